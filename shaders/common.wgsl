@@ -1,0 +1,67 @@
+// Shared by every kernel family: the uniform block at binding 0, the
+// activations in the stable forms of MATH.md, and the 2D dispatch grid.
+// Each kernel file is compiled with this one prepended (at build time, by
+// concat! in src/gpu/kernels.rs).
+
+// Mirrored by `Params` in src/gpu/kernels.rs; 64 bytes.
+struct Params {
+    rows: u32,        // rows in this dispatch's chunk of the batch
+    inputs: u32,      // width of the layer's input
+    outputs: u32,     // width of the layer's output
+    w_off: u32,       // first weight of the layer in the parameter block
+    b_off: u32,       // first bias of the layer
+    group_rows: u32,  // rows summed into one gradient partial
+    group_base: u32,  // global index of this chunk's first row group
+    stride: u32,      // elements per row group in a partials buffer
+    len: u32,         // reduce, sgd: elements to produce
+    count: u32,       // reduce: row groups to sum
+    dst_off: u32,     // reduce: first element written
+    _pad0: u32,
+    scale: f32,       // output: 2/N; reduce: factor applied to each sum
+    lr: f32,          // sgd: learning rate
+    _pad1: f32,
+    _pad2: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// Side of the square tiles of the matrix-product kernels; TILE × TILE
+// invocations per workgroup. Mirrored by kernels::TILE.
+const TILE: u32 = 16u;
+// Invocations per workgroup of the one-dimensional kernels. Mirrored by
+// kernels::LINEAR_WORKGROUP.
+const LINEAR: u32 = 64u;
+
+const TANH_CLAMP: f32 = 15.0;
+const ACT_SIGMOID: u32 = 0u;
+const ACT_TANH: u32 = 1u;
+
+// σ(z) without overflow: e^(−z) for z ≥ 0, e^z for z < 0.
+fn sigmoid(z: f32) -> f32 {
+    if (z >= 0.0) {
+        return 1.0 / (1.0 + exp(-z));
+    }
+    let e = exp(z);
+    return e / (1.0 + e);
+}
+
+fn activate(z: f32, act: u32) -> f32 {
+    if (act == ACT_SIGMOID) {
+        return sigmoid(z);
+    }
+    // WGSL's tanh is sinh/cosh on some drivers: NaN for large |z| unless clamped.
+    return tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP));
+}
+
+// g′ through the activation's output a = g(z).
+fn slope(a: f32, act: u32) -> f32 {
+    if (act == ACT_SIGMOID) {
+        return a * (1.0 - a);
+    }
+    return 1.0 - a * a;
+}
+
+// Dispatches past 65,535 workgroups use a 2D grid; this is the linear index.
+fn linear_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}

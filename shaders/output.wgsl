@@ -1,0 +1,45 @@
+// The output layer and the residual, one workgroup per row group:
+//   ŷ = A·wᵀ + b,  e = ŷ − y,  r = (2/N)·e          (rows)
+// and the group's Σ e², summed in a fixed tree across the workgroup, into
+// loss_partials[group].
+
+@group(0) @binding(1) var<storage, read> act_in: array<f32>;        // A of the last hidden layer (rows, inputs)
+@group(0) @binding(2) var<storage, read> theta: array<f32>;         // the flat parameter block
+@group(0) @binding(3) var<storage, read> labels: array<f32>;        // y (rows)
+@group(0) @binding(4) var<storage, read_write> residual: array<f32>; // r (rows)
+@group(0) @binding(5) var<storage, read_write> loss_partials: array<f32>; // (row groups)
+
+var<workgroup> sums: array<f32, LINEAR>;
+
+@compute @workgroup_size(LINEAR)
+fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let group = linear_workgroup(wid, nwg);
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    if (group >= groups) {
+        return;
+    }
+    let first = group * p.group_rows;
+    let end = min(first + p.group_rows, p.rows);
+    let bias = theta[p.b_off];
+    var sq = 0.0;
+    for (var n = first + lid.x; n < end; n += LINEAR) {
+        var yhat = bias;
+        for (var i = 0u; i < p.inputs; i++) {
+            yhat += act_in[n * p.inputs + i] * theta[p.w_off + i];
+        }
+        let e = yhat - labels[n];
+        residual[n] = p.scale * e;
+        sq += e * e;
+    }
+    sums[lid.x] = sq;
+    workgroupBarrier();
+    for (var half = LINEAR / 2u; half > 0u; half /= 2u) {
+        if (lid.x < half) {
+            sums[lid.x] += sums[lid.x + half];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        loss_partials[p.group_base + group] = sums[0];
+    }
+}

@@ -1,0 +1,304 @@
+//! What each subcommand does, from parsed options to files and a summary.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::cli::{BackendChoice, Cli, Command, GenArgs, PredictArgs, TrainArgs};
+use crate::cpu::{self, Reference};
+use crate::data::{Dataset, Table};
+use crate::gpu::{self, AdapterRequest, GpuTrainer};
+use crate::io;
+use crate::model::{Activation, Layout, Model};
+use crate::train::{self, Backend, Schedule};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => train_command(&args),
+        Command::Predict(args) => predict_command(&args),
+        Command::Gen(args) => gen_command(&args),
+        Command::Info => info_command(),
+    }
+}
+
+fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
+    match (&args.data, args.synthetic, args.features) {
+        (Some(path), _, _) => {
+            let table = Table::read(path)?;
+            let data = table.into_dataset(args.target.as_deref())?;
+            let what = format!(
+                "{} ({} rows × {} features, target {})",
+                path.display(),
+                data.rows,
+                data.features,
+                data.target_name
+            );
+            Ok((data, what))
+        }
+        (None, Some(n), Some(f)) => {
+            let data = Dataset::synthetic(n, f, args.seed)?;
+            Ok((
+                data,
+                format!("synthetic {n} rows × {f} features (seed {})", args.seed),
+            ))
+        }
+        _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
+    }
+}
+
+/// The starting model: `--init`'s, checked against the data and the other
+/// options, or fresh weights from `--seed`.
+fn initial_model(args: &TrainArgs, data: &Dataset) -> Result<Model> {
+    let Some(path) = &args.init else {
+        let hidden = args.hidden.as_ref().map_or(vec![64], |h| h.0.clone());
+        let layout = Layout::new(data.features, &hidden)?;
+        let act = args.activation.unwrap_or(Activation::Sigmoid);
+        return Ok(Model::init(
+            layout,
+            act,
+            args.seed,
+            data.feature_names.clone(),
+            data.target_name.clone(),
+        ));
+    };
+    let model = io::load_model(path)?;
+    let shown = |m: &Model| format!("{} → {} → 1", m.layout.features(), m.layout.hidden_spec());
+    if model.layout.features() != data.features {
+        bail!(
+            "--init {}: the model takes {} features ({}) but the data has {} ({})",
+            path.display(),
+            model.layout.features(),
+            model.feature_names.join(", "),
+            data.features,
+            data.feature_names.join(", ")
+        );
+    }
+    if model.feature_names != data.feature_names {
+        bail!(
+            "--init {}: the model's features are {} but the data's are {}",
+            path.display(),
+            model.feature_names.join(", "),
+            data.feature_names.join(", ")
+        );
+    }
+    if let Some(h) = &args.hidden {
+        if model.layout.hidden() != h.0.as_slice() {
+            bail!(
+                "--init {} has hidden layers {} ({}), not --hidden {}",
+                path.display(),
+                model.layout.hidden_spec(),
+                shown(&model),
+                h.0.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+    }
+    if let Some(a) = args.activation {
+        if a != model.activation {
+            bail!(
+                "--init {} uses {}, not --activation {a}",
+                path.display(),
+                model.activation
+            );
+        }
+    }
+    Ok(model)
+}
+
+fn check_schedule(args: &TrainArgs) -> Result<Schedule> {
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr must be a positive number, not {}", args.lr);
+    }
+    if !(args.tol.is_finite() && args.tol >= 0.0) {
+        bail!("--tol must be 0 or more, not {}", args.tol);
+    }
+    if args.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    Ok(Schedule {
+        lr: args.lr,
+        max_epochs: args.epochs,
+        tol: args.tol,
+    })
+}
+
+/// Opens the backend `choice` names. `auto` takes a hardware GPU when there
+/// is one and otherwise says why it falls back to the CPU.
+fn open_backend<'a>(
+    args: &TrainArgs,
+    model: &Model,
+    data: &'a Dataset,
+) -> Result<Box<dyn Backend + 'a>> {
+    let request = AdapterRequest {
+        allow_software: args.backend == BackendChoice::Gpu,
+        name: args.adapter.clone(),
+        ..AdapterRequest::default()
+    };
+    match args.backend {
+        BackendChoice::Cpu => Ok(Box::new(Reference::new(model, data, args.lr))),
+        BackendChoice::Gpu => {
+            let ctx = gpu::Context::new(&request)?;
+            Ok(Box::new(GpuTrainer::new(ctx, model, data, args.lr)?))
+        }
+        BackendChoice::Auto => match gpu::Context::new(&request) {
+            Ok(ctx) => Ok(Box::new(GpuTrainer::new(ctx, model, data, args.lr)?)),
+            Err(crate::Error::NoAdapter(why)) => {
+                let software = gpu::context::adapters()
+                    .iter()
+                    .any(|a| gpu::context::is_software(&a.get_info()));
+                let hint = if software {
+                    " (a software adapter is present; --backend gpu uses it)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "notice: training on the CPU: {}{hint}",
+                    why.split(';').next().unwrap_or(&why)
+                );
+                Ok(Box::new(Reference::new(model, data, args.lr)))
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
+fn train_command(args: &TrainArgs) -> Result<()> {
+    for path in [&args.save, &args.history].into_iter().flatten() {
+        io::check_output_path(path)?;
+    }
+    let schedule = check_schedule(args)?;
+    let (data, what) = load_data(args)?;
+    let mut model = initial_model(args, &data)?;
+    let mut backend = open_backend(args, &model, &data)?;
+    let outcome = train::train(backend.as_mut(), &schedule)?;
+    model.params = backend.params()?;
+    if let Some(path) = &args.history {
+        io::write_history(path, &outcome.losses)?;
+    }
+    if let Some(path) = &args.save {
+        io::save_model(&model, path)?;
+    }
+    let first = outcome.losses[0];
+    let last = *outcome.losses.last().expect("at least one loss");
+    println!("backend   {}", backend.describe());
+    println!("data      {what}");
+    println!(
+        "model     {} → {} → 1, {}, {} parameters",
+        model.layout.features(),
+        model.layout.hidden_spec(),
+        model.activation,
+        model.layout.len()
+    );
+    println!(
+        "epochs    {} ({}), lr {}",
+        outcome.updates,
+        outcome.reason.describe(),
+        schedule.lr
+    );
+    println!("loss      {first:.6e} → {last:.6e}");
+    println!(
+        "time      {:.3} s, {:.3} ms/epoch",
+        outcome.elapsed.as_secs_f64(),
+        outcome.time_per_epoch().as_secs_f64() * 1e3
+    );
+    if let Some(path) = &args.save {
+        println!("saved     {}", path.display());
+    }
+    Ok(())
+}
+
+fn predict_command(args: &PredictArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        io::check_output_path(out)?;
+    }
+    let model = io::load_model(&args.model)?;
+    let table = Table::read(&args.data)?;
+    let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
+    let yhat = cpu::reference::predict(&model, &data);
+    let mut text = String::with_capacity(yhat.len() * 12);
+    text.push_str(&format!("{}_pred\n", model.target_name));
+    for v in &yhat {
+        text.push_str(&format!("{}\n", *v as f32));
+    }
+    match &args.out {
+        Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("writing predictions to standard output")?,
+    }
+    if has_target {
+        let mse = cpu::reference::mse(&yhat, &data.y);
+        // Keep standard output clean CSV when the predictions go there.
+        let line = format!("mse {mse:.6e} over {} rows", data.rows);
+        if args.out.is_some() {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+fn gen_command(args: &GenArgs) -> Result<()> {
+    io::check_output_path(&args.out)?;
+    let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
+    data.write_csv(&args.out)?;
+    println!(
+        "wrote {} rows × {} features to {}",
+        data.rows,
+        data.features,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn info_command() -> Result<()> {
+    let adapters = gpu::context::adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found (Vulkan, Metal, DX12)");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        println!("[{i}] {}", info.name);
+        println!(
+            "    backend {:?}, type {:?}",
+            info.backend, info.device_type
+        );
+        println!("    driver  {} {}", info.driver, info.driver_info);
+        println!(
+            "    limits  storage binding {} MiB, buffer {} MiB, workgroups/dim {}, workgroup storage {} KiB, invocations {}",
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_buffer_size >> 20,
+            l.max_compute_workgroups_per_dimension,
+            l.max_compute_workgroup_storage_size >> 10,
+            l.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "    timestamps {}",
+            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        );
+    }
+    for (name, allow_software) in [("auto", false), ("gpu", true)] {
+        let request = AdapterRequest {
+            allow_software,
+            ..AdapterRequest::default()
+        };
+        match gpu::context::pick(gpu::context::adapters(), &request) {
+            Ok(a) => println!("--backend {name} would use: {}", a.get_info().name),
+            Err(_) if name == "auto" => {
+                println!("--backend auto would use: the CPU (no hardware GPU)")
+            }
+            Err(e) => println!("--backend {name}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// For callers that hold a path and want the same check as the CLI.
+pub fn output_ok(path: &Path) -> Result<()> {
+    Ok(io::check_output_path(path)?)
+}

@@ -1,0 +1,145 @@
+//! The command line: clap derive, doc comments as help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Activation;
+
+/// Train regression MLPs with WGSL compute shaders through wgpu, checked
+/// against an exact CPU reference.
+#[derive(Debug, Parser)]
+#[command(name = "shadertrain", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a network on a CSV file or a synthetic batch, and optionally save it.
+    Train(TrainArgs),
+    /// Predict with a saved model, one value per CSV row.
+    Predict(PredictArgs),
+    /// Write MATH.md's synthetic data set as CSV.
+    Gen(GenArgs),
+    /// List the GPU adapters wgpu finds and which one each backend would pick.
+    Info,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// A hardware GPU if there is one, otherwise the CPU (with a notice saying why).
+    Auto,
+    /// The CPU reference trainer (f64 arithmetic, exact gradients).
+    Cpu,
+    /// A wgpu adapter, software adapters such as lavapipe included.
+    Gpu,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// CSV file with a header row; every column but the target is a feature.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"])]
+    pub data: Option<PathBuf>,
+
+    /// Target column of --data [default: the last column].
+    #[arg(long, value_name = "NAME", requires = "data")]
+    pub target: Option<String>,
+
+    /// Train on N rows of MATH.md's synthetic task instead of a file (needs --features).
+    #[arg(long, value_name = "N", requires = "features")]
+    pub synthetic: Option<usize>,
+
+    /// Feature count of the synthetic task.
+    #[arg(long, value_name = "F", requires = "synthetic")]
+    pub features: Option<usize>,
+
+    /// Hidden layer widths, comma separated: 64 is one hidden layer, 64,32 two
+    /// [default: 64, or the --init model's].
+    #[arg(long, value_name = "H[,H...]", value_parser = parse_hidden)]
+    pub hidden: Option<HiddenSpec>,
+
+    /// Hidden-layer activation [default: sigmoid, or the --init model's].
+    #[arg(long, value_enum)]
+    pub activation: Option<Activation>,
+
+    /// Learning rate α of full-batch gradient descent.
+    #[arg(long, default_value_t = 0.1, value_name = "ALPHA")]
+    pub lr: f64,
+
+    /// Most updates (epochs) to run.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub epochs: usize,
+
+    /// Stop when the loss changes by less than this fraction over one epoch; 0 runs every epoch.
+    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    pub tol: f64,
+
+    /// Seed of the synthetic data and of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Where to train.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+
+    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub adapter: Option<String>,
+
+    /// Start from a saved model instead of fresh weights.
+    #[arg(long, value_name = "MODEL")]
+    pub init: Option<PathBuf>,
+
+    /// Save the trained model here (safetensors, written atomically).
+    #[arg(long, value_name = "MODEL")]
+    pub save: Option<PathBuf>,
+
+    /// Write the loss per epoch here as CSV (epoch,loss).
+    #[arg(long, value_name = "FILE.csv")]
+    pub history: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A model saved by `train --save`.
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// CSV file with the model's feature columns (matched by name); if it
+    /// also has the target column, the MSE is printed.
+    #[arg(long, value_name = "FILE.csv")]
+    pub data: PathBuf,
+
+    /// Write the predictions here [default: standard output].
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of rows.
+    #[arg(long, value_name = "N")]
+    pub rows: usize,
+
+    /// Number of feature columns (x0, x1, ...); the target column is y.
+    #[arg(long, value_name = "F")]
+    pub features: usize,
+
+    /// Seed; the same seed gives the same rows as `train --synthetic`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Output CSV file.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: PathBuf,
+}
+
+/// Hidden widths as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HiddenSpec(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
+    crate::model::parse_hidden(s).map(HiddenSpec)
+}

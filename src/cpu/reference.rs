@@ -1,0 +1,175 @@
+//! The reference trainer: MATH.md's forward pass, exact gradients and
+//! gradient descent, in f64 from the f32 parameter block. Rows are processed
+//! in blocks so memory stays bounded for any N; every sum over rows
+//! accumulates in f64.
+
+use crate::cpu::ops;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::{Activation, Layout, Model};
+use crate::train::Backend;
+
+/// Rows per block: bounds the activations held at once to BLOCK × width.
+const BLOCK: usize = 1024;
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The network's output ŷ for every row of `data`.
+pub fn predict(model: &Model, data: &Dataset) -> Vec<f64> {
+    forward(&model.layout, model.activation, &model.params, data)
+}
+
+/// ŷ for every row of `data` under the given parameters.
+fn forward(layout: &Layout, act: Activation, params: &[f32], data: &Dataset) -> Vec<f64> {
+    let params = to_f64(params);
+    let layers = layout.layers();
+    let mut out = Vec::with_capacity(data.rows);
+    for block in data.x.chunks(BLOCK * data.features) {
+        let mut a = to_f64(block);
+        for (l, view) in layers.iter().enumerate() {
+            let act = (l + 1 < layers.len()).then_some(act);
+            a = ops::dense_forward(
+                &a,
+                &params[view.weight.clone()],
+                &params[view.bias.clone()],
+                view.inputs,
+                view.outputs,
+                act,
+            );
+        }
+        out.extend(a);
+    }
+    out
+}
+
+/// L = (1/N)·Σ(ŷ − y)² and ∂L/∂θ for the whole flat block, in f64.
+pub fn loss_and_grads(
+    layout: &Layout,
+    act: Activation,
+    params: &[f32],
+    data: &Dataset,
+) -> (f64, Vec<f64>) {
+    let params = to_f64(params);
+    let layers = layout.layers();
+    let last = layers.len() - 1;
+    let mut grads = vec![0.0; layout.len()];
+    let mut sq = 0.0;
+    for (b, xblock) in data.x.chunks(BLOCK * data.features).enumerate() {
+        let y = to_f64(&data.y[b * BLOCK..b * BLOCK + xblock.len() / data.features]);
+        // acts[l] is the input of layer l: acts[0] = X, acts[l] = A_l.   (n, sizes[l])
+        let mut acts = vec![to_f64(xblock)];
+        for view in &layers[..last] {
+            let next = ops::dense_forward(
+                acts.last().expect("starts with X"),
+                &params[view.weight.clone()],
+                &params[view.bias.clone()],
+                view.inputs,
+                view.outputs,
+                Some(act),
+            );
+            acts.push(next);
+        }
+        let out = &layers[last];
+        let (r, block_sq) = ops::output_residual(
+            &acts[last],
+            &params[out.weight.clone()],
+            params[out.bias.start],
+            &y,
+            data.rows,
+        );
+        sq += block_sq;
+        // d is ∂L/∂Z of layer l, (n, outputs_l); it starts as r for the output.
+        let mut d = r;
+        for l in (0..=last).rev() {
+            let view = &layers[l];
+            ops::weight_grad(
+                &d,
+                &acts[l],
+                view.outputs,
+                view.inputs,
+                &mut grads[view.weight.clone()],
+            );
+            ops::bias_grad(&d, view.outputs, &mut grads[view.bias.clone()]);
+            if l > 0 {
+                d = ops::backprop_delta(
+                    &d,
+                    &params[view.weight.clone()],
+                    &acts[l],
+                    view.outputs,
+                    view.inputs,
+                    act,
+                );
+            }
+        }
+    }
+    (sq / data.rows as f64, grads)
+}
+
+/// The reference backend: one full-batch epoch per call of [`loss_and_grads`].
+pub struct Reference<'a> {
+    layout: Layout,
+    act: Activation,
+    params: Vec<f32>,
+    saved: Vec<f32>,
+    data: &'a Dataset,
+    lr: f64,
+}
+
+impl<'a> Reference<'a> {
+    pub fn new(model: &Model, data: &'a Dataset, lr: f64) -> Reference<'a> {
+        Reference {
+            layout: model.layout.clone(),
+            act: model.activation,
+            params: model.params.clone(),
+            saved: model.params.clone(),
+            data,
+            lr,
+        }
+    }
+}
+
+impl Backend for Reference<'_> {
+    fn describe(&self) -> String {
+        "reference (CPU, f64, 1 thread)".to_string()
+    }
+
+    fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        for _ in 0..epochs {
+            let (loss, grads) = loss_and_grads(&self.layout, self.act, &self.params, self.data);
+            losses.push(loss);
+            ops::sgd(&mut self.params, &grads, self.lr);
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self) -> Result<f64> {
+        let yhat = forward(&self.layout, self.act, &self.params, self.data);
+        Ok(mse(&yhat, &self.data.y))
+    }
+
+    fn snapshot(&mut self) -> Result<()> {
+        self.saved.clone_from(&self.params);
+        Ok(())
+    }
+
+    fn restore(&mut self) -> Result<()> {
+        self.params.clone_from(&self.saved);
+        Ok(())
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+}
+
+/// (1/N)·Σ(ŷ − y)², accumulated in f64.
+pub fn mse(yhat: &[f64], y: &[f32]) -> f64 {
+    let sq: f64 = yhat
+        .iter()
+        .zip(y)
+        .map(|(p, &t)| (p - t as f64).powi(2))
+        .sum();
+    sq / y.len() as f64
+}

@@ -1,0 +1,247 @@
+//! The one place that owns the wgpu instance, adapter, device and queue:
+//! adapter choice, the limits requested, and the conversion of every device
+//! error (validation, out of memory, lost device, timeout) into [`Error`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Which adapters a request may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterRequest {
+    /// Accept software adapters (device type Cpu, such as Mesa's lavapipe).
+    pub allow_software: bool,
+    /// Only adapters whose name contains this text, case-insensitively.
+    pub name: Option<String>,
+    /// Cap on the storage-buffer binding size requested from the device, to
+    /// force the chunked paths in tests; `None` asks for the adapter's own.
+    pub max_binding: Option<u64>,
+    /// Longest wait for the device before a readback is an error.
+    pub timeout: Duration,
+}
+
+impl Default for AdapterRequest {
+    fn default() -> AdapterRequest {
+        AdapterRequest {
+            allow_software: true,
+            name: None,
+            max_binding: None,
+            timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The backends shadertrain uses: Vulkan, Metal and DX12. wgpu's GL backend
+/// is left out (flaky on llvmpipe); `WGPU_BACKEND` overrides.
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::PRIMARY;
+    wgpu::Instance::new(desc.with_env())
+}
+
+/// Every adapter wgpu finds.
+pub fn adapters() -> Vec<wgpu::Adapter> {
+    let instance = instance();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+}
+
+fn preference(info: &wgpu::AdapterInfo) -> u32 {
+    match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// One line per adapter: name, backend, type and driver.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
+}
+
+/// The adapter `request` picks out of `adapters`: the first hardware type
+/// in the order discrete, integrated, virtual, other, then software.
+pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wgpu::Adapter> {
+    let tried: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+    let wanted = request.name.as_ref().map(|n| n.to_lowercase());
+    let best = adapters
+        .into_iter()
+        .filter(|a| {
+            let info = a.get_info();
+            (request.allow_software || !is_software(&info))
+                && wanted
+                    .as_ref()
+                    .is_none_or(|n| info.name.to_lowercase().contains(n))
+        })
+        .min_by_key(|a| preference(&a.get_info()));
+    best.ok_or_else(|| {
+        let mut why = String::new();
+        if let Some(n) = &request.name {
+            why.push_str(&format!("none named like '{n}'"));
+        } else if request.allow_software {
+            why.push_str("none found");
+        } else {
+            why.push_str("no hardware adapter");
+        }
+        why.push_str(&format!(
+            "; tried {}",
+            if tried.is_empty() {
+                "Vulkan, Metal and DX12 and found nothing".to_string()
+            } else {
+                tried.join("; ")
+            }
+        ));
+        why.push_str(
+            ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu",
+        );
+        Error::NoAdapter(why)
+    })
+}
+
+/// A device and the state that turns its errors into [`Error`]s.
+pub struct Context {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    timeout: Duration,
+    /// Errors no scope caught, in order; the first is reported.
+    uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Context {
+    /// Picks an adapter and opens a device on it.
+    pub fn new(request: &AdapterRequest) -> Result<Context> {
+        let adapter = pick(adapters(), request)?;
+        Context::open(&adapter, request)
+    }
+
+    /// Opens a device with the storage and buffer limits raised to the
+    /// adapter's own (capped by `request.max_binding`), and the rest at
+    /// WebGPU's defaults, which every kernel here fits.
+    pub fn open(adapter: &wgpu::Adapter, request: &AdapterRequest) -> Result<Context> {
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let mut limits = wgpu::Limits::default().using_resolution(have.clone());
+        limits.max_storage_buffer_binding_size = request
+            .max_binding
+            .map_or(have.max_storage_buffer_binding_size, |m| {
+                m.min(have.max_storage_buffer_binding_size)
+            });
+        limits.max_buffer_size = have.max_buffer_size;
+        limits.max_storage_buffers_per_shader_stage =
+            have.max_storage_buffers_per_shader_stage.min(8);
+        limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadertrain"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Device(format!("opening {}: {e}", info.name)))?;
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().expect("error sink poisoned").push(e);
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lost_sink.lock().expect("lost flag poisoned") = Some(format!("{reason:?}: {message}"));
+        });
+        Ok(Context {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            timeout: request.timeout,
+            uncaptured,
+            lost,
+        })
+    }
+
+    /// Runs `f` (resource or pipeline creation) inside validation and
+    /// out-of-memory error scopes; an error names `label`.
+    pub fn scoped<T>(&self, label: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        if let Some(e) = o.or(v) {
+            return Err(convert(label, e));
+        }
+        self.check()?;
+        Ok(value)
+    }
+
+    /// The first error the device reported outside any scope, or its loss.
+    pub fn check(&self) -> Result<()> {
+        if let Some(why) = self.lost.lock().expect("lost flag poisoned").clone() {
+            return Err(Error::DeviceLost(why));
+        }
+        let mut errors = self.uncaptured.lock().expect("error sink poisoned");
+        if !errors.is_empty() {
+            let e = errors.remove(0);
+            errors.clear();
+            return Err(convert("a submitted command", e));
+        }
+        Ok(())
+    }
+
+    /// Blocks until the queue is idle, or fails after the timeout.
+    pub fn wait(&self) -> Result<()> {
+        let poll = self.device.poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(self.timeout),
+        });
+        self.check()?;
+        match poll {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(Error::Device(format!(
+                "the device did not finish within {:.0} s",
+                self.timeout.as_secs_f64()
+            ))),
+            Err(e) => Err(Error::Device(e.to_string())),
+        }
+    }
+
+    pub fn software(&self) -> bool {
+        is_software(&self.info)
+    }
+
+    /// Largest storage binding this device accepts, in bytes.
+    pub fn max_binding(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+}
+
+fn convert(label: &str, e: wgpu::Error) -> Error {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
+            label: label.to_string(),
+        },
+        wgpu::Error::Validation { description, .. } => Error::Validation {
+            label: label.to_string(),
+            message: description,
+        },
+        wgpu::Error::Internal { description, .. } => {
+            Error::Device(format!("internal error in {label}: {description}"))
+        }
+    }
+}

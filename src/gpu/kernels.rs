@@ -1,0 +1,311 @@
+//! The WGSL kernels: named by [`Kernel`], compiled from `shaders/` at build
+//! time, and built into pipelines once per device by [`Kernels::new`].
+
+use crate::error::Result;
+use crate::gpu::context::Context;
+use crate::model::Activation;
+
+/// Side of the matrix-product tiles; the WGSL `TILE`.
+pub const TILE: u32 = 16;
+/// Invocations per workgroup of the one-dimensional kernels; the WGSL `LINEAR`.
+pub const LINEAR_WORKGROUP: u32 = 64;
+
+const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// Each kernel family's source, with the shared prelude prepended.
+pub const SOURCES: [(&str, &str); 4] = [
+    (
+        "dense.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/dense.wgsl")
+        ),
+    ),
+    (
+        "output.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/output.wgsl")
+        ),
+    ),
+    (
+        "grad.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/grad.wgsl")
+        ),
+    ),
+    (
+        "update.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/update.wgsl")
+        ),
+    ),
+];
+
+/// Every compute kernel, by what it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// A_out = σ(A_in·Wᵀ + b)
+    ForwardSigmoid,
+    /// A_out = tanh(A_in·Wᵀ + b)
+    ForwardTanh,
+    /// Δ = (D·W) ⊙ σ′
+    BackpropSigmoid,
+    /// Δ = (D·W) ⊙ tanh′
+    BackpropTanh,
+    /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group
+    OutputResidual,
+    /// Dᵀ·A_prev per row group
+    WeightGrad,
+    /// Σₙ D per row group
+    BiasGrad,
+    /// Pairwise sum of row-group partials
+    Reduce,
+    /// θ ← θ − α·g
+    Sgd,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 9] = [
+        Kernel::ForwardSigmoid,
+        Kernel::ForwardTanh,
+        Kernel::BackpropSigmoid,
+        Kernel::BackpropTanh,
+        Kernel::OutputResidual,
+        Kernel::WeightGrad,
+        Kernel::BiasGrad,
+        Kernel::Reduce,
+        Kernel::Sgd,
+    ];
+
+    pub fn forward(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::ForwardSigmoid,
+            Activation::Tanh => Kernel::ForwardTanh,
+        }
+    }
+
+    pub fn backprop(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::BackpropSigmoid,
+            Activation::Tanh => Kernel::BackpropTanh,
+        }
+    }
+
+    /// Index into [`SOURCES`] of the file that holds this kernel.
+    pub fn source_index(self) -> usize {
+        match self {
+            Kernel::ForwardSigmoid
+            | Kernel::ForwardTanh
+            | Kernel::BackpropSigmoid
+            | Kernel::BackpropTanh => 0,
+            Kernel::OutputResidual => 1,
+            Kernel::WeightGrad | Kernel::BiasGrad => 2,
+            Kernel::Reduce | Kernel::Sgd => 3,
+        }
+    }
+
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Kernel::ForwardSigmoid => "forward_sigmoid",
+            Kernel::ForwardTanh => "forward_tanh",
+            Kernel::BackpropSigmoid => "backprop_sigmoid",
+            Kernel::BackpropTanh => "backprop_tanh",
+            Kernel::OutputResidual => "output_residual",
+            Kernel::WeightGrad => "weight_grad",
+            Kernel::BiasGrad => "bias_grad",
+            Kernel::Reduce => "reduce",
+            Kernel::Sgd => "sgd",
+        }
+    }
+
+    /// The bindings of group 0 the kernel uses, in the order
+    /// [`Kernels::bind_group`] takes its buffers. Binding 0 is the uniform
+    /// [`Params`]; the output comes last.
+    pub fn bindings(self) -> &'static [u32] {
+        match self {
+            Kernel::ForwardSigmoid | Kernel::ForwardTanh => &[0, 1, 2, 4],
+            Kernel::BackpropSigmoid | Kernel::BackpropTanh => &[0, 1, 2, 3, 4],
+            Kernel::OutputResidual => &[0, 1, 2, 3, 4, 5],
+            Kernel::WeightGrad => &[0, 1, 2, 3],
+            Kernel::BiasGrad => &[0, 1, 3],
+            Kernel::Reduce | Kernel::Sgd => &[0, 1, 2],
+        }
+    }
+
+    /// Invocations per workgroup.
+    pub fn workgroup_size(self) -> u32 {
+        match self {
+            Kernel::ForwardSigmoid
+            | Kernel::ForwardTanh
+            | Kernel::BackpropSigmoid
+            | Kernel::BackpropTanh
+            | Kernel::WeightGrad => TILE * TILE,
+            Kernel::OutputResidual | Kernel::BiasGrad | Kernel::Reduce | Kernel::Sgd => {
+                LINEAR_WORKGROUP
+            }
+        }
+    }
+}
+
+/// The uniform block every kernel reads at binding 0; the WGSL `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Params {
+    pub rows: u32,
+    pub inputs: u32,
+    pub outputs: u32,
+    pub w_off: u32,
+    pub b_off: u32,
+    pub group_rows: u32,
+    pub group_base: u32,
+    pub stride: u32,
+    pub len: u32,
+    pub count: u32,
+    pub dst_off: u32,
+    pub _pad0: u32,
+    pub scale: f32,
+    pub lr: f32,
+    pub _pad1: f32,
+    pub _pad2: f32,
+}
+
+/// The grid for `workgroups` workgroups: one row while it fits in
+/// `max_per_dim`, else rows of `max_per_dim`. Kernels recover the linear
+/// index as x + y·(workgroups in x) and skip the overhang.
+pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
+    if workgroups <= max_per_dim {
+        (workgroups.max(1), 1)
+    } else {
+        (max_per_dim, workgroups.div_ceil(max_per_dim))
+    }
+}
+
+/// Every pipeline, built once per device.
+pub struct Kernels {
+    pipelines: Vec<wgpu::ComputePipeline>,
+    max_per_dim: u32,
+}
+
+impl Kernels {
+    pub fn new(ctx: &Context) -> Result<Kernels> {
+        let modules = SOURCES
+            .iter()
+            .map(|(name, source)| {
+                ctx.scoped(name, || {
+                    ctx.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(name),
+                            source: wgpu::ShaderSource::Wgsl((*source).into()),
+                        })
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pipelines = Kernel::ALL
+            .iter()
+            .map(|&k| {
+                ctx.scoped(k.entry_point(), || {
+                    ctx.device
+                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(k.entry_point()),
+                            layout: None,
+                            module: &modules[k.source_index()],
+                            entry_point: Some(k.entry_point()),
+                            compilation_options: Default::default(),
+                            cache: None,
+                        })
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Kernels {
+            pipelines,
+            max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
+        })
+    }
+
+    pub fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
+        // ALL lists the variants in declaration order (tested below).
+        &self.pipelines[k as usize]
+    }
+
+    /// A bind group for `k` over `buffers`, in the order of [`Kernel::bindings`].
+    pub fn bind_group(
+        &self,
+        ctx: &Context,
+        k: Kernel,
+        label: &str,
+        buffers: &[wgpu::BindingResource<'_>],
+    ) -> Result<wgpu::BindGroup> {
+        assert_eq!(
+            buffers.len(),
+            k.bindings().len(),
+            "{k:?} takes {} bindings",
+            k.bindings().len()
+        );
+        let entries: Vec<wgpu::BindGroupEntry> = k
+            .bindings()
+            .iter()
+            .zip(buffers)
+            .map(|(&binding, resource)| wgpu::BindGroupEntry {
+                binding,
+                resource: resource.clone(),
+            })
+            .collect();
+        ctx.scoped(label, || {
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout: &self.pipeline(k).get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })
+    }
+
+    /// Records `k` over `workgroups` workgroups (a 2D grid past the
+    /// per-dimension limit).
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        k: Kernel,
+        bind_group: &wgpu::BindGroup,
+        workgroups: u32,
+    ) {
+        let (x, y) = grid(workgroups, self.max_per_dim);
+        pass.set_pipeline(self.pipeline(k));
+        pass.set_bind_group(0, bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+}
+
+/// The shared WGSL prelude, for tests that check its constants.
+pub fn common_source() -> &'static str {
+    COMMON
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_is_a_multiple_of_16_bytes() {
+        assert_eq!(std::mem::size_of::<Params>() % 16, 0);
+        assert_eq!(std::mem::size_of::<Params>(), 64);
+    }
+
+    #[test]
+    fn all_is_in_declaration_order() {
+        for (i, k) in Kernel::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
+    }
+
+    #[test]
+    fn grid_covers_every_workgroup() {
+        assert_eq!(grid(0, 65_535), (1, 1));
+        assert_eq!(grid(65_535, 65_535), (65_535, 1));
+        assert_eq!(grid(65_536, 65_535), (65_535, 2));
+        let (x, y) = grid(1_000_000, 65_535);
+        assert!(x * y >= 1_000_000 && x * (y - 1) < 1_000_000);
+    }
+}

@@ -1,0 +1,12 @@
+//! The wgpu backend: [`context`] owns the device, [`kernels`] the WGSL
+//! pipelines, [`buffers`] the device memory and its one readback path,
+//! [`trainer`] the epoch, and [`ops`] runs single kernels for the tests.
+
+pub mod buffers;
+pub mod context;
+pub mod kernels;
+pub mod ops;
+pub mod trainer;
+
+pub use context::{AdapterRequest, Context};
+pub use trainer::GpuTrainer;

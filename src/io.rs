@@ -1,0 +1,320 @@
+//! Files: model files (safetensors, PyTorch `nn.Linear` layout), loss
+//! histories, and the atomic write every output goes through.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{Error, Result};
+use crate::model::{Activation, Layout, Model};
+
+/// Refuses an output path that can never be written (a directory, or a
+/// missing parent directory) before any work starts.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Config(format!(
+            "{} is a directory; give a file path to write",
+            path.display()
+        )));
+    }
+    let parent = parent_dir(path);
+    if !parent.is_dir() {
+        return Err(Error::Config(format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `path` so that it either keeps its old contents or holds the
+/// complete new ones: a temp file in the same directory, fsync, rename, then
+/// fsync of the directory. The temp file is removed on any failure.
+pub fn write_atomically(
+    path: &Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    check_output_path(path)?;
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::new(file);
+        body(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory entry is.
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| Error::io(path, e))
+}
+
+fn weight_name(i: usize) -> String {
+    format!("layers.{i}.weight")
+}
+
+fn bias_name(i: usize) -> String {
+    format!("layers.{i}.bias")
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The model as safetensors bytes: `layers.{i}.weight` (out, in) and
+/// `layers.{i}.bias` (out) in f32, with the activation, feature names and
+/// target name as metadata.
+pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
+    let mut tensors = Vec::new();
+    for (i, layer) in model.layout.layers().iter().enumerate() {
+        tensors.push((
+            weight_name(i),
+            vec![layer.outputs, layer.inputs],
+            f32_bytes(&model.params[layer.weight.clone()]),
+        ));
+        tensors.push((
+            bias_name(i),
+            vec![layer.outputs],
+            f32_bytes(&model.params[layer.bias.clone()]),
+        ));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Device(format!("building the model file: {e}")))?;
+    let mut meta = HashMap::new();
+    meta.insert(
+        "activation".to_string(),
+        model.activation.name().to_string(),
+    );
+    meta.insert(
+        "feature_names".to_string(),
+        serde_json::to_string(&model.feature_names).expect("a list of strings serialises"),
+    );
+    meta.insert("target_name".to_string(), model.target_name.clone());
+    meta.insert("format".to_string(), "shadertrain-mlp".to_string());
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::Device(format!("building the model file: {e}")))
+}
+
+pub fn save_model(model: &Model, path: &Path) -> Result<()> {
+    let bytes = model_to_bytes(model)?;
+    write_atomically(path, |w| w.write_all(&bytes))
+}
+
+pub fn load_model(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    model_from_bytes(path, &bytes)
+}
+
+/// Parses and checks a model file: every tensor present with the right dtype
+/// and a shape that chains from the features to one output, nothing else,
+/// and metadata that names a known activation and one name per feature.
+pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
+    let bad = |m: String| Error::model_file(path, m);
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let get = |key: &str| {
+        meta.get(key)
+            .ok_or_else(|| bad(format!("metadata has no '{key}'")))
+    };
+    let activation_name = get("activation")?;
+    let activation = Activation::parse(activation_name).ok_or_else(|| {
+        bad(format!(
+            "unknown activation '{activation_name}'; expected sigmoid or tanh"
+        ))
+    })?;
+    let feature_names: Vec<String> = serde_json::from_str(get("feature_names")?).map_err(|e| {
+        bad(format!(
+            "metadata 'feature_names' is not a JSON list of strings ({e})"
+        ))
+    })?;
+    let target_name = get("target_name")?.clone();
+
+    let layers = tensors.len() / 2;
+    if layers < 2 || tensors.len() % 2 != 0 {
+        return Err(bad(format!(
+            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {} tensors",
+            tensors.len()
+        )));
+    }
+    let mut params = Vec::new();
+    let mut sizes = Vec::new();
+    for i in 0..layers {
+        let read = |name: String, rank: usize| -> Result<(Vec<usize>, Vec<f32>)> {
+            let t = tensors
+                .tensor(&name)
+                .map_err(|_| bad(format!("missing tensor '{name}'")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!(
+                    "tensor '{name}' is {:?}; expected F32",
+                    t.dtype()
+                )));
+            }
+            if t.shape().len() != rank {
+                return Err(bad(format!(
+                    "tensor '{name}' has shape {:?}; expected {rank} dimensions",
+                    t.shape()
+                )));
+            }
+            let values = t
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok((t.shape().to_vec(), values))
+        };
+        let (wshape, w) = read(weight_name(i), 2)?;
+        let (bshape, b) = read(bias_name(i), 1)?;
+        let (out, inp) = (wshape[0], wshape[1]);
+        if i == 0 {
+            sizes.push(inp);
+        } else if inp != sizes[i] {
+            return Err(bad(format!(
+                "tensor '{}' has shape {wshape:?}; expected [{out}, {}] to follow the previous layer",
+                weight_name(i),
+                sizes[i]
+            )));
+        }
+        if bshape[0] != out {
+            return Err(bad(format!(
+                "tensor '{}' has shape {bshape:?}; expected [{out}]",
+                bias_name(i)
+            )));
+        }
+        if w.iter().chain(&b).any(|v| !v.is_finite()) {
+            return Err(bad(format!("layer {i} holds a non-finite value")));
+        }
+        sizes.push(out);
+        params.extend(w);
+        params.extend(b);
+    }
+    if sizes[layers] != 1 {
+        return Err(bad(format!(
+            "the output layer has {} units; expected 1",
+            sizes[layers]
+        )));
+    }
+    if feature_names.len() != sizes[0] {
+        return Err(bad(format!(
+            "metadata names {} features but layers.0.weight takes {}",
+            feature_names.len(),
+            sizes[0]
+        )));
+    }
+    let layout = Layout::new(sizes[0], &sizes[1..layers])
+        .map_err(|e| bad(format!("bad layer sizes: {e}")))?;
+    Ok(Model {
+        layout,
+        activation,
+        params,
+        feature_names,
+        target_name,
+    })
+}
+
+/// `epoch,loss`; row k is the loss at the start of epoch k, and the last row
+/// the loss after the final update. Values are written in their shortest
+/// exact form.
+pub fn write_history(path: &Path, losses: &[f64]) -> Result<()> {
+    write_atomically(path, |w| {
+        writeln!(w, "epoch,loss")?;
+        for (k, l) in losses.iter().enumerate() {
+            writeln!(w, "{k},{l:?}")?;
+        }
+        Ok(())
+    })
+}
+
+pub fn read_history(path: &Path) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines();
+    if lines.next().map(str::trim) != Some("epoch,loss") {
+        return Err(Error::Csv {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 0,
+            message: "expected the header 'epoch,loss'".into(),
+        });
+    }
+    lines
+        .enumerate()
+        .map(|(i, line)| {
+            let bad = |column: usize, message: String| Error::Csv {
+                path: path.to_path_buf(),
+                line: i as u64 + 2,
+                column,
+                message,
+            };
+            let (k, l) = line
+                .split_once(',')
+                .ok_or_else(|| bad(0, "expected 'epoch,loss'".into()))?;
+            if k.trim().parse::<usize>() != Ok(i) {
+                return Err(bad(1, format!("expected epoch {i}")));
+            }
+            l.trim()
+                .parse::<f64>()
+                .map_err(|_| bad(2, format!("'{l}' is not a number")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_old_file_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.bin");
+        std::fs::write(&p, b"old").unwrap();
+        let r = write_atomically(&p, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("interrupted"))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomically(&p, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn directory_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            check_output_path(dir.path()),
+            Err(Error::Config(_))
+        ));
+        assert!(check_output_path(&dir.path().join("no/such/m")).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! shadertrain trains regression MLPs (MATH.md's network, any number of
+//! hidden layers) with full-batch gradient descent, on the CPU or as WGSL
+//! compute shaders through wgpu.
+//!
+//! - [`model`]: layer sizes, activations, the flat parameter block.
+//! - [`data`]: the seeded synthetic task and CSV loading.
+//! - [`io`]: safetensors model files, loss histories, atomic writes.
+//! - [`cpu`]: the f64 reference every GPU kernel is held to.
+//! - [`gpu`]: the wgpu trainer.
+//! - [`train`]: the [`train::Backend`] trait and the stopping loop.
+//! - [`app`]: what each CLI subcommand does.
+
+pub mod app;
+pub mod cli;
+pub mod cpu;
+pub mod data;
+pub mod error;
+pub mod gpu;
+pub mod io;
+pub mod model;
+pub mod rng;
+pub mod train;
+
+pub use error::{Error, Result};

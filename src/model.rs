@@ -1,0 +1,304 @@
+//! The network: a stack of dense layers whose parameters live in one flat f32
+//! block, with named views into it. Layer `i` maps `sizes[i]` inputs to
+//! `sizes[i + 1]` outputs; the last layer is the single linear output unit.
+
+use std::fmt;
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::rng;
+
+/// Hidden-layer activation. The output layer is always the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Activation {
+    /// σ(z) = 1 / (1 + e^(−z)), in its two-branch stable form.
+    Sigmoid,
+    /// tanh(z), with z clamped to ±15.
+    Tanh,
+}
+
+/// tanh's argument is clamped here on every backend (tanh(15) rounds to 1 in f32).
+pub const TANH_CLAMP: f64 = 15.0;
+
+impl Activation {
+    pub const ALL: [Activation; 2] = [Activation::Sigmoid, Activation::Tanh];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// g(z), stable for any finite z.
+    pub fn apply(self, z: f64) -> f64 {
+        match self {
+            Activation::Sigmoid => {
+                if z >= 0.0 {
+                    1.0 / (1.0 + (-z).exp())
+                } else {
+                    let e = z.exp();
+                    e / (1.0 + e)
+                }
+            }
+            Activation::Tanh => z.clamp(-TANH_CLAMP, TANH_CLAMP).tanh(),
+        }
+    }
+
+    /// g′ written through the activation's output a = g(z).
+    pub fn derivative_from_output(self, a: f64) -> f64 {
+        match self {
+            Activation::Sigmoid => a * (1.0 - a),
+            Activation::Tanh => 1.0 - a * a,
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where one layer's weight (out × in, row-major) and bias (out) sit in the
+/// flat parameter block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerView {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: Range<usize>,
+    pub bias: Range<usize>,
+}
+
+impl LayerView {
+    /// weight followed by bias: the layer's whole slice of the block.
+    pub fn range(&self) -> Range<usize> {
+        self.weight.start..self.bias.end
+    }
+}
+
+/// Layer sizes `[f, h1, …, hk, 1]` and the offsets they imply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    sizes: Vec<usize>,
+    layers: Vec<LayerView>,
+}
+
+impl Layout {
+    /// `features` inputs, the given hidden widths, one linear output.
+    pub fn new(features: usize, hidden: &[usize]) -> Result<Layout> {
+        if features == 0 {
+            return Err(Error::Config("the data has no feature columns".into()));
+        }
+        if hidden.is_empty() {
+            return Err(Error::Config(
+                "at least one hidden layer is needed (--hidden 64)".into(),
+            ));
+        }
+        if let Some(i) = hidden.iter().position(|&h| h == 0) {
+            return Err(Error::Config(format!(
+                "hidden layer {} has width 0; every layer needs at least one unit",
+                i + 1
+            )));
+        }
+        let mut sizes = Vec::with_capacity(hidden.len() + 2);
+        sizes.push(features);
+        sizes.extend_from_slice(hidden);
+        sizes.push(1);
+        let mut layers = Vec::with_capacity(sizes.len() - 1);
+        let mut offset = 0usize;
+        for pair in sizes.windows(2) {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let weight = offset..offset + outputs * inputs;
+            let bias = weight.end..weight.end + outputs;
+            offset = bias.end;
+            layers.push(LayerView {
+                inputs,
+                outputs,
+                weight,
+                bias,
+            });
+        }
+        Ok(Layout { sizes, layers })
+    }
+
+    pub fn features(&self) -> usize {
+        self.sizes[0]
+    }
+
+    /// Widths of the hidden layers, without the input and output sizes.
+    pub fn hidden(&self) -> &[usize] {
+        &self.sizes[1..self.sizes.len() - 1]
+    }
+
+    /// `[f, h1, …, hk, 1]`.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    pub fn layers(&self) -> &[LayerView] {
+        &self.layers
+    }
+
+    /// Total number of parameters in the flat block.
+    pub fn len(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.bias.end)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Nominal FLOPs of one epoch over `n` rows, MATH.md's 4·N·f·h + 6·N·h
+    /// summed over the hidden layers (f being each layer's input width).
+    pub fn epoch_flops(&self, n: usize) -> f64 {
+        let hidden = &self.layers[..self.layers.len() - 1];
+        let n = n as f64;
+        hidden
+            .iter()
+            .map(|l| 4.0 * n * l.inputs as f64 * l.outputs as f64 + 6.0 * n * l.outputs as f64)
+            .sum()
+    }
+
+    /// The hidden widths as the CLI writes them: `64,32`.
+    pub fn hidden_spec(&self) -> String {
+        self.hidden()
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// A trained or freshly initialised network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub layout: Layout,
+    pub activation: Activation,
+    /// The flat parameter block: for each layer, weight then bias.
+    pub params: Vec<f32>,
+    pub feature_names: Vec<String>,
+    pub target_name: String,
+}
+
+impl Model {
+    /// Weights ~ U(−1/√fan_in, 1/√fan_in) from `seed`, biases 0.
+    pub fn init(
+        layout: Layout,
+        activation: Activation,
+        seed: u64,
+        feature_names: Vec<String>,
+        target_name: String,
+    ) -> Model {
+        let mut params = vec![0.0f32; layout.len()];
+        for (i, layer) in layout.layers().iter().enumerate() {
+            let bound = 1.0 / (layer.inputs as f32).sqrt();
+            // Streams 0 and 1 are the synthetic data's; layers start at 16.
+            let stream = 16 + i as u32;
+            for (k, w) in params[layer.weight.clone()].iter_mut().enumerate() {
+                *w = bound * rng::symmetric(seed, stream, k as u64);
+            }
+        }
+        Model {
+            layout,
+            activation,
+            params,
+            feature_names,
+            target_name,
+        }
+    }
+
+    pub fn weight(&self, layer: usize) -> &[f32] {
+        &self.params[self.layout.layers()[layer].weight.clone()]
+    }
+
+    pub fn bias(&self, layer: usize) -> &[f32] {
+        &self.params[self.layout.layers()[layer].bias.clone()]
+    }
+}
+
+/// Parses `64` or `64,32` into hidden widths.
+pub fn parse_hidden(spec: &str) -> std::result::Result<Vec<usize>, String> {
+    spec.split(',')
+        .map(|part| {
+            let part = part.trim();
+            part.parse::<usize>()
+                .map_err(|_| format!("'{part}' is not a layer width; expected e.g. 64 or 64,32"))
+                .and_then(|h| {
+                    if h == 0 {
+                        Err("a hidden layer needs at least one unit".to_string())
+                    } else {
+                        Ok(h)
+                    }
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_offsets_are_contiguous() {
+        let l = Layout::new(3, &[4, 2]).unwrap();
+        assert_eq!(l.sizes(), &[3, 4, 2, 1]);
+        let v = l.layers();
+        assert_eq!(v[0].weight, 0..12);
+        assert_eq!(v[0].bias, 12..16);
+        assert_eq!(v[1].weight, 16..24);
+        assert_eq!(v[1].bias, 24..26);
+        assert_eq!(v[2].weight, 26..28);
+        assert_eq!(v[2].bias, 28..29);
+        assert_eq!(l.len(), 29);
+    }
+
+    #[test]
+    fn flops_match_math_md_for_one_hidden_layer() {
+        let l = Layout::new(16, &[64]).unwrap();
+        let n = 65_536usize;
+        let expect = 4.0 * n as f64 * 16.0 * 64.0 + 6.0 * n as f64 * 64.0;
+        assert_eq!(l.epoch_flops(n), expect);
+    }
+
+    #[test]
+    fn init_is_bounded_seeded_and_biases_zero() {
+        let l = Layout::new(4, &[9]).unwrap();
+        let m = Model::init(l.clone(), Activation::Tanh, 5, vec![], "y".into());
+        assert!(m.weight(0).iter().all(|w| w.abs() <= 0.5));
+        assert!(m.weight(1).iter().all(|w| w.abs() <= 1.0 / 3.0));
+        assert!(m.bias(0).iter().all(|&b| b == 0.0));
+        assert!(m.weight(0).iter().any(|&w| w != 0.0));
+        let again = Model::init(l.clone(), Activation::Tanh, 5, vec![], "y".into());
+        assert_eq!(m.params, again.params);
+        let other = Model::init(l, Activation::Tanh, 6, vec![], "y".into());
+        assert_ne!(m.params, other.params);
+    }
+
+    #[test]
+    fn activations_are_stable_at_extremes() {
+        for z in [-1000.0, -100.0, -15.0, 0.0, 15.0, 100.0, 1000.0] {
+            for a in Activation::ALL {
+                let v = a.apply(z);
+                assert!(v.is_finite(), "{a} at {z}");
+            }
+        }
+        assert_eq!(Activation::Sigmoid.apply(0.0), 0.5);
+        assert_eq!(Activation::Sigmoid.apply(-1000.0), 0.0);
+        assert_eq!(Activation::Sigmoid.apply(1000.0), 1.0);
+        assert!((Activation::Tanh.apply(1000.0) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hidden_spec_parses() {
+        assert_eq!(parse_hidden("64").unwrap(), vec![64]);
+        assert_eq!(parse_hidden("64, 32").unwrap(), vec![64, 32]);
+        assert!(parse_hidden("0").is_err());
+        assert!(parse_hidden("a").is_err());
+        assert!(parse_hidden("").is_err());
+    }
+}
