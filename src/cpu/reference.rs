@@ -51,7 +51,16 @@ pub fn loss_and_grads(
     params: &[f32],
     data: &Dataset,
 ) -> (f64, Vec<f64>) {
-    let params = to_f64(params);
+    loss_and_grads_f64(layout, act, &to_f64(params), data)
+}
+
+/// [`loss_and_grads`] at f64 parameters, for finite-difference checks.
+pub fn loss_and_grads_f64(
+    layout: &Layout,
+    act: Activation,
+    params: &[f64],
+    data: &Dataset,
+) -> (f64, Vec<f64>) {
     let layers = layout.layers();
     let last = layers.len() - 1;
     let mut grads = vec![0.0; layout.len()];

@@ -1,0 +1,104 @@
+//! Shared by the integration tests: one tolerance check and the GPU context
+//! that skips (or, under CI=true, fails) when there is no adapter.
+#![allow(dead_code)]
+
+use shadertrain::gpu::{AdapterRequest, Context};
+
+/// Checks |got − want| ≤ bound[i] everywhere; NaN or infinity where the
+/// reference is finite always fails. On failure it reports the largest
+/// excess, where it is, and the first few failing pairs.
+pub fn assert_within(name: &str, got: &[f64], want: &[f64], bound: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{name}: lengths differ");
+    let mut failures = Vec::new();
+    let mut worst = (0usize, 0.0f64);
+    for i in 0..got.len() {
+        let diff = (got[i] - want[i]).abs();
+        let bad = !got[i].is_finite() && want[i].is_finite() || !(diff <= bound[i]);
+        if bad {
+            failures.push(i);
+            let excess = if diff.is_finite() {
+                diff / bound[i]
+            } else {
+                f64::INFINITY
+            };
+            if excess > worst.1 || !excess.is_finite() {
+                worst = (i, excess);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let first: Vec<String> = failures
+            .iter()
+            .take(5)
+            .map(|&i| {
+                format!(
+                    "[{i}] got {:e} want {:e} (bound {:e})",
+                    got[i], want[i], bound[i]
+                )
+            })
+            .collect();
+        panic!(
+            "{name}: {} of {} values out of tolerance; worst at [{}] ({:.2}× the bound); first: {}",
+            failures.len(),
+            got.len(),
+            worst.0,
+            worst.1,
+            first.join(", ")
+        );
+    }
+}
+
+/// |got − want| ≤ atol + rtol·|want|.
+pub fn assert_close(name: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    let bound: Vec<f64> = want.iter().map(|w| atol + rtol * w.abs()).collect();
+    assert_within(name, got, want, &bound);
+}
+
+/// The bound for a sum over `n` terms: 1e-5 + 1e-4·|ref| + 8·2⁻²⁴·⌈log₂n⌉·Σ|terms|.
+pub fn sum_bound(want: &[f64], abs_terms: &[f64], n: usize) -> Vec<f64> {
+    let depth = (n.max(2) as f64).log2().ceil();
+    want.iter()
+        .zip(abs_terms)
+        .map(|(w, a)| 1e-5 + 1e-4 * w.abs() + 8.0 * 2f64.powi(-24) * depth * a)
+        .collect()
+}
+
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A device on any adapter, software included. Without one the test skips
+/// with a visible message, except under CI=true, where it fails.
+pub fn gpu_with(max_binding: Option<u64>) -> Option<Context> {
+    let request = AdapterRequest {
+        allow_software: true,
+        max_binding,
+        ..AdapterRequest::default()
+    };
+    match Context::new(&request) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if in_ci() => panic!("CI=true and no GPU adapter to run the GPU tests on: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED (no GPU adapter): {e}");
+            None
+        }
+    }
+}
+
+pub fn gpu() -> Option<Context> {
+    gpu_with(None)
+}
+
+/// Deterministic uniform values in [lo, hi).
+pub fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let u = (shadertrain::rng::symmetric(seed, 99, i as u64) + 1.0) / 2.0;
+            lo + (hi - lo) * u
+        })
+        .collect()
+}

@@ -1,0 +1,415 @@
+//! Each kernel against its CPU twin in `cpu::ops`, on seeded shapes that
+//! include 1, primes and sizes that are not multiples of the tile (16) or
+//! workgroup (64) sizes; then the 2D grid past 65,535 workgroups.
+
+mod common;
+
+use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
+use shadertrain::cpu::ops;
+use shadertrain::gpu::kernels::{Kernel, Kernels, Params, LINEAR_WORKGROUP, TILE};
+use shadertrain::gpu::ops::{run, Slot};
+use shadertrain::model::Activation;
+
+/// (rows, inputs, outputs)
+const SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (1, 17, 3),
+    (7, 1, 13),
+    (31, 5, 16),
+    (64, 16, 1),
+    (97, 33, 31),
+    (130, 2, 65),
+];
+
+fn tiles(a: usize, b: usize) -> u32 {
+    (a.div_ceil(TILE as usize) * b.div_ceil(TILE as usize)) as u32
+}
+
+fn linear(n: usize) -> u32 {
+    n.div_ceil(LINEAR_WORKGROUP as usize) as u32
+}
+
+/// A parameter block with `pad` values before W (outputs × inputs) and b,
+/// so the kernels' offsets are exercised.
+fn theta(seed: u64, inputs: usize, outputs: usize, scale: f32) -> (Vec<f32>, u32, u32) {
+    let pad = 3;
+    let mut t = uniform(seed, pad, -9.0, 9.0);
+    t.extend(uniform(seed + 1, inputs * outputs, -scale, scale));
+    t.extend(uniform(seed + 2, outputs, -scale, scale));
+    let w_off = pad as u32;
+    (t, w_off, w_off + (inputs * outputs) as u32)
+}
+
+fn layer_params(rows: usize, inputs: usize, outputs: usize, w_off: u32, b_off: u32) -> Params {
+    Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: outputs as u32,
+        w_off,
+        b_off,
+        group_rows: 64,
+        ..Params::default()
+    }
+}
+
+#[test]
+fn dense_forward_matches_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for act in Activation::ALL {
+        for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
+            // The last scale drives pre-activations to ±1000.
+            for scale in [1.0f32, 1000.0] {
+                let seed = 100 + s as u64;
+                let a = uniform(seed, rows * inputs, -1.0, 1.0);
+                let (t, w_off, b_off) = theta(seed, inputs, outputs, scale);
+                let p = layer_params(rows, inputs, outputs, w_off, b_off);
+                let got = run(
+                    &ctx,
+                    &kernels,
+                    Kernel::forward(act),
+                    &p,
+                    &[
+                        Slot::Input(&a),
+                        Slot::Input(&t),
+                        Slot::Output(rows * outputs),
+                    ],
+                    tiles(rows, outputs),
+                )
+                .unwrap();
+                let t64 = f64s(&t);
+                let want = ops::dense_forward(
+                    &f64s(&a),
+                    &t64[w_off as usize..b_off as usize],
+                    &t64[b_off as usize..],
+                    inputs,
+                    outputs,
+                    Some(act),
+                );
+                assert_close(
+                    &format!("forward {act} {rows}x{inputs}x{outputs} scale {scale}"),
+                    &f64s(&got[0]),
+                    &want,
+                    1e-5,
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn backprop_delta_matches_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for act in Activation::ALL {
+        for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
+            let seed = 200 + s as u64;
+            let d = uniform(seed, rows * outputs, -1.0, 1.0);
+            let lo = if act == Activation::Sigmoid {
+                0.0
+            } else {
+                -1.0
+            };
+            let a = uniform(seed + 7, rows * inputs, lo, 1.0);
+            let (t, w_off, b_off) = theta(seed, inputs, outputs, 1.0);
+            let p = layer_params(rows, inputs, outputs, w_off, b_off);
+            let got = run(
+                &ctx,
+                &kernels,
+                Kernel::backprop(act),
+                &p,
+                &[
+                    Slot::Input(&d),
+                    Slot::Input(&t),
+                    Slot::Input(&a),
+                    Slot::Output(rows * inputs),
+                ],
+                tiles(rows, inputs),
+            )
+            .unwrap();
+            let t64 = f64s(&t);
+            let want = ops::backprop_delta(
+                &f64s(&d),
+                &t64[w_off as usize..b_off as usize],
+                &f64s(&a),
+                outputs,
+                inputs,
+                act,
+            );
+            assert_close(
+                &format!("backprop {act} {rows}x{inputs}x{outputs}"),
+                &f64s(&got[0]),
+                &want,
+                1e-5,
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn output_residual_and_loss_partials_match_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for (s, &(rows, inputs, _)) in SHAPES.iter().enumerate() {
+        let seed = 300 + s as u64;
+        let a = uniform(seed, rows * inputs, -1.0, 1.0);
+        let y = uniform(seed + 3, rows, -2.0, 2.0);
+        let (t, w_off, b_off) = theta(seed, inputs, 1, 1.0);
+        let total = rows * 3; // N of the whole batch, for 2/N
+        let groups = rows.div_ceil(64);
+        let p = Params {
+            scale: (2.0 / total as f64) as f32,
+            ..layer_params(rows, inputs, 1, w_off, b_off)
+        };
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::OutputResidual,
+            &p,
+            &[
+                Slot::Input(&a),
+                Slot::Input(&t),
+                Slot::Input(&y),
+                Slot::Output(rows),
+                Slot::Output(groups),
+            ],
+            groups as u32,
+        )
+        .unwrap();
+        let t64 = f64s(&t);
+        let (a64, y64) = (f64s(&a), f64s(&y));
+        let (want_r, _) = ops::output_residual(
+            &a64,
+            &t64[w_off as usize..b_off as usize],
+            t64[b_off as usize],
+            &y64,
+            total,
+        );
+        let name = format!("output {rows}x{inputs}");
+        assert_close(
+            &format!("{name} residual"),
+            &f64s(&got[0]),
+            &want_r,
+            1e-5,
+            1e-4,
+        );
+        // Σ e² per row group of 64.
+        let mut want_sq = Vec::new();
+        for g in 0..groups {
+            let rng = g * 64..((g + 1) * 64).min(rows);
+            let (_, sq) = ops::output_residual(
+                &a64[rng.start * inputs..rng.end * inputs],
+                &t64[w_off as usize..b_off as usize],
+                t64[b_off as usize],
+                &y64[rng],
+                total,
+            );
+            want_sq.push(sq);
+        }
+        let bound = sum_bound(&want_sq, &want_sq, 64.min(rows));
+        assert_within(
+            &format!("{name} loss partials"),
+            &f64s(&got[1]),
+            &want_sq,
+            &bound,
+        );
+    }
+}
+
+#[test]
+fn weight_and_bias_gradient_partials_match_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
+        for group_rows in [64usize, 128] {
+            let seed = 400 + s as u64;
+            let d = uniform(seed, rows * outputs, -1.0, 1.0);
+            let a = uniform(seed + 1, rows * inputs, -1.0, 1.0);
+            let groups = rows.div_ceil(group_rows);
+            // Partials as the trainer lays them out: groups × (W then b).
+            let stride = outputs * inputs + outputs;
+            let p = Params {
+                rows: rows as u32,
+                inputs: inputs as u32,
+                outputs: outputs as u32,
+                w_off: 0,
+                b_off: (outputs * inputs) as u32,
+                group_rows: group_rows as u32,
+                stride: stride as u32,
+                ..Params::default()
+            };
+            let w_parts = run(
+                &ctx,
+                &kernels,
+                Kernel::WeightGrad,
+                &p,
+                &[
+                    Slot::Input(&d),
+                    Slot::Input(&a),
+                    Slot::Output(groups * stride),
+                ],
+                tiles(inputs, outputs) * groups as u32,
+            )
+            .unwrap();
+            let b_parts = run(
+                &ctx,
+                &kernels,
+                Kernel::BiasGrad,
+                &p,
+                &[Slot::Input(&d), Slot::Output(groups * stride)],
+                linear(groups * outputs),
+            )
+            .unwrap();
+            let (d64, a64) = (f64s(&d), f64s(&a));
+            let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+            for g in 0..groups {
+                let r = g * group_rows..((g + 1) * group_rows).min(rows);
+                let n = r.len();
+                let dg = &d64[r.start * outputs..r.end * outputs];
+                let ag = &a64[r.start * inputs..r.end * inputs];
+                let mut dw = vec![0.0; outputs * inputs];
+                ops::weight_grad(dg, ag, outputs, inputs, &mut dw);
+                let mut dw_abs = vec![0.0; outputs * inputs];
+                ops::weight_grad(&abs(dg), &abs(ag), outputs, inputs, &mut dw_abs);
+                let mut db = vec![0.0; outputs];
+                ops::bias_grad(dg, outputs, &mut db);
+                let mut db_abs = vec![0.0; outputs];
+                ops::bias_grad(&abs(dg), outputs, &mut db_abs);
+                let base = g * stride;
+                let name = format!("{rows}x{inputs}x{outputs} R={group_rows} group {g}");
+                assert_within(
+                    &format!("weight grad {name}"),
+                    &f64s(&w_parts[0][base..base + outputs * inputs]),
+                    &dw,
+                    &sum_bound(&dw, &dw_abs, n),
+                );
+                assert_within(
+                    &format!("bias grad {name}"),
+                    &f64s(&b_parts[0][base + outputs * inputs..base + stride]),
+                    &db,
+                    &sum_bound(&db, &db_abs, n),
+                );
+            }
+        }
+    }
+}
+
+fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize, len: usize) {
+    let parts = uniform(500 + count as u64, count * len, -1.0, 1.0);
+    let p = Params {
+        len: len as u32,
+        count: count as u32,
+        stride: len as u32,
+        dst_off: 2,
+        scale: 0.5,
+        ..Params::default()
+    };
+    let got = run(
+        ctx,
+        kernels,
+        Kernel::Reduce,
+        &p,
+        &[Slot::Input(&parts), Slot::Output(len + 2)],
+        linear(len),
+    )
+    .unwrap();
+    let mut want = vec![0.0; len];
+    let mut abs = vec![0.0; len];
+    for g in 0..count {
+        for i in 0..len {
+            let v = parts[g * len + i] as f64 * 0.5;
+            want[i] += v;
+            abs[i] += v.abs();
+        }
+    }
+    assert_eq!(&got[0][..2], &[0.0, 0.0], "reduce wrote before dst_off");
+    assert_within(
+        &format!("reduce {count}x{len}"),
+        &f64s(&got[0][2..]),
+        &want,
+        &sum_bound(&want, &abs, count),
+    );
+}
+
+#[test]
+fn reduce_matches_f64_sums() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for (count, len) in [
+        (1, 1),
+        (2, 63),
+        (3, 65),
+        (7, 1),
+        (64, 13),
+        (97, 5),
+        (1000, 3),
+    ] {
+        reduce_case(&ctx, &kernels, count, len);
+    }
+}
+
+#[test]
+fn sgd_matches_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for len in [1usize, 63, 64, 65, 1000] {
+        let t = uniform(600, len, -1.0, 1.0);
+        let g = uniform(601, len, -5.0, 5.0);
+        let p = Params {
+            len: len as u32,
+            lr: 0.1,
+            ..Params::default()
+        };
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::Sgd,
+            &p,
+            &[Slot::Input(&g), Slot::InOut(&t)],
+            linear(len),
+        )
+        .unwrap();
+        let mut want = t.clone();
+        ops::sgd(&mut want, &f64s(&g), 0.1);
+        assert_close(
+            &format!("sgd {len}"),
+            &f64s(&got[0]),
+            &f64s(&want),
+            1e-5,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn dispatch_past_65535_workgroups_uses_a_2d_grid() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    // 65,537 workgroups of 64: the last ones sit in the grid's second row.
+    let len = 65_536 * 64 + 37;
+    assert!(linear(len) > 65_535);
+    let t = vec![1.0f32; len];
+    let g: Vec<f32> = (0..len).map(|i| (i % 1000) as f32).collect();
+    let p = Params {
+        len: len as u32,
+        lr: 0.5,
+        ..Params::default()
+    };
+    let got = run(
+        &ctx,
+        &kernels,
+        Kernel::Sgd,
+        &p,
+        &[Slot::Input(&g), Slot::InOut(&t)],
+        linear(len),
+    )
+    .unwrap();
+    for (i, v) in got[0].iter().enumerate() {
+        let want = 1.0 - 0.5 * (i % 1000) as f32;
+        assert_eq!(*v, want, "element {i}");
+    }
+    // The reduce over the same width, two groups.
+    reduce_case(&ctx, &kernels, 2, len);
+}

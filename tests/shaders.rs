@@ -1,0 +1,77 @@
+//! Every shader parses and validates with naga, and agrees with the Rust
+//! side on constants, workgroup sizes and bindings. No adapter needed.
+
+use naga::valid::{Capabilities, ValidationFlags, Validator};
+use shadertrain::gpu::kernels::{Kernel, LINEAR_WORKGROUP, SOURCES, TILE};
+
+fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
+    let (name, source) = SOURCES[index];
+    let module = naga::front::wgsl::parse_str(source)
+        .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
+    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name} does not validate: {e:?}"));
+    (module, info)
+}
+
+fn u32_constant(module: &naga::Module, name: &str) -> u32 {
+    let (_, c) = module
+        .constants
+        .iter()
+        .find(|(_, c)| c.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no constant {name}"));
+    match module.global_expressions[c.init] {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        ref other => panic!("{name} is {other:?}"),
+    }
+}
+
+#[test]
+fn every_shader_parses_and_validates() {
+    for i in 0..SOURCES.len() {
+        module(i);
+    }
+}
+
+#[test]
+fn constants_match_the_rust_side() {
+    for i in 0..SOURCES.len() {
+        let (m, _) = module(i);
+        assert_eq!(u32_constant(&m, "TILE"), TILE, "{}", SOURCES[i].0);
+        assert_eq!(
+            u32_constant(&m, "LINEAR"),
+            LINEAR_WORKGROUP,
+            "{}",
+            SOURCES[i].0
+        );
+    }
+    let common = shadertrain::gpu::kernels::common_source();
+    assert!(common.contains(&format!(
+        "TANH_CLAMP: f32 = {:.1}",
+        shadertrain::model::TANH_CLAMP
+    )));
+}
+
+#[test]
+fn entry_points_match_kernel_table() {
+    for k in Kernel::ALL {
+        let (m, info) = module(k.source_index());
+        let (index, ep) = m
+            .entry_points
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.name == k.entry_point())
+            .unwrap_or_else(|| panic!("{k:?}: no entry point {}", k.entry_point()));
+        let size: u32 = ep.workgroup_size.iter().product();
+        assert_eq!(size, k.workgroup_size(), "{k:?} workgroup size");
+        let fi = info.get_entry_point(index);
+        let mut used: Vec<u32> = m
+            .global_variables
+            .iter()
+            .filter(|(h, _)| !fi[*h].is_empty())
+            .filter_map(|(_, g)| g.binding.as_ref().map(|b| b.binding))
+            .collect();
+        used.sort();
+        assert_eq!(used, k.bindings(), "{k:?} bindings");
+    }
+}
