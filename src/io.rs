@@ -1,12 +1,11 @@
 //! Files: model files (safetensors, PyTorch `nn.Linear` layout), loss
 //! histories, and the atomic write every output goes through.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
@@ -80,47 +79,55 @@ fn bias_name(i: usize) -> String {
     format!("layers.{i}.bias")
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 /// The model as safetensors bytes: `layers.{i}.weight` (out, in) and
 /// `layers.{i}.bias` (out) in f32, with the activation, feature names and
-/// target name as metadata.
+/// target name as metadata. The header's keys are sorted, so the same model
+/// always gives the same bytes (the safetensors crate's writer takes the
+/// metadata as a `HashMap`, whose order changes from run to run).
 pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
-    let mut tensors = Vec::new();
+    use serde_json::{json, Map, Value};
+    let mut header = Map::new();
+    let mut data = Vec::with_capacity(model.params.len() * 4);
+    let mut tensor = |name: String, shape: Vec<usize>, values: &[f32]| {
+        let start = data.len();
+        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        header.insert(
+            name,
+            json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
+        );
+    };
     for (i, layer) in model.layout.layers().iter().enumerate() {
-        tensors.push((
+        tensor(
             weight_name(i),
             vec![layer.outputs, layer.inputs],
-            f32_bytes(&model.params[layer.weight.clone()]),
-        ));
-        tensors.push((
+            &model.params[layer.weight.clone()],
+        );
+        tensor(
             bias_name(i),
             vec![layer.outputs],
-            f32_bytes(&model.params[layer.bias.clone()]),
-        ));
+            &model.params[layer.bias.clone()],
+        );
     }
-    let views = tensors
-        .iter()
-        .map(|(name, shape, data)| {
-            TensorView::new(Dtype::F32, shape.clone(), data).map(|v| (name.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Device(format!("building the model file: {e}")))?;
-    let mut meta = HashMap::new();
-    meta.insert(
-        "activation".to_string(),
-        model.activation.name().to_string(),
-    );
-    meta.insert(
-        "feature_names".to_string(),
-        serde_json::to_string(&model.feature_names).expect("a list of strings serialises"),
-    );
-    meta.insert("target_name".to_string(), model.target_name.clone());
-    meta.insert("format".to_string(), "shadertrain-mlp".to_string());
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Device(format!("building the model file: {e}")))
+    let feature_names =
+        serde_json::to_string(&model.feature_names).expect("a list of strings serialises");
+    let meta: Map<String, Value> = [
+        ("activation", model.activation.name().to_string()),
+        ("feature_names", feature_names),
+        ("format", "shadertrain-mlp".to_string()),
+        ("target_name", model.target_name.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Value::String(v)))
+    .collect();
+    header.insert("__metadata__".to_string(), Value::Object(meta));
+    let mut text = Value::Object(header).to_string().into_bytes();
+    // The data starts 8-byte aligned; the header is padded with spaces.
+    text.resize(text.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + text.len() + data.len());
+    bytes.extend((text.len() as u64).to_le_bytes());
+    bytes.extend(text);
+    bytes.extend(data);
+    Ok(bytes)
 }
 
 pub fn save_model(model: &Model, path: &Path) -> Result<()> {

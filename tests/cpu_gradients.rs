@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 //! The reference is itself proven: central finite differences in f64, a tiny
 //! case worked by hand, an independent f64 implementation over whole
 //! trajectories, and the loss falling on the synthetic task.

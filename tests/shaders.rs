@@ -35,15 +35,10 @@ fn every_shader_parses_and_validates() {
 
 #[test]
 fn constants_match_the_rust_side() {
-    for i in 0..SOURCES.len() {
+    for (i, (name, _)) in SOURCES.iter().enumerate() {
         let (m, _) = module(i);
-        assert_eq!(u32_constant(&m, "TILE"), TILE, "{}", SOURCES[i].0);
-        assert_eq!(
-            u32_constant(&m, "LINEAR"),
-            LINEAR_WORKGROUP,
-            "{}",
-            SOURCES[i].0
-        );
+        assert_eq!(u32_constant(&m, "TILE"), TILE, "{name}");
+        assert_eq!(u32_constant(&m, "LINEAR"), LINEAR_WORKGROUP, "{name}");
     }
     let common = shadertrain::gpu::kernels::common_source();
     assert!(common.contains(&format!(

@@ -13,7 +13,9 @@ pub fn assert_within(name: &str, got: &[f64], want: &[f64], bound: &[f64]) {
     let mut worst = (0usize, 0.0f64);
     for i in 0..got.len() {
         let diff = (got[i] - want[i]).abs();
-        let bad = !got[i].is_finite() && want[i].is_finite() || !(diff <= bound[i]);
+        // A NaN difference fails too: `diff <= bound` is false for it.
+        let within = diff <= bound[i];
+        let bad = !got[i].is_finite() && want[i].is_finite() || !within;
         if bad {
             failures.push(i);
             let excess = if diff.is_finite() {
@@ -101,4 +103,22 @@ pub fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
             lo + (hi - lo) * u
         })
         .collect()
+}
+
+/// Runs the built binary with `args`; returns (success, stdout, stderr).
+pub fn shadertrain(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether the GPU CLI tests can run: as [`gpu`], without keeping the device.
+pub fn have_gpu() -> bool {
+    gpu().is_some()
 }

@@ -1,0 +1,105 @@
+//! Bad CSV input through the binary: a non-zero exit, a message naming the
+//! file, line and column, and no model file.
+
+mod common;
+
+use common::shadertrain;
+
+fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join(format!("{name}.csv"));
+    let model = dir.path().join("m.safetensors");
+    std::fs::write(&data, csv).unwrap();
+    let data_s = data.to_string_lossy();
+    let model_s = model.to_string_lossy();
+    let mut args = vec![
+        "train",
+        "--data",
+        &*data_s,
+        "--backend",
+        "cpu",
+        "--epochs",
+        "2",
+        "--save",
+        &*model_s,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok, "{name}: accepted");
+    assert!(
+        err.contains(&*data_s),
+        "{name}: the message does not name the file: {err}"
+    );
+    assert!(
+        err.contains(expect),
+        "{name}: expected '{expect}' in: {err}"
+    );
+    assert!(!model.exists(), "{name}: a model file was written");
+    assert_eq!(err.lines().count(), 1, "{name}: {err}");
+}
+
+#[test]
+fn empty_file() {
+    check("empty", b"", &[], ":1:0: the file is empty");
+}
+
+#[test]
+fn header_only() {
+    check(
+        "header",
+        b"a,b,y\n",
+        &[],
+        ":2:0: the file has a header but no data rows",
+    );
+}
+
+#[test]
+fn ragged_row() {
+    check(
+        "ragged",
+        b"a,b,y\n1,2,3\n4,5\n",
+        &[],
+        ":3:3: this row has 2 cells; expected 3",
+    );
+}
+
+#[test]
+fn non_numeric_cell() {
+    check(
+        "text",
+        b"a,b,y\n1,2,3\n4,five,6\n",
+        &[],
+        ":3:2: 'five' is not a number",
+    );
+}
+
+#[test]
+fn empty_cell() {
+    check("blank", b"a,b,y\n1,,3\n", &[], ":2:2: the cell is empty");
+}
+
+#[test]
+fn nan_and_inf_cells() {
+    check(
+        "nan",
+        b"a,b,y\n1,2,nan\n",
+        &[],
+        ":2:3: 'nan' is not a finite number",
+    );
+    check(
+        "inf",
+        b"a,b,y\n1,2,3\n-inf,2,3\n",
+        &[],
+        ":3:1: '-inf' is not a finite number",
+    );
+}
+
+#[test]
+fn missing_target_column() {
+    check(
+        "target",
+        b"a,b,y\n1,2,3\n",
+        &["--target", "z"],
+        ":1:0: no target column 'z'",
+    );
+}

@@ -1,0 +1,88 @@
+//! Round trips of model files, histories and CSV, and model files that are
+//! refused on load with the file and the problem named.
+
+use std::path::Path;
+
+use shadertrain::data::{Dataset, Table};
+use shadertrain::io::{
+    load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_history,
+};
+use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::Error;
+
+fn sample_model() -> Model {
+    let layout = Layout::new(3, &[5, 2]).unwrap();
+    Model::init(
+        layout,
+        Activation::Tanh,
+        3,
+        vec!["a".into(), "b c".into(), "\"q\"".into()],
+        "target".into(),
+    )
+}
+
+#[test]
+fn model_file_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.safetensors");
+    let m = sample_model();
+    save_model(&m, &p).unwrap();
+    assert_eq!(load_model(&p).unwrap(), m);
+    // The same model always gives the same bytes.
+    assert_eq!(std::fs::read(&p).unwrap(), model_to_bytes(&m).unwrap());
+}
+
+#[test]
+fn history_round_trips_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("h.csv");
+    let losses = vec![0.1, 1.0 / 3.0, 2.5e-9, 123456.789];
+    write_history(&p, &losses).unwrap();
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.starts_with("epoch,loss\n0,0.1\n1,"), "{text}");
+    assert_eq!(read_history(&p).unwrap(), losses);
+}
+
+#[test]
+fn csv_round_trips_the_synthetic_set_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.csv");
+    let d = Dataset::synthetic(57, 4, 12).unwrap();
+    d.write_csv(&p).unwrap();
+    let back = Table::read(&p).unwrap().into_dataset(None).unwrap();
+    assert_eq!(back, d);
+}
+
+fn refused(bytes: &[u8]) -> String {
+    match model_from_bytes(Path::new("bad.st"), bytes) {
+        Err(e @ Error::ModelFile { .. }) => {
+            let s = e.to_string();
+            assert!(s.starts_with("bad.st: "), "{s}");
+            s
+        }
+        Err(e) => panic!("expected a model-file error, got {e}"),
+        Ok(_) => panic!("accepted a bad model file"),
+    }
+}
+
+#[test]
+fn bad_model_files_are_refused_with_the_problem_named() {
+    let good = model_to_bytes(&sample_model()).unwrap();
+    assert!(refused(&good[..good.len() - 3]).contains("not a valid safetensors file"));
+    assert!(refused(b"").contains("not a valid safetensors file"));
+    let swap = |from: &str, to: &str| {
+        assert_eq!(from.len(), to.len(), "keep the header length");
+        let at = good
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{from} not in the header"));
+        let mut bytes = good.clone();
+        bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        bytes
+    };
+    assert!(refused(&swap("\"tanh\"", "\"relu\"")).contains("unknown activation 'relu'"));
+    assert!(
+        refused(&swap("layers.2.bias", "layers.2.bist")).contains("missing tensor 'layers.2.bias'")
+    );
+    assert!(refused(&swap("\"F32\"", "\"I32\"")).contains("expected F32"));
+}

@@ -1,0 +1,170 @@
+//! Whole runs: GPU trajectories against the reference, bit-identical reruns,
+//! chunked data, and device errors that come back as errors.
+
+mod common;
+
+use common::{assert_close, gpu, gpu_with};
+use shadertrain::cpu::Reference;
+use shadertrain::data::Dataset;
+use shadertrain::gpu::GpuTrainer;
+use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::train::{train, Backend, Schedule};
+use shadertrain::Error;
+
+fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
+    let layout = Layout::new(data.features, hidden).unwrap();
+    Model::init(layout, act, seed, data.feature_names.clone(), "y".into())
+}
+
+fn schedule(epochs: usize) -> Schedule {
+    Schedule {
+        lr: 0.1,
+        max_epochs: epochs,
+        tol: 0.0,
+    }
+}
+
+#[test]
+fn gpu_trajectories_match_the_reference() {
+    let Some(_) = gpu() else { return };
+    // 300 rows: several row groups of 64, the last one partial.
+    let data = Dataset::synthetic(300, 5, 3).unwrap();
+    for act in Activation::ALL {
+        for hidden in [&[12][..], &[10, 6][..]] {
+            let m = model(&data, hidden, act, 4);
+            let mut cpu = Reference::new(&m, &data, 0.1);
+            let want = train(&mut cpu, &schedule(100)).unwrap();
+            let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+            let got = train(&mut g, &schedule(100)).unwrap();
+            let name = format!("{act} {hidden:?}");
+            assert_eq!(got.losses.len(), 101, "{name}");
+            assert_close(
+                &format!("{name} losses"),
+                &got.losses,
+                &want.losses,
+                0.0,
+                1e-3,
+            );
+            let gp: Vec<f64> = g.params().unwrap().iter().map(|&v| v as f64).collect();
+            let cp: Vec<f64> = cpu.params().unwrap().iter().map(|&v| v as f64).collect();
+            assert_close(&format!("{name} params"), &gp, &cp, 1e-4, 1e-3);
+            assert!(got.losses[100] < got.losses[0], "{name}: loss did not fall");
+        }
+    }
+}
+
+#[test]
+fn gpu_reruns_are_bit_identical() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(333, 4, 8).unwrap();
+    let m = model(&data, &[9, 5], Activation::Sigmoid, 8);
+    let run = || {
+        let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+        let out = train(&mut g, &schedule(40)).unwrap();
+        (out.losses, g.params().unwrap())
+    };
+    let (l1, p1) = run();
+    let (l2, p2) = run();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&l1), bits(&l2));
+    assert_eq!(
+        p1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        p2.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn convergence_stop_is_exact_on_the_gpu() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(200, 3, 2).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 2);
+    let s = Schedule {
+        lr: 0.1,
+        max_epochs: 500,
+        tol: 1e-3,
+    };
+    let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+    let out = train(&mut g, &s).unwrap();
+    assert!(out.updates < 500, "never converged");
+    // Running exactly that many epochs from scratch lands on the same parameters.
+    let mut again = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+    let fixed = train(&mut again, &schedule(out.updates)).unwrap();
+    assert_eq!(fixed.losses, out.losses);
+    assert_eq!(again.params().unwrap(), g.params().unwrap());
+}
+
+#[test]
+fn chunked_data_trains_like_one_binding() {
+    // A 64 KiB binding limit cuts 3,000 rows of X into several chunks.
+    let Some(ctx) = gpu_with(Some(64 << 10)) else {
+        return;
+    };
+    let data = Dataset::synthetic(3000, 7, 6).unwrap();
+    let m = model(&data, &[9], Activation::Sigmoid, 6);
+    let mut g = GpuTrainer::new(ctx, &m, &data, 0.1).unwrap();
+    assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
+    let got = train(&mut g, &schedule(20)).unwrap();
+    let mut cpu = Reference::new(&m, &data, 0.1);
+    let want = train(&mut cpu, &schedule(20)).unwrap();
+    assert_close("chunked losses", &got.losses, &want.losses, 0.0, 1e-3);
+}
+
+#[test]
+fn what_cannot_fit_is_refused_before_any_work() {
+    let Some(ctx) = gpu_with(Some(64 << 10)) else {
+        return;
+    };
+    let data = Dataset::synthetic(10, 200, 1).unwrap();
+    let m = model(&data, &[200], Activation::Sigmoid, 1);
+    match GpuTrainer::new(ctx, &m, &data, 0.1) {
+        Err(Error::TooLarge { need, have, .. }) => assert!(need > have),
+        Err(e) => panic!("expected TooLarge, got {e}"),
+        Ok(_) => panic!("expected TooLarge, got a trainer"),
+    }
+}
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let Some(ctx) = gpu() else { return };
+    let data = Dataset::synthetic(100, 3, 1).unwrap();
+    let m = model(&data, &[4], Activation::Sigmoid, 1);
+    let mut g = GpuTrainer::new(ctx, &m, &data, 0.1).unwrap();
+    let mut losses = Vec::new();
+    g.run(2, &mut losses).unwrap();
+    g.destroy_device();
+    let err = g
+        .run(2, &mut losses)
+        .expect_err("a destroyed device still trained");
+    assert!(
+        matches!(
+            err,
+            Error::DeviceLost(_) | Error::Device(_) | Error::Validation { .. }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_validation_error_names_its_bind_group() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = shadertrain::gpu::kernels::Kernels::new(&ctx).unwrap();
+    // A storage buffer where the uniform block belongs.
+    let wrong = shadertrain::gpu::buffers::storage(&ctx, "not_uniform", 16).unwrap();
+    let other = shadertrain::gpu::buffers::storage(&ctx, "other", 16).unwrap();
+    let err = kernels
+        .bind_group(
+            &ctx,
+            shadertrain::gpu::kernels::Kernel::Sgd,
+            "bad_group",
+            &[
+                wrong.as_entire_binding(),
+                other.as_entire_binding(),
+                other.as_entire_binding(),
+            ],
+        )
+        .expect_err("a storage buffer was accepted as a uniform");
+    match err {
+        Error::Validation { label, .. } => assert_eq!(label, "bad_group"),
+        e => panic!("{e:?}"),
+    }
+}
