@@ -25,11 +25,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// Side of the square tiles of the matrix-product kernels; TILE × TILE
-// invocations per workgroup. Mirrored by kernels::TILE.
-const TILE: u32 = 16u;
-// Invocations per workgroup of the one-dimensional kernels. Mirrored by
-// kernels::LINEAR_WORKGROUP.
+// The register block of the matrix-product kernels: each invocation owns
+// ROWS × COLS outputs. Mirrored by kernels::BLOCK_ROWS and BLOCK_COLS.
+const ROWS: u32 = 8u;
+const COLS: u32 = 4u;
+// Invocations per workgroup, every kernel. Mirrored by kernels::LINEAR_WORKGROUP.
 const LINEAR: u32 = 64u;
 
 const TANH_CLAMP: f32 = 15.0;

@@ -8,9 +8,11 @@
 //! - [`cpu`]: the f64 reference every GPU kernel is held to.
 //! - [`gpu`]: the wgpu trainer.
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
+//! - [`bench`]: the CPU-against-GPU benchmark.
 //! - [`app`]: what each CLI subcommand does.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod data;

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::cpu::ops;
-use shadertrain::gpu::kernels::{Kernel, Kernels, Params, LINEAR_WORKGROUP, TILE};
+use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
 
@@ -20,14 +20,6 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (97, 33, 31),
     (130, 2, 65),
 ];
-
-fn tiles(a: usize, b: usize) -> u32 {
-    (a.div_ceil(TILE as usize) * b.div_ceil(TILE as usize)) as u32
-}
-
-fn linear(n: usize) -> u32 {
-    n.div_ceil(LINEAR_WORKGROUP as usize) as u32
-}
 
 /// A parameter block with `pad` values before W (outputs × inputs) and b,
 /// so the kernels' offsets are exercised.
@@ -74,7 +66,6 @@ fn dense_forward_matches_twin() {
                         Slot::Input(&t),
                         Slot::Output(rows * outputs),
                     ],
-                    tiles(rows, outputs),
                 )
                 .unwrap();
                 let t64 = f64s(&t);
@@ -125,7 +116,6 @@ fn backprop_delta_matches_twin() {
                     Slot::Input(&a),
                     Slot::Output(rows * inputs),
                 ],
-                tiles(rows, inputs),
             )
             .unwrap();
             let t64 = f64s(&t);
@@ -175,7 +165,6 @@ fn output_residual_and_loss_partials_match_twin() {
                 Slot::Output(rows),
                 Slot::Output(groups),
             ],
-            groups as u32,
         )
         .unwrap();
         let t64 = f64s(&t);
@@ -250,7 +239,6 @@ fn weight_and_bias_gradient_partials_match_twin() {
                     Slot::Input(&a),
                     Slot::Output(groups * stride),
                 ],
-                tiles(inputs, outputs) * groups as u32,
             )
             .unwrap();
             let b_parts = run(
@@ -259,7 +247,6 @@ fn weight_and_bias_gradient_partials_match_twin() {
                 Kernel::BiasGrad,
                 &p,
                 &[Slot::Input(&d), Slot::Output(groups * stride)],
-                linear(groups * outputs),
             )
             .unwrap();
             let (d64, a64) = (f64s(&d), f64s(&a));
@@ -312,7 +299,6 @@ fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize,
         Kernel::Reduce,
         &p,
         &[Slot::Input(&parts), Slot::Output(len + 2)],
-        linear(len),
     )
     .unwrap();
     let mut want = vec![0.0; len];
@@ -368,7 +354,6 @@ fn sgd_matches_twin() {
             Kernel::Sgd,
             &p,
             &[Slot::Input(&g), Slot::InOut(&t)],
-            linear(len),
         )
         .unwrap();
         let mut want = t.clone();
@@ -389,21 +374,20 @@ fn dispatch_past_65535_workgroups_uses_a_2d_grid() {
     let kernels = Kernels::new(&ctx).unwrap();
     // 65,537 workgroups of 64: the last ones sit in the grid's second row.
     let len = 65_536 * 64 + 37;
-    assert!(linear(len) > 65_535);
-    let t = vec![1.0f32; len];
-    let g: Vec<f32> = (0..len).map(|i| (i % 1000) as f32).collect();
     let p = Params {
         len: len as u32,
         lr: 0.5,
         ..Params::default()
     };
+    assert!(Kernel::Sgd.workgroups(&p) > 65_535);
+    let t = vec![1.0f32; len];
+    let g: Vec<f32> = (0..len).map(|i| (i % 1000) as f32).collect();
     let got = run(
         &ctx,
         &kernels,
         Kernel::Sgd,
         &p,
         &[Slot::Input(&g), Slot::InOut(&t)],
-        linear(len),
     )
     .unwrap();
     for (i, v) in got[0].iter().enumerate() {

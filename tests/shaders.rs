@@ -2,7 +2,7 @@
 //! side on constants, workgroup sizes and bindings. No adapter needed.
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use shadertrain::gpu::kernels::{Kernel, LINEAR_WORKGROUP, SOURCES, TILE};
+use shadertrain::gpu::kernels::{Kernel, BLOCK_COLS, BLOCK_ROWS, LINEAR_WORKGROUP, SOURCES};
 
 fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
     let (name, source) = SOURCES[index];
@@ -37,7 +37,8 @@ fn every_shader_parses_and_validates() {
 fn constants_match_the_rust_side() {
     for (i, (name, _)) in SOURCES.iter().enumerate() {
         let (m, _) = module(i);
-        assert_eq!(u32_constant(&m, "TILE"), TILE, "{name}");
+        assert_eq!(u32_constant(&m, "ROWS"), BLOCK_ROWS, "{name}");
+        assert_eq!(u32_constant(&m, "COLS"), BLOCK_COLS, "{name}");
         assert_eq!(u32_constant(&m, "LINEAR"), LINEAR_WORKGROUP, "{name}");
     }
     let common = shadertrain::gpu::kernels::common_source();

@@ -5,9 +5,11 @@ use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::model::Activation;
 
-/// Side of the matrix-product tiles; the WGSL `TILE`.
-pub const TILE: u32 = 16;
-/// Invocations per workgroup of the one-dimensional kernels; the WGSL `LINEAR`.
+/// Rows of the register block each matrix-product invocation owns; the WGSL `ROWS`.
+pub const BLOCK_ROWS: u32 = 8;
+/// Columns of that block; the WGSL `COLS`.
+pub const BLOCK_COLS: u32 = 4;
+/// Invocations per workgroup, every kernel; the WGSL `LINEAR`.
 pub const LINEAR_WORKGROUP: u32 = 64;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -135,17 +137,27 @@ impl Kernel {
         }
     }
 
-    /// Invocations per workgroup.
+    /// Invocations per workgroup: the same for every kernel.
     pub fn workgroup_size(self) -> u32 {
+        LINEAR_WORKGROUP
+    }
+
+    /// Workgroups one dispatch of this kernel needs for `p`.
+    pub fn workgroups(self, p: &Params) -> u64 {
+        let up = |a: u32, b: u32| u64::from(a.div_ceil(b.max(1)));
+        let groups = up(p.rows, p.group_rows);
         match self {
-            Kernel::ForwardSigmoid
-            | Kernel::ForwardTanh
-            | Kernel::BackpropSigmoid
-            | Kernel::BackpropTanh
-            | Kernel::WeightGrad => TILE * TILE,
-            Kernel::OutputResidual | Kernel::BiasGrad | Kernel::Reduce | Kernel::Sgd => {
-                LINEAR_WORKGROUP
+            Kernel::ForwardSigmoid | Kernel::ForwardTanh => {
+                up(p.outputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
             }
+            Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
+                up(p.inputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
+            }
+            Kernel::OutputResidual => groups,
+            Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
+                .div_ceil(LINEAR_WORKGROUP.into()),
+            Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
+            Kernel::Reduce | Kernel::Sgd => up(p.len, LINEAR_WORKGROUP),
         }
     }
 }
@@ -213,7 +225,11 @@ impl Kernels {
                             layout: None,
                             module: &modules[k.source_index()],
                             entry_point: Some(k.entry_point()),
-                            compilation_options: Default::default(),
+                            compilation_options: wgpu::PipelineCompilationOptions {
+                                constants: &[],
+                                // Every kernel writes its workgroup memory before reading it.
+                                zero_initialize_workgroup_memory: false,
+                            },
                             cache: None,
                         })
                 })
@@ -263,7 +279,7 @@ impl Kernels {
     }
 
     /// Records `k` over `workgroups` workgroups (a 2D grid past the
-    /// per-dimension limit).
+    /// per-dimension limit); see [`Kernel::workgroups`].
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,

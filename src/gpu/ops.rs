@@ -2,7 +2,7 @@
 //! twin in `cpu::ops`. Buffers are made per call, so this is for checking,
 //! not for training.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::kernels::{Kernel, Kernels, Params};
@@ -17,17 +17,19 @@ pub enum Slot<'a> {
     InOut(&'a [f32]),
 }
 
-/// Dispatches `kernel` once over `workgroups` workgroups with `params` at
-/// binding 0 and `slots` after it, in the order of [`Kernel::bindings`].
-/// Returns the contents of the `Output` and `InOut` slots, in order.
+/// Dispatches `kernel` once, over the workgroups `params` calls for, with
+/// `params` at binding 0 and `slots` after it, in the order of
+/// [`Kernel::bindings`]. Returns the contents of the `Output` and `InOut`
+/// slots, in order.
 pub fn run(
     ctx: &Context,
     kernels: &Kernels,
     kernel: Kernel,
     params: &Params,
     slots: &[Slot<'_>],
-    workgroups: u32,
 ) -> Result<Vec<Vec<f32>>> {
+    let workgroups = u32::try_from(kernel.workgroups(params))
+        .map_err(|_| Error::Config(format!("{kernel:?}: too many workgroups")))?;
     let uniform = buffers::uniform(ctx, "params", params)?;
     let mut owned = Vec::with_capacity(slots.len());
     for (i, slot) in slots.iter().enumerate() {

@@ -13,7 +13,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{Kernel, Kernels, Params, LINEAR_WORKGROUP, TILE};
+use crate::gpu::kernels::{Kernel, Kernels, Params};
 use crate::model::{Layout, Model};
 use crate::train::Backend;
 
@@ -162,9 +162,9 @@ impl GpuTrainer {
                     label: String,
                     params: Params,
                     resources: &[&wgpu::Buffer],
-                    workgroups: usize,
                     keep: &mut Vec<wgpu::Buffer>|
          -> Result<Step> {
+            let workgroups = kernel.workgroups(&params);
             let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
             let mut bindings = vec![uniform.as_entire_binding()];
             bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
@@ -184,7 +184,6 @@ impl GpuTrainer {
                 &data.x[start * data.features..(start + rows) * data.features],
             )?;
             let y = buffers::storage_with(&ctx, &format!("y[{c}]"), &data.y[start..start + rows])?;
-            let groups = rows.div_ceil(plan.group_rows);
             let base = Params {
                 rows: rows as u32,
                 group_rows: plan.group_rows as u32,
@@ -201,14 +200,12 @@ impl GpuTrainer {
                 ..base
             };
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-            let tiles = |a: usize, b: usize| a.div_ceil(TILE as usize) * b.div_ceil(TILE as usize);
             for l in 0..last {
                 forward_steps.push(step(
                     Kernel::forward(act),
                     format!("forward[{c}].{l}"),
                     with_layer(l),
                     &[input(l), &theta, &acts[l]],
-                    tiles(rows, layers[l].outputs),
                     &mut keep,
                 )?);
             }
@@ -217,18 +214,15 @@ impl GpuTrainer {
                 format!("output[{c}]"),
                 with_layer(last),
                 &[input(last), &theta, &y, &residual, &loss_partials],
-                groups,
                 &mut keep,
             )?);
             for l in (0..=last).rev() {
                 let d = if l == last { &residual } else { &deltas[l] };
-                let (inputs, outputs) = (layers[l].inputs, layers[l].outputs);
                 backward_steps.push(step(
                     Kernel::WeightGrad,
                     format!("weight_grad[{c}].{l}"),
                     with_layer(l),
                     &[d, input(l), &partials],
-                    tiles(inputs, outputs) * groups,
                     &mut keep,
                 )?);
                 backward_steps.push(step(
@@ -236,7 +230,6 @@ impl GpuTrainer {
                     format!("bias_grad[{c}].{l}"),
                     with_layer(l),
                     &[d, &partials],
-                    (groups * outputs).div_ceil(LINEAR_WORKGROUP as usize),
                     &mut keep,
                 )?);
                 if l > 0 {
@@ -245,7 +238,6 @@ impl GpuTrainer {
                         format!("backprop[{c}].{l}"),
                         with_layer(l),
                         &[d, &theta, &acts[l - 1], &deltas[l - 1]],
-                        tiles(rows, inputs),
                         &mut keep,
                     )?);
                 }
@@ -258,7 +250,6 @@ impl GpuTrainer {
             keep.push(x);
             keep.push(y);
         }
-        let linear = |n: usize| n.div_ceil(LINEAR_WORKGROUP as usize);
         let reduce_loss = step(
             Kernel::Reduce,
             "reduce.loss".into(),
@@ -270,7 +261,6 @@ impl GpuTrainer {
                 ..Params::default()
             },
             &[&loss_partials, &loss],
-            1,
             &mut keep,
         )?;
         epoch.push(step(
@@ -284,7 +274,6 @@ impl GpuTrainer {
                 ..Params::default()
             },
             &[&partials, &grads],
-            linear(p),
             &mut keep,
         )?);
         epoch.push(reduce_loss.clone());
@@ -298,7 +287,6 @@ impl GpuTrainer {
                 ..Params::default()
             },
             &[&grads, &theta],
-            linear(p),
             &mut keep,
         )?);
         keep.extend(acts);

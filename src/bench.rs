@@ -1,0 +1,287 @@
+//! The CPU-against-GPU benchmark: MATH.md's shapes, timed per epoch after
+//! warm-up with the device drained, reported as median, min and max.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::model::Layout;
+use crate::train::Backend;
+
+/// One of MATH.md's benchmark shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub name: &'static str,
+    pub n: usize,
+    pub f: usize,
+    pub h: usize,
+}
+
+pub const SHAPES: [Shape; 5] = [
+    Shape {
+        name: "S0",
+        n: 1_024,
+        f: 4,
+        h: 16,
+    },
+    Shape {
+        name: "S1",
+        n: 65_536,
+        f: 16,
+        h: 64,
+    },
+    Shape {
+        name: "S2",
+        n: 1_048_576,
+        f: 32,
+        h: 128,
+    },
+    Shape {
+        name: "S3",
+        n: 16_384,
+        f: 256,
+        h: 1_024,
+    },
+    Shape {
+        name: "S4",
+        n: 16_777_216,
+        f: 16,
+        h: 64,
+    },
+];
+
+/// `S1,S3` → those shapes, in the order given.
+pub fn parse_shapes(spec: &str) -> std::result::Result<Vec<Shape>, String> {
+    spec.split(',')
+        .map(|s| {
+            let s = s.trim();
+            SHAPES
+                .iter()
+                .find(|shape| shape.name.eq_ignore_ascii_case(s))
+                .copied()
+                .ok_or_else(|| format!("unknown shape '{s}'; expected some of S0,S1,S2,S3,S4"))
+        })
+        .collect()
+}
+
+/// Per-epoch times of one case, in seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timing {
+    /// One entry per timed sample: the sample's time divided by its epochs.
+    pub per_epoch: Vec<f64>,
+    /// Epochs timed in all.
+    pub epochs: usize,
+    /// Seconds of the first sample, pipelines and upload excluded.
+    pub first_s: f64,
+}
+
+impl Timing {
+    pub fn median(&self) -> f64 {
+        let mut v = self.per_epoch.clone();
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 {
+            v[m]
+        } else {
+            (v[m - 1] + v[m]) / 2.0
+        }
+    }
+
+    pub fn min(&self) -> f64 {
+        self.per_epoch.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+
+    pub fn max(&self) -> f64 {
+        self.per_epoch.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+/// Runs `warmup` samples, then `samples` timed samples of `per_sample`
+/// epochs each. Every sample ends with the backend's loss readback, so the
+/// device has drained when the clock stops.
+pub fn time_epochs(
+    backend: &mut dyn Backend,
+    warmup: usize,
+    samples: usize,
+    per_sample: usize,
+) -> Result<Timing> {
+    if samples == 0 || per_sample == 0 {
+        return Err(Error::Config(
+            "a benchmark needs at least one timed epoch".into(),
+        ));
+    }
+    let mut losses = Vec::with_capacity((warmup + samples) * per_sample);
+    let t = Instant::now();
+    backend.run(per_sample, &mut losses)?;
+    let first_s = t.elapsed().as_secs_f64();
+    for _ in 1..warmup {
+        backend.run(per_sample, &mut losses)?;
+    }
+    let mut per_epoch = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        backend.run(per_sample, &mut losses)?;
+        per_epoch.push(t.elapsed().as_secs_f64() / per_sample as f64);
+    }
+    if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
+        return Err(Error::Diverged {
+            epoch: k,
+            loss: losses[k],
+            lr: f64::NAN,
+        });
+    }
+    Ok(Timing {
+        per_epoch,
+        epochs: samples * per_sample,
+        first_s,
+    })
+}
+
+/// One row of the table and of `--json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Record {
+    pub backend: String,
+    pub adapter: String,
+    pub shape: String,
+    pub n: usize,
+    pub f: usize,
+    pub h: usize,
+    pub activation: String,
+    pub epochs: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    pub samples_per_s: f64,
+    pub gflops: f64,
+    /// Seconds of the first timed-or-warm-up sample after setup.
+    pub first_sample_s: f64,
+    /// Setup: data upload and pipeline creation, in seconds.
+    pub setup_s: f64,
+    /// This record's median over the CPU's on the same shape, for GPU rows.
+    pub speedup_vs_cpu: Option<f64>,
+}
+
+impl Record {
+    pub fn new(
+        backend: &str,
+        adapter: &str,
+        shape: &Shape,
+        activation: &str,
+        timing: &Timing,
+        setup_s: f64,
+    ) -> Record {
+        let layout = Layout::new(shape.f, &[shape.h]).expect("benchmark shapes are valid");
+        let median = timing.median();
+        Record {
+            backend: backend.to_string(),
+            adapter: adapter.to_string(),
+            shape: shape.name.to_string(),
+            n: shape.n,
+            f: shape.f,
+            h: shape.h,
+            activation: activation.to_string(),
+            epochs: timing.epochs,
+            median_s: median,
+            min_s: timing.min(),
+            max_s: timing.max(),
+            samples_per_s: shape.n as f64 / median,
+            gflops: layout.epoch_flops(shape.n) / median / 1e9,
+            first_sample_s: timing.first_s,
+            setup_s,
+            speedup_vs_cpu: None,
+        }
+    }
+}
+
+/// Fills `speedup_vs_cpu` of every non-CPU record from the CPU record of
+/// the same shape, when there is one.
+pub fn fill_speedups(records: &mut [Record]) {
+    let cpu: Vec<(String, f64)> = records
+        .iter()
+        .filter(|r| r.backend == "cpu")
+        .map(|r| (r.shape.clone(), r.median_s))
+        .collect();
+    for r in records.iter_mut().filter(|r| r.backend != "cpu") {
+        r.speedup_vs_cpu = cpu
+            .iter()
+            .find(|(s, _)| *s == r.shape)
+            .map(|(_, c)| c / r.median_s);
+    }
+}
+
+/// The records as an aligned text table.
+pub fn table(records: &[Record]) -> String {
+    let mut out = format!(
+        "{:<10} {:<28} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
+        "backend",
+        "adapter",
+        "shape",
+        "median s",
+        "min s",
+        "max s",
+        "samples/s",
+        "GFLOP/s",
+        "GPU/CPU"
+    );
+    for r in records {
+        let adapter: String = r.adapter.chars().take(28).collect();
+        out.push_str(&format!(
+            "{:<10} {:<28} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            r.backend,
+            adapter,
+            r.shape,
+            r.median_s,
+            r.min_s,
+            r.max_s,
+            r.samples_per_s,
+            r.gflops,
+            r.speedup_vs_cpu
+                .map_or("-".to_string(), |s| format!("{s:.2}x"))
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse_by_name() {
+        let s = parse_shapes("s1,S3").unwrap();
+        assert_eq!(s[0].n, 65_536);
+        assert_eq!(s[1].h, 1_024);
+        assert!(parse_shapes("S9").is_err());
+    }
+
+    #[test]
+    fn median_of_even_and_odd_counts() {
+        let t = |v: &[f64]| Timing {
+            per_epoch: v.to_vec(),
+            epochs: v.len(),
+            first_s: 0.0,
+        };
+        assert_eq!(t(&[3.0, 1.0, 2.0]).median(), 2.0);
+        assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).median(), 2.5);
+        assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).min(), 1.0);
+        assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).max(), 4.0);
+    }
+
+    #[test]
+    fn speedups_pair_by_shape() {
+        let shape = SHAPES[0];
+        let timing = |s: f64| Timing {
+            per_epoch: vec![s],
+            epochs: 1,
+            first_s: s,
+        };
+        let mut r = vec![
+            Record::new("cpu", "x", &shape, "sigmoid", &timing(4.0), 0.0),
+            Record::new("gpu", "y", &shape, "sigmoid", &timing(1.0), 0.0),
+        ];
+        fill_speedups(&mut r);
+        assert_eq!(r[1].speedup_vs_cpu, Some(4.0));
+        assert_eq!(r[0].speedup_vs_cpu, None);
+        let flops = 4.0 * 1024.0 * 4.0 * 16.0 + 6.0 * 1024.0 * 16.0;
+        assert!((r[1].gflops - flops / 1e9).abs() < 1e-12);
+    }
+}
