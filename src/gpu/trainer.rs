@@ -200,12 +200,12 @@ impl GpuTrainer {
                 ..base
             };
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-            for l in 0..last {
+            for (l, out) in acts.iter().enumerate() {
                 forward_steps.push(step(
                     Kernel::forward(act),
                     format!("forward[{c}].{l}"),
                     with_layer(l),
-                    &[input(l), &theta, &acts[l]],
+                    &[input(l), &theta, out],
                     &mut keep,
                 )?);
             }
