@@ -5,8 +5,11 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{BackendChoice, Cli, Command, GenArgs, PredictArgs, TrainArgs};
-use crate::cpu::{self, Reference};
+use crate::bench::{self, Record};
+use crate::cli::{
+    BackendChoice, BenchArgs, BenchBackend, Cli, Command, GenArgs, PredictArgs, TrainArgs,
+};
+use crate::cpu::{self, Fast, Reference};
 use crate::data::{Dataset, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
@@ -18,6 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(&args),
         Command::Predict(args) => predict_command(&args),
         Command::Gen(args) => gen_command(&args),
+        Command::Bench(args) => bench_command(&args),
         Command::Info => info_command(),
     }
 }
@@ -137,8 +141,12 @@ fn open_backend<'a>(
         name: args.adapter.clone(),
         ..AdapterRequest::default()
     };
+    let cpu = || -> Result<Box<dyn Backend + 'a>> {
+        Ok(Box::new(Fast::new(model, data, args.lr, args.threads)?))
+    };
     match args.backend {
-        BackendChoice::Cpu => Ok(Box::new(Reference::new(model, data, args.lr))),
+        BackendChoice::Cpu => cpu(),
+        BackendChoice::Reference => Ok(Box::new(Reference::new(model, data, args.lr))),
         BackendChoice::Gpu => {
             let ctx = gpu::Context::new(&request)?;
             Ok(Box::new(GpuTrainer::new(ctx, model, data, args.lr)?))
@@ -158,7 +166,7 @@ fn open_backend<'a>(
                     "notice: training on the CPU: {}{hint}",
                     why.split(';').next().unwrap_or(&why)
                 );
-                Ok(Box::new(Reference::new(model, data, args.lr)))
+                cpu()
             }
             Err(e) => Err(e.into()),
         },
@@ -253,6 +261,113 @@ fn gen_command(args: &GenArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+fn bench_command(args: &BenchArgs) -> Result<()> {
+    if let Some(path) = &args.json {
+        io::check_output_path(path)?;
+    }
+    if args.samples == 0 || args.gpu_batch == 0 {
+        bail!("--samples and --gpu-batch must be at least 1");
+    }
+    let request = AdapterRequest {
+        allow_software: true,
+        name: args.adapter.clone(),
+        ..AdapterRequest::default()
+    };
+    let backends = if args.backends.is_empty() {
+        let mut all = vec![BenchBackend::Cpu];
+        if gpu::context::pick(gpu::context::adapters(), &request).is_ok() {
+            all.push(BenchBackend::Gpu);
+        } else {
+            eprintln!("notice: no GPU adapter; timing the CPU only");
+        }
+        all
+    } else {
+        args.backends.clone()
+    };
+    let lr = 0.1;
+    let mut records = Vec::new();
+    for shape in &args.shapes.0 {
+        let data = Dataset::synthetic(shape.n, shape.f, 0)?;
+        let layout = Layout::new(shape.f, &[shape.h])?;
+        let model = Model::init(
+            layout,
+            args.activation,
+            0,
+            data.feature_names.clone(),
+            "y".into(),
+        );
+        for &which in &backends {
+            let start = std::time::Instant::now();
+            let (mut backend, name, adapter): (Box<dyn Backend>, &str, String) = match which {
+                BenchBackend::Cpu => {
+                    let b = Fast::new(&model, &data, lr, args.threads)?;
+                    let d = format!("{} ({} threads)", cpu_name(), b.threads());
+                    (Box::new(b), "cpu", d)
+                }
+                BenchBackend::Reference => {
+                    let b = Reference::new(&model, &data, lr);
+                    (
+                        Box::new(b),
+                        "reference",
+                        format!("{} (1 thread)", cpu_name()),
+                    )
+                }
+                BenchBackend::Gpu => {
+                    let ctx = gpu::Context::new(&request)?;
+                    let adapter = ctx.info.name.clone();
+                    (
+                        Box::new(GpuTrainer::new(ctx, &model, &data, lr)?),
+                        "gpu",
+                        adapter,
+                    )
+                }
+            };
+            let setup_s = start.elapsed().as_secs_f64();
+            let per_sample = if which == BenchBackend::Gpu {
+                args.gpu_batch
+            } else {
+                1
+            };
+            let timing =
+                bench::time_epochs(backend.as_mut(), args.warmup, args.samples, per_sample)
+                    .with_context(|| format!("benchmarking {} on {name}", shape.name))?;
+            let record = Record::new(
+                name,
+                &adapter,
+                shape,
+                args.activation.name(),
+                &timing,
+                setup_s,
+            );
+            eprintln!(
+                "{} {name}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
+                shape.name, record.median_s, record.gflops, setup_s, record.first_sample_s
+            );
+            records.push(record);
+        }
+    }
+    bench::fill_speedups(&mut records);
+    print!("{}", bench::table(&records));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
+    Ok(())
+}
+
+/// The CPU's model name, from /proc/cpuinfo where there is one.
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn info_command() -> Result<()> {

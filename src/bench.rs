@@ -156,7 +156,7 @@ pub struct Record {
     pub first_sample_s: f64,
     /// Setup: data upload and pipeline creation, in seconds.
     pub setup_s: f64,
-    /// This record's median over the CPU's on the same shape, for GPU rows.
+    /// The CPU record's median over this one's, on the same shape, for GPU rows.
     pub speedup_vs_cpu: Option<f64>,
 }
 
@@ -192,7 +192,7 @@ impl Record {
     }
 }
 
-/// Fills `speedup_vs_cpu` of every non-CPU record from the CPU record of
+/// Fills `speedup_vs_cpu` of every GPU record from the CPU record of
 /// the same shape, when there is one.
 pub fn fill_speedups(records: &mut [Record]) {
     let cpu: Vec<(String, f64)> = records
@@ -200,7 +200,7 @@ pub fn fill_speedups(records: &mut [Record]) {
         .filter(|r| r.backend == "cpu")
         .map(|r| (r.shape.clone(), r.median_s))
         .collect();
-    for r in records.iter_mut().filter(|r| r.backend != "cpu") {
+    for r in records.iter_mut().filter(|r| r.backend == "gpu") {
         r.speedup_vs_cpu = cpu
             .iter()
             .find(|(s, _)| *s == r.shape)

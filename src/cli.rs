@@ -23,6 +23,8 @@ pub enum Command {
     Predict(PredictArgs),
     /// Write MATH.md's synthetic data set as CSV.
     Gen(GenArgs),
+    /// Time epochs on MATH.md's benchmark shapes, CPU against GPU.
+    Bench(BenchArgs),
     /// List the GPU adapters wgpu finds and which one each backend would pick.
     Info,
 }
@@ -31,8 +33,10 @@ pub enum Command {
 pub enum BackendChoice {
     /// A hardware GPU if there is one, otherwise the CPU (with a notice saying why).
     Auto,
-    /// The CPU reference trainer (f64 arithmetic, exact gradients).
+    /// The fast CPU trainer: f32, every core, fused row blocks.
     Cpu,
+    /// The plain f64 reference trainer every other backend is tested against.
+    Reference,
     /// A wgpu adapter, software adapters such as lavapipe included.
     Gpu,
 }
@@ -88,6 +92,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "TEXT")]
     pub adapter: Option<String>,
 
+    /// Threads of the CPU backend [default: every core].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+
     /// Start from a saved model instead of fresh weights.
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
@@ -142,4 +150,63 @@ pub struct HiddenSpec(pub Vec<usize>);
 
 fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
     crate::model::parse_hidden(s).map(HiddenSpec)
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Shapes to run, from MATH.md: S0 (1,024×4, h 16), S1 (65,536×16, h 64),
+    /// S2 (1,048,576×32, h 128), S3 (16,384×256, h 1,024), S4 (16,777,216×16, h 64).
+    #[arg(long, default_value = "S0,S1,S2,S3", value_parser = parse_shapes)]
+    pub shapes: ShapeList,
+
+    /// Backends to time, comma separated [default: cpu, and gpu when wgpu finds an adapter].
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub backends: Vec<BenchBackend>,
+
+    /// Hidden-layer activation.
+    #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
+    pub activation: Activation,
+
+    /// Untimed samples before timing (the first includes pipeline warm-up).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+
+    /// Timed samples per case; median, min and max are over these.
+    #[arg(long, default_value_t = 10)]
+    pub samples: usize,
+
+    /// Epochs per GPU sample, recorded in one submit and timed together
+    /// (the CPU always times single epochs).
+    #[arg(long, default_value_t = 8, value_name = "K")]
+    pub gpu_batch: usize,
+
+    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub adapter: Option<String>,
+
+    /// Threads of the CPU backend [default: every core].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
+
+    /// Also write the records as a JSON array here.
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    /// The fast CPU trainer of `train --backend cpu`.
+    Cpu,
+    /// The f64 reference trainer (slow: plain loops, one thread).
+    Reference,
+    /// A wgpu adapter, software ones included.
+    Gpu,
+}
+
+/// Benchmark shapes as given on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShapeList(pub Vec<crate::bench::Shape>);
+
+fn parse_shapes(s: &str) -> Result<ShapeList, String> {
+    crate::bench::parse_shapes(s).map(ShapeList)
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, gpu, gpu_with};
-use shadertrain::cpu::Reference;
+use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::model::{Activation, Layout, Model};
@@ -167,4 +167,47 @@ fn a_validation_error_names_its_bind_group() {
         Error::Validation { label, .. } => assert_eq!(label, "bad_group"),
         e => panic!("{e:?}"),
     }
+}
+
+#[test]
+fn fast_cpu_trajectories_match_the_reference() {
+    // 1,000 rows: several row blocks per thread, and a split that is uneven for 3 threads.
+    let data = Dataset::synthetic(1000, 5, 3).unwrap();
+    for act in Activation::ALL {
+        for hidden in [&[12][..], &[10, 6][..]] {
+            let m = model(&data, hidden, act, 4);
+            let mut cpu = Reference::new(&m, &data, 0.1);
+            let want = train(&mut cpu, &schedule(100)).unwrap();
+            for threads in [1, 3] {
+                let mut fast = Fast::new(&m, &data, 0.1, threads).unwrap();
+                let got = train(&mut fast, &schedule(100)).unwrap();
+                let name = format!("{act} {hidden:?} {threads} threads");
+                assert_close(
+                    &format!("{name} losses"),
+                    &got.losses,
+                    &want.losses,
+                    0.0,
+                    1e-3,
+                );
+                let fp: Vec<f64> = fast.params().unwrap().iter().map(|&v| v as f64).collect();
+                let cp: Vec<f64> = cpu.params().unwrap().iter().map(|&v| v as f64).collect();
+                assert_close(&format!("{name} params"), &fp, &cp, 1e-4, 1e-3);
+            }
+        }
+    }
+}
+
+#[test]
+fn fast_cpu_reruns_are_bit_identical() {
+    let data = Dataset::synthetic(777, 4, 8).unwrap();
+    let m = model(&data, &[9, 5], Activation::Sigmoid, 8);
+    let run = || {
+        let mut b = Fast::new(&m, &data, 0.1, 2).unwrap();
+        let out = train(&mut b, &schedule(30)).unwrap();
+        (out.losses, b.params().unwrap())
+    };
+    let (l1, p1) = run();
+    let (l2, p2) = run();
+    assert_eq!(l1, l2);
+    assert_eq!(p1, p2);
 }
