@@ -45,8 +45,8 @@ pub enum Error {
     #[error("GPU validation error in {label}: {message}")]
     Validation { label: String, message: String },
 
-    #[error("GPU out of memory in {label}")]
-    OutOfMemory { label: String },
+    #[error("GPU out of memory creating {label}{}", need.map_or(String::new(), |n| format!(": the job needs {n} bytes of device memory in all (wgpu does not report how much the adapter has)")))]
+    OutOfMemory { label: String, need: Option<u64> },
 
     #[error("GPU device lost: {0}")]
     DeviceLost(String),

@@ -235,6 +235,7 @@ fn convert(label: &str, e: wgpu::Error) -> Error {
     match e {
         wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory {
             label: label.to_string(),
+            need: None,
         },
         wgpu::Error::Validation { description, .. } => Error::Validation {
             label: label.to_string(),

@@ -89,6 +89,21 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Bytes of device memory the trainer allocates for `rows` rows.
+    pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
+        let p = layout.len();
+        let per_row: usize = 2 * layout.hidden().iter().sum::<usize>() + 1;
+        let floats = rows * (layout.features() + 1)
+            + 3 * p
+            + self.groups * (p + 1)
+            + 1
+            + 2 * MAX_BATCH.max(p)
+            + self.chunk_rows * per_row;
+        4 * floats as u64
+    }
+}
+
 /// One recorded dispatch.
 #[derive(Clone)]
 struct Step {
@@ -128,6 +143,24 @@ impl GpuTrainer {
             )));
         }
         let plan = Plan::new(layout, data.rows, ctx.max_binding())?;
+        let need = plan.device_bytes(layout, data.rows);
+        GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
+            Error::OutOfMemory { label, .. } => Error::OutOfMemory {
+                label,
+                need: Some(need),
+            },
+            e => e,
+        })
+    }
+
+    fn build(
+        ctx: Context,
+        model: &Model,
+        data: &Dataset,
+        lr: f64,
+        plan: Plan,
+    ) -> Result<GpuTrainer> {
+        let layout = &model.layout;
         let kernels = Kernels::new(&ctx)?;
         let p = layout.len();
         let theta = buffers::storage_with(&ctx, "theta", &model.params)?;
