@@ -1,7 +1,9 @@
 //! What each subcommand does, from parsed options to files and a summary.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -14,23 +16,69 @@ use crate::data::{Dataset, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Activation, Layout, Model};
-use crate::train::{self, Backend, Schedule};
+use crate::train::{self, Backend, Hooks, Schedule, StopReason};
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Train(args) => train_command(&args),
-        Command::Predict(args) => predict_command(&args),
-        Command::Gen(args) => gen_command(&args),
-        Command::Bench(args) => bench_command(&args),
-        Command::Info => info_command(),
+        Command::Predict(args) => done(predict_command(&args)),
+        Command::Gen(args) => done(gen_command(&args)),
+        Command::Bench(args) => done(bench_command(&args)),
+        Command::Info => done(info_command()),
     }
 }
 
-fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
-    match (&args.data, args.synthetic, args.features) {
+/// What defines a training run: recorded in checkpoints so `--resume`
+/// continues it with the same data and options.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunOptions {
+    pub data: Option<PathBuf>,
+    pub target: Option<String>,
+    pub synthetic: Option<usize>,
+    pub features: Option<usize>,
+    /// `None`: 64, or the `--init` model's.
+    pub hidden: Option<Vec<usize>>,
+    /// `None`: sigmoid, or the `--init` model's.
+    pub activation: Option<String>,
+    pub lr: f64,
+    pub tol: f64,
+    pub epochs: usize,
+    pub seed: u64,
+    pub init: Option<PathBuf>,
+}
+
+impl RunOptions {
+    fn from_args(args: &TrainArgs) -> RunOptions {
+        RunOptions {
+            data: args.data.clone(),
+            target: args.target.clone(),
+            synthetic: args.synthetic,
+            features: args.features,
+            hidden: args.hidden.as_ref().map(|h| h.0.clone()),
+            activation: args.activation.map(|a| a.name().to_string()),
+            lr: args.lr,
+            tol: args.tol,
+            epochs: args.epochs.unwrap_or(200),
+            seed: args.seed,
+            init: args.init.clone(),
+        }
+    }
+
+    fn activation(&self) -> Result<Option<Activation>> {
+        self.activation
+            .as_deref()
+            .map(|a| Activation::parse(a).with_context(|| format!("unknown activation '{a}'")))
+            .transpose()
+    }
+}
+
+fn load_data(run: &RunOptions) -> Result<(Dataset, String)> {
+    match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
             let table = Table::read(path)?;
-            let data = table.into_dataset(args.target.as_deref())?;
+            let data = table.into_dataset(run.target.as_deref())?;
             let what = format!(
                 "{} ({} rows × {} features, target {})",
                 path.display(),
@@ -41,91 +89,87 @@ fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
             Ok((data, what))
         }
         (None, Some(n), Some(f)) => {
-            let data = Dataset::synthetic(n, f, args.seed)?;
+            let data = Dataset::synthetic(n, f, run.seed)?;
             Ok((
                 data,
-                format!("synthetic {n} rows × {f} features (seed {})", args.seed),
+                format!("synthetic {n} rows × {f} features (seed {})", run.seed),
             ))
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
 }
 
-/// The starting model: `--init`'s, checked against the data and the other
-/// options, or fresh weights from `--seed`.
-fn initial_model(args: &TrainArgs, data: &Dataset) -> Result<Model> {
-    let Some(path) = &args.init else {
-        let hidden = args.hidden.as_ref().map_or(vec![64], |h| h.0.clone());
-        let layout = Layout::new(data.features, &hidden)?;
-        let act = args.activation.unwrap_or(Activation::Sigmoid);
-        return Ok(Model::init(
-            layout,
-            act,
-            args.seed,
-            data.feature_names.clone(),
-            data.target_name.clone(),
-        ));
-    };
-    let model = io::load_model(path)?;
-    let shown = |m: &Model| format!("{} → {} → 1", m.layout.features(), m.layout.hidden_spec());
-    if model.layout.features() != data.features {
+/// Checks a saved model against the data and the options that name a shape.
+fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Dataset) -> Result<()> {
+    if model.layout.features() != data.features || model.feature_names != data.feature_names {
         bail!(
-            "--init {}: the model takes {} features ({}) but the data has {} ({})",
-            path.display(),
+            "{}: the model takes {} features ({}) but the data has {} ({})",
+            source.display(),
             model.layout.features(),
             model.feature_names.join(", "),
             data.features,
             data.feature_names.join(", ")
         );
     }
-    if model.feature_names != data.feature_names {
-        bail!(
-            "--init {}: the model's features are {} but the data's are {}",
-            path.display(),
-            model.feature_names.join(", "),
-            data.feature_names.join(", ")
-        );
-    }
-    if let Some(h) = &args.hidden {
-        if model.layout.hidden() != h.0.as_slice() {
+    if let Some(h) = &run.hidden {
+        if model.layout.hidden() != h.as_slice() {
             bail!(
-                "--init {} has hidden layers {} ({}), not --hidden {}",
-                path.display(),
+                "{} has hidden layers {}, not --hidden {}",
+                source.display(),
                 model.layout.hidden_spec(),
-                shown(&model),
-                h.0.iter()
+                h.iter()
                     .map(|v| v.to_string())
                     .collect::<Vec<_>>()
                     .join(",")
             );
         }
     }
-    if let Some(a) = args.activation {
+    if let Some(a) = run.activation()? {
         if a != model.activation {
             bail!(
-                "--init {} uses {}, not --activation {a}",
-                path.display(),
+                "{} uses {}, not --activation {a}",
+                source.display(),
                 model.activation
             );
         }
     }
+    Ok(())
+}
+
+/// The starting model: `--init`'s, checked against the data and the other
+/// options, or fresh weights from `--seed`.
+fn initial_model(run: &RunOptions, data: &Dataset) -> Result<Model> {
+    let Some(path) = &run.init else {
+        let hidden = run.hidden.clone().unwrap_or_else(|| vec![64]);
+        let layout = Layout::new(data.features, &hidden)?;
+        let act = run.activation()?.unwrap_or(Activation::Sigmoid);
+        return Ok(Model::init(
+            layout,
+            act,
+            run.seed,
+            data.feature_names.clone(),
+            data.target_name.clone(),
+        ));
+    };
+    let model = io::load_model(path)?;
+    check_model(&model, path, run, data).with_context(|| format!("--init {}", path.display()))?;
     Ok(model)
 }
 
-fn check_schedule(args: &TrainArgs) -> Result<Schedule> {
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr must be a positive number, not {}", args.lr);
+fn check_schedule(run: &RunOptions) -> Result<Schedule> {
+    if !(run.lr.is_finite() && run.lr > 0.0) {
+        bail!("--lr must be a positive number, not {}", run.lr);
     }
-    if !(args.tol.is_finite() && args.tol >= 0.0) {
-        bail!("--tol must be 0 or more, not {}", args.tol);
+    if !(run.tol.is_finite() && run.tol >= 0.0) {
+        bail!("--tol must be 0 or more, not {}", run.tol);
     }
-    if args.epochs == 0 {
+    if run.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
     Ok(Schedule {
-        lr: args.lr,
-        max_epochs: args.epochs,
-        tol: args.tol,
+        lr: run.lr,
+        max_epochs: run.epochs,
+        tol: run.tol,
     })
 }
 
@@ -135,24 +179,29 @@ fn open_backend<'a>(
     args: &TrainArgs,
     model: &Model,
     data: &'a Dataset,
+    lr: f64,
 ) -> Result<Box<dyn Backend + 'a>> {
+    if !(args.gpu_timeout.is_finite() && args.gpu_timeout > 0.0) {
+        bail!("--gpu-timeout must be a positive number of seconds");
+    }
     let request = AdapterRequest {
         allow_software: args.backend == BackendChoice::Gpu,
         name: args.adapter.clone(),
+        timeout: std::time::Duration::from_secs_f64(args.gpu_timeout),
         ..AdapterRequest::default()
     };
     let cpu = || -> Result<Box<dyn Backend + 'a>> {
-        Ok(Box::new(Fast::new(model, data, args.lr, args.threads)?))
+        Ok(Box::new(Fast::new(model, data, lr, args.threads)?))
     };
     match args.backend {
         BackendChoice::Cpu => cpu(),
-        BackendChoice::Reference => Ok(Box::new(Reference::new(model, data, args.lr))),
+        BackendChoice::Reference => Ok(Box::new(Reference::new(model, data, lr))),
         BackendChoice::Gpu => {
             let ctx = gpu::Context::new(&request)?;
-            Ok(Box::new(GpuTrainer::new(ctx, model, data, args.lr)?))
+            Ok(Box::new(GpuTrainer::new(ctx, model, data, lr)?))
         }
         BackendChoice::Auto => match gpu::Context::new(&request) {
-            Ok(ctx) => Ok(Box::new(GpuTrainer::new(ctx, model, data, args.lr)?)),
+            Ok(ctx) => Ok(Box::new(GpuTrainer::new(ctx, model, data, lr)?)),
             Err(crate::Error::NoAdapter(why)) => {
                 let software = gpu::context::adapters()
                     .iter()
@@ -173,18 +222,127 @@ fn open_backend<'a>(
     }
 }
 
-fn train_command(args: &TrainArgs) -> Result<()> {
-    for path in [&args.save, &args.history].into_iter().flatten() {
+/// Raised by Ctrl-C; the training loop checks it between batches.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn train_command(args: &TrainArgs) -> Result<ExitCode> {
+    for path in [&args.save, &args.history, &args.checkpoint]
+        .into_iter()
+        .flatten()
+    {
         io::check_output_path(path)?;
     }
-    let schedule = check_schedule(args)?;
-    let (data, what) = load_data(args)?;
-    let mut model = initial_model(args, &data)?;
-    let mut backend = open_backend(args, &model, &data)?;
-    let outcome = train::train(backend.as_mut(), &schedule)?;
-    model.params = backend.params()?;
+    if args.checkpoint.is_some() && args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
+    // The run: from the command line, or from the checkpoint being resumed.
+    let (run, resumed) = match &args.resume {
+        None => (RunOptions::from_args(args), None),
+        Some(path) => {
+            let (model, ck) = io::load_checkpoint(path)?;
+            let mut run: RunOptions =
+                serde_json::from_value(ck.options.clone()).with_context(|| {
+                    format!(
+                        "{}: metadata 'options' is not a run's options",
+                        path.display()
+                    )
+                })?;
+            if let Some(e) = args.epochs {
+                run.epochs = e;
+            }
+            (run, Some((path.clone(), model, ck)))
+        }
+    };
+    let schedule = check_schedule(&run)?;
+    let (data, what) = load_data(&run)?;
+    let (model, history) = match resumed {
+        Some((path, model, ck)) => {
+            check_model(&model, &path, &run, &data)?;
+            if ck.epoch > run.epochs {
+                bail!(
+                    "{} is at epoch {}, past --epochs {}; give a larger --epochs to continue",
+                    path.display(),
+                    ck.epoch,
+                    run.epochs
+                );
+            }
+            (model, ck.history)
+        }
+        None => (initial_model(&run, &data)?, Vec::new()),
+    };
+    let mut backend = open_backend(args, &model, &data, run.lr)?;
+
+    // Ctrl-C: finish the batch in flight, checkpoint, exit. Installing can
+    // fail only if a handler exists already (a second run in one process).
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    INTERRUPTED.store(false, Ordering::Relaxed);
+    let options = serde_json::to_value(&run).expect("options serialise");
+    let write_checkpoint = |epoch: usize, losses: &[f64], params: Vec<f32>| -> Result<()> {
+        if let Some(path) = &args.checkpoint {
+            let m = Model {
+                params,
+                ..model.clone()
+            };
+            let ck = io::Checkpoint {
+                epoch,
+                history: losses[..epoch].to_vec(),
+                options: options.clone(),
+            };
+            io::save_checkpoint(&m, &ck, path)?;
+        }
+        Ok(())
+    };
+    let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
+        let params = b.params()?;
+        write_checkpoint(epoch, losses, params).map_err(|e| crate::Error::Device(format!("{e:#}")))
+    };
+    let hooks = Hooks {
+        checkpoint_every: if args.checkpoint.is_some() {
+            args.checkpoint_every
+        } else {
+            0
+        },
+        checkpoint: Some(&mut periodic),
+        interrupt: Some(&INTERRUPTED),
+    };
+    let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks)?;
+    let params = backend.params()?;
     if let Some(path) = &args.history {
         io::write_history(path, &outcome.losses)?;
+    }
+    write_checkpoint(outcome.updates, &outcome.losses, params.clone())?;
+    let model = Model { params, ..model };
+    match outcome.reason {
+        StopReason::Diverged { epoch, loss } => {
+            let diverged = crate::Error::Diverged {
+                epoch,
+                loss,
+                lr: run.lr,
+            };
+            match &args.checkpoint {
+                Some(p) => bail!(
+                    "{diverged}; the last good parameters (epoch {}) are in {}",
+                    outcome.updates,
+                    p.display()
+                ),
+                None => bail!("{diverged}"),
+            }
+        }
+        StopReason::Interrupted => {
+            match &args.checkpoint {
+                Some(p) => eprintln!(
+                    "interrupted at epoch {}; checkpoint written to {} (continue with --resume)",
+                    outcome.updates,
+                    p.display()
+                ),
+                None => eprintln!(
+                    "interrupted at epoch {}; nothing saved (no --checkpoint given)",
+                    outcome.updates
+                ),
+            }
+            return Ok(ExitCode::from(130));
+        }
+        StopReason::MaxEpochs | StopReason::Converged => {}
     }
     if let Some(path) = &args.save {
         io::save_model(&model, path)?;
@@ -215,7 +373,7 @@ fn train_command(args: &TrainArgs) -> Result<()> {
     if let Some(path) = &args.save {
         println!("saved     {}", path.display());
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn predict_command(args: &PredictArgs) -> Result<()> {
@@ -411,9 +569,4 @@ fn info_command() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// For callers that hold a path and want the same check as the CLI.
-pub fn output_ok(path: &Path) -> Result<()> {
-    Ok(io::check_output_path(path)?)
 }

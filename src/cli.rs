@@ -72,9 +72,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1, value_name = "ALPHA")]
     pub lr: f64,
 
-    /// Most updates (epochs) to run.
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub epochs: usize,
+    /// Most updates (epochs) to run, in all [default: 200, or the --resume checkpoint's].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
 
     /// Stop when the loss changes by less than this fraction over one epoch; 0 runs every epoch.
     #[arg(long, default_value_t = 0.0, value_name = "T")]
@@ -107,6 +107,26 @@ pub struct TrainArgs {
     /// Write the loss per epoch here as CSV (epoch,loss).
     #[arg(long, value_name = "FILE.csv")]
     pub history: Option<PathBuf>,
+
+    /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
+    /// on Ctrl-C, after a divergence (the last good parameters) and at the end.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Epochs between checkpoints.
+    #[arg(long, value_name = "K", default_value_t = 100, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+
+    /// Continue the run a checkpoint recorded, with its data and options;
+    /// --epochs may raise the total.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+    ])]
+    pub resume: Option<PathBuf>,
+
+    /// Seconds to wait for the GPU before a readback is an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    pub gpu_timeout: f64,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,11 @@ fn bias_name(i: usize) -> String {
 /// always gives the same bytes (the safetensors crate's writer takes the
 /// metadata as a `HashMap`, whose order changes from run to run).
 pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
+    model_to_bytes_with(model, &[])
+}
+
+/// [`model_to_bytes`] with extra metadata entries (a checkpoint's).
+pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
     let mut header = Map::new();
     let mut data = Vec::with_capacity(model.params.len() * 4);
@@ -117,6 +122,7 @@ pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
         ("target_name", model.target_name.clone()),
     ]
     .into_iter()
+    .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -247,6 +253,69 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         feature_names,
         target_name,
     })
+}
+
+/// What a checkpoint adds to a model file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Updates done; the model holds the parameters after them.
+    pub epoch: usize,
+    /// The loss before each of those updates (`epoch` values).
+    pub history: Vec<f64>,
+    /// The run's options as JSON, to resume it with.
+    pub options: serde_json::Value,
+}
+
+/// Writes a checkpoint atomically: a model file (loadable by `predict`) with
+/// `checkpoint_epoch`, `history` and `options` in its metadata.
+pub fn save_checkpoint(model: &Model, ck: &Checkpoint, path: &Path) -> Result<()> {
+    let history = serde_json::to_string(&ck.history).expect("a list of numbers serialises");
+    let bytes = model_to_bytes_with(
+        model,
+        &[
+            ("checkpoint_epoch", ck.epoch.to_string()),
+            ("history", history),
+            ("options", ck.options.to_string()),
+        ],
+    )?;
+    write_atomically(path, |w| w.write_all(&bytes))
+}
+
+pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let model = model_from_bytes(path, &bytes)?;
+    let bad = |m: String| Error::model_file(path, m);
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let get = |key: &str| {
+        meta.get(key).ok_or_else(|| {
+            bad(format!(
+                "not a checkpoint: metadata has no '{key}' (write one with train --checkpoint)"
+            ))
+        })
+    };
+    let epoch: usize = get("checkpoint_epoch")?
+        .parse()
+        .map_err(|_| bad("metadata 'checkpoint_epoch' is not a count".into()))?;
+    let history: Vec<f64> = serde_json::from_str(get("history")?)
+        .map_err(|e| bad(format!("metadata 'history' is not a list of numbers ({e})")))?;
+    if history.len() != epoch || history.iter().any(|l| !l.is_finite()) {
+        return Err(bad(format!(
+            "metadata 'history' holds {} finite losses; expected {epoch}",
+            history.len()
+        )));
+    }
+    let options = serde_json::from_str(get("options")?)
+        .map_err(|e| bad(format!("metadata 'options' is not JSON ({e})")))?;
+    Ok((
+        model,
+        Checkpoint {
+            epoch,
+            history,
+            options,
+        },
+    ))
 }
 
 /// `epoch,loss`; row k is the loss at the start of epoch k, and the last row

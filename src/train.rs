@@ -2,6 +2,7 @@
 //! epochs (so it may fuse kernels and batch many epochs per submit); this
 //! loop decides when to stop from the losses it reports.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -18,11 +19,11 @@ pub trait Backend {
     /// The loss of the current parameters, without an update.
     fn loss(&mut self) -> Result<f64>;
 
-    /// Remembers the current parameters, for [`Backend::restore`].
-    fn snapshot(&mut self) -> Result<()>;
+    /// Remembers the current parameters in `slot` (0 or 1), for [`Backend::restore`].
+    fn snapshot(&mut self, slot: usize) -> Result<()>;
 
-    /// Returns to the parameters of the last [`Backend::snapshot`].
-    fn restore(&mut self) -> Result<()>;
+    /// Returns to the parameters of the last [`Backend::snapshot`] into `slot`.
+    fn restore(&mut self, slot: usize) -> Result<()>;
 
     /// The current flat parameter block.
     fn params(&mut self) -> Result<Vec<f32>>;
@@ -44,19 +45,28 @@ pub struct Schedule {
     pub tol: f64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StopReason {
     /// `max_epochs` updates were run.
     MaxEpochs,
     /// The relative change of the loss fell below `tol`.
     Converged,
+    /// The interrupt flag was raised (Ctrl-C).
+    Interrupted,
+    /// The loss at `epoch` was not finite. The backend holds the last good
+    /// parameters, those after `epoch − 1` updates (or the initial ones).
+    Diverged { epoch: usize, loss: f64 },
 }
 
 impl StopReason {
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            StopReason::MaxEpochs => "reached --epochs",
-            StopReason::Converged => "converged (relative loss change below --tol)",
+            StopReason::MaxEpochs => "reached --epochs".into(),
+            StopReason::Converged => "converged (relative loss change below --tol)".into(),
+            StopReason::Interrupted => "interrupted".into(),
+            StopReason::Diverged { epoch, loss } => {
+                format!("diverged at epoch {epoch} (loss = {loss})")
+            }
         }
     }
 }
@@ -64,17 +74,34 @@ impl StopReason {
 #[derive(Clone, Debug)]
 pub struct Outcome {
     /// losses[k] is the loss at the start of epoch k; the last entry is the
-    /// loss after the final update, so there are `updates + 1` of them.
+    /// loss of the parameters the backend holds at the end, so there are
+    /// `updates + 1` of them.
     pub losses: Vec<f64>,
     pub updates: usize,
     pub reason: StopReason,
     pub elapsed: Duration,
+    /// Updates run by this call, excluding those of a resumed history.
+    pub run_updates: usize,
 }
 
 impl Outcome {
     pub fn time_per_epoch(&self) -> Duration {
-        self.elapsed / self.updates.max(1) as u32
+        self.elapsed / self.run_updates.max(1) as u32
     }
+}
+
+/// Called with the number of updates so far, the losses before each of
+/// them, and the backend holding the parameters after them.
+pub type CheckpointFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<()> + 'a;
+
+/// Optional extras of a run.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Every this many updates, call `checkpoint`.
+    pub checkpoint_every: usize,
+    pub checkpoint: Option<&'a mut CheckpointFn<'a>>,
+    /// Checked between batches; when set the run stops as `Interrupted`.
+    pub interrupt: Option<&'a AtomicBool>,
 }
 
 /// First epoch in `losses[from..]` that ends the run, as (epoch, diverged).
@@ -89,58 +116,135 @@ fn first_stop(losses: &[f64], from: usize, tol: f64) -> Option<(usize, bool)> {
     })
 }
 
-/// Trains until `schedule` says stop. Epochs run in growing batches; when a
-/// batch overshoots the stopping epoch, the backend returns to its snapshot
-/// and reruns exactly up to it, so the result does not depend on the batch
-/// sizes. A non-finite loss is [`Error::Diverged`].
+/// Trains until `schedule` says stop; a non-finite loss is [`Error::Diverged`].
 pub fn train(backend: &mut dyn Backend, schedule: &Schedule) -> Result<Outcome> {
+    let out = train_from(backend, schedule, Vec::new(), Hooks::default())?;
+    match out.reason {
+        StopReason::Diverged { epoch, loss } => Err(Error::Diverged {
+            epoch,
+            loss,
+            lr: schedule.lr,
+        }),
+        _ => Ok(out),
+    }
+}
+
+/// Trains from a run whose first `history.len()` updates are done (the
+/// backend holds the parameters after them) until `schedule` says stop.
+///
+/// Epochs run in growing batches; when a batch overshoots the stopping
+/// epoch, the backend returns to a snapshot and reruns exactly up to it, so
+/// the result does not depend on the batch sizes. Two snapshots are kept
+/// (this batch's start and the previous one's), so after a divergence the
+/// backend can always return to the last parameters with a finite loss.
+pub fn train_from(
+    backend: &mut dyn Backend,
+    schedule: &Schedule,
+    history: Vec<f64>,
+    mut hooks: Hooks<'_>,
+) -> Result<Outcome> {
     let start = Instant::now();
-    let mut losses = Vec::with_capacity(schedule.max_epochs.min(1 << 20) + 1);
-    let mut updates = 0usize;
+    let resumed = history.len();
+    let mut losses = history;
+    losses.reserve(schedule.max_epochs.saturating_sub(resumed).min(1 << 20) + 1);
+    let mut updates = resumed;
     let mut batch = 1usize;
     let mut scratch = Vec::new();
-    let diverged = |epoch: usize, loss: f64| Error::Diverged {
-        epoch,
-        loss,
-        lr: schedule.lr,
-    };
+    // (slot, first update) of the previous batch's snapshot.
+    let mut previous: Option<(usize, usize)> = None;
+    let mut slot = 0usize;
     let reason = loop {
-        let remaining = schedule.max_epochs - updates;
+        if hooks
+            .interrupt
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            break StopReason::Interrupted;
+        }
+        let remaining = schedule.max_epochs.saturating_sub(updates);
         if remaining == 0 {
-            let last = backend.loss()?;
-            losses.push(last);
-            if !last.is_finite() {
-                return Err(diverged(updates, last));
-            }
             break StopReason::MaxEpochs;
         }
-        let m = batch.min(remaining);
+        let mut m = batch.min(remaining);
+        if hooks.checkpoint_every > 0 {
+            m = m.min(hooks.checkpoint_every - updates % hooks.checkpoint_every);
+        }
         let from = losses.len();
-        backend.snapshot()?;
+        backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
         if let Some((k, is_nan)) = first_stop(&losses, from, schedule.tol) {
+            if is_nan {
+                let loss = losses[k];
+                // Back to the parameters after k − 1 updates, the last good ones.
+                let (back_slot, back_from, target) = match (k > from, previous) {
+                    (true, _) => (slot, from, k - 1),
+                    (false, Some((s, f))) => (s, f, k - 1),
+                    (false, None) => (slot, from, from),
+                };
+                backend.restore(back_slot)?;
+                scratch.clear();
+                backend.run(target - back_from, &mut scratch)?;
+                losses.truncate(target + 1);
+                if losses.len() <= target {
+                    // The initial parameters themselves gave the bad loss.
+                    losses.push(loss);
+                }
+                updates = target;
+                break StopReason::Diverged { epoch: k, loss };
+            }
             losses.truncate(k + 1);
-            backend.restore()?;
+            backend.restore(slot)?;
             scratch.clear();
             backend.run(k - from, &mut scratch)?;
             updates = k;
-            if is_nan {
-                return Err(diverged(k, losses[k]));
-            }
-            break StopReason::Converged;
+            return finish(losses, updates, resumed, StopReason::Converged, start);
         }
         updates += m;
+        previous = Some((slot, from));
+        slot = 1 - slot;
+        if hooks.checkpoint_every > 0 && updates % hooks.checkpoint_every == 0 {
+            if let Some(save) = hooks.checkpoint.as_mut() {
+                save(updates, &losses, backend)?;
+            }
+        }
         // Grow the batch while a call stays short, so a stop costs little rerun.
         if t.elapsed() < Duration::from_millis(200) {
             batch = (batch * 2).min(backend.max_batch());
         }
     };
+    if !matches!(reason, StopReason::Diverged { .. }) {
+        let last = backend.loss()?;
+        losses.push(last);
+        if !last.is_finite() {
+            // The final update broke the parameters: step back one.
+            let (s, f) = previous.expect("a finite loss started every batch");
+            backend.restore(s)?;
+            scratch.clear();
+            backend.run(updates - 1 - f, &mut scratch)?;
+            losses.pop();
+            let reason = StopReason::Diverged {
+                epoch: updates,
+                loss: last,
+            };
+            return finish(losses, updates - 1, resumed, reason, start);
+        }
+    }
+    finish(losses, updates, resumed, reason, start)
+}
+
+fn finish(
+    losses: Vec<f64>,
+    updates: usize,
+    resumed: usize,
+    reason: StopReason,
+    start: Instant,
+) -> Result<Outcome> {
     Ok(Outcome {
         losses,
         updates,
         reason,
         elapsed: start.elapsed(),
+        run_updates: updates.saturating_sub(resumed),
     })
 }
 
@@ -152,7 +256,7 @@ mod tests {
     struct Scripted {
         seq: Vec<f64>,
         at: usize,
-        saved: usize,
+        saved: [usize; 2],
         max_batch: usize,
     }
 
@@ -170,12 +274,12 @@ mod tests {
         fn loss(&mut self) -> Result<f64> {
             Ok(self.seq[self.at])
         }
-        fn snapshot(&mut self) -> Result<()> {
-            self.saved = self.at;
+        fn snapshot(&mut self, slot: usize) -> Result<()> {
+            self.saved[slot] = self.at;
             Ok(())
         }
-        fn restore(&mut self) -> Result<()> {
-            self.at = self.saved;
+        fn restore(&mut self, slot: usize) -> Result<()> {
+            self.at = self.saved[slot];
             Ok(())
         }
         fn params(&mut self) -> Result<Vec<f32>> {
@@ -190,7 +294,7 @@ mod tests {
         Scripted {
             seq: seq.to_vec(),
             at: 0,
-            saved: 0,
+            saved: [0, 0],
             max_batch,
         }
     }
@@ -231,7 +335,7 @@ mod tests {
     #[test]
     fn a_non_finite_loss_is_divergence_at_its_epoch() {
         let seq = [1.0, 2.0, 1e30, f64::INFINITY, f64::NAN, 0.0];
-        for max_batch in [1, 4] {
+        for max_batch in [1, 2, 3, 4] {
             let mut b = scripted(&seq, max_batch);
             let s = Schedule {
                 lr: 3.0,
@@ -245,6 +349,8 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
+            // The backend is left at the last good parameters: after 2 updates.
+            assert_eq!(b.params().unwrap(), vec![2.0], "batch {max_batch}");
         }
         let mut b = scripted(&[1.0, f64::NAN], 4);
         let s = Schedule {
@@ -256,5 +362,57 @@ mod tests {
             train(&mut b, &s),
             Err(Error::Diverged { epoch: 1, .. })
         ));
+        assert_eq!(b.params().unwrap(), vec![0.0]);
+    }
+
+    #[test]
+    fn checkpoints_fall_on_multiples_and_resume_continues_exactly() {
+        let seq: Vec<f64> = (0..40).map(|k| 100.0 - k as f64).collect();
+        let s = Schedule {
+            lr: 0.1,
+            max_epochs: 20,
+            tol: 0.0,
+        };
+        let mut saved = Vec::new();
+        let mut record = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<()> {
+            assert_eq!(losses.len(), k);
+            saved.push((k, b.params()?[0]));
+            Ok(())
+        };
+        let mut b = scripted(&seq, 64);
+        let hooks = Hooks {
+            checkpoint_every: 7,
+            checkpoint: Some(&mut record),
+            interrupt: None,
+        };
+        let full = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!(saved, vec![(7, 7.0), (14, 14.0)]);
+        // Resume at 7 from the history so far.
+        let mut b = scripted(&seq, 64);
+        b.at = 7;
+        let resumed = train_from(&mut b, &s, seq[..7].to_vec(), Hooks::default()).unwrap();
+        assert_eq!(resumed.losses, full.losses);
+        assert_eq!(resumed.updates, 20);
+        assert_eq!(resumed.run_updates, 13);
+    }
+
+    #[test]
+    fn an_interrupt_stops_between_batches() {
+        let seq = [3.0; 10];
+        let flag = AtomicBool::new(true);
+        let mut b = scripted(&seq, 4);
+        let hooks = Hooks {
+            interrupt: Some(&flag),
+            ..Hooks::default()
+        };
+        let s = Schedule {
+            lr: 0.1,
+            max_epochs: 8,
+            tol: 0.0,
+        };
+        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!(out.reason, StopReason::Interrupted);
+        assert_eq!(out.updates, 0);
+        assert_eq!(out.losses.len(), 1);
     }
 }

@@ -128,7 +128,7 @@ pub struct Fast<'a> {
     layout: Layout,
     act: Activation,
     params: Vec<f32>,
-    saved: Vec<f32>,
+    saved: [Vec<f32>; 2],
     grads: Vec<f32>,
     data: &'a Dataset,
     lr: f32,
@@ -169,7 +169,7 @@ impl<'a> Fast<'a> {
         Ok(Fast {
             act: model.activation,
             params: model.params.clone(),
-            saved: model.params.clone(),
+            saved: [model.params.clone(), model.params.clone()],
             grads: vec![0.0; layout.len()],
             layout,
             data,
@@ -376,13 +376,13 @@ impl Backend for Fast<'_> {
         Ok(self.loss_and_grads(false))
     }
 
-    fn snapshot(&mut self) -> Result<()> {
-        self.saved.clone_from(&self.params);
+    fn snapshot(&mut self, slot: usize) -> Result<()> {
+        self.saved[slot].clone_from(&self.params);
         Ok(())
     }
 
-    fn restore(&mut self) -> Result<()> {
-        self.params.clone_from(&self.saved);
+    fn restore(&mut self, slot: usize) -> Result<()> {
+        self.params.clone_from(&self.saved[slot]);
         Ok(())
     }
 

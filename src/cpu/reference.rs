@@ -121,7 +121,7 @@ pub struct Reference<'a> {
     layout: Layout,
     act: Activation,
     params: Vec<f32>,
-    saved: Vec<f32>,
+    saved: [Vec<f32>; 2],
     data: &'a Dataset,
     lr: f64,
 }
@@ -132,7 +132,7 @@ impl<'a> Reference<'a> {
             layout: model.layout.clone(),
             act: model.activation,
             params: model.params.clone(),
-            saved: model.params.clone(),
+            saved: [model.params.clone(), model.params.clone()],
             data,
             lr,
         }
@@ -158,13 +158,13 @@ impl Backend for Reference<'_> {
         Ok(mse(&yhat, &self.data.y))
     }
 
-    fn snapshot(&mut self) -> Result<()> {
-        self.saved.clone_from(&self.params);
+    fn snapshot(&mut self, slot: usize) -> Result<()> {
+        self.saved[slot].clone_from(&self.params);
         Ok(())
     }
 
-    fn restore(&mut self) -> Result<()> {
-        self.params.clone_from(&self.saved);
+    fn restore(&mut self, slot: usize) -> Result<()> {
+        self.params.clone_from(&self.saved[slot]);
         Ok(())
     }
 

@@ -95,7 +95,7 @@ impl Plan {
         let p = layout.len();
         let per_row: usize = 2 * layout.hidden().iter().sum::<usize>() + 1;
         let floats = rows * (layout.features() + 1)
-            + 3 * p
+            + 4 * p
             + self.groups * (p + 1)
             + 1
             + 2 * MAX_BATCH.max(p)
@@ -118,7 +118,7 @@ pub struct GpuTrainer {
     params_len: usize,
     plan: Plan,
     theta: wgpu::Buffer,
-    saved: wgpu::Buffer,
+    saved: [wgpu::Buffer; 2],
     loss: wgpu::Buffer,
     history: wgpu::Buffer,
     staging: Staging,
@@ -164,7 +164,10 @@ impl GpuTrainer {
         let kernels = Kernels::new(&ctx)?;
         let p = layout.len();
         let theta = buffers::storage_with(&ctx, "theta", &model.params)?;
-        let saved = buffers::storage(&ctx, "theta_saved", p)?;
+        let saved = [
+            buffers::storage(&ctx, "theta_saved[0]", p)?,
+            buffers::storage(&ctx, "theta_saved[1]", p)?,
+        ];
         let grads = buffers::storage(&ctx, "d_theta", p)?;
         let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * p)?;
         let loss_partials = buffers::storage(&ctx, "loss_partials", plan.groups)?;
@@ -413,12 +416,12 @@ impl Backend for GpuTrainer {
         Ok(self.staging.finish(&self.ctx, encoder, 1)?[0] as f64)
     }
 
-    fn snapshot(&mut self) -> Result<()> {
-        self.copy_params(&self.theta, &self.saved)
+    fn snapshot(&mut self, slot: usize) -> Result<()> {
+        self.copy_params(&self.theta, &self.saved[slot])
     }
 
-    fn restore(&mut self) -> Result<()> {
-        self.copy_params(&self.saved, &self.theta)
+    fn restore(&mut self, slot: usize) -> Result<()> {
+        self.copy_params(&self.saved[slot], &self.theta)
     }
 
     fn params(&mut self) -> Result<Vec<f32>> {
