@@ -202,7 +202,7 @@ pub fn train_from(
         updates += m;
         previous = Some((slot, from));
         slot = 1 - slot;
-        if hooks.checkpoint_every > 0 && updates % hooks.checkpoint_every == 0 {
+        if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
             if let Some(save) = hooks.checkpoint.as_mut() {
                 save(updates, &losses, backend)?;
             }
