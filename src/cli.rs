@@ -69,7 +69,12 @@ pub struct TrainArgs {
     pub activation: Option<Activation>,
 
     /// Learning rate α of full-batch gradient descent.
-    #[arg(long, default_value_t = 0.1, value_name = "ALPHA")]
+    #[arg(
+        long,
+        default_value_t = 0.1,
+        value_name = "ALPHA",
+        allow_negative_numbers = true
+    )]
     pub lr: f64,
 
     /// Most updates (epochs) to run, in all [default: 200, or the --resume checkpoint's].
@@ -77,7 +82,12 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
 
     /// Stop when the loss changes by less than this fraction over one epoch; 0 runs every epoch.
-    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "T",
+        allow_negative_numbers = true
+    )]
     pub tol: f64,
 
     /// Seed of the synthetic data and of the initial weights.

@@ -103,3 +103,52 @@ fn missing_target_column() {
         ":1:0: no target column 'z'",
     );
 }
+
+#[test]
+fn duplicate_header_names() {
+    check(
+        "dup",
+        b"a,b,a\n1,2,3\n",
+        &[],
+        ":1:3: duplicate column name 'a'",
+    );
+}
+
+#[test]
+fn invalid_utf8_cell() {
+    check(
+        "utf8",
+        b"a,b,y\n1,\xff,3\n",
+        &[],
+        ":2:2: the cell is not valid UTF-8",
+    );
+}
+
+#[test]
+fn out_of_range_cell() {
+    check(
+        "range",
+        b"a,b,y\n1,2,3\n1,4e38,3\n",
+        &[],
+        ":3:2: '4e38' is out of range for f32",
+    );
+}
+
+#[test]
+fn whitespace_bom_crlf_and_no_final_newline_are_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ok.csv");
+    std::fs::write(&data, b"\xEF\xBB\xBF a , b ,y\r\n 1, 2 ,3\r\n4,5, 6").unwrap();
+    let data_s = data.to_string_lossy();
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--data",
+        &data_s,
+        "--backend",
+        "cpu",
+        "--epochs",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 rows × 2 features, target y"), "{out}");
+}

@@ -85,4 +85,6 @@ fn bad_model_files_are_refused_with_the_problem_named() {
         refused(&swap("layers.2.bias", "layers.2.bist")).contains("missing tensor 'layers.2.bias'")
     );
     assert!(refused(&swap("\"F32\"", "\"I32\"")).contains("expected F32"));
+    // layers.0.weight (5, 3) claimed as (3, 5): the next layer no longer follows.
+    assert!(refused(&swap("[5,3]", "[3,5]")).contains("expected"));
 }

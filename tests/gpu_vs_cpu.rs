@@ -397,3 +397,35 @@ fn dispatch_past_65535_workgroups_uses_a_2d_grid() {
     // The reduce over the same width, two groups.
     reduce_case(&ctx, &kernels, 2, len);
 }
+
+#[test]
+fn extreme_pre_activations_stay_finite_and_correct() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    // One input of 1 and weights that make z = ±100 and ±1000 exactly.
+    let a = [1.0f32];
+    let theta = [100.0f32, -100.0, 1000.0, -1000.0, 0.0, 0.0, 0.0, 0.0];
+    let p = layer_params(1, 1, 4, 0, 4);
+    for act in Activation::ALL {
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::forward(act),
+            &p,
+            &[Slot::Input(&a), Slot::Input(&theta), Slot::Output(4)],
+        )
+        .unwrap();
+        let want: Vec<f64> = [100.0, -100.0, 1000.0, -1000.0]
+            .iter()
+            .map(|&z| act.apply(z))
+            .collect();
+        assert!(got[0].iter().all(|v| v.is_finite()), "{act}: {:?}", got[0]);
+        assert_close(
+            &format!("{act} at ±100, ±1000"),
+            &f64s(&got[0]),
+            &want,
+            1e-6,
+            0.0,
+        );
+    }
+}
