@@ -283,9 +283,14 @@ pub fn save_checkpoint(model: &Model, ck: &Checkpoint, path: &Path) -> Result<()
 
 pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let model = model_from_bytes(path, &bytes)?;
+    checkpoint_from_bytes(path, &bytes)
+}
+
+/// Parses and checks a checkpoint; `path` only names the source in errors.
+pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkpoint)> {
+    let model = model_from_bytes(path, bytes)?;
     let bad = |m: String| Error::model_file(path, m);
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |key: &str| {
