@@ -458,40 +458,39 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
         );
         for &which in &backends {
             let start = std::time::Instant::now();
-            let (mut backend, name, adapter): (Box<dyn Backend>, &str, String) = match which {
+            let time = |b: &mut dyn Backend, per_sample: usize| {
+                bench::time_epochs(b, args.warmup, args.samples, per_sample)
+                    .with_context(|| format!("benchmarking {} on {which:?}", shape.name))
+            };
+            let (name, adapter, setup_s, timing, kernels) = match which {
                 BenchBackend::Cpu => {
-                    let b = Fast::new(&model, &data, lr, args.threads)?;
-                    let d = format!("{} ({} threads)", cpu_name(), b.threads());
-                    (Box::new(b), "cpu", d)
+                    let mut b = Fast::new(&model, &data, lr, args.threads)?;
+                    let setup = start.elapsed().as_secs_f64();
+                    let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
+                    ("cpu", adapter, setup, time(&mut b, 1)?, None)
                 }
                 BenchBackend::Reference => {
-                    let b = Reference::new(&model, &data, lr);
-                    (
-                        Box::new(b),
-                        "reference",
-                        format!("{} (1 thread)", cpu_name()),
-                    )
+                    let mut b = Reference::new(&model, &data, lr);
+                    let setup = start.elapsed().as_secs_f64();
+                    let adapter = format!("{} (1 thread)", cpu_name());
+                    ("reference", adapter, setup, time(&mut b, 1)?, None)
                 }
                 BenchBackend::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
                     let adapter = ctx.info.name.clone();
-                    (
-                        Box::new(GpuTrainer::new(ctx, &model, &data, lr)?),
-                        "gpu",
-                        adapter,
-                    )
+                    let mut g = GpuTrainer::new(ctx, &model, &data, lr)?;
+                    let setup = start.elapsed().as_secs_f64();
+                    let timing = time(&mut g, args.gpu_batch)?;
+                    let kernels: Option<std::collections::BTreeMap<String, f64>> =
+                        g.profile()?.map(|k| {
+                            k.into_iter()
+                                .map(|(k, s)| (k.entry_point().to_string(), s))
+                                .collect()
+                        });
+                    ("gpu", adapter, setup, timing, kernels)
                 }
             };
-            let setup_s = start.elapsed().as_secs_f64();
-            let per_sample = if which == BenchBackend::Gpu {
-                args.gpu_batch
-            } else {
-                1
-            };
-            let timing =
-                bench::time_epochs(backend.as_mut(), args.warmup, args.samples, per_sample)
-                    .with_context(|| format!("benchmarking {} on {name}", shape.name))?;
-            let record = Record::new(
+            let mut record = Record::new(
                 name,
                 &adapter,
                 shape,
@@ -503,6 +502,14 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 "{} {name}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
                 shape.name, record.median_s, record.gflops, setup_s, record.first_sample_s
             );
+            if let Some(k) = &kernels {
+                let parts: Vec<String> = k
+                    .iter()
+                    .map(|(name, s): (&String, &f64)| format!("{name} {:.3} ms", s * 1e3))
+                    .collect();
+                eprintln!("  GPU time per kernel, one epoch: {}", parts.join(", "));
+            }
+            record.kernel_s = kernels;
             records.push(record);
         }
     }

@@ -158,6 +158,10 @@ pub struct Record {
     pub setup_s: f64,
     /// The CPU record's median over this one's, on the same shape, for GPU rows.
     pub speedup_vs_cpu: Option<f64>,
+    /// GPU seconds per kernel in one epoch, from timestamp queries, where
+    /// the adapter has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_s: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl Record {
@@ -188,6 +192,7 @@ impl Record {
             first_sample_s: timing.first_s,
             setup_s,
             speedup_vs_cpu: None,
+            kernel_s: None,
         }
     }
 }
