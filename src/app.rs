@@ -181,13 +181,14 @@ fn open_backend<'a>(
     data: &'a Dataset,
     lr: f64,
 ) -> Result<Box<dyn Backend + 'a>> {
-    if !(args.gpu_timeout.is_finite() && args.gpu_timeout > 0.0) {
-        bail!("--gpu-timeout must be a positive number of seconds");
-    }
+    let timeout = std::time::Duration::try_from_secs_f64(args.gpu_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--gpu-timeout must be a positive number of seconds")?;
     let request = AdapterRequest {
         allow_software: args.backend == BackendChoice::Gpu,
         name: args.adapter.clone(),
-        timeout: std::time::Duration::from_secs_f64(args.gpu_timeout),
+        timeout,
         ..AdapterRequest::default()
     };
     let cpu = || -> Result<Box<dyn Backend + 'a>> {
@@ -277,7 +278,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     INTERRUPTED.store(false, Ordering::Relaxed);
     let options = serde_json::to_value(&run).expect("options serialise");
-    let write_checkpoint = |epoch: usize, losses: &[f64], params: Vec<f32>| -> Result<()> {
+    let write_checkpoint = |epoch: usize, losses: &[f64], params: Vec<f32>| -> crate::Result<()> {
         if let Some(path) = &args.checkpoint {
             let m = Model {
                 params,
@@ -294,7 +295,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     };
     let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
         let params = b.params()?;
-        write_checkpoint(epoch, losses, params).map_err(|e| crate::Error::Device(format!("{e:#}")))
+        write_checkpoint(epoch, losses, params)
     };
     let hooks = Hooks {
         checkpoint_every: if args.checkpoint.is_some() {
@@ -310,22 +311,35 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(path) = &args.history {
         io::write_history(path, &outcome.losses)?;
     }
-    write_checkpoint(outcome.updates, &outcome.losses, params.clone())?;
+    let bad_start = matches!(
+        outcome.reason,
+        StopReason::Diverged {
+            rolled_back: false,
+            ..
+        }
+    );
+    if !bad_start {
+        write_checkpoint(outcome.updates, &outcome.losses, params.clone())?;
+    }
     let model = Model { params, ..model };
     match outcome.reason {
-        StopReason::Diverged { epoch, loss } => {
+        StopReason::Diverged {
+            epoch,
+            loss,
+            rolled_back,
+        } => {
             let diverged = crate::Error::Diverged {
                 epoch,
                 loss,
                 lr: run.lr,
             };
             match &args.checkpoint {
-                Some(p) => bail!(
+                Some(p) if rolled_back => bail!(
                     "{diverged}; the last good parameters (epoch {}) are in {}",
                     outcome.updates,
                     p.display()
                 ),
-                None => bail!("{diverged}"),
+                _ => bail!("{diverged}"),
             }
         }
         StopReason::Interrupted => {

@@ -34,7 +34,13 @@ impl Dataset {
         let len = rows
             .checked_mul(features)
             .ok_or_else(|| Error::Config(format!("{rows} rows × {features} features overflows")))?;
-        let mut x = vec![0.0f32; len];
+        let mut x = Vec::new();
+        x.try_reserve_exact(len).map_err(|_| {
+            Error::Config(format!(
+                "{rows} rows × {features} features ({len} values) do not fit in memory"
+            ))
+        })?;
+        x.resize(len, 0.0f32);
         for (i, v) in x.iter_mut().enumerate() {
             *v = rng::symmetric(seed, SYNTHETIC_STREAM, i as u64);
         }

@@ -111,10 +111,19 @@ impl Layout {
         sizes.push(1);
         let mut layers = Vec::with_capacity(sizes.len() - 1);
         let mut offset = 0usize;
+        let too_big = || {
+            Error::Config(format!(
+                "a network of widths {sizes:?} has too many parameters"
+            ))
+        };
         for pair in sizes.windows(2) {
             let (inputs, outputs) = (pair[0], pair[1]);
-            let weight = offset..offset + outputs * inputs;
-            let bias = weight.end..weight.end + outputs;
+            let w_end = outputs
+                .checked_mul(inputs)
+                .and_then(|n| n.checked_add(offset))
+                .ok_or_else(too_big)?;
+            let weight = offset..w_end;
+            let bias = weight.end..weight.end.checked_add(outputs).ok_or_else(too_big)?;
             offset = bias.end;
             layers.push(LayerView {
                 inputs,

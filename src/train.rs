@@ -53,9 +53,15 @@ pub enum StopReason {
     Converged,
     /// The interrupt flag was raised (Ctrl-C).
     Interrupted,
-    /// The loss at `epoch` was not finite. The backend holds the last good
-    /// parameters, those after `epoch − 1` updates (or the initial ones).
-    Diverged { epoch: usize, loss: f64 },
+    /// The loss at `epoch` was not finite. With `rolled_back` the backend
+    /// holds the last good parameters, those after `epoch − 1` updates;
+    /// without, no parameters of this run had a finite loss (the initial or
+    /// resumed ones did not), and it holds those.
+    Diverged {
+        epoch: usize,
+        loss: f64,
+        rolled_back: bool,
+    },
 }
 
 impl StopReason {
@@ -64,7 +70,7 @@ impl StopReason {
             StopReason::MaxEpochs => "reached --epochs".into(),
             StopReason::Converged => "converged (relative loss change below --tol)".into(),
             StopReason::Interrupted => "interrupted".into(),
-            StopReason::Diverged { epoch, loss } => {
+            StopReason::Diverged { epoch, loss, .. } => {
                 format!("diverged at epoch {epoch} (loss = {loss})")
             }
         }
@@ -120,7 +126,7 @@ fn first_stop(losses: &[f64], from: usize, tol: f64) -> Option<(usize, bool)> {
 pub fn train(backend: &mut dyn Backend, schedule: &Schedule) -> Result<Outcome> {
     let out = train_from(backend, schedule, Vec::new(), Hooks::default())?;
     match out.reason {
-        StopReason::Diverged { epoch, loss } => Err(Error::Diverged {
+        StopReason::Diverged { epoch, loss, .. } => Err(Error::Diverged {
             epoch,
             loss,
             lr: schedule.lr,
@@ -190,7 +196,11 @@ pub fn train_from(
                     losses.push(loss);
                 }
                 updates = target;
-                break StopReason::Diverged { epoch: k, loss };
+                break StopReason::Diverged {
+                    epoch: k,
+                    loss,
+                    rolled_back: k > from || previous.is_some(),
+                };
             }
             losses.truncate(k + 1);
             backend.restore(slot)?;
@@ -216,8 +226,16 @@ pub fn train_from(
         let last = backend.loss()?;
         losses.push(last);
         if !last.is_finite() {
+            let Some((s, f)) = previous else {
+                // No batch ran: the parameters the run started from are bad.
+                let reason = StopReason::Diverged {
+                    epoch: updates,
+                    loss: last,
+                    rolled_back: false,
+                };
+                return finish(losses, updates, resumed, reason, start);
+            };
             // The final update broke the parameters: step back one.
-            let (s, f) = previous.expect("a finite loss started every batch");
             backend.restore(s)?;
             scratch.clear();
             backend.run(updates - 1 - f, &mut scratch)?;
@@ -225,6 +243,7 @@ pub fn train_from(
             let reason = StopReason::Diverged {
                 epoch: updates,
                 loss: last,
+                rolled_back: true,
             };
             return finish(losses, updates - 1, resumed, reason, start);
         }
@@ -394,6 +413,39 @@ mod tests {
         assert_eq!(resumed.losses, full.losses);
         assert_eq!(resumed.updates, 20);
         assert_eq!(resumed.run_updates, 13);
+    }
+
+    #[test]
+    fn bad_starting_parameters_are_divergence_without_a_rollback() {
+        let s = Schedule {
+            lr: 0.1,
+            max_epochs: 3,
+            tol: 0.0,
+        };
+        // Resumed at the last epoch with parameters whose loss is not finite.
+        let mut b = scripted(&[1.0, 1.0, 1.0, f64::NAN], 4);
+        b.at = 3;
+        let out = train_from(&mut b, &s, vec![1.0; 3], Hooks::default()).unwrap();
+        assert!(matches!(
+            out.reason,
+            StopReason::Diverged {
+                epoch: 3,
+                rolled_back: false,
+                ..
+            }
+        ));
+        // A fresh run whose initial loss is not finite.
+        let mut b = scripted(&[f64::NAN, 1.0], 4);
+        let out = train_from(&mut b, &s, Vec::new(), Hooks::default()).unwrap();
+        assert!(matches!(
+            out.reason,
+            StopReason::Diverged {
+                epoch: 0,
+                rolled_back: false,
+                ..
+            }
+        ));
+        assert_eq!(b.params().unwrap(), vec![0.0]);
     }
 
     #[test]

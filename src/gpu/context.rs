@@ -223,11 +223,14 @@ impl Context {
         is_software(&self.info)
     }
 
-    /// Largest storage binding this device accepts, in bytes.
+    /// Largest storage binding this device accepts, in bytes, and never
+    /// more than the kernels' u32 indices reach (some Metal devices allow
+    /// more).
     pub fn max_binding(&self) -> u64 {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+            .min(u64::from(u32::MAX) + 1)
     }
 }
 
