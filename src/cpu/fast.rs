@@ -21,8 +21,12 @@ const BLOCK_BYTES: usize = 4 << 20;
 /// returns about 1.6e-38 rather than 0, above about 1.7e38.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // max/min rather than clamp: they vectorise (clamp checks its bounds).
+    let x = x.max(-87.0).min(88.0);
+    // Round to nearest by adding and removing 1.5·2^23: plain adds, so the
+    // loop vectorises (f32::round is a libm call on baseline x86-64).
+    const SHIFT: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let mut p = 1.0 / 720.0;
     p = p * r + 1.0 / 120.0;
@@ -35,29 +39,36 @@ pub fn exp(x: f32) -> f32 {
 }
 
 /// g(z) over a slice, in place, with z first shifted by the bias.
-/// z: (rows, width) row-major, bias: (width)
+/// z: (rows, width) row-major, bias: (width). One loop per activation, so
+/// each vectorises.
 fn activate_rows(z: &mut [f32], bias: &[f32], act: Activation) {
-    for row in z.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            let s = *v + b;
-            *v = match act {
-                // σ(s) = 1/(1 + e^(−s)) for s ≥ 0, e^s/(1 + e^s) below.
-                Activation::Sigmoid => {
+    let rows = z.chunks_exact_mut(bias.len());
+    match act {
+        // σ(s) = 1/(1 + e^(−s)) for s ≥ 0, e^s/(1 + e^s) below.
+        Activation::Sigmoid => {
+            for row in rows {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    let s = *v + b;
                     let e = exp(-s.abs());
                     let num = if s >= 0.0 { 1.0 } else { e };
-                    num / (1.0 + e)
+                    *v = num / (1.0 + e);
                 }
-                // tanh(|s|) = (1 − e^(−2|s|)) / (1 + e^(−2|s|)), sign restored.
-                Activation::Tanh => {
-                    let c = s.clamp(-TANH_CLAMP as f32, TANH_CLAMP as f32);
+            }
+        }
+        // tanh(|s|) = (1 − e^(−2|s|)) / (1 + e^(−2|s|)), sign restored.
+        Activation::Tanh => {
+            for row in rows {
+                for (v, b) in row.iter_mut().zip(bias) {
+                    let c = (*v + b).max(-TANH_CLAMP as f32).min(TANH_CLAMP as f32);
                     let e = exp(-2.0 * c.abs());
-                    ((1.0 - e) / (1.0 + e)).copysign(c)
+                    *v = ((1.0 - e) / (1.0 + e)).copysign(c);
                 }
-            };
+            }
         }
     }
 }
 
+#[inline(always)]
 fn slope(a: f32, act: Activation) -> f32 {
     match act {
         Activation::Sigmoid => a * (1.0 - a),
@@ -227,8 +238,47 @@ impl<'a> Fast<'a> {
 }
 
 impl Worker {
+    /// Forward (and, `with_grads`, backward) over `rows`, block by block.
+    /// On x86-64 with AVX2 and FMA the same code is compiled for them and
+    /// chosen at run time; elsewhere it is built for the baseline target.
     #[allow(clippy::too_many_arguments)]
     fn run(
+        &mut self,
+        layout: &Layout,
+        act: Activation,
+        params: &[f32],
+        data: &Dataset,
+        rows: std::ops::Range<usize>,
+        block: usize,
+        with_grads: bool,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { self.run_avx2(layout, act, params, data, rows, block, with_grads) };
+        }
+        self.run_any(layout, act, params, data, rows, block, with_grads)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn run_avx2(
+        &mut self,
+        layout: &Layout,
+        act: Activation,
+        params: &[f32],
+        data: &Dataset,
+        rows: std::ops::Range<usize>,
+        block: usize,
+        with_grads: bool,
+    ) {
+        self.run_any(layout, act, params, data, rows, block, with_grads)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn run_any(
         &mut self,
         layout: &Layout,
         act: Activation,
@@ -290,6 +340,7 @@ impl Worker {
         }
     }
 
+    #[inline(always)]
     fn backward(&mut self, layout: &Layout, act: Activation, params: &[f32], x: &[f32], nb: usize) {
         let layers = layout.layers();
         let last = layers.len() - 1;
