@@ -21,8 +21,8 @@ const BLOCK_BYTES: usize = 4 << 20;
 /// returns about 1.6e-38 rather than 0, above about 1.7e38.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    // max/min rather than clamp: they vectorise (clamp checks its bounds).
-    let x = x.max(-87.0).min(88.0);
+    // clamp keeps a NaN a NaN, so a diverging run still shows it.
+    let x = x.clamp(-87.0, 88.0);
     // Round to nearest by adding and removing 1.5·2^23: plain adds, so the
     // loop vectorises (f32::round is a libm call on baseline x86-64).
     const SHIFT: f32 = 12_582_912.0;
@@ -59,7 +59,7 @@ fn activate_rows(z: &mut [f32], bias: &[f32], act: Activation) {
         Activation::Tanh => {
             for row in rows {
                 for (v, b) in row.iter_mut().zip(bias) {
-                    let c = (*v + b).max(-TANH_CLAMP as f32).min(TANH_CLAMP as f32);
+                    let c = (*v + b).clamp(-TANH_CLAMP as f32, TANH_CLAMP as f32);
                     let e = exp(-2.0 * c.abs());
                     *v = ((1.0 - e) / (1.0 + e)).copysign(c);
                 }
@@ -463,6 +463,7 @@ mod tests {
         }
         assert!(exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite());
+        assert!(exp(f32::NAN).is_nan());
     }
 
     #[test]
