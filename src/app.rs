@@ -187,12 +187,12 @@ fn open_backend<'a>(
         .context("--gpu-timeout must be a positive number of seconds")?;
     let request = AdapterRequest {
         allow_software: args.backend == BackendChoice::Gpu,
-        name: args.adapter.clone(),
+        name: args.device.adapter.clone(),
         timeout,
         ..AdapterRequest::default()
     };
     let cpu = || -> Result<Box<dyn Backend + 'a>> {
-        Ok(Box::new(Fast::new(model, data, lr, args.threads)?))
+        Ok(Box::new(Fast::new(model, data, lr, args.device.threads)?))
     };
     match args.backend {
         BackendChoice::Cpu => cpu(),
@@ -444,7 +444,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
     }
     let request = AdapterRequest {
         allow_software: true,
-        name: args.adapter.clone(),
+        name: args.device.adapter.clone(),
         ..AdapterRequest::default()
     };
     let backends = if args.backends.is_empty() {
@@ -478,7 +478,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
             };
             let (name, adapter, setup_s, timing, kernels) = match which {
                 BenchBackend::Cpu => {
-                    let mut b = Fast::new(&model, &data, lr, args.threads)?;
+                    let mut b = Fast::new(&model, &data, lr, args.device.threads)?;
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
                     ("cpu", adapter, setup, time(&mut b, 1)?, None)

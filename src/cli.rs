@@ -98,13 +98,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
 
-    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
-    #[arg(long, value_name = "TEXT")]
-    pub adapter: Option<String>,
-
-    /// Threads of the CPU backend [default: every core].
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     /// Start from a saved model instead of fresh weights.
     #[arg(long, value_name = "MODEL")]
@@ -210,13 +205,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 8, value_name = "K")]
     pub gpu_batch: usize,
 
-    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
-    #[arg(long, value_name = "TEXT")]
-    pub adapter: Option<String>,
-
-    /// Threads of the CPU backend [default: every core].
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 
     /// Also write the records as a JSON array here.
     #[arg(long, value_name = "FILE.json")]
@@ -239,4 +229,16 @@ pub struct ShapeList(pub Vec<crate::bench::Shape>);
 
 fn parse_shapes(s: &str) -> Result<ShapeList, String> {
     crate::bench::parse_shapes(s).map(ShapeList)
+}
+
+/// Which device a command uses, for `train` and `bench` alike.
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub adapter: Option<String>,
+
+    /// Threads of the CPU backend [default: every core].
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    pub threads: usize,
 }

@@ -5,6 +5,7 @@
 //! branch-free exp the compiler vectorises. Arithmetic is f32, like the
 //! GPU's; the tests hold it to the f64 reference.
 
+use crate::cpu::ParamSlots;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
@@ -141,8 +142,7 @@ struct Worker {
 pub struct Fast<'a> {
     layout: Layout,
     act: Activation,
-    params: Vec<f32>,
-    saved: [Vec<f32>; 2],
+    theta: ParamSlots,
     grads: Vec<f32>,
     data: &'a Dataset,
     lr: f32,
@@ -182,8 +182,7 @@ impl<'a> Fast<'a> {
             .collect();
         Ok(Fast {
             act: model.activation,
-            params: model.params.clone(),
-            saved: [model.params.clone(), model.params.clone()],
+            theta: ParamSlots::new(&model.params),
             grads: vec![0.0; layout.len()],
             layout,
             data,
@@ -201,8 +200,13 @@ impl<'a> Fast<'a> {
     fn loss_and_grads(&mut self, with_grads: bool) -> f64 {
         let rows = self.data.rows;
         let threads = self.workers.len();
-        let (layout, act, params, data, block) =
-            (&self.layout, self.act, &self.params, self.data, self.block);
+        let (layout, act, params, data, block) = (
+            &self.layout,
+            self.act,
+            &self.theta.params,
+            self.data,
+            self.block,
+        );
         std::thread::scope(|s| {
             let mut workers = self.workers.iter_mut().enumerate();
             let (_, first) = workers.next().expect("at least one worker");
@@ -419,7 +423,7 @@ impl Backend for Fast<'_> {
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
             losses.push(self.loss_and_grads(true));
-            for (p, g) in self.params.iter_mut().zip(&self.grads) {
+            for (p, g) in self.theta.params.iter_mut().zip(&self.grads) {
                 *p -= self.lr * g;
             }
         }
@@ -431,17 +435,17 @@ impl Backend for Fast<'_> {
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.saved[slot].clone_from(&self.params);
+        self.theta.snapshot(slot);
         Ok(())
     }
 
     fn restore(&mut self, slot: usize) -> Result<()> {
-        self.params.clone_from(&self.saved[slot]);
+        self.theta.restore(slot);
         Ok(())
     }
 
     fn params(&mut self) -> Result<Vec<f32>> {
-        Ok(self.params.clone())
+        Ok(self.theta.params.clone())
     }
 }
 

@@ -3,7 +3,7 @@
 //! in blocks so memory stays bounded for any N; every sum over rows
 //! accumulates in f64.
 
-use crate::cpu::ops;
+use crate::cpu::{ops, ParamSlots};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{Activation, Layout, Model};
@@ -120,8 +120,7 @@ pub fn loss_and_grads_f64(
 pub struct Reference<'a> {
     layout: Layout,
     act: Activation,
-    params: Vec<f32>,
-    saved: [Vec<f32>; 2],
+    theta: ParamSlots,
     data: &'a Dataset,
     lr: f64,
 }
@@ -131,8 +130,7 @@ impl<'a> Reference<'a> {
         Reference {
             layout: model.layout.clone(),
             act: model.activation,
-            params: model.params.clone(),
-            saved: [model.params.clone(), model.params.clone()],
+            theta: ParamSlots::new(&model.params),
             data,
             lr,
         }
@@ -146,30 +144,31 @@ impl Backend for Reference<'_> {
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
-            let (loss, grads) = loss_and_grads(&self.layout, self.act, &self.params, self.data);
+            let (loss, grads) =
+                loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
             losses.push(loss);
-            ops::sgd(&mut self.params, &grads, self.lr);
+            ops::sgd(&mut self.theta.params, &grads, self.lr);
         }
         Ok(())
     }
 
     fn loss(&mut self) -> Result<f64> {
-        let yhat = forward(&self.layout, self.act, &self.params, self.data);
+        let yhat = forward(&self.layout, self.act, &self.theta.params, self.data);
         Ok(mse(&yhat, &self.data.y))
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.saved[slot].clone_from(&self.params);
+        self.theta.snapshot(slot);
         Ok(())
     }
 
     fn restore(&mut self, slot: usize) -> Result<()> {
-        self.params.clone_from(&self.saved[slot]);
+        self.theta.restore(slot);
         Ok(())
     }
 
     fn params(&mut self) -> Result<Vec<f32>> {
-        Ok(self.params.clone())
+        Ok(self.theta.params.clone())
     }
 }
 
