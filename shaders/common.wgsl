@@ -3,7 +3,7 @@
 // Each kernel file is compiled with this one prepended (at build time, by
 // concat! in src/gpu/kernels.rs).
 
-// Mirrored by `Params` in src/gpu/kernels.rs; 64 bytes.
+// Mirrored by `Params` in src/gpu/kernels.rs; 80 bytes.
 struct Params {
     rows: u32,        // rows in this dispatch's chunk of the batch
     inputs: u32,      // width of the layer's input
@@ -21,6 +21,10 @@ struct Params {
     lr: f32,          // sgd: learning rate
     _pad1: f32,
     _pad2: f32,
+    seed_lo: u32,     // synthesize: the data seed, low and high words
+    seed_hi: u32,
+    first_lo: u32,    // synthesize: index of the chunk's first value, low and high words
+    first_hi: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

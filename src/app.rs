@@ -12,7 +12,7 @@ use crate::cli::{
     BackendChoice, BenchArgs, BenchBackend, Cli, Command, GenArgs, PredictArgs, TrainArgs,
 };
 use crate::cpu::{self, Fast, Reference};
-use crate::data::{Dataset, Table};
+use crate::data::{Columns, Dataset, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Activation, Layout, Model};
@@ -100,7 +100,7 @@ fn load_data(run: &RunOptions) -> Result<(Dataset, String)> {
 }
 
 /// Checks a saved model against the data and the options that name a shape.
-fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Dataset) -> Result<()> {
+fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -> Result<()> {
     if model.layout.features() != data.features || model.feature_names != data.feature_names {
         bail!(
             "{}: the model takes {} features ({}) but the data has {} ({})",
@@ -138,7 +138,7 @@ fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Dataset) -
 
 /// The starting model: `--init`'s, checked against the data and the other
 /// options, or fresh weights from `--seed`.
-fn initial_model(run: &RunOptions, data: &Dataset) -> Result<Model> {
+fn initial_model(run: &RunOptions, data: &Columns) -> Result<Model> {
     let Some(path) = &run.init else {
         let hidden = run.hidden.clone().unwrap_or_else(|| vec![64]);
         let layout = Layout::new(data.features, &hidden)?;
@@ -175,22 +175,26 @@ fn check_schedule(run: &RunOptions) -> Result<Schedule> {
 
 /// Opens the backend `choice` names. `auto` takes a hardware GPU when there
 /// is one and otherwise says why it falls back to the CPU.
+fn adapter_request(args: &TrainArgs) -> Result<AdapterRequest> {
+    let timeout = std::time::Duration::try_from_secs_f64(args.gpu_timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--gpu-timeout must be a positive number of seconds")?;
+    Ok(AdapterRequest {
+        allow_software: args.backend == BackendChoice::Gpu,
+        name: args.device.adapter.clone(),
+        timeout,
+        ..AdapterRequest::default()
+    })
+}
+
 fn open_backend<'a>(
     args: &TrainArgs,
     model: &Model,
     data: &'a Dataset,
     lr: f64,
 ) -> Result<Box<dyn Backend + 'a>> {
-    let timeout = std::time::Duration::try_from_secs_f64(args.gpu_timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .context("--gpu-timeout must be a positive number of seconds")?;
-    let request = AdapterRequest {
-        allow_software: args.backend == BackendChoice::Gpu,
-        name: args.device.adapter.clone(),
-        timeout,
-        ..AdapterRequest::default()
-    };
+    let request = adapter_request(args)?;
     let cpu = || -> Result<Box<dyn Backend + 'a>> {
         Ok(Box::new(Fast::new(model, data, lr, args.device.threads)?))
     };
@@ -255,10 +259,30 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
     };
     let schedule = check_schedule(&run)?;
-    let (data, what) = load_data(&run)?;
+    // With --backend gpu the synthetic task is generated on the device, so
+    // a large batch is never built on the host nor copied over the bus.
+    let on_device = match (args.backend, run.synthetic, run.features) {
+        (BackendChoice::Gpu, Some(n), Some(f)) if run.data.is_none() => Some((n, f)),
+        _ => None,
+    };
+    let (data, columns, what) = match on_device {
+        Some((n, f)) => (
+            None,
+            Columns::synthetic(n, f)?,
+            format!(
+                "synthetic {n} rows × {f} features (seed {}), generated on the GPU",
+                run.seed
+            ),
+        ),
+        None => {
+            let (data, what) = load_data(&run)?;
+            let columns = data.columns();
+            (Some(data), columns, what)
+        }
+    };
     let (model, history) = match resumed {
         Some((path, model, ck)) => {
-            check_model(&model, &path, &run, &data)?;
+            check_model(&model, &path, &run, &columns)?;
             if ck.epoch > run.epochs {
                 bail!(
                     "{} is at epoch {}, past --epochs {}; give a larger --epochs to continue",
@@ -269,9 +293,21 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             }
             (model, ck.history)
         }
-        None => (initial_model(&run, &data)?, Vec::new()),
+        None => (initial_model(&run, &columns)?, Vec::new()),
     };
-    let mut backend = open_backend(args, &model, &data, run.lr)?;
+    let mut backend: Box<dyn Backend> = match &data {
+        Some(data) => open_backend(args, &model, data, run.lr)?,
+        None => {
+            let ctx = gpu::Context::new(&adapter_request(args)?)?;
+            Box::new(GpuTrainer::synthetic(
+                ctx,
+                &model,
+                columns.rows,
+                run.seed,
+                run.lr,
+            )?)
+        }
+    };
 
     // Ctrl-C: finish the batch in flight, checkpoint, exit. Installing can
     // fail only if a handler exists already (a second run in one process).

@@ -13,6 +13,29 @@ use crate::rng;
 /// Random stream of the synthetic features (one value per (row, feature)).
 pub const SYNTHETIC_STREAM: u32 = 0;
 
+/// A data set's shape and names, without its values: all a model needs to
+/// be built or checked against it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Columns {
+    pub rows: usize,
+    pub features: usize,
+    pub feature_names: Vec<String>,
+    pub target_name: String,
+}
+
+impl Columns {
+    /// The columns of [`Dataset::synthetic`]: x0..x{f−1}, then y.
+    pub fn synthetic(rows: usize, features: usize) -> Result<Columns> {
+        check_shape(rows, features)?;
+        Ok(Columns {
+            rows,
+            features,
+            feature_names: (0..features).map(|j| format!("x{j}")).collect(),
+            target_name: "y".to_string(),
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
     /// (N × f) row-major.
@@ -45,14 +68,24 @@ impl Dataset {
             *v = rng::symmetric(seed, SYNTHETIC_STREAM, i as u64);
         }
         let y = x.chunks_exact(features).map(synthetic_target).collect();
+        let columns = Columns::synthetic(rows, features)?;
         Ok(Dataset {
             x,
             y,
             rows,
             features,
-            feature_names: (0..features).map(|j| format!("x{j}")).collect(),
-            target_name: "y".to_string(),
+            feature_names: columns.feature_names,
+            target_name: columns.target_name,
         })
+    }
+
+    pub fn columns(&self) -> Columns {
+        Columns {
+            rows: self.rows,
+            features: self.features,
+            feature_names: self.feature_names.clone(),
+            target_name: self.target_name.clone(),
+        }
     }
 
     /// Row `n`'s features.

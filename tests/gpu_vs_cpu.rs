@@ -429,3 +429,54 @@ fn extreme_pre_activations_stay_finite_and_correct() {
         );
     }
 }
+
+#[test]
+fn synthesized_data_matches_the_cpu_generator() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let seed = 0x1234_5678_9abc_def0u64;
+    // Chunks starting at row 0, mid-way, and where the 64-bit value index
+    // carries out of its low word inside the chunk.
+    for (first, rows, features) in [
+        (0u64, 130usize, 5usize),
+        (1_000 * 5, 77, 5),
+        ((1u64 << 32) - 7, 9, 1),
+        (0, 3, 2),
+    ] {
+        let p = Params {
+            rows: rows as u32,
+            inputs: features as u32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            first_lo: first as u32,
+            first_hi: (first >> 32) as u32,
+            ..Params::default()
+        };
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::Synthesize,
+            &p,
+            &[Slot::Output(rows * features), Slot::Output(rows)],
+        )
+        .unwrap();
+        let want_x: Vec<f32> = (0..(rows * features) as u64)
+            .map(|i| {
+                shadertrain::rng::symmetric(seed, shadertrain::data::SYNTHETIC_STREAM, first + i)
+            })
+            .collect();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got[0]), bits(&want_x), "X at first {first}");
+        let want_y: Vec<f64> = want_x
+            .chunks_exact(features)
+            .map(|r| shadertrain::data::synthetic_target(r) as f64)
+            .collect();
+        assert_close(
+            &format!("y at first {first}"),
+            &f64s(&got[1]),
+            &want_y,
+            1e-5,
+            1e-4,
+        );
+    }
+}

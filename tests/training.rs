@@ -211,3 +211,25 @@ fn fast_cpu_reruns_are_bit_identical() {
     assert_eq!(l1, l2);
     assert_eq!(p1, p2);
 }
+
+#[test]
+fn on_device_synthetic_data_trains_like_uploaded_data() {
+    // A 64 KiB binding forces several chunks, so chunk offsets are exercised.
+    let Some(ctx) = gpu_with(Some(64 << 10)) else {
+        return;
+    };
+    let data = Dataset::synthetic(3000, 4, 21).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 21);
+    let mut on_device = GpuTrainer::synthetic(ctx, &m, 3000, 21, 0.1).unwrap();
+    assert!(on_device.plan().chunks.len() > 1);
+    let got = train(&mut on_device, &schedule(30)).unwrap();
+    let mut cpu = Reference::new(&m, &data, 0.1);
+    let want = train(&mut cpu, &schedule(30)).unwrap();
+    assert_close(
+        "on-device synthetic losses",
+        &got.losses,
+        &want.losses,
+        0.0,
+        1e-3,
+    );
+}

@@ -15,7 +15,7 @@ pub const LINEAR_WORKGROUP: u32 = 64;
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Each kernel family's source, with the shared prelude prepended.
-pub const SOURCES: [(&str, &str); 4] = [
+pub const SOURCES: [(&str, &str); 5] = [
     (
         "dense.wgsl",
         concat!(
@@ -44,6 +44,13 @@ pub const SOURCES: [(&str, &str); 4] = [
             include_str!("../../shaders/update.wgsl")
         ),
     ),
+    (
+        "synth.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/synth.wgsl")
+        ),
+    ),
 ];
 
 /// Every compute kernel, by what it does.
@@ -67,10 +74,12 @@ pub enum Kernel {
     Reduce,
     /// θ ← θ − α·g
     Sgd,
+    /// MATH.md's synthetic X and y for a chunk of rows, from the seed
+    Synthesize,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 9] = [
+    pub const ALL: [Kernel; 10] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -80,6 +89,7 @@ impl Kernel {
         Kernel::BiasGrad,
         Kernel::Reduce,
         Kernel::Sgd,
+        Kernel::Synthesize,
     ];
 
     pub fn forward(act: Activation) -> Kernel {
@@ -106,6 +116,7 @@ impl Kernel {
             Kernel::OutputResidual => 1,
             Kernel::WeightGrad | Kernel::BiasGrad => 2,
             Kernel::Reduce | Kernel::Sgd => 3,
+            Kernel::Synthesize => 4,
         }
     }
 
@@ -120,6 +131,7 @@ impl Kernel {
             Kernel::BiasGrad => "bias_grad",
             Kernel::Reduce => "reduce",
             Kernel::Sgd => "sgd",
+            Kernel::Synthesize => "synthesize",
         }
     }
 
@@ -134,6 +146,7 @@ impl Kernel {
             Kernel::WeightGrad => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce | Kernel::Sgd => &[0, 1, 2],
+            Kernel::Synthesize => &[0, 1, 2],
         }
     }
 
@@ -158,6 +171,7 @@ impl Kernel {
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::Reduce | Kernel::Sgd => up(p.len, LINEAR_WORKGROUP),
+            Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
         }
     }
 }
@@ -182,6 +196,10 @@ pub struct Params {
     pub lr: f32,
     pub _pad1: f32,
     pub _pad2: f32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub first_lo: u32,
+    pub first_hi: u32,
 }
 
 /// The grid for `workgroups` workgroups: one row while it fits in
@@ -306,7 +324,7 @@ mod tests {
     #[test]
     fn params_is_a_multiple_of_16_bytes() {
         assert_eq!(std::mem::size_of::<Params>() % 16, 0);
-        assert_eq!(std::mem::size_of::<Params>(), 64);
+        assert_eq!(std::mem::size_of::<Params>(), 80);
     }
 
     #[test]

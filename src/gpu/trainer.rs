@@ -104,6 +104,24 @@ impl Plan {
     }
 }
 
+/// Where the trainer's rows come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Uploaded from the host.
+    Host(&'a Dataset),
+    /// Generated on the device: MATH.md's synthetic task.
+    Synthetic { rows: usize, seed: u64 },
+}
+
+impl Source<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Source::Host(d) => d.rows,
+            Source::Synthetic { rows, .. } => *rows,
+        }
+    }
+}
+
 /// One recorded dispatch.
 #[derive(Clone)]
 struct Step {
@@ -134,16 +152,36 @@ impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
     /// buffer and bind group the epochs need.
     pub fn new(ctx: Context, model: &Model, data: &Dataset, lr: f64) -> Result<GpuTrainer> {
-        let layout = &model.layout;
-        if data.features != layout.features() {
+        if data.features != model.layout.features() {
             return Err(Error::Config(format!(
                 "the data has {} features but the model takes {}",
                 data.features,
-                layout.features()
+                model.layout.features()
             )));
         }
-        let plan = Plan::new(layout, data.rows, ctx.max_binding())?;
-        let need = plan.device_bytes(layout, data.rows);
+        GpuTrainer::with_source(ctx, model, Source::Host(data), lr)
+    }
+
+    /// Trains on `rows` rows of MATH.md's synthetic task generated on the
+    /// device from `seed` (the same X, bit for bit, as
+    /// [`Dataset::synthetic`]), so the batch never crosses the bus.
+    pub fn synthetic(
+        ctx: Context,
+        model: &Model,
+        rows: usize,
+        seed: u64,
+        lr: f64,
+    ) -> Result<GpuTrainer> {
+        if rows == 0 {
+            return Err(Error::Config("the data set needs at least one row".into()));
+        }
+        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, lr)
+    }
+
+    fn with_source(ctx: Context, model: &Model, data: Source<'_>, lr: f64) -> Result<GpuTrainer> {
+        let layout = &model.layout;
+        let plan = Plan::new(layout, data.rows(), ctx.max_binding())?;
+        let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
@@ -156,10 +194,12 @@ impl GpuTrainer {
     fn build(
         ctx: Context,
         model: &Model,
-        data: &Dataset,
+        data: Source<'_>,
         lr: f64,
         plan: Plan,
     ) -> Result<GpuTrainer> {
+        let (total_rows, features) = (data.rows(), model.layout.features());
+        let mut setup = Vec::new();
         let layout = &model.layout;
         let kernels = Kernels::new(&ctx)?;
         let p = layout.len();
@@ -193,7 +233,7 @@ impl GpuTrainer {
         let mut forward_steps = Vec::new();
         let mut backward_steps = Vec::new();
         let act = model.activation;
-        let scale = (2.0 / data.rows as f64) as f32;
+        let scale = (2.0 / total_rows as f64) as f32;
         let step = |kernel: Kernel,
                     label: String,
                     params: Params,
@@ -214,12 +254,39 @@ impl GpuTrainer {
             })
         };
         for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
-            let x = buffers::storage_with(
-                &ctx,
-                &format!("x[{c}]"),
-                &data.x[start * data.features..(start + rows) * data.features],
-            )?;
-            let y = buffers::storage_with(&ctx, &format!("y[{c}]"), &data.y[start..start + rows])?;
+            let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
+            let (x, y) = match data {
+                Source::Host(d) => (
+                    buffers::storage_with(
+                        &ctx,
+                        &xl,
+                        &d.x[start * features..(start + rows) * features],
+                    )?,
+                    buffers::storage_with(&ctx, &yl, &d.y[start..start + rows])?,
+                ),
+                Source::Synthetic { seed, .. } => {
+                    let x = buffers::storage(&ctx, &xl, rows * features)?;
+                    let y = buffers::storage(&ctx, &yl, rows)?;
+                    let first = (start * features) as u64;
+                    let params = Params {
+                        rows: rows as u32,
+                        inputs: features as u32,
+                        seed_lo: seed as u32,
+                        seed_hi: (seed >> 32) as u32,
+                        first_lo: first as u32,
+                        first_hi: (first >> 32) as u32,
+                        ..Params::default()
+                    };
+                    setup.push(step(
+                        Kernel::Synthesize,
+                        format!("synthesize[{c}]"),
+                        params,
+                        &[&x, &y],
+                        &mut keep,
+                    )?);
+                    (x, y)
+                }
+            };
             let base = Params {
                 rows: rows as u32,
                 group_rows: plan.group_rows as u32,
@@ -293,7 +360,7 @@ impl GpuTrainer {
                 len: 1,
                 count: plan.groups as u32,
                 stride: 1,
-                scale: (1.0 / data.rows as f64) as f32,
+                scale: (1.0 / total_rows as f64) as f32,
                 ..Params::default()
             },
             &[&loss_partials, &loss],
@@ -325,6 +392,24 @@ impl GpuTrainer {
             &[&grads, &theta],
             &mut keep,
         )?);
+        if !setup.is_empty() {
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("synthesize"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("synthesize"),
+                    timestamp_writes: None,
+                });
+                for s in &setup {
+                    kernels.dispatch(&mut pass, s.kernel, &s.bind_group, s.workgroups);
+                }
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.check()?;
+        }
         keep.extend(acts);
         keep.extend(deltas);
         keep.extend([residual, grads, partials, loss_partials]);
