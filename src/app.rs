@@ -47,6 +47,10 @@ pub struct RunOptions {
     pub epochs: usize,
     pub seed: u64,
     pub init: Option<PathBuf>,
+    /// The synthetic data were generated on the GPU (y in f32 there, so a
+    /// resumed run must generate them the same way).
+    #[serde(default)]
+    pub on_device: bool,
 }
 
 impl RunOptions {
@@ -63,6 +67,9 @@ impl RunOptions {
             epochs: args.epochs.unwrap_or(200),
             seed: args.seed,
             init: args.init.clone(),
+            on_device: args.backend == BackendChoice::Gpu
+                && args.synthetic.is_some()
+                && args.data.is_none(),
         }
     }
 
@@ -261,8 +268,12 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     let schedule = check_schedule(&run)?;
     // With --backend gpu the synthetic task is generated on the device, so
     // a large batch is never built on the host nor copied over the bus.
-    let on_device = match (args.backend, run.synthetic, run.features) {
-        (BackendChoice::Gpu, Some(n), Some(f)) if run.data.is_none() => Some((n, f)),
+    // A resumed run keeps the data source it started with.
+    if run.on_device && args.backend != BackendChoice::Gpu {
+        bail!("this run's synthetic data were generated on the GPU; resume it with --backend gpu");
+    }
+    let on_device = match (run.on_device, run.synthetic, run.features) {
+        (true, Some(n), Some(f)) => Some((n, f)),
         _ => None,
     };
     let (data, columns, what) = match on_device {

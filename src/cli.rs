@@ -51,7 +51,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME", requires = "data")]
     pub target: Option<String>,
 
-    /// Train on N rows of MATH.md's synthetic task instead of a file (needs --features).
+    /// Train on N rows of MATH.md's synthetic task instead of a file (needs
+    /// --features); with --backend gpu they are generated on the device.
     #[arg(long, value_name = "N", requires = "features")]
     pub synthetic: Option<usize>,
 
@@ -160,7 +161,9 @@ pub struct GenArgs {
     #[arg(long, value_name = "F")]
     pub features: usize,
 
-    /// Seed; the same seed gives the same rows as `train --synthetic`.
+    /// Seed; the same seed gives the same rows as `train --synthetic` on the
+    /// CPU (with --backend gpu the rows are generated on the device: the same
+    /// X bit for bit, y computed in f32).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 

@@ -436,3 +436,48 @@ fn feature_mismatch_names_both_sides() {
     assert!(!ok);
     assert!(err.contains("missing feature column(s) v"), "{err}");
 }
+
+#[test]
+fn a_run_on_gpu_generated_data_resumes_only_on_the_gpu() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ck = p(&dir, "ck.st");
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "200",
+        "--features",
+        "3",
+        "--epochs",
+        "2",
+        "--backend",
+        "gpu",
+        "--checkpoint",
+        &ck,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &ck,
+        "--epochs",
+        "4",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("resume it with --backend gpu"), "{err}");
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &ck,
+        "--epochs",
+        "4",
+        "--backend",
+        "gpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("generated on the GPU"), "{out}");
+}

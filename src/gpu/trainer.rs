@@ -467,13 +467,18 @@ impl GpuTrainer {
     }
 
     /// GPU seconds per kernel over one epoch, summed per kernel, from
-    /// timestamp queries around every dispatch; `None` where the adapter
-    /// has no timestamp queries. Runs (and applies) one epoch.
+    /// timestamp queries around every dispatch (each in its own pass, so
+    /// per-pass overhead is counted); `None` where the adapter has no
+    /// timestamp queries or the epoch has more than 2,048 dispatches. Runs
+    /// (and applies) one epoch.
     pub fn profile(&mut self) -> Result<Option<Vec<(Kernel, f64)>>> {
-        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        let count = 2 * self.epoch.len() as u32;
+        // One query set holds at most QUERY_SET_MAX_QUERIES timestamps.
+        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+            || count > wgpu::QUERY_SET_MAX_QUERIES
+        {
             return Ok(None);
         }
-        let count = 2 * self.epoch.len() as u32;
         let queries = self.ctx.scoped("profile queries", || {
             self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("profile queries"),
