@@ -27,6 +27,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => done(gen_command(&args)),
         Command::Bench(args) => done(bench_command(&args)),
         Command::Info => done(info_command()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "shadertrain", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -47,6 +53,9 @@ pub struct RunOptions {
     pub epochs: usize,
     pub seed: u64,
     pub init: Option<PathBuf>,
+    /// See `--patience`.
+    #[serde(default)]
+    pub patience: usize,
     /// The synthetic data were generated on the GPU (y in f32 there, so a
     /// resumed run must generate them the same way).
     #[serde(default)]
@@ -67,6 +76,7 @@ impl RunOptions {
             epochs: args.epochs.unwrap_or(200),
             seed: args.seed,
             init: args.init.clone(),
+            patience: args.patience,
             on_device: args.backend == BackendChoice::Gpu
                 && args.synthetic.is_some()
                 && args.data.is_none(),
@@ -234,6 +244,60 @@ fn open_backend<'a>(
     }
 }
 
+/// The `train --json` record; its schema is in the README.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub version: &'static str,
+    pub options: RunOptions,
+    pub backend: String,
+    /// Updates in all, a resumed run's earlier ones included.
+    pub epochs: usize,
+    pub first_loss: f64,
+    pub final_loss: f64,
+    pub best_loss: f64,
+    /// max_epochs, converged, interrupted, time_limit or diverged.
+    pub stop: &'static str,
+    pub stop_reason: String,
+    pub wall_s: f64,
+    pub time_per_epoch_s: f64,
+    pub model: Option<PathBuf>,
+}
+
+impl Summary {
+    fn new(
+        run: &RunOptions,
+        backend: String,
+        out: &train::Outcome,
+        model: Option<&Path>,
+    ) -> Summary {
+        let stop = match out.reason {
+            StopReason::MaxEpochs => "max_epochs",
+            StopReason::Converged => "converged",
+            StopReason::Interrupted => "interrupted",
+            StopReason::TimeLimit => "time_limit",
+            StopReason::Diverged { .. } => "diverged",
+        };
+        let saved = matches!(
+            out.reason,
+            StopReason::MaxEpochs | StopReason::Converged | StopReason::TimeLimit
+        );
+        Summary {
+            version: env!("CARGO_PKG_VERSION"),
+            options: run.clone(),
+            backend,
+            epochs: out.updates,
+            first_loss: out.losses[0],
+            final_loss: *out.losses.last().expect("at least one loss"),
+            best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
+            stop,
+            stop_reason: out.reason.describe(),
+            wall_s: out.elapsed.as_secs_f64(),
+            time_per_epoch_s: out.time_per_epoch().as_secs_f64(),
+            model: model.filter(|_| saved).map(Path::to_path_buf),
+        }
+    }
+}
+
 /// Raised by Ctrl-C; the training loop checks it between batches.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -266,6 +330,15 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
     };
     let schedule = check_schedule(&run)?;
+    let max_time = args
+        .max_time
+        .map(|t| {
+            std::time::Duration::try_from_secs_f64(t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .context("--max-time must be a positive number of seconds")
+        })
+        .transpose()?;
     // With --backend gpu the synthetic task is generated on the device, so
     // a large batch is never built on the host nor copied over the bus.
     // A resumed run keeps the data source it started with.
@@ -352,6 +425,8 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         },
         checkpoint: Some(&mut periodic),
         interrupt: Some(&INTERRUPTED),
+        patience: run.patience,
+        max_time,
     };
     let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks)?;
     let params = backend.params()?;
@@ -369,6 +444,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         write_checkpoint(outcome.updates, &outcome.losses, params.clone())?;
     }
     let model = Model { params, ..model };
+    if let Some(path) = &args.json {
+        let summary = Summary::new(&run, backend.describe(), &outcome, args.save.as_deref());
+        let text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
     match outcome.reason {
         StopReason::Diverged {
             epoch,
@@ -403,7 +483,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::from(130));
         }
-        StopReason::MaxEpochs | StopReason::Converged => {}
+        StopReason::MaxEpochs | StopReason::Converged | StopReason::TimeLimit => {}
     }
     if let Some(path) = &args.save {
         io::save_model(&model, path)?;

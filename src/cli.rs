@@ -27,6 +27,12 @@ pub enum Command {
     Bench(BenchArgs),
     /// List the GPU adapters wgpu finds and which one each backend would pick.
     Info,
+    /// Print a shell completion script (e.g. `shadertrain completions bash > /etc/bash_completion.d/shadertrain`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -91,6 +97,15 @@ pub struct TrainArgs {
     )]
     pub tol: f64,
 
+    /// With --tol: stop after P epochs in a row that do not improve the best
+    /// loss by the fraction tol (0: stop on one epoch's change below tol).
+    #[arg(long, value_name = "P", default_value_t = 0)]
+    pub patience: usize,
+
+    /// Stop cleanly (and save) once this many seconds of training have passed.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_time: Option<f64>,
+
     /// Seed of the synthetic data and of the initial weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -127,8 +142,13 @@ pub struct TrainArgs {
     /// --epochs may raise the total.
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "patience",
     ])]
     pub resume: Option<PathBuf>,
+
+    /// Write a JSON summary of the run here (schema in the README).
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
 
     /// Seconds to wait for the GPU before a readback is an error.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]

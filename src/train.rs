@@ -53,6 +53,8 @@ pub enum StopReason {
     Converged,
     /// The interrupt flag was raised (Ctrl-C).
     Interrupted,
+    /// The run reached its time limit.
+    TimeLimit,
     /// The loss at `epoch` was not finite. With `rolled_back` the backend
     /// holds the last good parameters, those after `epoch − 1` updates;
     /// without, no parameters of this run had a finite loss (the initial or
@@ -68,8 +70,9 @@ impl StopReason {
     pub fn describe(self) -> String {
         match self {
             StopReason::MaxEpochs => "reached --epochs".into(),
-            StopReason::Converged => "converged (relative loss change below --tol)".into(),
+            StopReason::Converged => "converged (--tol / --patience)".into(),
             StopReason::Interrupted => "interrupted".into(),
+            StopReason::TimeLimit => "reached --max-time".into(),
             StopReason::Diverged { epoch, loss, .. } => {
                 format!("diverged at epoch {epoch} (loss = {loss})")
             }
@@ -108,16 +111,47 @@ pub struct Hooks<'a> {
     pub checkpoint: Option<&'a mut CheckpointFn<'a>>,
     /// Checked between batches; when set the run stops as `Interrupted`.
     pub interrupt: Option<&'a AtomicBool>,
+    /// With `tol`: stop after this many epochs in a row without a relative
+    /// improvement of tol over the best loss (0: the one-epoch rule).
+    pub patience: usize,
+    /// Stop cleanly, as `TimeLimit`, once a batch ends past this much time.
+    pub max_time: Option<Duration>,
 }
 
 /// First epoch in `losses[from..]` that ends the run, as (epoch, diverged).
-fn first_stop(losses: &[f64], from: usize, tol: f64) -> Option<(usize, bool)> {
+///
+/// Without patience, the run has converged at epoch k once
+/// |L_k − L_{k−1}| < tol·|L_{k−1}|. With patience P (sklearn's rule), an
+/// epoch improves when L_k < best·(1 − tol), best being the lowest loss so
+/// far, and the run has converged after P epochs in a row that do not.
+fn first_stop(losses: &[f64], from: usize, tol: f64, patience: usize) -> Option<(usize, bool)> {
+    // The patience state at `from`, from the losses before it.
+    let mut best = f64::INFINITY;
+    let mut stale = 0usize;
+    let mut step = |l: f64| {
+        if l < best * (1.0 - tol) || best == f64::INFINITY {
+            stale = 0;
+        } else {
+            stale += 1;
+        }
+        best = best.min(l);
+        stale
+    };
+    if patience > 0 {
+        for &l in &losses[..from] {
+            step(l);
+        }
+    }
     (from..losses.len()).find_map(|k| {
         let l = losses[k];
         if !l.is_finite() {
             return Some((k, true));
         }
-        let converged = k > 0 && (l - losses[k - 1]).abs() < tol * losses[k - 1].abs();
+        let converged = if patience > 0 {
+            step(l) >= patience
+        } else {
+            k > 0 && (l - losses[k - 1]).abs() < tol * losses[k - 1].abs()
+        };
         converged.then_some((k, false))
     })
 }
@@ -170,6 +204,9 @@ pub fn train_from(
         if remaining == 0 {
             break StopReason::MaxEpochs;
         }
+        if hooks.max_time.is_some_and(|t| start.elapsed() >= t) {
+            break StopReason::TimeLimit;
+        }
         let mut m = batch.min(remaining);
         if hooks.checkpoint_every > 0 {
             m = m.min(hooks.checkpoint_every - updates % hooks.checkpoint_every);
@@ -178,7 +215,7 @@ pub fn train_from(
         backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
-        if let Some((k, is_nan)) = first_stop(&losses, from, schedule.tol) {
+        if let Some((k, is_nan)) = first_stop(&losses, from, schedule.tol, hooks.patience) {
             if is_nan {
                 let loss = losses[k];
                 // Back to the parameters after k − 1 updates, the last good ones.
@@ -402,7 +439,7 @@ mod tests {
         let hooks = Hooks {
             checkpoint_every: 7,
             checkpoint: Some(&mut record),
-            interrupt: None,
+            ..Hooks::default()
         };
         let full = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
         assert_eq!(saved, vec![(7, 7.0), (14, 14.0)]);
@@ -446,6 +483,49 @@ mod tests {
             }
         ));
         assert_eq!(b.params().unwrap(), vec![0.0]);
+    }
+
+    #[test]
+    fn patience_counts_epochs_without_relative_improvement() {
+        // Best 10 → 9 → 8.99 (not 1% better) → 8.995 → 8.98: stale 1, 2, 3.
+        let seq = [10.0, 9.0, 8.99, 8.995, 8.98, 1.0, 0.5, 0.1];
+        for max_batch in [1, 2, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                lr: 0.1,
+                max_epochs: 7,
+                tol: 0.01,
+            };
+            let hooks = Hooks {
+                patience: 3,
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(out.reason, StopReason::Converged);
+            assert_eq!(out.updates, 4, "batch {max_batch}");
+            // Without patience the one-epoch rule stops at 2 (|8.99 − 9| < 0.09).
+            let mut b = scripted(&seq, max_batch);
+            let out = train_from(&mut b, &s, Vec::new(), Hooks::default()).unwrap();
+            assert_eq!(out.updates, 2);
+        }
+    }
+
+    #[test]
+    fn a_time_limit_stops_cleanly() {
+        let seq = [3.0; 10];
+        let mut b = scripted(&seq, 4);
+        let hooks = Hooks {
+            max_time: Some(Duration::ZERO),
+            ..Hooks::default()
+        };
+        let s = Schedule {
+            lr: 0.1,
+            max_epochs: 8,
+            tol: 0.0,
+        };
+        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!(out.reason, StopReason::TimeLimit);
+        assert_eq!(out.losses.len(), out.updates + 1);
     }
 
     #[test]

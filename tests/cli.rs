@@ -292,3 +292,110 @@ fn gpu_cli_matches_cpu_history_and_reruns_byte_identically() {
         }
     }
 }
+
+#[test]
+fn json_summary_has_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, m) = (path(&dir, "s.json"), path(&dir, "m.st"));
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "3",
+        "--epochs",
+        "7",
+        "--backend",
+        "cpu",
+        "--json",
+        &j,
+        "--save",
+        &m,
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    for key in [
+        "version",
+        "options",
+        "backend",
+        "epochs",
+        "first_loss",
+        "final_loss",
+        "best_loss",
+        "stop",
+        "stop_reason",
+        "wall_s",
+        "time_per_epoch_s",
+        "model",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["epochs"], 7);
+    assert_eq!(v["stop"], "max_epochs");
+    assert_eq!(v["options"]["lr"], 0.1);
+    assert_eq!(v["options"]["synthetic"], 100);
+    assert_eq!(v["model"], m.as_str());
+    assert!(v["best_loss"].as_f64().unwrap() <= v["first_loss"].as_f64().unwrap());
+    assert!(v["backend"].as_str().unwrap().starts_with("cpu"));
+}
+
+#[test]
+fn patience_and_max_time_stop_the_run_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (j, m) = (path(&dir, "s.json"), path(&dir, "m.st"));
+    // A tolerance of 50% per epoch: no epoch improves that much, so 2 stale epochs stop it.
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "3",
+        "--epochs",
+        "500",
+        "--backend",
+        "cpu",
+        "--tol",
+        "0.5",
+        "--patience",
+        "2",
+        "--json",
+        &j,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("epochs    2 (converged"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["stop"], "converged");
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "3",
+        "--epochs",
+        "100000000",
+        "--backend",
+        "cpu",
+        "--max-time",
+        "0.2",
+        "--save",
+        &m,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("reached --max-time"), "{out}");
+    assert!(std::path::Path::new(&m).exists());
+}
+
+#[test]
+fn version_and_completions() {
+    let (ok, out, _) = shadertrain(&["--version"]);
+    assert!(ok);
+    assert!(out.starts_with("shadertrain "), "{out}");
+    for shell in ["bash", "zsh", "fish"] {
+        let (ok, out, err) = shadertrain(&["completions", shell]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("shadertrain") && out.contains("--checkpoint"),
+            "{shell}"
+        );
+    }
+}

@@ -273,7 +273,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
     let hooks = Hooks {
         checkpoint_every: 2,
         checkpoint: Some(&mut save),
-        interrupt: None,
+        ..Hooks::default()
     };
     let first = train_from(&mut g, &s(4), Vec::new(), hooks).unwrap();
     let before = std::fs::read(&ck).unwrap();
@@ -284,7 +284,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
     let hooks = Hooks {
         checkpoint_every: 2,
         checkpoint: Some(&mut save_again),
-        interrupt: None,
+        ..Hooks::default()
     };
     let history = first.losses[..4].to_vec();
     assert!(train_from(&mut g, &s(10), history, hooks).is_err());
