@@ -443,15 +443,7 @@ fn synthesized_data_matches_the_cpu_generator() {
         ((1u64 << 32) - 7, 9, 1),
         (0, 3, 2),
     ] {
-        let p = Params {
-            rows: rows as u32,
-            inputs: features as u32,
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            first_lo: first as u32,
-            first_hi: (first >> 32) as u32,
-            ..Params::default()
-        };
+        let p = Params::synthesize(rows, features, seed, first);
         let got = run(
             &ctx,
             &kernels,

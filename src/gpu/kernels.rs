@@ -202,6 +202,22 @@ pub struct Params {
     pub first_hi: u32,
 }
 
+impl Params {
+    /// The synthesize kernel's block: `rows` rows of `features` values, the
+    /// first of them value number `first` of the whole data set.
+    pub fn synthesize(rows: usize, features: usize, seed: u64, first: u64) -> Params {
+        Params {
+            rows: rows as u32,
+            inputs: features as u32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            first_lo: first as u32,
+            first_hi: (first >> 32) as u32,
+            ..Params::default()
+        }
+    }
+}
+
 /// The grid for `workgroups` workgroups: one row while it fits in
 /// `max_per_dim`, else rows of `max_per_dim`. Kernels recover the linear
 /// index as x + y·(workgroups in x) and skip the overhang.

@@ -267,16 +267,8 @@ impl GpuTrainer {
                 Source::Synthetic { seed, .. } => {
                     let x = buffers::storage(&ctx, &xl, rows * features)?;
                     let y = buffers::storage(&ctx, &yl, rows)?;
-                    let first = (start * features) as u64;
-                    let params = Params {
-                        rows: rows as u32,
-                        inputs: features as u32,
-                        seed_lo: seed as u32,
-                        seed_hi: (seed >> 32) as u32,
-                        first_lo: first as u32,
-                        first_hi: (first >> 32) as u32,
-                        ..Params::default()
-                    };
+                    let params =
+                        Params::synthesize(rows, features, seed, (start * features) as u64);
                     setup.push(step(
                         Kernel::Synthesize,
                         format!("synthesize[{c}]"),
