@@ -417,6 +417,26 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         let params = b.params()?;
         write_checkpoint(epoch, losses, params)
     };
+    // Epochs, epochs/s, the latest loss and the ETA, on a terminal only.
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(
+            Some((run.epochs - history.len()) as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} epochs  {per_sec}  loss {msg}  ETA {eta}",
+        )
+        .expect("the template is valid"),
+    );
+    let resumed_at = history.len();
+    let mut report = |updates: usize, loss: f64| {
+        bar.set_position((updates - resumed_at) as u64);
+        bar.set_message(format!("{loss:.4e}"));
+    };
     let hooks = Hooks {
         checkpoint_every: if args.checkpoint.is_some() {
             args.checkpoint_every
@@ -427,8 +447,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         interrupt: Some(&INTERRUPTED),
         patience: run.patience,
         max_time,
+        on_batch: Some(&mut report),
     };
-    let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks)?;
+    let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks);
+    bar.finish_and_clear();
+    let outcome = outcome?;
     let params = backend.params()?;
     if let Some(path) = &args.history {
         io::write_history(path, &outcome.losses)?;
@@ -487,6 +510,9 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     }
     if let Some(path) = &args.save {
         io::save_model(&model, path)?;
+    }
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
     }
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");

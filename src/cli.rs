@@ -148,6 +148,11 @@ pub struct TrainArgs {
     ])]
     pub resume: Option<PathBuf>,
 
+    /// No progress bar and no summary (errors still print). The bar is drawn
+    /// only on a terminal anyway.
+    #[arg(long, short)]
+    pub quiet: bool,
+
     /// Write a JSON summary of the run here (schema in the README).
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,

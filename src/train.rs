@@ -116,6 +116,9 @@ pub struct Hooks<'a> {
     pub patience: usize,
     /// Stop cleanly, as `TimeLimit`, once a batch ends past this much time.
     pub max_time: Option<Duration>,
+    /// Called after every batch with the updates so far and the latest
+    /// loss, from the batch's one readback: progress costs the loop nothing.
+    pub on_batch: Option<&'a mut dyn FnMut(usize, f64)>,
 }
 
 /// First epoch in `losses[from..]` that ends the run, as (epoch, diverged).
@@ -249,6 +252,9 @@ pub fn train_from(
         updates += m;
         previous = Some((slot, from));
         slot = 1 - slot;
+        if let Some(report) = hooks.on_batch.as_mut() {
+            report(updates, losses[losses.len() - 1]);
+        }
         if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
             if let Some(save) = hooks.checkpoint.as_mut() {
                 save(updates, &losses, backend)?;

@@ -399,3 +399,39 @@ fn version_and_completions() {
         );
     }
 }
+
+#[test]
+fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "2000",
+        "--features",
+        "3",
+        "--epochs",
+        "300",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}'),
+        "terminal control codes in piped stderr: {err:?}"
+    );
+    assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{out:?}");
+    assert!(out.lines().all(|l| !l.is_empty()), "{out:?}");
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "2000",
+        "--features",
+        "3",
+        "--epochs",
+        "30",
+        "--backend",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.is_empty() && err.is_empty(), "{out:?} {err:?}");
+}
