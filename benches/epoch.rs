@@ -27,7 +27,7 @@ fn main() {
             "y".into(),
         );
         let start = std::time::Instant::now();
-        let mut cpu = Fast::new(&model, &data, 0.1, 0).expect("valid shape");
+        let mut cpu = Fast::new(&model, &data, bench::LR, 0).expect("valid shape");
         let setup = start.elapsed().as_secs_f64();
         let timing = bench::time_epochs(&mut cpu, 2, 10, 1).expect("the CPU trains");
         records.push(Record::new(
@@ -44,7 +44,7 @@ fn main() {
             Ok(ctx) => {
                 let adapter = ctx.info.name.clone();
                 let mut gpu =
-                    GpuTrainer::new(ctx, &model, &data, 0.1).expect("the GPU trainer builds");
+                    GpuTrainer::new(ctx, &model, &data, bench::LR).expect("the GPU trainer builds");
                 let setup = start.elapsed().as_secs_f64();
                 let timing = bench::time_epochs(&mut gpu, 2, 10, 8).expect("the GPU trains");
                 records.push(Record::new(

@@ -611,7 +611,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
     } else {
         args.backends.clone()
     };
-    let lr = 0.1;
+    let lr = bench::LR;
     let mut records = Vec::new();
     for shape in &args.shapes.0 {
         let data = Dataset::synthetic(shape.n, shape.f, 0)?;

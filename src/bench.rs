@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::model::Layout;
 use crate::train::Backend;
 
+/// MATH.md: benchmarks use α = 0.1.
+pub const LR: f64 = 0.1;
+
 /// One of MATH.md's benchmark shapes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -96,7 +99,7 @@ impl Timing {
 }
 
 /// Runs `warmup` samples, then `samples` timed samples of `per_sample`
-/// epochs each. Every sample ends with the backend's loss readback, so the
+/// epochs each, on a backend built with [`LR`]. Every sample ends with the backend's loss readback, so the
 /// device has drained when the clock stops.
 pub fn time_epochs(
     backend: &mut dyn Backend,
@@ -126,7 +129,7 @@ pub fn time_epochs(
         return Err(Error::Diverged {
             epoch: k,
             loss: losses[k],
-            lr: f64::NAN,
+            lr: LR,
         });
     }
     Ok(Timing {

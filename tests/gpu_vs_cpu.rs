@@ -4,6 +4,9 @@
 
 mod common;
 
+use common::kernels::{
+    check_backprop, check_forward, check_gradient_partials, layer_params, theta,
+};
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::cpu::ops;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
@@ -21,69 +24,15 @@ const SHAPES: [(usize, usize, usize); 7] = [
     (130, 2, 65),
 ];
 
-/// A parameter block with `pad` values before W (outputs × inputs) and b,
-/// so the kernels' offsets are exercised.
-fn theta(seed: u64, inputs: usize, outputs: usize, scale: f32) -> (Vec<f32>, u32, u32) {
-    let pad = 3;
-    let mut t = uniform(seed, pad, -9.0, 9.0);
-    t.extend(uniform(seed + 1, inputs * outputs, -scale, scale));
-    t.extend(uniform(seed + 2, outputs, -scale, scale));
-    let w_off = pad as u32;
-    (t, w_off, w_off + (inputs * outputs) as u32)
-}
-
-fn layer_params(rows: usize, inputs: usize, outputs: usize, w_off: u32, b_off: u32) -> Params {
-    Params {
-        rows: rows as u32,
-        inputs: inputs as u32,
-        outputs: outputs as u32,
-        w_off,
-        b_off,
-        group_rows: 64,
-        ..Params::default()
-    }
-}
-
 #[test]
 fn dense_forward_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for act in Activation::ALL {
-        for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
+        for (s, &shape) in SHAPES.iter().enumerate() {
             // The last scale drives pre-activations to ±1000.
             for scale in [1.0f32, 1000.0] {
-                let seed = 100 + s as u64;
-                let a = uniform(seed, rows * inputs, -1.0, 1.0);
-                let (t, w_off, b_off) = theta(seed, inputs, outputs, scale);
-                let p = layer_params(rows, inputs, outputs, w_off, b_off);
-                let got = run(
-                    &ctx,
-                    &kernels,
-                    Kernel::forward(act),
-                    &p,
-                    &[
-                        Slot::Input(&a),
-                        Slot::Input(&t),
-                        Slot::Output(rows * outputs),
-                    ],
-                )
-                .unwrap();
-                let t64 = f64s(&t);
-                let want = ops::dense_forward(
-                    &f64s(&a),
-                    &t64[w_off as usize..b_off as usize],
-                    &t64[b_off as usize..],
-                    inputs,
-                    outputs,
-                    Some(act),
-                );
-                assert_close(
-                    &format!("forward {act} {rows}x{inputs}x{outputs} scale {scale}"),
-                    &f64s(&got[0]),
-                    &want,
-                    1e-5,
-                    1e-4,
-                );
+                check_forward(&ctx, &kernels, act, shape, 100 + s as u64, scale);
             }
         }
     }
@@ -94,46 +43,8 @@ fn backprop_delta_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for act in Activation::ALL {
-        for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
-            let seed = 200 + s as u64;
-            let d = uniform(seed, rows * outputs, -1.0, 1.0);
-            let lo = if act == Activation::Sigmoid {
-                0.0
-            } else {
-                -1.0
-            };
-            let a = uniform(seed + 7, rows * inputs, lo, 1.0);
-            let (t, w_off, b_off) = theta(seed, inputs, outputs, 1.0);
-            let p = layer_params(rows, inputs, outputs, w_off, b_off);
-            let got = run(
-                &ctx,
-                &kernels,
-                Kernel::backprop(act),
-                &p,
-                &[
-                    Slot::Input(&d),
-                    Slot::Input(&t),
-                    Slot::Input(&a),
-                    Slot::Output(rows * inputs),
-                ],
-            )
-            .unwrap();
-            let t64 = f64s(&t);
-            let want = ops::backprop_delta(
-                &f64s(&d),
-                &t64[w_off as usize..b_off as usize],
-                &f64s(&a),
-                outputs,
-                inputs,
-                act,
-            );
-            assert_close(
-                &format!("backprop {act} {rows}x{inputs}x{outputs}"),
-                &f64s(&got[0]),
-                &want,
-                1e-5,
-                1e-4,
-            );
+        for (s, &shape) in SHAPES.iter().enumerate() {
+            check_backprop(&ctx, &kernels, act, shape, 200 + s as u64);
         }
     }
 }
@@ -151,7 +62,7 @@ fn output_residual_and_loss_partials_match_twin() {
         let groups = rows.div_ceil(64);
         let p = Params {
             scale: (2.0 / total as f64) as f32,
-            ..layer_params(rows, inputs, 1, w_off, b_off)
+            ..layer_params((rows, inputs, 1), w_off, b_off)
         };
         let got = run(
             &ctx,
@@ -211,74 +122,9 @@ fn output_residual_and_loss_partials_match_twin() {
 fn weight_and_bias_gradient_partials_match_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
-    for (s, &(rows, inputs, outputs)) in SHAPES.iter().enumerate() {
+    for (s, &shape) in SHAPES.iter().enumerate() {
         for group_rows in [64usize, 128] {
-            let seed = 400 + s as u64;
-            let d = uniform(seed, rows * outputs, -1.0, 1.0);
-            let a = uniform(seed + 1, rows * inputs, -1.0, 1.0);
-            let groups = rows.div_ceil(group_rows);
-            // Partials as the trainer lays them out: groups × (W then b).
-            let stride = outputs * inputs + outputs;
-            let p = Params {
-                rows: rows as u32,
-                inputs: inputs as u32,
-                outputs: outputs as u32,
-                w_off: 0,
-                b_off: (outputs * inputs) as u32,
-                group_rows: group_rows as u32,
-                stride: stride as u32,
-                ..Params::default()
-            };
-            let w_parts = run(
-                &ctx,
-                &kernels,
-                Kernel::WeightGrad,
-                &p,
-                &[
-                    Slot::Input(&d),
-                    Slot::Input(&a),
-                    Slot::Output(groups * stride),
-                ],
-            )
-            .unwrap();
-            let b_parts = run(
-                &ctx,
-                &kernels,
-                Kernel::BiasGrad,
-                &p,
-                &[Slot::Input(&d), Slot::Output(groups * stride)],
-            )
-            .unwrap();
-            let (d64, a64) = (f64s(&d), f64s(&a));
-            let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
-            for g in 0..groups {
-                let r = g * group_rows..((g + 1) * group_rows).min(rows);
-                let n = r.len();
-                let dg = &d64[r.start * outputs..r.end * outputs];
-                let ag = &a64[r.start * inputs..r.end * inputs];
-                let mut dw = vec![0.0; outputs * inputs];
-                ops::weight_grad(dg, ag, outputs, inputs, &mut dw);
-                let mut dw_abs = vec![0.0; outputs * inputs];
-                ops::weight_grad(&abs(dg), &abs(ag), outputs, inputs, &mut dw_abs);
-                let mut db = vec![0.0; outputs];
-                ops::bias_grad(dg, outputs, &mut db);
-                let mut db_abs = vec![0.0; outputs];
-                ops::bias_grad(&abs(dg), outputs, &mut db_abs);
-                let base = g * stride;
-                let name = format!("{rows}x{inputs}x{outputs} R={group_rows} group {g}");
-                assert_within(
-                    &format!("weight grad {name}"),
-                    &f64s(&w_parts[0][base..base + outputs * inputs]),
-                    &dw,
-                    &sum_bound(&dw, &dw_abs, n),
-                );
-                assert_within(
-                    &format!("bias grad {name}"),
-                    &f64s(&b_parts[0][base + outputs * inputs..base + stride]),
-                    &db,
-                    &sum_bound(&db, &db_abs, n),
-                );
-            }
+            check_gradient_partials(&ctx, &kernels, shape, group_rows, 400 + s as u64);
         }
     }
 }
@@ -405,7 +251,7 @@ fn extreme_pre_activations_stay_finite_and_correct() {
     // One input of 1 and weights that make z = ±100 and ±1000 exactly.
     let a = [1.0f32];
     let theta = [100.0f32, -100.0, 1000.0, -1000.0, 0.0, 0.0, 0.0, 0.0];
-    let p = layer_params(1, 1, 4, 0, 4);
+    let p = layer_params((1, 1, 4), 0, 4);
     for act in Activation::ALL {
         let got = run(
             &ctx,

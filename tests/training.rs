@@ -8,7 +8,7 @@ use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::model::{Activation, Layout, Model};
-use shadertrain::train::{train, Backend, Schedule};
+use shadertrain::train::{train, Backend, Outcome, Schedule};
 use shadertrain::Error;
 
 fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
@@ -24,6 +24,36 @@ fn schedule(epochs: usize) -> Schedule {
     }
 }
 
+/// The reference's 100-epoch run: its losses and final parameters.
+fn reference_run(m: &Model, data: &Dataset) -> (Outcome, Vec<f32>) {
+    let mut cpu = Reference::new(m, data, 0.1);
+    let out = train(&mut cpu, &schedule(100)).unwrap();
+    (out, cpu.params().unwrap())
+}
+
+/// Trains `backend` for 100 epochs and holds its losses (rtol 1e-3) and
+/// final parameters (atol 1e-4, rtol 1e-3) to the reference's.
+fn assert_tracks(name: &str, backend: &mut dyn Backend, want: &(Outcome, Vec<f32>)) -> Outcome {
+    let got = train(backend, &schedule(100)).unwrap();
+    assert_close(
+        &format!("{name} losses"),
+        &got.losses,
+        &want.0.losses,
+        0.0,
+        1e-3,
+    );
+    let f = |v: Vec<f32>| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let params = f(backend.params().unwrap());
+    assert_close(
+        &format!("{name} params"),
+        &params,
+        &f(want.1.clone()),
+        1e-4,
+        1e-3,
+    );
+    got
+}
+
 #[test]
 fn gpu_trajectories_match_the_reference() {
     let Some(_) = gpu() else { return };
@@ -32,22 +62,11 @@ fn gpu_trajectories_match_the_reference() {
     for act in Activation::ALL {
         for hidden in [&[12][..], &[10, 6][..]] {
             let m = model(&data, hidden, act, 4);
-            let mut cpu = Reference::new(&m, &data, 0.1);
-            let want = train(&mut cpu, &schedule(100)).unwrap();
+            let want = reference_run(&m, &data);
             let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
-            let got = train(&mut g, &schedule(100)).unwrap();
             let name = format!("{act} {hidden:?}");
+            let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");
-            assert_close(
-                &format!("{name} losses"),
-                &got.losses,
-                &want.losses,
-                0.0,
-                1e-3,
-            );
-            let gp: Vec<f64> = g.params().unwrap().iter().map(|&v| v as f64).collect();
-            let cp: Vec<f64> = cpu.params().unwrap().iter().map(|&v| v as f64).collect();
-            assert_close(&format!("{name} params"), &gp, &cp, 1e-4, 1e-3);
             assert!(got.losses[100] < got.losses[0], "{name}: loss did not fall");
         }
     }
@@ -176,22 +195,14 @@ fn fast_cpu_trajectories_match_the_reference() {
     for act in Activation::ALL {
         for hidden in [&[12][..], &[10, 6][..]] {
             let m = model(&data, hidden, act, 4);
-            let mut cpu = Reference::new(&m, &data, 0.1);
-            let want = train(&mut cpu, &schedule(100)).unwrap();
+            let want = reference_run(&m, &data);
             for threads in [1, 3] {
                 let mut fast = Fast::new(&m, &data, 0.1, threads).unwrap();
-                let got = train(&mut fast, &schedule(100)).unwrap();
-                let name = format!("{act} {hidden:?} {threads} threads");
-                assert_close(
-                    &format!("{name} losses"),
-                    &got.losses,
-                    &want.losses,
-                    0.0,
-                    1e-3,
+                assert_tracks(
+                    &format!("{act} {hidden:?} {threads} threads"),
+                    &mut fast,
+                    &want,
                 );
-                let fp: Vec<f64> = fast.params().unwrap().iter().map(|&v| v as f64).collect();
-                let cp: Vec<f64> = cpu.params().unwrap().iter().map(|&v| v as f64).collect();
-                assert_close(&format!("{name} params"), &fp, &cp, 1e-4, 1e-3);
             }
         }
     }

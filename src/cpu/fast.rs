@@ -201,29 +201,22 @@ impl<'a> Fast<'a> {
     fn loss_and_grads(&mut self, with_grads: bool) -> f64 {
         let rows = self.data.rows;
         let threads = self.workers.len();
-        let (layout, act, params, data, block) = (
-            &self.layout,
-            self.act,
-            &self.theta.params,
-            self.data,
-            self.block,
-        );
+        let pass = Pass {
+            layout: &self.layout,
+            act: self.act,
+            params: &self.theta.params,
+            data: self.data,
+            block: self.block,
+            with_grads,
+        };
         std::thread::scope(|s| {
             let mut workers = self.workers.iter_mut().enumerate();
             let (_, first) = workers.next().expect("at least one worker");
             for (t, w) in workers {
                 let range = (t * rows / threads)..((t + 1) * rows / threads);
-                s.spawn(move || w.run(layout, act, params, data, range, block, with_grads));
+                s.spawn(move || w.run(pass, range));
             }
-            first.run(
-                layout,
-                act,
-                params,
-                data,
-                0..rows / threads,
-                block,
-                with_grads,
-            );
+            first.run(pass, 0..rows / threads);
         });
         let mut sq = 0.0;
         if with_grads {
@@ -242,57 +235,48 @@ impl<'a> Fast<'a> {
     }
 }
 
+/// What one worker needs for one pass over its rows.
+#[derive(Clone, Copy)]
+struct Pass<'p> {
+    layout: &'p Layout,
+    act: Activation,
+    params: &'p [f32],
+    data: &'p Dataset,
+    /// Rows per block.
+    block: usize,
+    /// Also the backward pass and the gradient partials.
+    with_grads: bool,
+}
+
 impl Worker {
     /// Forward (and, `with_grads`, backward) over `rows`, block by block.
     /// On x86-64 with AVX2 and FMA the same code is compiled for them and
     /// chosen at run time; elsewhere it is built for the baseline target.
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &mut self,
-        layout: &Layout,
-        act: Activation,
-        params: &[f32],
-        data: &Dataset,
-        rows: std::ops::Range<usize>,
-        block: usize,
-        with_grads: bool,
-    ) {
+    fn run(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { self.run_avx2(layout, act, params, data, rows, block, with_grads) };
+            return unsafe { self.run_avx2(pass, rows) };
         }
-        self.run_any(layout, act, params, data, rows, block, with_grads)
+        self.run_any(pass, rows)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn run_avx2(
-        &mut self,
-        layout: &Layout,
-        act: Activation,
-        params: &[f32],
-        data: &Dataset,
-        rows: std::ops::Range<usize>,
-        block: usize,
-        with_grads: bool,
-    ) {
-        self.run_any(layout, act, params, data, rows, block, with_grads)
+    unsafe fn run_avx2(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
+        self.run_any(pass, rows)
     }
 
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn run_any(
-        &mut self,
-        layout: &Layout,
-        act: Activation,
-        params: &[f32],
-        data: &Dataset,
-        rows: std::ops::Range<usize>,
-        block: usize,
-        with_grads: bool,
-    ) {
+    fn run_any(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
+        let Pass {
+            layout,
+            act,
+            params,
+            data,
+            block,
+            with_grads,
+        } = pass;
         let f = data.features;
         let layers = layout.layers();
         let last = layers.len() - 1;

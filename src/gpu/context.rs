@@ -219,10 +219,6 @@ impl Context {
         }
     }
 
-    pub fn software(&self) -> bool {
-        is_software(&self.info)
-    }
-
     /// Largest storage binding this device accepts, in bytes, and never
     /// more than the kernels' u32 indices reach (some Metal devices allow
     /// more).

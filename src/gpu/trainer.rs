@@ -421,10 +421,6 @@ impl GpuTrainer {
         })
     }
 
-    pub fn context(&self) -> &Context {
-        &self.ctx
-    }
-
     pub fn plan(&self) -> &Plan {
         &self.plan
     }

@@ -2,6 +2,8 @@
 //! that skips (or, under CI=true, fails) when there is no adapter.
 #![allow(dead_code)]
 
+pub mod kernels;
+
 use shadertrain::gpu::{AdapterRequest, Context};
 
 /// Checks |got − want| ≤ bound[i] everywhere; NaN or infinity where the

@@ -1,0 +1,178 @@
+//! One check per matrix kernel against its CPU twin, shared by the fixed
+//! shapes of gpu_vs_cpu.rs and the drawn shapes of kernel_props.rs.
+
+use shadertrain::cpu::ops;
+use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
+use shadertrain::gpu::ops::{run, Slot};
+use shadertrain::gpu::Context;
+use shadertrain::model::Activation;
+
+use super::{assert_close, assert_within, f64s, sum_bound, uniform};
+
+/// A layer's shape: (rows, inputs, outputs).
+pub type Shape = (usize, usize, usize);
+
+/// A parameter block with 3 values before W (outputs × inputs) and b, so the
+/// kernels' offsets are exercised; weights and biases in ±scale.
+pub fn theta(seed: u64, inputs: usize, outputs: usize, scale: f32) -> (Vec<f32>, u32, u32) {
+    let pad = 3;
+    let mut t = uniform(seed, pad, -9.0, 9.0);
+    t.extend(uniform(
+        seed.wrapping_add(1),
+        inputs * outputs,
+        -scale,
+        scale,
+    ));
+    t.extend(uniform(seed.wrapping_add(2), outputs, -scale, scale));
+    let w_off = pad as u32;
+    (t, w_off, w_off + (inputs * outputs) as u32)
+}
+
+pub fn layer_params((rows, inputs, outputs): Shape, w_off: u32, b_off: u32) -> Params {
+    Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: outputs as u32,
+        w_off,
+        b_off,
+        group_rows: 64,
+        ..Params::default()
+    }
+}
+
+/// forward_* against ops::dense_forward; `scale` 1000 drives
+/// pre-activations to ±1000.
+pub fn check_forward(
+    ctx: &Context,
+    kernels: &Kernels,
+    act: Activation,
+    shape: Shape,
+    seed: u64,
+    scale: f32,
+) {
+    let (rows, inputs, outputs) = shape;
+    let a = uniform(seed, rows * inputs, -1.0, 1.0);
+    let (t, w_off, b_off) = theta(seed, inputs, outputs, scale);
+    let p = layer_params(shape, w_off, b_off);
+    let got = run(
+        ctx,
+        kernels,
+        Kernel::forward(act),
+        &p,
+        &[
+            Slot::Input(&a),
+            Slot::Input(&t),
+            Slot::Output(rows * outputs),
+        ],
+    )
+    .unwrap();
+    let t64 = f64s(&t);
+    let (w, b) = (&t64[w_off as usize..b_off as usize], &t64[b_off as usize..]);
+    let want = ops::dense_forward(&f64s(&a), w, b, inputs, outputs, Some(act));
+    let name = format!("forward {act} {rows}x{inputs}x{outputs} scale {scale}");
+    assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
+}
+
+/// backprop_* against ops::backprop_delta, with activations in the
+/// activation's range.
+pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: Shape, seed: u64) {
+    let (rows, inputs, outputs) = shape;
+    let d = uniform(seed, rows * outputs, -1.0, 1.0);
+    let lo = if act == Activation::Sigmoid {
+        0.0
+    } else {
+        -1.0
+    };
+    let a = uniform(seed.wrapping_add(7), rows * inputs, lo, 1.0);
+    let (t, w_off, b_off) = theta(seed, inputs, outputs, 1.0);
+    let p = layer_params(shape, w_off, b_off);
+    let got = run(
+        ctx,
+        kernels,
+        Kernel::backprop(act),
+        &p,
+        &[
+            Slot::Input(&d),
+            Slot::Input(&t),
+            Slot::Input(&a),
+            Slot::Output(rows * inputs),
+        ],
+    )
+    .unwrap();
+    let w = &f64s(&t)[w_off as usize..b_off as usize];
+    let want = ops::backprop_delta(&f64s(&d), w, &f64s(&a), outputs, inputs, act);
+    let name = format!("backprop {act} {rows}x{inputs}x{outputs}");
+    assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
+}
+
+/// weight_grad and bias_grad, per row group of `group_rows`, against
+/// ops::weight_grad and ops::bias_grad within the sum tolerance. The
+/// partials are laid out as the trainer lays them: groups × (W then b).
+pub fn check_gradient_partials(
+    ctx: &Context,
+    kernels: &Kernels,
+    shape: Shape,
+    group_rows: usize,
+    seed: u64,
+) {
+    let (rows, inputs, outputs) = shape;
+    let d = uniform(seed, rows * outputs, -1.0, 1.0);
+    let a = uniform(seed.wrapping_add(1), rows * inputs, -1.0, 1.0);
+    let groups = rows.div_ceil(group_rows);
+    let stride = outputs * inputs + outputs;
+    let p = Params {
+        group_rows: group_rows as u32,
+        stride: stride as u32,
+        ..layer_params(shape, 0, (outputs * inputs) as u32)
+    };
+    let w_parts = run(
+        ctx,
+        kernels,
+        Kernel::WeightGrad,
+        &p,
+        &[
+            Slot::Input(&d),
+            Slot::Input(&a),
+            Slot::Output(groups * stride),
+        ],
+    )
+    .unwrap();
+    let b_parts = run(
+        ctx,
+        kernels,
+        Kernel::BiasGrad,
+        &p,
+        &[Slot::Input(&d), Slot::Output(groups * stride)],
+    )
+    .unwrap();
+    let (d64, a64) = (f64s(&d), f64s(&a));
+    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    for g in 0..groups {
+        let r = g * group_rows..((g + 1) * group_rows).min(rows);
+        let n = r.len();
+        let dg = &d64[r.start * outputs..r.end * outputs];
+        let ag = &a64[r.start * inputs..r.end * inputs];
+        let mut dw = vec![0.0; outputs * inputs];
+        ops::weight_grad(dg, ag, outputs, inputs, &mut dw);
+        let mut dw_abs = vec![0.0; outputs * inputs];
+        ops::weight_grad(&abs(dg), &abs(ag), outputs, inputs, &mut dw_abs);
+        let mut db = vec![0.0; outputs];
+        ops::bias_grad(dg, outputs, &mut db);
+        let mut db_abs = vec![0.0; outputs];
+        ops::bias_grad(&abs(dg), outputs, &mut db_abs);
+        let base = g * stride;
+        let name = format!("{rows}x{inputs}x{outputs} R={group_rows} group {g}");
+        assert_within(
+            &format!("weight grad {name}"),
+            &f64s(&w_parts[0][base..base + outputs * inputs]),
+            &dw,
+            &sum_bound(&dw, &dw_abs, n),
+        );
+        assert_within(
+            &format!("bias grad {name}"),
+            &f64s(&b_parts[0][base + outputs * inputs..base + stride]),
+            &db,
+            &sum_bound(&db, &db_abs, n),
+        );
+    }
+}
