@@ -10,12 +10,12 @@ struct Params {
     outputs: u32,     // width of the layer's output
     w_off: u32,       // first weight of the layer in the parameter block
     b_off: u32,       // first bias of the layer
-    group_rows: u32,  // rows summed into one gradient partial
+    group_rows: u32,  // rows summed into one gradient partial; reduce: rows per segment
     group_base: u32,  // global index of this chunk's first row group
     stride: u32,      // elements per row group in a partials buffer
-    len: u32,         // reduce, sgd: elements to produce
-    count: u32,       // reduce: row groups to sum
-    dst_off: u32,     // reduce: first element written
+    len: u32,         // reduce, sgd: elements to produce; fused: the loss column of a partials row
+    count: u32,       // reduce: partials rows to sum, all segments
+    dst_off: u32,     // reduce: first element written; fused: first weight of the output layer
     _pad0: u32,
     scale: f32,       // output: 2/N; reduce: factor applied to each sum
     lr: f32,          // sgd: learning rate

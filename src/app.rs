@@ -220,10 +220,22 @@ fn open_backend<'a>(
         BackendChoice::Reference => Ok(Box::new(Reference::new(model, data, lr))),
         BackendChoice::Gpu => {
             let ctx = gpu::Context::new(&request)?;
-            Ok(Box::new(GpuTrainer::new(ctx, model, data, lr)?))
+            Ok(Box::new(GpuTrainer::new_with(
+                ctx,
+                model,
+                data,
+                lr,
+                args.device.kernels.into(),
+            )?))
         }
         BackendChoice::Auto => match gpu::Context::new(&request) {
-            Ok(ctx) => Ok(Box::new(GpuTrainer::new(ctx, model, data, lr)?)),
+            Ok(ctx) => Ok(Box::new(GpuTrainer::new_with(
+                ctx,
+                model,
+                data,
+                lr,
+                args.device.kernels.into(),
+            )?)),
             Err(crate::Error::NoAdapter(why)) => {
                 let software = gpu::context::adapters()
                     .iter()
@@ -383,12 +395,13 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         Some(data) => open_backend(args, &model, data, run.lr)?,
         None => {
             let ctx = gpu::Context::new(&adapter_request(args)?)?;
-            Box::new(GpuTrainer::synthetic(
+            Box::new(GpuTrainer::synthetic_with(
                 ctx,
                 &model,
                 columns.rows,
                 run.seed,
                 run.lr,
+                args.device.kernels.into(),
             )?)
         }
     };
@@ -645,7 +658,8 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 BenchBackend::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
                     let adapter = ctx.info.name.clone();
-                    let mut g = GpuTrainer::new(ctx, &model, &data, lr)?;
+                    let mut g =
+                        GpuTrainer::new_with(ctx, &model, &data, lr, args.device.kernels.into())?;
                     let setup = start.elapsed().as_secs_f64();
                     let timing = time(&mut g, args.gpu_batch)?;
                     let kernels: Option<std::collections::BTreeMap<String, f64>> =

@@ -49,6 +49,27 @@ pub enum BackendChoice {
     Gpu,
 }
 
+/// The GPU kernels of a one-hidden-layer network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GpuKernels {
+    /// Fused on hardware GPUs where the network fits it; layered on CPU adapters such as lavapipe.
+    Auto,
+    /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
+    Fused,
+    /// One kernel per layer step: forward, output, gradient partials, backprop.
+    Layered,
+}
+
+impl From<GpuKernels> for crate::gpu::KernelChoice {
+    fn from(k: GpuKernels) -> Self {
+        match k {
+            GpuKernels::Auto => Self::Auto,
+            GpuKernels::Fused => Self::Fused,
+            GpuKernels::Layered => Self::Layered,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature.
@@ -271,4 +292,8 @@ pub struct DeviceArgs {
     /// Threads of the CPU backend [default: every core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+
+    /// GPU kernels for a network with one hidden layer.
+    #[arg(long, value_enum, default_value_t = GpuKernels::Auto)]
+    pub kernels: GpuKernels,
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::kernels::{
-    check_backprop, check_forward, check_gradient_partials, layer_params, theta,
+    check_backprop, check_forward, check_fused, check_gradient_partials, layer_params, theta,
 };
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::cpu::ops;
@@ -129,40 +129,74 @@ fn weight_and_bias_gradient_partials_match_twin() {
     }
 }
 
-fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize, len: usize) {
+/// reduce over `count` rows of `len` values in segments of `segment`
+/// rows: one output row per segment, written after `dst_off`.
+#[test]
+fn fused_gradients_match_twins() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    // (rows, inputs, hidden): one row, widths that are not multiples of 4
+    // or powers of two, the widest the kernel takes, and groups of several
+    // tiles with a partial last tile.
+    let shapes = [
+        (1, 1, 1),
+        (300, 5, 12),
+        (257, 3, 1),
+        (130, 17, 100),
+        (1000, 32, 256),
+        (700, 16, 64),
+        (64, 4, 16),
+    ];
+    for (s, &shape) in shapes.iter().enumerate() {
+        for act in Activation::ALL {
+            for group_rows in [64, 448] {
+                check_fused(&ctx, &kernels, act, shape, group_rows, 700 + s as u64);
+            }
+        }
+    }
+}
+
+fn reduce_case(
+    ctx: &shadertrain::gpu::Context,
+    kernels: &Kernels,
+    count: usize,
+    len: usize,
+    segment: usize,
+) {
     let parts = uniform(500 + count as u64, count * len, -1.0, 1.0);
+    let segments = count.div_ceil(segment);
     let p = Params {
-        len: len as u32,
-        count: count as u32,
-        stride: len as u32,
         dst_off: 2,
-        scale: 0.5,
-        ..Params::default()
+        ..Params::reduce(len, count, len, segment, 0.5)
     };
     let got = run(
         ctx,
         kernels,
         Kernel::Reduce,
         &p,
-        &[Slot::Input(&parts), Slot::Output(len + 2)],
+        &[Slot::Input(&parts), Slot::Output(2 + segments * len)],
     )
     .unwrap();
-    let mut want = vec![0.0; len];
-    let mut abs = vec![0.0; len];
-    for g in 0..count {
-        for i in 0..len {
-            let v = parts[g * len + i] as f64 * 0.5;
-            want[i] += v;
-            abs[i] += v.abs();
-        }
-    }
     assert_eq!(&got[0][..2], &[0.0, 0.0], "reduce wrote before dst_off");
-    assert_within(
-        &format!("reduce {count}x{len}"),
-        &f64s(&got[0][2..]),
-        &want,
-        &sum_bound(&want, &abs, count),
-    );
+    for s in 0..segments {
+        let rows = s * segment..((s + 1) * segment).min(count);
+        let mut want = vec![0.0; len];
+        let mut abs = vec![0.0; len];
+        for g in rows.clone() {
+            for i in 0..len {
+                let v = parts[g * len + i] as f64 * 0.5;
+                want[i] += v;
+                abs[i] += v.abs();
+            }
+        }
+        let out = 2 + s * len;
+        assert_within(
+            &format!("reduce {count}x{len}, segment {s} of {segment} rows"),
+            &f64s(&got[0][out..out + len]),
+            &want,
+            &sum_bound(&want, &abs, rows.len()),
+        );
+    }
 }
 
 #[test]
@@ -178,7 +212,9 @@ fn reduce_matches_f64_sums() {
         (97, 5),
         (1000, 3),
     ] {
-        reduce_case(&ctx, &kernels, count, len);
+        for segment in [count, 32, 7] {
+            reduce_case(&ctx, &kernels, count, len, segment);
+        }
     }
 }
 
@@ -241,7 +277,7 @@ fn dispatch_past_65535_workgroups_uses_a_2d_grid() {
         assert_eq!(*v, want, "element {i}");
     }
     // The reduce over the same width, two groups.
-    reduce_case(&ctx, &kernels, 2, len);
+    reduce_case(&ctx, &kernels, 2, len, 2);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Property tests: every matrix kernel on shapes drawn from 1..=130 rows,
-//! inputs and outputs, against its CPU twin within the tolerance policy.
+//! inputs and outputs (the fused kernel: up to 300 rows, 32 inputs, 256
+//! hidden units), against its CPU twin within the tolerance policy.
 
 mod common;
 
 use common::gpu;
-use common::kernels::{check_backprop, check_forward, check_gradient_partials};
+use common::kernels::{check_backprop, check_forward, check_fused, check_gradient_partials};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use shadertrain::gpu::kernels::Kernels;
@@ -53,6 +54,38 @@ fn gradient_partials_match_their_twins() {
         .run(&shapes(), |(rows, inputs, outputs, seed, _)| {
             // One row group of 192 over every row: the whole sums.
             check_gradient_partials(&ctx, &kernels, (rows, inputs, outputs), 192, seed);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn fused_gradients_match_their_twins() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let drawn = (
+        1usize..=300,
+        1usize..=32,
+        1usize..=256,
+        prop::sample::select(vec![64usize, 128, 192]),
+        any::<u64>(),
+        any::<bool>(),
+    );
+    runner()
+        .run(&drawn, |(rows, inputs, hidden, group_rows, seed, tanh)| {
+            let act = if tanh {
+                Activation::Tanh
+            } else {
+                Activation::Sigmoid
+            };
+            check_fused(
+                &ctx,
+                &kernels,
+                act,
+                (rows, inputs, hidden),
+                group_rows,
+                seed,
+            );
             Ok(())
         })
         .unwrap();

@@ -2,7 +2,10 @@
 //! side on constants, workgroup sizes and bindings. No adapter needed.
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
-use shadertrain::gpu::kernels::{Kernel, BLOCK_COLS, BLOCK_ROWS, LINEAR_WORKGROUP, SOURCES};
+use shadertrain::gpu::kernels::{
+    FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE, FUSED_PROD_CAP,
+    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, SOURCES,
+};
 
 fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
     let (name, source) = SOURCES[index];
@@ -46,6 +49,38 @@ fn constants_match_the_rust_side() {
         "TANH_CLAMP: f32 = {:.1}",
         shadertrain::model::TANH_CLAMP
     )));
+}
+
+#[test]
+fn fused_constants_match_and_fit_the_default_workgroup_memory() {
+    let (m, _) = module(Kernel::FusedSigmoid.source_index());
+    assert_eq!(u32_constant(&m, "FUSED"), FUSED_WORKGROUP);
+    assert_eq!(4 * u32_constant(&m, "MAX_F4"), FUSED_MAX_INPUTS);
+    assert_eq!(u32_constant(&m, "X_CAP"), FUSED_X_CAP);
+    assert_eq!(u32_constant(&m, "PROD_CAP"), FUSED_PROD_CAP);
+    assert_eq!(u32_constant(&m, "MAX_TILE"), FUSED_MAX_TILE);
+    // Each invocation's rows per tile fit its register array.
+    assert_eq!(
+        u32_constant(&m, "MAX_LANE_ROWS") * FUSED_WORKGROUP,
+        FUSED_PROD_CAP
+    );
+    // x tile (vec4), products, r per row, (Σe², Σr) per invocation: within
+    // WebGPU's default 16 KiB of workgroup memory.
+    let bytes = 16 * FUSED_X_CAP + 4 * FUSED_PROD_CAP + 4 * FUSED_MAX_TILE + 8 * FUSED_WORKGROUP;
+    assert!(bytes <= 16 << 10, "{bytes} bytes of workgroup memory");
+    // Every shape the kernel takes has a tile within the arrays.
+    for f in 1..=FUSED_MAX_INPUTS as usize {
+        for h in 1..=FUSED_WORKGROUP as usize {
+            let s = FusedShape::new(f, h).unwrap();
+            assert!(s.tile.is_power_of_two() && s.tile <= FUSED_MAX_TILE);
+            assert!(
+                s.tile * s.hb <= FUSED_PROD_CAP && s.tile * f.div_ceil(4) as u32 <= FUSED_X_CAP
+            );
+            assert!(s.hb >= h as u32 && s.hb.is_power_of_two());
+        }
+    }
+    assert!(FusedShape::new(FUSED_MAX_INPUTS as usize + 1, 8).is_none());
+    assert!(FusedShape::new(8, FUSED_WORKGROUP as usize + 1).is_none());
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, gpu, gpu_with};
 use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
-use shadertrain::gpu::GpuTrainer;
+use shadertrain::gpu::{GpuTrainer, KernelChoice};
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::train::{train, Backend, Outcome, Schedule};
 use shadertrain::Error;
@@ -59,12 +59,20 @@ fn gpu_trajectories_match_the_reference() {
     let Some(_) = gpu() else { return };
     // 300 rows: several row groups of 64, the last one partial.
     let data = Dataset::synthetic(300, 5, 3).unwrap();
+    // One hidden layer through the fused and the layered kernels, two
+    // through the layered ones.
+    let cases = [
+        (&[12][..], KernelChoice::Fused),
+        (&[12][..], KernelChoice::Layered),
+        (&[10, 6][..], KernelChoice::Auto),
+    ];
     for act in Activation::ALL {
-        for hidden in [&[12][..], &[10, 6][..]] {
+        for (hidden, choice) in cases {
             let m = model(&data, hidden, act, 4);
             let want = reference_run(&m, &data);
-            let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
-            let name = format!("{act} {hidden:?}");
+            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
+            assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
+            let name = format!("{act} {hidden:?} {choice:?}");
             let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");
             assert!(got.losses[100] < got.losses[0], "{name}: loss did not fall");
@@ -76,20 +84,26 @@ fn gpu_trajectories_match_the_reference() {
 fn gpu_reruns_are_bit_identical() {
     let Some(_) = gpu() else { return };
     let data = Dataset::synthetic(333, 4, 8).unwrap();
-    let m = model(&data, &[9, 5], Activation::Sigmoid, 8);
-    let run = || {
-        let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
-        let out = train(&mut g, &schedule(40)).unwrap();
-        (out.losses, g.params().unwrap())
-    };
-    let (l1, p1) = run();
-    let (l2, p2) = run();
-    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&l1), bits(&l2));
-    assert_eq!(
-        p1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-        p2.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-    );
+    for (hidden, choice) in [
+        (&[9][..], KernelChoice::Fused),
+        (&[9, 5][..], KernelChoice::Auto),
+    ] {
+        let m = model(&data, hidden, Activation::Sigmoid, 8);
+        let run = || {
+            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
+            let out = train(&mut g, &schedule(40)).unwrap();
+            (out.losses, g.params().unwrap())
+        };
+        let (l1, p1) = run();
+        let (l2, p2) = run();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&l1), bits(&l2), "{hidden:?}");
+        assert_eq!(
+            p1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            p2.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            "{hidden:?}"
+        );
+    }
 }
 
 #[test]
@@ -115,17 +129,25 @@ fn convergence_stop_is_exact_on_the_gpu() {
 #[test]
 fn chunked_data_trains_like_one_binding() {
     // A 64 KiB binding limit cuts 3,000 rows of X into several chunks.
-    let Some(ctx) = gpu_with(Some(64 << 10)) else {
-        return;
-    };
+    let binding = Some(64 << 10);
+    let Some(_) = gpu_with(binding) else { return };
     let data = Dataset::synthetic(3000, 7, 6).unwrap();
-    let m = model(&data, &[9], Activation::Sigmoid, 6);
-    let mut g = GpuTrainer::new(ctx, &m, &data, 0.1).unwrap();
-    assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
-    let got = train(&mut g, &schedule(20)).unwrap();
-    let mut cpu = Reference::new(&m, &data, 0.1);
-    let want = train(&mut cpu, &schedule(20)).unwrap();
-    assert_close("chunked losses", &got.losses, &want.losses, 0.0, 1e-3);
+    // The fused kernel, then the layer-by-layer kernels.
+    for (hidden, choice) in [
+        (&[9][..], KernelChoice::Fused),
+        (&[9, 5][..], KernelChoice::Auto),
+    ] {
+        let m = model(&data, hidden, Activation::Sigmoid, 6);
+        let ctx = gpu_with(binding).unwrap();
+        let mut g = GpuTrainer::new_with(ctx, &m, &data, 0.1, choice).unwrap();
+        assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
+        assert_eq!(g.plan().fused.is_some(), hidden.len() == 1);
+        let got = train(&mut g, &schedule(20)).unwrap();
+        let mut cpu = Reference::new(&m, &data, 0.1);
+        let want = train(&mut cpu, &schedule(20)).unwrap();
+        let name = format!("chunked losses {hidden:?}");
+        assert_close(&name, &got.losses, &want.losses, 0.0, 1e-3);
+    }
 }
 
 #[test]
@@ -229,9 +251,11 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
     let Some(ctx) = gpu_with(Some(64 << 10)) else {
         return;
     };
-    let data = Dataset::synthetic(3000, 4, 21).unwrap();
+    // 16 features: X is the widest per-row buffer of the fused kernel.
+    let data = Dataset::synthetic(3000, 16, 21).unwrap();
     let m = model(&data, &[8], Activation::Tanh, 21);
-    let mut on_device = GpuTrainer::synthetic(ctx, &m, 3000, 21, 0.1).unwrap();
+    let mut on_device =
+        GpuTrainer::synthetic_with(ctx, &m, 3000, 21, 0.1, KernelChoice::Fused).unwrap();
     assert!(on_device.plan().chunks.len() > 1);
     let got = train(&mut on_device, &schedule(30)).unwrap();
     let mut cpu = Reference::new(&m, &data, 0.1);
@@ -243,4 +267,28 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
         0.0,
         1e-3,
     );
+}
+
+#[test]
+fn kernel_choice_is_honoured_or_refused() {
+    let Some(ctx) = gpu() else { return };
+    let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
+    let data = Dataset::synthetic(100, 40, 3).unwrap();
+    // 40 inputs is more than the fused kernel takes: auto goes layered, and
+    // asking for fused says why not.
+    let wide = model(&data, &[8], Activation::Sigmoid, 3);
+    let g = GpuTrainer::new(ctx, &wide, &data, 0.1).unwrap();
+    assert!(g.plan().fused.is_none());
+    let err = GpuTrainer::new_with(gpu().unwrap(), &wide, &data, 0.1, KernelChoice::Fused)
+        .err()
+        .expect("40 inputs do not fit the fused kernel");
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(err.to_string().contains("at most 32"), "{err}");
+    let deep = model(&data, &[8, 4], Activation::Sigmoid, 3);
+    assert!(GpuTrainer::new_with(gpu().unwrap(), &deep, &data, 0.1, KernelChoice::Fused).is_err());
+    // A network that fits: fused on hardware GPUs, layered on CPU adapters.
+    let narrow = Dataset::synthetic(100, 8, 3).unwrap();
+    let m = model(&narrow, &[8], Activation::Sigmoid, 3);
+    let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, 0.1).unwrap();
+    assert_eq!(g.plan().fused.is_some(), hardware);
 }

@@ -9,13 +9,25 @@ use crate::model::Activation;
 pub const BLOCK_ROWS: u32 = 8;
 /// Columns of that block; the WGSL `COLS`.
 pub const BLOCK_COLS: u32 = 4;
-/// Invocations per workgroup, every kernel; the WGSL `LINEAR`.
+/// Invocations per workgroup, every kernel but the fused ones; the WGSL `LINEAR`.
 pub const LINEAR_WORKGROUP: u32 = 64;
+/// Invocations per workgroup of the fused kernels; the WGSL `FUSED`. Also
+/// the most hidden units they take.
+pub const FUSED_WORKGROUP: u32 = 256;
+/// Most inputs the fused kernels take; 4 × the WGSL `MAX_F4`.
+pub const FUSED_MAX_INPUTS: u32 = 32;
+/// The fused kernels' workgroup arrays: vec4s of the x tile, products a·w2
+/// of the tile, and rows per tile; the WGSL `X_CAP`, `PROD_CAP`, `MAX_TILE`.
+pub const FUSED_X_CAP: u32 = 256;
+pub const FUSED_PROD_CAP: u32 = 2048;
+pub const FUSED_MAX_TILE: u32 = 64;
+/// Partials rows one reduce segment adds; more rows take a second dispatch.
+pub const REDUCE_SEGMENT: u32 = 32;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Each kernel family's source, with the shared prelude prepended.
-pub const SOURCES: [(&str, &str); 5] = [
+pub const SOURCES: [(&str, &str); 6] = [
     (
         "dense.wgsl",
         concat!(
@@ -51,6 +63,13 @@ pub const SOURCES: [(&str, &str); 5] = [
             include_str!("../../shaders/synth.wgsl")
         ),
     ),
+    (
+        "fused.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/fused.wgsl")
+        ),
+    ),
 ];
 
 /// Every compute kernel, by what it does.
@@ -76,10 +95,14 @@ pub enum Kernel {
     Sgd,
     /// MATH.md's synthetic X and y for a chunk of rows, from the seed
     Synthesize,
+    /// One hidden layer of σ: the whole gradient and loss per row group
+    FusedSigmoid,
+    /// One hidden layer of tanh: the whole gradient and loss per row group
+    FusedTanh,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 10] = [
+    pub const ALL: [Kernel; 12] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -90,6 +113,8 @@ impl Kernel {
         Kernel::Reduce,
         Kernel::Sgd,
         Kernel::Synthesize,
+        Kernel::FusedSigmoid,
+        Kernel::FusedTanh,
     ];
 
     pub fn forward(act: Activation) -> Kernel {
@@ -106,6 +131,13 @@ impl Kernel {
         }
     }
 
+    pub fn fused(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::FusedSigmoid,
+            Activation::Tanh => Kernel::FusedTanh,
+        }
+    }
+
     /// Index into [`SOURCES`] of the file that holds this kernel.
     pub fn source_index(self) -> usize {
         match self {
@@ -117,6 +149,7 @@ impl Kernel {
             Kernel::WeightGrad | Kernel::BiasGrad => 2,
             Kernel::Reduce | Kernel::Sgd => 3,
             Kernel::Synthesize => 4,
+            Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
         }
     }
 
@@ -132,6 +165,8 @@ impl Kernel {
             Kernel::Reduce => "reduce",
             Kernel::Sgd => "sgd",
             Kernel::Synthesize => "synthesize",
+            Kernel::FusedSigmoid => "fused_sigmoid",
+            Kernel::FusedTanh => "fused_tanh",
         }
     }
 
@@ -147,12 +182,16 @@ impl Kernel {
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce | Kernel::Sgd => &[0, 1, 2],
             Kernel::Synthesize => &[0, 1, 2],
+            Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
         }
     }
 
-    /// Invocations per workgroup: the same for every kernel.
+    /// Invocations per workgroup.
     pub fn workgroup_size(self) -> u32 {
-        LINEAR_WORKGROUP
+        match self {
+            Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
+            _ => LINEAR_WORKGROUP,
+        }
     }
 
     /// Workgroups one dispatch of this kernel needs for `p`.
@@ -170,8 +209,12 @@ impl Kernel {
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
-            Kernel::Reduce | Kernel::Sgd => up(p.len, LINEAR_WORKGROUP),
+            Kernel::Reduce => {
+                (u64::from(p.len) * up(p.count, p.group_rows)).div_ceil(LINEAR_WORKGROUP.into())
+            }
+            Kernel::Sgd => up(p.len, LINEAR_WORKGROUP),
             Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
+            Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
         }
     }
 }
@@ -203,6 +246,19 @@ pub struct Params {
 }
 
 impl Params {
+    /// The reduce kernel's block: `len` sums over `count` rows `stride`
+    /// apart, in segments of `segment` rows, each sum times `scale`.
+    pub fn reduce(len: usize, count: usize, stride: usize, segment: usize, scale: f32) -> Params {
+        Params {
+            len: len as u32,
+            count: count as u32,
+            stride: stride as u32,
+            group_rows: segment.max(1) as u32,
+            scale,
+            ..Params::default()
+        }
+    }
+
     /// The synthesize kernel's block: `rows` rows of `features` values, the
     /// first of them value number `first` of the whole data set.
     pub fn synthesize(rows: usize, features: usize, seed: u64, first: u64) -> Params {
@@ -215,6 +271,57 @@ impl Params {
             first_hi: (first >> 32) as u32,
             ..Params::default()
         }
+    }
+}
+
+/// The override constants of a fused pipeline: the network's widths and
+/// the tile they allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedShape {
+    pub inputs: u32,
+    pub hidden: u32,
+    /// `hidden` rounded up to a power of two: invocations per lane.
+    pub hb: u32,
+    /// Rows per tile: a power of two within the workgroup arrays.
+    pub tile: u32,
+}
+
+impl FusedShape {
+    /// The shape for one hidden layer of `hidden` units over `inputs`
+    /// inputs; `None` where the fused kernels do not take it.
+    pub fn new(inputs: usize, hidden: usize) -> Option<FusedShape> {
+        let ok = |v: usize, max: u32| (1..=max as usize).contains(&v);
+        if !ok(inputs, FUSED_MAX_INPUTS) || !ok(hidden, FUSED_WORKGROUP) {
+            return None;
+        }
+        let (inputs, hidden) = (inputs as u32, hidden as u32);
+        let hb = hidden.next_power_of_two();
+        let fit = (FUSED_PROD_CAP / hb)
+            .min(FUSED_X_CAP / inputs.div_ceil(4))
+            .min(FUSED_MAX_TILE);
+        // The largest power of two that fits.
+        let tile = 1 << fit.ilog2();
+        Some(FusedShape {
+            inputs,
+            hidden,
+            hb,
+            tile,
+        })
+    }
+
+    /// Lanes per workgroup: each writes its own partials row.
+    pub fn lanes(&self) -> u32 {
+        FUSED_WORKGROUP / self.hb
+    }
+
+    fn constants(&self) -> [(&'static str, f64); 5] {
+        [
+            ("F", f64::from(self.inputs)),
+            ("F4", f64::from(self.inputs.div_ceil(4))),
+            ("H", f64::from(self.hidden)),
+            ("HB", f64::from(self.hb)),
+            ("TILE", f64::from(self.tile)),
+        ]
     }
 }
 
@@ -231,6 +338,7 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 
 /// Every pipeline, built once per device.
 pub struct Kernels {
+    modules: Vec<wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
     max_per_dim: u32,
 }
@@ -249,30 +357,28 @@ impl Kernels {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // The fused kernels are built here with their default constants,
+        // so every source is compiled once up front; trainers build their
+        // own shape with [`Kernels::fused`].
         let pipelines = Kernel::ALL
             .iter()
-            .map(|&k| {
-                ctx.scoped(k.entry_point(), || {
-                    ctx.device
-                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some(k.entry_point()),
-                            layout: None,
-                            module: &modules[k.source_index()],
-                            entry_point: Some(k.entry_point()),
-                            compilation_options: wgpu::PipelineCompilationOptions {
-                                constants: &[],
-                                // Every kernel writes its workgroup memory before reading it.
-                                zero_initialize_workgroup_memory: false,
-                            },
-                            cache: None,
-                        })
-                })
-            })
+            .map(|&k| build(ctx, &modules, k, &[]))
             .collect::<Result<Vec<_>>>()?;
         Ok(Kernels {
+            modules,
             pipelines,
             max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
         })
+    }
+
+    /// The fused kernel for `act`, specialised to `shape`.
+    pub fn fused(
+        &self,
+        ctx: &Context,
+        act: Activation,
+        shape: &FusedShape,
+    ) -> Result<wgpu::ComputePipeline> {
+        build(ctx, &self.modules, Kernel::fused(act), &shape.constants())
     }
 
     pub fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {
@@ -280,7 +386,8 @@ impl Kernels {
         &self.pipelines[k as usize]
     }
 
-    /// A bind group for `k` over `buffers`, in the order of [`Kernel::bindings`].
+    /// A bind group for `k`'s pipeline over `buffers`, in the order of
+    /// [`Kernel::bindings`].
     pub fn bind_group(
         &self,
         ctx: &Context,
@@ -288,44 +395,80 @@ impl Kernels {
         label: &str,
         buffers: &[wgpu::BindingResource<'_>],
     ) -> Result<wgpu::BindGroup> {
-        assert_eq!(
-            buffers.len(),
-            k.bindings().len(),
-            "{k:?} takes {} bindings",
-            k.bindings().len()
-        );
-        let entries: Vec<wgpu::BindGroupEntry> = k
-            .bindings()
-            .iter()
-            .zip(buffers)
-            .map(|(&binding, resource)| wgpu::BindGroupEntry {
-                binding,
-                resource: resource.clone(),
-            })
-            .collect();
-        ctx.scoped(label, || {
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(label),
-                layout: &self.pipeline(k).get_bind_group_layout(0),
-                entries: &entries,
-            })
-        })
+        bind_group(ctx, self.pipeline(k), k, label, buffers)
     }
 
-    /// Records `k` over `workgroups` workgroups (a 2D grid past the
+    /// Records `pipeline` over `workgroups` workgroups (a 2D grid past the
     /// per-dimension limit); see [`Kernel::workgroups`].
     pub fn dispatch(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
-        k: Kernel,
+        pipeline: &wgpu::ComputePipeline,
         bind_group: &wgpu::BindGroup,
         workgroups: u32,
     ) {
         let (x, y) = grid(workgroups, self.max_per_dim);
-        pass.set_pipeline(self.pipeline(k));
+        pass.set_pipeline(pipeline);
         pass.set_bind_group(0, bind_group, &[]);
         pass.dispatch_workgroups(x, y, 1);
     }
+}
+
+/// A bind group for `pipeline`, which runs kernel `k`, over `buffers` in
+/// the order of [`Kernel::bindings`]. Pipelines with derived layouts each
+/// need their own.
+pub fn bind_group(
+    ctx: &Context,
+    pipeline: &wgpu::ComputePipeline,
+    k: Kernel,
+    label: &str,
+    buffers: &[wgpu::BindingResource<'_>],
+) -> Result<wgpu::BindGroup> {
+    assert_eq!(
+        buffers.len(),
+        k.bindings().len(),
+        "{k:?} takes {} bindings",
+        k.bindings().len()
+    );
+    let entries: Vec<wgpu::BindGroupEntry> = k
+        .bindings()
+        .iter()
+        .zip(buffers)
+        .map(|(&binding, resource)| wgpu::BindGroupEntry {
+            binding,
+            resource: resource.clone(),
+        })
+        .collect();
+    ctx.scoped(label, || {
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    })
+}
+
+fn build(
+    ctx: &Context,
+    modules: &[wgpu::ShaderModule],
+    k: Kernel,
+    constants: &[(&str, f64)],
+) -> Result<wgpu::ComputePipeline> {
+    ctx.scoped(k.entry_point(), || {
+        ctx.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.entry_point()),
+                layout: None,
+                module: &modules[k.source_index()],
+                entry_point: Some(k.entry_point()),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    // Every kernel writes its workgroup memory before reading it.
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+    })
 }
 
 /// The shared WGSL prelude, for tests that check its constants.

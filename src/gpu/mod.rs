@@ -9,4 +9,4 @@ pub mod ops;
 pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
-pub use trainer::GpuTrainer;
+pub use trainer::{GpuTrainer, KernelChoice};

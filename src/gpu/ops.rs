@@ -28,6 +28,26 @@ pub fn run(
     params: &Params,
     slots: &[Slot<'_>],
 ) -> Result<Vec<Vec<f32>>> {
+    run_pipeline(
+        ctx,
+        kernels,
+        kernel,
+        kernels.pipeline(kernel),
+        params,
+        slots,
+    )
+}
+
+/// As [`run`], with `pipeline` (which runs `kernel`), such as a fused
+/// pipeline built for one network's shape.
+pub fn run_pipeline(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    pipeline: &wgpu::ComputePipeline,
+    params: &Params,
+    slots: &[Slot<'_>],
+) -> Result<Vec<Vec<f32>>> {
     let workgroups = u32::try_from(kernel.workgroups(params))
         .map_err(|_| Error::Config(format!("{kernel:?}: too many workgroups")))?;
     let uniform = buffers::uniform(ctx, "params", params)?;
@@ -41,7 +61,8 @@ pub fn run(
     }
     let mut bindings = vec![uniform.as_entire_binding()];
     bindings.extend(owned.iter().map(|b| b.as_entire_binding()));
-    let bind_group = kernels.bind_group(ctx, kernel, kernel.entry_point(), &bindings)?;
+    let bind_group =
+        crate::gpu::kernels::bind_group(ctx, pipeline, kernel, kernel.entry_point(), &bindings)?;
     let mut encoder = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op") });
@@ -50,7 +71,7 @@ pub fn run(
             label: Some(kernel.entry_point()),
             timestamp_writes: None,
         });
-        kernels.dispatch(&mut pass, kernel, &bind_group, workgroups);
+        kernels.dispatch(&mut pass, pipeline, &bind_group, workgroups);
     }
     ctx.queue.submit([encoder.finish()]);
     let mut results = Vec::new();

@@ -8,12 +8,17 @@
 //! so a batch larger than any one binding still trains. Gradients are summed
 //! per row group of `group_rows` rows into a partials buffer (row groups ×
 //! parameters), then reduced pairwise in a fixed order.
+//!
+//! A network with one hidden layer the fused kernel takes (at most 32
+//! inputs and 256 hidden units) runs its whole forward and backward pass
+//! in that one kernel, one workgroup per row group; deeper or wider ones
+//! run layer by layer: forward, output, gradient partials and backprop.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{Kernel, Kernels, Params};
+use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_SEGMENT};
 use crate::model::{Layout, Model};
 use crate::train::Backend;
 
@@ -24,6 +29,23 @@ const MIN_GROUP_ROWS: usize = 64;
 /// Most row groups: bounds the partials buffer to this many copies of the
 /// parameter block.
 const MAX_GROUPS: usize = 4096;
+/// Most row groups (workgroups) of the fused kernel: enough to fill a large
+/// GPU a few times over, few enough that the partials stay small.
+const FUSED_GROUPS: usize = 512;
+
+/// Which kernels run a one-hidden-layer epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// Fused where the network fits it and the adapter is a hardware GPU;
+    /// layer by layer on CPU adapters (lavapipe), where the fused kernel's
+    /// barriers and per-invocation arrays measure slower.
+    #[default]
+    Auto,
+    /// The fused kernel; an error where the network does not fit it.
+    Fused,
+    /// One kernel per layer step, for any network.
+    Layered,
+}
 
 /// How the batch is cut into chunks and row groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,18 +58,35 @@ pub struct Plan {
     pub chunks: Vec<(usize, usize)>,
     /// Row groups over the whole batch.
     pub groups: usize,
+    /// The fused kernel's shape, when it runs the epoch.
+    pub fused: Option<FusedShape>,
 }
 
 impl Plan {
     /// Cuts `rows` rows of a network with `layout` so every buffer fits in
-    /// `max_binding` bytes, or says what does not fit.
+    /// `max_binding` bytes, or says what does not fit. The fused kernel
+    /// runs the epoch where it takes the network.
     pub fn new(layout: &Layout, rows: usize, max_binding: u64) -> Result<Plan> {
+        Plan::with(layout, rows, max_binding, Plan::fused_shape(layout))
+    }
+
+    /// The fused kernel's shape for `layout`, where it takes the network.
+    pub fn fused_shape(layout: &Layout) -> Option<FusedShape> {
+        match layout.hidden() {
+            [h] => FusedShape::new(layout.features(), *h),
+            _ => None,
+        }
+    }
+
+    /// As [`Plan::new`], with the fused kernel of `fused` or, for `None`,
+    /// the layer-by-layer kernels.
+    pub fn with(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        fused: Option<FusedShape>,
+    ) -> Result<Plan> {
         let params = layout.len();
-        let widest = *layout
-            .sizes()
-            .iter()
-            .max()
-            .expect("layouts are never empty");
         let per_param = 4 * params as u64;
         if per_param > max_binding {
             return Err(Error::TooLarge {
@@ -56,12 +95,39 @@ impl Plan {
                 have: max_binding,
             });
         }
+        // The widest per-row buffer, the partials of one row group (fused:
+        // one row per lane, the loss in a last column), and the most groups.
+        let (widest, per_group, most_groups) = match fused {
+            Some(s) => (
+                layout.features(),
+                4 * (params as u64 + 1) * u64::from(s.lanes()),
+                FUSED_GROUPS,
+            ),
+            None => (
+                *layout
+                    .sizes()
+                    .iter()
+                    .max()
+                    .expect("layouts are never empty"),
+                per_param,
+                MAX_GROUPS,
+            ),
+        };
+        if per_group > max_binding {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "storage binding for one row group's gradient partials ({params} parameters)"
+                ),
+                need: per_group,
+                have: max_binding,
+            });
+        }
         if rows > u32::MAX as usize / 2 {
             return Err(Error::Config(format!(
                 "{rows} rows is more than the GPU backend indexes (2^31)"
             )));
         }
-        let max_groups = ((max_binding / per_param) as usize).clamp(1, MAX_GROUPS);
+        let max_groups = ((max_binding / per_group) as usize).clamp(1, most_groups);
         let group_rows = rows
             .div_ceil(max_groups)
             .max(MIN_GROUP_ROWS)
@@ -85,6 +151,7 @@ impl Plan {
             chunk_rows,
             chunks,
             groups: rows.div_ceil(group_rows),
+            fused,
         })
     }
 }
@@ -93,14 +160,26 @@ impl Plan {
     /// Bytes of device memory the trainer allocates for `rows` rows.
     pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
         let p = layout.len();
-        let per_row: usize = 2 * layout.hidden().iter().sum::<usize>() + 1;
+        let (partial_rows, per_row) = match self.fused {
+            Some(s) => (self.groups * s.lanes() as usize, 0),
+            None => (self.groups, 2 * layout.hidden().iter().sum::<usize>() + 1),
+        };
+        // The partials, and the reduce's segment sums (a 1/REDUCE_SEGMENT share).
+        let partials = 2 * partial_rows * (p + 1);
         let floats = rows * (layout.features() + 1)
-            + 4 * p
-            + self.groups * (p + 1)
-            + 1
+            + 4 * (p + 1)
+            + partials
             + 2 * MAX_BATCH.max(p)
             + self.chunk_rows * per_row;
         4 * floats as u64
+    }
+
+    /// Rows of the partials buffer, each `p` (+1 for the loss, fused) wide.
+    fn partial_rows(&self) -> usize {
+        match self.fused {
+            Some(s) => self.groups * s.lanes() as usize,
+            None => self.groups,
+        }
     }
 }
 
@@ -126,6 +205,7 @@ impl Source<'_> {
 #[derive(Clone)]
 struct Step {
     kernel: Kernel,
+    pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: u32,
 }
@@ -137,7 +217,8 @@ pub struct GpuTrainer {
     plan: Plan,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; 2],
-    loss: wgpu::Buffer,
+    /// The epoch's loss: a buffer and the byte offset in it.
+    loss: (wgpu::Buffer, u64),
     history: wgpu::Buffer,
     staging: Staging,
     /// Forward, backward, reductions and the update: one epoch.
@@ -152,6 +233,17 @@ impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
     /// buffer and bind group the epochs need.
     pub fn new(ctx: Context, model: &Model, data: &Dataset, lr: f64) -> Result<GpuTrainer> {
+        GpuTrainer::new_with(ctx, model, data, lr, KernelChoice::Auto)
+    }
+
+    /// As [`GpuTrainer::new`], with the kernels of `choice`.
+    pub fn new_with(
+        ctx: Context,
+        model: &Model,
+        data: &Dataset,
+        lr: f64,
+        choice: KernelChoice,
+    ) -> Result<GpuTrainer> {
         if data.features != model.layout.features() {
             return Err(Error::Config(format!(
                 "the data has {} features but the model takes {}",
@@ -159,7 +251,7 @@ impl GpuTrainer {
                 model.layout.features()
             )));
         }
-        GpuTrainer::with_source(ctx, model, Source::Host(data), lr)
+        GpuTrainer::with_source(ctx, model, Source::Host(data), lr, choice)
     }
 
     /// Trains on `rows` rows of MATH.md's synthetic task generated on the
@@ -172,15 +264,48 @@ impl GpuTrainer {
         seed: u64,
         lr: f64,
     ) -> Result<GpuTrainer> {
+        GpuTrainer::synthetic_with(ctx, model, rows, seed, lr, KernelChoice::Auto)
+    }
+
+    /// As [`GpuTrainer::synthetic`], with the kernels of `choice`.
+    pub fn synthetic_with(
+        ctx: Context,
+        model: &Model,
+        rows: usize,
+        seed: u64,
+        lr: f64,
+        choice: KernelChoice,
+    ) -> Result<GpuTrainer> {
         if rows == 0 {
             return Err(Error::Config("the data set needs at least one row".into()));
         }
-        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, lr)
+        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, lr, choice)
     }
 
-    fn with_source(ctx: Context, model: &Model, data: Source<'_>, lr: f64) -> Result<GpuTrainer> {
+    fn with_source(
+        ctx: Context,
+        model: &Model,
+        data: Source<'_>,
+        lr: f64,
+        choice: KernelChoice,
+    ) -> Result<GpuTrainer> {
         let layout = &model.layout;
-        let plan = Plan::new(layout, data.rows(), ctx.max_binding())?;
+        let shape = Plan::fused_shape(layout);
+        let fused = match choice {
+            KernelChoice::Auto => shape.filter(|_| ctx.info.device_type != wgpu::DeviceType::Cpu),
+            KernelChoice::Layered => None,
+            KernelChoice::Fused => Some(shape.ok_or_else(|| {
+                Error::Config(format!(
+                    "the fused kernel takes one hidden layer of at most {} units over at most {} \
+                     inputs, not {} inputs and hidden layers {}; use the layered kernels",
+                    kernels::FUSED_WORKGROUP,
+                    kernels::FUSED_MAX_INPUTS,
+                    layout.features(),
+                    layout.hidden_spec()
+                ))
+            })?),
+        };
+        let plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -208,24 +333,35 @@ impl GpuTrainer {
             buffers::storage(&ctx, "theta_saved[0]", p)?,
             buffers::storage(&ctx, "theta_saved[1]", p)?,
         ];
-        let grads = buffers::storage(&ctx, "d_theta", p)?;
-        let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * p)?;
-        let loss_partials = buffers::storage(&ctx, "loss_partials", plan.groups)?;
-        let loss = buffers::storage(&ctx, "loss", 1)?;
+        // ∂L/∂θ, and for the fused kernel the loss after it.
+        let grads = buffers::storage(&ctx, "d_theta", p + 1)?;
+        let partials = buffers::storage(&ctx, "d_theta_partials", plan.partial_rows() * (p + 1))?;
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
         let staging = Staging::new(&ctx, "staging", p.max(MAX_BATCH))?;
 
         let layers = layout.layers();
         let last = layers.len() - 1;
         let cr = plan.chunk_rows;
-        // Per-row buffers of one chunk, reused by every chunk.
-        let acts = (0..last)
-            .map(|l| buffers::storage(&ctx, &format!("a{}", l + 1), cr * layers[l].outputs))
-            .collect::<Result<Vec<_>>>()?;
-        let deltas = (0..last)
-            .map(|l| buffers::storage(&ctx, &format!("d_z{}", l + 1), cr * layers[l].outputs))
-            .collect::<Result<Vec<_>>>()?;
-        let residual = buffers::storage(&ctx, "r", cr)?;
+        let layered = plan.fused.is_none();
+        // Per-row buffers of one chunk, reused by every chunk; the fused
+        // kernel keeps its rows in registers.
+        let per_row = |name: &str, l: usize| {
+            buffers::storage(&ctx, &format!("{name}{}", l + 1), cr * layers[l].outputs)
+        };
+        let (acts, deltas) = if layered {
+            (
+                (0..last)
+                    .map(|l| per_row("a", l))
+                    .collect::<Result<Vec<_>>>()?,
+                (0..last)
+                    .map(|l| per_row("d_z", l))
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let residual = buffers::storage(&ctx, "r", if layered { cr } else { 1 })?;
+        let loss_partials = buffers::storage(&ctx, "loss_partials", plan.groups)?;
 
         let mut keep = Vec::new();
         let mut epoch = Vec::new();
@@ -233,6 +369,10 @@ impl GpuTrainer {
         let mut forward_steps = Vec::new();
         let mut backward_steps = Vec::new();
         let act = model.activation;
+        let fused = match plan.fused {
+            Some(shape) => Some(kernels.fused(&ctx, act, &shape)?),
+            None => None,
+        };
         let scale = (2.0 / total_rows as f64) as f32;
         let step = |kernel: Kernel,
                     label: String,
@@ -240,18 +380,69 @@ impl GpuTrainer {
                     resources: &[&wgpu::Buffer],
                     keep: &mut Vec<wgpu::Buffer>|
          -> Result<Step> {
+            let pipeline = match (&fused, kernel) {
+                (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
+                _ => kernels.pipeline(kernel).clone(),
+            };
             let workgroups = kernel.workgroups(&params);
             let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
             let mut bindings = vec![uniform.as_entire_binding()];
             bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
-            let bind_group = kernels.bind_group(&ctx, kernel, &label, &bindings)?;
+            let bind_group = kernels::bind_group(&ctx, &pipeline, kernel, &label, &bindings)?;
             keep.push(uniform);
             Ok(Step {
                 kernel,
+                pipeline,
                 bind_group,
                 workgroups: u32::try_from(workgroups)
                     .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?,
             })
+        };
+        // `len` sums over `count` rows of `source`, `stride` apart, into
+        // `dest`: one dispatch, or for many rows a dispatch per
+        // REDUCE_SEGMENT rows into `mid` and a second over those.
+        let reduce = |label: &str,
+                      source: &wgpu::Buffer,
+                      count: usize,
+                      stride: usize,
+                      len: usize,
+                      dest: &wgpu::Buffer,
+                      scale: f32,
+                      keep: &mut Vec<wgpu::Buffer>|
+         -> Result<Vec<Step>> {
+            let seg = REDUCE_SEGMENT as usize;
+            if count <= seg {
+                let params = Params::reduce(len, count, stride, count, scale);
+                return Ok(vec![step(
+                    Kernel::Reduce,
+                    label.into(),
+                    params,
+                    &[source, dest],
+                    keep,
+                )?]);
+            }
+            let segments = count.div_ceil(seg);
+            let mid = buffers::storage(&ctx, &format!("{label}.segments"), segments * len)?;
+            let first = Params::reduce(len, count, stride, seg, 1.0);
+            let second = Params::reduce(len, segments, len, segments, scale);
+            let steps = vec![
+                step(
+                    Kernel::Reduce,
+                    format!("{label}.0"),
+                    first,
+                    &[source, &mid],
+                    keep,
+                )?,
+                step(
+                    Kernel::Reduce,
+                    format!("{label}.1"),
+                    second,
+                    &[&mid, dest],
+                    keep,
+                )?,
+            ];
+            keep.push(mid);
+            Ok(steps)
         };
         for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
             let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
@@ -294,6 +485,26 @@ impl GpuTrainer {
                 b_off: layers[l].bias.start as u32,
                 ..base
             };
+            if !layered {
+                let params = Params {
+                    stride: p as u32 + 1,
+                    len: p as u32,
+                    dst_off: layers[1].weight.start as u32,
+                    ..with_layer(0)
+                };
+                let s = step(
+                    Kernel::fused(act),
+                    format!("fused[{c}]"),
+                    params,
+                    &[&x, &y, &theta, &partials],
+                    &mut keep,
+                )?;
+                evaluate.push(s.clone());
+                epoch.push(s);
+                keep.push(x);
+                keep.push(y);
+                continue;
+            }
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
             for (l, out) in acts.iter().enumerate() {
                 forward_steps.push(step(
@@ -345,34 +556,42 @@ impl GpuTrainer {
             keep.push(x);
             keep.push(y);
         }
-        let reduce_loss = step(
-            Kernel::Reduce,
-            "reduce.loss".into(),
-            Params {
-                len: 1,
-                count: plan.groups as u32,
-                stride: 1,
-                scale: (1.0 / total_rows as f64) as f32,
-                ..Params::default()
-            },
-            &[&loss_partials, &loss],
-            &mut keep,
-        )?;
-        epoch.push(step(
-            Kernel::Reduce,
-            "reduce.d_theta".into(),
-            Params {
-                len: p as u32,
-                count: plan.groups as u32,
-                stride: p as u32,
-                scale: 1.0,
-                ..Params::default()
-            },
-            &[&partials, &grads],
-            &mut keep,
-        )?);
-        epoch.push(reduce_loss.clone());
-        evaluate.push(reduce_loss);
+        let loss = if layered {
+            // The gradient partials are p wide; the loss has its own.
+            let n = plan.groups;
+            epoch.extend(reduce(
+                "reduce.d_theta",
+                &partials,
+                n,
+                p,
+                p,
+                &grads,
+                1.0,
+                &mut keep,
+            )?);
+            let loss = buffers::storage(&ctx, "loss", 1)?;
+            let mean = (1.0 / total_rows as f64) as f32;
+            let steps = reduce(
+                "reduce.loss",
+                &loss_partials,
+                n,
+                1,
+                1,
+                &loss,
+                mean,
+                &mut keep,
+            )?;
+            epoch.extend(steps.iter().cloned());
+            evaluate.extend(steps);
+            (loss, 0)
+        } else {
+            // p + 1 wide: the fused kernel already divided the loss by N.
+            let n = plan.partial_rows();
+            let steps = reduce("reduce", &partials, n, p + 1, p + 1, &grads, 1.0, &mut keep)?;
+            epoch.extend(steps.iter().cloned());
+            evaluate.extend(steps);
+            (grads.clone(), 4 * p as u64)
+        };
         epoch.push(step(
             Kernel::Sgd,
             "sgd".into(),
@@ -396,7 +615,7 @@ impl GpuTrainer {
                     timestamp_writes: None,
                 });
                 for s in &setup {
-                    kernels.dispatch(&mut pass, s.kernel, &s.bind_group, s.workgroups);
+                    kernels.dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
                 }
             }
             ctx.queue.submit([encoder.finish()]);
@@ -441,10 +660,11 @@ impl GpuTrainer {
             });
             for s in steps {
                 self.kernels
-                    .dispatch(&mut pass, s.kernel, &s.bind_group, s.workgroups);
+                    .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
             }
         }
-        encoder.copy_buffer_to_buffer(&self.loss, 0, &self.history, (slot * 4) as u64, 4);
+        let (loss, offset) = &self.loss;
+        encoder.copy_buffer_to_buffer(loss, *offset, &self.history, (slot * 4) as u64, 4);
     }
 
     fn copy_params(&self, from: &wgpu::Buffer, to: &wgpu::Buffer) -> Result<()> {
@@ -496,7 +716,7 @@ impl GpuTrainer {
                 }),
             });
             self.kernels
-                .dispatch(&mut pass, s.kernel, &s.bind_group, s.workgroups);
+                .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
         }
         encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
         staging.copy_from(&mut encoder, &resolved, words);
@@ -576,16 +796,28 @@ mod tests {
     #[test]
     fn plan_fits_every_buffer_in_the_binding() {
         let layout = Layout::new(16, &[64]).unwrap();
-        let plan = Plan::new(&layout, 16_777_216, 128 << 20).unwrap();
+        let p = layout.len();
+        let plan = Plan::with(&layout, 16_777_216, 128 << 20, None).unwrap();
         assert_eq!(plan.chunk_rows % plan.group_rows, 0);
         assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
-        assert!(plan.groups * layout.len() * 4 <= 128 << 20);
+        assert!(plan.groups * p * 4 <= 128 << 20);
         assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
         assert!(plan.chunks.len() > 1);
-        let small = Plan::new(&layout, 100, 128 << 20).unwrap();
+        let small = Plan::with(&layout, 100, 128 << 20, None).unwrap();
         assert_eq!(small.chunks, vec![(0, 100)]);
         assert_eq!(small.group_rows, 64);
         assert_eq!(small.groups, 2);
+        // The fused kernel: X (16 wide) is the widest per-row buffer, and
+        // its partials have a row per lane and a loss column.
+        let shape = Plan::fused_shape(&layout).unwrap();
+        let fused = Plan::new(&layout, 16_777_216, 128 << 20).unwrap();
+        assert_eq!(fused.fused, Some(shape));
+        assert_eq!(fused.chunk_rows % fused.group_rows, 0);
+        assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
+        assert!(fused.partial_rows() * (p + 1) * 4 <= 128 << 20);
+        assert!(fused.groups <= FUSED_GROUPS);
+        assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
+        assert_eq!(fused.partial_rows(), fused.groups * shape.lanes() as usize);
     }
 
     #[test]

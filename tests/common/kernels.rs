@@ -2,8 +2,8 @@
 //! shapes of gpu_vs_cpu.rs and the drawn shapes of kernel_props.rs.
 
 use shadertrain::cpu::ops;
-use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
-use shadertrain::gpu::ops::{run, Slot};
+use shadertrain::gpu::kernels::{FusedShape, Kernel, Kernels, Params};
+use shadertrain::gpu::ops::{run, run_pipeline, Slot};
 use shadertrain::gpu::Context;
 use shadertrain::model::Activation;
 
@@ -174,5 +174,109 @@ pub fn check_gradient_partials(
             &db,
             &sum_bound(&db, &db_abs, n),
         );
+    }
+}
+
+/// fused_* against the composition of the CPU twins, per row group: each
+/// group's lane rows are added in f64 and held to the group's ∂W1, ∂b1,
+/// ∂w2, ∂b2 and Σe²/N within the sum tolerance. `total` rows set 2/N, as
+/// when the rows are one chunk of a larger batch.
+pub fn check_fused(
+    ctx: &Context,
+    kernels: &Kernels,
+    act: Activation,
+    (rows, f, h): Shape,
+    group_rows: usize,
+    seed: u64,
+) {
+    let shape = FusedShape::new(f, h).expect("a shape the fused kernel takes");
+    let pipeline = kernels.fused(ctx, act, &shape).unwrap();
+    let lanes = shape.lanes() as usize;
+    let x = uniform(seed, rows * f, -1.0, 1.0);
+    let y = uniform(seed.wrapping_add(1), rows, -1.0, 1.0);
+    // 3 values before W1, so every offset is exercised: W1, b1, w2, b2.
+    let (mut t, w_off, b_off) = theta(seed.wrapping_add(2), f, h, 1.0);
+    let w2_off = t.len();
+    t.extend(uniform(seed.wrapping_add(3), h + 1, -1.0, 1.0));
+    let p = t.len();
+    let total = rows + 17;
+    let scale = (2.0 / total as f64) as f32;
+    let params = Params {
+        rows: rows as u32,
+        inputs: f as u32,
+        outputs: h as u32,
+        w_off,
+        b_off,
+        dst_off: w2_off as u32,
+        group_rows: group_rows as u32,
+        stride: p as u32 + 1,
+        len: p as u32,
+        scale,
+        ..Params::default()
+    };
+    let groups = rows.div_ceil(group_rows);
+    let got = run_pipeline(
+        ctx,
+        kernels,
+        Kernel::fused(act),
+        &pipeline,
+        &params,
+        &[
+            Slot::Input(&x),
+            Slot::Input(&y),
+            Slot::Input(&t),
+            Slot::Output(groups * lanes * (p + 1)),
+        ],
+    )
+    .unwrap();
+    let t64 = f64s(&t);
+    let (w1, b1) = (
+        &t64[w_off as usize..b_off as usize],
+        &t64[b_off as usize..w2_off],
+    );
+    let (w2, b2) = (&t64[w2_off..w2_off + h], t64[w2_off + h]);
+    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    for g in 0..groups {
+        let r = g * group_rows..((g + 1) * group_rows).min(rows);
+        let n = r.len();
+        let xg = f64s(&x[r.start * f..r.end * f]);
+        let yg = f64s(&y[r.clone()]);
+        let a = ops::dense_forward(&xg, w1, b1, f, h, Some(act));
+        let (res, sq) = ops::output_residual(&a, w2, b2, &yg, total);
+        let d1 = ops::backprop_delta(&res, w2, &a, 1, h, act);
+        // The twin's gradient in the block's layout, and Σ|terms| for the bound.
+        let mut want = vec![0.0; p + 1];
+        let mut bound_terms = vec![0.0; p + 1];
+        for (out, d, inp) in [
+            (&mut want, &d1, &xg),
+            (&mut bound_terms, &abs(&d1), &abs(&xg)),
+        ] {
+            ops::weight_grad(d, inp, h, f, &mut out[w_off as usize..b_off as usize]);
+            ops::bias_grad(d, h, &mut out[b_off as usize..w2_off]);
+        }
+        for (out, rv, av) in [
+            (&mut want, &res, &a),
+            (&mut bound_terms, &abs(&res), &abs(&a)),
+        ] {
+            ops::weight_grad(rv, av, 1, h, &mut out[w2_off..w2_off + h]);
+            ops::bias_grad(rv, 1, &mut out[w2_off + h..p]);
+        }
+        want[p] = sq * scale as f64 / 2.0;
+        bound_terms[p] = want[p];
+        let mut sum = vec![0.0; p + 1];
+        for lane in 0..lanes {
+            let row = &got[0][(g * lanes + lane) * (p + 1)..][..p + 1];
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += *v as f64;
+            }
+        }
+        // Entries before W1 belong to no parameter: the kernel leaves them 0.
+        assert_eq!(&sum[..w_off as usize], &[0.0; 3], "fused wrote the padding");
+        let name = format!("fused {act} {rows}x{f}x{h} R={group_rows} group {g}");
+        let mut bound = sum_bound(&want, &bound_terms, n * h);
+        bound[p] = 1e-5
+            + 1e-4 * want[p]
+            + 8.0 * 2f64.powi(-24) * (n as f64).log2().ceil().max(1.0) * want[p];
+        assert_within(&name, &sum, &want, &bound);
     }
 }
