@@ -10,15 +10,15 @@ struct Params {
     outputs: u32,     // width of the layer's output
     w_off: u32,       // first weight of the layer in the parameter block
     b_off: u32,       // first bias of the layer
-    group_rows: u32,  // rows summed into one gradient partial; reduce: rows per segment
+    group_rows: u32,  // rows summed into one gradient partial
     group_base: u32,  // global index of this chunk's first row group
-    stride: u32,      // elements per row group in a partials buffer
-    len: u32,         // reduce, sgd: elements to produce; fused: the loss column of a partials row
-    count: u32,       // reduce: partials rows to sum, all segments
+    stride: u32,      // elements per row of a partials buffer
+    len: u32,         // reduce: columns to sum; output, fused: the loss column of a partials row
+    count: u32,       // reduce: partials rows to sum
     dst_off: u32,     // reduce: first element written; fused: first weight of the output layer
     _pad0: u32,
-    scale: f32,       // output: 2/N; reduce: factor applied to each sum
-    lr: f32,          // sgd: learning rate
+    scale: f32,       // output, fused: 2/N; reduce: factor applied to each sum
+    lr: f32,          // reduce_sgd: learning rate
     _pad1: f32,
     _pad2: f32,
     seed_lo: u32,     // synthesize: the data seed, low and high words

@@ -7,9 +7,9 @@
 // One workgroup per row group of `group_rows` rows. Invocation t is hidden
 // unit j = t % HB on lane t / HB; it keeps W1[j, :] and its own ∂W1[j, :] in
 // registers and takes every LANES-th row of each tile of TILE rows. The tile
-// of x sits in workgroup memory, read as vec4s that every unit shares. Each
-// lane writes its sums to its own partials row,
-//   partials[((group_base + group)·LANES + lane)·stride + parameter index],
+// of x sits in workgroup memory, read as vec4s that every unit shares. The
+// lanes' sums are added in lane order into the group's partials row,
+//   partials[(group_base + group)·stride + parameter index],
 // with the loss term at column `len`; reduce then adds the rows in a fixed
 // order. No atomics: reruns are bit-identical.
 
@@ -165,9 +165,31 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         workgroupBarrier();
     }
 
+    // The lanes' ∂W1 rows, added in lane order by lane 0 (x tile memory
+    // holds one vec4 per invocation), then ∂b1 and ∂w2 the same way.
+    for (var k = 0u; k < F4; k++) {
+        xt[t] = g[k];
+        workgroupBarrier();
+        if (lane == 0u) {
+            var s = xt[j];
+            for (var l = 1u; l < lanes; l++) {
+                s += xt[l * HB + j];
+            }
+            g[k] = s;
+        }
+        workgroupBarrier();
+    }
+    prod[t] = db1;
+    prod[FUSED + t] = dw2;
     // (Σe², Σr) over the workgroup, in a fixed tree.
     sums[t] = vec2(sq, rsum);
     workgroupBarrier();
+    if (lane == 0u) {
+        for (var l = 1u; l < lanes; l++) {
+            db1 += prod[l * HB + j];
+            dw2 += prod[FUSED + l * HB + j];
+        }
+    }
     for (var half = FUSED / 2u; half > 0u; half /= 2u) {
         if (t < half) {
             sums[t] += sums[t + half];
@@ -175,8 +197,8 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         workgroupBarrier();
     }
 
-    let base = ((p.group_base + group) * lanes + lane) * p.stride;
-    if (live) {
+    let base = (p.group_base + group) * p.stride;
+    if (live && lane == 0u) {
         for (var k = 0u; k < F4; k++) {
             for (var c = 0u; c < 4u; c++) {
                 let i = 4u * k + c;
@@ -188,11 +210,10 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         partials[base + p.b_off + j] = db1;
         partials[base + p.dst_off + j] = dw2;
     }
-    if (j == 0u) {
-        let total = select(vec2(0.0), sums[0], lane == 0u);
-        partials[base + p.dst_off + H] = total.y;
+    if (t == 0u) {
+        partials[base + p.dst_off + H] = sums[0].y;
         // Σe²/N: scale is 2/N, and halving it is exact.
-        partials[base + p.len] = total.x * (0.5 * p.scale);
+        partials[base + p.len] = sums[0].x * (0.5 * p.scale);
     }
 }
 

@@ -1,13 +1,13 @@
 // The output layer and the residual, one workgroup per row group:
 //   ŷ = A·wᵀ + b,  e = ŷ − y,  r = (2/N)·e          (rows)
-// and the group's Σ e², summed in a fixed tree across the workgroup, into
-// loss_partials[group].
+// and the group's Σ e²/N, summed in a fixed tree across the workgroup, into
+// the loss column (`len`) of the group's partials row.
 
 @group(0) @binding(1) var<storage, read> act_in: array<f32>;        // A of the last hidden layer (rows, inputs)
 @group(0) @binding(2) var<storage, read> theta: array<f32>;         // the flat parameter block
 @group(0) @binding(3) var<storage, read> labels: array<f32>;        // y (rows)
 @group(0) @binding(4) var<storage, read_write> residual: array<f32>; // r (rows)
-@group(0) @binding(5) var<storage, read_write> loss_partials: array<f32>; // (row groups)
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;      // (row groups, stride)
 
 var<workgroup> sums: array<f32, LINEAR>;
 
@@ -40,6 +40,7 @@ fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         workgroupBarrier();
     }
     if (lid.x == 0u) {
-        loss_partials[p.group_base + group] = sums[0];
+        // scale is 2/N; halving it is exact.
+        partials[(p.group_base + group) * p.stride + p.len] = sums[0] * (0.5 * p.scale);
     }
 }

@@ -1,56 +1,79 @@
-// reduce: for each segment s of `group_rows` consecutive rows of the
-//   partials (count rows in all, `stride` apart) and each i < len,
-//   out[dst_off + s·len + i] = scale · Σ_g partials[g · stride + i], summed
-//   pairwise (a binary tree over the segment's rows, in a fixed order). With
-//   many rows, a first dispatch makes one row per segment and a second adds
-//   those: every segment runs in parallel.
-// sgd:    θ ← θ − α·∂L/∂θ over the flat parameter block.
+// The partials rows' sums and the update, in a fixed order (no atomics):
+//   reduce:      out row s = scale · Σ of partials rows FAN·s .. FAN·s + FAN − 1
+//                (count rows in all, `stride` apart), as a binary tree over
+//                the FAN rows; a missing row adds an exact 0. Each dispatch
+//                shrinks count rows to ⌈count / FAN⌉, until one is left.
+//   reduce_sgd:  the last of them, over at most FAN rows, applied at once:
+//                θ ← θ − α·g for the len − 1 parameters, and the loss (the
+//                last column) appended to the batch's loss history at the
+//                device-side epoch counter, which the host zeroes per batch.
+//   reduce_eval: the same with no update: the loss only.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dest: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dest: array<f32>;    // reduce: the next rows; reduce_sgd: θ
+@group(0) @binding(3) var<storage, read_write> history: array<f32>; // losses of the batch
+@group(0) @binding(4) var<storage, read_write> counter: array<u32>; // epochs recorded in the batch
 
-// Deep enough for 2^32 row groups.
-const STACK: u32 = 33u;
+// Rows one invocation adds. Mirrored by kernels::REDUCE_FAN.
+const FAN: u32 = 32u;
+
+// Column i of rows first .. first + FAN − 1, summed pairwise.
+fn tree(first: u32, i: u32) -> f32 {
+    var v: array<f32, FAN>;
+    // Every load is issued before the adds.
+    for (var k = 0u; k < FAN; k++) {
+        let row = first + k;
+        var x = 0.0;
+        if (row < p.count) {
+            x = source[row * p.stride + i];
+        }
+        v[k] = x;
+    }
+    for (var width = FAN / 2u; width > 0u; width /= 2u) {
+        for (var k = 0u; k < width; k++) {
+            v[k] = v[2u * k] + v[2u * k + 1u];
+        }
+    }
+    return v[0];
+}
 
 @compute @workgroup_size(LINEAR)
 fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let id = linear_workgroup(wid, nwg) * LINEAR + lid.x;
-    let segments = (p.count + p.group_rows - 1u) / p.group_rows;
-    if (id >= p.len * segments) {
+    let out_rows = (p.count + FAN - 1u) / FAN;
+    if (id >= p.len * out_rows) {
         return;
     }
     let i = id % p.len;
-    let segment = id / p.len;
-    let first = segment * p.group_rows;
-    let rows = min(p.count - first, p.group_rows);
-    // A binary counter of complete subtrees: leaf g closes one subtree for
-    // each trailing 1 bit of g.
-    var stack: array<f32, STACK>;
-    var depth = 0u;
-    for (var g = 0u; g < rows; g++) {
-        var v = source[(first + g) * p.stride + i];
-        var k = g;
-        while ((k & 1u) == 1u) {
-            depth -= 1u;
-            v = stack[depth] + v;
-            k = k >> 1u;
-        }
-        stack[depth] = v;
-        depth += 1u;
-    }
-    var total = 0.0;
-    while (depth > 0u) {
-        depth -= 1u;
-        total = stack[depth] + total;
-    }
-    dest[p.dst_off + segment * p.len + i] = total * p.scale;
+    let s = id / p.len;
+    dest[p.dst_off + s * p.len + i] = p.scale * tree(s * FAN, i);
+}
+
+// The loss of this epoch into the history, at the counter.
+fn append_loss(loss: f32) {
+    let epoch = counter[0];
+    history[epoch] = loss;
+    counter[0] = epoch + 1u;
 }
 
 @compute @workgroup_size(LINEAR)
-fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
     if (i >= p.len) {
         return;
     }
-    dest[i] = dest[i] - p.lr * source[i];
+    let total = p.scale * tree(0u, i);
+    if (i + 1u < p.len) {
+        dest[i] = dest[i] - p.lr * total;
+    } else {
+        append_loss(total);
+    }
+}
+
+// One invocation: only the loss column is summed.
+@compute @workgroup_size(LINEAR)
+fn reduce_eval(@builtin(local_invocation_id) lid: vec3<u32>) {
+    if (lid.x == 0u) {
+        append_loss(p.scale * tree(0u, p.len - 1u));
+    }
 }

@@ -9,7 +9,7 @@ use common::kernels::{
 };
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::cpu::ops;
-use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
+use shadertrain::gpu::kernels::{Kernel, Kernels, Params, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
 
@@ -60,8 +60,12 @@ fn output_residual_and_loss_partials_match_twin() {
         let (t, w_off, b_off) = theta(seed, inputs, 1, 1.0);
         let total = rows * 3; // N of the whole batch, for 2/N
         let groups = rows.div_ceil(64);
+        // Partials rows 3 wide with the loss in column 1.
+        let scale = (2.0 / total as f64) as f32;
         let p = Params {
-            scale: (2.0 / total as f64) as f32,
+            scale,
+            stride: 3,
+            len: 1,
             ..layer_params((rows, inputs, 1), w_off, b_off)
         };
         let got = run(
@@ -74,7 +78,7 @@ fn output_residual_and_loss_partials_match_twin() {
                 Slot::Input(&t),
                 Slot::Input(&y),
                 Slot::Output(rows),
-                Slot::Output(groups),
+                Slot::Output(groups * 3),
             ],
         )
         .unwrap();
@@ -95,7 +99,7 @@ fn output_residual_and_loss_partials_match_twin() {
             1e-5,
             1e-4,
         );
-        // Σ e² per row group of 64.
+        // Σ e²/N per row group of 64, and nothing else written.
         let mut want_sq = Vec::new();
         for g in 0..groups {
             let rng = g * 64..((g + 1) * 64).min(rows);
@@ -106,14 +110,22 @@ fn output_residual_and_loss_partials_match_twin() {
                 &y64[rng],
                 total,
             );
-            want_sq.push(sq);
+            want_sq.push(sq * scale as f64 / 2.0);
         }
         let bound = sum_bound(&want_sq, &want_sq, 64.min(rows));
+        let loss: Vec<f32> = got[1].iter().skip(1).step_by(3).copied().collect();
         assert_within(
             &format!("{name} loss partials"),
-            &f64s(&got[1]),
+            &f64s(&loss),
             &want_sq,
             &bound,
+        );
+        assert!(
+            got[1]
+                .iter()
+                .enumerate()
+                .all(|(i, v)| i % 3 == 1 || *v == 0.0),
+            "{name}: the output kernel wrote outside the loss column"
         );
     }
 }
@@ -129,8 +141,6 @@ fn weight_and_bias_gradient_partials_match_twin() {
     }
 }
 
-/// reduce over `count` rows of `len` values in segments of `segment`
-/// rows: one output row per segment, written after `dst_off`.
 #[test]
 fn fused_gradients_match_twins() {
     let Some(ctx) = gpu() else { return };
@@ -156,47 +166,55 @@ fn fused_gradients_match_twins() {
     }
 }
 
-fn reduce_case(
-    ctx: &shadertrain::gpu::Context,
-    kernels: &Kernels,
-    count: usize,
-    len: usize,
-    segment: usize,
-) {
+/// reduce over `count` rows of `len` values: one output row per 32 rows,
+/// written after `dst_off`, each the sum of its rows.
+fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize, len: usize) {
+    let fan = REDUCE_FAN as usize;
     let parts = uniform(500 + count as u64, count * len, -1.0, 1.0);
-    let segments = count.div_ceil(segment);
+    let out_rows = count.div_ceil(fan);
     let p = Params {
         dst_off: 2,
-        ..Params::reduce(len, count, len, segment, 0.5)
+        ..Params::reduce(len, count, len, 0.5, 0.0)
     };
     let got = run(
         ctx,
         kernels,
         Kernel::Reduce,
         &p,
-        &[Slot::Input(&parts), Slot::Output(2 + segments * len)],
+        &[Slot::Input(&parts), Slot::Output(2 + out_rows * len)],
     )
     .unwrap();
     assert_eq!(&got[0][..2], &[0.0, 0.0], "reduce wrote before dst_off");
-    for s in 0..segments {
-        let rows = s * segment..((s + 1) * segment).min(count);
-        let mut want = vec![0.0; len];
-        let mut abs = vec![0.0; len];
-        for g in rows.clone() {
-            for i in 0..len {
-                let v = parts[g * len + i] as f64 * 0.5;
-                want[i] += v;
-                abs[i] += v.abs();
-            }
-        }
+    for s in 0..out_rows {
+        let rows = s * fan..((s + 1) * fan).min(count);
+        let (want, abs) = column_sums(&parts, rows.clone(), len, 0.5);
         let out = 2 + s * len;
         assert_within(
-            &format!("reduce {count}x{len}, segment {s} of {segment} rows"),
+            &format!("reduce {count}x{len}, output row {s}"),
             &f64s(&got[0][out..out + len]),
             &want,
             &sum_bound(&want, &abs, rows.len()),
         );
     }
+}
+
+/// Σ and Σ|·| of `rows` of a (rows, len) block, times `scale`, in f64.
+fn column_sums(
+    parts: &[f32],
+    rows: std::ops::Range<usize>,
+    len: usize,
+    scale: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut want = vec![0.0; len];
+    let mut abs = vec![0.0; len];
+    for g in rows {
+        for i in 0..len {
+            let v = parts[g * len + i] as f64 * scale;
+            want[i] += v;
+            abs[i] += v.abs();
+        }
+    }
+    (want, abs)
 }
 
 #[test]
@@ -208,45 +226,90 @@ fn reduce_matches_f64_sums() {
         (2, 63),
         (3, 65),
         (7, 1),
+        (32, 13),
+        (33, 13),
         (64, 13),
         (97, 5),
         (1000, 3),
     ] {
-        for segment in [count, 32, 7] {
-            reduce_case(&ctx, &kernels, count, len, segment);
-        }
+        reduce_case(&ctx, &kernels, count, len);
     }
 }
 
+/// reduce_sgd and reduce_eval over `count` ≤ 32 rows of `params` gradient
+/// columns and a loss column: θ steps by the sums (eval: untouched), and
+/// the loss lands in the history at the counter, which moves on by one.
 #[test]
-fn sgd_matches_twin() {
+fn reduce_sgd_and_eval_match_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
-    for len in [1usize, 63, 64, 65, 1000] {
-        let t = uniform(600, len, -1.0, 1.0);
-        let g = uniform(601, len, -5.0, 5.0);
-        let p = Params {
-            len: len as u32,
-            lr: 0.1,
-            ..Params::default()
-        };
+    for (count, params) in [(1usize, 1usize), (2, 63), (5, 64), (32, 65), (17, 1000)] {
+        let width = params + 1;
+        let parts = uniform(600 + count as u64, count * width, -5.0, 5.0);
+        let t = uniform(601, params, -1.0, 1.0);
+        let history = vec![9.0f32; 4];
+        let counter = [f32::from_bits(2)];
+        let p = Params::reduce(width, count, width, 1.0, 0.1);
+        let (sums, abs) = column_sums(&parts, 0..count, width, 1.0);
+        let name = format!("reduce_sgd {count}x{width}");
         let got = run(
             &ctx,
             &kernels,
-            Kernel::Sgd,
+            Kernel::ReduceSgd,
             &p,
-            &[Slot::Input(&g), Slot::InOut(&t)],
+            &[
+                Slot::Input(&parts),
+                Slot::InOut(&t),
+                Slot::InOut(&history),
+                Slot::InOut(&counter),
+            ],
         )
         .unwrap();
         let mut want = t.clone();
-        ops::sgd(&mut want, &f64s(&g), 0.1);
-        assert_close(
-            &format!("sgd {len}"),
-            &f64s(&got[0]),
-            &f64s(&want),
-            1e-5,
-            1e-4,
+        ops::sgd(&mut want, &sums[..params], 0.1);
+        // θ − 0.1·g: the sum's error, scaled by the step, plus θ's rounding.
+        let bound: Vec<f64> = sum_bound(&sums, &abs, count)
+            .iter()
+            .zip(&want)
+            .map(|(b, w)| 0.1 * b + 1e-6 * (1.0 + f64::from(*w).abs()))
+            .collect();
+        assert_within(&name, &f64s(&got[0]), &f64s(&want), &bound[..params]);
+        let loss_bound = sum_bound(&sums[params..], &abs[params..], count);
+        assert_within(
+            &format!("{name} loss"),
+            &f64s(&got[1][2..3]),
+            &sums[params..],
+            &loss_bound,
         );
+        assert_eq!(got[1][..2], [9.0, 9.0], "{name}: earlier slots kept");
+        assert_eq!(got[1][3], 9.0, "{name}: later slots kept");
+        assert_eq!(
+            got[2][0].to_bits(),
+            3,
+            "{name}: the counter moves on by one"
+        );
+        let sgd_loss = got[1][2];
+
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::ReduceEval,
+            &p,
+            &[
+                Slot::Input(&parts),
+                Slot::InOut(&history),
+                Slot::InOut(&counter),
+            ],
+        )
+        .unwrap();
+        // The same sums, bit for bit, and no θ binding at all.
+        assert_eq!(got[0][2], sgd_loss, "reduce_eval {count}: loss");
+        assert_eq!(
+            got[0][..2],
+            [9.0, 9.0],
+            "reduce_eval {count}: earlier slots kept"
+        );
+        assert_eq!(got[1][0].to_bits(), 3, "reduce_eval {count}: counter");
     }
 }
 
@@ -256,28 +319,22 @@ fn dispatch_past_65535_workgroups_uses_a_2d_grid() {
     let kernels = Kernels::new(&ctx).unwrap();
     // 65,537 workgroups of 64: the last ones sit in the grid's second row.
     let len = 65_536 * 64 + 37;
-    let p = Params {
-        len: len as u32,
-        lr: 0.5,
-        ..Params::default()
-    };
-    assert!(Kernel::Sgd.workgroups(&p) > 65_535);
-    let t = vec![1.0f32; len];
-    let g: Vec<f32> = (0..len).map(|i| (i % 1000) as f32).collect();
+    let p = Params::reduce(len, 2, len, 1.0, 0.0);
+    assert!(Kernel::Reduce.workgroups(&p) > 65_535);
+    let parts: Vec<f32> = (0..2 * len).map(|i| (i % 1000) as f32).collect();
     let got = run(
         &ctx,
         &kernels,
-        Kernel::Sgd,
+        Kernel::Reduce,
         &p,
-        &[Slot::Input(&g), Slot::InOut(&t)],
+        &[Slot::Input(&parts), Slot::Output(len)],
     )
     .unwrap();
+    // Two small integers (and zeros for the missing rows) add exactly.
     for (i, v) in got[0].iter().enumerate() {
-        let want = 1.0 - 0.5 * (i % 1000) as f32;
+        let want = parts[i] + parts[len + i];
         assert_eq!(*v, want, "element {i}");
     }
-    // The reduce over the same width, two groups.
-    reduce_case(&ctx, &kernels, 2, len, 2);
 }
 
 #[test]

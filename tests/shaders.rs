@@ -4,7 +4,7 @@
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadertrain::gpu::kernels::{
     FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE, FUSED_PROD_CAP,
-    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, SOURCES,
+    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, SOURCES,
 };
 
 fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
@@ -44,6 +44,8 @@ fn constants_match_the_rust_side() {
         assert_eq!(u32_constant(&m, "COLS"), BLOCK_COLS, "{name}");
         assert_eq!(u32_constant(&m, "LINEAR"), LINEAR_WORKGROUP, "{name}");
     }
+    let (update, _) = module(Kernel::Reduce.source_index());
+    assert_eq!(u32_constant(&update, "FAN"), REDUCE_FAN);
     let common = shadertrain::gpu::kernels::common_source();
     assert!(common.contains(&format!(
         "TANH_CLAMP: f32 = {:.1}",

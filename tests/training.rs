@@ -195,7 +195,7 @@ fn a_validation_error_names_its_bind_group() {
     let err = kernels
         .bind_group(
             &ctx,
-            shadertrain::gpu::kernels::Kernel::Sgd,
+            shadertrain::gpu::kernels::Kernel::Reduce,
             "bad_group",
             &[
                 wrong.as_entire_binding(),

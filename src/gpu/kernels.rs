@@ -21,8 +21,8 @@ pub const FUSED_MAX_INPUTS: u32 = 32;
 pub const FUSED_X_CAP: u32 = 256;
 pub const FUSED_PROD_CAP: u32 = 2048;
 pub const FUSED_MAX_TILE: u32 = 64;
-/// Partials rows one reduce segment adds; more rows take a second dispatch.
-pub const REDUCE_SEGMENT: u32 = 32;
+/// Partials rows one reduce invocation adds; the WGSL `FAN`.
+pub const REDUCE_FAN: u32 = 32;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
@@ -89,10 +89,12 @@ pub enum Kernel {
     WeightGrad,
     /// Σₙ D per row group
     BiasGrad,
-    /// Pairwise sum of row-group partials
+    /// Pairwise sums of FAN partials rows at a time
     Reduce,
-    /// θ ← θ − α·g
-    Sgd,
+    /// The last sums, θ ← θ − α·g, and the loss into the history
+    ReduceSgd,
+    /// The last sums' loss into the history, without an update
+    ReduceEval,
     /// MATH.md's synthetic X and y for a chunk of rows, from the seed
     Synthesize,
     /// One hidden layer of σ: the whole gradient and loss per row group
@@ -102,7 +104,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 12] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -111,7 +113,8 @@ impl Kernel {
         Kernel::WeightGrad,
         Kernel::BiasGrad,
         Kernel::Reduce,
-        Kernel::Sgd,
+        Kernel::ReduceSgd,
+        Kernel::ReduceEval,
         Kernel::Synthesize,
         Kernel::FusedSigmoid,
         Kernel::FusedTanh,
@@ -147,7 +150,7 @@ impl Kernel {
             | Kernel::BackpropTanh => 0,
             Kernel::OutputResidual => 1,
             Kernel::WeightGrad | Kernel::BiasGrad => 2,
-            Kernel::Reduce | Kernel::Sgd => 3,
+            Kernel::Reduce | Kernel::ReduceSgd | Kernel::ReduceEval => 3,
             Kernel::Synthesize => 4,
             Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
         }
@@ -163,7 +166,8 @@ impl Kernel {
             Kernel::WeightGrad => "weight_grad",
             Kernel::BiasGrad => "bias_grad",
             Kernel::Reduce => "reduce",
-            Kernel::Sgd => "sgd",
+            Kernel::ReduceSgd => "reduce_sgd",
+            Kernel::ReduceEval => "reduce_eval",
             Kernel::Synthesize => "synthesize",
             Kernel::FusedSigmoid => "fused_sigmoid",
             Kernel::FusedTanh => "fused_tanh",
@@ -180,7 +184,9 @@ impl Kernel {
             Kernel::OutputResidual => &[0, 1, 2, 3, 4, 5],
             Kernel::WeightGrad => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
-            Kernel::Reduce | Kernel::Sgd => &[0, 1, 2],
+            Kernel::Reduce => &[0, 1, 2],
+            Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
+            Kernel::ReduceEval => &[0, 1, 3, 4],
             Kernel::Synthesize => &[0, 1, 2],
             Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
         }
@@ -210,9 +216,10 @@ impl Kernel {
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::Reduce => {
-                (u64::from(p.len) * up(p.count, p.group_rows)).div_ceil(LINEAR_WORKGROUP.into())
+                (u64::from(p.len) * up(p.count, REDUCE_FAN)).div_ceil(LINEAR_WORKGROUP.into())
             }
-            Kernel::Sgd => up(p.len, LINEAR_WORKGROUP),
+            Kernel::ReduceSgd => up(p.len, LINEAR_WORKGROUP),
+            Kernel::ReduceEval => 1,
             Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
         }
@@ -246,15 +253,15 @@ pub struct Params {
 }
 
 impl Params {
-    /// The reduce kernel's block: `len` sums over `count` rows `stride`
-    /// apart, in segments of `segment` rows, each sum times `scale`.
-    pub fn reduce(len: usize, count: usize, stride: usize, segment: usize, scale: f32) -> Params {
+    /// The reduce kernels' block: `len` columns of `count` rows `stride`
+    /// apart, each sum times `scale`; reduce_sgd steps by `lr`.
+    pub fn reduce(len: usize, count: usize, stride: usize, scale: f32, lr: f32) -> Params {
         Params {
             len: len as u32,
             count: count as u32,
             stride: stride as u32,
-            group_rows: segment.max(1) as u32,
             scale,
+            lr,
             ..Params::default()
         }
     }

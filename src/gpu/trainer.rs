@@ -18,7 +18,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_SEGMENT};
+use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_FAN};
 use crate::model::{Layout, Model};
 use crate::train::Backend;
 
@@ -95,24 +95,20 @@ impl Plan {
                 have: max_binding,
             });
         }
-        // The widest per-row buffer, the partials of one row group (fused:
-        // one row per lane, the loss in a last column), and the most groups.
-        let (widest, per_group, most_groups) = match fused {
-            Some(s) => (
-                layout.features(),
-                4 * (params as u64 + 1) * u64::from(s.lanes()),
-                FUSED_GROUPS,
-            ),
+        // The widest per-row buffer and the most row groups. Each group
+        // has a partials row: its gradient, then its loss term.
+        let (widest, most_groups) = match fused {
+            Some(_) => (layout.features(), FUSED_GROUPS),
             None => (
                 *layout
                     .sizes()
                     .iter()
                     .max()
                     .expect("layouts are never empty"),
-                per_param,
                 MAX_GROUPS,
             ),
         };
+        let per_group = 4 * (params as u64 + 1);
         if per_group > max_binding {
             return Err(Error::TooLarge {
                 what: format!(
@@ -160,26 +156,18 @@ impl Plan {
     /// Bytes of device memory the trainer allocates for `rows` rows.
     pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
         let p = layout.len();
-        let (partial_rows, per_row) = match self.fused {
-            Some(s) => (self.groups * s.lanes() as usize, 0),
-            None => (self.groups, 2 * layout.hidden().iter().sum::<usize>() + 1),
+        let per_row = match self.fused {
+            Some(_) => 0,
+            None => 2 * layout.hidden().iter().sum::<usize>() + 1,
         };
-        // The partials, and the reduce's segment sums (a 1/REDUCE_SEGMENT share).
-        let partials = 2 * partial_rows * (p + 1);
+        // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
+        let partials = 2 * self.groups * (p + 1);
         let floats = rows * (layout.features() + 1)
             + 4 * (p + 1)
             + partials
             + 2 * MAX_BATCH.max(p)
             + self.chunk_rows * per_row;
         4 * floats as u64
-    }
-
-    /// Rows of the partials buffer, each `p` (+1 for the loss, fused) wide.
-    fn partial_rows(&self) -> usize {
-        match self.fused {
-            Some(s) => self.groups * s.lanes() as usize,
-            None => self.groups,
-        }
     }
 }
 
@@ -217,9 +205,10 @@ pub struct GpuTrainer {
     plan: Plan,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; 2],
-    /// The epoch's loss: a buffer and the byte offset in it.
-    loss: (wgpu::Buffer, u64),
+    /// Losses of the batch in flight, one per epoch.
     history: wgpu::Buffer,
+    /// Epochs recorded into `history`; zeroed before each batch.
+    counter: wgpu::Buffer,
     staging: Staging,
     /// Forward, backward, reductions and the update: one epoch.
     epoch: Vec<Step>,
@@ -333,10 +322,10 @@ impl GpuTrainer {
             buffers::storage(&ctx, "theta_saved[0]", p)?,
             buffers::storage(&ctx, "theta_saved[1]", p)?,
         ];
-        // ∂L/∂θ, and for the fused kernel the loss after it.
-        let grads = buffers::storage(&ctx, "d_theta", p + 1)?;
-        let partials = buffers::storage(&ctx, "d_theta_partials", plan.partial_rows() * (p + 1))?;
+        // One row per row group: its gradient, then its loss term.
+        let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * (p + 1))?;
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
+        let counter = buffers::storage(&ctx, "epoch_counter", 1)?;
         let staging = Staging::new(&ctx, "staging", p.max(MAX_BATCH))?;
 
         let layers = layout.layers();
@@ -361,7 +350,6 @@ impl GpuTrainer {
             (Vec::new(), Vec::new())
         };
         let residual = buffers::storage(&ctx, "r", if layered { cr } else { 1 })?;
-        let loss_partials = buffers::storage(&ctx, "loss_partials", plan.groups)?;
 
         let mut keep = Vec::new();
         let mut epoch = Vec::new();
@@ -398,52 +386,6 @@ impl GpuTrainer {
                     .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?,
             })
         };
-        // `len` sums over `count` rows of `source`, `stride` apart, into
-        // `dest`: one dispatch, or for many rows a dispatch per
-        // REDUCE_SEGMENT rows into `mid` and a second over those.
-        let reduce = |label: &str,
-                      source: &wgpu::Buffer,
-                      count: usize,
-                      stride: usize,
-                      len: usize,
-                      dest: &wgpu::Buffer,
-                      scale: f32,
-                      keep: &mut Vec<wgpu::Buffer>|
-         -> Result<Vec<Step>> {
-            let seg = REDUCE_SEGMENT as usize;
-            if count <= seg {
-                let params = Params::reduce(len, count, stride, count, scale);
-                return Ok(vec![step(
-                    Kernel::Reduce,
-                    label.into(),
-                    params,
-                    &[source, dest],
-                    keep,
-                )?]);
-            }
-            let segments = count.div_ceil(seg);
-            let mid = buffers::storage(&ctx, &format!("{label}.segments"), segments * len)?;
-            let first = Params::reduce(len, count, stride, seg, 1.0);
-            let second = Params::reduce(len, segments, len, segments, scale);
-            let steps = vec![
-                step(
-                    Kernel::Reduce,
-                    format!("{label}.0"),
-                    first,
-                    &[source, &mid],
-                    keep,
-                )?,
-                step(
-                    Kernel::Reduce,
-                    format!("{label}.1"),
-                    second,
-                    &[&mid, dest],
-                    keep,
-                )?,
-            ];
-            keep.push(mid);
-            Ok(steps)
-        };
         for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
             let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
             let (x, y) = match data {
@@ -474,7 +416,8 @@ impl GpuTrainer {
                 rows: rows as u32,
                 group_rows: plan.group_rows as u32,
                 group_base: (start / plan.group_rows) as u32,
-                stride: p as u32,
+                stride: p as u32 + 1,
+                len: p as u32,
                 scale,
                 ..Params::default()
             };
@@ -487,8 +430,6 @@ impl GpuTrainer {
             };
             if !layered {
                 let params = Params {
-                    stride: p as u32 + 1,
-                    len: p as u32,
                     dst_off: layers[1].weight.start as u32,
                     ..with_layer(0)
                 };
@@ -519,7 +460,7 @@ impl GpuTrainer {
                 Kernel::OutputResidual,
                 format!("output[{c}]"),
                 with_layer(last),
-                &[input(last), &theta, &y, &residual, &loss_partials],
+                &[input(last), &theta, &y, &residual, &partials],
                 &mut keep,
             )?);
             for l in (0..=last).rev() {
@@ -556,53 +497,45 @@ impl GpuTrainer {
             keep.push(x);
             keep.push(y);
         }
-        let loss = if layered {
-            // The gradient partials are p wide; the loss has its own.
-            let n = plan.groups;
-            epoch.extend(reduce(
-                "reduce.d_theta",
-                &partials,
-                n,
-                p,
-                p,
-                &grads,
-                1.0,
-                &mut keep,
-            )?);
-            let loss = buffers::storage(&ctx, "loss", 1)?;
-            let mean = (1.0 / total_rows as f64) as f32;
-            let steps = reduce(
-                "reduce.loss",
-                &loss_partials,
-                n,
-                1,
-                1,
-                &loss,
-                mean,
+        // The partials rows, REDUCE_FAN at a time, until at most REDUCE_FAN
+        // are left; then the last sums, the update and the loss.
+        let width = p + 1;
+        let mut rows = plan.groups;
+        let mut source = partials.clone();
+        let mut stage = 0;
+        while rows > REDUCE_FAN as usize {
+            let out = rows.div_ceil(REDUCE_FAN as usize);
+            let dest = buffers::storage(&ctx, &format!("d_theta_sums[{stage}]"), out * width)?;
+            let s = step(
+                Kernel::Reduce,
+                format!("reduce[{stage}]"),
+                Params::reduce(width, rows, width, 1.0, 0.0),
+                &[&source, &dest],
                 &mut keep,
             )?;
-            epoch.extend(steps.iter().cloned());
-            evaluate.extend(steps);
-            (loss, 0)
-        } else {
-            // p + 1 wide: the fused kernel already divided the loss by N.
-            let n = plan.partial_rows();
-            let steps = reduce("reduce", &partials, n, p + 1, p + 1, &grads, 1.0, &mut keep)?;
-            epoch.extend(steps.iter().cloned());
-            evaluate.extend(steps);
-            (grads.clone(), 4 * p as u64)
-        };
+            evaluate.push(s.clone());
+            epoch.push(s);
+            keep.push(source);
+            source = dest;
+            rows = out;
+            stage += 1;
+        }
+        let last = Params::reduce(width, rows, width, 1.0, lr as f32);
         epoch.push(step(
-            Kernel::Sgd,
-            "sgd".into(),
-            Params {
-                len: p as u32,
-                lr: lr as f32,
-                ..Params::default()
-            },
-            &[&grads, &theta],
+            Kernel::ReduceSgd,
+            "reduce_sgd".into(),
+            last,
+            &[&source, &theta, &history, &counter],
             &mut keep,
         )?);
+        evaluate.push(step(
+            Kernel::ReduceEval,
+            "reduce_eval".into(),
+            last,
+            &[&source, &history, &counter],
+            &mut keep,
+        )?);
+        keep.push(source);
         if !setup.is_empty() {
             let mut encoder = ctx
                 .device
@@ -623,7 +556,7 @@ impl GpuTrainer {
         }
         keep.extend(acts);
         keep.extend(deltas);
-        keep.extend([residual, grads, partials, loss_partials]);
+        keep.extend([residual, partials]);
         Ok(GpuTrainer {
             ctx,
             kernels,
@@ -631,8 +564,8 @@ impl GpuTrainer {
             plan,
             theta,
             saved,
-            loss,
             history,
+            counter,
             staging,
             epoch,
             evaluate,
@@ -650,21 +583,27 @@ impl GpuTrainer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
     }
 
-    /// Records `steps` in one compute pass, then copies the loss into
-    /// history slot `slot`.
-    fn record(&self, encoder: &mut wgpu::CommandEncoder, steps: &[Step], slot: usize) {
+    /// Records `epochs` repetitions of `steps` in one compute pass, their
+    /// losses into history slots 0..epochs, and the copy of those slots to
+    /// the staging buffer; then submits and reads them back.
+    fn submit(&self, label: &str, steps: &[Step], epochs: usize) -> Result<Vec<f32>> {
+        // The last kernel of each epoch appends its loss at this counter.
+        self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
+        let mut encoder = self.encoder(label);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("epoch"),
+                label: Some(label),
                 timestamp_writes: None,
             });
-            for s in steps {
-                self.kernels
-                    .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+            for _ in 0..epochs {
+                for s in steps {
+                    self.kernels
+                        .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+                }
             }
         }
-        let (loss, offset) = &self.loss;
-        encoder.copy_buffer_to_buffer(loss, *offset, &self.history, (slot * 4) as u64, 4);
+        self.staging.copy_from(&mut encoder, &self.history, epochs);
+        self.staging.finish(&self.ctx, encoder, epochs)
     }
 
     fn copy_params(&self, from: &wgpu::Buffer, to: &wgpu::Buffer) -> Result<()> {
@@ -705,6 +644,7 @@ impl GpuTrainer {
         // Each timestamp is a u64, read as two f32-sized words.
         let words = 2 * count as usize;
         let staging = Staging::new(&self.ctx, "profile staging", words)?;
+        self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
         let mut encoder = self.encoder("profile");
         for (i, s) in self.epoch.iter().enumerate() {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -753,12 +693,7 @@ impl Backend for GpuTrainer {
         let mut done = 0;
         while done < epochs {
             let m = (epochs - done).min(MAX_BATCH);
-            let mut encoder = self.encoder("epochs");
-            for slot in 0..m {
-                self.record(&mut encoder, &self.epoch, slot);
-            }
-            self.staging.copy_from(&mut encoder, &self.history, m);
-            let batch = self.staging.finish(&self.ctx, encoder, m)?;
+            let batch = self.submit("epochs", &self.epoch, m)?;
             losses.extend(batch.iter().map(|&l| l as f64));
             done += m;
         }
@@ -766,10 +701,7 @@ impl Backend for GpuTrainer {
     }
 
     fn loss(&mut self) -> Result<f64> {
-        let mut encoder = self.encoder("evaluate");
-        self.record(&mut encoder, &self.evaluate, 0);
-        self.staging.copy_from(&mut encoder, &self.history, 1);
-        Ok(self.staging.finish(&self.ctx, encoder, 1)?[0] as f64)
+        Ok(self.submit("evaluate", &self.evaluate, 1)?[0] as f64)
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
@@ -800,7 +732,7 @@ mod tests {
         let plan = Plan::with(&layout, 16_777_216, 128 << 20, None).unwrap();
         assert_eq!(plan.chunk_rows % plan.group_rows, 0);
         assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
-        assert!(plan.groups * p * 4 <= 128 << 20);
+        assert!(plan.groups * (p + 1) * 4 <= 128 << 20);
         assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
         assert!(plan.chunks.len() > 1);
         let small = Plan::with(&layout, 100, 128 << 20, None).unwrap();
@@ -814,10 +746,9 @@ mod tests {
         assert_eq!(fused.fused, Some(shape));
         assert_eq!(fused.chunk_rows % fused.group_rows, 0);
         assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
-        assert!(fused.partial_rows() * (p + 1) * 4 <= 128 << 20);
+        assert!(fused.groups * (p + 1) * 4 <= 128 << 20);
         assert!(fused.groups <= FUSED_GROUPS);
         assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
-        assert_eq!(fused.partial_rows(), fused.groups * shape.lanes() as usize);
     }
 
     #[test]

@@ -178,8 +178,8 @@ pub fn check_gradient_partials(
 }
 
 /// fused_* against the composition of the CPU twins, per row group: each
-/// group's lane rows are added in f64 and held to the group's ∂W1, ∂b1,
-/// ∂w2, ∂b2 and Σe²/N within the sum tolerance. `total` rows set 2/N, as
+/// group's partials row is held to the group's ∂W1, ∂b1, ∂w2, ∂b2 and
+/// Σe²/N within the sum tolerance. `total` rows set 2/N, as
 /// when the rows are one chunk of a larger batch.
 pub fn check_fused(
     ctx: &Context,
@@ -191,7 +191,6 @@ pub fn check_fused(
 ) {
     let shape = FusedShape::new(f, h).expect("a shape the fused kernel takes");
     let pipeline = kernels.fused(ctx, act, &shape).unwrap();
-    let lanes = shape.lanes() as usize;
     let x = uniform(seed, rows * f, -1.0, 1.0);
     let y = uniform(seed.wrapping_add(1), rows, -1.0, 1.0);
     // 3 values before W1, so every offset is exercised: W1, b1, w2, b2.
@@ -225,7 +224,7 @@ pub fn check_fused(
             Slot::Input(&x),
             Slot::Input(&y),
             Slot::Input(&t),
-            Slot::Output(groups * lanes * (p + 1)),
+            Slot::Output(groups * (p + 1)),
         ],
     )
     .unwrap();
@@ -263,13 +262,7 @@ pub fn check_fused(
         }
         want[p] = sq * scale as f64 / 2.0;
         bound_terms[p] = want[p];
-        let mut sum = vec![0.0; p + 1];
-        for lane in 0..lanes {
-            let row = &got[0][(g * lanes + lane) * (p + 1)..][..p + 1];
-            for (s, v) in sum.iter_mut().zip(row) {
-                *s += *v as f64;
-            }
-        }
+        let sum = f64s(&got[0][g * (p + 1)..(g + 1) * (p + 1)]);
         // Entries before W1 belong to no parameter: the kernel leaves them 0.
         assert_eq!(&sum[..w_off as usize], &[0.0; 3], "fused wrote the padding");
         let name = format!("fused {act} {rows}x{f}x{h} R={group_rows} group {g}");
