@@ -6,8 +6,10 @@
 //
 // One workgroup per row group of `group_rows` rows. Invocation t is hidden
 // unit j = t % HB on lane t / HB; it keeps W1[j, :] and its own ∂W1[j, :] in
-// registers and takes every LANES-th row of each tile of TILE rows. The tile
-// of x sits in workgroup memory, read as vec4s that every unit shares. The
+// registers (w0..w7, g0..g7: named, so no driver has to prove an array can
+// live in registers) and takes every LANES-th row of each tile of TILE rows.
+// The tile of x and the tile's activations sit in workgroup memory; x is
+// read as vec4s that every unit shares. The
 // lanes' sums are added in lane order into the group's partials row,
 //   partials[(group_base + group)·stride + parameter index],
 // with the loss term at column `len`; reduce then adds the rows in a fixed
@@ -22,13 +24,11 @@
 const FUSED: u32 = 256u;
 // Most inputs, as vec4s: F ≤ 32. Mirrored by kernels::FUSED_MAX_INPUTS.
 const MAX_F4: u32 = 8u;
-// Workgroup memory for the tile: TILE·F4 vec4s of x and TILE·HB products a·w2.
+// Workgroup memory for the tile: TILE·F4 vec4s of x and TILE·HB activations.
 // Mirrored by kernels::FUSED_X_CAP and FUSED_PROD_CAP.
 const X_CAP: u32 = 256u;
 const PROD_CAP: u32 = 2048u;
 const MAX_TILE: u32 = 64u;
-// TILE·HB ≤ PROD_CAP keeps each lane's rows per tile within this.
-const MAX_LANE_ROWS: u32 = 8u;
 
 // Set per network when the pipeline is built (kernels::FusedShape); the
 // defaults only let the module validate on its own.
@@ -39,7 +39,8 @@ override HB: u32 = 16u;   // H rounded up to a power of two
 override TILE: u32 = 64u; // rows per tile: a power of two ≤ MAX_TILE
 
 var<workgroup> xt: array<vec4<f32>, X_CAP>;    // the x tile (TILE, F4)
-var<workgroup> prod: array<f32, PROD_CAP>;     // a·w2 of the tile (TILE, HB)
+var<workgroup> acts: array<f32, PROD_CAP>;     // a of the tile (TILE, HB)
+var<workgroup> w2s: array<f32, FUSED>;         // w2, zero past H
 var<workgroup> rt: array<f32, MAX_TILE>;       // r of the tile
 var<workgroup> sums: array<vec2<f32>, FUSED>;  // row-sum segments, then (Σe², Σr)
 
@@ -50,11 +51,53 @@ fn x_at(row: u32, c: u32) -> f32 {
     return 0.0;
 }
 
-fn w1_at(unit: u32, c: u32) -> f32 {
-    if (c < F) {
-        return theta[p.w_off + unit * F + c];
+// Inputs c..c+3 of W1's row `unit`, zero past F.
+fn w1_at(unit: u32, k: u32) -> vec4<f32> {
+    var v = vec4(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let c = 4u * k + i;
+        if (c < F) {
+            v[i] = theta[p.w_off + unit * F + c];
+        }
     }
-    return 0.0;
+    return v;
+}
+
+// x[r, :]·w for the tile row whose vec4s start at o; vec4s past F4 skipped
+// (F4 is a pipeline constant, so the skipped terms compile away).
+fn dot_row(o: u32, w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>, w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>) -> f32 {
+    var z = dot(xt[o], w0);
+    if (F4 > 1u) { z += dot(xt[o + 1u], w1); }
+    if (F4 > 2u) { z += dot(xt[o + 2u], w2); }
+    if (F4 > 3u) { z += dot(xt[o + 3u], w3); }
+    if (F4 > 4u) { z += dot(xt[o + 4u], w4); }
+    if (F4 > 5u) { z += dot(xt[o + 5u], w5); }
+    if (F4 > 6u) { z += dot(xt[o + 6u], w6); }
+    if (F4 > 7u) { z += dot(xt[o + 7u], w7); }
+    return z;
+}
+
+// The lanes' values of v for unit j, added in lane order; meaningful on
+// lane 0. Uses the x tile's memory, one vec4 per invocation.
+fn lane_total(t: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
+    workgroupBarrier();
+    xt[t] = v;
+    workgroupBarrier();
+    var s = xt[j];
+    for (var l = 1u; l < FUSED / HB; l++) {
+        s += xt[l * HB + j];
+    }
+    return s;
+}
+
+// ∂W1[j, 4k..4k+3] into the partials row at base.
+fn store_w(base: u32, j: u32, k: u32, v: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        let c = 4u * k + i;
+        if (c < F) {
+            partials[base + p.w_off + j * F + c] = v[i];
+        }
+    }
 }
 
 fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
@@ -72,25 +115,36 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     let first = group * p.group_rows;
     let end = min(first + p.group_rows, p.rows);
 
-    // W1[j, :] and ∂W1[j, :] as vec4s, zero past F.
-    var w: array<vec4<f32>, MAX_F4>;
-    var g: array<vec4<f32>, MAX_F4>;
-    for (var k = 0u; k < F4; k++) {
-        let c = 4u * k;
-        w[k] = vec4(w1_at(unit, c), w1_at(unit, c + 1u), w1_at(unit, c + 2u), w1_at(unit, c + 3u));
-        g[k] = vec4(0.0);
-    }
+    // W1[j, :] (zero past F) and ∂W1[j, :].
+    let w0 = w1_at(unit, 0u);
+    let w1 = w1_at(unit, 1u);
+    let w2 = w1_at(unit, 2u);
+    let w3 = w1_at(unit, 3u);
+    let w4 = w1_at(unit, 4u);
+    let w5 = w1_at(unit, 5u);
+    let w6 = w1_at(unit, 6u);
+    let w7 = w1_at(unit, 7u);
+    var g0 = vec4(0.0);
+    var g1 = vec4(0.0);
+    var g2 = vec4(0.0);
+    var g3 = vec4(0.0);
+    var g4 = vec4(0.0);
+    var g5 = vec4(0.0);
+    var g6 = vec4(0.0);
+    var g7 = vec4(0.0);
     let b1 = theta[p.b_off + unit];
-    let w2 = select(0.0, theta[p.dst_off + unit], live);
+    let w_out = select(0.0, theta[p.dst_off + unit], live);
     let b2 = theta[p.dst_off + H];
+    if (lane == 0u) {
+        w2s[j] = w_out;
+    }
     var db1 = 0.0;
     var dw2 = 0.0;
     // Kept by the first invocation of each tile row's segments.
     var sq = 0.0;
     var rsum = 0.0;
-    var a: array<f32, MAX_LANE_ROWS>;
     let lane_rows = max(TILE / lanes, 1u);
-    // The row sums of prod: `segs` invocations per tile row.
+    // The row sums a·w2: `segs` invocations per tile row.
     let segs = FUSED / TILE;
     let srow = t / segs;
     let seg = t % segs;
@@ -99,11 +153,11 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         for (var i = t; i < TILE * F4; i += FUSED) {
             let row = start + i / F4;
             let c = 4u * (i % F4);
-            var v = vec4(0.0);
+            var xv = vec4(0.0);
             if (row < end) {
-                v = vec4(x_at(row, c), x_at(row, c + 1u), x_at(row, c + 2u), x_at(row, c + 3u));
+                xv = vec4(x_at(row, c), x_at(row, c + 1u), x_at(row, c + 2u), x_at(row, c + 3u));
             }
-            xt[i] = v;
+            xt[i] = xv;
         }
         workgroupBarrier();
 
@@ -111,13 +165,8 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         for (var i = 0u; i < lane_rows; i++) {
             let r = lane + i * lanes;
             if (r < TILE) {
-                var z = b1;
-                for (var k = 0u; k < F4; k++) {
-                    z += dot(xt[r * F4 + k], w[k]);
-                }
-                let av = activate(z, act);
-                a[i] = av;
-                prod[r * HB + j] = av * w2;
+                let z = b1 + dot_row(r * F4, w0, w1, w2, w3, w4, w5, w6, w7);
+                acts[r * HB + j] = activate(z, act);
             }
         }
         workgroupBarrier();
@@ -126,7 +175,7 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         // first invocation of the row adds the segments in order.
         var s = 0.0;
         for (var q = seg; q < HB; q += segs) {
-            s += prod[srow * HB + q];
+            s = fma(acts[srow * HB + q], w2s[q], s);
         }
         sums[t] = vec2(s, 0.0);
         workgroupBarrier();
@@ -152,44 +201,44 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
             let r = lane + i * lanes;
             if (r < TILE) {
                 let rr = rt[r];
-                let av = a[i];
-                let d = rr * w2 * slope(av, act);
+                let av = acts[r * HB + j];
+                let d = rr * w_out * slope(av, act);
                 db1 += d;
                 dw2 += rr * av;
-                for (var k = 0u; k < F4; k++) {
-                    g[k] = fma(vec4(d), xt[r * F4 + k], g[k]);
-                }
+                let dv = vec4(d);
+                let o = r * F4;
+                g0 = fma(dv, xt[o], g0);
+                if (F4 > 1u) { g1 = fma(dv, xt[o + 1u], g1); }
+                if (F4 > 2u) { g2 = fma(dv, xt[o + 2u], g2); }
+                if (F4 > 3u) { g3 = fma(dv, xt[o + 3u], g3); }
+                if (F4 > 4u) { g4 = fma(dv, xt[o + 4u], g4); }
+                if (F4 > 5u) { g5 = fma(dv, xt[o + 5u], g5); }
+                if (F4 > 6u) { g6 = fma(dv, xt[o + 6u], g6); }
+                if (F4 > 7u) { g7 = fma(dv, xt[o + 7u], g7); }
             }
         }
-        // The next tile overwrites xt, prod and rt.
+        // The next tile overwrites xt, acts and rt.
         workgroupBarrier();
     }
 
-    // The lanes' ∂W1 rows, added in lane order by lane 0 (x tile memory
-    // holds one vec4 per invocation), then ∂b1 and ∂w2 the same way.
-    for (var k = 0u; k < F4; k++) {
-        xt[t] = g[k];
-        workgroupBarrier();
-        if (lane == 0u) {
-            var s = xt[j];
-            for (var l = 1u; l < lanes; l++) {
-                s += xt[l * HB + j];
-            }
-            g[k] = s;
-        }
-        workgroupBarrier();
+    // The lanes' sums, added in lane order.
+    if (lanes > 1u) {
+        g0 = lane_total(t, j, g0);
+        if (F4 > 1u) { g1 = lane_total(t, j, g1); }
+        if (F4 > 2u) { g2 = lane_total(t, j, g2); }
+        if (F4 > 3u) { g3 = lane_total(t, j, g3); }
+        if (F4 > 4u) { g4 = lane_total(t, j, g4); }
+        if (F4 > 5u) { g5 = lane_total(t, j, g5); }
+        if (F4 > 6u) { g6 = lane_total(t, j, g6); }
+        if (F4 > 7u) { g7 = lane_total(t, j, g7); }
+        let b = lane_total(t, j, vec4(db1, dw2, 0.0, 0.0));
+        db1 = b.x;
+        dw2 = b.y;
     }
-    prod[t] = db1;
-    prod[FUSED + t] = dw2;
     // (Σe², Σr) over the workgroup, in a fixed tree.
+    workgroupBarrier();
     sums[t] = vec2(sq, rsum);
     workgroupBarrier();
-    if (lane == 0u) {
-        for (var l = 1u; l < lanes; l++) {
-            db1 += prod[l * HB + j];
-            dw2 += prod[FUSED + l * HB + j];
-        }
-    }
     for (var half = FUSED / 2u; half > 0u; half /= 2u) {
         if (t < half) {
             sums[t] += sums[t + half];
@@ -199,14 +248,14 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
 
     let base = (p.group_base + group) * p.stride;
     if (live && lane == 0u) {
-        for (var k = 0u; k < F4; k++) {
-            for (var c = 0u; c < 4u; c++) {
-                let i = 4u * k + c;
-                if (i < F) {
-                    partials[base + p.w_off + j * F + i] = g[k][c];
-                }
-            }
-        }
+        store_w(base, j, 0u, g0);
+        if (F4 > 1u) { store_w(base, j, 1u, g1); }
+        if (F4 > 2u) { store_w(base, j, 2u, g2); }
+        if (F4 > 3u) { store_w(base, j, 3u, g3); }
+        if (F4 > 4u) { store_w(base, j, 4u, g4); }
+        if (F4 > 5u) { store_w(base, j, 5u, g5); }
+        if (F4 > 6u) { store_w(base, j, 6u, g6); }
+        if (F4 > 7u) { store_w(base, j, 7u, g7); }
         partials[base + p.b_off + j] = db1;
         partials[base + p.dst_off + j] = dw2;
     }
