@@ -33,8 +33,19 @@ struct Params {
 // ROWS × COLS outputs. Mirrored by kernels::BLOCK_ROWS and BLOCK_COLS.
 const ROWS: u32 = 8u;
 const COLS: u32 = 4u;
-// Invocations per workgroup, every kernel. Mirrored by kernels::LINEAR_WORKGROUP.
+// Invocations per workgroup of the one-dimensional kernels. Mirrored by
+// kernels::LINEAR_WORKGROUP.
 const LINEAR: u32 = 64u;
+
+// The workgroup-tiled products: TM × TN outputs per workgroup of TILED
+// (16 × 16) invocations, 4 × 4 each, in steps of TK along the sum; each
+// operand's step is staged as TK × 16 vec4s. Mirrored by kernels::TILED_M,
+// TILED_N, TILED_K and TILED_WORKGROUP.
+const TM: u32 = 64u;
+const TN: u32 = 64u;
+const TK: u32 = 16u;
+const TILED: u32 = 256u;
+const TILE_VEC4S: u32 = 256u;
 
 const TANH_CLAMP: f32 = 15.0;
 const ACT_SIGMOID: u32 = 0u;

@@ -2,8 +2,9 @@
 // partials[(group_base + group) · stride + parameter index]. reduce (in
 // update.wgsl) then sums the groups in a fixed pairwise order, so there are
 // no float atomics and reruns are bit-identical.
-//   weight_grad: ∂W = Dᵀ·A_prev   (outputs, inputs)
-//   bias_grad:   ∂b = Σₙ D[n, :]   (outputs)
+//   weight_grad:       ∂W = Dᵀ·A_prev   (outputs, inputs), register-blocked
+//   weight_grad_tiled: the same, workgroup-tiled (for hardware GPUs)
+//   bias_grad:         ∂b = Σₙ D[n, :]   (outputs)
 
 @group(0) @binding(1) var<storage, read> delta: array<f32>;         // D (rows, outputs)
 @group(0) @binding(2) var<storage, read> act_prev: array<f32>;      // A_prev (rows, inputs)
@@ -90,4 +91,98 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         acc += delta[n * p.outputs + o];
     }
     partials[(p.group_base + group) * p.stride + p.b_off + o] = acc;
+}
+
+var<workgroup> d_tile: array<vec4<f32>, TILE_VEC4S>; // [n][o/4]: D[n0 + n, o0 + o .. o + 3]
+var<workgroup> p_tile: array<vec4<f32>, TILE_VEC4S>; // [n][i/4]: A_prev[n0 + n, i0 + i .. i + 3]
+
+// Four consecutive values from column c of row n of a (rows, width)
+// matrix, zero past its last column.
+fn delta_quad(n: u32, c: u32) -> vec4<f32> {
+    var v = vec4(0.0);
+    let base = n * p.outputs + c;
+    if (c < p.outputs) { v.x = delta[base]; }
+    if (c + 1u < p.outputs) { v.y = delta[base + 1u]; }
+    if (c + 2u < p.outputs) { v.z = delta[base + 2u]; }
+    if (c + 3u < p.outputs) { v.w = delta[base + 3u]; }
+    return v;
+}
+
+fn act_quad(n: u32, c: u32) -> vec4<f32> {
+    var v = vec4(0.0);
+    let base = n * p.inputs + c;
+    if (c < p.inputs) { v.x = act_prev[base]; }
+    if (c + 1u < p.inputs) { v.y = act_prev[base + 1u]; }
+    if (c + 2u < p.inputs) { v.z = act_prev[base + 2u]; }
+    if (c + 3u < p.inputs) { v.w = act_prev[base + 3u]; }
+    return v;
+}
+
+// One workgroup per (row group, TM outputs, TN inputs): per step of TK rows
+// it stages D's and A_prev's rows, already laid out along the outputs and
+// inputs, and each invocation adds the step into its 4 × 4 block.
+@compute @workgroup_size(TILED)
+fn weight_grad_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tiles_o = (p.outputs + TM - 1u) / TM;
+    let tiles_i = (p.inputs + TN - 1u) / TN;
+    let id = linear_workgroup(wid, nwg);
+    let group = id / (tiles_o * tiles_i);
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    if (group >= groups) {
+        return;
+    }
+    let o0 = (id % tiles_o) * TM;
+    let i0 = ((id / tiles_o) % tiles_i) * TN;
+    let first = group * p.group_rows;
+    let end = min(first + p.group_rows, p.rows);
+    let t = lid.x;
+    let tx = t % 16u; // inputs i0 + 4·tx .. + 3
+    let ty = t / 16u; // outputs o0 + 4·ty .. + 3
+    // The staging: invocation t loads 4 values of one row of each step.
+    let lr = t / 16u;
+    let lc = (t % 16u) * 4u;
+    var c0 = vec4(0.0);
+    var c1 = vec4(0.0);
+    var c2 = vec4(0.0);
+    var c3 = vec4(0.0);
+    for (var n0 = first; n0 < end; n0 += TK) {
+        let n = n0 + lr;
+        var dv = vec4(0.0);
+        var av = vec4(0.0);
+        if (n < end) {
+            dv = delta_quad(n, o0 + lc);
+            av = act_quad(n, i0 + lc);
+        }
+        d_tile[t] = dv;
+        p_tile[t] = av;
+        workgroupBarrier();
+        for (var k = 0u; k < TK; k++) {
+            let d = d_tile[k * 16u + ty];
+            let a = p_tile[k * 16u + tx];
+            c0 = fma(vec4(d.x), a, c0);
+            c1 = fma(vec4(d.y), a, c1);
+            c2 = fma(vec4(d.z), a, c2);
+            c3 = fma(vec4(d.w), a, c3);
+        }
+        workgroupBarrier();
+    }
+    let base = (p.group_base + group) * p.stride + p.w_off;
+    let o = o0 + 4u * ty;
+    let i = i0 + 4u * tx;
+    store_tiled_row(base, o, i, c0);
+    store_tiled_row(base, o + 1u, i, c1);
+    store_tiled_row(base, o + 2u, i, c2);
+    store_tiled_row(base, o + 3u, i, c3);
+}
+
+// ∂W[o, i .. i + 3] for the inputs that exist.
+fn store_tiled_row(base: u32, o: u32, i: u32, v: vec4<f32>) {
+    if (o >= p.outputs) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (i + j < p.inputs) {
+            partials[base + o * p.inputs + i + j] = v[j];
+        }
+    }
 }

@@ -52,11 +52,13 @@ pub enum BackendChoice {
 /// The GPU kernels of a one-hidden-layer network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum GpuKernels {
-    /// Fused on hardware GPUs where the network fits it; layered on CPU adapters such as lavapipe.
+    /// Hardware GPUs: fused where the network fits it, else tiled. CPU adapters such as lavapipe: layered.
     Auto,
     /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
     Fused,
-    /// One kernel per layer step: forward, output, gradient partials, backprop.
+    /// One kernel per layer step, the forward product tiled in workgroup memory.
+    Tiled,
+    /// One kernel per layer step, every product register-blocked.
     Layered,
 }
 
@@ -65,6 +67,7 @@ impl From<GpuKernels> for crate::gpu::KernelChoice {
         match k {
             GpuKernels::Auto => Self::Auto,
             GpuKernels::Fused => Self::Fused,
+            GpuKernels::Tiled => Self::Tiled,
             GpuKernels::Layered => Self::Layered,
         }
     }
@@ -293,7 +296,7 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
 
-    /// GPU kernels for a network with one hidden layer.
+    /// GPU kernels of the epoch.
     #[arg(long, value_enum, default_value_t = GpuKernels::Auto)]
     pub kernels: GpuKernels,
 }

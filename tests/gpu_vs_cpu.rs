@@ -32,7 +32,9 @@ fn dense_forward_matches_twin() {
         for (s, &shape) in SHAPES.iter().enumerate() {
             // The last scale drives pre-activations to ±1000.
             for scale in [1.0f32, 1000.0] {
-                check_forward(&ctx, &kernels, act, shape, 100 + s as u64, scale);
+                for kernel in [Kernel::forward(act), Kernel::forward_tiled(act)] {
+                    check_forward(&ctx, &kernels, kernel, act, shape, 100 + s as u64, scale);
+                }
             }
         }
     }
@@ -136,7 +138,9 @@ fn weight_and_bias_gradient_partials_match_twin() {
     let kernels = Kernels::new(&ctx).unwrap();
     for (s, &shape) in SHAPES.iter().enumerate() {
         for group_rows in [64usize, 128] {
-            check_gradient_partials(&ctx, &kernels, shape, group_rows, 400 + s as u64);
+            for weight in [Kernel::WeightGrad, Kernel::WeightGradTiled] {
+                check_gradient_partials(&ctx, &kernels, weight, shape, group_rows, 400 + s as u64);
+            }
         }
     }
 }
@@ -345,11 +349,17 @@ fn extreme_pre_activations_stay_finite_and_correct() {
     let a = [1.0f32];
     let theta = [100.0f32, -100.0, 1000.0, -1000.0, 0.0, 0.0, 0.0, 0.0];
     let p = layer_params((1, 1, 4), 0, 4);
-    for act in Activation::ALL {
+    let forwards = Activation::ALL.into_iter().flat_map(|act| {
+        [
+            (act, Kernel::forward(act)),
+            (act, Kernel::forward_tiled(act)),
+        ]
+    });
+    for (act, kernel) in forwards {
         let got = run(
             &ctx,
             &kernels,
-            Kernel::forward(act),
+            kernel,
             &p,
             &[Slot::Input(&a), Slot::Input(&theta), Slot::Output(4)],
         )
@@ -360,7 +370,7 @@ fn extreme_pre_activations_stay_finite_and_correct() {
             .collect();
         assert!(got[0].iter().all(|v| v.is_finite()), "{act}: {:?}", got[0]);
         assert_close(
-            &format!("{act} at ±100, ±1000"),
+            &format!("{kernel:?} at ±100, ±1000"),
             &f64s(&got[0]),
             &want,
             1e-6,

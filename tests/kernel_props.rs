@@ -8,7 +8,7 @@ use common::gpu;
 use common::kernels::{check_backprop, check_forward, check_fused, check_gradient_partials};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use shadertrain::gpu::kernels::Kernels;
+use shadertrain::gpu::kernels::{Kernel, Kernels};
 use shadertrain::model::Activation;
 
 fn shapes() -> impl Strategy<Value = (usize, usize, usize, u64, bool)> {
@@ -39,7 +39,17 @@ fn forward_and_backprop_match_their_twins() {
             } else {
                 Activation::Sigmoid
             };
-            check_forward(&ctx, &kernels, act, (rows, inputs, outputs), seed, 1.0);
+            let shape = (rows, inputs, outputs);
+            check_forward(&ctx, &kernels, Kernel::forward(act), act, shape, seed, 1.0);
+            check_forward(
+                &ctx,
+                &kernels,
+                Kernel::forward_tiled(act),
+                act,
+                shape,
+                seed,
+                1.0,
+            );
             check_backprop(&ctx, &kernels, act, (rows, inputs, outputs), seed ^ 3);
             Ok(())
         })
@@ -53,7 +63,9 @@ fn gradient_partials_match_their_twins() {
     runner()
         .run(&shapes(), |(rows, inputs, outputs, seed, _)| {
             // One row group of 192 over every row: the whole sums.
-            check_gradient_partials(&ctx, &kernels, (rows, inputs, outputs), 192, seed);
+            for weight in [Kernel::WeightGrad, Kernel::WeightGradTiled] {
+                check_gradient_partials(&ctx, &kernels, weight, (rows, inputs, outputs), 192, seed);
+            }
             Ok(())
         })
         .unwrap();

@@ -4,7 +4,8 @@
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadertrain::gpu::kernels::{
     FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE, FUSED_PROD_CAP,
-    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, SOURCES,
+    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, SOURCES, TILED_K, TILED_M, TILED_N,
+    TILED_WORKGROUP,
 };
 
 fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
@@ -43,6 +44,14 @@ fn constants_match_the_rust_side() {
         assert_eq!(u32_constant(&m, "ROWS"), BLOCK_ROWS, "{name}");
         assert_eq!(u32_constant(&m, "COLS"), BLOCK_COLS, "{name}");
         assert_eq!(u32_constant(&m, "LINEAR"), LINEAR_WORKGROUP, "{name}");
+        assert_eq!(u32_constant(&m, "TM"), TILED_M, "{name}");
+        assert_eq!(u32_constant(&m, "TN"), TILED_N, "{name}");
+        assert_eq!(u32_constant(&m, "TK"), TILED_K, "{name}");
+        assert_eq!(u32_constant(&m, "TILED"), TILED_WORKGROUP, "{name}");
+        // Each staged step: TK rows of 16 vec4s, one per invocation.
+        assert_eq!(u32_constant(&m, "TILE_VEC4S"), TILED_K * TILED_N / 4);
+        assert_eq!(TILED_M, 4 * 16);
+        assert_eq!(TILED_WORKGROUP, 16 * 16);
     }
     let (update, _) = module(Kernel::Reduce.source_index());
     assert_eq!(u32_constant(&update, "FAN"), REDUCE_FAN);

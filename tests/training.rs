@@ -64,7 +64,8 @@ fn gpu_trajectories_match_the_reference() {
     let cases = [
         (&[12][..], KernelChoice::Fused),
         (&[12][..], KernelChoice::Layered),
-        (&[10, 6][..], KernelChoice::Auto),
+        (&[10, 6][..], KernelChoice::Layered),
+        (&[10, 6][..], KernelChoice::Tiled),
     ];
     for act in Activation::ALL {
         for (hidden, choice) in cases {
@@ -72,6 +73,7 @@ fn gpu_trajectories_match_the_reference() {
             let want = reference_run(&m, &data);
             let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
             assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
+            assert_eq!(g.plan().tiled, choice == KernelChoice::Tiled);
             let name = format!("{act} {hidden:?} {choice:?}");
             let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");
@@ -279,6 +281,7 @@ fn kernel_choice_is_honoured_or_refused() {
     let wide = model(&data, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(ctx, &wide, &data, 0.1).unwrap();
     assert!(g.plan().fused.is_none());
+    assert_eq!(g.plan().tiled, hardware);
     let err = GpuTrainer::new_with(gpu().unwrap(), &wide, &data, 0.1, KernelChoice::Fused)
         .err()
         .expect("40 inputs do not fit the fused kernel");

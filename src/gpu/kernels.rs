@@ -21,13 +21,19 @@ pub const FUSED_MAX_INPUTS: u32 = 32;
 pub const FUSED_X_CAP: u32 = 256;
 pub const FUSED_PROD_CAP: u32 = 2048;
 pub const FUSED_MAX_TILE: u32 = 64;
+/// The tiled forward's output tile (rows × outputs) and its step along
+/// the inputs; the WGSL `TM`, `TN`, `TK`. 256 invocations, 4 × 4 outputs each.
+pub const TILED_M: u32 = 64;
+pub const TILED_N: u32 = 64;
+pub const TILED_K: u32 = 16;
+pub const TILED_WORKGROUP: u32 = 256;
 /// Partials rows one reduce invocation adds; the WGSL `FAN`.
 pub const REDUCE_FAN: u32 = 32;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Each kernel family's source, with the shared prelude prepended.
-pub const SOURCES: [(&str, &str); 6] = [
+pub const SOURCES: [(&str, &str); 7] = [
     (
         "dense.wgsl",
         concat!(
@@ -70,6 +76,13 @@ pub const SOURCES: [(&str, &str); 6] = [
             include_str!("../../shaders/fused.wgsl")
         ),
     ),
+    (
+        "tiled.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/tiled.wgsl")
+        ),
+    ),
 ];
 
 /// Every compute kernel, by what it does.
@@ -101,10 +114,16 @@ pub enum Kernel {
     FusedSigmoid,
     /// One hidden layer of tanh: the whole gradient and loss per row group
     FusedTanh,
+    /// A_out = σ(A_in·Wᵀ + b), workgroup-tiled
+    ForwardTiledSigmoid,
+    /// A_out = tanh(A_in·Wᵀ + b), workgroup-tiled
+    ForwardTiledTanh,
+    /// Dᵀ·A_prev per row group, workgroup-tiled
+    WeightGradTiled,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 16] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -118,6 +137,9 @@ impl Kernel {
         Kernel::Synthesize,
         Kernel::FusedSigmoid,
         Kernel::FusedTanh,
+        Kernel::ForwardTiledSigmoid,
+        Kernel::ForwardTiledTanh,
+        Kernel::WeightGradTiled,
     ];
 
     pub fn forward(act: Activation) -> Kernel {
@@ -131,6 +153,13 @@ impl Kernel {
         match act {
             Activation::Sigmoid => Kernel::BackpropSigmoid,
             Activation::Tanh => Kernel::BackpropTanh,
+        }
+    }
+
+    pub fn forward_tiled(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::ForwardTiledSigmoid,
+            Activation::Tanh => Kernel::ForwardTiledTanh,
         }
     }
 
@@ -149,10 +178,11 @@ impl Kernel {
             | Kernel::BackpropSigmoid
             | Kernel::BackpropTanh => 0,
             Kernel::OutputResidual => 1,
-            Kernel::WeightGrad | Kernel::BiasGrad => 2,
+            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => 2,
             Kernel::Reduce | Kernel::ReduceSgd | Kernel::ReduceEval => 3,
             Kernel::Synthesize => 4,
             Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
+            Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => 6,
         }
     }
 
@@ -171,6 +201,9 @@ impl Kernel {
             Kernel::Synthesize => "synthesize",
             Kernel::FusedSigmoid => "fused_sigmoid",
             Kernel::FusedTanh => "fused_tanh",
+            Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
+            Kernel::ForwardTiledTanh => "forward_tiled_tanh",
+            Kernel::WeightGradTiled => "weight_grad_tiled",
         }
     }
 
@@ -179,10 +212,13 @@ impl Kernel {
     /// [`Params`]; the output comes last.
     pub fn bindings(self) -> &'static [u32] {
         match self {
-            Kernel::ForwardSigmoid | Kernel::ForwardTanh => &[0, 1, 2, 4],
+            Kernel::ForwardSigmoid
+            | Kernel::ForwardTanh
+            | Kernel::ForwardTiledSigmoid
+            | Kernel::ForwardTiledTanh => &[0, 1, 2, 4],
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => &[0, 1, 2, 3, 4],
             Kernel::OutputResidual => &[0, 1, 2, 3, 4, 5],
-            Kernel::WeightGrad => &[0, 1, 2, 3],
+            Kernel::WeightGrad | Kernel::WeightGradTiled => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
             Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
@@ -196,6 +232,9 @@ impl Kernel {
     pub fn workgroup_size(self) -> u32 {
         match self {
             Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
+            Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh | Kernel::WeightGradTiled => {
+                TILED_WORKGROUP
+            }
             _ => LINEAR_WORKGROUP,
         }
     }
@@ -222,6 +261,10 @@ impl Kernel {
             Kernel::ReduceEval => 1,
             Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
+            Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => {
+                up(p.rows, TILED_M) * up(p.outputs, TILED_N)
+            }
+            Kernel::WeightGradTiled => groups * up(p.outputs, TILED_M) * up(p.inputs, TILED_N),
         }
     }
 }

@@ -29,6 +29,9 @@ const MIN_GROUP_ROWS: usize = 64;
 /// Most row groups: bounds the partials buffer to this many copies of the
 /// parameter block.
 const MAX_GROUPS: usize = 4096;
+/// Bytes the gradient partials may take: wide layers get fewer, longer row
+/// groups rather than hundreds of megabytes of partials to write and add.
+const PARTIALS_BUDGET: u64 = 64 << 20;
 /// Most row groups (workgroups) of the fused kernel: enough to fill a large
 /// GPU a few times over, few enough that the partials stay small.
 const FUSED_GROUPS: usize = 512;
@@ -36,14 +39,18 @@ const FUSED_GROUPS: usize = 512;
 /// Which kernels run a one-hidden-layer epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KernelChoice {
-    /// Fused where the network fits it and the adapter is a hardware GPU;
-    /// layer by layer on CPU adapters (lavapipe), where the fused kernel's
-    /// barriers and per-invocation arrays measure slower.
+    /// On hardware GPUs: fused where the network fits it, else tiled. On
+    /// CPU adapters (lavapipe): layered, where workgroup memory and
+    /// barriers cost more than they save.
     #[default]
     Auto,
     /// The fused kernel; an error where the network does not fit it.
     Fused,
-    /// One kernel per layer step, for any network.
+    /// One kernel per layer step, the forward one workgroup-tiled: auto's
+    /// choice on hardware GPUs for networks the fused kernel does not take.
+    Tiled,
+    /// One kernel per layer step, every product register-blocked: auto's
+    /// choice on CPU adapters.
     Layered,
 }
 
@@ -60,6 +67,8 @@ pub struct Plan {
     pub groups: usize,
     /// The fused kernel's shape, when it runs the epoch.
     pub fused: Option<FusedShape>,
+    /// Whether the layer-by-layer epoch uses the workgroup-tiled forward.
+    pub tiled: bool,
 }
 
 impl Plan {
@@ -123,7 +132,8 @@ impl Plan {
                 "{rows} rows is more than the GPU backend indexes (2^31)"
             )));
         }
-        let max_groups = ((max_binding / per_group) as usize).clamp(1, most_groups);
+        let max_groups =
+            ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
         let group_rows = rows
             .div_ceil(max_groups)
             .max(MIN_GROUP_ROWS)
@@ -148,6 +158,7 @@ impl Plan {
             chunks,
             groups: rows.div_ceil(group_rows),
             fused,
+            tiled: false,
         })
     }
 }
@@ -280,9 +291,10 @@ impl GpuTrainer {
     ) -> Result<GpuTrainer> {
         let layout = &model.layout;
         let shape = Plan::fused_shape(layout);
+        let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
         let fused = match choice {
-            KernelChoice::Auto => shape.filter(|_| ctx.info.device_type != wgpu::DeviceType::Cpu),
-            KernelChoice::Layered => None,
+            KernelChoice::Auto => shape.filter(|_| hardware),
+            KernelChoice::Layered | KernelChoice::Tiled => None,
             KernelChoice::Fused => Some(shape.ok_or_else(|| {
                 Error::Config(format!(
                     "the fused kernel takes one hidden layer of at most {} units over at most {} \
@@ -294,7 +306,13 @@ impl GpuTrainer {
                 ))
             })?),
         };
-        let plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
+        let mut plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
+        plan.tiled = plan.fused.is_none()
+            && match choice {
+                KernelChoice::Auto => hardware,
+                KernelChoice::Tiled => true,
+                KernelChoice::Fused | KernelChoice::Layered => false,
+            };
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -447,9 +465,14 @@ impl GpuTrainer {
                 continue;
             }
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
+            let (forward, weight_grad) = if plan.tiled {
+                (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
+            } else {
+                (Kernel::forward(act), Kernel::WeightGrad)
+            };
             for (l, out) in acts.iter().enumerate() {
                 forward_steps.push(step(
-                    Kernel::forward(act),
+                    forward,
                     format!("forward[{c}].{l}"),
                     with_layer(l),
                     &[input(l), &theta, out],
@@ -466,7 +489,7 @@ impl GpuTrainer {
             for l in (0..=last).rev() {
                 let d = if l == last { &residual } else { &deltas[l] };
                 backward_steps.push(step(
-                    Kernel::WeightGrad,
+                    weight_grad,
                     format!("weight_grad[{c}].{l}"),
                     with_layer(l),
                     &[d, input(l), &partials],

@@ -40,11 +40,12 @@ pub fn layer_params((rows, inputs, outputs): Shape, w_off: u32, b_off: u32) -> P
     }
 }
 
-/// forward_* against ops::dense_forward; `scale` 1000 drives
-/// pre-activations to ±1000.
+/// `kernel`, a forward kernel for `act` (register-blocked or tiled),
+/// against ops::dense_forward; `scale` 1000 drives pre-activations to ±1000.
 pub fn check_forward(
     ctx: &Context,
     kernels: &Kernels,
+    kernel: Kernel,
     act: Activation,
     shape: Shape,
     seed: u64,
@@ -57,7 +58,7 @@ pub fn check_forward(
     let got = run(
         ctx,
         kernels,
-        Kernel::forward(act),
+        kernel,
         &p,
         &[
             Slot::Input(&a),
@@ -69,7 +70,7 @@ pub fn check_forward(
     let t64 = f64s(&t);
     let (w, b) = (&t64[w_off as usize..b_off as usize], &t64[b_off as usize..]);
     let want = ops::dense_forward(&f64s(&a), w, b, inputs, outputs, Some(act));
-    let name = format!("forward {act} {rows}x{inputs}x{outputs} scale {scale}");
+    let name = format!("{kernel:?} {rows}x{inputs}x{outputs} scale {scale}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
 }
 
@@ -105,12 +106,14 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
 }
 
-/// weight_grad and bias_grad, per row group of `group_rows`, against
-/// ops::weight_grad and ops::bias_grad within the sum tolerance. The
-/// partials are laid out as the trainer lays them: groups × (W then b).
+/// `weight` (weight_grad or weight_grad_tiled) and bias_grad, per row
+/// group of `group_rows`, against ops::weight_grad and ops::bias_grad within
+/// the sum tolerance. The partials are laid out as the trainer lays them:
+/// groups × (W then b).
 pub fn check_gradient_partials(
     ctx: &Context,
     kernels: &Kernels,
+    weight: Kernel,
     shape: Shape,
     group_rows: usize,
     seed: u64,
@@ -128,7 +131,7 @@ pub fn check_gradient_partials(
     let w_parts = run(
         ctx,
         kernels,
-        Kernel::WeightGrad,
+        weight,
         &p,
         &[
             Slot::Input(&d),
@@ -161,7 +164,7 @@ pub fn check_gradient_partials(
         let mut db_abs = vec![0.0; outputs];
         ops::bias_grad(&abs(dg), outputs, &mut db_abs);
         let base = g * stride;
-        let name = format!("{rows}x{inputs}x{outputs} R={group_rows} group {g}");
+        let name = format!("{weight:?} {rows}x{inputs}x{outputs} R={group_rows} group {g}");
         assert_within(
             &format!("weight grad {name}"),
             &f64s(&w_parts[0][base..base + outputs * inputs]),
