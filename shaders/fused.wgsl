@@ -42,11 +42,30 @@ var<workgroup> xt: array<vec4<f32>, X_CAP>;    // the x tile (TILE, F4)
 var<workgroup> acts: array<f32, PROD_CAP>;     // a of the tile (TILE, HB)
 var<workgroup> w2s: array<f32, FUSED>;         // w2, zero past H
 var<workgroup> rt: array<f32, MAX_TILE>;       // r of the tile
+var<workgroup> yt: array<f32, MAX_TILE>;       // y of the tile
 var<workgroup> sums: array<vec2<f32>, FUSED>;  // row-sum segments, then (Σe², Σr)
 
 fn x_at(row: u32, c: u32) -> f32 {
     if (c < F) {
         return x[row * F + c];
+    }
+    return 0.0;
+}
+
+// Vec4 i of the x tile that starts at row `start`, zero past `end` and F.
+fn x_vec4(start: u32, end: u32, i: u32) -> vec4<f32> {
+    let row = start + i / F4;
+    let c = 4u * (i % F4);
+    if (row < end && i < TILE * F4) {
+        return vec4(x_at(row, c), x_at(row, c + 1u), x_at(row, c + 2u), x_at(row, c + 3u));
+    }
+    return vec4(0.0);
+}
+
+// y of row `start + r`, zero past `end`.
+fn y_at(start: u32, end: u32, r: u32) -> f32 {
+    if (start + r < end && r < TILE) {
+        return labels[start + r];
     }
     return 0.0;
 }
@@ -149,17 +168,20 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     let srow = t / segs;
     let seg = t % segs;
 
+    // Invocation t stages vec4 t of each x tile (TILE·F4 ≤ FUSED) and y of
+    // tile row t, loaded one tile ahead so the loads overlap a tile's work.
+    var x_next = x_vec4(first, end, t);
+    var y_next = y_at(first, end, t);
     for (var start = first; start < end; start += TILE) {
-        for (var i = t; i < TILE * F4; i += FUSED) {
-            let row = start + i / F4;
-            let c = 4u * (i % F4);
-            var xv = vec4(0.0);
-            if (row < end) {
-                xv = vec4(x_at(row, c), x_at(row, c + 1u), x_at(row, c + 2u), x_at(row, c + 3u));
-            }
-            xt[i] = xv;
+        if (t < TILE * F4) {
+            xt[t] = x_next;
+        }
+        if (t < TILE) {
+            yt[t] = y_next;
         }
         workgroupBarrier();
+        x_next = x_vec4(start + TILE, end, t);
+        y_next = y_at(start + TILE, end, t);
 
         // Forward for this lane's rows of the tile.
         for (var i = 0u; i < lane_rows; i++) {
@@ -187,7 +209,7 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
             let n = start + srow;
             var r = 0.0;
             if (n < end) {
-                let e = yhat - labels[n];
+                let e = yhat - yt[srow];
                 r = p.scale * e;
                 sq += e * e;
                 rsum += r;

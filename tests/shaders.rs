@@ -70,9 +70,11 @@ fn fused_constants_match_and_fit_the_default_workgroup_memory() {
     assert_eq!(u32_constant(&m, "X_CAP"), FUSED_X_CAP);
     assert_eq!(u32_constant(&m, "PROD_CAP"), FUSED_PROD_CAP);
     assert_eq!(u32_constant(&m, "MAX_TILE"), FUSED_MAX_TILE);
-    // x tile (vec4), activations, r per row, w2 and (Σe², Σr) per
+    // x tile (vec4), activations, r and y per row, w2 and (Σe², Σr) per
     // invocation: within WebGPU's default 16 KiB of workgroup memory.
-    let bytes = 16 * FUSED_X_CAP + 4 * FUSED_PROD_CAP + 4 * FUSED_MAX_TILE + 12 * FUSED_WORKGROUP;
+    let bytes = 16 * FUSED_X_CAP + 4 * FUSED_PROD_CAP + 8 * FUSED_MAX_TILE + 12 * FUSED_WORKGROUP;
+    // Each invocation stages at most one vec4 of an x tile.
+    assert_eq!(FUSED_X_CAP, FUSED_WORKGROUP);
     assert!(bytes <= 16 << 10, "{bytes} bytes of workgroup memory");
     // Every shape the kernel takes has a tile within the arrays.
     for f in 1..=FUSED_MAX_INPUTS as usize {
