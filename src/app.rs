@@ -493,8 +493,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                     run.epochs
                 );
             }
-            let source = Some(path);
-            model.standardization = standardization(&run, &model, source.as_deref(), None)?;
+            model.standardization = standardization(&run, &model, Some(&path), None)?;
             (model, ck.history, ck.val_history)
         }
         None => {
