@@ -1,5 +1,6 @@
 //! What each subcommand does, from parsed options to files and a summary.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,10 +13,11 @@ use crate::cli::{
     BackendChoice, BenchArgs, BenchBackend, Cli, Command, GenArgs, PredictArgs, TrainArgs,
 };
 use crate::cpu::{self, Fast, Reference};
-use crate::data::{Columns, Dataset, Table};
+use crate::data::{self, Columns, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Activation, Layout, Model};
+use crate::plot;
 use crate::train::{self, Backend, Hooks, Schedule, StopReason};
 
 /// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
@@ -60,6 +62,12 @@ pub struct RunOptions {
     /// resumed run must generate them the same way).
     #[serde(default)]
     pub on_device: bool,
+    /// See `--standardize`.
+    #[serde(default)]
+    pub standardize: bool,
+    /// See `--validation-split`.
+    #[serde(default)]
+    pub validation_split: Option<f64>,
 }
 
 impl RunOptions {
@@ -77,9 +85,14 @@ impl RunOptions {
             seed: args.seed,
             init: args.init.clone(),
             patience: args.patience,
+            // The split and the statistics need the rows on the host.
             on_device: args.backend == BackendChoice::Gpu
                 && args.synthetic.is_some()
-                && args.data.is_none(),
+                && args.data.is_none()
+                && !args.standardize
+                && args.validation_split.is_none(),
+            standardize: args.standardize,
+            validation_split: args.validation_split,
         }
     }
 
@@ -267,6 +280,16 @@ pub struct Summary {
     pub first_loss: f64,
     pub final_loss: f64,
     pub best_loss: f64,
+    /// "target", or "standardized" with --standardize.
+    pub loss_units: &'static str,
+    /// Rows trained on and rows held out (0 without a split).
+    pub train_rows: usize,
+    pub val_rows: usize,
+    /// Validation loss of the final parameters; null without a split.
+    pub final_val_loss: Option<f64>,
+    /// Lowest validation loss measured, and its epoch; null without a split.
+    pub best_val_loss: Option<f64>,
+    pub best_val_epoch: Option<usize>,
     /// max_epochs, converged, interrupted, time_limit or diverged.
     pub stop: &'static str,
     pub stop_reason: String,
@@ -280,6 +303,8 @@ impl Summary {
         run: &RunOptions,
         backend: String,
         out: &train::Outcome,
+        rows: (usize, usize),
+        val: Option<&Validation>,
         model: Option<&Path>,
     ) -> Summary {
         let stop = match out.reason {
@@ -293,6 +318,7 @@ impl Summary {
             out.reason,
             StopReason::MaxEpochs | StopReason::Converged | StopReason::TimeLimit
         );
+        let best_val = val.and_then(Validation::best);
         Summary {
             version: env!("CARGO_PKG_VERSION"),
             options: run.clone(),
@@ -301,6 +327,16 @@ impl Summary {
             first_loss: out.losses[0],
             final_loss: *out.losses.last().expect("at least one loss"),
             best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
+            loss_units: if run.standardize {
+                "standardized"
+            } else {
+                "target"
+            },
+            train_rows: rows.0,
+            val_rows: rows.1,
+            final_val_loss: val.and_then(Validation::latest),
+            best_val_loss: best_val.map(|b| b.1),
+            best_val_epoch: best_val.map(|b| b.0),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -310,15 +346,82 @@ impl Summary {
     }
 }
 
+/// The held-out rows and the CPU pass that scores parameters on them.
+///
+/// The validation loss is measured where the host already waits for the
+/// trainer: at the end of every batch the training loop reads back (every
+/// epoch on the CPU backends; on the GPU, batches grow to 256 epochs), for
+/// the starting parameters and for the final ones. It is the MSE of the
+/// held-out rows under the fast CPU forward pass (f32, sums in f64).
+pub struct Validation<'a> {
+    scorer: Fast<'a>,
+    /// (epoch, loss) in ascending epochs; the loss of the parameters at the
+    /// start of that epoch, as the history's rows.
+    losses: Vec<(usize, f64)>,
+}
+
+impl Validation<'_> {
+    /// Scores the parameters after `epoch` updates. A rerun or rollback
+    /// replaces what was measured past it.
+    fn record(&mut self, epoch: usize, params: &[f32]) -> f64 {
+        self.losses.retain(|&(k, _)| k < epoch);
+        let loss = self.scorer.loss_at(params);
+        self.losses.push((epoch, loss));
+        loss
+    }
+
+    fn latest(&self) -> Option<f64> {
+        self.losses.last().map(|&(_, l)| l)
+    }
+
+    fn best(&self) -> Option<(usize, f64)> {
+        self.losses
+            .iter()
+            .copied()
+            .filter(|(_, l)| l.is_finite())
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+/// The statistics a run standardises with: a saved model's (from `--init`
+/// or a checkpoint), which its weights were trained for, or fitted on the
+/// training rows. A model and the option must agree.
+fn standardization(
+    run: &RunOptions,
+    model: &Model,
+    source: Option<&Path>,
+    train_rows: Option<&Dataset>,
+) -> Result<Option<Standardization>> {
+    match (&model.standardization, source, run.standardize) {
+        (Some(s), _, true) => Ok(Some(s.clone())),
+        (Some(_), Some(path), false) => bail!(
+            "{} was trained with --standardize; add --standardize to continue from it (its statistics are reused)",
+            path.display()
+        ),
+        (None, Some(path), true) => bail!(
+            "{} was trained without --standardize, so its weights expect raw inputs; drop --standardize, or train a new model without --init",
+            path.display()
+        ),
+        (None, None, true) => match train_rows {
+            Some(d) => Ok(Some(Standardization::fit(d))),
+            None => bail!("--standardize needs the rows on the host"),
+        },
+        (_, _, false) => Ok(None),
+    }
+}
+
 /// Raised by Ctrl-C; the training loop checks it between batches.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn train_command(args: &TrainArgs) -> Result<ExitCode> {
-    for path in [&args.save, &args.history, &args.checkpoint]
+    for path in [&args.save, &args.history, &args.checkpoint, &args.json]
         .into_iter()
         .flatten()
     {
         io::check_output_path(path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::check_path(path)?;
     }
     if args.checkpoint.is_some() && args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1");
@@ -342,6 +445,9 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
     };
     let schedule = check_schedule(&run)?;
+    if let Some(fraction) = run.validation_split {
+        data::check_split_fraction(fraction)?;
+    }
     let max_time = args
         .max_time
         .map(|t| {
@@ -361,7 +467,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         (true, Some(n), Some(f)) => Some((n, f)),
         _ => None,
     };
-    let (data, columns, what) = match on_device {
+    let (data, columns, mut what) = match on_device {
         Some((n, f)) => (
             None,
             Columns::synthetic(n, f)?,
@@ -376,8 +482,20 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             (Some(data), columns, what)
         }
     };
-    let (model, history) = match resumed {
-        Some((path, model, ck)) => {
+    // The held-out rows leave the training set before anything is fitted.
+    let (mut data, mut val) = match (data, run.validation_split) {
+        (Some(all), Some(fraction)) => {
+            let (train_rows, val_rows) = all.split(fraction, run.seed)?;
+            what.push_str(&format!(
+                "; {} rows train, {} held out (--validation-split {fraction})",
+                train_rows.rows, val_rows.rows
+            ));
+            (Some(train_rows), Some(val_rows))
+        }
+        (data, _) => (data, None),
+    };
+    let (mut model, history, val_history) = match resumed {
+        Some((path, mut model, ck)) => {
             check_model(&model, &path, &run, &columns)?;
             if ck.epoch > run.epochs {
                 bail!(
@@ -387,10 +505,27 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                     run.epochs
                 );
             }
-            (model, ck.history)
+            model.standardization = standardization(&run, &model, Some(&path), None)?;
+            (model, ck.history, ck.val_history)
         }
-        None => (initial_model(&run, &columns)?, Vec::new()),
+        None => {
+            let model = initial_model(&run, &columns)?;
+            (model, Vec::new(), Vec::new())
+        }
     };
+    if args.resume.is_none() {
+        model.standardization = standardization(&run, &model, run.init.as_deref(), data.as_ref())?;
+    }
+    if let Some(s) = &model.standardization {
+        for d in data.iter_mut().chain(val.iter_mut()) {
+            s.apply(d);
+        }
+        what.push_str("; standardized");
+    }
+    let rows = (
+        data.as_ref().map_or(columns.rows, |d| d.rows),
+        val.as_ref().map_or(0, |v| v.rows),
+    );
     let mut backend: Box<dyn Backend> = match &data {
         Some(data) => open_backend(args, &model, data, run.lr)?,
         None => {
@@ -405,6 +540,17 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             )?)
         }
     };
+    let validation = match &val {
+        Some(v) => Some(RefCell::new(Validation {
+            scorer: Fast::new(&model, v, run.lr, args.device.threads)?,
+            losses: val_history,
+        })),
+        None => None,
+    };
+    let resumed_at = history.len();
+    if let Some(v) = &validation {
+        v.borrow_mut().record(resumed_at, &model.params);
+    }
 
     // Ctrl-C: finish the batch in flight, checkpoint, exit. Installing can
     // fail only if a handler exists already (a second run in one process).
@@ -417,10 +563,19 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                 params,
                 ..model.clone()
             };
+            let val_history = validation.as_ref().map_or_else(Vec::new, |v| {
+                let v = v.borrow();
+                v.losses
+                    .iter()
+                    .copied()
+                    .filter(|&(k, _)| k <= epoch)
+                    .collect()
+            });
             let ck = io::Checkpoint {
                 epoch,
                 history: losses[..epoch].to_vec(),
                 options: options.clone(),
+                val_history,
             };
             io::save_checkpoint(&m, &ck, path)?;
         }
@@ -430,25 +585,36 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         let params = b.params()?;
         write_checkpoint(epoch, losses, params)
     };
-    // Epochs, epochs/s, the latest loss and the ETA, on a terminal only.
+    let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
+        if let Some(v) = &validation {
+            let params = b.params()?;
+            v.borrow_mut().record(epoch, &params);
+        }
+        Ok(())
+    };
+    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA,
+    // on a terminal only.
     let bar = if args.quiet {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::with_draw_target(
-            Some((run.epochs - history.len()) as u64),
+            Some((run.epochs - resumed_at) as u64),
             indicatif::ProgressDrawTarget::stderr(),
         )
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} epochs  {per_sec}  loss {msg}  ETA {eta}",
+            "{wide_bar} {pos}/{len} epochs  {per_sec}  {msg}  ETA {eta}",
         )
         .expect("the template is valid"),
     );
-    let resumed_at = history.len();
     let mut report = |updates: usize, loss: f64| {
         bar.set_position((updates - resumed_at) as u64);
-        bar.set_message(format!("{loss:.4e}"));
+        let val = validation.as_ref().and_then(|v| v.borrow().latest());
+        bar.set_message(match val {
+            Some(v) => format!("loss {loss:.3e}  val {v:.3e}"),
+            None => format!("loss {loss:.4e}"),
+        });
     };
     let hooks = Hooks {
         checkpoint_every: if args.checkpoint.is_some() {
@@ -461,13 +627,39 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         patience: run.patience,
         max_time,
         on_batch: Some(&mut report),
+        after_batch: validation.is_some().then_some(&mut score),
     };
     let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks);
     bar.finish_and_clear();
     let outcome = outcome?;
     let params = backend.params()?;
+    if let Some(v) = &validation {
+        v.borrow_mut().record(outcome.updates, &params);
+    }
+    let scored = validation.as_ref().map(RefCell::borrow);
+    let val_losses = scored.as_ref().map(|v| v.losses.as_slice());
     if let Some(path) = &args.history {
-        io::write_history(path, &outcome.losses)?;
+        io::write_history_with_val(path, &outcome.losses, val_losses)?;
+    }
+    if let Some(path) = &args.plot {
+        let units = if run.standardize {
+            "MSE in standardized units (log scale)"
+        } else {
+            "MSE (log scale)"
+        };
+        plot::LossCurve {
+            losses: &outcome.losses,
+            val: val_losses.unwrap_or_default(),
+            title: format!(
+                "loss per epoch: {} → {} → 1, {}, lr {}",
+                model.layout.features(),
+                model.layout.hidden_spec(),
+                model.activation,
+                run.lr
+            ),
+            loss_label: units.to_string(),
+        }
+        .write(path)?;
     }
     let bad_start = matches!(
         outcome.reason,
@@ -481,7 +673,14 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     }
     let model = Model { params, ..model };
     if let Some(path) = &args.json {
-        let summary = Summary::new(&run, backend.describe(), &outcome, args.save.as_deref());
+        let summary = Summary::new(
+            &run,
+            backend.describe(),
+            &outcome,
+            rows,
+            scored.as_deref(),
+            args.save.as_deref(),
+        );
         let text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
     }
@@ -544,7 +743,24 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         outcome.reason.describe(),
         schedule.lr
     );
-    println!("loss      {first:.6e} → {last:.6e}");
+    match &model.standardization {
+        // MSE scales with the square of the target's std.
+        Some(s) => println!(
+            "loss      {first:.6e} → {last:.6e} (standardized units; {:.6e} in target units)",
+            last * s.target_std * s.target_std
+        ),
+        None => println!("loss      {first:.6e} → {last:.6e}"),
+    }
+    if let Some(v) = &scored {
+        let (best_epoch, best) = v.best().unwrap_or((0, f64::NAN));
+        println!(
+            "val loss  {:.6e} → {:.6e}, best {best:.6e} at epoch {best_epoch} ({} rows, measured at {} epochs)",
+            v.losses[0].1,
+            v.latest().unwrap_or(f64::NAN),
+            rows.1,
+            v.losses.len()
+        );
+    }
     println!(
         "time      {:.3} s, {:.3} ms/epoch",
         outcome.elapsed.as_secs_f64(),
@@ -563,7 +779,8 @@ fn predict_command(args: &PredictArgs) -> Result<()> {
     let model = io::load_model(&args.model)?;
     let table = Table::read(&args.data)?;
     let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
-    let yhat = cpu::reference::predict(&model, &data);
+    // In the target's units: a standardised model's statistics are applied.
+    let yhat = model.predict(&data);
     let mut text = String::with_capacity(yhat.len() * 12);
     text.push_str(&format!("{}_pred\n", model.target_name));
     for v in &yhat {
@@ -605,6 +822,9 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.json {
         io::check_output_path(path)?;
     }
+    if let Some(path) = &args.plot {
+        plot::check_path(path)?;
+    }
     if args.samples == 0 || args.gpu_batch == 0 {
         bail!("--samples and --gpu-batch must be at least 1");
     }
@@ -625,7 +845,31 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
         args.backends.clone()
     };
     let lr = bench::LR;
+    let cases = args.shapes.0.len() * backends.len();
+    let per_case = bench::samples_per_case(args.warmup, args.samples);
+    // Samples done of all cases, the case in hand and the ETA, on a terminal only.
+    let bar = if args.quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::with_draw_target(
+            Some((cases * per_case) as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{wide_bar} {pos}/{len} samples  case {msg}  ETA {eta}",
+        )
+        .expect("the template is valid"),
+    );
+    // Per-case lines go above the bar (or straight to a pipe), one per line.
+    let say = |line: String| {
+        if !args.quiet {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+    };
     let mut records = Vec::new();
+    let mut case = 0;
     for shape in &args.shapes.0 {
         let data = Dataset::synthetic(shape.n, shape.f, 0)?;
         let layout = Layout::new(shape.f, &[shape.h])?;
@@ -637,23 +881,35 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
             "y".into(),
         );
         for &which in &backends {
+            case += 1;
+            let backend_name = match which {
+                BenchBackend::Cpu => "cpu",
+                BenchBackend::Reference => "reference",
+                BenchBackend::Gpu => "gpu",
+            };
+            bar.set_message(format!(
+                "{case}/{cases}: {} ({}×{}, h {}) on {backend_name}",
+                shape.name, shape.n, shape.f, shape.h
+            ));
             let start = std::time::Instant::now();
             let time = |b: &mut dyn Backend, per_sample: usize| {
-                bench::time_epochs(b, args.warmup, args.samples, per_sample)
-                    .with_context(|| format!("benchmarking {} on {which:?}", shape.name))
+                bench::time_epochs_with(b, args.warmup, args.samples, per_sample, &mut || {
+                    bar.inc(1)
+                })
+                .with_context(|| format!("benchmarking {} on {backend_name}", shape.name))
             };
-            let (name, adapter, setup_s, timing, kernels) = match which {
+            let (adapter, setup_s, timing, kernels) = match which {
                 BenchBackend::Cpu => {
                     let mut b = Fast::new(&model, &data, lr, args.device.threads)?;
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
-                    ("cpu", adapter, setup, time(&mut b, 1)?, None)
+                    (adapter, setup, time(&mut b, 1)?, None)
                 }
                 BenchBackend::Reference => {
                     let mut b = Reference::new(&model, &data, lr);
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} (1 thread)", cpu_name());
-                    ("reference", adapter, setup, time(&mut b, 1)?, None)
+                    (adapter, setup, time(&mut b, 1)?, None)
                 }
                 BenchBackend::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
@@ -668,37 +924,44 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                                 .map(|(k, s)| (k.entry_point().to_string(), s))
                                 .collect()
                         });
-                    ("gpu", adapter, setup, timing, kernels)
+                    (adapter, setup, timing, kernels)
                 }
             };
             let mut record = Record::new(
-                name,
+                backend_name,
                 &adapter,
                 shape,
                 args.activation.name(),
                 &timing,
                 setup_s,
             );
-            eprintln!(
-                "{} {name}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
+            say(format!(
+                "{} {backend_name}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
                 shape.name, record.median_s, record.gflops, setup_s, record.first_sample_s
-            );
+            ));
             if let Some(k) = &kernels {
                 let parts: Vec<String> = k
                     .iter()
                     .map(|(name, s): (&String, &f64)| format!("{name} {:.3} ms", s * 1e3))
                     .collect();
-                eprintln!("  GPU time per kernel, one epoch: {}", parts.join(", "));
+                say(format!(
+                    "  GPU time per kernel, one epoch: {}",
+                    parts.join(", ")
+                ));
             }
             record.kernel_s = kernels;
             records.push(record);
         }
     }
+    bar.finish_and_clear();
     bench::fill_speedups(&mut records);
     print!("{}", bench::table(&records));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
+    if let Some(path) = &args.plot {
+        plot::BenchBars { records: &records }.write(path)?;
     }
     Ok(())
 }

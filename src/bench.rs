@@ -107,6 +107,24 @@ pub fn time_epochs(
     samples: usize,
     per_sample: usize,
 ) -> Result<Timing> {
+    time_epochs_with(backend, warmup, samples, per_sample, &mut || {})
+}
+
+/// Samples [`time_epochs`] runs for one case: the first (untimed) one, the
+/// rest of the warm-up, then the timed ones.
+pub fn samples_per_case(warmup: usize, samples: usize) -> usize {
+    warmup.max(1) + samples
+}
+
+/// [`time_epochs`], calling `tick` after every sample (a progress bar);
+/// outside the timed region, so it costs the measurement nothing.
+pub fn time_epochs_with(
+    backend: &mut dyn Backend,
+    warmup: usize,
+    samples: usize,
+    per_sample: usize,
+    tick: &mut dyn FnMut(),
+) -> Result<Timing> {
     if samples == 0 || per_sample == 0 {
         return Err(Error::Config(
             "a benchmark needs at least one timed epoch".into(),
@@ -116,14 +134,17 @@ pub fn time_epochs(
     let t = Instant::now();
     backend.run(per_sample, &mut losses)?;
     let first_s = t.elapsed().as_secs_f64();
+    tick();
     for _ in 1..warmup {
         backend.run(per_sample, &mut losses)?;
+        tick();
     }
     let mut per_epoch = Vec::with_capacity(samples);
     for _ in 0..samples {
         let t = Instant::now();
         backend.run(per_sample, &mut losses)?;
         per_epoch.push(t.elapsed().as_secs_f64() / per_sample as f64);
+        tick();
     }
     if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
         return Err(Error::Diverged {

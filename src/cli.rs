@@ -75,7 +75,8 @@ impl From<GpuKernels> for crate::gpu::KernelChoice {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// CSV file with a header row; every column but the target is a feature.
+    /// CSV file with a header row; every column but the target is a feature
+    /// (this or --synthetic is required).
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"])]
     pub data: Option<PathBuf>,
 
@@ -83,12 +84,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME", requires = "data")]
     pub target: Option<String>,
 
-    /// Train on N rows of MATH.md's synthetic task instead of a file (needs
-    /// --features); with --backend gpu they are generated on the device.
+    /// Train on N rows of MATH.md's synthetic task instead of a file (this
+    /// or --data is required; needs --features); with --backend gpu they are
+    /// generated on the device (on the host with --standardize or
+    /// --validation-split).
     #[arg(long, value_name = "N", requires = "features")]
     pub synthetic: Option<usize>,
 
-    /// Feature count of the synthetic task.
+    /// Feature count of the synthetic task (required with --synthetic).
     #[arg(long, value_name = "F", requires = "synthetic")]
     pub features: Option<usize>,
 
@@ -114,7 +117,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 
-    /// Stop when the loss changes by less than this fraction over one epoch; 0 runs every epoch.
+    /// Stop when the loss changes by less than this fraction (relative) over
+    /// one epoch; 0 runs every epoch.
     #[arg(
         long,
         default_value_t = 0.0,
@@ -128,13 +132,25 @@ pub struct TrainArgs {
     #[arg(long, value_name = "P", default_value_t = 0)]
     pub patience: usize,
 
-    /// Stop cleanly (and save) once this many seconds of training have passed.
+    /// Stop cleanly (and save) once this many seconds of training have
+    /// passed [default: no limit].
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
 
-    /// Seed of the synthetic data and of the initial weights.
+    /// Seed of the synthetic data, the initial weights and the validation split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Standardise every feature and the target to mean 0, std 1 with
+    /// statistics of the training rows, stored in the model so `predict`
+    /// undoes it; the loss shown while training is then in standardised units.
+    #[arg(long)]
+    pub standardize: bool,
+
+    /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed)
+    /// and report their MSE as the validation loss [default: no split].
+    #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
+    pub validation_split: Option<f64>,
 
     /// Where to train.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -143,20 +159,24 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
-    /// Start from a saved model instead of fresh weights.
+    /// Start from a saved model instead of fresh weights [default: fresh
+    /// weights from --seed].
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
 
-    /// Save the trained model here (safetensors, written atomically).
+    /// Save the trained model here (safetensors, written atomically)
+    /// [default: not saved].
     #[arg(long, value_name = "MODEL")]
     pub save: Option<PathBuf>,
 
-    /// Write the loss per epoch here as CSV (epoch,loss).
+    /// Write the loss per epoch here as CSV: epoch,loss (and val_loss with
+    /// --validation-split) [default: not written].
     #[arg(long, value_name = "FILE.csv")]
     pub history: Option<PathBuf>,
 
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
-    /// on Ctrl-C, after a divergence (the last good parameters) and at the end.
+    /// on Ctrl-C, after a divergence (the last good parameters) and at the
+    /// end [default: none].
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
 
@@ -165,10 +185,10 @@ pub struct TrainArgs {
     pub checkpoint_every: usize,
 
     /// Continue the run a checkpoint recorded, with its data and options;
-    /// --epochs may raise the total.
+    /// --epochs may raise the total [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
-        "patience",
+        "patience", "standardize", "validation_split",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -177,9 +197,15 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Write a JSON summary of the run here (schema in the README).
+    /// Write a JSON summary of the run here (schema in the README)
+    /// [default: not written].
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,
+
+    /// Draw the loss curve (log scale; validation loss too) as PNG or SVG,
+    /// by the extension [default: not drawn].
+    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    pub plot: Option<PathBuf>,
 
     /// Seconds to wait for the GPU before a readback is an error.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
@@ -188,27 +214,27 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A model saved by `train --save`.
+    /// A model saved by `train --save` (required).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
 
-    /// CSV file with the model's feature columns (matched by name); if it
-    /// also has the target column, the MSE is printed.
+    /// CSV file with the model's feature columns, matched by name (required);
+    /// if it also has the target column, the MSE is printed.
     #[arg(long, value_name = "FILE.csv")]
     pub data: PathBuf,
 
-    /// Write the predictions here [default: standard output].
+    /// Write the predictions here, one column <target>_pred [default: standard output].
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Number of rows.
+    /// Number of rows (required).
     #[arg(long, value_name = "N")]
     pub rows: usize,
 
-    /// Number of feature columns (x0, x1, ...); the target column is y.
+    /// Number of feature columns x0, x1, ... (required); the target column is y.
     #[arg(long, value_name = "F")]
     pub features: usize,
 
@@ -218,7 +244,7 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Output CSV file.
+    /// Output CSV file (required).
     #[arg(long, value_name = "FILE.csv")]
     pub out: PathBuf,
 }
@@ -247,11 +273,11 @@ pub struct BenchArgs {
     pub activation: Activation,
 
     /// Untimed samples before timing (the first includes pipeline warm-up).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
 
     /// Timed samples per case; median, min and max are over these.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_name = "N")]
     pub samples: usize,
 
     /// Epochs per GPU sample, recorded in one submit and timed together
@@ -262,9 +288,19 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
-    /// Also write the records as a JSON array here.
+    /// Also write the records as a JSON array here [default: not written].
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,
+
+    /// Draw the medians as bars grouped by shape, one per backend (log
+    /// scale, s/epoch), as PNG or SVG by the extension [default: not drawn].
+    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// No progress bar and no per-case lines; the table still prints. The
+    /// bar is drawn only on a terminal anyway.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -288,7 +324,8 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
 /// Which device a command uses, for `train` and `bench` alike.
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
-    /// Use the GPU adapter whose name contains TEXT (case-insensitive).
+    /// Use the GPU adapter whose name contains TEXT, case-insensitive
+    /// [default: the first suitable one].
     #[arg(long, value_name = "TEXT")]
     pub adapter: Option<String>,
 

@@ -116,6 +116,165 @@ impl Dataset {
     }
 }
 
+/// Random stream of the validation split (one key per row).
+pub const SPLIT_STREAM: u32 = 8;
+
+impl Dataset {
+    /// The rows `rows` (ascending) as a data set of their own.
+    fn take_rows(&self, rows: &[usize]) -> Dataset {
+        let mut x = Vec::with_capacity(rows.len() * self.features);
+        let mut y = Vec::with_capacity(rows.len());
+        for &n in rows {
+            x.extend_from_slice(self.row(n));
+            y.push(self.y[n]);
+        }
+        Dataset {
+            x,
+            y,
+            rows: rows.len(),
+            features: self.features,
+            feature_names: self.feature_names.clone(),
+            target_name: self.target_name.clone(),
+        }
+    }
+
+    /// Holds out round(`fraction` · N) rows chosen by `seed`: the rows with
+    /// the smallest keys `rng::bits(seed, SPLIT_STREAM, n)` (a seeded
+    /// shuffle that needs no state), ties by row. Returns (training rows,
+    /// held-out rows), each in file order. A split that leaves either side
+    /// empty is an error.
+    pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        check_split_fraction(fraction)?;
+        let held = (fraction * self.rows as f64).round() as usize;
+        if held == 0 || held >= self.rows {
+            let (side, what) = if held == 0 {
+                ("validation", "a larger fraction")
+            } else {
+                ("training", "a smaller fraction")
+            };
+            return Err(Error::Config(format!(
+                "--validation-split {fraction} of {} rows leaves no {side} rows; give {what} or more rows",
+                self.rows
+            )));
+        }
+        let mut order: Vec<usize> = (0..self.rows).collect();
+        order.sort_by_key(|&n| (rng::bits(seed, SPLIT_STREAM, n as u64), n));
+        let mut val = order[..held].to_vec();
+        let mut train = order[held..].to_vec();
+        val.sort_unstable();
+        train.sort_unstable();
+        Ok((self.take_rows(&train), self.take_rows(&val)))
+    }
+}
+
+/// `--validation-split` must lie strictly between 0 and 1.
+pub fn check_split_fraction(fraction: f64) -> Result<()> {
+    if fraction > 0.0 && fraction < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "--validation-split must be a fraction between 0 and 1 (exclusive), not {fraction}; e.g. 0.1 holds out 10% of the rows"
+        )))
+    }
+}
+
+/// Per-column standardisation, x' = (x − mean) / std, fitted on training
+/// rows and stored with the model so `predict` applies the same one.
+/// Standard deviations are the population ones (divide by N, as sklearn's
+/// `StandardScaler`); a column whose deviation is zero or below f32's
+/// resolution of its mean gets std 1, so constant columns stay finite.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Standardization {
+    /// (f)
+    pub feature_mean: Vec<f64>,
+    /// (f), every entry > 0
+    pub feature_std: Vec<f64>,
+    pub target_mean: f64,
+    /// > 0
+    pub target_std: f64,
+}
+
+/// Mean and usable std of `values`, in f64 (two passes).
+fn mean_std(values: impl Iterator<Item = f32> + Clone) -> (f64, f64) {
+    let (mut n, mut sum) = (0usize, 0.0f64);
+    for v in values.clone() {
+        n += 1;
+        sum += v as f64;
+    }
+    let mean = sum / n.max(1) as f64;
+    let sq: f64 = values.map(|v| (v as f64 - mean).powi(2)).sum();
+    let std = (sq / n.max(1) as f64).sqrt();
+    // Below f32's resolution of the values the deviation is rounding noise.
+    let usable = std > 1e-6 * mean.abs() && std >= f32::MIN_POSITIVE as f64;
+    (mean, if usable { std } else { 1.0 })
+}
+
+impl Standardization {
+    /// The statistics of every feature and of the target over `data`.
+    pub fn fit(data: &Dataset) -> Standardization {
+        let f = data.features;
+        let (feature_mean, feature_std) = (0..f)
+            .map(|j| mean_std(data.x.iter().skip(j).step_by(f).copied()))
+            .unzip();
+        let (target_mean, target_std) = mean_std(data.y.iter().copied());
+        Standardization {
+            feature_mean,
+            feature_std,
+            target_mean,
+            target_std,
+        }
+    }
+
+    /// Standardises the features of `data` in place.
+    pub fn apply_features(&self, data: &mut Dataset) {
+        for row in data.x.chunks_exact_mut(data.features) {
+            for ((v, m), s) in row
+                .iter_mut()
+                .zip(&self.feature_mean)
+                .zip(&self.feature_std)
+            {
+                *v = ((*v as f64 - m) / s) as f32;
+            }
+        }
+    }
+
+    /// Standardises the features and the target of `data` in place.
+    pub fn apply(&self, data: &mut Dataset) {
+        self.apply_features(data);
+        for v in &mut data.y {
+            *v = ((*v as f64 - self.target_mean) / self.target_std) as f32;
+        }
+    }
+
+    /// Network outputs (standardised) back in the target's units.
+    pub fn unstandardize_target(&self, yhat: &mut [f64]) {
+        for v in yhat {
+            *v = *v * self.target_std + self.target_mean;
+        }
+    }
+
+    /// Checks statistics read from a file: one per feature, finite, std > 0.
+    pub fn check(&self, features: usize) -> std::result::Result<(), String> {
+        if self.feature_mean.len() != features || self.feature_std.len() != features {
+            return Err(format!(
+                "holds {} means and {} standard deviations for {features} features",
+                self.feature_mean.len(),
+                self.feature_std.len()
+            ));
+        }
+        let means = self.feature_mean.iter().chain([&self.target_mean]);
+        let stds = self.feature_std.iter().chain([&self.target_std]);
+        if means.clone().any(|m| !m.is_finite())
+            || stds.clone().any(|s| !(s.is_finite() && *s > 0.0))
+        {
+            return Err(
+                "holds a non-finite mean or a standard deviation that is not positive".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// MATH.md's target for one row of features, computed in f64.
 pub fn synthetic_target(row: &[f32]) -> f32 {
     let x = |j: usize| row.get(j).map(|&v| v as f64);
@@ -459,6 +618,66 @@ mod tests {
         let (l, _, m) = csv_error("a,y\n");
         assert_eq!(l, 2);
         assert!(m.contains("no data rows"), "{m}");
+    }
+
+    #[test]
+    fn split_is_seeded_disjoint_and_complete() {
+        let d = Dataset::synthetic(101, 2, 5).unwrap();
+        let (train, val) = d.split(0.2, 7).unwrap();
+        assert_eq!((train.rows, val.rows), (81, 20));
+        // Every row lands on exactly one side, each side in file order.
+        let mut seen: Vec<f32> = train.y.iter().chain(&val.y).copied().collect();
+        let mut all = d.y.clone();
+        seen.sort_by(f32::total_cmp);
+        all.sort_by(f32::total_cmp);
+        assert_eq!(seen, all);
+        let again = d.split(0.2, 7).unwrap();
+        assert_eq!(again.1, val);
+        assert_ne!(d.split(0.2, 8).unwrap().1.y, val.y);
+        // Not simply the first or last rows.
+        assert_ne!(val.y[..], d.y[..20]);
+        assert_ne!(val.y[..], d.y[81..]);
+    }
+
+    #[test]
+    fn splits_that_leave_a_side_empty_are_refused() {
+        let d = Dataset::synthetic(3, 1, 0).unwrap();
+        let e = d.split(0.1, 0).unwrap_err().to_string();
+        assert!(e.contains("no validation rows"), "{e}");
+        let e = d.split(0.9, 0).unwrap_err().to_string();
+        assert!(e.contains("no training rows"), "{e}");
+        for bad in [0.0, 1.0, -0.5, 2.0, f64::NAN] {
+            let e = d.split(bad, 0).unwrap_err().to_string();
+            assert!(e.contains("between 0 and 1"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn standardization_by_hand_and_constant_columns() {
+        // a = 1, 2, 3, 4: mean 2.5, population std √1.25; c constant.
+        let d = Dataset {
+            x: vec![1.0, 7.0, 2.0, 7.0, 3.0, 7.0, 4.0, 7.0],
+            y: vec![10.0, 10.0, 10.0, 10.0],
+            rows: 4,
+            features: 2,
+            feature_names: vec!["a".into(), "c".into()],
+            target_name: "y".into(),
+        };
+        let s = Standardization::fit(&d);
+        assert_eq!(s.feature_mean, [2.5, 7.0]);
+        assert!((s.feature_std[0] - 1.25f64.sqrt()).abs() < 1e-15);
+        assert_eq!(s.feature_std[1], 1.0);
+        assert_eq!((s.target_mean, s.target_std), (10.0, 1.0));
+        s.check(2).unwrap();
+        let mut z = d.clone();
+        s.apply(&mut z);
+        assert!(z.x.iter().chain(&z.y).all(|v| v.is_finite()));
+        assert_eq!(z.x[1], 0.0);
+        assert!((z.x[0] as f64 + 1.5 / 1.25f64.sqrt()).abs() < 1e-6);
+        let mut back = vec![0.0, 1.0];
+        s.unstandardize_target(&mut back);
+        assert_eq!(back, [10.0, 11.0]);
+        assert!(s.check(3).is_err());
     }
 
     #[test]

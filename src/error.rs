@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     ModelFile { path: PathBuf, message: String },
 
+    /// A picture that could not be drawn (the file is not written).
+    #[error("{}: could not draw the plot: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+
     #[error("diverged at epoch {epoch} (loss = {loss}, lr = {lr}); try a smaller --lr")]
     Diverged { epoch: usize, loss: f64, lr: f64 },
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
+use crate::data::Standardization;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 
@@ -115,6 +116,14 @@ pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Ve
     }
     let feature_names =
         serde_json::to_string(&model.feature_names).expect("a list of strings serialises");
+    // The struct's fields serialise in declaration order and floats in
+    // their shortest exact form, so the text is the same for the same stats.
+    let standardization = model.standardization.as_ref().map(|s| {
+        (
+            "standardization",
+            serde_json::to_string(s).expect("the statistics serialise"),
+        )
+    });
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
@@ -122,6 +131,7 @@ pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Ve
         ("target_name", model.target_name.clone()),
     ]
     .into_iter()
+    .chain(standardization)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
@@ -172,6 +182,19 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         ))
     })?;
     let target_name = get("target_name")?.clone();
+    let standardization = meta
+        .get("standardization")
+        .map(|text| {
+            let s: Standardization = serde_json::from_str(text).map_err(|e| {
+                bad(format!(
+                    "metadata 'standardization' is not a set of statistics ({e})"
+                ))
+            })?;
+            s.check(feature_names.len())
+                .map_err(|m| bad(format!("metadata 'standardization' {m}")))?;
+            Ok(s)
+        })
+        .transpose()?;
 
     let layers = tensors.len() / 2;
     if layers < 2 || tensors.len() % 2 != 0 {
@@ -252,6 +275,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         params,
         feature_names,
         target_name,
+        standardization,
     })
 }
 
@@ -264,20 +288,25 @@ pub struct Checkpoint {
     pub history: Vec<f64>,
     /// The run's options as JSON, to resume it with.
     pub options: serde_json::Value,
+    /// (epoch, validation loss) where it was measured, epochs ≤ `epoch`;
+    /// empty without a validation split.
+    pub val_history: Vec<(usize, f64)>,
 }
 
 /// Writes a checkpoint atomically: a model file (loadable by `predict`) with
 /// `checkpoint_epoch`, `history` and `options` in its metadata.
 pub fn save_checkpoint(model: &Model, ck: &Checkpoint, path: &Path) -> Result<()> {
     let history = serde_json::to_string(&ck.history).expect("a list of numbers serialises");
-    let bytes = model_to_bytes_with(
-        model,
-        &[
-            ("checkpoint_epoch", ck.epoch.to_string()),
-            ("history", history),
-            ("options", ck.options.to_string()),
-        ],
-    )?;
+    let mut extra = vec![
+        ("checkpoint_epoch", ck.epoch.to_string()),
+        ("history", history),
+        ("options", ck.options.to_string()),
+    ];
+    if !ck.val_history.is_empty() {
+        let val = serde_json::to_string(&ck.val_history).expect("pairs of numbers serialise");
+        extra.push(("val_history", val));
+    }
+    let bytes = model_to_bytes_with(model, &extra)?;
     write_atomically(path, |w| w.write_all(&bytes))
 }
 
@@ -313,12 +342,29 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
     }
     let options = serde_json::from_str(get("options")?)
         .map_err(|e| bad(format!("metadata 'options' is not JSON ({e})")))?;
+    let val_history: Vec<(usize, f64)> = match meta.get("val_history") {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            bad(format!(
+                "metadata 'val_history' is not a list of [epoch, loss] pairs ({e})"
+            ))
+        })?,
+    };
+    if val_history
+        .iter()
+        .any(|&(k, l)| k > epoch || !l.is_finite())
+    {
+        return Err(bad(format!(
+            "metadata 'val_history' holds an epoch past {epoch} or a non-finite loss"
+        )));
+    }
     Ok((
         model,
         Checkpoint {
             epoch,
             history,
             options,
+            val_history,
         },
     ))
 }
@@ -327,46 +373,107 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
 /// the loss after the final update. Values are written in their shortest
 /// exact form.
 pub fn write_history(path: &Path, losses: &[f64]) -> Result<()> {
+    write_history_with_val(path, losses, None)
+}
+
+/// [`write_history`], with a third column `val_loss` when `val` is given:
+/// the validation loss of the same parameters at the epochs where it was
+/// measured, empty elsewhere.
+pub fn write_history_with_val(
+    path: &Path,
+    losses: &[f64],
+    val: Option<&[(usize, f64)]>,
+) -> Result<()> {
     write_atomically(path, |w| {
-        writeln!(w, "epoch,loss")?;
+        match val {
+            None => writeln!(w, "epoch,loss")?,
+            Some(_) => writeln!(w, "epoch,loss,val_loss")?,
+        }
+        let mut measured = val.unwrap_or_default().iter().peekable();
         for (k, l) in losses.iter().enumerate() {
-            writeln!(w, "{k},{l:?}")?;
+            if val.is_none() {
+                writeln!(w, "{k},{l:?}")?;
+                continue;
+            }
+            while measured.next_if(|(e, _)| *e < k).is_some() {}
+            match measured.next_if(|(e, _)| *e == k) {
+                Some((_, v)) => writeln!(w, "{k},{l:?},{v:?}")?,
+                None => writeln!(w, "{k},{l:?},")?,
+            }
         }
         Ok(())
     })
 }
 
+/// The training losses of a history file.
 pub fn read_history(path: &Path) -> Result<Vec<f64>> {
+    read_history_with_val(path).map(|h| h.loss)
+}
+
+/// A history file's columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    /// Row k: the training loss at the start of epoch k.
+    pub loss: Vec<f64>,
+    /// With a `val_loss` column: the validation loss per row, `None` where
+    /// it was not measured.
+    pub val_loss: Option<Vec<Option<f64>>>,
+}
+
+/// Reads a history file with or without its `val_loss` column.
+pub fn read_history_with_val(path: &Path) -> Result<History> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut lines = text.lines();
-    if lines.next().map(str::trim) != Some("epoch,loss") {
-        return Err(Error::Csv {
-            path: path.to_path_buf(),
-            line: 1,
-            column: 0,
-            message: "expected the header 'epoch,loss'".into(),
-        });
-    }
-    lines
-        .enumerate()
-        .map(|(i, line)| {
-            let bad = |column: usize, message: String| Error::Csv {
+    let with_val = match lines.next().map(str::trim) {
+        Some("epoch,loss") => false,
+        Some("epoch,loss,val_loss") => true,
+        _ => {
+            return Err(Error::Csv {
                 path: path.to_path_buf(),
-                line: i as u64 + 2,
-                column,
-                message,
-            };
-            let (k, l) = line
-                .split_once(',')
-                .ok_or_else(|| bad(0, "expected 'epoch,loss'".into()))?;
-            if k.trim().parse::<usize>() != Ok(i) {
-                return Err(bad(1, format!("expected epoch {i}")));
-            }
-            l.trim()
+                line: 1,
+                column: 0,
+                message: "expected the header 'epoch,loss' or 'epoch,loss,val_loss'".into(),
+            })
+        }
+    };
+    let mut losses = Vec::new();
+    let mut val = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let bad = |column: usize, message: String| Error::Csv {
+            path: path.to_path_buf(),
+            line: i as u64 + 2,
+            column,
+            message,
+        };
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let width = if with_val { 3 } else { 2 };
+        if cells.len() != width {
+            return Err(bad(
+                0,
+                format!("expected {width} cells, found {}", cells.len()),
+            ));
+        }
+        if cells[0].parse::<usize>() != Ok(i) {
+            return Err(bad(1, format!("expected epoch {i}")));
+        }
+        let number = |j: usize| {
+            cells[j]
                 .parse::<f64>()
-                .map_err(|_| bad(2, format!("'{l}' is not a number")))
-        })
-        .collect()
+                .map_err(|_| bad(j + 1, format!("'{}' is not a number", cells[j])))
+        };
+        losses.push(number(1)?);
+        if with_val {
+            val.push(if cells[2].is_empty() {
+                None
+            } else {
+                Some(number(2)?)
+            });
+        }
+    }
+    Ok(History {
+        loss: losses,
+        val_loss: with_val.then_some(val),
+    })
 }
 
 #[cfg(test)]
@@ -387,6 +494,24 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomically(&p, |w| w.write_all(b"new")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn history_with_validation_round_trips_with_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.csv");
+        let losses = [4.0, 3.0, 2.5, 0.1 + 0.2];
+        write_history_with_val(&p, &losses, Some(&[(0, 5.0), (2, 2.75), (3, 1.0 / 3.0)])).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.lines().nth(2), Some("1,3.0,"));
+        let h = read_history_with_val(&p).unwrap();
+        assert_eq!(h.loss, losses);
+        assert_eq!(
+            h.val_loss.unwrap(),
+            [Some(5.0), None, Some(2.75), Some(1.0 / 3.0)]
+        );
+        write_history(&p, &losses).unwrap();
+        assert_eq!(read_history_with_val(&p).unwrap().val_loss, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`gpu`]: the wgpu trainer.
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`bench`]: the CPU-against-GPU benchmark.
+//! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
 //! - [`app`]: what each CLI subcommand does.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod model;
+pub mod plot;
 pub mod rng;
 pub mod train;
 

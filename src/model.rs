@@ -5,6 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use crate::data::{Dataset, Standardization};
 use crate::error::{Error, Result};
 use crate::rng;
 
@@ -192,6 +193,9 @@ pub struct Model {
     pub params: Vec<f32>,
     pub feature_names: Vec<String>,
     pub target_name: String,
+    /// Set when the model was trained with `--standardize`: its inputs are
+    /// standardised features and its output a standardised target.
+    pub standardization: Option<Standardization>,
 }
 
 impl Model {
@@ -218,6 +222,23 @@ impl Model {
             params,
             feature_names,
             target_name,
+            standardization: None,
+        }
+    }
+
+    /// ŷ for every row of `data` (raw, unstandardised features), in the
+    /// target's units: the features are standardised and the output
+    /// unstandardised when the model carries statistics.
+    pub fn predict(&self, data: &Dataset) -> Vec<f64> {
+        match &self.standardization {
+            None => crate::cpu::reference::predict(self, data),
+            Some(s) => {
+                let mut scaled = data.clone();
+                s.apply_features(&mut scaled);
+                let mut yhat = crate::cpu::reference::predict(self, &scaled);
+                s.unstandardize_target(&mut yhat);
+                yhat
+            }
         }
     }
 

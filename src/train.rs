@@ -119,6 +119,11 @@ pub struct Hooks<'a> {
     /// Called after every batch with the updates so far and the latest
     /// loss, from the batch's one readback: progress costs the loop nothing.
     pub on_batch: Option<&'a mut dyn FnMut(usize, f64)>,
+    /// Called after every batch, before `on_batch`, with the updates so far,
+    /// the losses before each, and the backend holding the parameters after
+    /// them. The host waits for the batch's readback there anyway, so
+    /// scoring held-out rows with those parameters stalls no batch.
+    pub after_batch: Option<&'a mut CheckpointFn<'a>>,
 }
 
 /// First epoch in `losses[from..]` that ends the run, as (epoch, diverged).
@@ -252,6 +257,9 @@ pub fn train_from(
         updates += m;
         previous = Some((slot, from));
         slot = 1 - slot;
+        if let Some(score) = hooks.after_batch.as_mut() {
+            score(updates, &losses, backend)?;
+        }
         if let Some(report) = hooks.on_batch.as_mut() {
             report(updates, losses[losses.len() - 1]);
         }
@@ -514,6 +522,31 @@ mod tests {
             let out = train_from(&mut b, &s, Vec::new(), Hooks::default()).unwrap();
             assert_eq!(out.updates, 2);
         }
+    }
+
+    #[test]
+    fn after_batch_sees_the_parameters_after_each_batch() {
+        let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
+        let mut seen = Vec::new();
+        let mut score = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<()> {
+            assert_eq!(losses.len(), k);
+            seen.push((k, b.params()?[0]));
+            Ok(())
+        };
+        let mut b = scripted(&seq, 4);
+        let hooks = Hooks {
+            after_batch: Some(&mut score),
+            ..Hooks::default()
+        };
+        let s = Schedule {
+            lr: 0.1,
+            max_epochs: 10,
+            tol: 0.0,
+        };
+        train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        // Batches of 1, 2, 4, then what remains: the scripted backend's
+        // parameter is its update count.
+        assert_eq!(seen, vec![(1, 1.0), (3, 3.0), (7, 7.0), (10, 10.0)]);
     }
 
     #[test]

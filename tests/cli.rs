@@ -327,9 +327,24 @@ fn json_summary_has_the_documented_schema() {
         "wall_s",
         "time_per_epoch_s",
         "model",
+        "loss_units",
+        "train_rows",
+        "val_rows",
+        "final_val_loss",
+        "best_val_loss",
+        "best_val_epoch",
     ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
+    // Without --validation-split or --standardize.
+    assert_eq!(v["loss_units"], "target");
+    assert_eq!(
+        (v["train_rows"].as_u64(), v["val_rows"].as_u64()),
+        (Some(100), Some(0))
+    );
+    assert!(v["final_val_loss"].is_null() && v["best_val_epoch"].is_null());
+    assert_eq!(v["options"]["standardize"], false);
+    assert!(v["options"]["validation_split"].is_null());
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
     assert_eq!(v["options"]["lr"], 0.1);

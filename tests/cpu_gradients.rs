@@ -64,6 +64,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         params: vec![0.0, 0.0, 2.0, 0.5],
         feature_names: vec!["x".into()],
         target_name: "y".into(),
+        standardization: None,
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

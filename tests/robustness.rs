@@ -262,6 +262,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             epoch,
             history: losses[..epoch].to_vec(),
             options: serde_json::json!({}),
+            val_history: Vec::new(),
         };
         save_checkpoint(&m, &c, &ck)
     };

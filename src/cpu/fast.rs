@@ -197,6 +197,14 @@ impl<'a> Fast<'a> {
         self.workers.len()
     }
 
+    /// The loss of `params` (a block of this model's layout) on this
+    /// backend's rows, without an update: a held-out set scored with the
+    /// parameters another backend is training.
+    pub fn loss_at(&mut self, params: &[f32]) -> f64 {
+        self.theta.params.copy_from_slice(params);
+        self.loss_and_grads(false)
+    }
+
     /// Σ e² and ∂L/∂θ over the whole batch into `self.grads`; returns the loss.
     fn loss_and_grads(&mut self, with_grads: bool) -> f64 {
         let rows = self.data.rows;

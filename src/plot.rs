@@ -1,0 +1,373 @@
+//! Pictures: a run's loss curve and the benchmark's grouped bars, as PNG or
+//! SVG by the file's extension, written atomically like every output.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary (`assets/`), so a
+//! machine without system fonts or fontconfig draws the same picture.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::bench::Record;
+use crate::error::{Error, Result};
+
+/// Picture size: pixels for PNG, user units for SVG.
+pub const SIZE: (u32, u32) = (900, 540);
+
+/// The font every text element uses, registered under plotters' default
+/// family name.
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// Series colours (matplotlib's tab10 blue, orange, green, red).
+const COLORS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    /// The format a file name asks for, by its extension (any case).
+    pub fn of(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("png") => Ok(Format::Png),
+            Some("svg") => Ok(Format::Svg),
+            other => Err(Error::Config(format!(
+                "--plot {}: {}; give a file name ending in .png or .svg",
+                path.display(),
+                match other {
+                    Some(e) => format!("'.{e}' is not an image format shadertrain draws"),
+                    None => "the name has no extension".to_string(),
+                }
+            ))),
+        }
+    }
+}
+
+/// Refuses a `--plot` path before any work: an unknown extension or a
+/// place that cannot be written.
+pub fn check_path(path: &Path) -> Result<Format> {
+    let format = Format::of(path)?;
+    crate::io::check_output_path(path)?;
+    Ok(format)
+}
+
+fn register_font() -> Result<()> {
+    static DONE: OnceLock<bool> = OnceLock::new();
+    let ok = *DONE.get_or_init(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "the embedded font (assets/DejaVuSans.ttf) did not load".into(),
+        ))
+    }
+}
+
+type DrawResult<E> = std::result::Result<(), DrawingAreaErrorKind<E>>;
+
+/// Something drawn the same way on either backend.
+trait Picture {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType>;
+}
+
+/// Draws `picture` in memory, then writes the file atomically: a failure
+/// leaves no file (or the old one).
+fn write_picture(path: &Path, picture: &impl Picture) -> Result<()> {
+    let format = Format::of(path)?;
+    register_font()?;
+    let failed = |e: &dyn std::fmt::Display| Error::Plot {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let bytes = match format {
+        Format::Svg => {
+            let mut text = String::new();
+            {
+                let root = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
+                picture.draw(&root).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            text.into_bytes()
+        }
+        Format::Png => {
+            // (height, width, RGB)
+            let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            {
+                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                picture.draw(&root).map_err(|e| failed(&e))?;
+                root.present().map_err(|e| failed(&e))?;
+            }
+            encode_png(&rgb, SIZE).map_err(|e| failed(&e))?
+        }
+    };
+    crate::io::write_atomically(path, |w| w.write_all(&bytes))
+}
+
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
+    Ok(out)
+}
+
+/// A log range that holds every value of `values` (all > 0), with a margin.
+fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !(lo.is_finite() && hi > 0.0) {
+        return (1e-3, 1.0);
+    }
+    let (lo, hi) = (lo / 1.5, hi * 1.5);
+    if hi / lo < 10.0 {
+        let mid = (lo * hi).sqrt();
+        (mid / 3.2, mid * 3.2)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// A log axis label: plain between 0.001 and 10,000, else 1e-5 style.
+fn tick(v: &f64) -> String {
+    if (1e-3..1e4).contains(v) {
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+/// Training loss per epoch (and validation loss where measured), log scale.
+pub struct LossCurve<'a> {
+    /// losses[k]: the loss at the start of epoch k; the last, after the final update.
+    pub losses: &'a [f64],
+    /// (epoch, validation loss) where it was measured.
+    pub val: &'a [(usize, f64)],
+    pub title: String,
+    /// What the loss axis shows, e.g. "MSE (standardized units)".
+    pub loss_label: String,
+}
+
+impl LossCurve<'_> {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_picture(path, self)
+    }
+}
+
+/// Points that a log axis can show: finite and positive.
+fn plottable(points: impl Iterator<Item = (usize, f64)>) -> Vec<(f64, f64)> {
+    points
+        .filter(|(_, l)| l.is_finite() && *l > 0.0)
+        .map(|(k, l)| (k as f64, l))
+        .collect()
+}
+
+impl Picture for LossCurve<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
+        root.fill(&WHITE)?;
+        let train = plottable(self.losses.iter().copied().enumerate());
+        let val = plottable(self.val.iter().copied());
+        let (lo, hi) = log_bounds(train.iter().chain(&val).map(|p| p.1));
+        let last = self.losses.len().saturating_sub(1).max(1) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d(0f64..last, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(self.loss_label.as_str())
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let series = [
+            ("training loss", &train, COLORS[0]),
+            ("validation loss", &val, COLORS[1]),
+        ];
+        for (label, points, color) in series {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            // Sparse measurements (and one-point runs) show as dots.
+            if points.len() <= 64 {
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// The benchmark as bars grouped by shape, one per backend, log scale.
+pub struct BenchBars<'a> {
+    pub records: &'a [Record],
+}
+
+impl BenchBars<'_> {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_picture(path, self)
+    }
+}
+
+impl Picture for BenchBars<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
+        root.fill(&WHITE)?;
+        let mut shapes: Vec<&Record> = Vec::new();
+        let mut backends: Vec<&Record> = Vec::new();
+        for r in self.records {
+            if !shapes.iter().any(|s| s.shape == r.shape) {
+                shapes.push(r);
+            }
+            if !backends.iter().any(|b| b.backend == r.backend) {
+                backends.push(r);
+            }
+        }
+        let (lo, hi) = log_bounds(self.records.iter().map(|r| r.median_s));
+        // Headroom over the tallest bar for the legend and the value labels.
+        let hi = hi * 6.0;
+        let groups = shapes.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "median time per epoch (lower is better)",
+                ("sans-serif", 22),
+            )
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(75)
+            .build_cartesian_2d(0f64..groups, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(2)
+            .x_label_formatter(&|_| String::new())
+            .set_tick_mark_size(LabelAreaPosition::Bottom, 0)
+            .y_desc("seconds per epoch (log scale)")
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let label = ("sans-serif", 14).into_font().color(&BLACK);
+        let centered = |pos| label.pos(Pos::new(HPos::Center, pos));
+        let width = backends.len().max(1) as f64;
+        for (i, shape) in shapes.iter().enumerate() {
+            // Shape name and size under its group.
+            let (cx, bottom) = chart.backend_coord(&(i as f64 + 0.5, lo));
+            root.draw(&Text::new(
+                format!("{} ({}×{}, h {})", shape.shape, shape.n, shape.f, shape.h),
+                (cx, bottom + 10),
+                centered(VPos::Top),
+            ))?;
+            for (j, backend) in backends.iter().enumerate() {
+                let Some(r) = self
+                    .records
+                    .iter()
+                    .find(|r| r.shape == shape.shape && r.backend == backend.backend)
+                else {
+                    continue;
+                };
+                // The group fills 80% of its slot; each bar 1/width of that.
+                let x0 = i as f64 + 0.1 + 0.8 * j as f64 / width;
+                let x1 = x0 + 0.8 / width;
+                let (left, top) = chart.backend_coord(&(x0, r.median_s));
+                let (right, _) = chart.backend_coord(&(x1, r.median_s));
+                root.draw(&Rectangle::new(
+                    [(left + 1, top), (right - 1, bottom)],
+                    COLORS[j % COLORS.len()].filled(),
+                ))?;
+                root.draw(&Text::new(
+                    format!("{:.2e}", r.median_s),
+                    ((left + right) / 2, top - 3),
+                    centered(VPos::Bottom),
+                ))?;
+            }
+        }
+        // Legend entries: one per backend, naming the device it ran on.
+        for (j, b) in backends.iter().enumerate() {
+            let color = COLORS[j % COLORS.len()];
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label(format!("{}: {}", b.backend, b.adapter))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension() {
+        assert_eq!(Format::of(Path::new("a/loss.PNG")).unwrap(), Format::Png);
+        assert_eq!(Format::of(Path::new("loss.svg")).unwrap(), Format::Svg);
+        for bad in ["loss.jpg", "loss", "loss.png.txt"] {
+            let e = Format::of(Path::new(bad)).unwrap_err().to_string();
+            assert!(e.contains(".png or .svg"), "{e}");
+        }
+    }
+
+    #[test]
+    fn ticks_read_plainly() {
+        assert_eq!(tick(&0.5), "0.5");
+        assert_eq!(tick(&2.0), "2");
+        assert_eq!(tick(&0.001), "0.001");
+        assert_eq!(tick(&1e-5), "1e-5");
+        assert_eq!(tick(&1e5), "1e5");
+    }
+
+    #[test]
+    fn log_bounds_hold_the_values_and_span_a_decade() {
+        let (lo, hi) = log_bounds([0.5, 0.7].into_iter());
+        assert!(lo < 0.5 && hi > 0.7 && hi / lo >= 10.0);
+        let (lo, hi) = log_bounds([1e-6, 1.0].into_iter());
+        assert!(lo < 1e-6 && hi > 1.0);
+        assert_eq!(log_bounds(std::iter::empty()), (1e-3, 1.0));
+    }
+}

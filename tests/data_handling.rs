@@ -1,0 +1,546 @@
+//! --standardize and --validation-split through the built binary: the
+//! statistics stored in the model, predict undoing them, the held-out rows
+//! and their loss in the history, the summary and the text output.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_close, have_gpu, shadertrain};
+use shadertrain::data::{Dataset, Standardization, Table};
+use shadertrain::io::{load_model, read_history, read_history_with_val};
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let (ok, out, err) = shadertrain(args);
+    assert!(ok, "shadertrain {args:?} failed: {err}");
+    out
+}
+
+fn run_err(args: &[&str]) -> String {
+    let (ok, out, err) = shadertrain(args);
+    assert!(!ok, "shadertrain {args:?} should fail: {out}");
+    // Errors are one or two lines (clap adds a blank line and a --help hint).
+    let lines = err
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("For more"));
+    assert!(lines.count() <= 2, "{err}");
+    err
+}
+
+/// A small CSV with features of very different scales and a target far from 0.
+fn scaled_csv(path: &str, rows: usize) {
+    let d = Dataset::synthetic(rows, 3, 2).unwrap();
+    let mut text = String::from("a,b,c,y\n");
+    for n in 0..rows {
+        let r = d.row(n);
+        text.push_str(&format!(
+            "{},{},{},{}\n",
+            r[0] * 1000.0 + 50.0,
+            r[1] * 0.01,
+            r[2],
+            d.y[n] * 20.0 + 300.0
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn metadata(model: &str) -> std::collections::HashMap<String, String> {
+    let bytes = std::fs::read(model).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    meta.metadata().clone().unwrap()
+}
+
+fn predictions(csv: &str) -> Vec<f64> {
+    std::fs::read_to_string(csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn standardize_stores_the_statistics_and_predict_undoes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, model, preds) = (path(&dir, "d.csv"), path(&dir, "m.st"), path(&dir, "p.csv"));
+    scaled_csv(&csv, 300);
+    let out = run_ok(&[
+        "train",
+        "--data",
+        &csv,
+        "--hidden",
+        "6",
+        "--epochs",
+        "40",
+        "--backend",
+        "cpu",
+        "--standardize",
+        "--save",
+        &model,
+    ]);
+    assert!(out.contains("standardized units"), "{out}");
+
+    // The statistics, by hand, in f64 over the file's f32 values.
+    let data = Table::read(Path::new(&csv))
+        .unwrap()
+        .into_dataset(None)
+        .unwrap();
+    let stored: Standardization =
+        serde_json::from_str(&metadata(&model)["standardization"]).unwrap();
+    for j in 0..3 {
+        let col: Vec<f64> = (0..data.rows).map(|n| data.row(n)[j] as f64).collect();
+        let mean = col.iter().sum::<f64>() / col.len() as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / col.len() as f64;
+        assert_close("mean", &[stored.feature_mean[j]], &[mean], 1e-12, 1e-12);
+        assert_close("std", &[stored.feature_std[j]], &[var.sqrt()], 1e-12, 1e-9);
+    }
+    let ymean = data.y.iter().map(|&v| v as f64).sum::<f64>() / data.rows as f64;
+    assert_close("target mean", &[stored.target_mean], &[ymean], 1e-12, 1e-12);
+    assert!(stored.feature_std[0] > 100.0 && stored.feature_std[1] < 0.1);
+
+    // predict = un-standardised forward pass of the standardised inputs.
+    let out = run_ok(&[
+        "predict", "--model", &model, "--data", &csv, "--out", &preds,
+    ]);
+    let got = predictions(&preds);
+    let loaded = load_model(Path::new(&model)).unwrap();
+    assert_eq!(loaded.standardization.as_ref(), Some(&stored));
+    let raw = shadertrain::model::Model {
+        standardization: None,
+        ..loaded
+    };
+    let mut z = data.clone();
+    for n in 0..z.rows {
+        for j in 0..3 {
+            let v = &mut z.x[n * 3 + j];
+            *v = ((*v as f64 - stored.feature_mean[j]) / stored.feature_std[j]) as f32;
+        }
+    }
+    let want: Vec<f64> = shadertrain::cpu::reference::predict(&raw, &z)
+        .iter()
+        .map(|v| v * stored.target_std + stored.target_mean)
+        .collect();
+    // The CSV holds f32 values.
+    assert_close("predictions", &got, &want, 1e-4, 1e-6);
+    assert!(
+        got.iter().all(|v| (250.0..350.0).contains(v)),
+        "not in target units"
+    );
+    // The MSE is in target units too.
+    let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let by_hand = want
+        .iter()
+        .zip(&data.y)
+        .map(|(p, &y)| (p - y as f64).powi(2))
+        .sum::<f64>()
+        / data.rows as f64;
+    assert_close("mse", &[mse], &[by_hand], 1e-9, 1e-5);
+}
+
+#[test]
+fn standardize_trains_exactly_as_on_prestandardized_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, pre, h1, h2) = (
+        path(&dir, "d.csv"),
+        path(&dir, "pre.csv"),
+        path(&dir, "h1.csv"),
+        path(&dir, "h2.csv"),
+    );
+    scaled_csv(&csv, 200);
+    let data = Table::read(Path::new(&csv))
+        .unwrap()
+        .into_dataset(None)
+        .unwrap();
+    let stats = Standardization::fit(&data);
+    let mut z = data.clone();
+    stats.apply(&mut z);
+    z.write_csv(Path::new(&pre)).unwrap();
+    let common = ["--hidden", "5", "--epochs", "25", "--backend", "cpu"];
+    let mut a = vec!["train", "--data", &csv, "--standardize", "--history", &h1];
+    a.extend(common);
+    run_ok(&a);
+    let mut b = vec!["train", "--data", &pre, "--history", &h2];
+    b.extend(common);
+    run_ok(&b);
+    // The same f32 inputs, so the same trajectory bit for bit.
+    assert_eq!(
+        read_history(Path::new(&h1)).unwrap(),
+        read_history(Path::new(&h2)).unwrap()
+    );
+}
+
+#[test]
+fn a_constant_column_gives_finite_statistics_and_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, model, preds) = (path(&dir, "d.csv"), path(&dir, "m.st"), path(&dir, "p.csv"));
+    // k is constant; so is the target t (a degenerate but legal file).
+    let mut text = String::from("a,k,t\n");
+    for n in 0..40 {
+        text.push_str(&format!("{},0.1,5\n", n as f32 * 0.25));
+    }
+    std::fs::write(&csv, text).unwrap();
+    run_ok(&[
+        "train",
+        "--data",
+        &csv,
+        "--hidden",
+        "3",
+        "--epochs",
+        "10",
+        "--backend",
+        "cpu",
+        "--standardize",
+        "--save",
+        &model,
+    ]);
+    let s = load_model(Path::new(&model))
+        .unwrap()
+        .standardization
+        .unwrap();
+    assert_eq!(s.feature_std[1], 1.0);
+    assert!((s.feature_mean[1] - 0.1).abs() < 1e-7);
+    assert_eq!((s.target_mean, s.target_std), (5.0, 1.0));
+    run_ok(&[
+        "predict", "--model", &model, "--data", &csv, "--out", &preds,
+    ]);
+    let p = predictions(&preds);
+    assert_eq!(p.len(), 40);
+    assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
+}
+
+#[test]
+fn init_reuses_the_statistics_and_refuses_a_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, other, m1, m2, raw, h1, h2, hf) = (
+        path(&dir, "d.csv"),
+        path(&dir, "other.csv"),
+        path(&dir, "m1.st"),
+        path(&dir, "m2.st"),
+        path(&dir, "raw.st"),
+        path(&dir, "h1.csv"),
+        path(&dir, "h2.csv"),
+        path(&dir, "hf.csv"),
+    );
+    scaled_csv(&csv, 120);
+    // Continuing on different rows must still use the first run's statistics.
+    scaled_csv(&other, 80);
+    let train = |data: &str, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--data",
+            data,
+            "--hidden",
+            "4",
+            "--backend",
+            "cpu",
+            "--standardize",
+        ];
+        a.extend(extra);
+        run_ok(&a);
+    };
+    train(&csv, &["--epochs", "6", "--save", &m1, "--history", &h1]);
+    train(&csv, &["--epochs", "12", "--history", &hf]);
+    train(
+        &csv,
+        &[
+            "--epochs",
+            "6",
+            "--init",
+            &m1,
+            "--save",
+            &m2,
+            "--history",
+            &h2,
+        ],
+    );
+    let (first, second, full) = (
+        read_history(Path::new(&h1)).unwrap(),
+        read_history(Path::new(&h2)).unwrap(),
+        read_history(Path::new(&hf)).unwrap(),
+    );
+    // 6 + 6 epochs are the 12-epoch run: same statistics, same parameters.
+    let mut joined = first[..6].to_vec();
+    joined.extend(&second);
+    assert_eq!(joined, full);
+    train(&other, &["--epochs", "1", "--init", &m1, "--save", &m2]);
+    assert_eq!(
+        metadata(&m1)["standardization"],
+        metadata(&m2)["standardization"]
+    );
+
+    let err = run_err(&[
+        "train",
+        "--data",
+        &csv,
+        "--init",
+        &m1,
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(err.contains("add --standardize"), "{err}");
+    run_ok(&[
+        "train",
+        "--data",
+        &csv,
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+        "--save",
+        &raw,
+    ]);
+    let err = run_err(&[
+        "train",
+        "--data",
+        &csv,
+        "--init",
+        &raw,
+        "--standardize",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(err.contains("without --standardize"), "{err}");
+}
+
+#[test]
+fn resume_keeps_the_split_and_the_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, ck, hf, hr) = (
+        path(&dir, "d.csv"),
+        path(&dir, "run.ck"),
+        path(&dir, "full.csv"),
+        path(&dir, "resumed.csv"),
+    );
+    scaled_csv(&csv, 150);
+    let opts = [
+        "--hidden",
+        "4",
+        "--backend",
+        "cpu",
+        "--standardize",
+        "--validation-split",
+        "0.2",
+        "--seed",
+        "3",
+    ];
+    let mut full = vec!["train", "--data", &csv, "--epochs", "10", "--history", &hf];
+    full.extend(opts);
+    run_ok(&full);
+    let mut part = vec![
+        "train",
+        "--data",
+        &csv,
+        "--epochs",
+        "4",
+        "--checkpoint",
+        &ck,
+    ];
+    part.extend(opts);
+    run_ok(&part);
+    assert!(metadata(&ck).contains_key("standardization"));
+    assert!(metadata(&ck).contains_key("val_history"));
+    run_ok(&[
+        "train",
+        "--resume",
+        &ck,
+        "--epochs",
+        "10",
+        "--backend",
+        "cpu",
+        "--history",
+        &hr,
+    ]);
+    let (a, b) = (
+        read_history_with_val(Path::new(&hf)).unwrap(),
+        read_history_with_val(Path::new(&hr)).unwrap(),
+    );
+    assert_eq!(a.loss, b.loss);
+    // The validation losses of the first part come from the checkpoint.
+    assert_eq!(a.val_loss, b.val_loss);
+    // --resume takes the data options from the checkpoint.
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--standardize"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, hist, json, model, held, preds) = (
+        path(&dir, "d.csv"),
+        path(&dir, "h.csv"),
+        path(&dir, "s.json"),
+        path(&dir, "m.st"),
+        path(&dir, "held.csv"),
+        path(&dir, "p.csv"),
+    );
+    run_ok(&[
+        "gen",
+        "--rows",
+        "200",
+        "--features",
+        "3",
+        "--seed",
+        "9",
+        "--out",
+        &csv,
+    ]);
+    let train = |seed: &str, hist: &str, json: &str| {
+        run_ok(&[
+            "train",
+            "--data",
+            &csv,
+            "--hidden",
+            "5",
+            "--epochs",
+            "30",
+            "--backend",
+            "cpu",
+            "--validation-split",
+            "0.25",
+            "--seed",
+            seed,
+            "--history",
+            hist,
+            "--json",
+            json,
+            "--save",
+            &model,
+        ])
+    };
+    let out = train("4", &hist, &json);
+    assert!(
+        out.contains("150 rows train, 50 held out") && out.contains("val loss"),
+        "{out}"
+    );
+    let h = read_history_with_val(Path::new(&hist)).unwrap();
+    let val = h.val_loss.expect("a val_loss column");
+    assert_eq!(val.len(), 31);
+    // The CPU backend measures every epoch.
+    assert!(val.iter().all(Option::is_some), "{val:?}");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        (s["train_rows"].as_u64(), s["val_rows"].as_u64()),
+        (Some(150), Some(50))
+    );
+    assert_eq!(s["options"]["validation_split"], 0.25);
+    let final_val = s["final_val_loss"].as_f64().unwrap();
+    assert_eq!(Some(final_val), val[30]);
+    let best = s["best_val_loss"].as_f64().unwrap();
+    let best_epoch = s["best_val_epoch"].as_u64().unwrap() as usize;
+    assert_eq!(Some(best), val[best_epoch]);
+    assert!(val.iter().all(|v| v.unwrap() >= best));
+
+    // The validation loss is the MSE of the held-out rows under the model.
+    let data = Table::read(Path::new(&csv))
+        .unwrap()
+        .into_dataset(None)
+        .unwrap();
+    let (_, held_rows) = data.split(0.25, 4).unwrap();
+    held_rows.write_csv(Path::new(&held)).unwrap();
+    let out = run_ok(&[
+        "predict", "--model", &model, "--data", &held, "--out", &preds,
+    ]);
+    let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_close("held-out mse", &[final_val], &[mse], 1e-7, 1e-5);
+    // The training loss is over the other 150 rows, so it differs.
+    assert_ne!(h.loss[30], final_val);
+
+    // Another seed holds out other rows.
+    let (h2, j2) = (path(&dir, "h2.csv"), path(&dir, "s2.json"));
+    train("5", &h2, &j2);
+    let other = read_history_with_val(Path::new(&h2)).unwrap();
+    assert_ne!(other.val_loss.unwrap()[0], val[0]);
+    // The same seed holds out the same rows: the same run.
+    let (h3, j3) = (path(&dir, "h3.csv"), path(&dir, "s3.json"));
+    train("4", &h3, &j3);
+    assert_eq!(std::fs::read(&hist).unwrap(), std::fs::read(&h3).unwrap());
+}
+
+#[test]
+fn validation_split_errors_come_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, model) = (path(&dir, "d.csv"), path(&dir, "m.st"));
+    std::fs::write(&csv, "a,y\n1,2\n3,4\n5,6\n").unwrap();
+    let train = |frac: &str| {
+        run_err(&[
+            "train",
+            "--data",
+            &csv,
+            "--validation-split",
+            frac,
+            "--epochs",
+            "100000000",
+            "--backend",
+            "cpu",
+            "--save",
+            &model,
+        ])
+    };
+    for bad in ["0", "1", "1.5", "-0.1", "nan"] {
+        let err = train(bad);
+        assert!(err.contains("between 0 and 1"), "{bad}: {err}");
+    }
+    let err = train("0.1");
+    assert!(
+        err.contains("no validation rows") && err.contains("larger fraction"),
+        "{err}"
+    );
+    let err = train("0.9");
+    assert!(err.contains("no training rows"), "{err}");
+    assert!(!Path::new(&model).exists());
+    let err = run_err(&["train", "--data", &csv, "--validation-split", "x"]);
+    assert!(err.contains("invalid value 'x'"), "{err}");
+}
+
+#[test]
+fn gpu_validation_is_measured_at_the_batch_ends() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (hist, json) = (path(&dir, "h.csv"), path(&dir, "s.json"));
+    run_ok(&[
+        "train",
+        "--synthetic",
+        "600",
+        "--features",
+        "3",
+        "--hidden",
+        "8",
+        "--epochs",
+        "40",
+        "--backend",
+        "gpu",
+        "--validation-split",
+        "0.1",
+        "--standardize",
+        "--history",
+        &hist,
+        "--json",
+        &json,
+    ]);
+    let h = read_history_with_val(Path::new(&hist)).unwrap();
+    let val = h.val_loss.unwrap();
+    assert_eq!(val.len(), 41);
+    // The start, the end, and the batch ends between them; not every epoch.
+    assert!(val[0].is_some() && val[40].is_some());
+    assert!(val.iter().any(Option::is_none), "{val:?}");
+    assert!(val.iter().flatten().all(|v| v.is_finite()));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(s["val_rows"], 60);
+    assert_eq!(s["loss_units"], "standardized");
+    // Split and statistics need the rows on the host, so not generated on the device.
+    assert_eq!(s["options"]["on_device"], false);
+}

@@ -1,0 +1,215 @@
+//! `train --plot` and `bench --plot` through the built binary: PNGs that
+//! decode to the documented size, SVGs that parse as XML with the curves and
+//! bars in them, a bad extension refused before any work, and bench output
+//! that stays clean text when piped.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{have_gpu, shadertrain};
+use shadertrain::plot::SIZE;
+
+fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+/// Width and height from the PNG's IHDR, after checking the signature, and
+/// a full decode to the same size.
+fn png_size(file: &str) -> (u32, u32) {
+    let bytes = std::fs::read(file).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    let (w, h) = (be(16), be(20));
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes.clone()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (w, h));
+    // Not a blank canvas: several colours were drawn.
+    let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+    colours.sort();
+    colours.dedup();
+    assert!(colours.len() > 3, "{} colours", colours.len());
+    (w, h)
+}
+
+/// The SVG's text, after checking it parses and has an <svg> root.
+fn svg_text(file: &str) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    text
+}
+
+fn count_tags(svg: &str, tags: &[&str]) -> usize {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| tags.contains(&n.tag_name().name()))
+        .count()
+}
+
+fn texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn train_plots_the_loss_curve_as_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, svg, val_svg) = (
+        path(&dir, "loss.png"),
+        path(&dir, "loss.svg"),
+        path(&dir, "val.svg"),
+    );
+    let train = |plot: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--synthetic",
+            "300",
+            "--features",
+            "3",
+            "--hidden",
+            "4",
+            "--epochs",
+            "30",
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--plot",
+            plot,
+        ];
+        args.extend(extra);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+    };
+    train(&png, &[]);
+    assert_eq!(png_size(&png), SIZE);
+    train(&svg, &[]);
+    let text = svg_text(&svg);
+    assert!(count_tags(&text, &["polyline", "path"]) >= 1, "no curve");
+    let labels = texts(&text);
+    assert!(labels.iter().any(|t| t == "training loss"), "{labels:?}");
+    assert!(!labels.iter().any(|t| t == "validation loss"));
+    assert!(labels.iter().any(|t| t == "epoch"));
+    train(&val_svg, &["--validation-split", "0.2"]);
+    let labels = texts(&svg_text(&val_svg));
+    assert!(labels.iter().any(|t| t == "validation loss"), "{labels:?}");
+    // Nothing but the plots (no temp files left behind).
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["loss.png", "loss.svg", "val.svg"]);
+}
+
+#[test]
+fn a_bad_plot_extension_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (jpg, model, json) = (
+        path(&dir, "loss.jpg"),
+        path(&dir, "m.st"),
+        path(&dir, "b.json"),
+    );
+    let start = Instant::now();
+    // Far too many epochs to finish: the error must come first.
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "2",
+        "--epochs",
+        "100000000",
+        "--backend",
+        "cpu",
+        "--plot",
+        &jpg,
+        "--save",
+        &model,
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("loss.jpg") && err.contains(".png or .svg"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (ok, _, err) = shadertrain(&[
+        "bench",
+        "--shapes",
+        "S0,S1,S2,S3",
+        "--backends",
+        "reference",
+        "--plot",
+        &path(&dir, "bench"),
+        "--json",
+        &json,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("no extension"), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn bench_draws_bars_and_keeps_piped_output_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, svg) = (path(&dir, "bench.png"), path(&dir, "bench.svg"));
+    let gpu = have_gpu();
+    let backends = if gpu { "cpu,gpu" } else { "cpu" };
+    let bench = |plot: &str, quiet: bool| {
+        let mut args = vec![
+            "bench",
+            "--shapes",
+            "S0",
+            "--backends",
+            backends,
+            "--samples",
+            "2",
+            "--warmup",
+            "1",
+            "--plot",
+            plot,
+        ];
+        if quiet {
+            args.push("--quiet");
+        }
+        let (ok, out, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+        (out, err)
+    };
+    let (out, err) = bench(&svg, false);
+    // Piped: no bar, no carriage returns or escape codes; one record a line.
+    for text in [&out, &err] {
+        assert!(
+            !text.contains('\r') && !text.contains('\u{1b}'),
+            "terminal control codes in piped output: {text:?}"
+        );
+    }
+    assert!(err.contains("S0 cpu: median"), "{err}");
+    assert!(out.starts_with("backend"), "{out}");
+    let text = svg_text(&svg);
+    // The background, the legend's box and swatches, and one bar per backend.
+    let bars = if gpu { 2 } else { 1 };
+    assert!(count_tags(&text, &["rect"]) >= 2 + 2 * bars, "{text}");
+    let labels = texts(&text);
+    assert!(
+        labels.iter().any(|t| t.starts_with("S0 (1024×4")),
+        "{labels:?}"
+    );
+    assert!(labels.iter().any(|t| t.starts_with("cpu: ")), "{labels:?}");
+    if gpu {
+        assert!(labels.iter().any(|t| t.starts_with("gpu: ")), "{labels:?}");
+    }
+    let (out, err) = bench(&png, true);
+    assert!(err.is_empty(), "--quiet: {err:?}");
+    assert!(out.contains("S0"), "the table still prints: {out}");
+    assert_eq!(png_size(&png), SIZE);
+    assert!(Path::new(&png).exists());
+}
