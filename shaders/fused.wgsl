@@ -17,10 +17,8 @@
 
 @group(0) @binding(1) var<storage, read> x: array<f32>;              // (rows, F)
 @group(0) @binding(2) var<storage, read> labels: array<f32>;         // y (rows)
-@group(0) @binding(3) var<storage, read_write> theta: array<f32>;    // the flat parameter block; SOLO steps it
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (row groups, stride)
-@group(0) @binding(5) var<storage, read_write> history: array<f32>;  // SOLO: losses of the batch
-@group(0) @binding(6) var<storage, read_write> counter: array<u32>;  // SOLO: epochs recorded in the batch
+@group(0) @binding(3) var<storage, read> theta: array<f32>;          // the flat parameter block
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (row groups · LANES, stride)
 
 // Invocations per workgroup. Mirrored by kernels::FUSED_WORKGROUP.
 const FUSED: u32 = 256u;
@@ -39,11 +37,6 @@ override F4: u32 = 1u;    // ⌈F/4⌉
 override H: u32 = 16u;    // hidden units
 override HB: u32 = 16u;   // H rounded up to a power of two
 override TILE: u32 = 64u; // rows per tile: a power of two ≤ MAX_TILE
-// One row group holds every row: the workgroup has the whole gradient, so
-// it steps θ itself (θ ← θ − α·g, after every invocation has read θ) and
-// appends the loss to the history, as reduce_sgd would; the epoch is then
-// one dispatch.
-override SOLO: bool = false;
 
 var<workgroup> xt: array<vec4<f32>, X_CAP>;    // the x tile (TILE, F4)
 var<workgroup> acts: array<f32, PROD_CAP>;     // a of the tile (TILE, HB)
@@ -116,22 +109,12 @@ fn lane_total(t: u32, j: u32, v: vec4<f32>) -> vec4<f32> {
     return s;
 }
 
-// The sum for parameter i: into the partials row at base, or for SOLO
-// straight into the step.
-fn put(base: u32, i: u32, v: f32) {
-    if (SOLO) {
-        theta[i] = theta[i] - p.lr * v;
-    } else {
-        partials[base + i] = v;
-    }
-}
-
-// ∂W1[j, 4k..4k+3].
+// ∂W1[j, 4k..4k+3] into the partials row at base.
 fn store_w(base: u32, j: u32, k: u32, v: vec4<f32>) {
     for (var i = 0u; i < 4u; i++) {
         let c = 4u * k + i;
         if (c < F) {
-            put(base, p.w_off + j * F + c, v[i]);
+            partials[base + p.w_off + j * F + c] = v[i];
         }
     }
 }
@@ -295,20 +278,13 @@ fn fused(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         if (F4 > 5u) { store_w(base, j, 5u, g5); }
         if (F4 > 6u) { store_w(base, j, 6u, g6); }
         if (F4 > 7u) { store_w(base, j, 7u, g7); }
-        put(base, p.b_off + j, db1);
-        put(base, p.dst_off + j, dw2);
+        partials[base + p.b_off + j] = db1;
+        partials[base + p.dst_off + j] = dw2;
     }
     if (t == 0u) {
-        put(base, p.dst_off + H, sums[0].y);
+        partials[base + p.dst_off + H] = sums[0].y;
         // Σe²/N: scale is 2/N, and halving it is exact.
-        let loss = sums[0].x * (0.5 * p.scale);
-        if (SOLO) {
-            let epoch = counter[0];
-            history[epoch] = loss;
-            counter[0] = epoch + 1u;
-        } else {
-            partials[base + p.len] = loss;
-        }
+        partials[base + p.len] = sums[0].x * (0.5 * p.scale);
     }
 }
 

@@ -224,7 +224,7 @@ impl Kernel {
             Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
             Kernel::Synthesize => &[0, 1, 2],
-            Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4, 5, 6],
+            Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
         }
     }
 
@@ -421,19 +421,14 @@ impl Kernels {
         })
     }
 
-    /// The fused kernel for `act`, specialised to `shape`; with `solo`,
-    /// the form for a single row group that steps θ itself (SGD at the
-    /// params' `lr`) and appends the loss.
+    /// The fused kernel for `act`, specialised to `shape`.
     pub fn fused(
         &self,
         ctx: &Context,
         act: Activation,
         shape: &FusedShape,
-        solo: bool,
     ) -> Result<wgpu::ComputePipeline> {
-        let mut constants = shape.constants().to_vec();
-        constants.push(("SOLO", if solo { 1.0 } else { 0.0 }));
-        build(ctx, &self.modules, Kernel::fused(act), &constants)
+        build(ctx, &self.modules, Kernel::fused(act), &shape.constants())
     }
 
     pub fn pipeline(&self, k: Kernel) -> &wgpu::ComputePipeline {

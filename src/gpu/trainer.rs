@@ -32,10 +32,6 @@ const MAX_GROUPS: usize = 4096;
 /// Bytes the gradient partials may take: wide layers get fewer, longer row
 /// groups rather than hundreds of megabytes of partials to write and add.
 const PARTIALS_BUDGET: u64 = 256 << 20;
-/// Most rows one fused workgroup takes alone, stepping θ itself: below
-/// this a single workgroup's epoch beats many workgroups and a reduce
-/// dispatch, whose fixed costs dominate small batches.
-const SOLO_ROWS: usize = 4096;
 /// Most row groups (workgroups) of the fused kernel: enough to fill a large
 /// GPU a few times over, few enough that the partials stay small.
 const FUSED_GROUPS: usize = 512;
@@ -73,8 +69,6 @@ pub struct Plan {
     pub fused: Option<FusedShape>,
     /// Whether the layer-by-layer epoch uses the workgroup-tiled forward.
     pub tiled: bool,
-    /// Whether one fused workgroup takes every row and steps θ itself.
-    pub solo: bool,
 }
 
 impl Plan {
@@ -140,14 +134,11 @@ impl Plan {
         }
         let max_groups =
             ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
+        let group_rows = rows
+            .div_ceil(max_groups)
+            .max(MIN_GROUP_ROWS)
+            .next_multiple_of(MIN_GROUP_ROWS);
         let rows_per_binding = (max_binding / (4 * widest as u64)) as usize;
-        let solo = fused.is_some() && rows <= SOLO_ROWS && rows <= rows_per_binding;
-        let group_rows = match solo {
-            true => rows.max(1),
-            false => rows.div_ceil(max_groups),
-        }
-        .max(MIN_GROUP_ROWS)
-        .next_multiple_of(MIN_GROUP_ROWS);
         let chunk_rows = (rows_per_binding / group_rows) * group_rows;
         if chunk_rows == 0 {
             return Err(Error::TooLarge {
@@ -168,7 +159,6 @@ impl Plan {
             groups: rows.div_ceil(group_rows),
             fused,
             tiled: false,
-            solo,
         })
     }
 }
@@ -385,26 +375,21 @@ impl GpuTrainer {
         let mut forward_steps = Vec::new();
         let mut backward_steps = Vec::new();
         let act = model.activation;
-        // The fused kernel for this network, and its one-group form that
-        // steps θ itself.
-        let (fused, solo) = match plan.fused {
-            Some(shape) => (
-                Some(kernels.fused(&ctx, act, &shape, false)?),
-                match plan.solo {
-                    true => Some(kernels.fused(&ctx, act, &shape, true)?),
-                    false => None,
-                },
-            ),
-            None => (None, None),
+        let fused = match plan.fused {
+            Some(shape) => Some(kernels.fused(&ctx, act, &shape)?),
+            None => None,
         };
         let scale = (2.0 / total_rows as f64) as f32;
-        let step_on = |pipeline: wgpu::ComputePipeline,
-                       kernel: Kernel,
-                       label: String,
-                       params: Params,
-                       resources: &[&wgpu::Buffer],
-                       keep: &mut Vec<wgpu::Buffer>|
+        let step = |kernel: Kernel,
+                    label: String,
+                    params: Params,
+                    resources: &[&wgpu::Buffer],
+                    keep: &mut Vec<wgpu::Buffer>|
          -> Result<Step> {
+            let pipeline = match (&fused, kernel) {
+                (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
+                _ => kernels.pipeline(kernel).clone(),
+            };
             let workgroups = kernel.workgroups(&params);
             let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
             let mut bindings = vec![uniform.as_entire_binding()];
@@ -418,18 +403,6 @@ impl GpuTrainer {
                 workgroups: u32::try_from(workgroups)
                     .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?,
             })
-        };
-        let step = |kernel: Kernel,
-                    label: String,
-                    params: Params,
-                    resources: &[&wgpu::Buffer],
-                    keep: &mut Vec<wgpu::Buffer>|
-         -> Result<Step> {
-            let pipeline = match (&fused, kernel) {
-                (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
-                _ => kernels.pipeline(kernel).clone(),
-            };
-            step_on(pipeline, kernel, label, params, resources, keep)
         };
         for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
             let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
@@ -478,34 +451,15 @@ impl GpuTrainer {
                     dst_off: layers[1].weight.start as u32,
                     ..with_layer(0)
                 };
-                let buffers = [&x, &y, &theta, &partials, &history, &counter];
-                let label = format!("fused[{c}]");
                 let s = step(
                     Kernel::fused(act),
-                    label.clone(),
+                    format!("fused[{c}]"),
                     params,
-                    &buffers,
+                    &[&x, &y, &theta, &partials],
                     &mut keep,
                 )?;
                 evaluate.push(s.clone());
-                match &solo {
-                    Some(solo) => {
-                        let params = Params {
-                            lr: lr as f32,
-                            ..params
-                        };
-                        let (k, label) = (Kernel::fused(act), label + ".solo");
-                        epoch.push(step_on(
-                            solo.clone(),
-                            k,
-                            label,
-                            params,
-                            &buffers,
-                            &mut keep,
-                        )?);
-                    }
-                    None => epoch.push(s),
-                }
+                epoch.push(s);
                 keep.push(x);
                 keep.push(y);
                 continue;
@@ -590,15 +544,13 @@ impl GpuTrainer {
             stage += 1;
         }
         let last = Params::reduce(width, rows, width, 1.0, lr as f32);
-        if !plan.solo {
-            epoch.push(step(
-                Kernel::ReduceSgd,
-                "reduce_sgd".into(),
-                last,
-                &[&source, &theta, &history, &counter],
-                &mut keep,
-            )?);
-        }
+        epoch.push(step(
+            Kernel::ReduceSgd,
+            "reduce_sgd".into(),
+            last,
+            &[&source, &theta, &history, &counter],
+            &mut keep,
+        )?);
         evaluate.push(step(
             Kernel::ReduceEval,
             "reduce_eval".into(),
