@@ -25,6 +25,17 @@ const SHAPES: [(usize, usize, usize); 7] = [
 ];
 
 #[test]
+fn every_pipeline_builds_once() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for k in Kernel::ALL {
+        let first = kernels.pipeline(&ctx, k).unwrap() as *const _;
+        let again = kernels.pipeline(&ctx, k).unwrap() as *const _;
+        assert_eq!(first, again, "{k:?} was built twice");
+    }
+}
+
+#[test]
 fn dense_forward_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();

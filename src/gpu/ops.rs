@@ -32,7 +32,7 @@ pub fn run(
         ctx,
         kernels,
         kernel,
-        kernels.pipeline(kernel),
+        kernels.pipeline(ctx, kernel)?,
         params,
         slots,
     )

@@ -388,7 +388,7 @@ impl GpuTrainer {
          -> Result<Step> {
             let pipeline = match (&fused, kernel) {
                 (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
-                _ => kernels.pipeline(kernel).clone(),
+                _ => kernels.pipeline(&ctx, kernel)?.clone(),
             };
             let workgroups = kernel.workgroups(&params);
             let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
