@@ -9,8 +9,9 @@
 // registers (w0..w7, g0..g7: named, so no driver has to prove an array can
 // live in registers) and takes every LANES-th row of each tile of TILE rows.
 // The tile of x and the tile's activations sit in workgroup memory; x is
-// read as vec4s that every unit shares. The
-// lanes' sums are added in lane order into the group's partials row,
+// read as vec4s that every unit shares, and the next tile's x and y are
+// loaded while the current tile computes. The lanes' sums are added in lane
+// order into the group's partials row,
 //   partials[(group_base + group)·stride + parameter index],
 // with the loss term at column `len`; reduce then adds the rows in a fixed
 // order. No atomics: reruns are bit-identical.
@@ -18,7 +19,7 @@
 @group(0) @binding(1) var<storage, read> x: array<f32>;              // (rows, F)
 @group(0) @binding(2) var<storage, read> labels: array<f32>;         // y (rows)
 @group(0) @binding(3) var<storage, read> theta: array<f32>;          // the flat parameter block
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (row groups · LANES, stride)
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>; // (row groups, stride)
 
 // Invocations per workgroup. Mirrored by kernels::FUSED_WORKGROUP.
 const FUSED: u32 = 256u;
