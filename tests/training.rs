@@ -74,6 +74,12 @@ fn gpu_trajectories_match_the_reference() {
             let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
             assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
             assert_eq!(g.plan().tiled, choice == KernelChoice::Tiled);
+            let family = match choice {
+                KernelChoice::Fused => "fused kernels",
+                KernelChoice::Tiled => "tiled kernels",
+                _ => "layered kernels",
+            };
+            assert!(g.describe().ends_with(family), "{}", g.describe());
             let name = format!("{act} {hidden:?} {choice:?}");
             let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");

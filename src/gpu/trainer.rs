@@ -709,7 +709,15 @@ impl GpuTrainer {
 
 impl Backend for GpuTrainer {
     fn describe(&self) -> String {
-        format!("gpu: {}", crate::gpu::context::describe(&self.ctx.info))
+        let kernels = match (self.plan.fused, self.plan.tiled) {
+            (Some(_), _) => "fused",
+            (None, true) => "tiled",
+            (None, false) => "layered",
+        };
+        format!(
+            "gpu: {}, {kernels} kernels",
+            crate::gpu::context::describe(&self.ctx.info)
+        )
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
