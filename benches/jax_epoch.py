@@ -10,21 +10,13 @@ trainer (no autodiff): sigmoid hidden layer, linear output, MSE with the 2/N
 factor, full-batch gradient descent at lr 0.1. One JSON record per shape.
 Threads: XLA's CPU backend uses every core unless told otherwise.
 """
-import json
-import statistics
 import sys
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-SHAPES = {
-    "S0": (1_024, 4, 16),
-    "S1": (65_536, 16, 64),
-    "S2": (1_048_576, 32, 128),
-    "S3": (16_384, 256, 1_024),
-}
+from epoch_common import problem, report
 
 
 @jax.jit
@@ -48,14 +40,8 @@ def epoch(x, y, w1, b1, w2, b2):
 def main():
     device = jax.devices()[0]
     for name in sys.argv[1:] or ["S1", "S2", "S3"]:
-        n, f, h = SHAPES[name]
-        rng = np.random.default_rng(0)
-        x = rng.uniform(-1, 1, (n, f)).astype(np.float32)
-        y = (np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1]) + 0.5 * x[:, 2]).astype(np.float32)
-        w1 = rng.uniform(-1, 1, (h, f)).astype(np.float32) / np.float32(np.sqrt(f))
-        w2 = rng.uniform(-1, 1, h).astype(np.float32) / np.float32(np.sqrt(h))
-        x, y, w1, w2 = (jax.device_put(v, device) for v in (x, y, w1, w2))
-        b1 = jnp.zeros(h, jnp.float32)
+        x, y, w1, w2 = (jax.device_put(v, device) for v in problem(name))
+        b1 = jnp.zeros(w1.shape[0], jnp.float32)
         b2 = jnp.zeros((), jnp.float32)
         times = []
         for i in range(12):
@@ -64,14 +50,7 @@ def main():
             loss.block_until_ready()
             if i >= 2:
                 times.append(time.perf_counter() - t)
-        med = statistics.median(times)
-        flops = 4 * n * f * h + 6 * n * h
-        rec = {"backend": "jax-jit", "adapter": str(device), "shape": name,
-               "n": n, "f": f, "h": h, "activation": "sigmoid",
-               "epochs": len(times), "median_s": med, "min_s": min(times),
-               "max_s": max(times), "samples_per_s": n / med,
-               "gflops": flops / med / 1e9, "jax": jax.__version__}
-        print(json.dumps(rec), flush=True)
+        report("jax-jit", str(device), name, times, jax=jax.__version__)
 
 
 if __name__ == "__main__":

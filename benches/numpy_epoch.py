@@ -6,19 +6,12 @@ timed like `shadertrain bench`: warm-up, then the median of timed epochs.
 Same formulas as the trainer: sigmoid hidden layer, linear output, MSE with
 the 2/N factor, full-batch gradient descent at lr 0.1.
 """
-import json
-import statistics
 import sys
 import time
 
 import numpy as np
 
-SHAPES = {
-    "S0": (1_024, 4, 16),
-    "S1": (65_536, 16, 64),
-    "S2": (1_048_576, 32, 128),
-    "S3": (16_384, 256, 1_024),
-}
+from epoch_common import problem, report
 
 
 def epoch(x, y, w1, b1, w2, b2, lr):
@@ -42,15 +35,9 @@ def epoch(x, y, w1, b1, w2, b2, lr):
 
 
 def main():
-    out = []
     for name in sys.argv[1:] or ["S1", "S2", "S3"]:
-        n, f, h = SHAPES[name]
-        rng = np.random.default_rng(0)
-        x = rng.uniform(-1, 1, (n, f)).astype(np.float32)
-        y = (np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1]) + 0.5 * x[:, 2]).astype(np.float32)
-        w1 = rng.uniform(-1, 1, (h, f)).astype(np.float32) / np.float32(np.sqrt(f))
-        b1 = np.zeros(h, np.float32)
-        w2 = rng.uniform(-1, 1, h).astype(np.float32) / np.float32(np.sqrt(h))
+        x, y, w1, w2 = problem(name)
+        b1 = np.zeros(w1.shape[0], np.float32)
         b2 = np.float32(0.0)
         lr = np.float32(0.1)
         times = []
@@ -59,13 +46,7 @@ def main():
             _, b2 = epoch(x, y, w1, b1, w2, b2, lr)
             if i >= 2:
                 times.append(time.perf_counter() - t)
-        med = statistics.median(times)
-        flops = 4 * n * f * h + 6 * n * h
-        rec = {"backend": "numpy", "shape": name, "n": n, "f": f, "h": h,
-               "median_s": med, "min_s": min(times), "max_s": max(times),
-               "gflops": flops / med / 1e9}
-        print(json.dumps(rec))
-        out.append(rec)
+        report("numpy", "cpu", name, times)
 
 
 if __name__ == "__main__":

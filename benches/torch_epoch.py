@@ -10,19 +10,11 @@ the 2/N factor, full-batch gradient descent at lr 0.1, float32. One JSON
 record per shape goes to stdout.
 """
 import argparse
-import json
-import statistics
 import time
 
 import torch
 
-SHAPES = {
-    "S0": (1_024, 4, 16),
-    "S1": (65_536, 16, 64),
-    "S2": (1_048_576, 32, 128),
-    "S3": (16_384, 256, 1_024),
-    "S4": (16_777_216, 16, 64),
-}
+from epoch_common import problem, report
 
 
 def epoch(x, y, w1, b1, w2, b2, lr):
@@ -58,13 +50,8 @@ def main():
     step = torch.compile(epoch) if args.compile else epoch
     name_dev = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     for name in args.shapes:
-        n, f, h = SHAPES[name]
-        g = torch.Generator(device="cpu").manual_seed(0)
-        x = (torch.rand(n, f, generator=g) * 2 - 1).to(dev)
-        y = (torch.sin(torch.pi * x[:, 0]) * torch.cos(torch.pi * x[:, 1]) + 0.5 * x[:, 2]).contiguous()
-        w1 = ((torch.rand(h, f, generator=g) * 2 - 1) / f ** 0.5).to(dev)
-        b1 = torch.zeros(h, device=dev)
-        w2 = ((torch.rand(h, generator=g) * 2 - 1) / h ** 0.5).to(dev)
+        x, y, w1, w2 = (torch.from_numpy(v).to(dev) for v in problem(name))
+        b1 = torch.zeros(w1.shape[0], device=dev)
         b2 = torch.zeros((), device=dev)
         lr = 0.1
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -77,15 +64,8 @@ def main():
                 sync()
                 if i >= 3:
                     times.append(time.perf_counter() - t)
-        med = statistics.median(times)
-        flops = 4 * n * f * h + 6 * n * h
-        rec = {"backend": "torch-compile" if args.compile else "torch-eager",
-               "adapter": name_dev, "shape": name, "n": n, "f": f, "h": h,
-               "activation": "sigmoid", "epochs": len(times),
-               "median_s": med, "min_s": min(times), "max_s": max(times),
-               "samples_per_s": n / med, "gflops": flops / med / 1e9,
-               "torch": torch.__version__}
-        print(json.dumps(rec), flush=True)
+        backend = "torch-compile" if args.compile else "torch-eager"
+        report(backend, name_dev, name, times, torch=torch.__version__)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // Matrix products of the dense layers, register-blocked: each invocation
 // computes an 8 × 4 block of outputs (ROWS rows × COLS columns), so every
-// value it loads feeds 4 or 8 fused multiply-adds.
+// value it loads feeds 4 or 8 fused multiply-adds. The forward also comes
+// workgroup-tiled (forward_tiled_*, at the end).
 //   forward_*:  A_out = g(A_in·Wᵀ + 1·bᵀ)          (rows, outputs)
 //   backprop_*: Δ = (D·W) ⊙ g′(A)                   (rows, inputs)
 
@@ -146,4 +147,90 @@ fn backprop_sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(LINEAR)
 fn backprop_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     backprop(wid, nwg, lid, ACT_TANH);
+}
+
+// forward_tiled_*: the same forward as a workgroup-tiled product, for
+// hardware GPUs. Each workgroup computes a TM × TN tile of outputs. Per step
+// of TK inputs it stages TK columns of A_in's TM rows and of W's TN rows in
+// workgroup memory, k-major as vec4s, then each invocation adds the step
+// into its 4 × 4 block: two vec4 reads feed 16 fused multiply-adds. (On CPU
+// adapters the register-blocked forward above measures faster, and runs
+// instead.)
+
+var<workgroup> a_tile: array<vec4<f32>, TILE_VEC4S>; // [k][m/4]: A_in[m0 + m .. m + 3, k0 + k]
+var<workgroup> w_tile: array<vec4<f32>, TILE_VEC4S>; // [k][n/4]: W[n0 + n .. n + 3, k0 + k]
+
+// Element k of row `row` of A_in (rows, inputs), zero outside it.
+fn a_at(row: u32, k: u32) -> f32 {
+    if (row < p.rows && k < p.inputs) {
+        return lhs[row * p.inputs + k];
+    }
+    return 0.0;
+}
+
+// Element k of row `row` of W (outputs, inputs), zero outside it.
+fn w_at(row: u32, k: u32) -> f32 {
+    if (row < p.outputs && k < p.inputs) {
+        return theta[p.w_off + row * p.inputs + k];
+    }
+    return 0.0;
+}
+
+fn forward_tiled(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
+    let tiles_n = (p.outputs + TN - 1u) / TN;
+    let tile = linear_workgroup(wid, nwg);
+    let m0 = (tile / tiles_n) * TM;
+    let n0 = (tile % tiles_n) * TN;
+    if (m0 >= p.rows) {
+        return;
+    }
+    let t = lid.x;
+    let tx = t % 16u; // outputs n0 + 4·tx .. + 3
+    let ty = t / 16u; // rows m0 + 4·ty .. + 3
+    // The staging: invocation t loads 4 inputs of one row of each tile.
+    let lr = t / 4u;
+    let lk = (t % 4u) * 4u;
+    var c0 = vec4(0.0);
+    var c1 = vec4(0.0);
+    var c2 = vec4(0.0);
+    var c3 = vec4(0.0);
+    for (var k0 = 0u; k0 < p.inputs; k0 += TK) {
+        let k = k0 + lk;
+        let slot = lk * 16u + lr / 4u;
+        let c = lr % 4u;
+        a_tile[slot][c] = a_at(m0 + lr, k);
+        a_tile[slot + 16u][c] = a_at(m0 + lr, k + 1u);
+        a_tile[slot + 32u][c] = a_at(m0 + lr, k + 2u);
+        a_tile[slot + 48u][c] = a_at(m0 + lr, k + 3u);
+        w_tile[slot][c] = w_at(n0 + lr, k);
+        w_tile[slot + 16u][c] = w_at(n0 + lr, k + 1u);
+        w_tile[slot + 32u][c] = w_at(n0 + lr, k + 2u);
+        w_tile[slot + 48u][c] = w_at(n0 + lr, k + 3u);
+        workgroupBarrier();
+        for (var k = 0u; k < TK; k++) {
+            let av = a_tile[k * 16u + ty];
+            let wv = w_tile[k * 16u + tx];
+            c0 = fma(vec4(av.x), wv, c0);
+            c1 = fma(vec4(av.y), wv, c1);
+            c2 = fma(vec4(av.z), wv, c2);
+            c3 = fma(vec4(av.w), wv, c3);
+        }
+        workgroupBarrier();
+    }
+    let row = m0 + 4u * ty;
+    let col = n0 + 4u * tx;
+    store_forward(row, col, c0, act);
+    store_forward(row + 1u, col, c1, act);
+    store_forward(row + 2u, col, c2, act);
+    store_forward(row + 3u, col, c3, act);
+}
+
+@compute @workgroup_size(TILED)
+fn forward_tiled_sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    forward_tiled(wid, nwg, lid, ACT_SIGMOID);
+}
+
+@compute @workgroup_size(TILED)
+fn forward_tiled_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    forward_tiled(wid, nwg, lid, ACT_TANH);
 }

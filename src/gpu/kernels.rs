@@ -36,7 +36,7 @@ pub const REDUCE_FAN: u32 = 32;
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Each kernel family's source, with the shared prelude prepended.
-pub const SOURCES: [(&str, &str); 7] = [
+pub const SOURCES: [(&str, &str); 6] = [
     (
         "dense.wgsl",
         concat!(
@@ -77,13 +77,6 @@ pub const SOURCES: [(&str, &str); 7] = [
         concat!(
             include_str!("../../shaders/common.wgsl"),
             include_str!("../../shaders/fused.wgsl")
-        ),
-    ),
-    (
-        "tiled.wgsl",
-        concat!(
-            include_str!("../../shaders/common.wgsl"),
-            include_str!("../../shaders/tiled.wgsl")
         ),
     ),
 ];
@@ -178,6 +171,8 @@ impl Kernel {
         match self {
             Kernel::ForwardSigmoid
             | Kernel::ForwardTanh
+            | Kernel::ForwardTiledSigmoid
+            | Kernel::ForwardTiledTanh
             | Kernel::BackpropSigmoid
             | Kernel::BackpropTanh => 0,
             Kernel::OutputResidual => 1,
@@ -185,7 +180,6 @@ impl Kernel {
             Kernel::Reduce | Kernel::ReduceSgd | Kernel::ReduceEval => 3,
             Kernel::Synthesize => 4,
             Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
-            Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => 6,
         }
     }
 

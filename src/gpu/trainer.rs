@@ -292,11 +292,15 @@ impl GpuTrainer {
         let layout = &model.layout;
         let shape = Plan::fused_shape(layout);
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        let fused = match choice {
-            KernelChoice::Auto => shape.filter(|_| hardware),
-            KernelChoice::Layered | KernelChoice::Tiled => None,
-            KernelChoice::Fused => Some(shape.ok_or_else(|| {
-                Error::Config(format!(
+        // The fused shape, or for the layer-by-layer epoch whether its
+        // products are tiled.
+        let (fused, tiled) = match choice {
+            KernelChoice::Auto => (shape.filter(|_| hardware), hardware),
+            KernelChoice::Tiled => (None, true),
+            KernelChoice::Layered => (None, false),
+            KernelChoice::Fused => (
+                Some(shape.ok_or_else(|| {
+                    Error::Config(format!(
                     "the fused kernel takes one hidden layer of at most {} units over at most {} \
                      inputs, not {} inputs and hidden layers {}; use the layered kernels",
                     kernels::FUSED_WORKGROUP,
@@ -304,15 +308,12 @@ impl GpuTrainer {
                     layout.features(),
                     layout.hidden_spec()
                 ))
-            })?),
+                })?),
+                false,
+            ),
         };
         let mut plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
-        plan.tiled = plan.fused.is_none()
-            && match choice {
-                KernelChoice::Auto => hardware,
-                KernelChoice::Tiled => true,
-                KernelChoice::Fused | KernelChoice::Layered => false,
-            };
+        plan.tiled = tiled && plan.fused.is_none();
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -355,7 +356,7 @@ impl GpuTrainer {
         let per_row = |name: &str, l: usize| {
             buffers::storage(&ctx, &format!("{name}{}", l + 1), cr * layers[l].outputs)
         };
-        let (acts, deltas) = if layered {
+        let (acts, deltas, residual) = if layered {
             (
                 (0..last)
                     .map(|l| per_row("a", l))
@@ -363,11 +364,11 @@ impl GpuTrainer {
                 (0..last)
                     .map(|l| per_row("d_z", l))
                     .collect::<Result<Vec<_>>>()?,
+                Some(buffers::storage(&ctx, "r", cr)?),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), None)
         };
-        let residual = buffers::storage(&ctx, "r", if layered { cr } else { 1 })?;
 
         let mut keep = Vec::new();
         let mut epoch = Vec::new();
@@ -464,6 +465,7 @@ impl GpuTrainer {
                 keep.push(y);
                 continue;
             }
+            let residual = residual.as_ref().expect("the layered epoch has r");
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
             let (forward, weight_grad) = if plan.tiled {
                 (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
@@ -483,11 +485,11 @@ impl GpuTrainer {
                 Kernel::OutputResidual,
                 format!("output[{c}]"),
                 with_layer(last),
-                &[input(last), &theta, &y, &residual, &partials],
+                &[input(last), &theta, &y, residual, &partials],
                 &mut keep,
             )?);
             for l in (0..=last).rev() {
-                let d = if l == last { &residual } else { &deltas[l] };
+                let d = if l == last { residual } else { &deltas[l] };
                 backward_steps.push(step(
                     weight_grad,
                     format!("weight_grad[{c}].{l}"),
@@ -579,7 +581,8 @@ impl GpuTrainer {
         }
         keep.extend(acts);
         keep.extend(deltas);
-        keep.extend([residual, partials]);
+        keep.extend(residual);
+        keep.push(partials);
         Ok(GpuTrainer {
             ctx,
             kernels,
@@ -780,6 +783,16 @@ mod tests {
         assert!(fused.groups * (p + 1) * 4 <= 128 << 20);
         assert!(fused.groups <= FUSED_GROUPS);
         assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
+    }
+
+    #[test]
+    fn wide_layers_keep_their_partials_within_the_budget() {
+        // S3 with a 2 GiB binding: 1 MiB of partials per row group.
+        let layout = Layout::new(256, &[1024]).unwrap();
+        let plan = Plan::with(&layout, 16_384, 2 << 30, None).unwrap();
+        let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
+        assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
+        assert!(plan.groups > 64, "{} groups", plan.groups);
     }
 
     #[test]
