@@ -450,3 +450,51 @@ fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
     assert!(ok, "{err}");
     assert!(out.is_empty() && err.is_empty(), "{out:?} {err:?}");
 }
+
+#[test]
+fn kernels_flag_reaches_the_gpu_trainer() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let train = |hidden: &str, kernels: &str, json: &str| {
+        shadertrain(&[
+            "train",
+            "--synthetic",
+            "200",
+            "--features",
+            "3",
+            "--hidden",
+            hidden,
+            "--epochs",
+            "3",
+            "--backend",
+            "gpu",
+            "--kernels",
+            kernels,
+            "--quiet",
+            "--json",
+            json,
+        ])
+    };
+    // Each family named on the command line is the one that ran.
+    for (hidden, kernels) in [("5", "fused"), ("5,3", "tiled"), ("5", "layered")] {
+        let j = path(&dir, &format!("{kernels}.json"));
+        let (ok, _, err) = train(hidden, kernels, &j);
+        assert!(ok, "--kernels {kernels}: {err}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+        let backend = v["backend"].as_str().unwrap();
+        assert!(
+            backend.ends_with(&format!("{kernels} kernels")),
+            "{backend}"
+        );
+    }
+    // Two hidden layers do not fit the fused kernel: refused, saying why.
+    let (ok, _, err) = train("5,3", "fused", &path(&dir, "no.json"));
+    assert!(!ok);
+    assert!(
+        err.contains("the fused kernel takes one hidden layer"),
+        "{err}"
+    );
+}
