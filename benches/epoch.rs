@@ -10,6 +10,7 @@ use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer};
 use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::Optimizer;
 use shadertrain::train::Backend;
 
 fn main() {
@@ -27,7 +28,7 @@ fn main() {
             "y".into(),
         );
         let start = std::time::Instant::now();
-        let mut cpu = Fast::new(&model, &data, bench::LR, 0).expect("valid shape");
+        let mut cpu = Fast::new(&model, &data, Optimizer::gd(bench::LR), 0).expect("valid shape");
         let setup = start.elapsed().as_secs_f64();
         let timing = bench::time_epochs(&mut cpu, 2, 10, 1).expect("the CPU trains");
         records.push(Record::new(
@@ -43,8 +44,8 @@ fn main() {
         match Context::new(&AdapterRequest::default()) {
             Ok(ctx) => {
                 let adapter = ctx.info.name.clone();
-                let mut gpu =
-                    GpuTrainer::new(ctx, &model, &data, bench::LR).expect("the GPU trainer builds");
+                let mut gpu = GpuTrainer::new(ctx, &model, &data, Optimizer::gd(bench::LR))
+                    .expect("the GPU trainer builds");
                 let setup = start.elapsed().as_secs_f64();
                 let timing = bench::time_epochs(&mut gpu, 2, 10, 8).expect("the GPU trains");
                 records.push(Record::new(

@@ -3,7 +3,7 @@
 // Each kernel file is compiled with this one prepended (at build time, by
 // concat! in src/gpu/kernels.rs).
 
-// Mirrored by `Params` in src/gpu/kernels.rs; 80 bytes.
+// Mirrored by `Params` in src/gpu/kernels.rs; 96 bytes.
 struct Params {
     rows: u32,        // rows in this dispatch's chunk of the batch
     inputs: u32,      // width of the layer's input
@@ -18,13 +18,17 @@ struct Params {
     dst_off: u32,     // reduce: first element written; fused: first weight of the output layer
     _pad0: u32,
     scale: f32,       // output, fused: 2/N; reduce: factor applied to each sum
-    lr: f32,          // reduce_sgd: learning rate
-    _pad1: f32,
-    _pad2: f32,
+    lr: f32,          // reduce_sgd, reduce_momentum, reduce_nesterov: learning rate
+    momentum: f32,    // reduce_momentum, reduce_nesterov: μ; reduce_adam: β1
+    beta2: f32,       // reduce_adam: β2
     seed_lo: u32,     // synthesize: the data seed, low and high words
     seed_hi: u32,
     first_lo: u32,    // synthesize: index of the chunk's first value, low and high words
     first_hi: u32,
+    eps: f32,         // reduce_adam: ε
+    one_minus_beta1: f32, // reduce_adam: 1 − β1 and 1 − β2, rounded once from f64
+    one_minus_beta2: f32,
+    _pad1: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -7,12 +7,22 @@
 //                θ ← θ − α·g for the len − 1 parameters, and the loss (the
 //                last column) appended to the batch's loss history at the
 //                device-side epoch counter, which the host zeroes per batch.
+//   reduce_momentum, reduce_nesterov, reduce_adam: as reduce_sgd, with
+//                the optimizer's rule (torch.optim's; see docs/optimizers.md)
+//                and its state in `state`. Adam's step-dependent factors come
+//                per epoch of the batch from `corrections`, which the host
+//                writes before each submit; reduce_adam records the loss at
+//                the counter without advancing it, and count_epoch, the next
+//                dispatch, advances it (no invocation may read the counter
+//                while another writes it).
 //   reduce_eval: the same with no update: the loss only.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dest: array<f32>;    // reduce: the next rows; reduce_sgd: θ
 @group(0) @binding(3) var<storage, read_write> history: array<f32>; // losses of the batch
 @group(0) @binding(4) var<storage, read_write> counter: array<u32>; // epochs recorded in the batch
+@group(0) @binding(5) var<storage, read_write> state: array<f32>;   // momentum, nesterov: v; adam: m, then v
+@group(0) @binding(6) var<storage, read> corrections: array<f32>;   // adam: α/(1 − β1ᵗ), √(1 − β2ᵗ) per epoch
 
 // Rows one invocation adds. Mirrored by kernels::REDUCE_FAN.
 const FAN: u32 = 32u;
@@ -68,6 +78,66 @@ fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     } else {
         append_loss(total);
     }
+}
+
+@compute @workgroup_size(LINEAR)
+fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    if (i >= p.len) {
+        return;
+    }
+    let total = p.scale * tree(0u, i);
+    if (i + 1u < p.len) {
+        let v = p.momentum * state[i] + total;
+        state[i] = v;
+        dest[i] = dest[i] - p.lr * v;
+    } else {
+        append_loss(total);
+    }
+}
+
+@compute @workgroup_size(LINEAR)
+fn reduce_nesterov(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    if (i >= p.len) {
+        return;
+    }
+    let total = p.scale * tree(0u, i);
+    if (i + 1u < p.len) {
+        let v = p.momentum * state[i] + total;
+        state[i] = v;
+        dest[i] = dest[i] - p.lr * (total + p.momentum * v);
+    } else {
+        append_loss(total);
+    }
+}
+
+@compute @workgroup_size(LINEAR)
+fn reduce_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    if (i >= p.len) {
+        return;
+    }
+    let total = p.scale * tree(0u, i);
+    let epoch = counter[0];
+    if (i + 1u < p.len) {
+        let n = p.len - 1u;
+        let m = p.momentum * state[i] + p.one_minus_beta1 * total;
+        let v = p.beta2 * state[n + i] + p.one_minus_beta2 * total * total;
+        state[i] = m;
+        state[n + i] = v;
+        let step_size = corrections[2u * epoch];
+        let root2 = corrections[2u * epoch + 1u];
+        dest[i] = dest[i] - step_size * m / (sqrt(v) / root2 + p.eps);
+    } else {
+        history[epoch] = total;
+    }
+}
+
+// Advances the epoch counter after reduce_adam.
+@compute @workgroup_size(1)
+fn count_epoch() {
+    counter[0] = counter[0] + 1u;
 }
 
 // One invocation: only the loss column is summed.

@@ -17,6 +17,8 @@ use crate::data::{self, Columns, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Activation, Layout, Model};
+use crate::optim::lbfgs::{Lbfgs, Objective};
+use crate::optim::Optimizer;
 use crate::plot;
 use crate::train::{self, Backend, Hooks, Schedule, StopReason};
 
@@ -50,7 +52,13 @@ pub struct RunOptions {
     pub hidden: Option<Vec<usize>>,
     /// `None`: sigmoid, or the `--init` model's.
     pub activation: Option<String>,
-    pub lr: f64,
+    /// The optimizer and all its settings, the learning rate included.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// The learning rate of a checkpoint written before `optimizer` was
+    /// recorded (plain gradient descent); read, never written.
+    #[serde(default, rename = "lr", skip_serializing)]
+    pub legacy_lr: Option<f64>,
     pub tol: f64,
     pub epochs: usize,
     pub seed: u64,
@@ -71,15 +79,16 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    fn from_args(args: &TrainArgs) -> RunOptions {
-        RunOptions {
+    fn from_args(args: &TrainArgs) -> Result<RunOptions> {
+        Ok(RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
             synthetic: args.synthetic,
             features: args.features,
             hidden: args.hidden.as_ref().map(|h| h.0.clone()),
             activation: args.activation.map(|a| a.name().to_string()),
-            lr: args.lr,
+            optimizer: args.optimizer_settings().resolve()?,
+            legacy_lr: None,
             tol: args.tol,
             epochs: args.epochs.unwrap_or(200),
             seed: args.seed,
@@ -93,7 +102,7 @@ impl RunOptions {
                 && args.validation_split.is_none(),
             standardize: args.standardize,
             validation_split: args.validation_split,
-        }
+        })
     }
 
     fn activation(&self) -> Result<Option<Activation>> {
@@ -187,9 +196,7 @@ fn initial_model(run: &RunOptions, data: &Columns) -> Result<Model> {
 }
 
 fn check_schedule(run: &RunOptions) -> Result<Schedule> {
-    if !(run.lr.is_finite() && run.lr > 0.0) {
-        bail!("--lr must be a positive number, not {}", run.lr);
-    }
+    run.optimizer.check()?;
     if !(run.tol.is_finite() && run.tol >= 0.0) {
         bail!("--tol must be 0 or more, not {}", run.tol);
     }
@@ -197,7 +204,6 @@ fn check_schedule(run: &RunOptions) -> Result<Schedule> {
         bail!("--epochs must be at least 1");
     }
     Ok(Schedule {
-        lr: run.lr,
         max_epochs: run.epochs,
         tol: run.tol,
     })
@@ -218,37 +224,41 @@ fn adapter_request(args: &TrainArgs) -> Result<AdapterRequest> {
     })
 }
 
+/// `objective` as a training backend: itself for the first-order
+/// optimizers, driven by host-side L-BFGS for lbfgs.
+fn with_optimizer<'a, B>(objective: B, model: &Model, opt: Optimizer) -> Box<dyn Backend + 'a>
+where
+    B: Backend + Objective + 'a,
+{
+    match opt {
+        Optimizer::Lbfgs { .. } => Box::new(Lbfgs::new(objective, &model.params, opt)),
+        _ => Box::new(objective),
+    }
+}
+
 fn open_backend<'a>(
     args: &TrainArgs,
     model: &Model,
     data: &'a Dataset,
-    lr: f64,
+    opt: Optimizer,
 ) -> Result<Box<dyn Backend + 'a>> {
     let request = adapter_request(args)?;
     let cpu = || -> Result<Box<dyn Backend + 'a>> {
-        Ok(Box::new(Fast::new(model, data, lr, args.device.threads)?))
+        let fast = Fast::new(model, data, opt, args.device.threads)?;
+        Ok(with_optimizer(fast, model, opt))
+    };
+    let gpu = |ctx| -> Result<Box<dyn Backend + 'a>> {
+        let g = GpuTrainer::new_with(ctx, model, data, opt, args.device.kernels.into())?;
+        Ok(with_optimizer(g, model, opt))
     };
     match args.backend {
         BackendChoice::Cpu => cpu(),
-        BackendChoice::Reference => Ok(Box::new(Reference::new(model, data, lr))),
-        BackendChoice::Gpu => {
-            let ctx = gpu::Context::new(&request)?;
-            Ok(Box::new(GpuTrainer::new_with(
-                ctx,
-                model,
-                data,
-                lr,
-                args.device.kernels.into(),
-            )?))
+        BackendChoice::Reference => {
+            Ok(with_optimizer(Reference::new(model, data, opt), model, opt))
         }
+        BackendChoice::Gpu => gpu(gpu::Context::new(&request)?),
         BackendChoice::Auto => match gpu::Context::new(&request) {
-            Ok(ctx) => Ok(Box::new(GpuTrainer::new_with(
-                ctx,
-                model,
-                data,
-                lr,
-                args.device.kernels.into(),
-            )?)),
+            Ok(ctx) => gpu(ctx),
             Err(crate::Error::NoAdapter(why)) => {
                 let software = gpu::context::adapters()
                     .iter()
@@ -275,8 +285,13 @@ pub struct Summary {
     pub version: &'static str,
     pub options: RunOptions,
     pub backend: String,
+    /// The optimizer and its settings, in one line.
+    pub optimizer: String,
     /// Updates in all, a resumed run's earlier ones included.
     pub epochs: usize,
+    /// Full-batch loss-and-gradient passes this run made: the updates, or
+    /// for lbfgs its iterations' line-search passes.
+    pub evaluations: usize,
     pub first_loss: f64,
     pub final_loss: f64,
     pub best_loss: f64,
@@ -290,7 +305,7 @@ pub struct Summary {
     /// Lowest validation loss measured, and its epoch; null without a split.
     pub best_val_loss: Option<f64>,
     pub best_val_epoch: Option<usize>,
-    /// max_epochs, converged, interrupted, time_limit or diverged.
+    /// max_epochs, converged, target_reached, interrupted, time_limit or diverged.
     pub stop: &'static str,
     pub stop_reason: String,
     pub wall_s: f64,
@@ -309,21 +324,23 @@ impl Summary {
     ) -> Summary {
         let stop = match out.reason {
             StopReason::MaxEpochs => "max_epochs",
-            StopReason::Converged => "converged",
+            StopReason::Converged | StopReason::GradientSmall | StopReason::NoDescent => {
+                "converged"
+            }
+            StopReason::TargetReached => "target_reached",
             StopReason::Interrupted => "interrupted",
             StopReason::TimeLimit => "time_limit",
             StopReason::Diverged { .. } => "diverged",
         };
-        let saved = matches!(
-            out.reason,
-            StopReason::MaxEpochs | StopReason::Converged | StopReason::TimeLimit
-        );
+        let saved = succeeded(out.reason);
         let best_val = val.and_then(Validation::best);
         Summary {
             version: env!("CARGO_PKG_VERSION"),
             options: run.clone(),
             backend,
+            optimizer: run.optimizer.describe(),
             epochs: out.updates,
+            evaluations: out.evaluations.unwrap_or(out.run_updates),
             first_loss: out.losses[0],
             final_loss: *out.losses.last().expect("at least one loss"),
             best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
@@ -344,6 +361,14 @@ impl Summary {
             model: model.filter(|_| saved).map(Path::to_path_buf),
         }
     }
+}
+
+/// Whether a run that stopped for `reason` ends with its model saved.
+fn succeeded(reason: StopReason) -> bool {
+    !matches!(
+        reason,
+        StopReason::Interrupted | StopReason::Diverged { .. }
+    )
 }
 
 /// The held-out rows and the CPU pass that scores parameters on them.
@@ -428,7 +453,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     }
     // The run: from the command line, or from the checkpoint being resumed.
     let (run, resumed) = match &args.resume {
-        None => (RunOptions::from_args(args), None),
+        None => (RunOptions::from_args(args)?, None),
         Some(path) => {
             let (model, ck) = io::load_checkpoint(path)?;
             let mut run: RunOptions =
@@ -441,6 +466,9 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             if let Some(e) = args.epochs {
                 run.epochs = e;
             }
+            if let Some(lr) = run.legacy_lr.take() {
+                run.optimizer = Optimizer::gd(lr);
+            }
             (run, Some((path.clone(), model, ck)))
         }
     };
@@ -448,6 +476,16 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(fraction) = run.validation_split {
         data::check_split_fraction(fraction)?;
     }
+    let target_loss = args
+        .target_loss
+        .map(|t| {
+            if t.is_finite() && t >= 0.0 {
+                Ok(t)
+            } else {
+                Err(anyhow::anyhow!("--target-loss must be 0 or more, not {t}"))
+            }
+        })
+        .transpose()?;
     let max_time = args
         .max_time
         .map(|t| {
@@ -494,7 +532,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
         (data, _) => (data, None),
     };
-    let (mut model, history, val_history) = match resumed {
+    let (mut model, history, val_history, opt_state) = match resumed {
         Some((path, mut model, ck)) => {
             check_model(&model, &path, &run, &columns)?;
             if ck.epoch > run.epochs {
@@ -506,11 +544,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                 );
             }
             model.standardization = standardization(&run, &model, Some(&path), None)?;
-            (model, ck.history, ck.val_history)
+            (model, ck.history, ck.val_history, Some(ck.optimizer))
         }
         None => {
             let model = initial_model(&run, &columns)?;
-            (model, Vec::new(), Vec::new())
+            (model, Vec::new(), Vec::new(), None)
         }
     };
     if args.resume.is_none() {
@@ -526,23 +564,33 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         data.as_ref().map_or(columns.rows, |d| d.rows),
         val.as_ref().map_or(0, |v| v.rows),
     );
+    let opt = run.optimizer;
     let mut backend: Box<dyn Backend> = match &data {
-        Some(data) => open_backend(args, &model, data, run.lr)?,
+        Some(data) => open_backend(args, &model, data, opt)?,
         None => {
             let ctx = gpu::Context::new(&adapter_request(args)?)?;
-            Box::new(GpuTrainer::synthetic_with(
+            let g = GpuTrainer::synthetic_with(
                 ctx,
                 &model,
                 columns.rows,
                 run.seed,
-                run.lr,
+                opt,
                 args.device.kernels.into(),
-            )?)
+            )?;
+            with_optimizer(g, &model, opt)
         }
     };
+    if let Some(state) = &opt_state {
+        backend.set_optimizer_state(state).with_context(|| {
+            format!(
+                "--resume {}",
+                args.resume.as_ref().expect("resumed").display()
+            )
+        })?;
+    }
     let validation = match &val {
         Some(v) => Some(RefCell::new(Validation {
-            scorer: Fast::new(&model, v, run.lr, args.device.threads)?,
+            scorer: Fast::new(&model, v, opt, args.device.threads)?,
             losses: val_history,
         })),
         None => None,
@@ -557,7 +605,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     INTERRUPTED.store(false, Ordering::Relaxed);
     let options = serde_json::to_value(&run).expect("options serialise");
-    let write_checkpoint = |epoch: usize, losses: &[f64], params: Vec<f32>| -> crate::Result<()> {
+    let write_checkpoint = |epoch: usize,
+                            losses: &[f64],
+                            params: Vec<f32>,
+                            optimizer: crate::optim::Saved|
+     -> crate::Result<()> {
         if let Some(path) = &args.checkpoint {
             let m = Model {
                 params,
@@ -576,6 +628,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                 history: losses[..epoch].to_vec(),
                 options: options.clone(),
                 val_history,
+                optimizer,
             };
             io::save_checkpoint(&m, &ck, path)?;
         }
@@ -583,7 +636,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     };
     let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
         let params = b.params()?;
-        write_checkpoint(epoch, losses, params)
+        write_checkpoint(epoch, losses, params, b.optimizer_state()?)
     };
     let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
         if let Some(v) = &validation {
@@ -628,6 +681,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         max_time,
         on_batch: Some(&mut report),
         after_batch: validation.is_some().then_some(&mut score),
+        target_loss,
     };
     let outcome = train::train_from(backend.as_mut(), &schedule, history, hooks);
     bar.finish_and_clear();
@@ -651,11 +705,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             losses: &outcome.losses,
             val: val_losses.unwrap_or_default(),
             title: format!(
-                "loss per epoch: {} → {} → 1, {}, lr {}",
+                "loss per epoch: {} → {} → 1, {}, {}",
                 model.layout.features(),
                 model.layout.hidden_spec(),
                 model.activation,
-                run.lr
+                opt.describe()
             ),
             loss_label: units.to_string(),
         }
@@ -669,9 +723,17 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
     );
     if !bad_start {
-        write_checkpoint(outcome.updates, &outcome.losses, params.clone())?;
+        let state = backend.optimizer_state()?;
+        write_checkpoint(outcome.updates, &outcome.losses, params.clone(), state)?;
     }
     let model = Model { params, ..model };
+    // The model first: the summary names it, so it is written after.
+    if succeeded(outcome.reason) {
+        if let Some(path) = &args.save {
+            let trained_by = serde_json::to_string(&opt).expect("the optimizer serialises");
+            io::save_model_with(&model, path, &[("optimizer", trained_by)])?;
+        }
+    }
     if let Some(path) = &args.json {
         let summary = Summary::new(
             &run,
@@ -693,7 +755,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             let diverged = crate::Error::Diverged {
                 epoch,
                 loss,
-                lr: run.lr,
+                lr: opt.lr(),
             };
             match &args.checkpoint {
                 Some(p) if rolled_back => bail!(
@@ -718,10 +780,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             }
             return Ok(ExitCode::from(130));
         }
-        StopReason::MaxEpochs | StopReason::Converged | StopReason::TimeLimit => {}
-    }
-    if let Some(path) = &args.save {
-        io::save_model(&model, path)?;
+        _ => {}
     }
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
@@ -737,12 +796,19 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         model.activation,
         model.layout.len()
     );
-    println!(
-        "epochs    {} ({}), lr {}",
-        outcome.updates,
-        outcome.reason.describe(),
-        schedule.lr
-    );
+    println!("optimizer {}", opt.describe());
+    match outcome.evaluations {
+        Some(n) => println!(
+            "epochs    {} ({}), {n} loss-and-gradient evaluations",
+            outcome.updates,
+            outcome.reason.describe()
+        ),
+        None => println!(
+            "epochs    {} ({})",
+            outcome.updates,
+            outcome.reason.describe()
+        ),
+    }
     match &model.standardization {
         // MSE scales with the square of the target's std.
         Some(s) => println!(
@@ -900,13 +966,13 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
             };
             let (adapter, setup_s, timing, kernels) = match which {
                 BenchBackend::Cpu => {
-                    let mut b = Fast::new(&model, &data, lr, args.device.threads)?;
+                    let mut b = Fast::new(&model, &data, Optimizer::gd(lr), args.device.threads)?;
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
                     (adapter, setup, time(&mut b, 1)?, None)
                 }
                 BenchBackend::Reference => {
-                    let mut b = Reference::new(&model, &data, lr);
+                    let mut b = Reference::new(&model, &data, Optimizer::gd(lr));
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} (1 thread)", cpu_name());
                     (adapter, setup, time(&mut b, 1)?, None)
@@ -914,8 +980,13 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 BenchBackend::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
                     let adapter = ctx.info.name.clone();
-                    let mut g =
-                        GpuTrainer::new_with(ctx, &model, &data, lr, args.device.kernels.into())?;
+                    let mut g = GpuTrainer::new_with(
+                        ctx,
+                        &model,
+                        &data,
+                        Optimizer::gd(lr),
+                        args.device.kernels.into(),
+                    )?;
                     let setup = start.elapsed().as_secs_f64();
                     let timing = time(&mut g, args.gpu_batch)?;
                     let kernels: Option<std::collections::BTreeMap<String, f64>> =

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::model::Activation;
+use crate::optim::{OptimizerKind, Settings};
 
 /// Train regression MLPs with WGSL compute shaders through wgpu, checked
 /// against an exact CPU reference.
@@ -104,14 +105,49 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub activation: Option<Activation>,
 
-    /// Learning rate α of full-batch gradient descent.
-    #[arg(
-        long,
-        default_value_t = 0.1,
-        value_name = "ALPHA",
-        allow_negative_numbers = true
-    )]
-    pub lr: f64,
+    /// How each full-batch gradient becomes an update (torch.optim's rules,
+    /// docs/optimizers.md): gd is θ ← θ − α·g; momentum and nesterov add a
+    /// velocity; adam adapts a step per weight; lbfgs is full-batch L-BFGS
+    /// with a strong-Wolfe line search, usually the fastest to a low loss
+    /// (one epoch per accepted iteration).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Gd)]
+    pub optimizer: OptimizerKind,
+
+    /// Learning rate α [default: 0.1 for gd, momentum and nesterov; 0.001
+    /// for adam; 1 for lbfgs, where it scales the first trial step of each
+    /// line search].
+    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+
+    /// Momentum μ of momentum and nesterov, in [0, 1) [default: 0.9].
+    #[arg(long, value_name = "MU", allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+
+    /// Adam's β1, in [0, 1) [default: 0.9].
+    #[arg(long, value_name = "B1", allow_negative_numbers = true)]
+    pub beta1: Option<f64>,
+
+    /// Adam's β2, in [0, 1) [default: 0.999].
+    #[arg(long, value_name = "B2", allow_negative_numbers = true)]
+    pub beta2: Option<f64>,
+
+    /// Adam's ε, added to √v̂ [default: 1e-8].
+    #[arg(long, value_name = "EPS", allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+
+    /// L-BFGS: (s, y) pairs kept for the curvature estimate [default: 10].
+    #[arg(long, value_name = "M")]
+    pub history_size: Option<usize>,
+
+    /// L-BFGS: stop once the gradient's largest component is at most this
+    /// [default: 1e-7].
+    #[arg(long, value_name = "G", allow_negative_numbers = true)]
+    pub gtol: Option<f64>,
+
+    /// Stop at the first epoch whose training loss is at most this: time to
+    /// a target loss [default: no target].
+    #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
+    pub target_loss: Option<f64>,
 
     /// Most updates (epochs) to run, in all [default: 200, or the --resume checkpoint's].
     #[arg(long, value_name = "N")]
@@ -188,7 +224,8 @@ pub struct TrainArgs {
     /// --epochs may raise the total [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
-        "patience", "standardize", "validation_split",
+        "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
+        "eps", "history_size", "gtol",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -336,4 +373,20 @@ pub struct DeviceArgs {
     /// GPU kernels of the epoch.
     #[arg(long, value_enum, default_value_t = GpuKernels::Auto)]
     pub kernels: GpuKernels,
+}
+
+impl TrainArgs {
+    /// The optimizer flags as given; [`Settings::resolve`] fills the defaults.
+    pub fn optimizer_settings(&self) -> Settings {
+        Settings {
+            kind: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            history_size: self.history_size,
+            gtol: self.gtol,
+        }
+    }
 }

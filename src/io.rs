@@ -10,6 +10,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use crate::data::Standardization;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
+use crate::optim::Saved;
 
 /// Refuses an output path that can never be written (a directory, or a
 /// missing parent directory) before any work starts.
@@ -89,29 +90,55 @@ pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
     model_to_bytes_with(model, &[])
 }
 
+/// Names of a checkpoint's optimizer-state tensors start with this.
+pub const OPTIMIZER_PREFIX: &str = "optimizer.";
+
 /// [`model_to_bytes`] with extra metadata entries (a checkpoint's).
 pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Vec<u8>> {
+    model_to_bytes_with_state(model, extra, &Saved::default())
+}
+
+/// [`model_to_bytes_with`] plus an optimizer's state: each of its vectors
+/// as an F64 tensor `optimizer.{name}`, and its step count as metadata
+/// `optimizer_steps`.
+pub fn model_to_bytes_with_state(
+    model: &Model,
+    extra: &[(&str, String)],
+    state: &Saved,
+) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
     let mut header = Map::new();
     let mut data = Vec::with_capacity(model.params.len() * 4);
-    let mut tensor = |name: String, shape: Vec<usize>, values: &[f32]| {
+    let mut tensor = |name: String, dtype: &str, shape: Vec<usize>, bytes: Vec<u8>| {
         let start = data.len();
-        data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+        data.extend(bytes);
         header.insert(
             name,
-            json!({ "dtype": "F32", "shape": shape, "data_offsets": [start, data.len()] }),
+            json!({ "dtype": dtype, "shape": shape, "data_offsets": [start, data.len()] }),
         );
     };
+    let f32s = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    for (name, values) in &state.tensors {
+        let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensor(
+            format!("{OPTIMIZER_PREFIX}{name}"),
+            "F64",
+            vec![values.len()],
+            bytes,
+        );
+    }
     for (i, layer) in model.layout.layers().iter().enumerate() {
         tensor(
             weight_name(i),
+            "F32",
             vec![layer.outputs, layer.inputs],
-            &model.params[layer.weight.clone()],
+            f32s(&model.params[layer.weight.clone()]),
         );
         tensor(
             bias_name(i),
+            "F32",
             vec![layer.outputs],
-            &model.params[layer.bias.clone()],
+            f32s(&model.params[layer.bias.clone()]),
         );
     }
     let feature_names =
@@ -133,6 +160,10 @@ pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Ve
     .into_iter()
     .chain(standardization)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
+    .chain(
+        (!state.tensors.is_empty() || state.steps > 0)
+            .then(|| ("optimizer_steps", state.steps.to_string())),
+    )
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -147,7 +178,12 @@ pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Ve
 }
 
 pub fn save_model(model: &Model, path: &Path) -> Result<()> {
-    let bytes = model_to_bytes(model)?;
+    save_model_with(model, path, &[])
+}
+
+/// [`save_model`] with extra metadata entries (the optimizer that trained it).
+pub fn save_model_with(model: &Model, path: &Path, extra: &[(&str, String)]) -> Result<()> {
+    let bytes = model_to_bytes_with(model, extra)?;
     write_atomically(path, |w| w.write_all(&bytes))
 }
 
@@ -196,11 +232,16 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         })
         .transpose()?;
 
-    let layers = tensors.len() / 2;
-    if layers < 2 || tensors.len() % 2 != 0 {
+    // A checkpoint's optimizer state rides along under its own prefix.
+    let count = tensors
+        .names()
+        .iter()
+        .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
+        .count();
+    let layers = count / 2;
+    if layers < 2 || count % 2 != 0 {
         return Err(bad(format!(
-            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {} tensors",
-            tensors.len()
+            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {count} tensors"
         )));
     }
     let mut params = Vec::new();
@@ -291,6 +332,8 @@ pub struct Checkpoint {
     /// (epoch, validation loss) where it was measured, epochs ≤ `epoch`;
     /// empty without a validation split.
     pub val_history: Vec<(usize, f64)>,
+    /// The optimizer's state after those updates.
+    pub optimizer: Saved,
 }
 
 /// Writes a checkpoint atomically: a model file (loadable by `predict`) with
@@ -306,7 +349,7 @@ pub fn save_checkpoint(model: &Model, ck: &Checkpoint, path: &Path) -> Result<()
         let val = serde_json::to_string(&ck.val_history).expect("pairs of numbers serialise");
         extra.push(("val_history", val));
     }
-    let bytes = model_to_bytes_with(model, &extra)?;
+    let bytes = model_to_bytes_with_state(model, &extra, &ck.optimizer)?;
     write_atomically(path, |w| w.write_all(&bytes))
 }
 
@@ -358,6 +401,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             "metadata 'val_history' holds an epoch past {epoch} or a non-finite loss"
         )));
     }
+    let optimizer = optimizer_state(path, bytes, meta.get("optimizer_steps"))?;
     Ok((
         model,
         Checkpoint {
@@ -365,8 +409,52 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             history,
             options,
             val_history,
+            optimizer,
         },
     ))
+}
+
+/// A checkpoint's optimizer state: its `optimizer.*` F64 tensors (one
+/// dimension each, in the file's order of names) and `optimizer_steps`.
+fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<Saved> {
+    let bad = |m: String| Error::model_file(path, m);
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let steps = match steps {
+        None => 0,
+        Some(s) => s
+            .parse()
+            .map_err(|_| bad("metadata 'optimizer_steps' is not a count".into()))?,
+    };
+    let mut names: Vec<&str> = tensors.names();
+    names.retain(|n| n.starts_with(OPTIMIZER_PREFIX));
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let t = tensors
+            .tensor(name)
+            .map_err(|e| bad(format!("tensor '{name}': {e}")))?;
+        if t.dtype() != Dtype::F64 || t.shape().len() != 1 {
+            return Err(bad(format!(
+                "tensor '{name}' is {:?} {:?}; expected one dimension of F64",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        let values: Vec<f64> = t
+            .data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")))
+            .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(bad(format!("tensor '{name}' holds a non-finite value")));
+        }
+        out.push((name[OPTIMIZER_PREFIX.len()..].to_string(), values));
+    }
+    Ok(Saved {
+        steps,
+        tensors: out,
+    })
 }
 
 /// `epoch,loss`; row k is the loss at the start of epoch k, and the last row

@@ -7,6 +7,7 @@
 //! - [`io`]: safetensors model files, loss histories, atomic writes.
 //! - [`cpu`]: the f64 reference every GPU kernel is held to.
 //! - [`gpu`]: the wgpu trainer.
+//! - [`optim`]: the optimizers (gd, momentum, nesterov, adam, L-BFGS).
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`bench`]: the CPU-against-GPU benchmark.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
@@ -21,6 +22,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod model;
+pub mod optim;
 pub mod plot;
 pub mod rng;
 pub mod train;

@@ -6,11 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::optim::{Optimizer, Saved};
 
 /// What every trainer implements, at the level of an epoch.
 pub trait Backend {
     /// One line naming the backend and the device it runs on.
     fn describe(&self) -> String;
+
+    /// The optimizer the backend's updates follow.
+    fn optimizer(&self) -> Optimizer;
 
     /// Runs `epochs` full-batch updates, pushing onto `losses` the loss of
     /// the parameters at the start of each, before its update.
@@ -33,12 +37,29 @@ pub trait Backend {
     fn max_batch(&self) -> usize {
         1
     }
+
+    /// Why the last [`Backend::run`] ran fewer epochs than asked, where it
+    /// did: L-BFGS stops on its own.
+    fn stopped(&self) -> Option<StopReason> {
+        None
+    }
+
+    /// Full-batch loss-and-gradient passes so far, where they differ from
+    /// the updates (L-BFGS's line searches).
+    fn evaluations(&self) -> Option<usize> {
+        None
+    }
+
+    /// The optimizer's state (step count, moments or L-BFGS pairs), for a
+    /// checkpoint.
+    fn optimizer_state(&mut self) -> Result<Saved>;
+
+    /// Continues from a checkpoint's optimizer state.
+    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
-    /// Learning rate α.
-    pub lr: f64,
     /// Most updates to run.
     pub max_epochs: usize,
     /// Stop once |L_k − L_{k−1}| < tol·|L_{k−1}|; 0 never stops early.
@@ -55,6 +76,13 @@ pub enum StopReason {
     Interrupted,
     /// The run reached its time limit.
     TimeLimit,
+    /// The loss fell to the target (`--target-loss`).
+    TargetReached,
+    /// L-BFGS: the gradient's max-norm fell to `--gtol`.
+    GradientSmall,
+    /// L-BFGS: the line search found no step that meets the strong Wolfe
+    /// conditions; the parameters are the last accepted ones.
+    NoDescent,
     /// The loss at `epoch` was not finite. With `rolled_back` the backend
     /// holds the last good parameters, those after `epoch − 1` updates;
     /// without, no parameters of this run had a finite loss (the initial or
@@ -73,6 +101,9 @@ impl StopReason {
             StopReason::Converged => "converged (--tol / --patience)".into(),
             StopReason::Interrupted => "interrupted".into(),
             StopReason::TimeLimit => "reached --max-time".into(),
+            StopReason::TargetReached => "reached --target-loss".into(),
+            StopReason::GradientSmall => "converged: gradient max-norm at most --gtol".into(),
+            StopReason::NoDescent => "converged: no descent step found".into(),
             StopReason::Diverged { epoch, loss, .. } => {
                 format!("diverged at epoch {epoch} (loss = {loss})")
             }
@@ -91,6 +122,9 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Updates run by this call, excluding those of a resumed history.
     pub run_updates: usize,
+    /// Loss-and-gradient passes of this call, where the backend counts
+    /// them apart from its updates (L-BFGS).
+    pub evaluations: Option<usize>,
 }
 
 impl Outcome {
@@ -124,15 +158,31 @@ pub struct Hooks<'a> {
     /// them. The host waits for the batch's readback there anyway, so
     /// scoring held-out rows with those parameters stalls no batch.
     pub after_batch: Option<&'a mut CheckpointFn<'a>>,
+    /// Stop, as `TargetReached`, at the first epoch whose loss is at most this.
+    pub target_loss: Option<f64>,
 }
 
-/// First epoch in `losses[from..]` that ends the run, as (epoch, diverged).
+/// Why an epoch ends the run early.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Early {
+    Diverged,
+    Converged,
+    Target,
+}
+
+/// First epoch in `losses[from..]` that ends the run, and why.
 ///
 /// Without patience, the run has converged at epoch k once
 /// |L_k − L_{k−1}| < tol·|L_{k−1}|. With patience P (sklearn's rule), an
 /// epoch improves when L_k < best·(1 − tol), best being the lowest loss so
 /// far, and the run has converged after P epochs in a row that do not.
-fn first_stop(losses: &[f64], from: usize, tol: f64, patience: usize) -> Option<(usize, bool)> {
+fn first_stop(
+    losses: &[f64],
+    from: usize,
+    tol: f64,
+    patience: usize,
+    target: Option<f64>,
+) -> Option<(usize, Early)> {
     // The patience state at `from`, from the losses before it.
     let mut best = f64::INFINITY;
     let mut stale = 0usize;
@@ -153,14 +203,17 @@ fn first_stop(losses: &[f64], from: usize, tol: f64, patience: usize) -> Option<
     (from..losses.len()).find_map(|k| {
         let l = losses[k];
         if !l.is_finite() {
-            return Some((k, true));
+            return Some((k, Early::Diverged));
+        }
+        if target.is_some_and(|t| l <= t) {
+            return Some((k, Early::Target));
         }
         let converged = if patience > 0 {
             step(l) >= patience
         } else {
             k > 0 && (l - losses[k - 1]).abs() < tol * losses[k - 1].abs()
         };
-        converged.then_some((k, false))
+        converged.then_some((k, Early::Converged))
     })
 }
 
@@ -171,7 +224,7 @@ pub fn train(backend: &mut dyn Backend, schedule: &Schedule) -> Result<Outcome> 
         StopReason::Diverged { epoch, loss, .. } => Err(Error::Diverged {
             epoch,
             loss,
-            lr: schedule.lr,
+            lr: backend.optimizer().lr(),
         }),
         _ => Ok(out),
     }
@@ -186,6 +239,18 @@ pub fn train(backend: &mut dyn Backend, schedule: &Schedule) -> Result<Outcome> 
 /// (this batch's start and the previous one's), so after a divergence the
 /// backend can always return to the last parameters with a finite loss.
 pub fn train_from(
+    backend: &mut dyn Backend,
+    schedule: &Schedule,
+    history: Vec<f64>,
+    hooks: Hooks<'_>,
+) -> Result<Outcome> {
+    let before = backend.evaluations();
+    let mut out = train_loop(backend, schedule, history, hooks)?;
+    out.evaluations = backend.evaluations().map(|n| n - before.unwrap_or(0));
+    Ok(out)
+}
+
+fn train_loop(
     backend: &mut dyn Backend,
     schedule: &Schedule,
     history: Vec<f64>,
@@ -223,8 +288,15 @@ pub fn train_from(
         backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
-        if let Some((k, is_nan)) = first_stop(&losses, from, schedule.tol, hooks.patience) {
-            if is_nan {
+        let early = first_stop(
+            &losses,
+            from,
+            schedule.tol,
+            hooks.patience,
+            hooks.target_loss,
+        );
+        if let Some((k, why)) = early {
+            if why == Early::Diverged {
                 let loss = losses[k];
                 // Back to the parameters after k − 1 updates, the last good ones.
                 let (back_slot, back_from, target) = match (k > from, previous) {
@@ -252,7 +324,21 @@ pub fn train_from(
             scratch.clear();
             backend.run(k - from, &mut scratch)?;
             updates = k;
-            return finish(losses, updates, resumed, StopReason::Converged, start);
+            let reason = match why {
+                Early::Target => StopReason::TargetReached,
+                _ => StopReason::Converged,
+            };
+            return finish(losses, updates, resumed, reason, start);
+        }
+        let ran = losses.len() - from;
+        if ran < m {
+            // The backend stopped on its own (L-BFGS converged).
+            let reason = backend.stopped().unwrap_or(StopReason::Converged);
+            updates += ran;
+            if let (Some(report), Some(&l)) = (hooks.on_batch.as_mut(), losses.last()) {
+                report(updates, l);
+            }
+            break reason;
         }
         updates += m;
         previous = Some((slot, from));
@@ -315,6 +401,7 @@ fn finish(
         reason,
         elapsed: start.elapsed(),
         run_updates: updates.saturating_sub(resumed),
+        evaluations: None,
     })
 }
 
@@ -333,6 +420,15 @@ mod tests {
     impl Backend for Scripted {
         fn describe(&self) -> String {
             "scripted".into()
+        }
+        fn optimizer(&self) -> Optimizer {
+            Optimizer::gd(3.0)
+        }
+        fn optimizer_state(&mut self) -> Result<Saved> {
+            Ok(Saved::default())
+        }
+        fn set_optimizer_state(&mut self, _: &Saved) -> Result<()> {
+            Ok(())
         }
         fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
             for _ in 0..epochs {
@@ -375,7 +471,6 @@ mod tests {
         for max_batch in [1, 2, 3, 64] {
             let mut b = scripted(&seq, max_batch);
             let s = Schedule {
-                lr: 0.1,
                 max_epochs: 8,
                 tol: 0.01,
             };
@@ -392,7 +487,6 @@ mod tests {
         let seq = [4.0, 4.0, 4.0, 4.0];
         let mut b = scripted(&seq, 64);
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 3,
             tol: 0.0,
         };
@@ -408,7 +502,6 @@ mod tests {
         for max_batch in [1, 2, 3, 4] {
             let mut b = scripted(&seq, max_batch);
             let s = Schedule {
-                lr: 3.0,
                 max_epochs: 5,
                 tol: 0.0,
             };
@@ -424,7 +517,6 @@ mod tests {
         }
         let mut b = scripted(&[1.0, f64::NAN], 4);
         let s = Schedule {
-            lr: 1.0,
             max_epochs: 1,
             tol: 0.0,
         };
@@ -439,7 +531,6 @@ mod tests {
     fn checkpoints_fall_on_multiples_and_resume_continues_exactly() {
         let seq: Vec<f64> = (0..40).map(|k| 100.0 - k as f64).collect();
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 20,
             tol: 0.0,
         };
@@ -469,7 +560,6 @@ mod tests {
     #[test]
     fn bad_starting_parameters_are_divergence_without_a_rollback() {
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 3,
             tol: 0.0,
         };
@@ -506,7 +596,6 @@ mod tests {
         for max_batch in [1, 2, 64] {
             let mut b = scripted(&seq, max_batch);
             let s = Schedule {
-                lr: 0.1,
                 max_epochs: 7,
                 tol: 0.01,
             };
@@ -539,7 +628,6 @@ mod tests {
             ..Hooks::default()
         };
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 10,
             tol: 0.0,
         };
@@ -558,7 +646,6 @@ mod tests {
             ..Hooks::default()
         };
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 8,
             tol: 0.0,
         };
@@ -577,7 +664,6 @@ mod tests {
             ..Hooks::default()
         };
         let s = Schedule {
-            lr: 0.1,
             max_epochs: 8,
             tol: 0.0,
         };

@@ -347,7 +347,10 @@ fn json_summary_has_the_documented_schema() {
     assert!(v["options"]["validation_split"].is_null());
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
-    assert_eq!(v["options"]["lr"], 0.1);
+    assert_eq!(v["options"]["optimizer"]["name"], "gd");
+    assert_eq!(v["options"]["optimizer"]["lr"], 0.1);
+    assert_eq!(v["optimizer"], "gd, lr 0.1");
+    assert_eq!(v["evaluations"], 7);
     assert_eq!(v["options"]["synthetic"], 100);
     assert_eq!(v["model"], m.as_str());
     assert!(v["best_loss"].as_f64().unwrap() <= v["first_loss"].as_f64().unwrap());

@@ -9,6 +9,7 @@ use common::assert_close;
 use shadertrain::cpu::reference::{loss_and_grads, loss_and_grads_f64, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
 
 fn model(features: usize, hidden: &[usize], act: Activation, seed: u64) -> Model {
@@ -89,7 +90,7 @@ fn tiny_sigmoid_case_worked_by_hand() {
     assert_eq!(loss, 1.25);
     assert_eq!(grads, vec![-0.5, 1.0, 1.0, 2.0]);
     // One step with α = 0.1: θ − 0.1·∂θ.
-    let mut r = Reference::new(&m, &d, 0.1);
+    let mut r = Reference::new(&m, &d, Optimizer::gd(0.1));
     let mut losses = Vec::new();
     r.run(1, &mut losses).unwrap();
     assert_eq!(losses, vec![1.25]);
@@ -224,9 +225,8 @@ fn trajectory_matches_an_independent_f64_implementation() {
             let m = model(3, hidden, act, 9);
             let mut indep = Independent::new(&m);
             let want: Vec<f64> = (0..100).map(|_| indep.step(&data, 0.1)).collect();
-            let mut backend = Reference::new(&m, &data, 0.1);
+            let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1));
             let schedule = Schedule {
-                lr: 0.1,
                 max_epochs: 100,
                 tol: 0.0,
             };
@@ -249,9 +249,8 @@ fn loss_falls_below_threshold_on_the_synthetic_task() {
     // y has variance ≈ 1/3; a network that learns nothing stays near it.
     let data = Dataset::synthetic(512, 3, 1).unwrap();
     let m = model(3, &[16], Activation::Tanh, 1);
-    let mut backend = Reference::new(&m, &data, 0.1);
+    let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1));
     let schedule = Schedule {
-        lr: 0.1,
         max_epochs: 1500,
         tol: 0.0,
     };

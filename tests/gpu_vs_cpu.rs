@@ -12,6 +12,7 @@ use shadertrain::cpu::ops;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
+use shadertrain::optim::{self, Optimizer, State};
 
 /// (rows, inputs, outputs)
 const SHAPES: [(usize, usize, usize); 7] = [
@@ -281,7 +282,13 @@ fn reduce_sgd_and_eval_match_twin() {
         )
         .unwrap();
         let mut want = t.clone();
-        ops::sgd(&mut want, &sums[..params], 0.1);
+        let gd = Optimizer::gd(0.1);
+        optim::step(
+            &gd,
+            &mut want,
+            &sums[..params],
+            &mut State::new(&gd, params),
+        );
         // θ − 0.1·g: the sum's error, scaled by the step, plus θ's rounding.
         let bound: Vec<f64> = sum_bound(&sums, &abs, count)
             .iter()
@@ -431,4 +438,118 @@ fn synthesized_data_matches_the_cpu_generator() {
             1e-4,
         );
     }
+}
+
+/// reduce_momentum, reduce_nesterov and reduce_adam against their twin,
+/// `ops::reduce_update`, from a non-zero state: θ, the state and the loss
+/// slot; then count_epoch, which alone advances the counter after adam.
+#[test]
+fn reduce_updates_match_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let optimizers = [
+        (
+            Kernel::ReduceMomentum,
+            Optimizer::Momentum {
+                lr: 0.1,
+                momentum: 0.9,
+            },
+        ),
+        (
+            Kernel::ReduceNesterov,
+            Optimizer::Nesterov {
+                lr: 0.1,
+                momentum: 0.8,
+            },
+        ),
+        (
+            Kernel::ReduceAdam,
+            Optimizer::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+        ),
+    ];
+    for (kernel, opt) in optimizers {
+        for (count, params) in [(1usize, 1usize), (3, 64), (32, 65), (17, 300)] {
+            let name = format!("{kernel:?} {count}x{params}");
+            let width = params + 1;
+            let parts = uniform(700 + count as u64, count * width, -5.0, 5.0);
+            let t = uniform(701, params, -1.0, 1.0);
+            // Adam's v must be non-negative; m and momentum's v take any sign.
+            let mut state: Vec<f32> = uniform(702, params, -1.0, 1.0);
+            if opt.state_per_param() == 2 {
+                state.extend(uniform(703, params, 0.0, 1.0));
+            }
+            let history = vec![9.0f32; 4];
+            let counter = [f32::from_bits(2)];
+            // Adam's factors for step 4 (3 done), in the counter's slot.
+            let (step, root) = opt.corrections(4);
+            let corrections = [0.0, 0.0, 0.0, 0.0, step as f32, root as f32, 0.0, 0.0];
+            let p = Params::update(width, count, width, &opt);
+            let mut slots = vec![
+                Slot::Input(&parts),
+                Slot::InOut(&t),
+                Slot::InOut(&history),
+                Slot::InOut(&counter),
+                Slot::InOut(&state),
+            ];
+            if kernel == Kernel::ReduceAdam {
+                slots.push(Slot::Input(&corrections));
+            }
+            let got = run(&ctx, &kernels, kernel, &p, &slots).unwrap();
+
+            let mut want = t.clone();
+            let mut want_state = State {
+                steps: 3,
+                buf: state.iter().map(|&v| v as f64).collect(),
+            };
+            let loss = ops::reduce_update(&opt, &parts, width, 1.0, &mut want, &mut want_state);
+            let (sums, abs) = column_sums(&parts, 0..count, width, 1.0);
+            let sb = sum_bound(&sums, &abs, count);
+            // θ moves by at most lr·(1 + μ) per unit of gradient error (adam
+            // by less); the state by at most (1 + 2|g|) per unit; plus f32
+            // rounding of what is stored.
+            let theta_bound: Vec<f64> = (0..params)
+                .map(|i| 0.2 * sb[i] + 1e-6 * (1.0 + f64::from(want[i]).abs()))
+                .collect();
+            assert_within(&name, &f64s(&got[0]), &f64s(&want), &theta_bound);
+            let state_bound: Vec<f64> = want_state
+                .buf
+                .iter()
+                .enumerate()
+                .map(|(j, w)| {
+                    let i = j % params;
+                    (1.0 + 2.0 * sums[i].abs()) * sb[i] + 1e-5 * (1.0 + w.abs())
+                })
+                .collect();
+            assert_within(
+                &format!("{name} state"),
+                &f64s(&got[3]),
+                &want_state.buf,
+                &state_bound,
+            );
+            assert_within(
+                &format!("{name} loss"),
+                &f64s(&got[1][2..3]),
+                &[loss],
+                &sb[params..],
+            );
+            assert_eq!(got[1][..2], [9.0, 9.0], "{name}: earlier slots kept");
+            let moved = if kernel == Kernel::ReduceAdam { 2 } else { 3 };
+            assert_eq!(got[2][0].to_bits(), moved, "{name}: the counter");
+        }
+    }
+    let counter = [f32::from_bits(5)];
+    let got = run(
+        &ctx,
+        &kernels,
+        Kernel::CountEpoch,
+        &Params::default(),
+        &[Slot::InOut(&counter)],
+    )
+    .unwrap();
+    assert_eq!(got[0][0].to_bits(), 6, "count_epoch advances the counter");
 }

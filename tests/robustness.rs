@@ -12,13 +12,33 @@ use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::io::{load_checkpoint, save_checkpoint, Checkpoint};
 use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::Optimizer;
 use shadertrain::train::{train_from, Backend, Hooks, Schedule};
 
 fn p(dir: &tempfile::TempDir, name: &str) -> String {
     dir.path().join(name).to_string_lossy().into_owned()
 }
 
+/// The optimizers' flags each resume test runs with.
+const OPTIMIZERS: [&[&str]; 5] = [
+    &[],
+    &["--optimizer", "momentum", "--lr", "0.05"],
+    &["--optimizer", "nesterov", "--momentum", "0.8"],
+    &["--optimizer", "adam", "--lr", "0.01"],
+    &["--optimizer", "lbfgs"],
+];
+
+/// 10 epochs against 5, a checkpoint, and 5 more from it, for every
+/// optimizer: the models and histories are the same bytes.
 fn resume_is_bit_exact(backend: &str) {
+    for optimizer in OPTIMIZERS {
+        resume_is_bit_exact_with(backend, optimizer);
+    }
+}
+
+fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
+    let backend_name = format!("{backend} {optimizer:?}");
+    let backend_name = backend_name.as_str();
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
         let mut args = vec![
@@ -32,9 +52,10 @@ fn resume_is_bit_exact(backend: &str) {
             "--backend",
             backend,
         ];
+        args.extend_from_slice(optimizer);
         args.extend_from_slice(extra);
         let (ok, _, err) = shadertrain(&args);
-        assert!(ok, "{backend}: {err}");
+        assert!(ok, "{backend_name}: {err}");
     };
     let (full, fh, ck, res, rh) = (
         p(&dir, "full.st"),
@@ -65,16 +86,16 @@ fn resume_is_bit_exact(backend: &str) {
         "--history",
         &rh,
     ]);
-    assert!(ok, "{backend}: {err}");
+    assert!(ok, "{backend_name}: {err}");
     assert_eq!(
         std::fs::read(&full).unwrap(),
         std::fs::read(&res).unwrap(),
-        "{backend} model"
+        "{backend_name} model"
     );
     assert_eq!(
         std::fs::read(&fh).unwrap(),
         std::fs::read(&rh).unwrap(),
-        "{backend} history"
+        "{backend_name} history"
     );
 }
 
@@ -252,7 +273,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
         data.feature_names.clone(),
         "y".into(),
     );
-    let mut g = GpuTrainer::new(ctx, &model, &data, 0.1).unwrap();
+    let mut g = GpuTrainer::new(ctx, &model, &data, Optimizer::gd(0.1)).unwrap();
     let mut save = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> shadertrain::Result<()> {
         let m = Model {
             params: b.params()?,
@@ -263,11 +284,11 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             history: losses[..epoch].to_vec(),
             options: serde_json::json!({}),
             val_history: Vec::new(),
+            optimizer: b.optimizer_state()?,
         };
         save_checkpoint(&m, &c, &ck)
     };
     let s = |epochs| Schedule {
-        lr: 0.1,
         max_epochs: epochs,
         tol: 0.0,
     };
@@ -481,4 +502,179 @@ fn a_run_on_gpu_generated_data_resumes_only_on_the_gpu() {
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("generated on the GPU"), "{out}");
+}
+
+#[test]
+fn bad_optimizer_settings_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = p(&dir, "m.st");
+    for (args, says) in [
+        (
+            &["--optimizer", "momentum", "--momentum", "1"][..],
+            "--momentum must be in [0, 1)",
+        ),
+        (
+            &["--optimizer", "nesterov", "--momentum", "-0.1"],
+            "--momentum must be in [0, 1)",
+        ),
+        (
+            &["--optimizer", "adam", "--beta1", "1.5"],
+            "--beta1 must be in [0, 1)",
+        ),
+        (
+            &["--optimizer", "adam", "--beta2", "1"],
+            "--beta2 must be in [0, 1)",
+        ),
+        (
+            &["--optimizer", "adam", "--eps", "0"],
+            "--eps must be a positive number",
+        ),
+        (
+            &["--optimizer", "adam", "--eps=-1e-8"],
+            "--eps must be a positive number",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--history-size", "0"],
+            "--history-size must be at least 1",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--gtol", "-1"],
+            "--gtol must be 0 or more",
+        ),
+        (
+            &["--optimizer", "adam", "--lr", "0"],
+            "--lr must be a positive number",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--lr", "inf"],
+            "--lr must be a positive number",
+        ),
+        (
+            &["--optimizer", "adam", "--momentum", "0.5"],
+            "--optimizer adam does not use --momentum",
+        ),
+        (&["--beta1", "0.5"], "--optimizer gd does not use --beta1"),
+        (
+            &["--optimizer", "momentum", "--history-size", "3"],
+            "does not use --history-size",
+        ),
+        (
+            &["--optimizer", "adam", "--gtol", "1e-5"],
+            "does not use --gtol",
+        ),
+        (&["--target-loss", "-1"], "--target-loss must be 0 or more"),
+    ] {
+        let mut all = vec![
+            "train",
+            "--synthetic",
+            "50",
+            "--features",
+            "2",
+            "--epochs",
+            "3",
+            "--backend",
+            "cpu",
+            "--save",
+            &m,
+        ];
+        all.extend_from_slice(args);
+        let (ok, _, err) = shadertrain(&all);
+        assert!(!ok, "{args:?} was accepted");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!Path::new(&m).exists(), "{args:?} wrote a model");
+    }
+}
+
+#[test]
+fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = p(&dir, "ck.st");
+    let base = [
+        "train",
+        "--synthetic",
+        "60",
+        "--features",
+        "2",
+        "--backend",
+        "cpu",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.02",
+    ];
+    let mut first = base.to_vec();
+    first.extend_from_slice(&["--epochs", "4", "--checkpoint", &ck]);
+    let (ok, _, err) = shadertrain(&first);
+    assert!(ok, "{err}");
+    for change in [
+        &["--optimizer", "momentum"][..],
+        &["--lr", "0.5"],
+        &["--beta2", "0.9"],
+    ] {
+        let mut again = vec![
+            "train",
+            "--resume",
+            &ck,
+            "--epochs",
+            "8",
+            "--backend",
+            "cpu",
+        ];
+        again.extend_from_slice(change);
+        let (ok, _, err) = shadertrain(&again);
+        assert!(!ok, "{change:?} was accepted with --resume");
+        assert!(err.contains("cannot be used with"), "{change:?}: {err}");
+    }
+    // The checkpoint names its optimizer, and a resume continues with it.
+    let (_, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert_eq!(c.options["optimizer"]["name"], "adam");
+    assert_eq!(c.optimizer.steps, 4);
+    let names: Vec<&str> = c.optimizer.tensors.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["m", "v"]);
+    let json = p(&dir, "s.json");
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &ck,
+        "--epochs",
+        "8",
+        "--backend",
+        "cpu",
+        "--json",
+        &json,
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(
+        v["optimizer"],
+        "adam, lr 0.02, beta1 0.9, beta2 0.999, eps 0.00000001"
+    );
+}
+
+#[test]
+fn adam_divergence_keeps_the_old_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = p(&dir, "m.st");
+    std::fs::write(&m, b"an older model").unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "3",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e300",
+        "--epochs",
+        "20",
+        "--backend",
+        "cpu",
+        "--save",
+        &m,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("diverged at epoch"), "{err}");
+    assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
 }

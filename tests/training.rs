@@ -8,6 +8,7 @@ use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice};
 use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Outcome, Schedule};
 use shadertrain::Error;
 
@@ -18,7 +19,6 @@ fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model 
 
 fn schedule(epochs: usize) -> Schedule {
     Schedule {
-        lr: 0.1,
         max_epochs: epochs,
         tol: 0.0,
     }
@@ -26,7 +26,7 @@ fn schedule(epochs: usize) -> Schedule {
 
 /// The reference's 100-epoch run: its losses and final parameters.
 fn reference_run(m: &Model, data: &Dataset) -> (Outcome, Vec<f32>) {
-    let mut cpu = Reference::new(m, data, 0.1);
+    let mut cpu = Reference::new(m, data, Optimizer::gd(0.1));
     let out = train(&mut cpu, &schedule(100)).unwrap();
     (out, cpu.params().unwrap())
 }
@@ -71,7 +71,8 @@ fn gpu_trajectories_match_the_reference() {
         for (hidden, choice) in cases {
             let m = model(&data, hidden, act, 4);
             let want = reference_run(&m, &data);
-            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
+            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, Optimizer::gd(0.1), choice)
+                .unwrap();
             assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
             assert_eq!(g.plan().tiled, choice == KernelChoice::Tiled);
             let family = match choice {
@@ -98,7 +99,8 @@ fn gpu_reruns_are_bit_identical() {
     ] {
         let m = model(&data, hidden, Activation::Sigmoid, 8);
         let run = || {
-            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, 0.1, choice).unwrap();
+            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, Optimizer::gd(0.1), choice)
+                .unwrap();
             let out = train(&mut g, &schedule(40)).unwrap();
             (out.losses, g.params().unwrap())
         };
@@ -120,15 +122,14 @@ fn convergence_stop_is_exact_on_the_gpu() {
     let data = Dataset::synthetic(200, 3, 2).unwrap();
     let m = model(&data, &[8], Activation::Tanh, 2);
     let s = Schedule {
-        lr: 0.1,
         max_epochs: 500,
         tol: 1e-3,
     };
-    let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+    let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, Optimizer::gd(0.1)).unwrap();
     let out = train(&mut g, &s).unwrap();
     assert!(out.updates < 500, "never converged");
     // Running exactly that many epochs from scratch lands on the same parameters.
-    let mut again = GpuTrainer::new(gpu().unwrap(), &m, &data, 0.1).unwrap();
+    let mut again = GpuTrainer::new(gpu().unwrap(), &m, &data, Optimizer::gd(0.1)).unwrap();
     let fixed = train(&mut again, &schedule(out.updates)).unwrap();
     assert_eq!(fixed.losses, out.losses);
     assert_eq!(again.params().unwrap(), g.params().unwrap());
@@ -147,11 +148,11 @@ fn chunked_data_trains_like_one_binding() {
     ] {
         let m = model(&data, hidden, Activation::Sigmoid, 6);
         let ctx = gpu_with(binding).unwrap();
-        let mut g = GpuTrainer::new_with(ctx, &m, &data, 0.1, choice).unwrap();
+        let mut g = GpuTrainer::new_with(ctx, &m, &data, Optimizer::gd(0.1), choice).unwrap();
         assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
         assert_eq!(g.plan().fused.is_some(), hidden.len() == 1);
         let got = train(&mut g, &schedule(20)).unwrap();
-        let mut cpu = Reference::new(&m, &data, 0.1);
+        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
         let want = train(&mut cpu, &schedule(20)).unwrap();
         let name = format!("chunked losses {hidden:?}");
         assert_close(&name, &got.losses, &want.losses, 0.0, 1e-3);
@@ -165,7 +166,7 @@ fn what_cannot_fit_is_refused_before_any_work() {
     };
     let data = Dataset::synthetic(10, 200, 1).unwrap();
     let m = model(&data, &[200], Activation::Sigmoid, 1);
-    match GpuTrainer::new(ctx, &m, &data, 0.1) {
+    match GpuTrainer::new(ctx, &m, &data, Optimizer::gd(0.1)) {
         Err(Error::TooLarge { need, have, .. }) => assert!(need > have),
         Err(e) => panic!("expected TooLarge, got {e}"),
         Ok(_) => panic!("expected TooLarge, got a trainer"),
@@ -177,7 +178,7 @@ fn a_lost_device_is_an_error_not_a_panic() {
     let Some(ctx) = gpu() else { return };
     let data = Dataset::synthetic(100, 3, 1).unwrap();
     let m = model(&data, &[4], Activation::Sigmoid, 1);
-    let mut g = GpuTrainer::new(ctx, &m, &data, 0.1).unwrap();
+    let mut g = GpuTrainer::new(ctx, &m, &data, Optimizer::gd(0.1)).unwrap();
     let mut losses = Vec::new();
     g.run(2, &mut losses).unwrap();
     g.destroy_device();
@@ -227,7 +228,7 @@ fn fast_cpu_trajectories_match_the_reference() {
             let m = model(&data, hidden, act, 4);
             let want = reference_run(&m, &data);
             for threads in [1, 3] {
-                let mut fast = Fast::new(&m, &data, 0.1, threads).unwrap();
+                let mut fast = Fast::new(&m, &data, Optimizer::gd(0.1), threads).unwrap();
                 assert_tracks(
                     &format!("{act} {hidden:?} {threads} threads"),
                     &mut fast,
@@ -243,7 +244,7 @@ fn fast_cpu_reruns_are_bit_identical() {
     let data = Dataset::synthetic(777, 4, 8).unwrap();
     let m = model(&data, &[9, 5], Activation::Sigmoid, 8);
     let run = || {
-        let mut b = Fast::new(&m, &data, 0.1, 2).unwrap();
+        let mut b = Fast::new(&m, &data, Optimizer::gd(0.1), 2).unwrap();
         let out = train(&mut b, &schedule(30)).unwrap();
         (out.losses, b.params().unwrap())
     };
@@ -263,10 +264,11 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
     let data = Dataset::synthetic(3000, 16, 21).unwrap();
     let m = model(&data, &[8], Activation::Tanh, 21);
     let mut on_device =
-        GpuTrainer::synthetic_with(ctx, &m, 3000, 21, 0.1, KernelChoice::Fused).unwrap();
+        GpuTrainer::synthetic_with(ctx, &m, 3000, 21, Optimizer::gd(0.1), KernelChoice::Fused)
+            .unwrap();
     assert!(on_device.plan().chunks.len() > 1);
     let got = train(&mut on_device, &schedule(30)).unwrap();
-    let mut cpu = Reference::new(&m, &data, 0.1);
+    let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
     let want = train(&mut cpu, &schedule(30)).unwrap();
     assert_close(
         "on-device synthetic losses",
@@ -285,19 +287,32 @@ fn kernel_choice_is_honoured_or_refused() {
     // 40 inputs is more than the fused kernel takes: auto goes layered, and
     // asking for fused says why not.
     let wide = model(&data, &[8], Activation::Sigmoid, 3);
-    let g = GpuTrainer::new(ctx, &wide, &data, 0.1).unwrap();
+    let g = GpuTrainer::new(ctx, &wide, &data, Optimizer::gd(0.1)).unwrap();
     assert!(g.plan().fused.is_none());
     assert_eq!(g.plan().tiled, hardware);
-    let err = GpuTrainer::new_with(gpu().unwrap(), &wide, &data, 0.1, KernelChoice::Fused)
-        .err()
-        .expect("40 inputs do not fit the fused kernel");
+    let err = GpuTrainer::new_with(
+        gpu().unwrap(),
+        &wide,
+        &data,
+        Optimizer::gd(0.1),
+        KernelChoice::Fused,
+    )
+    .err()
+    .expect("40 inputs do not fit the fused kernel");
     assert!(matches!(err, Error::Config(_)), "{err}");
     assert!(err.to_string().contains("at most 32"), "{err}");
     let deep = model(&data, &[8, 4], Activation::Sigmoid, 3);
-    assert!(GpuTrainer::new_with(gpu().unwrap(), &deep, &data, 0.1, KernelChoice::Fused).is_err());
+    assert!(GpuTrainer::new_with(
+        gpu().unwrap(),
+        &deep,
+        &data,
+        Optimizer::gd(0.1),
+        KernelChoice::Fused
+    )
+    .is_err());
     // A network that fits: fused on hardware GPUs, layered on CPU adapters.
     let narrow = Dataset::synthetic(100, 8, 3).unwrap();
     let m = model(&narrow, &[8], Activation::Sigmoid, 3);
-    let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, 0.1).unwrap();
+    let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, Optimizer::gd(0.1)).unwrap();
     assert_eq!(g.plan().fused.is_some(), hardware);
 }

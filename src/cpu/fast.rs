@@ -9,6 +9,8 @@ use crate::cpu::ParamSlots;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
+use crate::optim::lbfgs::Objective;
+use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
 
 /// Bytes of per-block working set aimed for. Larger than L2 on purpose:
@@ -143,17 +145,22 @@ struct Worker {
 pub struct Fast<'a> {
     layout: Layout,
     act: Activation,
-    theta: ParamSlots,
+    opt: Optimizer,
+    theta: ParamSlots<f32>,
     grads: Vec<f32>,
     data: &'a Dataset,
-    lr: f32,
     block: usize,
     workers: Vec<Worker>,
 }
 
 impl<'a> Fast<'a> {
     /// `threads` 0 means every core.
-    pub fn new(model: &Model, data: &'a Dataset, lr: f64, threads: usize) -> Result<Fast<'a>> {
+    pub fn new(
+        model: &Model,
+        data: &'a Dataset,
+        opt: Optimizer,
+        threads: usize,
+    ) -> Result<Fast<'a>> {
         if data.features != model.layout.features() {
             return Err(Error::Config(format!(
                 "the data has {} features but the model takes {}",
@@ -183,11 +190,11 @@ impl<'a> Fast<'a> {
             .collect();
         Ok(Fast {
             act: model.activation,
-            theta: ParamSlots::new(&model.params),
+            opt,
+            theta: ParamSlots::new(&model.params, &opt),
             grads: vec![0.0; layout.len()],
             layout,
             data,
-            lr: lr as f32,
             block,
             workers,
         })
@@ -408,19 +415,45 @@ impl Worker {
     }
 }
 
-impl Backend for Fast<'_> {
+impl Objective for Fast<'_> {
     fn describe(&self) -> String {
         format!("cpu (f32, {} threads)", self.threads())
+    }
+
+    fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
+        self.theta.params.copy_from_slice(params);
+        let loss = self.loss_and_grads(true);
+        for (d, &g) in grad.iter_mut().zip(&self.grads) {
+            *d = g as f64;
+        }
+        Ok(loss)
+    }
+}
+
+impl Backend for Fast<'_> {
+    fn describe(&self) -> String {
+        Objective::describe(self)
+    }
+
+    fn optimizer(&self) -> Optimizer {
+        self.opt
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
             losses.push(self.loss_and_grads(true));
-            for (p, g) in self.theta.params.iter_mut().zip(&self.grads) {
-                *p -= self.lr * g;
-            }
+            let t = &mut self.theta;
+            optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
         }
         Ok(())
+    }
+
+    fn optimizer_state(&mut self) -> Result<Saved> {
+        Ok(self.theta.state.export(&self.opt))
+    }
+
+    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
+        self.theta.state.import(&self.opt, saved)
     }
 
     fn loss(&mut self) -> Result<f64> {

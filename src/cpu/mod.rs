@@ -9,25 +9,38 @@ pub mod reference;
 pub use fast::Fast;
 pub use reference::Reference;
 
-/// A CPU backend's flat parameter block and its two snapshots.
-pub(crate) struct ParamSlots {
+use crate::optim::{Optimizer, Real, State};
+
+/// A CPU backend's parameter block and first-order optimizer state (in
+/// `T`), with two snapshots of both.
+pub(crate) struct ParamSlots<T> {
     pub params: Vec<f32>,
-    saved: [Vec<f32>; 2],
+    pub state: State<T>,
+    saved: [(Vec<f32>, State<T>); 2],
 }
 
-impl ParamSlots {
-    pub fn new(params: &[f32]) -> ParamSlots {
+impl<T: Real> ParamSlots<T> {
+    pub fn new(params: &[f32], opt: &Optimizer) -> ParamSlots<T> {
+        let state = State::new(opt, params.len());
         ParamSlots {
             params: params.to_vec(),
-            saved: [params.to_vec(), params.to_vec()],
+            saved: [
+                (params.to_vec(), state.clone()),
+                (params.to_vec(), state.clone()),
+            ],
+            state,
         }
     }
 
     pub fn snapshot(&mut self, slot: usize) {
-        self.saved[slot].clone_from(&self.params);
+        let (params, state) = &mut self.saved[slot];
+        params.clone_from(&self.params);
+        state.clone_from(&self.state);
     }
 
     pub fn restore(&mut self, slot: usize) {
-        self.params.clone_from(&self.saved[slot]);
+        let (params, state) = &self.saved[slot];
+        self.params.clone_from(params);
+        self.state.clone_from(state);
     }
 }

@@ -3,6 +3,7 @@
 //! `(rows, cols)`; `n` is the number of rows in the block being processed.
 
 use crate::model::Activation;
+use crate::optim::{self, Optimizer, State};
 
 /// Z = A·Wᵀ + 1·bᵀ, then A_out = g(Z) (identity for `None`).
 /// a: (n, inputs), w: (outputs, inputs), b: (outputs) → (n, outputs)
@@ -102,9 +103,26 @@ pub fn bias_grad(d: &[f64], outputs: usize, db: &mut [f64]) {
     }
 }
 
-/// θ ← θ − α·∂L/∂θ, computed in f64 and stored in f32.
-pub fn sgd(params: &mut [f32], grads: &[f64], lr: f64) {
-    for (p, g) in params.iter_mut().zip(grads) {
-        *p = (*p as f64 - lr * g) as f32;
+/// The last reduce and the update, the twin of the `reduce_sgd`,
+/// `reduce_momentum`, `reduce_nesterov` and `reduce_adam` kernels: the
+/// column sums of the partials rows (`width` = parameters + 1 columns, the
+/// loss last) times `scale`, in f64; then `opt`'s step on θ and its state.
+/// Returns the summed loss.
+pub fn reduce_update(
+    opt: &Optimizer,
+    partials: &[f32],
+    width: usize,
+    scale: f64,
+    theta: &mut [f32],
+    state: &mut State<f64>,
+) -> f64 {
+    let mut sums = vec![0.0f64; width];
+    for row in partials.chunks_exact(width) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += v as f64;
+        }
     }
+    sums.iter_mut().for_each(|s| *s *= scale);
+    optim::step(opt, theta, &sums[..width - 1], state);
+    sums[width - 1]
 }

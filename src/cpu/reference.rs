@@ -7,6 +7,8 @@ use crate::cpu::{ops, ParamSlots};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{Activation, Layout, Model};
+use crate::optim::lbfgs::Objective;
+use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
 
 /// Rows per block: bounds the activations held at once to BLOCK × width.
@@ -116,30 +118,48 @@ pub fn loss_and_grads_f64(
     (sq / data.rows as f64, grads)
 }
 
-/// The reference backend: one full-batch epoch per call of [`loss_and_grads`].
+/// The reference backend: one full-batch epoch per call of
+/// [`loss_and_grads`], then the optimizer's step in f64 (state in f64, the
+/// parameters stored in f32).
 pub struct Reference<'a> {
     layout: Layout,
     act: Activation,
-    theta: ParamSlots,
+    opt: Optimizer,
+    theta: ParamSlots<f64>,
     data: &'a Dataset,
-    lr: f64,
 }
 
 impl<'a> Reference<'a> {
-    pub fn new(model: &Model, data: &'a Dataset, lr: f64) -> Reference<'a> {
+    pub fn new(model: &Model, data: &'a Dataset, opt: Optimizer) -> Reference<'a> {
         Reference {
             layout: model.layout.clone(),
             act: model.activation,
-            theta: ParamSlots::new(&model.params),
+            opt,
+            theta: ParamSlots::new(&model.params, &opt),
             data,
-            lr,
         }
+    }
+}
+
+impl Objective for Reference<'_> {
+    fn describe(&self) -> String {
+        "reference (CPU, f64, 1 thread)".to_string()
+    }
+
+    fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
+        let (loss, g) = loss_and_grads(&self.layout, self.act, params, self.data);
+        grad.copy_from_slice(&g);
+        Ok(loss)
     }
 }
 
 impl Backend for Reference<'_> {
     fn describe(&self) -> String {
-        "reference (CPU, f64, 1 thread)".to_string()
+        Objective::describe(self)
+    }
+
+    fn optimizer(&self) -> Optimizer {
+        self.opt
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
@@ -147,7 +167,8 @@ impl Backend for Reference<'_> {
             let (loss, grads) =
                 loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
             losses.push(loss);
-            ops::sgd(&mut self.theta.params, &grads, self.lr);
+            let t = &mut self.theta;
+            optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
         }
         Ok(())
     }
@@ -169,6 +190,14 @@ impl Backend for Reference<'_> {
 
     fn params(&mut self) -> Result<Vec<f32>> {
         Ok(self.theta.params.clone())
+    }
+
+    fn optimizer_state(&mut self) -> Result<Saved> {
+        Ok(self.theta.state.export(&self.opt))
+    }
+
+    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
+        self.theta.state.import(&self.opt, saved)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use crate::error::Result;
 use crate::gpu::context::Context;
 use crate::model::Activation;
+use crate::optim::Optimizer;
 
 /// Rows of the register block each matrix-product invocation owns; the WGSL `ROWS`.
 pub const BLOCK_ROWS: u32 = 8;
@@ -100,8 +101,20 @@ pub enum Kernel {
     BiasGrad,
     /// Pairwise sums of FAN partials rows at a time
     Reduce,
-    /// The last sums, θ ← θ − α·g, and the loss into the history
+    /// The last sums, θ ← θ − α·g, and the loss into the history.
+    /// Twin: `cpu::ops::reduce_update` with gd; tested in tests/gpu_vs_cpu.rs.
     ReduceSgd,
+    /// The last sums, the momentum step (v ← μv + g; θ ← θ − αv), the loss.
+    /// Twin: `cpu::ops::reduce_update` with momentum.
+    ReduceMomentum,
+    /// The last sums, the Nesterov step, the loss.
+    /// Twin: `cpu::ops::reduce_update` with nesterov.
+    ReduceNesterov,
+    /// The last sums, the Adam step with the epoch's corrections, the loss
+    /// (the counter is left to `CountEpoch`). Twin: `cpu::ops::reduce_update` with adam.
+    ReduceAdam,
+    /// Advances the batch's epoch counter after `ReduceAdam`.
+    CountEpoch,
     /// The last sums' loss into the history, without an update
     ReduceEval,
     /// MATH.md's synthetic X and y for a chunk of rows, from the seed
@@ -119,7 +132,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 16] = [
+    pub const ALL: [Kernel; 20] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -129,6 +142,10 @@ impl Kernel {
         Kernel::BiasGrad,
         Kernel::Reduce,
         Kernel::ReduceSgd,
+        Kernel::ReduceMomentum,
+        Kernel::ReduceNesterov,
+        Kernel::ReduceAdam,
+        Kernel::CountEpoch,
         Kernel::ReduceEval,
         Kernel::Synthesize,
         Kernel::FusedSigmoid,
@@ -177,7 +194,13 @@ impl Kernel {
             | Kernel::BackpropTanh => 0,
             Kernel::OutputResidual => 1,
             Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => 2,
-            Kernel::Reduce | Kernel::ReduceSgd | Kernel::ReduceEval => 3,
+            Kernel::Reduce
+            | Kernel::ReduceSgd
+            | Kernel::ReduceMomentum
+            | Kernel::ReduceNesterov
+            | Kernel::ReduceAdam
+            | Kernel::CountEpoch
+            | Kernel::ReduceEval => 3,
             Kernel::Synthesize => 4,
             Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
         }
@@ -194,6 +217,10 @@ impl Kernel {
             Kernel::BiasGrad => "bias_grad",
             Kernel::Reduce => "reduce",
             Kernel::ReduceSgd => "reduce_sgd",
+            Kernel::ReduceMomentum => "reduce_momentum",
+            Kernel::ReduceNesterov => "reduce_nesterov",
+            Kernel::ReduceAdam => "reduce_adam",
+            Kernel::CountEpoch => "count_epoch",
             Kernel::ReduceEval => "reduce_eval",
             Kernel::Synthesize => "synthesize",
             Kernel::FusedSigmoid => "fused_sigmoid",
@@ -219,6 +246,9 @@ impl Kernel {
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
             Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
+            Kernel::ReduceMomentum | Kernel::ReduceNesterov => &[0, 1, 2, 3, 4, 5],
+            Kernel::ReduceAdam => &[0, 1, 2, 3, 4, 5, 6],
+            Kernel::CountEpoch => &[4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
             Kernel::Synthesize => &[0, 1, 2],
             Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
@@ -229,6 +259,7 @@ impl Kernel {
     pub fn workgroup_size(self) -> u32 {
         match self {
             Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
+            Kernel::CountEpoch => 1,
             Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh | Kernel::WeightGradTiled => {
                 TILED_WORKGROUP
             }
@@ -254,7 +285,11 @@ impl Kernel {
             Kernel::Reduce => {
                 (u64::from(p.len) * up(p.count, REDUCE_FAN)).div_ceil(LINEAR_WORKGROUP.into())
             }
-            Kernel::ReduceSgd => up(p.len, LINEAR_WORKGROUP),
+            Kernel::ReduceSgd
+            | Kernel::ReduceMomentum
+            | Kernel::ReduceNesterov
+            | Kernel::ReduceAdam => up(p.len, LINEAR_WORKGROUP),
+            Kernel::CountEpoch => 1,
             Kernel::ReduceEval => 1,
             Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
@@ -284,12 +319,16 @@ pub struct Params {
     pub _pad0: u32,
     pub scale: f32,
     pub lr: f32,
-    pub _pad1: f32,
-    pub _pad2: f32,
+    pub momentum: f32,
+    pub beta2: f32,
     pub seed_lo: u32,
     pub seed_hi: u32,
     pub first_lo: u32,
     pub first_hi: u32,
+    pub eps: f32,
+    pub one_minus_beta1: f32,
+    pub one_minus_beta2: f32,
+    pub _pad1: f32,
 }
 
 impl Params {
@@ -304,6 +343,28 @@ impl Params {
             lr,
             ..Params::default()
         }
+    }
+
+    /// The last reduce's block for `opt`: as [`Params::reduce`], with the
+    /// optimizer's settings in f32 (1 − β rounded once from f64).
+    pub fn update(len: usize, count: usize, stride: usize, opt: &Optimizer) -> Params {
+        let mut p = Params::reduce(len, count, stride, 1.0, opt.lr() as f32);
+        match *opt {
+            Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
+                p.momentum = momentum as f32;
+            }
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                p.momentum = beta1 as f32;
+                p.beta2 = beta2 as f32;
+                p.eps = eps as f32;
+                p.one_minus_beta1 = (1.0 - beta1) as f32;
+                p.one_minus_beta2 = (1.0 - beta2) as f32;
+            }
+            Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => {}
+        }
+        p
     }
 
     /// The synthesize kernel's block: `rows` rows of `features` values, the
@@ -532,7 +593,7 @@ mod tests {
     #[test]
     fn params_is_a_multiple_of_16_bytes() {
         assert_eq!(std::mem::size_of::<Params>() % 16, 0);
-        assert_eq!(std::mem::size_of::<Params>(), 80);
+        assert_eq!(std::mem::size_of::<Params>(), 96);
     }
 
     #[test]

@@ -59,7 +59,11 @@ pub fn run_pipeline(
             Slot::Output(len) => buffers::storage(ctx, &label, *len)?,
         });
     }
-    let mut bindings = vec![uniform.as_entire_binding()];
+    // Binding 0 is the uniform block, for every kernel that reads it.
+    let mut bindings = Vec::new();
+    if kernel.bindings().first() == Some(&0) {
+        bindings.push(uniform.as_entire_binding());
+    }
     bindings.extend(owned.iter().map(|b| b.as_entire_binding()));
     let bind_group =
         crate::gpu::kernels::bind_group(ctx, pipeline, kernel, kernel.entry_point(), &bindings)?;

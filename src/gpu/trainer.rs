@@ -20,6 +20,8 @@ use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_FAN};
 use crate::model::{Layout, Model};
+use crate::optim::lbfgs::Objective;
+use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
 
 /// Epochs whose losses fit in the device-side history: the largest batch.
@@ -214,8 +216,20 @@ pub struct GpuTrainer {
     kernels: Kernels,
     params_len: usize,
     plan: Plan,
+    opt: Optimizer,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; 2],
+    /// The first-order optimizer's state (v, or m then v), and its
+    /// snapshots; `None` for gd and L-BFGS.
+    state: Option<[wgpu::Buffer; 3]>,
+    /// Updates applied so far (Adam's t before the next batch), and at
+    /// each snapshot.
+    steps: u64,
+    saved_steps: [u64; 2],
+    /// Adam: the per-epoch factors of the batch in flight.
+    corrections: Option<wgpu::Buffer>,
+    /// The summed gradient and loss of the last `gradient` pass (p + 1).
+    grad: wgpu::Buffer,
     /// Losses of the batch in flight, one per epoch.
     history: wgpu::Buffer,
     /// Epochs recorded into `history`; zeroed before each batch.
@@ -225,6 +239,8 @@ pub struct GpuTrainer {
     epoch: Vec<Step>,
     /// Forward and the loss only.
     evaluate: Vec<Step>,
+    /// Forward, backward and the sums into `grad`, without an update.
+    gradient: Vec<Step>,
     /// Held so the bind groups' buffers outlive every submit.
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -232,8 +248,8 @@ pub struct GpuTrainer {
 impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
     /// buffer and bind group the epochs need.
-    pub fn new(ctx: Context, model: &Model, data: &Dataset, lr: f64) -> Result<GpuTrainer> {
-        GpuTrainer::new_with(ctx, model, data, lr, KernelChoice::Auto)
+    pub fn new(ctx: Context, model: &Model, data: &Dataset, opt: Optimizer) -> Result<GpuTrainer> {
+        GpuTrainer::new_with(ctx, model, data, opt, KernelChoice::Auto)
     }
 
     /// As [`GpuTrainer::new`], with the kernels of `choice`.
@@ -241,7 +257,7 @@ impl GpuTrainer {
         ctx: Context,
         model: &Model,
         data: &Dataset,
-        lr: f64,
+        opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
         if data.features != model.layout.features() {
@@ -251,7 +267,7 @@ impl GpuTrainer {
                 model.layout.features()
             )));
         }
-        GpuTrainer::with_source(ctx, model, Source::Host(data), lr, choice)
+        GpuTrainer::with_source(ctx, model, Source::Host(data), opt, choice)
     }
 
     /// Trains on `rows` rows of MATH.md's synthetic task generated on the
@@ -262,9 +278,9 @@ impl GpuTrainer {
         model: &Model,
         rows: usize,
         seed: u64,
-        lr: f64,
+        opt: Optimizer,
     ) -> Result<GpuTrainer> {
-        GpuTrainer::synthetic_with(ctx, model, rows, seed, lr, KernelChoice::Auto)
+        GpuTrainer::synthetic_with(ctx, model, rows, seed, opt, KernelChoice::Auto)
     }
 
     /// As [`GpuTrainer::synthetic`], with the kernels of `choice`.
@@ -273,20 +289,20 @@ impl GpuTrainer {
         model: &Model,
         rows: usize,
         seed: u64,
-        lr: f64,
+        opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
         if rows == 0 {
             return Err(Error::Config("the data set needs at least one row".into()));
         }
-        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, lr, choice)
+        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, opt, choice)
     }
 
     fn with_source(
         ctx: Context,
         model: &Model,
         data: Source<'_>,
-        lr: f64,
+        opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
         let layout = &model.layout;
@@ -315,7 +331,7 @@ impl GpuTrainer {
         let mut plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
         plan.tiled = tiled && plan.fused.is_none();
         let need = plan.device_bytes(layout, data.rows());
-        GpuTrainer::build(ctx, model, data, lr, plan).map_err(|e| match e {
+        GpuTrainer::build(ctx, model, data, opt, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
                 need: Some(need),
@@ -328,7 +344,7 @@ impl GpuTrainer {
         ctx: Context,
         model: &Model,
         data: Source<'_>,
-        lr: f64,
+        opt: Optimizer,
         plan: Plan,
     ) -> Result<GpuTrainer> {
         let (total_rows, features) = (data.rows(), model.layout.features());
@@ -345,7 +361,25 @@ impl GpuTrainer {
         let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * (p + 1))?;
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
         let counter = buffers::storage(&ctx, "epoch_counter", 1)?;
-        let staging = Staging::new(&ctx, "staging", p.max(MAX_BATCH))?;
+        let per_param = opt.state_per_param();
+        let staging = Staging::new(&ctx, "staging", (per_param * p).max(p + 1).max(MAX_BATCH))?;
+        let state = if per_param > 0 {
+            let state = |label: &str| buffers::storage(&ctx, label, per_param * p);
+            Some([
+                state("optim_state")?,
+                state("optim_state_saved[0]")?,
+                state("optim_state_saved[1]")?,
+            ])
+        } else {
+            None
+        };
+        let corrections = match opt {
+            Optimizer::Adam { .. } => {
+                Some(buffers::storage(&ctx, "adam_corrections", 2 * MAX_BATCH)?)
+            }
+            _ => None,
+        };
+        let grad = buffers::storage(&ctx, "d_theta", p + 1)?;
 
         let layers = layout.layers();
         let last = layers.len() - 1;
@@ -392,11 +426,15 @@ impl GpuTrainer {
                 _ => kernels.pipeline(&ctx, kernel)?.clone(),
             };
             let workgroups = kernel.workgroups(&params);
-            let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
-            let mut bindings = vec![uniform.as_entire_binding()];
+            // Binding 0 is the uniform block, for every kernel that reads it.
+            let mut bindings = Vec::new();
+            if kernel.bindings().first() == Some(&0) {
+                let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
+                keep.push(uniform);
+                bindings.push(keep.last().expect("just pushed").as_entire_binding());
+            }
             bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
             let bind_group = kernels::bind_group(&ctx, &pipeline, kernel, &label, &bindings)?;
-            keep.push(uniform);
             Ok(Step {
                 kernel,
                 pipeline,
@@ -545,14 +583,41 @@ impl GpuTrainer {
             rows = out;
             stage += 1;
         }
-        let last = Params::reduce(width, rows, width, 1.0, lr as f32);
-        epoch.push(step(
-            Kernel::ReduceSgd,
-            "reduce_sgd".into(),
-            last,
-            &[&source, &theta, &history, &counter],
+        // L-BFGS's pass: the same sums into `grad`, with no update.
+        let mut gradient = epoch.clone();
+        gradient.push(step(
+            Kernel::Reduce,
+            "reduce_gradient".into(),
+            Params::reduce(width, rows, width, 1.0, 0.0),
+            &[&source, &grad],
             &mut keep,
         )?);
+        let last = Params::update(width, rows, width, &opt);
+        let update = match opt {
+            Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
+            Optimizer::Momentum { .. } => Kernel::ReduceMomentum,
+            Optimizer::Nesterov { .. } => Kernel::ReduceNesterov,
+            Optimizer::Adam { .. } => Kernel::ReduceAdam,
+        };
+        let mut resources = vec![&source, &theta, &history, &counter];
+        resources.extend(state.as_ref().map(|s| &s[0]));
+        resources.extend(corrections.as_ref());
+        epoch.push(step(
+            update,
+            update.entry_point().into(),
+            last,
+            &resources,
+            &mut keep,
+        )?);
+        if update == Kernel::ReduceAdam {
+            epoch.push(step(
+                Kernel::CountEpoch,
+                "count_epoch".into(),
+                last,
+                &[&counter],
+                &mut keep,
+            )?);
+        }
         evaluate.push(step(
             Kernel::ReduceEval,
             "reduce_eval".into(),
@@ -588,13 +653,20 @@ impl GpuTrainer {
             kernels,
             params_len: p,
             plan,
+            opt,
             theta,
             saved,
+            state,
+            steps: 0,
+            saved_steps: [0, 0],
+            corrections,
+            grad,
             history,
             counter,
             staging,
             epoch,
             evaluate,
+            gradient,
             _buffers: keep,
         })
     }
@@ -632,9 +704,14 @@ impl GpuTrainer {
         self.staging.finish(&self.ctx, encoder, epochs)
     }
 
-    fn copy_params(&self, from: &wgpu::Buffer, to: &wgpu::Buffer) -> Result<()> {
+    fn state_len(&self) -> usize {
+        self.opt.state_per_param() * self.params_len
+    }
+
+    /// Copies the first `len` floats of `from` into `to`.
+    fn copy_buffer(&self, from: &wgpu::Buffer, to: &wgpu::Buffer, len: usize) -> Result<()> {
         let mut encoder = self.encoder("params copy");
-        encoder.copy_buffer_to_buffer(from, 0, to, 0, (self.params_len * 4) as u64);
+        encoder.copy_buffer_to_buffer(from, 0, to, 0, (len * 4) as u64);
         self.ctx.queue.submit([encoder.finish()]);
         self.ctx.check()
     }
@@ -710,7 +787,24 @@ impl GpuTrainer {
     }
 }
 
-impl Backend for GpuTrainer {
+impl GpuTrainer {
+    /// Adam's factors for the next `epochs` steps, into `corrections`.
+    fn write_corrections(&self, epochs: usize) {
+        if let Some(buf) = &self.corrections {
+            let factors: Vec<f32> = (1..=epochs as u64)
+                .flat_map(|k| {
+                    let (step, root) = self.opt.corrections(self.steps + k);
+                    [step as f32, root as f32]
+                })
+                .collect();
+            self.ctx
+                .queue
+                .write_buffer(buf, 0, bytemuck::cast_slice(&factors));
+        }
+    }
+}
+
+impl Objective for GpuTrainer {
     fn describe(&self) -> String {
         let kernels = match (self.plan.fused, self.plan.tiled) {
             (Some(_), _) => "fused",
@@ -723,12 +817,51 @@ impl Backend for GpuTrainer {
         )
     }
 
+    /// Uploads `params`, runs the forward and backward passes and the sums,
+    /// and reads back the p gradients and the loss (one submit, one
+    /// readback of p + 1 floats).
+    fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
+        self.ctx
+            .queue
+            .write_buffer(&self.theta, 0, bytemuck::cast_slice(params));
+        let mut encoder = self.encoder("gradient");
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gradient"),
+                timestamp_writes: None,
+            });
+            for s in &self.gradient {
+                self.kernels
+                    .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+            }
+        }
+        let p = self.params_len;
+        self.staging.copy_from(&mut encoder, &self.grad, p + 1);
+        let sums = self.staging.finish(&self.ctx, encoder, p + 1)?;
+        for (d, &g) in grad.iter_mut().zip(&sums[..p]) {
+            *d = g as f64;
+        }
+        Ok(sums[p] as f64)
+    }
+}
+
+impl Backend for GpuTrainer {
+    fn describe(&self) -> String {
+        Objective::describe(self)
+    }
+
+    fn optimizer(&self) -> Optimizer {
+        self.opt
+    }
+
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         let mut done = 0;
         while done < epochs {
             let m = (epochs - done).min(MAX_BATCH);
+            self.write_corrections(m);
             let batch = self.submit("epochs", &self.epoch, m)?;
             losses.extend(batch.iter().map(|&l| l as f64));
+            self.steps += m as u64;
             done += m;
         }
         Ok(())
@@ -739,11 +872,19 @@ impl Backend for GpuTrainer {
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.copy_params(&self.theta, &self.saved[slot])
+        self.saved_steps[slot] = self.steps;
+        if let Some([now, saved @ ..]) = &self.state {
+            self.copy_buffer(now, &saved[slot], self.state_len())?;
+        }
+        self.copy_buffer(&self.theta, &self.saved[slot], self.params_len)
     }
 
     fn restore(&mut self, slot: usize) -> Result<()> {
-        self.copy_params(&self.saved[slot], &self.theta)
+        self.steps = self.saved_steps[slot];
+        if let Some([now, saved @ ..]) = &self.state {
+            self.copy_buffer(&saved[slot], now, self.state_len())?;
+        }
+        self.copy_buffer(&self.saved[slot], &self.theta, self.params_len)
     }
 
     fn params(&mut self) -> Result<Vec<f32>> {
@@ -752,6 +893,28 @@ impl Backend for GpuTrainer {
 
     fn max_batch(&self) -> usize {
         MAX_BATCH
+    }
+
+    fn optimizer_state(&mut self) -> Result<Saved> {
+        let mut state = optim::State::<f32>::new(&self.opt, self.params_len);
+        if let Some([now, ..]) = &self.state {
+            state.buf = self.staging.read(&self.ctx, now, self.state_len())?;
+        }
+        state.steps = self.steps;
+        Ok(state.export(&self.opt))
+    }
+
+    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
+        let mut state = optim::State::<f32>::new(&self.opt, self.params_len);
+        state.import(&self.opt, saved)?;
+        if let Some([now, ..]) = &self.state {
+            self.ctx
+                .queue
+                .write_buffer(now, 0, bytemuck::cast_slice(&state.buf));
+            self.ctx.check()?;
+        }
+        self.steps = state.steps;
+        Ok(())
     }
 }
 

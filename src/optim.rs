@@ -1,0 +1,561 @@
+//! Optimizers: how the full-batch gradient g of the loss becomes an update
+//! of the parameters θ. The rules are torch.optim's, so a run can be checked
+//! against PyTorch step for step; docs/optimizers.md states them.
+//!
+//! The first-order rules (gd, momentum, nesterov, adam) are one elementwise
+//! step, [`step`], written once over f32 (the cpu backend) and f64 (the
+//! reference); the GPU runs the same step in `shaders/update.wgsl`. L-BFGS
+//! ([`lbfgs`]) drives any backend's loss-and-gradient pass from the host.
+
+pub mod lbfgs;
+
+use std::ops::{Add, Div, Mul, Sub};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The optimizer families, as `--optimizer` names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// θ ← θ − α·g (the default).
+    #[default]
+    Gd,
+    /// v ← μ·v + g; θ ← θ − α·v (torch.optim.SGD with momentum).
+    Momentum,
+    /// v ← μ·v + g; θ ← θ − α·(g + μ·v) (SGD with nesterov=True).
+    Nesterov,
+    /// torch.optim.Adam without weight decay or amsgrad.
+    Adam,
+    /// Full-batch L-BFGS with a strong-Wolfe line search.
+    Lbfgs,
+}
+
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Gd => "gd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Nesterov => "nesterov",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Lbfgs => "lbfgs",
+        }
+    }
+
+    /// The learning rate the peers default to: 0.1 for the SGD family
+    /// (this project's historical rate), 0.001 for Adam (torch, sklearn), 1
+    /// for L-BFGS (torch).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptimizerKind::Gd | OptimizerKind::Momentum | OptimizerKind::Nesterov => 0.1,
+            OptimizerKind::Adam => 0.001,
+            OptimizerKind::Lbfgs => 1.0,
+        }
+    }
+}
+
+impl std::fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+pub const DEFAULT_MOMENTUM: f64 = 0.9;
+pub const DEFAULT_BETA1: f64 = 0.9;
+pub const DEFAULT_BETA2: f64 = 0.999;
+pub const DEFAULT_EPS: f64 = 1e-8;
+pub const DEFAULT_HISTORY_SIZE: usize = 10;
+pub const DEFAULT_GTOL: f64 = 1e-7;
+
+/// An optimizer and every setting it uses; the one owner of the learning rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum Optimizer {
+    Gd {
+        lr: f64,
+    },
+    Momentum {
+        lr: f64,
+        momentum: f64,
+    },
+    Nesterov {
+        lr: f64,
+        momentum: f64,
+    },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
+    Lbfgs {
+        lr: f64,
+        history_size: usize,
+        gtol: f64,
+    },
+}
+
+/// The optimizer's settings as the command line gives them: `None` takes
+/// the default, and a setting the chosen optimizer does not use is an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub kind: OptimizerKind,
+    pub lr: Option<f64>,
+    pub momentum: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub eps: Option<f64>,
+    pub history_size: Option<usize>,
+    pub gtol: Option<f64>,
+}
+
+impl Settings {
+    /// The optimizer these settings name, checked.
+    pub fn resolve(&self) -> Result<Optimizer> {
+        let kind = self.kind;
+        let unused: Vec<&str> = [
+            (
+                "--momentum",
+                self.momentum.is_some(),
+                [OptimizerKind::Momentum, OptimizerKind::Nesterov].as_slice(),
+            ),
+            ("--beta1", self.beta1.is_some(), &[OptimizerKind::Adam]),
+            ("--beta2", self.beta2.is_some(), &[OptimizerKind::Adam]),
+            ("--eps", self.eps.is_some(), &[OptimizerKind::Adam]),
+            (
+                "--history-size",
+                self.history_size.is_some(),
+                &[OptimizerKind::Lbfgs],
+            ),
+            ("--gtol", self.gtol.is_some(), &[OptimizerKind::Lbfgs]),
+        ]
+        .into_iter()
+        .filter(|(_, given, users)| *given && !users.contains(&kind))
+        .map(|(flag, _, _)| flag)
+        .collect();
+        if !unused.is_empty() {
+            return Err(Error::Config(format!(
+                "--optimizer {kind} does not use {}",
+                unused.join(", ")
+            )));
+        }
+        let lr = self.lr.unwrap_or(kind.default_lr());
+        let momentum = self.momentum.unwrap_or(DEFAULT_MOMENTUM);
+        let opt = match kind {
+            OptimizerKind::Gd => Optimizer::Gd { lr },
+            OptimizerKind::Momentum => Optimizer::Momentum { lr, momentum },
+            OptimizerKind::Nesterov => Optimizer::Nesterov { lr, momentum },
+            OptimizerKind::Adam => Optimizer::Adam {
+                lr,
+                beta1: self.beta1.unwrap_or(DEFAULT_BETA1),
+                beta2: self.beta2.unwrap_or(DEFAULT_BETA2),
+                eps: self.eps.unwrap_or(DEFAULT_EPS),
+            },
+            OptimizerKind::Lbfgs => Optimizer::Lbfgs {
+                lr,
+                history_size: self.history_size.unwrap_or(DEFAULT_HISTORY_SIZE),
+                gtol: self.gtol.unwrap_or(DEFAULT_GTOL),
+            },
+        };
+        opt.check()?;
+        Ok(opt)
+    }
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer::Gd {
+            lr: OptimizerKind::Gd.default_lr(),
+        }
+    }
+}
+
+impl Optimizer {
+    /// Plain gradient descent at `lr`.
+    pub fn gd(lr: f64) -> Optimizer {
+        Optimizer::Gd { lr }
+    }
+
+    pub fn kind(&self) -> OptimizerKind {
+        match self {
+            Optimizer::Gd { .. } => OptimizerKind::Gd,
+            Optimizer::Momentum { .. } => OptimizerKind::Momentum,
+            Optimizer::Nesterov { .. } => OptimizerKind::Nesterov,
+            Optimizer::Adam { .. } => OptimizerKind::Adam,
+            Optimizer::Lbfgs { .. } => OptimizerKind::Lbfgs,
+        }
+    }
+
+    pub fn lr(&self) -> f64 {
+        match *self {
+            Optimizer::Gd { lr }
+            | Optimizer::Momentum { lr, .. }
+            | Optimizer::Nesterov { lr, .. }
+            | Optimizer::Adam { lr, .. }
+            | Optimizer::Lbfgs { lr, .. } => lr,
+        }
+    }
+
+    /// Refuses settings outside the rules' domains.
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(format!("--lr must be a positive number, not {lr}"));
+        }
+        let unit = |flag: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                bad(format!("{flag} must be in [0, 1), not {v}"))
+            }
+        };
+        match *self {
+            Optimizer::Gd { .. } => Ok(()),
+            Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
+                unit("--momentum", momentum)
+            }
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => {
+                unit("--beta1", beta1)?;
+                unit("--beta2", beta2)?;
+                if !(eps.is_finite() && eps > 0.0) {
+                    return bad(format!("--eps must be a positive number, not {eps}"));
+                }
+                Ok(())
+            }
+            Optimizer::Lbfgs {
+                history_size, gtol, ..
+            } => {
+                if history_size == 0 {
+                    return bad("--history-size must be at least 1".into());
+                }
+                if !(gtol.is_finite() && gtol >= 0.0) {
+                    return bad(format!("--gtol must be 0 or more, not {gtol}"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Floats of first-order state per parameter: v for momentum and
+    /// nesterov, m then v for adam; none for gd (and L-BFGS, whose history
+    /// lives on the host).
+    pub fn state_per_param(&self) -> usize {
+        match self {
+            Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => 0,
+            Optimizer::Momentum { .. } | Optimizer::Nesterov { .. } => 1,
+            Optimizer::Adam { .. } => 2,
+        }
+    }
+
+    /// One line for summaries: the name and every setting.
+    pub fn describe(&self) -> String {
+        match *self {
+            Optimizer::Gd { lr } => format!("gd, lr {lr}"),
+            Optimizer::Momentum { lr, momentum } => format!("momentum {momentum}, lr {lr}"),
+            Optimizer::Nesterov { lr, momentum } => format!("nesterov {momentum}, lr {lr}"),
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+            } => format!("adam, lr {lr}, beta1 {beta1}, beta2 {beta2}, eps {eps}"),
+            Optimizer::Lbfgs {
+                lr,
+                history_size,
+                gtol,
+            } => format!("lbfgs, lr {lr}, history size {history_size}, gtol {gtol}"),
+        }
+    }
+
+    /// Adam's per-step factors for step `t` (counted from 1), in f64:
+    /// (α / (1 − β1ᵗ), √(1 − β2ᵗ)), as torch computes its step size and
+    /// denominator. (1, 1) for the other rules.
+    pub fn corrections(&self, t: u64) -> (f64, f64) {
+        match *self {
+            Optimizer::Adam {
+                lr, beta1, beta2, ..
+            } => {
+                let t = t as f64;
+                (lr / (1.0 - beta1.powf(t)), (1.0 - beta2.powf(t)).sqrt())
+            }
+            _ => (1.0, 1.0),
+        }
+    }
+}
+
+/// The floats the update rules run in: f32 on the cpu backend (as on the
+/// GPU), f64 in the reference.
+pub trait Real:
+    Copy + PartialEq + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self>
+{
+    fn of(v: f64) -> Self;
+    fn sqrt(self) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> f32 {
+        v as f32
+    }
+    fn sqrt(self) -> f32 {
+        f32::sqrt(self)
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> f64 {
+        v
+    }
+    fn sqrt(self) -> f64 {
+        f64::sqrt(self)
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// A first-order optimizer's state: the steps taken and the per-parameter
+/// buffers (`state_per_param` blocks of the parameter count: v, or m then v).
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<T> {
+    pub steps: u64,
+    pub buf: Vec<T>,
+}
+
+impl<T: Real> State<T> {
+    /// Zero state for `params` parameters.
+    pub fn new(opt: &Optimizer, params: usize) -> State<T> {
+        State {
+            steps: 0,
+            buf: vec![T::of(0.0); opt.state_per_param() * params],
+        }
+    }
+
+    /// As saved in checkpoints.
+    pub fn export(&self, opt: &Optimizer) -> Saved {
+        let p = self.buf.len() / opt.state_per_param().max(1);
+        let names: &[&str] = match opt.state_per_param() {
+            1 => &["v"],
+            2 => &["m", "v"],
+            _ => &[],
+        };
+        Saved {
+            steps: self.steps,
+            tensors: names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let values = self.buf[i * p..(i + 1) * p].iter().map(|v| v.to_f64());
+                    (name.to_string(), values.collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// Loads a checkpoint's state, checking its shape.
+    pub fn import(&mut self, opt: &Optimizer, saved: &Saved) -> Result<()> {
+        let fresh = self.export(opt);
+        let shapes = |s: &Saved| {
+            s.tensors
+                .iter()
+                .map(|(n, v)| (n.clone(), v.len()))
+                .collect::<Vec<_>>()
+        };
+        if shapes(&fresh) != shapes(saved) {
+            return Err(Error::Config(format!(
+                "the checkpoint's {} state has tensors {:?}, expected {:?}",
+                opt.kind(),
+                shapes(saved),
+                shapes(&fresh)
+            )));
+        }
+        self.steps = saved.steps;
+        self.buf = saved
+            .tensors
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|&x| T::of(x)))
+            .collect();
+        Ok(())
+    }
+}
+
+/// An optimizer's state as a checkpoint holds it: a step count and named
+/// f64 vectors (f32 state converts exactly).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Saved {
+    pub steps: u64,
+    pub tensors: Vec<(String, Vec<f64>)>,
+}
+
+/// One first-order step over the whole parameter block: θ from its gradient
+/// `g` and the state, which it advances. The arithmetic runs in `T` and the
+/// result is stored in f32 (as the GPU's `reduce_*` kernels do in f32).
+///
+/// - gd: θ ← θ − α·g
+/// - momentum: v ← μ·v + g; θ ← θ − α·v
+/// - nesterov: v ← μ·v + g; θ ← θ − α·(g + μ·v)
+/// - adam: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+///   θ ← θ − (α/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + ε)
+pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
+    state.steps += 1;
+    let p = theta.len();
+    let of = T::of;
+    let at = |x: f32| of(x as f64);
+    match *opt {
+        Optimizer::Gd { lr } | Optimizer::Lbfgs { lr, .. } => {
+            for (x, &gi) in theta.iter_mut().zip(g) {
+                *x = (at(*x) - of(lr) * gi).to_f64() as f32;
+            }
+        }
+        Optimizer::Momentum { lr, momentum } => {
+            for ((x, &gi), v) in theta.iter_mut().zip(g).zip(&mut state.buf) {
+                *v = of(momentum) * *v + gi;
+                *x = (at(*x) - of(lr) * *v).to_f64() as f32;
+            }
+        }
+        Optimizer::Nesterov { lr, momentum } => {
+            for ((x, &gi), v) in theta.iter_mut().zip(g).zip(&mut state.buf) {
+                *v = of(momentum) * *v + gi;
+                *x = (at(*x) - of(lr) * (gi + of(momentum) * *v)).to_f64() as f32;
+            }
+        }
+        Optimizer::Adam {
+            beta1, beta2, eps, ..
+        } => {
+            let (step_size, root2) = opt.corrections(state.steps);
+            let (step_size, root2) = (of(step_size), of(root2));
+            let (m, v) = state.buf.split_at_mut(p);
+            for (i, x) in theta.iter_mut().enumerate() {
+                let gi = g[i];
+                m[i] = of(beta1) * m[i] + of(1.0 - beta1) * gi;
+                v[i] = of(beta2) * v[i] + of(1.0 - beta2) * gi * gi;
+                let denom = v[i].sqrt() / root2 + of(eps);
+                *x = (at(*x) - step_size * m[i] / denom).to_f64() as f32;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unused_flags_and_bad_values_are_refused() {
+        let s = Settings {
+            kind: OptimizerKind::Adam,
+            momentum: Some(0.5),
+            ..Settings::default()
+        };
+        let e = s.resolve().unwrap_err().to_string();
+        assert!(
+            e.contains("--optimizer adam does not use --momentum"),
+            "{e}"
+        );
+        for (s, flag) in [
+            (
+                Settings {
+                    kind: OptimizerKind::Momentum,
+                    momentum: Some(1.0),
+                    ..Settings::default()
+                },
+                "--momentum",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Adam,
+                    beta2: Some(-0.1),
+                    ..Settings::default()
+                },
+                "--beta2",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Adam,
+                    eps: Some(0.0),
+                    ..Settings::default()
+                },
+                "--eps",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Lbfgs,
+                    history_size: Some(0),
+                    ..Settings::default()
+                },
+                "--history-size",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Gd,
+                    lr: Some(f64::NAN),
+                    ..Settings::default()
+                },
+                "--lr",
+            ),
+        ] {
+            let e = s.resolve().unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_peers() {
+        let lr = |kind| {
+            Settings {
+                kind,
+                ..Settings::default()
+            }
+            .resolve()
+            .unwrap()
+            .lr()
+        };
+        assert_eq!(lr(OptimizerKind::Gd), 0.1);
+        assert_eq!(lr(OptimizerKind::Adam), 0.001);
+        assert_eq!(lr(OptimizerKind::Lbfgs), 1.0);
+    }
+
+    #[test]
+    fn adam_first_step_moves_each_weight_by_about_lr() {
+        // With m̂ = g and v̂ = g², the first step is α·g/(|g| + ε).
+        let opt = Optimizer::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut theta = [1.0f32, -2.0];
+        let mut state = State::<f64>::new(&opt, 2);
+        step(&opt, &mut theta, &[3.0, -0.5], &mut state);
+        assert!((theta[0] - 0.99).abs() < 1e-6, "{theta:?}");
+        assert!((theta[1] + 1.99).abs() < 1e-6, "{theta:?}");
+        assert_eq!(state.steps, 1);
+    }
+
+    #[test]
+    fn state_round_trips_through_its_saved_form() {
+        let opt = Optimizer::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        };
+        let mut s = State::<f32>::new(&opt, 3);
+        s.buf = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        s.steps = 7;
+        let saved = s.export(&opt);
+        assert_eq!(saved.tensors[1], ("v".to_string(), vec![4.0, 5.0, 6.0]));
+        let mut t = State::<f32>::new(&opt, 3);
+        t.import(&opt, &saved).unwrap();
+        assert_eq!(t, s);
+        let mut wrong = State::<f32>::new(&opt, 4);
+        assert!(wrong.import(&opt, &saved).is_err());
+    }
+}

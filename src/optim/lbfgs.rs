@@ -1,0 +1,466 @@
+//! Full-batch L-BFGS on the host, over any backend's loss-and-gradient pass.
+//!
+//! Each iteration takes the two-loop direction from the last `history_size`
+//! pairs (s, y), then a line search that ends only at a step satisfying the
+//! strong Wolfe conditions (c1 = 1e-4, c2 = 0.9, as torch.optim.LBFGS and
+//! scipy use): bracketing, then zooming with safeguarded cubic
+//! interpolation. The first trial step is lr·min(1, 1/‖g‖₁) on the first
+//! iteration and lr after, as in torch. A pair is kept only when yᵀs > 1e-10.
+//!
+//! The direction, the pairs and the line search are f64; the parameters the
+//! backend evaluates are the f32 block x + t·d rounded, and s is the change
+//! of that block, so the pairs describe the points really evaluated.
+//!
+//! The iteration stops, as a stop reason and not an error, when the
+//! gradient's max-norm is at most `gtol`, or when the line search finds no
+//! step meeting the conditions within [`MAX_LINE_EVALS`] evaluations (in f32
+//! near a minimum, the points no longer differ enough to make progress).
+
+use std::collections::VecDeque;
+
+use crate::error::Result;
+use crate::optim::{Optimizer, Saved};
+use crate::train::{Backend, StopReason};
+
+/// Sufficient decrease: f(x + t·d) ≤ f(x) + C1·t·gᵀd.
+pub const C1: f64 = 1e-4;
+/// Curvature: |g(x + t·d)ᵀd| ≤ C2·|gᵀd|.
+pub const C2: f64 = 0.9;
+/// Loss-and-gradient passes one line search may take.
+pub const MAX_LINE_EVALS: usize = 25;
+
+/// A backend's full-batch loss and gradient at any parameters: what L-BFGS
+/// needs of it.
+pub trait Objective {
+    /// One line naming the backend and the device it runs on.
+    fn describe(&self) -> String;
+
+    /// L(params), with ∂L/∂θ written into `grad` (the block's length).
+    fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64>;
+}
+
+/// One accepted line-search step, for tests of the Wolfe conditions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LineStep {
+    pub t: f64,
+    /// f and gᵀd at the start of the step, and at its end.
+    pub f0: f64,
+    pub gtd0: f64,
+    pub f1: f64,
+    pub gtd1: f64,
+}
+
+/// Everything an iteration depends on: what a snapshot keeps.
+#[derive(Clone, Debug)]
+struct Point {
+    x: Vec<f32>,
+    /// The loss and gradient at `x`, once evaluated.
+    at: Option<(f64, Vec<f64>)>,
+    /// (s, y, 1/yᵀs), oldest first.
+    pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
+    iterations: u64,
+}
+
+/// An [`Objective`] driven by L-BFGS, as a training [`Backend`]: one
+/// `run` epoch is one accepted iteration.
+pub struct Lbfgs<O> {
+    obj: O,
+    opt: Optimizer,
+    lr: f64,
+    history_size: usize,
+    gtol: f64,
+    now: Point,
+    saved: [Option<Point>; 2],
+    evaluations: usize,
+    stopped: Option<StopReason>,
+    steps: Vec<LineStep>,
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The minimiser of the cubic through (t1, f1, g1) and (t2, f2, g2),
+/// clamped into [lo, hi]; the middle of [lo, hi] where it has none.
+fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64) -> f64 {
+    let ((t1, f1, g1), (t2, f2, g2)) = if a.0 <= b.0 { (a, b) } else { (b, a) };
+    let d1 = g1 + g2 - 3.0 * (f1 - f2) / (t1 - t2);
+    let d2sq = d1 * d1 - g1 * g2;
+    if d2sq >= 0.0 {
+        let d2 = d2sq.sqrt();
+        let t = t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2));
+        if t.is_finite() {
+            return t.clamp(lo, hi);
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+impl<O: Objective> Lbfgs<O> {
+    /// L-BFGS from `params` with the settings of `opt` (an
+    /// [`Optimizer::Lbfgs`]; other optimizers are taken with the defaults).
+    pub fn new(obj: O, params: &[f32], opt: Optimizer) -> Lbfgs<O> {
+        let (history_size, gtol) = match opt {
+            Optimizer::Lbfgs {
+                history_size, gtol, ..
+            } => (history_size, gtol),
+            _ => (
+                crate::optim::DEFAULT_HISTORY_SIZE,
+                crate::optim::DEFAULT_GTOL,
+            ),
+        };
+        Lbfgs {
+            obj,
+            opt,
+            lr: opt.lr(),
+            history_size,
+            gtol,
+            now: Point {
+                x: params.to_vec(),
+                at: None,
+                pairs: VecDeque::new(),
+                iterations: 0,
+            },
+            saved: [None, None],
+            evaluations: 0,
+            stopped: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The accepted steps of this backend's iterations, in order (reruns
+    /// after a restore included).
+    pub fn steps(&self) -> &[LineStep] {
+        &self.steps
+    }
+
+    fn evaluate(&mut self, x: &[f32]) -> Result<(f64, Vec<f64>)> {
+        let mut g = vec![0.0; x.len()];
+        let f = self.obj.evaluate(x, &mut g)?;
+        self.evaluations += 1;
+        Ok((f, g))
+    }
+
+    /// The loss and gradient at the current point.
+    fn current(&mut self) -> Result<(f64, Vec<f64>)> {
+        if let Some(at) = &self.now.at {
+            return Ok(at.clone());
+        }
+        let x = self.now.x.clone();
+        let at = self.evaluate(&x)?;
+        self.now.at = Some(at.clone());
+        Ok(at)
+    }
+
+    /// −H·g by the two-loop recursion over the stored pairs.
+    fn direction(&self, g: &[f64]) -> Vec<f64> {
+        let mut q: Vec<f64> = g.iter().map(|v| -v).collect();
+        let pairs = &self.now.pairs;
+        let mut alpha = vec![0.0; pairs.len()];
+        for (i, (s, y, rho)) in pairs.iter().enumerate().rev() {
+            alpha[i] = rho * dot(s, &q);
+            for (qj, yj) in q.iter_mut().zip(y) {
+                *qj -= alpha[i] * yj;
+            }
+        }
+        // H₀ = (yᵀs / yᵀy)·I from the newest pair.
+        if let Some((_, y, rho)) = pairs.back() {
+            let h = 1.0 / (rho * dot(y, y));
+            q.iter_mut().for_each(|v| *v *= h);
+        }
+        for (i, (s, y, rho)) in pairs.iter().enumerate() {
+            let beta = rho * dot(y, &q);
+            for (qj, sj) in q.iter_mut().zip(s) {
+                *qj += (alpha[i] - beta) * sj;
+            }
+        }
+        q
+    }
+
+    fn moved(x: &[f32], d: &[f64], t: f64) -> Vec<f32> {
+        x.iter()
+            .zip(d)
+            .map(|(&xi, &di)| (xi as f64 + t * di) as f32)
+            .collect()
+    }
+
+    /// A step along `d` meeting the strong Wolfe conditions, as
+    /// (t, x, f, g), or `None` within [`MAX_LINE_EVALS`] evaluations.
+    #[allow(clippy::type_complexity)]
+    fn line_search(
+        &mut self,
+        f0: f64,
+        gtd0: f64,
+        d: &[f64],
+        t_first: f64,
+    ) -> Result<Option<(f64, Vec<f32>, f64, Vec<f64>)>> {
+        let x0 = self.now.x.clone();
+        let mut evals = 0;
+        // (t, f, gᵀd) of the previous trial; t = 0 is the start.
+        let mut prev = (0.0, f0, gtd0);
+        let mut t = t_first;
+        // The bracket [lo, hi] once one is found: lo has the lower f.
+        let bracket = loop {
+            if evals == MAX_LINE_EVALS {
+                return Ok(None);
+            }
+            let x = Lbfgs::<O>::moved(&x0, d, t);
+            let (f, g) = self.evaluate(&x)?;
+            evals += 1;
+            let gtd = dot(&g, d);
+            if !f.is_finite() || f > f0 + C1 * t * gtd0 || (evals > 1 && f >= prev.1) {
+                break (prev, (t, f, gtd));
+            }
+            if gtd.abs() <= -C2 * gtd0 {
+                return Ok(Some((t, x, f, g)));
+            }
+            if gtd >= 0.0 {
+                break ((t, f, gtd), prev);
+            }
+            // Extrapolate: the cubic's minimiser within [t + 0.01·(t − t_prev), 10·t].
+            let next = cubic_min(prev, (t, f, gtd), t + 0.01 * (t - prev.0), 10.0 * t);
+            prev = (t, f, gtd);
+            t = next;
+        };
+        let (mut lo, mut hi) = bracket;
+        while evals < MAX_LINE_EVALS {
+            let (a, b) = (lo.0.min(hi.0), lo.0.max(hi.0));
+            let width = b - a;
+            if width * d.iter().fold(0.0f64, |m, v| m.max(v.abs())) < 1e-12 {
+                return Ok(None);
+            }
+            // A non-finite end gives no cubic: bisect.
+            let t = if hi.1.is_finite() {
+                cubic_min(lo, hi, a + 0.1 * width, b - 0.1 * width)
+            } else {
+                (a + b) / 2.0
+            };
+            let x = Lbfgs::<O>::moved(&x0, d, t);
+            let (f, g) = self.evaluate(&x)?;
+            evals += 1;
+            let gtd = dot(&g, d);
+            if !f.is_finite() || f > f0 + C1 * t * gtd0 || f >= lo.1 {
+                hi = (t, f, gtd);
+            } else {
+                if gtd.abs() <= -C2 * gtd0 {
+                    return Ok(Some((t, x, f, g)));
+                }
+                if gtd * (hi.0 - lo.0) >= 0.0 {
+                    hi = lo;
+                }
+                lo = (t, f, gtd);
+            }
+        }
+        Ok(None)
+    }
+
+    /// One iteration; false (with `stopped` set) when none could be taken.
+    fn iterate(&mut self, losses: &mut Vec<f64>) -> Result<bool> {
+        let (f0, g0) = self.current()?;
+        let gmax = g0.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if gmax <= self.gtol {
+            self.stopped = Some(StopReason::GradientSmall);
+            return Ok(false);
+        }
+        let mut d = self.direction(&g0);
+        let mut gtd0 = dot(&g0, &d);
+        // NaN compares false too.
+        if gtd0.partial_cmp(&0.0) != Some(std::cmp::Ordering::Less) {
+            // Not a descent direction (the pairs have gone stale): restart
+            // from the steepest descent.
+            self.now.pairs.clear();
+            d = g0.iter().map(|v| -v).collect();
+            gtd0 = dot(&g0, &d);
+        }
+        let t_first = if self.now.iterations == 0 {
+            let l1: f64 = g0.iter().map(|v| v.abs()).sum();
+            self.lr * (1.0f64).min(1.0 / l1)
+        } else {
+            self.lr
+        };
+        let Some((t, x1, f1, g1)) = self.line_search(f0, gtd0, &d, t_first)? else {
+            self.stopped = Some(StopReason::NoDescent);
+            return Ok(false);
+        };
+        self.steps.push(LineStep {
+            t,
+            f0,
+            gtd0,
+            f1,
+            gtd1: dot(&g1, &d),
+        });
+        losses.push(f0);
+        let s: Vec<f64> = x1
+            .iter()
+            .zip(&self.now.x)
+            .map(|(&a, &b)| a as f64 - b as f64)
+            .collect();
+        let y: Vec<f64> = g1.iter().zip(&g0).map(|(a, b)| a - b).collect();
+        let ys = dot(&y, &s);
+        if ys > 1e-10 {
+            if self.now.pairs.len() == self.history_size {
+                self.now.pairs.pop_front();
+            }
+            self.now.pairs.push_back((s, y, 1.0 / ys));
+        }
+        self.now.x = x1;
+        self.now.at = Some((f1, g1));
+        self.now.iterations += 1;
+        Ok(true)
+    }
+}
+
+impl<O: Objective> Backend for Lbfgs<O> {
+    fn describe(&self) -> String {
+        self.obj.describe()
+    }
+
+    fn optimizer(&self) -> Optimizer {
+        self.opt
+    }
+
+    fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        self.stopped = None;
+        for _ in 0..epochs {
+            if !self.iterate(losses)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn loss(&mut self) -> Result<f64> {
+        Ok(self.current()?.0)
+    }
+
+    fn snapshot(&mut self, slot: usize) -> Result<()> {
+        self.saved[slot] = Some(self.now.clone());
+        Ok(())
+    }
+
+    fn restore(&mut self, slot: usize) -> Result<()> {
+        if let Some(p) = &self.saved[slot] {
+            self.now = p.clone();
+        }
+        self.stopped = None;
+        Ok(())
+    }
+
+    fn params(&mut self) -> Result<Vec<f32>> {
+        Ok(self.now.x.clone())
+    }
+
+    fn max_batch(&self) -> usize {
+        // Iterations are host-driven; a batch only groups the loop's checks.
+        64
+    }
+
+    fn stopped(&self) -> Option<StopReason> {
+        self.stopped
+    }
+
+    fn evaluations(&self) -> Option<usize> {
+        Some(self.evaluations)
+    }
+
+    /// The pairs as `s` and `y` (pairs × parameters, oldest first) and the
+    /// iterations done as the step count.
+    fn optimizer_state(&mut self) -> Result<Saved> {
+        let flat = |which: usize| {
+            self.now
+                .pairs
+                .iter()
+                .flat_map(|(s, y, _)| if which == 0 { s.clone() } else { y.clone() })
+                .collect::<Vec<f64>>()
+        };
+        Ok(Saved {
+            steps: self.now.iterations,
+            tensors: vec![("s".into(), flat(0)), ("y".into(), flat(1))],
+        })
+    }
+
+    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
+        let p = self.now.x.len();
+        let bad = |m: String| crate::Error::Config(format!("the checkpoint's lbfgs state {m}"));
+        let [(sn, s), (yn, y)] = saved.tensors.as_slice() else {
+            return Err(bad("does not hold s and y".into()));
+        };
+        if sn != "s" || yn != "y" || s.len() != y.len() || s.len() % p.max(1) != 0 {
+            return Err(bad(format!(
+                "holds {sn} ({}) and {yn} ({}), not pairs of {p} values",
+                s.len(),
+                y.len()
+            )));
+        }
+        let count = s.len() / p.max(1);
+        if count > self.history_size {
+            return Err(bad(format!(
+                "holds {count} pairs, more than --history-size {}",
+                self.history_size
+            )));
+        }
+        self.now.pairs = (0..count)
+            .map(|k| {
+                let (s, y) = (&s[k * p..(k + 1) * p], &y[k * p..(k + 1) * p]);
+                (s.to_vec(), y.to_vec(), 1.0 / dot(y, s))
+            })
+            .collect();
+        self.now.iterations = saved.steps;
+        self.now.at = None;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f(x) = Σ cᵢ·(xᵢ − 1)² + (x₀·x₁ − 1)², a small curved bowl.
+    struct Bowl;
+
+    impl Objective for Bowl {
+        fn describe(&self) -> String {
+            "bowl".into()
+        }
+        fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
+            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let mut f = 0.0;
+            for i in 0..x.len() {
+                let c = 1.0 + i as f64;
+                f += c * (x[i] - 1.0).powi(2);
+                g[i] = 2.0 * c * (x[i] - 1.0);
+            }
+            let e = x[0] * x[1] - 1.0;
+            f += e * e;
+            g[0] += 2.0 * e * x[1];
+            g[1] += 2.0 * e * x[0];
+            Ok(f)
+        }
+    }
+
+    #[test]
+    fn minimises_a_bowl_with_wolfe_steps() {
+        let opt = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 5,
+            gtol: 1e-6,
+        };
+        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt);
+        let mut losses = Vec::new();
+        b.run(100, &mut losses).unwrap();
+        assert!(losses.len() < 100, "{} iterations", losses.len());
+        assert!(b.stopped().is_some());
+        assert!(b.loss().unwrap() < 1e-9, "{}", b.loss().unwrap());
+        for s in b.steps() {
+            assert!(s.f1 <= s.f0 + C1 * s.t * s.gtd0, "{s:?}");
+            assert!(s.gtd1.abs() <= C2 * s.gtd0.abs(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn cubic_min_finds_the_quadratic_minimum() {
+        // f = (t − 2)²: f(0) = 4, f′(0) = −4; f(3) = 1, f′(3) = 2.
+        let t = cubic_min((0.0, 4.0, -4.0), (3.0, 1.0, 2.0), 0.0, 3.0);
+        assert!((t - 2.0).abs() < 1e-12, "{t}");
+    }
+}

@@ -1,0 +1,319 @@
+//! The optimizers: each reference step against an independent f64
+//! implementation of torch.optim's rules; the cpu and gpu trajectories
+//! against the reference; L-BFGS's line search, convergence and iterates.
+
+mod common;
+
+use common::{assert_close, gpu};
+use proptest::prelude::*;
+use shadertrain::cpu::{reference, Fast, Reference};
+use shadertrain::data::Dataset;
+use shadertrain::gpu::{GpuTrainer, KernelChoice};
+use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
+use shadertrain::optim::Optimizer;
+use shadertrain::train::{train, Backend, Schedule};
+
+fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
+    let layout = Layout::new(data.features, hidden).unwrap();
+    Model::init(layout, act, seed, data.feature_names.clone(), "y".into())
+}
+
+fn schedule(epochs: usize) -> Schedule {
+    Schedule {
+        max_epochs: epochs,
+        tol: 0.0,
+    }
+}
+
+const MOMENTUM: Optimizer = Optimizer::Momentum {
+    lr: 0.05,
+    momentum: 0.9,
+};
+const NESTEROV: Optimizer = Optimizer::Nesterov {
+    lr: 0.05,
+    momentum: 0.8,
+};
+const ADAM: Optimizer = Optimizer::Adam {
+    lr: 0.01,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+};
+
+/// torch.optim's update rules written out again, in f64, from the
+/// reference's gradients, with θ stored in f32 after each step as the
+/// reference stores it: (loss per epoch, final θ).
+fn independent(opt: Optimizer, m: &Model, data: &Dataset, epochs: i32) -> (Vec<f64>, Vec<f32>) {
+    let mut theta = m.params.clone();
+    let n = theta.len();
+    let (mut buf, mut first, mut second) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut losses = Vec::new();
+    for t in 1..=epochs {
+        let (loss, g) = reference::loss_and_grads(&m.layout, m.activation, &theta, data);
+        losses.push(loss);
+        for i in 0..n {
+            let x = theta[i] as f64;
+            let next = match opt {
+                Optimizer::Gd { lr } => x - lr * g[i],
+                Optimizer::Momentum { lr, momentum } => {
+                    buf[i] = momentum * buf[i] + g[i];
+                    x - lr * buf[i]
+                }
+                Optimizer::Nesterov { lr, momentum } => {
+                    buf[i] = momentum * buf[i] + g[i];
+                    x - lr * (g[i] + momentum * buf[i])
+                }
+                Optimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
+                    first[i] = beta1 * first[i] + (1.0 - beta1) * g[i];
+                    second[i] = beta2 * second[i] + (1.0 - beta2) * g[i] * g[i];
+                    let m_hat = first[i] / (1.0 - beta1.powi(t));
+                    let v_hat = second[i] / (1.0 - beta2.powi(t));
+                    x - lr * m_hat / (v_hat.sqrt() + eps)
+                }
+                Optimizer::Lbfgs { .. } => unreachable!("first-order rules only"),
+            };
+            theta[i] = next as f32;
+        }
+    }
+    (losses, theta)
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+#[test]
+fn reference_steps_match_an_independent_implementation() {
+    let data = Dataset::synthetic(50, 3, 4).unwrap();
+    let nets: [(&[usize], Activation); 4] = [
+        (&[5], Activation::Sigmoid),
+        (&[4], Activation::Tanh),
+        (&[5, 3], Activation::Tanh),
+        (&[3, 4], Activation::Sigmoid),
+    ];
+    for opt in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM] {
+        for (hidden, act) in nets {
+            let name = format!("{} {hidden:?} {act}", opt.describe());
+            let m = model(&data, hidden, act, 8);
+            let (want_losses, want_theta) = independent(opt, &m, &data, 100);
+            let mut r = Reference::new(&m, &data, opt);
+            let mut losses = Vec::new();
+            r.run(100, &mut losses).unwrap();
+            assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
+            let theta = r.params().unwrap();
+            assert_close(
+                &format!("{name} params"),
+                &f64s(&theta),
+                &f64s(&want_theta),
+                1e-10,
+                1e-10,
+            );
+            // The run moved: a rule that did nothing would fail here.
+            assert!(losses[99] < losses[0], "{name}: {losses:?}");
+        }
+    }
+}
+
+/// 100 epochs of `backend` against the reference's, at the trajectory
+/// tests' tolerances (losses rtol 1e-3; parameters atol 1e-4, rtol 1e-3).
+fn assert_tracks_reference(name: &str, backend: &mut dyn Backend, m: &Model, data: &Dataset) {
+    let opt = backend.optimizer();
+    let mut r = Reference::new(m, data, opt);
+    let want = train(&mut r, &schedule(100)).unwrap();
+    let got = train(backend, &schedule(100)).unwrap();
+    assert_close(
+        &format!("{name} losses"),
+        &got.losses,
+        &want.losses,
+        0.0,
+        1e-3,
+    );
+    assert_close(
+        &format!("{name} params"),
+        &f64s(&backend.params().unwrap()),
+        &f64s(&r.params().unwrap()),
+        1e-4,
+        1e-3,
+    );
+}
+
+#[test]
+fn cpu_trajectories_match_the_reference() {
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    for opt in [MOMENTUM, NESTEROV, ADAM] {
+        for (hidden, act) in [(&[9][..], Activation::Tanh), (&[6, 5], Activation::Sigmoid)] {
+            let m = model(&data, hidden, act, 3);
+            let mut fast = Fast::new(&m, &data, opt, 2).unwrap();
+            let name = format!("cpu {} {hidden:?}", opt.describe());
+            assert_tracks_reference(&name, &mut fast, &m, &data);
+        }
+    }
+}
+
+#[test]
+fn gpu_trajectories_match_the_reference() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    for opt in [MOMENTUM, NESTEROV, ADAM] {
+        for (hidden, act, choice) in [
+            (&[9][..], Activation::Tanh, KernelChoice::Fused),
+            (&[9][..], Activation::Sigmoid, KernelChoice::Layered),
+            (&[6, 5], Activation::Tanh, KernelChoice::Tiled),
+        ] {
+            let m = model(&data, hidden, act, 3);
+            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, opt, choice).unwrap();
+            let name = format!("gpu {choice:?} {} {hidden:?}", opt.describe());
+            assert_tracks_reference(&name, &mut g, &m, &data);
+        }
+    }
+}
+
+#[test]
+fn gpu_reruns_are_bit_identical_for_every_optimizer() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(200, 3, 5).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 1);
+    for opt in [MOMENTUM, NESTEROV, ADAM] {
+        let run = || {
+            let mut g = GpuTrainer::new(gpu().unwrap(), &m, &data, opt).unwrap();
+            let out = train(&mut g, &schedule(40)).unwrap();
+            (out.losses, g.params().unwrap())
+        };
+        let (a, b) = (run(), run());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.0), bits(&b.0), "{}", opt.describe());
+        assert_eq!(a.1, b.1, "{}", opt.describe());
+    }
+}
+
+const LBFGS: Optimizer = Optimizer::Lbfgs {
+    lr: 1.0,
+    history_size: 10,
+    gtol: 1e-7,
+};
+
+/// `obj` under L-BFGS from `m`'s parameters for up to `iterations`
+/// iterations: (losses, final θ, the backend).
+fn lbfgs_run<O: Objective>(obj: O, m: &Model, iterations: usize) -> (Vec<f64>, Vec<f32>, Lbfgs<O>) {
+    let mut l = Lbfgs::new(obj, &m.params, LBFGS);
+    let mut losses = Vec::new();
+    l.run(iterations, &mut losses).unwrap();
+    let theta = l.params().unwrap();
+    (losses, theta, l)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Every accepted step meets the strong Wolfe conditions, and the loss
+    /// never rises.
+    #[test]
+    fn accepted_steps_satisfy_the_strong_wolfe_conditions(
+        rows in 5usize..120,
+        features in 1usize..5,
+        hidden in 1usize..9,
+        tanh in any::<bool>(),
+        seed in 0u64..1000,
+    ) {
+        let data = Dataset::synthetic(rows, features, seed).unwrap();
+        let act = if tanh { Activation::Tanh } else { Activation::Sigmoid };
+        let m = model(&data, &[hidden], act, seed + 1);
+        let (losses, _, l) = lbfgs_run(Reference::new(&m, &data, LBFGS), &m, 15);
+        prop_assert!(!l.steps().is_empty());
+        prop_assert_eq!(l.steps().len(), losses.len());
+        for s in l.steps() {
+            prop_assert!(s.f1 <= s.f0 + C1 * s.t * s.gtd0, "{:?}", s);
+            prop_assert!(s.gtd1.abs() <= C2 * s.gtd0.abs(), "{:?}", s);
+            prop_assert!(s.gtd0 < 0.0 && s.t > 0.0, "{:?}", s);
+        }
+        for w in losses.windows(2) {
+            prop_assert!(w[1] <= w[0], "{:?}", losses);
+        }
+    }
+}
+
+#[test]
+fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
+    // One feature: y = sin(π·x0), 4 tanh units. Adam at 10× its default
+    // rate reaches 3.8e-6 in 10,000 epochs; L-BFGS 2.7e-6 in 500 iterations
+    // (about 630 passes).
+    let data = Dataset::synthetic(200, 1, 6).unwrap();
+    let m = model(&data, &[4], Activation::Tanh, 2);
+    let adam = Optimizer::Adam {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+    let mut r = Reference::new(&m, &data, adam);
+    let out = train(&mut r, &schedule(10_000)).unwrap();
+    let adam_loss = *out.losses.last().unwrap();
+    let mut l = Lbfgs::new(Reference::new(&m, &data, LBFGS), &m.params, LBFGS);
+    let got = train(&mut l, &schedule(500)).unwrap();
+    let lbfgs_loss = *got.losses.last().unwrap();
+    assert!(got.updates <= 500);
+    assert!(
+        lbfgs_loss <= adam_loss,
+        "L-BFGS {lbfgs_loss:e} after {} iterations ({:?}), Adam {adam_loss:e} after 10,000 epochs",
+        got.updates,
+        got.reason
+    );
+    assert!(got.evaluations.unwrap() >= got.updates);
+}
+
+#[test]
+fn lbfgs_cpu_and_gpu_iterates_follow_the_reference() {
+    let data = Dataset::synthetic(300, 3, 7).unwrap();
+    for (hidden, act) in [(&[8][..], Activation::Tanh), (&[5, 4], Activation::Tanh)] {
+        let m = model(&data, hidden, act, 4);
+        let (want, want_theta, _) = lbfgs_run(Reference::new(&m, &data, LBFGS), &m, 20);
+        assert_eq!(want.len(), 20);
+        // f32 gradients steer the line search a little differently, and
+        // L-BFGS carries each difference forward: 1% over 20 iterations.
+        let check = |name: &str, losses: Vec<f64>, theta: Vec<f32>| {
+            let name = format!("{name} lbfgs {hidden:?}");
+            assert_close(&format!("{name} losses"), &losses, &want, 0.0, 1e-2);
+            assert_close(
+                &format!("{name} params"),
+                &f64s(&theta),
+                &f64s(&want_theta),
+                1e-3,
+                1e-2,
+            );
+        };
+        let fast = Fast::new(&m, &data, LBFGS, 2).unwrap();
+        let (losses, theta, _) = lbfgs_run(fast, &m, 20);
+        check("cpu", losses, theta);
+        if let Some(ctx) = gpu() {
+            let g = GpuTrainer::new_with(ctx, &m, &data, LBFGS, KernelChoice::Auto).unwrap();
+            let (losses, theta, _) = lbfgs_run(g, &m, 20);
+            check("gpu", losses, theta);
+        }
+    }
+}
+
+#[test]
+fn lbfgs_stops_when_the_gradient_is_small() {
+    let data = Dataset::synthetic(40, 2, 9).unwrap();
+    let m = model(&data, &[3], Activation::Tanh, 5);
+    let loose = Optimizer::Lbfgs {
+        lr: 1.0,
+        history_size: 5,
+        gtol: 1e-2,
+    };
+    let mut l = Lbfgs::new(Reference::new(&m, &data, loose), &m.params, loose);
+    let out = train(&mut l, &schedule(1000)).unwrap();
+    assert!(out.updates < 1000, "{:?}", out.reason);
+    assert_eq!(
+        out.reason,
+        shadertrain::train::StopReason::GradientSmall,
+        "{out:?}"
+    );
+    assert_eq!(out.losses.len(), out.updates + 1);
+}
