@@ -311,6 +311,20 @@ pub struct Summary {
     pub wall_s: f64,
     pub time_per_epoch_s: f64,
     pub model: Option<PathBuf>,
+    /// For each power of ten from 1 down to 1e-12 that the training loss
+    /// reached: the first epoch at or below it and the wall seconds into the
+    /// run when that epoch's batch had ended (time to accuracy).
+    pub milestones: Vec<Milestone>,
+}
+
+/// The lowest power of ten a run's milestones go down to.
+const MILESTONE_FLOOR: f64 = 1e-12;
+
+#[derive(Debug, serde::Serialize)]
+pub struct Milestone {
+    pub loss: f64,
+    pub epoch: usize,
+    pub wall_s: f64,
 }
 
 impl Summary {
@@ -359,6 +373,7 @@ impl Summary {
             wall_s: out.elapsed.as_secs_f64(),
             time_per_epoch_s: out.time_per_epoch().as_secs_f64(),
             model: model.filter(|_| saved).map(Path::to_path_buf),
+            milestones: Vec::new(),
         }
     }
 }
@@ -661,7 +676,15 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         )
         .expect("the template is valid"),
     );
+    // When the loss first fell to each power of ten, at the batches' ends.
+    let mut marks: Vec<(f64, f64)> = Vec::new();
+    let mut next_mark = 1.0f64;
+    let started = std::time::Instant::now();
     let mut report = |updates: usize, loss: f64| {
+        while loss <= next_mark && next_mark >= MILESTONE_FLOOR {
+            marks.push((next_mark, started.elapsed().as_secs_f64()));
+            next_mark /= 10.0;
+        }
         bar.set_position((updates - resumed_at) as u64);
         let val = validation.as_ref().and_then(|v| v.borrow().latest());
         bar.set_message(match val {
@@ -735,7 +758,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
     }
     if let Some(path) = &args.json {
-        let summary = Summary::new(
+        let mut summary = Summary::new(
             &run,
             backend.describe(),
             &outcome,
@@ -743,6 +766,21 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             scored.as_deref(),
             args.save.as_deref(),
         );
+        summary.milestones = marks
+            .iter()
+            .filter_map(|&(loss, wall_s)| {
+                let epoch = outcome.losses.iter().position(|&l| l <= loss)?;
+                // Reached before a resume: not this run's time.
+                if epoch < resumed_at {
+                    return None;
+                }
+                Some(Milestone {
+                    loss,
+                    epoch,
+                    wall_s,
+                })
+            })
+            .collect();
         let text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
     }

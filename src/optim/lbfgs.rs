@@ -351,8 +351,9 @@ impl<O: Objective> Backend for Lbfgs<O> {
     }
 
     fn max_batch(&self) -> usize {
-        // Iterations are host-driven; a batch only groups the loop's checks.
-        64
+        // Each iteration is host-driven anyway: one per batch, so progress,
+        // stopping rules and time-to-accuracy marks see every one.
+        1
     }
 
     fn stopped(&self) -> Option<StopReason> {

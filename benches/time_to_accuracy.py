@@ -1,0 +1,243 @@
+"""Time to accuracy: wall seconds until the training MSE first reaches 1e-2
+and 1e-3, and the best MSE within a time budget, for shadertrain's
+optimizers and for the peers a user would compare them with, on the same
+CSV (S1's shape: `shadertrain gen --rows 65536 --features 16 --seed 0`,
+16 -> 64 -> 1, tanh).
+
+    python3 benches/time_to_accuracy.py --binary target/release/shadertrain \
+        --csv s1.csv [--budget 60] [--sweep-budget 10] [--threads 2] \
+        [--backend cpu] [--only adam,lbfgs] [--json out.json]
+
+Each trainer's learning rate is chosen by the same small sweep (SWEEP
+below), each point run for --sweep-budget seconds and ranked by time to
+1e-3, then time to 1e-2, then the best MSE; the chosen rate is then run for
+--budget seconds. Clocks start after the data and the model are built.
+
+- shadertrain: `train --optimizer X --max-time B --json`; the times come
+  from the summary's `milestones` (the wall time at the end of the batch
+  in which the loss first fell to each power of ten; on the cpu backend a
+  batch is one epoch, or one L-BFGS iteration).
+- sklearn MLPRegressor, solver lbfgs (alpha=0; the loss of every function
+  evaluation is recorded) and solver adam (mini-batches of 200; the training
+  MSE is measured after each epoch with the clock paused).
+- PyTorch, full batch: Adam (the loss before each step) and LBFGS with the
+  strong-Wolfe line search (the loss of every closure call).
+
+Peers that are not importable are reported as missing, not silently skipped.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+TARGETS = (1e-2, 1e-3)
+SWEEP = {
+    "gd": [0.1, 0.3, 0.5],
+    "momentum": [0.01, 0.03, 0.1],
+    "nesterov": [0.01, 0.03, 0.1],
+    "adam": [0.001, 0.003, 0.01, 0.03],
+    "lbfgs": [0.5, 1.0],
+}
+HIDDEN = 64
+
+
+class Budget(Exception):
+    """Raised inside a peer's loop once its time budget is spent."""
+
+
+def summarise(trace, budget):
+    """trace: [(seconds, mse)] in time order."""
+    out = {"to": {}, "best": math.inf}
+    for t, mse in trace:
+        if t > budget:
+            break
+        out["best"] = min(out["best"], mse)
+        for target in TARGETS:
+            if mse <= target and target not in out["to"]:
+                out["to"][target] = t
+    return out
+
+
+def rank(result):
+    to = result["to"]
+    return tuple(to.get(t, math.inf) for t in reversed(TARGETS)) + (result["best"],)
+
+
+def shadertrain(args, optimizer, lr, budget):
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = os.path.join(tmp, "s.json")
+        cmd = [
+            args.binary, "train", "--data", args.csv, "--hidden", str(HIDDEN),
+            "--activation", "tanh", "--optimizer", optimizer, "--lr", str(lr),
+            "--backend", args.backend, "--threads", str(args.threads),
+            "--epochs", "1000000000", "--max-time", str(budget), "--json", summary, "-q",
+        ]
+        subprocess.run(cmd, check=True)
+        with open(summary) as f:
+            s = json.load(f)
+    out = {"to": {}, "best": s["best_loss"], "epochs": s["epochs"],
+           "evaluations": s["evaluations"], "backend": s["backend"]}
+    for m in s["milestones"]:
+        for target in TARGETS:
+            if math.isclose(m["loss"], target) and m["wall_s"] <= budget:
+                out["to"][target] = m["wall_s"]
+    return out
+
+
+def load(csv):
+    data = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float32)
+    return data[:, :-1], data[:, -1]
+
+
+def sklearn_lbfgs(x, y, lr, budget):
+    from sklearn.neural_network import MLPRegressor
+
+    trace = []
+
+    class Traced(MLPRegressor):
+        def _loss_grad_lbfgs(self, *a, **k):
+            loss, grad = super()._loss_grad_lbfgs(*a, **k)
+            # sklearn's squared error is halved; alpha = 0 adds nothing.
+            trace.append((time.perf_counter() - start, 2.0 * loss))
+            if trace[-1][0] > budget:
+                raise Budget
+            return loss, grad
+
+    m = Traced(hidden_layer_sizes=(HIDDEN,), activation="tanh", solver="lbfgs", alpha=0.0,
+               max_iter=10**9, max_fun=10**9, tol=0.0, random_state=0)
+    start = time.perf_counter()
+    try:
+        m.fit(x, y)
+    except Budget:
+        pass
+    return summarise(trace, budget)
+
+
+def sklearn_adam(x, y, lr, budget):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    m = MLPRegressor(hidden_layer_sizes=(HIDDEN,), activation="tanh", solver="adam", alpha=0.0,
+                     batch_size=200, learning_rate_init=lr, max_iter=1, warm_start=True,
+                     tol=0.0, n_iter_no_change=10**9, shuffle=True, random_state=0)
+    trace, spent = [], 0.0
+    while spent <= budget:
+        t0 = time.perf_counter()
+        m.fit(x, y)
+        spent += time.perf_counter() - t0
+        trace.append((spent, float(np.mean((m.predict(x) - y) ** 2))))
+    return summarise(trace, budget)
+
+
+def torch_run(x, y, lr, budget, optimizer):
+    import torch
+
+    torch.manual_seed(0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).unsqueeze(1)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.Tanh(),
+                              torch.nn.Linear(HIDDEN, 1))
+    trace = []
+    start = time.perf_counter()
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(xt), yt)
+        loss.backward()
+        trace.append((time.perf_counter() - start, loss.item()))
+        if trace[-1][0] > budget:
+            raise Budget
+        return loss
+
+    if optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+    else:
+        opt = torch.optim.LBFGS(net.parameters(), lr=lr, history_size=10, max_iter=100,
+                                line_search_fn="strong_wolfe", tolerance_grad=0.0,
+                                tolerance_change=0.0)
+    start = time.perf_counter()
+    try:
+        while True:
+            opt.step(closure)
+    except Budget:
+        pass
+    return summarise(trace, budget)
+
+
+def peers(args, x, y):
+    """(name, sweep of lr, run(lr, budget)) for every importable peer."""
+    found = []
+    try:
+        import sklearn  # noqa: F401
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+        found.append(("sklearn lbfgs", [None], lambda lr, b: sklearn_lbfgs(x, y, lr, b)))
+        found.append(("sklearn adam", SWEEP["adam"], lambda lr, b: sklearn_adam(x, y, lr, b)))
+    except ImportError as e:
+        print(f"notice: sklearn peers missing ({e})", file=sys.stderr)
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        found.append(("torch adam", SWEEP["adam"], lambda lr, b: torch_run(x, y, lr, b, "adam")))
+        found.append(("torch lbfgs", SWEEP["lbfgs"],
+                      lambda lr, b: torch_run(x, y, lr, b, "lbfgs")))
+    except ImportError as e:
+        print(f"notice: PyTorch peers missing ({e})", file=sys.stderr)
+    return found
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", default="target/release/shadertrain")
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--budget", type=float, default=60.0)
+    ap.add_argument("--sweep-budget", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--only", default="", help="comma-separated trainer names to run")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    x, y = load(args.csv)
+    trainers = [(f"shadertrain {args.backend} {o}", SWEEP[o],
+                 (lambda o: lambda lr, b: shadertrain(args, o, lr, b))(o)) for o in SWEEP]
+    trainers += peers(args, x, y)
+    only = [s for s in args.only.split(",") if s]
+    records = []
+    for name, sweep, run in trainers:
+        if only and not any(o in name for o in only):
+            continue
+        tried = []
+        if len(sweep) > 1:
+            for lr in sweep:
+                r = run(lr, args.sweep_budget)
+                tried.append((lr, r))
+                print(f"  sweep {name} lr {lr}: {fmt(r)}", file=sys.stderr, flush=True)
+        lr = min(tried, key=lambda t: rank(t[1]))[0] if tried else sweep[0]
+        r = run(lr, args.budget)
+        r.update(name=name, lr=lr, budget_s=args.budget,
+                 sweep={str(k): fmt(v) for k, v in tried})
+        records.append(r)
+        print(f"{name:32} lr {lr}: {fmt(r)}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{**r, "to": {str(k): v for k, v in r["to"].items()}} for r in records],
+                      f, indent=1)
+
+
+def fmt(r):
+    to = "  ".join(f"to {t:g}: " + (f"{r['to'][t]:.2f} s" if t in r["to"] else "never")
+                   for t in TARGETS)
+    return f"{to}  best {r['best']:.3e}"
+
+
+if __name__ == "__main__":
+    main()
