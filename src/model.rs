@@ -163,7 +163,7 @@ impl Layout {
         self.len() == 0
     }
 
-    /// Nominal FLOPs of one epoch over `n` rows, MATH.md's 4·N·f·h + 6·N·h
+    /// Nominal FLOPs of one epoch over `n` rows, 4·N·f·h + 6·N·h (docs/spec.md)
     /// summed over the hidden layers (f being each layer's input width).
     pub fn epoch_flops(&self, n: usize) -> f64 {
         let hidden = &self.layers[..self.layers.len() - 1];
@@ -288,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn flops_match_math_md_for_one_hidden_layer() {
+    fn flops_match_the_spec_for_one_hidden_layer() {
         let l = Layout::new(16, &[64]).unwrap();
         let n = 65_536usize;
         let expect = 4.0 * n as f64 * 16.0 * 64.0 + 6.0 * n as f64 * 64.0;

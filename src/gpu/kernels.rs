@@ -104,7 +104,7 @@ pub enum Kernel {
     ReduceSgd,
     /// The last sums' loss into the history, without an update
     ReduceEval,
-    /// MATH.md's synthetic X and y for a chunk of rows, from the seed
+    /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed
     Synthesize,
     /// One hidden layer of σ: the whole gradient and loss per row group
     FusedSigmoid,

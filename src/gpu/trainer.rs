@@ -187,7 +187,7 @@ impl Plan {
 enum Source<'a> {
     /// Uploaded from the host.
     Host(&'a Dataset),
-    /// Generated on the device: MATH.md's synthetic task.
+    /// Generated on the device: the synthetic task of docs/spec.md.
     Synthetic { rows: usize, seed: u64 },
 }
 
