@@ -75,13 +75,6 @@ pub struct LayerView {
     pub bias: Range<usize>,
 }
 
-impl LayerView {
-    /// weight followed by bias: the layer's whole slice of the block.
-    pub fn range(&self) -> Range<usize> {
-        self.weight.start..self.bias.end
-    }
-}
-
 /// Layer sizes `[f, h1, …, hk, 1]` and the offsets they imply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {

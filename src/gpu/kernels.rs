@@ -356,11 +356,6 @@ impl FusedShape {
         })
     }
 
-    /// Lanes per workgroup: each writes its own partials row.
-    pub fn lanes(&self) -> u32 {
-        FUSED_WORKGROUP / self.hb
-    }
-
     fn constants(&self) -> [(&'static str, f64); 5] {
         [
             ("F", f64::from(self.inputs)),

@@ -254,20 +254,10 @@ impl GpuTrainer {
         GpuTrainer::with_source(ctx, model, Source::Host(data), lr, choice)
     }
 
-    /// Trains on `rows` rows of MATH.md's synthetic task generated on the
-    /// device from `seed` (the same X, bit for bit, as
-    /// [`Dataset::synthetic`]), so the batch never crosses the bus.
-    pub fn synthetic(
-        ctx: Context,
-        model: &Model,
-        rows: usize,
-        seed: u64,
-        lr: f64,
-    ) -> Result<GpuTrainer> {
-        GpuTrainer::synthetic_with(ctx, model, rows, seed, lr, KernelChoice::Auto)
-    }
-
-    /// As [`GpuTrainer::synthetic`], with the kernels of `choice`.
+    /// Trains on `rows` rows of the synthetic task (docs/spec.md) generated
+    /// on the device from `seed` (the same X, bit for bit, as
+    /// [`Dataset::synthetic`]), so the batch never crosses the bus, with the
+    /// kernels of `choice`.
     pub fn synthetic_with(
         ctx: Context,
         model: &Model,
