@@ -56,7 +56,7 @@ pub enum GpuKernels {
     Auto,
     /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
     Fused,
-    /// One kernel per layer step, the forward product tiled in workgroup memory.
+    /// One kernel per layer step, the forward product and the weight gradient tiled in workgroup memory.
     Tiled,
     /// One kernel per layer step, every product register-blocked.
     Layered,

@@ -9,10 +9,15 @@
 //! per row group of `group_rows` rows into a partials buffer (row groups ×
 //! parameters), then reduced pairwise in a fixed order.
 //!
-//! A network with one hidden layer the fused kernel takes (at most 32
-//! inputs and 256 hidden units) runs its whole forward and backward pass
-//! in that one kernel, one workgroup per row group; deeper or wider ones
-//! run layer by layer: forward, output, gradient partials and backprop.
+//! Three kernel families run an epoch ([`KernelChoice`]):
+//! - fused: a network with one hidden layer the fused kernel takes (at most
+//!   32 inputs and 256 hidden units) runs its whole forward and backward
+//!   pass in that one kernel, one workgroup per row group;
+//! - tiled: layer by layer (forward, output, gradient partials and
+//!   backprop), the forward product and the weight gradient tiled in
+//!   workgroup memory; for hardware GPUs, any depth and width;
+//! - layered: the same steps with every product register-blocked; for CPU
+//!   adapters such as lavapipe, where workgroup memory is emulated.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -36,7 +41,7 @@ const PARTIALS_BUDGET: u64 = 256 << 20;
 /// GPU a few times over, few enough that the partials stay small.
 const FUSED_GROUPS: usize = 512;
 
-/// Which kernels run a one-hidden-layer epoch.
+/// Which kernels run an epoch (fused: one hidden layer only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KernelChoice {
     /// On hardware GPUs: fused where the network fits it, else tiled. On
@@ -46,8 +51,9 @@ pub enum KernelChoice {
     Auto,
     /// The fused kernel; an error where the network does not fit it.
     Fused,
-    /// One kernel per layer step, the forward one workgroup-tiled: auto's
-    /// choice on hardware GPUs for networks the fused kernel does not take.
+    /// One kernel per layer step, the forward product and the weight
+    /// gradient workgroup-tiled: auto's choice on hardware GPUs for
+    /// networks the fused kernel does not take.
     Tiled,
     /// One kernel per layer step, every product register-blocked: auto's
     /// choice on CPU adapters.
