@@ -203,7 +203,9 @@ impl Model {
         let mut params = vec![0.0f32; layout.len()];
         for (i, layer) in layout.layers().iter().enumerate() {
             let bound = 1.0 / (layer.inputs as f32).sqrt();
-            // Streams 0 and 1 are the synthetic data's; layers start at 16.
+            // Layer i draws from stream 16 + i. The synthetic features use
+            // stream 0 (y is computed from them, not drawn) and the validation
+            // split stream 8: data::SYNTHETIC_STREAM and SPLIT_STREAM.
             let stream = 16 + i as u32;
             for (k, w) in params[layer.weight.clone()].iter_mut().enumerate() {
                 *w = bound * rng::symmetric(seed, stream, k as u64);
