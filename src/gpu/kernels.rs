@@ -379,8 +379,9 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 }
 
 /// Every shader module, compiled when the device opens, and every pipeline,
-/// built on first use and kept: a trainer builds the few its epoch needs
-/// (on lavapipe, building all of them took 0.42–0.46 s).
+/// built on first use and kept: a trainer builds the few its epoch needs,
+/// since building all of them up front is a large share of a short run's
+/// start-up on lavapipe (figures in BENCHMARKS.md).
 pub struct Kernels {
     modules: Vec<wgpu::ShaderModule>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
