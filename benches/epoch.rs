@@ -1,4 +1,4 @@
-//! `cargo bench`: epoch time per backend on MATH.md's shapes, the same
+//! `cargo bench`: epoch time per backend on the shapes S0–S4 of docs/spec.md, the same
 //! measurement as `shadertrain bench` (warm-up, then timed samples with the
 //! device drained; median, GFLOP/s and the adapter printed).
 //!

@@ -1,4 +1,4 @@
-"""What the Python epoch benchmarks share: MATH.md's shapes, the same
+"""What the Python epoch benchmarks share: docs/spec.md's shapes, the same
 seeded data and initial weights for every framework, and the JSON record
 `shadertrain bench --json` writes."""
 import json
@@ -16,8 +16,8 @@ SHAPES = {
 
 
 def problem(name):
-    """(x, y, w1, w2) in float32 for shape `name`: MATH.md's synthetic task
-    and uniform weights scaled by 1/sqrt(fan-in), from seed 0."""
+    """(x, y, w1, w2) in float32 for shape `name`: the synthetic task of
+    docs/spec.md and uniform weights scaled by 1/sqrt(fan-in), from seed 0."""
     n, f, h = SHAPES[name]
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (n, f)).astype(np.float32)

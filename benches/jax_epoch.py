@@ -1,4 +1,4 @@
-"""One full-batch epoch of MATH.md's network in JAX (`jax.jit`, float32, on
+"""One full-batch epoch of docs/spec.md's network in JAX (`jax.jit`, float32, on
 the CPU by default), timed like `shadertrain bench`: warm-up (which includes
 the compilation), then the median of timed epochs, each ended with
 `block_until_ready`.

@@ -1,4 +1,4 @@
-"""One full-batch epoch of MATH.md's network in numpy (float32, OpenBLAS),
+"""One full-batch epoch of docs/spec.md's network in numpy (float32, OpenBLAS),
 timed like `shadertrain bench`: warm-up, then the median of timed epochs.
 
     python3 benches/numpy_epoch.py S1 S2 S3

@@ -1,4 +1,4 @@
-"""One full-batch epoch of MATH.md's network in PyTorch, timed like
+"""One full-batch epoch of docs/spec.md's network in PyTorch, timed like
 `shadertrain bench`: warm-up, then the median of timed epochs, each one
 synchronised with the device.
 

@@ -1,5 +1,5 @@
 // Shared by every kernel family: the uniform block at binding 0, the
-// activations in the stable forms of MATH.md, and the 2D dispatch grid.
+// activations in the stable forms of docs/spec.md, and the 2D dispatch grid.
 // Each kernel file is compiled with this one prepended (at build time, by
 // concat! in src/gpu/kernels.rs).
 

@@ -1,7 +1,7 @@
-// synthesize: MATH.md's synthetic data for one chunk of rows, generated on
-// the device so a large batch never crosses the bus. X comes from the same
-// counter-based hash as src/rng.rs, bit for bit; y = sin(π·x0)·cos(π·x1) +
-// 0.5·x2 (terms for missing features dropped) in f32.
+// synthesize: the synthetic data for one chunk of rows, generated on
+// the device so a large batch never crosses the bus. X ~ U(−1, 1) comes from
+// the same counter-based hash as src/rng.rs, bit for bit; y = sin(π·x0)·
+// cos(π·x1) + 0.5·x2 (terms for missing features dropped) in f32.
 
 @group(0) @binding(1) var<storage, read_write> x_out: array<f32>; // (rows, inputs)
 @group(0) @binding(2) var<storage, read_write> y_out: array<f32>; // (rows)

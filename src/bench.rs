@@ -1,4 +1,4 @@
-//! The CPU-against-GPU benchmark: MATH.md's shapes, timed per epoch after
+//! The CPU-against-GPU benchmark: docs/spec.md's shapes, timed per epoch after
 //! warm-up with the device drained, reported as median, min and max.
 
 use std::time::Instant;
@@ -7,10 +7,10 @@ use crate::error::{Error, Result};
 use crate::model::Layout;
 use crate::train::Backend;
 
-/// MATH.md: benchmarks use α = 0.1.
+/// Benchmarks use α = 0.1 (docs/spec.md).
 pub const LR: f64 = 0.1;
 
-/// One of MATH.md's benchmark shapes.
+/// One of the benchmark shapes of docs/spec.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
     pub name: &'static str,

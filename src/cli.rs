@@ -24,9 +24,9 @@ pub enum Command {
     Train(TrainArgs),
     /// Predict with a saved model, one value per CSV row.
     Predict(PredictArgs),
-    /// Write MATH.md's synthetic data set as CSV.
+    /// Write the synthetic data set as CSV: y = sin(πx0)·cos(πx1) + 0.5·x2 with x ~ U(−1, 1).
     Gen(GenArgs),
-    /// Time epochs on MATH.md's benchmark shapes, CPU against GPU.
+    /// Time epochs on the benchmark shapes S0–S4, CPU against GPU.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu finds and which one each backend would pick.
     Info,
@@ -57,7 +57,7 @@ pub enum GpuKernels {
     Auto,
     /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
     Fused,
-    /// One kernel per layer step, the forward product tiled in workgroup memory.
+    /// One kernel per layer step, the forward product and the weight gradient tiled in workgroup memory.
     Tiled,
     /// One kernel per layer step, every product register-blocked.
     Layered,
@@ -85,10 +85,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NAME", requires = "data")]
     pub target: Option<String>,
 
-    /// Train on N rows of MATH.md's synthetic task instead of a file (this
-    /// or --data is required; needs --features); with --backend gpu they are
-    /// generated on the device (on the host with --standardize or
-    /// --validation-split).
+    /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
+    /// with x ~ U(−1, 1), instead of a file (this or --data is required;
+    /// needs --features); with --backend gpu they are generated on the device
+    /// (on the host with --standardize or --validation-split).
     #[arg(long, value_name = "N", requires = "features")]
     pub synthetic: Option<usize>,
 
@@ -296,7 +296,7 @@ fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Shapes to run, from MATH.md: S0 (1,024×4, h 16), S1 (65,536×16, h 64),
+    /// Shapes to run: S0 (1,024×4, h 16), S1 (65,536×16, h 64),
     /// S2 (1,048,576×32, h 128), S3 (16,384×256, h 1,024), S4 (16,777,216×16, h 64).
     #[arg(long, default_value = "S0,S1,S2,S3", value_parser = parse_shapes)]
     pub shapes: ShapeList,

@@ -1,4 +1,5 @@
-//! Training data: MATH.md's seeded synthetic task and CSV files with a header.
+//! Training data: the seeded synthetic task (docs/spec.md) and CSV files
+//! with a header.
 //!
 //! Both give a [`Dataset`]: features row-major (N × f) and one target per row,
 //! in f32, the precision every backend trains in.
@@ -275,7 +276,8 @@ impl Standardization {
     }
 }
 
-/// MATH.md's target for one row of features, computed in f64.
+/// y = sin(π·x0)·cos(π·x1) + 0.5·x2 for one row of features (terms for
+/// missing features dropped), computed in f64.
 pub fn synthetic_target(row: &[f32]) -> f32 {
     let x = |j: usize| row.get(j).map(|&v| v as f64);
     let mut y = (PI * x(0).unwrap_or(0.0)).sin();

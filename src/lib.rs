@@ -1,6 +1,6 @@
-//! shadertrain trains regression MLPs (MATH.md's network, any number of
-//! hidden layers) with full-batch gradient descent, on the CPU or as WGSL
-//! compute shaders through wgpu.
+//! shadertrain trains regression MLPs (the network of docs/spec.md, any
+//! number of hidden layers) with full-batch gradient descent, on the CPU or
+//! as WGSL compute shaders through wgpu.
 //!
 //! - [`model`]: layer sizes, activations, the flat parameter block.
 //! - [`data`]: the seeded synthetic task and CSV loading.

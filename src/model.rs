@@ -75,13 +75,6 @@ pub struct LayerView {
     pub bias: Range<usize>,
 }
 
-impl LayerView {
-    /// weight followed by bias: the layer's whole slice of the block.
-    pub fn range(&self) -> Range<usize> {
-        self.weight.start..self.bias.end
-    }
-}
-
 /// Layer sizes `[f, h1, …, hk, 1]` and the offsets they imply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -163,7 +156,7 @@ impl Layout {
         self.len() == 0
     }
 
-    /// Nominal FLOPs of one epoch over `n` rows, MATH.md's 4·N·f·h + 6·N·h
+    /// Nominal FLOPs of one epoch over `n` rows, 4·N·f·h + 6·N·h (docs/spec.md)
     /// summed over the hidden layers (f being each layer's input width).
     pub fn epoch_flops(&self, n: usize) -> f64 {
         let hidden = &self.layers[..self.layers.len() - 1];
@@ -210,7 +203,9 @@ impl Model {
         let mut params = vec![0.0f32; layout.len()];
         for (i, layer) in layout.layers().iter().enumerate() {
             let bound = 1.0 / (layer.inputs as f32).sqrt();
-            // Streams 0 and 1 are the synthetic data's; layers start at 16.
+            // Layer i draws from stream 16 + i. The synthetic features use
+            // stream 0 (y is computed from them, not drawn) and the validation
+            // split stream 8: data::SYNTHETIC_STREAM and SPLIT_STREAM.
             let stream = 16 + i as u32;
             for (k, w) in params[layer.weight.clone()].iter_mut().enumerate() {
                 *w = bound * rng::symmetric(seed, stream, k as u64);
@@ -288,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn flops_match_math_md_for_one_hidden_layer() {
+    fn flops_match_the_spec_for_one_hidden_layer() {
         let l = Layout::new(16, &[64]).unwrap();
         let n = 65_536usize;
         let expect = 4.0 * n as f64 * 16.0 * 64.0 + 6.0 * n as f64 * 64.0;

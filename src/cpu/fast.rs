@@ -15,8 +15,7 @@ use crate::train::Backend;
 
 /// Bytes of per-block working set aimed for. Larger than L2 on purpose:
 /// on S3 (h = 1,024) small blocks spend their time re-packing W for every
-/// SGEMM; 4 MiB measured best on S1–S3 (256 KiB gave 63 GFLOP/s on S3,
-/// 4 MiB 95).
+/// SGEMM, and 4 MiB measured best on S1–S3 (figures in BENCHMARKS.md).
 const BLOCK_BYTES: usize = 4 << 20;
 
 /// e^x in f32 for any x, without branches: Cody–Waite reduction by ln 2

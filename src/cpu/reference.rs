@@ -1,4 +1,4 @@
-//! The reference trainer: MATH.md's forward pass, exact gradients and
+//! The reference trainer: docs/spec.md's forward pass, exact gradients and
 //! gradient descent, in f64 from the f32 parameter block. Rows are processed
 //! in blocks so memory stays bounded for any N; every sum over rows
 //! accumulates in f64.

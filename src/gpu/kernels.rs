@@ -117,7 +117,7 @@ pub enum Kernel {
     CountEpoch,
     /// The last sums' loss into the history, without an update
     ReduceEval,
-    /// MATH.md's synthetic X and y for a chunk of rows, from the seed
+    /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed
     Synthesize,
     /// One hidden layer of σ: the whole gradient and loss per row group
     FusedSigmoid,
@@ -417,11 +417,6 @@ impl FusedShape {
         })
     }
 
-    /// Lanes per workgroup: each writes its own partials row.
-    pub fn lanes(&self) -> u32 {
-        FUSED_WORKGROUP / self.hb
-    }
-
     fn constants(&self) -> [(&'static str, f64); 5] {
         [
             ("F", f64::from(self.inputs)),
@@ -445,8 +440,9 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 }
 
 /// Every shader module, compiled when the device opens, and every pipeline,
-/// built on first use and kept: a trainer builds the few its epoch needs
-/// (on lavapipe, building all of them took 0.42–0.46 s).
+/// built on first use and kept: a trainer builds the few its epoch needs,
+/// since building all of them up front is a large share of a short run's
+/// start-up on lavapipe (figures in BENCHMARKS.md).
 pub struct Kernels {
     modules: Vec<wgpu::ShaderModule>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,

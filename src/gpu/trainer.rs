@@ -9,10 +9,15 @@
 //! per row group of `group_rows` rows into a partials buffer (row groups ×
 //! parameters), then reduced pairwise in a fixed order.
 //!
-//! A network with one hidden layer the fused kernel takes (at most 32
-//! inputs and 256 hidden units) runs its whole forward and backward pass
-//! in that one kernel, one workgroup per row group; deeper or wider ones
-//! run layer by layer: forward, output, gradient partials and backprop.
+//! Three kernel families run an epoch ([`KernelChoice`]):
+//! - fused: a network with one hidden layer the fused kernel takes (at most
+//!   32 inputs and 256 hidden units) runs its whole forward and backward
+//!   pass in that one kernel, one workgroup per row group;
+//! - tiled: layer by layer (forward, output, gradient partials and
+//!   backprop), the forward product and the weight gradient tiled in
+//!   workgroup memory; for hardware GPUs, any depth and width;
+//! - layered: the same steps with every product register-blocked; for CPU
+//!   adapters such as lavapipe, where workgroup memory is emulated.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -38,7 +43,7 @@ const PARTIALS_BUDGET: u64 = 256 << 20;
 /// GPU a few times over, few enough that the partials stay small.
 const FUSED_GROUPS: usize = 512;
 
-/// Which kernels run a one-hidden-layer epoch.
+/// Which kernels run an epoch (fused: one hidden layer only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum KernelChoice {
     /// On hardware GPUs: fused where the network fits it, else tiled. On
@@ -48,8 +53,9 @@ pub enum KernelChoice {
     Auto,
     /// The fused kernel; an error where the network does not fit it.
     Fused,
-    /// One kernel per layer step, the forward one workgroup-tiled: auto's
-    /// choice on hardware GPUs for networks the fused kernel does not take.
+    /// One kernel per layer step, the forward product and the weight
+    /// gradient workgroup-tiled: auto's choice on hardware GPUs for
+    /// networks the fused kernel does not take.
     Tiled,
     /// One kernel per layer step, every product register-blocked: auto's
     /// choice on CPU adapters.
@@ -189,7 +195,7 @@ impl Plan {
 enum Source<'a> {
     /// Uploaded from the host.
     Host(&'a Dataset),
-    /// Generated on the device: MATH.md's synthetic task.
+    /// Generated on the device: the synthetic task of docs/spec.md.
     Synthetic { rows: usize, seed: u64 },
 }
 
@@ -270,20 +276,10 @@ impl GpuTrainer {
         GpuTrainer::with_source(ctx, model, Source::Host(data), opt, choice)
     }
 
-    /// Trains on `rows` rows of MATH.md's synthetic task generated on the
-    /// device from `seed` (the same X, bit for bit, as
-    /// [`Dataset::synthetic`]), so the batch never crosses the bus.
-    pub fn synthetic(
-        ctx: Context,
-        model: &Model,
-        rows: usize,
-        seed: u64,
-        opt: Optimizer,
-    ) -> Result<GpuTrainer> {
-        GpuTrainer::synthetic_with(ctx, model, rows, seed, opt, KernelChoice::Auto)
-    }
-
-    /// As [`GpuTrainer::synthetic`], with the kernels of `choice`.
+    /// Trains on `rows` rows of the synthetic task (docs/spec.md) generated
+    /// on the device from `seed` (the same X, bit for bit, as
+    /// [`Dataset::synthetic`]), so the batch never crosses the bus, with the
+    /// kernels of `choice`.
     pub fn synthetic_with(
         ctx: Context,
         model: &Model,
