@@ -58,6 +58,7 @@ def summarise(trace, budget):
     for t, mse in trace:
         if t > budget:
             break
+        mse = float(mse)
         out["best"] = min(out["best"], mse)
         for target in TARGETS:
             if mse <= target and target not in out["to"]:
