@@ -253,21 +253,43 @@ impl Optimizer {
 
     /// One line for summaries: the name and every setting.
     pub fn describe(&self) -> String {
+        // Small settings (ε, gtol) read better as 1e-8 than 0.00000001.
+        let n = |x: f64| {
+            if x != 0.0 && x.abs() < 1e-3 {
+                format!("{x:e}")
+            } else {
+                format!("{x}")
+            }
+        };
         match *self {
-            Optimizer::Gd { lr } => format!("gd, lr {lr}"),
-            Optimizer::Momentum { lr, momentum } => format!("momentum {momentum}, lr {lr}"),
-            Optimizer::Nesterov { lr, momentum } => format!("nesterov {momentum}, lr {lr}"),
+            Optimizer::Gd { lr } => format!("gd, lr {}", n(lr)),
+            Optimizer::Momentum { lr, momentum } => {
+                format!("momentum {}, lr {}", n(momentum), n(lr))
+            }
+            Optimizer::Nesterov { lr, momentum } => {
+                format!("nesterov {}, lr {}", n(momentum), n(lr))
+            }
             Optimizer::Adam {
                 lr,
                 beta1,
                 beta2,
                 eps,
-            } => format!("adam, lr {lr}, beta1 {beta1}, beta2 {beta2}, eps {eps}"),
+            } => format!(
+                "adam, lr {}, beta1 {}, beta2 {}, eps {}",
+                n(lr),
+                n(beta1),
+                n(beta2),
+                n(eps)
+            ),
             Optimizer::Lbfgs {
                 lr,
                 history_size,
                 gtol,
-            } => format!("lbfgs, lr {lr}, history size {history_size}, gtol {gtol}"),
+            } => format!(
+                "lbfgs, lr {}, history size {history_size}, gtol {}",
+                n(lr),
+                n(gtol)
+            ),
         }
     }
 

@@ -648,7 +648,7 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(
         v["optimizer"],
-        "adam, lr 0.02, beta1 0.9, beta2 0.999, eps 0.00000001"
+        "adam, lr 0.02, beta1 0.9, beta2 0.999, eps 1e-8"
     );
 }
 
