@@ -4,20 +4,15 @@
 
 mod common;
 
-use common::{assert_close, gpu};
+use common::{assert_close, gpu, model};
 use proptest::prelude::*;
 use shadertrain::cpu::{reference, Fast, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice};
-use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
-
-fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
-    let layout = Layout::new(data.features, hidden).unwrap();
-    Model::init(layout, act, seed, data.feature_names.clone(), "y".into())
-}
 
 fn schedule(epochs: usize) -> Schedule {
     Schedule {

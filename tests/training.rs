@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{assert_close, gpu, gpu_with};
+use common::{assert_close, gpu, gpu_with, model};
 use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice};
-use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::model::{Activation, Model};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Outcome, Schedule};
 use shadertrain::Error;
-
-fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
-    let layout = Layout::new(data.features, hidden).unwrap();
-    Model::init(layout, act, seed, data.feature_names.clone(), "y".into())
-}
 
 fn schedule(epochs: usize) -> Schedule {
     Schedule {

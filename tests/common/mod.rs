@@ -4,7 +4,15 @@
 
 pub mod kernels;
 
+use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context};
+use shadertrain::model::{Activation, Layout, Model};
+
+/// Fresh weights from `seed` for a network over `data`'s features.
+pub fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
+    let layout = Layout::new(data.features, hidden).unwrap();
+    Model::init(layout, act, seed, data.feature_names.clone(), "y".into())
+}
 
 /// Checks |got − want| ≤ bound[i] everywhere; NaN or infinity where the
 /// reference is finite always fails. On failure it reports the largest
