@@ -3,6 +3,7 @@
 //! GPU kernel. [`fast`] is the backend `--backend cpu` runs.
 
 pub mod fast;
+mod flush;
 pub mod ops;
 pub mod reference;
 
