@@ -5,6 +5,7 @@
 //! branch-free exp the compiler vectorises. Arithmetic is f32, like the
 //! GPU's; the tests hold it to the f64 reference.
 
+use crate::cpu::flush::FlushDenormals;
 use crate::cpu::ParamSlots;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -266,7 +267,20 @@ impl Worker {
     /// Forward (and, `with_grads`, backward) over `rows`, block by block.
     /// On x86-64 with AVX2 and FMA the same code is compiled for them and
     /// chosen at run time; elsewhere it is built for the baseline target.
+    ///
+    /// The whole pass runs with subnormals flushed to zero on this thread
+    /// ([`FlushDenormals`]: FTZ and DAZ on x86-64, the thread's previous
+    /// mode restored on return, a no-op elsewhere): every f32 the block
+    /// code computes (pre-activations and activations, ŷ and the residual,
+    /// the deltas, the SGEMM products and sums, this thread's gradient
+    /// partials) that would be below 2⁻¹²⁶ ≈ 1.18e-38 in magnitude is ±0,
+    /// and a subnormal in the data or the parameters counts as 0 (the f64
+    /// Σ e² likewise below 2⁻¹⁰²²). Without it, saturated sigmoid units made
+    /// the deltas subnormal and an epoch up to 55× slower on Intel cores
+    /// (issue 11). Not flushed: the sum over threads and the update, which
+    /// run on the calling thread after the pass.
     fn run(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
+        let _flush = FlushDenormals::new();
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
@@ -493,6 +507,56 @@ mod tests {
         assert!(exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite());
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    /// Issue 11: features × 1000 saturate most sigmoid units (a ≈ 1.6e-38,
+    /// so g′ ≈ a), and the deltas r·w·g′ and (Δ·W)·g′ fall below 2⁻¹²⁶.
+    /// Unflushed, about 40% of them were subnormal and an epoch ran 11×
+    /// slower on Intel cores. Every worker thread, the calling thread's
+    /// included, must produce none, and the calling thread must get its
+    /// gradual underflow back after the pass.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn saturated_units_leave_no_subnormals_in_any_worker() {
+        use crate::cpu::flush::flushing;
+        let mut data = Dataset::synthetic(512, 4, 0).unwrap();
+        for v in &mut data.x {
+            *v *= 1000.0;
+        }
+        for hidden in [&[32][..], &[32, 16][..]] {
+            let layout = Layout::new(4, hidden).unwrap();
+            let model = Model::init(layout, Activation::Sigmoid, 0, vec![], "y".into());
+            let mut fast = Fast::new(&model, &data, Optimizer::gd(0.001), 2).unwrap();
+            assert_eq!(fast.threads(), 2);
+            assert!(fast.block >= 256, "one block per worker");
+            assert!(!flushing(), "the test thread starts with gradual underflow");
+            fast.loss_and_grads(true);
+            assert!(!flushing(), "the pass restores the calling thread's MXCSR");
+            for (t, w) in fast.workers.iter().enumerate() {
+                // One block holds each worker's 256 rows.
+                let used = &w.acts[0][..256 * hidden[0]];
+                let saturated = used.iter().filter(|&&a| a > 0.0 && a < 1e-30).count();
+                assert!(
+                    saturated > used.len() / 4,
+                    "{hidden:?} worker {t}: only {saturated} of {} units saturated",
+                    used.len()
+                );
+                let subnormal = w
+                    .acts
+                    .iter()
+                    .chain(&w.deltas)
+                    .flatten()
+                    .chain(&w.residual)
+                    .chain(&w.grads)
+                    .filter(|v| v.is_subnormal())
+                    .count();
+                assert_eq!(subnormal, 0, "{hidden:?} worker {t}: subnormal values");
+            }
+            assert!(fast
+                .grads
+                .iter()
+                .all(|g| g.is_finite() && !g.is_subnormal()));
+        }
     }
 
     #[test]

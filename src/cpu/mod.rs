@@ -5,6 +5,7 @@
 //! their composition. [`fast`] is the backend `--backend cpu` runs.
 
 pub mod fast;
+mod flush;
 pub mod ops;
 pub mod reference;
 
