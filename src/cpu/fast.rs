@@ -151,6 +151,8 @@ pub struct Fast<'a> {
     data: &'a Dataset,
     block: usize,
     workers: Vec<Worker>,
+    /// The helper threads, kept from pass to pass; none with one thread.
+    pool: Option<Pool>,
 }
 
 impl<'a> Fast<'a> {
@@ -197,6 +199,11 @@ impl<'a> Fast<'a> {
             data,
             block,
             workers,
+            pool: if threads > 1 {
+                Some(Pool::new(threads)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -215,7 +222,6 @@ impl<'a> Fast<'a> {
     /// Σ e² and ∂L/∂θ over the whole batch into `self.grads`; returns the loss.
     fn loss_and_grads(&mut self, with_grads: bool) -> f64 {
         let rows = self.data.rows;
-        let threads = self.workers.len();
         let pass = Pass {
             layout: &self.layout,
             act: self.act,
@@ -224,15 +230,10 @@ impl<'a> Fast<'a> {
             block: self.block,
             with_grads,
         };
-        std::thread::scope(|s| {
-            let mut workers = self.workers.iter_mut().enumerate();
-            let (_, first) = workers.next().expect("at least one worker");
-            for (t, w) in workers {
-                let range = (t * rows / threads)..((t + 1) * rows / threads);
-                s.spawn(move || w.run(pass, range));
-            }
-            first.run(pass, 0..rows / threads);
-        });
+        match &self.pool {
+            Some(pool) => pool.run(&mut self.workers, pass, rows),
+            None => self.workers[0].run(pass, 0..rows),
+        }
         let mut sq = 0.0;
         if with_grads {
             self.grads.fill(0.0);
@@ -261,6 +262,221 @@ struct Pass<'p> {
     block: usize,
     /// Also the backward pass and the gradient partials.
     with_grads: bool,
+}
+
+/// How long a waiting thread keeps checking before it sleeps: longer than
+/// a small network's whole epoch plus its update, so that back-to-back
+/// passes hand over without a wake-up, which can cost tens of microseconds
+/// on a virtual machine, or hundreds when another process holds the core.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+/// Waits until `done()` holds: a few microseconds of busy checks, then
+/// checks that yield the core (a thread we wait for may need it), and
+/// after [`SPIN`] sleeps; whoever makes `done()` hold unparks this thread
+/// (a stray unpark costs one more check).
+fn wait_until(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    let mut checks = 0u32;
+    while !done() {
+        checks = checks.saturating_add(1);
+        if checks < 256 {
+            std::hint::spin_loop();
+        } else if start.elapsed() < SPIN {
+            std::thread::yield_now();
+        } else {
+            std::thread::park();
+        }
+    }
+}
+
+/// The persistent threads behind [`Fast`] with more than one thread.
+///
+/// A pass has one worker per thread, worker t over rows
+/// `t·N/threads .. (t+1)·N/threads` with its own buffers and partial sums,
+/// exactly as when each pass spawned its threads. The calling thread and
+/// the `threads − 1` helpers claim the workers of a pass one at a time
+/// until none is left, so a helper that is slow to wake (another process
+/// holds its core) leaves its worker to the caller instead of stalling the
+/// pass. Which thread runs a worker changes nothing in its arithmetic (the
+/// same code, each under its own [`FlushDenormals`]), and the caller sums
+/// the workers in a fixed order afterwards: results stay bit for bit those
+/// of a given `threads`.
+struct Pool {
+    shared: std::sync::Arc<PoolShared>,
+    helpers: Vec<std::thread::JoinHandle<()>>,
+}
+
+struct PoolShared {
+    threads: usize,
+    /// The pass's generation (high 48 bits) and its next unclaimed worker
+    /// (low 16): one word, so a claim can only take a worker of the pass
+    /// the claimant saw posted.
+    state: std::sync::atomic::AtomicU64,
+    /// Workers of the current pass that are done.
+    finished: std::sync::atomic::AtomicUsize,
+    quit: std::sync::atomic::AtomicBool,
+    job: std::sync::Mutex<Option<Job>>,
+    /// The first panic in the current pass.
+    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+const SLOT_BITS: u32 = 16;
+
+/// One pass, as the threads that run it see it: raw pointers to the
+/// caller's [`Pass`] and workers, only followed while the pass runs.
+#[derive(Clone)]
+struct Job {
+    pass: *const Pass<'static>,
+    workers: *mut Worker,
+    rows: usize,
+    /// The thread to unpark when the last worker is done.
+    caller: std::thread::Thread,
+}
+
+// SAFETY: `pass` and `workers` point at the caller's data, which
+// `Pool::run` keeps alive, and does not touch, until every worker of the
+// pass is done; each worker is claimed by one thread only.
+unsafe impl Send for Job {}
+
+impl Pool {
+    fn new(threads: usize) -> Result<Pool> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+        assert!(threads < 1 << SLOT_BITS, "{threads} threads");
+        let shared = std::sync::Arc::new(PoolShared {
+            threads,
+            state: AtomicU64::new(0),
+            finished: AtomicUsize::new(0),
+            quit: AtomicBool::new(false),
+            job: std::sync::Mutex::new(None),
+            panic: std::sync::Mutex::new(None),
+        });
+        let mut pool = Pool {
+            shared,
+            helpers: Vec::with_capacity(threads - 1),
+        };
+        for t in 1..threads {
+            let shared = pool.shared.clone();
+            let helper = std::thread::Builder::new()
+                .name(format!("shadertrain-cpu-{t}"))
+                .spawn(move || shared.serve())
+                .map_err(|e| Error::Config(format!("could not start CPU thread {t}: {e}")))?;
+            pool.helpers.push(helper);
+        }
+        Ok(pool)
+    }
+
+    /// `pass` over `rows` rows, one worker of `workers` per thread.
+    /// Returns once every worker is done; a panic in any is resumed here.
+    fn run(&self, workers: &mut [Worker], pass: Pass<'_>, rows: usize) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+        let shared = &*self.shared;
+        assert_eq!(workers.len(), shared.threads);
+        // Followed only until `finished` reaches `threads`, and this
+        // function does not return before that.
+        let job = Job {
+            pass: (&raw const pass).cast::<Pass<'static>>(),
+            workers: workers.as_mut_ptr(),
+            rows,
+            caller: std::thread::current(),
+        };
+        *lock(&shared.job) = Some(job.clone());
+        shared.finished.store(0, Relaxed);
+        let generation = (shared.state.load(Relaxed) >> SLOT_BITS) + 1;
+        // Release: a thread that sees this generation sees the job above.
+        shared.state.store(generation << SLOT_BITS, Release);
+        for h in &self.helpers {
+            h.thread().unpark();
+        }
+        while let Some(t) = shared.claim(generation) {
+            shared.work(&job, t);
+        }
+        wait_until(|| shared.finished.load(Acquire) == shared.threads);
+        *lock(&shared.job) = None;
+        let panic = lock(&shared.panic).take();
+        if let Some(p) = panic {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+impl PoolShared {
+    /// A worker of pass `generation` that no thread has taken yet.
+    fn claim(&self, generation: u64) -> Option<usize> {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let mut now = self.state.load(Acquire);
+        loop {
+            let slot = (now & ((1 << SLOT_BITS) - 1)) as usize;
+            if now >> SLOT_BITS != generation || slot >= self.threads {
+                return None;
+            }
+            match self
+                .state
+                .compare_exchange_weak(now, now + 1, AcqRel, Acquire)
+            {
+                Ok(_) => return Some(slot),
+                Err(seen) => now = seen,
+            }
+        }
+    }
+
+    /// Runs claimed worker `t` of `job` and counts it done.
+    fn work(&self, job: &Job, t: usize) {
+        use std::sync::atomic::Ordering::AcqRel;
+        let range = (t * job.rows / self.threads)..((t + 1) * job.rows / self.threads);
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: see `Job`; worker t is this thread's alone, as the
+            // claim that returned t succeeded here only.
+            let (pass, w) = unsafe { (*job.pass, &mut *job.workers.add(t)) };
+            w.run(pass, range);
+        }));
+        if let Err(p) = done {
+            lock(&self.panic).get_or_insert(p);
+        }
+        // After this the pass's data may be gone: only `job.caller`, an
+        // owned handle, is used, and the pointers are not followed again.
+        if self.finished.fetch_add(1, AcqRel) + 1 == self.threads {
+            job.caller.unpark();
+        }
+    }
+
+    /// A helper's loop: wait for a pass, run its workers while any is
+    /// unclaimed, wait for the next.
+    fn serve(&self) {
+        use std::sync::atomic::Ordering::Acquire;
+        let mut seen = 0;
+        loop {
+            wait_until(|| self.quit.load(Acquire) || self.state.load(Acquire) >> SLOT_BITS != seen);
+            if self.quit.load(Acquire) {
+                return;
+            }
+            seen = self.state.load(Acquire) >> SLOT_BITS;
+            while let Some(t) = self.claim(seen) {
+                let job = lock(&self.job).clone().expect("a claimed pass has a job");
+                self.work(&job, t);
+            }
+        }
+    }
+}
+
+/// The pool's mutexes hold plain values that no panic can leave half
+/// written, so a poisoned one is used as it is: a helper must not panic
+/// outside a worker, or the caller would wait for it forever.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared
+            .quit
+            .store(true, std::sync::atomic::Ordering::Release);
+        for h in self.helpers.drain(..) {
+            h.thread().unpark();
+            // Panics in a pass are caught there, so a join error is unlikely;
+            // there is nothing to do with one in a destructor anyway.
+            let _ = h.join();
+        }
+    }
 }
 
 impl Worker {
@@ -557,6 +773,63 @@ mod tests {
                 .iter()
                 .all(|g| g.is_finite() && !g.is_subnormal()));
         }
+    }
+
+    /// The pool hands workers to whichever thread claims them first; the
+    /// result must be that of running worker t over rows t·N/3..(t+1)·N/3
+    /// in turn on one thread, and stay so pass after pass.
+    #[test]
+    fn pooled_passes_equal_each_worker_in_turn() {
+        let data = Dataset::synthetic(1000, 5, 3).unwrap();
+        let layout = Layout::new(5, &[12, 7]).unwrap();
+        let model = Model::init(layout, Activation::Tanh, 4, vec![], "y".into());
+        let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 3).unwrap();
+        assert!(fast.pool.is_some());
+        for epoch in 0..20 {
+            let loss = fast.loss_and_grads(true);
+            let grads = fast.grads.clone();
+            let pass = Pass {
+                layout: &fast.layout,
+                act: fast.act,
+                params: &fast.theta.params,
+                data: fast.data,
+                block: fast.block,
+                with_grads: true,
+            };
+            let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
+            for (t, w) in fast.workers.iter_mut().enumerate() {
+                w.run(pass, (t * 1000 / 3)..((t + 1) * 1000 / 3));
+                sq += w.sq;
+                for (g, p) in want.iter_mut().zip(&w.grads) {
+                    *g += p;
+                }
+            }
+            assert_eq!(loss.to_bits(), (sq / 1000.0).to_bits(), "epoch {epoch}");
+            assert!(grads
+                .iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()));
+            Backend::run(&mut fast, 1, &mut Vec::new()).unwrap();
+        }
+    }
+
+    /// A panic in a worker reaches the caller, the next pass is not stuck
+    /// behind it, and dropping the backend stops its threads.
+    #[test]
+    fn a_panicking_worker_panics_the_pass() {
+        let mut data = Dataset::synthetic(256, 3, 1).unwrap();
+        // Rows 128.. (the second worker's) have no features: slicing them panics.
+        data.x.truncate(128 * 3);
+        let layout = Layout::new(3, &[8]).unwrap();
+        let model = Model::init(layout, Activation::Sigmoid, 1, vec![], "y".into());
+        let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 2).unwrap();
+        for _ in 0..2 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fast.loss_and_grads(true)
+            }));
+            assert!(r.is_err());
+        }
+        drop(fast);
     }
 
     #[test]
