@@ -51,7 +51,7 @@ pub struct RunOptions {
     /// `None`: 64, or the `--init` model's.
     pub hidden: Option<Vec<usize>>,
     /// `None`: sigmoid, or the `--init` model's.
-    pub activation: Option<String>,
+    pub activation: Option<Activation>,
     /// The optimizer and all its settings, the learning rate included.
     #[serde(default)]
     pub optimizer: Optimizer,
@@ -86,7 +86,7 @@ impl RunOptions {
             synthetic: args.synthetic,
             features: args.features,
             hidden: args.hidden.as_ref().map(|h| h.0.clone()),
-            activation: args.activation.map(|a| a.name().to_string()),
+            activation: args.activation,
             optimizer: args.optimizer_settings().resolve()?,
             legacy_lr: None,
             tol: args.tol,
@@ -103,13 +103,6 @@ impl RunOptions {
             standardize: args.standardize,
             validation_split: args.validation_split,
         })
-    }
-
-    fn activation(&self) -> Result<Option<Activation>> {
-        self.activation
-            .as_deref()
-            .map(|a| Activation::parse(a).with_context(|| format!("unknown activation '{a}'")))
-            .transpose()
     }
 }
 
@@ -163,7 +156,7 @@ fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -
             );
         }
     }
-    if let Some(a) = run.activation()? {
+    if let Some(a) = run.activation {
         if a != model.activation {
             bail!(
                 "{} uses {}, not --activation {a}",
@@ -181,7 +174,7 @@ fn initial_model(run: &RunOptions, data: &Columns) -> Result<Model> {
     let Some(path) = &run.init else {
         let hidden = run.hidden.clone().unwrap_or_else(|| vec![64]);
         let layout = Layout::new(data.features, &hidden)?;
-        let act = run.activation()?.unwrap_or(Activation::Sigmoid);
+        let act = run.activation.unwrap_or(Activation::Sigmoid);
         return Ok(Model::init(
             layout,
             act,
