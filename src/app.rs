@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::bench::{self, Record};
-use crate::cli::{
-    BackendChoice, BenchArgs, BenchBackend, Cli, Command, GenArgs, PredictArgs, TrainArgs,
-};
+use crate::bench::{self, BackendKind, Record};
+use crate::cli::{BackendChoice, BenchArgs, Cli, Command, GenArgs, PredictArgs, TrainArgs};
 use crate::cpu::{self, Fast, Reference};
 use crate::data::{self, Columns, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
@@ -95,7 +93,7 @@ impl RunOptions {
             init: args.init.clone(),
             patience: args.patience,
             // The split and the statistics need the rows on the host.
-            on_device: args.backend == BackendChoice::Gpu
+            on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
                 && args.synthetic.is_some()
                 && args.data.is_none()
                 && !args.standardize
@@ -210,7 +208,7 @@ fn adapter_request(args: &TrainArgs) -> Result<AdapterRequest> {
         .filter(|t| !t.is_zero())
         .context("--gpu-timeout must be a positive number of seconds")?;
     Ok(AdapterRequest {
-        allow_software: args.backend == BackendChoice::Gpu,
+        allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
         name: args.device.adapter.clone(),
         timeout,
         ..AdapterRequest::default()
@@ -245,11 +243,11 @@ fn open_backend<'a>(
         Ok(with_optimizer(g, model, opt))
     };
     match args.backend {
-        BackendChoice::Cpu => cpu(),
-        BackendChoice::Reference => {
+        BackendChoice::Kind(BackendKind::Cpu) => cpu(),
+        BackendChoice::Kind(BackendKind::Reference) => {
             Ok(with_optimizer(Reference::new(model, data, opt), model, opt))
         }
-        BackendChoice::Gpu => gpu(gpu::Context::new(&request)?),
+        BackendChoice::Kind(BackendKind::Gpu) => gpu(gpu::Context::new(&request)?),
         BackendChoice::Auto => match gpu::Context::new(&request) {
             Ok(ctx) => gpu(ctx),
             Err(crate::Error::NoAdapter(why)) => {
@@ -506,7 +504,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     // With --backend gpu the synthetic task is generated on the device, so
     // a large batch is never built on the host nor copied over the bus.
     // A resumed run keeps the data source it started with.
-    if run.on_device && args.backend != BackendChoice::Gpu {
+    if run.on_device && args.backend != BackendChoice::Kind(BackendKind::Gpu) {
         bail!("this run's synthetic data were generated on the GPU; resume it with --backend gpu");
     }
     let on_device = match (run.on_device, run.synthetic, run.features) {
@@ -931,9 +929,9 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
         ..AdapterRequest::default()
     };
     let backends = if args.backends.is_empty() {
-        let mut all = vec![BenchBackend::Cpu];
+        let mut all = vec![BackendKind::Cpu];
         if gpu::context::pick(gpu::context::adapters(), &request).is_ok() {
-            all.push(BenchBackend::Gpu);
+            all.push(BackendKind::Gpu);
         } else {
             eprintln!("notice: no GPU adapter; timing the CPU only");
         }
@@ -979,13 +977,8 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
         );
         for &which in &backends {
             case += 1;
-            let backend_name = match which {
-                BenchBackend::Cpu => "cpu",
-                BenchBackend::Reference => "reference",
-                BenchBackend::Gpu => "gpu",
-            };
             bar.set_message(format!(
-                "{case}/{cases}: {} ({}×{}, h {}) on {backend_name}",
+                "{case}/{cases}: {} ({}×{}, h {}) on {which}",
                 shape.name, shape.n, shape.f, shape.h
             ));
             let start = std::time::Instant::now();
@@ -993,22 +986,22 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 bench::time_epochs_with(b, args.warmup, args.samples, per_sample, &mut || {
                     bar.inc(1)
                 })
-                .with_context(|| format!("benchmarking {} on {backend_name}", shape.name))
+                .with_context(|| format!("benchmarking {} on {which}", shape.name))
             };
             let (adapter, setup_s, timing, kernels) = match which {
-                BenchBackend::Cpu => {
+                BackendKind::Cpu => {
                     let mut b = Fast::new(&model, &data, Optimizer::gd(lr), args.device.threads)?;
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
                     (adapter, setup, time(&mut b, 1)?, None)
                 }
-                BenchBackend::Reference => {
+                BackendKind::Reference => {
                     let mut b = Reference::new(&model, &data, Optimizer::gd(lr));
                     let setup = start.elapsed().as_secs_f64();
                     let adapter = format!("{} (1 thread)", cpu_name());
                     (adapter, setup, time(&mut b, 1)?, None)
                 }
-                BenchBackend::Gpu => {
+                BackendKind::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
                     let adapter = ctx.info.name.clone();
                     let mut g = GpuTrainer::new_with(
@@ -1030,7 +1023,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 }
             };
             let mut record = Record::new(
-                backend_name,
+                which,
                 &adapter,
                 shape,
                 args.activation.name(),
@@ -1038,7 +1031,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 setup_s,
             );
             say(format!(
-                "{} {backend_name}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
+                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
                 shape.name, record.median_s, record.gflops, setup_s, record.first_sample_s
             ));
             if let Some(k) = &kernels {
