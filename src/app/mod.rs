@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Context as _, Result};
 
 use crate::bench::{self, BackendKind, Record};
-use crate::cli::{BackendChoice, BenchArgs, Cli, Command, GenArgs, PredictArgs, TrainArgs};
-use crate::cpu::{self, Fast, Reference};
+use crate::cli::{BackendChoice, BenchArgs, Cli, Command, TrainArgs};
+use crate::cpu::{Fast, Reference};
 use crate::data::{self, Columns, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
@@ -20,15 +20,19 @@ use crate::optim::Optimizer;
 use crate::plot;
 use crate::train::{self, Backend, Hooks, Schedule, StopReason};
 
+mod gen;
+mod info;
+mod predict;
+
 /// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Train(args) => train_command(&args),
-        Command::Predict(args) => done(predict_command(&args)),
-        Command::Gen(args) => done(gen_command(&args)),
+        Command::Predict(args) => done(predict::predict_command(&args)),
+        Command::Gen(args) => done(gen::gen_command(&args)),
         Command::Bench(args) => done(bench_command(&args)),
-        Command::Info => done(info_command()),
+        Command::Info => done(info::info_command()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -867,52 +871,6 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn predict_command(args: &PredictArgs) -> Result<()> {
-    if let Some(out) = &args.out {
-        io::check_output_path(out)?;
-    }
-    let model = io::load_model(&args.model)?;
-    let table = Table::read(&args.data)?;
-    let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
-    // In the target's units: a standardised model's statistics are applied.
-    let yhat = model.predict(&data);
-    let mut text = String::with_capacity(yhat.len() * 12);
-    text.push_str(&format!("{}_pred\n", model.target_name));
-    for v in &yhat {
-        text.push_str(&format!("{}\n", *v as f32));
-    }
-    match &args.out {
-        Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
-        None => std::io::stdout()
-            .write_all(text.as_bytes())
-            .context("writing predictions to standard output")?,
-    }
-    if has_target {
-        let mse = cpu::reference::mse(&yhat, &data.y);
-        // Keep standard output clean CSV when the predictions go there.
-        let line = format!("mse {mse:.6e} over {} rows", data.rows);
-        if args.out.is_some() {
-            println!("{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    }
-    Ok(())
-}
-
-fn gen_command(args: &GenArgs) -> Result<()> {
-    io::check_output_path(&args.out)?;
-    let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
-    data.write_csv(&args.out)?;
-    println!(
-        "wrote {} rows × {} features to {}",
-        data.rows,
-        data.features,
-        args.out.display()
-    );
-    Ok(())
-}
-
 fn bench_command(args: &BenchArgs) -> Result<()> {
     if let Some(path) = &args.json {
         io::check_output_path(path)?;
@@ -1072,47 +1030,4 @@ fn cpu_name() -> String {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
-fn info_command() -> Result<()> {
-    let adapters = gpu::context::adapters();
-    if adapters.is_empty() {
-        println!("no GPU adapters found (Vulkan, Metal, DX12)");
-    }
-    for (i, a) in adapters.iter().enumerate() {
-        let info = a.get_info();
-        let l = a.limits();
-        println!("[{i}] {}", info.name);
-        println!(
-            "    backend {:?}, type {:?}",
-            info.backend, info.device_type
-        );
-        println!("    driver  {} {}", info.driver, info.driver_info);
-        println!(
-            "    limits  storage binding {} MiB, buffer {} MiB, workgroups/dim {}, workgroup storage {} KiB, invocations {}",
-            l.max_storage_buffer_binding_size >> 20,
-            l.max_buffer_size >> 20,
-            l.max_compute_workgroups_per_dimension,
-            l.max_compute_workgroup_storage_size >> 10,
-            l.max_compute_invocations_per_workgroup
-        );
-        println!(
-            "    timestamps {}",
-            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
-        );
-    }
-    for (name, allow_software) in [("auto", false), ("gpu", true)] {
-        let request = AdapterRequest {
-            allow_software,
-            ..AdapterRequest::default()
-        };
-        match gpu::context::pick(gpu::context::adapters(), &request) {
-            Ok(a) => println!("--backend {name} would use: {}", a.get_info().name),
-            Err(_) if name == "auto" => {
-                println!("--backend auto would use: the CPU (no hardware GPU)")
-            }
-            Err(e) => println!("--backend {name}: {e}"),
-        }
-    }
-    Ok(())
 }
