@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::bench::{self, BackendKind, Record};
-use crate::cli::{BackendChoice, BenchArgs, Cli, Command, TrainArgs};
+use crate::bench::BackendKind;
+use crate::cli::{BackendChoice, Cli, Command, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{self, Columns, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
@@ -20,9 +20,11 @@ use crate::optim::Optimizer;
 use crate::plot;
 use crate::train::{self, Backend, Hooks, Schedule, StopReason};
 
+mod bench_cmd;
 mod gen;
 mod info;
 mod predict;
+mod progress;
 
 /// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -31,7 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train_command(&args),
         Command::Predict(args) => done(predict::predict_command(&args)),
         Command::Gen(args) => done(gen::gen_command(&args)),
-        Command::Bench(args) => done(bench_command(&args)),
+        Command::Bench(args) => done(bench_cmd::bench_command(&args)),
         Command::Info => done(info::info_command()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -655,21 +657,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         }
         Ok(())
     };
-    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA,
-    // on a terminal only.
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::with_draw_target(
-            Some((run.epochs - resumed_at) as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        )
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{wide_bar} {pos}/{len} epochs  {per_sec}  {msg}  ETA {eta}",
-        )
-        .expect("the template is valid"),
+    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
+    let bar = progress::bar(
+        args.quiet,
+        run.epochs - resumed_at,
+        "{wide_bar} {pos}/{len} epochs  {per_sec}  {msg}  ETA {eta}",
     );
     // When the loss first fell to each power of ten, at the batches' ends.
     let mut marks: Vec<(f64, f64)> = Vec::new();
@@ -869,165 +861,4 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         println!("saved     {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn bench_command(args: &BenchArgs) -> Result<()> {
-    if let Some(path) = &args.json {
-        io::check_output_path(path)?;
-    }
-    if let Some(path) = &args.plot {
-        plot::check_path(path)?;
-    }
-    if args.samples == 0 || args.gpu_batch == 0 {
-        bail!("--samples and --gpu-batch must be at least 1");
-    }
-    let request = AdapterRequest {
-        allow_software: true,
-        name: args.device.adapter.clone(),
-        ..AdapterRequest::default()
-    };
-    let backends = if args.backends.is_empty() {
-        let mut all = vec![BackendKind::Cpu];
-        if gpu::context::pick(gpu::context::adapters(), &request).is_ok() {
-            all.push(BackendKind::Gpu);
-        } else {
-            eprintln!("notice: no GPU adapter; timing the CPU only");
-        }
-        all
-    } else {
-        args.backends.clone()
-    };
-    let lr = bench::LR;
-    let cases = args.shapes.0.len() * backends.len();
-    let per_case = bench::samples_per_case(args.warmup, args.samples);
-    // Samples done of all cases, the case in hand and the ETA, on a terminal only.
-    let bar = if args.quiet {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::with_draw_target(
-            Some((cases * per_case) as u64),
-            indicatif::ProgressDrawTarget::stderr(),
-        )
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{wide_bar} {pos}/{len} samples  case {msg}  ETA {eta}",
-        )
-        .expect("the template is valid"),
-    );
-    // Per-case lines go above the bar (or straight to a pipe), one per line.
-    let say = |line: String| {
-        if !args.quiet {
-            bar.suspend(|| eprintln!("{line}"));
-        }
-    };
-    let mut records = Vec::new();
-    let mut case = 0;
-    for shape in &args.shapes.0 {
-        let data = Dataset::synthetic(shape.n, shape.f, 0)?;
-        let layout = Layout::new(shape.f, &[shape.h])?;
-        let model = Model::init(
-            layout,
-            args.activation,
-            0,
-            data.feature_names.clone(),
-            "y".into(),
-        );
-        for &which in &backends {
-            case += 1;
-            bar.set_message(format!(
-                "{case}/{cases}: {} ({}×{}, h {}) on {which}",
-                shape.name, shape.n, shape.f, shape.h
-            ));
-            let start = std::time::Instant::now();
-            let time = |b: &mut dyn Backend, per_sample: usize| {
-                bench::time_epochs_with(b, args.warmup, args.samples, per_sample, &mut || {
-                    bar.inc(1)
-                })
-                .with_context(|| format!("benchmarking {} on {which}", shape.name))
-            };
-            let (adapter, setup_s, timing, kernels) = match which {
-                BackendKind::Cpu => {
-                    let mut b = Fast::new(&model, &data, Optimizer::gd(lr), args.device.threads)?;
-                    let setup = start.elapsed().as_secs_f64();
-                    let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
-                    (adapter, setup, time(&mut b, 1)?, None)
-                }
-                BackendKind::Reference => {
-                    let mut b = Reference::new(&model, &data, Optimizer::gd(lr));
-                    let setup = start.elapsed().as_secs_f64();
-                    let adapter = format!("{} (1 thread)", cpu_name());
-                    (adapter, setup, time(&mut b, 1)?, None)
-                }
-                BackendKind::Gpu => {
-                    let ctx = gpu::Context::new(&request)?;
-                    let adapter = ctx.info.name.clone();
-                    let mut g = GpuTrainer::new_with(
-                        ctx,
-                        &model,
-                        &data,
-                        Optimizer::gd(lr),
-                        args.device.kernels.into(),
-                    )?;
-                    let setup = start.elapsed().as_secs_f64();
-                    let timing = time(&mut g, args.gpu_batch)?;
-                    let kernels: Option<std::collections::BTreeMap<String, f64>> =
-                        g.profile()?.map(|k| {
-                            k.into_iter()
-                                .map(|(k, s)| (k.entry_point().to_string(), s))
-                                .collect()
-                        });
-                    (adapter, setup, timing, kernels)
-                }
-            };
-            let mut record = Record::new(
-                which,
-                &adapter,
-                shape,
-                args.activation.name(),
-                &timing,
-                setup_s,
-            );
-            say(format!(
-                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
-                shape.name, record.median_s, record.gflops, setup_s, record.first_sample_s
-            ));
-            if let Some(k) = &kernels {
-                let parts: Vec<String> = k
-                    .iter()
-                    .map(|(name, s): (&String, &f64)| format!("{name} {:.3} ms", s * 1e3))
-                    .collect();
-                say(format!(
-                    "  GPU time per kernel, one epoch: {}",
-                    parts.join(", ")
-                ));
-            }
-            record.kernel_s = kernels;
-            records.push(record);
-        }
-    }
-    bar.finish_and_clear();
-    bench::fill_speedups(&mut records);
-    print!("{}", bench::table(&records));
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
-    }
-    if let Some(path) = &args.plot {
-        plot::BenchBars { records: &records }.write(path)?;
-    }
-    Ok(())
-}
-
-/// The CPU's model name, from /proc/cpuinfo where there is one.
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
