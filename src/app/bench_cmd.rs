@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
+use super::config;
 use super::progress;
 use crate::bench::{self, BackendKind, Record, Shape};
 use crate::cli::BenchArgs;
@@ -19,7 +20,7 @@ use crate::plot;
 use crate::train::Backend;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
-    let request = check_args(args)?;
+    let request = config::check_bench(args)?;
     let backends = backends_to_time(args, &request);
     let cases = args.shapes.0.len() * backends.len();
     let per_case = bench::samples_per_case(args.warmup, args.samples);
@@ -90,24 +91,6 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         plot::BenchBars { records: &records }.write(path)?;
     }
     Ok(())
-}
-
-/// Checks the options; the adapter to ask for (software ones too).
-fn check_args(args: &BenchArgs) -> Result<AdapterRequest> {
-    if let Some(path) = &args.json {
-        io::check_output_path(path)?;
-    }
-    if let Some(path) = &args.plot {
-        plot::check_path(path)?;
-    }
-    if args.samples == 0 || args.gpu_batch == 0 {
-        bail!("--samples and --gpu-batch must be at least 1");
-    }
-    Ok(AdapterRequest {
-        allow_software: true,
-        name: args.device.adapter.clone(),
-        ..AdapterRequest::default()
-    })
 }
 
 /// `--backends`, or the CPU and (when wgpu finds an adapter) the GPU.
