@@ -5,7 +5,7 @@
 //! Shapes come from SHADERTRAIN_SHAPES (default S0,S1); set it to
 //! S0,S1,S2,S3 for the full table.
 
-use shadertrain::bench::{self, Record};
+use shadertrain::bench::{self, BackendKind, Record};
 use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer};
@@ -32,7 +32,7 @@ fn main() {
         let setup = start.elapsed().as_secs_f64();
         let timing = bench::time_epochs(&mut cpu, 2, 10, 1).expect("the CPU trains");
         records.push(Record::new(
-            "cpu",
+            BackendKind::Cpu,
             &cpu.describe(),
             shape,
             "sigmoid",
@@ -49,7 +49,12 @@ fn main() {
                 let setup = start.elapsed().as_secs_f64();
                 let timing = bench::time_epochs(&mut gpu, 2, 10, 8).expect("the GPU trains");
                 records.push(Record::new(
-                    "gpu", &adapter, shape, "sigmoid", &timing, setup,
+                    BackendKind::Gpu,
+                    &adapter,
+                    shape,
+                    "sigmoid",
+                    &timing,
+                    setup,
                 ));
             }
             Err(e) => eprintln!("no GPU adapter, CPU only: {e}"),

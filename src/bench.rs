@@ -7,6 +7,39 @@ use crate::error::{Error, Result};
 use crate::model::Layout;
 use crate::train::Backend;
 
+/// A trainer: the backends `train --backend` names (but `auto`, which
+/// picks one of these) and `bench --backends` times. Its name is its CLI
+/// value and its JSON form.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The fast CPU trainer of `train --backend cpu`.
+    Cpu,
+    /// The f64 reference trainer (slow: plain loops, one thread).
+    Reference,
+    /// A wgpu adapter, software ones included.
+    Gpu,
+}
+
+impl BackendKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Reference => "reference",
+            BackendKind::Gpu => "gpu",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so that table widths apply.
+        f.pad(self.name())
+    }
+}
+
 /// Benchmarks use α = 0.1 (docs/spec.md).
 pub const LR: f64 = 0.1;
 
@@ -163,7 +196,7 @@ pub fn time_epochs_with(
 /// One row of the table and of `--json`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Record {
-    pub backend: String,
+    pub backend: BackendKind,
     pub adapter: String,
     pub shape: String,
     pub n: usize,
@@ -190,7 +223,7 @@ pub struct Record {
 
 impl Record {
     pub fn new(
-        backend: &str,
+        backend: BackendKind,
         adapter: &str,
         shape: &Shape,
         activation: &str,
@@ -200,7 +233,7 @@ impl Record {
         let layout = Layout::new(shape.f, &[shape.h]).expect("benchmark shapes are valid");
         let median = timing.median();
         Record {
-            backend: backend.to_string(),
+            backend,
             adapter: adapter.to_string(),
             shape: shape.name.to_string(),
             n: shape.n,
@@ -226,10 +259,10 @@ impl Record {
 pub fn fill_speedups(records: &mut [Record]) {
     let cpu: Vec<(String, f64)> = records
         .iter()
-        .filter(|r| r.backend == "cpu")
+        .filter(|r| r.backend == BackendKind::Cpu)
         .map(|r| (r.shape.clone(), r.median_s))
         .collect();
-    for r in records.iter_mut().filter(|r| r.backend == "gpu") {
+    for r in records.iter_mut().filter(|r| r.backend == BackendKind::Gpu) {
         r.speedup_vs_cpu = cpu
             .iter()
             .find(|(s, _)| *s == r.shape)
@@ -304,8 +337,8 @@ mod tests {
             first_s: s,
         };
         let mut r = vec![
-            Record::new("cpu", "x", &shape, "sigmoid", &timing(4.0), 0.0),
-            Record::new("gpu", "y", &shape, "sigmoid", &timing(1.0), 0.0),
+            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(4.0), 0.0),
+            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(1.0), 0.0),
         ];
         fill_speedups(&mut r);
         assert_eq!(r[1].speedup_vs_cpu, Some(4.0));

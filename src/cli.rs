@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::bench::BackendKind;
 use crate::model::Activation;
 use crate::optim::{OptimizerKind, Settings};
 
@@ -38,16 +40,49 @@ pub enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// `train --backend`: one trainer, or `auto` to pick the GPU or the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
-    /// A hardware GPU if there is one, otherwise the CPU (with a notice saying why).
     Auto,
-    /// The fast CPU trainer: f32, every core, fused row blocks.
-    Cpu,
-    /// The plain f64 reference trainer every other backend is tested against.
-    Reference,
-    /// A wgpu adapter, software adapters such as lavapipe included.
-    Gpu,
+    Kind(BackendKind),
+}
+
+impl BackendChoice {
+    const ALL: [BackendChoice; 4] = [
+        BackendChoice::Auto,
+        BackendChoice::Kind(BackendKind::Cpu),
+        BackendChoice::Kind(BackendKind::Reference),
+        BackendChoice::Kind(BackendKind::Gpu),
+    ];
+}
+
+/// The values are the kinds' names; the help is `train`'s.
+impl ValueEnum for BackendChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match *self {
+            BackendChoice::Auto => (
+                "auto",
+                "A hardware GPU if there is one, otherwise the CPU (with a notice saying why)",
+            ),
+            BackendChoice::Kind(kind) => (
+                kind.name(),
+                match kind {
+                    BackendKind::Cpu => "The fast CPU trainer: f32, every core, fused row blocks",
+                    BackendKind::Reference => {
+                        "The plain f64 reference trainer every other backend is tested against"
+                    }
+                    BackendKind::Gpu => {
+                        "A wgpu adapter, software adapters such as lavapipe included"
+                    }
+                },
+            ),
+        };
+        Some(PossibleValue::new(name).help(help))
+    }
 }
 
 /// The GPU kernels of a one-hidden-layer network.
@@ -303,7 +338,7 @@ pub struct BenchArgs {
 
     /// Backends to time, comma separated [default: cpu, and gpu when wgpu finds an adapter].
     #[arg(long, value_delimiter = ',', value_enum)]
-    pub backends: Vec<BenchBackend>,
+    pub backends: Vec<BackendKind>,
 
     /// Hidden-layer activation.
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
@@ -338,16 +373,6 @@ pub struct BenchArgs {
     /// bar is drawn only on a terminal anyway.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BenchBackend {
-    /// The fast CPU trainer of `train --backend cpu`.
-    Cpu,
-    /// The f64 reference trainer (slow: plain loops, one thread).
-    Reference,
-    /// A wgpu adapter, software ones included.
-    Gpu,
 }
 
 /// Benchmark shapes as given on the command line.

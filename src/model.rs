@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 use crate::rng;
 
 /// Hidden-layer activation. The output layer is always the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+/// Its name, as on the command line, is also its JSON form.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// σ(z) = 1 / (1 + e^(−z)), in its two-branch stable form.
     Sigmoid,

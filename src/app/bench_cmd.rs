@@ -1,0 +1,181 @@
+//! `bench`: epoch times of each shape on each backend, as a table, JSON
+//! and a chart.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Context as _, Result};
+
+use super::config;
+use super::progress;
+use crate::bench::{self, BackendKind, Record, Shape};
+use crate::cli::BenchArgs;
+use crate::cpu::{Fast, Reference};
+use crate::data::Dataset;
+use crate::gpu::{self, AdapterRequest, GpuTrainer};
+use crate::io;
+use crate::model::{Layout, Model};
+use crate::optim::Optimizer;
+use crate::plot;
+use crate::train::Backend;
+
+pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
+    let request = config::check_bench(args)?;
+    let backends = backends_to_time(args, &request);
+    let cases = args.shapes.0.len() * backends.len();
+    let per_case = bench::samples_per_case(args.warmup, args.samples);
+    // Samples done of all cases, the case in hand and the ETA.
+    let bar = progress::bar(
+        args.quiet,
+        cases * per_case,
+        "{wide_bar} {pos}/{len} samples  case {msg}  ETA {eta}",
+    );
+    // Per-case lines go above the bar (or straight to a pipe), one per line.
+    let say = |line: String| {
+        if !args.quiet {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+    };
+    let mut records = Vec::new();
+    let mut case = 0;
+    for shape in &args.shapes.0 {
+        let data = Dataset::synthetic(shape.n, shape.f, 0)?;
+        let layout = Layout::new(shape.f, &[shape.h])?;
+        let model = Model::init(
+            layout,
+            args.activation,
+            0,
+            data.feature_names.clone(),
+            "y".into(),
+        );
+        for &which in &backends {
+            case += 1;
+            bar.set_message(format!(
+                "{case}/{cases}: {} ({}×{}, h {}) on {which}",
+                shape.name, shape.n, shape.f, shape.h
+            ));
+            let mut tick = || bar.inc(1);
+            let case = Case {
+                args,
+                request: &request,
+                shape,
+                model: &model,
+                data: &data,
+            };
+            let record = case.time(which, &mut tick)?;
+            say(format!(
+                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
+                shape.name, record.median_s, record.gflops, record.setup_s, record.first_sample_s
+            ));
+            if let Some(k) = &record.kernel_s {
+                let parts: Vec<String> = k
+                    .iter()
+                    .map(|(name, s)| format!("{name} {:.3} ms", s * 1e3))
+                    .collect();
+                say(format!(
+                    "  GPU time per kernel, one epoch: {}",
+                    parts.join(", ")
+                ));
+            }
+            records.push(record);
+        }
+    }
+    bar.finish_and_clear();
+    bench::fill_speedups(&mut records);
+    print!("{}", bench::table(&records));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
+    if let Some(path) = &args.plot {
+        plot::BenchBars { records: &records }.write(path)?;
+    }
+    Ok(())
+}
+
+/// `--backends`, or the CPU and (when wgpu finds an adapter) the GPU.
+fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Vec<BackendKind> {
+    if !args.backends.is_empty() {
+        return args.backends.clone();
+    }
+    let mut all = vec![BackendKind::Cpu];
+    if gpu::context::pick(gpu::context::adapters(), request).is_ok() {
+        all.push(BackendKind::Gpu);
+    } else {
+        eprintln!("notice: no GPU adapter; timing the CPU only");
+    }
+    all
+}
+
+/// One shape, its data and starting model, to time on a backend.
+struct Case<'a> {
+    args: &'a BenchArgs,
+    request: &'a AdapterRequest,
+    shape: &'a Shape,
+    model: &'a Model,
+    data: &'a Dataset,
+}
+
+impl Case<'_> {
+    /// Sets up `which` (timed as setup) and times its epochs; `tick` after
+    /// every sample.
+    fn time(&self, which: BackendKind, tick: &mut dyn FnMut()) -> Result<Record> {
+        let (args, model, data) = (self.args, self.model, self.data);
+        let opt = Optimizer::gd(bench::LR);
+        let start = std::time::Instant::now();
+        let time = |b: &mut dyn Backend, per_sample: usize, tick: &mut dyn FnMut()| {
+            bench::time_epochs_with(b, args.warmup, args.samples, per_sample, tick)
+                .with_context(|| format!("benchmarking {} on {which}", self.shape.name))
+        };
+        let (adapter, setup_s, timing, kernels) = match which {
+            BackendKind::Cpu => {
+                let mut b = Fast::new(model, data, opt, args.device.threads)?;
+                let setup = start.elapsed().as_secs_f64();
+                let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
+                (adapter, setup, time(&mut b, 1, tick)?, None)
+            }
+            BackendKind::Reference => {
+                let mut b = Reference::new(model, data, opt);
+                let setup = start.elapsed().as_secs_f64();
+                let adapter = format!("{} (1 thread)", cpu_name());
+                (adapter, setup, time(&mut b, 1, tick)?, None)
+            }
+            BackendKind::Gpu => {
+                let ctx = gpu::Context::new(self.request)?;
+                let adapter = ctx.info.name.clone();
+                let kernels = args.device.kernels.into();
+                let mut g = GpuTrainer::new_with(ctx, model, data, opt, kernels)?;
+                let setup = start.elapsed().as_secs_f64();
+                let timing = time(&mut g, args.gpu_batch, tick)?;
+                (adapter, setup, timing, kernel_times(&mut g)?)
+            }
+        };
+        let activation = args.activation.name();
+        let mut record = Record::new(which, &adapter, self.shape, activation, &timing, setup_s);
+        record.kernel_s = kernels;
+        Ok(record)
+    }
+}
+
+/// GPU seconds per kernel entry point in one epoch, where the adapter has
+/// timestamp queries.
+fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
+    Ok(g.profile()?.map(|k| {
+        k.into_iter()
+            .map(|(k, s)| (k.entry_point().to_string(), s))
+            .collect()
+    }))
+}
+
+/// The CPU's model name, from /proc/cpuinfo where there is one.
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}

@@ -1,0 +1,312 @@
+//! `train`'s options: the defaults and the checks that turn its command
+//! line, or the options a checkpoint recorded, into a [`TrainConfig`]; and
+//! `bench`'s checks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::bench::BackendKind;
+use crate::cli::{BackendChoice, BenchArgs, TrainArgs};
+use crate::data;
+use crate::gpu::{AdapterRequest, KernelChoice};
+use crate::io;
+use crate::model::{Activation, Model};
+use crate::optim::Optimizer;
+use crate::plot;
+use crate::train::Schedule;
+
+/// The hidden widths of a fresh model without `--hidden`.
+const DEFAULT_HIDDEN: [usize; 1] = [64];
+/// The activation of a fresh model without `--activation`.
+const DEFAULT_ACTIVATION: Activation = Activation::Sigmoid;
+/// Updates of a new run without `--epochs`.
+const DEFAULT_EPOCHS: usize = 200;
+
+/// What defines a training run: recorded in checkpoints so `--resume`
+/// continues it with the same data and options.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunOptions {
+    pub data: Option<PathBuf>,
+    pub target: Option<String>,
+    pub synthetic: Option<usize>,
+    pub features: Option<usize>,
+    /// `None`: 64, or the `--init` model's.
+    pub hidden: Option<Vec<usize>>,
+    /// `None`: sigmoid, or the `--init` model's.
+    pub activation: Option<Activation>,
+    /// The optimizer and all its settings, the learning rate included.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// The learning rate of a checkpoint written before `optimizer` was
+    /// recorded (plain gradient descent); read, never written.
+    #[serde(default, rename = "lr", skip_serializing)]
+    pub legacy_lr: Option<f64>,
+    pub tol: f64,
+    pub epochs: usize,
+    pub seed: u64,
+    pub init: Option<PathBuf>,
+    /// See `--patience`.
+    #[serde(default)]
+    pub patience: usize,
+    /// The synthetic data were generated on the GPU (y in f32 there, so a
+    /// resumed run must generate them the same way).
+    #[serde(default)]
+    pub on_device: bool,
+    /// See `--standardize`.
+    #[serde(default)]
+    pub standardize: bool,
+    /// See `--validation-split`.
+    #[serde(default)]
+    pub validation_split: Option<f64>,
+}
+
+impl RunOptions {
+    fn from_args(args: &TrainArgs) -> Result<RunOptions> {
+        Ok(RunOptions {
+            data: args.data.clone(),
+            target: args.target.clone(),
+            synthetic: args.synthetic,
+            features: args.features,
+            hidden: args.hidden.as_ref().map(|h| h.0.clone()),
+            activation: args.activation,
+            optimizer: args.optimizer_settings().resolve()?,
+            legacy_lr: None,
+            tol: args.tol,
+            epochs: args.epochs.unwrap_or(DEFAULT_EPOCHS),
+            seed: args.seed,
+            init: args.init.clone(),
+            patience: args.patience,
+            // The split and the statistics need the rows on the host.
+            on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
+                && args.synthetic.is_some()
+                && args.data.is_none()
+                && !args.standardize
+                && args.validation_split.is_none(),
+            standardize: args.standardize,
+            validation_split: args.validation_split,
+        })
+    }
+
+    /// The options a checkpoint at `path` recorded; `epochs` (`--epochs`)
+    /// may raise the total.
+    fn recorded(path: &Path, options: &serde_json::Value, epochs: Option<usize>) -> Result<Self> {
+        let mut run: RunOptions = serde_json::from_value(options.clone()).with_context(|| {
+            format!(
+                "{}: metadata 'options' is not a run's options",
+                path.display()
+            )
+        })?;
+        if let Some(e) = epochs {
+            run.epochs = e;
+        }
+        if let Some(lr) = run.legacy_lr.take() {
+            run.optimizer = Optimizer::gd(lr);
+        }
+        Ok(run)
+    }
+
+    /// Checks the options no data are needed for; the stopping rule.
+    fn check(&self) -> Result<Schedule> {
+        self.optimizer.check()?;
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            bail!("--tol must be 0 or more, not {}", self.tol);
+        }
+        if self.epochs == 0 {
+            bail!("--epochs must be at least 1");
+        }
+        if let Some(fraction) = self.validation_split {
+            data::check_split_fraction(fraction)?;
+        }
+        Ok(Schedule {
+            max_epochs: self.epochs,
+            tol: self.tol,
+        })
+    }
+
+    /// The hidden widths of a fresh model.
+    pub(super) fn fresh_hidden(&self) -> Vec<usize> {
+        self.hidden
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HIDDEN.to_vec())
+    }
+
+    /// The activation of a fresh model.
+    pub(super) fn fresh_activation(&self) -> Activation {
+        self.activation.unwrap_or(DEFAULT_ACTIVATION)
+    }
+
+    /// Rows and features of synthetic data generated on the GPU.
+    pub(super) fn on_device_shape(&self) -> Option<(usize, usize)> {
+        match (self.on_device, self.synthetic, self.features) {
+            (true, Some(n), Some(f)) => Some((n, f)),
+            _ => None,
+        }
+    }
+}
+
+/// The files a run writes at its end, each where it was asked for.
+pub struct Outputs {
+    pub save: Option<PathBuf>,
+    pub history: Option<PathBuf>,
+    pub json: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+}
+
+/// `--checkpoint`: where, and every how many epochs.
+pub struct Checkpointing {
+    pub path: PathBuf,
+    pub every: usize,
+}
+
+/// A `train` invocation, checked: the run (new or resumed) and how this
+/// invocation runs it.
+pub struct TrainConfig {
+    /// What the run is; checkpoints record it.
+    pub run: RunOptions,
+    pub schedule: Schedule,
+    pub target_loss: Option<f64>,
+    pub max_time: Option<Duration>,
+    pub backend: BackendChoice,
+    /// The GPU adapter to ask for.
+    pub adapter: AdapterRequest,
+    /// Threads of the CPU backend and of the validation scorer (0: all).
+    pub threads: usize,
+    pub kernels: KernelChoice,
+    pub checkpoint: Option<Checkpointing>,
+    /// The checkpoint resumed from.
+    pub resume: Option<PathBuf>,
+    pub outputs: Outputs,
+    pub quiet: bool,
+}
+
+/// The checkpoint `--resume` names, as loaded.
+pub struct Resumed {
+    pub path: PathBuf,
+    pub model: Model,
+    pub checkpoint: io::Checkpoint,
+}
+
+impl TrainConfig {
+    /// Checks `args` and resolves the run they name: a new one, or the one
+    /// the `--resume` checkpoint recorded (which is loaded here and
+    /// returned).
+    pub fn resolve(args: &TrainArgs) -> Result<(TrainConfig, Option<Resumed>)> {
+        check_train_outputs(args)?;
+        let (run, resumed) = match &args.resume {
+            None => (RunOptions::from_args(args)?, None),
+            Some(path) => {
+                let (model, checkpoint) = io::load_checkpoint(path)?;
+                let run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
+                let path = path.clone();
+                (
+                    run,
+                    Some(Resumed {
+                        path,
+                        model,
+                        checkpoint,
+                    }),
+                )
+            }
+        };
+        let schedule = run.check()?;
+        let target_loss = args.target_loss.map(check_target_loss).transpose()?;
+        let max_time = args
+            .max_time
+            .map(|t| seconds(t, "--max-time"))
+            .transpose()?;
+        // With --backend gpu the synthetic task is generated on the device,
+        // so a large batch is never built on the host nor copied over the
+        // bus. A resumed run keeps the data source it started with.
+        if run.on_device && args.backend != BackendChoice::Kind(BackendKind::Gpu) {
+            bail!(
+                "this run's synthetic data were generated on the GPU; resume it with --backend gpu"
+            );
+        }
+        let config = TrainConfig {
+            run,
+            schedule,
+            target_loss,
+            max_time,
+            backend: args.backend,
+            adapter: AdapterRequest {
+                allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
+                name: args.device.adapter.clone(),
+                timeout: seconds(args.gpu_timeout, "--gpu-timeout")?,
+                ..AdapterRequest::default()
+            },
+            threads: args.device.threads,
+            kernels: args.device.kernels.into(),
+            checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
+                path,
+                every: args.checkpoint_every,
+            }),
+            resume: args.resume.clone(),
+            outputs: Outputs {
+                save: args.save.clone(),
+                history: args.history.clone(),
+                json: args.json.clone(),
+                plot: args.plot.clone(),
+            },
+            quiet: args.quiet,
+        };
+        Ok((config, resumed))
+    }
+
+    /// Epochs between checkpoints; 0 without `--checkpoint`.
+    pub fn checkpoint_every(&self) -> usize {
+        self.checkpoint.as_ref().map_or(0, |c| c.every)
+    }
+}
+
+/// Every file `train` may write can be written, checked before anything runs.
+fn check_train_outputs(args: &TrainArgs) -> Result<()> {
+    for path in [&args.save, &args.history, &args.checkpoint, &args.json]
+        .into_iter()
+        .flatten()
+    {
+        io::check_output_path(path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::check_path(path)?;
+    }
+    if args.checkpoint.is_some() && args.checkpoint_every == 0 {
+        bail!("--checkpoint-every must be at least 1");
+    }
+    Ok(())
+}
+
+fn check_target_loss(t: f64) -> Result<f64> {
+    if t.is_finite() && t >= 0.0 {
+        Ok(t)
+    } else {
+        bail!("--target-loss must be 0 or more, not {t}")
+    }
+}
+
+/// `flag`'s value as a positive duration.
+fn seconds(t: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(t)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds"))
+}
+
+/// Checks `bench`'s options; the adapter it asks for (software ones too).
+pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
+    if let Some(path) = &args.json {
+        io::check_output_path(path)?;
+    }
+    if let Some(path) = &args.plot {
+        plot::check_path(path)?;
+    }
+    if args.samples == 0 || args.gpu_batch == 0 {
+        bail!("--samples and --gpu-batch must be at least 1");
+    }
+    Ok(AdapterRequest {
+        allow_software: true,
+        name: args.device.adapter.clone(),
+        ..AdapterRequest::default()
+    })
+}

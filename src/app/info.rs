@@ -1,0 +1,48 @@
+//! `info`: the GPU adapters wgpu finds, and which one each backend picks.
+
+use anyhow::Result;
+
+use crate::gpu::{self, AdapterRequest};
+
+pub(super) fn info_command() -> Result<()> {
+    let adapters = gpu::context::adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapters found (Vulkan, Metal, DX12)");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        println!("[{i}] {}", info.name);
+        println!(
+            "    backend {:?}, type {:?}",
+            info.backend, info.device_type
+        );
+        println!("    driver  {} {}", info.driver, info.driver_info);
+        println!(
+            "    limits  storage binding {} MiB, buffer {} MiB, workgroups/dim {}, workgroup storage {} KiB, invocations {}",
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_buffer_size >> 20,
+            l.max_compute_workgroups_per_dimension,
+            l.max_compute_workgroup_storage_size >> 10,
+            l.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "    timestamps {}",
+            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        );
+    }
+    for (name, allow_software) in [("auto", false), ("gpu", true)] {
+        let request = AdapterRequest {
+            allow_software,
+            ..AdapterRequest::default()
+        };
+        match gpu::context::pick(gpu::context::adapters(), &request) {
+            Ok(a) => println!("--backend {name} would use: {}", a.get_info().name),
+            Err(_) if name == "auto" => {
+                println!("--backend auto would use: the CPU (no hardware GPU)")
+            }
+            Err(e) => println!("--backend {name}: {e}"),
+        }
+    }
+    Ok(())
+}

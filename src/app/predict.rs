@@ -1,0 +1,43 @@
+//! `predict`: a saved model's predictions for a CSV file's rows.
+
+use std::io::Write;
+
+use anyhow::{Context as _, Result};
+
+use crate::cli::PredictArgs;
+use crate::cpu;
+use crate::data::Table;
+use crate::io;
+
+pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        io::check_output_path(out)?;
+    }
+    let model = io::load_model(&args.model)?;
+    let table = Table::read(&args.data)?;
+    let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
+    // In the target's units: a standardised model's statistics are applied.
+    let yhat = model.predict(&data);
+    let mut text = String::with_capacity(yhat.len() * 12);
+    text.push_str(&format!("{}_pred\n", model.target_name));
+    for v in &yhat {
+        text.push_str(&format!("{}\n", *v as f32));
+    }
+    match &args.out {
+        Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .context("writing predictions to standard output")?,
+    }
+    if has_target {
+        let mse = cpu::reference::mse(&yhat, &data.y);
+        // Keep standard output clean CSV when the predictions go there.
+        let line = format!("mse {mse:.6e} over {} rows", data.rows);
+        if args.out.is_some() {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! What a finished `train` run leaves behind: the loss history, the plot,
+//! the saved model, the `--json` summary and the printed summary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::config::{RunOptions, TrainConfig};
+use super::validation::Validation;
+use crate::io;
+use crate::model::Model;
+use crate::plot;
+use crate::train::{Outcome, StopReason};
+
+/// The `train --json` record; its schema is in the README.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub version: &'static str,
+    pub options: RunOptions,
+    pub backend: String,
+    /// The optimizer and its settings, in one line.
+    pub optimizer: String,
+    /// Updates in all, a resumed run's earlier ones included.
+    pub epochs: usize,
+    /// Full-batch loss-and-gradient passes this run made: the updates, or
+    /// for lbfgs its iterations' line-search passes.
+    pub evaluations: usize,
+    pub first_loss: f64,
+    pub final_loss: f64,
+    pub best_loss: f64,
+    /// "target", or "standardized" with --standardize.
+    pub loss_units: &'static str,
+    /// Rows trained on and rows held out (0 without a split).
+    pub train_rows: usize,
+    pub val_rows: usize,
+    /// Validation loss of the final parameters; null without a split.
+    pub final_val_loss: Option<f64>,
+    /// Lowest validation loss measured, and its epoch; null without a split.
+    pub best_val_loss: Option<f64>,
+    pub best_val_epoch: Option<usize>,
+    /// max_epochs, converged, target_reached, interrupted, time_limit or diverged.
+    pub stop: &'static str,
+    pub stop_reason: String,
+    pub wall_s: f64,
+    pub time_per_epoch_s: f64,
+    pub model: Option<PathBuf>,
+    /// For each power of ten from 1 down to 1e-12 that the training loss
+    /// reached: the first epoch at or below it and the wall seconds into the
+    /// run when that epoch's batch had ended (time to accuracy).
+    pub milestones: Vec<Milestone>,
+}
+
+/// The lowest power of ten a run's milestones go down to.
+const MILESTONE_FLOOR: f64 = 1e-12;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Milestone {
+    pub loss: f64,
+    pub epoch: usize,
+    pub wall_s: f64,
+}
+
+/// A finished run, as its outputs and its printed summary report it.
+pub(super) struct Finished<'a> {
+    pub outcome: Outcome,
+    /// The model with the final parameters.
+    pub model: Model,
+    /// The backend, in one line.
+    pub backend: String,
+    /// The data: source, split and standardisation, in one line.
+    pub data: String,
+    /// Rows trained on and rows held out.
+    pub rows: (usize, usize),
+    pub validation: Option<Validation<'a>>,
+    /// The milestones this run reached (not those of a resumed history).
+    pub milestones: Vec<Milestone>,
+}
+
+impl Finished<'_> {
+    fn val_losses(&self) -> Option<&[(usize, f64)]> {
+        self.validation.as_ref().map(Validation::losses)
+    }
+}
+
+/// Records when the training loss first fell to each power of ten, at the
+/// batches' ends.
+pub(super) struct Milestones {
+    /// (power of ten, wall seconds) in falling powers.
+    marks: Vec<(f64, f64)>,
+    next: f64,
+    started: Instant,
+}
+
+impl Milestones {
+    /// Starts the clock.
+    pub fn start() -> Milestones {
+        Milestones {
+            marks: Vec::new(),
+            next: 1.0,
+            started: Instant::now(),
+        }
+    }
+
+    /// A batch ended with this loss.
+    pub fn observe(&mut self, loss: f64) {
+        while loss <= self.next && self.next >= MILESTONE_FLOOR {
+            self.marks
+                .push((self.next, self.started.elapsed().as_secs_f64()));
+            self.next /= 10.0;
+        }
+    }
+
+    /// The first epoch at or below each mark, leaving out those reached
+    /// before `resumed_at` (not this run's time).
+    pub fn reached(&self, losses: &[f64], resumed_at: usize) -> Vec<Milestone> {
+        self.marks
+            .iter()
+            .filter_map(|&(loss, wall_s)| {
+                let epoch = losses.iter().position(|&l| l <= loss)?;
+                if epoch < resumed_at {
+                    return None;
+                }
+                Some(Milestone {
+                    loss,
+                    epoch,
+                    wall_s,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Summary {
+    fn new(run: &RunOptions, done: &Finished, model: Option<&Path>) -> Summary {
+        let out = &done.outcome;
+        let stop = match out.reason {
+            StopReason::MaxEpochs => "max_epochs",
+            StopReason::Converged | StopReason::GradientSmall | StopReason::NoDescent => {
+                "converged"
+            }
+            StopReason::TargetReached => "target_reached",
+            StopReason::Interrupted => "interrupted",
+            StopReason::TimeLimit => "time_limit",
+            StopReason::Diverged { .. } => "diverged",
+        };
+        let saved = succeeded(out.reason);
+        let val = done.validation.as_ref();
+        let best_val = val.and_then(Validation::best);
+        Summary {
+            version: env!("CARGO_PKG_VERSION"),
+            options: run.clone(),
+            backend: done.backend.clone(),
+            optimizer: run.optimizer.describe(),
+            epochs: out.updates,
+            evaluations: out.evaluations.unwrap_or(out.run_updates),
+            first_loss: out.losses[0],
+            final_loss: *out.losses.last().expect("at least one loss"),
+            best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
+            loss_units: if run.standardize {
+                "standardized"
+            } else {
+                "target"
+            },
+            train_rows: done.rows.0,
+            val_rows: done.rows.1,
+            final_val_loss: val.and_then(Validation::latest),
+            best_val_loss: best_val.map(|b| b.1),
+            best_val_epoch: best_val.map(|b| b.0),
+            stop,
+            stop_reason: out.reason.describe(),
+            wall_s: out.elapsed.as_secs_f64(),
+            time_per_epoch_s: out.time_per_epoch().as_secs_f64(),
+            model: model.filter(|_| saved).map(Path::to_path_buf),
+            milestones: done.milestones.clone(),
+        }
+    }
+}
+
+/// Whether a run that stopped for `reason` ends with its model saved.
+pub(super) fn succeeded(reason: StopReason) -> bool {
+    !matches!(
+        reason,
+        StopReason::Interrupted | StopReason::Diverged { .. }
+    )
+}
+
+/// `--history` and `--plot`.
+pub(super) fn write_curves(config: &TrainConfig, done: &Finished) -> Result<()> {
+    let losses = &done.outcome.losses;
+    if let Some(path) = &config.outputs.history {
+        io::write_history_with_val(path, losses, done.val_losses())?;
+    }
+    if let Some(path) = &config.outputs.plot {
+        let units = if config.run.standardize {
+            "MSE in standardized units (log scale)"
+        } else {
+            "MSE (log scale)"
+        };
+        let model = &done.model;
+        plot::LossCurve {
+            losses,
+            val: done.val_losses().unwrap_or_default(),
+            title: format!(
+                "loss per epoch: {} → {} → 1, {}, {}",
+                model.layout.features(),
+                model.layout.hidden_spec(),
+                model.activation,
+                config.run.optimizer.describe()
+            ),
+            loss_label: units.to_string(),
+        }
+        .write(path)?;
+    }
+    Ok(())
+}
+
+/// `--save` (after a run that succeeded) and then `--json`, which names
+/// the model file: it is written once that file exists.
+pub(super) fn write_model_and_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
+    let save = config.outputs.save.as_deref();
+    if succeeded(done.outcome.reason) {
+        if let Some(path) = save {
+            let opt = config.run.optimizer;
+            let trained_by = serde_json::to_string(&opt).expect("the optimizer serialises");
+            io::save_model_with(&done.model, path, &[("optimizer", trained_by)])?;
+        }
+    }
+    if let Some(path) = &config.outputs.json {
+        let summary = Summary::new(&config.run, done, save);
+        let text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
+    Ok(())
+}
+
+/// The summary on standard output.
+pub(super) fn print_summary(config: &TrainConfig, done: &Finished) {
+    let (model, outcome) = (&done.model, &done.outcome);
+    let first = outcome.losses[0];
+    let last = *outcome.losses.last().expect("at least one loss");
+    println!("backend   {}", done.backend);
+    println!("data      {}", done.data);
+    println!(
+        "model     {} → {} → 1, {}, {} parameters",
+        model.layout.features(),
+        model.layout.hidden_spec(),
+        model.activation,
+        model.layout.len()
+    );
+    println!("optimizer {}", config.run.optimizer.describe());
+    match outcome.evaluations {
+        Some(n) => println!(
+            "epochs    {} ({}), {n} loss-and-gradient evaluations",
+            outcome.updates,
+            outcome.reason.describe()
+        ),
+        None => println!(
+            "epochs    {} ({})",
+            outcome.updates,
+            outcome.reason.describe()
+        ),
+    }
+    match &model.standardization {
+        // MSE scales with the square of the target's std.
+        Some(s) => println!(
+            "loss      {first:.6e} → {last:.6e} (standardized units; {:.6e} in target units)",
+            last * s.target_std * s.target_std
+        ),
+        None => println!("loss      {first:.6e} → {last:.6e}"),
+    }
+    if let Some(v) = &done.validation {
+        let (best_epoch, best) = v.best().unwrap_or((0, f64::NAN));
+        println!(
+            "val loss  {:.6e} → {:.6e}, best {best:.6e} at epoch {best_epoch} ({} rows, measured at {} epochs)",
+            v.losses()[0].1,
+            v.latest().unwrap_or(f64::NAN),
+            done.rows.1,
+            v.losses().len()
+        );
+    }
+    println!(
+        "time      {:.3} s, {:.3} ms/epoch",
+        outcome.elapsed.as_secs_f64(),
+        outcome.time_per_epoch().as_secs_f64() * 1e3
+    );
+    if let Some(path) = &config.outputs.save {
+        println!("saved     {}", path.display());
+    }
+}

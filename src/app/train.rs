@@ -1,0 +1,620 @@
+//! `train`, as a pipeline: resolve the options (and the checkpoint
+//! resumed), load the data, build the starting model, open the backend,
+//! fit, write the outputs, and end as the run did.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::config::{Resumed, RunOptions, TrainConfig};
+use super::progress;
+use super::report::{self, Finished, Milestones};
+use super::validation::Validation;
+use crate::bench::BackendKind;
+use crate::cli::{BackendChoice, TrainArgs};
+use crate::cpu::{Fast, Reference};
+use crate::data::{Columns, Dataset, Standardization, Table};
+use crate::gpu::{self, AdapterRequest, GpuTrainer};
+use crate::io;
+use crate::model::{Layout, Model};
+use crate::optim::lbfgs::{Lbfgs, Objective};
+use crate::optim::{Optimizer, Saved};
+use crate::train::{self, Backend, Hooks, Outcome, StopReason};
+
+/// Raised by Ctrl-C; the training loop checks it between batches.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
+    let (config, resumed) = TrainConfig::resolve(args)?;
+    let mut data = TrainingData::load(&config.run)?;
+    let Start {
+        model,
+        history,
+        val_history,
+        optimizer,
+    } = starting_point(&config, resumed, &mut data)?;
+    let mut backend = open_backend(&config, &model, &data, optimizer.as_ref())?;
+    let validation = open_validation(
+        &config,
+        &model,
+        data.val.as_ref(),
+        val_history,
+        history.len(),
+    )?;
+    let checkpointer = Checkpointer::new(&config, &model);
+    let fitted = fit(
+        &config,
+        backend.as_mut(),
+        &checkpointer,
+        history,
+        validation,
+    )?;
+    let done = write_outputs(
+        &config,
+        backend.as_mut(),
+        &checkpointer,
+        &model,
+        &data,
+        fitted,
+    )?;
+    conclude(&config, &done)
+}
+
+/// The rows a run trains and validates on, and a line saying what they are.
+struct TrainingData {
+    /// The training rows; `None` when the GPU generates them.
+    train: Option<Dataset>,
+    /// The rows `--validation-split` holds out.
+    val: Option<Dataset>,
+    /// The shape and names of the data, before any split.
+    columns: Columns,
+    /// The data line of the printed summary.
+    what: String,
+}
+
+impl TrainingData {
+    /// The run's data, split when it asks for a validation split.
+    fn load(run: &RunOptions) -> Result<TrainingData> {
+        let (all, columns, mut what) = match run.on_device_shape() {
+            Some((n, f)) => (
+                None,
+                Columns::synthetic(n, f)?,
+                format!(
+                    "synthetic {n} rows × {f} features (seed {}), generated on the GPU",
+                    run.seed
+                ),
+            ),
+            None => {
+                let (data, what) = read_data(run)?;
+                let columns = data.columns();
+                (Some(data), columns, what)
+            }
+        };
+        // The held-out rows leave the training set before anything is fitted.
+        let (train, val) = match (all, run.validation_split) {
+            (Some(all), Some(fraction)) => {
+                let (train_rows, val_rows) = all.split(fraction, run.seed)?;
+                what.push_str(&format!(
+                    "; {} rows train, {} held out (--validation-split {fraction})",
+                    train_rows.rows, val_rows.rows
+                ));
+                (Some(train_rows), Some(val_rows))
+            }
+            (data, _) => (data, None),
+        };
+        Ok(TrainingData {
+            train,
+            val,
+            columns,
+            what,
+        })
+    }
+
+    /// Standardises the training and the held-out rows with `s`.
+    fn standardize(&mut self, s: &Standardization) {
+        for d in self.train.iter_mut().chain(self.val.iter_mut()) {
+            s.apply(d);
+        }
+        self.what.push_str("; standardized");
+    }
+
+    /// Rows trained on and rows held out.
+    fn rows(&self) -> (usize, usize) {
+        (
+            self.train.as_ref().map_or(self.columns.rows, |d| d.rows),
+            self.val.as_ref().map_or(0, |v| v.rows),
+        )
+    }
+}
+
+/// The rows of `--data` or `--synthetic` on the host, and what they are.
+fn read_data(run: &RunOptions) -> Result<(Dataset, String)> {
+    match (&run.data, run.synthetic, run.features) {
+        (Some(path), _, _) => {
+            let table = Table::read(path)?;
+            let data = table.into_dataset(run.target.as_deref())?;
+            let what = format!(
+                "{} ({} rows × {} features, target {})",
+                path.display(),
+                data.rows,
+                data.features,
+                data.target_name
+            );
+            Ok((data, what))
+        }
+        (None, Some(n), Some(f)) => {
+            let data = Dataset::synthetic(n, f, run.seed)?;
+            Ok((
+                data,
+                format!("synthetic {n} rows × {f} features (seed {})", run.seed),
+            ))
+        }
+        _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
+    }
+}
+
+/// Where a run starts: the model, the losses before each update so far,
+/// the validation losses so far and a resumed optimizer's state.
+struct Start {
+    model: Model,
+    history: Vec<f64>,
+    val_history: Vec<(usize, f64)>,
+    optimizer: Option<Saved>,
+}
+
+/// The resumed checkpoint's state, or a new run's starting model; the data
+/// are standardised as the model is.
+fn starting_point(
+    config: &TrainConfig,
+    resumed: Option<Resumed>,
+    data: &mut TrainingData,
+) -> Result<Start> {
+    let run = &config.run;
+    let start = match resumed {
+        Some(resumed) => resume(run, resumed, &data.columns)?,
+        None => {
+            let mut model = initial_model(run, &data.columns)?;
+            model.standardization =
+                standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
+            Start {
+                model,
+                history: Vec::new(),
+                val_history: Vec::new(),
+                optimizer: None,
+            }
+        }
+    };
+    if let Some(s) = &start.model.standardization {
+        data.standardize(s);
+    }
+    Ok(start)
+}
+
+/// A checkpoint's state, checked against the data and the epochs to run.
+fn resume(run: &RunOptions, resumed: Resumed, columns: &Columns) -> Result<Start> {
+    let Resumed {
+        path,
+        mut model,
+        checkpoint,
+    } = resumed;
+    check_model(&model, &path, run, columns)?;
+    if checkpoint.epoch > run.epochs {
+        bail!(
+            "{} is at epoch {}, past --epochs {}; give a larger --epochs to continue",
+            path.display(),
+            checkpoint.epoch,
+            run.epochs
+        );
+    }
+    model.standardization = standardization(run, &model, Some(&path), None)?;
+    Ok(Start {
+        model,
+        history: checkpoint.history,
+        val_history: checkpoint.val_history,
+        optimizer: Some(checkpoint.optimizer),
+    })
+}
+
+/// Checks a saved model against the data and the options that name a shape.
+fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -> Result<()> {
+    if model.layout.features() != data.features || model.feature_names != data.feature_names {
+        bail!(
+            "{}: the model takes {} features ({}) but the data has {} ({})",
+            source.display(),
+            model.layout.features(),
+            model.feature_names.join(", "),
+            data.features,
+            data.feature_names.join(", ")
+        );
+    }
+    if let Some(h) = &run.hidden {
+        if model.layout.hidden() != h.as_slice() {
+            bail!(
+                "{} has hidden layers {}, not --hidden {}",
+                source.display(),
+                model.layout.hidden_spec(),
+                h.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+    }
+    if let Some(a) = run.activation {
+        if a != model.activation {
+            bail!(
+                "{} uses {}, not --activation {a}",
+                source.display(),
+                model.activation
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The starting model: `--init`'s, checked against the data and the other
+/// options, or fresh weights from `--seed`.
+fn initial_model(run: &RunOptions, data: &Columns) -> Result<Model> {
+    let Some(path) = &run.init else {
+        let layout = Layout::new(data.features, &run.fresh_hidden())?;
+        return Ok(Model::init(
+            layout,
+            run.fresh_activation(),
+            run.seed,
+            data.feature_names.clone(),
+            data.target_name.clone(),
+        ));
+    };
+    let model = io::load_model(path)?;
+    check_model(&model, path, run, data).with_context(|| format!("--init {}", path.display()))?;
+    Ok(model)
+}
+
+/// The statistics a run standardises with: a saved model's (from `--init`
+/// or a checkpoint), which its weights were trained for, or fitted on the
+/// training rows. A model and the option must agree.
+fn standardization(
+    run: &RunOptions,
+    model: &Model,
+    source: Option<&Path>,
+    train_rows: Option<&Dataset>,
+) -> Result<Option<Standardization>> {
+    match (&model.standardization, source, run.standardize) {
+        (Some(s), _, true) => Ok(Some(s.clone())),
+        (Some(_), Some(path), false) => bail!(
+            "{} was trained with --standardize; add --standardize to continue from it (its statistics are reused)",
+            path.display()
+        ),
+        (None, Some(path), true) => bail!(
+            "{} was trained without --standardize, so its weights expect raw inputs; drop --standardize, or train a new model without --init",
+            path.display()
+        ),
+        (None, None, true) => match train_rows {
+            Some(d) => Ok(Some(Standardization::fit(d))),
+            None => bail!("--standardize needs the rows on the host"),
+        },
+        (_, _, false) => Ok(None),
+    }
+}
+
+/// Where a run trains, `auto` resolved.
+enum Device {
+    Cpu,
+    Reference,
+    Gpu(Box<gpu::Context>),
+}
+
+impl Device {
+    fn open(config: &TrainConfig) -> Result<Device> {
+        Ok(match config.backend {
+            BackendChoice::Auto => Device::auto(&config.adapter)?,
+            BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
+            BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
+            BackendChoice::Kind(BackendKind::Gpu) => {
+                Device::Gpu(Box::new(gpu::Context::new(&config.adapter)?))
+            }
+        })
+    }
+
+    /// `auto`: a hardware GPU when there is one, otherwise the CPU, with a
+    /// notice saying why.
+    fn auto(request: &AdapterRequest) -> Result<Device> {
+        match gpu::Context::new(request) {
+            Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
+            Err(crate::Error::NoAdapter(why)) => {
+                let software = gpu::context::adapters()
+                    .iter()
+                    .any(|a| gpu::context::is_software(&a.get_info()));
+                let hint = if software {
+                    " (a software adapter is present; --backend gpu uses it)"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "notice: training on the CPU: {}{hint}",
+                    why.split(';').next().unwrap_or(&why)
+                );
+                Ok(Device::Cpu)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// `objective` as a training backend: itself for the first-order
+/// optimizers, driven by host-side L-BFGS for lbfgs.
+fn with_optimizer<'a, B>(objective: B, model: &Model, opt: Optimizer) -> Box<dyn Backend + 'a>
+where
+    B: Backend + Objective + 'a,
+{
+    match opt {
+        Optimizer::Lbfgs { .. } => Box::new(Lbfgs::new(objective, &model.params, opt)),
+        _ => Box::new(objective),
+    }
+}
+
+/// The trainer of `model` on the data, holding a resumed optimizer `state`.
+fn open_backend<'a>(
+    config: &TrainConfig,
+    model: &Model,
+    data: &'a TrainingData,
+    state: Option<&Saved>,
+) -> Result<Box<dyn Backend + 'a>> {
+    let (opt, kernels) = (config.run.optimizer, config.kernels);
+    let mut backend = match &data.train {
+        // The synthetic rows, generated on the GPU.
+        None => {
+            let ctx = gpu::Context::new(&config.adapter)?;
+            let (rows, seed) = (data.columns.rows, config.run.seed);
+            let g = GpuTrainer::synthetic_with(ctx, model, rows, seed, opt, kernels)?;
+            with_optimizer(g, model, opt)
+        }
+        Some(rows) => match Device::open(config)? {
+            Device::Cpu => with_optimizer(Fast::new(model, rows, opt, config.threads)?, model, opt),
+            Device::Reference => with_optimizer(Reference::new(model, rows, opt), model, opt),
+            Device::Gpu(ctx) => {
+                let g = GpuTrainer::new_with(*ctx, model, rows, opt, kernels)?;
+                with_optimizer(g, model, opt)
+            }
+        },
+    };
+    if let Some(state) = state {
+        let resumed = config.resume.as_ref().expect("resumed");
+        backend
+            .set_optimizer_state(state)
+            .with_context(|| format!("--resume {}", resumed.display()))?;
+    }
+    Ok(backend)
+}
+
+/// The scorer of the held-out rows, if any, having scored the starting
+/// parameters (after `resumed_at` updates).
+fn open_validation<'a>(
+    config: &TrainConfig,
+    model: &Model,
+    rows: Option<&'a Dataset>,
+    history: Vec<(usize, f64)>,
+    resumed_at: usize,
+) -> Result<Option<Validation<'a>>> {
+    let Some(rows) = rows else {
+        return Ok(None);
+    };
+    let scorer = Fast::new(model, rows, config.run.optimizer, config.threads)?;
+    let mut validation = Validation::new(scorer, history);
+    validation.record(resumed_at, &model.params);
+    Ok(Some(validation))
+}
+
+/// Writes `--checkpoint`: the model with given parameters, the losses
+/// before them, the run's options, the validation losses so far and the
+/// optimizer's state.
+struct Checkpointer<'a> {
+    path: Option<&'a Path>,
+    /// The run's options, as checkpoints record them.
+    options: serde_json::Value,
+    /// The starting model, for everything but its parameters.
+    model: &'a Model,
+}
+
+impl<'a> Checkpointer<'a> {
+    fn new(config: &'a TrainConfig, model: &'a Model) -> Checkpointer<'a> {
+        Checkpointer {
+            path: config.checkpoint.as_ref().map(|c| c.path.as_path()),
+            options: serde_json::to_value(&config.run).expect("options serialise"),
+            model,
+        }
+    }
+
+    fn write(
+        &self,
+        epoch: usize,
+        losses: &[f64],
+        params: Vec<f32>,
+        optimizer: Saved,
+        validation: Option<&Validation>,
+    ) -> crate::Result<()> {
+        let Some(path) = self.path else {
+            return Ok(());
+        };
+        let model = Model {
+            params,
+            ..self.model.clone()
+        };
+        let ck = io::Checkpoint {
+            epoch,
+            history: losses[..epoch].to_vec(),
+            options: self.options.clone(),
+            val_history: validation.map_or_else(Vec::new, |v| v.up_to(epoch)),
+            optimizer,
+        };
+        io::save_checkpoint(&model, &ck, path)
+    }
+}
+
+/// What fitting leaves: the outcome, the validation losses, when the loss
+/// reached each power of ten, and the updates done before this run.
+struct Fitted<'a> {
+    outcome: Outcome,
+    validation: Option<Validation<'a>>,
+    milestones: Milestones,
+    resumed_at: usize,
+}
+
+/// Trains from `history` until the schedule or a hook stops it, with
+/// Ctrl-C, periodic checkpoints, validation scoring, the progress bar and
+/// the milestones hooked in.
+fn fit<'a>(
+    config: &TrainConfig,
+    backend: &mut dyn Backend,
+    checkpointer: &Checkpointer,
+    history: Vec<f64>,
+    validation: Option<Validation<'a>>,
+) -> Result<Fitted<'a>> {
+    // Ctrl-C: finish the batch in flight, checkpoint, exit. Installing can
+    // fail only if a handler exists already (a second run in one process).
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    INTERRUPTED.store(false, Ordering::Relaxed);
+    let resumed_at = history.len();
+    let validation = validation.map(RefCell::new);
+    let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
+        let params = b.params()?;
+        let state = b.optimizer_state()?;
+        let scored = validation.as_ref().map(RefCell::borrow);
+        checkpointer.write(epoch, losses, params, state, scored.as_deref())
+    };
+    let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
+        if let Some(v) = &validation {
+            let params = b.params()?;
+            v.borrow_mut().record(epoch, &params);
+        }
+        Ok(())
+    };
+    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
+    let bar = progress::bar(
+        config.quiet,
+        config.run.epochs - resumed_at,
+        "{wide_bar} {pos}/{len} epochs  {per_sec}  {msg}  ETA {eta}",
+    );
+    let mut milestones = Milestones::start();
+    let mut report = |updates: usize, loss: f64| {
+        milestones.observe(loss);
+        bar.set_position((updates - resumed_at) as u64);
+        let val = validation.as_ref().and_then(|v| v.borrow().latest());
+        bar.set_message(match val {
+            Some(v) => format!("loss {loss:.3e}  val {v:.3e}"),
+            None => format!("loss {loss:.4e}"),
+        });
+    };
+    let hooks = Hooks {
+        checkpoint_every: config.checkpoint_every(),
+        checkpoint: Some(&mut periodic),
+        interrupt: Some(&INTERRUPTED),
+        patience: config.run.patience,
+        max_time: config.max_time,
+        on_batch: Some(&mut report),
+        after_batch: validation.is_some().then_some(&mut score),
+        target_loss: config.target_loss,
+    };
+    let outcome = train::train_from(backend, &config.schedule, history, hooks);
+    bar.finish_and_clear();
+    Ok(Fitted {
+        outcome: outcome?,
+        validation: validation.map(RefCell::into_inner),
+        milestones,
+        resumed_at,
+    })
+}
+
+/// Scores the final parameters and writes the run's files, in this order:
+/// history, plot, checkpoint, model, summary.
+fn write_outputs<'a>(
+    config: &TrainConfig,
+    backend: &mut dyn Backend,
+    checkpointer: &Checkpointer,
+    model: &Model,
+    data: &TrainingData,
+    fitted: Fitted<'a>,
+) -> Result<Finished<'a>> {
+    let Fitted {
+        outcome,
+        mut validation,
+        milestones,
+        resumed_at,
+    } = fitted;
+    let params = backend.params()?;
+    if let Some(v) = &mut validation {
+        v.record(outcome.updates, &params);
+    }
+    let done = Finished {
+        milestones: milestones.reached(&outcome.losses, resumed_at),
+        outcome,
+        model: Model {
+            params,
+            ..model.clone()
+        },
+        backend: backend.describe(),
+        data: data.what.clone(),
+        rows: data.rows(),
+        validation,
+    };
+    report::write_curves(config, &done)?;
+    // Without one finite loss there is nothing good to checkpoint.
+    let bad_start = matches!(
+        done.outcome.reason,
+        StopReason::Diverged {
+            rolled_back: false,
+            ..
+        }
+    );
+    if !bad_start {
+        let state = backend.optimizer_state()?;
+        let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
+        let params = done.model.params.clone();
+        checkpointer.write(updates, losses, params, state, done.validation.as_ref())?;
+    }
+    // The model first: the summary names it, so it is written after.
+    report::write_model_and_summary(config, &done)?;
+    Ok(done)
+}
+
+/// Ends as the run did: an error after a divergence, exit code 130 after
+/// Ctrl-C, otherwise the printed summary.
+fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
+    let updates = done.outcome.updates;
+    let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
+    match done.outcome.reason {
+        StopReason::Diverged {
+            epoch,
+            loss,
+            rolled_back,
+        } => {
+            let lr = config.run.optimizer.lr();
+            let diverged = crate::Error::Diverged { epoch, loss, lr };
+            match checkpoint {
+                Some(p) if rolled_back => {
+                    bail!("{diverged}; the last good parameters (epoch {updates}) are in {p}")
+                }
+                _ => bail!("{diverged}"),
+            }
+        }
+        StopReason::Interrupted => {
+            match checkpoint {
+                Some(p) => eprintln!(
+                    "interrupted at epoch {updates}; checkpoint written to {p} (continue with --resume)"
+                ),
+                None => eprintln!(
+                    "interrupted at epoch {updates}; nothing saved (no --checkpoint given)"
+                ),
+            }
+            return Ok(ExitCode::from(130));
+        }
+        _ => {}
+    }
+    if !config.quiet {
+        report::print_summary(config, done);
+    }
+    Ok(ExitCode::SUCCESS)
+}
