@@ -40,6 +40,21 @@ pub enum Command {
     },
 }
 
+/// `--activation`'s values: each activation's name, with one line of help.
+impl ValueEnum for Activation {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Activation::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            Activation::Sigmoid => "σ(z) = 1 / (1 + e^(−z)), in its two-branch stable form",
+            Activation::Tanh => "tanh(z), with z clamped to ±15",
+        };
+        Some(PossibleValue::new(self.name()).help(help))
+    }
+}
+
 /// `train --backend`: one trainer, or `auto` to pick the GPU or the CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {

@@ -11,9 +11,7 @@ use crate::rng;
 
 /// Hidden-layer activation. The output layer is always the identity.
 /// Its name, as on the command line, is also its JSON form.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// σ(z) = 1 / (1 + e^(−z)), in its two-branch stable form.
