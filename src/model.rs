@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::data::{Dataset, Standardization};
+use crate::data::Standardization;
 use crate::error::{Error, Result};
 use crate::rng;
 
@@ -220,22 +220,6 @@ impl Model {
             feature_names,
             target_name,
             standardization: None,
-        }
-    }
-
-    /// ŷ for every row of `data` (raw, unstandardised features), in the
-    /// target's units: the features are standardised and the output
-    /// unstandardised when the model carries statistics.
-    pub fn predict(&self, data: &Dataset) -> Vec<f64> {
-        match &self.standardization {
-            None => crate::cpu::reference::predict(self, data),
-            Some(s) => {
-                let mut scaled = data.clone();
-                s.apply_features(&mut scaled);
-                let mut yhat = crate::cpu::reference::predict(self, &scaled);
-                s.unstandardize_target(&mut yhat);
-                yhat
-            }
         }
     }
 

@@ -17,7 +17,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let table = Table::read(&args.data)?;
     let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
     // In the target's units: a standardised model's statistics are applied.
-    let yhat = model.predict(&data);
+    let yhat = cpu::reference::predict(&model, &data);
     let mut text = String::with_capacity(yhat.len() * 12);
     text.push_str(&format!("{}_pred\n", model.target_name));
     for v in &yhat {

@@ -18,9 +18,21 @@ fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// The network's output ŷ for every row of `data`.
+/// ŷ for every row of `data` (raw, unstandardised features), in the
+/// target's units: the features are standardised and the output
+/// unstandardised when the model carries statistics.
 pub fn predict(model: &Model, data: &Dataset) -> Vec<f64> {
-    forward(&model.layout, model.activation, &model.params, data)
+    let forward = |data: &Dataset| forward(&model.layout, model.activation, &model.params, data);
+    match &model.standardization {
+        None => forward(data),
+        Some(s) => {
+            let mut scaled = data.clone();
+            s.apply_features(&mut scaled);
+            let mut yhat = forward(&scaled);
+            s.unstandardize_target(&mut yhat);
+            yhat
+        }
+    }
 }
 
 /// ŷ for every row of `data` under the given parameters.
