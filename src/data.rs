@@ -5,7 +5,6 @@
 //! in f32, the precision every backend trains in.
 
 use std::f64::consts::PI;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -92,28 +91,6 @@ impl Dataset {
     /// Row `n`'s features.
     pub fn row(&self, n: usize) -> &[f32] {
         &self.x[n * self.features..(n + 1) * self.features]
-    }
-
-    /// Writes the set as CSV: the feature columns, then the target. Values are
-    /// written in their shortest exact form, so reading the file back gives
-    /// the same f32 bits.
-    pub fn write_csv(&self, path: &Path) -> Result<()> {
-        crate::io::write_atomically(path, |w| {
-            let mut header = self.feature_names.join(",");
-            header.push(',');
-            header.push_str(&self.target_name);
-            writeln!(w, "{header}")?;
-            let mut line = String::new();
-            for n in 0..self.rows {
-                line.clear();
-                for v in self.row(n) {
-                    line.push_str(&format!("{v},"));
-                }
-                line.push_str(&format!("{}\n", self.y[n]));
-                w.write_all(line.as_bytes())?;
-            }
-            Ok(())
-        })
     }
 }
 

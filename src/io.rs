@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use crate::data::Standardization;
+use crate::data::{Dataset, Standardization};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -454,6 +454,28 @@ fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<
     Ok(Saved {
         steps,
         tensors: out,
+    })
+}
+
+/// Writes `data` as CSV: the feature columns, then the target. Values are
+/// written in their shortest exact form, so reading the file back gives
+/// the same f32 bits.
+pub fn write_csv(path: &Path, data: &Dataset) -> Result<()> {
+    write_atomically(path, |w| {
+        let mut header = data.feature_names.join(",");
+        header.push(',');
+        header.push_str(&data.target_name);
+        writeln!(w, "{header}")?;
+        let mut line = String::new();
+        for n in 0..data.rows {
+            line.clear();
+            for v in data.row(n) {
+                line.push_str(&format!("{v},"));
+            }
+            line.push_str(&format!("{}\n", data.y[n]));
+            w.write_all(line.as_bytes())?;
+        }
+        Ok(())
     })
 }
 

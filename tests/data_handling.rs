@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{assert_close, have_gpu, shadertrain};
 use shadertrain::data::{Dataset, Standardization, Table};
-use shadertrain::io::{load_model, read_history, read_history_with_val};
+use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
 
 fn path(dir: &tempfile::TempDir, name: &str) -> String {
     dir.path().join(name).to_string_lossy().into_owned()
@@ -158,7 +158,7 @@ fn standardize_trains_exactly_as_on_prestandardized_data() {
     let stats = Standardization::fit(&data);
     let mut z = data.clone();
     stats.apply(&mut z);
-    z.write_csv(Path::new(&pre)).unwrap();
+    write_csv(Path::new(&pre), &z).unwrap();
     let common = ["--hidden", "5", "--epochs", "25", "--backend", "cpu"];
     let mut a = vec!["train", "--data", &csv, "--standardize", "--history", &h1];
     a.extend(common);
@@ -447,7 +447,7 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
         .into_dataset(None)
         .unwrap();
     let (_, held_rows) = data.split(0.25, 4).unwrap();
-    held_rows.write_csv(Path::new(&held)).unwrap();
+    write_csv(Path::new(&held), &held_rows).unwrap();
     let out = run_ok(&[
         "predict", "--model", &model, "--data", &held, "--out", &preds,
     ]);

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use shadertrain::data::{Dataset, Table};
 use shadertrain::io::{
-    load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_history,
+    load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_csv,
+    write_history,
 };
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::Error;
@@ -48,7 +49,7 @@ fn csv_round_trips_the_synthetic_set_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("d.csv");
     let d = Dataset::synthetic(57, 4, 12).unwrap();
-    d.write_csv(&p).unwrap();
+    write_csv(&p, &d).unwrap();
     let back = Table::read(&p).unwrap().into_dataset(None).unwrap();
     assert_eq!(back, d);
 }

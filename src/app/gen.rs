@@ -9,7 +9,7 @@ use crate::io;
 pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     io::check_output_path(&args.out)?;
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
-    data.write_csv(&args.out)?;
+    io::write_csv(&args.out, &data)?;
     println!(
         "wrote {} rows × {} features to {}",
         data.rows,
