@@ -7,7 +7,8 @@
 @group(0) @binding(2) var<storage, read_write> y_out: array<f32>; // (rows)
 
 const PI: f32 = 3.14159265358979;
-// Random stream of the synthetic features; data::SYNTHETIC_STREAM.
+// Random stream of the synthetic features: rng::Stream::Features.id()
+// (tests/shaders.rs checks the two agree).
 const STREAM: u32 = 0u;
 
 // One round of the lowbias32 hash, as rng::mix.

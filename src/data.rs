@@ -8,10 +8,7 @@ use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::rng;
-
-/// Random stream of the synthetic features (one value per (row, feature)).
-pub const SYNTHETIC_STREAM: u32 = 0;
+use crate::rng::{self, Stream};
 
 /// A data set's shape and names, without its values: all a model needs to
 /// be built or checked against it.
@@ -65,7 +62,7 @@ impl Dataset {
         })?;
         x.resize(len, 0.0f32);
         for (i, v) in x.iter_mut().enumerate() {
-            *v = rng::symmetric(seed, SYNTHETIC_STREAM, i as u64);
+            *v = rng::symmetric(seed, Stream::Features, i as u64);
         }
         let y = x.chunks_exact(features).map(synthetic_target).collect();
         let columns = Columns::synthetic(rows, features)?;
@@ -94,9 +91,6 @@ impl Dataset {
     }
 }
 
-/// Random stream of the validation split (one key per row).
-pub const SPLIT_STREAM: u32 = 8;
-
 impl Dataset {
     /// The rows `rows` (ascending) as a data set of their own.
     fn take_rows(&self, rows: &[usize]) -> Dataset {
@@ -117,7 +111,7 @@ impl Dataset {
     }
 
     /// Holds out round(`fraction` · N) rows chosen by `seed`: the rows with
-    /// the smallest keys `rng::bits(seed, SPLIT_STREAM, n)` (a seeded
+    /// the smallest keys `rng::bits(seed, Stream::Split, n)` (a seeded
     /// shuffle that needs no state), ties by row. Returns (training rows,
     /// held-out rows), each in file order. A split that leaves either side
     /// empty is an error.
@@ -136,7 +130,7 @@ impl Dataset {
             )));
         }
         let mut order: Vec<usize> = (0..self.rows).collect();
-        order.sort_by_key(|&n| (rng::bits(seed, SPLIT_STREAM, n as u64), n));
+        order.sort_by_key(|&n| (rng::bits(seed, Stream::Split, n as u64), n));
         let mut val = order[..held].to_vec();
         let mut train = order[held..].to_vec();
         val.sort_unstable();

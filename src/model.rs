@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use crate::data::Standardization;
 use crate::error::{Error, Result};
-use crate::rng;
+use crate::rng::{self, Stream};
 
 /// Hidden-layer activation. The output layer is always the identity.
 /// Its name, as on the command line, is also its JSON form.
@@ -205,12 +205,8 @@ impl Model {
         let mut params = vec![0.0f32; layout.len()];
         for (i, layer) in layout.layers().iter().enumerate() {
             let bound = 1.0 / (layer.inputs as f32).sqrt();
-            // Layer i draws from stream 16 + i. The synthetic features use
-            // stream 0 (y is computed from them, not drawn) and the validation
-            // split stream 8: data::SYNTHETIC_STREAM and SPLIT_STREAM.
-            let stream = 16 + i as u32;
             for (k, w) in params[layer.weight.clone()].iter_mut().enumerate() {
-                *w = bound * rng::symmetric(seed, stream, k as u64);
+                *w = bound * rng::symmetric(seed, Stream::Layer(i), k as u64);
             }
         }
         Model {

@@ -3,6 +3,38 @@
 //! block can be drawn on its own, in any order, on any backend. It uses only
 //! 32-bit integer operations so a WGSL twin can produce the same bits.
 
+/// Every random stream: what each draw is for, and the number the hash
+/// mixes in for it ([`Stream::id`]). An id must never change: the
+/// synthetic data, the validation split and the initial weights of a seed
+/// all follow from it (docs/spec.md lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The synthetic features, one value per (row, feature) at index n·F + j.
+    /// y is computed from them, not drawn. shaders/synth.wgsl's `STREAM`.
+    Features,
+    /// The validation split's keys, one per row.
+    Split,
+    /// The initial weights of layer i (0 the first hidden layer, the output
+    /// layer last), at their row-major position in the weight matrix.
+    Layer(usize),
+    /// A stream the program itself never draws from, numbered by the caller:
+    /// for tests and tools that want inputs of their own.
+    Other(u32),
+}
+
+impl Stream {
+    /// The number the hash mixes in: 0 for the features, 8 for the split,
+    /// 16 + i for layer i, the given number for [`Stream::Other`].
+    pub const fn id(self) -> u32 {
+        match self {
+            Stream::Features => 0,
+            Stream::Split => 8,
+            Stream::Layer(i) => 16 + i as u32,
+            Stream::Other(id) => id,
+        }
+    }
+}
+
 /// One round of a 32-bit avalanche hash (lowbias32 constants).
 #[inline]
 fn mix(mut x: u32) -> u32 {
@@ -16,17 +48,17 @@ fn mix(mut x: u32) -> u32 {
 
 /// 32 random bits for element `index` of `stream` under `seed`.
 #[inline]
-pub fn bits(seed: u64, stream: u32, index: u64) -> u32 {
+pub fn bits(seed: u64, stream: Stream, index: u64) -> u32 {
     let mut h = mix(index as u32 ^ 0x9e37_79b9);
     h = mix(h ^ (index >> 32) as u32);
-    h = mix(h ^ stream);
+    h = mix(h ^ stream.id());
     h = mix(h ^ seed as u32);
     mix(h ^ (seed >> 32) as u32)
 }
 
 /// Uniform on [-1, 1) with 24 random bits; exact in f32.
 #[inline]
-pub fn symmetric(seed: u64, stream: u32, index: u64) -> f32 {
+pub fn symmetric(seed: u64, stream: Stream, index: u64) -> f32 {
     let u = (bits(seed, stream, index) >> 8) as f32 * (1.0 / 16_777_216.0);
     2.0 * u - 1.0
 }
@@ -41,7 +73,7 @@ mod tests {
         let mut sum = 0.0f64;
         let mut lo = 0usize;
         for i in 0..n {
-            let v = symmetric(7, 0, i);
+            let v = symmetric(7, Stream::Features, i);
             assert!((-1.0..1.0).contains(&v), "{v}");
             sum += v as f64;
             if v < 0.0 {
@@ -53,11 +85,21 @@ mod tests {
     }
 
     #[test]
+    fn stream_ids_are_fixed() {
+        assert_eq!(Stream::Features.id(), 0);
+        assert_eq!(Stream::Split.id(), 8);
+        assert_eq!(Stream::Layer(0).id(), 16);
+        assert_eq!(Stream::Layer(3).id(), 19);
+        assert_eq!(Stream::Other(99).id(), 99);
+    }
+
+    #[test]
     fn streams_and_seeds_differ() {
-        assert_ne!(bits(1, 0, 0), bits(2, 0, 0));
-        assert_ne!(bits(1, 0, 0), bits(1, 1, 0));
-        assert_ne!(bits(1, 0, 0), bits(1, 0, 1));
-        assert_ne!(bits(1, 0, 1 << 32), bits(1, 0, 0));
-        assert_eq!(bits(1, 2, 3), bits(1, 2, 3));
+        let (f, s) = (Stream::Features, Stream::Split);
+        assert_ne!(bits(1, f, 0), bits(2, f, 0));
+        assert_ne!(bits(1, f, 0), bits(1, s, 0));
+        assert_ne!(bits(1, f, 0), bits(1, f, 1));
+        assert_ne!(bits(1, f, 1 << 32), bits(1, f, 0));
+        assert_eq!(bits(1, s, 3), bits(1, s, 3));
     }
 }

@@ -10,6 +10,7 @@ use shadertrain::cpu::reference::{loss_and_grads, loss_and_grads_f64, Reference}
 use shadertrain::data::Dataset;
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Optimizer;
+use shadertrain::rng::Stream;
 use shadertrain::train::{train, Backend, Schedule};
 
 fn model(features: usize, hidden: &[usize], act: Activation, seed: u64) -> Model {
@@ -18,7 +19,7 @@ fn model(features: usize, hidden: &[usize], act: Activation, seed: u64) -> Model
     // Non-zero biases, so their gradients are exercised away from 0.
     for (k, layer) in m.layout.layers().to_vec().iter().enumerate() {
         for (j, b) in m.params[layer.bias.clone()].iter_mut().enumerate() {
-            *b = 0.3 * shadertrain::rng::symmetric(seed, 50 + k as u32, j as u64);
+            *b = 0.3 * shadertrain::rng::symmetric(seed, Stream::Other(50 + k as u32), j as u64);
         }
     }
     m

@@ -13,6 +13,7 @@ use shadertrain::gpu::kernels::{Kernel, Kernels, Params, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
 use shadertrain::optim::{self, Optimizer, State};
+use shadertrain::rng::Stream;
 
 /// (rows, inputs, outputs)
 const SHAPES: [(usize, usize, usize); 7] = [
@@ -420,9 +421,7 @@ fn synthesized_data_matches_the_cpu_generator() {
         )
         .unwrap();
         let want_x: Vec<f32> = (0..(rows * features) as u64)
-            .map(|i| {
-                shadertrain::rng::symmetric(seed, shadertrain::data::SYNTHETIC_STREAM, first + i)
-            })
+            .map(|i| shadertrain::rng::symmetric(seed, Stream::Features, first + i))
             .collect();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got[0]), bits(&want_x), "X at first {first}");

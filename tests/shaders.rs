@@ -114,3 +114,40 @@ fn entry_points_match_kernel_table() {
         assert_eq!(used, k.bindings(), "{k:?} bindings");
     }
 }
+
+// Member-by-member and name-by-name agreement: the uniform block, the fused
+// pipeline's override constants and the random streams.
+
+use shadertrain::gpu::kernels::Params;
+use shadertrain::rng::Stream;
+
+/// The module of the [`SOURCES`] file `file`, by name.
+fn module_named(file: &str) -> naga::Module {
+    let index = SOURCES
+        .iter()
+        .position(|(name, _)| *name == file)
+        .unwrap_or_else(|| panic!("no source {file}"));
+    module(index).0
+}
+
+#[test]
+fn random_streams_match_the_rust_side() {
+    let synth = module_named("synth.wgsl");
+    // Each WGSL constant that names a stream, with its Rust twin.
+    let twins = [("STREAM", Stream::Features)];
+    for (name, stream) in twins {
+        assert_eq!(
+            u32_constant(&synth, name),
+            stream.id(),
+            "{name}, {stream:?}"
+        );
+    }
+    let mut in_wgsl: Vec<&str> = synth
+        .constants
+        .iter()
+        .filter_map(|(_, c)| c.name.as_deref())
+        .filter(|name| name.contains("STREAM"))
+        .collect();
+    in_wgsl.sort_unstable();
+    assert_eq!(in_wgsl, twins.map(|(name, _)| name), "stream constants");
+}

@@ -7,6 +7,7 @@ pub mod kernels;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context};
 use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::rng::Stream;
 
 /// Fresh weights from `seed` for a network over `data`'s features.
 pub fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
@@ -109,7 +110,7 @@ pub fn gpu() -> Option<Context> {
 pub fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..len)
         .map(|i| {
-            let u = (shadertrain::rng::symmetric(seed, 99, i as u64) + 1.0) / 2.0;
+            let u = (shadertrain::rng::symmetric(seed, Stream::Other(99), i as u64) + 1.0) / 2.0;
             lo + (hi - lo) * u
         })
         .collect()
