@@ -151,3 +151,117 @@ fn random_streams_match_the_rust_side() {
     in_wgsl.sort_unstable();
     assert_eq!(in_wgsl, twins.map(|(name, _)| name), "stream constants");
 }
+
+/// (name, offset, is f32) of each listed field of [`Params`], in the order
+/// given. The destructuring fails to compile when a field is left out, and
+/// the `let` when a field's type is not the one listed.
+macro_rules! rust_fields {
+    ($($field:ident: $ty:ty),* $(,)?) => {{
+        let p = Params::default();
+        let Params { $($field: _),* } = p;
+        vec![$({
+            let _: $ty = p.$field;
+            (
+                stringify!($field),
+                std::mem::offset_of!(Params, $field),
+                std::any::TypeId::of::<$ty>() == std::any::TypeId::of::<f32>(),
+            )
+        }),*]
+    }};
+}
+
+#[test]
+fn params_matches_the_wgsl_struct_member_by_member() {
+    let rust = rust_fields!(
+        rows: u32,
+        inputs: u32,
+        outputs: u32,
+        w_off: u32,
+        b_off: u32,
+        group_rows: u32,
+        group_base: u32,
+        stride: u32,
+        len: u32,
+        count: u32,
+        dst_off: u32,
+        _pad0: u32,
+        scale: f32,
+        lr: f32,
+        momentum: f32,
+        beta2: f32,
+        seed_lo: u32,
+        seed_hi: u32,
+        first_lo: u32,
+        first_hi: u32,
+        eps: f32,
+        one_minus_beta1: f32,
+        one_minus_beta2: f32,
+        _pad1: f32,
+    );
+    for (file, _) in SOURCES {
+        let m = module_named(file);
+        let (_, ty) = m
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Params"))
+            .unwrap_or_else(|| panic!("{file}: no struct Params"));
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!("{file}: Params is {:?}", ty.inner);
+        };
+        let wgsl: Vec<(&str, usize, bool)> = members
+            .iter()
+            .map(|member| {
+                let name = member.name.as_deref().expect("a named member");
+                let naga::TypeInner::Scalar(scalar) = m.types[member.ty].inner else {
+                    panic!("{file}: Params.{name} is not a scalar");
+                };
+                assert_eq!(scalar.width, 4, "{file}: Params.{name}");
+                let float = match scalar.kind {
+                    naga::ScalarKind::Float => true,
+                    naga::ScalarKind::Uint => false,
+                    other => panic!("{file}: Params.{name} is {other:?}"),
+                };
+                (name, member.offset as usize, float)
+            })
+            .collect();
+        assert_eq!(wgsl, rust, "{file}: Params members (name, offset, is f32)");
+        assert_eq!(*span as usize, std::mem::size_of::<Params>(), "{file}");
+    }
+}
+
+/// The override names `FusedShape::constants` gives the fused pipeline,
+/// read from its source: the function is private to the pipeline builder.
+fn fused_constant_names() -> Vec<&'static str> {
+    let source = include_str!("../src/gpu/kernels.rs");
+    let start = source
+        .find("fn constants(&self)")
+        .expect("FusedShape::constants in src/gpu/kernels.rs");
+    let body = &source[start..];
+    let body = &body[..body.find("\n    }\n").expect("the end of constants")];
+    body.split("(\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').expect("a closing quote")])
+        .collect()
+}
+
+#[test]
+fn fused_pipeline_constants_are_overrides_of_fused_wgsl() {
+    let fused = module_named("fused.wgsl");
+    let mut overrides: Vec<&str> = fused
+        .overrides
+        .iter()
+        .map(|(_, o)| o.name.as_deref().expect("a named override"))
+        .collect();
+    let mut set = fused_constant_names();
+    assert!(!set.is_empty(), "no constants found");
+    for name in &set {
+        assert!(
+            overrides.contains(name),
+            "the fused pipeline sets {name}, which fused.wgsl does not declare as an override"
+        );
+    }
+    // And every override is set, so none keeps its default by mistake.
+    overrides.sort_unstable();
+    set.sort_unstable();
+    assert_eq!(overrides, set, "fused.wgsl's overrides");
+}
