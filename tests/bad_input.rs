@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::shadertrain;
+use common::{shadertrain, train_data};
 
 fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -12,17 +12,7 @@ fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
     std::fs::write(&data, csv).unwrap();
     let data_s = data.to_string_lossy();
     let model_s = model.to_string_lossy();
-    let mut args = vec![
-        "train",
-        "--data",
-        &*data_s,
-        "--backend",
-        "cpu",
-        "--epochs",
-        "2",
-        "--save",
-        &*model_s,
-    ];
+    let mut args = train_data(&data_s, "cpu", &["--epochs", "2", "--save", &model_s]);
     args.extend_from_slice(extra);
     let (ok, _, err) = shadertrain(&args);
     assert!(!ok, "{name}: accepted");
@@ -140,15 +130,7 @@ fn whitespace_bom_crlf_and_no_final_newline_are_accepted() {
     let data = dir.path().join("ok.csv");
     std::fs::write(&data, b"\xEF\xBB\xBF a , b ,y\r\n 1, 2 ,3\r\n4,5, 6").unwrap();
     let data_s = data.to_string_lossy();
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--data",
-        &data_s,
-        "--backend",
-        "cpu",
-        "--epochs",
-        "2",
-    ]);
+    let (ok, out, err) = shadertrain(&train_data(&data_s, "cpu", &["--epochs", "2"]));
     assert!(ok, "{err}");
     assert!(out.contains("2 rows × 2 features, target y"), "{out}");
 }

@@ -3,51 +3,28 @@
 
 mod common;
 
-use common::{assert_close, have_gpu, shadertrain};
+use common::{
+    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, train_data, train_synthetic,
+};
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
-
-fn path(dir: &tempfile::TempDir, name: &str) -> String {
-    dir.path().join(name).to_string_lossy().into_owned()
-}
 
 #[test]
 fn gen_train_save_predict() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, model, hist, preds) = (
-        path(&dir, "d.csv"),
-        path(&dir, "m.safetensors"),
-        path(&dir, "h.csv"),
-        path(&dir, "p.csv"),
-    );
-    let (ok, _, err) = shadertrain(&[
-        "gen",
-        "--rows",
-        "200",
-        "--features",
-        "3",
-        "--seed",
-        "4",
-        "--out",
-        &csv,
-    ]);
-    assert!(ok, "{err}");
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--data",
-        &csv,
+    let [csv, model, hist, preds] = paths(&dir, ["d.csv", "m.safetensors", "h.csv", "p.csv"]);
+    gen_csv(&csv, "200", "3", "4");
+    let more = [
         "--hidden",
         "8",
         "--epochs",
         "60",
-        "--backend",
-        "cpu",
         "--save",
         &model,
         "--history",
         &hist,
-    ]);
-    assert!(ok, "{err}");
+    ];
+    let out = run_ok(&train_data(&csv, "cpu", &more));
     assert!(out.contains("epochs    60 (reached --epochs)"), "{out}");
     let losses = read_history(std::path::Path::new(&hist)).unwrap();
     assert_eq!(losses.len(), 61);
@@ -81,10 +58,9 @@ fn gen_train_save_predict() {
     assert_eq!(meta["feature_names"], r#"["x0","x1","x2"]"#);
     assert_eq!(meta["target_name"], "y");
 
-    let (ok, out, err) = shadertrain(&[
+    let out = run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
-    assert!(ok, "{err}");
     let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
     // The MSE of the saved model is the history's final loss.
     assert_close("mse", &[mse], &[losses[60]], 1e-7, 1e-5);
@@ -96,24 +72,15 @@ fn gen_train_save_predict() {
 #[test]
 fn predict_matches_columns_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, model) = (path(&dir, "a.csv"), path(&dir, "b.csv"), path(&dir, "m.st"));
+    let [a, b, model] = paths(&dir, ["a.csv", "b.csv", "m.st"]);
     std::fs::write(&a, "p,q,t\n1,2,3\n4,5,6\n-1,0.5,2\n").unwrap();
     // Same data with the columns shuffled, an extra column, and no target.
     std::fs::write(&b, "extra,q,p\n9,2,1\n9,5,4\n9,0.5,-1\n").unwrap();
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--data",
+    run_ok(&train_data(
         &a,
-        "--epochs",
-        "3",
-        "--backend",
         "cpu",
-        "--hidden",
-        "2",
-        "--save",
-        &model,
-    ]);
-    assert!(ok, "{err}");
+        &["--epochs", "3", "--hidden", "2", "--save", &model],
+    ));
     let (ok, with_target, err) = shadertrain(&["predict", "--model", &model, "--data", &a]);
     assert!(ok, "{err}");
     assert!(err.contains("mse"), "{err}");
@@ -121,13 +88,8 @@ fn predict_matches_columns_by_name() {
     assert!(ok, "{err}");
     assert!(!err.contains("mse"), "{err}");
     assert_eq!(with_target, without);
-    let (ok, _, err) = shadertrain(&[
-        "predict",
-        "--model",
-        &model,
-        "--data",
-        &path(&dir, "missing.csv"),
-    ]);
+    let missing = path(&dir, "missing.csv");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &missing]);
     assert!(!ok);
     assert!(err.contains("missing.csv"), "{err}");
 }
@@ -135,29 +97,12 @@ fn predict_matches_columns_by_name() {
 #[test]
 fn init_continues_exactly_where_the_saved_run_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let (full, half, cont) = (
-        path(&dir, "full.st"),
-        path(&dir, "half.st"),
-        path(&dir, "cont.st"),
-    );
-    let (hf, hc) = (path(&dir, "hf.csv"), path(&dir, "hc.csv"));
-    let base = [
-        "train",
-        "--synthetic",
-        "150",
-        "--features",
-        "4",
-        "--hidden",
-        "6,3",
-        "--activation",
-        "tanh",
-        "--backend",
-        "cpu",
-    ];
+    let [full, half, cont, hf, hc] =
+        paths(&dir, ["full.st", "half.st", "cont.st", "hf.csv", "hc.csv"]);
     let run = |extra: &[&str]| {
-        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-        let (ok, _, err) = shadertrain(&args);
-        assert!(ok, "{err}");
+        let mut args = train_synthetic("150", "4", "cpu", &["--hidden", "6,3"]);
+        args.extend(["--activation", "tanh"].iter().chain(extra));
+        run_ok(&args);
     };
     run(&["--epochs", "10", "--save", &full, "--history", &hf]);
     run(&["--epochs", "5", "--save", &half]);
@@ -179,32 +124,15 @@ fn init_continues_exactly_where_the_saved_run_stopped() {
     assert_eq!(&f[5..], &c[..]);
 
     // A mismatching --hidden or --activation is a clear error.
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
+    let (ok, _, err) = shadertrain(&train_synthetic(
         "150",
-        "--features",
         "4",
-        "--hidden",
-        "6",
-        "--init",
-        &half,
-        "--backend",
         "cpu",
-    ]);
+        &["--hidden", "6", "--init", &half],
+    ));
     assert!(!ok);
     assert!(err.contains("hidden layers 6,3"), "{err}");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "150",
-        "--features",
-        "5",
-        "--init",
-        &half,
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, _, err) = shadertrain(&train_synthetic("150", "5", "cpu", &["--init", &half]));
     assert!(!ok);
     assert!(err.contains("takes 4 features"), "{err}");
 }
@@ -213,21 +141,8 @@ fn init_continues_exactly_where_the_saved_run_stopped() {
 fn divergence_exits_non_zero_and_writes_no_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
-        "--lr",
-        "1e6",
-        "--epochs",
-        "50",
-        "--backend",
-        "cpu",
-        "--save",
-        &model,
-    ]);
+    let more = ["--lr", "1e6", "--epochs", "50", "--save", &model];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
     assert!(err.contains("lr = 1000000"), "{err}");
@@ -248,26 +163,23 @@ fn gpu_cli_matches_cpu_history_and_reruns_byte_identically() {
                     path(&dir, &format!("h{i}.csv")),
                     path(&dir, &format!("m{i}.st")),
                 );
-                let (ok, out, err) = shadertrain(&[
-                    "train",
-                    "--synthetic",
+                let out = run_ok(&train_synthetic(
                     "250",
-                    "--features",
                     "4",
-                    "--hidden",
-                    hidden,
-                    "--activation",
-                    act,
-                    "--epochs",
-                    "100",
-                    "--backend",
                     backend,
-                    "--history",
-                    &h,
-                    "--save",
-                    &m,
-                ]);
-                assert!(ok, "{err}");
+                    &[
+                        "--hidden",
+                        hidden,
+                        "--activation",
+                        act,
+                        "--epochs",
+                        "100",
+                        "--history",
+                        &h,
+                        "--save",
+                        &m,
+                    ],
+                ));
                 assert!(out.contains(&format!("backend   {backend}")), "{out}");
                 histories.push((h, m));
             }
@@ -296,23 +208,9 @@ fn gpu_cli_matches_cpu_history_and_reruns_byte_identically() {
 #[test]
 fn json_summary_has_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let (j, m) = (path(&dir, "s.json"), path(&dir, "m.st"));
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
-        "--epochs",
-        "7",
-        "--backend",
-        "cpu",
-        "--json",
-        &j,
-        "--save",
-        &m,
-    ]);
-    assert!(ok, "{err}");
+    let [j, m] = paths(&dir, ["s.json", "m.st"]);
+    let more = ["--epochs", "7", "--json", &j, "--save", &m];
+    run_ok(&train_synthetic("100", "3", "cpu", &more));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     for key in [
         "version",
@@ -360,45 +258,24 @@ fn json_summary_has_the_documented_schema() {
 #[test]
 fn patience_and_max_time_stop_the_run_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
-    let (j, m) = (path(&dir, "s.json"), path(&dir, "m.st"));
+    let [j, m] = paths(&dir, ["s.json", "m.st"]);
     // A tolerance of 50% per epoch: no epoch improves that much, so 2 stale epochs stop it.
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
+    let more = [
         "--epochs",
         "500",
-        "--backend",
-        "cpu",
         "--tol",
         "0.5",
         "--patience",
         "2",
         "--json",
         &j,
-    ]);
-    assert!(ok, "{err}");
+    ];
+    let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     assert!(out.contains("epochs    2 (converged"), "{out}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     assert_eq!(v["stop"], "converged");
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
-        "--epochs",
-        "100000000",
-        "--backend",
-        "cpu",
-        "--max-time",
-        "0.2",
-        "--save",
-        &m,
-    ]);
-    assert!(ok, "{err}");
+    let more = ["--epochs", "100000000", "--max-time", "0.2", "--save", &m];
+    let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     assert!(out.contains("reached --max-time"), "{out}");
     assert!(std::path::Path::new(&m).exists());
 }
@@ -420,17 +297,7 @@ fn version_and_completions() {
 
 #[test]
 fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "2000",
-        "--features",
-        "3",
-        "--epochs",
-        "300",
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, out, err) = shadertrain(&train_synthetic("2000", "3", "cpu", &["--epochs", "300"]));
     assert!(ok, "{err}");
     assert!(
         !err.contains('\r') && !err.contains('\u{1b}'),
@@ -438,18 +305,8 @@ fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
     );
     assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{out:?}");
     assert!(out.lines().all(|l| !l.is_empty()), "{out:?}");
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "2000",
-        "--features",
-        "3",
-        "--epochs",
-        "30",
-        "--backend",
-        "cpu",
-        "--quiet",
-    ]);
+    let more = ["--epochs", "30", "--quiet"];
+    let (ok, out, err) = shadertrain(&train_synthetic("2000", "3", "cpu", &more));
     assert!(ok, "{err}");
     assert!(out.is_empty() && err.is_empty(), "{out:?} {err:?}");
 }
@@ -461,24 +318,18 @@ fn kernels_flag_reaches_the_gpu_trainer() {
     }
     let dir = tempfile::tempdir().unwrap();
     let train = |hidden: &str, kernels: &str, json: &str| {
-        shadertrain(&[
-            "train",
-            "--synthetic",
-            "200",
-            "--features",
-            "3",
+        let more = [
             "--hidden",
             hidden,
             "--epochs",
             "3",
-            "--backend",
-            "gpu",
             "--kernels",
             kernels,
             "--quiet",
             "--json",
             json,
-        ])
+        ];
+        shadertrain(&train_synthetic("200", "3", "gpu", &more))
     };
     // Each family named on the command line is the one that ran.
     for (hidden, kernels) in [("5", "fused"), ("5,3", "tiled"), ("5", "layered")] {

@@ -6,19 +6,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{assert_close, have_gpu, shadertrain};
+use common::{
+    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, train_data, train_resume,
+    train_synthetic,
+};
 use shadertrain::data::{Dataset, Standardization, Table};
 use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
-
-fn path(dir: &tempfile::TempDir, name: &str) -> String {
-    dir.path().join(name).to_string_lossy().into_owned()
-}
-
-fn run_ok(args: &[&str]) -> String {
-    let (ok, out, err) = shadertrain(args);
-    assert!(ok, "shadertrain {args:?} failed: {err}");
-    out
-}
 
 fn run_err(args: &[&str]) -> String {
     let (ok, out, err) = shadertrain(args);
@@ -66,22 +59,18 @@ fn predictions(csv: &str) -> Vec<f64> {
 #[test]
 fn standardize_stores_the_statistics_and_predict_undoes_them() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, model, preds) = (path(&dir, "d.csv"), path(&dir, "m.st"), path(&dir, "p.csv"));
+    let [csv, model, preds] = paths(&dir, ["d.csv", "m.st", "p.csv"]);
     scaled_csv(&csv, 300);
-    let out = run_ok(&[
-        "train",
-        "--data",
-        &csv,
+    let more = [
         "--hidden",
         "6",
         "--epochs",
         "40",
-        "--backend",
-        "cpu",
         "--standardize",
         "--save",
         &model,
-    ]);
+    ];
+    let out = run_ok(&train_data(&csv, "cpu", &more));
     assert!(out.contains("standardized units"), "{out}");
 
     // The statistics, by hand, in f64 over the file's f32 values.
@@ -144,12 +133,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
 #[test]
 fn standardize_trains_exactly_as_on_prestandardized_data() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, pre, h1, h2) = (
-        path(&dir, "d.csv"),
-        path(&dir, "pre.csv"),
-        path(&dir, "h1.csv"),
-        path(&dir, "h2.csv"),
-    );
+    let [csv, pre, h1, h2] = paths(&dir, ["d.csv", "pre.csv", "h1.csv", "h2.csv"]);
     scaled_csv(&csv, 200);
     let data = Table::read(Path::new(&csv))
         .unwrap()
@@ -159,11 +143,11 @@ fn standardize_trains_exactly_as_on_prestandardized_data() {
     let mut z = data.clone();
     stats.apply(&mut z);
     write_csv(Path::new(&pre), &z).unwrap();
-    let common = ["--hidden", "5", "--epochs", "25", "--backend", "cpu"];
-    let mut a = vec!["train", "--data", &csv, "--standardize", "--history", &h1];
+    let common = ["--hidden", "5", "--epochs", "25"];
+    let mut a = train_data(&csv, "cpu", &["--standardize", "--history", &h1]);
     a.extend(common);
     run_ok(&a);
-    let mut b = vec!["train", "--data", &pre, "--history", &h2];
+    let mut b = train_data(&pre, "cpu", &["--history", &h2]);
     b.extend(common);
     run_ok(&b);
     // The same f32 inputs, so the same trajectory bit for bit.
@@ -176,27 +160,23 @@ fn standardize_trains_exactly_as_on_prestandardized_data() {
 #[test]
 fn a_constant_column_gives_finite_statistics_and_predictions() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, model, preds) = (path(&dir, "d.csv"), path(&dir, "m.st"), path(&dir, "p.csv"));
+    let [csv, model, preds] = paths(&dir, ["d.csv", "m.st", "p.csv"]);
     // k is constant; so is the target t (a degenerate but legal file).
     let mut text = String::from("a,k,t\n");
     for n in 0..40 {
         text.push_str(&format!("{},0.1,5\n", n as f32 * 0.25));
     }
     std::fs::write(&csv, text).unwrap();
-    run_ok(&[
-        "train",
-        "--data",
-        &csv,
+    let more = [
         "--hidden",
         "3",
         "--epochs",
         "10",
-        "--backend",
-        "cpu",
         "--standardize",
         "--save",
         &model,
-    ]);
+    ];
+    run_ok(&train_data(&csv, "cpu", &more));
     let s = load_model(Path::new(&model))
         .unwrap()
         .standardization
@@ -215,30 +195,24 @@ fn a_constant_column_gives_finite_statistics_and_predictions() {
 #[test]
 fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, other, m1, m2, raw, h1, h2, hf) = (
-        path(&dir, "d.csv"),
-        path(&dir, "other.csv"),
-        path(&dir, "m1.st"),
-        path(&dir, "m2.st"),
-        path(&dir, "raw.st"),
-        path(&dir, "h1.csv"),
-        path(&dir, "h2.csv"),
-        path(&dir, "hf.csv"),
+    let [csv, other, m1, m2, raw, h1, h2, hf] = paths(
+        &dir,
+        [
+            "d.csv",
+            "other.csv",
+            "m1.st",
+            "m2.st",
+            "raw.st",
+            "h1.csv",
+            "h2.csv",
+            "hf.csv",
+        ],
     );
     scaled_csv(&csv, 120);
     // Continuing on different rows must still use the first run's statistics.
     scaled_csv(&other, 80);
     let train = |data: &str, extra: &[&str]| {
-        let mut a = vec![
-            "train",
-            "--data",
-            data,
-            "--hidden",
-            "4",
-            "--backend",
-            "cpu",
-            "--standardize",
-        ];
+        let mut a = train_data(data, "cpu", &["--hidden", "4", "--standardize"]);
         a.extend(extra);
         run_ok(&a);
     };
@@ -272,94 +246,42 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
         metadata(&m2)["standardization"]
     );
 
-    let err = run_err(&[
-        "train",
-        "--data",
-        &csv,
-        "--init",
-        &m1,
-        "--epochs",
-        "1",
-        "--backend",
-        "cpu",
-    ]);
+    let err = run_err(&train_data(&csv, "cpu", &["--init", &m1, "--epochs", "1"]));
     assert!(err.contains("add --standardize"), "{err}");
-    run_ok(&[
-        "train",
-        "--data",
-        &csv,
-        "--hidden",
-        "4",
-        "--epochs",
-        "1",
-        "--backend",
-        "cpu",
-        "--save",
-        &raw,
-    ]);
-    let err = run_err(&[
-        "train",
-        "--data",
-        &csv,
-        "--init",
-        &raw,
-        "--standardize",
-        "--epochs",
-        "1",
-        "--backend",
-        "cpu",
-    ]);
+    let more = ["--hidden", "4", "--epochs", "1", "--save", &raw];
+    run_ok(&train_data(&csv, "cpu", &more));
+    let more = ["--init", &raw, "--standardize", "--epochs", "1"];
+    let err = run_err(&train_data(&csv, "cpu", &more));
     assert!(err.contains("without --standardize"), "{err}");
 }
 
 #[test]
 fn resume_keeps_the_split_and_the_statistics() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, ck, hf, hr) = (
-        path(&dir, "d.csv"),
-        path(&dir, "run.ck"),
-        path(&dir, "full.csv"),
-        path(&dir, "resumed.csv"),
-    );
+    let [csv, ck, hf, hr] = paths(&dir, ["d.csv", "run.ck", "full.csv", "resumed.csv"]);
     scaled_csv(&csv, 150);
     let opts = [
         "--hidden",
         "4",
-        "--backend",
-        "cpu",
         "--standardize",
         "--validation-split",
         "0.2",
         "--seed",
         "3",
     ];
-    let mut full = vec!["train", "--data", &csv, "--epochs", "10", "--history", &hf];
+    let mut full = train_data(&csv, "cpu", &["--epochs", "10", "--history", &hf]);
     full.extend(opts);
     run_ok(&full);
-    let mut part = vec![
-        "train",
-        "--data",
-        &csv,
-        "--epochs",
-        "4",
-        "--checkpoint",
-        &ck,
-    ];
+    let mut part = train_data(&csv, "cpu", &["--epochs", "4", "--checkpoint", &ck]);
     part.extend(opts);
     run_ok(&part);
     assert!(metadata(&ck).contains_key("standardization"));
     assert!(metadata(&ck).contains_key("val_history"));
-    run_ok(&[
-        "train",
-        "--resume",
+    run_ok(&train_resume(
         &ck,
-        "--epochs",
-        "10",
-        "--backend",
         "cpu",
-        "--history",
-        &hr,
-    ]);
+        &["--epochs", "10", "--history", &hr],
+    ));
     let (a, b) = (
         read_history_with_val(Path::new(&hf)).unwrap(),
         read_history_with_val(Path::new(&hr)).unwrap(),
@@ -375,47 +297,16 @@ fn resume_keeps_the_split_and_the_statistics() {
 #[test]
 fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, hist, json, model, held, preds) = (
-        path(&dir, "d.csv"),
-        path(&dir, "h.csv"),
-        path(&dir, "s.json"),
-        path(&dir, "m.st"),
-        path(&dir, "held.csv"),
-        path(&dir, "p.csv"),
+    let [csv, hist, json, model, held, preds] = paths(
+        &dir,
+        ["d.csv", "h.csv", "s.json", "m.st", "held.csv", "p.csv"],
     );
-    run_ok(&[
-        "gen",
-        "--rows",
-        "200",
-        "--features",
-        "3",
-        "--seed",
-        "9",
-        "--out",
-        &csv,
-    ]);
+    gen_csv(&csv, "200", "3", "9");
     let train = |seed: &str, hist: &str, json: &str| {
-        run_ok(&[
-            "train",
-            "--data",
-            &csv,
-            "--hidden",
-            "5",
-            "--epochs",
-            "30",
-            "--backend",
-            "cpu",
-            "--validation-split",
-            "0.25",
-            "--seed",
-            seed,
-            "--history",
-            hist,
-            "--json",
-            json,
-            "--save",
-            &model,
-        ])
+        let mut args = train_data(&csv, "cpu", &["--hidden", "5", "--epochs", "30"]);
+        args.extend(["--validation-split", "0.25", "--seed", seed]);
+        args.extend(["--history", hist, "--json", json, "--save", &model]);
+        run_ok(&args)
     };
     let out = train("4", &hist, &json);
     assert!(
@@ -470,22 +361,18 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
 #[test]
 fn validation_split_errors_come_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let (csv, model) = (path(&dir, "d.csv"), path(&dir, "m.st"));
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
     std::fs::write(&csv, "a,y\n1,2\n3,4\n5,6\n").unwrap();
     let train = |frac: &str| {
-        run_err(&[
-            "train",
-            "--data",
-            &csv,
+        let more = [
             "--validation-split",
             frac,
             "--epochs",
             "100000000",
-            "--backend",
-            "cpu",
             "--save",
             &model,
-        ])
+        ];
+        run_err(&train_data(&csv, "cpu", &more))
     };
     for bad in ["0", "1", "1.5", "-0.1", "nan"] {
         let err = train(bad);
@@ -509,27 +396,11 @@ fn gpu_validation_is_measured_at_the_batch_ends() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (hist, json) = (path(&dir, "h.csv"), path(&dir, "s.json"));
-    run_ok(&[
-        "train",
-        "--synthetic",
-        "600",
-        "--features",
-        "3",
-        "--hidden",
-        "8",
-        "--epochs",
-        "40",
-        "--backend",
-        "gpu",
-        "--validation-split",
-        "0.1",
-        "--standardize",
-        "--history",
-        &hist,
-        "--json",
-        &json,
-    ]);
+    let [hist, json] = paths(&dir, ["h.csv", "s.json"]);
+    let mut args = train_synthetic("600", "3", "gpu", &["--hidden", "8", "--epochs", "40"]);
+    args.extend(["--validation-split", "0.1", "--standardize"]);
+    args.extend(["--history", &hist, "--json", &json]);
+    run_ok(&args);
     let h = read_history_with_val(Path::new(&hist)).unwrap();
     let val = h.val_loss.unwrap();
     assert_eq!(val.len(), 41);

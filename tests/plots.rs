@@ -8,33 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{have_gpu, shadertrain};
+use common::{have_gpu, path, paths, png_size, shadertrain, train_synthetic};
 use shadertrain::plot::SIZE;
-
-fn path(dir: &tempfile::TempDir, name: &str) -> String {
-    dir.path().join(name).to_string_lossy().into_owned()
-}
-
-/// Width and height from the PNG's IHDR, after checking the signature, and
-/// a full decode to the same size.
-fn png_size(file: &str) -> (u32, u32) {
-    let bytes = std::fs::read(file).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
-    let (w, h) = (be(16), be(20));
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes.clone()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (w, h));
-    // Not a blank canvas: several colours were drawn.
-    let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
-    colours.sort();
-    colours.dedup();
-    assert!(colours.len() > 3, "{} colours", colours.len());
-    (w, h)
-}
 
 /// The SVG's text, after checking it parses and has an <svg> root.
 fn svg_text(file: &str) -> String {
@@ -62,28 +37,10 @@ fn texts(svg: &str) -> Vec<String> {
 #[test]
 fn train_plots_the_loss_curve_as_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
-    let (png, svg, val_svg) = (
-        path(&dir, "loss.png"),
-        path(&dir, "loss.svg"),
-        path(&dir, "val.svg"),
-    );
+    let [png, svg, val_svg] = paths(&dir, ["loss.png", "loss.svg", "val.svg"]);
     let train = |plot: &str, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--synthetic",
-            "300",
-            "--features",
-            "3",
-            "--hidden",
-            "4",
-            "--epochs",
-            "30",
-            "--backend",
-            "cpu",
-            "--quiet",
-            "--plot",
-            plot,
-        ];
+        let more = ["--hidden", "4", "--epochs", "30", "--quiet", "--plot", plot];
+        let mut args = train_synthetic("300", "3", "cpu", &more);
         args.extend(extra);
         let (ok, _, err) = shadertrain(&args);
         assert!(ok, "{err}");
@@ -112,28 +69,11 @@ fn train_plots_the_loss_curve_as_png_and_svg() {
 #[test]
 fn a_bad_plot_extension_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let (jpg, model, json) = (
-        path(&dir, "loss.jpg"),
-        path(&dir, "m.st"),
-        path(&dir, "b.json"),
-    );
+    let [jpg, model, json] = paths(&dir, ["loss.jpg", "m.st", "b.json"]);
     let start = Instant::now();
     // Far too many epochs to finish: the error must come first.
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "2",
-        "--epochs",
-        "100000000",
-        "--backend",
-        "cpu",
-        "--plot",
-        &jpg,
-        "--save",
-        &model,
-    ]);
+    let more = ["--epochs", "100000000", "--plot", &jpg, "--save", &model];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "2", "cpu", &more));
     assert!(!ok);
     assert!(
         err.contains("loss.jpg") && err.contains(".png or .svg"),
@@ -160,7 +100,7 @@ fn a_bad_plot_extension_is_refused_before_any_work() {
 #[test]
 fn bench_draws_bars_and_keeps_piped_output_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let (png, svg) = (path(&dir, "bench.png"), path(&dir, "bench.svg"));
+    let [png, svg] = paths(&dir, ["bench.png", "bench.svg"]);
     let gpu = have_gpu();
     let backends = if gpu { "cpu,gpu" } else { "cpu" };
     let bench = |plot: &str, quiet: bool| {

@@ -7,17 +7,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{gpu, have_gpu, shadertrain};
+use common::{gpu, have_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::io::{load_checkpoint, save_checkpoint, Checkpoint};
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train_from, Backend, Hooks, Schedule};
-
-fn p(dir: &tempfile::TempDir, name: &str) -> String {
-    dir.path().join(name).to_string_lossy().into_owned()
-}
 
 /// The optimizers' flags each resume test runs with.
 const OPTIMIZERS: [&[&str]; 5] = [
@@ -41,29 +37,13 @@ fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
     let backend_name = backend_name.as_str();
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--synthetic",
-            "300",
-            "--features",
-            "3",
-            "--hidden",
-            "7,4",
-            "--backend",
-            backend,
-        ];
+        let mut args = train_synthetic("300", "3", backend, &["--hidden", "7,4"]);
         args.extend_from_slice(optimizer);
         args.extend_from_slice(extra);
         let (ok, _, err) = shadertrain(&args);
         assert!(ok, "{backend_name}: {err}");
     };
-    let (full, fh, ck, res, rh) = (
-        p(&dir, "full.st"),
-        p(&dir, "f.csv"),
-        p(&dir, "ck.st"),
-        p(&dir, "res.st"),
-        p(&dir, "r.csv"),
-    );
+    let [full, fh, ck, res, rh] = paths(&dir, ["full.st", "f.csv", "ck.st", "res.st", "r.csv"]);
     run(&["--epochs", "10", "--save", &full, "--history", &fh]);
     run(&[
         "--epochs",
@@ -73,19 +53,8 @@ fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
         "--checkpoint-every",
         "5",
     ]);
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &ck,
-        "--epochs",
-        "10",
-        "--backend",
-        backend,
-        "--save",
-        &res,
-        "--history",
-        &rh,
-    ]);
+    let more = ["--epochs", "10", "--save", &res, "--history", &rh];
+    let (ok, _, err) = shadertrain(&train_resume(&ck, backend, &more));
     assert!(ok, "{backend_name}: {err}");
     assert_eq!(
         std::fs::read(&full).unwrap(),
@@ -115,41 +84,23 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
 #[test]
 fn resume_refuses_options_that_would_change_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = p(&dir, "ck.st");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "50",
-        "--features",
-        "2",
-        "--epochs",
-        "2",
-        "--backend",
-        "cpu",
-        "--checkpoint",
-        &ck,
-    ]);
+    let ck = path(&dir, "ck.st");
+    let more = ["--epochs", "2", "--checkpoint", &ck];
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", &more));
     assert!(ok, "{err}");
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr", "0.5"]);
     assert!(!ok);
     assert!(err.contains("--lr"), "{err}");
     // A model file that is not a checkpoint.
-    let m = p(&dir, "m.st");
-    let (ok, _, _) = shadertrain(&[
-        "train",
-        "--synthetic",
+    let m = path(&dir, "m.st");
+    let (ok, _, _) = shadertrain(&train_synthetic(
         "50",
-        "--features",
         "2",
-        "--epochs",
-        "1",
-        "--backend",
         "cpu",
-        "--save",
-        &m,
-    ]);
+        &["--epochs", "1", "--save", &m],
+    ));
     assert!(ok);
-    let (ok, _, err) = shadertrain(&["train", "--resume", &m, "--backend", "cpu"]);
+    let (ok, _, err) = shadertrain(&train_resume(&m, "cpu", &[]));
     assert!(!ok);
     assert!(err.contains("not a checkpoint"), "{err}");
 }
@@ -157,25 +108,19 @@ fn resume_refuses_options_that_would_change_the_run() {
 #[test]
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = p(&dir, "ck.st");
+    let ck = path(&dir, "ck.st");
+    let more = [
+        "--epochs",
+        "100000000",
+        "--threads",
+        "1",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "2",
+    ];
     let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args([
-            "train",
-            "--synthetic",
-            "20000",
-            "--features",
-            "8",
-            "--epochs",
-            "100000000",
-            "--backend",
-            "cpu",
-            "--threads",
-            "1",
-            "--checkpoint",
-            &ck,
-            "--checkpoint-every",
-            "2",
-        ])
+        .args(train_synthetic("20000", "8", "cpu", &more))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -204,15 +149,7 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(model.params.iter().all(|v| v.is_finite()));
     // And the run goes on from it.
     let more = (c.epoch + 2).to_string();
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &ck,
-        "--epochs",
-        &more,
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(ok, "{err}");
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
 }
@@ -220,25 +157,19 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
 #[test]
 fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let (m, ck) = (p(&dir, "m.st"), p(&dir, "ck.st"));
+    let [m, ck] = paths(&dir, ["m.st", "ck.st"]);
     std::fs::write(&m, b"an older model").unwrap();
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
+    let more = [
         "--lr",
         "1e5",
         "--epochs",
         "50",
-        "--backend",
-        "cpu",
         "--save",
         &m,
         "--checkpoint",
         &ck,
-    ]);
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
     assert!(err.contains("lr = 100000"), "{err}");
@@ -319,36 +250,16 @@ fn a_readback_past_the_timeout_is_an_error() {
     if !have_gpu() {
         return;
     }
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "262144",
-        "--features",
-        "16",
-        "--epochs",
-        "5",
-        "--backend",
-        "gpu",
-        "--gpu-timeout",
-        "0.000001",
-    ]);
+    let more = ["--epochs", "5", "--gpu-timeout", "0.000001"];
+    let (ok, _, err) = shadertrain(&train_synthetic("262144", "16", "gpu", &more));
     assert!(!ok);
     assert!(err.contains("did not finish within"), "{err}");
 }
 
 #[test]
 fn no_matching_adapter_says_what_was_tried_and_how_to_get_one() {
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "10",
-        "--features",
-        "2",
-        "--backend",
-        "gpu",
-        "--adapter",
-        "no-such-gpu-anywhere",
-    ]);
+    let more = ["--adapter", "no-such-gpu-anywhere"];
+    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "gpu", &more));
     assert!(!ok);
     assert!(
         err.contains("none named like 'no-such-gpu-anywhere'"),
@@ -361,9 +272,8 @@ fn no_matching_adapter_says_what_was_tried_and_how_to_get_one() {
 #[test]
 fn impossible_runs_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let only_target = p(&dir, "t.csv");
+    let [only_target, m] = paths(&dir, ["t.csv", "m.st"]);
     std::fs::write(&only_target, "y\n1\n2\n").unwrap();
-    let m = p(&dir, "m.st");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["--data", &only_target],
@@ -407,17 +317,7 @@ fn impossible_runs_are_refused_before_any_work() {
     }
     let d = dir.path().to_string_lossy().into_owned();
     for flag in ["--save", "--history", "--checkpoint"] {
-        let (ok, _, err) = shadertrain(&[
-            "train",
-            "--synthetic",
-            "5",
-            "--features",
-            "2",
-            "--backend",
-            "cpu",
-            flag,
-            &d,
-        ]);
+        let (ok, _, err) = shadertrain(&train_synthetic("5", "2", "cpu", &[flag, &d]));
         assert!(!ok);
         assert!(err.contains("is a directory"), "{flag}: {err}");
     }
@@ -426,32 +326,12 @@ fn impossible_runs_are_refused_before_any_work() {
 #[test]
 fn feature_mismatch_names_both_sides() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, m) = (p(&dir, "a.csv"), p(&dir, "b.csv"), p(&dir, "m.st"));
+    let [a, b, m] = paths(&dir, ["a.csv", "b.csv", "m.st"]);
     std::fs::write(&a, "u,v,y\n1,2,3\n4,5,6\n").unwrap();
     std::fs::write(&b, "u,w,y\n1,2,3\n4,5,6\n").unwrap();
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--data",
-        &a,
-        "--epochs",
-        "1",
-        "--backend",
-        "cpu",
-        "--save",
-        &m,
-    ]);
+    let (ok, _, err) = shadertrain(&train_data(&a, "cpu", &["--epochs", "1", "--save", &m]));
     assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--data",
-        &b,
-        "--init",
-        &m,
-        "--epochs",
-        "1",
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, _, err) = shadertrain(&train_data(&b, "cpu", &["--init", &m, "--epochs", "1"]));
     assert!(!ok);
     assert!(err.contains("u, v") && err.contains("u, w"), "{err}");
     let (ok, _, err) = shadertrain(&["predict", "--model", &m, "--data", &b]);
@@ -465,41 +345,14 @@ fn a_run_on_gpu_generated_data_resumes_only_on_the_gpu() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let ck = p(&dir, "ck.st");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "200",
-        "--features",
-        "3",
-        "--epochs",
-        "2",
-        "--backend",
-        "gpu",
-        "--checkpoint",
-        &ck,
-    ]);
+    let ck = path(&dir, "ck.st");
+    let more = ["--epochs", "2", "--checkpoint", &ck];
+    let (ok, _, err) = shadertrain(&train_synthetic("200", "3", "gpu", &more));
     assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &ck,
-        "--epochs",
-        "4",
-        "--backend",
-        "cpu",
-    ]);
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "4"]));
     assert!(!ok);
     assert!(err.contains("resume it with --backend gpu"), "{err}");
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &ck,
-        "--epochs",
-        "4",
-        "--backend",
-        "gpu",
-    ]);
+    let (ok, out, err) = shadertrain(&train_resume(&ck, "gpu", &["--epochs", "4"]));
     assert!(ok, "{err}");
     assert!(out.contains("generated on the GPU"), "{out}");
 }
@@ -507,7 +360,7 @@ fn a_run_on_gpu_generated_data_resumes_only_on_the_gpu() {
 #[test]
 fn bad_optimizer_settings_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
-    let m = p(&dir, "m.st");
+    let m = path(&dir, "m.st");
     for (args, says) in [
         (
             &["--optimizer", "momentum", "--momentum", "1"][..],
@@ -564,19 +417,7 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         ),
         (&["--target-loss", "-1"], "--target-loss must be 0 or more"),
     ] {
-        let mut all = vec![
-            "train",
-            "--synthetic",
-            "50",
-            "--features",
-            "2",
-            "--epochs",
-            "3",
-            "--backend",
-            "cpu",
-            "--save",
-            &m,
-        ];
+        let mut all = train_synthetic("50", "2", "cpu", &["--epochs", "3", "--save", &m]);
         all.extend_from_slice(args);
         let (ok, _, err) = shadertrain(&all);
         assert!(!ok, "{args:?} was accepted");
@@ -588,22 +429,22 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
 #[test]
 fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let ck = p(&dir, "ck.st");
-    let base = [
-        "train",
-        "--synthetic",
+    let ck = path(&dir, "ck.st");
+    let first = train_synthetic(
         "60",
-        "--features",
         "2",
-        "--backend",
         "cpu",
-        "--optimizer",
-        "adam",
-        "--lr",
-        "0.02",
-    ];
-    let mut first = base.to_vec();
-    first.extend_from_slice(&["--epochs", "4", "--checkpoint", &ck]);
+        &[
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.02",
+            "--epochs",
+            "4",
+            "--checkpoint",
+            &ck,
+        ],
+    );
     let (ok, _, err) = shadertrain(&first);
     assert!(ok, "{err}");
     for change in [
@@ -611,15 +452,7 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
         &["--lr", "0.5"],
         &["--beta2", "0.9"],
     ] {
-        let mut again = vec![
-            "train",
-            "--resume",
-            &ck,
-            "--epochs",
-            "8",
-            "--backend",
-            "cpu",
-        ];
+        let mut again = train_resume(&ck, "cpu", &["--epochs", "8"]);
         again.extend_from_slice(change);
         let (ok, _, err) = shadertrain(&again);
         assert!(!ok, "{change:?} was accepted with --resume");
@@ -631,18 +464,12 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
     assert_eq!(c.optimizer.steps, 4);
     let names: Vec<&str> = c.optimizer.tensors.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(names, ["m", "v"]);
-    let json = p(&dir, "s.json");
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
+    let json = path(&dir, "s.json");
+    let (ok, _, err) = shadertrain(&train_resume(
         &ck,
-        "--epochs",
-        "8",
-        "--backend",
         "cpu",
-        "--json",
-        &json,
-    ]);
+        &["--epochs", "8", "--json", &json],
+    ));
     assert!(ok, "{err}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -655,25 +482,19 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
 #[test]
 fn adam_divergence_keeps_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
-    let m = p(&dir, "m.st");
+    let m = path(&dir, "m.st");
     std::fs::write(&m, b"an older model").unwrap();
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "3",
+    let more = [
         "--optimizer",
         "adam",
         "--lr",
         "1e300",
         "--epochs",
         "20",
-        "--backend",
-        "cpu",
         "--save",
         &m,
-    ]);
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
     assert_eq!(std::fs::read(&m).unwrap(), b"an older model");

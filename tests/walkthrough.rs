@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use common::png_size;
 use shadertrain::io::{load_model, read_history_with_val};
 use shadertrain::plot::SIZE;
 
@@ -81,21 +82,6 @@ fn shrink(args: &mut Vec<String>) {
     if args[0] == "bench" && value(args, "--warmup").is_none() {
         args.extend(["--warmup".to_string(), "1".to_string()]);
     }
-}
-
-fn png_size(file: &Path) -> (u32, u32) {
-    let bytes = std::fs::read(file).unwrap();
-    assert_eq!(
-        &bytes[..8],
-        b"\x89PNG\r\n\x1a\n",
-        "{} is not a PNG",
-        file.display()
-    );
-    let reader = png::Decoder::new(std::io::Cursor::new(bytes))
-        .read_info()
-        .unwrap();
-    let info = reader.info();
-    (info.width, info.height)
 }
 
 #[test]

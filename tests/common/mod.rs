@@ -1,8 +1,11 @@
-//! Shared by the integration tests: one tolerance check and the GPU context
-//! that skips (or, under CI=true, fails) when there is no adapter.
+//! Shared by the integration tests: one tolerance check, the GPU context
+//! that skips (or, under CI=true, fails) when there is no adapter, and the
+//! built binary with its argument vectors and temporary paths.
 #![allow(dead_code)]
 
 pub mod kernels;
+
+use std::path::Path;
 
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context};
@@ -127,6 +130,100 @@ pub fn shadertrain(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs the binary with `args`, asserts it succeeded; returns its standard output.
+pub fn run_ok(args: &[&str]) -> String {
+    let (ok, out, err) = shadertrain(args);
+    assert!(ok, "shadertrain {args:?} failed: {err}");
+    out
+}
+
+/// Runs `gen --rows ROWS --features F --seed SEED --out OUT`, asserting it succeeded.
+pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
+    run_ok(&[
+        "gen",
+        "--rows",
+        rows,
+        "--features",
+        features,
+        "--seed",
+        seed,
+        "--out",
+        out,
+    ]);
+}
+
+/// `train --synthetic ROWS --features F --backend B`, then `more`: the
+/// argument vector most CLI tests start from.
+pub fn train_synthetic<'a>(
+    rows: &'a str,
+    features: &'a str,
+    backend: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--synthetic",
+        rows,
+        "--features",
+        features,
+        "--backend",
+        backend,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
+/// `train --data CSV --backend B`, then `more`.
+pub fn train_data<'a>(csv: &'a str, backend: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--data", csv, "--backend", backend];
+    args.extend_from_slice(more);
+    args
+}
+
+/// `train --resume CHECKPOINT --backend B`, then `more`.
+pub fn train_resume<'a>(checkpoint: &'a str, backend: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--resume", checkpoint, "--backend", backend];
+    args.extend_from_slice(more);
+    args
+}
+
+/// `name` in the temporary directory, as the binary's arguments take it.
+pub fn path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).to_string_lossy().into_owned()
+}
+
+/// [`path`] for several names: `let [csv, model] = paths(&dir, ["d.csv", "m.st"]);`.
+pub fn paths<const N: usize>(dir: &tempfile::TempDir, names: [&str; N]) -> [String; N] {
+    names.map(|name| path(dir, name))
+}
+
+/// Width and height from the PNG's IHDR, after checking the signature, and
+/// a full decode to the same size that finds several colours drawn.
+pub fn png_size(file: impl AsRef<Path>) -> (u32, u32) {
+    let file = file.as_ref();
+    let bytes = std::fs::read(file).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        file.display()
+    );
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    let (w, h) = (be(16), be(20));
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes.clone()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (w, h));
+    // Not a blank canvas: several colours were drawn.
+    let mut colours: Vec<&[u8]> = buf[..info.buffer_size()].chunks(3).collect();
+    colours.sort();
+    colours.dedup();
+    assert!(colours.len() > 3, "{} colours", colours.len());
+    (w, h)
 }
 
 /// Whether the GPU CLI tests can run: as [`gpu`], without keeping the device.
