@@ -163,7 +163,7 @@ fn the_readme_walkthrough_runs_as_written() {
         let val = history.val_loss.expect("a val_loss column");
         assert!(val[0].is_some() && val[epochs].is_some());
     }
-    assert_eq!(png_size(&at("--plot", 1)), SIZE);
+    assert_eq!(png_size(at("--plot", 1)), SIZE);
     // predict: one prediction a row, and the MSE.
     let (_, stdout, _) = &outputs[2];
     assert!(stdout.starts_with("mse "), "{stdout}");
@@ -180,5 +180,5 @@ fn the_readme_walkthrough_runs_as_written() {
             && stdout.lines().any(|l| l.starts_with("gpu ")),
         "{stdout}"
     );
-    assert_eq!(png_size(&at("--plot", 3)), SIZE);
+    assert_eq!(png_size(at("--plot", 3)), SIZE);
 }
