@@ -1,5 +1,6 @@
 //! Files: model files (safetensors, PyTorch `nn.Linear` layout), loss
-//! histories, and the atomic write every output goes through.
+//! histories, data sets as CSV, and the atomic write every output goes
+//! through.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

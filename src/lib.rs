@@ -4,7 +4,8 @@
 //!
 //! - [`model`]: layer sizes, activations, the flat parameter block.
 //! - [`data`]: the seeded synthetic task and CSV loading.
-//! - [`io`]: safetensors model files, loss histories, atomic writes.
+//! - [`io`]: safetensors model files, loss histories, data sets as CSV,
+//!   atomic writes.
 //! - [`cpu`]: the f64 reference every GPU kernel is held to.
 //! - [`gpu`]: the wgpu trainer.
 //! - [`optim`]: the optimizers (gd, momentum, nesterov, adam, L-BFGS).
