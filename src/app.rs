@@ -248,7 +248,7 @@ fn open_backend<'a>(
         Ok(with_optimizer(fast, model, opt))
     };
     let gpu = |ctx| -> Result<Box<dyn Backend + 'a>> {
-        let g = GpuTrainer::new_with(ctx, model, data, opt, args.device.kernels.into())?;
+        let g = GpuTrainer::new_with(ctx, model, data, opt, args.device.kernels)?;
         Ok(with_optimizer(g, model, opt))
     };
     match args.backend {
@@ -590,7 +590,7 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                 columns.rows,
                 run.seed,
                 opt,
-                args.device.kernels.into(),
+                args.device.kernels,
             )?;
             with_optimizer(g, &model, opt)
         }
@@ -1023,7 +1023,7 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                         &model,
                         &data,
                         Optimizer::gd(lr),
-                        args.device.kernels.into(),
+                        args.device.kernels,
                     )?;
                     let setup = start.elapsed().as_secs_f64();
                     let timing = time(&mut g, args.gpu_batch)?;

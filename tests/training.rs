@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, gpu, gpu_with};
 use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
-use shadertrain::gpu::{GpuTrainer, KernelChoice};
+use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily};
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Outcome, Schedule};
@@ -73,14 +73,13 @@ fn gpu_trajectories_match_the_reference() {
             let want = reference_run(&m, &data);
             let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, Optimizer::gd(0.1), choice)
                 .unwrap();
-            assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
-            assert_eq!(g.plan().tiled, choice == KernelChoice::Tiled);
-            let family = match choice {
-                KernelChoice::Fused => "fused kernels",
-                KernelChoice::Tiled => "tiled kernels",
-                _ => "layered kernels",
+            let family = g.family();
+            let chosen = match choice {
+                KernelChoice::Fused => matches!(family, KernelFamily::Fused(_)),
+                KernelChoice::Tiled => family == KernelFamily::Tiled,
+                _ => family == KernelFamily::Layered,
             };
-            assert!(g.describe().ends_with(family), "{}", g.describe());
+            assert!(chosen, "{choice:?} ran {family:?}");
             let name = format!("{act} {hidden:?} {choice:?}");
             let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");
@@ -150,7 +149,8 @@ fn chunked_data_trains_like_one_binding() {
         let ctx = gpu_with(binding).unwrap();
         let mut g = GpuTrainer::new_with(ctx, &m, &data, Optimizer::gd(0.1), choice).unwrap();
         assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
-        assert_eq!(g.plan().fused.is_some(), hidden.len() == 1);
+        let fused = matches!(g.family(), KernelFamily::Fused(_));
+        assert_eq!(fused, hidden.len() == 1);
         let got = train(&mut g, &schedule(20)).unwrap();
         let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
         let want = train(&mut cpu, &schedule(20)).unwrap();
@@ -288,8 +288,12 @@ fn kernel_choice_is_honoured_or_refused() {
     // asking for fused says why not.
     let wide = model(&data, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(ctx, &wide, &data, Optimizer::gd(0.1)).unwrap();
-    assert!(g.plan().fused.is_none());
-    assert_eq!(g.plan().tiled, hardware);
+    let layer_by_layer = if hardware {
+        KernelFamily::Tiled
+    } else {
+        KernelFamily::Layered
+    };
+    assert_eq!(g.family(), layer_by_layer);
     let err = GpuTrainer::new_with(
         gpu().unwrap(),
         &wide,
@@ -314,5 +318,5 @@ fn kernel_choice_is_honoured_or_refused() {
     let narrow = Dataset::synthetic(100, 8, 3).unwrap();
     let m = model(&narrow, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, Optimizer::gd(0.1)).unwrap();
-    assert_eq!(g.plan().fused.is_some(), hardware);
+    assert_eq!(matches!(g.family(), KernelFamily::Fused(_)), hardware);
 }

@@ -1,12 +1,15 @@
 //! The wgpu backend: [`context`] owns the device, [`kernels`] the WGSL
 //! pipelines, [`buffers`] the device memory and its one readback path,
-//! [`trainer`] the epoch, and [`ops`] runs single kernels for the tests.
+//! [`plan`] the kernel family and the cut of the batch, [`trainer`] the
+//! epoch, and [`ops`] runs single kernels for the tests.
 
 pub mod buffers;
 pub mod context;
 pub mod kernels;
 pub mod ops;
+pub mod plan;
 pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
-pub use trainer::{GpuTrainer, KernelChoice};
+pub use plan::{KernelChoice, KernelFamily, Plan};
+pub use trainer::GpuTrainer;

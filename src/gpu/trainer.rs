@@ -9,186 +9,18 @@
 //! per row group of `group_rows` rows into a partials buffer (row groups ×
 //! parameters), then reduced pairwise in a fixed order.
 //!
-//! Three kernel families run an epoch ([`KernelChoice`]):
-//! - fused: a network with one hidden layer the fused kernel takes (at most
-//!   32 inputs and 256 hidden units) runs its whole forward and backward
-//!   pass in that one kernel, one workgroup per row group;
-//! - tiled: layer by layer (forward, output, gradient partials and
-//!   backprop), the forward product and the weight gradient tiled in
-//!   workgroup memory; for hardware GPUs, any depth and width;
-//! - layered: the same steps with every product register-blocked; for CPU
-//!   adapters such as lavapipe, where workgroup memory is emulated.
+//! [`Plan`] cuts the batch and holds the [`KernelFamily`] that runs it.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_FAN};
-use crate::model::{Layout, Model};
+use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
+use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
+use crate::model::Model;
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
-
-/// Epochs whose losses fit in the device-side history: the largest batch.
-pub const MAX_BATCH: usize = 256;
-/// Fewest rows summed into one gradient partial.
-const MIN_GROUP_ROWS: usize = 64;
-/// Most row groups: bounds the partials buffer to this many copies of the
-/// parameter block.
-const MAX_GROUPS: usize = 4096;
-/// Bytes the gradient partials may take: wide layers get fewer, longer row
-/// groups rather than hundreds of megabytes of partials to write and add.
-const PARTIALS_BUDGET: u64 = 256 << 20;
-/// Most row groups (workgroups) of the fused kernel: enough to fill a large
-/// GPU a few times over, few enough that the partials stay small.
-const FUSED_GROUPS: usize = 512;
-
-/// Which kernels run an epoch (fused: one hidden layer only).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KernelChoice {
-    /// On hardware GPUs: fused where the network fits it, else tiled. On
-    /// CPU adapters (lavapipe): layered, where workgroup memory and
-    /// barriers cost more than they save.
-    #[default]
-    Auto,
-    /// The fused kernel; an error where the network does not fit it.
-    Fused,
-    /// One kernel per layer step, the forward product and the weight
-    /// gradient workgroup-tiled: auto's choice on hardware GPUs for
-    /// networks the fused kernel does not take.
-    Tiled,
-    /// One kernel per layer step, every product register-blocked: auto's
-    /// choice on CPU adapters.
-    Layered,
-}
-
-/// How the batch is cut into chunks and row groups.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    /// Rows summed into one gradient partial; a multiple of 64.
-    pub group_rows: usize,
-    /// Rows per chunk; a multiple of `group_rows`.
-    pub chunk_rows: usize,
-    /// (first row, rows) of each chunk.
-    pub chunks: Vec<(usize, usize)>,
-    /// Row groups over the whole batch.
-    pub groups: usize,
-    /// The fused kernel's shape, when it runs the epoch.
-    pub fused: Option<FusedShape>,
-    /// Whether the layer-by-layer epoch uses the workgroup-tiled forward.
-    pub tiled: bool,
-}
-
-impl Plan {
-    /// Cuts `rows` rows of a network with `layout` so every buffer fits in
-    /// `max_binding` bytes, or says what does not fit. The fused kernel
-    /// runs the epoch where it takes the network.
-    pub fn new(layout: &Layout, rows: usize, max_binding: u64) -> Result<Plan> {
-        Plan::with(layout, rows, max_binding, Plan::fused_shape(layout))
-    }
-
-    /// The fused kernel's shape for `layout`, where it takes the network.
-    pub fn fused_shape(layout: &Layout) -> Option<FusedShape> {
-        match layout.hidden() {
-            [h] => FusedShape::new(layout.features(), *h),
-            _ => None,
-        }
-    }
-
-    /// As [`Plan::new`], with the fused kernel of `fused` or, for `None`,
-    /// the layer-by-layer kernels.
-    pub fn with(
-        layout: &Layout,
-        rows: usize,
-        max_binding: u64,
-        fused: Option<FusedShape>,
-    ) -> Result<Plan> {
-        let params = layout.len();
-        let per_param = 4 * params as u64;
-        if per_param > max_binding {
-            return Err(Error::TooLarge {
-                what: format!("storage binding for the {params} parameters"),
-                need: per_param,
-                have: max_binding,
-            });
-        }
-        // The widest per-row buffer and the most row groups. Each group
-        // has a partials row: its gradient, then its loss term.
-        let (widest, most_groups) = match fused {
-            Some(_) => (layout.features(), FUSED_GROUPS),
-            None => (
-                *layout
-                    .sizes()
-                    .iter()
-                    .max()
-                    .expect("layouts are never empty"),
-                MAX_GROUPS,
-            ),
-        };
-        let per_group = 4 * (params as u64 + 1);
-        if per_group > max_binding {
-            return Err(Error::TooLarge {
-                what: format!(
-                    "storage binding for one row group's gradient partials ({params} parameters)"
-                ),
-                need: per_group,
-                have: max_binding,
-            });
-        }
-        if rows > u32::MAX as usize / 2 {
-            return Err(Error::Config(format!(
-                "{rows} rows is more than the GPU backend indexes (2^31)"
-            )));
-        }
-        let max_groups =
-            ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
-        let group_rows = rows
-            .div_ceil(max_groups)
-            .max(MIN_GROUP_ROWS)
-            .next_multiple_of(MIN_GROUP_ROWS);
-        let rows_per_binding = (max_binding / (4 * widest as u64)) as usize;
-        let chunk_rows = (rows_per_binding / group_rows) * group_rows;
-        if chunk_rows == 0 {
-            return Err(Error::TooLarge {
-                what: format!("storage binding for {group_rows} rows of width {widest}"),
-                need: 4 * (group_rows * widest) as u64,
-                have: max_binding,
-            });
-        }
-        let chunk_rows = chunk_rows.min(rows.next_multiple_of(group_rows));
-        let chunks = (0..rows)
-            .step_by(chunk_rows)
-            .map(|start| (start, chunk_rows.min(rows - start)))
-            .collect();
-        Ok(Plan {
-            group_rows,
-            chunk_rows,
-            chunks,
-            groups: rows.div_ceil(group_rows),
-            fused,
-            tiled: false,
-        })
-    }
-}
-
-impl Plan {
-    /// Bytes of device memory the trainer allocates for `rows` rows.
-    pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
-        let p = layout.len();
-        let per_row = match self.fused {
-            Some(_) => 0,
-            None => 2 * layout.hidden().iter().sum::<usize>() + 1,
-        };
-        // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
-        let partials = 2 * self.groups * (p + 1);
-        let floats = rows * (layout.features() + 1)
-            + 4 * (p + 1)
-            + partials
-            + 2 * MAX_BATCH.max(p)
-            + self.chunk_rows * per_row;
-        4 * floats as u64
-    }
-}
 
 /// Where the trainer's rows come from.
 #[derive(Clone, Copy)]
@@ -302,30 +134,9 @@ impl GpuTrainer {
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
         let layout = &model.layout;
-        let shape = Plan::fused_shape(layout);
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        // The fused shape, or for the layer-by-layer epoch whether its
-        // products are tiled.
-        let (fused, tiled) = match choice {
-            KernelChoice::Auto => (shape.filter(|_| hardware), hardware),
-            KernelChoice::Tiled => (None, true),
-            KernelChoice::Layered => (None, false),
-            KernelChoice::Fused => (
-                Some(shape.ok_or_else(|| {
-                    Error::Config(format!(
-                    "the fused kernel takes one hidden layer of at most {} units over at most {} \
-                     inputs, not {} inputs and hidden layers {}; use the layered kernels",
-                    kernels::FUSED_WORKGROUP,
-                    kernels::FUSED_MAX_INPUTS,
-                    layout.features(),
-                    layout.hidden_spec()
-                ))
-                })?),
-                false,
-            ),
-        };
-        let mut plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
-        plan.tiled = tiled && plan.fused.is_none();
+        let family = KernelFamily::choose(choice, layout, hardware)?;
+        let plan = Plan::new(layout, data.rows(), ctx.max_binding(), family)?;
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, opt, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -380,7 +191,7 @@ impl GpuTrainer {
         let layers = layout.layers();
         let last = layers.len() - 1;
         let cr = plan.chunk_rows;
-        let layered = plan.fused.is_none();
+        let layered = !matches!(plan.family, KernelFamily::Fused(_));
         // Per-row buffers of one chunk, reused by every chunk; the fused
         // kernel keeps its rows in registers.
         let per_row = |name: &str, l: usize| {
@@ -406,9 +217,9 @@ impl GpuTrainer {
         let mut forward_steps = Vec::new();
         let mut backward_steps = Vec::new();
         let act = model.activation;
-        let fused = match plan.fused {
-            Some(shape) => Some(kernels.fused(&ctx, act, &shape)?),
-            None => None,
+        let fused = match plan.family {
+            KernelFamily::Fused(shape) => Some(kernels.fused(&ctx, act, &shape)?),
+            KernelFamily::Tiled | KernelFamily::Layered => None,
         };
         let scale = (2.0 / total_rows as f64) as f32;
         let step = |kernel: Kernel,
@@ -501,7 +312,7 @@ impl GpuTrainer {
             }
             let residual = residual.as_ref().expect("the layered epoch has r");
             let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-            let (forward, weight_grad) = if plan.tiled {
+            let (forward, weight_grad) = if plan.family == KernelFamily::Tiled {
                 (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
             } else {
                 (Kernel::forward(act), Kernel::WeightGrad)
@@ -671,6 +482,11 @@ impl GpuTrainer {
         &self.plan
     }
 
+    /// The kernels that run the epoch.
+    pub fn family(&self) -> KernelFamily {
+        self.plan.family
+    }
+
     fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
         self.ctx
             .device
@@ -802,14 +618,10 @@ impl GpuTrainer {
 
 impl Objective for GpuTrainer {
     fn describe(&self) -> String {
-        let kernels = match (self.plan.fused, self.plan.tiled) {
-            (Some(_), _) => "fused",
-            (None, true) => "tiled",
-            (None, false) => "layered",
-        };
         format!(
-            "gpu: {}, {kernels} kernels",
-            crate::gpu::context::describe(&self.ctx.info)
+            "gpu: {}, {} kernels",
+            crate::gpu::context::describe(&self.ctx.info),
+            self.family().name()
         )
     }
 
@@ -911,55 +723,5 @@ impl Backend for GpuTrainer {
         }
         self.steps = state.steps;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_fits_every_buffer_in_the_binding() {
-        let layout = Layout::new(16, &[64]).unwrap();
-        let p = layout.len();
-        let plan = Plan::with(&layout, 16_777_216, 128 << 20, None).unwrap();
-        assert_eq!(plan.chunk_rows % plan.group_rows, 0);
-        assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
-        assert!(plan.groups * (p + 1) * 4 <= 128 << 20);
-        assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
-        assert!(plan.chunks.len() > 1);
-        let small = Plan::with(&layout, 100, 128 << 20, None).unwrap();
-        assert_eq!(small.chunks, vec![(0, 100)]);
-        assert_eq!(small.group_rows, 64);
-        assert_eq!(small.groups, 2);
-        // The fused kernel: X (16 wide) is the widest per-row buffer, and
-        // its partials have a row per lane and a loss column.
-        let shape = Plan::fused_shape(&layout).unwrap();
-        let fused = Plan::new(&layout, 16_777_216, 128 << 20).unwrap();
-        assert_eq!(fused.fused, Some(shape));
-        assert_eq!(fused.chunk_rows % fused.group_rows, 0);
-        assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
-        assert!(fused.groups * (p + 1) * 4 <= 128 << 20);
-        assert!(fused.groups <= FUSED_GROUPS);
-        assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
-    }
-
-    #[test]
-    fn wide_layers_keep_their_partials_within_the_budget() {
-        // S3 with a 2 GiB binding: 1 MiB of partials per row group.
-        let layout = Layout::new(256, &[1024]).unwrap();
-        let plan = Plan::with(&layout, 16_384, 2 << 30, None).unwrap();
-        let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
-        assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
-        assert!(plan.groups > 64, "{} groups", plan.groups);
-    }
-
-    #[test]
-    fn plan_refuses_what_cannot_fit() {
-        let layout = Layout::new(1024, &[1024]).unwrap();
-        assert!(matches!(
-            Plan::new(&layout, 10, 1 << 20),
-            Err(Error::TooLarge { .. })
-        ));
     }
 }
