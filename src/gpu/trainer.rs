@@ -3,19 +3,16 @@
 //! many epochs go into one submit. Each epoch's loss is copied into a
 //! device-side history that is read back once per batch.
 //!
-//! Rows are processed in chunks small enough for one storage binding: X, y
-//! and the per-row buffers of a chunk each fit the device's binding limit,
-//! so a batch larger than any one binding still trains. Gradients are summed
-//! per row group of `group_rows` rows into a partials buffer (row groups ×
-//! parameters), then reduced pairwise in a fixed order.
-//!
-//! [`Plan`] cuts the batch and holds the [`KernelFamily`] that runs it.
+//! [`Plan`] cuts the batch into chunks and row groups and holds the
+//! [`KernelFamily`] that runs it; `gpu::epoch` records the passes;
+//! `gpu::profile` times them per kernel.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
+use crate::gpu::epoch::{self, Step, Targets};
+use crate::gpu::kernels::Kernels;
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::Model;
 use crate::optim::lbfgs::Objective;
@@ -24,7 +21,7 @@ use crate::train::Backend;
 
 /// Where the trainer's rows come from.
 #[derive(Clone, Copy)]
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     /// Uploaded from the host.
     Host(&'a Dataset),
     /// Generated on the device: the synthetic task of docs/spec.md.
@@ -32,7 +29,7 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
-    fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         match self {
             Source::Host(d) => d.rows,
             Source::Synthetic { rows, .. } => *rows,
@@ -40,18 +37,9 @@ impl Source<'_> {
     }
 }
 
-/// One recorded dispatch.
-#[derive(Clone)]
-struct Step {
-    kernel: Kernel,
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    workgroups: u32,
-}
-
 pub struct GpuTrainer {
-    ctx: Context,
-    kernels: Kernels,
+    pub(super) ctx: Context,
+    pub(super) kernels: Kernels,
     params_len: usize,
     plan: Plan,
     opt: Optimizer,
@@ -71,10 +59,10 @@ pub struct GpuTrainer {
     /// Losses of the batch in flight, one per epoch.
     history: wgpu::Buffer,
     /// Epochs recorded into `history`; zeroed before each batch.
-    counter: wgpu::Buffer,
+    pub(super) counter: wgpu::Buffer,
     staging: Staging,
     /// Forward, backward, reductions and the update: one epoch.
-    epoch: Vec<Step>,
+    pub(super) epoch: Vec<Step>,
     /// Forward and the loss only.
     evaluate: Vec<Step>,
     /// Forward, backward and the sums into `grad`, without an update.
@@ -147,6 +135,7 @@ impl GpuTrainer {
         })
     }
 
+    /// Allocates the buffers and records the passes that `plan` calls for.
     fn build(
         ctx: Context,
         model: &Model,
@@ -154,11 +143,8 @@ impl GpuTrainer {
         opt: Optimizer,
         plan: Plan,
     ) -> Result<GpuTrainer> {
-        let (total_rows, features) = (data.rows(), model.layout.features());
-        let mut setup = Vec::new();
-        let layout = &model.layout;
         let kernels = Kernels::new(&ctx)?;
-        let p = layout.len();
+        let p = model.layout.len();
         let theta = buffers::storage_with(&ctx, "theta", &model.params)?;
         let saved = [
             buffers::storage(&ctx, "theta_saved[0]", p)?,
@@ -187,273 +173,17 @@ impl GpuTrainer {
             _ => None,
         };
         let grad = buffers::storage(&ctx, "d_theta", p + 1)?;
-
-        let layers = layout.layers();
-        let last = layers.len() - 1;
-        let cr = plan.chunk_rows;
-        let layered = !matches!(plan.family, KernelFamily::Fused(_));
-        // Per-row buffers of one chunk, reused by every chunk; the fused
-        // kernel keeps its rows in registers.
-        let per_row = |name: &str, l: usize| {
-            buffers::storage(&ctx, &format!("{name}{}", l + 1), cr * layers[l].outputs)
+        let targets = Targets {
+            theta: &theta,
+            partials: &partials,
+            history: &history,
+            counter: &counter,
+            state: state.as_ref().map(|s| &s[0]),
+            corrections: corrections.as_ref(),
+            grad: &grad,
         };
-        let (acts, deltas, residual) = if layered {
-            (
-                (0..last)
-                    .map(|l| per_row("a", l))
-                    .collect::<Result<Vec<_>>>()?,
-                (0..last)
-                    .map(|l| per_row("d_z", l))
-                    .collect::<Result<Vec<_>>>()?,
-                Some(buffers::storage(&ctx, "r", cr)?),
-            )
-        } else {
-            (Vec::new(), Vec::new(), None)
-        };
-
-        let mut keep = Vec::new();
-        let mut epoch = Vec::new();
-        let mut evaluate = Vec::new();
-        let mut forward_steps = Vec::new();
-        let mut backward_steps = Vec::new();
-        let act = model.activation;
-        let fused = match plan.family {
-            KernelFamily::Fused(shape) => Some(kernels.fused(&ctx, act, &shape)?),
-            KernelFamily::Tiled | KernelFamily::Layered => None,
-        };
-        let scale = (2.0 / total_rows as f64) as f32;
-        let step = |kernel: Kernel,
-                    label: String,
-                    params: Params,
-                    resources: &[&wgpu::Buffer],
-                    keep: &mut Vec<wgpu::Buffer>|
-         -> Result<Step> {
-            let pipeline = match (&fused, kernel) {
-                (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
-                _ => kernels.pipeline(&ctx, kernel)?.clone(),
-            };
-            let workgroups = kernel.workgroups(&params);
-            // Binding 0 is the uniform block, for every kernel that reads it.
-            let mut bindings = Vec::new();
-            if kernel.bindings().first() == Some(&0) {
-                let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
-                keep.push(uniform);
-                bindings.push(keep.last().expect("just pushed").as_entire_binding());
-            }
-            bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
-            let bind_group = kernels::bind_group(&ctx, &pipeline, kernel, &label, &bindings)?;
-            Ok(Step {
-                kernel,
-                pipeline,
-                bind_group,
-                workgroups: u32::try_from(workgroups)
-                    .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?,
-            })
-        };
-        for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
-            let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
-            let (x, y) = match data {
-                Source::Host(d) => (
-                    buffers::storage_with(
-                        &ctx,
-                        &xl,
-                        &d.x[start * features..(start + rows) * features],
-                    )?,
-                    buffers::storage_with(&ctx, &yl, &d.y[start..start + rows])?,
-                ),
-                Source::Synthetic { seed, .. } => {
-                    let x = buffers::storage(&ctx, &xl, rows * features)?;
-                    let y = buffers::storage(&ctx, &yl, rows)?;
-                    let params =
-                        Params::synthesize(rows, features, seed, (start * features) as u64);
-                    setup.push(step(
-                        Kernel::Synthesize,
-                        format!("synthesize[{c}]"),
-                        params,
-                        &[&x, &y],
-                        &mut keep,
-                    )?);
-                    (x, y)
-                }
-            };
-            let base = Params {
-                rows: rows as u32,
-                group_rows: plan.group_rows as u32,
-                group_base: (start / plan.group_rows) as u32,
-                stride: p as u32 + 1,
-                len: p as u32,
-                scale,
-                ..Params::default()
-            };
-            let with_layer = |l: usize| Params {
-                inputs: layers[l].inputs as u32,
-                outputs: layers[l].outputs as u32,
-                w_off: layers[l].weight.start as u32,
-                b_off: layers[l].bias.start as u32,
-                ..base
-            };
-            if !layered {
-                let params = Params {
-                    dst_off: layers[1].weight.start as u32,
-                    ..with_layer(0)
-                };
-                let s = step(
-                    Kernel::fused(act),
-                    format!("fused[{c}]"),
-                    params,
-                    &[&x, &y, &theta, &partials],
-                    &mut keep,
-                )?;
-                evaluate.push(s.clone());
-                epoch.push(s);
-                keep.push(x);
-                keep.push(y);
-                continue;
-            }
-            let residual = residual.as_ref().expect("the layered epoch has r");
-            let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-            let (forward, weight_grad) = if plan.family == KernelFamily::Tiled {
-                (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
-            } else {
-                (Kernel::forward(act), Kernel::WeightGrad)
-            };
-            for (l, out) in acts.iter().enumerate() {
-                forward_steps.push(step(
-                    forward,
-                    format!("forward[{c}].{l}"),
-                    with_layer(l),
-                    &[input(l), &theta, out],
-                    &mut keep,
-                )?);
-            }
-            forward_steps.push(step(
-                Kernel::OutputResidual,
-                format!("output[{c}]"),
-                with_layer(last),
-                &[input(last), &theta, &y, residual, &partials],
-                &mut keep,
-            )?);
-            for l in (0..=last).rev() {
-                let d = if l == last { residual } else { &deltas[l] };
-                backward_steps.push(step(
-                    weight_grad,
-                    format!("weight_grad[{c}].{l}"),
-                    with_layer(l),
-                    &[d, input(l), &partials],
-                    &mut keep,
-                )?);
-                backward_steps.push(step(
-                    Kernel::BiasGrad,
-                    format!("bias_grad[{c}].{l}"),
-                    with_layer(l),
-                    &[d, &partials],
-                    &mut keep,
-                )?);
-                if l > 0 {
-                    backward_steps.push(step(
-                        Kernel::backprop(act),
-                        format!("backprop[{c}].{l}"),
-                        with_layer(l),
-                        &[d, &theta, &acts[l - 1], &deltas[l - 1]],
-                        &mut keep,
-                    )?);
-                }
-            }
-            // The chunk's forward and backward run before the next chunk
-            // overwrites the shared per-row buffers.
-            evaluate.extend(forward_steps.iter().cloned());
-            epoch.append(&mut forward_steps);
-            epoch.append(&mut backward_steps);
-            keep.push(x);
-            keep.push(y);
-        }
-        // The partials rows, REDUCE_FAN at a time, until at most REDUCE_FAN
-        // are left; then the last sums, the update and the loss.
-        let width = p + 1;
-        let mut rows = plan.groups;
-        let mut source = partials.clone();
-        let mut stage = 0;
-        while rows > REDUCE_FAN as usize {
-            let out = rows.div_ceil(REDUCE_FAN as usize);
-            let dest = buffers::storage(&ctx, &format!("d_theta_sums[{stage}]"), out * width)?;
-            let s = step(
-                Kernel::Reduce,
-                format!("reduce[{stage}]"),
-                Params::reduce(width, rows, width, 1.0, 0.0),
-                &[&source, &dest],
-                &mut keep,
-            )?;
-            evaluate.push(s.clone());
-            epoch.push(s);
-            keep.push(source);
-            source = dest;
-            rows = out;
-            stage += 1;
-        }
-        // L-BFGS's pass: the same sums into `grad`, with no update.
-        let mut gradient = epoch.clone();
-        gradient.push(step(
-            Kernel::Reduce,
-            "reduce_gradient".into(),
-            Params::reduce(width, rows, width, 1.0, 0.0),
-            &[&source, &grad],
-            &mut keep,
-        )?);
-        let last = Params::update(width, rows, width, &opt);
-        let update = match opt {
-            Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
-            Optimizer::Momentum { .. } => Kernel::ReduceMomentum,
-            Optimizer::Nesterov { .. } => Kernel::ReduceNesterov,
-            Optimizer::Adam { .. } => Kernel::ReduceAdam,
-        };
-        let mut resources = vec![&source, &theta, &history, &counter];
-        resources.extend(state.as_ref().map(|s| &s[0]));
-        resources.extend(corrections.as_ref());
-        epoch.push(step(
-            update,
-            update.entry_point().into(),
-            last,
-            &resources,
-            &mut keep,
-        )?);
-        if update == Kernel::ReduceAdam {
-            epoch.push(step(
-                Kernel::CountEpoch,
-                "count_epoch".into(),
-                last,
-                &[&counter],
-                &mut keep,
-            )?);
-        }
-        evaluate.push(step(
-            Kernel::ReduceEval,
-            "reduce_eval".into(),
-            last,
-            &[&source, &history, &counter],
-            &mut keep,
-        )?);
-        keep.push(source);
-        if !setup.is_empty() {
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("synthesize"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("synthesize"),
-                    timestamp_writes: None,
-                });
-                for s in &setup {
-                    kernels.dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
-                }
-            }
-            ctx.queue.submit([encoder.finish()]);
-            ctx.check()?;
-        }
-        keep.extend(acts);
-        keep.extend(deltas);
-        keep.extend(residual);
+        let passes = epoch::record(&ctx, &kernels, model, data, &plan, &opt, &targets)?;
+        let mut keep = passes.keep;
         keep.push(partials);
         Ok(GpuTrainer {
             ctx,
@@ -471,9 +201,9 @@ impl GpuTrainer {
             history,
             counter,
             staging,
-            epoch,
-            evaluate,
-            gradient,
+            epoch: passes.epoch,
+            evaluate: passes.evaluate,
+            gradient: passes.gradient,
             _buffers: keep,
         })
     }
@@ -487,7 +217,7 @@ impl GpuTrainer {
         self.plan.family
     }
 
-    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+    pub(super) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
         self.ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
@@ -507,8 +237,7 @@ impl GpuTrainer {
             });
             for _ in 0..epochs {
                 for s in steps {
-                    self.kernels
-                        .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+                    s.record(&self.kernels, &mut pass);
                 }
             }
         }
@@ -526,70 +255,6 @@ impl GpuTrainer {
         encoder.copy_buffer_to_buffer(from, 0, to, 0, (len * 4) as u64);
         self.ctx.queue.submit([encoder.finish()]);
         self.ctx.check()
-    }
-
-    /// GPU seconds per kernel over one epoch, summed per kernel, from
-    /// timestamp queries around every dispatch (each in its own pass, so
-    /// per-pass overhead is counted); `None` where the adapter has no
-    /// timestamp queries or the epoch has more than 2,048 dispatches. Runs
-    /// (and applies) one epoch.
-    pub fn profile(&mut self) -> Result<Option<Vec<(Kernel, f64)>>> {
-        let count = 2 * self.epoch.len() as u32;
-        // One query set holds at most QUERY_SET_MAX_QUERIES timestamps.
-        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY)
-            || count > wgpu::QUERY_SET_MAX_QUERIES
-        {
-            return Ok(None);
-        }
-        let queries = self.ctx.scoped("profile queries", || {
-            self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("profile queries"),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            })
-        })?;
-        let resolved = self.ctx.scoped("profile timestamps", || {
-            self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("profile timestamps"),
-                size: u64::from(count) * 8,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        })?;
-        // Each timestamp is a u64, read as two f32-sized words.
-        let words = 2 * count as usize;
-        let staging = Staging::new(&self.ctx, "profile staging", words)?;
-        self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
-        let mut encoder = self.encoder("profile");
-        for (i, s) in self.epoch.iter().enumerate() {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(s.kernel.entry_point()),
-                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
-                }),
-            });
-            self.kernels
-                .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
-        }
-        encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
-        staging.copy_from(&mut encoder, &resolved, words);
-        let raw = staging.finish(&self.ctx, encoder, words)?;
-        let ticks: Vec<u64> = raw
-            .chunks_exact(2)
-            .map(|w| u64::from(w[0].to_bits()) | (u64::from(w[1].to_bits()) << 32))
-            .collect();
-        let period = f64::from(self.ctx.queue.get_timestamp_period()) * 1e-9;
-        let mut per_kernel: Vec<(Kernel, f64)> = Vec::new();
-        for (s, t) in self.epoch.iter().zip(ticks.chunks_exact(2)) {
-            let secs = t[1].saturating_sub(t[0]) as f64 * period;
-            match per_kernel.iter_mut().find(|(k, _)| *k == s.kernel) {
-                Some((_, total)) => *total += secs,
-                None => per_kernel.push((s.kernel, secs)),
-            }
-        }
-        Ok(Some(per_kernel))
     }
 
     /// Destroys the device, as a lost device would be; for tests of the
@@ -639,8 +304,7 @@ impl Objective for GpuTrainer {
                 timestamp_writes: None,
             });
             for s in &self.gradient {
-                self.kernels
-                    .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+                s.record(&self.kernels, &mut pass);
             }
         }
         let p = self.params_len;
