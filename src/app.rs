@@ -248,7 +248,13 @@ fn open_backend<'a>(
         Ok(with_optimizer(fast, model, opt))
     };
     let gpu = |ctx| -> Result<Box<dyn Backend + 'a>> {
-        let g = GpuTrainer::new_with(ctx, model, data, opt, args.device.kernels)?;
+        let g = GpuTrainer::with(
+            ctx,
+            model,
+            gpu::Source::Host(data),
+            opt,
+            args.device.kernels,
+        )?;
         Ok(with_optimizer(g, model, opt))
     };
     match args.backend {
@@ -584,14 +590,11 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         Some(data) => open_backend(args, &model, data, opt)?,
         None => {
             let ctx = gpu::Context::new(&adapter_request(args)?)?;
-            let g = GpuTrainer::synthetic_with(
-                ctx,
-                &model,
-                columns.rows,
-                run.seed,
-                opt,
-                args.device.kernels,
-            )?;
+            let source = gpu::Source::Synthetic {
+                rows: columns.rows,
+                seed: run.seed,
+            };
+            let g = GpuTrainer::with(ctx, &model, source, opt, args.device.kernels)?;
             with_optimizer(g, &model, opt)
         }
     };
@@ -1018,10 +1021,10 @@ fn bench_command(args: &BenchArgs) -> Result<()> {
                 BenchBackend::Gpu => {
                     let ctx = gpu::Context::new(&request)?;
                     let adapter = ctx.info.name.clone();
-                    let mut g = GpuTrainer::new_with(
+                    let mut g = GpuTrainer::with(
                         ctx,
                         &model,
-                        &data,
+                        gpu::Source::Host(&data),
                         Optimizer::gd(lr),
                         args.device.kernels,
                     )?;

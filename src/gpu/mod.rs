@@ -15,4 +15,4 @@ pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
 pub use plan::{KernelChoice, KernelFamily, Plan};
-pub use trainer::GpuTrainer;
+pub use trainer::{GpuTrainer, Source};

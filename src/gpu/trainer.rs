@@ -20,19 +20,38 @@ use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
 
 /// Where the trainer's rows come from.
-#[derive(Clone, Copy)]
-pub(crate) enum Source<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
     /// Uploaded from the host.
     Host(&'a Dataset),
-    /// Generated on the device: the synthetic task of docs/spec.md.
+    /// Generated on the device from `seed`: the synthetic task of
+    /// docs/spec.md, the same X, bit for bit, as [`Dataset::synthetic`], so
+    /// the batch never crosses the bus.
     Synthetic { rows: usize, seed: u64 },
 }
 
 impl Source<'_> {
-    pub(crate) fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         match self {
             Source::Host(d) => d.rows,
             Source::Synthetic { rows, .. } => *rows,
+        }
+    }
+
+    /// Whether `model` can train on these rows.
+    fn check(&self, model: &Model) -> Result<()> {
+        match self {
+            Source::Host(d) if d.features != model.layout.features() => {
+                Err(Error::Config(format!(
+                    "the data has {} features but the model takes {}",
+                    d.features,
+                    model.layout.features()
+                )))
+            }
+            Source::Synthetic { rows: 0, .. } => {
+                Err(Error::Config("the data set needs at least one row".into()))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -73,54 +92,22 @@ pub struct GpuTrainer {
 
 impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
-    /// buffer and bind group the epochs need.
+    /// buffer and bind group the epochs need, with the kernels
+    /// [`KernelChoice::Auto`] picks.
     pub fn new(ctx: Context, model: &Model, data: &Dataset, opt: Optimizer) -> Result<GpuTrainer> {
-        GpuTrainer::new_with(ctx, model, data, opt, KernelChoice::Auto)
+        GpuTrainer::with(ctx, model, Source::Host(data), opt, KernelChoice::Auto)
     }
 
-    /// As [`GpuTrainer::new`], with the kernels of `choice`.
-    pub fn new_with(
-        ctx: Context,
-        model: &Model,
-        data: &Dataset,
-        opt: Optimizer,
-        choice: KernelChoice,
-    ) -> Result<GpuTrainer> {
-        if data.features != model.layout.features() {
-            return Err(Error::Config(format!(
-                "the data has {} features but the model takes {}",
-                data.features,
-                model.layout.features()
-            )));
-        }
-        GpuTrainer::with_source(ctx, model, Source::Host(data), opt, choice)
-    }
-
-    /// Trains on `rows` rows of the synthetic task (docs/spec.md) generated
-    /// on the device from `seed` (the same X, bit for bit, as
-    /// [`Dataset::synthetic`]), so the batch never crosses the bus, with the
-    /// kernels of `choice`.
-    pub fn synthetic_with(
-        ctx: Context,
-        model: &Model,
-        rows: usize,
-        seed: u64,
-        opt: Optimizer,
-        choice: KernelChoice,
-    ) -> Result<GpuTrainer> {
-        if rows == 0 {
-            return Err(Error::Config("the data set needs at least one row".into()));
-        }
-        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, opt, choice)
-    }
-
-    fn with_source(
+    /// As [`GpuTrainer::new`], with the rows of `data` and the kernels of
+    /// `choice`.
+    pub fn with(
         ctx: Context,
         model: &Model,
         data: Source<'_>,
         opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
+        data.check(model)?;
         let layout = &model.layout;
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
         let family = KernelFamily::choose(choice, layout, hardware)?;
