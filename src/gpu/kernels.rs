@@ -36,7 +36,37 @@ pub const REDUCE_FAN: u32 = 32;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
-/// Each kernel family's source, with the shared prelude prepended.
+/// The WGSL files, one per kernel family; the variants are their entry
+/// points. Indexes [`SOURCES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Dense,
+    Output,
+    Grad,
+    Update,
+    Synth,
+    Fused,
+}
+
+impl Family {
+    /// In declaration order, the order of [`SOURCES`].
+    pub const ALL: [Family; 6] = [
+        Family::Dense,
+        Family::Output,
+        Family::Grad,
+        Family::Update,
+        Family::Synth,
+        Family::Fused,
+    ];
+
+    /// The file's name and its source, the shared prelude prepended.
+    pub fn source(self) -> (&'static str, &'static str) {
+        SOURCES[self as usize]
+    }
+}
+
+/// Each kernel family's source, with the shared prelude prepended, in the
+/// order of [`Family`].
 pub const SOURCES: [(&str, &str); 6] = [
     (
         "dense.wgsl",
@@ -183,26 +213,26 @@ impl Kernel {
         }
     }
 
-    /// Index into [`SOURCES`] of the file that holds this kernel.
-    pub fn source_index(self) -> usize {
+    /// The file that holds this kernel.
+    pub fn family(self) -> Family {
         match self {
             Kernel::ForwardSigmoid
             | Kernel::ForwardTanh
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh
             | Kernel::BackpropSigmoid
-            | Kernel::BackpropTanh => 0,
-            Kernel::OutputResidual => 1,
-            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => 2,
+            | Kernel::BackpropTanh => Family::Dense,
+            Kernel::OutputResidual => Family::Output,
+            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => Family::Grad,
             Kernel::Reduce
             | Kernel::ReduceSgd
             | Kernel::ReduceMomentum
             | Kernel::ReduceNesterov
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
-            | Kernel::ReduceEval => 3,
-            Kernel::Synthesize => 4,
-            Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
+            | Kernel::ReduceEval => Family::Update,
+            Kernel::Synthesize => Family::Synth,
+            Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
         }
     }
 
@@ -451,14 +481,15 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
-        let modules = SOURCES
+        let modules = Family::ALL
             .iter()
-            .map(|(name, source)| {
+            .map(|f| {
+                let (name, source) = f.source();
                 ctx.scoped(name, || {
                     ctx.device
                         .create_shader_module(wgpu::ShaderModuleDescriptor {
                             label: Some(name),
-                            source: wgpu::ShaderSource::Wgsl((*source).into()),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
                         })
                 })
             })
@@ -565,7 +596,7 @@ fn build(
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.entry_point()),
                 layout: None,
-                module: &modules[k.source_index()],
+                module: &modules[k.family() as usize],
                 entry_point: Some(k.entry_point()),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
@@ -596,6 +627,9 @@ mod tests {
     fn all_is_in_declaration_order() {
         for (i, k) in Kernel::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
+        }
+        for (i, f) in Family::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
         }
     }
 
