@@ -2,7 +2,8 @@
 //! pipelines, [`buffers`] the device memory and its one readback path,
 //! [`plan`] the kernel family and the cut of the batch, `epoch` the
 //! recorded passes, [`trainer`] the backend that runs them, `profile`
-//! their time per kernel, and [`ops`] runs single kernels for the tests.
+//! their time per kernel, and [`ops`] runs single kernels for the tests and
+//! the kernel benchmark.
 
 pub mod buffers;
 pub mod context;
