@@ -6,6 +6,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
+use crate::gpu::KernelChoice;
 use crate::model::Activation;
 use crate::optim::{OptimizerKind, Settings};
 
@@ -97,30 +98,6 @@ impl ValueEnum for BackendChoice {
             ),
         };
         Some(PossibleValue::new(name).help(help))
-    }
-}
-
-/// The GPU kernels of a one-hidden-layer network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GpuKernels {
-    /// Hardware GPUs: fused where the network fits it, else tiled. CPU adapters such as lavapipe: layered.
-    Auto,
-    /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
-    Fused,
-    /// One kernel per layer step, the forward product and the weight gradient tiled in workgroup memory.
-    Tiled,
-    /// One kernel per layer step, every product register-blocked.
-    Layered,
-}
-
-impl From<GpuKernels> for crate::gpu::KernelChoice {
-    fn from(k: GpuKernels) -> Self {
-        match k {
-            GpuKernels::Auto => Self::Auto,
-            GpuKernels::Fused => Self::Fused,
-            GpuKernels::Tiled => Self::Tiled,
-            GpuKernels::Layered => Self::Layered,
-        }
     }
 }
 
@@ -411,8 +388,8 @@ pub struct DeviceArgs {
     pub threads: usize,
 
     /// GPU kernels of the epoch.
-    #[arg(long, value_enum, default_value_t = GpuKernels::Auto)]
-    pub kernels: GpuKernels,
+    #[arg(long, value_enum, default_value_t = KernelChoice::Auto)]
+    pub kernels: KernelChoice,
 }
 
 impl TrainArgs {

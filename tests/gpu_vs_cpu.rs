@@ -12,8 +12,7 @@ use shadertrain::cpu::ops;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
-use shadertrain::optim::{self, Optimizer, State};
-use shadertrain::rng::Stream;
+use shadertrain::optim::{Optimizer, State};
 
 /// (rows, inputs, outputs)
 const SHAPES: [(usize, usize, usize); 7] = [
@@ -38,7 +37,7 @@ fn every_pipeline_builds_once() {
 }
 
 #[test]
-fn dense_forward_matches_twin() {
+fn forward_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for act in Activation::ALL {
@@ -54,7 +53,7 @@ fn dense_forward_matches_twin() {
 }
 
 #[test]
-fn backprop_delta_matches_twin() {
+fn backprop_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for act in Activation::ALL {
@@ -183,8 +182,8 @@ fn fused_gradients_match_twins() {
     }
 }
 
-/// reduce over `count` rows of `len` values: one output row per 32 rows,
-/// written after `dst_off`, each the sum of its rows.
+/// reduce over `count` rows of `len` values against its twin: one output
+/// row per 32 rows, written after `dst_off`, each the sum of its rows.
 fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize, len: usize) {
     let fan = REDUCE_FAN as usize;
     let parts = uniform(500 + count as u64, count * len, -1.0, 1.0);
@@ -202,40 +201,27 @@ fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize,
     )
     .unwrap();
     assert_eq!(&got[0][..2], &[0.0, 0.0], "reduce wrote before dst_off");
+    let want = ops::reduce(&parts, count, len, len, 0.5);
+    let abs = ops::reduce(&magnitudes(&parts), count, len, len, 0.5);
     for s in 0..out_rows {
         let rows = s * fan..((s + 1) * fan).min(count);
-        let (want, abs) = column_sums(&parts, rows.clone(), len, 0.5);
-        let out = 2 + s * len;
+        let (out, sums) = (2 + s * len, s * len..(s + 1) * len);
         assert_within(
             &format!("reduce {count}x{len}, output row {s}"),
             &f64s(&got[0][out..out + len]),
-            &want,
-            &sum_bound(&want, &abs, rows.len()),
+            &want[sums.clone()],
+            &sum_bound(&want[sums.clone()], &abs[sums], rows.len()),
         );
     }
 }
 
-/// Σ and Σ|·| of `rows` of a (rows, len) block, times `scale`, in f64.
-fn column_sums(
-    parts: &[f32],
-    rows: std::ops::Range<usize>,
-    len: usize,
-    scale: f64,
-) -> (Vec<f64>, Vec<f64>) {
-    let mut want = vec![0.0; len];
-    let mut abs = vec![0.0; len];
-    for g in rows {
-        for i in 0..len {
-            let v = parts[g * len + i] as f64 * scale;
-            want[i] += v;
-            abs[i] += v.abs();
-        }
-    }
-    (want, abs)
+/// |v| of every value, for the bound on a sum of them.
+fn magnitudes(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|x| x.abs()).collect()
 }
 
 #[test]
-fn reduce_matches_f64_sums() {
+fn reduce_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for (count, len) in [
@@ -267,7 +253,9 @@ fn reduce_sgd_and_eval_match_twin() {
         let history = vec![9.0f32; 4];
         let counter = [f32::from_bits(2)];
         let p = Params::reduce(width, count, width, 1.0, 0.1);
-        let (sums, abs) = column_sums(&parts, 0..count, width, 1.0);
+        // At most 32 rows: the twin's sums are one row.
+        let sums = ops::reduce(&parts, count, width, width, 1.0);
+        let abs = ops::reduce(&magnitudes(&parts), count, width, width, 1.0);
         let name = format!("reduce_sgd {count}x{width}");
         let got = run(
             &ctx,
@@ -284,12 +272,8 @@ fn reduce_sgd_and_eval_match_twin() {
         .unwrap();
         let mut want = t.clone();
         let gd = Optimizer::gd(0.1);
-        optim::step(
-            &gd,
-            &mut want,
-            &sums[..params],
-            &mut State::new(&gd, params),
-        );
+        let mut state = State::new(&gd, params);
+        let loss = ops::reduce_update(&gd, &parts, width, 1.0, &mut want, &mut state);
         // θ − 0.1·g: the sum's error, scaled by the step, plus θ's rounding.
         let bound: Vec<f64> = sum_bound(&sums, &abs, count)
             .iter()
@@ -301,7 +285,7 @@ fn reduce_sgd_and_eval_match_twin() {
         assert_within(
             &format!("{name} loss"),
             &f64s(&got[1][2..3]),
-            &sums[params..],
+            &[loss],
             &loss_bound,
         );
         assert_eq!(got[1][..2], [9.0, 9.0], "{name}: earlier slots kept");
@@ -327,6 +311,12 @@ fn reduce_sgd_and_eval_match_twin() {
         .unwrap();
         // The same sums, bit for bit, and no θ binding at all.
         assert_eq!(got[0][2], sgd_loss, "reduce_eval {count}: loss");
+        assert_within(
+            &format!("reduce_eval {count}x{width} loss"),
+            &f64s(&got[0][2..3]),
+            &[ops::reduce_eval(&parts, width, 1.0)],
+            &loss_bound,
+        );
         assert_eq!(
             got[0][..2],
             [9.0, 9.0],
@@ -420,19 +410,13 @@ fn synthesized_data_matches_the_cpu_generator() {
             &[Slot::Output(rows * features), Slot::Output(rows)],
         )
         .unwrap();
-        let want_x: Vec<f32> = (0..(rows * features) as u64)
-            .map(|i| shadertrain::rng::symmetric(seed, Stream::Features, first + i))
-            .collect();
+        let (want_x, want_y) = ops::synthesize(rows, features, seed, first);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got[0]), bits(&want_x), "X at first {first}");
-        let want_y: Vec<f64> = want_x
-            .chunks_exact(features)
-            .map(|r| shadertrain::data::synthetic_target(r) as f64)
-            .collect();
         assert_close(
             &format!("y at first {first}"),
             &f64s(&got[1]),
-            &want_y,
+            &f64s(&want_y),
             1e-5,
             1e-4,
         );
@@ -506,7 +490,8 @@ fn reduce_updates_match_twin() {
                 buf: state.iter().map(|&v| v as f64).collect(),
             };
             let loss = ops::reduce_update(&opt, &parts, width, 1.0, &mut want, &mut want_state);
-            let (sums, abs) = column_sums(&parts, 0..count, width, 1.0);
+            let sums = ops::reduce(&parts, count, width, width, 1.0);
+            let abs = ops::reduce(&magnitudes(&parts), count, width, width, 1.0);
             let sb = sum_bound(&sums, &abs, count);
             // θ moves by at most lr·(1 + μ) per unit of gradient error (adam
             // by less); the state by at most (1 + 2|g|) per unit; plus f32
@@ -550,5 +535,11 @@ fn reduce_updates_match_twin() {
         &[Slot::InOut(&counter)],
     )
     .unwrap();
-    assert_eq!(got[0][0].to_bits(), 6, "count_epoch advances the counter");
+    let mut want = 5;
+    ops::count_epoch(&mut want);
+    assert_eq!(
+        got[0][0].to_bits(),
+        want,
+        "count_epoch advances the counter"
+    );
 }

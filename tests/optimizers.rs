@@ -8,7 +8,7 @@ use common::{assert_close, gpu, model};
 use proptest::prelude::*;
 use shadertrain::cpu::{reference, Fast, Reference};
 use shadertrain::data::Dataset;
-use shadertrain::gpu::{GpuTrainer, KernelChoice};
+use shadertrain::gpu::{GpuTrainer, KernelChoice, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
 use shadertrain::optim::Optimizer;
@@ -162,7 +162,8 @@ fn gpu_trajectories_match_the_reference() {
             (&[6, 5], Activation::Tanh, KernelChoice::Tiled),
         ] {
             let m = model(&data, hidden, act, 3);
-            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, opt, choice).unwrap();
+            let source = Source::Host(&data);
+            let mut g = GpuTrainer::with(gpu().unwrap(), &m, source, opt, choice).unwrap();
             let name = format!("gpu {choice:?} {} {hidden:?}", opt.describe());
             assert_tracks_reference(&name, &mut g, &m, &data);
         }
@@ -286,7 +287,7 @@ fn lbfgs_cpu_and_gpu_iterates_follow_the_reference() {
         let (losses, theta, _) = lbfgs_run(fast, &m, 20);
         check("cpu", losses, theta);
         if let Some(ctx) = gpu() {
-            let g = GpuTrainer::new_with(ctx, &m, &data, LBFGS, KernelChoice::Auto).unwrap();
+            let g = GpuTrainer::new(ctx, &m, &data, LBFGS).unwrap();
             let (losses, theta, _) = lbfgs_run(g, &m, 20);
             check("gpu", losses, theta);
         }

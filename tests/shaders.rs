@@ -3,13 +3,13 @@
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadertrain::gpu::kernels::{
-    FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE, FUSED_PROD_CAP,
-    FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, SOURCES, TILED_K, TILED_M, TILED_N,
-    TILED_WORKGROUP,
+    Family, FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE,
+    FUSED_PROD_CAP, FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, TILED_K, TILED_M,
+    TILED_N, TILED_WORKGROUP,
 };
 
-fn module(index: usize) -> (naga::Module, naga::valid::ModuleInfo) {
-    let (name, source) = SOURCES[index];
+fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
+    let (name, source) = family.source();
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
@@ -32,15 +32,16 @@ fn u32_constant(module: &naga::Module, name: &str) -> u32 {
 
 #[test]
 fn every_shader_parses_and_validates() {
-    for i in 0..SOURCES.len() {
-        module(i);
+    for f in Family::ALL {
+        module(f);
     }
 }
 
 #[test]
 fn constants_match_the_rust_side() {
-    for (i, (name, _)) in SOURCES.iter().enumerate() {
-        let (m, _) = module(i);
+    for f in Family::ALL {
+        let (m, _) = module(f);
+        let (name, _) = f.source();
         assert_eq!(u32_constant(&m, "ROWS"), BLOCK_ROWS, "{name}");
         assert_eq!(u32_constant(&m, "COLS"), BLOCK_COLS, "{name}");
         assert_eq!(u32_constant(&m, "LINEAR"), LINEAR_WORKGROUP, "{name}");
@@ -53,7 +54,7 @@ fn constants_match_the_rust_side() {
         assert_eq!(TILED_M, 4 * 16);
         assert_eq!(TILED_WORKGROUP, 16 * 16);
     }
-    let (update, _) = module(Kernel::Reduce.source_index());
+    let (update, _) = module(Kernel::Reduce.family());
     assert_eq!(u32_constant(&update, "FAN"), REDUCE_FAN);
     let common = shadertrain::gpu::kernels::common_source();
     assert!(common.contains(&format!(
@@ -64,7 +65,7 @@ fn constants_match_the_rust_side() {
 
 #[test]
 fn fused_constants_match_and_fit_the_default_workgroup_memory() {
-    let (m, _) = module(Kernel::FusedSigmoid.source_index());
+    let (m, _) = module(Kernel::FusedSigmoid.family());
     assert_eq!(u32_constant(&m, "FUSED"), FUSED_WORKGROUP);
     assert_eq!(4 * u32_constant(&m, "MAX_F4"), FUSED_MAX_INPUTS);
     assert_eq!(u32_constant(&m, "X_CAP"), FUSED_X_CAP);
@@ -94,7 +95,7 @@ fn fused_constants_match_and_fit_the_default_workgroup_memory() {
 #[test]
 fn entry_points_match_kernel_table() {
     for k in Kernel::ALL {
-        let (m, info) = module(k.source_index());
+        let (m, info) = module(k.family());
         let (index, ep) = m
             .entry_points
             .iter()
@@ -121,13 +122,13 @@ fn entry_points_match_kernel_table() {
 use shadertrain::gpu::kernels::Params;
 use shadertrain::rng::Stream;
 
-/// The module of the [`SOURCES`] file `file`, by name.
+/// The module of the WGSL file `file`, by name.
 fn module_named(file: &str) -> naga::Module {
-    let index = SOURCES
-        .iter()
-        .position(|(name, _)| *name == file)
+    let family = Family::ALL
+        .into_iter()
+        .find(|f| f.source().0 == file)
         .unwrap_or_else(|| panic!("no source {file}"));
-    module(index).0
+    module(family).0
 }
 
 #[test]
@@ -198,7 +199,7 @@ fn params_matches_the_wgsl_struct_member_by_member() {
         one_minus_beta2: f32,
         _pad1: f32,
     );
-    for (file, _) in SOURCES {
+    for (file, _) in Family::ALL.map(Family::source) {
         let m = module_named(file);
         let (_, ty) = m
             .types

@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, gpu, gpu_with, model};
 use shadertrain::cpu::{Fast, Reference};
 use shadertrain::data::Dataset;
-use shadertrain::gpu::{GpuTrainer, KernelChoice};
+use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Outcome, Schedule};
@@ -66,16 +66,16 @@ fn gpu_trajectories_match_the_reference() {
         for (hidden, choice) in cases {
             let m = model(&data, hidden, act, 4);
             let want = reference_run(&m, &data);
-            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, Optimizer::gd(0.1), choice)
-                .unwrap();
-            assert_eq!(g.plan().fused.is_some(), choice == KernelChoice::Fused);
-            assert_eq!(g.plan().tiled, choice == KernelChoice::Tiled);
-            let family = match choice {
-                KernelChoice::Fused => "fused kernels",
-                KernelChoice::Tiled => "tiled kernels",
-                _ => "layered kernels",
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with(gpu().unwrap(), &m, source, Optimizer::gd(0.1), choice).unwrap();
+            let family = g.family();
+            let chosen = match choice {
+                KernelChoice::Fused => matches!(family, KernelFamily::Fused(_)),
+                KernelChoice::Tiled => family == KernelFamily::Tiled,
+                _ => family == KernelFamily::Layered,
             };
-            assert!(g.describe().ends_with(family), "{}", g.describe());
+            assert!(chosen, "{choice:?} ran {family:?}");
             let name = format!("{act} {hidden:?} {choice:?}");
             let got = assert_tracks(&name, &mut g, &want);
             assert_eq!(got.losses.len(), 101, "{name}");
@@ -94,8 +94,9 @@ fn gpu_reruns_are_bit_identical() {
     ] {
         let m = model(&data, hidden, Activation::Sigmoid, 8);
         let run = || {
-            let mut g = GpuTrainer::new_with(gpu().unwrap(), &m, &data, Optimizer::gd(0.1), choice)
-                .unwrap();
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with(gpu().unwrap(), &m, source, Optimizer::gd(0.1), choice).unwrap();
             let out = train(&mut g, &schedule(40)).unwrap();
             (out.losses, g.params().unwrap())
         };
@@ -143,9 +144,11 @@ fn chunked_data_trains_like_one_binding() {
     ] {
         let m = model(&data, hidden, Activation::Sigmoid, 6);
         let ctx = gpu_with(binding).unwrap();
-        let mut g = GpuTrainer::new_with(ctx, &m, &data, Optimizer::gd(0.1), choice).unwrap();
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), choice).unwrap();
         assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
-        assert_eq!(g.plan().fused.is_some(), hidden.len() == 1);
+        let fused = matches!(g.family(), KernelFamily::Fused(_));
+        assert_eq!(fused, hidden.len() == 1);
         let got = train(&mut g, &schedule(20)).unwrap();
         let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
         let want = train(&mut cpu, &schedule(20)).unwrap();
@@ -258,9 +261,12 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
     // 16 features: X is the widest per-row buffer of the fused kernel.
     let data = Dataset::synthetic(3000, 16, 21).unwrap();
     let m = model(&data, &[8], Activation::Tanh, 21);
+    let source = Source::Synthetic {
+        rows: 3000,
+        seed: 21,
+    };
     let mut on_device =
-        GpuTrainer::synthetic_with(ctx, &m, 3000, 21, Optimizer::gd(0.1), KernelChoice::Fused)
-            .unwrap();
+        GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Fused).unwrap();
     assert!(on_device.plan().chunks.len() > 1);
     let got = train(&mut on_device, &schedule(30)).unwrap();
     let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
@@ -283,12 +289,16 @@ fn kernel_choice_is_honoured_or_refused() {
     // asking for fused says why not.
     let wide = model(&data, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(ctx, &wide, &data, Optimizer::gd(0.1)).unwrap();
-    assert!(g.plan().fused.is_none());
-    assert_eq!(g.plan().tiled, hardware);
-    let err = GpuTrainer::new_with(
+    let layer_by_layer = if hardware {
+        KernelFamily::Tiled
+    } else {
+        KernelFamily::Layered
+    };
+    assert_eq!(g.family(), layer_by_layer);
+    let err = GpuTrainer::with(
         gpu().unwrap(),
         &wide,
-        &data,
+        Source::Host(&data),
         Optimizer::gd(0.1),
         KernelChoice::Fused,
     )
@@ -297,10 +307,10 @@ fn kernel_choice_is_honoured_or_refused() {
     assert!(matches!(err, Error::Config(_)), "{err}");
     assert!(err.to_string().contains("at most 32"), "{err}");
     let deep = model(&data, &[8, 4], Activation::Sigmoid, 3);
-    assert!(GpuTrainer::new_with(
+    assert!(GpuTrainer::with(
         gpu().unwrap(),
         &deep,
-        &data,
+        Source::Host(&data),
         Optimizer::gd(0.1),
         KernelChoice::Fused
     )
@@ -309,5 +319,5 @@ fn kernel_choice_is_honoured_or_refused() {
     let narrow = Dataset::synthetic(100, 8, 3).unwrap();
     let m = model(&narrow, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, Optimizer::gd(0.1)).unwrap();
-    assert_eq!(g.plan().fused.is_some(), hardware);
+    assert_eq!(matches!(g.family(), KernelFamily::Fused(_)), hardware);
 }

@@ -143,8 +143,8 @@ impl Case<'_> {
             BackendKind::Gpu => {
                 let ctx = gpu::Context::new(self.request)?;
                 let adapter = ctx.info.name.clone();
-                let kernels = args.device.kernels.into();
-                let mut g = GpuTrainer::new_with(ctx, model, data, opt, kernels)?;
+                let source = gpu::Source::Host(data);
+                let mut g = GpuTrainer::with(ctx, model, source, opt, args.device.kernels)?;
                 let setup = start.elapsed().as_secs_f64();
                 let timing = time(&mut g, args.gpu_batch, tick)?;
                 (adapter, setup, timing, kernel_times(&mut g)?)

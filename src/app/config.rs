@@ -237,7 +237,7 @@ impl TrainConfig {
                 ..AdapterRequest::default()
             },
             threads: args.device.threads,
-            kernels: args.device.kernels.into(),
+            kernels: args.device.kernels,
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
                 path,
                 every: args.checkpoint_every,

@@ -369,14 +369,15 @@ fn open_backend<'a>(
         None => {
             let ctx = gpu::Context::new(&config.adapter)?;
             let (rows, seed) = (data.columns.rows, config.run.seed);
-            let g = GpuTrainer::synthetic_with(ctx, model, rows, seed, opt, kernels)?;
+            let source = gpu::Source::Synthetic { rows, seed };
+            let g = GpuTrainer::with(ctx, model, source, opt, kernels)?;
             with_optimizer(g, model, opt)
         }
         Some(rows) => match Device::open(config)? {
             Device::Cpu => with_optimizer(Fast::new(model, rows, opt, config.threads)?, model, opt),
             Device::Reference => with_optimizer(Reference::new(model, rows, opt), model, opt),
             Device::Gpu(ctx) => {
-                let g = GpuTrainer::new_with(*ctx, model, rows, opt, kernels)?;
+                let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;
                 with_optimizer(g, model, opt)
             }
         },

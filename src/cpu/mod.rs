@@ -1,8 +1,7 @@
 //! The CPU path. [`reference`] is the plain, obviously right trainer every
-//! other backend is checked against; [`ops`] are its building blocks. The
-//! tests hold each layer-step GPU kernel (forward, output, backprop,
-//! gradient partials, the update) to one of them and the fused kernel to
-//! their composition. [`fast`] is the backend `--backend cpu` runs.
+//! other backend is checked against; [`ops`] are its building blocks and
+//! the GPU kernels' twins, one named after each kernel, to which the tests
+//! hold the kernel. [`fast`] is the backend `--backend cpu` runs.
 
 pub mod fast;
 mod flush;

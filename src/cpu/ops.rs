@@ -1,13 +1,20 @@
-//! The reference ops, in f64, as plain loops over row-major matrices. Each GPU
-//! kernel is held to one of these in the tests. Shapes are given as
+//! The reference ops, in f64, as plain loops over row-major matrices: the
+//! CPU twins of the WGSL kernels, each named after its kernels' entry point
+//! (less the activation and `_tiled`, which they take as an argument or do
+//! not need), and each kernel held to its twin in the tests
+//! ([`crate::gpu::kernels::Kernel`] names the test). Shapes are given as
 //! `(rows, cols)`; `n` is the number of rows in the block being processed.
 
-use crate::model::Activation;
+use crate::data::synthetic_target;
+use crate::gpu::kernels::REDUCE_FAN;
+use crate::model::{Activation, LayerView};
 use crate::optim::{self, Optimizer, State};
+use crate::rng;
 
-/// Z = A·Wᵀ + 1·bᵀ, then A_out = g(Z) (identity for `None`).
+/// Z = A·Wᵀ + 1·bᵀ, then A_out = g(Z) (identity for `None`): the twin of
+/// `forward_*` and `forward_tiled_*`.
 /// a: (n, inputs), w: (outputs, inputs), b: (outputs) → (n, outputs)
-pub fn dense_forward(
+pub fn forward(
     a: &[f64],
     w: &[f64],
     b: &[f64],
@@ -31,8 +38,9 @@ pub fn dense_forward(
     out
 }
 
-/// The output layer and the residual: ŷ = A·wᵀ + b, e = ŷ − y,
-/// r = (2/N)·e with N the whole batch's size. Returns (r, Σ e²).
+/// The output layer and the residual, the twin of `output_residual`:
+/// ŷ = A·wᵀ + b, e = ŷ − y, r = (2/N)·e with N the whole batch's size.
+/// Returns (r, Σ e²); the kernel stores Σ e²/N per row group.
 /// a: (n, inputs), w: (inputs), y: (n) → r: (n)
 pub fn output_residual(
     a: &[f64],
@@ -41,7 +49,7 @@ pub fn output_residual(
     y: &[f64],
     total_rows: usize,
 ) -> (Vec<f64>, f64) {
-    let yhat = dense_forward(a, w, &[b], w.len(), 1, None);
+    let yhat = forward(a, w, &[b], w.len(), 1, None);
     let scale = 2.0 / total_rows as f64;
     let mut sq = 0.0;
     let r = yhat
@@ -56,9 +64,10 @@ pub fn output_residual(
     (r, sq)
 }
 
-/// Δ = (D·W) ⊙ g′(A), with g′ taken from the activation's output.
+/// Δ = (D·W) ⊙ g′(A), with g′ taken from the activation's output: the twin
+/// of `backprop_*`.
 /// d: (n, outputs), w: (outputs, inputs), a: (n, inputs) → (n, inputs)
-pub fn backprop_delta(
+pub fn backprop(
     d: &[f64],
     w: &[f64],
     a: &[f64],
@@ -80,7 +89,8 @@ pub fn backprop_delta(
     out
 }
 
-/// dW += Dᵀ·A over the block's rows.
+/// dW += Dᵀ·A over the block's rows: the twin of `weight_grad` and
+/// `weight_grad_tiled`, per row group.
 /// d: (n, outputs), a: (n, inputs), dw: (outputs, inputs)
 pub fn weight_grad(d: &[f64], a: &[f64], outputs: usize, inputs: usize, dw: &mut [f64]) {
     let n = d.len() / outputs;
@@ -94,13 +104,101 @@ pub fn weight_grad(d: &[f64], a: &[f64], outputs: usize, inputs: usize, dw: &mut
     }
 }
 
-/// db += Σₙ D[n, :].   d: (n, outputs), db: (outputs)
+/// db += Σₙ D[n, :], the twin of `bias_grad`, per row group.
+/// d: (n, outputs), db: (outputs)
 pub fn bias_grad(d: &[f64], outputs: usize, db: &mut [f64]) {
     for row in d.chunks_exact(outputs) {
         for (acc, v) in db.iter_mut().zip(row) {
             *acc += v;
         }
     }
+}
+
+/// One row group's partials row through a network of one hidden layer, the
+/// twin of `fused_sigmoid` and `fused_tanh`: ∂W1, ∂b1, ∂w2 and ∂b2 at their
+/// places in θ (the rest 0), then Σ e²/N with N = `total_rows`. `m` is
+/// applied to both factors of every product the gradient sums add: the
+/// identity gives the row; `f64::abs` gives Σ|terms| of each entry, the
+/// scale of the rounding error an f32 sum of those terms can make (the loss
+/// column is the same either way).
+/// x: (n, f), y: (n), theta: (p) with `layers` (hidden, output) in it → (p + 1)
+pub fn fused(
+    act: Activation,
+    [hidden, out]: &[LayerView; 2],
+    x: &[f64],
+    y: &[f64],
+    theta: &[f64],
+    total_rows: usize,
+    m: fn(f64) -> f64,
+) -> Vec<f64> {
+    let (f, h) = (hidden.inputs, hidden.outputs);
+    let (w1, b1) = (&theta[hidden.weight.clone()], &theta[hidden.bias.clone()]);
+    let (w2, b2) = (&theta[out.weight.clone()], theta[out.bias.start]);
+    let a = forward(x, w1, b1, f, h, Some(act)); // (n, h)
+    let (r, sq) = output_residual(&a, w2, b2, y, total_rows); // (n)
+    let d1 = backprop(&r, w2, &a, 1, h, act); // (n, h)
+    let map = |v: &[f64]| v.iter().map(|&x| m(x)).collect::<Vec<_>>();
+    let (x, a, r, d1) = (map(x), map(&a), map(&r), map(&d1));
+    let p = theta.len();
+    let mut row = vec![0.0; p + 1];
+    weight_grad(&d1, &x, h, f, &mut row[hidden.weight.clone()]);
+    bias_grad(&d1, h, &mut row[hidden.bias.clone()]);
+    weight_grad(&r, &a, 1, h, &mut row[out.weight.clone()]);
+    bias_grad(&r, 1, &mut row[out.bias.clone()]);
+    row[p] = sq / total_rows as f64;
+    row
+}
+
+/// Column sums of the first `len` values of each `stride`-wide row, times
+/// `scale`, in f64.
+fn column_sums(rows: &[f32], len: usize, stride: usize, scale: f64) -> Vec<f64> {
+    let mut sums = vec![0.0f64; len];
+    for row in rows.chunks(stride) {
+        for (s, &v) in sums.iter_mut().zip(&row[..len]) {
+            *s += v as f64;
+        }
+    }
+    sums.iter_mut().for_each(|s| *s *= scale);
+    sums
+}
+
+/// The twin of `reduce`: `count` partials rows (`len` values each, `stride`
+/// apart) summed REDUCE_FAN rows at a time, times `scale`, in f64 (the
+/// kernel adds each run of rows as a pairwise tree in f32).
+/// partials: (count, stride) → (⌈count / REDUCE_FAN⌉, len)
+pub fn reduce(partials: &[f32], count: usize, len: usize, stride: usize, scale: f64) -> Vec<f64> {
+    let fan = REDUCE_FAN as usize;
+    (0..count.div_ceil(fan))
+        .flat_map(|s| {
+            let rows = s * fan..((s + 1) * fan).min(count);
+            let end = (rows.end - 1) * stride + len;
+            column_sums(&partials[rows.start * stride..end], len, stride, scale)
+        })
+        .collect()
+}
+
+/// The twin of `reduce_eval`: the loss column (the last of `width`) of the
+/// partials rows, summed, times `scale`.
+pub fn reduce_eval(partials: &[f32], width: usize, scale: f64) -> f64 {
+    column_sums(partials, width, width, scale)[width - 1]
+}
+
+/// The twin of `count_epoch`: the batch's epoch counter, which reduce_adam
+/// leaves where it wrote its loss, moves on by one.
+pub fn count_epoch(counter: &mut u32) {
+    *counter += 1;
+}
+
+/// The twin of `synthesize`: `rows` rows of the synthetic task's X
+/// (`features` wide, the first of them value number `first` of the whole
+/// data set, bit for bit as [`crate::data::Dataset::synthetic`]) and y.
+/// → x: (rows, features), y: (rows)
+pub fn synthesize(rows: usize, features: usize, seed: u64, first: u64) -> (Vec<f32>, Vec<f32>) {
+    let x: Vec<f32> = (0..(rows * features) as u64)
+        .map(|i| rng::symmetric(seed, rng::Stream::Features, first + i))
+        .collect();
+    let y = x.chunks_exact(features).map(synthetic_target).collect();
+    (x, y)
 }
 
 /// The last reduce and the update, the twin of the `reduce_sgd`,
@@ -116,13 +214,7 @@ pub fn reduce_update(
     theta: &mut [f32],
     state: &mut State<f64>,
 ) -> f64 {
-    let mut sums = vec![0.0f64; width];
-    for row in partials.chunks_exact(width) {
-        for (s, &v) in sums.iter_mut().zip(row) {
-            *s += v as f64;
-        }
-    }
-    sums.iter_mut().for_each(|s| *s *= scale);
+    let sums = column_sums(partials, width, width, scale);
     optim::step(opt, theta, &sums[..width - 1], state);
     sums[width - 1]
 }

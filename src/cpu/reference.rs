@@ -44,7 +44,7 @@ fn forward(layout: &Layout, act: Activation, params: &[f32], data: &Dataset) -> 
         let mut a = to_f64(block);
         for (l, view) in layers.iter().enumerate() {
             let act = (l + 1 < layers.len()).then_some(act);
-            a = ops::dense_forward(
+            a = ops::forward(
                 &a,
                 &params[view.weight.clone()],
                 &params[view.bias.clone()],
@@ -84,7 +84,7 @@ pub fn loss_and_grads_f64(
         // acts[l] is the input of layer l: acts[0] = X, acts[l] = A_l.   (n, sizes[l])
         let mut acts = vec![to_f64(xblock)];
         for view in &layers[..last] {
-            let next = ops::dense_forward(
+            let next = ops::forward(
                 acts.last().expect("starts with X"),
                 &params[view.weight.clone()],
                 &params[view.bias.clone()],
@@ -116,7 +116,7 @@ pub fn loss_and_grads_f64(
             );
             ops::bias_grad(&d, view.outputs, &mut grads[view.bias.clone()]);
             if l > 0 {
-                d = ops::backprop_delta(
+                d = ops::backprop(
                     &d,
                     &params[view.weight.clone()],
                     &acts[l],

@@ -36,7 +36,37 @@ pub const REDUCE_FAN: u32 = 32;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
-/// Each kernel family's source, with the shared prelude prepended.
+/// The WGSL files, one per kernel family; the variants are their entry
+/// points. Indexes [`SOURCES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Dense,
+    Output,
+    Grad,
+    Update,
+    Synth,
+    Fused,
+}
+
+impl Family {
+    /// In declaration order, the order of [`SOURCES`].
+    pub const ALL: [Family; 6] = [
+        Family::Dense,
+        Family::Output,
+        Family::Grad,
+        Family::Update,
+        Family::Synth,
+        Family::Fused,
+    ];
+
+    /// The file's name and its source, the shared prelude prepended.
+    pub fn source(self) -> (&'static str, &'static str) {
+        SOURCES[self as usize]
+    }
+}
+
+/// Each kernel family's source, with the shared prelude prepended, in the
+/// order of [`Family`].
 pub const SOURCES: [(&str, &str); 6] = [
     (
         "dense.wgsl",
@@ -82,52 +112,84 @@ pub const SOURCES: [(&str, &str); 6] = [
     ),
 ];
 
-/// Every compute kernel, by what it does.
+/// Every compute kernel, by what it does. Each is held to its CPU twin in
+/// `cpu::ops`, named after its entry point (less the activation and
+/// `_tiled`), by the tests named with it: in tests/gpu_vs_cpu.rs on fixed
+/// shapes, in tests/kernel_props.rs on drawn ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// A_out = σ(A_in·Wᵀ + b)
+    /// A_out = σ(A_in·Wᵀ + b). Twin: `ops::forward` with sigmoid; tested by
+    /// `gpu_vs_cpu::forward_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     ForwardSigmoid,
-    /// A_out = tanh(A_in·Wᵀ + b)
+    /// A_out = tanh(A_in·Wᵀ + b). Twin: `ops::forward` with tanh; tested by
+    /// `gpu_vs_cpu::forward_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     ForwardTanh,
-    /// Δ = (D·W) ⊙ σ′
+    /// Δ = (D·W) ⊙ σ′. Twin: `ops::backprop` with sigmoid; tested by
+    /// `gpu_vs_cpu::backprop_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     BackpropSigmoid,
-    /// Δ = (D·W) ⊙ tanh′
+    /// Δ = (D·W) ⊙ tanh′. Twin: `ops::backprop` with tanh; tested by
+    /// `gpu_vs_cpu::backprop_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     BackpropTanh,
-    /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group
+    /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group. Twin: `ops::output_residual`; tested by
+    /// `gpu_vs_cpu::output_residual_and_loss_partials_match_twin`.
     OutputResidual,
-    /// Dᵀ·A_prev per row group
+    /// Dᵀ·A_prev per row group. Twin: `ops::weight_grad`; tested by
+    /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
+    /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGrad,
-    /// Σₙ D per row group
+    /// Σₙ D per row group. Twin: `ops::bias_grad`; tested by
+    /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
+    /// `kernel_props::gradient_partials_match_their_twins`.
     BiasGrad,
-    /// Pairwise sums of FAN partials rows at a time
+    /// Pairwise sums of FAN partials rows at a time. Twin: `ops::reduce`; tested by
+    /// `gpu_vs_cpu::reduce_matches_twin` (and, exactly, by
+    /// `gpu_vs_cpu::dispatch_past_65535_workgroups_uses_a_2d_grid`).
     Reduce,
-    /// The last sums, θ ← θ − α·g, and the loss into the history.
-    /// Twin: `cpu::ops::reduce_update` with gd; tested in tests/gpu_vs_cpu.rs.
+    /// The last sums, θ ← θ − α·g, and the loss into the history. Twin: `ops::reduce_update` with
+    /// gd; tested by `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
     ReduceSgd,
-    /// The last sums, the momentum step (v ← μv + g; θ ← θ − αv), the loss.
-    /// Twin: `cpu::ops::reduce_update` with momentum.
+    /// The last sums, the momentum step (v ← μv + g; θ ← θ − αv), the loss. Twin:
+    /// `ops::reduce_update` with momentum; tested by `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceMomentum,
-    /// The last sums, the Nesterov step, the loss.
-    /// Twin: `cpu::ops::reduce_update` with nesterov.
+    /// The last sums, the Nesterov step, the loss. Twin: `ops::reduce_update` with nesterov; tested
+    /// by `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceNesterov,
-    /// The last sums, the Adam step with the epoch's corrections, the loss
-    /// (the counter is left to `CountEpoch`). Twin: `cpu::ops::reduce_update` with adam.
+    /// The last sums, the Adam step with the epoch's corrections, the loss (the counter is left to
+    /// `CountEpoch`). Twin: `ops::reduce_update` with adam; tested by
+    /// `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceAdam,
-    /// Advances the batch's epoch counter after `ReduceAdam`.
+    /// Advances the batch's epoch counter after `ReduceAdam`. Twin: `ops::count_epoch`; tested by
+    /// `gpu_vs_cpu::reduce_updates_match_twin`.
     CountEpoch,
-    /// The last sums' loss into the history, without an update
+    /// The last sums' loss into the history, without an update. Twin: `ops::reduce_eval`; tested by
+    /// `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
     ReduceEval,
-    /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed
+    /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed. Twin:
+    /// `ops::synthesize`; tested by `gpu_vs_cpu::synthesized_data_matches_the_cpu_generator`.
     Synthesize,
-    /// One hidden layer of σ: the whole gradient and loss per row group
+    /// One hidden layer of σ: the whole gradient and loss per row group. Twin: `ops::fused` with
+    /// sigmoid; tested by `gpu_vs_cpu::fused_gradients_match_twins` and
+    /// `kernel_props::fused_gradients_match_their_twins`.
     FusedSigmoid,
-    /// One hidden layer of tanh: the whole gradient and loss per row group
+    /// One hidden layer of tanh: the whole gradient and loss per row group. Twin: `ops::fused` with
+    /// tanh; tested by `gpu_vs_cpu::fused_gradients_match_twins` and
+    /// `kernel_props::fused_gradients_match_their_twins`.
     FusedTanh,
-    /// A_out = σ(A_in·Wᵀ + b), workgroup-tiled
+    /// A_out = σ(A_in·Wᵀ + b), workgroup-tiled. Twin: `ops::forward` with sigmoid; tested by
+    /// `gpu_vs_cpu::forward_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     ForwardTiledSigmoid,
-    /// A_out = tanh(A_in·Wᵀ + b), workgroup-tiled
+    /// A_out = tanh(A_in·Wᵀ + b), workgroup-tiled. Twin: `ops::forward` with tanh; tested by
+    /// `gpu_vs_cpu::forward_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
     ForwardTiledTanh,
-    /// Dᵀ·A_prev per row group, workgroup-tiled
+    /// Dᵀ·A_prev per row group, workgroup-tiled. Twin: `ops::weight_grad`; tested by
+    /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
+    /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
 }
 
@@ -183,26 +245,26 @@ impl Kernel {
         }
     }
 
-    /// Index into [`SOURCES`] of the file that holds this kernel.
-    pub fn source_index(self) -> usize {
+    /// The file that holds this kernel.
+    pub fn family(self) -> Family {
         match self {
             Kernel::ForwardSigmoid
             | Kernel::ForwardTanh
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh
             | Kernel::BackpropSigmoid
-            | Kernel::BackpropTanh => 0,
-            Kernel::OutputResidual => 1,
-            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => 2,
+            | Kernel::BackpropTanh => Family::Dense,
+            Kernel::OutputResidual => Family::Output,
+            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => Family::Grad,
             Kernel::Reduce
             | Kernel::ReduceSgd
             | Kernel::ReduceMomentum
             | Kernel::ReduceNesterov
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
-            | Kernel::ReduceEval => 3,
-            Kernel::Synthesize => 4,
-            Kernel::FusedSigmoid | Kernel::FusedTanh => 5,
+            | Kernel::ReduceEval => Family::Update,
+            Kernel::Synthesize => Family::Synth,
+            Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
         }
     }
 
@@ -451,14 +513,15 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
-        let modules = SOURCES
+        let modules = Family::ALL
             .iter()
-            .map(|(name, source)| {
+            .map(|f| {
+                let (name, source) = f.source();
                 ctx.scoped(name, || {
                     ctx.device
                         .create_shader_module(wgpu::ShaderModuleDescriptor {
                             label: Some(name),
-                            source: wgpu::ShaderSource::Wgsl((*source).into()),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
                         })
                 })
             })
@@ -565,7 +628,7 @@ fn build(
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.entry_point()),
                 layout: None,
-                module: &modules[k.source_index()],
+                module: &modules[k.family() as usize],
                 entry_point: Some(k.entry_point()),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
@@ -596,6 +659,9 @@ mod tests {
     fn all_is_in_declaration_order() {
         for (i, k) in Kernel::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
+        }
+        for (i, f) in Family::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i);
         }
     }
 

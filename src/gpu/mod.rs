@@ -1,12 +1,19 @@
 //! The wgpu backend: [`context`] owns the device, [`kernels`] the WGSL
 //! pipelines, [`buffers`] the device memory and its one readback path,
-//! [`trainer`] the epoch, and [`ops`] runs single kernels for the tests.
+//! [`plan`] the kernel family and the cut of the batch, `epoch` the
+//! recorded passes, [`trainer`] the backend that runs them, `profile`
+//! their time per kernel, and [`ops`] runs single kernels for the tests and
+//! the kernel benchmark.
 
 pub mod buffers;
 pub mod context;
+pub(crate) mod epoch;
 pub mod kernels;
 pub mod ops;
+pub mod plan;
+mod profile;
 pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
-pub use trainer::{GpuTrainer, KernelChoice};
+pub use plan::{KernelChoice, KernelFamily, Plan};
+pub use trainer::{GpuTrainer, Source};

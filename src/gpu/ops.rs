@@ -1,10 +1,11 @@
 //! Runs one kernel on host data: how the tests hold each kernel to its CPU
-//! twin in `cpu::ops`. Buffers are made per call, so this is for checking,
-//! not for training.
+//! twin in `cpu::ops`, and how benches/kernels.rs times it. Buffers are made
+//! per [`Op`], so this is for checking and timing, not for training.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
+use crate::gpu::epoch::Step;
 use crate::gpu::kernels::{Kernel, Kernels, Params};
 
 /// One binding after the uniform block.
@@ -48,45 +49,86 @@ pub fn run_pipeline(
     params: &Params,
     slots: &[Slot<'_>],
 ) -> Result<Vec<Vec<f32>>> {
-    let workgroups = u32::try_from(kernel.workgroups(params))
-        .map_err(|_| Error::Config(format!("{kernel:?}: too many workgroups")))?;
-    let uniform = buffers::uniform(ctx, "params", params)?;
-    let mut owned = Vec::with_capacity(slots.len());
-    for (i, slot) in slots.iter().enumerate() {
-        let label = format!("{}.{i}", kernel.entry_point());
-        owned.push(match slot {
-            Slot::Input(data) | Slot::InOut(data) => buffers::storage_with(ctx, &label, data)?,
-            Slot::Output(len) => buffers::storage(ctx, &label, *len)?,
-        });
+    let op = Op::new(ctx, kernel, pipeline, params, slots)?;
+    op.dispatch(ctx, kernels, 1)?;
+    op.read(ctx)
+}
+
+/// One kernel's dispatch over buffers uploaded once: dispatched as often as
+/// asked, then read back.
+pub struct Op {
+    step: Step,
+    /// Each slot's buffer, and for `Output` and `InOut` the values to read
+    /// back.
+    buffers: Vec<(wgpu::Buffer, Option<usize>)>,
+    /// Held so the bind group's uniform block outlives every dispatch.
+    _uniform: Option<wgpu::Buffer>,
+}
+
+impl Op {
+    /// Uploads `slots` and binds them, after `params`, for `pipeline`, which
+    /// runs `kernel`; as [`run`] describes.
+    pub fn new(
+        ctx: &Context,
+        kernel: Kernel,
+        pipeline: &wgpu::ComputePipeline,
+        params: &Params,
+        slots: &[Slot<'_>],
+    ) -> Result<Op> {
+        let mut buffers = Vec::with_capacity(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            let label = format!("{}.{i}", kernel.entry_point());
+            buffers.push(match slot {
+                Slot::Input(data) => (buffers::storage_with(ctx, &label, data)?, None),
+                Slot::InOut(data) => (buffers::storage_with(ctx, &label, data)?, Some(data.len())),
+                Slot::Output(len) => (buffers::storage(ctx, &label, *len)?, Some(*len)),
+            });
+        }
+        let resources: Vec<&wgpu::Buffer> = buffers.iter().map(|(b, _)| b).collect();
+        let (step, uniform) = Step::new(
+            ctx,
+            pipeline.clone(),
+            kernel,
+            kernel.entry_point(),
+            params,
+            &resources,
+        )?;
+        Ok(Op {
+            step,
+            buffers,
+            _uniform: uniform,
+        })
     }
-    // Binding 0 is the uniform block, for every kernel that reads it.
-    let mut bindings = Vec::new();
-    if kernel.bindings().first() == Some(&0) {
-        bindings.push(uniform.as_entire_binding());
+
+    /// Records `times` dispatches in one compute pass, submits them and
+    /// waits for the device.
+    pub fn dispatch(&self, ctx: &Context, kernels: &Kernels, times: usize) -> Result<()> {
+        let label = self.step.kernel.entry_point();
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: None,
+            });
+            for _ in 0..times {
+                self.step.record(kernels, &mut pass);
+            }
+        }
+        ctx.queue.submit([encoder.finish()]);
+        ctx.wait()
     }
-    bindings.extend(owned.iter().map(|b| b.as_entire_binding()));
-    let bind_group =
-        crate::gpu::kernels::bind_group(ctx, pipeline, kernel, kernel.entry_point(), &bindings)?;
-    let mut encoder = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("op") });
-    {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some(kernel.entry_point()),
-            timestamp_writes: None,
-        });
-        kernels.dispatch(&mut pass, pipeline, &bind_group, workgroups);
+
+    /// The contents of the `Output` and `InOut` slots, in order.
+    pub fn read(&self, ctx: &Context) -> Result<Vec<Vec<f32>>> {
+        let mut results = Vec::new();
+        for (buffer, len) in &self.buffers {
+            if let Some(len) = *len {
+                let staging = Staging::new(ctx, "op staging", len)?;
+                results.push(staging.read(ctx, buffer, len)?);
+            }
+        }
+        Ok(results)
     }
-    ctx.queue.submit([encoder.finish()]);
-    let mut results = Vec::new();
-    for (slot, buffer) in slots.iter().zip(&owned) {
-        let len = match slot {
-            Slot::Input(_) => continue,
-            Slot::Output(len) => *len,
-            Slot::InOut(data) => data.len(),
-        };
-        let staging = Staging::new(ctx, "op staging", len)?;
-        results.push(staging.read(ctx, buffer, len)?);
-    }
-    Ok(results)
 }

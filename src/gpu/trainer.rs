@@ -3,223 +3,62 @@
 //! many epochs go into one submit. Each epoch's loss is copied into a
 //! device-side history that is read back once per batch.
 //!
-//! Rows are processed in chunks small enough for one storage binding: X, y
-//! and the per-row buffers of a chunk each fit the device's binding limit,
-//! so a batch larger than any one binding still trains. Gradients are summed
-//! per row group of `group_rows` rows into a partials buffer (row groups ×
-//! parameters), then reduced pairwise in a fixed order.
-//!
-//! Three kernel families run an epoch ([`KernelChoice`]):
-//! - fused: a network with one hidden layer the fused kernel takes (at most
-//!   32 inputs and 256 hidden units) runs its whole forward and backward
-//!   pass in that one kernel, one workgroup per row group;
-//! - tiled: layer by layer (forward, output, gradient partials and
-//!   backprop), the forward product and the weight gradient tiled in
-//!   workgroup memory; for hardware GPUs, any depth and width;
-//! - layered: the same steps with every product register-blocked; for CPU
-//!   adapters such as lavapipe, where workgroup memory is emulated.
+//! [`Plan`] cuts the batch into chunks and row groups and holds the
+//! [`KernelFamily`] that runs it; `gpu::epoch` records the passes;
+//! `gpu::profile` times them per kernel.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::kernels::{self, FusedShape, Kernel, Kernels, Params, REDUCE_FAN};
-use crate::model::{Layout, Model};
+use crate::gpu::epoch::{self, Step, Targets};
+use crate::gpu::kernels::Kernels;
+use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
+use crate::model::Model;
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
 
-/// Epochs whose losses fit in the device-side history: the largest batch.
-pub const MAX_BATCH: usize = 256;
-/// Fewest rows summed into one gradient partial.
-const MIN_GROUP_ROWS: usize = 64;
-/// Most row groups: bounds the partials buffer to this many copies of the
-/// parameter block.
-const MAX_GROUPS: usize = 4096;
-/// Bytes the gradient partials may take: wide layers get fewer, longer row
-/// groups rather than hundreds of megabytes of partials to write and add.
-const PARTIALS_BUDGET: u64 = 256 << 20;
-/// Most row groups (workgroups) of the fused kernel: enough to fill a large
-/// GPU a few times over, few enough that the partials stay small.
-const FUSED_GROUPS: usize = 512;
-
-/// Which kernels run an epoch (fused: one hidden layer only).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KernelChoice {
-    /// On hardware GPUs: fused where the network fits it, else tiled. On
-    /// CPU adapters (lavapipe): layered, where workgroup memory and
-    /// barriers cost more than they save.
-    #[default]
-    Auto,
-    /// The fused kernel; an error where the network does not fit it.
-    Fused,
-    /// One kernel per layer step, the forward product and the weight
-    /// gradient workgroup-tiled: auto's choice on hardware GPUs for
-    /// networks the fused kernel does not take.
-    Tiled,
-    /// One kernel per layer step, every product register-blocked: auto's
-    /// choice on CPU adapters.
-    Layered,
-}
-
-/// How the batch is cut into chunks and row groups.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    /// Rows summed into one gradient partial; a multiple of 64.
-    pub group_rows: usize,
-    /// Rows per chunk; a multiple of `group_rows`.
-    pub chunk_rows: usize,
-    /// (first row, rows) of each chunk.
-    pub chunks: Vec<(usize, usize)>,
-    /// Row groups over the whole batch.
-    pub groups: usize,
-    /// The fused kernel's shape, when it runs the epoch.
-    pub fused: Option<FusedShape>,
-    /// Whether the layer-by-layer epoch uses the workgroup-tiled forward.
-    pub tiled: bool,
-}
-
-impl Plan {
-    /// Cuts `rows` rows of a network with `layout` so every buffer fits in
-    /// `max_binding` bytes, or says what does not fit. The fused kernel
-    /// runs the epoch where it takes the network.
-    pub fn new(layout: &Layout, rows: usize, max_binding: u64) -> Result<Plan> {
-        Plan::with(layout, rows, max_binding, Plan::fused_shape(layout))
-    }
-
-    /// The fused kernel's shape for `layout`, where it takes the network.
-    pub fn fused_shape(layout: &Layout) -> Option<FusedShape> {
-        match layout.hidden() {
-            [h] => FusedShape::new(layout.features(), *h),
-            _ => None,
-        }
-    }
-
-    /// As [`Plan::new`], with the fused kernel of `fused` or, for `None`,
-    /// the layer-by-layer kernels.
-    pub fn with(
-        layout: &Layout,
-        rows: usize,
-        max_binding: u64,
-        fused: Option<FusedShape>,
-    ) -> Result<Plan> {
-        let params = layout.len();
-        let per_param = 4 * params as u64;
-        if per_param > max_binding {
-            return Err(Error::TooLarge {
-                what: format!("storage binding for the {params} parameters"),
-                need: per_param,
-                have: max_binding,
-            });
-        }
-        // The widest per-row buffer and the most row groups. Each group
-        // has a partials row: its gradient, then its loss term.
-        let (widest, most_groups) = match fused {
-            Some(_) => (layout.features(), FUSED_GROUPS),
-            None => (
-                *layout
-                    .sizes()
-                    .iter()
-                    .max()
-                    .expect("layouts are never empty"),
-                MAX_GROUPS,
-            ),
-        };
-        let per_group = 4 * (params as u64 + 1);
-        if per_group > max_binding {
-            return Err(Error::TooLarge {
-                what: format!(
-                    "storage binding for one row group's gradient partials ({params} parameters)"
-                ),
-                need: per_group,
-                have: max_binding,
-            });
-        }
-        if rows > u32::MAX as usize / 2 {
-            return Err(Error::Config(format!(
-                "{rows} rows is more than the GPU backend indexes (2^31)"
-            )));
-        }
-        let max_groups =
-            ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
-        let group_rows = rows
-            .div_ceil(max_groups)
-            .max(MIN_GROUP_ROWS)
-            .next_multiple_of(MIN_GROUP_ROWS);
-        let rows_per_binding = (max_binding / (4 * widest as u64)) as usize;
-        let chunk_rows = (rows_per_binding / group_rows) * group_rows;
-        if chunk_rows == 0 {
-            return Err(Error::TooLarge {
-                what: format!("storage binding for {group_rows} rows of width {widest}"),
-                need: 4 * (group_rows * widest) as u64,
-                have: max_binding,
-            });
-        }
-        let chunk_rows = chunk_rows.min(rows.next_multiple_of(group_rows));
-        let chunks = (0..rows)
-            .step_by(chunk_rows)
-            .map(|start| (start, chunk_rows.min(rows - start)))
-            .collect();
-        Ok(Plan {
-            group_rows,
-            chunk_rows,
-            chunks,
-            groups: rows.div_ceil(group_rows),
-            fused,
-            tiled: false,
-        })
-    }
-}
-
-impl Plan {
-    /// Bytes of device memory the trainer allocates for `rows` rows.
-    pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
-        let p = layout.len();
-        let per_row = match self.fused {
-            Some(_) => 0,
-            None => 2 * layout.hidden().iter().sum::<usize>() + 1,
-        };
-        // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
-        let partials = 2 * self.groups * (p + 1);
-        let floats = rows * (layout.features() + 1)
-            + 4 * (p + 1)
-            + partials
-            + 2 * MAX_BATCH.max(p)
-            + self.chunk_rows * per_row;
-        4 * floats as u64
-    }
-}
-
 /// Where the trainer's rows come from.
-#[derive(Clone, Copy)]
-enum Source<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
     /// Uploaded from the host.
     Host(&'a Dataset),
-    /// Generated on the device: the synthetic task of docs/spec.md.
+    /// Generated on the device from `seed`: the synthetic task of
+    /// docs/spec.md, the same X, bit for bit, as [`Dataset::synthetic`], so
+    /// the batch never crosses the bus.
     Synthetic { rows: usize, seed: u64 },
 }
 
 impl Source<'_> {
-    fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         match self {
             Source::Host(d) => d.rows,
             Source::Synthetic { rows, .. } => *rows,
         }
     }
-}
 
-/// One recorded dispatch.
-#[derive(Clone)]
-struct Step {
-    kernel: Kernel,
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    workgroups: u32,
+    /// Whether `model` can train on these rows.
+    fn check(&self, model: &Model) -> Result<()> {
+        match self {
+            Source::Host(d) if d.features != model.layout.features() => {
+                Err(Error::Config(format!(
+                    "the data has {} features but the model takes {}",
+                    d.features,
+                    model.layout.features()
+                )))
+            }
+            Source::Synthetic { rows: 0, .. } => {
+                Err(Error::Config("the data set needs at least one row".into()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 pub struct GpuTrainer {
-    ctx: Context,
-    kernels: Kernels,
+    pub(super) ctx: Context,
+    pub(super) kernels: Kernels,
     params_len: usize,
     plan: Plan,
     opt: Optimizer,
@@ -239,10 +78,10 @@ pub struct GpuTrainer {
     /// Losses of the batch in flight, one per epoch.
     history: wgpu::Buffer,
     /// Epochs recorded into `history`; zeroed before each batch.
-    counter: wgpu::Buffer,
+    pub(super) counter: wgpu::Buffer,
     staging: Staging,
     /// Forward, backward, reductions and the update: one epoch.
-    epoch: Vec<Step>,
+    pub(super) epoch: Vec<Step>,
     /// Forward and the loss only.
     evaluate: Vec<Step>,
     /// Forward, backward and the sums into `grad`, without an update.
@@ -253,79 +92,26 @@ pub struct GpuTrainer {
 
 impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
-    /// buffer and bind group the epochs need.
+    /// buffer and bind group the epochs need, with the kernels
+    /// [`KernelChoice::Auto`] picks.
     pub fn new(ctx: Context, model: &Model, data: &Dataset, opt: Optimizer) -> Result<GpuTrainer> {
-        GpuTrainer::new_with(ctx, model, data, opt, KernelChoice::Auto)
+        GpuTrainer::with(ctx, model, Source::Host(data), opt, KernelChoice::Auto)
     }
 
-    /// As [`GpuTrainer::new`], with the kernels of `choice`.
-    pub fn new_with(
-        ctx: Context,
-        model: &Model,
-        data: &Dataset,
-        opt: Optimizer,
-        choice: KernelChoice,
-    ) -> Result<GpuTrainer> {
-        if data.features != model.layout.features() {
-            return Err(Error::Config(format!(
-                "the data has {} features but the model takes {}",
-                data.features,
-                model.layout.features()
-            )));
-        }
-        GpuTrainer::with_source(ctx, model, Source::Host(data), opt, choice)
-    }
-
-    /// Trains on `rows` rows of the synthetic task (docs/spec.md) generated
-    /// on the device from `seed` (the same X, bit for bit, as
-    /// [`Dataset::synthetic`]), so the batch never crosses the bus, with the
-    /// kernels of `choice`.
-    pub fn synthetic_with(
-        ctx: Context,
-        model: &Model,
-        rows: usize,
-        seed: u64,
-        opt: Optimizer,
-        choice: KernelChoice,
-    ) -> Result<GpuTrainer> {
-        if rows == 0 {
-            return Err(Error::Config("the data set needs at least one row".into()));
-        }
-        GpuTrainer::with_source(ctx, model, Source::Synthetic { rows, seed }, opt, choice)
-    }
-
-    fn with_source(
+    /// As [`GpuTrainer::new`], with the rows of `data` and the kernels of
+    /// `choice`.
+    pub fn with(
         ctx: Context,
         model: &Model,
         data: Source<'_>,
         opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
+        data.check(model)?;
         let layout = &model.layout;
-        let shape = Plan::fused_shape(layout);
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        // The fused shape, or for the layer-by-layer epoch whether its
-        // products are tiled.
-        let (fused, tiled) = match choice {
-            KernelChoice::Auto => (shape.filter(|_| hardware), hardware),
-            KernelChoice::Tiled => (None, true),
-            KernelChoice::Layered => (None, false),
-            KernelChoice::Fused => (
-                Some(shape.ok_or_else(|| {
-                    Error::Config(format!(
-                    "the fused kernel takes one hidden layer of at most {} units over at most {} \
-                     inputs, not {} inputs and hidden layers {}; use the layered kernels",
-                    kernels::FUSED_WORKGROUP,
-                    kernels::FUSED_MAX_INPUTS,
-                    layout.features(),
-                    layout.hidden_spec()
-                ))
-                })?),
-                false,
-            ),
-        };
-        let mut plan = Plan::with(layout, data.rows(), ctx.max_binding(), fused)?;
-        plan.tiled = tiled && plan.fused.is_none();
+        let family = KernelFamily::choose(choice, layout, hardware)?;
+        let plan = Plan::new(layout, data.rows(), ctx.max_binding(), family)?;
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, opt, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -336,6 +122,7 @@ impl GpuTrainer {
         })
     }
 
+    /// Allocates the buffers and records the passes that `plan` calls for.
     fn build(
         ctx: Context,
         model: &Model,
@@ -343,11 +130,8 @@ impl GpuTrainer {
         opt: Optimizer,
         plan: Plan,
     ) -> Result<GpuTrainer> {
-        let (total_rows, features) = (data.rows(), model.layout.features());
-        let mut setup = Vec::new();
-        let layout = &model.layout;
         let kernels = Kernels::new(&ctx)?;
-        let p = layout.len();
+        let p = model.layout.len();
         let theta = buffers::storage_with(&ctx, "theta", &model.params)?;
         let saved = [
             buffers::storage(&ctx, "theta_saved[0]", p)?,
@@ -376,273 +160,17 @@ impl GpuTrainer {
             _ => None,
         };
         let grad = buffers::storage(&ctx, "d_theta", p + 1)?;
-
-        let layers = layout.layers();
-        let last = layers.len() - 1;
-        let cr = plan.chunk_rows;
-        let layered = plan.fused.is_none();
-        // Per-row buffers of one chunk, reused by every chunk; the fused
-        // kernel keeps its rows in registers.
-        let per_row = |name: &str, l: usize| {
-            buffers::storage(&ctx, &format!("{name}{}", l + 1), cr * layers[l].outputs)
+        let targets = Targets {
+            theta: &theta,
+            partials: &partials,
+            history: &history,
+            counter: &counter,
+            state: state.as_ref().map(|s| &s[0]),
+            corrections: corrections.as_ref(),
+            grad: &grad,
         };
-        let (acts, deltas, residual) = if layered {
-            (
-                (0..last)
-                    .map(|l| per_row("a", l))
-                    .collect::<Result<Vec<_>>>()?,
-                (0..last)
-                    .map(|l| per_row("d_z", l))
-                    .collect::<Result<Vec<_>>>()?,
-                Some(buffers::storage(&ctx, "r", cr)?),
-            )
-        } else {
-            (Vec::new(), Vec::new(), None)
-        };
-
-        let mut keep = Vec::new();
-        let mut epoch = Vec::new();
-        let mut evaluate = Vec::new();
-        let mut forward_steps = Vec::new();
-        let mut backward_steps = Vec::new();
-        let act = model.activation;
-        let fused = match plan.fused {
-            Some(shape) => Some(kernels.fused(&ctx, act, &shape)?),
-            None => None,
-        };
-        let scale = (2.0 / total_rows as f64) as f32;
-        let step = |kernel: Kernel,
-                    label: String,
-                    params: Params,
-                    resources: &[&wgpu::Buffer],
-                    keep: &mut Vec<wgpu::Buffer>|
-         -> Result<Step> {
-            let pipeline = match (&fused, kernel) {
-                (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
-                _ => kernels.pipeline(&ctx, kernel)?.clone(),
-            };
-            let workgroups = kernel.workgroups(&params);
-            // Binding 0 is the uniform block, for every kernel that reads it.
-            let mut bindings = Vec::new();
-            if kernel.bindings().first() == Some(&0) {
-                let uniform = buffers::uniform(&ctx, &format!("{label}.params"), &params)?;
-                keep.push(uniform);
-                bindings.push(keep.last().expect("just pushed").as_entire_binding());
-            }
-            bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
-            let bind_group = kernels::bind_group(&ctx, &pipeline, kernel, &label, &bindings)?;
-            Ok(Step {
-                kernel,
-                pipeline,
-                bind_group,
-                workgroups: u32::try_from(workgroups)
-                    .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?,
-            })
-        };
-        for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
-            let (xl, yl) = (format!("x[{c}]"), format!("y[{c}]"));
-            let (x, y) = match data {
-                Source::Host(d) => (
-                    buffers::storage_with(
-                        &ctx,
-                        &xl,
-                        &d.x[start * features..(start + rows) * features],
-                    )?,
-                    buffers::storage_with(&ctx, &yl, &d.y[start..start + rows])?,
-                ),
-                Source::Synthetic { seed, .. } => {
-                    let x = buffers::storage(&ctx, &xl, rows * features)?;
-                    let y = buffers::storage(&ctx, &yl, rows)?;
-                    let params =
-                        Params::synthesize(rows, features, seed, (start * features) as u64);
-                    setup.push(step(
-                        Kernel::Synthesize,
-                        format!("synthesize[{c}]"),
-                        params,
-                        &[&x, &y],
-                        &mut keep,
-                    )?);
-                    (x, y)
-                }
-            };
-            let base = Params {
-                rows: rows as u32,
-                group_rows: plan.group_rows as u32,
-                group_base: (start / plan.group_rows) as u32,
-                stride: p as u32 + 1,
-                len: p as u32,
-                scale,
-                ..Params::default()
-            };
-            let with_layer = |l: usize| Params {
-                inputs: layers[l].inputs as u32,
-                outputs: layers[l].outputs as u32,
-                w_off: layers[l].weight.start as u32,
-                b_off: layers[l].bias.start as u32,
-                ..base
-            };
-            if !layered {
-                let params = Params {
-                    dst_off: layers[1].weight.start as u32,
-                    ..with_layer(0)
-                };
-                let s = step(
-                    Kernel::fused(act),
-                    format!("fused[{c}]"),
-                    params,
-                    &[&x, &y, &theta, &partials],
-                    &mut keep,
-                )?;
-                evaluate.push(s.clone());
-                epoch.push(s);
-                keep.push(x);
-                keep.push(y);
-                continue;
-            }
-            let residual = residual.as_ref().expect("the layered epoch has r");
-            let input = |l: usize| if l == 0 { &x } else { &acts[l - 1] };
-            let (forward, weight_grad) = if plan.tiled {
-                (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
-            } else {
-                (Kernel::forward(act), Kernel::WeightGrad)
-            };
-            for (l, out) in acts.iter().enumerate() {
-                forward_steps.push(step(
-                    forward,
-                    format!("forward[{c}].{l}"),
-                    with_layer(l),
-                    &[input(l), &theta, out],
-                    &mut keep,
-                )?);
-            }
-            forward_steps.push(step(
-                Kernel::OutputResidual,
-                format!("output[{c}]"),
-                with_layer(last),
-                &[input(last), &theta, &y, residual, &partials],
-                &mut keep,
-            )?);
-            for l in (0..=last).rev() {
-                let d = if l == last { residual } else { &deltas[l] };
-                backward_steps.push(step(
-                    weight_grad,
-                    format!("weight_grad[{c}].{l}"),
-                    with_layer(l),
-                    &[d, input(l), &partials],
-                    &mut keep,
-                )?);
-                backward_steps.push(step(
-                    Kernel::BiasGrad,
-                    format!("bias_grad[{c}].{l}"),
-                    with_layer(l),
-                    &[d, &partials],
-                    &mut keep,
-                )?);
-                if l > 0 {
-                    backward_steps.push(step(
-                        Kernel::backprop(act),
-                        format!("backprop[{c}].{l}"),
-                        with_layer(l),
-                        &[d, &theta, &acts[l - 1], &deltas[l - 1]],
-                        &mut keep,
-                    )?);
-                }
-            }
-            // The chunk's forward and backward run before the next chunk
-            // overwrites the shared per-row buffers.
-            evaluate.extend(forward_steps.iter().cloned());
-            epoch.append(&mut forward_steps);
-            epoch.append(&mut backward_steps);
-            keep.push(x);
-            keep.push(y);
-        }
-        // The partials rows, REDUCE_FAN at a time, until at most REDUCE_FAN
-        // are left; then the last sums, the update and the loss.
-        let width = p + 1;
-        let mut rows = plan.groups;
-        let mut source = partials.clone();
-        let mut stage = 0;
-        while rows > REDUCE_FAN as usize {
-            let out = rows.div_ceil(REDUCE_FAN as usize);
-            let dest = buffers::storage(&ctx, &format!("d_theta_sums[{stage}]"), out * width)?;
-            let s = step(
-                Kernel::Reduce,
-                format!("reduce[{stage}]"),
-                Params::reduce(width, rows, width, 1.0, 0.0),
-                &[&source, &dest],
-                &mut keep,
-            )?;
-            evaluate.push(s.clone());
-            epoch.push(s);
-            keep.push(source);
-            source = dest;
-            rows = out;
-            stage += 1;
-        }
-        // L-BFGS's pass: the same sums into `grad`, with no update.
-        let mut gradient = epoch.clone();
-        gradient.push(step(
-            Kernel::Reduce,
-            "reduce_gradient".into(),
-            Params::reduce(width, rows, width, 1.0, 0.0),
-            &[&source, &grad],
-            &mut keep,
-        )?);
-        let last = Params::update(width, rows, width, &opt);
-        let update = match opt {
-            Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
-            Optimizer::Momentum { .. } => Kernel::ReduceMomentum,
-            Optimizer::Nesterov { .. } => Kernel::ReduceNesterov,
-            Optimizer::Adam { .. } => Kernel::ReduceAdam,
-        };
-        let mut resources = vec![&source, &theta, &history, &counter];
-        resources.extend(state.as_ref().map(|s| &s[0]));
-        resources.extend(corrections.as_ref());
-        epoch.push(step(
-            update,
-            update.entry_point().into(),
-            last,
-            &resources,
-            &mut keep,
-        )?);
-        if update == Kernel::ReduceAdam {
-            epoch.push(step(
-                Kernel::CountEpoch,
-                "count_epoch".into(),
-                last,
-                &[&counter],
-                &mut keep,
-            )?);
-        }
-        evaluate.push(step(
-            Kernel::ReduceEval,
-            "reduce_eval".into(),
-            last,
-            &[&source, &history, &counter],
-            &mut keep,
-        )?);
-        keep.push(source);
-        if !setup.is_empty() {
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("synthesize"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("synthesize"),
-                    timestamp_writes: None,
-                });
-                for s in &setup {
-                    kernels.dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
-                }
-            }
-            ctx.queue.submit([encoder.finish()]);
-            ctx.check()?;
-        }
-        keep.extend(acts);
-        keep.extend(deltas);
-        keep.extend(residual);
+        let passes = epoch::record(&ctx, &kernels, model, data, &plan, &opt, &targets)?;
+        let mut keep = passes.keep;
         keep.push(partials);
         Ok(GpuTrainer {
             ctx,
@@ -660,9 +188,9 @@ impl GpuTrainer {
             history,
             counter,
             staging,
-            epoch,
-            evaluate,
-            gradient,
+            epoch: passes.epoch,
+            evaluate: passes.evaluate,
+            gradient: passes.gradient,
             _buffers: keep,
         })
     }
@@ -671,7 +199,12 @@ impl GpuTrainer {
         &self.plan
     }
 
-    fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+    /// The kernels that run the epoch.
+    pub fn family(&self) -> KernelFamily {
+        self.plan.family
+    }
+
+    pub(super) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
         self.ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
@@ -691,8 +224,7 @@ impl GpuTrainer {
             });
             for _ in 0..epochs {
                 for s in steps {
-                    self.kernels
-                        .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+                    s.record(&self.kernels, &mut pass);
                 }
             }
         }
@@ -710,70 +242,6 @@ impl GpuTrainer {
         encoder.copy_buffer_to_buffer(from, 0, to, 0, (len * 4) as u64);
         self.ctx.queue.submit([encoder.finish()]);
         self.ctx.check()
-    }
-
-    /// GPU seconds per kernel over one epoch, summed per kernel, from
-    /// timestamp queries around every dispatch (each in its own pass, so
-    /// per-pass overhead is counted); `None` where the adapter has no
-    /// timestamp queries or the epoch has more than 2,048 dispatches. Runs
-    /// (and applies) one epoch.
-    pub fn profile(&mut self) -> Result<Option<Vec<(Kernel, f64)>>> {
-        let count = 2 * self.epoch.len() as u32;
-        // One query set holds at most QUERY_SET_MAX_QUERIES timestamps.
-        if !self.ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY)
-            || count > wgpu::QUERY_SET_MAX_QUERIES
-        {
-            return Ok(None);
-        }
-        let queries = self.ctx.scoped("profile queries", || {
-            self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("profile queries"),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            })
-        })?;
-        let resolved = self.ctx.scoped("profile timestamps", || {
-            self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("profile timestamps"),
-                size: u64::from(count) * 8,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        })?;
-        // Each timestamp is a u64, read as two f32-sized words.
-        let words = 2 * count as usize;
-        let staging = Staging::new(&self.ctx, "profile staging", words)?;
-        self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
-        let mut encoder = self.encoder("profile");
-        for (i, s) in self.epoch.iter().enumerate() {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(s.kernel.entry_point()),
-                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
-                }),
-            });
-            self.kernels
-                .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
-        }
-        encoder.resolve_query_set(&queries, 0..count, &resolved, 0);
-        staging.copy_from(&mut encoder, &resolved, words);
-        let raw = staging.finish(&self.ctx, encoder, words)?;
-        let ticks: Vec<u64> = raw
-            .chunks_exact(2)
-            .map(|w| u64::from(w[0].to_bits()) | (u64::from(w[1].to_bits()) << 32))
-            .collect();
-        let period = f64::from(self.ctx.queue.get_timestamp_period()) * 1e-9;
-        let mut per_kernel: Vec<(Kernel, f64)> = Vec::new();
-        for (s, t) in self.epoch.iter().zip(ticks.chunks_exact(2)) {
-            let secs = t[1].saturating_sub(t[0]) as f64 * period;
-            match per_kernel.iter_mut().find(|(k, _)| *k == s.kernel) {
-                Some((_, total)) => *total += secs,
-                None => per_kernel.push((s.kernel, secs)),
-            }
-        }
-        Ok(Some(per_kernel))
     }
 
     /// Destroys the device, as a lost device would be; for tests of the
@@ -802,14 +270,10 @@ impl GpuTrainer {
 
 impl Objective for GpuTrainer {
     fn describe(&self) -> String {
-        let kernels = match (self.plan.fused, self.plan.tiled) {
-            (Some(_), _) => "fused",
-            (None, true) => "tiled",
-            (None, false) => "layered",
-        };
         format!(
-            "gpu: {}, {kernels} kernels",
-            crate::gpu::context::describe(&self.ctx.info)
+            "gpu: {}, {} kernels",
+            crate::gpu::context::describe(&self.ctx.info),
+            self.family().name()
         )
     }
 
@@ -827,8 +291,7 @@ impl Objective for GpuTrainer {
                 timestamp_writes: None,
             });
             for s in &self.gradient {
-                self.kernels
-                    .dispatch(&mut pass, &s.pipeline, &s.bind_group, s.workgroups);
+                s.record(&self.kernels, &mut pass);
             }
         }
         let p = self.params_len;
@@ -911,55 +374,5 @@ impl Backend for GpuTrainer {
         }
         self.steps = state.steps;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plan_fits_every_buffer_in_the_binding() {
-        let layout = Layout::new(16, &[64]).unwrap();
-        let p = layout.len();
-        let plan = Plan::with(&layout, 16_777_216, 128 << 20, None).unwrap();
-        assert_eq!(plan.chunk_rows % plan.group_rows, 0);
-        assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
-        assert!(plan.groups * (p + 1) * 4 <= 128 << 20);
-        assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
-        assert!(plan.chunks.len() > 1);
-        let small = Plan::with(&layout, 100, 128 << 20, None).unwrap();
-        assert_eq!(small.chunks, vec![(0, 100)]);
-        assert_eq!(small.group_rows, 64);
-        assert_eq!(small.groups, 2);
-        // The fused kernel: X (16 wide) is the widest per-row buffer, and
-        // its partials have a row per lane and a loss column.
-        let shape = Plan::fused_shape(&layout).unwrap();
-        let fused = Plan::new(&layout, 16_777_216, 128 << 20).unwrap();
-        assert_eq!(fused.fused, Some(shape));
-        assert_eq!(fused.chunk_rows % fused.group_rows, 0);
-        assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
-        assert!(fused.groups * (p + 1) * 4 <= 128 << 20);
-        assert!(fused.groups <= FUSED_GROUPS);
-        assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
-    }
-
-    #[test]
-    fn wide_layers_keep_their_partials_within_the_budget() {
-        // S3 with a 2 GiB binding: 1 MiB of partials per row group.
-        let layout = Layout::new(256, &[1024]).unwrap();
-        let plan = Plan::with(&layout, 16_384, 2 << 30, None).unwrap();
-        let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
-        assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
-        assert!(plan.groups > 64, "{} groups", plan.groups);
-    }
-
-    #[test]
-    fn plan_refuses_what_cannot_fit() {
-        let layout = Layout::new(1024, &[1024]).unwrap();
-        assert!(matches!(
-            Plan::new(&layout, 10, 1 << 20),
-            Err(Error::TooLarge { .. })
-        ));
     }
 }

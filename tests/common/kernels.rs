@@ -5,7 +5,7 @@ use shadertrain::cpu::ops;
 use shadertrain::gpu::kernels::{FusedShape, Kernel, Kernels, Params};
 use shadertrain::gpu::ops::{run, run_pipeline, Slot};
 use shadertrain::gpu::Context;
-use shadertrain::model::Activation;
+use shadertrain::model::{Activation, LayerView};
 
 use super::{assert_close, assert_within, f64s, sum_bound, uniform};
 
@@ -41,7 +41,7 @@ pub fn layer_params((rows, inputs, outputs): Shape, w_off: u32, b_off: u32) -> P
 }
 
 /// `kernel`, a forward kernel for `act` (register-blocked or tiled),
-/// against ops::dense_forward; `scale` 1000 drives pre-activations to ±1000.
+/// against ops::forward; `scale` 1000 drives pre-activations to ±1000.
 pub fn check_forward(
     ctx: &Context,
     kernels: &Kernels,
@@ -69,12 +69,12 @@ pub fn check_forward(
     .unwrap();
     let t64 = f64s(&t);
     let (w, b) = (&t64[w_off as usize..b_off as usize], &t64[b_off as usize..]);
-    let want = ops::dense_forward(&f64s(&a), w, b, inputs, outputs, Some(act));
+    let want = ops::forward(&f64s(&a), w, b, inputs, outputs, Some(act));
     let name = format!("{kernel:?} {rows}x{inputs}x{outputs} scale {scale}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
 }
 
-/// backprop_* against ops::backprop_delta, with activations in the
+/// backprop_* against ops::backprop, with activations in the
 /// activation's range.
 pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: Shape, seed: u64) {
     let (rows, inputs, outputs) = shape;
@@ -101,7 +101,7 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     )
     .unwrap();
     let w = &f64s(&t)[w_off as usize..b_off as usize];
-    let want = ops::backprop_delta(&f64s(&d), w, &f64s(&a), outputs, inputs, act);
+    let want = ops::backprop(&f64s(&d), w, &f64s(&a), outputs, inputs, act);
     let name = format!("backprop {act} {rows}x{inputs}x{outputs}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
 }
@@ -180,9 +180,9 @@ pub fn check_gradient_partials(
     }
 }
 
-/// fused_* against the composition of the CPU twins, per row group: each
-/// group's partials row is held to the group's ∂W1, ∂b1, ∂w2, ∂b2 and
-/// Σe²/N within the sum tolerance. `total` rows set 2/N, as
+/// fused_* against their twin, ops::fused, per row group: each group's
+/// partials row is held to the group's ∂W1, ∂b1, ∂w2, ∂b2 and Σe²/N within
+/// the sum tolerance. `total` rows set 2/N, as
 /// when the rows are one chunk of a larger batch.
 pub fn check_fused(
     ctx: &Context,
@@ -232,39 +232,28 @@ pub fn check_fused(
     )
     .unwrap();
     let t64 = f64s(&t);
-    let (w1, b1) = (
-        &t64[w_off as usize..b_off as usize],
-        &t64[b_off as usize..w2_off],
-    );
-    let (w2, b2) = (&t64[w2_off..w2_off + h], t64[w2_off + h]);
-    let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let layers = [
+        LayerView {
+            inputs: f,
+            outputs: h,
+            weight: w_off as usize..b_off as usize,
+            bias: b_off as usize..w2_off,
+        },
+        LayerView {
+            inputs: h,
+            outputs: 1,
+            weight: w2_off..w2_off + h,
+            bias: w2_off + h..p,
+        },
+    ];
     for g in 0..groups {
         let r = g * group_rows..((g + 1) * group_rows).min(rows);
         let n = r.len();
         let xg = f64s(&x[r.start * f..r.end * f]);
         let yg = f64s(&y[r.clone()]);
-        let a = ops::dense_forward(&xg, w1, b1, f, h, Some(act));
-        let (res, sq) = ops::output_residual(&a, w2, b2, &yg, total);
-        let d1 = ops::backprop_delta(&res, w2, &a, 1, h, act);
-        // The twin's gradient in the block's layout, and Σ|terms| for the bound.
-        let mut want = vec![0.0; p + 1];
-        let mut bound_terms = vec![0.0; p + 1];
-        for (out, d, inp) in [
-            (&mut want, &d1, &xg),
-            (&mut bound_terms, &abs(&d1), &abs(&xg)),
-        ] {
-            ops::weight_grad(d, inp, h, f, &mut out[w_off as usize..b_off as usize]);
-            ops::bias_grad(d, h, &mut out[b_off as usize..w2_off]);
-        }
-        for (out, rv, av) in [
-            (&mut want, &res, &a),
-            (&mut bound_terms, &abs(&res), &abs(&a)),
-        ] {
-            ops::weight_grad(rv, av, 1, h, &mut out[w2_off..w2_off + h]);
-            ops::bias_grad(rv, 1, &mut out[w2_off + h..p]);
-        }
-        want[p] = sq * scale as f64 / 2.0;
-        bound_terms[p] = want[p];
+        let want = ops::fused(act, &layers, &xg, &yg, &t64, total, |v| v);
+        // Σ|terms| of each entry, for the bound.
+        let bound_terms = ops::fused(act, &layers, &xg, &yg, &t64, total, f64::abs);
         let sum = f64s(&got[0][g * (p + 1)..(g + 1) * (p + 1)]);
         // Entries before W1 belong to no parameter: the kernel leaves them 0.
         assert_eq!(&sum[..w_off as usize], &[0.0; 3], "fused wrote the padding");

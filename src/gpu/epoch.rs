@@ -1,0 +1,518 @@
+//! The trainer's passes, recorded once: every dispatch of an epoch, of a
+//! loss evaluation and of L-BFGS's gradient, each with its pipeline, bind
+//! group and uniform block, in the order they run.
+//!
+//! Rows are processed in chunks small enough for one storage binding (see
+//! [`Plan`]); each chunk's forward and backward pass writes one gradient
+//! partial per row group into the partials buffer (row groups ×
+//! (parameters + 1), the loss term last), which the reduce chain then adds
+//! pairwise, REDUCE_FAN rows at a time, in a fixed order.
+
+use crate::error::{Error, Result};
+use crate::gpu::buffers;
+use crate::gpu::context::Context;
+use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
+use crate::gpu::plan::{KernelFamily, Plan};
+use crate::gpu::trainer::Source;
+use crate::model::{Activation, LayerView, Model};
+use crate::optim::Optimizer;
+
+/// One recorded dispatch.
+#[derive(Clone)]
+pub(crate) struct Step {
+    pub kernel: Kernel,
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: u32,
+}
+
+impl Step {
+    /// `kernel`, run by `pipeline`, over the workgroups `params` calls for,
+    /// with `params` at binding 0 where the kernel reads it and `resources`
+    /// after it, in the order of [`Kernel::bindings`]. Returns the step and
+    /// the uniform block's buffer, which must outlive it.
+    pub fn new(
+        ctx: &Context,
+        pipeline: wgpu::ComputePipeline,
+        kernel: Kernel,
+        label: &str,
+        params: &Params,
+        resources: &[&wgpu::Buffer],
+    ) -> Result<(Step, Option<wgpu::Buffer>)> {
+        let workgroups = kernel.workgroups(params);
+        // Binding 0 is the uniform block, for every kernel that reads it.
+        let uniform = match kernel.bindings().first() {
+            Some(0) => Some(buffers::uniform(ctx, &format!("{label}.params"), params)?),
+            _ => None,
+        };
+        let mut bindings: Vec<_> = uniform.iter().map(|u| u.as_entire_binding()).collect();
+        bindings.extend(resources.iter().map(|b| b.as_entire_binding()));
+        let bind_group = kernels::bind_group(ctx, &pipeline, kernel, label, &bindings)?;
+        let workgroups = u32::try_from(workgroups)
+            .map_err(|_| Error::Config(format!("{label} needs {workgroups} workgroups")))?;
+        let step = Step {
+            kernel,
+            pipeline,
+            bind_group,
+            workgroups,
+        };
+        Ok((step, uniform))
+    }
+
+    /// Records the dispatch into `pass`.
+    pub fn record(&self, kernels: &Kernels, pass: &mut wgpu::ComputePass<'_>) {
+        kernels.dispatch(pass, &self.pipeline, &self.bind_group, self.workgroups);
+    }
+}
+
+/// The trainer's buffers that the passes bind.
+pub(crate) struct Targets<'a> {
+    pub theta: &'a wgpu::Buffer,
+    /// One row per row group: its gradient, then its loss term.
+    pub partials: &'a wgpu::Buffer,
+    pub history: &'a wgpu::Buffer,
+    pub counter: &'a wgpu::Buffer,
+    /// The first-order optimizer's state, where it has one.
+    pub state: Option<&'a wgpu::Buffer>,
+    /// Adam's per-epoch factors.
+    pub corrections: Option<&'a wgpu::Buffer>,
+    /// The summed gradient and loss of the `gradient` pass (p + 1).
+    pub grad: &'a wgpu::Buffer,
+}
+
+/// A trainer's passes.
+pub(crate) struct Passes {
+    /// Forward, backward, reductions and the update: one epoch.
+    pub epoch: Vec<Step>,
+    /// Forward and the loss only.
+    pub evaluate: Vec<Step>,
+    /// Forward, backward and the sums into `grad`, without an update.
+    pub gradient: Vec<Step>,
+    /// What the steps' bind groups read: uniform blocks, X and y, the
+    /// per-row buffers and the sums.
+    pub keep: Vec<wgpu::Buffer>,
+}
+
+/// Records the passes of `model` over `data` as `plan` cuts it, with
+/// `opt`'s update; generates synthetic data on the device, once, before
+/// returning.
+pub(crate) fn record(
+    ctx: &Context,
+    kernels: &Kernels,
+    model: &Model,
+    data: Source<'_>,
+    plan: &Plan,
+    opt: &Optimizer,
+    targets: &Targets<'_>,
+) -> Result<Passes> {
+    let layers = model.layout.layers();
+    let act = model.activation;
+    let (p, features) = (model.layout.len(), model.layout.features());
+    // Per-row buffers of one chunk, reused by every chunk; the fused kernel
+    // keeps its rows in registers.
+    let per_row = match plan.family {
+        KernelFamily::Fused(_) => None,
+        KernelFamily::Tiled | KernelFamily::Layered => {
+            Some(PerRow::new(ctx, layers, plan.chunk_rows)?)
+        }
+    };
+    let fused = match plan.family {
+        KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),
+        KernelFamily::Tiled | KernelFamily::Layered => None,
+    };
+    let mut rec = Recorder {
+        ctx,
+        kernels,
+        fused,
+        keep: Vec::new(),
+    };
+    let (mut epoch, mut evaluate, mut setup) = (Vec::new(), Vec::new(), Vec::new());
+    let scale = (2.0 / data.rows() as f64) as f32;
+    for (c, &(start, rows)) in plan.chunks.iter().enumerate() {
+        let (x, y) = chunk_data(&mut rec, data, c, (start, rows), features, &mut setup)?;
+        let chunk = Chunk {
+            index: c,
+            x: &x,
+            y: &y,
+            base: Params {
+                rows: rows as u32,
+                group_rows: plan.group_rows as u32,
+                group_base: (start / plan.group_rows) as u32,
+                stride: p as u32 + 1,
+                len: p as u32,
+                scale,
+                ..Params::default()
+            },
+        };
+        match &per_row {
+            None => {
+                let s = fused_chunk(&mut rec, act, layers, &chunk, targets)?;
+                evaluate.push(s.clone());
+                epoch.push(s);
+            }
+            Some(per_row) => {
+                let tiled = plan.family == KernelFamily::Tiled;
+                let (forward, backward) =
+                    layered_chunk(&mut rec, act, layers, &chunk, per_row, targets, tiled)?;
+                // The chunk's forward and backward run before the next chunk
+                // overwrites the shared per-row buffers.
+                evaluate.extend(forward.iter().cloned());
+                epoch.extend(forward);
+                epoch.extend(backward);
+            }
+        }
+        rec.keep.push(x);
+        rec.keep.push(y);
+    }
+    let sums = reduce_chain(&mut rec, targets.partials, plan.groups, p + 1)?;
+    epoch.extend(sums.stages.iter().cloned());
+    evaluate.extend(sums.stages.iter().cloned());
+    let gradient = gradient(&mut rec, &epoch, &sums, targets.grad)?;
+    epoch.extend(update(&mut rec, &sums, opt, targets)?);
+    evaluate.push(rec.step(
+        Kernel::ReduceEval,
+        "reduce_eval".into(),
+        Params::update(sums.width, sums.rows, sums.width, opt),
+        &[&sums.last, targets.history, targets.counter],
+    )?);
+    rec.keep.push(sums.last);
+    if !setup.is_empty() {
+        run_once(ctx, kernels, "synthesize", &setup)?;
+    }
+    let mut keep = rec.keep;
+    if let Some(per_row) = per_row {
+        keep.extend(per_row.acts);
+        keep.extend(per_row.deltas);
+        keep.push(per_row.residual);
+    }
+    Ok(Passes {
+        epoch,
+        evaluate,
+        gradient,
+        keep,
+    })
+}
+
+/// Builds steps, keeping the buffers their bind groups read.
+struct Recorder<'a> {
+    ctx: &'a Context,
+    kernels: &'a Kernels,
+    /// The fused pipeline, specialised to the network's shape, where the
+    /// fused kernel runs the epoch.
+    fused: Option<wgpu::ComputePipeline>,
+    keep: Vec<wgpu::Buffer>,
+}
+
+impl Recorder<'_> {
+    fn step(
+        &mut self,
+        kernel: Kernel,
+        label: String,
+        params: Params,
+        resources: &[&wgpu::Buffer],
+    ) -> Result<Step> {
+        let pipeline = match (&self.fused, kernel) {
+            (Some(f), Kernel::FusedSigmoid | Kernel::FusedTanh) => f.clone(),
+            _ => self.kernels.pipeline(self.ctx, kernel)?.clone(),
+        };
+        let (step, uniform) = Step::new(self.ctx, pipeline, kernel, &label, &params, resources)?;
+        self.keep.extend(uniform);
+        Ok(step)
+    }
+}
+
+/// The layer-by-layer epoch's per-row buffers of one chunk.
+struct PerRow {
+    /// A of each hidden layer.   (chunk rows, outputs of the layer)
+    acts: Vec<wgpu::Buffer>,
+    /// ∂L/∂Z of each hidden layer, the same shapes.
+    deltas: Vec<wgpu::Buffer>,
+    /// r = ∂L/∂ŷ.   (chunk rows)
+    residual: wgpu::Buffer,
+}
+
+impl PerRow {
+    fn new(ctx: &Context, layers: &[LayerView], chunk_rows: usize) -> Result<PerRow> {
+        let hidden = &layers[..layers.len() - 1];
+        let per_row = |name: &str| {
+            (hidden.iter().enumerate())
+                .map(|(l, view)| {
+                    buffers::storage(ctx, &format!("{name}{}", l + 1), chunk_rows * view.outputs)
+                })
+                .collect::<Result<Vec<_>>>()
+        };
+        Ok(PerRow {
+            acts: per_row("a")?,
+            deltas: per_row("d_z")?,
+            residual: buffers::storage(ctx, "r", chunk_rows)?,
+        })
+    }
+}
+
+/// One chunk of rows: its X and y, and the uniform block every step over
+/// it starts from.
+struct Chunk<'a> {
+    index: usize,
+    x: &'a wgpu::Buffer,
+    y: &'a wgpu::Buffer,
+    base: Params,
+}
+
+impl Chunk<'_> {
+    /// The uniform block of a step over layer `view`.
+    fn layer(&self, view: &LayerView) -> Params {
+        Params {
+            inputs: view.inputs as u32,
+            outputs: view.outputs as u32,
+            w_off: view.weight.start as u32,
+            b_off: view.bias.start as u32,
+            ..self.base
+        }
+    }
+}
+
+/// X and y of the chunk of `rows` rows from row `start`: uploaded from the
+/// host, or generated on the device by a step added to `setup`.
+fn chunk_data(
+    rec: &mut Recorder<'_>,
+    data: Source<'_>,
+    c: usize,
+    (start, rows): (usize, usize),
+    features: usize,
+    setup: &mut Vec<Step>,
+) -> Result<(wgpu::Buffer, wgpu::Buffer)> {
+    match data {
+        Source::Host(d) => Ok((
+            buffers::storage_with(
+                rec.ctx,
+                &format!("x[{c}]"),
+                &d.x[start * features..(start + rows) * features],
+            )?,
+            buffers::storage_with(rec.ctx, &format!("y[{c}]"), &d.y[start..start + rows])?,
+        )),
+        Source::Synthetic { seed, .. } => {
+            let (x, y, step) = synthesize(rec, c, (start, rows), features, seed)?;
+            setup.push(step);
+            Ok((x, y))
+        }
+    }
+}
+
+/// The synthetic task's X and y for chunk `c` (`rows` rows from row
+/// `start`), generated on the device: their buffers and the step that
+/// fills them.
+fn synthesize(
+    rec: &mut Recorder<'_>,
+    c: usize,
+    (start, rows): (usize, usize),
+    features: usize,
+    seed: u64,
+) -> Result<(wgpu::Buffer, wgpu::Buffer, Step)> {
+    let x = buffers::storage(rec.ctx, &format!("x[{c}]"), rows * features)?;
+    let y = buffers::storage(rec.ctx, &format!("y[{c}]"), rows)?;
+    let params = Params::synthesize(rows, features, seed, (start * features) as u64);
+    let step = rec.step(
+        Kernel::Synthesize,
+        format!("synthesize[{c}]"),
+        params,
+        &[&x, &y],
+    )?;
+    Ok((x, y, step))
+}
+
+/// The fused kernel over one chunk: its row groups' partials rows.
+fn fused_chunk(
+    rec: &mut Recorder<'_>,
+    act: Activation,
+    layers: &[LayerView],
+    chunk: &Chunk<'_>,
+    t: &Targets<'_>,
+) -> Result<Step> {
+    let params = Params {
+        dst_off: layers[1].weight.start as u32,
+        ..chunk.layer(&layers[0])
+    };
+    rec.step(
+        Kernel::fused(act),
+        format!("fused[{}]", chunk.index),
+        params,
+        &[chunk.x, chunk.y, t.theta, t.partials],
+    )
+}
+
+/// The layer-by-layer kernels over one chunk, tiled or register-blocked:
+/// the forward steps (the output's loss partials included), then the
+/// backward ones (gradient partials and backprop, last layer first).
+fn layered_chunk(
+    rec: &mut Recorder<'_>,
+    act: Activation,
+    layers: &[LayerView],
+    chunk: &Chunk<'_>,
+    rows: &PerRow,
+    t: &Targets<'_>,
+    tiled: bool,
+) -> Result<(Vec<Step>, Vec<Step>)> {
+    let (c, last) = (chunk.index, layers.len() - 1);
+    let input = |l: usize| if l == 0 { chunk.x } else { &rows.acts[l - 1] };
+    let (forward, weight_grad) = if tiled {
+        (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
+    } else {
+        (Kernel::forward(act), Kernel::WeightGrad)
+    };
+    let mut forward_steps = Vec::new();
+    for (l, out) in rows.acts.iter().enumerate() {
+        forward_steps.push(rec.step(
+            forward,
+            format!("forward[{c}].{l}"),
+            chunk.layer(&layers[l]),
+            &[input(l), t.theta, out],
+        )?);
+    }
+    forward_steps.push(rec.step(
+        Kernel::OutputResidual,
+        format!("output[{c}]"),
+        chunk.layer(&layers[last]),
+        &[input(last), t.theta, chunk.y, &rows.residual, t.partials],
+    )?);
+    let mut backward_steps = Vec::new();
+    for l in (0..=last).rev() {
+        let d = if l == last {
+            &rows.residual
+        } else {
+            &rows.deltas[l]
+        };
+        let params = chunk.layer(&layers[l]);
+        backward_steps.push(rec.step(
+            weight_grad,
+            format!("weight_grad[{c}].{l}"),
+            params,
+            &[d, input(l), t.partials],
+        )?);
+        backward_steps.push(rec.step(
+            Kernel::BiasGrad,
+            format!("bias_grad[{c}].{l}"),
+            params,
+            &[d, t.partials],
+        )?);
+        if l > 0 {
+            backward_steps.push(rec.step(
+                Kernel::backprop(act),
+                format!("backprop[{c}].{l}"),
+                params,
+                &[d, t.theta, &rows.acts[l - 1], &rows.deltas[l - 1]],
+            )?);
+        }
+    }
+    Ok((forward_steps, backward_steps))
+}
+
+/// The partials rows after the reduce chain: what the last kernel of each
+/// pass adds.
+struct Sums {
+    /// The reduce dispatches, REDUCE_FAN rows at a time.
+    stages: Vec<Step>,
+    /// The rows left: at most REDUCE_FAN.   (rows, width)
+    last: wgpu::Buffer,
+    rows: usize,
+    /// Parameters + 1: the loss column last.
+    width: usize,
+}
+
+/// The reduce chain over `groups` partials rows of `width`: REDUCE_FAN rows
+/// at a time, until at most REDUCE_FAN are left.
+fn reduce_chain(
+    rec: &mut Recorder<'_>,
+    partials: &wgpu::Buffer,
+    groups: usize,
+    width: usize,
+) -> Result<Sums> {
+    let mut rows = groups;
+    let mut source = partials.clone();
+    let mut stages = Vec::new();
+    while rows > REDUCE_FAN as usize {
+        let stage = stages.len();
+        let out = rows.div_ceil(REDUCE_FAN as usize);
+        let dest = buffers::storage(rec.ctx, &format!("d_theta_sums[{stage}]"), out * width)?;
+        stages.push(rec.step(
+            Kernel::Reduce,
+            format!("reduce[{stage}]"),
+            Params::reduce(width, rows, width, 1.0, 0.0),
+            &[&source, &dest],
+        )?);
+        rec.keep.push(source);
+        source = dest;
+        rows = out;
+    }
+    Ok(Sums {
+        stages,
+        last: source,
+        rows,
+        width,
+    })
+}
+
+/// L-BFGS's pass: `epoch`'s steps so far (forward, backward and the reduce
+/// chain), then the last sums into `grad`, with no update.
+fn gradient(
+    rec: &mut Recorder<'_>,
+    epoch: &[Step],
+    sums: &Sums,
+    grad: &wgpu::Buffer,
+) -> Result<Vec<Step>> {
+    let mut steps = epoch.to_vec();
+    steps.push(rec.step(
+        Kernel::Reduce,
+        "reduce_gradient".into(),
+        Params::reduce(sums.width, sums.rows, sums.width, 1.0, 0.0),
+        &[&sums.last, grad],
+    )?);
+    Ok(steps)
+}
+
+/// The epoch's last steps: the last sums and `opt`'s update, which records
+/// the loss in the history; for adam, count_epoch after it.
+fn update(
+    rec: &mut Recorder<'_>,
+    sums: &Sums,
+    opt: &Optimizer,
+    t: &Targets<'_>,
+) -> Result<Vec<Step>> {
+    let params = Params::update(sums.width, sums.rows, sums.width, opt);
+    let kernel = match opt {
+        Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
+        Optimizer::Momentum { .. } => Kernel::ReduceMomentum,
+        Optimizer::Nesterov { .. } => Kernel::ReduceNesterov,
+        Optimizer::Adam { .. } => Kernel::ReduceAdam,
+    };
+    let mut resources = vec![&sums.last, t.theta, t.history, t.counter];
+    resources.extend(t.state);
+    resources.extend(t.corrections);
+    let mut steps = vec![rec.step(kernel, kernel.entry_point().into(), params, &resources)?];
+    if kernel == Kernel::ReduceAdam {
+        steps.push(rec.step(
+            Kernel::CountEpoch,
+            "count_epoch".into(),
+            params,
+            &[t.counter],
+        )?);
+    }
+    Ok(steps)
+}
+
+/// Runs `steps` once, in one compute pass, and waits for no result.
+fn run_once(ctx: &Context, kernels: &Kernels, label: &str, steps: &[Step]) -> Result<()> {
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        for s in steps {
+            s.record(kernels, &mut pass);
+        }
+    }
+    ctx.queue.submit([encoder.finish()]);
+    ctx.check()
+}

@@ -1,0 +1,300 @@
+//! What runs an epoch: the kernels the user asks for ([`KernelChoice`]),
+//! the family that runs it ([`KernelFamily`]), and how the batch is cut
+//! into chunks and row groups ([`Plan`]) so every buffer fits in one
+//! storage binding.
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{FusedShape, FUSED_MAX_INPUTS, FUSED_WORKGROUP};
+use crate::model::Layout;
+
+/// Epochs whose losses fit in the device-side history: the largest batch.
+pub const MAX_BATCH: usize = 256;
+/// Fewest rows summed into one gradient partial.
+const MIN_GROUP_ROWS: usize = 64;
+/// Most row groups: bounds the partials buffer to this many copies of the
+/// parameter block.
+const MAX_GROUPS: usize = 4096;
+/// Bytes the gradient partials may take: wide layers get fewer, longer row
+/// groups rather than hundreds of megabytes of partials to write and add.
+const PARTIALS_BUDGET: u64 = 256 << 20;
+/// Most row groups (workgroups) of the fused kernel: enough to fill a large
+/// GPU a few times over, few enough that the partials stay small.
+const FUSED_GROUPS: usize = 512;
+
+/// Which kernels run an epoch, as the user asks (`--kernels`); the doc
+/// comments' first paragraphs are the command line's help.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// Hardware GPUs: fused where the network fits it, else tiled. CPU adapters such as lavapipe: layered.
+    ///
+    /// On CPU adapters workgroup memory and barriers cost more than they save.
+    #[default]
+    Auto,
+    /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
+    ///
+    /// An error where the network does not fit it.
+    Fused,
+    /// One kernel per layer step, the forward product and the weight gradient tiled in workgroup memory.
+    ///
+    /// Auto's choice on hardware GPUs for networks the fused kernel does not take.
+    Tiled,
+    /// One kernel per layer step, every product register-blocked.
+    ///
+    /// Auto's choice on CPU adapters.
+    Layered,
+}
+
+/// The kernels that run an epoch:
+/// - fused: a network with one hidden layer the fused kernel takes (at most
+///   32 inputs and 256 hidden units) runs its whole forward and backward
+///   pass in that one kernel, one workgroup per row group;
+/// - tiled: layer by layer (forward, output, gradient partials and
+///   backprop), the forward product and the weight gradient tiled in
+///   workgroup memory; for hardware GPUs, any depth and width;
+/// - layered: the same steps with every product register-blocked; for CPU
+///   adapters such as lavapipe, where workgroup memory is emulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelFamily {
+    /// The fused kernel, specialised to the network's shape.
+    Fused(FusedShape),
+    Tiled,
+    Layered,
+}
+
+impl KernelFamily {
+    /// The family `choice` picks for a network of `layout` on a hardware
+    /// GPU or (`hardware` false) a CPU adapter; an error where the fused
+    /// kernel is asked for and does not take the network.
+    pub fn choose(choice: KernelChoice, layout: &Layout, hardware: bool) -> Result<KernelFamily> {
+        let shape = KernelFamily::fused_shape(layout);
+        Ok(match choice {
+            KernelChoice::Auto => match shape {
+                Some(shape) if hardware => KernelFamily::Fused(shape),
+                _ if hardware => KernelFamily::Tiled,
+                _ => KernelFamily::Layered,
+            },
+            KernelChoice::Tiled => KernelFamily::Tiled,
+            KernelChoice::Layered => KernelFamily::Layered,
+            KernelChoice::Fused => KernelFamily::Fused(shape.ok_or_else(|| {
+                Error::Config(format!(
+                    "the fused kernel takes one hidden layer of at most {FUSED_WORKGROUP} units \
+                     over at most {FUSED_MAX_INPUTS} inputs, not {} inputs and hidden layers {}; \
+                     use the layered kernels",
+                    layout.features(),
+                    layout.hidden_spec()
+                ))
+            })?),
+        })
+    }
+
+    /// The fused kernel's shape for `layout`, where it takes the network.
+    pub fn fused_shape(layout: &Layout) -> Option<FusedShape> {
+        match layout.hidden() {
+            [h] => FusedShape::new(layout.features(), *h),
+            _ => None,
+        }
+    }
+
+    /// The family's name, as `describe` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelFamily::Fused(_) => "fused",
+            KernelFamily::Tiled => "tiled",
+            KernelFamily::Layered => "layered",
+        }
+    }
+}
+
+/// How the batch is cut into chunks and row groups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Rows summed into one gradient partial; a multiple of 64.
+    pub group_rows: usize,
+    /// Rows per chunk; a multiple of `group_rows`.
+    pub chunk_rows: usize,
+    /// (first row, rows) of each chunk.
+    pub chunks: Vec<(usize, usize)>,
+    /// Row groups over the whole batch.
+    pub groups: usize,
+    /// The kernels that run the epoch.
+    pub family: KernelFamily,
+}
+
+impl Plan {
+    /// Cuts `rows` rows of a network with `layout`, run by `family`, so
+    /// every buffer fits in `max_binding` bytes, or says what does not fit.
+    pub fn new(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        family: KernelFamily,
+    ) -> Result<Plan> {
+        let params = layout.len();
+        let per_param = 4 * params as u64;
+        if per_param > max_binding {
+            return Err(Error::TooLarge {
+                what: format!("storage binding for the {params} parameters"),
+                need: per_param,
+                have: max_binding,
+            });
+        }
+        // The widest per-row buffer and the most row groups. Each group
+        // has a partials row: its gradient, then its loss term.
+        let (widest, most_groups) = match family {
+            KernelFamily::Fused(_) => (layout.features(), FUSED_GROUPS),
+            KernelFamily::Tiled | KernelFamily::Layered => (
+                *layout
+                    .sizes()
+                    .iter()
+                    .max()
+                    .expect("layouts are never empty"),
+                MAX_GROUPS,
+            ),
+        };
+        let per_group = 4 * (params as u64 + 1);
+        if per_group > max_binding {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "storage binding for one row group's gradient partials ({params} parameters)"
+                ),
+                need: per_group,
+                have: max_binding,
+            });
+        }
+        if rows > u32::MAX as usize / 2 {
+            return Err(Error::Config(format!(
+                "{rows} rows is more than the GPU backend indexes (2^31)"
+            )));
+        }
+        let max_groups =
+            ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
+        let group_rows = rows
+            .div_ceil(max_groups)
+            .max(MIN_GROUP_ROWS)
+            .next_multiple_of(MIN_GROUP_ROWS);
+        let rows_per_binding = (max_binding / (4 * widest as u64)) as usize;
+        let chunk_rows = (rows_per_binding / group_rows) * group_rows;
+        if chunk_rows == 0 {
+            return Err(Error::TooLarge {
+                what: format!("storage binding for {group_rows} rows of width {widest}"),
+                need: 4 * (group_rows * widest) as u64,
+                have: max_binding,
+            });
+        }
+        let chunk_rows = chunk_rows.min(rows.next_multiple_of(group_rows));
+        let chunks = (0..rows)
+            .step_by(chunk_rows)
+            .map(|start| (start, chunk_rows.min(rows - start)))
+            .collect();
+        Ok(Plan {
+            group_rows,
+            chunk_rows,
+            chunks,
+            groups: rows.div_ceil(group_rows),
+            family,
+        })
+    }
+
+    /// Bytes of device memory the trainer allocates for `rows` rows.
+    pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
+        let p = layout.len();
+        let per_row = match self.family {
+            KernelFamily::Fused(_) => 0,
+            KernelFamily::Tiled | KernelFamily::Layered => {
+                2 * layout.hidden().iter().sum::<usize>() + 1
+            }
+        };
+        // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
+        let partials = 2 * self.groups * (p + 1);
+        let floats = rows * (layout.features() + 1)
+            + 4 * (p + 1)
+            + partials
+            + 2 * MAX_BATCH.max(p)
+            + self.chunk_rows * per_row;
+        4 * floats as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_fits_every_buffer_in_the_binding() {
+        let layout = Layout::new(16, &[64]).unwrap();
+        let p = layout.len();
+        let layered = KernelFamily::Layered;
+        let plan = Plan::new(&layout, 16_777_216, 128 << 20, layered).unwrap();
+        assert_eq!(plan.chunk_rows % plan.group_rows, 0);
+        assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
+        assert!(plan.groups * (p + 1) * 4 <= 128 << 20);
+        assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
+        assert!(plan.chunks.len() > 1);
+        let small = Plan::new(&layout, 100, 128 << 20, layered).unwrap();
+        assert_eq!(small.chunks, vec![(0, 100)]);
+        assert_eq!(small.group_rows, 64);
+        assert_eq!(small.groups, 2);
+        // The fused kernel: X (16 wide) is the widest per-row buffer, and
+        // its partials have a row per lane and a loss column.
+        let shape = KernelFamily::fused_shape(&layout).unwrap();
+        let fused = Plan::new(&layout, 16_777_216, 128 << 20, KernelFamily::Fused(shape)).unwrap();
+        assert_eq!(fused.family, KernelFamily::Fused(shape));
+        assert_eq!(fused.chunk_rows % fused.group_rows, 0);
+        assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
+        assert!(fused.groups * (p + 1) * 4 <= 128 << 20);
+        assert!(fused.groups <= FUSED_GROUPS);
+        assert_eq!(fused.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
+    }
+
+    #[test]
+    fn wide_layers_keep_their_partials_within_the_budget() {
+        // S3 with a 2 GiB binding: 1 MiB of partials per row group.
+        let layout = Layout::new(256, &[1024]).unwrap();
+        let plan = Plan::new(&layout, 16_384, 2 << 30, KernelFamily::Layered).unwrap();
+        let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
+        assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
+        assert!(plan.groups > 64, "{} groups", plan.groups);
+    }
+
+    #[test]
+    fn plan_refuses_what_cannot_fit() {
+        let layout = Layout::new(1024, &[1024]).unwrap();
+        assert!(matches!(
+            Plan::new(&layout, 10, 1 << 20, KernelFamily::Layered),
+            Err(Error::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn choice_picks_the_family() {
+        let narrow = Layout::new(8, &[16]).unwrap();
+        let deep = Layout::new(8, &[16, 4]).unwrap();
+        let shape = KernelFamily::fused_shape(&narrow).unwrap();
+        let choose = |c, l, hw| KernelFamily::choose(c, l, hw).unwrap();
+        assert_eq!(
+            choose(KernelChoice::Auto, &narrow, true),
+            KernelFamily::Fused(shape)
+        );
+        assert_eq!(choose(KernelChoice::Auto, &deep, true), KernelFamily::Tiled);
+        assert_eq!(
+            choose(KernelChoice::Auto, &narrow, false),
+            KernelFamily::Layered
+        );
+        assert_eq!(
+            choose(KernelChoice::Fused, &narrow, false),
+            KernelFamily::Fused(shape)
+        );
+        assert_eq!(
+            choose(KernelChoice::Tiled, &narrow, false),
+            KernelFamily::Tiled
+        );
+        assert_eq!(
+            choose(KernelChoice::Layered, &narrow, true),
+            KernelFamily::Layered
+        );
+        assert!(matches!(
+            KernelFamily::choose(KernelChoice::Fused, &deep, true),
+            Err(Error::Config(_))
+        ));
+    }
+}
