@@ -13,24 +13,50 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
 
-/// Refuses an output path that can never be written (a directory, or a
-/// missing parent directory) before any work starts.
+/// Refuses an output path that can never be written before any work
+/// starts: a directory (or a path with a trailing slash), a missing parent
+/// directory, something that is neither a regular file, a character device
+/// nor a FIFO, or a folder where a file cannot be created.
 pub fn check_output_path(path: &Path) -> Result<()> {
-    if path.is_dir() {
+    if path.is_dir() || ends_with_separator(path) {
         return Err(Error::Config(format!(
             "{} is a directory; give a file path to write",
             path.display()
         )));
     }
-    let parent = parent_dir(path);
-    if !parent.is_dir() {
-        return Err(Error::Config(format!(
-            "cannot write {}: the directory {} does not exist",
-            path.display(),
-            parent.display()
-        )));
+    match resolve_output(path)? {
+        Target::Stream => Ok(()),
+        Target::File(resolved) => {
+            let parent = parent_dir(&resolved);
+            if !parent.is_dir() {
+                return Err(Error::Config(format!(
+                    "cannot write {}: the directory {} does not exist",
+                    path.display(),
+                    parent.display()
+                )));
+            }
+            // Whether a file can be made there (permissions, a read-only
+            // mount): a temp file is created and removed.
+            let probe = parent.join(format!(".shadertrain-probe-{}", std::process::id()));
+            match File::create(&probe) {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                    Ok(())
+                }
+                Err(e) => Err(Error::Config(format!(
+                    "cannot write {}: the directory {} does not take new files ({e})",
+                    path.display(),
+                    parent.display()
+                ))),
+            }
+        }
     }
-    Ok(())
+}
+
+fn ends_with_separator(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    bytes.ends_with(b"/") || bytes.ends_with(b"/.") || bytes == b"." || bytes.ends_with(b"/..")
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -40,15 +66,81 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Where an output goes.
+enum Target {
+    /// A character device or a FIFO (such as `/dev/stdout` or `/dev/null`),
+    /// or a file reached through `/proc` (a process's open file): written
+    /// straight through, never replaced.
+    Stream,
+    /// A regular file, existing or not, at the end of any symlinks: written
+    /// to a temp file beside it and renamed over it.
+    File(PathBuf),
+}
+
+/// Follows `path`'s symlinks (a dangling one names the file to create) and
+/// says how to write what is at the end.
+fn resolve_output(path: &Path) -> Result<Target> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(meta) = std::fs::symlink_metadata(&current) else {
+            return Ok(Target::File(current));
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let link = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
+            let next = parent_dir(&current).join(link);
+            // /dev/stdout → /proc/self/fd/1 → a pipe, a terminal or a file
+            // the shell opened: write through the open file, never rename.
+            if next.starts_with("/proc") {
+                return Ok(Target::Stream);
+            }
+            current = next;
+        } else if kind.is_file() {
+            return Ok(Target::File(current));
+        } else if kind.is_char_device() || kind.is_fifo() {
+            return Ok(Target::Stream);
+        } else {
+            return Err(Error::Config(format!(
+                "{} is not a regular file, a character device or a FIFO; give a file path to write",
+                path.display()
+            )));
+        }
+    }
+    Err(Error::Config(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
 /// Writes `path` so that it either keeps its old contents or holds the
 /// complete new ones: a temp file in the same directory, fsync, rename, then
-/// fsync of the directory. The temp file is removed on any failure.
+/// fsync of the directory. The temp file is removed on any failure. A
+/// symlink is followed and its target replaced; a character device or a
+/// FIFO (`/dev/null`, `/dev/stdout`) is written straight through.
 pub fn write_atomically(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    check_output_path(path)?;
+    if path.is_dir() || ends_with_separator(path) {
+        return Err(Error::Config(format!(
+            "{} is a directory; give a file path to write",
+            path.display()
+        )));
+    }
+    let path = match resolve_output(path)? {
+        Target::Stream => return write_through(path, body),
+        Target::File(resolved) => resolved,
+    };
+    let path = path.as_path();
     let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(Error::Config(format!(
+            "cannot write {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
@@ -72,6 +164,81 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| Error::io(path, e))
+}
+
+/// Writes a stream (a device, a FIFO, an open file under `/proc`) in place.
+fn write_through(
+    path: &Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let result = (|| {
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let mut w = BufWriter::new(file);
+        body(&mut w)?;
+        w.flush()
+    })();
+    result.map_err(|e| Error::io(path, e))
+}
+
+/// What names a file for [`same_file`]: its canonical path (the parent's,
+/// plus the name, when it does not exist yet) and, when it exists, its
+/// device and inode.
+fn identity(path: &Path) -> (Option<PathBuf>, Option<(u64, u64)>) {
+    use std::os::unix::fs::MetadataExt;
+    let id = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let canonical = std::fs::canonicalize(path).ok().or_else(|| {
+        let resolved = match resolve_output(path) {
+            Ok(Target::File(p)) => p,
+            _ => path.to_path_buf(),
+        };
+        let name = resolved.file_name()?;
+        let parent = std::fs::canonicalize(parent_dir(&resolved)).ok()?;
+        Some(parent.join(name))
+    });
+    (canonical, id)
+}
+
+/// Whether two paths name the same file, existing or to be created. A
+/// device or a FIFO (two outputs to `/dev/null`) is never the same file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let stream = |p: &Path| matches!(resolve_output(p), Ok(Target::Stream));
+    if stream(a) || stream(b) {
+        return false;
+    }
+    let (path_a, id_a) = identity(a);
+    let (path_b, id_b) = identity(b);
+    if let (Some(x), Some(y)) = (id_a, id_b) {
+        return x == y;
+    }
+    path_a.is_some() && path_a == path_b
+}
+
+/// Refuses, before any work, two of `paths` (flag, path) that name the
+/// same file when at least one of them is written. A pair in `allowed`
+/// (flags, in either order) may share a file: an input replaced by design.
+pub fn check_distinct(
+    outputs: &[(&str, &Path)],
+    inputs: &[(&str, &Path)],
+    allowed: &[(&str, &str)],
+) -> Result<()> {
+    let ok = |a: &str, b: &str| {
+        allowed
+            .iter()
+            .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
+    };
+    for (i, &(flag, path)) in outputs.iter().enumerate() {
+        let others = outputs[i + 1..].iter().chain(inputs);
+        for &(other, other_path) in others {
+            if !ok(flag, other) && same_file(path, other_path) {
+                return Err(Error::Config(format!(
+                    "{flag} {} and {other} {} are the same file; give each its own path",
+                    path.display(),
+                    other_path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn weight_name(i: usize) -> String {

@@ -62,7 +62,8 @@ pub trait Backend {
 pub struct Schedule {
     /// Most updates to run.
     pub max_epochs: usize,
-    /// Stop once |L_k − L_{k−1}| < tol·|L_{k−1}|; 0 never stops early.
+    /// Stop once |L_k − L_{k−1}| < tol·|L_{k−1}|, or L_k = 0; 0 never
+    /// stops early.
     pub tol: f64,
 }
 
@@ -211,7 +212,11 @@ fn first_stop(
         let converged = if patience > 0 {
             step(l) >= patience
         } else {
-            k > 0 && (l - losses[k - 1]).abs() < tol * losses[k - 1].abs()
+            // A loss of exactly 0 cannot fall further: it has converged
+            // (the relative rule alone never fires there: 0 < tol·0 is false).
+            k > 0
+                && ((l - losses[k - 1]).abs() < tol * losses[k - 1].abs()
+                    || (tol > 0.0 && l == 0.0))
         };
         converged.then_some((k, Early::Converged))
     })
@@ -480,6 +485,23 @@ mod tests {
             assert_eq!(out.losses, &seq[..5]);
             assert_eq!(b.params().unwrap(), vec![4.0]);
         }
+    }
+
+    #[test]
+    fn a_loss_of_zero_has_converged() {
+        let seq = [1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let mut b = scripted(&seq, 64);
+        let s = Schedule {
+            max_epochs: 6,
+            tol: 1e-3,
+        };
+        let out = train(&mut b, &s).unwrap();
+        assert_eq!(out.reason, StopReason::Converged);
+        assert_eq!(out.updates, 2);
+        // Without --tol a loss of 0 runs on.
+        let mut b = scripted(&seq, 64);
+        let s = Schedule { tol: 0.0, ..s };
+        assert_eq!(train(&mut b, &s).unwrap().reason, StopReason::MaxEpochs);
     }
 
     #[test]

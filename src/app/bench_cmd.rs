@@ -82,7 +82,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     bench::fill_speedups(&mut records);
-    print!("{}", bench::table(&records));
+    super::emit(&bench::table(&records))?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;

@@ -211,6 +211,7 @@ impl TrainConfig {
             }
         };
         let schedule = run.check()?;
+        check_distinct_files(args, &run)?;
         let target_loss = args.target_loss.map(check_target_loss).transpose()?;
         let max_time = args
             .max_time
@@ -277,6 +278,32 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// No two outputs, and no output and input, are the same file; except
+/// that `--init` may be replaced by `--save` and `--resume` by
+/// `--checkpoint` (continuing a model or a checkpoint in place).
+fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
+    fn named<'a>(pairs: &[(&'static str, Option<&'a PathBuf>)]) -> Vec<(&'static str, &'a Path)> {
+        pairs
+            .iter()
+            .filter_map(|&(flag, p)| p.map(|p| (flag, p.as_path())))
+            .collect()
+    }
+    let outputs = named(&[
+        ("--save", args.save.as_ref()),
+        ("--history", args.history.as_ref()),
+        ("--json", args.json.as_ref()),
+        ("--plot", args.plot.as_ref()),
+        ("--checkpoint", args.checkpoint.as_ref()),
+    ]);
+    let inputs = named(&[
+        ("--data", run.data.as_ref()),
+        ("--init", run.init.as_ref()),
+        ("--resume", args.resume.as_ref()),
+    ]);
+    let allowed = [("--save", "--init"), ("--checkpoint", "--resume")];
+    Ok(io::check_distinct(&outputs, &inputs, &allowed)?)
+}
+
 fn check_target_loss(t: f64) -> Result<f64> {
     if t.is_finite() && t >= 0.0 {
         Ok(t)
@@ -300,6 +327,9 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     }
     if let Some(path) = &args.plot {
         plot::check_path(path)?;
+    }
+    if let (Some(json), Some(plot)) = (&args.json, &args.plot) {
+        io::check_distinct(&[("--json", json), ("--plot", plot)], &[], &[])?;
     }
     if args.samples == 0 || args.gpu_batch == 0 {
         bail!("--samples and --gpu-batch must be at least 1");

@@ -10,11 +10,10 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     io::check_output_path(&args.out)?;
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
     io::write_csv(&args.out, &data)?;
-    println!(
-        "wrote {} rows × {} features to {}",
+    super::emit(&format!(
+        "wrote {} rows × {} features to {}\n",
         data.rows,
         data.features,
         args.out.display()
-    );
-    Ok(())
+    ))
 }

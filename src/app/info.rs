@@ -5,20 +5,23 @@ use anyhow::Result;
 use crate::gpu::{self, AdapterRequest};
 
 pub(super) fn info_command() -> Result<()> {
+    let mut s = String::new();
     let adapters = gpu::context::adapters();
     if adapters.is_empty() {
-        println!("no GPU adapters found (Vulkan, Metal, DX12)");
+        outln!(s, "no GPU adapters found (Vulkan, Metal, DX12)");
     }
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
         let l = a.limits();
-        println!("[{i}] {}", info.name);
-        println!(
+        outln!(s, "[{i}] {}", info.name);
+        outln!(
+            s,
             "    backend {:?}, type {:?}",
-            info.backend, info.device_type
+            info.backend,
+            info.device_type
         );
-        println!("    driver  {} {}", info.driver, info.driver_info);
-        println!(
+        outln!(s, "    driver  {} {}", info.driver, info.driver_info);
+        outln!(s,
             "    limits  storage binding {} MiB, buffer {} MiB, workgroups/dim {}, workgroup storage {} KiB, invocations {}",
             l.max_storage_buffer_binding_size >> 20,
             l.max_buffer_size >> 20,
@@ -26,7 +29,8 @@ pub(super) fn info_command() -> Result<()> {
             l.max_compute_workgroup_storage_size >> 10,
             l.max_compute_invocations_per_workgroup
         );
-        println!(
+        outln!(
+            s,
             "    timestamps {}",
             a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
         );
@@ -37,12 +41,12 @@ pub(super) fn info_command() -> Result<()> {
             ..AdapterRequest::default()
         };
         match gpu::context::pick(gpu::context::adapters(), &request) {
-            Ok(a) => println!("--backend {name} would use: {}", a.get_info().name),
+            Ok(a) => outln!(s, "--backend {name} would use: {}", a.get_info().name),
             Err(_) if name == "auto" => {
-                println!("--backend auto would use: the CPU (no hardware GPU)")
+                outln!(s, "--backend auto would use: the CPU (no hardware GPU)")
             }
-            Err(e) => println!("--backend {name}: {e}"),
+            Err(e) => outln!(s, "--backend {name}: {e}"),
         }
     }
-    Ok(())
+    super::emit(&s)
 }

@@ -10,11 +10,23 @@
 //! - `progress`: the progress bar of `train` and `bench`.
 //! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use crate::cli::{Cli, Command};
+
+/// Appends a formatted line to a `String` of standard output text.
+macro_rules! outln {
+    ($s:expr) => {
+        $s.push('\n')
+    };
+    ($s:expr, $($arg:tt)*) => {{
+        $s.push_str(&format!($($arg)*));
+        $s.push('\n');
+    }};
+}
 
 mod bench_cmd;
 mod config;
@@ -30,8 +42,32 @@ pub use config::RunOptions;
 pub use report::{Milestone, Summary};
 pub use validation::Validation;
 
+/// Standard output was closed by its reader (`| head`): the command ends
+/// quietly, with success, like other Unix tools.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct ClosedPipe;
+
+/// Writes `text` to standard output. A closed pipe is [`ClosedPipe`];
+/// another failure (a full disk) is an error that says so, never a panic.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedPipe.into()),
+        Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
+    }
+}
+
 /// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    match run_command(cli) {
+        Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn run_command(cli: Cli) -> Result<ExitCode> {
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         Command::Train(args) => train::train_command(&args),
@@ -42,7 +78,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "shadertrain", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "shadertrain", &mut script);
+            emit(&String::from_utf8_lossy(&script))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::cli::PredictArgs;
 use crate::cpu;
@@ -12,6 +12,11 @@ use crate::io;
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     if let Some(out) = &args.out {
         io::check_output_path(out)?;
+        let inputs = [
+            ("--model", args.model.as_path()),
+            ("--data", args.data.as_path()),
+        ];
+        io::check_distinct(&[("--out", out)], &inputs, &[])?;
     }
     let model = io::load_model(&args.model)?;
     let table = Table::read(&args.data)?;
@@ -25,16 +30,14 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     }
     match &args.out {
         Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
-        None => std::io::stdout()
-            .write_all(text.as_bytes())
-            .context("writing predictions to standard output")?,
+        None => super::emit(&text)?,
     }
     if has_target {
         let mse = cpu::reference::mse(&yhat, &data.y);
         // Keep standard output clean CSV when the predictions go there.
         let line = format!("mse {mse:.6e} over {} rows", data.rows);
         if args.out.is_some() {
-            println!("{line}");
+            super::emit(&format!("{line}\n"))?;
         } else {
             eprintln!("{line}");
         }

@@ -45,7 +45,11 @@ pub struct Summary {
     pub stop_reason: String,
     pub wall_s: f64,
     pub time_per_epoch_s: f64,
+    /// The model file, when one was written.
     pub model: Option<PathBuf>,
+    /// Outputs that could not be written, each as "flag: error"; empty
+    /// when every file asked for was written. The run then exits 1.
+    pub failed_outputs: Vec<String>,
     /// For each power of ten from 1 down to 1e-12 that the training loss
     /// reached: the first epoch at or below it and the wall seconds into the
     /// run when that epoch's batch had ended (time to accuracy).
@@ -174,6 +178,7 @@ impl Summary {
             time_per_epoch_s: out.time_per_epoch().as_secs_f64(),
             model: model.filter(|_| saved).map(Path::to_path_buf),
             milestones: done.milestones.clone(),
+            failed_outputs: Vec::new(),
         }
     }
 }
@@ -186,77 +191,99 @@ pub(super) fn succeeded(reason: StopReason) -> bool {
     )
 }
 
-/// `--history` and `--plot`.
-pub(super) fn write_curves(config: &TrainConfig, done: &Finished) -> Result<()> {
-    let losses = &done.outcome.losses;
+/// `--history`.
+pub(super) fn write_history(config: &TrainConfig, done: &Finished) -> Result<()> {
     if let Some(path) = &config.outputs.history {
-        io::write_history_with_val(path, losses, done.val_losses())?;
-    }
-    if let Some(path) = &config.outputs.plot {
-        let units = if config.run.standardize {
-            "MSE in standardized units (log scale)"
-        } else {
-            "MSE (log scale)"
-        };
-        let model = &done.model;
-        plot::LossCurve {
-            losses,
-            val: done.val_losses().unwrap_or_default(),
-            title: format!(
-                "loss per epoch: {} → {} → 1, {}, {}",
-                model.layout.features(),
-                model.layout.hidden_spec(),
-                model.activation,
-                config.run.optimizer.describe()
-            ),
-            loss_label: units.to_string(),
-        }
-        .write(path)?;
+        io::write_history_with_val(path, &done.outcome.losses, done.val_losses())?;
     }
     Ok(())
 }
 
-/// `--save` (after a run that succeeded) and then `--json`, which names
-/// the model file: it is written once that file exists.
-pub(super) fn write_model_and_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
-    let save = config.outputs.save.as_deref();
-    if succeeded(done.outcome.reason) {
-        if let Some(path) = save {
+/// `--plot`.
+pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
+    let Some(path) = &config.outputs.plot else {
+        return Ok(());
+    };
+    let units = if config.run.standardize {
+        "MSE in standardized units (log scale)"
+    } else {
+        "MSE (log scale)"
+    };
+    let model = &done.model;
+    plot::LossCurve {
+        losses: &done.outcome.losses,
+        val: done.val_losses().unwrap_or_default(),
+        title: format!(
+            "loss per epoch: {} → {} → 1, {}, {}",
+            model.layout.features(),
+            model.layout.hidden_spec(),
+            model.activation,
+            config.run.optimizer.describe()
+        ),
+        loss_label: units.to_string(),
+    }
+    .write(path)?;
+    Ok(())
+}
+
+/// `--save`, after a run that succeeded; whether a model was written.
+pub(super) fn write_model(config: &TrainConfig, done: &Finished) -> Result<bool> {
+    match &config.outputs.save {
+        Some(path) if succeeded(done.outcome.reason) => {
             let opt = config.run.optimizer;
             let trained_by = serde_json::to_string(&opt).expect("the optimizer serialises");
             io::save_model_with(&done.model, path, &[("optimizer", trained_by)])?;
+            Ok(true)
         }
+        _ => Ok(false),
     }
+}
+
+/// `--json`, written last: it names the model only if it was written, and
+/// lists the outputs that failed (`failed`, each as "flag: error").
+pub(super) fn write_summary(
+    config: &TrainConfig,
+    done: &Finished,
+    model_written: bool,
+    failed: &[String],
+) -> Result<()> {
     if let Some(path) = &config.outputs.json {
-        let summary = Summary::new(&config.run, done, save);
-        let text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
+        let save = config.outputs.save.as_deref().filter(|_| model_written);
+        let mut summary = Summary::new(&config.run, done, save);
+        summary.failed_outputs = failed.to_vec();
+        let mut text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
+        text.push('\n');
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
     }
     Ok(())
 }
 
 /// The summary on standard output.
-pub(super) fn print_summary(config: &TrainConfig, done: &Finished) {
+pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
+    let mut text = String::new();
     let (model, outcome) = (&done.model, &done.outcome);
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
-    println!("backend   {}", done.backend);
-    println!("data      {}", done.data);
-    println!(
+    outln!(text, "backend   {}", done.backend);
+    outln!(text, "data      {}", done.data);
+    outln!(
+        text,
         "model     {} → {} → 1, {}, {} parameters",
         model.layout.features(),
         model.layout.hidden_spec(),
         model.activation,
         model.layout.len()
     );
-    println!("optimizer {}", config.run.optimizer.describe());
+    outln!(text, "optimizer {}", config.run.optimizer.describe());
     match outcome.evaluations {
-        Some(n) => println!(
+        Some(n) => outln!(
+            text,
             "epochs    {} ({}), {n} loss-and-gradient evaluations",
             outcome.updates,
             outcome.reason.describe()
         ),
-        None => println!(
+        None => outln!(
+            text,
             "epochs    {} ({})",
             outcome.updates,
             outcome.reason.describe()
@@ -264,15 +291,16 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) {
     }
     match &model.standardization {
         // MSE scales with the square of the target's std.
-        Some(s) => println!(
+        Some(st) => outln!(
+            text,
             "loss      {first:.6e} → {last:.6e} (standardized units; {:.6e} in target units)",
-            last * s.target_std * s.target_std
+            last * st.target_std * st.target_std
         ),
-        None => println!("loss      {first:.6e} → {last:.6e}"),
+        None => outln!(text, "loss      {first:.6e} → {last:.6e}"),
     }
     if let Some(v) = &done.validation {
         let (best_epoch, best) = v.best().unwrap_or((0, f64::NAN));
-        println!(
+        outln!(text,
             "val loss  {:.6e} → {:.6e}, best {best:.6e} at epoch {best_epoch} ({} rows, measured at {} epochs)",
             v.losses()[0].1,
             v.latest().unwrap_or(f64::NAN),
@@ -280,12 +308,14 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) {
             v.losses().len()
         );
     }
-    println!(
+    outln!(
+        text,
         "time      {:.3} s, {:.3} ms/epoch",
         outcome.elapsed.as_secs_f64(),
         outcome.time_per_epoch().as_secs_f64() * 1e3
     );
     if let Some(path) = &config.outputs.save {
-        println!("saved     {}", path.display());
+        outln!(text, "saved     {}", path.display());
     }
+    super::emit(&text)
 }

@@ -530,7 +530,8 @@ fn fit<'a>(
 }
 
 /// Scores the final parameters and writes the run's files, in this order:
-/// history, plot, checkpoint, model, summary.
+/// model, history, plot, checkpoint, summary; an error names each one
+/// that failed and says whether the model was saved.
 fn write_outputs<'a>(
     config: &TrainConfig,
     backend: &mut dyn Backend,
@@ -561,7 +562,28 @@ fn write_outputs<'a>(
         rows: data.rows(),
         validation,
     };
-    report::write_curves(config, &done)?;
+    // The model first, then the other files: a failure of one of them
+    // loses none of the others. The summary, which names the model and
+    // the failures, comes last.
+    let mut failed: Vec<String> = Vec::new();
+    fn note(failed: &mut Vec<String>, flag: &str, r: Result<()>) {
+        if let Err(e) = r {
+            failed.push(format!("{flag}: {e:#}"));
+        }
+    }
+    let model_written = match report::write_model(config, &done) {
+        Ok(written) => written,
+        Err(e) => {
+            note(&mut failed, "--save", Err(e));
+            false
+        }
+    };
+    note(
+        &mut failed,
+        "--history",
+        report::write_history(config, &done),
+    );
+    note(&mut failed, "--plot", report::write_plot(config, &done));
     // Without one finite loss there is nothing good to checkpoint.
     let bad_start = matches!(
         done.outcome.reason,
@@ -571,13 +593,28 @@ fn write_outputs<'a>(
         }
     );
     if !bad_start {
-        let state = backend.optimizer_state()?;
-        let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
-        let params = done.model.params.clone();
-        checkpointer.write(updates, losses, params, state, done.validation.as_ref())?;
+        let written = (|| {
+            let state = backend.optimizer_state()?;
+            let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
+            let params = done.model.params.clone();
+            checkpointer.write(updates, losses, params, state, done.validation.as_ref())?;
+            Ok(())
+        })();
+        note(&mut failed, "--checkpoint", written);
     }
-    // The model first: the summary names it, so it is written after.
-    report::write_model_and_summary(config, &done)?;
+    let summary = report::write_summary(config, &done, model_written, &failed);
+    note(&mut failed, "--json", summary);
+    if !failed.is_empty() {
+        let model = match (&config.outputs.save, model_written) {
+            (Some(path), true) => format!("the model was saved to {}", path.display()),
+            (Some(_), false) => "the model was not saved".to_string(),
+            (None, _) => "no --save was given".to_string(),
+        };
+        bail!(
+            "could not write {}; {model}",
+            failed.join("; could not write ")
+        );
+    }
     Ok(done)
 }
 
@@ -615,7 +652,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         _ => {}
     }
     if !config.quiet {
-        report::print_summary(config, done);
+        report::print_summary(config, done)?;
     }
     Ok(ExitCode::SUCCESS)
 }

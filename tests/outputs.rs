@@ -1,0 +1,412 @@
+//! Outputs never lose work: devices, FIFOs and symlinks are written, not
+//! replaced; one file is never two of a run's paths; a failing extra output
+//! keeps the model and says so, in the error and in the JSON; standard
+//! output that cannot be written is a clean error or, for a closed pipe, a
+//! quiet end.
+//!
+//! Device nodes and mounts need root: where they cannot be made the test
+//! prints SKIPPED, and under CI=true it fails instead.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+}
+
+/// (success, stdout, stderr) of one run.
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = bin().args(args).output().expect("the binary runs");
+    text(out)
+}
+
+fn text(out: Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Says a test cannot run here; under CI=true that is a failure.
+fn skip(why: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("cannot run under CI=true: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// A small CSV data set and a model trained on it, in `dir`.
+fn data_and_model(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("d.csv");
+    let model = dir.join("m.st");
+    let (ok, _, err) = run(&["gen", "--rows", "200", "--features", "3", "--out", s(&data)]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = train(&data, &["--save", s(&model)]);
+    assert!(ok, "{err}");
+    (data, model)
+}
+
+/// A short CPU run on `data` with more options.
+fn train(data: &Path, more: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "train",
+        "--data",
+        s(data),
+        "--backend",
+        "cpu",
+        "--hidden",
+        "4",
+        "--epochs",
+        "5",
+        "--quiet",
+    ];
+    args.extend(more);
+    run(&args)
+}
+
+/// `mknod path c 1 3` (a null device); false where it cannot be made.
+fn null_device(path: &Path) -> bool {
+    Command::new("mknod")
+        .args([s(path), "c", "1", "3"])
+        .status()
+        .is_ok_and(|st| st.success())
+}
+
+fn is_char_device(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+#[test]
+fn a_device_node_is_written_through_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let dev = dir.path().join("null");
+    if !null_device(&dev) {
+        return skip("mknod failed (not root?)");
+    }
+    let (ok, _, err) = train(&data, &["--history", s(&dev), "--json", s(&dev)]);
+    assert!(ok, "{err}");
+    assert!(is_char_device(&dev), "--history replaced the device");
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&dev),
+    ]);
+    assert!(ok, "{err}");
+    assert!(is_char_device(&dev), "--out replaced the device");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_fifo_is_written_through_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let fifo = dir.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&fifo),
+    ]);
+    assert!(ok, "{err}");
+    let got = reader.join().unwrap();
+    assert!(got.starts_with("y_pred\n"), "{got:.80}");
+    assert_eq!(got.lines().count(), 201);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "--out replaced the FIFO");
+}
+
+/// What `/dev/stdout` is (a link into /proc), made in a temp folder: the
+/// output goes to the process's standard output and the link stays.
+#[test]
+fn a_link_to_standard_output_writes_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let link = dir.path().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    let (ok, out, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&link),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("y_pred\n"), "{out:.80}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn a_symlink_is_followed_to_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let sub = dir.path().join("models");
+    std::fs::create_dir(&sub).unwrap();
+    let real = sub.join("real.st");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.path().join("link.st");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    // A dangling link names the file to create.
+    let dangling = dir.path().join("h.csv");
+    std::os::unix::fs::symlink("models/h-real.csv", &dangling).unwrap();
+    let (ok, _, err) = train(&data, &["--save", s(&link), "--history", s(&dangling)]);
+    assert!(ok, "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    shadertrain::io::load_model(&real).expect("the link's target holds the model");
+    assert!(std::fs::read_to_string(sub.join("h-real.csv"))
+        .unwrap()
+        .starts_with("epoch,loss"));
+}
+
+#[test]
+fn one_file_is_never_two_of_a_runs_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let before = std::fs::read(&data).unwrap();
+    let out = |n: &str| dir.path().join(n);
+    let alias = out("alias.csv");
+    std::os::unix::fs::symlink(&data, &alias).unwrap();
+    let st = out("x.st");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--save", s(&data)],
+        vec!["--history", s(&data)],
+        vec!["--history", s(&alias)],
+        vec!["--save", s(&st), "--history", s(&st)],
+        vec!["--save", s(&st), "--json", s(&st)],
+        vec!["--save", s(&st), "--checkpoint", s(&st)],
+        vec!["--history", "h.csv", "--json", "./h.csv"],
+    ];
+    for case in &cases {
+        let (ok, _, err) = train(&data, case);
+        assert!(!ok, "{case:?} was accepted");
+        assert!(err.contains("the same file"), "{case:?}: {err}");
+        assert!(!st.exists(), "{case:?} wrote before refusing");
+    }
+    assert_eq!(std::fs::read(&data).unwrap(), before);
+    let m = std::fs::read(&model).unwrap();
+    for out in [&model, &data] {
+        let (ok, _, err) = run(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--data",
+            s(&data),
+            "--out",
+            s(out),
+        ]);
+        assert!(!ok && err.contains("the same file"), "{err}");
+    }
+    assert_eq!(std::fs::read(&model).unwrap(), m);
+    assert_eq!(std::fs::read(&data).unwrap(), before);
+    // Continuing a model or a checkpoint in place stays allowed.
+    let (ok, _, err) = train(&data, &["--init", s(&model), "--save", s(&model)]);
+    assert!(ok, "{err}");
+}
+
+/// A folder that is a read-only bind mount, or None (not root).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(dir: &Path, how: &[&str]) -> Option<Mount> {
+        std::fs::create_dir(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(how)
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|st| st.success());
+        ok.then(|| Mount(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let good = dir.path().join("good.st");
+    // A trailing slash names a folder.
+    let slash = format!("{}/", s(&dir.path().join("m.st")));
+    let (ok, _, err) = train(&data, &["--save", &slash]);
+    assert!(!ok && err.contains("is a directory"), "{err}");
+    let ro = dir.path().join("ro");
+    let src = s(&ro).to_string();
+    let Some(_mount) = Mount::new(&ro, &["--bind", "-o", "ro", &src]) else {
+        return skip("cannot make a read-only bind mount (not root?)");
+    };
+    let history = ro.join("h.csv");
+    let (ok, _, err) = train(&data, &["--save", s(&good), "--history", s(&history)]);
+    assert!(!ok, "a read-only --history was accepted");
+    assert!(err.contains(s(&history)), "{err}");
+    assert!(!good.exists());
+}
+
+/// A full filesystem: the plot (or the model) fails after training.
+fn full_tmpfs(dir: &Path) -> Option<Mount> {
+    let mount = Mount::new(dir, &["-t", "tmpfs", "-o", "size=16k", "tmpfs"])?;
+    // Fill it, leaving room for new (empty) files only.
+    let _ = std::fs::write(dir.join("filler"), vec![1u8; 64 * 1024]);
+    Some(mount)
+}
+
+#[test]
+fn a_failing_extra_output_keeps_the_model_and_the_json_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let full = dir.path().join("full");
+    let Some(_mount) = full_tmpfs(&full) else {
+        return skip("cannot mount a tmpfs (not root?)");
+    };
+    let good = dir.path().join("good.st");
+    let json = dir.path().join("run.json");
+    let plot = full.join("p.png");
+    let (ok, _, err) = train(
+        &data,
+        &["--save", s(&good), "--plot", s(&plot), "--json", s(&json)],
+    );
+    assert!(!ok, "a failed --plot exited 0");
+    assert!(err.contains("--plot"), "{err}");
+    assert!(err.contains("the model was saved to"), "{err}");
+    shadertrain::io::load_model(&good).expect("the model was written");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["model"], s(&good));
+    let failed = summary["failed_outputs"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].as_str().unwrap().starts_with("--plot"));
+
+    // A model that could not be written is not named in the JSON.
+    let bad = full.join("m.st");
+    let (ok, _, err) = train(&data, &["--save", s(&bad), "--json", s(&json)]);
+    assert!(!ok);
+    assert!(err.contains("the model was not saved"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(summary["model"].is_null(), "{summary}");
+    assert!(summary["failed_outputs"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("--save"));
+}
+
+/// Standard output on `/dev/full` (which fails every write with ENOSPC).
+fn to_dev_full(args: &[&str]) -> (Option<i32>, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = bin().args(args).stdout(full).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_full_standard_output_is_a_clean_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let train_args = [
+        "train",
+        "--data",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--hidden",
+        "4",
+        "--epochs",
+        "3",
+    ];
+    for args in [&train_args[..], &["info"], &["completions", "bash"]] {
+        let (code, err) = to_dev_full(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.contains("standard output"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("big.csv");
+    let (ok, _, err) = run(&[
+        "gen",
+        "--rows",
+        "50000",
+        "--features",
+        "2",
+        "--out",
+        s(&data),
+    ]);
+    assert!(ok, "{err}");
+    let model = dir.path().join("m.st");
+    let (ok, _, err) = train(&data, &["--save", s(&model)]);
+    assert!(ok, "{err}");
+    let mut child = bin()
+        .args(["predict", "--model", s(&model), "--data", s(&data)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone (like `| head -1`).
+    assert_eq!(first, "y_pred\n");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(!err.contains("Broken pipe"), "{err}");
+}
