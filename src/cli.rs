@@ -180,8 +180,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 
-    /// Stop when the loss changes by less than this fraction (relative) over
-    /// one epoch; 0 runs every epoch.
+    /// Stop when the loss falls by less than this fraction (relative) over
+    /// one epoch (an epoch where it rose never stops the run); 0 runs every
+    /// epoch.
     #[arg(
         long,
         default_value_t = 0.0,
@@ -190,8 +191,10 @@ pub struct TrainArgs {
     )]
     pub tol: f64,
 
-    /// With --tol: stop after P epochs in a row that do not improve the best
-    /// loss by the fraction tol (0: stop on one epoch's change below tol).
+    /// With --tol (required): stop after P epochs in a row that do not
+    /// improve the best loss by the fraction tol, at an epoch where the loss
+    /// did not rise and is within tol of the best (0: stop on one epoch's
+    /// change below tol).
     #[arg(long, value_name = "P", default_value_t = 0)]
     pub patience: usize,
 

@@ -62,8 +62,8 @@ pub trait Backend {
 pub struct Schedule {
     /// Most updates to run.
     pub max_epochs: usize,
-    /// Stop once |L_k − L_{k−1}| < tol·|L_{k−1}|, or L_k = 0; 0 never
-    /// stops early.
+    /// Stop once L_k ≤ L_{k−1} and L_{k−1} − L_k < tol·|L_{k−1}|, or
+    /// L_k = 0; 0 never stops early.
     pub tol: f64,
 }
 
@@ -132,6 +132,16 @@ impl Outcome {
     pub fn time_per_epoch(&self) -> Duration {
         self.elapsed / self.run_updates.max(1) as u32
     }
+
+    /// Whether the final loss is above the first one (a resumed run's
+    /// first included): the run made the fit worse, a sign of too large a
+    /// learning rate or of unscaled data.
+    pub fn ended_above_start(&self) -> bool {
+        match (self.losses.first(), self.losses.last()) {
+            (Some(&first), Some(&last)) => last > first,
+            _ => false,
+        }
+    }
 }
 
 /// Called with the number of updates so far, the losses before each of
@@ -173,10 +183,13 @@ enum Early {
 
 /// First epoch in `losses[from..]` that ends the run, and why.
 ///
-/// Without patience, the run has converged at epoch k once
-/// |L_k − L_{k−1}| < tol·|L_{k−1}|. With patience P (sklearn's rule), an
-/// epoch improves when L_k < best·(1 − tol), best being the lowest loss so
-/// far, and the run has converged after P epochs in a row that do not.
+/// A loss that rose is never converged: every rule needs L_k ≤ L_{k−1}.
+/// Without patience, the run has converged at epoch k once, besides,
+/// L_{k−1} − L_k < tol·|L_{k−1}| (or L_k = 0). With patience P (sklearn's
+/// rule), an epoch improves when L_k < best·(1 − tol), best being the
+/// lowest loss before it, and the run has converged after P epochs in a row
+/// that do not, at an epoch whose loss is also at most best·(1 + tol): a
+/// loss stuck above the best (or still climbing) is not a plateau.
 fn first_stop(
     losses: &[f64],
     from: usize,
@@ -184,17 +197,20 @@ fn first_stop(
     patience: usize,
     target: Option<f64>,
 ) -> Option<(usize, Early)> {
-    // The patience state at `from`, from the losses before it.
+    // The patience state at `from`, from the losses before it: the best
+    // loss before the epoch stepped, and the epochs in a row without an
+    // improvement, that one included.
     let mut best = f64::INFINITY;
     let mut stale = 0usize;
     let mut step = |l: f64| {
+        let before = best;
         if l < best * (1.0 - tol) || best == f64::INFINITY {
             stale = 0;
         } else {
             stale += 1;
         }
         best = best.min(l);
-        stale
+        (stale, before)
     };
     if patience > 0 {
         for &l in &losses[..from] {
@@ -210,13 +226,14 @@ fn first_stop(
             return Some((k, Early::Target));
         }
         let converged = if patience > 0 {
-            step(l) >= patience
+            let (stale, best) = step(l);
+            stale >= patience && l <= losses[k - 1] && l <= best * (1.0 + tol)
         } else {
             // A loss of exactly 0 cannot fall further: it has converged
             // (the relative rule alone never fires there: 0 < tol·0 is false).
             k > 0
-                && ((l - losses[k - 1]).abs() < tol * losses[k - 1].abs()
-                    || (tol > 0.0 && l == 0.0))
+                && l <= losses[k - 1]
+                && (losses[k - 1] - l < tol * losses[k - 1].abs() || (tol > 0.0 && l == 0.0))
         };
         converged.then_some((k, Early::Converged))
     })
@@ -633,6 +650,86 @@ mod tests {
             let out = train_from(&mut b, &s, Vec::new(), Hooks::default()).unwrap();
             assert_eq!(out.updates, 2);
         }
+    }
+
+    #[test]
+    fn a_loss_that_rose_never_converges() {
+        // --tol 2: the rise 1 → 2.5 changes the loss by less than 2·1, but
+        // it rose; the fall to 2.4 is the first converged epoch.
+        let seq = [1.0, 2.5, 2.4, 2.3, 2.2];
+        for max_batch in [1, 2, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 4,
+                tol: 2.0,
+            };
+            let out = train(&mut b, &s).unwrap();
+            assert_eq!(out.reason, StopReason::Converged);
+            assert_eq!(out.updates, 2, "batch {max_batch}");
+            assert!(out.ended_above_start());
+        }
+        // A loss that only rises runs every epoch, whatever the tolerance.
+        let seq = [1.0, 2.0, 4.0, 8.0, 16.0];
+        let mut b = scripted(&seq, 64);
+        let s = Schedule {
+            max_epochs: 4,
+            tol: 10.0,
+        };
+        let out = train(&mut b, &s).unwrap();
+        assert_eq!(out.reason, StopReason::MaxEpochs);
+        assert!(out.ended_above_start());
+    }
+
+    #[test]
+    fn patience_never_stops_on_a_rising_or_raised_loss() {
+        // The loss explodes, falls back, then plateaus below its start.
+        // sklearn's rule alone would stop at epoch 2 (two stale epochs);
+        // epochs 2 and 3 rose, and 4 and 5 fell but stay above the best
+        // (1.0) by more than tol. 6 improves; 7 and 8 are a plateau.
+        let seq = [1.0, 5.0, 50.0, 632.0, 600.0, 3.0, 0.9, 0.9, 0.9, 0.9, 0.9];
+        for max_batch in [1, 3, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 10,
+                tol: 0.01,
+            };
+            let hooks = Hooks {
+                patience: 2,
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(out.reason, StopReason::Converged);
+            assert_eq!(out.updates, 8, "batch {max_batch}");
+            assert!(!out.ended_above_start());
+        }
+        // Resumed inside the explosion, the patience state and the previous
+        // loss come from the history: the same stop.
+        let mut b = scripted(&seq, 64);
+        b.at = 4;
+        let s = Schedule {
+            max_epochs: 10,
+            tol: 0.01,
+        };
+        let hooks = Hooks {
+            patience: 2,
+            ..Hooks::default()
+        };
+        let out = train_from(&mut b, &s, seq[..4].to_vec(), hooks).unwrap();
+        assert_eq!(out.updates, 8);
+        // An explosion that never comes back is never converged.
+        let seq = [0.47, 5.0, 50.0, 632.0, 631.0, 630.0, 630.0, 630.0];
+        let mut b = scripted(&seq, 64);
+        let s = Schedule {
+            max_epochs: 7,
+            tol: 0.01,
+        };
+        let hooks = Hooks {
+            patience: 2,
+            ..Hooks::default()
+        };
+        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!(out.reason, StopReason::MaxEpochs);
+        assert!(out.ended_above_start());
     }
 
     #[test]

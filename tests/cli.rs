@@ -259,8 +259,11 @@ fn json_summary_has_the_documented_schema() {
 fn patience_and_max_time_stop_the_run_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let [j, m] = paths(&dir, ["s.json", "m.st"]);
-    // A tolerance of 50% per epoch: no epoch improves that much, so 2 stale epochs stop it.
+    // A tolerance of 50% per epoch: at --lr 0.01 the loss falls, but no
+    // epoch improves that much, so 2 stale epochs stop it.
     let more = [
+        "--lr",
+        "0.01",
         "--epochs",
         "500",
         "--tol",
@@ -274,10 +277,79 @@ fn patience_and_max_time_stop_the_run_and_say_so() {
     assert!(out.contains("epochs    2 (converged"), "{out}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     assert_eq!(v["stop"], "converged");
+    assert_eq!(v["ended_above_start"], false);
     let more = ["--epochs", "100000000", "--max-time", "0.2", "--save", &m];
     let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     assert!(out.contains("reached --max-time"), "{out}");
     assert!(std::path::Path::new(&m).exists());
+}
+
+#[test]
+fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, j, h, m] = paths(&dir, ["d.csv", "s.json", "h.csv", "m.st"]);
+    // At the default --lr 0.1 the loss on these rows explodes from 0.47 to
+    // about 600 within 5 epochs, then falls back.
+    gen_csv(&csv, "2000", "4", "1");
+    // --patience without --tol is refused before any work.
+    let more = ["--epochs", "20", "--patience", "5", "--save", &m];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(!ok);
+    assert!(err.contains("--patience needs --tol"), "{err}");
+    assert!(!std::path::Path::new(&m).exists());
+    // --tol 2: every epoch's change is below 2·L, but the rising ones do
+    // not count; the run stops at the first that fell, above its start.
+    let more = [
+        "--epochs",
+        "20",
+        "--tol",
+        "2",
+        "--json",
+        &j,
+        "--history",
+        &h,
+    ];
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(ok, "{err}");
+    assert!(out.contains("(converged"), "{out}");
+    let losses = read_history(std::path::Path::new(&h)).unwrap();
+    let n = losses.len();
+    assert!(n > 3, "{losses:?}");
+    assert!(losses[n - 1] <= losses[n - 2], "{losses:?}");
+    assert!(
+        losses.windows(2).take(n - 2).all(|w| w[1] > w[0]),
+        "{losses:?}"
+    );
+    assert!(losses[n - 1] > 10.0 * losses[0], "{losses:?}");
+    assert!(
+        err.contains("warning: the loss ended above where it started")
+            && err.contains("smaller --lr")
+            && err.contains("--standardize"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["ended_above_start"], true);
+    // With --patience, the explosion is not a plateau: the run goes on
+    // until the loss is back within tol of its best.
+    let more = [
+        "--epochs",
+        "20",
+        "--tol",
+        "0.01",
+        "--patience",
+        "2",
+        "--json",
+        &j,
+    ];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let (first, last) = (
+        v["first_loss"].as_f64().unwrap(),
+        v["final_loss"].as_f64().unwrap(),
+    );
+    assert!(last <= first * 1.01, "{v}");
+    assert!(v["epochs"].as_u64().unwrap() > 5, "{v}");
 }
 
 #[test]

@@ -194,6 +194,7 @@ impl TrainConfig {
     /// returned).
     pub fn resolve(args: &TrainArgs) -> Result<(TrainConfig, Option<Resumed>)> {
         check_train_outputs(args)?;
+        check_patience(args)?;
         let (run, resumed) = match &args.resume {
             None => (RunOptions::from_args(args)?, None),
             Some(path) => {
@@ -302,6 +303,19 @@ fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
     ]);
     let allowed = [("--save", "--init"), ("--checkpoint", "--resume")];
     Ok(io::check_distinct(&outputs, &inputs, &allowed)?)
+}
+
+/// `--patience` counts epochs that do not improve the best loss by the
+/// fraction `--tol`: without a tolerance it would stop on any epoch that
+/// does not set a new best, a rising loss included, so it is refused.
+fn check_patience(args: &TrainArgs) -> Result<()> {
+    if args.patience > 0 && args.tol == 0.0 && args.resume.is_none() {
+        bail!(
+            "--patience needs --tol: it stops after P epochs in a row that do not improve the best loss by the fraction --tol (e.g. --tol 1e-4 --patience {})",
+            args.patience
+        );
+    }
+    Ok(())
 }
 
 fn check_target_loss(t: f64) -> Result<f64> {

@@ -30,6 +30,8 @@ pub struct Summary {
     pub first_loss: f64,
     pub final_loss: f64,
     pub best_loss: f64,
+    /// The final loss is above the first: the run made the fit worse.
+    pub ended_above_start: bool,
     /// "target", or "standardized" with --standardize.
     pub loss_units: &'static str,
     /// Rows trained on and rows held out (0 without a split).
@@ -162,6 +164,7 @@ impl Summary {
             first_loss: out.losses[0],
             final_loss: *out.losses.last().expect("at least one loss"),
             best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
+            ended_above_start: out.ended_above_start(),
             loss_units: if run.standardize {
                 "standardized"
             } else {

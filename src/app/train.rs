@@ -653,6 +653,22 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     if !config.quiet {
         report::print_summary(config, done)?;
+        if done.outcome.ended_above_start() {
+            eprintln!("{}", above_start_warning(config, &done.outcome));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warning after a run whose final loss is above its first.
+fn above_start_warning(config: &TrainConfig, outcome: &Outcome) -> String {
+    let first = outcome.losses[0];
+    let last = *outcome.losses.last().expect("at least one loss");
+    let lr = config.run.optimizer.lr();
+    let remedy = if config.run.standardize {
+        format!("try a smaller --lr (this run used {lr})")
+    } else {
+        format!("try a smaller --lr (this run used {lr}) or --standardize")
+    };
+    format!("warning: the loss ended above where it started ({first:.6e} → {last:.6e}); {remedy}")
 }
