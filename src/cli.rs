@@ -241,8 +241,8 @@ pub struct TrainArgs {
     pub history: Option<PathBuf>,
 
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
-    /// on Ctrl-C, after a divergence (the last good parameters) and at the
-    /// end [default: none].
+    /// on Ctrl-C, SIGTERM or SIGHUP, after a divergence (the last good
+    /// parameters) and at the end [default: none].
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
 

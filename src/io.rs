@@ -144,11 +144,9 @@ pub fn write_atomically(
     let name = path
         .file_name()
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    remove_stale_temps(&dir, &prefix);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let result = (|| {
         let file = File::create(&tmp)?;
         let mut w = BufWriter::new(file);
@@ -164,6 +162,46 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| Error::io(path, e))
+}
+
+/// Removes the temp files `{prefix}PID` in `dir` that earlier runs, killed
+/// mid-write, left behind: regular files whose PID is not this process
+/// and not a live one (no `/proc/PID`). Done once per folder and name in a
+/// process, so periodic checkpoints do not list the folder each time;
+/// nothing is removed where `/proc` cannot tell a live process, and a
+/// failure to list or remove is ignored (the write goes on).
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static SWEPT: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    let key = dir.join(prefix);
+    let mut swept = SWEPT
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !swept.insert(key) || !Path::new("/proc/self").exists() {
+        return;
+    }
+    drop(swept);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if regular && pid != own && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes a stream (a device, a FIFO, an open file under `/proc`) in place.
@@ -772,6 +810,45 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomically(&p, |w| w.write_all(b"new")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_write_removes_temp_files_of_dead_runs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.st");
+        // A PID that was a process and is no more: a reaped child.
+        let dead = std::process::Command::new("true")
+            .spawn()
+            .and_then(|mut c| c.wait().map(|_| c.id()))
+            .unwrap();
+        assert!(!Path::new(&format!("/proc/{dead}")).exists());
+        let live = std::process::id();
+        let parent = std::os::unix::process::parent_id();
+        let names = [
+            format!(".m.st.tmp-{dead}"),
+            ".m.st.tmp-4294967295".to_string(),
+            format!(".m.st.tmp-{parent}"),
+            ".m.st.tmp-".to_string(),
+            ".m.st.tmp-12x".to_string(),
+            format!(".other.st.tmp-{dead}"),
+            format!("m.st.tmp-{dead}"),
+        ];
+        for n in &names {
+            std::fs::write(dir.path().join(n), b"partial").unwrap();
+        }
+        // A folder with a temp file's name is not a file to remove.
+        std::fs::create_dir(dir.path().join(".m.st.tmp-4294967294")).unwrap();
+        write_atomically(&p, |w| w.write_all(b"model")).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = names[2..].to_vec();
+        want.extend(["m.st".to_string(), ".m.st.tmp-4294967294".to_string()]);
+        want.sort();
+        assert_eq!(left, want, "own pid {live}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"model");
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub enum StopReason {
     MaxEpochs,
     /// The relative change of the loss fell below `tol`.
     Converged,
-    /// The interrupt flag was raised (Ctrl-C).
+    /// The interrupt flag was raised (Ctrl-C, SIGTERM or SIGHUP).
     Interrupted,
     /// The run reached its time limit.
     TimeLimit,
@@ -154,7 +154,8 @@ pub struct Hooks<'a> {
     /// Every this many updates, call `checkpoint`.
     pub checkpoint_every: usize,
     pub checkpoint: Option<&'a mut CheckpointFn<'a>>,
-    /// Checked between batches; when set the run stops as `Interrupted`.
+    /// Checked between batches; when set the run stops as `Interrupted`
+    /// (the CLI raises it on SIGINT, SIGTERM and SIGHUP).
     pub interrupt: Option<&'a AtomicBool>,
     /// With `tol`: stop after this many epochs in a row without a relative
     /// improvement of tol over the best loss (0: the one-epoch rule).

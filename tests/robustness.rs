@@ -1,5 +1,6 @@
-//! Nothing loses a user's work: checkpoints and resume, Ctrl-C, divergence,
-//! device faults, and inputs refused before any work starts.
+//! Nothing loses a user's work: checkpoints and resume, Ctrl-C, SIGTERM and
+//! SIGHUP, divergence, device faults, and inputs refused before any work
+//! starts.
 
 mod common;
 
@@ -152,6 +153,87 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(ok, "{err}");
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
+}
+
+/// Whether process `pid` catches signal `signal` (its `SigCgt` mask in
+/// /proc): the training loop's handlers are installed.
+fn catches(pid: u32, signal: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// SIGTERM (from `timeout`, a job scheduler, `docker stop`) and SIGHUP end
+/// the batch, write the checkpoint and exit with 128 + the signal's number,
+/// with no periodic checkpoint due; a temp file that an earlier, killed run
+/// left beside the checkpoint is removed.
+#[test]
+fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
+    let dead = Command::new("true")
+        .spawn()
+        .and_then(|mut c| c.wait().map(|_| c.id()))
+        .unwrap();
+    for (name, number, status) in [("TERM", 15, 143), ("HUP", 1, 129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = path(&dir, "ck.st");
+        let stale = dir.path().join(format!(".ck.st.tmp-{dead}"));
+        std::fs::write(&stale, b"left by a run killed mid-write").unwrap();
+        let more = [
+            "--epochs",
+            "100000000",
+            "--threads",
+            "1",
+            "--checkpoint",
+            &ck,
+            "--checkpoint-every",
+            "100000000",
+        ];
+        let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(train_synthetic("20000", "8", "cpu", &more))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !catches(child.id(), number) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "SIG{name} never handled"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Some epochs, none of them checkpointed yet.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!Path::new(&ck).exists());
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(status), "SIG{name}: {err}");
+        assert!(err.contains(&format!("(SIG{name})")), "{err}");
+        assert!(err.contains("checkpoint written"), "{err}");
+        let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
+        assert!(c.epoch >= 1, "SIG{name}: epoch {}", c.epoch);
+        assert_eq!(c.history.len(), c.epoch);
+        assert!(model.params.iter().all(|v| v.is_finite()));
+        assert!(!stale.exists(), "the stale temp file is still there");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["ck.st"], "SIG{name}");
+        // And the run goes on from it.
+        let more = (c.epoch + 2).to_string();
+        let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
+        assert!(ok, "{err}");
+        assert!(out.contains(&format!("epochs    {more}")), "{out}");
+    }
 }
 
 #[test]

@@ -59,7 +59,9 @@ pub(crate) fn emit(text: &str) -> Result<()> {
     }
 }
 
-/// Runs one subcommand; the exit code is 0, or 130 after Ctrl-C.
+/// Runs one subcommand; the exit code is 0, or after a signal stopped
+/// `train`, 128 + its number (130 for Ctrl-C, 143 for SIGTERM, 129 for
+/// SIGHUP).
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match run_command(cli) {
         Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),

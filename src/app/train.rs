@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -24,8 +25,46 @@ use crate::optim::lbfgs::{Lbfgs, Objective};
 use crate::optim::{Optimizer, Saved};
 use crate::train::{self, Backend, Hooks, Outcome, StopReason};
 
-/// Raised by Ctrl-C; the training loop checks it between batches.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Raised by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the training loop checks
+/// it between batches.
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
+/// The number of the signal that raised [`INTERRUPTED`] last; 0 for none.
+static SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
+/// The signals that end a run cleanly, each with the name it is reported by.
+const STOPPING: [(i32, &str); 3] = [
+    (signal_hook::consts::SIGINT, "SIGINT"),
+    (signal_hook::consts::SIGTERM, "SIGTERM"),
+    (signal_hook::consts::SIGHUP, "SIGHUP"),
+];
+
+/// Lowers the interrupt flag and, the first time, installs the handlers
+/// that raise it on each of [`STOPPING`], recording which signal came.
+fn watch_signals() -> Result<()> {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    SIGNAL.store(0, Ordering::SeqCst);
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    for (signal, name) in STOPPING {
+        // The signal's number first, so it is there once the flag is seen.
+        signal_hook::flag::register_usize(signal, Arc::clone(&SIGNAL), signal as usize)
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&INTERRUPTED)))
+            .with_context(|| format!("installing the {name} handler"))?;
+    }
+    Ok(())
+}
+
+/// The signal that interrupted the run, as its name and the exit status
+/// a shell reports for it (128 + its number): SIGINT 130, SIGTERM 143,
+/// SIGHUP 129.
+fn interrupting_signal() -> (&'static str, u8) {
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    STOPPING
+        .iter()
+        .find(|&&(s, _)| s as usize == signal)
+        .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
+}
 
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     let (config, resumed) = TrainConfig::resolve(args)?;
@@ -465,8 +504,8 @@ struct Fitted<'a> {
 }
 
 /// Trains from `history` until the schedule or a hook stops it, with
-/// Ctrl-C, periodic checkpoints, validation scoring, the progress bar and
-/// the milestones hooked in.
+/// Ctrl-C (and SIGTERM, SIGHUP), periodic checkpoints, validation scoring,
+/// the progress bar and the milestones hooked in.
 fn fit<'a>(
     config: &TrainConfig,
     backend: &mut dyn Backend,
@@ -474,10 +513,9 @@ fn fit<'a>(
     history: Vec<f64>,
     validation: Option<Validation<'a>>,
 ) -> Result<Fitted<'a>> {
-    // Ctrl-C: finish the batch in flight, checkpoint, exit. Installing can
-    // fail only if a handler exists already (a second run in one process).
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
-    INTERRUPTED.store(false, Ordering::Relaxed);
+    // Ctrl-C, SIGTERM and SIGHUP: finish the batch in flight, checkpoint,
+    // exit with the signal's status.
+    watch_signals()?;
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
     let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
@@ -512,7 +550,7 @@ fn fit<'a>(
     let hooks = Hooks {
         checkpoint_every: config.checkpoint_every(),
         checkpoint: Some(&mut periodic),
-        interrupt: Some(&INTERRUPTED),
+        interrupt: Some(INTERRUPTED.as_ref()),
         patience: config.run.patience,
         max_time: config.max_time,
         on_batch: Some(&mut report),
@@ -619,7 +657,8 @@ fn write_outputs<'a>(
 }
 
 /// Ends as the run did: an error after a divergence, exit code 130 after
-/// Ctrl-C, otherwise the printed summary.
+/// Ctrl-C (SIGINT), 143 after SIGTERM and 129 after SIGHUP, otherwise the
+/// printed summary.
 fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     let updates = done.outcome.updates;
     let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
@@ -639,15 +678,16 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             }
         }
         StopReason::Interrupted => {
+            let (signal, status) = interrupting_signal();
             match checkpoint {
                 Some(p) => eprintln!(
-                    "interrupted at epoch {updates}; checkpoint written to {p} (continue with --resume)"
+                    "interrupted at epoch {updates} ({signal}); checkpoint written to {p} (continue with --resume)"
                 ),
                 None => eprintln!(
-                    "interrupted at epoch {updates}; nothing saved (no --checkpoint given)"
+                    "interrupted at epoch {updates} ({signal}); nothing saved (no --checkpoint given)"
                 ),
             }
-            return Ok(ExitCode::from(130));
+            return Ok(ExitCode::from(status));
         }
         _ => {}
     }
