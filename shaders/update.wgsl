@@ -80,6 +80,13 @@ fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
+// Momentum's and Nesterov's velocity of parameter i: v ← μ·v + g, stored.
+fn velocity(i: u32, g: f32) -> f32 {
+    let v = p.momentum * state[i] + g;
+    state[i] = v;
+    return v;
+}
+
 @compute @workgroup_size(LINEAR)
 fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
@@ -88,9 +95,7 @@ fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        let v = p.momentum * state[i] + total;
-        state[i] = v;
-        dest[i] = dest[i] - p.lr * v;
+        dest[i] = dest[i] - p.lr * velocity(i, total);
     } else {
         append_loss(total);
     }
@@ -104,9 +109,7 @@ fn reduce_nesterov(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        let v = p.momentum * state[i] + total;
-        state[i] = v;
-        dest[i] = dest[i] - p.lr * (total + p.momentum * v);
+        dest[i] = dest[i] - p.lr * (total + p.momentum * velocity(i, total));
     } else {
         append_loss(total);
     }

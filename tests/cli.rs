@@ -424,3 +424,58 @@ fn kernels_flag_reaches_the_gpu_trainer() {
         "{err}"
     );
 }
+
+/// --target-loss stops at the first epoch at or below it, and the JSON's
+/// milestones name, for each power of ten reached, the first such epoch of
+/// the history, with times that never go backwards.
+#[test]
+fn target_loss_stops_the_run_and_milestones_match_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let [j, h] = paths(&dir, ["s.json", "h.csv"]);
+    let args = train_synthetic(
+        "400",
+        "2",
+        "cpu",
+        &[
+            "--hidden",
+            "8",
+            "--activation",
+            "tanh",
+            "--optimizer",
+            "lbfgs",
+            "--epochs",
+            "2000",
+            "--target-loss",
+            "0.01",
+            "--json",
+            &j,
+            "--history",
+            &h,
+        ],
+    );
+    run_ok(&args);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let losses = read_history(std::path::Path::new(&h)).unwrap();
+    assert_eq!(v["stop"], "target_reached", "{v}");
+    let epochs = v["epochs"].as_u64().unwrap() as usize;
+    assert!(epochs < 2000);
+    // The run ends at the first epoch whose loss is at most the target.
+    assert!(losses[epochs] <= 0.01, "{losses:?}");
+    assert!(losses[..epochs].iter().all(|&l| l > 0.01));
+    let marks = v["milestones"].as_array().unwrap();
+    assert!(marks.len() >= 2, "{v}");
+    let mut last_time = 0.0;
+    for (k, m) in marks.iter().enumerate() {
+        let loss = m["loss"].as_f64().unwrap();
+        assert!((loss / 10f64.powi(-(k as i32)) - 1.0).abs() < 1e-12, "{m}");
+        let epoch = m["epoch"].as_u64().unwrap() as usize;
+        let first = losses.iter().position(|&l| l <= loss).unwrap();
+        assert_eq!(epoch, first, "{m}");
+        let t = m["wall_s"].as_f64().unwrap();
+        assert!(
+            t >= last_time && t <= v["wall_s"].as_f64().unwrap() + 1e-9,
+            "{m}"
+        );
+        last_time = t;
+    }
+}

@@ -17,6 +17,7 @@
 //! near a minimum, the points no longer differ enough to make progress).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::optim::{Optimizer, Saved};
@@ -50,14 +51,19 @@ pub struct LineStep {
     pub gtd1: f64,
 }
 
+/// A curvature pair (s, y) and 1/yᵀs.
+type Pair = (Vec<f64>, Vec<f64>, f64);
+
 /// Everything an iteration depends on: what a snapshot keeps.
 #[derive(Clone, Debug)]
 struct Point {
     x: Vec<f32>,
     /// The loss and gradient at `x`, once evaluated.
     at: Option<(f64, Vec<f64>)>,
-    /// (s, y, 1/yᵀs), oldest first.
-    pairs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
+    /// (s, y, 1/yᵀs), oldest first. Shared, never changed once made, so
+    /// the snapshot the training loop takes every iteration copies
+    /// pointers, not 2·m·p floats.
+    pairs: VecDeque<Arc<Pair>>,
     iterations: u64,
 }
 
@@ -157,18 +163,18 @@ impl<O: Objective> Lbfgs<O> {
         let mut q: Vec<f64> = g.iter().map(|v| -v).collect();
         let pairs = &self.now.pairs;
         let mut alpha = vec![0.0; pairs.len()];
-        for (i, (s, y, rho)) in pairs.iter().enumerate().rev() {
+        for (i, (s, y, rho)) in pairs.iter().map(|p| &**p).enumerate().rev() {
             alpha[i] = rho * dot(s, &q);
             for (qj, yj) in q.iter_mut().zip(y) {
                 *qj -= alpha[i] * yj;
             }
         }
         // H₀ = (yᵀs / yᵀy)·I from the newest pair.
-        if let Some((_, y, rho)) = pairs.back() {
+        if let Some((_, y, rho)) = pairs.back().map(|p| &**p) {
             let h = 1.0 / (rho * dot(y, y));
             q.iter_mut().for_each(|v| *v *= h);
         }
-        for (i, (s, y, rho)) in pairs.iter().enumerate() {
+        for (i, (s, y, rho)) in pairs.iter().map(|p| &**p).enumerate() {
             let beta = rho * dot(y, &q);
             for (qj, sj) in q.iter_mut().zip(s) {
                 *qj += (alpha[i] - beta) * sj;
@@ -301,7 +307,7 @@ impl<O: Objective> Lbfgs<O> {
             if self.now.pairs.len() == self.history_size {
                 self.now.pairs.pop_front();
             }
-            self.now.pairs.push_back((s, y, 1.0 / ys));
+            self.now.pairs.push_back(Arc::new((s, y, 1.0 / ys)));
         }
         self.now.x = x1;
         self.now.at = Some((f1, g1));
@@ -371,7 +377,13 @@ impl<O: Objective> Backend for Lbfgs<O> {
             self.now
                 .pairs
                 .iter()
-                .flat_map(|(s, y, _)| if which == 0 { s.clone() } else { y.clone() })
+                .flat_map(|pair| {
+                    if which == 0 {
+                        pair.0.clone()
+                    } else {
+                        pair.1.clone()
+                    }
+                })
                 .collect::<Vec<f64>>()
         };
         Ok(Saved {
@@ -403,7 +415,7 @@ impl<O: Objective> Backend for Lbfgs<O> {
         self.now.pairs = (0..count)
             .map(|k| {
                 let (s, y) = (&s[k * p..(k + 1) * p], &y[k * p..(k + 1) * p]);
-                (s.to_vec(), y.to_vec(), 1.0 / dot(y, s))
+                Arc::new((s.to_vec(), y.to_vec(), 1.0 / dot(y, s)))
             })
             .collect();
         self.now.iterations = saved.steps;
