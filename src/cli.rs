@@ -251,9 +251,10 @@ pub struct TrainArgs {
     pub checkpoint_every: usize,
 
     /// Continue the run a checkpoint recorded, with its data and options;
-    /// --epochs may raise the total [default: a new run].
+    /// --epochs may raise the total, --data may name its data file moved
+    /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol",
     ])]

@@ -273,6 +273,40 @@ fn check_shape(rows: usize, features: usize) -> Result<()> {
     Ok(())
 }
 
+/// What identifies a data file's contents, recorded in checkpoints so a
+/// resumed run can tell its data from a regenerated or edited file: the
+/// rows and columns, and FNV-1a 64 over the column names (each as UTF-8
+/// and a 0 byte) and then every cell's f32 bits (little-endian), row by
+/// row. Formatting (`1` or `1.0`, spaces, CRLF) does not change it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataDigest {
+    pub rows: usize,
+    pub columns: usize,
+    /// 16 hex digits.
+    pub fnv1a64: String,
+}
+
+impl DataDigest {
+    /// What differs between `self` (a file's) and `want` (a checkpoint's),
+    /// in words; empty when nothing does.
+    pub fn differences(&self, want: &DataDigest) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rows != want.rows {
+            out.push(format!("{} rows, not {}", self.rows, want.rows));
+        }
+        if self.columns != want.columns {
+            out.push(format!("{} columns, not {}", self.columns, want.columns));
+        }
+        if out.is_empty() && self.fnv1a64 != want.fnv1a64 {
+            out.push(format!(
+                "other values (FNV-1a digest {}, not {})",
+                self.fnv1a64, want.fnv1a64
+            ));
+        }
+        out
+    }
+}
+
 /// A numeric CSV file: its header and its cells, row-major.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -392,6 +426,23 @@ impl Table {
 
     fn column(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)
+    }
+
+    /// The file's [`DataDigest`].
+    pub fn digest(&self) -> DataDigest {
+        let mut h = crate::io::Fnv1a::new();
+        for name in &self.header {
+            h.update(name.as_bytes());
+            h.update(&[0]);
+        }
+        for v in &self.cells {
+            h.update(&v.to_bits().to_le_bytes());
+        }
+        DataDigest {
+            rows: self.rows,
+            columns: self.header.len(),
+            fnv1a64: h.hex(),
+        }
     }
 
     /// Target `target` (default: the last column), every other column a feature.

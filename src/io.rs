@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use crate::data::{Dataset, Standardization};
+use crate::data::{DataDigest, Dataset, Standardization};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -526,6 +526,38 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     })
 }
 
+/// FNV-1a, 64 bits: a fixed, fast digest (not a cryptographic one) of a
+/// data file's values and of a checkpoint's history. It streams, so a
+/// digest of records can be carried on as records are appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv1a(pub u64);
+
+impl Fnv1a {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    pub fn new() -> Fnv1a {
+        Fnv1a(Self::OFFSET)
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(Self::PRIME);
+        }
+    }
+
+    /// The digest as 16 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a::new()
+    }
+}
+
 /// What a checkpoint adds to a model file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
@@ -540,31 +572,320 @@ pub struct Checkpoint {
     pub val_history: Vec<(usize, f64)>,
     /// The optimizer's state after those updates.
     pub optimizer: Saved,
+    /// The `--data` file's rows, columns and digest; `None` for synthetic
+    /// data and for checkpoints written before it was recorded.
+    pub data: Option<DataDigest>,
+    /// The history file the history was read from; `None` when it came
+    /// from the header (checkpoints written before history files).
+    pub history_file: Option<HistoryFile>,
 }
 
+/// A checkpoint's history file, as read: where, its record width and the
+/// digest of the records the checkpoint holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryFile {
+    pub path: PathBuf,
+    pub columns: usize,
+    pub digest: Fnv1a,
+}
+
+/// A checkpoint to write, borrowed from the run (no copy of its history).
+pub struct CheckpointView<'a> {
+    pub epoch: usize,
+    /// At least `epoch` losses; the first `epoch` are recorded.
+    pub history: &'a [f64],
+    pub options: &'a serde_json::Value,
+    /// (epoch, loss) in ascending epochs; those up to `epoch` are recorded.
+    pub val_history: &'a [(usize, f64)],
+    pub optimizer: &'a Saved,
+    pub data: Option<&'a DataDigest>,
+}
+
+impl Checkpoint {
+    pub fn view(&self) -> CheckpointView<'_> {
+        CheckpointView {
+            epoch: self.epoch,
+            history: &self.history,
+            options: &self.options,
+            val_history: &self.val_history,
+            optimizer: &self.optimizer,
+            data: self.data.as_ref(),
+        }
+    }
+}
+
+/// The first bytes of a history file.
+const HISTORY_MAGIC: &[u8; 8] = b"STHIST01";
+/// The magic and the record width (u64, in f64 values).
+const HISTORY_HEADER: u64 = 16;
+
 /// Writes a checkpoint atomically: a model file (loadable by `predict`) with
-/// `checkpoint_epoch`, `history` and `options` in its metadata.
+/// `checkpoint_epoch` and `options` in its metadata, and the history in a
+/// file beside it. See [`CheckpointWriter`].
 pub fn save_checkpoint(model: &Model, ck: &Checkpoint, path: &Path) -> Result<()> {
-    let history = serde_json::to_string(&ck.history).expect("a list of numbers serialises");
+    CheckpointWriter::new(path, None).write(model, &ck.view())
+}
+
+/// Writes the checkpoints of one run to one path, each costing the same
+/// however long the run: the model, the optimizer state and the options go
+/// in the checkpoint file (rewritten atomically each time), the history in
+/// an append-only file beside it, `NAME.history` (or `NAME.history.1`),
+/// whose records past the last checkpoint are appended and synced before
+/// the checkpoint that counts them is renamed into place.
+///
+/// The checkpoint records the history file's name, how many records
+/// belong to it and their FNV-1a digest; records past that count (a kill
+/// between the append and the rename) are ignored on reading and
+/// overwritten by the next append. A run that starts a new history at the
+/// path (a new run, or a resume from elsewhere) writes the one of the two
+/// names that the checkpoint in place does not refer to, and removes the
+/// other once its own checkpoint has replaced the old one: a kill at any
+/// moment leaves a checkpoint whose history file holds its records.
+pub struct CheckpointWriter {
+    path: PathBuf,
+    /// The history file being appended to, once known.
+    side: Option<SideHistory>,
+}
+
+/// The state of a history file this run appends to.
+struct SideHistory {
+    path: PathBuf,
+    columns: usize,
+    /// Records written and synced.
+    records: usize,
+    /// Of those records' bytes.
+    digest: Fnv1a,
+    /// The other name at the path, removed after the first checkpoint
+    /// that refers to this file.
+    replaces: Option<PathBuf>,
+}
+
+impl CheckpointWriter {
+    /// A writer to `path`, which continues `resumed` (the checkpoint read
+    /// from `resumed.0`) in place when that is the same file: its history
+    /// file then grows from the checkpoint's records, without a copy.
+    pub fn new(path: &Path, resumed: Option<(&Path, &Checkpoint)>) -> CheckpointWriter {
+        let side = resumed.and_then(|(from, ck)| {
+            let h = ck.history_file.as_ref()?;
+            let Ok(Target::File(resolved)) = resolve_output(path) else {
+                return None;
+            };
+            let own = history_names(&resolved)?;
+            let same_dir = std::fs::canonicalize(parent_dir(&resolved)).ok()
+                == h.path.parent().map(Path::to_path_buf);
+            let named = own.iter().any(|n| n.file_name() == h.path.file_name());
+            (same_file(from, path) && same_dir && named).then(|| SideHistory {
+                path: h.path.clone(),
+                columns: h.columns,
+                records: ck.epoch,
+                digest: h.digest,
+                replaces: None,
+            })
+        });
+        CheckpointWriter {
+            path: path.to_path_buf(),
+            side,
+        }
+    }
+
+    /// Appends the history past the last checkpoint and syncs it, then
+    /// writes the checkpoint file atomically.
+    pub fn write(&mut self, model: &Model, ck: &CheckpointView) -> Result<()> {
+        let resolved = match resolve_output(&self.path)? {
+            Target::File(p) => p,
+            // A device or a FIFO has no file beside it: the history goes in
+            // the header, as checkpoints before history files had it.
+            Target::Stream => {
+                let bytes = header_history_checkpoint(model, ck)?;
+                return write_atomically(&self.path, |w| w.write_all(&bytes));
+            }
+        };
+        let val = &ck.val_history[..ck.val_history.partition_point(|&(k, _)| k < ck.epoch)];
+        let at_epoch = ck
+            .val_history
+            .iter()
+            .find(|&&(k, _)| k == ck.epoch)
+            .map(|&(_, l)| l);
+        let columns = if ck.val_history.is_empty() { 1 } else { 2 };
+        let mut side = match self.side.take() {
+            Some(s) if s.columns == columns => s,
+            _ => start_history(&resolved, columns)?,
+        };
+        if ck.epoch < side.records {
+            // A rollback: the records before it are the same values, so
+            // only the digest is taken again.
+            side.digest = Fnv1a::new();
+            side.digest
+                .update(&encode_records(ck.history, val, 0, ck.epoch, columns));
+            side.records = ck.epoch;
+        }
+        let bytes = encode_records(ck.history, val, side.records, ck.epoch, columns);
+        let appended = (|| {
+            use std::io::{Seek, SeekFrom};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&side.path)?;
+            let offset = HISTORY_HEADER + (side.records * columns * 8) as u64;
+            f.seek(SeekFrom::Start(offset))?;
+            f.write_all(&bytes)?;
+            f.sync_data()
+        })();
+        appended.map_err(|e| Error::io(&side.path, e))?;
+        side.digest.update(&bytes);
+        side.records = ck.epoch;
+        let name = side
+            .path
+            .file_name()
+            .expect("a history file has a name")
+            .to_string_lossy()
+            .into_owned();
+        let mut extra = vec![
+            ("checkpoint_epoch", ck.epoch.to_string()),
+            ("history_file", name),
+            ("history_records", ck.epoch.to_string()),
+            ("history_columns", columns.to_string()),
+            ("history_fnv1a64", side.digest.hex()),
+            ("options", ck.options.to_string()),
+        ];
+        if let Some(l) = at_epoch {
+            extra.push(("checkpoint_val_loss", format!("{l:?}")));
+        }
+        if let Some(d) = ck.data {
+            extra.push((
+                "data",
+                serde_json::to_string(d).expect("a digest serialises"),
+            ));
+        }
+        let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer)?;
+        let written = write_atomically(&self.path, |w| w.write_all(&bytes));
+        if written.is_ok() {
+            if let Some(old) = side.replaces.take() {
+                // No checkpoint at this path refers to it any more.
+                let _ = std::fs::remove_file(old);
+            }
+        }
+        self.side = Some(side);
+        written
+    }
+}
+
+/// The two names a checkpoint at `resolved` may keep its history under.
+fn history_names(resolved: &Path) -> Option<[PathBuf; 2]> {
+    let name = resolved.file_name()?.to_string_lossy().into_owned();
+    let dir = parent_dir(resolved);
+    Some([
+        dir.join(format!("{name}.history")),
+        dir.join(format!("{name}.history.1")),
+    ])
+}
+
+/// Creates an empty history file for a checkpoint at `resolved`, under the
+/// name the checkpoint now there (if any) does not refer to; synced, and
+/// its directory entry too.
+fn start_history(resolved: &Path, columns: usize) -> Result<SideHistory> {
+    let names = history_names(resolved)
+        .ok_or_else(|| Error::Config(format!("{} has no file name", resolved.display())))?;
+    let referenced = referenced_history(resolved);
+    let (path, other) = if referenced.as_deref() == names[0].file_name().and_then(|n| n.to_str()) {
+        (names[1].clone(), names[0].clone())
+    } else {
+        (names[0].clone(), names[1].clone())
+    };
+    let created = (|| {
+        let mut f = File::create(&path)?;
+        f.write_all(HISTORY_MAGIC)?;
+        f.write_all(&(columns as u64).to_le_bytes())?;
+        f.sync_all()?;
+        File::open(parent_dir(&path))?.sync_all()
+    })();
+    created.map_err(|e| Error::io(&path, e))?;
+    let replaces = std::fs::symlink_metadata(&other)
+        .is_ok_and(|m| m.is_file())
+        .then_some(other);
+    Ok(SideHistory {
+        path,
+        columns,
+        records: 0,
+        digest: Fnv1a::new(),
+        replaces,
+    })
+}
+
+/// The `history_file` the checkpoint at `path` names, read from its header
+/// alone; `None` when there is no such checkpoint.
+fn referenced_history(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut f = File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 {
+        return None;
+    }
+    let mut text = vec![0u8; len as usize];
+    f.read_exact(&mut text).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    header["__metadata__"]["history_file"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Records `from..to` of a history file: the loss before each update, and
+/// with `columns` = 2 the validation loss measured at that epoch (NaN
+/// where it was not), as little-endian f64.
+fn encode_records(
+    history: &[f64],
+    val: &[(usize, f64)],
+    from: usize,
+    to: usize,
+    columns: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(to.saturating_sub(from) * columns * 8);
+    let mut measured = val[val.partition_point(|&(k, _)| k < from)..]
+        .iter()
+        .peekable();
+    for (k, loss) in history.iter().enumerate().take(to).skip(from) {
+        out.extend(loss.to_le_bytes());
+        if columns == 2 {
+            let v = measured
+                .next_if(|&&(e, _)| e == k)
+                .map_or(f64::NAN, |&(_, l)| l);
+            out.extend(v.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// A checkpoint with its history in the header, as JSON (for a device or
+/// a FIFO, and as checkpoints were written before history files).
+fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u8>> {
+    let history =
+        serde_json::to_string(&ck.history[..ck.epoch]).expect("a list of numbers serialises");
     let mut extra = vec![
         ("checkpoint_epoch", ck.epoch.to_string()),
         ("history", history),
         ("options", ck.options.to_string()),
     ];
-    if !ck.val_history.is_empty() {
-        let val = serde_json::to_string(&ck.val_history).expect("pairs of numbers serialise");
+    let val = &ck.val_history[..ck.val_history.partition_point(|&(k, _)| k <= ck.epoch)];
+    if !val.is_empty() {
+        let val = serde_json::to_string(val).expect("pairs of numbers serialise");
         extra.push(("val_history", val));
     }
-    let bytes = model_to_bytes_with_state(model, &extra, &ck.optimizer)?;
-    write_atomically(path, |w| w.write_all(&bytes))
+    if let Some(d) = ck.data {
+        extra.push((
+            "data",
+            serde_json::to_string(d).expect("a digest serialises"),
+        ));
+    }
+    model_to_bytes_with_state(model, &extra, ck.optimizer)
 }
 
+/// Reads a checkpoint, and its history file when it has one.
 pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     checkpoint_from_bytes(path, &bytes)
 }
 
-/// Parses and checks a checkpoint; `path` only names the source in errors.
+/// Parses and checks a checkpoint. `path` names the source in errors, and
+/// its folder holds the history file the checkpoint names (read here).
 pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkpoint)> {
     let model = model_from_bytes(path, bytes)?;
     let bad = |m: String| Error::model_file(path, m);
@@ -581,32 +902,86 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
     let epoch: usize = get("checkpoint_epoch")?
         .parse()
         .map_err(|_| bad("metadata 'checkpoint_epoch' is not a count".into()))?;
-    let history: Vec<f64> = serde_json::from_str(get("history")?)
-        .map_err(|e| bad(format!("metadata 'history' is not a list of numbers ({e})")))?;
+    let (history, mut val_history, history_file) = match meta.get("history") {
+        Some(text) => {
+            let history: Vec<f64> = serde_json::from_str(text)
+                .map_err(|e| bad(format!("metadata 'history' is not a list of numbers ({e})")))?;
+            let val: Vec<(usize, f64)> = match meta.get("val_history") {
+                None => Vec::new(),
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    bad(format!(
+                        "metadata 'val_history' is not a list of [epoch, loss] pairs ({e})"
+                    ))
+                })?,
+            };
+            (history, val, None)
+        }
+        None => {
+            let count = |key: &str| -> Result<usize> {
+                get(key)?
+                    .parse()
+                    .map_err(|_| bad(format!("metadata '{key}' is not a count")))
+            };
+            let (records, columns) = (count("history_records")?, count("history_columns")?);
+            if records != epoch || !(1..=2).contains(&columns) {
+                return Err(bad(format!(
+                    "metadata counts {records} history records of {columns} columns; expected {epoch} of 1 or 2"
+                )));
+            }
+            let name = get("history_file")?;
+            if name.is_empty() || Path::new(name).file_name() != Some(name.as_ref()) {
+                return Err(bad(format!(
+                    "metadata 'history_file' ({name}) is not a file name"
+                )));
+            }
+            let digest = u64::from_str_radix(get("history_fnv1a64")?, 16)
+                .map_err(|_| bad("metadata 'history_fnv1a64' is not a hex digest".into()))?;
+            let dir = std::fs::canonicalize(path)
+                .ok()
+                .map_or_else(|| parent_dir(path), |p| parent_dir(&p));
+            let file = dir.join(name);
+            let (history, mut val) = read_history_file(&file, records, columns, Fnv1a(digest))?;
+            if let Some(text) = meta.get("checkpoint_val_loss") {
+                let l = text
+                    .parse()
+                    .map_err(|_| bad("metadata 'checkpoint_val_loss' is not a number".into()))?;
+                val.push((epoch, l));
+            }
+            let file = HistoryFile {
+                path: file,
+                columns,
+                digest: Fnv1a(digest),
+            };
+            (history, val, Some(file))
+        }
+    };
     if history.len() != epoch || history.iter().any(|l| !l.is_finite()) {
         return Err(bad(format!(
-            "metadata 'history' holds {} finite losses; expected {epoch}",
+            "the history holds {} finite losses; expected {epoch}",
             history.len()
         )));
     }
-    let options = serde_json::from_str(get("options")?)
-        .map_err(|e| bad(format!("metadata 'options' is not JSON ({e})")))?;
-    let val_history: Vec<(usize, f64)> = match meta.get("val_history") {
-        None => Vec::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            bad(format!(
-                "metadata 'val_history' is not a list of [epoch, loss] pairs ({e})"
-            ))
-        })?,
-    };
+    val_history.sort_by_key(|&(k, _)| k);
     if val_history
         .iter()
         .any(|&(k, l)| k > epoch || !l.is_finite())
     {
         return Err(bad(format!(
-            "metadata 'val_history' holds an epoch past {epoch} or a non-finite loss"
+            "the validation history holds an epoch past {epoch} or a non-finite loss"
         )));
     }
+    let options = serde_json::from_str(get("options")?)
+        .map_err(|e| bad(format!("metadata 'options' is not JSON ({e})")))?;
+    let data = meta
+        .get("data")
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| {
+                bad(format!(
+                    "metadata 'data' is not a data digest (rows, columns, fnv1a64) ({e})"
+                ))
+            })
+        })
+        .transpose()?;
     let optimizer = optimizer_state(path, bytes, meta.get("optimizer_steps"))?;
     Ok((
         model,
@@ -616,8 +991,78 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             options,
             val_history,
             optimizer,
+            data,
+            history_file,
         },
     ))
+}
+
+/// The first `records` records of the history file `path`, checked against
+/// the checkpoint's `digest`: the losses, and the validation losses where
+/// they were measured.
+fn read_history_file(
+    path: &Path,
+    records: usize,
+    columns: usize,
+    digest: Fnv1a,
+) -> Result<(Vec<f64>, Vec<(usize, f64)>)> {
+    use std::io::Read;
+    let bad = |m: String| Error::model_file(path, m);
+    let mut f = File::open(path).map_err(|e| {
+        bad(format!(
+            "cannot open this checkpoint's history file ({e}); keep it beside the checkpoint"
+        ))
+    })?;
+    let mut head = [0u8; HISTORY_HEADER as usize];
+    f.read_exact(&mut head)
+        .map_err(|e| bad(format!("not a history file ({e})")))?;
+    if &head[..8] != HISTORY_MAGIC {
+        return Err(bad("not a history file (no STHIST01 magic)".into()));
+    }
+    let width = u64::from_le_bytes(head[8..].try_into().expect("8 bytes"));
+    if width != columns as u64 {
+        return Err(bad(format!(
+            "records of {width} columns; the checkpoint expects {columns}"
+        )));
+    }
+    let len = records
+        .checked_mul(columns * 8)
+        .ok_or_else(|| bad(format!("{records} records overflow")))?;
+    let have = f.metadata().map_err(|e| Error::io(path, e))?.len() - HISTORY_HEADER;
+    if have < len as u64 {
+        return Err(bad(format!(
+            "holds {} records; the checkpoint needs {records}",
+            have / (columns as u64 * 8)
+        )));
+    }
+    let mut bytes = vec![0u8; len];
+    f.read_exact(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let mut got = Fnv1a::new();
+    got.update(&bytes);
+    if got != digest {
+        return Err(bad(format!(
+            "its records do not match the checkpoint (FNV-1a digest {}, expected {}): another run has overwritten it",
+            got.hex(),
+            digest.hex()
+        )));
+    }
+    let values = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("chunks of 8")));
+    let mut history = Vec::with_capacity(records);
+    let mut val = Vec::new();
+    if columns == 1 {
+        history.extend(values);
+    } else {
+        let values: Vec<f64> = values.collect();
+        for (k, pair) in values.chunks_exact(2).enumerate() {
+            history.push(pair[0]);
+            if !pair[1].is_nan() {
+                val.push((k, pair[1]));
+            }
+        }
+    }
+    Ok((history, val))
 }
 
 /// A checkpoint's optimizer state: its `optimizer.*` F64 tensors (one

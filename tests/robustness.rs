@@ -298,6 +298,8 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             options: serde_json::json!({}),
             val_history: Vec::new(),
             optimizer: b.optimizer_state()?,
+            data: None,
+            history_file: None,
         };
         save_checkpoint(&m, &c, &ck)
     };

@@ -199,7 +199,10 @@ impl TrainConfig {
             None => (RunOptions::from_args(args)?, None),
             Some(path) => {
                 let (model, checkpoint) = io::load_checkpoint(path)?;
-                let run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
+                let mut run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
+                if let Some(data) = &args.data {
+                    run.data = Some(moved_data(path, &checkpoint, &run, data)?);
+                }
                 let path = path.clone();
                 (
                     run,
@@ -260,6 +263,30 @@ impl TrainConfig {
     pub fn checkpoint_every(&self) -> usize {
         self.checkpoint.as_ref().map_or(0, |c| c.every)
     }
+}
+
+/// `--data` with `--resume`: the run's data file, moved. It is checked
+/// against the digest the checkpoint recorded once it is read; a
+/// checkpoint without one (or a run on synthetic data) cannot take it.
+fn moved_data(
+    checkpoint_path: &Path,
+    checkpoint: &io::Checkpoint,
+    run: &RunOptions,
+    data: &Path,
+) -> Result<PathBuf> {
+    if run.data.is_none() {
+        bail!(
+            "{} trains on synthetic data; --data cannot replace them",
+            checkpoint_path.display()
+        );
+    }
+    if checkpoint.data.is_none() {
+        bail!(
+            "{} records no digest of its data (an older checkpoint), so --data cannot be checked against it; resume without --data, from the folder the run started in",
+            checkpoint_path.display()
+        );
+    }
+    Ok(data.to_path_buf())
 }
 
 /// Every file `train` may write can be written, checked before anything runs.

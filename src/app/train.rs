@@ -17,7 +17,7 @@ use super::validation::Validation;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, TrainArgs};
 use crate::cpu::{Fast, Reference};
-use crate::data::{Columns, Dataset, Standardization, Table};
+use crate::data::{Columns, DataDigest, Dataset, Standardization, Table};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
@@ -69,6 +69,11 @@ fn interrupting_signal() -> (&'static str, u8) {
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     let (config, resumed) = TrainConfig::resolve(args)?;
     let mut data = TrainingData::load(&config.run)?;
+    // A resume in place goes on appending to the checkpoint's history file.
+    let writer = config.checkpoint.as_ref().map(|c| {
+        let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
+        io::CheckpointWriter::new(&c.path, from)
+    });
     let Start {
         model,
         history,
@@ -83,7 +88,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         val_history,
         history.len(),
     )?;
-    let checkpointer = Checkpointer::new(&config, &model);
+    let checkpointer = Checkpointer::new(&config, &model, writer, data.digest.clone());
     let fitted = fit(
         &config,
         backend.as_mut(),
@@ -112,12 +117,15 @@ struct TrainingData {
     columns: Columns,
     /// The data line of the printed summary.
     what: String,
+    /// The `--data` file's rows, columns and digest, as checkpoints record
+    /// them; `None` for synthetic data.
+    digest: Option<DataDigest>,
 }
 
 impl TrainingData {
     /// The run's data, split when it asks for a validation split.
     fn load(run: &RunOptions) -> Result<TrainingData> {
-        let (all, columns, mut what) = match run.on_device_shape() {
+        let (all, columns, mut what, digest) = match run.on_device_shape() {
             Some((n, f)) => (
                 None,
                 Columns::synthetic(n, f)?,
@@ -125,11 +133,12 @@ impl TrainingData {
                     "synthetic {n} rows × {f} features (seed {}), generated on the GPU",
                     run.seed
                 ),
+                None,
             ),
             None => {
-                let (data, what) = read_data(run)?;
+                let (data, what, digest) = read_data(run)?;
                 let columns = data.columns();
-                (Some(data), columns, what)
+                (Some(data), columns, what, digest)
             }
         };
         // The held-out rows leave the training set before anything is fitted.
@@ -149,6 +158,7 @@ impl TrainingData {
             val,
             columns,
             what,
+            digest,
         })
     }
 
@@ -169,11 +179,13 @@ impl TrainingData {
     }
 }
 
-/// The rows of `--data` or `--synthetic` on the host, and what they are.
-fn read_data(run: &RunOptions) -> Result<(Dataset, String)> {
+/// The rows of `--data` or `--synthetic` on the host, what they are, and
+/// the file's digest.
+fn read_data(run: &RunOptions) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
             let table = Table::read(path)?;
+            let digest = table.digest();
             let data = table.into_dataset(run.target.as_deref())?;
             let what = format!(
                 "{} ({} rows × {} features, target {})",
@@ -182,13 +194,14 @@ fn read_data(run: &RunOptions) -> Result<(Dataset, String)> {
                 data.features,
                 data.target_name
             );
-            Ok((data, what))
+            Ok((data, what, Some(digest)))
         }
         (None, Some(n), Some(f)) => {
             let data = Dataset::synthetic(n, f, run.seed)?;
             Ok((
                 data,
                 format!("synthetic {n} rows × {f} features (seed {})", run.seed),
+                None,
             ))
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
@@ -213,7 +226,7 @@ fn starting_point(
 ) -> Result<Start> {
     let run = &config.run;
     let start = match resumed {
-        Some(resumed) => resume(run, resumed, &data.columns)?,
+        Some(resumed) => resume(run, resumed, data)?,
         None => {
             let mut model = initial_model(run, &data.columns)?;
             model.standardization =
@@ -233,13 +246,24 @@ fn starting_point(
 }
 
 /// A checkpoint's state, checked against the data and the epochs to run.
-fn resume(run: &RunOptions, resumed: Resumed, columns: &Columns) -> Result<Start> {
+fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Start> {
     let Resumed {
         path,
         mut model,
         checkpoint,
     } = resumed;
-    check_model(&model, &path, run, columns)?;
+    if let (Some(want), Some(got), Some(file)) = (&checkpoint.data, &data.digest, &run.data) {
+        let differences = got.differences(want);
+        if !differences.is_empty() {
+            bail!(
+                "{} is not the data {} was trained on: it has {}; give --data the file the run started with",
+                file.display(),
+                path.display(),
+                differences.join(", ")
+            );
+        }
+    }
+    check_model(&model, &path, run, &data.columns)?;
     if checkpoint.epoch > run.epochs {
         bail!(
             "{} is at epoch {}, past --epochs {}; give a larger --epochs to continue",
@@ -452,19 +476,33 @@ fn open_validation<'a>(
 /// before them, the run's options, the validation losses so far and the
 /// optimizer's state.
 struct Checkpointer<'a> {
-    path: Option<&'a Path>,
-    /// The run's options, as checkpoints record them.
+    writer: Option<RefCell<io::CheckpointWriter>>,
+    /// The run's options, as checkpoints record them: `data` as an
+    /// absolute path, so a resume finds it from any folder.
     options: serde_json::Value,
     /// The starting model, for everything but its parameters.
     model: &'a Model,
+    /// The data file's digest, checked on resume.
+    data: Option<DataDigest>,
 }
 
 impl<'a> Checkpointer<'a> {
-    fn new(config: &'a TrainConfig, model: &'a Model) -> Checkpointer<'a> {
+    fn new(
+        config: &'a TrainConfig,
+        model: &'a Model,
+        writer: Option<io::CheckpointWriter>,
+        data: Option<DataDigest>,
+    ) -> Checkpointer<'a> {
+        let mut run = config.run.clone();
+        if let Some(path) = &run.data {
+            let absolute = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+            run.data = Some(absolute.unwrap_or_else(|_| path.clone()));
+        }
         Checkpointer {
-            path: config.checkpoint.as_ref().map(|c| c.path.as_path()),
-            options: serde_json::to_value(&config.run).expect("options serialise"),
+            writer: writer.map(RefCell::new),
+            options: serde_json::to_value(&run).expect("options serialise"),
             model,
+            data,
         }
     }
 
@@ -476,21 +514,22 @@ impl<'a> Checkpointer<'a> {
         optimizer: Saved,
         validation: Option<&Validation>,
     ) -> crate::Result<()> {
-        let Some(path) = self.path else {
+        let Some(writer) = &self.writer else {
             return Ok(());
         };
         let model = Model {
             params,
             ..self.model.clone()
         };
-        let ck = io::Checkpoint {
+        let ck = io::CheckpointView {
             epoch,
-            history: losses[..epoch].to_vec(),
-            options: self.options.clone(),
-            val_history: validation.map_or_else(Vec::new, |v| v.up_to(epoch)),
-            optimizer,
+            history: losses,
+            options: &self.options,
+            val_history: validation.map_or(&[], |v| v.losses()),
+            optimizer: &optimizer,
+            data: self.data.as_ref(),
         };
-        io::save_checkpoint(&model, &ck, path)
+        writer.borrow_mut().write(&model, &ck)
     }
 }
 

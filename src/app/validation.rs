@@ -36,15 +36,6 @@ impl<'a> Validation<'a> {
         &self.losses
     }
 
-    /// The losses measured up to `epoch`, as a checkpoint at it records them.
-    pub(super) fn up_to(&self, epoch: usize) -> Vec<(usize, f64)> {
-        self.losses
-            .iter()
-            .copied()
-            .filter(|&(k, _)| k <= epoch)
-            .collect()
-    }
-
     pub(super) fn latest(&self) -> Option<f64> {
         self.losses.last().map(|&(_, l)| l)
     }
