@@ -1,0 +1,345 @@
+//! Checkpoints of long runs stay small and cost the same at any epoch;
+//! a kill at any moment leaves a checkpoint that loads; a resume finds its
+//! data from any folder and refuses data that are not the run's.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{gen_csv, path, paths, shadertrain, train_synthetic};
+use shadertrain::io::{
+    load_checkpoint, load_model, model_to_bytes_with_state, CheckpointView, CheckpointWriter,
+};
+use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::optim::Saved;
+
+/// Runs the binary in the folder `cwd`; returns (success, stderr).
+fn shadertrain_in(cwd: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn size(p: impl AsRef<Path>) -> u64 {
+    std::fs::metadata(p).unwrap().len()
+}
+
+/// Two million epochs of a 1 → 1 → 1 network on one row: the checkpoint
+/// stays under a kilobyte (it held the history as JSON, tens of MB, and
+/// past 4.5 million epochs could not be read), the history file holds 8
+/// bytes an epoch, and the run resumes from it with the whole history.
+#[test]
+fn a_run_of_millions_of_epochs_keeps_a_small_checkpoint_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, json] = paths(&dir, ["ck.st", "r.json"]);
+    let more = [
+        "--hidden",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--epochs",
+        "2000000",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "250000",
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("1", "1", "cpu", &more));
+    assert!(ok, "{err}");
+    assert!(size(&ck) < 4096, "checkpoint of {} bytes", size(&ck));
+    assert_eq!(size(format!("{ck}.history")), 16 + 8 * 2_000_000);
+    let (_, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert_eq!((c.epoch, c.history.len()), (2_000_000, 2_000_000));
+    // predict reads it as a model.
+    load_model(Path::new(&ck)).unwrap();
+
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &ck,
+        "--backend",
+        "cpu",
+        "--threads",
+        "1",
+        "--quiet",
+        "--epochs",
+        "2000100",
+        "--json",
+        &json,
+    ]);
+    assert!(ok, "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["epochs"], 2_000_100);
+    // No --checkpoint this time: the checkpoint is as it was.
+    assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1, c);
+}
+
+/// The bytes this process has passed to write(2) so far.
+fn bytes_written() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A checkpoint 1,000 epochs after the last costs the same bytes at epoch
+/// 2,000 as at epoch 1,001,000: only the new records are appended, and the
+/// checkpoint file has the same size (the history was rewritten whole,
+/// 20 MB at a million epochs).
+#[test]
+fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck.st");
+    let layout = Layout::new(2, &[3]).unwrap();
+    let model = Model::init(
+        layout,
+        Activation::Tanh,
+        1,
+        vec!["a".into(), "b".into()],
+        "y".into(),
+    );
+    let history: Vec<f64> = (0..1_001_001).map(|k| 1.0 / (k as f64 + 1.0)).collect();
+    let options = serde_json::json!({});
+    let state = Saved::default();
+    let view = |epoch| CheckpointView {
+        epoch,
+        history: &history,
+        options: &options,
+        val_history: &[],
+        optimizer: &state,
+        data: None,
+    };
+    let mut writer = CheckpointWriter::new(&ck, None);
+    let mut cost = |epoch| {
+        let before = bytes_written();
+        writer.write(&model, &view(epoch)).unwrap();
+        (bytes_written() - before, size(&ck))
+    };
+    cost(1_000);
+    let early = cost(2_000);
+    cost(1_000_000);
+    let late = cost(1_001_000);
+    assert_eq!(early.1, late.1, "checkpoint file sizes");
+    // Other tests of this binary run the CLI in child processes, whose
+    // writes are not counted here; a margin covers a stray small write.
+    assert!(
+        late.0 <= early.0 + 4096,
+        "{} bytes written at epoch 1,001,000 against {} at 2,000",
+        late.0,
+        early.0
+    );
+    let (_, c) = load_checkpoint(&ck).unwrap();
+    assert_eq!(c.history, history[..1_001_000]);
+}
+
+/// Checkpoints written to the same path by a run, by a new run over it and
+/// by resumes in place, killed at several moments: what is left always
+/// loads, with a history as long as its epoch, and one history file.
+#[test]
+fn a_kill_at_any_moment_leaves_a_checkpoint_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    let mut epochs_seen = Vec::new();
+    for round in 0..6u64 {
+        let mut args = vec!["train"];
+        // Even rounds start a new run over the checkpoint, odd ones resume it.
+        if round % 2 == 0 || !Path::new(&ck).exists() {
+            args.extend(["--synthetic", "8", "--features", "2", "--hidden", "2"]);
+        } else {
+            args.extend(["--resume", &ck]);
+        }
+        args.extend([
+            "--backend",
+            "cpu",
+            "--threads",
+            "1",
+            "--quiet",
+            "--epochs",
+            "100000000",
+            "--checkpoint",
+            &ck,
+            "--checkpoint-every",
+            "1",
+        ]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300 + 97 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if !Path::new(&ck).exists() {
+            continue;
+        }
+        let (_, c) =
+            load_checkpoint(Path::new(&ck)).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(c.history.len(), c.epoch);
+        epochs_seen.push(c.epoch);
+    }
+    assert!(epochs_seen.iter().any(|&e| e > 0), "{epochs_seen:?}");
+    let histories = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("ck.st.history")
+        })
+        .count();
+    assert!(histories <= 2, "{histories} history files");
+}
+
+/// A checkpoint written before history files (the history as JSON in the
+/// header, the data path relative) resumes from the folder it was made in,
+/// and the next checkpoint moves its history to a file.
+#[test]
+fn a_checkpoint_with_its_history_in_the_header_still_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    gen_csv(&path(&dir, "d.csv"), "20", "2", "1");
+    let first = ["--hidden", "3", "--epochs", "5", "--checkpoint", "new.st"];
+    let mut args = vec!["train", "--data", "d.csv", "--backend", "cpu", "--quiet"];
+    args.extend(first);
+    let (ok, err) = shadertrain_in(dir.path(), &args);
+    assert!(ok, "{err}");
+    let (model, c) = load_checkpoint(&dir.path().join("new.st")).unwrap();
+    let mut options = c.options.clone();
+    options["data"] = "d.csv".into();
+    let extra = [
+        ("checkpoint_epoch", c.epoch.to_string()),
+        ("history", serde_json::to_string(&c.history).unwrap()),
+        ("options", options.to_string()),
+    ];
+    let old = dir.path().join("old.st");
+    std::fs::write(
+        &old,
+        model_to_bytes_with_state(&model, &extra, &c.optimizer).unwrap(),
+    )
+    .unwrap();
+    let (_, back) = load_checkpoint(&old).unwrap();
+    assert_eq!((back.history.clone(), back.history_file), (c.history, None));
+    let args = [
+        "train",
+        "--resume",
+        "old.st",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        "8",
+        "--checkpoint",
+        "old.st",
+    ];
+    let (ok, err) = shadertrain_in(dir.path(), &args);
+    assert!(ok, "{err}");
+    let (_, after) = load_checkpoint(&old).unwrap();
+    assert_eq!(after.epoch, 8);
+    assert_eq!(after.history[..5], back.history[..]);
+    assert!(after.history_file.is_some());
+}
+
+/// A run on `d.csv` in `dir/a`, checkpointed to `dir/r.ck` as `../r.ck`.
+fn checkpointed_run(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let a = dir.path().join("a");
+    std::fs::create_dir(&a).unwrap();
+    gen_csv(&a.join("d.csv").to_string_lossy(), "30", "2", "1");
+    let args = [
+        "train",
+        "--data",
+        "d.csv",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--hidden",
+        "3",
+        "--epochs",
+        "4",
+        "--checkpoint",
+        "../r.ck",
+    ];
+    let (ok, err) = shadertrain_in(&a, &args);
+    assert!(ok, "{err}");
+    a
+}
+
+/// `--resume ../r.ck` from another folder finds `d.csv`, which the run was
+/// started on by a relative path.
+#[test]
+fn resume_from_another_folder_finds_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpointed_run(&dir);
+    let b = dir.path().join("b");
+    std::fs::create_dir(&b).unwrap();
+    let args = [
+        "train",
+        "--resume",
+        "../r.ck",
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--epochs",
+        "6",
+        "--save",
+        "m.st",
+    ];
+    let (ok, err) = shadertrain_in(&b, &args);
+    assert!(ok, "{err}");
+    assert!(b.join("m.st").exists());
+}
+
+/// The data file moved elsewhere is accepted with `--data`; a file of
+/// other values (another seed), moved or regenerated in place, is refused
+/// with what differs, and no model is written.
+#[test]
+fn moved_data_resumes_and_other_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = checkpointed_run(&dir);
+    let ck = path(&dir, "r.ck");
+    let [moved, other, fewer, model] = paths(&dir, ["moved.csv", "other.csv", "fewer.csv", "m.st"]);
+    std::fs::rename(a.join("d.csv"), &moved).unwrap();
+    let resume = |data: Option<&str>| {
+        let mut args = vec!["train", "--resume", &ck, "--backend", "cpu", "--quiet"];
+        args.extend(["--epochs", "6", "--save", &model]);
+        if let Some(d) = data {
+            args.extend(["--data", d]);
+        }
+        shadertrain(&args)
+    };
+    // The recorded path no longer holds the data.
+    let (ok, _, _) = resume(None);
+    assert!(!ok, "resumed without its data");
+    let (ok, _, err) = resume(Some(&moved));
+    assert!(ok, "{err}");
+    std::fs::remove_file(&model).unwrap();
+
+    gen_csv(&other, "30", "2", "2");
+    let (ok, _, err) = resume(Some(&other));
+    assert!(!ok, "resumed on another seed's data");
+    assert!(
+        err.contains("other.csv") && err.contains("other values"),
+        "{err}"
+    );
+    gen_csv(&fewer, "29", "2", "1");
+    let (ok, _, err) = resume(Some(&fewer));
+    assert!(!ok && err.contains("29 rows, not 30"), "{err}");
+    // Regenerated in place, under the recorded path.
+    std::fs::copy(&other, a.join("d.csv")).unwrap();
+    let (ok, _, err) = resume(None);
+    assert!(!ok, "resumed on regenerated data");
+    assert!(
+        err.contains("d.csv") && err.contains("other values"),
+        "{err}"
+    );
+    assert!(!Path::new(&model).exists(), "a model was written");
+}
