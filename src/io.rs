@@ -997,6 +997,9 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
     ))
 }
 
+/// (epoch, validation loss) pairs, ascending.
+type ValHistory = Vec<(usize, f64)>;
+
 /// The first `records` records of the history file `path`, checked against
 /// the checkpoint's `digest`: the losses, and the validation losses where
 /// they were measured.
@@ -1005,7 +1008,7 @@ fn read_history_file(
     records: usize,
     columns: usize,
     digest: Fnv1a,
-) -> Result<(Vec<f64>, Vec<(usize, f64)>)> {
+) -> Result<(Vec<f64>, ValHistory)> {
     use std::io::Read;
     let bad = |m: String| Error::model_file(path, m);
     let mut f = File::open(path).map_err(|e| {
