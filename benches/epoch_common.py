@@ -1,10 +1,25 @@
-"""What the Python epoch benchmarks share: docs/spec.md's shapes, the same
-seeded data and initial weights for every framework, and the JSON record
-`shadertrain bench --json` writes."""
+"""What the Python epoch benchmarks share: docs/spec.md's shapes, the data
+and initial weights `shadertrain bench` itself uses (seed 0, drawn with a
+port of src/rng.rs, so a peer's trajectory can be compared with
+shadertrain's epoch by epoch), the command line, and the JSON record
+`shadertrain bench --json` writes.
+
+Every script takes the same arguments:
+
+    python3 benches/<peer>_epoch.py [--activation sigmoid|tanh]
+        [--samples N] [--threads T] S1 S2 S3
+
+and prints one JSON record per shape on stdout. `shadertrain bench --peers`
+runs them; they also run on their own.
+"""
+import argparse
 import json
+import os
 import statistics
 
-import numpy as np
+# numpy is imported by `arguments`, after the thread count is set: OpenBLAS
+# reads it once, when it loads. The scalar generator needs no numpy.
+np = None
 
 SHAPES = {
     "S0": (1_024, 4, 16),
@@ -14,27 +29,114 @@ SHAPES = {
     "S4": (16_777_216, 16, 64),
 }
 
+# src/rng.rs's stream ids: the features, and the weights of layer i at 16 + i.
+FEATURES = 0
+LAYER0 = 16
 
-def problem(name):
-    """(x, y, w1, w2) in float32 for shape `name`: the synthetic task of
-    docs/spec.md and uniform weights scaled by 1/sqrt(fan-in), from seed 0."""
+_M32 = 0xFFFF_FFFF
+
+
+def _mix(x):
+    """src/rng.rs's `mix` on one Python int (32 bits)."""
+    x ^= x >> 16
+    x = (x * 0x7FEB_352D) & _M32
+    x ^= x >> 15
+    x = (x * 0x846C_A68B) & _M32
+    x ^= x >> 16
+    return x
+
+
+def bits(seed, stream, index):
+    """src/rng.rs's `bits`: 32 random bits for (seed, stream, index)."""
+    h = _mix((index & _M32) ^ 0x9E37_79B9)
+    h = _mix(h ^ (index >> 32))
+    h = _mix(h ^ stream)
+    h = _mix(h ^ (seed & _M32))
+    return _mix(h ^ (seed >> 32))
+
+
+def symmetric(seed, stream, index):
+    """src/rng.rs's `symmetric`: uniform on [-1, 1), exact in float32."""
+    return 2.0 * ((bits(seed, stream, index) >> 8) / 16_777_216.0) - 1.0
+
+
+def _mix_array(x):
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x7FEB_352D)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(0x846C_A68B)
+    x ^= x >> np.uint32(16)
+    return x
+
+
+def symmetric_array(seed, stream, count, chunk=1 << 22):
+    """`symmetric` for indices 0..count as a float32 array, in chunks so
+    S4's 268 million values need no 64-bit temporaries."""
+    out = np.empty(count, np.float32)
+    lo_seed, hi_seed = np.uint32(seed & _M32), np.uint32(seed >> 32)
+    for start in range(0, count, chunk):
+        idx = np.arange(start, min(start + chunk, count), dtype=np.uint64)
+        h = _mix_array((idx & np.uint64(_M32)).astype(np.uint32) ^ np.uint32(0x9E37_79B9))
+        h = _mix_array(h ^ (idx >> np.uint64(32)).astype(np.uint32))
+        h = _mix_array(h ^ np.uint32(stream))
+        h = _mix_array(h ^ lo_seed)
+        h = _mix_array(h ^ hi_seed)
+        u = (h >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16_777_216.0)
+        out[start:start + len(idx)] = np.float32(2.0) * u - np.float32(1.0)
+    return out
+
+
+def problem(name, seed=0):
+    """(x, y, w1, w2) in float32 for shape `name`: `shadertrain bench`'s
+    synthetic data and initial weights for `seed` (src/data.rs's
+    `Dataset::synthetic`, src/model.rs's `Model::init`; biases start at 0)."""
     n, f, h = SHAPES[name]
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (n, f)).astype(np.float32)
-    y = (np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1]) + 0.5 * x[:, 2]).astype(np.float32)
-    w1 = rng.uniform(-1, 1, (h, f)).astype(np.float32) / np.float32(np.sqrt(f))
-    w2 = rng.uniform(-1, 1, h).astype(np.float32) / np.float32(np.sqrt(h))
-    return x, y, w1, w2
+    x = symmetric_array(seed, FEATURES, n * f).reshape(n, f)
+    y = np.sin(np.float32(np.pi) * x[:, 0]) * np.cos(np.float32(np.pi) * x[:, 1])
+    y = (y + np.float32(0.5) * x[:, 2]).astype(np.float32)
+    w1 = symmetric_array(seed, LAYER0, h * f).reshape(h, f) * np.float32(1.0 / np.sqrt(f))
+    w2 = symmetric_array(seed, LAYER0 + 1, h) * np.float32(1.0 / np.sqrt(h))
+    return x, y, w1.astype(np.float32), w2.astype(np.float32)
 
 
-def report(backend, adapter, name, times, **extra):
+def arguments(doc, extra=None):
+    """The scripts' shared command line; `extra(parser)` adds a script's own
+    options. Sets the BLAS and OpenMP thread count from --threads before the
+    framework is imported (the scripts import it after this call)."""
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--activation", choices=["sigmoid", "tanh"], default="sigmoid")
+    p.add_argument("--samples", type=int, default=10, help="timed epochs per shape")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads for the framework [default: its own choice]")
+    if extra:
+        extra(p)
+    p.add_argument("shapes", nargs="*", default=["S1", "S2", "S3"])
+    args = p.parse_args()
+    for s in args.shapes:
+        if s not in SHAPES:
+            p.error(f"unknown shape {s!r}; expected some of {', '.join(SHAPES)}")
+    if args.threads > 0:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(args.threads)
+    global np
+    import numpy
+    np = numpy
+    return args
+
+
+def derivative(a, activation):
+    """g'(z) from a = g(z): a(1 − a) for the sigmoid, 1 − a² for tanh."""
+    return a * (1.0 - a) if activation == "sigmoid" else 1.0 - a * a
+
+
+def report(backend, adapter, name, activation, times, **extra):
     """Prints (and returns) the record of one case: median, min and max of
     the per-epoch `times`, samples/s and nominal GFLOP/s."""
     n, f, h = SHAPES[name]
     med = statistics.median(times)
     flops = 4 * n * f * h + 6 * n * h
     rec = {"backend": backend, "adapter": adapter, "shape": name,
-           "n": n, "f": f, "h": h, "activation": "sigmoid",
+           "n": n, "f": f, "h": h, "activation": activation,
            "epochs": len(times), "median_s": med, "min_s": min(times),
            "max_s": max(times), "samples_per_s": n / med,
            "gflops": flops / med / 1e9, **extra}

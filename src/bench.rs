@@ -40,6 +40,38 @@ impl std::fmt::Display for BackendKind {
     }
 }
 
+/// Who ran a benchmark record: one of shadertrain's backends, or a peer
+/// framework running the same epoch (benches/*_epoch.py). Its name is its
+/// JSON form and its table entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Runner {
+    Own(BackendKind),
+    /// A peer, by the name its script reports (`numpy`, `torch-eager`,
+    /// `torch-compile`, `jax-jit`).
+    Peer(String),
+}
+
+impl Runner {
+    pub fn name(&self) -> &str {
+        match self {
+            Runner::Own(kind) => kind.name(),
+            Runner::Peer(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl serde::Serialize for Runner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// Benchmarks use α = 0.1 (docs/spec.md).
 pub const LR: f64 = 0.1;
 
@@ -196,8 +228,11 @@ pub fn time_epochs_with(
 /// One row of the table and of `--json`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Record {
-    pub backend: BackendKind,
+    pub backend: Runner,
     pub adapter: String,
+    /// Whether the record ran on the host's CPU (shadertrain's cpu and
+    /// reference backends, CPU peers) rather than a GPU adapter.
+    pub on_cpu: bool,
     pub shape: String,
     pub n: usize,
     pub f: usize,
@@ -209,12 +244,24 @@ pub struct Record {
     pub max_s: f64,
     pub samples_per_s: f64,
     pub gflops: f64,
-    /// Seconds of the first timed-or-warm-up sample after setup.
-    pub first_sample_s: f64,
-    /// Setup: data upload and pipeline creation, in seconds.
-    pub setup_s: f64,
+    /// Seconds of the first timed-or-warm-up sample after setup (not
+    /// reported by peers).
+    pub first_sample_s: Option<f64>,
+    /// Setup: data upload and pipeline creation, in seconds (not reported
+    /// by peers).
+    pub setup_s: Option<f64>,
     /// The CPU record's median over this one's, on the same shape, for GPU rows.
     pub speedup_vs_cpu: Option<f64>,
+    /// For a peer's record: its median over shadertrain's on the same shape
+    /// and kind of device (the cpu backend for a CPU peer, the gpu backend
+    /// for a GPU one). Above 1, shadertrain is faster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadertrain_speedup: Option<f64>,
+    /// The peer framework's version, for a peer's record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The host's CPU, whatever the record ran on.
+    pub cpu: crate::cpu::Host,
     /// GPU seconds per kernel in one epoch, from timestamp queries, where
     /// the adapter has them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -233,8 +280,9 @@ impl Record {
         let layout = Layout::new(shape.f, &[shape.h]).expect("benchmark shapes are valid");
         let median = timing.median();
         Record {
-            backend,
+            backend: Runner::Own(backend),
             adapter: adapter.to_string(),
+            on_cpu: backend != BackendKind::Gpu,
             shape: shape.name.to_string(),
             n: shape.n,
             f: shape.f,
@@ -246,34 +294,105 @@ impl Record {
             max_s: timing.max(),
             samples_per_s: shape.n as f64 / median,
             gflops: layout.epoch_flops(shape.n) / median / 1e9,
-            first_sample_s: timing.first_s,
-            setup_s,
+            first_sample_s: Some(timing.first_s),
+            setup_s: Some(setup_s),
             speedup_vs_cpu: None,
+            shadertrain_speedup: None,
+            version: None,
+            cpu: crate::cpu::Host::get().clone(),
             kernel_s: None,
         }
     }
 }
 
-/// Fills `speedup_vs_cpu` of every GPU record from the CPU record of
-/// the same shape, when there is one.
-pub fn fill_speedups(records: &mut [Record]) {
-    let cpu: Vec<(String, f64)> = records
-        .iter()
-        .filter(|r| r.backend == BackendKind::Cpu)
-        .map(|r| (r.shape.clone(), r.median_s))
-        .collect();
-    for r in records.iter_mut().filter(|r| r.backend == BackendKind::Gpu) {
-        r.speedup_vs_cpu = cpu
-            .iter()
-            .find(|(s, _)| *s == r.shape)
-            .map(|(_, c)| c / r.median_s);
+/// One line a peer's script prints (benches/epoch_common.py's `report`).
+#[derive(Debug, serde::Deserialize)]
+pub struct PeerLine {
+    pub backend: String,
+    pub adapter: String,
+    pub shape: String,
+    pub activation: String,
+    pub epochs: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    /// The framework's version, under its own name (`numpy`, `torch`, `jax`).
+    #[serde(flatten)]
+    pub rest: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl Record {
+    /// A peer's record of `shape`, from its script's line.
+    pub fn peer(line: PeerLine, shape: &Shape) -> Record {
+        let layout = Layout::new(shape.f, &[shape.h]).expect("benchmark shapes are valid");
+        let version = ["numpy", "torch", "jax"].into_iter().find_map(|k| {
+            let v = line.rest.get(k)?.as_str()?;
+            Some(format!("{k} {v}"))
+        });
+        Record {
+            // "cpu" from numpy and torch, "TFRT_CPU_0" from JAX.
+            on_cpu: line.adapter.to_ascii_lowercase().contains("cpu"),
+            backend: Runner::Peer(line.backend),
+            adapter: line.adapter,
+            shape: shape.name.to_string(),
+            n: shape.n,
+            f: shape.f,
+            h: shape.h,
+            activation: line.activation,
+            epochs: line.epochs,
+            median_s: line.median_s,
+            min_s: line.min_s,
+            max_s: line.max_s,
+            samples_per_s: shape.n as f64 / line.median_s,
+            gflops: layout.epoch_flops(shape.n) / line.median_s / 1e9,
+            first_sample_s: None,
+            setup_s: None,
+            speedup_vs_cpu: None,
+            shadertrain_speedup: None,
+            version,
+            cpu: crate::cpu::Host::get().clone(),
+            kernel_s: None,
+        }
     }
 }
 
-/// The records as an aligned text table.
+/// Fills `speedup_vs_cpu` of every GPU record from the cpu record of the
+/// same shape, and `shadertrain_speedup` of every peer's record from the
+/// cpu or gpu record of its shape, where there is one.
+pub fn fill_speedups(records: &mut [Record]) {
+    let median = |records: &[Record], kind: BackendKind, shape: &str| {
+        records
+            .iter()
+            .find(|r| r.backend == Runner::Own(kind) && r.shape == shape)
+            .map(|r| r.median_s)
+    };
+    let ours = records.to_vec();
+    for r in records.iter_mut() {
+        match r.backend {
+            Runner::Own(BackendKind::Gpu) => {
+                r.speedup_vs_cpu =
+                    median(&ours, BackendKind::Cpu, &r.shape).map(|c| c / r.median_s);
+            }
+            Runner::Peer(_) => {
+                let kind = if r.on_cpu {
+                    BackendKind::Cpu
+                } else {
+                    BackendKind::Gpu
+                };
+                r.shadertrain_speedup = median(&ours, kind, &r.shape).map(|m| r.median_s / m);
+            }
+            Runner::Own(_) => {}
+        }
+    }
+}
+
+/// The records as an aligned text table. Its last column is the GPU's
+/// speedup over the cpu backend on GPU rows, and shadertrain's speedup
+/// over the peer on a peer's rows; a line under the table says so when
+/// there are peers.
 pub fn table(records: &[Record]) -> String {
     let mut out = format!(
-        "{:<10} {:<28} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
+        "{:<13} {:<28} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
         "backend",
         "adapter",
         "shape",
@@ -282,12 +401,12 @@ pub fn table(records: &[Record]) -> String {
         "max s",
         "samples/s",
         "GFLOP/s",
-        "GPU/CPU"
+        "speedup"
     );
     for r in records {
         let adapter: String = r.adapter.chars().take(28).collect();
         out.push_str(&format!(
-            "{:<10} {:<28} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            "{:<13} {:<28} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
             r.backend,
             adapter,
             r.shape,
@@ -297,8 +416,17 @@ pub fn table(records: &[Record]) -> String {
             r.samples_per_s,
             r.gflops,
             r.speedup_vs_cpu
+                .or(r.shadertrain_speedup)
                 .map_or("-".to_string(), |s| format!("{s:.2}x"))
         ));
+    }
+    if records.iter().any(|r| matches!(r.backend, Runner::Peer(_))) {
+        out.push_str(
+            "speedup: gpu rows, the cpu backend's median over the gpu's; peer rows, the \
+             peer's median over shadertrain's on the same device (above 1: shadertrain is faster)\n",
+        );
+    } else if records.iter().any(|r| r.speedup_vs_cpu.is_some()) {
+        out.push_str("speedup: the cpu backend's median over the gpu's\n");
     }
     out
 }

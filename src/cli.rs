@@ -356,6 +356,24 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
+    /// Also time the same epochs in numpy, PyTorch (eager and
+    /// torch.compile, and on CUDA when the gpu backend is timed and PyTorch
+    /// has a device) and JAX, with benches/*_epoch.py (built in), on the
+    /// same data, starting weights, activation and thread count. Each peer
+    /// the interpreter cannot import is skipped with a notice. The table's
+    /// speedup column then gives shadertrain's speedup over each peer.
+    #[arg(long)]
+    pub peers: bool,
+
+    /// The Python interpreter of --peers.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "python3",
+        requires = "peers"
+    )]
+    pub python: PathBuf,
+
     /// Also write the records as a JSON array here [default: not written].
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,
@@ -390,6 +408,12 @@ pub struct DeviceArgs {
     /// Threads of the CPU backend [default: every core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
+
+    /// The build of the CPU backend's block code to run: the same
+    /// arithmetic, and the same bits, compiled for x86-64's baseline, for
+    /// AVX2 with FMA, or for AVX-512 [default: the best this CPU has].
+    #[arg(long, value_enum, value_name = "ISA")]
+    pub cpu_isa: Option<crate::cpu::Isa>,
 
     /// GPU kernels of the epoch.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, gpu, gpu_with, model};
-use shadertrain::cpu::{Fast, Reference};
+use shadertrain::cpu::{Fast, Isa, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
@@ -250,6 +250,32 @@ fn fast_cpu_reruns_are_bit_identical() {
     let (l2, p2) = run();
     assert_eq!(l1, l2);
     assert_eq!(p1, p2);
+}
+
+/// The builds of the block code (`--cpu-isa`) are one computation compiled
+/// for different instruction sets, so each gives the same bits; the test
+/// covers every build this CPU runs (all three on an AVX-512 machine).
+#[test]
+fn every_cpu_build_gives_the_same_bits() {
+    let data = Dataset::synthetic(700, 6, 2).unwrap();
+    for act in Activation::ALL {
+        let m = model(&data, &[33, 9], act, 5);
+        let run = |isa: Isa| {
+            let mut b = Fast::new(&m, &data, Optimizer::gd(0.5), 2)
+                .unwrap()
+                .with_isa(Some(isa))
+                .unwrap();
+            assert_eq!(b.isa(), isa);
+            let out = train(&mut b, &schedule(25)).unwrap();
+            (out.losses, b.params().unwrap())
+        };
+        let builds: Vec<Isa> = Isa::ALL.into_iter().filter(|i| i.available()).collect();
+        assert!(builds.contains(&Isa::Baseline) && builds.contains(&Isa::detect()));
+        let want = run(Isa::Baseline);
+        for isa in builds {
+            assert_eq!(run(isa), want, "{act}: the {} build differs", isa.name());
+        }
+    }
 }
 
 #[test]

@@ -65,7 +65,11 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             let record = case.time(which, &mut tick)?;
             say(format!(
                 "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
-                shape.name, record.median_s, record.gflops, record.setup_s, record.first_sample_s
+                shape.name,
+                record.median_s,
+                record.gflops,
+                record.setup_s.unwrap_or(0.0),
+                record.first_sample_s.unwrap_or(0.0)
             ));
             if let Some(k) = &record.kernel_s {
                 let parts: Vec<String> = k
@@ -81,6 +85,23 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
+    if args.peers {
+        let shapes: Vec<Shape> = args.shapes.0.clone();
+        let peers = super::peers::Peers {
+            python: &args.python,
+            shapes: &shapes,
+            activation: args.activation.name(),
+            samples: args.samples,
+            threads: cpu_threads(args),
+            gpu: backends.contains(&BackendKind::Gpu),
+        };
+        // Notices always show; the per-peer lines follow --quiet.
+        records.extend(peers.run(&mut |line: String| {
+            if !args.quiet || line.starts_with("notice:") {
+                eprintln!("{line}");
+            }
+        }));
+    }
     bench::fill_speedups(&mut records);
     super::emit(&bench::table(&records))?;
     if let Some(path) = &args.json {
@@ -129,9 +150,15 @@ impl Case<'_> {
         };
         let (adapter, setup_s, timing, kernels) = match which {
             BackendKind::Cpu => {
-                let mut b = Fast::new(model, data, opt, args.device.threads)?;
+                let mut b = Fast::new(model, data, opt, args.device.threads)?
+                    .with_isa(args.device.cpu_isa)?;
                 let setup = start.elapsed().as_secs_f64();
-                let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
+                let adapter = format!(
+                    "{} ({} threads, {})",
+                    cpu_name(),
+                    b.threads(),
+                    b.isa().name()
+                );
                 (adapter, setup, time(&mut b, 1, tick)?, None)
             }
             BackendKind::Reference => {
@@ -168,14 +195,14 @@ fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+fn cpu_name() -> &'static str {
+    &crate::cpu::Host::get().model
+}
+
+/// The cpu backend's thread count: `--threads`, or every core.
+fn cpu_threads(args: &BenchArgs) -> usize {
+    match args.device.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
 }

@@ -173,6 +173,8 @@ pub struct TrainConfig {
     pub adapter: AdapterRequest,
     /// Threads of the CPU backend and of the validation scorer (0: all).
     pub threads: usize,
+    /// The CPU backend's build (`--cpu-isa`); `None`: the best there is.
+    pub cpu_isa: Option<crate::cpu::Isa>,
     pub kernels: KernelChoice,
     pub checkpoint: Option<Checkpointing>,
     /// The checkpoint resumed from.
@@ -242,6 +244,7 @@ impl TrainConfig {
                 ..AdapterRequest::default()
             },
             threads: args.device.threads,
+            cpu_isa: args.device.cpu_isa,
             kernels: args.device.kernels,
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
                 path,

@@ -8,7 +8,8 @@
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
 //! - `progress`: the progress bar of `train` and `bench`.
-//! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands.
+//! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands;
+//!   `peers`: `bench --peers`, the Python frameworks timed alongside.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ mod bench_cmd;
 mod config;
 mod gen;
 mod info;
+mod peers;
 mod predict;
 mod progress;
 mod report;

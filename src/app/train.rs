@@ -437,7 +437,10 @@ fn open_backend<'a>(
             with_optimizer(g, model, opt)
         }
         Some(rows) => match Device::open(config)? {
-            Device::Cpu => with_optimizer(Fast::new(model, rows, opt, config.threads)?, model, opt),
+            Device::Cpu => {
+                let fast = Fast::new(model, rows, opt, config.threads)?.with_isa(config.cpu_isa)?;
+                with_optimizer(fast, model, opt)
+            }
             Device::Reference => with_optimizer(Reference::new(model, rows, opt), model, opt),
             Device::Gpu(ctx) => {
                 let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;
@@ -466,7 +469,8 @@ fn open_validation<'a>(
     let Some(rows) = rows else {
         return Ok(None);
     };
-    let scorer = Fast::new(model, rows, config.run.optimizer, config.threads)?;
+    let scorer =
+        Fast::new(model, rows, config.run.optimizer, config.threads)?.with_isa(config.cpu_isa)?;
     let mut validation = Validation::new(scorer, history);
     validation.record(resumed_at, &model.params);
     Ok(Some(validation))

@@ -128,6 +128,65 @@ fn gemm(
     }
 }
 
+/// Which build of the block code (activations, deltas, residuals and
+/// sums; the SGEMM picks its own kernels) a pass runs. The builds are the
+/// same Rust compiled for different instruction sets, and Rust neither
+/// reorders float operations nor fuses a multiply and an add on its own,
+/// so every build computes the same bits; only the speed differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isa {
+    /// x86-64's baseline (SSE2), or the target's own on other CPUs.
+    Baseline,
+    /// AVX2 and FMA: 8 lanes of f32.
+    Avx2,
+    /// AVX-512 (F, VL, BW, DQ) with AVX2 and FMA: 16 lanes of f32.
+    Avx512,
+}
+
+impl Isa {
+    /// Every build, fastest last.
+    pub const ALL: [Isa; 3] = [Isa::Baseline, Isa::Avx2, Isa::Avx512];
+
+    /// The fastest build this CPU runs.
+    pub fn detect() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|isa| isa.available())
+            .unwrap_or(Isa::Baseline)
+    }
+
+    /// Whether this CPU runs the build.
+    pub fn available(self) -> bool {
+        match self {
+            Isa::Baseline => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.available()
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512dq")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => false,
+        }
+    }
+
+    /// Its `--cpu-isa` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Baseline => "baseline",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
 /// One thread's buffers, allocated once.
 struct Worker {
     /// acts[l]: (block, width of hidden layer l)
@@ -153,6 +212,8 @@ pub struct Fast<'a> {
     workers: Vec<Worker>,
     /// The helper threads, kept from pass to pass; none with one thread.
     pool: Option<Pool>,
+    /// The build of the block code the passes run.
+    isa: Isa,
 }
 
 impl<'a> Fast<'a> {
@@ -204,11 +265,35 @@ impl<'a> Fast<'a> {
             } else {
                 None
             },
+            isa: Isa::detect(),
         })
     }
 
     pub fn threads(&self) -> usize {
         self.workers.len()
+    }
+
+    /// The build of the block code the passes run: [`Isa::detect`]'s unless
+    /// set.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Runs the passes with `isa`'s build, which must be one this CPU runs;
+    /// `None` keeps [`Isa::detect`]'s.
+    pub fn with_isa(mut self, isa: Option<Isa>) -> Result<Self> {
+        let Some(isa) = isa else {
+            return Ok(self);
+        };
+        if !isa.available() {
+            return Err(Error::Config(format!(
+                "this CPU cannot run the {} build of the cpu backend; the best it runs is {}",
+                isa.name(),
+                Isa::detect().name()
+            )));
+        }
+        self.isa = isa;
+        Ok(self)
     }
 
     /// The loss of `params` (a block of this model's layout) on this
@@ -229,6 +314,7 @@ impl<'a> Fast<'a> {
             data: self.data,
             block: self.block,
             with_grads,
+            isa: self.isa,
         };
         match &self.pool {
             Some(pool) => pool.run(&mut self.workers, pass, rows),
@@ -262,6 +348,8 @@ struct Pass<'p> {
     block: usize,
     /// Also the backward pass and the gradient partials.
     with_grads: bool,
+    /// The build of the block code to run.
+    isa: Isa,
 }
 
 /// How long a waiting thread keeps checking before it sleeps: longer than
@@ -480,9 +568,10 @@ impl Drop for Pool {
 }
 
 impl Worker {
-    /// Forward (and, `with_grads`, backward) over `rows`, block by block.
-    /// On x86-64 with AVX2 and FMA the same code is compiled for them and
-    /// chosen at run time; elsewhere it is built for the baseline target.
+    /// Forward (and, `with_grads`, backward) over `rows`, block by block,
+    /// with the block code built for `pass.isa` ([`Isa`]: on x86-64 the
+    /// same code compiled for AVX-512, for AVX2 with FMA, and for the
+    /// baseline; elsewhere only the baseline).
     ///
     /// The whole pass runs with subnormals flushed to zero on this thread
     /// ([`FlushDenormals`]: FTZ and DAZ on x86-64, the thread's previous
@@ -497,11 +586,21 @@ impl Worker {
     /// run on the calling thread after the pass.
     fn run(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
         let _flush = FlushDenormals::new();
-        #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { self.run_avx2(pass, rows) };
+        match pass.isa {
+            // SAFETY: `Fast` holds only an `Isa` this CPU runs
+            // (`Isa::detect`, or `with_isa`, which checks `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { self.run_avx512(pass, rows) },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => unsafe { self.run_avx2(pass, rows) },
+            _ => self.run_any(pass, rows),
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+    unsafe fn run_avx512(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
         self.run_any(pass, rows)
     }
 
@@ -520,6 +619,7 @@ impl Worker {
             data,
             block,
             with_grads,
+            isa: _,
         } = pass;
         let f = data.features;
         let layers = layout.layers();
@@ -795,6 +895,7 @@ mod tests {
                 data: fast.data,
                 block: fast.block,
                 with_grads: true,
+                isa: fast.isa,
             };
             let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
             for (t, w) in fast.workers.iter_mut().enumerate() {

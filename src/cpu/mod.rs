@@ -8,7 +8,7 @@ mod flush;
 pub mod ops;
 pub mod reference;
 
-pub use fast::Fast;
+pub use fast::{Fast, Isa};
 pub use reference::Reference;
 
 use crate::optim::{Optimizer, Real, State};
@@ -44,5 +44,53 @@ impl<T: Real> ParamSlots<T> {
         let (params, state) = &self.saved[slot];
         self.params.clone_from(params);
         self.state.clone_from(state);
+    }
+}
+
+/// The host's CPU as benchmarks report it: its model name, the vector
+/// instruction sets it has that matter here, and the build of the cpu
+/// backend's block code it runs by default.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Host {
+    pub model: String,
+    /// Of `avx2`, `fma`, `avx512f`, `avx512_fp16`, `avx512_bf16`,
+    /// `amx_tile`: those the CPU has.
+    pub isa: Vec<String>,
+    /// [`Isa::detect`]'s name.
+    pub build: String,
+}
+
+impl Host {
+    /// Read once, from /proc/cpuinfo where there is one.
+    pub fn get() -> &'static Host {
+        static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+        HOST.get_or_init(|| {
+            let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            let field = |name: &str| {
+                info.lines()
+                    .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let flags = field("flags").unwrap_or_default();
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            let isa = [
+                "avx2",
+                "fma",
+                "avx512f",
+                "avx512_fp16",
+                "avx512_bf16",
+                "amx_tile",
+            ]
+            .into_iter()
+            .filter(|f| flags.contains(f))
+            .map(String::from)
+            .collect();
+            Host {
+                model: field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+                isa,
+                build: Isa::detect().name().to_string(),
+            }
+        })
     }
 }

@@ -1,0 +1,239 @@
+//! `bench --peers`: the same epochs in numpy, PyTorch (eager and
+//! torch.compile) and JAX, timed by benches/*_epoch.py in the same
+//! invocation, so that shadertrain's ratios to them come from one run on
+//! one machine. The scripts are built into the binary and written to a
+//! temporary folder for the run; a peer whose framework the interpreter
+//! cannot import is skipped with a notice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::bench::{PeerLine, Record, Shape};
+
+/// The scripts, as benches/ has them.
+const SCRIPTS: [(&str, &str); 4] = [
+    (
+        "epoch_common.py",
+        include_str!("../../benches/epoch_common.py"),
+    ),
+    (
+        "numpy_epoch.py",
+        include_str!("../../benches/numpy_epoch.py"),
+    ),
+    (
+        "torch_epoch.py",
+        include_str!("../../benches/torch_epoch.py"),
+    ),
+    ("jax_epoch.py", include_str!("../../benches/jax_epoch.py")),
+];
+
+/// One peer: its name in the table, the module it needs, its script and
+/// the script's own options.
+struct Peer {
+    name: &'static str,
+    module: &'static str,
+    script: &'static str,
+    args: &'static [&'static str],
+}
+
+const CPU_PEERS: [Peer; 4] = [
+    Peer {
+        name: "numpy",
+        module: "numpy",
+        script: "numpy_epoch.py",
+        args: &[],
+    },
+    Peer {
+        name: "torch-eager",
+        module: "torch",
+        script: "torch_epoch.py",
+        args: &["--device", "cpu"],
+    },
+    Peer {
+        name: "torch-compile",
+        module: "torch",
+        script: "torch_epoch.py",
+        args: &["--device", "cpu", "--compile"],
+    },
+    Peer {
+        name: "jax-jit",
+        module: "jax",
+        script: "jax_epoch.py",
+        args: &[],
+    },
+];
+
+/// Timed next to the gpu backend, where PyTorch has a CUDA device.
+const CUDA_PEERS: [Peer; 2] = [
+    Peer {
+        name: "torch-eager (cuda)",
+        module: "torch",
+        script: "torch_epoch.py",
+        args: &["--device", "cuda"],
+    },
+    Peer {
+        name: "torch-compile (cuda)",
+        module: "torch",
+        script: "torch_epoch.py",
+        args: &["--device", "cuda", "--compile"],
+    },
+];
+
+/// What the peers run: the same cases as shadertrain's records.
+pub(super) struct Peers<'a> {
+    pub python: &'a Path,
+    pub shapes: &'a [Shape],
+    pub activation: &'static str,
+    pub samples: usize,
+    /// The cpu backend's thread count, which the CPU peers get too.
+    pub threads: usize,
+    /// Whether the gpu backend was timed, so the CUDA peers run as well.
+    pub gpu: bool,
+}
+
+impl Peers<'_> {
+    /// Runs every peer the interpreter can import, in turn; `say` gets a
+    /// line per peer and a notice for each one skipped or failed.
+    pub fn run(&self, say: &mut dyn FnMut(String)) -> Vec<Record> {
+        let folder = match write_scripts() {
+            Ok(folder) => folder,
+            Err(e) => {
+                say(format!("notice: no peers timed: {e}"));
+                return Vec::new();
+            }
+        };
+        let mut records = Vec::new();
+        match self.probe("numpy") {
+            Err(e) => say(format!(
+                "notice: no peers timed: cannot run {}: {e}; --python names an interpreter \
+                 with numpy (and torch, jax for those peers)",
+                self.python.display()
+            )),
+            Ok(false) => say(format!(
+                "notice: no peers timed: {} cannot import numpy, which every peer needs \
+                 (pip install numpy torch jax)",
+                self.python.display()
+            )),
+            Ok(true) => {
+                let cuda = self.gpu && self.has_cuda();
+                let peers = CPU_PEERS.iter().chain(CUDA_PEERS.iter().filter(|_| cuda));
+                for peer in peers {
+                    records.extend(self.run_peer(peer, &folder, say));
+                }
+            }
+        }
+        // A leftover folder in the temp directory is harmless.
+        let _ = std::fs::remove_dir_all(&folder);
+        records
+    }
+
+    /// Whether the interpreter imports `module`; an error when it cannot
+    /// be started at all.
+    fn probe(&self, module: &str) -> std::io::Result<bool> {
+        let status = Command::new(self.python)
+            .args(["-c", &format!("import {module}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        Ok(status.success())
+    }
+
+    fn has_cuda(&self) -> bool {
+        Command::new(self.python)
+            .args([
+                "-c",
+                "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn run_peer(&self, peer: &Peer, folder: &Path, say: &mut dyn FnMut(String)) -> Vec<Record> {
+        if !self.probe(peer.module).unwrap_or(false) {
+            say(format!(
+                "notice: peer {} skipped: {} cannot import {} (pip install {})",
+                peer.name,
+                self.python.display(),
+                peer.module,
+                peer.module
+            ));
+            return Vec::new();
+        }
+        say(format!(
+            "peer {}: timing {} shapes",
+            peer.name,
+            self.shapes.len()
+        ));
+        let output = Command::new(self.python)
+            .arg(peer.script)
+            .args(peer.args)
+            .args(["--activation", self.activation])
+            .args(["--samples", &self.samples.to_string()])
+            .args(["--threads", &self.threads.to_string()])
+            .args(self.shapes.iter().map(|s| s.name))
+            .current_dir(folder)
+            // Tuning variables meant for shadertrain's own tools, which
+            // would misconfigure the peers' BLAS.
+            .env_remove("OPENBLAS_CORETYPE")
+            .env_remove("OPENBLAS_L2_SIZE")
+            .stdin(Stdio::null())
+            .output();
+        let output = match output {
+            Ok(o) => o,
+            Err(e) => {
+                say(format!("notice: peer {} failed to start: {e}", peer.name));
+                return Vec::new();
+            }
+        };
+        let mut records = Vec::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let Ok(parsed) = serde_json::from_str::<PeerLine>(line) else {
+                continue;
+            };
+            if let Some(shape) = self.shapes.iter().find(|s| s.name == parsed.shape) {
+                let mut record = Record::peer(parsed, shape);
+                record.backend = crate::bench::Runner::Peer(peer.name.to_string());
+                say(format!(
+                    "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
+                    shape.name, peer.name, record.median_s, record.gflops
+                ));
+                records.push(record);
+            }
+        }
+        if !output.status.success() || records.len() < self.shapes.len() {
+            let err = String::from_utf8_lossy(&output.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            say(format!(
+                "notice: peer {} timed {} of {} shapes ({}){}",
+                peer.name,
+                records.len(),
+                self.shapes.len(),
+                output.status,
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", last.trim())
+                }
+            ));
+        }
+        records
+    }
+}
+
+/// The scripts in a new temporary folder.
+fn write_scripts() -> std::io::Result<PathBuf> {
+    let folder = std::env::temp_dir().join(format!("shadertrain-peers-{}", std::process::id()));
+    std::fs::create_dir_all(&folder)?;
+    for (name, text) in SCRIPTS {
+        std::fs::write(folder.join(name), text)?;
+    }
+    Ok(folder)
+}

@@ -1,0 +1,247 @@
+//! `bench --peers`: the peers' scripts run from the binary with the bench's
+//! cases, their records join the table and the JSON with shadertrain's
+//! speedup over them, and a peer that cannot run is a notice, not a
+//! failure. The scripts' port of src/rng.rs draws shadertrain's bits.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use common::path;
+use shadertrain::data::Dataset;
+use shadertrain::model::{Activation, Layout, Model};
+use shadertrain::rng::{self, Stream};
+
+/// `bench --shapes S0 --backends cpu --samples 3 --peers …` with `more`;
+/// returns (success, stdout, stderr).
+fn bench_peers(more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args([
+            "bench",
+            "--shapes",
+            "S0",
+            "--backends",
+            "cpu",
+            "--samples",
+            "3",
+        ])
+        .args(["--threads", "2", "--peers"])
+        .args(more)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn without_an_interpreter_the_bench_still_runs_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = path(&dir, "no-python");
+    let (ok, out, err) = bench_peers(&["--python", &missing], &[]);
+    assert!(ok, "{err}");
+    assert!(err.contains("notice: no peers timed: cannot run"), "{err}");
+    assert!(err.contains(&missing), "{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" S0 ")).collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].starts_with("cpu "), "{out}");
+}
+
+/// A stand-in interpreter: imports numpy and jax but not torch; its numpy
+/// script reports one record, its jax script fails. It logs each script's
+/// arguments, the scripts it finds beside it, and OPENBLAS_CORETYPE.
+const FAKE_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  case "$2" in
+    "import numpy"|"import jax") exit 0 ;;
+    *) exit 1 ;;
+  esac
+fi
+script=$1
+shift
+echo "$script $* | $(ls *.py | tr '\n' ' ')| ${OPENBLAS_CORETYPE:-unset}" >> "$PEER_LOG"
+case $script in
+  numpy_epoch.py)
+    echo 'some chatter'
+    echo '{"backend": "numpy", "adapter": "cpu", "shape": "S0", "activation": "tanh", "epochs": 3, "median_s": 0.5, "min_s": 0.25, "max_s": 0.75, "numpy": "9.9"}'
+    ;;
+  jax_epoch.py)
+    echo 'jax failed on purpose' >&2
+    exit 3
+    ;;
+esac
+"#;
+
+#[test]
+fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    std::fs::write(&python, FAKE_PYTHON).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
+    let env = [("PEER_LOG", log.as_str()), ("OPENBLAS_CORETYPE", "Haswell")];
+    let more = ["--python", &python, "--activation", "tanh", "--json", &json];
+    let (ok, out, err) = bench_peers(&more, &env);
+    assert!(ok, "{err}");
+
+    // Only numpy and jax ran, each once, with the bench's cases, beside
+    // all four scripts, without the OpenBLAS tuning variable.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let scripts = "epoch_common.py jax_epoch.py numpy_epoch.py torch_epoch.py";
+    let args = "--activation tanh --samples 3 --threads 2 S0";
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            format!("numpy_epoch.py {args} | {scripts} | unset"),
+            format!("jax_epoch.py {args} | {scripts} | unset"),
+        ],
+        "{log}"
+    );
+    for peer in ["torch-eager", "torch-compile"] {
+        assert!(
+            err.contains(&format!(
+                "notice: peer {peer} skipped: {python} cannot import torch"
+            )),
+            "{err}"
+        );
+    }
+    assert!(
+        err.contains(
+            "notice: peer jax-jit timed 0 of 1 shapes (exit status: 3): jax failed on purpose"
+        ),
+        "{err}"
+    );
+
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let (cpu, numpy) = (&records[0], &records[1]);
+    assert_eq!(cpu["backend"], "cpu");
+    assert_eq!(numpy["backend"], "numpy");
+    assert_eq!(numpy["version"], "numpy 9.9");
+    assert_eq!(numpy["on_cpu"], true);
+    let ours = cpu["median_s"].as_f64().unwrap();
+    let ratio = numpy["shadertrain_speedup"].as_f64().unwrap();
+    assert!(
+        (ratio - 0.5 / ours).abs() <= 1e-9 * ratio,
+        "{ratio} vs {ours}"
+    );
+    for r in &records {
+        assert!(!r["cpu"]["model"].as_str().unwrap().is_empty());
+        assert!(r["cpu"]["isa"].is_array());
+    }
+
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("numpy "))
+        .expect("a numpy row");
+    assert!(row.ends_with(&format!("{:.2}x", 0.5 / ours)), "{row}");
+    assert!(
+        out.contains("peer rows, the peer's median over shadertrain's"),
+        "{out}"
+    );
+}
+
+/// benches/epoch_common.py's `bits` and `symmetric` against src/rng.rs, and,
+/// where the interpreter has numpy, its `problem("S0")` against the
+/// data and starting weights `bench` times.
+#[test]
+fn the_peers_draw_shadertrains_data_and_weights() {
+    let benches = concat!(env!("CARGO_MANIFEST_DIR"), "/benches");
+    let cases: [(u64, Stream, u64); 5] = [
+        (0, Stream::Features, 0),
+        (0, Stream::Features, 123_456_789),
+        (7, Stream::Layer(0), 5),
+        (1 << 40 | 3, Stream::Layer(1), 1 << 33 | 9),
+        (u64::MAX, Stream::Split, u64::MAX),
+    ];
+    let calls: Vec<String> = cases
+        .iter()
+        .map(|(seed, stream, i)| {
+            let id = stream.id();
+            format!("print(c.bits({seed}, {id}, {i}), repr(c.symmetric({seed}, {id}, {i})))")
+        })
+        .collect();
+    let program = format!(
+        "import sys; sys.path.insert(0, {benches:?}); import epoch_common as c\n{}",
+        calls.join("\n")
+    );
+    let out = match Command::new("python3").args(["-c", &program]).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI has no python3: {e}");
+            eprintln!("SKIPPED: no python3 to run benches/epoch_common.py ({e})");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), cases.len(), "{text}");
+    for ((seed, stream, i), line) in cases.iter().zip(lines) {
+        let (bits, value) = line.split_once(' ').unwrap();
+        assert_eq!(
+            bits.parse::<u32>().unwrap(),
+            rng::bits(*seed, *stream, *i),
+            "{line}"
+        );
+        let want = rng::symmetric(*seed, *stream, *i);
+        assert_eq!(value.parse::<f64>().unwrap(), f64::from(want), "{line}");
+    }
+
+    // The whole S0 problem, where numpy is there.
+    let program = format!(
+        "import sys; sys.path.insert(0, {benches:?}); import numpy as np; import epoch_common as c\n\
+         c.np = np\n\
+         for a in c.problem('S0'): print(' '.join(repr(float(v)) for v in a.ravel()))"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &program])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!(
+            "SKIPPED (part): python3 has no numpy, so problem('S0') was not compared: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return;
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    let arrays: Vec<Vec<f32>> = text
+        .lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|v| v.parse::<f64>().unwrap() as f32)
+                .collect()
+        })
+        .collect();
+    let data = Dataset::synthetic(1024, 4, 0).unwrap();
+    let model = Model::init(
+        Layout::new(4, &[16]).unwrap(),
+        Activation::Sigmoid,
+        0,
+        data.feature_names.clone(),
+        "y".into(),
+    );
+    assert_eq!(arrays[0], data.x, "x");
+    // y goes through numpy's and Rust's sin and cos: equal to a few ulp.
+    for (got, want) in arrays[1].iter().zip(&data.y) {
+        assert!(
+            (got - want).abs() <= 4.0 * f32::EPSILON,
+            "y: {got} vs {want}"
+        );
+    }
+    assert_eq!(arrays[2], model.weight(0), "w1");
+    assert_eq!(arrays[3], model.weight(1), "w2");
+}
