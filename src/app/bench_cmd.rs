@@ -18,6 +18,7 @@ use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 use crate::plot;
 use crate::train::Backend;
+use crate::units;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
@@ -131,7 +132,7 @@ impl Case<'_> {
             BackendKind::Cpu => {
                 let mut b = Fast::new(model, data, opt, args.device.threads)?;
                 let setup = start.elapsed().as_secs_f64();
-                let adapter = format!("{} ({} threads)", cpu_name(), b.threads());
+                let adapter = format!("{} ({})", cpu_name(), units::count(b.threads(), "thread"));
                 (adapter, setup, time(&mut b, 1, tick)?, None)
             }
             BackendKind::Reference => {
