@@ -199,7 +199,8 @@ pub struct TrainArgs {
     pub patience: usize,
 
     /// Stop cleanly (and save) once this many seconds of training have
-    /// passed [default: no limit].
+    /// passed; 2^32 or more (136 years), or inf, is no limit [default: no
+    /// limit].
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
 
@@ -275,7 +276,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.png|FILE.svg")]
     pub plot: Option<PathBuf>,
 
-    /// Seconds to wait for the GPU before a readback is an error.
+    /// Seconds to wait for the GPU before a readback is an error; 2^32 or
+    /// more, or inf, waits without limit.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     pub gpu_timeout: f64,
 }

@@ -51,6 +51,11 @@ impl Dataset {
     /// can be generated on its own.
     pub fn synthetic(rows: usize, features: usize, seed: u64) -> Result<Dataset> {
         check_shape(rows, features)?;
+        crate::memory::check(
+            crate::memory::product(&[rows, features.saturating_add(1), 4]),
+            || format!("generating {rows} rows × {features} features"),
+            "use fewer rows or features",
+        )?;
         let len = rows
             .checked_mul(features)
             .ok_or_else(|| Error::Config(format!("{rows} rows × {features} features overflows")))?;
@@ -83,6 +88,22 @@ impl Dataset {
             feature_names: self.feature_names.clone(),
             target_name: self.target_name.clone(),
         }
+    }
+
+    /// The same rows with feature `j` taken from column `order[j]`: the
+    /// columns put in a saved model's order. `order` must name each
+    /// feature once.
+    pub fn reorder_features(&mut self, order: &[usize]) {
+        assert_eq!(order.len(), self.features, "one index per feature");
+        let mut x = Vec::with_capacity(self.x.len());
+        for row in self.x.chunks_exact(self.features) {
+            x.extend(order.iter().map(|&j| row[j]));
+        }
+        self.x = x;
+        self.feature_names = order
+            .iter()
+            .map(|&j| self.feature_names[j].clone())
+            .collect();
     }
 
     /// Row `n`'s features.
@@ -125,8 +146,8 @@ impl Dataset {
                 ("training", "a smaller fraction")
             };
             return Err(Error::Config(format!(
-                "--validation-split {fraction} of {} rows leaves no {side} rows; give {what} or more rows",
-                self.rows
+                "--validation-split {fraction} of {} leaves no {side} rows; give {what} or more rows",
+                crate::units::count(self.rows, "row")
             )));
         }
         let mut order: Vec<usize> = (0..self.rows).collect();
@@ -229,9 +250,10 @@ impl Standardization {
     pub fn check(&self, features: usize) -> std::result::Result<(), String> {
         if self.feature_mean.len() != features || self.feature_std.len() != features {
             return Err(format!(
-                "holds {} means and {} standard deviations for {features} features",
+                "holds {} means and {} standard deviations for {}",
                 self.feature_mean.len(),
-                self.feature_std.len()
+                self.feature_std.len(),
+                crate::units::count(features, "feature")
             ));
         }
         let means = self.feature_mean.iter().chain([&self.target_mean]);
@@ -396,8 +418,8 @@ impl Table {
                     line,
                     record.len().min(header.len()) + 1,
                     format!(
-                        "this row has {} cells; expected {} as in the header (line {header_line})",
-                        record.len(),
+                        "this row has {}; expected {} as in the header (line {header_line})",
+                        crate::units::count(record.len(), "cell"),
                         header.len()
                     ),
                 ));

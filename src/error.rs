@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::units;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,11 +24,13 @@ pub enum Error {
         message: String,
     },
 
-    #[error("{}: {source}", path.display())]
+    /// A file that could not be read or written. The I/O error is part of
+    /// the message and not also a `source()`, so an error chain printed
+    /// with `{:#}` says it once.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A model file that is not what shadertrain writes.
@@ -43,13 +47,28 @@ pub enum Error {
     #[error("no suitable GPU adapter: {0}")]
     NoAdapter(String),
 
-    #[error("the job needs {need} bytes of {what}, but the adapter allows {have}")]
+    /// A buffer larger than the adapter's limits allow
+    /// (max_storage_buffer_binding_size, max_buffer_size).
+    #[error("the job needs {} of {what}, but the adapter allows {}; use a smaller --hidden (or fewer features)", units::bytes(*need), units::bytes(*have))]
     TooLarge { what: String, need: u64, have: u64 },
+
+    /// A job larger than the machine's memory, refused before allocating.
+    /// `need` is `None` when the size overflowed while it was counted;
+    /// `have` is `None` where the available memory is unknown.
+    #[error("{what} needs {} of memory, but {}; {advice}",
+        need.map_or_else(|| "more than 16 EiB".to_string(), |n| format!("about {}", units::bytes(n))),
+        have.map_or_else(|| "no process can address that much".to_string(), |h| format!("only {} is available", units::bytes(h))))]
+    NotEnoughMemory {
+        what: String,
+        need: Option<u64>,
+        have: Option<u64>,
+        advice: String,
+    },
 
     #[error("GPU validation error in {label}: {message}")]
     Validation { label: String, message: String },
 
-    #[error("GPU out of memory creating {label}{}", need.map_or(String::new(), |n| format!(": the job needs {n} bytes of device memory in all (wgpu does not report how much the adapter has)")))]
+    #[error("GPU out of memory creating {label}{}", need.map_or(String::new(), |n| format!(": the job needs {} of device memory in all (wgpu does not report how much the adapter has)", units::bytes(n))))]
     OutOfMemory { label: String, need: Option<u64> },
 
     #[error("GPU device lost: {0}")]
@@ -63,7 +82,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

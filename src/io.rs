@@ -394,8 +394,22 @@ pub fn save_model_with(model: &Model, path: &Path, extra: &[(&str, String)]) -> 
 }
 
 pub fn load_model(path: &Path) -> Result<Model> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_model_file(path)?;
     model_from_bytes(path, &bytes)
+}
+
+/// A model or checkpoint file's bytes, once its size is known to fit: the
+/// bytes and the parameters parsed from them take about twice the file.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    crate::memory::check(
+        len.checked_mul(2),
+        || format!("loading {} ({})", path.display(), crate::units::bytes(len)),
+        "is it the model file you meant?",
+    )?;
+    std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
 /// Parses and checks a model file: every tensor present with the right dtype
@@ -424,6 +438,18 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         ))
     })?;
     let target_name = get("target_name")?.clone();
+    // Columns are matched to the model by name: each must name one column.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = feature_names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(bad(format!(
+            "metadata 'feature_names' names the feature '{twice}' twice; each input column must have its own name"
+        )));
+    }
+    if feature_names.contains(&target_name) {
+        return Err(bad(format!(
+            "the target '{target_name}' is also one of the model's features; a model cannot take its own target as an input"
+        )));
+    }
     let standardization = meta
         .get("standardization")
         .map(|text| {
@@ -447,7 +473,8 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     let layers = count / 2;
     if layers < 2 || count % 2 != 0 {
         return Err(bad(format!(
-            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {count} tensors"
+            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {}",
+            crate::units::count(count, "tensor")
         )));
     }
     let mut params = Vec::new();
@@ -509,8 +536,8 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     }
     if feature_names.len() != sizes[0] {
         return Err(bad(format!(
-            "metadata names {} features but layers.0.weight takes {}",
-            feature_names.len(),
+            "metadata names {} but layers.0.weight takes {}",
+            crate::units::count(feature_names.len(), "feature"),
             sizes[0]
         )));
     }
@@ -880,7 +907,7 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
 
 /// Reads a checkpoint, and its history file when it has one.
 pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_model_file(path)?;
     checkpoint_from_bytes(path, &bytes)
 }
 

@@ -12,6 +12,8 @@
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`bench`]: the CPU-against-GPU benchmark.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
+//! - [`memory`]: what a job needs in memory, checked before allocating.
+//! - [`units`]: counts, sizes and durations as messages write them.
 //! - [`app`]: what each CLI subcommand does.
 
 pub mod app;
@@ -22,10 +24,12 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod io;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod rng;
 pub mod train;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -351,7 +351,12 @@ fn no_matching_adapter_says_what_was_tried_and_how_to_get_one() {
         "{err}"
     );
     assert!(err.contains("tried"), "{err}");
-    assert!(err.contains("lavapipe"), "{err}");
+    // Installing lavapipe is suggested only where no software adapter is
+    // there already (tests/messages.rs holds the other case).
+    let software = shadertrain::gpu::context::adapters()
+        .iter()
+        .any(|a| shadertrain::gpu::context::is_software(&a.get_info()));
+    assert!(software || err.contains("lavapipe"), "{err}");
 }
 
 #[test]

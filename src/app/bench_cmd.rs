@@ -18,6 +18,7 @@ use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 use crate::plot;
 use crate::train::Backend;
+use crate::units;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
@@ -154,9 +155,9 @@ impl Case<'_> {
                     .with_isa(args.device.cpu_isa)?;
                 let setup = start.elapsed().as_secs_f64();
                 let adapter = format!(
-                    "{} ({} threads, {})",
+                    "{} ({}, {})",
                     cpu_name(),
-                    b.threads(),
+                    units::count(b.threads(), "thread"),
                     b.isa().name()
                 );
                 (adapter, setup, time(&mut b, 1, tick)?, None)

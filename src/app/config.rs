@@ -219,10 +219,10 @@ impl TrainConfig {
         let schedule = run.check()?;
         check_distinct_files(args, &run)?;
         let target_loss = args.target_loss.map(check_target_loss).transpose()?;
-        let max_time = args
-            .max_time
-            .map(|t| seconds(t, "--max-time"))
-            .transpose()?;
+        let max_time = match args.max_time {
+            Some(t) => seconds(t, "--max-time")?,
+            None => None,
+        };
         // With --backend gpu the synthetic task is generated on the device,
         // so a large batch is never built on the host nor copied over the
         // bus. A resumed run keeps the data source it started with.
@@ -240,7 +240,7 @@ impl TrainConfig {
             adapter: AdapterRequest {
                 allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
                 name: args.device.adapter.clone(),
-                timeout: seconds(args.gpu_timeout, "--gpu-timeout")?,
+                timeout: seconds(args.gpu_timeout, "--gpu-timeout")?.unwrap_or(LONGEST),
                 ..AdapterRequest::default()
             },
             threads: args.device.threads,
@@ -356,12 +356,24 @@ fn check_target_loss(t: f64) -> Result<f64> {
     }
 }
 
-/// `flag`'s value as a positive duration.
-fn seconds(t: f64, flag: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(t)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .with_context(|| format!("{flag} must be a positive number of seconds"))
+/// The longest time limit kept as given, 2^32 s (136 years): a longer
+/// one, `inf` included, is no limit at all.
+const LONGEST: Duration = Duration::from_secs(1 << 32);
+
+/// `flag`'s value as a positive duration; `None`, no limit, beyond
+/// [`LONGEST`].
+fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
+    if t.is_nan() || t <= 0.0 {
+        bail!("{flag} must be a positive number of seconds, not {t}");
+    }
+    if t >= LONGEST.as_secs_f64() {
+        return Ok(None);
+    }
+    let d = Duration::from_secs_f64(t);
+    if d.is_zero() {
+        bail!("{flag} {t} is shorter than a nanosecond; give a positive number of seconds");
+    }
+    Ok(Some(d))
 }
 
 /// Checks `bench`'s options; the adapter it asks for (software ones too).

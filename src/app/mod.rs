@@ -7,6 +7,7 @@
 //! - `report`: what a run leaves behind: history, plot, model, the JSON
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
+//! - `budget`: what a run needs in memory, checked before it allocates.
 //! - `progress`: the progress bar of `train` and `bench`.
 //! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands;
 //!   `peers`: `bench --peers`, the Python frameworks timed alongside.
@@ -30,6 +31,7 @@ macro_rules! outln {
 }
 
 mod bench_cmd;
+mod budget;
 mod config;
 mod gen;
 mod info;
@@ -58,6 +60,16 @@ pub(crate) fn emit(text: &str) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedPipe.into()),
         Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
+    }
+}
+
+/// Prints `text` as a notice on standard error: something the user may
+/// want to know that changes nothing about the result (which backend was
+/// chosen, a thread count lowered). `--quiet` drops notices; warnings
+/// (the result may be bad, work may be lost) and errors are always shown.
+pub(crate) fn notice(quiet: bool, text: &str) {
+    if !quiet {
+        eprintln!("notice: {text}");
     }
 }
 

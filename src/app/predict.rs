@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::cli::PredictArgs;
 use crate::cpu;
 use crate::data::Table;
-use crate::io;
+use crate::{io, memory, units};
 
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     if let Some(out) = &args.out {
@@ -21,6 +21,20 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let model = io::load_model(&args.model)?;
     let table = Table::read(&args.data)?;
     let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
+    let layout = &model.layout;
+    memory::check(
+        cpu::reference::predict_bytes(&model, data.rows),
+        || {
+            format!(
+                "predicting {} with a {} → {} → 1 network ({})",
+                units::count(data.rows, "row"),
+                layout.features(),
+                layout.hidden_spec(),
+                units::count(layout.len(), "parameter")
+            )
+        },
+        "predict fewer rows at a time, or on a machine with more memory",
+    )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = cpu::reference::predict(&model, &data);
     let mut text = String::with_capacity(yhat.len() * 12);
@@ -35,7 +49,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     if has_target {
         let mse = cpu::reference::mse(&yhat, &data.y);
         // Keep standard output clean CSV when the predictions go there.
-        let line = format!("mse {mse:.6e} over {} rows", data.rows);
+        let line = format!("mse {mse:.6e} over {}", units::count(data.rows, "row"));
         if args.out.is_some() {
             super::emit(&format!("{line}\n"))?;
         } else {

@@ -13,6 +13,7 @@ use crate::io;
 use crate::model::Model;
 use crate::plot;
 use crate::train::{Outcome, StopReason};
+use crate::units;
 
 /// The `train --json` record; its schema is in the README.
 #[derive(Debug, serde::Serialize)]
@@ -46,7 +47,9 @@ pub struct Summary {
     pub stop: &'static str,
     pub stop_reason: String,
     pub wall_s: f64,
-    pub time_per_epoch_s: f64,
+    /// `wall_s` over the epochs this run made; null when it made none (a
+    /// resumed run already at its --epochs).
+    pub time_per_epoch_s: Option<f64>,
     /// The model file, when one was written.
     pub model: Option<PathBuf>,
     /// Outputs that could not be written, each as "flag: error"; empty
@@ -178,7 +181,7 @@ impl Summary {
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
-            time_per_epoch_s: out.time_per_epoch().as_secs_f64(),
+            time_per_epoch_s: (out.run_updates > 0).then(|| out.time_per_epoch().as_secs_f64()),
             model: model.filter(|_| saved).map(Path::to_path_buf),
             milestones: done.milestones.clone(),
             failed_outputs: Vec::new(),
@@ -271,19 +274,20 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     outln!(text, "data      {}", done.data);
     outln!(
         text,
-        "model     {} → {} → 1, {}, {} parameters",
+        "model     {} → {} → 1, {}, {}",
         model.layout.features(),
         model.layout.hidden_spec(),
         model.activation,
-        model.layout.len()
+        units::count(model.layout.len(), "parameter")
     );
     outln!(text, "optimizer {}", config.run.optimizer.describe());
     match outcome.evaluations {
         Some(n) => outln!(
             text,
-            "epochs    {} ({}), {n} loss-and-gradient evaluations",
+            "epochs    {} ({}), {}",
             outcome.updates,
-            outcome.reason.describe()
+            outcome.reason.describe(),
+            units::count(n, "loss-and-gradient evaluation")
         ),
         None => outln!(
             text,
@@ -303,20 +307,28 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     }
     if let Some(v) = &done.validation {
         let (best_epoch, best) = v.best().unwrap_or((0, f64::NAN));
-        outln!(text,
-            "val loss  {:.6e} → {:.6e}, best {best:.6e} at epoch {best_epoch} ({} rows, measured at {} epochs)",
+        outln!(
+            text,
+            "val loss  {:.6e} → {:.6e}, best {best:.6e} at epoch {best_epoch} ({}, measured at {})",
             v.losses()[0].1,
             v.latest().unwrap_or(f64::NAN),
-            done.rows.1,
-            v.losses().len()
+            units::count(done.rows.1, "row"),
+            units::count(v.losses().len(), "epoch")
         );
     }
-    outln!(
-        text,
-        "time      {:.3} s, {:.3} ms/epoch",
-        outcome.elapsed.as_secs_f64(),
-        outcome.time_per_epoch().as_secs_f64() * 1e3
-    );
+    match outcome.run_updates {
+        0 => outln!(
+            text,
+            "time      {:.3} s, no epochs run",
+            outcome.elapsed.as_secs_f64()
+        ),
+        _ => outln!(
+            text,
+            "time      {:.3} s, {:.3} ms/epoch",
+            outcome.elapsed.as_secs_f64(),
+            outcome.time_per_epoch().as_secs_f64() * 1e3
+        ),
+    }
     if let Some(path) = &config.outputs.save {
         outln!(text, "saved     {}", path.display());
     }

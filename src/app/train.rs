@@ -10,6 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use anyhow::{bail, Context as _, Result};
 
+use super::budget;
 use super::config::{Resumed, RunOptions, TrainConfig};
 use super::progress;
 use super::report::{self, Finished, Milestones};
@@ -24,6 +25,7 @@ use crate::model::{Layout, Model};
 use crate::optim::lbfgs::{Lbfgs, Objective};
 use crate::optim::{Optimizer, Saved};
 use crate::train::{self, Backend, Hooks, Outcome, StopReason};
+use crate::units;
 
 /// Raised by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the training loop checks
 /// it between batches.
@@ -74,13 +76,14 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
         io::CheckpointWriter::new(&c.path, from)
     });
+    let device = Device::open(&config)?;
     let Start {
         model,
         history,
         val_history,
         optimizer,
-    } = starting_point(&config, resumed, &mut data)?;
-    let mut backend = open_backend(&config, &model, &data, optimizer.as_ref())?;
+    } = starting_point(&config, resumed, &mut data, &device)?;
+    let mut backend = open_backend(&config, &model, &data, device, optimizer.as_ref())?;
     let validation = open_validation(
         &config,
         &model,
@@ -130,7 +133,9 @@ impl TrainingData {
                 None,
                 Columns::synthetic(n, f)?,
                 format!(
-                    "synthetic {n} rows × {f} features (seed {}), generated on the GPU",
+                    "synthetic {} × {} (seed {}), generated on the GPU",
+                    units::count(n, "row"),
+                    units::count(f, "feature"),
                     run.seed
                 ),
                 None,
@@ -146,8 +151,9 @@ impl TrainingData {
             (Some(all), Some(fraction)) => {
                 let (train_rows, val_rows) = all.split(fraction, run.seed)?;
                 what.push_str(&format!(
-                    "; {} rows train, {} held out (--validation-split {fraction})",
-                    train_rows.rows, val_rows.rows
+                    "; {} train, {} held out (--validation-split {fraction})",
+                    units::count(train_rows.rows, "row"),
+                    val_rows.rows
                 ));
                 (Some(train_rows), Some(val_rows))
             }
@@ -160,6 +166,61 @@ impl TrainingData {
             what,
             digest,
         })
+    }
+
+    /// Puts the feature columns in the order of `model`'s features,
+    /// matched by name as `predict` matches them; an error names the
+    /// columns missing or extra and says what to do.
+    fn match_features(&mut self, model: &Model, source: &Path) -> Result<()> {
+        let have = &self.columns.feature_names;
+        let want = &model.feature_names;
+        let order: Vec<Option<usize>> = want
+            .iter()
+            .map(|name| have.iter().position(|h| h == name))
+            .collect();
+        if order.iter().all(Option::is_some) && have.len() == want.len() {
+            let order: Vec<usize> = order.into_iter().flatten().collect();
+            if order.iter().enumerate().any(|(i, &j)| i != j) {
+                for d in self.train.iter_mut().chain(self.val.iter_mut()) {
+                    d.reorder_features(&order);
+                }
+                self.columns.feature_names = want.clone();
+            }
+            return Ok(());
+        }
+        let missing: Vec<&str> = want
+            .iter()
+            .filter(|n| !have.contains(n))
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = have
+            .iter()
+            .filter(|n| !want.contains(n))
+            .map(String::as_str)
+            .collect();
+        let mut problems = Vec::new();
+        if !missing.is_empty() {
+            problems.push(format!("missing {}", missing.join(", ")));
+        }
+        if !extra.is_empty() {
+            problems.push(format!("not in the model: {}", extra.join(", ")));
+        }
+        let target = &model.target_name;
+        let hint = if have.contains(target) && self.columns.target_name != *target {
+            format!("; the model's target '{target}' is a feature here: add --target {target}")
+        } else {
+            "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
+        };
+        bail!(
+            "{}: the model takes {} ({}) but the data has {} ({}, target {}): {}{hint}",
+            source.display(),
+            units::count(want.len(), "feature"),
+            want.join(", "),
+            units::count(have.len(), "feature"),
+            have.join(", "),
+            self.columns.target_name,
+            problems.join("; ")
+        )
     }
 
     /// Standardises the training and the held-out rows with `s`.
@@ -188,21 +249,23 @@ fn read_data(run: &RunOptions) -> Result<(Dataset, String, Option<DataDigest>)> 
             let digest = table.digest();
             let data = table.into_dataset(run.target.as_deref())?;
             let what = format!(
-                "{} ({} rows × {} features, target {})",
+                "{} ({} × {}, target {})",
                 path.display(),
-                data.rows,
-                data.features,
+                units::count(data.rows, "row"),
+                units::count(data.features, "feature"),
                 data.target_name
             );
             Ok((data, what, Some(digest)))
         }
         (None, Some(n), Some(f)) => {
             let data = Dataset::synthetic(n, f, run.seed)?;
-            Ok((
-                data,
-                format!("synthetic {n} rows × {f} features (seed {})", run.seed),
-                None,
-            ))
+            let what = format!(
+                "synthetic {} × {} (seed {})",
+                units::count(n, "row"),
+                units::count(f, "feature"),
+                run.seed
+            );
+            Ok((data, what, None))
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
@@ -217,18 +280,26 @@ struct Start {
     optimizer: Option<Saved>,
 }
 
-/// The resumed checkpoint's state, or a new run's starting model; the data
-/// are standardised as the model is.
+/// The resumed checkpoint's state, or a new run's starting model, each
+/// once the run is known to fit in memory on `device`; the data are
+/// standardised as the model is.
 fn starting_point(
     config: &TrainConfig,
     resumed: Option<Resumed>,
     data: &mut TrainingData,
+    device: &Device,
 ) -> Result<Start> {
     let run = &config.run;
+    let rows = data.rows();
+    let fits = |layout: &Layout| budget::check(config, device, layout, rows);
     let start = match resumed {
-        Some(resumed) => resume(run, resumed, data)?,
+        Some(resumed) => {
+            let start = resume(run, resumed, data)?;
+            fits(&start.model.layout)?;
+            start
+        }
         None => {
-            let mut model = initial_model(run, &data.columns)?;
+            let mut model = initial_model(run, data, &fits)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             Start {
@@ -285,11 +356,11 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Sta
 fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -> Result<()> {
     if model.layout.features() != data.features || model.feature_names != data.feature_names {
         bail!(
-            "{}: the model takes {} features ({}) but the data has {} ({})",
+            "{}: the model takes {} ({}) but the data has {} ({})",
             source.display(),
-            model.layout.features(),
+            units::count(model.layout.features(), "feature"),
             model.feature_names.join(", "),
-            data.features,
+            units::count(data.features, "feature"),
             data.feature_names.join(", ")
         );
     }
@@ -318,21 +389,30 @@ fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -
     Ok(())
 }
 
-/// The starting model: `--init`'s, checked against the data and the other
-/// options, or fresh weights from `--seed`.
-fn initial_model(run: &RunOptions, data: &Columns) -> Result<Model> {
+/// The starting model: `--init`'s, with the data's columns put in its
+/// order and checked against the other options, or fresh weights from
+/// `--seed`; either once `fits` accepts its layout.
+fn initial_model(
+    run: &RunOptions,
+    data: &mut TrainingData,
+    fits: &dyn Fn(&Layout) -> Result<()>,
+) -> Result<Model> {
     let Some(path) = &run.init else {
-        let layout = Layout::new(data.features, &run.fresh_hidden())?;
+        let columns = &data.columns;
+        let layout = Layout::new(columns.features, &run.fresh_hidden())?;
+        fits(&layout)?;
         return Ok(Model::init(
             layout,
             run.fresh_activation(),
             run.seed,
-            data.feature_names.clone(),
-            data.target_name.clone(),
+            columns.feature_names.clone(),
+            columns.target_name.clone(),
         ));
     };
     let model = io::load_model(path)?;
-    check_model(&model, path, run, data).with_context(|| format!("--init {}", path.display()))?;
+    data.match_features(&model, path)?;
+    check_model(&model, path, run, &data.columns)?;
+    fits(&model.layout)?;
     Ok(model)
 }
 
@@ -364,7 +444,7 @@ fn standardization(
 }
 
 /// Where a run trains, `auto` resolved.
-enum Device {
+pub(super) enum Device {
     Cpu,
     Reference,
     Gpu(Box<gpu::Context>),
@@ -373,7 +453,7 @@ enum Device {
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         Ok(match config.backend {
-            BackendChoice::Auto => Device::auto(&config.adapter)?,
+            BackendChoice::Auto => Device::auto(&config.adapter, config.quiet)?,
             BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
             BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
             BackendChoice::Kind(BackendKind::Gpu) => {
@@ -383,23 +463,23 @@ impl Device {
     }
 
     /// `auto`: a hardware GPU when there is one, otherwise the CPU, with a
-    /// notice saying why.
-    fn auto(request: &AdapterRequest) -> Result<Device> {
+    /// notice saying why (unless `quiet`).
+    fn auto(request: &AdapterRequest, quiet: bool) -> Result<Device> {
         match gpu::Context::new(request) {
             Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
             Err(crate::Error::NoAdapter(why)) => {
+                // `pick` puts the reason first, then what it tried.
+                let reason = why.split(';').next().unwrap_or(&why);
                 let software = gpu::context::adapters()
                     .iter()
                     .any(|a| gpu::context::is_software(&a.get_info()));
-                let hint = if software {
-                    " (a software adapter is present; --backend gpu uses it)"
-                } else {
-                    ""
+                let hint = match (software, &request.name) {
+                    // The reason already says how to use the named one.
+                    (_, Some(_)) if reason.contains("--backend gpu") => String::new(),
+                    (true, _) => " (a software adapter is present; --backend gpu uses it)".into(),
+                    (false, _) => String::new(),
                 };
-                eprintln!(
-                    "notice: training on the CPU: {}{hint}",
-                    why.split(';').next().unwrap_or(&why)
-                );
+                super::notice(quiet, &format!("training on the CPU: {reason}{hint}"));
                 Ok(Device::Cpu)
             }
             Err(e) => Err(e.into()),
@@ -419,34 +499,50 @@ where
     }
 }
 
-/// The trainer of `model` on the data, holding a resumed optimizer `state`.
+/// The trainer of `model` on the data, on `device`, holding a resumed
+/// optimizer `state`.
 fn open_backend<'a>(
     config: &TrainConfig,
     model: &Model,
     data: &'a TrainingData,
+    device: Device,
     state: Option<&Saved>,
 ) -> Result<Box<dyn Backend + 'a>> {
     let (opt, kernels) = (config.run.optimizer, config.kernels);
-    let mut backend = match &data.train {
+    let mut backend = match (device, &data.train) {
         // The synthetic rows, generated on the GPU.
-        None => {
-            let ctx = gpu::Context::new(&config.adapter)?;
+        (Device::Gpu(ctx), None) => {
             let (rows, seed) = (data.columns.rows, config.run.seed);
             let source = gpu::Source::Synthetic { rows, seed };
-            let g = GpuTrainer::with(ctx, model, source, opt, kernels)?;
+            let g = GpuTrainer::with(*ctx, model, source, opt, kernels)?;
             with_optimizer(g, model, opt)
         }
-        Some(rows) => match Device::open(config)? {
-            Device::Cpu => {
-                let fast = Fast::new(model, rows, opt, config.threads)?.with_isa(config.cpu_isa)?;
-                with_optimizer(fast, model, opt)
+        (_, None) => {
+            bail!("this run's synthetic data are generated on the GPU; train it with --backend gpu")
+        }
+        (Device::Cpu, Some(rows)) => {
+            let fast = Fast::new(model, rows, opt, config.threads)?.with_isa(config.cpu_isa)?;
+            let asked = config.threads;
+            if asked > fast.threads() {
+                super::notice(
+                    config.quiet,
+                    &format!(
+                        "--threads {asked} lowered to {}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
+                        fast.threads(),
+                        units::count(rows.rows, "row"),
+                        units::count(rows.rows.div_ceil(64), "block"),
+                    ),
+                );
             }
-            Device::Reference => with_optimizer(Reference::new(model, rows, opt), model, opt),
-            Device::Gpu(ctx) => {
-                let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;
-                with_optimizer(g, model, opt)
-            }
-        },
+            with_optimizer(fast, model, opt)
+        }
+        (Device::Reference, Some(rows)) => {
+            with_optimizer(Reference::new(model, rows, opt), model, opt)
+        }
+        (Device::Gpu(ctx), Some(rows)) => {
+            let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;
+            with_optimizer(g, model, opt)
+        }
     };
     if let Some(state) = state {
         let resumed = config.resume.as_ref().expect("resumed");
@@ -736,9 +832,10 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     if !config.quiet {
         report::print_summary(config, done)?;
-        if done.outcome.ended_above_start() {
-            eprintln!("{}", above_start_warning(config, &done.outcome));
-        }
+    }
+    // A warning, unlike a notice, is shown under --quiet too.
+    if done.outcome.ended_above_start() {
+        eprintln!("{}", above_start_warning(config, &done.outcome));
     }
     Ok(ExitCode::SUCCESS)
 }

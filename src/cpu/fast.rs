@@ -13,6 +13,7 @@ use crate::model::{Activation, Layout, Model, TANH_CLAMP};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
+use crate::{memory, units};
 
 /// Bytes of per-block working set aimed for. Larger than L2 on purpose:
 /// on S3 (h = 1,024) small blocks spend their time re-packing W for every
@@ -201,6 +202,20 @@ struct Worker {
     sq: f64,
 }
 
+/// Rows per block: as many as keep a block's inputs, activations, deltas
+/// and residual within [`BLOCK_BYTES`], from 8 to 1024.
+fn block_rows(layout: &Layout) -> usize {
+    let hidden = layout
+        .hidden()
+        .iter()
+        .fold(0usize, |a, &h| a.saturating_add(h));
+    let floats_per_row = layout
+        .features()
+        .saturating_add(hidden.saturating_mul(2))
+        .saturating_add(1);
+    (BLOCK_BYTES / floats_per_row.saturating_mul(4)).clamp(8, 1024)
+}
+
 pub struct Fast<'a> {
     layout: Layout,
     act: Activation,
@@ -231,17 +246,10 @@ impl<'a> Fast<'a> {
                 model.layout.features()
             )));
         }
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
-        // No more threads than blocks of 64 rows.
-        let threads = threads.clamp(1, data.rows.div_ceil(64).max(1));
+        let threads = Fast::thread_count(threads, data.rows);
         let layout = model.layout.clone();
         let hidden = layout.hidden().to_vec();
-        let floats_per_row = layout.features() + 2 * hidden.iter().sum::<usize>() + 1;
-        let block = (BLOCK_BYTES / (4 * floats_per_row)).clamp(8, 1024);
+        let block = block_rows(&layout);
         let workers = (0..threads)
             .map(|_| Worker {
                 acts: hidden.iter().map(|&h| vec![0.0; block * h]).collect(),
@@ -294,6 +302,47 @@ impl<'a> Fast<'a> {
         }
         self.isa = isa;
         Ok(self)
+    }
+
+    /// The threads [`Fast::new`] runs for `threads` asked (0: every core)
+    /// on `rows` rows: no more than blocks of 64 rows.
+    pub fn thread_count(threads: usize, rows: usize) -> usize {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        threads.clamp(1, rows.div_ceil(64).max(1))
+    }
+
+    /// About the bytes [`Fast::new`] and its passes allocate for `layout`
+    /// on `rows` rows (the rows themselves not counted): the parameters,
+    /// the optimizer's state and their two snapshots, the summed gradient,
+    /// and per thread a gradient and a block's activations and deltas.
+    /// `None` when the count overflows.
+    pub fn bytes_needed(
+        layout: &Layout,
+        rows: usize,
+        opt: &Optimizer,
+        threads: usize,
+    ) -> Option<u64> {
+        let p = layout.len();
+        let block = block_rows(layout);
+        let hidden = layout
+            .hidden()
+            .iter()
+            .try_fold(0usize, |acc, &h| acc.checked_add(h))?;
+        let per_thread = memory::sum(&[
+            memory::product(&[2, block, hidden, 4]),
+            memory::product(&[block, 4]),
+            memory::product(&[p, 4]),
+        ]);
+        memory::sum(&[
+            memory::product(&[3, p, 4]),
+            memory::product(&[3, opt.state_per_param(), p, 4]),
+            memory::product(&[p, 4]),
+            per_thread?.checked_mul(Fast::thread_count(threads, rows) as u64),
+        ])
     }
 
     /// The loss of `params` (a block of this model's layout) on this
@@ -746,7 +795,7 @@ impl Worker {
 
 impl Objective for Fast<'_> {
     fn describe(&self) -> String {
-        format!("cpu (f32, {} threads)", self.threads())
+        format!("cpu (f32, {})", units::count(self.threads(), "thread"))
     }
 
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {

@@ -6,6 +6,7 @@
 use crate::cpu::{ops, ParamSlots};
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, Optimizer, Saved};
@@ -16,6 +17,29 @@ const BLOCK: usize = 1024;
 
 fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
+}
+
+/// About the bytes [`predict`] allocates for `rows` rows of `model`: the
+/// parameters in f64, a block's activations of two layers, the
+/// predictions, and a standardised copy of the features where the model
+/// carries statistics. `None` when the count overflows.
+pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
+    let layout = &model.layout;
+    let widest = *layout
+        .sizes()
+        .iter()
+        .max()
+        .expect("layouts are never empty");
+    let copy = match model.standardization {
+        Some(_) => memory::product(&[rows, layout.features().checked_add(1)?, 4]),
+        None => Some(0),
+    };
+    memory::sum(&[
+        memory::product(&[layout.len(), 8]),
+        memory::product(&[2, rows.min(BLOCK), widest, 8]),
+        memory::product(&[rows, 8]),
+        copy,
+    ])
 }
 
 /// ŷ for every row of `data` (raw, unstandardised features), in the
@@ -142,6 +166,29 @@ pub struct Reference<'a> {
 }
 
 impl<'a> Reference<'a> {
+    /// About the bytes [`Reference::new`] and its passes allocate for
+    /// `layout` on `rows` rows (the rows themselves not counted): the
+    /// parameters, the f64 optimizer state and their two snapshots; per
+    /// pass the parameters in f64 and the gradient (twice); and a block's
+    /// activations of every layer and two layers of deltas, in f64.
+    /// `None` when the count overflows.
+    pub fn bytes_needed(layout: &Layout, rows: usize, opt: &Optimizer) -> Option<u64> {
+        let p = layout.len();
+        let block = rows.min(BLOCK);
+        let sizes = layout.sizes();
+        let widths = sizes
+            .iter()
+            .try_fold(0usize, |acc, &w| acc.checked_add(w))?;
+        let widest = *sizes.iter().max().expect("layouts are never empty");
+        memory::sum(&[
+            memory::product(&[3, p, 4]),
+            memory::product(&[3, opt.state_per_param(), p, 8]),
+            memory::product(&[3, p, 8]),
+            memory::product(&[block, widths, 8]),
+            memory::product(&[2, block, widest, 8]),
+        ])
+    }
+
     pub fn new(model: &Model, data: &'a Dataset, opt: Optimizer) -> Reference<'a> {
         Reference {
             layout: model.layout.clone(),

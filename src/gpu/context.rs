@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::units;
 
 /// Which adapters a request may use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +72,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 /// The adapter `request` picks out of `adapters`: the first hardware type
 /// in the order discrete, integrated, virtual, other, then software.
 pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wgpu::Adapter> {
-    let tried: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+    let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
     let wanted = request.name.as_ref().map(|n| n.to_lowercase());
     let best = adapters
         .into_iter()
@@ -83,28 +84,51 @@ pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wg
                     .is_none_or(|n| info.name.to_lowercase().contains(n))
         })
         .min_by_key(|a| preference(&a.get_info()));
-    best.ok_or_else(|| {
-        let mut why = String::new();
-        if let Some(n) = &request.name {
-            why.push_str(&format!("none named like '{n}'"));
-        } else if request.allow_software {
-            why.push_str("none found");
-        } else {
-            why.push_str("no hardware adapter");
+    best.ok_or_else(|| Error::NoAdapter(no_adapter(&infos, request)))
+}
+
+/// Why no adapter in `infos` suits `request`, what was found, and what to
+/// do: use a software adapter that is there, name another adapter, or
+/// install one where there is none.
+fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
+    let named = |info: &wgpu::AdapterInfo| {
+        request
+            .name
+            .as_ref()
+            .is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()))
+    };
+    // Software adapters the request left out only because they are software.
+    let skipped: Vec<&str> = infos
+        .iter()
+        .filter(|i| !request.allow_software && is_software(i) && named(i))
+        .map(|i| i.name.as_str())
+        .collect();
+    let mut why = match (&request.name, skipped.is_empty()) {
+        (Some(n), false) => format!(
+            "'{n}' names only the software adapter {}, and --backend auto looks at hardware adapters only: add --backend gpu to train on it",
+            skipped.join(", ")
+        ),
+        (Some(n), true) => format!("none named like '{n}'"),
+        (None, _) if request.allow_software => "none found".to_string(),
+        (None, _) => "no hardware adapter".to_string(),
+    };
+    let install = ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu";
+    if infos.is_empty() {
+        why.push_str("; tried Vulkan, Metal and DX12 and found nothing");
+        why.push_str(install);
+        return why;
+    }
+    let tried: Vec<String> = infos.iter().map(describe).collect();
+    why.push_str(&format!("; tried {}", tried.join("; ")));
+    if request.name.is_some() {
+        if skipped.is_empty() {
+            why.push_str(". Give --adapter part of one of these names, or leave it out");
         }
-        why.push_str(&format!(
-            "; tried {}",
-            if tried.is_empty() {
-                "Vulkan, Metal and DX12 and found nothing".to_string()
-            } else {
-                tried.join("; ")
-            }
-        ));
-        why.push_str(
-            ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu",
-        );
-        Error::NoAdapter(why)
-    })
+    } else if !infos.iter().any(is_software) {
+        // No hardware adapter, and no software one to fall back on.
+        why.push_str(install);
+    }
+    why
 }
 
 /// A device and the state that turns its errors into [`Error`]s.
@@ -212,8 +236,8 @@ impl Context {
         match poll {
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => Err(Error::Device(format!(
-                "the device did not finish within {:.0} s",
-                self.timeout.as_secs_f64()
+                "the device did not finish within {} (--gpu-timeout); give a longer --gpu-timeout",
+                units::seconds(self.timeout)
             ))),
             Err(e) => Err(Error::Device(e.to_string())),
         }

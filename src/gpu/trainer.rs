@@ -14,7 +14,7 @@ use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Step, Targets};
 use crate::gpu::kernels::Kernels;
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
-use crate::model::Model;
+use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, Optimizer, Saved};
 use crate::train::Backend;
@@ -109,9 +109,7 @@ impl GpuTrainer {
     ) -> Result<GpuTrainer> {
         data.check(model)?;
         let layout = &model.layout;
-        let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        let family = KernelFamily::choose(choice, layout, hardware)?;
-        let plan = Plan::new(layout, data.rows(), ctx.max_binding(), family)?;
+        let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, opt, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
@@ -120,6 +118,21 @@ impl GpuTrainer {
             },
             e => e,
         })
+    }
+
+    /// How [`GpuTrainer::with`] would cut `rows` rows of `layout` with the
+    /// kernels of `choice`, or the buffer that exceeds the adapter's
+    /// limits; nothing is allocated. [`Plan::device_bytes`] is what the
+    /// buffers then take.
+    pub fn plan_for(
+        ctx: &Context,
+        layout: &Layout,
+        rows: usize,
+        choice: KernelChoice,
+    ) -> Result<Plan> {
+        let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
+        let family = KernelFamily::choose(choice, layout, hardware)?;
+        Plan::new(layout, rows, ctx.max_binding(), family)
     }
 
     /// Allocates the buffers and records the passes that `plan` calls for.

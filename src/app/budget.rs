@@ -1,0 +1,78 @@
+//! What a training run needs in memory: the model, the backend's buffers,
+//! L-BFGS's pairs and the validation scorer, estimated from the shapes and
+//! checked against the machine's available memory (and, on a GPU, against
+//! the adapter's buffer limits) before the model or any buffer is
+//! allocated. The rows themselves are already loaded by then.
+
+use anyhow::Result;
+
+use super::config::TrainConfig;
+use super::train::Device;
+use crate::cpu::{Fast, Reference};
+use crate::gpu::{self, GpuTrainer};
+use crate::model::Layout;
+use crate::optim::{lbfgs, Optimizer};
+use crate::{memory, units};
+
+/// Refuses a run of a network of `layout` on `rows` (trained, held out)
+/// on `device` that the machine cannot hold, naming the size and what to
+/// do instead.
+pub(super) fn check(
+    config: &TrainConfig,
+    device: &Device,
+    layout: &Layout,
+    rows: (usize, usize),
+) -> Result<()> {
+    let (train, val) = rows;
+    let opt = &config.run.optimizer;
+    let p = layout.len();
+    // The model, and the copy its final parameters are written from.
+    let model = memory::product(&[2, p, 4]);
+    let lbfgs = match opt {
+        Optimizer::Lbfgs { .. } => lbfgs::bytes_needed(p, opt, config.run.epochs),
+        _ => Some(0),
+    };
+    let (backend, name) = match device {
+        Device::Cpu => (
+            Fast::bytes_needed(layout, train, opt, config.threads),
+            "cpu",
+        ),
+        Device::Reference => (Reference::bytes_needed(layout, train, opt), "reference"),
+        Device::Gpu(ctx) => {
+            // Every buffer within the adapter's limits, or the one that is not.
+            let plan = GpuTrainer::plan_for(ctx, layout, train, config.kernels)?;
+            // A software adapter's device memory is the host's.
+            let on_host = if gpu::context::is_software(&ctx.info) {
+                plan.device_bytes(layout, train)
+            } else {
+                0
+            };
+            // The parameters and the optimizer's state read back.
+            let readback = memory::product(&[2 + opt.state_per_param(), p, 4]);
+            (memory::sum(&[Some(on_host), readback]), "gpu")
+        }
+    };
+    let validation = match val {
+        0 => Some(0),
+        _ => Fast::bytes_needed(layout, val, opt, config.threads),
+    };
+    let need = memory::sum(&[model, lbfgs, backend, validation]);
+    let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
+    memory::check(
+        need,
+        || {
+            format!(
+                "training a {} → {} → 1 network ({}) on {} with the {name} backend",
+                layout.features(),
+                layout.hidden_spec(),
+                units::count(p, "parameter"),
+                units::count(train, "row")
+            )
+        },
+        &format!(
+            "use a smaller --hidden (the parameters alone take {}) or fewer rows",
+            units::bytes(params)
+        ),
+    )?;
+    Ok(())
+}

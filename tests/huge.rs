@@ -1,0 +1,146 @@
+//! Jobs larger than the machine are refused before anything large is
+//! allocated: a huge --hidden on every backend, huge synthetic data, and
+//! model files too large to load or whose header declares shapes its data
+//! do not hold. Each refusal is quick, exits 1, names the size in binary
+//! units and writes no model.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{gen_csv, have_gpu, paths, train_data};
+use shadertrain::cpu::Fast;
+use shadertrain::memory;
+use shadertrain::model::Layout;
+use shadertrain::optim::Optimizer;
+
+/// Runs the binary, asserting it fails with exit status 1 within a few
+/// seconds and says `says`; returns its standard error.
+fn refused(args: &[&str], says: &[&str]) -> String {
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    // Refused from the shapes, not after allocating and filling memory.
+    assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+    for s in says {
+        assert!(err.contains(s), "{args:?}: expected '{s}' in: {err}");
+    }
+    err
+}
+
+#[test]
+fn a_huge_hidden_layer_is_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "2000", "4", "1");
+    for backend in ["auto", "cpu", "reference"] {
+        let more = ["--hidden", "4294967296", "--save", &model];
+        let err = refused(
+            &train_data(&csv, backend, &more),
+            &["of memory", "use a smaller --hidden"],
+        );
+        assert!(err.contains("TiB") || err.contains("PiB"), "{err}");
+        assert!(err.contains("the parameters alone take 96.0 GiB"), "{err}");
+    }
+    // Too many parameters to count at all.
+    let more = ["--hidden", "2305843009213693952,8", "--save", &model];
+    refused(&train_data(&csv, "cpu", &more), &["too many parameters"]);
+    if have_gpu() {
+        let more = ["--hidden", "4294967296", "--save", &model];
+        refused(
+            &train_data(&csv, "gpu", &more),
+            &[
+                "96.0 GiB of storage binding",
+                "the adapter allows",
+                "--hidden",
+            ],
+        );
+    }
+    assert!(!std::path::Path::new(&model).exists());
+}
+
+#[test]
+fn a_hidden_layer_of_a_hundred_million_is_refused_where_it_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "2000", "4", "1");
+    let more = ["--hidden", "100000000", "--save", &model];
+    // f64 activations of 1,024 rows × 10^8 units: no machine holds them.
+    refused(
+        &train_data(&csv, "reference", &more),
+        &["TiB of memory", "use a smaller --hidden"],
+    );
+    // The cpu backend needs a few tens of GiB, which some machines have.
+    let layout = Layout::new(4, &[100_000_000]).unwrap();
+    let need = Fast::bytes_needed(&layout, 2000, &Optimizer::gd(0.1), 0).unwrap();
+    match memory::available() {
+        Some(have) if have < need => {
+            refused(&train_data(&csv, "cpu", &more), &["GiB of memory"]);
+        }
+        have => eprintln!(
+            "SKIPPED the cpu case: it needs {need} bytes and this machine has {have:?} available"
+        ),
+    }
+    assert!(!std::path::Path::new(&model).exists());
+}
+
+#[test]
+fn huge_synthetic_data_are_refused_before_allocating() {
+    let more = ["--epochs", "1"];
+    refused(
+        &common::train_synthetic("100000000000", "3", "cpu", &more),
+        &["generating 100000000000 rows × 3 features needs about 1.5 TiB"],
+    );
+}
+
+#[test]
+fn a_model_file_larger_than_memory_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, big] = paths(&dir, ["d.csv", "big.st"]);
+    gen_csv(&csv, "20", "2", "1");
+    // A sparse file of 8 TiB: no blocks are written.
+    let file = std::fs::File::create(&big).unwrap();
+    if let Err(e) = file.set_len(8 << 40) {
+        eprintln!("SKIPPED (this file system holds no 8 TiB sparse file: {e})");
+        return;
+    }
+    let says = ["big.st (8.0 TiB) needs about 16.0 TiB of memory"];
+    refused(&["predict", "--model", &big, "--data", &csv], &says);
+    refused(&train_data(&csv, "cpu", &["--init", &big]), &says);
+    refused(&["train", "--resume", &big], &says);
+}
+
+#[test]
+fn a_header_declaring_shapes_its_data_do_not_hold_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "20", "4", "1");
+    // layers.0.weight declared (2^32, 4) over 16 bytes of data.
+    let h = 1u64 << 32;
+    let header = serde_json::json!({
+        "__metadata__": {
+            "activation": "sigmoid",
+            "feature_names": "[\"x0\",\"x1\",\"x2\",\"x3\"]",
+            "target_name": "y",
+            "format": "shadertrain-mlp",
+        },
+        "layers.0.weight": {"dtype": "F32", "shape": [h, 4], "data_offsets": [0, 16]},
+        "layers.0.bias": {"dtype": "F32", "shape": [h], "data_offsets": [16, 20]},
+        "layers.1.weight": {"dtype": "F32", "shape": [1, h], "data_offsets": [20, 24]},
+        "layers.1.bias": {"dtype": "F32", "shape": [1], "data_offsets": [24, 28]},
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(header.as_bytes());
+    bytes.extend([0u8; 28]);
+    std::fs::write(&model, bytes).unwrap();
+    let says = ["m.st: not a valid safetensors file"];
+    refused(&["predict", "--model", &model, "--data", &csv], &says);
+    refused(&train_data(&csv, "cpu", &["--init", &model]), &says);
+    refused(&["train", "--resume", &model], &says);
+}

@@ -1,0 +1,267 @@
+//! Messages say one thing once and say what to do: I/O errors and file
+//! names once, adapter choices that point at the flag that works, time
+//! limits as given, singular counts, notices that --quiet drops, columns
+//! matched by name for --init as for predict, and model files whose
+//! feature names cannot be matched refused.
+
+mod common;
+
+use common::{gen_csv, path, paths, run_ok, shadertrain, train_data, train_resume};
+use shadertrain::gpu::context::{adapters, is_software};
+use shadertrain::io::save_model;
+use shadertrain::model::{Activation, Layout, Model};
+
+/// The names of the software adapters wgpu finds (lavapipe's llvmpipe).
+fn software_adapters() -> Vec<String> {
+    adapters()
+        .iter()
+        .map(|a| a.get_info())
+        .filter(is_software)
+        .map(|i| i.name)
+        .collect()
+}
+
+#[test]
+fn io_errors_give_their_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [missing, csv, model] = paths(&dir, ["missing.csv", "d.csv", "missing.st"]);
+    gen_csv(&csv, "20", "2", "1");
+    for args in [
+        train_data(&missing, "cpu", &[]),
+        vec!["predict", "--model", &model, "--data", &csv],
+    ] {
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok);
+        assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn init_errors_name_the_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, three, model, missing] = paths(&dir, ["d.csv", "d3.csv", "m.st", "nope.st"]);
+    gen_csv(&csv, "20", "2", "1");
+    gen_csv(&three, "20", "3", "1");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--hidden", "3", "--epochs", "2", "--save", &model],
+    ));
+    for (init, data) in [(&model, &three), (&missing, &csv)] {
+        let (ok, _, err) = shadertrain(&train_data(data, "cpu", &["--init", init]));
+        assert!(!ok);
+        assert_eq!(err.matches(init.as_str()).count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn init_matches_columns_by_name_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b, c, d, model, ha, hb] = paths(
+        &dir,
+        [
+            "a.csv", "b.csv", "c.csv", "d.csv", "m.st", "ha.csv", "hb.csv",
+        ],
+    );
+    std::fs::write(&a, "p,q,t\n1,2,3\n4,5,6\n-1,0.5,2\n").unwrap();
+    // The same rows with the feature columns swapped.
+    std::fs::write(&b, "q,p,t\n2,1,3\n5,4,6\n0.5,-1,2\n").unwrap();
+    run_ok(&train_data(
+        &a,
+        "cpu",
+        &["--hidden", "2", "--epochs", "3", "--save", &model],
+    ));
+    for (data, history) in [(&a, &ha), (&b, &hb)] {
+        let more = ["--init", &model, "--epochs", "2", "--history", history];
+        run_ok(&train_data(data, "cpu", &more));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&ha).unwrap(),
+        std::fs::read_to_string(&hb).unwrap(),
+        "the swapped columns were not matched by name"
+    );
+
+    // A column missing, and one the model does not take.
+    std::fs::write(&c, "p,r,t\n1,2,3\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&c, "cpu", &["--init", &model]));
+    assert!(!ok);
+    assert!(err.contains("missing q"), "{err}");
+    assert!(err.contains("not in the model: r"), "{err}");
+    assert!(err.contains("in any order"), "{err}");
+    // The model's target first: the last column is taken as the target.
+    std::fs::write(&d, "t,p,q\n3,1,2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&d, "cpu", &["--init", &model]));
+    assert!(!ok);
+    assert!(err.contains("add --target t"), "{err}");
+    run_ok(&train_data(
+        &d,
+        "cpu",
+        &["--init", &model, "--target", "t", "--epochs", "1"],
+    ));
+}
+
+#[test]
+fn auto_names_backend_gpu_for_a_software_adapter_asked_by_name() {
+    let Some(name) = software_adapters().into_iter().next() else {
+        eprintln!("SKIPPED (no software adapter to ask for by name)");
+        return;
+    };
+    let part: String = name.chars().take(4).collect();
+    let more = ["--adapter", &part, "--epochs", "1"];
+    let (ok, _, err) = shadertrain(&common::train_synthetic("20", "2", "auto", &more));
+    assert!(ok, "{err}");
+    assert!(err.contains("--backend gpu"), "{err}");
+    assert!(err.contains(&name), "{err}");
+    assert!(!err.contains("none named like"), "{err}");
+}
+
+#[test]
+fn a_missing_adapter_suggests_installing_one_only_when_none_is_there() {
+    let more = ["--adapter", "no-such-gpu-anywhere"];
+    let (ok, _, err) = shadertrain(&common::train_synthetic("10", "2", "gpu", &more));
+    assert!(!ok);
+    assert!(
+        err.contains("none named like 'no-such-gpu-anywhere'"),
+        "{err}"
+    );
+    let software = software_adapters();
+    if software.is_empty() {
+        assert!(err.contains("lavapipe"), "{err}");
+    } else {
+        assert!(err.contains(&software[0]), "{err}");
+        assert!(!err.contains("install"), "{err}");
+        assert!(
+            err.contains("Give --adapter part of one of these names"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn time_limits_take_any_positive_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "20", "2", "1");
+    // Longer than a Duration holds: no limit.
+    for more in [
+        ["--max-time", "1e300"],
+        ["--max-time", "inf"],
+        ["--gpu-timeout", "1e300"],
+    ] {
+        let mut args = vec!["--epochs", "2"];
+        args.extend(more);
+        let out = run_ok(&train_data(&csv, "cpu", &args));
+        assert!(out.contains("reached --epochs"), "{more:?}: {out}");
+    }
+    for (more, says) in [
+        (
+            ["--max-time=0"],
+            "--max-time must be a positive number of seconds, not 0",
+        ),
+        (
+            ["--gpu-timeout=-1"],
+            "--gpu-timeout must be a positive number of seconds, not -1",
+        ),
+        (["--gpu-timeout=1e-12"], "shorter than a nanosecond"),
+    ] {
+        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+        assert!(!ok, "{more:?}");
+        assert!(err.contains(says), "{more:?}: {err}");
+    }
+}
+
+#[test]
+fn a_short_gpu_timeout_is_reported_as_given() {
+    if !common::have_gpu() {
+        return;
+    }
+    let more = ["--epochs", "5", "--gpu-timeout", "0.0001"];
+    let (ok, _, err) = shadertrain(&common::train_synthetic("262144", "16", "gpu", &more));
+    assert!(!ok);
+    assert!(err.contains("did not finish within 0.0001 s"), "{err}");
+    assert!(err.contains("give a longer --gpu-timeout"), "{err}");
+}
+
+#[test]
+fn quiet_drops_notices_and_a_lowered_thread_count_is_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "2000", "2", "1");
+    let more = ["--epochs", "2", "--threads", "1000", "--lr", "0.01"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("notice: --threads 1000 lowered to 32"),
+        "{err}"
+    );
+    // auto on a machine without a hardware GPU says so in a notice too.
+    for backend in ["cpu", "auto"] {
+        let mut quiet = more.to_vec();
+        quiet.push("--quiet");
+        let (ok, out, err) = shadertrain(&train_data(&csv, backend, &quiet));
+        assert!(ok, "{err}");
+        assert!(out.is_empty(), "{backend}: {out:?}");
+        assert!(!err.contains("notice"), "{backend}: {err:?}");
+    }
+}
+
+#[test]
+fn counts_of_one_are_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["one.csv", "m.st"]);
+    let out = run_ok(&["gen", "--rows", "1", "--features", "1", "--out", &csv]);
+    assert!(out.contains("wrote 1 row × 1 feature to"), "{out}");
+    let more = ["--epochs", "1", "--threads", "1", "--save", &model];
+    let out = run_ok(&train_data(&csv, "cpu", &more));
+    assert!(out.contains("cpu (f32, 1 thread)"), "{out}");
+    assert!(out.contains("(1 row × 1 feature, target y)"), "{out}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &csv]);
+    assert!(ok, "{err}");
+    assert!(err.contains("over 1 row"), "{err}");
+}
+
+#[test]
+fn a_resume_that_runs_no_epochs_has_no_time_per_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, ck, json] = paths(&dir, ["d.csv", "ck.st", "s.json"]);
+    gen_csv(&csv, "50", "2", "1");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "3", "--checkpoint", &ck, "--lr", "0.01"],
+    ));
+    let out = run_ok(&train_resume(&ck, "cpu", &["--json", &json]));
+    assert!(out.contains("no epochs run"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["epochs"], 3);
+    assert!(summary["time_per_epoch_s"].is_null(), "{summary}");
+}
+
+#[test]
+fn predict_refuses_feature_names_it_cannot_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, twice, target] = paths(&dir, ["d.csv", "twice.st", "target.st"]);
+    std::fs::write(&csv, "a,b,y\n1,2,3\n").unwrap();
+    let model = |names: [&str; 2], file: &str| {
+        let layout = Layout::new(2, &[3]).unwrap();
+        let names = names.map(String::from).to_vec();
+        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        save_model(&m, file.as_ref()).unwrap();
+    };
+    model(["a", "a"], &twice);
+    model(["a", "y"], &target);
+    for (file, says) in [
+        (&twice, "names the feature 'a' twice"),
+        (
+            &target,
+            "the target 'y' is also one of the model's features",
+        ),
+    ] {
+        let (ok, out, err) = shadertrain(&["predict", "--model", file, "--data", &csv]);
+        assert!(!ok, "{file}: {out}");
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains(file.as_str()), "{err}");
+    }
+}
