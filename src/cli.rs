@@ -225,6 +225,23 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
+    /// Train data-parallel over the processes of an MPI job: `mpirun -np P
+    /// shadertrain train … --distributed` (a build with the `mpi` feature).
+    /// Each process holds only its shards' rows and trains them on
+    /// --backend (with a GPU, the one at its place on its machine among the
+    /// suitable adapters); only process 0 writes files. Implies --shards 16.
+    #[arg(long)]
+    pub distributed: bool,
+
+    /// Cut the rows into K contiguous shards, compute each shard's loss and
+    /// gradient apart and sum them in shard order on the host (f64): the
+    /// result is the same, bit for bit, for any number of processes, so a
+    /// one-process `--shards K` run equals `mpirun -np P … --distributed
+    /// --shards K` for every P ≤ K [default: 16 with --distributed;
+    /// otherwise no shards, one full-batch pass].
+    #[arg(long, value_name = "K")]
+    pub shards: Option<usize>,
+
     /// Start from a saved model instead of fresh weights [default: fresh
     /// weights from --seed].
     #[arg(long, value_name = "MODEL")]
@@ -255,7 +272,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "data", "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
-        "eps", "history_size", "gtol",
+        "eps", "history_size", "gtol", "shards",
     ])]
     pub resume: Option<PathBuf>,
 

@@ -48,6 +48,12 @@ pub use validation::Validation;
 #[error("standard output was closed")]
 pub struct ClosedPipe;
 
+/// A failure another process of a distributed run has reported: this one
+/// ends with a failure status, printing nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("reported by process 0")]
+pub struct Reported;
+
 /// Writes `text` to standard output. A closed pipe is [`ClosedPipe`];
 /// another failure (a full disk) is an error that says so, never a panic.
 pub(crate) fn emit(text: &str) -> Result<()> {
@@ -65,6 +71,7 @@ pub(crate) fn emit(text: &str) -> Result<()> {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match run_command(cli) {
         Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
     }
 }

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 
-use super::config::{Resumed, RunOptions, TrainConfig};
+use super::config::{Outputs, Resumed, RunOptions, TrainConfig};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
@@ -18,6 +18,8 @@ use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{Columns, Dataset, Standardization, Table};
+use crate::dist::sharded::Interrupts;
+use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
@@ -30,6 +32,10 @@ use crate::train::{self, Backend, Hooks, Outcome, StopReason};
 static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 /// The number of the signal that raised [`INTERRUPTED`] last; 0 for none.
 static SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
+/// A sharded run's interrupt, agreed by every process at the same pass:
+/// the flag its training loop checks, and the signal's number.
+static AGREED: AtomicBool = AtomicBool::new(false);
+static AGREED_SIGNAL: AtomicUsize = AtomicUsize::new(0);
 /// The signals that end a run cleanly, each with the name it is reported by.
 const STOPPING: [(i32, &str); 3] = [
     (signal_hook::consts::SIGINT, "SIGINT"),
@@ -43,6 +49,8 @@ fn watch_signals() -> Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     SIGNAL.store(0, Ordering::SeqCst);
     INTERRUPTED.store(false, Ordering::SeqCst);
+    AGREED.store(false, Ordering::SeqCst);
+    AGREED_SIGNAL.store(0, Ordering::SeqCst);
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
@@ -57,32 +65,126 @@ fn watch_signals() -> Result<()> {
 
 /// The signal that interrupted the run, as its name and the exit status
 /// a shell reports for it (128 + its number): SIGINT 130, SIGTERM 143,
-/// SIGHUP 129.
-fn interrupting_signal() -> (&'static str, u8) {
-    let signal = SIGNAL.load(Ordering::SeqCst);
+/// SIGHUP 129. A sharded run reports the signal its processes agreed on.
+fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
+    let signal = if sharded {
+        AGREED_SIGNAL.load(Ordering::SeqCst)
+    } else {
+        SIGNAL.load(Ordering::SeqCst)
+    };
     STOPPING
         .iter()
         .find(|&&(s, _)| s as usize == signal)
         .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
 }
 
+/// An error every process of a distributed run has, agreed on; process 0
+/// prints it, the others end quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Agreed(String);
+
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
-    let (config, resumed) = TrainConfig::resolve(args)?;
-    let mut data = TrainingData::load(&config.run)?;
+    if !args.distributed {
+        return train_with(args, &Single);
+    }
+    let comm = open_world()?;
+    let (rank, size) = (comm.rank(), comm.size());
+    match train_with(args, comm.as_ref()) {
+        Ok(code) => Ok(code),
+        Err(e) => match e.downcast::<Agreed>() {
+            Ok(agreed) if rank == 0 => Err(anyhow!(agreed.0)),
+            Ok(_) => Err(super::Reported.into()),
+            // This process alone failed, perhaps while the others wait for
+            // it in a collective: say why, and end them all.
+            Err(e) => {
+                eprintln!("error: process {rank} of {size}: {e:#}");
+                comm.abort(1)
+            }
+        },
+    }
+}
+
+/// MPI's world, for `--distributed`.
+#[cfg(feature = "mpi")]
+fn open_world() -> Result<Box<dyn Comm>> {
+    Ok(Box::new(dist::mpi::Mpi::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+fn open_world() -> Result<Box<dyn Comm>> {
+    bail!("--distributed needs shadertrain built with MPI: install an MPI library (OpenMPI's libopenmpi-dev) and libclang, then cargo build --release --features mpi")
+}
+
+/// `result` on one process, made every process's: the same `Ok`, or on
+/// every process the first failing process's error, as [`Agreed`]. One
+/// process needs no agreement and keeps its error as it is.
+fn agree<T>(
+    comm: &dyn Comm,
+    what: &str,
+    result: Result<T>,
+    fingerprint: impl FnOnce(&T) -> String,
+) -> Result<T> {
+    if comm.size() == 1 {
+        return result;
+    }
+    let local = match &result {
+        Ok(v) => Ok(fingerprint(v)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    dist::agree(comm, what, local).map_err(Agreed)?;
+    result
+}
+
+/// `train` as one of `comm`'s processes (the only one without `--distributed`).
+fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let setup = (|| {
+        let (mut config, resumed) = TrainConfig::resolve(args)?;
+        if rank > 0 {
+            // Only process 0 writes files and prints.
+            config.leader = false;
+            config.quiet = true;
+            config.checkpoint = None;
+            config.outputs = Outputs::none();
+        }
+        config.adapter.nth = comm.local_rank();
+        let mut data = TrainingData::load(&config.run, rank, size)?;
+        let start = starting_point(&config, resumed, &mut data)?;
+        Ok((config, data, start))
+    })();
+    // Every process checks its options and data before any epoch; one
+    // failure or mismatch stops them all with one message.
+    let (config, mut data, start) =
+        agree(comm, "the run's options and data", setup, |(c, d, s)| {
+            fingerprint(c, d, s)
+        })?;
     let Start {
         model,
         history,
         val_history,
         optimizer,
-    } = starting_point(&config, resumed, &mut data)?;
-    let mut backend = open_backend(&config, &model, &data, optimizer.as_ref())?;
-    let validation = open_validation(
-        &config,
-        &model,
-        data.val.as_ref(),
-        val_history,
-        history.len(),
-    )?;
+    } = start;
+    let shards = match config.run.shards {
+        Some(k) => Some(Shards::new(data.rows().0, k)?),
+        None => None,
+    };
+    let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
+    let opened = (|| {
+        let backend = match shards {
+            Some(s) => open_sharded(&config, &model, &sets, comm, s, optimizer.as_ref())?,
+            None => open_backend(&config, &model, &data, optimizer.as_ref())?,
+        };
+        let validation = open_validation(
+            &config,
+            &model,
+            data.val.as_ref(),
+            val_history,
+            history.len(),
+        )?;
+        Ok((backend, validation))
+    })();
+    let (mut backend, validation) = agree(comm, "the backend", opened, |_| String::new())?;
     let checkpointer = Checkpointer::new(&config, &model);
     let fitted = fit(
         &config,
@@ -98,8 +200,36 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         &model,
         &data,
         fitted,
-    )?;
-    conclude(&config, &done)
+    );
+    // Process 0 wrote the files: the others end as it did.
+    let done = agree(comm, "the outputs", done, |_| String::new())?;
+    conclude(&config, &done).map_err(|e| {
+        if size > 1 {
+            Agreed(format!("{e:#}")).into()
+        } else {
+            e
+        }
+    })
+}
+
+/// What the processes of a run must agree on: its options, the data's
+/// shape and the starting parameters.
+fn fingerprint(config: &TrainConfig, data: &TrainingData, start: &Start) -> String {
+    let options = serde_json::to_string(&config.run).expect("options serialise");
+    // FNV-1a over the parameters' bits: the same --init, --resume and seed.
+    let params = start
+        .model
+        .params
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, v| {
+            (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3)
+        });
+    format!(
+        "options {options}, {} rows × {} features, {} updates done, parameters {params:016x}",
+        data.columns.rows,
+        data.columns.features,
+        start.history.len()
+    )
 }
 
 /// The rows a run trains and validates on, and a line saying what they are.
@@ -112,11 +242,44 @@ struct TrainingData {
     columns: Columns,
     /// The data line of the printed summary.
     what: String,
+    /// Rows trained on, those of other processes included.
+    train_rows: usize,
+    /// The row of the whole training set that `train`'s first is.
+    offset: usize,
 }
 
 impl TrainingData {
-    /// The run's data, split when it asks for a validation split.
-    fn load(run: &RunOptions) -> Result<TrainingData> {
+    /// The run's data, split when it asks for a validation split; of a
+    /// sharded run's synthetic rows only those of process `rank` of `size`,
+    /// unless every row is needed (to split or standardise).
+    fn load(run: &RunOptions, rank: usize, size: usize) -> Result<TrainingData> {
+        if let (Some(k), Some(n), Some(f), None, false, false) = (
+            run.shards,
+            run.synthetic,
+            run.features,
+            &run.data,
+            run.on_device,
+            run.standardize || run.validation_split.is_some(),
+        ) {
+            let shards = Shards::new(n, k)?;
+            shards.check_processes(size)?;
+            let range = shards.rows_owned(rank, size);
+            let mut what = format!("synthetic {n} rows × {f} features (seed {})", run.seed);
+            if size > 1 {
+                what.push_str(&format!(
+                    ", rows {}..{} generated here",
+                    range.start, range.end
+                ));
+            }
+            return Ok(TrainingData {
+                train: Some(Dataset::synthetic_rows(n, f, run.seed, range.clone())?),
+                val: None,
+                columns: Columns::synthetic(n, f)?,
+                what,
+                train_rows: n,
+                offset: range.start,
+            });
+        }
         let (all, columns, mut what) = match run.on_device_shape() {
             Some((n, f)) => (
                 None,
@@ -144,12 +307,31 @@ impl TrainingData {
             }
             (data, _) => (data, None),
         };
+        let train_rows = train.as_ref().map_or(columns.rows, |d| d.rows);
         Ok(TrainingData {
             train,
             val,
             columns,
             what,
+            train_rows,
+            offset: 0,
         })
+    }
+
+    /// The training rows of the shards process `rank` of `size` owns, each
+    /// a data set of its own, in shard order; `train` is dropped. None when
+    /// the GPU generates the rows.
+    fn take_shards(&mut self, shards: &Shards, rank: usize, size: usize) -> Vec<Dataset> {
+        let Some(train) = self.train.take() else {
+            return Vec::new();
+        };
+        shards
+            .owned(rank, size)
+            .map(|s| {
+                let rows = shards.rows_of(s);
+                train.slice(rows.start - self.offset..rows.end - self.offset)
+            })
+            .collect()
     }
 
     /// Standardises the training and the held-out rows with `s`.
@@ -162,10 +344,7 @@ impl TrainingData {
 
     /// Rows trained on and rows held out.
     fn rows(&self) -> (usize, usize) {
-        (
-            self.train.as_ref().map_or(self.columns.rows, |d| d.rows),
-            self.val.as_ref().map_or(0, |v| v.rows),
-        )
+        (self.train_rows, self.val.as_ref().map_or(0, |v| v.rows))
     }
 }
 
@@ -408,7 +587,11 @@ fn open_backend<'a>(
         None => {
             let ctx = gpu::Context::new(&config.adapter)?;
             let (rows, seed) = (data.columns.rows, config.run.seed);
-            let source = gpu::Source::Synthetic { rows, seed };
+            let source = gpu::Source::Synthetic {
+                rows,
+                seed,
+                first: 0,
+            };
             let g = GpuTrainer::with(ctx, model, source, opt, kernels)?;
             with_optimizer(g, model, opt)
         }
@@ -421,6 +604,85 @@ fn open_backend<'a>(
             }
         },
     };
+    if let Some(state) = state {
+        let resumed = config.resume.as_ref().expect("resumed");
+        backend
+            .set_optimizer_state(state)
+            .with_context(|| format!("--resume {}", resumed.display()))?;
+    }
+    Ok(backend)
+}
+
+/// The sharded trainer of `model`: a pass per shard of `sets` (the shards
+/// this process owns; none when the GPU generates them) on the run's
+/// backend, summed over every process's shards by `comm`.
+fn open_sharded<'a>(
+    config: &TrainConfig,
+    model: &Model,
+    sets: &'a [Dataset],
+    comm: &'a dyn Comm,
+    shards: Shards,
+    state: Option<&Saved>,
+) -> Result<Box<dyn Backend + 'a>> {
+    let opt = config.run.optimizer;
+    // The shard passes only evaluate; the optimizer runs on the host.
+    let pass_opt = Optimizer::gd(opt.lr());
+    let kernels = config.kernels;
+    let owned = shards.owned(comm.rank(), comm.size());
+    let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(owned.len());
+    // GPU shards run one after the other; CPU shards side by side, each on
+    // one thread, so a shard's sums do not depend on the thread count.
+    let mut threads = 1;
+    if sets.is_empty() {
+        // The synthetic rows, each shard's generated on the GPU.
+        for s in owned {
+            let rows = shards.rows_of(s);
+            let source = gpu::Source::Synthetic {
+                rows: rows.len(),
+                seed: config.run.seed,
+                first: rows.start,
+            };
+            let ctx = gpu::Context::new(&config.adapter)?;
+            parts.push(Box::new(GpuTrainer::with(
+                ctx, model, source, pass_opt, kernels,
+            )?));
+        }
+    } else {
+        let (kind, mut first_ctx) = match Device::open(config)? {
+            Device::Gpu(ctx) => (BackendKind::Gpu, Some(*ctx)),
+            Device::Cpu => (BackendKind::Cpu, None),
+            Device::Reference => (BackendKind::Reference, None),
+        };
+        for set in sets {
+            let part: dist::sharded::Part<'a> = match kind {
+                BackendKind::Cpu => Box::new(Fast::new(model, set, pass_opt, 1)?),
+                BackendKind::Reference => Box::new(Reference::new(model, set, pass_opt)),
+                BackendKind::Gpu => {
+                    // The first shard takes the device opened; the others their own.
+                    let ctx = match first_ctx.take() {
+                        Some(ctx) => ctx,
+                        None => gpu::Context::new(&config.adapter)?,
+                    };
+                    let source = gpu::Source::Host(set);
+                    Box::new(GpuTrainer::with(ctx, model, source, pass_opt, kernels)?)
+                }
+            };
+            parts.push(part);
+        }
+        if kind != BackendKind::Gpu {
+            threads = match config.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+        }
+    }
+    let mut sharded = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
+    sharded.watch(Interrupts {
+        local: &SIGNAL,
+        agreed: &AGREED,
+        agreed_signal: &AGREED_SIGNAL,
+    });
+    let mut backend = with_optimizer(sharded, model, opt);
     if let Some(state) = state {
         let resumed = config.resume.as_ref().expect("resumed");
         backend
@@ -550,7 +812,12 @@ fn fit<'a>(
     let hooks = Hooks {
         checkpoint_every: config.checkpoint_every(),
         checkpoint: Some(&mut periodic),
-        interrupt: Some(INTERRUPTED.as_ref()),
+        // A sharded run stops where its processes agreed to.
+        interrupt: Some(if config.run.shards.is_some() {
+            &AGREED
+        } else {
+            INTERRUPTED.as_ref()
+        }),
         patience: config.run.patience,
         max_time: config.max_time,
         on_batch: Some(&mut report),
@@ -678,7 +945,10 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             }
         }
         StopReason::Interrupted => {
-            let (signal, status) = interrupting_signal();
+            let (signal, status) = interrupting_signal(config.run.shards.is_some());
+            if !config.leader {
+                return Ok(ExitCode::from(status));
+            }
             match checkpoint {
                 Some(p) => eprintln!(
                     "interrupted at epoch {updates} ({signal}); checkpoint written to {p} (continue with --resume)"
