@@ -704,7 +704,15 @@ fn open_validation<'a>(
     let Some(rows) = rows else {
         return Ok(None);
     };
-    let scorer = Fast::new(model, rows, config.run.optimizer, config.threads)?;
+    // A sharded run scores on one thread: the sums of a multi-threaded pass
+    // depend on the thread count, which mpirun's binding of each process to
+    // a core changes with the process count.
+    let threads = if config.run.shards.is_some() {
+        1
+    } else {
+        config.threads
+    };
+    let scorer = Fast::new(model, rows, config.run.optimizer, threads)?;
     let mut validation = Validation::new(scorer, history);
     validation.record(resumed_at, &model.params);
     Ok(Some(validation))

@@ -133,6 +133,8 @@ impl<'a> Sharded<'a> {
         let signal = self
             .interrupts
             .map_or(0, |i| i.local.load(Ordering::SeqCst));
+        #[cfg(debug_assertions)]
+        injected_fault(self.comm.rank(), self.stats.passes)?;
         let t = Instant::now();
         // Each thread a contiguous run of shards, each shard its own slot.
         let per = self
@@ -256,5 +258,25 @@ impl Backend for Sharded<'_> {
 
     fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
         self.theta.state.import(&self.opt, saved)
+    }
+}
+
+/// Test builds only: `SHADERTRAIN_FAULT=panic:R:N` (or `error:R:N`) makes
+/// process R panic (or fail) at its pass N, so the tests can check that
+/// the other processes end promptly rather than wait in the gather.
+#[cfg(debug_assertions)]
+fn injected_fault(rank: usize, pass: usize) -> Result<()> {
+    let Ok(fault) = std::env::var("SHADERTRAIN_FAULT") else {
+        return Ok(());
+    };
+    let mut it = fault.split(':');
+    let (kind, r, n) = (it.next(), it.next(), it.next());
+    let at = |v: Option<&str>| v.and_then(|v| v.parse::<usize>().ok());
+    if at(r) != Some(rank) || at(n) != Some(pass) {
+        return Ok(());
+    }
+    match kind {
+        Some("panic") => panic!("injected panic at pass {pass}"),
+        _ => Err(Error::Config(format!("injected error at pass {pass}"))),
     }
 }
