@@ -372,6 +372,18 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
+    /// Time the sharded trainer of `train --distributed` instead, under
+    /// `mpirun -np P`: per-epoch time, the share of it spent gathering and
+    /// summing the shards' partials, and the bytes each process receives
+    /// per epoch. Each process generates only its rows.
+    #[arg(long)]
+    pub distributed: bool,
+
+    /// Shards of the sharded trainer (with --distributed, or alone for a
+    /// one-process sharded run) [default: 16 with --distributed].
+    #[arg(long, value_name = "K")]
+    pub shards: Option<usize>,
+
     /// Also write the records as a JSON array here [default: not written].
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,

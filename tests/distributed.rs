@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{path, paths, run_ok, shadertrain, train_synthetic};
+use common::{paths, run_ok, shadertrain, train_synthetic};
 use shadertrain::io::read_history;
 
 /// Small and fast: 600 rows, 3 features, 8 hidden units.
@@ -94,7 +94,7 @@ mod mpi {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use common::{have_gpu, have_mpirun, mpirun, mpirun_command, mpirun_ok};
+    use common::{have_gpu, have_mpirun, mpirun, mpirun_command, mpirun_ok, path};
 
     /// One process with --shards 4, then `--distributed --shards 4` on
     /// each of `nps` processes: the same history and model, byte for byte.

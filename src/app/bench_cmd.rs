@@ -21,6 +21,9 @@ use crate::train::Backend;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
+    if args.distributed || args.shards.is_some() {
+        return super::bench_dist::bench_sharded(args, &request);
+    }
     let backends = backends_to_time(args, &request);
     let cases = args.shapes.0.len() * backends.len();
     let per_case = bench::samples_per_case(args.warmup, args.samples);
@@ -168,7 +171,7 @@ fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.
-fn cpu_name() -> String {
+pub(super) fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {

@@ -8,6 +8,7 @@
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
 //! - `progress`: the progress bar of `train` and `bench`.
+//! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
 //! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands.
 
 use std::io::Write as _;
@@ -29,6 +30,7 @@ macro_rules! outln {
 }
 
 mod bench_cmd;
+mod bench_dist;
 mod config;
 mod gen;
 mod info;

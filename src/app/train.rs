@@ -88,7 +88,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     if !args.distributed {
         return train_with(args, &Single);
     }
-    let comm = open_world()?;
+    let comm = dist::world()?;
     let (rank, size) = (comm.rank(), comm.size());
     match train_with(args, comm.as_ref()) {
         Ok(code) => Ok(code),
@@ -103,17 +103,6 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             }
         },
     }
-}
-
-/// MPI's world, for `--distributed`.
-#[cfg(feature = "mpi")]
-fn open_world() -> Result<Box<dyn Comm>> {
-    Ok(Box::new(dist::mpi::Mpi::init()?))
-}
-
-#[cfg(not(feature = "mpi"))]
-fn open_world() -> Result<Box<dyn Comm>> {
-    bail!("--distributed needs shadertrain built with MPI: install an MPI library (OpenMPI's libopenmpi-dev) and libclang, then cargo build --release --features mpi")
 }
 
 /// `result` on one process, made every process's: the same `Ok`, or on
@@ -630,8 +619,6 @@ fn open_sharded<'a>(
     let kernels = config.kernels;
     let owned = shards.owned(comm.rank(), comm.size());
     let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(owned.len());
-    // GPU shards run one after the other; CPU shards side by side, each on
-    // one thread, so a shard's sums do not depend on the thread count.
     let mut threads = 1;
     if sets.is_empty() {
         // The synthetic rows, each shard's generated on the GPU.
@@ -648,33 +635,19 @@ fn open_sharded<'a>(
             )?));
         }
     } else {
-        let (kind, mut first_ctx) = match Device::open(config)? {
+        let (kind, first_ctx) = match Device::open(config)? {
             Device::Gpu(ctx) => (BackendKind::Gpu, Some(*ctx)),
             Device::Cpu => (BackendKind::Cpu, None),
             Device::Reference => (BackendKind::Reference, None),
         };
-        for set in sets {
-            let part: dist::sharded::Part<'a> = match kind {
-                BackendKind::Cpu => Box::new(Fast::new(model, set, pass_opt, 1)?),
-                BackendKind::Reference => Box::new(Reference::new(model, set, pass_opt)),
-                BackendKind::Gpu => {
-                    // The first shard takes the device opened; the others their own.
-                    let ctx = match first_ctx.take() {
-                        Some(ctx) => ctx,
-                        None => gpu::Context::new(&config.adapter)?,
-                    };
-                    let source = gpu::Source::Host(set);
-                    Box::new(GpuTrainer::with(ctx, model, source, pass_opt, kernels)?)
-                }
-            };
-            parts.push(part);
-        }
-        if kind != BackendKind::Gpu {
-            threads = match config.threads {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            };
-        }
+        let how = PassConfig {
+            kind,
+            first_ctx,
+            adapter: &config.adapter,
+            kernels,
+            threads: config.threads,
+        };
+        (parts, threads) = shard_passes(how, model, sets, pass_opt)?;
     }
     let mut sharded = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
     sharded.watch(Interrupts {
@@ -690,6 +663,51 @@ fn open_sharded<'a>(
             .with_context(|| format!("--resume {}", resumed.display()))?;
     }
     Ok(backend)
+}
+
+/// How to build the passes of a process's shards.
+pub(super) struct PassConfig<'r> {
+    pub kind: BackendKind,
+    /// A device already opened, for the first GPU shard.
+    pub first_ctx: Option<gpu::Context>,
+    pub adapter: &'r AdapterRequest,
+    pub kernels: gpu::KernelChoice,
+    /// Threads of a CPU process (0: every core).
+    pub threads: usize,
+}
+
+/// One pass per shard of `sets` on `how.kind`, and the threads to run them
+/// on: GPU shards one after the other, CPU shards side by side, each on
+/// one thread, so that a shard's sums never depend on the thread count.
+pub(super) fn shard_passes<'a>(
+    how: PassConfig<'_>,
+    model: &Model,
+    sets: &'a [Dataset],
+    opt: Optimizer,
+) -> Result<(Vec<dist::sharded::Part<'a>>, usize)> {
+    let mut first_ctx = how.first_ctx;
+    let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(sets.len());
+    for set in sets {
+        parts.push(match how.kind {
+            BackendKind::Cpu => Box::new(Fast::new(model, set, opt, 1)?),
+            BackendKind::Reference => Box::new(Reference::new(model, set, opt)),
+            BackendKind::Gpu => {
+                // The first shard takes the device opened; the others their own.
+                let ctx = match first_ctx.take() {
+                    Some(ctx) => ctx,
+                    None => gpu::Context::new(how.adapter)?,
+                };
+                let source = gpu::Source::Host(set);
+                Box::new(GpuTrainer::with(ctx, model, source, opt, how.kernels)?)
+            }
+        });
+    }
+    let threads = match (how.kind, how.threads) {
+        (BackendKind::Gpu, _) => 1,
+        (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (_, n) => n,
+    };
+    Ok((parts, threads))
 }
 
 /// The scorer of the held-out rows, if any, having scored the starting

@@ -57,6 +57,20 @@ pub trait Comm {
     fn describe(&self) -> String;
 }
 
+/// MPI's world, for `--distributed`: this process's place in the job
+/// `mpirun` started (or a job of one, run without it).
+#[cfg(feature = "mpi")]
+pub fn world() -> Result<Box<dyn Comm>> {
+    Ok(Box::new(mpi::Mpi::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn world() -> Result<Box<dyn Comm>> {
+    Err(Error::Config(
+        "--distributed needs shadertrain built with MPI: install an MPI library (OpenMPI's libopenmpi-dev) and libclang, then cargo build --release --features mpi".into(),
+    ))
+}
+
 /// One process: the collectives copy.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Single;

@@ -159,9 +159,9 @@ impl<'a> Sharded<'a> {
                     .zip(local.chunks_mut(per * stride))
                     .map(|(parts, slots)| scope.spawn(move || run(parts, slots)))
                     .collect();
+                // The scope joins every thread, also after an early error.
                 runs.into_iter()
-                    .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect::<Result<()>>()
+                    .try_for_each(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             })?;
         }
         let computed = Instant::now();
