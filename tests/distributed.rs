@@ -231,6 +231,20 @@ mod mpi {
     }
 
     #[test]
+    fn max_time_stops_every_process_at_the_same_epoch() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let [json, hist] = paths(&dir, ["s.json", "h.csv"]);
+        let more = ["--distributed", "--max-time", "0.5", "--json", &json, "--history", &hist];
+        mpirun_ok(2, &small("cpu", "1000000", &more));
+        let summary = std::fs::read_to_string(&json).unwrap();
+        assert!(summary.contains("\"stop\": \"time_limit\""), "{summary}");
+        assert!(history(&hist).len() > 2);
+    }
+
+    #[test]
     fn more_processes_than_shards_stop_every_process() {
         if !have_mpirun() {
             return;

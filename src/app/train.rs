@@ -36,6 +36,8 @@ static SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
 /// the flag its training loop checks, and the signal's number.
 static AGREED: AtomicBool = AtomicBool::new(false);
 static AGREED_SIGNAL: AtomicUsize = AtomicUsize::new(0);
+/// A sharded run's processes agreed that `--max-time` had passed.
+static TIMED_OUT: AtomicBool = AtomicBool::new(false);
 /// The signals that end a run cleanly, each with the name it is reported by.
 const STOPPING: [(i32, &str); 3] = [
     (signal_hook::consts::SIGINT, "SIGINT"),
@@ -51,6 +53,7 @@ fn watch_signals() -> Result<()> {
     INTERRUPTED.store(false, Ordering::SeqCst);
     AGREED.store(false, Ordering::SeqCst);
     AGREED_SIGNAL.store(0, Ordering::SeqCst);
+    TIMED_OUT.store(false, Ordering::SeqCst);
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
@@ -654,6 +657,8 @@ fn open_sharded<'a>(
         local: &SIGNAL,
         agreed: &AGREED,
         agreed_signal: &AGREED_SIGNAL,
+        deadline: config.max_time.map(|t| std::time::Instant::now() + t),
+        timed_out: &TIMED_OUT,
     });
     let mut backend = with_optimizer(sharded, model, opt);
     if let Some(state) = state {
@@ -804,6 +809,7 @@ fn fit<'a>(
     // Ctrl-C, SIGTERM and SIGHUP: finish the batch in flight, checkpoint,
     // exit with the signal's status.
     watch_signals()?;
+    let sharded = config.run.shards.is_some();
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
     let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
@@ -839,18 +845,25 @@ fn fit<'a>(
         checkpoint_every: config.checkpoint_every(),
         checkpoint: Some(&mut periodic),
         // A sharded run stops where its processes agreed to.
-        interrupt: Some(if config.run.shards.is_some() {
+        interrupt: Some(if sharded {
             &AGREED
         } else {
             INTERRUPTED.as_ref()
         }),
         patience: config.run.patience,
-        max_time: config.max_time,
+        // A sharded run's processes agree on the time limit through their
+        // passes, as on a signal.
+        max_time: if sharded { None } else { config.max_time },
         on_batch: Some(&mut report),
         after_batch: validation.is_some().then_some(&mut score),
         target_loss: config.target_loss,
     };
-    let outcome = train::train_from(backend, &config.schedule, history, hooks);
+    let outcome = train::train_from(backend, &config.schedule, history, hooks).map(|mut o| {
+        if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
+            o.reason = StopReason::TimeLimit;
+        }
+        o
+    });
     bar.finish_and_clear();
     Ok(Fitted {
         outcome: outcome?,

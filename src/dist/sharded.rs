@@ -23,7 +23,17 @@ pub struct Interrupts<'a> {
     pub agreed: &'a AtomicBool,
     /// The largest signal number any process had, as agreed.
     pub agreed_signal: &'a AtomicUsize,
+    /// `--max-time`: past this instant a process asks to stop, as a signal
+    /// does, so that every process stops at the same pass (their clocks
+    /// would not agree on it).
+    pub deadline: Option<Instant>,
+    /// Raised with `agreed` when the stop was the deadline, no signal.
+    pub timed_out: &'a AtomicBool,
 }
+
+/// The packet's stop slot: a signal's number, or this for the deadline
+/// (below every signal, so a signal wins).
+const TIME_UP: f64 = 0.5;
 
 /// One shard's loss-and-gradient pass.
 pub type Part<'a> = Box<dyn Objective + Send + 'a>;
@@ -58,7 +68,7 @@ pub struct Sharded<'a> {
     theta: ParamSlots<f64>,
     /// ∂L/∂θ of the last pass.
     grad: Vec<f64>,
-    /// (owned shards, 2 + P): per shard [signal, loss, ∂L/∂θ].
+    /// (owned shards, 2 + P): per shard [stop, loss, ∂L/∂θ].
     local: Vec<f64>,
     /// (K, 2 + P): every shard's, gathered.
     all: Vec<f64>,
@@ -130,9 +140,12 @@ impl<'a> Sharded<'a> {
     /// order.
     fn pass(&mut self, params: &[f32]) -> Result<f64> {
         let stride = params.len() + 2;
-        let signal = self
+        let stop = self
             .interrupts
-            .map_or(0, |i| i.local.load(Ordering::SeqCst));
+            .map_or(0.0, |i| match i.local.load(Ordering::SeqCst) {
+                0 if i.deadline.is_some_and(|d| Instant::now() >= d) => TIME_UP,
+                signal => signal as f64,
+            });
         #[cfg(debug_assertions)]
         injected_fault(self.comm.rank(), self.stats.passes)?;
         let t = Instant::now();
@@ -144,7 +157,7 @@ impl<'a> Sharded<'a> {
         let run = |parts: &mut [Part<'a>], slots: &mut [f64]| -> Result<()> {
             for (part, slot) in parts.iter_mut().zip(slots.chunks_exact_mut(stride)) {
                 let (head, grad) = slot.split_at_mut(2);
-                head[0] = signal as f64;
+                head[0] = stop;
                 head[1] = part.evaluate(params, grad)?;
             }
             Ok(())
@@ -180,7 +193,11 @@ impl<'a> Sharded<'a> {
             }
         }
         if let (Some(i), true) = (self.interrupts, agreed > 0.0) {
-            i.agreed_signal.store(agreed as usize, Ordering::SeqCst);
+            if agreed == TIME_UP {
+                i.timed_out.store(true, Ordering::SeqCst);
+            } else {
+                i.agreed_signal.store(agreed as usize, Ordering::SeqCst);
+            }
             i.agreed.store(true, Ordering::SeqCst);
         }
         self.stats.passes += 1;
