@@ -101,7 +101,7 @@ impl ValueEnum for BackendChoice {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
     /// (this or --synthetic is required).
@@ -408,7 +408,7 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
 }
 
 /// Which device a command uses, for `train` and `bench` alike.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeviceArgs {
     /// Use the GPU adapter whose name contains TEXT, case-insensitive
     /// [default: the first suitable one].

@@ -165,18 +165,6 @@ pub struct Outputs {
     pub plot: Option<PathBuf>,
 }
 
-impl Outputs {
-    /// No files.
-    pub fn none() -> Outputs {
-        Outputs {
-            save: None,
-            history: None,
-            json: None,
-            plot: None,
-        }
-    }
-}
-
 /// `--checkpoint`: where, and every how many epochs.
 pub struct Checkpointing {
     pub path: PathBuf,

@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 
-use super::config::{Outputs, Resumed, RunOptions, TrainConfig};
+use super::config::{Resumed, RunOptions, TrainConfig};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
@@ -132,14 +132,16 @@ fn agree<T>(
 fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     let (rank, size) = (comm.rank(), comm.size());
     let setup = (|| {
-        let (mut config, resumed) = TrainConfig::resolve(args)?;
+        // Only process 0 writes files and prints, so only it checks where
+        // they go (another machine may not have the folders).
+        let mut args = args.clone();
         if rank > 0 {
-            // Only process 0 writes files and prints.
-            config.leader = false;
-            config.quiet = true;
-            config.checkpoint = None;
-            config.outputs = Outputs::none();
+            (args.save, args.history, args.json, args.plot) = (None, None, None, None);
+            args.checkpoint = None;
+            args.quiet = true;
         }
+        let (mut config, resumed) = TrainConfig::resolve(&args)?;
+        config.leader = rank == 0;
         config.adapter.nth = comm.local_rank();
         let mut data = TrainingData::load(&config.run, rank, size)?;
         let start = starting_point(&config, resumed, &mut data)?;
