@@ -72,6 +72,49 @@ fn cpu_shards_do_not_depend_on_threads_and_reruns_are_identical() {
 }
 
 #[test]
+fn a_shard_of_synthetic_rows_is_those_rows_of_the_whole_task() {
+    let all = shadertrain::data::Dataset::synthetic(97, 5, 13).unwrap();
+    for range in [0..1, 0..97, 13..14, 40..97, 1..96] {
+        let part = shadertrain::data::Dataset::synthetic_rows(97, 5, 13, range.clone()).unwrap();
+        assert_eq!(part, all.slice(range.clone()), "rows {range:?}");
+    }
+}
+
+#[test]
+fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
+    use shadertrain::cpu::{reference, Reference};
+    use shadertrain::dist::{Sharded, Shards, Single};
+    use shadertrain::model::Activation;
+    use shadertrain::optim::lbfgs::Objective;
+    use shadertrain::optim::Optimizer;
+
+    let data = shadertrain::data::Dataset::synthetic(101, 3, 5).unwrap();
+    let model = common::model(&data, &[7, 4], Activation::Tanh, 5);
+    let (want_loss, want_grad) =
+        reference::loss_and_grads(&model.layout, model.activation, &model.params, &data);
+    for k in [1, 2, 7, 101] {
+        let shards = Shards::new(data.rows, k).unwrap();
+        let sets: Vec<_> = (0..k).map(|s| data.slice(shards.rows_of(s))).collect();
+        let opt = Optimizer::gd(0.1);
+        let parts = sets
+            .iter()
+            .map(|d| Box::new(Reference::new(&model, d, opt)) as shadertrain::dist::sharded::Part)
+            .collect();
+        let mut sharded = Sharded::new(parts, 2, &Single, shards, &model.params, opt).unwrap();
+        let mut grad = vec![0.0; model.params.len()];
+        let loss = sharded.evaluate(&model.params, &mut grad).unwrap();
+        common::assert_close(&format!("loss, K = {k}"), &[loss], &[want_loss], 0.0, 1e-12);
+        common::assert_close(
+            &format!("gradient, K = {k}"),
+            &grad,
+            &want_grad,
+            1e-15,
+            1e-12,
+        );
+    }
+}
+
+#[test]
 fn more_shards_than_rows_is_refused() {
     let (ok, _, err) = shadertrain(&small("cpu", "2", &["--shards", "601"]));
     assert!(!ok);
@@ -237,7 +280,15 @@ mod mpi {
         }
         let dir = tempfile::tempdir().unwrap();
         let [json, hist] = paths(&dir, ["s.json", "h.csv"]);
-        let more = ["--distributed", "--max-time", "0.5", "--json", &json, "--history", &hist];
+        let more = [
+            "--distributed",
+            "--max-time",
+            "0.5",
+            "--json",
+            &json,
+            "--history",
+            &hist,
+        ];
         mpirun_ok(2, &small("cpu", "1000000", &more));
         let summary = std::fs::read_to_string(&json).unwrap();
         assert!(summary.contains("\"stop\": \"time_limit\""), "{summary}");
