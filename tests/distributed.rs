@@ -303,6 +303,19 @@ mod mpi {
         let (code, _, err) = mpirun(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
         assert_ne!(code, 0);
         assert!(err.contains("3 processes but only 2 shards"), "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        // CSV rows are counted after reading: the same one message.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = path(&dir, "d.csv");
+        common::gen_csv(&csv, "40", "2", "1");
+        let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "41", "-q"]);
+        let (code, _, err) = mpirun(2, &args);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("--shards 41 is more than the 40 training rows"),
+            "{err}"
+        );
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
     }
 
     /// A process that fails (an error, a panic) or is killed ends every

@@ -145,12 +145,20 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         config.adapter.nth = comm.local_rank();
         let mut data = TrainingData::load(&config.run, rank, size)?;
         let start = starting_point(&config, resumed, &mut data)?;
-        Ok((config, data, start))
+        let shards = match config.run.shards {
+            Some(k) => {
+                let shards = Shards::new(data.rows().0, k)?;
+                shards.check_processes(size)?;
+                Some(shards)
+            }
+            None => None,
+        };
+        Ok((config, data, start, shards))
     })();
     // Every process checks its options and data before any epoch; one
     // failure or mismatch stops them all with one message.
-    let (config, mut data, start) =
-        agree(comm, "the run's options and data", setup, |(c, d, s)| {
+    let (config, mut data, start, shards) =
+        agree(comm, "the run's options and data", setup, |(c, d, s, _)| {
             fingerprint(c, d, s)
         })?;
     let Start {
@@ -159,10 +167,6 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         val_history,
         optimizer,
     } = start;
-    let shards = match config.run.shards {
-        Some(k) => Some(Shards::new(data.rows().0, k)?),
-        None => None,
-    };
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let opened = (|| {
         let backend = match shards {
