@@ -332,7 +332,10 @@ mod mpi {
                 "error:1:4",
                 "error: process 1 of 2: injected error at pass 4",
             ),
-            ("panic:1:4", "injected panic at pass 4"),
+            (
+                "panic:1:4",
+                "error: process 1 of 2 panicked; ending every process",
+            ),
             (
                 "error:0:2",
                 "error: process 0 of 2: injected error at pass 2",

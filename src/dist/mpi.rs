@@ -29,9 +29,11 @@ impl Mpi {
         let world = universe.world();
         // The processes that share this machine's memory, numbered apart.
         let local_rank = world.split_shared(world.rank()).rank() as usize;
+        let (rank, size) = (world.rank(), world.size());
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
+            eprintln!("error: process {rank} of {size} panicked; ending every process");
             SimpleCommunicator::world().abort(101);
         }));
         Ok(Mpi {
