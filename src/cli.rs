@@ -101,7 +101,7 @@ impl ValueEnum for BackendChoice {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
     /// (this or --synthetic is required).
@@ -226,6 +226,23 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
+    /// Train data-parallel over the processes of an MPI job: `mpirun -np P
+    /// shadertrain train … --distributed` (a build with the `mpi` feature).
+    /// Each process holds only its shards' rows and trains them on
+    /// --backend (with a GPU, the one at its place on its machine among the
+    /// suitable adapters); only process 0 writes files. Implies --shards 16.
+    #[arg(long)]
+    pub distributed: bool,
+
+    /// Cut the rows into K contiguous shards, compute each shard's loss and
+    /// gradient apart and sum them in shard order on the host (f64): the
+    /// result is the same, bit for bit, for any number of processes, so a
+    /// one-process `--shards K` run equals `mpirun -np P … --distributed
+    /// --shards K` for every P ≤ K [default: 16 with --distributed;
+    /// otherwise no shards, one full-batch pass].
+    #[arg(long, value_name = "K")]
+    pub shards: Option<usize>,
+
     /// Start from a saved model instead of fresh weights [default: fresh
     /// weights from --seed].
     #[arg(long, value_name = "MODEL")]
@@ -257,7 +274,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
-        "eps", "history_size", "gtol",
+        "eps", "history_size", "gtol", "shards",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -376,6 +393,18 @@ pub struct BenchArgs {
     )]
     pub python: PathBuf,
 
+    /// Time the sharded trainer of `train --distributed` instead, under
+    /// `mpirun -np P`: per-epoch time, the share of it spent gathering and
+    /// summing the shards' partials, and the bytes each process receives
+    /// per epoch. Each process generates only its rows.
+    #[arg(long)]
+    pub distributed: bool,
+
+    /// Shards of the sharded trainer (with --distributed, or alone for a
+    /// one-process sharded run) [default: 16 with --distributed].
+    #[arg(long, value_name = "K")]
+    pub shards: Option<usize>,
+
     /// Also write the records as a JSON array here [default: not written].
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,
@@ -400,7 +429,7 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
 }
 
 /// Which device a command uses, for `train` and `bench` alike.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeviceArgs {
     /// Use the GPU adapter whose name contains TEXT, case-insensitive
     /// [default: the first suitable one].

@@ -50,7 +50,25 @@ impl Dataset {
     /// features dropped. Row `n` depends only on (seed, n), so any row range
     /// can be generated on its own.
     pub fn synthetic(rows: usize, features: usize, seed: u64) -> Result<Dataset> {
+        Dataset::synthetic_rows(rows, features, seed, 0..rows)
+    }
+
+    /// The rows `range` of [`Dataset::synthetic`]`(rows, features, seed)`,
+    /// generated on their own: a process's share of a distributed run.
+    pub fn synthetic_rows(
+        rows: usize,
+        features: usize,
+        seed: u64,
+        range: std::ops::Range<usize>,
+    ) -> Result<Dataset> {
         check_shape(rows, features)?;
+        if range.end > rows || range.is_empty() {
+            return Err(Error::Config(format!(
+                "rows {range:?} are not a part of {rows} rows"
+            )));
+        }
+        let first = range.start * features;
+        let rows = range.len();
         crate::memory::check(
             crate::memory::product(&[rows, features.saturating_add(1), 4]),
             || format!("generating {rows} rows × {features} features"),
@@ -67,7 +85,7 @@ impl Dataset {
         })?;
         x.resize(len, 0.0f32);
         for (i, v) in x.iter_mut().enumerate() {
-            *v = rng::symmetric(seed, Stream::Features, i as u64);
+            *v = rng::symmetric(seed, Stream::Features, (first + i) as u64);
         }
         let y = x.chunks_exact(features).map(synthetic_target).collect();
         let columns = Columns::synthetic(rows, features)?;
@@ -104,6 +122,18 @@ impl Dataset {
             .iter()
             .map(|&j| self.feature_names[j].clone())
             .collect();
+    }
+
+    /// The rows `range` as a data set of their own: a shard.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
+        Dataset {
+            x: self.x[range.start * self.features..range.end * self.features].to_vec(),
+            y: self.y[range.clone()].to_vec(),
+            rows: range.len(),
+            features: self.features,
+            feature_names: self.feature_names.clone(),
+            target_name: self.target_name.clone(),
+        }
     }
 
     /// Row `n`'s features.

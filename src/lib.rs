@@ -9,6 +9,7 @@
 //! - [`cpu`]: the f64 reference every GPU kernel is held to.
 //! - [`gpu`]: the wgpu trainer.
 //! - [`optim`]: the optimizers (gd, momentum, nesterov, adam, L-BFGS).
+//! - [`dist`]: data-parallel training over shards and processes (MPI).
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`bench`]: the CPU-against-GPU benchmark.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod gpu;
 pub mod io;

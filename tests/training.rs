@@ -290,6 +290,7 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
     let source = Source::Synthetic {
         rows: 3000,
         seed: 21,
+        first: 0,
     };
     let mut on_device =
         GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Fused).unwrap();

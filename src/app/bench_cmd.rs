@@ -22,6 +22,9 @@ use crate::units;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
+    if args.distributed || args.shards.is_some() {
+        return super::bench_dist::bench_sharded(args, &request);
+    }
     let backends = backends_to_time(args, &request);
     let cases = args.shapes.0.len() * backends.len();
     let per_case = bench::samples_per_case(args.warmup, args.samples);
@@ -196,7 +199,7 @@ fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.
-fn cpu_name() -> &'static str {
+pub(super) fn cpu_name() -> &'static str {
     &crate::cpu::Host::get().model
 }
 

@@ -60,6 +60,11 @@ pub struct RunOptions {
     /// See `--validation-split`.
     #[serde(default)]
     pub validation_split: Option<f64>,
+    /// K of `--shards` (16 for a `--distributed` run without it); `None`:
+    /// one full-batch pass. It fixes the order of the sums, so a resumed
+    /// run keeps it, whatever its process count.
+    #[serde(default)]
+    pub shards: Option<usize>,
 }
 
 impl RunOptions {
@@ -86,6 +91,9 @@ impl RunOptions {
                 && args.validation_split.is_none(),
             standardize: args.standardize,
             validation_split: args.validation_split,
+            shards: args
+                .shards
+                .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
         })
     }
 
@@ -115,6 +123,9 @@ impl RunOptions {
         }
         if self.epochs == 0 {
             bail!("--epochs must be at least 1");
+        }
+        if self.shards == Some(0) {
+            bail!("--shards must be at least 1");
         }
         if let Some(fraction) = self.validation_split {
             data::check_split_fraction(fraction)?;
@@ -181,6 +192,9 @@ pub struct TrainConfig {
     pub resume: Option<PathBuf>,
     pub outputs: Outputs,
     pub quiet: bool,
+    /// This process writes the files and prints the summary: process 0,
+    /// or the only one.
+    pub leader: bool,
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -216,6 +230,11 @@ impl TrainConfig {
                 )
             }
         };
+        let mut run = run;
+        if args.distributed && run.shards.is_none() {
+            // A one-pass run continued over processes: sharded from here on.
+            run.shards = Some(crate::dist::DEFAULT_SHARDS);
+        }
         let schedule = run.check()?;
         check_distinct_files(args, &run)?;
         let target_loss = args.target_loss.map(check_target_loss).transpose()?;
@@ -258,6 +277,7 @@ impl TrainConfig {
                 plot: args.plot.clone(),
             },
             quiet: args.quiet,
+            leader: true,
         };
         Ok((config, resumed))
     }

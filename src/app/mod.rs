@@ -9,6 +9,7 @@
 //! - `validation`: the held-out loss of `--validation-split`.
 //! - `budget`: what a run needs in memory, checked before it allocates.
 //! - `progress`: the progress bar of `train` and `bench`.
+//! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
 //! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands;
 //!   `peers`: `bench --peers`, the Python frameworks timed alongside.
 
@@ -31,6 +32,7 @@ macro_rules! outln {
 }
 
 mod bench_cmd;
+mod bench_dist;
 mod budget;
 mod config;
 mod gen;
@@ -51,6 +53,12 @@ pub use validation::Validation;
 #[derive(Debug, thiserror::Error)]
 #[error("standard output was closed")]
 pub struct ClosedPipe;
+
+/// A failure another process of a distributed run has reported: this one
+/// ends with a failure status, printing nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("reported by process 0")]
+pub struct Reported;
 
 /// Writes `text` to standard output. A closed pipe is [`ClosedPipe`];
 /// another failure (a full disk) is an error that says so, never a panic.
@@ -79,6 +87,7 @@ pub(crate) fn notice(quiet: bool, text: &str) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match run_command(cli) {
         Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
     }
 }

@@ -19,6 +19,8 @@ use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{Columns, DataDigest, Dataset, Standardization, Table};
+use crate::dist::sharded::Interrupts;
+use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
@@ -32,6 +34,12 @@ use crate::units;
 static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(Arc::default);
 /// The number of the signal that raised [`INTERRUPTED`] last; 0 for none.
 static SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Arc::default);
+/// A sharded run's interrupt, agreed by every process at the same pass:
+/// the flag its training loop checks, and the signal's number.
+static AGREED: AtomicBool = AtomicBool::new(false);
+static AGREED_SIGNAL: AtomicUsize = AtomicUsize::new(0);
+/// A sharded run's processes agreed that `--max-time` had passed.
+static TIMED_OUT: AtomicBool = AtomicBool::new(false);
 /// The signals that end a run cleanly, each with the name it is reported by.
 const STOPPING: [(i32, &str); 3] = [
     (signal_hook::consts::SIGINT, "SIGINT"),
@@ -45,6 +53,9 @@ fn watch_signals() -> Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     SIGNAL.store(0, Ordering::SeqCst);
     INTERRUPTED.store(false, Ordering::SeqCst);
+    AGREED.store(false, Ordering::SeqCst);
+    AGREED_SIGNAL.store(0, Ordering::SeqCst);
+    TIMED_OUT.store(false, Ordering::SeqCst);
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
@@ -59,38 +70,137 @@ fn watch_signals() -> Result<()> {
 
 /// The signal that interrupted the run, as its name and the exit status
 /// a shell reports for it (128 + its number): SIGINT 130, SIGTERM 143,
-/// SIGHUP 129.
-fn interrupting_signal() -> (&'static str, u8) {
-    let signal = SIGNAL.load(Ordering::SeqCst);
+/// SIGHUP 129. A sharded run reports the signal its processes agreed on.
+fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
+    let signal = if sharded {
+        AGREED_SIGNAL.load(Ordering::SeqCst)
+    } else {
+        SIGNAL.load(Ordering::SeqCst)
+    };
     STOPPING
         .iter()
         .find(|&&(s, _)| s as usize == signal)
         .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
 }
 
+/// An error every process of a distributed run has, agreed on; process 0
+/// prints it, the others end quietly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Agreed(String);
+
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
-    let (config, resumed) = TrainConfig::resolve(args)?;
-    let mut data = TrainingData::load(&config.run)?;
-    // A resume in place goes on appending to the checkpoint's history file.
-    let writer = config.checkpoint.as_ref().map(|c| {
-        let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
-        io::CheckpointWriter::new(&c.path, from)
-    });
-    let device = Device::open(&config)?;
+    if !args.distributed {
+        return train_with(args, &Single);
+    }
+    let comm = dist::world()?;
+    let (rank, size) = (comm.rank(), comm.size());
+    match train_with(args, comm.as_ref()) {
+        Ok(code) => Ok(code),
+        Err(e) => match e.downcast::<Agreed>() {
+            // Process 0 says it; the others wait until it has, since mpirun
+            // ends the whole job as soon as one process exits non-zero.
+            Ok(agreed) => {
+                if rank == 0 {
+                    eprintln!("error: {}", agreed.0);
+                }
+                comm.all_gather_bytes(&[]);
+                Err(super::Reported.into())
+            }
+            // This process alone failed, perhaps while the others wait for
+            // it in a collective: say why, and end them all.
+            Err(e) => {
+                eprintln!("error: process {rank} of {size}: {e:#}");
+                comm.abort(1)
+            }
+        },
+    }
+}
+
+/// `result` on one process, made every process's: the same `Ok`, or on
+/// every process the first failing process's error, as [`Agreed`]. One
+/// process needs no agreement and keeps its error as it is.
+fn agree<T>(
+    comm: &dyn Comm,
+    what: &str,
+    result: Result<T>,
+    fingerprint: impl FnOnce(&T) -> String,
+) -> Result<T> {
+    if comm.size() == 1 {
+        return result;
+    }
+    let local = match &result {
+        Ok(v) => Ok(fingerprint(v)),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    dist::agree(comm, what, local).map_err(Agreed)?;
+    result
+}
+
+/// `train` as one of `comm`'s processes (the only one without `--distributed`).
+fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let setup = (|| {
+        // Only process 0 writes files and prints, so only it checks where
+        // they go (another machine may not have the folders).
+        let mut args = args.clone();
+        if rank > 0 {
+            (args.save, args.history, args.json, args.plot) = (None, None, None, None);
+            args.checkpoint = None;
+            args.quiet = true;
+        }
+        let (mut config, resumed) = TrainConfig::resolve(&args)?;
+        config.leader = rank == 0;
+        config.adapter.nth = comm.local_rank();
+        let mut data = TrainingData::load(&config.run, rank, size)?;
+        // A resume in place goes on appending to the checkpoint's history
+        // file (process 0's; the others have no --checkpoint).
+        let writer = config.checkpoint.as_ref().map(|c| {
+            let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
+            io::CheckpointWriter::new(&c.path, from)
+        });
+        let device = Device::open(&config)?;
+        let start = starting_point(&config, resumed, &mut data, &device)?;
+        let shards = match config.run.shards {
+            Some(k) => {
+                let shards = Shards::new(data.rows().0, k)?;
+                shards.check_processes(size)?;
+                Some(shards)
+            }
+            None => None,
+        };
+        Ok((config, data, start, shards, device, writer))
+    })();
+    // Every process checks its options and data before any epoch; one
+    // failure or mismatch stops them all with one message.
+    let (config, mut data, start, shards, device, writer) = agree(
+        comm,
+        "the run's options and data",
+        setup,
+        |(c, d, s, ..)| fingerprint(c, d, s),
+    )?;
     let Start {
         model,
         history,
         val_history,
         optimizer,
-    } = starting_point(&config, resumed, &mut data, &device)?;
-    let mut backend = open_backend(&config, &model, &data, device, optimizer.as_ref())?;
-    let validation = open_validation(
-        &config,
-        &model,
-        data.val.as_ref(),
-        val_history,
-        history.len(),
-    )?;
+    } = start;
+    let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
+    let opened = (|| {
+        let backend = match shards {
+            Some(s) => open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?,
+            None => open_backend(&config, &model, &data, device, optimizer.as_ref())?,
+        };
+        let validation = open_validation(
+            &config,
+            &model,
+            data.val.as_ref(),
+            val_history,
+            history.len(),
+        )?;
+        Ok((backend, validation))
+    })();
+    let (mut backend, validation) = agree(comm, "the backend", opened, |_| String::new())?;
     let checkpointer = Checkpointer::new(&config, &model, writer, data.digest.clone());
     let fitted = fit(
         &config,
@@ -106,8 +216,36 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         &model,
         &data,
         fitted,
-    )?;
-    conclude(&config, &done)
+    );
+    // Process 0 wrote the files: the others end as it did.
+    let done = agree(comm, "the outputs", done, |_| String::new())?;
+    conclude(&config, &done).map_err(|e| {
+        if size > 1 {
+            Agreed(format!("{e:#}")).into()
+        } else {
+            e
+        }
+    })
+}
+
+/// What the processes of a run must agree on: its options, the data's
+/// shape and the starting parameters.
+fn fingerprint(config: &TrainConfig, data: &TrainingData, start: &Start) -> String {
+    let options = serde_json::to_string(&config.run).expect("options serialise");
+    // FNV-1a over the parameters' bits: the same --init, --resume and seed.
+    let params = start
+        .model
+        .params
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, v| {
+            (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3)
+        });
+    format!(
+        "options {options}, {} rows × {} features, {} updates done, parameters {params:016x}",
+        data.columns.rows,
+        data.columns.features,
+        start.history.len()
+    )
 }
 
 /// The rows a run trains and validates on, and a line saying what they are.
@@ -123,11 +261,50 @@ struct TrainingData {
     /// The `--data` file's rows, columns and digest, as checkpoints record
     /// them; `None` for synthetic data.
     digest: Option<DataDigest>,
+    /// Rows trained on, those of other processes included.
+    train_rows: usize,
+    /// The row of the whole training set that `train`'s first is.
+    offset: usize,
 }
 
 impl TrainingData {
-    /// The run's data, split when it asks for a validation split.
-    fn load(run: &RunOptions) -> Result<TrainingData> {
+    /// The run's data, split when it asks for a validation split; of a
+    /// sharded run's synthetic rows only those of process `rank` of `size`,
+    /// unless every row is needed (to split or standardise).
+    fn load(run: &RunOptions, rank: usize, size: usize) -> Result<TrainingData> {
+        if let (Some(k), Some(n), Some(f), None, false, false) = (
+            run.shards,
+            run.synthetic,
+            run.features,
+            &run.data,
+            run.on_device,
+            run.standardize || run.validation_split.is_some(),
+        ) {
+            let shards = Shards::new(n, k)?;
+            shards.check_processes(size)?;
+            let range = shards.rows_owned(rank, size);
+            let mut what = format!(
+                "synthetic {} × {} (seed {})",
+                units::count(n, "row"),
+                units::count(f, "feature"),
+                run.seed
+            );
+            if size > 1 {
+                what.push_str(&format!(
+                    ", rows {}..{} generated here",
+                    range.start, range.end
+                ));
+            }
+            return Ok(TrainingData {
+                train: Some(Dataset::synthetic_rows(n, f, run.seed, range.clone())?),
+                val: None,
+                columns: Columns::synthetic(n, f)?,
+                what,
+                digest: None,
+                train_rows: n,
+                offset: range.start,
+            });
+        }
         let (all, columns, mut what, digest) = match run.on_device_shape() {
             Some((n, f)) => (
                 None,
@@ -159,12 +336,15 @@ impl TrainingData {
             }
             (data, _) => (data, None),
         };
+        let train_rows = train.as_ref().map_or(columns.rows, |d| d.rows);
         Ok(TrainingData {
             train,
             val,
             columns,
             what,
             digest,
+            train_rows,
+            offset: 0,
         })
     }
 
@@ -223,6 +403,22 @@ impl TrainingData {
         )
     }
 
+    /// The training rows of the shards process `rank` of `size` owns, each
+    /// a data set of its own, in shard order; `train` is dropped. None when
+    /// the GPU generates the rows.
+    fn take_shards(&mut self, shards: &Shards, rank: usize, size: usize) -> Vec<Dataset> {
+        let Some(train) = self.train.take() else {
+            return Vec::new();
+        };
+        shards
+            .owned(rank, size)
+            .map(|s| {
+                let rows = shards.rows_of(s);
+                train.slice(rows.start - self.offset..rows.end - self.offset)
+            })
+            .collect()
+    }
+
     /// Standardises the training and the held-out rows with `s`.
     fn standardize(&mut self, s: &Standardization) {
         for d in self.train.iter_mut().chain(self.val.iter_mut()) {
@@ -233,10 +429,7 @@ impl TrainingData {
 
     /// Rows trained on and rows held out.
     fn rows(&self) -> (usize, usize) {
-        (
-            self.train.as_ref().map_or(self.columns.rows, |d| d.rows),
-            self.val.as_ref().map_or(0, |v| v.rows),
-        )
+        (self.train_rows, self.val.as_ref().map_or(0, |v| v.rows))
     }
 }
 
@@ -513,7 +706,11 @@ fn open_backend<'a>(
         // The synthetic rows, generated on the GPU.
         (Device::Gpu(ctx), None) => {
             let (rows, seed) = (data.columns.rows, config.run.seed);
-            let source = gpu::Source::Synthetic { rows, seed };
+            let source = gpu::Source::Synthetic {
+                rows,
+                seed,
+                first: 0,
+            };
             let g = GpuTrainer::with(*ctx, model, source, opt, kernels)?;
             with_optimizer(g, model, opt)
         }
@@ -553,6 +750,128 @@ fn open_backend<'a>(
     Ok(backend)
 }
 
+/// The sharded trainer of `model`: a pass per shard of `sets` (the shards
+/// this process owns; none when the GPU generates them) on the run's
+/// backend, summed over every process's shards by `comm`.
+fn open_sharded<'a>(
+    config: &TrainConfig,
+    model: &Model,
+    sets: &'a [Dataset],
+    comm: &'a dyn Comm,
+    shards: Shards,
+    device: Device,
+    state: Option<&Saved>,
+) -> Result<Box<dyn Backend + 'a>> {
+    let opt = config.run.optimizer;
+    // The shard passes only evaluate; the optimizer runs on the host.
+    let pass_opt = Optimizer::gd(opt.lr());
+    let kernels = config.kernels;
+    let owned = shards.owned(comm.rank(), comm.size());
+    let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(owned.len());
+    let mut threads = 1;
+    if sets.is_empty() {
+        // The synthetic rows, each shard's generated on the GPU; the first
+        // shard takes the device opened.
+        let mut first_ctx = match device {
+            Device::Gpu(ctx) => Some(*ctx),
+            _ => None,
+        };
+        for s in owned {
+            let rows = shards.rows_of(s);
+            let source = gpu::Source::Synthetic {
+                rows: rows.len(),
+                seed: config.run.seed,
+                first: rows.start,
+            };
+            let ctx = match first_ctx.take() {
+                Some(ctx) => ctx,
+                None => gpu::Context::new(&config.adapter)?,
+            };
+            parts.push(Box::new(GpuTrainer::with(
+                ctx, model, source, pass_opt, kernels,
+            )?));
+        }
+    } else {
+        let (kind, first_ctx) = match device {
+            Device::Gpu(ctx) => (BackendKind::Gpu, Some(*ctx)),
+            Device::Cpu => (BackendKind::Cpu, None),
+            Device::Reference => (BackendKind::Reference, None),
+        };
+        let how = PassConfig {
+            kind,
+            first_ctx,
+            adapter: &config.adapter,
+            kernels,
+            threads: config.threads,
+            cpu_isa: config.cpu_isa,
+        };
+        (parts, threads) = shard_passes(how, model, sets, pass_opt)?;
+    }
+    let mut sharded = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
+    sharded.watch(Interrupts {
+        local: &SIGNAL,
+        agreed: &AGREED,
+        agreed_signal: &AGREED_SIGNAL,
+        deadline: config.max_time.map(|t| std::time::Instant::now() + t),
+        timed_out: &TIMED_OUT,
+    });
+    let mut backend = with_optimizer(sharded, model, opt);
+    if let Some(state) = state {
+        let resumed = config.resume.as_ref().expect("resumed");
+        backend
+            .set_optimizer_state(state)
+            .with_context(|| format!("--resume {}", resumed.display()))?;
+    }
+    Ok(backend)
+}
+
+/// How to build the passes of a process's shards.
+pub(super) struct PassConfig<'r> {
+    pub kind: BackendKind,
+    /// A device already opened, for the first GPU shard.
+    pub first_ctx: Option<gpu::Context>,
+    pub adapter: &'r AdapterRequest,
+    pub kernels: gpu::KernelChoice,
+    /// Threads of a CPU process (0: every core).
+    pub threads: usize,
+    /// The cpu backend's build (`--cpu-isa`).
+    pub cpu_isa: Option<crate::cpu::Isa>,
+}
+
+/// One pass per shard of `sets` on `how.kind`, and the threads to run them
+/// on: GPU shards one after the other, CPU shards side by side, each on
+/// one thread, so that a shard's sums never depend on the thread count.
+pub(super) fn shard_passes<'a>(
+    how: PassConfig<'_>,
+    model: &Model,
+    sets: &'a [Dataset],
+    opt: Optimizer,
+) -> Result<(Vec<dist::sharded::Part<'a>>, usize)> {
+    let mut first_ctx = how.first_ctx;
+    let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(sets.len());
+    for set in sets {
+        parts.push(match how.kind {
+            BackendKind::Cpu => Box::new(Fast::new(model, set, opt, 1)?.with_isa(how.cpu_isa)?),
+            BackendKind::Reference => Box::new(Reference::new(model, set, opt)),
+            BackendKind::Gpu => {
+                // The first shard takes the device opened; the others their own.
+                let ctx = match first_ctx.take() {
+                    Some(ctx) => ctx,
+                    None => gpu::Context::new(how.adapter)?,
+                };
+                let source = gpu::Source::Host(set);
+                Box::new(GpuTrainer::with(ctx, model, source, opt, how.kernels)?)
+            }
+        });
+    }
+    let threads = match (how.kind, how.threads) {
+        (BackendKind::Gpu, _) => 1,
+        (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (_, n) => n,
+    };
+    Ok((parts, threads))
+}
+
 /// The scorer of the held-out rows, if any, having scored the starting
 /// parameters (after `resumed_at` updates).
 fn open_validation<'a>(
@@ -565,8 +884,15 @@ fn open_validation<'a>(
     let Some(rows) = rows else {
         return Ok(None);
     };
-    let scorer =
-        Fast::new(model, rows, config.run.optimizer, config.threads)?.with_isa(config.cpu_isa)?;
+    // A sharded run scores on one thread: the sums of a multi-threaded pass
+    // depend on the thread count, which mpirun's binding of each process to
+    // a core changes with the process count.
+    let threads = if config.run.shards.is_some() {
+        1
+    } else {
+        config.threads
+    };
+    let scorer = Fast::new(model, rows, config.run.optimizer, threads)?.with_isa(config.cpu_isa)?;
     let mut validation = Validation::new(scorer, history);
     validation.record(resumed_at, &model.params);
     Ok(Some(validation))
@@ -655,6 +981,7 @@ fn fit<'a>(
     // Ctrl-C, SIGTERM and SIGHUP: finish the batch in flight, checkpoint,
     // exit with the signal's status.
     watch_signals()?;
+    let sharded = config.run.shards.is_some();
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
     let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
@@ -689,14 +1016,26 @@ fn fit<'a>(
     let hooks = Hooks {
         checkpoint_every: config.checkpoint_every(),
         checkpoint: Some(&mut periodic),
-        interrupt: Some(INTERRUPTED.as_ref()),
+        // A sharded run stops where its processes agreed to.
+        interrupt: Some(if sharded {
+            &AGREED
+        } else {
+            INTERRUPTED.as_ref()
+        }),
         patience: config.run.patience,
-        max_time: config.max_time,
+        // A sharded run's processes agree on the time limit through their
+        // passes, as on a signal.
+        max_time: if sharded { None } else { config.max_time },
         on_batch: Some(&mut report),
         after_batch: validation.is_some().then_some(&mut score),
         target_loss: config.target_loss,
     };
-    let outcome = train::train_from(backend, &config.schedule, history, hooks);
+    let outcome = train::train_from(backend, &config.schedule, history, hooks).map(|mut o| {
+        if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
+            o.reason = StopReason::TimeLimit;
+        }
+        o
+    });
     bar.finish_and_clear();
     Ok(Fitted {
         outcome: outcome?,
@@ -817,7 +1156,10 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             }
         }
         StopReason::Interrupted => {
-            let (signal, status) = interrupting_signal();
+            let (signal, status) = interrupting_signal(config.run.shards.is_some());
+            if !config.leader {
+                return Ok(ExitCode::from(status));
+            }
             match checkpoint {
                 Some(p) => eprintln!(
                     "interrupted at epoch {updates} ({signal}); checkpoint written to {p} (continue with --resume)"

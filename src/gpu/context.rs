@@ -20,6 +20,10 @@ pub struct AdapterRequest {
     pub max_binding: Option<u64>,
     /// Longest wait for the device before a readback is an error.
     pub timeout: Duration,
+    /// Take the suitable adapter at this place in order of preference
+    /// (modulo their count): a distributed run's local process number, so
+    /// the processes on one machine spread over its GPUs.
+    pub nth: usize,
 }
 
 impl Default for AdapterRequest {
@@ -29,6 +33,7 @@ impl Default for AdapterRequest {
             name: None,
             max_binding: None,
             timeout: Duration::from_secs(600),
+            nth: 0,
         }
     }
 }
@@ -74,7 +79,7 @@ pub fn describe(info: &wgpu::AdapterInfo) -> String {
 pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wgpu::Adapter> {
     let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
     let wanted = request.name.as_ref().map(|n| n.to_lowercase());
-    let best = adapters
+    let mut suitable: Vec<wgpu::Adapter> = adapters
         .into_iter()
         .filter(|a| {
             let info = a.get_info();
@@ -83,7 +88,13 @@ pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wg
                     .as_ref()
                     .is_none_or(|n| info.name.to_lowercase().contains(n))
         })
-        .min_by_key(|a| preference(&a.get_info()));
+        .collect();
+    // A stable sort: among equals, the order the instance listed them in.
+    suitable.sort_by_key(|a| preference(&a.get_info()));
+    let best = match suitable.len() {
+        0 => None,
+        n => Some(suitable.swap_remove(request.nth % n)),
+    };
     best.ok_or_else(|| Error::NoAdapter(no_adapter(&infos, request)))
 }
 

@@ -290,8 +290,8 @@ fn chunk_data(
             )?,
             buffers::storage_with(rec.ctx, &format!("y[{c}]"), &d.y[start..start + rows])?,
         )),
-        Source::Synthetic { seed, .. } => {
-            let (x, y, step) = synthesize(rec, c, (start, rows), features, seed)?;
+        Source::Synthetic { seed, first, .. } => {
+            let (x, y, step) = synthesize(rec, c, (first + start, rows), features, seed)?;
             setup.push(step);
             Ok((x, y))
         }
@@ -299,7 +299,7 @@ fn chunk_data(
 }
 
 /// The synthetic task's X and y for chunk `c` (`rows` rows from row
-/// `start`), generated on the device: their buffers and the step that
+/// `start` of the whole task), generated on the device: their buffers and the step that
 /// fills them.
 fn synthesize(
     rec: &mut Recorder<'_>,

@@ -27,7 +27,13 @@ pub enum Source<'a> {
     /// Generated on the device from `seed`: the synthetic task of
     /// docs/spec.md, the same X, bit for bit, as [`Dataset::synthetic`], so
     /// the batch never crosses the bus.
-    Synthetic { rows: usize, seed: u64 },
+    /// `first` is the row the first generated row is in the whole task
+    /// (a process's or a shard's part of it; 0 for all of it).
+    Synthetic {
+        rows: usize,
+        seed: u64,
+        first: usize,
+    },
 }
 
 impl Source<'_> {

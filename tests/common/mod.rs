@@ -230,3 +230,65 @@ pub fn png_size(file: impl AsRef<Path>) -> (u32, u32) {
 pub fn have_gpu() -> bool {
     gpu().is_some()
 }
+
+/// Whether `mpirun` runs. Without it a distributed test skips with a
+/// visible message, except under CI=true, where it fails.
+pub fn have_mpirun() -> bool {
+    let found = std::process::Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "CI=true and no mpirun to run the distributed tests with (install openmpi-bin)"
+        );
+        eprintln!("SKIPPED (no mpirun): install openmpi-bin to run the distributed tests");
+    }
+    found
+}
+
+/// `mpirun -np NP shadertrain ARGS` as a command, under `timeout -k 10
+/// LIMIT` (mpirun ignores SIGTERM), allowed to run as root and to put more
+/// processes than cores on this machine.
+pub fn mpirun_command(np: usize, limit_s: u64, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args([
+        "-k",
+        "10",
+        &limit_s.to_string(),
+        "mpirun",
+        "--oversubscribe",
+    ])
+    .args(["-np", &np.to_string(), env!("CARGO_BIN_EXE_shadertrain")])
+    .args(args)
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// Runs [`mpirun_command`] with a 120 s limit; returns (exit code,
+/// stdout, stderr). A run past the limit fails the test.
+pub fn mpirun(np: usize, args: &[&str]) -> (i32, String, String) {
+    let out = mpirun_command(np, 120, args)
+        .output()
+        .expect("timeout and mpirun run");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code != 124 && code != 137,
+        "mpirun -np {np} {args:?} hung past its limit"
+    );
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`mpirun`], asserting every process succeeded; returns standard output.
+pub fn mpirun_ok(np: usize, args: &[&str]) -> String {
+    let (code, out, err) = mpirun(np, args);
+    assert_eq!(code, 0, "mpirun -np {np} {args:?} failed: {err}");
+    out
+}

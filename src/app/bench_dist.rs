@@ -1,0 +1,179 @@
+//! `bench --distributed` (and `bench --shards K`): epoch times of the
+//! sharded trainer on each shape and backend, with the share of each epoch
+//! spent gathering and summing the shards' partials and the bytes moved.
+
+use std::io::Write;
+
+use anyhow::{Context as _, Result};
+
+use super::bench_cmd::cpu_name;
+use super::train::{shard_passes, PassConfig};
+use crate::bench::{self, BackendKind};
+use crate::cli::BenchArgs;
+use crate::data::Dataset;
+use crate::dist::{self, Comm, Sharded, Shards, Single};
+use crate::gpu::AdapterRequest;
+use crate::io;
+use crate::model::{Layout, Model};
+use crate::optim::Optimizer;
+use crate::units;
+
+/// One row of the table and of `--json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DistRecord {
+    pub shape: String,
+    pub backend: BackendKind,
+    pub adapter: String,
+    pub processes: usize,
+    pub shards: usize,
+    /// The slowest process's median seconds per epoch.
+    pub epoch_s: f64,
+    /// Of a median epoch, the seconds in the gather and the ordered sum
+    /// (waiting for the slowest process included), on the slowest process.
+    pub reduce_s: f64,
+    /// Bytes each process receives per epoch (8·(2 + parameters) per shard
+    /// of the others), and sends.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+pub(super) fn bench_sharded(args: &BenchArgs, request: &AdapterRequest) -> Result<()> {
+    let comm: Box<dyn Comm> = if args.distributed {
+        dist::world()?
+    } else {
+        Box::new(Single)
+    };
+    let (rank, size) = (comm.rank(), comm.size());
+    match time_cases(args, request, comm.as_ref()) {
+        Err(e) if size > 1 => {
+            // The others may wait for this process in a gather.
+            eprintln!("error: process {rank} of {size}: {e:#}");
+            comm.abort(1)
+        }
+        other => other,
+    }
+}
+
+fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Result<()> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let count = args.shards.unwrap_or(dist::DEFAULT_SHARDS);
+    let backends = if args.backends.is_empty() {
+        vec![BackendKind::Cpu]
+    } else {
+        args.backends.clone()
+    };
+    let mut request = request.clone();
+    request.nth = comm.local_rank();
+    let mut records = Vec::new();
+    for shape in &args.shapes.0 {
+        let shards = Shards::new(shape.n, count)?;
+        shards.check_processes(size)?;
+        // This process's rows only, cut into its shards.
+        let mine = shards.rows_owned(rank, size);
+        let rows = Dataset::synthetic_rows(shape.n, shape.f, 0, mine.clone())?;
+        let sets: Vec<Dataset> = shards
+            .owned(rank, size)
+            .map(|s| {
+                let r = shards.rows_of(s);
+                rows.slice(r.start - mine.start..r.end - mine.start)
+            })
+            .collect();
+        drop(rows);
+        let layout = Layout::new(shape.f, &[shape.h])?;
+        let names = (0..shape.f).map(|j| format!("x{j}")).collect();
+        let model = Model::init(layout, args.activation, 0, names, "y".into());
+        for &kind in &backends {
+            let how = PassConfig {
+                kind,
+                first_ctx: None,
+                adapter: &request,
+                kernels: args.device.kernels,
+                threads: args.device.threads,
+                cpu_isa: args.device.cpu_isa,
+            };
+            let opt = Optimizer::gd(bench::LR);
+            let (parts, threads) = shard_passes(how, &model, &sets, opt)?;
+            let adapter = match kind {
+                BackendKind::Gpu => parts[0].describe(),
+                _ => format!("{} ({})", cpu_name(), units::count(threads, "thread")),
+            };
+            let mut b = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
+            let timing = bench::time_epochs(&mut b, args.warmup, args.samples, 1)
+                .with_context(|| format!("benchmarking {} on {kind}", shape.name))?;
+            let stats = b.stats();
+            let epoch = timing.median();
+            // The reduce share of an epoch, from every epoch run.
+            let reduce = epoch * stats.reduce.as_secs_f64()
+                / (stats.reduce + stats.compute)
+                    .as_secs_f64()
+                    .max(f64::MIN_POSITIVE);
+            // The slowest process sets the pace: its numbers, on every process.
+            let mut all = vec![0.0; 2 * size];
+            comm.all_gather(&[epoch, reduce], &vec![2; size], &mut all);
+            let slowest = all
+                .chunks_exact(2)
+                .max_by(|a, b| a[0].total_cmp(&b[0]))
+                .expect("one process at least");
+            let stride = (model.params.len() + 2) * 8;
+            let owned = shards.owned(rank, size).len();
+            let record = DistRecord {
+                shape: shape.name.to_string(),
+                backend: kind,
+                adapter,
+                processes: size,
+                shards: count,
+                epoch_s: slowest[0],
+                reduce_s: slowest[1],
+                bytes_in: ((count - owned) * stride) as u64,
+                bytes_out: (owned * stride * (size - 1)) as u64,
+            };
+            if rank == 0 && !args.quiet {
+                eprintln!(
+                    "{} {kind} on {size} processes × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in per process per epoch",
+                    record.shape,
+                    record.epoch_s,
+                    record.reduce_s,
+                    100.0 * record.reduce_s / record.epoch_s,
+                    record.bytes_in
+                );
+            }
+            records.push(record);
+        }
+    }
+    if rank > 0 {
+        return Ok(());
+    }
+    super::emit(&table(&records))?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    }
+    Ok(())
+}
+
+fn table(records: &[DistRecord]) -> String {
+    let mut s = String::new();
+    outln!(
+        s,
+        "| shape | backend | P | K | s/epoch | reduce s | reduce share | bytes in/epoch/process |"
+    );
+    outln!(s, "|---|---|---|---|---|---|---|---|");
+    for r in records {
+        outln!(
+            s,
+            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.1}% | {} |",
+            r.shape,
+            r.backend,
+            r.processes,
+            r.shards,
+            r.epoch_s,
+            r.reduce_s,
+            100.0 * r.reduce_s / r.epoch_s,
+            r.bytes_in
+        );
+    }
+    if let Some(r) = records.first() {
+        outln!(s, "adapter: {}", r.adapter);
+    }
+    s
+}

@@ -1,0 +1,229 @@
+//! Data-parallel full-batch training, bit for bit the same on any number of
+//! processes.
+//!
+//! The rows are cut into K contiguous shards, K fixed by the run
+//! (`--shards`), never by the process count P. Each process owns a
+//! contiguous range of whole shards and computes, for each of its shards
+//! separately, the loss and ∂L/∂θ of the shard (one [`Objective`] pass per
+//! shard, on whichever backend it trains with). Every process then gathers
+//! every shard's partials and sums them on the host in shard order, in f64,
+//! and applies the same optimizer step to the same sums. Nothing depends on
+//! which process computed a shard, so P = 1, 2 or 4 give the same bits; an
+//! MPI all-reduce would not (its bracketing of a float sum changes with P).
+//!
+//! [`Comm`] is all the training loop sees of the processes: [`Single`] is
+//! the one-process case (a `--shards K` run without MPI), and behind the
+//! `mpi` feature [`mpi::Mpi`] is MPI's world. docs/distributed.md says more.
+
+#[cfg(feature = "mpi")]
+pub mod mpi;
+pub mod sharded;
+
+use std::ops::Range;
+
+pub use sharded::{CommStats, Sharded};
+
+use crate::error::{Error, Result};
+
+/// Shards of a run without `--shards`: enough for 16 processes; small
+/// enough that a shard's pass still fills a CPU or a small GPU.
+pub const DEFAULT_SHARDS: usize = 16;
+
+/// The processes of a run, as the sharded trainer needs them: who am I,
+/// how many are we, and two collective operations. Every process must call
+/// the collectives in the same order.
+pub trait Comm {
+    /// This process's number, 0 ..= size − 1.
+    fn rank(&self) -> usize;
+
+    /// The number of processes.
+    fn size(&self) -> usize;
+
+    /// This process's number among those on its machine (to pick a GPU).
+    fn local_rank(&self) -> usize;
+
+    /// Every process's `local`, concatenated in rank order into `all`;
+    /// `counts[r]` is the length rank r sends.
+    fn all_gather(&self, local: &[f64], counts: &[usize], all: &mut [f64]);
+
+    /// Every process's `local` bytes, in rank order.
+    fn all_gather_bytes(&self, local: &[u8]) -> Vec<Vec<u8>>;
+
+    /// Ends every process at once with exit status `code`: for an error or
+    /// a panic on one process while the others wait in a collective.
+    fn abort(&self, code: i32) -> !;
+
+    /// One line: the transport and the process count.
+    fn describe(&self) -> String;
+}
+
+/// MPI's world, for `--distributed`: this process's place in the job
+/// `mpirun` started (or a job of one, run without it).
+#[cfg(feature = "mpi")]
+pub fn world() -> Result<Box<dyn Comm>> {
+    Ok(Box::new(mpi::Mpi::init()?))
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn world() -> Result<Box<dyn Comm>> {
+    Err(Error::Config(
+        "--distributed needs shadertrain built with MPI: install an MPI library (OpenMPI's libopenmpi-dev) and libclang, then cargo build --release --features mpi".into(),
+    ))
+}
+
+/// One process: the collectives copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Single;
+
+impl Comm for Single {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn local_rank(&self) -> usize {
+        0
+    }
+    fn all_gather(&self, local: &[f64], _: &[usize], all: &mut [f64]) {
+        all.copy_from_slice(local);
+    }
+    fn all_gather_bytes(&self, local: &[u8]) -> Vec<Vec<u8>> {
+        vec![local.to_vec()]
+    }
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
+    fn describe(&self) -> String {
+        "1 process".to_string()
+    }
+}
+
+/// The cut of N rows into K shards, and of the shards among P processes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shards {
+    /// N, the rows of the whole run.
+    pub rows: usize,
+    /// K.
+    pub count: usize,
+}
+
+impl Shards {
+    /// K shards of `rows` rows; every shard gets at least one row.
+    pub fn new(rows: usize, count: usize) -> Result<Shards> {
+        if count == 0 {
+            return Err(Error::Config("--shards must be at least 1".into()));
+        }
+        if count > rows {
+            return Err(Error::Config(format!(
+                "--shards {count} is more than the {rows} training rows; give at most {rows}"
+            )));
+        }
+        Ok(Shards { rows, count })
+    }
+
+    /// The rows of shard `s`: ⌊s·N/K⌋ .. ⌊(s+1)·N/K⌋.
+    pub fn rows_of(&self, s: usize) -> Range<usize> {
+        let at = |s: usize| (s as u128 * self.rows as u128 / self.count as u128) as usize;
+        at(s)..at(s + 1)
+    }
+
+    /// The shards process `rank` of `size` owns: ⌊r·K/P⌋ .. ⌊(r+1)·K/P⌋.
+    pub fn owned(&self, rank: usize, size: usize) -> Range<usize> {
+        (rank * self.count / size)..((rank + 1) * self.count / size)
+    }
+
+    /// The rows process `rank` of `size` holds: those of its shards, one
+    /// contiguous range.
+    pub fn rows_owned(&self, rank: usize, size: usize) -> Range<usize> {
+        let owned = self.owned(rank, size);
+        self.rows_of(owned.start).start..self.rows_of(owned.end - 1).end
+    }
+
+    /// Refuses more processes than shards: a process without rows would
+    /// change nothing but is surely a mistake.
+    pub fn check_processes(&self, size: usize) -> Result<()> {
+        if size > self.count {
+            return Err(Error::Config(format!(
+                "{size} processes but only {} shards; give --shards {size} or more (every process needs a shard)",
+                self.count
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Every process's `Result`, agreed: the same `Ok` everywhere, or on every
+/// process the error of the lowest rank that failed, named by its rank.
+/// Each process's `Ok` value is a fingerprint (options, data shape) that
+/// must agree too.
+pub fn agree(
+    comm: &dyn Comm,
+    what: &str,
+    local: std::result::Result<String, String>,
+) -> std::result::Result<(), String> {
+    let mine = match &local {
+        Ok(f) => format!("ok:{f}"),
+        Err(e) => format!("err:{e}"),
+    };
+    let all = comm.all_gather_bytes(mine.as_bytes());
+    let all: Vec<String> = all
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    for (r, m) in all.iter().enumerate() {
+        if let Some(e) = m.strip_prefix("err:") {
+            return Err(if comm.size() > 1 {
+                format!("process {r} of {}: {e}", comm.size())
+            } else {
+                e.to_string()
+            });
+        }
+    }
+    if let Some((r, m)) = all.iter().enumerate().find(|(_, m)| *m != &all[0]) {
+        return Err(format!(
+            "the processes disagree on {what}: process 0 has {}, process {r} has {}",
+            &all[0][3..],
+            &m[3..]
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_rows_and_processes_own_whole_shards() {
+        for (n, k) in [(10, 3), (7, 7), (1000, 16), (17, 4)] {
+            let s = Shards::new(n, k).unwrap();
+            let mut next = 0;
+            for i in 0..k {
+                let r = s.rows_of(i);
+                assert_eq!(r.start, next);
+                assert!(!r.is_empty());
+                next = r.end;
+            }
+            assert_eq!(next, n);
+            for p in 1..=k {
+                let mut next = 0;
+                for rank in 0..p {
+                    let r = s.rows_owned(rank, p);
+                    assert_eq!(r.start, next, "n {n} k {k} p {p}");
+                    next = r.end;
+                }
+                assert_eq!(next, n);
+            }
+        }
+        assert!(Shards::new(3, 4).is_err());
+        assert!(Shards::new(3, 0).is_err());
+        assert!(Shards::new(8, 2).unwrap().check_processes(3).is_err());
+    }
+
+    #[test]
+    fn one_process_agrees_with_itself_and_reports_its_error() {
+        assert_eq!(agree(&Single, "x", Ok("a".into())), Ok(()));
+        assert_eq!(agree(&Single, "x", Err("bad".into())), Err("bad".into()));
+    }
+}

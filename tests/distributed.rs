@@ -1,0 +1,482 @@
+//! Sharded and distributed training: `--shards K` in one process, and
+//! `mpirun -np P shadertrain train … --distributed` (the `mpi` feature),
+//! which must give the same bits for every P; agreement, signals, and
+//! failures of one process.
+
+mod common;
+
+use common::{paths, run_ok, shadertrain, train_synthetic};
+use shadertrain::io::read_history;
+
+/// Small and fast: 600 rows, 3 features, 8 hidden units.
+fn small<'a>(backend: &'a str, epochs: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = train_synthetic("600", "3", backend, &["--hidden", "8", "--epochs", epochs]);
+    args.extend_from_slice(more);
+    args.push("-q");
+    args
+}
+
+fn history(file: &str) -> Vec<f64> {
+    read_history(std::path::Path::new(file)).unwrap()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn assert_same_file(a: &str, b: &str, what: &str) {
+    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert!(x == y, "{what}: {a} and {b} differ");
+}
+
+#[test]
+fn one_process_shards_match_the_one_pass_reference_to_1e_12() {
+    let dir = tempfile::tempdir().unwrap();
+    let [plain, sharded] = paths(&dir, ["plain.csv", "sharded.csv"]);
+    run_ok(&small("reference", "30", &["--history", &plain]));
+    run_ok(&small(
+        "reference",
+        "30",
+        &["--shards", "5", "--history", &sharded],
+    ));
+    let (a, b) = (history(&plain), history(&sharded));
+    assert_eq!(a.len(), 31);
+    common::assert_close("sharded reference losses", &b, &a, 0.0, 1e-12);
+    // Not the same path by accident: the sums are bracketed differently.
+    assert!(
+        a != b || a.is_empty(),
+        "the sharded losses equal the one-pass ones bit for bit"
+    );
+}
+
+#[test]
+fn cpu_shards_do_not_depend_on_threads_and_reruns_are_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let [one, three, again] = paths(&dir, ["1.st", "3.st", "again.st"]);
+    let args = |t: &'static str, save: &str| -> Vec<String> {
+        small(
+            "cpu",
+            "15",
+            &["--optimizer", "adam", "--lr", "0.01", "--shards", "4"],
+        )
+        .into_iter()
+        .map(String::from)
+        .chain(["--threads".into(), t.into(), "--save".into(), save.into()])
+        .collect()
+    };
+    for (t, save) in [("1", &one), ("3", &three), ("3", &again)] {
+        run_ok(&strs(&args(t, save)));
+    }
+    assert_same_file(&one, &three, "--threads 1 against --threads 3");
+    assert_same_file(&three, &again, "a rerun");
+}
+
+#[test]
+fn a_shard_of_synthetic_rows_is_those_rows_of_the_whole_task() {
+    let all = shadertrain::data::Dataset::synthetic(97, 5, 13).unwrap();
+    for range in [0..1, 0..97, 13..14, 40..97, 1..96] {
+        let part = shadertrain::data::Dataset::synthetic_rows(97, 5, 13, range.clone()).unwrap();
+        assert_eq!(part, all.slice(range.clone()), "rows {range:?}");
+    }
+}
+
+#[test]
+fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
+    use shadertrain::cpu::{reference, Reference};
+    use shadertrain::dist::{Sharded, Shards, Single};
+    use shadertrain::model::Activation;
+    use shadertrain::optim::lbfgs::Objective;
+    use shadertrain::optim::Optimizer;
+
+    let data = shadertrain::data::Dataset::synthetic(101, 3, 5).unwrap();
+    let model = common::model(&data, &[7, 4], Activation::Tanh, 5);
+    let (want_loss, want_grad) =
+        reference::loss_and_grads(&model.layout, model.activation, &model.params, &data);
+    for k in [1, 2, 7, 101] {
+        let shards = Shards::new(data.rows, k).unwrap();
+        let sets: Vec<_> = (0..k).map(|s| data.slice(shards.rows_of(s))).collect();
+        let opt = Optimizer::gd(0.1);
+        let parts = sets
+            .iter()
+            .map(|d| Box::new(Reference::new(&model, d, opt)) as shadertrain::dist::sharded::Part)
+            .collect();
+        let mut sharded = Sharded::new(parts, 2, &Single, shards, &model.params, opt).unwrap();
+        let mut grad = vec![0.0; model.params.len()];
+        let loss = sharded.evaluate(&model.params, &mut grad).unwrap();
+        common::assert_close(&format!("loss, K = {k}"), &[loss], &[want_loss], 0.0, 1e-12);
+        common::assert_close(
+            &format!("gradient, K = {k}"),
+            &grad,
+            &want_grad,
+            1e-15,
+            1e-12,
+        );
+    }
+}
+
+#[test]
+fn more_shards_than_rows_is_refused() {
+    let (ok, _, err) = shadertrain(&small("cpu", "2", &["--shards", "601"]));
+    assert!(!ok);
+    assert!(
+        err.contains("--shards 601 is more than the 600 training rows"),
+        "{err}"
+    );
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_needs_the_mpi_build() {
+    let (ok, _, err) = shadertrain(&small("cpu", "2", &["--distributed"]));
+    assert!(!ok);
+    assert!(err.contains("--features mpi"), "{err}");
+}
+
+#[cfg(feature = "mpi")]
+mod mpi {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use common::{have_gpu, have_mpirun, mpirun, mpirun_command, mpirun_ok, path};
+
+    /// One process with --shards 4, then `--distributed --shards 4` on
+    /// each of `nps` processes: the same history and model, byte for byte.
+    fn same_bits_for_every_process_count(
+        backend: &str,
+        epochs: &str,
+        more: &[&str],
+        nps: &[usize],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let [h1, m1] = paths(&dir, ["h1.csv", "m1.st"]);
+        let mut one = small(backend, epochs, more);
+        one.extend(["--shards", "4", "--history", &h1, "--save", &m1]);
+        run_ok(&one);
+        for &np in nps {
+            let (h, m) = (
+                path(&dir, &format!("h{np}.csv")),
+                path(&dir, &format!("m{np}.st")),
+            );
+            let mut args = small(backend, epochs, more);
+            args.extend([
+                "--distributed",
+                "--shards",
+                "4",
+                "--history",
+                &h,
+                "--save",
+                &m,
+            ]);
+            mpirun_ok(np, &args);
+            let what = format!("{backend} {more:?} on {np} processes");
+            assert_same_file(&h1, &h, &format!("history, {what}"));
+            assert_same_file(&m1, &m, &format!("model, {what}"));
+        }
+    }
+
+    #[test]
+    fn reference_gd_on_2_and_3_processes_is_one_process_bit_for_bit() {
+        if !have_mpirun() {
+            return;
+        }
+        same_bits_for_every_process_count("reference", "8", &[], &[2, 3]);
+    }
+
+    #[test]
+    fn cpu_adam_and_lbfgs_on_1_2_and_4_processes_are_one_process_bit_for_bit() {
+        if !have_mpirun() {
+            return;
+        }
+        let adam = ["--optimizer", "adam", "--lr", "0.01"];
+        same_bits_for_every_process_count("cpu", "10", &adam, &[1, 2, 4]);
+        let lbfgs = ["--optimizer", "lbfgs"];
+        same_bits_for_every_process_count("cpu", "5", &lbfgs, &[2]);
+    }
+
+    #[test]
+    fn gpu_rows_generated_on_device_on_2_processes_are_one_process_bit_for_bit() {
+        if !have_mpirun() || !have_gpu() {
+            return;
+        }
+        let momentum = ["--optimizer", "momentum"];
+        same_bits_for_every_process_count("gpu", "6", &momentum, &[2]);
+    }
+
+    #[test]
+    fn distributed_reference_gd_matches_the_one_pass_reference_to_1e_12() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let [plain, dist] = paths(&dir, ["plain.csv", "dist.csv"]);
+        run_ok(&small("reference", "20", &["--history", &plain]));
+        mpirun_ok(
+            2,
+            &small("reference", "20", &["--distributed", "--history", &dist]),
+        );
+        common::assert_close(
+            "distributed losses",
+            &history(&dist),
+            &history(&plain),
+            0.0,
+            1e-12,
+        );
+    }
+
+    #[test]
+    fn csv_rows_with_a_split_and_standardisation_match_one_process() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let [csv, h1, h2, j2] = paths(&dir, ["d.csv", "h1.csv", "h2.csv", "s.json"]);
+        common::gen_csv(&csv, "500", "4", "3");
+        let args = |h: &str| {
+            let mut a = common::train_data(&csv, "cpu", &["--hidden", "6", "--epochs", "6"]);
+            a.extend([
+                "--standardize",
+                "--validation-split",
+                "0.2",
+                "--shards",
+                "3",
+            ]);
+            a.extend(["--history", h, "-q"]);
+            a.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        run_ok(&strs(&args(&h1)));
+        let mut dist = args(&h2);
+        dist.extend(["--distributed".into(), "--json".into(), j2.clone()]);
+        mpirun_ok(2, &strs(&dist));
+        // Losses and validation losses alike.
+        assert_same_file(&h1, &h2, "history with val_loss");
+        let json = std::fs::read_to_string(&j2).unwrap();
+        assert!(json.contains("\"train_rows\": 400"), "{json}");
+    }
+
+    #[test]
+    fn processes_that_disagree_stop_with_one_message() {
+        if !have_mpirun() {
+            return;
+        }
+        // MPMD: two programs whose options differ in --lr.
+        let bin = env!("CARGO_BIN_EXE_shadertrain");
+        let mut args: Vec<&str> = small("cpu", "3", &["--distributed", "--lr", "0.1"]);
+        args.extend([":", "-np", "1", bin]);
+        args.extend(small("cpu", "3", &["--distributed", "--lr", "0.2"]));
+        let (code, _, err) = mpirun(1, &args);
+        assert_ne!(code, 0);
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        assert!(
+            err.contains("the processes disagree on the run's options and data"),
+            "{err}"
+        );
+        assert!(err.contains("process 1 has"), "{err}");
+    }
+
+    #[test]
+    fn max_time_stops_every_process_at_the_same_epoch() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let [json, hist] = paths(&dir, ["s.json", "h.csv"]);
+        let more = [
+            "--distributed",
+            "--max-time",
+            "0.5",
+            "--json",
+            &json,
+            "--history",
+            &hist,
+        ];
+        mpirun_ok(2, &small("cpu", "1000000", &more));
+        let summary = std::fs::read_to_string(&json).unwrap();
+        assert!(summary.contains("\"stop\": \"time_limit\""), "{summary}");
+        assert!(history(&hist).len() > 2);
+    }
+
+    #[test]
+    fn more_processes_than_shards_stop_every_process() {
+        if !have_mpirun() {
+            return;
+        }
+        let (code, _, err) = mpirun(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
+        assert_ne!(code, 0);
+        assert!(err.contains("3 processes but only 2 shards"), "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        // CSV rows are counted after reading: the same one message.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = path(&dir, "d.csv");
+        common::gen_csv(&csv, "40", "2", "1");
+        let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "41", "-q"]);
+        let (code, _, err) = mpirun(2, &args);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("--shards 41 is more than the 40 training rows"),
+            "{err}"
+        );
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+    }
+
+    /// A process that fails (an error, a panic) or is killed ends every
+    /// process within seconds, with its message, and --save is untouched.
+    #[test]
+    fn one_failing_process_ends_them_all_promptly() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let save = path(&dir, "keep.st");
+        for (fault, says) in [
+            (
+                "error:1:4",
+                "error: process 1 of 2: injected error at pass 4",
+            ),
+            (
+                "panic:1:4",
+                "error: process 1 of 2 panicked; ending every process",
+            ),
+            (
+                "error:0:2",
+                "error: process 0 of 2: injected error at pass 2",
+            ),
+        ] {
+            std::fs::write(&save, b"precious").unwrap();
+            let args = small("cpu", "100000", &["--distributed", "--save", &save]);
+            let start = Instant::now();
+            let out = mpirun_command(2, 60, &args)
+                .env("SHADERTRAIN_FAULT", fault)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{fault}: {err}");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{fault} took {:?}",
+                start.elapsed()
+            );
+            assert!(err.contains(says), "{fault}: {err}");
+            assert_eq!(std::fs::read(&save).unwrap(), b"precious", "{fault}");
+        }
+    }
+
+    /// The processes mpirun started.
+    fn children(parent: u32) -> Vec<u32> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid …: the comm may hold spaces.
+            let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+            let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            if ppid == Some(parent) {
+                found.extend(
+                    entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|p| p.parse::<u32>().ok()),
+                );
+            }
+        }
+        found
+    }
+
+    fn signal(pid: u32, name: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+
+    /// Starts a long run, waits until its checkpoint exists, and returns it.
+    fn start_long_run(np: usize, checkpoint: &str, extra: &[&str]) -> std::process::Child {
+        let mut args = small("cpu", "100000", &["--distributed", "--shards", "4"]);
+        args.extend(["--checkpoint", checkpoint, "--checkpoint-every", "20"]);
+        let mut cmd = mpirun_command(np, 120, &args);
+        for e in extra {
+            cmd.arg(e);
+        }
+        let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let start = Instant::now();
+        while !std::path::Path::new(checkpoint).exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "no first checkpoint"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    #[test]
+    fn ctrl_c_checkpoints_once_exits_130_and_resumes_on_any_process_count() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let [ck, m3, m1] = paths(&dir, ["ck.st", "m3.st", "m1.st"]);
+        let child = start_long_run(2, &ck, &[]);
+        // A terminal's Ctrl-C reaches every process of the job (a launcher
+        // that forwards SIGINT does the same).
+        // The child is `timeout`; mpirun is its child, the ranks mpirun's.
+        let ranks = children(children(child.id())[0]);
+        assert_eq!(ranks.len(), 2, "the two processes of the job");
+        for pid in ranks {
+            signal(pid, "INT");
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert_eq!(err.matches("checkpoint written to").count(), 1, "{err}");
+        assert!(err.contains("(SIGINT)"), "{err}");
+        let ck_epoch = shadertrain::io::load_checkpoint(std::path::Path::new(&ck))
+            .unwrap()
+            .1
+            .epoch;
+        // Continued on 3 processes and in one: the same model.
+        let total = (ck_epoch + 5).to_string();
+        let resume = |save: &str| {
+            let mut a =
+                common::train_resume(&ck, "cpu", &["--epochs", &total, "--save", save, "-q"]);
+            a.push("--distributed");
+            a.into_iter().map(String::from).collect::<Vec<_>>()
+        };
+        mpirun_ok(3, &strs(&resume(&m3)));
+        let mut single = resume(&m1);
+        single.pop();
+        run_ok(&strs(&single));
+        assert_same_file(&m3, &m1, "resumed on 3 processes and on one");
+    }
+
+    #[test]
+    fn sigint_to_mpirun_checkpoints_and_ends_every_process() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ck = path(&dir, "ck.st");
+        // mpirun passes Ctrl-C on as SIGTERM, and kills what still runs a
+        // moment later (odls_base_sigkill_timeout, 1 s by default).
+        let child = start_long_run(2, &ck, &[]);
+        let before = std::fs::metadata(&ck).unwrap().modified().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        // The child is `timeout`; mpirun is its child.
+        signal(children(child.id())[0], "INT");
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(err.contains("interrupted at epoch"), "{err}");
+        let after = std::fs::metadata(&ck).unwrap().modified().unwrap();
+        assert!(after >= before);
+        shadertrain::io::load_checkpoint(std::path::Path::new(&ck)).unwrap();
+    }
+}
