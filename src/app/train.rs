@@ -692,6 +692,21 @@ where
     }
 }
 
+/// `backend` holding the resumed optimizer `state`, if any.
+fn resume_state<'a>(
+    config: &TrainConfig,
+    mut backend: Box<dyn Backend + 'a>,
+    state: Option<&Saved>,
+) -> Result<Box<dyn Backend + 'a>> {
+    if let Some(state) = state {
+        let resumed = config.resume.as_ref().expect("resumed");
+        backend
+            .set_optimizer_state(state)
+            .with_context(|| format!("--resume {}", resumed.display()))?;
+    }
+    Ok(backend)
+}
+
 /// The trainer of `model` on the data, on `device`, holding a resumed
 /// optimizer `state`.
 fn open_backend<'a>(
@@ -702,7 +717,7 @@ fn open_backend<'a>(
     state: Option<&Saved>,
 ) -> Result<Box<dyn Backend + 'a>> {
     let (opt, kernels) = (config.run.optimizer, config.kernels);
-    let mut backend = match (device, &data.train) {
+    let backend = match (device, &data.train) {
         // The synthetic rows, generated on the GPU.
         (Device::Gpu(ctx), None) => {
             let (rows, seed) = (data.columns.rows, config.run.seed);
@@ -741,13 +756,7 @@ fn open_backend<'a>(
             with_optimizer(g, model, opt)
         }
     };
-    if let Some(state) = state {
-        let resumed = config.resume.as_ref().expect("resumed");
-        backend
-            .set_optimizer_state(state)
-            .with_context(|| format!("--resume {}", resumed.display()))?;
-    }
-    Ok(backend)
+    resume_state(config, backend, state)
 }
 
 /// The sharded trainer of `model`: a pass per shard of `sets` (the shards
@@ -815,14 +824,7 @@ fn open_sharded<'a>(
         deadline: config.max_time.map(|t| std::time::Instant::now() + t),
         timed_out: &TIMED_OUT,
     });
-    let mut backend = with_optimizer(sharded, model, opt);
-    if let Some(state) = state {
-        let resumed = config.resume.as_ref().expect("resumed");
-        backend
-            .set_optimizer_state(state)
-            .with_context(|| format!("--resume {}", resumed.display()))?;
-    }
-    Ok(backend)
+    resume_state(config, with_optimizer(sharded, model, opt), state)
 }
 
 /// How to build the passes of a process's shards.

@@ -11,7 +11,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer, Saved};
+use crate::optim::{self, Optimizer};
 use crate::train::Backend;
 use crate::{memory, units};
 
@@ -809,6 +809,8 @@ impl Objective for Fast<'_> {
 }
 
 impl Backend for Fast<'_> {
+    crate::cpu::host_param_methods!();
+
     fn describe(&self) -> String {
         Objective::describe(self)
     }
@@ -826,30 +828,8 @@ impl Backend for Fast<'_> {
         Ok(())
     }
 
-    fn optimizer_state(&mut self) -> Result<Saved> {
-        Ok(self.theta.state.export(&self.opt))
-    }
-
-    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
-        self.theta.state.import(&self.opt, saved)
-    }
-
     fn loss(&mut self) -> Result<f64> {
         Ok(self.loss_and_grads(false))
-    }
-
-    fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.theta.snapshot(slot);
-        Ok(())
-    }
-
-    fn restore(&mut self, slot: usize) -> Result<()> {
-        self.theta.restore(slot);
-        Ok(())
-    }
-
-    fn params(&mut self) -> Result<Vec<f32>> {
-        Ok(self.theta.params.clone())
     }
 }
 

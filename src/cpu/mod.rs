@@ -13,6 +13,40 @@ pub use reference::Reference;
 
 use crate::optim::{Optimizer, Real, State};
 
+/// The [`crate::train::Backend`] methods of a backend that keeps its
+/// parameters and optimizer state on the host, in a [`ParamSlots`] field
+/// `theta`, with its optimizer in `opt`: snapshots, restores, the
+/// parameters and the optimizer state, the same for every such backend.
+macro_rules! host_param_methods {
+    () => {
+        fn snapshot(&mut self, slot: usize) -> $crate::error::Result<()> {
+            self.theta.snapshot(slot);
+            Ok(())
+        }
+
+        fn restore(&mut self, slot: usize) -> $crate::error::Result<()> {
+            self.theta.restore(slot);
+            Ok(())
+        }
+
+        fn params(&mut self) -> $crate::error::Result<Vec<f32>> {
+            Ok(self.theta.params.clone())
+        }
+
+        fn optimizer_state(&mut self) -> $crate::error::Result<$crate::optim::Saved> {
+            Ok(self.theta.state.export(&self.opt))
+        }
+
+        fn set_optimizer_state(
+            &mut self,
+            saved: &$crate::optim::Saved,
+        ) -> $crate::error::Result<()> {
+            self.theta.state.import(&self.opt, saved)
+        }
+    };
+}
+pub(crate) use host_param_methods;
+
 /// A CPU backend's parameter block and first-order optimizer state (in
 /// `T`), with two snapshots of both.
 pub(crate) struct ParamSlots<T> {

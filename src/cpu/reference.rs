@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer, Saved};
+use crate::optim::{self, Optimizer};
 use crate::train::Backend;
 
 /// Rows per block: bounds the activations held at once to BLOCK × width.
@@ -213,6 +213,8 @@ impl Objective for Reference<'_> {
 }
 
 impl Backend for Reference<'_> {
+    crate::cpu::host_param_methods!();
+
     fn describe(&self) -> String {
         Objective::describe(self)
     }
@@ -235,28 +237,6 @@ impl Backend for Reference<'_> {
     fn loss(&mut self) -> Result<f64> {
         let yhat = forward(&self.layout, self.act, &self.theta.params, self.data);
         Ok(mse(&yhat, &self.data.y))
-    }
-
-    fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.theta.snapshot(slot);
-        Ok(())
-    }
-
-    fn restore(&mut self, slot: usize) -> Result<()> {
-        self.theta.restore(slot);
-        Ok(())
-    }
-
-    fn params(&mut self) -> Result<Vec<f32>> {
-        Ok(self.theta.params.clone())
-    }
-
-    fn optimizer_state(&mut self) -> Result<Saved> {
-        Ok(self.theta.state.export(&self.opt))
-    }
-
-    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
-        self.theta.state.import(&self.opt, saved)
     }
 }
 

@@ -9,7 +9,7 @@ use super::{Comm, Shards};
 use crate::cpu::ParamSlots;
 use crate::error::{Error, Result};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer, Saved};
+use crate::optim::{self, Optimizer};
 use crate::train::Backend;
 
 /// The signals a sharded run watches: this process's own, and where the
@@ -234,6 +234,8 @@ impl Objective for Sharded<'_> {
 }
 
 impl Backend for Sharded<'_> {
+    crate::cpu::host_param_methods!();
+
     fn describe(&self) -> String {
         Objective::describe(self)
     }
@@ -253,28 +255,6 @@ impl Backend for Sharded<'_> {
 
     fn loss(&mut self) -> Result<f64> {
         self.pass_here()
-    }
-
-    fn snapshot(&mut self, slot: usize) -> Result<()> {
-        self.theta.snapshot(slot);
-        Ok(())
-    }
-
-    fn restore(&mut self, slot: usize) -> Result<()> {
-        self.theta.restore(slot);
-        Ok(())
-    }
-
-    fn params(&mut self) -> Result<Vec<f32>> {
-        Ok(self.theta.params.clone())
-    }
-
-    fn optimizer_state(&mut self) -> Result<Saved> {
-        Ok(self.theta.state.export(&self.opt))
-    }
-
-    fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()> {
-        self.theta.state.import(&self.opt, saved)
     }
 }
 
