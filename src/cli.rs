@@ -442,8 +442,7 @@ pub struct DeviceArgs {
 
     /// The build of the CPU backend's block code to run: the same
     /// arithmetic, and the same bits, compiled for x86-64's baseline, for
-    /// AVX2 with FMA, or for AVX-512 [default: avx2 where the CPU has it,
-    /// else baseline; avx512 measured no faster].
+    /// AVX2 with FMA, or for AVX-512 [default: the widest this CPU runs].
     #[arg(long, value_enum, value_name = "ISA")]
     pub cpu_isa: Option<crate::cpu::Isa>,
 

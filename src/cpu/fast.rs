@@ -30,7 +30,8 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest by adding and removing 1.5·2^23: plain adds, so the
     // loop vectorises (f32::round is a libm call on baseline x86-64).
     const SHIFT: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = shifted - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
     let mut p = 1.0 / 720.0;
     p = p * r + 1.0 / 120.0;
@@ -39,7 +40,20 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // A NaN x gives a NaN p, so the result stays NaN whatever 2^n is.
+    p * two_to_the(shifted)
+}
+
+/// 2^n for `shifted` = 1.5·2^23 + n, n an integer in [−126, 127]: n sits
+/// in the low mantissa bits, so integer operations, which vectorise, make
+/// the exponent field. (A float-to-int cast of n saturates and maps NaN to
+/// 0, which compiles to scalar code for every lane; in `exp` it cost more
+/// than the rest of the forward pass.)
+#[inline(always)]
+fn two_to_the(shifted: f32) -> f32 {
+    const SHIFT: f32 = 12_582_912.0;
+    let n_bits = shifted.to_bits().wrapping_sub(SHIFT.to_bits());
+    f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 /// g(z) over a slice, in place, with z first shifted by the bias.
@@ -71,6 +85,29 @@ fn activate_rows(z: &mut [f32], bias: &[f32], act: Activation) {
             }
         }
     }
+}
+
+/// Σ a·w with eight partial sums, term j going to sum j mod 8, which are
+/// added pairwise in a fixed order at the end (the terms past the last
+/// whole eight after them). The eight sums are independent, so the loop
+/// vectorises, where one running sum is a chain of dependent scalar adds
+/// (it took a third of S1's forward pass); the order is fixed, so every
+/// build gives the same bits.
+#[inline(always)]
+fn dot(a: &[f32], w: &[f32]) -> f32 {
+    let whole = a.len().min(w.len()) / 8 * 8;
+    let mut lanes = [0.0f32; 8];
+    for (ca, cw) in a[..whole].chunks_exact(8).zip(w[..whole].chunks_exact(8)) {
+        for k in 0..8 {
+            lanes[k] += ca[k] * cw[k];
+        }
+    }
+    let [l0, l1, l2, l3, l4, l5, l6, l7] = lanes;
+    let mut sum = ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7));
+    for (x, y) in a[whole..].iter().zip(&w[whole..]) {
+        sum += x * y;
+    }
+    sum
 }
 
 #[inline(always)]
@@ -145,21 +182,19 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// Every build.
+    /// Every build, widest last.
     pub const ALL: [Isa; 3] = [Isa::Baseline, Isa::Avx2, Isa::Avx512];
 
-    /// The build a pass runs unless told otherwise: AVX2 where the CPU has
-    /// it, else the baseline. The AVX-512 build is not the default: on a
-    /// Sapphire Rapids Xeon it measured no faster than the AVX2 one (within
-    /// ±5% either way on S0–S3, BENCHMARKS.md), since the SGEMMs, which
-    /// pick their own kernels, take most of an epoch; `--cpu-isa avx512`
-    /// runs it.
+    /// The build a pass runs unless told otherwise: the widest this CPU
+    /// runs. On a Sapphire Rapids Xeon the AVX-512 build is 2–11% faster
+    /// than the AVX2 one on S1–S3, and both are 20–35% faster than the
+    /// baseline on S1 and S2 (BENCHMARKS.md).
     pub fn detect() -> Isa {
-        if Isa::Avx2.available() {
-            Isa::Avx2
-        } else {
-            Isa::Baseline
-        }
+        Isa::ALL
+            .into_iter()
+            .rev()
+            .find(|isa| isa.available())
+            .unwrap_or(Isa::Baseline)
     }
 
     /// Whether this CPU runs the build.
@@ -720,7 +755,7 @@ impl Worker {
             let w_out = &params[out.weight.clone()];
             let b_out = params[out.bias.start];
             for (r, (row, t)) in a_last.chunks_exact(out.inputs).zip(y).enumerate() {
-                let yhat = b_out + row.iter().zip(w_out).map(|(a, w)| a * w).sum::<f32>();
+                let yhat = b_out + dot(row, w_out);
                 let e = yhat - t;
                 self.sq += f64::from(e) * f64::from(e);
                 self.residual[r] = scale * e;
@@ -862,6 +897,64 @@ mod tests {
         assert!(exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite());
         assert!(exp(f32::NAN).is_nan());
+    }
+
+    /// `two_to_the` reads n from the bits of 1.5·2^23 + n: the same 2^n as
+    /// a cast of n, for every x `exp` reduces, the ends included.
+    #[test]
+    fn two_to_the_n_from_bits_equals_a_cast() {
+        const SHIFT: f32 = 12_582_912.0;
+        let mut x = -87.0f32;
+        loop {
+            let shifted = x * std::f32::consts::LOG2_E + SHIFT;
+            let n = shifted - SHIFT;
+            let by_cast = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            assert_eq!(two_to_the(shifted).to_bits(), by_cast.to_bits(), "x = {x}");
+            if x == 88.0 {
+                break;
+            }
+            x = (x + 0.000_7).min(88.0);
+        }
+    }
+
+    /// `dot` sums eight lanes pairwise, then the tail: close to the f64
+    /// sum for every length, and the same on a rerun.
+    #[test]
+    fn dot_is_the_lane_ordered_sum() {
+        for len in [0, 1, 7, 8, 9, 16, 63, 64, 65, 1024] {
+            let a: Vec<f32> = (0..len)
+                .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+                .collect();
+            let w: Vec<f32> = (0..len)
+                .map(|i| ((i * 13 % 7) as f32 - 3.0) / 5.0)
+                .collect();
+            let want: f64 = a
+                .iter()
+                .zip(&w)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
+            let got = dot(&a, &w);
+            let scale: f64 = a
+                .iter()
+                .zip(&w)
+                .map(|(x, y)| f64::from((x * y).abs()))
+                .sum();
+            assert!(
+                (f64::from(got) - want).abs() <= 1e-6 * scale.max(1.0),
+                "{len}: {got} vs {want}"
+            );
+            let mut lanes = [0.0f32; 8];
+            let whole = len / 8 * 8;
+            for j in 0..whole {
+                lanes[j % 8] += a[j] * w[j];
+            }
+            let mut ordered = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+                + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+            for j in whole..len {
+                ordered += a[j] * w[j];
+            }
+            assert_eq!(got.to_bits(), ordered.to_bits(), "{len}");
+        }
     }
 
     /// Issue 11: features × 1000 saturate most sigmoid units (a ≈ 1.6e-38,
