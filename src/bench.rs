@@ -308,7 +308,6 @@ impl Record {
 /// One line a peer's script prints (benches/epoch_common.py's `report`).
 #[derive(Debug, serde::Deserialize)]
 pub struct PeerLine {
-    pub backend: String,
     pub adapter: String,
     pub shape: String,
     pub activation: String,
@@ -322,17 +321,17 @@ pub struct PeerLine {
 }
 
 impl Record {
-    /// A peer's record of `shape`, from its script's line.
-    pub fn peer(line: PeerLine, shape: &Shape) -> Record {
+    /// Peer `name`'s record of `shape`, from its script's line; `on_cpu`
+    /// unless it ran on a GPU.
+    pub fn peer(name: &str, on_cpu: bool, line: PeerLine, shape: &Shape) -> Record {
         let layout = Layout::new(shape.f, &[shape.h]).expect("benchmark shapes are valid");
         let version = ["numpy", "torch", "jax"].into_iter().find_map(|k| {
             let v = line.rest.get(k)?.as_str()?;
             Some(format!("{k} {v}"))
         });
         Record {
-            // "cpu" from numpy and torch, "TFRT_CPU_0" from JAX.
-            on_cpu: line.adapter.to_ascii_lowercase().contains("cpu"),
-            backend: Runner::Peer(line.backend),
+            on_cpu,
+            backend: Runner::Peer(name.to_string()),
             adapter: line.adapter,
             shape: shape.name.to_string(),
             n: shape.n,

@@ -203,10 +203,8 @@ pub(super) fn cpu_name() -> &'static str {
     &crate::cpu::Host::get().model
 }
 
-/// The cpu backend's thread count: `--threads`, or every core.
+/// The cpu backend's thread count on the largest shape asked for.
 fn cpu_threads(args: &BenchArgs) -> usize {
-    match args.device.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
+    let rows = args.shapes.0.iter().map(|s| s.n).max().unwrap_or(0);
+    Fast::thread_count(args.device.threads, rows)
 }

@@ -36,6 +36,12 @@ struct Peer {
     args: &'static [&'static str],
 }
 
+impl Peer {
+    fn on_cuda(&self) -> bool {
+        self.args.contains(&"cuda")
+    }
+}
+
 const CPU_PEERS: [Peer; 4] = [
     Peer {
         name: "numpy",
@@ -195,8 +201,7 @@ impl Peers<'_> {
                 continue;
             };
             if let Some(shape) = self.shapes.iter().find(|s| s.name == parsed.shape) {
-                let mut record = Record::peer(parsed, shape);
-                record.backend = crate::bench::Runner::Peer(peer.name.to_string());
+                let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
                 say(format!(
                     "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
                     shape.name, peer.name, record.median_s, record.gflops

@@ -866,10 +866,9 @@ pub(super) fn shard_passes<'a>(
             }
         });
     }
-    let threads = match (how.kind, how.threads) {
-        (BackendKind::Gpu, _) => 1,
-        (_, 0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        (_, n) => n,
+    let threads = match how.kind {
+        BackendKind::Gpu => 1,
+        _ => Fast::thread_count(how.threads, usize::MAX),
     };
     Ok((parts, threads))
 }

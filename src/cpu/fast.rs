@@ -20,6 +20,10 @@ use crate::{memory, units};
 /// SGEMM, and 4 MiB measured best on S1–S3 (figures in BENCHMARKS.md).
 const BLOCK_BYTES: usize = 4 << 20;
 
+/// 1.5·2^23: adding and removing it rounds an f32 of magnitude below 2^22
+/// to the nearest integer, which then sits in the sum's low mantissa bits.
+const SHIFT: f32 = 12_582_912.0;
+
 /// e^x in f32 for any x, without branches: Cody–Waite reduction by ln 2
 /// and a degree-6 polynomial, about 2 ulp on [−87, 88]; below that it
 /// returns about 1.6e-38 rather than 0, above about 1.7e38.
@@ -29,7 +33,6 @@ pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by adding and removing 1.5·2^23: plain adds, so the
     // loop vectorises (f32::round is a libm call on baseline x86-64).
-    const SHIFT: f32 = 12_582_912.0;
     let shifted = x * std::f32::consts::LOG2_E + SHIFT;
     let n = shifted - SHIFT;
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
@@ -51,7 +54,6 @@ pub fn exp(x: f32) -> f32 {
 /// than the rest of the forward pass.)
 #[inline(always)]
 fn two_to_the(shifted: f32) -> f32 {
-    const SHIFT: f32 = 12_582_912.0;
     let n_bits = shifted.to_bits().wrapping_sub(SHIFT.to_bits());
     f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
@@ -856,14 +858,6 @@ impl Objective for Fast<'_> {
 impl Backend for Fast<'_> {
     crate::cpu::host_param_methods!();
 
-    fn describe(&self) -> String {
-        Objective::describe(self)
-    }
-
-    fn optimizer(&self) -> Optimizer {
-        self.opt
-    }
-
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
             losses.push(self.loss_and_grads(true));
@@ -903,7 +897,6 @@ mod tests {
     /// a cast of n, for every x `exp` reduces, the ends included.
     #[test]
     fn two_to_the_n_from_bits_equals_a_cast() {
-        const SHIFT: f32 = 12_582_912.0;
         let mut x = -87.0f32;
         loop {
             let shifted = x * std::f32::consts::LOG2_E + SHIFT;

@@ -15,10 +15,20 @@ use crate::optim::{Optimizer, Real, State};
 
 /// The [`crate::train::Backend`] methods of a backend that keeps its
 /// parameters and optimizer state on the host, in a [`ParamSlots`] field
-/// `theta`, with its optimizer in `opt`: snapshots, restores, the
-/// parameters and the optimizer state, the same for every such backend.
+/// `theta`, with its optimizer in `opt`, and describes itself as its
+/// [`crate::optim::lbfgs::Objective`] does: the description, the
+/// optimizer, snapshots, restores, the parameters and the optimizer state,
+/// the same for every such backend.
 macro_rules! host_param_methods {
     () => {
+        fn describe(&self) -> String {
+            $crate::optim::lbfgs::Objective::describe(self)
+        }
+
+        fn optimizer(&self) -> $crate::optim::Optimizer {
+            self.opt
+        }
+
         fn snapshot(&mut self, slot: usize) -> $crate::error::Result<()> {
             self.theta.snapshot(slot);
             Ok(())

@@ -215,14 +215,6 @@ impl Objective for Reference<'_> {
 impl Backend for Reference<'_> {
     crate::cpu::host_param_methods!();
 
-    fn describe(&self) -> String {
-        Objective::describe(self)
-    }
-
-    fn optimizer(&self) -> Optimizer {
-        self.opt
-    }
-
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
             let (loss, grads) =

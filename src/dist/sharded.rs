@@ -236,14 +236,6 @@ impl Objective for Sharded<'_> {
 impl Backend for Sharded<'_> {
     crate::cpu::host_param_methods!();
 
-    fn describe(&self) -> String {
-        Objective::describe(self)
-    }
-
-    fn optimizer(&self) -> Optimizer {
-        self.opt
-    }
-
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
             losses.push(self.pass_here()?);
