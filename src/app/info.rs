@@ -34,6 +34,8 @@ pub(super) fn info_command() -> Result<()> {
             "    timestamps {}",
             a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
         );
+        outln!(s, "    subgroups {}", a.features().contains(wgpu::Features::SUBGROUP));
+        outln!(s, "    cooperative matrices {}", gpu::coop::describe(a));
     }
     for (name, allow_software) in [("auto", false), ("gpu", true)] {
         let request = AdapterRequest {

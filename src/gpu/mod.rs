@@ -7,6 +7,7 @@
 
 pub mod buffers;
 pub mod context;
+pub mod coop;
 pub(crate) mod epoch;
 pub mod kernels;
 pub mod ops;
