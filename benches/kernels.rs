@@ -168,6 +168,12 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
         Op::new(ctx, kernel, pipeline, params, slots).expect("the buffers fit")
     };
     let (op, twin, flops): (Op, Box<dyn FnMut()>, _) = match kernel {
+        // Only on a device opened for --precision mixed; timed by
+        // `shadertrain bench --precision mixed`.
+        Kernel::ToHalf
+        | Kernel::ForwardCoopSigmoid
+        | Kernel::ForwardCoopTanh
+        | Kernel::WeightGradCoop => return None,
         Kernel::ForwardSigmoid
         | Kernel::ForwardTanh
         | Kernel::ForwardTiledSigmoid

@@ -6,6 +6,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
+use crate::gpu::mixed::Precision;
 use crate::gpu::KernelChoice;
 use crate::model::Activation;
 use crate::optim::{OptimizerKind, Settings};
@@ -449,6 +450,10 @@ pub struct DeviceArgs {
     /// GPU kernels of the epoch.
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto)]
     pub kernels: KernelChoice,
+
+    /// Arithmetic of the GPU backend's first hidden layer (docs/spec.md, "Mixed precision").
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
 }
 
 impl TrainArgs {

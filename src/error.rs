@@ -47,6 +47,11 @@ pub enum Error {
     #[error("no suitable GPU adapter: {0}")]
     NoAdapter(String),
 
+    /// `--precision mixed` on an adapter without the cooperative matrices
+    /// it needs: what the adapter lacks.
+    #[error("--precision mixed: {0}")]
+    NoMixed(String),
+
     /// A buffer larger than the adapter's limits allow
     /// (max_storage_buffer_binding_size, max_buffer_size).
     #[error("the job needs {} of {what}, but the adapter allows {}; use a smaller --hidden (or fewer features)", units::bytes(*need), units::bytes(*have))]

@@ -7,14 +7,34 @@ use shadertrain::gpu::kernels::{
     FUSED_PROD_CAP, FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, TILED_K, TILED_M,
     TILED_N, TILED_WORKGROUP,
 };
+use shadertrain::gpu::mixed::{self, Products};
 
 fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
+    if family == Family::Mixed {
+        return mixed_module(Products::Coop { size: 16 });
+    }
     let (name, source) = family.source();
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
     let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name} does not validate: {e:?}"));
+    (module, info)
+}
+
+/// The mixed kernels for `products`, validated with the capabilities a
+/// mixed device opens with.
+fn mixed_module(products: Products) -> (naga::Module, naga::valid::ModuleInfo) {
+    let caps =
+        Capabilities::COOPERATIVE_MATRIX | Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP;
+    let source = mixed::source(products);
+    let module = naga::front::wgsl::parse_str(&source)
+        .unwrap_or_else(|e| panic!("mixed {products:?}: {}", e.emit_to_string(&source)));
+    let info = Validator::new(ValidationFlags::all(), caps)
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("mixed {products:?} does not validate: {e:?}"));
     (module, info)
 }
 
@@ -265,4 +285,51 @@ fn fused_pipeline_constants_are_overrides_of_fused_wgsl() {
     overrides.sort_unstable();
     set.sort_unstable();
     assert_eq!(overrides, set, "fused.wgsl's overrides");
+}
+
+/// The mixed-precision kernels for each cooperative-matrix size parse,
+/// validate with the capabilities `--precision mixed` opens the device
+/// with, and compile to SPIR-V. No adapter here runs them (lavapipe offers
+/// no cooperative matrices); tests/mixed.rs runs them where one does.
+#[test]
+fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
+    for (size, products) in [
+        (8, Products::Coop { size: 8 }),
+        (16, Products::Coop { size: 16 }),
+        (16, Products::Scalar),
+    ] {
+        let (module, info) = mixed_module(products);
+        let options = naga::back::spv::Options {
+            lang_version: (1, 3),
+            ..Default::default()
+        };
+        for (entry, act) in [
+            ("to_half", 0.0),
+            ("forward_coop", 1.0),
+            ("weight_grad_coop", 0.0),
+        ] {
+            let constants = [("TRIPS".to_string(), 2.0), ("ACT".to_string(), act)].into();
+            let stage = Some((naga::ShaderStage::Compute, entry));
+            let (module, info) = naga::back::pipeline_constants::process_overrides(
+                &module, &info, stage, &constants,
+            )
+            .unwrap_or_else(|e| panic!("mixed {size} {entry}: {e}"));
+            let pipeline = naga::back::spv::PipelineOptions {
+                shader_stage: naga::ShaderStage::Compute,
+                entry_point: entry.to_string(),
+            };
+            let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
+                .unwrap_or_else(|e| panic!("mixed {size} {entry} does not compile to SPIR-V: {e}"));
+            assert!(words.len() > 100);
+        }
+        for entry in ["to_half", "forward_coop", "weight_grad_coop"] {
+            assert!(
+                module.entry_points.iter().any(|e| e.name == entry),
+                "{entry}"
+            );
+        }
+        assert_eq!(u32_constant(&module, "T"), mixed::TILE);
+        assert_eq!(u32_constant(&module, "MIXED"), mixed::MIXED_WORKGROUP);
+        assert_eq!(u32_constant(&module, "CS"), size);
+    }
 }

@@ -260,6 +260,7 @@ impl TrainConfig {
                 allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
                 name: args.device.adapter.clone(),
                 timeout: seconds(args.gpu_timeout, "--gpu-timeout")?.unwrap_or(LONGEST),
+                precision: args.device.precision,
                 ..AdapterRequest::default()
             },
             threads: args.device.threads,
@@ -413,6 +414,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     Ok(AdapterRequest {
         allow_software: true,
         name: args.device.adapter.clone(),
+        precision: args.device.precision,
         ..AdapterRequest::default()
     })
 }

@@ -34,8 +34,12 @@ pub(super) fn info_command() -> Result<()> {
             "    timestamps {}",
             a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
         );
-        outln!(s, "    subgroups {}", a.features().contains(wgpu::Features::SUBGROUP));
-        outln!(s, "    cooperative matrices {}", gpu::coop::describe(a));
+        outln!(
+            s,
+            "    subgroups {}",
+            a.features().contains(wgpu::Features::SUBGROUP)
+        );
+        outln!(s, "    cooperative matrices {}", gpu::mixed::describe(a));
     }
     for (name, allow_software) in [("auto", false), ("gpu", true)] {
         let request = AdapterRequest {

@@ -21,6 +21,7 @@ use crate::cpu::{Fast, Reference};
 use crate::data::{Columns, DataDigest, Dataset, Standardization, Table};
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
+use crate::gpu::mixed::Precision;
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
@@ -645,8 +646,12 @@ pub(super) enum Device {
 
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
+        let mixed = config.adapter.precision != Precision::F32;
         Ok(match config.backend {
             BackendChoice::Auto => Device::auto(&config.adapter, config.quiet)?,
+            BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) if mixed => {
+                bail!("--precision mixed runs on the GPU backend; the {kind} backend computes in f32 (leave out --precision, or use --backend gpu)")
+            }
             BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
             BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
             BackendChoice::Kind(BackendKind::Gpu) => {
@@ -657,9 +662,19 @@ impl Device {
 
     /// `auto`: a hardware GPU when there is one, otherwise the CPU, with a
     /// notice saying why (unless `quiet`).
+    /// With `--precision mixed`, an adapter without the cooperative
+    /// matrices it needs trains in f32, with a notice.
     fn auto(request: &AdapterRequest, quiet: bool) -> Result<Device> {
         match gpu::Context::new(request) {
             Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
+            Err(crate::Error::NoMixed(why)) => {
+                super::notice(quiet, &format!("training in f32: {why}"));
+                let f32 = AdapterRequest {
+                    precision: Precision::F32,
+                    ..request.clone()
+                };
+                Device::auto(&f32, quiet)
+            }
             Err(crate::Error::NoAdapter(why)) => {
                 // `pick` puts the reason first, then what it tried.
                 let reason = why.split(';').next().unwrap_or(&why);
@@ -672,7 +687,13 @@ impl Device {
                     (true, _) => " (a software adapter is present; --backend gpu uses it)".into(),
                     (false, _) => String::new(),
                 };
-                super::notice(quiet, &format!("training on the CPU: {reason}{hint}"));
+                let f32 = match request.precision {
+                    Precision::Mixed | Precision::MixedScalar => {
+                        "; --precision mixed needs a GPU, so in f32"
+                    }
+                    Precision::F32 => "",
+                };
+                super::notice(quiet, &format!("training on the CPU: {reason}{hint}{f32}"));
                 Ok(Device::Cpu)
             }
             Err(e) => Err(e.into()),
@@ -785,6 +806,7 @@ fn open_sharded<'a>(
             Device::Gpu(ctx) => Some(*ctx),
             _ => None,
         };
+        let request = like(&config.adapter, first_ctx.as_ref());
         for s in owned {
             let rows = shards.rows_of(s);
             let source = gpu::Source::Synthetic {
@@ -794,7 +816,7 @@ fn open_sharded<'a>(
             };
             let ctx = match first_ctx.take() {
                 Some(ctx) => ctx,
-                None => gpu::Context::new(&config.adapter)?,
+                None => gpu::Context::new(&request)?,
             };
             parts.push(Box::new(GpuTrainer::with(
                 ctx, model, source, pass_opt, kernels,
@@ -827,6 +849,20 @@ fn open_sharded<'a>(
     resume_state(config, with_optimizer(sharded, model, opt), state)
 }
 
+/// `request`, with the precision of the device `first` already opened
+/// (where `--backend auto` fell back to f32), so every shard's device
+/// computes alike.
+fn like(request: &AdapterRequest, first: Option<&gpu::Context>) -> AdapterRequest {
+    let precision = match first {
+        Some(ctx) if ctx.mixed.is_none() => Precision::F32,
+        _ => request.precision,
+    };
+    AdapterRequest {
+        precision,
+        ..request.clone()
+    }
+}
+
 /// How to build the passes of a process's shards.
 pub(super) struct PassConfig<'r> {
     pub kind: BackendKind,
@@ -849,6 +885,7 @@ pub(super) fn shard_passes<'a>(
     sets: &'a [Dataset],
     opt: Optimizer,
 ) -> Result<(Vec<dist::sharded::Part<'a>>, usize)> {
+    let request = like(how.adapter, how.first_ctx.as_ref());
     let mut first_ctx = how.first_ctx;
     let mut parts: Vec<dist::sharded::Part<'a>> = Vec::with_capacity(sets.len());
     for set in sets {
@@ -859,7 +896,7 @@ pub(super) fn shard_passes<'a>(
                 // The first shard takes the device opened; the others their own.
                 let ctx = match first_ctx.take() {
                     Some(ctx) => ctx,
-                    None => gpu::Context::new(how.adapter)?,
+                    None => gpu::Context::new(&request)?,
                 };
                 let source = gpu::Source::Host(set);
                 Box::new(GpuTrainer::with(ctx, model, source, opt, how.kernels)?)

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::gpu::mixed::{self, Precision, Products};
 use crate::units;
 
 /// Which adapters a request may use.
@@ -24,6 +25,9 @@ pub struct AdapterRequest {
     /// (modulo their count): a distributed run's local process number, so
     /// the processes on one machine spread over its GPUs.
     pub nth: usize,
+    /// `Mixed` opens the device with f16 cooperative matrices, or fails
+    /// with [`Error::NoMixed`] where the adapter has none.
+    pub precision: Precision,
 }
 
 impl Default for AdapterRequest {
@@ -34,6 +38,7 @@ impl Default for AdapterRequest {
             max_binding: None,
             timeout: Duration::from_secs(600),
             nth: 0,
+            precision: Precision::F32,
         }
     }
 }
@@ -149,6 +154,9 @@ pub struct Context {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// How the first layer's products run, where the device was opened
+    /// for `--precision mixed`.
+    pub mixed: Option<Products>,
     timeout: Duration,
     /// Errors no scope caught, in order; the first is reported.
     uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
@@ -178,11 +186,25 @@ impl Context {
         limits.max_storage_buffers_per_shader_stage =
             have.max_storage_buffers_per_shader_stage.min(8);
         limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mixed = match request.precision {
+            Precision::F32 => None,
+            p => Some(mixed::usable(adapter, p)?),
+        };
+        let mut experimental_features = wgpu::ExperimentalFeatures::disabled();
+        if let Some(products) = mixed {
+            features |= mixed::features(products);
+            // SAFETY: wgpu asks its users to acknowledge that experimental
+            // features may hide bugs. Only the mixed kernels use cooperative
+            // matrices, and tests/mixed.rs holds them to their f64 twin on
+            // every adapter that runs them.
+            experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadertrain"),
             required_features: features,
             required_limits: limits.clone(),
+            experimental_features,
             ..Default::default()
         }))
         .map_err(|e| Error::Device(format!("opening {}: {e}", info.name)))?;
@@ -202,6 +224,7 @@ impl Context {
             info,
             limits,
             features,
+            mixed,
             timeout: request.timeout,
             uncaptured,
             lost,

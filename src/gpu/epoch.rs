@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::gpu::buffers;
 use crate::gpu::context::Context;
 use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
+use crate::gpu::mixed;
 use crate::gpu::plan::{KernelFamily, Plan};
 use crate::gpu::trainer::Source;
 use crate::model::{Activation, LayerView, Model};
@@ -116,6 +117,13 @@ pub(crate) fn record(
             Some(PerRow::new(ctx, layers, plan.chunk_rows)?)
         }
     };
+    // --precision mixed: the first hidden layer's f16 copies.
+    let half = match (ctx.mixed, &per_row) {
+        (Some(_), Some(_)) if layers.len() > 1 => {
+            Some(Half::new(ctx, &layers[0], plan.chunk_rows)?)
+        }
+        _ => None,
+    };
     let fused = match plan.family {
         KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),
         KernelFamily::Tiled | KernelFamily::Layered => None,
@@ -152,8 +160,14 @@ pub(crate) fn record(
             }
             Some(per_row) => {
                 let tiled = plan.family == KernelFamily::Tiled;
+                let how = How {
+                    act,
+                    tiled,
+                    half: half.as_ref(),
+                    rows: data.rows(),
+                };
                 let (forward, backward) =
-                    layered_chunk(&mut rec, act, layers, &chunk, per_row, targets, tiled)?;
+                    layered_chunk(&mut rec, &how, layers, &chunk, per_row, targets)?;
                 // The chunk's forward and backward run before the next chunk
                 // overwrites the shared per-row buffers.
                 evaluate.extend(forward.iter().cloned());
@@ -184,6 +198,9 @@ pub(crate) fn record(
         keep.extend(per_row.acts);
         keep.extend(per_row.deltas);
         keep.push(per_row.residual);
+    }
+    if let Some(half) = half {
+        keep.extend([half.x, half.w, half.d]);
     }
     Ok(Passes {
         epoch,
@@ -247,6 +264,67 @@ impl PerRow {
             residual: buffers::storage(ctx, "r", chunk_rows)?,
         })
     }
+}
+
+/// `--precision mixed`: the f16 copies of the first hidden layer's
+/// operands, zero-padded to multiples of [`mixed::TILE`], reused by every
+/// chunk.
+struct Half {
+    /// X.   (chunk rows, features), padded
+    x: wgpu::Buffer,
+    /// W₁.   (outputs, features), padded
+    w: wgpu::Buffer,
+    /// Δ₁ · [`mixed::delta_scale`].   (chunk rows, outputs), padded
+    d: wgpu::Buffer,
+    /// The padded widths: features, outputs.
+    inputs: u32,
+    outputs: u32,
+}
+
+impl Half {
+    fn new(ctx: &Context, first: &LayerView, chunk_rows: usize) -> Result<Half> {
+        let pad = |n: usize| n.next_multiple_of(mixed::TILE as usize);
+        let (rows, inputs, outputs) = (pad(chunk_rows), pad(first.inputs), pad(first.outputs));
+        // Two f16s to an f32 slot; every padded size is even.
+        let f16s = |label: &str, n: usize| buffers::storage(ctx, label, n / 2);
+        Ok(Half {
+            x: f16s("x_f16", rows * inputs)?,
+            w: f16s("w1_f16", outputs * inputs)?,
+            d: f16s("d_z1_f16", rows * outputs)?,
+            inputs: inputs as u32,
+            outputs: outputs as u32,
+        })
+    }
+
+    /// The uniform block of `to_half` from `rows` × `width` f32s at `offset`
+    /// into a copy `pad_rows` × `pad_width`, each value times `scale`.
+    fn to_half(
+        rows: usize,
+        width: usize,
+        offset: usize,
+        (pad_rows, pad_width): (u32, u32),
+        scale: f32,
+    ) -> Params {
+        Params {
+            rows: rows as u32,
+            inputs: width as u32,
+            w_off: offset as u32,
+            len: pad_width,
+            count: pad_rows,
+            scale,
+            ..Params::default()
+        }
+    }
+}
+
+/// How a chunk's layer-by-layer steps run: the activation, tiled or
+/// register-blocked, and the first layer's products in mixed precision
+/// where `half` is there, for a batch of `rows` rows.
+struct How<'a> {
+    act: Activation,
+    tiled: bool,
+    half: Option<&'a Half>,
+    rows: usize,
 }
 
 /// One chunk of rows: its X and y, and the uniform block every step over
@@ -345,28 +423,63 @@ fn fused_chunk(
 /// backward ones (gradient partials and backprop, last layer first).
 fn layered_chunk(
     rec: &mut Recorder<'_>,
-    act: Activation,
+    how: &How<'_>,
     layers: &[LayerView],
     chunk: &Chunk<'_>,
     rows: &PerRow,
     t: &Targets<'_>,
-    tiled: bool,
 ) -> Result<(Vec<Step>, Vec<Step>)> {
-    let (c, last) = (chunk.index, layers.len() - 1);
+    let (c, last, act) = (chunk.index, layers.len() - 1, how.act);
     let input = |l: usize| if l == 0 { chunk.x } else { &rows.acts[l - 1] };
-    let (forward, weight_grad) = if tiled {
+    let (forward, weight_grad) = if how.tiled {
         (Kernel::forward_tiled(act), Kernel::WeightGradTiled)
     } else {
         (Kernel::forward(act), Kernel::WeightGrad)
     };
+    let chunk_rows = chunk.base.rows as usize;
     let mut forward_steps = Vec::new();
     for (l, out) in rows.acts.iter().enumerate() {
-        forward_steps.push(rec.step(
-            forward,
-            format!("forward[{c}].{l}"),
-            chunk.layer(&layers[l]),
-            &[input(l), t.theta, out],
-        )?);
+        let view = &layers[l];
+        match how.half.filter(|_| l == 0) {
+            Some(h) => {
+                let padded =
+                    |rows: usize| (rows.next_multiple_of(mixed::TILE as usize) as u32, h.inputs);
+                forward_steps.push(rec.step(
+                    Kernel::ToHalf,
+                    format!("x_to_f16[{c}]"),
+                    Half::to_half(chunk_rows, view.inputs, 0, padded(chunk_rows), 1.0),
+                    &[chunk.x, &h.x],
+                )?);
+                forward_steps.push(rec.step(
+                    Kernel::ToHalf,
+                    format!("w1_to_f16[{c}]"),
+                    Half::to_half(
+                        view.outputs,
+                        view.inputs,
+                        view.weight.start,
+                        (h.outputs, h.inputs),
+                        1.0,
+                    ),
+                    &[t.theta, &h.w],
+                )?);
+                forward_steps.push(rec.step(
+                    Kernel::forward_coop(act),
+                    format!("forward_coop[{c}]"),
+                    Params {
+                        len: h.inputs,
+                        count: h.outputs,
+                        ..chunk.layer(view)
+                    },
+                    &[&h.x, &h.w, t.theta, out],
+                )?);
+            }
+            None => forward_steps.push(rec.step(
+                forward,
+                format!("forward[{c}].{l}"),
+                chunk.layer(view),
+                &[input(l), t.theta, out],
+            )?),
+        }
     }
     forward_steps.push(rec.step(
         Kernel::OutputResidual,
@@ -382,12 +495,38 @@ fn layered_chunk(
             &rows.deltas[l]
         };
         let params = chunk.layer(&layers[l]);
-        backward_steps.push(rec.step(
-            weight_grad,
-            format!("weight_grad[{c}].{l}"),
-            params,
-            &[d, input(l), t.partials],
-        )?);
+        match how.half.filter(|_| l == 0) {
+            Some(h) => {
+                let scale = mixed::delta_scale(how.rows);
+                let padded = (
+                    chunk_rows.next_multiple_of(mixed::TILE as usize) as u32,
+                    h.outputs,
+                );
+                backward_steps.push(rec.step(
+                    Kernel::ToHalf,
+                    format!("d_z1_to_f16[{c}]"),
+                    Half::to_half(chunk_rows, layers[0].outputs, 0, padded, scale),
+                    &[d, &h.d],
+                )?);
+                backward_steps.push(rec.step(
+                    Kernel::WeightGradCoop,
+                    format!("weight_grad_coop[{c}]"),
+                    Params {
+                        len: h.inputs,
+                        count: h.outputs,
+                        scale: 1.0 / scale,
+                        ..params
+                    },
+                    &[&h.d, &h.x, t.partials],
+                )?);
+            }
+            None => backward_steps.push(rec.step(
+                weight_grad,
+                format!("weight_grad[{c}].{l}"),
+                params,
+                &[d, input(l), t.partials],
+            )?),
+        }
         backward_steps.push(rec.step(
             Kernel::BiasGrad,
             format!("bias_grad[{c}].{l}"),

@@ -4,8 +4,9 @@
 
 use std::sync::OnceLock;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::context::Context;
+use crate::gpu::mixed::{self, Products, MIXED_WORKGROUP, TILE};
 use crate::model::Activation;
 use crate::optim::Optimizer;
 
@@ -46,10 +47,14 @@ pub enum Family {
     Update,
     Synth,
     Fused,
+    /// The mixed-precision kernels (shaders/mixed.wgsl): compiled only on a
+    /// device opened for `--precision mixed`, from [`mixed::source`].
+    Mixed,
 }
 
 impl Family {
-    /// In declaration order, the order of [`SOURCES`].
+    /// The families every device compiles, in declaration order, the
+    /// order of [`SOURCES`]; not [`Family::Mixed`].
     pub const ALL: [Family; 6] = [
         Family::Dense,
         Family::Output,
@@ -59,9 +64,13 @@ impl Family {
         Family::Fused,
     ];
 
-    /// The file's name and its source, the shared prelude prepended.
+    /// The file's name and its source, the shared prelude prepended; for
+    /// the families of [`Family::ALL`] (the mixed kernels' source depends
+    /// on the adapter: [`mixed::source`]).
     pub fn source(self) -> (&'static str, &'static str) {
-        SOURCES[self as usize]
+        *SOURCES
+            .get(self as usize)
+            .expect("Family::Mixed's source comes from mixed::source")
     }
 }
 
@@ -191,10 +200,23 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
+    /// f16 copy of an f32 matrix, scaled and zero-padded (`--precision
+    /// mixed`). Twin: `mixed::round_f16`; tested by `mixed::to_half_matches_twin`.
+    ToHalf,
+    /// A₁ = σ(X·W₁ᵀ + b₁) on f16 operands with f32 sums (`--precision
+    /// mixed`). Twin: `ops::forward` on f16-rounded operands; tested by
+    /// `mixed::products_match_their_f64_twins`.
+    ForwardCoopSigmoid,
+    /// A₁ = tanh(X·W₁ᵀ + b₁), the same.
+    ForwardCoopTanh,
+    /// Δ₁ᵀ·X per row group on f16 operands with f32 sums (`--precision
+    /// mixed`). Twin: `ops::weight_grad` on f16-rounded operands; tested by
+    /// `mixed::products_match_their_f64_twins`.
+    WeightGradCoop,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -215,6 +237,10 @@ impl Kernel {
         Kernel::ForwardTiledSigmoid,
         Kernel::ForwardTiledTanh,
         Kernel::WeightGradTiled,
+        Kernel::ToHalf,
+        Kernel::ForwardCoopSigmoid,
+        Kernel::ForwardCoopTanh,
+        Kernel::WeightGradCoop,
     ];
 
     pub fn forward(act: Activation) -> Kernel {
@@ -235,6 +261,13 @@ impl Kernel {
         match act {
             Activation::Sigmoid => Kernel::ForwardTiledSigmoid,
             Activation::Tanh => Kernel::ForwardTiledTanh,
+        }
+    }
+
+    pub fn forward_coop(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::ForwardCoopSigmoid,
+            Activation::Tanh => Kernel::ForwardCoopTanh,
         }
     }
 
@@ -265,6 +298,10 @@ impl Kernel {
             | Kernel::ReduceEval => Family::Update,
             Kernel::Synthesize => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
+            Kernel::ToHalf
+            | Kernel::ForwardCoopSigmoid
+            | Kernel::ForwardCoopTanh
+            | Kernel::WeightGradCoop => Family::Mixed,
         }
     }
 
@@ -290,6 +327,10 @@ impl Kernel {
             Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
             Kernel::ForwardTiledTanh => "forward_tiled_tanh",
             Kernel::WeightGradTiled => "weight_grad_tiled",
+            Kernel::ToHalf => "to_half",
+            // One entry point; the pipeline's ACT constant picks the activation.
+            Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => "forward_coop",
+            Kernel::WeightGradCoop => "weight_grad_coop",
         }
     }
 
@@ -314,6 +355,9 @@ impl Kernel {
             Kernel::ReduceEval => &[0, 1, 3, 4],
             Kernel::Synthesize => &[0, 1, 2],
             Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
+            Kernel::ToHalf => &[0, 1, 2],
+            Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => &[0, 3, 4, 5, 6],
+            Kernel::WeightGradCoop => &[0, 3, 4, 6],
         }
     }
 
@@ -325,6 +369,10 @@ impl Kernel {
             Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh | Kernel::WeightGradTiled => {
                 TILED_WORKGROUP
             }
+            Kernel::ToHalf
+            | Kernel::ForwardCoopSigmoid
+            | Kernel::ForwardCoopTanh
+            | Kernel::WeightGradCoop => MIXED_WORKGROUP,
             _ => LINEAR_WORKGROUP,
         }
     }
@@ -359,6 +407,14 @@ impl Kernel {
                 up(p.rows, TILED_M) * up(p.outputs, TILED_N)
             }
             Kernel::WeightGradTiled => groups * up(p.outputs, TILED_M) * up(p.inputs, TILED_N),
+            // The mixed kernels' len and count are the padded widths.
+            Kernel::ToHalf => {
+                (u64::from(p.count) * u64::from(p.len)).div_ceil(MIXED_WORKGROUP.into())
+            }
+            Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => {
+                up(p.rows, TILE) * up(p.count, TILE)
+            }
+            Kernel::WeightGradCoop => groups * up(p.count, TILE) * up(p.len, TILE),
         }
     }
 }
@@ -512,20 +568,29 @@ pub struct Kernels {
 }
 
 impl Kernels {
+    /// Compiles every family's module, and the mixed kernels' where `ctx`
+    /// was opened for `--precision mixed`.
     pub fn new(ctx: &Context) -> Result<Kernels> {
-        let modules = Family::ALL
+        let compile = |name: &str, source: std::borrow::Cow<'_, str>| {
+            ctx.scoped(name, || {
+                ctx.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source),
+                    })
+            })
+        };
+        let mut modules = Family::ALL
             .iter()
             .map(|f| {
                 let (name, source) = f.source();
-                ctx.scoped(name, || {
-                    ctx.device
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(name),
-                            source: wgpu::ShaderSource::Wgsl(source.into()),
-                        })
-                })
+                compile(name, source.into())
             })
             .collect::<Result<Vec<_>>>()?;
+        // Family::Mixed is last: its module, where there is one, follows.
+        if let Some(products) = ctx.mixed {
+            modules.push(compile("mixed.wgsl", mixed::source(products).into())?);
+        }
         Ok(Kernels {
             modules,
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
@@ -623,12 +688,23 @@ fn build(
     k: Kernel,
     constants: &[(&str, f64)],
 ) -> Result<wgpu::ComputePipeline> {
+    let module = modules.get(k.family() as usize).ok_or_else(|| {
+        Error::NoMixed(format!(
+            "{} runs only on a device opened for mixed precision",
+            k.entry_point()
+        ))
+    })?;
+    let mut constants = constants.to_vec();
+    if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
+        constants.extend(mixed_constants(products, k, ctx.info.subgroup_max_size));
+    }
+    let constants = &constants[..];
     ctx.scoped(k.entry_point(), || {
         ctx.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.entry_point()),
                 layout: None,
-                module: &modules[k.family() as usize],
+                module,
                 entry_point: Some(k.entry_point()),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
@@ -639,6 +715,23 @@ fn build(
             })
     })
 }
+
+/// The mixed kernels' pipeline constants: the block loop's trips, and the
+/// forward's activation.
+fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'static str, f64); 2] {
+    let act = match k {
+        Kernel::ForwardCoopTanh => ACT_TANH,
+        _ => ACT_SIGMOID,
+    };
+    [
+        ("TRIPS", f64::from(mixed::trips(products, subgroup_max))),
+        ("ACT", f64::from(act)),
+    ]
+}
+
+/// The WGSL `ACT_SIGMOID` and `ACT_TANH`.
+const ACT_SIGMOID: u32 = 0;
+const ACT_TANH: u32 = 1;
 
 /// The shared WGSL prelude, for tests that check its constants.
 pub fn common_source() -> &'static str {

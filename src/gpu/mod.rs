@@ -7,9 +7,9 @@
 
 pub mod buffers;
 pub mod context;
-pub mod coop;
 pub(crate) mod epoch;
 pub mod kernels;
+pub mod mixed;
 pub mod ops;
 pub mod plan;
 mod profile;

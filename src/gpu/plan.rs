@@ -65,8 +65,22 @@ impl KernelFamily {
     /// The family `choice` picks for a network of `layout` on a hardware
     /// GPU or (`hardware` false) a CPU adapter; an error where the fused
     /// kernel is asked for and does not take the network.
-    pub fn choose(choice: KernelChoice, layout: &Layout, hardware: bool) -> Result<KernelFamily> {
-        let shape = KernelFamily::fused_shape(layout);
+    ///
+    /// `mixed` (`--precision mixed`) rules the fused kernel out: the mixed
+    /// products run in the layer-by-layer epoch.
+    pub fn choose(
+        choice: KernelChoice,
+        layout: &Layout,
+        hardware: bool,
+        mixed: bool,
+    ) -> Result<KernelFamily> {
+        let shape =
+            KernelFamily::fused_shape(layout).filter(|_| !mixed || choice == KernelChoice::Fused);
+        if mixed && choice == KernelChoice::Fused {
+            return Err(Error::Config(
+                "the fused kernel has no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
+            ));
+        }
         Ok(match choice {
             KernelChoice::Auto => match shape {
                 Some(shape) if hardware => KernelFamily::Fused(shape),
@@ -118,6 +132,9 @@ pub struct Plan {
     pub groups: usize,
     /// The kernels that run the epoch.
     pub family: KernelFamily,
+    /// The first hidden layer's products run in mixed precision, on f16
+    /// copies of its operands (set by the trainer for a mixed device).
+    pub mixed: bool,
 }
 
 impl Plan {
@@ -192,6 +209,7 @@ impl Plan {
             chunks,
             groups: rows.div_ceil(group_rows),
             family,
+            mixed: false,
         })
     }
 
@@ -211,7 +229,16 @@ impl Plan {
             + partials
             + 2 * MAX_BATCH.max(p)
             + self.chunk_rows * per_row;
-        4 * floats as u64
+        // Mixed: f16 copies of X, W₁ and Δ₁, padded to the mixed tile.
+        let halves = match (self.mixed, layout.hidden().first()) {
+            (true, Some(&h)) => {
+                let pad = |n: usize| n.next_multiple_of(crate::gpu::mixed::TILE as usize);
+                let (r, i, o) = (pad(self.chunk_rows), pad(layout.features()), pad(h));
+                r * i + o * i + r * o
+            }
+            _ => 0,
+        };
+        4 * floats as u64 + 2 * halves as u64
     }
 }
 
@@ -270,7 +297,7 @@ mod tests {
         let narrow = Layout::new(8, &[16]).unwrap();
         let deep = Layout::new(8, &[16, 4]).unwrap();
         let shape = KernelFamily::fused_shape(&narrow).unwrap();
-        let choose = |c, l, hw| KernelFamily::choose(c, l, hw).unwrap();
+        let choose = |c, l, hw| KernelFamily::choose(c, l, hw, false).unwrap();
         assert_eq!(
             choose(KernelChoice::Auto, &narrow, true),
             KernelFamily::Fused(shape)
@@ -293,7 +320,16 @@ mod tests {
             KernelFamily::Layered
         );
         assert!(matches!(
-            KernelFamily::choose(KernelChoice::Fused, &deep, true),
+            KernelFamily::choose(KernelChoice::Fused, &deep, true, false),
+            Err(Error::Config(_))
+        ));
+        // Mixed precision runs layer by layer.
+        assert_eq!(
+            KernelFamily::choose(KernelChoice::Auto, &narrow, true, true).unwrap(),
+            KernelFamily::Tiled
+        );
+        assert!(matches!(
+            KernelFamily::choose(KernelChoice::Fused, &narrow, true, true),
             Err(Error::Config(_))
         ));
     }

@@ -137,8 +137,10 @@ impl GpuTrainer {
         choice: KernelChoice,
     ) -> Result<Plan> {
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
-        let family = KernelFamily::choose(choice, layout, hardware)?;
-        Plan::new(layout, rows, ctx.max_binding(), family)
+        let mixed = ctx.mixed.is_some();
+        let family = KernelFamily::choose(choice, layout, hardware, mixed)?;
+        let plan = Plan::new(layout, rows, ctx.max_binding(), family)?;
+        Ok(Plan { mixed, ..plan })
     }
 
     /// Allocates the buffers and records the passes that `plan` calls for.

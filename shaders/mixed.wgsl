@@ -1,0 +1,137 @@
+// --precision mixed: the first hidden layer's products on f16 operands with
+// f32 accumulators. src/gpu/mixed.rs prepends the enables and CS (and, for
+// cooperative matrices, the MatA/MatB/MatC types of the adapter's
+// configuration), then common.wgsl, and appends the products' entry
+// points: mixed_coop.wgsl (cooperative matrices) or mixed_scalar.wgsl (the
+// same sums one invocation per output, for adapters without them: the
+// tests' way to run the mixed path on lavapipe).
+//   to_half:            dst = f16(scale · src), zero-padded     (count, len)
+//   forward_coop_*:     A₁ = g(X·W₁ᵀ + b₁)                      (rows, outputs)
+//   weight_grad_coop:   ∂W₁ = (Δ₁ᵀ·X) / scale per row group     (outputs, inputs)
+// The f16 copies are padded with zeros to multiples of T in both
+// dimensions, so every cooperative load reads a whole CS × CS block inside
+// its buffer; padded rows and columns add zeros and are never stored.
+// Each workgroup owns a T × T output tile of (T / CS)² blocks; its subgroups
+// take the blocks in turn (block t·num_subgroups + subgroup_id on trip t),
+// accumulate each over the whole sum, and store it to workgroup memory,
+// from which every invocation writes its share.
+// Cooperative operations must sit in workgroup-uniform control flow, so
+// these kernels never return early and every loop around one is bounded by
+// the uniform block, a constant or the workgroup id: TRIPS (set when the
+// pipeline is built, from the adapter's largest subgroup size) trips cover
+// every block however the device cuts the workgroup into subgroups; a
+// subgroup with no block left repeats the last one into a spare region of
+// the tile, and a workgroup past the last tile (a 2D grid's overshoot)
+// computes the first tile and stores nothing.
+// Params: len is the padded inputs (the row stride of the X, W₁ and A
+// copies), count the padded outputs (of the W₁ rows and Δ₁ copy).
+
+const T: u32 = 32u;
+const MIXED: u32 = 64u;
+const BLOCKS: u32 = (T / CS) * (T / CS);
+
+@group(0) @binding(1) var<storage, read> src_f32: array<f32>;            // to_half: the f32 matrix (rows, inputs) from w_off
+@group(0) @binding(2) var<storage, read_write> dst_f16: array<f16>;      // to_half: its f16 copy (count, len)
+
+@group(0) @binding(3) var<storage, read> lhs16: array<f16>;              // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
+@group(0) @binding(4) var<storage, read> rhs16: array<f16>;              // forward: W₁ (count, len); weight_grad: X (rows_p, len)
+@group(0) @binding(5) var<storage, read> theta: array<f32>;              // forward: the parameter block (b₁)
+@group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad: the partials
+
+// T × T, row-major, then a spare CS × T region the repeated blocks go to.
+var<workgroup> c_tile: array<f32, 1536>;
+const SPARE: u32 = 1024u;
+
+// Trips of the block loop: ⌈BLOCKS / subgroups per workgroup⌉ for the
+// fewest subgroups (the largest subgroup size) the adapter may use.
+override TRIPS: u32 = BLOCKS;
+// The forward's activation: ACT_SIGMOID or ACT_TANH.
+override ACT: u32 = 0u;
+
+// One invocation per element of the padded copy; the padding is zero.
+@compute @workgroup_size(MIXED)
+fn to_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let idx = linear_workgroup(wid, nwg) * MIXED + li;
+    if (idx >= p.count * p.len) {
+        return;
+    }
+    let r = idx / p.len;
+    let c = idx % p.len;
+    var v = 0.0;
+    if (r < p.rows && c < p.inputs) {
+        v = p.scale * src_f32[p.w_off + r * p.inputs + c];
+    }
+    dst_f16[idx] = f16(v);
+}
+
+// Zeroes the tile and its spare region.
+fn clear_tile(li: u32) {
+    for (var e = li; e < SPARE + CS * T; e += MIXED) {
+        c_tile[e] = 0.0;
+    }
+}
+
+// Where block t·nsg + sg of the tile goes: its first element, or the spare
+// region once the blocks run out; and the block's (row, column) in the tile.
+fn block_slot(t: u32, sg: u32, nsg: u32) -> vec3<u32> {
+    let j = t * nsg + sg;
+    let jc = min(j, BLOCKS - 1u);
+    let br = (jc / (T / CS)) * CS;
+    let bc = (jc % (T / CS)) * CS;
+    return vec3<u32>(select(SPARE, br * T + bc, j < BLOCKS), br, bc);
+}
+
+// The forward's tile: whether the workgroup has one, and its first row and
+// output. A workgroup past the last tile (a 2D grid's overshoot) takes the
+// first tile and stores nothing.
+fn forward_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
+    let tiles_n = p.count / T;
+    let rows_p = ((p.rows + T - 1u) / T) * T;
+    let tile = linear_workgroup(wid, nwg);
+    let valid = tile < (rows_p / T) * tiles_n;
+    let t0 = select(0u, tile, valid);
+    return vec3<u32>(u32(valid), (t0 / tiles_n) * T, (t0 % tiles_n) * T);
+}
+
+// A₁ = g(tile + b₁) for the tile's rows and outputs that exist.
+fn store_forward(li: u32, tile: vec3<u32>) {
+    for (var e = li; e < T * T; e += MIXED) {
+        let row = tile.y + e / T;
+        let col = tile.z + e % T;
+        if (tile.x == 1u && row < p.rows && col < p.outputs) {
+            out_f32[row * p.outputs + col] = activate(c_tile[e] + theta[p.b_off + col], ACT);
+        }
+    }
+}
+
+// The weight gradient's tile: whether the workgroup has one, its row
+// group, and its first output and input.
+fn weight_grad_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec4<u32> {
+    let tiles_o = p.count / T;
+    let tiles_i = p.len / T;
+    let id = linear_workgroup(wid, nwg);
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    let valid = id < groups * tiles_o * tiles_i;
+    let id0 = select(0u, id, valid);
+    return vec4<u32>(u32(valid), id0 / (tiles_o * tiles_i), (id0 % tiles_o) * T, ((id0 / tiles_o) % tiles_i) * T);
+}
+
+// The rows of row group `group` in the padded copies: [first, end).
+fn group_rows(group: u32) -> vec2<u32> {
+    let rows_p = ((p.rows + T - 1u) / T) * T;
+    let first = group * p.group_rows;
+    return vec2<u32>(first, min(first + p.group_rows, rows_p));
+}
+
+// The tile ÷ scale into the group's partials row, for the outputs and
+// inputs that exist.
+fn store_weight_grad(li: u32, tile: vec4<u32>) {
+    let base = (p.group_base + tile.y) * p.stride + p.w_off;
+    for (var e = li; e < T * T; e += MIXED) {
+        let o = tile.z + e / T;
+        let i = tile.w + e % T;
+        if (tile.x == 1u && o < p.outputs && i < p.inputs) {
+            out_f32[base + o * p.inputs + i] = c_tile[e] * p.scale;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+// The products one invocation per output, in f32 from f16 operands, for
+// adapters without cooperative matrices; appended to mixed.wgsl. The same
+// operands, tiles and stores as mixed_coop.wgsl; each sum runs in order
+// along k (or n), where the cooperative matrices' order within a block is
+// the hardware's.
+
+@compute @workgroup_size(MIXED)
+fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let tile = forward_tile(wid, nwg);
+    for (var e = li; e < T * T; e += MIXED) {
+        let a = (tile.y + e / T) * p.len;
+        let b = (tile.z + e % T) * p.len;
+        var sum = 0.0;
+        for (var k = 0u; k < p.len; k++) {
+            sum = fma(f32(lhs16[a + k]), f32(rhs16[b + k]), sum);
+        }
+        c_tile[e] = sum;
+    }
+    workgroupBarrier();
+    store_forward(li, tile);
+}
+
+@compute @workgroup_size(MIXED)
+fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let tile = weight_grad_tile(wid, nwg);
+    let rows = group_rows(tile.y);
+    for (var e = li; e < T * T; e += MIXED) {
+        let o = tile.z + e / T;
+        let i = tile.w + e % T;
+        var sum = 0.0;
+        for (var n = rows.x; n < rows.y; n++) {
+            sum = fma(f32(lhs16[n * p.count + o]), f32(rhs16[n * p.len + i]), sum);
+        }
+        c_tile[e] = sum;
+    }
+    workgroupBarrier();
+    store_weight_grad(li, tile);
+}

@@ -1,0 +1,372 @@
+//! `--precision mixed`: the first hidden layer's two products (the forward
+//! X·W₁ᵀ and the weight gradient Δ₁ᵀ·X) on f16 operands with f32
+//! accumulators, through wgpu's cooperative matrices
+//! (`EXPERIMENTAL_COOPERATIVE_MATRIX`, Vulkan's `VK_KHR_cooperative_matrix`):
+//! the tensor cores on NVIDIA GPUs. The master weights, every other
+//! kernel, the reductions and the update stay f32.
+//!
+//! Which configuration runs ([`Coop`]), what an adapter offers
+//! ([`describe`], [`usable`]), the WGSL source with the configuration
+//! prepended ([`source`]), and the host-side twin of the f16 rounding
+//! ([`round_f16`]). The arithmetic, and why Δ₁ is scaled before it is
+//! rounded, is in docs/spec.md ("Mixed precision").
+
+use crate::error::{Error, Result};
+
+/// The arithmetic of the first layer's products (`--precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Precision {
+    /// f32 everywhere: the reference's tolerances hold.
+    #[default]
+    F32,
+    /// The first hidden layer's products on f16 operands with f32 sums, through cooperative matrices (tensor cores); GPU only.
+    ///
+    /// The weights, the other kernels and the update stay f32. An error
+    /// with --backend gpu on an adapter without f16 cooperative matrices;
+    /// with --backend auto, training falls back to f32 and says so.
+    Mixed,
+    /// The mixed path with its products as scalar f32 sums of f16
+    /// operands instead of cooperative matrices: the same roundings, no
+    /// tensor cores. Not on the command line: it lets the tests run the
+    /// mixed path on adapters without cooperative matrices (lavapipe).
+    #[value(skip)]
+    MixedScalar,
+}
+
+/// How the mixed kernels form their products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Products {
+    /// Cooperative matrices: `size` × `size` tiles of f16 A and B with an
+    /// f32 accumulator, M = N = K = size (shaders/mixed_coop.wgsl).
+    Coop { size: u32 },
+    /// One invocation per output, f32 fused multiply-adds of f16 operands
+    /// (shaders/mixed_scalar.wgsl); [`Precision::MixedScalar`].
+    Scalar,
+}
+
+/// Each mixed workgroup's output tile is TILE × TILE; the f16 copies are
+/// padded with zeros to multiples of it, so every cooperative load and
+/// store is in bounds. The WGSL `T`.
+pub const TILE: u32 = 32;
+/// Invocations per mixed workgroup; the WGSL `MIXED`.
+pub const MIXED_WORKGROUP: u32 = 64;
+
+/// The features a mixed-precision device opens with.
+pub fn features(products: Products) -> wgpu::Features {
+    match products {
+        Products::Coop { .. } => {
+            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+                | wgpu::Features::SHADER_F16
+                | wgpu::Features::SUBGROUP
+        }
+        Products::Scalar => wgpu::Features::SHADER_F16,
+    }
+}
+
+/// The adapter's cooperative-matrix configurations, as `MxNxK A->C`
+/// items, or "none".
+pub fn describe(adapter: &wgpu::Adapter) -> String {
+    let all = configurations(adapter);
+    if all.is_empty() {
+        return "none".to_string();
+    }
+    all.iter()
+        .map(|p| {
+            format!(
+                "{}x{}x{} {:?}->{:?}",
+                p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn configurations(adapter: &wgpu::Adapter) -> Vec<wgpu::CooperativeMatrixProperties> {
+    if adapter
+        .features()
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        adapter.cooperative_matrix_properties()
+    } else {
+        Vec::new()
+    }
+}
+
+/// How the mixed kernels of `precision` (not F32) run on `adapter`: for
+/// Mixed, 16×16×16 cooperative matrices where offered (fewer, larger
+/// tensor-core operations), else 8×8×8, both with f16 inputs and f32
+/// accumulators; or what the adapter lacks.
+pub fn usable(adapter: &wgpu::Adapter, precision: Precision) -> Result<Products> {
+    let info = adapter.get_info();
+    let products = match precision {
+        Precision::MixedScalar => Products::Scalar,
+        Precision::F32 | Precision::Mixed => Products::Coop {
+            size: coop_size(adapter)?,
+        },
+    };
+    let missing = features(products) - adapter.features();
+    if !missing.is_empty() {
+        return Err(Error::NoMixed(format!(
+            "{} lacks {missing:?}, which the mixed kernels need; use --precision f32",
+            info.name
+        )));
+    }
+    if matches!(products, Products::Coop { .. }) && info.subgroup_max_size > MIXED_WORKGROUP {
+        return Err(Error::NoMixed(format!(
+            "{} may run subgroups of {} invocations, more than the mixed kernels' \
+             workgroups of {MIXED_WORKGROUP}; use --precision f32",
+            info.name, info.subgroup_max_size
+        )));
+    }
+    Ok(products)
+}
+
+/// The side of the square f16 → f32 cooperative matrices `adapter` offers.
+fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
+    let info = adapter.get_info();
+    let all = configurations(adapter);
+    if all.is_empty() {
+        return Err(Error::NoMixed(format!(
+            "{} offers no cooperative matrices (wgpu's EXPERIMENTAL_COOPERATIVE_MATRIX, \
+             Vulkan's VK_KHR_cooperative_matrix); use --precision f32",
+            info.name
+        )));
+    }
+    let square = |size: u32| {
+        all.iter().any(|p| {
+            p.m_size == size
+                && p.n_size == size
+                && p.k_size == size
+                && p.ab_type == wgpu::CooperativeScalarType::F16
+                && p.cr_type == wgpu::CooperativeScalarType::F32
+        })
+    };
+    [16, 8].into_iter().find(|&s| square(s)).ok_or_else(|| {
+        Error::NoMixed(format!(
+            "{} offers cooperative matrices ({}), but none 16x16x16 or 8x8x8 with f16 inputs \
+             and f32 sums; use --precision f32",
+            info.name,
+            describe(adapter)
+        ))
+    })
+}
+
+/// Trips of the mixed kernels' block loop (the WGSL `TRIPS`) on an adapter
+/// whose subgroups have at most `subgroup_max` invocations: enough for the
+/// fewest subgroups a workgroup can have to cover every block.
+pub fn trips(products: Products, subgroup_max: u32) -> u32 {
+    let Products::Coop { size } = products else {
+        return 1;
+    };
+    let blocks = (TILE / size).pow(2);
+    let fewest = (MIXED_WORKGROUP / subgroup_max.max(1)).max(1);
+    blocks.div_ceil(fewest)
+}
+
+/// The mixed kernels' WGSL for `products`: the enables, the block size CS
+/// and the cooperative types of its size, the shared prelude,
+/// shaders/mixed.wgsl, then the products' entry points.
+pub fn source(products: Products) -> String {
+    let (head, entries) = match products {
+        Products::Coop { size: n } => (
+            format!(
+                "enable f16;\nenable wgpu_cooperative_matrix;\nconst CS: u32 = {n}u;\n\
+                 alias MatA = coop_mat{n}x{n}<f16, A>;\n\
+                 alias MatB = coop_mat{n}x{n}<f16, B>;\n\
+                 alias MatC = coop_mat{n}x{n}<f32, C>;\n"
+            ),
+            include_str!("../../shaders/mixed_coop.wgsl"),
+        ),
+        Products::Scalar => (
+            "enable f16;\nconst CS: u32 = 16u;\n".to_string(),
+            include_str!("../../shaders/mixed_scalar.wgsl"),
+        ),
+    };
+    format!(
+        "{head}{}{}{entries}",
+        super::kernels::common_source(),
+        include_str!("../../shaders/mixed.wgsl")
+    )
+}
+
+/// The power of two Δ₁ is multiplied by before it is rounded to f16, and
+/// the weight gradient divided by after: about N/2 for N rows, which
+/// undoes the residual's 2/N so Δ₁ sits in f16's normal range instead of
+/// underflowing. A power of two, so the scaling itself rounds nothing.
+pub fn delta_scale(rows: usize) -> f32 {
+    let half = (rows as f64 / 2.0).max(1.0);
+    // Within f16's exponent range's reach of f32: 2^0 ..= 2^40.
+    2f32.powi((half.log2().round() as i32).clamp(0, 40))
+}
+
+/// `x` rounded to the nearest f16 (ties to even), as an f32: the value the
+/// mixed kernels' `f16(x)` gives. Past f16's largest finite value (65504)
+/// it is ±∞; below its smallest subnormal, ±0.
+pub fn round_f16(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    let bits = x.to_bits();
+    let sign = bits & 0x8000_0000;
+    let abs = f32::from_bits(bits & 0x7fff_ffff);
+    // f16's spacing at `abs`: 2^(e − 10) for normals (e ≥ −14), 2^−24 below.
+    let e = if abs == 0.0 {
+        -14
+    } else {
+        (abs.log2().floor() as i32).max(-14)
+    };
+    let ulp = 2f64.powi(e - 10);
+    let q = abs as f64 / ulp;
+    // Round half to even.
+    let mut r = q.floor();
+    let frac = q - r;
+    if frac > 0.5 || (frac == 0.5 && r % 2.0 == 1.0) {
+        r += 1.0;
+    }
+    let v = r * ulp;
+    let v = if v > 65504.0 { f32::INFINITY } else { v as f32 };
+    f32::from_bits(v.to_bits() | sign)
+}
+
+/// The f16 bits of [`round_f16`]`(x)`.
+pub fn f16_bits(x: f32) -> u16 {
+    let r = round_f16(x);
+    let sign = ((r.to_bits() >> 16) & 0x8000) as u16;
+    let a = r.abs();
+    if a.is_nan() {
+        return 0x7e00;
+    }
+    if a.is_infinite() {
+        return sign | 0x7c00;
+    }
+    if a < 2f32.powi(-14) {
+        // Subnormal: a multiple of 2^-24, exactly.
+        return sign | (a * 2f32.powi(24)) as u16;
+    }
+    let bits = a.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    // The rounded value has no bits below f16's 10-bit mantissa.
+    let mantissa = ((bits >> 13) & 0x3ff) as u16;
+    sign | (((exponent + 15) as u16) << 10) | mantissa
+}
+
+/// The value of f16 bits.
+pub fn from_f16_bits(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = ((h >> 10) & 0x1f) as i32;
+    let mantissa = (h & 0x3ff) as f32;
+    sign * match exponent {
+        0 => mantissa * 2f32.powi(-24),
+        31 if mantissa == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
+/// `values` as f16s, two to each f32 slot (the first in the low half), the
+/// way an `array<f16>` lies in a buffer: for uploading f16 data through
+/// f32 buffers.
+pub fn pack_f16(values: &[f32]) -> Vec<f32> {
+    values
+        .chunks(2)
+        .map(|pair| {
+            let lo = f16_bits(pair[0]) as u32;
+            let hi = pair.get(1).map_or(0, |&v| f16_bits(v)) as u32;
+            f32::from_bits(lo | hi << 16)
+        })
+        .collect()
+}
+
+/// The f16s packed in `slots` by [`pack_f16`] (or a kernel), as f32s.
+pub fn unpack_f16(slots: &[f32]) -> Vec<f32> {
+    slots
+        .iter()
+        .flat_map(|s| {
+            let b = s.to_bits();
+            [from_f16_bits(b as u16), from_f16_bits((b >> 16) as u16)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_rounding_keeps_what_f16_holds_and_rounds_the_rest_to_even() {
+        // Exactly representable: integers to 2048, 1/1024 steps in [1, 2).
+        for v in [
+            0.0f32,
+            1.0,
+            2048.0,
+            1.0 + 1.0 / 1024.0,
+            65504.0,
+            6.103_515_6e-5,
+        ] {
+            assert_eq!(round_f16(v), v, "{v}");
+            assert_eq!(round_f16(-v), -v, "{v}");
+        }
+        // 2049 lies halfway between 2048 and 2050: ties go to the even 2048.
+        assert_eq!(round_f16(2049.0), 2048.0);
+        assert_eq!(round_f16(2051.0), 2052.0);
+        assert_eq!(round_f16(1.0 + 1.0 / 4096.0), 1.0);
+        assert_eq!(round_f16(1.0 + 3.0 / 4096.0), 1.0 + 1.0 / 1024.0);
+        // The smallest subnormal, 2^-24, and below half of it.
+        assert_eq!(round_f16(2f32.powi(-24)), 2f32.powi(-24));
+        assert_eq!(round_f16(2f32.powi(-26)), 0.0);
+        assert_eq!(round_f16(65520.0), f32::INFINITY);
+        assert_eq!(round_f16(-1e6), f32::NEG_INFINITY);
+        // Relative error at most 2^-11 in the normal range.
+        let mut x = 6.2e-5f32;
+        while x < 6e4 {
+            let r = round_f16(x);
+            assert!(((r - x) / x).abs() <= 2f32.powi(-11), "{x} -> {r}");
+            x *= 1.37;
+        }
+    }
+
+    #[test]
+    fn f16_bits_round_trip() {
+        for v in [
+            0.0f32,
+            1.0,
+            -2.5,
+            65504.0,
+            6.103_515_6e-5,
+            2f32.powi(-24),
+            0.1,
+            -1234.5,
+        ] {
+            assert_eq!(from_f16_bits(f16_bits(v)), round_f16(v), "{v}");
+        }
+        assert_eq!(f16_bits(1.0), 0x3c00);
+        assert_eq!(f16_bits(-2.0), 0xc000);
+        assert_eq!(f16_bits(2f32.powi(-24)), 0x0001);
+        assert_eq!(f16_bits(f32::INFINITY), 0x7c00);
+        let v = [0.5f32, -3.0, 7.25];
+        assert_eq!(unpack_f16(&pack_f16(&v))[..3], v);
+    }
+
+    #[test]
+    fn trips_cover_every_block_with_the_fewest_subgroups() {
+        // NVIDIA: subgroups of 32, two per workgroup; 16x16 blocks: 4 per tile.
+        assert_eq!(trips(Products::Coop { size: 16 }, 32), 2);
+        assert_eq!(trips(Products::Coop { size: 8 }, 32), 8);
+        assert_eq!(trips(Products::Coop { size: 16 }, 64), 4);
+        assert_eq!(trips(Products::Coop { size: 8 }, 8), 2);
+        assert_eq!(trips(Products::Scalar, 8), 1);
+    }
+
+    #[test]
+    fn delta_scale_is_a_power_of_two_near_half_the_rows() {
+        assert_eq!(delta_scale(16_384), 8192.0);
+        assert_eq!(delta_scale(1), 1.0);
+        assert_eq!(delta_scale(100), 64.0);
+        for rows in [3usize, 1000, 65_536, 1 << 30] {
+            let s = delta_scale(rows);
+            assert_eq!(s.log2().fract(), 0.0);
+            let ratio = s as f64 / (rows as f64 / 2.0);
+            assert!((0.7..=1.42).contains(&ratio), "{rows}: {s}");
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! `--precision mixed` on an adapter with f16 cooperative matrices: the
+//! epoch's loss and gradient against an f64 twin that rounds where the
+//! kernels round, and training against the f32 run.
+//!
+//! Each test runs the mixed path twice where it can: with its products as
+//! scalar sums (`Precision::MixedScalar`, on any adapter with f16, lavapipe
+//! included, so CI runs it), and through cooperative matrices
+//! (`Precision::Mixed`). No adapter here has those: lavapipe (Mesa 22.3,
+//! and the 25.0 of Debian's backports) does not offer
+//! VK_KHR_cooperative_matrix, so that half prints why and skips, also under
+//! CI=true. With SHADERTRAIN_REQUIRE_MIXED=1 (set it on a GPU that has
+//! them) a missing configuration fails instead. tests/shaders.rs validates
+//! the cooperative kernels and compiles them to SPIR-V everywhere.
+
+mod common;
+
+use common::{model, shadertrain};
+use shadertrain::data::Dataset;
+use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
+use shadertrain::gpu::mixed::{self, pack_f16, round_f16, unpack_f16, Precision, TILE};
+use shadertrain::gpu::ops::{self, Slot};
+use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
+use shadertrain::model::{Activation, Model};
+use shadertrain::optim::lbfgs::Objective;
+use shadertrain::optim::Optimizer;
+use shadertrain::train::{train, Backend, Schedule};
+
+/// A device opened for `precision`, or `None` (with the reason on stderr)
+/// where the adapter cannot: for Mixed, unless SHADERTRAIN_REQUIRE_MIXED=1;
+/// for MixedScalar, unless CI=true (lavapipe has f16).
+fn mixed_gpu(precision: Precision) -> Option<Context> {
+    let request = AdapterRequest {
+        allow_software: true,
+        precision,
+        ..AdapterRequest::default()
+    };
+    let required = match precision {
+        Precision::Mixed => std::env::var("SHADERTRAIN_REQUIRE_MIXED").is_ok_and(|v| v == "1"),
+        _ => std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"),
+    };
+    match Context::new(&request) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if required => panic!("no {precision:?} device: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED ({precision:?}): {e}");
+            None
+        }
+    }
+}
+
+const BOTH: [Precision; 2] = [Precision::MixedScalar, Precision::Mixed];
+
+/// Deterministic values in [-1, 1) that f16 holds exactly (multiples of
+/// 2^-10): the kernels' products of them are exact in f32, so only the f32
+/// sums differ from the f64 twin.
+fn f16_exact(seed: u64, len: usize) -> Vec<f32> {
+    common::uniform(seed, len, -1.0, 1.0)
+        .iter()
+        .map(|v| (v * 1024.0).round() / 1024.0)
+        .collect()
+}
+
+fn pad(n: usize) -> usize {
+    n.next_multiple_of(TILE as usize)
+}
+
+/// |got − want| within an f32 sum's error over `terms` terms of total
+/// magnitude `magnitude`: terms·2^-24·magnitude, doubled, plus 1e-6 for
+/// the activation.
+fn assert_sum_close(what: &str, got: f32, want: f64, terms: usize, magnitude: f64) {
+    let tol = 2.0 * terms as f64 * 2f64.powi(-24) * magnitude + 1e-6;
+    assert!(
+        (got as f64 - want).abs() <= tol,
+        "{what}: {got} vs {want} (tolerance {tol})"
+    );
+}
+
+#[test]
+fn to_half_matches_twin() {
+    for precision in BOTH {
+        let Some(ctx) = mixed_gpu(precision) else {
+            continue;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // A 5 × 3 matrix at offset 2 of its buffer, scaled by 8, into a
+        // 32 × 32 zero-padded copy; values that round, and one past f16.
+        let (rows, width, offset) = (5, 3, 2);
+        let mut src = common::uniform(7, offset + rows * width, -3.0, 3.0);
+        src[offset + 4] = 1e5;
+        let params = Params {
+            rows: rows as u32,
+            inputs: width as u32,
+            w_off: offset as u32,
+            len: TILE,
+            count: TILE,
+            scale: 8.0,
+            ..Params::default()
+        };
+        let out = ops::run(
+            &ctx,
+            &kernels,
+            Kernel::ToHalf,
+            &params,
+            &[Slot::Input(&src), Slot::Output((TILE * TILE / 2) as usize)],
+        )
+        .unwrap();
+        let half = unpack_f16(&out[0]);
+        for r in 0..TILE as usize {
+            for c in 0..TILE as usize {
+                let want = if r < rows && c < width {
+                    round_f16(8.0 * src[offset + r * width + c])
+                } else {
+                    0.0
+                };
+                assert_eq!(
+                    half[r * TILE as usize + c],
+                    want,
+                    "{precision:?} ({r}, {c})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn products_match_their_f64_twins() {
+    for precision in BOTH {
+        let Some(ctx) = mixed_gpu(precision) else {
+            continue;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // The forward: 70 rows, 40 inputs, 50 outputs, padded to 96, 64, 64.
+        let (rows, inputs, outputs) = (70usize, 40usize, 50usize);
+        let (rp, ip, op) = (pad(rows), pad(inputs), pad(outputs));
+        let x = f16_exact(1, rows * inputs);
+        let w = f16_exact(2, outputs * inputs);
+        let b = common::uniform(3, outputs, -0.5, 0.5);
+        let mut x_p = vec![0.0f32; rp * ip];
+        let mut w_p = vec![0.0f32; op * ip];
+        for r in 0..rows {
+            x_p[r * ip..r * ip + inputs].copy_from_slice(&x[r * inputs..(r + 1) * inputs]);
+        }
+        for o in 0..outputs {
+            w_p[o * ip..o * ip + inputs].copy_from_slice(&w[o * inputs..(o + 1) * inputs]);
+        }
+        for (kernel, act) in [
+            (Kernel::ForwardCoopSigmoid, Activation::Sigmoid),
+            (Kernel::ForwardCoopTanh, Activation::Tanh),
+        ] {
+            let params = Params {
+                rows: rows as u32,
+                inputs: inputs as u32,
+                outputs: outputs as u32,
+                b_off: 0,
+                len: ip as u32,
+                count: op as u32,
+                ..Params::default()
+            };
+            let out = ops::run(
+                &ctx,
+                &kernels,
+                kernel,
+                &params,
+                &[
+                    Slot::Input(&pack_f16(&x_p)),
+                    Slot::Input(&pack_f16(&w_p)),
+                    Slot::Input(&b),
+                    Slot::Output(rows * outputs),
+                ],
+            )
+            .unwrap();
+            for r in 0..rows {
+                for o in 0..outputs {
+                    let terms =
+                        (0..inputs).map(|i| x[r * inputs + i] as f64 * w[o * inputs + i] as f64);
+                    let z: f64 = terms.clone().sum::<f64>() + b[o] as f64;
+                    let magnitude: f64 = terms.map(f64::abs).sum();
+                    let want = match act {
+                        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                        Activation::Tanh => z.tanh(),
+                    };
+                    let what = format!("{precision:?} {act:?} a[{r}, {o}]");
+                    assert_sum_close(&what, out[0][r * outputs + o], want, inputs, magnitude);
+                }
+            }
+        }
+        // The weight gradient: the same 70 rows in row groups of 64 (two
+        // groups, the second partial), scaled back by 1/4, into partials
+        // rows of stride 2100 at offset 7.
+        let d = f16_exact(4, rows * outputs);
+        let mut d_p = vec![0.0f32; rp * op];
+        for r in 0..rows {
+            d_p[r * op..r * op + outputs].copy_from_slice(&d[r * outputs..(r + 1) * outputs]);
+        }
+        let (stride, w_off, group_rows) = (2100usize, 7usize, 64usize);
+        let params = Params {
+            rows: rows as u32,
+            inputs: inputs as u32,
+            outputs: outputs as u32,
+            w_off: w_off as u32,
+            group_rows: group_rows as u32,
+            group_base: 0,
+            stride: stride as u32,
+            len: ip as u32,
+            count: op as u32,
+            scale: 0.25,
+            ..Params::default()
+        };
+        let out = ops::run(
+            &ctx,
+            &kernels,
+            Kernel::WeightGradCoop,
+            &params,
+            &[
+                Slot::Input(&pack_f16(&d_p)),
+                Slot::Input(&pack_f16(&x_p)),
+                Slot::Output(2 * stride),
+            ],
+        )
+        .unwrap();
+        for group in 0..2 {
+            let range = group * group_rows..rows.min((group + 1) * group_rows);
+            for o in 0..outputs {
+                for i in 0..inputs {
+                    let terms = range
+                        .clone()
+                        .map(|n| d[n * outputs + o] as f64 * x[n * inputs + i] as f64);
+                    let want = 0.25 * terms.clone().sum::<f64>();
+                    let magnitude = 0.25 * terms.map(f64::abs).sum::<f64>();
+                    let got = out[0][group * stride + w_off + o * inputs + i];
+                    let what = format!("{precision:?} group {group} dW[{o}, {i}]");
+                    assert_sum_close(&what, got, want, range.len(), magnitude);
+                }
+            }
+        }
+    }
+}
+
+/// The loss and gradient of the mixed epoch, in f64, rounding where the
+/// kernels round: X and W₁ to f16 for the forward product, and
+/// Δ₁·scale to f16 (then ÷ scale) for ∂W₁. Everything else is exact.
+/// One hidden layer.
+fn twin(m: &Model, data: &Dataset) -> (f64, Vec<f64>) {
+    let layers = m.layout.layers();
+    let (l1, l2) = (&layers[0], &layers[1]);
+    let (f, h, n) = (l1.inputs, l1.outputs, data.rows);
+    let p = &m.params;
+    let scale = mixed::delta_scale(n) as f64;
+    let h16 = |v: f32| round_f16(v) as f64;
+    let mut grad = vec![0.0f64; p.len()];
+    let mut loss = 0.0;
+    for row in 0..n {
+        let x = &data.x[row * f..(row + 1) * f];
+        let a: Vec<f64> = (0..h)
+            .map(|o| {
+                let w = &p[l1.weight.start + o * f..][..f];
+                let z: f64 = x.iter().zip(w).map(|(&x, &w)| h16(x) * h16(w)).sum::<f64>()
+                    + p[l1.bias.start + o] as f64;
+                match m.activation {
+                    Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                    Activation::Tanh => z.tanh(),
+                }
+            })
+            .collect();
+        let yhat: f64 = a
+            .iter()
+            .enumerate()
+            .map(|(o, &a)| a * p[l2.weight.start + o] as f64)
+            .sum::<f64>()
+            + p[l2.bias.start] as f64;
+        let e = yhat - data.y[row] as f64;
+        loss += e * e / n as f64;
+        let r = 2.0 * e / n as f64;
+        grad[l2.bias.start] += r;
+        for o in 0..h {
+            grad[l2.weight.start + o] += r * a[o];
+            let slope = match m.activation {
+                Activation::Sigmoid => a[o] * (1.0 - a[o]),
+                Activation::Tanh => 1.0 - a[o] * a[o],
+            };
+            let d = r * p[l2.weight.start + o] as f64 * slope;
+            grad[l1.bias.start + o] += d;
+            let d16 = round_f16((d * scale) as f32) as f64 / scale;
+            for (i, &x) in x.iter().enumerate() {
+                grad[l1.weight.start + o * f + i] += d16 * h16(x);
+            }
+        }
+    }
+    (loss, grad)
+}
+
+/// Σₙ |Δ₁[n, o]·X[n, i]| for each first-layer weight: the scale of the
+/// one-f16-step differences the tolerance allows.
+fn first_layer_magnitudes(m: &Model, data: &Dataset) -> Vec<f64> {
+    let (_, g) = twin(
+        &Model {
+            params: m.params.iter().map(|w| w.abs()).collect(),
+            ..m.clone()
+        },
+        &Dataset {
+            x: data.x.iter().map(|x| x.abs()).collect(),
+            y: data.y.iter().map(|y| -y.abs() - 10.0).collect(),
+            ..data.clone()
+        },
+    );
+    g
+}
+
+#[test]
+fn mixed_gradient_matches_its_f64_twin() {
+    for precision in BOTH {
+        if mixed_gpu(precision).is_some() {
+            gradient_matches_twin(precision);
+        }
+    }
+}
+
+fn gradient_matches_twin(precision: Precision) {
+    // Widths and rows that are not multiples of the 32-wide tile or of a
+    // row group, so the padding and the partial tiles are exercised.
+    let data = Dataset::synthetic(200, 24, 3).unwrap();
+    for act in [Activation::Sigmoid, Activation::Tanh] {
+        let m = model(&data, &[40], act, 5);
+        let opt = Optimizer::gd(0.1);
+        let ctx = mixed_gpu(precision).unwrap();
+        let mut g =
+            GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Auto).unwrap();
+        let mut grad = vec![0.0; m.params.len()];
+        let loss = g.evaluate(&m.params, &mut grad).unwrap();
+        let (want_loss, want) = twin(&m, &data);
+        // The f32 arithmetic around the products: relative 1e-5, far above
+        // its rounding (2^-24 per operation over at most 200 terms).
+        assert!(
+            (loss - want_loss).abs() <= 1e-5 * want_loss,
+            "{precision:?} {act:?}: loss {loss} vs {want_loss}"
+        );
+        // ∂W₁: an f32 Δ₁ a few ulps from the twin's may round to the
+        // neighbouring f16, one f16 step (2^-11 relative) off for that row:
+        // at most 2^-11·Σₙ|Δ₁·X| in all. The bound below is that plus the
+        // f32 terms' 1e-5 relative.
+        let bound = first_layer_magnitudes(&m, &data);
+        let layers = m.layout.layers();
+        for k in 0..m.params.len() {
+            let tol = if layers[0].weight.contains(&k) {
+                2f64.powi(-11) * bound[k] * 2.0 + 1e-5 * want[k].abs() + 1e-9
+            } else {
+                1e-5 * want[k].abs() + 1e-7
+            };
+            assert!(
+                (grad[k] - want[k]).abs() <= tol,
+                "{precision:?} {act:?}: parameter {k}: {} vs {} (tolerance {tol})",
+                grad[k],
+                want[k]
+            );
+        }
+    }
+}
+
+#[test]
+fn mixed_training_follows_the_f32_run() {
+    for precision in BOTH {
+        if let Some(ctx) = mixed_gpu(precision) {
+            training_follows_f32(ctx, precision);
+        }
+    }
+}
+
+fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
+    let data = Dataset::synthetic(2048, 16, 4).unwrap();
+    let m = model(&data, &[64], Activation::Tanh, 2);
+    let opt = Optimizer::gd(0.1);
+    let schedule = Schedule {
+        max_epochs: 100,
+        tol: 0.0,
+    };
+    let f32_ctx = Context::new(&AdapterRequest {
+        name: Some(mixed_ctx.info.name.clone()),
+        allow_software: true,
+        ..AdapterRequest::default()
+    })
+    .unwrap();
+    let run = |ctx| {
+        let mut g =
+            GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Tiled).unwrap();
+        let out = train(&mut g, &schedule).unwrap();
+        (out.losses, g.params().unwrap())
+    };
+    let (mixed_losses, mixed_params) = run(mixed_ctx);
+    let (f32_losses, _) = run(f32_ctx);
+    // f16 keeps 11 significant bits: the products' inputs are off by at
+    // most 2^-11 relative, so each epoch's loss moves by about 1e-3 of
+    // itself; over 100 contracting gd epochs the runs stay within 1%.
+    for (e, (a, b)) in mixed_losses.iter().zip(&f32_losses).enumerate() {
+        assert!(
+            (a - b).abs() <= 0.01 * b,
+            "{precision:?} epoch {e}: mixed {a} vs f32 {b}"
+        );
+    }
+    assert!(
+        mixed_losses.last() < mixed_losses.first(),
+        "mixed training lowers the loss"
+    );
+    assert!(mixed_params.iter().all(|w| w.is_finite()));
+    // Reruns are bit-identical: fixed block order, fixed reductions.
+    let again = run(mixed_gpu(precision).unwrap());
+    assert_eq!(again.0, mixed_losses);
+}
+
+/// Runs everywhere: the command line's answers where the adapter has no
+/// f16 cooperative matrices.
+#[test]
+fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "64",
+        "--features",
+        "3",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--backend",
+        "cpu",
+        "--precision",
+        "mixed",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("--precision mixed runs on the GPU backend"),
+        "{err}"
+    );
+    if mixed_gpu(Precision::Mixed).is_some() {
+        return;
+    }
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "64",
+        "--features",
+        "3",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--backend",
+        "gpu",
+        "--precision",
+        "mixed",
+    ]);
+    if err.contains("no suitable GPU adapter") {
+        return;
+    }
+    assert!(!ok);
+    assert!(
+        err.contains("--precision mixed: ") && err.contains("use --precision f32"),
+        "{err}"
+    );
+    let (ok, out, err) = shadertrain(&[
+        "train",
+        "--synthetic",
+        "64",
+        "--features",
+        "3",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--precision",
+        "mixed",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("in f32"), "{err}");
+    assert!(out.contains("f32"), "{out}");
+}
