@@ -24,6 +24,22 @@ pub struct AdapterRequest {
     /// (modulo their count): a distributed run's local process number, so
     /// the processes on one machine spread over its GPUs.
     pub nth: usize,
+    /// Build every shader module with wgpu's runtime checks (bounds,
+    /// loop bounding, division by zero), even the kernels
+    /// [`Kernel::checks`](crate::gpu::kernels::Kernel::checks) marks as
+    /// proven in range. Defaults to whether `SHADERTRAIN_CHECKED_SHADERS` is
+    /// set (to anything but empty, `0` or `false`).
+    pub checked_shaders: bool,
+    /// Open the device with subgroup operations where the adapter has them,
+    /// so the reductions that have a subgroup variant use it. Defaults to
+    /// true unless `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
+    pub subgroups: bool,
+}
+
+/// Whether the environment variable `name` is set to anything but empty,
+/// `0` or `false`.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
 impl Default for AdapterRequest {
@@ -34,6 +50,8 @@ impl Default for AdapterRequest {
             max_binding: None,
             timeout: Duration::from_secs(600),
             nth: 0,
+            checked_shaders: env_flag("SHADERTRAIN_CHECKED_SHADERS"),
+            subgroups: !env_flag("SHADERTRAIN_NO_SUBGROUPS"),
         }
     }
 }
@@ -149,6 +167,9 @@ pub struct Context {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Every shader module keeps wgpu's runtime checks
+    /// ([`AdapterRequest::checked_shaders`]).
+    pub checked_shaders: bool,
     timeout: Duration,
     /// Errors no scope caught, in order; the first is reported.
     uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
@@ -178,7 +199,11 @@ impl Context {
         limits.max_storage_buffers_per_shader_stage =
             have.max_storage_buffers_per_shader_stage.min(8);
         limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if request.subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadertrain"),
             required_features: features,
@@ -202,6 +227,7 @@ impl Context {
             info,
             limits,
             features,
+            checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,
             lost,
@@ -252,6 +278,12 @@ impl Context {
             ))),
             Err(e) => Err(Error::Device(e.to_string())),
         }
+    }
+
+    /// Whether the device was opened with subgroup operations, so the
+    /// reductions with a subgroup variant use it.
+    pub fn subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// Largest storage binding this device accepts, in bytes, and never

@@ -363,6 +363,236 @@ impl Kernel {
     }
 }
 
+/// Whether a kernel's shader module keeps wgpu's runtime checks: bounds
+/// checks on every buffer, workgroup-array and vector index, loop bounding,
+/// and guards on integer division by zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Checks {
+    /// `Device::create_shader_module`: every check on.
+    Checked,
+    /// `Device::create_shader_module_trusted` with
+    /// `ShaderRuntimeChecks::unchecked()`: no checks. Only for kernels whose
+    /// every index is proven in range below ([`Kernel::checks`]), given the
+    /// lengths [`Kernel::bounds`] asks of their buffers, which
+    /// `Step::new` checks on the host before any dispatch is recorded.
+    Unchecked,
+}
+
+impl Kernel {
+    /// Whether `k`'s shader module keeps wgpu's runtime checks: the one
+    /// place that decides it. A kernel is [`Checks::Unchecked`] only where
+    /// every index it forms is in range for every workgroup id, given the
+    /// preconditions and buffer lengths of [`Kernel::bounds`], which
+    /// `Step::new` checks on the host for every dispatch it records (the
+    /// trainer's, from [`Plan`](crate::gpu::Plan), and the tests' through
+    /// `gpu::ops`). `AdapterRequest::checked_shaders`
+    /// (`SHADERTRAIN_CHECKED_SHADERS`) forces every module checked.
+    ///
+    /// The proofs, kernel by kernel. Common to all: no index depends on the
+    /// number of workgroups dispatched (2D grids overhang), since each is
+    /// clamped or guarded by the uniform block's sizes; WGSL u32 arithmetic
+    /// wraps, never traps, and every index expression is at most the
+    /// largest index of its buffer (< 2^30 f32s, since a binding is at most
+    /// 2^32 bytes), so none wraps; every divisor is one of the sizes
+    /// `bounds` requires to be ≥ 1, or a constant; every loop counts up by
+    /// a constant ≥ 1 to a bound ≤ a buffer's length (rows ≤ the length of
+    /// a (rows, ≥1) buffer), so it ends. r, i, o: rows, inputs, outputs; G
+    /// = ⌈r / group_rows⌉ row groups; P(c) = (group_base + G − 1)·stride +
+    /// c, the end of the last group's partials row up to column c.
+    ///
+    /// - `forward_*` (dense.wgsl): block_origin divides by ⌈o/4⌉ ≥ 1.
+    ///   Invocations with row0 ≥ r return before `r − 1` is formed. Rows
+    ///   are clamped to r − 1 and outputs to o − 1 before they index, so
+    ///   lhs[min(row, r−1)·i + k], k < i, is < r·i; theta[w_off + min(o′,
+    ///   o−1)·i + k] < w_off + o·i; store_forward writes result[row·o + o′]
+    ///   and reads theta[b_off + o′] only for row < r, o′ < o.
+    /// - `backprop_*`: the same with i and o swapped in the blocking:
+    ///   divides by ⌈i/4⌉ ≥ 1; lhs (D) [min(row, r−1)·o + o′] < r·o;
+    ///   theta[w_off + min(i′, i−1) + o′·i] < w_off + o·i; act_in and
+    ///   result [row·i + i′] only for row < r, i′ < i.
+    /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
+    ///   return (uniformly). a_at and w_at read only inside (r, i) and
+    ///   (o, i): lhs < r·i, theta < w_off + o·i. The tiles (256 vec4s):
+    ///   invocation t < 256 writes slot + 16q = (lk + q)·16 + lr/4 ≤ 15·16
+    ///   + 15 = 255 (lk ≤ 12, q ≤ 3, lr = t/4 ≤ 63), component lr % 4 < 4;
+    ///   reads k·16 + ty ≤ 255 (k < TK = 16, ty = t/16 ≤ 15).
+    /// - `output_residual` (output.wgsl): divides by group_rows ≥ 1;
+    ///   workgroups with group ≥ G return, so rows n < end ≤ r: act_in[n·i
+    ///   + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
+    ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
+    ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
+    /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
+    ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
+    ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <
+    ///   i: partials < P(w_off + o·i).
+    /// - `weight_grad_tiled`: divides by ⌈o/TM⌉·⌈i/TN⌉ ≥ 1; returns for
+    ///   group ≥ G; delta_quad and act_quad read only n < end ≤ r and
+    ///   columns < o, < i; the tiles are indexed by t < 256 and k·16 + tx,
+    ///   k·16 + ty ≤ 255; stores only o′ < o, i′ < i: partials < P(w_off +
+    ///   o·i).
+    /// - `bias_grad`: returns for id ≥ G·o (which `bounds` requires to fit
+    ///   in u32, so it does not wrap); so group < G and o′ < o: delta[n·o +
+    ///   o′] < r·o, partials < P(b_off + o).
+    /// - `reduce` (update.wgsl): returns for id ≥ len·⌈count/FAN⌉ (required
+    ///   to fit in u32), so s < ⌈count/FAN⌉ and i < len: source[row·stride
+    ///   + i] only for row < count, so < (count − 1)·stride + len;
+    ///   dest[dst_off + s·len + i] < dst_off + ⌈count/FAN⌉·len. The private
+    ///   v[k], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
+    ///
+    /// Left checked, and why:
+    /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
+    ///   `reduce_eval`, `count_epoch`: history[counter[0]] and adam's
+    ///   corrections[2·counter[0]] are indexed by a value in device memory,
+    ///   kept below MAX_BATCH by the trainer's protocol (zeroed before each
+    ///   submit of at most MAX_BATCH epochs) and not by anything the host
+    ///   can check per dispatch. They run once per epoch over p + 1 values.
+    /// - `synthesize`: runs once per run, before training.
+    /// - `fused_*`: its indices depend on the pipeline's override constants
+    ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
+    ///   see the constants its pipeline was built with.
+    pub fn checks(self) -> Checks {
+        match self {
+            Kernel::ForwardSigmoid
+            | Kernel::ForwardTanh
+            | Kernel::ForwardTiledSigmoid
+            | Kernel::ForwardTiledTanh
+            | Kernel::BackpropSigmoid
+            | Kernel::BackpropTanh
+            | Kernel::OutputResidual
+            | Kernel::WeightGrad
+            | Kernel::WeightGradTiled
+            | Kernel::BiasGrad
+            | Kernel::Reduce => Checks::Unchecked,
+            Kernel::ReduceSgd
+            | Kernel::ReduceMomentum
+            | Kernel::ReduceNesterov
+            | Kernel::ReduceAdam
+            | Kernel::CountEpoch
+            | Kernel::ReduceEval
+            | Kernel::Synthesize
+            | Kernel::FusedSigmoid
+            | Kernel::FusedTanh => Checks::Checked,
+        }
+    }
+
+    /// Whether `k`'s pipeline asks wgpu to zero its workgroup memory before
+    /// the first invocation runs. No kernel needs it: each writes every
+    /// workgroup element it reads before a `workgroupBarrier` that precedes
+    /// the read, reached by the whole workgroup (the early returns before
+    /// the first write depend only on the workgroup id and the uniform
+    /// block, so they are uniform across the workgroup):
+    /// - no workgroup memory: `forward_*`, `backprop_*`, `weight_grad`,
+    ///   `bias_grad`, `reduce` and the other update.wgsl kernels,
+    ///   `synthesize`.
+    /// - `forward_tiled_*`: each step, invocation t < 256 writes
+    ///   a_tile[(lk + q)·16 + lr/4][lr % 4] and the same of w_tile for q <
+    ///   4 (lk = 4·(t % 4), lr = t / 4), which is every component of all
+    ///   256 vec4s; a barrier; the reads; a barrier before the next step's
+    ///   writes.
+    /// - `weight_grad_tiled`: each step, invocation t writes d_tile[t] and
+    ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
+    /// - `output_residual`: invocation lid writes sums[lid], all 64, before
+    ///   the barrier ahead of the tree; the tree reads only what it wrote.
+    /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
+    ///   the first tile's barrier, read only as w2s[q], q < HB. Per tile: xt[t]
+    ///   for t < TILE·F4 and yt[t] for t < TILE, then a barrier, read as
+    ///   xt[r·F4 + q] (r < TILE, q < F4) and yt[r] (r < TILE); acts[r·HB + j]
+    ///   for r = lane + k·lanes, which covers every r < TILE (TILE and lanes
+    ///   = FUSED / HB are powers of two) and every j < HB, then a barrier
+    ///   before any read; sums[t] by all, a barrier, then sums[t + q] within
+    ///   the row's own segments; rt[srow] for every srow < TILE by its first
+    ///   segment, a barrier, then rt[r], r < TILE. lane_total and the final
+    ///   (Σe², Σr) tree write all 256 entries of xt or sums between two
+    ///   barriers before reading. The first tile runs for every workgroup
+    ///   that passes the early return, since first < end.
+    pub fn zeroes_workgroup_memory(self) -> bool {
+        false
+    }
+
+    /// For a [`Checks::Unchecked`] kernel: the least length, in f32s, of
+    /// each buffer after the uniform block (in the order of
+    /// [`Kernel::bindings`]) for which the proof in [`Kernel::checks`]
+    /// holds under `p`, or the precondition `p` breaks. `None` for checked
+    /// kernels, whose modules bound every index themselves.
+    pub fn bounds(self, p: &Params) -> Option<std::result::Result<Vec<u64>, String>> {
+        if self.checks() == Checks::Checked {
+            return None;
+        }
+        let (r, i, o) = (u64::from(p.rows), u64::from(p.inputs), u64::from(p.outputs));
+        let (w_off, b_off) = (u64::from(p.w_off), u64::from(p.b_off));
+        let positive = |names: &[(&str, u32)]| match names.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("{name} is 0")),
+            None => Ok(()),
+        };
+        let groups = r.div_ceil(u64::from(p.group_rows.max(1)));
+        // The end of the last row group's partials row, up to column c.
+        let partials = |c: u64| match groups {
+            0 => 0,
+            g => (u64::from(p.group_base) + g - 1) * u64::from(p.stride) + c,
+        };
+        let grouped = || {
+            positive(&[("group_rows", p.group_rows)])?;
+            if p.group_rows > 1 << 31 {
+                return Err(format!("group_rows {} is past 2^31", p.group_rows));
+            }
+            Ok(())
+        };
+        let fits = |what: &str, v: u64| {
+            if v > u64::from(u32::MAX) {
+                Err(format!("{what} = {v} does not fit in u32"))
+            } else {
+                Ok(())
+            }
+        };
+        let lens = (|| -> std::result::Result<Vec<u64>, String> {
+            Ok(match self {
+                Kernel::ForwardSigmoid
+                | Kernel::ForwardTanh
+                | Kernel::ForwardTiledSigmoid
+                | Kernel::ForwardTiledTanh => {
+                    positive(&[("outputs", p.outputs)])?;
+                    vec![r * i, (w_off + o * i).max(b_off + o), r * o]
+                }
+                Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
+                    positive(&[("inputs", p.inputs)])?;
+                    vec![r * o, w_off + o * i, r * i, r * i]
+                }
+                Kernel::OutputResidual => {
+                    grouped()?;
+                    let len = u64::from(p.len);
+                    vec![r * i, (w_off + i).max(b_off + 1), r, r, partials(len + 1)]
+                }
+                Kernel::WeightGrad | Kernel::WeightGradTiled => {
+                    grouped()?;
+                    positive(&[("inputs", p.inputs), ("outputs", p.outputs)])?;
+                    vec![r * o, r * i, partials(w_off + o * i)]
+                }
+                Kernel::BiasGrad => {
+                    grouped()?;
+                    positive(&[("outputs", p.outputs)])?;
+                    fits("row groups × outputs", groups * o)?;
+                    vec![r * o, partials(b_off + o)]
+                }
+                Kernel::Reduce => {
+                    let out_rows = u64::from(p.count.div_ceil(REDUCE_FAN));
+                    let len = u64::from(p.len);
+                    fits("len × output rows", len * out_rows)?;
+                    if p.count > 1 << 31 {
+                        return Err(format!("count {} is past 2^31", p.count));
+                    }
+                    let source = match p.count {
+                        0 => 0,
+                        c => u64::from(c - 1) * u64::from(p.stride) + len,
+                    };
+                    vec![source, u64::from(p.dst_off) + out_rows * len]
+                }
+                _ => unreachable!("checked kernels return above"),
+            })
+        })();
+        Some(lens)
+    }
+}
+
 /// The uniform block every kernel reads at binding 0; the WGSL `Params`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -506,31 +736,85 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 /// since building all of them up front is a large share of a short run's
 /// start-up on lavapipe (figures in BENCHMARKS.md).
 pub struct Kernels {
-    modules: Vec<wgpu::ShaderModule>,
+    /// Per family, in the order of [`Family::ALL`]: its module with wgpu's
+    /// runtime checks and its module without them, each where a kernel of
+    /// the family runs with it ([`Kernel::checks`]).
+    modules: Vec<[Option<wgpu::ShaderModule>; 2]>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
     max_per_dim: u32,
+    /// Every module checked ([`Context::checked_shaders`]).
+    all_checked: bool,
 }
 
 impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
+        let all_checked = ctx.checked_shaders;
         let modules = Family::ALL
             .iter()
-            .map(|f| {
+            .map(|&f| {
                 let (name, source) = f.source();
-                ctx.scoped(name, || {
-                    ctx.device
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(name),
-                            source: wgpu::ShaderSource::Wgsl(source.into()),
-                        })
-                })
+                let needs = |c: Checks| {
+                    Kernel::ALL
+                        .iter()
+                        .any(|&k| k.family() == f && effective(k, all_checked) == c)
+                };
+                let checked = if needs(Checks::Checked) {
+                    Some(ctx.scoped(name, || {
+                        ctx.device
+                            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                                label: Some(name),
+                                source: wgpu::ShaderSource::Wgsl(source.into()),
+                            })
+                    })?)
+                } else {
+                    None
+                };
+                let unchecked = if needs(Checks::Unchecked) {
+                    Some(ctx.scoped(name, || {
+                        // SAFETY: only the family's Checks::Unchecked kernels
+                        // are built from this module (`build` picks the
+                        // module by `effective`), each proven in range in
+                        // Kernel::checks under the buffer lengths that
+                        // Step::new checks against Kernel::bounds before it
+                        // records a dispatch.
+                        unsafe {
+                            ctx.device.create_shader_module_trusted(
+                                wgpu::ShaderModuleDescriptor {
+                                    label: Some(name),
+                                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                                },
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    })?)
+                } else {
+                    None
+                };
+                Ok([checked, unchecked])
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Kernels {
             modules,
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
             max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
+            all_checked,
         })
+    }
+
+    /// Whether `k`'s pipelines keep wgpu's runtime checks on this device.
+    pub fn checks(&self, k: Kernel) -> Checks {
+        effective(k, self.all_checked)
+    }
+
+    /// The module `k`'s pipelines are built from.
+    fn module(&self, k: Kernel) -> &wgpu::ShaderModule {
+        let slot = match self.checks(k) {
+            Checks::Checked => 0,
+            Checks::Unchecked => 1,
+        };
+        self.modules[k.family() as usize][slot]
+            .as_ref()
+            .expect("Kernels::new builds every module a kernel's checks call for")
     }
 
     /// The fused kernel for `act`, specialised to `shape`.
@@ -540,7 +824,8 @@ impl Kernels {
         act: Activation,
         shape: &FusedShape,
     ) -> Result<wgpu::ComputePipeline> {
-        build(ctx, &self.modules, Kernel::fused(act), &shape.constants())
+        let k = Kernel::fused(act);
+        build(ctx, self.module(k), k, &shape.constants())
     }
 
     /// `k`'s pipeline (the fused kernels with their default constants),
@@ -551,7 +836,7 @@ impl Kernels {
         if let Some(p) = cell.get() {
             return Ok(p);
         }
-        let built = build(ctx, &self.modules, k, &[])?;
+        let built = build(ctx, self.module(k), k, &[])?;
         Ok(cell.get_or_init(|| built))
     }
 
@@ -617,9 +902,19 @@ pub fn bind_group(
     })
 }
 
+/// `k`'s checks on a device whose modules are all checked or (false) as
+/// [`Kernel::checks`] says.
+fn effective(k: Kernel, all_checked: bool) -> Checks {
+    if all_checked {
+        Checks::Checked
+    } else {
+        k.checks()
+    }
+}
+
 fn build(
     ctx: &Context,
-    modules: &[wgpu::ShaderModule],
+    module: &wgpu::ShaderModule,
     k: Kernel,
     constants: &[(&str, f64)],
 ) -> Result<wgpu::ComputePipeline> {
@@ -628,12 +923,11 @@ fn build(
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(k.entry_point()),
                 layout: None,
-                module: &modules[k.family() as usize],
+                module,
                 entry_point: Some(k.entry_point()),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
-                    // Every kernel writes its workgroup memory before reading it.
-                    zero_initialize_workgroup_memory: false,
+                    zero_initialize_workgroup_memory: k.zeroes_workgroup_memory(),
                 },
                 cache: None,
             })
