@@ -413,12 +413,12 @@ impl Kernel {
     /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
     ///   return (uniformly). a_at and w_at read only inside (r, i) and
     ///   (o, i): lhs < r·i, theta < w_off + o·i. The tiles (256 vec4s):
-    ///   invocation t < 256 writes slot + 16q = (lk + q)·16 + lr/4 ≤ 15·16
-    ///   + 15 = 255 (lk ≤ 12, q ≤ 3, lr = t/4 ≤ 63), component lr % 4 < 4;
+    ///   invocation t < 256 writes slot + 16q = (lk + q)·16 + lr/4 ≤
+    ///   15·16 + 15 = 255 (lk ≤ 12, q ≤ 3, lr = t/4 ≤ 63), component lr % 4 < 4;
     ///   reads k·16 + ty ≤ 255 (k < TK = 16, ty = t/16 ≤ 15).
     /// - `output_residual` (output.wgsl): divides by group_rows ≥ 1;
-    ///   workgroups with group ≥ G return, so rows n < end ≤ r: act_in[n·i
-    ///   + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
+    ///   workgroups with group ≥ G return, so rows n < end ≤ r:
+    ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
     ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
     ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
     /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
@@ -434,8 +434,8 @@ impl Kernel {
     ///   in u32, so it does not wrap); so group < G and o′ < o: delta[n·o +
     ///   o′] < r·o, partials < P(b_off + o).
     /// - `reduce` (update.wgsl): returns for id ≥ len·⌈count/FAN⌉ (required
-    ///   to fit in u32), so s < ⌈count/FAN⌉ and i < len: source[row·stride
-    ///   + i] only for row < count, so < (count − 1)·stride + len;
+    ///   to fit in u32), so s < ⌈count/FAN⌉ and i < len:
+    ///   source[row·stride + i] only for row < count, so < (count − 1)·stride + len;
     ///   dest[dst_off + s·len + i] < dst_off + ⌈count/FAN⌉·len. The private
     ///   v[k], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
     ///
