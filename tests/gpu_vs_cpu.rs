@@ -30,6 +30,9 @@ fn every_pipeline_builds_once() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     for k in Kernel::ALL {
+        if k.family().needs_subgroups() && !ctx.subgroups() {
+            continue;
+        }
         let first = kernels.pipeline(&ctx, k).unwrap() as *const _;
         let again = kernels.pipeline(&ctx, k).unwrap() as *const _;
         assert_eq!(first, again, "{k:?} was built twice");

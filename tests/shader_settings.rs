@@ -1,11 +1,14 @@
 //! The cheap wgpu settings: kernels built without wgpu's runtime checks
 //! (`Kernel::checks`) train bit for bit as the checked build does, and a
 //! dispatch outside an unchecked kernel's proven bounds is refused on the
-//! host before it is recorded.
+//! host before it is recorded. And the subgroup variant of the output
+//! kernel's loss sum: against the CPU twin, against the workgroup tree, and
+//! bit-identical on reruns; training with and without subgroups.
 
 mod common;
 
-use common::{gpu_for, model};
+use common::{assert_close, assert_within, f64s, gpu_for, model, sum_bound, uniform};
+use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
 use shadertrain::gpu::ops::{run, Slot};
@@ -128,5 +131,163 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             ],
         );
         assert!(matches!(zero, Err(Error::Validation { .. })), "{zero:?}");
+    }
+}
+
+fn device_subgroups(subgroups: bool) -> Option<Context> {
+    gpu_for(AdapterRequest {
+        subgroups,
+        ..AdapterRequest::default()
+    })
+}
+
+/// Runs `kernel` (an output kernel) over `rows` rows of `inputs` in row
+/// groups of `group_rows`: the residual and the loss column of each group.
+fn output_run(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    (rows, inputs, group_rows): (usize, usize, usize),
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    let a = uniform(seed, rows * inputs, -1.0, 1.0);
+    let y = uniform(seed + 1, rows, -2.0, 2.0);
+    let t = uniform(seed + 2, inputs + 1, -1.0, 1.0);
+    let groups = rows.div_ceil(group_rows);
+    let p = Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: 1,
+        w_off: 0,
+        b_off: inputs as u32,
+        group_rows: group_rows as u32,
+        stride: 2,
+        len: 1,
+        scale: (2.0 / rows as f64) as f32,
+        ..Params::default()
+    };
+    let slots = [
+        Slot::Input(&a),
+        Slot::Input(&t),
+        Slot::Input(&y),
+        Slot::Output(rows),
+        Slot::Output(groups * 2),
+    ];
+    let got = run(ctx, kernels, kernel, &p, &slots).unwrap();
+    let loss = got[1].iter().skip(1).step_by(2).copied().collect();
+    (got[0].clone(), loss)
+}
+
+#[test]
+fn subgroup_and_tree_loss_partials_match_twin() {
+    let Some(ctx) = device_subgroups(true) else {
+        return;
+    };
+    if !ctx.subgroups() {
+        eprintln!("SKIPPED: {} has no subgroups", ctx.info.name);
+        return;
+    }
+    eprintln!(
+        "subgroup sizes {}..={}",
+        ctx.info.subgroup_min_size, ctx.info.subgroup_max_size
+    );
+    let kernels = Kernels::new(&ctx).unwrap();
+    // Row groups that are, are not, and are smaller than a multiple of the
+    // workgroup; a single row; primes.
+    let shapes = [
+        (1, 1, 64),
+        (63, 7, 64),
+        (64, 3, 64),
+        (65, 1, 64),
+        (300, 5, 64),
+        (1000, 13, 192),
+        (997, 2, 100),
+    ];
+    for (s, &(rows, inputs, group_rows)) in shapes.iter().enumerate() {
+        let seed = 40 + s as u64;
+        let name = format!("{rows}x{inputs} in groups of {group_rows}");
+        let (r_tree, l_tree) = output_run(
+            &ctx,
+            &kernels,
+            Kernel::OutputResidual,
+            (rows, inputs, group_rows),
+            seed,
+        );
+        let shape = (rows, inputs, group_rows);
+        let (r_sub, l_sub) =
+            output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        // The rows are the same code: the same bits.
+        assert_eq!(bits32(&r_tree), bits32(&r_sub), "{name} residual");
+        let (_, l_again) = output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        assert_eq!(bits32(&l_sub), bits32(&l_again), "{name}: a rerun differs");
+        // Each group's Σe²/N against the f64 twin.
+        let a = f64s(&uniform(seed, rows * inputs, -1.0, 1.0));
+        let y = f64s(&uniform(seed + 1, rows, -2.0, 2.0));
+        let t = f64s(&uniform(seed + 2, inputs + 1, -1.0, 1.0));
+        let want: Vec<f64> = (0..rows.div_ceil(group_rows))
+            .map(|g| {
+                let rng = g * group_rows..((g + 1) * group_rows).min(rows);
+                let (_, sq) = ops::output_residual(
+                    &a[rng.start * inputs..rng.end * inputs],
+                    &t[..inputs],
+                    t[inputs],
+                    &y[rng],
+                    rows,
+                );
+                sq * (1.0 / rows as f64)
+            })
+            .collect();
+        let bound = sum_bound(&want, &want, group_rows);
+        assert_within(&format!("{name} tree"), &f64s(&l_tree), &want, &bound);
+        assert_within(&format!("{name} subgroups"), &f64s(&l_sub), &want, &bound);
+    }
+}
+
+#[test]
+fn training_with_and_without_subgroups_tracks_the_reference() {
+    let Some(ctx) = device_subgroups(true) else {
+        return;
+    };
+    let has = ctx.subgroups();
+    drop(ctx);
+    let data = Dataset::synthetic(1000, 5, 9).unwrap();
+    let sched = Schedule {
+        max_epochs: 60,
+        tol: 0.0,
+    };
+    for hidden in [&[12][..], &[10, 6][..]] {
+        let m = model(&data, hidden, Activation::Tanh, 2);
+        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
+        let want = train(&mut cpu, &sched).unwrap();
+        let want_params = f64s(&cpu.params().unwrap());
+        let run = |subgroups| {
+            let ctx = device_subgroups(subgroups).unwrap();
+            assert_eq!(ctx.subgroups(), subgroups && has);
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Layered)
+                    .unwrap();
+            let out = train(&mut g, &sched).unwrap();
+            (out.losses, g.params().unwrap())
+        };
+        for subgroups in [true, false] {
+            let name = format!("{hidden:?} subgroups {subgroups}");
+            let (losses, params) = run(subgroups);
+            assert_close(&format!("{name} losses"), &losses, &want.losses, 0.0, 1e-3);
+            assert_close(
+                &format!("{name} params"),
+                &f64s(&params),
+                &want_params,
+                1e-4,
+                1e-3,
+            );
+            let (again, params_again) = run(subgroups);
+            assert_eq!(bits64(&losses), bits64(&again), "{name}: a rerun differs");
+            assert_eq!(
+                bits32(&params),
+                bits32(&params_again),
+                "{name}: a rerun differs"
+            );
+        }
     }
 }

@@ -410,7 +410,7 @@ fn layered_chunk(
         )?);
     }
     forward_steps.push(rec.step(
-        Kernel::OutputResidual,
+        Kernel::output(rec.ctx.subgroups()),
         format!("output[{c}]"),
         chunk.layer(&layers[last]),
         &[input(last), t.theta, chunk.y, &rows.residual, t.partials],

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::context::Context;
 use crate::model::Activation;
 use crate::optim::Optimizer;
@@ -46,18 +46,28 @@ pub enum Family {
     Update,
     Synth,
     Fused,
+    /// output.wgsl's kernels and their subgroup variant
+    /// (output_subgroup.wgsl, which uses subgroup built-ins).
+    OutputSubgroup,
 }
 
 impl Family {
     /// In declaration order, the order of [`SOURCES`].
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Dense,
         Family::Output,
         Family::Grad,
         Family::Update,
         Family::Synth,
         Family::Fused,
+        Family::OutputSubgroup,
     ];
+
+    /// Whether the family's module needs a device opened with
+    /// `wgpu::Features::SUBGROUP`.
+    pub fn needs_subgroups(self) -> bool {
+        self == Family::OutputSubgroup
+    }
 
     /// The file's name and its source, the shared prelude prepended.
     pub fn source(self) -> (&'static str, &'static str) {
@@ -67,7 +77,7 @@ impl Family {
 
 /// Each kernel family's source, with the shared prelude prepended, in the
 /// order of [`Family`].
-pub const SOURCES: [(&str, &str); 6] = [
+pub const SOURCES: [(&str, &str); 7] = [
     (
         "dense.wgsl",
         concat!(
@@ -108,6 +118,14 @@ pub const SOURCES: [(&str, &str); 6] = [
         concat!(
             include_str!("../../shaders/common.wgsl"),
             include_str!("../../shaders/fused.wgsl")
+        ),
+    ),
+    (
+        "output_subgroup.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/output.wgsl"),
+            include_str!("../../shaders/output_subgroup.wgsl")
         ),
     ),
 ];
@@ -191,10 +209,15 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
+    /// ŷ, r and Σe² per row group as `OutputResidual`, Σe² added by
+    /// subgroups (the order in shaders/output_subgroup.wgsl); on devices
+    /// with subgroups. Twin: `ops::output_residual`; tested by
+    /// `shader_settings::subgroup_and_tree_loss_partials_match_twin`.
+    OutputResidualSubgroup,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 20] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -215,7 +238,17 @@ impl Kernel {
         Kernel::ForwardTiledSigmoid,
         Kernel::ForwardTiledTanh,
         Kernel::WeightGradTiled,
+        Kernel::OutputResidualSubgroup,
     ];
+
+    /// The output kernel: its subgroup variant on a device with subgroups.
+    pub fn output(subgroups: bool) -> Kernel {
+        if subgroups {
+            Kernel::OutputResidualSubgroup
+        } else {
+            Kernel::OutputResidual
+        }
+    }
 
     pub fn forward(act: Activation) -> Kernel {
         match act {
@@ -265,6 +298,7 @@ impl Kernel {
             | Kernel::ReduceEval => Family::Update,
             Kernel::Synthesize => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
+            Kernel::OutputResidualSubgroup => Family::OutputSubgroup,
         }
     }
 
@@ -290,6 +324,7 @@ impl Kernel {
             Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
             Kernel::ForwardTiledTanh => "forward_tiled_tanh",
             Kernel::WeightGradTiled => "weight_grad_tiled",
+            Kernel::OutputResidualSubgroup => "output_residual_subgroup",
         }
     }
 
@@ -303,7 +338,7 @@ impl Kernel {
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh => &[0, 1, 2, 4],
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => &[0, 1, 2, 3, 4],
-            Kernel::OutputResidual => &[0, 1, 2, 3, 4, 5],
+            Kernel::OutputResidual | Kernel::OutputResidualSubgroup => &[0, 1, 2, 3, 4, 5],
             Kernel::WeightGrad | Kernel::WeightGradTiled => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
@@ -340,7 +375,7 @@ impl Kernel {
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
                 up(p.inputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
             }
-            Kernel::OutputResidual => groups,
+            Kernel::OutputResidual | Kernel::OutputResidualSubgroup => groups,
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
@@ -421,6 +456,9 @@ impl Kernel {
     ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
     ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
     ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
+    /// - `output_residual_subgroup` (output_subgroup.wgsl): the same rows
+    ///   and stores (residual_rows and store_loss are shared); sums[lid]
+    ///   and sums[t], lid, t < LINEAR = 64.
     /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
     ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
     ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <
@@ -459,6 +497,7 @@ impl Kernel {
             | Kernel::BackpropSigmoid
             | Kernel::BackpropTanh
             | Kernel::OutputResidual
+            | Kernel::OutputResidualSubgroup
             | Kernel::WeightGrad
             | Kernel::WeightGradTiled
             | Kernel::BiasGrad
@@ -493,6 +532,8 @@ impl Kernel {
     ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
     /// - `output_residual`: invocation lid writes sums[lid], all 64, before
     ///   the barrier ahead of the tree; the tree reads only what it wrote.
+    ///   `output_residual_subgroup` the same, then invocation 0 reads all
+    ///   64 after the barrier.
     /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
     ///   the first tile's barrier, read only as w2s[q], q < HB. Per tile: xt[t]
     ///   for t < TILE·F4 and yt[t] for t < TILE, then a barrier, read as
@@ -557,7 +598,7 @@ impl Kernel {
                     positive(&[("inputs", p.inputs)])?;
                     vec![r * o, w_off + o * i, r * i, r * i]
                 }
-                Kernel::OutputResidual => {
+                Kernel::OutputResidual | Kernel::OutputResidualSubgroup => {
                     grouped()?;
                     let len = u64::from(p.len);
                     vec![r * i, (w_off + i).max(b_off + 1), r, r, partials(len + 1)]
@@ -749,14 +790,17 @@ pub struct Kernels {
 impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
         let all_checked = ctx.checked_shaders;
+        let subgroups = ctx.subgroups();
         let modules = Family::ALL
             .iter()
             .map(|&f| {
                 let (name, source) = f.source();
+                // A family that needs subgroups has no module without them.
                 let needs = |c: Checks| {
-                    Kernel::ALL
-                        .iter()
-                        .any(|&k| k.family() == f && effective(k, all_checked) == c)
+                    (subgroups || !f.needs_subgroups())
+                        && Kernel::ALL
+                            .iter()
+                            .any(|&k| k.family() == f && effective(k, all_checked) == c)
                 };
                 let checked = if needs(Checks::Checked) {
                     Some(ctx.scoped(name, || {
@@ -806,15 +850,21 @@ impl Kernels {
         effective(k, self.all_checked)
     }
 
-    /// The module `k`'s pipelines are built from.
-    fn module(&self, k: Kernel) -> &wgpu::ShaderModule {
+    /// The module `k`'s pipelines are built from; an error for a kernel
+    /// that needs subgroups on a device opened without them.
+    fn module(&self, k: Kernel) -> Result<&wgpu::ShaderModule> {
         let slot = match self.checks(k) {
             Checks::Checked => 0,
             Checks::Unchecked => 1,
         };
         self.modules[k.family() as usize][slot]
             .as_ref()
-            .expect("Kernels::new builds every module a kernel's checks call for")
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{} needs subgroups, and the device was opened without them",
+                    k.entry_point()
+                ))
+            })
     }
 
     /// The fused kernel for `act`, specialised to `shape`.
@@ -825,7 +875,7 @@ impl Kernels {
         shape: &FusedShape,
     ) -> Result<wgpu::ComputePipeline> {
         let k = Kernel::fused(act);
-        build(ctx, self.module(k), k, &shape.constants())
+        build(ctx, self.module(k)?, k, &shape.constants())
     }
 
     /// `k`'s pipeline (the fused kernels with their default constants),
@@ -836,7 +886,7 @@ impl Kernels {
         if let Some(p) = cell.get() {
             return Ok(p);
         }
-        let built = build(ctx, self.module(k), k, &[])?;
+        let built = build(ctx, self.module(k)?, k, &[])?;
         Ok(cell.get_or_init(|| built))
     }
 
