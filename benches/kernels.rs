@@ -205,7 +205,8 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op(&layer(shape), &slots), Box::new(twin), matmul)
         }
-        Kernel::OutputResidual => {
+        Kernel::OutputResidualSubgroup if !ctx.subgroups() => return None,
+        Kernel::OutputResidual | Kernel::OutputResidualSubgroup => {
             // The output layer: one output, the loss in column 1 of rows 2 wide.
             let params = Params {
                 stride: 2,

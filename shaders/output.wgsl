@@ -11,18 +11,15 @@
 
 var<workgroup> sums: array<f32, LINEAR>;
 
-@compute @workgroup_size(LINEAR)
-fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let group = linear_workgroup(wid, nwg);
-    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
-    if (group >= groups) {
-        return;
-    }
+// ŷ, e and r for the rows of row group `group` that invocation `t` takes
+// (every LINEAR-th from the group's first), r into the residual; returns
+// their Σ e².
+fn residual_rows(group: u32, t: u32) -> f32 {
     let first = group * p.group_rows;
     let end = min(first + p.group_rows, p.rows);
     let bias = theta[p.b_off];
     var sq = 0.0;
-    for (var n = first + lid.x; n < end; n += LINEAR) {
+    for (var n = first + t; n < end; n += LINEAR) {
         var yhat = bias;
         for (var i = 0u; i < p.inputs; i++) {
             yhat += act_in[n * p.inputs + i] * theta[p.w_off + i];
@@ -31,7 +28,24 @@ fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         residual[n] = p.scale * e;
         sq += e * e;
     }
-    sums[lid.x] = sq;
+    return sq;
+}
+
+// The group's Σ e² into its loss column, as Σ e²/N.
+fn store_loss(group: u32, total: f32) {
+    // scale is 2/N; halving it is exact.
+    partials[(p.group_base + group) * p.stride + p.len] = total * (0.5 * p.scale);
+}
+
+@compute @workgroup_size(LINEAR)
+fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let group = linear_workgroup(wid, nwg);
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    if (group >= groups) {
+        return;
+    }
+    // Written by every invocation before the barrier the tree reads after.
+    sums[lid.x] = residual_rows(group, lid.x);
     workgroupBarrier();
     for (var half = LINEAR / 2u; half > 0u; half /= 2u) {
         if (lid.x < half) {
@@ -40,7 +54,6 @@ fn output_residual(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         workgroupBarrier();
     }
     if (lid.x == 0u) {
-        // scale is 2/N; halving it is exact.
-        partials[(p.group_base + group) * p.stride + p.len] = sums[0] * (0.5 * p.scale);
+        store_loss(group, sums[0]);
     }
 }

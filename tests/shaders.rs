@@ -16,7 +16,12 @@ fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
     let (name, source) = family.source();
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::empty())
+    let caps = if family.needs_subgroups() {
+        Capabilities::SUBGROUP
+    } else {
+        Capabilities::empty()
+    };
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name} does not validate: {e:?}"));
     (module, info)

@@ -28,6 +28,22 @@ pub struct AdapterRequest {
     /// `Mixed` opens the device with f16 cooperative matrices, or fails
     /// with [`Error::NoMixed`] where the adapter has none.
     pub precision: Precision,
+    /// Build every shader module with wgpu's runtime checks (bounds,
+    /// loop bounding, division by zero), even the kernels
+    /// [`Kernel::checks`](crate::gpu::kernels::Kernel::checks) marks as
+    /// proven in range. Defaults to whether `SHADERTRAIN_CHECKED_SHADERS` is
+    /// set (to anything but empty, `0` or `false`).
+    pub checked_shaders: bool,
+    /// Open the device with subgroup operations where the adapter has them,
+    /// so the reductions that have a subgroup variant use it. Defaults to
+    /// true unless `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
+    pub subgroups: bool,
+}
+
+/// Whether the environment variable `name` is set to anything but empty,
+/// `0` or `false`.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
 impl Default for AdapterRequest {
@@ -39,6 +55,8 @@ impl Default for AdapterRequest {
             timeout: Duration::from_secs(600),
             nth: 0,
             precision: Precision::F32,
+            checked_shaders: env_flag("SHADERTRAIN_CHECKED_SHADERS"),
+            subgroups: !env_flag("SHADERTRAIN_NO_SUBGROUPS"),
         }
     }
 }
@@ -157,6 +175,9 @@ pub struct Context {
     /// How the first layer's products run, where the device was opened
     /// for `--precision mixed`.
     pub mixed: Option<Products>,
+    /// Every shader module keeps wgpu's runtime checks
+    /// ([`AdapterRequest::checked_shaders`]).
+    pub checked_shaders: bool,
     timeout: Duration,
     /// Errors no scope caught, in order; the first is reported.
     uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
@@ -186,7 +207,11 @@ impl Context {
         limits.max_storage_buffers_per_shader_stage =
             have.max_storage_buffers_per_shader_stage.min(8);
         limits.max_compute_workgroups_per_dimension = have.max_compute_workgroups_per_dimension;
-        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if request.subgroups {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        let mut features = adapter.features() & wanted;
         let mixed = match request.precision {
             Precision::F32 => None,
             p => Some(mixed::usable(adapter, p)?),
@@ -225,6 +250,7 @@ impl Context {
             limits,
             features,
             mixed,
+            checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,
             lost,
@@ -275,6 +301,12 @@ impl Context {
             ))),
             Err(e) => Err(Error::Device(e.to_string())),
         }
+    }
+
+    /// Whether the device was opened with subgroup operations, so the
+    /// reductions with a subgroup variant use it.
+    pub fn subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     /// Largest storage binding this device accepts, in bytes, and never

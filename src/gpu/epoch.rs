@@ -41,6 +41,7 @@ impl Step {
         resources: &[&wgpu::Buffer],
     ) -> Result<(Step, Option<wgpu::Buffer>)> {
         let workgroups = kernel.workgroups(params);
+        check_bounds(kernel, label, params, resources)?;
         // Binding 0 is the uniform block, for every kernel that reads it.
         let uniform = match kernel.bindings().first() {
             Some(0) => Some(buffers::uniform(ctx, &format!("{label}.params"), params)?),
@@ -64,6 +65,46 @@ impl Step {
     pub fn record(&self, kernels: &Kernels, pass: &mut wgpu::ComputePass<'_>) {
         kernels.dispatch(pass, &self.pipeline, &self.bind_group, self.workgroups);
     }
+}
+
+/// For a kernel whose module may be built without runtime checks
+/// ([`kernels::Checks::Unchecked`]): that `params` meets the kernel's
+/// preconditions and every buffer is at least as long as
+/// [`Kernel::bounds`] asks, the premises of the proof that the kernel
+/// indexes nothing out of range. Checked whether or not this device's
+/// modules are, so a dispatch that passes with checks passes without them.
+fn check_bounds(
+    kernel: Kernel,
+    label: &str,
+    params: &Params,
+    resources: &[&wgpu::Buffer],
+) -> Result<()> {
+    let Some(bounds) = kernel.bounds(params) else {
+        return Ok(());
+    };
+    let fail = |message: String| {
+        Err(Error::Validation {
+            label: label.to_string(),
+            message: format!(
+                "{} out of its proven bounds: {message}",
+                kernel.entry_point()
+            ),
+        })
+    };
+    let need = match bounds {
+        Ok(need) => need,
+        Err(why) => return fail(why),
+    };
+    let bindings = kernel.bindings().iter().filter(|&&b| b != 0);
+    for ((binding, buffer), need) in bindings.zip(resources).zip(need) {
+        let have = buffer.size() / 4;
+        if have < need {
+            return fail(format!(
+                "binding {binding} holds {have} values, and {params:?} needs {need}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The trainer's buffers that the passes bind.
@@ -482,7 +523,7 @@ fn layered_chunk(
         }
     }
     forward_steps.push(rec.step(
-        Kernel::OutputResidual,
+        Kernel::output(rec.ctx.subgroups()),
         format!("output[{c}]"),
         chunk.layer(&layers[last]),
         &[input(last), t.theta, chunk.y, &rows.residual, t.partials],

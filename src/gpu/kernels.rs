@@ -47,22 +47,32 @@ pub enum Family {
     Update,
     Synth,
     Fused,
+    /// output.wgsl's kernels and their subgroup variant
+    /// (output_subgroup.wgsl, which uses subgroup built-ins).
+    OutputSubgroup,
     /// The mixed-precision kernels (shaders/mixed.wgsl): compiled only on a
     /// device opened for `--precision mixed`, from [`mixed::source`].
     Mixed,
 }
 
 impl Family {
-    /// The families every device compiles, in declaration order, the
-    /// order of [`SOURCES`]; not [`Family::Mixed`].
-    pub const ALL: [Family; 6] = [
+    /// The families with a fixed source, in declaration order, the order
+    /// of [`SOURCES`]; not [`Family::Mixed`].
+    pub const ALL: [Family; 7] = [
         Family::Dense,
         Family::Output,
         Family::Grad,
         Family::Update,
         Family::Synth,
         Family::Fused,
+        Family::OutputSubgroup,
     ];
+
+    /// Whether the family's module needs a device opened with
+    /// `wgpu::Features::SUBGROUP`.
+    pub fn needs_subgroups(self) -> bool {
+        self == Family::OutputSubgroup
+    }
 
     /// The file's name and its source, the shared prelude prepended; for
     /// the families of [`Family::ALL`] (the mixed kernels' source depends
@@ -76,7 +86,7 @@ impl Family {
 
 /// Each kernel family's source, with the shared prelude prepended, in the
 /// order of [`Family`].
-pub const SOURCES: [(&str, &str); 6] = [
+pub const SOURCES: [(&str, &str); 7] = [
     (
         "dense.wgsl",
         concat!(
@@ -117,6 +127,14 @@ pub const SOURCES: [(&str, &str); 6] = [
         concat!(
             include_str!("../../shaders/common.wgsl"),
             include_str!("../../shaders/fused.wgsl")
+        ),
+    ),
+    (
+        "output_subgroup.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/output.wgsl"),
+            include_str!("../../shaders/output_subgroup.wgsl")
         ),
     ),
 ];
@@ -200,6 +218,11 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
+    /// ŷ, r and Σe² per row group as `OutputResidual`, Σe² added by
+    /// subgroups (the order in shaders/output_subgroup.wgsl); on devices
+    /// with subgroups. Twin: `ops::output_residual`; tested by
+    /// `shader_settings::subgroup_and_tree_loss_partials_match_twin`.
+    OutputResidualSubgroup,
     /// f16 copy of an f32 matrix, scaled and zero-padded (`--precision
     /// mixed`). Twin: `mixed::round_f16`; tested by `mixed::to_half_matches_twin`.
     ToHalf,
@@ -216,7 +239,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -237,11 +260,21 @@ impl Kernel {
         Kernel::ForwardTiledSigmoid,
         Kernel::ForwardTiledTanh,
         Kernel::WeightGradTiled,
+        Kernel::OutputResidualSubgroup,
         Kernel::ToHalf,
         Kernel::ForwardCoopSigmoid,
         Kernel::ForwardCoopTanh,
         Kernel::WeightGradCoop,
     ];
+
+    /// The output kernel: its subgroup variant on a device with subgroups.
+    pub fn output(subgroups: bool) -> Kernel {
+        if subgroups {
+            Kernel::OutputResidualSubgroup
+        } else {
+            Kernel::OutputResidual
+        }
+    }
 
     pub fn forward(act: Activation) -> Kernel {
         match act {
@@ -298,6 +331,7 @@ impl Kernel {
             | Kernel::ReduceEval => Family::Update,
             Kernel::Synthesize => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
+            Kernel::OutputResidualSubgroup => Family::OutputSubgroup,
             Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
@@ -327,6 +361,7 @@ impl Kernel {
             Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
             Kernel::ForwardTiledTanh => "forward_tiled_tanh",
             Kernel::WeightGradTiled => "weight_grad_tiled",
+            Kernel::OutputResidualSubgroup => "output_residual_subgroup",
             Kernel::ToHalf => "to_half",
             // One entry point; the pipeline's ACT constant picks the activation.
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => "forward_coop",
@@ -344,7 +379,7 @@ impl Kernel {
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh => &[0, 1, 2, 4],
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => &[0, 1, 2, 3, 4],
-            Kernel::OutputResidual => &[0, 1, 2, 3, 4, 5],
+            Kernel::OutputResidual | Kernel::OutputResidualSubgroup => &[0, 1, 2, 3, 4, 5],
             Kernel::WeightGrad | Kernel::WeightGradTiled => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
@@ -388,7 +423,7 @@ impl Kernel {
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
                 up(p.inputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
             }
-            Kernel::OutputResidual => groups,
+            Kernel::OutputResidual | Kernel::OutputResidualSubgroup => groups,
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
@@ -416,6 +451,249 @@ impl Kernel {
             }
             Kernel::WeightGradCoop => groups * up(p.count, TILE) * up(p.len, TILE),
         }
+    }
+}
+
+/// Whether a kernel's shader module keeps wgpu's runtime checks: bounds
+/// checks on every buffer, workgroup-array and vector index, loop bounding,
+/// and guards on integer division by zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Checks {
+    /// `Device::create_shader_module`: every check on.
+    Checked,
+    /// `Device::create_shader_module_trusted` with
+    /// `ShaderRuntimeChecks::unchecked()`: no checks. Only for kernels whose
+    /// every index is proven in range below ([`Kernel::checks`]), given the
+    /// lengths [`Kernel::bounds`] asks of their buffers, which
+    /// `Step::new` checks on the host before any dispatch is recorded.
+    Unchecked,
+}
+
+impl Kernel {
+    /// Whether `k`'s shader module keeps wgpu's runtime checks: the one
+    /// place that decides it. A kernel is [`Checks::Unchecked`] only where
+    /// every index it forms is in range for every workgroup id, given the
+    /// preconditions and buffer lengths of [`Kernel::bounds`], which
+    /// `Step::new` checks on the host for every dispatch it records (the
+    /// trainer's, from [`Plan`](crate::gpu::Plan), and the tests' through
+    /// `gpu::ops`). `AdapterRequest::checked_shaders`
+    /// (`SHADERTRAIN_CHECKED_SHADERS`) forces every module checked.
+    ///
+    /// The proofs, kernel by kernel. Common to all: no index depends on the
+    /// number of workgroups dispatched (2D grids overhang), since each is
+    /// clamped or guarded by the uniform block's sizes; WGSL u32 arithmetic
+    /// wraps, never traps, and every index expression is at most the
+    /// largest index of its buffer (< 2^30 f32s, since a binding is at most
+    /// 2^32 bytes), so none wraps; every divisor is one of the sizes
+    /// `bounds` requires to be ≥ 1, or a constant; every loop counts up by
+    /// a constant ≥ 1 to a bound ≤ a buffer's length (rows ≤ the length of
+    /// a (rows, ≥1) buffer), so it ends. r, i, o: rows, inputs, outputs; G
+    /// = ⌈r / group_rows⌉ row groups; P(c) = (group_base + G − 1)·stride +
+    /// c, the end of the last group's partials row up to column c.
+    ///
+    /// - `forward_*` (dense.wgsl): block_origin divides by ⌈o/4⌉ ≥ 1.
+    ///   Invocations with row0 ≥ r return before `r − 1` is formed. Rows
+    ///   are clamped to r − 1 and outputs to o − 1 before they index, so
+    ///   lhs[min(row, r−1)·i + k], k < i, is < r·i; theta[w_off + min(o′,
+    ///   o−1)·i + k] < w_off + o·i; store_forward writes result[row·o + o′]
+    ///   and reads theta[b_off + o′] only for row < r, o′ < o.
+    /// - `backprop_*`: the same with i and o swapped in the blocking:
+    ///   divides by ⌈i/4⌉ ≥ 1; lhs (D) [min(row, r−1)·o + o′] < r·o;
+    ///   theta[w_off + min(i′, i−1) + o′·i] < w_off + o·i; act_in and
+    ///   result [row·i + i′] only for row < r, i′ < i.
+    /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
+    ///   return (uniformly). a_at and w_at read only inside (r, i) and
+    ///   (o, i): lhs < r·i, theta < w_off + o·i. The tiles (256 vec4s):
+    ///   invocation t < 256 writes slot + 16q = (lk + q)·16 + lr/4 ≤
+    ///   15·16 + 15 = 255 (lk ≤ 12, q ≤ 3, lr = t/4 ≤ 63), component lr % 4 < 4;
+    ///   reads k·16 + ty ≤ 255 (k < TK = 16, ty = t/16 ≤ 15).
+    /// - `output_residual` (output.wgsl): divides by group_rows ≥ 1;
+    ///   workgroups with group ≥ G return, so rows n < end ≤ r:
+    ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
+    ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
+    ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
+    /// - `output_residual_subgroup` (output_subgroup.wgsl): the same rows
+    ///   and stores (residual_rows and store_loss are shared); sums[lid]
+    ///   and sums[t], lid, t < LINEAR = 64.
+    /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
+    ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
+    ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <
+    ///   i: partials < P(w_off + o·i).
+    /// - `weight_grad_tiled`: divides by ⌈o/TM⌉·⌈i/TN⌉ ≥ 1; returns for
+    ///   group ≥ G; delta_quad and act_quad read only n < end ≤ r and
+    ///   columns < o, < i; the tiles are indexed by t < 256 and k·16 + tx,
+    ///   k·16 + ty ≤ 255; stores only o′ < o, i′ < i: partials < P(w_off +
+    ///   o·i).
+    /// - `bias_grad`: returns for id ≥ G·o (which `bounds` requires to fit
+    ///   in u32, so it does not wrap); so group < G and o′ < o: delta[n·o +
+    ///   o′] < r·o, partials < P(b_off + o).
+    /// - `reduce` (update.wgsl): returns for id ≥ len·⌈count/FAN⌉ (required
+    ///   to fit in u32), so s < ⌈count/FAN⌉ and i < len:
+    ///   source[row·stride + i] only for row < count, so < (count − 1)·stride + len;
+    ///   dest[dst_off + s·len + i] < dst_off + ⌈count/FAN⌉·len. The private
+    ///   v[k], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
+    ///
+    /// Left checked, and why:
+    /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
+    ///   `reduce_eval`, `count_epoch`: history[counter[0]] and adam's
+    ///   corrections[2·counter[0]] are indexed by a value in device memory,
+    ///   kept below MAX_BATCH by the trainer's protocol (zeroed before each
+    ///   submit of at most MAX_BATCH epochs) and not by anything the host
+    ///   can check per dispatch. They run once per epoch over p + 1 values.
+    /// - `synthesize`: runs once per run, before training.
+    /// - `fused_*`: its indices depend on the pipeline's override constants
+    ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
+    ///   see the constants its pipeline was built with.
+    /// - The mixed kernels (`to_half`, `forward_coop`, `weight_grad_coop`):
+    ///   no proof is written for them yet, and their cooperative form has
+    ///   not run on any adapter here.
+    pub fn checks(self) -> Checks {
+        match self {
+            Kernel::ForwardSigmoid
+            | Kernel::ForwardTanh
+            | Kernel::ForwardTiledSigmoid
+            | Kernel::ForwardTiledTanh
+            | Kernel::BackpropSigmoid
+            | Kernel::BackpropTanh
+            | Kernel::OutputResidual
+            | Kernel::OutputResidualSubgroup
+            | Kernel::WeightGrad
+            | Kernel::WeightGradTiled
+            | Kernel::BiasGrad
+            | Kernel::Reduce => Checks::Unchecked,
+            Kernel::ReduceSgd
+            | Kernel::ReduceMomentum
+            | Kernel::ReduceNesterov
+            | Kernel::ReduceAdam
+            | Kernel::CountEpoch
+            | Kernel::ReduceEval
+            | Kernel::Synthesize
+            | Kernel::FusedSigmoid
+            | Kernel::FusedTanh
+            | Kernel::ToHalf
+            | Kernel::ForwardCoopSigmoid
+            | Kernel::ForwardCoopTanh
+            | Kernel::WeightGradCoop => Checks::Checked,
+        }
+    }
+
+    /// Whether `k`'s pipeline asks wgpu to zero its workgroup memory before
+    /// the first invocation runs. No kernel needs it: each writes every
+    /// workgroup element it reads before a `workgroupBarrier` that precedes
+    /// the read, reached by the whole workgroup (the early returns before
+    /// the first write depend only on the workgroup id and the uniform
+    /// block, so they are uniform across the workgroup):
+    /// - no workgroup memory: `forward_*`, `backprop_*`, `weight_grad`,
+    ///   `bias_grad`, `reduce` and the other update.wgsl kernels,
+    ///   `synthesize`.
+    /// - `forward_tiled_*`: each step, invocation t < 256 writes
+    ///   a_tile[(lk + q)·16 + lr/4][lr % 4] and the same of w_tile for q <
+    ///   4 (lk = 4·(t % 4), lr = t / 4), which is every component of all
+    ///   256 vec4s; a barrier; the reads; a barrier before the next step's
+    ///   writes.
+    /// - `weight_grad_tiled`: each step, invocation t writes d_tile[t] and
+    ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
+    /// - `output_residual`: invocation lid writes sums[lid], all 64, before
+    ///   the barrier ahead of the tree; the tree reads only what it wrote.
+    ///   `output_residual_subgroup` the same, then invocation 0 reads all
+    ///   64 after the barrier.
+    /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
+    ///   the first tile's barrier, read only as w2s[q], q < HB. Per tile: xt[t]
+    ///   for t < TILE·F4 and yt[t] for t < TILE, then a barrier, read as
+    ///   xt[r·F4 + q] (r < TILE, q < F4) and yt[r] (r < TILE); acts[r·HB + j]
+    ///   for r = lane + k·lanes, which covers every r < TILE (TILE and lanes
+    ///   = FUSED / HB are powers of two) and every j < HB, then a barrier
+    ///   before any read; sums[t] by all, a barrier, then sums[t + q] within
+    ///   the row's own segments; rt[srow] for every srow < TILE by its first
+    ///   segment, a barrier, then rt[r], r < TILE. lane_total and the final
+    ///   (Σe², Σr) tree write all 256 entries of xt or sums between two
+    ///   barriers before reading. The first tile runs for every workgroup
+    ///   that passes the early return, since first < end.
+    pub fn zeroes_workgroup_memory(self) -> bool {
+        false
+    }
+
+    /// For a [`Checks::Unchecked`] kernel: the least length, in f32s, of
+    /// each buffer after the uniform block (in the order of
+    /// [`Kernel::bindings`]) for which the proof in [`Kernel::checks`]
+    /// holds under `p`, or the precondition `p` breaks. `None` for checked
+    /// kernels, whose modules bound every index themselves.
+    pub fn bounds(self, p: &Params) -> Option<std::result::Result<Vec<u64>, String>> {
+        if self.checks() == Checks::Checked {
+            return None;
+        }
+        let (r, i, o) = (u64::from(p.rows), u64::from(p.inputs), u64::from(p.outputs));
+        let (w_off, b_off) = (u64::from(p.w_off), u64::from(p.b_off));
+        let positive = |names: &[(&str, u32)]| match names.iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(format!("{name} is 0")),
+            None => Ok(()),
+        };
+        let groups = r.div_ceil(u64::from(p.group_rows.max(1)));
+        // The end of the last row group's partials row, up to column c.
+        let partials = |c: u64| match groups {
+            0 => 0,
+            g => (u64::from(p.group_base) + g - 1) * u64::from(p.stride) + c,
+        };
+        let grouped = || {
+            positive(&[("group_rows", p.group_rows)])?;
+            if p.group_rows > 1 << 31 {
+                return Err(format!("group_rows {} is past 2^31", p.group_rows));
+            }
+            Ok(())
+        };
+        let fits = |what: &str, v: u64| {
+            if v > u64::from(u32::MAX) {
+                Err(format!("{what} = {v} does not fit in u32"))
+            } else {
+                Ok(())
+            }
+        };
+        let lens = (|| -> std::result::Result<Vec<u64>, String> {
+            Ok(match self {
+                Kernel::ForwardSigmoid
+                | Kernel::ForwardTanh
+                | Kernel::ForwardTiledSigmoid
+                | Kernel::ForwardTiledTanh => {
+                    positive(&[("outputs", p.outputs)])?;
+                    vec![r * i, (w_off + o * i).max(b_off + o), r * o]
+                }
+                Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
+                    positive(&[("inputs", p.inputs)])?;
+                    vec![r * o, w_off + o * i, r * i, r * i]
+                }
+                Kernel::OutputResidual | Kernel::OutputResidualSubgroup => {
+                    grouped()?;
+                    let len = u64::from(p.len);
+                    vec![r * i, (w_off + i).max(b_off + 1), r, r, partials(len + 1)]
+                }
+                Kernel::WeightGrad | Kernel::WeightGradTiled => {
+                    grouped()?;
+                    positive(&[("inputs", p.inputs), ("outputs", p.outputs)])?;
+                    vec![r * o, r * i, partials(w_off + o * i)]
+                }
+                Kernel::BiasGrad => {
+                    grouped()?;
+                    positive(&[("outputs", p.outputs)])?;
+                    fits("row groups × outputs", groups * o)?;
+                    vec![r * o, partials(b_off + o)]
+                }
+                Kernel::Reduce => {
+                    let out_rows = u64::from(p.count.div_ceil(REDUCE_FAN));
+                    let len = u64::from(p.len);
+                    fits("len × output rows", len * out_rows)?;
+                    if p.count > 1 << 31 {
+                        return Err(format!("count {} is past 2^31", p.count));
+                    }
+                    let source = match p.count {
+                        0 => 0,
+                        c => u64::from(c - 1) * u64::from(p.stride) + len,
+                    };
+                    vec![source, u64::from(p.dst_off) + out_rows * len]
+                }
+                _ => unreachable!("checked kernels return above"),
+            })
+        })();
+        Some(lens)
     }
 }
 
@@ -562,40 +840,115 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 /// since building all of them up front is a large share of a short run's
 /// start-up on lavapipe (figures in BENCHMARKS.md).
 pub struct Kernels {
-    modules: Vec<wgpu::ShaderModule>,
+    /// Per family, in the order of [`Family::ALL`]: its module with wgpu's
+    /// runtime checks and its module without them, each where a kernel of
+    /// the family runs with it ([`Kernel::checks`]).
+    modules: Vec<[Option<wgpu::ShaderModule>; 2]>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
     max_per_dim: u32,
+    /// Every module checked ([`Context::checked_shaders`]).
+    all_checked: bool,
 }
 
 impl Kernels {
     /// Compiles every family's module, and the mixed kernels' where `ctx`
     /// was opened for `--precision mixed`.
     pub fn new(ctx: &Context) -> Result<Kernels> {
-        let compile = |name: &str, source: std::borrow::Cow<'_, str>| {
-            ctx.scoped(name, || {
-                ctx.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(name),
-                        source: wgpu::ShaderSource::Wgsl(source),
-                    })
-            })
-        };
+        let all_checked = ctx.checked_shaders;
+        let subgroups = ctx.subgroups();
         let mut modules = Family::ALL
             .iter()
-            .map(|f| {
+            .map(|&f| {
                 let (name, source) = f.source();
-                compile(name, source.into())
+                // A family that needs subgroups has no module without them.
+                let needs = |c: Checks| {
+                    (subgroups || !f.needs_subgroups())
+                        && Kernel::ALL
+                            .iter()
+                            .any(|&k| k.family() == f && effective(k, all_checked) == c)
+                };
+                let checked = if needs(Checks::Checked) {
+                    Some(ctx.scoped(name, || {
+                        ctx.device
+                            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                                label: Some(name),
+                                source: wgpu::ShaderSource::Wgsl(source.into()),
+                            })
+                    })?)
+                } else {
+                    None
+                };
+                let unchecked = if needs(Checks::Unchecked) {
+                    Some(ctx.scoped(name, || {
+                        // SAFETY: only the family's Checks::Unchecked kernels
+                        // are built from this module (`build` picks the
+                        // module by `effective`), each proven in range in
+                        // Kernel::checks under the buffer lengths that
+                        // Step::new checks against Kernel::bounds before it
+                        // records a dispatch.
+                        unsafe {
+                            ctx.device.create_shader_module_trusted(
+                                wgpu::ShaderModuleDescriptor {
+                                    label: Some(name),
+                                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                                },
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    })?)
+                } else {
+                    None
+                };
+                Ok([checked, unchecked])
             })
             .collect::<Result<Vec<_>>>()?;
-        // Family::Mixed is last: its module, where there is one, follows.
+        // Family::Mixed is last: its module, where there is one, follows,
+        // with wgpu's runtime checks (its kernels are Checks::Checked).
         if let Some(products) = ctx.mixed {
-            modules.push(compile("mixed.wgsl", mixed::source(products).into())?);
+            let source = mixed::source(products);
+            let module = ctx.scoped("mixed.wgsl", || {
+                ctx.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some("mixed.wgsl"),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+            })?;
+            modules.push([Some(module), None]);
         }
         Ok(Kernels {
             modules,
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
             max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
+            all_checked,
         })
+    }
+
+    /// Whether `k`'s pipelines keep wgpu's runtime checks on this device.
+    pub fn checks(&self, k: Kernel) -> Checks {
+        effective(k, self.all_checked)
+    }
+
+    /// The module `k`'s pipelines are built from; an error for a kernel
+    /// that needs subgroups on a device opened without them.
+    fn module(&self, k: Kernel) -> Result<&wgpu::ShaderModule> {
+        let slot = match self.checks(k) {
+            Checks::Checked => 0,
+            Checks::Unchecked => 1,
+        };
+        let missing = || match k.family() {
+            Family::Mixed => Error::NoMixed(format!(
+                "{} runs only on a device opened for mixed precision",
+                k.entry_point()
+            )),
+            _ => Error::Config(format!(
+                "{} needs subgroups, and the device was opened without them",
+                k.entry_point()
+            )),
+        };
+        self.modules
+            .get(k.family() as usize)
+            .and_then(|m| m[slot].as_ref())
+            .ok_or_else(missing)
     }
 
     /// The fused kernel for `act`, specialised to `shape`.
@@ -605,7 +958,8 @@ impl Kernels {
         act: Activation,
         shape: &FusedShape,
     ) -> Result<wgpu::ComputePipeline> {
-        build(ctx, &self.modules, Kernel::fused(act), &shape.constants())
+        let k = Kernel::fused(act);
+        build(ctx, self.module(k)?, k, &shape.constants())
     }
 
     /// `k`'s pipeline (the fused kernels with their default constants),
@@ -616,7 +970,7 @@ impl Kernels {
         if let Some(p) = cell.get() {
             return Ok(p);
         }
-        let built = build(ctx, &self.modules, k, &[])?;
+        let built = build(ctx, self.module(k)?, k, &[])?;
         Ok(cell.get_or_init(|| built))
     }
 
@@ -682,18 +1036,22 @@ pub fn bind_group(
     })
 }
 
+/// `k`'s checks on a device whose modules are all checked or (false) as
+/// [`Kernel::checks`] says.
+fn effective(k: Kernel, all_checked: bool) -> Checks {
+    if all_checked {
+        Checks::Checked
+    } else {
+        k.checks()
+    }
+}
+
 fn build(
     ctx: &Context,
-    modules: &[wgpu::ShaderModule],
+    module: &wgpu::ShaderModule,
     k: Kernel,
     constants: &[(&str, f64)],
 ) -> Result<wgpu::ComputePipeline> {
-    let module = modules.get(k.family() as usize).ok_or_else(|| {
-        Error::NoMixed(format!(
-            "{} runs only on a device opened for mixed precision",
-            k.entry_point()
-        ))
-    })?;
     let mut constants = constants.to_vec();
     if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
         constants.extend(mixed_constants(products, k, ctx.info.subgroup_max_size));
@@ -708,8 +1066,7 @@ fn build(
                 entry_point: Some(k.entry_point()),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
-                    // Every kernel writes its workgroup memory before reading it.
-                    zero_initialize_workgroup_memory: false,
+                    zero_initialize_workgroup_memory: k.zeroes_workgroup_memory(),
                 },
                 cache: None,
             })

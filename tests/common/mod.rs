@@ -90,10 +90,17 @@ fn in_ci() -> bool {
 /// A device on any adapter, software included. Without one the test skips
 /// with a visible message, except under CI=true, where it fails.
 pub fn gpu_with(max_binding: Option<u64>) -> Option<Context> {
-    let request = AdapterRequest {
-        allow_software: true,
+    gpu_for(AdapterRequest {
         max_binding,
         ..AdapterRequest::default()
+    })
+}
+
+/// As [`gpu_with`], for `request` with software adapters allowed.
+pub fn gpu_for(request: AdapterRequest) -> Option<Context> {
+    let request = AdapterRequest {
+        allow_software: true,
+        ..request
     };
     match Context::new(&request) {
         Ok(ctx) => Some(ctx),

@@ -1,0 +1,293 @@
+//! The cheap wgpu settings: kernels built without wgpu's runtime checks
+//! (`Kernel::checks`) train bit for bit as the checked build does, and a
+//! dispatch outside an unchecked kernel's proven bounds is refused on the
+//! host before it is recorded. And the subgroup variant of the output
+//! kernel's loss sum: against the CPU twin, against the workgroup tree, and
+//! bit-identical on reruns; training with and without subgroups.
+
+mod common;
+
+use common::{assert_close, assert_within, f64s, gpu_for, model, sum_bound, uniform};
+use shadertrain::cpu::{ops, Reference};
+use shadertrain::data::Dataset;
+use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
+use shadertrain::gpu::ops::{run, Slot};
+use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
+use shadertrain::model::Activation;
+use shadertrain::optim::Optimizer;
+use shadertrain::train::{train, Backend, Schedule};
+use shadertrain::Error;
+
+fn device(checked_shaders: bool, max_binding: Option<u64>) -> Option<Context> {
+    gpu_for(AdapterRequest {
+        checked_shaders,
+        max_binding,
+        ..AdapterRequest::default()
+    })
+}
+
+fn bits32(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn bits64(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn unchecked_modules_train_bit_for_bit_as_checked_ones() {
+    let Some(ctx) = device(false, None) else {
+        return;
+    };
+    let kernels = Kernels::new(&ctx).unwrap();
+    assert_eq!(kernels.checks(Kernel::WeightGrad), Checks::Unchecked);
+    let forced = Kernels::new(&device(true, None).unwrap()).unwrap();
+    assert!(Kernel::ALL
+        .iter()
+        .all(|&k| forced.checks(k) == Checks::Checked));
+    // 3,000 rows: 47 row groups, so the reduce chain has a `reduce` stage;
+    // with a 64 KiB binding the rows also come in several chunks.
+    let data = Dataset::synthetic(3000, 7, 5).unwrap();
+    let cases = [
+        (&[9, 5][..], KernelChoice::Layered, None),
+        (&[9, 5][..], KernelChoice::Tiled, None),
+        (&[13][..], KernelChoice::Layered, Some(64 << 10)),
+        (&[13][..], KernelChoice::Fused, None),
+    ];
+    for act in Activation::ALL {
+        for (hidden, choice, max_binding) in cases {
+            let m = model(&data, hidden, act, 3);
+            let run = |checked| {
+                let ctx = device(checked, max_binding).unwrap();
+                let opt = Optimizer::Momentum {
+                    lr: 0.05,
+                    momentum: 0.9,
+                };
+                let source = Source::Host(&data);
+                let mut g = GpuTrainer::with(ctx, &m, source, opt, choice).unwrap();
+                let sched = Schedule {
+                    max_epochs: 30,
+                    tol: 0.0,
+                };
+                let out = train(&mut g, &sched).unwrap();
+                (out.losses, g.params().unwrap())
+            };
+            let (l_checked, p_checked) = run(true);
+            let (l_unchecked, p_unchecked) = run(false);
+            let name = format!("{act} {hidden:?} {choice:?} {max_binding:?}");
+            assert_eq!(bits64(&l_checked), bits64(&l_unchecked), "{name} losses");
+            assert_eq!(bits32(&p_checked), bits32(&p_unchecked), "{name} params");
+        }
+    }
+}
+
+#[test]
+fn dispatches_outside_the_proven_bounds_are_refused() {
+    for checked in [false, true] {
+        let Some(ctx) = device(checked, None) else {
+            return;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // 40 rows of 3 columns summed into 2 rows: dest needs 6 values.
+        let source = vec![1.0; 120];
+        let p = Params::reduce(3, 40, 3, 1.0, 0.0);
+        let ok = run(
+            &ctx,
+            &kernels,
+            Kernel::Reduce,
+            &p,
+            &[Slot::Input(&source), Slot::Output(6)],
+        );
+        assert_eq!(ok.unwrap()[0], vec![32.0, 32.0, 32.0, 8.0, 8.0, 8.0]);
+        let short = run(
+            &ctx,
+            &kernels,
+            Kernel::Reduce,
+            &p,
+            &[Slot::Input(&source), Slot::Output(5)],
+        );
+        match short {
+            Err(Error::Validation { message, .. }) => {
+                assert!(message.contains("proven bounds"), "{message}")
+            }
+            other => panic!("a short dest was accepted: {other:?}"),
+        }
+        // A zero divisor is refused too.
+        let p = Params {
+            rows: 4,
+            inputs: 2,
+            outputs: 0,
+            ..Params::default()
+        };
+        let zero = run(
+            &ctx,
+            &kernels,
+            Kernel::ForwardSigmoid,
+            &p,
+            &[
+                Slot::Input(&[0.0; 8]),
+                Slot::Input(&[0.0; 4]),
+                Slot::Output(4),
+            ],
+        );
+        assert!(matches!(zero, Err(Error::Validation { .. })), "{zero:?}");
+    }
+}
+
+fn device_subgroups(subgroups: bool) -> Option<Context> {
+    gpu_for(AdapterRequest {
+        subgroups,
+        ..AdapterRequest::default()
+    })
+}
+
+/// Runs `kernel` (an output kernel) over `rows` rows of `inputs` in row
+/// groups of `group_rows`: the residual and the loss column of each group.
+fn output_run(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    (rows, inputs, group_rows): (usize, usize, usize),
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    let a = uniform(seed, rows * inputs, -1.0, 1.0);
+    let y = uniform(seed + 1, rows, -2.0, 2.0);
+    let t = uniform(seed + 2, inputs + 1, -1.0, 1.0);
+    let groups = rows.div_ceil(group_rows);
+    let p = Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: 1,
+        w_off: 0,
+        b_off: inputs as u32,
+        group_rows: group_rows as u32,
+        stride: 2,
+        len: 1,
+        scale: (2.0 / rows as f64) as f32,
+        ..Params::default()
+    };
+    let slots = [
+        Slot::Input(&a),
+        Slot::Input(&t),
+        Slot::Input(&y),
+        Slot::Output(rows),
+        Slot::Output(groups * 2),
+    ];
+    let got = run(ctx, kernels, kernel, &p, &slots).unwrap();
+    let loss = got[1].iter().skip(1).step_by(2).copied().collect();
+    (got[0].clone(), loss)
+}
+
+#[test]
+fn subgroup_and_tree_loss_partials_match_twin() {
+    let Some(ctx) = device_subgroups(true) else {
+        return;
+    };
+    if !ctx.subgroups() {
+        eprintln!("SKIPPED: {} has no subgroups", ctx.info.name);
+        return;
+    }
+    eprintln!(
+        "subgroup sizes {}..={}",
+        ctx.info.subgroup_min_size, ctx.info.subgroup_max_size
+    );
+    let kernels = Kernels::new(&ctx).unwrap();
+    // Row groups that are, are not, and are smaller than a multiple of the
+    // workgroup; a single row; primes.
+    let shapes = [
+        (1, 1, 64),
+        (63, 7, 64),
+        (64, 3, 64),
+        (65, 1, 64),
+        (300, 5, 64),
+        (1000, 13, 192),
+        (997, 2, 100),
+    ];
+    for (s, &(rows, inputs, group_rows)) in shapes.iter().enumerate() {
+        let seed = 40 + s as u64;
+        let name = format!("{rows}x{inputs} in groups of {group_rows}");
+        let (r_tree, l_tree) = output_run(
+            &ctx,
+            &kernels,
+            Kernel::OutputResidual,
+            (rows, inputs, group_rows),
+            seed,
+        );
+        let shape = (rows, inputs, group_rows);
+        let (r_sub, l_sub) =
+            output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        // The rows are the same code: the same bits.
+        assert_eq!(bits32(&r_tree), bits32(&r_sub), "{name} residual");
+        let (_, l_again) = output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        assert_eq!(bits32(&l_sub), bits32(&l_again), "{name}: a rerun differs");
+        // Each group's Σe²/N against the f64 twin.
+        let a = f64s(&uniform(seed, rows * inputs, -1.0, 1.0));
+        let y = f64s(&uniform(seed + 1, rows, -2.0, 2.0));
+        let t = f64s(&uniform(seed + 2, inputs + 1, -1.0, 1.0));
+        let want: Vec<f64> = (0..rows.div_ceil(group_rows))
+            .map(|g| {
+                let rng = g * group_rows..((g + 1) * group_rows).min(rows);
+                let (_, sq) = ops::output_residual(
+                    &a[rng.start * inputs..rng.end * inputs],
+                    &t[..inputs],
+                    t[inputs],
+                    &y[rng],
+                    rows,
+                );
+                sq * (1.0 / rows as f64)
+            })
+            .collect();
+        let bound = sum_bound(&want, &want, group_rows);
+        assert_within(&format!("{name} tree"), &f64s(&l_tree), &want, &bound);
+        assert_within(&format!("{name} subgroups"), &f64s(&l_sub), &want, &bound);
+    }
+}
+
+#[test]
+fn training_with_and_without_subgroups_tracks_the_reference() {
+    let Some(ctx) = device_subgroups(true) else {
+        return;
+    };
+    let has = ctx.subgroups();
+    drop(ctx);
+    let data = Dataset::synthetic(1000, 5, 9).unwrap();
+    let sched = Schedule {
+        max_epochs: 60,
+        tol: 0.0,
+    };
+    for hidden in [&[12][..], &[10, 6][..]] {
+        let m = model(&data, hidden, Activation::Tanh, 2);
+        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
+        let want = train(&mut cpu, &sched).unwrap();
+        let want_params = f64s(&cpu.params().unwrap());
+        let run = |subgroups| {
+            let ctx = device_subgroups(subgroups).unwrap();
+            assert_eq!(ctx.subgroups(), subgroups && has);
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Layered)
+                    .unwrap();
+            let out = train(&mut g, &sched).unwrap();
+            (out.losses, g.params().unwrap())
+        };
+        for subgroups in [true, false] {
+            let name = format!("{hidden:?} subgroups {subgroups}");
+            let (losses, params) = run(subgroups);
+            assert_close(&format!("{name} losses"), &losses, &want.losses, 0.0, 1e-3);
+            assert_close(
+                &format!("{name} params"),
+                &f64s(&params),
+                &want_params,
+                1e-4,
+                1e-3,
+            );
+            let (again, params_again) = run(subgroups);
+            assert_eq!(bits64(&losses), bits64(&again), "{name}: a rerun differs");
+            assert_eq!(
+                bits32(&params),
+                bits32(&params_again),
+                "{name}: a rerun differs"
+            );
+        }
+    }
+}
