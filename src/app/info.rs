@@ -34,7 +34,11 @@ pub(super) fn info_command() -> Result<()> {
             "    timestamps {}",
             a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
         );
-        outln!(s, "    subgroups {}", a.features().contains(wgpu::Features::SUBGROUP));
+        outln!(
+            s,
+            "    subgroups {}",
+            a.features().contains(wgpu::Features::SUBGROUP)
+        );
         outln!(s, "    cooperative matrices {}", gpu::coop::describe(a));
     }
     for (name, allow_software) in [("auto", false), ("gpu", true)] {

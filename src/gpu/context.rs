@@ -39,8 +39,11 @@ impl Default for AdapterRequest {
 }
 
 /// The backends shadertrain uses: Vulkan, Metal and DX12. wgpu's GL backend
-/// is left out (flaky on llvmpipe); `WGPU_BACKEND` overrides.
+/// is left out (flaky on llvmpipe); `WGPU_BACKEND` overrides. The only
+/// place an instance is made, so `XDG_RUNTIME_DIR` is settled before any.
 fn instance() -> wgpu::Instance {
+    #[cfg(all(unix, not(target_vendor = "apple")))]
+    super::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::PRIMARY;
     wgpu::Instance::new(desc.with_env())

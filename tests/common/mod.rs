@@ -121,10 +121,21 @@ pub fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
 
 /// Runs the built binary with `args`; returns (success, stdout, stderr).
 pub fn shadertrain(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
+    shadertrain_env(args, &[])
+}
+
+/// [`shadertrain`] with environment variables set (`Some`) or removed
+/// (`None`) for the run.
+pub fn shadertrain_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"));
+    cmd.args(args);
+    for (name, value) in vars {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let out = cmd.output().expect("the binary runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
