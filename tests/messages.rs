@@ -1,12 +1,15 @@
 //! Messages say one thing once and say what to do: I/O errors and file
 //! names once, adapter choices that point at the flag that works, time
 //! limits as given, singular counts, notices that --quiet drops, columns
-//! matched by name for --init as for predict, and model files whose
-//! feature names cannot be matched refused.
+//! matched by name for --init as for predict, model files whose feature
+//! names cannot be matched refused, and nothing from the Vulkan stack about
+//! XDG_RUNTIME_DIR.
 
 mod common;
 
-use common::{gen_csv, path, paths, run_ok, shadertrain, train_data, train_resume};
+use common::{
+    gen_csv, path, paths, run_ok, shadertrain, shadertrain_env, train_data, train_resume,
+};
 use shadertrain::gpu::context::{adapters, is_software};
 use shadertrain::io::save_model;
 use shadertrain::model::{Activation, Layout, Model};
@@ -263,5 +266,38 @@ fn predict_refuses_feature_names_it_cannot_match() {
         assert!(!ok, "{file}: {out}");
         assert!(err.contains(says), "{err}");
         assert!(err.contains(file.as_str()), "{err}");
+    }
+}
+
+#[test]
+fn no_xdg_runtime_dir_messages_without_a_runtime_dir() {
+    let gpu = common::have_gpu();
+    for xdg in [None, Some("/nonexistent/xdg-runtime")] {
+        // A temporary directory of the test's own for the private runtime
+        // directory, so the test can see that it was made.
+        let tmp = tempfile::tempdir().unwrap();
+        let tmpdir = tmp.path().to_str().unwrap();
+        let vars = [("XDG_RUNTIME_DIR", xdg), ("TMPDIR", Some(tmpdir))];
+        let mut runs = vec![vec!["info"]];
+        if gpu {
+            let more = ["--hidden", "3", "--epochs", "3"];
+            runs.push(common::train_synthetic("200", "3", "gpu", &more));
+        }
+        for args in runs {
+            let (ok, _, err) = shadertrain_env(&args, &vars);
+            assert!(ok, "XDG_RUNTIME_DIR {xdg:?}: {args:?} failed: {err}");
+            assert!(
+                !err.contains("XDG_RUNTIME_DIR"),
+                "XDG_RUNTIME_DIR {xdg:?}: {args:?} printed: {err}"
+            );
+        }
+        let made: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            made.len() == 1 && made[0].starts_with("shadertrain-runtime-"),
+            "XDG_RUNTIME_DIR {xdg:?}: {made:?}"
+        );
     }
 }

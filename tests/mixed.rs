@@ -38,7 +38,16 @@ fn mixed_gpu(precision: Precision) -> Option<Context> {
         Precision::Mixed => std::env::var("SHADERTRAIN_REQUIRE_MIXED").is_ok_and(|v| v == "1"),
         _ => std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"),
     };
-    match Context::new(&request) {
+    // One device opened at a time: concurrent opening crashes some
+    // drivers (wgpu #10234, NVIDIA on Vulkan).
+    static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let opened = {
+        let _one = OPENING
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Context::new(&request)
+    };
+    match opened {
         Ok(ctx) => Some(ctx),
         Err(e) if required => panic!("no {precision:?} device: {e}"),
         Err(e) => {

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{gpu, have_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic};
+use common::{
+    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic,
+};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::io::{load_checkpoint, save_checkpoint, Checkpoint};
@@ -275,7 +277,8 @@ fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
 
 #[test]
 fn a_lost_device_leaves_the_last_checkpoint_intact() {
-    let Some(ctx) = gpu() else { return };
+    // Its own device: the shared one must outlive this test's destroy.
+    let Some(ctx) = own_gpu() else { return };
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck.st");
     let data = Dataset::synthetic(200, 3, 1).unwrap();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, gpu, gpu_with, model};
+use common::{assert_close, gpu, gpu_with, model, own_gpu};
 use shadertrain::cpu::{Fast, Isa, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily, Source};
@@ -173,7 +173,8 @@ fn what_cannot_fit_is_refused_before_any_work() {
 
 #[test]
 fn a_lost_device_is_an_error_not_a_panic() {
-    let Some(ctx) = gpu() else { return };
+    // Its own device: the shared one must outlive this test's destroy.
+    let Some(ctx) = own_gpu() else { return };
     let data = Dataset::synthetic(100, 3, 1).unwrap();
     let m = model(&data, &[4], Activation::Sigmoid, 1);
     let mut g = GpuTrainer::new(ctx, &m, &data, Optimizer::gd(0.1)).unwrap();
@@ -194,7 +195,9 @@ fn a_lost_device_is_an_error_not_a_panic() {
 
 #[test]
 fn a_validation_error_names_its_bind_group() {
-    let Some(ctx) = gpu() else { return };
+    // Its own device: were the error to escape its scope, it would reach
+    // the device's uncaptured errors, which another test could report.
+    let Some(ctx) = own_gpu() else { return };
     let kernels = shadertrain::gpu::kernels::Kernels::new(&ctx).unwrap();
     // A storage buffer where the uniform block belongs.
     let wrong = shadertrain::gpu::buffers::storage(&ctx, "not_uniform", 16).unwrap();

@@ -2,12 +2,18 @@
 //! buffer that is the only place device memory is mapped for reading.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use wgpu::BufferUsages;
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
 use crate::gpu::kernels::Params;
+
+/// How long a readback waits, once the device is idle, for its mapping's
+/// callback; it normally runs at once, on this thread or on another that
+/// polled the same device.
+const CALLBACK_WAIT: Duration = Duration::from_secs(10);
 
 /// A storage buffer of `len` f32s, zeroed, that can also be copied from and to.
 pub fn storage(ctx: &Context, label: &str, len: usize) -> Result<wgpu::Buffer> {
@@ -112,7 +118,7 @@ impl Staging {
         encoder: wgpu::CommandEncoder,
         len: usize,
     ) -> Result<Vec<f32>> {
-        ctx.queue.submit([encoder.finish()]);
+        let submission = ctx.queue.submit([encoder.finish()]);
         let bytes = (len.max(1) * 4) as u64;
         let (tx, rx) = mpsc::channel();
         self.buffer
@@ -121,8 +127,11 @@ impl Staging {
                 // after it has returned with an error.
                 let _ = tx.send(r);
             });
-        ctx.wait()?;
-        match rx.try_recv() {
+        ctx.wait(submission)?;
+        // The copy is done, but the callback may not have run yet: when
+        // threads share the device, another thread's poll or submit can
+        // collect it and call it just after this wait returns.
+        match rx.recv_timeout(CALLBACK_WAIT) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Error::Device(format!("reading results back: {e}"))),
             Err(_) => {

@@ -62,8 +62,11 @@ impl Default for AdapterRequest {
 }
 
 /// The backends shadertrain uses: Vulkan, Metal and DX12. wgpu's GL backend
-/// is left out (flaky on llvmpipe); `WGPU_BACKEND` overrides.
+/// is left out (flaky on llvmpipe); `WGPU_BACKEND` overrides. The only
+/// place an instance is made, so `XDG_RUNTIME_DIR` is settled before any.
 fn instance() -> wgpu::Instance {
+    #[cfg(all(unix, not(target_vendor = "apple")))]
+    super::runtime_dir::ensure();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::PRIMARY;
     wgpu::Instance::new(desc.with_env())
@@ -166,6 +169,16 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
 }
 
 /// A device and the state that turns its errors into [`Error`]s.
+///
+/// Several threads may share one (it is `Send + Sync`, checked below), as
+/// the tests do. wgpu 30 (default `std` feature) keeps error scopes per
+/// thread: its wgpu-core backend files each scope under the pushing
+/// thread's id and delivers an error to the innermost matching scope of
+/// the thread that caused it, so [`Context::scoped`] on one thread never
+/// sees, nor swallows, another's error and needs no lock. Errors outside
+/// any scope (from a submit, say) and the device's loss are per device:
+/// [`Context::check`] on any thread reports the first of them, whichever
+/// thread caused it.
 pub struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -286,10 +299,12 @@ impl Context {
         Ok(())
     }
 
-    /// Blocks until the queue is idle, or fails after the timeout.
-    pub fn wait(&self) -> Result<()> {
+    /// Blocks until the device has run `submission` (and what was
+    /// submitted before it), or fails after the timeout. Work submitted
+    /// later, by another thread sharing the device, is not waited for.
+    pub fn wait(&self, submission: wgpu::SubmissionIndex) -> Result<()> {
         let poll = self.device.poll(wgpu::PollType::Wait {
-            submission_index: None,
+            submission_index: Some(submission),
             timeout: Some(self.timeout),
         });
         self.check()?;
@@ -319,6 +334,12 @@ impl Context {
             .min(u64::from(u32::MAX) + 1)
     }
 }
+
+/// A shared context must be usable from every thread that holds it.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Context>();
+};
 
 fn convert(label: &str, e: wgpu::Error) -> Error {
     match e {

@@ -3,7 +3,8 @@
 //! [`plan`] the kernel family and the cut of the batch, `epoch` the
 //! recorded passes, [`trainer`] the backend that runs them, `profile`
 //! their time per kernel, and [`ops`] runs single kernels for the tests and
-//! the kernel benchmark.
+//! the kernel benchmark; `runtime_dir` quiets the Vulkan stack before the
+//! first instance.
 
 pub mod buffers;
 pub mod context;
@@ -13,6 +14,8 @@ pub mod mixed;
 pub mod ops;
 pub mod plan;
 mod profile;
+#[cfg(all(unix, not(target_vendor = "apple")))]
+pub mod runtime_dir;
 pub mod trainer;
 
 pub use context::{AdapterRequest, Context};

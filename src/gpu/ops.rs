@@ -116,8 +116,8 @@ impl Op {
                 self.step.record(kernels, &mut pass);
             }
         }
-        ctx.queue.submit([encoder.finish()]);
-        ctx.wait()
+        let submission = ctx.queue.submit([encoder.finish()]);
+        ctx.wait(submission)
     }
 
     /// The contents of the `Output` and `InOut` slots, in order.

@@ -7,6 +7,8 @@
 //! [`KernelFamily`] that runs it; `gpu::epoch` records the passes;
 //! `gpu::profile` times them per kernel.
 
+use std::sync::Arc;
+
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
@@ -63,7 +65,9 @@ impl Source<'_> {
 }
 
 pub struct GpuTrainer {
-    pub(super) ctx: Context,
+    /// The device, owned or shared with other trainers (the tests share
+    /// one per process).
+    pub(super) ctx: Arc<Context>,
     pub(super) kernels: Kernels,
     params_len: usize,
     plan: Plan,
@@ -99,20 +103,27 @@ pub struct GpuTrainer {
 impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
     /// buffer and bind group the epochs need, with the kernels
-    /// [`KernelChoice::Auto`] picks.
-    pub fn new(ctx: Context, model: &Model, data: &Dataset, opt: Optimizer) -> Result<GpuTrainer> {
+    /// [`KernelChoice::Auto`] picks. `ctx` is a [`Context`] of its own or
+    /// an `Arc<Context>` shared with others.
+    pub fn new(
+        ctx: impl Into<Arc<Context>>,
+        model: &Model,
+        data: &Dataset,
+        opt: Optimizer,
+    ) -> Result<GpuTrainer> {
         GpuTrainer::with(ctx, model, Source::Host(data), opt, KernelChoice::Auto)
     }
 
     /// As [`GpuTrainer::new`], with the rows of `data` and the kernels of
     /// `choice`.
     pub fn with(
-        ctx: Context,
+        ctx: impl Into<Arc<Context>>,
         model: &Model,
         data: Source<'_>,
         opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
+        let ctx = ctx.into();
         data.check(model)?;
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
@@ -145,7 +156,7 @@ impl GpuTrainer {
 
     /// Allocates the buffers and records the passes that `plan` calls for.
     fn build(
-        ctx: Context,
+        ctx: Arc<Context>,
         model: &Model,
         data: Source<'_>,
         opt: Optimizer,
@@ -266,7 +277,7 @@ impl GpuTrainer {
     }
 
     /// Destroys the device, as a lost device would be; for tests of the
-    /// error path.
+    /// error path. Every holder of a shared context loses it too.
     pub fn destroy_device(&self) {
         self.ctx.device.destroy();
     }

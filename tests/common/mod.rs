@@ -1,11 +1,14 @@
-//! Shared by the integration tests: one tolerance check, the GPU context
-//! that skips (or, under CI=true, fails) when there is no adapter, and the
-//! built binary with its argument vectors and temporary paths.
+//! Shared by the integration tests: one tolerance check, the GPU devices
+//! (one per process and binding limit, shared by its tests) that skip (or,
+//! under CI=true, fail) when there is no adapter, and the built binary with
+//! its argument vectors and temporary paths.
 #![allow(dead_code)]
 
 pub mod kernels;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use shadertrain::data::Dataset;
 use shadertrain::gpu::{AdapterRequest, Context};
@@ -87,33 +90,80 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-/// A device on any adapter, software included. Without one the test skips
-/// with a visible message, except under CI=true, where it fails.
-pub fn gpu_with(max_binding: Option<u64>) -> Option<Context> {
-    gpu_for(AdapterRequest {
-        max_binding,
-        ..AdapterRequest::default()
-    })
-}
-
-/// As [`gpu_with`], for `request` with software adapters allowed.
-pub fn gpu_for(request: AdapterRequest) -> Option<Context> {
+/// Opens a device for `request` on any adapter, software included, one at
+/// a time: opening devices on several threads at once crashes some drivers
+/// (wgpu #10234, NVIDIA on Vulkan).
+fn open(request: AdapterRequest) -> Result<Context, String> {
+    static OPENING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = OPENING.lock().unwrap_or_else(PoisonError::into_inner);
     let request = AdapterRequest {
         allow_software: true,
         ..request
     };
-    match Context::new(&request) {
+    Context::new(&request).map_err(|e| e.to_string())
+}
+
+/// A device of the test's own for `request` (software adapters allowed),
+/// for settings the shared devices do not have; skips or fails as
+/// [`gpu_with`].
+pub fn gpu_for(request: AdapterRequest) -> Option<Context> {
+    match open(request) {
         Ok(ctx) => Some(ctx),
-        Err(e) if in_ci() => panic!("CI=true and no GPU adapter to run the GPU tests on: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED (no GPU adapter): {e}");
-            None
-        }
+        Err(why) => skip(&why),
     }
 }
 
-pub fn gpu() -> Option<Context> {
+/// `None` after a visible skip message, or a failure under CI=true.
+fn skip<T>(why: &str) -> Option<T> {
+    assert!(
+        !in_ci(),
+        "CI=true and no GPU adapter to run the GPU tests on: {why}"
+    );
+    eprintln!("SKIPPED (no GPU adapter): {why}");
+    None
+}
+
+/// The device every test of this process shares for `max_binding`, opened
+/// on first use; one per distinct value. Without an adapter the test skips
+/// with a visible message, except under CI=true, where it fails.
+///
+/// Sharing opens each device once, not once per test (see [`open`]), and
+/// leaves a few devices, not one per test, to the exit path, where Vulkan
+/// on NVIDIA has crashed and deadlocked (wgpu #8365). Error scopes stay
+/// per thread, but errors outside a scope and a lost device are per device
+/// and would surface in whichever test checks next: a test that provokes
+/// those takes [`own_gpu`].
+pub fn gpu_with(max_binding: Option<u64>) -> Option<Arc<Context>> {
+    type Shared = HashMap<Option<u64>, Result<Arc<Context>, String>>;
+    static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(Default::default);
+    let got = SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(max_binding)
+        .or_insert_with(|| {
+            let request = AdapterRequest {
+                max_binding,
+                ..AdapterRequest::default()
+            };
+            open(request).map(Arc::new)
+        })
+        .clone();
+    match got {
+        Ok(ctx) => Some(ctx),
+        Err(why) => skip(&why),
+    }
+}
+
+/// [`gpu_with`] at the adapter's own binding limit.
+pub fn gpu() -> Option<Arc<Context>> {
     gpu_with(None)
+}
+
+/// A device of the test's own, for a test that destroys it or provokes
+/// errors outside an error scope, so no other test sees them; skips or
+/// fails as [`gpu_with`].
+pub fn own_gpu() -> Option<Context> {
+    gpu_for(AdapterRequest::default())
 }
 
 /// Deterministic uniform values in [lo, hi).
@@ -128,10 +178,21 @@ pub fn uniform(seed: u64, len: usize, lo: f32, hi: f32) -> Vec<f32> {
 
 /// Runs the built binary with `args`; returns (success, stdout, stderr).
 pub fn shadertrain(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
+    shadertrain_env(args, &[])
+}
+
+/// [`shadertrain`] with environment variables set (`Some`) or removed
+/// (`None`) for the run.
+pub fn shadertrain_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"));
+    cmd.args(args);
+    for (name, value) in vars {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    let out = cmd.output().expect("the binary runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -233,7 +294,8 @@ pub fn png_size(file: impl AsRef<Path>) -> (u32, u32) {
     (w, h)
 }
 
-/// Whether the GPU CLI tests can run: as [`gpu`], without keeping the device.
+/// Whether the GPU CLI tests can run: as [`gpu`], whose shared device
+/// stays open for the process's other tests.
 pub fn have_gpu() -> bool {
     gpu().is_some()
 }
