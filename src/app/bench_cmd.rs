@@ -173,7 +173,10 @@ impl Case<'_> {
             }
             BackendKind::Gpu => {
                 let ctx = gpu::Context::new(self.request)?;
-                let adapter = ctx.info.name.clone();
+                let adapter = match ctx.mixed {
+                    Some(products) => format!("{} ({})", ctx.info.name, products.name()),
+                    None => ctx.info.name.clone(),
+                };
                 let source = gpu::Source::Host(data);
                 let mut g = GpuTrainer::with(ctx, model, source, opt, args.device.kernels)?;
                 let setup = start.elapsed().as_secs_f64();

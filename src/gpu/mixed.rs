@@ -51,6 +51,16 @@ pub const TILE: u32 = 32;
 /// Invocations per mixed workgroup; the WGSL `MIXED`.
 pub const MIXED_WORKGROUP: u32 = 64;
 
+impl Products {
+    /// As a benchmark record names it: "mixed 16x16x16" or "mixed scalar".
+    pub fn name(self) -> String {
+        match self {
+            Products::Coop { size: n } => format!("mixed {n}x{n}x{n}"),
+            Products::Scalar => "mixed scalar".to_string(),
+        }
+    }
+}
+
 /// The features a mixed-precision device opens with.
 pub fn features(products: Products) -> wgpu::Features {
     match products {

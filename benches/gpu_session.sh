@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# One GPU session's checks, prepared here and run in one go on a lent GPU
+# machine (which has the NVIDIA driver and PyTorch, but no Rust and no
+# network):
+#
+#   benches/gpu_session.sh prepare   # here: builds, strips and stages into .gpu/ and .gl/
+#   benches/gpu_session.sh run       # there, from the repository root, with $OUT set
+#
+# `prepare` builds the release binary and the GPU test binaries, strips
+# them into .gpu/ (ignored through .git/info/exclude), and downloads the
+# Vulkan loader and the GL/EGL libraries NVIDIA's Vulkan driver needs into
+# .gl/. Carry both: device `run` with carry [".gl", ".gpu"] and the command
+# `bash benches/gpu_session.sh run`.
+#
+# `run` writes into $OUT: the GPU's name and SM count, `shadertrain info`,
+# each GPU test binary's result twice with 8 test threads (a hang shows as
+# exit 124 from its timeout), the mixed-precision tests with their
+# cooperative kernels required, and the benchmarks that decide issue 12's
+# open choices, each in one run: f32 against PyTorch eager and
+# torch.compile, --precision mixed, --kernels wide, and the checked shaders
+# and subgroup-free builds against the defaults. Set SESSION_LAVAPIPE=1 to
+# try `run` here on lavapipe (no NVIDIA paths, no peers).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+TESTS=(gpu_vs_cpu kernel_props training optimizers shader_settings mixed wide)
+
+prepare() {
+  set -e
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+  grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
+  rm -rf .gpu && mkdir -p .gpu .gl /tmp/amd64/partial
+  cargo build --release
+  # The test binaries, release-built, listed by cargo.
+  cargo test --release --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])
+' > .gpu/tests.txt
+  for t in "${TESTS[@]}"; do
+    exe=$(awk -v t="$t" '$1 == t { print $2 }' .gpu/tests.txt)
+    if [ -n "$exe" ]; then strip -o ".gpu/$t" "$exe"; fi
+  done
+  strip -o .gpu/shadertrain target/release/shadertrain
+  # The test binaries run the CLI at the path cargo compiled into them.
+  realpath target/release/shadertrain > .gpu/bin_path
+  local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  # shellcheck disable=SC2086
+  apt-get $o update -qq
+  # shellcheck disable=SC2086
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 2>&1 | tail -1)
+  du -sh .gpu .gl
+}
+
+run() {
+  : "${OUT:?run writes its results into \$OUT}"
+  local peers=(--peers --python python3)
+  if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  else
+    peers=()
+  fi
+  local bin
+  bin=$(cat .gpu/bin_path)
+  mkdir -p "$(dirname "$bin")" && cp .gpu/shadertrain "$bin" 2>/dev/null
+  local st=.gpu/shadertrain
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+    python3 -c 'import torch; p = torch.cuda.get_device_properties(0); print(p.name, "SMs:", p.multi_processor_count, "torch", torch.__version__)' 2>&1
+    lscpu | grep -m1 'Model name'
+    $st info
+  } > "$OUT/machine.txt" 2>&1
+  {
+    for pass in 1 2; do
+      for t in "${TESTS[@]}"; do
+        [ -x ".gpu/$t" ] || continue
+        local start=$SECONDS
+        timeout 300 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
+        echo "pass $pass $t: exit $? in $((SECONDS - start)) s; $(grep -E '^test result' "/tmp/$t.$pass.log" | tail -1)"
+        grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.$pass.log" | head -5
+      done
+    done
+    echo "mixed, cooperative kernels required:"
+    SHADERTRAIN_REQUIRE_MIXED=1 timeout 300 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result' | head -20
+  } > "$OUT/tests.txt" 2>&1
+  local b=(bench --backends gpu --samples 20 --quiet)
+  {
+    echo "== f32, default kernels, against PyTorch"
+    $st "${b[@]}" --shapes S0,S1,S2,S3,S4 "${peers[@]}" --json "$OUT/f32.json"
+    echo "== --precision mixed"
+    $st "${b[@]}" --shapes S2,S3 --precision mixed --json "$OUT/mixed.json"
+    echo "== --kernels wide"
+    $st "${b[@]}" --shapes S2,S3 --kernels wide --json "$OUT/wide.json"
+    echo "== --kernels tiled (wide's baseline)"
+    $st "${b[@]}" --shapes S2,S3 --kernels tiled
+    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
+    SHADERTRAIN_CHECKED_SHADERS=1 $st "${b[@]}" --shapes S1,S3
+    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
+    SHADERTRAIN_NO_SUBGROUPS=1 $st "${b[@]}" --shapes S1,S3
+    echo "== defaults again, for the two above"
+    $st "${b[@]}" --shapes S1,S3
+  } > "$OUT/bench.txt" 2>&1
+}
+
+case "${1:-}" in
+  prepare) prepare ;;
+  run) run ;;
+  *) echo "usage: $0 prepare|run" >&2; exit 2 ;;
+esac
