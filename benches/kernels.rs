@@ -173,7 +173,12 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
         Kernel::ToHalf
         | Kernel::ForwardCoopSigmoid
         | Kernel::ForwardCoopTanh
-        | Kernel::WeightGradCoop => return None,
+        | Kernel::WeightGradCoop
+        | Kernel::ForwardWideSigmoid
+        | Kernel::ForwardWideTanh
+        | Kernel::OutputWide
+        | Kernel::WeightGradWideSigmoid
+        | Kernel::WeightGradWideTanh => return None,
         Kernel::ForwardSigmoid
         | Kernel::ForwardTanh
         | Kernel::ForwardTiledSigmoid

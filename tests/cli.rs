@@ -404,7 +404,13 @@ fn kernels_flag_reaches_the_gpu_trainer() {
         shadertrain(&train_synthetic("200", "3", "gpu", &more))
     };
     // Each family named on the command line is the one that ran.
-    for (hidden, kernels) in [("5", "fused"), ("5,3", "tiled"), ("5", "layered")] {
+    let families = [
+        ("5", "fused"),
+        ("5,3", "tiled"),
+        ("5", "layered"),
+        ("5", "wide"),
+    ];
+    for (hidden, kernels) in families {
         let j = path(&dir, &format!("{kernels}.json"));
         let (ok, _, err) = train(hidden, kernels, &j);
         assert!(ok, "--kernels {kernels}: {err}");

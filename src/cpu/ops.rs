@@ -149,6 +149,82 @@ pub fn fused(
     row
 }
 
+/// The twin of `forward_wide_*`: A1 = g(X·W1ᵀ + 1·b1ᵀ), and each tile of
+/// `tile` hidden units' share of A1·w2ᵀ (the kernels' tile is TILED_N).
+/// x: (n, inputs), w1: (hidden, inputs), b1, w2: (hidden)
+/// → a1: (n, hidden), yparts: (⌈hidden/tile⌉, n)
+#[allow(clippy::too_many_arguments)]
+pub fn forward_wide(
+    x: &[f64],
+    w1: &[f64],
+    b1: &[f64],
+    w2: &[f64],
+    inputs: usize,
+    hidden: usize,
+    tile: usize,
+    act: Activation,
+) -> (Vec<f64>, Vec<f64>) {
+    let a1 = forward(x, w1, b1, inputs, hidden, Some(act));
+    let n = a1.len() / hidden;
+    let tiles = hidden.div_ceil(tile);
+    let mut yparts = vec![0.0; tiles * n];
+    for (r, row) in a1.chunks_exact(hidden).enumerate() {
+        for (o, (a, w)) in row.iter().zip(w2).enumerate() {
+            yparts[(o / tile) * n + r] += a * w;
+        }
+    }
+    (a1, yparts)
+}
+
+/// The twin of `output_wide`: ŷ = b2 + the tiles' shares, e = ŷ − y,
+/// r = (2/N)·e with N the whole batch's size. Returns (r, Σ e², Σ r); the
+/// kernel stores Σ e²/N and ∂b2 = Σ r per row group.
+/// yparts: (tiles, n), y: (n) → r: (n)
+pub fn output_wide(
+    yparts: &[f64],
+    tiles: usize,
+    b2: f64,
+    y: &[f64],
+    total_rows: usize,
+) -> (Vec<f64>, f64, f64) {
+    let n = y.len();
+    let scale = 2.0 / total_rows as f64;
+    let (mut sq, mut sum) = (0.0, 0.0);
+    let r = (0..n)
+        .map(|row| {
+            let yhat = b2 + (0..tiles).map(|t| yparts[t * n + row]).sum::<f64>();
+            let e = yhat - y[row];
+            sq += e * e;
+            sum += scale * e;
+            scale * e
+        })
+        .collect();
+    (r, sq, sum)
+}
+
+/// The twin of `weight_grad_wide_*`, per row group: Δ1 = (r·w2) ⊙ g′(A1),
+/// then dw1 += Δ1ᵀ·X, db1 += Σₙ Δ1 and dw2 += rᵀ·A1.
+/// r: (n), a1: (n, hidden), x: (n, inputs), w2: (hidden)
+/// → dw1: (hidden, inputs), db1, dw2: (hidden)
+#[allow(clippy::too_many_arguments)]
+pub fn weight_grad_wide(
+    r: &[f64],
+    a1: &[f64],
+    x: &[f64],
+    w2: &[f64],
+    inputs: usize,
+    act: Activation,
+    dw1: &mut [f64],
+    db1: &mut [f64],
+    dw2: &mut [f64],
+) {
+    let hidden = w2.len();
+    let d1 = backprop(r, w2, a1, 1, hidden, act); // (n, hidden)
+    weight_grad(&d1, x, hidden, inputs, dw1);
+    bias_grad(&d1, hidden, db1);
+    weight_grad(r, a1, 1, hidden, dw2);
+}
+
 /// Column sums of the first `len` values of each `stride`-wide row, times
 /// `scale`, in f64.
 fn column_sums(rows: &[f32], len: usize, stride: usize, scale: f64) -> Vec<f64> {

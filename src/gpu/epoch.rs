@@ -153,10 +153,14 @@ pub(crate) fn record(
     // Per-row buffers of one chunk, reused by every chunk; the fused kernel
     // keeps its rows in registers.
     let per_row = match plan.family {
-        KernelFamily::Fused(_) => None,
+        KernelFamily::Fused(_) | KernelFamily::Wide => None,
         KernelFamily::Tiled | KernelFamily::Layered => {
             Some(PerRow::new(ctx, layers, plan.chunk_rows)?)
         }
+    };
+    let wide = match plan.family {
+        KernelFamily::Wide => Some(WideRows::new(ctx, &layers[0], plan.chunk_rows)?),
+        _ => None,
     };
     // --precision mixed: the first hidden layer's f16 copies.
     let half = match (ctx.mixed, &per_row) {
@@ -167,7 +171,7 @@ pub(crate) fn record(
     };
     let fused = match plan.family {
         KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),
-        KernelFamily::Tiled | KernelFamily::Layered => None,
+        KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide => None,
     };
     let mut rec = Recorder {
         ctx,
@@ -193,13 +197,21 @@ pub(crate) fn record(
                 ..Params::default()
             },
         };
-        match &per_row {
-            None => {
+        match (&per_row, &wide) {
+            (None, None) => {
                 let s = fused_chunk(&mut rec, act, layers, &chunk, targets)?;
                 evaluate.push(s.clone());
                 epoch.push(s);
             }
-            Some(per_row) => {
+            (None, Some(wide)) => {
+                let (forward, backward) = wide_chunk(&mut rec, act, layers, &chunk, wide, targets)?;
+                // As the layered chunk: the shared per-row buffers are
+                // read before the next chunk's forward overwrites them.
+                evaluate.extend(forward.iter().cloned());
+                epoch.extend(forward);
+                epoch.extend(backward);
+            }
+            (Some(per_row), _) => {
                 let tiled = plan.family == KernelFamily::Tiled;
                 let how = How {
                     act,
@@ -242,6 +254,9 @@ pub(crate) fn record(
     }
     if let Some(half) = half {
         keep.extend([half.x, half.w, half.d]);
+    }
+    if let Some(wide) = wide {
+        keep.extend([wide.a1, wide.yparts, wide.residual]);
     }
     Ok(Passes {
         epoch,
@@ -302,6 +317,27 @@ impl PerRow {
         Ok(PerRow {
             acts: per_row("a")?,
             deltas: per_row("d_z")?,
+            residual: buffers::storage(ctx, "r", chunk_rows)?,
+        })
+    }
+}
+
+/// The wide epoch's per-row buffers of one chunk.
+struct WideRows {
+    /// A1.   (chunk rows, hidden)
+    a1: wgpu::Buffer,
+    /// Each column tile's share of A1·w2ᵀ.   (⌈hidden/TILED_N⌉, chunk rows)
+    yparts: wgpu::Buffer,
+    /// r = ∂L/∂ŷ.   (chunk rows)
+    residual: wgpu::Buffer,
+}
+
+impl WideRows {
+    fn new(ctx: &Context, hidden: &LayerView, chunk_rows: usize) -> Result<WideRows> {
+        let tiles = hidden.outputs.div_ceil(kernels::TILED_N as usize);
+        Ok(WideRows {
+            a1: buffers::storage(ctx, "a1", chunk_rows * hidden.outputs)?,
+            yparts: buffers::storage(ctx, "yhat_parts", tiles * chunk_rows)?,
             residual: buffers::storage(ctx, "r", chunk_rows)?,
         })
     }
@@ -584,6 +620,46 @@ fn layered_chunk(
         }
     }
     Ok((forward_steps, backward_steps))
+}
+
+/// The wide kernels over one chunk of a network with one hidden layer:
+/// the forward steps (forward_wide, then output_wide with the loss and ∂b2
+/// partials), then the backward one (weight_grad_wide: ∂W1, ∂b1, ∂w2).
+fn wide_chunk(
+    rec: &mut Recorder<'_>,
+    act: Activation,
+    layers: &[LayerView],
+    chunk: &Chunk<'_>,
+    rows: &WideRows,
+    t: &Targets<'_>,
+) -> Result<(Vec<Step>, Vec<Step>)> {
+    let c = chunk.index;
+    // Layer 0's sizes and offsets; dst_off is w2's first index (b2 follows).
+    let params = Params {
+        dst_off: layers[1].weight.start as u32,
+        ..chunk.layer(&layers[0])
+    };
+    let forward = vec![
+        rec.step(
+            Kernel::forward_wide(act),
+            format!("forward_wide[{c}]"),
+            params,
+            &[chunk.x, t.theta, &rows.a1, &rows.yparts],
+        )?,
+        rec.step(
+            Kernel::OutputWide,
+            format!("output_wide[{c}]"),
+            params,
+            &[t.theta, chunk.y, &rows.yparts, &rows.residual, t.partials],
+        )?,
+    ];
+    let backward = vec![rec.step(
+        Kernel::weight_grad_wide(act),
+        format!("weight_grad_wide[{c}]"),
+        params,
+        &[chunk.x, t.theta, &rows.a1, &rows.residual, t.partials],
+    )?];
+    Ok((forward, backward))
 }
 
 /// The partials rows after the reduce chain: what the last kernel of each

@@ -50,6 +50,8 @@ pub enum Family {
     /// output.wgsl's kernels and their subgroup variant
     /// (output_subgroup.wgsl, which uses subgroup built-ins).
     OutputSubgroup,
+    /// The wide epoch of one hidden layer (wide.wgsl).
+    Wide,
     /// The mixed-precision kernels (shaders/mixed.wgsl): compiled only on a
     /// device opened for `--precision mixed`, from [`mixed::source`].
     Mixed,
@@ -58,7 +60,7 @@ pub enum Family {
 impl Family {
     /// The families with a fixed source, in declaration order, the order
     /// of [`SOURCES`]; not [`Family::Mixed`].
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Dense,
         Family::Output,
         Family::Grad,
@@ -66,6 +68,7 @@ impl Family {
         Family::Synth,
         Family::Fused,
         Family::OutputSubgroup,
+        Family::Wide,
     ];
 
     /// Whether the family's module needs a device opened with
@@ -86,7 +89,7 @@ impl Family {
 
 /// Each kernel family's source, with the shared prelude prepended, in the
 /// order of [`Family`].
-pub const SOURCES: [(&str, &str); 7] = [
+pub const SOURCES: [(&str, &str); 8] = [
     (
         "dense.wgsl",
         concat!(
@@ -135,6 +138,13 @@ pub const SOURCES: [(&str, &str); 7] = [
             include_str!("../../shaders/common.wgsl"),
             include_str!("../../shaders/output.wgsl"),
             include_str!("../../shaders/output_subgroup.wgsl")
+        ),
+    ),
+    (
+        "wide.wgsl",
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            include_str!("../../shaders/wide.wgsl")
         ),
     ),
 ];
@@ -236,10 +246,31 @@ pub enum Kernel {
     /// mixed`). Twin: `ops::weight_grad` on f16-rounded operands; tested by
     /// `mixed::products_match_their_f64_twins`.
     WeightGradCoop,
+    /// The wide epoch (one hidden layer of σ): A₁ = σ(X·W₁ᵀ + b₁),
+    /// workgroup-tiled, and each column tile's share of A₁·w₂ᵀ. Twin:
+    /// `ops::forward_wide` with sigmoid; tested by
+    /// `wide::wide_kernels_match_their_twins` (and the whole epoch by
+    /// `wide::wide_gradients_match_the_reference`).
+    ForwardWideSigmoid,
+    /// The same with tanh. Twin: `ops::forward_wide` with tanh; tested by
+    /// `wide::wide_kernels_match_their_twins`.
+    ForwardWideTanh,
+    /// The wide epoch's output: ŷ from the tiles' shares and b₂, r = (2/N)(ŷ
+    /// − y), and per row group Σe²/N and ∂b₂ = Σₙ r. Twin:
+    /// `ops::output_wide`; tested by `wide::wide_kernels_match_their_twins`.
+    OutputWide,
+    /// The wide epoch's gradient (σ): Δ₁ᵀ·X per row group with Δ₁ = (r·w₂) ⊙
+    /// σ′(A₁) formed as it is staged, and ∂b₁ = Σₙ Δ₁, ∂w₂ = rᵀ·A₁ by the
+    /// input tile 0 workgroups. Twin: `ops::weight_grad_wide` with sigmoid;
+    /// tested by `wide::wide_kernels_match_their_twins`.
+    WeightGradWideSigmoid,
+    /// The same with tanh. Twin: `ops::weight_grad_wide` with tanh; tested
+    /// by `wide::wide_kernels_match_their_twins`.
+    WeightGradWideTanh,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 25] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -265,6 +296,11 @@ impl Kernel {
         Kernel::ForwardCoopSigmoid,
         Kernel::ForwardCoopTanh,
         Kernel::WeightGradCoop,
+        Kernel::ForwardWideSigmoid,
+        Kernel::ForwardWideTanh,
+        Kernel::OutputWide,
+        Kernel::WeightGradWideSigmoid,
+        Kernel::WeightGradWideTanh,
     ];
 
     /// The output kernel: its subgroup variant on a device with subgroups.
@@ -311,6 +347,20 @@ impl Kernel {
         }
     }
 
+    pub fn forward_wide(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::ForwardWideSigmoid,
+            Activation::Tanh => Kernel::ForwardWideTanh,
+        }
+    }
+
+    pub fn weight_grad_wide(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::WeightGradWideSigmoid,
+            Activation::Tanh => Kernel::WeightGradWideTanh,
+        }
+    }
+
     /// The file that holds this kernel.
     pub fn family(self) -> Family {
         match self {
@@ -336,6 +386,11 @@ impl Kernel {
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
             | Kernel::WeightGradCoop => Family::Mixed,
+            Kernel::ForwardWideSigmoid
+            | Kernel::ForwardWideTanh
+            | Kernel::OutputWide
+            | Kernel::WeightGradWideSigmoid
+            | Kernel::WeightGradWideTanh => Family::Wide,
         }
     }
 
@@ -366,6 +421,11 @@ impl Kernel {
             // One entry point; the pipeline's ACT constant picks the activation.
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => "forward_coop",
             Kernel::WeightGradCoop => "weight_grad_coop",
+            Kernel::ForwardWideSigmoid => "forward_wide_sigmoid",
+            Kernel::ForwardWideTanh => "forward_wide_tanh",
+            Kernel::OutputWide => "output_wide",
+            Kernel::WeightGradWideSigmoid => "weight_grad_wide_sigmoid",
+            Kernel::WeightGradWideTanh => "weight_grad_wide_tanh",
         }
     }
 
@@ -393,6 +453,12 @@ impl Kernel {
             Kernel::ToHalf => &[0, 1, 2],
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => &[0, 3, 4, 5, 6],
             Kernel::WeightGradCoop => &[0, 3, 4, 6],
+            // x, theta, a1, yparts
+            Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => &[0, 1, 2, 4, 5],
+            // theta, labels, yparts, residual, partials
+            Kernel::OutputWide => &[0, 2, 3, 5, 6, 7],
+            // x, theta, a1, residual, partials
+            Kernel::WeightGradWideSigmoid | Kernel::WeightGradWideTanh => &[0, 1, 2, 4, 6, 7],
         }
     }
 
@@ -401,9 +467,13 @@ impl Kernel {
         match self {
             Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
             Kernel::CountEpoch => 1,
-            Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh | Kernel::WeightGradTiled => {
-                TILED_WORKGROUP
-            }
+            Kernel::ForwardTiledSigmoid
+            | Kernel::ForwardTiledTanh
+            | Kernel::WeightGradTiled
+            | Kernel::ForwardWideSigmoid
+            | Kernel::ForwardWideTanh
+            | Kernel::WeightGradWideSigmoid
+            | Kernel::WeightGradWideTanh => TILED_WORKGROUP,
             Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
@@ -450,6 +520,13 @@ impl Kernel {
                 up(p.rows, TILE) * up(p.count, TILE)
             }
             Kernel::WeightGradCoop => groups * up(p.count, TILE) * up(p.len, TILE),
+            Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => {
+                up(p.rows, TILED_M) * up(p.outputs, TILED_N)
+            }
+            Kernel::OutputWide => groups,
+            Kernel::WeightGradWideSigmoid | Kernel::WeightGradWideTanh => {
+                groups * up(p.outputs, TILED_M) * up(p.inputs, TILED_N)
+            }
         }
     }
 }
@@ -547,6 +624,8 @@ impl Kernel {
     /// - The mixed kernels (`to_half`, `forward_coop`, `weight_grad_coop`):
     ///   no proof is written for them yet, and their cooperative form has
     ///   not run on any adapter here.
+    /// - The wide kernels (`forward_wide_*`, `output_wide`,
+    ///   `weight_grad_wide_*`): no proof is written for them yet.
     pub fn checks(self) -> Checks {
         match self {
             Kernel::ForwardSigmoid
@@ -573,7 +652,12 @@ impl Kernel {
             | Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
-            | Kernel::WeightGradCoop => Checks::Checked,
+            | Kernel::WeightGradCoop
+            | Kernel::ForwardWideSigmoid
+            | Kernel::ForwardWideTanh
+            | Kernel::OutputWide
+            | Kernel::WeightGradWideSigmoid
+            | Kernel::WeightGradWideTanh => Checks::Checked,
         }
     }
 
@@ -609,6 +693,17 @@ impl Kernel {
     ///   (Σe², Σr) tree write all 256 entries of xt or sums between two
     ///   barriers before reading. The first tile runs for every workgroup
     ///   that passes the early return, since first < end.
+    /// - `forward_wide_*`: x_tile and w_tile as forward_tiled's a_tile and
+    ///   w_tile; after the last step's barrier, invocation (ty, tx) writes
+    ///   y_tile[(4·ty + q)·4 + tx/4][tx % 4] for q < 4, which is every
+    ///   component of all 256 vec4s (ty, tx < 16), then a barrier, then
+    ///   invocations t < 64 read y_tile[4t .. 4t + 3].
+    /// - `output_wide`: invocation lid writes sums[lid], all 64, before the
+    ///   barrier ahead of the tree, as `output_residual`.
+    /// - `weight_grad_wide_*`: d_tile[t] and p_tile[t] as
+    ///   `weight_grad_tiled`; in input tile 0 (uniform), every invocation
+    ///   writes both again after the loop's last barrier, then a barrier,
+    ///   then invocations t < 16 read d_tile[k·16 + t], p_tile[k·16 + t].
     pub fn zeroes_workgroup_memory(self) -> bool {
         false
     }

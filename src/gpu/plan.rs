@@ -42,6 +42,15 @@ pub enum KernelChoice {
     ///
     /// Auto's choice on CPU adapters.
     Layered,
+    /// One hidden layer of any width: the two tiled products, the output and the small sums riding along.
+    ///
+    /// Three kernels per chunk of rows: the forward product with each tile's
+    /// share of ŷ in its epilogue, the output and residual, and the weight
+    /// gradient, which forms Δ1 as it stages it and adds ∂b1 and ∂w2 beside
+    /// it. An error where the network has other than one hidden layer.
+    /// Not auto's choice: a family becomes the default only once it
+    /// measures faster on a GPU, and this one has not been measured.
+    Wide,
 }
 
 /// The kernels that run an epoch:
@@ -52,13 +61,17 @@ pub enum KernelChoice {
 ///   backprop), the forward product and the weight gradient tiled in
 ///   workgroup memory; for hardware GPUs, any depth and width;
 /// - layered: the same steps with every product register-blocked; for CPU
-///   adapters such as lavapipe, where workgroup memory is emulated.
+///   adapters such as lavapipe, where workgroup memory is emulated;
+/// - wide: one hidden layer of any width in three kernels per chunk
+///   (shaders/wide.wgsl), only where asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelFamily {
     /// The fused kernel, specialised to the network's shape.
     Fused(FusedShape),
     Tiled,
     Layered,
+    /// One hidden layer: forward_wide, output_wide, weight_grad_wide.
+    Wide,
 }
 
 impl KernelFamily {
@@ -81,6 +94,11 @@ impl KernelFamily {
                 "the fused kernel has no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
             ));
         }
+        if mixed && choice == KernelChoice::Wide {
+            return Err(Error::Config(
+                "the wide kernels have no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
+            ));
+        }
         Ok(match choice {
             KernelChoice::Auto => match shape {
                 Some(shape) if hardware => KernelFamily::Fused(shape),
@@ -89,6 +107,16 @@ impl KernelFamily {
             },
             KernelChoice::Tiled => KernelFamily::Tiled,
             KernelChoice::Layered => KernelFamily::Layered,
+            KernelChoice::Wide => match layout.hidden() {
+                [_] => KernelFamily::Wide,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "the wide kernels take exactly one hidden layer, not hidden layers {}; \
+                         use the tiled or layered kernels",
+                        layout.hidden_spec()
+                    )))
+                }
+            },
             KernelChoice::Fused => KernelFamily::Fused(shape.ok_or_else(|| {
                 Error::Config(format!(
                     "the fused kernel takes one hidden layer of at most {FUSED_WORKGROUP} units \
@@ -115,6 +143,7 @@ impl KernelFamily {
             KernelFamily::Fused(_) => "fused",
             KernelFamily::Tiled => "tiled",
             KernelFamily::Layered => "layered",
+            KernelFamily::Wide => "wide",
         }
     }
 }
@@ -159,7 +188,9 @@ impl Plan {
         // has a partials row: its gradient, then its loss term.
         let (widest, most_groups) = match family {
             KernelFamily::Fused(_) => (layout.features(), FUSED_GROUPS),
-            KernelFamily::Tiled | KernelFamily::Layered => (
+            // Wide: X, then A1 (rows, hidden); the ŷ shares, ⌈hidden/64⌉ per
+            // row, are never wider than A1.
+            KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide => (
                 *layout
                     .sizes()
                     .iter()
@@ -220,6 +251,15 @@ impl Plan {
             KernelFamily::Fused(_) => 0,
             KernelFamily::Tiled | KernelFamily::Layered => {
                 2 * layout.hidden().iter().sum::<usize>() + 1
+            }
+            // A1, the ŷ shares of its column tiles, and r.
+            KernelFamily::Wide => {
+                layout
+                    .hidden()
+                    .iter()
+                    .map(|&h| h + h.div_ceil(crate::gpu::kernels::TILED_N as usize))
+                    .sum::<usize>()
+                    + 1
             }
         };
         // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
@@ -330,6 +370,22 @@ mod tests {
         );
         assert!(matches!(
             KernelFamily::choose(KernelChoice::Fused, &narrow, true, true),
+            Err(Error::Config(_))
+        ));
+        // Wide only where asked for, and only for one hidden layer.
+        let wide = Layout::new(256, &[1024]).unwrap();
+        assert_eq!(choose(KernelChoice::Auto, &wide, true), KernelFamily::Tiled);
+        assert_eq!(choose(KernelChoice::Wide, &wide, false), KernelFamily::Wide);
+        assert_eq!(
+            choose(KernelChoice::Wide, &narrow, true),
+            KernelFamily::Wide
+        );
+        assert!(matches!(
+            KernelFamily::choose(KernelChoice::Wide, &deep, true, false),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            KernelFamily::choose(KernelChoice::Wide, &wide, true, true),
             Err(Error::Config(_))
         ));
     }
