@@ -7,7 +7,7 @@
 #   benches/gpu_session.sh run       # there, from the repository root, with $OUT set
 #
 # `prepare` builds the release binary and the GPU test binaries, strips
-# them into .gpu/ (ignored through .git/info/exclude), and downloads the
+# and compresses them into .gpu/ (ignored through .git/info/exclude), and downloads the
 # Vulkan loader and the GL/EGL libraries NVIDIA's Vulkan driver needs into
 # .gl/. Carry both: device `run` with carry [".gl", ".gpu"] and the command
 # `bash benches/gpu_session.sh run`.
@@ -40,11 +40,14 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["target"]["name"], m["executable"])
 ' > .gpu/tests.txt
+  mkdir -p /tmp/gpu-bundle
   for t in "${TESTS[@]}"; do
     exe=$(awk -v t="$t" '$1 == t { print $2 }' .gpu/tests.txt)
-    if [ -n "$exe" ]; then strip -o ".gpu/$t" "$exe"; fi
+    if [ -n "$exe" ]; then strip -o "/tmp/gpu-bundle/$t" "$exe"; fi
   done
-  strip -o .gpu/shadertrain target/release/shadertrain
+  strip -o /tmp/gpu-bundle/shadertrain target/release/shadertrain
+  # Compressed: the working tree and what it carries travel within 64 MiB.
+  tar -C /tmp/gpu-bundle -cJf .gpu/bundle.tar.xz .
   # The test binaries run the CLI at the path cargo compiled into them.
   realpath target/release/shadertrain > .gpu/bin_path
   local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
@@ -58,14 +61,18 @@ for line in sys.stdin:
 run() {
   : "${OUT:?run writes its results into \$OUT}"
   local peers=(--peers --python python3)
+  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
     export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
     export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   else
+    # A dry run of the script: the small shape only, no peers.
     peers=()
+    all=S0 big=S0 two=S0
   fi
+  tar -C .gpu -xJf .gpu/bundle.tar.xz
   local bin
   bin=$(cat .gpu/bin_path)
   mkdir -p "$(dirname "$bin")" && cp .gpu/shadertrain "$bin" 2>/dev/null
@@ -92,19 +99,19 @@ run() {
   local b=(bench --backends gpu --samples 20 --quiet)
   {
     echo "== f32, default kernels, against PyTorch"
-    $st "${b[@]}" --shapes S0,S1,S2,S3,S4 "${peers[@]}" --json "$OUT/f32.json"
+    $st "${b[@]}" --shapes "$all" "${peers[@]}" --json "$OUT/f32.json"
     echo "== --precision mixed"
-    $st "${b[@]}" --shapes S2,S3 --precision mixed --json "$OUT/mixed.json"
+    $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
     echo "== --kernels wide"
-    $st "${b[@]}" --shapes S2,S3 --kernels wide --json "$OUT/wide.json"
+    $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
     echo "== --kernels tiled (wide's baseline)"
-    $st "${b[@]}" --shapes S2,S3 --kernels tiled
+    $st "${b[@]}" --shapes "$big" --kernels tiled
     echo "== SHADERTRAIN_CHECKED_SHADERS=1"
-    SHADERTRAIN_CHECKED_SHADERS=1 $st "${b[@]}" --shapes S1,S3
+    SHADERTRAIN_CHECKED_SHADERS=1 $st "${b[@]}" --shapes "$two"
     echo "== SHADERTRAIN_NO_SUBGROUPS=1"
-    SHADERTRAIN_NO_SUBGROUPS=1 $st "${b[@]}" --shapes S1,S3
+    SHADERTRAIN_NO_SUBGROUPS=1 $st "${b[@]}" --shapes "$two"
     echo "== defaults again, for the two above"
-    $st "${b[@]}" --shapes S1,S3
+    $st "${b[@]}" --shapes "$two"
   } > "$OUT/bench.txt" 2>&1
 }
 

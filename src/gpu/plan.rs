@@ -21,6 +21,21 @@ const PARTIALS_BUDGET: u64 = 256 << 20;
 /// GPU a few times over, few enough that the partials stay small.
 const FUSED_GROUPS: usize = 512;
 
+/// The wide weight gradient's workgroups over all row groups: its split
+/// of the sum over rows is chosen so that (row groups × output tiles) is
+/// about this many, a few per SM on a large GPU (132 on an H200), rather
+/// than one row group per 64 rows, whose partials (a whole gradient each)
+/// the reduce then reads back. tiny-cuda-nn splits by batch/4096. A
+/// starting value: not yet measured on a GPU.
+pub const WIDE_WORKGROUPS: usize = 512;
+
+/// The wide weight gradient's 64 × 64 output tiles over W₁.
+fn wide_tiles(layout: &Layout) -> usize {
+    let tile = crate::gpu::kernels::TILED_M as usize;
+    let hidden = layout.hidden().first().copied().unwrap_or(1);
+    hidden.div_ceil(tile) * layout.features().div_ceil(tile)
+}
+
 /// Which kernels run an epoch, as the user asks (`--kernels`); the doc
 /// comments' first paragraphs are the command line's help.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -189,8 +204,18 @@ impl Plan {
         let (widest, most_groups) = match family {
             KernelFamily::Fused(_) => (layout.features(), FUSED_GROUPS),
             // Wide: X, then A1 (rows, hidden); the ŷ shares, ⌈hidden/64⌉ per
-            // row, are never wider than A1.
-            KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide => (
+            // row, are never wider than A1. Its row groups are the weight
+            // gradient's split of the sum: as many as keep about
+            // WIDE_WORKGROUPS of its workgroups busy over the output tiles.
+            KernelFamily::Wide => (
+                *layout
+                    .sizes()
+                    .iter()
+                    .max()
+                    .expect("layouts are never empty"),
+                (WIDE_WORKGROUPS / wide_tiles(layout)).max(1),
+            ),
+            KernelFamily::Tiled | KernelFamily::Layered => (
                 *layout
                     .sizes()
                     .iter()
@@ -321,6 +346,29 @@ mod tests {
         let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
         assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
         assert!(plan.groups > 64, "{} groups", plan.groups);
+    }
+
+    #[test]
+    fn wide_splits_the_weight_gradient_by_workgroups_not_by_64_rows() {
+        // S3: 64 output tiles of W1, so 8 row groups of 2048 rows, where the
+        // layer-by-layer kernels take 128 of 128 (the partials budget).
+        let s3 = Layout::new(256, &[1024]).unwrap();
+        let wide = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Wide).unwrap();
+        assert_eq!(wide.groups, WIDE_WORKGROUPS / 64);
+        assert_eq!(wide.group_rows, 2048);
+        let tiled = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Tiled).unwrap();
+        assert!(tiled.groups >= 16 * wide.groups, "{}", tiled.groups);
+        // S1: one tile, so 512 row groups of 128 rows; 1,000 rows keep the
+        // 64-row minimum.
+        let s1 = Layout::new(16, &[64]).unwrap();
+        let small = Plan::new(&s1, 65_536, 2 << 30, KernelFamily::Wide).unwrap();
+        assert_eq!((small.groups, small.group_rows), (WIDE_WORKGROUPS, 128));
+        let few = Plan::new(&s1, 1000, 2 << 30, KernelFamily::Wide).unwrap();
+        assert_eq!(few.group_rows, 64);
+        // Never fewer than one group, whatever the width.
+        let huge = Layout::new(4096, &[4096]).unwrap();
+        let one = Plan::new(&huge, 1000, 2 << 30, KernelFamily::Wide).unwrap();
+        assert_eq!(one.groups, 1);
     }
 
     #[test]
