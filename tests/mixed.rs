@@ -29,9 +29,15 @@ use shadertrain::train::{train, Backend, Schedule};
 /// where the adapter cannot: for Mixed, unless SHADERTRAIN_REQUIRE_MIXED=1;
 /// for MixedScalar, unless CI=true (lavapipe has f16).
 fn mixed_gpu(precision: Precision) -> Option<Context> {
+    mixed_gpu_with(precision, None)
+}
+
+/// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes.
+fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Context> {
     let request = AdapterRequest {
         allow_software: true,
         precision,
+        max_binding,
         ..AdapterRequest::default()
     };
     let required = match precision {
@@ -327,13 +333,23 @@ fn mixed_gradient_matches_its_f64_twin() {
 fn gradient_matches_twin(precision: Precision) {
     // Widths and rows that are not multiples of the 32-wide tile or of a
     // row group, so the padding and the partial tiles are exercised.
+    // A 32 KiB binding cuts the 200 rows into two chunks that share the f16
+    // copies.
     let data = Dataset::synthetic(200, 24, 3).unwrap();
-    for act in [Activation::Sigmoid, Activation::Tanh] {
+    let cases = [
+        (Activation::Sigmoid, None),
+        (Activation::Tanh, None),
+        (Activation::Tanh, Some(32 << 10)),
+    ];
+    for (act, max_binding) in cases {
         let m = model(&data, &[40], act, 5);
         let opt = Optimizer::gd(0.1);
-        let ctx = mixed_gpu(precision).unwrap();
+        let ctx = mixed_gpu_with(precision, max_binding).unwrap();
         let mut g =
             GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Auto).unwrap();
+        if max_binding.is_some() {
+            assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
+        }
         let mut grad = vec![0.0; m.params.len()];
         let loss = g.evaluate(&m.params, &mut grad).unwrap();
         let (want_loss, want) = twin(&m, &data);
