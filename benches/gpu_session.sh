@@ -102,6 +102,8 @@ run() {
     $st "${b[@]}" --shapes "$all" "${peers[@]}" --json "$OUT/f32.json"
     echo "== --precision mixed"
     $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
+    echo "== --kernels wide --precision mixed"
+    $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
     echo "== --kernels wide"
     $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
     echo "== --kernels tiled (wide's baseline)"

@@ -168,12 +168,16 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
         Op::new(ctx, kernel, pipeline, params, slots).expect("the buffers fit")
     };
     let (op, twin, flops): (Op, Box<dyn FnMut()>, _) = match kernel {
-        // Only on a device opened for --precision mixed; timed by
-        // `shadertrain bench --precision mixed`.
+        // The mixed kernels (only on a device opened for --precision mixed)
+        // and the wide ones: timed as epochs by `shadertrain bench
+        // --precision mixed` and `--kernels wide`.
         Kernel::ToHalf
         | Kernel::ForwardCoopSigmoid
         | Kernel::ForwardCoopTanh
         | Kernel::WeightGradCoop
+        | Kernel::ForwardShares
+        | Kernel::DeltaHalfSigmoid
+        | Kernel::DeltaHalfTanh
         | Kernel::ForwardWideSigmoid
         | Kernel::ForwardWideTanh
         | Kernel::OutputWide

@@ -8,6 +8,9 @@
 //   to_half:            dst = f16(scale · src), zero-padded     (count, len)
 //   forward_coop_*:     A₁ = g(X·W₁ᵀ + b₁)                      (rows, outputs)
 //   weight_grad_coop:   ∂W₁ = (Δ₁ᵀ·X) / scale per row group     (outputs, inputs)
+// and, for --kernels wide, the two f32 kernels around them:
+//   forward_shares:     ŷ's share of each 64 units, A₁·w₂        (⌈outputs/64⌉, rows)
+//   delta_half:         f16(scale·Δ₁), Δ₁ = (r·w₂) ⊙ g′(A₁), with ∂b₁ and ∂w₂ per row group
 // The f16 copies are padded with zeros to multiples of T in both
 // dimensions, so every cooperative load reads a whole CS × CS block inside
 // its buffer; padded rows and columns add zeros and are never stored.
@@ -36,7 +39,9 @@ const BLOCKS: u32 = (T / CS) * (T / CS);
 @group(0) @binding(3) var<storage, read> lhs16: array<f16>;              // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
 @group(0) @binding(4) var<storage, read> rhs16: array<f16>;              // forward: W₁ (count, len); weight_grad: X (rows_p, len)
 @group(0) @binding(5) var<storage, read> theta: array<f32>;              // forward: the parameter block (b₁)
-@group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad: the partials
+@group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad, delta_half: the partials; forward_shares: the ŷ shares
+@group(0) @binding(7) var<storage, read> acts: array<f32>;               // forward_shares, delta_half: A₁ (rows, outputs)
+@group(0) @binding(8) var<storage, read> resid: array<f32>;              // delta_half: r (rows)
 
 // T × T, row-major, then a spare CS × T region the repeated blocks go to.
 var<workgroup> c_tile: array<f32, 1536>;
@@ -134,4 +139,57 @@ fn store_weight_grad(li: u32, tile: vec4<u32>) {
             out_f32[base + o * p.inputs + i] = c_tile[e] * p.scale;
         }
     }
+}
+
+// --kernels wide: each row's share of ŷ = A₁·w₂ from each 64 units (the
+// wide family's tile width, which output_wide adds up), one invocation per
+// (tile, row), the units in order. w₂ starts at dst_off.
+@compute @workgroup_size(MIXED)
+fn forward_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let idx = linear_workgroup(wid, nwg) * MIXED + li;
+    let tiles = (p.outputs + TN - 1u) / TN;
+    if (idx >= tiles * p.rows) {
+        return;
+    }
+    let tile = idx / p.rows;
+    let row = idx % p.rows;
+    let end = min((tile + 1u) * TN, p.outputs);
+    var s = 0.0;
+    for (var o = tile * TN; o < end; o++) {
+        s = fma(acts[row * p.outputs + o], theta[p.dst_off + o], s);
+    }
+    out_f32[tile * p.rows + row] = s;
+}
+
+// --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED units,
+// one invocation per unit, the group's rows in order: its f16 copy
+// f16(scale·Δ₁) at row stride `count` (padding left as it is, zero), and
+// the group's ∂b₁ = Σₙ Δ₁ (at b_off) and ∂w₂ = Σₙ r·A₁ (at dst_off) into its
+// partials row.
+@compute @workgroup_size(MIXED)
+fn delta_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let blocks = (p.outputs + MIXED - 1u) / MIXED;
+    let id = linear_workgroup(wid, nwg);
+    let group = id / blocks;
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    let o = (id % blocks) * MIXED + li;
+    if (group >= groups || o >= p.outputs) {
+        return;
+    }
+    let first = group * p.group_rows;
+    let end = min(first + p.group_rows, p.rows);
+    let w2 = theta[p.dst_off + o];
+    var db = 0.0;
+    var dw = 0.0;
+    for (var n = first; n < end; n++) {
+        let a = acts[n * p.outputs + o];
+        let r = resid[n];
+        let d = r * w2 * slope(a, ACT);
+        dst_f16[n * p.count + o] = f16(p.scale * d);
+        db += d;
+        dw = fma(r, a, dw);
+    }
+    let base = (p.group_base + group) * p.stride;
+    out_f32[base + p.b_off + o] = db;
+    out_f32[base + p.dst_off + o] = dw;
 }

@@ -337,16 +337,17 @@ fn gradient_matches_twin(precision: Precision) {
     // copies.
     let data = Dataset::synthetic(200, 24, 3).unwrap();
     let cases = [
-        (Activation::Sigmoid, None),
-        (Activation::Tanh, None),
-        (Activation::Tanh, Some(32 << 10)),
+        (Activation::Sigmoid, None, KernelChoice::Auto),
+        (Activation::Tanh, None, KernelChoice::Auto),
+        (Activation::Tanh, Some(32 << 10), KernelChoice::Auto),
+        (Activation::Sigmoid, None, KernelChoice::Wide),
+        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide),
     ];
-    for (act, max_binding) in cases {
+    for (act, max_binding, kernels) in cases {
         let m = model(&data, &[40], act, 5);
         let opt = Optimizer::gd(0.1);
         let ctx = mixed_gpu_with(precision, max_binding).unwrap();
-        let mut g =
-            GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Auto).unwrap();
+        let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, kernels).unwrap();
         if max_binding.is_some() {
             assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
         }
@@ -357,7 +358,7 @@ fn gradient_matches_twin(precision: Precision) {
         // its rounding (2^-24 per operation over at most 200 terms).
         assert!(
             (loss - want_loss).abs() <= 1e-5 * want_loss,
-            "{precision:?} {act:?}: loss {loss} vs {want_loss}"
+            "{precision:?} {act:?} {kernels:?}: loss {loss} vs {want_loss}"
         );
         // ∂W₁: an f32 Δ₁ a few ulps from the twin's may round to the
         // neighbouring f16, one f16 step (2^-11 relative) off for that row:
@@ -373,7 +374,7 @@ fn gradient_matches_twin(precision: Precision) {
             };
             assert!(
                 (grad[k] - want[k]).abs() <= tol,
-                "{precision:?} {act:?}: parameter {k}: {} vs {} (tolerance {tol})",
+                "{precision:?} {act:?} {kernels:?}: parameter {k}: {} vs {} (tolerance {tol})",
                 grad[k],
                 want[k]
             );
@@ -497,4 +498,112 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
     assert!(ok, "{err}");
     assert!(err.contains("in f32"), "{err}");
     assert!(out.contains("f32"), "{out}");
+}
+
+#[test]
+fn wide_kernels_match_their_twins() {
+    for precision in BOTH {
+        let Some(ctx) = mixed_gpu(precision) else {
+            continue;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // 100 rows of 70 units: two 64-unit shares (the second partial),
+        // two blocks of units and two row groups of 64 (the second partial).
+        let (rows, units, group_rows) = (100usize, 70usize, 64usize);
+        let (w2_off, b1_off, stride) = (10usize, 500usize, 1000usize);
+        let a1 = common::uniform(11, rows * units, -1.0, 1.0);
+        let r = common::uniform(12, rows, -0.01, 0.01);
+        let mut theta = common::uniform(13, w2_off + units, -1.0, 1.0);
+        theta[..w2_off].fill(0.0);
+        let w2 = &theta[w2_off..];
+        let base = Params {
+            rows: rows as u32,
+            outputs: units as u32,
+            dst_off: w2_off as u32,
+            b_off: b1_off as u32,
+            group_rows: group_rows as u32,
+            stride: stride as u32,
+            count: pad(units) as u32,
+            scale: 64.0,
+            ..Params::default()
+        };
+        let shares = ops::run(
+            &ctx,
+            &kernels,
+            Kernel::ForwardShares,
+            &base,
+            &[
+                Slot::Input(&theta),
+                Slot::Output(2 * rows),
+                Slot::Input(&a1),
+            ],
+        )
+        .unwrap();
+        for tile in 0..2 {
+            for n in 0..rows {
+                let cols = tile * 64..units.min((tile + 1) * 64);
+                let terms = cols.map(|o| a1[n * units + o] as f64 * w2[o] as f64);
+                let want: f64 = terms.clone().sum();
+                let magnitude: f64 = terms.map(f64::abs).sum();
+                let what = format!("{precision:?} share {tile} of row {n}");
+                assert_sum_close(&what, shares[0][tile * rows + n], want, 64, magnitude);
+            }
+        }
+        for act in [Activation::Sigmoid, Activation::Tanh] {
+            let kernel = Kernel::delta_half(act);
+            let out = ops::run(
+                &ctx,
+                &kernels,
+                kernel,
+                &base,
+                &[
+                    Slot::Output(pad(rows) * pad(units) / 2),
+                    Slot::Input(&theta),
+                    Slot::Output(2 * stride),
+                    Slot::Input(&a1),
+                    Slot::Input(&r),
+                ],
+            )
+            .unwrap();
+            let (half, partials) = (unpack_f16(&out[0]), &out[1]);
+            let slope = |a: f64| match act {
+                Activation::Sigmoid => a * (1.0 - a),
+                Activation::Tanh => 1.0 - a * a,
+            };
+            let delta =
+                |n: usize, o: usize| r[n] as f64 * w2[o] as f64 * slope(a1[n * units + o] as f64);
+            for n in 0..pad(rows) {
+                for o in 0..pad(units) {
+                    let got = half[n * pad(units) + o] as f64;
+                    if n >= rows || o >= units {
+                        assert_eq!(got, 0.0, "{precision:?} {act:?} padding ({n}, {o})");
+                        continue;
+                    }
+                    // The f32 Δ₁ may round to the f16 next to the f64 one's.
+                    let want = 64.0 * delta(n, o);
+                    let tol = 2f64.powi(-10) * want.abs() + 1e-7;
+                    assert!(
+                        (got - want).abs() <= tol,
+                        "{precision:?} {act:?} f16 Δ₁ ({n}, {o}): {got} vs {want}"
+                    );
+                }
+            }
+            for group in 0..2 {
+                let range = group * group_rows..rows.min((group + 1) * group_rows);
+                for o in 0..units {
+                    let db = range.clone().map(|n| delta(n, o));
+                    let dw = range
+                        .clone()
+                        .map(|n| r[n] as f64 * a1[n * units + o] as f64);
+                    let row = &partials[group * stride..];
+                    let what = format!("{precision:?} {act:?} group {group} ∂b1[{o}]");
+                    let (want, mag) = (db.clone().sum(), db.map(f64::abs).sum());
+                    assert_sum_close(&what, row[b1_off + o], want, range.len(), mag);
+                    let what = format!("{precision:?} {act:?} group {group} ∂w2[{o}]");
+                    let (want, mag) = (dw.clone().sum(), dw.map(f64::abs).sum());
+                    assert_sum_close(&what, row[w2_off + o], want, range.len(), mag);
+                }
+            }
+        }
+    }
 }

@@ -163,8 +163,10 @@ pub(crate) fn record(
         _ => None,
     };
     // --precision mixed: the first hidden layer's f16 copies.
-    let half = match (ctx.mixed, &per_row) {
-        (Some(_), Some(_)) if layers.len() > 1 => {
+    let half = match (ctx.mixed, plan.family) {
+        (Some(_), KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide)
+            if layers.len() > 1 =>
+        {
             Some(Half::new(ctx, &layers[0], plan.chunk_rows)?)
         }
         _ => None,
@@ -204,7 +206,14 @@ pub(crate) fn record(
                 epoch.push(s);
             }
             (None, Some(wide)) => {
-                let (forward, backward) = wide_chunk(&mut rec, act, layers, &chunk, wide, targets)?;
+                let how = How {
+                    act,
+                    tiled: true,
+                    half: half.as_ref(),
+                    rows: data.rows(),
+                };
+                let (forward, backward) =
+                    wide_chunk(&mut rec, &how, layers, &chunk, wide, targets)?;
                 // As the layered chunk: the shared per-row buffers are
                 // read before the next chunk's forward overwrites them.
                 evaluate.extend(forward.iter().cloned());
@@ -624,16 +633,20 @@ fn layered_chunk(
 
 /// The wide kernels over one chunk of a network with one hidden layer:
 /// the forward steps (forward_wide, then output_wide with the loss and ∂b2
-/// partials), then the backward one (weight_grad_wide: ∂W1, ∂b1, ∂w2).
+/// partials), then the backward one (weight_grad_wide: ∂W1, ∂b1, ∂w2); in
+/// mixed precision where `how.half` is there ([`wide_mixed_chunk`]).
 fn wide_chunk(
     rec: &mut Recorder<'_>,
-    act: Activation,
+    how: &How<'_>,
     layers: &[LayerView],
     chunk: &Chunk<'_>,
     rows: &WideRows,
     t: &Targets<'_>,
 ) -> Result<(Vec<Step>, Vec<Step>)> {
-    let c = chunk.index;
+    if let Some(h) = how.half {
+        return wide_mixed_chunk(rec, how, h, layers, chunk, rows, t);
+    }
+    let (c, act) = (chunk.index, how.act);
     // Layer 0's sizes and offsets; dst_off is w2's first index (b2 follows).
     let params = Params {
         dst_off: layers[1].weight.start as u32,
@@ -659,6 +672,90 @@ fn wide_chunk(
         params,
         &[chunk.x, t.theta, &rows.a1, &rows.residual, t.partials],
     )?];
+    Ok((forward, backward))
+}
+
+/// [`wide_chunk`] with the two products in mixed precision: the f16 copies
+/// of X and W₁, the forward product, ŷ's shares and the output; then
+/// f16(s·Δ₁) with ∂b₁ and ∂w₂, and the weight gradient from the copies.
+fn wide_mixed_chunk(
+    rec: &mut Recorder<'_>,
+    how: &How<'_>,
+    h: &Half,
+    layers: &[LayerView],
+    chunk: &Chunk<'_>,
+    rows: &WideRows,
+    t: &Targets<'_>,
+) -> Result<(Vec<Step>, Vec<Step>)> {
+    let (c, act) = (chunk.index, how.act);
+    let first = &layers[0];
+    let chunk_rows = chunk.base.rows as usize;
+    let padded_rows = chunk_rows.next_multiple_of(mixed::TILE as usize) as u32;
+    let params = Params {
+        dst_off: layers[1].weight.start as u32,
+        ..chunk.layer(first)
+    };
+    let halves = Params {
+        len: h.inputs,
+        count: h.outputs,
+        ..params
+    };
+    let forward = vec![
+        rec.step(
+            Kernel::ToHalf,
+            format!("x_to_f16[{c}]"),
+            Half::to_half(chunk_rows, first.inputs, 0, (padded_rows, h.inputs), 1.0),
+            &[chunk.x, &h.x],
+        )?,
+        rec.step(
+            Kernel::ToHalf,
+            format!("w1_to_f16[{c}]"),
+            Half::to_half(
+                first.outputs,
+                first.inputs,
+                first.weight.start,
+                (h.outputs, h.inputs),
+                1.0,
+            ),
+            &[t.theta, &h.w],
+        )?,
+        rec.step(
+            Kernel::forward_coop(act),
+            format!("forward_coop[{c}]"),
+            halves,
+            &[&h.x, &h.w, t.theta, &rows.a1],
+        )?,
+        rec.step(
+            Kernel::ForwardShares,
+            format!("forward_shares[{c}]"),
+            params,
+            &[t.theta, &rows.yparts, &rows.a1],
+        )?,
+        rec.step(
+            Kernel::OutputWide,
+            format!("output_wide[{c}]"),
+            params,
+            &[t.theta, chunk.y, &rows.yparts, &rows.residual, t.partials],
+        )?,
+    ];
+    let scale = mixed::delta_scale(how.rows);
+    let backward = vec![
+        rec.step(
+            Kernel::delta_half(act),
+            format!("delta_half[{c}]"),
+            Params { scale, ..halves },
+            &[&h.d, t.theta, t.partials, &rows.a1, &rows.residual],
+        )?,
+        rec.step(
+            Kernel::WeightGradCoop,
+            format!("weight_grad_coop[{c}]"),
+            Params {
+                scale: 1.0 / scale,
+                ..halves
+            },
+            &[&h.d, &h.x, t.partials],
+        )?,
+    ];
     Ok((forward, backward))
 }
 

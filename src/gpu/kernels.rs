@@ -246,6 +246,16 @@ pub enum Kernel {
     /// mixed`). Twin: `ops::weight_grad` on f16-rounded operands; tested by
     /// `mixed::products_match_their_f64_twins`.
     WeightGradCoop,
+    /// ŷ's share of each 64 hidden units, A₁·w₂, for `--kernels wide
+    /// --precision mixed`. Twin: a column sum in f64; tested by
+    /// `mixed::wide_kernels_match_their_twins`.
+    ForwardShares,
+    /// f16(s·Δ₁) with Δ₁ = (r·w₂) ⊙ σ′(A₁), and ∂b₁, ∂w₂ per row group, for
+    /// `--kernels wide --precision mixed`. Twin: f64 in the test; tested by
+    /// `mixed::wide_kernels_match_their_twins`.
+    DeltaHalfSigmoid,
+    /// The same with tanh′.
+    DeltaHalfTanh,
     /// The wide epoch (one hidden layer of σ): A₁ = σ(X·W₁ᵀ + b₁),
     /// workgroup-tiled, and each column tile's share of A₁·w₂ᵀ. Twin:
     /// `ops::forward_wide` with sigmoid; tested by
@@ -270,7 +280,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 30] = [
+    pub const ALL: [Kernel; 33] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -296,6 +306,9 @@ impl Kernel {
         Kernel::ForwardCoopSigmoid,
         Kernel::ForwardCoopTanh,
         Kernel::WeightGradCoop,
+        Kernel::ForwardShares,
+        Kernel::DeltaHalfSigmoid,
+        Kernel::DeltaHalfTanh,
         Kernel::ForwardWideSigmoid,
         Kernel::ForwardWideTanh,
         Kernel::OutputWide,
@@ -337,6 +350,13 @@ impl Kernel {
         match act {
             Activation::Sigmoid => Kernel::ForwardCoopSigmoid,
             Activation::Tanh => Kernel::ForwardCoopTanh,
+        }
+    }
+
+    pub fn delta_half(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::DeltaHalfSigmoid,
+            Activation::Tanh => Kernel::DeltaHalfTanh,
         }
     }
 
@@ -385,7 +405,10 @@ impl Kernel {
             Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
-            | Kernel::WeightGradCoop => Family::Mixed,
+            | Kernel::WeightGradCoop
+            | Kernel::ForwardShares
+            | Kernel::DeltaHalfSigmoid
+            | Kernel::DeltaHalfTanh => Family::Mixed,
             Kernel::ForwardWideSigmoid
             | Kernel::ForwardWideTanh
             | Kernel::OutputWide
@@ -421,6 +444,9 @@ impl Kernel {
             // One entry point; the pipeline's ACT constant picks the activation.
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => "forward_coop",
             Kernel::WeightGradCoop => "weight_grad_coop",
+            Kernel::ForwardShares => "forward_shares",
+            // One entry point; the pipeline's ACT constant picks g′.
+            Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => "delta_half",
             Kernel::ForwardWideSigmoid => "forward_wide_sigmoid",
             Kernel::ForwardWideTanh => "forward_wide_tanh",
             Kernel::OutputWide => "output_wide",
@@ -453,6 +479,8 @@ impl Kernel {
             Kernel::ToHalf => &[0, 1, 2],
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => &[0, 3, 4, 5, 6],
             Kernel::WeightGradCoop => &[0, 3, 4, 6],
+            Kernel::ForwardShares => &[0, 5, 6, 7],
+            Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => &[0, 2, 5, 6, 7, 8],
             // x, theta, a1, yparts
             Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => &[0, 1, 2, 4, 5],
             // theta, labels, yparts, residual, partials
@@ -477,7 +505,10 @@ impl Kernel {
             Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
-            | Kernel::WeightGradCoop => MIXED_WORKGROUP,
+            | Kernel::WeightGradCoop
+            | Kernel::ForwardShares
+            | Kernel::DeltaHalfSigmoid
+            | Kernel::DeltaHalfTanh => MIXED_WORKGROUP,
             _ => LINEAR_WORKGROUP,
         }
     }
@@ -520,6 +551,12 @@ impl Kernel {
                 up(p.rows, TILE) * up(p.count, TILE)
             }
             Kernel::WeightGradCoop => groups * up(p.count, TILE) * up(p.len, TILE),
+            Kernel::ForwardShares => {
+                (up(p.outputs, TILED_N) * u64::from(p.rows)).div_ceil(MIXED_WORKGROUP.into())
+            }
+            Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
+                groups * up(p.outputs, MIXED_WORKGROUP)
+            }
             Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => {
                 up(p.rows, TILED_M) * up(p.outputs, TILED_N)
             }
@@ -653,6 +690,9 @@ impl Kernel {
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
             | Kernel::WeightGradCoop
+            | Kernel::ForwardShares
+            | Kernel::DeltaHalfSigmoid
+            | Kernel::DeltaHalfTanh
             | Kernel::ForwardWideSigmoid
             | Kernel::ForwardWideTanh
             | Kernel::OutputWide
@@ -1172,7 +1212,7 @@ fn build(
 /// forward's activation.
 fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'static str, f64); 2] {
     let act = match k {
-        Kernel::ForwardCoopTanh => ACT_TANH,
+        Kernel::ForwardCoopTanh | Kernel::DeltaHalfTanh => ACT_TANH,
         _ => ACT_SIGMOID,
     };
     [

@@ -109,11 +109,6 @@ impl KernelFamily {
                 "the fused kernel has no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
             ));
         }
-        if mixed && choice == KernelChoice::Wide {
-            return Err(Error::Config(
-                "the wide kernels have no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
-            ));
-        }
         Ok(match choice {
             KernelChoice::Auto => match shape {
                 Some(shape) if hardware => KernelFamily::Fused(shape),
@@ -432,9 +427,10 @@ mod tests {
             KernelFamily::choose(KernelChoice::Wide, &deep, true, false),
             Err(Error::Config(_))
         ));
-        assert!(matches!(
-            KernelFamily::choose(KernelChoice::Wide, &wide, true, true),
-            Err(Error::Config(_))
-        ));
+        // The wide kernels have a mixed-precision form.
+        assert_eq!(
+            KernelFamily::choose(KernelChoice::Wide, &wide, true, true).unwrap(),
+            KernelFamily::Wide
+        );
     }
 }
