@@ -161,35 +161,48 @@ fn forward_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     out_f32[tile * p.rows + row] = s;
 }
 
-// --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED units,
-// one invocation per unit, the group's rows in order: its f16 copy
-// f16(scale·Δ₁) at row stride `count` (padding left as it is, zero), and
-// the group's ∂b₁ = Σₙ Δ₁ (at b_off) and ∂w₂ = Σₙ r·A₁ (at dst_off) into its
-// partials row.
+// --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED of
+// the padded units, one invocation per unit, the group's rows in order:
+// its f16 copy f16(scale·Δ₁) at row stride `count`, zeros in the padding
+// (the rows past the chunk's, to the next multiple of T, and the units past
+// `outputs`: the copy is shared by every chunk, and a smaller last chunk
+// must not read the rows of the one before), and the group's
+// ∂b₁ = Σₙ Δ₁ (at b_off) and ∂w₂ = Σₙ r·A₁ (at dst_off) into its partials
+// row.
 @compute @workgroup_size(MIXED)
 fn delta_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let blocks = (p.outputs + MIXED - 1u) / MIXED;
+    let blocks = (p.count + MIXED - 1u) / MIXED;
     let id = linear_workgroup(wid, nwg);
     let group = id / blocks;
     let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
     let o = (id % blocks) * MIXED + li;
-    if (group >= groups || o >= p.outputs) {
+    if (group >= groups || o >= p.count) {
         return;
     }
+    let rows_p = ((p.rows + T - 1u) / T) * T;
     let first = group * p.group_rows;
-    let end = min(first + p.group_rows, p.rows);
-    let w2 = theta[p.dst_off + o];
+    let end = min(first + p.group_rows, rows_p);
+    let live = o < p.outputs;
+    var w2 = 0.0;
+    if (live) {
+        w2 = theta[p.dst_off + o];
+    }
     var db = 0.0;
     var dw = 0.0;
     for (var n = first; n < end; n++) {
-        let a = acts[n * p.outputs + o];
-        let r = resid[n];
-        let d = r * w2 * slope(a, ACT);
+        var d = 0.0;
+        if (live && n < p.rows) {
+            let a = acts[n * p.outputs + o];
+            let r = resid[n];
+            d = r * w2 * slope(a, ACT);
+            db += d;
+            dw = fma(r, a, dw);
+        }
         dst_f16[n * p.count + o] = f16(p.scale * d);
-        db += d;
-        dw = fma(r, a, dw);
     }
-    let base = (p.group_base + group) * p.stride;
-    out_f32[base + p.b_off + o] = db;
-    out_f32[base + p.dst_off + o] = dw;
+    if (live) {
+        let base = (p.group_base + group) * p.stride;
+        out_f32[base + p.b_off + o] = db;
+        out_f32[base + p.dst_off + o] = dw;
+    }
 }

@@ -554,8 +554,9 @@ impl Kernel {
             Kernel::ForwardShares => {
                 (up(p.outputs, TILED_N) * u64::from(p.rows)).div_ceil(MIXED_WORKGROUP.into())
             }
+            // count: the padded units, whose padding it zeroes.
             Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
-                groups * up(p.outputs, MIXED_WORKGROUP)
+                groups * up(p.count, MIXED_WORKGROUP)
             }
             Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => {
                 up(p.rows, TILED_M) * up(p.outputs, TILED_N)
