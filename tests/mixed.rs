@@ -351,6 +351,8 @@ fn gradient_matches_twin(precision: Precision) {
         if max_binding.is_some() {
             assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
         }
+        let described = Objective::describe(&g);
+        assert!(described.contains(", mixed "), "{described}");
         let mut grad = vec![0.0; m.params.len()];
         let loss = g.evaluate(&m.params, &mut grad).unwrap();
         let (want_loss, want) = twin(&m, &data);

@@ -163,13 +163,10 @@ pub(crate) fn record(
         _ => None,
     };
     // --precision mixed: the first hidden layer's f16 copies.
-    let half = match (ctx.mixed, plan.family) {
-        (Some(_), KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide)
-            if layers.len() > 1 =>
-        {
-            Some(Half::new(ctx, &layers[0], plan.chunk_rows)?)
-        }
-        _ => None,
+    let half = if plan.mixed {
+        Some(Half::new(ctx, &layers[0], plan.chunk_rows)?)
+    } else {
+        None
     };
     let fused = match plan.family {
         KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),

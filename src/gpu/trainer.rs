@@ -151,7 +151,11 @@ impl GpuTrainer {
         let mixed = ctx.mixed.is_some();
         let family = KernelFamily::choose(choice, layout, hardware, mixed)?;
         let plan = Plan::new(layout, rows, ctx.max_binding(), family)?;
-        Ok(Plan { mixed, ..plan })
+        // A network without a hidden layer has no products to run in f16.
+        Ok(Plan {
+            mixed: mixed && !layout.hidden().is_empty(),
+            ..plan
+        })
     }
 
     /// Allocates the buffers and records the passes that `plan` calls for.
@@ -302,8 +306,12 @@ impl GpuTrainer {
 
 impl Objective for GpuTrainer {
     fn describe(&self) -> String {
+        let precision = match self.ctx.mixed {
+            Some(products) if self.plan.mixed => format!(", {}", products.name()),
+            _ => String::new(),
+        };
         format!(
-            "gpu: {}, {} kernels",
+            "gpu: {}, {} kernels{precision}",
             crate::gpu::context::describe(&self.ctx.info),
             self.family().name()
         )
