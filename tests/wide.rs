@@ -398,3 +398,29 @@ fn wide_profile_names_its_kernels() {
         assert!(!names.contains(&gone), "{gone} in {names:?}");
     }
 }
+
+/// The kernels against their twins on drawn shapes: rows, inputs and
+/// hidden units from 1 up to past two 64-wide tiles.
+#[test]
+fn wide_kernels_match_their_twins_on_drawn_shapes() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let drawn = (1usize..=200, 1usize..=140, 1usize..=140, any::<bool>());
+    let mut runner = TestRunner::new(Config {
+        cases: 16,
+        ..Config::default()
+    });
+    runner
+        .run(&drawn, |(rows, inputs, hidden, tanh)| {
+            let act = if tanh {
+                Activation::Tanh
+            } else {
+                Activation::Sigmoid
+            };
+            check_kernels(&ctx, &kernels, act, (rows, inputs, hidden));
+            Ok(())
+        })
+        .unwrap();
+}
