@@ -57,7 +57,10 @@ fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Cont
         Ok(ctx) => Some(ctx),
         Err(e) if required => panic!("no {precision:?} device: {e}"),
         Err(e) => {
-            eprintln!("SKIPPED ({precision:?}): {e}");
+            // Straight to the process's stderr, past the test harness's
+            // capture, so a CI log shows every skip.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED ({precision:?}): {e}");
             None
         }
     }
