@@ -5,7 +5,7 @@
 //! the tensor cores on NVIDIA GPUs. The master weights, every other
 //! kernel, the reductions and the update stay f32.
 //!
-//! Which configuration runs ([`Coop`]), what an adapter offers
+//! How the products run ([`Products`]), what an adapter offers
 //! ([`describe`], [`usable`]), the WGSL source with the configuration
 //! prepended ([`source`]), and the host-side twin of the f16 rounding
 //! ([`round_f16`]). The arithmetic, and why Δ₁ is scaled before it is
