@@ -2,7 +2,7 @@
 // over any number of inputs: the two products with X and almost nothing
 // else. Per chunk of rows:
 //   forward_wide_*:     A1 = g(X·W1ᵀ + 1·b1ᵀ)                 (rows, hidden)
-//                       and each column tile's share of A1·w2ᵀ  (tiles, rows)
+//                       and each 64-unit column tile's share of A1·w2ᵀ (tiles, rows)
 //   output_wide:        ŷ = b2 + Σ_tiles,  r = (2/N)(ŷ − y)     (rows)
 //                       and the row group's Σe²/N and ∂b2 = Σₙ r
 //   weight_grad_wide_*: ∂W1 = Δ1ᵀ·X with Δ1 = (r·w2) ⊙ g′(A1) formed as it is
@@ -23,11 +23,69 @@
 @group(0) @binding(6) var<storage, read_write> residual: array<f32>;  // r (rows)
 @group(0) @binding(7) var<storage, read_write> partials: array<f32>;  // (row groups, stride)
 
-// forward_wide_*: the tiled forward of dense.wgsl's forward_tiled, then
-// the epilogue's ŷ shares.
-var<workgroup> x_tile: array<vec4<f32>, TILE_VEC4S>; // [k][m/4]: X[m0 + m .. m + 3, k0 + k]
-var<workgroup> w_tile: array<vec4<f32>, TILE_VEC4S>; // [k][n/4]: W1[n0 + n .. n + 3, k0 + k]
-var<workgroup> y_tile: array<vec4<f32>, TILE_VEC4S>; // [m][tx/4]: row m0 + m's Σ over tx's 4 columns
+// The wide products' tiles: WM × WN outputs per workgroup of TILED (16 ×
+// 16) invocations, 8 × 8 each: invocation (ty, tx) owns rows 4·ty .. + 3
+// and 64 + 4·ty .. + 3 of the tile, and likewise columns from 4·tx, so
+// each of its reads from workgroup memory is a whole vec4. The sum goes in
+// steps of WK, each operand's step staged as WK × WM/4 vec4s ([k][m/4]),
+// double-buffered: step s + 1 is loaded into the other stage while step s
+// is multiplied, one barrier per step. Two stages of both operands are
+// 2 × 2 × WIDE_STAGE vec4s = 16 KiB, WebGPU's default
+// max_compute_workgroup_storage_size; the epilogues reuse the stages.
+// Mirrored by kernels::WIDE_M, WIDE_N, WIDE_K.
+const WM: u32 = 128u;
+const WN: u32 = 128u;
+const WK: u32 = 8u;
+const WIDE_STAGE: u32 = 256u; // WK · WM / 4 = WK · WN / 4
+
+// Two stages of the row operand (X in the forward, Δ1 in the gradient)
+// and of the column operand (W1, X): stage s is [s·WIDE_STAGE, + WIDE_STAGE).
+var<workgroup> a_stage: array<vec4<f32>, 512>;
+var<workgroup> b_stage: array<vec4<f32>, 512>;
+
+// The 8 × 8 register block: c[i] are rows i (0 .. 3 from 4·ty, 4 .. 7 from
+// 64 + 4·ty) times columns 4·tx .. + 3 (lo) and 64 + 4·tx .. + 3 (hi).
+struct Block {
+    lo: array<vec4<f32>, 8>,
+    hi: array<vec4<f32>, 8>,
+}
+
+// One step of WK from stage `base` (0 or WIDE_STAGE): for each k in order,
+// each output gains a[row]·b[column] by one fma.
+fn multiply_step(acc: ptr<function, Block>, base: u32, ty: u32, tx: u32) {
+    for (var k = 0u; k < WK; k++) {
+        let at = base + k * 32u;
+        let a0 = a_stage[at + ty];
+        let a1 = a_stage[at + 16u + ty];
+        let b0 = b_stage[at + tx];
+        let b1 = b_stage[at + 16u + tx];
+        (*acc).lo[0] = fma(vec4(a0.x), b0, (*acc).lo[0]);
+        (*acc).lo[1] = fma(vec4(a0.y), b0, (*acc).lo[1]);
+        (*acc).lo[2] = fma(vec4(a0.z), b0, (*acc).lo[2]);
+        (*acc).lo[3] = fma(vec4(a0.w), b0, (*acc).lo[3]);
+        (*acc).lo[4] = fma(vec4(a1.x), b0, (*acc).lo[4]);
+        (*acc).lo[5] = fma(vec4(a1.y), b0, (*acc).lo[5]);
+        (*acc).lo[6] = fma(vec4(a1.z), b0, (*acc).lo[6]);
+        (*acc).lo[7] = fma(vec4(a1.w), b0, (*acc).lo[7]);
+        (*acc).hi[0] = fma(vec4(a0.x), b1, (*acc).hi[0]);
+        (*acc).hi[1] = fma(vec4(a0.y), b1, (*acc).hi[1]);
+        (*acc).hi[2] = fma(vec4(a0.z), b1, (*acc).hi[2]);
+        (*acc).hi[3] = fma(vec4(a0.w), b1, (*acc).hi[3]);
+        (*acc).hi[4] = fma(vec4(a1.x), b1, (*acc).hi[4]);
+        (*acc).hi[5] = fma(vec4(a1.y), b1, (*acc).hi[5]);
+        (*acc).hi[6] = fma(vec4(a1.z), b1, (*acc).hi[6]);
+        (*acc).hi[7] = fma(vec4(a1.w), b1, (*acc).hi[7]);
+    }
+}
+
+// Row i (0 .. 7) of an invocation's block, as an offset in the tile.
+fn block_row(ty: u32, i: u32) -> u32 {
+    return (i / 4u) * 64u + 4u * ty + i % 4u;
+}
+
+// forward_wide_*: A1's tile of rows m0 .. + WM, units n0 .. + WN, from
+// X's rows and W1's rows over every input; then the epilogue's ŷ shares,
+// one per 64-unit half of the tile (yparts keeps its ⌈outputs/TN⌉ rows).
 
 // Element k of row `row` of X, zero outside it.
 fn x_at(row: u32, k: u32) -> f32 {
@@ -56,6 +114,29 @@ fn w2_quad(c: u32) -> vec4<f32> {
     return v;
 }
 
+// One staged quad of each operand: rows lr of X's and W1's tiles, inputs
+// k .. k + 3.
+struct Rows {
+    x: vec4<f32>,
+    w: vec4<f32>,
+}
+
+fn forward_rows(m: u32, n: u32, k: u32) -> Rows {
+    return Rows(
+        vec4(x_at(m, k), x_at(m, k + 1u), x_at(m, k + 2u), x_at(m, k + 3u)),
+        vec4(w_at(n, k), w_at(n, k + 1u), w_at(n, k + 2u), w_at(n, k + 3u)),
+    );
+}
+
+// Into the stage at `base`, [k][m/4]: inputs lk + q at slot + 32·q, the
+// row's lane of its quad.
+fn stage_rows(base: u32, slot: u32, lane: u32, v: Rows) {
+    for (var q = 0u; q < 4u; q++) {
+        a_stage[base + slot + 32u * q][lane] = v.x[q];
+        b_stage[base + slot + 32u * q][lane] = v.w[q];
+    }
+}
+
 // Row `row` of the block, columns c .. c + 3: A1 = g(z + b1) where it
 // exists; returns Σⱼ A1[row, c + j]·w2[c + j] in j order (0 outside).
 fn store_a1(row: u32, c: u32, z: vec4<f32>, w2: vec4<f32>, act: u32) -> f32 {
@@ -74,65 +155,80 @@ fn store_a1(row: u32, c: u32, z: vec4<f32>, w2: vec4<f32>, act: u32) -> f32 {
     return s;
 }
 
+// Block row i's A1 (both column quads), and its two 4-unit shares of ŷ
+// into a_stage (half 0) and b_stage (half 1) at [m][tx/4][tx % 4].
+fn store_block_row(m0: u32, n0: u32, ty: u32, tx: u32, i: u32, lo: vec4<f32>, hi: vec4<f32>, w2lo: vec4<f32>, w2hi: vec4<f32>, act: u32) {
+    let m = block_row(ty, i);
+    let slot = m * 4u + tx / 4u;
+    let lane = tx % 4u;
+    a_stage[slot][lane] = store_a1(m0 + m, n0 + 4u * tx, lo, w2lo, act);
+    b_stage[slot][lane] = store_a1(m0 + m, n0 + 64u + 4u * tx, hi, w2hi, act);
+}
+
 fn forward_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
-    let tiles_n = (p.outputs + TN - 1u) / TN;
+    let tiles_n = (p.outputs + WN - 1u) / WN;
     let tile = linear_workgroup(wid, nwg);
-    let m0 = (tile / tiles_n) * TM;
-    let tile_n = tile % tiles_n;
-    let n0 = tile_n * TN;
+    let m0 = (tile / tiles_n) * WM;
+    let n0 = (tile % tiles_n) * WN;
     if (m0 >= p.rows) {
         return;
     }
     let t = lid.x;
-    let tx = t % 16u; // outputs n0 + 4·tx .. + 3
-    let ty = t / 16u; // rows m0 + 4·ty .. + 3
-    // The staging: invocation t loads 4 inputs of one row of each tile.
-    let lr = t / 4u;
-    let lk = (t % 4u) * 4u;
-    var c0 = vec4(0.0);
-    var c1 = vec4(0.0);
-    var c2 = vec4(0.0);
-    var c3 = vec4(0.0);
-    for (var k0 = 0u; k0 < p.inputs; k0 += TK) {
-        let k = k0 + lk;
-        let slot = lk * 16u + lr / 4u;
-        let c = lr % 4u;
-        x_tile[slot][c] = x_at(m0 + lr, k);
-        x_tile[slot + 16u][c] = x_at(m0 + lr, k + 1u);
-        x_tile[slot + 32u][c] = x_at(m0 + lr, k + 2u);
-        x_tile[slot + 48u][c] = x_at(m0 + lr, k + 3u);
-        w_tile[slot][c] = w_at(n0 + lr, k);
-        w_tile[slot + 16u][c] = w_at(n0 + lr, k + 1u);
-        w_tile[slot + 32u][c] = w_at(n0 + lr, k + 2u);
-        w_tile[slot + 48u][c] = w_at(n0 + lr, k + 3u);
-        workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let xv = x_tile[k * 16u + ty];
-            let wv = w_tile[k * 16u + tx];
-            c0 = fma(vec4(xv.x), wv, c0);
-            c1 = fma(vec4(xv.y), wv, c1);
-            c2 = fma(vec4(xv.z), wv, c2);
-            c3 = fma(vec4(xv.w), wv, c3);
+    let tx = t % 16u;
+    let ty = t / 16u;
+    // The staging: invocation t loads inputs lk .. + 3 of the step of row
+    // lr of each tile.
+    let lr = t / 2u;
+    let lk = (t % 2u) * 4u;
+    let slot = lk * 32u + lr / 4u;
+    let lane = lr % 4u;
+    let steps = (p.inputs + WK - 1u) / WK;
+    var acc: Block;
+    var next = forward_rows(m0 + lr, n0 + lr, lk);
+    stage_rows(0u, slot, lane, next);
+    workgroupBarrier();
+    // Step s multiplies stage s % 2 while step s + 1 goes into the other,
+    // which every invocation finished reading before the last barrier.
+    for (var s = 0u; s < steps; s++) {
+        let more = s + 1u < steps;
+        if (more) {
+            next = forward_rows(m0 + lr, n0 + lr, (s + 1u) * WK + lk);
+        }
+        multiply_step(&acc, (s % 2u) * WIDE_STAGE, ty, tx);
+        if (more) {
+            stage_rows(((s + 1u) % 2u) * WIDE_STAGE, slot, lane, next);
         }
         workgroupBarrier();
     }
-    let row = m0 + 4u * ty;
-    let col = n0 + 4u * tx;
-    let w2 = w2_quad(col);
-    // Each of the block's rows: its 4 columns' share of ŷ, by column
-    // quad tx, into y_tile; every slot is written before the barrier.
-    let q = tx / 4u;
-    let lane = tx % 4u;
-    y_tile[(4u * ty) * 4u + q][lane] = store_a1(row, col, c0, w2, act);
-    y_tile[(4u * ty + 1u) * 4u + q][lane] = store_a1(row + 1u, col, c1, w2, act);
-    y_tile[(4u * ty + 2u) * 4u + q][lane] = store_a1(row + 2u, col, c2, w2, act);
-    y_tile[(4u * ty + 3u) * 4u + q][lane] = store_a1(row + 3u, col, c3, w2, act);
+    let w2lo = w2_quad(n0 + 4u * tx);
+    let w2hi = w2_quad(n0 + 64u + 4u * tx);
+    // Every component of both arrays (m < WM, tx < 16) is written here,
+    // after the loop's last barrier and before the next.
+    store_block_row(m0, n0, ty, tx, 0u, acc.lo[0], acc.hi[0], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 1u, acc.lo[1], acc.hi[1], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 2u, acc.lo[2], acc.hi[2], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 3u, acc.lo[3], acc.hi[3], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 4u, acc.lo[4], acc.hi[4], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 5u, acc.lo[5], acc.hi[5], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 6u, acc.lo[6], acc.hi[6], w2lo, w2hi, act);
+    store_block_row(m0, n0, ty, tx, 7u, acc.lo[7], acc.hi[7], w2lo, w2hi, act);
     workgroupBarrier();
-    // Row m0 + t's 16 shares, added as a fixed tree: the four quads
-    // pairwise, then the lanes pairwise.
-    if (t < TM && m0 + t < p.rows) {
-        let s = (y_tile[4u * t] + y_tile[4u * t + 1u]) + (y_tile[4u * t + 2u] + y_tile[4u * t + 3u]);
-        yparts[tile_n * p.rows + m0 + t] = (s.x + s.y) + (s.z + s.w);
+    // Invocation t: row m0 + t % WM of half t / WM, its 16 shares added as
+    // a fixed tree: the four quads pairwise, then the lanes pairwise.
+    let half = t / WM;
+    let m = t % WM;
+    let share = n0 / TN + half;
+    if (m0 + m < p.rows && share * TN < p.outputs) {
+        var q = array<vec4<f32>, 4>();
+        for (var j = 0u; j < 4u; j++) {
+            if (half == 0u) {
+                q[j] = a_stage[4u * m + j];
+            } else {
+                q[j] = b_stage[4u * m + j];
+            }
+        }
+        let s = (q[0] + q[1]) + (q[2] + q[3]);
+        yparts[share * p.rows + m0 + m] = (s.x + s.y) + (s.z + s.w);
     }
 }
 
@@ -190,13 +286,11 @@ fn output_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-// weight_grad_wide_*: grad.wgsl's weight_grad_tiled with D = Δ1 formed as
-// it is staged, from r, w2 and A1.
-var<workgroup> d_tile: array<vec4<f32>, TILE_VEC4S>; // [n][o/4]: Δ1[n0 + n, o0 + o .. o + 3]
-var<workgroup> p_tile: array<vec4<f32>, TILE_VEC4S>; // [n][i/4]: X[n0 + n, i0 + i .. i + 3]
+// weight_grad_wide_*: ∂W1's tile of outputs o0 .. + WM, inputs i0 .. + WN
+// over one row group, with Δ1 = (r·w2) ⊙ g′(A1) formed as it is staged.
 
-// Four consecutive values from column c of row n of a (rows, width)
-// matrix, zero past its last column.
+// Four consecutive values from column c of row n of A1, zero past its
+// last column.
 fn a1_quad(n: u32, c: u32) -> vec4<f32> {
     var v = vec4(0.0);
     for (var j = 0u; j < 4u; j++) {
@@ -222,92 +316,31 @@ fn slope4(a: vec4<f32>, act: u32) -> vec4<f32> {
     return vec4(slope(a.x, act), slope(a.y, act), slope(a.z, act), slope(a.w, act));
 }
 
+// One row's staged quads: Δ1[n, o .. o + 3], X[n, i .. i + 3], and the r
+// and A1 the small sums take; all zero for a row past the group.
+struct Staged {
+    d: vec4<f32>,
+    x: vec4<f32>,
+    r: f32,
+    a: vec4<f32>,
+}
+
+fn grad_row(n: u32, end: u32, o: u32, i: u32, w2: vec4<f32>, act: u32) -> Staged {
+    var s = Staged(vec4(0.0), vec4(0.0), 0.0, vec4(0.0));
+    if (n < end) {
+        s.r = residual[n];
+        s.a = a1_quad(n, o);
+        s.d = (s.r * w2) * slope4(s.a, act);
+        s.x = x_quad(n, i);
+    }
+    return s;
+}
+
 // ∂b1 or ∂w2 for o .. o + 3 where they exist, at column `at` + o.
 fn store_quad(row: u32, at: u32, o: u32, v: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         if (o + j < p.outputs) {
             partials[row + at + o + j] = v[j];
-        }
-    }
-}
-
-// One workgroup per (row group, TM outputs, TN inputs). Invocation t stages
-// row n0 + t/16, outputs o0 + 4·(t % 16) .. + 3 of Δ1, and keeps its own
-// sums of those Δ1 and r·A1 over its rows (every 16th of the group).
-fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
-    let tiles_o = (p.outputs + TM - 1u) / TM;
-    let tiles_i = (p.inputs + TN - 1u) / TN;
-    let id = linear_workgroup(wid, nwg);
-    let group = id / (tiles_o * tiles_i);
-    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
-    if (group >= groups) {
-        return;
-    }
-    let o0 = (id % tiles_o) * TM;
-    let i0 = ((id / tiles_o) % tiles_i) * TN;
-    let first = group * p.group_rows;
-    let end = min(first + p.group_rows, p.rows);
-    let t = lid.x;
-    let tx = t % 16u; // inputs i0 + 4·tx .. + 3
-    let ty = t / 16u; // outputs o0 + 4·ty .. + 3
-    let lr = t / 16u;
-    let lc = (t % 16u) * 4u;
-    // Zero past the last output, so Δ1 and r·A1 are 0 there.
-    let w2 = w2_quad(o0 + lc);
-    var c0 = vec4(0.0);
-    var c1 = vec4(0.0);
-    var c2 = vec4(0.0);
-    var c3 = vec4(0.0);
-    var db = vec4(0.0); // Σ Δ1 over this invocation's rows
-    var dw = vec4(0.0); // Σ r·A1 over the same rows
-    for (var n0 = first; n0 < end; n0 += TK) {
-        let n = n0 + lr;
-        var dv = vec4(0.0);
-        var xv = vec4(0.0);
-        if (n < end) {
-            let r = residual[n];
-            let a = a1_quad(n, o0 + lc);
-            dv = (r * w2) * slope4(a, act);
-            xv = x_quad(n, i0 + lc);
-            db += dv;
-            dw = fma(vec4(r), a, dw);
-        }
-        d_tile[t] = dv;
-        p_tile[t] = xv;
-        workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let d = d_tile[k * 16u + ty];
-            let xk = p_tile[k * 16u + tx];
-            c0 = fma(vec4(d.x), xk, c0);
-            c1 = fma(vec4(d.y), xk, c1);
-            c2 = fma(vec4(d.z), xk, c2);
-            c3 = fma(vec4(d.w), xk, c3);
-        }
-        workgroupBarrier();
-    }
-    let row = (p.group_base + group) * p.stride;
-    let o = o0 + 4u * ty;
-    let i = i0 + 4u * tx;
-    store_w1_row(row, o, i, c0);
-    store_w1_row(row, o + 1u, i, c1);
-    store_w1_row(row, o + 2u, i, c2);
-    store_w1_row(row, o + 3u, i, c3);
-    // Input tile 0 (uniform across the workgroup): the 16 invocations of
-    // each output quad add their sums in row-offset order, through the
-    // tiles the loop above left behind its last barrier.
-    if (i0 == 0u) {
-        d_tile[t] = db;
-        p_tile[t] = dw;
-        workgroupBarrier();
-        if (t < 16u) {
-            var b = d_tile[t];
-            var w = p_tile[t];
-            for (var k = 1u; k < 16u; k++) {
-                b += d_tile[k * 16u + t];
-                w += p_tile[k * 16u + t];
-            }
-            store_quad(row, p.b_off, o0 + 4u * t, b);
-            store_quad(row, p.dst_off, o0 + 4u * t, w);
         }
     }
 }
@@ -320,6 +353,93 @@ fn store_w1_row(row: u32, o: u32, i: u32, v: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         if (i + j < p.inputs) {
             partials[row + p.w_off + o * p.inputs + i + j] = v[j];
+        }
+    }
+}
+
+// Block row i: ∂W1 for output o0 + block_row(ty, i), both input quads.
+fn store_grad_row(row: u32, o0: u32, i0: u32, ty: u32, tx: u32, i: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    let o = o0 + block_row(ty, i);
+    store_w1_row(row, o, i0 + 4u * tx, lo);
+    store_w1_row(row, o, i0 + 64u + 4u * tx, hi);
+}
+
+// One workgroup per (row group, WM outputs, WN inputs). Invocation t stages
+// row n0 + t/32, outputs o0 + 4·(t % 32) .. + 3 of Δ1 and the same inputs
+// of X, at [t] of each stage ([k][o/4] with k = t/32), and keeps its own
+// sums of those Δ1 and r·A1 over its rows (every WK-th of the group).
+fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
+    let tiles_o = (p.outputs + WM - 1u) / WM;
+    let tiles_i = (p.inputs + WN - 1u) / WN;
+    let id = linear_workgroup(wid, nwg);
+    let group = id / (tiles_o * tiles_i);
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    if (group >= groups) {
+        return;
+    }
+    let o0 = (id % tiles_o) * WM;
+    let i0 = ((id / tiles_o) % tiles_i) * WN;
+    let first = group * p.group_rows;
+    let end = min(first + p.group_rows, p.rows);
+    let t = lid.x;
+    let tx = t % 16u; // inputs i0 + 4·tx .. + 3 and i0 + 64 + 4·tx .. + 3
+    let ty = t / 16u; // outputs o0 + 4·ty .. + 3 and o0 + 64 + 4·ty .. + 3
+    let lr = t / 32u;
+    let lc = (t % 32u) * 4u;
+    // Zero past the last output, so Δ1 and r·A1 are 0 there.
+    let w2 = w2_quad(o0 + lc);
+    let steps = (end - first + WK - 1u) / WK;
+    var acc: Block;
+    var db = vec4(0.0); // Σ Δ1 over this invocation's rows
+    var dw = vec4(0.0); // Σ r·A1 over the same rows
+    var next = grad_row(first + lr, end, o0 + lc, i0 + lc, w2, act);
+    db += next.d;
+    dw = fma(vec4(next.r), next.a, dw);
+    a_stage[t] = next.d;
+    b_stage[t] = next.x;
+    workgroupBarrier();
+    // Double-buffered as forward_wide: step s + 1 is loaded while step s
+    // is multiplied, then staged, then one barrier.
+    for (var s = 0u; s < steps; s++) {
+        let more = s + 1u < steps;
+        if (more) {
+            next = grad_row(first + (s + 1u) * WK + lr, end, o0 + lc, i0 + lc, w2, act);
+            db += next.d;
+            dw = fma(vec4(next.r), next.a, dw);
+        }
+        multiply_step(&acc, (s % 2u) * WIDE_STAGE, ty, tx);
+        if (more) {
+            let base = ((s + 1u) % 2u) * WIDE_STAGE;
+            a_stage[base + t] = next.d;
+            b_stage[base + t] = next.x;
+        }
+        workgroupBarrier();
+    }
+    let row = (p.group_base + group) * p.stride;
+    store_grad_row(row, o0, i0, ty, tx, 0u, acc.lo[0], acc.hi[0]);
+    store_grad_row(row, o0, i0, ty, tx, 1u, acc.lo[1], acc.hi[1]);
+    store_grad_row(row, o0, i0, ty, tx, 2u, acc.lo[2], acc.hi[2]);
+    store_grad_row(row, o0, i0, ty, tx, 3u, acc.lo[3], acc.hi[3]);
+    store_grad_row(row, o0, i0, ty, tx, 4u, acc.lo[4], acc.hi[4]);
+    store_grad_row(row, o0, i0, ty, tx, 5u, acc.lo[5], acc.hi[5]);
+    store_grad_row(row, o0, i0, ty, tx, 6u, acc.lo[6], acc.hi[6]);
+    store_grad_row(row, o0, i0, ty, tx, 7u, acc.lo[7], acc.hi[7]);
+    // Input tile 0 (uniform across the workgroup): the WK invocations of
+    // each output quad add their sums in row-offset order, through stage
+    // 0, which the loop above finished reading before its last barrier.
+    if (i0 == 0u) {
+        a_stage[t] = db;
+        b_stage[t] = dw;
+        workgroupBarrier();
+        if (t < 32u) {
+            var b = a_stage[t];
+            var w = b_stage[t];
+            for (var k = 1u; k < WK; k++) {
+                b += a_stage[k * 32u + t];
+                w += b_stage[k * 32u + t];
+            }
+            store_quad(row, p.b_off, o0 + 4u * t, b);
+            store_quad(row, p.dst_off, o0 + 4u * t, w);
         }
     }
 }

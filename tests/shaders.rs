@@ -5,7 +5,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadertrain::gpu::kernels::{
     Family, FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE,
     FUSED_PROD_CAP, FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, TILED_K, TILED_M,
-    TILED_N, TILED_WORKGROUP,
+    TILED_N, TILED_WORKGROUP, WIDE_K, WIDE_M, WIDE_N, WIDE_WORKGROUP_BYTES,
 };
 use shadertrain::gpu::mixed::{self, Products};
 
@@ -115,6 +115,40 @@ fn fused_constants_match_and_fit_the_default_workgroup_memory() {
     }
     assert!(FusedShape::new(FUSED_MAX_INPUTS as usize + 1, 8).is_none());
     assert!(FusedShape::new(8, FUSED_WORKGROUP as usize + 1).is_none());
+}
+
+#[test]
+fn wide_constants_match_and_fit_the_default_workgroup_memory() {
+    let (m, info) = module(Kernel::ForwardWideSigmoid.family());
+    assert_eq!(u32_constant(&m, "WM"), WIDE_M);
+    assert_eq!(u32_constant(&m, "WN"), WIDE_N);
+    assert_eq!(u32_constant(&m, "WK"), WIDE_K);
+    // Each stage: WK rows of WM/4 (= WN/4) vec4s, one per invocation; 8 × 8
+    // outputs per invocation of the 256.
+    assert_eq!(u32_constant(&m, "WIDE_STAGE"), WIDE_K * WIDE_M / 4);
+    assert_eq!(
+        (WIDE_M, WIDE_N, WIDE_K * WIDE_M / 4),
+        (128, 128, TILED_WORKGROUP)
+    );
+    // The workgroup memory each wide product uses, as naga lays it out:
+    // WIDE_WORKGROUP_BYTES, within WebGPU's default 16 KiB (what
+    // Context::open asks for).
+    for k in [Kernel::ForwardWideSigmoid, Kernel::WeightGradWideTanh] {
+        let index = m
+            .entry_points
+            .iter()
+            .position(|e| e.name == k.entry_point())
+            .expect("entry point");
+        let fi = info.get_entry_point(index);
+        let bytes: u32 = m
+            .global_variables
+            .iter()
+            .filter(|(h, g)| g.space == naga::AddressSpace::WorkGroup && !fi[*h].is_empty())
+            .map(|(_, g)| m.types[g.ty].inner.size(m.to_ctx()))
+            .sum();
+        assert_eq!(bytes, WIDE_WORKGROUP_BYTES, "{k:?}");
+    }
+    const { assert!(WIDE_WORKGROUP_BYTES <= 16 << 10) };
 }
 
 #[test]

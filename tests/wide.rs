@@ -18,16 +18,18 @@ use shadertrain::optim::lbfgs::Objective;
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
 
-/// (rows, inputs, hidden): 1, primes, and widths past one 64-wide tile in
-/// both directions (more than one column tile of A1, more than one input
-/// tile of ∂W1).
-const SHAPES: [(usize, usize, usize); 6] = [
+/// (rows, inputs, hidden): 1, primes, widths past one 64-wide ŷ share in
+/// both directions, and one past a 128 × 128 tile in every direction (a
+/// full tile and partial ones of A1 and of ∂W1, both halves of a tile's
+/// shares, more than one step of rows in a group of 64).
+const SHAPES: [(usize, usize, usize); 7] = [
     (1, 1, 1),
     (7, 3, 13),
     (130, 3, 1),
     (97, 17, 129),
     (200, 24, 70),
     (131, 70, 65),
+    (300, 200, 150),
 ];
 
 fn abs(v: &[f64]) -> Vec<f64> {

@@ -32,6 +32,18 @@ pub const TILED_M: u32 = 64;
 pub const TILED_N: u32 = 64;
 pub const TILED_K: u32 = 16;
 pub const TILED_WORKGROUP: u32 = 256;
+/// The wide products' output tile (rows × columns: A₁'s rows × units, or
+/// ∂W₁'s units × inputs) and their step along the sum; the WGSL `WM`,
+/// `WN`, `WK` of wide.wgsl. [`TILED_WORKGROUP`] invocations, 8 × 8 outputs
+/// each, two stages of both operands in workgroup memory:
+/// [`WIDE_WORKGROUP_BYTES`].
+pub const WIDE_M: u32 = 128;
+pub const WIDE_N: u32 = 128;
+pub const WIDE_K: u32 = 8;
+/// Workgroup memory the wide products declare: 2 stages × (WM + WN) × WK
+/// f32s, which their epilogues reuse. WebGPU's default
+/// `max_compute_workgroup_storage_size`, the one [`Context::open`] asks for.
+pub const WIDE_WORKGROUP_BYTES: u32 = 2 * (WIDE_M + WIDE_N) * WIDE_K * 4;
 /// Partials rows one reduce invocation adds; the WGSL `FAN`.
 pub const REDUCE_FAN: u32 = 32;
 
@@ -559,11 +571,11 @@ impl Kernel {
                 groups * up(p.count, MIXED_WORKGROUP)
             }
             Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => {
-                up(p.rows, TILED_M) * up(p.outputs, TILED_N)
+                up(p.rows, WIDE_M) * up(p.outputs, WIDE_N)
             }
             Kernel::OutputWide => groups,
             Kernel::WeightGradWideSigmoid | Kernel::WeightGradWideTanh => {
-                groups * up(p.outputs, TILED_M) * up(p.inputs, TILED_N)
+                groups * up(p.outputs, WIDE_M) * up(p.inputs, WIDE_N)
             }
         }
     }
@@ -734,17 +746,24 @@ impl Kernel {
     ///   (Σe², Σr) tree write all 256 entries of xt or sums between two
     ///   barriers before reading. The first tile runs for every workgroup
     ///   that passes the early return, since first < end.
-    /// - `forward_wide_*`: x_tile and w_tile as forward_tiled's a_tile and
-    ///   w_tile; after the last step's barrier, invocation (ty, tx) writes
-    ///   y_tile[(4·ty + q)·4 + tx/4][tx % 4] for q < 4, which is every
-    ///   component of all 256 vec4s (ty, tx < 16), then a barrier, then
-    ///   invocations t < 64 read y_tile[4t .. 4t + 3].
+    /// - `forward_wide_*`: invocation t < 256 writes stage 0's
+    ///   a_stage[(lk + q)·32 + lr/4][lr % 4] and the same of b_stage for q <
+    ///   4 (lk = 4·(t % 2), lr = t / 2), which is every component of its 256
+    ///   vec4s, then a barrier; step s reads stage s % 2 and writes all of
+    ///   stage (s + 1) % 2 the same way (read last in step s − 1, before
+    ///   the barrier that ended it), then a barrier. After the last step's
+    ///   barrier, invocation (ty, tx) writes a_stage and b_stage[m·4 +
+    ///   tx/4][tx % 4] for its 8 block rows m, which is every component of
+    ///   all 512 vec4s of each (m < 128, tx < 16), then a barrier, then
+    ///   reads [4m .. 4m + 3], m < 128.
     /// - `output_wide`: invocation lid writes sums[lid], all 64, before the
     ///   barrier ahead of the tree, as `output_residual`.
-    /// - `weight_grad_wide_*`: d_tile[t] and p_tile[t] as
-    ///   `weight_grad_tiled`; in input tile 0 (uniform), every invocation
-    ///   writes both again after the loop's last barrier, then a barrier,
-    ///   then invocations t < 16 read d_tile[k·16 + t], p_tile[k·16 + t].
+    /// - `weight_grad_wide_*`: invocation t writes a_stage[base + t] and
+    ///   b_stage[base + t] (zero for rows past the group), all 256 of the
+    ///   stage, before each barrier, in the double-buffered order of
+    ///   `forward_wide_*`; in input tile 0 (uniform), every invocation
+    ///   writes [t] of both again after the loop's last barrier, then a
+    ///   barrier, then invocations t < 32 read [k·32 + t], k < 8.
     pub fn zeroes_workgroup_memory(self) -> bool {
         false
     }

@@ -29,11 +29,12 @@ const FUSED_GROUPS: usize = 512;
 /// starting value: not yet measured on a GPU.
 pub const WIDE_WORKGROUPS: usize = 512;
 
-/// The wide weight gradient's 64 × 64 output tiles over W₁.
+/// The wide weight gradient's 128 × 128 output tiles over W₁ (units ×
+/// inputs).
 fn wide_tiles(layout: &Layout) -> usize {
-    let tile = crate::gpu::kernels::TILED_M as usize;
+    use crate::gpu::kernels::{WIDE_M, WIDE_N};
     let hidden = layout.hidden().first().copied().unwrap_or(1);
-    hidden.div_ceil(tile) * layout.features().div_ceil(tile)
+    hidden.div_ceil(WIDE_M as usize) * layout.features().div_ceil(WIDE_N as usize)
 }
 
 /// Which kernels run an epoch, as the user asks (`--kernels`); the doc
@@ -345,14 +346,14 @@ mod tests {
 
     #[test]
     fn wide_splits_the_weight_gradient_by_workgroups_not_by_64_rows() {
-        // S3: 64 output tiles of W1, so 8 row groups of 2048 rows, where the
-        // layer-by-layer kernels take 128 of 128 (the partials budget).
+        // S3: 8 × 2 output tiles of W1, so 32 row groups of 512 rows, where
+        // the layer-by-layer kernels take 128 of 128 (the partials budget).
         let s3 = Layout::new(256, &[1024]).unwrap();
         let wide = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Wide).unwrap();
-        assert_eq!(wide.groups, WIDE_WORKGROUPS / 64);
-        assert_eq!(wide.group_rows, 2048);
+        assert_eq!(wide.groups, WIDE_WORKGROUPS / 16);
+        assert_eq!(wide.group_rows, 512);
         let tiled = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Tiled).unwrap();
-        assert!(tiled.groups >= 16 * wide.groups, "{}", tiled.groups);
+        assert!(tiled.groups >= 4 * wide.groups, "{}", tiled.groups);
         // S1: one tile, so 512 row groups of 128 rows; 1,000 rows keep the
         // 64-row minimum.
         let s1 = Layout::new(16, &[64]).unwrap();
