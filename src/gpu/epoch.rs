@@ -196,44 +196,25 @@ pub(crate) fn record(
                 ..Params::default()
             },
         };
-        match (&per_row, &wide) {
-            (None, None) => {
-                let s = fused_chunk(&mut rec, act, layers, &chunk, targets)?;
-                evaluate.push(s.clone());
-                epoch.push(s);
-            }
-            (None, Some(wide)) => {
-                let how = How {
-                    act,
-                    tiled: true,
-                    half: half.as_ref(),
-                    rows: data.rows(),
-                };
-                let (forward, backward) =
-                    wide_chunk(&mut rec, &how, layers, &chunk, wide, targets)?;
-                // As the layered chunk: the shared per-row buffers are
-                // read before the next chunk's forward overwrites them.
-                evaluate.extend(forward.iter().cloned());
-                epoch.extend(forward);
-                epoch.extend(backward);
-            }
-            (Some(per_row), _) => {
-                let tiled = plan.family == KernelFamily::Tiled;
-                let how = How {
-                    act,
-                    tiled,
-                    half: half.as_ref(),
-                    rows: data.rows(),
-                };
-                let (forward, backward) =
-                    layered_chunk(&mut rec, &how, layers, &chunk, per_row, targets)?;
-                // The chunk's forward and backward run before the next chunk
-                // overwrites the shared per-row buffers.
-                evaluate.extend(forward.iter().cloned());
-                epoch.extend(forward);
-                epoch.extend(backward);
-            }
-        }
+        let how = How {
+            act,
+            tiled: plan.family == KernelFamily::Tiled,
+            half: half.as_ref(),
+            rows: data.rows(),
+        };
+        let (forward, backward) = match (&per_row, &wide) {
+            (None, None) => (
+                vec![fused_chunk(&mut rec, act, layers, &chunk, targets)?],
+                vec![],
+            ),
+            (None, Some(wide)) => wide_chunk(&mut rec, &how, layers, &chunk, wide, targets)?,
+            (Some(per_row), _) => layered_chunk(&mut rec, &how, layers, &chunk, per_row, targets)?,
+        };
+        // A chunk's forward and backward run before the next chunk's forward
+        // overwrites the shared per-row buffers.
+        evaluate.extend(forward.iter().cloned());
+        epoch.extend(forward);
+        epoch.extend(backward);
         rec.keep.push(x);
         rec.keep.push(y);
     }
@@ -377,6 +358,80 @@ impl Half {
             inputs: inputs as u32,
             outputs: outputs as u32,
         })
+    }
+
+    /// The mixed forward product of the first layer over `chunk` into
+    /// `out`: X's f16 copy, W₁'s (once per pass, in the first chunk's
+    /// steps: W₁ does not change between chunks and the copy is shared),
+    /// and `forward_coop`.
+    fn forward(
+        &self,
+        rec: &mut Recorder<'_>,
+        act: Activation,
+        first: &LayerView,
+        chunk: &Chunk<'_>,
+        (theta, out): (&wgpu::Buffer, &wgpu::Buffer),
+    ) -> Result<Vec<Step>> {
+        let (c, rows) = (chunk.index, chunk.base.rows as usize);
+        let padded_rows = rows.next_multiple_of(mixed::TILE as usize) as u32;
+        let mut steps = vec![rec.step(
+            Kernel::ToHalf,
+            format!("x_to_f16[{c}]"),
+            Half::to_half(rows, first.inputs, 0, (padded_rows, self.inputs), 1.0),
+            &[chunk.x, &self.x],
+        )?];
+        if c == 0 {
+            steps.push(rec.step(
+                Kernel::ToHalf,
+                "w1_to_f16".into(),
+                Half::to_half(
+                    first.outputs,
+                    first.inputs,
+                    first.weight.start,
+                    (self.outputs, self.inputs),
+                    1.0,
+                ),
+                &[theta, &self.w],
+            )?);
+        }
+        steps.push(rec.step(
+            Kernel::forward_coop(act),
+            format!("forward_coop[{c}]"),
+            self.padded(chunk.layer(first)),
+            &[&self.x, &self.w, theta, out],
+        )?);
+        Ok(steps)
+    }
+
+    /// `weight_grad_coop` over chunk `c` (`params` its first layer's), from
+    /// the f16 copies of s·Δ₁ and X, divided by `scale` (s) into the
+    /// partials.
+    fn weight_grad(
+        &self,
+        rec: &mut Recorder<'_>,
+        c: usize,
+        (params, scale): (Params, f32),
+        partials: &wgpu::Buffer,
+    ) -> Result<Step> {
+        rec.step(
+            Kernel::WeightGradCoop,
+            format!("weight_grad_coop[{c}]"),
+            Params {
+                scale: 1.0 / scale,
+                ..self.padded(params)
+            },
+            &[&self.d, &self.x, partials],
+        )
+    }
+
+    /// `params` with the padded widths the mixed kernels read: `len` the
+    /// inputs, `count` the outputs.
+    fn padded(&self, params: Params) -> Params {
+        Params {
+            len: self.inputs,
+            count: self.outputs,
+            ..params
+        }
     }
 
     /// The uniform block of `to_half` from `rows` × `width` f32s at `offset`
@@ -524,38 +579,7 @@ fn layered_chunk(
     for (l, out) in rows.acts.iter().enumerate() {
         let view = &layers[l];
         match how.half.filter(|_| l == 0) {
-            Some(h) => {
-                let padded =
-                    |rows: usize| (rows.next_multiple_of(mixed::TILE as usize) as u32, h.inputs);
-                forward_steps.push(rec.step(
-                    Kernel::ToHalf,
-                    format!("x_to_f16[{c}]"),
-                    Half::to_half(chunk_rows, view.inputs, 0, padded(chunk_rows), 1.0),
-                    &[chunk.x, &h.x],
-                )?);
-                forward_steps.push(rec.step(
-                    Kernel::ToHalf,
-                    format!("w1_to_f16[{c}]"),
-                    Half::to_half(
-                        view.outputs,
-                        view.inputs,
-                        view.weight.start,
-                        (h.outputs, h.inputs),
-                        1.0,
-                    ),
-                    &[t.theta, &h.w],
-                )?);
-                forward_steps.push(rec.step(
-                    Kernel::forward_coop(act),
-                    format!("forward_coop[{c}]"),
-                    Params {
-                        len: h.inputs,
-                        count: h.outputs,
-                        ..chunk.layer(view)
-                    },
-                    &[&h.x, &h.w, t.theta, out],
-                )?);
-            }
+            Some(h) => forward_steps.extend(h.forward(rec, act, view, chunk, (t.theta, out))?),
             None => forward_steps.push(rec.step(
                 forward,
                 format!("forward[{c}].{l}"),
@@ -591,17 +615,7 @@ fn layered_chunk(
                     Half::to_half(chunk_rows, layers[0].outputs, 0, padded, scale),
                     &[d, &h.d],
                 )?);
-                backward_steps.push(rec.step(
-                    Kernel::WeightGradCoop,
-                    format!("weight_grad_coop[{c}]"),
-                    Params {
-                        len: h.inputs,
-                        count: h.outputs,
-                        scale: 1.0 / scale,
-                        ..params
-                    },
-                    &[&h.d, &h.x, t.partials],
-                )?);
+                backward_steps.push(h.weight_grad(rec, c, (params, scale), t.partials)?);
             }
             None => backward_steps.push(rec.step(
                 weight_grad,
@@ -684,74 +698,36 @@ fn wide_mixed_chunk(
     rows: &WideRows,
     t: &Targets<'_>,
 ) -> Result<(Vec<Step>, Vec<Step>)> {
-    let (c, act) = (chunk.index, how.act);
-    let first = &layers[0];
-    let chunk_rows = chunk.base.rows as usize;
-    let padded_rows = chunk_rows.next_multiple_of(mixed::TILE as usize) as u32;
+    let (c, act, first) = (chunk.index, how.act, &layers[0]);
     let params = Params {
         dst_off: layers[1].weight.start as u32,
         ..chunk.layer(first)
     };
-    let halves = Params {
-        len: h.inputs,
-        count: h.outputs,
-        ..params
-    };
-    let forward = vec![
-        rec.step(
-            Kernel::ToHalf,
-            format!("x_to_f16[{c}]"),
-            Half::to_half(chunk_rows, first.inputs, 0, (padded_rows, h.inputs), 1.0),
-            &[chunk.x, &h.x],
-        )?,
-        rec.step(
-            Kernel::ToHalf,
-            format!("w1_to_f16[{c}]"),
-            Half::to_half(
-                first.outputs,
-                first.inputs,
-                first.weight.start,
-                (h.outputs, h.inputs),
-                1.0,
-            ),
-            &[t.theta, &h.w],
-        )?,
-        rec.step(
-            Kernel::forward_coop(act),
-            format!("forward_coop[{c}]"),
-            halves,
-            &[&h.x, &h.w, t.theta, &rows.a1],
-        )?,
-        rec.step(
-            Kernel::ForwardShares,
-            format!("forward_shares[{c}]"),
-            params,
-            &[t.theta, &rows.yparts, &rows.a1],
-        )?,
-        rec.step(
-            Kernel::OutputWide,
-            format!("output_wide[{c}]"),
-            params,
-            &[t.theta, chunk.y, &rows.yparts, &rows.residual, t.partials],
-        )?,
-    ];
+    let mut forward = h.forward(rec, act, first, chunk, (t.theta, &rows.a1))?;
+    forward.push(rec.step(
+        Kernel::ForwardShares,
+        format!("forward_shares[{c}]"),
+        params,
+        &[t.theta, &rows.yparts, &rows.a1],
+    )?);
+    forward.push(rec.step(
+        Kernel::OutputWide,
+        format!("output_wide[{c}]"),
+        params,
+        &[t.theta, chunk.y, &rows.yparts, &rows.residual, t.partials],
+    )?);
     let scale = mixed::delta_scale(how.rows);
     let backward = vec![
         rec.step(
             Kernel::delta_half(act),
             format!("delta_half[{c}]"),
-            Params { scale, ..halves },
+            Params {
+                scale,
+                ..h.padded(params)
+            },
             &[&h.d, t.theta, t.partials, &rows.a1, &rows.residual],
         )?,
-        rec.step(
-            Kernel::WeightGradCoop,
-            format!("weight_grad_coop[{c}]"),
-            Params {
-                scale: 1.0 / scale,
-                ..halves
-            },
-            &[&h.d, &h.x, t.partials],
-        )?,
+        h.weight_grad(rec, c, (params, scale), t.partials)?,
     ];
     Ok((forward, backward))
 }
