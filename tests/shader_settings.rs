@@ -2,8 +2,9 @@
 //! (`Kernel::checks`) train bit for bit as the checked build does, and a
 //! dispatch outside an unchecked kernel's proven bounds is refused on the
 //! host before it is recorded. And the subgroup variant of the output
-//! kernel's loss sum: against the CPU twin, against the workgroup tree, and
-//! bit-identical on reruns; training with and without subgroups.
+//! kernel (rows' dot products and the loss summed by subgroups): its
+//! residuals and loss partials, and the workgroup tree's, against the CPU
+//! twin, bit-identical on reruns; training with and without subgroups.
 
 mod common;
 
@@ -179,7 +180,7 @@ fn output_run(
 }
 
 #[test]
-fn subgroup_and_tree_loss_partials_match_twin() {
+fn subgroup_and_tree_output_match_twin() {
     let Some(ctx) = device_subgroups(true) else {
         return;
     };
@@ -193,7 +194,8 @@ fn subgroup_and_tree_loss_partials_match_twin() {
     );
     let kernels = Kernels::new(&ctx).unwrap();
     // Row groups that are, are not, and are smaller than a multiple of the
-    // workgroup; a single row; primes.
+    // workgroup; a single row; primes; rows narrower than a subgroup, and
+    // rows of several subgroup widths, whole and not.
     let shapes = [
         (1, 1, 64),
         (63, 7, 64),
@@ -202,28 +204,43 @@ fn subgroup_and_tree_loss_partials_match_twin() {
         (300, 5, 64),
         (1000, 13, 192),
         (997, 2, 100),
+        (130, 64, 64),
+        (77, 257, 10),
+        (3, 1000, 2),
     ];
-    for (s, &(rows, inputs, group_rows)) in shapes.iter().enumerate() {
+    for (s, &shape) in shapes.iter().enumerate() {
+        let (rows, inputs, group_rows) = shape;
         let seed = 40 + s as u64;
         let name = format!("{rows}x{inputs} in groups of {group_rows}");
-        let (r_tree, l_tree) = output_run(
-            &ctx,
-            &kernels,
-            Kernel::OutputResidual,
-            (rows, inputs, group_rows),
-            seed,
-        );
-        let shape = (rows, inputs, group_rows);
+        let (r_tree, l_tree) = output_run(&ctx, &kernels, Kernel::OutputResidual, shape, seed);
         let (r_sub, l_sub) =
             output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
-        // The rows are the same code: the same bits.
-        assert_eq!(bits32(&r_tree), bits32(&r_sub), "{name} residual");
-        let (_, l_again) = output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        let (r_again, l_again) =
+            output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
+        assert_eq!(bits32(&r_sub), bits32(&r_again), "{name}: a rerun differs");
         assert_eq!(bits32(&l_sub), bits32(&l_again), "{name}: a rerun differs");
-        // Each group's Σe²/N against the f64 twin.
         let a = f64s(&uniform(seed, rows * inputs, -1.0, 1.0));
         let y = f64s(&uniform(seed + 1, rows, -2.0, 2.0));
         let t = f64s(&uniform(seed + 2, inputs + 1, -1.0, 1.0));
+        // Each row's r against the f64 twin, to the error of a sum of
+        // inputs + 2 terms in any order.
+        let (r_want, _) = ops::output_residual(&a, &t[..inputs], t[inputs], &y, rows);
+        let scale = 2.0 / rows as f64;
+        let r_abs: Vec<f64> = (0..rows)
+            .map(|n| {
+                let dot: f64 = (0..inputs).map(|u| (a[n * inputs + u] * t[u]).abs()).sum();
+                scale * (dot + t[inputs].abs() + y[n].abs())
+            })
+            .collect();
+        let r_bound = sum_bound(&r_want, &r_abs, inputs + 2);
+        assert_within(&format!("{name} tree r"), &f64s(&r_tree), &r_want, &r_bound);
+        assert_within(
+            &format!("{name} subgroups r"),
+            &f64s(&r_sub),
+            &r_want,
+            &r_bound,
+        );
+        // Each group's Σe²/N.
         let want: Vec<f64> = (0..rows.div_ceil(group_rows))
             .map(|g| {
                 let rng = g * group_rows..((g + 1) * group_rows).min(rows);

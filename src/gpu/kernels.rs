@@ -240,10 +240,11 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
-    /// ŷ, r and Σe² per row group as `OutputResidual`, Σe² added by
-    /// subgroups (the order in shaders/output_subgroup.wgsl); on devices
-    /// with subgroups. Twin: `ops::output_residual`; tested by
-    /// `shader_settings::subgroup_and_tree_loss_partials_match_twin`.
+    /// ŷ, r and Σe² per row group as `OutputResidual`, each row's dot
+    /// product split over a subgroup's lanes and Σe² added by subgroups
+    /// (the order in shaders/output_subgroup.wgsl); on devices with
+    /// subgroups. Twin: `ops::output_residual`; tested by
+    /// `shader_settings::subgroup_and_tree_output_match_twin`.
     OutputResidualSubgroup,
     /// f16 copy of an f32 matrix, scaled and zero-padded (`--precision
     /// mixed`). Twin: `mixed::round_f16`; tested by `mixed::to_half_matches_twin`.
@@ -639,9 +640,15 @@ impl Kernel {
     ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
     ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
     ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
-    /// - `output_residual_subgroup` (output_subgroup.wgsl): the same rows
-    ///   and stores (residual_rows and store_loss are shared); sums[lid]
-    ///   and sums[t], lid, t < LINEAR = 64.
+    /// - `output_residual_subgroup` (output_subgroup.wgsl): divides by
+    ///   group_rows ≥ 1 and returns for group ≥ G, so first < r and rows n
+    ///   < end ≤ r; units u < i: act_in[n·i + u] < r·i, theta[w_off + u] <
+    ///   w_off + i, theta[b_off], labels[n] and residual[n] < r; the store
+    ///   is store_loss's, as above. Both loops end: n steps by
+    ///   num_subgroups ≥ 1 and u by the subgroup's active lanes ≥ 1 (the
+    ///   invocation itself), and neither wraps (before a step n < r and u
+    ///   < i, both < 2^30 as the lengths of labels and theta, and a step is
+    ///   ≤ 128). sums[lid] and sums[t], lid, t < LINEAR = 64.
     /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
     ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
     ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <
@@ -732,8 +739,8 @@ impl Kernel {
     ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
     /// - `output_residual`: invocation lid writes sums[lid], all 64, before
     ///   the barrier ahead of the tree; the tree reads only what it wrote.
-    ///   `output_residual_subgroup` the same, then invocation 0 reads all
-    ///   64 after the barrier.
+    ///   `output_residual_subgroup`: invocation lid writes sums[lid], all
+    ///   64, before the barrier; then invocation 0 reads all 64.
     /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
     ///   the first tile's barrier, read only as w2s[q], q < HB. Per tile: xt[t]
     ///   for t < TILE·F4 and yt[t] for t < TILE, then a barrier, read as
