@@ -27,6 +27,9 @@
 // subgroupExclusiveAdd(1) and their number subgroupAdd(1), so the units are
 // split among the lanes that exist, whichever they are; the leader is the
 // lane of place 0. Every subgroup_id below num_subgroups names one subgroup.
+// Nothing depends on the size the adapter reports: lavapipe (Mesa 22.3)
+// reports 8 lanes (4 or 16 with LP_NATIVE_VECTOR_WIDTH=128 or 512) and runs
+// this kernel as 16 subgroups of 4 lanes at every one of those widths.
 //
 // No `enable subgroups;`: naga 30 refuses the directive ("not yet
 // supported") and takes the subgroup built-ins without it, from modules of
