@@ -703,6 +703,29 @@ impl Kernel {
     ///   `forward_wide_*`, and [k·32 + t] ≤ 7·32 + 31 = 255 (k < WK, t <
     ///   32). Loops: s < ⌈(end − first)/WK⌉ (end − first ≤ group_rows ≤
     ///   2^31, so it does not wrap), k < WK, j < 4.
+    /// - `to_half` (mixed.wgsl; count, len: the copy's rows and row
+    ///   length): invocations with idx ≥ count·len return before idx / len
+    ///   and idx % len are formed, so len ≥ 1 there and row = idx / len <
+    ///   count, c < len. src_f32[w_off + row·i + c] only for row < r, c < i:
+    ///   < w_off + r·i. dst_f16[idx], idx < count·len: ⌈count·len/2⌉ f32
+    ///   slots (count·len ≤ 2 × that < 2^31, so the product does not wrap).
+    /// - `forward_shares`: invocations with idx ≥ tiles·r (tiles = ⌈o/TN⌉,
+    ///   or fewer where o + TN − 1 wraps) return before idx / r and idx % r
+    ///   are formed, so r ≥ 1 there, tile < tiles and row < r; units o′ run
+    ///   from tile·TN to min((tile + 1)·TN, o) − 1 (tile·TN < o + TN, no
+    ///   wrap): acts[row·o + o′] < r·o, theta[dst_off + o′] < dst_off + o;
+    ///   out_f32[tile·r + row] < ⌈o/TN⌉·r.
+    /// - `delta_half_*` (count: the padded units): divides by blocks =
+    ///   ⌈count/MIXED⌉ ≥ 1 (count ≥ 1, and count + MIXED − 1 fits in u32)
+    ///   and by group_rows ≥ 1; the unit u = (id % blocks)·MIXED + li <
+    ///   count + MIXED does not wrap; invocations with group ≥ G or u ≥
+    ///   count return, so first = group·group_rows < r, and rows n run
+    ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 32):
+    ///   dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉ f32 slots.
+    ///   theta[dst_off + u], acts[n·o + u] and resid[n] only for u < o (and
+    ///   n < r): < dst_off + o, < r·o, < r; out_f32[(group_base +
+    ///   group)·stride + b_off + u] and [… + dst_off + u] only for u < o: <
+    ///   P(max(b_off, dst_off) + o). Loop: n < end.
     ///
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
@@ -715,9 +738,9 @@ impl Kernel {
     /// - `fused_*`: its indices depend on the pipeline's override constants
     ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
     ///   see the constants its pipeline was built with.
-    /// - The mixed kernels (`to_half`, `forward_coop`, `weight_grad_coop`,
-    ///   `forward_shares`, `delta_half_*`): no proof is written for them
-    ///   yet, and their cooperative form has not run on any adapter here.
+    /// - The mixed products (`forward_coop_*`, `weight_grad_coop`): no
+    ///   proof is written for them, and their cooperative form has not run
+    ///   on any adapter here.
     pub fn checks(self) -> Checks {
         match self {
             Kernel::ForwardSigmoid
@@ -736,7 +759,11 @@ impl Kernel {
             | Kernel::ForwardWideTanh
             | Kernel::OutputWide
             | Kernel::WeightGradWideSigmoid
-            | Kernel::WeightGradWideTanh => Checks::Unchecked,
+            | Kernel::WeightGradWideTanh
+            | Kernel::ToHalf
+            | Kernel::ForwardShares
+            | Kernel::DeltaHalfSigmoid
+            | Kernel::DeltaHalfTanh => Checks::Unchecked,
             Kernel::ReduceSgd
             | Kernel::ReduceMomentum
             | Kernel::ReduceNesterov
@@ -746,13 +773,9 @@ impl Kernel {
             | Kernel::Synthesize
             | Kernel::FusedSigmoid
             | Kernel::FusedTanh
-            | Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
-            | Kernel::WeightGradCoop
-            | Kernel::ForwardShares
-            | Kernel::DeltaHalfSigmoid
-            | Kernel::DeltaHalfTanh => Checks::Checked,
+            | Kernel::WeightGradCoop => Checks::Checked,
         }
     }
 
@@ -921,6 +944,26 @@ impl Kernel {
                     let params = (w_off + o * i).max(b_off + o).max(dst_off + o);
                     vec![r * i, dst_off + o, r * o, r, partials(params)]
                 }
+                // The f16 copies hold two values to an f32 slot.
+                Kernel::ToHalf => {
+                    let copy = u64::from(p.count) * u64::from(p.len);
+                    vec![w_off + r * i, copy.div_ceil(2)]
+                }
+                Kernel::ForwardShares => vec![dst_off + o, shares * r, r * o],
+                Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
+                    grouped()?;
+                    positive(&[("count", p.count)])?;
+                    let count = u64::from(p.count);
+                    fits("count + MIXED − 1", count + u64::from(MIXED_WORKGROUP) - 1)?;
+                    let rows_p = r.next_multiple_of(TILE.into());
+                    vec![
+                        (rows_p * count).div_ceil(2),
+                        dst_off + o,
+                        partials(b_off.max(dst_off) + o),
+                        r * o,
+                        r,
+                    ]
+                }
                 _ => unreachable!("checked kernels return above"),
             })
         })();
@@ -1087,64 +1130,41 @@ impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
         let all_checked = ctx.checked_shaders;
         let subgroups = ctx.subgroups();
+        // Per family, its checked and unchecked modules where a kernel of
+        // it runs with them ([`effective`]).
+        let both = |f: Family, name: &str, source: &str| -> Result<[Option<_>; 2]> {
+            let needs = |c: Checks| {
+                Kernel::ALL
+                    .iter()
+                    .any(|&k| k.family() == f && effective(k, all_checked) == c)
+            };
+            let checked = if needs(Checks::Checked) {
+                Some(compile(ctx, name, source, Checks::Checked)?)
+            } else {
+                None
+            };
+            let unchecked = if needs(Checks::Unchecked) {
+                Some(compile(ctx, name, source, Checks::Unchecked)?)
+            } else {
+                None
+            };
+            Ok([checked, unchecked])
+        };
         let mut modules = Family::ALL
             .iter()
             .map(|&f| {
                 let (name, source) = f.source();
                 // A family that needs subgroups has no module without them.
-                let needs = |c: Checks| {
-                    (subgroups || !f.needs_subgroups())
-                        && Kernel::ALL
-                            .iter()
-                            .any(|&k| k.family() == f && effective(k, all_checked) == c)
-                };
-                let checked = if needs(Checks::Checked) {
-                    Some(ctx.scoped(name, || {
-                        ctx.device
-                            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                                label: Some(name),
-                                source: wgpu::ShaderSource::Wgsl(source.into()),
-                            })
-                    })?)
-                } else {
-                    None
-                };
-                let unchecked = if needs(Checks::Unchecked) {
-                    Some(ctx.scoped(name, || {
-                        // SAFETY: only the family's Checks::Unchecked kernels
-                        // are built from this module (`build` picks the
-                        // module by `effective`), each proven in range in
-                        // Kernel::checks under the buffer lengths that
-                        // Step::new checks against Kernel::bounds before it
-                        // records a dispatch.
-                        unsafe {
-                            ctx.device.create_shader_module_trusted(
-                                wgpu::ShaderModuleDescriptor {
-                                    label: Some(name),
-                                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                                },
-                                wgpu::ShaderRuntimeChecks::unchecked(),
-                            )
-                        }
-                    })?)
-                } else {
-                    None
-                };
-                Ok([checked, unchecked])
+                if f.needs_subgroups() && !subgroups {
+                    return Ok([None, None]);
+                }
+                both(f, name, source)
             })
             .collect::<Result<Vec<_>>>()?;
-        // Family::Mixed is last: its module, where there is one, follows,
-        // with wgpu's runtime checks (its kernels are Checks::Checked).
+        // Family::Mixed is last: its modules, where the device was opened
+        // for mixed precision, follow.
         if let Some(products) = ctx.mixed {
-            let source = mixed::source(products);
-            let module = ctx.scoped("mixed.wgsl", || {
-                ctx.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("mixed.wgsl"),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    })
-            })?;
-            modules.push([Some(module), None]);
+            modules.push(both(Family::Mixed, "mixed.wgsl", &mixed::source(products))?);
         }
         Ok(Kernels {
             modules,
@@ -1275,6 +1295,26 @@ fn effective(k: Kernel, all_checked: bool) -> Checks {
     } else {
         k.checks()
     }
+}
+
+/// `source`'s module, with wgpu's runtime checks or without them.
+fn compile(ctx: &Context, name: &str, source: &str, checks: Checks) -> Result<wgpu::ShaderModule> {
+    let descriptor = wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    };
+    ctx.scoped(name, || match checks {
+        Checks::Checked => ctx.device.create_shader_module(descriptor),
+        // SAFETY: only the family's Checks::Unchecked kernels are built
+        // from this module (`build` picks the module by `effective`), each
+        // proven in range in Kernel::checks under the buffer lengths that
+        // Step::new checks against Kernel::bounds before it records a
+        // dispatch.
+        Checks::Unchecked => unsafe {
+            ctx.device
+                .create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
+        },
+    })
 }
 
 fn build(
