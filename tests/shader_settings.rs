@@ -11,6 +11,7 @@ use common::{assert_close, assert_within, f64s, gpu_for, model, sum_bound, unifo
 use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
+use shadertrain::gpu::mixed::Precision;
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::Activation;
@@ -253,6 +254,158 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
             &format!("{k:?} under {zero:?}"),
             run_on(ctx, kernels, k, &zero, &lens),
         );
+    }
+}
+
+/// A device for the mixed path's scalar form (lavapipe has f16), or `None`
+/// where the adapter lacks it; CI=true requires it, as tests/mixed.rs does.
+fn mixed_device(checked_shaders: bool, max_binding: Option<u64>) -> Option<Context> {
+    let request = AdapterRequest {
+        checked_shaders,
+        max_binding,
+        precision: Precision::MixedScalar,
+        allow_software: true,
+        ..AdapterRequest::default()
+    };
+    match Context::new(&request) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+            assert!(!ci, "CI=true and no MixedScalar device: {e}");
+            eprintln!("SKIPPED (MixedScalar): {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn unchecked_mixed_modules_train_bit_for_bit_as_checked_ones() {
+    let Some(ctx) = mixed_device(false, None) else {
+        return;
+    };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for k in [
+        Kernel::ToHalf,
+        Kernel::ForwardShares,
+        Kernel::DeltaHalfSigmoid,
+        Kernel::DeltaHalfTanh,
+    ] {
+        assert_eq!(kernels.checks(k), Checks::Unchecked, "{k:?}");
+    }
+    for k in [
+        Kernel::ForwardCoopSigmoid,
+        Kernel::ForwardCoopTanh,
+        Kernel::WeightGradCoop,
+    ] {
+        assert_eq!(kernels.checks(k), Checks::Checked, "{k:?}");
+    }
+    drop(kernels);
+    drop(ctx);
+    // 600 rows of 24 features and 70 units: partial 32-tiles of rows,
+    // inputs and units, two 64-unit shares (the second partial); with a
+    // 64 KiB binding, 5 chunks of up to 128 rows share the f16 copies.
+    let data = Dataset::synthetic(600, 24, 3).unwrap();
+    let cases = [
+        (KernelChoice::Tiled, None),
+        (KernelChoice::Wide, None),
+        (KernelChoice::Wide, Some(64 << 10)),
+    ];
+    for act in Activation::ALL {
+        for (choice, max_binding) in cases {
+            let m = model(&data, &[70], act, 3);
+            let run = |checked| {
+                let ctx = mixed_device(checked, max_binding).unwrap();
+                let opt = Optimizer::Momentum {
+                    lr: 0.05,
+                    momentum: 0.9,
+                };
+                let source = Source::Host(&data);
+                let mut g = GpuTrainer::with(ctx, &m, source, opt, choice).unwrap();
+                assert!(g.plan().mixed);
+                let chunks = g.plan().chunks.len();
+                assert_eq!(chunks > 1, max_binding.is_some(), "{chunks} chunks");
+                let sched = Schedule {
+                    max_epochs: 20,
+                    tol: 0.0,
+                };
+                let out = train(&mut g, &sched).unwrap();
+                (out.losses, g.params().unwrap())
+            };
+            let (l_checked, p_checked) = run(true);
+            let (l_unchecked, p_unchecked) = run(false);
+            let name = format!("mixed {act} {choice:?} {max_binding:?}");
+            assert_eq!(bits64(&l_checked), bits64(&l_unchecked), "{name} losses");
+            assert_eq!(bits32(&p_checked), bits32(&p_unchecked), "{name} params");
+        }
+    }
+}
+
+#[test]
+fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
+    for checked in [false, true] {
+        let Some(ctx) = mixed_device(checked, None) else {
+            return;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // to_half: 5 × 3 values from offset 2 into a 32 × 32 copy of 512
+        // f32 slots.
+        let p = Params {
+            rows: 5,
+            inputs: 3,
+            w_off: 2,
+            len: 32,
+            count: 32,
+            scale: 1.0,
+            ..Params::default()
+        };
+        let k = Kernel::ToHalf;
+        assert!(run_on(&ctx, &kernels, k, &p, &[17, 512]).is_ok());
+        assert_refused("to_half src", run_on(&ctx, &kernels, k, &p, &[16, 512]));
+        assert_refused("to_half dst", run_on(&ctx, &kernels, k, &p, &[17, 511]));
+        // 100 rows of 70 units in row groups of 64, w2 at 10, b1 at 500,
+        // units padded to 96.
+        let p = Params {
+            rows: 100,
+            outputs: 70,
+            dst_off: 10,
+            b_off: 500,
+            group_rows: 64,
+            stride: 1000,
+            count: 96,
+            scale: 1.0,
+            ..Params::default()
+        };
+        // theta (to w2's end), the shares, A1
+        let k = Kernel::ForwardShares;
+        let lens = [80, 200, 7000];
+        assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
+        for b in 0..lens.len() {
+            let mut short = lens;
+            short[b] -= 1;
+            assert_refused(
+                &format!("{k:?} on {short:?}"),
+                run_on(&ctx, &kernels, k, &p, &short),
+            );
+        }
+        // the f16 Δ1 (128 × 96), theta, partials (to ∂b1's end), A1, r
+        let lens = [6144, 80, 1570, 7000, 100];
+        for k in [Kernel::DeltaHalfSigmoid, Kernel::DeltaHalfTanh] {
+            assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
+            for b in 0..lens.len() {
+                let mut short = lens;
+                short[b] -= 1;
+                assert_refused(
+                    &format!("{k:?} on {short:?}"),
+                    run_on(&ctx, &kernels, k, &p, &short),
+                );
+            }
+        }
+        // Zero divisors: delta_half's unit blocks and row groups.
+        let big = [100_000; 5];
+        for zero in [Params { count: 0, ..p }, Params { group_rows: 0, ..p }] {
+            let got = run_on(&ctx, &kernels, Kernel::DeltaHalfTanh, &zero, &big);
+            assert_refused(&format!("delta_half under {zero:?}"), got);
+        }
     }
 }
 
