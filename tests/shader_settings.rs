@@ -12,8 +12,9 @@ use common::{assert_close, assert_within, f64s, gpu_for, model, sum_bound, unifo
 use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
+use shadertrain::gpu::mixed::Precision;
 use shadertrain::gpu::ops::{run, Slot};
-use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
+use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::Activation;
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
@@ -41,19 +42,34 @@ fn unchecked_modules_train_bit_for_bit_as_checked_ones() {
         return;
     };
     let kernels = Kernels::new(&ctx).unwrap();
-    assert_eq!(kernels.checks(Kernel::WeightGrad), Checks::Unchecked);
+    for k in [
+        Kernel::WeightGrad,
+        Kernel::ForwardWideSigmoid,
+        Kernel::ForwardWideTanh,
+        Kernel::OutputWide,
+        Kernel::WeightGradWideSigmoid,
+        Kernel::WeightGradWideTanh,
+    ] {
+        assert_eq!(kernels.checks(k), Checks::Unchecked, "{k:?}");
+    }
     let forced = Kernels::new(&device(true, None).unwrap()).unwrap();
     assert!(Kernel::ALL
         .iter()
         .all(|&k| forced.checks(k) == Checks::Checked));
     // 3,000 rows: 47 row groups, so the reduce chain has a `reduce` stage;
-    // with a 64 KiB binding the rows also come in several chunks.
+    // with a bounded binding the rows also come in several chunks. The
+    // wide kernels over 150 units of 7 inputs: a full and a partial
+    // 128-tile of units, a partial one of inputs, and a partial 128-row
+    // tile in the last (or only) chunk: 3,000 rows, or 312 after 7 chunks
+    // of 384 with a 256 KiB binding.
     let data = Dataset::synthetic(3000, 7, 5).unwrap();
     let cases = [
         (&[9, 5][..], KernelChoice::Layered, None),
         (&[9, 5][..], KernelChoice::Tiled, None),
         (&[13][..], KernelChoice::Layered, Some(64 << 10)),
         (&[13][..], KernelChoice::Fused, None),
+        (&[150][..], KernelChoice::Wide, None),
+        (&[150][..], KernelChoice::Wide, Some(256 << 10)),
     ];
     for act in Activation::ALL {
         for (hidden, choice, max_binding) in cases {
@@ -66,6 +82,11 @@ fn unchecked_modules_train_bit_for_bit_as_checked_ones() {
                 };
                 let source = Source::Host(&data);
                 let mut g = GpuTrainer::with(ctx, &m, source, opt, choice).unwrap();
+                if choice == KernelChoice::Wide {
+                    assert_eq!(g.family(), KernelFamily::Wide);
+                }
+                let chunks = g.plan().chunks.len();
+                assert_eq!(chunks > 1, max_binding.is_some(), "{chunks} chunks");
                 let sched = Schedule {
                     max_epochs: 30,
                     tol: 0.0,
@@ -132,6 +153,260 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             ],
         );
         assert!(matches!(zero, Err(Error::Validation { .. })), "{zero:?}");
+        refuses_wide_dispatches_outside_their_bounds(&ctx, &kernels);
+    }
+}
+
+/// Runs `kernel` under `p` on buffers of `lens` values, every one bound
+/// read-write and filled with 0.25.
+fn run_on(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    p: &Params,
+    lens: &[usize],
+) -> shadertrain::Result<Vec<Vec<f32>>> {
+    let data: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.25; n]).collect();
+    let slots: Vec<Slot> = data.iter().map(|d| Slot::InOut(d)).collect();
+    run(ctx, kernels, kernel, p, &slots)
+}
+
+fn assert_refused(what: &str, got: shadertrain::Result<Vec<Vec<f32>>>) {
+    match got {
+        Err(Error::Validation { message, .. }) => {
+            assert!(message.contains("proven bounds"), "{what}: {message}")
+        }
+        Err(e) => panic!("{what}: not a validation error: {e}"),
+        Ok(_) => panic!("{what} was accepted"),
+    }
+}
+
+/// The wide kernels over 130 rows of 3 inputs and 129 units (a full and a
+/// partial 128-tile of rows and of units, three ŷ shares per row) in row
+/// groups of 64: each runs on buffers exactly as long as its proof needs,
+/// and is refused with any one of them a value short, or with a zero
+/// divisor.
+fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels) {
+    let (rows, inputs, units): (usize, usize, usize) = (130, 3, 129);
+    // θ: W1, b1, w2, b2; a partials row is θ's gradient, then the loss.
+    let (b_off, w2_off) = (units * inputs, units * inputs + units);
+    let b2_off = w2_off + units;
+    let len = b2_off + 1;
+    let (groups, stride) = (rows.div_ceil(64), len + 1);
+    let p = Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: units as u32,
+        w_off: 0,
+        b_off: b_off as u32,
+        dst_off: w2_off as u32,
+        group_rows: 64,
+        stride: stride as u32,
+        len: len as u32,
+        scale: 0.01,
+        ..Params::default()
+    };
+    let shares = units.div_ceil(64) * rows;
+    let cases = [
+        // x, theta (to w2's end), a1, yparts
+        (
+            Kernel::ForwardWideSigmoid,
+            vec![rows * inputs, b2_off, rows * units, shares],
+        ),
+        // theta (b2 too), labels, yparts, residual, partials (to the loss)
+        (
+            Kernel::OutputWide,
+            vec![len, rows, shares, rows, groups * stride],
+        ),
+        // x, theta (to w2's end), a1, residual, partials (to ∂w2's end)
+        (
+            Kernel::WeightGradWideTanh,
+            vec![
+                rows * inputs,
+                b2_off,
+                rows * units,
+                rows,
+                (groups - 1) * stride + b2_off,
+            ],
+        ),
+    ];
+    for (k, lens) in cases {
+        let ok = run_on(ctx, kernels, k, &p, &lens);
+        assert!(ok.is_ok(), "{k:?} on {lens:?}: {ok:?}");
+        for b in 0..lens.len() {
+            let mut short = lens.clone();
+            short[b] -= 1;
+            assert_refused(
+                &format!("{k:?} on {short:?}"),
+                run_on(ctx, kernels, k, &p, &short),
+            );
+        }
+    }
+    // Zero divisors: the forward's unit tiles, the output's row groups, the
+    // gradient's input tiles.
+    let zeroes = [
+        (Kernel::ForwardWideTanh, Params { outputs: 0, ..p }),
+        (Kernel::OutputWide, Params { group_rows: 0, ..p }),
+        (Kernel::WeightGradWideSigmoid, Params { inputs: 0, ..p }),
+    ];
+    for (k, zero) in zeroes {
+        let lens: Vec<usize> = k.bindings()[1..].iter().map(|_| 100_000).collect();
+        assert_refused(
+            &format!("{k:?} under {zero:?}"),
+            run_on(ctx, kernels, k, &zero, &lens),
+        );
+    }
+}
+
+/// A device for the mixed path's scalar form (lavapipe has f16), or `None`
+/// where the adapter lacks it; CI=true requires it, as tests/mixed.rs does.
+fn mixed_device(checked_shaders: bool, max_binding: Option<u64>) -> Option<Context> {
+    let request = AdapterRequest {
+        checked_shaders,
+        max_binding,
+        precision: Precision::MixedScalar,
+        allow_software: true,
+        ..AdapterRequest::default()
+    };
+    match Context::new(&request) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+            assert!(!ci, "CI=true and no MixedScalar device: {e}");
+            eprintln!("SKIPPED (MixedScalar): {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn unchecked_mixed_modules_train_bit_for_bit_as_checked_ones() {
+    let Some(ctx) = mixed_device(false, None) else {
+        return;
+    };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for k in [
+        Kernel::ToHalf,
+        Kernel::ForwardShares,
+        Kernel::DeltaHalfSigmoid,
+        Kernel::DeltaHalfTanh,
+    ] {
+        assert_eq!(kernels.checks(k), Checks::Unchecked, "{k:?}");
+    }
+    for k in [
+        Kernel::ForwardCoopSigmoid,
+        Kernel::ForwardCoopTanh,
+        Kernel::WeightGradCoop,
+    ] {
+        assert_eq!(kernels.checks(k), Checks::Checked, "{k:?}");
+    }
+    drop(kernels);
+    drop(ctx);
+    // 600 rows of 24 features and 70 units: partial 32-tiles of rows,
+    // inputs and units, two 64-unit shares (the second partial); with a
+    // 64 KiB binding, 5 chunks of up to 128 rows share the f16 copies.
+    let data = Dataset::synthetic(600, 24, 3).unwrap();
+    let cases = [
+        (KernelChoice::Tiled, None),
+        (KernelChoice::Wide, None),
+        (KernelChoice::Wide, Some(64 << 10)),
+    ];
+    for act in Activation::ALL {
+        for (choice, max_binding) in cases {
+            let m = model(&data, &[70], act, 3);
+            let run = |checked| {
+                let ctx = mixed_device(checked, max_binding).unwrap();
+                let opt = Optimizer::Momentum {
+                    lr: 0.05,
+                    momentum: 0.9,
+                };
+                let source = Source::Host(&data);
+                let mut g = GpuTrainer::with(ctx, &m, source, opt, choice).unwrap();
+                assert!(g.plan().mixed);
+                let chunks = g.plan().chunks.len();
+                assert_eq!(chunks > 1, max_binding.is_some(), "{chunks} chunks");
+                let sched = Schedule {
+                    max_epochs: 20,
+                    tol: 0.0,
+                };
+                let out = train(&mut g, &sched).unwrap();
+                (out.losses, g.params().unwrap())
+            };
+            let (l_checked, p_checked) = run(true);
+            let (l_unchecked, p_unchecked) = run(false);
+            let name = format!("mixed {act} {choice:?} {max_binding:?}");
+            assert_eq!(bits64(&l_checked), bits64(&l_unchecked), "{name} losses");
+            assert_eq!(bits32(&p_checked), bits32(&p_unchecked), "{name} params");
+        }
+    }
+}
+
+#[test]
+fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
+    for checked in [false, true] {
+        let Some(ctx) = mixed_device(checked, None) else {
+            return;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        // to_half: 5 × 3 values from offset 2 into a 32 × 32 copy of 512
+        // f32 slots.
+        let p = Params {
+            rows: 5,
+            inputs: 3,
+            w_off: 2,
+            len: 32,
+            count: 32,
+            scale: 1.0,
+            ..Params::default()
+        };
+        let k = Kernel::ToHalf;
+        assert!(run_on(&ctx, &kernels, k, &p, &[17, 512]).is_ok());
+        assert_refused("to_half src", run_on(&ctx, &kernels, k, &p, &[16, 512]));
+        assert_refused("to_half dst", run_on(&ctx, &kernels, k, &p, &[17, 511]));
+        // 100 rows of 70 units in row groups of 64, w2 at 10, b1 at 500,
+        // units padded to 96.
+        let p = Params {
+            rows: 100,
+            outputs: 70,
+            dst_off: 10,
+            b_off: 500,
+            group_rows: 64,
+            stride: 1000,
+            count: 96,
+            scale: 1.0,
+            ..Params::default()
+        };
+        // theta (to w2's end), the shares, A1
+        let k = Kernel::ForwardShares;
+        let lens = [80, 200, 7000];
+        assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
+        for b in 0..lens.len() {
+            let mut short = lens;
+            short[b] -= 1;
+            assert_refused(
+                &format!("{k:?} on {short:?}"),
+                run_on(&ctx, &kernels, k, &p, &short),
+            );
+        }
+        // the f16 Δ1 (128 × 96), theta, partials (to ∂b1's end), A1, r
+        let lens = [6144, 80, 1570, 7000, 100];
+        for k in [Kernel::DeltaHalfSigmoid, Kernel::DeltaHalfTanh] {
+            assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
+            for b in 0..lens.len() {
+                let mut short = lens;
+                short[b] -= 1;
+                assert_refused(
+                    &format!("{k:?} on {short:?}"),
+                    run_on(&ctx, &kernels, k, &p, &short),
+                );
+            }
+        }
+        // Zero divisors: delta_half's unit blocks and row groups.
+        let big = [100_000; 5];
+        for zero in [Params { count: 0, ..p }, Params { group_rows: 0, ..p }] {
+            let got = run_on(&ctx, &kernels, Kernel::DeltaHalfTanh, &zero, &big);
+            assert_refused(&format!("delta_half under {zero:?}"), got);
+        }
     }
 }
 

@@ -666,6 +666,73 @@ impl Kernel {
     ///   source[row·stride + i] only for row < count, so < (count − 1)·stride + len;
     ///   dest[dst_off + s·len + i] < dst_off + ⌈count/FAN⌉·len. The private
     ///   v[k], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
+    /// - `forward_wide_*` (wide.wgsl): divides by tiles_n = ⌈o/WN⌉ ≥ 1 (o ≥
+    ///   1, and o + WN − 1 fits in u32); workgroups with m0 ≥ r return
+    ///   (uniformly). Every global index is guarded by a test of the very
+    ///   values it is formed from, so a wrapped m0 + lr or k is still in
+    ///   range: x_at reads x[row·i + k] only for row < r, k < i: < r·i;
+    ///   w_at theta[w_off + row·i + k] only for row < o, k < i: < w_off +
+    ///   o·i; w2_quad theta[dst_off + c] only for c < o; store_a1 reads
+    ///   theta[b_off + o′] and writes a1[row·o + o′] only for row < r, o′ <
+    ///   o: < b_off + o, < r·o. yparts[share·r + m0 + m] only for m0 + m <
+    ///   r and share·TN < o, so share < ⌈o/TN⌉: < ⌈o/TN⌉·r (share ≤ n0/TN +
+    ///   1 with n0 ≤ (tiles_n − 1)·WN < o, so share·TN does not wrap). The
+    ///   stages (512 vec4s each): stage_rows writes base + (lk + q)·32 +
+    ///   lr/4 ≤ 256 + 7·32 + 31 = 511 (base ≤ 256, lk ≤ 4, q ≤ 3, lr = t/2
+    ///   ≤ 127), component lr % 4; multiply_step reads base + k·32 + 16 +
+    ///   ty (or tx) ≤ 256 + 7·32 + 16 + 15 = 511 (k < WK = 8; ty, tx ≤ 15);
+    ///   the epilogue writes m·4 + tx/4 ≤ 127·4 + 3 = 511 (m = block_row ≤
+    ///   64 + 4·15 + 3 = 127), component tx % 4, and reads 4m + j ≤ 511 (m
+    ///   = t % WM, j < 4); the private q[j], j < 4. Loops: s < ⌈i/WK⌉ (a
+    ///   wrapped i + WK − 1 only shortens it), j, q < 4, k < WK.
+    /// - `output_wide`: divides by group_rows ≥ 1; workgroups with group ≥ G
+    ///   return (uniformly), so first = group·group_rows < r and rows n <
+    ///   end ≤ r: labels[n] and residual[n] < r; yparts[tn·r + n] for tn <
+    ///   tiles_n ≤ ⌈o/TN⌉ (a wrapped o + TN − 1 only gives fewer): <
+    ///   ⌈o/TN⌉·r; theta[dst_off + o] (b2) < dst_off + o + 1;
+    ///   partials[(group_base + group)·stride + len] and [… + dst_off + o]
+    ///   < P(max(len, dst_off + o) + 1). sums[lid], sums[lid + half] with
+    ///   lid < half ≤ 32 < 64.
+    /// - `weight_grad_wide_*`: divides by tiles_o = ⌈o/WM⌉, tiles_i =
+    ///   ⌈i/WN⌉ and tiles_o·tiles_i, all ≥ 1 (o, i ≥ 1; o + WM − 1, i + WN −
+    ///   1 and the product fit in u32), and by group_rows ≥ 1; returns for
+    ///   group ≥ G (uniformly), so first < r and end ≤ r; o0 = (id %
+    ///   tiles_o)·WM ≤ (tiles_o − 1)·WM < o and i0 < i likewise, so o0 +
+    ///   127 and i0 + 127 do not wrap. grad_row
+    ///   reads only rows n < end: residual[n] < r; a1_quad a1[n·o + c] for c
+    ///   < o: < r·o; x_quad x[n·i + c] for c < i: < r·i. w2_quad
+    ///   theta[dst_off + c] for c < o: < dst_off + o. With row =
+    ///   (group_base + group)·stride, store_w1_row writes partials[row +
+    ///   w_off + o′·i + i′] only for o′ < o, i′ < i: < P(w_off + o·i);
+    ///   store_quad [row + b_off + o′] and [row + dst_off + o′] only for o′
+    ///   < o: < P(b_off + o), P(dst_off + o). The stages: [t] and [base +
+    ///   t] ≤ 256 + 255 = 511 (t < 256), multiply_step as in
+    ///   `forward_wide_*`, and [k·32 + t] ≤ 7·32 + 31 = 255 (k < WK, t <
+    ///   32). Loops: s < ⌈(end − first)/WK⌉ (end − first ≤ group_rows ≤
+    ///   2^31, so it does not wrap), k < WK, j < 4.
+    /// - `to_half` (mixed.wgsl; count, len: the copy's rows and row
+    ///   length): invocations with idx ≥ count·len return before idx / len
+    ///   and idx % len are formed, so len ≥ 1 there and row = idx / len <
+    ///   count, c < len. src_f32[w_off + row·i + c] only for row < r, c < i:
+    ///   < w_off + r·i. dst_f16[idx], idx < count·len: ⌈count·len/2⌉ f32
+    ///   slots (count·len ≤ 2 × that < 2^31, so the product does not wrap).
+    /// - `forward_shares`: invocations with idx ≥ tiles·r (tiles = ⌈o/TN⌉,
+    ///   or fewer where o + TN − 1 wraps) return before idx / r and idx % r
+    ///   are formed, so r ≥ 1 there, tile < tiles and row < r; units o′ run
+    ///   from tile·TN to min((tile + 1)·TN, o) − 1 (tile·TN < o + TN, no
+    ///   wrap): acts[row·o + o′] < r·o, theta[dst_off + o′] < dst_off + o;
+    ///   out_f32[tile·r + row] < ⌈o/TN⌉·r.
+    /// - `delta_half_*` (count: the padded units): divides by blocks =
+    ///   ⌈count/MIXED⌉ ≥ 1 (count ≥ 1, and count + MIXED − 1 fits in u32)
+    ///   and by group_rows ≥ 1; the unit u = (id % blocks)·MIXED + li <
+    ///   count + MIXED does not wrap; invocations with group ≥ G or u ≥
+    ///   count return, so first = group·group_rows < r, and rows n run
+    ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 32):
+    ///   dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉ f32 slots.
+    ///   theta[dst_off + u], acts[n·o + u] and resid[n] only for u < o (and
+    ///   n < r): < dst_off + o, < r·o, < r; out_f32[(group_base +
+    ///   group)·stride + b_off + u] and [… + dst_off + u] only for u < o: <
+    ///   P(max(b_off, dst_off) + o). Loop: n < end.
     ///
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
@@ -678,11 +745,9 @@ impl Kernel {
     /// - `fused_*`: its indices depend on the pipeline's override constants
     ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
     ///   see the constants its pipeline was built with.
-    /// - The mixed kernels (`to_half`, `forward_coop`, `weight_grad_coop`):
-    ///   no proof is written for them yet, and their cooperative form has
-    ///   not run on any adapter here.
-    /// - The wide kernels (`forward_wide_*`, `output_wide`,
-    ///   `weight_grad_wide_*`): no proof is written for them yet.
+    /// - The mixed products (`forward_coop_*`, `weight_grad_coop`): no
+    ///   proof is written for them, and their cooperative form has not run
+    ///   on any adapter here.
     pub fn checks(self) -> Checks {
         match self {
             Kernel::ForwardSigmoid
@@ -696,7 +761,16 @@ impl Kernel {
             | Kernel::WeightGrad
             | Kernel::WeightGradTiled
             | Kernel::BiasGrad
-            | Kernel::Reduce => Checks::Unchecked,
+            | Kernel::Reduce
+            | Kernel::ForwardWideSigmoid
+            | Kernel::ForwardWideTanh
+            | Kernel::OutputWide
+            | Kernel::WeightGradWideSigmoid
+            | Kernel::WeightGradWideTanh
+            | Kernel::ToHalf
+            | Kernel::ForwardShares
+            | Kernel::DeltaHalfSigmoid
+            | Kernel::DeltaHalfTanh => Checks::Unchecked,
             Kernel::ReduceSgd
             | Kernel::ReduceMomentum
             | Kernel::ReduceNesterov
@@ -706,18 +780,9 @@ impl Kernel {
             | Kernel::Synthesize
             | Kernel::FusedSigmoid
             | Kernel::FusedTanh
-            | Kernel::ToHalf
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
-            | Kernel::WeightGradCoop
-            | Kernel::ForwardShares
-            | Kernel::DeltaHalfSigmoid
-            | Kernel::DeltaHalfTanh
-            | Kernel::ForwardWideSigmoid
-            | Kernel::ForwardWideTanh
-            | Kernel::OutputWide
-            | Kernel::WeightGradWideSigmoid
-            | Kernel::WeightGradWideTanh => Checks::Checked,
+            | Kernel::WeightGradCoop => Checks::Checked,
         }
     }
 
@@ -786,6 +851,9 @@ impl Kernel {
         }
         let (r, i, o) = (u64::from(p.rows), u64::from(p.inputs), u64::from(p.outputs));
         let (w_off, b_off) = (u64::from(p.w_off), u64::from(p.b_off));
+        let dst_off = u64::from(p.dst_off);
+        // The wide kernels' ŷ shares per row: one per TN = 64 units.
+        let shares = o.div_ceil(u64::from(TILED_N));
         let positive = |names: &[(&str, u32)]| match names.iter().find(|(_, v)| *v == 0) {
             Some((name, _)) => Err(format!("{name} is 0")),
             None => Ok(()),
@@ -851,6 +919,57 @@ impl Kernel {
                         c => u64::from(c - 1) * u64::from(p.stride) + len,
                     };
                     vec![source, u64::from(p.dst_off) + out_rows * len]
+                }
+                Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => {
+                    positive(&[("outputs", p.outputs)])?;
+                    fits("outputs + WN − 1", o + u64::from(WIDE_N) - 1)?;
+                    vec![
+                        r * i,
+                        (w_off + o * i).max(b_off + o).max(dst_off + o),
+                        r * o,
+                        shares * r,
+                    ]
+                }
+                Kernel::OutputWide => {
+                    grouped()?;
+                    let len = u64::from(p.len);
+                    vec![
+                        dst_off + o + 1,
+                        r,
+                        shares * r,
+                        r,
+                        partials(len.max(dst_off + o) + 1),
+                    ]
+                }
+                Kernel::WeightGradWideSigmoid | Kernel::WeightGradWideTanh => {
+                    grouped()?;
+                    positive(&[("inputs", p.inputs), ("outputs", p.outputs)])?;
+                    fits("outputs + WM − 1", o + u64::from(WIDE_M) - 1)?;
+                    fits("inputs + WN − 1", i + u64::from(WIDE_N) - 1)?;
+                    let tiles = o.div_ceil(WIDE_M.into()) * i.div_ceil(WIDE_N.into());
+                    fits("output tiles × input tiles", tiles)?;
+                    let params = (w_off + o * i).max(b_off + o).max(dst_off + o);
+                    vec![r * i, dst_off + o, r * o, r, partials(params)]
+                }
+                // The f16 copies hold two values to an f32 slot.
+                Kernel::ToHalf => {
+                    let copy = u64::from(p.count) * u64::from(p.len);
+                    vec![w_off + r * i, copy.div_ceil(2)]
+                }
+                Kernel::ForwardShares => vec![dst_off + o, shares * r, r * o],
+                Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
+                    grouped()?;
+                    positive(&[("count", p.count)])?;
+                    let count = u64::from(p.count);
+                    fits("count + MIXED − 1", count + u64::from(MIXED_WORKGROUP) - 1)?;
+                    let rows_p = r.next_multiple_of(TILE.into());
+                    vec![
+                        (rows_p * count).div_ceil(2),
+                        dst_off + o,
+                        partials(b_off.max(dst_off) + o),
+                        r * o,
+                        r,
+                    ]
                 }
                 _ => unreachable!("checked kernels return above"),
             })
@@ -1018,64 +1137,41 @@ impl Kernels {
     pub fn new(ctx: &Context) -> Result<Kernels> {
         let all_checked = ctx.checked_shaders;
         let subgroups = ctx.subgroups();
+        // Per family, its checked and unchecked modules where a kernel of
+        // it runs with them ([`effective`]).
+        let both = |f: Family, name: &str, source: &str| -> Result<[Option<_>; 2]> {
+            let needs = |c: Checks| {
+                Kernel::ALL
+                    .iter()
+                    .any(|&k| k.family() == f && effective(k, all_checked) == c)
+            };
+            let checked = if needs(Checks::Checked) {
+                Some(compile(ctx, name, source, Checks::Checked)?)
+            } else {
+                None
+            };
+            let unchecked = if needs(Checks::Unchecked) {
+                Some(compile(ctx, name, source, Checks::Unchecked)?)
+            } else {
+                None
+            };
+            Ok([checked, unchecked])
+        };
         let mut modules = Family::ALL
             .iter()
             .map(|&f| {
                 let (name, source) = f.source();
                 // A family that needs subgroups has no module without them.
-                let needs = |c: Checks| {
-                    (subgroups || !f.needs_subgroups())
-                        && Kernel::ALL
-                            .iter()
-                            .any(|&k| k.family() == f && effective(k, all_checked) == c)
-                };
-                let checked = if needs(Checks::Checked) {
-                    Some(ctx.scoped(name, || {
-                        ctx.device
-                            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                                label: Some(name),
-                                source: wgpu::ShaderSource::Wgsl(source.into()),
-                            })
-                    })?)
-                } else {
-                    None
-                };
-                let unchecked = if needs(Checks::Unchecked) {
-                    Some(ctx.scoped(name, || {
-                        // SAFETY: only the family's Checks::Unchecked kernels
-                        // are built from this module (`build` picks the
-                        // module by `effective`), each proven in range in
-                        // Kernel::checks under the buffer lengths that
-                        // Step::new checks against Kernel::bounds before it
-                        // records a dispatch.
-                        unsafe {
-                            ctx.device.create_shader_module_trusted(
-                                wgpu::ShaderModuleDescriptor {
-                                    label: Some(name),
-                                    source: wgpu::ShaderSource::Wgsl(source.into()),
-                                },
-                                wgpu::ShaderRuntimeChecks::unchecked(),
-                            )
-                        }
-                    })?)
-                } else {
-                    None
-                };
-                Ok([checked, unchecked])
+                if f.needs_subgroups() && !subgroups {
+                    return Ok([None, None]);
+                }
+                both(f, name, source)
             })
             .collect::<Result<Vec<_>>>()?;
-        // Family::Mixed is last: its module, where there is one, follows,
-        // with wgpu's runtime checks (its kernels are Checks::Checked).
+        // Family::Mixed is last: its modules, where the device was opened
+        // for mixed precision, follow.
         if let Some(products) = ctx.mixed {
-            let source = mixed::source(products);
-            let module = ctx.scoped("mixed.wgsl", || {
-                ctx.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("mixed.wgsl"),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    })
-            })?;
-            modules.push([Some(module), None]);
+            modules.push(both(Family::Mixed, "mixed.wgsl", &mixed::source(products))?);
         }
         Ok(Kernels {
             modules,
@@ -1206,6 +1302,26 @@ fn effective(k: Kernel, all_checked: bool) -> Checks {
     } else {
         k.checks()
     }
+}
+
+/// `source`'s module, with wgpu's runtime checks or without them.
+fn compile(ctx: &Context, name: &str, source: &str, checks: Checks) -> Result<wgpu::ShaderModule> {
+    let descriptor = wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    };
+    ctx.scoped(name, || match checks {
+        Checks::Checked => ctx.device.create_shader_module(descriptor),
+        // SAFETY: only the family's Checks::Unchecked kernels are built
+        // from this module (`build` picks the module by `effective`), each
+        // proven in range in Kernel::checks under the buffer lengths that
+        // Step::new checks against Kernel::bounds before it records a
+        // dispatch.
+        Checks::Unchecked => unsafe {
+            ctx.device
+                .create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
+        },
+    })
 }
 
 fn build(
