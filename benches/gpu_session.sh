@@ -12,15 +12,18 @@
 # .gl/. Carry both: device `run` with carry [".gl", ".gpu"] and the command
 # `bash benches/gpu_session.sh run`.
 #
-# `run` writes into $OUT: the GPU's name and SM count, `shadertrain info`,
-# each GPU test binary's result twice with 8 test threads (a hang shows as
-# exit 124 from its timeout), the mixed-precision tests with their
-# cooperative kernels required, and the benchmarks that decide issue 12's
-# open choices, each in one run: f32 on S0-S4, against PyTorch eager and
-# torch.compile on S0, S1 and S3, --precision mixed, --kernels wide with and
-# without it, and the checked shaders and subgroup-free builds against the
-# defaults. Eight files in all, the most a device run brings back. Set SESSION_LAVAPIPE=1 to
-# try `run` here on lavapipe (no NVIDIA paths, no peers).
+# `run` writes into $OUT, in this order and before a deadline (540 s, or
+# SESSION_DEADLINE), so that a hang costs only what comes after it: the
+# GPU's name and SM count and `shadertrain info`; the mixed-precision tests
+# with their cooperative kernels required; the benchmarks that decide issue
+# 12's open choices, each in one run: f32 on S0-S4, --kernels wide with
+# and without --precision mixed, mixed alone, tiled, wide on S3 over four
+# other SHADERTRAIN_WIDE_WORKGROUPS, the checked shaders and subgroup-free
+# builds against the defaults, then PyTorch eager and torch.compile on S0,
+# S1 and S3; last, each GPU test binary's result twice with 8 test threads
+# (a hang shows as a timeout). Eight files in all, the most a device run
+# brings back. Set SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no
+# NVIDIA paths, no peers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +65,7 @@ for line in sys.stdin:
 run() {
   : "${OUT:?run writes its results into \$OUT}"
   local peers=(--peers --python python3)
-  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 peer_shapes=S0,S1,S3
+  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 peer_shapes=S0,S1,S3 wide_shape=S3
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -71,7 +74,7 @@ run() {
   else
     # A dry run of the script: the small shape only, no peers.
     peers=()
-    all=S0 big=S0 two=S0 peer_shapes=S0
+    all=S0 big=S0 two=S0 peer_shapes=S0 wide_shape=S0
   fi
   tar -C .gpu -xJf .gpu/bundle.tar.xz
   local bin
@@ -84,41 +87,75 @@ run() {
     lscpu | grep -m1 'Model name'
     $st info
   } > "$OUT/machine.txt" 2>&1
+  # Everything runs before a deadline, so the device call (600 s at most)
+  # returns with what was written: each step gets the time that is left,
+  # at most its own limit, and steps past the deadline say so.
+  local deadline=${SESSION_DEADLINE:-540}
+  limit() {
+    local left=$((deadline - SECONDS))
+    [ "$left" -gt "$1" ] && left=$1
+    echo "$left"
+  }
+  step() {
+    local cap=$1
+    shift
+    local t
+    t=$(limit "$cap")
+    if [ "$t" -lt 5 ]; then
+      echo "-- skipped, out of time: $*"
+      return
+    fi
+    timeout "$t" "$@"
+    local rc=$?
+    [ "$rc" = 124 ] && echo "-- timed out after $t s: $*"
+  }
+  # First the mixed tests with their cooperative kernels required: whether
+  # the mixed figures below mean anything.
+  {
+    echo "mixed, cooperative kernels required:"
+    SHADERTRAIN_REQUIRE_MIXED=1 step 120 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out' | head -20
+  } > "$OUT/tests.txt" 2>&1
+  local b=(bench --backends gpu --samples 20 --quiet)
+  {
+    echo "== f32, default kernels"
+    step 90 $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
+    echo "== --kernels wide"
+    step 60 $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
+    echo "== --kernels wide --precision mixed"
+    step 60 $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
+    echo "== --precision mixed"
+    step 60 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
+    echo "== --kernels tiled (wide's baseline)"
+    step 60 $st "${b[@]}" --shapes "$big" --kernels tiled
+    # The wide weight gradient's split (plan::WIDE_WORKGROUPS, 512 unset).
+    for w in 128 256 1024 2048; do
+      echo "== --kernels wide on $wide_shape, SHADERTRAIN_WIDE_WORKGROUPS=$w, f32 then mixed"
+      SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide
+      SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide --precision mixed
+    done
+    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
+    SHADERTRAIN_CHECKED_SHADERS=1 step 40 $st "${b[@]}" --shapes "$two"
+    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
+    SHADERTRAIN_NO_SUBGROUPS=1 step 40 $st "${b[@]}" --shapes "$two"
+    echo "== defaults again, for the two above"
+    step 40 $st "${b[@]}" --shapes "$two"
+    # The CPU peers run too; S2 and S4 would take them minutes.
+    echo "== f32 against PyTorch (eager and torch.compile, CUDA and CPU), numpy, JAX"
+    step 150 $st "${b[@]}" --shapes "$peer_shapes" "${peers[@]}" --json "$OUT/peers.json"
+  } > "$OUT/bench.txt" 2>&1
+  # Last, with the time that is left: each GPU test binary twice with 8
+  # test threads; a hang shows as a timeout.
   {
     for pass in 1 2; do
       for t in "${TESTS[@]}"; do
         [ -x ".gpu/$t" ] || continue
         local start=$SECONDS
-        timeout 300 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
-        echo "pass $pass $t: exit $? in $((SECONDS - start)) s; $(grep -E '^test result' "/tmp/$t.$pass.log" | tail -1)"
+        step 120 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
+        echo "pass $pass $t: $((SECONDS - start)) s; $(grep -E '^test result|^-- ' "/tmp/$t.$pass.log" | tail -1)"
         grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.$pass.log" | head -5
       done
     done
-    echo "mixed, cooperative kernels required:"
-    SHADERTRAIN_REQUIRE_MIXED=1 timeout 300 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result' | head -20
-  } > "$OUT/tests.txt" 2>&1
-  local b=(bench --backends gpu --samples 20 --quiet)
-  {
-    echo "== f32, default kernels"
-    $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
-    # The CPU peers run too; S2 and S4 would take them minutes.
-    echo "== f32 against PyTorch (eager and torch.compile, CUDA and CPU), numpy, JAX"
-    $st "${b[@]}" --shapes "$peer_shapes" "${peers[@]}" --json "$OUT/peers.json"
-    echo "== --precision mixed"
-    $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
-    echo "== --kernels wide --precision mixed"
-    $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
-    echo "== --kernels wide"
-    $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
-    echo "== --kernels tiled (wide's baseline)"
-    $st "${b[@]}" --shapes "$big" --kernels tiled
-    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
-    SHADERTRAIN_CHECKED_SHADERS=1 $st "${b[@]}" --shapes "$two"
-    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
-    SHADERTRAIN_NO_SUBGROUPS=1 $st "${b[@]}" --shapes "$two"
-    echo "== defaults again, for the two above"
-    $st "${b[@]}" --shapes "$two"
-  } > "$OUT/bench.txt" 2>&1
+  } >> "$OUT/tests.txt" 2>&1
 }
 
 case "${1:-}" in

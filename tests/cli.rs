@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, train_data, train_synthetic,
+    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env, train_data,
+    train_synthetic,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -429,6 +430,61 @@ fn kernels_flag_reaches_the_gpu_trainer() {
         err.contains("the fused kernel takes one hidden layer"),
         "{err}"
     );
+}
+
+/// SHADERTRAIN_WIDE_WORKGROUPS sets the wide weight gradient's split of
+/// the sum over rows: 1 puts all 1,000 rows in one row group where the
+/// default makes 16, so the losses are summed in another order (other bits,
+/// within float tolerance); a value that is not a positive whole number is
+/// an error that names the variable, and writes no model.
+#[test]
+fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |value: Option<&str>, name: &str| {
+        let [hist, model] = paths(&dir, [&format!("{name}.csv"), &format!("{name}.st")]);
+        let more = [
+            "--hidden",
+            "5",
+            "--epochs",
+            "5",
+            "--kernels",
+            "wide",
+            "--quiet",
+            "--history",
+            &hist,
+            "--save",
+            &model,
+        ];
+        let args = train_synthetic("1000", "3", "gpu", &more);
+        let (ok, _, err) = shadertrain_env(&args, &[("SHADERTRAIN_WIDE_WORKGROUPS", value)]);
+        let losses = ok.then(|| read_history(std::path::Path::new(&hist)).unwrap());
+        (losses, err, std::path::Path::new(&model).exists())
+    };
+    let (default, err, _) = run(None, "default");
+    let default = default.unwrap_or_else(|| panic!("{err}"));
+    let (one, err, _) = run(Some("1"), "one");
+    let one = one.unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(one.len(), default.len());
+    assert_ne!(
+        one.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
+        default.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
+        "one row group sums as 16 do, bit for bit: the variable did nothing"
+    );
+    for (a, b) in one.iter().zip(&default) {
+        assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} against {b}");
+    }
+    for bad in ["0", "many"] {
+        let (losses, err, saved) = run(Some(bad), "bad");
+        assert!(losses.is_none(), "{bad} was taken");
+        assert!(
+            err.contains(&format!("SHADERTRAIN_WIDE_WORKGROUPS={bad}")),
+            "{err}"
+        );
+        assert!(!saved, "{bad}: a model was written");
+    }
 }
 
 /// --target-loss stops at the first epoch at or below it, and the JSON's

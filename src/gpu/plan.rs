@@ -29,6 +29,28 @@ const FUSED_GROUPS: usize = 512;
 /// starting value: not yet measured on a GPU.
 pub const WIDE_WORKGROUPS: usize = 512;
 
+/// The wide weight gradient's target workgroups: `WIDE_WORKGROUPS`, or
+/// `SHADERTRAIN_WIDE_WORKGROUPS` where it is set, so one session on a GPU
+/// can measure several without a rebuild (`benches/gpu_session.sh`).
+pub fn wide_workgroups() -> Result<usize> {
+    parse_wide_workgroups(std::env::var("SHADERTRAIN_WIDE_WORKGROUPS").ok().as_deref())
+}
+
+/// [`wide_workgroups`] from the variable's value: unset or empty is the
+/// default; otherwise a whole number from 1 to 2^20.
+fn parse_wide_workgroups(value: Option<&str>) -> Result<usize> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(WIDE_WORKGROUPS);
+    };
+    match v.parse::<usize>() {
+        Ok(n) if (1..=1 << 20).contains(&n) => Ok(n),
+        _ => Err(Error::Config(format!(
+            "SHADERTRAIN_WIDE_WORKGROUPS={v}: expected a whole number from 1 to 1048576 \
+             (the wide weight gradient's workgroups; unset for {WIDE_WORKGROUPS})"
+        ))),
+    }
+}
+
 /// The wide weight gradient's 128 × 128 output tiles over W₁ (units ×
 /// inputs).
 fn wide_tiles(layout: &Layout) -> usize {
@@ -209,7 +231,7 @@ impl Plan {
                     .iter()
                     .max()
                     .expect("layouts are never empty"),
-                (WIDE_WORKGROUPS / wide_tiles(layout)).max(1),
+                (wide_workgroups()? / wide_tiles(layout)).max(1),
             ),
             KernelFamily::Tiled | KernelFamily::Layered => (
                 *layout
@@ -306,6 +328,24 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_workgroups_default_and_override() {
+        for unset in [None, Some(""), Some("  ")] {
+            assert_eq!(parse_wide_workgroups(unset).unwrap(), WIDE_WORKGROUPS);
+        }
+        assert_eq!(parse_wide_workgroups(Some("1")).unwrap(), 1);
+        assert_eq!(parse_wide_workgroups(Some(" 2048 ")).unwrap(), 2048);
+        assert_eq!(parse_wide_workgroups(Some("1048576")).unwrap(), 1 << 20);
+        for bad in ["0", "-4", "1e3", "lots", "1048577"] {
+            let err = parse_wide_workgroups(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("SHADERTRAIN_WIDE_WORKGROUPS={bad}"))
+                    && err.contains("expected a whole number"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn plan_fits_every_buffer_in_the_binding() {
