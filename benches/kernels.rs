@@ -8,8 +8,10 @@
 //!
 //! Shapes (rows × inputs × outputs; the fused kernels take inputs ≤ 32 and
 //! outputs ≤ 256 as their hidden units) come from SHADERTRAIN_KERNEL_SHAPES,
-//! default `256x8x32,1024x16x64`; e.g. `65536x16x64,16384x256x1024` for
-//! shapes S1 and S3 of docs/spec.md.
+//! default `256x8x32,1024x16x64,1024x64x1`; e.g.
+//! `65536x16x64,16384x256x1024,16384x1024x1` for shapes S1 and S3 of
+//! docs/spec.md (the last, S3's output layer). The kernels for a layer of
+//! one output (`backprop_output_*`) run only on shapes with one output.
 
 use std::time::Instant;
 
@@ -45,8 +47,8 @@ struct Case {
 }
 
 fn main() {
-    let spec =
-        std::env::var("SHADERTRAIN_KERNEL_SHAPES").unwrap_or_else(|_| "256x8x32,1024x16x64".into());
+    let spec = std::env::var("SHADERTRAIN_KERNEL_SHAPES")
+        .unwrap_or_else(|_| "256x8x32,1024x16x64,1024x64x1".into());
     let shapes = spec
         .split(',')
         .map(parse_shape)
@@ -198,7 +200,12 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op(&layer(shape), &slots), Box::new(twin), matmul)
         }
-        Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
+        // A layer of one output only: time both kernels on `Rx1024x1`.
+        Kernel::BackpropOutputSigmoid | Kernel::BackpropOutputTanh if outputs != 1 => return None,
+        Kernel::BackpropSigmoid
+        | Kernel::BackpropTanh
+        | Kernel::BackpropOutputSigmoid
+        | Kernel::BackpropOutputTanh => {
             let act = activation(kernel);
             // Activations in (0, 1), the range of both activations' outputs.
             let acts = values(5, rows * inputs, 0.0, 1.0);
@@ -311,6 +318,7 @@ fn activation(kernel: Kernel) -> Activation {
         Kernel::ForwardSigmoid
         | Kernel::ForwardTiledSigmoid
         | Kernel::BackpropSigmoid
+        | Kernel::BackpropOutputSigmoid
         | Kernel::FusedSigmoid => Activation::Sigmoid,
         _ => Activation::Tanh,
     }

@@ -4,6 +4,7 @@
 // workgroup-tiled (forward_tiled_*, at the end).
 //   forward_*:  A_out = g(A_in·Wᵀ + 1·bᵀ)          (rows, outputs)
 //   backprop_*: Δ = (D·W) ⊙ g′(A)                   (rows, inputs)
+//   backprop_output_*: the same for a layer of one output, elementwise
 
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;          // forward: A_in (rows, inputs); backprop: D (rows, outputs)
 @group(0) @binding(2) var<storage, read> theta: array<f32>;        // the flat parameter block
@@ -147,6 +148,34 @@ fn backprop_sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(LINEAR)
 fn backprop_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     backprop(wid, nwg, lid, ACT_TANH);
+}
+
+// backprop_output_*: backprop_* for a layer with one output (the output
+// layer, whose D is the residual r): Δ[n, i′] = (r[n]·w[i′])·g′(A[n, i′]),
+// one invocation per element in row-major order, so neighbouring
+// invocations read and write neighbouring words of A and Δ (backprop_*'s
+// blocks put them 8 rows apart). The arithmetic is backprop_*'s with one
+// output, fma(r, w, 0) then the product with the slope, so the two give
+// the same bits.
+fn backprop_output(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
+    let idx = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    if (idx >= p.rows * p.inputs) {
+        return;
+    }
+    let n = idx / p.inputs;
+    let i = idx % p.inputs;
+    let s = fma(lhs[n], theta[p.w_off + i], 0.0);
+    result[idx] = s * slope(act_in[idx], act);
+}
+
+@compute @workgroup_size(LINEAR)
+fn backprop_output_sigmoid(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    backprop_output(wid, nwg, lid, ACT_SIGMOID);
+}
+
+@compute @workgroup_size(LINEAR)
+fn backprop_output_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    backprop_output(wid, nwg, lid, ACT_TANH);
 }
 
 // forward_tiled_*: the same forward as a workgroup-tiled product, for

@@ -153,6 +153,32 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             ],
         );
         assert!(matches!(zero, Err(Error::Validation { .. })), "{zero:?}");
+        // backprop_output takes a layer of one output only.
+        let two = Params {
+            rows: 4,
+            inputs: 3,
+            outputs: 2,
+            b_off: 6,
+            ..Params::default()
+        };
+        let refused = run(
+            &ctx,
+            &kernels,
+            Kernel::BackpropOutputSigmoid,
+            &two,
+            &[
+                Slot::Input(&[0.0; 8]),
+                Slot::Input(&[0.0; 8]),
+                Slot::Input(&[0.0; 12]),
+                Slot::Output(12),
+            ],
+        );
+        match refused {
+            Err(Error::Validation { message, .. }) => {
+                assert!(message.contains("outputs is 2, not 1"), "{message}")
+            }
+            other => panic!("two outputs were accepted: {other:?}"),
+        }
         refuses_wide_dispatches_outside_their_bounds(&ctx, &kernels);
     }
 }

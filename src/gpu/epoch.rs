@@ -631,8 +631,14 @@ fn layered_chunk(
             &[d, t.partials],
         )?);
         if l > 0 {
+            // The output layer's backprop is elementwise (the same bits).
+            let backprop = if layers[l].outputs == 1 {
+                Kernel::backprop_output(act)
+            } else {
+                Kernel::backprop(act)
+            };
             backward_steps.push(rec.step(
-                Kernel::backprop(act),
+                backprop,
                 format!("backprop[{c}].{l}"),
                 params,
                 &[d, t.theta, &rows.acts[l - 1], &rows.deltas[l - 1]],

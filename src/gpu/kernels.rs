@@ -183,6 +183,14 @@ pub enum Kernel {
     /// `gpu_vs_cpu::backprop_matches_twin` and
     /// `kernel_props::forward_and_backprop_match_their_twins`.
     BackpropTanh,
+    /// Δ = (r·wᵀ) ⊙ σ′ for a layer of one output, elementwise; the same
+    /// bits as `BackpropSigmoid`. Twin: `ops::backprop` with sigmoid; tested
+    /// by `gpu_vs_cpu::backprop_matches_twin` and
+    /// `kernel_props::forward_and_backprop_match_their_twins`.
+    BackpropOutputSigmoid,
+    /// Δ = (r·wᵀ) ⊙ tanh′ for a layer of one output, elementwise; the same
+    /// bits as `BackpropTanh`. Twin and tests as `BackpropOutputSigmoid`.
+    BackpropOutputTanh,
     /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group. Twin: `ops::output_residual`; tested by
     /// `gpu_vs_cpu::output_residual_and_loss_partials_match_twin`.
     OutputResidual,
@@ -293,11 +301,13 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 33] = [
+    pub const ALL: [Kernel; 35] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
         Kernel::BackpropTanh,
+        Kernel::BackpropOutputSigmoid,
+        Kernel::BackpropOutputTanh,
         Kernel::OutputResidual,
         Kernel::WeightGrad,
         Kernel::BiasGrad,
@@ -352,6 +362,15 @@ impl Kernel {
         }
     }
 
+    /// Backprop through a layer of one output: [`Kernel::backprop`]'s
+    /// result, elementwise.
+    pub fn backprop_output(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::BackpropOutputSigmoid,
+            Activation::Tanh => Kernel::BackpropOutputTanh,
+        }
+    }
+
     pub fn forward_tiled(act: Activation) -> Kernel {
         match act {
             Activation::Sigmoid => Kernel::ForwardTiledSigmoid,
@@ -402,7 +421,9 @@ impl Kernel {
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh
             | Kernel::BackpropSigmoid
-            | Kernel::BackpropTanh => Family::Dense,
+            | Kernel::BackpropTanh
+            | Kernel::BackpropOutputSigmoid
+            | Kernel::BackpropOutputTanh => Family::Dense,
             Kernel::OutputResidual => Family::Output,
             Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => Family::Grad,
             Kernel::Reduce
@@ -436,6 +457,8 @@ impl Kernel {
             Kernel::ForwardTanh => "forward_tanh",
             Kernel::BackpropSigmoid => "backprop_sigmoid",
             Kernel::BackpropTanh => "backprop_tanh",
+            Kernel::BackpropOutputSigmoid => "backprop_output_sigmoid",
+            Kernel::BackpropOutputTanh => "backprop_output_tanh",
             Kernel::OutputResidual => "output_residual",
             Kernel::WeightGrad => "weight_grad",
             Kernel::BiasGrad => "bias_grad",
@@ -477,7 +500,10 @@ impl Kernel {
             | Kernel::ForwardTanh
             | Kernel::ForwardTiledSigmoid
             | Kernel::ForwardTiledTanh => &[0, 1, 2, 4],
-            Kernel::BackpropSigmoid | Kernel::BackpropTanh => &[0, 1, 2, 3, 4],
+            Kernel::BackpropSigmoid
+            | Kernel::BackpropTanh
+            | Kernel::BackpropOutputSigmoid
+            | Kernel::BackpropOutputTanh => &[0, 1, 2, 3, 4],
             Kernel::OutputResidual | Kernel::OutputResidualSubgroup => &[0, 1, 2, 3, 4, 5],
             Kernel::WeightGrad | Kernel::WeightGradTiled => &[0, 1, 2, 3],
             Kernel::BiasGrad => &[0, 1, 3],
@@ -536,6 +562,9 @@ impl Kernel {
             }
             Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
                 up(p.inputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
+            }
+            Kernel::BackpropOutputSigmoid | Kernel::BackpropOutputTanh => {
+                (u64::from(p.rows) * u64::from(p.inputs)).div_ceil(LINEAR_WORKGROUP.into())
             }
             Kernel::OutputResidual | Kernel::OutputResidualSubgroup => groups,
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
@@ -629,6 +658,13 @@ impl Kernel {
     ///   divides by ⌈i/4⌉ ≥ 1; lhs (D) [min(row, r−1)·o + o′] < r·o;
     ///   theta[w_off + min(i′, i−1) + o′·i] < w_off + o·i; act_in and
     ///   result [row·i + i′] only for row < r, i′ < i.
+    /// - `backprop_output_*`: requires o = 1 and r·i to fit in u32. idx =
+    ///   linear workgroup·64 + lid < (⌈r·i/64⌉ + 65,535)·64 (a 2D grid
+    ///   overhangs by less than a row of 65,535 workgroups) < 2^31, since
+    ///   r·i < 2^30 as act_in's length, so it does not wrap; invocations
+    ///   with idx ≥ r·i return, then it divides by i ≥ 1: n = idx / i < r,
+    ///   i′ = idx % i < i: lhs[n] < r, theta[w_off + i′] < w_off + i,
+    ///   act_in and result [idx] < r·i.
     /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
     ///   return (uniformly). a_at and w_at read only inside (r, i) and
     ///   (o, i): lhs < r·i, theta < w_off + o·i. The tiles (256 vec4s):
@@ -756,6 +792,8 @@ impl Kernel {
             | Kernel::ForwardTiledTanh
             | Kernel::BackpropSigmoid
             | Kernel::BackpropTanh
+            | Kernel::BackpropOutputSigmoid
+            | Kernel::BackpropOutputTanh
             | Kernel::OutputResidual
             | Kernel::OutputResidualSubgroup
             | Kernel::WeightGrad
@@ -792,7 +830,8 @@ impl Kernel {
     /// the read, reached by the whole workgroup (the early returns before
     /// the first write depend only on the workgroup id and the uniform
     /// block, so they are uniform across the workgroup):
-    /// - no workgroup memory: `forward_*`, `backprop_*`, `weight_grad`,
+    /// - no workgroup memory: `forward_*`, `backprop_*`,
+    ///   `backprop_output_*`, `weight_grad`,
     ///   `bias_grad`, `reduce` and the other update.wgsl kernels,
     ///   `synthesize`.
     /// - `forward_tiled_*`: each step, invocation t < 256 writes
@@ -890,6 +929,14 @@ impl Kernel {
                 Kernel::BackpropSigmoid | Kernel::BackpropTanh => {
                     positive(&[("inputs", p.inputs)])?;
                     vec![r * o, w_off + o * i, r * i, r * i]
+                }
+                Kernel::BackpropOutputSigmoid | Kernel::BackpropOutputTanh => {
+                    positive(&[("inputs", p.inputs)])?;
+                    if p.outputs != 1 {
+                        return Err(format!("outputs is {}, not 1", p.outputs));
+                    }
+                    fits("rows × inputs", r * i)?;
+                    vec![r, w_off + i, r * i, r * i]
                 }
                 Kernel::OutputResidual | Kernel::OutputResidualSubgroup => {
                     grouped()?;

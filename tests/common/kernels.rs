@@ -104,6 +104,28 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     let want = ops::backprop(&f64s(&d), w, &f64s(&a), outputs, inputs, act);
     let name = format!("backprop {act} {rows}x{inputs}x{outputs}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
+    if outputs == 1 {
+        // The output layer's elementwise kernel: backprop's bits.
+        let elementwise = run(
+            ctx,
+            kernels,
+            Kernel::backprop_output(act),
+            &p,
+            &[
+                Slot::Input(&d),
+                Slot::Input(&t),
+                Slot::Input(&a),
+                Slot::Output(rows * inputs),
+            ],
+        )
+        .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&elementwise[0]),
+            bits(&got[0]),
+            "{name}: backprop_output differs from backprop"
+        );
+    }
 }
 
 /// `weight` (weight_grad or weight_grad_tiled) and bias_grad, per row
