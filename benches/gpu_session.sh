@@ -18,7 +18,8 @@
 # with their cooperative kernels required; the benchmarks that decide issue
 # 12's open choices, each in one run: f32 on S0-S4, --kernels wide with
 # and without --precision mixed, mixed alone, tiled, wide on S3 over four
-# other SHADERTRAIN_WIDE_WORKGROUPS, the checked shaders and subgroup-free
+# other SHADERTRAIN_WIDE_WORKGROUPS, single kernels on S3's and S1's output
+# layers (benches/kernels.rs), the checked shaders and subgroup-free
 # builds against the defaults, then PyTorch eager and torch.compile on S0,
 # S1 and S3; last, each GPU test binary's result twice with 8 test threads
 # (a hang shows as a timeout). Eight files in all, the most a device run
@@ -50,6 +51,15 @@ for line in sys.stdin:
     if [ -n "$exe" ]; then strip -o "/tmp/gpu-bundle/$t" "$exe"; fi
   done
   strip -o /tmp/gpu-bundle/shadertrain target/release/shadertrain
+  # The per-kernel benchmark (benches/kernels.rs), release-built.
+  cargo bench --bench kernels --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kernels":
+        print(m["executable"])
+' | head -1 | xargs -I{} strip -o /tmp/gpu-bundle/kernels_bench {}
   # Compressed: the working tree and what it carries travel within 64 MiB.
   tar -C /tmp/gpu-bundle -cJf .gpu/bundle.tar.xz .
   # The test binaries run the CLI at the path cargo compiled into them.
@@ -66,6 +76,7 @@ run() {
   : "${OUT:?run writes its results into \$OUT}"
   local peers=(--peers --python python3)
   local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 peer_shapes=S0,S1,S3 wide_shape=S3
+  local kernel_shapes=16384x1024x1,65536x64x1
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -74,7 +85,7 @@ run() {
   else
     # A dry run of the script: the small shape only, no peers.
     peers=()
-    all=S0 big=S0 two=S0 peer_shapes=S0 wide_shape=S0
+    all=S0 big=S0 two=S0 peer_shapes=S0 wide_shape=S0 kernel_shapes=1024x64x1
   fi
   tar -C .gpu -xJf .gpu/bundle.tar.xz
   local bin
@@ -133,6 +144,10 @@ run() {
       SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide
       SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide --precision mixed
     done
+    # Single kernels on the output layers of S3 and S1: output_residual
+    # against its subgroup form, backprop against backprop_output.
+    echo "== cargo bench --bench kernels on $kernel_shapes"
+    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 60 .gpu/kernels_bench
     echo "== SHADERTRAIN_CHECKED_SHADERS=1"
     SHADERTRAIN_CHECKED_SHADERS=1 step 40 $st "${b[@]}" --shapes "$two"
     echo "== SHADERTRAIN_NO_SUBGROUPS=1"
