@@ -11,7 +11,8 @@
 //! default `256x8x32,1024x16x64,1024x64x1`; e.g.
 //! `65536x16x64,16384x256x1024,16384x1024x1` for shapes S1 and S3 of
 //! docs/spec.md (the last, S3's output layer). The kernels for a layer of
-//! one output (`backprop_output_*`) run only on shapes with one output.
+//! one output (`backprop_output_*`, `weight_grad_output`) run only on
+//! shapes with one output.
 
 use std::time::Instant;
 
@@ -243,7 +244,11 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op(&params, &slots), Box::new(twin), None)
         }
-        Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => {
+        Kernel::WeightGradOutput if outputs != 1 => return None,
+        Kernel::WeightGrad
+        | Kernel::WeightGradTiled
+        | Kernel::WeightGradOutput
+        | Kernel::BiasGrad => {
             let stride = inputs * outputs + outputs;
             let params = Params {
                 stride: stride as u32,

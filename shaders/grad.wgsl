@@ -4,6 +4,7 @@
 // no float atomics and reruns are bit-identical.
 //   weight_grad:       ∂W = Dᵀ·A_prev   (outputs, inputs), register-blocked
 //   weight_grad_tiled: the same, workgroup-tiled (for hardware GPUs)
+//   weight_grad_output: the same for a layer of one output
 //   bias_grad:         ∂b = Σₙ D[n, :]   (outputs)
 
 @group(0) @binding(1) var<storage, read> delta: array<f32>;         // D (rows, outputs)
@@ -73,6 +74,31 @@ fn store_weight_grad(base: u32, o0: u32, i: u32, acc: vec4<f32>) {
             partials[base + (o0 + j) * p.inputs + i] = acc[j];
         }
     }
+}
+
+// weight_grad_output: weight_grad for a layer with one output (the output
+// layer, whose D is the residual r): ∂w[i′] = Σₙ r[n]·A_prev[n, i′] per row
+// group, one invocation per (row group, input) with the inputs fastest, so
+// neighbouring invocations read neighbouring words of A_prev (weight_grad
+// and weight_grad_tiled spend 4 and 64 columns of work on the one output).
+// Each sum runs over the group's rows in order from 0.0, one fma per row, as
+// in weight_grad and weight_grad_tiled, so the three give the same bits.
+@compute @workgroup_size(LINEAR)
+fn weight_grad_output(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let id = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
+    if (id >= groups * p.inputs) {
+        return;
+    }
+    let group = id / p.inputs;
+    let i = id % p.inputs;
+    let first = group * p.group_rows;
+    let end = min(first + p.group_rows, p.rows);
+    var acc = 0.0;
+    for (var n = first; n < end; n++) {
+        acc = fma(delta[n], act_prev[n * p.inputs + i], acc);
+    }
+    partials[(p.group_base + group) * p.stride + p.w_off + i] = acc;
 }
 
 @compute @workgroup_size(LINEAR)

@@ -164,6 +164,15 @@ fn weight_and_bias_gradient_partials_match_twin() {
             }
         }
     }
+    // Layers of one output, where weight_grad_output must give the others'
+    // bits: partial row groups, and past 65,535 workgroups (a 2D grid).
+    // (4,200 one-row groups × 1,000 inputs: 65,625 workgroups.)
+    let cases = [((300, 70, 1), 64), ((4_200, 1_000, 1), 1)];
+    for (s, (shape, group_rows)) in cases.into_iter().enumerate() {
+        for weight in [Kernel::WeightGrad, Kernel::WeightGradTiled] {
+            check_gradient_partials(&ctx, &kernels, weight, shape, group_rows, 500 + s as u64);
+        }
+    }
 }
 
 #[test]

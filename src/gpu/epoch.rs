@@ -618,7 +618,12 @@ fn layered_chunk(
                 backward_steps.push(h.weight_grad(rec, c, (params, scale), t.partials)?);
             }
             None => backward_steps.push(rec.step(
-                weight_grad,
+                // The output layer's is one sum per input (the same bits).
+                if layers[l].outputs == 1 {
+                    Kernel::WeightGradOutput
+                } else {
+                    weight_grad
+                },
                 format!("weight_grad[{c}].{l}"),
                 params,
                 &[d, input(l), t.partials],

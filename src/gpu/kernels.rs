@@ -248,6 +248,12 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradTiled,
+    /// rᵀ·A_prev per row group for a layer of one output, one invocation
+    /// per input; the same bits as `WeightGrad` and `WeightGradTiled`. Twin:
+    /// `ops::weight_grad`; tested by
+    /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
+    /// `kernel_props::gradient_partials_match_their_twins`.
+    WeightGradOutput,
     /// ŷ, r and Σe² per row group as `OutputResidual`, each row's dot
     /// product split over a subgroup's lanes and Σe² added by subgroups
     /// (the order in shaders/output_subgroup.wgsl); on devices with
@@ -301,7 +307,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 35] = [
+    pub const ALL: [Kernel; 36] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -324,6 +330,7 @@ impl Kernel {
         Kernel::ForwardTiledSigmoid,
         Kernel::ForwardTiledTanh,
         Kernel::WeightGradTiled,
+        Kernel::WeightGradOutput,
         Kernel::OutputResidualSubgroup,
         Kernel::ToHalf,
         Kernel::ForwardCoopSigmoid,
@@ -425,7 +432,10 @@ impl Kernel {
             | Kernel::BackpropOutputSigmoid
             | Kernel::BackpropOutputTanh => Family::Dense,
             Kernel::OutputResidual => Family::Output,
-            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::BiasGrad => Family::Grad,
+            Kernel::WeightGrad
+            | Kernel::WeightGradTiled
+            | Kernel::WeightGradOutput
+            | Kernel::BiasGrad => Family::Grad,
             Kernel::Reduce
             | Kernel::ReduceSgd
             | Kernel::ReduceMomentum
@@ -475,6 +485,7 @@ impl Kernel {
             Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
             Kernel::ForwardTiledTanh => "forward_tiled_tanh",
             Kernel::WeightGradTiled => "weight_grad_tiled",
+            Kernel::WeightGradOutput => "weight_grad_output",
             Kernel::OutputResidualSubgroup => "output_residual_subgroup",
             Kernel::ToHalf => "to_half",
             // One entry point; the pipeline's ACT constant picks the activation.
@@ -505,7 +516,9 @@ impl Kernel {
             | Kernel::BackpropOutputSigmoid
             | Kernel::BackpropOutputTanh => &[0, 1, 2, 3, 4],
             Kernel::OutputResidual | Kernel::OutputResidualSubgroup => &[0, 1, 2, 3, 4, 5],
-            Kernel::WeightGrad | Kernel::WeightGradTiled => &[0, 1, 2, 3],
+            Kernel::WeightGrad | Kernel::WeightGradTiled | Kernel::WeightGradOutput => {
+                &[0, 1, 2, 3]
+            }
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
             Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
@@ -570,6 +583,9 @@ impl Kernel {
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
                 .div_ceil(LINEAR_WORKGROUP.into()),
             Kernel::BiasGrad => (groups * u64::from(p.outputs)).div_ceil(LINEAR_WORKGROUP.into()),
+            Kernel::WeightGradOutput => {
+                (groups * u64::from(p.inputs)).div_ceil(LINEAR_WORKGROUP.into())
+            }
             Kernel::Reduce => {
                 (u64::from(p.len) * up(p.count, REDUCE_FAN)).div_ceil(LINEAR_WORKGROUP.into())
             }
@@ -694,6 +710,13 @@ impl Kernel {
     ///   columns < o, < i; the tiles are indexed by t < 256 and k·16 + tx,
     ///   k·16 + ty ≤ 255; stores only o′ < o, i′ < i: partials < P(w_off +
     ///   o·i).
+    /// - `weight_grad_output`: requires o = 1, i ≥ 1 and G·i to fit in
+    ///   u32; divides by group_rows ≥ 1 and i. id = linear workgroup·64 +
+    ///   lid < (⌈G·i/64⌉ + 65,535)·64 < 2^31, since G·i ≤ the partials'
+    ///   length < 2^30 (each group's row holds W), so it does not wrap.
+    ///   Invocations with id ≥ G·i return, so group < G and i′ < i: rows n
+    ///   < end ≤ r, delta[n] < r, act_prev[n·i + i′] < r·i; partials[(group_base
+    ///   + group)·stride + w_off + i′] < P(w_off + i). The loop ends at end.
     /// - `bias_grad`: returns for id ≥ G·o (which `bounds` requires to fit
     ///   in u32, so it does not wrap); so group < G and o′ < o: delta[n·o +
     ///   o′] < r·o, partials < P(b_off + o).
@@ -798,6 +821,7 @@ impl Kernel {
             | Kernel::OutputResidualSubgroup
             | Kernel::WeightGrad
             | Kernel::WeightGradTiled
+            | Kernel::WeightGradOutput
             | Kernel::BiasGrad
             | Kernel::Reduce
             | Kernel::ForwardWideSigmoid
@@ -831,7 +855,7 @@ impl Kernel {
     /// the first write depend only on the workgroup id and the uniform
     /// block, so they are uniform across the workgroup):
     /// - no workgroup memory: `forward_*`, `backprop_*`,
-    ///   `backprop_output_*`, `weight_grad`,
+    ///   `backprop_output_*`, `weight_grad`, `weight_grad_output`,
     ///   `bias_grad`, `reduce` and the other update.wgsl kernels,
     ///   `synthesize`.
     /// - `forward_tiled_*`: each step, invocation t < 256 writes
@@ -947,6 +971,15 @@ impl Kernel {
                     grouped()?;
                     positive(&[("inputs", p.inputs), ("outputs", p.outputs)])?;
                     vec![r * o, r * i, partials(w_off + o * i)]
+                }
+                Kernel::WeightGradOutput => {
+                    grouped()?;
+                    positive(&[("inputs", p.inputs)])?;
+                    if p.outputs != 1 {
+                        return Err(format!("outputs is {}, not 1", p.outputs));
+                    }
+                    fits("row groups × inputs", groups * i)?;
+                    vec![r, r * i, partials(w_off + i)]
                 }
                 Kernel::BiasGrad => {
                     grouped()?;

@@ -162,6 +162,27 @@ pub fn check_gradient_partials(
         ],
     )
     .unwrap();
+    if outputs == 1 {
+        // The output layer's kernel: the same sums, the same bits.
+        let one = run(
+            ctx,
+            kernels,
+            Kernel::WeightGradOutput,
+            &p,
+            &[
+                Slot::Input(&d),
+                Slot::Input(&a),
+                Slot::Output(groups * stride),
+            ],
+        )
+        .unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&one[0]),
+            bits(&w_parts[0]),
+            "{weight:?} {rows}x{inputs}x1 R={group_rows}: weight_grad_output differs"
+        );
+    }
     let b_parts = run(
         ctx,
         kernels,
