@@ -171,6 +171,8 @@ run() {
       done
     done
   } >> "$OUT/tests.txt" 2>&1
+  # The results are in the files, whatever the last grep found.
+  return 0
 }
 
 case "${1:-}" in
