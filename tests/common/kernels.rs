@@ -87,38 +87,23 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     let a = uniform(seed.wrapping_add(7), rows * inputs, lo, 1.0);
     let (t, w_off, b_off) = theta(seed, inputs, outputs, 1.0);
     let p = layer_params(shape, w_off, b_off);
-    let got = run(
-        ctx,
-        kernels,
-        Kernel::backprop(act),
-        &p,
-        &[
+    let backprop = |kernel| {
+        let slots = [
             Slot::Input(&d),
             Slot::Input(&t),
             Slot::Input(&a),
             Slot::Output(rows * inputs),
-        ],
-    )
-    .unwrap();
+        ];
+        run(ctx, kernels, kernel, &p, &slots).unwrap()
+    };
+    let got = backprop(Kernel::backprop(act));
     let w = &f64s(&t)[w_off as usize..b_off as usize];
     let want = ops::backprop(&f64s(&d), w, &f64s(&a), outputs, inputs, act);
     let name = format!("backprop {act} {rows}x{inputs}x{outputs}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
     if outputs == 1 {
         // The output layer's elementwise kernel: backprop's bits.
-        let elementwise = run(
-            ctx,
-            kernels,
-            Kernel::backprop_output(act),
-            &p,
-            &[
-                Slot::Input(&d),
-                Slot::Input(&t),
-                Slot::Input(&a),
-                Slot::Output(rows * inputs),
-            ],
-        )
-        .unwrap();
+        let elementwise = backprop(Kernel::backprop_output(act));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
             bits(&elementwise[0]),
