@@ -4,7 +4,7 @@
 // workgroup-tiled (forward_tiled_*, at the end).
 //   forward_*:  A_out = g(A_in·Wᵀ + 1·bᵀ)          (rows, outputs)
 //   backprop_*: Δ = (D·W) ⊙ g′(A)                   (rows, inputs)
-//   backprop_output_*: the same for a layer of one output, elementwise
+//   backprop_output_*: the same for a layer of one output, by columns
 
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;          // forward: A_in (rows, inputs); backprop: D (rows, outputs)
 @group(0) @binding(2) var<storage, read> theta: array<f32>;        // the flat parameter block
@@ -151,21 +151,27 @@ fn backprop_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 }
 
 // backprop_output_*: backprop_* for a layer with one output (the output
-// layer, whose D is the residual r): Δ[n, i′] = (r[n]·w[i′])·g′(A[n, i′]),
-// one invocation per element in row-major order, so neighbouring
-// invocations read and write neighbouring words of A and Δ (backprop_*'s
-// blocks put them 8 rows apart). The arithmetic is backprop_*'s with one
-// output, fma(r, w, 0) then the product with the slope, so the two give
-// the same bits.
+// layer, whose D is the residual r): Δ[n, i′] = (r[n]·w[i′])·g′(A[n, i′]).
+// Each invocation takes one column i′ of a block of ROWS rows, the columns
+// fastest, so neighbouring invocations read and write neighbouring words of
+// A and Δ (backprop_*'s blocks put them 8 rows apart); one division per
+// invocation finds its column. The arithmetic is backprop_*'s with one
+// output, fma(r, w, 0) then the product with the slope, so the two give the
+// same bits.
 fn backprop_output(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
-    let idx = linear_workgroup(wid, nwg) * LINEAR + lid.x;
-    if (idx >= p.rows * p.inputs) {
+    let id = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    let blocks = (p.rows + ROWS - 1u) / ROWS;
+    if (id >= blocks * p.inputs) {
         return;
     }
-    let n = idx / p.inputs;
-    let i = idx % p.inputs;
-    let s = fma(lhs[n], theta[p.w_off + i], 0.0);
-    result[idx] = s * slope(act_in[idx], act);
+    let i = id % p.inputs;
+    let first = (id / p.inputs) * ROWS;
+    let end = min(first + ROWS, p.rows);
+    let w = theta[p.w_off + i];
+    for (var n = first; n < end; n++) {
+        let idx = n * p.inputs + i;
+        result[idx] = fma(lhs[n], w, 0.0) * slope(act_in[idx], act);
+    }
 }
 
 @compute @workgroup_size(LINEAR)

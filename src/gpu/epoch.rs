@@ -558,7 +558,14 @@ fn fused_chunk(
 
 /// The layer-by-layer kernels over one chunk, tiled or register-blocked:
 /// the forward steps (the output's loss partials included), then the
-/// backward ones (gradient partials and backprop, last layer first).
+/// backward ones (gradient partials and backprop, last layer first). The
+/// tiled family (hardware GPUs) takes the output layer's weight gradient
+/// and backprop with `weight_grad_output` and `backprop_output_*`, whose
+/// neighbouring invocations read neighbouring words of A. The layered
+/// family (CPU adapters) keeps the register-blocked ones: on lavapipe
+/// `weight_grad_output` measures slower on narrow layers (S1's output
+/// layer, 65536 × 64: 5.8 against 4.3 ms) and no faster on S3's, and
+/// `backprop_output_*` gains only on wide ones.
 fn layered_chunk(
     rec: &mut Recorder<'_>,
     how: &How<'_>,
@@ -619,7 +626,7 @@ fn layered_chunk(
             }
             None => backward_steps.push(rec.step(
                 // The output layer's is one sum per input (the same bits).
-                if layers[l].outputs == 1 {
+                if how.tiled && layers[l].outputs == 1 {
                     Kernel::WeightGradOutput
                 } else {
                     weight_grad
@@ -636,8 +643,8 @@ fn layered_chunk(
             &[d, t.partials],
         )?);
         if l > 0 {
-            // The output layer's backprop is elementwise (the same bits).
-            let backprop = if layers[l].outputs == 1 {
+            // The output layer's backprop, column by column (the same bits).
+            let backprop = if how.tiled && layers[l].outputs == 1 {
                 Kernel::backprop_output(act)
             } else {
                 Kernel::backprop(act)

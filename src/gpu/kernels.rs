@@ -183,13 +183,13 @@ pub enum Kernel {
     /// `gpu_vs_cpu::backprop_matches_twin` and
     /// `kernel_props::forward_and_backprop_match_their_twins`.
     BackpropTanh,
-    /// Δ = (r·wᵀ) ⊙ σ′ for a layer of one output, elementwise; the same
-    /// bits as `BackpropSigmoid`. Twin: `ops::backprop` with sigmoid; tested
+    /// Δ = (r·wᵀ) ⊙ σ′ for a layer of one output, an invocation per column
+    /// of 8 rows; the same bits as `BackpropSigmoid`. Twin: `ops::backprop` with sigmoid; tested
     /// by `gpu_vs_cpu::backprop_matches_twin` and
     /// `kernel_props::forward_and_backprop_match_their_twins`.
     BackpropOutputSigmoid,
-    /// Δ = (r·wᵀ) ⊙ tanh′ for a layer of one output, elementwise; the same
-    /// bits as `BackpropTanh`. Twin and tests as `BackpropOutputSigmoid`.
+    /// Δ = (r·wᵀ) ⊙ tanh′ for a layer of one output, an invocation per
+    /// column of 8 rows; the same bits as `BackpropTanh`. Twin and tests as `BackpropOutputSigmoid`.
     BackpropOutputTanh,
     /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group. Twin: `ops::output_residual`; tested by
     /// `gpu_vs_cpu::output_residual_and_loss_partials_match_twin`.
@@ -370,7 +370,7 @@ impl Kernel {
     }
 
     /// Backprop through a layer of one output: [`Kernel::backprop`]'s
-    /// result, elementwise.
+    /// result, column by column.
     pub fn backprop_output(act: Activation) -> Kernel {
         match act {
             Activation::Sigmoid => Kernel::BackpropOutputSigmoid,
@@ -577,7 +577,7 @@ impl Kernel {
                 up(p.inputs, BLOCK_COLS) * up(p.rows, BLOCK_ROWS * LINEAR_WORKGROUP)
             }
             Kernel::BackpropOutputSigmoid | Kernel::BackpropOutputTanh => {
-                (u64::from(p.rows) * u64::from(p.inputs)).div_ceil(LINEAR_WORKGROUP.into())
+                (up(p.rows, BLOCK_ROWS) * u64::from(p.inputs)).div_ceil(LINEAR_WORKGROUP.into())
             }
             Kernel::OutputResidual | Kernel::OutputResidualSubgroup => groups,
             Kernel::WeightGrad => (groups * up(p.outputs, BLOCK_COLS) * up(p.inputs, BLOCK_ROWS))
@@ -674,13 +674,15 @@ impl Kernel {
     ///   divides by ⌈i/4⌉ ≥ 1; lhs (D) [min(row, r−1)·o + o′] < r·o;
     ///   theta[w_off + min(i′, i−1) + o′·i] < w_off + o·i; act_in and
     ///   result [row·i + i′] only for row < r, i′ < i.
-    /// - `backprop_output_*`: requires o = 1 and r·i to fit in u32. idx =
-    ///   linear workgroup·64 + lid < (⌈r·i/64⌉ + 65,535)·64 (a 2D grid
-    ///   overhangs by less than a row of 65,535 workgroups) < 2^31, since
-    ///   r·i < 2^30 as act_in's length, so it does not wrap; invocations
-    ///   with idx ≥ r·i return, then it divides by i ≥ 1: n = idx / i < r,
-    ///   i′ = idx % i < i: lhs[n] < r, theta[w_off + i′] < w_off + i,
-    ///   act_in and result [idx] < r·i.
+    /// - `backprop_output_*`: requires o = 1, i ≥ 1 and r·i to fit in u32.
+    ///   B = ⌈r/ROWS⌉ row blocks (r + 7 does not wrap: r < 2^30 as the
+    ///   length of lhs); id = linear workgroup·64 + lid < (⌈B·i/64⌉ +
+    ///   65,535)·64 < 2^31 (a 2D grid overhangs by less than a row of 65,535
+    ///   workgroups, and B·i ≤ r·i + i < 2^31), so it does not wrap;
+    ///   invocations with id ≥ B·i return, then it divides by i: i′ = id % i
+    ///   < i, first = (id / i)·8 < r, rows n < end ≤ r: lhs[n] < r,
+    ///   theta[w_off + i′] < w_off + i, act_in and result [n·i + i′] < r·i.
+    ///   The loop ends at end.
     /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
     ///   return (uniformly). a_at and w_at read only inside (r, i) and
     ///   (o, i): lhs < r·i, theta < w_off + o·i. The tiles (256 vec4s):

@@ -102,11 +102,11 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     let name = format!("backprop {act} {rows}x{inputs}x{outputs}");
     assert_close(&name, &f64s(&got[0]), &want, 1e-5, 1e-4);
     if outputs == 1 {
-        // The output layer's elementwise kernel: backprop's bits.
-        let elementwise = backprop(Kernel::backprop_output(act));
+        // The output layer's own kernel: backprop's bits.
+        let by_columns = backprop(Kernel::backprop_output(act));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
-            bits(&elementwise[0]),
+            bits(&by_columns[0]),
             bits(&got[0]),
             "{name}: backprop_output differs from backprop"
         );
