@@ -351,3 +351,41 @@ fn kernel_choice_is_honoured_or_refused() {
     let g = GpuTrainer::new(gpu().unwrap(), &m, &narrow, Optimizer::gd(0.1)).unwrap();
     assert_eq!(matches!(g.family(), KernelFamily::Fused(_)), hardware);
 }
+
+/// The tiled family takes the output layer's weight gradient and backprop
+/// with their own kernels (the same bits as the general ones, so no
+/// trajectory test can tell); the layered family keeps the general ones.
+#[test]
+fn only_the_tiled_family_takes_the_output_layers_own_kernels() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(300, 5, 3).unwrap();
+    let m = model(&data, &[10, 6], Activation::Tanh, 4);
+    let names = |choice| {
+        let source = Source::Host(&data);
+        let mut g =
+            GpuTrainer::with(gpu().unwrap(), &m, source, Optimizer::gd(0.1), choice).unwrap();
+        let times = g.profile().unwrap()?;
+        Some(
+            times
+                .iter()
+                .map(|(k, _)| k.entry_point())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (Some(tiled), Some(layered)) = (names(KernelChoice::Tiled), names(KernelChoice::Layered))
+    else {
+        eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
+        return;
+    };
+    for want in [
+        "weight_grad_output",
+        "backprop_output_tanh",
+        "weight_grad_tiled",
+    ] {
+        assert!(tiled.contains(&want), "tiled: {want} not in {tiled:?}");
+        assert!(!layered.contains(&want), "layered: {want} in {layered:?}");
+    }
+    // The hidden layers' backprop and weight gradient stay general.
+    assert!(tiled.contains(&"backprop_tanh"), "{tiled:?}");
+    assert!(layered.contains(&"weight_grad"), "{layered:?}");
+}
