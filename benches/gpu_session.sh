@@ -36,30 +36,25 @@ prepare() {
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
   rm -rf .gpu && mkdir -p .gpu .gl /tmp/amd64/partial
   cargo build --release
-  # The test binaries, release-built, listed by cargo.
-  cargo test --release --no-run --message-format=json 2>/dev/null |
+  # The test binaries and the per-kernel benchmark (benches/kernels.rs),
+  # release-built: cargo lists each executable as KIND NAME PATH.
+  { cargo test --release --no-run --message-format=json
+    cargo bench --bench kernels --no-run --message-format=json; } 2>/dev/null |
     python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
-        print(m["target"]["name"], m["executable"])
-' > .gpu/tests.txt
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["kind"][0], m["target"]["name"], m["executable"])
+' > .gpu/executables.txt
   mkdir -p /tmp/gpu-bundle
   for t in "${TESTS[@]}"; do
-    exe=$(awk -v t="$t" '$1 == t { print $2 }' .gpu/tests.txt)
+    exe=$(awk -v t="$t" '$1 == "test" && $2 == t { print $3 }' .gpu/executables.txt)
     if [ -n "$exe" ]; then strip -o "/tmp/gpu-bundle/$t" "$exe"; fi
   done
+  exe=$(awk '$1 == "bench" && $2 == "kernels" { print $3 }' .gpu/executables.txt)
+  strip -o /tmp/gpu-bundle/kernels_bench "$exe"
   strip -o /tmp/gpu-bundle/shadertrain target/release/shadertrain
-  # The per-kernel benchmark (benches/kernels.rs), release-built.
-  cargo bench --bench kernels --no-run --message-format=json 2>/dev/null |
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "kernels":
-        print(m["executable"])
-' | head -1 | xargs -I{} strip -o /tmp/gpu-bundle/kernels_bench {}
   # Compressed: the working tree and what it carries travel within 64 MiB.
   tar -C /tmp/gpu-bundle -cJf .gpu/bundle.tar.xz .
   # The test binaries run the CLI at the path cargo compiled into them.
@@ -100,18 +95,13 @@ run() {
   } > "$OUT/machine.txt" 2>&1
   # Everything runs before a deadline, so the device call (600 s at most)
   # returns with what was written: each step gets the time that is left,
-  # at most its own limit, and steps past the deadline say so.
+  # at most its own limit (its first argument), and steps past the
+  # deadline say so.
   local deadline=${SESSION_DEADLINE:-540}
-  limit() {
-    local left=$((deadline - SECONDS))
-    [ "$left" -gt "$1" ] && left=$1
-    echo "$left"
-  }
   step() {
-    local cap=$1
+    local t=$((deadline - SECONDS))
+    [ "$t" -gt "$1" ] && t=$1
     shift
-    local t
-    t=$(limit "$cap")
     if [ "$t" -lt 5 ]; then
       echo "-- skipped, out of time: $*"
       return

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env, train_data,
-    train_synthetic,
+    assert_close, bits64, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env,
+    train_data, train_synthetic,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -469,8 +469,8 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
     let one = one.unwrap_or_else(|| panic!("{err}"));
     assert_eq!(one.len(), default.len());
     assert_ne!(
-        one.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
-        default.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
+        bits64(&one),
+        bits64(&default),
         "one row group sums as 16 do, bit for bit: the variable did nothing"
     );
     for (a, b) in one.iter().zip(&default) {

@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::{assert_close, assert_within, f64s, gpu_for, model, sum_bound, uniform};
+use common::{
+    assert_close, assert_within, bits32, bits64, f64s, gpu_for, model, sum_bound, uniform,
+};
 use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
@@ -26,14 +28,6 @@ fn device(checked_shaders: bool, max_binding: Option<u64>) -> Option<Context> {
         max_binding,
         ..AdapterRequest::default()
     })
-}
-
-fn bits32(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-fn bits64(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
 }
 
 #[test]
@@ -290,24 +284,15 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
 }
 
 /// A device for the mixed path's scalar form (lavapipe has f16), or `None`
-/// where the adapter lacks it; CI=true requires it, as tests/mixed.rs does.
+/// after a visible skip where the adapter lacks it; CI=true requires it, as
+/// tests/mixed.rs does.
 fn mixed_device(checked_shaders: bool, max_binding: Option<u64>) -> Option<Context> {
-    let request = AdapterRequest {
+    gpu_for(AdapterRequest {
         checked_shaders,
         max_binding,
         precision: Precision::MixedScalar,
-        allow_software: true,
         ..AdapterRequest::default()
-    };
-    match Context::new(&request) {
-        Ok(ctx) => Some(ctx),
-        Err(e) => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-            assert!(!ci, "CI=true and no MixedScalar device: {e}");
-            eprintln!("SKIPPED (MixedScalar): {e}");
-            None
-        }
-    }
+    })
 }
 
 #[test]

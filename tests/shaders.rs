@@ -395,24 +395,23 @@ fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
     }
 }
 
-/// Runs `tool` (a spirv-val) on `words` under Vulkan 1.3's rules; panics
-/// with its message unless it accepts them.
+/// Runs `tool` (a spirv-val) on `words`, given on its standard input,
+/// under Vulkan 1.3's rules; panics with its message unless it accepts
+/// them.
 fn spirv_validates(tool: &std::ffi::OsStr, name: &str, words: &[u32]) {
-    let dir = std::env::temp_dir().join(format!("shadertrain-spirv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!(
-        "{}.spv",
-        name.replace(|c: char| !c.is_alphanumeric(), "_")
-    ));
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    std::fs::write(&file, bytes).unwrap();
-    let out = std::process::Command::new(tool)
-        .args(["--target-env", "vulkan1.3"])
-        .arg(&file)
-        .output()
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(tool)
+        .args(["--target-env", "vulkan1.3", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", tool.to_string_lossy()));
-    let _ = std::fs::remove_file(&file);
-    let _ = std::fs::remove_dir(&dir);
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // Taken, so the pipe closes when it is written.
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{name}: spirv-val refuses its SPIR-V:\n{}{}",

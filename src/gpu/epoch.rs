@@ -609,6 +609,10 @@ fn layered_chunk(
             &rows.deltas[l]
         };
         let params = chunk.layer(&layers[l]);
+        // A layer of one output (the output layer, or a hidden layer of
+        // one unit): its weight gradient one sum per input, its backprop
+        // column by column (the same bits as the general kernels).
+        let own_output_kernels = how.tiled && layers[l].outputs == 1;
         match how.half.filter(|_| l == 0) {
             Some(h) => {
                 let scale = mixed::delta_scale(how.rows);
@@ -625,8 +629,7 @@ fn layered_chunk(
                 backward_steps.push(h.weight_grad(rec, c, (params, scale), t.partials)?);
             }
             None => backward_steps.push(rec.step(
-                // The output layer's is one sum per input (the same bits).
-                if how.tiled && layers[l].outputs == 1 {
+                if own_output_kernels {
                     Kernel::WeightGradOutput
                 } else {
                     weight_grad
@@ -643,8 +646,7 @@ fn layered_chunk(
             &[d, t.partials],
         )?);
         if l > 0 {
-            // The output layer's backprop, column by column (the same bits).
-            let backprop = if how.tiled && layers[l].outputs == 1 {
+            let backprop = if own_output_kernels {
                 Kernel::backprop_output(act)
             } else {
                 Kernel::backprop(act)

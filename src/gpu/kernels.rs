@@ -936,6 +936,11 @@ impl Kernel {
             }
             Ok(())
         };
+        // The output layer's kernels take a layer of one output.
+        let one_output = || match p.outputs {
+            1 => Ok(()),
+            n => Err(format!("outputs is {n}, not 1")),
+        };
         let fits = |what: &str, v: u64| {
             if v > u64::from(u32::MAX) {
                 Err(format!("{what} = {v} does not fit in u32"))
@@ -958,9 +963,7 @@ impl Kernel {
                 }
                 Kernel::BackpropOutputSigmoid | Kernel::BackpropOutputTanh => {
                     positive(&[("inputs", p.inputs)])?;
-                    if p.outputs != 1 {
-                        return Err(format!("outputs is {}, not 1", p.outputs));
-                    }
+                    one_output()?;
                     fits("rows × inputs", r * i)?;
                     vec![r, w_off + i, r * i, r * i]
                 }
@@ -977,9 +980,7 @@ impl Kernel {
                 Kernel::WeightGradOutput => {
                     grouped()?;
                     positive(&[("inputs", p.inputs)])?;
-                    if p.outputs != 1 {
-                        return Err(format!("outputs is {}, not 1", p.outputs));
-                    }
+                    one_output()?;
                     fits("row groups × inputs", groups * i)?;
                     vec![r, r * i, partials(w_off + i)]
                 }
@@ -1227,17 +1228,8 @@ impl Kernels {
                     .iter()
                     .any(|&k| k.family() == f && effective(k, all_checked) == c)
             };
-            let checked = if needs(Checks::Checked) {
-                Some(compile(ctx, name, source, Checks::Checked)?)
-            } else {
-                None
-            };
-            let unchecked = if needs(Checks::Unchecked) {
-                Some(compile(ctx, name, source, Checks::Unchecked)?)
-            } else {
-                None
-            };
-            Ok([checked, unchecked])
+            let module = |c| needs(c).then(|| compile(ctx, name, source, c)).transpose();
+            Ok([module(Checks::Checked)?, module(Checks::Unchecked)?])
         };
         let mut modules = Family::ALL
             .iter()

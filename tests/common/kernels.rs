@@ -7,7 +7,7 @@ use shadertrain::gpu::ops::{run, run_pipeline, Slot};
 use shadertrain::gpu::Context;
 use shadertrain::model::{Activation, LayerView};
 
-use super::{assert_close, assert_within, f64s, sum_bound, uniform};
+use super::{assert_close, assert_within, bits32, f64s, sum_bound, uniform};
 
 /// A layer's shape: (rows, inputs, outputs).
 pub type Shape = (usize, usize, usize);
@@ -104,10 +104,9 @@ pub fn check_backprop(ctx: &Context, kernels: &Kernels, act: Activation, shape: 
     if outputs == 1 {
         // The output layer's own kernel: backprop's bits.
         let by_columns = backprop(Kernel::backprop_output(act));
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(
-            bits(&by_columns[0]),
-            bits(&got[0]),
+            bits32(&by_columns[0]),
+            bits32(&got[0]),
             "{name}: backprop_output differs from backprop"
         );
     }
@@ -135,36 +134,21 @@ pub fn check_gradient_partials(
         stride: stride as u32,
         ..layer_params(shape, 0, (outputs * inputs) as u32)
     };
-    let w_parts = run(
-        ctx,
-        kernels,
-        weight,
-        &p,
-        &[
+    let weight_partials = |kernel| {
+        let slots = [
             Slot::Input(&d),
             Slot::Input(&a),
             Slot::Output(groups * stride),
-        ],
-    )
-    .unwrap();
+        ];
+        run(ctx, kernels, kernel, &p, &slots).unwrap()
+    };
+    let w_parts = weight_partials(weight);
     if outputs == 1 {
         // The output layer's kernel: the same sums, the same bits.
-        let one = run(
-            ctx,
-            kernels,
-            Kernel::WeightGradOutput,
-            &p,
-            &[
-                Slot::Input(&d),
-                Slot::Input(&a),
-                Slot::Output(groups * stride),
-            ],
-        )
-        .unwrap();
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let one = weight_partials(Kernel::WeightGradOutput);
         assert_eq!(
-            bits(&one[0]),
-            bits(&w_parts[0]),
+            bits32(&one[0]),
+            bits32(&w_parts[0]),
             "{weight:?} {rows}x{inputs}x1 R={group_rows}: weight_grad_output differs"
         );
     }
