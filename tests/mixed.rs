@@ -4,13 +4,17 @@
 //!
 //! Each test runs the mixed path twice where it can: with its products as
 //! scalar sums (`Precision::MixedScalar`, on any adapter with f16, lavapipe
-//! included, so CI runs it), and through cooperative matrices
-//! (`Precision::Mixed`). No adapter here has those: lavapipe (Mesa 22.3,
-//! and the 25.0 of Debian's backports) does not offer
-//! VK_KHR_cooperative_matrix, so that half prints why and skips, also under
-//! CI=true. With SHADERTRAIN_REQUIRE_MIXED=1 (set it on a GPU that has
-//! them) a missing configuration fails instead. tests/shaders.rs validates
-//! the cooperative kernels and compiles them to SPIR-V everywhere.
+//! included), and through cooperative matrices (`Precision::Mixed`).
+//! Bookworm's lavapipe (Mesa 22.3) offers no VK_KHR_cooperative_matrix, so
+//! there that half prints why and skips. With SHADERTRAIN_REQUIRE_MIXED=1 a
+//! missing configuration fails instead.
+//!
+//! Mesa 26.1's lavapipe offers 8x8x8 f16 -> f32 matrices. `.ci/coop-lavapipe`
+//! installs it into a folder of its own, and
+//! [`cooperative_kernels_run_on_a_cooperative_lavapipe`] runs this binary's
+//! tests again under it with SHADERTRAIN_REQUIRE_MIXED=1; CI does both, so
+//! the cooperative kernels run in CI. tests/shaders.rs also validates them
+//! and compiles them to SPIR-V everywhere.
 
 mod common;
 
@@ -42,7 +46,7 @@ fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Cont
     };
     let required = match precision {
         Precision::Mixed => std::env::var("SHADERTRAIN_REQUIRE_MIXED").is_ok_and(|v| v == "1"),
-        _ => std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"),
+        _ => common::in_ci(),
     };
     // One device opened at a time: concurrent opening crashes some
     // drivers (wgpu #10234, NVIDIA on Vulkan).
@@ -60,7 +64,11 @@ fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Cont
             // Straight to the process's stderr, past the test harness's
             // capture, so a CI log shows every skip.
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED ({precision:?}): {e}");
+            let also = match precision {
+                Precision::Mixed => "; cooperative_kernels_run_on_a_cooperative_lavapipe runs it",
+                _ => "",
+            };
+            let _ = writeln!(std::io::stderr(), "SKIPPED ({precision:?}): {e}{also}");
             None
         }
     }
@@ -435,6 +443,71 @@ fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
     // Reruns are bit-identical: fixed block order, fixed reductions.
     let again = run(mixed_gpu(precision).unwrap());
     assert_eq!(again.0, mixed_losses);
+}
+
+/// Where `.ci/coop-lavapipe` puts its lavapipe: $SHADERTRAIN_COOP_LAVAPIPE,
+/// else target/coop-lavapipe.
+fn coop_lavapipe() -> std::path::PathBuf {
+    match std::env::var_os("SHADERTRAIN_COOP_LAVAPIPE") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coop-lavapipe"),
+    }
+}
+
+/// Set for the run [`cooperative_kernels_run_on_a_cooperative_lavapipe`]
+/// starts, so that run does not start another.
+const UNDER_COOP_LAVAPIPE: &str = "SHADERTRAIN_UNDER_COOP_LAVAPIPE";
+
+/// This binary's tests again, under the lavapipe `.ci/coop-lavapipe`
+/// installs (Mesa 26.1, 8x8x8 f16 -> f32) and with
+/// SHADERTRAIN_REQUIRE_MIXED=1, so each test's `Precision::Mixed` half runs
+/// the cooperative kernels against its f64 twin instead of skipping. Where
+/// that lavapipe is not installed the test prints why and skips, except
+/// under CI=true, where it fails.
+#[test]
+fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
+    if std::env::var_os(UNDER_COOP_LAVAPIPE).is_some() {
+        return;
+    }
+    let dir = coop_lavapipe();
+    let run = dir.join("run");
+    if !run.is_file() {
+        let why = format!(
+            "no lavapipe with cooperative matrices in {}; install one with .ci/coop-lavapipe",
+            dir.display()
+        );
+        assert!(!common::in_ci(), "CI=true: {why}");
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED (cooperative lavapipe): {why}");
+        return;
+    }
+    let this = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(&run)
+        .arg(&this)
+        .args(["--test-threads", "2"])
+        // Its own run's CLI children would not find that driver.
+        .args(["--skip", "precision_mixed_is_an_error"])
+        .env("SHADERTRAIN_REQUIRE_MIXED", "1")
+        .env(UNDER_COOP_LAVAPIPE, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{} {}: {e}", run.display(), this.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let log = format!("{stdout}\n{stderr}");
+    assert!(out.status.success(), "under {}:\n{log}", run.display());
+    assert!(!log.contains("SKIPPED"), "a test skipped:\n{log}");
+    for name in [
+        "to_half_matches_twin",
+        "products_match_their_f64_twins",
+        "mixed_gradient_matches_its_f64_twin",
+        "mixed_training_follows_the_f32_run",
+        "wide_kernels_match_their_twins",
+    ] {
+        assert!(
+            stdout.contains(&format!("test {name} ... ok")),
+            "{name}:\n{log}"
+        );
+    }
 }
 
 /// Runs everywhere: the command line's answers where the adapter has no

@@ -28,7 +28,7 @@ pub enum Precision {
     /// The mixed path with its products as scalar f32 sums of f16
     /// operands instead of cooperative matrices: the same roundings, no
     /// tensor cores. Not on the command line: it lets the tests run the
-    /// mixed path on adapters without cooperative matrices (lavapipe).
+    /// mixed path on adapters without cooperative matrices (Debian 12's lavapipe).
     #[value(skip)]
     MixedScalar,
 }
