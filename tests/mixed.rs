@@ -481,7 +481,11 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
         let _ = writeln!(std::io::stderr(), "SKIPPED (cooperative lavapipe): {why}");
         return;
     }
-    let this = std::env::current_exe().unwrap();
+    // argv[0] rather than current_exe(), which is the loader where this
+    // binary itself runs under one (`run mixed-…` names ld-linux).
+    let this = std::env::args_os()
+        .next()
+        .map_or_else(|| std::env::current_exe().unwrap(), Into::into);
     let out = std::process::Command::new(&run)
         .arg(&this)
         .args(["--test-threads", "2"])
