@@ -445,15 +445,6 @@ fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
     assert_eq!(again.0, mixed_losses);
 }
 
-/// Where `.ci/coop-lavapipe` puts its lavapipe: $SHADERTRAIN_COOP_LAVAPIPE,
-/// else target/coop-lavapipe.
-fn coop_lavapipe() -> std::path::PathBuf {
-    match std::env::var_os("SHADERTRAIN_COOP_LAVAPIPE") {
-        Some(dir) if !dir.is_empty() => dir.into(),
-        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coop-lavapipe"),
-    }
-}
-
 /// Set for the run [`cooperative_kernels_run_on_a_cooperative_lavapipe`]
 /// starts, so that run does not start another.
 const UNDER_COOP_LAVAPIPE: &str = "SHADERTRAIN_UNDER_COOP_LAVAPIPE";
@@ -469,7 +460,7 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
     if std::env::var_os(UNDER_COOP_LAVAPIPE).is_some() {
         return;
     }
-    let dir = coop_lavapipe();
+    let dir = common::coop_lavapipe();
     let run = dir.join("run");
     if !run.is_file() {
         let why = format!(

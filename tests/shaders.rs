@@ -1,6 +1,8 @@
 //! Every shader parses and validates with naga, and agrees with the Rust
 //! side on constants, workgroup sizes and bindings. No adapter needed.
 
+mod common;
+
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadertrain::gpu::kernels::{
     Family, FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE,
@@ -326,30 +328,98 @@ fn fused_pipeline_constants_are_overrides_of_fused_wgsl() {
     assert_eq!(overrides, set, "fused.wgsl's overrides");
 }
 
+/// A `spirv-val` that knows SPV_KHR_cooperative_matrix (SPIRV-Tools 2023.3
+/// or later; Debian 12's 2023.1 refuses the capability as unknown):
+/// `SHADERTRAIN_SPIRV_VAL`, else the one `.ci/coop-lavapipe` installs
+/// (SPIRV-Tools 2025.1, in $SHADERTRAIN_COOP_LAVAPIPE or
+/// target/coop-lavapipe). `None` after a message where there is neither,
+/// except under CI=true (where .ci/run installs it), which fails.
+fn spirv_val() -> Option<std::ffi::OsString> {
+    if let Some(tool) = std::env::var_os("SHADERTRAIN_SPIRV_VAL").filter(|v| !v.is_empty()) {
+        return Some(tool);
+    }
+    let tool = common::coop_lavapipe().join("spirv-val");
+    if tool.is_file() {
+        return Some(tool.into());
+    }
+    let why = format!(
+        "SHADERTRAIN_SPIRV_VAL is not set and {} does not exist (.ci/coop-lavapipe installs it)",
+        tool.display()
+    );
+    assert!(!common::in_ci(), "CI=true: {why}");
+    // Straight to the process's stderr, past the test harness's capture,
+    // so a log shows the skip.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED (spirv-val): {why}");
+    None
+}
+
+/// Every kernel of the f32 families compiles to SPIR-V that [`spirv_val`]
+/// accepts under Vulkan 1.3's rules (the checks a driver's front end makes,
+/// short of running it), both with the index clamping wgpu's Vulkan
+/// backend asks naga for and without any (the unchecked modules). The
+/// fused kernel is compiled with its overrides' defaults.
+#[test]
+fn every_kernel_compiles_to_spirv_that_spirv_val_accepts() {
+    use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+    let Some(tool) = spirv_val() else {
+        return;
+    };
+    let clamped = BoundsCheckPolicies {
+        index: BoundsCheckPolicy::Restrict,
+        buffer: BoundsCheckPolicy::Restrict,
+        ..BoundsCheckPolicies::default()
+    };
+    let unchecked = BoundsCheckPolicies {
+        index: BoundsCheckPolicy::Unchecked,
+        buffer: BoundsCheckPolicy::Unchecked,
+        ..BoundsCheckPolicies::default()
+    };
+    let mut checked = 0;
+    for family in Family::ALL {
+        let (module, info) = module(family);
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            None,
+            &Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("{family:?}: {e}"));
+        for entry in &module.entry_points {
+            for policies in [clamped, unchecked] {
+                let name = format!("{family:?} {} ({:?})", entry.name, policies.index);
+                let options = naga::back::spv::Options {
+                    lang_version: (1, 3),
+                    bounds_check_policies: policies,
+                    ..Default::default()
+                };
+                let pipeline = naga::back::spv::PipelineOptions {
+                    shader_stage: naga::ShaderStage::Compute,
+                    entry_point: entry.name.clone(),
+                };
+                let words = naga::back::spv::write_vec(&module, &info, &options, Some(&pipeline))
+                    .unwrap_or_else(|e| panic!("{name} does not compile to SPIR-V: {e}"));
+                spirv_validates(&tool, &name, &words);
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2 * Family::ALL.len(),
+        "only {checked} modules checked"
+    );
+}
+
 /// The mixed kernels, in each of their forms (cooperative 8 × 8 and 16 ×
 /// 16, scalar), validate with the capabilities `--precision mixed` opens
-/// the device with, and compile to SPIR-V. No adapter here runs the
-/// cooperative ones (lavapipe offers no cooperative matrices);
-/// tests/mixed.rs runs them where one does.
-///
-/// Where `SHADERTRAIN_SPIRV_VAL` names a `spirv-val` that knows
-/// SPV_KHR_cooperative_matrix (SPIRV-Tools 2023.3 or later), each entry
-/// point's SPIR-V must also pass it under Vulkan 1.3's rules: the checks a
-/// driver's front end makes, short of running the kernels. Without it that
-/// part is skipped with a message, here and in CI (Debian 12's SPIRV-Tools
-/// 2023.1 refuses the capability as unknown).
+/// the device with, and compile to SPIR-V, which must also pass
+/// [`spirv_val`] under Vulkan 1.3's rules. Debian 12's lavapipe does not
+/// run the cooperative ones; tests/mixed.rs runs the 8 × 8 ones on Mesa
+/// 26.1's lavapipe (`.ci/coop-lavapipe`), and both where an adapter offers
+/// them.
 #[test]
 fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
-    let spirv_val = std::env::var_os("SHADERTRAIN_SPIRV_VAL").filter(|v| !v.is_empty());
-    if spirv_val.is_none() {
-        // Straight to the process's stderr, past the test harness's
-        // capture, so a CI log shows the skip.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED (spirv-val): SHADERTRAIN_SPIRV_VAL is not set"
-        );
-    }
+    let spirv_val = spirv_val();
     for (size, products) in [
         (8, Products::Coop { size: 8 }),
         (16, Products::Coop { size: 16 }),

@@ -7,7 +7,7 @@
 pub mod kernels;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use shadertrain::data::Dataset;
@@ -94,6 +94,16 @@ pub fn bits32(v: &[f32]) -> Vec<u32> {
 
 pub fn bits64(v: &[f64]) -> Vec<u64> {
     v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Where `.ci/coop-lavapipe` installs Mesa 26.1's lavapipe (which offers
+/// cooperative matrices) and SPIRV-Tools 2025.1's spirv-val:
+/// $SHADERTRAIN_COOP_LAVAPIPE, else target/coop-lavapipe.
+pub fn coop_lavapipe() -> PathBuf {
+    match std::env::var_os("SHADERTRAIN_COOP_LAVAPIPE") {
+        Some(dir) if !dir.is_empty() => dir.into(),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/coop-lavapipe"),
+    }
 }
 
 /// Whether this is a CI run (CI set, and not empty, 0 or false): there a
