@@ -12,44 +12,32 @@
 //   forward_shares:     ŷ's share of each 64 units, A₁·w₂        (⌈outputs/64⌉, rows)
 //   delta_half:         f16(scale·Δ₁), Δ₁ = (r·w₂) ⊙ g′(A₁), with ∂b₁ and ∂w₂ per row group
 // The f16 copies are padded with zeros to multiples of T in both
-// dimensions, so every cooperative load reads a whole CS × CS block inside
-// its buffer; padded rows and columns add zeros and are never stored.
-// Each workgroup owns a T × T output tile of (T / CS)² blocks; its subgroups
-// take the blocks in turn (block t·num_subgroups + subgroup_id on trip t),
-// accumulate each over the whole sum, and store it to workgroup memory,
-// from which every invocation writes its share.
-// Cooperative operations must sit in workgroup-uniform control flow, so
-// these kernels never return early and every loop around one is bounded by
-// the uniform block, a constant or the workgroup id: TRIPS (set when the
-// pipeline is built, from the adapter's largest subgroup size) trips cover
-// every block however the device cuts the workgroup into subgroups; a
-// subgroup with no block left repeats the last one into a spare region of
-// the tile, and a workgroup past the last tile (a 2D grid's overshoot)
-// computes the first tile and stores nothing.
+// dimensions, so every load of the products reads inside its buffer, and
+// the products read them four halves (a vec4<f16>) at a time; padded rows
+// and columns add zeros and are never stored. Each workgroup owns a T × T
+// output tile (mixed_coop.wgsl and mixed_scalar.wgsl say how it is
+// formed).
 // Params: len is the padded inputs (the row stride of the X, W₁ and A
 // copies), count the padded outputs (of the W₁ rows and Δ₁ copy).
 
-const T: u32 = 32u;
-const MIXED: u32 = 64u;
-const BLOCKS: u32 = (T / CS) * (T / CS);
+const T: u32 = 64u;
+const MIXED: u32 = 128u;
 
 @group(0) @binding(1) var<storage, read> src_f32: array<f32>;            // to_half: the f32 matrix (rows, inputs) from w_off
 @group(0) @binding(2) var<storage, read_write> dst_f16: array<f16>;      // to_half: its f16 copy (count, len)
 
-@group(0) @binding(3) var<storage, read> lhs16: array<f16>;              // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
-@group(0) @binding(4) var<storage, read> rhs16: array<f16>;              // forward: W₁ (count, len); weight_grad: X (rows_p, len)
+// The products' f16 copies, four halves to a vec4: half h is [h / 4][h % 4].
+@group(0) @binding(3) var<storage, read> lhs_h: array<vec4<f16>>;        // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
+@group(0) @binding(4) var<storage, read> rhs_h: array<vec4<f16>>;        // forward: W₁ (count, len); weight_grad: X (rows_p, len)
 @group(0) @binding(5) var<storage, read> theta: array<f32>;              // forward: the parameter block (b₁)
 @group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad, delta_half: the partials; forward_shares: the ŷ shares
 @group(0) @binding(7) var<storage, read> acts: array<f32>;               // forward_shares, delta_half: A₁ (rows, outputs)
 @group(0) @binding(8) var<storage, read> resid: array<f32>;              // delta_half: r (rows)
 
-// T × T, row-major, then a spare CS × T region the repeated blocks go to.
-var<workgroup> c_tile: array<f32, 1536>;
-const SPARE: u32 = 1024u;
-
-// Trips of the block loop: ⌈BLOCKS / subgroups per workgroup⌉ for the
-// fewest subgroups (the largest subgroup size) the adapter may use.
-override TRIPS: u32 = BLOCKS;
+// Trips of the cooperative kernels' square loop (mixed_coop.wgsl):
+// ⌈squares per tile / subgroups per workgroup⌉ for the fewest subgroups
+// (the largest subgroup size) the adapter may use.
+override TRIPS: u32 = 1u;
 // The forward's activation: ACT_SIGMOID or ACT_TANH.
 override ACT: u32 = 0u;
 
@@ -69,23 +57,6 @@ fn to_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     dst_f16[idx] = f16(v);
 }
 
-// Zeroes the tile and its spare region.
-fn clear_tile(li: u32) {
-    for (var e = li; e < SPARE + CS * T; e += MIXED) {
-        c_tile[e] = 0.0;
-    }
-}
-
-// Where block t·nsg + sg of the tile goes: its first element, or the spare
-// region once the blocks run out; and the block's (row, column) in the tile.
-fn block_slot(t: u32, sg: u32, nsg: u32) -> vec3<u32> {
-    let j = t * nsg + sg;
-    let jc = min(j, BLOCKS - 1u);
-    let br = (jc / (T / CS)) * CS;
-    let bc = (jc % (T / CS)) * CS;
-    return vec3<u32>(select(SPARE, br * T + bc, j < BLOCKS), br, bc);
-}
-
 // The forward's tile: whether the workgroup has one, and its first row and
 // output. A workgroup past the last tile (a 2D grid's overshoot) takes the
 // first tile and stores nothing.
@@ -98,14 +69,12 @@ fn forward_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
     return vec3<u32>(u32(valid), (t0 / tiles_n) * T, (t0 % tiles_n) * T);
 }
 
-// A₁ = g(tile + b₁) for the tile's rows and outputs that exist.
-fn store_forward(li: u32, tile: vec3<u32>) {
-    for (var e = li; e < T * T; e += MIXED) {
-        let row = tile.y + e / T;
-        let col = tile.z + e % T;
-        if (tile.x == 1u && row < p.rows && col < p.outputs) {
-            out_f32[row * p.outputs + col] = activate(c_tile[e] + theta[p.b_off + col], ACT);
-        }
+// A₁ = g(z + b₁) for element (r, c) of the tile, if it exists.
+fn put_forward(tile: vec3<u32>, r: u32, c: u32, z: f32) {
+    let row = tile.y + r;
+    let col = tile.z + c;
+    if (tile.x == 1u && row < p.rows && col < p.outputs) {
+        out_f32[row * p.outputs + col] = activate(z + theta[p.b_off + col], ACT);
     }
 }
 
@@ -128,16 +97,13 @@ fn group_rows(group: u32) -> vec2<u32> {
     return vec2<u32>(first, min(first + p.group_rows, rows_p));
 }
 
-// The tile ÷ scale into the group's partials row, for the outputs and
-// inputs that exist.
-fn store_weight_grad(li: u32, tile: vec4<u32>) {
-    let base = (p.group_base + tile.y) * p.stride + p.w_off;
-    for (var e = li; e < T * T; e += MIXED) {
-        let o = tile.z + e / T;
-        let i = tile.w + e % T;
-        if (tile.x == 1u && o < p.outputs && i < p.inputs) {
-            out_f32[base + o * p.inputs + i] = c_tile[e] * p.scale;
-        }
+// Element (r, c) of the tile ÷ scale into the group's partials row, if
+// that output and input exist.
+fn put_weight_grad(tile: vec4<u32>, r: u32, c: u32, sum: f32) {
+    let o = tile.z + r;
+    let i = tile.w + c;
+    if (tile.x == 1u && o < p.outputs && i < p.inputs) {
+        out_f32[(p.group_base + tile.y) * p.stride + p.w_off + o * p.inputs + i] = sum * p.scale;
     }
 }
 

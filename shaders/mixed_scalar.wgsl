@@ -4,6 +4,15 @@
 // along k (or n), where the cooperative matrices' order within a block is
 // the hardware's.
 
+// Half h of the left and right copies, as f32 (exact).
+fn lhs_at(h: u32) -> f32 {
+    return f32(lhs_h[h / 4u][h % 4u]);
+}
+
+fn rhs_at(h: u32) -> f32 {
+    return f32(rhs_h[h / 4u][h % 4u]);
+}
+
 @compute @workgroup_size(MIXED)
 fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tile = forward_tile(wid, nwg);
@@ -12,12 +21,10 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         let b = (tile.z + e % T) * p.len;
         var sum = 0.0;
         for (var k = 0u; k < p.len; k++) {
-            sum = fma(f32(lhs16[a + k]), f32(rhs16[b + k]), sum);
+            sum = fma(lhs_at(a + k), rhs_at(b + k), sum);
         }
-        c_tile[e] = sum;
+        put_forward(tile, e / T, e % T, sum);
     }
-    workgroupBarrier();
-    store_forward(li, tile);
 }
 
 @compute @workgroup_size(MIXED)
@@ -29,10 +36,8 @@ fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         let i = tile.w + e % T;
         var sum = 0.0;
         for (var n = rows.x; n < rows.y; n++) {
-            sum = fma(f32(lhs16[n * p.count + o]), f32(rhs16[n * p.len + i]), sum);
+            sum = fma(lhs_at(n * p.count + o), rhs_at(n * p.len + i), sum);
         }
-        c_tile[e] = sum;
+        put_weight_grad(tile, e / T, e % T, sum);
     }
-    workgroupBarrier();
-    store_weight_grad(li, tile);
 }

@@ -109,7 +109,7 @@ fn to_half_matches_twin() {
         };
         let kernels = Kernels::new(&ctx).unwrap();
         // A 5 × 3 matrix at offset 2 of its buffer, scaled by 8, into a
-        // 32 × 32 zero-padded copy; values that round, and one past f16.
+        // TILE × TILE zero-padded copy; values that round, and one past f16.
         let (rows, width, offset) = (5, 3, 2);
         let mut src = common::uniform(7, offset + rows * width, -3.0, 3.0);
         src[offset + 4] = 1e5;

@@ -807,8 +807,9 @@ impl Kernel {
     ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
     ///   see the constants its pipeline was built with.
     /// - The mixed products (`forward_coop_*`, `weight_grad_coop`): no
-    ///   proof is written for them, and their cooperative form has not run
-    ///   on any adapter here.
+    ///   proof is written for them. Their checks clamp one index per
+    ///   staged vec4 and per cooperative load, next to a 2 × 2 block
+    ///   multiply-add per pair of loads.
     pub fn checks(self) -> Checks {
         match self {
             Kernel::ForwardSigmoid
@@ -901,6 +902,15 @@ impl Kernel {
     ///   `forward_wide_*`; in input tile 0 (uniform), every invocation
     ///   writes [t] of both again after the loop's last barrier, then a
     ///   barrier, then invocations t < 32 read [k·32 + t], k < 8.
+    /// - `forward_coop_*`, `weight_grad_coop` (cooperative form): every
+    ///   invocation zeroes zeros[e], e < CS², then a barrier, before the
+    ///   first cooperative load of it; each step, invocation li writes the
+    ///   four halves of vec4s li + k·128 < 512 of both stages, which is all
+    ///   2048 of each, between two barriers, before the subgroups read
+    ///   them; each block position, every square's subgroup stores its
+    ///   whole CS × CS block to the square's slot of outbox after a
+    ///   barrier, and after the next barrier only slots of squares taken
+    ///   on this trip are read. The scalar form uses no workgroup memory.
     pub fn zeroes_workgroup_memory(self) -> bool {
         false
     }

@@ -45,11 +45,11 @@ pub enum Products {
 }
 
 /// Each mixed workgroup's output tile is TILE × TILE; the f16 copies are
-/// padded with zeros to multiples of it, so every cooperative load and
-/// store is in bounds. The WGSL `T`.
-pub const TILE: u32 = 32;
+/// padded with zeros to multiples of it, so every staged load is in
+/// bounds. The WGSL `T`.
+pub const TILE: u32 = 64;
 /// Invocations per mixed workgroup; the WGSL `MIXED`.
-pub const MIXED_WORKGROUP: u32 = 64;
+pub const MIXED_WORKGROUP: u32 = 128;
 
 impl Products {
     /// As a benchmark record names it: "mixed 16x16x16" or "mixed scalar".
@@ -161,16 +161,17 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
     })
 }
 
-/// Trips of the mixed kernels' block loop (the WGSL `TRIPS`) on an adapter
-/// whose subgroups have at most `subgroup_max` invocations: enough for the
-/// fewest subgroups a workgroup can have to cover every block.
+/// Trips of the cooperative kernels' square loop (the WGSL `TRIPS`) on an
+/// adapter whose subgroups have at most `subgroup_max` invocations: enough
+/// for the fewest subgroups a workgroup can have to cover every square.
 pub fn trips(products: Products, subgroup_max: u32) -> u32 {
     let Products::Coop { size } = products else {
         return 1;
     };
-    let blocks = (TILE / size).pow(2);
+    // Each subgroup takes a square of 2 × 2 blocks (the WGSL `SQUARES`).
+    let squares = (TILE / (2 * size)).pow(2);
     let fewest = (MIXED_WORKGROUP / subgroup_max.max(1)).max(1);
-    blocks.div_ceil(fewest)
+    squares.div_ceil(fewest)
 }
 
 /// The mixed kernels' WGSL for `products`: the enables, the block size CS
@@ -359,11 +360,14 @@ mod tests {
 
     #[test]
     fn trips_cover_every_block_with_the_fewest_subgroups() {
-        // NVIDIA: subgroups of 32, two per workgroup; 16x16 blocks: 4 per tile.
-        assert_eq!(trips(Products::Coop { size: 16 }, 32), 2);
-        assert_eq!(trips(Products::Coop { size: 8 }, 32), 8);
-        assert_eq!(trips(Products::Coop { size: 16 }, 64), 4);
-        assert_eq!(trips(Products::Coop { size: 8 }, 8), 2);
+        // NVIDIA: subgroups of 32, four per workgroup; 16x16 blocks: 4
+        // squares of 2 × 2 per tile.
+        assert_eq!(trips(Products::Coop { size: 16 }, 32), 1);
+        assert_eq!(trips(Products::Coop { size: 8 }, 32), 4);
+        assert_eq!(trips(Products::Coop { size: 16 }, 64), 2);
+        // lavapipe: subgroups of 8, sixteen per workgroup; 16 squares.
+        assert_eq!(trips(Products::Coop { size: 8 }, 8), 1);
+        assert_eq!(trips(Products::Coop { size: 8 }, 16), 2);
         assert_eq!(trips(Products::Scalar, 8), 1);
     }
 
