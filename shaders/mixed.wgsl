@@ -34,10 +34,11 @@ const MIXED: u32 = 128u;
 @group(0) @binding(7) var<storage, read> acts: array<f32>;               // forward_shares, delta_half: A₁ (rows, outputs)
 @group(0) @binding(8) var<storage, read> resid: array<f32>;              // delta_half: r (rows)
 
-// Trips of the cooperative kernels' square loop (mixed_coop.wgsl):
-// ⌈squares per tile / subgroups per workgroup⌉ for the fewest subgroups
-// (the largest subgroup size) the adapter may use.
-override TRIPS: u32 = 1u;
+// Invocations per workgroup of the cooperative kernels (mixed_coop.wgsl):
+// one subgroup of the adapter's largest size per square of the tile
+// (mixed::coop_workgroup), so every square has a subgroup however the
+// device cuts the workgroup.
+override COOP: u32 = 128u;
 // The forward's activation: ACT_SIGMOID or ACT_TANH.
 override ACT: u32 = 0u;
 

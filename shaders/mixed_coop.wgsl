@@ -7,15 +7,14 @@
 // CS × CS from there, holding the square's four accumulators throughout:
 // per CS of the step, two A and two B loads feed four multiply-adds.
 //
-// The tile has SQUARES squares. Subgroups take them in turn (square
-// t·num_subgroups + subgroup_id on trip t); TRIPS (set when the pipeline
-// is built, from the adapter's largest subgroup size) trips cover every
-// square however the device cuts the workgroup into subgroups, and a
-// subgroup with no square left repeats the last one and stores it to a
-// spare slot. At the end of a trip the accumulators go out one block
-// position at a time: each subgroup stores its block to its square's slot
-// in `outbox`, and every invocation then writes its share of the slots
-// filled this trip, with the bias and activation, or ÷ scale.
+// The tile has SQUARES squares, and the workgroup COOP invocations: SQUARES
+// subgroups of the adapter's largest size, so subgroup j takes square j
+// however the device cuts the workgroup (where its subgroups are smaller,
+// the ones past SQUARES repeat the last square and store it to a spare
+// slot). At the end the accumulators go out one block position at a time:
+// each subgroup stores its block to its square's slot in `outbox`, and
+// every invocation then writes its share of the slots, with the bias and
+// activation, or ÷ scale.
 //
 // Cooperative operations must sit in workgroup-uniform control flow, so
 // these kernels never return early and every loop around one is bounded by
@@ -66,155 +65,138 @@ fn stage_rhs(idx: u32, width: u32, first: u32, stride: u32) {
     b_stage[o + 3u] = v.w;
 }
 
-// Square t·nsg + sg: its slot in `outbox` (SQUARES once the squares run
-// out), and its first row and column in the tile.
-fn square(t: u32, sg: u32, nsg: u32) -> vec3<u32> {
-    let j = t * nsg + sg;
-    let jc = min(j, SQUARES - 1u);
-    return vec3<u32>(select(SQUARES, jc, j < SQUARES), (jc / (T / SQ)) * SQ, (jc % (T / SQ)) * SQ);
+// Subgroup sg's square: its slot in `outbox` (SQUARES past the last
+// square), and its first row and column in the tile.
+fn square(sg: u32) -> vec3<u32> {
+    let jc = min(sg, SQUARES - 1u);
+    return vec3<u32>(select(SQUARES, jc, sg < SQUARES), (jc / (T / SQ)) * SQ, (jc % (T / SQ)) * SQ);
 }
 
-// Element e of `outbox` as (square, row in the tile, column in the tile)
-// for block position q (row q / 2, column q % 2 of the square).
-fn outbox_place(e: u32, q: u32) -> vec3<u32> {
+// Element e of `outbox` as (row in the tile, column in the tile) for
+// block position q (row q / 2, column q % 2 of the square).
+fn outbox_place(e: u32, q: u32) -> vec2<u32> {
     let j = e / (CS * CS);
     let r = (j / (T / SQ)) * SQ + (q / 2u) * CS + (e % (CS * CS)) / CS;
     let c = (j % (T / SQ)) * SQ + (q % 2u) * CS + e % CS;
-    return vec3<u32>(j, r, c);
+    return vec2<u32>(r, c);
 }
 
 fn clear_zeros(li: u32) {
-    for (var e = li; e < CS * CS; e += MIXED) {
+    for (var e = li; e < CS * CS; e += COOP) {
         zeros[e] = 0.0;
     }
 }
 
-// Whether square j was taken on trip t.
-fn this_trip(j: u32, t: u32, nsg: u32) -> bool {
-    return j >= t * nsg && j < (t + 1u) * nsg;
-}
-
-// Block position q of the squares of trip t, from `outbox` into A₁.
-fn emit_forward(li: u32, tile: vec3<u32>, t: u32, nsg: u32, q: u32) {
-    for (var e = li; e < SQUARES * CS * CS; e += MIXED) {
+// Block position q of every square, from `outbox` into A₁.
+fn emit_forward(li: u32, tile: vec3<u32>, q: u32) {
+    for (var e = li; e < SQUARES * CS * CS; e += COOP) {
         let at = outbox_place(e, q);
-        if (this_trip(at.x, t, nsg)) {
-            put_forward(tile, at.y, at.z, outbox[e]);
-        }
+        put_forward(tile, at.x, at.y, outbox[e]);
     }
 }
 
-// Block position q of the squares of trip t, from `outbox` into the
-// partials.
-fn emit_weight_grad(li: u32, tile: vec4<u32>, t: u32, nsg: u32, q: u32) {
-    for (var e = li; e < SQUARES * CS * CS; e += MIXED) {
+// Block position q of every square, from `outbox` into the partials.
+fn emit_weight_grad(li: u32, tile: vec4<u32>, q: u32) {
+    for (var e = li; e < SQUARES * CS * CS; e += COOP) {
         let at = outbox_place(e, q);
-        if (this_trip(at.x, t, nsg)) {
-            put_weight_grad(tile, at.y, at.z, outbox[e]);
-        }
+        put_weight_grad(tile, at.x, at.y, outbox[e]);
     }
 }
 
 // A₁ = g(X·W₁ᵀ + b₁): A is X's slice (row-major), B is W₁ᵀ's, W₁'s rows
 // read column-major.
-@compute @workgroup_size(MIXED)
-fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) nsg: u32) {
+@compute @workgroup_size(COOP)
+fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32) {
     let tile = forward_tile(wid, nwg);
     clear_zeros(li);
     workgroupBarrier();
-    for (var t = 0u; t < TRIPS; t++) {
-        let sq = square(t, sg, nsg);
-        var c00 = coopLoadT<MatC>(&zeros[0], CS);
-        var c01 = coopLoadT<MatC>(&zeros[0], CS);
-        var c10 = coopLoadT<MatC>(&zeros[0], CS);
-        var c11 = coopLoadT<MatC>(&zeros[0], CS);
-        for (var k = 0u; k < p.len; k += BK) {
-            workgroupBarrier();
-            for (var idx = li; idx < T * BK / 4u; idx += MIXED) {
-                stage_lhs(idx, BK, tile.y * p.len + k, p.len);
-                stage_rhs(idx, BK, tile.z * p.len + k, p.len);
-            }
-            workgroupBarrier();
-            for (var kk = 0u; kk < BK; kk += CS) {
-                let a0 = coopLoadT<MatA>(&a_stage[sq.y * BK + kk], BK);
-                let a1 = coopLoadT<MatA>(&a_stage[(sq.y + CS) * BK + kk], BK);
-                let b0 = coopLoad<MatB>(&b_stage[sq.z * BK + kk], BK);
-                let b1 = coopLoad<MatB>(&b_stage[(sq.z + CS) * BK + kk], BK);
-                c00 = coopMultiplyAdd(a0, b0, c00);
-                c01 = coopMultiplyAdd(a0, b1, c01);
-                c10 = coopMultiplyAdd(a1, b0, c10);
-                c11 = coopMultiplyAdd(a1, b1, c11);
-            }
+    let sq = square(sg);
+    var c00 = coopLoadT<MatC>(&zeros[0], CS);
+    var c01 = coopLoadT<MatC>(&zeros[0], CS);
+    var c10 = coopLoadT<MatC>(&zeros[0], CS);
+    var c11 = coopLoadT<MatC>(&zeros[0], CS);
+    for (var k = 0u; k < p.len; k += BK) {
+        workgroupBarrier();
+        for (var idx = li; idx < T * BK / 4u; idx += COOP) {
+            stage_lhs(idx, BK, tile.y * p.len + k, p.len);
+            stage_rhs(idx, BK, tile.z * p.len + k, p.len);
         }
-        let slot = &outbox[sq.x * CS * CS];
         workgroupBarrier();
-        coopStoreT(c00, slot, CS);
-        workgroupBarrier();
-        emit_forward(li, tile, t, nsg, 0u);
-        workgroupBarrier();
-        coopStoreT(c01, slot, CS);
-        workgroupBarrier();
-        emit_forward(li, tile, t, nsg, 1u);
-        workgroupBarrier();
-        coopStoreT(c10, slot, CS);
-        workgroupBarrier();
-        emit_forward(li, tile, t, nsg, 2u);
-        workgroupBarrier();
-        coopStoreT(c11, slot, CS);
-        workgroupBarrier();
-        emit_forward(li, tile, t, nsg, 3u);
+        for (var kk = 0u; kk < BK; kk += CS) {
+            let a0 = coopLoadT<MatA>(&a_stage[sq.y * BK + kk], BK);
+            let a1 = coopLoadT<MatA>(&a_stage[(sq.y + CS) * BK + kk], BK);
+            let b0 = coopLoad<MatB>(&b_stage[sq.z * BK + kk], BK);
+            let b1 = coopLoad<MatB>(&b_stage[(sq.z + CS) * BK + kk], BK);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
     }
+    let slot = &outbox[sq.x * CS * CS];
+    coopStoreT(c00, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 0u);
+    workgroupBarrier();
+    coopStoreT(c01, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 1u);
+    workgroupBarrier();
+    coopStoreT(c10, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 2u);
+    workgroupBarrier();
+    coopStoreT(c11, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 3u);
 }
 
 // ∂W₁ = Δ₁ᵀ·X / scale over the workgroup's row group: A is Δ₁ᵀ's slice
 // (Δ₁'s rows read column-major), B is X's (row-major). Each block sums
 // the group's rows BK at a time, in order, so reruns are bit-identical.
-@compute @workgroup_size(MIXED)
-fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) nsg: u32) {
+@compute @workgroup_size(COOP)
+fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32) {
     let tile = weight_grad_tile(wid, nwg);
     let rows = group_rows(tile.y);
     clear_zeros(li);
     workgroupBarrier();
-    for (var t = 0u; t < TRIPS; t++) {
-        let sq = square(t, sg, nsg);
-        var c00 = coopLoadT<MatC>(&zeros[0], CS);
-        var c01 = coopLoadT<MatC>(&zeros[0], CS);
-        var c10 = coopLoadT<MatC>(&zeros[0], CS);
-        var c11 = coopLoadT<MatC>(&zeros[0], CS);
-        for (var n = rows.x; n < rows.y; n += BK) {
-            workgroupBarrier();
-            for (var idx = li; idx < T * BK / 4u; idx += MIXED) {
-                stage_lhs(idx, T, n * p.count + tile.z, p.count);
-                stage_rhs(idx, T, n * p.len + tile.w, p.len);
-            }
-            workgroupBarrier();
-            for (var kk = 0u; kk < BK; kk += CS) {
-                let a0 = coopLoad<MatA>(&a_stage[kk * T + sq.y], T);
-                let a1 = coopLoad<MatA>(&a_stage[kk * T + sq.y + CS], T);
-                let b0 = coopLoadT<MatB>(&b_stage[kk * T + sq.z], T);
-                let b1 = coopLoadT<MatB>(&b_stage[kk * T + sq.z + CS], T);
-                c00 = coopMultiplyAdd(a0, b0, c00);
-                c01 = coopMultiplyAdd(a0, b1, c01);
-                c10 = coopMultiplyAdd(a1, b0, c10);
-                c11 = coopMultiplyAdd(a1, b1, c11);
-            }
+    let sq = square(sg);
+    var c00 = coopLoadT<MatC>(&zeros[0], CS);
+    var c01 = coopLoadT<MatC>(&zeros[0], CS);
+    var c10 = coopLoadT<MatC>(&zeros[0], CS);
+    var c11 = coopLoadT<MatC>(&zeros[0], CS);
+    for (var n = rows.x; n < rows.y; n += BK) {
+        workgroupBarrier();
+        for (var idx = li; idx < T * BK / 4u; idx += COOP) {
+            stage_lhs(idx, T, n * p.count + tile.z, p.count);
+            stage_rhs(idx, T, n * p.len + tile.w, p.len);
         }
-        let slot = &outbox[sq.x * CS * CS];
         workgroupBarrier();
-        coopStoreT(c00, slot, CS);
-        workgroupBarrier();
-        emit_weight_grad(li, tile, t, nsg, 0u);
-        workgroupBarrier();
-        coopStoreT(c01, slot, CS);
-        workgroupBarrier();
-        emit_weight_grad(li, tile, t, nsg, 1u);
-        workgroupBarrier();
-        coopStoreT(c10, slot, CS);
-        workgroupBarrier();
-        emit_weight_grad(li, tile, t, nsg, 2u);
-        workgroupBarrier();
-        coopStoreT(c11, slot, CS);
-        workgroupBarrier();
-        emit_weight_grad(li, tile, t, nsg, 3u);
+        for (var kk = 0u; kk < BK; kk += CS) {
+            let a0 = coopLoad<MatA>(&a_stage[kk * T + sq.y], T);
+            let a1 = coopLoad<MatA>(&a_stage[kk * T + sq.y + CS], T);
+            let b0 = coopLoadT<MatB>(&b_stage[kk * T + sq.z], T);
+            let b1 = coopLoadT<MatB>(&b_stage[kk * T + sq.z + CS], T);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
     }
+    let slot = &outbox[sq.x * CS * CS];
+    coopStoreT(c00, slot, CS);
+    workgroupBarrier();
+    emit_weight_grad(li, tile, 0u);
+    workgroupBarrier();
+    coopStoreT(c01, slot, CS);
+    workgroupBarrier();
+    emit_weight_grad(li, tile, 1u);
+    workgroupBarrier();
+    coopStoreT(c10, slot, CS);
+    workgroupBarrier();
+    emit_weight_grad(li, tile, 2u);
+    workgroupBarrier();
+    coopStoreT(c11, slot, CS);
+    workgroupBarrier();
+    emit_weight_grad(li, tile, 3u);
 }

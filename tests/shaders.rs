@@ -157,6 +157,11 @@ fn wide_constants_match_and_fit_the_default_workgroup_memory() {
 fn entry_points_match_kernel_table() {
     for k in Kernel::ALL {
         let (m, info) = module(k.family());
+        // The cooperative kernels' workgroup size is an override (COOP),
+        // whose default is Kernel::workgroup_size.
+        let (m, info) =
+            naga::back::pipeline_constants::process_overrides(&m, &info, None, &Default::default())
+                .unwrap();
         let (index, ep) = m
             .entry_points
             .iter()
@@ -442,7 +447,16 @@ fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
                 module.entry_points.iter().any(|e| e.name == entry),
                 "{name}: no such entry point"
             );
-            let constants = [("TRIPS".to_string(), 2.0), ("ACT".to_string(), act)].into();
+            // A cooperative workgroup for NVIDIA's subgroups of 32.
+            let coop = match products {
+                Products::Coop { size } => mixed::coop_workgroup(size, 32),
+                Products::Scalar => mixed::MIXED_WORKGROUP,
+            };
+            let constants = [
+                ("COOP".to_string(), f64::from(coop)),
+                ("ACT".to_string(), act),
+            ]
+            .into();
             let stage = Some((naga::ShaderStage::Compute, entry));
             let (module, info) = naga::back::pipeline_constants::process_overrides(
                 &module, &info, stage, &constants,

@@ -237,6 +237,14 @@ impl Context {
             // matrices, and tests/mixed.rs holds them to their f64 twin on
             // every adapter that runs them.
             experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
+            // The cooperative kernels' workgroups grow with the adapter's
+            // subgroups (mixed::usable checked they fit its limits).
+            if let Products::Coop { size } = products {
+                let n = mixed::coop_workgroup(size, info.subgroup_max_size);
+                limits.max_compute_invocations_per_workgroup =
+                    limits.max_compute_invocations_per_workgroup.max(n);
+                limits.max_compute_workgroup_size_x = limits.max_compute_workgroup_size_x.max(n);
+            }
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadertrain"),

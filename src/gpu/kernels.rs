@@ -542,7 +542,9 @@ impl Kernel {
         }
     }
 
-    /// Invocations per workgroup.
+    /// Invocations per workgroup; for the cooperative form of
+    /// `forward_coop_*` and `weight_grad_coop`, the default of their
+    /// override, which a device replaces with [`mixed::coop_workgroup`].
     pub fn workgroup_size(self) -> u32 {
         match self {
             Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
@@ -1435,17 +1437,18 @@ fn build(
     })
 }
 
-/// The mixed kernels' pipeline constants: the block loop's trips, and the
-/// forward's activation.
+/// The mixed kernels' pipeline constants: the cooperative kernels'
+/// workgroup size, and the forward's activation.
 fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'static str, f64); 2] {
     let act = match k {
         Kernel::ForwardCoopTanh | Kernel::DeltaHalfTanh => ACT_TANH,
         _ => ACT_SIGMOID,
     };
-    [
-        ("TRIPS", f64::from(mixed::trips(products, subgroup_max))),
-        ("ACT", f64::from(act)),
-    ]
+    let coop = match products {
+        Products::Coop { size } => mixed::coop_workgroup(size, subgroup_max),
+        Products::Scalar => MIXED_WORKGROUP,
+    };
+    [("COOP", f64::from(coop)), ("ACT", f64::from(act))]
 }
 
 /// The WGSL `ACT_SIGMOID` and `ACT_TANH`.

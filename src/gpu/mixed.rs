@@ -121,12 +121,20 @@ pub fn usable(adapter: &wgpu::Adapter, precision: Precision) -> Result<Products>
             info.name
         )));
     }
-    if matches!(products, Products::Coop { .. }) && info.subgroup_max_size > MIXED_WORKGROUP {
-        return Err(Error::NoMixed(format!(
-            "{} may run subgroups of {} invocations, more than the mixed kernels' \
-             workgroups of {MIXED_WORKGROUP}; use --precision f32",
-            info.name, info.subgroup_max_size
-        )));
+    if let Products::Coop { size } = products {
+        let limits = adapter.limits();
+        let most = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x);
+        let wanted = coop_workgroup(size, info.subgroup_max_size);
+        if wanted > most {
+            return Err(Error::NoMixed(format!(
+                "{} may run subgroups of {} invocations, so the cooperative kernels' \
+                 workgroups would need {wanted} invocations, more than its {most}; \
+                 use --precision f32",
+                info.name, info.subgroup_max_size
+            )));
+        }
     }
     Ok(products)
 }
@@ -161,17 +169,13 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
     })
 }
 
-/// Trips of the cooperative kernels' square loop (the WGSL `TRIPS`) on an
-/// adapter whose subgroups have at most `subgroup_max` invocations: enough
-/// for the fewest subgroups a workgroup can have to cover every square.
-pub fn trips(products: Products, subgroup_max: u32) -> u32 {
-    let Products::Coop { size } = products else {
-        return 1;
-    };
-    // Each subgroup takes a square of 2 × 2 blocks (the WGSL `SQUARES`).
-    let squares = (TILE / (2 * size)).pow(2);
-    let fewest = (MIXED_WORKGROUP / subgroup_max.max(1)).max(1);
-    squares.div_ceil(fewest)
+/// Invocations per workgroup of the cooperative kernels with `size` ×
+/// `size` blocks (the WGSL `COOP`) on an adapter whose subgroups have at
+/// most `subgroup_max` invocations: a subgroup for each square of 2 × 2
+/// blocks of the tile (the WGSL `SQUARES`) even where every subgroup is
+/// that large.
+pub fn coop_workgroup(size: u32, subgroup_max: u32) -> u32 {
+    (TILE / (2 * size)).pow(2) * subgroup_max.max(1)
 }
 
 /// The mixed kernels' WGSL for `products`: the enables, the block size CS
@@ -359,16 +363,15 @@ mod tests {
     }
 
     #[test]
-    fn trips_cover_every_block_with_the_fewest_subgroups() {
-        // NVIDIA: subgroups of 32, four per workgroup; 16x16 blocks: 4
-        // squares of 2 × 2 per tile.
-        assert_eq!(trips(Products::Coop { size: 16 }, 32), 1);
-        assert_eq!(trips(Products::Coop { size: 8 }, 32), 4);
-        assert_eq!(trips(Products::Coop { size: 16 }, 64), 2);
-        // lavapipe: subgroups of 8, sixteen per workgroup; 16 squares.
-        assert_eq!(trips(Products::Coop { size: 8 }, 8), 1);
-        assert_eq!(trips(Products::Coop { size: 8 }, 16), 2);
-        assert_eq!(trips(Products::Scalar, 8), 1);
+    fn coop_workgroups_have_a_subgroup_per_square() {
+        // NVIDIA: 16x16 blocks, 4 squares of 2 × 2 per 64 × 64 tile,
+        // subgroups of 32.
+        assert_eq!(coop_workgroup(16, 32), 128);
+        // AMD's subgroups of up to 64.
+        assert_eq!(coop_workgroup(16, 64), 256);
+        // lavapipe: 8x8 blocks, 16 squares, subgroups of 8.
+        assert_eq!(coop_workgroup(8, 8), 128);
+        assert_eq!(coop_workgroup(8, 32), 512);
     }
 
     #[test]
