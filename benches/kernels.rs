@@ -178,7 +178,8 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
         | Kernel::ForwardCoopSigmoid
         | Kernel::ForwardCoopTanh
         | Kernel::WeightGradCoop
-        | Kernel::ForwardShares
+        | Kernel::ForwardCoopSharesSigmoid
+        | Kernel::ForwardCoopSharesTanh
         | Kernel::DeltaHalfSigmoid
         | Kernel::DeltaHalfTanh
         | Kernel::ForwardWideSigmoid

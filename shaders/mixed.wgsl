@@ -6,10 +6,11 @@
 // same sums one invocation per output, for adapters without them: the
 // tests' way to run the mixed path on lavapipe).
 //   to_half:            dst = f16(scale · src), zero-padded     (count, len)
-//   forward_coop_*:     A₁ = g(X·W₁ᵀ + b₁)                      (rows, outputs)
+//   forward_coop:       A₁ = g(X·W₁ᵀ + b₁)                      (rows, outputs)
 //   weight_grad_coop:   ∂W₁ = (Δ₁ᵀ·X) / scale per row group     (outputs, inputs)
-// and, for --kernels wide, the two f32 kernels around them:
-//   forward_shares:     ŷ's share of each 64 units, A₁·w₂        (⌈outputs/64⌉, rows)
+// and, for --kernels wide:
+//   forward_coop_shares: forward_coop, and each row's share of ŷ = A₁·w₂
+//                       from each tile's T = 64 units             (⌈outputs/64⌉, rows)
 //   delta_half:         f16(scale·Δ₁), Δ₁ = (r·w₂) ⊙ g′(A₁), with ∂b₁ and ∂w₂ per row group
 // The f16 copies are padded with zeros to multiples of T in both
 // dimensions, so every load of the products reads inside its buffer, and
@@ -30,9 +31,10 @@ const MIXED: u32 = 128u;
 @group(0) @binding(3) var<storage, read> lhs_h: array<vec4<f16>>;        // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
 @group(0) @binding(4) var<storage, read> rhs_h: array<vec4<f16>>;        // forward: W₁ (count, len); weight_grad: X (rows_p, len)
 @group(0) @binding(5) var<storage, read> theta: array<f32>;              // forward: the parameter block (b₁)
-@group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad, delta_half: the partials; forward_shares: the ŷ shares
-@group(0) @binding(7) var<storage, read> acts: array<f32>;               // forward_shares, delta_half: A₁ (rows, outputs)
+@group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad, delta_half: the partials
+@group(0) @binding(7) var<storage, read> acts: array<f32>;               // delta_half: A₁ (rows, outputs)
 @group(0) @binding(8) var<storage, read> resid: array<f32>;              // delta_half: r (rows)
+@group(0) @binding(9) var<storage, read_write> shares: array<f32>;       // forward_coop_shares: ŷ's shares (⌈outputs/T⌉, rows)
 
 // Invocations per workgroup of the cooperative kernels (mixed_coop.wgsl):
 // one subgroup of the adapter's largest size per square of the tile
@@ -108,24 +110,22 @@ fn put_weight_grad(tile: vec4<u32>, r: u32, c: u32, sum: f32) {
     }
 }
 
-// --kernels wide: each row's share of ŷ = A₁·w₂ from each 64 units (the
-// wide family's tile width, which output_wide adds up), one invocation per
-// (tile, row), the units in order. w₂ starts at dst_off.
-@compute @workgroup_size(MIXED)
-fn forward_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let idx = linear_workgroup(wid, nwg) * MIXED + li;
-    let tiles = (p.outputs + TN - 1u) / TN;
-    if (idx >= tiles * p.rows) {
-        return;
+// a·w₂ for z = X·W₁ᵀ at output column `col` (w₂ from dst_off), 0 past
+// the outputs: a term of ŷ's share.
+fn share_term(col: u32, z: f32) -> f32 {
+    if (col < p.outputs) {
+        return activate(z + theta[p.b_off + col], ACT) * theta[p.dst_off + col];
     }
-    let tile = idx / p.rows;
-    let row = idx % p.rows;
-    let end = min((tile + 1u) * TN, p.outputs);
-    var s = 0.0;
-    for (var o = tile * TN; o < end; o++) {
-        s = fma(acts[row * p.outputs + o], theta[p.dst_off + o], s);
+    return 0.0;
+}
+
+// Row r of the tile's share of ŷ (the tile's T units are one share of
+// output_wide's: T = TN), if that row exists.
+fn put_share(tile: vec3<u32>, r: u32, s: f32) {
+    let row = tile.y + r;
+    if (tile.x == 1u && row < p.rows) {
+        shares[(tile.z / T) * p.rows + row] = s;
     }
-    out_f32[tile * p.rows + row] = s;
 }
 
 // --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED of

@@ -39,6 +39,9 @@ var<workgroup> b_stage: array<f16, 2048>;
 var<workgroup> outbox: array<f32, 1280>;
 // CS × CS zeros, the accumulators' start.
 var<workgroup> zeros: array<f32, 256>;
+// forward_coop_shares: each tile row's share terms summed over each CS
+// columns, T / CS per row, in column order: T·T/CS ≤ 512.
+var<workgroup> row_parts: array<f32, 512>;
 
 // Stages vec4 `idx` of a slice `width` halves wide whose rows start at
 // half `first` of the left (right) copy with row stride `stride`, into
@@ -92,6 +95,34 @@ fn emit_forward(li: u32, tile: vec3<u32>, q: u32) {
     for (var e = li; e < SQUARES * CS * CS; e += COOP) {
         let at = outbox_place(e, q);
         put_forward(tile, at.x, at.y, outbox[e]);
+    }
+}
+
+// forward_coop_shares: for block position q, each of its rows' sums of
+// a·w₂ over the block's CS columns in order, into row_parts; with
+// put_shares, the rows' shares.
+fn share_parts(li: u32, tile: vec3<u32>, q: u32) {
+    for (var e = li; e < SQUARES * CS; e += COOP) {
+        let j = e / CS;
+        let ii = e % CS;
+        let r = (j / (T / SQ)) * SQ + (q / 2u) * CS + ii;
+        let block = (j % (T / SQ)) * 2u + q % 2u;
+        var s = 0.0;
+        for (var jj = 0u; jj < CS; jj++) {
+            s += share_term(tile.z + block * CS + jj, outbox[j * CS * CS + ii * CS + jj]);
+        }
+        row_parts[r * (T / CS) + block] = s;
+    }
+}
+
+// Each row's share: its T / CS sums, in column order.
+fn put_shares(li: u32, tile: vec3<u32>) {
+    for (var r = li; r < T; r += COOP) {
+        var s = 0.0;
+        for (var block = 0u; block < T / CS; block++) {
+            s += row_parts[r * (T / CS) + block];
+        }
+        put_share(tile, r, s);
     }
 }
 
@@ -149,6 +180,60 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     coopStoreT(c11, slot, CS);
     workgroupBarrier();
     emit_forward(li, tile, 3u);
+}
+
+// forward_coop, and each row's share of ŷ from the tile's units, for
+// --kernels wide (the entry points hold the cooperative loops: see above).
+@compute @workgroup_size(COOP)
+fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32) {
+    let tile = forward_tile(wid, nwg);
+    clear_zeros(li);
+    workgroupBarrier();
+    let sq = square(sg);
+    var c00 = coopLoadT<MatC>(&zeros[0], CS);
+    var c01 = coopLoadT<MatC>(&zeros[0], CS);
+    var c10 = coopLoadT<MatC>(&zeros[0], CS);
+    var c11 = coopLoadT<MatC>(&zeros[0], CS);
+    for (var k = 0u; k < p.len; k += BK) {
+        workgroupBarrier();
+        for (var idx = li; idx < T * BK / 4u; idx += COOP) {
+            stage_lhs(idx, BK, tile.y * p.len + k, p.len);
+            stage_rhs(idx, BK, tile.z * p.len + k, p.len);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < BK; kk += CS) {
+            let a0 = coopLoadT<MatA>(&a_stage[sq.y * BK + kk], BK);
+            let a1 = coopLoadT<MatA>(&a_stage[(sq.y + CS) * BK + kk], BK);
+            let b0 = coopLoad<MatB>(&b_stage[sq.z * BK + kk], BK);
+            let b1 = coopLoad<MatB>(&b_stage[(sq.z + CS) * BK + kk], BK);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
+    }
+    let slot = &outbox[sq.x * CS * CS];
+    coopStoreT(c00, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 0u);
+    share_parts(li, tile, 0u);
+    workgroupBarrier();
+    coopStoreT(c01, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 1u);
+    share_parts(li, tile, 1u);
+    workgroupBarrier();
+    coopStoreT(c10, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 2u);
+    share_parts(li, tile, 2u);
+    workgroupBarrier();
+    coopStoreT(c11, slot, CS);
+    workgroupBarrier();
+    emit_forward(li, tile, 3u);
+    share_parts(li, tile, 3u);
+    workgroupBarrier();
+    put_shares(li, tile);
 }
 
 // ∂W₁ = Δ₁ᵀ·X / scale over the workgroup's row group: A is Δ₁ᵀ's slice

@@ -41,3 +41,29 @@ fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         put_weight_grad(tile, e / T, e % T, sum);
     }
 }
+
+// forward_coop_shares: each element's a·w₂, T × T.
+var<workgroup> terms: array<f32, 4096>;
+
+@compute @workgroup_size(MIXED)
+fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let tile = forward_tile(wid, nwg);
+    for (var e = li; e < T * T; e += MIXED) {
+        let a = (tile.y + e / T) * p.len;
+        let b = (tile.z + e % T) * p.len;
+        var sum = 0.0;
+        for (var k = 0u; k < p.len; k++) {
+            sum = fma(lhs_at(a + k), rhs_at(b + k), sum);
+        }
+        put_forward(tile, e / T, e % T, sum);
+        terms[e] = share_term(tile.z + e % T, sum);
+    }
+    workgroupBarrier();
+    for (var r = li; r < T; r += MIXED) {
+        var s = 0.0;
+        for (var c = 0u; c < T; c++) {
+            s += terms[r * T + c];
+        }
+        put_share(tile, r, s);
+    }
+}

@@ -155,8 +155,9 @@ fn products_match_their_f64_twins() {
             continue;
         };
         let kernels = Kernels::new(&ctx).unwrap();
-        // The forward: 70 rows, 40 inputs, 50 outputs, padded to 96, 64, 64.
-        let (rows, inputs, outputs) = (70usize, 40usize, 50usize);
+        // The forward: 70 rows, 40 inputs, 70 outputs, padded to 128, 64,
+        // 128: two tiles each way, the second partial.
+        let (rows, inputs, outputs) = (70usize, 40usize, 70usize);
         let (rp, ip, op) = (pad(rows), pad(inputs), pad(outputs));
         let x = f16_exact(1, rows * inputs);
         let w = f16_exact(2, outputs * inputs);
@@ -209,16 +210,55 @@ fn products_match_their_f64_twins() {
                     assert_sum_close(&what, out[0][r * outputs + o], want, inputs, magnitude);
                 }
             }
+            // With ŷ's shares: the same A₁, bit for bit, and each row's
+            // share of each 64 units, Σ a·w₂ (w₂ after b₁), against the f64
+            // sum of that A₁'s terms.
+            let w2 = common::uniform(5, outputs, -1.0, 1.0);
+            let theta: Vec<f32> = b.iter().chain(&w2).copied().collect();
+            let with_shares = ops::run(
+                &ctx,
+                &kernels,
+                Kernel::forward_coop_shares(act),
+                &Params {
+                    dst_off: outputs as u32,
+                    ..params
+                },
+                &[
+                    Slot::Input(&pack_f16(&x_p)),
+                    Slot::Input(&pack_f16(&w_p)),
+                    Slot::Input(&theta),
+                    Slot::Output(rows * outputs),
+                    Slot::Output(2 * rows),
+                ],
+            )
+            .unwrap();
+            let a1 = &with_shares[0];
+            assert_eq!(
+                common::bits32(a1),
+                common::bits32(&out[0]),
+                "{precision:?} {act:?} A₁ with shares"
+            );
+            for tile in 0..2 {
+                for n in 0..rows {
+                    let cols = tile * 64..outputs.min((tile + 1) * 64);
+                    let terms = cols.map(|o| a1[n * outputs + o] as f64 * w2[o] as f64);
+                    let want: f64 = terms.clone().sum();
+                    let magnitude: f64 = terms.map(f64::abs).sum();
+                    let what = format!("{precision:?} {act:?} share {tile} of row {n}");
+                    let got = with_shares[1][tile * rows + n];
+                    assert_sum_close(&what, got, want, 64, magnitude);
+                }
+            }
         }
         // The weight gradient: the same 70 rows in row groups of 64 (two
         // groups, the second partial), scaled back by 1/4, into partials
-        // rows of stride 2100 at offset 7.
+        // rows of stride 3000 at offset 7.
         let d = f16_exact(4, rows * outputs);
         let mut d_p = vec![0.0f32; rp * op];
         for r in 0..rows {
             d_p[r * op..r * op + outputs].copy_from_slice(&d[r * outputs..(r + 1) * outputs]);
         }
-        let (stride, w_off, group_rows) = (2100usize, 7usize, 64usize);
+        let (stride, w_off, group_rows) = (3000usize, 7usize, 64usize);
         let params = Params {
             rows: rows as u32,
             inputs: inputs as u32,
@@ -580,8 +620,8 @@ fn wide_kernels_match_their_twins() {
             continue;
         };
         let kernels = Kernels::new(&ctx).unwrap();
-        // 100 rows of 70 units: two 64-unit shares (the second partial),
-        // two blocks of units and two row groups of 64 (the second partial).
+        // 100 rows of 70 units: two blocks of units and two row groups of 64
+        // (the second partial).
         let (rows, units, group_rows) = (100usize, 70usize, 64usize);
         let (w2_off, b1_off, stride) = (10usize, 500usize, 1000usize);
         let a1 = common::uniform(11, rows * units, -1.0, 1.0);
@@ -600,28 +640,6 @@ fn wide_kernels_match_their_twins() {
             scale: 64.0,
             ..Params::default()
         };
-        let shares = ops::run(
-            &ctx,
-            &kernels,
-            Kernel::ForwardShares,
-            &base,
-            &[
-                Slot::Input(&theta),
-                Slot::Output(2 * rows),
-                Slot::Input(&a1),
-            ],
-        )
-        .unwrap();
-        for tile in 0..2 {
-            for n in 0..rows {
-                let cols = tile * 64..units.min((tile + 1) * 64);
-                let terms = cols.map(|o| a1[n * units + o] as f64 * w2[o] as f64);
-                let want: f64 = terms.clone().sum();
-                let magnitude: f64 = terms.map(f64::abs).sum();
-                let what = format!("{precision:?} share {tile} of row {n}");
-                assert_sum_close(&what, shares[0][tile * rows + n], want, 64, magnitude);
-            }
-        }
         // The copy starts full of another chunk's values (ones): the kernel
         // must zero its padding.
         let stale = vec![f32::from_bits(0x3c00_3c00); pad(rows) * pad(units) / 2];

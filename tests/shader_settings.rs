@@ -303,7 +303,6 @@ fn unchecked_mixed_modules_train_bit_for_bit_as_checked_ones() {
     let kernels = Kernels::new(&ctx).unwrap();
     for k in [
         Kernel::ToHalf,
-        Kernel::ForwardShares,
         Kernel::DeltaHalfSigmoid,
         Kernel::DeltaHalfTanh,
     ] {
@@ -312,13 +311,15 @@ fn unchecked_mixed_modules_train_bit_for_bit_as_checked_ones() {
     for k in [
         Kernel::ForwardCoopSigmoid,
         Kernel::ForwardCoopTanh,
+        Kernel::ForwardCoopSharesSigmoid,
+        Kernel::ForwardCoopSharesTanh,
         Kernel::WeightGradCoop,
     ] {
         assert_eq!(kernels.checks(k), Checks::Checked, "{k:?}");
     }
     drop(kernels);
     drop(ctx);
-    // 600 rows of 24 features and 70 units: partial 32-tiles of rows,
+    // 600 rows of 24 features and 70 units: partial 64-tiles of rows,
     // inputs and units, two 64-unit shares (the second partial); with a
     // 64 KiB binding, 5 chunks of up to 128 rows share the f16 copies.
     let data = Dataset::synthetic(600, 24, 3).unwrap();
@@ -374,18 +375,6 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
             scale: 1.0,
             ..Params::default()
         };
-        // theta (to w2's end), the shares, A1
-        let k = Kernel::ForwardShares;
-        let lens = [80, 200, 7000];
-        assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
-        for b in 0..lens.len() {
-            let mut short = lens;
-            short[b] -= 1;
-            assert_refused(
-                &format!("{k:?} on {short:?}"),
-                run_on(&ctx, &kernels, k, &p, &short),
-            );
-        }
         // the f16 Δ1 (128 × 96), theta, partials (to ∂b1's end), A1, r
         let lens = [6144, 80, 1570, 7000, 100];
         for k in [Kernel::DeltaHalfSigmoid, Kernel::DeltaHalfTanh] {

@@ -439,7 +439,7 @@ fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
             ("to_half", 0.0),
             ("forward_coop", 1.0),
             ("weight_grad_coop", 0.0),
-            ("forward_shares", 0.0),
+            ("forward_coop_shares", 1.0),
             ("delta_half", 1.0),
         ] {
             let name = format!("mixed {products:?} {entry}");

@@ -363,7 +363,8 @@ impl Half {
     /// The mixed forward product of the first layer over `chunk` into
     /// `out`: X's f16 copy, W₁'s (once per pass, in the first chunk's
     /// steps: W₁ does not change between chunks and the copy is shared),
-    /// and `forward_coop`.
+    /// and `forward_coop`; or, with `shares` (the buffer and w₂'s first
+    /// index), `forward_coop_shares`, which also writes ŷ's shares there.
     fn forward(
         &self,
         rec: &mut Recorder<'_>,
@@ -371,6 +372,7 @@ impl Half {
         first: &LayerView,
         chunk: &Chunk<'_>,
         (theta, out): (&wgpu::Buffer, &wgpu::Buffer),
+        shares: Option<(&wgpu::Buffer, u32)>,
     ) -> Result<Vec<Step>> {
         let (c, rows) = (chunk.index, chunk.base.rows as usize);
         let padded_rows = rows.next_multiple_of(mixed::TILE as usize) as u32;
@@ -394,12 +396,21 @@ impl Half {
                 &[theta, &self.w],
             )?);
         }
-        steps.push(rec.step(
-            Kernel::forward_coop(act),
-            format!("forward_coop[{c}]"),
-            self.padded(chunk.layer(first)),
-            &[&self.x, &self.w, theta, out],
-        )?);
+        let params = self.padded(chunk.layer(first));
+        steps.push(match shares {
+            None => rec.step(
+                Kernel::forward_coop(act),
+                format!("forward_coop[{c}]"),
+                params,
+                &[&self.x, &self.w, theta, out],
+            )?,
+            Some((shares, dst_off)) => rec.step(
+                Kernel::forward_coop_shares(act),
+                format!("forward_coop_shares[{c}]"),
+                Params { dst_off, ..params },
+                &[&self.x, &self.w, theta, out, shares],
+            )?,
+        });
         Ok(steps)
     }
 
@@ -586,7 +597,9 @@ fn layered_chunk(
     for (l, out) in rows.acts.iter().enumerate() {
         let view = &layers[l];
         match how.half.filter(|_| l == 0) {
-            Some(h) => forward_steps.extend(h.forward(rec, act, view, chunk, (t.theta, out))?),
+            Some(h) => {
+                forward_steps.extend(h.forward(rec, act, view, chunk, (t.theta, out), None)?)
+            }
             None => forward_steps.push(rec.step(
                 forward,
                 format!("forward[{c}].{l}"),
@@ -707,7 +720,7 @@ fn wide_chunk(
 }
 
 /// [`wide_chunk`] with the two products in mixed precision: the f16 copies
-/// of X and W₁, the forward product, ŷ's shares and the output; then
+/// of X and W₁, the forward product with ŷ's shares, and the output; then
 /// f16(s·Δ₁) with ∂b₁ and ∂w₂, and the weight gradient from the copies.
 fn wide_mixed_chunk(
     rec: &mut Recorder<'_>,
@@ -723,13 +736,8 @@ fn wide_mixed_chunk(
         dst_off: layers[1].weight.start as u32,
         ..chunk.layer(first)
     };
-    let mut forward = h.forward(rec, act, first, chunk, (t.theta, &rows.a1))?;
-    forward.push(rec.step(
-        Kernel::ForwardShares,
-        format!("forward_shares[{c}]"),
-        params,
-        &[t.theta, &rows.yparts, &rows.a1],
-    )?);
+    let shares = Some((&rows.yparts, params.dst_off));
+    let mut forward = h.forward(rec, act, first, chunk, (t.theta, &rows.a1), shares)?;
     forward.push(rec.step(
         Kernel::OutputWide,
         format!("output_wide[{c}]"),

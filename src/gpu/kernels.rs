@@ -273,10 +273,13 @@ pub enum Kernel {
     /// mixed`). Twin: `ops::weight_grad` on f16-rounded operands; tested by
     /// `mixed::products_match_their_f64_twins`.
     WeightGradCoop,
-    /// ŷ's share of each 64 hidden units, A₁·w₂, for `--kernels wide
-    /// --precision mixed`. Twin: a column sum in f64; tested by
-    /// `mixed::wide_kernels_match_their_twins`.
-    ForwardShares,
+    /// [`Kernel::ForwardCoopSigmoid`], and each row's share of ŷ = A₁·w₂
+    /// from each tile's 64 units, for `--kernels wide --precision mixed`.
+    /// Twin: f64 in the test; tested by
+    /// `mixed::products_match_their_f64_twins`.
+    ForwardCoopSharesSigmoid,
+    /// The same with tanh.
+    ForwardCoopSharesTanh,
     /// f16(s·Δ₁) with Δ₁ = (r·w₂) ⊙ σ′(A₁), and ∂b₁, ∂w₂ per row group, for
     /// `--kernels wide --precision mixed`. Twin: f64 in the test; tested by
     /// `mixed::wide_kernels_match_their_twins`.
@@ -307,7 +310,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 36] = [
+    pub const ALL: [Kernel; 37] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -336,7 +339,8 @@ impl Kernel {
         Kernel::ForwardCoopSigmoid,
         Kernel::ForwardCoopTanh,
         Kernel::WeightGradCoop,
-        Kernel::ForwardShares,
+        Kernel::ForwardCoopSharesSigmoid,
+        Kernel::ForwardCoopSharesTanh,
         Kernel::DeltaHalfSigmoid,
         Kernel::DeltaHalfTanh,
         Kernel::ForwardWideSigmoid,
@@ -389,6 +393,13 @@ impl Kernel {
         match act {
             Activation::Sigmoid => Kernel::ForwardCoopSigmoid,
             Activation::Tanh => Kernel::ForwardCoopTanh,
+        }
+    }
+
+    pub fn forward_coop_shares(act: Activation) -> Kernel {
+        match act {
+            Activation::Sigmoid => Kernel::ForwardCoopSharesSigmoid,
+            Activation::Tanh => Kernel::ForwardCoopSharesTanh,
         }
     }
 
@@ -450,7 +461,8 @@ impl Kernel {
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
             | Kernel::WeightGradCoop
-            | Kernel::ForwardShares
+            | Kernel::ForwardCoopSharesSigmoid
+            | Kernel::ForwardCoopSharesTanh
             | Kernel::DeltaHalfSigmoid
             | Kernel::DeltaHalfTanh => Family::Mixed,
             Kernel::ForwardWideSigmoid
@@ -491,7 +503,9 @@ impl Kernel {
             // One entry point; the pipeline's ACT constant picks the activation.
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => "forward_coop",
             Kernel::WeightGradCoop => "weight_grad_coop",
-            Kernel::ForwardShares => "forward_shares",
+            Kernel::ForwardCoopSharesSigmoid | Kernel::ForwardCoopSharesTanh => {
+                "forward_coop_shares"
+            }
             // One entry point; the pipeline's ACT constant picks g′.
             Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => "delta_half",
             Kernel::ForwardWideSigmoid => "forward_wide_sigmoid",
@@ -531,7 +545,7 @@ impl Kernel {
             Kernel::ToHalf => &[0, 1, 2],
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => &[0, 3, 4, 5, 6],
             Kernel::WeightGradCoop => &[0, 3, 4, 6],
-            Kernel::ForwardShares => &[0, 5, 6, 7],
+            Kernel::ForwardCoopSharesSigmoid | Kernel::ForwardCoopSharesTanh => &[0, 3, 4, 5, 6, 9],
             Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => &[0, 2, 5, 6, 7, 8],
             // x, theta, a1, yparts
             Kernel::ForwardWideSigmoid | Kernel::ForwardWideTanh => &[0, 1, 2, 4, 5],
@@ -560,7 +574,8 @@ impl Kernel {
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
             | Kernel::WeightGradCoop
-            | Kernel::ForwardShares
+            | Kernel::ForwardCoopSharesSigmoid
+            | Kernel::ForwardCoopSharesTanh
             | Kernel::DeltaHalfSigmoid
             | Kernel::DeltaHalfTanh => MIXED_WORKGROUP,
             _ => LINEAR_WORKGROUP,
@@ -607,13 +622,11 @@ impl Kernel {
             Kernel::ToHalf => {
                 (u64::from(p.count) * u64::from(p.len)).div_ceil(MIXED_WORKGROUP.into())
             }
-            Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => {
-                up(p.rows, TILE) * up(p.count, TILE)
-            }
+            Kernel::ForwardCoopSigmoid
+            | Kernel::ForwardCoopTanh
+            | Kernel::ForwardCoopSharesSigmoid
+            | Kernel::ForwardCoopSharesTanh => up(p.rows, TILE) * up(p.count, TILE),
             Kernel::WeightGradCoop => groups * up(p.count, TILE) * up(p.len, TILE),
-            Kernel::ForwardShares => {
-                (up(p.outputs, TILED_N) * u64::from(p.rows)).div_ceil(MIXED_WORKGROUP.into())
-            }
             // count: the padded units, whose padding it zeroes.
             Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
                 groups * up(p.count, MIXED_WORKGROUP)
@@ -779,12 +792,6 @@ impl Kernel {
     ///   count, c < len. src_f32[w_off + row·i + c] only for row < r, c < i:
     ///   < w_off + r·i. dst_f16[idx], idx < count·len: ⌈count·len/2⌉ f32
     ///   slots (count·len ≤ 2 × that < 2^31, so the product does not wrap).
-    /// - `forward_shares`: invocations with idx ≥ tiles·r (tiles = ⌈o/TN⌉,
-    ///   or fewer where o + TN − 1 wraps) return before idx / r and idx % r
-    ///   are formed, so r ≥ 1 there, tile < tiles and row < r; units o′ run
-    ///   from tile·TN to min((tile + 1)·TN, o) − 1 (tile·TN < o + TN, no
-    ///   wrap): acts[row·o + o′] < r·o, theta[dst_off + o′] < dst_off + o;
-    ///   out_f32[tile·r + row] < ⌈o/TN⌉·r.
     /// - `delta_half_*` (count: the padded units): divides by blocks =
     ///   ⌈count/MIXED⌉ ≥ 1 (count ≥ 1, and count + MIXED − 1 fits in u32)
     ///   and by group_rows ≥ 1; the unit u = (id % blocks)·MIXED + li <
@@ -835,7 +842,6 @@ impl Kernel {
             | Kernel::WeightGradWideSigmoid
             | Kernel::WeightGradWideTanh
             | Kernel::ToHalf
-            | Kernel::ForwardShares
             | Kernel::DeltaHalfSigmoid
             | Kernel::DeltaHalfTanh => Checks::Unchecked,
             Kernel::ReduceSgd
@@ -849,6 +855,8 @@ impl Kernel {
             | Kernel::FusedTanh
             | Kernel::ForwardCoopSigmoid
             | Kernel::ForwardCoopTanh
+            | Kernel::ForwardCoopSharesSigmoid
+            | Kernel::ForwardCoopSharesTanh
             | Kernel::WeightGradCoop => Checks::Checked,
         }
     }
@@ -907,12 +915,18 @@ impl Kernel {
     /// - `forward_coop_*`, `weight_grad_coop` (cooperative form): every
     ///   invocation zeroes zeros[e], e < CS², then a barrier, before the
     ///   first cooperative load of it; each step, invocation li writes the
-    ///   four halves of vec4s li + k·128 < 512 of both stages, which is all
+    ///   four halves of vec4s li + k·COOP < 512 of both stages, which is all
     ///   2048 of each, between two barriers, before the subgroups read
     ///   them; each block position, every square's subgroup stores its
     ///   whole CS × CS block to the square's slot of outbox after a
-    ///   barrier, and after the next barrier only slots of squares taken
-    ///   on this trip are read. The scalar form uses no workgroup memory.
+    ///   barrier, and only after the next barrier is outbox read.
+    ///   forward_coop_shares: each block position, invocations e <
+    ///   SQUARES·CS write row_parts[r·T/CS + block] for that position's
+    ///   (row, block) pairs, which over the four positions is every one
+    ///   of the T·T/CS, then a barrier before they are read. The scalar
+    ///   form of forward_coop_shares writes terms[e] for every e < T·T,
+    ///   then a barrier, then reads them; its other kernels use no
+    ///   workgroup memory.
     pub fn zeroes_workgroup_memory(self) -> bool {
         false
     }
@@ -1051,7 +1065,6 @@ impl Kernel {
                     let copy = u64::from(p.count) * u64::from(p.len);
                     vec![w_off + r * i, copy.div_ceil(2)]
                 }
-                Kernel::ForwardShares => vec![dst_off + o, shares * r, r * o],
                 Kernel::DeltaHalfSigmoid | Kernel::DeltaHalfTanh => {
                     grouped()?;
                     positive(&[("count", p.count)])?;
@@ -1441,7 +1454,7 @@ fn build(
 /// workgroup size, and the forward's activation.
 fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'static str, f64); 2] {
     let act = match k {
-        Kernel::ForwardCoopTanh | Kernel::DeltaHalfTanh => ACT_TANH,
+        Kernel::ForwardCoopTanh | Kernel::ForwardCoopSharesTanh | Kernel::DeltaHalfTanh => ACT_TANH,
         _ => ACT_SIGMOID,
     };
     let coop = match products {

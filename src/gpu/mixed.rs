@@ -48,6 +48,10 @@ pub enum Products {
 /// padded with zeros to multiples of it, so every staged load is in
 /// bounds. The WGSL `T`.
 pub const TILE: u32 = 64;
+// forward_coop_shares writes one of ŷ's shares per tile and row: the wide
+// family's shares are of TILED_N units.
+const _: () = assert!(TILE == crate::gpu::kernels::TILED_N);
+
 /// Invocations per mixed workgroup; the WGSL `MIXED`.
 pub const MIXED_WORKGROUP: u32 = 128;
 
