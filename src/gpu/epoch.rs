@@ -136,7 +136,8 @@ pub(crate) struct Passes {
 }
 
 /// Records the passes of `model` over `data` as `plan` cuts it, with
-/// `opt`'s update; generates synthetic data on the device, once, before
+/// `opt`'s update; generates synthetic data on the device, and for
+/// `--precision mixed` with one chunk makes X's f16 copy, once, before
 /// returning.
 pub(crate) fn record(
     ctx: &Context,
@@ -196,6 +197,17 @@ pub(crate) fn record(
                 ..Params::default()
             },
         };
+        // Mixed: X's f16 copy, made once where one chunk holds every row
+        // (X does not change), else every pass before the chunk's steps.
+        if let Some(h) = &half {
+            let copy = h.x_copy(&mut rec, &layers[0], &chunk)?;
+            if plan.chunks.len() == 1 {
+                setup.push(copy);
+            } else {
+                evaluate.push(copy.clone());
+                epoch.push(copy);
+            }
+        }
         let how = How {
             act,
             tiled: plan.family == KernelFamily::Tiled,
@@ -231,7 +243,7 @@ pub(crate) fn record(
     )?);
     rec.keep.push(sums.last);
     if !setup.is_empty() {
-        run_once(ctx, kernels, "synthesize", &setup)?;
+        run_once(ctx, kernels, "setup", &setup)?;
     }
     let mut keep = rec.keep;
     if let Some(per_row) = per_row {
@@ -360,11 +372,24 @@ impl Half {
         })
     }
 
+    /// `chunk`'s rows of X into the f16 copy of X.
+    fn x_copy(&self, rec: &mut Recorder<'_>, first: &LayerView, chunk: &Chunk<'_>) -> Result<Step> {
+        let rows = chunk.base.rows as usize;
+        let padded_rows = rows.next_multiple_of(mixed::TILE as usize) as u32;
+        rec.step(
+            Kernel::ToHalf,
+            format!("x_to_f16[{}]", chunk.index),
+            Half::to_half(rows, first.inputs, 0, (padded_rows, self.inputs), 1.0),
+            &[chunk.x, &self.x],
+        )
+    }
+
     /// The mixed forward product of the first layer over `chunk` into
-    /// `out`: X's f16 copy, W₁'s (once per pass, in the first chunk's
-    /// steps: W₁ does not change between chunks and the copy is shared),
-    /// and `forward_coop`; or, with `shares` (the buffer and w₂'s first
-    /// index), `forward_coop_shares`, which also writes ŷ's shares there.
+    /// `out`, from the f16 copy of X ([`Half::x_copy`]): W₁'s copy (once
+    /// per pass, in the first chunk's steps: W₁ does not change between
+    /// chunks and the copy is shared), and `forward_coop`; or, with
+    /// `shares` (the buffer and w₂'s first index), `forward_coop_shares`,
+    /// which also writes ŷ's shares there.
     fn forward(
         &self,
         rec: &mut Recorder<'_>,
@@ -374,14 +399,8 @@ impl Half {
         (theta, out): (&wgpu::Buffer, &wgpu::Buffer),
         shares: Option<(&wgpu::Buffer, u32)>,
     ) -> Result<Vec<Step>> {
-        let (c, rows) = (chunk.index, chunk.base.rows as usize);
-        let padded_rows = rows.next_multiple_of(mixed::TILE as usize) as u32;
-        let mut steps = vec![rec.step(
-            Kernel::ToHalf,
-            format!("x_to_f16[{c}]"),
-            Half::to_half(rows, first.inputs, 0, (padded_rows, self.inputs), 1.0),
-            &[chunk.x, &self.x],
-        )?];
+        let c = chunk.index;
+        let mut steps = Vec::new();
         if c == 0 {
             steps.push(rec.step(
                 Kernel::ToHalf,
