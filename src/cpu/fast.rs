@@ -189,7 +189,8 @@ impl Isa {
 
     /// The build a pass runs unless told otherwise: the widest this CPU
     /// runs. On a Sapphire Rapids Xeon the AVX-512 build is 2–11% faster
-    /// than the AVX2 one on S1–S3, and both are 20–35% faster than the
+    /// than the AVX2 one on S1–S3, on a Zen 4 EPYC (512-bit instructions
+    /// as two 256-bit halves) 4–14%, and both are 20–40% faster than the
     /// baseline on S1 and S2 (BENCHMARKS.md).
     pub fn detect() -> Isa {
         Isa::ALL
