@@ -13,16 +13,23 @@ fn rhs_at(h: u32) -> f32 {
     return f32(rhs_h[h / 4u][h % 4u]);
 }
 
+// Element e (row-major in the tile) of the forward tile's X·W₁ᵀ, along k
+// in order.
+fn forward_sum(tile: vec3<u32>, e: u32) -> f32 {
+    let a = (tile.y + e / T) * p.len;
+    let b = (tile.z + e % T) * p.len;
+    var sum = 0.0;
+    for (var k = 0u; k < p.len; k++) {
+        sum = fma(lhs_at(a + k), rhs_at(b + k), sum);
+    }
+    return sum;
+}
+
 @compute @workgroup_size(MIXED)
 fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tile = forward_tile(wid, nwg);
     for (var e = li; e < T * T; e += MIXED) {
-        let a = (tile.y + e / T) * p.len;
-        let b = (tile.z + e % T) * p.len;
-        var sum = 0.0;
-        for (var k = 0u; k < p.len; k++) {
-            sum = fma(lhs_at(a + k), rhs_at(b + k), sum);
-        }
+        let sum = forward_sum(tile, e);
         put_forward(tile, e / T, e % T, sum);
     }
 }
@@ -49,12 +56,7 @@ var<workgroup> terms: array<f32, 4096>;
 fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tile = forward_tile(wid, nwg);
     for (var e = li; e < T * T; e += MIXED) {
-        let a = (tile.y + e / T) * p.len;
-        let b = (tile.z + e % T) * p.len;
-        var sum = 0.0;
-        for (var k = 0u; k < p.len; k++) {
-            sum = fma(lhs_at(a + k), rhs_at(b + k), sum);
-        }
+        let sum = forward_sum(tile, e);
         put_forward(tile, e / T, e % T, sum);
         terms[e] = share_term(tile.z + e % T, sum);
     }
