@@ -15,8 +15,9 @@ pub enum Error {
     Config(String),
 
     /// Bad data in a CSV file. `line` is 1-based and counts the header;
-    /// `column` is 1-based, 0 when the problem is the whole line.
-    #[error("{}:{line}:{column}: {message}", path.display())]
+    /// `column` is 1-based, 0 when the problem is the whole line, which is
+    /// then printed as `FILE:LINE: …`.
+    #[error("{}:{line}:{}{message}", path.display(), column_part(*column))]
     Csv {
         path: PathBuf,
         line: u64,
@@ -81,6 +82,15 @@ pub enum Error {
 
     #[error("GPU error: {0}")]
     Device(String),
+}
+
+/// `COLUMN: ` for a cell, nothing for a whole line.
+fn column_part(column: usize) -> String {
+    if column == 0 {
+        " ".to_string()
+    } else {
+        format!("{column}: ")
+    }
 }
 
 impl Error {

@@ -30,7 +30,7 @@ fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
 
 #[test]
 fn empty_file() {
-    check("empty", b"", &[], ":1:0: the file is empty");
+    check("empty", b"", &[], ":1: the file is empty");
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn header_only() {
         "header",
         b"a,b,y\n",
         &[],
-        ":2:0: the file has a header but no data rows",
+        ":2: the file has a header but no data rows",
     );
 }
 
@@ -90,7 +90,7 @@ fn missing_target_column() {
         "target",
         b"a,b,y\n1,2,3\n",
         &["--target", "z"],
-        ":1:0: no target column 'z'",
+        ":1: no target column 'z'",
     );
 }
 
