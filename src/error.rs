@@ -84,7 +84,8 @@ pub enum Error {
     Device(String),
 }
 
-/// `COLUMN: ` for a cell, nothing for a whole line.
+/// What follows `FILE:LINE:`: `COLUMN: ` for a cell, a space for a whole
+/// line.
 fn column_part(column: usize) -> String {
     if column == 0 {
         " ".to_string()

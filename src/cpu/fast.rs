@@ -781,7 +781,7 @@ impl Worker {
         // in one pass over A_last's rows. ∂w is a running sum over the
         // block's rows in row order, a vector add per row. (An SGEMM with
         // one output row packed all of A_last and ran its micro-kernel for
-        // one useful row: S1 took 25% longer, S2 15%, BENCHMARKS.md.)
+        // one useful row: S1 took 24% longer, S2 16%, BENCHMARKS.md.)
         {
             let a_last = &self.acts[last - 1][..nb * h];
             let (gw, gb) = self.grads[out.weight.start..out.bias.end].split_at_mut(h);
