@@ -784,14 +784,24 @@ impl Worker {
         // one useful row: S1 took 24% longer, S2 16%, BENCHMARKS.md.)
         {
             let a_last = &self.acts[last - 1][..nb * h];
-            let (gw, gb) = self.grads[out.weight.start..out.bias.end].split_at_mut(h);
+            let below = &layers[last - 1];
+            let (hidden_grads, out_grads) = self.grads.split_at_mut(out.weight.start);
+            let gb_below = &mut hidden_grads[below.bias.clone()];
+            let (gw, gb) = out_grads[..out.bias.end - out.weight.start].split_at_mut(h);
             gb[0] += r.iter().sum::<f32>();
             let w_out = &params[out.weight.clone()];
             let d = &mut self.deltas[last - 1][..nb * h];
             for ((drow, arow), ri) in d.chunks_exact_mut(h).zip(a_last.chunks_exact(h)).zip(r) {
-                for (((dv, a), w), g) in drow.iter_mut().zip(arow).zip(w_out).zip(gw.iter_mut()) {
+                for ((((dv, a), w), g), gbb) in drow
+                    .iter_mut()
+                    .zip(arow)
+                    .zip(w_out)
+                    .zip(gw.iter_mut())
+                    .zip(gb_below.iter_mut())
+                {
                     *g += ri * a;
                     *dv = ri * w * slope(*a, act);
+                    *gbb += *dv;
                 }
             }
         }
@@ -816,10 +826,13 @@ impl Worker {
                 1.0,
                 &mut self.grads[v.weight.clone()],
             );
-            let gb = &mut self.grads[v.bias.clone()];
-            for row in d.chunks_exact(v.outputs) {
-                for (g, dv) in gb.iter_mut().zip(row) {
-                    *g += dv;
+            // The last hidden layer's ∂b was summed with its deltas.
+            if l + 1 < last {
+                let gb = &mut self.grads[v.bias.clone()];
+                for row in d.chunks_exact(v.outputs) {
+                    for (g, dv) in gb.iter_mut().zip(row) {
+                        *g += dv;
+                    }
                 }
             }
             if l > 0 {
