@@ -72,12 +72,22 @@ fn forward_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec3<u32> {
     return vec3<u32>(u32(valid), (t0 / tiles_n) * T, (t0 % tiles_n) * T);
 }
 
-// A₁ = g(z + b₁) for element (r, c) of the tile, if it exists.
-fn put_forward(tile: vec3<u32>, r: u32, c: u32, z: f32) {
+// a = g(z + b₁) for z = X·W₁ᵀ at column c of the tile, 0 past the
+// outputs.
+fn activated(tile: vec3<u32>, c: u32, z: f32) -> f32 {
+    let col = tile.z + c;
+    if (col < p.outputs) {
+        return activate(z + theta[p.b_off + col], ACT);
+    }
+    return 0.0;
+}
+
+// A₁ = a for element (r, c) of the tile, if it exists.
+fn put_forward(tile: vec3<u32>, r: u32, c: u32, a: f32) {
     let row = tile.y + r;
     let col = tile.z + c;
     if (tile.x == 1u && row < p.rows && col < p.outputs) {
-        out_f32[row * p.outputs + col] = activate(z + theta[p.b_off + col], ACT);
+        out_f32[row * p.outputs + col] = a;
     }
 }
 
@@ -110,11 +120,12 @@ fn put_weight_grad(tile: vec4<u32>, r: u32, c: u32, sum: f32) {
     }
 }
 
-// a·w₂ for z = X·W₁ᵀ at output column `col` (w₂ from dst_off), 0 past
-// the outputs: a term of ŷ's share.
-fn share_term(col: u32, z: f32) -> f32 {
+// a·w₂ for a = A₁ at column c of the tile (w₂ from dst_off), 0 past the
+// outputs: a term of ŷ's share.
+fn share_term(tile: vec3<u32>, c: u32, a: f32) -> f32 {
+    let col = tile.z + c;
     if (col < p.outputs) {
-        return activate(z + theta[p.b_off + col], ACT) * theta[p.dst_off + col];
+        return a * theta[p.dst_off + col];
     }
     return 0.0;
 }

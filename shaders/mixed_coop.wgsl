@@ -90,17 +90,20 @@ fn clear_zeros(li: u32) {
     }
 }
 
-// Block position q of every square, from `outbox` into A₁.
+// Block position q of every square, from `outbox` into A₁, each
+// element's activation left in its place in `outbox` for share_parts.
 fn emit_forward(li: u32, tile: vec3<u32>, q: u32) {
     for (var e = li; e < SQUARES * CS * CS; e += COOP) {
         let at = outbox_place(e, q);
-        put_forward(tile, at.x, at.y, outbox[e]);
+        let a = activated(tile, at.y, outbox[e]);
+        put_forward(tile, at.x, at.y, a);
+        outbox[e] = a;
     }
 }
 
-// forward_coop_shares: for block position q, each of its rows' sums of
-// a·w₂ over the block's CS columns in order, into row_parts; with
-// put_shares, the rows' shares.
+// forward_coop_shares: for block position q, after emit_forward and a
+// barrier, each of its rows' sums of a·w₂ over the block's CS columns in
+// order, into row_parts; with put_shares, the rows' shares.
 fn share_parts(li: u32, tile: vec3<u32>, q: u32) {
     for (var e = li; e < SQUARES * CS; e += COOP) {
         let j = e / CS;
@@ -109,7 +112,7 @@ fn share_parts(li: u32, tile: vec3<u32>, q: u32) {
         let block = (j % (T / SQ)) * 2u + q % 2u;
         var s = 0.0;
         for (var jj = 0u; jj < CS; jj++) {
-            s += share_term(tile.z + block * CS + jj, outbox[j * CS * CS + ii * CS + jj]);
+            s += share_term(tile, block * CS + jj, outbox[j * CS * CS + ii * CS + jj]);
         }
         row_parts[r * (T / CS) + block] = s;
     }
@@ -216,21 +219,25 @@ fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     coopStoreT(c00, slot, CS);
     workgroupBarrier();
     emit_forward(li, tile, 0u);
+    workgroupBarrier();
     share_parts(li, tile, 0u);
     workgroupBarrier();
     coopStoreT(c01, slot, CS);
     workgroupBarrier();
     emit_forward(li, tile, 1u);
+    workgroupBarrier();
     share_parts(li, tile, 1u);
     workgroupBarrier();
     coopStoreT(c10, slot, CS);
     workgroupBarrier();
     emit_forward(li, tile, 2u);
+    workgroupBarrier();
     share_parts(li, tile, 2u);
     workgroupBarrier();
     coopStoreT(c11, slot, CS);
     workgroupBarrier();
     emit_forward(li, tile, 3u);
+    workgroupBarrier();
     share_parts(li, tile, 3u);
     workgroupBarrier();
     put_shares(li, tile);

@@ -29,8 +29,7 @@ fn forward_sum(tile: vec3<u32>, e: u32) -> f32 {
 fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tile = forward_tile(wid, nwg);
     for (var e = li; e < T * T; e += MIXED) {
-        let sum = forward_sum(tile, e);
-        put_forward(tile, e / T, e % T, sum);
+        put_forward(tile, e / T, e % T, activated(tile, e % T, forward_sum(tile, e)));
     }
 }
 
@@ -56,9 +55,9 @@ var<workgroup> terms: array<f32, 4096>;
 fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let tile = forward_tile(wid, nwg);
     for (var e = li; e < T * T; e += MIXED) {
-        let sum = forward_sum(tile, e);
-        put_forward(tile, e / T, e % T, sum);
-        terms[e] = share_term(tile.z + e % T, sum);
+        let a = activated(tile, e % T, forward_sum(tile, e));
+        put_forward(tile, e / T, e % T, a);
+        terms[e] = share_term(tile, e % T, a);
     }
     workgroupBarrier();
     for (var r = li; r < T; r += MIXED) {

@@ -919,8 +919,11 @@ impl Kernel {
     ///   2048 of each, between two barriers, before the subgroups read
     ///   them; each block position, every square's subgroup stores its
     ///   whole CS × CS block to the square's slot of outbox after a
-    ///   barrier, and only after the next barrier is outbox read.
-    ///   forward_coop_shares: each block position, invocations e <
+    ///   barrier, and only after the next barrier is outbox read (the
+    ///   forward's emit_forward reads element e and writes its activation
+    ///   back to e, one invocation per e).
+    ///   forward_coop_shares: each block position, after emit_forward and
+    ///   a barrier, invocations e <
     ///   SQUARES·CS write row_parts[r·T/CS + block] for that position's
     ///   (row, block) pairs, which over the four positions is every one
     ///   of the T·T/CS, then a barrier before they are read. The scalar
