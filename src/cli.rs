@@ -172,6 +172,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "G", allow_negative_numbers = true)]
     pub gtol: Option<f64>,
 
+    /// Train in mini-batches of B rows: every epoch shuffles the rows
+    /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
+    /// updates), each from the exact gradient of those rows' mean squared
+    /// error. The loss reported per epoch is still that of every training
+    /// row. On the cpu and reference backends, with gd, momentum, nesterov
+    /// or adam; `--backend auto` then trains on the CPU [default: the full
+    /// batch, one update per epoch].
+    #[arg(long, value_name = "B")]
+    pub batch_size: Option<usize>,
+
     /// Stop at the first epoch whose training loss is at most this: time to
     /// a target loss [default: no target].
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
@@ -275,7 +285,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
-        "eps", "history_size", "gtol", "shards",
+        "eps", "history_size", "gtol", "shards", "batch_size",
     ])]
     pub resume: Option<PathBuf>,
 

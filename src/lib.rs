@@ -1,6 +1,7 @@
 //! shadertrain trains regression MLPs (the network of docs/spec.md, any
-//! number of hidden layers) with full-batch gradient descent, on the CPU or
-//! as WGSL compute shaders through wgpu.
+//! number of hidden layers) with exact gradients, full-batch (or in
+//! mini-batches on the CPU), on the CPU or as WGSL compute shaders through
+//! wgpu.
 //!
 //! - [`model`]: layer sizes, activations, the flat parameter block.
 //! - [`data`]: the seeded synthetic task and CSV loading.
@@ -11,6 +12,7 @@
 //! - [`optim`]: the optimizers (gd, momentum, nesterov, adam, L-BFGS).
 //! - [`dist`]: data-parallel training over shards and processes (MPI).
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
+//! - [`batches`]: mini-batches, and the seeded order of each epoch's rows.
 //! - [`bench`]: the CPU-against-GPU benchmark.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
 //! - [`memory`]: what a job needs in memory, checked before allocating.
@@ -18,6 +20,7 @@
 //! - [`app`]: what each CLI subcommand does.
 
 pub mod app;
+pub mod batches;
 pub mod bench;
 pub mod cli;
 pub mod cpu;

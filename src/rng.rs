@@ -14,6 +14,8 @@ pub enum Stream {
     Features,
     /// The validation split's keys, one per row.
     Split,
+    /// The row order of each mini-batch epoch (`crate::batches`).
+    Order,
     /// The initial weights of layer i (0 the first hidden layer, the output
     /// layer last), at their row-major position in the weight matrix.
     Layer(usize),
@@ -24,11 +26,13 @@ pub enum Stream {
 
 impl Stream {
     /// The number the hash mixes in: 0 for the features, 8 for the split,
+    /// 9 for the mini-batch order,
     /// 16 + i for layer i, the given number for [`Stream::Other`].
     pub const fn id(self) -> u32 {
         match self {
             Stream::Features => 0,
             Stream::Split => 8,
+            Stream::Order => 9,
             Stream::Layer(i) => 16 + i as u32,
             Stream::Other(id) => id,
         }
@@ -88,6 +92,7 @@ mod tests {
     fn stream_ids_are_fixed() {
         assert_eq!(Stream::Features.id(), 0);
         assert_eq!(Stream::Split.id(), 8);
+        assert_eq!(Stream::Order.id(), 9);
         assert_eq!(Stream::Layer(0).id(), 16);
         assert_eq!(Stream::Layer(3).id(), 19);
         assert_eq!(Stream::Other(99).id(), 99);

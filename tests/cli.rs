@@ -244,6 +244,7 @@ fn json_summary_has_the_documented_schema() {
     assert!(v["final_val_loss"].is_null() && v["best_val_epoch"].is_null());
     assert_eq!(v["options"]["standardize"], false);
     assert!(v["options"]["validation_split"].is_null());
+    assert!(v["options"]["batch_size"].is_null());
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
     assert_eq!(v["options"]["optimizer"]["name"], "gd");

@@ -77,6 +77,19 @@ fn five_epochs_then_resume_five_equals_ten_on_the_cpu() {
     resume_is_bit_exact("reference");
 }
 
+/// Mini-batch epochs replay the same shuffles after a resume: each epoch's
+/// order follows from the seed and the optimizer's step count, which the
+/// checkpoint holds. 300 rows in batches of 64 leave a last batch of 44.
+#[test]
+fn five_epochs_then_resume_five_equals_ten_in_mini_batches() {
+    let gd = ["--batch-size", "64", "--lr", "0.05"];
+    let adam = ["--batch-size", "64", "--optimizer", "adam", "--lr", "0.01"];
+    for backend in ["cpu", "reference"] {
+        resume_is_bit_exact_with(backend, &gd);
+        resume_is_bit_exact_with(backend, &adam);
+    }
+}
+
 #[test]
 fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
     if have_gpu() {
@@ -94,6 +107,9 @@ fn resume_refuses_options_that_would_change_the_run() {
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr", "0.5"]);
     assert!(!ok);
     assert!(err.contains("--lr"), "{err}");
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--batch-size", "8"]);
+    assert!(!ok);
+    assert!(err.contains("--batch-size"), "{err}");
     // A model file that is not a checkpoint.
     let m = path(&dir, "m.st");
     let (ok, _, _) = shadertrain(&train_synthetic(
@@ -509,6 +525,15 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
             "does not use --gtol",
         ),
         (&["--target-loss", "-1"], "--target-loss must be 0 or more"),
+        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (
+            &["--optimizer", "lbfgs", "--batch-size", "10"],
+            "--batch-size needs a first-order optimizer",
+        ),
+        (
+            &["--shards", "2", "--batch-size", "10"],
+            "--batch-size and --shards/--distributed cannot be combined",
+        ),
     ] {
         let mut all = train_synthetic("50", "2", "cpu", &["--epochs", "3", "--save", &m]);
         all.extend_from_slice(args);
@@ -517,6 +542,39 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         assert!(err.contains(says), "{args:?}: {err}");
         assert!(!Path::new(&m).exists(), "{args:?} wrote a model");
     }
+}
+
+/// Mini-batches run on the CPU backends: `--backend gpu` refuses them
+/// before opening a device, and `auto` trains on the cpu backend and says
+/// so.
+#[test]
+fn mini_batches_pick_the_cpu_and_the_gpu_backend_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = path(&dir, "m.st");
+    let more = ["--epochs", "3", "--batch-size", "16", "--save", &m];
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "gpu", &more));
+    assert!(!ok);
+    assert!(
+        err.contains("--batch-size runs on the cpu and reference backends"),
+        "{err}"
+    );
+    assert!(!Path::new(&m).exists());
+    let (ok, out, err) = shadertrain(&train_synthetic("50", "2", "auto", &more));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("training on the CPU: mini-batches (--batch-size 16)"),
+        "{err}"
+    );
+    assert!(
+        out.contains("cpu (f32, 1 thread, mini-batches of 16)"),
+        "{out}"
+    );
+    // 50 rows: batches of 16, 16, 16 and 2, three epochs.
+    assert!(
+        out.contains("batches   4 per epoch, of up to 16 rows each: 12 updates this run"),
+        "{out}"
+    );
+    assert!(Path::new(&m).exists());
 }
 
 #[test]

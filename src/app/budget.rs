@@ -52,11 +52,18 @@ pub(super) fn check(
             (memory::sum(&[Some(on_host), readback]), "gpu")
         }
     };
+    // The cpu backend's copy of the rows in each epoch's order; the
+    // reference's copy of one batch.
+    let shuffled = match (config.run.batch_size, device) {
+        (Some(_), Device::Cpu) => memory::product(&[train, layout.features() + 1, 4]),
+        (Some(b), Device::Reference) => memory::product(&[b.min(train), layout.features() + 1, 4]),
+        _ => Some(0),
+    };
     let validation = match val {
         0 => Some(0),
         _ => Fast::bytes_needed(layout, val, opt, config.threads),
     };
-    let need = memory::sum(&[model, lbfgs, backend, validation]);
+    let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
     memory::check(
         need,

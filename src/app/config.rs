@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, BenchArgs, TrainArgs};
 use crate::data;
@@ -65,6 +66,9 @@ pub struct RunOptions {
     /// run keeps it, whatever its process count.
     #[serde(default)]
     pub shards: Option<usize>,
+    /// See `--batch-size`; `None`: full-batch epochs.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
 }
 
 impl RunOptions {
@@ -94,6 +98,7 @@ impl RunOptions {
             shards: args
                 .shards
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
+            batch_size: args.batch_size,
         })
     }
 
@@ -127,12 +132,31 @@ impl RunOptions {
         if self.shards == Some(0) {
             bail!("--shards must be at least 1");
         }
+        if let Some(b) = self.batch_size {
+            if b == 0 {
+                bail!("--batch-size must be at least 1");
+            }
+            if matches!(self.optimizer, Optimizer::Lbfgs { .. }) {
+                bail!("--batch-size needs a first-order optimizer (gd, momentum, nesterov or adam): L-BFGS's line search and curvature pairs need the full-batch loss and gradient");
+            }
+            if self.shards.is_some() {
+                bail!("--batch-size and --shards/--distributed cannot be combined: sharded runs sum full-batch gradients over the shards");
+            }
+        }
         if let Some(fraction) = self.validation_split {
             data::check_split_fraction(fraction)?;
         }
         Ok(Schedule {
             max_epochs: self.epochs,
             tol: self.tol,
+        })
+    }
+
+    /// `--batch-size`'s mini-batches, shuffled by `--seed`.
+    pub(super) fn batches(&self) -> Option<MiniBatches> {
+        self.batch_size.map(|size| MiniBatches {
+            size,
+            seed: self.seed,
         })
     }
 

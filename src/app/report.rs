@@ -26,7 +26,8 @@ pub struct Summary {
     /// Updates in all, a resumed run's earlier ones included.
     pub epochs: usize,
     /// Full-batch loss-and-gradient passes this run made: the updates, or
-    /// for lbfgs its iterations' line-search passes.
+    /// for lbfgs its iterations' line-search passes (with mini-batches, the
+    /// epochs, each a gradient over every row in batches).
     pub evaluations: usize,
     pub first_loss: f64,
     pub final_loss: f64,
@@ -295,6 +296,15 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             outcome.updates,
             outcome.reason.describe()
         ),
+    }
+    if let Some(batches) = config.run.batches() {
+        let per_epoch = batches.per_epoch(done.rows.0);
+        outln!(
+            text,
+            "batches   {per_epoch} per epoch, of up to {} each: {} this run",
+            units::count(batches.size, "row"),
+            units::count(per_epoch.saturating_mul(outcome.run_updates), "update")
+        );
     }
     match &model.standardization {
         // MSE scales with the square of the target's std.

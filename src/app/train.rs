@@ -647,7 +647,25 @@ pub(super) enum Device {
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
-        Ok(match config.backend {
+        let backend = match (config.backend, config.run.batch_size) {
+            (BackendChoice::Kind(BackendKind::Gpu), Some(_)) => {
+                bail!("--batch-size runs on the cpu and reference backends; the gpu backend trains on the full batch (leave out --batch-size, or use --backend cpu)")
+            }
+            (BackendChoice::Auto, Some(_)) if mixed => {
+                bail!(
+                    "--batch-size trains on the CPU, which computes in f32; leave out --precision"
+                )
+            }
+            (BackendChoice::Auto, Some(b)) => {
+                super::notice(
+                    config.quiet,
+                    &format!("training on the CPU: mini-batches (--batch-size {b}) run on the cpu backend"),
+                );
+                BackendChoice::Kind(BackendKind::Cpu)
+            }
+            (choice, _) => choice,
+        };
+        Ok(match backend {
             BackendChoice::Auto => Device::auto(&config.adapter, config.quiet)?,
             BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) if mixed => {
                 bail!("--precision mixed runs on the GPU backend; the {kind} backend computes in f32 (leave out --precision, or use --backend gpu)")
@@ -754,7 +772,9 @@ fn open_backend<'a>(
             bail!("this run's synthetic data are generated on the GPU; train it with --backend gpu")
         }
         (Device::Cpu, Some(rows)) => {
-            let fast = Fast::new(model, rows, opt, config.threads)?.with_isa(config.cpu_isa)?;
+            let fast = Fast::new(model, rows, opt, config.threads)?
+                .with_isa(config.cpu_isa)?
+                .with_batches(config.run.batches());
             let asked = config.threads;
             if asked > fast.threads() {
                 super::notice(
@@ -770,7 +790,8 @@ fn open_backend<'a>(
             with_optimizer(fast, model, opt)
         }
         (Device::Reference, Some(rows)) => {
-            with_optimizer(Reference::new(model, rows, opt), model, opt)
+            let reference = Reference::new(model, rows, opt).with_batches(config.run.batches());
+            with_optimizer(reference, model, opt)
         }
         (Device::Gpu(ctx), Some(rows)) => {
             let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;

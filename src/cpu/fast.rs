@@ -5,6 +5,7 @@
 //! branch-free exp the compiler vectorises. Arithmetic is f32, like the
 //! GPU's; the tests hold it to the f64 reference.
 
+use crate::batches::MiniBatches;
 use crate::cpu::flush::FlushDenormals;
 use crate::cpu::ParamSlots;
 use crate::data::Dataset;
@@ -272,6 +273,11 @@ pub struct Fast<'a> {
     pool: Option<Pool>,
     /// The build of the block code the passes run.
     isa: Isa,
+    /// Mini-batches (`--batch-size`); `None`: full-batch epochs.
+    batches: Option<MiniBatches>,
+    /// The rows in the current epoch's order, with mini-batches (kept
+    /// between epochs for its allocation).
+    shuffled: Option<Dataset>,
 }
 
 impl<'a> Fast<'a> {
@@ -317,7 +323,15 @@ impl<'a> Fast<'a> {
                 None
             },
             isa: Isa::detect(),
+            batches: None,
+            shuffled: None,
         })
+    }
+
+    /// Trains in mini-batches (`None`: full-batch epochs, the default).
+    pub fn with_batches(mut self, batches: Option<MiniBatches>) -> Self {
+        self.batches = batches;
+        self
     }
 
     pub fn threads(&self) -> usize {
@@ -401,14 +415,24 @@ impl<'a> Fast<'a> {
         self.loss_and_grads(false)
     }
 
-    /// Σ e² and ∂L/∂θ over the whole batch into `self.grads`; returns the loss.
+    /// The loss over every row and, `with_grads`, ∂L/∂θ into `self.grads`.
     fn loss_and_grads(&mut self, with_grads: bool) -> f64 {
-        let rows = self.data.rows;
+        let data = self.data;
+        self.mean_pass(&data.x, &data.y, with_grads)
+    }
+
+    /// The mean of e² over the rows `x`, `y` (a whole set or a mini-batch)
+    /// and, `with_grads`, its gradient into `self.grads`.
+    fn mean_pass(&mut self, x: &[f32], y: &[f32], with_grads: bool) -> f64 {
+        let rows = y.len();
         let pass = Pass {
             layout: &self.layout,
             act: self.act,
             params: &self.theta.params,
-            data: self.data,
+            x,
+            y,
+            features: self.data.features,
+            scale: (2.0 / rows as f64) as f32,
             block: self.block,
             with_grads,
             isa: self.isa,
@@ -440,7 +464,12 @@ struct Pass<'p> {
     layout: &'p Layout,
     act: Activation,
     params: &'p [f32],
-    data: &'p Dataset,
+    /// The pass's rows: (N × features) and (N).
+    x: &'p [f32],
+    y: &'p [f32],
+    features: usize,
+    /// 2/N, N the rows the loss is a mean over: ∂L/∂ŷ = scale·e.
+    scale: f32,
     /// Rows per block.
     block: usize,
     /// Also the backward pass and the gradient partials.
@@ -713,23 +742,24 @@ impl Worker {
             layout,
             act,
             params,
-            data,
+            x: all_x,
+            y: all_y,
+            features: f,
+            scale,
             block,
             with_grads,
             isa: _,
         } = pass;
-        let f = data.features;
         let layers = layout.layers();
         let last = layers.len() - 1;
         let out = &layers[last];
-        let scale = (2.0 / data.rows as f64) as f32;
         self.sq = 0.0;
         self.grads.fill(0.0);
         let mut start = rows.start;
         while start < rows.end {
             let nb = block.min(rows.end - start);
-            let x = &data.x[start * f..(start + nb) * f];
-            let y = &data.y[start..start + nb];
+            let x = &all_x[start * f..(start + nb) * f];
+            let y = &all_y[start..start + nb];
             // Forward through the hidden layers.   acts[l]: (nb, h_l)
             for l in 0..last {
                 let v = &layers[l];
@@ -860,7 +890,11 @@ impl Worker {
 
 impl Objective for Fast<'_> {
     fn describe(&self) -> String {
-        format!("cpu (f32, {})", units::count(self.threads(), "thread"))
+        let threads = units::count(self.threads(), "thread");
+        match self.batches {
+            None => format!("cpu (f32, {threads})"),
+            Some(b) => format!("cpu (f32, {threads}, mini-batches of {})", b.size),
+        }
     }
 
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
@@ -878,9 +912,25 @@ impl Backend for Fast<'_> {
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
-            losses.push(self.loss_and_grads(true));
-            let t = &mut self.theta;
-            optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
+            let Some(batches) = self.batches else {
+                losses.push(self.loss_and_grads(true));
+                let t = &mut self.theta;
+                optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
+                continue;
+            };
+            losses.push(self.loss_and_grads(false));
+            let data = self.data;
+            let epoch = batches.epoch(data.rows, self.theta.state.steps);
+            let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
+            data.gather_into(&batches.order(data.rows, epoch), &mut shuffled);
+            for range in batches.ranges(data.rows) {
+                let f = data.features;
+                let x = &shuffled.x[range.start * f..range.end * f];
+                self.mean_pass(x, &shuffled.y[range], true);
+                let t = &mut self.theta;
+                optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
+            }
+            self.shuffled = Some(shuffled);
         }
         Ok(())
     }
@@ -1035,7 +1085,10 @@ mod tests {
                 layout: &fast.layout,
                 act: fast.act,
                 params: &fast.theta.params,
-                data: fast.data,
+                x: &fast.data.x,
+                y: &fast.data.y,
+                features: fast.data.features,
+                scale: (2.0 / 1000.0f64) as f32,
                 block: fast.block,
                 with_grads: true,
                 isa: fast.isa,

@@ -3,6 +3,7 @@
 //! in blocks so memory stays bounded for any N; every sum over rows
 //! accumulates in f64.
 
+use crate::batches::MiniBatches;
 use crate::cpu::{ops, ParamSlots};
 use crate::data::Dataset;
 use crate::error::Result;
@@ -156,13 +157,15 @@ pub fn loss_and_grads_f64(
 
 /// The reference backend: one full-batch epoch per call of
 /// [`loss_and_grads`], then the optimizer's step in f64 (state in f64, the
-/// parameters stored in f32).
+/// parameters stored in f32). With mini-batches, an epoch is one such call
+/// and step per batch, each on a copy of the batch's rows.
 pub struct Reference<'a> {
     layout: Layout,
     act: Activation,
     opt: Optimizer,
     theta: ParamSlots<f64>,
     data: &'a Dataset,
+    batches: Option<MiniBatches>,
 }
 
 impl<'a> Reference<'a> {
@@ -196,13 +199,23 @@ impl<'a> Reference<'a> {
             opt,
             theta: ParamSlots::new(&model.params, &opt),
             data,
+            batches: None,
         }
+    }
+
+    /// Trains in mini-batches (`None`: full-batch epochs, the default).
+    pub fn with_batches(mut self, batches: Option<MiniBatches>) -> Self {
+        self.batches = batches;
+        self
     }
 }
 
 impl Objective for Reference<'_> {
     fn describe(&self) -> String {
-        "reference (CPU, f64, 1 thread)".to_string()
+        match self.batches {
+            None => "reference (CPU, f64, 1 thread)".to_string(),
+            Some(b) => format!("reference (CPU, f64, 1 thread, mini-batches of {})", b.size),
+        }
     }
 
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
@@ -217,11 +230,24 @@ impl Backend for Reference<'_> {
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
         for _ in 0..epochs {
-            let (loss, grads) =
-                loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
-            losses.push(loss);
-            let t = &mut self.theta;
-            optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
+            let Some(batches) = self.batches else {
+                let (loss, grads) =
+                    loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
+                losses.push(loss);
+                let t = &mut self.theta;
+                optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
+                continue;
+            };
+            losses.push(self.loss()?);
+            let rows = self.data.rows;
+            let order = batches.order(rows, batches.epoch(rows, self.theta.state.steps));
+            let mut batch = self.data.empty_like();
+            for range in batches.ranges(rows) {
+                self.data.gather_into(&order[range], &mut batch);
+                let (_, grads) = loss_and_grads(&self.layout, self.act, &self.theta.params, &batch);
+                let t = &mut self.theta;
+                optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
+            }
         }
         Ok(())
     }
