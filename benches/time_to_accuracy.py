@@ -16,12 +16,18 @@ below), each point run for --sweep-budget seconds and ranked by time to
 - shadertrain: `train --optimizer X --max-time B --json`; the times come
   from the summary's `milestones` (the wall time at the end of the batch
   in which the loss first fell to each power of ten; on the cpu backend a
-  batch is one epoch, or one L-BFGS iteration).
+  batch is one epoch, or one L-BFGS iteration). With mini-batches
+  (`--batch-size 200`, gd, momentum and adam) the loss after epoch k is
+  measured at the start of epoch k + 1, so each milestone also counts
+  the epoch after it.
 - sklearn MLPRegressor, solver lbfgs (alpha=0; the loss of every function
   evaluation is recorded) and solver adam (mini-batches of 200; the training
   MSE is measured after each epoch with the clock paused).
 - PyTorch, full batch: Adam (the loss before each step) and LBFGS with the
   strong-Wolfe line search (the loss of every closure call).
+- PyTorch, Adam in mini-batches of 200 (a fresh `randperm` each epoch;
+  the training MSE measured after each epoch with the clock paused, as for
+  sklearn).
 
 Peers that are not importable are reported as missing, not silently skipped.
 """
@@ -46,6 +52,8 @@ SWEEP = {
     "lbfgs": [0.5, 1.0],
 }
 HIDDEN = 64
+BATCH = 200
+MINI_BATCH = ("gd", "momentum", "adam")
 
 
 class Budget(Exception):
@@ -71,7 +79,7 @@ def rank(result):
     return tuple(to.get(t, math.inf) for t in reversed(TARGETS)) + (result["best"],)
 
 
-def shadertrain(args, optimizer, lr, budget):
+def shadertrain(args, optimizer, lr, budget, batch=None):
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "s.json")
         cmd = [
@@ -80,7 +88,12 @@ def shadertrain(args, optimizer, lr, budget):
             "--backend", args.backend, "--threads", str(args.threads),
             "--epochs", "1000000000", "--max-time", str(budget), "--json", summary, "-q",
         ]
-        subprocess.run(cmd, check=True)
+        if batch:
+            cmd += ["--batch-size", str(batch)]
+        done = subprocess.run(cmd)
+        # A run that diverged exits non-zero but still writes its summary.
+        if done.returncode != 0 and not os.path.exists(summary):
+            raise RuntimeError(f"{' '.join(cmd)} failed with status {done.returncode}")
         with open(summary) as f:
             s = json.load(f)
     out = {"to": {}, "best": s["best_loss"], "epochs": s["epochs"],
@@ -174,6 +187,30 @@ def torch_run(x, y, lr, budget, optimizer):
     return summarise(trace, budget)
 
 
+def torch_mini_batch_adam(x, y, lr, budget):
+    import torch
+
+    torch.manual_seed(0)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).unsqueeze(1)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.Tanh(),
+                              torch.nn.Linear(HIDDEN, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(0)
+    trace, spent = [], 0.0
+    while spent <= budget:
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(y), generator=order)
+        for i in range(0, len(y), BATCH):
+            rows = perm[i:i + BATCH]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(xt[rows]), yt[rows]).backward()
+            opt.step()
+        spent += time.perf_counter() - t0
+        with torch.no_grad():
+            trace.append((spent, torch.nn.functional.mse_loss(net(xt), yt).item()))
+    return summarise(trace, budget)
+
+
 def peers(args, x, y):
     """(name, sweep of lr, run(lr, budget)) for every importable peer."""
     found = []
@@ -191,6 +228,8 @@ def peers(args, x, y):
         found.append(("torch adam", SWEEP["adam"], lambda lr, b: torch_run(x, y, lr, b, "adam")))
         found.append(("torch lbfgs", SWEEP["lbfgs"],
                       lambda lr, b: torch_run(x, y, lr, b, "lbfgs")))
+        found.append((f"torch adam, mini-batches of {BATCH}", SWEEP["adam"],
+                      lambda lr, b: torch_mini_batch_adam(x, y, lr, b)))
     except ImportError as e:
         print(f"notice: PyTorch peers missing ({e})", file=sys.stderr)
     return found
@@ -210,6 +249,9 @@ def main():
     x, y = load(args.csv)
     trainers = [(f"shadertrain {args.backend} {o}", SWEEP[o],
                  (lambda o: lambda lr, b: shadertrain(args, o, lr, b))(o)) for o in SWEEP]
+    trainers += [(f"shadertrain {args.backend} {o}, mini-batches of {BATCH}", SWEEP[o],
+                  (lambda o: lambda lr, b: shadertrain(args, o, lr, b, BATCH))(o))
+                 for o in MINI_BATCH]
     trainers += peers(args, x, y)
     only = [s for s in args.only.split(",") if s]
     records = []
