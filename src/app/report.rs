@@ -302,7 +302,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         outln!(
             text,
             "batches   {per_epoch} per epoch, of up to {} each: {} this run",
-            units::count(batches.size, "row"),
+            units::count(batches.size.min(done.rows.0), "row"),
             units::count(per_epoch.saturating_mul(outcome.run_updates), "update")
         );
     }

@@ -445,8 +445,9 @@ impl<'a> Fast<'a> {
         if with_grads {
             self.grads.fill(0.0);
         }
-        // A fixed order over threads: reruns with the same thread count agree bit for bit.
-        for w in &self.workers {
+        // A fixed order over threads: reruns with the same thread count agree
+        // bit for bit. The workers without rows hold only zeros.
+        for w in &self.workers[..active_workers(self.workers.len(), rows)] {
             sq += w.sq;
             if with_grads {
                 for (g, p) in self.grads.iter_mut().zip(&w.grads) {
@@ -478,6 +479,12 @@ struct Pass<'p> {
     isa: Isa,
 }
 
+/// The workers of `threads` that a pass over `rows` rows gives rows to:
+/// one per 64 rows at most (see [`Pool`]).
+fn active_workers(threads: usize, rows: usize) -> usize {
+    threads.min(rows.div_ceil(64)).max(1)
+}
+
 /// How long a waiting thread keeps checking before it sleeps: longer than
 /// a small network's whole epoch plus its update, so that back-to-back
 /// passes hand over without a wake-up, which can cost tens of microseconds
@@ -506,8 +513,11 @@ fn wait_until(done: impl Fn() -> bool) {
 /// The persistent threads behind [`Fast`] with more than one thread.
 ///
 /// A pass has one worker per thread, worker t over rows
-/// `t·N/threads .. (t+1)·N/threads` with its own buffers and partial sums,
-/// exactly as when each pass spawned its threads. The calling thread and
+/// `t·N/k .. (t+1)·N/k` with its own buffers and partial sums, exactly as
+/// when each pass spawned its threads; k is the thread count, or ⌈N/64⌉
+/// where that is fewer (a mini-batch is not cut into slivers of a few rows
+/// each; the workers past k have no rows). A full-batch pass always has k
+/// = threads, as [`Fast::thread_count`] gives no more threads than that. The calling thread and
 /// the `threads − 1` helpers claim the workers of a pass one at a time
 /// until none is left, so a helper that is slow to wake (another process
 /// holds its core) leaves its worker to the caller instead of stalling the
@@ -543,6 +553,8 @@ struct Job {
     pass: *const Pass<'static>,
     workers: *mut Worker,
     rows: usize,
+    /// The workers that get rows: k above.
+    active: usize,
     /// The thread to unpark when the last worker is done.
     caller: std::thread::Thread,
 }
@@ -591,6 +603,7 @@ impl Pool {
             pass: (&raw const pass).cast::<Pass<'static>>(),
             workers: workers.as_mut_ptr(),
             rows,
+            active: active_workers(shared.threads, rows),
             caller: std::thread::current(),
         };
         *lock(&shared.job) = Some(job.clone());
@@ -636,7 +649,10 @@ impl PoolShared {
     /// Runs claimed worker `t` of `job` and counts it done.
     fn work(&self, job: &Job, t: usize) {
         use std::sync::atomic::Ordering::AcqRel;
-        let range = (t * job.rows / self.threads)..((t + 1) * job.rows / self.threads);
+        let range = match t < job.active {
+            true => (t * job.rows / job.active)..((t + 1) * job.rows / job.active),
+            false => 0..0,
+        };
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             // SAFETY: see `Job`; worker t is this thread's alone, as the
             // claim that returned t succeeded here only.
@@ -1069,8 +1085,10 @@ mod tests {
     }
 
     /// The pool hands workers to whichever thread claims them first; the
-    /// result must be that of running worker t over rows t·N/3..(t+1)·N/3
-    /// in turn on one thread, and stay so pass after pass.
+    /// result must be that of running worker t over rows t·N/k..(t+1)·N/k
+    /// in turn on one thread, and stay so pass after pass: k = 3 workers
+    /// on all 1,000 rows, and 2 of the 3 on a 100-row batch (one per 64
+    /// rows), the third holding zeros.
     #[test]
     fn pooled_passes_equal_each_worker_in_turn() {
         let data = Dataset::synthetic(1000, 5, 3).unwrap();
@@ -1079,33 +1097,43 @@ mod tests {
         let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 3).unwrap();
         assert!(fast.pool.is_some());
         for epoch in 0..20 {
-            let loss = fast.loss_and_grads(true);
-            let grads = fast.grads.clone();
-            let pass = Pass {
-                layout: &fast.layout,
-                act: fast.act,
-                params: &fast.theta.params,
-                x: &fast.data.x,
-                y: &fast.data.y,
-                features: fast.data.features,
-                scale: (2.0 / 1000.0f64) as f32,
-                block: fast.block,
-                with_grads: true,
-                isa: fast.isa,
-            };
-            let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
-            for (t, w) in fast.workers.iter_mut().enumerate() {
-                w.run(pass, (t * 1000 / 3)..((t + 1) * 1000 / 3));
-                sq += w.sq;
-                for (g, p) in want.iter_mut().zip(&w.grads) {
-                    *g += p;
+            for (rows, active) in [(1000, 3), (100, 2)] {
+                let (x, y) = (&data.x[..rows * 5], &data.y[..rows]);
+                let loss = fast.mean_pass(x, y, true);
+                let grads = fast.grads.clone();
+                assert!(fast.workers[active..]
+                    .iter()
+                    .all(|w| w.sq == 0.0 && w.grads.iter().all(|&g| g == 0.0)));
+                let pass = Pass {
+                    layout: &fast.layout,
+                    act: fast.act,
+                    params: &fast.theta.params,
+                    x,
+                    y,
+                    features: 5,
+                    scale: (2.0 / rows as f64) as f32,
+                    block: fast.block,
+                    with_grads: true,
+                    isa: fast.isa,
+                };
+                let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
+                for (t, w) in fast.workers[..active].iter_mut().enumerate() {
+                    w.run(pass, (t * rows / active)..((t + 1) * rows / active));
+                    sq += w.sq;
+                    for (g, p) in want.iter_mut().zip(&w.grads) {
+                        *g += p;
+                    }
                 }
+                let name = format!("epoch {epoch}, {rows} rows");
+                assert_eq!(loss.to_bits(), (sq / rows as f64).to_bits(), "{name}");
+                assert!(
+                    grads
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{name}"
+                );
             }
-            assert_eq!(loss.to_bits(), (sq / 1000.0).to_bits(), "epoch {epoch}");
-            assert!(grads
-                .iter()
-                .zip(&want)
-                .all(|(a, b)| a.to_bits() == b.to_bits()));
             Backend::run(&mut fast, 1, &mut Vec::new()).unwrap();
         }
     }
