@@ -516,12 +516,12 @@ fn wait_until(done: impl Fn() -> bool) {
 /// `t·N/k .. (t+1)·N/k` with its own buffers and partial sums, exactly as
 /// when each pass spawned its threads; k is the thread count, or ⌈N/64⌉
 /// where that is fewer (a mini-batch is not cut into slivers of a few rows
-/// each; the workers past k have no rows). A full-batch pass always has k
-/// = threads, as [`Fast::thread_count`] gives no more threads than that. The calling thread and
-/// the `threads − 1` helpers claim the workers of a pass one at a time
-/// until none is left, so a helper that is slow to wake (another process
-/// holds its core) leaves its worker to the caller instead of stalling the
-/// pass. Which thread runs a worker changes nothing in its arithmetic (the
+/// each; the workers past k have no rows). A full-batch pass always has
+/// k = threads, as [`Fast::thread_count`] gives no more threads than that.
+/// The calling thread and the `threads − 1` helpers claim the workers of a
+/// pass one at a time until none is left, so a helper that is slow to wake
+/// (another process holds its core) leaves its worker to the caller
+/// instead of stalling the pass. Which thread runs a worker changes nothing in its arithmetic (the
 /// same code, each under its own [`FlushDenormals`]), and the caller sums
 /// the workers in a fixed order afterwards: results stay bit for bit those
 /// of a given `threads`.
