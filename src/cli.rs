@@ -133,11 +133,13 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub activation: Option<Activation>,
 
-    /// How each full-batch gradient becomes an update (torch.optim's rules,
-    /// docs/optimizers.md): gd is θ ← θ − α·g; momentum and nesterov add a
-    /// velocity; adam adapts a step per weight; lbfgs is full-batch L-BFGS
-    /// with a strong-Wolfe line search, usually the fastest to a low loss
-    /// (one epoch per accepted iteration).
+    /// How each gradient (full-batch, or a mini-batch's with --batch-size)
+    /// becomes an update (torch.optim's rules, docs/optimizers.md): gd is
+    /// θ ← θ − α·g; momentum and nesterov add a velocity; adam adapts a
+    /// step per weight; lbfgs is full-batch L-BFGS with a strong-Wolfe line
+    /// search, usually the fastest full-batch optimizer to a low loss (one
+    /// epoch per accepted iteration); on many rows, momentum or adam with
+    /// --batch-size is faster still.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Gd)]
     pub optimizer: OptimizerKind,
 
@@ -187,7 +189,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 
-    /// Most updates (epochs) to run, in all [default: 200, or the --resume checkpoint's].
+    /// Most epochs to run, in all: updates, or passes over the rows with
+    /// --batch-size [default: 200, or the --resume checkpoint's].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 
