@@ -454,12 +454,13 @@ pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut St
             let (step_size, root2) = opt.corrections(state.steps);
             let (step_size, root2) = (of(step_size), of(root2));
             let (m, v) = state.buf.split_at_mut(p);
-            for (i, x) in theta.iter_mut().enumerate() {
-                let gi = g[i];
-                m[i] = of(beta1) * m[i] + of(1.0 - beta1) * gi;
-                v[i] = of(beta2) * v[i] + of(1.0 - beta2) * gi * gi;
-                let denom = v[i].sqrt() / root2 + of(eps);
-                *x = (at(*x) - step_size * m[i] / denom).to_f64() as f32;
+            // Zipped, not indexed: no bounds checks, so the loop vectorises
+            // (the same IEEE operations per element, so the same bits).
+            for (((x, &gi), mi), vi) in theta.iter_mut().zip(g).zip(m).zip(v) {
+                *mi = of(beta1) * *mi + of(1.0 - beta1) * gi;
+                *vi = of(beta2) * *vi + of(1.0 - beta2) * gi * gi;
+                let denom = vi.sqrt() / root2 + of(eps);
+                *x = (at(*x) - step_size * *mi / denom).to_f64() as f32;
             }
         }
     }
