@@ -46,7 +46,15 @@ impl MiniBatches {
     /// 2·(e·N + i) and the one after, mapped to 0..=i by a 128-bit multiply
     /// (so every row count works, with a bias below 2⁻³²).
     pub fn order(&self, rows: usize, epoch: u64) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..rows).collect();
+        let mut order = Vec::new();
+        self.order_into(rows, epoch, &mut order);
+        order
+    }
+
+    /// [`MiniBatches::order`] into `order`, reusing its allocation.
+    pub fn order_into(&self, rows: usize, epoch: u64, order: &mut Vec<usize>) {
+        order.clear();
+        order.extend(0..rows);
         let base = epoch.wrapping_mul(rows as u64);
         for i in (1..rows).rev() {
             let at = base.wrapping_add(i as u64).wrapping_mul(2);
@@ -56,7 +64,6 @@ impl MiniBatches {
             let j = ((draw as u128 * (i as u128 + 1)) >> 64) as usize;
             order.swap(i, j);
         }
-        order
     }
 }
 

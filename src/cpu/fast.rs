@@ -275,8 +275,9 @@ pub struct Fast<'a> {
     isa: Isa,
     /// Mini-batches (`--batch-size`); `None`: full-batch epochs.
     batches: Option<MiniBatches>,
-    /// The rows in the current epoch's order, with mini-batches (kept
-    /// between epochs for its allocation).
+    /// The current epoch's order of the rows, and the rows in that order,
+    /// with mini-batches (kept between epochs for their allocations).
+    order: Vec<usize>,
     shuffled: Option<Dataset>,
 }
 
@@ -324,6 +325,7 @@ impl<'a> Fast<'a> {
             },
             isa: Isa::detect(),
             batches: None,
+            order: Vec::new(),
             shuffled: None,
         })
     }
@@ -938,7 +940,8 @@ impl Backend for Fast<'_> {
             let data = self.data;
             let epoch = batches.epoch(data.rows, self.theta.state.steps);
             let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
-            data.gather_into(&batches.order(data.rows, epoch), &mut shuffled);
+            batches.order_into(data.rows, epoch, &mut self.order);
+            data.gather_into(&self.order, &mut shuffled);
             for range in batches.ranges(data.rows) {
                 let f = data.features;
                 let x = &shuffled.x[range.start * f..range.end * f];
