@@ -14,6 +14,27 @@ use crate::model::Layout;
 use crate::optim::{lbfgs, Optimizer};
 use crate::{memory, units};
 
+/// What `--batch-size` adds on `rows` rows of `features` features: each
+/// epoch's order of the rows, and the cpu backend's copy of the rows in
+/// that order, or the reference's copy of one batch. `None` on overflow.
+fn mini_batch_bytes(
+    batch: Option<usize>,
+    device: &Device,
+    rows: usize,
+    features: usize,
+) -> Option<u64> {
+    let order = memory::product(&[rows, std::mem::size_of::<usize>()]);
+    let copied = match (batch, device) {
+        (Some(_), Device::Cpu) => rows,
+        (Some(b), Device::Reference) => b.min(rows),
+        _ => return Some(0),
+    };
+    memory::sum(&[
+        order,
+        memory::product(&[copied, features.checked_add(1)?, 4]),
+    ])
+}
+
 /// Refuses a run of a network of `layout` on `rows` (trained, held out)
 /// on `device` that the machine cannot hold, naming the size and what to
 /// do instead.
@@ -52,13 +73,7 @@ pub(super) fn check(
             (memory::sum(&[Some(on_host), readback]), "gpu")
         }
     };
-    // The cpu backend's copy of the rows in each epoch's order; the
-    // reference's copy of one batch.
-    let shuffled = match (config.run.batch_size, device) {
-        (Some(_), Device::Cpu) => memory::product(&[train, layout.features() + 1, 4]),
-        (Some(b), Device::Reference) => memory::product(&[b.min(train), layout.features() + 1, 4]),
-        _ => Some(0),
-    };
+    let shuffled = mini_batch_bytes(config.run.batch_size, device, train, layout.features());
     let validation = match val {
         0 => Some(0),
         _ => Fast::bytes_needed(layout, val, opt, config.threads),
@@ -82,4 +97,29 @@ pub(super) fn check(
         ),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mini_batches_count_the_order_and_the_copied_rows() {
+        let word = std::mem::size_of::<usize>() as u64;
+        // 1,000 rows of 3 features and a target.
+        assert_eq!(
+            mini_batch_bytes(Some(10), &Device::Cpu, 1000, 3),
+            Some(1000 * word + 1000 * 16)
+        );
+        assert_eq!(
+            mini_batch_bytes(Some(10), &Device::Reference, 1000, 3),
+            Some(1000 * word + 10 * 16)
+        );
+        assert_eq!(
+            mini_batch_bytes(Some(5000), &Device::Reference, 1000, 3),
+            Some(1000 * word + 1000 * 16)
+        );
+        assert_eq!(mini_batch_bytes(None, &Device::Cpu, 1000, 3), Some(0));
+        assert_eq!(mini_batch_bytes(Some(1), &Device::Cpu, usize::MAX, 3), None);
+    }
 }
