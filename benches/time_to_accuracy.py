@@ -153,13 +153,21 @@ def sklearn_adam(x, y, lr, budget):
     return summarise(trace, budget)
 
 
-def torch_run(x, y, lr, budget, optimizer):
+def torch_net(x, y):
+    """The data as tensors and a fresh F -> HIDDEN -> 1 tanh network (seed 0)."""
     import torch
 
     torch.manual_seed(0)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y).unsqueeze(1)
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.Tanh(),
                               torch.nn.Linear(HIDDEN, 1))
+    return xt, yt, net
+
+
+def torch_run(x, y, lr, budget, optimizer):
+    import torch
+
+    xt, yt, net = torch_net(x, y)
     trace = []
     start = time.perf_counter()
 
@@ -190,10 +198,7 @@ def torch_run(x, y, lr, budget, optimizer):
 def torch_mini_batch_adam(x, y, lr, budget):
     import torch
 
-    torch.manual_seed(0)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y).unsqueeze(1)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.Tanh(),
-                              torch.nn.Linear(HIDDEN, 1))
+    xt, yt, net = torch_net(x, y)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     order = torch.Generator().manual_seed(0)
     trace, spent = [], 0.0

@@ -145,20 +145,9 @@ impl Dataset {
 impl Dataset {
     /// The rows `rows` (ascending) as a data set of their own.
     fn take_rows(&self, rows: &[usize]) -> Dataset {
-        let mut x = Vec::with_capacity(rows.len() * self.features);
-        let mut y = Vec::with_capacity(rows.len());
-        for &n in rows {
-            x.extend_from_slice(self.row(n));
-            y.push(self.y[n]);
-        }
-        Dataset {
-            x,
-            y,
-            rows: rows.len(),
-            features: self.features,
-            feature_names: self.feature_names.clone(),
-            target_name: self.target_name.clone(),
-        }
+        let mut out = self.empty_like();
+        self.gather_into(rows, &mut out);
+        out
     }
 
     /// Holds out round(`fraction` · N) rows chosen by `seed`: the rows with

@@ -47,7 +47,9 @@ fn rows_of(data: &Dataset, rows: &[usize]) -> Dataset {
             .collect(),
         y: rows.iter().map(|&n| data.y[n]).collect(),
         rows: rows.len(),
-        ..data.clone()
+        features: f,
+        feature_names: data.feature_names.clone(),
+        target_name: data.target_name.clone(),
     }
 }
 
