@@ -383,9 +383,9 @@ fn update_case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -
             if !state.is_empty() {
                 slots.push(Slot::InOut(&state));
             }
-            if kernel == Kernel::ReduceAdam {
-                slots.push(Slot::Input(&corrections));
-            }
+            // Every update binds the per-epoch factors; only adam reads
+            // them without a schedule.
+            slots.push(Slot::Input(&corrections));
             slots
         }
     };

@@ -16,9 +16,9 @@ struct Params {
     len: u32,         // reduce: columns to sum; output, fused: the loss column of a partials row
     count: u32,       // reduce: partials rows to sum
     dst_off: u32,     // reduce: first element written; fused: first weight of the output layer
-    _pad0: u32,
+    scheduled: u32,   // reduce_sgd, reduce_momentum, reduce_nesterov: 1 takes α per epoch from `corrections`
     scale: f32,       // output, fused: 2/N; reduce: factor applied to each sum
-    lr: f32,          // reduce_sgd, reduce_momentum, reduce_nesterov: learning rate
+    lr: f32,          // reduce_sgd, reduce_momentum, reduce_nesterov: learning rate (scheduled = 0)
     momentum: f32,    // reduce_momentum, reduce_nesterov: μ; reduce_adam: β1
     beta2: f32,       // reduce_adam: β2
     seed_lo: u32,     // synthesize: the data seed, low and high words

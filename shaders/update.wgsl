@@ -9,12 +9,14 @@
 //                device-side epoch counter, which the host zeroes per batch.
 //   reduce_momentum, reduce_nesterov, reduce_adam: as reduce_sgd, with
 //                the optimizer's rule (torch.optim's; see docs/optimizers.md)
-//                and its state in `state`. Adam's step-dependent factors come
-//                per epoch of the batch from `corrections`, which the host
-//                writes before each submit; reduce_adam records the loss at
-//                the counter without advancing it, and count_epoch, the next
-//                dispatch, advances it (no invocation may read the counter
-//                while another writes it).
+//                and its state in `state`.
+// Per-epoch factors come from `corrections`, which the host writes before
+// each submit, two per epoch of the batch: Adam's α_e/(1 − β1ᵗ) and
+// √(1 − β2ᵗ); with a learning-rate schedule (p.scheduled = 1) the other
+// rules' α_e, then an unused slot. A kernel that reads them records the
+// loss at the counter without advancing it, and count_epoch, the next
+// dispatch, advances it: no invocation may read the counter while another
+// writes it.
 //   reduce_eval: the same with no update: the loss only.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;
@@ -22,7 +24,7 @@
 @group(0) @binding(3) var<storage, read_write> history: array<f32>; // losses of the batch
 @group(0) @binding(4) var<storage, read_write> counter: array<u32>; // epochs recorded in the batch
 @group(0) @binding(5) var<storage, read_write> state: array<f32>;   // momentum, nesterov: v; adam: m, then v
-@group(0) @binding(6) var<storage, read> corrections: array<f32>;   // adam: α/(1 − β1ᵗ), √(1 − β2ᵗ) per epoch
+@group(0) @binding(6) var<storage, read> corrections: array<f32>;   // per epoch: adam α/(1 − β1ᵗ), √(1 − β2ᵗ); scheduled α_e, unused
 
 // Rows one invocation adds. Mirrored by kernels::REDUCE_FAN.
 const FAN: u32 = 32u;
@@ -66,6 +68,25 @@ fn append_loss(loss: f32) {
     counter[0] = epoch + 1u;
 }
 
+// The learning rate of this epoch: p.lr, or the schedule's for the epoch
+// at the counter.
+fn rate() -> f32 {
+    if (p.scheduled != 0u) {
+        return corrections[2u * counter[0]];
+    }
+    return p.lr;
+}
+
+// The loss of this epoch into the history; advancing the counter is left
+// to count_epoch when the rate was read from it.
+fn record_loss(loss: f32) {
+    if (p.scheduled != 0u) {
+        history[counter[0]] = loss;
+    } else {
+        append_loss(loss);
+    }
+}
+
 @compute @workgroup_size(LINEAR)
 fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
@@ -74,9 +95,9 @@ fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - p.lr * total;
+        dest[i] = dest[i] - rate() * total;
     } else {
-        append_loss(total);
+        record_loss(total);
     }
 }
 
@@ -95,9 +116,9 @@ fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - p.lr * velocity(i, total);
+        dest[i] = dest[i] - rate() * velocity(i, total);
     } else {
-        append_loss(total);
+        record_loss(total);
     }
 }
 
@@ -109,9 +130,9 @@ fn reduce_nesterov(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - p.lr * (total + p.momentum * velocity(i, total));
+        dest[i] = dest[i] - rate() * (total + p.momentum * velocity(i, total));
     } else {
-        append_loss(total);
+        record_loss(total);
     }
 }
 
@@ -137,7 +158,7 @@ fn reduce_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
 }
 
-// Advances the epoch counter after reduce_adam.
+// Advances the epoch counter after reduce_adam, or a scheduled update.
 @compute @workgroup_size(1)
 fn count_epoch() {
     counter[0] = counter[0] + 1u;

@@ -9,7 +9,7 @@ use crate::bench::BackendKind;
 use crate::gpu::mixed::Precision;
 use crate::gpu::KernelChoice;
 use crate::model::Activation;
-use crate::optim::{OptimizerKind, Settings};
+use crate::optim::{OptimizerKind, ScheduleKind, ScheduleSettings, Settings};
 
 /// Train regression MLPs with WGSL compute shaders through wgpu, checked
 /// against an exact CPU reference.
@@ -143,9 +143,9 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Gd)]
     pub optimizer: OptimizerKind,
 
-    /// Learning rate α [default: 0.1 for gd, momentum and nesterov; 0.001
-    /// for adam; 1 for lbfgs, where it scales the first trial step of each
-    /// line search].
+    /// Learning rate α, the first epoch's with --lr-schedule [default: 0.1
+    /// for gd, momentum and nesterov; 0.001 for adam; 1 for lbfgs, where it
+    /// scales the first trial step of each line search].
     #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
     pub lr: Option<f64>,
 
@@ -173,6 +173,31 @@ pub struct TrainArgs {
     /// [default: 1e-7].
     #[arg(long, value_name = "G", allow_negative_numbers = true)]
     pub gtol: Option<f64>,
+
+    /// How the learning rate changes from epoch to epoch (with
+    /// --batch-size, every update of an epoch takes that epoch's rate);
+    /// gd, momentum, nesterov and adam (docs/optimizers.md).
+    #[arg(long, value_name = "SCHEDULE", default_value_t = ScheduleKind::Constant)]
+    pub lr_schedule: ScheduleKind,
+
+    /// cosine: the rate it falls to, at least 0 and below --lr [default: 0].
+    #[arg(long, value_name = "MIN", allow_negative_numbers = true)]
+    pub lr_min: Option<f64>,
+
+    /// cosine: epochs it takes to fall from --lr to --lr-min; later epochs
+    /// keep --lr-min. Set --epochs (or this) to the length you expect the
+    /// run to have [default: --epochs].
+    #[arg(long, value_name = "T")]
+    pub lr_epochs: Option<usize>,
+
+    /// step: epochs between cuts of the rate by --lr-gamma (required with
+    /// step).
+    #[arg(long, value_name = "K")]
+    pub lr_every: Option<usize>,
+
+    /// step: the factor of each cut, in (0, 1] [default: 0.1].
+    #[arg(long, value_name = "G", allow_negative_numbers = true)]
+    pub lr_gamma: Option<f64>,
 
     /// Train in mini-batches of B rows: every epoch shuffles the rows
     /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
@@ -288,7 +313,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
-        "eps", "history_size", "gtol", "shards", "batch_size",
+        "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
+        "lr_epochs", "lr_every", "lr_gamma",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -481,6 +507,17 @@ impl TrainArgs {
             eps: self.eps,
             history_size: self.history_size,
             gtol: self.gtol,
+        }
+    }
+
+    /// The learning-rate schedule as the flags give it.
+    pub fn schedule_settings(&self) -> ScheduleSettings {
+        ScheduleSettings {
+            kind: self.lr_schedule,
+            min_lr: self.lr_min,
+            epochs: self.lr_epochs,
+            every: self.lr_every,
+            gamma: self.lr_gamma,
         }
     }
 }

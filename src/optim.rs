@@ -8,6 +8,9 @@
 //! ([`lbfgs`]) drives any backend's loss-and-gradient pass from the host.
 
 pub mod lbfgs;
+pub mod schedule;
+
+pub use schedule::{LrSchedule, ScheduleKind, ScheduleSettings};
 
 use std::ops::{Add, Div, Mul, Sub};
 
@@ -197,6 +200,19 @@ impl Optimizer {
         }
     }
 
+    /// The same optimizer with the learning rate `lr`.
+    pub fn with_lr(&self, lr: f64) -> Optimizer {
+        let mut opt = *self;
+        match &mut opt {
+            Optimizer::Gd { lr: rate }
+            | Optimizer::Momentum { lr: rate, .. }
+            | Optimizer::Nesterov { lr: rate, .. }
+            | Optimizer::Adam { lr: rate, .. }
+            | Optimizer::Lbfgs { lr: rate, .. } => *rate = lr,
+        }
+        opt
+    }
+
     /// Refuses settings outside the rules' domains.
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
@@ -253,14 +269,7 @@ impl Optimizer {
 
     /// One line for summaries: the name and every setting.
     pub fn describe(&self) -> String {
-        // Small settings (ε, gtol) read better as 1e-8 than 0.00000001.
-        let n = |x: f64| {
-            if x != 0.0 && x.abs() < 1e-3 {
-                format!("{x:e}")
-            } else {
-                format!("{x}")
-            }
-        };
+        let n = short;
         match *self {
             Optimizer::Gd { lr } => format!("gd, lr {}", n(lr)),
             Optimizer::Momentum { lr, momentum } => {
@@ -306,6 +315,16 @@ impl Optimizer {
             }
             _ => (1.0, 1.0),
         }
+    }
+}
+
+/// A setting for summaries: small ones (ε, gtol) read better as 1e-8 than
+/// 0.00000001.
+fn short(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 

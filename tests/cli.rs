@@ -245,6 +245,7 @@ fn json_summary_has_the_documented_schema() {
     assert_eq!(v["options"]["standardize"], false);
     assert!(v["options"]["validation_split"].is_null());
     assert!(v["options"]["batch_size"].is_null());
+    assert_eq!(v["options"]["lr_schedule"]["name"], "constant");
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
     assert_eq!(v["options"]["optimizer"]["name"], "gd");
@@ -255,6 +256,35 @@ fn json_summary_has_the_documented_schema() {
     assert_eq!(v["model"], m.as_str());
     assert!(v["best_loss"].as_f64().unwrap() <= v["first_loss"].as_f64().unwrap());
     assert!(v["backend"].as_str().unwrap().starts_with("cpu"));
+}
+
+/// A schedule is resolved when the run starts (a cosine's length from
+/// --epochs), recorded in the options and named with the optimizer.
+#[test]
+fn the_summary_and_json_name_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let [j] = paths(&dir, ["s.json"]);
+    let more = [
+        "--epochs",
+        "7",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--lr-schedule",
+        "cosine",
+        "--json",
+        &j,
+    ];
+    let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
+    let line = "adam, lr 0.01, beta1 0.9, beta2 0.999, eps 1e-8, cosine to 0 over 7 epochs";
+    assert!(out.contains(&format!("optimizer {line}")), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["optimizer"], line);
+    assert_eq!(
+        v["options"]["lr_schedule"],
+        serde_json::json!({"name": "cosine", "epochs": 7, "min_lr": 0.0})
+    );
 }
 
 #[test]

@@ -29,24 +29,46 @@ fn assert_same_file(a: &str, b: &str, what: &str) {
     assert!(x == y, "{what}: {a} and {b} differ");
 }
 
+/// Plain gd, and momentum with the rate halved every 5 epochs (the sharded
+/// trainer's own update, scheduled).
 #[test]
 fn one_process_shards_match_the_one_pass_reference_to_1e_12() {
-    let dir = tempfile::tempdir().unwrap();
-    let [plain, sharded] = paths(&dir, ["plain.csv", "sharded.csv"]);
-    run_ok(&small("reference", "30", &["--history", &plain]));
-    run_ok(&small(
-        "reference",
-        "30",
-        &["--shards", "5", "--history", &sharded],
-    ));
-    let (a, b) = (history(&plain), history(&sharded));
-    assert_eq!(a.len(), 31);
-    common::assert_close("sharded reference losses", &b, &a, 0.0, 1e-12);
-    // Not the same path by accident: the sums are bracketed differently.
-    assert!(
-        a != b || a.is_empty(),
-        "the sharded losses equal the one-pass ones bit for bit"
-    );
+    let step = [
+        "--optimizer",
+        "momentum",
+        "--lr-schedule",
+        "step",
+        "--lr-every",
+        "5",
+        "--lr-gamma",
+        "0.5",
+    ];
+    let mut runs = Vec::new();
+    for optimizer in [&[][..], &step] {
+        let dir = tempfile::tempdir().unwrap();
+        let [plain, sharded] = paths(&dir, ["plain.csv", "sharded.csv"]);
+        let with = |more: &[&'static str], file: &str| {
+            let mut args: Vec<String> = optimizer
+                .iter()
+                .chain(more)
+                .map(|s| s.to_string())
+                .collect();
+            args.extend(["--history".to_string(), file.to_string()]);
+            run_ok(&small("reference", "30", &strs(&args)));
+        };
+        with(&[], &plain);
+        with(&["--shards", "5"], &sharded);
+        let (a, b) = (history(&plain), history(&sharded));
+        assert_eq!(a.len(), 31);
+        common::assert_close("sharded reference losses", &b, &a, 0.0, 1e-12);
+        // Not the same path by accident: the sums are bracketed differently.
+        assert!(
+            a != b || a.is_empty(),
+            "the sharded losses equal the one-pass ones bit for bit"
+        );
+        runs.push(a);
+    }
+    assert_ne!(runs[0], runs[1], "the optimizers made the same run");
 }
 
 #[test]

@@ -285,6 +285,7 @@ fn reduce_sgd_and_eval_match_twin() {
                 Slot::InOut(&t),
                 Slot::InOut(&history),
                 Slot::InOut(&counter),
+                Slot::Input(&[0.0; 8]),
             ],
         )
         .unwrap();
@@ -444,11 +445,15 @@ fn synthesized_data_matches_the_cpu_generator() {
 /// reduce_momentum, reduce_nesterov and reduce_adam against their twin,
 /// `ops::reduce_update`, from a non-zero state: θ, the state and the loss
 /// slot; then count_epoch, which alone advances the counter after adam.
+/// Scheduled, reduce_sgd, reduce_momentum and reduce_nesterov step by the
+/// rate in the counter's slot of the per-epoch factors and leave the
+/// counter to count_epoch.
 #[test]
 fn reduce_updates_match_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     let optimizers = [
+        (Kernel::ReduceSgd, Optimizer::gd(0.1)),
         (
             Kernel::ReduceMomentum,
             Optimizer::Momentum {
@@ -473,33 +478,55 @@ fn reduce_updates_match_twin() {
             },
         ),
     ];
-    for (kernel, opt) in optimizers {
+    let cases = optimizers.into_iter().flat_map(|(kernel, opt)| {
+        let schedules: &[bool] = match kernel {
+            Kernel::ReduceAdam => &[false],
+            Kernel::ReduceSgd => &[true],
+            _ => &[false, true],
+        };
+        schedules
+            .iter()
+            .map(move |&scheduled| (kernel, opt, scheduled))
+    });
+    for (kernel, opt, scheduled) in cases {
         for (count, params) in [(1usize, 1usize), (3, 64), (32, 65), (17, 300)] {
-            let name = format!("{kernel:?} {count}x{params}");
+            let name = format!("{kernel:?} {count}x{params} scheduled {scheduled}");
             let width = params + 1;
             let parts = uniform(700 + count as u64, count * width, -5.0, 5.0);
             let t = uniform(701, params, -1.0, 1.0);
             // Adam's v must be non-negative; m and momentum's v take any sign.
-            let mut state: Vec<f32> = uniform(702, params, -1.0, 1.0);
+            let mut state: Vec<f32> = Vec::new();
+            if opt.state_per_param() > 0 {
+                state.extend(uniform(702, params, -1.0, 1.0));
+            }
             if opt.state_per_param() == 2 {
                 state.extend(uniform(703, params, 0.0, 1.0));
             }
             let history = vec![9.0f32; 4];
             let counter = [f32::from_bits(2)];
-            // Adam's factors for step 4 (3 done), in the counter's slot.
+            // The epoch's factors in the counter's slot, others around it:
+            // adam's for step 4 (3 done), or a scheduled rate of 0.037.
+            let stepped = if scheduled { opt.with_lr(0.037) } else { opt };
             let (step, root) = opt.corrections(4);
-            let corrections = [0.0, 0.0, 0.0, 0.0, step as f32, root as f32, 0.0, 0.0];
-            let p = Params::update(width, count, width, &opt);
+            let corrections: [f32; 8] = match (kernel, scheduled) {
+                (Kernel::ReduceAdam, _) => [0.0, 0.0, 0.0, 0.0, step as f32, root as f32, 0.0, 0.0],
+                (_, true) => [0.5, 0.0, 0.25, 0.0, 0.037, 0.0, 0.125, 0.0],
+                (_, false) => [0.5; 8],
+            };
+            let p = Params {
+                scheduled: scheduled.into(),
+                ..Params::update(width, count, width, &opt)
+            };
             let mut slots = vec![
                 Slot::Input(&parts),
                 Slot::InOut(&t),
                 Slot::InOut(&history),
                 Slot::InOut(&counter),
-                Slot::InOut(&state),
             ];
-            if kernel == Kernel::ReduceAdam {
-                slots.push(Slot::Input(&corrections));
+            if !state.is_empty() {
+                slots.push(Slot::InOut(&state));
             }
+            slots.push(Slot::Input(&corrections));
             let got = run(&ctx, &kernels, kernel, &p, &slots).unwrap();
 
             let mut want = t.clone();
@@ -507,7 +534,7 @@ fn reduce_updates_match_twin() {
                 steps: 3,
                 buf: state.iter().map(|&v| v as f64).collect(),
             };
-            let loss = ops::reduce_update(&opt, &parts, width, 1.0, &mut want, &mut want_state);
+            let loss = ops::reduce_update(&stepped, &parts, width, 1.0, &mut want, &mut want_state);
             let sums = ops::reduce(&parts, count, width, width, 1.0);
             let abs = ops::reduce(&magnitudes(&parts), count, width, width, 1.0);
             let sb = sum_bound(&sums, &abs, count);
@@ -527,12 +554,14 @@ fn reduce_updates_match_twin() {
                     (1.0 + 2.0 * sums[i].abs()) * sb[i] + 1e-5 * (1.0 + w.abs())
                 })
                 .collect();
-            assert_within(
-                &format!("{name} state"),
-                &f64s(&got[3]),
-                &want_state.buf,
-                &state_bound,
-            );
+            if !state.is_empty() {
+                assert_within(
+                    &format!("{name} state"),
+                    &f64s(&got[3]),
+                    &want_state.buf,
+                    &state_bound,
+                );
+            }
             assert_within(
                 &format!("{name} loss"),
                 &f64s(&got[1][2..3]),
@@ -540,7 +569,11 @@ fn reduce_updates_match_twin() {
                 &sb[params..],
             );
             assert_eq!(got[1][..2], [9.0, 9.0], "{name}: earlier slots kept");
-            let moved = if kernel == Kernel::ReduceAdam { 2 } else { 3 };
+            let moved = if kernel == Kernel::ReduceAdam || scheduled {
+                2
+            } else {
+                3
+            };
             assert_eq!(got[2][0].to_bits(), moved, "{name}: the counter");
         }
     }

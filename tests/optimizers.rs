@@ -12,7 +12,7 @@ use shadertrain::data::Dataset;
 use shadertrain::gpu::{GpuTrainer, KernelChoice, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
-use shadertrain::optim::Optimizer;
+use shadertrain::optim::{LrSchedule, Optimizer};
 use shadertrain::train::{train, Backend, Schedule};
 
 fn schedule(epochs: usize) -> Schedule {
@@ -57,13 +57,16 @@ fn rows_of(data: &Dataset, rows: &[usize]) -> Dataset {
 /// reference's gradients, with θ stored in f32 after each step as the
 /// reference stores it: (loss per epoch, final θ). With `batch` rows per
 /// step, each epoch takes the rows in `MiniBatches::order`'s shuffle, B at
-/// a time, one step per batch from that batch's gradient.
+/// a time, one step per batch from that batch's gradient. `rate`, where
+/// given, is each epoch's learning rate (epochs counted from 0) in place of
+/// the optimizer's.
 fn independent(
     opt: Optimizer,
     m: &Model,
     data: &Dataset,
     epochs: u64,
     batch: Option<MiniBatches>,
+    rate: Option<&dyn Fn(u64) -> f64>,
 ) -> (Vec<f64>, Vec<f32>) {
     let mut theta = m.params.clone();
     let n = theta.len();
@@ -81,26 +84,24 @@ fn independent(
                 .map(|part| rows_of(data, part))
                 .collect(),
         };
+        let lr = rate.map_or(opt.lr(), |rate| rate(epoch));
         for set in sets {
             let (_, g) = reference::loss_and_grads(&m.layout, m.activation, &theta, &set);
             t += 1;
             for i in 0..n {
                 let x = theta[i] as f64;
                 let next = match opt {
-                    Optimizer::Gd { lr } => x - lr * g[i],
-                    Optimizer::Momentum { lr, momentum } => {
+                    Optimizer::Gd { .. } => x - lr * g[i],
+                    Optimizer::Momentum { momentum, .. } => {
                         buf[i] = momentum * buf[i] + g[i];
                         x - lr * buf[i]
                     }
-                    Optimizer::Nesterov { lr, momentum } => {
+                    Optimizer::Nesterov { momentum, .. } => {
                         buf[i] = momentum * buf[i] + g[i];
                         x - lr * (g[i] + momentum * buf[i])
                     }
                     Optimizer::Adam {
-                        lr,
-                        beta1,
-                        beta2,
-                        eps,
+                        beta1, beta2, eps, ..
                     } => {
                         first[i] = beta1 * first[i] + (1.0 - beta1) * g[i];
                         second[i] = beta2 * second[i] + (1.0 - beta2) * g[i] * g[i];
@@ -134,7 +135,7 @@ fn reference_steps_match_an_independent_implementation() {
         for (hidden, act) in nets {
             let name = format!("{} {hidden:?} {act}", opt.describe());
             let m = model(&data, hidden, act, 8);
-            let (want_losses, want_theta) = independent(opt, &m, &data, 100, None);
+            let (want_losses, want_theta) = independent(opt, &m, &data, 100, None, None);
             let mut r = Reference::new(&m, &data, opt);
             let mut losses = Vec::new();
             r.run(100, &mut losses).unwrap();
@@ -192,7 +193,7 @@ fn reference_mini_batches_match_an_independent_implementation() {
             let name = format!("{} in batches of {size}", opt.describe());
             let batches = MiniBatches { size, seed: 11 };
             let m = model(&data, &[5], Activation::Tanh, 8);
-            let (want_losses, want_theta) = independent(opt, &m, &data, 20, Some(batches));
+            let (want_losses, want_theta) = independent(opt, &m, &data, 20, Some(batches), None);
             let mut r = Reference::new(&m, &data, opt).with_batches(Some(batches));
             let mut losses = Vec::new();
             r.run(20, &mut losses).unwrap();
@@ -294,6 +295,139 @@ fn a_mini_batch_run_stopped_early_equals_a_run_of_that_length() {
     exact.run(23, &mut Vec::new()).unwrap();
     assert_eq!(stopped.params().unwrap(), exact.params().unwrap());
     assert_eq!(out.losses[..], losses[..24]);
+}
+
+/// The tests' schedules for `opt`: a cosine over 30 epochs down to a tenth
+/// of its rate (later epochs run at that floor), and a step schedule that
+/// halves the rate every 7 epochs.
+fn schedules(opt: &Optimizer) -> [LrSchedule; 2] {
+    [
+        LrSchedule::Cosine {
+            epochs: 30,
+            min_lr: opt.lr() / 10.0,
+        },
+        LrSchedule::Step {
+            every: 7,
+            gamma: 0.5,
+        },
+    ]
+}
+
+/// docs/optimizers.md's formulas written out again: the learning rate of
+/// each epoch under `schedule` from the base rate `lr`.
+fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64) -> f64 {
+    move |epoch| match schedule {
+        LrSchedule::Constant => lr,
+        LrSchedule::Cosine { epochs, min_lr } if epoch >= epochs as u64 => min_lr,
+        LrSchedule::Cosine { epochs, min_lr } => {
+            let progress = epoch as f64 / epochs as f64;
+            min_lr + 0.5 * (lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+        LrSchedule::Step { every, gamma } => lr * gamma.powf((epoch / every as u64) as f64),
+    }
+}
+
+/// The reference with each schedule against the rules written out again,
+/// full-batch and in batches of 16 (every update of an epoch at the
+/// epoch's rate); the scheduled run must also end away from the constant
+/// rate's.
+#[test]
+fn reference_schedules_match_an_independent_implementation() {
+    let data = Dataset::synthetic(50, 3, 4).unwrap();
+    for opt in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM] {
+        for schedule in schedules(&opt) {
+            for batches in [None, Some(MiniBatches { size: 16, seed: 2 })] {
+                let name = format!("{} {schedule:?} {batches:?}", opt.describe());
+                let m = model(&data, &[5], Activation::Tanh, 8);
+                let rate = rate_of(schedule, opt.lr());
+                let (want_losses, want_theta) =
+                    independent(opt, &m, &data, 40, batches, Some(&rate));
+                let mut r = Reference::new(&m, &data, opt)
+                    .with_batches(batches)
+                    .with_schedule(schedule);
+                let mut losses = Vec::new();
+                r.run(40, &mut losses).unwrap();
+                assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
+                let theta = r.params().unwrap();
+                assert_close(
+                    &format!("{name} params"),
+                    &f64s(&theta),
+                    &f64s(&want_theta),
+                    1e-10,
+                    1e-10,
+                );
+                let (_, constant) = independent(opt, &m, &data, 40, batches, None);
+                let apart = constant
+                    .iter()
+                    .zip(&theta)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(apart > 1e-3, "{name}: within {apart} of the constant rate");
+            }
+        }
+    }
+}
+
+/// The cpu backend with each schedule, full-batch and in mini-batches,
+/// follows the reference with the same schedule.
+#[test]
+fn cpu_schedules_match_the_reference() {
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    for opt in [MOMENTUM, ADAM] {
+        for schedule in schedules(&opt) {
+            for batches in [None, Some(MiniBatches { size: 64, seed: 5 })] {
+                let m = model(&data, &[9], Activation::Tanh, 3);
+                let mut fast = Fast::new(&m, &data, opt, 2)
+                    .unwrap()
+                    .with_batches(batches)
+                    .with_schedule(schedule);
+                let mut r = Reference::new(&m, &data, opt)
+                    .with_batches(batches)
+                    .with_schedule(schedule);
+                let name = format!("cpu {} {schedule:?} {batches:?}", opt.describe());
+                assert_tracks(&name, &mut fast, &mut r);
+            }
+        }
+    }
+}
+
+/// The GPU's scheduled updates follow the reference in every kernel
+/// family: 300 epochs in one `run`, so the per-epoch rates are written for
+/// two submits (256 epochs, then 44 that must continue the schedule, not
+/// restart it).
+#[test]
+fn gpu_schedules_match_the_reference_across_submits() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(200, 4, 2).unwrap();
+    let cosine = |opt: &Optimizer| LrSchedule::Cosine {
+        epochs: 300,
+        min_lr: opt.lr() / 10.0,
+    };
+    for (opt, choice) in [
+        (Optimizer::gd(0.1), KernelChoice::Fused),
+        (MOMENTUM, KernelChoice::Layered),
+        (NESTEROV, KernelChoice::Tiled),
+        (ADAM, KernelChoice::Fused),
+    ] {
+        let schedule = cosine(&opt);
+        let m = model(&data, &[7], Activation::Tanh, 3);
+        let source = Source::Host(&data);
+        let mut g =
+            GpuTrainer::with_schedule(gpu().unwrap(), &m, source, opt, schedule, choice).unwrap();
+        let mut r = Reference::new(&m, &data, opt).with_schedule(schedule);
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        g.run(300, &mut got).unwrap();
+        r.run(300, &mut want).unwrap();
+        let name = format!("gpu {choice:?} {}", opt.describe());
+        assert_close(&format!("{name} losses"), &got, &want, 0.0, 1e-3);
+        assert_close(
+            &format!("{name} params"),
+            &f64s(&g.params().unwrap()),
+            &f64s(&r.params().unwrap()),
+            1e-4,
+            1e-3,
+        );
+    }
 }
 
 #[test]

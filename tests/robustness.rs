@@ -94,6 +94,45 @@ fn five_epochs_then_resume_five_equals_ten_in_mini_batches() {
 fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
     if have_gpu() {
         resume_is_bit_exact("gpu");
+        resume_is_bit_exact_with("gpu", COSINE);
+    }
+}
+
+/// A cosine over the whole ten epochs (given, since the five-epoch run's
+/// own --epochs would end it at five), full-batch momentum.
+const COSINE: &[&str] = &[
+    "--optimizer",
+    "momentum",
+    "--lr-schedule",
+    "cosine",
+    "--lr-epochs",
+    "10",
+    "--lr-min",
+    "0.01",
+];
+
+/// Scheduled runs resume at the epoch's rate: the rate follows from the
+/// epoch, which the checkpoint's step count gives, and the schedule is
+/// recorded with the run.
+#[test]
+fn five_epochs_then_resume_five_equals_ten_with_a_schedule() {
+    let step = [
+        "--batch-size",
+        "64",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--lr-schedule",
+        "step",
+        "--lr-every",
+        "3",
+        "--lr-gamma",
+        "0.5",
+    ];
+    for backend in ["cpu", "reference"] {
+        resume_is_bit_exact_with(backend, COSINE);
+        resume_is_bit_exact_with(backend, &step);
     }
 }
 
@@ -110,6 +149,9 @@ fn resume_refuses_options_that_would_change_the_run() {
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--batch-size", "8"]);
     assert!(!ok);
     assert!(err.contains("--batch-size"), "{err}");
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr-schedule", "cosine"]);
+    assert!(!ok);
+    assert!(err.contains("--lr-schedule"), "{err}");
     // A model file that is not a checkpoint.
     let m = path(&dir, "m.st");
     let (ok, _, _) = shadertrain(&train_synthetic(
@@ -533,6 +575,33 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         (
             &["--shards", "2", "--batch-size", "10"],
             "--batch-size and --shards/--distributed cannot be combined",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--lr-schedule", "cosine"],
+            "--lr-schedule needs a first-order optimizer",
+        ),
+        (
+            &["--lr-every", "3"],
+            "--lr-schedule constant does not use --lr-every",
+        ),
+        (
+            &["--lr-schedule", "step"],
+            "--lr-schedule step needs --lr-every",
+        ),
+        (
+            &["--lr-schedule", "cosine", "--lr-min", "0.1"],
+            "--lr-min must be at least 0 and below --lr (0.1)",
+        ),
+        (
+            &[
+                "--lr-schedule",
+                "step",
+                "--lr-every",
+                "2",
+                "--lr-gamma",
+                "0",
+            ],
+            "--lr-gamma must be in (0, 1]",
         ),
     ] {
         let mut all = train_synthetic("50", "2", "cpu", &["--epochs", "3", "--save", &m]);

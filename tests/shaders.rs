@@ -251,7 +251,7 @@ fn params_matches_the_wgsl_struct_member_by_member() {
         len: u32,
         count: u32,
         dst_off: u32,
-        _pad0: u32,
+        scheduled: u32,
         scale: f32,
         lr: f32,
         momentum: f32,

@@ -14,7 +14,7 @@ use crate::data;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
 use crate::model::{Activation, Model};
-use crate::optim::Optimizer;
+use crate::optim::{LrSchedule, Optimizer};
 use crate::plot;
 use crate::train::Schedule;
 
@@ -69,10 +69,16 @@ pub struct RunOptions {
     /// See `--batch-size`; `None`: full-batch epochs.
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// See `--lr-schedule`, resolved: a cosine's length is fixed when the
+    /// run starts, so a resumed run keeps it whatever its `--epochs`.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 impl RunOptions {
     fn from_args(args: &TrainArgs) -> Result<RunOptions> {
+        let optimizer = args.optimizer_settings().resolve()?;
+        let epochs = args.epochs.unwrap_or(DEFAULT_EPOCHS);
         Ok(RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
@@ -80,10 +86,10 @@ impl RunOptions {
             features: args.features,
             hidden: args.hidden.as_ref().map(|h| h.0.clone()),
             activation: args.activation,
-            optimizer: args.optimizer_settings().resolve()?,
+            optimizer,
             legacy_lr: None,
             tol: args.tol,
-            epochs: args.epochs.unwrap_or(DEFAULT_EPOCHS),
+            epochs,
             seed: args.seed,
             init: args.init.clone(),
             patience: args.patience,
@@ -99,6 +105,7 @@ impl RunOptions {
                 .shards
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
             batch_size: args.batch_size,
+            lr_schedule: args.schedule_settings().resolve(&optimizer, epochs)?,
         })
     }
 
@@ -123,6 +130,7 @@ impl RunOptions {
     /// Checks the options no data are needed for; the stopping rule.
     fn check(&self) -> Result<Schedule> {
         self.optimizer.check()?;
+        self.lr_schedule.check(&self.optimizer)?;
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             bail!("--tol must be 0 or more, not {}", self.tol);
         }
@@ -150,6 +158,15 @@ impl RunOptions {
             max_epochs: self.epochs,
             tol: self.tol,
         })
+    }
+
+    /// The optimizer, its settings and the learning-rate schedule, in one
+    /// line for summaries.
+    pub fn describe_optimizer(&self) -> String {
+        match self.lr_schedule.describe() {
+            Some(schedule) => format!("{}, {schedule}", self.optimizer.describe()),
+            None => self.optimizer.describe(),
+        }
     }
 
     /// `--batch-size`'s mini-batches, shuffled by `--seed`.

@@ -162,7 +162,7 @@ impl Summary {
             version: env!("CARGO_PKG_VERSION"),
             options: run.clone(),
             backend: done.backend.clone(),
-            optimizer: run.optimizer.describe(),
+            optimizer: run.describe_optimizer(),
             epochs: out.updates,
             evaluations: out.evaluations.unwrap_or(out.run_updates),
             first_loss: out.losses[0],
@@ -225,7 +225,7 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
             model.layout.features(),
             model.layout.hidden_spec(),
             model.activation,
-            config.run.optimizer.describe()
+            config.run.describe_optimizer()
         ),
         loss_label: units.to_string(),
     }
@@ -281,7 +281,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         model.activation,
         units::count(model.layout.len(), "parameter")
     );
-    outln!(text, "optimizer {}", config.run.optimizer.describe());
+    outln!(text, "optimizer {}", config.run.describe_optimizer());
     match outcome.evaluations {
         Some(n) => outln!(
             text,

@@ -756,6 +756,7 @@ fn open_backend<'a>(
     state: Option<&Saved>,
 ) -> Result<Box<dyn Backend + 'a>> {
     let (opt, kernels) = (config.run.optimizer, config.kernels);
+    let schedule = config.run.lr_schedule;
     let backend = match (device, &data.train) {
         // The synthetic rows, generated on the GPU.
         (Device::Gpu(ctx), None) => {
@@ -765,7 +766,7 @@ fn open_backend<'a>(
                 seed,
                 first: 0,
             };
-            let g = GpuTrainer::with(*ctx, model, source, opt, kernels)?;
+            let g = GpuTrainer::with_schedule(*ctx, model, source, opt, schedule, kernels)?;
             with_optimizer(g, model, opt)
         }
         (_, None) => {
@@ -774,7 +775,8 @@ fn open_backend<'a>(
         (Device::Cpu, Some(rows)) => {
             let fast = Fast::new(model, rows, opt, config.threads)?
                 .with_isa(config.cpu_isa)?
-                .with_batches(config.run.batches());
+                .with_batches(config.run.batches())
+                .with_schedule(schedule);
             let asked = config.threads;
             if asked > fast.threads() {
                 super::notice(
@@ -790,11 +792,14 @@ fn open_backend<'a>(
             with_optimizer(fast, model, opt)
         }
         (Device::Reference, Some(rows)) => {
-            let reference = Reference::new(model, rows, opt).with_batches(config.run.batches());
+            let reference = Reference::new(model, rows, opt)
+                .with_batches(config.run.batches())
+                .with_schedule(schedule);
             with_optimizer(reference, model, opt)
         }
         (Device::Gpu(ctx), Some(rows)) => {
-            let g = GpuTrainer::with(*ctx, model, gpu::Source::Host(rows), opt, kernels)?;
+            let source = gpu::Source::Host(rows);
+            let g = GpuTrainer::with_schedule(*ctx, model, source, opt, schedule, kernels)?;
             with_optimizer(g, model, opt)
         }
     };
@@ -859,7 +864,8 @@ fn open_sharded<'a>(
         };
         (parts, threads) = shard_passes(how, model, sets, pass_opt)?;
     }
-    let mut sharded = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
+    let mut sharded = Sharded::new(parts, threads, comm, shards, &model.params, opt)?
+        .with_schedule(config.run.lr_schedule);
     sharded.watch(Interrupts {
         local: &SIGNAL,
         agreed: &AGREED,

@@ -12,7 +12,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer};
 use crate::train::Backend;
 use crate::{memory, units};
 
@@ -275,6 +275,8 @@ pub struct Fast<'a> {
     isa: Isa,
     /// Mini-batches (`--batch-size`); `None`: full-batch epochs.
     batches: Option<MiniBatches>,
+    /// The learning rate by epoch (`--lr-schedule`).
+    schedule: LrSchedule,
     /// The current epoch's order of the rows, and the rows in that order,
     /// with mini-batches (kept between epochs for their allocations).
     order: Vec<usize>,
@@ -325,6 +327,7 @@ impl<'a> Fast<'a> {
             },
             isa: Isa::detect(),
             batches: None,
+            schedule: LrSchedule::Constant,
             order: Vec::new(),
             shuffled: None,
         })
@@ -333,6 +336,13 @@ impl<'a> Fast<'a> {
     /// Trains in mini-batches (`None`: full-batch epochs, the default).
     pub fn with_batches(mut self, batches: Option<MiniBatches>) -> Self {
         self.batches = batches;
+        self
+    }
+
+    /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
+    /// default, keeps it).
+    pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
         self
     }
 
@@ -933,12 +943,14 @@ impl Backend for Fast<'_> {
             let Some(batches) = self.batches else {
                 losses.push(self.loss_and_grads(true));
                 let t = &mut self.theta;
-                optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
+                let opt = self.schedule.at(&self.opt, t.state.steps);
+                optim::step(&opt, &mut t.params, &self.grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss_and_grads(false));
             let data = self.data;
             let epoch = batches.epoch(data.rows, self.theta.state.steps);
+            let opt = self.schedule.at(&self.opt, epoch);
             let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
             batches.order_into(data.rows, epoch, &mut self.order);
             data.gather_into(&self.order, &mut shuffled);
@@ -947,7 +959,7 @@ impl Backend for Fast<'_> {
                 let x = &shuffled.x[range.start * f..range.end * f];
                 self.mean_pass(x, &shuffled.y[range], true);
                 let t = &mut self.theta;
-                optim::step(&self.opt, &mut t.params, &self.grads, &mut t.state);
+                optim::step(&opt, &mut t.params, &self.grads, &mut t.state);
             }
             self.shuffled = Some(shuffled);
         }

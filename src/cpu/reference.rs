@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer};
 use crate::train::Backend;
 
 /// Rows per block: bounds the activations held at once to BLOCK × width.
@@ -166,6 +166,7 @@ pub struct Reference<'a> {
     theta: ParamSlots<f64>,
     data: &'a Dataset,
     batches: Option<MiniBatches>,
+    schedule: LrSchedule,
 }
 
 impl<'a> Reference<'a> {
@@ -200,12 +201,20 @@ impl<'a> Reference<'a> {
             theta: ParamSlots::new(&model.params, &opt),
             data,
             batches: None,
+            schedule: LrSchedule::Constant,
         }
     }
 
     /// Trains in mini-batches (`None`: full-batch epochs, the default).
     pub fn with_batches(mut self, batches: Option<MiniBatches>) -> Self {
         self.batches = batches;
+        self
+    }
+
+    /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
+    /// default, keeps it).
+    pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
         self
     }
 }
@@ -235,18 +244,21 @@ impl Backend for Reference<'_> {
                     loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
                 losses.push(loss);
                 let t = &mut self.theta;
-                optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
+                let opt = self.schedule.at(&self.opt, t.state.steps);
+                optim::step(&opt, &mut t.params, &grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss()?);
             let rows = self.data.rows;
-            let order = batches.order(rows, batches.epoch(rows, self.theta.state.steps));
+            let epoch = batches.epoch(rows, self.theta.state.steps);
+            let opt = self.schedule.at(&self.opt, epoch);
+            let order = batches.order(rows, epoch);
             let mut batch = self.data.empty_like();
             for range in batches.ranges(rows) {
                 self.data.gather_into(&order[range], &mut batch);
                 let (_, grads) = loss_and_grads(&self.layout, self.act, &self.theta.params, &batch);
                 let t = &mut self.theta;
-                optim::step(&self.opt, &mut t.params, &grads, &mut t.state);
+                optim::step(&opt, &mut t.params, &grads, &mut t.state);
             }
         }
         Ok(())

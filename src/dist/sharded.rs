@@ -9,7 +9,7 @@ use super::{Comm, Shards};
 use crate::cpu::ParamSlots;
 use crate::error::{Error, Result};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer};
 use crate::train::Backend;
 
 /// The signals a sharded run watches: this process's own, and where the
@@ -65,6 +65,8 @@ pub struct Sharded<'a> {
     /// n_s / N of every shard: a shard's pass is normalised by its own rows.
     weights: Vec<f64>,
     opt: Optimizer,
+    /// The learning rate by epoch (`--lr-schedule`).
+    schedule: LrSchedule,
     theta: ParamSlots<f64>,
     /// ∂L/∂θ of the last pass.
     grad: Vec<f64>,
@@ -117,12 +119,20 @@ impl<'a> Sharded<'a> {
             shards,
             weights,
             opt,
+            schedule: LrSchedule::Constant,
             theta: ParamSlots::new(params, &opt),
             grad: vec![0.0; params.len()],
             counts,
             interrupts: None,
             stats: CommStats::default(),
         })
+    }
+
+    /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
+    /// default, keeps it).
+    pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = schedule;
+        self
     }
 
     /// Shares the signals through every pass, so every process stops at
@@ -240,7 +250,8 @@ impl Backend for Sharded<'_> {
         for _ in 0..epochs {
             losses.push(self.pass_here()?);
             let t = &mut self.theta;
-            optim::step(&self.opt, &mut t.params, &self.grad, &mut t.state);
+            let opt = self.schedule.at(&self.opt, t.state.steps);
+            optim::step(&opt, &mut t.params, &self.grad, &mut t.state);
         }
         Ok(())
     }

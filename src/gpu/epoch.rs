@@ -116,8 +116,10 @@ pub(crate) struct Targets<'a> {
     pub counter: &'a wgpu::Buffer,
     /// The first-order optimizer's state, where it has one.
     pub state: Option<&'a wgpu::Buffer>,
-    /// Adam's per-epoch factors.
-    pub corrections: Option<&'a wgpu::Buffer>,
+    /// The per-epoch factors: Adam's, or a scheduled rule's rates.
+    pub corrections: &'a wgpu::Buffer,
+    /// The update reads each epoch's learning rate from `corrections`.
+    pub scheduled: bool,
     /// The summed gradient and loss of the `gradient` pass (p + 1).
     pub grad: &'a wgpu::Buffer,
 }
@@ -843,14 +845,18 @@ fn gradient(
 }
 
 /// The epoch's last steps: the last sums and `opt`'s update, which records
-/// the loss in the history; for adam, count_epoch after it.
+/// the loss in the history; for adam, or a scheduled rate, count_epoch
+/// after it.
 fn update(
     rec: &mut Recorder<'_>,
     sums: &Sums,
     opt: &Optimizer,
     t: &Targets<'_>,
 ) -> Result<Vec<Step>> {
-    let params = Params::update(sums.width, sums.rows, sums.width, opt);
+    let params = Params {
+        scheduled: t.scheduled.into(),
+        ..Params::update(sums.width, sums.rows, sums.width, opt)
+    };
     let kernel = match opt {
         Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
         Optimizer::Momentum { .. } => Kernel::ReduceMomentum,
@@ -859,9 +865,9 @@ fn update(
     };
     let mut resources = vec![&sums.last, t.theta, t.history, t.counter];
     resources.extend(t.state);
-    resources.extend(t.corrections);
+    resources.push(t.corrections);
     let mut steps = vec![rec.step(kernel, kernel.entry_point().into(), params, &resources)?];
-    if kernel == Kernel::ReduceAdam {
+    if kernel == Kernel::ReduceAdam || t.scheduled {
         steps.push(rec.step(
             Kernel::CountEpoch,
             "count_epoch".into(),

@@ -206,8 +206,9 @@ pub enum Kernel {
     /// `gpu_vs_cpu::reduce_matches_twin` (and, exactly, by
     /// `gpu_vs_cpu::dispatch_past_65535_workgroups_uses_a_2d_grid`).
     Reduce,
-    /// The last sums, θ ← θ − α·g, and the loss into the history. Twin: `ops::reduce_update` with
-    /// gd; tested by `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
+    /// The last sums, θ ← θ − α·g, and the loss into the history (α from the per-epoch factors
+    /// when scheduled). Twin: `ops::reduce_update` with gd; tested by
+    /// `gpu_vs_cpu::reduce_sgd_and_eval_match_twin` and `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceSgd,
     /// The last sums, the momentum step (v ← μv + g; θ ← θ − αv), the loss. Twin:
     /// `ops::reduce_update` with momentum; tested by `gpu_vs_cpu::reduce_updates_match_twin`.
@@ -219,7 +220,7 @@ pub enum Kernel {
     /// `CountEpoch`). Twin: `ops::reduce_update` with adam; tested by
     /// `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceAdam,
-    /// Advances the batch's epoch counter after `ReduceAdam`. Twin: `ops::count_epoch`; tested by
+    /// Advances the batch's epoch counter after `ReduceAdam` or a scheduled update. Twin: `ops::count_epoch`; tested by
     /// `gpu_vs_cpu::reduce_updates_match_twin`.
     CountEpoch,
     /// The last sums' loss into the history, without an update. Twin: `ops::reduce_eval`; tested by
@@ -535,8 +536,8 @@ impl Kernel {
             }
             Kernel::BiasGrad => &[0, 1, 3],
             Kernel::Reduce => &[0, 1, 2],
-            Kernel::ReduceSgd => &[0, 1, 2, 3, 4],
-            Kernel::ReduceMomentum | Kernel::ReduceNesterov => &[0, 1, 2, 3, 4, 5],
+            Kernel::ReduceSgd => &[0, 1, 2, 3, 4, 6],
+            Kernel::ReduceMomentum | Kernel::ReduceNesterov => &[0, 1, 2, 3, 4, 5, 6],
             Kernel::ReduceAdam => &[0, 1, 2, 3, 4, 5, 6],
             Kernel::CountEpoch => &[4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
@@ -806,8 +807,8 @@ impl Kernel {
     ///
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
-    ///   `reduce_eval`, `count_epoch`: history[counter[0]] and adam's
-    ///   corrections[2·counter[0]] are indexed by a value in device memory,
+    ///   `reduce_eval`, `count_epoch`: history[counter[0]] and the
+    ///   per-epoch factors corrections[2·counter[0]] are indexed by a value in device memory,
     ///   kept below MAX_BATCH by the trainer's protocol (zeroed before each
     ///   submit of at most MAX_BATCH epochs) and not by anything the host
     ///   can check per dispatch. They run once per epoch over p + 1 values.
@@ -1104,7 +1105,9 @@ pub struct Params {
     pub len: u32,
     pub count: u32,
     pub dst_off: u32,
-    pub _pad0: u32,
+    /// The update kernels: 1 reads each epoch's learning rate from the
+    /// per-epoch factors instead of `lr` (a learning-rate schedule).
+    pub scheduled: u32,
     pub scale: f32,
     pub lr: f32,
     pub momentum: f32,

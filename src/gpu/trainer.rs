@@ -18,7 +18,7 @@ use crate::gpu::kernels::Kernels;
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, Optimizer, Saved};
+use crate::optim::{self, LrSchedule, Optimizer, Saved};
 use crate::train::Backend;
 
 /// Where the trainer's rows come from.
@@ -72,6 +72,8 @@ pub struct GpuTrainer {
     params_len: usize,
     plan: Plan,
     opt: Optimizer,
+    /// The learning rate by epoch (`--lr-schedule`).
+    schedule: LrSchedule,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; 2],
     /// The first-order optimizer's state (v, or m then v), and its
@@ -81,8 +83,9 @@ pub struct GpuTrainer {
     /// each snapshot.
     steps: u64,
     saved_steps: [u64; 2],
-    /// Adam: the per-epoch factors of the batch in flight.
-    corrections: Option<wgpu::Buffer>,
+    /// The per-epoch factors of the batch in flight: Adam's, or a
+    /// scheduled rule's learning rates (unused otherwise).
+    corrections: wgpu::Buffer,
     /// The summed gradient and loss of the last `gradient` pass (p + 1).
     grad: wgpu::Buffer,
     /// Losses of the batch in flight, one per epoch.
@@ -123,12 +126,24 @@ impl GpuTrainer {
         opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
+        GpuTrainer::with_schedule(ctx, model, data, opt, LrSchedule::Constant, choice)
+    }
+
+    /// As [`GpuTrainer::with`], the learning rate following `schedule`.
+    pub fn with_schedule(
+        ctx: impl Into<Arc<Context>>,
+        model: &Model,
+        data: Source<'_>,
+        opt: Optimizer,
+        schedule: LrSchedule,
+        choice: KernelChoice,
+    ) -> Result<GpuTrainer> {
         let ctx = ctx.into();
         data.check(model)?;
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
         let need = plan.device_bytes(layout, data.rows());
-        GpuTrainer::build(ctx, model, data, opt, plan).map_err(|e| match e {
+        GpuTrainer::build(ctx, model, data, opt, schedule, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
                 need: Some(need),
@@ -164,6 +179,7 @@ impl GpuTrainer {
         model: &Model,
         data: Source<'_>,
         opt: Optimizer,
+        schedule: LrSchedule,
         plan: Plan,
     ) -> Result<GpuTrainer> {
         let kernels = Kernels::new(&ctx)?;
@@ -189,12 +205,7 @@ impl GpuTrainer {
         } else {
             None
         };
-        let corrections = match opt {
-            Optimizer::Adam { .. } => {
-                Some(buffers::storage(&ctx, "adam_corrections", 2 * MAX_BATCH)?)
-            }
-            _ => None,
-        };
+        let corrections = buffers::storage(&ctx, "per_epoch_factors", 2 * MAX_BATCH)?;
         let grad = buffers::storage(&ctx, "d_theta", p + 1)?;
         let targets = Targets {
             theta: &theta,
@@ -202,7 +213,8 @@ impl GpuTrainer {
             history: &history,
             counter: &counter,
             state: state.as_ref().map(|s| &s[0]),
-            corrections: corrections.as_ref(),
+            corrections: &corrections,
+            scheduled: !schedule.is_constant(),
             grad: &grad,
         };
         let passes = epoch::record(&ctx, &kernels, model, data, &plan, &opt, &targets)?;
@@ -214,6 +226,7 @@ impl GpuTrainer {
             params_len: p,
             plan,
             opt,
+            schedule,
             theta,
             saved,
             state,
@@ -288,19 +301,28 @@ impl GpuTrainer {
 }
 
 impl GpuTrainer {
-    /// Adam's factors for the next `epochs` steps, into `corrections`.
+    /// The factors of the next `epochs` epochs, into `corrections`: Adam's
+    /// (from the epoch's scheduled rate), or a scheduled rule's rate.
     fn write_corrections(&self, epochs: usize) {
-        if let Some(buf) = &self.corrections {
-            let factors: Vec<f32> = (1..=epochs as u64)
-                .flat_map(|k| {
-                    let (step, root) = self.opt.corrections(self.steps + k);
-                    [step as f32, root as f32]
-                })
-                .collect();
-            self.ctx
-                .queue
-                .write_buffer(buf, 0, bytemuck::cast_slice(&factors));
+        let adam = matches!(self.opt, Optimizer::Adam { .. });
+        if !adam && self.schedule.is_constant() {
+            return;
         }
+        let factors: Vec<f32> = (0..epochs as u64)
+            .flat_map(|k| {
+                let epoch = self.steps + k;
+                let opt = self.schedule.at(&self.opt, epoch);
+                if adam {
+                    let (step, root) = opt.corrections(epoch + 1);
+                    [step as f32, root as f32]
+                } else {
+                    [opt.lr() as f32, 0.0]
+                }
+            })
+            .collect();
+        self.ctx
+            .queue
+            .write_buffer(&self.corrections, 0, bytemuck::cast_slice(&factors));
     }
 }
 

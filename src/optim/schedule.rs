@@ -1,0 +1,339 @@
+//! Learning-rate schedules: the rate of each epoch as a function of the
+//! epoch's index alone, so every backend, a rerun and a resumed run apply
+//! the same rate at the same epoch. With `--batch-size` every update of an
+//! epoch takes that epoch's rate, as torch's schedulers do when stepped
+//! once per epoch. docs/optimizers.md states the formulas.
+
+use serde::{Deserialize, Serialize};
+
+use super::Optimizer;
+use crate::error::{Error, Result};
+
+/// The schedule families, as `--lr-schedule` names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleKind {
+    /// The rate --lr at every epoch (the default).
+    #[default]
+    Constant,
+    /// Half a cosine from --lr down to --lr-min over --lr-epochs epochs,
+    /// then --lr-min (torch's CosineAnnealingLR, without its restart).
+    Cosine,
+    /// --lr times --lr-gamma after every --lr-every epochs (torch's StepLR).
+    Step,
+}
+
+impl ScheduleKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Constant => "constant",
+            ScheduleKind::Cosine => "cosine",
+            ScheduleKind::Step => "step",
+        }
+    }
+}
+
+impl std::fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The step schedule's factor when `--lr-gamma` is not given (torch's).
+pub const DEFAULT_GAMMA: f64 = 0.1;
+
+/// A schedule and its settings, resolved (nothing left to a default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// α at every epoch.
+    #[default]
+    Constant,
+    /// α_e = α_min + (α − α_min)·(1 + cos(π·min(e, T)/T))/2.
+    Cosine { epochs: usize, min_lr: f64 },
+    /// α_e = α·γ^⌊e/K⌋.
+    Step { every: usize, gamma: f64 },
+}
+
+/// The schedule's settings as the command line gives them: `None` takes
+/// the default, and a setting the chosen schedule does not use is an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ScheduleSettings {
+    pub kind: ScheduleKind,
+    pub min_lr: Option<f64>,
+    pub epochs: Option<usize>,
+    pub every: Option<usize>,
+    pub gamma: Option<f64>,
+}
+
+impl ScheduleSettings {
+    /// The schedule these settings name for `opt`, checked; a cosine
+    /// without `--lr-epochs` falls over the run's `run_epochs`.
+    pub fn resolve(&self, opt: &Optimizer, run_epochs: usize) -> Result<LrSchedule> {
+        let kind = self.kind;
+        let unused: Vec<&str> = [
+            ("--lr-min", self.min_lr.is_some(), ScheduleKind::Cosine),
+            ("--lr-epochs", self.epochs.is_some(), ScheduleKind::Cosine),
+            ("--lr-every", self.every.is_some(), ScheduleKind::Step),
+            ("--lr-gamma", self.gamma.is_some(), ScheduleKind::Step),
+        ]
+        .into_iter()
+        .filter(|&(_, given, user)| given && user != kind)
+        .map(|(flag, _, _)| flag)
+        .collect();
+        if !unused.is_empty() {
+            return Err(Error::Config(format!(
+                "--lr-schedule {kind} does not use {}",
+                unused.join(", ")
+            )));
+        }
+        let schedule = match kind {
+            ScheduleKind::Constant => LrSchedule::Constant,
+            ScheduleKind::Cosine => LrSchedule::Cosine {
+                epochs: self.epochs.unwrap_or(run_epochs),
+                min_lr: self.min_lr.unwrap_or(0.0),
+            },
+            ScheduleKind::Step => LrSchedule::Step {
+                every: self.every.ok_or_else(|| {
+                    Error::Config(
+                        "--lr-schedule step needs --lr-every K, the epochs between cuts".into(),
+                    )
+                })?,
+                gamma: self.gamma.unwrap_or(DEFAULT_GAMMA),
+            },
+        };
+        schedule.check(opt)?;
+        Ok(schedule)
+    }
+}
+
+impl LrSchedule {
+    pub fn is_constant(&self) -> bool {
+        *self == LrSchedule::Constant
+    }
+
+    /// Refuses settings outside the schedule's domain, and a schedule for
+    /// L-BFGS, whose line search chooses every step's length.
+    pub fn check(&self, opt: &Optimizer) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.is_constant() {
+            return Ok(());
+        }
+        if matches!(opt, Optimizer::Lbfgs { .. }) {
+            return bad("--lr-schedule needs a first-order optimizer (gd, momentum, nesterov or adam): L-BFGS's line search chooses each step's length".into());
+        }
+        match *self {
+            LrSchedule::Constant => Ok(()),
+            LrSchedule::Cosine { epochs, min_lr } => {
+                if epochs == 0 {
+                    return bad("--lr-epochs must be at least 1".into());
+                }
+                let lr = opt.lr();
+                if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
+                    return bad(format!(
+                        "--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"
+                    ));
+                }
+                Ok(())
+            }
+            LrSchedule::Step { every, gamma } => {
+                if every == 0 {
+                    return bad("--lr-every must be at least 1".into());
+                }
+                if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
+                    return bad(format!("--lr-gamma must be in (0, 1], not {gamma}"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The learning rate of epoch `epoch` (counted from 0), from the base
+    /// rate `lr`, in f64.
+    pub fn rate(&self, lr: f64, epoch: u64) -> f64 {
+        match *self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine { epochs, min_lr } => {
+                let t = epochs as f64;
+                let e = (epoch as f64).min(t);
+                min_lr + (lr - min_lr) * (1.0 + (std::f64::consts::PI * e / t).cos()) / 2.0
+            }
+            LrSchedule::Step { every, gamma } => {
+                // Past 2^31 cuts γ^k underflows to 0 for any γ < 1 anyway.
+                let cuts = (epoch / every as u64).min(i32::MAX as u64) as i32;
+                lr * gamma.powi(cuts)
+            }
+        }
+    }
+
+    /// `opt` as it steps in epoch `epoch`: its learning rate scheduled.
+    pub fn at(&self, opt: &Optimizer, epoch: u64) -> Optimizer {
+        match self {
+            LrSchedule::Constant => *opt,
+            _ => opt.with_lr(self.rate(opt.lr(), epoch)),
+        }
+    }
+
+    /// For summaries: `None` for the constant rate, else the schedule and
+    /// its settings, as in "cosine to 0 over 200 epochs".
+    pub fn describe(&self) -> Option<String> {
+        match *self {
+            LrSchedule::Constant => None,
+            LrSchedule::Cosine { epochs, min_lr } => Some(format!(
+                "cosine to {} over {epochs} epochs",
+                super::short(min_lr)
+            )),
+            LrSchedule::Step { every, gamma } => Some(format!(
+                "step ×{} every {every} epochs",
+                super::short(gamma)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADAM: Optimizer = Optimizer::Adam {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+
+    fn settings(kind: ScheduleKind) -> ScheduleSettings {
+        ScheduleSettings {
+            kind,
+            ..ScheduleSettings::default()
+        }
+    }
+
+    #[test]
+    fn cosine_falls_from_lr_to_its_floor_and_stays() {
+        let s = LrSchedule::Cosine {
+            epochs: 10,
+            min_lr: 0.001,
+        };
+        assert_eq!(s.rate(0.1, 0), 0.1);
+        assert!(
+            (s.rate(0.1, 5) - 0.0505).abs() < 1e-15,
+            "{}",
+            s.rate(0.1, 5)
+        );
+        assert!((s.rate(0.1, 10) - 0.001).abs() < 1e-15);
+        assert_eq!(s.rate(0.1, 10), s.rate(0.1, 11));
+        assert_eq!(s.rate(0.1, 10), s.rate(0.1, u64::MAX));
+        let falling: Vec<f64> = (0..=10).map(|e| s.rate(0.1, e)).collect();
+        assert!(falling.windows(2).all(|w| w[1] < w[0]), "{falling:?}");
+        // Symmetric about the middle: α_e + α_(T−e) = α + α_min.
+        for e in 0..=10 {
+            let sum = s.rate(0.1, e) + s.rate(0.1, 10 - e);
+            assert!((sum - 0.101).abs() < 1e-15, "e = {e}: {sum}");
+        }
+    }
+
+    #[test]
+    fn step_cuts_by_gamma_every_k_epochs() {
+        let s = LrSchedule::Step {
+            every: 3,
+            gamma: 0.5,
+        };
+        let rates: Vec<f64> = (0..8).map(|e| s.rate(0.8, e)).collect();
+        assert_eq!(rates, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]);
+        assert_eq!(s.rate(0.8, u64::MAX), 0.0);
+        assert_eq!(LrSchedule::Constant.rate(0.8, 1234), 0.8);
+    }
+
+    #[test]
+    fn at_changes_only_the_learning_rate() {
+        let s = LrSchedule::Step {
+            every: 1,
+            gamma: 0.5,
+        };
+        let Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } = s.at(&ADAM, 2)
+        else {
+            panic!("not adam");
+        };
+        assert_eq!((lr, beta1, beta2, eps), (0.0025, 0.9, 0.999, 1e-8));
+        assert_eq!(LrSchedule::Constant.at(&ADAM, 7), ADAM);
+    }
+
+    #[test]
+    fn settings_resolve_with_defaults_and_refuse_what_is_wrong() {
+        let cosine = settings(ScheduleKind::Cosine).resolve(&ADAM, 40).unwrap();
+        assert_eq!(
+            cosine,
+            LrSchedule::Cosine {
+                epochs: 40,
+                min_lr: 0.0
+            }
+        );
+        assert_eq!(
+            cosine.describe().as_deref(),
+            Some("cosine to 0 over 40 epochs")
+        );
+        let step = ScheduleSettings {
+            every: Some(5),
+            ..settings(ScheduleKind::Step)
+        };
+        assert_eq!(
+            step.resolve(&ADAM, 40).unwrap(),
+            LrSchedule::Step {
+                every: 5,
+                gamma: 0.1
+            }
+        );
+        let lbfgs = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 10,
+            gtol: 1e-7,
+        };
+        assert!(settings(ScheduleKind::Constant).resolve(&lbfgs, 9).is_ok());
+        for (s, opt, says) in [
+            (settings(ScheduleKind::Cosine), lbfgs, "L-BFGS"),
+            (settings(ScheduleKind::Step), ADAM, "needs --lr-every"),
+            (
+                ScheduleSettings {
+                    gamma: Some(0.5),
+                    min_lr: Some(0.0),
+                    ..settings(ScheduleKind::Constant)
+                },
+                ADAM,
+                "--lr-schedule constant does not use --lr-min, --lr-gamma",
+            ),
+            (
+                ScheduleSettings {
+                    min_lr: Some(0.01),
+                    ..settings(ScheduleKind::Cosine)
+                },
+                ADAM,
+                "--lr-min must be at least 0 and below --lr (0.01)",
+            ),
+            (
+                ScheduleSettings {
+                    epochs: Some(0),
+                    ..settings(ScheduleKind::Cosine)
+                },
+                ADAM,
+                "--lr-epochs",
+            ),
+            (
+                ScheduleSettings {
+                    every: Some(2),
+                    gamma: Some(1.5),
+                    ..settings(ScheduleKind::Step)
+                },
+                ADAM,
+                "--lr-gamma must be in (0, 1]",
+            ),
+        ] {
+            let e = s.resolve(&opt, 10).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}
