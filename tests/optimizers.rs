@@ -122,6 +122,28 @@ fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
+/// `epochs` epochs of the reference `r` against `independent`'s losses
+/// and final θ, to 1e-10; returns the reference's (losses, θ).
+fn assert_follows(
+    name: &str,
+    r: &mut Reference,
+    epochs: usize,
+    (want_losses, want_theta): (Vec<f64>, Vec<f32>),
+) -> (Vec<f64>, Vec<f32>) {
+    let mut losses = Vec::new();
+    r.run(epochs, &mut losses).unwrap();
+    assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
+    let theta = r.params().unwrap();
+    assert_close(
+        &format!("{name} params"),
+        &f64s(&theta),
+        &f64s(&want_theta),
+        1e-10,
+        1e-10,
+    );
+    (losses, theta)
+}
+
 #[test]
 fn reference_steps_match_an_independent_implementation() {
     let data = Dataset::synthetic(50, 3, 4).unwrap();
@@ -135,19 +157,9 @@ fn reference_steps_match_an_independent_implementation() {
         for (hidden, act) in nets {
             let name = format!("{} {hidden:?} {act}", opt.describe());
             let m = model(&data, hidden, act, 8);
-            let (want_losses, want_theta) = independent(opt, &m, &data, 100, None, None);
+            let want = independent(opt, &m, &data, 100, None, None);
             let mut r = Reference::new(&m, &data, opt);
-            let mut losses = Vec::new();
-            r.run(100, &mut losses).unwrap();
-            assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
-            let theta = r.params().unwrap();
-            assert_close(
-                &format!("{name} params"),
-                &f64s(&theta),
-                &f64s(&want_theta),
-                1e-10,
-                1e-10,
-            );
+            let (losses, _) = assert_follows(&name, &mut r, 100, want);
             // The run moved: a rule that did nothing would fail here.
             assert!(losses[99] < losses[0], "{name}: {losses:?}");
         }
@@ -193,21 +205,12 @@ fn reference_mini_batches_match_an_independent_implementation() {
             let name = format!("{} in batches of {size}", opt.describe());
             let batches = MiniBatches { size, seed: 11 };
             let m = model(&data, &[5], Activation::Tanh, 8);
-            let (want_losses, want_theta) = independent(opt, &m, &data, 20, Some(batches), None);
+            let want = independent(opt, &m, &data, 20, Some(batches), None);
             let mut r = Reference::new(&m, &data, opt).with_batches(Some(batches));
-            let mut losses = Vec::new();
-            r.run(20, &mut losses).unwrap();
-            assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
-            assert_close(
-                &format!("{name} params"),
-                &f64s(&r.params().unwrap()),
-                &f64s(&want_theta),
-                1e-10,
-                1e-10,
-            );
+            let (_, theta) = assert_follows(&name, &mut r, 20, want);
             let steps = r.optimizer_state().unwrap().steps;
             assert_eq!(steps, 20 * batches.per_epoch(50) as u64, "{name}");
-            assert_ne!(r.params().unwrap(), m.params, "{name}: nothing moved");
+            assert_ne!(theta, m.params, "{name}: nothing moved");
         }
     }
 }
@@ -340,22 +343,11 @@ fn reference_schedules_match_an_independent_implementation() {
                 let name = format!("{} {schedule:?} {batches:?}", opt.describe());
                 let m = model(&data, &[5], Activation::Tanh, 8);
                 let rate = rate_of(schedule, opt.lr());
-                let (want_losses, want_theta) =
-                    independent(opt, &m, &data, 40, batches, Some(&rate));
+                let want = independent(opt, &m, &data, 40, batches, Some(&rate));
                 let mut r = Reference::new(&m, &data, opt)
                     .with_batches(batches)
                     .with_schedule(schedule);
-                let mut losses = Vec::new();
-                r.run(40, &mut losses).unwrap();
-                assert_close(&format!("{name} losses"), &losses, &want_losses, 0.0, 1e-10);
-                let theta = r.params().unwrap();
-                assert_close(
-                    &format!("{name} params"),
-                    &f64s(&theta),
-                    &f64s(&want_theta),
-                    1e-10,
-                    1e-10,
-                );
+                let (_, theta) = assert_follows(&name, &mut r, 40, want);
                 let (_, constant) = independent(opt, &m, &data, 40, batches, None);
                 let apart = constant
                     .iter()
