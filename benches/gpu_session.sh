@@ -20,7 +20,8 @@
 # and without --precision mixed, mixed alone, tiled, wide on S3 over four
 # other SHADERTRAIN_WIDE_WORKGROUPS, single kernels on S3's and S1's output
 # layers (benches/kernels.rs), the checked shaders and subgroup-free
-# builds against the defaults, then PyTorch eager and torch.compile on S0,
+# builds against the defaults, mini-batches on the GPU against the cpu
+# backend (time to 1e-3 on S1's CSV), then PyTorch eager and torch.compile on S0,
 # S1 and S3; last, each GPU test binary's result twice with 8 test threads
 # (a hang shows as a timeout). Eight files in all, the most a device run
 # brings back. Set SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no
@@ -144,6 +145,18 @@ run() {
     SHADERTRAIN_NO_SUBGROUPS=1 step 40 $st "${b[@]}" --shapes "$two"
     echo "== defaults again, for the two above"
     step 40 $st "${b[@]}" --shapes "$two"
+    # Mini-batches on the GPU against the cpu backend: time to 1e-3 on
+    # S1's CSV, momentum 0.9 at lr 0.1 in batches of 200 (0.44 s on 2 Zen 4
+    # cores), then in batches of 2,000.
+    echo "== mini-batches to 1e-3 on S1's CSV: gpu, then cpu; batches of 200, then 2000"
+    step 20 $st gen --rows 65536 --features 16 --seed 0 --out /tmp/s1.csv > /dev/null
+    for size in 200 2000; do
+      for backend in gpu cpu; do
+        step 30 $st train --data /tmp/s1.csv --hidden 64 --activation tanh --optimizer momentum \
+          --lr 0.1 --batch-size $size --target-loss 1e-3 --max-time 20 --backend $backend |
+          grep -E '^(backend|epochs|loss|time)'
+      done
+    done
     # The CPU peers run too; S2 and S4 would take them minutes.
     echo "== f32 against PyTorch (eager and torch.compile, CUDA and CPU), numpy, JAX"
     step 150 $st "${b[@]}" --shapes "$peer_shapes" "${peers[@]}" --json "$OUT/peers.json"

@@ -307,6 +307,32 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op(&params, &slots), Box::new(twin), None)
         }
+        Kernel::GatherRows => {
+            // The second batch of `rows` rows from a set of 4·rows, in a
+            // reversed order.
+            let all = 4 * rows;
+            let (x_all, y_all) = (
+                values(10, all * inputs, -1.0, 1.0),
+                values(11, all, -1.0, 1.0),
+            );
+            let order: Vec<u32> = (0..all as u32).rev().collect();
+            let order_bits: Vec<f32> = order.iter().map(|&n| f32::from_bits(n)).collect();
+            let counter = [f32::from_bits(1)];
+            let params = Params::gather(rows, inputs, rows);
+            let slots = [
+                Slot::Output(rows * inputs),
+                Slot::Output(rows),
+                Slot::Input(&x_all),
+                Slot::Input(&y_all),
+                Slot::Input(&order_bits),
+                Slot::Input(&counter),
+            ];
+            let op = op(&params, &slots);
+            let twin = move || {
+                ops::gather_rows((&x_all, &y_all), inputs, &order, (1, rows, rows));
+            };
+            (op, Box::new(twin), None)
+        }
         Kernel::FusedSigmoid | Kernel::FusedTanh => {
             return fused_case(ctx, kernels, kernel, shape);
         }

@@ -1,3 +1,4 @@
+// The data kernels.
 // synthesize: the synthetic data for one chunk of rows, generated on
 // the device so a large batch never crosses the bus. X ~ U(−1, 1) comes from
 // the same counter-based hash as src/rng.rs, bit for bit; y = sin(π·x0)·
@@ -62,4 +63,28 @@ fn synthesize(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         y += 0.5 * x2;
     }
     y_out[row] = y;
+}
+
+// gather_rows: one mini-batch's rows, in the epoch's order, copied out of
+// the whole training set: batch row i (i < rows) is row
+// order[batches[0]·stride + i] of X and y, where batches[0] counts the
+// batches the epoch has done (the update of each advances it) and stride
+// is the batch size. The host writes the order before each epoch.
+@group(0) @binding(3) var<storage, read> x_all: array<f32>;   // (N, inputs)
+@group(0) @binding(4) var<storage, read> y_all: array<f32>;   // (N)
+@group(0) @binding(5) var<storage, read> order: array<u32>;   // (N)
+@group(0) @binding(6) var<storage, read> batches: array<u32>; // (1)
+
+@compute @workgroup_size(LINEAR)
+fn gather_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = linear_workgroup(wid, nwg) * LINEAR + lid.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let n = order[batches[0] * p.stride + row];
+    let f = p.inputs;
+    for (var j = 0u; j < f; j++) {
+        x_out[row * f + j] = x_all[n * f + j];
+    }
+    y_out[row] = y_all[n];
 }

@@ -203,9 +203,10 @@ pub struct TrainArgs {
     /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
     /// updates), each from the exact gradient of those rows' mean squared
     /// error. The loss reported per epoch is still that of every training
-    /// row. On the cpu and reference backends, with gd, momentum, nesterov
-    /// or adam; `--backend auto` then trains on the CPU [default: the full
-    /// batch, one update per epoch].
+    /// row. With gd, momentum, nesterov or adam, in f32 or on the reference;
+    /// `--backend auto` then trains on the CPU, and `--backend gpu` gathers
+    /// each batch on the device [default: the full batch, one update per
+    /// epoch].
     #[arg(long, value_name = "B")]
     pub batch_size: Option<usize>,
 

@@ -8,6 +8,7 @@ use common::kernels::{
     check_backprop, check_forward, check_fused, check_gradient_partials, layer_params, theta,
 };
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
+use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::ops;
 use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
@@ -403,6 +404,50 @@ fn extreme_pre_activations_stay_finite_and_correct() {
             &want,
             1e-6,
             0.0,
+        );
+    }
+}
+
+/// gather_rows against its twin, bit for bit: the first, a middle and the
+/// last, shorter batch of 37 rows in batches of 8, in a shuffled order.
+#[test]
+fn gathered_rows_match_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let (n, features, size) = (37, 3, 8);
+    let x = uniform(801, n * features, -1.0, 1.0);
+    let y = uniform(802, n, -1.0, 1.0);
+    let order: Vec<u32> = (MiniBatches { size, seed: 4 }.order(n, 1))
+        .iter()
+        .map(|&i| i as u32)
+        .collect();
+    let order_bits: Vec<f32> = order.iter().map(|&i| f32::from_bits(i)).collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (batch, rows) in [(0, 8), (2, 8), (4, 5)] {
+        let counter = [f32::from_bits(batch as u32)];
+        let got = run(
+            &ctx,
+            &kernels,
+            Kernel::GatherRows,
+            &Params::gather(rows, features, size),
+            &[
+                Slot::Output(rows * features),
+                Slot::Output(rows),
+                Slot::Input(&x),
+                Slot::Input(&y),
+                Slot::Input(&order_bits),
+                Slot::Input(&counter),
+            ],
+        )
+        .unwrap();
+        let (want_x, want_y) = ops::gather_rows((&x, &y), features, &order, (batch, size, rows));
+        assert_eq!(bits(&got[0]), bits(&want_x), "X of batch {batch}");
+        assert_eq!(bits(&got[1]), bits(&want_y), "y of batch {batch}");
+        // Not the identity by accident.
+        assert_ne!(
+            want_y,
+            y[batch * size..batch * size + rows],
+            "batch {batch}"
         );
     }
 }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::{reference, Fast, Reference};
 use shadertrain::data::Dataset;
-use shadertrain::gpu::{GpuTrainer, KernelChoice, Source};
+use shadertrain::gpu::{GpuTrainer, KernelChoice, Source, Updates};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
 use shadertrain::optim::{LrSchedule, Optimizer};
@@ -404,8 +404,12 @@ fn gpu_schedules_match_the_reference_across_submits() {
         let schedule = cosine(&opt);
         let m = model(&data, &[7], Activation::Tanh, 3);
         let source = Source::Host(&data);
-        let mut g =
-            GpuTrainer::with_schedule(gpu().unwrap(), &m, source, opt, schedule, choice).unwrap();
+        let updates = Updates {
+            opt,
+            schedule,
+            batches: None,
+        };
+        let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
         let mut r = Reference::new(&m, &data, opt).with_schedule(schedule);
         let (mut got, mut want) = (Vec::new(), Vec::new());
         g.run(300, &mut got).unwrap();
@@ -420,6 +424,96 @@ fn gpu_schedules_match_the_reference_across_submits() {
             1e-3,
         );
     }
+}
+
+/// The GPU's mini-batch epochs follow the reference's in every kernel
+/// family: the same shuffles (gathered on the device), last batches of 12
+/// and 44 rows, and schedules.
+#[test]
+fn gpu_mini_batch_trajectories_match_the_reference() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    let step = LrSchedule::Step {
+        every: 3,
+        gamma: 0.5,
+    };
+    for (opt, choice, size, schedule) in [
+        (
+            Optimizer::gd(0.1),
+            KernelChoice::Fused,
+            32,
+            LrSchedule::Constant,
+        ),
+        (MOMENTUM, KernelChoice::Layered, 32, LrSchedule::Constant),
+        (ADAM, KernelChoice::Tiled, 100, LrSchedule::Constant),
+        (NESTEROV, KernelChoice::Wide, 64, schedules(&NESTEROV)[0]),
+        (ADAM, KernelChoice::Fused, 64, step),
+    ] {
+        let minis = MiniBatches { size, seed: 5 };
+        let batches = Some(minis);
+        let m = model(&data, &[9], Activation::Tanh, 3);
+        let updates = Updates {
+            opt,
+            schedule,
+            batches,
+        };
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+        let mut r = Reference::new(&m, &data, opt)
+            .with_batches(batches)
+            .with_schedule(schedule);
+        let name = format!(
+            "gpu {choice:?} {} {schedule:?} batches of {size}",
+            opt.describe()
+        );
+        assert!(
+            Backend::describe(&g).ends_with(&format!("mini-batches of {size}")),
+            "{name}"
+        );
+        assert_tracks(&name, &mut g, &mut r);
+        assert_eq!(
+            g.optimizer_state().unwrap().steps,
+            100 * minis.per_epoch(300) as u64,
+            "{name}"
+        );
+    }
+}
+
+/// 300 mini-batch epochs in one `run`: two histories' worth (256, then
+/// 44), the shuffles and Adam's factors continuing across them; a rerun
+/// gives the same bits.
+#[test]
+fn gpu_mini_batches_run_past_one_history_and_rerun_identically() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(90, 3, 7).unwrap();
+    let m = model(&data, &[6], Activation::Sigmoid, 2);
+    let batches = Some(MiniBatches { size: 40, seed: 9 });
+    let updates = Updates {
+        opt: ADAM,
+        schedule: LrSchedule::Constant,
+        batches,
+    };
+    let run = || {
+        let source = Source::Host(&data);
+        let choice = KernelChoice::Layered;
+        let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+        let mut losses = Vec::new();
+        g.run(300, &mut losses).unwrap();
+        (losses, g.params().unwrap())
+    };
+    let (losses, params) = run();
+    let mut r = Reference::new(&m, &data, ADAM).with_batches(batches);
+    let mut want = Vec::new();
+    r.run(300, &mut want).unwrap();
+    assert_close("losses", &losses, &want, 0.0, 1e-3);
+    assert_close(
+        "params",
+        &f64s(&params),
+        &f64s(&r.params().unwrap()),
+        1e-4,
+        1e-3,
+    );
+    assert_eq!(run(), (losses, params));
 }
 
 #[test]

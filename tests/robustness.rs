@@ -95,6 +95,8 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
     if have_gpu() {
         resume_is_bit_exact("gpu");
         resume_is_bit_exact_with("gpu", COSINE);
+        let adam = ["--batch-size", "64", "--optimizer", "adam", "--lr", "0.01"];
+        resume_is_bit_exact_with("gpu", &adam);
     }
 }
 
@@ -617,17 +619,28 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
 /// before opening a device, and `auto` trains on the cpu backend and says
 /// so.
 #[test]
-fn mini_batches_pick_the_cpu_and_the_gpu_backend_refuses_them() {
+fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let m = path(&dir, "m.st");
     let more = ["--epochs", "3", "--batch-size", "16", "--save", &m];
-    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "gpu", &more));
+    let mut mixed = train_synthetic("50", "2", "gpu", &more);
+    mixed.extend(["--precision", "mixed"]);
+    let (ok, _, err) = shadertrain(&mixed);
     assert!(!ok);
-    assert!(
-        err.contains("--batch-size runs on the cpu and reference backends"),
-        "{err}"
-    );
+    assert!(err.contains("--batch-size trains in f32"), "{err}");
     assert!(!Path::new(&m).exists());
+    if have_gpu() {
+        // The synthetic rows are made on the host, for the gather.
+        let (ok, out, err) = shadertrain(&train_synthetic("50", "2", "gpu", &more));
+        assert!(ok, "{err}");
+        assert!(out.contains("kernels, mini-batches of 16"), "{out}");
+        assert!(
+            out.contains("batches   4 per epoch, of up to 16 rows each: 12 updates this run"),
+            "{out}"
+        );
+        assert!(Path::new(&m).exists());
+        std::fs::remove_file(&m).unwrap();
+    }
     let (ok, out, err) = shadertrain(&train_synthetic("50", "2", "auto", &more));
     assert!(ok, "{err}");
     assert!(

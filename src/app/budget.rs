@@ -16,7 +16,10 @@ use crate::{memory, units};
 
 /// What `--batch-size` adds on `rows` rows of `features` features: each
 /// epoch's order of the rows, and the cpu backend's copy of the rows in
-/// that order, or the reference's copy of one batch. `None` on overflow.
+/// that order, or the reference's copy of one batch; on the GPU the
+/// order's u32 upload and, on a software adapter (whose device memory is
+/// the host's), the device's copy of every row and of one batch. `None` on
+/// overflow.
 fn mini_batch_bytes(
     batch: Option<usize>,
     device: &Device,
@@ -24,13 +27,18 @@ fn mini_batch_bytes(
     features: usize,
 ) -> Option<u64> {
     let order = memory::product(&[rows, std::mem::size_of::<usize>()]);
-    let copied = match (batch, device) {
-        (Some(_), Device::Cpu) => rows,
-        (Some(b), Device::Reference) => b.min(rows),
-        _ => return Some(0),
+    let (copied, upload) = match (batch, device) {
+        (Some(_), Device::Cpu) => (rows, 0),
+        (Some(b), Device::Reference) => (b.min(rows), 0),
+        (Some(b), Device::Gpu(ctx)) if gpu::context::is_software(&ctx.info) => {
+            (rows.checked_add(b.min(rows))?, rows)
+        }
+        (Some(_), Device::Gpu(_)) => (0, rows),
+        (None, _) => return Some(0),
     };
     memory::sum(&[
         order,
+        memory::product(&[upload, 4]),
         memory::product(&[copied, features.checked_add(1)?, 4]),
     ])
 }

@@ -93,12 +93,14 @@ impl RunOptions {
             seed: args.seed,
             init: args.init.clone(),
             patience: args.patience,
-            // The split and the statistics need the rows on the host.
+            // The split, the statistics and the mini-batches' gather
+            // need the rows on the host.
             on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
                 && args.synthetic.is_some()
                 && args.data.is_none()
                 && !args.standardize
-                && args.validation_split.is_none(),
+                && args.validation_split.is_none()
+                && args.batch_size.is_none(),
             standardize: args.standardize,
             validation_split: args.validation_split,
             shards: args

@@ -648,18 +648,13 @@ impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
         let backend = match (config.backend, config.run.batch_size) {
-            (BackendChoice::Kind(BackendKind::Gpu), Some(_)) => {
-                bail!("--batch-size runs on the cpu and reference backends; the gpu backend trains on the full batch (leave out --batch-size, or use --backend cpu)")
-            }
-            (BackendChoice::Auto, Some(_)) if mixed => {
-                bail!(
-                    "--batch-size trains on the CPU, which computes in f32; leave out --precision"
-                )
+            (_, Some(_)) if mixed => {
+                bail!("--batch-size trains in f32; leave out --precision")
             }
             (BackendChoice::Auto, Some(b)) => {
                 super::notice(
                     config.quiet,
-                    &format!("training on the CPU: mini-batches (--batch-size {b}) run on the cpu backend"),
+                    &format!("training on the CPU: mini-batches (--batch-size {b}) run on the cpu backend unless --backend gpu asks for the GPU"),
                 );
                 BackendChoice::Kind(BackendKind::Cpu)
             }
@@ -757,6 +752,11 @@ fn open_backend<'a>(
 ) -> Result<Box<dyn Backend + 'a>> {
     let (opt, kernels) = (config.run.optimizer, config.kernels);
     let schedule = config.run.lr_schedule;
+    let updates = gpu::Updates {
+        opt,
+        schedule,
+        batches: config.run.batches(),
+    };
     let backend = match (device, &data.train) {
         // The synthetic rows, generated on the GPU.
         (Device::Gpu(ctx), None) => {
@@ -766,7 +766,7 @@ fn open_backend<'a>(
                 seed,
                 first: 0,
             };
-            let g = GpuTrainer::with_schedule(*ctx, model, source, opt, schedule, kernels)?;
+            let g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
             with_optimizer(g, model, opt)
         }
         (_, None) => {
@@ -799,7 +799,7 @@ fn open_backend<'a>(
         }
         (Device::Gpu(ctx), Some(rows)) => {
             let source = gpu::Source::Host(rows);
-            let g = GpuTrainer::with_schedule(*ctx, model, source, opt, schedule, kernels)?;
+            let g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
             with_optimizer(g, model, opt)
         }
     };

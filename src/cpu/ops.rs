@@ -265,6 +265,25 @@ pub fn count_epoch(counter: &mut u32) {
     *counter += 1;
 }
 
+/// The twin of `gather_rows`: the `rows` rows of batch `batch` (batches of
+/// `size` rows) of the whole set (`x_all`, `features` wide, and `y_all`),
+/// taken in `order`. → x: (rows, features), y: (rows)
+pub fn gather_rows(
+    (x_all, y_all): (&[f32], &[f32]),
+    features: usize,
+    order: &[u32],
+    (batch, size, rows): (usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>) {
+    let picked = &order[batch * size..batch * size + rows];
+    let x = picked
+        .iter()
+        .flat_map(|&n| &x_all[n as usize * features..(n as usize + 1) * features])
+        .copied()
+        .collect();
+    let y = picked.iter().map(|&n| y_all[n as usize]).collect();
+    (x, y)
+}
+
 /// The twin of `synthesize`: `rows` rows of the synthetic task's X
 /// (`features` wide, the first of them value number `first` of the whole
 /// data set, bit for bit as [`crate::data::Dataset::synthetic`]) and y.

@@ -124,6 +124,28 @@ pub(crate) struct Targets<'a> {
     pub grad: &'a wgpu::Buffer,
 }
 
+/// The rows a recording reads: a trainer's source, or a mini-batch's
+/// buffers on the device, which `gather_rows` refills before each batch
+/// (one chunk; the caller's plan must have one).
+#[derive(Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    Source(Source<'a>),
+    Batch {
+        x: &'a wgpu::Buffer,
+        y: &'a wgpu::Buffer,
+        rows: usize,
+    },
+}
+
+impl Rows<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Rows::Source(s) => s.rows(),
+            Rows::Batch { rows, .. } => *rows,
+        }
+    }
+}
+
 /// A trainer's passes.
 pub(crate) struct Passes {
     /// Forward, backward, reductions and the update: one epoch.
@@ -145,7 +167,7 @@ pub(crate) fn record(
     ctx: &Context,
     kernels: &Kernels,
     model: &Model,
-    data: Source<'_>,
+    data: Rows<'_>,
     plan: &Plan,
     opt: &Optimizer,
     targets: &Targets<'_>,
@@ -523,12 +545,23 @@ impl Chunk<'_> {
 /// host, or generated on the device by a step added to `setup`.
 fn chunk_data(
     rec: &mut Recorder<'_>,
-    data: Source<'_>,
+    data: Rows<'_>,
     c: usize,
     (start, rows): (usize, usize),
     features: usize,
     setup: &mut Vec<Step>,
 ) -> Result<(wgpu::Buffer, wgpu::Buffer)> {
+    let data = match data {
+        Rows::Batch { x, y, rows: all } if (start, rows) == (0, all) => {
+            return Ok((x.clone(), y.clone()));
+        }
+        Rows::Batch { rows, .. } => {
+            return Err(Error::Config(format!(
+                "a batch of {rows} rows needs more than one chunk on this adapter; use a smaller --batch-size"
+            )))
+        }
+        Rows::Source(s) => s,
+    };
     match data {
         Source::Host(d) => Ok((
             buffers::storage_with(

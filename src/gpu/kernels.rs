@@ -220,8 +220,8 @@ pub enum Kernel {
     /// `CountEpoch`). Twin: `ops::reduce_update` with adam; tested by
     /// `gpu_vs_cpu::reduce_updates_match_twin`.
     ReduceAdam,
-    /// Advances the batch's epoch counter after `ReduceAdam` or a scheduled update. Twin: `ops::count_epoch`; tested by
-    /// `gpu_vs_cpu::reduce_updates_match_twin`.
+    /// Advances the batch's epoch counter after `ReduceAdam` or a scheduled update. Twin:
+    /// `ops::count_epoch`; tested by `gpu_vs_cpu::reduce_updates_match_twin`.
     CountEpoch,
     /// The last sums' loss into the history, without an update. Twin: `ops::reduce_eval`; tested by
     /// `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
@@ -229,6 +229,9 @@ pub enum Kernel {
     /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed. Twin:
     /// `ops::synthesize`; tested by `gpu_vs_cpu::synthesized_data_matches_the_cpu_generator`.
     Synthesize,
+    /// A mini-batch's rows of X and y, in the epoch's order, from the whole set. Twin:
+    /// `ops::gather_rows`; tested by `gpu_vs_cpu::gathered_rows_match_twin`.
+    GatherRows,
     /// One hidden layer of σ: the whole gradient and loss per row group. Twin: `ops::fused` with
     /// sigmoid; tested by `gpu_vs_cpu::fused_gradients_match_twins` and
     /// `kernel_props::fused_gradients_match_their_twins`.
@@ -311,7 +314,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 37] = [
+    pub const ALL: [Kernel; 38] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -329,6 +332,7 @@ impl Kernel {
         Kernel::CountEpoch,
         Kernel::ReduceEval,
         Kernel::Synthesize,
+        Kernel::GatherRows,
         Kernel::FusedSigmoid,
         Kernel::FusedTanh,
         Kernel::ForwardTiledSigmoid,
@@ -455,7 +459,7 @@ impl Kernel {
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
             | Kernel::ReduceEval => Family::Update,
-            Kernel::Synthesize => Family::Synth,
+            Kernel::Synthesize | Kernel::GatherRows => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
             Kernel::OutputResidualSubgroup => Family::OutputSubgroup,
             Kernel::ToHalf
@@ -493,6 +497,7 @@ impl Kernel {
             Kernel::CountEpoch => "count_epoch",
             Kernel::ReduceEval => "reduce_eval",
             Kernel::Synthesize => "synthesize",
+            Kernel::GatherRows => "gather_rows",
             Kernel::FusedSigmoid => "fused_sigmoid",
             Kernel::FusedTanh => "fused_tanh",
             Kernel::ForwardTiledSigmoid => "forward_tiled_sigmoid",
@@ -542,6 +547,8 @@ impl Kernel {
             Kernel::CountEpoch => &[4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
             Kernel::Synthesize => &[0, 1, 2],
+            // the batch's X and y, then the whole set's, the order, the batch counter
+            Kernel::GatherRows => &[0, 1, 2, 3, 4, 5, 6],
             Kernel::FusedSigmoid | Kernel::FusedTanh => &[0, 1, 2, 3, 4],
             Kernel::ToHalf => &[0, 1, 2],
             Kernel::ForwardCoopSigmoid | Kernel::ForwardCoopTanh => &[0, 3, 4, 5, 6],
@@ -613,7 +620,7 @@ impl Kernel {
             | Kernel::ReduceAdam => up(p.len, LINEAR_WORKGROUP),
             Kernel::CountEpoch => 1,
             Kernel::ReduceEval => 1,
-            Kernel::Synthesize => up(p.rows, LINEAR_WORKGROUP),
+            Kernel::Synthesize | Kernel::GatherRows => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
             Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => {
                 up(p.rows, TILED_M) * up(p.outputs, TILED_N)
@@ -808,11 +815,13 @@ impl Kernel {
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
     ///   `reduce_eval`, `count_epoch`: history[counter[0]] and the
-    ///   per-epoch factors corrections[2·counter[0]] are indexed by a value in device memory,
-    ///   kept below MAX_BATCH by the trainer's protocol (zeroed before each
-    ///   submit of at most MAX_BATCH epochs) and not by anything the host
-    ///   can check per dispatch. They run once per epoch over p + 1 values.
+    ///   per-epoch factors corrections[2·counter[0]] are indexed by a value
+    ///   in device memory, kept below MAX_BATCH by the trainer's protocol
+    ///   (zeroed before each submit of at most MAX_BATCH epochs) and not by
+    ///   anything the host can check per dispatch. They run once per epoch over p + 1 values.
     /// - `synthesize`: runs once per run, before training.
+    /// - `gather_rows`: reads the row numbers the host wrote into the
+    ///   order, at an offset from the batch counter in device memory.
     /// - `fused_*`: its indices depend on the pipeline's override constants
     ///   (F, H, HB, TILE) as well as the uniform block, and a `Step` does not
     ///   see the constants its pipeline was built with.
@@ -852,6 +861,7 @@ impl Kernel {
             | Kernel::CountEpoch
             | Kernel::ReduceEval
             | Kernel::Synthesize
+            | Kernel::GatherRows
             | Kernel::FusedSigmoid
             | Kernel::FusedTanh
             | Kernel::ForwardCoopSigmoid
@@ -871,7 +881,7 @@ impl Kernel {
     /// - no workgroup memory: `forward_*`, `backprop_*`,
     ///   `backprop_output_*`, `weight_grad`, `weight_grad_output`,
     ///   `bias_grad`, `reduce` and the other update.wgsl kernels,
-    ///   `synthesize`.
+    ///   `synthesize`, `gather_rows`.
     /// - `forward_tiled_*`: each step, invocation t < 256 writes
     ///   a_tile[(lk + q)·16 + lr/4][lr % 4] and the same of w_tile for q <
     ///   4 (lk = 4·(t % 4), lr = t / 4), which is every component of all
@@ -1156,6 +1166,17 @@ impl Params {
             Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => {}
         }
         p
+    }
+
+    /// The gather_rows kernel's block: a batch of `rows` rows of
+    /// `features` values, from batches of `size` rows.
+    pub fn gather(rows: usize, features: usize, size: usize) -> Params {
+        Params {
+            rows: rows as u32,
+            inputs: features as u32,
+            stride: size as u32,
+            ..Params::default()
+        }
     }
 
     /// The synthesize kernel's block: `rows` rows of `features` values, the

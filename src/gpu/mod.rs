@@ -6,6 +6,7 @@
 //! the kernel benchmark; `runtime_dir` quiets the Vulkan stack before the
 //! first instance.
 
+mod batched;
 pub mod buffers;
 pub mod context;
 pub(crate) mod epoch;
@@ -20,4 +21,4 @@ pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
 pub use plan::{KernelChoice, KernelFamily, Plan};
-pub use trainer::{GpuTrainer, Source};
+pub use trainer::{GpuTrainer, Source, Updates};

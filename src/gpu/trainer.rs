@@ -9,11 +9,13 @@
 
 use std::sync::Arc;
 
+use crate::batches::MiniBatches;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::gpu::batched::{Batched, Shared};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
-use crate::gpu::epoch::{self, Step, Targets};
+use crate::gpu::epoch::{self, Rows, Step, Targets};
 use crate::gpu::kernels::Kernels;
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
@@ -64,6 +66,25 @@ impl Source<'_> {
     }
 }
 
+/// How a trainer's updates are made: the optimizer, the learning rate by
+/// epoch, and mini-batches (`None`: one full-batch update per epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Updates {
+    pub opt: Optimizer,
+    pub schedule: LrSchedule,
+    pub batches: Option<MiniBatches>,
+}
+
+impl Updates {
+    /// `opt` at a constant rate, full-batch.
+    pub fn of(opt: Optimizer) -> Updates {
+        Updates {
+            opt,
+            ..Updates::default()
+        }
+    }
+}
+
 pub struct GpuTrainer {
     /// The device, owned or shared with other trainers (the tests share
     /// one per process).
@@ -99,6 +120,8 @@ pub struct GpuTrainer {
     evaluate: Vec<Step>,
     /// Forward, backward and the sums into `grad`, without an update.
     gradient: Vec<Step>,
+    /// Mini-batches: the batch passes, after `evaluate`, make an epoch.
+    batched: Option<Batched>,
     /// Held so the bind groups' buffers outlive every submit.
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -126,16 +149,17 @@ impl GpuTrainer {
         opt: Optimizer,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
-        GpuTrainer::with_schedule(ctx, model, data, opt, LrSchedule::Constant, choice)
+        GpuTrainer::with_updates(ctx, model, data, Updates::of(opt), choice)
     }
 
-    /// As [`GpuTrainer::with`], the learning rate following `schedule`.
-    pub fn with_schedule(
+    /// As [`GpuTrainer::with`], the updates made as `updates` says.
+    /// Mini-batches need the rows on the host, in f32 (not
+    /// `--precision mixed`).
+    pub fn with_updates(
         ctx: impl Into<Arc<Context>>,
         model: &Model,
         data: Source<'_>,
-        opt: Optimizer,
-        schedule: LrSchedule,
+        updates: Updates,
         choice: KernelChoice,
     ) -> Result<GpuTrainer> {
         let ctx = ctx.into();
@@ -143,7 +167,7 @@ impl GpuTrainer {
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
         let need = plan.device_bytes(layout, data.rows());
-        GpuTrainer::build(ctx, model, data, opt, schedule, plan).map_err(|e| match e {
+        GpuTrainer::build(ctx, model, data, updates, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
                 need: Some(need),
@@ -178,10 +202,14 @@ impl GpuTrainer {
         ctx: Arc<Context>,
         model: &Model,
         data: Source<'_>,
-        opt: Optimizer,
-        schedule: LrSchedule,
+        updates: Updates,
         plan: Plan,
     ) -> Result<GpuTrainer> {
+        let Updates {
+            opt,
+            schedule,
+            batches,
+        } = updates;
         let kernels = Kernels::new(&ctx)?;
         let p = model.layout.len();
         let theta = buffers::storage_with(&ctx, "theta", &model.params)?;
@@ -217,7 +245,38 @@ impl GpuTrainer {
             scheduled: !schedule.is_constant(),
             grad: &grad,
         };
-        let passes = epoch::record(&ctx, &kernels, model, data, &plan, &opt, &targets)?;
+        let passes = epoch::record(
+            &ctx,
+            &kernels,
+            model,
+            Rows::Source(data),
+            &plan,
+            &opt,
+            &targets,
+        )?;
+        let batched = match (batches, data) {
+            (None, _) => None,
+            (Some(_), _) if plan.mixed => {
+                return Err(Error::Config(
+                    "mini-batches on the GPU run in f32; leave out --precision".into(),
+                ))
+            }
+            (Some(batches), Source::Host(rows)) => {
+                let shared = Shared {
+                    theta: &theta,
+                    state: state.as_ref().map(|s| &s[0]),
+                    opt: &opt,
+                    schedule: &schedule,
+                    family: plan.family,
+                };
+                Some(Batched::new(&ctx, &kernels, model, rows, batches, shared)?)
+            }
+            (Some(_), Source::Synthetic { .. }) => {
+                return Err(Error::Config(
+                    "mini-batches on the GPU gather from rows uploaded from the host, not generated on the device".into(),
+                ))
+            }
+        };
         let mut keep = passes.keep;
         keep.push(partials);
         Ok(GpuTrainer {
@@ -240,6 +299,7 @@ impl GpuTrainer {
             epoch: passes.epoch,
             evaluate: passes.evaluate,
             gradient: passes.gradient,
+            batched,
             _buffers: keep,
         })
     }
@@ -301,6 +361,48 @@ impl GpuTrainer {
 }
 
 impl GpuTrainer {
+    /// `epochs` mini-batch epochs (at most MAX_BATCH per history), one
+    /// submit each: the loss of every row into the history, then the
+    /// batches; the losses are read back once, after the last.
+    fn run_batched(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        let Some(batched) = self.batched.as_mut() else {
+            return Ok(());
+        };
+        for first in (0..epochs).step_by(MAX_BATCH) {
+            let m = (epochs - first).min(MAX_BATCH);
+            // The evaluate pass appends each epoch's loss at this counter.
+            self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
+            for k in 0..m {
+                batched.write_epoch(&self.ctx, &self.opt, &self.schedule, self.steps);
+                let mut encoder =
+                    self.ctx
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("mini-batch epoch"),
+                        });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("mini-batch epoch"),
+                        timestamp_writes: None,
+                    });
+                    for s in &self.evaluate {
+                        s.record(&self.kernels, &mut pass);
+                    }
+                    batched.record(&self.kernels, &mut pass);
+                }
+                self.steps += batched.per_epoch() as u64;
+                if k + 1 < m {
+                    self.ctx.queue.submit([encoder.finish()]);
+                } else {
+                    self.staging.copy_from(&mut encoder, &self.history, m);
+                    let batch = self.staging.finish(&self.ctx, encoder, m)?;
+                    losses.extend(batch.iter().map(|&l| l as f64));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The factors of the next `epochs` epochs, into `corrections`: Adam's
     /// (from the epoch's scheduled rate), or a scheduled rule's rate.
     fn write_corrections(&self, epochs: usize) {
@@ -332,8 +434,12 @@ impl Objective for GpuTrainer {
             Some(products) if self.plan.mixed => format!(", {}", products.name()),
             _ => String::new(),
         };
+        let batches = match &self.batched {
+            Some(b) => format!(", mini-batches of {}", b.batches.size),
+            None => String::new(),
+        };
         format!(
-            "gpu: {}, {} kernels{precision}",
+            "gpu: {}, {} kernels{precision}{batches}",
             crate::gpu::context::describe(&self.ctx.info),
             self.family().name()
         )
@@ -376,6 +482,9 @@ impl Backend for GpuTrainer {
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        if self.batched.is_some() {
+            return self.run_batched(epochs, losses);
+        }
         let mut done = 0;
         while done < epochs {
             let m = (epochs - done).min(MAX_BATCH);

@@ -1,0 +1,193 @@
+//! Mini-batches on the GPU (`--batch-size`). An epoch is the loss of every
+//! training row (the trainer's `evaluate` pass, into the epoch's history
+//! slot), then ⌈N/B⌉ batches, each `gather_rows` of its rows in the
+//! epoch's order into the batch buffers and a pass recorded over those B
+//! rows (one chunk) that ends in the update. The last batch, when B does
+//! not divide N, has a pass of its own over the rows left.
+//!
+//! Before each epoch's submit the host writes the epoch's order (the same
+//! Fisher–Yates draw as the CPU backends', `MiniBatches::order_into`), the
+//! per-update factors of its batches (Adam's, or a schedule's rate) and a
+//! zero batch counter, which each batch's update advances: `gather_rows`
+//! reads it to find its rows, and the update its factors.
+
+use crate::batches::MiniBatches;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::buffers;
+use crate::gpu::context::Context;
+use crate::gpu::epoch::{self, Rows, Step, Targets};
+use crate::gpu::kernels::{Kernel, Kernels, Params};
+use crate::gpu::plan::{KernelFamily, Plan};
+use crate::model::Model;
+use crate::optim::{LrSchedule, Optimizer};
+
+/// The batch passes and the buffers they share with the trainer.
+pub(super) struct Batched {
+    pub batches: MiniBatches,
+    /// Training rows, N.
+    rows: usize,
+    per_epoch: usize,
+    /// The epoch's order of the rows, as u32 (N).
+    order: wgpu::Buffer,
+    /// Batches done in the epoch in flight.
+    counter: wgpu::Buffer,
+    /// Two factors per batch of the epoch (Adam's, or a scheduled rate).
+    factors: wgpu::Buffer,
+    /// Gather and pass of a batch of B rows, and of the last, shorter one
+    /// (empty when B divides N).
+    full: Vec<Step>,
+    last: Vec<Step>,
+    /// The order's host copy, kept for its allocation.
+    order_host: Vec<usize>,
+    /// Held so the bind groups' buffers outlive every submit.
+    _buffers: Vec<wgpu::Buffer>,
+}
+
+/// What the batch passes update, shared with the trainer's own passes.
+pub(super) struct Shared<'a> {
+    pub theta: &'a wgpu::Buffer,
+    pub state: Option<&'a wgpu::Buffer>,
+    pub opt: &'a Optimizer,
+    pub schedule: &'a LrSchedule,
+    pub family: KernelFamily,
+}
+
+impl Batched {
+    /// Uploads `data` once more as whole-set buffers for `gather_rows`, and
+    /// records a batch's passes with `shared.family`'s kernels.
+    pub(super) fn new(
+        ctx: &Context,
+        kernels: &Kernels,
+        model: &Model,
+        data: &Dataset,
+        batches: MiniBatches,
+        shared: Shared<'_>,
+    ) -> Result<Batched> {
+        let (rows, features) = (data.rows, data.features);
+        let x_bytes = (rows as u64).saturating_mul(features as u64 * 4);
+        if x_bytes > ctx.max_binding() {
+            return Err(Error::Config(format!(
+                "mini-batches on the GPU gather from X in one binding: {rows} rows × {features} features take {x_bytes} bytes, past this adapter's {} (use --backend cpu)",
+                ctx.max_binding()
+            )));
+        }
+        let size = batches.size.min(rows);
+        let per_epoch = batches.per_epoch(rows);
+        let left = rows - (per_epoch - 1) * size;
+        let p = model.layout.len();
+        let x_all = buffers::storage_with(ctx, "x_all", &data.x)?;
+        let y_all = buffers::storage_with(ctx, "y_all", &data.y)?;
+        let order = buffers::storage(ctx, "batch_order", rows)?;
+        let counter = buffers::storage(ctx, "batch_counter", 1)?;
+        let factors = buffers::storage(ctx, "batch_factors", 2 * per_epoch)?;
+        let history = buffers::storage(ctx, "batch_losses", per_epoch)?;
+        let x = buffers::storage(ctx, "x_batch", size * features)?;
+        let y = buffers::storage(ctx, "y_batch", size)?;
+        let grad = buffers::storage(ctx, "d_theta_batch", p + 1)?;
+        let plan = |rows| Plan::new(&model.layout, rows, ctx.max_binding(), shared.family);
+        let full_plan = plan(size)?;
+        let partials = buffers::storage(ctx, "batch_partials", full_plan.groups * (p + 1))?;
+        let targets = Targets {
+            theta: shared.theta,
+            partials: &partials,
+            history: &history,
+            counter: &counter,
+            state: shared.state,
+            corrections: &factors,
+            scheduled: !shared.schedule.is_constant(),
+            grad: &grad,
+        };
+        let mut keep = Vec::new();
+        let mut batch = |rows: usize, plan: &Plan| -> Result<Vec<Step>> {
+            let gather = Params::gather(rows, features, size);
+            let pipeline = kernels.pipeline(ctx, Kernel::GatherRows)?.clone();
+            let (step, uniform) = Step::new(
+                ctx,
+                pipeline,
+                Kernel::GatherRows,
+                &format!("gather_rows[{rows}]"),
+                &gather,
+                &[&x, &y, &x_all, &y_all, &order, &counter],
+            )?;
+            keep.extend(uniform);
+            let passes = epoch::record(
+                ctx,
+                kernels,
+                model,
+                Rows::Batch { x: &x, y: &y, rows },
+                plan,
+                shared.opt,
+                &targets,
+            )?;
+            keep.extend(passes.keep);
+            Ok(std::iter::once(step).chain(passes.epoch).collect())
+        };
+        let full = batch(size, &full_plan)?;
+        let last = if left < size {
+            batch(left, &plan(left)?)?
+        } else {
+            Vec::new()
+        };
+        keep.extend([x_all, y_all, history, x, y, grad, partials]);
+        Ok(Batched {
+            batches,
+            rows,
+            per_epoch,
+            order,
+            counter,
+            factors,
+            full,
+            last,
+            order_host: Vec::new(),
+            _buffers: keep,
+        })
+    }
+
+    pub(super) fn per_epoch(&self) -> usize {
+        self.per_epoch
+    }
+
+    /// Writes, for the next submit, the order of the epoch that follows
+    /// `steps` updates, its batches' factors and a zero batch counter.
+    pub(super) fn write_epoch(
+        &mut self,
+        ctx: &Context,
+        opt: &Optimizer,
+        schedule: &LrSchedule,
+        steps: u64,
+    ) {
+        let epoch = self.batches.epoch(self.rows, steps);
+        self.batches
+            .order_into(self.rows, epoch, &mut self.order_host);
+        let order: Vec<u32> = self.order_host.iter().map(|&n| n as u32).collect();
+        ctx.queue
+            .write_buffer(&self.order, 0, bytemuck::cast_slice(&order));
+        let stepped = schedule.at(opt, epoch);
+        let factors: Vec<f32> = (1..=self.per_epoch as u64)
+            .flat_map(|k| match stepped {
+                Optimizer::Adam { .. } => {
+                    let (step, root) = stepped.corrections(steps + k);
+                    [step as f32, root as f32]
+                }
+                _ => [stepped.lr() as f32, 0.0],
+            })
+            .collect();
+        ctx.queue
+            .write_buffer(&self.factors, 0, bytemuck::cast_slice(&factors));
+        ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
+    }
+
+    /// Records the epoch's batches into `pass`.
+    pub(super) fn record(&self, kernels: &Kernels, pass: &mut wgpu::ComputePass<'_>) {
+        let full = self.per_epoch - usize::from(!self.last.is_empty());
+        for _ in 0..full {
+            for s in &self.full {
+                s.record(kernels, pass);
+            }
+        }
+        for s in &self.last {
+            s.record(kernels, pass);
+        }
+    }
+}
