@@ -1,0 +1,129 @@
+"""Learning-rate schedules on both sides: shadertrain's mini-batch momentum
+and Adam against PyTorch's, each with a constant rate and with a cosine
+over the whole run, for a fixed number of epochs on the same CSV (S1's
+shape: `shadertrain gen --rows 65536 --features 16 --seed 0`, 16 -> 64 -> 1,
+tanh, batches of 200).
+
+    python3 benches/schedule_peers.py --csv s1.csv [--epochs 1000] \
+        [--binary target/release/shadertrain] [--threads 2] [--budget 300] \
+        [--only torch]
+
+- shadertrain: `train --batch-size 200 --epochs E [--lr-schedule cosine]
+  --json`; the times come from the summary's milestones, and the loss
+  after epoch k is measured at the start of epoch k + 1 (so each milestone
+  also counts the epoch after it).
+- PyTorch: torch.optim.SGD(momentum=0.9) or Adam, a fresh `randperm` each
+  epoch, and `CosineAnnealingLR(T_max=E, eta_min=0)` stepped once per epoch
+  for the cosine; the training MSE is measured after each epoch with the
+  clock paused. A run stops at E epochs or after --budget seconds.
+
+Both sides start from their own seeded initial weights, so single runs
+differ by more than the schedule; one run each, as BENCHMARKS.md reports.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from time_to_accuracy import BATCH, HIDDEN, load, torch_net
+
+TARGETS = (1e-3, 1e-4, 1e-5)
+RULES = (("momentum", 0.1), ("adam", 0.01))
+
+
+def shadertrain(args, optimizer, lr, cosine):
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = os.path.join(tmp, "s.json")
+        cmd = [
+            args.binary, "train", "--data", args.csv, "--hidden", str(HIDDEN),
+            "--activation", "tanh", "--optimizer", optimizer, "--lr", str(lr),
+            "--backend", "cpu", "--threads", str(args.threads), "--batch-size", str(BATCH),
+            "--epochs", str(args.epochs), "--max-time", str(args.budget),
+            "--json", summary, "-q",
+        ]
+        if cosine:
+            cmd += ["--lr-schedule", "cosine"]
+        subprocess.run(cmd, check=True)
+        with open(summary) as f:
+            s = json.load(f)
+    to = {t: m["wall_s"] for m in s["milestones"] for t in TARGETS
+          if math.isclose(m["loss"], t)}
+    return {"to": to, "best": s["best_loss"], "final": s["final_loss"],
+            "epochs": s["epochs"], "wall_s": s["wall_s"]}
+
+
+def torch_mini_batch(args, x, y, optimizer, lr, cosine):
+    import torch
+
+    xt, yt, net = torch_net(x, y)
+    if optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs) if cosine else None
+    order = torch.Generator().manual_seed(0)
+    spent, losses, to = 0.0, [], {}
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(y), generator=order)
+        for i in range(0, len(y), BATCH):
+            rows = perm[i:i + BATCH]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(xt[rows]), yt[rows]).backward()
+            opt.step()
+        if sched:
+            sched.step()
+        spent += time.perf_counter() - t0
+        with torch.no_grad():
+            losses.append(torch.nn.functional.mse_loss(net(xt), yt).item())
+        for t in TARGETS:
+            if losses[-1] <= t and t not in to:
+                to[t] = spent
+        if spent > args.budget:
+            break
+    return {"to": to, "best": min(losses), "final": losses[-1], "epochs": len(losses),
+            "wall_s": spent}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", default="target/release/shadertrain")
+    ap.add_argument("--csv", required=True)
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--budget", type=float, default=300.0)
+    ap.add_argument("--only", default="", help="comma-separated trainer names to run")
+    args = ap.parse_args()
+    x, y = load(args.csv)
+    runs = []
+    for optimizer, lr in RULES:
+        for cosine in (False, True):
+            how = f"{optimizer} lr {lr}, {'cosine' if cosine else 'constant'}"
+            runs.append((f"shadertrain {how}",
+                         (lambda o, l, c: lambda: shadertrain(args, o, l, c))(optimizer, lr, cosine)))
+            runs.append((f"torch {how}",
+                         (lambda o, l, c: lambda: torch_mini_batch(args, x, y, o, l, c))(
+                             optimizer, lr, cosine)))
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError as e:
+        print(f"notice: PyTorch missing ({e}); its runs fail", file=sys.stderr)
+    only = [s for s in args.only.split(",") if s]
+    for name, run in runs:
+        if only and not any(o in name for o in only):
+            continue
+        r = run()
+        to = "  ".join(f"to {t:g}: " + (f"{r['to'][t]:.2f} s" if t in r["to"] else "never")
+                       for t in TARGETS)
+        print(f"{name:42} {to}  best {r['best']:.3e}  final {r['final']:.3e}  "
+              f"{r['epochs']} epochs in {r['wall_s']:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
