@@ -28,9 +28,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
-from time_to_accuracy import BATCH, HIDDEN, load, torch_net
+from time_to_accuracy import BATCH, HIDDEN, load, torch_mini_batch_epoch, torch_net
 
 TARGETS = (1e-3, 1e-4, 1e-5)
 RULES = (("momentum", 0.1), ("adam", 0.01))
@@ -69,18 +68,11 @@ def torch_mini_batch(args, x, y, optimizer, lr, cosine):
     order = torch.Generator().manual_seed(0)
     spent, losses, to = 0.0, [], {}
     for _ in range(args.epochs):
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(y), generator=order)
-        for i in range(0, len(y), BATCH):
-            rows = perm[i:i + BATCH]
-            opt.zero_grad()
-            torch.nn.functional.mse_loss(net(xt[rows]), yt[rows]).backward()
-            opt.step()
+        seconds, mse = torch_mini_batch_epoch(net, opt, xt, yt, order)
         if sched:
             sched.step()
-        spent += time.perf_counter() - t0
-        with torch.no_grad():
-            losses.append(torch.nn.functional.mse_loss(net(xt), yt).item())
+        spent += seconds
+        losses.append(mse)
         for t in TARGETS:
             if losses[-1] <= t and t not in to:
                 to[t] = spent
