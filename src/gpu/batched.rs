@@ -38,8 +38,11 @@ pub(super) struct Batched {
     /// (empty when B divides N).
     full: Vec<Step>,
     last: Vec<Step>,
-    /// The order's host copy, kept for its allocation.
+    /// Host copies of the order (as drawn, and as uploaded) and of the
+    /// factors, kept for their allocations.
     order_host: Vec<usize>,
+    order_u32: Vec<u32>,
+    factors_host: Vec<f32>,
     /// Held so the bind groups' buffers outlive every submit.
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -140,6 +143,8 @@ impl Batched {
             full,
             last,
             order_host: Vec::new(),
+            order_u32: Vec::new(),
+            factors_host: Vec::new(),
             _buffers: keep,
         })
     }
@@ -160,21 +165,23 @@ impl Batched {
         let epoch = self.batches.epoch(self.rows, steps);
         self.batches
             .order_into(self.rows, epoch, &mut self.order_host);
-        let order: Vec<u32> = self.order_host.iter().map(|&n| n as u32).collect();
+        self.order_u32.clear();
+        self.order_u32
+            .extend(self.order_host.iter().map(|&n| n as u32));
         ctx.queue
-            .write_buffer(&self.order, 0, bytemuck::cast_slice(&order));
+            .write_buffer(&self.order, 0, bytemuck::cast_slice(&self.order_u32));
         let stepped = schedule.at(opt, epoch);
-        let factors: Vec<f32> = (1..=self.per_epoch as u64)
-            .flat_map(|k| match stepped {
+        self.factors_host.clear();
+        self.factors_host
+            .extend((1..=self.per_epoch as u64).flat_map(|k| match stepped {
                 Optimizer::Adam { .. } => {
                     let (step, root) = stepped.corrections(steps + k);
                     [step as f32, root as f32]
                 }
                 _ => [stepped.lr() as f32, 0.0],
-            })
-            .collect();
+            }));
         ctx.queue
-            .write_buffer(&self.factors, 0, bytemuck::cast_slice(&factors));
+            .write_buffer(&self.factors, 0, bytemuck::cast_slice(&self.factors_host));
         ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
     }
 

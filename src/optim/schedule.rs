@@ -281,13 +281,16 @@ mod tests {
             every: Some(5),
             ..settings(ScheduleKind::Step)
         };
+        let step = step.resolve(&ADAM, 40).unwrap();
         assert_eq!(
-            step.resolve(&ADAM, 40).unwrap(),
+            step,
             LrSchedule::Step {
                 every: 5,
                 gamma: 0.1
             }
         );
+        assert_eq!(step.describe().as_deref(), Some("step ×0.1 every 5 epochs"));
+        assert_eq!(LrSchedule::Constant.describe(), None);
         let lbfgs = Optimizer::Lbfgs {
             lr: 1.0,
             history_size: 10,
