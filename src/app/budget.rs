@@ -22,18 +22,16 @@ use crate::{memory, units};
 /// overflow.
 fn mini_batch_bytes(
     batch: Option<usize>,
-    device: &Device,
+    holder: Holder,
     rows: usize,
     features: usize,
 ) -> Option<u64> {
     let order = memory::product(&[rows, std::mem::size_of::<usize>()]);
-    let (copied, upload) = match (batch, device) {
-        (Some(_), Device::Cpu) => (rows, 0),
-        (Some(b), Device::Reference) => (b.min(rows), 0),
-        (Some(b), Device::Gpu(ctx)) if gpu::context::is_software(&ctx.info) => {
-            (rows.checked_add(b.min(rows))?, rows)
-        }
-        (Some(_), Device::Gpu(_)) => (0, rows),
+    let (copied, upload) = match (batch, holder) {
+        (Some(_), Holder::Cpu) => (rows, 0),
+        (Some(b), Holder::Reference) => (b.min(rows), 0),
+        (Some(b), Holder::Gpu { software: true }) => (rows.checked_add(b.min(rows))?, rows),
+        (Some(_), Holder::Gpu { software: false }) => (0, rows),
         (None, _) => return Some(0),
     };
     memory::sum(&[
@@ -41,6 +39,30 @@ fn mini_batch_bytes(
         memory::product(&[upload, 4]),
         memory::product(&[copied, features.checked_add(1)?, 4]),
     ])
+}
+
+/// Where a run's mini-batch copies are held: what [`mini_batch_bytes`]
+/// needs of a [`Device`].
+#[derive(Clone, Copy)]
+enum Holder {
+    Cpu,
+    Reference,
+    /// A GPU; a software adapter's device memory is the host's.
+    Gpu {
+        software: bool,
+    },
+}
+
+impl Holder {
+    fn of(device: &Device) -> Holder {
+        match device {
+            Device::Cpu => Holder::Cpu,
+            Device::Reference => Holder::Reference,
+            Device::Gpu(ctx) => Holder::Gpu {
+                software: gpu::context::is_software(&ctx.info),
+            },
+        }
+    }
 }
 
 /// Refuses a run of a network of `layout` on `rows` (trained, held out)
@@ -81,7 +103,8 @@ pub(super) fn check(
             (memory::sum(&[Some(on_host), readback]), "gpu")
         }
     };
-    let shuffled = mini_batch_bytes(config.run.batch_size, device, train, layout.features());
+    let holder = Holder::of(device);
+    let shuffled = mini_batch_bytes(config.run.batch_size, holder, train, layout.features());
     let validation = match val {
         0 => Some(0),
         _ => Fast::bytes_needed(layout, val, opt, config.threads),
@@ -112,22 +135,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mini_batches_count_the_order_and_the_copied_rows() {
+    fn mini_batches_count_the_order_its_upload_and_the_copied_rows() {
         let word = std::mem::size_of::<usize>() as u64;
         // 1,000 rows of 3 features and a target.
         assert_eq!(
-            mini_batch_bytes(Some(10), &Device::Cpu, 1000, 3),
+            mini_batch_bytes(Some(10), Holder::Cpu, 1000, 3),
             Some(1000 * word + 1000 * 16)
         );
         assert_eq!(
-            mini_batch_bytes(Some(10), &Device::Reference, 1000, 3),
+            mini_batch_bytes(Some(10), Holder::Reference, 1000, 3),
             Some(1000 * word + 10 * 16)
         );
         assert_eq!(
-            mini_batch_bytes(Some(5000), &Device::Reference, 1000, 3),
+            mini_batch_bytes(Some(5000), Holder::Reference, 1000, 3),
             Some(1000 * word + 1000 * 16)
         );
-        assert_eq!(mini_batch_bytes(None, &Device::Cpu, 1000, 3), Some(0));
-        assert_eq!(mini_batch_bytes(Some(1), &Device::Cpu, usize::MAX, 3), None);
+        // The GPU: the order's u32 upload; a software adapter also holds
+        // every row and one batch in host memory.
+        assert_eq!(
+            mini_batch_bytes(Some(10), Holder::Gpu { software: false }, 1000, 3),
+            Some(1000 * word + 1000 * 4)
+        );
+        assert_eq!(
+            mini_batch_bytes(Some(10), Holder::Gpu { software: true }, 1000, 3),
+            Some(1000 * word + 1000 * 4 + 1010 * 16)
+        );
+        assert_eq!(mini_batch_bytes(None, Holder::Cpu, 1000, 3), Some(0));
+        assert_eq!(mini_batch_bytes(Some(1), Holder::Cpu, usize::MAX, 3), None);
     }
 }

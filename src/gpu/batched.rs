@@ -75,9 +75,11 @@ impl Batched {
                 ctx.max_binding()
             )));
         }
-        let size = batches.size.min(rows);
-        let per_epoch = batches.per_epoch(rows);
-        let left = rows - (per_epoch - 1) * size;
+        // The first batch's rows, and the last's (fewer where B does not
+        // divide N).
+        let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
+        let size = ranges.next().map_or(0, |r| r.len());
+        let left = ranges.last().map_or(size, |r| r.len());
         let p = model.layout.len();
         let x_all = buffers::storage_with(ctx, "x_all", &data.x)?;
         let y_all = buffers::storage_with(ctx, "y_all", &data.y)?;
@@ -173,13 +175,7 @@ impl Batched {
         let stepped = schedule.at(opt, epoch);
         self.factors_host.clear();
         self.factors_host
-            .extend((1..=self.per_epoch as u64).flat_map(|k| match stepped {
-                Optimizer::Adam { .. } => {
-                    let (step, root) = stepped.corrections(steps + k);
-                    [step as f32, root as f32]
-                }
-                _ => [stepped.lr() as f32, 0.0],
-            }));
+            .extend((1..=self.per_epoch as u64).flat_map(|k| Params::factors(&stepped, steps + k)));
         ctx.queue
             .write_buffer(&self.factors, 0, bytemuck::cast_slice(&self.factors_host));
         ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);

@@ -1168,6 +1168,20 @@ impl Params {
         p
     }
 
+    /// The two per-epoch factors the update kernels read for update `t`
+    /// (counted from 1) of `opt`, already at its epoch's scheduled rate:
+    /// Adam's (α/(1 − β1ᵗ), √(1 − β2ᵗ)), or the other rules' α and an
+    /// unused 0.
+    pub fn factors(opt: &Optimizer, t: u64) -> [f32; 2] {
+        match opt {
+            Optimizer::Adam { .. } => {
+                let (step, root) = opt.corrections(t);
+                [step as f32, root as f32]
+            }
+            _ => [opt.lr() as f32, 0.0],
+        }
+    }
+
     /// The gather_rows kernel's block: a batch of `rows` rows of
     /// `features` values, from batches of `size` rows.
     pub fn gather(rows: usize, features: usize, size: usize) -> Params {

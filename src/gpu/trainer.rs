@@ -16,7 +16,7 @@ use crate::gpu::batched::{Batched, Shared};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
-use crate::gpu::kernels::Kernels;
+use crate::gpu::kernels::{Kernels, Params};
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
@@ -413,13 +413,7 @@ impl GpuTrainer {
         let factors: Vec<f32> = (0..epochs as u64)
             .flat_map(|k| {
                 let epoch = self.steps + k;
-                let opt = self.schedule.at(&self.opt, epoch);
-                if adam {
-                    let (step, root) = opt.corrections(epoch + 1);
-                    [step as f32, root as f32]
-                } else {
-                    [opt.lr() as f32, 0.0]
-                }
+                Params::factors(&self.schedule.at(&self.opt, epoch), epoch + 1)
             })
             .collect();
         self.ctx
