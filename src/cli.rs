@@ -102,6 +102,20 @@ impl ValueEnum for BackendChoice {
     }
 }
 
+/// `train --keep`: which of the run's parameters it saves.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The last epoch's: the parameters after every update the run made.
+    #[default]
+    Last,
+    /// The lowest training loss's: the parameters at the start of the
+    /// epoch with the lowest loss, or the final ones where none is lower.
+    Best,
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
@@ -215,6 +229,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 
+    /// Which parameters --save, --checkpoint's model and the summary's loss
+    /// are of. best: those with the lowest training loss the run measured
+    /// (at the start of each epoch, and at the end). The run itself goes on
+    /// as with last; reading the kept parameters back, at the end and at
+    /// each checkpoint, costs at most a rerun of one submit's epochs (up to
+    /// 256) on the GPU, and nothing on the CPU. A checkpoint holds both.
+    #[arg(long, value_name = "WHICH", default_value_t = Keep::Last, value_enum)]
+    pub keep: Keep,
+
     /// Most epochs to run, in all: updates, or passes over the rows with
     /// --batch-size [default: 200, or the --resume checkpoint's].
     #[arg(long, value_name = "N")]
@@ -315,7 +338,7 @@ pub struct TrainArgs {
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
-        "lr_epochs", "lr_every", "lr_gamma",
+        "lr_epochs", "lr_every", "lr_gamma", "keep",
     ])]
     pub resume: Option<PathBuf>,
 

@@ -12,6 +12,7 @@ use crate::data::{DataDigest, Dataset, Standardization};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
+use crate::train::Kept;
 
 /// Refuses an output path that can never be written before any work
 /// starts: a directory (or a path with a trailing slash), a missing parent
@@ -298,19 +299,23 @@ pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
 
 /// Names of a checkpoint's optimizer-state tensors start with this.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
+/// The tensor of a checkpoint that holds `--keep best`'s parameters.
+pub const KEPT_TENSOR: &str = "kept.params";
 
 /// [`model_to_bytes`] with extra metadata entries (a checkpoint's).
 pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Vec<u8>> {
-    model_to_bytes_with_state(model, extra, &Saved::default())
+    model_to_bytes_with_state(model, extra, &Saved::default(), None)
 }
 
 /// [`model_to_bytes_with`] plus an optimizer's state: each of its vectors
 /// as an F64 tensor `optimizer.{name}`, and its step count as metadata
-/// `optimizer_steps`.
+/// `optimizer_steps`; and `--keep best`'s parameters as the tensor
+/// [`KEPT_TENSOR`] with metadata `kept_epoch` and `kept_loss`.
 pub fn model_to_bytes_with_state(
     model: &Model,
     extra: &[(&str, String)],
     state: &Saved,
+    kept: Option<&Kept>,
 ) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
     let mut header = Map::new();
@@ -331,6 +336,14 @@ pub fn model_to_bytes_with_state(
             "F64",
             vec![values.len()],
             bytes,
+        );
+    }
+    if let Some(k) = kept {
+        tensor(
+            KEPT_TENSOR.to_string(),
+            "F32",
+            vec![k.params.len()],
+            f32s(&k.params),
         );
     }
     for (i, layer) in model.layout.layers().iter().enumerate() {
@@ -370,6 +383,12 @@ pub fn model_to_bytes_with_state(
         (!state.tensors.is_empty() || state.steps > 0)
             .then(|| ("optimizer_steps", state.steps.to_string())),
     )
+    .chain(kept.into_iter().flat_map(|k| {
+        [
+            ("kept_epoch", k.epoch.to_string()),
+            ("kept_loss", format!("{:?}", k.loss)),
+        ]
+    }))
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -464,11 +483,12 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         })
         .transpose()?;
 
-    // A checkpoint's optimizer state rides along under its own prefix.
+    // A checkpoint's optimizer state rides along under its own prefix,
+    // and `--keep best`'s parameters under their own name.
     let count = tensors
         .names()
         .iter()
-        .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
+        .filter(|n| !n.starts_with(OPTIMIZER_PREFIX) && **n != KEPT_TENSOR)
         .count();
     let layers = count / 2;
     if layers < 2 || count % 2 != 0 {
@@ -605,6 +625,9 @@ pub struct Checkpoint {
     /// The history file the history was read from; `None` when it came
     /// from the header (checkpoints written before history files).
     pub history_file: Option<HistoryFile>,
+    /// `--keep best`'s parameters: those with the lowest loss of the
+    /// history, or of the checkpoint's own parameters where that is lower.
+    pub kept: Option<Kept>,
 }
 
 /// A checkpoint's history file, as read: where, its record width and the
@@ -626,6 +649,8 @@ pub struct CheckpointView<'a> {
     pub val_history: &'a [(usize, f64)],
     pub optimizer: &'a Saved,
     pub data: Option<&'a DataDigest>,
+    /// `--keep best`'s parameters so far.
+    pub kept: Option<&'a Kept>,
 }
 
 impl Checkpoint {
@@ -637,6 +662,7 @@ impl Checkpoint {
             val_history: &self.val_history,
             optimizer: &self.optimizer,
             data: self.data.as_ref(),
+            kept: self.kept.as_ref(),
         }
     }
 }
@@ -781,7 +807,7 @@ impl CheckpointWriter {
                 serde_json::to_string(d).expect("a digest serialises"),
             ));
         }
-        let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer)?;
+        let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
         if written.is_ok() {
             if let Some(old) = side.replaces.take() {
@@ -902,7 +928,7 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
             serde_json::to_string(d).expect("a digest serialises"),
         ));
     }
-    model_to_bytes_with_state(model, &extra, ck.optimizer)
+    model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)
 }
 
 /// Reads a checkpoint, and its history file when it has one.
@@ -1010,6 +1036,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
         })
         .transpose()?;
     let optimizer = optimizer_state(path, bytes, meta.get("optimizer_steps"))?;
+    let kept = kept_params(path, bytes, &meta, epoch, model.params.len())?;
     Ok((
         model,
         Checkpoint {
@@ -1020,6 +1047,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             optimizer,
             data,
             history_file,
+            kept,
         },
     ))
 }
@@ -1093,6 +1121,60 @@ fn read_history_file(
         }
     }
     Ok((history, val))
+}
+
+/// A checkpoint's `--keep best` parameters: the `kept.params` tensor (F32,
+/// `len` values) with `kept_epoch` (at most `epoch`) and `kept_loss`.
+fn kept_params(
+    path: &Path,
+    bytes: &[u8],
+    meta: &std::collections::HashMap<String, String>,
+    epoch: usize,
+    len: usize,
+) -> Result<Option<Kept>> {
+    let bad = |m: String| Error::model_file(path, m);
+    let Some(at) = meta.get("kept_epoch") else {
+        return Ok(None);
+    };
+    let at: usize = at.parse().ok().filter(|&k| k <= epoch).ok_or_else(|| {
+        bad(format!(
+            "metadata 'kept_epoch' is not an epoch up to {epoch}"
+        ))
+    })?;
+    let loss: f64 = meta
+        .get("kept_loss")
+        .and_then(|l| l.parse().ok())
+        .filter(|l: &f64| l.is_finite())
+        .ok_or_else(|| bad("metadata 'kept_loss' is missing or not a finite number".into()))?;
+    let tensors = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let t = tensors.tensor(KEPT_TENSOR).map_err(|_| {
+        bad(format!(
+            "metadata 'kept_epoch' without a tensor '{KEPT_TENSOR}'"
+        ))
+    })?;
+    if t.dtype() != Dtype::F32 || t.shape() != [len] {
+        return Err(bad(format!(
+            "tensor '{KEPT_TENSOR}' is {:?} {:?}; expected F32 [{len}]",
+            t.dtype(),
+            t.shape()
+        )));
+    }
+    let params: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("chunks of 4")))
+        .collect();
+    if params.iter().any(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "tensor '{KEPT_TENSOR}' holds a non-finite value"
+        )));
+    }
+    Ok(Some(Kept {
+        epoch: at,
+        loss,
+        params,
+    }))
 }
 
 /// A checkpoint's optimizer state: its `optimizer.*` F64 tensors (one

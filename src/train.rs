@@ -23,7 +23,8 @@ pub trait Backend {
     /// The loss of the current parameters, without an update.
     fn loss(&mut self) -> Result<f64>;
 
-    /// Remembers the current parameters in `slot` (0 or 1), for [`Backend::restore`].
+    /// Remembers the current parameters and optimizer state in `slot`
+    /// (below [`SNAPSHOT_SLOTS`]), for [`Backend::restore`].
     fn snapshot(&mut self, slot: usize) -> Result<()>;
 
     /// Returns to the parameters of the last [`Backend::snapshot`] into `slot`.
@@ -57,6 +58,10 @@ pub trait Backend {
     /// Continues from a checkpoint's optimizer state.
     fn set_optimizer_state(&mut self, saved: &Saved) -> Result<()>;
 }
+
+/// Snapshot slots a backend keeps: two for the loop's batches (this one's
+/// start and the previous one's) and one for `--keep best`'s parameters.
+pub const SNAPSHOT_SLOTS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
@@ -126,6 +131,9 @@ pub struct Outcome {
     /// Loss-and-gradient passes of this call, where the backend counts
     /// them apart from its updates (L-BFGS).
     pub evaluations: Option<usize>,
+    /// With [`Hooks::keep_best`]: the parameters with the lowest loss of
+    /// the run, a resumed history's included (the last ones on a tie).
+    pub kept: Option<Kept>,
 }
 
 impl Outcome {
@@ -148,12 +156,25 @@ impl Outcome {
 /// them, and the backend holding the parameters after them.
 pub type CheckpointFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<()> + 'a;
 
+/// [`CheckpointFn`] with, under [`Hooks::keep_best`], the parameters with
+/// the lowest of those losses.
+pub type SaveFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend, Option<&Kept>) -> Result<()> + 'a;
+
+/// Parameters a run measured and kept: `--keep best`'s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kept {
+    /// Updates before these parameters: their loss is `losses[epoch]`.
+    pub epoch: usize,
+    pub loss: f64,
+    pub params: Vec<f32>,
+}
+
 /// Optional extras of a run.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Every this many updates, call `checkpoint`.
     pub checkpoint_every: usize,
-    pub checkpoint: Option<&'a mut CheckpointFn<'a>>,
+    pub checkpoint: Option<&'a mut SaveFn<'a>>,
     /// Checked between batches; when set the run stops as `Interrupted`
     /// (the CLI raises it on SIGINT, SIGTERM and SIGHUP).
     pub interrupt: Option<&'a AtomicBool>,
@@ -172,6 +193,143 @@ pub struct Hooks<'a> {
     pub after_batch: Option<&'a mut CheckpointFn<'a>>,
     /// Stop, as `TargetReached`, at the first epoch whose loss is at most this.
     pub target_loss: Option<f64>,
+    /// Keep the parameters with the lowest loss ([`Outcome::kept`]).
+    pub keep_best: bool,
+    /// With `keep_best`: the best parameters of a resumed history, as its
+    /// checkpoint recorded them.
+    pub kept: Option<Kept>,
+}
+
+/// `--keep best`: the lowest loss so far and where its parameters are.
+///
+/// Finding them costs the run nothing while it lasts. The loop snapshots
+/// every batch's start anyway; the best loss of a batch is that of the
+/// parameters some updates after that snapshot, so the keeper holds on to
+/// the snapshot's slot (the third one) and reruns those updates only when
+/// the parameters are needed: for a checkpoint and at the end. On the CPU
+/// backends a batch is one epoch, so that rerun is of no updates at all.
+struct Keeper {
+    best: Option<Best>,
+}
+
+struct Best {
+    epoch: usize,
+    loss: f64,
+    at: Found,
+}
+
+enum Found {
+    Host(Vec<f32>),
+    /// `epoch − base` updates after the snapshot in `slot`, taken after
+    /// `base` updates.
+    Slot {
+        slot: usize,
+        base: usize,
+    },
+}
+
+impl Keeper {
+    fn new(kept: Option<Kept>) -> Keeper {
+        Keeper {
+            best: kept.map(|k| Best {
+                epoch: k.epoch,
+                loss: k.loss,
+                at: Found::Host(k.params),
+            }),
+        }
+    }
+
+    /// The snapshot slot the best parameters depend on, if any.
+    fn holds(&self) -> Option<usize> {
+        match &self.best {
+            Some(Best {
+                at: Found::Slot { slot, .. },
+                ..
+            }) => Some(*slot),
+            _ => None,
+        }
+    }
+
+    /// Looks at `losses[range]`, those of the parameters `k − base`
+    /// updates after the snapshot in `slot` (taken after `base` updates).
+    fn observe(&mut self, losses: &[f64], range: std::ops::Range<usize>, slot: usize, base: usize) {
+        for k in range {
+            if self.improves(losses[k]) {
+                self.best = Some(Best {
+                    epoch: k,
+                    loss: losses[k],
+                    at: Found::Slot { slot, base },
+                });
+            }
+        }
+    }
+
+    /// Whether `loss` is finite and below the best so far.
+    fn improves(&self, loss: f64) -> bool {
+        loss.is_finite() && self.best.as_ref().is_none_or(|b| loss < b.loss)
+    }
+
+    /// Reads the best parameters onto the host, overwriting the snapshot
+    /// in `spare` (not the one it holds); the backend ends holding what it
+    /// held, parameters and optimizer state.
+    fn fetch(&mut self, backend: &mut dyn Backend, spare: usize) -> Result<()> {
+        let Some(best) = &mut self.best else {
+            return Ok(());
+        };
+        if let Found::Slot { slot, base } = best.at {
+            debug_assert_ne!(slot, spare);
+            backend.snapshot(spare)?;
+            backend.restore(slot)?;
+            let mut rerun = Vec::new();
+            backend.run(best.epoch - base, &mut rerun)?;
+            best.at = Found::Host(backend.params()?);
+            backend.restore(spare)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the final parameters, after `epoch` updates with `loss`, when
+    /// they are the best (a tie included), then reads the best onto the host.
+    fn finish(
+        mut self,
+        backend: &mut dyn Backend,
+        epoch: usize,
+        loss: f64,
+    ) -> Result<Option<Kept>> {
+        if loss.is_finite() && self.best.as_ref().is_none_or(|b| loss <= b.loss) {
+            self.best = Some(Best {
+                epoch,
+                loss,
+                at: Found::Host(backend.params()?),
+            });
+        }
+        let spare = free_slot(self.holds(), self.holds());
+        self.fetch(backend, spare)?;
+        Ok(self.kept())
+    }
+
+    /// The best parameters, once on the host.
+    fn kept(&self) -> Option<Kept> {
+        match &self.best {
+            Some(Best {
+                epoch,
+                loss,
+                at: Found::Host(params),
+            }) => Some(Kept {
+                epoch: *epoch,
+                loss: *loss,
+                params: params.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The first snapshot slot that is neither `a` nor `b`.
+fn free_slot(a: Option<usize>, b: Option<usize>) -> usize {
+    (0..SNAPSHOT_SLOTS)
+        .find(|&s| Some(s) != a && Some(s) != b)
+        .expect("three slots leave one free")
 }
 
 /// Why an epoch ends the run early.
@@ -286,6 +444,7 @@ fn train_loop(
     let mut updates = resumed;
     let mut batch = 1usize;
     let mut scratch = Vec::new();
+    let mut keeper = hooks.keep_best.then(|| Keeper::new(hooks.kept.take()));
     // (slot, first update) of the previous batch's snapshot.
     let mut previous: Option<(usize, usize)> = None;
     let mut slot = 0usize;
@@ -327,6 +486,9 @@ fn train_loop(
                     (false, Some((s, f))) => (s, f, k - 1),
                     (false, None) => (slot, from, from),
                 };
+                if let Some(keeper) = &mut keeper {
+                    keeper.observe(&losses, from..k, slot, from);
+                }
                 backend.restore(back_slot)?;
                 scratch.clear();
                 backend.run(target - back_from, &mut scratch)?;
@@ -342,6 +504,9 @@ fn train_loop(
                     rolled_back: k > from || previous.is_some(),
                 };
             }
+            if let Some(keeper) = &mut keeper {
+                keeper.observe(&losses, from..k, slot, from);
+            }
             losses.truncate(k + 1);
             backend.restore(slot)?;
             scratch.clear();
@@ -351,9 +516,12 @@ fn train_loop(
                 Early::Target => StopReason::TargetReached,
                 _ => StopReason::Converged,
             };
-            return finish(losses, updates, resumed, reason, start);
+            return finish(losses, updates, resumed, reason, start, backend, keeper);
         }
         let ran = losses.len() - from;
+        if let Some(keeper) = &mut keeper {
+            keeper.observe(&losses, from..from + ran, slot, from);
+        }
         if ran < m {
             // The backend stopped on its own (L-BFGS converged).
             let reason = backend.stopped().unwrap_or(StopReason::Converged);
@@ -365,7 +533,9 @@ fn train_loop(
         }
         updates += m;
         previous = Some((slot, from));
-        slot = 1 - slot;
+        // The next batch's snapshot goes where neither this batch's start
+        // (for a rollback) nor the best parameters are.
+        slot = free_slot(Some(slot), keeper.as_ref().and_then(Keeper::holds));
         if let Some(score) = hooks.after_batch.as_mut() {
             score(updates, &losses, backend)?;
         }
@@ -374,7 +544,14 @@ fn train_loop(
         }
         if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
             if let Some(save) = hooks.checkpoint.as_mut() {
-                save(updates, &losses, backend)?;
+                let kept = match &mut keeper {
+                    Some(keeper) => {
+                        keeper.fetch(backend, slot)?;
+                        keeper.kept()
+                    }
+                    None => None,
+                };
+                save(updates, &losses, backend, kept.as_ref())?;
             }
         }
         // Grow the batch while a call stays short, so a stop costs little rerun.
@@ -393,7 +570,7 @@ fn train_loop(
                     loss: last,
                     rolled_back: false,
                 };
-                return finish(losses, updates, resumed, reason, start);
+                return finish(losses, updates, resumed, reason, start, backend, keeper);
             };
             // The final update broke the parameters: step back one.
             backend.restore(s)?;
@@ -405,19 +582,27 @@ fn train_loop(
                 loss: last,
                 rolled_back: true,
             };
-            return finish(losses, updates - 1, resumed, reason, start);
+            return finish(losses, updates - 1, resumed, reason, start, backend, keeper);
         }
     }
-    finish(losses, updates, resumed, reason, start)
+    finish(losses, updates, resumed, reason, start, backend, keeper)
 }
 
+/// The outcome, with the kept parameters read onto the host; `losses`
+/// ends with the loss of the parameters the backend holds.
 fn finish(
     losses: Vec<f64>,
     updates: usize,
     resumed: usize,
     reason: StopReason,
     start: Instant,
+    backend: &mut dyn Backend,
+    keeper: Option<Keeper>,
 ) -> Result<Outcome> {
+    let kept = match keeper {
+        Some(keeper) => keeper.finish(backend, updates, losses[losses.len() - 1])?,
+        None => None,
+    };
     Ok(Outcome {
         losses,
         updates,
@@ -425,6 +610,7 @@ fn finish(
         elapsed: start.elapsed(),
         run_updates: updates.saturating_sub(resumed),
         evaluations: None,
+        kept,
     })
 }
 
@@ -436,7 +622,7 @@ mod tests {
     struct Scripted {
         seq: Vec<f64>,
         at: usize,
-        saved: [usize; 2],
+        saved: [usize; SNAPSHOT_SLOTS],
         max_batch: usize,
     }
 
@@ -483,7 +669,7 @@ mod tests {
         Scripted {
             seq: seq.to_vec(),
             at: 0,
-            saved: [0, 0],
+            saved: [0; SNAPSHOT_SLOTS],
             max_batch,
         }
     }
@@ -575,10 +761,10 @@ mod tests {
             tol: 0.0,
         };
         let mut saved = Vec::new();
-        let mut record = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<()> {
+        let mut record = |k: usize, losses: &[f64], b: &mut dyn Backend, _: Option<&Kept>| {
             assert_eq!(losses.len(), k);
             saved.push((k, b.params()?[0]));
-            Ok(())
+            Result::Ok(())
         };
         let mut b = scripted(&seq, 64);
         let hooks = Hooks {
@@ -791,5 +977,129 @@ mod tests {
         assert_eq!(out.reason, StopReason::Interrupted);
         assert_eq!(out.updates, 0);
         assert_eq!(out.losses.len(), 1);
+    }
+
+    /// `--keep best` on the scripted backend, whose parameter is its update
+    /// count: the kept parameters must be those of the kept epoch.
+    fn keep_best(seq: &[f64], max_batch: usize, schedule: Schedule, hooks: Hooks) -> Outcome {
+        let mut b = scripted(seq, max_batch);
+        let out = train_from(&mut b, &schedule, Vec::new(), hooks).unwrap();
+        let kept = out.kept.as_ref().expect("a finite loss was measured");
+        assert_eq!(kept.params, vec![kept.epoch as f32], "batch {max_batch}");
+        assert_eq!(kept.loss, seq[kept.epoch]);
+        // The backend is left with the final parameters.
+        assert_eq!(b.params().unwrap(), vec![out.updates as f32]);
+        out
+    }
+
+    fn keeping<'a>() -> Hooks<'a> {
+        Hooks {
+            keep_best: true,
+            ..Hooks::default()
+        }
+    }
+
+    #[test]
+    fn keep_best_finds_the_lowest_loss_whatever_the_batch() {
+        // Batches of 1, 2, then up to 4 or more: epoch 4 is inside one.
+        let seq = [9.0, 4.0, 6.0, 3.0, 1.5, 2.0, 7.0, 1.5, 8.0, 5.0, 6.0];
+        let s = Schedule {
+            max_epochs: 10,
+            tol: 0.0,
+        };
+        for max_batch in [1, 2, 3, 4, 64] {
+            let out = keep_best(&seq, max_batch, s, keeping());
+            // The first of two equal lows, inside a batch of the larger sizes.
+            assert_eq!(out.kept.unwrap().epoch, 4, "batch {max_batch}");
+        }
+        // The final parameters, when they are as low as any: no rerun.
+        let mut low_end = seq;
+        low_end[10] = 1.5;
+        for max_batch in [1, 4] {
+            let out = keep_best(&low_end, max_batch, s, keeping());
+            assert_eq!(out.kept.unwrap().epoch, 10);
+        }
+        // Without --keep best nothing is kept.
+        let mut b = scripted(&seq, 4);
+        assert_eq!(train(&mut b, &s).unwrap().kept, None);
+    }
+
+    #[test]
+    fn keep_best_after_an_early_stop_or_a_divergence() {
+        // --tol stops at epoch 6 (a change of 1% or less); the best is 2.
+        let seq = [9.0, 8.0, 1.0, 5.0, 4.0, 3.0, 2.99, 2.0, 1.0];
+        let s = Schedule {
+            max_epochs: 8,
+            tol: 0.01,
+        };
+        for max_batch in [1, 3, 64] {
+            let out = keep_best(&seq, max_batch, s, keeping());
+            assert_eq!((out.updates, out.kept.unwrap().epoch), (6, 2));
+        }
+        // A divergence at 5 rolls back to 4; the best is 1, not the NaN's
+        // neighbours, and never past the rollback.
+        let seq = [9.0, 2.0, 5.0, 4.0, 3.0, f64::NAN, 0.5, 0.1];
+        let s = Schedule {
+            max_epochs: 7,
+            tol: 0.0,
+        };
+        for max_batch in [1, 2, 4, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let out = train_from(&mut b, &s, Vec::new(), keeping()).unwrap();
+            assert!(matches!(out.reason, StopReason::Diverged { epoch: 5, .. }));
+            let kept = out.kept.unwrap();
+            assert_eq!(
+                (kept.epoch, kept.params),
+                (1, vec![1.0]),
+                "batch {max_batch}"
+            );
+            assert_eq!(b.params().unwrap(), vec![4.0]);
+        }
+    }
+
+    #[test]
+    fn keep_best_through_checkpoints_and_a_resume() {
+        let seq = [
+            9.0, 7.0, 8.0, 3.0, 6.0, 5.0, 4.0, 6.0, 2.0, 9.0, 8.0, 7.0, 6.0,
+        ];
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        for max_batch in [1, 2, 64] {
+            let mut saved = Vec::new();
+            let mut record = |k: usize, _: &[f64], b: &mut dyn Backend, kept: Option<&Kept>| {
+                // The checkpoint sees the parameters after k updates.
+                assert_eq!(b.params()?, vec![k as f32]);
+                saved.push((k, kept.cloned()));
+                Result::Ok(())
+            };
+            let hooks = Hooks {
+                checkpoint_every: 5,
+                checkpoint: Some(&mut record),
+                ..keeping()
+            };
+            let full = keep_best(&seq, max_batch, s, hooks);
+            assert_eq!(full.kept.as_ref().unwrap().epoch, 8);
+            // At 5 the best of losses 0..5 is 3; at 10, of 0..10, it is 8.
+            let epochs: Vec<_> = saved
+                .iter()
+                .map(|(k, c)| (*k, c.as_ref().unwrap().epoch))
+                .collect();
+            assert_eq!(epochs, vec![(5, 3), (10, 8)], "batch {max_batch}");
+            for (k, c) in saved {
+                let c = c.unwrap();
+                assert_eq!(c.params, vec![c.epoch as f32]);
+                // Resumed from the checkpoint: the same kept parameters.
+                let mut b = scripted(&seq, max_batch);
+                b.at = k;
+                let hooks = Hooks {
+                    kept: Some(c),
+                    ..keeping()
+                };
+                let resumed = train_from(&mut b, &s, seq[..k].to_vec(), hooks).unwrap();
+                assert_eq!(resumed.kept, full.kept, "resumed at {k}");
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use shadertrain::io::{
 };
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
+use shadertrain::train::Kept;
 
 /// Runs the binary in the folder `cwd`; returns (success, stderr).
 fn shadertrain_in(cwd: &Path, args: &[&str]) -> (bool, String) {
@@ -120,6 +121,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         val_history: &[],
         optimizer: &state,
         data: None,
+        kept: None,
     };
     let mut writer = CheckpointWriter::new(&ck, None);
     let mut cost = |epoch| {
@@ -224,7 +226,7 @@ fn a_checkpoint_with_its_history_in_the_header_still_resumes() {
     let old = dir.path().join("old.st");
     std::fs::write(
         &old,
-        model_to_bytes_with_state(&model, &extra, &c.optimizer).unwrap(),
+        model_to_bytes_with_state(&model, &extra, &c.optimizer, None).unwrap(),
     )
     .unwrap();
     let (_, back) = load_checkpoint(&old).unwrap();
@@ -342,4 +344,58 @@ fn moved_data_resumes_and_other_data_is_refused() {
         "{err}"
     );
     assert!(!Path::new(&model).exists(), "a model was written");
+}
+
+/// `--keep best`'s parameters round-trip through a checkpoint, and a
+/// checkpoint whose kept parameters do not fit its model or its epoch is
+/// refused with what is wrong, naming the file.
+#[test]
+fn kept_parameters_round_trip_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Model::init(
+        Layout::new(2, &[3]).unwrap(),
+        Activation::Tanh,
+        1,
+        vec!["a".into(), "b".into()],
+        "y".into(),
+    );
+    let kept = Kept {
+        epoch: 2,
+        loss: 0.25,
+        params: (0..model.params.len()).map(|i| i as f32 / 8.0).collect(),
+    };
+    let write = |name: &str, epoch: usize, kept: &Kept| {
+        let extra = [
+            ("checkpoint_epoch", epoch.to_string()),
+            ("history", serde_json::to_string(&vec![1.0; epoch]).unwrap()),
+            ("options", "{}".to_string()),
+        ];
+        let path = dir.path().join(name);
+        let bytes = model_to_bytes_with_state(&model, &extra, &Saved::default(), Some(kept));
+        std::fs::write(&path, bytes.unwrap()).unwrap();
+        path
+    };
+    let good = write("good.st", 3, &kept);
+    let (back, c) = load_checkpoint(&good).unwrap();
+    assert_eq!(c.kept.as_ref(), Some(&kept));
+    assert_eq!(
+        back.params, model.params,
+        "the model is the last parameters"
+    );
+    let short = Kept {
+        params: kept.params[1..].to_vec(),
+        ..kept.clone()
+    };
+    let bad = write("short.st", 3, &short);
+    let err = load_checkpoint(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("short.st") && err.contains("kept.params"),
+        "{err}"
+    );
+    let late = write("late.st", 1, &kept);
+    let err = load_checkpoint(&late).unwrap_err().to_string();
+    assert!(
+        err.contains("late.st") && err.contains("kept_epoch"),
+        "{err}"
+    );
 }

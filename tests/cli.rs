@@ -287,6 +287,69 @@ fn the_summary_and_json_name_the_schedule() {
     );
 }
 
+/// Mini-batch momentum at a rate where the loss bounces: over 10 epochs
+/// its lowest loss is epoch 8's.
+const BOUNCE: &[&str] = &["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
+
+/// `--keep best` saves the parameters of the epoch with the lowest loss:
+/// the same model, bit for bit, as a run stopped at that epoch; the
+/// summary and the JSON say which they are, and the checkpoint that holds
+/// them besides the last ones still loads as a model.
+#[test]
+fn keep_best_saves_the_lowest_losss_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let [kept, j, ck, short, last, csv, preds] = paths(
+        &dir,
+        [
+            "kept.st", "s.json", "ck.st", "short.st", "last.st", "d.csv", "p.csv",
+        ],
+    );
+    let run = |extra: &[&str]| {
+        let mut args = train_synthetic("300", "3", "cpu", &["--hidden", "7,4"]);
+        args.extend_from_slice(BOUNCE);
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    let more = [
+        "--epochs", "10", "--keep", "best", "--save", &kept, "--json", &j,
+    ];
+    let out = run(&[&more[..], &["--checkpoint", &ck]].concat());
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let epoch = v["kept"]["epoch"].as_u64().unwrap();
+    let loss = v["kept"]["loss"].as_f64().unwrap();
+    assert_eq!(epoch, 8, "{v}");
+    assert!(loss < v["final_loss"].as_f64().unwrap(), "{v}");
+    assert_eq!(v["kept"]["val_loss"], serde_json::Value::Null);
+    assert_eq!(v["options"]["keep"], "best");
+    let line = format!("kept      epoch 8's parameters: the lowest loss, {loss:.6e}");
+    assert!(out.contains(&line), "{out}");
+    run(&["--epochs", "8", "--save", &short]);
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(&short).unwrap()
+    );
+    // --keep last (the default) saves the last epoch's.
+    run(&["--epochs", "10", "--save", &last]);
+    assert_ne!(std::fs::read(&kept).unwrap(), std::fs::read(&last).unwrap());
+    gen_csv(&csv, "5", "3", "1");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &ck, "--data", &csv, "--out", &preds]);
+    assert!(ok, "a checkpoint with kept parameters is a model: {err}");
+    // With a split, the kept parameters' validation loss is reported too.
+    let out = run(&[
+        "--epochs",
+        "10",
+        "--keep",
+        "best",
+        "--validation-split",
+        "0.2",
+        "--json",
+        &j,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert!(v["kept"]["val_loss"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(out.contains("kept      "), "{out}");
+}
+
 #[test]
 fn patience_and_max_time_stop_the_run_and_say_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ use shadertrain::gpu::GpuTrainer;
 use shadertrain::io::{load_checkpoint, save_checkpoint, Checkpoint};
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Optimizer;
-use shadertrain::train::{train_from, Backend, Hooks, Schedule};
+use shadertrain::train::{train_from, Backend, Hooks, Kept, Schedule};
 
 /// The optimizers' flags each resume test runs with.
 const OPTIMIZERS: [&[&str]; 5] = [
@@ -100,6 +100,31 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
     }
 }
 
+/// `--keep best`'s parameters ride in the checkpoint: a resumed run saves
+/// the same model as one that ran straight through, whether the best came
+/// before the checkpoint (Nesterov at lr 1 blows up after epoch 0, so it
+/// keeps the initial parameters) or after it (a bouncing loss, lowest at 8);
+/// on the GPU, with full batches too.
+#[test]
+fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
+    let blow_up = ["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
+    let bounce = ["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
+    for backend in ["cpu", "reference"] {
+        for opt in [&blow_up[..], &bounce[..]] {
+            resume_is_bit_exact_with(backend, &[opt, &["--keep", "best"]].concat());
+        }
+    }
+    if have_gpu() {
+        // Full batches: Adam at lr 2 never comes back below its start;
+        // Nesterov at lr 0.5 is lowest at epoch 7.
+        let adam = ["--optimizer", "adam", "--lr", "2"];
+        let nesterov = ["--optimizer", "nesterov", "--lr", "0.5"];
+        for opt in [&bounce[..], &adam[..], &nesterov[..]] {
+            resume_is_bit_exact_with("gpu", &[opt, &["--keep", "best"]].concat());
+        }
+    }
+}
+
 /// A cosine over the whole ten epochs (given, since the five-epoch run's
 /// own --epochs would end it at five), full-batch momentum.
 const COSINE: &[&str] = &[
@@ -151,6 +176,9 @@ fn resume_refuses_options_that_would_change_the_run() {
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--batch-size", "8"]);
     assert!(!ok);
     assert!(err.contains("--batch-size"), "{err}");
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--keep", "best"]);
+    assert!(!ok);
+    assert!(err.contains("--keep"), "{err}");
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr-schedule", "cosine"]);
     assert!(!ok);
     assert!(err.contains("--lr-schedule"), "{err}");
@@ -351,7 +379,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
         "y".into(),
     );
     let mut g = GpuTrainer::new(ctx, &model, &data, Optimizer::gd(0.1)).unwrap();
-    let mut save = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> shadertrain::Result<()> {
+    let mut save = |epoch: usize, losses: &[f64], b: &mut dyn Backend, _: Option<&Kept>| {
         let m = Model {
             params: b.params()?,
             ..model.clone()
@@ -364,6 +392,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             optimizer: b.optimizer_state()?,
             data: None,
             history_file: None,
+            kept: None,
         };
         save_checkpoint(&m, &c, &ck)
     };
@@ -379,7 +408,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
     let first = train_from(&mut g, &s(4), Vec::new(), hooks).unwrap();
     let before = std::fs::read(&ck).unwrap();
     g.destroy_device();
-    let mut save_again = |_: usize, _: &[f64], _: &mut dyn Backend| -> shadertrain::Result<()> {
+    let mut save_again = |_: usize, _: &[f64], _: &mut dyn Backend, _: Option<&Kept>| {
         panic!("no checkpoint may be written from a lost device")
     };
     let hooks = Hooks {

@@ -4,12 +4,15 @@
 mod common;
 
 use common::{assert_close, gpu, gpu_with, model, own_gpu};
+use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::{Fast, Isa, Reference};
 use shadertrain::data::Dataset;
+use shadertrain::gpu::Updates;
 use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
+use shadertrain::optim::LrSchedule;
 use shadertrain::optim::Optimizer;
-use shadertrain::train::{train, Backend, Outcome, Schedule};
+use shadertrain::train::{train, train_from, Backend, Hooks, Outcome, Schedule};
 use shadertrain::Error;
 
 fn schedule(epochs: usize) -> Schedule {
@@ -388,4 +391,110 @@ fn only_the_tiled_family_takes_the_output_layers_own_kernels() {
     // The hidden layers' backprop and weight gradient stay general.
     assert!(tiled.contains(&"backprop_tanh"), "{tiled:?}");
     assert!(layered.contains(&"weight_grad"), "{layered:?}");
+}
+
+/// `--keep best` on a real backend: trains `epochs` epochs keeping the
+/// best, then checks the kept parameters bit for bit against a fresh
+/// backend (`fresh`) trained for just the kept epoch's updates, and that
+/// the trained backend still holds its final parameters. The run must
+/// bounce, so that the best is neither the first nor the last epoch's.
+fn assert_keeps_best<'d>(
+    name: &str,
+    epochs: usize,
+    fresh: &mut dyn FnMut() -> Box<dyn Backend + 'd>,
+) {
+    let mut b = fresh();
+    let hooks = Hooks {
+        keep_best: true,
+        ..Hooks::default()
+    };
+    let out = train_from(b.as_mut(), &schedule(epochs), Vec::new(), hooks).unwrap();
+    let kept = out.kept.clone().expect("kept parameters");
+    let lowest = out.losses.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(kept.loss, lowest, "{name}: the kept loss is the lowest");
+    assert_eq!(kept.loss, out.losses[kept.epoch], "{name}");
+    assert!(
+        0 < kept.epoch && kept.epoch < epochs,
+        "{name}: the best is at epoch {} of {epochs}; the test needs a run that bounces: {:?}",
+        kept.epoch,
+        out.losses
+    );
+    let mut short = fresh();
+    train(short.as_mut(), &schedule(kept.epoch)).unwrap();
+    assert_eq!(
+        bits(&kept.params),
+        bits(&short.params().unwrap()),
+        "{name}: the kept parameters are epoch {}'s",
+        kept.epoch
+    );
+    let mut long = fresh();
+    train(long.as_mut(), &schedule(epochs)).unwrap();
+    assert_eq!(
+        bits(&b.params().unwrap()),
+        bits(&long.params().unwrap()),
+        "{name}: final"
+    );
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Rates high enough for the loss to bounce without diverging: Adam's
+/// over full batches, momentum's over batches of 32.
+const BOUNCY: Optimizer = Optimizer::Adam {
+    lr: 0.5,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+};
+const BOUNCY_BATCHES: Optimizer = Optimizer::Momentum {
+    lr: 0.2,
+    momentum: 0.9,
+};
+
+#[test]
+fn kept_parameters_are_those_of_their_epoch_on_the_cpu() {
+    let data = Dataset::synthetic(200, 3, 4).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 2);
+    let batches = Some(MiniBatches { size: 32, seed: 5 });
+    assert_keeps_best("reference", 39, &mut || {
+        Box::new(Reference::new(&m, &data, BOUNCY))
+    });
+    assert_keeps_best("reference in mini-batches", 40, &mut || {
+        Box::new(Reference::new(&m, &data, BOUNCY_BATCHES).with_batches(batches))
+    });
+    assert_keeps_best("cpu in mini-batches", 40, &mut || {
+        let cpu = Fast::new(&m, &data, BOUNCY_BATCHES, 2).unwrap();
+        Box::new(cpu.with_batches(batches))
+    });
+}
+
+/// On the GPU a batch of the loop runs many epochs, so the best is
+/// usually inside one and read back by a rerun from its snapshot.
+#[test]
+fn kept_parameters_are_those_of_their_epoch_on_the_gpu() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(200, 3, 4).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 2);
+    for (choice, opt, batches) in [
+        (KernelChoice::Fused, BOUNCY, None),
+        (KernelChoice::Layered, BOUNCY, None),
+        (
+            KernelChoice::Layered,
+            BOUNCY_BATCHES,
+            Some(MiniBatches { size: 32, seed: 5 }),
+        ),
+    ] {
+        let updates = Updates {
+            opt,
+            schedule: LrSchedule::Constant,
+            batches,
+        };
+        let name = format!("gpu {choice:?}, batches {batches:?}");
+        assert_keeps_best(&name, 39, &mut || {
+            let source = Source::Host(&data);
+            Box::new(GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap())
+        });
+    }
 }

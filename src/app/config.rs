@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, BenchArgs, TrainArgs};
+use crate::cli::{BackendChoice, BenchArgs, Keep, TrainArgs};
 use crate::data;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
@@ -73,6 +73,9 @@ pub struct RunOptions {
     /// run starts, so a resumed run keeps it whatever its `--epochs`.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
+    /// See `--keep`.
+    #[serde(default)]
+    pub keep: Keep,
 }
 
 impl RunOptions {
@@ -108,6 +111,7 @@ impl RunOptions {
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
             batch_size: args.batch_size,
             lr_schedule: args.schedule_settings().resolve(&optimizer, epochs)?,
+            keep: args.keep,
         })
     }
 

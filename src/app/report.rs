@@ -44,6 +44,9 @@ pub struct Summary {
     /// Lowest validation loss measured, and its epoch; null without a split.
     pub best_val_loss: Option<f64>,
     pub best_val_epoch: Option<usize>,
+    /// With `--keep best`: the parameters saved, those with the lowest
+    /// training loss; null with `--keep last`.
+    pub kept: Option<KeptSummary>,
     /// max_epochs, converged, target_reached, interrupted, time_limit or diverged.
     pub stop: &'static str,
     pub stop_reason: String,
@@ -62,6 +65,17 @@ pub struct Summary {
     pub milestones: Vec<Milestone>,
 }
 
+/// `--keep best`'s parameters in the `--json` summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeptSummary {
+    /// Updates before them: `epochs` when they are the final ones.
+    pub epoch: usize,
+    /// Their training loss.
+    pub loss: f64,
+    /// Their validation loss; null without a split.
+    pub val_loss: Option<f64>,
+}
+
 /// The lowest power of ten a run's milestones go down to.
 const MILESTONE_FLOOR: f64 = 1e-12;
 
@@ -75,8 +89,11 @@ pub struct Milestone {
 /// A finished run, as its outputs and its printed summary report it.
 pub(super) struct Finished<'a> {
     pub outcome: Outcome,
-    /// The model with the final parameters.
+    /// The model with the final parameters, or with `--keep best` the kept ones.
     pub model: Model,
+    /// The validation loss of `--keep best`'s parameters, where they are
+    /// not the final ones and there is a split.
+    pub kept_val: Option<f64>,
     /// The backend, in one line.
     pub backend: String,
     /// The data: source, split and standardisation, in one line.
@@ -91,6 +108,20 @@ pub(super) struct Finished<'a> {
 impl Finished<'_> {
     fn val_losses(&self) -> Option<&[(usize, f64)]> {
         self.validation.as_ref().map(Validation::losses)
+    }
+
+    /// `--keep best`'s parameters: their epoch, loss and validation loss.
+    fn kept(&self) -> Option<KeptSummary> {
+        let k = self.outcome.kept.as_ref()?;
+        let val_loss = match k.epoch == self.outcome.updates {
+            true => self.validation.as_ref().and_then(Validation::latest),
+            false => self.kept_val,
+        };
+        Some(KeptSummary {
+            epoch: k.epoch,
+            loss: k.loss,
+            val_loss,
+        })
     }
 }
 
@@ -179,6 +210,7 @@ impl Summary {
             final_val_loss: val.and_then(Validation::latest),
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),
+            kept: done.kept(),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -325,6 +357,24 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(done.rows.1, "row"),
             units::count(v.losses().len(), "epoch")
         );
+    }
+    if let Some(k) = done.kept() {
+        let val = k
+            .val_loss
+            .map_or(String::new(), |v| format!(", val {v:.6e}"));
+        match k.epoch == outcome.updates {
+            true => outln!(
+                text,
+                "kept      the final parameters: the lowest loss, {:.6e}{val}",
+                k.loss
+            ),
+            false => outln!(
+                text,
+                "kept      epoch {}'s parameters: the lowest loss, {:.6e}{val}",
+                k.epoch,
+                k.loss
+            ),
+        }
     }
     match outcome.run_updates {
         0 => outln!(

@@ -16,7 +16,7 @@ use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, TrainArgs};
+use crate::cli::{BackendChoice, Keep, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{Columns, DataDigest, Dataset, Standardization, Table};
 use crate::dist::sharded::Interrupts;
@@ -27,7 +27,7 @@ use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::{Lbfgs, Objective};
 use crate::optim::{Optimizer, Saved};
-use crate::train::{self, Backend, Hooks, Outcome, StopReason};
+use crate::train::{self, Backend, Hooks, Kept, Outcome, StopReason};
 use crate::units;
 
 /// Raised by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the training loop checks
@@ -185,6 +185,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         history,
         val_history,
         optimizer,
+        kept,
     } = start;
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let opened = (|| {
@@ -209,6 +210,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         &checkpointer,
         history,
         validation,
+        kept,
     )?;
     let done = write_outputs(
         &config,
@@ -472,6 +474,8 @@ struct Start {
     history: Vec<f64>,
     val_history: Vec<(usize, f64)>,
     optimizer: Option<Saved>,
+    /// `--keep best`'s parameters so far.
+    kept: Option<Kept>,
 }
 
 /// The resumed checkpoint's state, or a new run's starting model, each
@@ -501,6 +505,7 @@ fn starting_point(
                 history: Vec::new(),
                 val_history: Vec::new(),
                 optimizer: None,
+                kept: None,
             }
         }
     };
@@ -543,6 +548,7 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Sta
         history: checkpoint.history,
         val_history: checkpoint.val_history,
         optimizer: Some(checkpoint.optimizer),
+        kept: checkpoint.kept,
     })
 }
 
@@ -1004,6 +1010,7 @@ impl<'a> Checkpointer<'a> {
         params: Vec<f32>,
         optimizer: Saved,
         validation: Option<&Validation>,
+        kept: Option<&Kept>,
     ) -> crate::Result<()> {
         let Some(writer) = &self.writer else {
             return Ok(());
@@ -1019,6 +1026,7 @@ impl<'a> Checkpointer<'a> {
             val_history: validation.map_or(&[], |v| v.losses()),
             optimizer: &optimizer,
             data: self.data.as_ref(),
+            kept,
         };
         writer.borrow_mut().write(&model, &ck)
     }
@@ -1042,6 +1050,7 @@ fn fit<'a>(
     checkpointer: &Checkpointer,
     history: Vec<f64>,
     validation: Option<Validation<'a>>,
+    kept: Option<Kept>,
 ) -> Result<Fitted<'a>> {
     // Ctrl-C, SIGTERM and SIGHUP: finish the batch in flight, checkpoint,
     // exit with the signal's status.
@@ -1049,11 +1058,15 @@ fn fit<'a>(
     let sharded = config.run.shards.is_some();
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
-    let mut periodic = |epoch: usize, losses: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
+    let mut periodic = |epoch: usize,
+                        losses: &[f64],
+                        b: &mut dyn Backend,
+                        kept: Option<&Kept>|
+     -> crate::Result<()> {
         let params = b.params()?;
         let state = b.optimizer_state()?;
         let scored = validation.as_ref().map(RefCell::borrow);
-        checkpointer.write(epoch, losses, params, state, scored.as_deref())
+        checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept)
     };
     let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
         if let Some(v) = &validation {
@@ -1094,6 +1107,8 @@ fn fit<'a>(
         on_batch: Some(&mut report),
         after_batch: validation.is_some().then_some(&mut score),
         target_loss: config.target_loss,
+        keep_best: config.run.keep == Keep::Best,
+        kept,
     };
     let outcome = train::train_from(backend, &config.schedule, history, hooks).map(|mut o| {
         if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
@@ -1127,11 +1142,22 @@ fn write_outputs<'a>(
         milestones,
         resumed_at,
     } = fitted;
-    let params = backend.params()?;
+    let last = backend.params()?;
     if let Some(v) = &mut validation {
-        v.record(outcome.updates, &params);
+        v.record(outcome.updates, &last);
     }
+    // `--keep best`: the saved model is the kept parameters; the
+    // checkpoint holds the last ones, to continue from, and the kept.
+    let params = match &outcome.kept {
+        Some(k) => k.params.clone(),
+        None => last.clone(),
+    };
+    let kept_val = match (&outcome.kept, &mut validation) {
+        (Some(k), Some(v)) if k.epoch != outcome.updates => Some(v.score(&k.params)),
+        _ => None,
+    };
     let done = Finished {
+        kept_val,
         milestones: milestones.reached(&outcome.losses, resumed_at),
         outcome,
         model: Model {
@@ -1177,8 +1203,8 @@ fn write_outputs<'a>(
         let written = (|| {
             let state = backend.optimizer_state()?;
             let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
-            let params = done.model.params.clone();
-            checkpointer.write(updates, losses, params, state, done.validation.as_ref())?;
+            let (validation, kept) = (done.validation.as_ref(), done.outcome.kept.as_ref());
+            checkpointer.write(updates, losses, last, state, validation, kept)?;
             Ok(())
         })();
         note(&mut failed, "--checkpoint", written);

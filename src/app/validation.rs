@@ -31,6 +31,11 @@ impl<'a> Validation<'a> {
         loss
     }
 
+    /// The held-out loss of `params`, recorded nowhere.
+    pub(super) fn score(&mut self, params: &[f32]) -> f64 {
+        self.scorer.loss_at(params)
+    }
+
     /// (epoch, loss) as measured, in ascending epochs.
     pub(super) fn losses(&self) -> &[(usize, f64)] {
         &self.losses

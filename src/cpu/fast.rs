@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, LrSchedule, Optimizer};
-use crate::train::Backend;
+use crate::train::{Backend, SNAPSHOT_SLOTS};
 use crate::{memory, units};
 
 /// Bytes of per-block working set aimed for. Larger than L2 on purpose:
@@ -412,8 +412,9 @@ impl<'a> Fast<'a> {
             memory::product(&[p, 4]),
         ]);
         memory::sum(&[
-            memory::product(&[3, p, 4]),
-            memory::product(&[3, opt.state_per_param(), p, 4]),
+            // The parameters and the state, now and in every snapshot.
+            memory::product(&[1 + SNAPSHOT_SLOTS, p, 4]),
+            memory::product(&[1 + SNAPSHOT_SLOTS, opt.state_per_param(), p, 4]),
             memory::product(&[p, 4]),
             per_thread?.checked_mul(Fast::thread_count(threads, rows) as u64),
         ])

@@ -12,6 +12,7 @@ pub use fast::{Fast, Isa};
 pub use reference::Reference;
 
 use crate::optim::{Optimizer, Real, State};
+use crate::train::SNAPSHOT_SLOTS;
 
 /// The [`crate::train::Backend`] methods of a backend that keeps its
 /// parameters and optimizer state on the host, in a [`ParamSlots`] field
@@ -58,11 +59,11 @@ macro_rules! host_param_methods {
 pub(crate) use host_param_methods;
 
 /// A CPU backend's parameter block and first-order optimizer state (in
-/// `T`), with two snapshots of both.
+/// `T`), with [`SNAPSHOT_SLOTS`] snapshots of both.
 pub(crate) struct ParamSlots<T> {
     pub params: Vec<f32>,
     pub state: State<T>,
-    saved: [(Vec<f32>, State<T>); 2],
+    saved: [(Vec<f32>, State<T>); SNAPSHOT_SLOTS],
 }
 
 impl<T: Real> ParamSlots<T> {
@@ -70,10 +71,7 @@ impl<T: Real> ParamSlots<T> {
         let state = State::new(opt, params.len());
         ParamSlots {
             params: params.to_vec(),
-            saved: [
-                (params.to_vec(), state.clone()),
-                (params.to_vec(), state.clone()),
-            ],
+            saved: std::array::from_fn(|_| (params.to_vec(), state.clone())),
             state,
         }
     }

@@ -11,7 +11,7 @@ use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, LrSchedule, Optimizer};
-use crate::train::Backend;
+use crate::train::{Backend, SNAPSHOT_SLOTS};
 
 /// Rows per block: bounds the activations held at once to BLOCK × width.
 const BLOCK: usize = 1024;
@@ -185,8 +185,9 @@ impl<'a> Reference<'a> {
             .try_fold(0usize, |acc, &w| acc.checked_add(w))?;
         let widest = *sizes.iter().max().expect("layouts are never empty");
         memory::sum(&[
-            memory::product(&[3, p, 4]),
-            memory::product(&[3, opt.state_per_param(), p, 8]),
+            // The parameters and the state, now and in every snapshot.
+            memory::product(&[1 + SNAPSHOT_SLOTS, p, 4]),
+            memory::product(&[1 + SNAPSHOT_SLOTS, opt.state_per_param(), p, 8]),
             memory::product(&[3, p, 8]),
             memory::product(&[block, widths, 8]),
             memory::product(&[2, block, widest, 8]),

@@ -307,8 +307,9 @@ impl Plan {
         };
         // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
         let partials = 2 * self.groups * (p + 1);
+        // θ, its snapshots and the gradient.
         let floats = rows * (layout.features() + 1)
-            + 4 * (p + 1)
+            + (2 + crate::train::SNAPSHOT_SLOTS) * (p + 1)
             + partials
             + 2 * MAX_BATCH.max(p)
             + self.chunk_rows * per_row;

@@ -21,7 +21,7 @@ use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
 use crate::optim::{self, LrSchedule, Optimizer, Saved};
-use crate::train::Backend;
+use crate::train::{Backend, SNAPSHOT_SLOTS};
 
 /// Where the trainer's rows come from.
 #[derive(Clone, Copy, Debug)]
@@ -96,14 +96,14 @@ pub struct GpuTrainer {
     /// The learning rate by epoch (`--lr-schedule`).
     schedule: LrSchedule,
     theta: wgpu::Buffer,
-    saved: [wgpu::Buffer; 2],
+    saved: [wgpu::Buffer; SNAPSHOT_SLOTS],
     /// The first-order optimizer's state (v, or m then v), and its
     /// snapshots; `None` for gd and L-BFGS.
-    state: Option<[wgpu::Buffer; 3]>,
+    state: Option<[wgpu::Buffer; 1 + SNAPSHOT_SLOTS]>,
     /// Updates applied so far (Adam's t before the next batch), and at
     /// each snapshot.
     steps: u64,
-    saved_steps: [u64; 2],
+    saved_steps: [u64; SNAPSHOT_SLOTS],
     /// The per-epoch factors of the batch in flight: Adam's, or a
     /// scheduled rule's learning rates (unused otherwise).
     corrections: wgpu::Buffer,
@@ -216,6 +216,7 @@ impl GpuTrainer {
         let saved = [
             buffers::storage(&ctx, "theta_saved[0]", p)?,
             buffers::storage(&ctx, "theta_saved[1]", p)?,
+            buffers::storage(&ctx, "theta_saved[2]", p)?,
         ];
         // One row per row group: its gradient, then its loss term.
         let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * (p + 1))?;
@@ -229,6 +230,7 @@ impl GpuTrainer {
                 state("optim_state")?,
                 state("optim_state_saved[0]")?,
                 state("optim_state_saved[1]")?,
+                state("optim_state_saved[2]")?,
             ])
         } else {
             None
@@ -290,7 +292,7 @@ impl GpuTrainer {
             saved,
             state,
             steps: 0,
-            saved_steps: [0, 0],
+            saved_steps: [0; SNAPSHOT_SLOTS],
             corrections,
             grad,
             history,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::optim::{Optimizer, Saved};
-use crate::train::{Backend, StopReason};
+use crate::train::{Backend, StopReason, SNAPSHOT_SLOTS};
 
 /// Sufficient decrease: f(x + t·d) ≤ f(x) + C1·t·gᵀd.
 pub const C1: f64 = 1e-4;
@@ -76,7 +76,7 @@ pub struct Lbfgs<O> {
     history_size: usize,
     gtol: f64,
     now: Point,
-    saved: [Option<Point>; 2],
+    saved: [Option<Point>; SNAPSHOT_SLOTS],
     evaluations: usize,
     stopped: Option<StopReason>,
     steps: Vec<LineStep>,
@@ -141,7 +141,7 @@ impl<O: Objective> Lbfgs<O> {
                 pairs: VecDeque::new(),
                 iterations: 0,
             },
-            saved: [None, None],
+            saved: [None, None, None],
             evaluations: 0,
             stopped: None,
             steps: Vec::new(),
