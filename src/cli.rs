@@ -114,6 +114,10 @@ pub enum Keep {
     /// The lowest training loss's: the parameters at the start of the
     /// epoch with the lowest loss, or the final ones where none is lower.
     Best,
+    /// The lowest validation loss's (needs --validation-split): of the
+    /// parameters whose held-out loss was measured, those with the lowest.
+    #[serde(rename = "best-val")]
+    BestVal,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -229,12 +233,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 
-    /// Which parameters --save, --checkpoint's model and the summary's loss
-    /// are of. best: those with the lowest training loss the run measured
-    /// (at the start of each epoch, and at the end). The run itself goes on
-    /// as with last; reading the kept parameters back, at the end and at
-    /// each checkpoint, costs at most a rerun of one submit's epochs (up to
-    /// 256) on the GPU, and nothing on the CPU. A checkpoint holds both.
+    /// Which parameters --save writes. best: those with the lowest training
+    /// loss the run measured (at the start of each epoch, and at the end);
+    /// reading them back, at the end and at each checkpoint, costs at most
+    /// a rerun of one submit's epochs (up to 256) on the GPU, and nothing
+    /// on the CPU. best-val: those with the lowest validation loss, where
+    /// it was measured (every epoch on the CPU backends, every readback on
+    /// the GPU): early stopping's choice. The run itself goes on as with
+    /// last, and a checkpoint holds both the last and the kept parameters.
     #[arg(long, value_name = "WHICH", default_value_t = Keep::Last, value_enum)]
     pub keep: Keep,
 

@@ -350,6 +350,54 @@ fn keep_best_saves_the_lowest_losss_parameters() {
     assert!(out.contains("kept      "), "{out}");
 }
 
+/// `--keep best-val` saves the parameters with the lowest validation loss
+/// (every epoch is measured on the cpu backend): the epoch and loss the
+/// summary's best validation loss names, and the same model as a run
+/// stopped there. Without a split it is refused before any work.
+#[test]
+fn keep_best_val_saves_the_lowest_validation_losss_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let [kept, j, short] = paths(&dir, ["kept.st", "s.json", "short.st"]);
+    let run = |extra: &[&str]| {
+        let more = ["--hidden", "7,4", "--validation-split", "0.2"];
+        let mut args = train_synthetic("300", "3", "cpu", &more);
+        args.extend_from_slice(BOUNCE);
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    let more = [
+        "--epochs", "10", "--keep", "best-val", "--save", &kept, "--json", &j,
+    ];
+    let out = run(&more);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["kept"]["by"], "validation", "{v}");
+    assert_eq!(v["kept"]["epoch"], v["best_val_epoch"], "{v}");
+    assert_eq!(v["kept"]["val_loss"], v["best_val_loss"], "{v}");
+    let epoch = v["kept"]["epoch"].as_u64().unwrap();
+    assert!(
+        0 < epoch && epoch < 10,
+        "the test needs a best inside the run: {v}"
+    );
+    assert!(
+        out.contains(&format!(
+            "kept      epoch {epoch}'s parameters: the lowest validation loss"
+        )),
+        "{out}"
+    );
+    run(&["--epochs", &epoch.to_string(), "--save", &short]);
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(&short).unwrap()
+    );
+    let args = train_synthetic("300", "3", "cpu", &["--keep", "best-val", "--save", &short]);
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok);
+    assert!(
+        err.contains("--keep best-val needs --validation-split"),
+        "{err}"
+    );
+}
+
 #[test]
 fn patience_and_max_time_stop_the_run_and_say_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -109,9 +109,13 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
 fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
     let blow_up = ["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
     let bounce = ["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
+    // With a split, by the validation loss too: measured every epoch on
+    // these backends, so both runs measure the same epochs.
+    let by_val = ["--validation-split", "0.2", "--keep", "best-val"];
     for backend in ["cpu", "reference"] {
         for opt in [&blow_up[..], &bounce[..]] {
             resume_is_bit_exact_with(backend, &[opt, &["--keep", "best"]].concat());
+            resume_is_bit_exact_with(backend, &[opt, &by_val[..]].concat());
         }
     }
     if have_gpu() {

@@ -160,6 +160,9 @@ impl RunOptions {
         if let Some(fraction) = self.validation_split {
             data::check_split_fraction(fraction)?;
         }
+        if self.keep == Keep::BestVal && self.validation_split.is_none() {
+            bail!("--keep best-val needs --validation-split: it keeps the parameters with the lowest validation loss");
+        }
         Ok(Schedule {
             max_epochs: self.epochs,
             tol: self.tol,

@@ -44,8 +44,8 @@ pub struct Summary {
     /// Lowest validation loss measured, and its epoch; null without a split.
     pub best_val_loss: Option<f64>,
     pub best_val_epoch: Option<usize>,
-    /// With `--keep best`: the parameters saved, those with the lowest
-    /// training loss; null with `--keep last`.
+    /// With `--keep best` or `best-val`: the parameters saved, those with
+    /// the lowest training or validation loss; null with `--keep last`.
     pub kept: Option<KeptSummary>,
     /// max_epochs, converged, target_reached, interrupted, time_limit or diverged.
     pub stop: &'static str,
@@ -65,7 +65,7 @@ pub struct Summary {
     pub milestones: Vec<Milestone>,
 }
 
-/// `--keep best`'s parameters in the `--json` summary.
+/// `--keep best`'s or `best-val`'s parameters in the `--json` summary.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KeptSummary {
     /// Updates before them: `epochs` when they are the final ones.
@@ -74,6 +74,8 @@ pub struct KeptSummary {
     pub loss: f64,
     /// Their validation loss; null without a split.
     pub val_loss: Option<f64>,
+    /// The loss they are the lowest of: "training" or "validation".
+    pub by: &'static str,
 }
 
 /// The lowest power of ten a run's milestones go down to.
@@ -91,9 +93,9 @@ pub(super) struct Finished<'a> {
     pub outcome: Outcome,
     /// The model with the final parameters, or with `--keep best` the kept ones.
     pub model: Model,
-    /// The validation loss of `--keep best`'s parameters, where they are
-    /// not the final ones and there is a split.
-    pub kept_val: Option<f64>,
+    /// The kept parameters (`--keep best` or `best-val`), as the summary
+    /// reports them.
+    pub kept: Option<KeptSummary>,
     /// The backend, in one line.
     pub backend: String,
     /// The data: source, split and standardisation, in one line.
@@ -108,20 +110,6 @@ pub(super) struct Finished<'a> {
 impl Finished<'_> {
     fn val_losses(&self) -> Option<&[(usize, f64)]> {
         self.validation.as_ref().map(Validation::losses)
-    }
-
-    /// `--keep best`'s parameters: their epoch, loss and validation loss.
-    fn kept(&self) -> Option<KeptSummary> {
-        let k = self.outcome.kept.as_ref()?;
-        let val_loss = match k.epoch == self.outcome.updates {
-            true => self.validation.as_ref().and_then(Validation::latest),
-            false => self.kept_val,
-        };
-        Some(KeptSummary {
-            epoch: k.epoch,
-            loss: k.loss,
-            val_loss,
-        })
     }
 }
 
@@ -210,7 +198,7 @@ impl Summary {
             final_val_loss: val.and_then(Validation::latest),
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),
-            kept: done.kept(),
+            kept: done.kept.clone(),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -358,23 +346,19 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(v.losses().len(), "epoch")
         );
     }
-    if let Some(k) = done.kept() {
-        let val = k
-            .val_loss
-            .map_or(String::new(), |v| format!(", val {v:.6e}"));
-        match k.epoch == outcome.updates {
-            true => outln!(
-                text,
-                "kept      the final parameters: the lowest loss, {:.6e}{val}",
-                k.loss
-            ),
-            false => outln!(
-                text,
-                "kept      epoch {}'s parameters: the lowest loss, {:.6e}{val}",
-                k.epoch,
-                k.loss
-            ),
-        }
+    if let Some(k) = &done.kept {
+        let which = match k.epoch == outcome.updates {
+            true => "the final parameters".to_string(),
+            false => format!("epoch {}'s parameters", k.epoch),
+        };
+        let losses = match (k.by, k.val_loss) {
+            ("validation", Some(v)) => {
+                format!("the lowest validation loss, {v:.6e} (loss {:.6e})", k.loss)
+            }
+            (_, Some(v)) => format!("the lowest loss, {:.6e} (val {v:.6e})", k.loss),
+            (_, None) => format!("the lowest loss, {:.6e}", k.loss),
+        };
+        outln!(text, "kept      {which}: {losses}");
     }
     match outcome.run_updates {
         0 => outln!(

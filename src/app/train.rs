@@ -193,16 +193,22 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             Some(s) => open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?,
             None => open_backend(&config, &model, &data, device, optimizer.as_ref())?,
         };
+        // `--keep best` keeps in the training loop, `best-val` in the scorer.
+        let (kept, val_kept) = match config.run.keep {
+            Keep::BestVal => (None, kept),
+            _ => (kept, None),
+        };
         let validation = open_validation(
             &config,
             &model,
             data.val.as_ref(),
             val_history,
             history.len(),
+            val_kept,
         )?;
-        Ok((backend, validation))
+        Ok((backend, validation, kept))
     })();
-    let (mut backend, validation) = agree(comm, "the backend", opened, |_| String::new())?;
+    let (mut backend, validation, kept) = agree(comm, "the backend", opened, |_| String::new())?;
     let checkpointer = Checkpointer::new(&config, &model, writer, data.digest.clone());
     let fitted = fit(
         &config,
@@ -944,13 +950,15 @@ pub(super) fn shard_passes<'a>(
 }
 
 /// The scorer of the held-out rows, if any, having scored the starting
-/// parameters (after `resumed_at` updates).
+/// parameters (after `resumed_at` updates); with `--keep best-val` it
+/// keeps the parameters of the lowest loss, from a resumed run's `kept` on.
 fn open_validation<'a>(
     config: &TrainConfig,
     model: &Model,
     rows: Option<&'a Dataset>,
     history: Vec<(usize, f64)>,
     resumed_at: usize,
+    kept: Option<Kept>,
 ) -> Result<Option<Validation<'a>>> {
     let Some(rows) = rows else {
         return Ok(None);
@@ -964,7 +972,8 @@ fn open_validation<'a>(
         config.threads
     };
     let scorer = Fast::new(model, rows, config.run.optimizer, threads)?.with_isa(config.cpu_isa)?;
-    let mut validation = Validation::new(scorer, history);
+    let keep = config.run.keep == Keep::BestVal;
+    let mut validation = Validation::new(scorer, history, keep, kept);
     validation.record(resumed_at, &model.params);
     Ok(Some(validation))
 }
@@ -1066,6 +1075,7 @@ fn fit<'a>(
         let params = b.params()?;
         let state = b.optimizer_state()?;
         let scored = validation.as_ref().map(RefCell::borrow);
+        let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
         checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept)
     };
     let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
@@ -1146,18 +1156,34 @@ fn write_outputs<'a>(
     if let Some(v) = &mut validation {
         v.record(outcome.updates, &last);
     }
-    // `--keep best`: the saved model is the kept parameters; the
-    // checkpoint holds the last ones, to continue from, and the kept.
-    let params = match &outcome.kept {
-        Some(k) => k.params.clone(),
-        None => last.clone(),
+    // `--keep best` or `best-val`: the saved model is the kept parameters;
+    // the checkpoint holds the last ones, to continue from, and the kept.
+    let kept = match &validation {
+        Some(v) if config.run.keep == Keep::BestVal => v.kept().cloned(),
+        _ => outcome.kept.clone(),
     };
-    let kept_val = match (&outcome.kept, &mut validation) {
-        (Some(k), Some(v)) if k.epoch != outcome.updates => Some(v.score(&k.params)),
-        _ => None,
-    };
+    let params = kept
+        .as_ref()
+        .map_or_else(|| last.clone(), |k| k.params.clone());
+    let summary = kept.as_ref().map(|k| {
+        let val_loss = match (config.run.keep, &mut validation) {
+            (Keep::BestVal, _) => Some(k.loss),
+            (_, Some(v)) if k.epoch == outcome.updates => v.latest(),
+            (_, Some(v)) => Some(v.score(&k.params)),
+            (_, None) => None,
+        };
+        report::KeptSummary {
+            epoch: k.epoch,
+            loss: outcome.losses[k.epoch],
+            val_loss,
+            by: match config.run.keep {
+                Keep::BestVal => "validation",
+                _ => "training",
+            },
+        }
+    });
     let done = Finished {
-        kept_val,
+        kept: summary,
         milestones: milestones.reached(&outcome.losses, resumed_at),
         outcome,
         model: Model {
@@ -1203,8 +1229,8 @@ fn write_outputs<'a>(
         let written = (|| {
             let state = backend.optimizer_state()?;
             let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
-            let (validation, kept) = (done.validation.as_ref(), done.outcome.kept.as_ref());
-            checkpointer.write(updates, losses, last, state, validation, kept)?;
+            let validation = done.validation.as_ref();
+            checkpointer.write(updates, losses, last, state, validation, kept.as_ref())?;
             Ok(())
         })();
         note(&mut failed, "--checkpoint", written);

@@ -1,6 +1,7 @@
 //! `--validation-split`'s held-out loss.
 
 use crate::cpu::Fast;
+use crate::train::Kept;
 
 /// The held-out rows and the CPU pass that scores parameters on them.
 ///
@@ -14,12 +15,29 @@ pub struct Validation<'a> {
     /// (epoch, loss) in ascending epochs; the loss of the parameters at the
     /// start of that epoch, as the history's rows.
     losses: Vec<(usize, f64)>,
+    /// With `--keep best-val`: the last two measurements that were the
+    /// lowest so far when made, with their parameters, the lowest last. A
+    /// rollback replaces at most the latest measurement (the one at its
+    /// batch's start), so the one before is all it can fall back to.
+    lows: Option<Vec<Kept>>,
 }
 
 impl<'a> Validation<'a> {
-    /// Scores with `scorer`, continuing a resumed run's `losses`.
-    pub(super) fn new(scorer: Fast<'a>, losses: Vec<(usize, f64)>) -> Validation<'a> {
-        Validation { scorer, losses }
+    /// Scores with `scorer`, continuing a resumed run's `losses`; with
+    /// `keep`, keeps the parameters of the lowest, from a resumed run's
+    /// `kept` on.
+    pub(super) fn new(
+        scorer: Fast<'a>,
+        losses: Vec<(usize, f64)>,
+        keep: bool,
+        kept: Option<Kept>,
+    ) -> Validation<'a> {
+        let lows = keep.then(|| kept.into_iter().collect());
+        Validation {
+            scorer,
+            losses,
+            lows,
+        }
     }
 
     /// Scores the parameters after `epoch` updates. A rerun or rollback
@@ -28,7 +46,26 @@ impl<'a> Validation<'a> {
         self.losses.retain(|&(k, _)| k < epoch);
         let loss = self.scorer.loss_at(params);
         self.losses.push((epoch, loss));
+        if let Some(lows) = &mut self.lows {
+            lows.retain(|k| k.epoch < epoch);
+            if loss.is_finite() && lows.last().is_none_or(|low| loss < low.loss) {
+                if lows.len() == 2 {
+                    lows.remove(0);
+                }
+                lows.push(Kept {
+                    epoch,
+                    loss,
+                    params: params.to_vec(),
+                });
+            }
+        }
         loss
+    }
+
+    /// With `--keep best-val`: the parameters with the lowest validation
+    /// loss measured (the earliest of equals), and that loss.
+    pub(super) fn kept(&self) -> Option<&Kept> {
+        self.lows.as_ref()?.last()
     }
 
     /// The held-out loss of `params`, recorded nowhere.
@@ -51,5 +88,54 @@ impl<'a> Validation<'a> {
             .copied()
             .filter(|(_, l)| l.is_finite())
             .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+    use crate::model::{Activation, Layout, Model};
+    use crate::optim::Optimizer;
+
+    /// The lowest measurement's parameters are kept; a rollback that
+    /// measures its epoch again falls back to the one before it.
+    #[test]
+    fn keeps_the_lowest_and_falls_back_after_a_rollback() {
+        let rows = Dataset::synthetic(64, 2, 1).unwrap();
+        let names = rows.feature_names.clone();
+        let m = Model::init(
+            Layout::new(2, &[4]).unwrap(),
+            Activation::Tanh,
+            1,
+            names,
+            "y".into(),
+        );
+        let scorer = || Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
+        // Three parameter blocks, from the initial ones: zero (ŷ = 0),
+        // the initial, and the initial scaled up.
+        let zero = vec![0.0; m.params.len()];
+        let big: Vec<f32> = m.params.iter().map(|p| p * 8.0).collect();
+        let loss = |p: &[f32]| scorer().loss_at(p);
+        let (l_init, l_zero, l_big) = (loss(&m.params), loss(&zero), loss(&big));
+        assert!(
+            l_zero < l_init && l_init < l_big,
+            "{l_zero} {l_init} {l_big}"
+        );
+        let mut v = Validation::new(scorer(), Vec::new(), true, None);
+        v.record(0, &m.params);
+        v.record(1, &big);
+        assert_eq!(v.kept().map(|k| k.epoch), Some(0));
+        v.record(2, &zero);
+        let k = v.kept().unwrap();
+        assert_eq!((k.epoch, k.loss, &k.params), (2, l_zero, &zero));
+        // Epoch 2 rolled back and measured again with worse parameters.
+        v.record(2, &big);
+        let k = v.kept().unwrap();
+        assert_eq!((k.epoch, &k.params), (0, &m.params));
+        // Without --keep best-val nothing is kept.
+        let mut v = Validation::new(scorer(), Vec::new(), false, None);
+        v.record(0, &m.params);
+        assert!(v.kept().is_none());
     }
 }
