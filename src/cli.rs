@@ -198,7 +198,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SCHEDULE", default_value_t = ScheduleKind::Constant)]
     pub lr_schedule: ScheduleKind,
 
-    /// cosine: the rate it falls to, at least 0 and below --lr [default: 0].
+    /// cosine and plateau: the rate it falls to, at least 0 and below --lr
+    /// [default: 0].
     #[arg(long, value_name = "MIN", allow_negative_numbers = true)]
     pub lr_min: Option<f64>,
 
@@ -213,9 +214,21 @@ pub struct TrainArgs {
     #[arg(long, value_name = "K")]
     pub lr_every: Option<usize>,
 
-    /// step: the factor of each cut, in (0, 1] [default: 0.1].
+    /// step and plateau: the factor of each cut, in (0, 1] (below 1 for
+    /// plateau) [default: 0.1].
     #[arg(long, value_name = "G", allow_negative_numbers = true)]
     pub lr_gamma: Option<f64>,
+
+    /// plateau: cut the rate after more than P epochs in a row whose
+    /// training loss is not below the best by the fraction --lr-threshold
+    /// [default: 10].
+    #[arg(long, value_name = "P")]
+    pub lr_patience: Option<usize>,
+
+    /// plateau: the relative fall below the best loss that counts as an
+    /// improvement, in [0, 1) [default: 1e-4].
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    pub lr_threshold: Option<f64>,
 
     /// Train in mini-batches of B rows: every epoch shuffles the rows
     /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
@@ -344,7 +357,7 @@ pub struct TrainArgs {
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
-        "lr_epochs", "lr_every", "lr_gamma", "keep",
+        "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "keep",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -548,6 +561,8 @@ impl TrainArgs {
             epochs: self.lr_epochs,
             every: self.lr_every,
             gamma: self.lr_gamma,
+            patience: self.lr_patience,
+            threshold: self.lr_threshold,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::optim::schedule::Plateau;
 use crate::optim::{Optimizer, Saved};
 
 /// What every trainer implements, at the level of an epoch.
@@ -49,6 +50,13 @@ pub trait Backend {
     /// the updates (L-BFGS's line searches).
     fn evaluations(&self) -> Option<usize> {
         None
+    }
+
+    /// `--lr-schedule plateau`: the epochs from which the training loop has
+    /// cut the rate, ascending; every epoch run from now on takes them.
+    /// Backends without a schedule ignore them.
+    fn set_rate_cuts(&mut self, _cuts: &[u64]) -> Result<()> {
+        Ok(())
     }
 
     /// The optimizer's state (step count, moments or L-BFGS pairs), for a
@@ -134,6 +142,9 @@ pub struct Outcome {
     /// With [`Hooks::keep_best`]: the parameters with the lowest loss of
     /// the run, a resumed history's included (the last ones on a tie).
     pub kept: Option<Kept>,
+    /// With [`Hooks::plateau`]: the epochs from which the rate was cut,
+    /// those of a resumed history included.
+    pub rate_cuts: Vec<u64>,
 }
 
 impl Outcome {
@@ -198,6 +209,10 @@ pub struct Hooks<'a> {
     /// With `keep_best`: the best parameters of a resumed history, as its
     /// checkpoint recorded them.
     pub kept: Option<Kept>,
+    /// `--lr-schedule plateau`'s rule: the loop finds its cuts from the
+    /// losses (a resumed history's replayed first) and gives them to the
+    /// backend, rerunning the epochs of a batch that ran past one.
+    pub plateau: Option<Plateau>,
 }
 
 /// `--keep best`: the lowest loss so far and where its parameters are.
@@ -445,6 +460,14 @@ fn train_loop(
     let mut batch = 1usize;
     let mut scratch = Vec::new();
     let mut keeper = hooks.keep_best.then(|| Keeper::new(hooks.kept.take()));
+    let mut plateau = hooks.plateau.take();
+    if let Some(p) = &mut plateau {
+        // The cuts of a resumed history, as its run made them.
+        for (e, &l) in losses.iter().enumerate() {
+            p.observe(e, l);
+        }
+        backend.set_rate_cuts(p.cuts())?;
+    }
     // (slot, first update) of the previous batch's snapshot.
     let mut previous: Option<(usize, usize)> = None;
     let mut slot = 0usize;
@@ -470,6 +493,15 @@ fn train_loop(
         backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
+        // The plateau rule's first cut in the batch, at epoch c: the losses
+        // up to L_c are of epochs at the old rate, as they should be; those
+        // after it are not, and are dropped.
+        let cut = plateau.as_mut().and_then(|p| {
+            (from..losses.len()).find_map(|e| p.observe(e, losses[e]).map(|c| c as usize))
+        });
+        if let Some(c) = cut {
+            losses.truncate(c + 1);
+        }
         let early = first_stop(
             &losses,
             from,
@@ -516,7 +548,20 @@ fn train_loop(
                 Early::Target => StopReason::TargetReached,
                 _ => StopReason::Converged,
             };
-            return finish(losses, updates, resumed, reason, start, backend, keeper);
+            return finish(
+                losses, updates, resumed, reason, start, backend, keeper, &plateau,
+            );
+        }
+        if let (Some(c), Some(p)) = (cut, &plateau) {
+            if c < from + m {
+                // Back to the batch's start, and on to the cut at the old rate.
+                backend.restore(slot)?;
+                scratch.clear();
+                backend.run(c - from, &mut scratch)?;
+                losses.truncate(c);
+                m = c - from;
+            }
+            backend.set_rate_cuts(p.cuts())?;
         }
         let ran = losses.len() - from;
         if let Some(keeper) = &mut keeper {
@@ -570,7 +615,9 @@ fn train_loop(
                     loss: last,
                     rolled_back: false,
                 };
-                return finish(losses, updates, resumed, reason, start, backend, keeper);
+                return finish(
+                    losses, updates, resumed, reason, start, backend, keeper, &plateau,
+                );
             };
             // The final update broke the parameters: step back one.
             backend.restore(s)?;
@@ -582,14 +629,27 @@ fn train_loop(
                 loss: last,
                 rolled_back: true,
             };
-            return finish(losses, updates - 1, resumed, reason, start, backend, keeper);
+            return finish(
+                losses,
+                updates - 1,
+                resumed,
+                reason,
+                start,
+                backend,
+                keeper,
+                &plateau,
+            );
         }
     }
-    finish(losses, updates, resumed, reason, start, backend, keeper)
+    finish(
+        losses, updates, resumed, reason, start, backend, keeper, &plateau,
+    )
 }
 
-/// The outcome, with the kept parameters read onto the host; `losses`
-/// ends with the loss of the parameters the backend holds.
+/// The outcome, with the kept parameters read onto the host and the rate
+/// cuts that took effect; `losses` ends with the loss of the parameters the
+/// backend holds.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     losses: Vec<f64>,
     updates: usize,
@@ -598,7 +658,12 @@ fn finish(
     start: Instant,
     backend: &mut dyn Backend,
     keeper: Option<Keeper>,
+    plateau: &Option<Plateau>,
 ) -> Result<Outcome> {
+    let rate_cuts = plateau.as_ref().map_or_else(Vec::new, |p| {
+        let cuts = p.cuts();
+        cuts[..cuts.partition_point(|&c| c < updates as u64)].to_vec()
+    });
     let kept = match keeper {
         Some(keeper) => keeper.finish(backend, updates, losses[losses.len() - 1])?,
         None => None,
@@ -611,6 +676,7 @@ fn finish(
         run_updates: updates.saturating_sub(resumed),
         evaluations: None,
         kept,
+        rate_cuts,
     })
 }
 
@@ -618,12 +684,21 @@ fn finish(
 mod tests {
     use super::*;
 
-    /// A backend whose loss after k updates is a fixed sequence.
+    /// A backend whose loss after k updates is a fixed sequence, halved
+    /// for every rate cut that took effect before that update.
     struct Scripted {
         seq: Vec<f64>,
         at: usize,
         saved: [usize; SNAPSHOT_SLOTS],
         max_batch: usize,
+        cuts: Vec<u64>,
+    }
+
+    impl Scripted {
+        fn value(&self, k: usize) -> f64 {
+            let cut = self.cuts.iter().filter(|&&c| (c as usize) < k).count();
+            self.seq[k] * 0.5f64.powi(cut as i32)
+        }
     }
 
     impl Backend for Scripted {
@@ -641,13 +716,17 @@ mod tests {
         }
         fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
             for _ in 0..epochs {
-                losses.push(self.seq[self.at]);
+                losses.push(self.value(self.at));
                 self.at += 1;
             }
             Ok(())
         }
         fn loss(&mut self) -> Result<f64> {
-            Ok(self.seq[self.at])
+            Ok(self.value(self.at))
+        }
+        fn set_rate_cuts(&mut self, cuts: &[u64]) -> Result<()> {
+            self.cuts = cuts.to_vec();
+            Ok(())
         }
         fn snapshot(&mut self, slot: usize) -> Result<()> {
             self.saved[slot] = self.at;
@@ -671,6 +750,7 @@ mod tests {
             at: 0,
             saved: [0; SNAPSHOT_SLOTS],
             max_batch,
+            cuts: Vec::new(),
         }
     }
 
@@ -1100,6 +1180,130 @@ mod tests {
                 let resumed = train_from(&mut b, &s, seq[..k].to_vec(), hooks).unwrap();
                 assert_eq!(resumed.kept, full.kept, "resumed at {k}");
             }
+        }
+    }
+
+    fn plateau(patience: usize) -> Option<Plateau> {
+        let s = crate::optim::LrSchedule::Plateau {
+            gamma: 0.5,
+            patience,
+            threshold: 0.01,
+            min_lr: 0.0,
+        };
+        s.plateau(1.0)
+    }
+
+    /// The plateau's cuts fall at the same epochs, and the losses after
+    /// them are those of the cut rate, whatever the batch: a batch that ran
+    /// past a cut is rerun from its start.
+    #[test]
+    fn plateau_cuts_are_the_same_whatever_the_batch() {
+        // Flat at 4 from epoch 1: with patience 2 the third epoch without
+        // an improvement, L_4, cuts the rate from epoch 5 (L_6 on halved);
+        // flat again at 2 from L_6, L_9 cuts it from 10 (L_11 on halved).
+        let seq = [
+            5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
+        ];
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        let mut runs = Vec::new();
+        for max_batch in [1, 2, 3, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let hooks = Hooks {
+                plateau: plateau(2),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(out.rate_cuts, vec![5, 10], "batch {max_batch}");
+            assert_eq!(b.cuts, vec![5, 10], "batch {max_batch}");
+            runs.push(out.losses);
+        }
+        let want = [
+            5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0,
+        ];
+        for losses in runs {
+            assert_eq!(losses, want);
+        }
+    }
+
+    /// A resumed run replays the history's cuts before its first epoch, and
+    /// ends as the straight run did.
+    #[test]
+    fn plateau_cuts_replay_on_resume() {
+        let seq = [
+            5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
+        ];
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        let hooks = || Hooks {
+            plateau: plateau(2),
+            ..Hooks::default()
+        };
+        let mut b = scripted(&seq, 4);
+        let full = train_from(&mut b, &s, Vec::new(), hooks()).unwrap();
+        for at in [3, 5, 6, 10, 11] {
+            let mut b = scripted(&seq, 4);
+            b.at = at;
+            // The backend's own state holds the cuts made before `at`.
+            b.cuts = full
+                .rate_cuts
+                .iter()
+                .copied()
+                .filter(|&c| (c as usize) < at)
+                .collect();
+            let history = full.losses[..at].to_vec();
+            let resumed = train_from(&mut b, &s, history, hooks()).unwrap();
+            assert_eq!(resumed.losses, full.losses, "resumed at {at}");
+            assert_eq!(resumed.rate_cuts, full.rate_cuts, "resumed at {at}");
+        }
+    }
+
+    /// A stop inside a batch before the cut's epoch wins; one after it is
+    /// of epochs at the wrong rate, and is found again after the rerun.
+    #[test]
+    fn plateau_and_early_stops_in_one_batch() {
+        // --tol 0.05 stops the flat run at epoch 2 (no fall from L_1); with
+        // patience 0, L_2 cuts the rate from epoch 3: the stop comes first,
+        // and the cut never takes effect.
+        let seq = [5.0, 4.0, 4.0, 4.0, 4.0, 4.0];
+        let s = Schedule {
+            max_epochs: 5,
+            tol: 0.05,
+        };
+        for max_batch in [1, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let hooks = Hooks {
+                plateau: plateau(0),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!((out.reason, out.updates), (StopReason::Converged, 2));
+            assert!(out.rate_cuts.is_empty(), "{:?}", out.rate_cuts);
+        }
+        // A target below the uncut losses is reached only after the cut:
+        // the batch that ran past the cut must not report it early.
+        let seq = [5.0, 4.0, 4.0, 4.0, 3.0, 3.0, 3.0];
+        let s = Schedule {
+            max_epochs: 6,
+            tol: 0.0,
+        };
+        for max_batch in [1, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let hooks = Hooks {
+                plateau: plateau(1),
+                target_loss: Some(2.0),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            // L_3 cuts the rate from epoch 4, so L_5 = 1.5 is the first at
+            // or below 2; the uncut batch never gets there.
+            assert_eq!(out.rate_cuts, vec![4], "batch {max_batch}");
+            assert_eq!((out.reason, out.updates), (StopReason::TargetReached, 5));
+            assert_eq!(out.losses, [5.0, 4.0, 4.0, 4.0, 3.0, 1.5]);
         }
     }
 }

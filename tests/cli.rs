@@ -398,6 +398,59 @@ fn keep_best_val_saves_the_lowest_validation_losss_parameters() {
     );
 }
 
+/// `--lr-schedule plateau`: the summary and the JSON name the rule and the
+/// epochs it cut the rate from; flags of other schedules are refused.
+#[test]
+fn the_plateau_schedule_reports_its_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let [j] = paths(&dir, ["s.json"]);
+    let more = [
+        "--epochs",
+        "10",
+        "--optimizer",
+        "momentum",
+        "--lr-schedule",
+        "plateau",
+        "--lr-patience",
+        "0",
+        "--lr-threshold",
+        "0.05",
+        "--lr-gamma",
+        "0.5",
+        "--json",
+        &j,
+    ];
+    let out = run_ok(&train_synthetic(
+        "300",
+        "3",
+        "cpu",
+        &[&["--hidden", "7,4"], &more[..]].concat(),
+    ));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let line =
+        "momentum 0.9, lr 0.1, plateau ×0.5 after 0 epochs without a fall of 0.05, down to 0";
+    assert_eq!(v["optimizer"], line);
+    assert!(out.contains(&format!("optimizer {line}")), "{out}");
+    assert_eq!(
+        v["lr_cuts"],
+        serde_json::json!([3, 4, 5, 6, 7, 8, 9]),
+        "{v}"
+    );
+    // Seven halvings of 0.1.
+    assert!(
+        out.contains("lr        cut from epochs 3, 4, 5, 6, 7, 8, 9: 7.813e-4 at the end"),
+        "{out}"
+    );
+    assert_eq!(v["options"]["lr_schedule"]["name"], "plateau");
+    let bad = ["--lr-schedule", "cosine", "--lr-patience", "3"];
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", &bad));
+    assert!(!ok);
+    assert!(
+        err.contains("--lr-schedule cosine does not use --lr-patience"),
+        "{err}"
+    );
+}
+
 #[test]
 fn patience_and_max_time_stop_the_run_and_say_so() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use shadertrain::gpu::{GpuTrainer, KernelChoice, Source, Updates};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::{Lbfgs, Objective, C1, C2};
 use shadertrain::optim::{LrSchedule, Optimizer};
-use shadertrain::train::{train, Backend, Schedule};
+use shadertrain::train::{train, train_from, Backend, Hooks, Schedule};
 
 fn schedule(epochs: usize) -> Schedule {
     Schedule {
@@ -37,6 +37,10 @@ const ADAM: Optimizer = Optimizer::Adam {
     eps: 1e-8,
 };
 
+/// The learning rate of an epoch, from the epoch and the losses measured
+/// so far (its own the last).
+type RateFn = dyn Fn(u64, &[f64]) -> f64;
+
 /// The rows `rows` of `data`, in that order, as a set of their own.
 fn rows_of(data: &Dataset, rows: &[usize]) -> Dataset {
     let f = data.features;
@@ -59,14 +63,14 @@ fn rows_of(data: &Dataset, rows: &[usize]) -> Dataset {
 /// step, each epoch takes the rows in `MiniBatches::order`'s shuffle, B at
 /// a time, one step per batch from that batch's gradient. `rate`, where
 /// given, is each epoch's learning rate (epochs counted from 0) in place of
-/// the optimizer's.
+/// the optimizer's, from the epoch and the losses so far.
 fn independent(
     opt: Optimizer,
     m: &Model,
     data: &Dataset,
     epochs: u64,
     batch: Option<MiniBatches>,
-    rate: Option<&dyn Fn(u64) -> f64>,
+    rate: Option<&RateFn>,
 ) -> (Vec<f64>, Vec<f32>) {
     let mut theta = m.params.clone();
     let n = theta.len();
@@ -84,7 +88,7 @@ fn independent(
                 .map(|part| rows_of(data, part))
                 .collect(),
         };
-        let lr = rate.map_or(opt.lr(), |rate| rate(epoch));
+        let lr = rate.map_or(opt.lr(), |rate| rate(epoch, &losses));
         for set in sets {
             let (_, g) = reference::loss_and_grads(&m.layout, m.activation, &theta, &set);
             t += 1;
@@ -317,9 +321,10 @@ fn schedules(opt: &Optimizer) -> [LrSchedule; 2] {
 }
 
 /// docs/optimizers.md's formulas written out again: the learning rate of
-/// each epoch under `schedule` from the base rate `lr`.
-fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64) -> f64 {
-    move |epoch| match schedule {
+/// each epoch under `schedule` from the base rate `lr`, given the losses
+/// measured so far (L_0 up to the epoch's own).
+fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64, &[f64]) -> f64 {
+    move |epoch, losses| match schedule {
         LrSchedule::Constant => lr,
         LrSchedule::Cosine { epochs, min_lr } if epoch >= epochs as u64 => min_lr,
         LrSchedule::Cosine { epochs, min_lr } => {
@@ -327,6 +332,31 @@ fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64) -> f64 {
             min_lr + 0.5 * (lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
         }
         LrSchedule::Step { every, gamma } => lr * gamma.powf((epoch / every as u64) as f64),
+        // torch's ReduceLROnPlateau (mode min, relative threshold, no
+        // cooldown), stepped after each epoch with the loss that follows
+        // it: the rate of epoch e has seen L_1..L_e. Here it has seen
+        // L_0..L_(e−1), the losses measured before the epoch's update.
+        LrSchedule::Plateau {
+            gamma,
+            patience,
+            threshold,
+            min_lr,
+        } => {
+            let (mut best, mut bad, mut rate) = (f64::INFINITY, 0, lr);
+            for &l in &losses[..epoch as usize] {
+                if l < best * (1.0 - threshold) {
+                    best = l;
+                    bad = 0;
+                } else {
+                    bad += 1;
+                }
+                if bad > patience {
+                    rate = (rate * gamma).max(min_lr);
+                    bad = 0;
+                }
+            }
+            rate
+        }
     }
 }
 
@@ -690,4 +720,113 @@ fn lbfgs_stops_when_the_gradient_is_small() {
         "{out:?}"
     );
     assert_eq!(out.losses.len(), out.updates + 1);
+}
+
+/// A plateau schedule that cuts within 40 epochs of the small test sets:
+/// a 2% fall needed, patience 2, halving down to a tenth.
+fn plateau(opt: &Optimizer) -> LrSchedule {
+    LrSchedule::Plateau {
+        gamma: 0.5,
+        patience: 2,
+        threshold: 0.02,
+        min_lr: opt.lr() / 10.0,
+    }
+}
+
+/// The training loop's plateau cuts on the reference against the rule
+/// written out again (torch's, from the losses so far), full-batch and in
+/// batches of 16: the losses and final θ to 1e-10, with cuts made.
+#[test]
+fn reference_plateau_matches_an_independent_implementation() {
+    let data = Dataset::synthetic(50, 3, 4).unwrap();
+    for opt in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM] {
+        for batches in [None, Some(MiniBatches { size: 16, seed: 2 })] {
+            let name = format!("{} plateau {batches:?}", opt.describe());
+            let rule = plateau(&opt);
+            let m = model(&data, &[5], Activation::Tanh, 8);
+            let rate = rate_of(rule, opt.lr());
+            let (want_losses, want_theta) = independent(opt, &m, &data, 40, batches, Some(&rate));
+            let mut r = Reference::new(&m, &data, opt)
+                .with_batches(batches)
+                .with_schedule(rule);
+            let hooks = Hooks {
+                plateau: rule.plateau(opt.lr()),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut r, &schedule(40), Vec::new(), hooks).unwrap();
+            assert!(out.rate_cuts.len() >= 2, "{name}: cuts {:?}", out.rate_cuts);
+            assert_close(&name, &out.losses[..40], &want_losses, 0.0, 1e-10);
+            assert_close(
+                &format!("{name} params"),
+                &f64s(&r.params().unwrap()),
+                &f64s(&want_theta),
+                1e-10,
+                1e-10,
+            );
+        }
+    }
+}
+
+/// Given the same cuts, the cpu backend and the GPU (300 epochs in one run,
+/// so across two submits; full batches and mini-batches) follow the
+/// reference: each applies a cut from its epoch on.
+#[test]
+fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
+    let data = Dataset::synthetic(200, 4, 2).unwrap();
+    let cuts = [10, 150, 270];
+    let m = model(&data, &[7], Activation::Tanh, 3);
+    let reference = |opt: Optimizer, batches| {
+        let mut r = Reference::new(&m, &data, opt)
+            .with_batches(batches)
+            .with_schedule(plateau(&opt));
+        r.set_rate_cuts(&cuts).unwrap();
+        let mut losses = Vec::new();
+        r.run(300, &mut losses).unwrap();
+        (losses, r.params().unwrap())
+    };
+    let check = |name: &str, b: &mut dyn Backend, want: &(Vec<f64>, Vec<f32>)| {
+        b.set_rate_cuts(&cuts).unwrap();
+        let mut got = Vec::new();
+        b.run(300, &mut got).unwrap();
+        assert_close(&format!("{name} losses"), &got, &want.0, 0.0, 1e-3);
+        let params = f64s(&b.params().unwrap());
+        assert_close(
+            &format!("{name} params"),
+            &params,
+            &f64s(&want.1),
+            1e-4,
+            1e-3,
+        );
+    };
+    let minis = Some(MiniBatches { size: 64, seed: 5 });
+    for (opt, batches) in [(MOMENTUM, None), (ADAM, minis)] {
+        let want = reference(opt, batches);
+        // Cut and uncut runs must differ, or the test shows nothing.
+        let uncut = {
+            let mut r = Reference::new(&m, &data, opt)
+                .with_batches(batches)
+                .with_schedule(plateau(&opt));
+            let mut losses = Vec::new();
+            r.run(300, &mut losses).unwrap();
+            losses
+        };
+        assert!((uncut[299] - want.0[299]).abs() > 1e-3 * want.0[299]);
+        let name = format!("cpu {} {batches:?}", opt.describe());
+        let fast = Fast::new(&m, &data, opt, 2).unwrap().with_batches(batches);
+        check(&name, &mut fast.with_schedule(plateau(&opt)), &want);
+        let Some(_) = gpu() else { continue };
+        let updates = Updates {
+            opt,
+            schedule: plateau(&opt),
+            batches,
+        };
+        let source = Source::Host(&data);
+        let choice = KernelChoice::Layered;
+        let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+        check(
+            &format!("gpu {} {batches:?}", opt.describe()),
+            &mut g,
+            &want,
+        );
+    }
 }

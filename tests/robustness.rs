@@ -97,6 +97,8 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
         resume_is_bit_exact_with("gpu", COSINE);
         let adam = ["--batch-size", "64", "--optimizer", "adam", "--lr", "0.01"];
         resume_is_bit_exact_with("gpu", &adam);
+        resume_is_bit_exact_with("gpu", PLATEAU);
+        resume_is_bit_exact_with("gpu", &[PLATEAU, &["--batch-size", "64"]].concat());
     }
 }
 
@@ -164,8 +166,26 @@ fn five_epochs_then_resume_five_equals_ten_with_a_schedule() {
     for backend in ["cpu", "reference"] {
         resume_is_bit_exact_with(backend, COSINE);
         resume_is_bit_exact_with(backend, &step);
+        resume_is_bit_exact_with(backend, PLATEAU);
+        resume_is_bit_exact_with(backend, &[PLATEAU, &["--batch-size", "64"]].concat());
     }
 }
+
+/// A plateau schedule that cuts the rate before and after epoch 5 (from
+/// epochs 3 to 9 in full batches): the resumed run finds the history's
+/// cuts by replaying the rule over it.
+const PLATEAU: &[&str] = &[
+    "--optimizer",
+    "momentum",
+    "--lr-schedule",
+    "plateau",
+    "--lr-patience",
+    "0",
+    "--lr-threshold",
+    "0.05",
+    "--lr-gamma",
+    "0.5",
+];
 
 #[test]
 fn resume_refuses_options_that_would_change_the_run() {

@@ -44,6 +44,9 @@ pub struct Summary {
     /// Lowest validation loss measured, and its epoch; null without a split.
     pub best_val_loss: Option<f64>,
     pub best_val_epoch: Option<usize>,
+    /// With `--lr-schedule plateau`: the epochs from which the rate was
+    /// cut (a resumed run's earlier ones included); empty otherwise.
+    pub lr_cuts: Vec<u64>,
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.
     pub kept: Option<KeptSummary>,
@@ -199,6 +202,7 @@ impl Summary {
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),
             kept: done.kept.clone(),
+            lr_cuts: out.rate_cuts.clone(),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -316,6 +320,19 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             outcome.updates,
             outcome.reason.describe()
         ),
+    }
+    if !outcome.rate_cuts.is_empty() {
+        let cuts: Vec<String> = outcome.rate_cuts.iter().map(u64::to_string).collect();
+        let lr = config.run.optimizer.lr();
+        let last = config
+            .run
+            .lr_schedule
+            .rate(lr, outcome.updates as u64, &outcome.rate_cuts);
+        outln!(
+            text,
+            "lr        cut from epochs {}: {last:.3e} at the end",
+            cuts.join(", ")
+        );
     }
     if let Some(batches) = config.run.batches() {
         let per_epoch = batches.per_epoch(done.rows.0);

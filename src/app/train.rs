@@ -1119,6 +1119,7 @@ fn fit<'a>(
         target_loss: config.target_loss,
         keep_best: config.run.keep == Keep::Best,
         kept,
+        plateau: config.run.lr_schedule.plateau(config.run.optimizer.lr()),
     };
     let outcome = train::train_from(backend, &config.schedule, history, hooks).map(|mut o| {
         if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {

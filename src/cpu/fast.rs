@@ -277,6 +277,8 @@ pub struct Fast<'a> {
     batches: Option<MiniBatches>,
     /// The learning rate by epoch (`--lr-schedule`).
     schedule: LrSchedule,
+    /// The epochs from which `--lr-schedule plateau` cut the rate.
+    cuts: Vec<u64>,
     /// The current epoch's order of the rows, and the rows in that order,
     /// with mini-batches (kept between epochs for their allocations).
     order: Vec<usize>,
@@ -328,6 +330,7 @@ impl<'a> Fast<'a> {
             isa: Isa::detect(),
             batches: None,
             schedule: LrSchedule::Constant,
+            cuts: Vec::new(),
             order: Vec::new(),
             shuffled: None,
         })
@@ -944,14 +947,14 @@ impl Backend for Fast<'_> {
             let Some(batches) = self.batches else {
                 losses.push(self.loss_and_grads(true));
                 let t = &mut self.theta;
-                let opt = self.schedule.at(&self.opt, t.state.steps);
+                let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
                 optim::step(&opt, &mut t.params, &self.grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss_and_grads(false));
             let data = self.data;
             let epoch = batches.epoch(data.rows, self.theta.state.steps);
-            let opt = self.schedule.at(&self.opt, epoch);
+            let opt = self.schedule.at(&self.opt, epoch, &self.cuts);
             let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
             batches.order_into(data.rows, epoch, &mut self.order);
             data.gather_into(&self.order, &mut shuffled);

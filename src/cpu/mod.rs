@@ -19,7 +19,8 @@ use crate::train::SNAPSHOT_SLOTS;
 /// `theta`, with its optimizer in `opt`, and describes itself as its
 /// [`crate::optim::lbfgs::Objective`] does: the description, the
 /// optimizer, snapshots, restores, the parameters and the optimizer state,
-/// the same for every such backend.
+/// the same for every such backend; and the plateau schedule's cuts, in a
+/// field `cuts`.
 macro_rules! host_param_methods {
     () => {
         fn describe(&self) -> String {
@@ -42,6 +43,11 @@ macro_rules! host_param_methods {
 
         fn params(&mut self) -> $crate::error::Result<Vec<f32>> {
             Ok(self.theta.params.clone())
+        }
+
+        fn set_rate_cuts(&mut self, cuts: &[u64]) -> $crate::error::Result<()> {
+            self.cuts = cuts.to_vec();
+            Ok(())
         }
 
         fn optimizer_state(&mut self) -> $crate::error::Result<$crate::optim::Saved> {

@@ -167,6 +167,8 @@ pub struct Reference<'a> {
     data: &'a Dataset,
     batches: Option<MiniBatches>,
     schedule: LrSchedule,
+    /// The epochs from which `--lr-schedule plateau` cut the rate.
+    cuts: Vec<u64>,
 }
 
 impl<'a> Reference<'a> {
@@ -203,6 +205,7 @@ impl<'a> Reference<'a> {
             data,
             batches: None,
             schedule: LrSchedule::Constant,
+            cuts: Vec::new(),
         }
     }
 
@@ -245,14 +248,14 @@ impl Backend for Reference<'_> {
                     loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
                 losses.push(loss);
                 let t = &mut self.theta;
-                let opt = self.schedule.at(&self.opt, t.state.steps);
+                let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
                 optim::step(&opt, &mut t.params, &grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss()?);
             let rows = self.data.rows;
             let epoch = batches.epoch(rows, self.theta.state.steps);
-            let opt = self.schedule.at(&self.opt, epoch);
+            let opt = self.schedule.at(&self.opt, epoch, &self.cuts);
             let order = batches.order(rows, epoch);
             let mut batch = self.data.empty_like();
             for range in batches.ranges(rows) {

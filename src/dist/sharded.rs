@@ -67,6 +67,8 @@ pub struct Sharded<'a> {
     opt: Optimizer,
     /// The learning rate by epoch (`--lr-schedule`).
     schedule: LrSchedule,
+    /// The epochs from which `--lr-schedule plateau` cut the rate.
+    cuts: Vec<u64>,
     theta: ParamSlots<f64>,
     /// ∂L/∂θ of the last pass.
     grad: Vec<f64>,
@@ -120,6 +122,7 @@ impl<'a> Sharded<'a> {
             weights,
             opt,
             schedule: LrSchedule::Constant,
+            cuts: Vec::new(),
             theta: ParamSlots::new(params, &opt),
             grad: vec![0.0; params.len()],
             counts,
@@ -250,7 +253,7 @@ impl Backend for Sharded<'_> {
         for _ in 0..epochs {
             losses.push(self.pass_here()?);
             let t = &mut self.theta;
-            let opt = self.schedule.at(&self.opt, t.state.steps);
+            let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
             optim::step(&opt, &mut t.params, &self.grad, &mut t.state);
         }
         Ok(())

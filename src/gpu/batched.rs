@@ -156,12 +156,13 @@ impl Batched {
     }
 
     /// Writes, for the next submit, the order of the epoch that follows
-    /// `steps` updates, its batches' factors and a zero batch counter.
+    /// `steps` updates, its batches' factors (the rate by `schedule` and
+    /// the plateau's `cuts`) and a zero batch counter.
     pub(super) fn write_epoch(
         &mut self,
         ctx: &Context,
         opt: &Optimizer,
-        schedule: &LrSchedule,
+        (schedule, cuts): (&LrSchedule, &[u64]),
         steps: u64,
     ) {
         let epoch = self.batches.epoch(self.rows, steps);
@@ -172,7 +173,7 @@ impl Batched {
             .extend(self.order_host.iter().map(|&n| n as u32));
         ctx.queue
             .write_buffer(&self.order, 0, bytemuck::cast_slice(&self.order_u32));
-        let stepped = schedule.at(opt, epoch);
+        let stepped = schedule.at(opt, epoch, cuts);
         self.factors_host.clear();
         self.factors_host
             .extend((1..=self.per_epoch as u64).flat_map(|k| Params::factors(&stepped, steps + k)));

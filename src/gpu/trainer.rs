@@ -95,6 +95,8 @@ pub struct GpuTrainer {
     opt: Optimizer,
     /// The learning rate by epoch (`--lr-schedule`).
     schedule: LrSchedule,
+    /// The epochs from which `--lr-schedule plateau` cut the rate.
+    cuts: Vec<u64>,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; SNAPSHOT_SLOTS],
     /// The first-order optimizer's state (v, or m then v), and its
@@ -288,6 +290,7 @@ impl GpuTrainer {
             plan,
             opt,
             schedule,
+            cuts: Vec::new(),
             theta,
             saved,
             state,
@@ -375,7 +378,8 @@ impl GpuTrainer {
             // The evaluate pass appends each epoch's loss at this counter.
             self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
             for k in 0..m {
-                batched.write_epoch(&self.ctx, &self.opt, &self.schedule, self.steps);
+                let rates = (&self.schedule, &self.cuts[..]);
+                batched.write_epoch(&self.ctx, &self.opt, rates, self.steps);
                 let mut encoder =
                     self.ctx
                         .device
@@ -415,7 +419,7 @@ impl GpuTrainer {
         let factors: Vec<f32> = (0..epochs as u64)
             .flat_map(|k| {
                 let epoch = self.steps + k;
-                Params::factors(&self.schedule.at(&self.opt, epoch), epoch + 1)
+                Params::factors(&self.schedule.at(&self.opt, epoch, &self.cuts), epoch + 1)
             })
             .collect();
         self.ctx
@@ -515,6 +519,11 @@ impl Backend for GpuTrainer {
 
     fn params(&mut self) -> Result<Vec<f32>> {
         self.staging.read(&self.ctx, &self.theta, self.params_len)
+    }
+
+    fn set_rate_cuts(&mut self, cuts: &[u64]) -> Result<()> {
+        self.cuts = cuts.to_vec();
+        Ok(())
     }
 
     fn max_batch(&self) -> usize {

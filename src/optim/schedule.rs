@@ -1,5 +1,6 @@
 //! Learning-rate schedules: the rate of each epoch as a function of the
-//! epoch's index alone, so every backend, a rerun and a resumed run apply
+//! epoch's index (and, for the plateau schedule, of the epochs at which the
+//! training loop cut it), so every backend, a rerun and a resumed run apply
 //! the same rate at the same epoch. With `--batch-size` every update of an
 //! epoch takes that epoch's rate, as torch's schedulers do when stepped
 //! once per epoch. docs/optimizers.md states the formulas.
@@ -20,6 +21,10 @@ pub enum ScheduleKind {
     Cosine,
     /// --lr times --lr-gamma after every --lr-every epochs (torch's StepLR).
     Step,
+    /// --lr times --lr-gamma whenever the training loss has not fallen by
+    /// the fraction --lr-threshold below its best for more than
+    /// --lr-patience epochs, down to --lr-min (torch's ReduceLROnPlateau).
+    Plateau,
 }
 
 impl ScheduleKind {
@@ -28,6 +33,7 @@ impl ScheduleKind {
             ScheduleKind::Constant => "constant",
             ScheduleKind::Cosine => "cosine",
             ScheduleKind::Step => "step",
+            ScheduleKind::Plateau => "plateau",
         }
     }
 }
@@ -38,8 +44,13 @@ impl std::fmt::Display for ScheduleKind {
     }
 }
 
-/// The step schedule's factor when `--lr-gamma` is not given (torch's).
+/// The step and plateau schedules' factor when `--lr-gamma` is not given
+/// (torch's).
 pub const DEFAULT_GAMMA: f64 = 0.1;
+/// The plateau schedule's `--lr-patience` and `--lr-threshold` when not
+/// given (torch's).
+pub const DEFAULT_PATIENCE: usize = 10;
+pub const DEFAULT_THRESHOLD: f64 = 1e-4;
 
 /// A schedule and its settings, resolved (nothing left to a default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +63,14 @@ pub enum LrSchedule {
     Cosine { epochs: usize, min_lr: f64 },
     /// α_e = α·γ^⌊e/K⌋.
     Step { every: usize, gamma: f64 },
+    /// α_e = max(α·γ^n, α_min), n the cuts at or before e; [`Plateau`]
+    /// places them from the losses.
+    Plateau {
+        gamma: f64,
+        patience: usize,
+        threshold: f64,
+        min_lr: f64,
+    },
 }
 
 /// The schedule's settings as the command line gives them: `None` takes
@@ -63,6 +82,8 @@ pub struct ScheduleSettings {
     pub epochs: Option<usize>,
     pub every: Option<usize>,
     pub gamma: Option<f64>,
+    pub patience: Option<usize>,
+    pub threshold: Option<f64>,
 }
 
 impl ScheduleSettings {
@@ -70,14 +91,17 @@ impl ScheduleSettings {
     /// without `--lr-epochs` falls over the run's `run_epochs`.
     pub fn resolve(&self, opt: &Optimizer, run_epochs: usize) -> Result<LrSchedule> {
         let kind = self.kind;
+        use ScheduleKind::{Cosine, Plateau, Step};
         let unused: Vec<&str> = [
-            ("--lr-min", self.min_lr.is_some(), ScheduleKind::Cosine),
-            ("--lr-epochs", self.epochs.is_some(), ScheduleKind::Cosine),
-            ("--lr-every", self.every.is_some(), ScheduleKind::Step),
-            ("--lr-gamma", self.gamma.is_some(), ScheduleKind::Step),
+            ("--lr-min", self.min_lr.is_some(), &[Cosine, Plateau][..]),
+            ("--lr-epochs", self.epochs.is_some(), &[Cosine]),
+            ("--lr-every", self.every.is_some(), &[Step]),
+            ("--lr-gamma", self.gamma.is_some(), &[Step, Plateau]),
+            ("--lr-patience", self.patience.is_some(), &[Plateau]),
+            ("--lr-threshold", self.threshold.is_some(), &[Plateau]),
         ]
         .into_iter()
-        .filter(|&(_, given, user)| given && user != kind)
+        .filter(|&(_, given, users)| given && !users.contains(&kind))
         .map(|(flag, _, _)| flag)
         .collect();
         if !unused.is_empty() {
@@ -100,6 +124,12 @@ impl ScheduleSettings {
                 })?,
                 gamma: self.gamma.unwrap_or(DEFAULT_GAMMA),
             },
+            ScheduleKind::Plateau => LrSchedule::Plateau {
+                gamma: self.gamma.unwrap_or(DEFAULT_GAMMA),
+                patience: self.patience.unwrap_or(DEFAULT_PATIENCE),
+                threshold: self.threshold.unwrap_or(DEFAULT_THRESHOLD),
+                min_lr: self.min_lr.unwrap_or(0.0),
+            },
         };
         schedule.check(opt)?;
         Ok(schedule)
@@ -109,6 +139,29 @@ impl ScheduleSettings {
 impl LrSchedule {
     pub fn is_constant(&self) -> bool {
         *self == LrSchedule::Constant
+    }
+
+    /// The plateau rule, when this schedule cuts the rate `lr` from the
+    /// losses.
+    pub fn plateau(&self, lr: f64) -> Option<Plateau> {
+        match *self {
+            LrSchedule::Plateau {
+                gamma,
+                patience,
+                threshold,
+                min_lr,
+            } => Some(Plateau {
+                gamma,
+                patience,
+                threshold,
+                min_lr,
+                lr,
+                best: f64::INFINITY,
+                bad: 0,
+                cuts: Vec::new(),
+            }),
+            _ => None,
+        }
     }
 
     /// Refuses settings outside the schedule's domain, and a schedule for
@@ -144,12 +197,35 @@ impl LrSchedule {
                 }
                 Ok(())
             }
+            LrSchedule::Plateau {
+                gamma,
+                threshold,
+                min_lr,
+                ..
+            } => {
+                if !(gamma.is_finite() && gamma > 0.0 && gamma < 1.0) {
+                    return bad(format!(
+                        "--lr-gamma must be in (0, 1) for plateau, not {gamma}"
+                    ));
+                }
+                if !(threshold.is_finite() && (0.0..1.0).contains(&threshold)) {
+                    return bad(format!("--lr-threshold must be in [0, 1), not {threshold}"));
+                }
+                let lr = opt.lr();
+                if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
+                    return bad(format!(
+                        "--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 
     /// The learning rate of epoch `epoch` (counted from 0), from the base
-    /// rate `lr`, in f64.
-    pub fn rate(&self, lr: f64, epoch: u64) -> f64 {
+    /// rate `lr`, in f64; `cuts` are the epochs from which a plateau
+    /// schedule's rate was cut, ascending (other schedules ignore them).
+    pub fn rate(&self, lr: f64, epoch: u64, cuts: &[u64]) -> f64 {
         match *self {
             LrSchedule::Constant => lr,
             LrSchedule::Cosine { epochs, min_lr } => {
@@ -162,14 +238,19 @@ impl LrSchedule {
                 let cuts = (epoch / every as u64).min(i32::MAX as u64) as i32;
                 lr * gamma.powi(cuts)
             }
+            LrSchedule::Plateau { gamma, min_lr, .. } => {
+                let n = cuts.partition_point(|&c| c <= epoch).min(i32::MAX as usize);
+                (lr * gamma.powi(n as i32)).max(min_lr)
+            }
         }
     }
 
-    /// `opt` as it steps in epoch `epoch`: its learning rate scheduled.
-    pub fn at(&self, opt: &Optimizer, epoch: u64) -> Optimizer {
+    /// `opt` as it steps in epoch `epoch`: its learning rate scheduled
+    /// (`cuts` as for [`LrSchedule::rate`]).
+    pub fn at(&self, opt: &Optimizer, epoch: u64, cuts: &[u64]) -> Optimizer {
         match self {
             LrSchedule::Constant => *opt,
-            _ => opt.with_lr(self.rate(opt.lr(), epoch)),
+            _ => opt.with_lr(self.rate(opt.lr(), epoch, cuts)),
         }
     }
 
@@ -186,7 +267,72 @@ impl LrSchedule {
                 "step ×{} every {every} epochs",
                 super::short(gamma)
             )),
+            LrSchedule::Plateau {
+                gamma,
+                patience,
+                threshold,
+                min_lr,
+            } => Some(format!(
+                "plateau ×{} after {patience} epochs without a fall of {}, down to {}",
+                super::short(gamma),
+                super::short(threshold),
+                super::short(min_lr)
+            )),
         }
+    }
+}
+
+/// The plateau schedule's rule (torch's ReduceLROnPlateau in mode min,
+/// with a relative threshold and no cooldown), over the training losses
+/// L_0, L_1, … in order: L_e improves when L_e < best·(1 − threshold), and
+/// becomes the best; after more than `patience` epochs in a row that do
+/// not, the rate is cut from epoch e + 1 on, where L_e is the last of them,
+/// and the count restarts. A cut that would take the rate no lower (it is
+/// at --lr-min) is not made. The rate of epoch e depends on L_0..L_(e−1)
+/// only, so the training loop can find each cut from the losses a batch
+/// of epochs reports, and rerun the epochs after it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plateau {
+    gamma: f64,
+    patience: usize,
+    threshold: f64,
+    min_lr: f64,
+    /// The base rate, `--lr`.
+    lr: f64,
+    best: f64,
+    bad: usize,
+    /// The epochs from which the rate was cut, ascending.
+    cuts: Vec<u64>,
+}
+
+impl Plateau {
+    /// Takes L_epoch, the losses before it having been observed; returns
+    /// the epoch a cut starts at (epoch + 1) when it makes one.
+    pub fn observe(&mut self, epoch: usize, loss: f64) -> Option<u64> {
+        let lr = self.lr;
+        if loss < self.best * (1.0 - self.threshold) {
+            self.best = loss;
+            self.bad = 0;
+        } else {
+            self.bad += 1;
+        }
+        if self.bad <= self.patience {
+            return None;
+        }
+        self.bad = 0;
+        let now = (lr * self.gamma.powi(self.cuts.len() as i32)).max(self.min_lr);
+        let cut = (lr * self.gamma.powi(self.cuts.len() as i32 + 1)).max(self.min_lr);
+        if cut >= now {
+            return None;
+        }
+        let start = epoch as u64 + 1;
+        self.cuts.push(start);
+        Some(start)
+    }
+
+    /// The epochs from which the rate was cut, ascending.
+    pub fn cuts(&self) -> &[u64] {
+        &self.cuts
     }
 }
 
@@ -214,20 +360,20 @@ mod tests {
             epochs: 10,
             min_lr: 0.001,
         };
-        assert_eq!(s.rate(0.1, 0), 0.1);
+        assert_eq!(s.rate(0.1, 0, &[]), 0.1);
         assert!(
-            (s.rate(0.1, 5) - 0.0505).abs() < 1e-15,
+            (s.rate(0.1, 5, &[]) - 0.0505).abs() < 1e-15,
             "{}",
-            s.rate(0.1, 5)
+            s.rate(0.1, 5, &[])
         );
-        assert!((s.rate(0.1, 10) - 0.001).abs() < 1e-15);
-        assert_eq!(s.rate(0.1, 10), s.rate(0.1, 11));
-        assert_eq!(s.rate(0.1, 10), s.rate(0.1, u64::MAX));
-        let falling: Vec<f64> = (0..=10).map(|e| s.rate(0.1, e)).collect();
+        assert!((s.rate(0.1, 10, &[]) - 0.001).abs() < 1e-15);
+        assert_eq!(s.rate(0.1, 10, &[]), s.rate(0.1, 11, &[]));
+        assert_eq!(s.rate(0.1, 10, &[]), s.rate(0.1, u64::MAX, &[]));
+        let falling: Vec<f64> = (0..=10).map(|e| s.rate(0.1, e, &[])).collect();
         assert!(falling.windows(2).all(|w| w[1] < w[0]), "{falling:?}");
         // Symmetric about the middle: α_e + α_(T−e) = α + α_min.
         for e in 0..=10 {
-            let sum = s.rate(0.1, e) + s.rate(0.1, 10 - e);
+            let sum = s.rate(0.1, e, &[]) + s.rate(0.1, 10 - e, &[]);
             assert!((sum - 0.101).abs() < 1e-15, "e = {e}: {sum}");
         }
     }
@@ -238,10 +384,10 @@ mod tests {
             every: 3,
             gamma: 0.5,
         };
-        let rates: Vec<f64> = (0..8).map(|e| s.rate(0.8, e)).collect();
+        let rates: Vec<f64> = (0..8).map(|e| s.rate(0.8, e, &[])).collect();
         assert_eq!(rates, [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2]);
-        assert_eq!(s.rate(0.8, u64::MAX), 0.0);
-        assert_eq!(LrSchedule::Constant.rate(0.8, 1234), 0.8);
+        assert_eq!(s.rate(0.8, u64::MAX, &[]), 0.0);
+        assert_eq!(LrSchedule::Constant.rate(0.8, 1234, &[]), 0.8);
     }
 
     #[test]
@@ -255,12 +401,12 @@ mod tests {
             beta1,
             beta2,
             eps,
-        } = s.at(&ADAM, 2)
+        } = s.at(&ADAM, 2, &[])
         else {
             panic!("not adam");
         };
         assert_eq!((lr, beta1, beta2, eps), (0.0025, 0.9, 0.999, 1e-8));
-        assert_eq!(LrSchedule::Constant.at(&ADAM, 7), ADAM);
+        assert_eq!(LrSchedule::Constant.at(&ADAM, 7, &[]), ADAM);
     }
 
     #[test]
@@ -336,6 +482,103 @@ mod tests {
             ),
         ] {
             let e = s.resolve(&opt, 10).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+
+    #[test]
+    fn plateau_rate_counts_the_cuts_down_to_its_floor() {
+        let s = LrSchedule::Plateau {
+            gamma: 0.5,
+            patience: 1,
+            threshold: 0.0,
+            min_lr: 0.1,
+        };
+        let cuts = [3, 6, 9, 12];
+        let rates: Vec<f64> = (0..14).map(|e| s.rate(0.8, e, &cuts)).collect();
+        let want = [
+            0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1,
+        ];
+        assert_eq!(rates, want);
+        assert_eq!(s.rate(0.8, 1000, &[]), 0.8);
+    }
+
+    #[test]
+    fn plateau_cuts_after_more_than_patience_stale_epochs_until_the_floor() {
+        let s = LrSchedule::Plateau {
+            gamma: 0.5,
+            patience: 1,
+            threshold: 0.1,
+            min_lr: 0.2,
+        };
+        let mut p = s.plateau(0.8).unwrap();
+        // 10 → 9.5 is less than a 10% fall: stale, then 9.4 stale again:
+        // the second stale epoch (2) cuts from 3. 8 improves on 10 by 20%.
+        let losses = [10.0, 9.5, 9.4, 8.0, 7.9, 7.8, 7.7, 7.6, 7.5];
+        let cuts: Vec<Option<u64>> = losses
+            .iter()
+            .enumerate()
+            .map(|(e, &l)| p.observe(e, l))
+            .collect();
+        let c = |e| Some(e);
+        assert_eq!(cuts, [None, None, c(3), None, None, c(6), None, None, None]);
+        // At 0.8·0.5² = 0.2, the floor, a third cut would not lower the rate.
+        assert_eq!(p.cuts(), [3, 6]);
+        // Not finite is never an improvement.
+        let mut p = s.plateau(0.8).unwrap();
+        assert_eq!(p.observe(0, f64::NAN), None);
+        assert_eq!(p.observe(1, f64::NAN), Some(2));
+        assert_eq!(LrSchedule::Constant.plateau(0.8), None);
+    }
+
+    #[test]
+    fn plateau_settings_resolve_and_refuse() {
+        let s = settings(ScheduleKind::Plateau).resolve(&ADAM, 40).unwrap();
+        assert_eq!(
+            s,
+            LrSchedule::Plateau {
+                gamma: 0.1,
+                patience: 10,
+                threshold: 1e-4,
+                min_lr: 0.0
+            }
+        );
+        assert_eq!(
+            s.describe().as_deref(),
+            Some("plateau ×0.1 after 10 epochs without a fall of 1e-4, down to 0")
+        );
+        for (s, says) in [
+            (
+                ScheduleSettings {
+                    gamma: Some(1.0),
+                    ..settings(ScheduleKind::Plateau)
+                },
+                "--lr-gamma must be in (0, 1) for plateau",
+            ),
+            (
+                ScheduleSettings {
+                    threshold: Some(1.0),
+                    ..settings(ScheduleKind::Plateau)
+                },
+                "--lr-threshold must be in [0, 1)",
+            ),
+            (
+                ScheduleSettings {
+                    min_lr: Some(0.5),
+                    ..settings(ScheduleKind::Plateau)
+                },
+                "--lr-min must be at least 0 and below --lr",
+            ),
+            (
+                ScheduleSettings {
+                    patience: Some(3),
+                    threshold: Some(0.1),
+                    ..settings(ScheduleKind::Cosine)
+                },
+                "--lr-schedule cosine does not use --lr-patience, --lr-threshold",
+            ),
+        ] {
+            let e = s.resolve(&ADAM, 10).unwrap_err().to_string();
             assert!(e.contains(says), "{e}");
         }
     }
