@@ -1193,6 +1193,11 @@ mod tests {
         s.plateau(1.0)
     }
 
+    /// A loss that stops falling after epoch 1.
+    const FLAT: [f64; 13] = [
+        5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
+    ];
+
     /// The plateau's cuts fall at the same epochs, and the losses after
     /// them are those of the cut rate, whatever the batch: a batch that ran
     /// past a cut is rerun from its start.
@@ -1201,16 +1206,13 @@ mod tests {
         // Flat at 4 from epoch 1: with patience 2 the third epoch without
         // an improvement, L_4, cuts the rate from epoch 5 (L_6 on halved);
         // flat again at 2 from L_6, L_9 cuts it from 10 (L_11 on halved).
-        let seq = [
-            5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
-        ];
         let s = Schedule {
             max_epochs: 12,
             tol: 0.0,
         };
         let mut runs = Vec::new();
         for max_batch in [1, 2, 3, 64] {
-            let mut b = scripted(&seq, max_batch);
+            let mut b = scripted(&FLAT, max_batch);
             let hooks = Hooks {
                 plateau: plateau(2),
                 ..Hooks::default()
@@ -1232,9 +1234,6 @@ mod tests {
     /// ends as the straight run did.
     #[test]
     fn plateau_cuts_replay_on_resume() {
-        let seq = [
-            5.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0,
-        ];
         let s = Schedule {
             max_epochs: 12,
             tol: 0.0,
@@ -1243,10 +1242,10 @@ mod tests {
             plateau: plateau(2),
             ..Hooks::default()
         };
-        let mut b = scripted(&seq, 4);
+        let mut b = scripted(&FLAT, 4);
         let full = train_from(&mut b, &s, Vec::new(), hooks()).unwrap();
         for at in [3, 5, 6, 10, 11] {
-            let mut b = scripted(&seq, 4);
+            let mut b = scripted(&FLAT, 4);
             b.at = at;
             // The backend's own state holds the cuts made before `at`.
             b.cuts = full

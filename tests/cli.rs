@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     assert_close, bits64, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env,
-    train_data, train_synthetic,
+    train_data, train_synthetic, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -404,27 +404,12 @@ fn keep_best_val_saves_the_lowest_validation_losss_parameters() {
 fn the_plateau_schedule_reports_its_cuts() {
     let dir = tempfile::tempdir().unwrap();
     let [j] = paths(&dir, ["s.json"]);
-    let more = [
-        "--epochs",
-        "10",
-        "--optimizer",
-        "momentum",
-        "--lr-schedule",
-        "plateau",
-        "--lr-patience",
-        "0",
-        "--lr-threshold",
-        "0.05",
-        "--lr-gamma",
-        "0.5",
-        "--json",
-        &j,
-    ];
+    let more = ["--hidden", "7,4", "--epochs", "10", "--json", &j];
     let out = run_ok(&train_synthetic(
         "300",
         "3",
         "cpu",
-        &[&["--hidden", "7,4"], &more[..]].concat(),
+        &[PLATEAU, &more].concat(),
     ));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     let line =

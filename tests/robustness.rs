@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic,
+    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic, PLATEAU,
 };
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
@@ -166,26 +166,12 @@ fn five_epochs_then_resume_five_equals_ten_with_a_schedule() {
     for backend in ["cpu", "reference"] {
         resume_is_bit_exact_with(backend, COSINE);
         resume_is_bit_exact_with(backend, &step);
+        // PLATEAU cuts before and after epoch 5: the resumed run finds the
+        // history's cuts by replaying the rule over it.
         resume_is_bit_exact_with(backend, PLATEAU);
         resume_is_bit_exact_with(backend, &[PLATEAU, &["--batch-size", "64"]].concat());
     }
 }
-
-/// A plateau schedule that cuts the rate before and after epoch 5 (from
-/// epochs 3 to 9 in full batches): the resumed run finds the history's
-/// cuts by replaying the rule over it.
-const PLATEAU: &[&str] = &[
-    "--optimizer",
-    "momentum",
-    "--lr-schedule",
-    "plateau",
-    "--lr-patience",
-    "0",
-    "--lr-threshold",
-    "0.05",
-    "--lr-gamma",
-    "0.5",
-];
 
 #[test]
 fn resume_refuses_options_that_would_change_the_run() {
