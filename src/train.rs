@@ -459,9 +459,11 @@ fn train_loop(
     let mut updates = resumed;
     let mut batch = 1usize;
     let mut scratch = Vec::new();
-    let mut keeper = hooks.keep_best.then(|| Keeper::new(hooks.kept.take()));
-    let mut plateau = hooks.plateau.take();
-    if let Some(p) = &mut plateau {
+    let mut track = Tracking {
+        keeper: hooks.keep_best.then(|| Keeper::new(hooks.kept.take())),
+        plateau: hooks.plateau.take(),
+    };
+    if let Some(p) = &mut track.plateau {
         // The cuts of a resumed history, as its run made them.
         for (e, &l) in losses.iter().enumerate() {
             p.observe(e, l);
@@ -496,7 +498,7 @@ fn train_loop(
         // The plateau rule's first cut in the batch, at epoch c: the losses
         // up to L_c are of epochs at the old rate, as they should be; those
         // after it are not, and are dropped.
-        let cut = plateau.as_mut().and_then(|p| {
+        let cut = track.plateau.as_mut().and_then(|p| {
             (from..losses.len()).find_map(|e| p.observe(e, losses[e]).map(|c| c as usize))
         });
         if let Some(c) = cut {
@@ -518,7 +520,7 @@ fn train_loop(
                     (false, Some((s, f))) => (s, f, k - 1),
                     (false, None) => (slot, from, from),
                 };
-                if let Some(keeper) = &mut keeper {
+                if let Some(keeper) = &mut track.keeper {
                     keeper.observe(&losses, from..k, slot, from);
                 }
                 backend.restore(back_slot)?;
@@ -536,7 +538,7 @@ fn train_loop(
                     rolled_back: k > from || previous.is_some(),
                 };
             }
-            if let Some(keeper) = &mut keeper {
+            if let Some(keeper) = &mut track.keeper {
                 keeper.observe(&losses, from..k, slot, from);
             }
             losses.truncate(k + 1);
@@ -548,11 +550,9 @@ fn train_loop(
                 Early::Target => StopReason::TargetReached,
                 _ => StopReason::Converged,
             };
-            return finish(
-                losses, updates, resumed, reason, start, backend, keeper, &plateau,
-            );
+            return finish(losses, updates, resumed, reason, start, backend, track);
         }
-        if let (Some(c), Some(p)) = (cut, &plateau) {
+        if let (Some(c), Some(p)) = (cut, &track.plateau) {
             if c < from + m {
                 // Back to the batch's start, and on to the cut at the old rate.
                 backend.restore(slot)?;
@@ -564,7 +564,7 @@ fn train_loop(
             backend.set_rate_cuts(p.cuts())?;
         }
         let ran = losses.len() - from;
-        if let Some(keeper) = &mut keeper {
+        if let Some(keeper) = &mut track.keeper {
             keeper.observe(&losses, from..from + ran, slot, from);
         }
         if ran < m {
@@ -580,7 +580,7 @@ fn train_loop(
         previous = Some((slot, from));
         // The next batch's snapshot goes where neither this batch's start
         // (for a rollback) nor the best parameters are.
-        slot = free_slot(Some(slot), keeper.as_ref().and_then(Keeper::holds));
+        slot = free_slot(Some(slot), track.keeper.as_ref().and_then(Keeper::holds));
         if let Some(score) = hooks.after_batch.as_mut() {
             score(updates, &losses, backend)?;
         }
@@ -589,7 +589,7 @@ fn train_loop(
         }
         if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
             if let Some(save) = hooks.checkpoint.as_mut() {
-                let kept = match &mut keeper {
+                let kept = match &mut track.keeper {
                     Some(keeper) => {
                         keeper.fetch(backend, slot)?;
                         keeper.kept()
@@ -615,9 +615,7 @@ fn train_loop(
                     loss: last,
                     rolled_back: false,
                 };
-                return finish(
-                    losses, updates, resumed, reason, start, backend, keeper, &plateau,
-                );
+                return finish(losses, updates, resumed, reason, start, backend, track);
             };
             // The final update broke the parameters: step back one.
             backend.restore(s)?;
@@ -629,27 +627,22 @@ fn train_loop(
                 loss: last,
                 rolled_back: true,
             };
-            return finish(
-                losses,
-                updates - 1,
-                resumed,
-                reason,
-                start,
-                backend,
-                keeper,
-                &plateau,
-            );
+            return finish(losses, updates - 1, resumed, reason, start, backend, track);
         }
     }
-    finish(
-        losses, updates, resumed, reason, start, backend, keeper, &plateau,
-    )
+    finish(losses, updates, resumed, reason, start, backend, track)
+}
+
+/// What the loop follows besides the losses: `--keep best`'s parameters and
+/// the plateau schedule's cuts.
+struct Tracking {
+    keeper: Option<Keeper>,
+    plateau: Option<Plateau>,
 }
 
 /// The outcome, with the kept parameters read onto the host and the rate
 /// cuts that took effect; `losses` ends with the loss of the parameters the
 /// backend holds.
-#[allow(clippy::too_many_arguments)]
 fn finish(
     losses: Vec<f64>,
     updates: usize,
@@ -657,14 +650,13 @@ fn finish(
     reason: StopReason,
     start: Instant,
     backend: &mut dyn Backend,
-    keeper: Option<Keeper>,
-    plateau: &Option<Plateau>,
+    track: Tracking,
 ) -> Result<Outcome> {
-    let rate_cuts = plateau.as_ref().map_or_else(Vec::new, |p| {
+    let rate_cuts = track.plateau.as_ref().map_or_else(Vec::new, |p| {
         let cuts = p.cuts();
         cuts[..cuts.partition_point(|&c| c < updates as u64)].to_vec()
     });
-    let kept = match keeper {
+    let kept = match track.keeper {
         Some(keeper) => keeper.finish(backend, updates, losses[losses.len() - 1])?,
         None => None,
     };
