@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Learning-rate schedules against the constant rate in mini-batches: one
-# run per row of BENCHMARKS.md's "Learning-rate schedules" table.
+# run per row of BENCHMARKS.md's "Learning-rate schedules" and "The plateau
+# schedule" tables.
 #
 #   benches/schedules.sh [S1.csv] [shadertrain]
 #
@@ -9,7 +10,7 @@
 # target/release/shadertrain. Each run trains 16 → 64 → 1 (tanh) on the cpu
 # backend in batches of 200 for a fixed number of epochs, and prints the
 # best and final loss and the --json milestones at 1e-3, 1e-4 and 1e-5 as
-# (epoch, seconds). About 4 minutes on 2 cores.
+# (epoch, seconds). About 6 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 csv=${1:-target/s1.csv}
@@ -43,5 +44,13 @@ for epochs in 400 1000; do
         # shellcheck disable=SC2086
         run --optimizer $opt --epochs "$epochs" --lr-schedule step \
             --lr-every $((epochs / 4)) --lr-gamma 0.3
+    done
+done
+# BENCHMARKS.md's "The plateau schedule" table.
+for opt in "adam --lr 0.01 1e-4 3e-4" "momentum --lr 0.1 1e-3 3e-3"; do
+    read -r name flag lr low high <<<"$opt"
+    for plateau in "" "--lr-gamma 0.5 --lr-patience 5" "--lr-min $low" "--lr-min $high"; do
+        # shellcheck disable=SC2086
+        run --optimizer "$name" "$flag" "$lr" --epochs 1000 --lr-schedule plateau $plateau
     done
 done

@@ -159,7 +159,7 @@ mod mpi {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use common::{have_gpu, have_mpirun, mpirun, mpirun_command, mpirun_ok, path};
+    use common::{have_gpu, have_mpirun, mpirun, mpirun_command, mpirun_ok, path, PLATEAU};
 
     /// One process with --shards 4, then `--distributed --shards 4` on
     /// each of `nps` processes: the same history and model, byte for byte.
@@ -213,6 +213,10 @@ mod mpi {
         same_bits_for_every_process_count("cpu", "10", &adam, &[1, 2, 4]);
         let lbfgs = ["--optimizer", "lbfgs"];
         same_bits_for_every_process_count("cpu", "5", &lbfgs, &[2]);
+        // Every process finds the same plateau cuts and keeps the same
+        // parameters.
+        let plateau = [PLATEAU, &["--keep", "best"]].concat();
+        same_bits_for_every_process_count("cpu", "10", &plateau, &[2]);
     }
 
     #[test]
