@@ -211,7 +211,8 @@ pub struct Hooks<'a> {
     pub kept: Option<Kept>,
     /// `--lr-schedule plateau`'s rule: the loop finds its cuts from the
     /// losses (a resumed history's replayed first) and gives them to the
-    /// backend, rerunning the epochs of a batch that ran past one.
+    /// backend, ending each batch where the next cut could start at the
+    /// earliest.
     pub plateau: Option<Plateau>,
 }
 
@@ -491,18 +492,21 @@ fn train_loop(
         if hooks.checkpoint_every > 0 {
             m = m.min(hooks.checkpoint_every - updates % hooks.checkpoint_every);
         }
+        if let Some(p) = &track.plateau {
+            // A cut can fall at the batch's end at the earliest.
+            m = m.min(p.room());
+        }
         let from = losses.len();
         backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
-        // The plateau rule's first cut in the batch, at epoch c: the losses
-        // up to L_c are of epochs at the old rate, as they should be; those
-        // after it are not, and are dropped.
-        let cut = track.plateau.as_mut().and_then(|p| {
-            (from..losses.len()).find_map(|e| p.observe(e, losses[e]).map(|c| c as usize))
-        });
-        if let Some(c) = cut {
-            losses.truncate(c + 1);
+        // The plateau rule's cut, if the batch's last loss makes one: it
+        // starts after the batch.
+        let mut cut = false;
+        if let Some(p) = &mut track.plateau {
+            for (e, &l) in losses.iter().enumerate().skip(from) {
+                cut |= p.observe(e, l).is_some();
+            }
         }
         let early = first_stop(
             &losses,
@@ -552,15 +556,8 @@ fn train_loop(
             };
             return finish(losses, updates, resumed, reason, start, backend, track);
         }
-        if let (Some(c), Some(p)) = (cut, &track.plateau) {
-            if c < from + m {
-                // Back to the batch's start, and on to the cut at the old rate.
-                backend.restore(slot)?;
-                scratch.clear();
-                backend.run(c - from, &mut scratch)?;
-                losses.truncate(c);
-                m = c - from;
-            }
+        if let (true, Some(p)) = (cut, &track.plateau) {
+            debug_assert_eq!(p.cuts().last(), Some(&((from + m) as u64)));
             backend.set_rate_cuts(p.cuts())?;
         }
         let ran = losses.len() - from;
@@ -1191,8 +1188,8 @@ mod tests {
     ];
 
     /// The plateau's cuts fall at the same epochs, and the losses after
-    /// them are those of the cut rate, whatever the batch: a batch that ran
-    /// past a cut is rerun from its start.
+    /// them are those of the cut rate, whatever the batch: no batch runs
+    /// past the earliest epoch a cut could start at.
     #[test]
     fn plateau_cuts_are_the_same_whatever_the_batch() {
         // Flat at 4 from epoch 1: with patience 2 the third epoch without
@@ -1253,8 +1250,8 @@ mod tests {
         }
     }
 
-    /// A stop inside a batch before the cut's epoch wins; one after it is
-    /// of epochs at the wrong rate, and is found again after the rerun.
+    /// A stop inside a batch comes before a cut at its end; a stop that
+    /// needs the cut is found after it.
     #[test]
     fn plateau_and_early_stops_in_one_batch() {
         // --tol 0.05 stops the flat run at epoch 2 (no fall from L_1); with

@@ -290,7 +290,9 @@ impl LrSchedule {
 /// and the count restarts. A cut that would take the rate no lower (it is
 /// at --lr-min) is not made. The rate of epoch e depends on L_0..L_(e−1)
 /// only, so the training loop can find each cut from the losses a batch
-/// of epochs reports, and rerun the epochs after it.
+/// of epochs reports; it runs no batch past the earliest epoch a cut
+/// could start at ([`Plateau::room`]), so no epoch ever runs at a rate it
+/// should not have.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plateau {
     gamma: f64,
@@ -333,6 +335,18 @@ impl Plateau {
     /// The epochs from which the rate was cut, ascending.
     pub fn cuts(&self) -> &[u64] {
         &self.cuts
+    }
+
+    /// How many epochs can run before a cut could start: a cut needs more
+    /// than `patience` stale losses in a row, and `bad` have been seen, so
+    /// the earliest is after the loss of the (patience + 1 − bad)-th epoch
+    /// from now. Unbounded once the rate is at its floor.
+    pub fn room(&self) -> usize {
+        let n = self.cuts.len() as i32;
+        if (self.lr * self.gamma.powi(n)).max(self.min_lr) <= self.min_lr {
+            return usize::MAX;
+        }
+        self.patience + 1 - self.bad
     }
 }
 
@@ -524,6 +538,16 @@ mod tests {
         assert_eq!(cuts, [None, None, c(3), None, None, c(6), None, None, None]);
         // At 0.8·0.5² = 0.2, the floor, a third cut would not lower the rate.
         assert_eq!(p.cuts(), [3, 6]);
+        assert_eq!(p.room(), usize::MAX, "no cut can come at the floor");
+        // Room: a cut needs patience + 1 = 2 stale epochs in a row.
+        let mut p = s.plateau(0.8).unwrap();
+        assert_eq!(p.room(), 2);
+        p.observe(0, 10.0);
+        assert_eq!(p.room(), 2, "an improvement");
+        p.observe(1, 10.0);
+        assert_eq!(p.room(), 1, "one stale epoch");
+        assert_eq!(p.observe(2, 10.0), Some(3));
+        assert_eq!(p.room(), 2, "the count restarts after a cut");
         // Not finite is never an improvement.
         let mut p = s.plateau(0.8).unwrap();
         assert_eq!(p.observe(0, f64::NAN), None);
