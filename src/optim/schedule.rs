@@ -346,7 +346,8 @@ impl Plateau {
         if (self.lr * self.gamma.powi(n)).max(self.min_lr) <= self.min_lr {
             return usize::MAX;
         }
-        self.patience + 1 - self.bad
+        // bad ≤ patience: it restarts when it passes it.
+        (self.patience - self.bad).saturating_add(1)
     }
 }
 
