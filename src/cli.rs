@@ -371,8 +371,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.json")]
     pub json: Option<PathBuf>,
 
-    /// Draw the loss curve (log scale; validation loss too) as PNG or SVG,
-    /// by the extension [default: not drawn].
+    /// Draw the loss curve (log scale; validation loss too, the plateau
+    /// schedule's cuts and --keep's epoch) as PNG or SVG, by the extension
+    /// [default: not drawn].
     #[arg(long, value_name = "FILE.png|FILE.svg")]
     pub plot: Option<PathBuf>,
 

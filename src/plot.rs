@@ -166,12 +166,37 @@ pub struct LossCurve<'a> {
     pub title: String,
     /// What the loss axis shows, e.g. "MSE (standardized units)".
     pub loss_label: String,
+    /// `--keep best` or `best-val`: the kept parameters' epoch and the loss
+    /// they were kept for, marked on the curve.
+    pub kept: Option<(usize, f64)>,
+    /// `--lr-schedule plateau`: the epochs from which the rate was cut,
+    /// drawn as vertical lines.
+    pub cuts: &'a [u64],
 }
 
 impl LossCurve<'_> {
     pub fn write(&self, path: &Path) -> Result<()> {
         write_picture(path, self)
     }
+}
+
+/// Characters of a title line at 20 px: DejaVu Sans averages about 11 px
+/// a character, and the picture is 900 wide.
+const TITLE_CHARS: usize = 72;
+
+/// `title` in lines of at most `width` characters, broken after its
+/// commas (a part longer than a line gets a line of its own).
+fn wrap(title: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for part in title.split_inclusive(", ") {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + part.trim_end().chars().count() <= width => {
+                line.push_str(part)
+            }
+            _ => lines.push(part.to_string()),
+        }
+    }
+    lines.iter().map(|l| l.trim_end().to_string()).collect()
 }
 
 /// Points that a log axis can show: finite and positive.
@@ -189,9 +214,22 @@ impl Picture for LossCurve<'_> {
         let val = plottable(self.val.iter().copied());
         let (lo, hi) = log_bounds(train.iter().chain(&val).map(|p| p.1));
         let last = self.losses.len().saturating_sub(1).max(1) as f64;
+        // The title, wrapped: an optimizer with a schedule is too long
+        // for one line.
+        let lines = wrap(&self.title, TITLE_CHARS);
+        let font = ("sans-serif", 20).into_font().color(&BLACK);
+        let middle = root.dim_in_pixel().0 as i32 / 2;
+        for (i, line) in lines.iter().enumerate() {
+            let at = (middle, 14 + 24 * i as i32);
+            root.draw(&Text::new(
+                line.as_str(),
+                at,
+                font.pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+        }
         let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 22))
             .margin(20)
+            .margin_top(24 + 24 * lines.len() as u32)
             .x_label_area_size(45)
             .y_label_area_size(75)
             .build_cartesian_2d(0f64..last, (lo..hi).log_scale())?;
@@ -224,6 +262,22 @@ impl Picture for LossCurve<'_> {
             if points.len() <= 64 {
                 chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
             }
+        }
+        let cut = COLORS[3].mix(0.6);
+        if !self.cuts.is_empty() {
+            chart
+                .draw_series(self.cuts.iter().map(|&c| {
+                    PathElement::new([(c as f64, lo), (c as f64, hi)], cut.stroke_width(1))
+                }))?
+                .label("learning-rate cut")
+                .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], cut));
+        }
+        if let Some((epoch, loss)) = self.kept.filter(|&(_, l)| l.is_finite() && l > 0.0) {
+            let color = COLORS[2];
+            chart
+                .draw_series([Cross::new((epoch as f64, loss), 7, color.stroke_width(3))])?
+                .label(format!("kept (epoch {epoch})"))
+                .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(3)));
         }
         chart
             .configure_series_labels()
@@ -350,6 +404,26 @@ mod tests {
         for bad in ["loss.jpg", "loss", "loss.png.txt"] {
             let e = Format::of(Path::new(bad)).unwrap_err().to_string();
             assert!(e.contains(".png or .svg"), "{e}");
+        }
+    }
+
+    #[test]
+    fn titles_wrap_after_commas() {
+        let title = "loss per epoch: 16 → 64 → 1, tanh, adam, lr 0.01, beta1 0.9, beta2 0.999";
+        assert_eq!(
+            wrap(title, 40),
+            [
+                "loss per epoch: 16 → 64 → 1, tanh, adam,",
+                "lr 0.01, beta1 0.9, beta2 0.999"
+            ]
+        );
+        assert_eq!(wrap("short, title", 40), ["short, title"]);
+        assert_eq!(
+            wrap("a part longer than the line", 8),
+            ["a part longer than the line"]
+        );
+        for line in wrap(title, 20) {
+            assert!(line.chars().count() <= 20 || !line.contains(", "), "{line}");
         }
     }
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{have_gpu, path, paths, png_size, shadertrain, train_synthetic};
+use common::{have_gpu, path, paths, png_size, shadertrain, train_synthetic, PLATEAU};
 use shadertrain::plot::SIZE;
 
 /// The SVG's text, after checking it parses and has an <svg> root.
@@ -37,7 +37,7 @@ fn texts(svg: &str) -> Vec<String> {
 #[test]
 fn train_plots_the_loss_curve_as_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
-    let [png, svg, val_svg] = paths(&dir, ["loss.png", "loss.svg", "val.svg"]);
+    let [png, svg, val_svg, cut_svg] = paths(&dir, ["loss.png", "loss.svg", "val.svg", "cut.svg"]);
     let train = |plot: &str, extra: &[&str]| {
         let more = ["--hidden", "4", "--epochs", "30", "--quiet", "--plot", plot];
         let mut args = train_synthetic("300", "3", "cpu", &more);
@@ -54,6 +54,32 @@ fn train_plots_the_loss_curve_as_png_and_svg() {
     assert!(labels.iter().any(|t| t == "training loss"), "{labels:?}");
     assert!(!labels.iter().any(|t| t == "validation loss"));
     assert!(labels.iter().any(|t| t == "epoch"));
+    assert!(
+        labels
+            .iter()
+            .any(|t| t.starts_with("loss per epoch: 3 → 4 → 1")),
+        "{labels:?}"
+    );
+    assert!(!labels
+        .iter()
+        .any(|t| t == "learning-rate cut" || t.starts_with("kept")));
+    // The plateau's cuts as lines and the kept epoch as a cross, in the
+    // legend; the long title on more than one line.
+    train(&cut_svg, &[PLATEAU, &["--keep", "best"]].concat());
+    let text = svg_text(&cut_svg);
+    let labels = texts(&text);
+    assert!(
+        labels.iter().any(|t| t == "learning-rate cut"),
+        "{labels:?}"
+    );
+    assert!(
+        labels.iter().any(|t| t.starts_with("kept (epoch ")),
+        "{labels:?}"
+    );
+    assert!(
+        labels.iter().any(|t| t.starts_with("plateau ×0.5")),
+        "{labels:?}"
+    );
     train(&val_svg, &["--validation-split", "0.2"]);
     let labels = texts(&svg_text(&val_svg));
     assert!(labels.iter().any(|t| t == "validation loss"), "{labels:?}");
@@ -63,7 +89,7 @@ fn train_plots_the_loss_curve_as_png_and_svg() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["loss.png", "loss.svg", "val.svg"]);
+    assert_eq!(names, ["cut.svg", "loss.png", "loss.svg", "val.svg"]);
 }
 
 #[test]

@@ -252,6 +252,11 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
             config.run.describe_optimizer()
         ),
         loss_label: units.to_string(),
+        kept: done.kept.as_ref().map(|k| match (k.by, k.val_loss) {
+            ("validation", Some(v)) => (k.epoch, v),
+            _ => (k.epoch, k.loss),
+        }),
+        cuts: &done.outcome.rate_cuts,
     }
     .write(path)?;
     Ok(())
