@@ -301,6 +301,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
     pub validation_split: Option<f64>,
 
+    /// Early stopping: stop once P epochs have passed since the lowest
+    /// validation loss was measured (needs --validation-split; checked at
+    /// every measurement: every epoch on the CPU backends, every readback on
+    /// the GPU). With --keep best-val the model saved is that lowest's
+    /// [default: no such stop].
+    #[arg(long, value_name = "P")]
+    pub val_patience: Option<usize>,
+
     /// Where to train.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -358,6 +366,7 @@ pub struct TrainArgs {
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "keep",
+        "val_patience",
     ])]
     pub resume: Option<PathBuf>,
 

@@ -92,6 +92,8 @@ pub enum StopReason {
     TimeLimit,
     /// The loss fell to the target (`--target-loss`).
     TargetReached,
+    /// The validation loss has not improved for `--val-patience` epochs.
+    ValidationStalled,
     /// L-BFGS: the gradient's max-norm fell to `--gtol`.
     GradientSmall,
     /// L-BFGS: the line search found no step that meets the strong Wolfe
@@ -116,6 +118,9 @@ impl StopReason {
             StopReason::Interrupted => "interrupted".into(),
             StopReason::TimeLimit => "reached --max-time".into(),
             StopReason::TargetReached => "reached --target-loss".into(),
+            StopReason::ValidationStalled => {
+                "stopped: no lower validation loss for --val-patience epochs".into()
+            }
             StopReason::GradientSmall => "converged: gradient max-norm at most --gtol".into(),
             StopReason::NoDescent => "converged: no descent step found".into(),
             StopReason::Diverged { epoch, loss, .. } => {
@@ -164,11 +169,12 @@ impl Outcome {
 }
 
 /// Called with the number of updates so far, the losses before each of
-/// them, and the backend holding the parameters after them.
-pub type CheckpointFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<()> + 'a;
+/// them, and the backend holding the parameters after them; returns whether
+/// the run should stop there ([`StopReason::ValidationStalled`]).
+pub type ScoreFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<bool> + 'a;
 
-/// [`CheckpointFn`] with, under [`Hooks::keep_best`], the parameters with
-/// the lowest of those losses.
+/// Called as [`ScoreFn`] is, and with, under [`Hooks::keep_best`], the
+/// parameters with the lowest of those losses.
 pub type SaveFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend, Option<&Kept>) -> Result<()> + 'a;
 
 /// Parameters a run measured and kept: `--keep best`'s.
@@ -200,8 +206,9 @@ pub struct Hooks<'a> {
     /// Called after every batch, before `on_batch`, with the updates so far,
     /// the losses before each, and the backend holding the parameters after
     /// them. The host waits for the batch's readback there anyway, so
-    /// scoring held-out rows with those parameters stalls no batch.
-    pub after_batch: Option<&'a mut CheckpointFn<'a>>,
+    /// scoring held-out rows with those parameters stalls no batch. When it
+    /// returns true the run stops there, as `ValidationStalled`.
+    pub after_batch: Option<&'a mut ScoreFn<'a>>,
     /// Stop, as `TargetReached`, at the first epoch whose loss is at most this.
     pub target_loss: Option<f64>,
     /// Keep the parameters with the lowest loss ([`Outcome::kept`]).
@@ -578,9 +585,10 @@ fn train_loop(
         // The next batch's snapshot goes where neither this batch's start
         // (for a rollback) nor the best parameters are.
         slot = free_slot(Some(slot), track.keeper.as_ref().and_then(Keeper::holds));
-        if let Some(score) = hooks.after_batch.as_mut() {
-            score(updates, &losses, backend)?;
-        }
+        let stalled = match hooks.after_batch.as_mut() {
+            Some(score) => score(updates, &losses, backend)?,
+            None => false,
+        };
         if let Some(report) = hooks.on_batch.as_mut() {
             report(updates, losses[losses.len() - 1]);
         }
@@ -595,6 +603,9 @@ fn train_loop(
                 };
                 save(updates, &losses, backend, kept.as_ref())?;
             }
+        }
+        if stalled {
+            break StopReason::ValidationStalled;
         }
         // Grow the batch while a call stays short, so a stop costs little rerun.
         if t.elapsed() < Duration::from_millis(200) {
@@ -992,10 +1003,10 @@ mod tests {
     fn after_batch_sees_the_parameters_after_each_batch() {
         let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
         let mut seen = Vec::new();
-        let mut score = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<()> {
+        let mut score = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<bool> {
             assert_eq!(losses.len(), k);
             seen.push((k, b.params()?[0]));
-            Ok(())
+            Ok(false)
         };
         let mut b = scripted(&seq, 4);
         let hooks = Hooks {
@@ -1010,6 +1021,29 @@ mod tests {
         // Batches of 1, 2, 4, then what remains: the scripted backend's
         // parameter is its update count.
         assert_eq!(seen, vec![(1, 1.0), (3, 3.0), (7, 7.0), (10, 10.0)]);
+    }
+
+    /// A hook that asks to stop ends the run there, as `ValidationStalled`,
+    /// with the final loss appended as at any other stop.
+    #[test]
+    fn after_batch_can_stop_the_run() {
+        let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
+        let mut score = |k: usize, _: &[f64], _: &mut dyn Backend| Result::Ok(k >= 3);
+        let mut b = scripted(&seq, 4);
+        let hooks = Hooks {
+            after_batch: Some(&mut score),
+            ..Hooks::default()
+        };
+        let s = Schedule {
+            max_epochs: 10,
+            tol: 0.0,
+        };
+        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!(
+            (out.reason, out.updates),
+            (StopReason::ValidationStalled, 3)
+        );
+        assert_eq!(out.losses, &seq[..4]);
     }
 
     #[test]

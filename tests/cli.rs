@@ -398,6 +398,51 @@ fn keep_best_val_saves_the_lowest_validation_losss_parameters() {
     );
 }
 
+/// `--val-patience P` stops the run P epochs after its lowest validation
+/// loss (every epoch is measured on the cpu backend), and says so; it
+/// needs a split and a P of at least 1.
+#[test]
+fn val_patience_stops_p_epochs_after_the_lowest_validation_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let [j] = paths(&dir, ["s.json"]);
+    let more = [
+        "--hidden",
+        "7,4",
+        "--validation-split",
+        "0.2",
+        "--epochs",
+        "40",
+    ];
+    let mut args = train_synthetic("300", "3", "cpu", &more);
+    args.extend_from_slice(BOUNCE);
+    args.extend_from_slice(&["--val-patience", "5", "--json", &j]);
+    let out = run_ok(&args);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["stop"], "val_stalled", "{v}");
+    let best = v["best_val_epoch"].as_u64().unwrap();
+    assert_eq!(v["epochs"].as_u64().unwrap(), best + 5, "{v}");
+    assert!(best > 0, "the test needs a best after the start: {v}");
+    assert!(
+        out.contains("no lower validation loss for --val-patience epochs"),
+        "{out}"
+    );
+    assert_eq!(v["options"]["val_patience"], 5);
+    for (extra, says) in [
+        (
+            &["--val-patience", "3"][..],
+            "--val-patience needs --validation-split",
+        ),
+        (
+            &["--val-patience", "0", "--validation-split", "0.2"][..],
+            "--val-patience must be at least 1",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", extra));
+        assert!(!ok);
+        assert!(err.contains(says), "{err}");
+    }
+}
+
 /// `--lr-schedule plateau`: the summary and the JSON name the rule and the
 /// epochs it cut the rate from; flags of other schedules are refused.
 #[test]

@@ -114,11 +114,21 @@ fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
     // With a split, by the validation loss too: measured every epoch on
     // these backends, so both runs measure the same epochs.
     let by_val = ["--validation-split", "0.2", "--keep", "best-val"];
+    // Early stopping: the bouncing run's validation loss does not fall
+    // below epoch 0's in epochs 1 to 4, so --val-patience 4 stops it at 4,
+    // before the checkpoint at 5, and the resumed run runs no epoch; its
+    // lowest is at 5, so --val-patience 5 stops it at 10, after the resume.
+    let stalls = ["--validation-split", "0.2", "--val-patience", "4"];
+    let later = ["--validation-split", "0.2", "--val-patience", "5"];
     for backend in ["cpu", "reference"] {
         for opt in [&blow_up[..], &bounce[..]] {
             resume_is_bit_exact_with(backend, &[opt, &["--keep", "best"]].concat());
             resume_is_bit_exact_with(backend, &[opt, &by_val[..]].concat());
         }
+        resume_is_bit_exact_with(backend, &[&bounce[..], &stalls].concat());
+        resume_is_bit_exact_with(backend, &[&bounce[..], &later].concat());
+        let keep = ["--keep", "best-val"];
+        resume_is_bit_exact_with(backend, &[&bounce[..], &stalls, &keep].concat());
     }
     if have_gpu() {
         // Full batches: Adam at lr 2 never comes back below its start;

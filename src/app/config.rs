@@ -76,6 +76,9 @@ pub struct RunOptions {
     /// See `--keep`.
     #[serde(default)]
     pub keep: Keep,
+    /// See `--val-patience`.
+    #[serde(default)]
+    pub val_patience: Option<usize>,
 }
 
 impl RunOptions {
@@ -112,6 +115,7 @@ impl RunOptions {
             batch_size: args.batch_size,
             lr_schedule: args.schedule_settings().resolve(&optimizer, epochs)?,
             keep: args.keep,
+            val_patience: args.val_patience,
         })
     }
 
@@ -162,6 +166,13 @@ impl RunOptions {
         }
         if self.keep == Keep::BestVal && self.validation_split.is_none() {
             bail!("--keep best-val needs --validation-split: it keeps the parameters with the lowest validation loss");
+        }
+        match self.val_patience {
+            Some(0) => bail!("--val-patience must be at least 1"),
+            Some(_) if self.validation_split.is_none() => {
+                bail!("--val-patience needs --validation-split: it watches the validation loss")
+            }
+            _ => {}
         }
         Ok(Schedule {
             max_epochs: self.epochs,

@@ -173,6 +173,7 @@ impl Summary {
                 "converged"
             }
             StopReason::TargetReached => "target_reached",
+            StopReason::ValidationStalled => "val_stalled",
             StopReason::Interrupted => "interrupted",
             StopReason::TimeLimit => "time_limit",
             StopReason::Diverged { .. } => "diverged",

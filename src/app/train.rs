@@ -1078,12 +1078,16 @@ fn fit<'a>(
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
         checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept)
     };
-    let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<()> {
-        if let Some(v) = &validation {
-            let params = b.params()?;
-            v.borrow_mut().record(epoch, &params);
-        }
-        Ok(())
+    // Scores the held-out rows; `--val-patience` stops the run once the
+    // lowest validation loss is that many epochs old.
+    let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<bool> {
+        let Some(v) = &validation else {
+            return Ok(false);
+        };
+        let params = b.params()?;
+        let mut v = v.borrow_mut();
+        v.record(epoch, &params);
+        Ok(config.run.val_patience.is_some_and(|p| v.stalled(p)))
     };
     // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
     let bar = progress::bar(
@@ -1121,9 +1125,25 @@ fn fit<'a>(
         kept,
         plateau: config.run.lr_schedule.plateau(config.run.optimizer.lr()),
     };
-    let outcome = train::train_from(backend, &config.schedule, history, hooks).map(|mut o| {
+    // A resumed run that --val-patience had stopped stays stopped, as one
+    // that --tol had stopped does: it runs no epoch.
+    let stalled = match (&validation, config.run.val_patience) {
+        (Some(v), Some(p)) => v.borrow().stalled(p),
+        _ => false,
+    };
+    let schedule = match stalled {
+        true => train::Schedule {
+            max_epochs: resumed_at,
+            ..config.schedule
+        },
+        false => config.schedule,
+    };
+    let outcome = train::train_from(backend, &schedule, history, hooks).map(|mut o| {
         if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
             o.reason = StopReason::TimeLimit;
+        }
+        if stalled {
+            o.reason = StopReason::ValidationStalled;
         }
         o
     });

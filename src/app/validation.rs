@@ -82,6 +82,15 @@ impl<'a> Validation<'a> {
         self.losses.last().map(|&(_, l)| l)
     }
 
+    /// Whether the lowest validation loss was measured `patience` or more
+    /// epochs before the latest measurement (`--val-patience`).
+    pub(super) fn stalled(&self, patience: usize) -> bool {
+        match (self.best(), self.losses.last()) {
+            (Some((best, _)), Some(&(latest, _))) => latest - best >= patience,
+            _ => false,
+        }
+    }
+
     pub(super) fn best(&self) -> Option<(usize, f64)> {
         self.losses
             .iter()
@@ -137,5 +146,25 @@ mod tests {
         let mut v = Validation::new(scorer(), Vec::new(), false, None);
         v.record(0, &m.params);
         assert!(v.kept().is_none());
+    }
+
+    /// Stalled: the lowest measurement is `patience` epochs or more behind
+    /// the latest, however sparse the measurements.
+    #[test]
+    fn stalls_patience_epochs_after_the_lowest() {
+        let rows = Dataset::synthetic(64, 2, 1).unwrap();
+        let names = rows.feature_names.clone();
+        let layout = Layout::new(2, &[4]).unwrap();
+        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let scorer = Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
+        let big: Vec<f32> = m.params.iter().map(|p| p * 8.0).collect();
+        let mut v = Validation::new(scorer, Vec::new(), false, None);
+        assert!(!v.stalled(1), "nothing measured");
+        v.record(0, &m.params);
+        assert!(!v.stalled(1));
+        v.record(3, &big);
+        assert!(v.stalled(3) && !v.stalled(4));
+        v.record(10, &big);
+        assert!(v.stalled(10) && !v.stalled(11));
     }
 }
