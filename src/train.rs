@@ -177,11 +177,14 @@ pub type ScoreFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<bool
 /// parameters with the lowest of those losses.
 pub type SaveFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend, Option<&Kept>) -> Result<()> + 'a;
 
-/// Parameters a run measured and kept: `--keep best`'s.
+/// Parameters a run measured and kept: `--keep best`'s (by the training
+/// loss, kept by the loop) or `best-val`'s (by the validation loss, kept by
+/// the CLI's scorer).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kept {
-    /// Updates before these parameters: their loss is `losses[epoch]`.
+    /// Updates before these parameters: their training loss is `losses[epoch]`.
     pub epoch: usize,
+    /// The loss they were kept for: the training or the validation loss.
     pub loss: f64,
     pub params: Vec<f32>,
 }

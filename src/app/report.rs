@@ -50,7 +50,8 @@ pub struct Summary {
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.
     pub kept: Option<KeptSummary>,
-    /// max_epochs, converged, target_reached, interrupted, time_limit or diverged.
+    /// max_epochs, converged, target_reached, val_stalled, interrupted,
+    /// time_limit or diverged.
     pub stop: &'static str,
     pub stop_reason: String,
     pub wall_s: f64,
@@ -94,7 +95,8 @@ pub struct Milestone {
 /// A finished run, as its outputs and its printed summary report it.
 pub(super) struct Finished<'a> {
     pub outcome: Outcome,
-    /// The model with the final parameters, or with `--keep best` the kept ones.
+    /// The model with the final parameters, or with `--keep best` or
+    /// `best-val` the kept ones.
     pub model: Model,
     /// The kept parameters (`--keep best` or `best-val`), as the summary
     /// reports them.
