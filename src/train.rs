@@ -588,26 +588,7 @@ fn train_loop(
         // The next batch's snapshot goes where neither this batch's start
         // (for a rollback) nor the best parameters are.
         slot = free_slot(Some(slot), track.keeper.as_ref().and_then(Keeper::holds));
-        let stalled = match hooks.after_batch.as_mut() {
-            Some(score) => score(updates, &losses, backend)?,
-            None => false,
-        };
-        if let Some(report) = hooks.on_batch.as_mut() {
-            report(updates, losses[losses.len() - 1]);
-        }
-        if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
-            if let Some(save) = hooks.checkpoint.as_mut() {
-                let kept = match &mut track.keeper {
-                    Some(keeper) => {
-                        keeper.fetch(backend, slot)?;
-                        keeper.kept()
-                    }
-                    None => None,
-                };
-                save(updates, &losses, backend, kept.as_ref())?;
-            }
-        }
-        if stalled {
+        if batch_hooks(&mut hooks, &mut track, backend, updates, &losses, slot)? {
             break StopReason::ValidationStalled;
         }
         // Grow the batch while a call stays short, so a stop costs little rerun.
@@ -615,33 +596,82 @@ fn train_loop(
             batch = (batch * 2).min(backend.max_batch());
         }
     };
-    if !matches!(reason, StopReason::Diverged { .. }) {
-        let last = backend.loss()?;
-        losses.push(last);
-        if !last.is_finite() {
-            let Some((s, f)) = previous else {
-                // No batch ran: the parameters the run started from are bad.
-                let reason = StopReason::Diverged {
-                    epoch: updates,
-                    loss: last,
-                    rolled_back: false,
-                };
-                return finish(losses, updates, resumed, reason, start, backend, track);
+    let (updates, reason) = match reason {
+        StopReason::Diverged { .. } => (updates, reason),
+        _ => final_loss(backend, &mut losses, updates, reason, previous)?,
+    };
+    finish(losses, updates, resumed, reason, start, backend, track)
+}
+
+/// After a batch that ran in full: the scoring hook, progress and a due
+/// checkpoint (with the kept parameters read back, overwriting the
+/// snapshot in `spare`). Returns whether the scoring asked to stop.
+fn batch_hooks(
+    hooks: &mut Hooks<'_>,
+    track: &mut Tracking,
+    backend: &mut dyn Backend,
+    updates: usize,
+    losses: &[f64],
+    spare: usize,
+) -> Result<bool> {
+    let stalled = match hooks.after_batch.as_mut() {
+        Some(score) => score(updates, losses, backend)?,
+        None => false,
+    };
+    if let Some(report) = hooks.on_batch.as_mut() {
+        report(updates, losses[losses.len() - 1]);
+    }
+    if hooks.checkpoint_every > 0 && updates.is_multiple_of(hooks.checkpoint_every) {
+        if let Some(save) = hooks.checkpoint.as_mut() {
+            let kept = match &mut track.keeper {
+                Some(keeper) => {
+                    keeper.fetch(backend, spare)?;
+                    keeper.kept()
+                }
+                None => None,
             };
-            // The final update broke the parameters: step back one.
-            backend.restore(s)?;
-            scratch.clear();
-            backend.run(updates - 1 - f, &mut scratch)?;
-            losses.pop();
-            let reason = StopReason::Diverged {
-                epoch: updates,
-                loss: last,
-                rolled_back: true,
-            };
-            return finish(losses, updates - 1, resumed, reason, start, backend, track);
+            save(updates, losses, backend, kept.as_ref())?;
         }
     }
-    finish(losses, updates, resumed, reason, start, backend, track)
+    Ok(stalled)
+}
+
+/// Appends the loss of the parameters after `updates` updates, the run
+/// having stopped for `reason`. When it is not finite the run diverged:
+/// the backend steps back one update, to the last good parameters, from
+/// the `previous` batch's snapshot, if a batch ran. Returns the updates
+/// and the reason the run ends with.
+fn final_loss(
+    backend: &mut dyn Backend,
+    losses: &mut Vec<f64>,
+    updates: usize,
+    reason: StopReason,
+    previous: Option<(usize, usize)>,
+) -> Result<(usize, StopReason)> {
+    let last = backend.loss()?;
+    losses.push(last);
+    if last.is_finite() {
+        return Ok((updates, reason));
+    }
+    let Some((s, f)) = previous else {
+        // No batch ran: the parameters the run started from are bad.
+        let reason = StopReason::Diverged {
+            epoch: updates,
+            loss: last,
+            rolled_back: false,
+        };
+        return Ok((updates, reason));
+    };
+    // The final update broke the parameters: step back one.
+    backend.restore(s)?;
+    backend.run(updates - 1 - f, &mut Vec::new())?;
+    losses.pop();
+    let reason = StopReason::Diverged {
+        epoch: updates,
+        loss: last,
+        rolled_back: true,
+    };
+    Ok((updates - 1, reason))
 }
 
 /// What the loop follows besides the losses: `--keep best`'s parameters and
