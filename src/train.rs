@@ -444,7 +444,8 @@ pub fn train(backend: &mut dyn Backend, schedule: &Schedule) -> Result<Outcome> 
 /// epoch, the backend returns to a snapshot and reruns exactly up to it, so
 /// the result does not depend on the batch sizes. Two snapshots are kept
 /// (this batch's start and the previous one's), so after a divergence the
-/// backend can always return to the last parameters with a finite loss.
+/// backend can always return to the last parameters with a finite loss;
+/// `--keep best` holds on to a third ([`Hooks::keep_best`]).
 pub fn train_from(
     backend: &mut dyn Backend,
     schedule: &Schedule,

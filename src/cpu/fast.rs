@@ -394,7 +394,7 @@ impl<'a> Fast<'a> {
 
     /// About the bytes [`Fast::new`] and its passes allocate for `layout`
     /// on `rows` rows (the rows themselves not counted): the parameters,
-    /// the optimizer's state and their two snapshots, the summed gradient,
+    /// the optimizer's state and their snapshots, the summed gradient,
     /// and per thread a gradient and a block's activations and deltas.
     /// `None` when the count overflows.
     pub fn bytes_needed(

@@ -174,7 +174,7 @@ pub struct Reference<'a> {
 impl<'a> Reference<'a> {
     /// About the bytes [`Reference::new`] and its passes allocate for
     /// `layout` on `rows` rows (the rows themselves not counted): the
-    /// parameters, the f64 optimizer state and their two snapshots; per
+    /// parameters, the f64 optimizer state and their snapshots; per
     /// pass the parameters in f64 and the gradient (twice); and a block's
     /// activations of every layer and two layers of deltas, in f64.
     /// `None` when the count overflows.

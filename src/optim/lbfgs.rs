@@ -106,14 +106,15 @@ fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64) -> f64 {
 /// the settings of `opt`, over a run of `epochs` iterations: the pairs
 /// (s, y) in f64 (`history_size` of them at most, one per iteration), and
 /// the points, gradients and directions of an iteration, its line search
-/// and the two snapshots (about ten blocks of f64). `None` on overflow.
+/// and the snapshots (a point and its gradient each: about a dozen blocks
+/// of f64). `None` on overflow.
 pub fn bytes_needed(params: usize, opt: &Optimizer, epochs: usize) -> Option<u64> {
     let history_size = match *opt {
         Optimizer::Lbfgs { history_size, .. } => history_size,
         _ => crate::optim::DEFAULT_HISTORY_SIZE,
     };
     let pairs = history_size.min(epochs);
-    crate::memory::product(&[pairs.checked_mul(2)?.checked_add(10)?, params, 8])
+    crate::memory::product(&[pairs.checked_mul(2)?.checked_add(12)?, params, 8])
 }
 
 impl<O: Objective> Lbfgs<O> {
