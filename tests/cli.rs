@@ -323,6 +323,25 @@ fn keep_best_saves_the_lowest_losss_parameters() {
     assert_eq!(v["options"]["keep"], "best");
     let line = format!("kept      epoch 8's parameters: the lowest loss, {loss:.6e}");
     assert!(out.contains(&line), "{out}");
+    // Nesterov at lr 1 blows up after epoch 0 and ends far above its
+    // start: the warning says that epoch 0's parameters were kept.
+    let blow_up = ["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
+    let more = ["--hidden", "7,4", "--epochs", "10", "--keep", "best", "-q"];
+    let (ok, _, err) = shadertrain(&train_synthetic(
+        "300",
+        "3",
+        "cpu",
+        &[&more[..], &blow_up].concat(),
+    ));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning: the loss ended above where it started"),
+        "{err}"
+    );
+    assert!(
+        err.contains("); --keep kept epoch 0's parameters (loss "),
+        "{err}"
+    );
     run(&["--epochs", "8", "--save", &short]);
     assert_eq!(
         std::fs::read(&kept).unwrap(),

@@ -1315,13 +1315,15 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     // A warning, unlike a notice, is shown under --quiet too.
     if done.outcome.ended_above_start() {
-        eprintln!("{}", above_start_warning(config, &done.outcome));
+        eprintln!("{}", above_start_warning(config, done));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The warning after a run whose final loss is above its first.
-fn above_start_warning(config: &TrainConfig, outcome: &Outcome) -> String {
+/// The warning after a run whose final loss is above its first; with
+/// `--keep`, it says which parameters were kept instead of the last.
+fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
+    let outcome = &done.outcome;
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
     let lr = config.run.optimizer.lr();
@@ -1330,5 +1332,14 @@ fn above_start_warning(config: &TrainConfig, outcome: &Outcome) -> String {
     } else {
         format!("try a smaller --lr (this run used {lr}) or --standardize")
     };
-    format!("warning: the loss ended above where it started ({first:.6e} → {last:.6e}); {remedy}")
+    let kept = match &done.kept {
+        Some(k) if k.epoch != outcome.updates => format!(
+            "; --keep kept epoch {}'s parameters (loss {:.6e})",
+            k.epoch, k.loss
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "warning: the loss ended above where it started ({first:.6e} → {last:.6e}){kept}; {remedy}"
+    )
 }
