@@ -299,7 +299,8 @@ pub fn model_to_bytes(model: &Model) -> Result<Vec<u8>> {
 
 /// Names of a checkpoint's optimizer-state tensors start with this.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
-/// The tensor of a checkpoint that holds `--keep best`'s parameters.
+/// The tensor of a checkpoint that holds `--keep best`'s or `best-val`'s
+/// parameters.
 pub const KEPT_TENSOR: &str = "kept.params";
 
 /// [`model_to_bytes`] with extra metadata entries (a checkpoint's).
@@ -309,7 +310,7 @@ pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Ve
 
 /// [`model_to_bytes_with`] plus an optimizer's state: each of its vectors
 /// as an F64 tensor `optimizer.{name}`, and its step count as metadata
-/// `optimizer_steps`; and `--keep best`'s parameters as the tensor
+/// `optimizer_steps`; and `--keep`'s parameters as the tensor
 /// [`KEPT_TENSOR`] with metadata `kept_epoch` and `kept_loss`.
 pub fn model_to_bytes_with_state(
     model: &Model,
@@ -484,7 +485,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         .transpose()?;
 
     // A checkpoint's optimizer state rides along under its own prefix,
-    // and `--keep best`'s parameters under their own name.
+    // and `--keep`'s parameters under their own name.
     let count = tensors
         .names()
         .iter()
@@ -625,8 +626,8 @@ pub struct Checkpoint {
     /// The history file the history was read from; `None` when it came
     /// from the header (checkpoints written before history files).
     pub history_file: Option<HistoryFile>,
-    /// `--keep best`'s parameters: those with the lowest loss of the
-    /// history, or of the checkpoint's own parameters where that is lower.
+    /// `--keep best`'s or `best-val`'s parameters so far, with the loss
+    /// they were kept for; they may be the checkpoint's own.
     pub kept: Option<Kept>,
 }
 
@@ -649,7 +650,7 @@ pub struct CheckpointView<'a> {
     pub val_history: &'a [(usize, f64)],
     pub optimizer: &'a Saved,
     pub data: Option<&'a DataDigest>,
-    /// `--keep best`'s parameters so far.
+    /// `--keep`'s parameters so far.
     pub kept: Option<&'a Kept>,
 }
 
@@ -1123,7 +1124,7 @@ fn read_history_file(
     Ok((history, val))
 }
 
-/// A checkpoint's `--keep best` parameters: the `kept.params` tensor (F32,
+/// A checkpoint's `--keep` parameters: the `kept.params` tensor (F32,
 /// `len` values) with `kept_epoch` (at most `epoch`) and `kept_loss`.
 fn kept_params(
     path: &Path,

@@ -10,7 +10,7 @@
 pub mod lbfgs;
 pub mod schedule;
 
-pub use schedule::{LrSchedule, ScheduleKind, ScheduleSettings};
+pub use schedule::{LrSchedule, Rates, ScheduleKind, ScheduleSettings};
 
 use std::ops::{Add, Div, Mul, Sub};
 

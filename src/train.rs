@@ -1033,25 +1033,30 @@ mod tests {
         assert!(out.ended_above_start());
     }
 
-    #[test]
-    fn after_batch_sees_the_parameters_after_each_batch() {
+    /// Ten epochs of a falling loss, batches of up to 4, with `score` as
+    /// the after-batch hook.
+    fn ten_epochs_scored(score: &mut ScoreFn<'_>) -> Outcome {
         let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
-        let mut seen = Vec::new();
-        let mut score = |k: usize, losses: &[f64], b: &mut dyn Backend| -> Result<bool> {
-            assert_eq!(losses.len(), k);
-            seen.push((k, b.params()?[0]));
-            Ok(false)
-        };
         let mut b = scripted(&seq, 4);
         let hooks = Hooks {
-            after_batch: Some(&mut score),
+            after_batch: Some(score),
             ..Hooks::default()
         };
         let s = Schedule {
             max_epochs: 10,
             tol: 0.0,
         };
-        train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        train_from(&mut b, &s, Vec::new(), hooks).unwrap()
+    }
+
+    #[test]
+    fn after_batch_sees_the_parameters_after_each_batch() {
+        let mut seen = Vec::new();
+        ten_epochs_scored(&mut |k, losses, b| {
+            assert_eq!(losses.len(), k);
+            seen.push((k, b.params()?[0]));
+            Ok(false)
+        });
         // Batches of 1, 2, 4, then what remains: the scripted backend's
         // parameter is its update count.
         assert_eq!(seen, vec![(1, 1.0), (3, 3.0), (7, 7.0), (10, 10.0)]);
@@ -1061,23 +1066,12 @@ mod tests {
     /// with the final loss appended as at any other stop.
     #[test]
     fn after_batch_can_stop_the_run() {
-        let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
-        let mut score = |k: usize, _: &[f64], _: &mut dyn Backend| Result::Ok(k >= 3);
-        let mut b = scripted(&seq, 4);
-        let hooks = Hooks {
-            after_batch: Some(&mut score),
-            ..Hooks::default()
-        };
-        let s = Schedule {
-            max_epochs: 10,
-            tol: 0.0,
-        };
-        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        let out = ten_epochs_scored(&mut |k, _, _| Ok(k >= 3));
         assert_eq!(
             (out.reason, out.updates),
             (StopReason::ValidationStalled, 3)
         );
-        assert_eq!(out.losses, &seq[..4]);
+        assert_eq!(out.losses, [20.0, 19.0, 18.0, 17.0]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     assert_close, bits64, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env,
-    train_data, train_synthetic, PLATEAU,
+    train_data, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -287,16 +287,12 @@ fn the_summary_and_json_name_the_schedule() {
     );
 }
 
-/// Mini-batch momentum at a rate where the loss bounces: over 10 epochs
-/// its lowest loss is epoch 8's.
-const BOUNCE: &[&str] = &["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
-
 /// `--keep best` saves the parameters of the epoch with the lowest loss:
 /// the same model, bit for bit, as a run stopped at that epoch; the
 /// summary and the JSON say which they are, and the checkpoint that holds
 /// them besides the last ones still loads as a model.
 #[test]
-fn keep_best_saves_the_lowest_losss_parameters() {
+fn keep_best_saves_the_parameters_of_the_lowest_loss() {
     let dir = tempfile::tempdir().unwrap();
     let [kept, j, ck, short, last, csv, preds] = paths(
         &dir,
@@ -325,13 +321,12 @@ fn keep_best_saves_the_lowest_losss_parameters() {
     assert!(out.contains(&line), "{out}");
     // Nesterov at lr 1 blows up after epoch 0 and ends far above its
     // start: the warning says that epoch 0's parameters were kept.
-    let blow_up = ["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
     let more = ["--hidden", "7,4", "--epochs", "10", "--keep", "best", "-q"];
     let (ok, _, err) = shadertrain(&train_synthetic(
         "300",
         "3",
         "cpu",
-        &[&more[..], &blow_up].concat(),
+        &[&more[..], BLOW_UP].concat(),
     ));
     assert!(ok, "{err}");
     assert!(
@@ -374,7 +369,7 @@ fn keep_best_saves_the_lowest_losss_parameters() {
 /// summary's best validation loss names, and the same model as a run
 /// stopped there. Without a split it is refused before any work.
 #[test]
-fn keep_best_val_saves_the_lowest_validation_losss_parameters() {
+fn keep_best_val_saves_the_parameters_of_the_lowest_validation_loss() {
     let dir = tempfile::tempdir().unwrap();
     let [kept, j, short] = paths(&dir, ["kept.st", "s.json", "short.st"]);
     let run = |extra: &[&str]| {

@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic, PLATEAU,
+    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic,
+    BLOW_UP, BOUNCE, PLATEAU,
 };
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
@@ -109,8 +110,6 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
 /// on the GPU, with full batches too.
 #[test]
 fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
-    let blow_up = ["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
-    let bounce = ["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
     // With a split, by the validation loss too: measured every epoch on
     // these backends, so both runs measure the same epochs.
     let by_val = ["--validation-split", "0.2", "--keep", "best-val"];
@@ -121,21 +120,21 @@ fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
     let stalls = ["--validation-split", "0.2", "--val-patience", "4"];
     let later = ["--validation-split", "0.2", "--val-patience", "5"];
     for backend in ["cpu", "reference"] {
-        for opt in [&blow_up[..], &bounce[..]] {
+        for opt in [BLOW_UP, BOUNCE] {
             resume_is_bit_exact_with(backend, &[opt, &["--keep", "best"]].concat());
             resume_is_bit_exact_with(backend, &[opt, &by_val[..]].concat());
         }
-        resume_is_bit_exact_with(backend, &[&bounce[..], &stalls].concat());
-        resume_is_bit_exact_with(backend, &[&bounce[..], &later].concat());
+        resume_is_bit_exact_with(backend, &[BOUNCE, &stalls].concat());
+        resume_is_bit_exact_with(backend, &[BOUNCE, &later].concat());
         let keep = ["--keep", "best-val"];
-        resume_is_bit_exact_with(backend, &[&bounce[..], &stalls, &keep].concat());
+        resume_is_bit_exact_with(backend, &[BOUNCE, &stalls, &keep].concat());
     }
     if have_gpu() {
         // Full batches: Adam at lr 2 never comes back below its start;
         // Nesterov at lr 0.5 is lowest at epoch 7.
         let adam = ["--optimizer", "adam", "--lr", "2"];
         let nesterov = ["--optimizer", "nesterov", "--lr", "0.5"];
-        for opt in [&bounce[..], &adam[..], &nesterov[..]] {
+        for opt in [BOUNCE, &adam[..], &nesterov[..]] {
             resume_is_bit_exact_with("gpu", &[opt, &["--keep", "best"]].concat());
         }
     }

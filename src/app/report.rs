@@ -78,8 +78,28 @@ pub struct KeptSummary {
     pub loss: f64,
     /// Their validation loss; null without a split.
     pub val_loss: Option<f64>,
-    /// The loss they are the lowest of: "training" or "validation".
-    pub by: &'static str,
+    /// The loss they are the lowest of.
+    pub by: KeptBy,
+}
+
+/// Which loss `--keep` kept the parameters for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeptBy {
+    /// `--keep best`.
+    Training,
+    /// `--keep best-val`.
+    Validation,
+}
+
+impl KeptSummary {
+    /// The loss they were kept for.
+    fn kept_for(&self) -> f64 {
+        match (self.by, self.val_loss) {
+            (KeptBy::Validation, Some(v)) => v,
+            _ => self.loss,
+        }
+    }
 }
 
 /// The lowest power of ten a run's milestones go down to.
@@ -255,10 +275,7 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
             config.run.describe_optimizer()
         ),
         loss_label: units.to_string(),
-        kept: done.kept.as_ref().map(|k| match (k.by, k.val_loss) {
-            ("validation", Some(v)) => (k.epoch, v),
-            _ => (k.epoch, k.loss),
-        }),
+        kept: done.kept.as_ref().map(|k| (k.epoch, k.kept_for())),
         cuts: &done.outcome.rate_cuts,
     }
     .write(path)?;
@@ -377,11 +394,15 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             false => format!("epoch {}'s parameters", k.epoch),
         };
         let losses = match (k.by, k.val_loss) {
-            ("validation", Some(v)) => {
-                format!("the lowest validation loss, {v:.6e} (loss {:.6e})", k.loss)
+            (KeptBy::Validation, _) => format!(
+                "the lowest validation loss, {:.6e} (loss {:.6e})",
+                k.kept_for(),
+                k.loss
+            ),
+            (KeptBy::Training, Some(v)) => {
+                format!("the lowest loss, {:.6e} (val {v:.6e})", k.loss)
             }
-            (_, Some(v)) => format!("the lowest loss, {:.6e} (val {v:.6e})", k.loss),
-            (_, None) => format!("the lowest loss, {:.6e}", k.loss),
+            (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
         };
         outln!(text, "kept      {which}: {losses}");
     }

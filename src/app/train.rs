@@ -480,7 +480,7 @@ struct Start {
     history: Vec<f64>,
     val_history: Vec<(usize, f64)>,
     optimizer: Option<Saved>,
-    /// `--keep best`'s parameters so far.
+    /// `--keep best`'s or `best-val`'s parameters so far.
     kept: Option<Kept>,
 }
 
@@ -1198,8 +1198,8 @@ fn write_outputs<'a>(
             loss: outcome.losses[k.epoch],
             val_loss,
             by: match config.run.keep {
-                Keep::BestVal => "validation",
-                _ => "training",
+                Keep::BestVal => report::KeptBy::Validation,
+                _ => report::KeptBy::Training,
             },
         }
     });

@@ -12,7 +12,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model, TANH_CLAMP};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, LrSchedule, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer, Rates};
 use crate::train::{Backend, SNAPSHOT_SLOTS};
 use crate::{memory, units};
 
@@ -275,10 +275,8 @@ pub struct Fast<'a> {
     isa: Isa,
     /// Mini-batches (`--batch-size`); `None`: full-batch epochs.
     batches: Option<MiniBatches>,
-    /// The learning rate by epoch (`--lr-schedule`).
-    schedule: LrSchedule,
-    /// The epochs from which `--lr-schedule plateau` cut the rate.
-    cuts: Vec<u64>,
+    /// The learning rate by epoch (`--lr-schedule`, and the plateau's cuts).
+    rates: Rates,
     /// The current epoch's order of the rows, and the rows in that order,
     /// with mini-batches (kept between epochs for their allocations).
     order: Vec<usize>,
@@ -329,8 +327,7 @@ impl<'a> Fast<'a> {
             },
             isa: Isa::detect(),
             batches: None,
-            schedule: LrSchedule::Constant,
-            cuts: Vec::new(),
+            rates: Rates::default(),
             order: Vec::new(),
             shuffled: None,
         })
@@ -345,7 +342,7 @@ impl<'a> Fast<'a> {
     /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
     /// default, keeps it).
     pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
-        self.schedule = schedule;
+        self.rates.schedule = schedule;
         self
     }
 
@@ -947,14 +944,14 @@ impl Backend for Fast<'_> {
             let Some(batches) = self.batches else {
                 losses.push(self.loss_and_grads(true));
                 let t = &mut self.theta;
-                let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
+                let opt = self.rates.at(&self.opt, t.state.steps);
                 optim::step(&opt, &mut t.params, &self.grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss_and_grads(false));
             let data = self.data;
             let epoch = batches.epoch(data.rows, self.theta.state.steps);
-            let opt = self.schedule.at(&self.opt, epoch, &self.cuts);
+            let opt = self.rates.at(&self.opt, epoch);
             let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
             batches.order_into(data.rows, epoch, &mut self.order);
             data.gather_into(&self.order, &mut shuffled);

@@ -19,8 +19,8 @@ use crate::train::SNAPSHOT_SLOTS;
 /// `theta`, with its optimizer in `opt`, and describes itself as its
 /// [`crate::optim::lbfgs::Objective`] does: the description, the
 /// optimizer, snapshots, restores, the parameters and the optimizer state,
-/// the same for every such backend; and the plateau schedule's cuts, in a
-/// field `cuts`.
+/// the same for every such backend; and the plateau schedule's cuts, in
+/// its [`crate::optim::Rates`] field `rates`.
 macro_rules! host_param_methods {
     () => {
         fn describe(&self) -> String {
@@ -46,7 +46,7 @@ macro_rules! host_param_methods {
         }
 
         fn set_rate_cuts(&mut self, cuts: &[u64]) -> $crate::error::Result<()> {
-            self.cuts = cuts.to_vec();
+            self.rates.cuts = cuts.to_vec();
             Ok(())
         }
 

@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, LrSchedule, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer, Rates};
 use crate::train::{Backend, SNAPSHOT_SLOTS};
 
 /// Rows per block: bounds the activations held at once to BLOCK × width.
@@ -166,9 +166,8 @@ pub struct Reference<'a> {
     theta: ParamSlots<f64>,
     data: &'a Dataset,
     batches: Option<MiniBatches>,
-    schedule: LrSchedule,
-    /// The epochs from which `--lr-schedule plateau` cut the rate.
-    cuts: Vec<u64>,
+    /// The learning rate by epoch (`--lr-schedule`, and the plateau's cuts).
+    rates: Rates,
 }
 
 impl<'a> Reference<'a> {
@@ -204,8 +203,7 @@ impl<'a> Reference<'a> {
             theta: ParamSlots::new(&model.params, &opt),
             data,
             batches: None,
-            schedule: LrSchedule::Constant,
-            cuts: Vec::new(),
+            rates: Rates::default(),
         }
     }
 
@@ -218,7 +216,7 @@ impl<'a> Reference<'a> {
     /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
     /// default, keeps it).
     pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
-        self.schedule = schedule;
+        self.rates.schedule = schedule;
         self
     }
 }
@@ -248,14 +246,14 @@ impl Backend for Reference<'_> {
                     loss_and_grads(&self.layout, self.act, &self.theta.params, self.data);
                 losses.push(loss);
                 let t = &mut self.theta;
-                let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
+                let opt = self.rates.at(&self.opt, t.state.steps);
                 optim::step(&opt, &mut t.params, &grads, &mut t.state);
                 continue;
             };
             losses.push(self.loss()?);
             let rows = self.data.rows;
             let epoch = batches.epoch(rows, self.theta.state.steps);
-            let opt = self.schedule.at(&self.opt, epoch, &self.cuts);
+            let opt = self.rates.at(&self.opt, epoch);
             let order = batches.order(rows, epoch);
             let mut batch = self.data.empty_like();
             for range in batches.ranges(rows) {

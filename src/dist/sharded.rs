@@ -9,7 +9,7 @@ use super::{Comm, Shards};
 use crate::cpu::ParamSlots;
 use crate::error::{Error, Result};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, LrSchedule, Optimizer};
+use crate::optim::{self, LrSchedule, Optimizer, Rates};
 use crate::train::Backend;
 
 /// The signals a sharded run watches: this process's own, and where the
@@ -65,10 +65,8 @@ pub struct Sharded<'a> {
     /// n_s / N of every shard: a shard's pass is normalised by its own rows.
     weights: Vec<f64>,
     opt: Optimizer,
-    /// The learning rate by epoch (`--lr-schedule`).
-    schedule: LrSchedule,
-    /// The epochs from which `--lr-schedule plateau` cut the rate.
-    cuts: Vec<u64>,
+    /// The learning rate by epoch (`--lr-schedule`, and the plateau's cuts).
+    rates: Rates,
     theta: ParamSlots<f64>,
     /// ∂L/∂θ of the last pass.
     grad: Vec<f64>,
@@ -121,8 +119,7 @@ impl<'a> Sharded<'a> {
             shards,
             weights,
             opt,
-            schedule: LrSchedule::Constant,
-            cuts: Vec::new(),
+            rates: Rates::default(),
             theta: ParamSlots::new(params, &opt),
             grad: vec![0.0; params.len()],
             counts,
@@ -134,7 +131,7 @@ impl<'a> Sharded<'a> {
     /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
     /// default, keeps it).
     pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
-        self.schedule = schedule;
+        self.rates.schedule = schedule;
         self
     }
 
@@ -253,7 +250,7 @@ impl Backend for Sharded<'_> {
         for _ in 0..epochs {
             losses.push(self.pass_here()?);
             let t = &mut self.theta;
-            let opt = self.schedule.at(&self.opt, t.state.steps, &self.cuts);
+            let opt = self.rates.at(&self.opt, t.state.steps);
             optim::step(&opt, &mut t.params, &self.grad, &mut t.state);
         }
         Ok(())

@@ -20,7 +20,7 @@ use crate::gpu::epoch::{self, Rows, Step, Targets};
 use crate::gpu::kernels::{Kernel, Kernels, Params};
 use crate::gpu::plan::{KernelFamily, Plan};
 use crate::model::Model;
-use crate::optim::{LrSchedule, Optimizer};
+use crate::optim::{LrSchedule, Optimizer, Rates};
 
 /// The batch passes and the buffers they share with the trainer.
 pub(super) struct Batched {
@@ -156,13 +156,13 @@ impl Batched {
     }
 
     /// Writes, for the next submit, the order of the epoch that follows
-    /// `steps` updates, its batches' factors (the rate by `schedule` and
-    /// the plateau's `cuts`) and a zero batch counter.
+    /// `steps` updates, its batches' factors (the rate by `rates`) and a
+    /// zero batch counter.
     pub(super) fn write_epoch(
         &mut self,
         ctx: &Context,
         opt: &Optimizer,
-        (schedule, cuts): (&LrSchedule, &[u64]),
+        rates: &Rates,
         steps: u64,
     ) {
         let epoch = self.batches.epoch(self.rows, steps);
@@ -173,7 +173,7 @@ impl Batched {
             .extend(self.order_host.iter().map(|&n| n as u32));
         ctx.queue
             .write_buffer(&self.order, 0, bytemuck::cast_slice(&self.order_u32));
-        let stepped = schedule.at(opt, epoch, cuts);
+        let stepped = rates.at(opt, epoch);
         self.factors_host.clear();
         self.factors_host
             .extend((1..=self.per_epoch as u64).flat_map(|k| Params::factors(&stepped, steps + k)));

@@ -20,7 +20,7 @@ use crate::gpu::kernels::{Kernels, Params};
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
-use crate::optim::{self, LrSchedule, Optimizer, Saved};
+use crate::optim::{self, LrSchedule, Optimizer, Rates, Saved};
 use crate::train::{Backend, SNAPSHOT_SLOTS};
 
 /// Where the trainer's rows come from.
@@ -93,10 +93,8 @@ pub struct GpuTrainer {
     params_len: usize,
     plan: Plan,
     opt: Optimizer,
-    /// The learning rate by epoch (`--lr-schedule`).
-    schedule: LrSchedule,
-    /// The epochs from which `--lr-schedule plateau` cut the rate.
-    cuts: Vec<u64>,
+    /// The learning rate by epoch (`--lr-schedule`, and the plateau's cuts).
+    rates: Rates,
     theta: wgpu::Buffer,
     saved: [wgpu::Buffer; SNAPSHOT_SLOTS],
     /// The first-order optimizer's state (v, or m then v), and its
@@ -289,8 +287,10 @@ impl GpuTrainer {
             params_len: p,
             plan,
             opt,
-            schedule,
-            cuts: Vec::new(),
+            rates: Rates {
+                schedule,
+                cuts: Vec::new(),
+            },
             theta,
             saved,
             state,
@@ -378,8 +378,7 @@ impl GpuTrainer {
             // The evaluate pass appends each epoch's loss at this counter.
             self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
             for k in 0..m {
-                let rates = (&self.schedule, &self.cuts[..]);
-                batched.write_epoch(&self.ctx, &self.opt, rates, self.steps);
+                batched.write_epoch(&self.ctx, &self.opt, &self.rates, self.steps);
                 let mut encoder =
                     self.ctx
                         .device
@@ -413,13 +412,13 @@ impl GpuTrainer {
     /// (from the epoch's scheduled rate), or a scheduled rule's rate.
     fn write_corrections(&self, epochs: usize) {
         let adam = matches!(self.opt, Optimizer::Adam { .. });
-        if !adam && self.schedule.is_constant() {
+        if !adam && self.rates.schedule.is_constant() {
             return;
         }
         let factors: Vec<f32> = (0..epochs as u64)
             .flat_map(|k| {
                 let epoch = self.steps + k;
-                Params::factors(&self.schedule.at(&self.opt, epoch, &self.cuts), epoch + 1)
+                Params::factors(&self.rates.at(&self.opt, epoch), epoch + 1)
             })
             .collect();
         self.ctx
@@ -522,7 +521,7 @@ impl Backend for GpuTrainer {
     }
 
     fn set_rate_cuts(&mut self, cuts: &[u64]) -> Result<()> {
-        self.cuts = cuts.to_vec();
+        self.rates.cuts = cuts.to_vec();
         Ok(())
     }
 

@@ -239,8 +239,7 @@ impl LrSchedule {
                 lr * gamma.powi(cuts)
             }
             LrSchedule::Plateau { gamma, min_lr, .. } => {
-                let n = cuts.partition_point(|&c| c <= epoch).min(i32::MAX as usize);
-                (lr * gamma.powi(n as i32)).max(min_lr)
+                plateau_rate(lr, gamma, min_lr, cuts.partition_point(|&c| c <= epoch))
             }
         }
     }
@@ -282,6 +281,27 @@ impl LrSchedule {
     }
 }
 
+/// The plateau schedule's rate after `n` cuts: max(α·γ^n, α_min).
+fn plateau_rate(lr: f64, gamma: f64, min_lr: f64, n: usize) -> f64 {
+    (lr * gamma.powi(n.min(i32::MAX as usize) as i32)).max(min_lr)
+}
+
+/// What a backend steps by: its schedule, and the plateau schedule's cuts
+/// so far, which the training loop sets ([`crate::train::Backend::set_rate_cuts`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rates {
+    pub schedule: LrSchedule,
+    /// The epochs from which the rate was cut, ascending.
+    pub cuts: Vec<u64>,
+}
+
+impl Rates {
+    /// `opt` as it steps in epoch `epoch`.
+    pub fn at(&self, opt: &Optimizer, epoch: u64) -> Optimizer {
+        self.schedule.at(opt, epoch, &self.cuts)
+    }
+}
+
 /// The plateau schedule's rule (torch's ReduceLROnPlateau in mode min,
 /// with a relative threshold and no cooldown), over the training losses
 /// L_0, L_1, … in order: L_e improves when L_e < best·(1 − threshold), and
@@ -311,7 +331,6 @@ impl Plateau {
     /// Takes L_epoch, the losses before it having been observed; returns
     /// the epoch a cut starts at (epoch + 1) when it makes one.
     pub fn observe(&mut self, epoch: usize, loss: f64) -> Option<u64> {
-        let lr = self.lr;
         if loss < self.best * (1.0 - self.threshold) {
             self.best = loss;
             self.bad = 0;
@@ -322,9 +341,7 @@ impl Plateau {
             return None;
         }
         self.bad = 0;
-        let now = (lr * self.gamma.powi(self.cuts.len() as i32)).max(self.min_lr);
-        let cut = (lr * self.gamma.powi(self.cuts.len() as i32 + 1)).max(self.min_lr);
-        if cut >= now {
+        if self.floored() {
             return None;
         }
         let start = epoch as u64 + 1;
@@ -337,13 +354,19 @@ impl Plateau {
         &self.cuts
     }
 
+    /// Whether one more cut would not lower the rate: it is at --lr-min.
+    fn floored(&self) -> bool {
+        let n = self.cuts.len();
+        let rate = |n| plateau_rate(self.lr, self.gamma, self.min_lr, n);
+        rate(n + 1) >= rate(n)
+    }
+
     /// How many epochs can run before a cut could start: a cut needs more
     /// than `patience` stale losses in a row, and `bad` have been seen, so
     /// the earliest is after the loss of the (patience + 1 − bad)-th epoch
     /// from now. Unbounded once the rate is at its floor.
     pub fn room(&self) -> usize {
-        let n = self.cuts.len() as i32;
-        if (self.lr * self.gamma.powi(n)).max(self.min_lr) <= self.min_lr {
+        if self.floored() {
             return usize::MAX;
         }
         // bad ≤ patience: it restarts when it passes it.

@@ -244,6 +244,16 @@ pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
     ]);
 }
 
+/// Mini-batch momentum at a rate where the loss bounces: on 300 synthetic
+/// rows of 3 features through 7,4 hidden units its lowest loss over 10
+/// epochs is epoch 8's, and its lowest validation loss (a 0.2 split)
+/// epoch 5's, after none below epoch 0's in epochs 1 to 4.
+pub const BOUNCE: &[&str] = &["--optimizer", "momentum", "--lr", "1", "--batch-size", "64"];
+
+/// Nesterov at a rate that blows up after epoch 0 on the same task: its
+/// loss never again comes below the initial parameters'.
+pub const BLOW_UP: &[&str] = &["--optimizer", "nesterov", "--lr", "1", "--batch-size", "32"];
+
 /// Momentum with a plateau schedule that halves the rate whenever the loss
 /// falls by less than 5% in an epoch: on 300 synthetic rows of 3 features
 /// through 7,4 hidden units it cuts from epochs 3 to 9 of 10.
