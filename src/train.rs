@@ -52,6 +52,14 @@ pub trait Backend {
         None
     }
 
+    /// The held-out loss that the last [`Backend::run`] measured at the
+    /// start of each epoch it ran (as `losses`), or the last
+    /// [`Backend::loss`] of the current parameters, where the backend
+    /// measures held-out rows itself (the GPU's `--validation-split`).
+    fn held_out(&self) -> Option<&[f64]> {
+        None
+    }
+
     /// `--lr-schedule plateau`: the epochs from which the training loop has
     /// cut the rate, ascending; every epoch run from now on takes them.
     /// Backends without a schedule ignore them.

@@ -498,3 +498,72 @@ fn kept_parameters_are_those_of_their_epoch_on_the_gpu() {
         });
     }
 }
+
+/// `--validation-split` on the GPU: the held-out rows' loss is measured on
+/// the device before every epoch's update, and after [`Backend::loss`].
+/// Each value is the held-out loss of the parameters at that epoch's start
+/// (as the fast CPU pass scores them, to f32 rounding of a sum over 77
+/// rows), and the series does not depend on how the epochs are batched.
+#[test]
+fn held_out_loss_is_measured_on_the_device_every_epoch() {
+    let Some(_) = gpu() else { return };
+    let data = Dataset::synthetic(300, 5, 3).unwrap();
+    let held = Dataset::synthetic(77, 5, 9).unwrap();
+    let batches = Some(MiniBatches { size: 64, seed: 5 });
+    for (hidden, choice, batches) in [
+        (&[12][..], KernelChoice::Fused, None),
+        (&[12][..], KernelChoice::Wide, None),
+        (&[10, 6][..], KernelChoice::Layered, None),
+        (&[10, 6][..], KernelChoice::Tiled, None),
+        (&[12][..], KernelChoice::Layered, batches),
+    ] {
+        let name = format!("{hidden:?} {choice:?} {batches:?}");
+        let m = model(&data, hidden, Activation::Tanh, 4);
+        let updates = Updates {
+            opt: Optimizer::Adam {
+                lr: 0.05,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            schedule: LrSchedule::Constant,
+            batches,
+        };
+        let fresh = || {
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+            g.hold_out(&m, &held).unwrap();
+            g
+        };
+        let mut scorer = Fast::new(&m, &held, updates.opt, 1).unwrap();
+        // One epoch per call: each measurement against the host's score of
+        // the parameters it measured.
+        let mut g = fresh();
+        let (mut one_by_one, mut want) = (Vec::new(), Vec::new());
+        for _ in 0..6 {
+            want.push(scorer.loss_at(&g.params().unwrap()));
+            g.run(1, &mut Vec::new()).unwrap();
+            assert_eq!(g.held_out().map(<[f64]>::len), Some(1), "{name}");
+            one_by_one.extend_from_slice(g.held_out().unwrap());
+        }
+        want.push(scorer.loss_at(&g.params().unwrap()));
+        g.loss().unwrap();
+        one_by_one.extend_from_slice(g.held_out().unwrap());
+        assert_close(&name, &one_by_one, &want, 0.0, 1e-5);
+        assert!(want[6] < want[0], "{name}: the held-out loss did not fall");
+        // Six epochs in one call, then the final loss: the same bits.
+        let mut g = fresh();
+        let mut losses = Vec::new();
+        g.run(6, &mut losses).unwrap();
+        let mut together = g.held_out().unwrap().to_vec();
+        g.loss().unwrap();
+        together.extend_from_slice(g.held_out().unwrap());
+        assert_eq!(
+            common::bits64(&together),
+            common::bits64(&one_by_one),
+            "{name}"
+        );
+        assert_eq!(losses.len(), 6);
+    }
+}

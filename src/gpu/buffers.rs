@@ -102,12 +102,24 @@ impl Staging {
 
     /// Records a copy of `len` f32s of `src` into the staging buffer.
     pub fn copy_from(&self, encoder: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, len: usize) {
+        self.copy_from_at(encoder, src, len, 0);
+    }
+
+    /// Records a copy of `len` f32s of `src` into the staging buffer, from
+    /// its value `at` on.
+    pub fn copy_from_at(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        len: usize,
+        at: usize,
+    ) {
         assert!(
-            len <= self.len,
-            "staging holds {} values, not {len}",
+            at + len <= self.len,
+            "staging holds {} values, not {at} + {len}",
             self.len
         );
-        encoder.copy_buffer_to_buffer(src, 0, &self.buffer, 0, (len * 4) as u64);
+        encoder.copy_buffer_to_buffer(src, 0, &self.buffer, (at * 4) as u64, (len * 4) as u64);
     }
 
     /// Submits `encoder`, waits for the device (up to the context's timeout)

@@ -16,6 +16,7 @@ use crate::gpu::batched::{Batched, Shared};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
+use crate::gpu::held_out::{self, HeldOut};
 use crate::gpu::kernels::{Kernels, Params};
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
@@ -64,6 +65,13 @@ impl Source<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// Which of its recorded passes [`GpuTrainer::submit`] repeats.
+#[derive(Clone, Copy)]
+enum Pass {
+    Epoch,
+    Evaluate,
 }
 
 /// How a trainer's updates are made: the optimizer, the learning rate by
@@ -122,6 +130,9 @@ pub struct GpuTrainer {
     gradient: Vec<Step>,
     /// Mini-batches: the batch passes, after `evaluate`, make an epoch.
     batched: Option<Batched>,
+    /// `--validation-split`: the held-out rows' loss, measured before each
+    /// epoch's update ([`GpuTrainer::hold_out`]).
+    held_out: Option<HeldOut>,
     /// Held so the bind groups' buffers outlive every submit.
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -305,8 +316,34 @@ impl GpuTrainer {
             evaluate: passes.evaluate,
             gradient: passes.gradient,
             batched,
+            held_out: None,
             _buffers: keep,
         })
+    }
+
+    /// Measures the loss of `rows` (held out from training) on the device
+    /// from now on: at every epoch's start, in the epoch's own submit, and
+    /// with every [`Backend::loss`]; [`Backend::held_out`] returns them.
+    pub fn hold_out(&mut self, model: &Model, rows: &Dataset) -> Result<()> {
+        let trainer = held_out::Trainer {
+            ctx: &self.ctx,
+            kernels: &self.kernels,
+            plan: &self.plan,
+            opt: &self.opt,
+            theta: &self.theta,
+            state: self.state.as_ref().map(|s| &s[0]),
+            corrections: &self.corrections,
+            grad: &self.grad,
+        };
+        let held = HeldOut::new(trainer, model, rows)?;
+        // The training losses, then the held-out ones, in one readback.
+        let p = self.params_len;
+        let len = (self.opt.state_per_param() * p)
+            .max(p + 1)
+            .max(2 * MAX_BATCH);
+        self.staging = Staging::new(&self.ctx, "staging", len)?;
+        self.held_out = Some(held);
+        Ok(())
     }
 
     pub fn plan(&self) -> &Plan {
@@ -327,9 +364,23 @@ impl GpuTrainer {
     /// Records `epochs` repetitions of `steps` in one compute pass, their
     /// losses into history slots 0..epochs, and the copy of those slots to
     /// the staging buffer; then submits and reads them back.
-    fn submit(&self, label: &str, steps: &[Step], epochs: usize) -> Result<Vec<f32>> {
+    /// With held-out rows, each repetition first measures their loss.
+    fn submit(&mut self, label: &str, which: Pass, epochs: usize) -> Result<Vec<f32>> {
+        let steps = match which {
+            Pass::Epoch => &self.epoch,
+            Pass::Evaluate => &self.evaluate,
+        };
+        let encoder = self.encode(label, steps, epochs);
+        self.read_losses(encoder, epochs)
+    }
+
+    /// `epochs` repetitions of `steps` in one compute pass, for [`submit`].
+    fn encode(&self, label: &str, steps: &[Step], epochs: usize) -> wgpu::CommandEncoder {
         // The last kernel of each epoch appends its loss at this counter.
         self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
+        if let Some(h) = &self.held_out {
+            h.start(&self.ctx);
+        }
         let mut encoder = self.encoder(label);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -337,13 +388,35 @@ impl GpuTrainer {
                 timestamp_writes: None,
             });
             for _ in 0..epochs {
+                if let Some(h) = &self.held_out {
+                    h.record(&self.kernels, &mut pass);
+                }
                 for s in steps {
                     s.record(&self.kernels, &mut pass);
                 }
             }
         }
+        encoder
+    }
+
+    /// Copies the submit's `epochs` losses (and held-out losses) to the
+    /// host, submitting `encoder`; returns the training losses.
+    fn read_losses(
+        &mut self,
+        mut encoder: wgpu::CommandEncoder,
+        epochs: usize,
+    ) -> Result<Vec<f32>> {
         self.staging.copy_from(&mut encoder, &self.history, epochs);
-        self.staging.finish(&self.ctx, encoder, epochs)
+        let Some(h) = &mut self.held_out else {
+            return self.staging.finish(&self.ctx, encoder, epochs);
+        };
+        h.copy(&self.staging, &mut encoder, epochs);
+        let mut read = self
+            .staging
+            .finish(&self.ctx, encoder, MAX_BATCH + epochs)?;
+        h.read(&read, epochs);
+        read.truncate(epochs);
+        Ok(read)
     }
 
     fn state_len(&self) -> usize {
@@ -370,13 +443,27 @@ impl GpuTrainer {
     /// submit each: the loss of every row into the history, then the
     /// batches; the losses are read back once, after the last.
     fn run_batched(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
-        let Some(batched) = self.batched.as_mut() else {
+        let Some(mut batched) = self.batched.take() else {
             return Ok(());
         };
+        let ran = self.run_batches(&mut batched, epochs, losses);
+        self.batched = Some(batched);
+        ran
+    }
+
+    fn run_batches(
+        &mut self,
+        batched: &mut Batched,
+        epochs: usize,
+        losses: &mut Vec<f64>,
+    ) -> Result<()> {
         for first in (0..epochs).step_by(MAX_BATCH) {
             let m = (epochs - first).min(MAX_BATCH);
             // The evaluate pass appends each epoch's loss at this counter.
             self.ctx.queue.write_buffer(&self.counter, 0, &[0; 4]);
+            if let Some(h) = &self.held_out {
+                h.start(&self.ctx);
+            }
             for k in 0..m {
                 batched.write_epoch(&self.ctx, &self.opt, &self.rates, self.steps);
                 let mut encoder =
@@ -390,6 +477,9 @@ impl GpuTrainer {
                         label: Some("mini-batch epoch"),
                         timestamp_writes: None,
                     });
+                    if let Some(h) = &self.held_out {
+                        h.record(&self.kernels, &mut pass);
+                    }
                     for s in &self.evaluate {
                         s.record(&self.kernels, &mut pass);
                     }
@@ -399,8 +489,7 @@ impl GpuTrainer {
                 if k + 1 < m {
                     self.ctx.queue.submit([encoder.finish()]);
                 } else {
-                    self.staging.copy_from(&mut encoder, &self.history, m);
-                    let batch = self.staging.finish(&self.ctx, encoder, m)?;
+                    let batch = self.read_losses(encoder, m)?;
                     losses.extend(batch.iter().map(|&l| l as f64));
                 }
             }
@@ -481,6 +570,9 @@ impl Backend for GpuTrainer {
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        if let Some(h) = &mut self.held_out {
+            h.last.clear();
+        }
         if self.batched.is_some() {
             return self.run_batched(epochs, losses);
         }
@@ -488,7 +580,7 @@ impl Backend for GpuTrainer {
         while done < epochs {
             let m = (epochs - done).min(MAX_BATCH);
             self.write_corrections(m);
-            let batch = self.submit("epochs", &self.epoch, m)?;
+            let batch = self.submit("epochs", Pass::Epoch, m)?;
             losses.extend(batch.iter().map(|&l| l as f64));
             self.steps += m as u64;
             done += m;
@@ -497,7 +589,14 @@ impl Backend for GpuTrainer {
     }
 
     fn loss(&mut self) -> Result<f64> {
-        Ok(self.submit("evaluate", &self.evaluate, 1)?[0] as f64)
+        if let Some(h) = &mut self.held_out {
+            h.last.clear();
+        }
+        Ok(self.submit("evaluate", Pass::Evaluate, 1)?[0] as f64)
+    }
+
+    fn held_out(&self) -> Option<&[f64]> {
+        self.held_out.as_ref().map(|h| h.last.as_slice())
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
