@@ -250,10 +250,10 @@ pub struct TrainArgs {
     /// loss the run measured (at the start of each epoch, and at the end);
     /// reading them back, at the end and at each checkpoint, costs at most
     /// a rerun of one submit's epochs (up to 256) on the GPU, and nothing
-    /// on the CPU. best-val: those with the lowest validation loss, where
-    /// it was measured (every epoch on the CPU backends, every readback on
-    /// the GPU): early stopping's choice. The run itself goes on as with
-    /// last, and a checkpoint holds both the last and the kept parameters.
+    /// on the CPU. best-val: those with the lowest validation loss, measured
+    /// every epoch: early stopping's choice, read back as best's are on the
+    /// GPU. The run itself goes on as with last, and a checkpoint holds
+    /// both the last and the kept parameters.
     #[arg(long, value_name = "WHICH", default_value_t = Keep::Last, value_enum)]
     pub keep: Keep,
 
@@ -297,15 +297,17 @@ pub struct TrainArgs {
     pub standardize: bool,
 
     /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed)
-    /// and report their MSE as the validation loss [default: no split].
+    /// and report their MSE as the validation loss, measured at every
+    /// epoch's start (on the GPU, on the device in the epochs' own submit)
+    /// [default: no split].
     #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
     pub validation_split: Option<f64>,
 
-    /// Early stopping: stop once P epochs have passed since the lowest
-    /// validation loss was measured (needs --validation-split; checked at
-    /// every measurement: every epoch on the CPU backends, every readback on
-    /// the GPU). With --keep best-val the model saved is that lowest's
-    /// [default: no such stop].
+    /// Early stopping: stop at the first epoch P epochs after the one with
+    /// the lowest validation loss (needs --validation-split; the same epoch
+    /// on every backend and however the GPU batches its epochs). With
+    /// --keep best-val the model saved is that lowest's [default: no such
+    /// stop].
     #[arg(long, value_name = "P")]
     pub val_patience: Option<usize>,
 

@@ -158,6 +158,9 @@ pub struct Outcome {
     /// With [`Hooks::plateau`]: the epochs from which the rate was cut,
     /// those of a resumed history included.
     pub rate_cuts: Vec<u64>,
+    /// With [`Hooks::held_out`]: the held-out loss by epoch, as `losses`
+    /// (NaN where none was measured).
+    pub held_out: Option<Vec<f64>>,
 }
 
 impl Outcome {
@@ -177,9 +180,11 @@ impl Outcome {
 }
 
 /// Called with the number of updates so far, the losses before each of
-/// them, and the backend holding the parameters after them; returns whether
-/// the run should stop there ([`StopReason::ValidationStalled`]).
-pub type ScoreFn<'a> = dyn FnMut(usize, &[f64], &mut dyn Backend) -> Result<bool> + 'a;
+/// them, the held-out losses the backend measured as they were (with
+/// [`Hooks::held_out`]; empty without), and the backend holding the
+/// parameters after them; returns whether the run should stop there
+/// ([`StopReason::ValidationStalled`]).
+pub type ScoreFn<'a> = dyn FnMut(usize, &[f64], &[f64], &mut dyn Backend) -> Result<bool> + 'a;
 
 /// Called as [`ScoreFn`] is, and with, under [`Hooks::keep_best`], the
 /// parameters with the lowest of those losses.
@@ -232,6 +237,76 @@ pub struct Hooks<'a> {
     /// backend, ending each batch where the next cut could start at the
     /// earliest.
     pub plateau: Option<Plateau>,
+    /// Follow the held-out loss that the backend measures every epoch
+    /// ([`Backend::held_out`]): its rules then hold at their exact epoch,
+    /// whatever the batching.
+    pub held_out: Option<HeldOutRules>,
+}
+
+/// The rules on a held-out loss measured every epoch by the backend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeldOutRules {
+    /// A resumed history's held-out losses by epoch (NaN where none was
+    /// measured), for its epochs before the resumed one.
+    pub history: Vec<f64>,
+    /// `--val-patience`: stop, as `ValidationStalled`, at the first epoch
+    /// whose held-out loss is this many or more epochs after the lowest.
+    pub patience: Option<usize>,
+    /// With [`Hooks::keep_best`]: keep the parameters of the lowest
+    /// held-out loss instead of the lowest training loss (`--keep best-val`).
+    pub keep: bool,
+}
+
+/// The held-out losses the loop follows, as long as the training losses.
+struct Held {
+    losses: Vec<f64>,
+    rules: HeldOutRules,
+    /// The lowest finite loss (the earliest of equals) among the first
+    /// `seen` epochs.
+    lowest: Option<(usize, f64)>,
+    seen: usize,
+}
+
+impl Held {
+    fn new(mut rules: HeldOutRules, resumed: usize) -> Held {
+        let mut losses = std::mem::take(&mut rules.history);
+        losses.resize(resumed, f64::NAN);
+        Held {
+            losses,
+            rules,
+            lowest: None,
+            seen: 0,
+        }
+    }
+
+    /// Appends what the backend's last call measured, then pads with NaN
+    /// or cuts to `len`.
+    fn follow(&mut self, backend: &dyn Backend, len: usize) {
+        self.losses
+            .extend_from_slice(backend.held_out().unwrap_or(&[]));
+        self.losses.resize(len, f64::NAN);
+    }
+
+    /// The first epoch from `from` on whose held-out loss is `patience` or
+    /// more epochs after the lowest up to it (`from` never falls between
+    /// calls).
+    fn first_stall(&mut self, from: usize) -> Option<usize> {
+        let patience = self.rules.patience?;
+        let lower = |lowest: &mut Option<(usize, f64)>, k: usize, l: f64| {
+            if l.is_finite() && lowest.is_none_or(|(_, low)| l < low) {
+                *lowest = Some((k, l));
+            }
+        };
+        for k in self.seen..from {
+            lower(&mut self.lowest, k, self.losses[k]);
+        }
+        self.seen = self.seen.max(from);
+        let mut lowest = self.lowest;
+        (from..self.losses.len()).find(|&k| {
+            lower(&mut lowest, k, self.losses[k]);
+            lowest.is_some_and(|(low, _)| k - low >= patience)
+        })
+    }
 }
 
 /// `--keep best`: the lowest loss so far and where its parameters are.
@@ -372,6 +447,8 @@ enum Early {
     Diverged,
     Converged,
     Target,
+    /// The held-out loss stalled ([`HeldOutRules::patience`]).
+    Stalled,
 }
 
 /// First epoch in `losses[from..]` that ends the run, and why.
@@ -482,6 +559,7 @@ fn train_loop(
     let mut track = Tracking {
         keeper: hooks.keep_best.then(|| Keeper::new(hooks.kept.take())),
         plateau: hooks.plateau.take(),
+        held: hooks.held_out.take().map(|rules| Held::new(rules, resumed)),
     };
     if let Some(p) = &mut track.plateau {
         // The cuts of a resumed history, as its run made them.
@@ -519,6 +597,9 @@ fn train_loop(
         backend.snapshot(slot)?;
         let t = Instant::now();
         backend.run(m, &mut losses)?;
+        if let Some(h) = &mut track.held {
+            h.follow(backend, losses.len());
+        }
         // The plateau rule's cut, if the batch's last loss makes one: it
         // starts after the batch.
         let mut cut = false;
@@ -534,6 +615,13 @@ fn train_loop(
             hooks.patience,
             hooks.target_loss,
         );
+        // The held-out loss's stall, where it comes first.
+        let stall = track.held.as_mut().and_then(|h| h.first_stall(from));
+        let early = match (early, stall) {
+            (Some((k, _)), Some(s)) if s < k => Some((s, Early::Stalled)),
+            (None, Some(s)) => Some((s, Early::Stalled)),
+            (early, _) => early,
+        };
         if let Some((k, why)) = early {
             if why == Early::Diverged {
                 let loss = losses[k];
@@ -543,9 +631,7 @@ fn train_loop(
                     (false, Some((s, f))) => (s, f, k - 1),
                     (false, None) => (slot, from, from),
                 };
-                if let Some(keeper) = &mut track.keeper {
-                    keeper.observe(&losses, from..k, slot, from);
-                }
+                track.observe(&losses, from..k, slot, from);
                 backend.restore(back_slot)?;
                 scratch.clear();
                 backend.run(target - back_from, &mut scratch)?;
@@ -554,6 +640,7 @@ fn train_loop(
                     // The initial parameters themselves gave the bad loss.
                     losses.push(loss);
                 }
+                track.cut_to(losses.len());
                 updates = target;
                 break StopReason::Diverged {
                     epoch: k,
@@ -561,16 +648,16 @@ fn train_loop(
                     rolled_back: k > from || previous.is_some(),
                 };
             }
-            if let Some(keeper) = &mut track.keeper {
-                keeper.observe(&losses, from..k, slot, from);
-            }
+            track.observe(&losses, from..k, slot, from);
             losses.truncate(k + 1);
+            track.cut_to(k + 1);
             backend.restore(slot)?;
             scratch.clear();
             backend.run(k - from, &mut scratch)?;
             updates = k;
             let reason = match why {
                 Early::Target => StopReason::TargetReached,
+                Early::Stalled => StopReason::ValidationStalled,
                 _ => StopReason::Converged,
             };
             return finish(losses, updates, resumed, reason, start, backend, track);
@@ -580,9 +667,7 @@ fn train_loop(
             backend.set_rate_cuts(p.cuts())?;
         }
         let ran = losses.len() - from;
-        if let Some(keeper) = &mut track.keeper {
-            keeper.observe(&losses, from..from + ran, slot, from);
-        }
+        track.observe(&losses, from..from + ran, slot, from);
         if ran < m {
             // The backend stopped on its own (L-BFGS converged).
             let reason = backend.stopped().unwrap_or(StopReason::Converged);
@@ -607,7 +692,10 @@ fn train_loop(
     };
     let (updates, reason) = match reason {
         StopReason::Diverged { .. } => (updates, reason),
-        _ => final_loss(backend, &mut losses, updates, reason, previous)?,
+        _ => {
+            let held = track.held.as_mut();
+            final_loss(backend, &mut losses, held, updates, reason, previous)?
+        }
     };
     finish(losses, updates, resumed, reason, start, backend, track)
 }
@@ -623,8 +711,9 @@ fn batch_hooks(
     losses: &[f64],
     spare: usize,
 ) -> Result<bool> {
+    let held = track.held.as_ref().map_or(&[][..], |h| &h.losses);
     let stalled = match hooks.after_batch.as_mut() {
-        Some(score) => score(updates, losses, backend)?,
+        Some(score) => score(updates, losses, held, backend)?,
         None => false,
     };
     if let Some(report) = hooks.on_batch.as_mut() {
@@ -653,12 +742,16 @@ fn batch_hooks(
 fn final_loss(
     backend: &mut dyn Backend,
     losses: &mut Vec<f64>,
+    mut held: Option<&mut Held>,
     updates: usize,
     reason: StopReason,
     previous: Option<(usize, usize)>,
 ) -> Result<(usize, StopReason)> {
     let last = backend.loss()?;
     losses.push(last);
+    if let Some(h) = held.as_mut() {
+        h.follow(backend, losses.len());
+    }
     if last.is_finite() {
         return Ok((updates, reason));
     }
@@ -675,6 +768,9 @@ fn final_loss(
     backend.restore(s)?;
     backend.run(updates - 1 - f, &mut Vec::new())?;
     losses.pop();
+    if let Some(h) = held {
+        h.losses.pop();
+    }
     let reason = StopReason::Diverged {
         epoch: updates,
         loss: last,
@@ -688,6 +784,33 @@ fn final_loss(
 struct Tracking {
     keeper: Option<Keeper>,
     plateau: Option<Plateau>,
+    held: Option<Held>,
+}
+
+impl Tracking {
+    /// Shows the keeper `losses[range]` (or the held-out losses, when it
+    /// keeps by them), those of the parameters `k − base` updates after the
+    /// snapshot in `slot`.
+    fn observe(&mut self, losses: &[f64], range: std::ops::Range<usize>, slot: usize, base: usize) {
+        if let Some(keeper) = &mut self.keeper {
+            keeper.observe(Tracking::by(&self.held, losses), range, slot, base);
+        }
+    }
+
+    /// The series the keeper keeps by: `losses`, or the held-out losses.
+    fn by<'s>(held: &'s Option<Held>, losses: &'s [f64]) -> &'s [f64] {
+        match held {
+            Some(h) if h.rules.keep => &h.losses,
+            _ => losses,
+        }
+    }
+
+    /// Cuts the held-out losses to the training losses' `len`.
+    fn cut_to(&mut self, len: usize) {
+        if let Some(h) = &mut self.held {
+            h.losses.resize(len, f64::NAN);
+        }
+    }
 }
 
 /// The outcome, with the kept parameters read onto the host and the rate
@@ -706,10 +829,12 @@ fn finish(
         let cuts = p.cuts();
         cuts[..cuts.partition_point(|&c| c < updates as u64)].to_vec()
     });
+    let last = Tracking::by(&track.held, &losses)[losses.len() - 1];
     let kept = match track.keeper {
-        Some(keeper) => keeper.finish(backend, updates, losses[losses.len() - 1])?,
+        Some(keeper) => keeper.finish(backend, updates, last)?,
         None => None,
     };
+    let held_out = track.held.map(|h| h.losses);
     Ok(Outcome {
         losses,
         updates,
@@ -719,6 +844,7 @@ fn finish(
         evaluations: None,
         kept,
         rate_cuts,
+        held_out,
     })
 }
 
@@ -730,6 +856,9 @@ mod tests {
     /// for every rate cut that took effect before that update.
     struct Scripted {
         seq: Vec<f64>,
+        /// The held-out loss after k updates, where it measures one, and
+        /// what its last call measured.
+        held: Option<(Vec<f64>, Vec<f64>)>,
         at: usize,
         saved: [usize; SNAPSHOT_SLOTS],
         max_batch: usize,
@@ -757,6 +886,10 @@ mod tests {
             Ok(())
         }
         fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+            let at = self.at;
+            if let Some((seq, last)) = &mut self.held {
+                *last = seq[at..at + epochs].to_vec();
+            }
             for _ in 0..epochs {
                 losses.push(self.value(self.at));
                 self.at += 1;
@@ -764,7 +897,14 @@ mod tests {
             Ok(())
         }
         fn loss(&mut self) -> Result<f64> {
+            let at = self.at;
+            if let Some((seq, last)) = &mut self.held {
+                *last = vec![seq[at]];
+            }
             Ok(self.value(self.at))
+        }
+        fn held_out(&self) -> Option<&[f64]> {
+            self.held.as_ref().map(|(_, last)| last.as_slice())
         }
         fn set_rate_cuts(&mut self, cuts: &[u64]) -> Result<()> {
             self.cuts = cuts.to_vec();
@@ -789,6 +929,7 @@ mod tests {
     fn scripted(seq: &[f64], max_batch: usize) -> Scripted {
         Scripted {
             seq: seq.to_vec(),
+            held: None,
             at: 0,
             saved: [0; SNAPSHOT_SLOTS],
             max_batch,
@@ -1060,8 +1201,9 @@ mod tests {
     #[test]
     fn after_batch_sees_the_parameters_after_each_batch() {
         let mut seen = Vec::new();
-        ten_epochs_scored(&mut |k, losses, b| {
+        ten_epochs_scored(&mut |k, losses, held, b| {
             assert_eq!(losses.len(), k);
+            assert!(held.is_empty());
             seen.push((k, b.params()?[0]));
             Ok(false)
         });
@@ -1074,7 +1216,7 @@ mod tests {
     /// with the final loss appended as at any other stop.
     #[test]
     fn after_batch_can_stop_the_run() {
-        let out = ten_epochs_scored(&mut |k, _, _| Ok(k >= 3));
+        let out = ten_epochs_scored(&mut |k, _, _, _| Ok(k >= 3));
         assert_eq!(
             (out.reason, out.updates),
             (StopReason::ValidationStalled, 3)
@@ -1240,6 +1382,129 @@ mod tests {
                 assert_eq!(resumed.kept, full.kept, "resumed at {k}");
             }
         }
+    }
+
+    /// A scripted backend that measures `held` as its held-out losses.
+    fn holding(seq: &[f64], held: &[f64], max_batch: usize) -> Scripted {
+        Scripted {
+            held: Some((held.to_vec(), Vec::new())),
+            ..scripted(seq, max_batch)
+        }
+    }
+
+    fn held_rules(patience: Option<usize>, keep: bool) -> Hooks<'static> {
+        Hooks {
+            keep_best: keep,
+            held_out: Some(HeldOutRules {
+                history: Vec::new(),
+                patience,
+                keep,
+            }),
+            ..Hooks::default()
+        }
+    }
+
+    /// A falling training loss, and a held-out loss whose lowest is epoch 3.
+    const TRAIN: [f64; 13] = [
+        12.0, 11.0, 10.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.5,
+    ];
+    const HELD: [f64; 13] = [
+        9.0, 7.0, 6.0, 2.0, 3.0, 2.0, 4.0, 5.0, 2.5, 6.0, 7.0, 8.0, 9.0,
+    ];
+
+    /// `--val-patience` on a backend's own measurements stops at the first
+    /// epoch 3 or more after the lowest (epoch 6; the equal low at 5 is not
+    /// lower), and `--keep best-val` keeps epoch 3, whatever the batch: the
+    /// stop and the kept parameters come from reruns inside a batch.
+    #[test]
+    fn held_out_rules_hold_at_their_epoch_whatever_the_batch() {
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        for max_batch in [1, 2, 3, 64] {
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let out = train_from(&mut b, &s, Vec::new(), held_rules(Some(3), true)).unwrap();
+            let name = format!("batch {max_batch}");
+            assert_eq!(
+                (out.reason, out.updates),
+                (StopReason::ValidationStalled, 6),
+                "{name}"
+            );
+            assert_eq!(out.losses, TRAIN[..7], "{name}");
+            assert_eq!(out.held_out.as_deref(), Some(&HELD[..7]), "{name}");
+            assert_eq!(b.params().unwrap(), vec![6.0], "{name}");
+            let kept = out.kept.unwrap();
+            assert_eq!((kept.epoch, kept.loss, kept.params), (3, 2.0, vec![3.0]));
+            // Without patience the run goes on; the kept low is still 3,
+            // and the final held-out loss is measured with the final loss.
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let out = train_from(&mut b, &s, Vec::new(), held_rules(None, true)).unwrap();
+            assert_eq!((out.reason, out.updates), (StopReason::MaxEpochs, 12));
+            assert_eq!(out.held_out.as_deref(), Some(&HELD[..]), "{name}");
+            assert_eq!(out.kept.unwrap().epoch, 3, "{name}");
+            // Keeping by the training loss, beside the held-out rules.
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let hooks = Hooks {
+                keep_best: true,
+                ..held_rules(Some(3), false)
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!((out.updates, out.kept.unwrap().epoch), (6, 6), "{name}");
+        }
+    }
+
+    /// An earlier stop of another rule wins; a stall before it wins; a
+    /// resumed history's lows count.
+    #[test]
+    fn held_out_stall_against_other_stops_and_a_resume() {
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        for max_batch in [1, 64] {
+            // --target-loss reached at 5, before the stall at 6.
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let hooks = Hooks {
+                target_loss: Some(7.0),
+                ..held_rules(Some(3), false)
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!((out.reason, out.updates), (StopReason::TargetReached, 5));
+            // Reached at 8, after it.
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let hooks = Hooks {
+                target_loss: Some(4.0),
+                ..held_rules(Some(3), false)
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(
+                (out.reason, out.updates),
+                (StopReason::ValidationStalled, 6)
+            );
+            // Resumed after 4 epochs with the held-out history: the low at
+            // 3 is the history's, and the run stops at 6 as the straight one.
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            b.at = 4;
+            let mut hooks = held_rules(Some(3), true);
+            hooks.held_out.as_mut().unwrap().history = HELD[..4].to_vec();
+            hooks.kept = Some(Kept {
+                epoch: 3,
+                loss: 2.0,
+                params: vec![3.0],
+            });
+            let out = train_from(&mut b, &s, TRAIN[..4].to_vec(), hooks).unwrap();
+            assert_eq!(
+                (out.reason, out.updates),
+                (StopReason::ValidationStalled, 6)
+            );
+            assert_eq!(out.held_out.as_deref(), Some(&HELD[..7]));
+            assert_eq!(out.kept.unwrap().epoch, 3);
+        }
+        // A held-out loss that is never measured (NaN) never stalls.
+        let mut b = holding(&TRAIN, &[f64::NAN; 13], 4);
+        let out = train_from(&mut b, &s, Vec::new(), held_rules(Some(3), false)).unwrap();
+        assert_eq!(out.reason, StopReason::MaxEpochs);
     }
 
     fn plateau(patience: usize) -> Option<Plateau> {

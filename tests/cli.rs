@@ -457,6 +457,99 @@ fn val_patience_stops_p_epochs_after_the_lowest_validation_loss() {
     }
 }
 
+/// On the GPU the held-out loss is measured on the device at every epoch,
+/// so `--val-patience` stops and `--keep best-val` keeps at their exact
+/// epochs, whatever the batching: a run read back every epoch
+/// (`--checkpoint-every 1`) and one whose batches grow to 256 epochs
+/// stop at the same epoch, keep the same one, save the same model and
+/// write the same history, with a validation loss on every row. Full
+/// batches and mini-batches.
+#[test]
+fn gpu_validation_rules_hold_at_their_epoch_whatever_the_batching() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, short] = paths(&dir, ["ck", "short.st"]);
+    let adam = ["--optimizer", "adam", "--lr", "0.1"];
+    for (case, recipe) in [("full batch", &adam[..]), ("mini-batches", BOUNCE)] {
+        let run = |tag: &str, extra: &[&str]| {
+            let [save, json, history] = paths(
+                &dir,
+                ["m.st", "s.json", "h.csv"].map(|f| {
+                    // One set of files per run.
+                    Box::leak(format!("{tag}-{f}").into_boxed_str()) as &str
+                }),
+            );
+            let more = [
+                "--hidden",
+                "7,4",
+                "--validation-split",
+                "0.2",
+                "--epochs",
+                "60",
+            ];
+            let mut args = train_synthetic("300", "3", "gpu", &more);
+            args.extend_from_slice(recipe);
+            args.extend_from_slice(&["--val-patience", "6", "--keep", "best-val"]);
+            args.extend_from_slice(&["--save", &save, "--json", &json, "--history", &history]);
+            args.extend_from_slice(extra);
+            run_ok(&args);
+            let v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            let read = |f: &str| std::fs::read(f).unwrap();
+            (v, read(&save), String::from_utf8(read(&history)).unwrap())
+        };
+        let (v, model, history) = run("grown", &[]);
+        let (v1, model1, history1) =
+            run("every", &["--checkpoint-every", "1", "--checkpoint", &ck]);
+        assert_eq!(v["stop"], "val_stalled", "{case}: {v}");
+        let best = v["best_val_epoch"].as_u64().unwrap();
+        assert!(
+            best > 0,
+            "{case}: the test needs a best after the start: {v}"
+        );
+        assert_eq!(v["epochs"].as_u64().unwrap(), best + 6, "{case}: {v}");
+        assert_eq!(v["kept"]["epoch"].as_u64(), Some(best), "{case}: {v}");
+        for key in [
+            "epochs",
+            "best_val_epoch",
+            "best_val_loss",
+            "kept",
+            "final_loss",
+        ] {
+            assert_eq!(v[key], v1[key], "{case}: {key}");
+        }
+        assert!(model == model1, "{case}: the saved models differ");
+        assert_eq!(history, history1, "{case}");
+        // A validation loss on every epoch's row.
+        let rows: Vec<&str> = history.lines().skip(1).collect();
+        assert_eq!(rows.len() as u64, best + 7, "{case}: {history}");
+        assert!(
+            rows.iter()
+                .all(|r| r.split(',').nth(2).is_some_and(|l| !l.is_empty())),
+            "{case}: {history}"
+        );
+        // The kept model is the one a run of `best` epochs ends with.
+        let mut args = train_synthetic("300", "3", "gpu", &["--hidden", "7,4"]);
+        args.extend_from_slice(recipe);
+        let epochs = best.to_string();
+        args.extend_from_slice(&[
+            "--validation-split",
+            "0.2",
+            "--epochs",
+            &epochs,
+            "--save",
+            &short,
+        ]);
+        run_ok(&args);
+        assert!(
+            model == std::fs::read(&short).unwrap(),
+            "{case}: kept ≠ epoch {best}'s"
+        );
+    }
+}
+
 /// `--lr-schedule plateau`: the summary and the JSON name the rule and the
 /// epochs it cut the rate from; flags of other schedules are refused.
 #[test]

@@ -19,6 +19,7 @@
 mod common;
 
 use common::{model, shadertrain};
+use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::{self, pack_f16, round_f16, unpack_f16, Precision, TILE};
@@ -458,14 +459,29 @@ fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
         ..AdapterRequest::default()
     })
     .unwrap();
+    // Held-out rows, measured on the device in the same precision.
+    let held = Dataset::synthetic(300, 16, 5).unwrap();
     let run = |ctx| {
         let mut g =
             GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Tiled).unwrap();
+        g.hold_out(&m, &held).unwrap();
         let out = train(&mut g, &schedule).unwrap();
-        (out.losses, g.params().unwrap())
+        let val = g.held_out().unwrap().to_vec();
+        (out.losses, g.params().unwrap(), val)
     };
-    let (mixed_losses, mixed_params) = run(mixed_ctx);
-    let (f32_losses, _) = run(f32_ctx);
+    let (mixed_losses, mixed_params, mixed_val) = run(mixed_ctx);
+    let (f32_losses, _, f32_val) = run(f32_ctx);
+    // The final held-out loss, as the host scores the mixed run's
+    // parameters in f32 and as the f32 run measured its own.
+    let host = Fast::new(&m, &held, opt, 1).unwrap().loss_at(&mixed_params);
+    assert_eq!(mixed_val.len(), 1);
+    for (what, want) in [("the host's", host), ("the f32 run's", f32_val[0])] {
+        assert!(
+            (mixed_val[0] - want).abs() <= 0.01 * want,
+            "{precision:?}: held-out loss {} vs {what} {want}",
+            mixed_val[0]
+        );
+    }
     // f16 keeps 11 significant bits: the products' inputs are off by at
     // most 2^-11 relative, so each epoch's loss moves by about 1e-3 of
     // itself; over 100 contracting gd epochs the runs stay within 1%.
@@ -482,6 +498,7 @@ fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
     assert!(mixed_params.iter().all(|w| w.is_finite()));
     // Reruns are bit-identical: fixed block order, fixed reductions.
     let again = run(mixed_gpu(precision).unwrap());
+    assert_eq!(again.2, mixed_val);
     assert_eq!(again.0, mixed_losses);
 }
 

@@ -27,7 +27,7 @@ use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::{Lbfgs, Objective};
 use crate::optim::{Optimizer, Saved};
-use crate::train::{self, Backend, Hooks, Kept, Outcome, StopReason};
+use crate::train::{self, Backend, HeldOutRules, Hooks, Kept, Outcome, StopReason};
 use crate::units;
 
 /// Raised by SIGINT (Ctrl-C), SIGTERM or SIGHUP; the training loop checks
@@ -193,9 +193,12 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             Some(s) => open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?,
             None => open_backend(&config, &model, &data, device, optimizer.as_ref())?,
         };
-        // `--keep best` keeps in the training loop, `best-val` in the scorer.
+        // `--keep best` keeps in the training loop, and so does `best-val`
+        // where the backend measures the held-out loss every epoch (the
+        // GPU); otherwise the scorer keeps for `best-val`.
+        let on_device = backend.held_out().is_some();
         let (kept, val_kept) = match config.run.keep {
-            Keep::BestVal => (None, kept),
+            Keep::BestVal if !on_device => (None, kept),
             _ => (kept, None),
         };
         let validation = open_validation(
@@ -205,6 +208,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             val_history,
             history.len(),
             val_kept,
+            !on_device,
         )?;
         Ok((backend, validation, kept))
     })();
@@ -811,7 +815,12 @@ fn open_backend<'a>(
         }
         (Device::Gpu(ctx), Some(rows)) => {
             let source = gpu::Source::Host(rows);
-            let g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
+            let mut g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
+            // The held-out loss of every epoch, measured in the epochs'
+            // submits (L-BFGS's epochs are its own; the host scores them).
+            if let (Some(val), false) = (&data.val, matches!(opt, Optimizer::Lbfgs { .. })) {
+                g.hold_out(model, val)?;
+            }
             with_optimizer(g, model, opt)
         }
     };
@@ -950,8 +959,9 @@ pub(super) fn shard_passes<'a>(
 }
 
 /// The scorer of the held-out rows, if any, having scored the starting
-/// parameters (after `resumed_at` updates); with `--keep best-val` it
-/// keeps the parameters of the lowest loss, from a resumed run's `kept` on.
+/// parameters (after `resumed_at` updates); with `--keep best-val` and
+/// `kept_here` (the backend does not measure them itself) it keeps the
+/// parameters of the lowest loss, from a resumed run's `kept` on.
 fn open_validation<'a>(
     config: &TrainConfig,
     model: &Model,
@@ -959,6 +969,7 @@ fn open_validation<'a>(
     history: Vec<(usize, f64)>,
     resumed_at: usize,
     kept: Option<Kept>,
+    kept_here: bool,
 ) -> Result<Option<Validation<'a>>> {
     let Some(rows) = rows else {
         return Ok(None);
@@ -972,7 +983,7 @@ fn open_validation<'a>(
         config.threads
     };
     let scorer = Fast::new(model, rows, config.run.optimizer, threads)?.with_isa(config.cpu_isa)?;
-    let keep = config.run.keep == Keep::BestVal;
+    let keep = config.run.keep == Keep::BestVal && kept_here;
     let mut validation = Validation::new(scorer, history, keep, kept);
     validation.record(resumed_at, &model.params);
     Ok(Some(validation))
@@ -1078,17 +1089,24 @@ fn fit<'a>(
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
         checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept)
     };
-    // Scores the held-out rows; `--val-patience` stops the run once the
-    // lowest validation loss is that many epochs old.
-    let mut score = |epoch: usize, _: &[f64], b: &mut dyn Backend| -> crate::Result<bool> {
-        let Some(v) = &validation else {
-            return Ok(false);
+    // Scores the held-out rows, or takes the backend's measurements;
+    // `--val-patience` stops the run once the lowest validation loss is
+    // that many epochs old (the loop applies it to a backend's own
+    // measurements, at their exact epoch).
+    let on_device = backend.held_out().is_some();
+    let mut score =
+        |epoch: usize, _: &[f64], held: &[f64], b: &mut dyn Backend| -> crate::Result<bool> {
+            let Some(v) = &validation else {
+                return Ok(false);
+            };
+            let mut v = v.borrow_mut();
+            if on_device {
+                v.follow(held);
+                return Ok(false);
+            }
+            v.record(epoch, &b.params()?);
+            Ok(config.run.val_patience.is_some_and(|p| v.stalled(p)))
         };
-        let params = b.params()?;
-        let mut v = v.borrow_mut();
-        v.record(epoch, &params);
-        Ok(config.run.val_patience.is_some_and(|p| v.stalled(p)))
-    };
     // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
     let bar = progress::bar(
         config.quiet,
@@ -1121,9 +1139,17 @@ fn fit<'a>(
         on_batch: Some(&mut report),
         after_batch: validation.is_some().then_some(&mut score),
         target_loss: config.target_loss,
-        keep_best: config.run.keep == Keep::Best,
+        keep_best: config.run.keep == Keep::Best || (on_device && config.run.keep == Keep::BestVal),
         kept,
         plateau: config.run.lr_schedule.plateau(config.run.optimizer.lr()),
+        held_out: match &validation {
+            Some(v) if on_device => Some(HeldOutRules {
+                history: v.borrow().dense(resumed_at),
+                patience: config.run.val_patience,
+                keep: config.run.keep == Keep::BestVal,
+            }),
+            _ => None,
+        },
     };
     // A resumed run that --val-patience had stopped stays stopped, as one
     // that --tol had stopped does: it runs no epoch.
@@ -1175,22 +1201,27 @@ fn write_outputs<'a>(
     } = fitted;
     let last = backend.params()?;
     if let Some(v) = &mut validation {
-        v.record(outcome.updates, &last);
+        match &outcome.held_out {
+            Some(held) => v.follow(held),
+            None => {
+                v.record(outcome.updates, &last);
+            }
+        }
     }
     // `--keep best` or `best-val`: the saved model is the kept parameters;
     // the checkpoint holds the last ones, to continue from, and the kept.
-    let kept = match &validation {
-        Some(v) if config.run.keep == Keep::BestVal => v.kept().cloned(),
-        _ => outcome.kept.clone(),
-    };
+    let kept = validation
+        .as_ref()
+        .and_then(Validation::kept)
+        .or(outcome.kept.as_ref())
+        .cloned();
     let params = kept
         .as_ref()
         .map_or_else(|| last.clone(), |k| k.params.clone());
     let summary = kept.as_ref().map(|k| {
         let val_loss = match (config.run.keep, &mut validation) {
             (Keep::BestVal, _) => Some(k.loss),
-            (_, Some(v)) if k.epoch == outcome.updates => v.latest(),
-            (_, Some(v)) => Some(v.score(&k.params)),
+            (_, Some(v)) => Some(v.at(k.epoch).unwrap_or_else(|| v.score(&k.params))),
             (_, None) => None,
         };
         report::KeptSummary {

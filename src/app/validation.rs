@@ -3,13 +3,16 @@
 use crate::cpu::Fast;
 use crate::train::Kept;
 
-/// The held-out rows and the CPU pass that scores parameters on them.
+/// The held-out rows, the CPU pass that scores parameters on them, and the
+/// validation losses of the run.
 ///
-/// The validation loss is measured where the host already waits for the
-/// trainer: at the end of every batch the training loop reads back (every
-/// epoch on the CPU backends; on the GPU, batches grow to 256 epochs), for
-/// the starting parameters and for the final ones. It is the MSE of the
-/// held-out rows under the fast CPU forward pass (f32, sums in f64).
+/// On the CPU backends the host scores them where it already waits for
+/// the trainer: at the end of every batch the training loop reads back
+/// (each one epoch there), for the starting parameters and for the final
+/// ones, as the MSE of the held-out rows under the fast CPU forward pass
+/// (f32, sums in f64). The GPU measures them itself, every epoch
+/// ([`crate::train::Backend::held_out`]), and `Validation::follow`
+/// takes its measurements.
 pub struct Validation<'a> {
     scorer: Fast<'a>,
     /// (epoch, loss) in ascending epochs; the loss of the parameters at the
@@ -60,6 +63,36 @@ impl<'a> Validation<'a> {
             }
         }
         loss
+    }
+
+    /// Takes the losses a backend measured itself, by epoch (`series`, as
+    /// the training loop follows them), from the latest recorded epoch on:
+    /// those of the batches since the last call, or the run's end, cut
+    /// where the run stopped.
+    pub(super) fn follow(&mut self, series: &[f64]) {
+        let Some(end) = series.len().checked_sub(1) else {
+            return;
+        };
+        let from = self.losses.last().map_or(0, |&(e, _)| e).min(end);
+        self.losses.retain(|&(k, _)| k < from);
+        let measured = series[from..].iter().enumerate();
+        self.losses.extend(measured.map(|(i, &l)| (from + i, l)));
+    }
+
+    /// The losses measured before epoch `end`, by epoch (NaN where none
+    /// was).
+    pub(super) fn dense(&self, end: usize) -> Vec<f64> {
+        let mut out = vec![f64::NAN; end];
+        for &(k, l) in self.losses.iter().filter(|&&(k, _)| k < end) {
+            out[k] = l;
+        }
+        out
+    }
+
+    /// The loss measured at `epoch`, if one was.
+    pub(super) fn at(&self, epoch: usize) -> Option<f64> {
+        let i = self.losses.binary_search_by_key(&epoch, |&(k, _)| k).ok()?;
+        Some(self.losses[i].1)
     }
 
     /// With `--keep best-val`: the parameters with the lowest validation
