@@ -370,16 +370,19 @@ fn update_case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -
         Kernel::ReduceMomentum => Optimizer::Momentum {
             lr: 0.1,
             momentum: 0.9,
+            weight_decay: 0.0,
         },
         Kernel::ReduceNesterov => Optimizer::Nesterov {
             lr: 0.1,
             momentum: 0.9,
+            weight_decay: 0.0,
         },
         Kernel::ReduceAdam => Optimizer::Adam {
             lr: 0.001,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
         },
         _ => Optimizer::gd(0.1),
     };

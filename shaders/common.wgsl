@@ -28,7 +28,7 @@ struct Params {
     eps: f32,         // reduce_adam: ε
     one_minus_beta1: f32, // reduce_adam: 1 − β1 and 1 − β2, rounded once from f64
     one_minus_beta2: f32,
-    _pad1: f32,
+    weight_decay: f32, // reduce_sgd, reduce_momentum, reduce_nesterov, reduce_adam: λ of torch's weight_decay
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -10,6 +10,7 @@
 //   reduce_momentum, reduce_nesterov, reduce_adam: as reduce_sgd, with
 //                the optimizer's rule (torch.optim's; see docs/optimizers.md)
 //                and its state in `state`.
+// With weight decay (p.weight_decay = λ > 0) every rule takes g + λ·θ for g.
 // Per-epoch factors come from `corrections`, which the host writes before
 // each submit, two per epoch of the batch: Adam's α_e/(1 − β1ᵗ) and
 // √(1 − β2ᵗ); with a learning-rate schedule (p.scheduled = 1) the other
@@ -87,6 +88,15 @@ fn record_loss(loss: f32) {
     }
 }
 
+// The gradient of parameter i as the rules take it: g, or with weight
+// decay g + λ·θᵢ (θ before the step; dest is θ in the update kernels).
+fn decayed(i: u32, g: f32) -> f32 {
+    if (p.weight_decay == 0.0) {
+        return g;
+    }
+    return g + p.weight_decay * dest[i];
+}
+
 @compute @workgroup_size(LINEAR)
 fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = linear_workgroup(wid, nwg) * LINEAR + lid.x;
@@ -95,7 +105,7 @@ fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - rate() * total;
+        dest[i] = dest[i] - rate() * decayed(i, total);
     } else {
         record_loss(total);
     }
@@ -116,7 +126,7 @@ fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - rate() * velocity(i, total);
+        dest[i] = dest[i] - rate() * velocity(i, decayed(i, total));
     } else {
         record_loss(total);
     }
@@ -130,7 +140,8 @@ fn reduce_nesterov(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - rate() * (total + p.momentum * velocity(i, total));
+        let g = decayed(i, total);
+        dest[i] = dest[i] - rate() * (g + p.momentum * velocity(i, g));
     } else {
         record_loss(total);
     }
@@ -146,8 +157,9 @@ fn reduce_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let epoch = counter[0];
     if (i + 1u < p.len) {
         let n = p.len - 1u;
-        let m = p.momentum * state[i] + p.one_minus_beta1 * total;
-        let v = p.beta2 * state[n + i] + p.one_minus_beta2 * total * total;
+        let g = decayed(i, total);
+        let m = p.momentum * state[i] + p.one_minus_beta1 * g;
+        let v = p.beta2 * state[n + i] + p.one_minus_beta2 * g * g;
         state[i] = m;
         state[n + i] = v;
         let step_size = corrections[2u * epoch];

@@ -29,7 +29,7 @@ pub enum OptimizerKind {
     Momentum,
     /// v ← μ·v + g; θ ← θ − α·(g + μ·v) (SGD with nesterov=True).
     Nesterov,
-    /// torch.optim.Adam without weight decay or amsgrad.
+    /// torch.optim.Adam without amsgrad.
     Adam,
     /// Full-batch L-BFGS with a strong-Wolfe line search.
     Lbfgs,
@@ -77,20 +77,32 @@ pub const DEFAULT_GTOL: f64 = 1e-7;
 pub enum Optimizer {
     Gd {
         lr: f64,
+        /// λ of torch.optim's `weight_decay`: g + λ·θ replaces g in the
+        /// rule (an L2 penalty λ/2·‖θ‖² on every parameter, biases
+        /// included, left out of the reported loss); 0, the default, is
+        /// none. The first-order rules all have it.
+        #[serde(default)]
+        weight_decay: f64,
     },
     Momentum {
         lr: f64,
         momentum: f64,
+        #[serde(default)]
+        weight_decay: f64,
     },
     Nesterov {
         lr: f64,
         momentum: f64,
+        #[serde(default)]
+        weight_decay: f64,
     },
     Adam {
         lr: f64,
         beta1: f64,
         beta2: f64,
         eps: f64,
+        #[serde(default)]
+        weight_decay: f64,
     },
     Lbfgs {
         lr: f64,
@@ -111,6 +123,7 @@ pub struct Settings {
     pub eps: Option<f64>,
     pub history_size: Option<usize>,
     pub gtol: Option<f64>,
+    pub weight_decay: Option<f64>,
 }
 
 impl Settings {
@@ -132,6 +145,16 @@ impl Settings {
                 &[OptimizerKind::Lbfgs],
             ),
             ("--gtol", self.gtol.is_some(), &[OptimizerKind::Lbfgs]),
+            (
+                "--weight-decay",
+                self.weight_decay.is_some(),
+                &[
+                    OptimizerKind::Gd,
+                    OptimizerKind::Momentum,
+                    OptimizerKind::Nesterov,
+                    OptimizerKind::Adam,
+                ],
+            ),
         ]
         .into_iter()
         .filter(|(_, given, users)| *given && !users.contains(&kind))
@@ -145,15 +168,25 @@ impl Settings {
         }
         let lr = self.lr.unwrap_or(kind.default_lr());
         let momentum = self.momentum.unwrap_or(DEFAULT_MOMENTUM);
+        let weight_decay = self.weight_decay.unwrap_or(0.0);
         let opt = match kind {
-            OptimizerKind::Gd => Optimizer::Gd { lr },
-            OptimizerKind::Momentum => Optimizer::Momentum { lr, momentum },
-            OptimizerKind::Nesterov => Optimizer::Nesterov { lr, momentum },
+            OptimizerKind::Gd => Optimizer::Gd { lr, weight_decay },
+            OptimizerKind::Momentum => Optimizer::Momentum {
+                lr,
+                momentum,
+                weight_decay,
+            },
+            OptimizerKind::Nesterov => Optimizer::Nesterov {
+                lr,
+                momentum,
+                weight_decay,
+            },
             OptimizerKind::Adam => Optimizer::Adam {
                 lr,
                 beta1: self.beta1.unwrap_or(DEFAULT_BETA1),
                 beta2: self.beta2.unwrap_or(DEFAULT_BETA2),
                 eps: self.eps.unwrap_or(DEFAULT_EPS),
+                weight_decay,
             },
             OptimizerKind::Lbfgs => Optimizer::Lbfgs {
                 lr,
@@ -168,16 +201,28 @@ impl Settings {
 
 impl Default for Optimizer {
     fn default() -> Self {
-        Optimizer::Gd {
-            lr: OptimizerKind::Gd.default_lr(),
-        }
+        Optimizer::gd(OptimizerKind::Gd.default_lr())
     }
 }
 
 impl Optimizer {
     /// Plain gradient descent at `lr`.
     pub fn gd(lr: f64) -> Optimizer {
-        Optimizer::Gd { lr }
+        Optimizer::Gd {
+            lr,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// torch.optim's `weight_decay` λ (0 for L-BFGS, which has none).
+    pub fn weight_decay(&self) -> f64 {
+        match *self {
+            Optimizer::Gd { weight_decay, .. }
+            | Optimizer::Momentum { weight_decay, .. }
+            | Optimizer::Nesterov { weight_decay, .. }
+            | Optimizer::Adam { weight_decay, .. } => weight_decay,
+            Optimizer::Lbfgs { .. } => 0.0,
+        }
     }
 
     pub fn kind(&self) -> OptimizerKind {
@@ -192,7 +237,7 @@ impl Optimizer {
 
     pub fn lr(&self) -> f64 {
         match *self {
-            Optimizer::Gd { lr }
+            Optimizer::Gd { lr, .. }
             | Optimizer::Momentum { lr, .. }
             | Optimizer::Nesterov { lr, .. }
             | Optimizer::Adam { lr, .. }
@@ -204,7 +249,7 @@ impl Optimizer {
     pub fn with_lr(&self, lr: f64) -> Optimizer {
         let mut opt = *self;
         match &mut opt {
-            Optimizer::Gd { lr: rate }
+            Optimizer::Gd { lr: rate, .. }
             | Optimizer::Momentum { lr: rate, .. }
             | Optimizer::Nesterov { lr: rate, .. }
             | Optimizer::Adam { lr: rate, .. }
@@ -219,6 +264,12 @@ impl Optimizer {
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
             return bad(format!("--lr must be a positive number, not {lr}"));
+        }
+        let decay = self.weight_decay();
+        if !(decay.is_finite() && decay >= 0.0) {
+            return bad(format!(
+                "--weight-decay must be 0 or a positive number, not {decay}"
+            ));
         }
         let unit = |flag: &str, v: f64| {
             if (0.0..1.0).contains(&v) {
@@ -269,13 +320,21 @@ impl Optimizer {
 
     /// One line for summaries: the name and every setting.
     pub fn describe(&self) -> String {
+        let decay = match self.weight_decay() {
+            0.0 => String::new(),
+            λ => format!(", weight decay {}", short(λ)),
+        };
+        self.describe_rule() + &decay
+    }
+
+    fn describe_rule(&self) -> String {
         let n = short;
         match *self {
-            Optimizer::Gd { lr } => format!("gd, lr {}", n(lr)),
-            Optimizer::Momentum { lr, momentum } => {
+            Optimizer::Gd { lr, .. } => format!("gd, lr {}", n(lr)),
+            Optimizer::Momentum { lr, momentum, .. } => {
                 format!("momentum {}, lr {}", n(momentum), n(lr))
             }
-            Optimizer::Nesterov { lr, momentum } => {
+            Optimizer::Nesterov { lr, momentum, .. } => {
                 format!("nesterov {}, lr {}", n(momentum), n(lr))
             }
             Optimizer::Adam {
@@ -283,6 +342,7 @@ impl Optimizer {
                 beta1,
                 beta2,
                 eps,
+                ..
             } => format!(
                 "adam, lr {}, beta1 {}, beta2 {}, eps {}",
                 n(lr),
@@ -444,25 +504,50 @@ pub struct Saved {
 /// - nesterov: v ← μ·v + g; θ ← θ − α·(g + μ·v)
 /// - adam: m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 ///   θ ← θ − (α/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + ε)
+///
+/// With weight decay λ > 0 each rule takes g + λ·θ for g (θ before the
+/// step, widened from f32 as the rule reads it).
 pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
+    match opt.weight_decay() {
+        0.0 => apply(opt, theta, g, state, |gi, _| gi),
+        decay => {
+            let d = T::of(decay);
+            apply(opt, theta, g, state, |gi, x| gi + d * T::of(x as f64));
+        }
+    }
+}
+
+/// [`step`]'s rules, each reading the gradient of a parameter θᵢ = x as
+/// `grad(gᵢ, x)`.
+#[inline(always)]
+fn apply<T: Real>(
+    opt: &Optimizer,
+    theta: &mut [f32],
+    g: &[T],
+    state: &mut State<T>,
+    grad: impl Fn(T, f32) -> T,
+) {
     state.steps += 1;
     let p = theta.len();
     let of = T::of;
     let at = |x: f32| of(x as f64);
     match *opt {
-        Optimizer::Gd { lr } | Optimizer::Lbfgs { lr, .. } => {
+        Optimizer::Gd { lr, .. } | Optimizer::Lbfgs { lr, .. } => {
             for (x, &gi) in theta.iter_mut().zip(g) {
+                let gi = grad(gi, *x);
                 *x = (at(*x) - of(lr) * gi).to_f64() as f32;
             }
         }
-        Optimizer::Momentum { lr, momentum } => {
+        Optimizer::Momentum { lr, momentum, .. } => {
             for ((x, &gi), v) in theta.iter_mut().zip(g).zip(&mut state.buf) {
+                let gi = grad(gi, *x);
                 *v = of(momentum) * *v + gi;
                 *x = (at(*x) - of(lr) * *v).to_f64() as f32;
             }
         }
-        Optimizer::Nesterov { lr, momentum } => {
+        Optimizer::Nesterov { lr, momentum, .. } => {
             for ((x, &gi), v) in theta.iter_mut().zip(g).zip(&mut state.buf) {
+                let gi = grad(gi, *x);
                 *v = of(momentum) * *v + gi;
                 *x = (at(*x) - of(lr) * (gi + of(momentum) * *v)).to_f64() as f32;
             }
@@ -476,6 +561,7 @@ pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut St
             // Zipped, not indexed: no bounds checks, so the loop vectorises
             // (the same IEEE operations per element, so the same bits).
             for (((x, &gi), mi), vi) in theta.iter_mut().zip(g).zip(m).zip(v) {
+                let gi = grad(gi, *x);
                 *mi = of(beta1) * *mi + of(1.0 - beta1) * gi;
                 *vi = of(beta2) * *vi + of(1.0 - beta2) * gi * gi;
                 let denom = vi.sqrt() / root2 + of(eps);
@@ -572,6 +658,7 @@ mod tests {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
         };
         let mut theta = [1.0f32, -2.0];
         let mut state = State::<f64>::new(&opt, 2);
@@ -588,6 +675,7 @@ mod tests {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: 0.0,
         };
         let mut s = State::<f32>::new(&opt, 3);
         s.buf = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];

@@ -550,6 +550,85 @@ fn gpu_validation_rules_hold_at_their_epoch_whatever_the_batching() {
     }
 }
 
+/// `--weight-decay λ`: recorded with the optimizer (summary, JSON,
+/// checkpoint), it keeps the saved parameters smaller than a run without
+/// it; L-BFGS, a negative λ and a changed λ on resume are refused.
+#[test]
+fn weight_decay_shrinks_the_parameters_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let [plain, decayed, j, ck] = paths(&dir, ["p.st", "d.st", "s.json", "ck"]);
+    let run = |extra: &[&str]| {
+        let more = [
+            "--hidden",
+            "8",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--epochs",
+            "80",
+        ];
+        let mut args = train_synthetic("300", "3", "cpu", &more);
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    run(&["--save", &plain]);
+    let out = run(&["--weight-decay", "0.01", "--save", &decayed, "--json", &j]);
+    assert!(out.contains("weight decay 0.01"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(v["options"]["optimizer"]["weight_decay"], 0.01, "{v}");
+    let norm = |f: &str| {
+        let m = shadertrain::io::load_model(std::path::Path::new(f)).unwrap();
+        m.params
+            .iter()
+            .map(|&x| (x as f64).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (with, without) = (norm(&decayed), norm(&plain));
+    assert!(
+        with < 0.95 * without,
+        "‖θ‖ {with} with decay, {without} without"
+    );
+    // A resumed run keeps the checkpoint's λ: 80 epochs, then 40 more,
+    // save what 120 straight do. It takes no other λ.
+    run(&["--weight-decay", "0.01", "--checkpoint", &ck]);
+    let [resumed, straight] = paths(&dir, ["r.st", "s.st"]);
+    run_ok(&[
+        "train", "--resume", &ck, "--epochs", "120", "--save", &resumed,
+    ]);
+    let more = [
+        "--hidden",
+        "8",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "120",
+    ];
+    let mut args = train_synthetic("300", "3", "cpu", &more);
+    args.extend_from_slice(&["--weight-decay", "0.01", "--save", &straight]);
+    run_ok(&args);
+    assert!(std::fs::read(&resumed).unwrap() == std::fs::read(&straight).unwrap());
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--weight-decay", "0.1"]);
+    assert!(!ok && err.contains("--weight-decay"), "{err}");
+    for (extra, says) in [
+        (
+            &["--optimizer", "lbfgs", "--weight-decay", "0.1"][..],
+            "--optimizer lbfgs does not use --weight-decay",
+        ),
+        (
+            &["--weight-decay", "-1"][..],
+            "--weight-decay must be 0 or a positive number",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", extra));
+        assert!(!ok);
+        assert!(err.contains(says), "{err}");
+    }
+}
+
 /// `--lr-schedule plateau`: the summary and the JSON name the rule and the
 /// epochs it cut the rate from; flags of other schedules are refused.
 #[test]

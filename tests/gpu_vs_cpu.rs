@@ -504,6 +504,7 @@ fn reduce_updates_match_twin() {
             Optimizer::Momentum {
                 lr: 0.1,
                 momentum: 0.9,
+                weight_decay: 0.0,
             },
         ),
         (
@@ -511,6 +512,7 @@ fn reduce_updates_match_twin() {
             Optimizer::Nesterov {
                 lr: 0.1,
                 momentum: 0.8,
+                weight_decay: 0.0,
             },
         ),
         (
@@ -520,6 +522,7 @@ fn reduce_updates_match_twin() {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
+                weight_decay: 0.0,
             },
         ),
     ];

@@ -25,16 +25,19 @@ fn schedule(epochs: usize) -> Schedule {
 const MOMENTUM: Optimizer = Optimizer::Momentum {
     lr: 0.05,
     momentum: 0.9,
+    weight_decay: 0.0,
 };
 const NESTEROV: Optimizer = Optimizer::Nesterov {
     lr: 0.05,
     momentum: 0.8,
+    weight_decay: 0.0,
 };
 const ADAM: Optimizer = Optimizer::Adam {
     lr: 0.01,
     beta1: 0.9,
     beta2: 0.999,
     eps: 1e-8,
+    weight_decay: 0.0,
 };
 
 /// The learning rate of an epoch, from the epoch and the losses measured
@@ -94,21 +97,23 @@ fn independent(
             t += 1;
             for i in 0..n {
                 let x = theta[i] as f64;
+                // torch's weight_decay: grad.add(param, alpha=weight_decay).
+                let gi = g[i] + opt.weight_decay() * x;
                 let next = match opt {
-                    Optimizer::Gd { .. } => x - lr * g[i],
+                    Optimizer::Gd { .. } => x - lr * gi,
                     Optimizer::Momentum { momentum, .. } => {
-                        buf[i] = momentum * buf[i] + g[i];
+                        buf[i] = momentum * buf[i] + gi;
                         x - lr * buf[i]
                     }
                     Optimizer::Nesterov { momentum, .. } => {
-                        buf[i] = momentum * buf[i] + g[i];
-                        x - lr * (g[i] + momentum * buf[i])
+                        buf[i] = momentum * buf[i] + gi;
+                        x - lr * (gi + momentum * buf[i])
                     }
                     Optimizer::Adam {
                         beta1, beta2, eps, ..
                     } => {
-                        first[i] = beta1 * first[i] + (1.0 - beta1) * g[i];
-                        second[i] = beta2 * second[i] + (1.0 - beta2) * g[i] * g[i];
+                        first[i] = beta1 * first[i] + (1.0 - beta1) * gi;
+                        second[i] = beta2 * second[i] + (1.0 - beta2) * gi * gi;
                         let m_hat = first[i] / (1.0 - beta1.powi(t));
                         let v_hat = second[i] / (1.0 - beta2.powi(t));
                         x - lr * m_hat / (v_hat.sqrt() + eps)
@@ -596,6 +601,84 @@ fn gpu_reruns_are_bit_identical_for_every_optimizer() {
     }
 }
 
+/// `opt` with weight decay λ.
+fn decayed(opt: Optimizer, lambda: f64) -> Optimizer {
+    let mut opt = opt;
+    match &mut opt {
+        Optimizer::Gd { weight_decay, .. }
+        | Optimizer::Momentum { weight_decay, .. }
+        | Optimizer::Nesterov { weight_decay, .. }
+        | Optimizer::Adam { weight_decay, .. } => *weight_decay = lambda,
+        Optimizer::Lbfgs { .. } => unreachable!("L-BFGS has no weight decay"),
+    }
+    opt
+}
+
+/// `--weight-decay`: the reference's steps with λ = 0.05 against the
+/// independent rules (g + λ·θ for g), full batch and in batches of 7; the
+/// decay keeps the parameters smaller than the run without it.
+#[test]
+fn weight_decay_matches_an_independent_implementation() {
+    let data = Dataset::synthetic(50, 3, 4).unwrap();
+    let m = model(&data, &[5], Activation::Tanh, 8);
+    let norm = |t: &[f32]| t.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    for plain in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM] {
+        let opt = decayed(plain, 0.05);
+        for batches in [None, Some(MiniBatches { size: 7, seed: 11 })] {
+            let name = format!("{} {batches:?}", opt.describe());
+            assert!(name.contains("weight decay 0.05"), "{name}");
+            let want = independent(opt, &m, &data, 60, batches, None);
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let (_, theta) = assert_follows(&name, &mut r, 60, want);
+            let mut free = Reference::new(&m, &data, plain).with_batches(batches);
+            free.run(60, &mut Vec::new()).unwrap();
+            let (with, without) = (norm(&theta), norm(&free.params().unwrap()));
+            assert!(
+                with < 0.98 * without,
+                "{name}: ‖θ‖ {with} against {without}"
+            );
+        }
+    }
+}
+
+/// The cpu backend and the GPU apply weight decay as the reference does,
+/// full batch (every GPU kernel family) and in mini-batches.
+#[test]
+fn cpu_and_gpu_weight_decay_match_the_reference() {
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    let batches = Some(MiniBatches { size: 64, seed: 5 });
+    for opt in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM].map(|o| decayed(o, 0.05)) {
+        let m = model(&data, &[9], Activation::Tanh, 3);
+        for batches in [None, batches] {
+            let name = format!("cpu {} {batches:?}", opt.describe());
+            let mut fast = Fast::new(&m, &data, opt, 2).unwrap().with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            assert_tracks(&name, &mut fast, &mut r);
+        }
+        if gpu().is_none() {
+            continue;
+        }
+        for (choice, batches) in [
+            (KernelChoice::Fused, None),
+            (KernelChoice::Wide, None),
+            (KernelChoice::Layered, None),
+            (KernelChoice::Layered, batches),
+        ] {
+            let updates = Updates {
+                opt,
+                schedule: LrSchedule::Constant,
+                batches,
+            };
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let name = format!("gpu {choice:?} {} {batches:?}", opt.describe());
+            assert_tracks(&name, &mut g, &mut r);
+        }
+    }
+}
+
 const LBFGS: Optimizer = Optimizer::Lbfgs {
     lr: 1.0,
     history_size: 10,
@@ -654,6 +737,7 @@ fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
         beta1: 0.9,
         beta2: 0.999,
         eps: 1e-8,
+        weight_decay: 0.0,
     };
     let mut r = Reference::new(&m, &data, adam);
     let out = train(&mut r, &schedule(10_000)).unwrap();

@@ -263,7 +263,7 @@ fn params_matches_the_wgsl_struct_member_by_member() {
         eps: f32,
         one_minus_beta1: f32,
         one_minus_beta2: f32,
-        _pad1: f32,
+        weight_decay: f32,
     );
     for (file, _) in Family::ALL.map(Family::source) {
         let m = module_named(file);

@@ -447,10 +447,12 @@ const BOUNCY: Optimizer = Optimizer::Adam {
     beta1: 0.9,
     beta2: 0.999,
     eps: 1e-8,
+    weight_decay: 0.0,
 };
 const BOUNCY_BATCHES: Optimizer = Optimizer::Momentum {
     lr: 0.2,
     momentum: 0.9,
+    weight_decay: 0.0,
 };
 
 #[test]
@@ -525,6 +527,7 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
                 beta1: 0.9,
                 beta2: 0.999,
                 eps: 1e-8,
+                weight_decay: 0.0,
             },
             schedule: LrSchedule::Constant,
             batches,

@@ -1129,7 +1129,8 @@ pub struct Params {
     pub eps: f32,
     pub one_minus_beta1: f32,
     pub one_minus_beta2: f32,
-    pub _pad1: f32,
+    /// reduce_sgd, reduce_momentum, reduce_nesterov, reduce_adam: weight decay λ.
+    pub weight_decay: f32,
 }
 
 impl Params {
@@ -1150,6 +1151,7 @@ impl Params {
     /// optimizer's settings in f32 (1 − β rounded once from f64).
     pub fn update(len: usize, count: usize, stride: usize, opt: &Optimizer) -> Params {
         let mut p = Params::reduce(len, count, stride, 1.0, opt.lr() as f32);
+        p.weight_decay = opt.weight_decay() as f32;
         match *opt {
             Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
                 p.momentum = momentum as f32;

@@ -383,6 +383,7 @@ mod tests {
         beta1: 0.9,
         beta2: 0.999,
         eps: 1e-8,
+        weight_decay: 0.0,
     };
 
     fn settings(kind: ScheduleKind) -> ScheduleSettings {
@@ -439,6 +440,7 @@ mod tests {
             beta1,
             beta2,
             eps,
+            ..
         } = s.at(&ADAM, 2, &[])
         else {
             panic!("not adam");
