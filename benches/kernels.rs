@@ -383,16 +383,14 @@ fn update_case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decoupled: false,
         },
         _ => Optimizer::gd(0.1),
     };
     let state = vec![0.0f32; opt.state_per_param() * params_len];
     // Adam's factors for every epoch the history holds.
     let corrections: Vec<f32> = (1..=DISPATCHES as u64)
-        .flat_map(|t| {
-            let (step, root) = opt.corrections(t);
-            [step as f32, root as f32]
-        })
+        .flat_map(|t| Params::factors(&opt, t))
         .collect();
     let params = Params::update(width, LAST_ROWS, width, &opt);
     let slots = match kernel {

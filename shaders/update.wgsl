@@ -12,9 +12,10 @@
 //                and its state in `state`.
 // With weight decay (p.weight_decay = λ > 0) every rule takes g + λ·θ for g.
 // Per-epoch factors come from `corrections`, which the host writes before
-// each submit, two per epoch of the batch: Adam's α_e/(1 − β1ᵗ) and
-// √(1 − β2ᵗ); with a learning-rate schedule (p.scheduled = 1) the other
-// rules' α_e, then an unused slot. A kernel that reads them records the
+// each submit, FACTORS per epoch of the batch: Adam's α_e/(1 − β1ᵗ),
+// √(1 − β2ᵗ) and the factor on θ (AdamW's 1 − α_e·λ, else 1); with a
+// learning-rate schedule (p.scheduled = 1) the other rules' α_e, then two
+// unused slots. A kernel that reads them records the
 // loss at the counter without advancing it, and count_epoch, the next
 // dispatch, advances it: no invocation may read the counter while another
 // writes it.
@@ -29,6 +30,8 @@
 
 // Rows one invocation adds. Mirrored by kernels::REDUCE_FAN.
 const FAN: u32 = 32u;
+// Factors per epoch in `corrections`. Mirrored by kernels::FACTORS.
+const FACTORS: u32 = 3u;
 
 // Column i of rows first .. first + FAN − 1, summed pairwise.
 fn tree(first: u32, i: u32) -> f32 {
@@ -73,7 +76,7 @@ fn append_loss(loss: f32) {
 // at the counter.
 fn rate() -> f32 {
     if (p.scheduled != 0u) {
-        return corrections[2u * counter[0]];
+        return corrections[FACTORS * counter[0]];
     }
     return p.lr;
 }
@@ -162,9 +165,10 @@ fn reduce_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         let v = p.beta2 * state[n + i] + p.one_minus_beta2 * g * g;
         state[i] = m;
         state[n + i] = v;
-        let step_size = corrections[2u * epoch];
-        let root2 = corrections[2u * epoch + 1u];
-        dest[i] = dest[i] - step_size * m / (sqrt(v) / root2 + p.eps);
+        let step_size = corrections[FACTORS * epoch];
+        let root2 = corrections[FACTORS * epoch + 1u];
+        let shrink = corrections[FACTORS * epoch + 2u];
+        dest[i] = dest[i] * shrink - step_size * m / (sqrt(v) / root2 + p.eps);
     } else {
         history[epoch] = total;
     }

@@ -154,7 +154,8 @@ pub struct TrainArgs {
     /// How each gradient (full-batch, or a mini-batch's with --batch-size)
     /// becomes an update (torch.optim's rules, docs/optimizers.md): gd is
     /// θ ← θ − α·g; momentum and nesterov add a velocity; adam adapts a
-    /// step per weight; lbfgs is full-batch L-BFGS with a strong-Wolfe line
+    /// step per weight, and adamw adds a decoupled weight decay (0.01 by
+    /// default); lbfgs is full-batch L-BFGS with a strong-Wolfe line
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
     /// --batch-size is faster still.
@@ -162,8 +163,8 @@ pub struct TrainArgs {
     pub optimizer: OptimizerKind,
 
     /// Learning rate α, the first epoch's with --lr-schedule [default: 0.1
-    /// for gd, momentum and nesterov; 0.001 for adam; 1 for lbfgs, where it
-    /// scales the first trial step of each line search].
+    /// for gd, momentum and nesterov; 0.001 for adam and adamw; 1 for
+    /// lbfgs, where it scales the first trial step of each line search].
     #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
     pub lr: Option<f64>,
 
@@ -192,12 +193,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "G", allow_negative_numbers = true)]
     pub gtol: Option<f64>,
 
-    /// Weight decay λ of gd, momentum, nesterov and adam, as torch.optim's
-    /// weight_decay: every update takes g + λ·θ for the gradient g, an L2
-    /// penalty of λ/2·‖θ‖² on every weight and bias that keeps the
-    /// parameters small (the loss reported is the MSE alone). Try 1e-4 to
-    /// 1e-2 where the validation loss rises while the training loss falls
-    /// [default: 0, none].
+    /// Weight decay λ, as torch.optim's weight_decay. gd, momentum,
+    /// nesterov and adam take g + λ·θ for the gradient g: an L2 penalty of
+    /// λ/2·‖θ‖² on every weight and bias that keeps the parameters small
+    /// (the loss reported is the MSE alone). adamw instead shrinks θ by
+    /// 1 − α·λ before each step (decoupled). Try 1e-4 to 1e-2 where the
+    /// validation loss rises while the training loss falls [default: 0;
+    /// 0.01 for adamw].
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 

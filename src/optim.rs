@@ -31,6 +31,8 @@ pub enum OptimizerKind {
     Nesterov,
     /// torch.optim.Adam without amsgrad.
     Adam,
+    /// torch.optim.AdamW: Adam with decoupled weight decay, θ ← θ·(1 − α·λ) before each step.
+    Adamw,
     /// Full-batch L-BFGS with a strong-Wolfe line search.
     Lbfgs,
 }
@@ -42,6 +44,7 @@ impl OptimizerKind {
             OptimizerKind::Momentum => "momentum",
             OptimizerKind::Nesterov => "nesterov",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::Adamw => "adamw",
             OptimizerKind::Lbfgs => "lbfgs",
         }
     }
@@ -52,7 +55,7 @@ impl OptimizerKind {
     pub fn default_lr(self) -> f64 {
         match self {
             OptimizerKind::Gd | OptimizerKind::Momentum | OptimizerKind::Nesterov => 0.1,
-            OptimizerKind::Adam => 0.001,
+            OptimizerKind::Adam | OptimizerKind::Adamw => 0.001,
             OptimizerKind::Lbfgs => 1.0,
         }
     }
@@ -68,6 +71,11 @@ pub const DEFAULT_MOMENTUM: f64 = 0.9;
 pub const DEFAULT_BETA1: f64 = 0.9;
 pub const DEFAULT_BETA2: f64 = 0.999;
 pub const DEFAULT_EPS: f64 = 1e-8;
+/// torch.optim.AdamW's default λ.
+pub const DEFAULT_ADAMW_DECAY: f64 = 0.01;
+
+/// The optimizers that take Adam's settings.
+const ADAMS: &[OptimizerKind] = &[OptimizerKind::Adam, OptimizerKind::Adamw];
 pub const DEFAULT_HISTORY_SIZE: usize = 10;
 pub const DEFAULT_GTOL: f64 = 1e-7;
 
@@ -103,6 +111,11 @@ pub enum Optimizer {
         eps: f64,
         #[serde(default)]
         weight_decay: f64,
+        /// AdamW (torch.optim.AdamW): the decay shrinks θ by the factor
+        /// 1 − α·λ before each step (α the step's rate) instead of joining
+        /// the gradient.
+        #[serde(default)]
+        decoupled: bool,
     },
     Lbfgs {
         lr: f64,
@@ -136,9 +149,9 @@ impl Settings {
                 self.momentum.is_some(),
                 [OptimizerKind::Momentum, OptimizerKind::Nesterov].as_slice(),
             ),
-            ("--beta1", self.beta1.is_some(), &[OptimizerKind::Adam]),
-            ("--beta2", self.beta2.is_some(), &[OptimizerKind::Adam]),
-            ("--eps", self.eps.is_some(), &[OptimizerKind::Adam]),
+            ("--beta1", self.beta1.is_some(), ADAMS),
+            ("--beta2", self.beta2.is_some(), ADAMS),
+            ("--eps", self.eps.is_some(), ADAMS),
             (
                 "--history-size",
                 self.history_size.is_some(),
@@ -153,6 +166,7 @@ impl Settings {
                     OptimizerKind::Momentum,
                     OptimizerKind::Nesterov,
                     OptimizerKind::Adam,
+                    OptimizerKind::Adamw,
                 ],
             ),
         ]
@@ -181,13 +195,20 @@ impl Settings {
                 momentum,
                 weight_decay,
             },
-            OptimizerKind::Adam => Optimizer::Adam {
-                lr,
-                beta1: self.beta1.unwrap_or(DEFAULT_BETA1),
-                beta2: self.beta2.unwrap_or(DEFAULT_BETA2),
-                eps: self.eps.unwrap_or(DEFAULT_EPS),
-                weight_decay,
-            },
+            OptimizerKind::Adam | OptimizerKind::Adamw => {
+                let decoupled = kind == OptimizerKind::Adamw;
+                Optimizer::Adam {
+                    lr,
+                    beta1: self.beta1.unwrap_or(DEFAULT_BETA1),
+                    beta2: self.beta2.unwrap_or(DEFAULT_BETA2),
+                    eps: self.eps.unwrap_or(DEFAULT_EPS),
+                    weight_decay: match decoupled {
+                        true => self.weight_decay.unwrap_or(DEFAULT_ADAMW_DECAY),
+                        false => weight_decay,
+                    },
+                    decoupled,
+                }
+            }
             OptimizerKind::Lbfgs => Optimizer::Lbfgs {
                 lr,
                 history_size: self.history_size.unwrap_or(DEFAULT_HISTORY_SIZE),
@@ -214,6 +235,29 @@ impl Optimizer {
         }
     }
 
+    /// AdamW's factor 1 − α·λ on θ before each step, at this optimizer's
+    /// rate α; `None` for the rules whose decay joins the gradient.
+    pub fn shrink(&self) -> Option<f64> {
+        match *self {
+            Optimizer::Adam {
+                lr,
+                weight_decay,
+                decoupled: true,
+                ..
+            } => Some(1.0 - lr * weight_decay),
+            _ => None,
+        }
+    }
+
+    /// The λ that joins the gradient (g + λ·θ): torch's `weight_decay`,
+    /// except AdamW's, which [`Optimizer::shrink`] applies.
+    pub fn coupled_decay(&self) -> f64 {
+        match self.shrink() {
+            Some(_) => 0.0,
+            None => self.weight_decay(),
+        }
+    }
+
     /// torch.optim's `weight_decay` λ (0 for L-BFGS, which has none).
     pub fn weight_decay(&self) -> f64 {
         match *self {
@@ -230,6 +274,9 @@ impl Optimizer {
             Optimizer::Gd { .. } => OptimizerKind::Gd,
             Optimizer::Momentum { .. } => OptimizerKind::Momentum,
             Optimizer::Nesterov { .. } => OptimizerKind::Nesterov,
+            Optimizer::Adam {
+                decoupled: true, ..
+            } => OptimizerKind::Adamw,
             Optimizer::Adam { .. } => OptimizerKind::Adam,
             Optimizer::Lbfgs { .. } => OptimizerKind::Lbfgs,
         }
@@ -342,9 +389,11 @@ impl Optimizer {
                 beta1,
                 beta2,
                 eps,
+                decoupled,
                 ..
             } => format!(
-                "adam, lr {}, beta1 {}, beta2 {}, eps {}",
+                "{}, lr {}, beta1 {}, beta2 {}, eps {}",
+                if decoupled { "adamw" } else { "adam" },
                 n(lr),
                 n(beta1),
                 n(beta2),
@@ -506,19 +555,21 @@ pub struct Saved {
 ///   θ ← θ − (α/(1−β1ᵗ))·m / (√v/√(1−β2ᵗ) + ε)
 ///
 /// With weight decay λ > 0 each rule takes g + λ·θ for g (θ before the
-/// step, widened from f32 as the rule reads it).
+/// step, widened from f32 as the rule reads it); AdamW's decoupled decay
+/// instead takes θ·(1 − α·λ) for θ in Adam's step (torch.optim.AdamW).
 pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
-    match opt.weight_decay() {
-        0.0 => apply(opt, theta, g, state, |gi, _| gi),
-        decay => {
+    match (opt.weight_decay(), opt.shrink()) {
+        (0.0, _) => apply(opt, theta, g, state, |gi, _| gi, None),
+        (_, Some(shrink)) => apply(opt, theta, g, state, |gi, _| gi, Some(T::of(shrink))),
+        (decay, None) => {
             let d = T::of(decay);
-            apply(opt, theta, g, state, |gi, x| gi + d * T::of(x as f64));
+            apply(opt, theta, g, state, |gi, x| gi + d * T::of(x as f64), None);
         }
     }
 }
 
 /// [`step`]'s rules, each reading the gradient of a parameter θᵢ = x as
-/// `grad(gᵢ, x)`.
+/// `grad(gᵢ, x)`; Adam's scales θ by `shrink` before its step, where given.
 #[inline(always)]
 fn apply<T: Real>(
     opt: &Optimizer,
@@ -526,6 +577,7 @@ fn apply<T: Real>(
     g: &[T],
     state: &mut State<T>,
     grad: impl Fn(T, f32) -> T,
+    shrink: Option<T>,
 ) {
     state.steps += 1;
     let p = theta.len();
@@ -565,7 +617,11 @@ fn apply<T: Real>(
                 *mi = of(beta1) * *mi + of(1.0 - beta1) * gi;
                 *vi = of(beta2) * *vi + of(1.0 - beta2) * gi * gi;
                 let denom = vi.sqrt() / root2 + of(eps);
-                *x = (at(*x) - step_size * *mi / denom).to_f64() as f32;
+                let kept = match shrink {
+                    Some(c) => at(*x) * c,
+                    None => at(*x),
+                };
+                *x = (kept - step_size * *mi / denom).to_f64() as f32;
             }
         }
     }
@@ -659,6 +715,7 @@ mod tests {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decoupled: false,
         };
         let mut theta = [1.0f32, -2.0];
         let mut state = State::<f64>::new(&opt, 2);
@@ -676,6 +733,7 @@ mod tests {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decoupled: false,
         };
         let mut s = State::<f32>::new(&opt, 3);
         s.buf = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];

@@ -613,6 +613,40 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     assert!(std::fs::read(&resumed).unwrap() == std::fs::read(&straight).unwrap());
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--weight-decay", "0.1"]);
     assert!(!ok && err.contains("--weight-decay"), "{err}");
+    // adamw: decoupled, λ 0.01 unless given; the saved parameters smaller
+    // than adam's without decay.
+    let more = [
+        "--hidden",
+        "8",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "80",
+    ];
+    let mut args = train_synthetic("300", "3", "cpu", &more);
+    args.extend_from_slice(&["--weight-decay", "0.5", "--save", &decayed, "--json", &j]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains("adamw, lr 0.05") && out.contains("weight decay 0.5"),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let opt = &v["options"]["optimizer"];
+    assert_eq!(
+        (&opt["decoupled"], &opt["weight_decay"]),
+        (&true.into(), &0.5.into()),
+        "{v}"
+    );
+    assert!(norm(&decayed) < 0.95 * without);
+    let out = run_ok(&train_synthetic(
+        "50",
+        "2",
+        "cpu",
+        &["--optimizer", "adamw", "--epochs", "2"],
+    ));
+    assert!(out.contains("weight decay 0.01"), "{out}");
     for (extra, says) in [
         (
             &["--optimizer", "lbfgs", "--weight-decay", "0.1"][..],

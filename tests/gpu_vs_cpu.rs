@@ -10,7 +10,7 @@ use common::kernels::{
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::ops;
-use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params, REDUCE_FAN};
+use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params, FACTORS, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
 use shadertrain::optim::{Optimizer, State};
@@ -523,6 +523,38 @@ fn reduce_updates_match_twin() {
                 beta2: 0.999,
                 eps: 1e-8,
                 weight_decay: 0.0,
+                decoupled: false,
+            },
+        ),
+        // Weight decay: coupled (g + λ·θ), and AdamW's decoupled factor.
+        (
+            Kernel::ReduceMomentum,
+            Optimizer::Momentum {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: 0.3,
+            },
+        ),
+        (
+            Kernel::ReduceAdam,
+            Optimizer::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.3,
+                decoupled: false,
+            },
+        ),
+        (
+            Kernel::ReduceAdam,
+            Optimizer::Adam {
+                lr: 0.5,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.3,
+                decoupled: true,
             },
         ),
     ];
@@ -538,7 +570,10 @@ fn reduce_updates_match_twin() {
     });
     for (kernel, opt, scheduled) in cases {
         for (count, params) in [(1usize, 1usize), (3, 64), (32, 65), (17, 300)] {
-            let name = format!("{kernel:?} {count}x{params} scheduled {scheduled}");
+            let name = format!(
+                "{kernel:?} {} {count}x{params} scheduled {scheduled}",
+                opt.describe()
+            );
             let width = params + 1;
             let parts = uniform(700 + count as u64, count * width, -5.0, 5.0);
             let t = uniform(701, params, -1.0, 1.0);
@@ -555,12 +590,8 @@ fn reduce_updates_match_twin() {
             // The epoch's factors in the counter's slot, others around it:
             // adam's for step 4 (3 done), or a scheduled rate of 0.037.
             let stepped = if scheduled { opt.with_lr(0.037) } else { opt };
-            let (step, root) = opt.corrections(4);
-            let corrections: [f32; 8] = match (kernel, scheduled) {
-                (Kernel::ReduceAdam, _) => [0.0, 0.0, 0.0, 0.0, step as f32, root as f32, 0.0, 0.0],
-                (_, true) => [0.5, 0.0, 0.25, 0.0, 0.037, 0.0, 0.125, 0.0],
-                (_, false) => [0.5; 8],
-            };
+            let mut corrections = [0.5f32; 4 * FACTORS];
+            corrections[2 * FACTORS..3 * FACTORS].copy_from_slice(&Params::factors(&stepped, 4));
             let p = Params {
                 scheduled: scheduled.into(),
                 ..Params::update(width, count, width, &opt)

@@ -38,6 +38,7 @@ const ADAM: Optimizer = Optimizer::Adam {
     beta2: 0.999,
     eps: 1e-8,
     weight_decay: 0.0,
+    decoupled: false,
 };
 
 /// The learning rate of an epoch, from the epoch and the losses measured
@@ -97,8 +98,16 @@ fn independent(
             t += 1;
             for i in 0..n {
                 let x = theta[i] as f64;
-                // torch's weight_decay: grad.add(param, alpha=weight_decay).
-                let gi = g[i] + opt.weight_decay() * x;
+                let (gi, x) = match opt {
+                    // AdamW: param.mul_(1 - lr * weight_decay) first.
+                    Optimizer::Adam {
+                        decoupled: true,
+                        weight_decay,
+                        ..
+                    } => (g[i], x * (1.0 - lr * weight_decay)),
+                    // torch's weight_decay: grad.add(param, alpha=weight_decay).
+                    _ => (g[i] + opt.weight_decay() * x, x),
+                };
                 let next = match opt {
                     Optimizer::Gd { .. } => x - lr * gi,
                     Optimizer::Momentum { momentum, .. } => {
@@ -614,19 +623,36 @@ fn decayed(opt: Optimizer, lambda: f64) -> Optimizer {
     opt
 }
 
-/// `--weight-decay`: the reference's steps with λ = 0.05 against the
-/// independent rules (g + λ·θ for g), full batch and in batches of 7; the
-/// decay keeps the parameters smaller than the run without it.
+/// AdamW (`--optimizer adamw`) at Adam's settings, without decay.
+const ADAMW: Optimizer = Optimizer::Adam {
+    lr: 0.01,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weight_decay: 0.0,
+    decoupled: true,
+};
+
+/// `--weight-decay`: the reference's steps with λ = 0.05 (AdamW's 2)
+/// against the independent rules (g + λ·θ for g; AdamW's θ·(1 − α·λ)
+/// first), full batch and in batches of 7; the decay keeps the parameters
+/// smaller than the run without it.
 #[test]
 fn weight_decay_matches_an_independent_implementation() {
     let data = Dataset::synthetic(50, 3, 4).unwrap();
     let m = model(&data, &[5], Activation::Tanh, 8);
     let norm = |t: &[f32]| t.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-    for plain in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM] {
-        let opt = decayed(plain, 0.05);
+    for (plain, lambda) in [
+        (Optimizer::gd(0.1), 0.05),
+        (MOMENTUM, 0.05),
+        (NESTEROV, 0.05),
+        (ADAM, 0.05),
+        (ADAMW, 2.0),
+    ] {
+        let opt = decayed(plain, lambda);
         for batches in [None, Some(MiniBatches { size: 7, seed: 11 })] {
             let name = format!("{} {batches:?}", opt.describe());
-            assert!(name.contains("weight decay 0.05"), "{name}");
+            assert!(name.contains(&format!("weight decay {lambda}")), "{name}");
             let want = independent(opt, &m, &data, 60, batches, None);
             let mut r = Reference::new(&m, &data, opt).with_batches(batches);
             let (_, theta) = assert_follows(&name, &mut r, 60, want);
@@ -647,7 +673,8 @@ fn weight_decay_matches_an_independent_implementation() {
 fn cpu_and_gpu_weight_decay_match_the_reference() {
     let data = Dataset::synthetic(300, 4, 2).unwrap();
     let batches = Some(MiniBatches { size: 64, seed: 5 });
-    for opt in [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM].map(|o| decayed(o, 0.05)) {
+    let optimizers = [Optimizer::gd(0.1), MOMENTUM, NESTEROV, ADAM].map(|o| decayed(o, 0.05));
+    for opt in optimizers.into_iter().chain([decayed(ADAMW, 2.0)]) {
         let m = model(&data, &[9], Activation::Tanh, 3);
         for batches in [None, batches] {
             let name = format!("cpu {} {batches:?}", opt.describe());
@@ -738,6 +765,7 @@ fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
         beta2: 0.999,
         eps: 1e-8,
         weight_decay: 0.0,
+        decoupled: false,
     };
     let mut r = Reference::new(&m, &data, adam);
     let out = train(&mut r, &schedule(10_000)).unwrap();

@@ -448,6 +448,7 @@ const BOUNCY: Optimizer = Optimizer::Adam {
     beta2: 0.999,
     eps: 1e-8,
     weight_decay: 0.0,
+    decoupled: false,
 };
 const BOUNCY_BATCHES: Optimizer = Optimizer::Momentum {
     lr: 0.2,
@@ -528,6 +529,7 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
                 beta2: 0.999,
                 eps: 1e-8,
                 weight_decay: 0.0,
+                decoupled: false,
             },
             schedule: LrSchedule::Constant,
             batches,

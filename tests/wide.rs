@@ -309,6 +309,7 @@ fn wide_trajectories_match_the_reference() {
         beta2: 0.999,
         eps: 1e-8,
         weight_decay: 0.0,
+        decoupled: false,
     };
     for opt in [Optimizer::gd(0.1), adam] {
         for (hidden, act) in [(9, Activation::Tanh), (70, Activation::Sigmoid)] {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::gpu::buffers;
 use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
-use crate::gpu::kernels::{Kernel, Kernels, Params};
+use crate::gpu::kernels::{Kernel, Kernels, Params, FACTORS};
 use crate::gpu::plan::{KernelFamily, Plan};
 use crate::model::Model;
 use crate::optim::{LrSchedule, Optimizer, Rates};
@@ -32,7 +32,7 @@ pub(super) struct Batched {
     order: wgpu::Buffer,
     /// Batches done in the epoch in flight.
     counter: wgpu::Buffer,
-    /// Two factors per batch of the epoch (Adam's, or a scheduled rate).
+    /// FACTORS per batch of the epoch (Adam's, or a scheduled rate).
     factors: wgpu::Buffer,
     /// Gather and pass of a batch of B rows, and of the last, shorter one
     /// (empty when B divides N).
@@ -85,7 +85,7 @@ impl Batched {
         let y_all = buffers::storage_with(ctx, "y_all", &data.y)?;
         let order = buffers::storage(ctx, "batch_order", rows)?;
         let counter = buffers::storage(ctx, "batch_counter", 1)?;
-        let factors = buffers::storage(ctx, "batch_factors", 2 * per_epoch)?;
+        let factors = buffers::storage(ctx, "batch_factors", FACTORS * per_epoch)?;
         let history = buffers::storage(ctx, "batch_losses", per_epoch)?;
         let x = buffers::storage(ctx, "x_batch", size * features)?;
         let y = buffers::storage(ctx, "y_batch", size)?;

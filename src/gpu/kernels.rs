@@ -46,6 +46,10 @@ pub const WIDE_K: u32 = 8;
 pub const WIDE_WORKGROUP_BYTES: u32 = 2 * (WIDE_M + WIDE_N) * WIDE_K * 4;
 /// Partials rows one reduce invocation adds; the WGSL `FAN`.
 pub const REDUCE_FAN: u32 = 32;
+/// Per-epoch (per-update, in mini-batches) factors the update kernels read
+/// from `corrections` ([`Params::factors`]). Mirrored by FACTORS in
+/// shaders/update.wgsl.
+pub const FACTORS: usize = 3;
 
 const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
@@ -815,7 +819,7 @@ impl Kernel {
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
     ///   `reduce_eval`, `count_epoch`: history[counter[0]] and the
-    ///   per-epoch factors corrections[2·counter[0]] are indexed by a value
+    ///   per-epoch factors corrections[FACTORS·counter[0]] are indexed by a value
     ///   in device memory, kept below MAX_BATCH by the trainer's protocol
     ///   (zeroed before each submit of at most MAX_BATCH epochs) and not by
     ///   anything the host can check per dispatch. They run once per epoch over p + 1 values.
@@ -1151,7 +1155,7 @@ impl Params {
     /// optimizer's settings in f32 (1 − β rounded once from f64).
     pub fn update(len: usize, count: usize, stride: usize, opt: &Optimizer) -> Params {
         let mut p = Params::reduce(len, count, stride, 1.0, opt.lr() as f32);
-        p.weight_decay = opt.weight_decay() as f32;
+        p.weight_decay = opt.coupled_decay() as f32;
         match *opt {
             Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
                 p.momentum = momentum as f32;
@@ -1170,17 +1174,18 @@ impl Params {
         p
     }
 
-    /// The two per-epoch factors the update kernels read for update `t`
-    /// (counted from 1) of `opt`, already at its epoch's scheduled rate:
-    /// Adam's (α/(1 − β1ᵗ), √(1 − β2ᵗ)), or the other rules' α and an
-    /// unused 0.
-    pub fn factors(opt: &Optimizer, t: u64) -> [f32; 2] {
+    /// The FACTORS per-epoch factors the update kernels read for update
+    /// `t` (counted from 1) of `opt`, already at its epoch's scheduled
+    /// rate: Adam's (α/(1 − β1ᵗ), √(1 − β2ᵗ), and AdamW's 1 − α·λ or 1),
+    /// or the other rules' α and two unused 0s.
+    pub fn factors(opt: &Optimizer, t: u64) -> [f32; FACTORS] {
         match opt {
             Optimizer::Adam { .. } => {
                 let (step, root) = opt.corrections(t);
-                [step as f32, root as f32]
+                let shrink = opt.shrink().unwrap_or(1.0);
+                [step as f32, root as f32, shrink as f32]
             }
-            _ => [opt.lr() as f32, 0.0],
+            _ => [opt.lr() as f32, 0.0, 0.0],
         }
     }
 

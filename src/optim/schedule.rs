@@ -384,6 +384,7 @@ mod tests {
         beta2: 0.999,
         eps: 1e-8,
         weight_decay: 0.0,
+        decoupled: false,
     };
 
     fn settings(kind: ScheduleKind) -> ScheduleSettings {
