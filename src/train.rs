@@ -600,14 +600,7 @@ fn train_loop(
         if let Some(h) = &mut track.held {
             h.follow(backend, losses.len());
         }
-        // The plateau rule's cut, if the batch's last loss makes one: it
-        // starts after the batch.
-        let mut cut = false;
-        if let Some(p) = &mut track.plateau {
-            for (e, &l) in losses.iter().enumerate().skip(from) {
-                cut |= p.observe(e, l).is_some();
-            }
-        }
+        let cut = track.plateau_cut(&losses, from);
         let early = first_stop(
             &losses,
             from,
@@ -615,14 +608,7 @@ fn train_loop(
             hooks.patience,
             hooks.target_loss,
         );
-        // The held-out loss's stall, where it comes first.
-        let stall = track.held.as_mut().and_then(|h| h.first_stall(from));
-        let early = match (early, stall) {
-            (Some((k, _)), Some(s)) if s < k => Some((s, Early::Stalled)),
-            (None, Some(s)) => Some((s, Early::Stalled)),
-            (early, _) => early,
-        };
-        if let Some((k, why)) = early {
+        if let Some((k, why)) = track.stall_first(early, from) {
             if why == Early::Diverged {
                 let loss = losses[k];
                 // Back to the parameters after k − 1 updates, the last good ones.
@@ -802,6 +788,34 @@ impl Tracking {
         match held {
             Some(h) if h.rules.keep => &h.losses,
             _ => losses,
+        }
+    }
+
+    /// Shows the plateau rule the batch's losses from `from` on; whether
+    /// the batch's last loss makes a cut (it starts after the batch).
+    fn plateau_cut(&mut self, losses: &[f64], from: usize) -> bool {
+        let Some(p) = &mut self.plateau else {
+            return false;
+        };
+        let mut cut = false;
+        for (e, &l) in losses.iter().enumerate().skip(from) {
+            cut |= p.observe(e, l).is_some();
+        }
+        cut
+    }
+
+    /// `early`, the training loss's first stop from `from` on, or the
+    /// held-out loss's stall where that comes first.
+    fn stall_first(
+        &mut self,
+        early: Option<(usize, Early)>,
+        from: usize,
+    ) -> Option<(usize, Early)> {
+        let stall = self.held.as_mut().and_then(|h| h.first_stall(from));
+        match (early, stall) {
+            (Some((k, _)), Some(s)) if s < k => Some((s, Early::Stalled)),
+            (None, Some(s)) => Some((s, Early::Stalled)),
+            (early, _) => early,
         }
     }
 

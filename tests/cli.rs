@@ -557,34 +557,31 @@ fn gpu_validation_rules_hold_at_their_epoch_whatever_the_batching() {
 fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let [plain, decayed, j, ck] = paths(&dir, ["p.st", "d.st", "s.json", "ck"]);
-    let run = |extra: &[&str]| {
-        let more = [
-            "--hidden",
-            "8",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.05",
-            "--epochs",
-            "80",
-        ];
+    // `optimizer` at 0.05 for `epochs` epochs, then `extra`.
+    let run = |optimizer: &str, epochs: &str, extra: &[&str]| {
+        let more = ["--hidden", "8", "--optimizer", optimizer, "--lr", "0.05"];
         let mut args = train_synthetic("300", "3", "cpu", &more);
+        args.extend_from_slice(&["--epochs", epochs]);
         args.extend_from_slice(extra);
         run_ok(&args)
     };
-    run(&["--save", &plain]);
-    let out = run(&["--weight-decay", "0.01", "--save", &decayed, "--json", &j]);
-    assert!(out.contains("weight decay 0.01"), "{out}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
-    assert_eq!(v["options"]["optimizer"]["weight_decay"], 0.01, "{v}");
+    let summary = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap()
+    };
     let norm = |f: &str| {
         let m = shadertrain::io::load_model(std::path::Path::new(f)).unwrap();
-        m.params
-            .iter()
-            .map(|&x| (x as f64).powi(2))
-            .sum::<f64>()
-            .sqrt()
+        let squares = m.params.iter().map(|&x| (x as f64).powi(2));
+        squares.sum::<f64>().sqrt()
     };
+    run("adam", "80", &["--save", &plain]);
+    let out = run(
+        "adam",
+        "80",
+        &["--weight-decay", "0.01", "--save", &decayed, "--json", &j],
+    );
+    assert!(out.contains("weight decay 0.01"), "{out}");
+    let v = summary();
+    assert_eq!(v["options"]["optimizer"]["weight_decay"], 0.01, "{v}");
     let (with, without) = (norm(&decayed), norm(&plain));
     assert!(
         with < 0.95 * without,
@@ -592,47 +589,35 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     );
     // A resumed run keeps the checkpoint's λ: 80 epochs, then 40 more,
     // save what 120 straight do. It takes no other λ.
-    run(&["--weight-decay", "0.01", "--checkpoint", &ck]);
+    run(
+        "adam",
+        "80",
+        &["--weight-decay", "0.01", "--checkpoint", &ck],
+    );
     let [resumed, straight] = paths(&dir, ["r.st", "s.st"]);
     run_ok(&[
         "train", "--resume", &ck, "--epochs", "120", "--save", &resumed,
     ]);
-    let more = [
-        "--hidden",
-        "8",
-        "--optimizer",
+    run(
         "adam",
-        "--lr",
-        "0.05",
-        "--epochs",
         "120",
-    ];
-    let mut args = train_synthetic("300", "3", "cpu", &more);
-    args.extend_from_slice(&["--weight-decay", "0.01", "--save", &straight]);
-    run_ok(&args);
+        &["--weight-decay", "0.01", "--save", &straight],
+    );
     assert!(std::fs::read(&resumed).unwrap() == std::fs::read(&straight).unwrap());
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--weight-decay", "0.1"]);
     assert!(!ok && err.contains("--weight-decay"), "{err}");
     // adamw: decoupled, λ 0.01 unless given; the saved parameters smaller
     // than adam's without decay.
-    let more = [
-        "--hidden",
-        "8",
-        "--optimizer",
+    let out = run(
         "adamw",
-        "--lr",
-        "0.05",
-        "--epochs",
         "80",
-    ];
-    let mut args = train_synthetic("300", "3", "cpu", &more);
-    args.extend_from_slice(&["--weight-decay", "0.5", "--save", &decayed, "--json", &j]);
-    let out = run_ok(&args);
+        &["--weight-decay", "0.5", "--save", &decayed, "--json", &j],
+    );
     assert!(
         out.contains("adamw, lr 0.05") && out.contains("weight decay 0.5"),
         "{out}"
     );
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let v = summary();
     let opt = &v["options"]["optimizer"];
     assert_eq!(
         (&opt["decoupled"], &opt["weight_decay"]),
@@ -640,12 +625,7 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
         "{v}"
     );
     assert!(norm(&decayed) < 0.95 * without);
-    let out = run_ok(&train_synthetic(
-        "50",
-        "2",
-        "cpu",
-        &["--optimizer", "adamw", "--epochs", "2"],
-    ));
+    let out = run("adamw", "2", &[]);
     assert!(out.contains("weight decay 0.01"), "{out}");
     for (extra, says) in [
         (
