@@ -10,15 +10,16 @@
 //   reduce_momentum, reduce_nesterov, reduce_adam: as reduce_sgd, with
 //                the optimizer's rule (torch.optim's; see docs/optimizers.md)
 //                and its state in `state`.
-// With weight decay (p.weight_decay = λ > 0) every rule takes g + λ·θ for g.
+// With coupled weight decay (p.weight_decay = λ > 0) every rule takes
+// g + λ·θ for g; AdamW's decay is instead the factor on θ below (and its
+// p.weight_decay 0).
 // Per-epoch factors come from `corrections`, which the host writes before
 // each submit, FACTORS per epoch of the batch: Adam's α_e/(1 − β1ᵗ),
 // √(1 − β2ᵗ) and the factor on θ (AdamW's 1 − α_e·λ, else 1); with a
 // learning-rate schedule (p.scheduled = 1) the other rules' α_e, then two
-// unused slots. A kernel that reads them records the
-// loss at the counter without advancing it, and count_epoch, the next
-// dispatch, advances it: no invocation may read the counter while another
-// writes it.
+// unused slots. A kernel that reads them records the loss at the counter
+// without advancing it, and count_epoch, the next dispatch, advances it:
+// no invocation may read the counter while another writes it.
 //   reduce_eval: the same with no update: the loss only.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;

@@ -6,7 +6,7 @@
 //! trainer's θ. Only their `evaluate` pass runs: forward, the loss
 //! partials and their sums, appended to a history and a counter of their
 //! own. So every epoch has its validation loss, whatever the batching, and
-//! the host scores nothing.
+//! the host scores nothing while the run lasts.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -34,7 +34,7 @@ pub(super) struct HeldOut {
 }
 
 /// What the held-out passes share with the trainer.
-pub(super) struct Trainer<'a> {
+pub(super) struct Shared<'a> {
     pub ctx: &'a Context,
     pub kernels: &'a Kernels,
     /// The training rows' plan: its kernel family and precision.
@@ -48,7 +48,7 @@ pub(super) struct Trainer<'a> {
 
 impl HeldOut {
     /// Uploads `rows` and records their evaluate pass over `trainer`'s θ.
-    pub fn new(trainer: Trainer<'_>, model: &Model, rows: &Dataset) -> Result<HeldOut> {
+    pub fn new(trainer: Shared<'_>, model: &Model, rows: &Dataset) -> Result<HeldOut> {
         if rows.features != model.layout.features() {
             return Err(Error::Config(format!(
                 "the held-out rows have {} features but the model takes {}",
@@ -56,7 +56,7 @@ impl HeldOut {
                 model.layout.features()
             )));
         }
-        let Trainer { ctx, plan, .. } = trainer;
+        let Shared { ctx, plan, .. } = trainer;
         let p = model.layout.len();
         let held = Plan {
             mixed: plan.mixed,

@@ -325,7 +325,7 @@ impl GpuTrainer {
     /// from now on: at every epoch's start, in the epoch's own submit, and
     /// with every [`Backend::loss`]; [`Backend::held_out`] returns them.
     pub fn hold_out(&mut self, model: &Model, rows: &Dataset) -> Result<()> {
-        let trainer = held_out::Trainer {
+        let trainer = held_out::Shared {
             ctx: &self.ctx,
             kernels: &self.kernels,
             plan: &self.plan,
