@@ -412,7 +412,7 @@ pub struct PredictArgs {
     pub model: PathBuf,
 
     /// CSV file with the model's feature columns, matched by name (required);
-    /// if it also has the target column, the MSE is printed.
+    /// if it also has the target column, the MSE and R² are printed.
     #[arg(long, value_name = "FILE.csv")]
     pub data: PathBuf,
 

@@ -143,6 +143,12 @@ impl Dataset {
 }
 
 impl Dataset {
+    /// The population variance of the target (sums in f64): the MSE of
+    /// predicting its mean, against which R² = 1 − MSE / variance.
+    pub fn target_variance(&self) -> f64 {
+        target_variance(&self.y)
+    }
+
     /// The rows `rows` (ascending) as a data set of their own.
     fn take_rows(&self, rows: &[usize]) -> Dataset {
         let mut out = self.empty_like();
@@ -600,6 +606,20 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
         return Err(format!("'{text}' is out of range for f32 (|v| ≤ 3.4e38)"));
     }
     Ok(v as f32)
+}
+
+/// The population variance of `y`, in f64.
+pub fn target_variance(y: &[f32]) -> f64 {
+    let n = y.len().max(1) as f64;
+    let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n;
+    y.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n
+}
+
+/// R² = 1 − `mse` / `variance`: the share of the target's variance a model
+/// explains (1 is a perfect fit, 0 no better than the mean, below 0
+/// worse); `None` where the target is constant.
+pub fn r_squared(mse: f64, variance: f64) -> Option<f64> {
+    (variance > 0.0).then(|| 1.0 - mse / variance)
 }
 
 #[cfg(test)]

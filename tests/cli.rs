@@ -966,3 +966,68 @@ fn target_loss_stops_the_run_and_milestones_match_the_history() {
         last_time = t;
     }
 }
+
+/// R² = 1 − MSE / variance of the target: `train` reports it for the final
+/// parameters on the training rows (and the held-out ones with a split),
+/// `predict` for its predictions; null where the process does not hold the
+/// rows (the GPU's own synthetic rows).
+#[test]
+fn r_squared_is_reported_by_train_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, j, model] = paths(&dir, ["d.csv", "s.json", "m.st"]);
+    gen_csv(&csv, "300", "3", "4");
+    let y: Vec<f64> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f32>().unwrap() as f64)
+        .collect();
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let variance = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
+    let json = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap()
+    };
+    let more = [
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+    ];
+    let mut args = train_data(&csv, "cpu", &more);
+    args.extend_from_slice(&["--epochs", "100", "--json", &j, "--save", &model]);
+    let out = run_ok(&args);
+    let v = json();
+    let r2 = v["final_r2"].as_f64().unwrap();
+    let want = 1.0 - v["final_loss"].as_f64().unwrap() / variance;
+    assert!((r2 - want).abs() < 1e-9, "{r2} against {want}");
+    assert!(0.5 < r2 && r2 < 1.0, "{v}");
+    assert!(out.contains(&format!("r²        {r2:.4}\n")), "{out}");
+    assert!(v["final_val_r2"].is_null(), "{v}");
+    // predict, on the same rows: the same MSE and R² as the training loss.
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &csv]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!(" over 300 rows, r² {r2:.4}\n")),
+        "{err}"
+    );
+    // A split: R² of the held-out rows too.
+    args.extend_from_slice(&["--validation-split", "0.2"]);
+    let out = run_ok(&args);
+    let v = json();
+    let val = v["final_val_r2"].as_f64().unwrap();
+    assert!(val < 1.0 && val > 0.0, "{v}");
+    assert!(out.contains(" held out\n"), "{out}");
+    // The GPU's own synthetic rows never reach the host.
+    if have_gpu() {
+        let mut args = train_synthetic("300", "3", "gpu", &["--epochs", "3", "--json", &j]);
+        args.extend_from_slice(&["--hidden", "4"]);
+        run_ok(&args);
+        let v = json();
+        assert_eq!(v["options"]["on_device"], true, "{v}");
+        assert!(v["final_r2"].is_null(), "{v}");
+    }
+}

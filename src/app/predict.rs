@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::cli::PredictArgs;
 use crate::cpu;
-use crate::data::Table;
+use crate::data::{r_squared, target_variance, Table};
 use crate::{io, memory, units};
 
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
@@ -48,8 +48,15 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     }
     if has_target {
         let mse = cpu::reference::mse(&yhat, &data.y);
+        let r2 = match r_squared(mse, target_variance(&data.y)) {
+            Some(r2) => format!("r² {r2:.4}"),
+            None => "r² undefined (the target is constant)".into(),
+        };
         // Keep standard output clean CSV when the predictions go there.
-        let line = format!("mse {mse:.6e} over {}", units::count(data.rows, "row"));
+        let line = format!(
+            "mse {mse:.6e} over {}, {r2}",
+            units::count(data.rows, "row")
+        );
         if args.out.is_some() {
             super::emit(&format!("{line}\n"))?;
         } else {

@@ -44,6 +44,13 @@ pub struct Summary {
     /// Lowest validation loss measured, and its epoch; null without a split.
     pub best_val_loss: Option<f64>,
     pub best_val_epoch: Option<usize>,
+    /// R² = 1 − loss / variance of the target, of the final parameters, on
+    /// the training rows and on the held-out ones; null where the target
+    /// is constant, without a split (the second), or where this process
+    /// did not hold every training row (the GPU's own synthetic rows, a
+    /// sharded run's synthetic rows, generated in part by each process).
+    pub final_r2: Option<f64>,
+    pub final_val_r2: Option<f64>,
     /// With `--lr-schedule plateau`: the epochs from which the rate was
     /// cut (a resumed run's earlier ones included); empty otherwise.
     pub lr_cuts: Vec<u64>,
@@ -130,6 +137,9 @@ pub(super) struct Finished<'a> {
     pub validation: Option<Validation<'a>>,
     /// The milestones this run reached (not those of a resumed history).
     pub milestones: Vec<Milestone>,
+    /// R² of the final parameters on the training and the held-out rows
+    /// ([`Summary::final_r2`]).
+    pub r2: (Option<f64>, Option<f64>),
 }
 
 impl Finished<'_> {
@@ -224,6 +234,8 @@ impl Summary {
             final_val_loss: val.and_then(Validation::latest),
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),
+            final_r2: done.r2.0,
+            final_val_r2: done.r2.1,
             kept: done.kept.clone(),
             lr_cuts: out.rate_cuts.clone(),
             stop,
@@ -387,6 +399,14 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(done.rows.1, "row"),
             units::count(v.losses().len(), "epoch")
         );
+    }
+    match done.r2 {
+        (Some(train), Some(val)) => {
+            outln!(text, "r²        {train:.4} training, {val:.4} held out")
+        }
+        (Some(train), None) => outln!(text, "r²        {train:.4}"),
+        (None, Some(val)) => outln!(text, "r²        {val:.4} held out"),
+        (None, None) => {}
     }
     if let Some(k) = &done.kept {
         let which = match k.epoch == outcome.updates {

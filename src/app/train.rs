@@ -18,7 +18,7 @@ use super::validation::Validation;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, TrainArgs};
 use crate::cpu::{Fast, Reference};
-use crate::data::{Columns, DataDigest, Dataset, Standardization, Table};
+use crate::data::{r_squared, Columns, DataDigest, Dataset, Standardization, Table};
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::mixed::Precision;
@@ -187,6 +187,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         optimizer,
         kept,
     } = start;
+    data.note_variances();
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let opened = (|| {
         let backend = match shards {
@@ -278,6 +279,11 @@ struct TrainingData {
     train_rows: usize,
     /// The row of the whole training set that `train`'s first is.
     offset: usize,
+    /// The target's variance over the training rows and over the held-out
+    /// rows, in the loss's units, for R²; `None` where this process does
+    /// not hold them all (the GPU's own synthetic rows, a sharded run's
+    /// synthetic rows).
+    variances: (Option<f64>, Option<f64>),
 }
 
 impl TrainingData {
@@ -316,6 +322,7 @@ impl TrainingData {
                 digest: None,
                 train_rows: n,
                 offset: range.start,
+                variances: (None, None),
             });
         }
         let (all, columns, mut what, digest) = match run.on_device_shape() {
@@ -358,7 +365,21 @@ impl TrainingData {
             digest,
             train_rows,
             offset: 0,
+            variances: (None, None),
         })
+    }
+
+    /// Notes the targets' variances (`variances`), before the rows are
+    /// shared out and after any standardisation.
+    fn note_variances(&mut self) {
+        let all = |d: &&Dataset| d.rows == self.train_rows;
+        self.variances = (
+            self.train
+                .as_ref()
+                .filter(all)
+                .map(Dataset::target_variance),
+            self.val.as_ref().map(Dataset::target_variance),
+        );
     }
 
     /// Puts the feature columns in the order of `model`'s features,
@@ -1234,7 +1255,18 @@ fn write_outputs<'a>(
             },
         }
     });
+    let final_val = validation.as_ref().and_then(Validation::latest);
+    let r2 = (
+        data.variances
+            .0
+            .and_then(|v| r_squared(outcome.losses[outcome.losses.len() - 1], v)),
+        data.variances
+            .1
+            .zip(final_val)
+            .and_then(|(v, l)| r_squared(l, v)),
+    );
     let done = Finished {
+        r2,
         kept: summary,
         milestones: milestones.reached(&outcome.losses, resumed_at),
         outcome,
