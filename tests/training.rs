@@ -152,6 +152,14 @@ fn chunked_data_trains_like_one_binding() {
         assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
         let fused = matches!(g.family(), KernelFamily::Fused(_));
         assert_eq!(fused, hidden.len() == 1);
+        // Held-out rows in several chunks of their own.
+        let held = Dataset::synthetic(2500, 7, 9).unwrap();
+        g.hold_out(&m, &held).unwrap();
+        let mut scorer = Fast::new(&m, &held, Optimizer::gd(0.1), 1).unwrap();
+        let want = scorer.loss_at(&g.params().unwrap());
+        g.loss().unwrap();
+        let name = format!("chunked held-out loss {hidden:?}");
+        assert_close(&name, g.held_out().unwrap(), &[want], 0.0, 1e-5);
         let got = train(&mut g, &schedule(20)).unwrap();
         let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
         let want = train(&mut cpu, &schedule(20)).unwrap();
