@@ -67,6 +67,16 @@ impl Source<'_> {
     }
 }
 
+/// Floats the staging buffer holds: the optimizer's state (for a
+/// checkpoint), the gradient and loss of L-BFGS's pass (p + 1), or
+/// `histories` × MAX_BATCH losses (the training rows', then the held-out
+/// rows').
+fn staging_len(opt: &Optimizer, p: usize, histories: usize) -> usize {
+    (opt.state_per_param() * p)
+        .max(p + 1)
+        .max(histories * MAX_BATCH)
+}
+
 /// Which of its recorded passes [`GpuTrainer::submit`] repeats.
 #[derive(Clone, Copy)]
 enum Pass {
@@ -234,7 +244,7 @@ impl GpuTrainer {
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
         let counter = buffers::storage(&ctx, "epoch_counter", 1)?;
         let per_param = opt.state_per_param();
-        let staging = Staging::new(&ctx, "staging", (per_param * p).max(p + 1).max(MAX_BATCH))?;
+        let staging = Staging::new(&ctx, "staging", staging_len(&opt, p, 1))?;
         let state = if per_param > 0 {
             let state = |label: &str| buffers::storage(&ctx, label, per_param * p);
             Some([
@@ -337,10 +347,7 @@ impl GpuTrainer {
         };
         let held = HeldOut::new(trainer, model, rows)?;
         // The training losses, then the held-out ones, in one readback.
-        let p = self.params_len;
-        let len = (self.opt.state_per_param() * p)
-            .max(p + 1)
-            .max(2 * MAX_BATCH);
+        let len = staging_len(&self.opt, self.params_len, 2);
         self.staging = Staging::new(&self.ctx, "staging", len)?;
         self.held_out = Some(held);
         Ok(())

@@ -244,6 +244,21 @@ pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
     ]);
 }
 
+/// The `--json` summary written at `path`.
+pub fn read_json(path: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Each `(extra, says)`: `train --synthetic 50 --features 2 --backend cpu`
+/// then `extra` fails, and its error contains `says`.
+pub fn assert_refused(cases: &[(&[&str], &str)]) {
+    for &(extra, says) in cases {
+        let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", extra));
+        assert!(!ok, "{extra:?} ran");
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}
+
 /// Mini-batch momentum at a rate where the loss bounces: on 300 synthetic
 /// rows of 3 features through 7,4 hidden units its lowest loss over 10
 /// epochs is epoch 8's, and its lowest validation loss (a 0.2 split)
