@@ -403,13 +403,10 @@ fn keep_best_val_saves_the_parameters_of_the_lowest_validation_loss() {
         std::fs::read(&kept).unwrap(),
         std::fs::read(&short).unwrap()
     );
-    let args = train_synthetic("300", "3", "cpu", &["--keep", "best-val", "--save", &short]);
-    let (ok, _, err) = shadertrain(&args);
-    assert!(!ok);
-    assert!(
-        err.contains("--keep best-val needs --validation-split"),
-        "{err}"
-    );
+    assert_refused(&[(
+        &["--keep", "best-val", "--save", &short],
+        "--keep best-val needs --validation-split",
+    )]);
 }
 
 /// `--val-patience P` stops the run P epochs after its lowest validation
@@ -661,13 +658,10 @@ fn the_plateau_schedule_reports_its_cuts() {
         "{out}"
     );
     assert_eq!(v["options"]["lr_schedule"]["name"], "plateau");
-    let bad = ["--lr-schedule", "cosine", "--lr-patience", "3"];
-    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", &bad));
-    assert!(!ok);
-    assert!(
-        err.contains("--lr-schedule cosine does not use --lr-patience"),
-        "{err}"
-    );
+    assert_refused(&[(
+        &["--lr-schedule", "cosine", "--lr-patience", "3"],
+        "--lr-schedule cosine does not use --lr-patience",
+    )]);
 }
 
 #[test]
