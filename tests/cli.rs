@@ -1001,6 +1001,33 @@ fn r_squared_is_reported_by_train_and_predict() {
     let val = v["final_val_r2"].as_f64().unwrap();
     assert!(val < 1.0 && val > 0.0, "{v}");
     assert!(out.contains(" held out\n"), "{out}");
+    // --keep: the kept parameters' R², by the same variances as the final
+    // ones' (each derived here from the final R² and loss).
+    let at = args.iter().position(|a| *a == "100").unwrap();
+    args[at] = "400";
+    args.extend_from_slice(&["--keep", "best-val"]);
+    let out = run_ok(&args);
+    let v = json();
+    let variance_of =
+        |r2: &str, loss: &str| v[loss].as_f64().unwrap() / (1.0 - v[r2].as_f64().unwrap());
+    let (train_var, val_var) = (
+        variance_of("final_r2", "final_loss"),
+        variance_of("final_val_r2", "final_val_loss"),
+    );
+    let kept = &v["kept"];
+    assert!(kept["epoch"].as_u64().unwrap() < 400, "{v}");
+    for (r2, loss, var) in [("r2", "loss", train_var), ("val_r2", "val_loss", val_var)] {
+        let want = 1.0 - kept[loss].as_f64().unwrap() / var;
+        let got = kept[r2].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-9, "{r2}: {got} against {want}: {v}");
+    }
+    let line = format!(
+        ", r² {:.4} training, {:.4} held out\n",
+        kept["r2"].as_f64().unwrap(),
+        kept["val_r2"].as_f64().unwrap()
+    );
+    assert!(out.contains(&line), "{line} in {out}");
+    assert!(kept["val_r2"].as_f64().unwrap() > v["final_val_r2"].as_f64().unwrap());
     // The GPU's own synthetic rows never reach the host.
     if have_gpu() {
         let mut args = train_synthetic("300", "3", "gpu", &["--epochs", "3", "--json", &j]);

@@ -85,6 +85,11 @@ pub struct KeptSummary {
     pub loss: f64,
     /// Their validation loss; null without a split.
     pub val_loss: Option<f64>,
+    /// Their R² on the training rows, 1 − loss / the target's variance
+    /// (null where the final R² is).
+    pub r2: Option<f64>,
+    /// Their R² on the held-out rows (null without a split).
+    pub val_r2: Option<f64>,
     /// The loss they are the lowest of.
     pub by: KeptBy,
 }
@@ -424,7 +429,13 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             }
             (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
         };
-        outln!(text, "kept      {which}: {losses}");
+        let r2 = match (k.r2, k.val_r2) {
+            (Some(t), Some(v)) => format!(", r² {t:.4} training, {v:.4} held out"),
+            (Some(t), None) => format!(", r² {t:.4}"),
+            (None, Some(v)) => format!(", r² {v:.4} held out"),
+            (None, None) => String::new(),
+        };
+        outln!(text, "kept      {which}: {losses}{r2}");
     }
     match outcome.run_updates {
         0 => outln!(

@@ -1245,10 +1245,17 @@ fn write_outputs<'a>(
             (_, Some(v)) => Some(v.at(k.epoch).unwrap_or_else(|| v.score(&k.params))),
             (_, None) => None,
         };
+        let loss = outcome.losses[k.epoch];
         report::KeptSummary {
             epoch: k.epoch,
-            loss: outcome.losses[k.epoch],
+            loss,
             val_loss,
+            r2: data.variances.0.and_then(|v| r_squared(loss, v)),
+            val_r2: data
+                .variances
+                .1
+                .zip(val_loss)
+                .and_then(|(v, l)| r_squared(l, v)),
             by: match config.run.keep {
                 Keep::BestVal => report::KeptBy::Validation,
                 _ => report::KeptBy::Training,
