@@ -226,7 +226,9 @@ pub struct TrainArgs {
     pub lr_every: Option<usize>,
 
     /// step and plateau: the factor of each cut, in (0, 1] (below 1 for
-    /// plateau) [default: 0.1].
+    /// plateau) [default: 0.1]. exponential: the factor per epoch, any
+    /// positive number (above 1 the rate grows) (required with
+    /// exponential).
     #[arg(long, value_name = "G", allow_negative_numbers = true)]
     pub lr_gamma: Option<f64>,
 

@@ -319,9 +319,10 @@ fn a_mini_batch_run_stopped_early_equals_a_run_of_that_length() {
 }
 
 /// The tests' schedules for `opt`: a cosine over 30 epochs down to a tenth
-/// of its rate (later epochs run at that floor), and a step schedule that
-/// halves the rate every 7 epochs.
-fn schedules(opt: &Optimizer) -> [LrSchedule; 2] {
+/// of its rate (later epochs run at that floor), a step schedule that
+/// halves the rate every 7 epochs, and an exponential one that takes 4%
+/// off every epoch.
+fn schedules(opt: &Optimizer) -> [LrSchedule; 3] {
     [
         LrSchedule::Cosine {
             epochs: 30,
@@ -331,6 +332,7 @@ fn schedules(opt: &Optimizer) -> [LrSchedule; 2] {
             every: 7,
             gamma: 0.5,
         },
+        LrSchedule::Exponential { gamma: 0.96 },
     ]
 }
 
@@ -346,6 +348,7 @@ fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64, &[f64]) -> f64 {
             min_lr + 0.5 * (lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
         }
         LrSchedule::Step { every, gamma } => lr * gamma.powf((epoch / every as u64) as f64),
+        LrSchedule::Exponential { gamma } => (0..epoch).fold(lr, |rate, _| rate * gamma),
         // torch's ReduceLROnPlateau (mode min, relative threshold, no
         // cooldown), stepped after each epoch with the loss that follows
         // it: the rate of epoch e has seen L_1..L_e. Here it has seen
@@ -489,6 +492,7 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
             LrSchedule::Constant,
         ),
         (MOMENTUM, KernelChoice::Layered, 32, LrSchedule::Constant),
+        (MOMENTUM, KernelChoice::Tiled, 32, schedules(&MOMENTUM)[2]),
         (ADAM, KernelChoice::Tiled, 100, LrSchedule::Constant),
         (NESTEROV, KernelChoice::Wide, 64, schedules(&NESTEROV)[0]),
         (ADAM, KernelChoice::Fused, 64, step),

@@ -653,6 +653,10 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
             ],
             "--lr-gamma must be in (0, 1]",
         ),
+        (
+            &["--lr-schedule", "exponential"],
+            "--lr-schedule exponential needs --lr-gamma",
+        ),
     ] {
         let mut all = train_synthetic("50", "2", "cpu", &["--epochs", "3", "--save", &m]);
         all.extend_from_slice(args);

@@ -21,6 +21,10 @@ pub enum ScheduleKind {
     Cosine,
     /// --lr times --lr-gamma after every --lr-every epochs (torch's StepLR).
     Step,
+    /// --lr times --lr-gamma^e at epoch e (torch's ExponentialLR); a
+    /// --lr-gamma above 1 makes the rate grow, as a learning-rate range
+    /// test's does.
+    Exponential,
     /// --lr times --lr-gamma whenever the training loss has not fallen by
     /// the fraction --lr-threshold below its best for more than
     /// --lr-patience epochs, down to --lr-min (torch's ReduceLROnPlateau).
@@ -33,6 +37,7 @@ impl ScheduleKind {
             ScheduleKind::Constant => "constant",
             ScheduleKind::Cosine => "cosine",
             ScheduleKind::Step => "step",
+            ScheduleKind::Exponential => "exponential",
             ScheduleKind::Plateau => "plateau",
         }
     }
@@ -63,6 +68,8 @@ pub enum LrSchedule {
     Cosine { epochs: usize, min_lr: f64 },
     /// α_e = α·γ^⌊e/K⌋.
     Step { every: usize, gamma: f64 },
+    /// α_e = α·γ^e.
+    Exponential { gamma: f64 },
     /// α_e = max(α·γ^n, α_min), n the cuts at or before e; [`Plateau`]
     /// places them from the losses.
     Plateau {
@@ -91,12 +98,16 @@ impl ScheduleSettings {
     /// without `--lr-epochs` falls over the run's `run_epochs`.
     pub fn resolve(&self, opt: &Optimizer, run_epochs: usize) -> Result<LrSchedule> {
         let kind = self.kind;
-        use ScheduleKind::{Cosine, Plateau, Step};
+        use ScheduleKind::{Cosine, Exponential, Plateau, Step};
         let unused: Vec<&str> = [
             ("--lr-min", self.min_lr.is_some(), &[Cosine, Plateau][..]),
             ("--lr-epochs", self.epochs.is_some(), &[Cosine]),
             ("--lr-every", self.every.is_some(), &[Step]),
-            ("--lr-gamma", self.gamma.is_some(), &[Step, Plateau]),
+            (
+                "--lr-gamma",
+                self.gamma.is_some(),
+                &[Step, Exponential, Plateau],
+            ),
             ("--lr-patience", self.patience.is_some(), &[Plateau]),
             ("--lr-threshold", self.threshold.is_some(), &[Plateau]),
         ]
@@ -123,6 +134,13 @@ impl ScheduleSettings {
                     )
                 })?,
                 gamma: self.gamma.unwrap_or(DEFAULT_GAMMA),
+            },
+            ScheduleKind::Exponential => LrSchedule::Exponential {
+                gamma: self.gamma.ok_or_else(|| {
+                    Error::Config(
+                        "--lr-schedule exponential needs --lr-gamma G, the factor per epoch".into(),
+                    )
+                })?,
             },
             ScheduleKind::Plateau => LrSchedule::Plateau {
                 gamma: self.gamma.unwrap_or(DEFAULT_GAMMA),
@@ -197,6 +215,14 @@ impl LrSchedule {
                 }
                 Ok(())
             }
+            LrSchedule::Exponential { gamma } => {
+                if !(gamma.is_finite() && gamma > 0.0) {
+                    return bad(format!(
+                        "--lr-gamma must be positive and finite for exponential, not {gamma}"
+                    ));
+                }
+                Ok(())
+            }
             LrSchedule::Plateau {
                 gamma,
                 threshold,
@@ -238,6 +264,9 @@ impl LrSchedule {
                 let cuts = (epoch / every as u64).min(i32::MAX as u64) as i32;
                 lr * gamma.powi(cuts)
             }
+            // γ^e overflows to ∞ (γ > 1) or underflows to 0 (γ < 1) long
+            // before e reaches 2^53; the rate then says so.
+            LrSchedule::Exponential { gamma } => lr * gamma.powf(epoch as f64),
             LrSchedule::Plateau { gamma, min_lr, .. } => {
                 plateau_rate(lr, gamma, min_lr, cuts.partition_point(|&c| c <= epoch))
             }
@@ -266,6 +295,9 @@ impl LrSchedule {
                 "step ×{} every {every} epochs",
                 super::short(gamma)
             )),
+            LrSchedule::Exponential { gamma } => {
+                Some(format!("exponential ×{} per epoch", super::short(gamma)))
+            }
             LrSchedule::Plateau {
                 gamma,
                 patience,
@@ -431,6 +463,21 @@ mod tests {
     }
 
     #[test]
+    fn exponential_multiplies_by_gamma_every_epoch() {
+        let s = LrSchedule::Exponential { gamma: 0.5 };
+        let rates: Vec<f64> = (0..4).map(|e| s.rate(0.8, e, &[])).collect();
+        assert_eq!(rates, [0.8, 0.4, 0.2, 0.1]);
+        assert_eq!(s.rate(0.8, u64::MAX, &[]), 0.0);
+        // Growing: a range test's 1e-6 to 1 over 60 epochs.
+        let grow = LrSchedule::Exponential {
+            gamma: 1e6f64.powf(1.0 / 60.0),
+        };
+        assert!((grow.rate(1e-6, 60, &[]) - 1.0).abs() < 1e-12);
+        assert_eq!(grow.rate(1e-6, u64::MAX, &[]), f64::INFINITY);
+        assert_eq!(s.describe().as_deref(), Some("exponential ×0.5 per epoch"));
+    }
+
+    #[test]
     fn at_changes_only_the_learning_rate() {
         let s = LrSchedule::Step {
             every: 1,
@@ -520,6 +567,28 @@ mod tests {
                 },
                 ADAM,
                 "--lr-gamma must be in (0, 1]",
+            ),
+            (
+                settings(ScheduleKind::Exponential),
+                ADAM,
+                "needs --lr-gamma",
+            ),
+            (
+                ScheduleSettings {
+                    gamma: Some(-2.0),
+                    ..settings(ScheduleKind::Exponential)
+                },
+                ADAM,
+                "--lr-gamma must be positive and finite for exponential",
+            ),
+            (
+                ScheduleSettings {
+                    gamma: Some(1.1),
+                    every: Some(2),
+                    ..settings(ScheduleKind::Exponential)
+                },
+                ADAM,
+                "--lr-schedule exponential does not use --lr-every",
             ),
         ] {
             let e = s.resolve(&opt, 10).unwrap_err().to_string();
