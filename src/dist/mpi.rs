@@ -88,6 +88,12 @@ impl Comm for Mpi {
         self.world
             .all_gather_into(&(local.len() as u64), &mut lens[..]);
         let lens: Vec<usize> = lens.iter().map(|&l| l as usize).collect();
+        // Nothing to gather (a barrier, as an error's wait for process 0
+        // to print is): Open MPI refuses a varcount gather into an empty
+        // buffer with MPI_ERR_ARG, which aborts the job.
+        if lens.iter().all(|&l| l == 0) {
+            return vec![Vec::new(); lens.len()];
+        }
         let counts = counts_of(&lens);
         let displs = displacements(&counts);
         let mut all = vec![0u8; lens.iter().sum()];
