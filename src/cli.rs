@@ -102,6 +102,26 @@ impl ValueEnum for BackendChoice {
     }
 }
 
+/// `train --lr`: a rate, or `auto` for a range test's choice.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LrChoice {
+    Rate(f64),
+    Auto,
+}
+
+impl std::str::FromStr for LrChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(LrChoice::Auto),
+            _ => s.parse().map(LrChoice::Rate).map_err(|_| {
+                format!("expected a learning rate (a number such as 0.01) or auto, not '{s}'")
+            }),
+        }
+    }
+}
+
 /// `train --keep`: which of the run's parameters it saves.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
@@ -165,8 +185,14 @@ pub struct TrainArgs {
     /// Learning rate α, the first epoch's with --lr-schedule [default: 0.1
     /// for gd, momentum and nesterov; 0.001 for adam and adamw; 1 for
     /// lbfgs, where it scales the first trial step of each line search].
-    #[arg(long, value_name = "ALPHA", allow_negative_numbers = true)]
-    pub lr: Option<f64>,
+    /// `auto` first runs a learning-rate range test from the run's initial
+    /// parameters (up to 100 epochs at rates growing from 1e-6 to 10, until
+    /// the loss blows up; with --batch-size B, on the rows of the run's
+    /// first 8 batches) and trains with a tenth of the rate that left the
+    /// lowest loss: gd, momentum, nesterov, adam and adamw, on any backend
+    /// (docs/optimizers.md, "Choosing the rate: --lr auto").
+    #[arg(long, value_name = "ALPHA|auto", allow_negative_numbers = true)]
+    pub lr: Option<LrChoice>,
 
     /// Momentum μ of momentum and nesterov, in [0, 1) [default: 0.9].
     #[arg(long, value_name = "MU", allow_negative_numbers = true)]
@@ -568,7 +594,10 @@ impl TrainArgs {
     pub fn optimizer_settings(&self) -> Settings {
         Settings {
             kind: self.optimizer,
-            lr: self.lr,
+            lr: match self.lr {
+                Some(LrChoice::Rate(lr)) => Some(lr),
+                _ => None,
+            },
             momentum: self.momentum,
             beta1: self.beta1,
             beta2: self.beta2,

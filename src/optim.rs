@@ -8,6 +8,7 @@
 //! ([`lbfgs`]) drives any backend's loss-and-gradient pass from the host.
 
 pub mod lbfgs;
+pub mod range;
 pub mod schedule;
 
 pub use schedule::{LrSchedule, Rates, ScheduleKind, ScheduleSettings};

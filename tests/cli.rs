@@ -1038,3 +1038,126 @@ fn r_squared_is_reported_by_train_and_predict() {
         assert!(v["final_r2"].is_null(), "{v}");
     }
 }
+
+/// `--lr auto`: the range test's choice is checked against a plain run of
+/// the same growing rates (`--lr-schedule exponential`, read back from its
+/// history), and the run after it against one given that rate by hand.
+#[test]
+fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, j, auto_model, hand_model, h] =
+        paths(&dir, ["d.csv", "s.json", "a.st", "b.st", "h.csv"]);
+    gen_csv(&csv, "300", "3", "4");
+    let more = [
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--optimizer",
+        "adam",
+    ];
+    let train = |backend: &str, lr: &str, extra: &[&str]| {
+        let mut args = train_data(&csv, backend, &more);
+        args.extend_from_slice(&["--lr", lr, "--json", &j]);
+        args.extend_from_slice(extra);
+        let out = run_ok(&args);
+        (out, read_json(&j))
+    };
+    let (out, v) = train("cpu", "auto", &["--epochs", "40", "--save", &auto_model]);
+    let found = &v["lr_range_test"];
+    let get = |k: &str| found[k].as_f64().unwrap();
+    let (lr, lowest_lr) = (get("lr"), get("lowest_lr"));
+    assert_eq!(v["options"]["optimizer"]["lr"].as_f64(), Some(lr), "{v}");
+    let tenth: f64 = format!("{:.1e}", lowest_lr / 10.0).parse().unwrap();
+    assert_eq!(lr, tenth, "{found}");
+    assert!(
+        out.contains(&format!("lr auto   {lr:.3e}: a tenth of")),
+        "{out}"
+    );
+    // The same growing rates, by hand, for the epochs the test ran: the
+    // lowest loss before the blow-up (a loss over 4 times the lowest before
+    // it, or not finite), and its update's rate. An epoch's loss is
+    // measured by the next epoch's pass, so the test stops one epoch after
+    // the update that blew up.
+    let epochs = found["epochs"].as_u64().unwrap() as usize;
+    assert!((10..100).contains(&epochs), "{found}");
+    let gamma = (10.0f64 / 1e-6).powf(1.0 / 99.0);
+    let gamma_arg = format!("{gamma:?}");
+    let epochs_arg = epochs.to_string();
+    let exponential = [
+        "--lr-schedule",
+        "exponential",
+        "--lr-gamma",
+        &gamma_arg,
+        "--epochs",
+        &epochs_arg,
+        "--history",
+        &h,
+    ];
+    train("cpu", "1e-6", &exponential);
+    let losses = read_history(std::path::Path::new(&h)).unwrap();
+    assert_eq!(losses.len(), epochs + 1);
+    let mut lowest = (0, losses[0]);
+    for (i, &l) in losses.iter().enumerate().skip(1) {
+        if !l.is_finite() || l > 4.0 * losses[..i].iter().copied().fold(f64::MAX, f64::min) {
+            assert_eq!(i + 1, epochs, "the test ran on past its blow-up at {i}");
+            break;
+        }
+        if l < lowest.1 {
+            lowest = (i, l);
+        }
+    }
+    assert_eq!(get("start_loss"), losses[0]);
+    assert_eq!(get("lowest_loss"), lowest.1, "{found}");
+    let rate = 1e-6 * gamma.powf((lowest.0 - 1) as f64);
+    assert!(
+        (lowest_lr / rate - 1.0).abs() < 1e-12,
+        "{lowest_lr} against {rate}"
+    );
+    // The run itself: from the same initial parameters as one given --lr.
+    let lr_arg = format!("{lr:?}");
+    let (_, hand) = train("cpu", &lr_arg, &["--epochs", "40", "--save", &hand_model]);
+    assert!(hand["lr_range_test"].is_null());
+    assert_eq!(v["final_loss"], hand["final_loss"]);
+    let params = |f: &str| {
+        shadertrain::io::load_model(std::path::Path::new(f))
+            .unwrap()
+            .params
+    };
+    assert_eq!(params(&auto_model), params(&hand_model));
+    assert!(v["final_loss"].as_f64().unwrap() < 0.5 * v["first_loss"].as_f64().unwrap());
+    assert_eq!(found["rows"], 300, "{found}");
+    // With mini-batches of 16 the test trains on the rows of the first 8
+    // batches (128 of the 300), and the run is again the one --lr gives.
+    let batches = ["--batch-size", "16", "--epochs", "5"];
+    let (out, b) = train("cpu", "auto", &batches);
+    assert_eq!(b["lr_range_test"]["rows"], 128, "{b}");
+    assert!(out.contains(" on 128 rows ("), "{out}");
+    let b_lr = format!("{:?}", b["lr_range_test"]["lr"].as_f64().unwrap());
+    let (_, hand) = train("cpu", &b_lr, &batches);
+    assert_eq!(b["final_loss"], hand["final_loss"]);
+    // The GPU runs the same test on the device: its choice is within an
+    // epoch's step of the CPU's, and its run is the one --lr gives it.
+    if have_gpu() {
+        let (_, g) = train("gpu", "auto", &["--epochs", "40"]);
+        let g_lowest = g["lr_range_test"]["lowest_lr"].as_f64().unwrap();
+        let steps = (g_lowest / lowest_lr).ln() / gamma.ln();
+        assert!(
+            steps.abs() < 1.01,
+            "{g_lowest} against the cpu's {lowest_lr}"
+        );
+        let g_lr = format!("{:?}", g["lr_range_test"]["lr"].as_f64().unwrap());
+        let (_, hand) = train("gpu", &g_lr, &["--epochs", "40"]);
+        assert_eq!(g["final_loss"], hand["final_loss"]);
+    }
+    assert_refused(&[
+        (
+            &["--optimizer", "lbfgs", "--lr", "auto"],
+            "--lr auto needs a first-order optimizer",
+        ),
+        (
+            &["--lr", "fast"],
+            "expected a learning rate (a number such as 0.01) or auto",
+        ),
+    ]);
+}

@@ -217,6 +217,10 @@ mod mpi {
         // parameters.
         let plateau = [PLATEAU, &["--keep", "best"]].concat();
         same_bits_for_every_process_count("cpu", "10", &plateau, &[2]);
+        // Every process runs the same --lr auto range test over the shards
+        // and trains at the rate it chose.
+        let auto = ["--optimizer", "adam", "--lr", "auto"];
+        same_bits_for_every_process_count("cpu", "10", &auto, &[2]);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, BenchArgs, Keep, TrainArgs};
+use crate::cli::{BackendChoice, BenchArgs, Keep, LrChoice, TrainArgs};
 use crate::data;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
 use crate::model::{Activation, Model};
+use crate::optim::range::{Found, RangeTest, DEFAULT_RANGE_TEST};
 use crate::optim::{LrSchedule, Optimizer};
 use crate::plot;
 use crate::train::Schedule;
@@ -113,7 +114,14 @@ impl RunOptions {
                 .shards
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
             batch_size: args.batch_size,
-            lr_schedule: args.schedule_settings().resolve(&optimizer, epochs)?,
+            // With --lr auto the rate is not known yet: the schedule's
+            // bounds are checked against it once the range test found it.
+            lr_schedule: match args.lr {
+                Some(LrChoice::Auto) => args
+                    .schedule_settings()
+                    .resolve(&optimizer.with_lr(f64::MAX), epochs)?,
+                _ => args.schedule_settings().resolve(&optimizer, epochs)?,
+            },
             keep: args.keep,
             val_patience: args.val_patience,
         })
@@ -138,9 +146,18 @@ impl RunOptions {
     }
 
     /// Checks the options no data are needed for; the stopping rule.
-    fn check(&self) -> Result<Schedule> {
+    /// With `lr_auto` the rate is still to be found: the schedule's bounds
+    /// on it are checked once it is.
+    fn check(&self, lr_auto: bool) -> Result<Schedule> {
         self.optimizer.check()?;
-        self.lr_schedule.check(&self.optimizer)?;
+        if lr_auto {
+            if matches!(self.optimizer, Optimizer::Lbfgs { .. }) {
+                bail!("--lr auto needs a first-order optimizer (gd, momentum, nesterov, adam or adamw): L-BFGS's line search chooses each step's length");
+            }
+            self.lr_schedule.check(&self.optimizer.with_lr(f64::MAX))?;
+        } else {
+            self.lr_schedule.check(&self.optimizer)?;
+        }
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             bail!("--tol must be 0 or more, not {}", self.tol);
         }
@@ -219,6 +236,7 @@ impl RunOptions {
 }
 
 /// The files a run writes at its end, each where it was asked for.
+#[derive(Clone)]
 pub struct Outputs {
     pub save: Option<PathBuf>,
     pub history: Option<PathBuf>,
@@ -227,6 +245,7 @@ pub struct Outputs {
 }
 
 /// `--checkpoint`: where, and every how many epochs.
+#[derive(Clone)]
 pub struct Checkpointing {
     pub path: PathBuf,
     pub every: usize,
@@ -234,6 +253,7 @@ pub struct Checkpointing {
 
 /// A `train` invocation, checked: the run (new or resumed) and how this
 /// invocation runs it.
+#[derive(Clone)]
 pub struct TrainConfig {
     /// What the run is; checkpoints record it.
     pub run: RunOptions,
@@ -256,6 +276,10 @@ pub struct TrainConfig {
     /// This process writes the files and prints the summary: process 0,
     /// or the only one.
     pub leader: bool,
+    /// `--lr auto`: the range test to choose the rate by, before the run.
+    pub lr_auto: Option<RangeTest>,
+    /// What that test found; `run.optimizer` then has its rate.
+    pub lr_found: Option<Found>,
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -296,7 +320,8 @@ impl TrainConfig {
             // A one-pass run continued over processes: sharded from here on.
             run.shards = Some(crate::dist::DEFAULT_SHARDS);
         }
-        let schedule = run.check()?;
+        let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
+        let schedule = run.check(lr_auto.is_some())?;
         check_distinct_files(args, &run)?;
         let target_loss = args.target_loss.map(check_target_loss).transpose()?;
         let max_time = match args.max_time {
@@ -340,6 +365,8 @@ impl TrainConfig {
             },
             quiet: args.quiet,
             leader: true,
+            lr_auto,
+            lr_found: None,
         };
         Ok((config, resumed))
     }

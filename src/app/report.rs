@@ -11,6 +11,7 @@ use super::config::{RunOptions, TrainConfig};
 use super::validation::Validation;
 use crate::io;
 use crate::model::Model;
+use crate::optim::range::Found;
 use crate::plot;
 use crate::train::{Outcome, StopReason};
 use crate::units;
@@ -54,6 +55,9 @@ pub struct Summary {
     /// With `--lr-schedule plateau`: the epochs from which the rate was
     /// cut (a resumed run's earlier ones included); empty otherwise.
     pub lr_cuts: Vec<u64>,
+    /// With `--lr auto`: what its range test found (the rate trained
+    /// with, `lr`, is a tenth of `lowest_lr`); null otherwise.
+    pub lr_range_test: Option<Found>,
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.
     pub kept: Option<KeptSummary>,
@@ -202,7 +206,8 @@ impl Milestones {
 }
 
 impl Summary {
-    fn new(run: &RunOptions, done: &Finished, model: Option<&Path>) -> Summary {
+    fn new(config: &TrainConfig, done: &Finished, model: Option<&Path>) -> Summary {
+        let run = &config.run;
         let out = &done.outcome;
         let stop = match out.reason {
             StopReason::MaxEpochs => "max_epochs",
@@ -243,6 +248,7 @@ impl Summary {
             final_val_r2: done.r2.1,
             kept: done.kept.clone(),
             lr_cuts: out.rate_cuts.clone(),
+            lr_range_test: config.lr_found,
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -322,7 +328,7 @@ pub(super) fn write_summary(
 ) -> Result<()> {
     if let Some(path) = &config.outputs.json {
         let save = config.outputs.save.as_deref().filter(|_| model_written);
-        let mut summary = Summary::new(&config.run, done, save);
+        let mut summary = Summary::new(config, done, save);
         summary.failed_outputs = failed.to_vec();
         let mut text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
         text.push('\n');
@@ -348,6 +354,19 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         units::count(model.layout.len(), "parameter")
     );
     outln!(text, "optimizer {}", config.run.describe_optimizer());
+    if let Some(f) = &config.lr_found {
+        outln!(
+            text,
+            "lr auto   {:.3e}: a tenth of {:.3e}, whose update left the lowest loss ({:.6e}, from {:.6e}) in a range test of {} on {} ({:.3} s)",
+            f.lr,
+            f.lowest_lr,
+            f.lowest_loss,
+            f.start_loss,
+            units::count(f.epochs, "epoch"),
+            units::count(f.rows, "row"),
+            f.wall_s
+        );
+    }
     match outcome.evaluations {
         Some(n) => outln!(
             text,

@@ -15,6 +15,7 @@ use super::config::{Resumed, RunOptions, TrainConfig};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
+use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, TrainArgs};
 use crate::cpu::{Fast, Reference};
@@ -26,6 +27,7 @@ use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::{Lbfgs, Objective};
+use crate::optim::range::{self, Found, RangeTest};
 use crate::optim::{Optimizer, Saved};
 use crate::train::{self, Backend, HeldOutRules, Hooks, Kept, Outcome, StopReason};
 use crate::units;
@@ -189,10 +191,34 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     } = start;
     data.note_variances();
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
+    let mut config = config;
+    if let Some(test) = config.lr_auto {
+        // On a backend of its own, from the run's initial parameters; with
+        // mini-batches, on the rows of a few of them.
+        let few = (config.run.batches())
+            .and_then(|b| data.first_batches(b.size, range::MINI_BATCHES, b.seed));
+        let rows = few.as_ref().unwrap_or(&data);
+        let open = |probe: &TrainConfig| match shards {
+            Some(s) => open_sharded(probe, &model, &sets, comm, s, device.clone(), None),
+            None => open_backend(probe, &model, rows, device.clone(), None, false),
+        };
+        let Some(found) = auto_rate(&config, test, comm, open)? else {
+            let (signal, status) = interrupting_signal(shards.is_some());
+            if config.leader {
+                eprintln!("interrupted ({signal}) during the --lr auto range test; nothing was trained or saved");
+            }
+            return Ok(ExitCode::from(status));
+        };
+        config.run.optimizer = config.run.optimizer.with_lr(found.lr);
+        config.lr_found = Some(Found {
+            rows: rows.train_rows,
+            ..found
+        });
+    }
     let opened = (|| {
         let backend = match shards {
             Some(s) => open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?,
-            None => open_backend(&config, &model, &data, device, optimizer.as_ref())?,
+            None => open_backend(&config, &model, &data, device, optimizer.as_ref(), true)?,
         };
         // `--keep best` keeps in the training loop, and so does `best-val`
         // where the backend measures the held-out loss every epoch (the
@@ -364,6 +390,32 @@ impl TrainingData {
             what,
             digest,
             train_rows,
+            offset: 0,
+            variances: (None, None),
+        })
+    }
+
+    /// `--lr auto` with mini-batches of `size` rows: the training rows of
+    /// the run's first `batches` batches (epoch 0's shuffle), so that each
+    /// epoch of the range test makes `batches` updates, as a few batches
+    /// of the run would, instead of a pass over every row; `None` where
+    /// those are all the rows.
+    fn first_batches(&self, size: usize, batches: usize, seed: u64) -> Option<TrainingData> {
+        let rows = self.train.as_ref()?;
+        let take = size.saturating_mul(batches);
+        if rows.rows <= take {
+            return None;
+        }
+        let order = MiniBatches { size, seed }.order(rows.rows, 0);
+        let mut first = rows.empty_like();
+        rows.gather_into(&order[..take], &mut first);
+        Some(TrainingData {
+            train: Some(first),
+            val: None,
+            columns: self.columns.clone(),
+            what: String::new(),
+            digest: None,
+            train_rows: take,
             offset: 0,
             variances: (None, None),
         })
@@ -674,7 +726,8 @@ fn standardization(
     }
 }
 
-/// Where a run trains, `auto` resolved.
+/// Where a run trains, `auto` resolved. A clone is the same GPU device.
+#[derive(Clone)]
 pub(super) enum Device {
     Cpu,
     Reference,
@@ -786,6 +839,7 @@ fn open_backend<'a>(
     data: &'a TrainingData,
     device: Device,
     state: Option<&Saved>,
+    hold_out: bool,
 ) -> Result<Box<dyn Backend + 'a>> {
     let (opt, kernels) = (config.run.optimizer, config.kernels);
     let schedule = config.run.lr_schedule;
@@ -839,7 +893,9 @@ fn open_backend<'a>(
             let mut g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
             // The held-out loss of every epoch, measured in the epochs'
             // submits (L-BFGS's epochs are its own; the host scores them).
-            if let (Some(val), false) = (&data.val, matches!(opt, Optimizer::Lbfgs { .. })) {
+            if let (Some(val), false, true) =
+                (&data.val, matches!(opt, Optimizer::Lbfgs { .. }), hold_out)
+            {
                 g.hold_out(model, val)?;
             }
             with_optimizer(g, model, opt)
@@ -1080,6 +1136,84 @@ struct Fitted<'a> {
     validation: Option<Validation<'a>>,
     milestones: Milestones,
     resumed_at: usize,
+}
+
+/// `--lr auto`'s rate, agreed by every process (`None`: a signal stopped
+/// the test): [`find_rate`], then the schedule's bounds on the rate (a
+/// floor below it).
+fn auto_rate<'a>(
+    config: &TrainConfig,
+    test: RangeTest,
+    comm: &dyn Comm,
+    open: impl FnOnce(&TrainConfig) -> Result<Box<dyn Backend + 'a>>,
+) -> Result<Option<Found>> {
+    let found = find_rate(config, test, open).and_then(|found| {
+        if let Some(f) = found {
+            let opt = config.run.optimizer.with_lr(f.lr);
+            let chose = || format!("--lr auto chose {:.3e}", f.lr);
+            config.run.lr_schedule.check(&opt).with_context(chose)?;
+        }
+        Ok(found)
+    });
+    // The processes' tests see the same summed losses, so they agree on
+    // everything but the time taken.
+    agree(comm, "the learning-rate range test", found, |f| {
+        format!("{:?}", f.map(|f| Found { wall_s: 0.0, ..f }))
+    })
+}
+
+/// `--lr auto`: runs `test` on a backend that `open` opens for it (with
+/// the test's growing rates), from the run's initial parameters, and
+/// returns what it found; `None` where a signal stopped it. It stops
+/// early once the loss has blown up ([`range::diverged_at`]).
+fn find_rate<'a>(
+    config: &TrainConfig,
+    test: RangeTest,
+    open: impl FnOnce(&TrainConfig) -> Result<Box<dyn Backend + 'a>>,
+) -> Result<Option<Found>> {
+    watch_signals()?;
+    let sharded = config.run.shards.is_some();
+    let mut probe = config.clone();
+    probe.run.optimizer = config.run.optimizer.with_lr(test.start);
+    probe.run.lr_schedule = test.schedule();
+    probe.quiet = true;
+    // --max-time bounds the run; the test's 100 epochs are not cut short.
+    probe.max_time = None;
+    super::notice(
+        config.quiet,
+        &format!(
+            "--lr auto: a range test of up to {} epochs, the rate growing from {:e} to {}",
+            test.epochs, test.start, test.end
+        ),
+    );
+    let mut backend = open(&probe)?;
+    let mut blown_up = |_: usize, losses: &[f64], _: &[f64], _: &mut dyn Backend| {
+        Ok(range::diverged_at(losses).is_some())
+    };
+    let hooks = Hooks {
+        interrupt: Some(if sharded {
+            &AGREED
+        } else {
+            INTERRUPTED.as_ref()
+        }),
+        after_batch: Some(&mut blown_up),
+        ..Hooks::default()
+    };
+    let schedule = train::Schedule {
+        max_epochs: test.epochs,
+        tol: 0.0,
+    };
+    let outcome = train::train_from(backend.as_mut(), &schedule, Vec::new(), hooks)?;
+    if outcome.reason == StopReason::Interrupted {
+        return Ok(None);
+    }
+    let found = test
+        .choose(&outcome.losses)
+        .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
+    Ok(Some(Found {
+        wall_s: outcome.elapsed.as_secs_f64(),
+        ..found
+    }))
 }
 
 /// Trains from `history` until the schedule or a hook stops it, with

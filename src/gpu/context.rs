@@ -179,6 +179,10 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
 /// any scope (from a submit, say) and the device's loss are per device:
 /// [`Context::check`] on any thread reports the first of them, whichever
 /// thread caused it.
+///
+/// A clone is the same device, queue and error state: trainers opened on
+/// clones share them.
+#[derive(Clone)]
 pub struct Context {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

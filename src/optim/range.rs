@@ -1,0 +1,213 @@
+//! The learning-rate range test behind `train --lr auto`: train from the
+//! run's initial parameters for a few epochs while the rate grows
+//! geometrically from tiny to huge, watch the training loss fall and then
+//! blow up, and take a tenth of the rate whose update left the lowest
+//! loss. The rule is the range test's usual one (a tenth of the minimum's
+//! rate); docs/optimizers.md has the measurements it was chosen by.
+
+use super::LrSchedule;
+
+/// The range of rates tried, and over how many epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RangeTest {
+    /// The first epoch's rate.
+    pub start: f64,
+    /// The last epoch's rate.
+    pub end: f64,
+    /// Epochs the test runs at most, each at its own rate.
+    pub epochs: usize,
+}
+
+/// The test `--lr auto` runs: 1e-6 to 10 over 100 epochs, about 7% more
+/// per epoch, which spans the useful rates of every first-order rule here.
+pub const DEFAULT_RANGE_TEST: RangeTest = RangeTest {
+    start: 1e-6,
+    end: 10.0,
+    epochs: 100,
+};
+
+/// With mini-batches, each epoch of the test makes this many updates: it
+/// trains on the rows of the run's first this many batches, not on every
+/// row, so it costs a few epochs of the run at most.
+pub const MINI_BATCHES: usize = 8;
+
+/// The test stops once a loss is this many times its lowest so far (or is
+/// not finite): the rate has passed where training works.
+pub const DIVERGED: f64 = 4.0;
+
+/// The rate chosen is the lowest loss's rate divided by this, to two
+/// significant digits.
+pub const BACK_OFF: f64 = 10.0;
+
+/// What a range test found.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Found {
+    /// The rate chosen: `lowest_lr / BACK_OFF` to two significant digits,
+    /// so that `--lr` with the number printed repeats the run.
+    pub lr: f64,
+    /// The rate of the update after which the loss was lowest.
+    pub lowest_lr: f64,
+    /// That lowest loss.
+    pub lowest_loss: f64,
+    /// The loss before the test's first update.
+    pub start_loss: f64,
+    /// Epochs the test ran before it stopped.
+    pub epochs: usize,
+    /// The training rows it ran on (0 until the caller says).
+    pub rows: usize,
+    /// Seconds the test took (0 until the caller times it).
+    pub wall_s: f64,
+}
+
+/// Why a range test chose no rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoRate {
+    /// The starting parameters' loss was not finite.
+    StartNotFinite,
+    /// No update lowered the loss below its start.
+    NeverFell { start_loss: f64 },
+}
+
+impl std::fmt::Display for NoRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoRate::StartNotFinite => {
+                f.write_str("the starting parameters' loss is not finite, so no rate can be judged")
+            }
+            NoRate::NeverFell { start_loss } => write!(
+                f,
+                "no rate lowered the loss below its start, {start_loss:.6e} (the parameters may already be at a minimum); give --lr"
+            ),
+        }
+    }
+}
+
+impl RangeTest {
+    /// The schedule of the test's epochs, from `start`: α_e =
+    /// start·γ^e with γ = (end/start)^(1/(epochs − 1)), so the last epoch
+    /// runs at `end`.
+    pub fn schedule(&self) -> LrSchedule {
+        let steps = self.epochs.saturating_sub(1).max(1) as f64;
+        LrSchedule::Exponential {
+            gamma: (self.end / self.start).powf(1.0 / steps),
+        }
+    }
+
+    /// The rate of epoch `epoch` of the test.
+    pub fn rate(&self, epoch: usize) -> f64 {
+        self.schedule().rate(self.start, epoch as u64, &[])
+    }
+
+    /// The rate to train with, from the test's losses: `losses[0]` before
+    /// the first update, `losses[e + 1]` after epoch e's (at [`Self::rate`]
+    /// of e). Only the losses before the first that diverged
+    /// ([`diverged_at`]) count.
+    pub fn choose(&self, losses: &[f64]) -> Result<Found, NoRate> {
+        let start_loss = *losses.first().ok_or(NoRate::StartNotFinite)?;
+        if !start_loss.is_finite() {
+            return Err(NoRate::StartNotFinite);
+        }
+        let counted = diverged_at(losses).unwrap_or(losses.len());
+        // The earliest of equal lows: the smaller rate.
+        let lowest = (1..counted).fold(None::<(usize, f64)>, |low, i| match low {
+            Some((_, l)) if l <= losses[i] => low,
+            _ => Some((i, losses[i])),
+        });
+        match lowest {
+            Some((i, loss)) if loss < start_loss => {
+                let lowest_lr = self.rate(i - 1);
+                Ok(Found {
+                    lr: two_digits(lowest_lr / BACK_OFF),
+                    lowest_lr,
+                    lowest_loss: loss,
+                    start_loss,
+                    epochs: losses.len() - 1,
+                    rows: 0,
+                    wall_s: 0.0,
+                })
+            }
+            _ => Err(NoRate::NeverFell { start_loss }),
+        }
+    }
+}
+
+/// `x` to two significant digits: the f64 nearest the number that
+/// `{:.1e}` prints.
+fn two_digits(x: f64) -> f64 {
+    format!("{x:.1e}").parse().unwrap_or(x)
+}
+
+/// The index of the first loss that is not finite or is [`DIVERGED`]
+/// times the lowest before it, if any: where a range test stops.
+pub fn diverged_at(losses: &[f64]) -> Option<usize> {
+    let mut lowest = f64::INFINITY;
+    for (i, &l) in losses.iter().enumerate() {
+        if !l.is_finite() || l > DIVERGED * lowest {
+            return Some(i);
+        }
+        lowest = lowest.min(l);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEST: RangeTest = RangeTest {
+        start: 1e-4,
+        end: 1.0,
+        epochs: 5,
+    };
+
+    #[test]
+    fn the_rates_grow_from_start_to_end() {
+        let rates: Vec<f64> = (0..5).map(|e| TEST.rate(e)).collect();
+        let want = [1e-4, 1e-3, 1e-2, 1e-1, 1.0];
+        for (r, w) in rates.iter().zip(want) {
+            assert!((r / w - 1.0).abs() < 1e-12, "{rates:?}");
+        }
+        let d = DEFAULT_RANGE_TEST;
+        assert!((d.rate(d.epochs - 1) / d.end - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_tenth_of_the_lowest_loss_rate_before_the_blow_up() {
+        // Lowest after epoch 2's update (rate 1e-2); the 0.05 after the
+        // blow-up (9 > 4 × 0.2) does not count.
+        let losses = [1.0, 0.9, 0.5, 0.2, 9.0, 0.05];
+        let found = TEST.choose(&losses).unwrap();
+        assert!((found.lowest_lr / 1e-2 - 1.0).abs() < 1e-12, "{found:?}");
+        assert_eq!(found.lr, 0.001, "{found:?}");
+        assert_eq!(two_digits(0.038535), 0.039);
+        assert_eq!(two_digits(2.96e-7), 3e-7);
+        assert_eq!((found.lowest_loss, found.start_loss), (0.2, 1.0));
+        assert_eq!(found.epochs, 5);
+        assert_eq!(diverged_at(&losses), Some(4));
+        // A NaN ends the counted losses as a blow-up does.
+        let nan = [1.0, 0.9, 0.5, f64::NAN, 0.01];
+        assert_eq!(TEST.choose(&nan).unwrap().lowest_loss, 0.5);
+        // Still falling at the last rate: a tenth of it.
+        let falling = [1.0, 0.8, 0.6, 0.4, 0.3, 0.2];
+        assert_eq!(TEST.choose(&falling).unwrap().lr, 0.1);
+        // Equal lows: the smaller rate.
+        let flat = [1.0, 0.5, 0.5, 0.7, 3.0];
+        assert!((TEST.choose(&flat).unwrap().lowest_lr / 1e-4 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_rate_where_the_loss_never_fell_or_cannot_be_judged() {
+        assert_eq!(
+            TEST.choose(&[0.5, 0.5, 0.7, 3.0]),
+            Err(NoRate::NeverFell { start_loss: 0.5 })
+        );
+        assert_eq!(
+            TEST.choose(&[0.5]),
+            Err(NoRate::NeverFell { start_loss: 0.5 })
+        );
+        assert_eq!(TEST.choose(&[f64::NAN, 0.1]), Err(NoRate::StartNotFinite));
+        assert_eq!(TEST.choose(&[]), Err(NoRate::StartNotFinite));
+        let e = NoRate::NeverFell { start_loss: 0.5 }.to_string();
+        assert!(e.contains("give --lr"), "{e}");
+    }
+}
