@@ -953,6 +953,16 @@ fn target_loss_stops_the_run_and_milestones_match_the_history() {
 /// parameters on the training rows (and the held-out ones with a split),
 /// `predict` for its predictions; null where the process does not hold the
 /// rows (the GPU's own synthetic rows).
+/// Adam on a small tanh network, the CSV tests' usual run.
+const SMALL_ADAM: &[&str] = &[
+    "--hidden",
+    "8",
+    "--activation",
+    "tanh",
+    "--optimizer",
+    "adam",
+];
+
 #[test]
 fn r_squared_is_reported_by_train_and_predict() {
     let dir = tempfile::tempdir().unwrap();
@@ -967,16 +977,7 @@ fn r_squared_is_reported_by_train_and_predict() {
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let variance = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
     let json = || read_json(&j);
-    let more = [
-        "--hidden",
-        "8",
-        "--activation",
-        "tanh",
-        "--optimizer",
-        "adam",
-        "--lr",
-        "0.05",
-    ];
+    let more = [SMALL_ADAM, &["--lr", "0.05"]].concat();
     let mut args = train_data(&csv, "cpu", &more);
     args.extend_from_slice(&["--epochs", "100", "--json", &j, "--save", &model]);
     let out = run_ok(&args);
@@ -1048,16 +1049,8 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     let [csv, j, auto_model, hand_model, h] =
         paths(&dir, ["d.csv", "s.json", "a.st", "b.st", "h.csv"]);
     gen_csv(&csv, "300", "3", "4");
-    let more = [
-        "--hidden",
-        "8",
-        "--activation",
-        "tanh",
-        "--optimizer",
-        "adam",
-    ];
     let train = |backend: &str, lr: &str, extra: &[&str]| {
-        let mut args = train_data(&csv, backend, &more);
+        let mut args = train_data(&csv, backend, SMALL_ADAM);
         args.extend_from_slice(&["--lr", lr, "--json", &j]);
         args.extend_from_slice(extra);
         let out = run_ok(&args);

@@ -3,7 +3,7 @@
 //! geometrically from tiny to huge, watch the training loss fall and then
 //! blow up, and take a tenth of the rate whose update left the lowest
 //! loss. The rule is the range test's usual one (a tenth of the minimum's
-//! rate); docs/optimizers.md has the measurements it was chosen by.
+//! rate); docs/optimizers.md has its measurements.
 
 use super::LrSchedule;
 
@@ -18,7 +18,7 @@ pub struct RangeTest {
     pub epochs: usize,
 }
 
-/// The test `--lr auto` runs: 1e-6 to 10 over 100 epochs, about 7% more
+/// The test `--lr auto` runs: 1e-6 to 10 over 100 epochs, about 18% more
 /// per epoch, which spans the useful rates of every first-order rule here.
 pub const DEFAULT_RANGE_TEST: RangeTest = RangeTest {
     start: 1e-6,
