@@ -92,9 +92,14 @@ pub(super) fn check(
         Device::Gpu(ctx) => {
             // Every buffer within the adapter's limits, or the one that is not.
             let plan = GpuTrainer::plan_for(ctx, layout, train, config.kernels)?;
-            // A software adapter's device memory is the host's.
+            // A software adapter's device memory is the host's; held-out
+            // rows measured on the device take buffers of their own.
+            let held = match (val, opt) {
+                (0, _) | (_, Optimizer::Lbfgs { .. }) => 0,
+                _ => GpuTrainer::held_out_bytes(ctx, layout, val, &plan)?,
+            };
             let on_host = if gpu::context::is_software(&ctx.info) {
-                plan.device_bytes(layout, train)
+                plan.device_bytes(layout, train) + held
             } else {
                 0
             };

@@ -16,7 +16,7 @@ use crate::gpu::epoch::{self, Rows, Step, Targets};
 use crate::gpu::kernels::Kernels;
 use crate::gpu::plan::{Plan, MAX_BATCH};
 use crate::gpu::trainer::Source;
-use crate::model::Model;
+use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 
 /// The held-out rows' evaluate pass and where it writes.
@@ -58,10 +58,7 @@ impl HeldOut {
         }
         let Shared { ctx, plan, .. } = trainer;
         let p = model.layout.len();
-        let held = Plan {
-            mixed: plan.mixed,
-            ..Plan::new(&model.layout, rows.rows, ctx.max_binding(), plan.family)?
-        };
+        let held = plan_for(ctx, &model.layout, rows.rows, plan)?;
         let partials = buffers::storage(ctx, "held_out_partials", held.groups * (p + 1))?;
         let history = buffers::storage(ctx, "held_out_history", MAX_BATCH)?;
         let counter = buffers::storage(ctx, "held_out_counter", 1)?;
@@ -123,4 +120,14 @@ impl HeldOut {
                 .map(|&l| l as f64),
         );
     }
+}
+
+/// How `rows` held-out rows of `layout` are cut, beside a trainer cut by
+/// `plan`: the same kernel family and precision, chunks of their own.
+/// [`Plan::row_bytes`] is what their buffers take.
+pub fn plan_for(ctx: &Context, layout: &Layout, rows: usize, plan: &Plan) -> Result<Plan> {
+    Ok(Plan {
+        mixed: plan.mixed,
+        ..Plan::new(layout, rows, ctx.max_binding(), plan.family)?
+    })
 }

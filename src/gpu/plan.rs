@@ -287,8 +287,24 @@ impl Plan {
         })
     }
 
+    /// The rows the plan cuts: the sum of its chunks.
+    pub fn rows(&self) -> usize {
+        self.chunks.iter().map(|&(_, n)| n).sum()
+    }
+
     /// Bytes of device memory the trainer allocates for `rows` rows.
     pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
+        let p = layout.len();
+        // θ, its snapshots and the gradient, and the loss history.
+        let fixed = (2 + crate::train::SNAPSHOT_SLOTS) * (p + 1) + 2 * MAX_BATCH.max(p);
+        4 * fixed as u64 + self.row_bytes(layout, rows)
+    }
+
+    /// Bytes of the buffers that grow with the rows: the rows themselves,
+    /// a chunk's per-row values, the partials, and under mixed precision
+    /// their f16 copies. Held-out rows measured on the device take these
+    /// again, under a plan of their own ([`crate::gpu::GpuTrainer::hold_out`]).
+    pub fn row_bytes(&self, layout: &Layout, rows: usize) -> u64 {
         let p = layout.len();
         let per_row = match self.family {
             KernelFamily::Fused(_) => 0,
@@ -307,12 +323,7 @@ impl Plan {
         };
         // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
         let partials = 2 * self.groups * (p + 1);
-        // θ, its snapshots and the gradient.
-        let floats = rows * (layout.features() + 1)
-            + (2 + crate::train::SNAPSHOT_SLOTS) * (p + 1)
-            + partials
-            + 2 * MAX_BATCH.max(p)
-            + self.chunk_rows * per_row;
+        let floats = rows * (layout.features() + 1) + partials + self.chunk_rows * per_row;
         // Mixed: f16 copies of X, W₁ and Δ₁, padded to the mixed tile.
         let halves = match (self.mixed, layout.hidden().first()) {
             (true, Some(&h)) => {
@@ -406,6 +417,25 @@ mod tests {
         let huge = Layout::new(4096, &[4096]).unwrap();
         let one = Plan::new(&huge, 1000, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!(one.groups, 1);
+    }
+
+    #[test]
+    fn device_bytes_are_fixed_buffers_and_the_rows_buffers() {
+        let layout = Layout::new(16, &[64]).unwrap();
+        for family in [KernelFamily::Layered, KernelFamily::Wide] {
+            let plan = |rows| Plan::new(&layout, rows, 128 << 20, family).unwrap();
+            let (small, large) = (plan(1_000), plan(100_000));
+            assert_eq!((small.rows(), large.rows()), (1_000, 100_000));
+            let fixed =
+                |p: &Plan| p.device_bytes(&layout, p.rows()) - p.row_bytes(&layout, p.rows());
+            assert_eq!(fixed(&small), fixed(&large), "{family:?}");
+            // θ, three snapshots and the gradient at least.
+            assert!(fixed(&small) >= 5 * 4 * layout.len() as u64);
+            for p in [&small, &large] {
+                let data = 4 * p.rows() as u64 * 17;
+                assert!(p.row_bytes(&layout, p.rows()) > data, "{family:?}");
+            }
+        }
     }
 
     #[test]

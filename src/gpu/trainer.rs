@@ -218,6 +218,12 @@ impl GpuTrainer {
         })
     }
 
+    /// Bytes of device memory that [`GpuTrainer::hold_out`] of `rows` rows
+    /// adds to a trainer cut by `plan` (beside [`Plan::device_bytes`]).
+    pub fn held_out_bytes(ctx: &Context, layout: &Layout, rows: usize, plan: &Plan) -> Result<u64> {
+        Ok(held_out::plan_for(ctx, layout, rows, plan)?.row_bytes(layout, rows))
+    }
+
     /// Allocates the buffers and records the passes that `plan` calls for.
     fn build(
         ctx: Arc<Context>,
@@ -345,7 +351,17 @@ impl GpuTrainer {
             corrections: &self.corrections,
             grad: &self.grad,
         };
-        let held = HeldOut::new(trainer, model, rows)?;
+        let layout = &model.layout;
+        let need = held_out::plan_for(&self.ctx, layout, rows.rows, &self.plan)
+            .map(|held| held.row_bytes(layout, rows.rows))
+            .map(|more| more + self.plan.device_bytes(layout, self.plan.rows()));
+        let held = HeldOut::new(trainer, model, rows).map_err(|e| match e {
+            Error::OutOfMemory { label, .. } => Error::OutOfMemory {
+                label,
+                need: need.ok(),
+            },
+            e => e,
+        })?;
         // The training losses, then the held-out ones, in one readback.
         let len = staging_len(&self.opt, self.params_len, 2);
         self.staging = Staging::new(&self.ctx, "staging", len)?;
