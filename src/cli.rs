@@ -447,6 +447,12 @@ pub struct PredictArgs {
     /// Write the predictions here, one column <target>_pred [default: standard output].
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
+
+    /// Write the rows' count and, where the file has the target column,
+    /// the MSE, RMSE, MAE and R² here as JSON (schema in the README)
+    /// [default: not written].
+    #[arg(long, value_name = "FILE.json")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -85,10 +85,24 @@ fn predict_matches_columns_by_name() {
     let (ok, with_target, err) = shadertrain(&["predict", "--model", &model, "--data", &a]);
     assert!(ok, "{err}");
     assert!(err.contains("mse"), "{err}");
-    let (ok, without, err) = shadertrain(&["predict", "--model", &model, "--data", &b]);
+    let j = path(&dir, "p.json");
+    let (ok, without, err) =
+        shadertrain(&["predict", "--model", &model, "--data", &b, "--json", &j]);
     assert!(ok, "{err}");
     assert!(!err.contains("mse"), "{err}");
     assert_eq!(with_target, without);
+    // Without the target column the scores are null.
+    let scores = read_json(&j);
+    assert_eq!(scores["rows"], 3, "{scores}");
+    for k in ["mse", "rmse", "mae", "r2"] {
+        assert!(scores[k].is_null(), "{k}: {scores}");
+    }
+    // --json and --out must differ.
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &model, "--data", &a, "--json", &j, "--out", &j,
+    ]);
+    assert!(!ok);
+    assert!(err.contains("are the same file"), "{err}");
     let missing = path(&dir, "missing.csv");
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &missing]);
     assert!(!ok);
@@ -994,6 +1008,39 @@ fn r_squared_is_reported_by_train_and_predict() {
     assert!(
         err.contains(&format!(" over 300 rows, r² {r2:.4}\n")),
         "{err}"
+    );
+    // --json: the same scores, and the MAE, against the predictions read
+    // back (f32 in the CSV, hence the tolerance).
+    let [preds, pj] = paths(&dir, ["p.csv", "p.json"]);
+    let predict = [
+        "predict", "--model", &model, "--data", &csv, "--out", &preds,
+    ];
+    run_ok(&[&predict[..], &["--json", &pj]].concat());
+    let scores = read_json(&pj);
+    let yhat: Vec<f64> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.parse::<f64>().unwrap())
+        .collect();
+    let n = y.len() as f64;
+    let mse = yhat
+        .iter()
+        .zip(&y)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / n;
+    let mae = yhat.iter().zip(&y).map(|(p, t)| (p - t).abs()).sum::<f64>() / n;
+    let score = |k: &str| scores[k].as_f64().unwrap();
+    for (k, want) in [("mse", mse), ("rmse", mse.sqrt()), ("mae", mae), ("r2", r2)] {
+        assert!(
+            (score(k) - want).abs() < 1e-6 * want.abs().max(1.0),
+            "{k}: {scores}"
+        );
+    }
+    assert_eq!(
+        (scores["rows"].as_u64(), scores["target"].as_str()),
+        (Some(300), Some("y"))
     );
     // A split: R² of the held-out rows too.
     args.extend_from_slice(&["--validation-split", "0.2"]);

@@ -1,6 +1,7 @@
 //! `predict`: a saved model's predictions for a CSV file's rows.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -9,15 +10,36 @@ use crate::cpu;
 use crate::data::{r_squared, target_variance, Table};
 use crate::{io, memory, units};
 
+/// The `predict --json` record; its schema is in the README.
+#[derive(Debug, serde::Serialize)]
+struct Scores {
+    model: PathBuf,
+    data: PathBuf,
+    rows: usize,
+    target: String,
+    /// The errors of the predictions against the target column, in the
+    /// target's units; null where the file has no target column.
+    mse: Option<f64>,
+    rmse: Option<f64>,
+    mae: Option<f64>,
+    /// 1 − MSE / the target's variance over these rows; null without a
+    /// target column or for a constant target.
+    r2: Option<f64>,
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
-    if let Some(out) = &args.out {
-        io::check_output_path(out)?;
-        let inputs = [
-            ("--model", args.model.as_path()),
-            ("--data", args.data.as_path()),
-        ];
-        io::check_distinct(&[("--out", out)], &inputs, &[])?;
+    let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
+        .into_iter()
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+        .collect();
+    for (_, path) in &outputs {
+        io::check_output_path(path)?;
     }
+    let inputs = [
+        ("--model", args.model.as_path()),
+        ("--data", args.data.as_path()),
+    ];
+    io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
     let table = Table::read(&args.data)?;
     let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
@@ -46,9 +68,27 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
         None => super::emit(&text)?,
     }
+    let mut scores = Scores {
+        model: args.model.clone(),
+        data: args.data.clone(),
+        rows: data.rows,
+        target: model.target_name.clone(),
+        mse: None,
+        rmse: None,
+        mae: None,
+        r2: None,
+    };
     if has_target {
         let mse = cpu::reference::mse(&yhat, &data.y);
-        let r2 = match r_squared(mse, target_variance(&data.y)) {
+        let mae = yhat
+            .iter()
+            .zip(&data.y)
+            .map(|(p, &t)| (p - t as f64).abs())
+            .sum::<f64>()
+            / data.rows as f64;
+        scores.r2 = r_squared(mse, target_variance(&data.y));
+        (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
+        let r2 = match scores.r2 {
             Some(r2) => format!("r² {r2:.4}"),
             None => "r² undefined (the target is constant)".into(),
         };
@@ -62,6 +102,11 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         } else {
             eprintln!("{line}");
         }
+    }
+    if let Some(path) = &args.json {
+        let mut text = serde_json::to_string_pretty(&scores).expect("the scores serialise");
+        text.push('\n');
+        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
     }
     Ok(())
 }
