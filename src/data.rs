@@ -354,6 +354,139 @@ impl DataDigest {
     }
 }
 
+/// The least a piece of a CSV file's rows parsed on a thread of its own
+/// takes ([`Table::parse_in`]): below it a thread costs more than it saves.
+pub const PIECE_BYTES: usize = 1 << 20;
+
+/// The reader every piece of a CSV file is parsed with: no header (the
+/// header is read first, as a record), rows of any length (checked against
+/// the header with their line), whitespace around cells trimmed.
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes)
+}
+
+/// A blank line, which csv yields as one empty field.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record[0].is_empty()
+}
+
+/// `bytes` cut into at most `pieces` pieces, each ending after a `\n` (or
+/// at the end), with the number of line ends before each.
+fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<(&[u8], u64)> {
+    let mut out = Vec::with_capacity(pieces);
+    let (mut start, mut lines) = (0, 0u64);
+    for k in 1..=pieces {
+        let aim = (bytes.len() * k / pieces).max(start);
+        let end = match bytes[aim..].iter().position(|&b| b == b'\n') {
+            Some(i) if k < pieces => aim + i + 1,
+            _ => bytes.len(),
+        };
+        if end > start {
+            out.push((&bytes[start..end], lines));
+            lines += line_ends(bytes, start..end);
+        }
+        start = end;
+    }
+    out
+}
+
+/// The line ends in `range` of `bytes`: `\r\n`, `\n`, or a `\r` alone
+/// (not followed by `\n` in `bytes`), as the csv reader takes them.
+fn line_ends(bytes: &[u8], range: std::ops::Range<usize>) -> u64 {
+    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    range.filter(|&i| bytes[i] == b'\n' || lone_cr(i)).count() as u64
+}
+
+/// The line of each record of a piece, counted from the piece's first
+/// line. The csv reader's own count lags by one line after a `\r\n`:
+/// it takes a record's position before it reads the `\n` of the line end
+/// before it.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Bytes counted so far, and the line they end on.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8], first_line: u64) -> Lines<'a> {
+        Lines {
+            bytes,
+            at: 0,
+            line: first_line,
+        }
+    }
+
+    /// The line of the record the reader placed at `byte` (records in
+    /// order): that of its first byte after any line ends.
+    fn of(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(p) = position else { return 0 };
+        let mut start = (p.byte() as usize).clamp(self.at, self.bytes.len());
+        while matches!(self.bytes.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        self.line += line_ends(self.bytes, self.at..start);
+        self.at = start;
+        self.line
+    }
+}
+
+/// How a piece of a CSV file's rows is read: each row has `columns`
+/// cells, every one a number.
+struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
+    columns: usize,
+    header_line: u64,
+    err: &'a E,
+}
+
+impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
+    /// The cells (row-major) and the row count of `bytes`, whose first
+    /// line is the file's line `first_line`; or the first error in it.
+    fn parse(&self, bytes: &[u8], first_line: u64) -> Result<(Vec<f32>, usize)> {
+        let err = self.err;
+        let mut lines = Lines::new(bytes, first_line);
+        let mut reader = csv_reader(bytes);
+        let mut record = csv::ByteRecord::new();
+        let mut cells = Vec::new();
+        let mut rows = 0usize;
+        loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let line = lines.of(e.position());
+                    return Err(err(line, 0, format!("unreadable CSV: {e}")));
+                }
+            }
+            if is_blank(&record) {
+                continue;
+            }
+            let line = lines.of(record.position());
+            if record.len() != self.columns {
+                return Err(err(
+                    line,
+                    record.len().min(self.columns) + 1,
+                    format!(
+                        "this row has {}; expected {} as in the header (line {})",
+                        crate::units::count(record.len(), "cell"),
+                        self.columns,
+                        self.header_line
+                    ),
+                ));
+            }
+            for (j, raw) in record.iter().enumerate() {
+                cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, m))?);
+            }
+            rows += 1;
+        }
+        Ok((cells, rows))
+    }
+}
+
 /// A numeric CSV file: its header and its cells, row-major.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -373,8 +506,21 @@ impl Table {
         Table::parse(path, &bytes)
     }
 
-    /// Parses CSV bytes; `path` only names the source in errors.
+    /// Parses CSV bytes; `path` only names the source in errors. The rows
+    /// are parsed on every core, in pieces cut at line ends
+    /// ([`Table::parse_in`]).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Table> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Table::parse_in(path, bytes, cores, PIECE_BYTES)
+    }
+
+    /// [`Table::parse`] with the rows cut into at most `pieces` pieces of
+    /// at least `min_bytes` each, at line ends, parsed on threads of their
+    /// own. A file with a quote anywhere after its header is parsed in one
+    /// piece, since a quoted cell may hold a line end. The result, and the
+    /// error (the first in the file) with its line and column, do not
+    /// depend on the pieces.
+    pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
         let err = |line: u64, column: usize, message: String| Error::Csv {
             path: path.to_path_buf(),
             line,
@@ -382,80 +528,93 @@ impl Table {
             message,
         };
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(err(
+        let empty = || {
+            err(
                 1,
                 0,
                 "the file is empty; expected a header row naming the columns".into(),
-            ));
+            )
+        };
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(empty());
         }
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(bytes);
-        let mut records = reader.byte_records();
-        let mut header = Vec::new();
+        // The header: the first record that is not a blank line.
+        let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
-        let mut cells = Vec::new();
-        let mut rows = 0usize;
-        let mut header_line = 1;
-        loop {
-            let next = match records.next() {
-                None => break,
-                Some(Ok(r)) => r,
-                Some(Err(e)) => {
+        let header_line = loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) if is_blank(&record) => continue,
+                Ok(true) => break Lines::new(bytes, 1).of(record.position()),
+                Ok(false) => return Err(empty()),
+                Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
                     return Err(err(line, 0, format!("unreadable CSV: {e}")));
                 }
-            };
-            let line = next.position().map_or(0, |p| p.line());
-            if next.len() == 1 && next[0].is_empty() {
-                // A blank line: csv yields it as one empty field.
-                continue;
             }
-            if header.is_empty() {
-                header_line = line;
-                for (j, raw) in next.iter().enumerate() {
-                    let name = std::str::from_utf8(raw).map_err(|_| {
-                        err(line, j + 1, "the column name is not valid UTF-8".into())
-                    })?;
-                    if name.is_empty() {
-                        return Err(err(line, j + 1, "the column name is empty".into()));
-                    }
-                    if let Some(first) = header.iter().position(|h: &String| h == name) {
-                        return Err(err(
-                            line,
-                            j + 1,
-                            format!(
-                                "duplicate column name '{name}' (also column {}); names must be unique",
-                                first + 1
-                            ),
-                        ));
-                    }
-                    header.push(name.to_string());
-                }
-                continue;
+        };
+        let mut header: Vec<String> = Vec::with_capacity(record.len());
+        for (j, raw) in record.iter().enumerate() {
+            let name = std::str::from_utf8(raw).map_err(|_| {
+                err(
+                    header_line,
+                    j + 1,
+                    "the column name is not valid UTF-8".into(),
+                )
+            })?;
+            if name.is_empty() {
+                return Err(err(header_line, j + 1, "the column name is empty".into()));
             }
-            record.clone_from(&next);
-            if record.len() != header.len() {
+            if let Some(first) = header.iter().position(|h| h == name) {
                 return Err(err(
-                    line,
-                    record.len().min(header.len()) + 1,
+                    header_line,
+                    j + 1,
                     format!(
-                        "this row has {}; expected {} as in the header (line {header_line})",
-                        crate::units::count(record.len(), "cell"),
-                        header.len()
+                        "duplicate column name '{name}' (also column {}); names must be unique",
+                        first + 1
                     ),
                 ));
             }
-            for (j, raw) in record.iter().enumerate() {
-                let v = parse_cell(raw).map_err(|m| err(line, j + 1, m))?;
-                cells.push(v);
-            }
-            rows += 1;
+            header.push(name.to_string());
         }
-        if rows == 0 {
+        // The rows, from the end of the header, in pieces.
+        let at = reader.position().byte() as usize;
+        let body = &bytes[at..];
+        let body_line = 1 + line_ends(bytes, 0..at);
+        let rows = Rows {
+            columns: header.len(),
+            header_line,
+            err: &err,
+        };
+        let pieces = match body.contains(&b'"') {
+            true => 1,
+            false => pieces.min(body.len() / min_bytes.max(1)).max(1),
+        };
+        let parsed: Vec<Result<(Vec<f32>, usize)>> = match pieces {
+            1 => vec![rows.parse(body, body_line)],
+            _ => std::thread::scope(|scope| {
+                let rows = &rows;
+                let threads: Vec<_> = cut_at_line_ends(body, pieces)
+                    .into_iter()
+                    .map(|(piece, first_line)| {
+                        scope.spawn(move || rows.parse(piece, body_line + first_line))
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("a CSV piece's thread panicked"))
+                    .collect()
+            }),
+        };
+        // The first error in the file, or the pieces' cells in order.
+        let parsed = parsed.into_iter().collect::<Result<Vec<_>>>()?;
+        let count = parsed.iter().map(|(_, rows)| rows).sum::<usize>();
+        let mut pieces = parsed.into_iter().map(|(cells, _)| cells);
+        let mut cells = pieces.next().unwrap_or_default();
+        cells.reserve_exact(count * header.len() - cells.len());
+        for piece in pieces {
+            cells.extend_from_slice(&piece);
+        }
+        if count == 0 {
             return Err(err(
                 header_line + 1,
                 0,
@@ -467,7 +626,7 @@ impl Table {
             path: path.to_path_buf(),
             header,
             cells,
-            rows,
+            rows: count,
         })
     }
 
@@ -763,6 +922,78 @@ mod tests {
         s.unstandardize_target(&mut back);
         assert_eq!(back, [10.0, 11.0]);
         assert!(s.check(3).is_err());
+    }
+
+    /// The cells and rows, or the error's line, column and message.
+    type Parsed = std::result::Result<(Vec<String>, Vec<u32>, usize), (u64, usize, String)>;
+
+    fn parsed_in(text: &str, pieces: usize) -> Parsed {
+        match Table::parse_in(Path::new("t.csv"), text.as_bytes(), pieces, 1) {
+            Ok(t) => Ok((
+                t.header,
+                t.cells.iter().map(|v| v.to_bits()).collect(),
+                t.rows,
+            )),
+            Err(Error::Csv {
+                line,
+                column,
+                message,
+                ..
+            }) => Err((line, column, message)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn pieces_parse_as_the_whole_file_does() {
+        // 120 rows after a blank line and the header, with blank lines,
+        // CRLF ends and spaces among them.
+        let mut rows = String::from("\u{FEFF}\n a , b ,y\r\n");
+        for i in 0..120 {
+            rows.push_str(&format!("{i}, {}.5 ,{}\r\n", i * 2, i % 7));
+            if i % 17 == 0 {
+                rows.push_str("\n  \n");
+            }
+        }
+        let bad_cell = rows.replace("50, 100.5 ,1", "50, x ,1");
+        let short_row = rows.replace("99, 198.5 ,1\r\n", "99, 198.5\r\n");
+        let no_end = rows.trim_end().to_string();
+        let header_only = "a,b,y\n\n\n".to_string();
+        for text in [&rows, &bad_cell, &short_row, &no_end, &header_only] {
+            let whole = parsed_in(text, 1);
+            for pieces in [2, 3, 7, 50, 1000] {
+                assert_eq!(parsed_in(text, pieces), whole, "{pieces} pieces");
+            }
+        }
+        let Ok((header, cells, n)) = parsed_in(&rows, 1) else {
+            panic!("refused")
+        };
+        assert_eq!((header.len(), n, cells.len()), (3, 120, 360));
+        assert_eq!(f32::from_bits(cells[3 * 119 + 1]), 238.5);
+        // The errors' lines are the file's: 2 lines before the first row,
+        // and two blank lines after rows 0, 17, 34.
+        let line_of = |row: u64| 3 + row + 2 * (row.div_ceil(17));
+        assert_eq!(parsed_in(&bad_cell, 7).unwrap_err().0, line_of(50));
+        let (line, column, message) = parsed_in(&short_row, 7).unwrap_err();
+        assert_eq!((line, column), (line_of(99), 3));
+        assert!(
+            message.contains("expected 3 as in the header (line 2)"),
+            "{message}"
+        );
+        assert_eq!(parsed_in(&header_only, 5).unwrap_err().0, 2);
+        // CRLF and lone CR line ends count one line each (the csv reader's
+        // own count put a CRLF file's errors a line early).
+        for text in [
+            "a,y\r\n1,2\r\nx,4\r\n",
+            "a,y\r1,2\rx,4\r",
+            "a,y\n1,2\r\n\rx,4",
+        ] {
+            let want = if text.contains("\r\n\r") { 4 } else { 3 };
+            assert_eq!(parsed_in(text, 1).unwrap_err().0, want, "{text:?}");
+        }
+        // Quotes: one piece, whatever is asked, and a quoted line end.
+        let quoted = "a,y\n\"1\n\",2\n3,4\n";
+        assert_eq!(parsed_in(quoted, 4), parsed_in(quoted, 1));
     }
 
     #[test]
