@@ -125,6 +125,16 @@ fn out_of_range_cell() {
 }
 
 #[test]
+fn crlf_errors_name_their_own_line() {
+    check(
+        "crlf",
+        b"a,b,y\r\n1,2,3\r\n\r\n1,x,3\r\n",
+        &[],
+        ":4:2: 'x' is not a number",
+    );
+}
+
+#[test]
 fn whitespace_bom_crlf_and_no_final_newline_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ok.csv");
