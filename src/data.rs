@@ -375,10 +375,10 @@ fn is_blank(record: &csv::ByteRecord) -> bool {
 }
 
 /// `bytes` cut into at most `pieces` pieces, each ending after a `\n` (or
-/// at the end), with the number of line ends before each.
-fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<(&[u8], u64)> {
+/// at the end).
+fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<&[u8]> {
     let mut out = Vec::with_capacity(pieces);
-    let (mut start, mut lines) = (0, 0u64);
+    let mut start = 0;
     for k in 1..=pieces {
         let aim = (bytes.len() * k / pieces).max(start);
         let end = match bytes[aim..].iter().position(|&b| b == b'\n') {
@@ -386,8 +386,7 @@ fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<(&[u8], u64)> {
             _ => bytes.len(),
         };
         if end > start {
-            out.push((&bytes[start..end], lines));
-            lines += line_ends(bytes, start..end);
+            out.push(&bytes[start..end]);
         }
         start = end;
     }
@@ -397,8 +396,21 @@ fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<(&[u8], u64)> {
 /// The line ends in `range` of `bytes`: `\r\n`, `\n`, or a `\r` alone
 /// (not followed by `\n` in `bytes`), as the csv reader takes them.
 fn line_ends(bytes: &[u8], range: std::ops::Range<usize>) -> u64 {
-    let lone_cr = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
-    range.filter(|&i| bytes[i] == b'\n' || lone_cr(i)).count() as u64
+    let start = range.start;
+    let part = &bytes[range];
+    // Counts of one byte value vectorise; the pairs are looked for only
+    // where there are carriage returns.
+    let count = |b: u8| part.iter().filter(|&&c| c == b).count() as u64;
+    let (lf, cr) = (count(b'\n'), count(b'\r'));
+    if cr == 0 {
+        return lf;
+    }
+    let crlf = part
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\r' && bytes.get(start + i + 1) == Some(&b'\n'))
+        .count() as u64;
+    lf + cr - crlf
 }
 
 /// The line of each record of a piece, counted from the piece's first
@@ -435,6 +447,10 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// A piece of a CSV file's rows, parsed: its cells (row-major) and row
+/// count, or its first error.
+type Parsed = Result<(Vec<f32>, usize)>;
+
 /// How a piece of a CSV file's rows is read: each row has `columns`
 /// cells, every one a number.
 struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
@@ -444,11 +460,11 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
 }
 
 impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
-    /// The cells (row-major) and the row count of `bytes`, whose first
-    /// line is the file's line `first_line`; or the first error in it.
-    fn parse(&self, bytes: &[u8], first_line: u64) -> Result<(Vec<f32>, usize)> {
+    /// The cells (row-major) and the row count of `bytes`; or the first
+    /// error in it, its line counted from the first line of `bytes`.
+    fn parse(&self, bytes: &[u8]) -> Parsed {
         let err = self.err;
-        let mut lines = Lines::new(bytes, first_line);
+        let mut lines = Lines::new(bytes, 1);
         let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
         let mut cells = Vec::new();
@@ -589,14 +605,16 @@ impl Table {
             true => 1,
             false => pieces.min(body.len() / min_bytes.max(1)).max(1),
         };
-        let parsed: Vec<Result<(Vec<f32>, usize)>> = match pieces {
-            1 => vec![rows.parse(body, body_line)],
+        // Each piece counts its lines from 1 and its line ends; its errors'
+        // lines then move down by the lines of the pieces before it.
+        let parsed: Vec<(Parsed, u64)> = match pieces {
+            1 => vec![(rows.parse(body), 0)],
             _ => std::thread::scope(|scope| {
                 let rows = &rows;
                 let threads: Vec<_> = cut_at_line_ends(body, pieces)
                     .into_iter()
-                    .map(|(piece, first_line)| {
-                        scope.spawn(move || rows.parse(piece, body_line + first_line))
+                    .map(|piece| {
+                        scope.spawn(move || (rows.parse(piece), line_ends(piece, 0..piece.len())))
                     })
                     .collect();
                 threads
@@ -606,7 +624,28 @@ impl Table {
             }),
         };
         // The first error in the file, or the pieces' cells in order.
-        let parsed = parsed.into_iter().collect::<Result<Vec<_>>>()?;
+        let mut before = body_line - 1;
+        let parsed = parsed
+            .into_iter()
+            .map(|(piece, lines)| {
+                let at = before;
+                before += lines;
+                piece.map_err(|e| match e {
+                    Error::Csv {
+                        path,
+                        line,
+                        column,
+                        message,
+                    } if line > 0 => Error::Csv {
+                        path,
+                        line: line + at,
+                        column,
+                        message,
+                    },
+                    e => e,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let count = parsed.iter().map(|(_, rows)| rows).sum::<usize>();
         let mut pieces = parsed.into_iter().map(|(cells, _)| cells);
         let mut cells = pieces.next().unwrap_or_default();
