@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    assert_close, assert_refused, bits64, gen_csv, have_gpu, path, paths, read_json, run_ok,
-    shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
+    assert_close, assert_refused, bits32, bits64, gen_csv, have_gpu, path, paths, read_json,
+    run_ok, shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -1200,4 +1200,40 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
             "expected a learning rate (a number such as 0.01) or auto",
         ),
     ]);
+}
+
+/// `predict` shares the rows of a large file among the cores: its output
+/// is the reference's prediction of every row, read in one piece and
+/// predicted on one thread, value for value (a standardised model here,
+/// so every part applies the statistics).
+#[test]
+fn predict_on_every_core_is_the_one_thread_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, preds] = paths(&dir, ["d.csv", "m.st", "p.csv"]);
+    gen_csv(&csv, "40000", "3", "2");
+    let mut train = train_data(&csv, "cpu", &["--epochs", "3", "--hidden", "5"]);
+    train.extend_from_slice(&["--standardize", "--save", &model]);
+    run_ok(&train);
+    run_ok(&[
+        "predict", "--model", &model, "--data", &csv, "--out", &preds,
+    ]);
+    let got: Vec<f32> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let m = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
+    let bytes = std::fs::read(&csv).unwrap();
+    let table =
+        shadertrain::data::Table::parse_in(std::path::Path::new(&csv), &bytes, 1, 1).unwrap();
+    let (data, _) = table
+        .select_named(&m.feature_names, &m.target_name)
+        .unwrap();
+    let want: Vec<f32> = shadertrain::cpu::reference::predict(&m, &data)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    assert_eq!(got.len(), 40_000);
+    assert_eq!(bits32(&got), bits32(&want));
 }

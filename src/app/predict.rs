@@ -7,7 +7,8 @@ use anyhow::Result;
 
 use crate::cli::PredictArgs;
 use crate::cpu;
-use crate::data::{r_squared, target_variance, Table};
+use crate::data::{r_squared, target_variance, Dataset, Table};
+use crate::model::Model;
 use crate::{io, memory, units};
 
 /// The `predict --json` record; its schema is in the README.
@@ -27,6 +28,34 @@ struct Scores {
     r2: Option<f64>,
 }
 
+/// Rows below which a thread of `predict` costs more than it saves.
+const ROWS_PER_THREAD: usize = 16_384;
+
+/// The reference's ŷ for every row of `data`, the rows shared among the
+/// cores in contiguous parts. Each row's prediction is its own, so the
+/// values do not depend on the parts.
+fn predict_on_threads(model: &Model, data: &Dataset) -> Vec<f64> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = cores.min(data.rows / ROWS_PER_THREAD).max(1);
+    if parts == 1 {
+        return cpu::reference::predict(model, data);
+    }
+    let per = data.rows.div_ceil(parts);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..data.rows)
+            .step_by(per)
+            .map(|start| {
+                let end = (start + per).min(data.rows);
+                scope.spawn(move || cpu::reference::predict(model, &data.slice(start..end)))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a prediction thread panicked"))
+            .collect()
+    })
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
@@ -44,8 +73,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let table = Table::read(&args.data)?;
     let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
     let layout = &model.layout;
+    // The reference's own, and the copy of the rows the threads share out.
+    let rows_copy = memory::product(&[data.rows, layout.features() + 1, 4]);
     memory::check(
-        cpu::reference::predict_bytes(&model, data.rows),
+        memory::sum(&[cpu::reference::predict_bytes(&model, data.rows), rows_copy]),
         || {
             format!(
                 "predicting {} with a {} → {} → 1 network ({})",
@@ -58,7 +89,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         "predict fewer rows at a time, or on a machine with more memory",
     )?;
     // In the target's units: a standardised model's statistics are applied.
-    let yhat = cpu::reference::predict(&model, &data);
+    let yhat = predict_on_threads(&model, &data);
     let mut text = String::with_capacity(yhat.len() * 12);
     text.push_str(&format!("{}_pred\n", model.target_name));
     for v in &yhat {
