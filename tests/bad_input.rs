@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{shadertrain, train_data};
 
 fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
@@ -143,4 +145,41 @@ fn whitespace_bom_crlf_and_no_final_newline_are_accepted() {
     let (ok, out, err) = shadertrain(&train_data(&data_s, "cpu", &["--epochs", "2"]));
     assert!(ok, "{err}");
     assert!(out.contains("2 rows × 2 features, target y"), "{out}");
+}
+
+/// The CSV reader's result as a comparable value: the header, the cells'
+/// bits and the rows, or the error's line, column and message.
+fn parsed(bytes: &[u8], pieces: usize) -> Result<(Vec<String>, Vec<u32>, usize), String> {
+    match shadertrain::data::Table::parse_in(Path::new("p.csv"), bytes, pieces, 1) {
+        Ok(t) => Ok((
+            t.header,
+            t.cells.iter().map(|v| v.to_bits()).collect(),
+            t.rows,
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// Rows cut into pieces and parsed on threads give what one piece
+    /// gives, error and line included, for any mix of numbers, separators,
+    /// blank lines, CR, LF, spaces, quotes and junk.
+    #[test]
+    fn pieces_read_any_bytes_as_one_piece_does(
+        body in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => proptest::sample::select(vec!["1", "-2.5", "3e2", "0.25", "7"]),
+                4 => proptest::sample::select(vec![",", "\n", "\r\n"]),
+                1 => proptest::sample::select(vec!["\r", " ", "\"", "x", "", "\n\n", "nan"]),
+            ],
+            0..400,
+        ),
+        pieces in 2usize..40,
+    ) {
+        let text = format!("a,b,y\n{}", body.concat());
+        let one = parsed(text.as_bytes(), 1);
+        proptest::prop_assert_eq!(parsed(text.as_bytes(), pieces), one);
+    }
 }
