@@ -1148,6 +1148,14 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
         }
     }
     assert_eq!(get("start_loss"), losses[0]);
+    // The curve: each epoch's rate and the loss after its update.
+    let curve = found["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), epochs);
+    for (e, point) in curve.iter().enumerate() {
+        assert_eq!(point["loss"].as_f64(), Some(losses[e + 1]), "epoch {e}");
+        let rate = 1e-6 * gamma.powf(e as f64);
+        assert!((point["lr"].as_f64().unwrap() / rate - 1.0).abs() < 1e-12);
+    }
     assert_eq!(get("lowest_loss"), lowest.1, "{found}");
     let rate = 1e-6 * gamma.powf((lowest.0 - 1) as f64);
     assert!(

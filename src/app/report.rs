@@ -248,7 +248,7 @@ impl Summary {
             final_val_r2: done.r2.1,
             kept: done.kept.clone(),
             lr_cuts: out.rate_cuts.clone(),
-            lr_range_test: config.lr_found,
+            lr_range_test: config.lr_found.clone(),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),

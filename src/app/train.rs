@@ -1148,7 +1148,7 @@ fn auto_rate<'a>(
     open: impl FnOnce(&TrainConfig) -> Result<Box<dyn Backend + 'a>>,
 ) -> Result<Option<Found>> {
     let found = find_rate(config, test, open).and_then(|found| {
-        if let Some(f) = found {
+        if let Some(f) = &found {
             let opt = config.run.optimizer.with_lr(f.lr);
             let chose = || format!("--lr auto chose {:.3e}", f.lr);
             config.run.lr_schedule.check(&opt).with_context(chose)?;
@@ -1158,7 +1158,13 @@ fn auto_rate<'a>(
     // The processes' tests see the same summed losses, so they agree on
     // everything but the time taken.
     agree(comm, "the learning-rate range test", found, |f| {
-        format!("{:?}", f.map(|f| Found { wall_s: 0.0, ..f }))
+        format!(
+            "{:?}",
+            f.as_ref().map(|f| Found {
+                wall_s: 0.0,
+                ..f.clone()
+            })
+        )
     })
 }
 

@@ -40,7 +40,7 @@ pub const DIVERGED: f64 = 4.0;
 pub const BACK_OFF: f64 = 10.0;
 
 /// What a range test found.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Found {
     /// The rate chosen: `lowest_lr / BACK_OFF` to two significant digits,
     /// so that `--lr` with the number printed repeats the run.
@@ -57,6 +57,16 @@ pub struct Found {
     pub rows: usize,
     /// Seconds the test took (0 until the caller times it).
     pub wall_s: f64,
+    /// Every epoch of the test: its rate, and the loss after its update
+    /// (null where that was not finite), to plot or to choose from.
+    pub curve: Vec<Point>,
+}
+
+/// One epoch of a range test.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Point {
+    pub lr: f64,
+    pub loss: f64,
 }
 
 /// Why a range test chose no rate.
@@ -124,6 +134,12 @@ impl RangeTest {
                     epochs: losses.len() - 1,
                     rows: 0,
                     wall_s: 0.0,
+                    curve: (1..losses.len())
+                        .map(|i| Point {
+                            lr: self.rate(i - 1),
+                            loss: losses[i],
+                        })
+                        .collect(),
                 })
             }
             _ => Err(NoRate::NeverFell { start_loss }),
@@ -183,6 +199,9 @@ mod tests {
         assert_eq!(two_digits(2.96e-7), 3e-7);
         assert_eq!((found.lowest_loss, found.start_loss), (0.2, 1.0));
         assert_eq!(found.epochs, 5);
+        let curve: Vec<f64> = found.curve.iter().map(|p| p.loss).collect();
+        assert_eq!(curve, losses[1..]);
+        assert!((found.curve[2].lr / 1e-2 - 1.0).abs() < 1e-12);
         assert_eq!(diverged_at(&losses), Some(4));
         // A NaN ends the counted losses as a blow-up does.
         let nan = [1.0, 0.9, 0.5, f64::NAN, 0.01];
