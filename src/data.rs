@@ -433,7 +433,7 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// The line of the record the reader placed at `byte` (records in
+    /// The line of the record the reader placed at `position` (records in
     /// order): that of its first byte after any line ends.
     fn of(&mut self, position: Option<&csv::Position>) -> u64 {
         let Some(p) = position else { return 0 };
