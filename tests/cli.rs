@@ -5,7 +5,8 @@ mod common;
 
 use common::{
     assert_close, assert_refused, bits32, bits64, gen_csv, have_gpu, path, paths, read_json,
-    run_ok, shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
+    read_predictions, run_ok, shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP,
+    BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -1017,12 +1018,7 @@ fn r_squared_is_reported_by_train_and_predict() {
     ];
     run_ok(&[&predict[..], &["--json", &pj]].concat());
     let scores = read_json(&pj);
-    let yhat: Vec<f64> = std::fs::read_to_string(&preds)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.parse::<f64>().unwrap())
-        .collect();
+    let yhat: Vec<f64> = read_predictions(&preds);
     let n = y.len() as f64;
     let mse = yhat
         .iter()
@@ -1225,12 +1221,7 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
-    let got: Vec<f32> = std::fs::read_to_string(&preds)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.parse().unwrap())
-        .collect();
+    let got: Vec<f32> = read_predictions(&preds);
     let m = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
     let bytes = std::fs::read(&csv).unwrap();
     let table =

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_close, gen_csv, have_gpu, path, paths, run_ok, shadertrain, train_data, train_resume,
-    train_synthetic,
+    assert_close, gen_csv, have_gpu, path, paths, read_predictions, run_ok, shadertrain,
+    train_data, train_resume, train_synthetic,
 };
 use shadertrain::data::{Dataset, Standardization, Table};
 use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
@@ -45,15 +45,6 @@ fn metadata(model: &str) -> std::collections::HashMap<String, String> {
     let bytes = std::fs::read(model).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     meta.metadata().clone().unwrap()
-}
-
-fn predictions(csv: &str) -> Vec<f64> {
-    std::fs::read_to_string(csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.parse().unwrap())
-        .collect()
 }
 
 #[test]
@@ -95,7 +86,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     let out = run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
-    let got = predictions(&preds);
+    let got: Vec<f64> = read_predictions(&preds);
     let loaded = load_model(Path::new(&model)).unwrap();
     assert_eq!(loaded.standardization.as_ref(), Some(&stored));
     let raw = shadertrain::model::Model {
@@ -187,7 +178,7 @@ fn a_constant_column_gives_finite_statistics_and_predictions() {
     run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
-    let p = predictions(&preds);
+    let p: Vec<f64> = read_predictions(&preds);
     assert_eq!(p.len(), 40);
     assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
 }

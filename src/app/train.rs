@@ -86,6 +86,15 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
         .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
 }
 
+/// The flag a training loop checks between batches: a sharded run stops
+/// where its processes agreed to, any other at its own signal.
+fn interrupt_flag(sharded: bool) -> &'static AtomicBool {
+    match sharded {
+        true => &AGREED,
+        false => INTERRUPTED.as_ref(),
+    }
+}
+
 /// An error every process of a distributed run has, agreed on; process 0
 /// prints it, the others end quietly.
 #[derive(Debug, thiserror::Error)]
@@ -1197,11 +1206,7 @@ fn find_rate<'a>(
         Ok(range::diverged_at(losses).is_some())
     };
     let hooks = Hooks {
-        interrupt: Some(if sharded {
-            &AGREED
-        } else {
-            INTERRUPTED.as_ref()
-        }),
+        interrupt: Some(interrupt_flag(sharded)),
         after_batch: Some(&mut blown_up),
         ..Hooks::default()
     };
@@ -1287,12 +1292,7 @@ fn fit<'a>(
     let hooks = Hooks {
         checkpoint_every: config.checkpoint_every(),
         checkpoint: Some(&mut periodic),
-        // A sharded run stops where its processes agreed to.
-        interrupt: Some(if sharded {
-            &AGREED
-        } else {
-            INTERRUPTED.as_ref()
-        }),
+        interrupt: Some(interrupt_flag(sharded)),
         patience: config.run.patience,
         // A sharded run's processes agree on the time limit through their
         // passes, as on a signal.

@@ -244,6 +244,19 @@ pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
     ]);
 }
 
+/// The values of a `predict --out` file (a header, then one per line).
+pub fn read_predictions<T: std::str::FromStr>(path: &str) -> Vec<T>
+where
+    T::Err: std::fmt::Debug,
+{
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
 /// The `--json` summary written at `path`.
 pub fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
