@@ -235,14 +235,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SCHEDULE", default_value_t = ScheduleKind::Constant)]
     pub lr_schedule: ScheduleKind,
 
-    /// cosine and plateau: the rate it falls to, at least 0 and below --lr
-    /// [default: 0].
+    /// cosine, plateau and one-cycle: the rate it falls to, at least 0 and
+    /// below --lr [default: 0; for one-cycle, --lr/250,000, the first rate
+    /// over 10⁴, as torch's OneCycleLR].
     #[arg(long, value_name = "MIN", allow_negative_numbers = true)]
     pub lr_min: Option<f64>,
 
-    /// cosine: epochs it takes to fall from --lr to --lr-min; later epochs
-    /// keep --lr-min. Set --epochs (or this) to the length you expect the
-    /// run to have [default: --epochs].
+    /// cosine: epochs it takes to fall from --lr to --lr-min; one-cycle:
+    /// the cycle's length. Later epochs keep --lr-min. Set --epochs (or
+    /// this) to the length you expect the run to have [default: --epochs].
     #[arg(long, value_name = "T")]
     pub lr_epochs: Option<usize>,
 
@@ -268,6 +269,11 @@ pub struct TrainArgs {
     /// improvement, in [0, 1) [default: 1e-4].
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
     pub lr_threshold: Option<f64>,
+
+    /// one-cycle: the share of the cycle in which the rate rises from
+    /// --lr/25 to --lr, in (0, 1) [default: 0.3].
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    pub lr_pct_start: Option<f64>,
 
     /// Train in mini-batches of B rows: every epoch shuffles the rows
     /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
@@ -406,7 +412,7 @@ pub struct TrainArgs {
         "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
-        "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "keep",
+        "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
         "val_patience", "weight_decay",
     ])]
     pub resume: Option<PathBuf>,
@@ -624,6 +630,7 @@ impl TrainArgs {
             gamma: self.lr_gamma,
             patience: self.lr_patience,
             threshold: self.lr_threshold,
+            pct_start: self.lr_pct_start,
         }
     }
 }

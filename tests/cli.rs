@@ -300,6 +300,16 @@ fn the_summary_and_json_name_the_schedule() {
         v["options"]["lr_schedule"],
         serde_json::json!({"name": "cosine", "epochs": 7, "min_lr": 0.0})
     );
+    // One cycle: its last rate is left to the peak's unless --lr-min says.
+    let mut cycle = more;
+    cycle[7] = "one-cycle";
+    let out = run_ok(&train_synthetic("100", "3", "cpu", &cycle));
+    let line = "eps 1e-8, one cycle over 7 epochs, rising for 0.3 of them, down to lr/250000";
+    assert!(out.contains(line), "{out}");
+    assert_eq!(
+        read_json(&j)["options"]["lr_schedule"],
+        serde_json::json!({"name": "one-cycle", "epochs": 7, "pct_start": 0.3, "min_lr": null})
+    );
 }
 
 /// `--keep best` saves the parameters of the epoch with the lowest loss:

@@ -320,9 +320,10 @@ fn a_mini_batch_run_stopped_early_equals_a_run_of_that_length() {
 
 /// The tests' schedules for `opt`: a cosine over 30 epochs down to a tenth
 /// of its rate (later epochs run at that floor), a step schedule that
-/// halves the rate every 7 epochs, and an exponential one that takes 4%
-/// off every epoch.
-fn schedules(opt: &Optimizer) -> [LrSchedule; 3] {
+/// halves the rate every 7 epochs, an exponential one that takes 4% off
+/// every epoch, and one cycle over 30 epochs that rises for the first
+/// quarter (later epochs at its last rate, the first over 10⁴).
+fn schedules(opt: &Optimizer) -> [LrSchedule; 4] {
     [
         LrSchedule::Cosine {
             epochs: 30,
@@ -333,6 +334,11 @@ fn schedules(opt: &Optimizer) -> [LrSchedule; 3] {
             gamma: 0.5,
         },
         LrSchedule::Exponential { gamma: 0.96 },
+        LrSchedule::OneCycle {
+            epochs: 30,
+            pct_start: 0.25,
+            min_lr: None,
+        },
     ]
 }
 
@@ -349,6 +355,31 @@ fn rate_of(schedule: LrSchedule, lr: f64) -> impl Fn(u64, &[f64]) -> f64 {
         }
         LrSchedule::Step { every, gamma } => lr * gamma.powf((epoch / every as u64) as f64),
         LrSchedule::Exponential { gamma } => (0..epoch).fold(lr, |rate, _| rate * gamma),
+        // torch's OneCycleLR, stepped once per epoch and held at its last
+        // step: two phases, each a cosine from its first rate to its last
+        // over the steps from its start to its end.
+        LrSchedule::OneCycle {
+            epochs,
+            pct_start,
+            min_lr,
+        } => {
+            let first = lr / 25.0;
+            let last = min_lr.unwrap_or(first / 1e4);
+            let total = epochs as f64;
+            let rise_end = pct_start * total - 1.0;
+            let phases = [
+                (0.0, rise_end, first, lr),
+                (rise_end, total - 1.0, lr, last),
+            ];
+            let step = (epoch as f64).min(total - 1.0);
+            let (start, end, from, to) = if step <= rise_end {
+                phases[0]
+            } else {
+                phases[1]
+            };
+            let t = (step - start) / (end - start);
+            to + (from - to) / 2.0 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
         // torch's ReduceLROnPlateau (mode min, relative threshold, no
         // cooldown), stepped after each epoch with the loss that follows
         // it: the rate of epoch e has seen L_1..L_e. Here it has seen
@@ -433,7 +464,7 @@ fn cpu_schedules_match_the_reference() {
 /// The GPU's scheduled updates follow the reference in every kernel
 /// family: 300 epochs in one `run`, so the per-epoch rates are written for
 /// two submits (256 epochs, then 44 that must continue the schedule, not
-/// restart it).
+/// restart it). Adam's is one cycle over the 300, the others' a cosine.
 #[test]
 fn gpu_schedules_match_the_reference_across_submits() {
     let Some(_) = gpu() else { return };
@@ -448,7 +479,14 @@ fn gpu_schedules_match_the_reference_across_submits() {
         (NESTEROV, KernelChoice::Tiled),
         (ADAM, KernelChoice::Fused),
     ] {
-        let schedule = cosine(&opt);
+        let schedule = match opt {
+            Optimizer::Adam { .. } => LrSchedule::OneCycle {
+                epochs: 300,
+                pct_start: 0.3,
+                min_lr: None,
+            },
+            _ => cosine(&opt),
+        };
         let m = model(&data, &[7], Activation::Tanh, 3);
         let source = Source::Host(&data);
         let updates = Updates {
@@ -493,7 +531,7 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
         ),
         (MOMENTUM, KernelChoice::Layered, 32, LrSchedule::Constant),
         (MOMENTUM, KernelChoice::Tiled, 32, schedules(&MOMENTUM)[2]),
-        (ADAM, KernelChoice::Tiled, 100, LrSchedule::Constant),
+        (ADAM, KernelChoice::Tiled, 100, schedules(&ADAM)[3]),
         (NESTEROV, KernelChoice::Wide, 64, schedules(&NESTEROV)[0]),
         (ADAM, KernelChoice::Fused, 64, step),
     ] {

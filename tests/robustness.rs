@@ -175,6 +175,19 @@ fn five_epochs_then_resume_five_equals_ten_with_a_schedule() {
     for backend in ["cpu", "reference"] {
         resume_is_bit_exact_with(backend, COSINE);
         resume_is_bit_exact_with(backend, &step);
+        // One cycle over the ten epochs: it peaks at epoch 2 and falls
+        // across the resumption.
+        let cycle = [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.05",
+            "--lr-schedule",
+            "one-cycle",
+            "--lr-epochs",
+            "10",
+        ];
+        resume_is_bit_exact_with(backend, &cycle);
         // PLATEAU cuts before and after epoch 5: the resumed run finds the
         // history's cuts by replaying the rule over it.
         resume_is_bit_exact_with(backend, PLATEAU);
@@ -656,6 +669,25 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         (
             &["--lr-schedule", "exponential"],
             "--lr-schedule exponential needs --lr-gamma",
+        ),
+        (
+            &["--lr-schedule", "one-cycle", "--lr-pct-start", "0"],
+            "--lr-pct-start must be in (0, 1), not 0",
+        ),
+        (
+            &["--lr-schedule", "one-cycle", "--lr-min", "0.2"],
+            "--lr-min must be at least 0 and below --lr (0.1)",
+        ),
+        (
+            &[
+                "--lr-schedule",
+                "step",
+                "--lr-every",
+                "2",
+                "--lr-pct-start",
+                "0.5",
+            ],
+            "--lr-schedule step does not use --lr-pct-start",
         ),
     ] {
         let mut all = train_synthetic("50", "2", "cpu", &["--epochs", "3", "--save", &m]);

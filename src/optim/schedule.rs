@@ -29,6 +29,11 @@ pub enum ScheduleKind {
     /// the fraction --lr-threshold below its best for more than
     /// --lr-patience epochs, down to --lr-min (torch's ReduceLROnPlateau).
     Plateau,
+    /// One cycle over --lr-epochs epochs: half a cosine up from --lr/25 to
+    /// --lr over the first --lr-pct-start of them, then half a cosine down
+    /// to --lr-min (torch's OneCycleLR, without cycling the momentum).
+    #[value(name = "one-cycle")]
+    OneCycle,
 }
 
 impl ScheduleKind {
@@ -39,6 +44,7 @@ impl ScheduleKind {
             ScheduleKind::Step => "step",
             ScheduleKind::Exponential => "exponential",
             ScheduleKind::Plateau => "plateau",
+            ScheduleKind::OneCycle => "one-cycle",
         }
     }
 }
@@ -56,6 +62,12 @@ pub const DEFAULT_GAMMA: f64 = 0.1;
 /// given (torch's).
 pub const DEFAULT_PATIENCE: usize = 10;
 pub const DEFAULT_THRESHOLD: f64 = 1e-4;
+/// The one-cycle schedule's defaults (torch's OneCycleLR): the share of
+/// the cycle spent rising, the peak's ratio to the first rate, and the
+/// first rate's ratio to the last.
+pub const DEFAULT_PCT_START: f64 = 0.3;
+pub const ONE_CYCLE_DIV: f64 = 25.0;
+pub const ONE_CYCLE_FINAL_DIV: f64 = 1e4;
 
 /// A schedule and its settings, resolved (nothing left to a default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -78,6 +90,18 @@ pub enum LrSchedule {
         threshold: f64,
         min_lr: f64,
     },
+    /// With T epochs, the rise ending at m = p·T − 1 (torch's step
+    /// arithmetic), a = α/25 and α_min (by default a/10⁴):
+    /// α_e = cos(a → α, e/m) for e ≤ m, cos(α → α_min, (e − m)/(T − 1 − m))
+    /// after, where cos(x → y, t) = y + (x − y)·(1 + cos(π·t))/2; α_min from
+    /// epoch T − 1 on.
+    #[serde(rename = "one-cycle")]
+    OneCycle {
+        epochs: usize,
+        pct_start: f64,
+        /// `None`: the first rate over 10⁴, α/250,000.
+        min_lr: Option<f64>,
+    },
 }
 
 /// The schedule's settings as the command line gives them: `None` takes
@@ -91,6 +115,7 @@ pub struct ScheduleSettings {
     pub gamma: Option<f64>,
     pub patience: Option<usize>,
     pub threshold: Option<f64>,
+    pub pct_start: Option<f64>,
 }
 
 impl ScheduleSettings {
@@ -98,10 +123,14 @@ impl ScheduleSettings {
     /// without `--lr-epochs` falls over the run's `run_epochs`.
     pub fn resolve(&self, opt: &Optimizer, run_epochs: usize) -> Result<LrSchedule> {
         let kind = self.kind;
-        use ScheduleKind::{Cosine, Exponential, Plateau, Step};
+        use ScheduleKind::{Cosine, Exponential, OneCycle, Plateau, Step};
         let unused: Vec<&str> = [
-            ("--lr-min", self.min_lr.is_some(), &[Cosine, Plateau][..]),
-            ("--lr-epochs", self.epochs.is_some(), &[Cosine]),
+            (
+                "--lr-min",
+                self.min_lr.is_some(),
+                &[Cosine, Plateau, OneCycle][..],
+            ),
+            ("--lr-epochs", self.epochs.is_some(), &[Cosine, OneCycle]),
             ("--lr-every", self.every.is_some(), &[Step]),
             (
                 "--lr-gamma",
@@ -110,6 +139,7 @@ impl ScheduleSettings {
             ),
             ("--lr-patience", self.patience.is_some(), &[Plateau]),
             ("--lr-threshold", self.threshold.is_some(), &[Plateau]),
+            ("--lr-pct-start", self.pct_start.is_some(), &[OneCycle]),
         ]
         .into_iter()
         .filter(|&(_, given, users)| given && !users.contains(&kind))
@@ -147,6 +177,11 @@ impl ScheduleSettings {
                 patience: self.patience.unwrap_or(DEFAULT_PATIENCE),
                 threshold: self.threshold.unwrap_or(DEFAULT_THRESHOLD),
                 min_lr: self.min_lr.unwrap_or(0.0),
+            },
+            ScheduleKind::OneCycle => LrSchedule::OneCycle {
+                epochs: self.epochs.unwrap_or(run_epochs),
+                pct_start: self.pct_start.unwrap_or(DEFAULT_PCT_START),
+                min_lr: self.min_lr,
             },
         };
         schedule.check(opt)?;
@@ -245,6 +280,25 @@ impl LrSchedule {
                 }
                 Ok(())
             }
+            LrSchedule::OneCycle {
+                epochs,
+                pct_start,
+                min_lr,
+            } => {
+                if epochs == 0 {
+                    return bad("--lr-epochs must be at least 1".into());
+                }
+                if !(pct_start > 0.0 && pct_start < 1.0) {
+                    return bad(format!("--lr-pct-start must be in (0, 1), not {pct_start}"));
+                }
+                let lr = opt.lr();
+                match min_lr {
+                    Some(min_lr) if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) => bad(
+                        format!("--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"),
+                    ),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -269,6 +323,30 @@ impl LrSchedule {
             LrSchedule::Exponential { gamma } => lr * gamma.powf(epoch as f64),
             LrSchedule::Plateau { gamma, min_lr, .. } => {
                 plateau_rate(lr, gamma, min_lr, cuts.partition_point(|&c| c <= epoch))
+            }
+            LrSchedule::OneCycle {
+                epochs,
+                pct_start,
+                min_lr,
+            } => {
+                let first = lr / ONE_CYCLE_DIV;
+                let last = min_lr.unwrap_or(first / ONE_CYCLE_FINAL_DIV);
+                // torch's phase ends: the rise's at step p·T − 1, the
+                // fall's at T − 1. The fall is never empty, as p < 1.
+                let t = epochs as f64;
+                let rise_end = pct_start * t - 1.0;
+                let fall_end = t - 1.0;
+                let e = (epoch as f64).min(fall_end);
+                let anneal = |from: f64, to: f64, x: f64| {
+                    to + (from - to) * (1.0 + (std::f64::consts::PI * x).cos()) / 2.0
+                };
+                if e <= rise_end {
+                    // rise_end ≥ e ≥ 0; at rise_end = 0 epoch 0 is the peak.
+                    let x = if rise_end > 0.0 { e / rise_end } else { 1.0 };
+                    anneal(first, lr, x)
+                } else {
+                    anneal(lr, last, (e - rise_end) / (fall_end - rise_end))
+                }
             }
         }
     }
@@ -308,6 +386,18 @@ impl LrSchedule {
                 super::short(gamma),
                 super::short(threshold),
                 super::short(min_lr)
+            )),
+            LrSchedule::OneCycle {
+                epochs,
+                pct_start,
+                min_lr,
+            } => Some(format!(
+                "one cycle over {epochs} epochs, rising for {} of them, down to {}",
+                super::short(pct_start),
+                match min_lr {
+                    Some(min_lr) => super::short(min_lr),
+                    None => "lr/250000".into(),
+                }
             )),
         }
     }
@@ -477,6 +567,74 @@ mod tests {
         assert_eq!(s.describe().as_deref(), Some("exponential ×0.5 per epoch"));
     }
 
+    /// The rates torch 2.15's OneCycleLR (cycle_momentum=False) gave its
+    /// optimizer at steps 0..T, stepped once per epoch.
+    #[test]
+    fn one_cycle_gives_torchs_rates() {
+        let close = |got: &[f64], want: &[f64]| {
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-15, "{got:?}\n{want:?}");
+            }
+        };
+        // OneCycleLR(max_lr=0.8, total_steps=10): defaults pct_start 0.3,
+        // div_factor 25, final_div_factor 1e4.
+        let s = LrSchedule::OneCycle {
+            epochs: 10,
+            pct_start: 0.3,
+            min_lr: None,
+        };
+        let rates: Vec<f64> = (0..10).map(|e| s.rate(0.8, e, &[])).collect();
+        let torch = [
+            0.03200000000000003,
+            0.41600000000000004,
+            0.8,
+            0.7603877056107791,
+            0.6493965231598104,
+            0.48900961754903144,
+            0.3109935824509686,
+            0.1506066768401896,
+            0.03961549438922103,
+            3.2e-06,
+        ];
+        close(&rates, &torch);
+        // Past the cycle (where torch raises) the last rate stays.
+        assert_eq!(s.rate(0.8, 10, &[]), s.rate(0.8, 9, &[]));
+        assert_eq!(s.rate(0.8, u64::MAX, &[]), s.rate(0.8, 9, &[]));
+        // OneCycleLR(max_lr=0.8, total_steps=7, pct_start=0.5,
+        // final_div_factor=16): a last rate of 0.002, --lr-min here.
+        let s = LrSchedule::OneCycle {
+            epochs: 7,
+            pct_start: 0.5,
+            min_lr: Some(0.002),
+        };
+        let rates: Vec<f64> = (0..7).map(|e| s.rate(0.8, e, &[])).collect();
+        let torch = [
+            0.03200000000000003,
+            0.2973374741600202,
+            0.7266625258399798,
+            0.7604865782930652,
+            0.48978585264856944,
+            0.15222756905836535,
+            0.002,
+        ];
+        close(&rates, &torch);
+        // A rise that ends at step 0 (p·T = 1, where torch divides 0 by 0)
+        // starts at the peak; a one-epoch cycle is its last rate.
+        let s = |epochs, pct_start| LrSchedule::OneCycle {
+            epochs,
+            pct_start,
+            min_lr: None,
+        };
+        assert_eq!(s(10, 0.1).rate(0.8, 0, &[]), 0.8);
+        assert!(s(10, 0.1).rate(0.8, 1, &[]) < 0.8);
+        assert_eq!(s(1, 0.3).rate(0.8, 0, &[]), 0.8 / 25.0 / 1e4);
+        assert_eq!(
+            s(200, 0.3).describe().as_deref(),
+            Some("one cycle over 200 epochs, rising for 0.3 of them, down to lr/250000")
+        );
+    }
+
     #[test]
     fn at_changes_only_the_learning_rate() {
         let s = LrSchedule::Step {
@@ -524,6 +682,15 @@ mod tests {
             }
         );
         assert_eq!(step.describe().as_deref(), Some("step ×0.1 every 5 epochs"));
+        let cycle = settings(ScheduleKind::OneCycle).resolve(&ADAM, 40).unwrap();
+        assert_eq!(
+            cycle,
+            LrSchedule::OneCycle {
+                epochs: 40,
+                pct_start: 0.3,
+                min_lr: None
+            }
+        );
         assert_eq!(LrSchedule::Constant.describe(), None);
         let lbfgs = Optimizer::Lbfgs {
             lr: 1.0,
@@ -590,6 +757,47 @@ mod tests {
                 ADAM,
                 "--lr-schedule exponential does not use --lr-every",
             ),
+            (
+                ScheduleSettings {
+                    pct_start: Some(1.0),
+                    ..settings(ScheduleKind::OneCycle)
+                },
+                ADAM,
+                "--lr-pct-start must be in (0, 1), not 1",
+            ),
+            (
+                ScheduleSettings {
+                    pct_start: Some(f64::NAN),
+                    ..settings(ScheduleKind::OneCycle)
+                },
+                ADAM,
+                "--lr-pct-start must be in (0, 1), not NaN",
+            ),
+            (
+                ScheduleSettings {
+                    min_lr: Some(0.01),
+                    ..settings(ScheduleKind::OneCycle)
+                },
+                ADAM,
+                "--lr-min must be at least 0 and below --lr (0.01)",
+            ),
+            (
+                ScheduleSettings {
+                    gamma: Some(0.5),
+                    ..settings(ScheduleKind::OneCycle)
+                },
+                ADAM,
+                "--lr-schedule one-cycle does not use --lr-gamma",
+            ),
+            (
+                ScheduleSettings {
+                    pct_start: Some(0.5),
+                    ..settings(ScheduleKind::Cosine)
+                },
+                ADAM,
+                "--lr-schedule cosine does not use --lr-pct-start",
+            ),
+            (settings(ScheduleKind::OneCycle), lbfgs, "L-BFGS"),
         ] {
             let e = s.resolve(&opt, 10).unwrap_err().to_string();
             assert!(e.contains(says), "{e}");
