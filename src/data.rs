@@ -462,7 +462,65 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
 impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     /// The cells (row-major) and the row count of `bytes`; or the first
     /// error in it, its line counted from the first line of `bytes`.
+    /// [`Rows::plain`] reads the usual piece; the csv reader reads the
+    /// others, and finds the error of a piece with one.
     fn parse(&self, bytes: &[u8]) -> Parsed {
+        match self.plain(bytes) {
+            Some(parsed) => Ok(parsed),
+            None => self.parse_csv(bytes),
+        }
+    }
+
+    /// `bytes` read without the csv reader, where that gives what it
+    /// gives: `None` as soon as a row is not `columns` cells, each a
+    /// number [`parse_cell`] takes, that `str::parse` reads once the ASCII
+    /// whitespace around it is trimmed.
+    ///
+    /// Why it agrees with [`Rows::parse_csv`] when it returns cells: no
+    /// cell it takes holds a quote (a number has none), so the reader cuts
+    /// the piece as it does, rows at `\n` and `\r` (a `\r\n` leaves an
+    /// empty line between, and empty lines are skipped by both) and cells
+    /// at commas; it trims the bytes the reader trims (`is_ascii_whitespace`);
+    /// a line that is whitespace alone is blank to both; and each cell's
+    /// number is `parse_cell`'s, the same parse of the same text.
+    fn plain(&self, bytes: &[u8]) -> Option<(Vec<f32>, usize)> {
+        // One UTF-8 check for the piece, not one per cell. Cells are cut at
+        // ASCII bytes, so every cut is at a character boundary.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let number = |cell: &str| -> Option<f32> {
+            let v: f64 = cell.trim_ascii().parse().ok()?;
+            (v.is_finite() && v.abs() <= f32::MAX as f64).then_some(v as f32)
+        };
+        let mut cells = Vec::new();
+        let (mut rows, mut n, mut start) = (0usize, 0usize, 0usize);
+        for (i, &b) in bytes.iter().chain([&b'\n']).enumerate() {
+            match b {
+                b',' => {
+                    cells.push(number(&text[start..i])?);
+                    n += 1;
+                }
+                b'\n' | b'\r' => {
+                    let last = &text[start..i.min(bytes.len())];
+                    if n == 0 && last.trim_ascii().is_empty() {
+                        // A blank line, or the empty one inside a \r\n.
+                    } else {
+                        cells.push(number(last)?);
+                        if n + 1 != self.columns {
+                            return None;
+                        }
+                        rows += 1;
+                    }
+                    n = 0;
+                }
+                _ => continue,
+            }
+            start = i + 1;
+        }
+        Some((cells, rows))
+    }
+
+    /// [`Rows::parse`] through the csv reader.
+    fn parse_csv(&self, bytes: &[u8]) -> Parsed {
         let err = self.err;
         let mut lines = Lines::new(bytes, 1);
         let mut reader = csv_reader(bytes);
@@ -1047,5 +1105,125 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!((l, c), (2, 2));
+    }
+
+    /// A piece read by the csv reader and by the plain one: the cells'
+    /// bits and the rows, or for the csv reader its error's line, column
+    /// and message; `None` where the plain one leaves the piece to it.
+    fn both_readers(body: &str, columns: usize) -> (Parsed, Option<(Vec<u32>, usize)>) {
+        let err = |line, column, message| Error::Csv {
+            path: "t.csv".into(),
+            line,
+            column,
+            message,
+        };
+        let rows = Rows {
+            columns,
+            header_line: 1,
+            err: &err,
+        };
+        let bits = |cells: Vec<f32>| cells.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let csv = match rows.parse_csv(body.as_bytes()) {
+            Ok((cells, n)) => Ok((Vec::new(), bits(cells), n)),
+            Err(Error::Csv {
+                line,
+                column,
+                message,
+                ..
+            }) => Err((line, column, message)),
+            Err(e) => panic!("{e}"),
+        };
+        let plain = rows.plain(body.as_bytes()).map(|(c, n)| (bits(c), n));
+        (csv, plain)
+    }
+
+    #[test]
+    fn the_plain_reader_reads_the_usual_piece_and_leaves_the_rest() {
+        // It reads: spaces and tabs around cells, CRLF, a lone CR, blank
+        // and whitespace-only lines, no final newline, exponents, signs.
+        let usual = "1,2\r\n 3.5 ,\t-4e-2\r\n\r\n  \n+5,.25\r6,7.";
+        let (csv, plain) = both_readers(usual, 2);
+        let (_, want, rows) = csv.unwrap();
+        assert_eq!(rows, 4);
+        assert_eq!(plain, Some((want, 4)));
+        // It leaves to the csv reader whatever is not a row of numbers,
+        // which then gives the error, or reads the quoted cell.
+        for (body, columns) in [
+            ("1,2\n3\n", 2),
+            ("1,2,3\n", 2),
+            ("1,x\n", 2),
+            ("1,\n", 2),
+            (",\n", 2),
+            ("1,nan\n", 2),
+            ("1,inf\n", 2),
+            ("1,1e39\n", 2),
+            ("\"1\",2\n", 2),
+            ("1,\u{a0}2\n", 2),
+            ("1,2\x0b\n", 2),
+        ] {
+            let (_, plain) = both_readers(body, columns);
+            assert_eq!(plain, None, "{body:?}");
+        }
+        let (csv, _) = both_readers("\"1\",2\n", 2);
+        assert_eq!(csv.unwrap().2, 1);
+    }
+
+    /// Whitespace around a cell: mostly what both readers trim.
+    fn pad() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::prop_oneof![
+            100 => proptest::sample::select(vec!["", "", " ", "\t", "\x0c"]),
+            1 => proptest::sample::select(vec!["\x0b", "\u{a0}"]),
+        ]
+    }
+
+    /// A cell: mostly numbers either reader takes, sometimes not.
+    fn value() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::prop_oneof![
+            100 => proptest::sample::select(vec![
+                "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "1e-50", "3.4028235e38",
+                "0.1000000000000000055511151231257827", "1E+05",
+            ]),
+            1 => proptest::sample::select(vec![
+                "", "nan", "inf", "-infinity", "\"1\"", "\"", "x", "é", "1 2", "3.4028236e38",
+                "1e39", "0x10", "1_0", "1e", "e5",
+            ]),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Wherever the plain reader reads a piece, the csv reader reads
+        /// it too, to the same cells, bit for bit, and rows: rows of mostly
+        /// two cells, numbers in many spellings, whitespace of every kind,
+        /// every line end, quotes and junk.
+        #[test]
+        fn the_plain_reader_agrees_with_the_csv_reader(
+            lines in proptest::collection::vec(
+                (
+                    proptest::collection::vec((pad(), value(), pad()), 3),
+                    proptest::prop_oneof![50 => proptest::strategy::Just(2usize), 1 => 0usize..4],
+                    proptest::sample::select(vec!["\n", "\r\n", "\r", "\n\n", " \n", ""]),
+                ),
+                0..12,
+            ),
+        ) {
+            let body: String = lines
+                .iter()
+                .map(|(cells, len, end)| {
+                    let cells: Vec<String> = cells
+                        .iter()
+                        .take(*len)
+                        .map(|(a, v, b)| format!("{a}{v}{b}"))
+                        .collect();
+                    cells.join(",") + end
+                })
+                .collect();
+            let (csv, plain) = both_readers(&body, 2);
+            if let Some((cells, rows)) = plain {
+                let (_, want, n) = csv.expect("the csv reader refused a piece the plain one read");
+                proptest::prop_assert_eq!((cells, rows), (want, n));
+            }
+        }
     }
 }
