@@ -923,13 +923,21 @@ mod tests {
 
     fn csv_error(s: &str) -> (u64, usize, String) {
         match parse(s).and_then(|t| t.into_dataset(None)) {
-            Err(Error::Csv {
+            Err(e) => place(e),
+            Ok(_) => panic!("expected a CSV error: {s:?}"),
+        }
+    }
+
+    /// A CSV error's line, column and message.
+    fn place(e: Error) -> (u64, usize, String) {
+        match e {
+            Error::Csv {
                 line,
                 column,
                 message,
                 ..
-            }) => (line, column, message),
-            other => panic!("expected a CSV error, got {other:?}"),
+            } => (line, column, message),
+            e => panic!("expected a CSV error, got {e}"),
         }
     }
 
@@ -1031,13 +1039,7 @@ mod tests {
                 t.cells.iter().map(|v| v.to_bits()).collect(),
                 t.rows,
             )),
-            Err(Error::Csv {
-                line,
-                column,
-                message,
-                ..
-            }) => Err((line, column, message)),
-            Err(e) => panic!("{e}"),
+            Err(e) => Err(place(e)),
         }
     }
 
@@ -1123,16 +1125,10 @@ mod tests {
             err: &err,
         };
         let bits = |cells: Vec<f32>| cells.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        let csv = match rows.parse_csv(body.as_bytes()) {
-            Ok((cells, n)) => Ok((Vec::new(), bits(cells), n)),
-            Err(Error::Csv {
-                line,
-                column,
-                message,
-                ..
-            }) => Err((line, column, message)),
-            Err(e) => panic!("{e}"),
-        };
+        let csv = rows
+            .parse_csv(body.as_bytes())
+            .map(|(cells, n)| (Vec::new(), bits(cells), n))
+            .map_err(place);
         let plain = rows.plain(body.as_bytes()).map(|(c, n)| (bits(c), n));
         (csv, plain)
     }
