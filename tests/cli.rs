@@ -1216,6 +1216,48 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     ]);
 }
 
+/// With full batches on more than 16,384 rows, the range test trains on a
+/// sample of 16,384 of them, the first of epoch 0's shuffle by --seed: its
+/// result is the test's on a file of just those rows, in that order. The
+/// run itself trains on every row.
+#[test]
+fn lr_auto_samples_the_rows_of_a_large_full_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, sample, j] = paths(&dir, ["all.csv", "sample.csv", "s.json"]);
+    gen_csv(&csv, "20000", "3", "4");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let order = shadertrain::batches::MiniBatches {
+        size: 16_384,
+        seed: 7,
+    }
+    .order(20_000, 0);
+    let mut rows = vec![lines[0]];
+    rows.extend(order[..16_384].iter().map(|&i| lines[1 + i]));
+    std::fs::write(&sample, rows.join("\n") + "\n").unwrap();
+    let test = |data: &str| {
+        let mut args = train_data(data, "cpu", SMALL_ADAM);
+        args.extend_from_slice(&["--lr", "auto", "--epochs", "1", "--seed", "7", "--json", &j]);
+        let out = run_ok(&args);
+        (out, read_json(&j))
+    };
+    let (out, all) = test(&csv);
+    let (_, few) = test(&sample);
+    assert_eq!(all["lr_range_test"]["rows"], 16_384, "{all}");
+    assert!(out.contains(" on 16384 rows ("), "{out}");
+    assert!(out.contains("20000 rows × 3 features"), "{out}");
+    let without_time = |v: &serde_json::Value| {
+        let mut t = v["lr_range_test"].clone();
+        t["wall_s"] = serde_json::Value::Null;
+        t
+    };
+    assert_eq!(without_time(&all), without_time(&few));
+    assert_ne!(
+        all["first_loss"], few["first_loss"],
+        "the run is on every row"
+    );
+}
+
 /// `predict` shares the rows of a large file among the cores: its output
 /// is the reference's prediction of every row, read in one piece and
 /// predicted on one thread, value for value (a standardised model here,

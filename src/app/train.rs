@@ -203,9 +203,15 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     let mut config = config;
     if let Some(test) = config.lr_auto {
         // On a backend of its own, from the run's initial parameters; with
-        // mini-batches, on the rows of a few of them.
-        let few = (config.run.batches())
-            .and_then(|b| data.first_batches(b.size, range::MINI_BATCHES, b.seed));
+        // mini-batches, on the rows of a few of them; with full batches
+        // (not sharded), on a sample of the rows where there are many.
+        let few = match config.run.batches() {
+            Some(b) => data.first_batches(b.size, range::MINI_BATCHES, b.seed),
+            None if shards.is_none() => {
+                data.first_batches(range::FULL_BATCH_ROWS, 1, config.run.seed)
+            }
+            None => None,
+        };
         let rows = few.as_ref().unwrap_or(&data);
         let open = |probe: &TrainConfig| match shards {
             Some(s) => open_sharded(probe, &model, &sets, comm, s, device.clone(), None),
@@ -408,7 +414,8 @@ impl TrainingData {
     /// the run's first `batches` batches (epoch 0's shuffle), so that each
     /// epoch of the range test makes `batches` updates, as a few batches
     /// of the run would, instead of a pass over every row; `None` where
-    /// those are all the rows.
+    /// those are all the rows. With full batches, one batch of `size`: a
+    /// sample of the rows, in the shuffle's order.
     fn first_batches(&self, size: usize, batches: usize, seed: u64) -> Option<TrainingData> {
         let rows = self.train.as_ref()?;
         let take = size.saturating_mul(batches);

@@ -31,6 +31,11 @@ pub const DEFAULT_RANGE_TEST: RangeTest = RangeTest {
 /// row, so it costs a few epochs of the run at most.
 pub const MINI_BATCHES: usize = 8;
 
+/// With full batches on more rows than this, the test trains on this many
+/// of them, a seeded random sample: the loss is a mean over the rows, so
+/// its rates carry over, and the test costs little on a large file.
+pub const FULL_BATCH_ROWS: usize = 16_384;
+
 /// The test stops once a loss is this many times its lowest so far (or is
 /// not finite): the rate has passed where training works.
 pub const DIVERGED: f64 = 4.0;
