@@ -304,7 +304,7 @@ fn the_summary_and_json_name_the_schedule() {
     let mut cycle = more;
     cycle[7] = "one-cycle";
     let out = run_ok(&train_synthetic("100", "3", "cpu", &cycle));
-    let line = "eps 1e-8, one cycle over 7 epochs, rising for 0.3 of them, down to lr/250000";
+    let line = "eps 1e-8, one cycle over 7 epochs, rising for 0.3 of them, down to 4.000e-8";
     assert!(out.contains(line), "{out}");
     assert_eq!(
         read_json(&j)["options"]["lr_schedule"],

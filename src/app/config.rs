@@ -200,7 +200,7 @@ impl RunOptions {
     /// The optimizer, its settings and the learning-rate schedule, in one
     /// line for summaries.
     pub fn describe_optimizer(&self) -> String {
-        match self.lr_schedule.describe() {
+        match self.lr_schedule.describe(self.optimizer.lr()) {
             Some(schedule) => format!("{}, {schedule}", self.optimizer.describe()),
             None => self.optimizer.describe(),
         }

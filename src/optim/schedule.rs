@@ -330,7 +330,7 @@ impl LrSchedule {
                 min_lr,
             } => {
                 let first = lr / ONE_CYCLE_DIV;
-                let last = min_lr.unwrap_or(first / ONE_CYCLE_FINAL_DIV);
+                let last = one_cycle_last(lr, min_lr);
                 // torch's phase ends: the rise's at step p·T − 1, the
                 // fall's at T − 1. The fall is never empty, as p < 1.
                 let t = epochs as f64;
@@ -361,8 +361,9 @@ impl LrSchedule {
     }
 
     /// For summaries: `None` for the constant rate, else the schedule and
-    /// its settings, as in "cosine to 0 over 200 epochs".
-    pub fn describe(&self) -> Option<String> {
+    /// its settings, as in "cosine to 0 over 200 epochs", from the base
+    /// rate `lr` (a one-cycle's default last rate is named from it).
+    pub fn describe(&self, lr: f64) -> Option<String> {
         match *self {
             LrSchedule::Constant => None,
             LrSchedule::Cosine { epochs, min_lr } => Some(format!(
@@ -396,11 +397,17 @@ impl LrSchedule {
                 super::short(pct_start),
                 match min_lr {
                     Some(min_lr) => super::short(min_lr),
-                    None => "lr/250000".into(),
+                    None => format!("{:.3e}", one_cycle_last(lr, None)),
                 }
             )),
         }
     }
+}
+
+/// One cycle's last rate from the peak `lr`: `--lr-min`, or the first
+/// rate, lr/25, over 10⁴.
+fn one_cycle_last(lr: f64, min_lr: Option<f64>) -> f64 {
+    min_lr.unwrap_or(lr / ONE_CYCLE_DIV / ONE_CYCLE_FINAL_DIV)
 }
 
 /// The plateau schedule's rate after `n` cuts: max(α·γ^n, α_min).
@@ -564,7 +571,10 @@ mod tests {
         };
         assert!((grow.rate(1e-6, 60, &[]) - 1.0).abs() < 1e-12);
         assert_eq!(grow.rate(1e-6, u64::MAX, &[]), f64::INFINITY);
-        assert_eq!(s.describe().as_deref(), Some("exponential ×0.5 per epoch"));
+        assert_eq!(
+            s.describe(0.8).as_deref(),
+            Some("exponential ×0.5 per epoch")
+        );
     }
 
     /// The rates torch 2.15's OneCycleLR (cycle_momentum=False) gave its
@@ -630,8 +640,8 @@ mod tests {
         assert!(s(10, 0.1).rate(0.8, 1, &[]) < 0.8);
         assert_eq!(s(1, 0.3).rate(0.8, 0, &[]), 0.8 / 25.0 / 1e4);
         assert_eq!(
-            s(200, 0.3).describe().as_deref(),
-            Some("one cycle over 200 epochs, rising for 0.3 of them, down to lr/250000")
+            s(200, 0.3).describe(0.8).as_deref(),
+            Some("one cycle over 200 epochs, rising for 0.3 of them, down to 3.200e-6")
         );
     }
 
@@ -666,7 +676,7 @@ mod tests {
             }
         );
         assert_eq!(
-            cosine.describe().as_deref(),
+            cosine.describe(0.01).as_deref(),
             Some("cosine to 0 over 40 epochs")
         );
         let step = ScheduleSettings {
@@ -681,7 +691,10 @@ mod tests {
                 gamma: 0.1
             }
         );
-        assert_eq!(step.describe().as_deref(), Some("step ×0.1 every 5 epochs"));
+        assert_eq!(
+            step.describe(0.01).as_deref(),
+            Some("step ×0.1 every 5 epochs")
+        );
         let cycle = settings(ScheduleKind::OneCycle).resolve(&ADAM, 40).unwrap();
         assert_eq!(
             cycle,
@@ -691,7 +704,7 @@ mod tests {
                 min_lr: None
             }
         );
-        assert_eq!(LrSchedule::Constant.describe(), None);
+        assert_eq!(LrSchedule::Constant.describe(0.01), None);
         let lbfgs = Optimizer::Lbfgs {
             lr: 1.0,
             history_size: 10,
@@ -872,7 +885,7 @@ mod tests {
             }
         );
         assert_eq!(
-            s.describe().as_deref(),
+            s.describe(0.01).as_deref(),
             Some("plateau ×0.1 after 10 epochs without a fall of 1e-4, down to 0")
         );
         for (s, says) in [
