@@ -83,6 +83,15 @@ impl Dataset {
         out.features = f;
     }
 
+    /// The first `n` rows of epoch 0's shuffle by `seed` (every row, where
+    /// there are no more): a seeded sample, in the shuffle's order.
+    pub fn sample(&self, n: usize, seed: u64) -> Dataset {
+        let order = MiniBatches { size: 1, seed }.order(self.rows, 0);
+        let mut out = self.empty_like();
+        self.gather_into(&order[..n.min(self.rows)], &mut out);
+        out
+    }
+
     /// An empty set with this one's columns, for [`Dataset::gather_into`].
     pub fn empty_like(&self) -> Dataset {
         Dataset {

@@ -1219,7 +1219,7 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
 /// With full batches on more than 16,384 rows, the range test trains on a
 /// sample of 16,384 of them, the first of epoch 0's shuffle by --seed: its
 /// result is the test's on a file of just those rows, in that order. The
-/// run itself trains on every row.
+/// run itself trains on every row. Sharded runs sample each shard.
 #[test]
 fn lr_auto_samples_the_rows_of_a_large_full_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -1256,6 +1256,28 @@ fn lr_auto_samples_the_rows_of_a_large_full_batch() {
         all["first_loss"], few["first_loss"],
         "the run is on every row"
     );
+    // Sharded: each of the 3 shards sampled to its share of a 16,384-row
+    // run cut into 3, the same shuffle within each shard. Its result is
+    // that of --shards 3 on a file of those samples, one after another.
+    let cut = |n: usize, s: usize| s * n / 3..(s + 1) * n / 3;
+    let mut rows = vec![lines[0]];
+    for s in 0..3 {
+        let shard = cut(20_000, s);
+        let order = shadertrain::batches::MiniBatches { size: 1, seed: 7 }.order(shard.len(), 0);
+        let take = cut(16_384, s).len();
+        rows.extend(order[..take].iter().map(|&i| lines[1 + shard.start + i]));
+    }
+    std::fs::write(&sample, rows.join("\n") + "\n").unwrap();
+    let sharded = |data: &str| {
+        let mut args = train_data(data, "cpu", SMALL_ADAM);
+        args.extend_from_slice(&["--lr", "auto", "--epochs", "1", "--seed", "7", "--json", &j]);
+        args.extend_from_slice(&["--shards", "3"]);
+        run_ok(&args);
+        read_json(&j)
+    };
+    let all = sharded(&csv);
+    assert_eq!(all["lr_range_test"]["rows"], 16_384, "{all}");
+    assert_eq!(without_time(&all), without_time(&sharded(&sample)));
 }
 
 /// `predict` shares the rows of a large file among the cores: its output

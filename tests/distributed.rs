@@ -10,7 +10,17 @@ use shadertrain::io::read_history;
 
 /// Small and fast: 600 rows, 3 features, 8 hidden units.
 fn small<'a>(backend: &'a str, epochs: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-    let mut args = train_synthetic("600", "3", backend, &["--hidden", "8", "--epochs", epochs]);
+    small_on("600", backend, epochs, more)
+}
+
+/// [`small`] on `rows` rows.
+fn small_on<'a>(
+    rows: &'a str,
+    backend: &'a str,
+    epochs: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = train_synthetic(rows, "3", backend, &["--hidden", "8", "--epochs", epochs]);
     args.extend_from_slice(more);
     args.push("-q");
     args
@@ -169,9 +179,14 @@ mod mpi {
         more: &[&str],
         nps: &[usize],
     ) {
+        same_bits_on_rows("600", backend, epochs, more, nps);
+    }
+
+    /// [`same_bits_for_every_process_count`] on `rows` rows.
+    fn same_bits_on_rows(rows: &str, backend: &str, epochs: &str, more: &[&str], nps: &[usize]) {
         let dir = tempfile::tempdir().unwrap();
         let [h1, m1] = paths(&dir, ["h1.csv", "m1.st"]);
-        let mut one = small(backend, epochs, more);
+        let mut one = small_on(rows, backend, epochs, more);
         one.extend(["--shards", "4", "--history", &h1, "--save", &m1]);
         run_ok(&one);
         for &np in nps {
@@ -179,7 +194,7 @@ mod mpi {
                 path(&dir, &format!("h{np}.csv")),
                 path(&dir, &format!("m{np}.st")),
             );
-            let mut args = small(backend, epochs, more);
+            let mut args = small_on(rows, backend, epochs, more);
             args.extend([
                 "--distributed",
                 "--shards",
@@ -221,6 +236,9 @@ mod mpi {
         // and trains at the rate it chose.
         let auto = ["--optimizer", "adam", "--lr", "auto"];
         same_bits_for_every_process_count("cpu", "10", &auto, &[2]);
+        // On 20,000 rows it tests on a sample of each shard, the same
+        // however the shards are shared out.
+        same_bits_on_rows("20000", "cpu", "3", &auto, &[2, 3]);
     }
 
     #[test]

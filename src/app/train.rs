@@ -15,7 +15,6 @@ use super::config::{Resumed, RunOptions, TrainConfig};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
-use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, TrainArgs};
 use crate::cpu::{Fast, Reference};
@@ -203,18 +202,23 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     let mut config = config;
     if let Some(test) = config.lr_auto {
         // On a backend of its own, from the run's initial parameters; with
-        // mini-batches, on the rows of a few of them; with full batches
-        // (not sharded), on a sample of the rows where there are many.
+        // mini-batches, on the rows of a few of them; with full batches, on
+        // a sample of the rows where there are many.
+        let seed = config.run.seed;
         let few = match config.run.batches() {
-            Some(b) => data.first_batches(b.size, range::MINI_BATCHES, b.seed),
-            None if shards.is_none() => {
-                data.first_batches(range::FULL_BATCH_ROWS, 1, config.run.seed)
-            }
+            Some(b) => data.first_batches(b.size, range::MINI_BATCHES, seed),
+            None if shards.is_none() => data.first_batches(range::FULL_BATCH_ROWS, 1, seed),
             None => None,
         };
         let rows = few.as_ref().unwrap_or(&data);
-        let open = |probe: &TrainConfig| match shards {
-            Some(s) => open_sharded(probe, &model, &sets, comm, s, device.clone(), None),
+        let sampled = (shards.filter(|_| config.run.batches().is_none()))
+            .and_then(|s| sampled_shards(&sets, s, rank, size, seed));
+        let (test_sets, test_shards) = match &sampled {
+            Some((sets, s)) => (sets, Some(*s)),
+            None => (&sets, shards),
+        };
+        let open = |probe: &TrainConfig| match test_shards {
+            Some(s) => open_sharded(probe, &model, test_sets, comm, s, device.clone(), None),
             None => open_backend(probe, &model, rows, device.clone(), None, false),
         };
         let Some(found) = auto_rate(&config, test, comm, open)? else {
@@ -226,7 +230,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         };
         config.run.optimizer = config.run.optimizer.with_lr(found.lr);
         config.lr_found = Some(Found {
-            rows: rows.train_rows,
+            rows: test_shards.map_or(rows.train_rows, |s| s.rows),
             ..found
         });
     }
@@ -422,11 +426,8 @@ impl TrainingData {
         if rows.rows <= take {
             return None;
         }
-        let order = MiniBatches { size, seed }.order(rows.rows, 0);
-        let mut first = rows.empty_like();
-        rows.gather_into(&order[..take], &mut first);
         Some(TrainingData {
-            train: Some(first),
+            train: Some(rows.sample(take, seed)),
             val: None,
             columns: self.columns.clone(),
             what: String::new(),
@@ -1182,6 +1183,34 @@ fn auto_rate<'a>(
             })
         )
     })
+}
+
+/// `--lr auto` in a sharded run with full batches on more than
+/// [`range::FULL_BATCH_ROWS`] rows: the rows of a run of that many, cut
+/// into as many shards, each shard's a sample of the run's shard
+/// ([`Dataset::sample`]), for the shards process `rank` of `size` owns;
+/// `None` where every row is tested: few rows, the GPU's generated rows,
+/// or a shard too small for its share. Each process decides from the
+/// shards alone, so all decide alike, and the sample does not depend on
+/// how the shards are shared out.
+fn sampled_shards(
+    sets: &[Dataset],
+    shards: Shards,
+    rank: usize,
+    size: usize,
+    seed: u64,
+) -> Option<(Vec<Dataset>, Shards)> {
+    let small = Shards::new(range::FULL_BATCH_ROWS, shards.count).ok()?;
+    let fits = (0..shards.count).all(|s| small.rows_of(s).len() <= shards.rows_of(s).len());
+    if sets.is_empty() || shards.rows <= small.rows || !fits {
+        return None;
+    }
+    let owned = shards.owned(rank, size);
+    let sampled = owned
+        .zip(sets)
+        .map(|(s, set)| set.sample(small.rows_of(s).len(), seed))
+        .collect();
+    Some((sampled, small))
 }
 
 /// `--lr auto`: runs `test` on a backend that `open` opens for it (with
