@@ -434,6 +434,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.png|FILE.svg")]
     pub plot: Option<PathBuf>,
 
+    /// With --lr auto: draw its range test, the loss after each epoch's
+    /// update against that epoch's rate (log scales), with the lowest
+    /// loss and the rate chosen marked, as PNG or SVG by the extension
+    /// [default: not drawn].
+    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    pub lr_plot: Option<PathBuf>,
+
     /// Seconds to wait for the GPU before a readback is an error; 2^32 or
     /// more, or inf, waits without limit.
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]

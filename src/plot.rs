@@ -14,6 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::bench::Record;
 use crate::error::{Error, Result};
+use crate::optim::range::Found;
 
 /// Picture size: pixels for PNG, user units for SVG.
 pub const SIZE: (u32, u32) = (900, 540);
@@ -46,7 +47,7 @@ impl Format {
             Some("png") => Ok(Format::Png),
             Some("svg") => Ok(Format::Svg),
             other => Err(Error::Config(format!(
-                "--plot {}: {}; give a file name ending in .png or .svg",
+                "{}: {}; give a file name ending in .png or .svg",
                 path.display(),
                 match other {
                     Some(e) => format!("'.{e}' is not an image format shadertrain draws"),
@@ -57,10 +58,10 @@ impl Format {
     }
 }
 
-/// Refuses a `--plot` path before any work: an unknown extension or a
-/// place that cannot be written.
-pub fn check_path(path: &Path) -> Result<Format> {
-    let format = Format::of(path)?;
+/// Refuses a picture's path (given by `flag`, such as `--plot`) before any
+/// work: an unknown extension or a place that cannot be written.
+pub fn check_path(flag: &str, path: &Path) -> Result<Format> {
+    let format = Format::of(path).map_err(|e| Error::Config(format!("{flag} {e}")))?;
     crate::io::check_output_path(path)?;
     Ok(format)
 }
@@ -199,6 +200,25 @@ fn wrap(title: &str, width: usize) -> Vec<String> {
     lines.iter().map(|l| l.trim_end().to_string()).collect()
 }
 
+/// `title` at the top of `root`, wrapped; the lines it took.
+fn draw_title<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> std::result::Result<u32, DrawingAreaErrorKind<DB::ErrorType>> {
+    let lines = wrap(title, TITLE_CHARS);
+    let font = ("sans-serif", 20).into_font().color(&BLACK);
+    let middle = root.dim_in_pixel().0 as i32 / 2;
+    for (i, line) in lines.iter().enumerate() {
+        let at = (middle, 14 + 24 * i as i32);
+        root.draw(&Text::new(
+            line.as_str(),
+            at,
+            font.pos(Pos::new(HPos::Center, VPos::Top)),
+        ))?;
+    }
+    Ok(lines.len() as u32)
+}
+
 /// Points that a log axis can show: finite and positive.
 fn plottable(points: impl Iterator<Item = (usize, f64)>) -> Vec<(f64, f64)> {
     points
@@ -216,20 +236,10 @@ impl Picture for LossCurve<'_> {
         let last = self.losses.len().saturating_sub(1).max(1) as f64;
         // The title, wrapped: an optimizer with a schedule is too long
         // for one line.
-        let lines = wrap(&self.title, TITLE_CHARS);
-        let font = ("sans-serif", 20).into_font().color(&BLACK);
-        let middle = root.dim_in_pixel().0 as i32 / 2;
-        for (i, line) in lines.iter().enumerate() {
-            let at = (middle, 14 + 24 * i as i32);
-            root.draw(&Text::new(
-                line.as_str(),
-                at,
-                font.pos(Pos::new(HPos::Center, VPos::Top)),
-            ))?;
-        }
+        let lines = draw_title(root, &self.title)?;
         let mut chart = ChartBuilder::on(root)
             .margin(20)
-            .margin_top(24 + 24 * lines.len() as u32)
+            .margin_top(24 + 24 * lines)
             .x_label_area_size(45)
             .y_label_area_size(75)
             .build_cartesian_2d(0f64..last, (lo..hi).log_scale())?;
@@ -282,6 +292,95 @@ impl Picture for LossCurve<'_> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    }
+}
+
+/// `--lr auto`'s range test: the loss after each epoch's update against
+/// that epoch's rate, both on log scales, with the lowest loss and the
+/// rate chosen marked.
+pub struct RangeCurve<'a> {
+    pub found: &'a Found,
+    pub title: String,
+    /// What the loss axis shows.
+    pub loss_label: String,
+}
+
+impl RangeCurve<'_> {
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_picture(path, self)
+    }
+}
+
+impl Picture for RangeCurve<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
+        root.fill(&WHITE)?;
+        let f = self.found;
+        let points: Vec<(f64, f64)> = (f.curve.iter())
+            .filter(|p| p.loss.is_finite() && p.loss > 0.0)
+            .map(|p| (p.lr, p.loss))
+            .collect();
+        // The blow-up at the end climbs by decades: the axis stops a
+        // decade above the start, as the points below it are the ones to
+        // read.
+        let (lo, hi) = log_bounds(points.iter().map(|p| p.1).chain([f.start_loss]));
+        let hi = hi.min(10.0 * f.start_loss.max(lo));
+        let rates = points.iter().map(|p| p.0).chain([f.lr]);
+        let (first, last) = rates.fold((f64::INFINITY, 0.0f64), |(a, b), r| (a.min(r), b.max(r)));
+        let (first, last) = if first < last {
+            (first / 1.5, last * 1.5)
+        } else {
+            (1e-6, 10.0)
+        };
+        let lines = draw_title(root, &self.title)?;
+        let mut chart = ChartBuilder::on(root)
+            .margin(20)
+            .margin_top(24 + 24 * lines)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d((first..last).log_scale(), (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_desc("learning rate (log scale)")
+            .y_desc(self.loss_label.as_str())
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", 14))
+            .draw()?;
+        let color = COLORS[0];
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label("loss after the epoch's update")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        let lowest = COLORS[2];
+        if f.lowest_loss.is_finite() && f.lowest_loss > 0.0 {
+            chart
+                .draw_series([Cross::new(
+                    (f.lowest_lr, f.lowest_loss),
+                    7,
+                    lowest.stroke_width(3),
+                )])?
+                .label(format!("lowest loss, at {:.2e}", f.lowest_lr))
+                .legend(move |(x, y)| Cross::new((x + 10, y), 5, lowest.stroke_width(3)));
+        }
+        let chosen = COLORS[3];
+        chart
+            .draw_series([PathElement::new(
+                [(f.lr, lo), (f.lr, hi)],
+                chosen.stroke_width(2),
+            )])?
+            .label(format!("rate chosen, {:.2e}", f.lr))
+            .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], chosen));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font(("sans-serif", 15))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)

@@ -123,6 +123,75 @@ fn a_bad_plot_extension_is_refused_before_any_work() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// `--lr-plot` draws `--lr auto`'s range test: every finite point of the
+/// JSON's curve on one line, the lowest loss and the rate chosen in the
+/// legend with the JSON's numbers. Without `--lr auto`, or with another
+/// extension, it is refused before any work and nothing is written.
+#[test]
+fn train_plots_the_range_test_of_lr_auto() {
+    let dir = tempfile::tempdir().unwrap();
+    let [png, svg, json, model] = paths(&dir, ["r.png", "r.svg", "r.json", "m.st"]);
+    let train = |plot: &str, extra: &[&str]| {
+        let more = [
+            "--hidden",
+            "4",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--lr-plot",
+            plot,
+        ];
+        let mut args = train_synthetic("300", "3", "cpu", &more);
+        args.extend(extra);
+        shadertrain(&args)
+    };
+    let auto = ["--optimizer", "adam", "--lr", "auto", "--json", &json];
+    let (ok, _, err) = train(&svg, &auto);
+    assert!(ok, "{err}");
+    let found = &common::read_json(&json)["lr_range_test"];
+    let text = svg_text(&svg);
+    let labels = texts(&text);
+    let has = |want: &str| labels.iter().any(|t| t == want);
+    assert!(has("learning rate (log scale)"), "{labels:?}");
+    let epochs = found["epochs"].as_u64().unwrap();
+    let title = format!("--lr auto's range test: adam, {epochs} epochs on 300 rows");
+    assert!(has(&title), "{labels:?}");
+    let lr = found["lr"].as_f64().unwrap();
+    assert!(has(&format!("rate chosen, {lr:.2e}")), "{labels:?}");
+    let lowest = found["lowest_lr"].as_f64().unwrap();
+    assert!(has(&format!("lowest loss, at {lowest:.2e}")), "{labels:?}");
+    let finite = found["curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["loss"].as_f64().is_some_and(|l| l > 0.0))
+        .count();
+    assert!(finite > 10, "{found}");
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let lines: Vec<usize> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "polyline")
+        .filter_map(|n| n.attribute("points"))
+        .map(|p| p.split_whitespace().count())
+        .collect();
+    assert!(lines.contains(&finite), "{finite} points, lines {lines:?}");
+    let (ok, _, err) = train(&png, &auto);
+    assert!(ok, "{err}");
+    assert_eq!(png_size(&png), SIZE);
+    // Refused before any work: no --lr auto, or not a picture.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    std::fs::create_dir(dir.path()).unwrap();
+    for (plot, extra, says) in [
+        (&svg, &["--lr", "0.1"][..], "--lr-plot needs --lr auto"),
+        (&json, &["--lr", "auto"][..], "--lr-plot"),
+    ] {
+        let (ok, _, err) = train(plot, &[extra, &["--save", &model]].concat());
+        assert!(!ok, "{extra:?}");
+        assert!(err.contains(says), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
+
 #[test]
 fn bench_draws_bars_and_keeps_piped_output_clean() {
     let dir = tempfile::tempdir().unwrap();

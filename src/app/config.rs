@@ -242,6 +242,8 @@ pub struct Outputs {
     pub history: Option<PathBuf>,
     pub json: Option<PathBuf>,
     pub plot: Option<PathBuf>,
+    /// `--lr-plot`: the range test's curve.
+    pub lr_plot: Option<PathBuf>,
 }
 
 /// `--checkpoint`: where, and every how many epochs.
@@ -321,6 +323,9 @@ impl TrainConfig {
             run.shards = Some(crate::dist::DEFAULT_SHARDS);
         }
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
+        if args.lr_plot.is_some() && lr_auto.is_none() {
+            bail!("--lr-plot needs --lr auto: it draws the learning-rate range test");
+        }
         let schedule = run.check(lr_auto.is_some())?;
         check_distinct_files(args, &run)?;
         let target_loss = args.target_loss.map(check_target_loss).transpose()?;
@@ -362,6 +367,7 @@ impl TrainConfig {
                 history: args.history.clone(),
                 json: args.json.clone(),
                 plot: args.plot.clone(),
+                lr_plot: args.lr_plot.clone(),
             },
             quiet: args.quiet,
             leader: true,
@@ -409,8 +415,10 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     {
         io::check_output_path(path)?;
     }
-    if let Some(path) = &args.plot {
-        plot::check_path(path)?;
+    for (flag, path) in [("--plot", &args.plot), ("--lr-plot", &args.lr_plot)] {
+        if let Some(path) = path {
+            plot::check_path(flag, path)?;
+        }
     }
     if args.checkpoint.is_some() && args.checkpoint_every == 0 {
         bail!("--checkpoint-every must be at least 1");
@@ -433,6 +441,7 @@ fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
         ("--history", args.history.as_ref()),
         ("--json", args.json.as_ref()),
         ("--plot", args.plot.as_ref()),
+        ("--lr-plot", args.lr_plot.as_ref()),
         ("--checkpoint", args.checkpoint.as_ref()),
     ]);
     let inputs = named(&[
@@ -491,7 +500,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         io::check_output_path(path)?;
     }
     if let Some(path) = &args.plot {
-        plot::check_path(path)?;
+        plot::check_path("--plot", path)?;
     }
     if let (Some(json), Some(plot)) = (&args.json, &args.plot) {
         io::check_distinct(&[("--json", json), ("--plot", plot)], &[], &[])?;

@@ -305,6 +305,30 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
     Ok(())
 }
 
+/// `--lr-plot`: the range test `--lr auto` ran.
+pub(super) fn write_lr_plot(config: &TrainConfig) -> Result<()> {
+    let (Some(path), Some(found)) = (&config.outputs.lr_plot, &config.lr_found) else {
+        return Ok(());
+    };
+    let units = if config.run.standardize {
+        "MSE after the epoch's update, standardized units (log scale)"
+    } else {
+        "MSE after the epoch's update (log scale)"
+    };
+    plot::RangeCurve {
+        found,
+        title: format!(
+            "--lr auto's range test: {}, {} epochs on {}",
+            config.run.optimizer.kind().name(),
+            found.epochs,
+            crate::units::count(found.rows, "row")
+        ),
+        loss_label: units.to_string(),
+    }
+    .write(path)?;
+    Ok(())
+}
+
 /// `--save`, after a run that succeeded; whether a model was written.
 pub(super) fn write_model(config: &TrainConfig, done: &Finished) -> Result<bool> {
     match &config.outputs.save {

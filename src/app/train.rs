@@ -157,6 +157,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         let mut args = args.clone();
         if rank > 0 {
             (args.save, args.history, args.json, args.plot) = (None, None, None, None);
+            args.lr_plot = None;
             args.checkpoint = None;
             args.quiet = true;
         }
@@ -1484,6 +1485,7 @@ fn write_outputs<'a>(
         report::write_history(config, &done),
     );
     note(&mut failed, "--plot", report::write_plot(config, &done));
+    note(&mut failed, "--lr-plot", report::write_lr_plot(config));
     // Without one finite loss there is nothing good to checkpoint.
     let bad_start = matches!(
         done.outcome.reason,
