@@ -86,6 +86,7 @@ impl Dataset {
     /// The first `n` rows of epoch 0's shuffle by `seed` (every row, where
     /// there are no more): a seeded sample, in the shuffle's order.
     pub fn sample(&self, n: usize, seed: u64) -> Dataset {
+        // The shuffle does not depend on the batch size.
         let order = MiniBatches { size: 1, seed }.order(self.rows, 0);
         let mut out = self.empty_like();
         self.gather_into(&order[..n.min(self.rows)], &mut out);

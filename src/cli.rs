@@ -189,9 +189,10 @@ pub struct TrainArgs {
     /// parameters (up to 100 epochs at rates growing from 1e-6 to 10, until
     /// the loss blows up; with --batch-size B, on the rows of the run's
     /// first 8 batches; with full batches on more than 16,384 rows, on
-    /// 16,384 of them chosen by --seed) and trains with a tenth of the rate that left the
-    /// lowest loss: gd, momentum, nesterov, adam and adamw, on any backend
-    /// (docs/optimizers.md, "Choosing the rate: --lr auto").
+    /// 16,384 of them chosen by --seed) and trains with a tenth of the
+    /// rate that left the lowest loss: gd, momentum, nesterov, adam and
+    /// adamw, on any backend (docs/optimizers.md, "Choosing the rate:
+    /// --lr auto").
     #[arg(long, value_name = "ALPHA|auto", allow_negative_numbers = true)]
     pub lr: Option<LrChoice>,
 
