@@ -28,6 +28,11 @@ below), each point run for --sweep-budget seconds and ranked by time to
 - PyTorch, Adam in mini-batches of 200 (a fresh `randperm` each epoch;
   the training MSE measured after each epoch with the clock paused, as for
   sklearn).
+- One cycle in mini-batches of 200: shadertrain's `--lr-schedule
+  one-cycle --epochs T` (adam and momentum) and PyTorch's Adam with
+  OneCycleLR (cycle_momentum=False) stepped once per epoch, as shadertrain
+  steps its schedules. Their sweep is over (peak, T) pairs (CYCLES); a run
+  ends after its T epochs, so "best" is the loss at the cycle's end.
 
 Peers that are not importable are reported as missing, not silently skipped.
 """
@@ -54,6 +59,11 @@ SWEEP = {
 HIDDEN = 64
 BATCH = 200
 MINI_BATCH = ("gd", "momentum", "adam")
+# One cycle's (peak, epochs) sweep, per optimizer.
+CYCLES = {
+    "adam": [(peak, t) for peak in (0.03, 0.1, 0.3) for t in (10, 20, 40)],
+    "momentum": [(peak, t) for peak in (0.1, 0.3, 1.0) for t in (10, 20, 40)],
+}
 
 
 class Budget(Exception):
@@ -79,17 +89,23 @@ def rank(result):
     return tuple(to.get(t, math.inf) for t in reversed(TARGETS)) + (result["best"],)
 
 
-def shadertrain(args, optimizer, lr, budget, batch=None):
+def shadertrain(args, optimizer, lr, budget, batch=None, cycle=False):
+    """With `cycle`, lr is (peak, T): one cycle over T epochs."""
+    epochs = 1000000000
+    if cycle:
+        lr, epochs = lr
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "s.json")
         cmd = [
             args.binary, "train", "--data", args.csv, "--hidden", str(HIDDEN),
             "--activation", "tanh", "--optimizer", optimizer, "--lr", str(lr),
             "--backend", args.backend, "--threads", str(args.threads),
-            "--epochs", "1000000000", "--max-time", str(budget), "--json", summary, "-q",
+            "--epochs", str(epochs), "--max-time", str(budget), "--json", summary, "-q",
         ]
         if batch:
             cmd += ["--batch-size", str(batch)]
+        if cycle:
+            cmd += ["--lr-schedule", "one-cycle"]
         done = subprocess.run(cmd)
         # A run that diverged exits non-zero but still writes its summary.
         if done.returncode != 0 and not os.path.exists(summary):
@@ -213,17 +229,30 @@ def torch_mini_batch_epoch(net, opt, xt, yt, order):
         return seconds, torch.nn.functional.mse_loss(net(xt), yt).item()
 
 
-def torch_mini_batch_adam(x, y, lr, budget):
+def torch_mini_batch_adam(x, y, lr, budget, cycle=False):
+    """With `cycle`, lr is (peak, T): OneCycleLR over T epochs, stepped
+    after each epoch, and the run ends after T epochs."""
     import torch
 
     xt, yt, net = torch_net(x, y)
+    epochs = math.inf
+    if cycle:
+        lr, epochs = lr
     opt = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = None
+    if cycle:
+        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs,
+                                                       cycle_momentum=False)
     order = torch.Generator().manual_seed(0)
     trace, spent = [], 0.0
-    while spent <= budget:
+    while spent <= budget and len(trace) < epochs:
         seconds, mse = torch_mini_batch_epoch(net, opt, xt, yt, order)
         spent += seconds
         trace.append((spent, mse))
+        if schedule and len(trace) < epochs:
+            t0 = time.perf_counter()
+            schedule.step()
+            spent += time.perf_counter() - t0
     return summarise(trace, budget)
 
 
@@ -246,6 +275,8 @@ def peers(args, x, y):
                       lambda lr, b: torch_run(x, y, lr, b, "lbfgs")))
         found.append((f"torch adam, mini-batches of {BATCH}", SWEEP["adam"],
                       lambda lr, b: torch_mini_batch_adam(x, y, lr, b)))
+        found.append((f"torch adam one cycle, mini-batches of {BATCH}", CYCLES["adam"],
+                      lambda lr, b: torch_mini_batch_adam(x, y, lr, b, cycle=True)))
     except ImportError as e:
         print(f"notice: PyTorch peers missing ({e})", file=sys.stderr)
     return found
@@ -268,6 +299,10 @@ def main():
     trainers += [(f"shadertrain {args.backend} {o}, mini-batches of {BATCH}", SWEEP[o],
                   (lambda o: lambda lr, b: shadertrain(args, o, lr, b, BATCH))(o))
                  for o in MINI_BATCH]
+    trainers += [(f"shadertrain {args.backend} {o} one cycle, mini-batches of {BATCH}",
+                  CYCLES[o],
+                  (lambda o: lambda lr, b: shadertrain(args, o, lr, b, BATCH, cycle=True))(o))
+                 for o in CYCLES]
     trainers += peers(args, x, y)
     only = [s for s in args.only.split(",") if s]
     records = []
