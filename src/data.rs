@@ -561,6 +561,38 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     }
 }
 
+/// The cores a CSV file's rows are parsed on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A parsed CSV file whose cells are still in the pieces of rows they
+/// were parsed in, in order.
+struct Pieces {
+    path: PathBuf,
+    header: Vec<String>,
+    pieces: Vec<Vec<f32>>,
+    rows: usize,
+}
+
+impl Pieces {
+    /// The table: the pieces' cells in one buffer.
+    fn join(self) -> Table {
+        let mut pieces = self.pieces.into_iter();
+        let mut cells = pieces.next().unwrap_or_default();
+        cells.reserve_exact(self.rows * self.header.len() - cells.len());
+        for piece in pieces {
+            cells.extend_from_slice(&piece);
+        }
+        Table {
+            path: self.path,
+            header: self.header,
+            cells,
+            rows: self.rows,
+        }
+    }
+}
+
 /// A numeric CSV file: its header and its cells, row-major.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -576,16 +608,20 @@ impl Table {
     /// that fits in f32. Whitespace around cells, a UTF-8 byte-order mark,
     /// CRLF line ends and a missing final newline are accepted.
     pub fn read(path: &Path) -> Result<Table> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Table::parse(path, &bytes)
+        // The file's bytes go before the pieces' cells are joined, so the
+        // peak holds the bytes or the joined cells, not both.
+        let pieces = {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            Table::parse_pieces(path, &bytes, cores(), PIECE_BYTES)?
+        };
+        Ok(pieces.join())
     }
 
     /// Parses CSV bytes; `path` only names the source in errors. The rows
     /// are parsed on every core, in pieces cut at line ends
     /// ([`Table::parse_in`]).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Table> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Table::parse_in(path, bytes, cores, PIECE_BYTES)
+        Table::parse_in(path, bytes, cores(), PIECE_BYTES)
     }
 
     /// [`Table::parse`] with the rows cut into at most `pieces` pieces of
@@ -595,6 +631,11 @@ impl Table {
     /// error (the first in the file) with its line and column, do not
     /// depend on the pieces.
     pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
+        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes)?.join())
+    }
+
+    /// [`Table::parse_in`], the cells left in their pieces.
+    fn parse_pieces(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Pieces> {
         let err = |line: u64, column: usize, message: String| Error::Csv {
             path: path.to_path_buf(),
             line,
@@ -705,12 +746,6 @@ impl Table {
             })
             .collect::<Result<Vec<_>>>()?;
         let count = parsed.iter().map(|(_, rows)| rows).sum::<usize>();
-        let mut pieces = parsed.into_iter().map(|(cells, _)| cells);
-        let mut cells = pieces.next().unwrap_or_default();
-        cells.reserve_exact(count * header.len() - cells.len());
-        for piece in pieces {
-            cells.extend_from_slice(&piece);
-        }
         if count == 0 {
             return Err(err(
                 header_line + 1,
@@ -719,10 +754,10 @@ impl Table {
                     .into(),
             ));
         }
-        Ok(Table {
+        Ok(Pieces {
             path: path.to_path_buf(),
             header,
-            cells,
+            pieces: parsed.into_iter().map(|(cells, _)| cells).collect(),
             rows: count,
         })
     }
