@@ -561,11 +561,6 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     }
 }
 
-/// The cores a CSV file's rows are parsed on.
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// A parsed CSV file whose cells are still in the pieces of rows they
 /// were parsed in, in order.
 struct Pieces {
@@ -612,7 +607,7 @@ impl Table {
         // peak holds the bytes or the joined cells, not both.
         let pieces = {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Table::parse_pieces(path, &bytes, cores(), PIECE_BYTES)?
+            Table::parse_pieces(path, &bytes, crate::cpu::cores(), PIECE_BYTES)?
         };
         Ok(pieces.join())
     }
@@ -621,7 +616,7 @@ impl Table {
     /// are parsed on every core, in pieces cut at line ends
     /// ([`Table::parse_in`]).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Table> {
-        Table::parse_in(path, bytes, cores(), PIECE_BYTES)
+        Table::parse_in(path, bytes, crate::cpu::cores(), PIECE_BYTES)
     }
 
     /// [`Table::parse`] with the rows cut into at most `pieces` pieces of

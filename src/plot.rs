@@ -80,11 +80,18 @@ fn register_font() -> Result<()> {
     }
 }
 
-type DrawResult<E> = std::result::Result<(), DrawingAreaErrorKind<E>>;
+pub type DrawResult<E> = std::result::Result<(), DrawingAreaErrorKind<E>>;
 
-/// Something drawn the same way on either backend.
-trait Picture {
+/// Something drawn the same way on either backend: [`LossCurve`],
+/// [`RangeCurve`] and [`BenchBars`].
+pub trait Picture: Sized {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType>;
+
+    /// Draws it into `path`, PNG or SVG by the extension, written
+    /// atomically ([`write_picture`]).
+    fn write(&self, path: &Path) -> Result<()> {
+        write_picture(path, self)
+    }
 }
 
 /// Draws `picture` in memory, then writes the file atomically: a failure
@@ -173,12 +180,6 @@ pub struct LossCurve<'a> {
     /// `--lr-schedule plateau`: the epochs from which the rate was cut,
     /// drawn as vertical lines.
     pub cuts: &'a [u64],
-}
-
-impl LossCurve<'_> {
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_picture(path, self)
-    }
 }
 
 /// Characters of a title line at 20 px: DejaVu Sans averages about 11 px
@@ -310,12 +311,6 @@ pub struct RangeCurve<'a> {
     pub loss_label: String,
 }
 
-impl RangeCurve<'_> {
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_picture(path, self)
-    }
-}
-
 impl Picture for RangeCurve<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
         root.fill(&WHITE)?;
@@ -392,12 +387,6 @@ impl Picture for RangeCurve<'_> {
 /// The benchmark as bars grouped by shape, one per backend, log scale.
 pub struct BenchBars<'a> {
     pub records: &'a [Record],
-}
-
-impl BenchBars<'_> {
-    pub fn write(&self, path: &Path) -> Result<()> {
-        write_picture(path, self)
-    }
 }
 
 impl Picture for BenchBars<'_> {

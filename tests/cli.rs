@@ -1227,30 +1227,32 @@ fn lr_auto_samples_the_rows_of_a_large_full_batch() {
     gen_csv(&csv, "20000", "3", "4");
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let order = shadertrain::batches::MiniBatches {
-        size: 16_384,
-        seed: 7,
-    }
-    .order(20_000, 0);
-    let mut rows = vec![lines[0]];
-    rows.extend(order[..16_384].iter().map(|&i| lines[1 + i]));
-    std::fs::write(&sample, rows.join("\n") + "\n").unwrap();
-    let test = |data: &str| {
+    // Epoch 0's shuffle of n rows by --seed 7.
+    let shuffle = |n| shadertrain::batches::MiniBatches { size: 1, seed: 7 }.order(n, 0);
+    // The sample file: the header, then these data rows (0-based).
+    let write_sample = |rows: Vec<usize>| {
+        let mut text = vec![lines[0]];
+        text.extend(rows.iter().map(|&i| lines[1 + i]));
+        std::fs::write(&sample, text.join("\n") + "\n").unwrap();
+    };
+    let test = |data: &str, more: &[&str]| {
         let mut args = train_data(data, "cpu", SMALL_ADAM);
         args.extend_from_slice(&["--lr", "auto", "--epochs", "1", "--seed", "7", "--json", &j]);
+        args.extend_from_slice(more);
         let out = run_ok(&args);
         (out, read_json(&j))
     };
-    let (out, all) = test(&csv);
-    let (_, few) = test(&sample);
-    assert_eq!(all["lr_range_test"]["rows"], 16_384, "{all}");
-    assert!(out.contains(" on 16384 rows ("), "{out}");
-    assert!(out.contains("20000 rows × 3 features"), "{out}");
     let without_time = |v: &serde_json::Value| {
         let mut t = v["lr_range_test"].clone();
         t["wall_s"] = serde_json::Value::Null;
         t
     };
+    write_sample(shuffle(20_000)[..16_384].to_vec());
+    let (out, all) = test(&csv, &[]);
+    let (_, few) = test(&sample, &[]);
+    assert_eq!(all["lr_range_test"]["rows"], 16_384, "{all}");
+    assert!(out.contains(" on 16384 rows ("), "{out}");
+    assert!(out.contains("20000 rows × 3 features"), "{out}");
     assert_eq!(without_time(&all), without_time(&few));
     assert_ne!(
         all["first_loss"], few["first_loss"],
@@ -1260,24 +1262,19 @@ fn lr_auto_samples_the_rows_of_a_large_full_batch() {
     // run cut into 3, the same shuffle within each shard. Its result is
     // that of --shards 3 on a file of those samples, one after another.
     let cut = |n: usize, s: usize| s * n / 3..(s + 1) * n / 3;
-    let mut rows = vec![lines[0]];
-    for s in 0..3 {
+    let shards = (0..3).flat_map(|s| {
         let shard = cut(20_000, s);
-        let order = shadertrain::batches::MiniBatches { size: 1, seed: 7 }.order(shard.len(), 0);
         let take = cut(16_384, s).len();
-        rows.extend(order[..take].iter().map(|&i| lines[1 + shard.start + i]));
-    }
-    std::fs::write(&sample, rows.join("\n") + "\n").unwrap();
-    let sharded = |data: &str| {
-        let mut args = train_data(data, "cpu", SMALL_ADAM);
-        args.extend_from_slice(&["--lr", "auto", "--epochs", "1", "--seed", "7", "--json", &j]);
-        args.extend_from_slice(&["--shards", "3"]);
-        run_ok(&args);
-        read_json(&j)
-    };
-    let all = sharded(&csv);
+        shuffle(shard.len())[..take]
+            .iter()
+            .map(|&i| shard.start + i)
+            .collect::<Vec<_>>()
+    });
+    write_sample(shards.collect());
+    let three = ["--shards", "3"];
+    let (_, all) = test(&csv, &three);
     assert_eq!(all["lr_range_test"]["rows"], 16_384, "{all}");
-    assert_eq!(without_time(&all), without_time(&sharded(&sample)));
+    assert_eq!(without_time(&all), without_time(&test(&sample, &three).1));
 }
 
 /// `predict` shares the rows of a large file among the cores: its output

@@ -16,7 +16,7 @@ use crate::gpu::{self, AdapterRequest, GpuTrainer};
 use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
-use crate::plot;
+use crate::plot::{self, Picture};
 use crate::train::Backend;
 use crate::units;
 

@@ -35,8 +35,7 @@ const ROWS_PER_THREAD: usize = 16_384;
 /// cores in contiguous parts. Each row's prediction is its own, so the
 /// values do not depend on the parts.
 fn predict_on_threads(model: &Model, data: &Dataset) -> Vec<f64> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = cores.min(data.rows / ROWS_PER_THREAD).max(1);
+    let parts = cpu::cores().min(data.rows / ROWS_PER_THREAD).max(1);
     if parts == 1 {
         return cpu::reference::predict(model, data);
     }

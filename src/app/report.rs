@@ -12,7 +12,7 @@ use super::validation::Validation;
 use crate::io;
 use crate::model::Model;
 use crate::optim::range::Found;
-use crate::plot;
+use crate::plot::{self, Picture};
 use crate::train::{Outcome, StopReason};
 use crate::units;
 

@@ -205,15 +205,14 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         // On a backend of its own, from the run's initial parameters; with
         // mini-batches, on the rows of a few of them; with full batches, on
         // a sample of the rows where there are many.
+        // (Mini-batches are never sharded.)
         let seed = config.run.seed;
-        let few = match config.run.batches() {
-            Some(b) => data.first_batches(b.size, range::MINI_BATCHES, seed),
-            None if shards.is_none() => data.first_batches(range::FULL_BATCH_ROWS, 1, seed),
-            None => None,
+        let (few, sampled) = match (config.run.batches(), shards) {
+            (Some(b), _) => (data.first_batches(b.size, range::MINI_BATCHES, seed), None),
+            (None, None) => (data.first_batches(range::FULL_BATCH_ROWS, 1, seed), None),
+            (None, Some(s)) => (None, sampled_shards(&sets, s, rank, size, seed)),
         };
         let rows = few.as_ref().unwrap_or(&data);
-        let sampled = (shards.filter(|_| config.run.batches().is_none()))
-            .and_then(|s| sampled_shards(&sets, s, rank, size, seed));
         let (test_sets, test_shards) = match &sampled {
             Some((sets, s)) => (sets, Some(*s)),
             None => (&sets, shards),

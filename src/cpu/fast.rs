@@ -382,7 +382,7 @@ impl<'a> Fast<'a> {
     /// on `rows` rows: no more than blocks of 64 rows.
     pub fn thread_count(threads: usize, rows: usize) -> usize {
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            super::cores()
         } else {
             threads
         };

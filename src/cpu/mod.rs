@@ -14,6 +14,12 @@ pub use reference::Reference;
 use crate::optim::{Optimizer, Real, State};
 use crate::train::SNAPSHOT_SLOTS;
 
+/// The cores this process may run on (1 where that cannot be told): the
+/// threads of `--threads 0`, of a CSV file's pieces and of `predict`.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The [`crate::train::Backend`] methods of a backend that keeps its
 /// parameters and optimizer state on the host, in a [`ParamSlots`] field
 /// `theta`, with its optimizer in `opt`, and describes itself as its
