@@ -220,6 +220,21 @@ fn draw_title<DB: DrawingBackend>(
     Ok(lines.len() as u32)
 }
 
+/// The series' legend, boxed, at `position` in the chart, in `size` px.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> DrawResult<DB::ErrorType> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", size))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+}
+
 /// Points that a log axis can show: finite and positive.
 fn plottable(points: impl Iterator<Item = (usize, f64)>) -> Vec<(f64, f64)> {
     points
@@ -290,14 +305,7 @@ impl Picture for LossCurve<'_> {
                 .label(format!("kept (epoch {epoch})"))
                 .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(3)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)
     }
 }
 
@@ -373,14 +381,7 @@ impl Picture for RangeCurve<'_> {
             )])?
             .label(format!("rate chosen, {:.2e}", f.lr))
             .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], chosen));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)
     }
 }
 
@@ -470,14 +471,7 @@ impl Picture for BenchBars<'_> {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)
     }
 }
 
