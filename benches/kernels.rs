@@ -293,6 +293,22 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op, Box::new(twin), None)
         }
+        Kernel::ClipNorm => {
+            // One summed row: the layer's parameters, a loss, the factor.
+            let width = inputs * outputs + outputs + 1;
+            let row = values(12, width + 1, -1.0, 1.0);
+            let params = Params {
+                len: width as u32,
+                max_grad_norm: 1.0,
+                ..Params::default()
+            };
+            let slots = [Slot::InOut(&row)];
+            let op = op(&params, &slots);
+            let twin = move || {
+                ops::clip_norm(&row, width, 1.0);
+            };
+            (op, Box::new(twin), None)
+        }
         Kernel::ReduceSgd
         | Kernel::ReduceMomentum
         | Kernel::ReduceNesterov
@@ -371,11 +387,13 @@ fn update_case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -
             lr: 0.1,
             momentum: 0.9,
             weight_decay: 0.0,
+            max_grad_norm: 0.0,
         },
         Kernel::ReduceNesterov => Optimizer::Nesterov {
             lr: 0.1,
             momentum: 0.9,
             weight_decay: 0.0,
+            max_grad_norm: 0.0,
         },
         Kernel::ReduceAdam => Optimizer::Adam {
             lr: 0.001,
@@ -384,6 +402,7 @@ fn update_case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            max_grad_norm: 0.0,
         },
         _ => Optimizer::gd(0.1),
     };

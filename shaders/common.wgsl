@@ -3,7 +3,7 @@
 // Each kernel file is compiled with this one prepended (at build time, by
 // concat! in src/gpu/kernels.rs).
 
-// Mirrored by `Params` in src/gpu/kernels.rs; 96 bytes.
+// Mirrored by `Params` in src/gpu/kernels.rs; 112 bytes.
 struct Params {
     rows: u32,        // rows in this dispatch's chunk of the batch
     inputs: u32,      // width of the layer's input
@@ -29,6 +29,10 @@ struct Params {
     one_minus_beta1: f32, // reduce_adam: 1 − β1 and 1 − β2, rounded once from f64
     one_minus_beta2: f32,
     weight_decay: f32, // reduce_sgd, reduce_momentum, reduce_nesterov, reduce_adam: λ of torch's weight_decay
+    max_grad_norm: f32, // clip_norm: clip_grad_norm_'s max_norm c; update kernels: > 0 reads the clip factor after the one row
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -21,6 +21,12 @@
 // without advancing it, and count_epoch, the next dispatch, advances it:
 // no invocation may read the counter while another writes it.
 //   reduce_eval: the same with no update: the loss only.
+//   clip_norm:   --clip-grad-norm c (p.max_grad_norm): the factor
+//                min(1, c/(‖g‖ + 1e-6)) of torch's clip_grad_norm_ for the
+//                gradient in dest[0 .. len − 2] (one row of sums, its loss
+//                at len − 1), stored at dest[len]. The update kernels then
+//                read that row (count 1) and take g·factor for g where the
+//                factor is below 1, before the decay and the rule.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dest: array<f32>;    // reduce: the next rows; reduce_sgd: θ
@@ -66,6 +72,45 @@ fn reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     dest[p.dst_off + s * p.len + i] = p.scale * tree(s * FAN, i);
 }
 
+// The gradient as the rules take it: with --clip-grad-norm, g times the
+// clip factor clip_norm stored after the one row, where it is below 1 (as
+// the CPU's optim::step; a NaN factor leaves g, which is then NaN too).
+fn clipped(g: f32) -> f32 {
+    if (p.max_grad_norm > 0.0) {
+        let factor = source[p.len];
+        if (factor < 1.0) {
+            return g * factor;
+        }
+    }
+    return g;
+}
+
+var<workgroup> squares: array<f32, LINEAR>;
+
+// One workgroup: invocation t adds gᵢ² for i = t, t + LINEAR, ... in
+// order, then the LINEAR sums are added pairwise; invocation 0 stores the
+// factor. Every invocation reaches every barrier.
+@compute @workgroup_size(LINEAR)
+fn clip_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.x;
+    var sum = 0.0;
+    for (var i = t; i + 1u < p.len; i += LINEAR) {
+        let g = dest[i];
+        sum += g * g;
+    }
+    squares[t] = sum;
+    workgroupBarrier();
+    for (var width = LINEAR / 2u; width > 0u; width /= 2u) {
+        if (t < width) {
+            squares[t] = squares[t] + squares[t + width];
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u) {
+        dest[p.len] = min(1.0, p.max_grad_norm / (sqrt(squares[0]) + 1e-6));
+    }
+}
+
 // The loss of this epoch into the history, at the counter.
 fn append_loss(loss: f32) {
     let epoch = counter[0];
@@ -109,7 +154,7 @@ fn reduce_sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - rate() * decayed(i, total);
+        dest[i] = dest[i] - rate() * decayed(i, clipped(total));
     } else {
         record_loss(total);
     }
@@ -130,7 +175,7 @@ fn reduce_momentum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        dest[i] = dest[i] - rate() * velocity(i, decayed(i, total));
+        dest[i] = dest[i] - rate() * velocity(i, decayed(i, clipped(total)));
     } else {
         record_loss(total);
     }
@@ -144,7 +189,7 @@ fn reduce_nesterov(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
     let total = p.scale * tree(0u, i);
     if (i + 1u < p.len) {
-        let g = decayed(i, total);
+        let g = decayed(i, clipped(total));
         dest[i] = dest[i] - rate() * (g + p.momentum * velocity(i, g));
     } else {
         record_loss(total);
@@ -161,7 +206,7 @@ fn reduce_adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     let epoch = counter[0];
     if (i + 1u < p.len) {
         let n = p.len - 1u;
-        let g = decayed(i, total);
+        let g = decayed(i, clipped(total));
         let m = p.momentum * state[i] + p.one_minus_beta1 * g;
         let v = p.beta2 * state[n + i] + p.one_minus_beta2 * g * g;
         state[i] = m;

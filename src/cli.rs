@@ -231,6 +231,16 @@ pub struct TrainArgs {
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 
+    /// Clip each update's gradient to this norm first, as
+    /// torch.nn.utils.clip_grad_norm_(max_norm=C) before optimizer.step():
+    /// a gradient g (of the MSE; the full batch's, or the mini-batch's)
+    /// with ‖g‖ > C becomes g·C/(‖g‖ + 1e-6), one factor for every weight
+    /// and bias, before weight decay and the rule. It caps the steps of a
+    /// rate too high for the first epochs without slowing the rest; gd,
+    /// momentum, nesterov, adam and adamw [default: no clipping].
+    #[arg(long, value_name = "C", allow_negative_numbers = true)]
+    pub clip_grad_norm: Option<f64>,
+
     /// How the learning rate changes from epoch to epoch (with
     /// --batch-size, every update of an epoch takes that epoch's rate);
     /// gd, momentum, nesterov and adam (docs/optimizers.md).
@@ -415,7 +425,7 @@ pub struct TrainArgs {
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
-        "val_patience", "weight_decay",
+        "val_patience", "weight_decay", "clip_grad_norm",
     ])]
     pub resume: Option<PathBuf>,
 
@@ -626,6 +636,7 @@ impl TrainArgs {
             history_size: self.history_size,
             gtol: self.gtol,
             weight_decay: self.weight_decay,
+            max_grad_norm: self.clip_grad_norm,
         }
     }
 

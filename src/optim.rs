@@ -77,6 +77,14 @@ pub const DEFAULT_ADAMW_DECAY: f64 = 0.01;
 
 /// The optimizers that take Adam's settings.
 const ADAMS: &[OptimizerKind] = &[OptimizerKind::Adam, OptimizerKind::Adamw];
+/// The rules with weight decay and gradient clipping: all but L-BFGS.
+const FIRST_ORDER: &[OptimizerKind] = &[
+    OptimizerKind::Gd,
+    OptimizerKind::Momentum,
+    OptimizerKind::Nesterov,
+    OptimizerKind::Adam,
+    OptimizerKind::Adamw,
+];
 pub const DEFAULT_HISTORY_SIZE: usize = 10;
 pub const DEFAULT_GTOL: f64 = 1e-7;
 
@@ -92,18 +100,28 @@ pub enum Optimizer {
         /// none. The first-order rules all have it.
         #[serde(default)]
         weight_decay: f64,
+        /// torch.nn.utils.clip_grad_norm_'s max_norm before each step: a
+        /// gradient g (of the loss alone, before any weight decay) whose
+        /// norm ‖g‖ is above c becomes g·c/(‖g‖ + 10⁻⁶); 0, the default,
+        /// is no clipping. The first-order rules all have it.
+        #[serde(default)]
+        max_grad_norm: f64,
     },
     Momentum {
         lr: f64,
         momentum: f64,
         #[serde(default)]
         weight_decay: f64,
+        #[serde(default)]
+        max_grad_norm: f64,
     },
     Nesterov {
         lr: f64,
         momentum: f64,
         #[serde(default)]
         weight_decay: f64,
+        #[serde(default)]
+        max_grad_norm: f64,
     },
     Adam {
         lr: f64,
@@ -117,6 +135,8 @@ pub enum Optimizer {
         /// the gradient.
         #[serde(default)]
         decoupled: bool,
+        #[serde(default)]
+        max_grad_norm: f64,
     },
     Lbfgs {
         lr: f64,
@@ -138,6 +158,7 @@ pub struct Settings {
     pub history_size: Option<usize>,
     pub gtol: Option<f64>,
     pub weight_decay: Option<f64>,
+    pub max_grad_norm: Option<f64>,
 }
 
 impl Settings {
@@ -160,16 +181,11 @@ impl Settings {
             ),
             ("--gtol", self.gtol.is_some(), &[OptimizerKind::Lbfgs]),
             (
-                "--weight-decay",
-                self.weight_decay.is_some(),
-                &[
-                    OptimizerKind::Gd,
-                    OptimizerKind::Momentum,
-                    OptimizerKind::Nesterov,
-                    OptimizerKind::Adam,
-                    OptimizerKind::Adamw,
-                ],
+                "--clip-grad-norm",
+                self.max_grad_norm.is_some(),
+                FIRST_ORDER,
             ),
+            ("--weight-decay", self.weight_decay.is_some(), FIRST_ORDER),
         ]
         .into_iter()
         .filter(|(_, given, users)| *given && !users.contains(&kind))
@@ -184,17 +200,33 @@ impl Settings {
         let lr = self.lr.unwrap_or(kind.default_lr());
         let momentum = self.momentum.unwrap_or(DEFAULT_MOMENTUM);
         let weight_decay = self.weight_decay.unwrap_or(0.0);
+        // 0 in the optimizer is no clipping; on the command line it would
+        // be a gradient clipped to nothing.
+        let max_grad_norm = match self.max_grad_norm {
+            Some(c) if !(c.is_finite() && c > 0.0) => {
+                return Err(Error::Config(format!(
+                    "--clip-grad-norm must be a positive number, not {c}"
+                )))
+            }
+            c => c.unwrap_or(0.0),
+        };
         let opt = match kind {
-            OptimizerKind::Gd => Optimizer::Gd { lr, weight_decay },
+            OptimizerKind::Gd => Optimizer::Gd {
+                lr,
+                weight_decay,
+                max_grad_norm,
+            },
             OptimizerKind::Momentum => Optimizer::Momentum {
                 lr,
                 momentum,
                 weight_decay,
+                max_grad_norm,
             },
             OptimizerKind::Nesterov => Optimizer::Nesterov {
                 lr,
                 momentum,
                 weight_decay,
+                max_grad_norm,
             },
             OptimizerKind::Adam | OptimizerKind::Adamw => {
                 let decoupled = kind == OptimizerKind::Adamw;
@@ -208,6 +240,7 @@ impl Settings {
                         false => weight_decay,
                     },
                     decoupled,
+                    max_grad_norm,
                 }
             }
             OptimizerKind::Lbfgs => Optimizer::Lbfgs {
@@ -233,6 +266,7 @@ impl Optimizer {
         Optimizer::Gd {
             lr,
             weight_decay: 0.0,
+            max_grad_norm: 0.0,
         }
     }
 
@@ -268,6 +302,31 @@ impl Optimizer {
             | Optimizer::Adam { weight_decay, .. } => weight_decay,
             Optimizer::Lbfgs { .. } => 0.0,
         }
+    }
+
+    /// clip_grad_norm_'s max_norm c (0: no clipping, and always for L-BFGS).
+    pub fn max_grad_norm(&self) -> f64 {
+        match *self {
+            Optimizer::Gd { max_grad_norm, .. }
+            | Optimizer::Momentum { max_grad_norm, .. }
+            | Optimizer::Nesterov { max_grad_norm, .. }
+            | Optimizer::Adam { max_grad_norm, .. } => max_grad_norm,
+            Optimizer::Lbfgs { .. } => 0.0,
+        }
+    }
+
+    /// The same optimizer with clip_grad_norm_'s max_norm `c` (0: none).
+    /// L-BFGS, which has no clipping, is returned as it is.
+    pub fn with_max_grad_norm(&self, c: f64) -> Optimizer {
+        let mut opt = *self;
+        match &mut opt {
+            Optimizer::Gd { max_grad_norm, .. }
+            | Optimizer::Momentum { max_grad_norm, .. }
+            | Optimizer::Nesterov { max_grad_norm, .. }
+            | Optimizer::Adam { max_grad_norm, .. } => *max_grad_norm = c,
+            Optimizer::Lbfgs { .. } => {}
+        }
+        opt
     }
 
     pub fn kind(&self) -> OptimizerKind {
@@ -317,6 +376,12 @@ impl Optimizer {
         if !(decay.is_finite() && decay >= 0.0) {
             return bad(format!(
                 "--weight-decay must be 0 or a positive number, not {decay}"
+            ));
+        }
+        let clip = self.max_grad_norm();
+        if !(clip.is_finite() && clip >= 0.0) {
+            return bad(format!(
+                "--clip-grad-norm must be a positive number, not {clip}"
             ));
         }
         let unit = |flag: &str, v: f64| {
@@ -372,7 +437,11 @@ impl Optimizer {
             0.0 => String::new(),
             λ => format!(", weight decay {}", short(λ)),
         };
-        self.describe_rule() + &decay
+        let clip = match self.max_grad_norm() {
+            0.0 => String::new(),
+            c => format!(", gradient norm clipped at {}", short(c)),
+        };
+        self.describe_rule() + &decay + &clip
     }
 
     fn describe_rule(&self) -> String {
@@ -558,7 +627,35 @@ pub struct Saved {
 /// With weight decay λ > 0 each rule takes g + λ·θ for g (θ before the
 /// step, widened from f32 as the rule reads it); AdamW's decoupled decay
 /// instead takes θ·(1 − α·λ) for θ in Adam's step (torch.optim.AdamW).
+///
+/// With a max_grad_norm c > 0, g is first clipped as
+/// torch.nn.utils.clip_grad_norm_ clips it: g·f with f = [`clip_factor`],
+/// where f < 1 (g itself otherwise, as torch's multiplication by 1 leaves
+/// it), then decayed.
 pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
+    let f = match opt.max_grad_norm() {
+        0.0 => 1.0,
+        c => clip_factor(c, g),
+    };
+    if f < 1.0 {
+        let f = T::of(f);
+        let clipped: Vec<T> = g.iter().map(|&gi| gi * f).collect();
+        return decay_and_apply(opt, theta, &clipped, state);
+    }
+    decay_and_apply(opt, theta, g, state)
+}
+
+/// clip_grad_norm_'s factor on a gradient `g` for max_norm `c`:
+/// min(1, c / (‖g‖ + 10⁻⁶)), with ‖g‖ summed in f64 whatever `T` is. NaN
+/// where g holds a NaN or an infinity, as torch's is; the run then stops on
+/// its loss.
+pub fn clip_factor<T: Real>(c: f64, g: &[T]) -> f64 {
+    let norm = g.iter().map(|&gi| gi.to_f64().powi(2)).sum::<f64>().sqrt();
+    (c / (norm + 1e-6)).min(1.0)
+}
+
+/// [`step`] after the clipping: the decay, then the rule.
+fn decay_and_apply<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
     match (opt.weight_decay(), opt.shrink()) {
         (0.0, _) => apply(opt, theta, g, state, |gi, _| gi, None),
         (_, Some(shrink)) => apply(opt, theta, g, state, |gi, _| gi, Some(T::of(shrink))),
@@ -691,6 +788,43 @@ mod tests {
         }
     }
 
+    /// --clip-grad-norm: a positive number for the first-order rules; L-BFGS
+    /// has none. A run's JSON without the field (made before it) reads as
+    /// no clipping.
+    #[test]
+    fn clipping_takes_a_positive_norm_and_a_first_order_rule() {
+        let clip = |kind, c| {
+            Settings {
+                kind,
+                max_grad_norm: Some(c),
+                ..Settings::default()
+            }
+            .resolve()
+        };
+        for c in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = clip(OptimizerKind::Adam, c).unwrap_err().to_string();
+            assert!(
+                e.contains("--clip-grad-norm must be a positive number"),
+                "{e}"
+            );
+        }
+        let e = clip(OptimizerKind::Lbfgs, 1.0).unwrap_err().to_string();
+        assert!(
+            e.contains("--optimizer lbfgs does not use --clip-grad-norm"),
+            "{e}"
+        );
+        let opt = clip(OptimizerKind::Adamw, 2.5).unwrap();
+        assert_eq!(opt.max_grad_norm(), 2.5);
+        assert!(
+            opt.describe().ends_with(", gradient norm clipped at 2.5"),
+            "{}",
+            opt.describe()
+        );
+        let old: Optimizer = serde_json::from_str(r#"{"name": "gd", "lr": 0.1}"#).unwrap();
+        assert_eq!(old, Optimizer::gd(0.1));
+        assert_eq!(Optimizer::gd(0.1).max_grad_norm(), 0.0);
+    }
+
     #[test]
     fn defaults_follow_the_peers() {
         let lr = |kind| {
@@ -717,6 +851,7 @@ mod tests {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            max_grad_norm: 0.0,
         };
         let mut theta = [1.0f32, -2.0];
         let mut state = State::<f64>::new(&opt, 2);
@@ -735,6 +870,7 @@ mod tests {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            max_grad_norm: 0.0,
         };
         let mut s = State::<f32>::new(&opt, 3);
         s.buf = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];

@@ -654,6 +654,43 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     ]);
 }
 
+/// `--clip-grad-norm C`: recorded with the optimizer (summary, JSON,
+/// checkpoint); momentum at a rate too high for it ends far below the
+/// unclipped run's loss; a resumed run keeps C and takes no other.
+#[test]
+fn clip_grad_norm_tames_a_high_rate_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let [j, ck, resumed, straight] = paths(&dir, ["s.json", "ck", "r.st", "s.st"]);
+    let run = |epochs: &str, extra: &[&str]| {
+        let more = ["--optimizer", "momentum", "--lr", "0.3", "--epochs", epochs];
+        let mut args = train_synthetic("2000", "4", "cpu", &more);
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", &j]);
+        let out = run_ok(&args);
+        (out, read_json(&j))
+    };
+    let (_, free) = run("50", &[]);
+    let (out, clipped) = run("50", &["--clip-grad-norm", "0.5"]);
+    assert!(out.contains("gradient norm clipped at 0.5"), "{out}");
+    assert_eq!(clipped["options"]["optimizer"]["max_grad_norm"], 0.5);
+    assert_eq!(free["options"]["optimizer"]["max_grad_norm"], 0.0);
+    let loss = |v: &serde_json::Value| v["final_loss"].as_f64().unwrap();
+    assert!(
+        loss(&clipped) < 0.25 * loss(&free),
+        "clipped {} against {}",
+        loss(&clipped),
+        loss(&free)
+    );
+    run("30", &["--clip-grad-norm", "0.5", "--checkpoint", &ck]);
+    run_ok(&[
+        "train", "--resume", &ck, "--epochs", "50", "--save", &resumed,
+    ]);
+    run("50", &["--clip-grad-norm", "0.5", "--save", &straight]);
+    assert!(std::fs::read(&resumed).unwrap() == std::fs::read(&straight).unwrap());
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--clip-grad-norm", "1"]);
+    assert!(!ok && err.contains("--clip-grad-norm"), "{err}");
+}
+
 /// `--lr-schedule plateau`: the summary and the JSON name the rule and the
 /// epochs it cut the rate from; flags of other schedules are refused.
 #[test]

@@ -39,8 +39,9 @@ fn assert_same_file(a: &str, b: &str, what: &str) {
     assert!(x == y, "{what}: {a} and {b} differ");
 }
 
-/// Plain gd, and momentum with the rate halved every 5 epochs (the sharded
-/// trainer's own update, scheduled).
+/// Plain gd, momentum with the rate halved every 5 epochs (the sharded
+/// trainer's own update, scheduled), and momentum with --clip-grad-norm
+/// (the norm of the shards' summed gradient).
 #[test]
 fn one_process_shards_match_the_one_pass_reference_to_1e_12() {
     let step = [
@@ -53,8 +54,16 @@ fn one_process_shards_match_the_one_pass_reference_to_1e_12() {
         "--lr-gamma",
         "0.5",
     ];
+    let clipped = [
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.5",
+        "--clip-grad-norm",
+        "0.05",
+    ];
     let mut runs = Vec::new();
-    for optimizer in [&[][..], &step] {
+    for optimizer in [&[][..], &step, &clipped] {
         let dir = tempfile::tempdir().unwrap();
         let [plain, sharded] = paths(&dir, ["plain.csv", "sharded.csv"]);
         let with = |more: &[&'static str], file: &str| {
@@ -79,6 +88,7 @@ fn one_process_shards_match_the_one_pass_reference_to_1e_12() {
         runs.push(a);
     }
     assert_ne!(runs[0], runs[1], "the optimizers made the same run");
+    assert_ne!(runs[1], runs[2], "the optimizers made the same run");
 }
 
 #[test]

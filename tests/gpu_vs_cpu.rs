@@ -492,7 +492,8 @@ fn synthesized_data_matches_the_cpu_generator() {
 /// slot; then count_epoch, which alone advances the counter after adam.
 /// Scheduled, reduce_sgd, reduce_momentum and reduce_nesterov step by the
 /// rate in the counter's slot of the per-epoch factors and leave the
-/// counter to count_epoch.
+/// counter to count_epoch. With --clip-grad-norm each reads one row and the
+/// clip factor after it (clipping most of these rows' gradients).
 #[test]
 fn reduce_updates_match_twin() {
     let Some(ctx) = gpu() else { return };
@@ -505,6 +506,7 @@ fn reduce_updates_match_twin() {
                 lr: 0.1,
                 momentum: 0.9,
                 weight_decay: 0.0,
+                max_grad_norm: 0.0,
             },
         ),
         (
@@ -513,6 +515,7 @@ fn reduce_updates_match_twin() {
                 lr: 0.1,
                 momentum: 0.8,
                 weight_decay: 0.0,
+                max_grad_norm: 0.0,
             },
         ),
         (
@@ -524,6 +527,7 @@ fn reduce_updates_match_twin() {
                 eps: 1e-8,
                 weight_decay: 0.0,
                 decoupled: false,
+                max_grad_norm: 0.0,
             },
         ),
         // Weight decay: coupled (g + λ·θ), and AdamW's decoupled factor.
@@ -533,6 +537,7 @@ fn reduce_updates_match_twin() {
                 lr: 0.1,
                 momentum: 0.9,
                 weight_decay: 0.3,
+                max_grad_norm: 0.0,
             },
         ),
         (
@@ -544,6 +549,7 @@ fn reduce_updates_match_twin() {
                 eps: 1e-8,
                 weight_decay: 0.3,
                 decoupled: false,
+                max_grad_norm: 0.0,
             },
         ),
         (
@@ -555,27 +561,58 @@ fn reduce_updates_match_twin() {
                 eps: 1e-8,
                 weight_decay: 0.3,
                 decoupled: true,
+                max_grad_norm: 0.0,
             },
         ),
+        // --clip-grad-norm 1: the update reads one row and the factor
+        // after it (below).
+        (
+            Kernel::ReduceSgd,
+            Optimizer::gd(0.1).with_max_grad_norm(1.0),
+        ),
     ];
-    let cases = optimizers.into_iter().flat_map(|(kernel, opt)| {
-        let schedules: &[bool] = match kernel {
-            Kernel::ReduceAdam => &[false],
-            Kernel::ReduceSgd => &[true],
-            _ => &[false, true],
-        };
-        schedules
-            .iter()
-            .map(move |&scheduled| (kernel, opt, scheduled))
-    });
+    let clipped = [
+        (
+            Kernel::ReduceMomentum,
+            optimizers[4].1.with_max_grad_norm(1.0),
+        ),
+        (
+            Kernel::ReduceNesterov,
+            optimizers[2].1.with_max_grad_norm(1.0),
+        ),
+        (Kernel::ReduceAdam, optimizers[5].1.with_max_grad_norm(1.0)),
+        (Kernel::ReduceAdam, optimizers[6].1.with_max_grad_norm(1.0)),
+    ];
+    let cases = optimizers
+        .into_iter()
+        .chain(clipped)
+        .flat_map(|(kernel, opt)| {
+            let schedules: &[bool] = match kernel {
+                Kernel::ReduceAdam => &[false],
+                Kernel::ReduceSgd => &[true],
+                _ => &[false, true],
+            };
+            schedules
+                .iter()
+                .map(move |&scheduled| (kernel, opt, scheduled))
+        });
     for (kernel, opt, scheduled) in cases {
-        for (count, params) in [(1usize, 1usize), (3, 64), (32, 65), (17, 300)] {
+        // Clipping's update reads one row of sums, the clip factor after it.
+        let clip = opt.max_grad_norm() > 0.0;
+        let shapes: &[(usize, usize)] = match clip {
+            true => &[(1, 1), (1, 64), (1, 300)],
+            false => &[(1, 1), (3, 64), (32, 65), (17, 300)],
+        };
+        for &(count, params) in shapes {
             let name = format!(
                 "{kernel:?} {} {count}x{params} scheduled {scheduled}",
                 opt.describe()
             );
             let width = params + 1;
-            let parts = uniform(700 + count as u64, count * width, -5.0, 5.0);
+            let mut parts = uniform(700 + count as u64, count * width, -5.0, 5.0);
+            if clip {
+                parts.push(ops::clip_norm(&parts, width, 1.0) as f32);
+            }
             let t = uniform(701, params, -1.0, 1.0);
             // Adam's v must be non-negative; m and momentum's v take any sign.
             let mut state: Vec<f32> = Vec::new();
@@ -613,9 +650,10 @@ fn reduce_updates_match_twin() {
                 steps: 3,
                 buf: state.iter().map(|&v| v as f64).collect(),
             };
-            let loss = ops::reduce_update(&stepped, &parts, width, 1.0, &mut want, &mut want_state);
-            let sums = ops::reduce(&parts, count, width, width, 1.0);
-            let abs = ops::reduce(&magnitudes(&parts), count, width, width, 1.0);
+            let rows = &parts[..count * width];
+            let loss = ops::reduce_update(&stepped, rows, width, 1.0, &mut want, &mut want_state);
+            let sums = ops::reduce(rows, count, width, width, 1.0);
+            let abs = ops::reduce(&magnitudes(rows), count, width, width, 1.0);
             let sb = sum_bound(&sums, &abs, count);
             // θ moves by at most lr·(1 + μ) per unit of gradient error (adam
             // by less); the state by at most (1 + 2|g|) per unit; plus f32
@@ -672,4 +710,55 @@ fn reduce_updates_match_twin() {
         want,
         "count_epoch advances the counter"
     );
+}
+
+/// clip_norm: the clip factor after one row of sums (its loss last, left
+/// out of the norm), for max_norms below and above the gradient's norm, on
+/// rows shorter and longer than the workgroup's 64 lanes; the row is left
+/// as it was.
+#[test]
+fn clip_norm_matches_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for params in [1usize, 2, 63, 64, 65, 300, 5000] {
+        let width = params + 1;
+        let mut row = uniform(720 + params as u64, width, -2.0, 2.0);
+        // A loss far larger than the gradient: counted, it would show.
+        row[params] = 1e3;
+        row.push(7.0);
+        let norm = row[..params]
+            .iter()
+            .map(|&g| (g as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        for c in [0.3 * norm, 2.0 * norm, 1e-3] {
+            let c = c as f32;
+            let p = Params {
+                len: width as u32,
+                max_grad_norm: c,
+                ..Params::default()
+            };
+            let got = run(&ctx, &kernels, Kernel::ClipNorm, &p, &[Slot::InOut(&row)]).unwrap();
+            let want = ops::clip_norm(&row, width, c as f64);
+            let name = format!("clip_norm {params} params, c {c}");
+            assert_eq!(got[0][..width], row[..width], "{name}: the row");
+            // Each lane adds ⌈params/64⌉ rounded squares in order, then 6
+            // levels of a tree: the sum is within (k + 7)·u of Σg², u =
+            // 2⁻²⁴; the square root halves that and adds u; the division
+            // adds 2.5 ulp (WGSL's bound) and c/(‖g‖ + 1e-6) is otherwise
+            // exact in the twin's f64. So within ((k + 7)/2 + 7)·u.
+            let k = params.div_ceil(64) as f64;
+            let bound = ((k + 7.0) / 2.0 + 7.0) * 2f64.powi(-24) * want;
+            let got = got[0][width] as f64;
+            assert!(
+                (got - want).abs() <= bound,
+                "{name}: {got} against {want} (bound {bound})"
+            );
+            if c as f64 >= norm {
+                assert_eq!(got, 1.0, "{name}: unclipped");
+            } else {
+                assert!(got < 0.5, "{name}: {got}");
+            }
+        }
+    }
 }

@@ -26,11 +26,13 @@ const MOMENTUM: Optimizer = Optimizer::Momentum {
     lr: 0.05,
     momentum: 0.9,
     weight_decay: 0.0,
+    max_grad_norm: 0.0,
 };
 const NESTEROV: Optimizer = Optimizer::Nesterov {
     lr: 0.05,
     momentum: 0.8,
     weight_decay: 0.0,
+    max_grad_norm: 0.0,
 };
 const ADAM: Optimizer = Optimizer::Adam {
     lr: 0.01,
@@ -39,6 +41,7 @@ const ADAM: Optimizer = Optimizer::Adam {
     eps: 1e-8,
     weight_decay: 0.0,
     decoupled: false,
+    max_grad_norm: 0.0,
 };
 
 /// The learning rate of an epoch, from the epoch and the losses measured
@@ -67,7 +70,9 @@ fn rows_of(data: &Dataset, rows: &[usize]) -> Dataset {
 /// step, each epoch takes the rows in `MiniBatches::order`'s shuffle, B at
 /// a time, one step per batch from that batch's gradient. `rate`, where
 /// given, is each epoch's learning rate (epochs counted from 0) in place of
-/// the optimizer's, from the epoch and the losses so far.
+/// the optimizer's, from the epoch and the losses so far. With a
+/// max_grad_norm c, each step's gradient is first clipped as
+/// torch.nn.utils.clip_grad_norm_ clips it.
 fn independent(
     opt: Optimizer,
     m: &Model,
@@ -94,7 +99,14 @@ fn independent(
         };
         let lr = rate.map_or(opt.lr(), |rate| rate(epoch, &losses));
         for set in sets {
-            let (_, g) = reference::loss_and_grads(&m.layout, m.activation, &theta, &set);
+            let (_, mut g) = reference::loss_and_grads(&m.layout, m.activation, &theta, &set);
+            // clip_grad_norm_: clip_coef = max_norm / (total_norm + 1e-6),
+            // clamped to 1; the gradients times it.
+            if opt.max_grad_norm() > 0.0 {
+                let total_norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+                let coef = (opt.max_grad_norm() / (total_norm + 1e-6)).min(1.0);
+                g.iter_mut().for_each(|x| *x *= coef);
+            }
             t += 1;
             for i in 0..n {
                 let x = theta[i] as f64;
@@ -673,6 +685,7 @@ const ADAMW: Optimizer = Optimizer::Adam {
     eps: 1e-8,
     weight_decay: 0.0,
     decoupled: true,
+    max_grad_norm: 0.0,
 };
 
 /// `--weight-decay`: the reference's steps with λ = 0.05 (AdamW's 2)
@@ -732,6 +745,119 @@ fn cpu_and_gpu_weight_decay_match_the_reference() {
             (KernelChoice::Wide, None),
             (KernelChoice::Layered, None),
             (KernelChoice::Layered, batches),
+        ] {
+            let updates = Updates {
+                opt,
+                schedule: LrSchedule::Constant,
+                batches,
+            };
+            let source = Source::Host(&data);
+            let mut g =
+                GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let name = format!("gpu {choice:?} {} {batches:?}", opt.describe());
+            assert_tracks(&name, &mut g, &mut r);
+        }
+    }
+}
+
+/// `--clip-grad-norm`: the reference's steps with a max_grad_norm of 0.05
+/// (below the gradients' norms on this set at first) against the
+/// independent rules, full batch and in batches of 7, with and without
+/// weight decay. The first full-batch gd step moves θ by exactly lr·c, and
+/// every rule ends elsewhere than without clipping.
+#[test]
+fn clipping_matches_an_independent_implementation() {
+    let data = Dataset::synthetic(50, 3, 4).unwrap();
+    let m = model(&data, &[5], Activation::Tanh, 8);
+    let c = 0.05;
+    let (_, g0) = reference::loss_and_grads(&m.layout, m.activation, &m.params, &data);
+    let norm0 = g0.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!(
+        norm0 > 4.0 * c,
+        "the first gradient's norm {norm0} is clipped"
+    );
+    let plain = [
+        Optimizer::gd(0.1),
+        MOMENTUM,
+        NESTEROV,
+        ADAM,
+        decayed(MOMENTUM, 0.05),
+        decayed(ADAMW, 2.0),
+    ];
+    for free in plain {
+        let opt = free.with_max_grad_norm(c);
+        for batches in [None, Some(MiniBatches { size: 7, seed: 11 })] {
+            let name = format!("{} {batches:?}", opt.describe());
+            assert!(name.contains("gradient norm clipped at 0.05"), "{name}");
+            let want = independent(opt, &m, &data, 60, batches, None);
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let (_, theta) = assert_follows(&name, &mut r, 60, want);
+            let mut unclipped = Reference::new(&m, &data, free).with_batches(batches);
+            unclipped.run(60, &mut Vec::new()).unwrap();
+            assert_ne!(
+                theta,
+                unclipped.params().unwrap(),
+                "{name}: clipping changed nothing"
+            );
+        }
+    }
+    // gd's first step is −lr·g·c/(‖g‖ + 1e-6): of length lr·c, to f32.
+    let mut r = Reference::new(&m, &data, Optimizer::gd(0.1).with_max_grad_norm(c));
+    r.run(1, &mut Vec::new()).unwrap();
+    let moved = r
+        .params()
+        .unwrap()
+        .iter()
+        .zip(&m.params)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (moved - 0.1 * c).abs() < 1e-6,
+        "gd moved θ by {moved}, not {}",
+        0.1 * c
+    );
+    // A max_norm above the norm leaves every step as it was, bit for bit.
+    let loose = Optimizer::gd(0.1).with_max_grad_norm(1e3);
+    let run = |opt| {
+        let mut r = Reference::new(&m, &data, opt);
+        r.run(20, &mut Vec::new()).unwrap();
+        r.params().unwrap()
+    };
+    assert_eq!(run(loose), run(Optimizer::gd(0.1)));
+}
+
+/// The cpu backend and the GPU clip as the reference does, full batch
+/// (every GPU kernel family) and in mini-batches, for every first-order
+/// rule, with a max_grad_norm that clips most of the 100 epochs' steps.
+#[test]
+fn cpu_and_gpu_clipping_match_the_reference() {
+    let data = Dataset::synthetic(300, 4, 2).unwrap();
+    let batches = Some(MiniBatches { size: 64, seed: 5 });
+    let optimizers = [
+        Optimizer::gd(0.5),
+        MOMENTUM,
+        NESTEROV,
+        ADAM,
+        decayed(ADAMW, 2.0),
+    ];
+    for opt in optimizers.map(|o| o.with_max_grad_norm(0.02)) {
+        let m = model(&data, &[9], Activation::Tanh, 3);
+        for batches in [None, batches] {
+            let name = format!("cpu {} {batches:?}", opt.describe());
+            let mut fast = Fast::new(&m, &data, opt, 2).unwrap().with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            assert_tracks(&name, &mut fast, &mut r);
+        }
+        if gpu().is_none() {
+            continue;
+        }
+        for (choice, batches) in [
+            (KernelChoice::Fused, None),
+            (KernelChoice::Wide, None),
+            (KernelChoice::Layered, None),
+            (KernelChoice::Tiled, batches),
         ] {
             let updates = Updates {
                 opt,
@@ -808,6 +934,7 @@ fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
         eps: 1e-8,
         weight_decay: 0.0,
         decoupled: false,
+        max_grad_norm: 0.0,
     };
     let mut r = Reference::new(&m, &data, adam);
     let out = train(&mut r, &schedule(10_000)).unwrap();

@@ -192,6 +192,16 @@ fn five_epochs_then_resume_five_equals_ten_with_a_schedule() {
         // history's cuts by replaying the rule over it.
         resume_is_bit_exact_with(backend, PLATEAU);
         resume_is_bit_exact_with(backend, &[PLATEAU, &["--batch-size", "64"]].concat());
+        // The checkpoint keeps --clip-grad-norm (here it clips every step).
+        let clipped = [
+            "--optimizer",
+            "momentum",
+            "--lr",
+            "0.5",
+            "--clip-grad-norm",
+            "0.01",
+        ];
+        resume_is_bit_exact_with(backend, &clipped);
     }
 }
 
@@ -628,6 +638,14 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         (
             &["--optimizer", "adam", "--gtol", "1e-5"],
             "does not use --gtol",
+        ),
+        (
+            &["--clip-grad-norm", "0"],
+            "--clip-grad-norm must be a positive number",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--clip-grad-norm", "1"],
+            "--optimizer lbfgs does not use --clip-grad-norm",
         ),
         (&["--target-loss", "-1"], "--target-loss must be 0 or more"),
         (&["--batch-size", "0"], "--batch-size must be at least 1"),

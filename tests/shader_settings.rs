@@ -103,6 +103,7 @@ fn checked_and_unchecked_agree(
             lr: 0.05,
             momentum: 0.9,
             weight_decay: 0.0,
+            max_grad_norm: 0.0,
         };
         let mut g = GpuTrainer::with(ctx, m, Source::Host(data), opt, choice).unwrap();
         inspect(&g);

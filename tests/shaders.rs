@@ -264,6 +264,10 @@ fn params_matches_the_wgsl_struct_member_by_member() {
         one_minus_beta1: f32,
         one_minus_beta2: f32,
         weight_decay: f32,
+        max_grad_norm: f32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
     );
     for (file, _) in Family::ALL.map(Family::source) {
         let m = module_named(file);

@@ -457,11 +457,13 @@ const BOUNCY: Optimizer = Optimizer::Adam {
     eps: 1e-8,
     weight_decay: 0.0,
     decoupled: false,
+    max_grad_norm: 0.0,
 };
 const BOUNCY_BATCHES: Optimizer = Optimizer::Momentum {
     lr: 0.2,
     momentum: 0.9,
     weight_decay: 0.0,
+    max_grad_norm: 0.0,
 };
 
 #[test]
@@ -538,6 +540,7 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
                 eps: 1e-8,
                 weight_decay: 0.0,
                 decoupled: false,
+                max_grad_norm: 0.0,
             },
             schedule: LrSchedule::Constant,
             batches,

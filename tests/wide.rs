@@ -310,6 +310,7 @@ fn wide_trajectories_match_the_reference() {
         eps: 1e-8,
         weight_decay: 0.0,
         decoupled: false,
+        max_grad_norm: 0.0,
     };
     for opt in [Optimizer::gd(0.1), adam] {
         for (hidden, act) in [(9, Activation::Tanh), (70, Activation::Sigmoid)] {

@@ -259,6 +259,15 @@ pub fn reduce_eval(partials: &[f32], width: usize, scale: f64) -> f64 {
     column_sums(partials, width, width, scale)[width - 1]
 }
 
+/// The twin of `clip_norm`: clip_grad_norm_'s factor min(1, c/(‖g‖ +
+/// 10⁻⁶)) for the gradient in the first `len − 1` values of the summed row
+/// (its loss at len − 1), with ‖g‖ in f64 (the kernel adds the squares in
+/// f32: LINEAR strided sums, then their pairwise tree), as `optim::step`
+/// computes it.
+pub fn clip_norm(row: &[f32], len: usize, c: f64) -> f64 {
+    optim::clip_factor(c, &row[..len - 1])
+}
+
 /// The twin of `count_epoch`: the batch's epoch counter, which reduce_adam
 /// leaves where it wrote its loss, moves on by one.
 pub fn count_epoch(counter: &mut u32) {

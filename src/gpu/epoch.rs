@@ -120,7 +120,8 @@ pub(crate) struct Targets<'a> {
     pub corrections: &'a wgpu::Buffer,
     /// The update reads each epoch's learning rate from `corrections`.
     pub scheduled: bool,
-    /// The summed gradient and loss of the `gradient` pass (p + 1).
+    /// The summed gradient and loss of the `gradient` pass, and with
+    /// `--clip-grad-norm` of the update, then the clip factor (p + 2).
     pub grad: &'a wgpu::Buffer,
 }
 
@@ -879,16 +880,38 @@ fn gradient(
 
 /// The epoch's last steps: the last sums and `opt`'s update, which records
 /// the loss in the history; for adam, or a scheduled rate, count_epoch
-/// after it.
+/// after it. With `--clip-grad-norm` the last sums go into `grad` first
+/// (one row, the loss last) and clip_norm stores the clip factor after
+/// them, which the update reads with that row.
 fn update(
     rec: &mut Recorder<'_>,
     sums: &Sums,
     opt: &Optimizer,
     t: &Targets<'_>,
 ) -> Result<Vec<Step>> {
+    let width = sums.width;
+    let mut steps = Vec::new();
+    let (source, rows) = match opt.max_grad_norm() {
+        0.0 => (&sums.last, sums.rows),
+        _ => {
+            steps.push(rec.step(
+                Kernel::Reduce,
+                "reduce_to_clip".into(),
+                Params::reduce(width, sums.rows, width, 1.0, 0.0),
+                &[&sums.last, t.grad],
+            )?);
+            steps.push(rec.step(
+                Kernel::ClipNorm,
+                "clip_norm".into(),
+                Params::update(width, 1, width, opt),
+                &[t.grad],
+            )?);
+            (t.grad, 1)
+        }
+    };
     let params = Params {
         scheduled: t.scheduled.into(),
-        ..Params::update(sums.width, sums.rows, sums.width, opt)
+        ..Params::update(width, rows, width, opt)
     };
     let kernel = match opt {
         Optimizer::Gd { .. } | Optimizer::Lbfgs { .. } => Kernel::ReduceSgd,
@@ -896,10 +919,10 @@ fn update(
         Optimizer::Nesterov { .. } => Kernel::ReduceNesterov,
         Optimizer::Adam { .. } => Kernel::ReduceAdam,
     };
-    let mut resources = vec![&sums.last, t.theta, t.history, t.counter];
+    let mut resources = vec![source, t.theta, t.history, t.counter];
     resources.extend(t.state);
     resources.push(t.corrections);
-    let mut steps = vec![rec.step(kernel, kernel.entry_point().into(), params, &resources)?];
+    steps.push(rec.step(kernel, kernel.entry_point().into(), params, &resources)?);
     if kernel == Kernel::ReduceAdam || t.scheduled {
         steps.push(rec.step(
             Kernel::CountEpoch,

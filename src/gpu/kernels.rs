@@ -230,6 +230,10 @@ pub enum Kernel {
     /// The last sums' loss into the history, without an update. Twin: `ops::reduce_eval`; tested by
     /// `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
     ReduceEval,
+    /// `--clip-grad-norm`: clip_grad_norm_'s factor min(1, c/(‖g‖ + 10⁻⁶)) for the summed gradient,
+    /// stored after its loss for the update kernels. Twin: `ops::clip_norm`; tested by
+    /// `gpu_vs_cpu::clip_norm_matches_twin`.
+    ClipNorm,
     /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed. Twin:
     /// `ops::synthesize`; tested by `gpu_vs_cpu::synthesized_data_matches_the_cpu_generator`.
     Synthesize,
@@ -318,7 +322,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 38] = [
+    pub const ALL: [Kernel; 39] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -335,6 +339,7 @@ impl Kernel {
         Kernel::ReduceAdam,
         Kernel::CountEpoch,
         Kernel::ReduceEval,
+        Kernel::ClipNorm,
         Kernel::Synthesize,
         Kernel::GatherRows,
         Kernel::FusedSigmoid,
@@ -462,7 +467,8 @@ impl Kernel {
             | Kernel::ReduceNesterov
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
-            | Kernel::ReduceEval => Family::Update,
+            | Kernel::ReduceEval
+            | Kernel::ClipNorm => Family::Update,
             Kernel::Synthesize | Kernel::GatherRows => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
             Kernel::OutputResidualSubgroup => Family::OutputSubgroup,
@@ -500,6 +506,7 @@ impl Kernel {
             Kernel::ReduceAdam => "reduce_adam",
             Kernel::CountEpoch => "count_epoch",
             Kernel::ReduceEval => "reduce_eval",
+            Kernel::ClipNorm => "clip_norm",
             Kernel::Synthesize => "synthesize",
             Kernel::GatherRows => "gather_rows",
             Kernel::FusedSigmoid => "fused_sigmoid",
@@ -550,6 +557,7 @@ impl Kernel {
             Kernel::ReduceAdam => &[0, 1, 2, 3, 4, 5, 6],
             Kernel::CountEpoch => &[4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
+            Kernel::ClipNorm => &[0, 2],
             Kernel::Synthesize => &[0, 1, 2],
             // the batch's X and y, then the whole set's, the order, the batch counter
             Kernel::GatherRows => &[0, 1, 2, 3, 4, 5, 6],
@@ -623,7 +631,7 @@ impl Kernel {
             | Kernel::ReduceNesterov
             | Kernel::ReduceAdam => up(p.len, LINEAR_WORKGROUP),
             Kernel::CountEpoch => 1,
-            Kernel::ReduceEval => 1,
+            Kernel::ReduceEval | Kernel::ClipNorm => 1,
             Kernel::Synthesize | Kernel::GatherRows => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
             Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => {
@@ -823,6 +831,7 @@ impl Kernel {
     ///   in device memory, kept below MAX_BATCH by the trainer's protocol
     ///   (zeroed before each submit of at most MAX_BATCH epochs) and not by
     ///   anything the host can check per dispatch. They run once per epoch over p + 1 values.
+    /// - `clip_norm`: one workgroup, once per update, over p values.
     /// - `synthesize`: runs once per run, before training.
     /// - `gather_rows`: reads the row numbers the host wrote into the
     ///   order, at an offset from the batch counter in device memory.
@@ -864,6 +873,7 @@ impl Kernel {
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
             | Kernel::ReduceEval
+            | Kernel::ClipNorm
             | Kernel::Synthesize
             | Kernel::GatherRows
             | Kernel::FusedSigmoid
@@ -895,6 +905,8 @@ impl Kernel {
     ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
     /// - `output_residual`: invocation lid writes sums[lid], all 64, before
     ///   the barrier ahead of the tree; the tree reads only what it wrote.
+    ///   `clip_norm` (one workgroup, no early return) the same, with
+    ///   squares[lid].
     ///   `output_residual_subgroup`: invocation lid writes sums[lid], all
     ///   64, before the barrier; then invocation 0 reads all 64.
     /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
@@ -1135,6 +1147,13 @@ pub struct Params {
     pub one_minus_beta2: f32,
     /// reduce_sgd, reduce_momentum, reduce_nesterov, reduce_adam: weight decay λ.
     pub weight_decay: f32,
+    /// clip_norm: clip_grad_norm_'s max_norm c; the update kernels: above
+    /// 0, the gradient is one row whose clip factor follows it.
+    pub max_grad_norm: f32,
+    /// To a multiple of 16 bytes.
+    pub pad0: u32,
+    pub pad1: u32,
+    pub pad2: u32,
 }
 
 impl Params {
@@ -1156,6 +1175,7 @@ impl Params {
     pub fn update(len: usize, count: usize, stride: usize, opt: &Optimizer) -> Params {
         let mut p = Params::reduce(len, count, stride, 1.0, opt.lr() as f32);
         p.weight_decay = opt.coupled_decay() as f32;
+        p.max_grad_norm = opt.max_grad_norm() as f32;
         match *opt {
             Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. } => {
                 p.momentum = momentum as f32;
@@ -1528,7 +1548,7 @@ mod tests {
     #[test]
     fn params_is_a_multiple_of_16_bytes() {
         assert_eq!(std::mem::size_of::<Params>() % 16, 0);
-        assert_eq!(std::mem::size_of::<Params>(), 96);
+        assert_eq!(std::mem::size_of::<Params>(), 112);
     }
 
     #[test]

@@ -514,6 +514,7 @@ mod tests {
         eps: 1e-8,
         weight_decay: 0.0,
         decoupled: false,
+        max_grad_norm: 0.0,
     };
 
     fn settings(kind: ScheduleKind) -> ScheduleSettings {
