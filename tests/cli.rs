@@ -161,7 +161,10 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
-    assert!(err.contains("lr = 1000000"), "{err}");
+    assert!(
+        err.contains("lr = 1000000); try a smaller --lr or --clip-grad-norm C"),
+        "{err}"
+    );
     assert!(!std::path::Path::new(&model).exists());
 }
 
@@ -661,15 +664,30 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
 fn clip_grad_norm_tames_a_high_rate_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let [j, ck, resumed, straight] = paths(&dir, ["s.json", "ck", "r.st", "s.st"]);
+    // Momentum at `lr` for `epochs` epochs, then `extra`: (stdout, stderr).
+    let go = |lr: &str, epochs: &str, extra: &[&str]| {
+        let more = ["--optimizer", "momentum", "--lr", lr, "--epochs", epochs];
+        let args = [&train_synthetic("2000", "4", "cpu", &more)[..], extra].concat();
+        let (ok, out, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+        (out, err)
+    };
     let run = |epochs: &str, extra: &[&str]| {
-        let more = ["--optimizer", "momentum", "--lr", "0.3", "--epochs", epochs];
-        let mut args = train_synthetic("2000", "4", "cpu", &more);
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--json", &j]);
-        let out = run_ok(&args);
+        let (out, _) = go("0.3", epochs, &[extra, &["--json", &j]].concat());
         (out, read_json(&j))
     };
     let (_, free) = run("50", &[]);
+    // Unclipped, it ends above its start, and the warning names clipping;
+    // clipped, the warning leaves it out (a smaller rate is still one).
+    let warned = |lr, epochs, extra| go(lr, epochs, extra).1;
+    let err = warned("0.3", "50", &[]);
+    assert!(
+        err.contains("), --clip-grad-norm C or --standardize"),
+        "{err}"
+    );
+    let err = warned("10", "3", &["--clip-grad-norm", "5"]);
+    assert!(err.contains("warning: the loss ended above"), "{err}");
+    assert!(!err.contains("--clip-grad-norm C"), "{err}");
     let (out, clipped) = run("50", &["--clip-grad-norm", "0.5"]);
     assert!(out.contains("gradient norm clipped at 0.5"), "{out}");
     assert_eq!(clipped["options"]["optimizer"]["max_grad_norm"], 0.5);
@@ -794,8 +812,8 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     assert!(losses[n - 1] > 10.0 * losses[0], "{losses:?}");
     assert!(
         err.contains("warning: the loss ended above where it started")
-            && err.contains("smaller --lr")
-            && err.contains("--standardize"),
+            && err.contains("try a smaller --lr (this run used ")
+            && err.contains("), --clip-grad-norm C or --standardize"),
         "{err}"
     );
     let v = read_json(&j);

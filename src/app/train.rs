@@ -1533,11 +1533,15 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         } => {
             let lr = config.run.optimizer.lr();
             let diverged = crate::Error::Diverged { epoch, loss, lr };
+            let clip = match can_clip(config) {
+                true => " or --clip-grad-norm C",
+                false => "",
+            };
             match checkpoint {
                 Some(p) if rolled_back => {
-                    bail!("{diverged}; the last good parameters (epoch {updates}) are in {p}")
+                    bail!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")
                 }
-                _ => bail!("{diverged}"),
+                _ => bail!("{diverged}{clip}"),
             }
         }
         StopReason::Interrupted => {
@@ -1567,6 +1571,13 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `--clip-grad-norm` is a remedy the run has not tried: a
+/// first-order optimizer, unclipped.
+fn can_clip(config: &TrainConfig) -> bool {
+    let opt = config.run.optimizer;
+    opt.kind() != crate::optim::OptimizerKind::Lbfgs && opt.max_grad_norm() == 0.0
+}
+
 /// The warning after a run whose final loss is above its first; with
 /// `--keep`, it says which parameters were kept instead of the last.
 fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
@@ -1574,10 +1585,17 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
     let lr = config.run.optimizer.lr();
-    let remedy = if config.run.standardize {
-        format!("try a smaller --lr (this run used {lr})")
-    } else {
-        format!("try a smaller --lr (this run used {lr}) or --standardize")
+    let mut remedies = vec![format!("a smaller --lr (this run used {lr})")];
+    if can_clip(config) {
+        remedies.push("--clip-grad-norm C".into());
+    }
+    if !config.run.standardize {
+        remedies.push("--standardize".into());
+    }
+    let remedy = match remedies.split_last() {
+        Some((last, [])) => format!("try {last}"),
+        Some((last, rest)) => format!("try {} or {last}", rest.join(", ")),
+        None => unreachable!("a smaller --lr is always a remedy"),
     };
     let kept = match &done.kept {
         Some(k) if k.epoch != outcome.updates => format!(
