@@ -19,7 +19,7 @@ use std::time::Instant;
 use shadertrain::bench::Timing;
 use shadertrain::cpu::ops;
 use shadertrain::gpu::context::describe;
-use shadertrain::gpu::kernels::{FusedShape, Kernel, Kernels, Params};
+use shadertrain::gpu::kernels::{clip_spans, FusedShape, Kernel, Kernels, Params};
 use shadertrain::gpu::ops::{Op, Slot};
 use shadertrain::gpu::{AdapterRequest, Context};
 use shadertrain::model::{Activation, LayerView};
@@ -293,10 +293,11 @@ fn case(ctx: &Context, kernels: &Kernels, kernel: Kernel, shape: Shape) -> Optio
             };
             (op, Box::new(twin), None)
         }
-        Kernel::ClipNorm => {
-            // One summed row: the layer's parameters, a loss, the factor.
+        Kernel::ClipSquares | Kernel::ClipNorm => {
+            // One summed row: the layer's parameters, a loss, the factor,
+            // the spans' sums of squares.
             let width = inputs * outputs + outputs + 1;
-            let row = values(12, width + 1, -1.0, 1.0);
+            let row = values(12, width + 1 + clip_spans(width), -1.0, 1.0);
             let params = Params {
                 len: width as u32,
                 max_grad_norm: 1.0,

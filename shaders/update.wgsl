@@ -21,12 +21,15 @@
 // without advancing it, and count_epoch, the next dispatch, advances it:
 // no invocation may read the counter while another writes it.
 //   reduce_eval: the same with no update: the loss only.
-//   clip_norm:   --clip-grad-norm c (p.max_grad_norm): the factor
-//                min(1, c/(‖g‖ + 1e-6)) of torch's clip_grad_norm_ for the
-//                gradient in dest[0 .. len − 2] (one row of sums, its loss
-//                at len − 1), stored at dest[len]. The update kernels then
-//                read that row (count 1) and take g·factor for g where the
-//                factor is below 1, before the decay and the rule.
+//   clip_squares, clip_norm: --clip-grad-norm c (p.max_grad_norm): the
+//                factor min(1, c/(‖g‖ + 1e-6)) of torch's clip_grad_norm_
+//                for the gradient in dest[0 .. len − 2] (one row of sums,
+//                its loss at len − 1), stored at dest[len]. clip_squares
+//                adds the squares of each span of CLIP_SPAN values into
+//                dest[len + 1 + span]; clip_norm, one workgroup, adds those
+//                and stores the factor. The update kernels then read that
+//                row (count 1) and take g·factor for g where the factor is
+//                below 1, before the decay and the rule.
 
 @group(0) @binding(1) var<storage, read> source: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dest: array<f32>;    // reduce: the next rows; reduce_sgd: θ
@@ -85,20 +88,16 @@ fn clipped(g: f32) -> f32 {
     return g;
 }
 
+// Gradient values per clip_squares workgroup: LINEAR invocations, 16
+// each. Mirrored by kernels::CLIP_SPAN.
+const CLIP_SPAN: u32 = 1024u;
+
 var<workgroup> squares: array<f32, LINEAR>;
 
-// One workgroup: invocation t adds gᵢ² for i = t, t + LINEAR, ... in
-// order, then the LINEAR sums are added pairwise; invocation 0 stores the
-// factor. Every invocation reaches every barrier.
-@compute @workgroup_size(LINEAR)
-fn clip_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = lid.x;
-    var sum = 0.0;
-    for (var i = t; i + 1u < p.len; i += LINEAR) {
-        let g = dest[i];
-        sum += g * g;
-    }
-    squares[t] = sum;
+// The workgroup's LINEAR values in `squares`, added pairwise; the sum in
+// squares[0]. Every invocation must call it.
+fn workgroup_sum(t: u32, value: f32) {
+    squares[t] = value;
     workgroupBarrier();
     for (var width = LINEAR / 2u; width > 0u; width /= 2u) {
         if (t < width) {
@@ -106,6 +105,44 @@ fn clip_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
         }
         workgroupBarrier();
     }
+}
+
+// Workgroup w: invocation t adds gᵢ² for i = w·CLIP_SPAN + t + k·LINEAR,
+// k < 16, in order (0 past the gradient), then the workgroup's sums
+// pairwise. A workgroup past the last span returns whole.
+@compute @workgroup_size(LINEAR)
+fn clip_squares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let span = linear_workgroup(wid, nwg);
+    let n = p.len - 1u;
+    if (span >= (n + CLIP_SPAN - 1u) / CLIP_SPAN) {
+        return;
+    }
+    let t = lid.x;
+    var sum = 0.0;
+    for (var k = 0u; k < CLIP_SPAN / LINEAR; k++) {
+        let i = span * CLIP_SPAN + k * LINEAR + t;
+        if (i < n) {
+            let g = dest[i];
+            sum += g * g;
+        }
+    }
+    workgroup_sum(t, sum);
+    if (t == 0u) {
+        dest[p.len + 1u + span] = squares[0];
+    }
+}
+
+// One workgroup: invocation t adds the spans' sums t, t + LINEAR, ... in
+// order, then the LINEAR sums pairwise; invocation 0 stores the factor.
+@compute @workgroup_size(LINEAR)
+fn clip_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
+    let t = lid.x;
+    let spans = (p.len - 1u + CLIP_SPAN - 1u) / CLIP_SPAN;
+    var sum = 0.0;
+    for (var j = t; j < spans; j += LINEAR) {
+        sum += dest[p.len + 1u + j];
+    }
+    workgroup_sum(t, sum);
     if (t == 0u) {
         dest[p.len] = min(1.0, p.max_grad_norm / (sqrt(squares[0]) + 1e-6));
     }

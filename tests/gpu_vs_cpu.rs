@@ -10,7 +10,7 @@ use common::kernels::{
 use common::{assert_close, assert_within, f64s, gpu, sum_bound, uniform};
 use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::ops;
-use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params, FACTORS, REDUCE_FAN};
+use shadertrain::gpu::kernels::{clip_spans, Family, Kernel, Kernels, Params, FACTORS, REDUCE_FAN};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::model::Activation;
 use shadertrain::optim::{Optimizer, State};
@@ -712,20 +712,23 @@ fn reduce_updates_match_twin() {
     );
 }
 
-/// clip_norm: the clip factor after one row of sums (its loss last, left
-/// out of the norm), for max_norms below and above the gradient's norm, on
-/// rows shorter and longer than the workgroup's 64 lanes; the row is left
-/// as it was.
+/// clip_squares, then clip_norm: the clip factor after one row of sums
+/// (its loss last, left out of the norm), for max_norms below and above the
+/// gradient's norm, on rows shorter and longer than the 64 lanes of a
+/// workgroup, than a span of 1,024 values, and than 64 spans; the row is
+/// left as it was.
 #[test]
 fn clip_norm_matches_twin() {
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
-    for params in [1usize, 2, 63, 64, 65, 300, 5000] {
+    for params in [1usize, 2, 63, 64, 65, 300, 1024, 1025, 5000, 70_000] {
         let width = params + 1;
+        let spans = clip_spans(width);
         let mut row = uniform(720 + params as u64, width, -2.0, 2.0);
         // A loss far larger than the gradient: counted, it would show.
         row[params] = 1e3;
-        row.push(7.0);
+        // The factor's slot and the spans' sums, overwritten.
+        row.extend(vec![7.0; 1 + spans]);
         let norm = row[..params]
             .iter()
             .map(|&g| (g as f64).powi(2))
@@ -738,17 +741,34 @@ fn clip_norm_matches_twin() {
                 max_grad_norm: c,
                 ..Params::default()
             };
-            let got = run(&ctx, &kernels, Kernel::ClipNorm, &p, &[Slot::InOut(&row)]).unwrap();
+            let squared = run(
+                &ctx,
+                &kernels,
+                Kernel::ClipSquares,
+                &p,
+                &[Slot::InOut(&row)],
+            );
+            let squared = squared.unwrap().remove(0);
+            let got = run(
+                &ctx,
+                &kernels,
+                Kernel::ClipNorm,
+                &p,
+                &[Slot::InOut(&squared)],
+            )
+            .unwrap();
             let want = ops::clip_norm(&row, width, c as f64);
             let name = format!("clip_norm {params} params, c {c}");
             assert_eq!(got[0][..width], row[..width], "{name}: the row");
-            // Each lane adds ⌈params/64⌉ rounded squares in order, then 6
-            // levels of a tree: the sum is within (k + 7)·u of Σg², u =
-            // 2⁻²⁴; the square root halves that and adds u; the division
-            // adds 2.5 ulp (WGSL's bound) and c/(‖g‖ + 1e-6) is otherwise
-            // exact in the twin's f64. So within ((k + 7)/2 + 7)·u.
-            let k = params.div_ceil(64) as f64;
-            let bound = ((k + 7.0) / 2.0 + 7.0) * 2f64.powi(-24) * want;
+            // Each lane of a span adds at most 16 rounded squares in order,
+            // then 6 levels of a tree; clip_norm's lanes add ⌈spans/64⌉ of
+            // those in order, then 6 levels: Σg² is within (k + 13)·u, k =
+            // 16 + ⌈spans/64⌉, u = 2⁻²⁴. The square root halves that and
+            // adds u; the division adds 2.5 ulp (WGSL's bound), and c/(‖g‖
+            // + 1e-6) is otherwise exact in the twin's f64. So within ((k +
+            // 13)/2 + 7)·u.
+            let k = (16 + spans.div_ceil(64)) as f64;
+            let bound = ((k + 13.0) / 2.0 + 7.0) * 2f64.powi(-24) * want;
             let got = got[0][width] as f64;
             assert!(
                 (got - want).abs() <= bound,

@@ -83,6 +83,9 @@ fn constants_match_the_rust_side() {
     }
     let (update, _) = module(Kernel::Reduce.family());
     assert_eq!(u32_constant(&update, "FAN"), REDUCE_FAN);
+    let span = u32_constant(&update, "CLIP_SPAN") as usize;
+    assert_eq!(span, shadertrain::gpu::kernels::CLIP_SPAN);
+    assert_eq!(span, 16 * LINEAR_WORKGROUP as usize);
     let common = shadertrain::gpu::kernels::common_source();
     assert!(common.contains(&format!(
         "TANH_CLAMP: f32 = {:.1}",

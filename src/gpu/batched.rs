@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::gpu::buffers;
 use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
-use crate::gpu::kernels::{Kernel, Kernels, Params, FACTORS};
+use crate::gpu::kernels::{self, Kernel, Kernels, Params, FACTORS};
 use crate::gpu::plan::{KernelFamily, Plan};
 use crate::model::Model;
 use crate::optim::{LrSchedule, Optimizer, Rates};
@@ -89,7 +89,7 @@ impl Batched {
         let history = buffers::storage(ctx, "batch_losses", per_epoch)?;
         let x = buffers::storage(ctx, "x_batch", size * features)?;
         let y = buffers::storage(ctx, "y_batch", size)?;
-        let grad = buffers::storage(ctx, "d_theta_batch", p + 2)?;
+        let grad = buffers::storage(ctx, "d_theta_batch", p + 2 + kernels::clip_spans(p + 1))?;
         let plan = |rows| Plan::new(&model.layout, rows, ctx.max_binding(), shared.family);
         let full_plan = plan(size)?;
         let partials = buffers::storage(ctx, "batch_partials", full_plan.groups * (p + 1))?;

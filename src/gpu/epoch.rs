@@ -121,7 +121,8 @@ pub(crate) struct Targets<'a> {
     /// The update reads each epoch's learning rate from `corrections`.
     pub scheduled: bool,
     /// The summed gradient and loss of the `gradient` pass, and with
-    /// `--clip-grad-norm` of the update, then the clip factor (p + 2).
+    /// `--clip-grad-norm` of the update, then the clip factor and the
+    /// spans' sums of squares (p + 2 + `kernels::clip_spans(p + 1)`).
     pub grad: &'a wgpu::Buffer,
 }
 
@@ -881,8 +882,8 @@ fn gradient(
 /// The epoch's last steps: the last sums and `opt`'s update, which records
 /// the loss in the history; for adam, or a scheduled rate, count_epoch
 /// after it. With `--clip-grad-norm` the last sums go into `grad` first
-/// (one row, the loss last) and clip_norm stores the clip factor after
-/// them, which the update reads with that row.
+/// (one row, the loss last), clip_squares and clip_norm store the clip
+/// factor after them, and the update reads that row and factor.
 fn update(
     rec: &mut Recorder<'_>,
     sums: &Sums,
@@ -900,12 +901,10 @@ fn update(
                 Params::reduce(width, sums.rows, width, 1.0, 0.0),
                 &[&sums.last, t.grad],
             )?);
-            steps.push(rec.step(
-                Kernel::ClipNorm,
-                "clip_norm".into(),
-                Params::update(width, 1, width, opt),
-                &[t.grad],
-            )?);
+            for kernel in [Kernel::ClipSquares, Kernel::ClipNorm] {
+                let params = Params::update(width, 1, width, opt);
+                steps.push(rec.step(kernel, kernel.entry_point().into(), params, &[t.grad])?);
+            }
             (t.grad, 1)
         }
     };

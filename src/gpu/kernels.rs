@@ -46,6 +46,16 @@ pub const WIDE_K: u32 = 8;
 pub const WIDE_WORKGROUP_BYTES: u32 = 2 * (WIDE_M + WIDE_N) * WIDE_K * 4;
 /// Partials rows one reduce invocation adds; the WGSL `FAN`.
 pub const REDUCE_FAN: u32 = 32;
+
+/// Gradient values whose squares one `clip_squares` workgroup adds.
+/// Mirrors CLIP_SPAN in shaders/update.wgsl.
+pub const CLIP_SPAN: usize = 1024;
+
+/// `clip_squares`' spans for a summed row of `width` values (the
+/// gradient, then its loss): the sums that follow the clip factor.
+pub fn clip_spans(width: usize) -> usize {
+    width.saturating_sub(1).div_ceil(CLIP_SPAN)
+}
 /// Per-epoch (per-update, in mini-batches) factors the update kernels read
 /// from `corrections` ([`Params::factors`]). Mirrored by FACTORS in
 /// shaders/update.wgsl.
@@ -230,9 +240,12 @@ pub enum Kernel {
     /// The last sums' loss into the history, without an update. Twin: `ops::reduce_eval`; tested by
     /// `gpu_vs_cpu::reduce_sgd_and_eval_match_twin`.
     ReduceEval,
-    /// `--clip-grad-norm`: clip_grad_norm_'s factor min(1, c/(‖g‖ + 10⁻⁶)) for the summed gradient,
-    /// stored after its loss for the update kernels. Twin: `ops::clip_norm`; tested by
-    /// `gpu_vs_cpu::clip_norm_matches_twin`.
+    /// `--clip-grad-norm`: the squares of the summed gradient, added per span of CLIP_SPAN values,
+    /// for `ClipNorm`. Tested with it by `gpu_vs_cpu::clip_norm_matches_twin`.
+    ClipSquares,
+    /// `--clip-grad-norm`: clip_grad_norm_'s factor min(1, c/(‖g‖ + 10⁻⁶)) from the spans' sums of
+    /// squares, stored after the gradient's loss for the update kernels. Twin: `ops::clip_norm`;
+    /// tested by `gpu_vs_cpu::clip_norm_matches_twin`.
     ClipNorm,
     /// The synthetic X and y (docs/spec.md) for a chunk of rows, from the seed. Twin:
     /// `ops::synthesize`; tested by `gpu_vs_cpu::synthesized_data_matches_the_cpu_generator`.
@@ -322,7 +335,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 39] = [
+    pub const ALL: [Kernel; 40] = [
         Kernel::ForwardSigmoid,
         Kernel::ForwardTanh,
         Kernel::BackpropSigmoid,
@@ -339,6 +352,7 @@ impl Kernel {
         Kernel::ReduceAdam,
         Kernel::CountEpoch,
         Kernel::ReduceEval,
+        Kernel::ClipSquares,
         Kernel::ClipNorm,
         Kernel::Synthesize,
         Kernel::GatherRows,
@@ -468,6 +482,7 @@ impl Kernel {
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
             | Kernel::ReduceEval
+            | Kernel::ClipSquares
             | Kernel::ClipNorm => Family::Update,
             Kernel::Synthesize | Kernel::GatherRows => Family::Synth,
             Kernel::FusedSigmoid | Kernel::FusedTanh => Family::Fused,
@@ -506,6 +521,7 @@ impl Kernel {
             Kernel::ReduceAdam => "reduce_adam",
             Kernel::CountEpoch => "count_epoch",
             Kernel::ReduceEval => "reduce_eval",
+            Kernel::ClipSquares => "clip_squares",
             Kernel::ClipNorm => "clip_norm",
             Kernel::Synthesize => "synthesize",
             Kernel::GatherRows => "gather_rows",
@@ -557,7 +573,7 @@ impl Kernel {
             Kernel::ReduceAdam => &[0, 1, 2, 3, 4, 5, 6],
             Kernel::CountEpoch => &[4],
             Kernel::ReduceEval => &[0, 1, 3, 4],
-            Kernel::ClipNorm => &[0, 2],
+            Kernel::ClipSquares | Kernel::ClipNorm => &[0, 2],
             Kernel::Synthesize => &[0, 1, 2],
             // the batch's X and y, then the whole set's, the order, the batch counter
             Kernel::GatherRows => &[0, 1, 2, 3, 4, 5, 6],
@@ -632,6 +648,7 @@ impl Kernel {
             | Kernel::ReduceAdam => up(p.len, LINEAR_WORKGROUP),
             Kernel::CountEpoch => 1,
             Kernel::ReduceEval | Kernel::ClipNorm => 1,
+            Kernel::ClipSquares => clip_spans(p.len as usize) as u64,
             Kernel::Synthesize | Kernel::GatherRows => up(p.rows, LINEAR_WORKGROUP),
             Kernel::FusedSigmoid | Kernel::FusedTanh => groups,
             Kernel::ForwardTiledSigmoid | Kernel::ForwardTiledTanh => {
@@ -831,7 +848,8 @@ impl Kernel {
     ///   in device memory, kept below MAX_BATCH by the trainer's protocol
     ///   (zeroed before each submit of at most MAX_BATCH epochs) and not by
     ///   anything the host can check per dispatch. They run once per epoch over p + 1 values.
-    /// - `clip_norm`: one workgroup, once per update, over p values.
+    /// - `clip_squares`, `clip_norm`: index past the row by the spans'
+    ///   count, once per update.
     /// - `synthesize`: runs once per run, before training.
     /// - `gather_rows`: reads the row numbers the host wrote into the
     ///   order, at an offset from the batch counter in device memory.
@@ -873,6 +891,7 @@ impl Kernel {
             | Kernel::ReduceAdam
             | Kernel::CountEpoch
             | Kernel::ReduceEval
+            | Kernel::ClipSquares
             | Kernel::ClipNorm
             | Kernel::Synthesize
             | Kernel::GatherRows
@@ -905,8 +924,10 @@ impl Kernel {
     ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
     /// - `output_residual`: invocation lid writes sums[lid], all 64, before
     ///   the barrier ahead of the tree; the tree reads only what it wrote.
-    ///   `clip_norm` (one workgroup, no early return) the same, with
-    ///   squares[lid].
+    ///   `clip_squares` and `clip_norm` the same, with squares[lid] in
+    ///   `workgroup_sum`, which every invocation of a workgroup calls
+    ///   (`clip_squares` returns before it only for whole workgroups, by
+    ///   the workgroup id).
     ///   `output_residual_subgroup`: invocation lid writes sums[lid], all
     ///   64, before the barrier; then invocation 0 reads all 64.
     /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before

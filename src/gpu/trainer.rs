@@ -17,7 +17,7 @@ use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
 use crate::gpu::held_out::{self, HeldOut};
-use crate::gpu::kernels::{Kernels, Params, FACTORS};
+use crate::gpu::kernels::{self, Kernels, Params, FACTORS};
 use crate::gpu::plan::{KernelChoice, KernelFamily, Plan, MAX_BATCH};
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::Objective;
@@ -263,7 +263,7 @@ impl GpuTrainer {
             None
         };
         let corrections = buffers::storage(&ctx, "per_epoch_factors", FACTORS * MAX_BATCH)?;
-        let grad = buffers::storage(&ctx, "d_theta", p + 2)?;
+        let grad = buffers::storage(&ctx, "d_theta", p + 2 + kernels::clip_spans(p + 1))?;
         let targets = Targets {
             theta: &theta,
             partials: &partials,
