@@ -235,9 +235,10 @@ pub struct TrainArgs {
     /// torch.nn.utils.clip_grad_norm_(max_norm=C) before optimizer.step():
     /// a gradient g (of the MSE; the full batch's, or the mini-batch's)
     /// with ‖g‖ > C becomes g·C/(‖g‖ + 1e-6), one factor for every weight
-    /// and bias, before weight decay and the rule. It caps the steps of a
-    /// rate too high for the first epochs without slowing the rest; gd,
-    /// momentum, nesterov, adam and adamw [default: no clipping].
+    /// and bias, before weight decay and the rule. It caps the steps while
+    /// the gradient is large (often the first epochs), so a higher rate
+    /// can survive them; try 1 or 0.1 and compare (docs/optimizers.md).
+    /// gd, momentum, nesterov, adam and adamw [default: no clipping].
     #[arg(long, value_name = "C", allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
 
