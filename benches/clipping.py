@@ -1,27 +1,65 @@
-"""`--clip-grad-norm` against no clipping: the epochs and seconds to a
-target loss at every rate of a sweep.
+"""`--clip-grad-norm` against no clipping, on `benches/lr_auto.py`'s cases.
 
     python3 benches/clipping.py --binary target/release/shadertrain \
-        --workdir /tmp/lr_auto [--backend cpu] [--json out.json]
+        --workdir /tmp/lr_auto [--backend cpu] [--only NAME] [--json out.json]
 
 The cases and data sets are `benches/lr_auto.py`'s (S1's CSV, and the
-"scaled" set whose target spans about ±25). For each case, every rate of
-lr_auto.SWEEP runs to the case's target (or its most epochs) without
-clipping and with each max_norm of CLIPS. It prints, per case and
-clipping, the rates that reached the target and the fastest of them, in
-epochs and seconds; every run starts from seed 0's initial parameters,
-once (epochs are exact, seconds are one run's).
+"scaled" set whose target spans about ±25). For each case it prints:
+
+1. Sweep: every rate of lr_auto.SWEEP to the case's target (or its most
+   epochs), without clipping and with each max_norm of CLIPS: the rates
+   that reached the target and the fastest of them, in epochs and seconds.
+2. Auto: `--lr auto` to the target without clipping and with each of
+   AUTO_CLIPS (the range test runs clipped too): the rate, and the epochs.
+3. One cycle: the budget T is the epochs of the fastest unclipped rate of
+   the sweep; `--lr-schedule one-cycle` over T epochs at peaks of the
+   range test's lowest loss's rate divided by each of DIVISORS, without
+   clipping and with C = 1: the epoch at the target, or the loss after T.
+
+Every run starts from seed 0's initial parameters, once (epochs are exact,
+seconds are one run's).
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lr_auto  # noqa: E402
 
 CLIPS = [None, 0.1, 1.0, 10.0]
+AUTO_CLIPS = [None, 1.0, 0.1]
+DIVISORS = [10, 5, 3, 2, 1]
+
+
+def clip_flags(clip):
+    return [] if clip is None else ["--clip-grad-norm", repr(clip)]
+
+
+def label(clip):
+    return "no clipping" if clip is None else f"C = {clip:g}"
+
+
+def summary_of(binary, workdir, backend, data, opt, extra, args):
+    """A run's JSON summary, or None where it failed (blew up)."""
+    path = os.path.join(workdir, "clipping.json")
+    p = subprocess.run([binary, "train", "--data", data, "--backend", backend,
+                        "--optimizer", opt, "--json", path, "--quiet"] + extra + args,
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def outcome(v):
+    if v is None:
+        return "blew up"
+    if v["stop"] == "target_reached":
+        return f"{v['epochs']} epochs"
+    return f"not reached ({v['final_loss']:.3g})"
 
 
 def main():
@@ -38,24 +76,49 @@ def main():
     for name, which, opt, extra, target, epochs in lr_auto.CASES:
         if a.only and a.only not in name:
             continue
+        run = lambda args: summary_of(a.binary, a.workdir, a.backend, data[which], opt,
+                                      list(extra), args)
+        result = {"case": name, "target": target, "sweep": {}, "auto": {}, "cycle": {}}
+        budget = None
         for clip in CLIPS:
-            more = list(extra) + ([] if clip is None else ["--clip-grad-norm", repr(clip)])
             sweep = {lr: lr_auto.run(a.binary, a.workdir, a.backend, data[which], opt,
-                                     more, target, epochs, repr(lr))
+                                     list(extra) + clip_flags(clip), target, epochs, repr(lr))
                      for lr in lr_auto.SWEEP}
             reached = {lr: r for lr, r in sweep.items() if r["reached"]}
-            label = "no clipping" if clip is None else f"clip {clip:g}"
-            line = f"{name}, target {target:g}, {label}: "
+            line = f"{name}, target {target:g}, sweep, {label(clip)}: "
             if reached:
                 best = min(reached, key=lambda lr: reached[lr]["epochs"])
                 r = reached[best]
+                if clip is None:
+                    budget = r["epochs"]
                 line += (f"best lr {best:g}: {r['epochs']} epochs, {r['wall_s']:.2f} s; "
                          f"reached by {', '.join(f'{lr:g}' for lr in reached)}")
             else:
                 line += f"no swept rate reached it in {epochs} epochs"
             print(line, flush=True)
-            results.append({"case": name, "target": target, "clip": clip,
-                            "sweep": {repr(k): v for k, v in sweep.items()}})
+            result["sweep"][label(clip)] = {repr(k): v for k, v in sweep.items()}
+        for clip in AUTO_CLIPS:
+            v = run(["--lr", "auto", "--epochs", str(epochs), "--target-loss", repr(target)]
+                    + clip_flags(clip))
+            lr = v["options"]["optimizer"]["lr"] if v else None
+            print(f"{name}, target {target:g}, --lr auto, {label(clip)}: lr {lr}, {outcome(v)}",
+                  flush=True)
+            result["auto"][label(clip)] = {"lr": lr, "outcome": outcome(v)}
+        results.append(result)
+        test = run(["--lr", "auto", "--epochs", "1"])
+        if budget is None or test is None:
+            continue
+        lowest = test["lr_range_test"]["lowest_lr"]
+        cells = []
+        for d in DIVISORS:
+            peak = float(f"{lowest / d:.2g}")
+            for clip in [None, 1.0]:
+                v = run(["--lr", repr(peak), "--lr-schedule", "one-cycle", "--epochs",
+                         str(budget), "--target-loss", repr(target)] + clip_flags(clip))
+                cells.append(f"÷{d} ({peak:g}), {label(clip)}: {outcome(v)}")
+                result["cycle"][f"/{d} {label(clip)}"] = {"peak": peak, "outcome": outcome(v)}
+        print(f"{name}, target {target:g}, one cycle over {budget} epochs, lowest loss's rate "
+              f"{lowest:.2g}: " + "; ".join(cells), flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
