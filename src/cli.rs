@@ -190,9 +190,10 @@ pub struct TrainArgs {
     /// the loss blows up; with --batch-size B, on the rows of the run's
     /// first 8 batches; with full batches on more than 16,384 rows, on
     /// 16,384 of them chosen by --seed) and trains with a tenth of the
-    /// rate that left the lowest loss: gd, momentum, nesterov, adam and
-    /// adamw, on any backend (docs/optimizers.md, "Choosing the rate:
-    /// --lr auto").
+    /// rate that left the lowest loss (with --lr-schedule one-cycle, that
+    /// rate itself, as the peak): gd, momentum, nesterov, adam and adamw,
+    /// on any backend (docs/optimizers.md, "Choosing the rate: --lr
+    /// auto").
     #[arg(long, value_name = "ALPHA|auto", allow_negative_numbers = true)]
     pub lr: Option<LrChoice>,
 

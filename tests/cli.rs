@@ -1170,7 +1170,7 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     let (lr, lowest_lr) = (get("lr"), get("lowest_lr"));
     assert_eq!(v["options"]["optimizer"]["lr"].as_f64(), Some(lr), "{v}");
     let tenth: f64 = format!("{:.1e}", lowest_lr / 10.0).parse().unwrap();
-    assert_eq!(lr, tenth, "{found}");
+    assert_eq!((lr, get("back_off")), (tenth, 10.0), "{found}");
     assert!(
         out.contains(&format!("lr auto   {lr:.3e}: a tenth of")),
         "{out}"
@@ -1245,6 +1245,20 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     let b_lr = format!("{:?}", b["lr_range_test"]["lr"].as_f64().unwrap());
     let (_, hand) = train("cpu", &b_lr, &batches);
     assert_eq!(b["final_loss"], hand["final_loss"]);
+    // One cycle: the same test, and its lowest loss's rate itself as the
+    // peak.
+    let cycle = ["--epochs", "40", "--lr-schedule", "one-cycle"];
+    let (out, c) = train("cpu", "auto", &cycle);
+    let peak: f64 = format!("{lowest_lr:.1e}").parse().unwrap();
+    let c_found = &c["lr_range_test"];
+    assert_eq!(c_found["lowest_lr"].as_f64(), Some(lowest_lr), "{c_found}");
+    assert_eq!(c_found["lr"].as_f64(), Some(peak), "{c_found}");
+    assert_eq!(c_found["back_off"].as_f64(), Some(1.0), "{c_found}");
+    assert_eq!(c["options"]["optimizer"]["lr"].as_f64(), Some(peak), "{c}");
+    assert!(
+        out.contains(&format!("lr auto   {peak:.3e}: one cycle's peak at")),
+        "{out}"
+    );
     // The GPU runs the same test on the device: its choice is within an
     // epoch's step of the CPU's, and its run is the one --lr gives it.
     if have_gpu() {

@@ -56,7 +56,8 @@ pub struct Summary {
     /// cut (a resumed run's earlier ones included); empty otherwise.
     pub lr_cuts: Vec<u64>,
     /// With `--lr auto`: what its range test found (the rate trained
-    /// with, `lr`, is a tenth of `lowest_lr`); null otherwise.
+    /// with, `lr`, is `lowest_lr / back_off`: a tenth of it, or for one
+    /// cycle's peak the rate itself); null otherwise.
     pub lr_range_test: Option<Found>,
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.
@@ -381,8 +382,13 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     if let Some(f) = &config.lr_found {
         outln!(
             text,
-            "lr auto   {:.3e}: a tenth of {:.3e}, whose update left the lowest loss ({:.6e}, from {:.6e}) in a range test of {} on {} ({:.3} s)",
+            "lr auto   {:.3e}: {} {:.3e}, whose update left the lowest loss ({:.6e}, from {:.6e}) in a range test of {} on {} ({:.3} s)",
             f.lr,
+            match f.back_off {
+                1.0 => "one cycle's peak at".to_string(),
+                10.0 => "a tenth of".to_string(),
+                b => format!("1/{b} of"),
+            },
             f.lowest_lr,
             f.lowest_loss,
             f.start_loss,

@@ -1255,7 +1255,7 @@ fn find_rate<'a>(
         return Ok(None);
     }
     let found = test
-        .choose(&outcome.losses)
+        .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
     Ok(Some(Found {
         wall_s: outcome.elapsed.as_secs_f64(),

@@ -3,7 +3,8 @@
 //! geometrically from tiny to huge, watch the training loss fall and then
 //! blow up, and take a tenth of the rate whose update left the lowest
 //! loss. The rule is the range test's usual one (a tenth of the minimum's
-//! rate); docs/optimizers.md has its measurements.
+//! rate); for one cycle, whose rate spends most epochs below its peak, the
+//! peak is that rate itself. docs/optimizers.md has the measurements.
 
 use super::LrSchedule;
 
@@ -44,12 +45,26 @@ pub const DIVERGED: f64 = 4.0;
 /// significant digits.
 pub const BACK_OFF: f64 = 10.0;
 
+/// What the lowest loss's rate is divided by for a run on `schedule`:
+/// [`BACK_OFF`], or 1 for one cycle, whose `--lr` is a peak that the rate
+/// rises to and falls from (a tenth of it was too low a peak to reach any
+/// target of benches/clipping.py's one-cycle runs, the rate itself the
+/// best of the peaks tried).
+pub fn back_off(schedule: &LrSchedule) -> f64 {
+    match schedule {
+        LrSchedule::OneCycle { .. } => 1.0,
+        _ => BACK_OFF,
+    }
+}
+
 /// What a range test found.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Found {
-    /// The rate chosen: `lowest_lr / BACK_OFF` to two significant digits,
+    /// The rate chosen: `lowest_lr / back_off` to two significant digits,
     /// so that `--lr` with the number printed repeats the run.
     pub lr: f64,
+    /// What `lowest_lr` was divided by: [`back_off`] of the run's schedule.
+    pub back_off: f64,
     /// The rate of the update after which the loss was lowest.
     pub lowest_lr: f64,
     /// That lowest loss.
@@ -115,9 +130,9 @@ impl RangeTest {
 
     /// The rate to train with, from the test's losses: `losses[0]` before
     /// the first update, `losses[e + 1]` after epoch e's (at [`Self::rate`]
-    /// of e). Only the losses before the first that diverged
-    /// ([`diverged_at`]) count.
-    pub fn choose(&self, losses: &[f64]) -> Result<Found, NoRate> {
+    /// of e), divided by `back_off` ([`back_off`]). Only the losses before
+    /// the first that diverged ([`diverged_at`]) count.
+    pub fn choose(&self, losses: &[f64], back_off: f64) -> Result<Found, NoRate> {
         let start_loss = *losses.first().ok_or(NoRate::StartNotFinite)?;
         if !start_loss.is_finite() {
             return Err(NoRate::StartNotFinite);
@@ -132,7 +147,8 @@ impl RangeTest {
             Some((i, loss)) if loss < start_loss => {
                 let lowest_lr = self.rate(i - 1);
                 Ok(Found {
-                    lr: two_digits(lowest_lr / BACK_OFF),
+                    lr: two_digits(lowest_lr / back_off),
+                    back_off,
                     lowest_lr,
                     lowest_loss: loss,
                     start_loss,
@@ -197,7 +213,7 @@ mod tests {
         // Lowest after epoch 2's update (rate 1e-2); the 0.05 after the
         // blow-up (9 > 4 × 0.2) does not count.
         let losses = [1.0, 0.9, 0.5, 0.2, 9.0, 0.05];
-        let found = TEST.choose(&losses).unwrap();
+        let found = TEST.choose(&losses, BACK_OFF).unwrap();
         assert!((found.lowest_lr / 1e-2 - 1.0).abs() < 1e-12, "{found:?}");
         assert_eq!(found.lr, 0.001, "{found:?}");
         assert_eq!(two_digits(0.038535), 0.039);
@@ -210,27 +226,39 @@ mod tests {
         assert_eq!(diverged_at(&losses), Some(4));
         // A NaN ends the counted losses as a blow-up does.
         let nan = [1.0, 0.9, 0.5, f64::NAN, 0.01];
-        assert_eq!(TEST.choose(&nan).unwrap().lowest_loss, 0.5);
+        assert_eq!(TEST.choose(&nan, BACK_OFF).unwrap().lowest_loss, 0.5);
         // Still falling at the last rate: a tenth of it.
         let falling = [1.0, 0.8, 0.6, 0.4, 0.3, 0.2];
-        assert_eq!(TEST.choose(&falling).unwrap().lr, 0.1);
+        assert_eq!(TEST.choose(&falling, BACK_OFF).unwrap().lr, 0.1);
+        // One cycle's peak: the lowest loss's rate itself.
+        let cycle = LrSchedule::OneCycle {
+            epochs: 10,
+            pct_start: 0.3,
+            min_lr: None,
+        };
+        let peak = TEST.choose(&losses, back_off(&cycle)).unwrap();
+        assert_eq!((peak.lr, peak.back_off), (0.01, 1.0), "{peak:?}");
+        assert_eq!(back_off(&LrSchedule::Constant), BACK_OFF);
         // Equal lows: the smaller rate.
         let flat = [1.0, 0.5, 0.5, 0.7, 3.0];
-        assert!((TEST.choose(&flat).unwrap().lowest_lr / 1e-4 - 1.0).abs() < 1e-12);
+        assert!((TEST.choose(&flat, BACK_OFF).unwrap().lowest_lr / 1e-4 - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn no_rate_where_the_loss_never_fell_or_cannot_be_judged() {
         assert_eq!(
-            TEST.choose(&[0.5, 0.5, 0.7, 3.0]),
+            TEST.choose(&[0.5, 0.5, 0.7, 3.0], BACK_OFF),
             Err(NoRate::NeverFell { start_loss: 0.5 })
         );
         assert_eq!(
-            TEST.choose(&[0.5]),
+            TEST.choose(&[0.5], BACK_OFF),
             Err(NoRate::NeverFell { start_loss: 0.5 })
         );
-        assert_eq!(TEST.choose(&[f64::NAN, 0.1]), Err(NoRate::StartNotFinite));
-        assert_eq!(TEST.choose(&[]), Err(NoRate::StartNotFinite));
+        assert_eq!(
+            TEST.choose(&[f64::NAN, 0.1], BACK_OFF),
+            Err(NoRate::StartNotFinite)
+        );
+        assert_eq!(TEST.choose(&[], BACK_OFF), Err(NoRate::StartNotFinite));
         let e = NoRate::NeverFell { start_loss: 0.5 }.to_string();
         assert!(e.contains("give --lr"), "{e}");
     }
