@@ -10,9 +10,9 @@ The cases and data sets are `benches/lr_auto.py`'s. For each case:
    target loss; the fastest to reach it sets the budget T, the epochs it
    took.
 2. One cycle over T epochs (`--lr-schedule one-cycle --epochs T`) at
-   every peak of the sweep, and at the peak `--lr auto` would choose
-   (a tenth of its range test's lowest loss's rate) and at that lowest
-   loss's rate itself.
+   every peak of the sweep, at a tenth of the range test's lowest loss's
+   rate, and with `--lr auto`, which for one cycle takes that lowest
+   loss's rate itself as the peak.
 
 It prints, per case, the budget, the best constant rate's loss after T
 epochs, and for each peak the loss one cycle ends at after T epochs and
@@ -72,8 +72,8 @@ def main():
         at_budget = go(budget, repr(best))
         lowest = go(1, "auto")["test"]["lowest_lr"]
         peaks = {f"{lr:g}": repr(lr) for lr in lr_auto.SWEEP}
-        peaks[f"auto {lowest / 10:.2g}"] = "auto"
-        peaks[f"lowest {lowest:.2g}"] = f"{lowest:.2g}"
+        peaks[f"a tenth of lowest {lowest / 10:.2g}"] = f"{lowest / 10:.2g}"
+        peaks[f"auto (lowest) {lowest:.2g}"] = "auto"
         cycles = {}
         for label, lr in peaks.items():
             end = go(budget, lr, cycle=True)
