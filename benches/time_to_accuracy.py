@@ -33,6 +33,10 @@ below), each point run for --sweep-budget seconds and ranked by time to
   OneCycleLR (cycle_momentum=False) stepped once per epoch, as shadertrain
   steps its schedules. Their sweep is over (peak, T) pairs (CYCLES); a run
   ends after its T epochs, so "best" is the loss at the cycle's end.
+- `--lr auto` in mini-batches of 200 (adam): at a constant rate, and with
+  one cycle over T epochs (AUTO_CYCLES; its peak is then the range test's
+  lowest loss's rate). No rate is swept; the range test's time is added
+  to every milestone, so the clock covers choosing the rate too.
 
 Peers that are not importable are reported as missing, not silently skipped.
 """
@@ -64,6 +68,10 @@ CYCLES = {
     "adam": [(peak, t) for peak in (0.03, 0.1, 0.3) for t in (10, 20, 40)],
     "momentum": [(peak, t) for peak in (0.1, 0.3, 1.0) for t in (10, 20, 40)],
 }
+
+
+# `--lr auto` with one cycle: the cycle's lengths swept.
+AUTO_CYCLES = [("auto", 20), ("auto", 40)]
 
 
 class Budget(Exception):
@@ -114,10 +122,13 @@ def shadertrain(args, optimizer, lr, budget, batch=None, cycle=False):
             s = json.load(f)
     out = {"to": {}, "best": s["best_loss"], "epochs": s["epochs"],
            "evaluations": s["evaluations"], "backend": s["backend"]}
+    # --lr auto: the range test ran before the run's clock started.
+    test_s = (s.get("lr_range_test") or {}).get("wall_s", 0.0)
     for m in s["milestones"]:
         for target in TARGETS:
-            if math.isclose(m["loss"], target) and m["wall_s"] <= budget:
-                out["to"][target] = m["wall_s"]
+            at = m["wall_s"] + test_s
+            if math.isclose(m["loss"], target) and at <= budget:
+                out["to"][target] = at
     return out
 
 
@@ -303,6 +314,12 @@ def main():
                   CYCLES[o],
                   (lambda o: lambda lr, b: shadertrain(args, o, lr, b, BATCH, cycle=True))(o))
                  for o in CYCLES]
+    trainers += [
+        (f"shadertrain {args.backend} adam --lr auto, mini-batches of {BATCH}", ["auto"],
+         lambda lr, b: shadertrain(args, "adam", lr, b, BATCH)),
+        (f"shadertrain {args.backend} adam --lr auto one cycle, mini-batches of {BATCH}",
+         AUTO_CYCLES, lambda lr, b: shadertrain(args, "adam", lr, b, BATCH, cycle=True)),
+    ]
     trainers += peers(args, x, y)
     only = [s for s in args.only.split(",") if s]
     records = []
