@@ -21,7 +21,8 @@
 # other SHADERTRAIN_WIDE_WORKGROUPS, single kernels on S3's and S1's output
 # layers (benches/kernels.rs), the checked shaders and subgroup-free
 # builds against the defaults, mini-batches on the GPU against the cpu
-# backend (time to 1e-3 on S1's CSV), then PyTorch eager and torch.compile on S0,
+# backend (time to 1e-3 on S1's CSV), --clip-grad-norm's cost on S3's
+# shape, then PyTorch eager and torch.compile on S0,
 # S1 and S3; last, each GPU test binary's result twice with 8 test threads
 # (a hang shows as a timeout). Eight files in all, the most a device run
 # brings back. Set SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no
@@ -156,6 +157,13 @@ run() {
           --lr 0.1 --batch-size $size --target-loss 1e-3 --max-time 20 --backend $backend |
           grep -E '^(backend|epochs|loss|time)'
       done
+    done
+    # --clip-grad-norm's cost per epoch on S3's shape (a reduce into one
+    # row, clip_squares, clip_norm), against the same run unclipped.
+    echo "== S3's shape, 300 epochs of adam, unclipped then --clip-grad-norm 1"
+    for clip in "" "--clip-grad-norm 1"; do
+      step 40 $st train --synthetic 16384 --features 256 --hidden 1024 --optimizer adam \
+        --epochs 300 --backend gpu $clip | grep -E '^(backend|optimizer|loss|time)'
     done
     # The CPU peers run too; S2 and S4 would take them minutes.
     echo "== f32 against PyTorch (eager and torch.compile, CUDA and CPU), numpy, JAX"
