@@ -639,10 +639,9 @@ pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut St
     };
     if f < 1.0 {
         let f = T::of(f);
-        let clipped: Vec<T> = g.iter().map(|&gi| gi * f).collect();
-        return decay_and_apply(opt, theta, &clipped, state);
+        return decay_and_apply(opt, theta, g, state, move |gi| gi * f);
     }
-    decay_and_apply(opt, theta, g, state)
+    decay_and_apply(opt, theta, g, state, |gi| gi)
 }
 
 /// clip_grad_norm_'s factor on a gradient `g` for max_norm `c`:
@@ -654,14 +653,29 @@ pub fn clip_factor<T: Real>(c: f64, g: &[T]) -> f64 {
     (c / (norm + 1e-6)).min(1.0)
 }
 
-/// [`step`] after the clipping: the decay, then the rule.
-fn decay_and_apply<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut State<T>) {
+/// [`step`] after the clipping factor is known: each gᵢ as `clip` gives
+/// it, then the decay and the rule.
+#[inline(always)]
+fn decay_and_apply<T: Real>(
+    opt: &Optimizer,
+    theta: &mut [f32],
+    g: &[T],
+    state: &mut State<T>,
+    clip: impl Fn(T) -> T,
+) {
     match (opt.weight_decay(), opt.shrink()) {
-        (0.0, _) => apply(opt, theta, g, state, |gi, _| gi, None),
-        (_, Some(shrink)) => apply(opt, theta, g, state, |gi, _| gi, Some(T::of(shrink))),
+        (0.0, _) => apply(opt, theta, g, state, |gi, _| clip(gi), None),
+        (_, Some(shrink)) => apply(opt, theta, g, state, |gi, _| clip(gi), Some(T::of(shrink))),
         (decay, None) => {
             let d = T::of(decay);
-            apply(opt, theta, g, state, |gi, x| gi + d * T::of(x as f64), None);
+            apply(
+                opt,
+                theta,
+                g,
+                state,
+                |gi, x| clip(gi) + d * T::of(x as f64),
+                None,
+            );
         }
     }
 }
