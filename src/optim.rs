@@ -646,8 +646,9 @@ pub fn step<T: Real>(opt: &Optimizer, theta: &mut [f32], g: &[T], state: &mut St
 
 /// clip_grad_norm_'s factor on a gradient `g` for max_norm `c`:
 /// min(1, c / (‖g‖ + 10⁻⁶)), with ‖g‖ summed in f64 whatever `T` is. NaN
-/// where g holds a NaN or an infinity, as torch's is; the run then stops on
-/// its loss.
+/// where g holds a NaN, and 0 where it holds an infinity (whose product
+/// with 0 is NaN), as torch's are; either way the run then stops on its
+/// loss.
 pub fn clip_factor<T: Real>(c: f64, g: &[T]) -> f64 {
     let norm = g.iter().map(|&gi| gi.to_f64().powi(2)).sum::<f64>().sqrt();
     (c / (norm + 1e-6)).min(1.0)
