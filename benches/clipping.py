@@ -23,11 +23,11 @@ seconds are one run's).
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lr_auto  # noqa: E402
+from one_cycle import train  # noqa: E402
 
 CLIPS = [None, 0.1, 1.0, 10.0]
 AUTO_CLIPS = [None, 1.0, 0.1]
@@ -42,22 +42,11 @@ def label(clip):
     return "no clipping" if clip is None else f"C = {clip:g}"
 
 
-def summary_of(binary, workdir, backend, data, opt, extra, args):
-    """A run's JSON summary, or None where it failed (blew up)."""
-    path = os.path.join(workdir, "clipping.json")
-    p = subprocess.run([binary, "train", "--data", data, "--backend", backend,
-                        "--optimizer", opt, "--json", path, "--quiet"] + extra + args,
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def outcome(v):
+    """one_cycle.train's result, in words (None: the run blew up)."""
     if v is None:
         return "blew up"
-    if v["stop"] == "target_reached":
+    if v["reached"]:
         return f"{v['epochs']} epochs"
     return f"not reached ({v['final_loss']:.3g})"
 
@@ -76,8 +65,10 @@ def main():
     for name, which, opt, extra, target, epochs in lr_auto.CASES:
         if a.only and a.only not in name:
             continue
-        run = lambda args: summary_of(a.binary, a.workdir, a.backend, data[which], opt,
-                                      list(extra), args)
+        def run(epochs, lr, clip=None, **kw):
+            return train(a.binary, a.workdir, a.backend, data[which], opt,
+                         list(extra) + clip_flags(clip), epochs, lr, **kw)
+
         result = {"case": name, "target": target, "sweep": {}, "auto": {}, "cycle": {}}
         budget = None
         for clip in CLIPS:
@@ -98,23 +89,21 @@ def main():
             print(line, flush=True)
             result["sweep"][label(clip)] = {repr(k): v for k, v in sweep.items()}
         for clip in AUTO_CLIPS:
-            v = run(["--lr", "auto", "--epochs", str(epochs), "--target-loss", repr(target)]
-                    + clip_flags(clip))
-            lr = v["options"]["optimizer"]["lr"] if v else None
+            v = run(epochs, "auto", clip, target=target)
+            lr = v["lr"] if v else None
             print(f"{name}, target {target:g}, --lr auto, {label(clip)}: lr {lr}, {outcome(v)}",
                   flush=True)
             result["auto"][label(clip)] = {"lr": lr, "outcome": outcome(v)}
         results.append(result)
-        test = run(["--lr", "auto", "--epochs", "1"])
+        test = run(1, "auto")
         if budget is None or test is None:
             continue
-        lowest = test["lr_range_test"]["lowest_lr"]
+        lowest = test["test"]["lowest_lr"]
         cells = []
         for d in DIVISORS:
             peak = float(f"{lowest / d:.2g}")
             for clip in [None, 1.0]:
-                v = run(["--lr", repr(peak), "--lr-schedule", "one-cycle", "--epochs",
-                         str(budget), "--target-loss", repr(target)] + clip_flags(clip))
+                v = run(budget, repr(peak), clip, target=target, cycle=True)
                 cells.append(f"÷{d} ({peak:g}), {label(clip)}: {outcome(v)}")
                 result["cycle"][f"/{d} {label(clip)}"] = {"peak": peak, "outcome": outcome(v)}
         print(f"{name}, target {target:g}, one cycle over {budget} epochs, lowest loss's rate "

@@ -89,7 +89,7 @@ impl Batched {
         let history = buffers::storage(ctx, "batch_losses", per_epoch)?;
         let x = buffers::storage(ctx, "x_batch", size * features)?;
         let y = buffers::storage(ctx, "y_batch", size)?;
-        let grad = buffers::storage(ctx, "d_theta_batch", p + 2 + kernels::clip_spans(p + 1))?;
+        let grad = buffers::storage(ctx, "d_theta_batch", kernels::grad_len(p))?;
         let plan = |rows| Plan::new(&model.layout, rows, ctx.max_binding(), shared.family);
         let full_plan = plan(size)?;
         let partials = buffers::storage(ctx, "batch_partials", full_plan.groups * (p + 1))?;

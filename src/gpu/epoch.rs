@@ -122,7 +122,7 @@ pub(crate) struct Targets<'a> {
     pub scheduled: bool,
     /// The summed gradient and loss of the `gradient` pass, and with
     /// `--clip-grad-norm` of the update, then the clip factor and the
-    /// spans' sums of squares (p + 2 + `kernels::clip_spans(p + 1)`).
+    /// spans' sums of squares (`kernels::grad_len(p)`).
     pub grad: &'a wgpu::Buffer,
 }
 

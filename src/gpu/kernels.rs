@@ -56,6 +56,13 @@ pub const CLIP_SPAN: usize = 1024;
 pub fn clip_spans(width: usize) -> usize {
     width.saturating_sub(1).div_ceil(CLIP_SPAN)
 }
+
+/// The length of a trainer's summed-gradient buffer for `p` parameters:
+/// the row (the gradient, then its loss), the clip factor after it, and
+/// `clip_squares`' sums after that.
+pub fn grad_len(p: usize) -> usize {
+    p + 2 + clip_spans(p + 1)
+}
 /// Per-epoch (per-update, in mini-batches) factors the update kernels read
 /// from `corrections` ([`Params::factors`]). Mirrored by FACTORS in
 /// shaders/update.wgsl.

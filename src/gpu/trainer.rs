@@ -263,7 +263,7 @@ impl GpuTrainer {
             None
         };
         let corrections = buffers::storage(&ctx, "per_epoch_factors", FACTORS * MAX_BATCH)?;
-        let grad = buffers::storage(&ctx, "d_theta", p + 2 + kernels::clip_spans(p + 1))?;
+        let grad = buffers::storage(&ctx, "d_theta", kernels::grad_len(p))?;
         let targets = Targets {
             theta: &theta,
             partials: &partials,
