@@ -680,7 +680,15 @@ fn train_loop(
         StopReason::Diverged { .. } => (updates, reason),
         _ => {
             let held = track.held.as_mut();
-            final_loss(backend, &mut losses, held, updates, reason, previous)?
+            let target = hooks.target_loss;
+            final_loss(
+                backend,
+                &mut losses,
+                held,
+                updates,
+                (reason, target),
+                previous,
+            )?
         }
     };
     finish(losses, updates, resumed, reason, start, backend, track)
@@ -721,16 +729,18 @@ fn batch_hooks(
 }
 
 /// Appends the loss of the parameters after `updates` updates, the run
-/// having stopped for `reason`. When it is not finite the run diverged:
-/// the backend steps back one update, to the last good parameters, from
-/// the `previous` batch's snapshot, if a batch ran. Returns the updates
-/// and the reason the run ends with.
+/// having stopped for `reason` (with `--target-loss` `target`). When it is
+/// not finite the run diverged: the backend steps back one update, to the
+/// last good parameters, from the `previous` batch's snapshot, if a batch
+/// ran. Returns the updates and the reason the run ends with: where the
+/// run stopped at its epoch or time budget and this loss, the first at
+/// or below the target, met it, the target was reached there.
 fn final_loss(
     backend: &mut dyn Backend,
     losses: &mut Vec<f64>,
     mut held: Option<&mut Held>,
     updates: usize,
-    reason: StopReason,
+    (reason, target): (StopReason, Option<f64>),
     previous: Option<(usize, usize)>,
 ) -> Result<(usize, StopReason)> {
     let last = backend.loss()?;
@@ -739,7 +749,11 @@ fn final_loss(
         h.follow(backend, losses.len());
     }
     if last.is_finite() {
-        return Ok((updates, reason));
+        let budget = matches!(reason, StopReason::MaxEpochs | StopReason::TimeLimit);
+        return Ok(match target {
+            Some(t) if budget && last <= t => (updates, StopReason::TargetReached),
+            _ => (updates, reason),
+        });
     }
     let Some((s, f)) = previous else {
         // No batch ran: the parameters the run started from are bad.
@@ -983,6 +997,38 @@ mod tests {
         let mut b = scripted(&seq, 64);
         let s = Schedule { tol: 0.0, ..s };
         assert_eq!(train(&mut b, &s).unwrap().reason, StopReason::MaxEpochs);
+    }
+
+    /// A target met by the loss after the last update the budget allows
+    /// is reached there, as it would be with a larger budget.
+    #[test]
+    fn a_target_met_by_the_final_loss_is_reached() {
+        let seq = [10.0, 8.0, 6.0, 4.0, 2.0, 1.0];
+        for max_batch in [1, 2, 64] {
+            let run = |max_epochs, target, max_time| {
+                let mut b = scripted(&seq, max_batch);
+                let hooks = Hooks {
+                    target_loss: Some(target),
+                    max_time,
+                    ..Hooks::default()
+                };
+                let s = Schedule {
+                    max_epochs,
+                    tol: 0.0,
+                };
+                let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+                (out.reason, out.updates, out.losses.len())
+            };
+            for max_epochs in [3, 5] {
+                let reached = (StopReason::TargetReached, 3, 4);
+                assert_eq!(run(max_epochs, 4.0, None), reached, "batch {max_batch}");
+            }
+            assert_eq!(run(3, 3.9, None), (StopReason::MaxEpochs, 3, 4));
+            // A time limit before the first batch: the starting loss decides.
+            let zero = Some(Duration::ZERO);
+            assert_eq!(run(5, 10.0, zero), (StopReason::TargetReached, 0, 1));
+            assert_eq!(run(5, 9.0, zero), (StopReason::TimeLimit, 0, 1));
+        }
     }
 
     #[test]

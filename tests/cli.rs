@@ -1011,6 +1011,31 @@ fn target_loss_stops_the_run_and_milestones_match_the_history() {
     // The run ends at the first epoch whose loss is at most the target.
     assert!(losses[epochs] <= 0.01, "{losses:?}");
     assert!(losses[..epochs].iter().all(|&l| l > 0.01));
+    // With --epochs at that epoch, the last loss meets the target: reached,
+    // not stopped by the budget; a target just below it is not.
+    let budget = epochs.to_string();
+    let at_budget = |target: f64| {
+        let target = format!("{target:e}");
+        let mut again = args.clone();
+        let at = again.iter().position(|&a| a == "2000").unwrap();
+        again[at] = &budget;
+        let at = again.iter().position(|&a| a == "0.01").unwrap();
+        again[at] = &target;
+        let out = run_ok(&again);
+        let w = read_json(&j);
+        (
+            w["stop"].clone(),
+            w["epochs"].as_u64().unwrap() as usize,
+            out,
+        )
+    };
+    let (stop, ran, out) = at_budget(0.01);
+    assert_eq!((stop.as_str(), ran), (Some("target_reached"), epochs));
+    assert!(out.contains("reached --target-loss"), "{out}");
+    let (stop, ran, _) = at_budget(losses[epochs] * (1.0 - 1e-9));
+    assert_eq!((stop.as_str(), ran), (Some("max_epochs"), epochs));
+    run_ok(&args);
+    let v = read_json(&j);
     let marks = v["milestones"].as_array().unwrap();
     assert!(marks.len() >= 2, "{v}");
     let mut last_time = 0.0;
