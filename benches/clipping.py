@@ -103,7 +103,7 @@ def main():
         for d in DIVISORS:
             peak = float(f"{lowest / d:.2g}")
             for clip in [None, 1.0]:
-                v = run(budget, repr(peak), clip, target=target, cycle=True)
+                v = run(budget, repr(peak), clip, target=target, schedule="one-cycle")
                 cells.append(f"÷{d} ({peak:g}), {label(clip)}: {outcome(v)}")
                 result["cycle"][f"/{d} {label(clip)}"] = {"peak": peak, "outcome": outcome(v)}
         print(f"{name}, target {target:g}, one cycle over {budget} epochs, lowest loss's rate "

@@ -30,15 +30,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lr_auto  # noqa: E402
 
 
-def train(binary, workdir, backend, data, opt, extra, epochs, lr, target=None, cycle=False):
+def train(binary, workdir, backend, data, opt, extra, epochs, lr, target=None, schedule=None):
+    """One run of `epochs` epochs at `lr` (a string: a number or "auto"), on
+    `--lr-schedule schedule` if given; None where it failed, else its
+    outcome."""
     summary = os.path.join(workdir, "cycle.json")
     args = [binary, "train", "--data", data, "--backend", backend,
             "--optimizer", opt, "--epochs", str(epochs), "--lr", lr,
             "--json", summary, "--quiet"] + extra
     if target is not None:
         args += ["--target-loss", repr(target)]
-    if cycle:
-        args += ["--lr-schedule", "one-cycle"]
+    if schedule is not None:
+        args += ["--lr-schedule", schedule]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
         return None
@@ -76,8 +79,8 @@ def main():
         peaks[f"auto (lowest) {lowest:.2g}"] = "auto"
         cycles = {}
         for label, lr in peaks.items():
-            end = go(budget, lr, cycle=True)
-            hit = go(budget, lr, target=target, cycle=True)
+            end = go(budget, lr, schedule="one-cycle")
+            hit = go(budget, lr, target=target, schedule="one-cycle")
             cycles[label] = {"final_loss": end and end["final_loss"],
                              "reached_at": hit["epochs"] if hit and hit["reached"] else None}
         def say(c):
