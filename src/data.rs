@@ -358,6 +358,142 @@ impl DataDigest {
 /// takes ([`Table::parse_in`]): below it a thread costs more than it saves.
 pub const PIECE_BYTES: usize = 1 << 20;
 
+/// About how much of a CSV file [`Table::read`] holds at a time: the
+/// chunk's bytes, beside the cells parsed so far.
+pub const CHUNK_BYTES: usize = 64 << 20;
+
+/// The UTF-8 byte-order mark, skipped at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads `file` onto the end of `buf` until it holds at least `len` bytes
+/// or the file ends; whether it ended.
+fn fill(path: &Path, file: &mut impl std::io::Read, buf: &mut Vec<u8>, len: usize) -> Result<bool> {
+    while buf.len() < len {
+        let have = buf.len();
+        buf.resize(len, 0);
+        let read = loop {
+            match file.read(&mut buf[have..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        match read {
+            Ok(0) => {
+                buf.truncate(have);
+                return Ok(true);
+            }
+            Ok(n) => buf.truncate(have + n),
+            Err(e) => {
+                buf.truncate(have);
+                return Err(Error::io(path, e));
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `bytes` (a file's first) hold a line end after their first
+/// byte that is neither whitespace nor in the byte-order mark: a header's
+/// line, whole.
+fn has_a_whole_line(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| bytes[i..].contains(&b'\n'))
+}
+
+/// The length of `bytes` up to and with their last `\n` (0 without one).
+fn whole_lines(bytes: &[u8]) -> usize {
+    bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+}
+
+/// The error of `path` at a line and column.
+fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
+    move |line, column, message| Error::Csv {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// A file with a header on `header_line` and no rows after it.
+fn no_rows(path: &Path, header_line: u64) -> Error {
+    csv_error(path)(
+        header_line + 1,
+        0,
+        "the file has a header but no data rows; expected at least one row of numbers".into(),
+    )
+}
+
+/// A CSV file's header: its first record that is not a blank line.
+struct Head {
+    header: Vec<String>,
+    /// The header's line.
+    line: u64,
+    /// Where the rows start: the byte after the header's record, and its line.
+    at: usize,
+    body_line: u64,
+}
+
+impl Head {
+    /// The header at the start of `bytes` (a file's, its byte-order mark
+    /// skipped), or why there is none.
+    fn parse(path: &Path, bytes: &[u8]) -> Result<Head> {
+        let err = csv_error(path);
+        let empty = || {
+            err(
+                1,
+                0,
+                "the file is empty; expected a header row naming the columns".into(),
+            )
+        };
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(empty());
+        }
+        let mut reader = csv_reader(bytes);
+        let mut record = csv::ByteRecord::new();
+        let line = loop {
+            match reader.read_byte_record(&mut record) {
+                Ok(true) if is_blank(&record) => continue,
+                Ok(true) => break Lines::new(bytes, 1).of(record.position()),
+                Ok(false) => return Err(empty()),
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    return Err(err(line, 0, format!("unreadable CSV: {e}")));
+                }
+            }
+        };
+        let mut header: Vec<String> = Vec::with_capacity(record.len());
+        for (j, raw) in record.iter().enumerate() {
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
+            if name.is_empty() {
+                return Err(err(line, j + 1, "the column name is empty".into()));
+            }
+            if let Some(first) = header.iter().position(|h| h == name) {
+                return Err(err(
+                    line,
+                    j + 1,
+                    format!(
+                        "duplicate column name '{name}' (also column {}); names must be unique",
+                        first + 1
+                    ),
+                ));
+            }
+            header.push(name.to_string());
+        }
+        let at = reader.position().byte() as usize;
+        Ok(Head {
+            header,
+            line,
+            at,
+            body_line: 1 + line_ends(bytes, 0..at),
+        })
+    }
+}
+
 /// The reader every piece of a CSV file is parsed with: no header (the
 /// header is read first, as a record), rows of any length (checked against
 /// the header with their line), whitespace around cells trimmed.
@@ -460,6 +596,66 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
 }
 
 impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
+    /// The rows `body` holds, `before` lines into the file: their cells in
+    /// pieces (row-major, in order) and their count; or the first error,
+    /// at its line in the file. The rows are cut into at most `pieces`
+    /// pieces of at least `min_bytes` at line ends and parsed on threads of
+    /// their own; `body` with a quote is one piece.
+    fn parse_body(
+        &self,
+        body: &[u8],
+        before: u64,
+        pieces: usize,
+        min_bytes: usize,
+    ) -> Result<(Vec<Vec<f32>>, usize)> {
+        let pieces = match body.contains(&b'"') {
+            true => 1,
+            false => pieces.min(body.len() / min_bytes.max(1)).max(1),
+        };
+        // Each piece counts its lines from 1 and its line ends; its errors'
+        // lines then move down by the lines of the pieces before it.
+        let parsed: Vec<(Parsed, u64)> = match pieces {
+            1 => vec![(self.parse(body), 0)],
+            _ => std::thread::scope(|scope| {
+                let threads: Vec<_> = cut_at_line_ends(body, pieces)
+                    .into_iter()
+                    .map(|piece| {
+                        scope.spawn(move || (self.parse(piece), line_ends(piece, 0..piece.len())))
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("a CSV piece's thread panicked"))
+                    .collect()
+            }),
+        };
+        // The first error, or the pieces' cells in order.
+        let mut before = before;
+        let mut count = 0;
+        let mut cells = Vec::with_capacity(parsed.len());
+        for (piece, lines) in parsed {
+            let at = before;
+            before += lines;
+            let (piece, rows) = piece.map_err(|e| match e {
+                Error::Csv {
+                    path,
+                    line,
+                    column,
+                    message,
+                } if line > 0 => Error::Csv {
+                    path,
+                    line: line + at,
+                    column,
+                    message,
+                },
+                e => e,
+            })?;
+            cells.push(piece);
+            count += rows;
+        }
+        Ok((cells, count))
+    }
+
     /// The cells (row-major) and the row count of `bytes`; or the first
     /// error in it, its line counted from the first line of `bytes`.
     /// [`Rows::plain`] reads the usual piece; the csv reader reads the
@@ -601,15 +797,102 @@ pub struct Table {
 impl Table {
     /// Reads a CSV file with a header row. Every cell must be a finite number
     /// that fits in f32. Whitespace around cells, a UTF-8 byte-order mark,
-    /// CRLF line ends and a missing final newline are accepted.
+    /// CRLF line ends and a missing final newline are accepted. The file is
+    /// read [`CHUNK_BYTES`] at a time ([`Table::read_in`]).
     pub fn read(path: &Path) -> Result<Table> {
-        // The file's bytes go before the pieces' cells are joined, so the
-        // peak holds the bytes or the joined cells, not both.
-        let pieces = {
+        Table::read_in(path, CHUNK_BYTES, crate::cpu::cores(), PIECE_BYTES)
+    }
+
+    /// [`Table::read`], the file read about `chunk_bytes` at a time: each
+    /// chunk's whole lines are parsed (cut into pieces as
+    /// [`Table::parse_in`] cuts them) before the next chunk is read, so
+    /// the memory holds one chunk of the file's bytes beside the cells,
+    /// not the whole file. A file with a quote after its header is read
+    /// whole and parsed in one piece, as `parse_in` parses it, since a
+    /// quoted cell may hold a line end; so is one whose lines end in `\r`
+    /// alone, as chunks end only after a `\n`. The table, or the error (the
+    /// first in the file) with its line and column, are `parse_in`'s.
+    pub fn read_in(
+        path: &Path,
+        chunk_bytes: usize,
+        pieces: usize,
+        min_bytes: usize,
+    ) -> Result<Table> {
+        let chunk_bytes = chunk_bytes.max(1);
+        let whole = || -> Result<Table> {
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Table::parse_pieces(path, &bytes, crate::cpu::cores(), PIECE_BYTES)?
+            Ok(Table::parse_pieces(path, &bytes, pieces, min_bytes)?.join())
         };
-        Ok(pieces.join())
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut buf = Vec::new();
+        // The first chunk holds the header's line whole.
+        let mut eof = fill(path, &mut file, &mut buf, chunk_bytes)?;
+        while !eof && !has_a_whole_line(&buf) {
+            let len = 2 * buf.len();
+            eof = fill(path, &mut file, &mut buf, len)?;
+        }
+        if eof || buf.contains(&b'"') {
+            // All of it is here already, or it has quotes.
+            return match eof {
+                true => Ok(Table::parse_pieces(path, &buf, pieces, min_bytes)?.join()),
+                false => whole(),
+            };
+        }
+        let bom = if buf.starts_with(BOM) { BOM.len() } else { 0 };
+        let cut = whole_lines(&buf);
+        let head = Head::parse(path, &buf[bom..cut])?;
+        let err = csv_error(path);
+        let rows = Rows {
+            columns: head.header.len(),
+            header_line: head.line,
+            err: &err,
+        };
+        let width = head.header.len();
+        let mut cells: Vec<f32> = Vec::new();
+        let mut count = 0usize;
+        // The lines before the chunk's, and where its rows start in `buf`.
+        let mut before = head.body_line - 1;
+        let mut from = bom + head.at;
+        let size = file.metadata().map_or(0, |m| m.len()) as usize;
+        loop {
+            let cut = if eof { buf.len() } else { whole_lines(&buf) };
+            let body = &buf[from..cut];
+            let (parsed, n) = rows.parse_body(body, before, pieces, min_bytes)?;
+            if cells.is_empty() && n > 0 && !eof {
+                // Room for the rows of a file of chunks like the first:
+                // capacity never written takes no memory.
+                let per_row = (cut - from).div_ceil(n).max(1);
+                cells.reserve(size / per_row * 5 / 4 * width);
+            }
+            for piece in parsed {
+                cells.extend_from_slice(&piece);
+            }
+            count += n;
+            before += line_ends(body, 0..body.len());
+            if eof {
+                break;
+            }
+            buf.drain(..cut);
+            from = 0;
+            eof = fill(path, &mut file, &mut buf, chunk_bytes)?;
+            while !eof && !buf.contains(&b'\n') {
+                let len = 2 * buf.len();
+                eof = fill(path, &mut file, &mut buf, len)?;
+            }
+            if buf.contains(&b'"') {
+                drop((cells, buf));
+                return whole();
+            }
+        }
+        if count == 0 {
+            return Err(no_rows(path, head.line));
+        }
+        Ok(Table {
+            path: path.to_path_buf(),
+            header: head.header,
+            cells,
+            rows: count,
+        })
     }
 
     /// Parses CSV bytes; `path` only names the source in errors. The rows
@@ -631,128 +914,23 @@ impl Table {
 
     /// [`Table::parse_in`], the cells left in their pieces.
     fn parse_pieces(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Pieces> {
-        let err = |line: u64, column: usize, message: String| Error::Csv {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message,
-        };
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let empty = || {
-            err(
-                1,
-                0,
-                "the file is empty; expected a header row naming the columns".into(),
-            )
-        };
-        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(empty());
-        }
-        // The header: the first record that is not a blank line.
-        let mut reader = csv_reader(bytes);
-        let mut record = csv::ByteRecord::new();
-        let header_line = loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(true) if is_blank(&record) => continue,
-                Ok(true) => break Lines::new(bytes, 1).of(record.position()),
-                Ok(false) => return Err(empty()),
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    return Err(err(line, 0, format!("unreadable CSV: {e}")));
-                }
-            }
-        };
-        let mut header: Vec<String> = Vec::with_capacity(record.len());
-        for (j, raw) in record.iter().enumerate() {
-            let name = std::str::from_utf8(raw).map_err(|_| {
-                err(
-                    header_line,
-                    j + 1,
-                    "the column name is not valid UTF-8".into(),
-                )
-            })?;
-            if name.is_empty() {
-                return Err(err(header_line, j + 1, "the column name is empty".into()));
-            }
-            if let Some(first) = header.iter().position(|h| h == name) {
-                return Err(err(
-                    header_line,
-                    j + 1,
-                    format!(
-                        "duplicate column name '{name}' (also column {}); names must be unique",
-                        first + 1
-                    ),
-                ));
-            }
-            header.push(name.to_string());
-        }
-        // The rows, from the end of the header, in pieces.
-        let at = reader.position().byte() as usize;
-        let body = &bytes[at..];
-        let body_line = 1 + line_ends(bytes, 0..at);
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        let head = Head::parse(path, bytes)?;
+        let err = csv_error(path);
         let rows = Rows {
-            columns: header.len(),
-            header_line,
+            columns: head.header.len(),
+            header_line: head.line,
             err: &err,
         };
-        let pieces = match body.contains(&b'"') {
-            true => 1,
-            false => pieces.min(body.len() / min_bytes.max(1)).max(1),
-        };
-        // Each piece counts its lines from 1 and its line ends; its errors'
-        // lines then move down by the lines of the pieces before it.
-        let parsed: Vec<(Parsed, u64)> = match pieces {
-            1 => vec![(rows.parse(body), 0)],
-            _ => std::thread::scope(|scope| {
-                let rows = &rows;
-                let threads: Vec<_> = cut_at_line_ends(body, pieces)
-                    .into_iter()
-                    .map(|piece| {
-                        scope.spawn(move || (rows.parse(piece), line_ends(piece, 0..piece.len())))
-                    })
-                    .collect();
-                threads
-                    .into_iter()
-                    .map(|t| t.join().expect("a CSV piece's thread panicked"))
-                    .collect()
-            }),
-        };
-        // The first error in the file, or the pieces' cells in order.
-        let mut before = body_line - 1;
-        let parsed = parsed
-            .into_iter()
-            .map(|(piece, lines)| {
-                let at = before;
-                before += lines;
-                piece.map_err(|e| match e {
-                    Error::Csv {
-                        path,
-                        line,
-                        column,
-                        message,
-                    } if line > 0 => Error::Csv {
-                        path,
-                        line: line + at,
-                        column,
-                        message,
-                    },
-                    e => e,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let count = parsed.iter().map(|(_, rows)| rows).sum::<usize>();
+        let body = &bytes[head.at..];
+        let (pieces, count) = rows.parse_body(body, head.body_line - 1, pieces, min_bytes)?;
         if count == 0 {
-            return Err(err(
-                header_line + 1,
-                0,
-                "the file has a header but no data rows; expected at least one row of numbers"
-                    .into(),
-            ));
+            return Err(no_rows(path, head.line));
         }
         Ok(Pieces {
             path: path.to_path_buf(),
-            header,
-            pieces: parsed.into_iter().map(|(cells, _)| cells).collect(),
+            header: head.header,
+            pieces,
             rows: count,
         })
     }
@@ -854,13 +1032,24 @@ impl Table {
         feature_names: Vec<String>,
         target_name: String,
     ) -> Dataset {
+        // The features go where the cells were, row by row: row i's
+        // features end at (i + 1)·f ≤ (i + 1)·width, before the next row's
+        // cells, so the table's memory becomes x with no second copy.
         let width = self.header.len();
-        let mut x = Vec::with_capacity(self.rows * features.len());
+        let f = features.len();
+        let mut x = self.cells;
         let mut y = Vec::with_capacity(self.rows);
-        for row in self.cells.chunks_exact(width) {
-            x.extend(features.iter().map(|&j| row[j]));
+        let mut row = vec![0.0f32; width];
+        for i in 0..self.rows {
+            row.copy_from_slice(&x[i * width..(i + 1) * width]);
+            for (k, &j) in features.iter().enumerate() {
+                x[i * f + k] = row[j];
+            }
             y.push(target.map_or(0.0, |t| row[t]));
         }
+        x.truncate(self.rows * f);
+        // Gives back the cells past x (the target's, and any room reserved).
+        x.shrink_to_fit();
         Dataset {
             x,
             y,
@@ -1123,6 +1312,80 @@ mod tests {
         // Quotes: one piece, whatever is asked, and a quoted line end.
         let quoted = "a,y\n\"1\n\",2\n3,4\n";
         assert_eq!(parsed_in(quoted, 4), parsed_in(quoted, 1));
+    }
+
+    /// [`Table::read_in`] of `text` written to a file, `chunk` bytes at a
+    /// time, in up to 3 pieces of at least 8 bytes.
+    fn read_in(text: &str, chunk: usize) -> Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).unwrap();
+        match Table::read_in(&path, chunk, 3, 8) {
+            Ok(t) => {
+                assert_eq!(t.path, path);
+                Ok((
+                    t.header,
+                    t.cells.iter().map(|v| v.to_bits()).collect(),
+                    t.rows,
+                ))
+            }
+            Err(e) => Err(place(e)),
+        }
+    }
+
+    /// A file read in chunks reads as its bytes parse whole: cells, rows,
+    /// and the first error at its line, wherever the chunks end (inside the
+    /// header, a CRLF, a blank line, the row with the error, or a quote
+    /// after the first chunk, which reads the file whole).
+    #[test]
+    fn chunks_read_as_the_whole_file_parses() {
+        let mut rows = String::from("\u{FEFF}\n a , b ,y\r\n");
+        for i in 0..60 {
+            rows.push_str(&format!("{i}, {}.5 ,{}\r\n", i * 2, i % 7));
+            if i % 17 == 0 {
+                rows.push_str("\n  \n");
+            }
+        }
+        let bad_cell = rows.replace("50, 100.5 ,1", "50, x ,1");
+        let bad_early = rows.replace("3, 6.5 ,3", "3, 6.5 ,nan");
+        let short_row = rows.replace("39, 78.5 ,4\r\n", "39, 78.5\r\n");
+        let quote_late = rows.replace("45, 90.5 ,3", "45,\"90.5\",3");
+        let quote_bad = rows.replace("45, 90.5 ,3", "45,\"x\",3");
+        // A quoted line end, which no chunk may end inside.
+        let quote_lines = rows.replace("45, 90.5 ,3", "45,\"90.5\n\",3");
+        let quote_open = rows.replace("45, 90.5 ,3", "45,\"90.5,3");
+        let no_end = rows.trim_end().to_string();
+        let lone_cr = rows.replace("\r\n", "\r");
+        let texts = [
+            &rows,
+            &bad_cell,
+            &bad_early,
+            &short_row,
+            &quote_late,
+            &quote_bad,
+            &quote_lines,
+            &quote_open,
+            &no_end,
+            &lone_cr,
+            &"a,b,y\n\n\n".to_string(),
+            &" \n\n".to_string(),
+            &"a,y".to_string(),
+        ];
+        for text in texts {
+            let whole = parsed_in(text, 1);
+            let ends = (550..=text.len()).step_by(25);
+            for chunk in [1, 2, 5, 13, 64, 200, 100_000].into_iter().chain(ends) {
+                assert_eq!(read_in(text, chunk), whole, "chunk {chunk}: {text:?}");
+            }
+        }
+        assert_eq!(read_in(&rows, 7).unwrap().2, 60);
+        assert!(read_in(&quote_late, 7).is_ok());
+        assert_eq!(read_in(&quote_lines, 7).unwrap().2, 60);
+        let missing = Table::read_in(Path::new("/no/such/file.csv"), 64, 1, 1);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("/no/such/file.csv"));
     }
 
     #[test]

@@ -163,9 +163,10 @@ fn parsed(bytes: &[u8], pieces: usize) -> Result<(Vec<String>, Vec<u32>, usize),
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 
-    /// Rows cut into pieces and parsed on threads give what one piece
-    /// gives, error and line included, for any mix of numbers, separators,
-    /// blank lines, CR, LF, spaces, quotes and junk.
+    /// Rows cut into pieces and parsed on threads, or read from a file in
+    /// chunks, give what one piece gives, error and line included, for any
+    /// mix of numbers, separators, blank lines, CR, LF, spaces, quotes and
+    /// junk.
     #[test]
     fn pieces_read_any_bytes_as_one_piece_does(
         body in proptest::collection::vec(
@@ -180,6 +181,15 @@ proptest::proptest! {
     ) {
         let text = format!("a,b,y\n{}", body.concat());
         let one = parsed(text.as_bytes(), 1);
-        proptest::prop_assert_eq!(parsed(text.as_bytes(), pieces), one);
+        proptest::prop_assert_eq!(parsed(text.as_bytes(), pieces), one.clone());
+        // Read from a file in chunks of `pieces` bytes: the same again.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.csv");
+        std::fs::write(&file, &text).unwrap();
+        let read = match shadertrain::data::Table::read_in(&file, pieces, 3, 1) {
+            Ok(t) => Ok((t.header, t.cells.iter().map(|v| v.to_bits()).collect(), t.rows)),
+            Err(e) => Err(e.to_string().replace(&*file.to_string_lossy(), "p.csv")),
+        };
+        proptest::prop_assert_eq!(read, one);
     }
 }
