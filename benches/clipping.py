@@ -20,8 +20,6 @@ Every run starts from seed 0's initial parameters, once (epochs are exact,
 seconds are one run's).
 """
 
-import argparse
-import json
 import os
 import sys
 
@@ -52,28 +50,18 @@ def outcome(v):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default="target/release/shadertrain")
-    ap.add_argument("--workdir", default="/tmp/lr_auto")
-    ap.add_argument("--backend", default="cpu")
-    ap.add_argument("--only", help="run only the cases whose name contains this")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    os.makedirs(a.workdir, exist_ok=True)
-    data = lr_auto.make_data(a.binary, a.workdir)
+    a = lr_auto.arguments().parse_args()
     results = []
-    for name, which, opt, extra, target, epochs in lr_auto.CASES:
-        if a.only and a.only not in name:
-            continue
+    for name, csv, opt, extra, target, epochs in lr_auto.cases(a):
         def run(epochs, lr, clip=None, **kw):
-            return train(a.binary, a.workdir, a.backend, data[which], opt,
-                         list(extra) + clip_flags(clip), epochs, lr, **kw)
+            return train(a.binary, a.workdir, a.backend, csv, opt,
+                         extra + clip_flags(clip), epochs, lr, **kw)
 
         result = {"case": name, "target": target, "sweep": {}, "auto": {}, "cycle": {}}
         budget = None
         for clip in CLIPS:
-            sweep = {lr: lr_auto.run(a.binary, a.workdir, a.backend, data[which], opt,
-                                     list(extra) + clip_flags(clip), target, epochs, repr(lr))
+            sweep = {lr: lr_auto.run(a.binary, a.workdir, a.backend, csv, opt,
+                                     extra + clip_flags(clip), target, epochs, repr(lr))
                      for lr in lr_auto.SWEEP}
             reached = {lr: r for lr, r in sweep.items() if r["reached"]}
             line = f"{name}, target {target:g}, sweep, {label(clip)}: "
@@ -108,9 +96,7 @@ def main():
                 result["cycle"][f"/{d} {label(clip)}"] = {"peak": peak, "outcome": outcome(v)}
         print(f"{name}, target {target:g}, one cycle over {budget} epochs, lowest loss's rate "
               f"{lowest:.2g}: " + "; ".join(cells), flush=True)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    lr_auto.write_json(a, results)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 best rate of a sweep, judged by time to a target loss.
 
     python3 benches/lr_auto.py --binary target/release/shadertrain \
-        --workdir /tmp/lr_auto [--backend cpu] [--repeats 3] [--json out.json]
+        --workdir /tmp/lr_auto [--backend cpu] [--repeats 3] [--only NAME] [--json out.json]
 
 Every run is `train --target-loss T --epochs MAX --json` from the same
 initial parameters (--seed 0). The time is the whole process's wall time,
@@ -89,6 +89,33 @@ def run(binary, workdir, backend, data, opt, extra, target, epochs, lr):
     }
 
 
+def arguments():
+    """The options every script over CASES takes."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default="target/release/shadertrain")
+    ap.add_argument("--workdir", default="/tmp/lr_auto")
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--only", help="run only the cases whose name contains this")
+    ap.add_argument("--json")
+    return ap
+
+
+def cases(a):
+    """The data sets made, then each case --only keeps: (name, CSV,
+    optimizer, extra flags, target loss, most epochs)."""
+    os.makedirs(a.workdir, exist_ok=True)
+    data = make_data(a.binary, a.workdir)
+    for name, which, opt, extra, target, most in CASES:
+        if not a.only or a.only in name:
+            yield name, data[which], opt, list(extra), target, most
+
+
+def write_json(a, results):
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
 def median_of(runs):
     reached = [r for r in runs if r["reached"]]
     if len(reached) < len(runs):
@@ -97,18 +124,12 @@ def median_of(runs):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default="target/release/shadertrain")
-    ap.add_argument("--workdir", default="/tmp/lr_auto")
-    ap.add_argument("--backend", default="cpu")
+    ap = arguments()
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json")
     a = ap.parse_args()
-    os.makedirs(a.workdir, exist_ok=True)
-    data = make_data(a.binary, a.workdir)
     results = []
-    for name, which, opt, extra, target, epochs in CASES:
-        go = lambda lr: run(a.binary, a.workdir, a.backend, data[which], opt,
+    for name, csv, opt, extra, target, epochs in cases(a):
+        go = lambda lr: run(a.binary, a.workdir, a.backend, csv, opt,
                             extra, target, epochs, lr)
         default = [go(None) for _ in range(a.repeats)]
         auto = [go("auto") for _ in range(a.repeats)]
@@ -137,9 +158,7 @@ def main():
         print(line, flush=True)
         results.append({"case": name, "target": target, "default": default,
                         "auto": auto, "sweep": {repr(k): v for k, v in sweep.items()}})
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    write_json(a, results)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ The cases and data sets are `benches/lr_auto.py`'s. For each case:
 Every run starts from seed 0's initial parameters, once; epochs are exact.
 """
 
-import argparse
-import json
 import os
 import sys
 
@@ -35,22 +33,11 @@ BUDGETS = [1, 2]
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default="target/release/shadertrain")
-    ap.add_argument("--workdir", default="/tmp/lr_auto")
-    ap.add_argument("--backend", default="cpu")
-    ap.add_argument("--only", help="run only the cases whose name contains this")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    os.makedirs(a.workdir, exist_ok=True)
-    data = lr_auto.make_data(a.binary, a.workdir)
+    a = lr_auto.arguments().parse_args()
     results = []
-    for name, which, opt, extra, target, most in lr_auto.CASES:
-        if a.only and a.only not in name:
-            continue
+    for name, csv, opt, extra, target, most in lr_auto.cases(a):
         def run(epochs, lr, **kw):
-            return train(a.binary, a.workdir, a.backend, data[which], opt, list(extra),
-                         epochs, lr, **kw)
+            return train(a.binary, a.workdir, a.backend, csv, opt, extra, epochs, lr, **kw)
 
         sweep = {lr: run(most, repr(lr), target=target) for lr in lr_auto.SWEEP}
         reached = {lr: r for lr, r in sweep.items() if r and r["reached"]}
@@ -76,9 +63,7 @@ def main():
                 print(f"  {schedule}, {times}T = {budget * times}: " + "; ".join(cells),
                       flush=True)
         results.append(result)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    lr_auto.write_json(a, results)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 budget of epochs.
 
     python3 benches/one_cycle.py --binary target/release/shadertrain \
-        --workdir /tmp/lr_auto [--backend cpu] [--json out.json]
+        --workdir /tmp/lr_auto [--backend cpu] [--only NAME] [--json out.json]
 
 The cases and data sets are `benches/lr_auto.py`'s. For each case:
 
@@ -20,7 +20,6 @@ the first epoch at which it reached the target, if it did. Every run
 starts from seed 0's initial parameters.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -53,17 +52,10 @@ def train(binary, workdir, backend, data, opt, extra, epochs, lr, target=None, s
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", default="target/release/shadertrain")
-    ap.add_argument("--workdir", default="/tmp/lr_auto")
-    ap.add_argument("--backend", default="cpu")
-    ap.add_argument("--json")
-    a = ap.parse_args()
-    os.makedirs(a.workdir, exist_ok=True)
-    data = lr_auto.make_data(a.binary, a.workdir)
+    a = lr_auto.arguments().parse_args()
     results = []
-    for name, which, opt, extra, target, most in lr_auto.CASES:
-        go = lambda epochs, lr, **kw: train(a.binary, a.workdir, a.backend, data[which],
+    for name, csv, opt, extra, target, most in lr_auto.cases(a):
+        go = lambda epochs, lr, **kw: train(a.binary, a.workdir, a.backend, csv,
                                             opt, extra, epochs, lr, **kw)
         constant = {lr: go(most, repr(lr), target=target) for lr in lr_auto.SWEEP}
         reached = {lr: r for lr, r in constant.items() if r and r["reached"]}
@@ -94,9 +86,7 @@ def main():
         results.append({"case": name, "target": target, "budget": budget,
                         "constant_lr": best, "constant_final": at_budget["final_loss"],
                         "cycles": cycles})
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+    lr_auto.write_json(a, results)
 
 
 if __name__ == "__main__":
