@@ -1251,8 +1251,8 @@ mod tests {
     /// The cells and rows, or the error's line, column and message.
     type Parsed = std::result::Result<(Vec<String>, Vec<u32>, usize), (u64, usize, String)>;
 
-    fn parsed_in(text: &str, pieces: usize) -> Parsed {
-        match Table::parse_in(Path::new("t.csv"), text.as_bytes(), pieces, 1) {
+    fn parsed(table: Result<Table>) -> Parsed {
+        match table {
             Ok(t) => Ok((
                 t.header,
                 t.cells.iter().map(|v| v.to_bits()).collect(),
@@ -1262,17 +1262,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pieces_parse_as_the_whole_file_does() {
-        // 120 rows after a blank line and the header, with blank lines,
-        // CRLF ends and spaces among them.
+    fn parsed_in(text: &str, pieces: usize) -> Parsed {
+        parsed(Table::parse_in(
+            Path::new("t.csv"),
+            text.as_bytes(),
+            pieces,
+            1,
+        ))
+    }
+
+    /// `n` rows after a byte-order mark, a blank line and the header, with
+    /// blank lines, CRLF ends and spaces among them.
+    fn rows_with_blanks(n: usize) -> String {
         let mut rows = String::from("\u{FEFF}\n a , b ,y\r\n");
-        for i in 0..120 {
+        for i in 0..n {
             rows.push_str(&format!("{i}, {}.5 ,{}\r\n", i * 2, i % 7));
             if i % 17 == 0 {
                 rows.push_str("\n  \n");
             }
         }
+        rows
+    }
+
+    #[test]
+    fn pieces_parse_as_the_whole_file_does() {
+        let rows = rows_with_blanks(120);
         let bad_cell = rows.replace("50, 100.5 ,1", "50, x ,1");
         let short_row = rows.replace("99, 198.5 ,1\r\n", "99, 198.5\r\n");
         let no_end = rows.trim_end().to_string();
@@ -1320,17 +1334,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
         std::fs::write(&path, text).unwrap();
-        match Table::read_in(&path, chunk, 3, 8) {
-            Ok(t) => {
-                assert_eq!(t.path, path);
-                Ok((
-                    t.header,
-                    t.cells.iter().map(|v| v.to_bits()).collect(),
-                    t.rows,
-                ))
-            }
-            Err(e) => Err(place(e)),
+        let table = Table::read_in(&path, chunk, 3, 8);
+        if let Ok(t) = &table {
+            assert_eq!(t.path, path);
         }
+        parsed(table)
     }
 
     /// A file read in chunks reads as its bytes parse whole: cells, rows,
@@ -1339,13 +1347,7 @@ mod tests {
     /// after the first chunk, which reads the file whole).
     #[test]
     fn chunks_read_as_the_whole_file_parses() {
-        let mut rows = String::from("\u{FEFF}\n a , b ,y\r\n");
-        for i in 0..60 {
-            rows.push_str(&format!("{i}, {}.5 ,{}\r\n", i * 2, i % 7));
-            if i % 17 == 0 {
-                rows.push_str("\n  \n");
-            }
-        }
+        let rows = rows_with_blanks(60);
         let bad_cell = rows.replace("50, 100.5 ,1", "50, x ,1");
         let bad_early = rows.replace("3, 6.5 ,3", "3, 6.5 ,nan");
         let short_row = rows.replace("39, 78.5 ,4\r\n", "39, 78.5\r\n");
