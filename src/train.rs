@@ -728,6 +728,17 @@ fn batch_hooks(
     Ok(stalled)
 }
 
+/// Why a run that stopped for `reason` with the loss `last` (its final
+/// one) ended: `TargetReached` where it stopped at its epoch or time budget
+/// and `last`, the first loss at or below `target`, met it; else `reason`.
+pub fn at_budget(reason: StopReason, last: f64, target: Option<f64>) -> StopReason {
+    let budget = matches!(reason, StopReason::MaxEpochs | StopReason::TimeLimit);
+    match target {
+        Some(t) if budget && last <= t => StopReason::TargetReached,
+        _ => reason,
+    }
+}
+
 /// Appends the loss of the parameters after `updates` updates, the run
 /// having stopped for `reason` (with `--target-loss` `target`). When it is
 /// not finite the run diverged: the backend steps back one update, to the
@@ -749,11 +760,7 @@ fn final_loss(
         h.follow(backend, losses.len());
     }
     if last.is_finite() {
-        let budget = matches!(reason, StopReason::MaxEpochs | StopReason::TimeLimit);
-        return Ok(match target {
-            Some(t) if budget && last <= t => (updates, StopReason::TargetReached),
-            _ => (updates, reason),
-        });
+        return Ok((updates, at_budget(reason, last, target)));
     }
     let Some((s, f)) = previous else {
         // No batch ran: the parameters the run started from are bad.
@@ -1029,6 +1036,21 @@ mod tests {
             assert_eq!(run(5, 10.0, zero), (StopReason::TargetReached, 0, 1));
             assert_eq!(run(5, 9.0, zero), (StopReason::TimeLimit, 0, 1));
         }
+        // Only a budget gives way to the target: an interrupt, or a stop
+        // of another rule at the same loss, keeps its reason.
+        let met = |reason| at_budget(reason, 1.0, Some(2.0));
+        assert_eq!(met(StopReason::TimeLimit), StopReason::TargetReached);
+        for reason in [
+            StopReason::Interrupted,
+            StopReason::Converged,
+            StopReason::ValidationStalled,
+        ] {
+            assert_eq!(met(reason), reason);
+        }
+        assert_eq!(
+            at_budget(StopReason::MaxEpochs, 1.0, None),
+            StopReason::MaxEpochs
+        );
     }
 
     #[test]

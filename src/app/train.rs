@@ -1363,7 +1363,9 @@ fn fit<'a>(
     };
     let outcome = train::train_from(backend, &schedule, history, hooks).map(|mut o| {
         if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
-            o.reason = StopReason::TimeLimit;
+            // The shards' time limit stops them as an interrupt does.
+            let last = o.losses.last().copied().unwrap_or(f64::INFINITY);
+            o.reason = train::at_budget(StopReason::TimeLimit, last, config.target_loss);
         }
         if stalled {
             o.reason = StopReason::ValidationStalled;
