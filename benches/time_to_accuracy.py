@@ -122,8 +122,10 @@ def shadertrain(args, optimizer, lr, budget, batch=None, cycle=False):
             s = json.load(f)
     out = {"to": {}, "best": s["best_loss"], "epochs": s["epochs"],
            "evaluations": s["evaluations"], "backend": s["backend"]}
-    # --lr auto: the range test ran before the run's clock started.
-    test_s = (s.get("lr_range_test") or {}).get("wall_s", 0.0)
+    # --lr auto: the range test, and any runs at its rates that diverged,
+    # ran before the run's clock started.
+    found = s.get("lr_range_test") or {}
+    test_s = found.get("wall_s", 0.0) + sum(r["wall_s"] for r in found.get("retries", []))
     for m in s["milestones"]:
         for target in TARGETS:
             at = m["wall_s"] + test_s

@@ -191,9 +191,10 @@ pub struct TrainArgs {
     /// first 8 batches; with full batches on more than 16,384 rows, on
     /// 16,384 of them chosen by --seed) and trains with a tenth of the
     /// rate that left the lowest loss (with --lr-schedule one-cycle, that
-    /// rate itself, as the peak): gd, momentum, nesterov, adam and adamw,
-    /// on any backend (docs/optimizers.md, "Choosing the rate: --lr
-    /// auto").
+    /// rate itself, as the peak); a run at that rate that diverges is
+    /// trained again from the start at a third of it, up to 3 times: gd,
+    /// momentum, nesterov, adam and adamw, on any backend
+    /// (docs/optimizers.md, "Choosing the rate: --lr auto").
     #[arg(long, value_name = "ALPHA|auto", allow_negative_numbers = true)]
     pub lr: Option<LrChoice>,
 

@@ -1173,6 +1173,122 @@ fn r_squared_is_reported_by_train_and_predict() {
     }
 }
 
+/// A CSV of `rows` rows whose target spans about ±25 (y = 20·x0·x1 +
+/// 5·sin(3·x2) + 2·x3², x ~ U(−1, 1)): full-batch gd at the rates
+/// `--lr auto` tries blows up on it.
+fn scaled_csv(path: &str, rows: usize) {
+    let x = common::uniform(1, rows * 4, -1.0, 1.0);
+    let mut text = String::from("x0,x1,x2,x3,y\n");
+    for r in x.chunks_exact(4) {
+        let y = 20.0 * r[0] * r[1] + 5.0 * (3.0 * r[2]).sin() + 2.0 * r[3] * r[3];
+        text.push_str(&format!("{},{},{},{},{y}\n", r[0], r[1], r[2], r[3]));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// A run at the rate `--lr auto` chose that diverges is trained again from
+/// the start at a third of its rate: the run that ends is the one `--lr`
+/// with that rate gives, the diverged runs are in the summary, the JSON
+/// and the notices; a floor (`--lr-min`) above the next rate stops the
+/// retries, and the error names the rates that diverged.
+#[test]
+fn lr_auto_trains_again_lower_after_a_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, j, auto_model, hand_model] = paths(&dir, ["d.csv", "s.json", "a.st", "b.st"]);
+    scaled_csv(&csv, 256);
+    let train = |backend: &str, lr: &str, extra: &[&str]| {
+        let mut args = train_data(
+            &csv,
+            backend,
+            &[
+                "--activation",
+                "tanh",
+                "--lr-schedule",
+                "one-cycle",
+                "--epochs",
+                "300",
+            ],
+        );
+        args.extend_from_slice(&["--lr", lr, "--json", &j]);
+        args.extend_from_slice(extra);
+        shadertrain(&args)
+    };
+    // Each retry's rate is a third of the one before, to two digits.
+    let third = |lr: f64| -> f64 { format!("{:.1e}", lr / 3.0).parse().unwrap() };
+    let check = |v: &serde_json::Value| -> Vec<(f64, u64)> {
+        let found = &v["lr_range_test"];
+        let retries: Vec<(f64, u64)> = (found["retries"].as_array().unwrap().iter())
+            .map(|r| {
+                assert!(r["loss"].is_null(), "{r}");
+                assert!(r["wall_s"].as_f64().unwrap() >= 0.0, "{r}");
+                (r["lr"].as_f64().unwrap(), r["epoch"].as_u64().unwrap())
+            })
+            .collect();
+        assert!((1..=3).contains(&retries.len()), "{found}");
+        assert_eq!(found["lr"].as_f64(), Some(retries[0].0), "{found}");
+        for pair in retries.windows(2) {
+            assert_eq!(pair[1].0, third(pair[0].0), "{found}");
+        }
+        let trained = v["options"]["optimizer"]["lr"].as_f64().unwrap();
+        assert_eq!(trained, third(retries[retries.len() - 1].0), "{v}");
+        assert_ne!(v["stop"], "diverged", "{v}");
+        retries
+    };
+    let (ok, out, err) = train("cpu", "auto", &["--save", &auto_model]);
+    assert!(ok, "{err}");
+    let v = read_json(&j);
+    let retries = check(&v);
+    let runs: Vec<String> = (retries.iter())
+        .map(|(lr, epoch)| format!("at {lr:.3e} at epoch {epoch}"))
+        .collect();
+    let trained = v["options"]["optimizer"]["lr"].as_f64().unwrap();
+    let line = format!(
+        "          diverged {}; trained again from the start at {trained:.3e} (",
+        runs.join(", then ")
+    );
+    assert!(out.contains(&line), "{line} in {out}");
+    for (k, (lr, epoch)) in retries.iter().enumerate() {
+        let notice = format!(
+            "the run diverged at epoch {epoch} (loss = NaN) at lr {lr}; training again from the start at {} (retry {} of 3)",
+            third(*lr),
+            k + 1
+        );
+        assert!(err.contains(&notice), "{notice} in {err}");
+    }
+    // The run that ended is the one --lr gives at its rate.
+    let (ok, _, err) = train("cpu", &format!("{trained:?}"), &["--save", &hand_model]);
+    assert!(ok, "{err}");
+    let hand = read_json(&j);
+    assert!(hand["lr_range_test"].is_null());
+    assert_eq!(v["final_loss"], hand["final_loss"]);
+    let params = |f: &str| {
+        shadertrain::io::load_model(std::path::Path::new(f))
+            .unwrap()
+            .params
+    };
+    assert_eq!(params(&auto_model), params(&hand_model));
+    // A floor above the second retry's rate: one retry, then the error,
+    // which names the rate that diverged before; no model.
+    if retries.len() >= 2 {
+        let floor = format!("{:?}", (retries[1].0 + third(retries[1].0)) / 2.0);
+        let none = path(&dir, "none.st");
+        let (ok, _, err) = train("cpu", "auto", &["--lr-min", &floor, "--save", &none]);
+        assert!(!ok);
+        let named = format!("(--lr auto's runs at {} diverged before it)", retries[0].0);
+        assert!(
+            err.contains("diverged at epoch") && err.contains(&named),
+            "{err}"
+        );
+        assert!(!std::path::Path::new(&none).exists());
+    }
+    // The GPU trains again as the CPU does.
+    if have_gpu() {
+        let (ok, _, err) = train("gpu", "auto", &[]);
+        assert!(ok, "{err}");
+        check(&read_json(&j));
+    }
+}
+
 /// `--lr auto`: the range test's choice is checked against a plain run of
 /// the same growing rates (`--lr-schedule exponential`, read back from its
 /// history), and the run after it against one given that rate by hand.

@@ -396,6 +396,19 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(f.rows, "row"),
             f.wall_s
         );
+        if !f.retries.is_empty() {
+            let runs: Vec<String> = (f.retries.iter())
+                .map(|r| format!("at {:.3e} at epoch {}", r.lr, r.epoch))
+                .collect();
+            let lost: f64 = f.retries.iter().map(|r| r.wall_s).sum();
+            outln!(
+                text,
+                "          diverged {}; trained again from the start at {:.3e} ({:.3} s of runs lost)",
+                runs.join(", then "),
+                config.run.optimizer.lr(),
+                lost
+            );
+        }
     }
     match outcome.evaluations {
         Some(n) => outln!(

@@ -234,57 +234,123 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             ..found
         });
     }
-    let opened = (|| {
-        let backend = match shards {
-            Some(s) => open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?,
-            None => open_backend(&config, &model, &data, device, optimizer.as_ref(), true)?,
-        };
-        // `--keep best` keeps in the training loop, and so does `best-val`
-        // where the backend measures the held-out loss every epoch (the
-        // GPU); otherwise the scorer keeps for `best-val`.
-        let on_device = backend.held_out().is_some();
-        let (kept, val_kept) = match config.run.keep {
-            Keep::BestVal if !on_device => (None, kept),
-            _ => (kept, None),
-        };
-        let validation = open_validation(
+    // A run at the rate --lr auto chose that diverges is trained again,
+    // from the same start, at a lower rate (range::retry_rate).
+    let mut writer = writer;
+    loop {
+        let opened = (|| {
+            let device = device.clone();
+            let backend = match shards {
+                Some(s) => {
+                    open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?
+                }
+                None => open_backend(&config, &model, &data, device, optimizer.as_ref(), true)?,
+            };
+            // `--keep best` keeps in the training loop, and so does `best-val`
+            // where the backend measures the held-out loss every epoch (the
+            // GPU); otherwise the scorer keeps for `best-val`.
+            let on_device = backend.held_out().is_some();
+            let (kept, val_kept) = match config.run.keep {
+                Keep::BestVal if !on_device => (None, kept.clone()),
+                _ => (kept.clone(), None),
+            };
+            let validation = open_validation(
+                &config,
+                &model,
+                data.val.as_ref(),
+                val_history.clone(),
+                history.len(),
+                val_kept,
+                !on_device,
+            )?;
+            Ok((backend, validation, kept))
+        })();
+        let (mut backend, validation, kept) =
+            agree(comm, "the backend", opened, |_| String::new())?;
+        let checkpointer = Checkpointer::new(&config, &model, writer.take(), data.digest.clone());
+        let fitted = fit(
             &config,
-            &model,
-            data.val.as_ref(),
-            val_history,
-            history.len(),
-            val_kept,
-            !on_device,
+            backend.as_mut(),
+            &checkpointer,
+            history.clone(),
+            validation,
+            kept,
         )?;
-        Ok((backend, validation, kept))
-    })();
-    let (mut backend, validation, kept) = agree(comm, "the backend", opened, |_| String::new())?;
-    let checkpointer = Checkpointer::new(&config, &model, writer, data.digest.clone());
-    let fitted = fit(
-        &config,
-        backend.as_mut(),
-        &checkpointer,
-        history,
-        validation,
-        kept,
-    )?;
-    let done = write_outputs(
-        &config,
-        backend.as_mut(),
-        &checkpointer,
-        &model,
-        &data,
-        fitted,
-    );
-    // Process 0 wrote the files: the others end as it did.
-    let done = agree(comm, "the outputs", done, |_| String::new())?;
-    conclude(&config, &done).map_err(|e| {
-        if size > 1 {
-            Agreed(format!("{e:#}")).into()
-        } else {
-            e
+        if let Some(again) = retry(&config, &fitted.outcome) {
+            drop((fitted, checkpointer, backend));
+            config = again;
+            writer = config
+                .checkpoint
+                .as_ref()
+                .map(|c| io::CheckpointWriter::new(&c.path, None));
+            continue;
         }
-    })
+        let done = write_outputs(
+            &config,
+            backend.as_mut(),
+            &checkpointer,
+            &model,
+            &data,
+            fitted,
+        );
+        // Process 0 wrote the files: the others end as it did.
+        let done = agree(comm, "the outputs", done, |_| String::new())?;
+        return conclude(&config, &done).map_err(|e| {
+            if size > 1 {
+                Agreed(format!("{e:#}")).into()
+            } else {
+                e
+            }
+        });
+    }
+}
+
+/// The run to train after `outcome`, where `--lr auto` chose the rate and
+/// the run diverged: the same at [`range::retry_rate`] of its rate, the
+/// diverged run recorded among the range test's retries; `None` after
+/// [`range::MAX_RETRIES`] of them, or where the schedule's floor
+/// (`--lr-min`) would not be below the lower rate. `--max-time` bounds
+/// the runs together: the next has what the diverged one left.
+fn retry(config: &TrainConfig, outcome: &Outcome) -> Option<TrainConfig> {
+    let StopReason::Diverged { epoch, loss, .. } = outcome.reason else {
+        return None;
+    };
+    let found = config.lr_found.as_ref()?;
+    let lr = config.run.optimizer.lr();
+    let next = range::retry_rate(lr);
+    let optimizer = config.run.optimizer.with_lr(next);
+    let max_time = match config.max_time {
+        Some(t) => Some(
+            t.checked_sub(outcome.elapsed)
+                .filter(|left| !left.is_zero())?,
+        ),
+        None => None,
+    };
+    if found.retries.len() >= range::MAX_RETRIES
+        || config.run.lr_schedule.check(&optimizer).is_err()
+    {
+        return None;
+    }
+    let mut again = config.clone();
+    again.run.optimizer = optimizer;
+    again.max_time = max_time;
+    let mut found = found.clone();
+    found.retries.push(range::Retry {
+        lr,
+        epoch,
+        loss,
+        wall_s: outcome.elapsed.as_secs_f64(),
+    });
+    super::notice(
+        config.quiet,
+        &format!(
+            "--lr auto: the run diverged at epoch {epoch} (loss = {loss:e}) at lr {lr}; training again from the start at {next} (retry {} of {})",
+            found.retries.len(),
+            range::MAX_RETRIES
+        ),
+    );
+    again.lr_found = Some(found);
+    Some(again)
 }
 
 /// What the processes of a run must agree on: its options, the data's
@@ -1535,10 +1601,17 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         } => {
             let lr = config.run.optimizer.lr();
             let diverged = crate::Error::Diverged { epoch, loss, lr };
-            let clip = match can_clip(config) {
-                true => " or --clip-grad-norm C",
-                false => "",
+            let mut clip = match can_clip(config) {
+                true => " or --clip-grad-norm C".to_string(),
+                false => String::new(),
             };
+            if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
+                let rates: Vec<String> = f.retries.iter().map(|r| format!("{}", r.lr)).collect();
+                clip += &format!(
+                    " (--lr auto's runs at {} diverged before it)",
+                    rates.join(", ")
+                );
+            }
             match checkpoint {
                 Some(p) if rolled_back => {
                     bail!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")

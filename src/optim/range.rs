@@ -82,6 +82,39 @@ pub struct Found {
     /// Every epoch of the test: its rate, and the loss after its update
     /// (null where that was not finite), to plot or to choose from.
     pub curve: Vec<Point>,
+    /// The runs at the rates chosen before `lr` that diverged, in order:
+    /// each was trained again from the start at a [`RETRY_CUT`]th of its
+    /// rate ([`retry_rate`]).
+    pub retries: Vec<Retry>,
+}
+
+/// A run at a rate `--lr auto` chose that diverged.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Retry {
+    /// Its rate.
+    pub lr: f64,
+    /// The epoch whose loss was not finite, and that loss.
+    pub epoch: usize,
+    pub loss: f64,
+    /// Seconds it took.
+    pub wall_s: f64,
+}
+
+/// A run at the rate `--lr auto` chose that diverges is trained again from
+/// its initial parameters at this fraction of the rate, up to
+/// [`MAX_RETRIES`] times: the test's lowest loss is close to where
+/// training blows up, and one cycle's peak at it blew up full-batch gd
+/// where a ninth of it trained (BENCHMARKS.md, "`--lr auto` and the
+/// schedules").
+pub const RETRY_CUT: f64 = 3.0;
+
+/// The most runs `--lr auto` trains again after they diverge.
+pub const MAX_RETRIES: usize = 3;
+
+/// The rate of the run after one at `lr` diverged: `lr / RETRY_CUT` to two
+/// significant digits.
+pub fn retry_rate(lr: f64) -> f64 {
+    two_digits(lr / RETRY_CUT)
 }
 
 /// One epoch of a range test.
@@ -157,6 +190,7 @@ impl RangeTest {
                     epochs: losses.len() - 1,
                     rows: 0,
                     wall_s: 0.0,
+                    retries: Vec::new(),
                     curve: (1..losses.len())
                         .map(|i| Point {
                             lr: self.rate(i - 1),
