@@ -251,6 +251,32 @@ mod mpi {
         same_bits_on_rows("20000", "cpu", "3", &auto, &[2, 3]);
     }
 
+    /// A run at `--lr auto`'s rate that diverges is trained again lower by
+    /// every process alike.
+    #[test]
+    fn lr_auto_retries_on_2_processes_are_one_process_bit_for_bit() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let j = path(&dir, "s.json");
+        let retry = [
+            "--activation",
+            "tanh",
+            "--lr",
+            "auto",
+            "--lr-schedule",
+            "one-cycle",
+        ];
+        let mut one = small("cpu", "300", &retry);
+        one.extend(["--shards", "4", "--json", &j]);
+        run_ok(&one);
+        let v = common::read_json(&j);
+        let retries = v["lr_range_test"]["retries"].as_array().unwrap();
+        assert!(!retries.is_empty(), "{v}");
+        same_bits_for_every_process_count("cpu", "300", &retry, &[2]);
+    }
+
     #[test]
     fn gpu_rows_generated_on_device_on_2_processes_are_one_process_bit_for_bit() {
         if !have_mpirun() || !have_gpu() {

@@ -276,7 +276,15 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             validation,
             kept,
         )?;
-        if let Some(again) = retry(&config, &fitted.outcome) {
+        let diverged = matches!(fitted.outcome.reason, StopReason::Diverged { .. });
+        let again = match (diverged, &config.lr_found) {
+            (true, Some(_)) => {
+                let elapsed = slowest(comm, fitted.outcome.elapsed);
+                retry(&config, fitted.outcome.reason, elapsed)
+            }
+            _ => None,
+        };
+        if let Some(again) = again {
             drop((fitted, checkpointer, backend));
             config = again;
             writer = config
@@ -310,9 +318,14 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
 /// diverged run recorded among the range test's retries; `None` after
 /// [`range::MAX_RETRIES`] of them, or where the schedule's floor
 /// (`--lr-min`) would not be below the lower rate. `--max-time` bounds
-/// the runs together: the next has what the diverged one left.
-fn retry(config: &TrainConfig, outcome: &Outcome) -> Option<TrainConfig> {
-    let StopReason::Diverged { epoch, loss, .. } = outcome.reason else {
+/// the runs together: the next has what the diverged one left (it took
+/// `elapsed`, the same in every process).
+fn retry(
+    config: &TrainConfig,
+    reason: StopReason,
+    elapsed: std::time::Duration,
+) -> Option<TrainConfig> {
+    let StopReason::Diverged { epoch, loss, .. } = reason else {
         return None;
     };
     let found = config.lr_found.as_ref()?;
@@ -320,10 +333,7 @@ fn retry(config: &TrainConfig, outcome: &Outcome) -> Option<TrainConfig> {
     let next = range::retry_rate(lr);
     let optimizer = config.run.optimizer.with_lr(next);
     let max_time = match config.max_time {
-        Some(t) => Some(
-            t.checked_sub(outcome.elapsed)
-                .filter(|left| !left.is_zero())?,
-        ),
+        Some(t) => Some(t.checked_sub(elapsed).filter(|left| !left.is_zero())?),
         None => None,
     };
     if found.retries.len() >= range::MAX_RETRIES
@@ -339,7 +349,7 @@ fn retry(config: &TrainConfig, outcome: &Outcome) -> Option<TrainConfig> {
         lr,
         epoch,
         loss,
-        wall_s: outcome.elapsed.as_secs_f64(),
+        wall_s: elapsed.as_secs_f64(),
     });
     super::notice(
         config.quiet,
@@ -351,6 +361,17 @@ fn retry(config: &TrainConfig, outcome: &Outcome) -> Option<TrainConfig> {
     );
     again.lr_found = Some(found);
     Some(again)
+}
+
+/// The longest of the processes' `elapsed`: a time every process of a
+/// distributed run decides alike by.
+fn slowest(comm: &dyn Comm, elapsed: std::time::Duration) -> std::time::Duration {
+    if comm.size() == 1 {
+        return elapsed;
+    }
+    let mut all = vec![0.0; comm.size()];
+    comm.all_gather(&[elapsed.as_secs_f64()], &vec![1; comm.size()], &mut all);
+    std::time::Duration::from_secs_f64(all.into_iter().fold(0.0, f64::max))
 }
 
 /// What the processes of a run must agree on: its options, the data's
