@@ -12,9 +12,10 @@ The cases and data sets are `benches/lr_auto.py`'s. For each case:
    run).
 3. For each schedule of SCHEDULES and each budget of T and 2·T epochs
    (`--epochs`, which a cosine's and a one cycle's length follows), runs
-   at α*/d for every d of DIVISORS: the epoch at which the target was
-   reached, or the loss after the budget ("blew up" where the run
-   failed).
+   at α*/d for every d of DIVISORS, and with `--lr auto` itself (its
+   rate, and the rates of runs that diverged and were trained again
+   lower): the epoch at which the target was reached, or the loss after
+   the budget ("blew up" where the run failed).
 
 Every run starts from seed 0's initial parameters, once; epochs are exact.
 """
@@ -60,6 +61,15 @@ def main():
                     cells.append(f"÷{d} ({lr:g}): {outcome(v)}")
                     result["runs"][f"{schedule} {times}T /{d}"] = {"lr": lr,
                                                                     "outcome": outcome(v)}
+                # --lr auto itself: its divisor, and its retries after a
+                # divergence.
+                v = run(budget * times, "auto", target=target, schedule=schedule)
+                retried = [r["lr"] for r in (v["test"]["retries"] if v else [])]
+                after = f", after {', '.join(f'{r:g}' for r in retried)} diverged"
+                cells.append(f"--lr auto ({v['lr']:g}{after if retried else ''}): {outcome(v)}"
+                             if v else f"--lr auto: {outcome(v)}")
+                result["runs"][f"{schedule} {times}T auto"] = {
+                    "lr": v and v["lr"], "retries": retried, "outcome": outcome(v)}
                 print(f"  {schedule}, {times}T = {budget * times}: " + "; ".join(cells),
                       flush=True)
         results.append(result)
