@@ -101,7 +101,7 @@ pub struct Retry {
 }
 
 /// A run at the rate `--lr auto` chose that diverges is trained again from
-/// its initial parameters at this fraction of the rate, up to
+/// its initial parameters at the rate divided by this, up to
 /// [`MAX_RETRIES`] times: the test's lowest loss is close to where
 /// training blows up, and one cycle's peak at it blew up full-batch gd
 /// where a ninth of it trained (BENCHMARKS.md, "`--lr auto` and the
@@ -275,6 +275,9 @@ mod tests {
         let peak = TEST.choose(&losses, back_off(&cycle)).unwrap();
         assert_eq!((peak.lr, peak.back_off), (0.01, 1.0), "{peak:?}");
         assert_eq!(back_off(&LrSchedule::Constant), BACK_OFF);
+        // Retries: a third, to two digits.
+        assert_eq!((retry_rate(0.63), retry_rate(0.21)), (0.21, 0.07));
+        assert_eq!(retry_rate(1.0), 0.33);
         // Equal lows: the smaller rate.
         let flat = [1.0, 0.5, 0.5, 0.7, 3.0];
         assert!((TEST.choose(&flat, BACK_OFF).unwrap().lowest_lr / 1e-4 - 1.0).abs() < 1e-12);
