@@ -1173,6 +1173,13 @@ fn r_squared_is_reported_by_train_and_predict() {
     }
 }
 
+/// The parameters of the model file `path`.
+fn saved_params(path: &str) -> Vec<f32> {
+    shadertrain::io::load_model(std::path::Path::new(path))
+        .unwrap()
+        .params
+}
+
 /// A CSV of `rows` rows whose target spans about ±25 (y = 20·x0·x1 +
 /// 5·sin(3·x2) + 2·x3², x ~ U(−1, 1)): full-batch gd at the rates
 /// `--lr auto` tries blows up on it.
@@ -1261,12 +1268,7 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
     let hand = read_json(&j);
     assert!(hand["lr_range_test"].is_null());
     assert_eq!(v["final_loss"], hand["final_loss"]);
-    let params = |f: &str| {
-        shadertrain::io::load_model(std::path::Path::new(f))
-            .unwrap()
-            .params
-    };
-    assert_eq!(params(&auto_model), params(&hand_model));
+    assert_eq!(saved_params(&auto_model), saved_params(&hand_model));
     // A floor above the second retry's rate: one retry, then the error,
     // which names the rate that diverged before; no model.
     if retries.len() >= 2 {
@@ -1369,12 +1371,7 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     let (_, hand) = train("cpu", &lr_arg, &["--epochs", "40", "--save", &hand_model]);
     assert!(hand["lr_range_test"].is_null());
     assert_eq!(v["final_loss"], hand["final_loss"]);
-    let params = |f: &str| {
-        shadertrain::io::load_model(std::path::Path::new(f))
-            .unwrap()
-            .params
-    };
-    assert_eq!(params(&auto_model), params(&hand_model));
+    assert_eq!(saved_params(&auto_model), saved_params(&hand_model));
     assert!(v["final_loss"].as_f64().unwrap() < 0.5 * v["first_loss"].as_f64().unwrap());
     assert_eq!(found["rows"], 300, "{found}");
     // With mini-batches of 16 the test trains on the rows of the first 8

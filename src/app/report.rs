@@ -362,6 +362,40 @@ pub(super) fn write_summary(
     Ok(())
 }
 
+/// The summary's `lr auto` lines: what the range test found `f`, and the
+/// runs that diverged before the one at `trained` (its rate).
+fn lr_auto_lines(text: &mut String, f: &Found, trained: f64) {
+    outln!(
+        text,
+        "lr auto   {:.3e}: {} {:.3e}, whose update left the lowest loss ({:.6e}, from {:.6e}) in a range test of {} on {} ({:.3} s)",
+        f.lr,
+        match f.back_off {
+            1.0 => "one cycle's peak at".to_string(),
+            10.0 => "a tenth of".to_string(),
+            b => format!("1/{b} of"),
+        },
+        f.lowest_lr,
+        f.lowest_loss,
+        f.start_loss,
+        units::count(f.epochs, "epoch"),
+        units::count(f.rows, "row"),
+        f.wall_s
+    );
+    if !f.retries.is_empty() {
+        let runs: Vec<String> = (f.retries.iter())
+            .map(|r| format!("at {:.3e} at epoch {}", r.lr, r.epoch))
+            .collect();
+        let lost: f64 = f.retries.iter().map(|r| r.wall_s).sum();
+        outln!(
+            text,
+            "          diverged {}; trained again from the start at {:.3e} ({:.3} s of runs lost)",
+            runs.join(", then "),
+            trained,
+            lost
+        );
+    }
+}
+
 /// The summary on standard output.
 pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
     let mut text = String::new();
@@ -380,35 +414,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     );
     outln!(text, "optimizer {}", config.run.describe_optimizer());
     if let Some(f) = &config.lr_found {
-        outln!(
-            text,
-            "lr auto   {:.3e}: {} {:.3e}, whose update left the lowest loss ({:.6e}, from {:.6e}) in a range test of {} on {} ({:.3} s)",
-            f.lr,
-            match f.back_off {
-                1.0 => "one cycle's peak at".to_string(),
-                10.0 => "a tenth of".to_string(),
-                b => format!("1/{b} of"),
-            },
-            f.lowest_lr,
-            f.lowest_loss,
-            f.start_loss,
-            units::count(f.epochs, "epoch"),
-            units::count(f.rows, "row"),
-            f.wall_s
-        );
-        if !f.retries.is_empty() {
-            let runs: Vec<String> = (f.retries.iter())
-                .map(|r| format!("at {:.3e} at epoch {}", r.lr, r.epoch))
-                .collect();
-            let lost: f64 = f.retries.iter().map(|r| r.wall_s).sum();
-            outln!(
-                text,
-                "          diverged {}; trained again from the start at {:.3e} ({:.3} s of runs lost)",
-                runs.join(", then "),
-                config.run.optimizer.lr(),
-                lost
-            );
-        }
+        lr_auto_lines(&mut text, f, config.run.optimizer.lr());
     }
     match outcome.evaluations {
         Some(n) => outln!(

@@ -191,13 +191,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         setup,
         |(c, d, s, ..)| fingerprint(c, d, s),
     )?;
-    let Start {
-        model,
-        history,
-        val_history,
-        optimizer,
-        kept,
-    } = start;
+    let model = &start.model;
     data.note_variances();
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let mut config = config;
@@ -218,8 +212,8 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             None => (&sets, shards),
         };
         let open = |probe: &TrainConfig| match test_shards {
-            Some(s) => open_sharded(probe, &model, test_sets, comm, s, device.clone(), None),
-            None => open_backend(probe, &model, rows, device.clone(), None, false),
+            Some(s) => open_sharded(probe, model, test_sets, comm, s, device.clone(), None),
+            None => open_backend(probe, model, rows, device.clone(), None, false),
         };
         let Some(found) = auto_rate(&config, test, comm, open)? else {
             let (signal, status) = interrupting_signal(shards.is_some());
@@ -238,49 +232,23 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     // from the same start, at a lower rate (range::retry_rate).
     let mut writer = writer;
     loop {
-        let opened = (|| {
-            let device = device.clone();
-            let backend = match shards {
-                Some(s) => {
-                    open_sharded(&config, &model, &sets, comm, s, device, optimizer.as_ref())?
-                }
-                None => open_backend(&config, &model, &data, device, optimizer.as_ref(), true)?,
-            };
-            // `--keep best` keeps in the training loop, and so does `best-val`
-            // where the backend measures the held-out loss every epoch (the
-            // GPU); otherwise the scorer keeps for `best-val`.
-            let on_device = backend.held_out().is_some();
-            let (kept, val_kept) = match config.run.keep {
-                Keep::BestVal if !on_device => (None, kept.clone()),
-                _ => (kept.clone(), None),
-            };
-            let validation = open_validation(
-                &config,
-                &model,
-                data.val.as_ref(),
-                val_history.clone(),
-                history.len(),
-                val_kept,
-                !on_device,
-            )?;
-            Ok((backend, validation, kept))
-        })();
+        let opened = open_run(&config, &start, &data, &sets, shards, comm, device.clone());
         let (mut backend, validation, kept) =
             agree(comm, "the backend", opened, |_| String::new())?;
-        let checkpointer = Checkpointer::new(&config, &model, writer.take(), data.digest.clone());
+        let checkpointer = Checkpointer::new(&config, model, writer.take(), data.digest.clone());
         let fitted = fit(
             &config,
             backend.as_mut(),
             &checkpointer,
-            history.clone(),
+            start.history.clone(),
             validation,
             kept,
         )?;
-        let diverged = matches!(fitted.outcome.reason, StopReason::Diverged { .. });
-        let again = match (diverged, &config.lr_found) {
-            (true, Some(_)) => {
-                let elapsed = slowest(comm, fitted.outcome.elapsed);
-                retry(&config, fitted.outcome.reason, elapsed)
+        // Every process gets here alike (the same losses): only then is
+        // the time gathered.
+        let again = match (fitted.outcome.reason, &config.lr_found) {
+            (reason @ StopReason::Diverged { .. }, Some(_)) => {
+                retry(&config, reason, slowest(comm, fitted.outcome.elapsed))
             }
             _ => None,
         };
@@ -297,7 +265,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             &config,
             backend.as_mut(),
             &checkpointer,
-            &model,
+            model,
             &data,
             fitted,
         );
@@ -313,8 +281,48 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     }
 }
 
-/// The run to train after `outcome`, where `--lr auto` chose the rate and
-/// the run diverged: the same at [`range::retry_rate`] of its rate, the
+/// The backend a run trains on from `start`, its validation scorer, and
+/// the kept parameters it goes on from (a resumed run's).
+fn open_run<'a>(
+    config: &TrainConfig,
+    start: &Start,
+    data: &'a TrainingData,
+    sets: &'a [Dataset],
+    shards: Option<Shards>,
+    comm: &'a dyn Comm,
+    device: Device,
+) -> Result<RunParts<'a>> {
+    let (model, state) = (&start.model, start.optimizer.as_ref());
+    let backend = match shards {
+        Some(s) => open_sharded(config, model, sets, comm, s, device, state)?,
+        None => open_backend(config, model, data, device, state, true)?,
+    };
+    // `--keep best` keeps in the training loop, and so does `best-val`
+    // where the backend measures the held-out loss every epoch (the
+    // GPU); otherwise the scorer keeps for `best-val`.
+    let on_device = backend.held_out().is_some();
+    let (kept, val_kept) = match config.run.keep {
+        Keep::BestVal if !on_device => (None, start.kept.clone()),
+        _ => (start.kept.clone(), None),
+    };
+    let validation = open_validation(
+        config,
+        model,
+        data.val.as_ref(),
+        start.val_history.clone(),
+        start.history.len(),
+        val_kept,
+        !on_device,
+    )?;
+    Ok((backend, validation, kept))
+}
+
+/// What [`open_run`] opens.
+type RunParts<'a> = (Box<dyn Backend + 'a>, Option<Validation<'a>>, Option<Kept>);
+
+/// The run to train after one that stopped for `reason`, where `--lr
+/// auto` chose the rate and the run diverged: the same at
+/// [`range::retry_rate`] of its rate, the
 /// diverged run recorded among the range test's retries; `None` after
 /// [`range::MAX_RETRIES`] of them, or where the schedule's floor
 /// (`--lr-min`) would not be below the lower rate. `--max-time` bounds
