@@ -807,10 +807,12 @@ impl Table {
     /// chunk's whole lines are parsed (cut into pieces as
     /// [`Table::parse_in`] cuts them) before the next chunk is read, so
     /// the memory holds one chunk of the file's bytes beside the cells,
-    /// not the whole file. A file with a quote after its header is read
-    /// whole and parsed in one piece, as `parse_in` parses it, since a
-    /// quoted cell may hold a line end; so is one whose lines end in `\r`
-    /// alone, as chunks end only after a `\n`. The table, or the error (the
+    /// not the whole file. From the first chunk with a quote on, the rest
+    /// of the file is read at once and parsed in one piece, as `parse_in`
+    /// parses a file with quotes, since a quoted cell may hold a line end;
+    /// a file whose lines end in `\r` alone is read whole too, as chunks
+    /// end only after a `\n`. The file is read once, front to back, so it
+    /// may be a pipe. The table, or the error (the
     /// first in the file) with its line and column, are `parse_in`'s.
     pub fn read_in(
         path: &Path,
@@ -818,11 +820,8 @@ impl Table {
         pieces: usize,
         min_bytes: usize,
     ) -> Result<Table> {
+        use std::io::Read;
         let chunk_bytes = chunk_bytes.max(1);
-        let whole = || -> Result<Table> {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Ok(Table::parse_pieces(path, &bytes, pieces, min_bytes)?.join())
-        };
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut buf = Vec::new();
         // The first chunk holds the header's line whole.
@@ -832,11 +831,10 @@ impl Table {
             eof = fill(path, &mut file, &mut buf, len)?;
         }
         if eof || buf.contains(&b'"') {
-            // All of it is here already, or it has quotes.
-            return match eof {
-                true => Ok(Table::parse_pieces(path, &buf, pieces, min_bytes)?.join()),
-                false => whole(),
-            };
+            // All of it is here, or it has quotes: then the rest is read on
+            // (the file may be a pipe, read once), and the whole parsed.
+            file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+            return Ok(Table::parse_pieces(path, &buf, pieces, min_bytes)?.join());
         }
         let bom = if buf.starts_with(BOM) { BOM.len() } else { 0 };
         let cut = whole_lines(&buf);
@@ -880,8 +878,11 @@ impl Table {
                 eof = fill(path, &mut file, &mut buf, len)?;
             }
             if buf.contains(&b'"') {
-                drop((cells, buf));
-                return whole();
+                // A quoted cell may hold a line end: the rest of the file is
+                // the last chunk, parsed in one piece. The chunks before had
+                // no quote, so they were cut where the csv reader cuts rows.
+                file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+                eof = true;
             }
         }
         if count == 0 {
@@ -1341,6 +1342,22 @@ mod tests {
         parsed(table)
     }
 
+    /// [`read_in`] through a FIFO that a thread writes `text` into.
+    fn read_fifo(text: &str, chunk: usize) -> Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo.csv");
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.unwrap().success());
+        let writer = {
+            let (path, text) = (path.clone(), text.to_string());
+            // A reader that stops at an error closes the pipe early.
+            std::thread::spawn(move || drop(std::fs::write(path, text)))
+        };
+        let table = Table::read_in(&path, chunk, 3, 8);
+        writer.join().unwrap();
+        parsed(table)
+    }
+
     /// A file read in chunks reads as its bytes parse whole: cells, rows,
     /// and the first error at its line, wherever the chunks end (inside the
     /// header, a CRLF, a blank line, the row with the error, or a quote
@@ -1383,6 +1400,12 @@ mod tests {
         assert_eq!(read_in(&rows, 7).unwrap().2, 60);
         assert!(read_in(&quote_late, 7).is_ok());
         assert_eq!(read_in(&quote_lines, 7).unwrap().2, 60);
+        // A pipe is read once, quotes or not.
+        for text in [&rows, &quote_late, &quote_lines, &bad_cell] {
+            for chunk in [13, 200, 100_000] {
+                assert_eq!(read_fifo(text, chunk), parsed_in(text, 1), "chunk {chunk}");
+            }
+        }
         let missing = Table::read_in(Path::new("/no/such/file.csv"), 64, 1, 1);
         assert!(missing
             .unwrap_err()
