@@ -1393,7 +1393,10 @@ mod tests {
         for text in texts {
             let whole = parsed_in(text, 1);
             let ends = (550..=text.len()).step_by(25);
-            for chunk in [1, 2, 5, 13, 64, 200, 100_000].into_iter().chain(ends) {
+            // A first chunk that ends inside the first quoted cell.
+            let quoted = text.find('"').map_or(0..0, |q| q..q + 8);
+            let sizes = [1, 2, 5, 13, 64, 200, 100_000].into_iter();
+            for chunk in sizes.chain(ends).chain(quoted) {
                 assert_eq!(read_in(text, chunk), whole, "chunk {chunk}: {text:?}");
             }
         }

@@ -686,7 +686,8 @@ fn train_loop(
                 &mut losses,
                 held,
                 updates,
-                (reason, target),
+                reason,
+                target,
                 previous,
             )?
         }
@@ -751,7 +752,8 @@ fn final_loss(
     losses: &mut Vec<f64>,
     mut held: Option<&mut Held>,
     updates: usize,
-    (reason, target): (StopReason, Option<f64>),
+    reason: StopReason,
+    target: Option<f64>,
     previous: Option<(usize, usize)>,
 ) -> Result<(usize, StopReason)> {
     let last = backend.loss()?;
