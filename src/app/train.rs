@@ -1712,3 +1712,60 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
         "warning: the loss ended above where it started ({first:.6e} → {last:.6e}){kept}; {remedy}"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Process `rank` of as many as `times` has seconds, each its time.
+    struct Clocks {
+        rank: usize,
+        times: Vec<f64>,
+    }
+
+    impl Comm for Clocks {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.times.len()
+        }
+        fn local_rank(&self) -> usize {
+            self.rank
+        }
+        fn all_gather(&self, local: &[f64], counts: &[usize], all: &mut [f64]) {
+            assert_eq!(local, [self.times[self.rank]]);
+            assert_eq!(counts, vec![1; self.times.len()]);
+            all.copy_from_slice(&self.times);
+        }
+        fn all_gather_bytes(&self, _: &[u8]) -> Vec<Vec<u8>> {
+            unreachable!("slowest gathers floats")
+        }
+        fn abort(&self, code: i32) -> ! {
+            panic!("abort({code})")
+        }
+        fn describe(&self) -> String {
+            format!("{} clocks", self.times.len())
+        }
+    }
+
+    /// Every process takes the slowest one's time, so that all agree
+    /// on the time left for a retry.
+    #[test]
+    fn every_process_takes_the_slowest_time() {
+        let times = vec![1.5, 4.25, 0.5];
+        for rank in 0..times.len() {
+            let comm = Clocks {
+                rank,
+                times: times.clone(),
+            };
+            let own = Duration::from_secs_f64(times[rank]);
+            assert_eq!(slowest(&comm, own), Duration::from_secs_f64(4.25));
+        }
+        assert_eq!(
+            slowest(&crate::dist::Single, Duration::from_millis(7)),
+            Duration::from_millis(7)
+        );
+    }
+}
