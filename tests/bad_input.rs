@@ -100,9 +100,9 @@ fn missing_target_column() {
 fn duplicate_header_names() {
     check(
         "dup",
-        b"a,b,a\n1,2,3\n",
+        b"a,b,c,b,a\n1,2,3,4,5\n",
         &[],
-        ":1:3: duplicate column name 'a'",
+        ":1:4: duplicate column name 'b' (also column 2)",
     );
 }
 
