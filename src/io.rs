@@ -205,18 +205,66 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
     }
 }
 
-/// Writes a stream (a device, a FIFO, an open file under `/proc`) in place.
+/// Writes a stream (a device, a FIFO, an open file under `/proc`) in place;
+/// this process's standard output or error through its open descriptor.
 fn write_through(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<()> {
     let result = (|| {
-        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let file = match standard_stream(path) {
+            Some(file) => {
+                std::io::stdout().flush()?;
+                file
+            }
+            None => std::fs::OpenOptions::new().write(true).open(path)?,
+        };
         let mut w = BufWriter::new(file);
         body(&mut w)?;
         w.flush()
     })();
     result.map_err(|e| Error::io(path, e))
+}
+
+/// The device and inode of the file behind `fd`.
+fn fd_identity(fd: std::os::fd::BorrowedFd) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
+/// The device and inode of the file at `path`, symlinks followed; none
+/// for the null device, which is the same file for everyone.
+fn stream_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let target = std::fs::metadata(path).ok().map(id)?;
+    let null = std::fs::metadata("/dev/null").ok().map(id);
+    (null != Some(target)).then_some(target)
+}
+
+/// A copy of this process's standard output's or error's descriptor, where
+/// `path` is that file (the same device and inode, as `/dev/stdout` is).
+/// Written through it, the output goes on from the descriptor's offset,
+/// or appends where the shell opened it with `>>`; opened again by name,
+/// a file behind it would be written from its start, over what is there.
+fn standard_stream(path: &Path) -> Option<File> {
+    use std::os::fd::AsFd;
+    let target = stream_identity(path)?;
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    let fd = [out.as_fd(), err.as_fd()]
+        .into_iter()
+        .find(|&fd| fd_identity(fd) == Some(target))?;
+    fd.try_clone_to_owned().ok().map(File::from)
+}
+
+/// Whether `path` is this process's standard output (not the null
+/// device): then a command prints its report on standard error instead,
+/// so that the report does not mix into the file written there.
+pub fn is_standard_output(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    let target = stream_identity(path);
+    target.is_some() && target == fd_identity(std::io::stdout().as_fd())
 }
 
 /// What names a file for [`same_file`]: its canonical path (the parent's,

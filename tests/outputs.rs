@@ -169,6 +169,89 @@ fn a_link_to_standard_output_writes_there() {
         .is_symlink());
 }
 
+/// An output that is standard output holds only what was asked for: the
+/// command's report (train's summary, predict's scores, gen's line) goes
+/// to standard error instead. A file behind standard output is written on
+/// from where the shell left it, so `>>` appends.
+#[test]
+fn an_output_on_standard_output_gets_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let preds = dir.path().join("p.csv");
+    let json = |args: &[&str]| {
+        let (ok, out, err) = run(args);
+        assert!(ok, "{err}");
+        let parsed: serde_json::Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{args:?}: standard output is not JSON ({e}): {out:.200}"));
+        (parsed, err)
+    };
+    let (scores, err) = json(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&preds),
+        "--json",
+        "/dev/stdout",
+    ]);
+    assert_eq!(scores["rows"], 200);
+    assert!(err.starts_with("mse "), "{err}");
+    let (summary, err) = json(&[
+        "train",
+        "--data",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--epochs",
+        "3",
+        "--json",
+        "/dev/stdout",
+    ]);
+    assert_eq!(summary["epochs"], 3);
+    assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
+    // Without such an output the report stays on standard output.
+    let (ok, out, _) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&preds),
+    ]);
+    assert!(ok && out.starts_with("mse "), "{out}");
+
+    // gen into a file the shell opened for appending: what was there stays.
+    let file = dir.path().join("appended.csv");
+    std::fs::write(&file, "kept\n").unwrap();
+    let append = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    let out = bin()
+        .args([
+            "gen",
+            "--rows",
+            "2",
+            "--features",
+            "2",
+            "--out",
+            "/dev/stdout",
+        ])
+        .stdout(append)
+        .output()
+        .unwrap();
+    let (ok, _, err) = text(out);
+    assert!(ok, "{err}");
+    assert!(err.starts_with("wrote 2 rows × 2 features"), "{err}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 4, "{written}");
+    assert_eq!(lines[..2], ["kept", "x0,x1,y"], "{written}");
+}
+
 #[test]
 fn a_symlink_is_followed_to_its_target() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -107,7 +108,8 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         }));
     }
     bench::fill_speedups(&mut records);
-    super::emit(&bench::table(&records))?;
+    let outputs = [&args.json, &args.plot].into_iter().flatten();
+    super::report(&bench::table(&records), outputs.map(PathBuf::as_path))?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;

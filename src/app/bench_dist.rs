@@ -3,6 +3,7 @@
 //! spent gathering and summing the shards' partials and the bytes moved.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 
@@ -143,7 +144,8 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
     if rank > 0 {
         return Ok(());
     }
-    super::emit(&table(&records))?;
+    let outputs = [&args.json, &args.plot].into_iter().flatten();
+    super::report(&table(&records), outputs.map(PathBuf::as_path))?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;

@@ -10,10 +10,11 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     io::check_output_path(&args.out)?;
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
     io::write_csv(&args.out, &data)?;
-    super::emit(&format!(
+    let line = format!(
         "wrote {} × {} to {}\n",
         units::count(data.rows, "row"),
         units::count(data.features, "feature"),
         args.out.display()
-    ))
+    );
+    super::report(&line, [args.out.as_path()])
 }

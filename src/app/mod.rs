@@ -14,6 +14,7 @@
 //!   `peers`: `bench --peers`, the Python frameworks timed alongside.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -59,6 +60,19 @@ pub struct ClosedPipe;
 #[derive(Debug, thiserror::Error)]
 #[error("reported by process 0")]
 pub struct Reported;
+
+/// Prints a command's report (train's summary, predict's scores, gen's
+/// line, bench's table) on standard output, or on standard error where
+/// one of the command's `outputs` is standard output (`--json
+/// /dev/stdout`), so that the report never mixes into a file written there.
+pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
+    if outputs.into_iter().any(crate::io::is_standard_output) {
+        eprint!("{text}");
+        Ok(())
+    } else {
+        emit(text)
+    }
+}
 
 /// Writes `text` to standard output. A closed pipe is [`ClosedPipe`];
 /// another failure (a full disk) is an error that says so, never a panic.

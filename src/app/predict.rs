@@ -124,13 +124,13 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         };
         // Keep standard output clean CSV when the predictions go there.
         let line = format!(
-            "mse {mse:.6e} over {}, {r2}",
+            "mse {mse:.6e} over {}, {r2}\n",
             units::count(data.rows, "row")
         );
         if args.out.is_some() {
-            super::emit(&format!("{line}\n"))?;
+            super::report(&line, outputs.iter().map(|(_, path)| *path))?;
         } else {
-            eprintln!("{line}");
+            eprint!("{line}");
         }
     }
     if let Some(path) = &args.json {

@@ -521,5 +521,9 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     if let Some(path) = &config.outputs.save {
         outln!(text, "saved     {}", path.display());
     }
-    super::emit(&text)
+    let o = &config.outputs;
+    let checkpoint = config.checkpoint.as_ref().map(|c| &c.path);
+    let outputs = [&o.save, &o.history, &o.json, &o.plot, &o.lr_plot];
+    let outputs = outputs.into_iter().flatten().chain(checkpoint);
+    super::report(&text, outputs.map(PathBuf::as_path))
 }
