@@ -257,6 +257,24 @@ impl Standardization {
         }
     }
 
+    /// Rows of raw features, standardised in f64 and rounded to f32 as
+    /// [`Standardization::apply_features`] rounds them, except a value
+    /// beyond f32's range (a feature near f32's largest, many deviations
+    /// from the mean), which stays as it is in f64 rather than becoming
+    /// infinite: the network's output then stays finite.
+    pub fn features_f64(&self, rows: &[f32]) -> Vec<f64> {
+        let stats = self.feature_mean.iter().zip(&self.feature_std).cycle();
+        (rows.iter().zip(stats))
+            .map(|(&v, (m, s))| {
+                let z = (v as f64 - m) / s;
+                match z as f32 {
+                    r if r.is_finite() => r as f64,
+                    _ => z,
+                }
+            })
+            .collect()
+    }
+
     /// Standardises the features and the target of `data` in place.
     pub fn apply(&self, data: &mut Dataset) {
         self.apply_features(data);

@@ -183,6 +183,44 @@ fn a_constant_column_gives_finite_statistics_and_predictions() {
     assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
 }
 
+/// Features near f32's largest are thousands of deviations beyond f32's
+/// range once standardised (both columns' are below 0.12): the
+/// predictions stay finite, and a row in range is predicted as before.
+#[test]
+fn features_far_beyond_the_training_range_give_finite_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, preds, far] = paths(&dir, ["d.csv", "m.st", "p.csv", "far.csv"]);
+    let mut text = String::from("a,b,t\n");
+    for n in 0..40 {
+        let (a, b) = (n as f32 * 0.01, (n % 7) as f32 * 0.05);
+        text.push_str(&format!("{a},{b},{}\n", a - b));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let more = [
+        "--hidden",
+        "8",
+        "--epochs",
+        "10",
+        "--standardize",
+        "--save",
+        &model,
+    ];
+    run_ok(&train_data(&csv, "cpu", &more));
+    run_ok(&[
+        "predict", "--model", &model, "--data", &csv, "--out", &preds,
+    ]);
+    let near: Vec<f64> = read_predictions(&preds);
+    let rows = "a,b,t\n3e38,-3e38,1\n-3e38,3e38,1\n3e38,3e38,1\n-3e38,-3e38,1\n0.01,0.05,1\n";
+    std::fs::write(&far, rows).unwrap();
+    let out = run_ok(&[
+        "predict", "--model", &model, "--data", &far, "--out", &preds,
+    ]);
+    let p: Vec<f64> = read_predictions(&preds);
+    assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
+    assert_eq!(p[4], near[1]);
+    assert!(!out.contains("NaN"), "{out}");
+}
+
 #[test]
 fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     let dir = tempfile::tempdir().unwrap();

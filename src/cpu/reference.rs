@@ -21,9 +21,8 @@ fn to_f64(v: &[f32]) -> Vec<f64> {
 }
 
 /// About the bytes [`predict`] allocates for `rows` rows of `model`: the
-/// parameters in f64, a block's activations of two layers, the
-/// predictions, and a standardised copy of the features where the model
-/// carries statistics. `None` when the count overflows.
+/// parameters in f64, a block's activations of two layers and the
+/// predictions. `None` when the count overflows.
 pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
     let layout = &model.layout;
     let widest = *layout
@@ -31,15 +30,10 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
         .iter()
         .max()
         .expect("layouts are never empty");
-    let copy = match model.standardization {
-        Some(_) => memory::product(&[rows, layout.features().checked_add(1)?, 4]),
-        None => Some(0),
-    };
     memory::sum(&[
         memory::product(&[layout.len(), 8]),
         memory::product(&[2, rows.min(BLOCK), widest, 8]),
         memory::product(&[rows, 8]),
-        copy,
     ])
 }
 
@@ -47,26 +41,32 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 /// target's units: the features are standardised and the output
 /// unstandardised when the model carries statistics.
 pub fn predict(model: &Model, data: &Dataset) -> Vec<f64> {
-    let forward = |data: &Dataset| forward(&model.layout, model.activation, &model.params, data);
+    let (layout, act, params) = (&model.layout, model.activation, &model.params);
     match &model.standardization {
-        None => forward(data),
+        None => forward(layout, act, params, data, to_f64),
         Some(s) => {
-            let mut scaled = data.clone();
-            s.apply_features(&mut scaled);
-            let mut yhat = forward(&scaled);
+            let inputs = |block: &[f32]| s.features_f64(block);
+            let mut yhat = forward(layout, act, params, data, inputs);
             s.unstandardize_target(&mut yhat);
             yhat
         }
     }
 }
 
-/// ŷ for every row of `data` under the given parameters.
-fn forward(layout: &Layout, act: Activation, params: &[f32], data: &Dataset) -> Vec<f64> {
+/// ŷ for every row of `data` under the given parameters, the network's
+/// inputs made from each block of rows by `inputs`.
+fn forward(
+    layout: &Layout,
+    act: Activation,
+    params: &[f32],
+    data: &Dataset,
+    inputs: impl Fn(&[f32]) -> Vec<f64>,
+) -> Vec<f64> {
     let params = to_f64(params);
     let layers = layout.layers();
     let mut out = Vec::with_capacity(data.rows);
     for block in data.x.chunks(BLOCK * data.features) {
-        let mut a = to_f64(block);
+        let mut a = inputs(block);
         for (l, view) in layers.iter().enumerate() {
             let act = (l + 1 < layers.len()).then_some(act);
             a = ops::forward(
@@ -267,7 +267,13 @@ impl Backend for Reference<'_> {
     }
 
     fn loss(&mut self) -> Result<f64> {
-        let yhat = forward(&self.layout, self.act, &self.theta.params, self.data);
+        let yhat = forward(
+            &self.layout,
+            self.act,
+            &self.theta.params,
+            self.data,
+            to_f64,
+        );
         Ok(mse(&yhat, &self.data.y))
     }
 }
