@@ -274,6 +274,13 @@ fn json_summary_has_the_documented_schema() {
     assert_eq!(v["model"], m.as_str());
     assert!(v["best_loss"].as_f64().unwrap() <= v["first_loss"].as_f64().unwrap());
     assert!(v["backend"].as_str().unwrap().starts_with("cpu"));
+    // The network, defaults resolved where the options hold null.
+    assert!(v["options"]["hidden"].is_null() && v["options"]["activation"].is_null());
+    let network = serde_json::json!({
+        "features": 3, "hidden": [64], "activation": "sigmoid", "parameters": 321,
+        "target": "y",
+    });
+    assert_eq!(v["network"], network);
 }
 
 /// A schedule is resolved when the run starts (a cosine's length from

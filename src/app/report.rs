@@ -16,11 +16,36 @@ use crate::plot::{self, Picture};
 use crate::train::{Outcome, StopReason};
 use crate::units;
 
+/// The network a run trained, as the printed summary's `model` line says
+/// it: `options` holds only what was given.
+#[derive(Debug, serde::Serialize)]
+pub struct Network {
+    pub features: usize,
+    pub hidden: Vec<usize>,
+    pub activation: crate::model::Activation,
+    pub parameters: usize,
+    pub target: String,
+}
+
+impl Network {
+    fn of(model: &Model) -> Network {
+        Network {
+            features: model.layout.features(),
+            hidden: model.layout.hidden().to_vec(),
+            activation: model.activation,
+            parameters: model.layout.len(),
+            target: model.target_name.clone(),
+        }
+    }
+}
+
 /// The `train --json` record; its schema is in the README.
 #[derive(Debug, serde::Serialize)]
 pub struct Summary {
     pub version: &'static str,
     pub options: RunOptions,
+    /// The network trained, defaults resolved.
+    pub network: Network,
     pub backend: String,
     /// The optimizer and its settings, in one line.
     pub optimizer: String,
@@ -227,6 +252,7 @@ impl Summary {
         Summary {
             version: env!("CARGO_PKG_VERSION"),
             options: run.clone(),
+            network: Network::of(&done.model),
             backend: done.backend.clone(),
             optimizer: run.describe_optimizer(),
             epochs: out.updates,
