@@ -42,7 +42,7 @@ pub enum Error {
     #[error("{}: could not draw the plot: {message}", path.display())]
     Plot { path: PathBuf, message: String },
 
-    #[error("diverged at epoch {epoch} (loss = {loss}, lr = {lr}); try a smaller --lr")]
+    #[error("diverged at epoch {epoch} (loss = {loss}, lr = {}); try a smaller --lr", crate::optim::short(*lr))]
     Diverged { epoch: usize, loss: f64, lr: f64 },
 
     #[error("no suitable GPU adapter: {0}")]

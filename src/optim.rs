@@ -497,10 +497,10 @@ impl Optimizer {
     }
 }
 
-/// A setting for summaries: small ones (ε, gtol) read better as 1e-8 than
-/// 0.00000001.
-fn short(x: f64) -> String {
-    if x != 0.0 && x.abs() < 1e-3 {
+/// A setting for summaries and messages: small ones (ε, gtol) read better
+/// as 1e-8 than 0.00000001, and large ones as 1e30 than 31 digits.
+pub fn short(x: f64) -> String {
+    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
         format!("{x:e}")
     } else {
         format!("{x}")

@@ -162,7 +162,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
     assert!(
-        err.contains("lr = 1000000); try a smaller --lr or --clip-grad-norm C"),
+        err.contains("lr = 1e6); try a smaller --lr or --clip-grad-norm C"),
         "{err}"
     );
     assert!(!std::path::Path::new(&model).exists());

@@ -362,7 +362,9 @@ fn retry(
     super::notice(
         config.quiet,
         &format!(
-            "--lr auto: the run diverged at epoch {epoch} (loss = {loss:e}) at lr {lr}; training again from the start at {next} (retry {} of {})",
+            "--lr auto: the run diverged at epoch {epoch} (loss = {loss:e}) at lr {}; training again from the start at {} (retry {} of {})",
+            crate::optim::short(lr),
+            crate::optim::short(next),
             found.retries.len(),
             range::MAX_RETRIES
         ),
@@ -1689,6 +1691,7 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
     let lr = config.run.optimizer.lr();
+    let lr = crate::optim::short(lr);
     let mut remedies = vec![format!("a smaller --lr (this run used {lr})")];
     if can_clip(config) {
         remedies.push("--clip-grad-norm C".into());
