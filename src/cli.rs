@@ -604,7 +604,7 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "TEXT")]
     pub adapter: Option<String>,
 
-    /// Threads of the CPU backend [default: every core].
+    /// Threads of the CPU backend; 0 is every core [default: every core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub threads: usize,
 

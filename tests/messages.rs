@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    gen_csv, path, paths, run_ok, shadertrain, shadertrain_env, train_data, train_resume,
+    assert_refused, gen_csv, path, paths, run_ok, shadertrain, shadertrain_env, train_data,
+    train_resume, train_synthetic,
 };
 use shadertrain::gpu::context::{adapters, is_software};
 use shadertrain::io::save_model;
@@ -136,6 +137,57 @@ fn a_missing_adapter_suggests_installing_one_only_when_none_is_there() {
         assert!(!err.contains("install"), "{err}");
         assert!(
             err.contains("Give --adapter part of one of these names"),
+            "{err}"
+        );
+    }
+}
+
+/// A GPU setting on a backend without one is refused, as a flag its
+/// optimizer does not use is; so are bench's lists naming a case twice
+/// and a named adapter that is not there, before anything is timed.
+#[test]
+fn settings_for_a_backend_not_used_are_refused() {
+    assert_refused(&[
+        (
+            &["--adapter", "llvm"],
+            "--adapter is a setting of the GPU backend, and the cpu backend uses no GPU",
+        ),
+        (
+            &["--kernels", "fused"],
+            "--kernels is a setting of the GPU backend",
+        ),
+    ]);
+    let more = ["--kernels", "layered"];
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "reference", &more));
+    assert!(
+        !ok && err.contains("and the reference backend uses no GPU"),
+        "{err}"
+    );
+    let bench = |more: &[&str]| {
+        let mut args = vec!["bench", "--samples", "1", "--warmup", "0"];
+        if !more.contains(&"--shapes") {
+            args.extend(["--shapes", "S0"]);
+        }
+        args.extend(more);
+        let (ok, out, err) = shadertrain(&args);
+        assert!(!ok, "{more:?} ran: {out}");
+        assert!(!err.contains(" median "), "{more:?} timed a case: {err}");
+        err
+    };
+    let err = bench(&["--shapes", "S0,S1,S0"]);
+    assert!(err.contains("--shapes names S0 twice"), "{err}");
+    let err = bench(&["--backends", "cpu,reference,cpu"]);
+    assert!(err.contains("--backends names cpu twice"), "{err}");
+    let err = bench(&["--backends", "cpu", "--precision", "mixed"]);
+    assert!(
+        err.contains("--precision is a setting of the GPU backend, and --backends times no GPU"),
+        "{err}"
+    );
+    for more in [&["--backends", "cpu,gpu"][..], &[]] {
+        let args = [more, &["--adapter", "no-such-gpu-anywhere"]].concat();
+        let err = bench(&args);
+        assert!(
+            err.contains("none named like 'no-such-gpu-anywhere'"),
             "{err}"
         );
     }

@@ -26,7 +26,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     if args.distributed || args.shards.is_some() {
         return super::bench_dist::bench_sharded(args, &request);
     }
-    let backends = backends_to_time(args, &request);
+    let backends = backends_to_time(args, &request)?;
     let cases = args.shapes.0.len() * backends.len();
     let per_case = bench::samples_per_case(args.warmup, args.samples);
     // Samples done of all cases, the case in hand and the ETA.
@@ -121,17 +121,24 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
 }
 
 /// `--backends`, or the CPU and (when wgpu finds an adapter) the GPU.
-fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Vec<BackendKind> {
+/// The backends to time: those of `--backends`, where the GPU's adapter is
+/// found before any case is timed; by default the CPU, and the GPU where
+/// wgpu finds an adapter.
+fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<BackendKind>> {
+    if args.backends.contains(&BackendKind::Gpu) {
+        gpu::context::pick(gpu::context::adapters(), request)?;
+    }
     if !args.backends.is_empty() {
-        return args.backends.clone();
+        return Ok(args.backends.clone());
     }
     let mut all = vec![BackendKind::Cpu];
-    if gpu::context::pick(gpu::context::adapters(), request).is_ok() {
-        all.push(BackendKind::Gpu);
-    } else {
-        eprintln!("notice: no GPU adapter; timing the CPU only");
+    match gpu::context::pick(gpu::context::adapters(), request) {
+        Ok(_) => all.push(BackendKind::Gpu),
+        // An adapter asked for by name that is not there is an error.
+        Err(e) if request.name.is_some() => return Err(e.into()),
+        Err(_) => eprintln!("notice: no GPU adapter; timing the CPU only"),
     }
-    all
+    Ok(all)
 }
 
 /// One shape, its data and starting model, to time on a backend.

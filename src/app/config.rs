@@ -9,8 +9,9 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, BenchArgs, Keep, LrChoice, TrainArgs};
+use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, TrainArgs};
 use crate::data;
+use crate::gpu::mixed::Precision;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
 use crate::model::{Activation, Model};
@@ -341,6 +342,17 @@ impl TrainConfig {
                 "this run's synthetic data were generated on the GPU; resume it with --backend gpu"
             );
         }
+        if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) =
+            args.backend
+        {
+            // --precision has its own message (Device::open).
+            if let Some(flag) = gpu_flags(&args.device)
+                .into_iter()
+                .find(|f| *f != "--precision")
+            {
+                bail!("{flag} is a setting of the GPU backend, and the {kind} backend uses no GPU; leave out {flag}, or use --backend gpu");
+            }
+        }
         let config = TrainConfig {
             run,
             schedule,
@@ -495,7 +507,36 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
 }
 
 /// Checks `bench`'s options; the adapter it asks for (software ones too).
+/// The flags of `device` given that only the GPU backend uses: `--adapter`,
+/// `--kernels` other than auto and `--precision` other than f32.
+fn gpu_flags(device: &DeviceArgs) -> Vec<&'static str> {
+    let given = [
+        ("--adapter", device.adapter.is_some()),
+        ("--kernels", device.kernels != KernelChoice::Auto),
+        ("--precision", device.precision != Precision::F32),
+    ];
+    given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
+}
+
+/// Refuses a list that names something twice, which would be timed twice.
+fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            bail!("{flag} names {item} twice; name each once");
+        }
+    }
+    Ok(())
+}
+
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
+    let names: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
+    once_each("--shapes", &names)?;
+    once_each("--backends", &args.backends)?;
+    if !args.backends.is_empty() && !args.backends.contains(&BackendKind::Gpu) {
+        if let Some(flag) = gpu_flags(&args.device).first() {
+            bail!("{flag} is a setting of the GPU backend, and --backends times no GPU; add gpu to --backends, or leave out {flag}");
+        }
+    }
     if let Some(path) = &args.json {
         io::check_output_path(path)?;
     }
