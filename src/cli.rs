@@ -246,7 +246,7 @@ pub struct TrainArgs {
 
     /// How the learning rate changes from epoch to epoch (with
     /// --batch-size, every update of an epoch takes that epoch's rate);
-    /// gd, momentum, nesterov and adam (docs/optimizers.md).
+    /// gd, momentum, nesterov, adam and adamw (docs/optimizers.md).
     #[arg(long, value_name = "SCHEDULE", default_value_t = ScheduleKind::Constant)]
     pub lr_schedule: ScheduleKind,
 
@@ -294,7 +294,8 @@ pub struct TrainArgs {
     /// (by --seed and the epoch) and makes one update per B of them (⌈N/B⌉
     /// updates), each from the exact gradient of those rows' mean squared
     /// error. The loss reported per epoch is still that of every training
-    /// row. With gd, momentum, nesterov or adam, in f32 or on the reference;
+    /// row. With gd, momentum, nesterov, adam or adamw, in f32 or on the
+    /// reference;
     /// `--backend auto` then trains on the CPU, and `--backend gpu` gathers
     /// each batch on the device [default: the full batch, one update per
     /// epoch].
@@ -346,7 +347,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
 
-    /// Seed of the synthetic data, the initial weights and the validation split.
+    /// Seed of the synthetic data, the initial weights, the validation split,
+    /// the mini-batches' order and --lr auto's sample of the rows.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
@@ -489,7 +491,9 @@ pub struct GenArgs {
     #[arg(long, value_name = "N")]
     pub rows: usize,
 
-    /// Number of feature columns x0, x1, ... (required); the target column is y.
+    /// Number of feature columns x0, x1, ... (required); the target column is
+    /// y. Below 3 the missing features' factors and terms are left out:
+    /// F = 1 gives y = sin(πx0), F = 2 gives y = sin(πx0)·cos(πx1).
     #[arg(long, value_name = "F")]
     pub features: usize,
 

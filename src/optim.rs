@@ -2,7 +2,7 @@
 //! of the parameters θ. The rules are torch.optim's, so a run can be checked
 //! against PyTorch step for step; docs/optimizers.md states them.
 //!
-//! The first-order rules (gd, momentum, nesterov, adam) are one elementwise
+//! The first-order rules (gd, momentum, nesterov, adam, adamw) are one elementwise
 //! step, [`step`], written once over f32 (the cpu backend) and f64 (the
 //! reference); the GPU runs the same step in `shaders/update.wgsl`. L-BFGS
 //! ([`lbfgs`]) drives any backend's loss-and-gradient pass from the host.

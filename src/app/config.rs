@@ -173,7 +173,7 @@ impl RunOptions {
                 bail!("--batch-size must be at least 1");
             }
             if matches!(self.optimizer, Optimizer::Lbfgs { .. }) {
-                bail!("--batch-size needs a first-order optimizer (gd, momentum, nesterov or adam): L-BFGS's line search and curvature pairs need the full-batch loss and gradient");
+                bail!("--batch-size needs a first-order optimizer (gd, momentum, nesterov, adam or adamw): L-BFGS's line search and curvature pairs need the full-batch loss and gradient");
             }
             if self.shards.is_some() {
                 bail!("--batch-size and --shards/--distributed cannot be combined: sharded runs sum full-batch gradients over the shards");

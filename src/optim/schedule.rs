@@ -225,7 +225,7 @@ impl LrSchedule {
             return Ok(());
         }
         if matches!(opt, Optimizer::Lbfgs { .. }) {
-            return bad("--lr-schedule needs a first-order optimizer (gd, momentum, nesterov or adam): L-BFGS's line search chooses each step's length".into());
+            return bad("--lr-schedule needs a first-order optimizer (gd, momentum, nesterov, adam or adamw): L-BFGS's line search chooses each step's length".into());
         }
         match *self {
             LrSchedule::Constant => Ok(()),
