@@ -758,6 +758,15 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 continue;
             }
             let line = lines.of(record.position());
+            let start = record.position().map_or(0, |p| p.byte() as usize);
+            let span = &bytes[start..reader.position().byte() as usize];
+            if let Some(cell) = open_quote(span) {
+                return Err(err(
+                    line,
+                    cell + 1,
+                    "the quote that opens this cell is never closed, so the cell runs to the end of the file".into(),
+                ));
+            }
             if record.len() != self.columns {
                 return Err(err(
                     line,
@@ -777,6 +786,42 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         }
         Ok((cells, rows))
     }
+}
+
+/// The cell of a record's bytes (the last record of the file, where it
+/// is) whose quote is never closed, counted from 0. A quote opens a cell
+/// where it is the cell's first byte, as the csv reader reads it, and
+/// `""` inside is a quote. Read on, such a cell holds the rest of the file,
+/// and without this check it ends up as a row of too few cells, or, where
+/// it opened the last cell, as that cell's number.
+fn open_quote(record: &[u8]) -> Option<usize> {
+    if !record.contains(&b'"') {
+        return None;
+    }
+    let (mut cell, mut quoted, mut first) = (0, false, true);
+    let mut bytes = record.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match (quoted, b) {
+            (true, b'"') if bytes.peek() == Some(&&b'"') => {
+                bytes.next();
+            }
+            (true, b'"') => quoted = false,
+            (false, b'"') if first => quoted = true,
+            (false, b',') => {
+                cell += 1;
+                first = true;
+                continue;
+            }
+            (false, b'\n' | b'\r') => {
+                cell = 0;
+                first = true;
+                continue;
+            }
+            _ => {}
+        }
+        first = false;
+    }
+    quoted.then_some(cell)
 }
 
 /// A parsed CSV file whose cells are still in the pieces of rows they
@@ -958,6 +1003,23 @@ impl Table {
         })
     }
 
+    /// Where every column name is a number, a line such as "1.5,-2,0.25":
+    /// most likely a file without a header line, whose first row was read
+    /// as the names. `None` otherwise.
+    pub fn numeric_header(&self) -> Option<String> {
+        let number = |name: &String| name.trim().parse::<f64>().is_ok();
+        if !self.header.iter().all(number) {
+            return None;
+        }
+        let shown: Vec<&str> = self.header.iter().take(3).map(String::as_str).collect();
+        let more = if self.header.len() > 3 { ", …" } else { "" };
+        Some(format!(
+            "every column name in {}'s header is a number ({}{more}): if the file has no header line, its first row was read as the names; add a header line (such as x0,x1,y)",
+            self.path.display(),
+            shown.join(", ")
+        ))
+    }
+
     fn column(&self, name: &str) -> Option<usize> {
         self.header.iter().position(|h| h == name)
     }
@@ -1029,12 +1091,16 @@ impl Table {
             }
         }
         if !missing.is_empty() {
+            let hint = match self.numeric_header() {
+                Some(_) => " (every one a number: has the file no header line?)",
+                None => "",
+            };
             return Err(Error::Csv {
                 path: self.path.clone(),
                 line: 1,
                 column: 0,
                 message: format!(
-                    "missing feature column(s) {}; the model was trained on {} and the file has {}",
+                    "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
                     missing.join(", "),
                     feature_names.join(", "),
                     self.header.join(", ")
@@ -1398,6 +1464,8 @@ mod tests {
         // A quoted line end, which no chunk may end inside.
         let quote_lines = rows.replace("45, 90.5 ,3", "45,\"90.5\n\",3");
         let quote_open = rows.replace("45, 90.5 ,3", "45,\"90.5,3");
+        // The last row's last cell: the csv reader alone reads it as 9.
+        let quote_last = format!("{}\r\n7,8,\"9\r\n", rows.trim_end());
         let no_end = rows.trim_end().to_string();
         let lone_cr = rows.replace("\r\n", "\r");
         let texts = [
@@ -1409,6 +1477,7 @@ mod tests {
             &quote_bad,
             &quote_lines,
             &quote_open,
+            &quote_last,
             &no_end,
             &lone_cr,
             &"a,b,y\n\n\n".to_string(),
@@ -1428,6 +1497,16 @@ mod tests {
         assert_eq!(read_in(&rows, 7).unwrap().2, 60);
         assert!(read_in(&quote_late, 7).is_ok());
         assert_eq!(read_in(&quote_lines, 7).unwrap().2, 60);
+        // A quote never closed is an error at the cell it opens.
+        let line_of = |text: &str, row: &str| 1 + text[..text.find(row).unwrap()].lines().count();
+        for (text, row, cell) in [(&quote_open, "45,", 2), (&quote_last, "7,8,", 3)] {
+            let (line, column, message) = parsed_in(text, 1).unwrap_err();
+            assert_eq!((line as usize, column), (line_of(text, row), cell));
+            assert!(
+                message.contains("quote that opens this cell is never closed"),
+                "{message}"
+            );
+        }
         // A pipe is read once, quotes or not.
         for text in [&rows, &quote_late, &quote_lines, &bad_cell] {
             for chunk in [13, 200, 100_000] {

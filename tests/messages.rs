@@ -193,6 +193,34 @@ fn settings_for_a_backend_not_used_are_refused() {
     }
 }
 
+/// A file whose first line is numbers has most likely no header line:
+/// train warns (under --quiet too) and predict's error asks.
+#[test]
+fn a_header_of_numbers_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let [bare, named, model] = paths(&dir, ["bare.csv", "named.csv", "m.st"]);
+    let rows = "0.5,1e-3,-2\n0.25,0.5,1\n1,2,3\n";
+    std::fs::write(&bare, rows).unwrap();
+    std::fs::write(&named, format!("a,1,y\n{rows}")).unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&bare, "cpu", &["--epochs", "1", "--quiet"]));
+    assert!(ok, "{err}");
+    let says = "every column name in";
+    assert!(
+        err.contains(&format!(
+            "warning: {says} {bare}'s header is a number (0.5, 1e-3, -2)"
+        )),
+        "{err}"
+    );
+    let more = ["--epochs", "1", "--save", &model];
+    let (ok, _, err) = shadertrain(&train_data(&named, "cpu", &more));
+    assert!(ok && !err.contains(says), "{err}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &bare]);
+    assert!(
+        !ok && err.contains("(every one a number: has the file no header line?)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn time_limits_take_any_positive_value() {
     let dir = tempfile::tempdir().unwrap();

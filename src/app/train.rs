@@ -480,7 +480,7 @@ impl TrainingData {
                 None,
             ),
             None => {
-                let (data, what, digest) = read_data(run)?;
+                let (data, what, digest) = read_data(run, rank)?;
                 let columns = data.columns();
                 (Some(data), columns, what, digest)
             }
@@ -634,11 +634,14 @@ impl TrainingData {
 }
 
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
-/// the file's digest.
-fn read_data(run: &RunOptions) -> Result<(Dataset, String, Option<DataDigest>)> {
+/// the file's digest; process `rank` 0 warns of a header of numbers.
+fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
             let table = Table::read(path)?;
+            if let (0, Some(warning)) = (rank, table.numeric_header()) {
+                eprintln!("warning: {warning}");
+            }
             let digest = table.digest();
             let data = table.into_dataset(run.target.as_deref())?;
             let what = format!(
