@@ -744,6 +744,18 @@ fn the_plateau_schedule_reports_its_cuts() {
         out.contains("lr        cut from epochs 3, 4, 5, 6, 7, 8, 9: 7.813e-4 at the end"),
         "{out}"
     );
+    // The same run stopped after 4 epochs has cut once.
+    let more = ["--hidden", "7,4", "--epochs", "4"];
+    let out = run_ok(&train_synthetic(
+        "300",
+        "3",
+        "cpu",
+        &[PLATEAU, &more].concat(),
+    ));
+    assert!(
+        out.contains("lr        cut from epoch 3: 5.000e-2 at the end"),
+        "{out}"
+    );
     assert_eq!(v["options"]["lr_schedule"]["name"], "plateau");
     assert_refused(&[(
         &["--lr-schedule", "cosine", "--lr-patience", "3"],

@@ -1,15 +1,50 @@
 //! The progress bar of `train` and `bench`: on standard error, drawn only
 //! on a terminal (indicatif's rule), hidden with `--quiet`.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt::Write;
 
-/// A bar of `len` steps drawn with `template`.
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// A bar of `len` steps drawn with `template`, which may use `{rate}`: the
+/// steps per second to three digits or so, so that the line keeps its width
+/// (indicatif's `{per_sec}` prints every digit, as 632.7337/s).
 pub(super) fn bar(quiet: bool, len: usize, template: &str) -> ProgressBar {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr())
     };
-    bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
+    let style = ProgressStyle::with_template(template).expect("the template is valid");
+    bar.set_style(
+        style.with_key("rate", |s: &ProgressState, w: &mut dyn Write| {
+            let _ = w.write_str(&rate(s.per_sec()));
+        }),
+    );
     bar
+}
+
+/// Steps per second for the bar: 0.25/s, 7.81/s, 63.3/s, 633/s, 6327/s.
+fn rate(per_sec: f64) -> String {
+    match per_sec {
+        r if r >= 100.0 => format!("{r:.0}/s"),
+        r if r >= 10.0 => format!("{r:.1}/s"),
+        r => format!("{r:.2}/s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_have_about_three_digits() {
+        let cases = [
+            (0.25, "0.25/s"),
+            (7.8125, "7.81/s"),
+            (63.33, "63.3/s"),
+            (632.7337, "633/s"),
+            (6327.4, "6327/s"),
+        ];
+        for (per_sec, shown) in cases {
+            assert_eq!(super::rate(per_sec), shown);
+        }
+    }
 }

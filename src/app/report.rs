@@ -464,9 +464,10 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             .run
             .lr_schedule
             .rate(lr, outcome.updates as u64, &outcome.rate_cuts);
+        let epochs = if cuts.len() == 1 { "epoch" } else { "epochs" };
         outln!(
             text,
-            "lr        cut from epochs {}: {last:.3e} at the end",
+            "lr        cut from {epochs} {}: {last:.3e} at the end",
             cuts.join(", ")
         );
     }

@@ -1413,7 +1413,7 @@ fn fit<'a>(
     let bar = progress::bar(
         config.quiet,
         config.run.epochs - resumed_at,
-        "{wide_bar} {pos}/{len} epochs  {per_sec}  {msg}  ETA {eta}",
+        "{wide_bar} {pos}/{len} epochs  {rate}  {msg}  ETA {eta}",
     );
     let mut milestones = Milestones::start();
     let mut report = |updates: usize, loss: f64| {
