@@ -390,8 +390,23 @@ pub fn fill_speedups(records: &mut [Record]) {
 /// over the peer on a peer's rows; a line under the table says so when
 /// there are peers.
 pub fn table(records: &[Record]) -> String {
+    // The adapter column as wide as its longest name, up to ADAPTER_WIDTH;
+    // a longer name ends in "…".
+    const ADAPTER_WIDTH: usize = 48;
+    let adapter = |r: &Record| match r.adapter.chars().count() {
+        n if n <= ADAPTER_WIDTH => r.adapter.clone(),
+        _ => r
+            .adapter
+            .chars()
+            .take(ADAPTER_WIDTH - 1)
+            .chain(['…'])
+            .collect(),
+    };
+    let width = (records.iter())
+        .map(|r| adapter(r).chars().count())
+        .fold("adapter".len(), usize::max);
     let mut out = format!(
-        "{:<13} {:<28} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
+        "{:<13} {:<width$} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
         "backend",
         "adapter",
         "shape",
@@ -403,11 +418,10 @@ pub fn table(records: &[Record]) -> String {
         "speedup"
     );
     for r in records {
-        let adapter: String = r.adapter.chars().take(28).collect();
         out.push_str(&format!(
-            "{:<13} {:<28} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            "{:<13} {:<width$} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
             r.backend,
-            adapter,
+            adapter(r),
             r.shape,
             r.median_s,
             r.min_s,
@@ -433,6 +447,37 @@ pub fn table(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Adapter names up to 48 characters are shown whole, in a column as
+    /// wide as the longest; a longer one is cut to 47 and "…".
+    #[test]
+    fn the_table_shows_adapter_names_whole() {
+        let timing = Timing {
+            per_epoch: vec![1e-3],
+            epochs: 1,
+            first_s: 1e-3,
+        };
+        let shape = &parse_shapes("S0").unwrap()[0];
+        let long = "An adapter with a name of sixty characters, give or take one";
+        let names = ["llvmpipe (LLVM 15.0.6, 256 bits)", "cpu", long];
+        let records: Vec<Record> = (names.iter())
+            .map(|a| Record::new(BackendKind::Gpu, a, shape, "sigmoid", &timing, 0.0))
+            .collect();
+        let text = table(&records[..2]);
+        assert!(
+            text.contains("llvmpipe (LLVM 15.0.6, 256 bits) S0"),
+            "{text}"
+        );
+        // backend (13), a space, the adapter column (32), a space.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find(" shape"), Some(13 + 1 + 32), "{text}");
+        for line in &lines[1..3] {
+            assert_eq!(line.find(" S0 "), Some(13 + 1 + 32), "{text}");
+        }
+        let text = table(&records);
+        let cut: String = long.chars().take(47).chain(['…']).collect();
+        assert!(text.contains(&format!("{cut} S0")), "{text}");
+    }
 
     #[test]
     fn shapes_parse_by_name() {
