@@ -677,6 +677,9 @@ pub struct Checkpoint {
     /// `--keep best`'s or `best-val`'s parameters so far, with the loss
     /// they were kept for; they may be the checkpoint's own.
     pub kept: Option<Kept>,
+    /// The backend that wrote it (`cpu`, `reference` or `gpu`); `None` for
+    /// checkpoints written before it was recorded.
+    pub backend: Option<String>,
 }
 
 /// A checkpoint's history file, as read: where, its record width and the
@@ -700,6 +703,8 @@ pub struct CheckpointView<'a> {
     pub data: Option<&'a DataDigest>,
     /// `--keep`'s parameters so far.
     pub kept: Option<&'a Kept>,
+    /// The backend training the run.
+    pub backend: Option<&'a str>,
 }
 
 impl Checkpoint {
@@ -712,6 +717,7 @@ impl Checkpoint {
             optimizer: &self.optimizer,
             data: self.data.as_ref(),
             kept: self.kept.as_ref(),
+            backend: self.backend.as_deref(),
         }
     }
 }
@@ -856,6 +862,9 @@ impl CheckpointWriter {
                 serde_json::to_string(d).expect("a digest serialises"),
             ));
         }
+        if let Some(b) = ck.backend {
+            extra.push(("backend", b.to_string()));
+        }
         let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
         if written.is_ok() {
@@ -977,6 +986,9 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
             serde_json::to_string(d).expect("a digest serialises"),
         ));
     }
+    if let Some(b) = ck.backend {
+        extra.push(("backend", b.to_string()));
+    }
     model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)
 }
 
@@ -1086,6 +1098,15 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
         .transpose()?;
     let optimizer = optimizer_state(path, bytes, meta.get("optimizer_steps"))?;
     let kept = kept_params(path, bytes, &meta, epoch, model.params.len())?;
+    let backend = match meta.get("backend").map(String::as_str) {
+        None => None,
+        Some(b @ ("cpu" | "reference" | "gpu")) => Some(b.to_string()),
+        Some(b) => {
+            return Err(bad(format!(
+                "metadata 'backend' ({b}) is not cpu, reference or gpu"
+            )))
+        }
+    };
     Ok((
         model,
         Checkpoint {
@@ -1097,6 +1118,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             data,
             history_file,
             kept,
+            backend,
         },
     ))
 }

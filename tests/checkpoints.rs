@@ -16,6 +16,52 @@ use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
 use shadertrain::train::Kept;
 
+/// The backend that wrote a checkpoint round-trips; a name that is not a
+/// backend is refused, naming it.
+#[test]
+fn the_backend_a_checkpoint_names_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(2, &[3]).unwrap();
+    let model = Model::init(
+        layout,
+        Activation::Tanh,
+        1,
+        vec!["a".into(), "b".into()],
+        "y".into(),
+    );
+    let (options, state) = (serde_json::json!({}), Saved::default());
+    for (i, backend) in [Some("gpu"), Some("reference"), None, Some("tpu")]
+        .into_iter()
+        .enumerate()
+    {
+        let ck = dir.path().join(format!("ck{i}.st"));
+        let view = CheckpointView {
+            epoch: 1,
+            history: &[0.5],
+            options: &options,
+            val_history: &[],
+            optimizer: &state,
+            data: None,
+            kept: None,
+            backend,
+        };
+        CheckpointWriter::new(&ck, None)
+            .write(&model, &view)
+            .unwrap();
+        match (backend, load_checkpoint(&ck)) {
+            (Some("tpu"), Err(e)) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("metadata 'backend' (tpu) is not cpu, reference or gpu"),
+                    "{e}"
+                );
+            }
+            (_, Ok((_, read))) => assert_eq!(read.backend.as_deref(), backend),
+            (_, Err(e)) => panic!("{backend:?}: {e}"),
+        }
+    }
+}
+
 /// Runs the binary in the folder `cwd`; returns (success, stderr).
 fn shadertrain_in(cwd: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
@@ -122,6 +168,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         optimizer: &state,
         data: None,
         kept: None,
+        backend: Some("cpu"),
     };
     let mut writer = CheckpointWriter::new(&ck, None);
     let mut cost = |epoch| {

@@ -70,6 +70,15 @@ fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
         std::fs::read(&rh).unwrap(),
         "{backend_name} history"
     );
+    // --backend auto goes on on the backend that wrote the checkpoint.
+    let [auto, ah] = paths(&dir, ["auto.st", "a.csv"]);
+    let more = ["--epochs", "10", "--save", &auto, "--history", &ah];
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "auto", &more));
+    assert!(ok, "{backend_name}: {err}");
+    let says = format!("notice: training on the {backend} backend, which wrote {ck}");
+    assert!(err.contains(&says), "{backend_name}: {err}");
+    assert_eq!(std::fs::read(&full).unwrap(), std::fs::read(&auto).unwrap());
+    assert_eq!(std::fs::read(&fh).unwrap(), std::fs::read(&ah).unwrap());
 }
 
 #[test]
@@ -100,6 +109,19 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
         resume_is_bit_exact_with("gpu", &adam);
         resume_is_bit_exact_with("gpu", PLATEAU);
         resume_is_bit_exact_with("gpu", &[PLATEAU, &["--batch-size", "64"]].concat());
+        // Where the GPU is not found now, --backend auto goes on on the CPU.
+        let dir = tempfile::tempdir().unwrap();
+        let [csv, ck] = paths(&dir, ["d.csv", "ck.st"]);
+        common::gen_csv(&csv, "100", "3", "0");
+        let more = ["--epochs", "3", "--checkpoint", &ck];
+        let (ok, _, err) = shadertrain(&common::train_data(&csv, "gpu", &more));
+        assert!(ok, "{err}");
+        let more = ["--epochs", "5", "--adapter", "no-such-gpu-anywhere"];
+        let (ok, out, err) = shadertrain(&train_resume(&ck, "auto", &more));
+        assert!(ok, "{err}");
+        let says = format!("training on the CPU: {ck} was written on the gpu backend, but none named like 'no-such-gpu-anywhere'");
+        assert!(err.contains(&says), "{err}");
+        assert!(out.contains("backend   cpu"), "{out}");
     }
 }
 
@@ -435,6 +457,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             data: None,
             history_file: None,
             kept: None,
+            backend: Some("gpu".into()),
         };
         save_checkpoint(&m, &c, &ck)
     };

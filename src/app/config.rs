@@ -283,6 +283,9 @@ pub struct TrainConfig {
     pub lr_auto: Option<RangeTest>,
     /// What that test found; `run.optimizer` then has its rate.
     pub lr_found: Option<Found>,
+    /// The backend that wrote the `--resume` checkpoint, where it says:
+    /// `--backend auto` goes on there.
+    pub resumed_on: Option<BackendKind>,
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -337,7 +340,19 @@ impl TrainConfig {
         // With --backend gpu the synthetic task is generated on the device,
         // so a large batch is never built on the host nor copied over the
         // bus. A resumed run keeps the data source it started with.
-        if run.on_device && args.backend != BackendChoice::Kind(BackendKind::Gpu) {
+        let resumed_on = resumed
+            .as_ref()
+            .and_then(|r| match r.checkpoint.backend.as_deref() {
+                Some("cpu") => Some(BackendKind::Cpu),
+                Some("reference") => Some(BackendKind::Reference),
+                Some("gpu") => Some(BackendKind::Gpu),
+                _ => None,
+            });
+        let on_gpu = match args.backend {
+            BackendChoice::Kind(kind) => kind == BackendKind::Gpu,
+            BackendChoice::Auto => resumed_on == Some(BackendKind::Gpu),
+        };
+        if run.on_device && !on_gpu {
             bail!(
                 "this run's synthetic data were generated on the GPU; resume it with --backend gpu"
             );
@@ -385,6 +400,7 @@ impl TrainConfig {
             leader: true,
             lr_auto,
             lr_found: None,
+            resumed_on,
         };
         Ok((config, resumed))
     }

@@ -235,7 +235,13 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         let opened = open_run(&config, &start, &data, &sets, shards, comm, device.clone());
         let (mut backend, validation, kept) =
             agree(comm, "the backend", opened, |_| String::new())?;
-        let checkpointer = Checkpointer::new(&config, model, writer.take(), data.digest.clone());
+        let checkpointer = Checkpointer::new(
+            &config,
+            model,
+            writer.take(),
+            data.digest.clone(),
+            device.kind(),
+        );
         let fitted = fit(
             &config,
             backend.as_mut(),
@@ -854,6 +860,9 @@ pub(super) enum Device {
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
+        if let (BackendChoice::Auto, Some(kind)) = (config.backend, config.resumed_on) {
+            return Device::resumed_on(config, kind);
+        }
         let backend = match (config.backend, config.run.batch_size) {
             (_, Some(_)) if mixed => {
                 bail!("--batch-size trains in f32; leave out --precision")
@@ -878,6 +887,59 @@ impl Device {
                 Device::Gpu(Box::new(gpu::Context::new(&config.adapter)?))
             }
         })
+    }
+
+    /// The backend a `--resume` checkpoint was written on, for `--backend
+    /// auto`, so that the run goes on as it started (on the GPU, any
+    /// adapter, software ones included); where no GPU is found now, the
+    /// CPU, with a notice.
+    fn resumed_on(config: &TrainConfig, kind: BackendKind) -> Result<Device> {
+        let path = config
+            .resume
+            .as_deref()
+            .unwrap_or(Path::new("the checkpoint"));
+        let on = |device| {
+            let note = format!(
+                "training on the {kind} backend, which wrote {} (--backend chooses another)",
+                path.display()
+            );
+            super::notice(config.quiet, &note);
+            Ok(device)
+        };
+        match kind {
+            BackendKind::Cpu => on(Device::Cpu),
+            BackendKind::Reference => on(Device::Reference),
+            BackendKind::Gpu => {
+                let request = AdapterRequest {
+                    allow_software: true,
+                    ..config.adapter.clone()
+                };
+                match gpu::Context::new(&request) {
+                    Ok(ctx) => on(Device::Gpu(Box::new(ctx))),
+                    Err(crate::Error::NoAdapter(why)) => {
+                        let reason = why.split(';').next().unwrap_or(&why);
+                        super::notice(
+                            config.quiet,
+                            &format!(
+                                "training on the CPU: {} was written on the gpu backend, but {reason}; the run goes on, though not bit for bit as on the GPU",
+                                path.display()
+                            ),
+                        );
+                        Ok(Device::Cpu)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// The backend this device trains on.
+    fn kind(&self) -> BackendKind {
+        match self {
+            Device::Cpu => BackendKind::Cpu,
+            Device::Reference => BackendKind::Reference,
+            Device::Gpu(_) => BackendKind::Gpu,
+        }
     }
 
     /// `auto`: a hardware GPU when there is one, otherwise the CPU, with a
@@ -1195,6 +1257,8 @@ struct Checkpointer<'a> {
     model: &'a Model,
     /// The data file's digest, checked on resume.
     data: Option<DataDigest>,
+    /// The backend training the run.
+    backend: BackendKind,
 }
 
 impl<'a> Checkpointer<'a> {
@@ -1203,6 +1267,7 @@ impl<'a> Checkpointer<'a> {
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
         data: Option<DataDigest>,
+        backend: BackendKind,
     ) -> Checkpointer<'a> {
         let mut run = config.run.clone();
         if let Some(path) = &run.data {
@@ -1214,6 +1279,7 @@ impl<'a> Checkpointer<'a> {
             options: serde_json::to_value(&run).expect("options serialise"),
             model,
             data,
+            backend,
         }
     }
 
@@ -1241,6 +1307,7 @@ impl<'a> Checkpointer<'a> {
             optimizer: &optimizer,
             data: self.data.as_ref(),
             kept,
+            backend: Some(self.backend.name()),
         };
         writer.borrow_mut().write(&model, &ck)
     }
