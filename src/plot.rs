@@ -155,6 +155,37 @@ fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
+/// The labelled values of a log axis from `lo` to `hi`: its powers of ten,
+/// every other one or fewer where there are more than ten; or, where
+/// fewer than four fall in it, 1, 2 and 5 times them, or 1 to 9 times.
+/// (plotters' own labels begin at the first power of ten in the range, so
+/// a loss between 0.2 and 1.5 had the one label 1.)
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let decades = lo.log10().floor() as i32..=hi.log10().ceil() as i32;
+    let ticks = |every: i32, steps: &[f64]| -> Vec<f64> {
+        (decades.clone())
+            .filter(|e| e.rem_euclid(every) == 0)
+            .flat_map(|e| steps.iter().map(move |m| m * 10f64.powi(e)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let powers = ticks(1, &[1.0]);
+    if powers.len() > 10 {
+        let every = powers.len().div_ceil(10) as i32;
+        return ticks(every, &[1.0]);
+    }
+    [
+        &[1.0, 2.0, 5.0][..],
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+    ]
+    .into_iter()
+    .map(|steps| ticks(1, steps))
+    .fold(
+        powers,
+        |best, more| if best.len() < 4 { more } else { best },
+    )
+}
+
 /// A log axis label: plain between 0.001 and 10,000, else 1e-5 style.
 fn tick(v: &f64) -> String {
     if (1e-3..1e4).contains(v) {
@@ -258,7 +289,10 @@ impl Picture for LossCurve<'_> {
             .margin_top(24 + 24 * lines)
             .x_label_area_size(45)
             .y_label_area_size(75)
-            .build_cartesian_2d(0f64..last, (lo..hi).log_scale())?;
+            .build_cartesian_2d(
+                0f64..last,
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+            )?;
         chart
             .configure_mesh()
             .x_desc("epoch")
@@ -345,7 +379,10 @@ impl Picture for RangeCurve<'_> {
             .margin_top(24 + 24 * lines)
             .x_label_area_size(45)
             .y_label_area_size(75)
-            .build_cartesian_2d((first..last).log_scale(), (lo..hi).log_scale())?;
+            .build_cartesian_2d(
+                (first..last).log_scale(),
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+            )?;
         chart
             .configure_mesh()
             .x_desc("learning rate (log scale)")
@@ -415,7 +452,10 @@ impl Picture for BenchBars<'_> {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(75)
-            .build_cartesian_2d(0f64..groups, (lo..hi).log_scale())?;
+            .build_cartesian_2d(
+                0f64..groups,
+                (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
+            )?;
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -516,6 +556,29 @@ mod tests {
         assert_eq!(tick(&0.001), "0.001");
         assert_eq!(tick(&1e-5), "1e-5");
         assert_eq!(tick(&1e5), "1e5");
+    }
+
+    #[test]
+    fn log_axes_have_labels_over_the_range() {
+        let shown = |lo, hi| -> Vec<String> { log_ticks(lo, hi).iter().map(tick).collect() };
+        assert_eq!(
+            shown(0.15, 1.5),
+            ["0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"]
+        );
+        assert_eq!(
+            shown(0.004, 2.0),
+            ["0.005", "0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"]
+        );
+        assert_eq!(shown(1e-5, 0.5), ["1e-5", "1e-4", "0.001", "0.01", "0.1"]);
+        assert_eq!(
+            shown(2e-13, 3e3),
+            ["1e-12", "1e-10", "1e-8", "1e-6", "1e-4", "0.01", "1", "100"]
+        );
+        for (lo, hi) in [(0.15, 1.5), (3e-7, 40.0), (1e-30, 1e30)] {
+            let ticks = log_ticks(lo, hi);
+            assert!((4..=10).contains(&ticks.len()), "{lo}..{hi}: {ticks:?}");
+            assert!(ticks.iter().all(|t| (lo..=hi).contains(t)));
+        }
     }
 
     #[test]
