@@ -21,14 +21,7 @@ use shadertrain::train::Kept;
 #[test]
 fn the_backend_a_checkpoint_names_is_checked() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = Layout::new(2, &[3]).unwrap();
-    let model = Model::init(
-        layout,
-        Activation::Tanh,
-        1,
-        vec!["a".into(), "b".into()],
-        "y".into(),
-    );
+    let model = small_model();
     let (options, state) = (serde_json::json!({}), Saved::default());
     for (i, backend) in [Some("gpu"), Some("reference"), None, Some("tpu")]
         .into_iter()
@@ -60,6 +53,18 @@ fn the_backend_a_checkpoint_names_is_checked() {
             (_, Err(e)) => panic!("{backend:?}: {e}"),
         }
     }
+}
+
+/// A 2 → 3 → 1 tanh network, for checkpoints written here.
+fn small_model() -> Model {
+    let layout = Layout::new(2, &[3]).unwrap();
+    Model::init(
+        layout,
+        Activation::Tanh,
+        1,
+        vec!["a".into(), "b".into()],
+        "y".into(),
+    )
 }
 
 /// Runs the binary in the folder `cwd`; returns (success, stderr).
@@ -149,14 +154,7 @@ fn bytes_written() -> u64 {
 fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck.st");
-    let layout = Layout::new(2, &[3]).unwrap();
-    let model = Model::init(
-        layout,
-        Activation::Tanh,
-        1,
-        vec!["a".into(), "b".into()],
-        "y".into(),
-    );
+    let model = small_model();
     let history: Vec<f64> = (0..1_001_001).map(|k| 1.0 / (k as f64 + 1.0)).collect();
     let options = serde_json::json!({});
     let state = Saved::default();

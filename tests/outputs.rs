@@ -53,6 +53,20 @@ fn data_and_model(dir: &Path) -> (PathBuf, PathBuf) {
     (data, model)
 }
 
+/// `predict` of `data` by `model` into `out`, with more options.
+fn predict<'a>(model: &'a Path, data: &'a Path, out: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let args = [
+        "predict",
+        "--model",
+        s(model),
+        "--data",
+        s(data),
+        "--out",
+        s(out),
+    ];
+    [&args, more].concat()
+}
+
 /// A short CPU run on `data` with more options.
 fn train(data: &Path, more: &[&str]) -> (bool, String, String) {
     let mut args = vec![
@@ -94,15 +108,7 @@ fn a_device_node_is_written_through_not_replaced() {
     let (ok, _, err) = train(&data, &["--history", s(&dev), "--json", s(&dev)]);
     assert!(ok, "{err}");
     assert!(is_char_device(&dev), "--history replaced the device");
-    let (ok, _, err) = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&dev),
-    ]);
+    let (ok, _, err) = run(&predict(&model, &data, &dev, &[]));
     assert!(ok, "{err}");
     assert!(is_char_device(&dev), "--out replaced the device");
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
@@ -185,17 +191,7 @@ fn an_output_on_standard_output_gets_it_alone() {
             .unwrap_or_else(|e| panic!("{args:?}: standard output is not JSON ({e}): {out:.200}"));
         (parsed, err)
     };
-    let (scores, err) = json(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&preds),
-        "--json",
-        "/dev/stdout",
-    ]);
+    let (scores, err) = json(&predict(&model, &data, &preds, &["--json", "/dev/stdout"]));
     assert_eq!(scores["rows"], 200);
     assert!(err.starts_with("mse "), "{err}");
     let (summary, err) = json(&[
@@ -212,15 +208,7 @@ fn an_output_on_standard_output_gets_it_alone() {
     assert_eq!(summary["epochs"], 3);
     assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
     // Without such an output the report stays on standard output.
-    let (ok, out, _) = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&preds),
-    ]);
+    let (ok, out, _) = run(&predict(&model, &data, &preds, &[]));
     assert!(ok && out.starts_with("mse "), "{out}");
 
     // gen into a file the shell opened for appending: what was there stays.
