@@ -788,8 +788,8 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     }
 }
 
-/// The cell of a record's bytes (the last record of the file, where it
-/// is) whose quote is never closed, counted from 0. A quote opens a cell
+/// The cell of a record's bytes whose quote is never closed, counted from
+/// 0 (only a file's last record can have one). A quote opens a cell
 /// where it is the cell's first byte, as the csv reader reads it, and
 /// `""` inside is a quote. Read on, such a cell holds the rest of the file,
 /// and without this check it ends up as a row of too few cells, or, where

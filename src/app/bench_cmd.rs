@@ -120,7 +120,6 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--backends`, or the CPU and (when wgpu finds an adapter) the GPU.
 /// The backends to time: those of `--backends`, where the GPU's adapter is
 /// found before any case is timed; by default the CPU, and the GPU where
 /// wgpu finds an adapter.

@@ -522,7 +522,6 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
     Ok(Some(d))
 }
 
-/// Checks `bench`'s options; the adapter it asks for (software ones too).
 /// The flags of `device` given that only the GPU backend uses: `--adapter`,
 /// `--kernels` other than auto and `--precision` other than f32.
 fn gpu_flags(device: &DeviceArgs) -> Vec<&'static str> {
@@ -544,6 +543,7 @@ fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Resul
     Ok(())
 }
 
+/// Checks `bench`'s options; the adapter it asks for (software ones too).
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     let names: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
     once_each("--shapes", &names)?;
