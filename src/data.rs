@@ -484,6 +484,10 @@ impl Head {
                 }
             }
         };
+        let start = record.position().map_or(0, |p| p.byte() as usize);
+        if let Some(cell) = open_quote(&bytes[start..reader.position().byte() as usize]) {
+            return Err(err(line, cell + 1, QUOTE_NEVER_CLOSED.into()));
+        }
         let mut header: Vec<String> = Vec::with_capacity(record.len());
         // Each name's first column, so that a wide header is checked in
         // one pass (100,000 columns: milliseconds, not seconds).
@@ -761,11 +765,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
             let start = record.position().map_or(0, |p| p.byte() as usize);
             let span = &bytes[start..reader.position().byte() as usize];
             if let Some(cell) = open_quote(span) {
-                return Err(err(
-                    line,
-                    cell + 1,
-                    "the quote that opens this cell is never closed, so the cell runs to the end of the file".into(),
-                ));
+                return Err(err(line, cell + 1, QUOTE_NEVER_CLOSED.into()));
             }
             if record.len() != self.columns {
                 return Err(err(
@@ -787,6 +787,10 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         Ok((cells, rows))
     }
 }
+
+/// The error at a cell whose quote [`open_quote`] finds never closed.
+const QUOTE_NEVER_CLOSED: &str =
+    "the quote that opens this cell is never closed, so the cell runs to the end of the file";
 
 /// The cell of a record's bytes whose quote is never closed, counted from
 /// 0 (only a file's last record can have one). A quote opens a cell
@@ -1468,7 +1472,12 @@ mod tests {
         let quote_last = format!("{}\r\n7,8,\"9\r\n", rows.trim_end());
         let no_end = rows.trim_end().to_string();
         let lone_cr = rows.replace("\r\n", "\r");
+        // Quoted names, and a quote in the header never closed.
+        let names_quoted = rows.replace(" a , b ,y", "\"a\",\" b\",y");
+        let quote_head = rows.replace(" b ,y", "\"b ,y");
         let texts = [
+            &names_quoted,
+            &quote_head,
             &rows,
             &bad_cell,
             &bad_early,
@@ -1497,9 +1506,14 @@ mod tests {
         assert_eq!(read_in(&rows, 7).unwrap().2, 60);
         assert!(read_in(&quote_late, 7).is_ok());
         assert_eq!(read_in(&quote_lines, 7).unwrap().2, 60);
+        assert_eq!(read_in(&names_quoted, 7).unwrap().0, ["a", "b", "y"]);
         // A quote never closed is an error at the cell it opens.
         let line_of = |text: &str, row: &str| 1 + text[..text.find(row).unwrap()].lines().count();
-        for (text, row, cell) in [(&quote_open, "45,", 2), (&quote_last, "7,8,", 3)] {
+        for (text, row, cell) in [
+            (&quote_open, "45,", 2),
+            (&quote_last, "7,8,", 3),
+            (&quote_head, " a ,", 2),
+        ] {
             let (line, column, message) = parsed_in(text, 1).unwrap_err();
             assert_eq!((line as usize, column), (line_of(text, row), cell));
             assert!(
