@@ -458,26 +458,45 @@ fn a_closed_pipe_ends_quietly() {
     let model = dir.path().join("m.st");
     let (ok, _, err) = train(&data, &["--save", s(&model)]);
     assert!(ok, "{err}");
-    let mut child = bin()
-        .args(["predict", "--model", s(&model), "--data", s(&data)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    // The reader is gone (like `| head -1`).
-    assert_eq!(first, "y_pred\n");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}: {err}");
-    assert!(!err.contains("Broken pipe"), "{err}");
+    let head = |args: &[&str], first_line: &str| {
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone (like `| head -1`).
+        assert_eq!(first, first_line, "{args:?}");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{args:?}: {status:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    };
+    let predict = ["predict", "--model", s(&model), "--data", s(&data)];
+    head(&predict, "y_pred\n");
+    // Written through standard output's descriptor, the same.
+    head(
+        &[&predict[..], &["--out", "/dev/stdout"]].concat(),
+        "y_pred\n",
+    );
+    let gen = [
+        "gen",
+        "--rows",
+        "50000",
+        "--features",
+        "2",
+        "--out",
+        "/dev/stdout",
+    ];
+    head(&gen, "x0,x1,y\n");
 }

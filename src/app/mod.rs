@@ -100,10 +100,19 @@ pub(crate) fn notice(quiet: bool, text: &str) {
 /// SIGHUP).
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match run_command(cli) {
-        Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        Err(e) if closed_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
     }
+}
+
+/// Whether `e` is a reader that closed an output early: standard output
+/// (`| head -1`), or an output written straight through (`--out
+/// /dev/stdout`, a FIFO) whose write found the pipe broken.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    let broken = |error: &std::io::Error| error.kind() == std::io::ErrorKind::BrokenPipe;
+    e.downcast_ref::<ClosedPipe>().is_some()
+        || matches!(e.downcast_ref::<crate::Error>(), Some(crate::Error::Io { error, .. }) if broken(error))
 }
 
 fn run_command(cli: Cli) -> Result<ExitCode> {
