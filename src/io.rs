@@ -878,6 +878,21 @@ impl CheckpointWriter {
     }
 }
 
+/// The files a checkpoint at `path` (symlinks followed) keeps its history
+/// in, `NAME.history` and `NAME.history.1`; none for a device or a FIFO,
+/// whose checkpoint holds its history.
+pub fn checkpoint_history_files(path: &Path) -> Vec<PathBuf> {
+    match resolve_output(path) {
+        Ok(Target::File(resolved)) => (history_names(&resolved).into_iter().flatten())
+            .map(|p| {
+                p.strip_prefix(".")
+                    .map_or_else(|_| p.clone(), Path::to_path_buf)
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The two names a checkpoint at `resolved` may keep its history under.
 fn history_names(resolved: &Path) -> Option<[PathBuf; 2]> {
     let name = resolved.file_name()?.to_string_lossy().into_owned();

@@ -278,7 +278,15 @@ fn one_file_is_never_two_of_a_runs_paths() {
     let alias = out("alias.csv");
     std::os::unix::fs::symlink(&data, &alias).unwrap();
     let st = out("x.st");
+    let (ck, ck_history, ck_first) = (
+        out("k.ckpt"),
+        out("k.ckpt.history.1"),
+        out("k.ckpt.history"),
+    );
     let cases: Vec<Vec<&str>> = vec![
+        // A checkpoint's history file beside it.
+        vec!["--checkpoint", s(&ck), "--history", s(&ck_history)],
+        vec!["--checkpoint", s(&ck), "--save", s(&ck_first)],
         vec!["--save", s(&data)],
         vec!["--history", s(&data)],
         vec!["--history", s(&alias)],
@@ -312,6 +320,23 @@ fn one_file_is_never_two_of_a_runs_paths() {
     // Continuing a model or a checkpoint in place stays allowed.
     let (ok, _, err) = train(&data, &["--init", s(&model), "--save", s(&model)]);
     assert!(ok, "{err}");
+    let (ok, _, err) = train(&data, &["--checkpoint", s(&ck)]);
+    assert!(ok, "{err}");
+    let resume = [
+        "train",
+        "--resume",
+        s(&ck),
+        "--epochs",
+        "6",
+        "--checkpoint",
+        s(&ck),
+    ];
+    let (ok, _, err) = run(&resume);
+    assert!(ok, "{err}");
+    // The history a resume reads is not an output either.
+    let (ok, _, err) = run(&[&resume[..3], &["--history", s(&ck_history)]].concat());
+    assert!(!ok, "a resume overwrote its history");
+    assert!(err.contains("--resume's history file"), "{err}");
 }
 
 /// A folder that is a read-only bind mount, or None (not root).

@@ -457,6 +457,11 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
 /// No two outputs, and no output and input, are the same file; except
 /// that `--init` may be replaced by `--save` and `--resume` by
 /// `--checkpoint` (continuing a model or a checkpoint in place).
+/// How the errors of [`check_distinct_files`] name a checkpoint's history
+/// files.
+const CHECKPOINT_HISTORY: &str = "--checkpoint's history file";
+const RESUME_HISTORY: &str = "--resume's history file";
+
 fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
     fn named<'a>(pairs: &[(&'static str, Option<&'a PathBuf>)]) -> Vec<(&'static str, &'a Path)> {
         pairs
@@ -464,7 +469,7 @@ fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
             .filter_map(|&(flag, p)| p.map(|p| (flag, p.as_path())))
             .collect()
     }
-    let outputs = named(&[
+    let mut outputs = named(&[
         ("--save", args.save.as_ref()),
         ("--history", args.history.as_ref()),
         ("--json", args.json.as_ref()),
@@ -472,12 +477,24 @@ fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
         ("--lr-plot", args.lr_plot.as_ref()),
         ("--checkpoint", args.checkpoint.as_ref()),
     ]);
-    let inputs = named(&[
+    let mut inputs = named(&[
         ("--data", run.data.as_ref()),
         ("--init", run.init.as_ref()),
         ("--resume", args.resume.as_ref()),
     ]);
-    let allowed = [("--save", "--init"), ("--checkpoint", "--resume")];
+    // A checkpoint's history files beside it, which no other output may
+    // overwrite.
+    let (written, read) = (CHECKPOINT_HISTORY, RESUME_HISTORY);
+    let sides =
+        |path: Option<&PathBuf>| path.map_or_else(Vec::new, |p| io::checkpoint_history_files(p));
+    let (ours, theirs) = (sides(args.checkpoint.as_ref()), sides(args.resume.as_ref()));
+    outputs.extend(ours.iter().map(|p| (written, p.as_path())));
+    inputs.extend(theirs.iter().map(|p| (read, p.as_path())));
+    let allowed = [
+        ("--save", "--init"),
+        ("--checkpoint", "--resume"),
+        (written, read),
+    ];
     Ok(io::check_distinct(&outputs, &inputs, &allowed)?)
 }
 
