@@ -166,6 +166,38 @@ fn divergence_exits_non_zero_and_writes_no_model() {
         "{err}"
     );
     assert!(!std::path::Path::new(&model).exists());
+    // With a schedule, the rate of the update that blew up, 0.1·1.5^(k−1).
+    let more = [
+        "--lr-schedule",
+        "exponential",
+        "--lr-gamma",
+        "1.5",
+        "--epochs",
+        "200",
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
+    assert!(!ok);
+    let k: i32 = err
+        .split("diverged at epoch ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rate: f64 = format!("{:.3e}", 0.1 * 1.5f64.powi(k - 1)).parse().unwrap();
+    let says = format!("lr = {rate}); try a smaller --lr or --clip-grad-norm C; {rate} was the schedule's rate at that epoch, from --lr 0.1");
+    assert!(err.contains(&says), "{err}");
+    // A resumed run cannot change its rate: the error says how to go on.
+    let ck = path(&dir, "ck.st");
+    let more = ["--lr", "5", "--epochs", "300", "--checkpoint", &ck];
+    let (ok, _, _) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
+    assert!(!ok);
+    let (ok, _, err) = shadertrain(&common::train_resume(&ck, "cpu", &["--epochs", "400"]));
+    assert!(!ok);
+    let says = format!("--resume keeps the run's options: to change them, start a new run from its parameters with --init {ck}");
+    assert!(err.contains(&says), "{err}");
 }
 
 #[test]

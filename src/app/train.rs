@@ -1700,12 +1700,29 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             loss,
             rolled_back,
         } => {
-            let lr = config.run.optimizer.lr();
+            // The rate of the update that led to the loss at `epoch`.
+            let base = config.run.optimizer.lr();
+            let (schedule, cuts) = (config.run.lr_schedule, &done.outcome.rate_cuts);
+            let mut lr = schedule.rate(base, epoch.saturating_sub(1) as u64, cuts);
+            if lr != base {
+                // A schedule's rate to four digits (332.5, not 332.5256730079651).
+                lr = format!("{lr:.3e}").parse().unwrap_or(lr);
+            }
             let diverged = crate::Error::Diverged { epoch, loss, lr };
             let mut clip = match can_clip(config) {
                 true => " or --clip-grad-norm C".to_string(),
                 false => String::new(),
             };
+            if lr != base {
+                let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
+                clip += &format!("; {lr} was the schedule's rate at that epoch, from --lr {base}");
+            }
+            if let Some(path) = &config.resume {
+                clip += &format!(
+                    "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
+                    path.display()
+                );
+            }
             if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
                 let rates: Vec<String> = f.retries.iter().map(|r| format!("{}", r.lr)).collect();
                 clip += &format!(
