@@ -221,6 +221,31 @@ fn a_header_of_numbers_is_warned_of() {
     );
 }
 
+/// A resume past the end of its recorded cosine (or one cycle) says that
+/// those epochs train at the schedule's last rate.
+#[test]
+fn a_resume_past_its_schedule_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    for (schedule, last) in [("cosine", "0"), ("one-cycle", "4e-8")] {
+        let more = [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--lr-schedule",
+            schedule,
+        ];
+        let first = [&more[..], &["--epochs", "10", "--checkpoint", &ck]].concat();
+        run_ok(&train_synthetic("50", "2", "cpu", &first));
+        let says = format!("{ck}'s {schedule} schedule ends at epoch 10: epochs 10 to 25 train at its last rate, {last}");
+        let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "25"]));
+        assert!(ok && err.contains(&says), "{err}");
+        let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "10"]));
+        assert!(ok && !err.contains("schedule ends"), "{err}");
+    }
+}
+
 #[test]
 fn time_limits_take_any_positive_value() {
     let dir = tempfile::tempdir().unwrap();

@@ -307,6 +307,7 @@ impl TrainConfig {
             Some(path) => {
                 let (model, checkpoint) = io::load_checkpoint(path)?;
                 let mut run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
+                note_schedule_end(&run, path, args.quiet);
                 if let Some(data) = &args.data {
                     run.data = Some(moved_data(path, &checkpoint, &run, data)?);
                 }
@@ -457,6 +458,31 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
 /// No two outputs, and no output and input, are the same file; except
 /// that `--init` may be replaced by `--save` and `--resume` by
 /// `--checkpoint` (continuing a model or a checkpoint in place).
+/// A resumed run whose `--epochs` go past the end of its recorded cosine
+/// or one cycle trains those epochs at the schedule's last rate: a notice
+/// says so, and how to choose another.
+fn note_schedule_end(run: &RunOptions, path: &Path, quiet: bool) {
+    let (name, end) = match run.lr_schedule {
+        LrSchedule::Cosine { epochs, .. } => ("cosine", epochs),
+        LrSchedule::OneCycle { epochs, .. } => ("one-cycle", epochs),
+        _ => return,
+    };
+    if run.epochs <= end {
+        return;
+    }
+    let lr = run.optimizer.lr();
+    let last = crate::optim::short(run.lr_schedule.rate(lr, end as u64, &[]));
+    super::notice(
+        quiet,
+        &format!(
+            "{}'s {} schedule ends at epoch {end}: epochs {end} to {} train at its last rate, {last} (to schedule them, start a new run from its parameters with --init)",
+            path.display(),
+            name,
+            run.epochs
+        ),
+    );
+}
+
 /// How the errors of [`check_distinct_files`] name a checkpoint's history
 /// files.
 const CHECKPOINT_HISTORY: &str = "--checkpoint's history file";
