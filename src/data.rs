@@ -165,6 +165,12 @@ impl Dataset {
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
         check_split_fraction(fraction)?;
         let held = (fraction * self.rows as f64).round() as usize;
+        if self.rows < 2 {
+            return Err(Error::Config(format!(
+                "--validation-split needs at least 2 rows, one to train on and one to hold out; the data have {}",
+                crate::units::count(self.rows, "row")
+            )));
+        }
         if held == 0 || held >= self.rows {
             let (side, what) = if held == 0 {
                 ("validation", "a larger fraction")

@@ -244,6 +244,11 @@ fn a_resume_past_its_schedule_says_so() {
         let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "10"]));
         assert!(ok && !err.contains("schedule ends"), "{err}");
     }
+    // --lr-plot draws a range test, which a resume does not run.
+    let svg = path(&dir, "lr.svg");
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--lr-plot", &svg]));
+    let says = "--lr-plot draws --lr auto's range test, which runs before a run starts, not when it is resumed";
+    assert!(!ok && err.contains(says), "{err}");
 }
 
 #[test]
@@ -272,10 +277,22 @@ fn time_limits_take_any_positive_value() {
             "--gpu-timeout must be a positive number of seconds, not -1",
         ),
         (["--gpu-timeout=1e-12"], "shorter than a nanosecond"),
+        (
+            ["--max-time=1e-300"],
+            "--max-time 1e-300 is shorter than a nanosecond",
+        ),
     ] {
         let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
         assert!(!ok, "{more:?}");
         assert!(err.contains(says), "{more:?}: {err}");
+    }
+    // One row cannot be split, whatever the fraction.
+    std::fs::write(&csv, "a,y\n1,2\n").unwrap();
+    for fraction in ["0.1", "0.5", "0.9"] {
+        let more = ["--validation-split", fraction];
+        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+        let says = "--validation-split needs at least 2 rows, one to train on and one to hold out; the data have 1 row";
+        assert!(!ok && err.contains(says), "{err}");
     }
 }
 

@@ -329,7 +329,10 @@ impl TrainConfig {
         }
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
         if args.lr_plot.is_some() && lr_auto.is_none() {
-            bail!("--lr-plot needs --lr auto: it draws the learning-rate range test");
+            match args.resume {
+                Some(_) => bail!("--lr-plot draws --lr auto's range test, which runs before a run starts, not when it is resumed"),
+                None => bail!("--lr-plot needs --lr auto: it draws the learning-rate range test"),
+            }
         }
         let schedule = run.check(lr_auto.is_some())?;
         check_distinct_files(args, &run)?;
@@ -560,6 +563,7 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
     }
     let d = Duration::from_secs_f64(t);
     if d.is_zero() {
+        let t = crate::optim::short(t);
         bail!("{flag} {t} is shorter than a nanosecond; give a positive number of seconds");
     }
     Ok(Some(d))
