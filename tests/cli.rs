@@ -177,15 +177,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     ];
     let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
     assert!(!ok);
-    let k: i32 = err
-        .split("diverged at epoch ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let k = common::diverged_epoch(&err) as i32;
     let rate: f64 = format!("{:.3e}", 0.1 * 1.5f64.powi(k - 1)).parse().unwrap();
     let says = format!("lr = {rate}); try a smaller --lr or --clip-grad-norm C; {rate} was the schedule's rate at that epoch, from --lr 0.1");
     assert!(err.contains(&says), "{err}");

@@ -415,15 +415,7 @@ fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
     let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
     assert!(model.params.iter().all(|v| v.is_finite()));
     assert!(c.history.iter().all(|v| v.is_finite()));
-    let epoch: usize = err
-        .split("diverged at epoch ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let epoch = common::diverged_epoch(&err);
     assert_eq!(c.epoch, epoch - 1, "{err}");
 }
 

@@ -262,6 +262,13 @@ pub fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// k of the error "diverged at epoch k (…)" in `err`.
+pub fn diverged_epoch(err: &str) -> usize {
+    let after = err.split("diverged at epoch ").nth(1);
+    let k = after.and_then(|t| t.split(' ').next()?.parse().ok());
+    k.unwrap_or_else(|| panic!("no divergence in: {err}"))
+}
+
 /// Each `(extra, says)`: `train --synthetic 50 --features 2 --backend cpu`
 /// then `extra` fails, and its error contains `says`.
 pub fn assert_refused(cases: &[(&[&str], &str)]) {
