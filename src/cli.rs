@@ -324,8 +324,8 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
 
     /// Stop when the loss falls by less than this fraction (relative) over
-    /// one epoch (an epoch where it rose never stops the run); 0 runs every
-    /// epoch.
+    /// one epoch (an epoch where it rose, or whose loss is above the
+    /// first, never stops the run); 0 runs every epoch.
     #[arg(
         long,
         default_value_t = 0.0,

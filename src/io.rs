@@ -129,6 +129,11 @@ pub fn write_atomically(
             path.display()
         )));
     }
+    // Standard output by any name (/dev/fd/1 and /proc/self/fd/1 link to
+    // the file behind it): through its descriptor, never by rename.
+    if standard_stream(path).is_some() {
+        return write_through(path, body);
+    }
     let path = match resolve_output(path)? {
         Target::Stream => return write_through(path, body),
         Target::File(resolved) => resolved,

@@ -83,8 +83,8 @@ pub const SNAPSHOT_SLOTS: usize = 3;
 pub struct Schedule {
     /// Most updates to run.
     pub max_epochs: usize,
-    /// Stop once L_k ≤ L_{k−1} and L_{k−1} − L_k < tol·|L_{k−1}|, or
-    /// L_k = 0; 0 never stops early.
+    /// Stop once L_k ≤ L_{k−1}, L_k ≤ L_0 and L_{k−1} − L_k <
+    /// tol·|L_{k−1}| (or L_k = 0); 0 never stops early.
     pub tol: f64,
 }
 

@@ -179,7 +179,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     assert!(!ok);
     let k = common::diverged_epoch(&err) as i32;
     let rate: f64 = format!("{:.3e}", 0.1 * 1.5f64.powi(k - 1)).parse().unwrap();
-    let says = format!("lr = {rate}); try a smaller --lr or --clip-grad-norm C; {rate} was the schedule's rate at that epoch, from --lr 0.1");
+    let says = format!("lr = {rate}); try a smaller --lr or --clip-grad-norm C; {rate} was the schedule's rate at that epoch, from 0.1");
     assert!(err.contains(&says), "{err}");
     // A resumed run cannot change its rate: the error says how to go on.
     let ck = path(&dir, "ck.st");

@@ -180,10 +180,20 @@ fn settings_for_a_backend_not_used_are_refused() {
     assert!(err.contains("--backends names cpu twice"), "{err}");
     let err = bench(&["--backends", "cpu", "--precision", "mixed"]);
     assert!(
-        err.contains("--precision is a setting of the GPU backend, and --backends times no GPU"),
+        err.contains("--precision is a setting of the GPU backend, and this bench times no GPU"),
         "{err}"
     );
-    for more in [&["--backends", "cpu,gpu"][..], &[]] {
+    // A sharded bench times the CPU alone unless --backends names the GPU.
+    let err = bench(&["--shards", "2", "--kernels", "tiled"]);
+    assert!(
+        err.contains("--kernels is a setting of the GPU backend"),
+        "{err}"
+    );
+    for more in [
+        &["--backends", "cpu,gpu"][..],
+        &[],
+        &["--shards", "2", "--backends", "cpu,gpu"],
+    ] {
         let args = [more, &["--adapter", "no-such-gpu-anywhere"]].concat();
         let err = bench(&args);
         assert!(
@@ -238,7 +248,7 @@ fn a_resume_past_its_schedule_says_so() {
         ];
         let first = [&more[..], &["--epochs", "10", "--checkpoint", &ck]].concat();
         run_ok(&train_synthetic("50", "2", "cpu", &first));
-        let says = format!("{ck}'s {schedule} schedule ends at epoch 10: epochs 10 to 25 train at its last rate, {last}");
+        let says = format!("{ck}'s {schedule} schedule ends at epoch 10: epochs 11 to 25 train at its last rate, {last}");
         let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "25"]));
         assert!(ok && err.contains(&says), "{err}");
         let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "10"]));

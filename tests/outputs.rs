@@ -238,6 +238,26 @@ fn an_output_on_standard_output_gets_it_alone() {
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(lines.len(), 4, "{written}");
     assert_eq!(lines[..2], ["kept", "x0,x1,y"], "{written}");
+    // By the names that link straight to the file, the same.
+    for name in ["/dev/fd/1", "/proc/self/fd/1"] {
+        std::fs::write(&file, "kept\n").unwrap();
+        let append = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        let out = bin()
+            .args(["gen", "--rows", "2", "--features", "2", "--out", name])
+            .stdout(append)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert!(written.starts_with("kept\nx0,x1,y\n"), "{name}: {written}");
+    }
 }
 
 #[test]

@@ -122,6 +122,24 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
         let says = format!("training on the CPU: {ck} was written on the gpu backend, but none named like 'no-such-gpu-anywhere'");
         assert!(err.contains(&says), "{err}");
         assert!(out.contains("backend   cpu"), "{out}");
+        // --precision mixed where the adapter has no cooperative matrices:
+        // f32 on the GPU, as for a new run with --backend auto.
+        let more = ["--epochs", "5", "--precision", "mixed"];
+        let (ok, out, err) = shadertrain(&train_resume(&ck, "auto", &more));
+        assert!(ok, "{err}");
+        assert!(out.contains("backend   gpu"), "{out}");
+        assert!(
+            err.contains("training in f32") || out.contains("mixed"),
+            "{err}"
+        );
+        // Data generated on the GPU cannot go on without one.
+        let more = ["--epochs", "3", "--checkpoint", &ck];
+        let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "gpu", &more));
+        assert!(ok, "{err}");
+        let more = ["--epochs", "5", "--adapter", "no-such-gpu-anywhere"];
+        let (ok, _, err) = shadertrain(&train_resume(&ck, "auto", &more));
+        let says = format!("{ck}'s synthetic data were generated on the GPU, but none named like");
+        assert!(!ok && err.contains(&says), "{err}");
     }
 }
 

@@ -13,7 +13,7 @@ use crate::bench::{self, BackendKind};
 use crate::cli::BenchArgs;
 use crate::data::Dataset;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
-use crate::gpu::AdapterRequest;
+use crate::gpu::{self, AdapterRequest};
 use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
@@ -65,6 +65,10 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
     };
     let mut request = request.clone();
     request.nth = comm.local_rank();
+    // The adapter is found before any case is timed.
+    if backends.contains(&BackendKind::Gpu) {
+        gpu::context::pick(gpu::context::adapters(), &request)?;
+    }
     let mut records = Vec::new();
     for shape in &args.shapes.0 {
         let shards = Shards::new(shape.n, count)?;

@@ -307,7 +307,9 @@ impl TrainConfig {
             Some(path) => {
                 let (model, checkpoint) = io::load_checkpoint(path)?;
                 let mut run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
-                note_schedule_end(&run, path, args.quiet);
+                if args.epochs.is_some() {
+                    note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
+                }
                 if let Some(data) = &args.data {
                     run.data = Some(moved_data(path, &checkpoint, &run, data)?);
                 }
@@ -462,15 +464,17 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
 /// that `--init` may be replaced by `--save` and `--resume` by
 /// `--checkpoint` (continuing a model or a checkpoint in place).
 /// A resumed run whose `--epochs` go past the end of its recorded cosine
-/// or one cycle trains those epochs at the schedule's last rate: a notice
-/// says so, and how to choose another.
-fn note_schedule_end(run: &RunOptions, path: &Path, quiet: bool) {
+/// or one cycle (T epochs) trains the epochs after T it has still to run
+/// at the schedule's last rate: a notice says so, and how to choose
+/// another. `done`: the checkpoint's epochs.
+fn note_schedule_end(run: &RunOptions, path: &Path, done: usize, quiet: bool) {
     let (name, end) = match run.lr_schedule {
         LrSchedule::Cosine { epochs, .. } => ("cosine", epochs),
         LrSchedule::OneCycle { epochs, .. } => ("one-cycle", epochs),
         _ => return,
     };
-    if run.epochs <= end {
+    let from = end.max(done) + 1;
+    if run.epochs < from {
         return;
     }
     let lr = run.optimizer.lr();
@@ -478,7 +482,7 @@ fn note_schedule_end(run: &RunOptions, path: &Path, quiet: bool) {
     super::notice(
         quiet,
         &format!(
-            "{}'s {} schedule ends at epoch {end}: epochs {end} to {} train at its last rate, {last} (to schedule them, start a new run from its parameters with --init)",
+            "{}'s {} schedule ends at epoch {end}: epochs {from} to {} train at its last rate, {last} (to schedule them, start a new run from its parameters with --init)",
             path.display(),
             name,
             run.epochs
@@ -595,9 +599,16 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     let names: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
     once_each("--shapes", &names)?;
     once_each("--backends", &args.backends)?;
-    if !args.backends.is_empty() && !args.backends.contains(&BackendKind::Gpu) {
+    // Without --backends a bench times the GPU where one is found, a
+    // sharded one (--shards, --distributed) the CPU only.
+    let sharded = args.distributed || args.shards.is_some();
+    let times_gpu = match args.backends.is_empty() {
+        true => !sharded,
+        false => args.backends.contains(&BackendKind::Gpu),
+    };
+    if !times_gpu {
         if let Some(flag) = gpu_flags(&args.device).first() {
-            bail!("{flag} is a setting of the GPU backend, and --backends times no GPU; add gpu to --backends, or leave out {flag}");
+            bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
     if let Some(path) = &args.json {

@@ -67,7 +67,8 @@ pub struct Reported;
 /// /dev/stdout`), so that the report never mixes into a file written there.
 pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     if outputs.into_iter().any(crate::io::is_standard_output) {
-        eprint!("{text}");
+        // As eprint!, but a closed standard error is no panic.
+        let _ = std::io::stderr().write_all(text.as_bytes());
         Ok(())
     } else {
         emit(text)
@@ -99,20 +100,22 @@ pub(crate) fn notice(quiet: bool, text: &str) {
 /// `train`, 128 + its number (130 for Ctrl-C, 143 for SIGTERM, 129 for
 /// SIGHUP).
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // train reports an output whose pipe closed as a failed output; only
+    // its summary on standard output ends quietly.
+    let train = matches!(cli.command, Command::Train(_));
     match run_command(cli) {
-        Err(e) if closed_pipe(&e) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        Err(e) if !train && closed_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
     }
 }
 
-/// Whether `e` is a reader that closed an output early: standard output
-/// (`| head -1`), or an output written straight through (`--out
-/// /dev/stdout`, a FIFO) whose write found the pipe broken.
+/// Whether `e` is a reader that closed an output written straight through
+/// (`--out /dev/stdout`, a FIFO) early: the write found the pipe broken.
 fn closed_pipe(e: &anyhow::Error) -> bool {
     let broken = |error: &std::io::Error| error.kind() == std::io::ErrorKind::BrokenPipe;
-    e.downcast_ref::<ClosedPipe>().is_some()
-        || matches!(e.downcast_ref::<crate::Error>(), Some(crate::Error::Io { error, .. }) if broken(error))
+    matches!(e.downcast_ref::<crate::Error>(), Some(crate::Error::Io { error, .. }) if broken(error))
 }
 
 fn run_command(cli: Cli) -> Result<ExitCode> {

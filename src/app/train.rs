@@ -22,7 +22,7 @@ use crate::data::{r_squared, Columns, DataDigest, Dataset, Standardization, Tabl
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::mixed::Precision;
-use crate::gpu::{self, AdapterRequest, GpuTrainer};
+use crate::gpu::{self, AdapterRequest, GpuTrainer, KernelChoice};
 use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::lbfgs::{Lbfgs, Objective};
@@ -860,8 +860,18 @@ pub(super) enum Device {
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
-        if let (BackendChoice::Auto, Some(kind)) = (config.backend, config.resumed_on) {
-            return Device::resumed_on(config, kind);
+        // A GPU setting given for a checkpoint the CPU wrote asks for the
+        // GPU: then `auto` chooses as for a new run.
+        let gpu_asked =
+            mixed || config.adapter.name.is_some() || config.kernels != KernelChoice::Auto;
+        match (config.backend, config.resumed_on) {
+            (BackendChoice::Auto, Some(BackendKind::Gpu)) => {
+                return Device::resumed_on(config, BackendKind::Gpu)
+            }
+            (BackendChoice::Auto, Some(kind)) if !gpu_asked => {
+                return Device::resumed_on(config, kind)
+            }
+            _ => {}
         }
         let backend = match (config.backend, config.run.batch_size) {
             (_, Some(_)) if mixed => {
@@ -910,14 +920,30 @@ impl Device {
             BackendKind::Cpu => on(Device::Cpu),
             BackendKind::Reference => on(Device::Reference),
             BackendKind::Gpu => {
-                let request = AdapterRequest {
+                let mut request = AdapterRequest {
                     allow_software: true,
                     ..config.adapter.clone()
                 };
-                match gpu::Context::new(&request) {
+                let opened = match gpu::Context::new(&request) {
+                    // As for a new run: --precision mixed without the
+                    // cooperative matrices trains in f32.
+                    Err(crate::Error::NoMixed(why)) => {
+                        super::notice(config.quiet, &format!("training in f32: {why}"));
+                        request.precision = Precision::F32;
+                        gpu::Context::new(&request)
+                    }
+                    opened => opened,
+                };
+                match opened {
                     Ok(ctx) => on(Device::Gpu(Box::new(ctx))),
                     Err(crate::Error::NoAdapter(why)) => {
                         let reason = why.split(';').next().unwrap_or(&why);
+                        if config.run.on_device {
+                            bail!(
+                                "{}'s synthetic data were generated on the GPU, but {reason}; resume it where a GPU is found",
+                                path.display()
+                            );
+                        }
                         super::notice(
                             config.quiet,
                             &format!(
@@ -1715,16 +1741,25 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             };
             if lr != base {
                 let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
-                clip += &format!("; {lr} was the schedule's rate at that epoch, from --lr {base}");
+                clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");
             }
             if let Some(path) = &config.resume {
+                // The newest good parameters: those this run wrote, if any.
+                let from = match (&config.checkpoint, rolled_back) {
+                    (Some(c), true) => &c.path,
+                    _ => path,
+                };
                 clip += &format!(
                     "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
-                    path.display()
+                    from.display()
                 );
             }
             if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
-                let rates: Vec<String> = f.retries.iter().map(|r| format!("{}", r.lr)).collect();
+                let rates: Vec<String> = f
+                    .retries
+                    .iter()
+                    .map(|r| crate::optim::short(r.lr))
+                    .collect();
                 clip += &format!(
                     " (--lr auto's runs at {} diverged before it)",
                     rates.join(", ")
@@ -1790,6 +1825,10 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
         Some((last, [])) => format!("try {last}"),
         Some((last, rest)) => format!("try {} or {last}", rest.join(", ")),
         None => unreachable!("a smaller --lr is always a remedy"),
+    };
+    let remedy = match config.resume {
+        Some(_) => format!("{remedy} in a new run (--resume keeps the run's options)"),
+        None => remedy,
     };
     let kept = match &done.kept {
         Some(k) if k.epoch != outcome.updates => format!(
