@@ -546,6 +546,25 @@ pub fn train_from(
     Ok(out)
 }
 
+/// The epochs of the next batch: at most `most`, ending at the next
+/// checkpoint (every `checkpoint_every` updates, after `updates`), and no
+/// later than a plateau cut can fall (at a batch's end at the earliest).
+fn batch_length(
+    most: usize,
+    updates: usize,
+    checkpoint_every: usize,
+    plateau: Option<&Plateau>,
+) -> usize {
+    let mut m = most;
+    if checkpoint_every > 0 {
+        m = m.min(checkpoint_every - updates % checkpoint_every);
+    }
+    if let Some(p) = plateau {
+        m = m.min(p.room());
+    }
+    m
+}
+
 fn train_loop(
     backend: &mut dyn Backend,
     schedule: &Schedule,
@@ -588,14 +607,8 @@ fn train_loop(
         if hooks.max_time.is_some_and(|t| start.elapsed() >= t) {
             break StopReason::TimeLimit;
         }
-        let mut m = batch.min(remaining);
-        if hooks.checkpoint_every > 0 {
-            m = m.min(hooks.checkpoint_every - updates % hooks.checkpoint_every);
-        }
-        if let Some(p) = &track.plateau {
-            // A cut can fall at the batch's end at the earliest.
-            m = m.min(p.room());
-        }
+        let every = hooks.checkpoint_every;
+        let m = batch_length(batch.min(remaining), updates, every, track.plateau.as_ref());
         let from = losses.len();
         backend.snapshot(slot)?;
         let t = Instant::now();
