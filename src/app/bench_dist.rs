@@ -48,7 +48,7 @@ pub(super) fn bench_sharded(args: &BenchArgs, request: &AdapterRequest) -> Resul
     match time_cases(args, request, comm.as_ref()) {
         Err(e) if size > 1 => {
             // The others may wait for this process in a gather.
-            eprintln!("error: process {rank} of {size}: {e:#}");
+            dist::say(&format!("error: process {rank} of {size}: {e:#}"));
             comm.abort(1)
         }
         other => other,

@@ -121,7 +121,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
             // This process alone failed, perhaps while the others wait for
             // it in a collective: say why, and end them all.
             Err(e) => {
-                eprintln!("error: process {rank} of {size}: {e:#}");
+                dist::say(&format!("error: process {rank} of {size}: {e:#}"));
                 comm.abort(1)
             }
         },

@@ -33,7 +33,9 @@ impl Mpi {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
-            eprintln!("error: process {rank} of {size} panicked; ending every process");
+            super::say(&format!(
+                "error: process {rank} of {size} panicked; ending every process"
+            ));
             SimpleCommunicator::world().abort(101);
         }));
         Ok(Mpi {
