@@ -469,15 +469,9 @@ fn a_full_standard_output_is_a_clean_error() {
 fn a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("big.csv");
-    let (ok, _, err) = run(&[
-        "gen",
-        "--rows",
-        "50000",
-        "--features",
-        "2",
-        "--out",
-        s(&data),
-    ]);
+    // 50,000 rows of gen to `out`: more than a pipe holds.
+    let gen = |out| ["gen", "--rows", "50000", "--features", "2", "--out", out];
+    let (ok, _, err) = run(&gen(s(&data)));
     assert!(ok, "{err}");
     let model = dir.path().join("m.st");
     let (ok, _, err) = train(&data, &["--save", s(&model)]);
@@ -513,14 +507,5 @@ fn a_closed_pipe_ends_quietly() {
         &[&predict[..], &["--out", "/dev/stdout"]].concat(),
         "y_pred\n",
     );
-    let gen = [
-        "gen",
-        "--rows",
-        "50000",
-        "--features",
-        "2",
-        "--out",
-        "/dev/stdout",
-    ];
-    head(&gen, "x0,x1,y\n");
+    head(&gen("/dev/stdout"), "x0,x1,y\n");
 }

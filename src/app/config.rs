@@ -346,14 +346,9 @@ impl TrainConfig {
         // With --backend gpu the synthetic task is generated on the device,
         // so a large batch is never built on the host nor copied over the
         // bus. A resumed run keeps the data source it started with.
-        let resumed_on = resumed
-            .as_ref()
-            .and_then(|r| match r.checkpoint.backend.as_deref() {
-                Some("cpu") => Some(BackendKind::Cpu),
-                Some("reference") => Some(BackendKind::Reference),
-                Some("gpu") => Some(BackendKind::Gpu),
-                _ => None,
-            });
+        let resumed_on = (resumed.as_ref())
+            .and_then(|r| r.checkpoint.backend.as_deref())
+            .and_then(|b| clap::ValueEnum::from_str(b, false).ok());
         let on_gpu = match args.backend {
             BackendChoice::Kind(kind) => kind == BackendKind::Gpu,
             BackendChoice::Auto => resumed_on == Some(BackendKind::Gpu),
