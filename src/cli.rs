@@ -600,6 +600,15 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
     crate::bench::parse_shapes(s).map(ShapeList)
 }
 
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    let most = crate::cpu::fast::MAX_THREADS;
+    if n > most {
+        return Err(format!("at most {most} (0 is every core)"));
+    }
+    Ok(n)
+}
+
 /// Which device a command uses, for `train` and `bench` alike.
 #[derive(Clone, Debug, Args)]
 pub struct DeviceArgs {
@@ -609,7 +618,8 @@ pub struct DeviceArgs {
     pub adapter: Option<String>,
 
     /// Threads of the CPU backend; 0 is every core [default: every core].
-    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
+          value_parser = parse_threads)]
     pub threads: usize,
 
     /// The build of the CPU backend's block code to run: the same

@@ -152,9 +152,12 @@ pub fn write_atomically(
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     remove_stale_temps(&dir, &prefix);
-    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
+    let (file, tmp) = create_temp(&dir, &prefix).map_err(|e| Error::io(path, e))?;
     let result = (|| {
-        let file = File::create(&tmp)?;
+        // The replaced file's permissions carry over to the new one.
+        if let Ok(old) = std::fs::metadata(path) {
+            file.set_permissions(old.permissions())?;
+        }
         let mut w = BufWriter::new(file);
         body(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
@@ -170,7 +173,29 @@ pub fn write_atomically(
     result.map_err(|e| Error::io(path, e))
 }
 
-/// Removes the temp files `{prefix}PID` in `dir` that earlier runs, killed
+/// A new file `{prefix}PID-N` in `dir`, for the first N from 0 whose name
+/// is free: created exclusively, so nothing already there (a file, or a
+/// symlink to one elsewhere) is opened or followed, and two writes of one
+/// process never share a temp file.
+fn create_temp(dir: &Path, prefix: &str) -> std::io::Result<(File, PathBuf)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{prefix}{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((file, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes the temp files `{prefix}PID-N` in `dir` that earlier runs, killed
 /// mid-write, left behind: regular files whose PID is not this process
 /// and not a live one (no `/proc/PID`). Done once per folder and name in a
 /// process, so periodic checkpoints do not list the folder each time;
@@ -198,8 +223,7 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix(prefix))
-            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(temp_pid)
         else {
             continue;
         };
@@ -208,6 +232,14 @@ fn remove_stale_temps(dir: &Path, prefix: &str) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// The PID in a temp file's name after its prefix: `PID-N`, or `PID` as
+/// earlier builds named them.
+fn temp_pid(rest: &str) -> Option<u32> {
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (pid, n) = rest.split_once('-').unwrap_or((rest, "0"));
+    (digits(pid) && digits(n)).then(|| pid.parse().ok())?
 }
 
 /// Writes a stream (a device, a FIFO, an open file under `/proc`) in place;
@@ -372,6 +404,7 @@ pub fn model_to_bytes_with_state(
     kept: Option<&Kept>,
 ) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
+    model.check()?;
     let mut header = Map::new();
     let mut data = Vec::with_capacity(model.params.len() * 4);
     let mut tensor = |name: String, dtype: &str, shape: Vec<usize>, bytes: Vec<u8>| {
@@ -1314,12 +1347,27 @@ fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<
 /// Writes `data` as CSV: the feature columns, then the target. Values are
 /// written in their shortest exact form, so reading the file back gives
 /// the same f32 bits.
+/// One CSV line (its `\n` included) of `fields`, each quoted where it
+/// holds a comma, a quote or a line end, so that [`crate::data::Table`]
+/// reads the same names back.
+pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = fields
+        .into_iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.to_string()
+            }
+        })
+        .collect();
+    quoted.join(",") + "\n"
+}
+
 pub fn write_csv(path: &Path, data: &Dataset) -> Result<()> {
     write_atomically(path, |w| {
-        let mut header = data.feature_names.join(",");
-        header.push(',');
-        header.push_str(&data.target_name);
-        writeln!(w, "{header}")?;
+        let names = data.feature_names.iter().chain([&data.target_name]);
+        w.write_all(csv_line(names.map(String::as_str)).as_bytes())?;
         let mut line = String::new();
         for n in 0..data.rows {
             line.clear();
@@ -1460,6 +1508,55 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
+    /// Whatever sits at a temp file's name, a symlink to a file
+    /// elsewhere among them, is neither opened nor followed: the write
+    /// goes to a new file, and the file linked to keeps its bytes.
+    #[test]
+    fn a_write_never_follows_what_sits_at_a_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"keep").unwrap();
+        let p = dir.path().join("h.csv");
+        // Every name this process's next writes could take (well past the
+        // writes of the other tests in this binary).
+        let pid = std::process::id();
+        for n in 0..5000 {
+            let link = dir.path().join(format!(".h.csv.tmp-{pid}-{n}"));
+            std::os::unix::fs::symlink(&victim, link).unwrap();
+        }
+        write_atomically(&p, |w| w.write_all(b"history")).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+        assert!(!std::fs::symlink_metadata(&p).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&p).unwrap(), b"history");
+    }
+
+    /// A replaced file keeps its permission bits; a new one gets the
+    /// process's defaults.
+    /// Names with commas, quotes or line ends read back as written.
+    #[test]
+    fn csv_lines_read_back_as_their_fields() {
+        let names = ["plain", "price, usd", "say \"hi\"", "two\nlines", "x"];
+        let text = csv_line(names) + "1,2,3,4,5\n";
+        let table = crate::data::Table::parse(Path::new("t.csv"), text.as_bytes()).unwrap();
+        assert_eq!(table.header, names);
+        assert_eq!(table.cells, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(csv_line(["a", "b"]), "a,b\n");
+    }
+
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.st");
+        write_atomically(&p, |w| w.write_all(b"one")).unwrap();
+        let fresh = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&p, |w| w.write_all(b"two")).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "a new file had {fresh:o}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+    }
+
     #[test]
     fn a_write_removes_temp_files_of_dead_runs_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -1474,8 +1571,12 @@ mod tests {
         let parent = std::os::unix::process::parent_id();
         let names = [
             format!(".m.st.tmp-{dead}"),
+            format!(".m.st.tmp-{dead}-3"),
             ".m.st.tmp-4294967295".to_string(),
             format!(".m.st.tmp-{parent}"),
+            format!(".m.st.tmp-{parent}-0"),
+            format!(".m.st.tmp-{dead}-"),
+            format!(".m.st.tmp-{dead}-1-2"),
             ".m.st.tmp-".to_string(),
             ".m.st.tmp-12x".to_string(),
             format!(".other.st.tmp-{dead}"),
@@ -1492,7 +1593,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        let mut want: Vec<String> = names[2..].to_vec();
+        let mut want: Vec<String> = names[3..].to_vec();
         want.extend(["m.st".to_string(), ".m.st.tmp-4294967294".to_string()]);
         want.sort();
         assert_eq!(left, want, "own pid {live}");

@@ -219,6 +219,23 @@ impl Model {
         }
     }
 
+    /// That the parts agree: a parameter block of the layout's length, and
+    /// statistics, where present, for each of its features.
+    pub fn check(&self) -> Result<()> {
+        if self.params.len() != self.layout.len() {
+            return Err(Error::Config(format!(
+                "the model holds {} but its layout needs {}",
+                crate::units::count(self.params.len(), "parameter"),
+                crate::units::count(self.layout.len(), "parameter")
+            )));
+        }
+        if let Some(s) = &self.standardization {
+            s.check(self.layout.features())
+                .map_err(|e| Error::Config(format!("the model's standardization {e}")))?;
+        }
+        Ok(())
+    }
+
     pub fn weight(&self, layer: usize) -> &[f32] {
         &self.params[self.layout.layers()[layer].weight.clone()]
     }

@@ -91,7 +91,7 @@ fn tiny_sigmoid_case_worked_by_hand() {
     assert_eq!(loss, 1.25);
     assert_eq!(grads, vec![-0.5, 1.0, 1.0, 2.0]);
     // One step with α = 0.1: θ − 0.1·∂θ.
-    let mut r = Reference::new(&m, &d, Optimizer::gd(0.1));
+    let mut r = Reference::new(&m, &d, Optimizer::gd(0.1)).unwrap();
     let mut losses = Vec::new();
     r.run(1, &mut losses).unwrap();
     assert_eq!(losses, vec![1.25]);
@@ -226,7 +226,7 @@ fn trajectory_matches_an_independent_f64_implementation() {
             let m = model(3, hidden, act, 9);
             let mut indep = Independent::new(&m);
             let want: Vec<f64> = (0..100).map(|_| indep.step(&data, 0.1)).collect();
-            let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1));
+            let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1)).unwrap();
             let schedule = Schedule {
                 max_epochs: 100,
                 tol: 0.0,
@@ -250,7 +250,7 @@ fn loss_falls_below_threshold_on_the_synthetic_task() {
     // y has variance ≈ 1/3; a network that learns nothing stays near it.
     let data = Dataset::synthetic(512, 3, 1).unwrap();
     let m = model(3, &[16], Activation::Tanh, 1);
-    let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1));
+    let mut backend = Reference::new(&m, &data, Optimizer::gd(0.1)).unwrap();
     let schedule = Schedule {
         max_epochs: 1500,
         tol: 0.0,

@@ -140,7 +140,7 @@ fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
         let opt = Optimizer::gd(0.1);
         let parts = sets
             .iter()
-            .map(|d| Box::new(Reference::new(&model, d, opt)) as shadertrain::dist::sharded::Part)
+            .map(|d| Box::new(Reference::new(&model, d, opt).unwrap()) as shadertrain::dist::sharded::Part)
             .collect();
         let mut sharded = Sharded::new(parts, 2, &Single, shards, &model.params, opt).unwrap();
         let mut grad = vec![0.0; model.params.len()];

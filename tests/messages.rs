@@ -156,6 +156,10 @@ fn settings_for_a_backend_not_used_are_refused() {
             &["--kernels", "fused"],
             "--kernels is a setting of the GPU backend",
         ),
+        (
+            &["--threads", "65536"],
+            "invalid value '65536' for '--threads <N>': at most 65535",
+        ),
     ]);
     let more = ["--kernels", "layered"];
     let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "reference", &more));

@@ -188,7 +188,7 @@ fn reference_steps_match_an_independent_implementation() {
             let name = format!("{} {hidden:?} {act}", opt.describe());
             let m = model(&data, hidden, act, 8);
             let want = independent(opt, &m, &data, 100, None, None);
-            let mut r = Reference::new(&m, &data, opt);
+            let mut r = Reference::new(&m, &data, opt).unwrap();
             let (losses, _) = assert_follows(&name, &mut r, 100, want);
             // The run moved: a rule that did nothing would fail here.
             assert!(losses[99] < losses[0], "{name}: {losses:?}");
@@ -199,7 +199,7 @@ fn reference_steps_match_an_independent_implementation() {
 /// 100 epochs of `backend` against the reference's, at the trajectory
 /// tests' tolerances (losses rtol 1e-3; parameters atol 1e-4, rtol 1e-3).
 fn assert_tracks_reference(name: &str, backend: &mut dyn Backend, m: &Model, data: &Dataset) {
-    let mut r = Reference::new(m, data, backend.optimizer());
+    let mut r = Reference::new(m, data, backend.optimizer()).unwrap();
     assert_tracks(name, backend, &mut r);
 }
 
@@ -236,7 +236,7 @@ fn reference_mini_batches_match_an_independent_implementation() {
             let batches = MiniBatches { size, seed: 11 };
             let m = model(&data, &[5], Activation::Tanh, 8);
             let want = independent(opt, &m, &data, 20, Some(batches), None);
-            let mut r = Reference::new(&m, &data, opt).with_batches(Some(batches));
+            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(Some(batches));
             let (_, theta) = assert_follows(&name, &mut r, 20, want);
             let steps = r.optimizer_state().unwrap().steps;
             assert_eq!(steps, 20 * batches.per_epoch(50) as u64, "{name}");
@@ -259,7 +259,7 @@ fn cpu_mini_batch_trajectories_match_the_reference() {
                 let mut fast = Fast::new(&m, &data, opt, threads)
                     .unwrap()
                     .with_batches(batches);
-                let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+                let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
                 let name = format!(
                     "cpu {} {hidden:?} batches of {size}, {threads} threads",
                     opt.describe()
@@ -434,7 +434,7 @@ fn reference_schedules_match_an_independent_implementation() {
                 let m = model(&data, &[5], Activation::Tanh, 8);
                 let rate = rate_of(schedule, opt.lr());
                 let want = independent(opt, &m, &data, 40, batches, Some(&rate));
-                let mut r = Reference::new(&m, &data, opt)
+                let mut r = Reference::new(&m, &data, opt).unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
                 let (_, theta) = assert_follows(&name, &mut r, 40, want);
@@ -463,7 +463,7 @@ fn cpu_schedules_match_the_reference() {
                     .unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
-                let mut r = Reference::new(&m, &data, opt)
+                let mut r = Reference::new(&m, &data, opt).unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
                 let name = format!("cpu {} {schedule:?} {batches:?}", opt.describe());
@@ -507,7 +507,7 @@ fn gpu_schedules_match_the_reference_across_submits() {
             batches: None,
         };
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt).with_schedule(schedule);
+        let mut r = Reference::new(&m, &data, opt).unwrap().with_schedule(schedule);
         let (mut got, mut want) = (Vec::new(), Vec::new());
         g.run(300, &mut got).unwrap();
         r.run(300, &mut want).unwrap();
@@ -557,7 +557,7 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
         };
         let source = Source::Host(&data);
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt)
+        let mut r = Reference::new(&m, &data, opt).unwrap()
             .with_batches(batches)
             .with_schedule(schedule);
         let name = format!(
@@ -600,7 +600,7 @@ fn gpu_mini_batches_run_past_one_history_and_rerun_identically() {
         (losses, g.params().unwrap())
     };
     let (losses, params) = run();
-    let mut r = Reference::new(&m, &data, ADAM).with_batches(batches);
+    let mut r = Reference::new(&m, &data, ADAM).unwrap().with_batches(batches);
     let mut want = Vec::new();
     r.run(300, &mut want).unwrap();
     assert_close("losses", &losses, &want, 0.0, 1e-3);
@@ -709,9 +709,9 @@ fn weight_decay_matches_an_independent_implementation() {
             let name = format!("{} {batches:?}", opt.describe());
             assert!(name.contains(&format!("weight decay {lambda}")), "{name}");
             let want = independent(opt, &m, &data, 60, batches, None);
-            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
             let (_, theta) = assert_follows(&name, &mut r, 60, want);
-            let mut free = Reference::new(&m, &data, plain).with_batches(batches);
+            let mut free = Reference::new(&m, &data, plain).unwrap().with_batches(batches);
             free.run(60, &mut Vec::new()).unwrap();
             let (with, without) = (norm(&theta), norm(&free.params().unwrap()));
             assert!(
@@ -743,7 +743,7 @@ fn assert_every_backend_tracks(opt: Optimizer, batched: KernelChoice) {
     for batches in [None, batches] {
         let name = format!("cpu {} {batches:?}", opt.describe());
         let mut fast = Fast::new(&m, &data, opt, 2).unwrap().with_batches(batches);
-        let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+        let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
         assert_tracks(&name, &mut fast, &mut r);
     }
     if gpu().is_none() {
@@ -762,7 +762,7 @@ fn assert_every_backend_tracks(opt: Optimizer, batched: KernelChoice) {
         };
         let source = Source::Host(&data);
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+        let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
         let name = format!("gpu {choice:?} {} {batches:?}", opt.describe());
         assert_tracks(&name, &mut g, &mut r);
     }
@@ -798,9 +798,9 @@ fn clipping_matches_an_independent_implementation() {
             let name = format!("{} {batches:?}", opt.describe());
             assert!(name.contains("gradient norm clipped at 0.05"), "{name}");
             let want = independent(opt, &m, &data, 60, batches, None);
-            let mut r = Reference::new(&m, &data, opt).with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
             let (_, theta) = assert_follows(&name, &mut r, 60, want);
-            let mut unclipped = Reference::new(&m, &data, free).with_batches(batches);
+            let mut unclipped = Reference::new(&m, &data, free).unwrap().with_batches(batches);
             unclipped.run(60, &mut Vec::new()).unwrap();
             assert_ne!(
                 theta,
@@ -810,7 +810,7 @@ fn clipping_matches_an_independent_implementation() {
         }
     }
     // gd's first step is −lr·g·c/(‖g‖ + 1e-6): of length lr·c, to f32.
-    let mut r = Reference::new(&m, &data, Optimizer::gd(0.1).with_max_grad_norm(c));
+    let mut r = Reference::new(&m, &data, Optimizer::gd(0.1).with_max_grad_norm(c)).unwrap();
     r.run(1, &mut Vec::new()).unwrap();
     let moved = r
         .params()
@@ -828,7 +828,7 @@ fn clipping_matches_an_independent_implementation() {
     // A max_norm above the norm leaves every step as it was, bit for bit.
     let loose = Optimizer::gd(0.1).with_max_grad_norm(1e3);
     let run = |opt| {
-        let mut r = Reference::new(&m, &data, opt);
+        let mut r = Reference::new(&m, &data, opt).unwrap();
         r.run(20, &mut Vec::new()).unwrap();
         r.params().unwrap()
     };
@@ -886,7 +886,7 @@ proptest! {
         let data = Dataset::synthetic(rows, features, seed).unwrap();
         let act = if tanh { Activation::Tanh } else { Activation::Sigmoid };
         let m = model(&data, &[hidden], act, seed + 1);
-        let (losses, _, l) = lbfgs_run(Reference::new(&m, &data, LBFGS), &m, 15);
+        let (losses, _, l) = lbfgs_run(Reference::new(&m, &data, LBFGS).unwrap(), &m, 15);
         prop_assert!(!l.steps().is_empty());
         prop_assert_eq!(l.steps().len(), losses.len());
         for s in l.steps() {
@@ -916,10 +916,10 @@ fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
         decoupled: false,
         max_grad_norm: 0.0,
     };
-    let mut r = Reference::new(&m, &data, adam);
+    let mut r = Reference::new(&m, &data, adam).unwrap();
     let out = train(&mut r, &schedule(10_000)).unwrap();
     let adam_loss = *out.losses.last().unwrap();
-    let mut l = Lbfgs::new(Reference::new(&m, &data, LBFGS), &m.params, LBFGS);
+    let mut l = Lbfgs::new(Reference::new(&m, &data, LBFGS).unwrap(), &m.params, LBFGS);
     let got = train(&mut l, &schedule(500)).unwrap();
     let lbfgs_loss = *got.losses.last().unwrap();
     assert!(got.updates <= 500);
@@ -937,7 +937,7 @@ fn lbfgs_cpu_and_gpu_iterates_follow_the_reference() {
     let data = Dataset::synthetic(300, 3, 7).unwrap();
     for (hidden, act) in [(&[8][..], Activation::Tanh), (&[5, 4], Activation::Tanh)] {
         let m = model(&data, hidden, act, 4);
-        let (want, want_theta, _) = lbfgs_run(Reference::new(&m, &data, LBFGS), &m, 20);
+        let (want, want_theta, _) = lbfgs_run(Reference::new(&m, &data, LBFGS).unwrap(), &m, 20);
         assert_eq!(want.len(), 20);
         // f32 gradients steer the line search a little differently, and
         // L-BFGS carries each difference forward: 1% over 20 iterations.
@@ -972,7 +972,7 @@ fn lbfgs_stops_when_the_gradient_is_small() {
         history_size: 5,
         gtol: 1e-2,
     };
-    let mut l = Lbfgs::new(Reference::new(&m, &data, loose), &m.params, loose);
+    let mut l = Lbfgs::new(Reference::new(&m, &data, loose).unwrap(), &m.params, loose);
     let out = train(&mut l, &schedule(1000)).unwrap();
     assert!(out.updates < 1000, "{:?}", out.reason);
     assert_eq!(
@@ -1007,7 +1007,7 @@ fn reference_plateau_matches_an_independent_implementation() {
             let m = model(&data, &[5], Activation::Tanh, 8);
             let rate = rate_of(rule, opt.lr());
             let (want_losses, want_theta) = independent(opt, &m, &data, 40, batches, Some(&rate));
-            let mut r = Reference::new(&m, &data, opt)
+            let mut r = Reference::new(&m, &data, opt).unwrap()
                 .with_batches(batches)
                 .with_schedule(rule);
             let hooks = Hooks {
@@ -1037,7 +1037,7 @@ fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
     let cuts = [10, 150, 270];
     let m = model(&data, &[7], Activation::Tanh, 3);
     let reference = |opt: Optimizer, batches| {
-        let mut r = Reference::new(&m, &data, opt)
+        let mut r = Reference::new(&m, &data, opt).unwrap()
             .with_batches(batches)
             .with_schedule(plateau(&opt));
         r.set_rate_cuts(&cuts).unwrap();
@@ -1064,7 +1064,7 @@ fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
         let want = reference(opt, batches);
         // Cut and uncut runs must differ, or the test shows nothing.
         let uncut = {
-            let mut r = Reference::new(&m, &data, opt)
+            let mut r = Reference::new(&m, &data, opt).unwrap()
                 .with_batches(batches)
                 .with_schedule(plateau(&opt));
             let mut losses = Vec::new();

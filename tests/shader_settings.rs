@@ -538,7 +538,7 @@ fn training_with_and_without_subgroups_tracks_the_reference() {
     };
     for hidden in [&[12][..], &[10, 6][..]] {
         let m = model(&data, hidden, Activation::Tanh, 2);
-        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
+        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1)).unwrap();
         let want = train(&mut cpu, &sched).unwrap();
         let want_params = f64s(&cpu.params().unwrap());
         let run = |subgroups| {

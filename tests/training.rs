@@ -24,7 +24,7 @@ fn schedule(epochs: usize) -> Schedule {
 
 /// The reference's 100-epoch run: its losses and final parameters.
 fn reference_run(m: &Model, data: &Dataset) -> (Outcome, Vec<f32>) {
-    let mut cpu = Reference::new(m, data, Optimizer::gd(0.1));
+    let mut cpu = Reference::new(m, data, Optimizer::gd(0.1)).unwrap();
     let out = train(&mut cpu, &schedule(100)).unwrap();
     (out, cpu.params().unwrap())
 }
@@ -161,7 +161,7 @@ fn chunked_data_trains_like_one_binding() {
         let name = format!("chunked held-out loss {hidden:?}");
         assert_close(&name, g.held_out().unwrap(), &[want], 0.0, 1e-5);
         let got = train(&mut g, &schedule(20)).unwrap();
-        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
+        let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1)).unwrap();
         let want = train(&mut cpu, &schedule(20)).unwrap();
         let name = format!("chunked losses {hidden:?}");
         assert_close(&name, &got.losses, &want.losses, 0.0, 1e-3);
@@ -310,7 +310,7 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
         GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Fused).unwrap();
     assert!(on_device.plan().chunks.len() > 1);
     let got = train(&mut on_device, &schedule(30)).unwrap();
-    let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1));
+    let mut cpu = Reference::new(&m, &data, Optimizer::gd(0.1)).unwrap();
     let want = train(&mut cpu, &schedule(30)).unwrap();
     assert_close(
         "on-device synthetic losses",
@@ -472,10 +472,10 @@ fn kept_parameters_are_those_of_their_epoch_on_the_cpu() {
     let m = model(&data, &[8], Activation::Tanh, 2);
     let batches = Some(MiniBatches { size: 32, seed: 5 });
     assert_keeps_best("reference", 39, &mut || {
-        Box::new(Reference::new(&m, &data, BOUNCY))
+        Box::new(Reference::new(&m, &data, BOUNCY).unwrap())
     });
     assert_keeps_best("reference in mini-batches", 40, &mut || {
-        Box::new(Reference::new(&m, &data, BOUNCY_BATCHES).with_batches(batches))
+        Box::new(Reference::new(&m, &data, BOUNCY_BATCHES).unwrap().with_batches(batches))
     });
     assert_keeps_best("cpu in mini-batches", 40, &mut || {
         let cpu = Fast::new(&m, &data, BOUNCY_BATCHES, 2).unwrap();
@@ -581,5 +581,38 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
             "{name}"
         );
         assert_eq!(losses.len(), 6);
+    }
+}
+
+/// Data whose features are not the model's in number, and a model whose
+/// parameter block is not its layout's length, are errors for every CPU
+/// entry point and for saving, not misaligned rows.
+#[test]
+fn a_model_and_data_that_disagree_are_refused() {
+    let m = model(&Dataset::synthetic(1, 3, 0).unwrap(), &[8], Activation::Sigmoid, 1);
+    for features in [2, 4] {
+        let data = Dataset::synthetic(10, features, 0).unwrap();
+        let want = format!("the data has {features} features but the model takes 3");
+        let errors = [
+            Reference::new(&m, &data, Optimizer::gd(0.1)).err(),
+            Fast::new(&m, &data, Optimizer::gd(0.1), 1).err(),
+            shadertrain::cpu::reference::predict(&m, &data).err(),
+        ];
+        for e in errors {
+            let e = e.expect("accepted").to_string();
+            assert!(e.contains(&want), "{e}");
+        }
+    }
+    let mut short = m.clone();
+    short.params.pop();
+    let data = Dataset::synthetic(10, 3, 0).unwrap();
+    let errors = [
+        Reference::new(&short, &data, Optimizer::gd(0.1)).err(),
+        shadertrain::cpu::reference::predict(&short, &data).err(),
+        shadertrain::io::model_to_bytes(&short).err(),
+    ];
+    for e in errors {
+        let e = e.expect("accepted").to_string();
+        assert!(e.contains("holds 40 parameters but its layout needs 41"), "{e}");
     }
 }

@@ -230,7 +230,7 @@ fn check_gradient(ctx: std::sync::Arc<Context>, m: &Model, data: &Dataset, chunk
     let mut got = vec![0.0; p];
     let got_loss = g.evaluate(&m.params, &mut got).unwrap();
     let mut want = vec![0.0; p];
-    let want_loss = Reference::new(m, data, opt)
+    let want_loss = Reference::new(m, data, opt).unwrap()
         .evaluate(&m.params, &mut want)
         .unwrap();
     let layers = m.layout.layers();
@@ -289,7 +289,7 @@ fn schedule(epochs: usize) -> Schedule {
 /// tests' tolerances (losses rtol 1e-3; parameters atol 1e-4, rtol 1e-3),
 /// as tests/optimizers.rs holds the other families.
 fn assert_tracks_reference(name: &str, backend: &mut dyn Backend, m: &Model, data: &Dataset) {
-    let mut r = Reference::new(m, data, backend.optimizer());
+    let mut r = Reference::new(m, data, backend.optimizer()).unwrap();
     let want = train(&mut r, &schedule(100)).unwrap();
     let got = train(backend, &schedule(100)).unwrap();
     let losses = format!("{name} losses");

@@ -174,7 +174,7 @@ impl Case<'_> {
                 (adapter, setup, time(&mut b, 1, tick)?, None)
             }
             BackendKind::Reference => {
-                let mut b = Reference::new(model, data, opt);
+                let mut b = Reference::new(model, data, opt)?;
                 let setup = start.elapsed().as_secs_f64();
                 let adapter = format!("{} (1 thread)", cpu_name());
                 (adapter, setup, time(&mut b, 1, tick)?, None)

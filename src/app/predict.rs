@@ -34,10 +34,10 @@ const ROWS_PER_THREAD: usize = 16_384;
 /// The reference's ŷ for every row of `data`, the rows shared among the
 /// cores in contiguous parts. Each row's prediction is its own, so the
 /// values do not depend on the parts.
-fn predict_on_threads(model: &Model, data: &Dataset) -> Vec<f64> {
+fn predict_on_threads(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
     let parts = cpu::cores().min(data.rows / ROWS_PER_THREAD).max(1);
     if parts == 1 {
-        return cpu::reference::predict(model, data);
+        return Ok(cpu::reference::predict(model, data)?);
     }
     let per = data.rows.div_ceil(parts);
     std::thread::scope(|scope| {
@@ -48,10 +48,11 @@ fn predict_on_threads(model: &Model, data: &Dataset) -> Vec<f64> {
                 scope.spawn(move || cpu::reference::predict(model, &data.slice(start..end)))
             })
             .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("a prediction thread panicked"))
-            .collect()
+        let mut yhat = Vec::with_capacity(data.rows);
+        for t in threads {
+            yhat.extend(t.join().expect("a prediction thread panicked")?);
+        }
+        Ok(yhat)
     })
 }
 
@@ -88,9 +89,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         "predict fewer rows at a time, or on a machine with more memory",
     )?;
     // In the target's units: a standardised model's statistics are applied.
-    let yhat = predict_on_threads(&model, &data);
+    let yhat = predict_on_threads(&model, &data)?;
     let mut text = String::with_capacity(yhat.len() * 12);
-    text.push_str(&format!("{}_pred\n", model.target_name));
+    text.push_str(&io::csv_line([format!("{}_pred", model.target_name).as_str()]));
     for v in &yhat {
         text.push_str(&format!("{}\n", *v as f32));
     }

@@ -1088,7 +1088,7 @@ fn open_backend<'a>(
             with_optimizer(fast, model, opt)
         }
         (Device::Reference, Some(rows)) => {
-            let reference = Reference::new(model, rows, opt)
+            let reference = Reference::new(model, rows, opt)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
             with_optimizer(reference, model, opt)
@@ -1221,7 +1221,7 @@ pub(super) fn shard_passes<'a>(
     for set in sets {
         parts.push(match how.kind {
             BackendKind::Cpu => Box::new(Fast::new(model, set, opt, 1)?.with_isa(how.cpu_isa)?),
-            BackendKind::Reference => Box::new(Reference::new(model, set, opt)),
+            BackendKind::Reference => Box::new(Reference::new(model, set, opt)?),
             BackendKind::Gpu => {
                 // The first shard takes the device opened; the others their own.
                 let ctx = match first_ctx.take() {

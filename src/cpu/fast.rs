@@ -291,13 +291,7 @@ impl<'a> Fast<'a> {
         opt: Optimizer,
         threads: usize,
     ) -> Result<Fast<'a>> {
-        if data.features != model.layout.features() {
-            return Err(Error::Config(format!(
-                "the data has {} features but the model takes {}",
-                data.features,
-                model.layout.features()
-            )));
-        }
+        super::reference::check_fit(model, data)?;
         let threads = Fast::thread_count(threads, data.rows);
         let layout = model.layout.clone();
         let hidden = layout.hidden().to_vec();
@@ -559,6 +553,9 @@ struct PoolShared {
 
 const SLOT_BITS: u32 = 16;
 
+/// The most threads [`Fast`] runs (`--threads`' bound).
+pub const MAX_THREADS: usize = (1 << SLOT_BITS) - 1;
+
 /// One pass, as the threads that run it see it: raw pointers to the
 /// caller's [`Pass`] and workers, only followed while the pass runs.
 #[derive(Clone)]
@@ -580,7 +577,12 @@ unsafe impl Send for Job {}
 impl Pool {
     fn new(threads: usize) -> Result<Pool> {
         use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-        assert!(threads < 1 << SLOT_BITS, "{threads} threads");
+        if threads >= 1 << SLOT_BITS {
+            return Err(Error::Config(format!(
+                "the cpu backend runs at most {} threads, not {threads}",
+                MAX_THREADS
+            )));
+        }
         let shared = std::sync::Arc::new(PoolShared {
             threads,
             state: AtomicU64::new(0),

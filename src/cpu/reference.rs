@@ -6,7 +6,7 @@
 use crate::batches::MiniBatches;
 use crate::cpu::{ops, ParamSlots};
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::memory;
 use crate::model::{Activation, Layout, Model};
 use crate::optim::lbfgs::Objective;
@@ -39,10 +39,13 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 
 /// ŷ for every row of `data` (raw, unstandardised features), in the
 /// target's units: the features are standardised and the output
-/// unstandardised when the model carries statistics.
-pub fn predict(model: &Model, data: &Dataset) -> Vec<f64> {
+/// unstandardised when the model carries statistics. An error when the
+/// data's features are not the model's in number, or the model's parts
+/// disagree ([`Model::check`]).
+pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
+    check_fit(model, data)?;
     let (layout, act, params) = (&model.layout, model.activation, &model.params);
-    match &model.standardization {
+    Ok(match &model.standardization {
         None => forward(layout, act, params, data, to_f64),
         Some(s) => {
             let inputs = |block: &[f32]| s.features_f64(block);
@@ -50,7 +53,20 @@ pub fn predict(model: &Model, data: &Dataset) -> Vec<f64> {
             s.unstandardize_target(&mut yhat);
             yhat
         }
+    })
+}
+
+/// That `data` has the features `model` takes, and `model` its parts in
+/// agreement ([`Model::check`]).
+pub(crate) fn check_fit(model: &Model, data: &Dataset) -> Result<()> {
+    if data.features != model.layout.features() {
+        return Err(Error::Config(format!(
+            "the data has {} features but the model takes {}",
+            data.features,
+            model.layout.features()
+        )));
     }
+    model.check()
 }
 
 /// ŷ for every row of `data` under the given parameters, the network's
@@ -195,8 +211,11 @@ impl<'a> Reference<'a> {
         ])
     }
 
-    pub fn new(model: &Model, data: &'a Dataset, opt: Optimizer) -> Reference<'a> {
-        Reference {
+    /// An error when the data's features are not the model's in number, or
+    /// the model's parts disagree ([`Model::check`]).
+    pub fn new(model: &Model, data: &'a Dataset, opt: Optimizer) -> Result<Reference<'a>> {
+        check_fit(model, data)?;
+        Ok(Reference {
             layout: model.layout.clone(),
             act: model.activation,
             opt,
@@ -204,7 +223,7 @@ impl<'a> Reference<'a> {
             data,
             batches: None,
             rates: Rates::default(),
-        }
+        })
     }
 
     /// Trains in mini-batches (`None`: full-batch epochs, the default).
