@@ -211,6 +211,23 @@ impl Milestones {
         }
     }
 
+    /// The run ended with these losses after `elapsed`, its training time:
+    /// the marks its batches' ends did not see (those of the last batch,
+    /// the one a stop rule ended, and dips inside a batch of several
+    /// epochs) are reached at its end. No mark is later than the end (this
+    /// clock starts a little before the run's).
+    pub fn finish(&mut self, losses: &[f64], elapsed: std::time::Duration) {
+        let end = elapsed.as_secs_f64();
+        for mark in &mut self.marks {
+            mark.1 = mark.1.min(end);
+        }
+        let lowest = losses.iter().copied().filter(|l| l.is_finite()).reduce(f64::min);
+        while lowest.is_some_and(|l| l <= self.next) && self.next >= MILESTONE_FLOOR {
+            self.marks.push((self.next, end));
+            self.next /= 10.0;
+        }
+    }
+
     /// The first epoch at or below each mark, leaving out those reached
     /// before `resumed_at` (not this run's time).
     pub fn reached(&self, losses: &[f64], resumed_at: usize) -> Vec<Milestone> {

@@ -1588,7 +1588,7 @@ fn write_outputs<'a>(
     let Fitted {
         outcome,
         mut validation,
-        milestones,
+        mut milestones,
         resumed_at,
     } = fitted;
     let last = backend.params()?;
@@ -1646,7 +1646,10 @@ fn write_outputs<'a>(
     let done = Finished {
         r2,
         kept: summary,
-        milestones: milestones.reached(&outcome.losses, resumed_at),
+        milestones: {
+            milestones.finish(&outcome.losses, outcome.elapsed);
+            milestones.reached(&outcome.losses, resumed_at)
+        },
         outcome,
         model: Model {
             params,
