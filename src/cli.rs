@@ -474,7 +474,7 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE.csv")]
     pub data: PathBuf,
 
-    /// Write the predictions here, one column <target>_pred [default: standard output].
+    /// Write the predictions here, one column `<target>_pred` [default: standard output].
     #[arg(long, value_name = "FILE.csv")]
     pub out: Option<PathBuf>,
 

@@ -13,7 +13,7 @@
 //! - [`dist`]: data-parallel training over shards and processes (MPI).
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`batches`]: mini-batches, and the seeded order of each epoch's rows.
-//! - [`bench`]: the CPU-against-GPU benchmark.
+//! - [`bench`](mod@bench): the CPU-against-GPU benchmark.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
 //! - [`memory`]: what a job needs in memory, checked before allocating.
 //! - [`units`]: counts, sizes and durations as messages write them.

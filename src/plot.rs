@@ -88,7 +88,7 @@ pub trait Picture: Sized {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType>;
 
     /// Draws it into `path`, PNG or SVG by the extension, written
-    /// atomically ([`write_picture`]).
+    /// atomically (`write_picture`).
     fn write(&self, path: &Path) -> Result<()> {
         write_picture(path, self)
     }
@@ -198,7 +198,7 @@ fn tick(v: &f64) -> String {
 
 /// Training loss per epoch (and validation loss where measured), log scale.
 pub struct LossCurve<'a> {
-    /// losses[k]: the loss at the start of epoch k; the last, after the final update.
+    /// `losses[k]`: the loss at the start of epoch k; the last, after the final update.
     pub losses: &'a [f64],
     /// (epoch, validation loss) where it was measured.
     pub val: &'a [(usize, f64)],

@@ -17,8 +17,10 @@ pub trait Backend {
     /// The optimizer the backend's updates follow.
     fn optimizer(&self) -> Optimizer;
 
-    /// Runs `epochs` full-batch updates, pushing onto `losses` the loss of
-    /// the parameters at the start of each, before its update.
+    /// Runs `epochs` epochs, each one full-batch update or, where the
+    /// backend trains in mini-batches, one update per batch; pushes onto
+    /// `losses` the loss over all its rows of the parameters at the start
+    /// of each epoch, before its updates.
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()>;
 
     /// The loss of the current parameters, without an update.
@@ -140,7 +142,7 @@ impl StopReason {
 
 #[derive(Clone, Debug)]
 pub struct Outcome {
-    /// losses[k] is the loss at the start of epoch k; the last entry is the
+    /// `losses[k]` is the loss at the start of epoch k; the last entry is the
     /// loss of the parameters the backend holds at the end, so there are
     /// `updates + 1` of them.
     pub losses: Vec<f64>,

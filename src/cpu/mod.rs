@@ -1,4 +1,4 @@
-//! The CPU path. [`reference`] is the plain, obviously right trainer every
+//! The CPU path. [`reference`](mod@reference) is the plain, obviously right trainer every
 //! other backend is checked against; [`ops`] are its building blocks and
 //! the GPU kernels' twins, one named after each kernel, to which the tests
 //! hold the kernel. [`fast`] is the backend `--backend cpu` runs.

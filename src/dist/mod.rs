@@ -13,7 +13,9 @@
 //!
 //! [`Comm`] is all the training loop sees of the processes: [`Single`] is
 //! the one-process case (a `--shards K` run without MPI), and behind the
-//! `mpi` feature [`mpi::Mpi`] is MPI's world. docs/distributed.md says more.
+//! `mpi` feature `mpi::Mpi` is MPI's world. docs/distributed.md says more.
+//!
+//! [`Objective`]: crate::optim::lbfgs::Objective
 
 #[cfg(feature = "mpi")]
 pub mod mpi;

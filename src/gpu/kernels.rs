@@ -739,7 +739,7 @@ impl Kernel {
     ///   65,535)·64 < 2^31 (a 2D grid overhangs by less than a row of 65,535
     ///   workgroups, and B·i ≤ r·i + i < 2^31), so it does not wrap;
     ///   invocations with id ≥ B·i return, then it divides by i: i′ = id % i
-    ///   < i, first = (id / i)·8 < r, rows n < end ≤ r: lhs[n] < r,
+    ///   < i, first = (id / i)·8 < r, rows n < end ≤ r: lhs\[n\] < r,
     ///   theta[w_off + i′] < w_off + i, act_in and result [n·i + i′] < r·i.
     ///   The loop ends at end.
     /// - `forward_tiled_*`: divides by ⌈o/TN⌉ ≥ 1; workgroups with m0 ≥ r
@@ -750,18 +750,18 @@ impl Kernel {
     ///   reads k·16 + ty ≤ 255 (k < TK = 16, ty = t/16 ≤ 15).
     /// - `output_residual` (output.wgsl): divides by group_rows ≥ 1;
     ///   workgroups with group ≥ G return, so rows n < end ≤ r:
-    ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta[b_off], labels[n]
-    ///   and residual[n] < r; partials[(group_base + group)·stride + len] <
-    ///   P(len + 1). sums[lid], sums[lid + half] with lid < half ≤ 32 < 64.
+    ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta\[b_off\], labels\[n\]
+    ///   and residual\[n\] < r; partials[(group_base + group)·stride + len] <
+    ///   P(len + 1). sums\[lid\], sums[lid + half] with lid < half ≤ 32 < 64.
     /// - `output_residual_subgroup` (output_subgroup.wgsl): divides by
     ///   group_rows ≥ 1 and returns for group ≥ G, so first < r and rows n
     ///   < end ≤ r; units u < i: act_in[n·i + u] < r·i, theta[w_off + u] <
-    ///   w_off + i, theta[b_off], labels[n] and residual[n] < r; the store
+    ///   w_off + i, theta\[b_off\], labels\[n\] and residual\[n\] < r; the store
     ///   is store_loss's, as above. Both loops end: n steps by
     ///   num_subgroups ≥ 1 and u by the subgroup's active lanes ≥ 1 (the
     ///   invocation itself), and neither wraps (before a step n < r and u
     ///   < i, both < 2^30 as the lengths of labels and theta, and a step is
-    ///   ≤ 128). sums[lid] and sums[t], lid, t < LINEAR = 64.
+    ///   ≤ 128). sums\[lid\] and sums\[t\], lid, t < LINEAR = 64.
     /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
     ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
     ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <
@@ -776,7 +776,7 @@ impl Kernel {
     ///   lid < (⌈G·i/64⌉ + 65,535)·64 < 2^31, since G·i ≤ the partials'
     ///   length < 2^30 (each group's row holds W), so it does not wrap.
     ///   Invocations with id ≥ G·i return, so group < G and i′ < i: rows n
-    ///   < end ≤ r, delta[n] < r, act_prev[n·i + i′] < r·i; partials[(group_base
+    ///   < end ≤ r, delta\[n\] < r, act_prev[n·i + i′] < r·i; partials[(group_base
     ///   + group)·stride + w_off + i′] < P(w_off + i). The loop ends at end.
     /// - `bias_grad`: returns for id ≥ G·o (which `bounds` requires to fit
     ///   in u32, so it does not wrap); so group < G and o′ < o: delta[n·o +
@@ -785,7 +785,7 @@ impl Kernel {
     ///   to fit in u32), so s < ⌈count/FAN⌉ and i < len:
     ///   source[row·stride + i] only for row < count, so < (count − 1)·stride + len;
     ///   dest[dst_off + s·len + i] < dst_off + ⌈count/FAN⌉·len. The private
-    ///   v[k], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
+    ///   v\[k\], v[2k + 1]: k < FAN, 2k + 1 < 2·width ≤ FAN.
     /// - `forward_wide_*` (wide.wgsl): divides by tiles_n = ⌈o/WN⌉ ≥ 1 (o ≥
     ///   1, and o + WN − 1 fits in u32); workgroups with m0 ≥ r return
     ///   (uniformly). Every global index is guarded by a test of the very
@@ -803,15 +803,15 @@ impl Kernel {
     ///   ty (or tx) ≤ 256 + 7·32 + 16 + 15 = 511 (k < WK = 8; ty, tx ≤ 15);
     ///   the epilogue writes m·4 + tx/4 ≤ 127·4 + 3 = 511 (m = block_row ≤
     ///   64 + 4·15 + 3 = 127), component tx % 4, and reads 4m + j ≤ 511 (m
-    ///   = t % WM, j < 4); the private q[j], j < 4. Loops: s < ⌈i/WK⌉ (a
+    ///   = t % WM, j < 4); the private q\[j\], j < 4. Loops: s < ⌈i/WK⌉ (a
     ///   wrapped i + WK − 1 only shortens it), j, q < 4, k < WK.
     /// - `output_wide`: divides by group_rows ≥ 1; workgroups with group ≥ G
     ///   return (uniformly), so first = group·group_rows < r and rows n <
-    ///   end ≤ r: labels[n] and residual[n] < r; yparts[tn·r + n] for tn <
+    ///   end ≤ r: labels\[n\] and residual\[n\] < r; yparts[tn·r + n] for tn <
     ///   tiles_n ≤ ⌈o/TN⌉ (a wrapped o + TN − 1 only gives fewer): <
     ///   ⌈o/TN⌉·r; theta[dst_off + o] (b2) < dst_off + o + 1;
     ///   partials[(group_base + group)·stride + len] and [… + dst_off + o]
-    ///   < P(max(len, dst_off + o) + 1). sums[lid], sums[lid + half] with
+    ///   < P(max(len, dst_off + o) + 1). sums\[lid\], sums[lid + half] with
     ///   lid < half ≤ 32 < 64.
     /// - `weight_grad_wide_*`: divides by tiles_o = ⌈o/WM⌉, tiles_i =
     ///   ⌈i/WN⌉ and tiles_o·tiles_i, all ≥ 1 (o, i ≥ 1; o + WM − 1, i + WN −
@@ -819,13 +819,13 @@ impl Kernel {
     ///   group ≥ G (uniformly), so first < r and end ≤ r; o0 = (id %
     ///   tiles_o)·WM ≤ (tiles_o − 1)·WM < o and i0 < i likewise, so o0 +
     ///   127 and i0 + 127 do not wrap. grad_row
-    ///   reads only rows n < end: residual[n] < r; a1_quad a1[n·o + c] for c
+    ///   reads only rows n < end: residual\[n\] < r; a1_quad a1[n·o + c] for c
     ///   < o: < r·o; x_quad x[n·i + c] for c < i: < r·i. w2_quad
     ///   theta[dst_off + c] for c < o: < dst_off + o. With row =
     ///   (group_base + group)·stride, store_w1_row writes partials[row +
     ///   w_off + o′·i + i′] only for o′ < o, i′ < i: < P(w_off + o·i);
     ///   store_quad [row + b_off + o′] and [row + dst_off + o′] only for o′
-    ///   < o: < P(b_off + o), P(dst_off + o). The stages: [t] and [base +
+    ///   < o: < P(b_off + o), P(dst_off + o). The stages: \[t\] and [base +
     ///   t] ≤ 256 + 255 = 511 (t < 256), multiply_step as in
     ///   `forward_wide_*`, and [k·32 + t] ≤ 7·32 + 31 = 255 (k < WK, t <
     ///   32). Loops: s < ⌈(end − first)/WK⌉ (end − first ≤ group_rows ≤
@@ -834,7 +834,7 @@ impl Kernel {
     ///   length): invocations with idx ≥ count·len return before idx / len
     ///   and idx % len are formed, so len ≥ 1 there and row = idx / len <
     ///   count, c < len. src_f32[w_off + row·i + c] only for row < r, c < i:
-    ///   < w_off + r·i. dst_f16[idx], idx < count·len: ⌈count·len/2⌉ f32
+    ///   < w_off + r·i. dst_f16\[idx\], idx < count·len: ⌈count·len/2⌉ f32
     ///   slots (count·len ≤ 2 × that < 2^31, so the product does not wrap).
     /// - `delta_half_*` (count: the padded units): divides by blocks =
     ///   ⌈count/MIXED⌉ ≥ 1 (count ≥ 1, and count + MIXED − 1 fits in u32)
@@ -843,15 +843,15 @@ impl Kernel {
     ///   count return, so first = group·group_rows < r, and rows n run
     ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 32):
     ///   dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉ f32 slots.
-    ///   theta[dst_off + u], acts[n·o + u] and resid[n] only for u < o (and
+    ///   theta[dst_off + u], acts[n·o + u] and resid\[n\] only for u < o (and
     ///   n < r): < dst_off + o, < r·o, < r; out_f32[(group_base +
     ///   group)·stride + b_off + u] and [… + dst_off + u] only for u < o: <
     ///   P(max(b_off, dst_off) + o). Loop: n < end.
     ///
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
-    ///   `reduce_eval`, `count_epoch`: history[counter[0]] and the
-    ///   per-epoch factors corrections[FACTORS·counter[0]] are indexed by a value
+    ///   `reduce_eval`, `count_epoch`: history[counter\[0\]] and the
+    ///   per-epoch factors corrections[FACTORS·counter\[0\]] are indexed by a value
     ///   in device memory, kept below MAX_BATCH by the trainer's protocol
     ///   (zeroed before each submit of at most MAX_BATCH epochs) and not by
     ///   anything the host can check per dispatch. They run once per epoch over p + 1 values.
@@ -927,25 +927,25 @@ impl Kernel {
     ///   4 (lk = 4·(t % 4), lr = t / 4), which is every component of all
     ///   256 vec4s; a barrier; the reads; a barrier before the next step's
     ///   writes.
-    /// - `weight_grad_tiled`: each step, invocation t writes d_tile[t] and
-    ///   p_tile[t] (zero for rows past the group), all 256; then a barrier.
-    /// - `output_residual`: invocation lid writes sums[lid], all 64, before
+    /// - `weight_grad_tiled`: each step, invocation t writes d_tile\[t\] and
+    ///   p_tile\[t\] (zero for rows past the group), all 256; then a barrier.
+    /// - `output_residual`: invocation lid writes sums\[lid\], all 64, before
     ///   the barrier ahead of the tree; the tree reads only what it wrote.
-    ///   `clip_squares` and `clip_norm` the same, with squares[lid] in
+    ///   `clip_squares` and `clip_norm` the same, with squares\[lid\] in
     ///   `workgroup_sum`, which every invocation of a workgroup calls
     ///   (`clip_squares` returns before it only for whole workgroups, by
     ///   the workgroup id).
-    ///   `output_residual_subgroup`: invocation lid writes sums[lid], all
+    ///   `output_residual_subgroup`: invocation lid writes sums\[lid\], all
     ///   64, before the barrier; then invocation 0 reads all 64.
-    /// - `fused_*`: w2s[j] for every j < HB by lane 0 (zero past H) before
-    ///   the first tile's barrier, read only as w2s[q], q < HB. Per tile: xt[t]
-    ///   for t < TILE·F4 and yt[t] for t < TILE, then a barrier, read as
-    ///   xt[r·F4 + q] (r < TILE, q < F4) and yt[r] (r < TILE); acts[r·HB + j]
+    /// - `fused_*`: w2s\[j\] for every j < HB by lane 0 (zero past H) before
+    ///   the first tile's barrier, read only as w2s\[q\], q < HB. Per tile: xt\[t\]
+    ///   for t < TILE·F4 and yt\[t\] for t < TILE, then a barrier, read as
+    ///   xt[r·F4 + q] (r < TILE, q < F4) and yt\[r\] (r < TILE); acts[r·HB + j]
     ///   for r = lane + k·lanes, which covers every r < TILE (TILE and lanes
     ///   = FUSED / HB are powers of two) and every j < HB, then a barrier
-    ///   before any read; sums[t] by all, a barrier, then sums[t + q] within
-    ///   the row's own segments; rt[srow] for every srow < TILE by its first
-    ///   segment, a barrier, then rt[r], r < TILE. lane_total and the final
+    ///   before any read; sums\[t\] by all, a barrier, then sums[t + q] within
+    ///   the row's own segments; rt\[srow\] for every srow < TILE by its first
+    ///   segment, a barrier, then rt\[r\], r < TILE. lane_total and the final
     ///   (Σe², Σr) tree write all 256 entries of xt or sums between two
     ///   barriers before reading. The first tile runs for every workgroup
     ///   that passes the early return, since first < end.
@@ -959,16 +959,16 @@ impl Kernel {
     ///   tx/4][tx % 4] for its 8 block rows m, which is every component of
     ///   all 512 vec4s of each (m < 128, tx < 16), then a barrier, then
     ///   reads [4m .. 4m + 3], m < 128.
-    /// - `output_wide`: invocation lid writes sums[lid], all 64, before the
+    /// - `output_wide`: invocation lid writes sums\[lid\], all 64, before the
     ///   barrier ahead of the tree, as `output_residual`.
     /// - `weight_grad_wide_*`: invocation t writes a_stage[base + t] and
     ///   b_stage[base + t] (zero for rows past the group), all 256 of the
     ///   stage, before each barrier, in the double-buffered order of
     ///   `forward_wide_*`; in input tile 0 (uniform), every invocation
-    ///   writes [t] of both again after the loop's last barrier, then a
+    ///   writes \[t\] of both again after the loop's last barrier, then a
     ///   barrier, then invocations t < 32 read [k·32 + t], k < 8.
     /// - `forward_coop_*`, `weight_grad_coop` (cooperative form): every
-    ///   invocation zeroes zeros[e], e < CS², then a barrier, before the
+    ///   invocation zeroes zeros\[e\], e < CS², then a barrier, before the
     ///   first cooperative load of it; each step, invocation li writes the
     ///   four halves of vec4s li + k·COOP < 512 of both stages, which is all
     ///   2048 of each, between two barriers, before the subgroups read
@@ -982,7 +982,7 @@ impl Kernel {
     ///   SQUARES·CS write row_parts[r·T/CS + block] for that position's
     ///   (row, block) pairs, which over the four positions is every one
     ///   of the T·T/CS, then a barrier before they are read. The scalar
-    ///   form of forward_coop_shares writes terms[e] for every e < T·T,
+    ///   form of forward_coop_shares writes terms\[e\] for every e < T·T,
     ///   then a barrier, then reads them; its other kernels use no
     ///   workgroup memory.
     pub fn zeroes_workgroup_memory(self) -> bool {
