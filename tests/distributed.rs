@@ -140,7 +140,10 @@ fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
         let opt = Optimizer::gd(0.1);
         let parts = sets
             .iter()
-            .map(|d| Box::new(Reference::new(&model, d, opt).unwrap()) as shadertrain::dist::sharded::Part)
+            .map(|d| {
+                Box::new(Reference::new(&model, d, opt).unwrap())
+                    as shadertrain::dist::sharded::Part
+            })
             .collect();
         let mut sharded = Sharded::new(parts, 2, &Single, shards, &model.params, opt).unwrap();
         let mut grad = vec![0.0; model.params.len()];
@@ -337,26 +340,118 @@ mod mpi {
         assert!(json.contains("\"train_rows\": 400"), "{json}");
     }
 
+    /// Processes whose runs differ in anything that changes what is
+    /// trained or when it stops end before the first epoch, with one
+    /// message that names what differs, rather than training a mix or
+    /// waiting for each other forever.
     #[test]
     fn processes_that_disagree_stop_with_one_message() {
         if !have_mpirun() {
             return;
         }
-        // MPMD: two programs whose options differ in --lr.
         let bin = env!("CARGO_BIN_EXE_shadertrain");
-        let mut args: Vec<&str> = small("cpu", "3", &["--distributed", "--lr", "0.1"]);
-        args.extend([":", "-np", "1", bin]);
-        args.extend(small("cpu", "3", &["--distributed", "--lr", "0.2"]));
-        let (code, _, err) = mpirun(1, &args);
-        // Every process ends with status 1, none aborted by MPI.
-        assert_eq!(code, 1, "{err}");
-        assert!(!err.contains("MPI_ERR"), "{err}");
-        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        let assert_one_error = |code: i32, err: &str, says: &str| {
+            // Every process ends with status 1, none aborted by MPI.
+            assert_eq!(code, 1, "{err}");
+            assert!(!err.contains("MPI_ERR"), "{err}");
+            assert_eq!(err.matches("error:").count(), 1, "{err}");
+            let want = format!("the processes disagree on the run's options and data: {says}");
+            assert!(err.contains(&want), "{err}");
+        };
+        let cases: [(&str, &[&str], &[&str], &str); 4] = [
+            (
+                "cpu",
+                &["--lr", "0.1"],
+                &["--lr", "0.2"],
+                "options.optimizer.lr: process 0 has 0.1, process 1 has 0.2",
+            ),
+            (
+                "cpu",
+                &[],
+                &["--target-loss", "0.3"],
+                "--target-loss: process 0 has null, process 1 has 0.3",
+            ),
+            (
+                "cpu",
+                &["--lr", "auto"],
+                &["--lr", "0.1"],
+                "--lr auto: process 0 has \"0.000001 to 10 over 100 epochs\", process 1 has null",
+            ),
+            (
+                "reference",
+                &[],
+                &[],
+                "backend: process 0 has \"reference\", process 1 has \"cpu\"",
+            ),
+        ];
+        for (backend, first, second, says) in cases {
+            // MPMD: two programs whose options differ.
+            let mut args: Vec<&str> = small(backend, "3", &["--distributed"]);
+            args.extend(first);
+            args.extend([":", "-np", "1", bin]);
+            args.extend(small("cpu", "3", &["--distributed"]));
+            args.extend(second);
+            let (code, _, err) = mpirun(1, &args);
+            assert_one_error(code, &err, says);
+        }
+        // The same --data path names other files on the two processes:
+        // other values, or the same columns in another order.
+        let [a, b, c] = ["a", "b", "c"].map(|d| {
+            let dir = tempfile::tempdir().unwrap();
+            let csv = dir.path().join("d.csv");
+            common::gen_csv(
+                csv.to_str().unwrap(),
+                "40",
+                "2",
+                if d == "b" { "2" } else { "1" },
+            );
+            dir
+        });
+        let text = std::fs::read_to_string(c.path().join("d.csv")).unwrap();
+        let swapped: String = text
+            .lines()
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                format!("{},{},{}\n", cells[1], cells[0], cells[2])
+            })
+            .collect();
+        std::fs::write(c.path().join("d.csv"), swapped).unwrap();
+        for other in [&b, &c] {
+            let run = common::train_data("d.csv", "cpu", &["--distributed", "--epochs", "2", "-q"]);
+            let wdir = other.path().to_str().unwrap();
+            let mut args = run.clone();
+            args.extend([":", "-np", "1", "-wdir", wdir, bin]);
+            args.extend(&run);
+            let out = common::mpirun_command(1, 120, &args)
+                .current_dir(a.path())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            let says = "the data file's names and values: process 0 has \"40 rows × 3 columns, FNV-1a digest";
+            assert_one_error(out.status.code().unwrap_or(-1), &err, says);
+        }
+    }
+
+    /// Only process 0 prints: a warning too, such as the loss ending
+    /// above where it started.
+    #[test]
+    fn a_warning_is_printed_once() {
+        if !have_mpirun() {
+            return;
+        }
+        let args = train_synthetic(
+            "100",
+            "2",
+            "cpu",
+            &["--distributed", "--shards", "4", "--epochs", "2", "-q"],
+        );
+        let (code, _, err) = mpirun(3, &args);
+        assert_eq!(code, 0, "{err}");
         assert!(
-            err.contains("the processes disagree on the run's options and data"),
+            err.contains("the loss ended above where it started"),
             "{err}"
         );
-        assert!(err.contains("process 1 has"), "{err}");
+        assert_eq!(err.matches("warning:").count(), 1, "{err}");
     }
 
     #[test]

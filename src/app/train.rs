@@ -189,7 +189,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         comm,
         "the run's options and data",
         setup,
-        |(c, d, s, ..)| fingerprint(c, d, s),
+        |(c, d, s, _, device, _)| fingerprint(c, d, s, device),
     )?;
     let model = &start.model;
     data.note_variances();
@@ -390,10 +390,17 @@ fn slowest(comm: &dyn Comm, elapsed: std::time::Duration) -> std::time::Duration
     std::time::Duration::from_secs_f64(all.into_iter().fold(0.0, f64::max))
 }
 
-/// What the processes of a run must agree on: its options, the data's
-/// shape and the starting parameters.
-fn fingerprint(config: &TrainConfig, data: &TrainingData, start: &Start) -> String {
-    let options = serde_json::to_string(&config.run).expect("options serialise");
+/// What the processes of a run must agree on, as a JSON object whose
+/// fields [`dist::agree`] names where they differ: its options and the
+/// settings outside them that change what is trained or when it stops,
+/// the backend, the data (a file's digest: its names and values) and the
+/// starting parameters.
+fn fingerprint(
+    config: &TrainConfig,
+    data: &TrainingData,
+    start: &Start,
+    device: &Device,
+) -> String {
     // FNV-1a over the parameters' bits: the same --init, --resume and seed.
     let params = start
         .model
@@ -402,12 +409,26 @@ fn fingerprint(config: &TrainConfig, data: &TrainingData, start: &Start) -> Stri
         .fold(0xcbf29ce484222325u64, |h, v| {
             (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3)
         });
-    format!(
-        "options {options}, {} rows × {} features, {} updates done, parameters {params:016x}",
-        data.columns.rows,
-        data.columns.features,
-        start.history.len()
-    )
+    let lr_auto = config
+        .lr_auto
+        .map(|t| format!("{} to {} over {} epochs", t.start, t.end, t.epochs));
+    serde_json::json!({
+        "options": config.run,
+        "--target-loss": config.target_loss,
+        "--lr auto": lr_auto,
+        "backend": device.kind().name(),
+        "--kernels": format!("{:?}", config.kernels).to_lowercase(),
+        "--precision": format!("{:?}", config.adapter.precision).to_lowercase(),
+        "rows": data.columns.rows,
+        "features": data.columns.features,
+        "the data file's names and values": data.digest.as_ref().map(|d| format!(
+            "{} rows × {} columns, FNV-1a digest {}",
+            d.rows, d.columns, d.fnv1a64
+        )),
+        "updates done": start.history.len(),
+        "initial parameters": format!("{params:016x}"),
+    })
+    .to_string()
 }
 
 /// The rows a run trains and validates on, and a line saying what they are.
@@ -1796,7 +1817,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         report::print_summary(config, done)?;
     }
     // A warning, unlike a notice, is shown under --quiet too.
-    if done.outcome.ended_above_start() {
+    if config.leader && done.outcome.ended_above_start() {
         eprintln!("{}", above_start_warning(config, done));
     }
     Ok(ExitCode::SUCCESS)

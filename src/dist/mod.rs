@@ -193,12 +193,57 @@ pub fn agree(
     }
     if let Some((r, m)) = all.iter().enumerate().find(|(_, m)| *m != &all[0]) {
         return Err(format!(
-            "the processes disagree on {what}: process 0 has {}, process {r} has {}",
-            &all[0][3..],
-            &m[3..]
+            "the processes disagree on {what}: {}",
+            differences(&all[0][3..], &m[3..], r)
         ));
     }
     Ok(())
+}
+
+/// Where fingerprints `first` (process 0's) and `other` (process `r`'s)
+/// differ, in words: each differing field of two JSON objects by its path
+/// (`options.optimizer.lr`), or else the two whole.
+fn differences(first: &str, other: &str, r: usize) -> String {
+    use serde_json::Value;
+    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<(String, String, String)>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let null = Value::Null;
+                    let at = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(
+                        &at,
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push((path.to_string(), a.to_string(), b.to_string())),
+            _ => {}
+        }
+    }
+    let parsed = serde_json::from_str::<Value>(first)
+        .ok()
+        .zip(serde_json::from_str(other).ok());
+    let mut out = Vec::new();
+    if let Some((a @ Value::Object(_), b)) = &parsed {
+        walk("", a, b, &mut out);
+    }
+    if out.is_empty() {
+        return format!("process 0 has {first}, process {r} has {other}");
+    }
+    out.iter()
+        .map(|(path, a, b)| format!("{path}: process 0 has {a}, process {r} has {b}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -230,6 +275,23 @@ mod tests {
         assert!(Shards::new(3, 4).is_err());
         assert!(Shards::new(3, 0).is_err());
         assert!(Shards::new(8, 2).unwrap().check_processes(3).is_err());
+    }
+
+    #[test]
+    fn differing_fingerprints_are_named_by_field() {
+        let a =
+            r#"{"options":{"optimizer":{"lr":0.1,"kind":"gd"},"epochs":5},"--target-loss":null}"#;
+        let b =
+            r#"{"options":{"optimizer":{"lr":0.2,"kind":"gd"},"epochs":5},"--target-loss":0.33}"#;
+        assert_eq!(
+            differences(a, b, 2),
+            "--target-loss: process 0 has null, process 2 has 0.33; \
+             options.optimizer.lr: process 0 has 0.1, process 2 has 0.2"
+        );
+        assert_eq!(
+            differences("3 rows", "4 rows", 1),
+            "process 0 has 3 rows, process 1 has 4 rows"
+        );
     }
 
     #[test]
