@@ -541,7 +541,7 @@ pub struct BenchArgs {
 
     /// Epochs per GPU sample, recorded in one submit and timed together
     /// (the CPU always times single epochs).
-    #[arg(long, default_value_t = 8, value_name = "K")]
+    #[arg(long, default_value_t = GPU_BATCH, value_name = "K")]
     pub gpu_batch: usize,
 
     #[command(flatten)]
@@ -591,6 +591,9 @@ pub struct BenchArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// `bench --gpu-batch`'s default.
+pub const GPU_BATCH: usize = 8;
 
 /// Benchmark shapes as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]

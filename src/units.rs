@@ -5,10 +5,10 @@ use std::time::Duration;
 
 /// `n` and its noun, singular for 1: `count(1, "row")` is "1 row".
 pub fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        _ => format!("{n} {noun}s"),
     }
 }
 
@@ -41,6 +41,7 @@ mod tests {
         assert_eq!(count(1, "row"), "1 row");
         assert_eq!(count(0, "row"), "0 rows");
         assert_eq!(count(32, "thread"), "32 threads");
+        assert_eq!(count(2, "process"), "2 processes");
         assert_eq!(bytes(1), "1 byte");
         assert_eq!(bytes(1023), "1023 bytes");
         assert_eq!(bytes(1536), "1.5 KiB");

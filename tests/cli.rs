@@ -1559,7 +1559,8 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     let (data, _) = table
         .select_named(&m.feature_names, &m.target_name)
         .unwrap();
-    let want: Vec<f32> = shadertrain::cpu::reference::predict(&m, &data).unwrap()
+    let want: Vec<f32> = shadertrain::cpu::reference::predict(&m, &data)
+        .unwrap()
         .into_iter()
         .map(|v| v as f32)
         .collect();

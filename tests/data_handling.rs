@@ -100,7 +100,8 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
             *v = ((*v as f64 - stored.feature_mean[j]) / stored.feature_std[j]) as f32;
         }
     }
-    let want: Vec<f64> = shadertrain::cpu::reference::predict(&raw, &z).unwrap()
+    let want: Vec<f64> = shadertrain::cpu::reference::predict(&raw, &z)
+        .unwrap()
         .iter()
         .map(|v| v * stored.target_std + stored.target_mean)
         .collect();

@@ -476,6 +476,59 @@ mod mpi {
         assert!(history(&hist).len() > 2);
     }
 
+    /// `bench --distributed` times the sharded trainer on every process,
+    /// records what process 0 gathered, and stops with one message where
+    /// the processes' settings differ or there are too few shards.
+    #[test]
+    fn a_distributed_bench_times_agreed_cases_only() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let json = path(&dir, "b.json");
+        let bench = [
+            "bench",
+            "--distributed",
+            "--shapes",
+            "S0",
+            "--warmup",
+            "0",
+            "-q",
+        ];
+        let mut args = bench.to_vec();
+        args.extend(["--samples", "2", "--json", &json]);
+        mpirun_ok(2, &args);
+        let records: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let r = &records[0];
+        assert_eq!(
+            (r["processes"].as_u64(), r["shards"].as_u64()),
+            (Some(2), Some(16)),
+            "{r}"
+        );
+        // S0 (4 features, 16 hidden units: 97 parameters): 8·(2 + 97)
+        // bytes per shard of the other process's 8.
+        assert_eq!(r["bytes_in"].as_u64(), Some(8 * 99 * 8), "{r}");
+        assert!(r["epoch_s"].as_f64().unwrap() > 0.0, "{r}");
+        let bin = env!("CARGO_BIN_EXE_shadertrain");
+        let mut args = bench.to_vec();
+        args.extend(["--samples", "2", ":", "-np", "1", bin]);
+        args.extend(bench);
+        args.extend(["--samples", "3"]);
+        let (code, _, err) = mpirun(1, &args);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains("MPI_ERR"), "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        let says = "the processes disagree on the bench's settings: --samples: process 0 has 2, process 1 has 3";
+        assert!(err.contains(says), "{err}");
+        let mut args = bench.to_vec();
+        args.extend(["--shards", "2"]);
+        let (code, _, err) = mpirun(3, &args);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        assert!(err.contains("3 processes but only 2 shards"), "{err}");
+    }
+
     #[test]
     fn more_processes_than_shards_stop_every_process() {
         if !have_mpirun() {

@@ -193,6 +193,26 @@ fn settings_for_a_backend_not_used_are_refused() {
         err.contains("--kernels is a setting of the GPU backend"),
         "{err}"
     );
+    // What a sharded bench does not do is refused, not ignored.
+    for (more, flag, says) in [
+        (&["--plot", "p.svg"][..], "--plot", "draws no chart"),
+        (&["--peers"], "--peers", "has no peers"),
+        (&["--gpu-batch", "4"], "--gpu-batch", "times single epochs"),
+        (
+            &["--backends", "gpu", "--precision", "mixed"],
+            "--precision",
+            "times f32 epochs",
+        ),
+    ] {
+        let err = bench(&[&["--shards", "2"], more].concat());
+        assert!(
+            err.contains(&format!(
+                "a sharded bench (--distributed or --shards) {says}"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("leave out {flag}")), "{err}");
+    }
     for more in [
         &["--backends", "cpu,gpu"][..],
         &[],

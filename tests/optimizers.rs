@@ -236,7 +236,9 @@ fn reference_mini_batches_match_an_independent_implementation() {
             let batches = MiniBatches { size, seed: 11 };
             let m = model(&data, &[5], Activation::Tanh, 8);
             let want = independent(opt, &m, &data, 20, Some(batches), None);
-            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(Some(batches));
+            let mut r = Reference::new(&m, &data, opt)
+                .unwrap()
+                .with_batches(Some(batches));
             let (_, theta) = assert_follows(&name, &mut r, 20, want);
             let steps = r.optimizer_state().unwrap().steps;
             assert_eq!(steps, 20 * batches.per_epoch(50) as u64, "{name}");
@@ -259,7 +261,9 @@ fn cpu_mini_batch_trajectories_match_the_reference() {
                 let mut fast = Fast::new(&m, &data, opt, threads)
                     .unwrap()
                     .with_batches(batches);
-                let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
+                let mut r = Reference::new(&m, &data, opt)
+                    .unwrap()
+                    .with_batches(batches);
                 let name = format!(
                     "cpu {} {hidden:?} batches of {size}, {threads} threads",
                     opt.describe()
@@ -434,7 +438,8 @@ fn reference_schedules_match_an_independent_implementation() {
                 let m = model(&data, &[5], Activation::Tanh, 8);
                 let rate = rate_of(schedule, opt.lr());
                 let want = independent(opt, &m, &data, 40, batches, Some(&rate));
-                let mut r = Reference::new(&m, &data, opt).unwrap()
+                let mut r = Reference::new(&m, &data, opt)
+                    .unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
                 let (_, theta) = assert_follows(&name, &mut r, 40, want);
@@ -463,7 +468,8 @@ fn cpu_schedules_match_the_reference() {
                     .unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
-                let mut r = Reference::new(&m, &data, opt).unwrap()
+                let mut r = Reference::new(&m, &data, opt)
+                    .unwrap()
                     .with_batches(batches)
                     .with_schedule(schedule);
                 let name = format!("cpu {} {schedule:?} {batches:?}", opt.describe());
@@ -507,7 +513,9 @@ fn gpu_schedules_match_the_reference_across_submits() {
             batches: None,
         };
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt).unwrap().with_schedule(schedule);
+        let mut r = Reference::new(&m, &data, opt)
+            .unwrap()
+            .with_schedule(schedule);
         let (mut got, mut want) = (Vec::new(), Vec::new());
         g.run(300, &mut got).unwrap();
         r.run(300, &mut want).unwrap();
@@ -557,7 +565,8 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
         };
         let source = Source::Host(&data);
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt).unwrap()
+        let mut r = Reference::new(&m, &data, opt)
+            .unwrap()
             .with_batches(batches)
             .with_schedule(schedule);
         let name = format!(
@@ -600,7 +609,9 @@ fn gpu_mini_batches_run_past_one_history_and_rerun_identically() {
         (losses, g.params().unwrap())
     };
     let (losses, params) = run();
-    let mut r = Reference::new(&m, &data, ADAM).unwrap().with_batches(batches);
+    let mut r = Reference::new(&m, &data, ADAM)
+        .unwrap()
+        .with_batches(batches);
     let mut want = Vec::new();
     r.run(300, &mut want).unwrap();
     assert_close("losses", &losses, &want, 0.0, 1e-3);
@@ -709,9 +720,13 @@ fn weight_decay_matches_an_independent_implementation() {
             let name = format!("{} {batches:?}", opt.describe());
             assert!(name.contains(&format!("weight decay {lambda}")), "{name}");
             let want = independent(opt, &m, &data, 60, batches, None);
-            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt)
+                .unwrap()
+                .with_batches(batches);
             let (_, theta) = assert_follows(&name, &mut r, 60, want);
-            let mut free = Reference::new(&m, &data, plain).unwrap().with_batches(batches);
+            let mut free = Reference::new(&m, &data, plain)
+                .unwrap()
+                .with_batches(batches);
             free.run(60, &mut Vec::new()).unwrap();
             let (with, without) = (norm(&theta), norm(&free.params().unwrap()));
             assert!(
@@ -743,7 +758,9 @@ fn assert_every_backend_tracks(opt: Optimizer, batched: KernelChoice) {
     for batches in [None, batches] {
         let name = format!("cpu {} {batches:?}", opt.describe());
         let mut fast = Fast::new(&m, &data, opt, 2).unwrap().with_batches(batches);
-        let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
+        let mut r = Reference::new(&m, &data, opt)
+            .unwrap()
+            .with_batches(batches);
         assert_tracks(&name, &mut fast, &mut r);
     }
     if gpu().is_none() {
@@ -762,7 +779,9 @@ fn assert_every_backend_tracks(opt: Optimizer, batched: KernelChoice) {
         };
         let source = Source::Host(&data);
         let mut g = GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap();
-        let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
+        let mut r = Reference::new(&m, &data, opt)
+            .unwrap()
+            .with_batches(batches);
         let name = format!("gpu {choice:?} {} {batches:?}", opt.describe());
         assert_tracks(&name, &mut g, &mut r);
     }
@@ -798,9 +817,13 @@ fn clipping_matches_an_independent_implementation() {
             let name = format!("{} {batches:?}", opt.describe());
             assert!(name.contains("gradient norm clipped at 0.05"), "{name}");
             let want = independent(opt, &m, &data, 60, batches, None);
-            let mut r = Reference::new(&m, &data, opt).unwrap().with_batches(batches);
+            let mut r = Reference::new(&m, &data, opt)
+                .unwrap()
+                .with_batches(batches);
             let (_, theta) = assert_follows(&name, &mut r, 60, want);
-            let mut unclipped = Reference::new(&m, &data, free).unwrap().with_batches(batches);
+            let mut unclipped = Reference::new(&m, &data, free)
+                .unwrap()
+                .with_batches(batches);
             unclipped.run(60, &mut Vec::new()).unwrap();
             assert_ne!(
                 theta,
@@ -1007,7 +1030,8 @@ fn reference_plateau_matches_an_independent_implementation() {
             let m = model(&data, &[5], Activation::Tanh, 8);
             let rate = rate_of(rule, opt.lr());
             let (want_losses, want_theta) = independent(opt, &m, &data, 40, batches, Some(&rate));
-            let mut r = Reference::new(&m, &data, opt).unwrap()
+            let mut r = Reference::new(&m, &data, opt)
+                .unwrap()
                 .with_batches(batches)
                 .with_schedule(rule);
             let hooks = Hooks {
@@ -1037,7 +1061,8 @@ fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
     let cuts = [10, 150, 270];
     let m = model(&data, &[7], Activation::Tanh, 3);
     let reference = |opt: Optimizer, batches| {
-        let mut r = Reference::new(&m, &data, opt).unwrap()
+        let mut r = Reference::new(&m, &data, opt)
+            .unwrap()
             .with_batches(batches)
             .with_schedule(plateau(&opt));
         r.set_rate_cuts(&cuts).unwrap();
@@ -1064,7 +1089,8 @@ fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
         let want = reference(opt, batches);
         // Cut and uncut runs must differ, or the test shows nothing.
         let uncut = {
-            let mut r = Reference::new(&m, &data, opt).unwrap()
+            let mut r = Reference::new(&m, &data, opt)
+                .unwrap()
                 .with_batches(batches)
                 .with_schedule(plateau(&opt));
             let mut losses = Vec::new();

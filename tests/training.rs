@@ -475,7 +475,11 @@ fn kept_parameters_are_those_of_their_epoch_on_the_cpu() {
         Box::new(Reference::new(&m, &data, BOUNCY).unwrap())
     });
     assert_keeps_best("reference in mini-batches", 40, &mut || {
-        Box::new(Reference::new(&m, &data, BOUNCY_BATCHES).unwrap().with_batches(batches))
+        Box::new(
+            Reference::new(&m, &data, BOUNCY_BATCHES)
+                .unwrap()
+                .with_batches(batches),
+        )
     });
     assert_keeps_best("cpu in mini-batches", 40, &mut || {
         let cpu = Fast::new(&m, &data, BOUNCY_BATCHES, 2).unwrap();
@@ -589,7 +593,12 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
 /// entry point and for saving, not misaligned rows.
 #[test]
 fn a_model_and_data_that_disagree_are_refused() {
-    let m = model(&Dataset::synthetic(1, 3, 0).unwrap(), &[8], Activation::Sigmoid, 1);
+    let m = model(
+        &Dataset::synthetic(1, 3, 0).unwrap(),
+        &[8],
+        Activation::Sigmoid,
+        1,
+    );
     for features in [2, 4] {
         let data = Dataset::synthetic(10, features, 0).unwrap();
         let want = format!("the data has {features} features but the model takes 3");
@@ -613,6 +622,9 @@ fn a_model_and_data_that_disagree_are_refused() {
     ];
     for e in errors {
         let e = e.expect("accepted").to_string();
-        assert!(e.contains("holds 40 parameters but its layout needs 41"), "{e}");
+        assert!(
+            e.contains("holds 40 parameters but its layout needs 41"),
+            "{e}"
+        );
     }
 }

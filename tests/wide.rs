@@ -230,7 +230,8 @@ fn check_gradient(ctx: std::sync::Arc<Context>, m: &Model, data: &Dataset, chunk
     let mut got = vec![0.0; p];
     let got_loss = g.evaluate(&m.params, &mut got).unwrap();
     let mut want = vec![0.0; p];
-    let want_loss = Reference::new(m, data, opt).unwrap()
+    let want_loss = Reference::new(m, data, opt)
+        .unwrap()
         .evaluate(&m.params, &mut want)
         .unwrap();
     let layers = m.layout.layers();

@@ -44,15 +44,23 @@ pub(super) fn bench_sharded(args: &BenchArgs, request: &AdapterRequest) -> Resul
     } else {
         Box::new(Single)
     };
-    let (rank, size) = (comm.rank(), comm.size());
-    match time_cases(args, request, comm.as_ref()) {
-        Err(e) if size > 1 => {
-            // The others may wait for this process in a gather.
-            dist::say(&format!("error: process {rank} of {size}: {e:#}"));
-            comm.abort(1)
-        }
-        other => other,
-    }
+    super::train::settle(comm.as_ref(), time_cases(args, request, comm.as_ref()))
+}
+
+/// What the processes of a sharded bench must agree on, as a JSON object
+/// (see [`dist::agree`]): every setting that changes what is timed.
+fn fingerprint(args: &BenchArgs, backends: &[BackendKind], shards: usize) -> String {
+    let shapes: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
+    serde_json::json!({
+        "--shapes": shapes,
+        "--backends": backends,
+        "--activation": args.activation,
+        "--warmup": args.warmup,
+        "--samples": args.samples,
+        "--shards": shards,
+        "--kernels": format!("{:?}", args.device.kernels).to_lowercase(),
+    })
+    .to_string()
 }
 
 fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Result<()> {
@@ -65,14 +73,24 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
     };
     let mut request = request.clone();
     request.nth = comm.local_rank();
-    // The adapter is found before any case is timed.
-    if backends.contains(&BackendKind::Gpu) {
-        gpu::context::pick(gpu::context::adapters(), &request)?;
-    }
+    // Before any case is timed, every process checks the shapes' shards
+    // and finds its adapter; one failure or a difference in the settings
+    // stops them all with one message.
+    let setup = (|| {
+        if backends.contains(&BackendKind::Gpu) {
+            gpu::context::pick(gpu::context::adapters(), &request)?;
+        }
+        for shape in &args.shapes.0 {
+            Shards::new(shape.n, count)?.check_processes(size)?;
+        }
+        anyhow::Ok(())
+    })();
+    super::train::agree(comm, "the bench's settings", setup, |_| {
+        fingerprint(args, &backends, count)
+    })?;
     let mut records = Vec::new();
     for shape in &args.shapes.0 {
         let shards = Shards::new(shape.n, count)?;
-        shards.check_processes(size)?;
         // This process's rows only, cut into its shards.
         let mine = shards.rows_owned(rank, size);
         let rows = Dataset::synthetic_rows(shape.n, shape.f, 0, mine.clone())?;
@@ -134,8 +152,9 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             };
             if rank == 0 && !args.quiet {
                 eprintln!(
-                    "{} {kind} on {size} processes × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in per process per epoch",
+                    "{} {kind} on {} × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in per process per epoch",
                     record.shape,
+                    units::count(size, "process"),
                     record.epoch_s,
                     record.reduce_s,
                     100.0 * record.reduce_s / record.epoch_s,
@@ -161,13 +180,13 @@ fn table(records: &[DistRecord]) -> String {
     let mut s = String::new();
     outln!(
         s,
-        "| shape | backend | P | K | s/epoch | reduce s | reduce share | bytes in/epoch/process |"
+        "| shape | backend | P | K | s/epoch | reduce s | reduce share | bytes in/epoch/process | adapter |"
     );
-    outln!(s, "|---|---|---|---|---|---|---|---|");
+    outln!(s, "|---|---|---|---|---|---|---|---|---|");
     for r in records {
         outln!(
             s,
-            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.1}% | {} |",
+            "| {} | {} | {} | {} | {:.3e} | {:.3e} | {:.1}% | {} | {} |",
             r.shape,
             r.backend,
             r.processes,
@@ -175,11 +194,9 @@ fn table(records: &[DistRecord]) -> String {
             r.epoch_s,
             r.reduce_s,
             100.0 * r.reduce_s / r.epoch_s,
-            r.bytes_in
+            r.bytes_in,
+            r.adapter
         );
-    }
-    if let Some(r) = records.first() {
-        outln!(s, "adapter: {}", r.adapter);
     }
     s
 }

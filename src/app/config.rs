@@ -606,6 +606,33 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
+    if sharded {
+        let unused = [
+            (
+                args.plot.is_some(),
+                "--plot",
+                "draws no chart (its table and --json give the times)",
+            ),
+            (
+                args.peers,
+                "--peers",
+                "has no peers (they time one process's epochs)",
+            ),
+            (
+                args.device.precision != Precision::F32,
+                "--precision",
+                "times f32 epochs",
+            ),
+            (
+                args.gpu_batch != crate::cli::GPU_BATCH,
+                "--gpu-batch",
+                "times single epochs",
+            ),
+        ];
+        if let Some((_, flag, why)) = unused.into_iter().find(|u| u.0) {
+            bail!("a sharded bench (--distributed or --shards) {why}; leave out {flag}");
+        }
+    }
     if let Some(path) = &args.json {
         io::check_output_path(path)?;
     }

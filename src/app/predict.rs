@@ -91,7 +91,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     // In the target's units: a standardised model's statistics are applied.
     let yhat = predict_on_threads(&model, &data)?;
     let mut text = String::with_capacity(yhat.len() * 12);
-    text.push_str(&io::csv_line([format!("{}_pred", model.target_name).as_str()]));
+    text.push_str(&io::csv_line([
+        format!("{}_pred", model.target_name).as_str()
+    ]));
     for v in &yhat {
         text.push_str(&format!("{}\n", *v as f32));
     }

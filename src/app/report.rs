@@ -221,7 +221,11 @@ impl Milestones {
         for mark in &mut self.marks {
             mark.1 = mark.1.min(end);
         }
-        let lowest = losses.iter().copied().filter(|l| l.is_finite()).reduce(f64::min);
+        let lowest = losses
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .reduce(f64::min);
         while lowest.is_some_and(|l| l <= self.next) && self.next >= MILESTONE_FLOOR {
             self.marks.push((self.next, end));
             self.next /= 10.0;

@@ -105,9 +105,21 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         return train_with(args, &Single);
     }
     let comm = dist::world()?;
+    settle(comm.as_ref(), train_with(args, comm.as_ref()))
+}
+
+/// How a process of a distributed command ends on its `result`: an error
+/// all agreed on ([`Agreed`]) is printed once, by process 0, and every
+/// process exits with it; an error of this process alone is printed with
+/// its rank and ends every process (the others may be waiting for it in
+/// a collective). One process keeps its error as it is.
+pub(super) fn settle<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
     let (rank, size) = (comm.rank(), comm.size());
-    match train_with(args, comm.as_ref()) {
-        Ok(code) => Ok(code),
+    if size == 1 {
+        return result;
+    }
+    match result {
+        Ok(v) => Ok(v),
         Err(e) => match e.downcast::<Agreed>() {
             // Process 0 says it; the others wait until it has, since mpirun
             // ends the whole job as soon as one process exits non-zero.
@@ -131,7 +143,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
 /// `result` on one process, made every process's: the same `Ok`, or on
 /// every process the first failing process's error, as [`Agreed`]. One
 /// process needs no agreement and keeps its error as it is.
-fn agree<T>(
+pub(super) fn agree<T>(
     comm: &dyn Comm,
     what: &str,
     result: Result<T>,

@@ -156,8 +156,8 @@ impl Shards {
     pub fn check_processes(&self, size: usize) -> Result<()> {
         if size > self.count {
             return Err(Error::Config(format!(
-                "{size} processes but only {} shards; give --shards {size} or more (every process needs a shard)",
-                self.count
+                "{size} processes but only {} shards; give --shards {size} or more, or run at most {} (every process needs a shard)",
+                self.count, self.count
             )));
         }
         Ok(())
