@@ -121,7 +121,7 @@ fn resolve_output(path: &Path) -> Result<Target> {
 /// FIFO (`/dev/null`, `/dev/stdout`) is written straight through.
 pub fn write_atomically(
     path: &Path,
-    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    body: impl FnOnce(&mut BufWriter<Output>) -> std::io::Result<()>,
 ) -> Result<()> {
     if path.is_dir() || ends_with_separator(path) {
         return Err(Error::Config(format!(
@@ -158,9 +158,9 @@ pub fn write_atomically(
         if let Ok(old) = std::fs::metadata(path) {
             file.set_permissions(old.permissions())?;
         }
-        let mut w = BufWriter::new(file);
+        let mut w = BufWriter::new(Output(file));
         body(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let Output(file) = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)?;
@@ -242,11 +242,61 @@ fn temp_pid(rest: &str) -> Option<u32> {
     (digits(pid) && digits(n)).then(|| pid.parse().ok())?
 }
 
+/// The signal, by number, that came while a command that armed
+/// [`stop_writes_on_signals`] ran; 0 for none.
+static STOP_SIGNAL: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::LazyLock::new(Default::default);
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on SIGINT, SIGTERM and SIGHUP no longer end the process at
+/// once: the output being written gives up at its next write
+/// ([`WriteStopped`]), its temp file is removed, and the command ends
+/// with the signal's status. For commands whose work is one long write
+/// (`gen`, `predict`), armed just before it.
+pub fn stop_writes_on_signals() -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if !ARMED.swap(true, Ordering::SeqCst) {
+        for signal in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
+            signal_hook::flag::register_usize(signal, STOP_SIGNAL.clone(), signal as usize)
+                .map_err(|e| Error::Config(format!("installing a signal handler: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// The signal that stopped a write (see [`stop_writes_on_signals`]).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by signal {0}")]
+pub struct WriteStopped(pub i32);
+
+/// The file an output is written to: each write gives up with
+/// [`WriteStopped`] once a signal came, where they are armed.
+pub struct Output(File);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        let signal = STOP_SIGNAL.load(Ordering::Relaxed);
+        if signal != 0 && ARMED.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other(WriteStopped(signal as i32)));
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Writes a stream (a device, a FIFO, an open file under `/proc`) in place;
 /// this process's standard output or error through its open descriptor.
 fn write_through(
     path: &Path,
-    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    body: impl FnOnce(&mut BufWriter<Output>) -> std::io::Result<()>,
 ) -> Result<()> {
     let result = (|| {
         let file = match standard_stream(path) {
@@ -256,7 +306,7 @@ fn write_through(
             }
             None => std::fs::OpenOptions::new().write(true).open(path)?,
         };
-        let mut w = BufWriter::new(file);
+        let mut w = BufWriter::new(Output(file));
         body(&mut w)?;
         w.flush()
     })();

@@ -338,6 +338,49 @@ fn catches(pid: u32, signal: u32) -> bool {
         .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
+/// A signal while `gen` writes its file stops the write: the file keeps
+/// what it held, no temp file is left, and the exit status is the
+/// signal's.
+#[test]
+fn a_signal_stops_a_write_and_leaves_the_file_as_it_was() {
+    for (name, number, status) in [("INT", 2, 130), ("TERM", 15, 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("big.csv");
+        std::fs::write(&out, "kept\n").unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(["gen", "--rows", "20000000", "--features", "1", "--out"])
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Handled once the write is about to start.
+        let start = Instant::now();
+        while !catches(child.id(), number) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "SIG{name} never handled"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let done = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert_eq!(done.status.code(), Some(status), "SIG{name}: {err}");
+        assert!(
+            err.contains(&format!("interrupted (SIG{name}) while writing")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "kept\n");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}
+
 /// SIGTERM (from `timeout`, a job scheduler, `docker stop`) and SIGHUP end
 /// the batch, write the checkpoint and exit with 128 + the signal's number,
 /// with no periodic checkpoint due; a temp file that an earlier, killed run

@@ -9,6 +9,7 @@ use crate::{io, units};
 pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     io::check_output_path(&args.out)?;
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
+    io::stop_writes_on_signals()?;
     io::write_csv(&args.out, &data)?;
     let line = format!(
         "wrote {} × {} to {}\n",

@@ -105,9 +105,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let train = matches!(cli.command, Command::Train(_));
     match run_command(cli) {
         Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
+        Err(e) if write_stopped(&e).is_some() => {
+            let (path, signal) = write_stopped(&e).expect("just matched");
+            let name = train::signal_name(signal);
+            eprintln!(
+                "interrupted ({name}) while writing {}; nothing was written to it",
+                path.display()
+            );
+            Ok(ExitCode::from(128 + signal as u8))
+        }
         Err(e) if !train && closed_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
+    }
+}
+
+/// The output and the signal, where `e` is a write a signal stopped
+/// ([`crate::io::stop_writes_on_signals`]).
+fn write_stopped(e: &anyhow::Error) -> Option<(&std::path::Path, i32)> {
+    match e.downcast_ref::<crate::Error>() {
+        Some(crate::Error::Io { path, error }) => {
+            let stopped = error.get_ref()?.downcast_ref::<crate::io::WriteStopped>()?;
+            Some((path, stopped.0))
+        }
+        _ => None,
     }
 }
 

@@ -98,7 +98,15 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         text.push_str(&format!("{}\n", *v as f32));
     }
     match &args.out {
-        Some(path) => io::write_atomically(path, |w| w.write_all(text.as_bytes()))?,
+        Some(path) => {
+            io::stop_writes_on_signals()?;
+            io::write_atomically(path, |w| {
+                // In pieces, so a signal stops a long write between them.
+                text.as_bytes()
+                    .chunks(1 << 20)
+                    .try_for_each(|piece| w.write_all(piece))
+            })?
+        }
         None => super::emit(&text)?,
     }
     let mut scores = Scores {

@@ -85,6 +85,14 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
         .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
 }
 
+/// The name of one of [`STOPPING`]'s signals by its number.
+pub(super) fn signal_name(signal: i32) -> &'static str {
+    STOPPING
+        .iter()
+        .find(|&&(s, _)| s == signal)
+        .map_or("a signal", |&(_, name)| name)
+}
+
 /// The flag a training loop checks between batches: a sharded run stops
 /// where its processes agreed to, any other at its own signal.
 fn interrupt_flag(sharded: bool) -> &'static AtomicBool {
