@@ -432,6 +432,26 @@ mod mpi {
         }
     }
 
+    /// A one-pass run's checkpoint resumed over processes goes on sharded,
+    /// and process 0 says so once.
+    #[test]
+    fn a_one_pass_checkpoint_resumed_over_processes_says_it_is_sharded() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ck = path(&dir, "k.ckpt");
+        common::run_ok(&small("cpu", "3", &["--checkpoint", &ck]));
+        let (code, _, err) = mpirun(
+            2,
+            &["train", "--resume", &ck, "--distributed", "--epochs", "5"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let says =
+            "was written by a run in one pass; from here on the gradient is summed over 16 shards";
+        assert_eq!(err.matches(says).count(), 1, "{err}");
+    }
+
     /// Only process 0 prints: a warning too, such as the loss ending
     /// above where it started.
     #[test]

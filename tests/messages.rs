@@ -157,6 +157,10 @@ fn settings_for_a_backend_not_used_are_refused() {
             "--kernels is a setting of the GPU backend",
         ),
         (
+            &["--target", "nonexistent"],
+            "the argument '--synthetic <N>' cannot be used with '--target <NAME>'",
+        ),
+        (
             &["--threads", "65536"],
             "invalid value '65536' for '--threads <N>': at most 65535",
         ),

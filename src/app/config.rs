@@ -328,6 +328,16 @@ impl TrainConfig {
         if args.distributed && run.shards.is_none() {
             // A one-pass run continued over processes: sharded from here on.
             run.shards = Some(crate::dist::DEFAULT_SHARDS);
+            if let Some(path) = &args.resume {
+                super::notice(
+                    args.quiet,
+                    &format!(
+                        "{} was written by a run in one pass; from here on the gradient is summed over {} shards, so the continuation is not the bits a one-pass --resume gives",
+                        path.display(),
+                        crate::dist::DEFAULT_SHARDS
+                    ),
+                );
+            }
         }
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
         if args.lr_plot.is_some() && lr_auto.is_none() {
