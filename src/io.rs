@@ -19,12 +19,7 @@ use crate::train::Kept;
 /// directory, something that is neither a regular file, a character device
 /// nor a FIFO, or a folder where a file cannot be created.
 pub fn check_output_path(path: &Path) -> Result<()> {
-    if path.is_dir() || ends_with_separator(path) {
-        return Err(Error::Config(format!(
-            "{} is a directory; give a file path to write",
-            path.display()
-        )));
-    }
+    not_a_folder(path)?;
     match resolve_output(path)? {
         Target::Stream => Ok(()),
         Target::File(resolved) => {
@@ -123,12 +118,7 @@ pub fn write_atomically(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<Output>) -> std::io::Result<()>,
 ) -> Result<()> {
-    if path.is_dir() || ends_with_separator(path) {
-        return Err(Error::Config(format!(
-            "{} is a directory; give a file path to write",
-            path.display()
-        )));
-    }
+    not_a_folder(path)?;
     // Standard output by any name (/dev/fd/1 and /proc/self/fd/1 link to
     // the file behind it): through its descriptor, never by rename.
     if standard_stream(path).is_some() {
@@ -171,6 +161,22 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| Error::io(path, e))
+}
+
+/// Refuses an output path that is a directory, or ends in a separator as
+/// a directory's name does.
+fn not_a_folder(path: &Path) -> Result<()> {
+    let why = if path.is_dir() {
+        "is a directory"
+    } else if ends_with_separator(path) {
+        "ends in '/', as a directory's name does"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!(
+        "{} {why}; give a file path to write",
+        path.display()
+    )))
 }
 
 /// A new file `{prefix}PID-N` in `dir`, for the first N from 0 whose name

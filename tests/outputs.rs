@@ -368,7 +368,13 @@ fn unwritable_outputs_are_refused_before_training() {
     // A trailing slash names a folder.
     let slash = format!("{}/", s(&dir.path().join("m.st")));
     let (ok, _, err) = train(&data, &["--save", &slash]);
-    assert!(!ok && err.contains("is a directory"), "{err}");
+    assert!(
+        !ok && err.contains("m.st/ ends in '/', as a directory's name does"),
+        "{err}"
+    );
+    let folder = format!("{}/", s(dir.path()));
+    let (ok, _, err) = train(&data, &["--save", &folder]);
+    assert!(!ok && err.contains("/ is a directory"), "{err}");
     let ro = dir.path().join("ro");
     let src = s(&ro).to_string();
     let Some(_mount) = Mount::new(&ro, &["--bind", "-o", "ro", &src]) else {
