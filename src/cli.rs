@@ -148,7 +148,12 @@ pub struct TrainArgs {
     pub data: Option<PathBuf>,
 
     /// Target column of --data [default: the last column].
-    #[arg(long, value_name = "NAME", requires = "data", conflicts_with = "synthetic")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "data",
+        conflicts_with = "synthetic"
+    )]
     pub target: Option<String>,
 
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2

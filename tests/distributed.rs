@@ -452,6 +452,22 @@ mod mpi {
         assert_eq!(err.matches(says).count(), 1, "{err}");
     }
 
+    /// Processes mpirun started without --distributed each train alone:
+    /// the first says so.
+    #[test]
+    fn mpirun_without_distributed_is_warned_of_once() {
+        if !have_mpirun() {
+            return;
+        }
+        let (code, _, err) = mpirun(2, &small("cpu", "2", &[]));
+        assert_eq!(code, 0, "{err}");
+        let says = "warning: mpirun started 2 processes, and without --distributed each trains the whole run alone";
+        assert_eq!(err.matches(says).count(), 1, "{err}");
+        let (code, _, err) = mpirun(2, &small("cpu", "2", &["--distributed"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("mpirun started"), "{err}");
+    }
+
     /// Only process 0 prints: a warning too, such as the loss ending
     /// above where it started.
     #[test]

@@ -110,10 +110,32 @@ struct Agreed(String);
 
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     if !args.distributed {
+        if let Some(size) = launched_processes() {
+            if rank_by_launcher() == 0 {
+                eprintln!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
+            }
+        }
         return train_with(args, &Single);
     }
     let comm = dist::world()?;
     settle(comm.as_ref(), train_with(args, comm.as_ref()))
+}
+
+/// The processes an MPI launcher started beside this one, where it did
+/// (Open MPI's, MPICH's or Slurm's variables) and they are more than one.
+fn launched_processes() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .filter(|&n| n > 1)
+}
+
+/// This process's rank as its launcher numbered it; 0 where none did.
+fn rank_by_launcher() -> usize {
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// How a process of a distributed command ends on its `result`: an error
