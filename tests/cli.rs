@@ -162,10 +162,25 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     assert!(!ok);
     assert!(err.contains("diverged at epoch"), "{err}");
     assert!(
-        err.contains("lr = 1e6); try a smaller --lr or --clip-grad-norm C"),
+        err.contains("lr = 1e6); try a smaller --lr, --clip-grad-norm C or --standardize"),
         "{err}"
     );
     assert!(!std::path::Path::new(&model).exists());
+    // Only the remedies not tried.
+    let tried = [
+        "--lr",
+        "1e20",
+        "--epochs",
+        "50",
+        "--standardize",
+        "--clip-grad-norm",
+        "1e30",
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &tried));
+    assert!(
+        !ok && err.contains("lr = 1e20); try a smaller --lr\n"),
+        "{err}"
+    );
     // With a schedule, the rate of the update that blew up, 0.1·1.5^(k−1).
     let more = [
         "--lr-schedule",
@@ -179,7 +194,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     assert!(!ok);
     let k = common::diverged_epoch(&err) as i32;
     let rate: f64 = format!("{:.3e}", 0.1 * 1.5f64.powi(k - 1)).parse().unwrap();
-    let says = format!("lr = {rate}); try a smaller --lr or --clip-grad-norm C; {rate} was the schedule's rate at that epoch, from 0.1");
+    let says = format!("lr = {rate}); try a smaller --lr, --clip-grad-norm C or --standardize; {rate} was the schedule's rate at that epoch, from 0.1");
     assert!(err.contains(&says), "{err}");
     // A resumed run cannot change its rate: the error says how to go on.
     let ck = path(&dir, "ck.st");

@@ -1801,9 +1801,11 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
                 lr = format!("{lr:.3e}").parse().unwrap_or(lr);
             }
             let diverged = crate::Error::Diverged { epoch, loss, lr };
-            let mut clip = match can_clip(config) {
-                true => " or --clip-grad-norm C".to_string(),
-                false => String::new(),
+            // "try a smaller --lr", then the other remedies.
+            let mut clip = match other_remedies(config).split_last() {
+                None => String::new(),
+                Some((last, [])) => format!(" or {last}"),
+                Some((last, rest)) => format!(", {} or {last}", rest.join(", ")),
             };
             if lr != base {
                 let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
@@ -1872,6 +1874,20 @@ fn can_clip(config: &TrainConfig) -> bool {
     opt.kind() != crate::optim::OptimizerKind::Lbfgs && opt.max_grad_norm() == 0.0
 }
 
+/// Remedies for a run whose loss grew, besides a smaller rate: clipping
+/// where it was not tried ([`can_clip`]), and standardising where the run
+/// did not.
+fn other_remedies(config: &TrainConfig) -> Vec<&'static str> {
+    let mut remedies = Vec::new();
+    if can_clip(config) {
+        remedies.push("--clip-grad-norm C");
+    }
+    if !config.run.standardize {
+        remedies.push("--standardize");
+    }
+    remedies
+}
+
 /// The warning after a run whose final loss is above its first; with
 /// `--keep`, it says which parameters were kept instead of the last.
 fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
@@ -1881,12 +1897,7 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let lr = config.run.optimizer.lr();
     let lr = crate::optim::short(lr);
     let mut remedies = vec![format!("a smaller --lr (this run used {lr})")];
-    if can_clip(config) {
-        remedies.push("--clip-grad-norm C".into());
-    }
-    if !config.run.standardize {
-        remedies.push("--standardize".into());
-    }
+    remedies.extend(other_remedies(config).into_iter().map(String::from));
     let remedy = match remedies.split_last() {
         Some((last, [])) => format!("try {last}"),
         Some((last, rest)) => format!("try {} or {last}", rest.join(", ")),
