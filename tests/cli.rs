@@ -1358,6 +1358,28 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
     }
 }
 
+/// A range test whose loss still falls at its highest rate (a target on
+/// the scale of 1e6, adam) says its choice may be far too low; one that
+/// found a minimum says nothing of the kind.
+#[test]
+fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let [big, small] = paths(&dir, ["big.csv", "small.csv"]);
+    let mut text = String::from("a,b,y\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 17) as f64 / 8.0 - 1.0, (i % 7) as f64 / 3.0 - 1.0);
+        text += &format!("{a},{b},{}\n", 1.4e6 * (a + 0.5 * b) + 1e6);
+    }
+    std::fs::write(&big, text).unwrap();
+    gen_csv(&small, "300", "3", "4");
+    let says = "--lr auto: the loss was still falling at the range test's highest rate (10), so the rate chosen may be far too low; try --standardize";
+    let auto = ["--optimizer", "adam", "--lr", "auto", "--epochs", "2"];
+    let (ok, _, err) = shadertrain(&train_data(&big, "cpu", &auto));
+    assert!(ok && err.contains(says), "{err}");
+    let (ok, _, err) = shadertrain(&train_data(&small, "cpu", &auto));
+    assert!(ok && !err.contains("still falling"), "{err}");
+}
+
 /// `--lr auto`: the range test's choice is checked against a plain run of
 /// the same growing rates (`--lr-schedule exponential`, read back from its
 /// history), and the run after it against one given that rate by hand.

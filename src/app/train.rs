@@ -1513,6 +1513,21 @@ fn find_rate<'a>(
     let found = test
         .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
+    // The loss still falling at the test's last rate: the curve's lowest
+    // point is its edge, not a minimum.
+    if found.epochs == test.epochs && found.curve.last().is_some_and(|p| p.lr == found.lowest_lr) {
+        let standardize = match config.run.standardize {
+            false => "--standardize (features or a target on a large scale do this), or ",
+            true => "",
+        };
+        super::notice(
+            config.quiet,
+            &format!(
+                "--lr auto: the loss was still falling at the range test's highest rate ({}), so the rate chosen may be far too low; try {standardize}a --lr of your own",
+                test.end
+            ),
+        );
+    }
     Ok(Some(Found {
         wall_s: outcome.elapsed.as_secs_f64(),
         ..found
