@@ -1348,6 +1348,12 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
             err.contains("diverged at epoch") && err.contains(&named),
             "{err}"
         );
+        // And why no lower rate was tried: the floor.
+        let why = format!(
+            "; --lr auto did not train again at {}: --lr-min must be at least 0 and below --lr",
+            third(retries[1].0)
+        );
+        assert!(err.contains(&why), "{err}");
         assert!(!std::path::Path::new(&none).exists());
     }
     // The GPU trains again as the CPU does.

@@ -1848,6 +1848,18 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
                     rates.join(", ")
                 );
             }
+            if let Some(f) = config.lr_found.as_ref() {
+                // Why --lr auto trained no lower: its retries' floor.
+                let next = range::retry_rate(base);
+                let lower = config
+                    .run
+                    .lr_schedule
+                    .check(&config.run.optimizer.with_lr(next));
+                if let (true, Err(e)) = (f.retries.len() < range::MAX_RETRIES, lower) {
+                    let next = crate::optim::short(next);
+                    clip += &format!("; --lr auto did not train again at {next}: {e}");
+                }
+            }
             match checkpoint {
                 Some(p) if rolled_back => {
                     bail!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")

@@ -231,7 +231,7 @@ impl LrSchedule {
             LrSchedule::Constant => Ok(()),
             LrSchedule::Cosine { epochs, min_lr } => {
                 if epochs == 0 {
-                    return bad("--lr-epochs must be at least 1".into());
+                    return bad("--lr-epochs (by default --epochs) must be at least 1".into());
                 }
                 let lr = opt.lr();
                 if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
@@ -286,7 +286,7 @@ impl LrSchedule {
                 min_lr,
             } => {
                 if epochs == 0 {
-                    return bad("--lr-epochs must be at least 1".into());
+                    return bad("--lr-epochs (by default --epochs) must be at least 1".into());
                 }
                 if !(pct_start > 0.0 && pct_start < 1.0) {
                     return bad(format!("--lr-pct-start must be in (0, 1), not {pct_start}"));
