@@ -12,6 +12,16 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// R² (or any score near 1) to four decimals; a value that rounds to 0
+/// is "0.0000", never "-0.0000".
+pub fn r2(v: f64) -> String {
+    let text = format!("{v:.4}");
+    match text.as_str() {
+        "-0.0000" => "0.0000".into(),
+        _ => text,
+    }
+}
+
 /// A size in bytes with a binary unit: "512 bytes", "1.5 KiB", "96.0 GiB".
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
@@ -42,6 +52,9 @@ mod tests {
         assert_eq!(count(0, "row"), "0 rows");
         assert_eq!(count(32, "thread"), "32 threads");
         assert_eq!(count(2, "process"), "2 processes");
+        assert_eq!(r2(-0.00001), "0.0000");
+        assert_eq!(r2(-0.00005), "-0.0001");
+        assert_eq!(r2(0.98765), "0.9877");
         assert_eq!(bytes(1), "1 byte");
         assert_eq!(bytes(1023), "1023 bytes");
         assert_eq!(bytes(1536), "1.5 KiB");

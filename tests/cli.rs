@@ -1364,6 +1364,29 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
     }
 }
 
+/// A run that ends predicting the mean (nesterov at 0.1 saturates the
+/// sigmoid units on standardised synthetic rows) is warned of, with r²
+/// printed as 0.0000, not -0.0000; momentum at that rate is not.
+#[test]
+fn a_model_no_better_than_the_mean_is_warned_of() {
+    let run = |opt: &str| {
+        let more = ["--optimizer", opt, "--standardize", "--epochs", "300"];
+        let (ok, out, err) = shadertrain(&train_synthetic("300", "3", "cpu", &more));
+        assert!(ok, "{err}");
+        (out, err)
+    };
+    let (out, err) = run("nesterov");
+    assert!(out.contains("r²        0.0000\n"), "{out}");
+    let says =
+        "warning: the model predicts the training rows no better than their mean does (r² 0.0000)";
+    assert!(
+        err.contains(says) && err.contains("try a smaller --lr (this run used 0.1)"),
+        "{err}"
+    );
+    let (_, err) = run("momentum");
+    assert!(!err.contains("warning"), "{err}");
+}
+
 /// A range test whose loss still falls at its highest rate (a target on
 /// the scale of 1e6, adam) says its choice may be far too low; one that
 /// found a minimum says nothing of the kind.

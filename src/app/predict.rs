@@ -130,7 +130,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         scores.r2 = r_squared(mse, target_variance(&data.y));
         (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
         let r2 = match scores.r2 {
-            Some(r2) => format!("r² {r2:.4}"),
+            Some(r2) => format!("r² {}", units::r2(r2)),
             None => "r² undefined (the target is constant)".into(),
         };
         // Keep standard output clean CSV when the predictions go there.

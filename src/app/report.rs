@@ -523,10 +523,15 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     }
     match done.r2 {
         (Some(train), Some(val)) => {
-            outln!(text, "r²        {train:.4} training, {val:.4} held out")
+            outln!(
+                text,
+                "r²        {} training, {} held out",
+                units::r2(train),
+                units::r2(val)
+            )
         }
-        (Some(train), None) => outln!(text, "r²        {train:.4}"),
-        (None, Some(val)) => outln!(text, "r²        {val:.4} held out"),
+        (Some(train), None) => outln!(text, "r²        {}", units::r2(train)),
+        (None, Some(val)) => outln!(text, "r²        {} held out", units::r2(val)),
         (None, None) => {}
     }
     if let Some(k) = &done.kept {
@@ -546,9 +551,11 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
         };
         let r2 = match (k.r2, k.val_r2) {
-            (Some(t), Some(v)) => format!(", r² {t:.4} training, {v:.4} held out"),
-            (Some(t), None) => format!(", r² {t:.4}"),
-            (None, Some(v)) => format!(", r² {v:.4} held out"),
+            (Some(t), Some(v)) => {
+                format!(", r² {} training, {} held out", units::r2(t), units::r2(v))
+            }
+            (Some(t), None) => format!(", r² {}", units::r2(t)),
+            (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
             (None, None) => String::new(),
         };
         outln!(text, "kept      {which}: {losses}{r2}");

@@ -1890,9 +1890,20 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     // A warning, unlike a notice, is shown under --quiet too.
     if config.leader && done.outcome.ended_above_start() {
         eprintln!("{}", above_start_warning(config, done));
+    } else if let Some(r2) = done.r2.0.filter(|&r| config.leader && r < MEAN_R2) {
+        // Finite and below where it started, yet no better than the mean.
+        let lr = crate::optim::short(config.run.optimizer.lr());
+        eprintln!(
+            "warning: the model predicts the training rows no better than their mean does (r² {}); where the data has a signal the network did not find it: a rate too high can saturate the hidden units, so try a smaller --lr (this run used {lr})",
+            units::r2(r2)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// A training R² below this: the model is no better than the target's
+/// mean.
+const MEAN_R2: f64 = 1e-3;
 
 /// Whether `--clip-grad-norm` is a remedy the run has not tried: a
 /// first-order optimizer, unclipped.
