@@ -15,7 +15,8 @@ use crate::rng::{self, Stream};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MiniBatches {
-    /// Rows per update, at least 1.
+    /// Rows per update, at least 1 (0 panics: an epoch of no rows per
+    /// update never ends).
     pub size: usize,
     /// The run's `--seed`.
     pub seed: u64,

@@ -18,6 +18,36 @@
 //! - [`memory`]: what a job needs in memory, checked before allocating.
 //! - [`units`]: counts, sizes and durations as messages write them.
 //! - [`app`]: what each CLI subcommand does.
+//!
+//! As a library: a data set, a network, a backend, the training loop, and
+//! predictions in the target's units from the trained parameters.
+//!
+//! ```
+//! use shadertrain::cpu::{reference, Fast};
+//! use shadertrain::data::{Dataset, Standardization};
+//! use shadertrain::model::{Activation, Layout, Model};
+//! use shadertrain::optim::Optimizer;
+//! use shadertrain::train::{train, Backend, Schedule};
+//!
+//! # fn main() -> shadertrain::Result<()> {
+//! let raw = Dataset::synthetic(1000, 3, 0)?; // or Table::read(path)?.into_dataset(None)?
+//! let stats = Standardization::fit(&raw);
+//! let mut data = raw.clone();
+//! stats.apply(&mut data);
+//! let layout = Layout::new(data.features, &[16])?;
+//! let names = data.feature_names.clone();
+//! let mut model = Model::init(layout, Activation::Tanh, 0, names, "y".into());
+//! // The fast CPU backend on every core (0); GpuTrainer is the wgpu one.
+//! let mut backend = Fast::new(&model, &data, Optimizer::gd(0.1), 0)?;
+//! let outcome = train(&mut backend, &Schedule { max_epochs: 200, tol: 0.0 })?;
+//! assert!(outcome.losses[outcome.updates] < outcome.losses[0]);
+//! model.params = backend.params()?;
+//! model.standardization = Some(stats);
+//! let yhat = reference::predict(&model, &raw)?; // raw features in, target units out
+//! assert_eq!(yhat.len(), raw.rows);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod app;
 pub mod batches;

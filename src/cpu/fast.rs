@@ -334,7 +334,9 @@ impl<'a> Fast<'a> {
     }
 
     /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
-    /// default, keeps it).
+    /// default, keeps it). The schedule is taken as it is: one that
+    /// [`LrSchedule::check`] refuses (a step every 0 epochs, a cosine over
+    /// 0) panics or gives NaN rates.
     pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
         self.rates.schedule = schedule;
         self
@@ -416,7 +418,12 @@ impl<'a> Fast<'a> {
 
     /// The loss of `params` (a block of this model's layout) on this
     /// backend's rows, without an update: a held-out set scored with the
-    /// parameters another backend is training.
+    /// parameters another backend is training. `params` become this
+    /// backend's parameters.
+    ///
+    /// # Panics
+    ///
+    /// Where `params` is not the layout's length.
     pub fn loss_at(&mut self, params: &[f32]) -> f64 {
         self.theta.params.copy_from_slice(params);
         self.loss_and_grads(false)

@@ -233,7 +233,9 @@ impl<'a> Reference<'a> {
     }
 
     /// Schedules the learning rate by epoch (`LrSchedule::Constant`, the
-    /// default, keeps it).
+    /// default, keeps it). The schedule is taken as it is: one that
+    /// [`LrSchedule::check`] refuses (a step every 0 epochs, a cosine over
+    /// 0) panics or gives NaN rates.
     pub fn with_schedule(mut self, schedule: LrSchedule) -> Self {
         self.rates.schedule = schedule;
         self

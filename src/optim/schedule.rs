@@ -367,12 +367,14 @@ impl LrSchedule {
         match *self {
             LrSchedule::Constant => None,
             LrSchedule::Cosine { epochs, min_lr } => Some(format!(
-                "cosine to {} over {epochs} epochs",
-                super::short(min_lr)
+                "cosine to {} over {}",
+                super::short(min_lr),
+                crate::units::count(epochs, "epoch")
             )),
             LrSchedule::Step { every, gamma } => Some(format!(
-                "step ×{} every {every} epochs",
-                super::short(gamma)
+                "step ×{} every {}",
+                super::short(gamma),
+                crate::units::count(every, "epoch")
             )),
             LrSchedule::Exponential { gamma } => {
                 Some(format!("exponential ×{} per epoch", super::short(gamma)))
@@ -383,8 +385,9 @@ impl LrSchedule {
                 threshold,
                 min_lr,
             } => Some(format!(
-                "plateau ×{} after {patience} epochs without a fall of {}, down to {}",
+                "plateau ×{} after {} without a fall of {}, down to {}",
                 super::short(gamma),
+                crate::units::count(patience, "epoch"),
                 super::short(threshold),
                 super::short(min_lr)
             )),
@@ -393,7 +396,8 @@ impl LrSchedule {
                 pct_start,
                 min_lr,
             } => Some(format!(
-                "one cycle over {epochs} epochs, rising for {} of them, down to {}",
+                "one cycle over {}, rising for {} of them, down to {}",
+                crate::units::count(epochs, "epoch"),
                 super::short(pct_start),
                 match min_lr {
                     Some(min_lr) => super::short(min_lr),
