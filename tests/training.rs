@@ -612,6 +612,16 @@ fn a_model_and_data_that_disagree_are_refused() {
             assert!(e.contains(&want), "{e}");
         }
     }
+    let empty = Dataset::synthetic(10, 3, 0).unwrap().slice(0..0);
+    let errors = [
+        Reference::new(&m, &empty, Optimizer::gd(0.1)).err(),
+        Fast::new(&m, &empty, Optimizer::gd(0.1), 1).err(),
+        shadertrain::cpu::reference::predict(&m, &empty).err(),
+    ];
+    for e in errors {
+        let e = e.expect("accepted").to_string();
+        assert!(e.contains("the data has no rows"), "{e}");
+    }
     let mut short = m.clone();
     short.params.pop();
     let data = Dataset::synthetic(10, 3, 0).unwrap();

@@ -56,9 +56,12 @@ pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
     })
 }
 
-/// That `data` has the features `model` takes, and `model` its parts in
-/// agreement ([`Model::check`]).
+/// That `data` has rows and the features `model` takes, and `model` its
+/// parts in agreement ([`Model::check`]).
 pub(crate) fn check_fit(model: &Model, data: &Dataset) -> Result<()> {
+    if data.rows == 0 {
+        return Err(Error::Config("the data has no rows".into()));
+    }
     if data.features != model.layout.features() {
         return Err(Error::Config(format!(
             "the data has {} features but the model takes {}",
