@@ -338,6 +338,38 @@ fn catches(pid: u32, signal: u32) -> bool {
         .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
 }
 
+/// Runs shadertrain with `args`, sends SIG`name` (number `number`) once
+/// the process has a handler for it and `settle` more has passed, and
+/// returns what it printed and its status.
+fn signal_once_handled(
+    args: &[&str],
+    name: &str,
+    number: u32,
+    settle: Duration,
+) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !catches(child.id(), number) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "SIG{name} never handled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(settle);
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait_with_output().unwrap()
+}
+
 /// A signal while `gen` writes its file stops the write: the file keeps
 /// what it held, no temp file is left, and the exit status is the
 /// signal's.
@@ -347,28 +379,18 @@ fn a_signal_stops_a_write_and_leaves_the_file_as_it_was() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("big.csv");
         std::fs::write(&out, "kept\n").unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-            .args(["gen", "--rows", "20000000", "--features", "1", "--out"])
-            .arg(&out)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let out_arg = out.to_str().unwrap();
+        let gen = [
+            "gen",
+            "--rows",
+            "20000000",
+            "--features",
+            "1",
+            "--out",
+            out_arg,
+        ];
         // Handled once the write is about to start.
-        let start = Instant::now();
-        while !catches(child.id(), number) {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "SIG{name} never handled"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let sent = Command::new("kill")
-            .args([&format!("-{name}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let done = child.wait_with_output().unwrap();
+        let done = signal_once_handled(&gen, name, number, Duration::ZERO);
         let err = String::from_utf8_lossy(&done.stderr);
         assert_eq!(done.status.code(), Some(status), "SIG{name}: {err}");
         assert!(
@@ -406,29 +428,9 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
             "--checkpoint-every",
             "100000000",
         ];
-        let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-            .args(train_synthetic("20000", "8", "cpu", &more))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while !catches(child.id(), number) {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "SIG{name} never handled"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         // Some epochs, none of them checkpointed yet.
-        std::thread::sleep(Duration::from_millis(500));
-        assert!(!Path::new(&ck).exists());
-        let sent = Command::new("kill")
-            .args([&format!("-{name}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let out = child.wait_with_output().unwrap();
+        let args = train_synthetic("20000", "8", "cpu", &more);
+        let out = signal_once_handled(&args, name, number, Duration::from_millis(500));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(status), "SIG{name}: {err}");
         assert!(err.contains(&format!("(SIG{name})")), "{err}");

@@ -599,42 +599,32 @@ fn a_model_and_data_that_disagree_are_refused() {
         Activation::Sigmoid,
         1,
     );
-    for features in [2, 4] {
-        let data = Dataset::synthetic(10, features, 0).unwrap();
-        let want = format!("the data has {features} features but the model takes 3");
+    // Every CPU entry point's error for `model` on `data`, which must say `want`.
+    let assert_refused = |model: &Model, data: &Dataset, want: &str| {
         let errors = [
-            Reference::new(&m, &data, Optimizer::gd(0.1)).err(),
-            Fast::new(&m, &data, Optimizer::gd(0.1), 1).err(),
-            shadertrain::cpu::reference::predict(&m, &data).err(),
+            Reference::new(model, data, Optimizer::gd(0.1)).err(),
+            Fast::new(model, data, Optimizer::gd(0.1), 1).err(),
+            shadertrain::cpu::reference::predict(model, data).err(),
         ];
         for e in errors {
             let e = e.expect("accepted").to_string();
-            assert!(e.contains(&want), "{e}");
+            assert!(e.contains(want), "{e}");
         }
+    };
+    for features in [2, 4] {
+        let data = Dataset::synthetic(10, features, 0).unwrap();
+        let want = format!("the data has {features} features but the model takes 3");
+        assert_refused(&m, &data, &want);
     }
     let empty = Dataset::synthetic(10, 3, 0).unwrap().slice(0..0);
-    let errors = [
-        Reference::new(&m, &empty, Optimizer::gd(0.1)).err(),
-        Fast::new(&m, &empty, Optimizer::gd(0.1), 1).err(),
-        shadertrain::cpu::reference::predict(&m, &empty).err(),
-    ];
-    for e in errors {
-        let e = e.expect("accepted").to_string();
-        assert!(e.contains("the data has no rows"), "{e}");
-    }
+    assert_refused(&m, &empty, "the data has no rows");
     let mut short = m.clone();
     short.params.pop();
     let data = Dataset::synthetic(10, 3, 0).unwrap();
-    let errors = [
-        Reference::new(&short, &data, Optimizer::gd(0.1)).err(),
-        shadertrain::cpu::reference::predict(&short, &data).err(),
-        shadertrain::io::model_to_bytes(&short).err(),
-    ];
-    for e in errors {
-        let e = e.expect("accepted").to_string();
-        assert!(
-            e.contains("holds 40 parameters but its layout needs 41"),
-            "{e}"
-        );
-    }
+    let want = "holds 40 parameters but its layout needs 41";
+    assert_refused(&short, &data, want);
+    let e = shadertrain::io::model_to_bytes(&short)
+        .err()
+        .expect("saved");
+    assert!(e.to_string().contains(want), "{e}");
 }
