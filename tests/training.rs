@@ -623,8 +623,6 @@ fn a_model_and_data_that_disagree_are_refused() {
     let data = Dataset::synthetic(10, 3, 0).unwrap();
     let want = "holds 40 parameters but its layout needs 41";
     assert_refused(&short, &data, want);
-    let e = shadertrain::io::model_to_bytes(&short)
-        .err()
-        .expect("saved");
+    let e = shadertrain::io::model_to_bytes(&short).expect_err("saved");
     assert!(e.to_string().contains(want), "{e}");
 }
