@@ -142,10 +142,14 @@ pub fn write_atomically(
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
     let prefix = format!(".{}.tmp-", name.to_string_lossy());
     remove_stale_temps(&dir, &prefix);
+    let watch = WatchedWrite::start();
     let (file, tmp) = create_temp(&dir, &prefix).map_err(|e| Error::io(path, e))?;
     let result = (|| {
-        // The replaced file's permissions carry over to the new one.
+        // The replaced file's permissions, and where this process may give
+        // it (root) its owner, carry over to the new one.
         if let Ok(old) = std::fs::metadata(path) {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()));
             file.set_permissions(old.permissions())?;
         }
         let mut w = BufWriter::new(Output(file));
@@ -153,13 +157,17 @@ pub fn write_atomically(
         let Output(file) = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
+        write_stopped()?;
         std::fs::rename(&tmp, path)?;
         // The rename is durable only once the directory entry is.
         File::open(&dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        // The command reports a stopped write, and exits with its status.
+        STOP_SIGNAL.store(0, std::sync::atomic::Ordering::SeqCst);
     }
+    drop(watch);
     result.map_err(|e| Error::io(path, e))
 }
 
@@ -248,30 +256,79 @@ fn temp_pid(rest: &str) -> Option<u32> {
     (digits(pid) && digits(n)).then(|| pid.parse().ok())?
 }
 
-/// The signal, by number, that came while a command that armed
-/// [`stop_writes_on_signals`] ran; 0 for none.
+/// The signal, by number, that came during an atomic write of a command
+/// that called [`stop_writes_on_signals`]; 0 for none.
 static STOP_SIGNAL: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
     std::sync::LazyLock::new(Default::default);
-static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Raised except while such a write is under way: a signal then ends the
+/// process as by default.
+static OUTSIDE_WRITE: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)));
+/// Whether the handlers are installed.
+static WATCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// From now on SIGINT, SIGTERM and SIGHUP no longer end the process at
-/// once: the output being written gives up at its next write
-/// ([`WriteStopped`]), its temp file is removed, and the command ends
-/// with the signal's status. For commands whose work is one long write
-/// (`gen`, `predict`), armed just before it.
+/// From now on SIGINT, SIGTERM and SIGHUP that come while an output is
+/// written to a temp file ([`write_atomically`] to a regular file) stop
+/// it at its next write or before its rename ([`WriteStopped`]): the temp
+/// file is removed and the command ends with the signal's status. At any
+/// other time, and while a stream (a FIFO, standard output) is written,
+/// they end the process as by default. For commands whose work is one
+/// long write (`gen`, `predict`).
 pub fn stop_writes_on_signals() -> Result<()> {
+    use signal_hook::flag;
     use std::sync::atomic::Ordering;
-    if !ARMED.swap(true, Ordering::SeqCst) {
+    if !WATCHED.swap(true, Ordering::SeqCst) {
         for signal in [
             signal_hook::consts::SIGINT,
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGHUP,
         ] {
-            signal_hook::flag::register_usize(signal, STOP_SIGNAL.clone(), signal as usize)
+            flag::register_conditional_default(signal, OUTSIDE_WRITE.clone())
+                .and_then(|_| flag::register_usize(signal, STOP_SIGNAL.clone(), signal as usize))
                 .map_err(|e| Error::Config(format!("installing a signal handler: {e}")))?;
         }
     }
     Ok(())
+}
+
+/// The signal that came during a watched write, as [`WriteStopped`].
+fn write_stopped() -> std::io::Result<()> {
+    match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => Ok(()),
+        signal => Err(std::io::Error::other(WriteStopped(signal as i32))),
+    }
+}
+
+/// Marks an atomic write under way (signals stop it) where
+/// [`stop_writes_on_signals`] was called, until dropped; a signal that came
+/// after its last check then ends the process as by default.
+struct WatchedWrite(bool);
+
+impl WatchedWrite {
+    fn start() -> WatchedWrite {
+        use std::sync::atomic::Ordering;
+        let watched = WATCHED.load(Ordering::SeqCst);
+        if watched {
+            OUTSIDE_WRITE.store(false, Ordering::SeqCst);
+        }
+        WatchedWrite(watched)
+    }
+}
+
+impl Drop for WatchedWrite {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if self.0 {
+            OUTSIDE_WRITE.store(true, Ordering::SeqCst);
+            let signal = STOP_SIGNAL.load(Ordering::SeqCst);
+            if signal != 0 && !std::thread::panicking() {
+                // Came after the rename: the file is whole, the status the
+                // signal's. (A stopped write returns its error first, and
+                // the command exits with the signal's status.)
+                let _ = signal_hook::low_level::emulate_default_handler(signal as i32);
+            }
+        }
+    }
 }
 
 /// The signal that stopped a write (see [`stop_writes_on_signals`]).
@@ -280,16 +337,12 @@ pub fn stop_writes_on_signals() -> Result<()> {
 pub struct WriteStopped(pub i32);
 
 /// The file an output is written to: each write gives up with
-/// [`WriteStopped`] once a signal came, where they are armed.
+/// [`WriteStopped`] once a signal came during a watched write.
 pub struct Output(File);
 
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        use std::sync::atomic::Ordering;
-        let signal = STOP_SIGNAL.load(Ordering::Relaxed);
-        if signal != 0 && ARMED.load(Ordering::Relaxed) {
-            return Err(std::io::Error::other(WriteStopped(signal as i32)));
-        }
+        write_stopped()?;
         self.0.write(buf)
     }
 
@@ -1400,9 +1453,6 @@ fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<
     })
 }
 
-/// Writes `data` as CSV: the feature columns, then the target. Values are
-/// written in their shortest exact form, so reading the file back gives
-/// the same f32 bits.
 /// One CSV line (its `\n` included) of `fields`, each quoted where it
 /// holds a comma, a quote or a line end, so that [`crate::data::Table`]
 /// reads the same names back.
@@ -1420,6 +1470,9 @@ pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     quoted.join(",") + "\n"
 }
 
+/// Writes `data` as CSV: the feature columns, then the target. Values are
+/// written in their shortest exact form, so reading the file back gives
+/// the same f32 bits.
 pub fn write_csv(path: &Path, data: &Dataset) -> Result<()> {
     write_atomically(path, |w| {
         let names = data.feature_names.iter().chain([&data.target_name]);
@@ -1586,8 +1639,6 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"history");
     }
 
-    /// A replaced file keeps its permission bits; a new one gets the
-    /// process's defaults.
     /// Names with commas, quotes or line ends read back as written.
     #[test]
     fn csv_lines_read_back_as_their_fields() {
@@ -1599,6 +1650,8 @@ mod tests {
         assert_eq!(csv_line(["a", "b"]), "a,b\n");
     }
 
+    /// A replaced file keeps its permission bits; a new one gets the
+    /// process's defaults.
     #[test]
     fn a_replaced_file_keeps_its_permissions() {
         use std::os::unix::fs::PermissionsExt;

@@ -339,13 +339,13 @@ fn catches(pid: u32, signal: u32) -> bool {
 }
 
 /// Runs shadertrain with `args`, sends SIG`name` (number `number`) once
-/// the process has a handler for it and `settle` more has passed, and
-/// returns what it printed and its status.
+/// the process has a handler for it and `ready` says so, and returns what
+/// it printed and its status.
 fn signal_once_handled(
     args: &[&str],
     name: &str,
     number: u32,
-    settle: Duration,
+    ready: &dyn Fn() -> bool,
 ) -> std::process::Output {
     let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
         .args(args)
@@ -361,7 +361,10 @@ fn signal_once_handled(
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(settle);
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
@@ -389,8 +392,14 @@ fn a_signal_stops_a_write_and_leaves_the_file_as_it_was() {
             "--out",
             out_arg,
         ];
-        // Handled once the write is about to start.
-        let done = signal_once_handled(&gen, name, number, Duration::ZERO);
+        // Mid-write: the temp file has bytes.
+        let writing = || {
+            std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".big.csv.tmp-") && e.metadata().is_ok_and(|m| m.len() > 0)
+            })
+        };
+        let done = signal_once_handled(&gen, name, number, &writing);
         let err = String::from_utf8_lossy(&done.stderr);
         assert_eq!(done.status.code(), Some(status), "SIG{name}: {err}");
         assert!(
@@ -401,6 +410,38 @@ fn a_signal_stops_a_write_and_leaves_the_file_as_it_was() {
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "{left:?}");
     }
+}
+
+/// A FIFO is written straight through, so the signals end `gen` as by
+/// default, even while it waits for a reader that never comes.
+#[test]
+fn a_signal_ends_a_write_to_a_fifo_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("f");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["gen", "--rows", "1000", "--features", "3", "--out"])
+        .arg(&fifo)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "gen outlived SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(child.wait().unwrap().signal(), Some(15));
 }
 
 /// SIGTERM (from `timeout`, a job scheduler, `docker stop`) and SIGHUP end
@@ -430,7 +471,9 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
         ];
         // Some epochs, none of them checkpointed yet.
         let args = train_synthetic("20000", "8", "cpu", &more);
-        let out = signal_once_handled(&args, name, number, Duration::from_millis(500));
+        let handled = Instant::now();
+        let settled = || handled.elapsed() > Duration::from_millis(500);
+        let out = signal_once_handled(&args, name, number, &settled);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(status), "SIG{name}: {err}");
         assert!(err.contains(&format!("(SIG{name})")), "{err}");
