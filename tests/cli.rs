@@ -1385,6 +1385,11 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     );
     let (_, err) = run("momentum");
     assert!(!err.contains("warning"), "{err}");
+    // Too low a rate for too few epochs: the advice is the other way.
+    let more = ["--lr", "1e-4", "--epochs", "10"];
+    let (ok, _, err) = shadertrain(&train_synthetic("500", "3", "cpu", &more));
+    let says = "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr, or --standardize";
+    assert!(ok && err.contains(says), "{err}");
 }
 
 /// A range test whose loss still falls at its highest rate (a target on

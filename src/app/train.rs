@@ -1890,13 +1890,8 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     // A warning, unlike a notice, is shown under --quiet too.
     if config.leader && done.outcome.ended_above_start() {
         eprintln!("{}", above_start_warning(config, done));
-    } else if let Some(r2) = done.r2.0.filter(|&r| config.leader && r < MEAN_R2) {
-        // Finite and below where it started, yet no better than the mean.
-        let lr = crate::optim::short(config.run.optimizer.lr());
-        eprintln!(
-            "warning: the model predicts the training rows no better than their mean does (r² {}); where the data has a signal the network did not find it: a rate too high can saturate the hidden units, so try a smaller --lr (this run used {lr})",
-            units::r2(r2)
-        );
+    } else if let Some(warning) = mean_warning(config, done) {
+        eprintln!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1904,6 +1899,39 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
 /// A training R² below this: the model is no better than the target's
 /// mean.
 const MEAN_R2: f64 = 1e-3;
+
+/// The warning after a run whose final parameters (the ones saved: not
+/// where `--keep` kept others) predict the training rows no better than
+/// their mean, with advice by how it ended: still falling (too few epochs
+/// or too low a rate), or flat (a rate that saturated the hidden units).
+fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let outcome = &done.outcome;
+    let kept_others = done
+        .kept
+        .as_ref()
+        .is_some_and(|k| k.epoch != outcome.updates);
+    let r2 = done
+        .r2
+        .0
+        .filter(|&r| config.leader && r < MEAN_R2 && !kept_others)?;
+    let losses = &outcome.losses;
+    let last = losses[losses.len() - 1];
+    let before = losses[losses.len().saturating_sub(11)];
+    let mut advice = if last < before * (1.0 - 1e-3) {
+        "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
+            .to_string()
+    } else {
+        let lr = crate::optim::short(config.run.optimizer.lr());
+        format!("a rate too high can saturate the hidden units: try a smaller --lr (this run used {lr})")
+    };
+    if other_remedies(config).contains(&"--standardize") {
+        advice += ", or --standardize";
+    }
+    Some(format!(
+        "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
+        units::r2(r2)
+    ))
+}
 
 /// Whether `--clip-grad-norm` is a remedy the run has not tried: a
 /// first-order optimizer, unclipped.
@@ -1914,13 +1942,14 @@ fn can_clip(config: &TrainConfig) -> bool {
 
 /// Remedies for a run whose loss grew, besides a smaller rate: clipping
 /// where it was not tried ([`can_clip`]), and standardising where the run
-/// did not.
+/// did not and a new one from scratch could.
 fn other_remedies(config: &TrainConfig) -> Vec<&'static str> {
     let mut remedies = Vec::new();
     if can_clip(config) {
         remedies.push("--clip-grad-norm C");
     }
-    if !config.run.standardize {
+    // A resumed run keeps its options, and --init's model its statistics.
+    if !config.run.standardize && config.resume.is_none() && config.run.init.is_none() {
         remedies.push("--standardize");
     }
     remedies
