@@ -610,7 +610,9 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
 
 fn parse_threads(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|e| format!("{e}"))?;
-    let most = crate::cpu::fast::MAX_THREADS;
+    // Far beyond any machine's cores, yet few enough to start: tens of
+    // thousands of threads fail for memory before the pool's own bound.
+    let most = 1024;
     if n > most {
         return Err(format!("at most {most} (0 is every core)"));
     }

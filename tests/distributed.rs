@@ -430,6 +430,22 @@ mod mpi {
             let says = "the data file's names and values: process 0 has \"40 rows × 3 columns, FNV-1a digest";
             assert_one_error(out.status.code().unwrap_or(-1), &err, says);
         }
+        // The same file by two paths is the same data.
+        let run = common::train_data("d.csv", "cpu", &["--distributed", "--epochs", "2", "-q"]);
+        let whole = a.path().join("d.csv");
+        let mut args = run.clone();
+        args.extend([":", "-np", "1", bin]);
+        args.extend(common::train_data(
+            whole.to_str().unwrap(),
+            "cpu",
+            &run[5..],
+        ));
+        let out = common::mpirun_command(1, 120, &args)
+            .current_dir(a.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
     }
 
     /// A one-pass run's checkpoint resumed over processes goes on sharded,

@@ -161,8 +161,8 @@ fn settings_for_a_backend_not_used_are_refused() {
             "the argument '--synthetic <N>' cannot be used with '--target <NAME>'",
         ),
         (
-            &["--threads", "65536"],
-            "invalid value '65536' for '--threads <N>': at most 65535",
+            &["--threads", "1025"],
+            "invalid value '1025' for '--threads <N>': at most 1024",
         ),
     ]);
     let more = ["--kernels", "layered"];

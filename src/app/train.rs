@@ -122,9 +122,10 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
 }
 
 /// The processes an MPI launcher started beside this one, where it did
-/// (Open MPI's, MPICH's or Slurm's variables) and they are more than one.
+/// (Open MPI's variables, or PMI's, which MPICH's and Intel MPI's set) and
+/// they are more than one.
 fn launched_processes() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
         .filter(|&n| n > 1)
@@ -132,7 +133,7 @@ fn launched_processes() -> Option<usize> {
 
 /// This process's rank as its launcher numbered it; 0 where none did.
 fn rank_by_launcher() -> usize {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"]
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
         .unwrap_or(0)
@@ -454,13 +455,21 @@ fn fingerprint(
     let lr_auto = config
         .lr_auto
         .map(|t| format!("{} to {} over {} epochs", t.start, t.end, t.epochs));
+    // The data and --init as their contents (the digest, the initial
+    // parameters), not their paths, which may differ and name the same.
+    let mut options = serde_json::to_value(&config.run).expect("options serialise");
+    if let Some(o) = options.as_object_mut() {
+        o.remove("data");
+        o.remove("init");
+    }
     serde_json::json!({
-        "options": config.run,
+        "options": options,
         "--target-loss": config.target_loss,
         "--lr auto": lr_auto,
         "backend": device.kind().name(),
         "--kernels": format!("{:?}", config.kernels).to_lowercase(),
-        "--precision": format!("{:?}", config.adapter.precision).to_lowercase(),
+        // The precision in effect, after any fall back to f32.
+        "precision": format!("{:?}", device.precision()).to_lowercase(),
         "rows": data.columns.rows,
         "features": data.columns.features,
         "the data file's names and values": data.digest.as_ref().map(|d| format!(
@@ -1019,6 +1028,15 @@ impl Device {
                     Err(e) => Err(e.into()),
                 }
             }
+        }
+    }
+
+    /// The precision this device's products run in: mixed only on a GPU
+    /// opened with cooperative matrices (`auto` falls back to f32).
+    fn precision(&self) -> Precision {
+        match self {
+            Device::Gpu(ctx) if ctx.mixed.is_some() => Precision::Mixed,
+            _ => Precision::F32,
         }
     }
 
