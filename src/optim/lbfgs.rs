@@ -88,12 +88,18 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// The minimiser of the cubic through (t1, f1, g1) and (t2, f2, g2),
 /// clamped into [lo, hi]; the middle of [lo, hi] where it has none.
+///
+/// A discriminant d2² a hair below 0 (by less than [`CUBIC_SLACK`] of its
+/// terms) is taken as 0, the limit the minimiser tends to: it is rounding,
+/// and a loss read back in f32 (the GPU's) can put it either side of 0
+/// where the f64 loss of the CPU backends does not, and without this the
+/// two would take steps of different lengths from the same point.
 fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64) -> f64 {
     let ((t1, f1, g1), (t2, f2, g2)) = if a.0 <= b.0 { (a, b) } else { (b, a) };
     let d1 = g1 + g2 - 3.0 * (f1 - f2) / (t1 - t2);
     let d2sq = d1 * d1 - g1 * g2;
-    if d2sq >= 0.0 {
-        let d2 = d2sq.sqrt();
+    if d2sq >= -CUBIC_SLACK * (d1 * d1 + (g1 * g2).abs()) {
+        let d2 = d2sq.max(0.0).sqrt();
         let t = t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2));
         if t.is_finite() {
             return t.clamp(lo, hi);
@@ -101,6 +107,9 @@ fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64) -> f64 {
     }
     (lo + hi) / 2.0
 }
+
+/// The relative rounding [`cubic_min`] forgives in its discriminant.
+const CUBIC_SLACK: f64 = 1e-4;
 
 /// About the bytes L-BFGS holds on the host for `params` parameters with
 /// the settings of `opt`, over a run of `epochs` iterations: the pairs
@@ -483,6 +492,24 @@ mod tests {
             assert!(s.f1 <= s.f0 + C1 * s.t * s.gtd0, "{s:?}");
             assert!(s.gtd1.abs() <= C2 * s.gtd0.abs(), "{s:?}");
         }
+    }
+
+    /// Where the discriminant is 0 up to rounding, both signs of the
+    /// rounding give the minimiser's limit, not the interval's middle: the
+    /// GPU's f32 loss and the CPU's f64 loss then step alike.
+    #[test]
+    fn cubic_min_is_continuous_through_a_rounded_discriminant() {
+        // f = ((t − 1)³ + 1)/3: f′ = (t − 1)², a double root at 1, so
+        // d2² = 0 exactly from (0, 0, 1) and (3, 3, 4).
+        let exact = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0, 4.0), 0.0, 10.0);
+        assert!((exact - 1.0).abs() < 1e-12, "{exact}");
+        for nudge in [-1e-9, 1e-9] {
+            let t = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0 + nudge, 4.0), 0.0, 10.0);
+            assert!((t - exact).abs() < 1e-3, "nudge {nudge}: {t}");
+        }
+        // A cubic with no minimiser, d2² = −4 of terms 4: the middle.
+        let t = cubic_min((0.0, 0.0, 2.0), (1.0, 4.0 / 3.0, 2.0), 0.0, 10.0);
+        assert_eq!(t, 5.0);
     }
 
     #[test]
