@@ -159,7 +159,7 @@ pub struct TrainArgs {
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
     /// with x ~ U(−1, 1), instead of a file (this or --data is required;
     /// needs --features); with --backend gpu they are generated on the device
-    /// (on the host with --standardize or --validation-split).
+    /// (on the host with --standardize, --validation-split or --batch-size).
     #[arg(long, value_name = "N", requires = "features")]
     pub synthetic: Option<usize>,
 
@@ -463,9 +463,9 @@ pub struct TrainArgs {
     pub lr_plot: Option<PathBuf>,
 
     /// Seconds to wait for the GPU before a readback is an error; 2^32 or
-    /// more, or inf, waits without limit.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
-    pub gpu_timeout: f64,
+    /// more, or inf, waits without limit [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    pub gpu_timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -157,6 +157,10 @@ fn settings_for_a_backend_not_used_are_refused() {
             "--kernels is a setting of the GPU backend",
         ),
         (
+            &["--gpu-timeout", "5"],
+            "--gpu-timeout is a setting of the GPU backend, and the cpu backend uses no GPU",
+        ),
+        (
             &["--target", "nonexistent"],
             "the argument '--synthetic <N>' cannot be used with '--target <NAME>'",
         ),
@@ -302,7 +306,8 @@ fn time_limits_take_any_positive_value() {
     ] {
         let mut args = vec!["--epochs", "2"];
         args.extend(more);
-        let out = run_ok(&train_data(&csv, "cpu", &args));
+        // auto: --gpu-timeout is refused where no GPU can be used.
+        let out = run_ok(&train_data(&csv, "auto", &args));
         assert!(out.contains("reached --epochs"), "{more:?}: {out}");
     }
     for (more, says) in [
@@ -320,7 +325,7 @@ fn time_limits_take_any_positive_value() {
             "--max-time 1e-300 is shorter than a nanosecond",
         ),
     ] {
-        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+        let (ok, _, err) = shadertrain(&train_data(&csv, "auto", &more));
         assert!(!ok, "{more:?}");
         assert!(err.contains(says), "{more:?}: {err}");
     }

@@ -372,8 +372,9 @@ impl TrainConfig {
             args.backend
         {
             // --precision has its own message (Device::open).
-            if let Some(flag) = gpu_flags(&args.device)
-                .into_iter()
+            let timeout = args.gpu_timeout.is_some().then_some("--gpu-timeout");
+            if let Some(flag) = (gpu_flags(&args.device).into_iter())
+                .chain(timeout)
                 .find(|f| *f != "--precision")
             {
                 bail!("{flag} is a setting of the GPU backend, and the {kind} backend uses no GPU; leave out {flag}, or use --backend gpu");
@@ -388,7 +389,8 @@ impl TrainConfig {
             adapter: AdapterRequest {
                 allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
                 name: args.device.adapter.clone(),
-                timeout: seconds(args.gpu_timeout, "--gpu-timeout")?.unwrap_or(LONGEST),
+                timeout: seconds(args.gpu_timeout.unwrap_or(GPU_TIMEOUT_S), "--gpu-timeout")?
+                    .unwrap_or(LONGEST),
                 precision: args.device.precision,
                 ..AdapterRequest::default()
             },
@@ -577,6 +579,9 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
     }
     Ok(Some(d))
 }
+
+/// `--gpu-timeout`'s default, in seconds.
+const GPU_TIMEOUT_S: f64 = 600.0;
 
 /// The flags of `device` given that only the GPU backend uses: `--adapter`,
 /// `--kernels` other than auto and `--precision` other than f32.
