@@ -82,7 +82,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
                     .map(|(name, s)| format!("{name} {:.3} ms", s * 1e3))
                     .collect();
                 say(format!(
-                    "  GPU time per kernel, one epoch: {}",
+                    "  GPU time per kernel, median of {PROFILED_EPOCHS} epochs: {}",
                     parts.join(", ")
                 ));
             }
@@ -188,6 +188,7 @@ impl Case<'_> {
                 let source = gpu::Source::Host(data);
                 let mut g = GpuTrainer::with(ctx, model, source, opt, args.device.kernels)?;
                 let setup = start.elapsed().as_secs_f64();
+                let adapter = format!("{adapter}, {} kernels", g.family().name());
                 let timing = time(&mut g, args.gpu_batch, tick)?;
                 (adapter, setup, timing, kernel_times(&mut g)?)
             }
@@ -199,14 +200,30 @@ impl Case<'_> {
     }
 }
 
-/// GPU seconds per kernel entry point in one epoch, where the adapter has
-/// timestamp queries.
+/// Epochs profiled for `kernel_s`: each kernel's median of them.
+const PROFILED_EPOCHS: usize = 5;
+
+/// GPU seconds per kernel entry point in an epoch, the median of
+/// [`PROFILED_EPOCHS`], where the adapter has timestamp queries.
 fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
-    Ok(g.profile()?.map(|k| {
-        k.into_iter()
-            .map(|(k, s)| (k.entry_point().to_string(), s))
-            .collect()
-    }))
+    let mut times: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for _ in 0..PROFILED_EPOCHS {
+        let Some(epoch) = g.profile()? else {
+            return Ok(None);
+        };
+        for (k, s) in epoch {
+            times.entry(k.entry_point().to_string()).or_default().push(s);
+        }
+    }
+    Ok(Some(
+        times
+            .into_iter()
+            .map(|(k, mut s)| {
+                s.sort_by(f64::total_cmp);
+                (k, s[s.len() / 2])
+            })
+            .collect(),
+    ))
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.
