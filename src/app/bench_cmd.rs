@@ -212,7 +212,10 @@ fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
             return Ok(None);
         };
         for (k, s) in epoch {
-            times.entry(k.entry_point().to_string()).or_default().push(s);
+            times
+                .entry(k.entry_point().to_string())
+                .or_default()
+                .push(s);
         }
     }
     Ok(Some(
