@@ -229,6 +229,20 @@ fn bench_draws_bars_and_keeps_piped_output_clean() {
     }
     assert!(err.contains("S0 cpu: median"), "{err}");
     assert!(out.starts_with("backend"), "{out}");
+    if gpu {
+        // The gpu row's adapter names the kernels timed.
+        let row = out
+            .lines()
+            .find(|l| l.starts_with("gpu"))
+            .unwrap_or_default();
+        let families = ["fused", "tiled", "layered", "wide"];
+        assert!(
+            families
+                .iter()
+                .any(|f| row.contains(&format!(", {f} kernels"))),
+            "{out}"
+        );
+    }
     let text = svg_text(&svg);
     // The background, the legend's box and swatches, and one bar per backend.
     let bars = if gpu { 2 } else { 1 };

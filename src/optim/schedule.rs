@@ -648,6 +648,18 @@ mod tests {
             s(200, 0.3).describe(0.8).as_deref(),
             Some("one cycle over 200 epochs, rising for 0.3 of them, down to 3.200e-6")
         );
+        assert!(s(1, 0.3)
+            .describe(0.8)
+            .unwrap()
+            .starts_with("one cycle over 1 epoch,"));
+        let cosine = LrSchedule::Cosine {
+            epochs: 1,
+            min_lr: 0.0,
+        };
+        assert_eq!(
+            cosine.describe(0.1).as_deref(),
+            Some("cosine to 0 over 1 epoch")
+        );
     }
 
     #[test]
