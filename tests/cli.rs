@@ -1338,24 +1338,23 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
     assert_eq!(saved_params(&auto_model), saved_params(&hand_model));
     // A floor above the second retry's rate: one retry, then the error,
     // which names the rate that diverged before; no model.
-    if retries.len() >= 2 {
-        let floor = format!("{:?}", (retries[1].0 + third(retries[1].0)) / 2.0);
-        let none = path(&dir, "none.st");
-        let (ok, _, err) = train("cpu", "auto", &["--lr-min", &floor, "--save", &none]);
-        assert!(!ok);
-        let named = format!("(--lr auto's runs at {} diverged before it)", retries[0].0);
-        assert!(
-            err.contains("diverged at epoch") && err.contains(&named),
-            "{err}"
-        );
-        // And why no lower rate was tried: the floor.
-        let why = format!(
-            "; --lr auto did not train again at {}: --lr-min must be at least 0 and below --lr",
-            third(retries[1].0)
-        );
-        assert!(err.contains(&why), "{err}");
-        assert!(!std::path::Path::new(&none).exists());
-    }
+    assert!(retries.len() >= 2, "{retries:?}");
+    let floor = format!("{:?}", (retries[1].0 + third(retries[1].0)) / 2.0);
+    let none = path(&dir, "none.st");
+    let (ok, _, err) = train("cpu", "auto", &["--lr-min", &floor, "--save", &none]);
+    assert!(!ok);
+    let named = format!("(--lr auto's runs at {} diverged before it)", retries[0].0);
+    assert!(
+        err.contains("diverged at epoch") && err.contains(&named),
+        "{err}"
+    );
+    // And why no lower rate was tried: the floor.
+    let why = format!(
+        "; --lr auto did not train again at {}: --lr-min must be at least 0 and below --lr",
+        third(retries[1].0)
+    );
+    assert!(err.contains(&why), "{err}");
+    assert!(!std::path::Path::new(&none).exists());
     // The GPU trains again as the CPU does.
     if have_gpu() {
         let (ok, _, err) = train("gpu", "auto", &[]);

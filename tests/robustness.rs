@@ -306,11 +306,7 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    kill("INT", child.id());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -336,6 +332,15 @@ fn catches(pid: u32, signal: u32) -> bool {
         .find_map(|l| l.strip_prefix("SigCgt:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
         .is_some_and(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// Sends SIG`name` to process `pid`.
+fn kill(name: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
 }
 
 /// Runs shadertrain with `args`, sends SIG`name` (number `number`) once
@@ -365,11 +370,7 @@ fn signal_once_handled(
         assert!(start.elapsed() < Duration::from_secs(60), "never ready");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let sent = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    kill(name, child.id());
     child.wait_with_output().unwrap()
 }
 
@@ -428,11 +429,7 @@ fn a_signal_ends_a_write_to_a_fifo_at_once() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    kill("TERM", child.id());
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         assert!(

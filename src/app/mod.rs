@@ -103,17 +103,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // train reports an output whose pipe closed as a failed output; only
     // its summary on standard output ends quietly.
     let train = matches!(cli.command, Command::Train(_));
-    match run_command(cli) {
+    let result = run_command(cli);
+    if let Some((path, signal)) = result.as_ref().err().and_then(write_stopped) {
+        let name = train::signal_name(signal).unwrap_or("a signal");
+        eprintln!(
+            "interrupted ({name}) while writing {}; nothing was written to it",
+            path.display()
+        );
+        return Ok(ExitCode::from(128 + signal as u8));
+    }
+    match result {
         Err(e) if e.downcast_ref::<ClosedPipe>().is_some() => Ok(ExitCode::SUCCESS),
-        Err(e) if write_stopped(&e).is_some() => {
-            let (path, signal) = write_stopped(&e).expect("just matched");
-            let name = train::signal_name(signal);
-            eprintln!(
-                "interrupted ({name}) while writing {}; nothing was written to it",
-                path.display()
-            );
-            Ok(ExitCode::from(128 + signal as u8))
-        }
         Err(e) if !train && closed_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,

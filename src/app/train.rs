@@ -79,18 +79,15 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
     } else {
         SIGNAL.load(Ordering::SeqCst)
     };
-    STOPPING
-        .iter()
-        .find(|&&(s, _)| s as usize == signal)
-        .map_or(("SIGINT", 130), |&(s, name)| (name, 128 + s as u8))
+    signal_name(signal as i32).map_or(("SIGINT", 130), |name| (name, 128 + signal as u8))
 }
 
 /// The name of one of [`STOPPING`]'s signals by its number.
-pub(super) fn signal_name(signal: i32) -> &'static str {
+pub(super) fn signal_name(signal: i32) -> Option<&'static str> {
     STOPPING
         .iter()
         .find(|&&(s, _)| s == signal)
-        .map_or("a signal", |&(_, name)| name)
+        .map(|&(_, name)| name)
 }
 
 /// The flag a training loop checks between batches: a sharded run stops
@@ -1834,12 +1831,10 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
                 lr = format!("{lr:.3e}").parse().unwrap_or(lr);
             }
             let diverged = crate::Error::Diverged { epoch, loss, lr };
-            // "try a smaller --lr", then the other remedies.
-            let mut clip = match other_remedies(config).split_last() {
-                None => String::new(),
-                Some((last, [])) => format!(" or {last}"),
-                Some((last, rest)) => format!(", {} or {last}", rest.join(", ")),
-            };
+            // The error says "try a smaller --lr"; the other remedies follow.
+            let smaller = "a smaller --lr";
+            let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
+            let mut clip = or_list(&remedies)[smaller.len()..].to_string();
             if lr != base {
                 let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
                 clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");
@@ -1942,7 +1937,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         let lr = crate::optim::short(config.run.optimizer.lr());
         format!("a rate too high can saturate the hidden units: try a smaller --lr (this run used {lr})")
     };
-    if other_remedies(config).contains(&"--standardize") {
+    if other_remedies(config).iter().any(|r| r == "--standardize") {
         advice += ", or --standardize";
     }
     Some(format!(
@@ -1961,16 +1956,25 @@ fn can_clip(config: &TrainConfig) -> bool {
 /// Remedies for a run whose loss grew, besides a smaller rate: clipping
 /// where it was not tried ([`can_clip`]), and standardising where the run
 /// did not and a new one from scratch could.
-fn other_remedies(config: &TrainConfig) -> Vec<&'static str> {
+fn other_remedies(config: &TrainConfig) -> Vec<String> {
     let mut remedies = Vec::new();
     if can_clip(config) {
-        remedies.push("--clip-grad-norm C");
+        remedies.push("--clip-grad-norm C".to_string());
     }
     // A resumed run keeps its options, and --init's model its statistics.
     if !config.run.standardize && config.resume.is_none() && config.run.init.is_none() {
-        remedies.push("--standardize");
+        remedies.push("--standardize".to_string());
     }
     remedies
+}
+
+/// "a", "a or b", "a, b or c".
+fn or_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
 }
 
 /// The warning after a run whose final loss is above its first; with
@@ -1981,13 +1985,11 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let last = *outcome.losses.last().expect("at least one loss");
     let lr = config.run.optimizer.lr();
     let lr = crate::optim::short(lr);
-    let mut remedies = vec![format!("a smaller --lr (this run used {lr})")];
-    remedies.extend(other_remedies(config).into_iter().map(String::from));
-    let remedy = match remedies.split_last() {
-        Some((last, [])) => format!("try {last}"),
-        Some((last, rest)) => format!("try {} or {last}", rest.join(", ")),
-        None => unreachable!("a smaller --lr is always a remedy"),
-    };
+    let remedies = [
+        vec![format!("a smaller --lr (this run used {lr})")],
+        other_remedies(config),
+    ];
+    let remedy = format!("try {}", or_list(&remedies.concat()));
     let remedy = match config.resume {
         Some(_) => format!("{remedy} in a new run (--resume keeps the run's options)"),
         None => remedy,

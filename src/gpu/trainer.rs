@@ -49,20 +49,15 @@ impl Source<'_> {
         }
     }
 
-    /// Whether `model` can train on these rows.
+    /// Whether `model` can train on these rows: the CPU backends' checks
+    /// ([`crate::cpu::reference::check_fit`]).
     fn check(&self, model: &Model) -> Result<()> {
         match self {
-            Source::Host(d) if d.features != model.layout.features() => {
-                Err(Error::Config(format!(
-                    "the data has {} features but the model takes {}",
-                    d.features,
-                    model.layout.features()
-                )))
-            }
+            Source::Host(d) => crate::cpu::reference::check_fit(model, d),
             Source::Synthetic { rows: 0, .. } => {
                 Err(Error::Config("the data set needs at least one row".into()))
             }
-            _ => Ok(()),
+            Source::Synthetic { .. } => model.check(),
         }
     }
 }
