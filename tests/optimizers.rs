@@ -675,6 +675,89 @@ fn gpu_reruns_are_bit_identical_for_every_optimizer() {
     }
 }
 
+/// Adam away from its defaults: each of β1, β2 and ε far enough from
+/// torch's that a backend reading the default instead leaves the
+/// trajectory (ε = 1e-3 is of the order of √v̂ here).
+const ADAM_OWN: Optimizer = Optimizer::Adam {
+    lr: 0.01,
+    beta1: 0.8,
+    beta2: 0.99,
+    eps: 1e-3,
+    weight_decay: 0.0,
+    decoupled: false,
+    max_grad_norm: 0.0,
+};
+
+/// Adam's β1, β2 and ε as given, on every backend: the reference against
+/// the rules written out, the cpu and gpu backends against the reference.
+/// One feature column is all zeros, so its weights' gradients are exactly
+/// 0 at every step: Adam's update there is 0/(0 + ε), and a rule that
+/// lost ε would write NaN.
+#[test]
+fn adam_settings_other_than_the_defaults_reach_every_backend() {
+    let mut data = Dataset::synthetic(300, 4, 2).unwrap();
+    let (f, zero) = (data.features, 3);
+    (0..data.rows).for_each(|n| data.x[n * f + zero] = 0.0);
+    let nets = [
+        (
+            &[9][..],
+            Activation::Tanh,
+            [KernelChoice::Fused, KernelChoice::Layered],
+        ),
+        (
+            &[6, 5],
+            Activation::Sigmoid,
+            [KernelChoice::Tiled, KernelChoice::Layered],
+        ),
+    ];
+    for (hidden, act, choices) in nets {
+        let m = model(&data, hidden, act, 3);
+        let name = format!("adam(0.8, 0.99, 1e-3) {hidden:?}");
+        let want = independent(ADAM_OWN, &m, &data, 100, None, None);
+        let mut r = Reference::new(&m, &data, ADAM_OWN).unwrap();
+        assert_follows(&format!("reference {name}"), &mut r, 100, want);
+        // The defaults give another trajectory: the settings matter here.
+        let defaults = Optimizer::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            max_grad_norm: 0.0,
+        };
+        let (default_losses, _) = independent(defaults, &m, &data, 100, None, None);
+        let mut own = Reference::new(&m, &data, ADAM_OWN).unwrap();
+        let own_losses = train(&mut own, &schedule(100)).unwrap().losses;
+        let apart = (own_losses[99] - default_losses[99]).abs() / own_losses[99];
+        assert!(apart > 0.01, "{name}: the defaults end {apart:e} away");
+
+        let mut backends: Vec<(String, Box<dyn Backend + '_>)> = vec![(
+            format!("cpu {name}"),
+            Box::new(Fast::new(&m, &data, ADAM_OWN, 2).unwrap()),
+        )];
+        if let Some(ctx) = gpu() {
+            for choice in choices {
+                let source = Source::Host(&data);
+                let g = GpuTrainer::with(ctx.clone(), &m, source, ADAM_OWN, choice).unwrap();
+                backends.push((format!("gpu {choice:?} {name}"), Box::new(g)));
+            }
+        }
+        for (label, mut backend) in backends {
+            assert_tracks_reference(&label, backend.as_mut(), &m, &data);
+            let theta = backend.params().unwrap();
+            let w1 = &m.layout.layers()[0];
+            for j in 0..w1.outputs {
+                let at = w1.weight.start + j * w1.inputs + zero;
+                assert_eq!(
+                    theta[at], m.params[at],
+                    "{label}: a weight of the zero column moved"
+                );
+            }
+        }
+    }
+}
+
 /// `opt` with weight decay λ.
 fn decayed(opt: Optimizer, lambda: f64) -> Optimizer {
     let mut opt = opt;

@@ -233,8 +233,10 @@ fn a_validation_error_names_its_bind_group() {
 
 #[test]
 fn fast_cpu_trajectories_match_the_reference() {
-    // 1,000 rows: several row blocks per thread, and a split that is uneven for 3 threads.
-    let data = Dataset::synthetic(1000, 5, 3).unwrap();
+    // 4,100 rows: a block holds at most 1,024 rows (`block_rows`), so each
+    // thread sums its gradient over several blocks (5 on 1 thread, 2 of
+    // them on 3), and the split is uneven for 3 threads.
+    let data = Dataset::synthetic(4100, 5, 3).unwrap();
     for act in Activation::ALL {
         for hidden in [&[12][..], &[10, 6][..]] {
             let m = model(&data, hidden, act, 4);
