@@ -122,6 +122,30 @@ fn a_shard_of_synthetic_rows_is_those_rows_of_the_whole_task() {
     }
 }
 
+/// GPU shards generate their rows of the synthetic task on the device;
+/// trained together they are the whole task, as the cpu backend generates
+/// it on the host in one piece. A shard that generated another shard's
+/// rows (or the first N/K rows each) would start from another loss.
+#[test]
+fn gpu_shards_of_device_rows_train_as_the_cpu_on_the_whole_task() {
+    if !common::have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [cpu, gpu] = paths(&dir, ["cpu.csv", "gpu.csv"]);
+    let momentum = ["--optimizer", "momentum"];
+    let mut whole = small("cpu", "20", &momentum);
+    whole.extend(["--history", &cpu]);
+    run_ok(&whole);
+    let mut sharded = small("gpu", "20", &momentum);
+    sharded.extend(["--shards", "4", "--history", &gpu]);
+    run_ok(&sharded);
+    let (a, b) = (history(&cpu), history(&gpu));
+    assert_eq!(a.len(), 21);
+    // f32 sums in other orders: the trajectory tests' tolerance.
+    common::assert_close("gpu shards against the cpu", &b, &a, 0.0, 1e-4);
+}
+
 #[test]
 fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
     use shadertrain::cpu::{reference, Reference};
