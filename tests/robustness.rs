@@ -323,6 +323,39 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
 }
 
+/// Without --checkpoint, Ctrl-C says what it left: the reports, written
+/// up to the epoch it stopped at, and no model, which only a run that
+/// ends saves.
+#[test]
+fn ctrl_c_without_a_checkpoint_says_the_model_was_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let [model, history] = paths(&dir, ["m.st", "h.csv"]);
+    let more = [
+        "--epochs",
+        "100000000",
+        "--save",
+        &model,
+        "--history",
+        &history,
+    ];
+    let args = train_synthetic("20000", "8", "cpu", &more);
+    let done = signal_once_handled(&args, "INT", 2, &|| true);
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains(&format!("{model} was not written: --save is written when a run ends, and --checkpoint FILE keeps an interrupted run to --resume")),
+        "{err}"
+    );
+    let epoch = err
+        .split("holds the run up to epoch ")
+        .nth(1)
+        .and_then(|rest| rest.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(!Path::new(&model).exists());
+    let losses = shadertrain::io::read_history(Path::new(&history)).unwrap();
+    assert_eq!(losses.len(), epoch + 1, "{err}");
+}
+
 /// Whether process `pid` catches signal `signal` (its `SigCgt` mask in
 /// /proc): the training loop's handlers are installed.
 fn catches(pid: u32, signal: u32) -> bool {

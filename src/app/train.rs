@@ -1885,14 +1885,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             if !config.leader {
                 return Ok(ExitCode::from(status));
             }
-            match checkpoint {
-                Some(p) => eprintln!(
-                    "interrupted at epoch {updates} ({signal}); checkpoint written to {p} (continue with --resume)"
-                ),
-                None => eprintln!(
-                    "interrupted at epoch {updates} ({signal}); nothing saved (no --checkpoint given)"
-                ),
-            }
+            eprintln!("{}", interrupted_note(config, updates, signal));
             return Ok(ExitCode::from(status));
         }
         _ => {}
@@ -1907,6 +1900,45 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         eprintln!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a run interrupted after `updates` updates by `signal` left: the
+/// checkpoint, or none; `--save`, which only a run that ends writes; and
+/// the reports, which hold the run so far.
+fn interrupted_note(config: &TrainConfig, updates: usize, signal: &str) -> String {
+    let mut note = format!("interrupted at epoch {updates} ({signal})");
+    let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
+    match (&checkpoint, &config.outputs.save) {
+        (Some(p), _) => note += &format!("; checkpoint written to {p} (continue with --resume)"),
+        (None, None) => note += "; no --checkpoint given, so it cannot be resumed",
+        (None, Some(_)) => {}
+    }
+    if let Some(m) = &config.outputs.save {
+        note += &format!(
+            "; {} was not written: --save is written when a run ends",
+            m.display()
+        );
+        if checkpoint.is_none() {
+            note += ", and --checkpoint FILE keeps an interrupted run to --resume";
+        }
+    }
+    let o = &config.outputs;
+    let reports: Vec<String> = [
+        ("--history", o.history.is_some()),
+        ("--json", o.json.is_some()),
+        ("--plot", o.plot.is_some()),
+        ("--lr-plot", o.lr_plot.is_some()),
+    ]
+    .into_iter()
+    .filter(|r| r.1)
+    .map(|r| r.0.to_string())
+    .collect();
+    if !reports.is_empty() {
+        let verb = if reports.len() == 1 { "holds" } else { "hold" };
+        let reports = joined(&reports, "and");
+        note += &format!("; {reports} {verb} the run up to epoch {updates}");
+    }
+    note
 }
 
 /// A training R² below this: the model is no better than the target's
@@ -1970,10 +2002,15 @@ fn other_remedies(config: &TrainConfig) -> Vec<String> {
 
 /// "a", "a or b", "a, b or c".
 fn or_list(items: &[String]) -> String {
+    joined(items, "or")
+}
+
+/// `items` as a sentence joins them: "a, b and c" for `word` "and".
+fn joined(items: &[String], word: &str) -> String {
     match items.split_last() {
         None => String::new(),
         Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        Some((last, rest)) => format!("{} {word} {last}", rest.join(", ")),
     }
 }
 
