@@ -1470,6 +1470,18 @@ pub fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     quoted.join(",") + "\n"
 }
 
+/// `v` as a CSV cell, in its shortest form that reads back as the same
+/// f64: plain where that is short, with an exponent for magnitudes of
+/// 1e16 and more or below 1e-5 (never 300 digits for a 1e300).
+pub fn csv_number(v: f64) -> String {
+    let plain = v == 0.0 || (1e-5..1e16).contains(&v.abs());
+    if plain {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// Writes `data` as CSV: the feature columns, then the target. Values are
 /// written in their shortest exact form, so reading the file back gives
 /// the same f32 bits.
@@ -1648,6 +1660,33 @@ mod tests {
         assert_eq!(table.header, names);
         assert_eq!(table.cells, [1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(csv_line(["a", "b"]), "a,b\n");
+    }
+
+    /// Numbers read back as the same f64, short where they can be.
+    #[test]
+    fn csv_numbers_read_back_exactly() {
+        let values = [
+            0.0,
+            -0.0,
+            1.5,
+            100000003.25,
+            1e-5,
+            9.99e-6,
+            1e16,
+            -5.76e78,
+            1e300,
+        ];
+        for v in values {
+            let text = csv_number(v);
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                v.to_bits(),
+                "{text}"
+            );
+            assert!(text.len() <= 24, "{text}");
+        }
+        assert_eq!(csv_number(100000003.25), "100000003.25");
+        assert_eq!(csv_number(-5.76e78), "-5.76e78");
     }
 
     /// A replaced file keeps its permission bits; a new one gets the

@@ -13,8 +13,12 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// R² (or any score near 1) to four decimals; a value that rounds to 0
-/// is "0.0000", never "-0.0000".
+/// is "0.0000", never "-0.0000", and one of a run gone far wrong, below
+/// -10,000, is "-3.4590e41", not 42 digits.
 pub fn r2(v: f64) -> String {
+    if v.abs() >= 1e4 {
+        return format!("{v:.4e}");
+    }
     let text = format!("{v:.4}");
     match text.as_str() {
         "-0.0000" => "0.0000".into(),
@@ -55,6 +59,8 @@ mod tests {
         assert_eq!(r2(-0.00001), "0.0000");
         assert_eq!(r2(-0.00005), "-0.0001");
         assert_eq!(r2(0.98765), "0.9877");
+        assert_eq!(r2(-9999.0), "-9999.0000");
+        assert_eq!(r2(-3.4589998e41), "-3.4590e41");
         assert_eq!(bytes(1), "1 byte");
         assert_eq!(bytes(1023), "1023 bytes");
         assert_eq!(bytes(1536), "1.5 KiB");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    assert_close, assert_refused, bits32, bits64, gen_csv, have_gpu, path, paths, read_json,
+    assert_close, assert_refused, bits64, gen_csv, have_gpu, path, paths, read_json,
     read_predictions, run_ok, shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP,
     BOUNCE, PLATEAU,
 };
@@ -1621,7 +1621,7 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
-    let got: Vec<f32> = read_predictions(&preds);
+    let got: Vec<f64> = read_predictions(&preds);
     let m = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
     let bytes = std::fs::read(&csv).unwrap();
     let table =
@@ -1629,11 +1629,7 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     let (data, _) = table
         .select_named(&m.feature_names, &m.target_name)
         .unwrap();
-    let want: Vec<f32> = shadertrain::cpu::reference::predict(&m, &data)
-        .unwrap()
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
+    let want: Vec<f64> = shadertrain::cpu::reference::predict(&m, &data).unwrap();
     assert_eq!(got.len(), 40_000);
-    assert_eq!(bits32(&got), bits32(&want));
+    assert_eq!(bits64(&got), bits64(&want));
 }

@@ -94,8 +94,11 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     text.push_str(&io::csv_line([
         format!("{}_pred", model.target_name).as_str()
     ]));
-    for v in &yhat {
-        text.push_str(&format!("{}\n", *v as f32));
+    // In f64, as computed: a prediction of 1e8 + 3 keeps its 3, and one
+    // past f32's range stays finite.
+    for &v in &yhat {
+        text.push_str(&io::csv_number(v));
+        text.push('\n');
     }
     match &args.out {
         Some(path) => {
