@@ -500,7 +500,13 @@ impl Head {
             let name = std::str::from_utf8(raw)
                 .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
             if name.is_empty() {
-                return Err(err(line, j + 1, "the column name is empty".into()));
+                // pandas' to_csv() writes its index as a first column
+                // with no name, and R's write.csv its row names.
+                let hint = match j {
+                    0 => "; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column: write it without (index=False, row.names=FALSE), or name the column",
+                    _ => "",
+                };
+                return Err(err(line, j + 1, format!("the column name is empty{hint}")));
             }
             if let Some(first) = seen.insert(name, j) {
                 return Err(err(
@@ -621,6 +627,9 @@ type Parsed = Result<(Vec<f32>, usize)>;
 /// cells, every one a number.
 struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
     columns: usize,
+    /// The header's names, to say which column a bad cell is in (none in
+    /// some tests).
+    names: &'a [String],
     header_line: u64,
     err: &'a E,
 }
@@ -784,7 +793,11 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 ));
             }
             for (j, raw) in record.iter().enumerate() {
-                cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, m))?);
+                let named = |m: String| match self.names.get(j) {
+                    Some(name) => format!("{m} (column '{name}')"),
+                    None => m,
+                };
+                cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, named(m)))?);
             }
             rows += 1;
         }
@@ -925,6 +938,7 @@ impl Table {
         let err = csv_error(path);
         let rows = Rows {
             columns: head.header.len(),
+            names: &head.header,
             header_line: head.line,
             err: &err,
         };
@@ -1003,6 +1017,7 @@ impl Table {
         let err = csv_error(path);
         let rows = Rows {
             columns: head.header.len(),
+            names: &head.header,
             header_line: head.line,
             err: &err,
         };
@@ -1610,6 +1625,7 @@ mod tests {
         };
         let rows = Rows {
             columns,
+            names: &[],
             header_line: 1,
             err: &err,
         };

@@ -61,13 +61,35 @@ fn non_numeric_cell() {
         "text",
         b"a,b,y\n1,2,3\n4,five,6\n",
         &[],
-        ":3:2: 'five' is not a number",
+        ":3:2: 'five' is not a number (column 'b')",
+    );
+}
+
+/// pandas' `to_csv()` with its index: a first column with no name.
+#[test]
+fn a_row_index_column_is_named_as_the_likely_cause() {
+    check(
+        "index",
+        b",a,y\n0,1,2\n1,2,3\n",
+        &[],
+        ":1:1: the column name is empty; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column",
+    );
+    check(
+        "gap",
+        b"a,,y\n1,2,3\n",
+        &[],
+        ":1:2: the column name is empty\n",
     );
 }
 
 #[test]
 fn empty_cell() {
-    check("blank", b"a,b,y\n1,,3\n", &[], ":2:2: the cell is empty");
+    check(
+        "blank",
+        b"a,b,y\n1,,3\n",
+        &[],
+        ":2:2: the cell is empty; expected a number (column 'b')",
+    );
 }
 
 #[test]
