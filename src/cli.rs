@@ -474,8 +474,9 @@ pub struct PredictArgs {
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
 
-    /// CSV file with the model's feature columns, matched by name (required);
-    /// if it also has the target column, the MSE and R² are printed.
+    /// CSV file with the model's feature columns, matched by name; other
+    /// columns (an id, text) are not read (required). If it also has the
+    /// target column, a number in every row, the MSE and R² are printed.
     #[arg(long, value_name = "FILE.csv")]
     pub data: PathBuf,
 

@@ -630,6 +630,8 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
     /// The header's names, to say which column a bad cell is in (none in
     /// some tests).
     names: &'a [String],
+    /// How each column is read; columns past its end are numbers.
+    uses: &'a [ColumnUse],
     header_line: u64,
     err: &'a E,
 }
@@ -726,12 +728,24 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
             let v: f64 = cell.trim_ascii().parse().ok()?;
             (v.is_finite() && v.abs() <= f32::MAX as f64).then_some(v as f32)
         };
+        // A cell of a column not read as a number may be anything but a
+        // quote, which the csv reader would take away (and with it perhaps
+        // a comma or a line end).
+        let take = |cells: &mut Vec<f32>, n: usize, cell: &str| -> Option<()> {
+            match self.uses.get(n).copied().unwrap_or(ColumnUse::Number) {
+                ColumnUse::Number => cells.push(number(cell)?),
+                _ if cell.contains('"') => return None,
+                ColumnUse::Skip => {}
+                ColumnUse::NumberOrNan => cells.push(number(cell).unwrap_or(f32::NAN)),
+            }
+            Some(())
+        };
         let mut cells = Vec::new();
         let (mut rows, mut n, mut start) = (0usize, 0usize, 0usize);
         for (i, &b) in bytes.iter().chain([&b'\n']).enumerate() {
             match b {
                 b',' => {
-                    cells.push(number(&text[start..i])?);
+                    take(&mut cells, n, &text[start..i])?;
                     n += 1;
                 }
                 b'\n' | b'\r' => {
@@ -739,7 +753,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     if n == 0 && last.trim_ascii().is_empty() {
                         // A blank line, or the empty one inside a \r\n.
                     } else {
-                        cells.push(number(last)?);
+                        take(&mut cells, n, last)?;
                         if n + 1 != self.columns {
                             return None;
                         }
@@ -797,7 +811,13 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     Some(name) => format!("{m} (column '{name}')"),
                     None => m,
                 };
-                cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, named(m)))?);
+                match self.uses.get(j).copied().unwrap_or(ColumnUse::Number) {
+                    ColumnUse::Number => {
+                        cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, named(m)))?)
+                    }
+                    ColumnUse::Skip => {}
+                    ColumnUse::NumberOrNan => cells.push(parse_cell(raw).unwrap_or(f32::NAN)),
+                }
             }
             rows += 1;
         }
@@ -843,6 +863,38 @@ fn open_quote(record: &[u8]) -> Option<usize> {
         first = false;
     }
     quoted.then_some(cell)
+}
+
+/// How a column of a CSV file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnUse {
+    /// Every cell a finite number within f32's range; any other is an
+    /// error at its line and column.
+    Number,
+    /// Not read: its cells may hold anything (text, dates, nothing).
+    Skip,
+    /// A number where the cell holds one, NaN where it does not (an empty
+    /// cell, "NA", text): a column that is used only if it is whole.
+    NumberOrNan,
+}
+
+/// Says how each column of a header is read (a list as long as the
+/// header, or shorter: the columns past its end are numbers), or why
+/// the header will not do.
+pub type Choose<'a> = dyn Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a;
+
+/// Every column a number.
+fn every_column(_: &[String]) -> Result<Vec<ColumnUse>> {
+    Ok(Vec::new())
+}
+
+/// The names of the columns `uses` reads.
+fn chosen(header: &[String], uses: &[ColumnUse]) -> Vec<String> {
+    let read = |j: usize| uses.get(j) != Some(&ColumnUse::Skip);
+    (header.iter().enumerate())
+        .filter(|(j, _)| read(*j))
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 /// A parsed CSV file whose cells are still in the pieces of rows they
@@ -891,6 +943,14 @@ impl Table {
         Table::read_in(path, CHUNK_BYTES, crate::cpu::cores(), PIECE_BYTES)
     }
 
+    /// [`Table::read`] of the columns `choose` picks from the header: it
+    /// says how each column is read ([`ColumnUse`]), or why the header
+    /// will not do. The table holds the columns read, in file order.
+    pub fn read_columns(path: &Path, choose: &Choose<'_>) -> Result<Table> {
+        let cores = crate::cpu::cores();
+        Table::read_chosen(path, CHUNK_BYTES, cores, PIECE_BYTES, choose)
+    }
+
     /// [`Table::read`], the file read about `chunk_bytes` at a time: each
     /// chunk's whole lines are parsed (cut into pieces as
     /// [`Table::parse_in`] cuts them) before the next chunk is read, so
@@ -908,6 +968,17 @@ impl Table {
         pieces: usize,
         min_bytes: usize,
     ) -> Result<Table> {
+        Table::read_chosen(path, chunk_bytes, pieces, min_bytes, &every_column)
+    }
+
+    /// [`Table::read_in`] of the columns `choose` picks.
+    fn read_chosen(
+        path: &Path,
+        chunk_bytes: usize,
+        pieces: usize,
+        min_bytes: usize,
+        choose: &Choose<'_>,
+    ) -> Result<Table> {
         use std::io::Read;
         let chunk_bytes = chunk_bytes.max(1);
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -922,7 +993,7 @@ impl Table {
             // The rest is read on (the file may be a pipe, read once), and
             // the whole parsed.
             file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
-            Ok(Table::parse_pieces(path, &buf, pieces, min_bytes)?.join())
+            Ok(Table::parse_pieces(path, &buf, pieces, min_bytes, choose)?.join())
         };
         if eof {
             return whole(buf, &mut file);
@@ -936,13 +1007,16 @@ impl Table {
             return whole(buf, &mut file);
         }
         let err = csv_error(path);
+        let uses = choose(&head.header)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
+            uses: &uses,
             header_line: head.line,
             err: &err,
         };
-        let width = head.header.len();
+        let header = chosen(&head.header, &uses);
+        let width = header.len();
         let mut cells: Vec<f32> = Vec::new();
         let mut count = 0usize;
         // The lines before the chunk's, and where its rows start in `buf`.
@@ -987,7 +1061,7 @@ impl Table {
         }
         Ok(Table {
             path: path.to_path_buf(),
-            header: head.header,
+            header,
             cells,
             rows: count,
         })
@@ -1007,17 +1081,26 @@ impl Table {
     /// error (the first in the file) with its line and column, do not
     /// depend on the pieces.
     pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
-        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes)?.join())
+        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes, &every_column)?.join())
     }
 
-    /// [`Table::parse_in`], the cells left in their pieces.
-    fn parse_pieces(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Pieces> {
+    /// [`Table::parse_in`] of the columns `choose` picks, the cells left
+    /// in their pieces.
+    fn parse_pieces(
+        path: &Path,
+        bytes: &[u8],
+        pieces: usize,
+        min_bytes: usize,
+        choose: &Choose<'_>,
+    ) -> Result<Pieces> {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let head = Head::parse(path, bytes)?;
         let err = csv_error(path);
+        let uses = choose(&head.header)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
+            uses: &uses,
             header_line: head.line,
             err: &err,
         };
@@ -1028,7 +1111,7 @@ impl Table {
         }
         Ok(Pieces {
             path: path.to_path_buf(),
-            header: head.header,
+            header: chosen(&head.header, &uses),
             pieces,
             rows: count,
         })
@@ -1038,17 +1121,7 @@ impl Table {
     /// most likely a file without a header line, whose first row was read
     /// as the names. `None` otherwise.
     pub fn numeric_header(&self) -> Option<String> {
-        let number = |name: &String| name.trim().parse::<f64>().is_ok();
-        if !self.header.iter().all(number) {
-            return None;
-        }
-        let shown: Vec<&str> = self.header.iter().take(3).map(String::as_str).collect();
-        let more = if self.header.len() > 3 { ", …" } else { "" };
-        Some(format!(
-            "every column name in {}'s header is a number ({}{more}): if the file has no header line, its first row was read as the names; add a header line (such as x0,x1,y)",
-            self.path.display(),
-            shown.join(", ")
-        ))
+        numeric_header(&self.path, &self.header)
     }
 
     fn column(&self, name: &str) -> Option<usize> {
@@ -1114,29 +1187,11 @@ impl Table {
             .map(|(j, h)| (h.as_str(), j))
             .collect();
         let mut features = Vec::with_capacity(feature_names.len());
-        let mut missing = Vec::new();
         for name in feature_names {
             match columns.get(name.as_str()).copied() {
                 Some(j) => features.push(j),
-                None => missing.push(name.as_str()),
+                None => return Err(missing_features(&self.path, feature_names, &self.header)),
             }
-        }
-        if !missing.is_empty() {
-            let hint = match self.numeric_header() {
-                Some(_) => " (every one a number: has the file no header line?)",
-                None => "",
-            };
-            return Err(Error::Csv {
-                path: self.path.clone(),
-                line: 1,
-                column: 0,
-                message: format!(
-                    "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
-                    missing.join(", "),
-                    feature_names.join(", "),
-                    self.header.join(", ")
-                ),
-            });
         }
         let t = self.column(target_name);
         let data = self.select(
@@ -1182,6 +1237,93 @@ impl Table {
             target_name,
         }
     }
+}
+
+/// A model's target column in a file of rows to predict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetColumn {
+    Absent,
+    /// A number in every row.
+    Whole,
+    /// Not a number in some rows (empty, say, in rows yet to be
+    /// measured), the first of them this row of the data (from 0).
+    Incomplete {
+        first_row: usize,
+    },
+}
+
+/// The columns a model reads from the CSV file `path`, matched by name
+/// in any order: its features, each a number in every row, and its
+/// target where the file has it (its values where [`TargetColumn::Whole`]).
+/// The other columns are not read, so they may hold anything (an id, a
+/// date).
+pub fn read_for_model(
+    path: &Path,
+    feature_names: &[String],
+    target_name: &str,
+) -> Result<(Dataset, TargetColumn)> {
+    let features: std::collections::HashSet<&str> =
+        feature_names.iter().map(String::as_str).collect();
+    let choose = |header: &[String]| -> Result<Vec<ColumnUse>> {
+        let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
+        if !features.is_subset(&found) {
+            return Err(missing_features(path, feature_names, header));
+        }
+        let usage = |name: &String| match name.as_str() {
+            n if features.contains(n) => ColumnUse::Number,
+            n if n == target_name => ColumnUse::NumberOrNan,
+            _ => ColumnUse::Skip,
+        };
+        Ok(header.iter().map(usage).collect())
+    };
+    let table = Table::read_columns(path, &choose)?;
+    let (data, has_target) = table.select_named(feature_names, target_name)?;
+    let target = match (has_target, data.y.iter().position(|v| v.is_nan())) {
+        (false, _) => TargetColumn::Absent,
+        (true, None) => TargetColumn::Whole,
+        (true, Some(first_row)) => TargetColumn::Incomplete { first_row },
+    };
+    Ok((data, target))
+}
+
+/// The error of a file without some of a model's feature columns.
+fn missing_features(path: &Path, feature_names: &[String], header: &[String]) -> Error {
+    let missing: Vec<&str> = (feature_names.iter())
+        .filter(|n| !header.contains(n))
+        .map(String::as_str)
+        .collect();
+    let hint = match numeric_header(path, header) {
+        Some(_) => " (every one a number: has the file no header line?)",
+        None => "",
+    };
+    Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 0,
+        message: format!(
+            "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
+            missing.join(", "),
+            feature_names.join(", "),
+            header.join(", ")
+        ),
+    }
+}
+
+/// Where every column name in `path`'s header is a number, a line such
+/// as "1.5,-2,0.25": most likely a file without a header line, whose
+/// first row was read as the names. `None` otherwise.
+fn numeric_header(path: &Path, header: &[String]) -> Option<String> {
+    let number = |name: &String| name.trim().parse::<f64>().is_ok();
+    if !header.iter().all(number) {
+        return None;
+    }
+    let shown: Vec<&str> = header.iter().take(3).map(String::as_str).collect();
+    let more = if header.len() > 3 { ", …" } else { "" };
+    Some(format!(
+        "every column name in {}'s header is a number ({}{more}): if the file has no header line, its first row was read as the names; add a header line (such as x0,x1,y)",
+        path.display(),
+        shown.join(", ")
+    ))
 }
 
 fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
@@ -1451,6 +1593,74 @@ mod tests {
         assert_eq!(parsed_in(quoted, 4), parsed_in(quoted, 1));
     }
 
+    /// Columns not read may hold anything, quotes with commas and line
+    /// ends in them too; a column read as a number or NaN is NaN where a
+    /// cell is not a number. The same whatever the chunks and pieces, and
+    /// the numbers are those of the file with the other columns removed.
+    #[test]
+    fn columns_not_read_may_hold_anything() {
+        let mut text = String::from("id,a,note,b,y\n");
+        let mut clean = String::from("a,b,y\n");
+        for i in 0..40 {
+            let note = match i % 4 {
+                0 => "plain text".to_string(),
+                1 => "\"a, quoted\nnote\"".to_string(),
+                2 => String::new(),
+                _ => "2024-01-01".to_string(),
+            };
+            let y = match i % 5 {
+                3 => "".to_string(),
+                4 => "NA".to_string(),
+                _ => format!("{}", i % 7),
+            };
+            text.push_str(&format!("P{i},{i},{note},{}.5,{y}\n", i * 2));
+            clean.push_str(&format!("{i},{}.5,{}\n", i * 2, i % 7));
+        }
+        let uses = |header: &[String]| -> Result<Vec<ColumnUse>> {
+            Ok(header
+                .iter()
+                .map(|h| match h.as_str() {
+                    "id" | "note" => ColumnUse::Skip,
+                    "y" => ColumnUse::NumberOrNan,
+                    _ => ColumnUse::Number,
+                })
+                .collect())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, &text).unwrap();
+        let want = Table::parse(Path::new("c.csv"), clean.as_bytes()).unwrap();
+        for chunk in [1, 7, 64, 300, 100_000] {
+            for pieces in [1, 3] {
+                let t = Table::read_chosen(&path, chunk, pieces, 8, &uses).unwrap();
+                assert_eq!(t.header, ["a", "b", "y"]);
+                assert_eq!(t.rows, 40);
+                for (n, (got, want)) in t.cells.chunks(3).zip(want.cells.chunks(3)).enumerate() {
+                    assert_eq!(got[..2], want[..2], "chunk {chunk}, row {n}");
+                    match n % 5 {
+                        3 | 4 => assert!(got[2].is_nan(), "row {n}: {got:?}"),
+                        _ => assert_eq!(got[2], want[2], "row {n}"),
+                    }
+                }
+            }
+        }
+        // A column read as a number still is one in every row, and its
+        // errors name their column in the file.
+        let strict = |header: &[String]| -> Result<Vec<ColumnUse>> {
+            Ok((header.iter())
+                .map(|h| match h.as_str() {
+                    "note" => ColumnUse::Skip,
+                    _ => ColumnUse::Number,
+                })
+                .collect())
+        };
+        let err = Table::read_chosen(&path, 64, 1, 8, &strict).unwrap_err();
+        assert_eq!(
+            place(err),
+            (2, 1, "'P0' is not a number (column 'id')".to_string())
+        );
+    }
+
     /// A reader that gives at most 3 bytes a read, as a pipe gives less
     /// than asked, and is interrupted before every other read.
     struct Trickle<'a> {
@@ -1626,6 +1836,7 @@ mod tests {
         let rows = Rows {
             columns,
             names: &[],
+            uses: &[],
             header_line: 1,
             err: &err,
         };

@@ -457,3 +457,86 @@ fn gpu_validation_is_measured_at_every_epoch() {
     // Split and statistics need the rows on the host, so not generated on the device.
     assert_eq!(s["options"]["on_device"], false);
 }
+
+/// A file of rows to predict may hold columns the model does not read
+/// (an id, text with quoted commas and line ends) and an empty target:
+/// the predictions are those of the model's columns alone, unscored,
+/// with a notice saying why.
+#[test]
+fn predict_reads_only_the_model_s_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, new, p1, p2, json] = paths(
+        &dir,
+        ["d.csv", "m.st", "new.csv", "p1.csv", "p2.csv", "s.json"],
+    );
+    gen_csv(&csv, "60", "3", "4");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "5", "--save", &model],
+    ));
+    run_ok(&["predict", "--model", &model, "--data", &csv, "--out", &p1]);
+    // The same rows, columns in another order, among others.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = String::from("id,x2,note,x0,y,x1\n");
+    for (n, line) in text.lines().skip(1).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        let note = ["plain", "\"a, b\nc\"", "", "2024-01-01"][n % 4];
+        rows.push_str(&format!("P{n},{},{note},{},,{}\n", c[2], c[0], c[1]));
+    }
+    std::fs::write(&new, rows).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &model, "--data", &new, "--out", &p2, "--json", &json,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    assert!(
+        err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored"),
+        "{err}"
+    );
+    assert!(!err.contains("mse"), "{err}");
+    assert!(common::read_json(&json)["mse"].is_null());
+    // A feature column with text is still an error at its cell.
+    std::fs::write(&new, "x0,x1,x2\n1,2,3\n4,five,6\n").unwrap();
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &new]);
+    assert!(!ok);
+    assert!(
+        err.contains(":3:2: 'five' is not a number (column 'x1')"),
+        "{err}"
+    );
+}
+
+/// A reader that closes standard output early ends the predictions, not
+/// the --json file asked for.
+#[test]
+fn predict_writes_its_json_when_standard_output_closes_early() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, json] = paths(&dir, ["d.csv", "m.st", "s.json"]);
+    // About 20 bytes a prediction: far more than a pipe's buffer.
+    gen_csv(&csv, "30000", "3", "4");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "2", "--save", &model],
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args([
+            "predict", "--model", &model, "--data", &csv, "--json", &json,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "y_pred\n");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let scores = common::read_json(&json);
+    assert_eq!(scores["rows"], 30000, "{scores}");
+    assert!(scores["mse"].is_number(), "{scores}");
+}

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::cli::PredictArgs;
 use crate::cpu;
-use crate::data::{r_squared, target_variance, Dataset, Table};
+use crate::data::{self, r_squared, target_variance, Dataset, TargetColumn};
 use crate::model::Model;
 use crate::{io, memory, units};
 
@@ -70,8 +70,19 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let table = Table::read(&args.data)?;
-    let (data, has_target) = table.select_named(&model.feature_names, &model.target_name)?;
+    let (data, target) =
+        data::read_for_model(&args.data, &model.feature_names, &model.target_name)?;
+    if let TargetColumn::Incomplete { first_row } = target {
+        super::notice(
+            false,
+            &format!(
+                "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
+                model.target_name,
+                first_row + 1
+            ),
+        );
+    }
+    let has_target = target == TargetColumn::Whole;
     let layout = &model.layout;
     // The reference's own, and the copy of the rows the threads share out.
     let rows_copy = memory::product(&[data.rows, layout.features() + 1, 4]);
@@ -100,6 +111,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         text.push_str(&io::csv_number(v));
         text.push('\n');
     }
+    let mut emitted = Ok(());
     match &args.out {
         Some(path) => {
             io::stop_writes_on_signals()?;
@@ -110,7 +122,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
                     .try_for_each(|piece| w.write_all(piece))
             })?
         }
-        None => super::emit(&text)?,
+        // A reader that closed standard output early (`| head`) ends the
+        // predictions, not the scores and --json asked for.
+        None => emitted = super::emit(&text),
     }
     let mut scores = Scores {
         model: args.model.clone(),
@@ -152,5 +166,5 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         text.push('\n');
         io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
     }
-    Ok(())
+    emitted
 }
