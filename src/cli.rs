@@ -147,7 +147,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"])]
     pub data: Option<PathBuf>,
 
-    /// Target column of --data [default: the last column].
+    /// Target column of --data [default: the last column, of those read
+    /// with --ignore].
     #[arg(
         long,
         value_name = "NAME",
@@ -155,6 +156,18 @@ pub struct TrainArgs {
         conflicts_with = "synthetic"
     )]
     pub target: Option<String>,
+
+    /// Columns of --data not to read, comma separated: an id, a date, text,
+    /// anything that is not a feature; their cells may hold anything
+    /// [default: every column is read].
+    #[arg(
+        long,
+        value_name = "NAME[,NAME...]",
+        value_delimiter = ',',
+        requires = "data",
+        conflicts_with = "synthetic"
+    )]
+    pub ignore: Vec<String>,
 
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
     /// with x ~ U(−1, 1), instead of a file (this or --data is required;
@@ -431,7 +444,7 @@ pub struct TrainArgs {
     /// --epochs may raise the total, --data may name its data file moved
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "target", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "target", "ignore", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",

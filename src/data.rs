@@ -1239,6 +1239,47 @@ impl Table {
     }
 }
 
+/// How `--ignore` reads the CSV file `path` with `header`: the columns
+/// named in `ignore` skipped, the others numbers. Each name must be a
+/// column, once, and not `target` (`--target`; without it the target is
+/// the last column read).
+pub fn ignoring(
+    path: &Path,
+    header: &[String],
+    ignore: &[String],
+    target: Option<&str>,
+) -> Result<Vec<ColumnUse>> {
+    let err = |message: String| Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 0,
+        message,
+    };
+    for (i, name) in ignore.iter().enumerate() {
+        if !header.contains(name) {
+            return Err(err(format!(
+                "--ignore names '{name}', which is not a column; the header has: {}",
+                header.join(", ")
+            )));
+        }
+        if ignore[..i].contains(name) {
+            return Err(err(format!(
+                "--ignore names '{name}' twice; name each once"
+            )));
+        }
+        if Some(name.as_str()) == target {
+            return Err(err(format!(
+                "--ignore names the target column '{name}' (--target); leave it out of --ignore, or choose another --target"
+            )));
+        }
+    }
+    let usage = |name: &String| match ignore.contains(name) {
+        true => ColumnUse::Skip,
+        false => ColumnUse::Number,
+    };
+    Ok(header.iter().map(usage).collect())
+}
+
 /// A model's target column in a file of rows to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetColumn {

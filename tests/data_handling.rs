@@ -540,3 +540,72 @@ fn predict_writes_its_json_when_standard_output_closes_early() {
     assert_eq!(scores["rows"], 30000, "{scores}");
     assert!(scores["mse"].is_number(), "{scores}");
 }
+
+/// `--ignore` leaves columns unread, so they may hold text: the run is
+/// the run on the file without them, resumes with them still unread, and
+/// names that are not columns, twice, or the target are refused.
+#[test]
+fn ignored_columns_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let [clean, mixed, m1, m2, ck, m3] =
+        paths(&dir, ["c.csv", "x.csv", "m1.st", "m2.st", "ck.st", "m3.st"]);
+    gen_csv(&clean, "50", "2", "6");
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut rows = String::from("id,x0,note,x1,y,when\n");
+    for (n, line) in text.lines().skip(1).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        let note = ["\"a, b\"", "text", ""][n % 3];
+        rows.push_str(&format!(
+            "P{n},{},{note},{},{},2024-01-0{}\n",
+            c[0],
+            c[1],
+            c[2],
+            n % 9 + 1
+        ));
+    }
+    std::fs::write(&mixed, rows).unwrap();
+    let run = |csv: &str, more: &[&str], model: &str| {
+        let mut args = train_data(csv, "cpu", &["--hidden", "4", "--save", model]);
+        args.extend_from_slice(more);
+        run_ok(&args)
+    };
+    run(&clean, &["--epochs", "6"], &m1);
+    let out = run(
+        &mixed,
+        &["--epochs", "6", "--ignore", "id,note", "--ignore", "when"],
+        &m2,
+    );
+    assert!(out.contains("50 rows × 2 features, target y"), "{out}");
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    // Recorded in the checkpoint: the resumed run reads the same columns.
+    run(
+        &mixed,
+        &[
+            "--ignore",
+            "id,note,when",
+            "--epochs",
+            "3",
+            "--checkpoint",
+            &ck,
+        ],
+        &m3,
+    );
+    run_ok(&train_resume(&ck, "cpu", &["--epochs", "6", "--save", &m3]));
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m3).unwrap());
+    for (ignore, says) in [
+        ("id,nope", "--ignore names 'nope', which is not a column; the header has: id, x0, note, x1, y, when"),
+        ("id,note,id", "--ignore names 'id' twice"),
+        ("id,note,when,y", "--ignore names the target column 'y' (--target)"),
+    ] {
+        let mut args = train_data(&mixed, "cpu", &["--epochs", "2", "--ignore", ignore]);
+        args.extend(["--target", "y"]);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok && err.contains(says), "{ignore}: {err}");
+    }
+    // A column left in is read, and its text is an error at its cell.
+    let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", "id,note"]));
+    assert!(
+        !ok && err.contains(":2:6: '2024-01-01' is not a number (column 'when')"),
+        "{err}"
+    );
+}

@@ -33,6 +33,9 @@ const DEFAULT_EPOCHS: usize = 200;
 pub struct RunOptions {
     pub data: Option<PathBuf>,
     pub target: Option<String>,
+    /// Columns of `data` not read (`--ignore`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
     pub synthetic: Option<usize>,
     pub features: Option<usize>,
     /// `None`: 64, or the `--init` model's.
@@ -90,6 +93,7 @@ impl RunOptions {
         Ok(RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
+            ignore: args.ignore.clone(),
             synthetic: args.synthetic,
             features: args.features,
             hidden: args.hidden.as_ref().map(|h| h.0.clone()),

@@ -18,7 +18,7 @@ use super::validation::Validation;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, TrainArgs};
 use crate::cpu::{Fast, Reference};
-use crate::data::{r_squared, Columns, DataDigest, Dataset, Standardization, Table};
+use crate::data::{self, r_squared, Columns, DataDigest, Dataset, Standardization, Table};
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::mixed::Precision;
@@ -713,7 +713,15 @@ impl TrainingData {
 fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
-            let table = Table::read(path)?;
+            let table = match run.ignore.as_slice() {
+                [] => Table::read(path)?,
+                ignore => {
+                    let choose = |header: &[String]| {
+                        data::ignoring(path, header, ignore, run.target.as_deref())
+                    };
+                    Table::read_columns(path, &choose)?
+                }
+            };
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 eprintln!("warning: {warning}");
             }
