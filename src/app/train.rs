@@ -713,15 +713,10 @@ impl TrainingData {
 fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
-            let table = match run.ignore.as_slice() {
-                [] => Table::read(path)?,
-                ignore => {
-                    let choose = |header: &[String]| {
-                        data::ignoring(path, header, ignore, run.target.as_deref())
-                    };
-                    Table::read_columns(path, &choose)?
-                }
+            let choose = |header: &[String]| {
+                data::ignoring(path, header, &run.ignore, run.target.as_deref())
             };
+            let table = Table::read_columns(path, &choose).map_err(|e| ignore_hint(e, run))?;
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 eprintln!("warning: {warning}");
             }
@@ -747,6 +742,33 @@ fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<D
             Ok((data, what, None))
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
+    }
+}
+
+/// A CSV error at a cell that is not a number, in a column that is not
+/// `--target`, with the way to leave such a column unread.
+fn ignore_hint(e: crate::Error, run: &RunOptions) -> crate::Error {
+    match e {
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            mut message,
+        } => {
+            let named = (message.strip_suffix("')"))
+                .and_then(|m| m.rsplit_once("is not a number (column '"))
+                .map(|(_, name)| name.to_string());
+            if let Some(name) = named.filter(|n| Some(n.as_str()) != run.target.as_deref()) {
+                message += &format!("; if it is not a feature, --ignore {name} leaves it unread");
+            }
+            crate::Error::Csv {
+                path,
+                line,
+                column,
+                message,
+            }
+        }
+        e => e,
     }
 }
 
