@@ -141,7 +141,68 @@ impl Dataset {
     pub fn row(&self, n: usize) -> &[f32] {
         &self.x[n * self.features..(n + 1) * self.features]
     }
+
+    /// Warnings for the columns whose values f32 tells apart poorly: those
+    /// spanning fewer than [`FEW_STEPS`] f32 steps at their size, whose
+    /// values closer than a step were read as one (1e8 + 0..15 reads as
+    /// 1e8, 1e8 + 8 and 1e8 + 16), and constant columns of whole numbers
+    /// past 2^24, where neighbours merge (a minute of Unix times reads as
+    /// one or two values). Cells are stored as f32 as they are read, so
+    /// what the file held beyond that is gone by now.
+    pub fn resolution_warnings(&self) -> Vec<String> {
+        let f = self.features;
+        let columns = (0..f).map(|j| {
+            (
+                &self.feature_names[j],
+                self.x.iter().skip(j).step_by(f.max(1)),
+            )
+        });
+        let mut out = Vec::new();
+        let mut check = |name: &String, values: &mut dyn Iterator<Item = &f32>, target: bool| {
+            let (lo, hi) = values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+            let size = lo.abs().max(hi.abs());
+            if !size.is_finite() || size == 0.0 {
+                return;
+            }
+            // The gap from `size` to the next f32 up: the step there.
+            let step = f32::from_bits(size.to_bits() + 1) - size;
+            let steps = (hi - lo) / step;
+            let merged = match steps {
+                0.0 => size >= (1u32 << 24) as f32,
+                s => s < FEW_STEPS,
+            };
+            if !merged {
+                return;
+            }
+            // In f64: f32's shortest form of 100000016 is 100000020.
+            let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
+            let span = match steps {
+                0.0 => format!("holds one value, {lo}, in every row"),
+                s => format!(
+                    "spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size)"
+                ),
+            };
+            let scored = match target {
+                true => "; the loss and R² are measured against these values",
+                false => "",
+            };
+            out.push(format!(
+                "column '{name}' {span} as read: cells are stored as f32, and values closer than a step were read as one{scored}; subtract an offset from the column in the file (its first value, say) to keep them apart"
+            ));
+        };
+        for (name, mut values) in columns {
+            check(name, &mut values, false);
+        }
+        check(&self.target_name, &mut self.y.iter(), true);
+        out
+    }
 }
+
+/// Fewer f32 steps than this across a column's values: most of what told
+/// them apart was lost in reading them as f32.
+pub const FEW_STEPS: f32 = 256.0;
 
 impl Dataset {
     /// The population variance of the target (sums in f64): the MSE of
@@ -1700,6 +1761,41 @@ mod tests {
             place(err),
             (2, 1, "'P0' is not a number (column 'id')".to_string())
         );
+    }
+
+    /// Columns f32 tells apart poorly are named, the target with what it
+    /// means for the loss; ordinary columns, and small constant ones, are not.
+    #[test]
+    fn columns_that_f32_merges_are_warned_of() {
+        let rows = 50;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for n in 0..rows {
+            let t = n as f64 / rows as f64;
+            // Unix times over a minute, a plain column, a constant 1.
+            x.extend([(1.7e9 + 60.0 * t) as f32, t as f32, 1.0]);
+            y.push((1e8 + 15.0 * t) as f32);
+        }
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let data = Dataset {
+            x,
+            y,
+            rows,
+            features: 3,
+            feature_names: names(&["ts", "t", "one"]),
+            target_name: "price".into(),
+        };
+        let warnings = data.resolution_warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(warnings[0].starts_with("column 'ts' "), "{}", warnings[0]);
+        assert!(
+            warnings[1].starts_with("column 'price' spans only 2 steps of f32 (100000000 to 100000016, a step of 8 at that size)"),
+            "{}",
+            warnings[1]
+        );
+        assert!(warnings[1].contains("the loss and R² are measured against these values"));
+        let plain = Dataset::synthetic(100, 3, 1).unwrap();
+        assert!(plain.resolution_warnings().is_empty());
     }
 
     /// A reader that gives at most 3 bytes a read, as a pipe gives less

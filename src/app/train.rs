@@ -722,6 +722,11 @@ fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<D
             }
             let digest = table.digest();
             let data = table.into_dataset(run.target.as_deref())?;
+            if rank == 0 {
+                for warning in data.resolution_warnings() {
+                    eprintln!("warning: {warning}");
+                }
+            }
             let what = format!(
                 "{} ({} × {}, target {})",
                 path.display(),
