@@ -143,8 +143,9 @@ pub enum Keep {
 #[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
-    /// (this or --synthetic is required).
-    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"])]
+    /// (this or --synthetic is required). `-` is standard input.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"],
+          value_parser = input_path)]
     pub data: Option<PathBuf>,
 
     /// Target column of --data [default: the last column, of those read
@@ -490,11 +491,13 @@ pub struct PredictArgs {
     /// CSV file with the model's feature columns, matched by name; other
     /// columns (an id, text) are not read (required). If it also has the
     /// target column, a number in every row, the MSE and R² are printed.
-    #[arg(long, value_name = "FILE.csv")]
+    /// `-` is standard input.
+    #[arg(long, value_name = "FILE.csv", value_parser = input_path)]
     pub data: PathBuf,
 
-    /// Write the predictions here, one column `<target>_pred` [default: standard output].
-    #[arg(long, value_name = "FILE.csv")]
+    /// Write the predictions here, one column `<target>_pred`; `-` is
+    /// standard output [default: standard output].
+    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
     pub out: Option<PathBuf>,
 
     /// Write the rows' count and, where the file has the target column,
@@ -522,8 +525,8 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Output CSV file (required).
-    #[arg(long, value_name = "FILE.csv")]
+    /// Output CSV file; `-` is standard output (required).
+    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
     pub out: PathBuf,
 }
 
@@ -620,6 +623,16 @@ pub struct ShapeList(pub Vec<crate::bench::Shape>);
 
 fn parse_shapes(s: &str) -> Result<ShapeList, String> {
     crate::bench::parse_shapes(s).map(ShapeList)
+}
+
+/// A file to read; `-` is standard input, as /dev/stdin.
+fn input_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(if s == "-" { "/dev/stdin" } else { s }))
+}
+
+/// A file to write; `-` is standard output, as /dev/stdout.
+fn output_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(if s == "-" { "/dev/stdout" } else { s }))
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {

@@ -607,3 +607,48 @@ fn ignored_columns_are_not_read() {
     let says = ":2:6: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread";
     assert!(!ok && err.contains(says), "{err}");
 }
+
+/// `-` is standard input for `--data` and standard output for `--out`.
+#[test]
+fn a_dash_is_standard_input_or_output() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let [m1, m2] = paths(&dir, ["m1.st", "m2.st"]);
+    let piped = |args: &[&str], input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        out.stdout
+    };
+    let csv = piped(
+        &["gen", "--rows", "40", "--features", "2", "--out", "-"],
+        b"",
+    );
+    assert!(
+        csv.starts_with(b"x0,x1,y\n") && csv.len() > 40 * 6,
+        "{csv:?}"
+    );
+    assert!(!Path::new("-").exists());
+    let file = path(&dir, "d.csv");
+    std::fs::write(&file, &csv).unwrap();
+    run_ok(&train_data(&file, "cpu", &["--epochs", "3", "--save", &m1]));
+    piped(
+        &train_data("-", "cpu", &["--epochs", "3", "--save", &m2]),
+        &csv,
+    );
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    let preds = piped(
+        &["predict", "--model", &m1, "--data", "-", "--out", "-"],
+        &csv,
+    );
+    assert!(preds.starts_with(b"y_pred\n"), "{preds:?}");
+    assert_eq!(preds.iter().filter(|&&b| b == b'\n').count(), 41);
+}
