@@ -296,6 +296,11 @@ impl Picture for LossCurve<'_> {
         chart
             .configure_mesh()
             .x_desc("epoch")
+            // At most one label an epoch: plotters takes 1, 2 or 5 times a
+            // power of ten as the step, so never less than 1 here. (Ten
+            // labels on a 3-epoch run fell between epochs, and rounded to
+            // whole numbers read 0 0 1 2 2 2 3.)
+            .x_labels((last as usize + 1).min(10))
             .y_desc(self.loss_label.as_str())
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&tick)

@@ -92,6 +92,36 @@ fn train_plots_the_loss_curve_as_png_and_svg() {
     assert_eq!(names, ["cut.svg", "loss.png", "loss.svg", "val.svg"]);
 }
 
+/// The epoch axis is labelled at whole epochs, each once: a short run's
+/// labels used to fall between epochs and read 0 0 1 2 2 2 3.
+#[test]
+fn the_epoch_axis_labels_whole_epochs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (epochs, want) in [
+        ("1", &["0", "1"][..]),
+        ("3", &["0", "1", "2", "3"]),
+        ("12", &["0", "2", "4", "6", "8", "10", "12"]),
+    ] {
+        let svg = path(&dir, &format!("e{epochs}.svg"));
+        let more = [
+            "--hidden", "4", "--epochs", epochs, "--quiet", "--plot", &svg,
+        ];
+        let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
+        assert!(ok, "{err}");
+        let text = svg_text(&svg);
+        // The x labels: centred under their ticks, where the y labels
+        // end at theirs.
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let x: Vec<String> = (doc.descendants())
+            .filter(|n| n.tag_name().name() == "text")
+            .filter(|n| n.attribute("text-anchor") == Some("middle"))
+            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+            .filter(|t| t.parse::<f64>().is_ok())
+            .collect();
+        assert_eq!(x, want, "{epochs} epochs: {:?}", texts(&text));
+    }
+}
+
 #[test]
 fn a_bad_plot_extension_is_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
