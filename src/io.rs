@@ -496,21 +496,38 @@ pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 /// The tensor of a checkpoint that holds `--keep best`'s or `best-val`'s
 /// parameters.
 pub const KEPT_TENSOR: &str = "kept.params";
+/// The tensor of a checkpoint of an `--lr auto` run that holds the run's
+/// initial parameters, which a retry at a lower rate starts again from.
+pub const LR_AUTO_START_TENSOR: &str = "lr_auto.start";
+
+/// How `--lr auto` chose a checkpointed run's rate, so that a resumed run
+/// that diverges is retried as the run would have been.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LrAuto {
+    /// The range test's findings and the retries so far, as `--json`'s
+    /// `lr_range_test` (metadata `lr_auto`).
+    pub found: serde_json::Value,
+    /// The run's initial parameters ([`LR_AUTO_START_TENSOR`]).
+    pub start: Vec<f32>,
+}
 
 /// [`model_to_bytes`] with extra metadata entries (a checkpoint's).
 pub fn model_to_bytes_with(model: &Model, extra: &[(&str, String)]) -> Result<Vec<u8>> {
-    model_to_bytes_with_state(model, extra, &Saved::default(), None)
+    model_to_bytes_with_state(model, extra, &Saved::default(), None, None)
 }
 
 /// [`model_to_bytes_with`] plus an optimizer's state: each of its vectors
 /// as an F64 tensor `optimizer.{name}`, and its step count as metadata
 /// `optimizer_steps`; and `--keep`'s parameters as the tensor
-/// [`KEPT_TENSOR`] with metadata `kept_epoch` and `kept_loss`.
+/// [`KEPT_TENSOR`] with metadata `kept_epoch` and `kept_loss`; and an
+/// `--lr auto` run's findings as metadata `lr_auto` with its initial
+/// parameters as [`LR_AUTO_START_TENSOR`].
 pub fn model_to_bytes_with_state(
     model: &Model,
     extra: &[(&str, String)],
     state: &Saved,
     kept: Option<&Kept>,
+    lr_auto: Option<&LrAuto>,
 ) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
     model.check()?;
@@ -541,6 +558,10 @@ pub fn model_to_bytes_with_state(
             vec![k.params.len()],
             f32s(&k.params),
         );
+    }
+    if let Some(a) = lr_auto {
+        let n = a.start.len();
+        tensor(LR_AUTO_START_TENSOR.into(), "F32", vec![n], f32s(&a.start));
     }
     for (i, layer) in model.layout.layers().iter().enumerate() {
         tensor(
@@ -585,6 +606,7 @@ pub fn model_to_bytes_with_state(
             ("kept_loss", format!("{:?}", k.loss)),
         ]
     }))
+    .chain(lr_auto.map(|a| ("lr_auto", a.found.to_string())))
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -680,11 +702,12 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         .transpose()?;
 
     // A checkpoint's optimizer state rides along under its own prefix,
-    // and `--keep`'s parameters under their own name.
+    // and `--keep`'s and `--lr auto`'s parameters under their own names.
     let count = tensors
         .names()
         .iter()
-        .filter(|n| !n.starts_with(OPTIMIZER_PREFIX) && **n != KEPT_TENSOR)
+        .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
+        .filter(|n| ![KEPT_TENSOR, LR_AUTO_START_TENSOR].contains(n))
         .count();
     let layers = count / 2;
     if layers < 2 || count % 2 != 0 {
@@ -827,6 +850,9 @@ pub struct Checkpoint {
     /// The backend that wrote it (`cpu`, `reference` or `gpu`); `None` for
     /// checkpoints written before it was recorded.
     pub backend: Option<String>,
+    /// How `--lr auto` chose the rate; `None` for a rate given, and for
+    /// checkpoints written before it was recorded.
+    pub lr_auto: Option<LrAuto>,
 }
 
 /// A checkpoint's history file, as read: where, its record width and the
@@ -852,6 +878,8 @@ pub struct CheckpointView<'a> {
     pub kept: Option<&'a Kept>,
     /// The backend training the run.
     pub backend: Option<&'a str>,
+    /// How `--lr auto` chose the rate, where it did.
+    pub lr_auto: Option<&'a LrAuto>,
 }
 
 impl Checkpoint {
@@ -865,6 +893,7 @@ impl Checkpoint {
             data: self.data.as_ref(),
             kept: self.kept.as_ref(),
             backend: self.backend.as_deref(),
+            lr_auto: self.lr_auto.as_ref(),
         }
     }
 }
@@ -1012,7 +1041,7 @@ impl CheckpointWriter {
         if let Some(b) = ck.backend {
             extra.push(("backend", b.to_string()));
         }
-        let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)?;
+        let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
         if written.is_ok() {
             if let Some(old) = side.replaces.take() {
@@ -1151,7 +1180,7 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
     if let Some(b) = ck.backend {
         extra.push(("backend", b.to_string()));
     }
-    model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept)
+    model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)
 }
 
 /// Reads a checkpoint, and its history file when it has one.
@@ -1260,6 +1289,14 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
         .transpose()?;
     let optimizer = optimizer_state(path, bytes, meta.get("optimizer_steps"))?;
     let kept = kept_params(path, bytes, &meta, epoch, model.params.len())?;
+    let lr_auto = match meta.get("lr_auto") {
+        None => None,
+        Some(text) => Some(LrAuto {
+            found: serde_json::from_str(text)
+                .map_err(|e| bad(format!("metadata 'lr_auto' is not JSON ({e})")))?,
+            start: params_tensor(path, bytes, LR_AUTO_START_TENSOR, model.params.len())?,
+        }),
+    };
     let backend = match meta.get("backend").map(String::as_str) {
         None => None,
         Some(b @ ("cpu" | "reference" | "gpu")) => Some(b.to_string()),
@@ -1281,6 +1318,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             history_file,
             kept,
             backend,
+            lr_auto,
         },
     ))
 }
@@ -1379,16 +1417,23 @@ fn kept_params(
         .and_then(|l| l.parse().ok())
         .filter(|l: &f64| l.is_finite())
         .ok_or_else(|| bad("metadata 'kept_loss' is missing or not a finite number".into()))?;
+    Ok(Some(Kept {
+        epoch: at,
+        loss,
+        params: params_tensor(path, bytes, KEPT_TENSOR, len)?,
+    }))
+}
+
+/// The parameter block a checkpoint keeps beside its model as the tensor
+/// `name`: F32, `len` values, each finite.
+fn params_tensor(path: &Path, bytes: &[u8], name: &str, len: usize) -> Result<Vec<f32>> {
+    let bad = |m: String| Error::model_file(path, m);
     let tensors = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
-    let t = tensors.tensor(KEPT_TENSOR).map_err(|_| {
-        bad(format!(
-            "metadata 'kept_epoch' without a tensor '{KEPT_TENSOR}'"
-        ))
-    })?;
+    let t = (tensors.tensor(name)).map_err(|_| bad(format!("no tensor '{name}'")))?;
     if t.dtype() != Dtype::F32 || t.shape() != [len] {
         return Err(bad(format!(
-            "tensor '{KEPT_TENSOR}' is {:?} {:?}; expected F32 [{len}]",
+            "tensor '{name}' is {:?} {:?}; expected F32 [{len}]",
             t.dtype(),
             t.shape()
         )));
@@ -1399,15 +1444,9 @@ fn kept_params(
         .map(|b| f32::from_le_bytes(b.try_into().expect("chunks of 4")))
         .collect();
     if params.iter().any(|v| !v.is_finite()) {
-        return Err(bad(format!(
-            "tensor '{KEPT_TENSOR}' holds a non-finite value"
-        )));
+        return Err(bad(format!("tensor '{name}' holds a non-finite value")));
     }
-    Ok(Some(Kept {
-        epoch: at,
-        loss,
-        params,
-    }))
+    Ok(params)
 }
 
 /// A checkpoint's optimizer state: its `optimizer.*` F64 tensors (one

@@ -37,6 +37,7 @@ fn the_backend_a_checkpoint_names_is_checked() {
             data: None,
             kept: None,
             backend,
+            lr_auto: None,
         };
         CheckpointWriter::new(&ck, None)
             .write(&model, &view)
@@ -167,6 +168,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         data: None,
         kept: None,
         backend: Some("cpu"),
+        lr_auto: None,
     };
     let mut writer = CheckpointWriter::new(&ck, None);
     let mut cost = |epoch| {
@@ -271,7 +273,7 @@ fn a_checkpoint_with_its_history_in_the_header_still_resumes() {
     let old = dir.path().join("old.st");
     std::fs::write(
         &old,
-        model_to_bytes_with_state(&model, &extra, &c.optimizer, None).unwrap(),
+        model_to_bytes_with_state(&model, &extra, &c.optimizer, None, None).unwrap(),
     )
     .unwrap();
     let (_, back) = load_checkpoint(&old).unwrap();
@@ -416,7 +418,7 @@ fn kept_parameters_round_trip_and_bad_ones_are_refused() {
             ("options", "{}".to_string()),
         ];
         let path = dir.path().join(name);
-        let bytes = model_to_bytes_with_state(&model, &extra, &Saved::default(), Some(kept));
+        let bytes = model_to_bytes_with_state(&model, &extra, &Saved::default(), Some(kept), None);
         std::fs::write(&path, bytes.unwrap()).unwrap();
         path
     };
@@ -443,4 +445,98 @@ fn kept_parameters_round_trip_and_bad_ones_are_refused() {
         err.contains("late.st") && err.contains("kept_epoch"),
         "{err}"
     );
+}
+
+/// A run whose rate `--lr auto` chose, stopped while training at a rate
+/// that later diverges, resumes as it would have gone on: it diverges,
+/// is retried from the run's initial parameters at a third of the rate,
+/// and ends bit for bit as the uninterrupted run, with the same report.
+#[test]
+fn an_lr_auto_run_resumed_retries_as_the_run_would_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, full, hf, jf, ck, res, hr, jr] = paths(
+        &dir,
+        [
+            "sc.csv", "full.st", "hf.csv", "jf.json", "ck.st", "res.st", "hr.csv", "jr.json",
+        ],
+    );
+    // A target of a large scale: the rate the test chooses blows up.
+    let mut data = shadertrain::data::Dataset::synthetic(256, 4, 1).unwrap();
+    for n in 0..data.rows {
+        let x = data.row(n).to_vec();
+        data.y[n] = 20.0 * x[0] * x[1] + 5.0 * (3.0 * x[2]).sin() + 2.0 * x[3] * x[3];
+    }
+    shadertrain::io::write_csv(Path::new(&csv), &data).unwrap();
+    let run = |more: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            &csv,
+            "--activation",
+            "tanh",
+            "--lr",
+            "auto",
+            "--lr-schedule",
+            "one-cycle",
+            "--lr-epochs",
+            "300",
+            "--backend",
+            "cpu",
+            "--threads",
+            "2",
+            "-q",
+        ];
+        args.extend_from_slice(more);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+    };
+    run(&[
+        "--epochs",
+        "300",
+        "--save",
+        &full,
+        "--history",
+        &hf,
+        "--json",
+        &jf,
+    ]);
+    let report = |file: &str| {
+        let mut v = common::read_json(file)["lr_range_test"].clone();
+        v["wall_s"] = serde_json::Value::Null;
+        for r in v["retries"].as_array_mut().unwrap() {
+            r["wall_s"] = serde_json::Value::Null;
+        }
+        v
+    };
+    let found = report(&jf);
+    let first = found["retries"][0]["epoch"].as_u64();
+    assert!(
+        first.is_some_and(|e| e > 50),
+        "no retry after epoch 50: {found}"
+    );
+    run(&["--epochs", "50", "--checkpoint", &ck]);
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &ck,
+        "--epochs",
+        "300",
+        "--save",
+        &res,
+        "--history",
+        &hr,
+        "--json",
+        &jr,
+        "-q",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        std::fs::read(&full).unwrap() == std::fs::read(&res).unwrap(),
+        "models differ"
+    );
+    assert!(
+        std::fs::read(&hf).unwrap() == std::fs::read(&hr).unwrap(),
+        "histories differ"
+    );
+    assert_eq!(report(&jr), found);
 }

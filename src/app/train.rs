@@ -235,6 +235,11 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     data.note_variances();
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let mut config = config;
+    if let Some(a) = &start.lr_auto {
+        // A resumed --lr auto run: retried as it would have been.
+        let found = serde_json::from_value(a.found.clone());
+        config.lr_found = Some(found.context("the checkpoint's metadata 'lr_auto'")?);
+    }
     if let Some(test) = config.lr_auto {
         // On a backend of its own, from the run's initial parameters; with
         // mini-batches, on the rows of a few of them; with full batches, on
@@ -269,10 +274,17 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         });
     }
     // A run at the rate --lr auto chose that diverges is trained again,
-    // from the same start, at a lower rate (range::retry_rate).
+    // from the same start, at a lower rate (range::retry_rate): a resumed
+    // run from the initial parameters its checkpoint kept.
+    let lr_start = config.lr_found.as_ref().map(|_| match &start.lr_auto {
+        Some(a) => a.start.clone(),
+        None => model.params.clone(),
+    });
+    let mut retry_start: Option<Start> = None;
     let mut writer = writer;
     loop {
-        let opened = open_run(&config, &start, &data, &sets, shards, comm, device.clone());
+        let from = retry_start.as_ref().unwrap_or(&start);
+        let opened = open_run(&config, from, &data, &sets, shards, comm, device.clone());
         let (mut backend, validation, kept) =
             agree(comm, "the backend", opened, |_| String::new())?;
         let checkpointer = Checkpointer::new(
@@ -281,12 +293,13 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
             writer.take(),
             data.digest.clone(),
             device.kind(),
+            lr_start.as_deref(),
         );
         let fitted = fit(
             &config,
             backend.as_mut(),
             &checkpointer,
-            start.history.clone(),
+            from.history.clone(),
             validation,
             kept,
         )?;
@@ -300,6 +313,19 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         };
         if let Some(again) = again {
             drop((fitted, checkpointer, backend));
+            if let (Some(params), None) = (&lr_start, &retry_start) {
+                retry_start = Some(Start {
+                    model: Model {
+                        params: params.clone(),
+                        ..model.clone()
+                    },
+                    history: Vec::new(),
+                    val_history: Vec::new(),
+                    optimizer: None,
+                    kept: None,
+                    lr_auto: None,
+                });
+            }
             config = again;
             writer = config
                 .checkpoint
@@ -786,6 +812,8 @@ struct Start {
     optimizer: Option<Saved>,
     /// `--keep best`'s or `best-val`'s parameters so far.
     kept: Option<Kept>,
+    /// How `--lr auto` chose a resumed run's rate.
+    lr_auto: Option<io::LrAuto>,
 }
 
 /// The resumed checkpoint's state, or a new run's starting model, each
@@ -816,6 +844,7 @@ fn starting_point(
                 val_history: Vec::new(),
                 optimizer: None,
                 kept: None,
+                lr_auto: None,
             }
         }
     };
@@ -859,6 +888,7 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Sta
         val_history: checkpoint.val_history,
         optimizer: Some(checkpoint.optimizer),
         kept: checkpoint.kept,
+        lr_auto: checkpoint.lr_auto,
     })
 }
 
@@ -1398,6 +1428,8 @@ struct Checkpointer<'a> {
     data: Option<DataDigest>,
     /// The backend training the run.
     backend: BackendKind,
+    /// How `--lr auto` chose the rate, with the run's initial parameters.
+    lr_auto: Option<io::LrAuto>,
 }
 
 impl<'a> Checkpointer<'a> {
@@ -1407,18 +1439,26 @@ impl<'a> Checkpointer<'a> {
         writer: Option<io::CheckpointWriter>,
         data: Option<DataDigest>,
         backend: BackendKind,
+        lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
         let mut run = config.run.clone();
         if let Some(path) = &run.data {
             let absolute = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
             run.data = Some(absolute.unwrap_or_else(|_| path.clone()));
         }
+        let lr_auto = (config.lr_found.as_ref())
+            .zip(lr_start)
+            .map(|(found, start)| io::LrAuto {
+                found: serde_json::to_value(found).expect("a range test serialises"),
+                start: start.to_vec(),
+            });
         Checkpointer {
             writer: writer.map(RefCell::new),
             options: serde_json::to_value(&run).expect("options serialise"),
             model,
             data,
             backend,
+            lr_auto,
         }
     }
 
@@ -1447,6 +1487,7 @@ impl<'a> Checkpointer<'a> {
             data: self.data.as_ref(),
             kept,
             backend: Some(self.backend.name()),
+            lr_auto: self.lr_auto.as_ref(),
         };
         writer.borrow_mut().write(&model, &ck)
     }

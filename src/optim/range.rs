@@ -60,7 +60,7 @@ pub fn back_off(schedule: &LrSchedule) -> f64 {
 }
 
 /// What a range test found.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     /// The rate chosen: `lowest_lr / back_off` to two significant digits,
     /// so that `--lr` with the number printed repeats the run.
@@ -89,7 +89,7 @@ pub struct Found {
 }
 
 /// A run at a rate `--lr auto` chose that diverged.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Retry {
     /// Its rate.
     pub lr: f64,
@@ -118,7 +118,7 @@ pub fn retry_rate(lr: f64) -> f64 {
 }
 
 /// One epoch of a range test.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     pub lr: f64,
     pub loss: f64,
