@@ -1560,12 +1560,26 @@ mod tests {
         let d = Dataset::synthetic(101, 2, 5).unwrap();
         let (train, val) = d.split(0.2, 7).unwrap();
         assert_eq!((train.rows, val.rows), (81, 20));
-        // Every row lands on exactly one side, each side in file order.
-        let mut seen: Vec<f32> = train.y.iter().chain(&val.y).copied().collect();
-        let mut all = d.y.clone();
-        seen.sort_by(f32::total_cmp);
-        all.sort_by(f32::total_cmp);
-        assert_eq!(seen, all);
+        // Every row lands on exactly one side, each side in file order:
+        // the rows found again by their (distinct) targets.
+        let index = |y: f32| d.y.iter().position(|&v| v == y).unwrap();
+        let (t, v): (Vec<usize>, Vec<usize>) = (
+            train.y.iter().map(|&y| index(y)).collect(),
+            val.y.iter().map(|&y| index(y)).collect(),
+        );
+        let mut all: Vec<usize> = t.iter().chain(&v).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..101).collect::<Vec<_>>());
+        assert!(t.is_sorted() && v.is_sorted(), "{t:?} {v:?}");
+        for (side, rows) in [(&train, &t), (&val, &v)] {
+            for (k, &n) in rows.iter().enumerate() {
+                assert_eq!(side.row(k), d.row(n), "row {n}'s features");
+            }
+        }
+        // docs/spec.md: the held-out rows are those with the smallest keys.
+        let key = |n: usize| rng::bits(7, Stream::Split, n as u64);
+        let threshold = v.iter().map(|&n| key(n)).max().unwrap();
+        assert!(t.iter().all(|&n| key(n) > threshold));
         let again = d.split(0.2, 7).unwrap();
         assert_eq!(again.1, val);
         assert_ne!(d.split(0.2, 8).unwrap().1.y, val.y);

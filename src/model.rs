@@ -296,6 +296,22 @@ mod tests {
         assert!(m.weight(0).iter().all(|w| w.abs() <= 0.5));
         assert!(m.weight(1).iter().all(|w| w.abs() <= 1.0 / 3.0));
         assert!(m.bias(0).iter().all(|&b| b == 0.0));
+        assert!(m.bias(1).iter().all(|&b| b == 0.0));
+        // U(−b, b) fills its range: |w| averages b/2 and comes near b
+        // (a narrower or wider range fails one or the other).
+        let wide = Layout::new(16, &[32]).unwrap();
+        let m2 = Model::init(wide, Activation::Sigmoid, 9, vec![], "y".into());
+        for (layer, fan_in) in [(0, 16.0f32), (1, 32.0)] {
+            let bound = 1.0 / fan_in.sqrt();
+            let w = m2.weight(layer);
+            let mean = w.iter().map(|v| v.abs()).sum::<f32>() / w.len() as f32 / bound;
+            let top = w.iter().fold(0.0f32, |a, v| a.max(v.abs())) / bound;
+            assert!(
+                (0.4..0.6).contains(&mean),
+                "layer {layer}: mean |w| {mean}·b"
+            );
+            assert!((0.9..=1.0).contains(&top), "layer {layer}: max |w| {top}·b");
+        }
         assert!(m.weight(0).iter().any(|&w| w != 0.0));
         let again = Model::init(l.clone(), Activation::Tanh, 5, vec![], "y".into());
         assert_eq!(m.params, again.params);

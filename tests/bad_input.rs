@@ -183,7 +183,7 @@ fn parsed(bytes: &[u8], pieces: usize) -> Result<(Vec<String>, Vec<u32>, usize),
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    #![proptest_config(common::proptest_config(300))]
 
     /// Rows cut into pieces and parsed on threads, or read from a file in
     /// chunks, give what one piece gives, error and line included, for any

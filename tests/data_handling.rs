@@ -63,6 +63,10 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     ];
     let out = run_ok(&train_data(&csv, "cpu", &more));
     assert!(out.contains("standardized units"), "{out}");
+    let in_target_units: f64 = (out.split("standardized units; ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
 
     // The statistics, by hand, in f64 over the file's f32 values.
     let data = Table::read(Path::new(&csv))
@@ -80,6 +84,18 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     }
     let ymean = data.y.iter().map(|&v| v as f64).sum::<f64>() / data.rows as f64;
     assert_close("target mean", &[stored.target_mean], &[ymean], 1e-12, 1e-12);
+    let yvar = (data.y.iter())
+        .map(|&v| (v as f64 - ymean).powi(2))
+        .sum::<f64>()
+        / data.rows as f64;
+    assert_close(
+        "target std",
+        &[stored.target_std],
+        &[yvar.sqrt()],
+        1e-12,
+        1e-9,
+    );
+    assert!(stored.target_std > 1.0, "{stored:?}");
     assert!(stored.feature_std[0] > 100.0 && stored.feature_std[1] < 0.1);
 
     // predict = un-standardised forward pass of the standardised inputs.
@@ -120,6 +136,9 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
         .sum::<f64>()
         / data.rows as f64;
     assert_close("mse", &[mse], &[by_hand], 1e-9, 1e-5);
+    // train's final loss in target units is that MSE: the final
+    // parameters are the ones saved (an f32 sum against predict's f64).
+    assert_close("target units", &[in_target_units], &[by_hand], 0.0, 1e-5);
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use common::gpu;
 use common::kernels::{check_backprop, check_forward, check_fused, check_gradient_partials};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use shadertrain::gpu::kernels::{Kernel, Kernels};
 use shadertrain::model::Activation;
 
@@ -22,10 +22,7 @@ fn shapes() -> impl Strategy<Value = (usize, usize, usize, u64, bool)> {
 }
 
 fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: 24,
-        ..Config::default()
-    })
+    TestRunner::new(common::proptest_config(24))
 }
 
 #[test]

@@ -977,7 +977,7 @@ fn lbfgs_run<O: Objective>(obj: O, m: &Model, iterations: usize) -> (Vec<f64>, V
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(12))]
+    #![proptest_config(common::proptest_config(12))]
 
     /// Every accepted step meets the strong Wolfe conditions, and the loss
     /// never rises.

@@ -387,8 +387,11 @@ fn wide_profile_names_its_kernels() {
     let m = model(&data, &[70], Activation::Sigmoid, 2);
     let opt = Optimizer::gd(0.1);
     let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Wide).unwrap();
-    // Without timestamp queries there is nothing to name.
+    // Without timestamp queries there is nothing to name (lavapipe, CI's
+    // adapter, has them).
     let Some(times) = g.profile().unwrap() else {
+        assert!(!common::in_ci(), "CI=true and no timestamp queries");
+        eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
         return;
     };
     let names: Vec<&str> = times.iter().map(|(k, _)| k.entry_point()).collect();
@@ -410,14 +413,11 @@ fn wide_profile_names_its_kernels() {
 #[test]
 fn wide_kernels_match_their_twins_on_drawn_shapes() {
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestRunner};
+    use proptest::test_runner::TestRunner;
     let Some(ctx) = gpu() else { return };
     let kernels = Kernels::new(&ctx).unwrap();
     let drawn = (1usize..=200, 1usize..=140, 1usize..=140, any::<bool>());
-    let mut runner = TestRunner::new(Config {
-        cases: 16,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(common::proptest_config(16));
     runner
         .run(&drawn, |(rows, inputs, hidden, tanh)| {
             let act = if tanh {

@@ -444,3 +444,20 @@ pub fn mpirun_ok(np: usize, args: &[&str]) -> String {
     assert_eq!(code, 0, "mpirun -np {np} {args:?} failed: {err}");
     out
 }
+
+/// Property tests' settings: `cases` cases drawn from a fixed seed, so
+/// every run, CI's included, draws the same shapes, and a failure names
+/// its case; `PROPTEST_RNG_SEED` chooses another seed.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let from_env = Config::default();
+    let rng_seed = match from_env.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(0x5eed),
+        chosen => chosen,
+    };
+    Config {
+        cases,
+        rng_seed,
+        ..from_env
+    }
+}
