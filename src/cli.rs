@@ -148,8 +148,8 @@ pub struct TrainArgs {
           value_parser = input_path)]
     pub data: Option<PathBuf>,
 
-    /// Target column of --data [default: the last column, of those read
-    /// with --ignore].
+    /// Target column of --data [default: the last column not named in
+    /// --ignore].
     #[arg(
         long,
         value_name = "NAME",
@@ -427,8 +427,8 @@ pub struct TrainArgs {
     pub save: Option<PathBuf>,
 
     /// Write the loss per epoch here as CSV: epoch,loss (and val_loss with
-    /// --validation-split) [default: not written].
-    #[arg(long, value_name = "FILE.csv")]
+    /// --validation-split); `-` is standard output [default: not written].
+    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
     pub history: Option<PathBuf>,
 
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
@@ -458,9 +458,9 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Write a JSON summary of the run here (schema in the README)
-    /// [default: not written].
-    #[arg(long, value_name = "FILE.json")]
+    /// Write a JSON summary of the run here (schema in the README); `-` is
+    /// standard output [default: not written].
+    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
     pub json: Option<PathBuf>,
 
     /// Draw the loss curve (log scale; validation loss too, the plateau
@@ -501,9 +501,9 @@ pub struct PredictArgs {
     pub out: Option<PathBuf>,
 
     /// Write the rows' count and, where the file has the target column,
-    /// the MSE, RMSE, MAE and R² here as JSON (schema in the README)
-    /// [default: not written].
-    #[arg(long, value_name = "FILE.json")]
+    /// the MSE, RMSE, MAE and R² here as JSON (schema in the README); `-`
+    /// is standard output [default: not written].
+    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
     pub json: Option<PathBuf>,
 }
 
@@ -599,8 +599,9 @@ pub struct BenchArgs {
     #[arg(long, value_name = "K")]
     pub shards: Option<usize>,
 
-    /// Also write the records as a JSON array here [default: not written].
-    #[arg(long, value_name = "FILE.json")]
+    /// Also write the records as a JSON array here; `-` is standard output
+    /// [default: not written].
+    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
     pub json: Option<PathBuf>,
 
     /// Draw the medians as bars grouped by shape, one per backend (log
