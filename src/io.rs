@@ -506,7 +506,7 @@ pub const LR_AUTO_START_TENSOR: &str = "lr_auto.start";
 pub struct LrAuto {
     /// The range test's findings and the retries so far, as `--json`'s
     /// `lr_range_test` (metadata `lr_auto`).
-    pub found: serde_json::Value,
+    pub found: crate::optim::range::Found,
     /// The run's initial parameters ([`LR_AUTO_START_TENSOR`]).
     pub start: Vec<f32>,
 }
@@ -606,7 +606,10 @@ pub fn model_to_bytes_with_state(
             ("kept_loss", format!("{:?}", k.loss)),
         ]
     }))
-    .chain(lr_auto.map(|a| ("lr_auto", a.found.to_string())))
+    .chain(lr_auto.map(|a| {
+        let found = serde_json::to_string(&a.found).expect("a range test serialises");
+        ("lr_auto", found)
+    }))
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -1292,8 +1295,11 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
     let lr_auto = match meta.get("lr_auto") {
         None => None,
         Some(text) => Some(LrAuto {
-            found: serde_json::from_str(text)
-                .map_err(|e| bad(format!("metadata 'lr_auto' is not JSON ({e})")))?,
+            found: serde_json::from_str(text).map_err(|e| {
+                bad(format!(
+                    "metadata 'lr_auto' is not a range test's record ({e})"
+                ))
+            })?,
             start: params_tensor(path, bytes, LR_AUTO_START_TENSOR, model.params.len())?,
         }),
     };

@@ -514,29 +514,29 @@ fn an_lr_auto_run_resumed_retries_as_the_run_would_have() {
         first.is_some_and(|e| e > 50),
         "no retry after epoch 50: {found}"
     );
-    run(&["--epochs", "50", "--checkpoint", &ck]);
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &ck,
-        "--epochs",
-        "300",
-        "--save",
-        &res,
-        "--history",
-        &hr,
-        "--json",
-        &jr,
-        "-q",
-    ]);
-    assert!(ok, "{err}");
-    assert!(
-        std::fs::read(&full).unwrap() == std::fs::read(&res).unwrap(),
-        "models differ"
-    );
-    assert!(
-        std::fs::read(&hf).unwrap() == std::fs::read(&hr).unwrap(),
-        "histories differ"
-    );
-    assert_eq!(report(&jr), found);
+    // Stopped before the first divergence, and after it, in the retry
+    // (a checkpoint that records the retry, whose loss JSON holds as null).
+    let after = (first.unwrap() + 5).to_string();
+    for stop in ["50", after.as_str()] {
+        run(&["--epochs", stop, "--checkpoint", &ck]);
+        let (ok, _, err) = shadertrain(&[
+            "train",
+            "--resume",
+            &ck,
+            "--epochs",
+            "300",
+            "--save",
+            &res,
+            "--history",
+            &hr,
+            "--json",
+            &jr,
+            "-q",
+        ]);
+        assert!(ok, "stopped at {stop}: {err}");
+        let same = |a: &str, b: &str| std::fs::read(a).unwrap() == std::fs::read(b).unwrap();
+        assert!(same(&full, &res), "stopped at {stop}: the models differ");
+        assert!(same(&hf, &hr), "stopped at {stop}: the histories differ");
+        assert_eq!(report(&jr), found, "stopped at {stop}");
+    }
 }

@@ -237,8 +237,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     let mut config = config;
     if let Some(a) = &start.lr_auto {
         // A resumed --lr auto run: retried as it would have been.
-        let found = serde_json::from_value(a.found.clone());
-        config.lr_found = Some(found.context("the checkpoint's metadata 'lr_auto'")?);
+        config.lr_found = Some(a.found.clone());
     }
     if let Some(test) = config.lr_auto {
         // On a backend of its own, from the run's initial parameters; with
@@ -1449,7 +1448,7 @@ impl<'a> Checkpointer<'a> {
         let lr_auto = (config.lr_found.as_ref())
             .zip(lr_start)
             .map(|(found, start)| io::LrAuto {
-                found: serde_json::to_value(found).expect("a range test serialises"),
+                found: found.clone(),
                 start: start.to_vec(),
             });
         Checkpointer {

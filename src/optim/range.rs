@@ -93,8 +93,10 @@ pub struct Found {
 pub struct Retry {
     /// Its rate.
     pub lr: f64,
-    /// The epoch whose loss was not finite, and that loss.
+    /// The epoch whose loss was not finite, and that loss (null in JSON,
+    /// read back as NaN).
     pub epoch: usize,
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
     /// Seconds it took.
     pub wall_s: f64,
@@ -121,7 +123,16 @@ pub fn retry_rate(lr: f64) -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     pub lr: f64,
+    /// Null in JSON where not finite, read back as NaN.
+    #[serde(deserialize_with = "null_as_nan")]
     pub loss: f64,
+}
+
+/// A number that JSON holds as null where it was not finite (serde_json
+/// writes NaN and ±inf so), as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Why a range test chose no rate.
