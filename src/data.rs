@@ -1218,7 +1218,12 @@ impl Table {
                     self.header.join(", ")
                 ),
             })?,
-            None => self.header.len() - 1,
+            None => self.header.len().checked_sub(1).ok_or_else(|| Error::Csv {
+                path: self.path.clone(),
+                line: 1,
+                column: 0,
+                message: "no column was read; expected a target and at least one feature".into(),
+            })?,
         };
         let features: Vec<usize> = (0..self.header.len()).filter(|&j| j != t).collect();
         if features.is_empty() {
@@ -1334,6 +1339,12 @@ pub fn ignoring(
             )));
         }
     }
+    if header.iter().all(|name| ignore.contains(name)) {
+        return Err(err(format!(
+            "--ignore names every column ({}); leave out the target and at least one feature",
+            header.join(", ")
+        )));
+    }
     let usage = |name: &String| match ignore.contains(name) {
         true => ColumnUse::Skip,
         false => ColumnUse::Number,
@@ -1416,7 +1427,7 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
 /// first row was read as the names. `None` otherwise.
 fn numeric_header(path: &Path, header: &[String]) -> Option<String> {
     let number = |name: &String| name.trim().parse::<f64>().is_ok();
-    if !header.iter().all(number) {
+    if header.is_empty() || !header.iter().all(number) {
         return None;
     }
     let shown: Vec<&str> = header.iter().take(3).map(String::as_str).collect();

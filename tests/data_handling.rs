@@ -621,6 +621,9 @@ fn ignored_columns_are_not_read() {
         let (ok, _, err) = shadertrain(&args);
         assert!(!ok && err.contains(says), "{ignore}: {err}");
     }
+    let every = "id,x0,note,x1,y,when";
+    let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", every]));
+    assert!(!ok && err.contains("--ignore names every column"), "{err}");
     // A column left in is read, and its text is an error at its cell.
     let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", "id,note"]));
     let says = ":2:6: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread";
