@@ -540,24 +540,29 @@ fn predict_writes_its_json_when_standard_output_closes_early() {
         "cpu",
         &["--epochs", "2", "--save", &model],
     ));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args([
-            "predict", "--model", &model, "--data", &csv, "--json", &json,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert_eq!(first, "y_pred\n");
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let scores = common::read_json(&json);
-    assert_eq!(scores["rows"], 30000, "{scores}");
-    assert!(scores["mse"].is_number(), "{scores}");
+    // Standard output by default, and by name.
+    for out in [&[][..], &["--out", "-"]] {
+        let _ = std::fs::remove_file(&json);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args([
+                "predict", "--model", &model, "--data", &csv, "--json", &json,
+            ])
+            .args(out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert_eq!(first, "y_pred\n");
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success(), "{out:?}: {done:?}");
+        let scores = common::read_json(&json);
+        assert_eq!(scores["rows"], 30000, "{out:?}: {scores}");
+        assert!(scores["mse"].is_number(), "{out:?}: {scores}");
+    }
 }
 
 /// `--ignore` leaves columns unread, so they may hold text: the run is

@@ -101,7 +101,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = predict_on_threads(&model, &data)?;
-    let mut text = String::with_capacity(yhat.len() * 12);
+    // About 20 bytes a prediction in f64's shortest form.
+    let mut text = String::with_capacity(yhat.len() * 20);
     text.push_str(&io::csv_line([
         format!("{}_pred", model.target_name).as_str()
     ]));
@@ -112,7 +113,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         text.push('\n');
     }
     let mut emitted = Ok(());
-    match &args.out {
+    // Standard output by name (`-`, /dev/stdout) is written as without
+    // --out: a reader that closes it early ends the predictions only.
+    let out = (args.out.as_deref()).filter(|path| !io::is_standard_output(path));
+    match out {
         Some(path) => {
             io::stop_writes_on_signals()?;
             io::write_atomically(path, |w| {
