@@ -626,11 +626,24 @@ fn ignored_columns_are_not_read() {
         let (ok, _, err) = shadertrain(&args);
         assert!(!ok && err.contains(says), "{ignore}: {err}");
     }
+    // The hint names the ways out for a feature's cell, empty ones too,
+    // and none for the target's, whose --ignore would change the target.
+    let odd = path(&dir, "odd.csv");
+    std::fs::write(&odd, "a,b,y\n1,,3\n1,2,x\n").unwrap();
+    let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
+    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, fill or drop the rows"), "{err}");
+    std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();
+    let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
+    assert!(
+        err.contains("'x' is not a number (column 'y')") && !err.contains("--ignore"),
+        "{err}"
+    );
     let every = "id,x0,note,x1,y,when";
     let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", every]));
     assert!(!ok && err.contains("--ignore names every column"), "{err}");
     // A column left in is read, and its text is an error at its cell.
-    let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", "id,note"]));
+    let named = ["--ignore", "id,note", "--target", "y"];
+    let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &named));
     let says = ":2:6: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread";
     assert!(!ok && err.contains(says), "{err}");
 }

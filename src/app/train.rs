@@ -204,7 +204,8 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         let (mut config, resumed) = TrainConfig::resolve(&args)?;
         config.leader = rank == 0;
         config.adapter.nth = comm.local_rank();
-        let mut data = TrainingData::load(&config.run, rank, size)?;
+        let is_resumed = resumed.is_some();
+        let mut data = TrainingData::load(&config.run, rank, size, is_resumed)?;
         // A resume in place goes on appending to the checkpoint's history
         // file (process 0's; the others have no --checkpoint).
         let writer = config.checkpoint.as_ref().map(|c| {
@@ -532,7 +533,7 @@ impl TrainingData {
     /// The run's data, split when it asks for a validation split; of a
     /// sharded run's synthetic rows only those of process `rank` of `size`,
     /// unless every row is needed (to split or standardise).
-    fn load(run: &RunOptions, rank: usize, size: usize) -> Result<TrainingData> {
+    fn load(run: &RunOptions, rank: usize, size: usize, resumed: bool) -> Result<TrainingData> {
         if let (Some(k), Some(n), Some(f), None, false, false) = (
             run.shards,
             run.synthetic,
@@ -580,7 +581,7 @@ impl TrainingData {
                 None,
             ),
             None => {
-                let (data, what, digest) = read_data(run, rank)?;
+                let (data, what, digest) = read_data(run, rank, resumed)?;
                 let columns = data.columns();
                 (Some(data), columns, what, digest)
             }
@@ -735,13 +736,23 @@ impl TrainingData {
 
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
 /// the file's digest; process `rank` 0 warns of a header of numbers.
-fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<DataDigest>)> {
+fn read_data(
+    run: &RunOptions,
+    rank: usize,
+    resumed: bool,
+) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
-            let choose = |header: &[String]| {
-                data::ignoring(path, header, &run.ignore, run.target.as_deref())
+            // The header, kept to name the column of a bad cell.
+            let header = std::sync::OnceLock::new();
+            let choose = |names: &[String]| {
+                let _ = header.set(names.to_vec());
+                data::ignoring(path, names, &run.ignore, run.target.as_deref())
             };
-            let table = Table::read_columns(path, &choose).map_err(|e| ignore_hint(e, run))?;
+            let table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
+                Some(names) if !resumed => ignore_hint(e, names, run),
+                _ => e,
+            })?;
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 eprintln!("warning: {warning}");
             }
@@ -775,30 +786,41 @@ fn read_data(run: &RunOptions, rank: usize) -> Result<(Dataset, String, Option<D
     }
 }
 
-/// A CSV error at a cell that is not a number, in a column that is not
-/// `--target`, with the way to leave such a column unread.
-fn ignore_hint(e: crate::Error, run: &RunOptions) -> crate::Error {
-    match e {
-        crate::Error::Csv {
-            path,
-            line,
-            column,
-            mut message,
-        } => {
-            let named = (message.strip_suffix("')"))
-                .and_then(|m| m.rsplit_once("is not a number (column '"))
-                .map(|(_, name)| name.to_string());
-            if let Some(name) = named.filter(|n| Some(n.as_str()) != run.target.as_deref()) {
-                message += &format!("; if it is not a feature, --ignore {name} leaves it unread");
-            }
-            crate::Error::Csv {
-                path,
-                line,
-                column,
-                message,
-            }
-        }
-        e => e,
+/// A CSV error at a cell that is not a number (text, empty, NaN) in a
+/// feature column of `header`, with the ways out: `--ignore` for a column
+/// that is not a feature, else the rows to fill or drop. The target's
+/// column (`--target`, else the last not ignored) gets none: ignoring it
+/// would quietly train on another target.
+fn ignore_hint(e: crate::Error, header: &[String], run: &RunOptions) -> crate::Error {
+    let crate::Error::Csv {
+        path,
+        line,
+        column,
+        mut message,
+    } = e
+    else {
+        return e;
+    };
+    let target = (run.target.as_deref()).or_else(|| {
+        (header.iter().rev())
+            .find(|n| !run.ignore.contains(n))
+            .map(String::as_str)
+    });
+    // Only a cell's own errors name their column (data::Rows).
+    let name = column
+        .checked_sub(1)
+        .and_then(|j| header.get(j))
+        .filter(|name| message.ends_with(&format!(" (column '{name}')")));
+    if let Some(name) = name.filter(|n| Some(n.as_str()) != target) {
+        message += &format!(
+            "; if it is not a feature, --ignore {name} leaves it unread; if it is, fill or drop the rows whose cells are not numbers"
+        );
+    }
+    crate::Error::Csv {
+        path,
+        line,
+        column,
+        message,
     }
 }
 
