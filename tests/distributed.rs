@@ -201,6 +201,20 @@ fn distributed_needs_the_mpi_build() {
     assert!(err.contains("--features mpi"), "{err}");
 }
 
+/// Standard input reaches process 0 only, and every process reads the
+/// rows: --distributed refuses `--data -` before anything runs.
+#[cfg(feature = "mpi")]
+#[test]
+fn distributed_refuses_rows_from_standard_input() {
+    let args = ["train", "--data", "-", "--distributed", "--epochs", "2"];
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok);
+    assert!(
+        err.contains("--distributed cannot read its rows from standard input"),
+        "{err}"
+    );
+}
+
 #[cfg(feature = "mpi")]
 mod mpi {
     use std::time::{Duration, Instant};

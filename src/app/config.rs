@@ -316,6 +316,18 @@ impl TrainConfig {
                 }
                 if let Some(data) = &args.data {
                     run.data = Some(moved_data(path, &checkpoint, &run, data)?);
+                } else if run.data.as_deref() == Some(Path::new(STDIN)) {
+                    use std::io::IsTerminal;
+                    if std::io::stdin().is_terminal() {
+                        bail!(
+                            "{} was trained on rows from standard input: pipe the same rows in again, or give --data FILE with them",
+                            path.display()
+                        );
+                    }
+                    super::notice(
+                        args.quiet,
+                        "reading the run's rows from standard input, as it did; they are checked against the checkpoint's",
+                    );
                 }
                 let path = path.clone();
                 (
@@ -329,6 +341,9 @@ impl TrainConfig {
             }
         };
         let mut run = run;
+        if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
+            bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
+        }
         if args.distributed && run.shards.is_none() {
             // A one-pass run continued over processes: sharded from here on.
             run.shards = Some(crate::dist::DEFAULT_SHARDS);
@@ -583,6 +598,9 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
     }
     Ok(Some(d))
 }
+
+/// Standard input by name: `--data -` reads it.
+const STDIN: &str = "/dev/stdin";
 
 /// `--gpu-timeout`'s default, in seconds.
 const GPU_TIMEOUT_S: f64 = 600.0;
