@@ -168,6 +168,9 @@ impl Dataset {
             }
             // The gap from `size` to the next f32 up: the step there.
             let step = f32::from_bits(size.to_bits() + 1) - size;
+            if !step.is_finite() {
+                return;
+            }
             let steps = (hi - lo) / step;
             let merged = match steps {
                 0.0 => size >= (1u32 << 24) as f32,
@@ -178,19 +181,20 @@ impl Dataset {
             }
             // In f64: f32's shortest form of 100000016 is 100000020.
             let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
-            let span = match steps {
-                0.0 => format!("holds one value, {lo}, in every row"),
-                s => format!(
-                    "spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size)"
-                ),
-            };
             let scored = match target {
                 true => "; the loss and R² are measured against these values",
                 false => "",
             };
-            out.push(format!(
-                "column '{name}' {span} as read: cells are stored as f32, and values closer than a step were read as one{scored}; subtract an offset from the column in the file (its first value, say) to keep them apart"
-            ));
+            let offset = "subtract an offset from the column in the file (its first value, say) to keep them apart";
+            out.push(match steps {
+                // Perhaps constant in the file too: a date column, say.
+                0.0 => format!(
+                    "column '{name}' holds one value, {lo}, in every row as read: if the file's values differ, they do by less than f32's step of {step} at that size, and were read as one{scored}; {offset}"
+                ),
+                s => format!(
+                    "column '{name}' spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size) as read: cells are stored as f32, and values closer than a step were read as one{scored}; {offset}"
+                ),
+            });
         };
         for (name, mut values) in columns {
             check(name, &mut values, false);

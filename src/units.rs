@@ -13,8 +13,8 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// R² (or any score near 1) to four decimals; a value that rounds to 0
-/// is "0.0000", never "-0.0000", and one of a run gone far wrong, below
-/// -10,000, is "-3.4590e41", not 42 digits.
+/// is "0.0000", never "-0.0000", and one of a run gone far wrong, -10,000
+/// or below, is "-3.4590e41", not 42 digits.
 pub fn r2(v: f64) -> String {
     if v.abs() >= 1e4 {
         return format!("{v:.4e}");

@@ -1210,6 +1210,33 @@ mod tests {
         drop(fast);
     }
 
+    /// Both ways `activate_rows` runs, row by row and over the whole
+    /// block, give each value's g(z + b) bit for bit: widths with a long
+    /// vector tail (1, 7, 15) and without (16, 33, 64).
+    #[test]
+    fn both_activation_paths_give_the_same_bits() {
+        for act in Activation::ALL {
+            let g = match act {
+                Activation::Sigmoid => sigmoid,
+                Activation::Tanh => tanh,
+            };
+            for width in [1, 7, 15, 16, 33, 64] {
+                let rows = 37;
+                let bias: Vec<f32> = (0..width).map(|j| j as f32 * 0.37 - 3.0).collect();
+                let z: Vec<f32> = (0..rows * width)
+                    .map(|i| (i as f32 * 0.731).sin() * 9.0)
+                    .collect();
+                let want: Vec<u32> = (z.iter().enumerate())
+                    .map(|(i, &v)| g(v + bias[i % width]).to_bits())
+                    .collect();
+                let mut got = z.clone();
+                activate_rows(&mut got, &bias, act);
+                let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{act}, width {width}");
+            }
+        }
+    }
+
     #[test]
     fn activations_are_close_to_the_reference() {
         for act in Activation::ALL {
