@@ -564,14 +564,10 @@ impl Head {
         for (j, raw) in record.iter().enumerate() {
             let name = std::str::from_utf8(raw)
                 .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
-            if name.is_empty() {
-                // pandas' to_csv() writes its index as a first column
-                // with no name, and R's write.csv its row names.
-                let hint = match j {
-                    0 => "; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column: write it without (index=False, row.names=FALSE), or name the column",
-                    _ => "",
-                };
-                return Err(err(line, j + 1, format!("the column name is empty{hint}")));
+            // A first column with no name may be a row index, which a
+            // caller may leave unread ([`unnamed_index`] checks).
+            if name.is_empty() && j > 0 {
+                return Err(err(line, j + 1, "the column name is empty".into()));
             }
             if let Some(first) = seen.insert(name, j) {
                 return Err(err(
@@ -953,6 +949,21 @@ fn every_column(_: &[String]) -> Result<Vec<ColumnUse>> {
     Ok(Vec::new())
 }
 
+/// The error of a header whose first name is empty, unless `uses` leaves
+/// that column unread: pandas' `to_csv()` writes its index so, and R's
+/// `write.csv` its row names.
+fn unnamed_index(path: &Path, head: &Head, uses: &[ColumnUse]) -> Result<()> {
+    let unread = uses.first() == Some(&ColumnUse::Skip);
+    if head.header.first().is_some_and(String::is_empty) && !unread {
+        return Err(csv_error(path)(
+            head.line,
+            1,
+            "the column name is empty; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column: write it without (index=False, row.names=FALSE), name the column, or leave it unread with --ignore ''".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The names of the columns `uses` reads.
 fn chosen(header: &[String], uses: &[ColumnUse]) -> Vec<String> {
     let read = |j: usize| uses.get(j) != Some(&ColumnUse::Skip);
@@ -1073,6 +1084,7 @@ impl Table {
         }
         let err = csv_error(path);
         let uses = choose(&head.header)?;
+        unnamed_index(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
@@ -1162,6 +1174,7 @@ impl Table {
         let head = Head::parse(path, bytes)?;
         let err = csv_error(path);
         let uses = choose(&head.header)?;
+        unnamed_index(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,

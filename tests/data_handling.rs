@@ -692,3 +692,42 @@ fn a_dash_is_standard_input_or_output() {
     assert!(preds.starts_with(b"y_pred\n"), "{preds:?}");
     assert_eq!(preds.iter().filter(|&&b| b == b'\n').count(), 41);
 }
+
+/// pandas' `to_csv()` writes its index as a first column with no name:
+/// `train` refuses it with the way out, `--ignore ''` leaves it unread,
+/// and `predict`, which reads only the model's columns, skips it.
+#[test]
+fn an_unnamed_index_column_can_be_left_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let [clean, indexed, m1, m2, p1, p2] = paths(
+        &dir,
+        ["c.csv", "i.csv", "m1.st", "m2.st", "p1.csv", "p2.csv"],
+    );
+    gen_csv(&clean, "40", "2", "3");
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut rows = String::from(",x0,x1,y\n");
+    for (n, line) in text.lines().skip(1).enumerate() {
+        rows.push_str(&format!("{n},{line}\n"));
+    }
+    std::fs::write(&indexed, rows).unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&indexed, "cpu", &[]));
+    assert!(
+        !ok && err.contains(":1:1: the column name is empty; a file written with its row index"),
+        "{err}"
+    );
+    assert!(err.contains("--ignore ''"), "{err}");
+    run_ok(&train_data(
+        &clean,
+        "cpu",
+        &["--epochs", "4", "--save", &m1],
+    ));
+    run_ok(&train_data(
+        &indexed,
+        "cpu",
+        &["--epochs", "4", "--ignore", "", "--save", &m2],
+    ));
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    run_ok(&["predict", "--model", &m1, "--data", &clean, "--out", &p1]);
+    run_ok(&["predict", "--model", &m1, "--data", &indexed, "--out", &p2]);
+    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+}
