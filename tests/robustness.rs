@@ -321,6 +321,14 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(ok, "{err}");
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
+    assert!(err.contains("this resumed run writes no file"), "{err}");
+    // A resumed run stopped without --checkpoint loses its own epochs only.
+    let resumed = train_resume(&ck, "cpu", &["--epochs", "100000000"]);
+    let done = signal_once_handled(&resumed, "INT", 2, &|| true);
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    let says = format!("no --checkpoint given: {ck} still resumes from where it was written");
+    assert!(err.contains(&says), "{err}");
 }
 
 /// Without --checkpoint, Ctrl-C says what it left: the reports, written

@@ -314,6 +314,19 @@ impl TrainConfig {
                 if args.epochs.is_some() {
                     note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
                 }
+                let writes = [
+                    &args.save,
+                    &args.checkpoint,
+                    &args.history,
+                    &args.json,
+                    &args.plot,
+                ];
+                if writes.iter().all(|w| w.is_none()) {
+                    super::notice(
+                        args.quiet,
+                        "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
+                    );
+                }
                 if let Some(data) = &args.data {
                     run.data = Some(moved_data(path, &checkpoint, &run, data)?);
                 } else if run.data.as_deref() == Some(Path::new(STDIN)) {

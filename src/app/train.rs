@@ -2005,10 +2005,16 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
 fn interrupted_note(config: &TrainConfig, updates: usize, signal: &str) -> String {
     let mut note = format!("interrupted at epoch {updates} ({signal})");
     let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
-    match (&checkpoint, &config.outputs.save) {
-        (Some(p), _) => note += &format!("; checkpoint written to {p} (continue with --resume)"),
-        (None, None) => note += "; no --checkpoint given, so it cannot be resumed",
-        (None, Some(_)) => {}
+    match (&checkpoint, &config.resume, &config.outputs.save) {
+        (Some(p), ..) => note += &format!("; checkpoint written to {p} (continue with --resume)"),
+        (None, Some(r), _) => {
+            note += &format!(
+                "; no --checkpoint given: {} still resumes from where it was written, and the epochs since are lost",
+                r.display()
+            )
+        }
+        (None, None, None) => note += "; no --checkpoint given, so it cannot be resumed",
+        (None, None, Some(_)) => {}
     }
     if let Some(m) = &config.outputs.save {
         note += &format!(
