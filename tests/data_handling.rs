@@ -731,3 +731,26 @@ fn an_unnamed_index_column_can_be_left_unread() {
     run_ok(&["predict", "--model", &m1, "--data", &indexed, "--out", &p2]);
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
 }
+
+/// `--init` on a file whose last column is not the model's target: the
+/// error lists the features and the target apart, and says --target.
+#[test]
+fn init_on_another_target_names_the_columns_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, rev, model] = paths(&dir, ["d.csv", "r.csv", "m.st"]);
+    gen_csv(&csv, "30", "2", "1");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let reversed: String = (text.lines())
+        .map(|l| l.split(',').rev().collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    std::fs::write(&rev, reversed).unwrap();
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "2", "--save", &model],
+    ));
+    let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &["--init", &model]));
+    assert!(!ok);
+    let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: add --target y";
+    assert!(err.contains(says), "{err}");
+}

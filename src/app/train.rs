@@ -693,7 +693,7 @@ impl TrainingData {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
         };
         bail!(
-            "{}: the model takes {} ({}) but the data has {} ({}, target {}): {}{hint}",
+            "{}: the model takes {} ({}) but the data has {} ({}; target '{}'): {}{hint}",
             source.display(),
             units::count(want.len(), "feature"),
             want.join(", "),
