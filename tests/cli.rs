@@ -1409,6 +1409,11 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     let auto = ["--optimizer", "adam", "--lr", "auto", "--epochs", "2"];
     let (ok, _, err) = shadertrain(&train_data(&big, "cpu", &auto));
     assert!(ok && err.contains(says), "{err}");
+    // And the run's own warning agrees: a target's scale, not the rate.
+    let far = "far worse than their mean does (r² ";
+    let standardize = "its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize";
+    assert!(err.contains(far) && err.contains(standardize), "{err}");
+    assert!(!err.contains("try a smaller --lr"), "{err}");
     let (ok, _, err) = shadertrain(&train_data(&small, "cpu", &auto));
     assert!(ok && !err.contains("still falling"), "{err}");
 }

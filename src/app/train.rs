@@ -2065,14 +2065,22 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     let losses = &outcome.losses;
     let last = losses[losses.len() - 1];
     let before = losses[losses.len().saturating_sub(11)];
-    let mut advice = if last < before * (1.0 - 1e-3) {
+    let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
+    let mut advice = if standardize && r2 < -1.0 {
+        // Far worse than the mean: a target on a scale the output, which
+        // starts near 0, reaches slowly at any rate (a price near 1e6).
+        return Some(format!(
+            "warning: the model predicts the training rows far worse than their mean does (r² {}): its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize",
+            units::r2(r2)
+        ));
+    } else if last < before * (1.0 - 1e-3) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
     } else {
         let lr = crate::optim::short(config.run.optimizer.lr());
         format!("a rate too high can saturate the hidden units: try a smaller --lr (this run used {lr})")
     };
-    if other_remedies(config).iter().any(|r| r == "--standardize") {
+    if standardize {
         advice += ", or --standardize";
     }
     Some(format!(
