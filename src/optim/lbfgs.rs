@@ -475,6 +475,115 @@ mod tests {
         }
     }
 
+    /// f(x) = ½·xᵀAx − bᵀx for A = MᵀM + I, symmetric positive definite:
+    /// every step's yᵀs is positive, so every pair is kept.
+    struct Quadratic {
+        a: Vec<Vec<f64>>,
+        b: Vec<f64>,
+    }
+
+    impl Objective for Quadratic {
+        fn describe(&self) -> String {
+            "quadratic".into()
+        }
+        fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
+            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let mut f = 0.0;
+            for i in 0..x.len() {
+                g[i] = dot(&self.a[i], &x) - self.b[i];
+                f += 0.5 * x[i] * dot(&self.a[i], &x) - self.b[i] * x[i];
+            }
+            Ok(f)
+        }
+    }
+
+    /// The two-loop recursion is −H·g for the inverse Hessian that BFGS
+    /// builds as dense matrices: H₀ = (sᵀy / yᵀy)·I from the newest pair,
+    /// then H ← (I − ρ·s·yᵀ)·H·(I − ρ·y·sᵀ) + ρ·s·sᵀ for each kept pair,
+    /// oldest first; and the pairs kept are the newest `history_size`
+    /// steps of the iterates.
+    #[test]
+    fn the_direction_is_the_dense_bfgs_inverse_times_the_gradient() {
+        let n = 6;
+        let m: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| ((i * 7 + j * 3) % 11) as f64 / 5.0 - 1.0)
+                    .collect()
+            })
+            .collect();
+        let a: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| (0..n).map(|k| m[k][i] * m[k][j]).sum::<f64>() + f64::from(i == j))
+                    .collect()
+            })
+            .collect();
+        let b: Vec<f64> = (0..n).map(|i| i as f64 - 2.5).collect();
+        let opt = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 3,
+            gtol: 0.0,
+        };
+        let mut l = Lbfgs::new(Quadratic { a, b }, &[0.5; 6], opt);
+        let mut xs = vec![l.now.x.clone()];
+        let mut losses = Vec::new();
+        for _ in 0..5 {
+            assert!(l.iterate(&mut losses).unwrap());
+            xs.push(l.now.x.clone());
+        }
+        // The newest three steps, oldest first.
+        assert_eq!(l.now.pairs.len(), 3);
+        for (k, pair) in l.now.pairs.iter().enumerate() {
+            let (x0, x1) = (&xs[k + 2], &xs[k + 3]);
+            let step: Vec<f64> = x1
+                .iter()
+                .zip(x0)
+                .map(|(&a, &b)| a as f64 - b as f64)
+                .collect();
+            assert_eq!(pair.0, step, "pair {k}");
+        }
+        // H, dense, from the same pairs.
+        let (_, y_new, rho_new) = &**l.now.pairs.back().unwrap();
+        let gamma = 1.0 / (rho_new * dot(y_new, y_new));
+        let mut h: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| if i == j { gamma } else { 0.0 }).collect())
+            .collect();
+        for pair in &l.now.pairs {
+            let (s, y, rho) = &**pair;
+            // V = I − ρ·y·sᵀ; H ← Vᵀ·H·V + ρ·s·sᵀ.
+            let v: Vec<Vec<f64>> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| f64::from(i == j) - rho * y[i] * s[j])
+                        .collect()
+                })
+                .collect();
+            let hv: Vec<Vec<f64>> = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| (0..n).map(|k| h[i][k] * v[k][j]).sum())
+                        .collect()
+                })
+                .collect();
+            h = (0..n)
+                .map(|i| {
+                    (0..n)
+                        .map(|j| {
+                            (0..n).map(|k| v[k][i] * hv[k][j]).sum::<f64>() + rho * s[i] * s[j]
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        let g: Vec<f64> = (0..n).map(|i| (i as f64 * 1.7).cos()).collect();
+        let want: Vec<f64> = h.iter().map(|row| -dot(row, &g)).collect();
+        let got = l.direction(&g);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "[{i}] {a} vs {b}");
+        }
+    }
+
     #[test]
     fn minimises_a_bowl_with_wolfe_steps() {
         let opt = Optimizer::Lbfgs {
