@@ -1202,6 +1202,17 @@ fn r_squared_is_reported_by_train_and_predict() {
     let val = v["final_val_r2"].as_f64().unwrap();
     assert!(val < 1.0 && val > 0.0, "{v}");
     assert!(out.contains(" held out\n"), "{out}");
+    // By hand: the held-out rows (the split of docs/spec.md, by --seed),
+    // the saved model's MSE on them, against their own variance.
+    let seed = v["options"]["seed"].as_u64().unwrap();
+    let table = shadertrain::data::Table::read(std::path::Path::new(&csv)).unwrap();
+    let (_, held) = table.into_dataset(None).unwrap().split(0.2, seed).unwrap();
+    let m = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
+    let p = shadertrain::cpu::reference::predict(&m, &held).unwrap();
+    let t: Vec<f64> = held.y.iter().map(|&v| v as f64).collect();
+    let mse = p.iter().zip(&t).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / t.len() as f64;
+    let by_hand = 1.0 - mse / shadertrain::data::target_variance(&held.y);
+    assert!((val - by_hand).abs() < 1e-5, "{val} against {by_hand}");
     // --keep: the kept parameters' R², by the same variances as the final
     // ones' (each derived here from the final R² and loss).
     let at = args.iter().position(|a| *a == "100").unwrap();
