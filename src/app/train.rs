@@ -188,42 +188,56 @@ pub(super) fn agree<T>(
     result
 }
 
+/// What a process sets up before any epoch: the run's options, its data,
+/// where it starts, its shards, the device and the checkpoint writer.
+type SetUp = (
+    TrainConfig,
+    TrainingData,
+    Start,
+    Option<Shards>,
+    Device,
+    Option<io::CheckpointWriter>,
+);
+
+/// [`SetUp`] for process `rank` of `size`.
+fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Result<SetUp> {
+    // Only process 0 writes files and prints, so only it checks where
+    // they go (another machine may not have the folders).
+    let mut args = args.clone();
+    if rank > 0 {
+        (args.save, args.history, args.json, args.plot) = (None, None, None, None);
+        args.lr_plot = None;
+        args.checkpoint = None;
+        args.quiet = true;
+    }
+    let (mut config, resumed) = TrainConfig::resolve(&args)?;
+    config.leader = rank == 0;
+    config.adapter.nth = local_rank;
+    let is_resumed = resumed.is_some();
+    let mut data = TrainingData::load(&config.run, rank, size, is_resumed)?;
+    // A resume in place goes on appending to the checkpoint's history
+    // file (process 0's; the others have no --checkpoint).
+    let writer = config.checkpoint.as_ref().map(|c| {
+        let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
+        io::CheckpointWriter::new(&c.path, from)
+    });
+    let device = Device::open(&config)?;
+    let start = starting_point(&config, resumed, &mut data, &device)?;
+    let shards = match config.run.shards {
+        Some(k) => {
+            let shards = Shards::new(data.rows().0, k)?;
+            shards.check_processes(size)?;
+            Some(shards)
+        }
+        None => None,
+    };
+    Ok((config, data, start, shards, device, writer))
+}
+
 /// `train` as one of `comm`'s processes (the only one without `--distributed`).
 fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
     let (rank, size) = (comm.rank(), comm.size());
-    let setup = (|| {
-        // Only process 0 writes files and prints, so only it checks where
-        // they go (another machine may not have the folders).
-        let mut args = args.clone();
-        if rank > 0 {
-            (args.save, args.history, args.json, args.plot) = (None, None, None, None);
-            args.lr_plot = None;
-            args.checkpoint = None;
-            args.quiet = true;
-        }
-        let (mut config, resumed) = TrainConfig::resolve(&args)?;
-        config.leader = rank == 0;
-        config.adapter.nth = comm.local_rank();
-        let is_resumed = resumed.is_some();
-        let mut data = TrainingData::load(&config.run, rank, size, is_resumed)?;
-        // A resume in place goes on appending to the checkpoint's history
-        // file (process 0's; the others have no --checkpoint).
-        let writer = config.checkpoint.as_ref().map(|c| {
-            let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
-            io::CheckpointWriter::new(&c.path, from)
-        });
-        let device = Device::open(&config)?;
-        let start = starting_point(&config, resumed, &mut data, &device)?;
-        let shards = match config.run.shards {
-            Some(k) => {
-                let shards = Shards::new(data.rows().0, k)?;
-                shards.check_processes(size)?;
-                Some(shards)
-            }
-            None => None,
-        };
-        Ok((config, data, start, shards, device, writer))
-    })();
+    let setup = set_up(args, rank, size, comm.local_rank());
     // Every process checks its options and data before any epoch; one
     // failure or mismatch stops them all with one message.
     let (config, mut data, start, shards, device, writer) = agree(
@@ -314,17 +328,10 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         if let Some(again) = again {
             drop((fitted, checkpointer, backend));
             if let (Some(params), None) = (&lr_start, &retry_start) {
-                retry_start = Some(Start {
-                    model: Model {
-                        params: params.clone(),
-                        ..model.clone()
-                    },
-                    history: Vec::new(),
-                    val_history: Vec::new(),
-                    optimizer: None,
-                    kept: None,
-                    lr_auto: None,
-                });
+                retry_start = Some(Start::fresh(Model {
+                    params: params.clone(),
+                    ..model.clone()
+                }));
             }
             config = again;
             writer = config
@@ -837,6 +844,21 @@ struct Start {
     lr_auto: Option<io::LrAuto>,
 }
 
+impl Start {
+    /// A new run from `model`: no history, optimizer state or kept
+    /// parameters.
+    fn fresh(model: Model) -> Start {
+        Start {
+            model,
+            history: Vec::new(),
+            val_history: Vec::new(),
+            optimizer: None,
+            kept: None,
+            lr_auto: None,
+        }
+    }
+}
+
 /// The resumed checkpoint's state, or a new run's starting model, each
 /// once the run is known to fit in memory on `device`; the data are
 /// standardised as the model is.
@@ -859,14 +881,7 @@ fn starting_point(
             let mut model = initial_model(run, data, &fits)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
-            Start {
-                model,
-                history: Vec::new(),
-                val_history: Vec::new(),
-                optimizer: None,
-                kept: None,
-                lr_auto: None,
-            }
+            Start::fresh(model)
         }
     };
     if let Some(s) = &start.model.standardization {
