@@ -7,7 +7,10 @@ shadertrain's epoch by epoch), the command line, and the JSON record
 Every script takes the same arguments:
 
     python3 benches/<peer>_epoch.py [--activation sigmoid|tanh]
-        [--samples N] [--threads T] S1 S2 S3
+        [--samples N] [--threads T] S1 S2 S3 65536x16x48
+
+(a shape is a name of SHAPES, or ROWSxFEATURESxHIDDEN as `shadertrain
+bench --shapes` labels it)
 
 and prints one JSON record per shape on stdout. `shadertrain bench --peers`
 runs them; they also run on their own.
@@ -86,14 +89,30 @@ def symmetric_array(seed, stream, count, chunk=1 << 22):
     return out
 
 
+def sizes(name):
+    """(N, f, h) of a shape: a name of SHAPES, or `NxFxH`; None for
+    neither."""
+    if name in SHAPES:
+        return SHAPES[name]
+    parts = name.split("x")
+    if len(parts) == 3 and all(p.isdigit() and int(p) > 0 for p in parts):
+        return tuple(int(p) for p in parts)
+    return None
+
+
 def problem(name, seed=0):
     """(x, y, w1, w2) in float32 for shape `name`: `shadertrain bench`'s
     synthetic data and initial weights for `seed` (src/data.rs's
     `Dataset::synthetic`, src/model.rs's `Model::init`; biases start at 0)."""
-    n, f, h = SHAPES[name]
+    n, f, h = sizes(name)
     x = symmetric_array(seed, FEATURES, n * f).reshape(n, f)
-    y = np.sin(np.float32(np.pi) * x[:, 0]) * np.cos(np.float32(np.pi) * x[:, 1])
-    y = (y + np.float32(0.5) * x[:, 2]).astype(np.float32)
+    # The terms of features the shape lacks are dropped, as there.
+    y = np.sin(np.float32(np.pi) * x[:, 0])
+    if f > 1:
+        y = y * np.cos(np.float32(np.pi) * x[:, 1])
+    if f > 2:
+        y = y + np.float32(0.5) * x[:, 2]
+    y = y.astype(np.float32)
     w1 = symmetric_array(seed, LAYER0, h * f).reshape(h, f) * np.float32(1.0 / np.sqrt(f))
     w2 = symmetric_array(seed, LAYER0 + 1, h) * np.float32(1.0 / np.sqrt(h))
     return x, y, w1.astype(np.float32), w2.astype(np.float32)
@@ -113,8 +132,9 @@ def arguments(doc, extra=None):
     p.add_argument("shapes", nargs="*", default=["S1", "S2", "S3"])
     args = p.parse_args()
     for s in args.shapes:
-        if s not in SHAPES:
-            p.error(f"unknown shape {s!r}; expected some of {', '.join(SHAPES)}")
+        if sizes(s) is None:
+            p.error(f"unknown shape {s!r}; expected some of {', '.join(SHAPES)}, "
+                    "or ROWSxFEATURESxHIDDEN")
     if args.threads > 0:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
@@ -132,7 +152,7 @@ def derivative(a, activation):
 def report(backend, adapter, name, activation, times, **extra):
     """Prints (and returns) the record of one case: median, min and max of
     the per-epoch `times`, samples/s and nominal GFLOP/s."""
-    n, f, h = SHAPES[name]
+    n, f, h = sizes(name)
     med = statistics.median(times)
     flops = 4 * n * f * h + 6 * n * h
     rec = {"backend": backend, "adapter": adapter, "shape": name,

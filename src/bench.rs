@@ -75,60 +75,97 @@ impl serde::Serialize for Runner {
 /// Benchmarks use α = 0.1 (docs/spec.md).
 pub const LR: f64 = 0.1;
 
-/// One of the benchmark shapes of docs/spec.md.
+/// A benchmark shape: N rows of f features into h hidden units. The named
+/// ones are docs/spec.md's; `bench --shapes` also takes any other as
+/// `NxFxH`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
-    pub name: &'static str,
+    /// `S0`..`S4`, or `None` for a shape given as `NxFxH`.
+    pub name: Option<&'static str>,
     pub n: usize,
     pub f: usize,
     pub h: usize,
 }
 
+impl Shape {
+    /// How tables, JSON records and the peers' scripts name it: `S1`, or
+    /// `65536x16x64`.
+    pub fn label(&self) -> String {
+        match self.name {
+            Some(name) => name.to_string(),
+            None => format!("{}x{}x{}", self.n, self.f, self.h),
+        }
+    }
+}
+
 pub const SHAPES: [Shape; 5] = [
     Shape {
-        name: "S0",
+        name: Some("S0"),
         n: 1_024,
         f: 4,
         h: 16,
     },
     Shape {
-        name: "S1",
+        name: Some("S1"),
         n: 65_536,
         f: 16,
         h: 64,
     },
     Shape {
-        name: "S2",
+        name: Some("S2"),
         n: 1_048_576,
         f: 32,
         h: 128,
     },
     Shape {
-        name: "S3",
+        name: Some("S3"),
         n: 16_384,
         f: 256,
         h: 1_024,
     },
     Shape {
-        name: "S4",
+        name: Some("S4"),
         n: 16_777_216,
         f: 16,
         h: 64,
     },
 ];
 
-/// `S1,S3` → those shapes, in the order given.
+/// `S1,S3` → those shapes, in the order given; `NxFxH` (`x` or `×`) is
+/// N rows of F features into H hidden units.
 pub fn parse_shapes(spec: &str) -> std::result::Result<Vec<Shape>, String> {
-    spec.split(',')
-        .map(|s| {
-            let s = s.trim();
-            SHAPES
-                .iter()
-                .find(|shape| shape.name.eq_ignore_ascii_case(s))
-                .copied()
-                .ok_or_else(|| format!("unknown shape '{s}'; expected some of S0,S1,S2,S3,S4"))
-        })
-        .collect()
+    spec.split(',').map(|s| parse_shape(s.trim())).collect()
+}
+
+fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
+    if let Some(shape) = SHAPES
+        .iter()
+        .find(|shape| shape.name.is_some_and(|name| name.eq_ignore_ascii_case(s)))
+    {
+        return Ok(*shape);
+    }
+    let unknown = || {
+        format!(
+            "unknown shape '{s}'; expected some of S0,S1,S2,S3,S4, or ROWSxFEATURESxHIDDEN \
+             such as 65536x16x64"
+        )
+    };
+    let sizes: Vec<&str> = s.split(['x', 'X', '×']).collect();
+    let [n, f, h] = sizes[..] else {
+        return Err(unknown());
+    };
+    let size = |text: &str, what: &str| match text.parse::<usize>() {
+        Ok(0) => Err(format!("shape '{s}': {what} must be at least 1")),
+        Ok(v) => Ok(v),
+        Err(_) if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) => Err(unknown()),
+        Err(_) => Err(format!("shape '{s}': {what} '{text}' is too large")),
+    };
+    Ok(Shape {
+        name: None,
+        n: size(n, "rows")?,
+        f: size(f, "features")?,
+        h: size(h, "hidden units")?,
+    })
 }
 
 /// Per-epoch times of one case, in seconds.
@@ -283,7 +320,7 @@ impl Record {
             backend: Runner::Own(backend),
             adapter: adapter.to_string(),
             on_cpu: backend != BackendKind::Gpu,
-            shape: shape.name.to_string(),
+            shape: shape.label(),
             n: shape.n,
             f: shape.f,
             h: shape.h,
@@ -333,7 +370,7 @@ impl Record {
             on_cpu,
             backend: Runner::Peer(name.to_string()),
             adapter: line.adapter,
-            shape: shape.name.to_string(),
+            shape: shape.label(),
             n: shape.n,
             f: shape.f,
             h: shape.h,
@@ -406,8 +443,11 @@ pub fn table(records: &[Record]) -> String {
     let width = (records.iter())
         .map(|r| adapter(r).chars().count())
         .fold("adapter".len(), usize::max);
+    let shape_width = (records.iter())
+        .map(|r| r.shape.chars().count())
+        .fold("shape".len(), usize::max);
     let mut out = format!(
-        "{:<13} {:<width$} {:<5} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
+        "{:<13} {:<width$} {:<shape_width$} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
         "backend",
         "adapter",
         "shape",
@@ -420,7 +460,7 @@ pub fn table(records: &[Record]) -> String {
     );
     for r in records {
         out.push_str(&format!(
-            "{:<13} {:<width$} {:<5} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            "{:<13} {:<width$} {:<shape_width$} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
             r.backend,
             adapter(r),
             r.shape,
@@ -485,7 +525,60 @@ mod tests {
         let s = parse_shapes("s1,S3").unwrap();
         assert_eq!(s[0].n, 65_536);
         assert_eq!(s[1].h, 1_024);
+        assert_eq!(s[1].label(), "S3");
         assert!(parse_shapes("S9").is_err());
+    }
+
+    /// `NxFxH` is any shape; its label is the same three sizes, whatever
+    /// the separator typed.
+    #[test]
+    fn shapes_parse_by_size() {
+        let s = parse_shapes("1000x3x7, 5×2X1").unwrap();
+        assert_eq!((s[0].name, s[0].n, s[0].f, s[0].h), (None, 1000, 3, 7));
+        assert_eq!(s[0].label(), "1000x3x7");
+        assert_eq!(s[1].label(), "5x2x1");
+        for (bad, says) in [
+            ("10x3", "ROWSxFEATURESxHIDDEN"),
+            ("10x3x4x5", "ROWSxFEATURESxHIDDEN"),
+            ("10x-3x4", "ROWSxFEATURESxHIDDEN"),
+            ("10xx4", "ROWSxFEATURESxHIDDEN"),
+            ("10x0x4", "features must be at least 1"),
+            ("0x3x4", "rows must be at least 1"),
+            (
+                "10x3x99999999999999999999999",
+                "hidden units '99999999999999999999999' is too large",
+            ),
+        ] {
+            let err = parse_shapes(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    /// The shape column is as wide as its longest label.
+    #[test]
+    fn the_shape_column_fits_sized_shapes() {
+        let timing = Timing {
+            per_epoch: vec![1e-3],
+            epochs: 1,
+            first_s: 1e-3,
+        };
+        let shapes = parse_shapes("S0,1048576x32x128").unwrap();
+        let records: Vec<Record> = (shapes.iter())
+            .map(|s| Record::new(BackendKind::Cpu, "cpu", s, "sigmoid", &timing, 0.0))
+            .collect();
+        let text = table(&records);
+        let lines: Vec<&str> = text.lines().collect();
+        let median = lines[0].find("median s").unwrap();
+        assert!(lines[1].contains("S0               "), "{text}");
+        assert!(lines[2].contains("1048576x32x128 "), "{text}");
+        // Both rows' numbers end where the header's median column does.
+        for line in &lines[1..] {
+            assert_eq!(
+                line.find("1.000e-3").map(|i| i + 8),
+                Some(median + 8),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -541,7 +541,9 @@ fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Shapes to run: S0 (1,024×4, h 16), S1 (65,536×16, h 64),
-    /// S2 (1,048,576×32, h 128), S3 (16,384×256, h 1,024), S4 (16,777,216×16, h 64).
+    /// S2 (1,048,576×32, h 128), S3 (16,384×256, h 1,024), S4 (16,777,216×16, h 64),
+    /// or any other as ROWSxFEATURESxHIDDEN (65536x16x48: synthetic rows, one
+    /// hidden layer).
     #[arg(long, default_value = "S0,S1,S2,S3", value_parser = parse_shapes)]
     pub shapes: ShapeList,
 

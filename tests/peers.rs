@@ -197,51 +197,54 @@ fn the_peers_draw_shadertrains_data_and_weights() {
         assert_eq!(value.parse::<f64>().unwrap(), f64::from(want), "{line}");
     }
 
-    // The whole S0 problem, where numpy is there.
-    let program = format!(
-        "import sys; sys.path.insert(0, {benches:?}); import numpy as np; import epoch_common as c\n\
-         c.np = np\n\
-         for a in c.problem('S0'): print(' '.join(repr(float(v)) for v in a.ravel()))"
-    );
-    let out = Command::new("python3")
-        .args(["-c", &program])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!(
-            "SKIPPED (part): python3 has no numpy, so problem('S0') was not compared: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
+    // The whole S0 problem, and a sized one with two features (the
+    // target's third term dropped), where numpy is there.
+    for (label, n, f, h) in [("S0", 1024, 4, 16), ("300x2x5", 300, 2, 5)] {
+        let program = format!(
+            "import sys; sys.path.insert(0, {benches:?}); import numpy as np; import epoch_common as c\n\
+             c.np = np\n\
+             for a in c.problem('{label}'): print(' '.join(repr(float(v)) for v in a.ravel()))"
         );
-        return;
-    }
-    let text = String::from_utf8(out.stdout).unwrap();
-    let arrays: Vec<Vec<f32>> = text
-        .lines()
-        .map(|l| {
-            l.split(' ')
-                .map(|v| v.parse::<f64>().unwrap() as f32)
-                .collect()
-        })
-        .collect();
-    let data = Dataset::synthetic(1024, 4, 0).unwrap();
-    let model = Model::init(
-        Layout::new(4, &[16]).unwrap(),
-        Activation::Sigmoid,
-        0,
-        data.feature_names.clone(),
-        "y".into(),
-    );
-    assert_eq!(arrays[0], data.x, "x");
-    // y goes through numpy's and Rust's sin and cos: equal to a few ulp.
-    for (got, want) in arrays[1].iter().zip(&data.y) {
-        assert!(
-            (got - want).abs() <= 4.0 * f32::EPSILON,
-            "y: {got} vs {want}"
+        let out = Command::new("python3")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "SKIPPED (part): python3 has no numpy, so problem('{label}') was not compared: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            return;
+        }
+        let text = String::from_utf8(out.stdout).unwrap();
+        let arrays: Vec<Vec<f32>> = text
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .map(|v| v.parse::<f64>().unwrap() as f32)
+                    .collect()
+            })
+            .collect();
+        let data = Dataset::synthetic(n, f, 0).unwrap();
+        let model = Model::init(
+            Layout::new(f, &[h]).unwrap(),
+            Activation::Sigmoid,
+            0,
+            data.feature_names.clone(),
+            "y".into(),
         );
+        assert_eq!(arrays[0], data.x, "{label}: x");
+        // y goes through numpy's and Rust's sin and cos: equal to a few ulp.
+        for (got, want) in arrays[1].iter().zip(&data.y) {
+            assert!(
+                (got - want).abs() <= 4.0 * f32::EPSILON,
+                "{label}: y: {got} vs {want}"
+            );
+        }
+        assert_eq!(arrays[2], model.weight(0), "{label}: w1");
+        assert_eq!(arrays[3], model.weight(1), "{label}: w2");
     }
-    assert_eq!(arrays[2], model.weight(0), "w1");
-    assert_eq!(arrays[3], model.weight(1), "w2");
 }

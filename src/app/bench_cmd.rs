@@ -57,7 +57,10 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             case += 1;
             bar.set_message(format!(
                 "{case}/{cases}: {} ({}×{}, h {}) on {which}",
-                shape.name, shape.n, shape.f, shape.h
+                shape.label(),
+                shape.n,
+                shape.f,
+                shape.h
             ));
             let mut tick = || bar.inc(1);
             let case = Case {
@@ -70,7 +73,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             let record = case.time(which, &mut tick)?;
             say(format!(
                 "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
-                shape.name,
+                shape.label(),
                 record.median_s,
                 record.gflops,
                 record.setup_s.unwrap_or(0.0),
@@ -158,7 +161,7 @@ impl Case<'_> {
         let start = std::time::Instant::now();
         let time = |b: &mut dyn Backend, per_sample: usize, tick: &mut dyn FnMut()| {
             bench::time_epochs_with(b, args.warmup, args.samples, per_sample, tick)
-                .with_context(|| format!("benchmarking {} on {which}", self.shape.name))
+                .with_context(|| format!("benchmarking {} on {which}", self.shape.label()))
         };
         let (adapter, setup_s, timing, kernels) = match which {
             BackendKind::Cpu => {

@@ -50,7 +50,7 @@ pub(super) fn bench_sharded(args: &BenchArgs, request: &AdapterRequest) -> Resul
 /// What the processes of a sharded bench must agree on, as a JSON object
 /// (see [`dist::agree`]): every setting that changes what is timed.
 fn fingerprint(args: &BenchArgs, backends: &[BackendKind], shards: usize) -> String {
-    let shapes: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
+    let shapes: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     serde_json::json!({
         "--shapes": shapes,
         "--backends": backends,
@@ -122,7 +122,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             };
             let mut b = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
             let timing = bench::time_epochs(&mut b, args.warmup, args.samples, 1)
-                .with_context(|| format!("benchmarking {} on {kind}", shape.name))?;
+                .with_context(|| format!("benchmarking {} on {kind}", shape.label()))?;
             let stats = b.stats();
             let epoch = timing.median();
             // The reduce share of an epoch, from every epoch run.
@@ -140,7 +140,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             let stride = (model.params.len() + 2) * 8;
             let owned = shards.owned(rank, size).len();
             let record = DistRecord {
-                shape: shape.name.to_string(),
+                shape: shape.label(),
                 backend: kind,
                 adapter,
                 processes: size,

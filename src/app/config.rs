@@ -641,7 +641,7 @@ fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Resul
 
 /// Checks `bench`'s options; the adapter it asks for (software ones too).
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
-    let names: Vec<&str> = args.shapes.0.iter().map(|s| s.name).collect();
+    let names: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     once_each("--shapes", &names)?;
     once_each("--backends", &args.backends)?;
     // Without --backends a bench times the GPU where one is found, a

@@ -180,7 +180,7 @@ impl Peers<'_> {
             .args(["--activation", self.activation])
             .args(["--samples", &self.samples.to_string()])
             .args(["--threads", &self.threads.to_string()])
-            .args(self.shapes.iter().map(|s| s.name))
+            .args(self.shapes.iter().map(|s| s.label()))
             .current_dir(folder)
             // Tuning variables meant for shadertrain's own tools, which
             // would misconfigure the peers' BLAS.
@@ -200,11 +200,11 @@ impl Peers<'_> {
             let Ok(parsed) = serde_json::from_str::<PeerLine>(line) else {
                 continue;
             };
-            if let Some(shape) = self.shapes.iter().find(|s| s.name == parsed.shape) {
+            if let Some(shape) = self.shapes.iter().find(|s| s.label() == parsed.shape) {
                 let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
                 say(format!(
                     "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
-                    shape.name, peer.name, record.median_s, record.gflops
+                    shape.label(), peer.name, record.median_s, record.gflops
                 ));
                 records.push(record);
             }
