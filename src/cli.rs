@@ -500,6 +500,13 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
     pub out: Option<PathBuf>,
 
+    /// Copy these columns of --data, comma separated, into the predictions
+    /// before `<target>_pred`, each row's cells as the file has them: an
+    /// id or a date to join the predictions back by (`''` is pandas'
+    /// unnamed index column). The file is then read whole into memory.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub keep: Vec<String>,
+
     /// Write the rows' count and, where the file has the target column,
     /// the MSE, RMSE, MAE and R² here as JSON (schema in the README); `-`
     /// is standard output [default: not written].

@@ -1392,9 +1392,105 @@ pub fn read_for_model(
     feature_names: &[String],
     target_name: &str,
 ) -> Result<(Dataset, TargetColumn)> {
+    let choose = for_model(path, feature_names, target_name);
+    let table = Table::read_columns(path, &choose)?;
+    select_for_model(table, feature_names, target_name)
+}
+
+/// The rows of a CSV file that [`read_for_model`] reads, and the cells of
+/// its columns `keep` (an id, a date) in each, as text: a line's start
+/// for each row, its kept cells in `keep`'s order, each quoted where
+/// [`crate::io::csv_line`] quotes and followed by a comma. The cells are
+/// as the file has them, but for the whitespace around them, which the
+/// reader trims, and bytes that are not UTF-8, which become U+FFFD. The
+/// file is read whole, once (it may be a pipe), and its rows are those of
+/// the numbers, blank lines skipped.
+pub fn read_for_model_keeping(
+    path: &Path,
+    feature_names: &[String],
+    target_name: &str,
+    keep: &[String],
+) -> Result<(Dataset, TargetColumn, Vec<String>)> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let for_model = for_model(path, feature_names, target_name);
+    // The names are checked before the rows are read.
+    let choose = |header: &[String]| {
+        kept_columns(path, header, keep)?;
+        for_model(header)
+    };
+    let cores = crate::cpu::cores();
+    let table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let rows = table.rows;
+    let (data, target) = select_for_model(table, feature_names, target_name)?;
+    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let head = Head::parse(path, body)?;
+    let columns = kept_columns(path, &head.header, keep)?;
+    let err = csv_error(path);
+    let mut reader = csv_reader(&body[head.at..]);
+    let mut record = csv::ByteRecord::new();
+    let mut starts = Vec::with_capacity(rows);
+    // The numbers were read from the same bytes, so every record reads
+    // and has the header's cells.
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| err(head.body_line, 0, format!("unreadable CSV: {e}")))?
+    {
+        if is_blank(&record) {
+            continue;
+        }
+        let cells: Vec<std::borrow::Cow<str>> = (columns.iter())
+            .map(|&j| String::from_utf8_lossy(&record[j]))
+            .collect();
+        let mut start = crate::io::csv_line(cells.iter().map(|c| c.as_ref()));
+        start.pop();
+        start.push(',');
+        starts.push(start);
+    }
+    if starts.len() != rows {
+        return Err(err(
+            head.body_line,
+            0,
+            format!(
+                "--keep read {} where the numbers read {rows}",
+                crate::units::count(starts.len(), "row")
+            ),
+        ));
+    }
+    Ok((data, target, starts))
+}
+
+/// Where the columns `keep` are in `header`, or why they cannot be kept.
+fn kept_columns(path: &Path, header: &[String], keep: &[String]) -> Result<Vec<usize>> {
+    let err = |message| csv_error(path)(1, 0, message);
+    let mut columns = Vec::with_capacity(keep.len());
+    for (i, name) in keep.iter().enumerate() {
+        let Some(j) = header.iter().position(|h| h == name) else {
+            return Err(err(format!(
+                "--keep names '{name}', which is not a column; the header has: {}",
+                header.join(", ")
+            )));
+        };
+        if keep[..i].contains(name) {
+            return Err(err(format!("--keep names '{name}' twice; name each once")));
+        }
+        columns.push(j);
+    }
+    Ok(columns)
+}
+
+/// How [`read_for_model`] reads each column of a header.
+fn for_model<'a>(
+    path: &'a Path,
+    feature_names: &'a [String],
+    target_name: &'a str,
+) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
     let features: std::collections::HashSet<&str> =
         feature_names.iter().map(String::as_str).collect();
-    let choose = |header: &[String]| -> Result<Vec<ColumnUse>> {
+    move |header: &[String]| -> Result<Vec<ColumnUse>> {
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
         if !features.is_subset(&found) {
             return Err(missing_features(path, feature_names, header));
@@ -1405,8 +1501,15 @@ pub fn read_for_model(
             _ => ColumnUse::Skip,
         };
         Ok(header.iter().map(usage).collect())
-    };
-    let table = Table::read_columns(path, &choose)?;
+    }
+}
+
+/// The model's columns of a table [`for_model`] chose.
+fn select_for_model(
+    table: Table,
+    feature_names: &[String],
+    target_name: &str,
+) -> Result<(Dataset, TargetColumn)> {
     let (data, has_target) = table.select_named(feature_names, target_name)?;
     let target = match (has_target, data.y.iter().position(|v| v.is_nan())) {
         (false, _) => TargetColumn::Absent,

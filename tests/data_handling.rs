@@ -41,6 +41,24 @@ fn scaled_csv(path: &str, rows: usize) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The standard output of a run that succeeds with `input` on its
+/// standard input.
+fn run_piped(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    out.stdout
+}
+
 fn metadata(model: &str) -> std::collections::HashMap<String, String> {
     let bytes = std::fs::read(model).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
@@ -525,6 +543,90 @@ fn predict_reads_only_the_model_s_columns() {
     );
 }
 
+/// `predict --keep` copies columns of the file into the predictions, cell
+/// for cell (quoted commas and line ends, an empty cell, a feature
+/// itself), the rows matched past blank lines and from standard input
+/// too; the predictions are those without it. Names that are not
+/// columns, or named twice, are refused before any row is read.
+#[test]
+fn predict_keeps_the_columns_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, new, plain, kept, json] = paths(
+        &dir,
+        ["d.csv", "m.st", "new.csv", "p.csv", "k.csv", "s.json"],
+    );
+    gen_csv(&csv, "40", "2", "4");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "5", "--hidden", "4", "--save", &model],
+    ));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let notes = ["\"a, b\nc\"", "", "\"say \"\"hi\"\"\"", "  padded  "];
+    let mut rows = String::from("id,x1,note,x0,y\n");
+    let mut want_notes = Vec::new();
+    for (n, line) in text.lines().skip(1).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        rows.push_str(&format!(
+            "P{n},{},{},{},{}\n",
+            c[1],
+            notes[n % 4],
+            c[0],
+            c[2]
+        ));
+        if n == 5 {
+            rows.push('\n');
+        }
+        want_notes.push(["a, b\nc", "", "say \"hi\"", "padded"][n % 4]);
+    }
+    std::fs::write(&new, &rows).unwrap();
+    run_ok(&[
+        "predict", "--model", &model, "--data", &new, "--out", &plain,
+    ]);
+    run_ok(&[
+        "predict", "--model", &model, "--data", &new, "--out", &kept, "--keep", "note,id",
+        "--keep", "x0", "--json", &json,
+    ]);
+    assert_eq!(common::read_json(&json)["rows"], 40);
+    let plain = Table::read(Path::new(&plain)).unwrap();
+    // The kept file holds text, so it is read with a CSV reader.
+    let mut reader = csv::Reader::from_path(&kept).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, ["note", "id", "x0", "y_pred"]);
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 40);
+    for (n, (r, line)) in records.iter().zip(text.lines().skip(1)).enumerate() {
+        assert_eq!(&r[0], want_notes[n], "row {n}");
+        assert_eq!(r[1], format!("P{n}"));
+        assert_eq!(&r[2], line.split(',').next().unwrap(), "row {n}");
+        assert_eq!(r[3].parse::<f32>().unwrap(), plain.cells[n], "row {n}");
+    }
+    // Standard input is read once, with the same result.
+    let out = run_piped(
+        &[
+            "predict",
+            "--model",
+            &model,
+            "--data",
+            "-",
+            "--keep",
+            "note,id,x0",
+        ],
+        rows.as_bytes(),
+    );
+    assert_eq!(out, std::fs::read(&kept).unwrap());
+    for (keep, says) in [
+        (
+            "nope",
+            "--keep names 'nope', which is not a column; the header has: id, x1, note, x0, y",
+        ),
+        ("id,id", "--keep names 'id' twice; name each once"),
+    ] {
+        let err = run_err(&["predict", "--model", &model, "--data", &new, "--keep", keep]);
+        assert!(err.contains(&format!("new.csv:1: {says}")), "{err}");
+    }
+}
+
 /// A reader that closes standard output early ends the predictions, not
 /// the --json file asked for.
 #[test]
@@ -651,23 +753,9 @@ fn ignored_columns_are_not_read() {
 /// `-` is standard input for `--data` and standard output for `--out`.
 #[test]
 fn a_dash_is_standard_input_or_output() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let [m1, m2] = paths(&dir, ["m1.st", "m2.st"]);
-    let piped = |args: &[&str], input: &[u8]| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        out.stdout
-    };
+    let piped = run_piped;
     let csv = piped(
         &["gen", "--rows", "40", "--features", "2", "--out", "-"],
         b"",

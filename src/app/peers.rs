@@ -204,7 +204,10 @@ impl Peers<'_> {
                 let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
                 say(format!(
                     "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
-                    shape.label(), peer.name, record.median_s, record.gflops
+                    shape.label(),
+                    peer.name,
+                    record.median_s,
+                    record.gflops
                 ));
                 records.push(record);
             }

@@ -70,8 +70,18 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let (data, target) =
-        data::read_for_model(&args.data, &model.feature_names, &model.target_name)?;
+    let (features, target_name) = (&model.feature_names, &model.target_name);
+    let (data, target, kept) = match args.keep.is_empty() {
+        true => {
+            let (data, target) = data::read_for_model(&args.data, features, target_name)?;
+            (data, target, None)
+        }
+        false => {
+            let (data, target, kept) =
+                data::read_for_model_keeping(&args.data, features, target_name, &args.keep)?;
+            (data, target, Some(kept))
+        }
+    };
     if let TargetColumn::Incomplete { first_row } = target {
         super::notice(
             false,
@@ -101,14 +111,18 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = predict_on_threads(&model, &data)?;
-    // About 20 bytes a prediction in f64's shortest form.
-    let mut text = String::with_capacity(yhat.len() * 20);
-    text.push_str(&io::csv_line([
-        format!("{}_pred", model.target_name).as_str()
-    ]));
+    // About 20 bytes a prediction in f64's shortest form, and the cells kept.
+    let kept_bytes: usize = kept.iter().flatten().map(String::len).sum();
+    let mut text = String::with_capacity(yhat.len() * 20 + kept_bytes);
+    let pred = format!("{}_pred", model.target_name);
+    let names = args.keep.iter().map(String::as_str);
+    text.push_str(&io::csv_line(names.chain([pred.as_str()])));
     // In f64, as computed: a prediction of 1e8 + 3 keeps its 3, and one
     // past f32's range stays finite.
-    for &v in &yhat {
+    for (n, &v) in yhat.iter().enumerate() {
+        if let Some(kept) = &kept {
+            text.push_str(&kept[n]);
+        }
         text.push_str(&io::csv_number(v));
         text.push('\n');
     }
