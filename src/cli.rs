@@ -148,8 +148,9 @@ pub struct TrainArgs {
           value_parser = input_path)]
     pub data: Option<PathBuf>,
 
-    /// Target column of --data [default: the last column not named in
-    /// --ignore].
+    /// Target column of --data [default: with --init, the model's target
+    /// where --data has that column; otherwise the last column not named
+    /// in --ignore].
     #[arg(
         long,
         value_name = "NAME",

@@ -820,12 +820,18 @@ fn an_unnamed_index_column_can_be_left_unread() {
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
 }
 
-/// `--init` on a file whose last column is not the model's target: the
-/// error lists the features and the target apart, and says --target.
+/// `--init` without `--target` on a file whose last column is not the
+/// model's target trains that target: the run is the one with `--target`
+/// named, and it resumes without the --init file. A `--target` given
+/// otherwise is kept, and the error then lists the features and the
+/// target apart and says --target.
 #[test]
-fn init_on_another_target_names_the_columns_apart() {
+fn init_trains_the_model_s_target_wherever_its_column_is() {
     let dir = tempfile::tempdir().unwrap();
-    let [csv, rev, model] = paths(&dir, ["d.csv", "r.csv", "m.st"]);
+    let [csv, rev, model, m1, m2, m3, ck] = paths(
+        &dir,
+        ["d.csv", "r.csv", "m.st", "1.st", "2.st", "3.st", "ck.st"],
+    );
     gen_csv(&csv, "30", "2", "1");
     let text = std::fs::read_to_string(&csv).unwrap();
     let reversed: String = (text.lines())
@@ -837,7 +843,25 @@ fn init_on_another_target_names_the_columns_apart() {
         "cpu",
         &["--epochs", "2", "--save", &model],
     ));
-    let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &["--init", &model]));
+    let more = ["--init", &model, "--epochs", "4"];
+    let out = run_ok(&train_data(
+        &rev,
+        "cpu",
+        &[&more[..], &["--save", &m1]].concat(),
+    ));
+    assert!(out.contains("target y"), "{out}");
+    let named = [&more[..], &["--target", "y", "--save", &m2]].concat();
+    run_ok(&train_data(&rev, "cpu", &named));
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    // Stopped at epoch 2 and resumed with the --init file gone.
+    let init = ["--init", &model, "--epochs", "2", "--checkpoint", &ck];
+    run_ok(&train_data(&rev, "cpu", &init));
+    std::fs::remove_file(&model).unwrap();
+    run_ok(&train_resume(&ck, "cpu", &["--epochs", "4", "--save", &m3]));
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m3).unwrap());
+    std::fs::copy(&m1, &model).unwrap();
+    let other = ["--init", &model, "--target", "x0"];
+    let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &other));
     assert!(!ok);
     let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: add --target y";
     assert!(err.contains(says), "{err}");

@@ -93,16 +93,15 @@ fn init_matches_columns_by_name_and_says_what_is_missing() {
     assert!(err.contains("missing q"), "{err}");
     assert!(err.contains("not in the model: r"), "{err}");
     assert!(err.contains("in any order"), "{err}");
-    // The model's target first: the last column is taken as the target.
+    // The model's target first: without --target, the model's is taken.
     std::fs::write(&d, "t,p,q\n3,1,2\n").unwrap();
-    let (ok, _, err) = shadertrain(&train_data(&d, "cpu", &["--init", &model]));
+    let out = run_ok(&train_data(&d, "cpu", &["--init", &model, "--epochs", "1"]));
+    assert!(out.contains("target t"), "{out}");
+    // Named otherwise, the target is the one named.
+    let more = ["--init", &model, "--target", "q", "--epochs", "1"];
+    let (ok, _, err) = shadertrain(&train_data(&d, "cpu", &more));
     assert!(!ok);
     assert!(err.contains("add --target t"), "{err}");
-    run_ok(&train_data(
-        &d,
-        "cpu",
-        &["--init", &model, "--target", "t", "--epochs", "1"],
-    ));
 }
 
 #[test]

@@ -214,7 +214,20 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
     config.leader = rank == 0;
     config.adapter.nth = local_rank;
     let is_resumed = resumed.is_some();
-    let mut data = TrainingData::load(&config.run, rank, size, is_resumed)?;
+    // A run from --init without --target trains the model's target where
+    // the file has that column; a resumed one, its checkpoint's (the same,
+    // and the --init file may be gone).
+    let init_target = match (
+        &config.run.init,
+        &config.run.target,
+        &config.run.data,
+        &resumed,
+    ) {
+        (Some(_), None, Some(_), Some(r)) => Some(r.model.target_name.clone()),
+        (Some(init), None, Some(_), None) => Some(io::load_model(init)?.target_name),
+        _ => None,
+    };
+    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, init_target.as_deref())?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
@@ -540,7 +553,13 @@ impl TrainingData {
     /// The run's data, split when it asks for a validation split; of a
     /// sharded run's synthetic rows only those of process `rank` of `size`,
     /// unless every row is needed (to split or standardise).
-    fn load(run: &RunOptions, rank: usize, size: usize, resumed: bool) -> Result<TrainingData> {
+    fn load(
+        run: &RunOptions,
+        rank: usize,
+        size: usize,
+        resumed: bool,
+        init_target: Option<&str>,
+    ) -> Result<TrainingData> {
         if let (Some(k), Some(n), Some(f), None, false, false) = (
             run.shards,
             run.synthetic,
@@ -588,7 +607,7 @@ impl TrainingData {
                 None,
             ),
             None => {
-                let (data, what, digest) = read_data(run, rank, resumed)?;
+                let (data, what, digest) = read_data(run, rank, resumed, init_target)?;
                 let columns = data.columns();
                 (Some(data), columns, what, digest)
             }
@@ -743,28 +762,37 @@ impl TrainingData {
 
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
 /// the file's digest; process `rank` 0 warns of a header of numbers.
+/// `init_target`: the target of `--init`'s model, taken for the target
+/// where `--target` is not given and the file has such a column, not
+/// ignored.
 fn read_data(
     run: &RunOptions,
     rank: usize,
     resumed: bool,
+    init_target: Option<&str>,
 ) -> Result<(Dataset, String, Option<DataDigest>)> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
+            let target = |names: &[String]| {
+                run.target.as_deref().or(init_target
+                    .filter(|t| names.iter().any(|n| n == t) && !run.ignore.iter().any(|n| n == t)))
+            };
             // The header, kept to name the column of a bad cell.
             let header = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());
-                data::ignoring(path, names, &run.ignore, run.target.as_deref())
+                data::ignoring(path, names, &run.ignore, target(names))
             };
             let table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
-                Some(names) if !resumed => ignore_hint(e, names, run),
+                Some(names) if !resumed => ignore_hint(e, names, run, target(names)),
                 _ => e,
             })?;
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 eprintln!("warning: {warning}");
             }
             let digest = table.digest();
-            let data = table.into_dataset(run.target.as_deref())?;
+            let target = target(&table.header).map(str::to_string);
+            let data = table.into_dataset(target.as_deref())?;
             if rank == 0 {
                 for warning in data.resolution_warnings() {
                     eprintln!("warning: {warning}");
@@ -796,9 +824,14 @@ fn read_data(
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
 /// that is not a feature, else the rows to fill or drop. The target's
-/// column (`--target`, else the last not ignored) gets none: ignoring it
+/// column (`target`, else the last not ignored) gets none: ignoring it
 /// would quietly train on another target.
-fn ignore_hint(e: crate::Error, header: &[String], run: &RunOptions) -> crate::Error {
+fn ignore_hint(
+    e: crate::Error,
+    header: &[String],
+    run: &RunOptions,
+    target: Option<&str>,
+) -> crate::Error {
     let crate::Error::Csv {
         path,
         line,
@@ -808,7 +841,7 @@ fn ignore_hint(e: crate::Error, header: &[String], run: &RunOptions) -> crate::E
     else {
         return e;
     };
-    let target = (run.target.as_deref()).or_else(|| {
+    let target = target.or_else(|| {
         (header.iter().rev())
             .find(|n| !run.ignore.contains(n))
             .map(String::as_str)
@@ -890,8 +923,10 @@ fn starting_point(
     Ok(start)
 }
 
-/// A checkpoint's state, checked against the data and the epochs to run.
-fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Start> {
+/// A checkpoint's state, checked against the data and the epochs to run;
+/// the data's columns put in the model's order where the run started from
+/// `--init`, as they were then.
+fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result<Start> {
     let Resumed {
         path,
         mut model,
@@ -907,6 +942,9 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &TrainingData) -> Result<Sta
                 differences.join(", ")
             );
         }
+    }
+    if run.init.is_some() {
+        data.match_features(&model, &path)?;
     }
     check_model(&model, &path, run, &data.columns)?;
     if checkpoint.epoch > run.epochs {
