@@ -155,9 +155,9 @@ fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
         return Err(unknown());
     };
     let size = |text: &str, what: &str| match text.parse::<usize>() {
+        _ if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) => Err(unknown()),
         Ok(0) => Err(format!("shape '{s}': {what} must be at least 1")),
         Ok(v) => Ok(v),
-        Err(_) if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) => Err(unknown()),
         Err(_) => Err(format!("shape '{s}': {what} '{text}' is too large")),
     };
     Ok(Shape {
@@ -542,6 +542,7 @@ mod tests {
             ("10x3x4x5", "ROWSxFEATURESxHIDDEN"),
             ("10x-3x4", "ROWSxFEATURESxHIDDEN"),
             ("10xx4", "ROWSxFEATURESxHIDDEN"),
+            ("+10x3x4", "ROWSxFEATURESxHIDDEN"),
             ("10x0x4", "features must be at least 1"),
             ("0x3x4", "rows must be at least 1"),
             (

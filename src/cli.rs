@@ -30,7 +30,7 @@ pub enum Command {
     Predict(PredictArgs),
     /// Write the synthetic data set as CSV: y = sin(πx0)·cos(πx1) + 0.5·x2 with x ~ U(−1, 1).
     Gen(GenArgs),
-    /// Time epochs on the benchmark shapes S0–S4, CPU against GPU.
+    /// Time epochs on the benchmark shapes S0–S4 or any other, CPU against GPU.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu finds and which one each backend would pick.
     Info,
@@ -502,9 +502,11 @@ pub struct PredictArgs {
     pub out: Option<PathBuf>,
 
     /// Copy these columns of --data, comma separated, into the predictions
-    /// before `<target>_pred`, each row's cells as the file has them: an
-    /// id or a date to join the predictions back by (`''` is pandas'
-    /// unnamed index column). The file is then read whole into memory.
+    /// before `<target>_pred`, each row's cells as the CSV reader reads
+    /// them (quotes undone, whitespace around the text trimmed, quoted
+    /// again where needed): an id or a date to join the predictions back
+    /// by (`''` is pandas' unnamed index column). The file is then read
+    /// whole into memory [default: the predictions alone].
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub keep: Vec<String>,
 

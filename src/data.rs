@@ -1419,7 +1419,7 @@ pub fn read_for_model_keeping(
     let for_model = for_model(path, feature_names, target_name);
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
-        kept_columns(path, header, keep)?;
+        kept_columns(path, header, keep, target_name)?;
         for_model(header)
     };
     let cores = crate::cpu::cores();
@@ -1428,7 +1428,7 @@ pub fn read_for_model_keeping(
     let (data, target) = select_for_model(table, feature_names, target_name)?;
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let head = Head::parse(path, body)?;
-    let columns = kept_columns(path, &head.header, keep)?;
+    let columns = kept_columns(path, &head.header, keep, target_name)?;
     let err = csv_error(path);
     let mut reader = csv_reader(&body[head.at..]);
     let mut record = csv::ByteRecord::new();
@@ -1464,7 +1464,12 @@ pub fn read_for_model_keeping(
 }
 
 /// Where the columns `keep` are in `header`, or why they cannot be kept.
-fn kept_columns(path: &Path, header: &[String], keep: &[String]) -> Result<Vec<usize>> {
+fn kept_columns(
+    path: &Path,
+    header: &[String],
+    keep: &[String],
+    target_name: &str,
+) -> Result<Vec<usize>> {
     let err = |message| csv_error(path)(1, 0, message);
     let mut columns = Vec::with_capacity(keep.len());
     for (i, name) in keep.iter().enumerate() {
@@ -1476,6 +1481,11 @@ fn kept_columns(path: &Path, header: &[String], keep: &[String]) -> Result<Vec<u
         };
         if keep[..i].contains(name) {
             return Err(err(format!("--keep names '{name}' twice; name each once")));
+        }
+        if *name == format!("{target_name}_pred") {
+            return Err(err(format!(
+                "--keep names '{name}', the name of the predictions' own column; rename that column in the file"
+            )));
         }
         columns.push(j);
     }

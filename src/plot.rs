@@ -475,13 +475,15 @@ impl Picture for BenchBars<'_> {
         let centered = |pos| label.pos(Pos::new(HPos::Center, pos));
         let width = backends.len().max(1) as f64;
         for (i, shape) in shapes.iter().enumerate() {
-            // Shape name and size under its group.
+            // Shape name and size under its group; a sized shape's name is
+            // its size.
             let (cx, bottom) = chart.backend_coord(&(i as f64 + 0.5, lo));
-            root.draw(&Text::new(
-                format!("{} ({}×{}, h {})", shape.shape, shape.n, shape.f, shape.h),
-                (cx, bottom + 10),
-                centered(VPos::Top),
-            ))?;
+            let sized = format!("{}x{}x{}", shape.n, shape.f, shape.h);
+            let text = match shape.shape == sized {
+                true => format!("{}×{}, h {}", shape.n, shape.f, shape.h),
+                false => format!("{} ({}×{}, h {})", shape.shape, shape.n, shape.f, shape.h),
+            };
+            root.draw(&Text::new(text, (cx, bottom + 10), centered(VPos::Top)))?;
             for (j, backend) in backends.iter().enumerate() {
                 let Some(r) = self
                     .records

@@ -563,12 +563,12 @@ fn predict_keeps_the_columns_named() {
     ));
     let text = std::fs::read_to_string(&csv).unwrap();
     let notes = ["\"a, b\nc\"", "", "\"say \"\"hi\"\"\"", "  padded  "];
-    let mut rows = String::from("id,x1,note,x0,y\n");
+    let mut rows = String::from("id,x1,note,x0,y,y_pred\n");
     let mut want_notes = Vec::new();
     for (n, line) in text.lines().skip(1).enumerate() {
         let c: Vec<&str> = line.split(',').collect();
         rows.push_str(&format!(
-            "P{n},{},{},{},{}\n",
+            "P{n},{},{},{},{},0\n",
             c[1],
             notes[n % 4],
             c[0],
@@ -618,9 +618,10 @@ fn predict_keeps_the_columns_named() {
     for (keep, says) in [
         (
             "nope",
-            "--keep names 'nope', which is not a column; the header has: id, x1, note, x0, y",
+            "--keep names 'nope', which is not a column; the header has: id, x1, note, x0, y, y_pred",
         ),
         ("id,id", "--keep names 'id' twice; name each once"),
+        ("y_pred", "--keep names 'y_pred', the name of the predictions' own column"),
     ] {
         let err = run_err(&["predict", "--model", &model, "--data", &new, "--keep", keep]);
         assert!(err.contains(&format!("new.csv:1: {says}")), "{err}");
@@ -863,6 +864,20 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
     let other = ["--init", &model, "--target", "x0"];
     let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &other));
     assert!(!ok);
-    let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: add --target y";
+    let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: leave it unread with --ignore y, or train it with --target y";
     assert!(err.contains(says), "{err}");
+    // A file without the model's target column: its last column is
+    // trained, and the model saved names it.
+    std::fs::write(&rev, text.replacen(",y\n", ",z\n", 1)).unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &rev,
+        "cpu",
+        &["--init", &model, "--epochs", "1", "--save", &m2],
+    ));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("was trained on the target 'y'; this run trains it on 'z', and the model it saves names 'z'"),
+        "{err}"
+    );
+    assert_eq!(load_model(Path::new(&m2)).unwrap().target_name, "z");
 }

@@ -89,6 +89,19 @@ fn a_hidden_layer_of_a_hundred_million_is_refused_where_it_does_not_fit() {
     assert!(!std::path::Path::new(&model).exists());
 }
 
+/// A sized bench shape whose network no machine holds is refused before
+/// anything is allocated; before, the allocation aborted the process.
+#[test]
+fn a_bench_shape_too_large_for_memory_is_refused() {
+    refused(
+        &["bench", "--backends", "cpu", "--shapes", "S0,1x1x20000000000"],
+        &[
+            "benchmarking 1x1x20000000000 (1 → 20000000000 → 1, 60000000001 parameters) needs about 2.9 TiB",
+            "use fewer hidden units, features or rows",
+        ],
+    );
+}
+
 #[test]
 fn huge_synthetic_data_are_refused_before_allocating() {
     let more = ["--epochs", "1"];

@@ -14,12 +14,12 @@ use crate::cli::BenchArgs;
 use crate::cpu::{Fast, Reference};
 use crate::data::Dataset;
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
-use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 use crate::plot::{self, Picture};
 use crate::train::Backend;
 use crate::units;
+use crate::{io, memory};
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
@@ -41,11 +41,15 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             bar.suspend(|| eprintln!("{line}"));
         }
     };
+    // Every case is checked before the first is timed.
+    for shape in &args.shapes.0 {
+        fits(args, &backends, shape)?;
+    }
     let mut records = Vec::new();
     let mut case = 0;
     for shape in &args.shapes.0 {
-        let data = Dataset::synthetic(shape.n, shape.f, 0)?;
         let layout = Layout::new(shape.f, &[shape.h])?;
+        let data = Dataset::synthetic(shape.n, shape.f, 0)?;
         let model = Model::init(
             layout,
             args.activation,
@@ -235,6 +239,38 @@ fn kernel_times(g: &mut GpuTrainer) -> Result<Option<BTreeMap<String, f64>>> {
 /// The CPU's model name, from /proc/cpuinfo where there is one.
 pub(super) fn cpu_name() -> &'static str {
     &crate::cpu::Host::get().model
+}
+
+/// Refuses a shape whose network the machine cannot hold beside its
+/// rows (which [`Dataset::synthetic`] checks itself): the model and its
+/// copy, and the host backends' own memory where they are timed.
+fn fits(args: &BenchArgs, backends: &[BackendKind], shape: &Shape) -> Result<()> {
+    let layout = &Layout::new(shape.f, &[shape.h])?;
+    let opt = Optimizer::gd(bench::LR);
+    let p = layout.len();
+    let rows = memory::product(&[shape.n, shape.f + 1, 4]);
+    let mut need = vec![memory::product(&[2, p, 4]), rows];
+    for kind in backends {
+        need.push(match kind {
+            BackendKind::Cpu => Fast::bytes_needed(layout, shape.n, &opt, args.device.threads),
+            BackendKind::Reference => Reference::bytes_needed(layout, shape.n, &opt),
+            BackendKind::Gpu => Some(0),
+        });
+    }
+    memory::check(
+        memory::sum(&need),
+        || {
+            format!(
+                "benchmarking {} ({} → {} → 1, {})",
+                shape.label(),
+                shape.f,
+                shape.h,
+                units::count(p, "parameter")
+            )
+        },
+        "use fewer hidden units, features or rows",
+    )?;
+    Ok(())
 }
 
 /// The cpu backend's thread count on the largest shape asked for.

@@ -714,7 +714,7 @@ impl TrainingData {
         }
         let target = &model.target_name;
         let hint = if have.contains(target) && self.columns.target_name != *target {
-            format!("; the model's target '{target}' is a feature here: add --target {target}")
+            format!("; the model's target '{target}' is a feature here: leave it unread with --ignore {target}, or train it with --target {target}")
         } else {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
         };
@@ -912,6 +912,19 @@ fn starting_point(
         }
         None => {
             let mut model = initial_model(run, data, &fits)?;
+            let target = &data.columns.target_name;
+            if let (Some(init), true) = (&run.init, model.target_name != *target) {
+                // The model saved names the column it was trained on last.
+                super::notice(
+                    config.quiet,
+                    &format!(
+                        "{} was trained on the target '{}'; this run trains it on '{target}', and the model it saves names '{target}'",
+                        init.display(),
+                        model.target_name
+                    ),
+                );
+                model.target_name = target.clone();
+            }
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             Start::fresh(model)
