@@ -191,6 +191,15 @@ fn more_shards_than_rows_is_refused() {
         err.contains("--shards 601 is more than the 600 training rows"),
         "{err}"
     );
+    // A sharded bench names the shape with too few rows, before timing any.
+    let bench = ["bench", "--backends", "cpu", "--shapes", "S0,3x3x7", "--shards", "4"];
+    let (ok, _, err) = shadertrain(&bench);
+    assert!(!ok);
+    assert!(
+        err.contains("error: shape 3x3x7: --shards 4 is more than the 3 training rows"),
+        "{err}"
+    );
+    assert!(!err.contains("S0"), "{err}");
 }
 
 #[cfg(not(feature = "mpi"))]

@@ -81,7 +81,8 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             gpu::context::pick(gpu::context::adapters(), &request)?;
         }
         for shape in &args.shapes.0 {
-            Shards::new(shape.n, count)?.check_processes(size)?;
+            (Shards::new(shape.n, count).and_then(|s| s.check_processes(size)))
+                .with_context(|| format!("shape {}", shape.label()))?;
         }
         anyhow::Ok(())
     })();
