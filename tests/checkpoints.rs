@@ -365,9 +365,16 @@ fn moved_data_resumes_and_other_data_is_refused() {
         }
         shadertrain(&args)
     };
-    // The recorded path no longer holds the data.
-    let (ok, _, _) = resume(None);
+    // The recorded path no longer holds the data: the error says so and
+    // what to give.
+    let (ok, _, err) = resume(None);
     assert!(!ok, "resumed without its data");
+    assert!(
+        err.contains(
+            "d.csv, which is not there now; if the file moved, give --data with its new path"
+        ),
+        "{err}"
+    );
     let (ok, _, err) = resume(Some(&moved));
     assert!(ok, "{err}");
     std::fs::remove_file(&model).unwrap();

@@ -192,7 +192,15 @@ fn more_shards_than_rows_is_refused() {
         "{err}"
     );
     // A sharded bench names the shape with too few rows, before timing any.
-    let bench = ["bench", "--backends", "cpu", "--shapes", "S0,3x3x7", "--shards", "4"];
+    let bench = [
+        "bench",
+        "--backends",
+        "cpu",
+        "--shapes",
+        "S0,3x3x7",
+        "--shards",
+        "4",
+    ];
     let (ok, _, err) = shadertrain(&bench);
     assert!(!ok);
     assert!(

@@ -341,6 +341,12 @@ impl TrainConfig {
                         args.quiet,
                         "reading the run's rows from standard input, as it did; they are checked against the checkpoint's",
                     );
+                } else if let Some(file) = run.data.as_deref().filter(|f| !f.exists()) {
+                    bail!(
+                        "{} was trained on {}, which is not there now; if the file moved, give --data with its new path",
+                        path.display(),
+                        file.display()
+                    );
                 }
                 let path = path.clone();
                 (
