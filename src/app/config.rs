@@ -327,27 +327,7 @@ impl TrainConfig {
                         "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
                     );
                 }
-                if let Some(data) = &args.data {
-                    run.data = Some(moved_data(path, &checkpoint, &run, data)?);
-                } else if run.data.as_deref() == Some(Path::new(STDIN)) {
-                    use std::io::IsTerminal;
-                    if std::io::stdin().is_terminal() {
-                        bail!(
-                            "{} was trained on rows from standard input: pipe the same rows in again, or give --data FILE with them",
-                            path.display()
-                        );
-                    }
-                    super::notice(
-                        args.quiet,
-                        "reading the run's rows from standard input, as it did; they are checked against the checkpoint's",
-                    );
-                } else if let Some(file) = run.data.as_deref().filter(|f| !f.exists()) {
-                    bail!(
-                        "{} was trained on {}, which is not there now; if the file moved, give --data with its new path",
-                        path.display(),
-                        file.display()
-                    );
-                }
+                run.data = resumed_data(args, path, &checkpoint, &run)?;
                 let path = path.clone();
                 (
                     run,
@@ -460,6 +440,40 @@ impl TrainConfig {
     pub fn checkpoint_every(&self) -> usize {
         self.checkpoint.as_ref().map_or(0, |c| c.every)
     }
+}
+
+/// The rows a resumed run reads: `--data` where given (the run's file,
+/// moved), else the file the run recorded, which must still be there, or
+/// standard input piped in again.
+fn resumed_data(
+    args: &TrainArgs,
+    path: &Path,
+    checkpoint: &io::Checkpoint,
+    run: &RunOptions,
+) -> Result<Option<PathBuf>> {
+    if let Some(data) = &args.data {
+        return Ok(Some(moved_data(path, checkpoint, run, data)?));
+    }
+    if run.data.as_deref() == Some(Path::new(STDIN)) {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            bail!(
+                "{} was trained on rows from standard input: pipe the same rows in again, or give --data FILE with them",
+                path.display()
+            );
+        }
+        super::notice(
+            args.quiet,
+            "reading the run's rows from standard input, as it did; they are checked against the checkpoint's",
+        );
+    } else if let Some(file) = run.data.as_deref().filter(|f| !f.exists()) {
+        bail!(
+            "{} was trained on {}, which is not there now; if the file moved, give --data with its new path",
+            path.display(),
+            file.display()
+        );
+    }
+    Ok(run.data.clone())
 }
 
 /// `--data` with `--resume`: the run's data file, moved. It is checked
