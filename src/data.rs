@@ -1401,10 +1401,10 @@ pub fn read_for_model(
 /// its columns `keep` (an id, a date) in each, as text: a line's start
 /// for each row, its kept cells in `keep`'s order, each quoted where
 /// [`crate::io::csv_line`] quotes and followed by a comma. The cells are
-/// as the file has them, but for the whitespace around them, which the
-/// reader trims, and bytes that are not UTF-8, which become U+FFFD. The
-/// file is read whole, once (it may be a pipe), and its rows are those of
-/// the numbers, blank lines skipped.
+/// as the csv reader reads them: quotes undone, the whitespace around the
+/// text trimmed (inside quotes too), bytes that are not UTF-8 made
+/// U+FFFD. The file is read whole, once (it may be a pipe), and its rows
+/// are those of the numbers, blank lines skipped.
 pub fn read_for_model_keeping(
     path: &Path,
     feature_names: &[String],
