@@ -489,15 +489,20 @@ pub fn table(records: &[Record]) -> String {
 mod tests {
     use super::*;
 
+    /// One sample of `s` seconds.
+    fn timing(s: f64) -> Timing {
+        Timing {
+            per_epoch: vec![s],
+            epochs: 1,
+            first_s: s,
+        }
+    }
+
     /// Adapter names up to 64 characters are shown whole, in a column as
     /// wide as the longest; a longer one is cut to 63 and "…".
     #[test]
     fn the_table_shows_adapter_names_whole() {
-        let timing = Timing {
-            per_epoch: vec![1e-3],
-            epochs: 1,
-            first_s: 1e-3,
-        };
+        let timing = timing(1e-3);
         let shape = &parse_shapes("S0").unwrap()[0];
         let long = "An adapter with a name of seventy-odd characters, its kernels named after it";
         let names = ["llvmpipe (LLVM 15.0.6, 256 bits)", "cpu", long];
@@ -558,11 +563,7 @@ mod tests {
     /// The shape column is as wide as its longest label.
     #[test]
     fn the_shape_column_fits_sized_shapes() {
-        let timing = Timing {
-            per_epoch: vec![1e-3],
-            epochs: 1,
-            first_s: 1e-3,
-        };
+        let timing = timing(1e-3);
         let shapes = parse_shapes("S0,1048576x32x128").unwrap();
         let records: Vec<Record> = (shapes.iter())
             .map(|s| Record::new(BackendKind::Cpu, "cpu", s, "sigmoid", &timing, 0.0))
@@ -598,11 +599,6 @@ mod tests {
     #[test]
     fn speedups_pair_by_shape() {
         let shape = SHAPES[0];
-        let timing = |s: f64| Timing {
-            per_epoch: vec![s],
-            epochs: 1,
-            first_s: s,
-        };
         let mut r = vec![
             Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(4.0), 0.0),
             Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(1.0), 0.0),

@@ -214,20 +214,20 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
     config.leader = rank == 0;
     config.adapter.nth = local_rank;
     let is_resumed = resumed.is_some();
+    // --init's model, read once: a new run starts from it.
+    let init = match (&config.run.init, &resumed) {
+        (Some(path), None) => Some(io::load_model(path)?),
+        _ => None,
+    };
     // A run from --init without --target trains the model's target where
     // the file has that column; a resumed one, its checkpoint's (the same,
     // and the --init file may be gone).
-    let init_target = match (
-        &config.run.init,
-        &config.run.target,
-        &config.run.data,
-        &resumed,
-    ) {
-        (Some(_), None, Some(_), Some(r)) => Some(r.model.target_name.clone()),
-        (Some(init), None, Some(_), None) => Some(io::load_model(init)?.target_name),
+    let init_target = match (&config.run.init, &config.run.target, &resumed, &init) {
+        (Some(_), None, Some(r), _) => Some(r.model.target_name.as_str()),
+        (Some(_), None, None, Some(model)) => Some(model.target_name.as_str()),
         _ => None,
     };
-    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, init_target.as_deref())?;
+    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, init_target)?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
@@ -235,7 +235,7 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
         io::CheckpointWriter::new(&c.path, from)
     });
     let device = Device::open(&config)?;
-    let start = starting_point(&config, resumed, &mut data, &device)?;
+    let start = starting_point(&config, resumed, init, &mut data, &device)?;
     let shards = match config.run.shards {
         Some(k) => {
             let shards = Shards::new(data.rows().0, k)?;
@@ -892,12 +892,13 @@ impl Start {
     }
 }
 
-/// The resumed checkpoint's state, or a new run's starting model, each
-/// once the run is known to fit in memory on `device`; the data are
-/// standardised as the model is.
+/// The resumed checkpoint's state, or a new run's starting model (`init`,
+/// `--init`'s, where given), each once the run is known to fit in memory
+/// on `device`; the data are standardised as the model is.
 fn starting_point(
     config: &TrainConfig,
     resumed: Option<Resumed>,
+    init: Option<Model>,
     data: &mut TrainingData,
     device: &Device,
 ) -> Result<Start> {
@@ -911,7 +912,7 @@ fn starting_point(
             start
         }
         None => {
-            let mut model = initial_model(run, data, &fits)?;
+            let mut model = initial_model(run, init, data, &fits)?;
             let target = &data.columns.target_name;
             if let (Some(init), true) = (&run.init, model.target_name != *target) {
                 // The model saved names the column it was trained on last.
@@ -1016,15 +1017,16 @@ fn check_model(model: &Model, source: &Path, run: &RunOptions, data: &Columns) -
     Ok(())
 }
 
-/// The starting model: `--init`'s, with the data's columns put in its
-/// order and checked against the other options, or fresh weights from
-/// `--seed`; either once `fits` accepts its layout.
+/// The starting model: `init` (`--init`'s), with the data's columns put
+/// in its order and checked against the other options, or fresh weights
+/// from `--seed`; either once `fits` accepts its layout.
 fn initial_model(
     run: &RunOptions,
+    init: Option<Model>,
     data: &mut TrainingData,
     fits: &dyn Fn(&Layout) -> Result<()>,
 ) -> Result<Model> {
-    let Some(path) = &run.init else {
+    let (Some(path), Some(model)) = (&run.init, init) else {
         let columns = &data.columns;
         let layout = Layout::new(columns.features, &run.fresh_hidden())?;
         fits(&layout)?;
@@ -1036,7 +1038,6 @@ fn initial_model(
             columns.target_name.clone(),
         ));
     };
-    let model = io::load_model(path)?;
     data.match_features(&model, path)?;
     check_model(&model, path, run, &data.columns)?;
     fits(&model.layout)?;
