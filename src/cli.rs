@@ -140,6 +140,20 @@ pub enum Keep {
     BestVal,
 }
 
+/// `train --missing`: what a missing cell ([`crate::data::is_missing`]) in
+/// a column read does.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// The first stops the run, with its line and column.
+    #[default]
+    Error,
+    /// Every row with one is left out; the summary says how many.
+    Drop,
+}
+
 #[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
@@ -170,6 +184,16 @@ pub struct TrainArgs {
         conflicts_with = "synthetic"
     )]
     pub ignore: Vec<String>,
+
+    /// What a missing cell in a column read does: an empty cell, or one of
+    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, <NA>, #N/A, #NA
+    /// or ? (the markers pandas and R write, and ?). error stops at the
+    /// first, with its line and column; drop leaves out every row with one,
+    /// in a feature or the target, and the summary says how many, by column.
+    /// Text that is neither a number nor a marker is an error either way.
+    #[arg(long, value_name = "WHAT", default_value_t = Missing::Error, value_enum,
+          requires = "data")]
+    pub missing: Missing,
 
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
     /// with x ~ U(−1, 1), instead of a file (this or --data is required;
@@ -446,7 +470,7 @@ pub struct TrainArgs {
     /// --epochs may raise the total, --data may name its data file moved
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "target", "ignore", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "target", "ignore", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",

@@ -798,6 +798,12 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 _ if cell.contains('"') => return None,
                 ColumnUse::Skip => {}
                 ColumnUse::NumberOrNan => cells.push(number(cell).unwrap_or(f32::NAN)),
+                ColumnUse::NumberOrMissing => match number(cell) {
+                    Some(v) => cells.push(v),
+                    None if is_missing(cell.as_bytes()) => cells.push(f32::NAN),
+                    // The csv reader finds the error.
+                    None => return None,
+                },
             }
             Some(())
         };
@@ -878,6 +884,11 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     }
                     ColumnUse::Skip => {}
                     ColumnUse::NumberOrNan => cells.push(parse_cell(raw).unwrap_or(f32::NAN)),
+                    ColumnUse::NumberOrMissing => cells.push(match parse_cell(raw) {
+                        Ok(v) => v,
+                        Err(_) if is_missing(raw) => f32::NAN,
+                        Err(m) => return Err(err(line, j + 1, named(m))),
+                    }),
                 }
             }
             rows += 1;
@@ -937,6 +948,27 @@ pub enum ColumnUse {
     /// A number where the cell holds one, NaN where it does not (an empty
     /// cell, "NA", text): a column that is used only if it is whole.
     NumberOrNan,
+    /// A number, or NaN where the cell is missing ([`is_missing`]: empty,
+    /// or a marker such as NA): `train --missing drop`'s columns, whose
+    /// rows with a NaN are then dropped ([`Table::drop_missing`]). Any
+    /// other cell is an error, as for `Number`: text in a column of
+    /// numbers is more likely a wrong column than a gap.
+    NumberOrMissing,
+}
+
+/// The cells, besides the empty one, that mark a value as missing: those
+/// pandas and R write or read as one (`NA`, `NaN`, `NULL`, `None`,
+/// `#N/A`, …), and `?`, which some well-known data sets use.
+pub const MISSING_MARKERS: [&str; 14] = [
+    "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A",
+    "#NA", "?",
+];
+
+/// Whether a cell, once the ASCII whitespace around it is trimmed, is
+/// empty or one of [`MISSING_MARKERS`].
+pub fn is_missing(cell: &[u8]) -> bool {
+    let cell = cell.trim_ascii();
+    cell.is_empty() || MISSING_MARKERS.iter().any(|m| m.as_bytes() == cell)
 }
 
 /// Says how each column of a header is read (a list as long as the
@@ -997,6 +1029,41 @@ impl Pieces {
             cells,
             rows: self.rows,
         }
+    }
+}
+
+/// The rows [`Table::drop_missing`] left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    /// Rows dropped.
+    pub rows: usize,
+    /// Rows read, dropped ones included.
+    pub of: usize,
+    /// The columns with a missing cell, in file order, and how many each
+    /// had (a row may count in several).
+    pub columns: Vec<(String, usize)>,
+}
+
+impl Dropped {
+    /// The missing cells by column: "b 10, y 2".
+    pub fn by_column(&self) -> String {
+        let columns: Vec<String> = (self.columns.iter())
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        columns.join(", ")
+    }
+}
+
+impl std::fmt::Display for Dropped {
+    /// "12 of 1000 rows with a missing cell (b 10, y 2)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} with a missing cell ({})",
+            self.rows,
+            crate::units::count(self.of, "row"),
+            self.by_column()
+        )
     }
 }
 
@@ -1223,6 +1290,40 @@ impl Table {
         }
     }
 
+    /// Leaves out every row with a NaN cell, as [`ColumnUse::NumberOrMissing`]
+    /// reads a missing one; the rows kept stay in file order. Says how
+    /// many rows were dropped, and how many cells were missing in each
+    /// column.
+    pub fn drop_missing(&mut self) -> Dropped {
+        let width = self.header.len();
+        let mut missing = vec![0usize; width];
+        let mut kept = 0;
+        for i in 0..self.rows {
+            let row = i * width..(i + 1) * width;
+            let mut whole = true;
+            for (j, v) in self.cells[row.clone()].iter().enumerate() {
+                if v.is_nan() {
+                    missing[j] += 1;
+                    whole = false;
+                }
+            }
+            if whole {
+                self.cells.copy_within(row, kept * width);
+                kept += 1;
+            }
+        }
+        let dropped = Dropped {
+            rows: self.rows - kept,
+            of: self.rows,
+            columns: (self.header.iter().cloned().zip(missing))
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+        };
+        self.rows = kept;
+        self.cells.truncate(kept * width);
+        dropped
+    }
+
     /// Target `target` (default: the last column), every other column a feature.
     pub fn into_dataset(self, target: Option<&str>) -> Result<Dataset> {
         let t = match target {
@@ -1367,6 +1468,16 @@ pub fn ignoring(
         false => ColumnUse::Number,
     };
     Ok(header.iter().map(usage).collect())
+}
+
+/// `uses` with every column read as a number read as a number or a gap
+/// ([`ColumnUse::NumberOrMissing`]), for `train --missing drop`.
+pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
+    let gap = |u| match u {
+        ColumnUse::Number => ColumnUse::NumberOrMissing,
+        u => u,
+    };
+    uses.into_iter().map(gap).collect()
 }
 
 /// A model's target column in a file of rows to predict.
@@ -1569,6 +1680,17 @@ fn numeric_header(path: &Path, header: &[String]) -> Option<String> {
     ))
 }
 
+/// [`parse_cell`]'s error at an empty cell.
+const EMPTY_CELL: &str = "the cell is empty; expected a number";
+/// [`parse_cell`]'s error at a marker of a missing value, after the cell.
+const MARKS_MISSING: &str = " marks a missing value; expected a number";
+
+/// Whether a CSV error's message is [`parse_cell`]'s at a missing cell
+/// ([`is_missing`]), which `train --missing drop` would leave out.
+pub fn says_missing(message: &str) -> bool {
+    message.starts_with(EMPTY_CELL) || message.contains(MARKS_MISSING)
+}
+
 fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
@@ -1577,7 +1699,10 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
         )
     })?;
     if text.is_empty() {
-        return Err("the cell is empty; expected a number".into());
+        return Err(EMPTY_CELL.into());
+    }
+    if is_missing(raw) {
+        return Err(format!("'{text}'{MARKS_MISSING}"));
     }
     let v: f64 = text
         .parse()
@@ -2119,6 +2244,15 @@ mod tests {
     /// bits and the rows, or for the csv reader its error's line, column
     /// and message; `None` where the plain one leaves the piece to it.
     fn both_readers(body: &str, columns: usize) -> (Parsed, Option<(Vec<u32>, usize)>) {
+        readers_with(body, columns, &[])
+    }
+
+    /// [`both_readers`] with the columns read as `uses` says.
+    fn readers_with(
+        body: &str,
+        columns: usize,
+        uses: &[ColumnUse],
+    ) -> (Parsed, Option<(Vec<u32>, usize)>) {
         let err = |line, column, message| Error::Csv {
             path: "t.csv".into(),
             line,
@@ -2128,7 +2262,7 @@ mod tests {
         let rows = Rows {
             columns,
             names: &[],
-            uses: &[],
+            uses,
             header_line: 1,
             err: &err,
         };
@@ -2172,6 +2306,65 @@ mod tests {
         assert_eq!(csv.unwrap().2, 1);
     }
 
+    #[test]
+    fn gaps_read_as_nan_and_their_rows_drop() {
+        let gaps = [
+            ColumnUse::NumberOrMissing,
+            ColumnUse::Skip,
+            ColumnUse::NumberOrMissing,
+        ];
+        // Both readers: the plain one, and the csv one (a quote).
+        for quote in ["", "\""] {
+            let body = format!("1,a,2\n,b,3\n4,c, NA \n5,{quote}d{quote},6\n?,e,#N/A\n7,,nan\n");
+            let (csv, plain) = readers_with(&body, 3, &gaps);
+            let (_, cells, rows) = csv.unwrap();
+            assert_eq!(rows, 6);
+            let nan = f32::NAN.to_bits();
+            let want = [1f32, 2., 0., 3., 4., 0., 5., 6., 0., 0., 7., 0.].map(f32::to_bits);
+            let nans = [2, 5, 8, 9, 11];
+            for (j, (&got, &want)) in cells.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    got,
+                    if nans.contains(&j) { nan } else { want },
+                    "{body:?}: {j}"
+                );
+            }
+            assert_eq!(plain.is_some(), quote.is_empty(), "{body:?}");
+            if let Some(plain) = plain {
+                assert_eq!(plain, (cells.clone(), rows));
+            }
+            let mut table = Table {
+                path: "t.csv".into(),
+                header: vec!["x".into(), "y".into()],
+                cells: cells.iter().map(|&b| f32::from_bits(b)).collect(),
+                rows,
+            };
+            let dropped = table.drop_missing();
+            assert_eq!((table.rows, &table.cells[..]), (2, &[1f32, 2., 5., 6.][..]));
+            assert_eq!(
+                dropped.to_string(),
+                "4 of 6 rows with a missing cell (x 2, y 3)"
+            );
+        }
+        // Text is an error still, at its cell; so is a number out of range.
+        for (body, says) in [
+            ("1,a,x\n", "'x' is not a number"),
+            ("1,a,inf\n", "'inf' is not a finite number"),
+            ("1,\"a\",x\n", "'x' is not a number"),
+        ] {
+            let (csv, plain) = readers_with(body, 3, &gaps);
+            assert_eq!(plain, None);
+            let (line, column, message) = csv.unwrap_err();
+            assert_eq!((line, column), (1, 3), "{body:?}");
+            assert!(message.contains(says), "{body:?}: {message}");
+        }
+        // Read as numbers, a gap is an error that says it is one.
+        let (csv, _) = readers_with(" NA ,a,1\n", 3, &[]);
+        let message = csv.unwrap_err().2;
+        assert!(says_missing(&message), "{message}");
+        assert!(!says_missing("'x' is not a number"));
+    }
+
     /// Whitespace around a cell: mostly what both readers trim.
     fn pad() -> impl proptest::strategy::Strategy<Value = &'static str> {
         proptest::prop_oneof![
@@ -2189,7 +2382,7 @@ mod tests {
             ]),
             1 => proptest::sample::select(vec![
                 "", "nan", "inf", "-infinity", "\"1\"", "\"", "x", "é", "1 2", "3.4028236e38",
-                "1e39", "0x10", "1_0", "1e", "e5",
+                "1e39", "0x10", "1_0", "1e", "e5", "NA", "?", "\"NA\"", "N/A", "na",
             ]),
         ]
     }
@@ -2223,10 +2416,14 @@ mod tests {
                     cells.join(",") + end
                 })
                 .collect();
-            let (csv, plain) = both_readers(&body, 2);
-            if let Some((cells, rows)) = plain {
-                let (_, want, n) = csv.expect("the csv reader refused a piece the plain one read");
-                proptest::prop_assert_eq!((cells, rows), (want, n));
+            // Every cell a number, and every cell a number or a gap.
+            for uses in [&[][..], &[ColumnUse::NumberOrMissing; 2]] {
+                let (csv, plain) = readers_with(&body, 2, uses);
+                if let Some((cells, rows)) = plain {
+                    let (_, want, n) =
+                        csv.expect("the csv reader refused a piece the plain one read");
+                    proptest::prop_assert_eq!((cells, rows), (want, n));
+                }
             }
         }
     }

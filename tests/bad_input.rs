@@ -98,7 +98,7 @@ fn nan_and_inf_cells() {
         "nan",
         b"a,b,y\n1,2,nan\n",
         &[],
-        ":2:3: 'nan' is not a finite number",
+        ":2:3: 'nan' marks a missing value; expected a number",
     );
     check(
         "inf",

@@ -734,7 +734,7 @@ fn ignored_columns_are_not_read() {
     let odd = path(&dir, "odd.csv");
     std::fs::write(&odd, "a,b,y\n1,,3\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
-    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, fill or drop the rows"), "{err}");
+    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing drop leaves out the rows with a missing cell"), "{err}");
     std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(
@@ -880,4 +880,107 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
         "{err}"
     );
     assert_eq!(load_model(Path::new(&m2)).unwrap().target_name, "z");
+}
+
+/// `--missing drop` leaves out the rows with a missing cell (empty or a
+/// marker, in a feature or the target) and trains as on the file without
+/// them; text is still an error; a resumed run drops them again.
+#[test]
+fn missing_drop_trains_as_the_file_without_those_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [whole, gaps, quoted, hist_a, hist_b, json, ckpt, json2] = paths(
+        &dir,
+        [
+            "whole.csv",
+            "gaps.csv",
+            "quoted.csv",
+            "a.csv",
+            "b.csv",
+            "s.json",
+            "c.ckpt",
+            "r.json",
+        ],
+    );
+    let d = Dataset::synthetic(60, 2, 4).unwrap();
+    let (mut kept, mut holed) = (String::from("id,a,b,y\n"), String::from("id,a,b,y\n"));
+    let markers = ["", " NA ", "?", "nan", "NULL", "#N/A"];
+    let mut dropped = 0;
+    for n in 0..d.rows {
+        let cells = [d.row(n)[0], d.row(n)[1], d.y[n]].map(|v| v.to_string());
+        if n % 7 == 3 {
+            // A gap in one column of three, in turn, with each marker.
+            let mut cells = cells.clone();
+            cells[n % 3] = markers[n % markers.len()].to_string();
+            holed.push_str(&format!("r{n},{}\n", cells.join(",")));
+            dropped += 1;
+            continue;
+        }
+        let line = format!("r{n},{}\n", cells.join(","));
+        kept.push_str(&line);
+        holed.push_str(&line);
+    }
+    std::fs::write(&whole, &kept).unwrap();
+    std::fs::write(&gaps, &holed).unwrap();
+    // A quote sends the whole file through the csv reader.
+    std::fs::write(&quoted, holed.replace("r0,", "\"r0\",")).unwrap();
+    let fit = ["--ignore", "id", "--optimizer", "adam", "--lr", "0.01"];
+    let run = |csv: &str, history: &str, more: &[&str]| {
+        let mut args = train_data(csv, "cpu", &fit);
+        args.extend(["--epochs", "6"]);
+        args.extend(["--history", history]);
+        args.extend_from_slice(more);
+        run_ok(&args)
+    };
+    run(&whole, &hist_a, &[]);
+    for file in [&gaps, &quoted] {
+        let out = run(file, &hist_b, &["--missing", "drop", "--json", &json]);
+        assert_eq!(
+            std::fs::read(&hist_a).unwrap(),
+            std::fs::read(&hist_b).unwrap(),
+            "{file}"
+        );
+        let says = format!("dropped {dropped} of 60 rows with a missing cell (a 3, b 3, y 3)");
+        assert!(out.contains(&says), "{out}");
+        let summary = common::read_json(&json);
+        assert_eq!(summary["dropped_rows"], dropped);
+        assert_eq!(summary["train_rows"], 60 - dropped);
+    }
+    assert_eq!(common::read_json(&json)["options"]["missing"], "drop");
+    // Without it, the first gap is an error that offers it.
+    let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &fit));
+    assert!(!ok && err.contains(":5:2: 'nan' marks a missing value; expected a number (column 'a'); if it is not a feature, --ignore a leaves it unread; if it is, --missing drop leaves out"), "{err}");
+    // Text is not a gap.
+    let text = holed.replace("r1,", "r1,x");
+    std::fs::write(&gaps, &text).unwrap();
+    let mut args = train_data(&gaps, "cpu", &fit);
+    args.extend(["--missing", "drop"]);
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok && err.contains(":3:2: 'x"), "{err}");
+    assert!(err.contains("is not a number (column 'a')"), "{err}");
+    // A run resumed drops the same rows.
+    std::fs::write(&gaps, &holed).unwrap();
+    let mut args = train_data(&gaps, "cpu", &fit);
+    args.extend(["--missing", "drop", "--checkpoint", &ckpt, "--epochs", "3"]);
+    run_ok(&args);
+    run_ok(&train_resume(
+        &ckpt,
+        "cpu",
+        &["--epochs", "6", "--json", &json2, "-q"],
+    ));
+    let resumed = common::read_json(&json2);
+    assert_eq!(resumed["dropped_rows"], dropped);
+    assert_eq!(
+        resumed["final_loss"],
+        common::read_json(&json)["final_loss"]
+    );
+    // Every row with a gap, or synthetic rows: refused.
+    std::fs::write(&gaps, "a,y\n1,\nNA,2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &["--missing", "drop"]));
+    assert!(
+        !ok && err
+            .contains("every row has a missing cell (a 1, y 1), so --missing drop leaves none"),
+        "{err}"
+    );
+    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "drop"]));
+    assert!(!ok && err.contains("--missing drop needs --data"), "{err}");
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, TrainArgs};
+use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, Missing, TrainArgs};
 use crate::data;
 use crate::gpu::mixed::Precision;
 use crate::gpu::{AdapterRequest, KernelChoice};
@@ -36,6 +36,10 @@ pub struct RunOptions {
     /// Columns of `data` not read (`--ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
+    /// See `--missing`; recorded only where rows are dropped, so other
+    /// runs' checkpoints read as before.
+    #[serde(default, skip_serializing_if = "is_error")]
+    pub missing: Missing,
     pub synthetic: Option<usize>,
     pub features: Option<usize>,
     /// `None`: 64, or the `--init` model's.
@@ -86,6 +90,11 @@ pub struct RunOptions {
     pub val_patience: Option<usize>,
 }
 
+/// Whether `--missing` is its default (serde's `skip_serializing_if`).
+fn is_error(missing: &Missing) -> bool {
+    *missing == Missing::Error
+}
+
 impl RunOptions {
     fn from_args(args: &TrainArgs) -> Result<RunOptions> {
         let optimizer = args.optimizer_settings().resolve()?;
@@ -94,6 +103,7 @@ impl RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
             ignore: args.ignore.clone(),
+            missing: args.missing,
             synthetic: args.synthetic,
             features: args.features,
             hidden: args.hidden.as_ref().map(|h| h.0.clone()),
@@ -185,6 +195,9 @@ impl RunOptions {
         }
         if let Some(fraction) = self.validation_split {
             data::check_split_fraction(fraction)?;
+        }
+        if self.missing == Missing::Drop && self.data.is_none() {
+            bail!("--missing drop needs --data: it leaves out the file's rows with a missing cell, and synthetic rows have none");
         }
         if self.keep == Keep::BestVal && self.validation_split.is_none() {
             bail!("--keep best-val needs --validation-split: it keeps the parameters with the lowest validation loss");

@@ -65,6 +65,8 @@ pub struct Summary {
     /// Rows trained on and rows held out (0 without a split).
     pub train_rows: usize,
     pub val_rows: usize,
+    /// Rows of the file left out for a missing cell (`--missing drop`).
+    pub dropped_rows: usize,
     /// Validation loss of the final parameters; null without a split.
     pub final_val_loss: Option<f64>,
     /// Lowest validation loss measured, and its epoch; null without a split.
@@ -169,6 +171,8 @@ pub(super) struct Finished<'a> {
     pub data: String,
     /// Rows trained on and rows held out.
     pub rows: (usize, usize),
+    /// Rows left out for a missing cell (`--missing drop`).
+    pub dropped_rows: usize,
     pub validation: Option<Validation<'a>>,
     /// The milestones this run reached (not those of a resumed history).
     pub milestones: Vec<Milestone>,
@@ -289,6 +293,7 @@ impl Summary {
             },
             train_rows: done.rows.0,
             val_rows: done.rows.1,
+            dropped_rows: done.dropped_rows,
             final_val_loss: val.and_then(Validation::latest),
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),

@@ -16,7 +16,7 @@ use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, Keep, TrainArgs};
+use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{self, r_squared, Columns, DataDigest, Dataset, Standardization, Table};
 use crate::dist::sharded::Interrupts;
@@ -540,6 +540,8 @@ struct TrainingData {
     digest: Option<DataDigest>,
     /// Rows trained on, those of other processes included.
     train_rows: usize,
+    /// Rows of the file left out for a missing cell (`--missing drop`).
+    dropped_rows: usize,
     /// The row of the whole training set that `train`'s first is.
     offset: usize,
     /// The target's variance over the training rows and over the held-out
@@ -590,11 +592,12 @@ impl TrainingData {
                 what,
                 digest: None,
                 train_rows: n,
+                dropped_rows: 0,
                 offset: range.start,
                 variances: (None, None),
             });
         }
-        let (all, columns, mut what, digest) = match run.on_device_shape() {
+        let (all, columns, mut what, digest, dropped_rows) = match run.on_device_shape() {
             Some((n, f)) => (
                 None,
                 Columns::synthetic(n, f)?,
@@ -605,11 +608,18 @@ impl TrainingData {
                     run.seed
                 ),
                 None,
+                0,
             ),
             None => {
-                let (data, what, digest) = read_data(run, rank, resumed, init_target)?;
-                let columns = data.columns();
-                (Some(data), columns, what, digest)
+                let read = read_data(run, rank, resumed, init_target)?;
+                let columns = read.data.columns();
+                (
+                    Some(read.data),
+                    columns,
+                    read.what,
+                    read.digest,
+                    read.dropped_rows,
+                )
             }
         };
         // The held-out rows leave the training set before anything is fitted.
@@ -633,6 +643,7 @@ impl TrainingData {
             what,
             digest,
             train_rows,
+            dropped_rows,
             offset: 0,
             variances: (None, None),
         })
@@ -657,6 +668,7 @@ impl TrainingData {
             what: String::new(),
             digest: None,
             train_rows: take,
+            dropped_rows: 0,
             offset: 0,
             variances: (None, None),
         })
@@ -760,6 +772,18 @@ impl TrainingData {
     }
 }
 
+/// The rows [`read_data`] read.
+struct ReadData {
+    data: Dataset,
+    /// What they are, in one line.
+    what: String,
+    /// The file's digest, of every row read (those `--missing drop`
+    /// leaves out included).
+    digest: Option<DataDigest>,
+    /// Rows left out for a missing cell.
+    dropped_rows: usize,
+}
+
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
 /// the file's digest; process `rank` 0 warns of a header of numbers.
 /// `init_target`: the target of `--init`'s model, taken for the target
@@ -770,7 +794,7 @@ fn read_data(
     rank: usize,
     resumed: bool,
     init_target: Option<&str>,
-) -> Result<(Dataset, String, Option<DataDigest>)> {
+) -> Result<ReadData> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
             let target = |names: &[String]| {
@@ -781,9 +805,13 @@ fn read_data(
             let header = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());
-                data::ignoring(path, names, &run.ignore, target(names))
+                let uses = data::ignoring(path, names, &run.ignore, target(names))?;
+                Ok(match run.missing {
+                    Missing::Error => uses,
+                    Missing::Drop => data::with_gaps(uses),
+                })
             };
-            let table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
+            let mut table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
                 Some(names) if !resumed => ignore_hint(e, names, run, target(names)),
                 _ => e,
             })?;
@@ -791,6 +819,17 @@ fn read_data(
                 eprintln!("warning: {warning}");
             }
             let digest = table.digest();
+            let dropped = match run.missing {
+                Missing::Error => None,
+                Missing::Drop => Some(table.drop_missing()),
+            };
+            if table.rows == 0 {
+                bail!(
+                    "{}: every row has a missing cell ({}), so --missing drop leaves none to train on",
+                    path.display(),
+                    dropped.map_or(String::new(), |d| d.by_column()),
+                );
+            }
             let target = target(&table.header).map(str::to_string);
             let data = table.into_dataset(target.as_deref())?;
             if rank == 0 {
@@ -798,14 +837,23 @@ fn read_data(
                     eprintln!("warning: {warning}");
                 }
             }
-            let what = format!(
+            let mut what = format!(
                 "{} ({} × {}, target {})",
                 path.display(),
                 units::count(data.rows, "row"),
                 units::count(data.features, "feature"),
                 data.target_name
             );
-            Ok((data, what, Some(digest)))
+            let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
+            if let Some(dropped) = dropped.filter(|d| d.rows > 0) {
+                what.push_str(&format!("; dropped {dropped}"));
+            }
+            Ok(ReadData {
+                data,
+                what,
+                digest: Some(digest),
+                dropped_rows,
+            })
         }
         (None, Some(n), Some(f)) => {
             let data = Dataset::synthetic(n, f, run.seed)?;
@@ -815,7 +863,12 @@ fn read_data(
                 units::count(f, "feature"),
                 run.seed
             );
-            Ok((data, what, None))
+            Ok(ReadData {
+                data,
+                what,
+                digest: None,
+                dropped_rows: 0,
+            })
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
@@ -823,9 +876,10 @@ fn read_data(
 
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
-/// that is not a feature, else the rows to fill or drop. The target's
-/// column (`target`, else the last not ignored) gets none: ignoring it
-/// would quietly train on another target.
+/// that is not a feature, else `--missing drop` for a missing cell, or
+/// the rows to fill or drop. The target's column (`target`, else the last
+/// not ignored) gets `--missing drop` alone: ignoring it would quietly
+/// train on another target.
 fn ignore_hint(
     e: crate::Error,
     header: &[String],
@@ -851,10 +905,20 @@ fn ignore_hint(
         .checked_sub(1)
         .and_then(|j| header.get(j))
         .filter(|name| message.ends_with(&format!(" (column '{name}')")));
-    if let Some(name) = name.filter(|n| Some(n.as_str()) != target) {
-        message += &format!(
-            "; if it is not a feature, --ignore {name} leaves it unread; if it is, fill or drop the rows whose cells are not numbers"
-        );
+    let gap = run.missing == Missing::Error && data::says_missing(&message);
+    let drop = "--missing drop leaves out the rows with a missing cell";
+    match name {
+        Some(name) if Some(name.as_str()) != target => {
+            let fill = match gap {
+                true => drop,
+                false => "fill or drop the rows whose cells are not numbers",
+            };
+            message += &format!(
+                "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
+            );
+        }
+        Some(_) if gap => message += &format!("; {drop}"),
+        _ => {}
     }
     crate::Error::Csv {
         path,
@@ -1915,6 +1979,7 @@ fn write_outputs<'a>(
         backend: backend.describe(),
         data: data.what.clone(),
         rows: data.rows(),
+        dropped_rows: data.dropped_rows,
         validation,
     };
     // The model first, then the other files: a failure of one of them
