@@ -436,6 +436,49 @@ fn a_failing_extra_output_keeps_the_model_and_the_json_says_so() {
         .starts_with("--save"));
 }
 
+/// A checkpoint that cannot be written (here `/dev/full`, whose writes
+/// fail with ENOSPC) is warned of once, not at every epoch it is tried; the
+/// run goes on to its end, saves the model and names the checkpoint's
+/// failure, as it does for any output.
+#[test]
+fn a_failing_checkpoint_is_warned_of_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let good = dir.path().join("good.st");
+    let json = dir.path().join("run.json");
+    let (ok, _, err) = train(
+        &data,
+        &[
+            "--save",
+            s(&good),
+            "--json",
+            s(&json),
+            "--checkpoint",
+            "/dev/full",
+            "--checkpoint-every",
+            "1",
+        ],
+    );
+    assert!(!ok, "a failed --checkpoint exited 0");
+    let warned =
+        "warning: could not write --checkpoint at epoch 1: /dev/full: No space left on device";
+    assert!(err.contains(warned), "{err}");
+    assert_eq!(
+        err.matches("could not write --checkpoint at").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("the model was saved to"), "{err}");
+    shadertrain::io::load_model(&good).expect("the model was written");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["epochs"], 5);
+    assert!(summary["failed_outputs"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("--checkpoint"));
+}
+
 /// Standard output on `/dev/full` (which fails every write with ENOSPC).
 fn to_dev_full(args: &[&str]) -> (Option<i32>, String) {
     let full = std::fs::OpenOptions::new()

@@ -1794,6 +1794,16 @@ fn fit<'a>(
     let sharded = config.run.shards.is_some();
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
+    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
+    let bar = progress::bar(
+        config.quiet,
+        config.run.epochs - resumed_at,
+        "{wide_bar} {pos}/{len} epochs  {rate}  {msg}  ETA {eta}",
+    );
+    // A checkpoint that cannot be written (a full disk, a folder gone) is
+    // warned of and tried again at the next one; the run goes on, and its
+    // end reports the last checkpoint's failure with the other outputs'.
+    let mut last_failure: Option<String> = None;
     let mut periodic = |epoch: usize,
                         losses: &[f64],
                         b: &mut dyn Backend,
@@ -1803,7 +1813,22 @@ fn fit<'a>(
         let state = b.optimizer_state()?;
         let scored = validation.as_ref().map(RefCell::borrow);
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
-        checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept)
+        match checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept) {
+            Ok(()) => last_failure = None,
+            Err(e) => {
+                let e = e.to_string();
+                if last_failure.as_ref() != Some(&e) {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {} epochs and at the end",
+                            config.checkpoint_every()
+                        )
+                    });
+                }
+                last_failure = Some(e);
+            }
+        }
+        Ok(())
     };
     // Scores the held-out rows, or takes the backend's measurements;
     // `--val-patience` stops the run once the lowest validation loss is
@@ -1823,12 +1848,6 @@ fn fit<'a>(
             v.record(epoch, &b.params()?);
             Ok(config.run.val_patience.is_some_and(|p| v.stalled(p)))
         };
-    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
-    let bar = progress::bar(
-        config.quiet,
-        config.run.epochs - resumed_at,
-        "{wide_bar} {pos}/{len} epochs  {rate}  {msg}  ETA {eta}",
-    );
     let mut milestones = Milestones::start();
     let mut report = |updates: usize, loss: f64| {
         milestones.observe(loss);
