@@ -596,15 +596,17 @@ fn train_loop(
     let mut previous: Option<(usize, usize)> = None;
     let mut slot = 0usize;
     let reason = loop {
+        // A run whose last batch is done has ended, even where a signal
+        // came during that batch: it saves what it trained.
+        let remaining = schedule.max_epochs.saturating_sub(updates);
+        if remaining == 0 {
+            break StopReason::MaxEpochs;
+        }
         if hooks
             .interrupt
             .is_some_and(|flag| flag.load(Ordering::Relaxed))
         {
             break StopReason::Interrupted;
-        }
-        let remaining = schedule.max_epochs.saturating_sub(updates);
-        if remaining == 0 {
-            break StopReason::MaxEpochs;
         }
         if hooks.max_time.is_some_and(|t| start.elapsed() >= t) {
             break StopReason::TimeLimit;
@@ -1373,6 +1375,26 @@ mod tests {
         assert_eq!(out.reason, StopReason::Interrupted);
         assert_eq!(out.updates, 0);
         assert_eq!(out.losses.len(), 1);
+        // A signal during a batch stops the run after it, unless that batch
+        // was the last: the run then ended as it would have.
+        for (signal_from, reason) in [(2, StopReason::Interrupted), (8, StopReason::MaxEpochs)] {
+            let flag = AtomicBool::new(false);
+            let mut b = scripted(&seq, 4);
+            let mut at = None;
+            let mut raise = |updates: usize, _: f64| {
+                if updates >= signal_from && at.is_none() {
+                    flag.store(true, Ordering::Relaxed);
+                    at = Some(updates);
+                }
+            };
+            let hooks = Hooks {
+                interrupt: Some(&flag),
+                on_batch: Some(&mut raise),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!((out.reason, Some(out.updates)), (reason, at));
+        }
     }
 
     /// `--keep best` on the scripted backend, whose parameter is its update
