@@ -347,7 +347,8 @@ pub struct TrainArgs {
     pub batch_size: Option<usize>,
 
     /// Stop at the first epoch whose training loss is at most this: time to
-    /// a target loss [default: no target].
+    /// a target loss. Recorded in checkpoints: a resumed run keeps it unless
+    /// given another [default: no target].
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 

@@ -974,6 +974,51 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
     );
 }
 
+/// `--target-loss` is recorded: a run checkpointed before it met its
+/// target and resumed stops where the whole run stopped, and a resume that
+/// gives another target stops at that one.
+#[test]
+fn a_resumed_run_keeps_its_target_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    let fit = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "--hidden",
+        "8",
+        "--target-loss",
+        "0.01",
+        "-q",
+        "--json",
+        "-",
+    ];
+    let stop = |args: &[&str]| {
+        let (ok, out, err) = shadertrain(args);
+        assert!(ok, "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (
+            v["epochs"].as_u64().unwrap(),
+            v["stop"].as_str().unwrap().to_string(),
+        )
+    };
+    let mut whole = train_synthetic("2000", "3", "cpu", &fit);
+    whole.extend(["--epochs", "3000"]);
+    let (epochs, reason) = stop(&whole);
+    assert_eq!(reason, "target_reached");
+    assert!((100..3000).contains(&epochs), "{epochs}");
+    let mut first = train_synthetic("2000", "3", "cpu", &fit);
+    first.extend(["--epochs", "100", "--checkpoint", &ck]);
+    assert_eq!(stop(&first), (100, "max_epochs".to_string()));
+    let resumed = train_resume(&ck, "cpu", &["--epochs", "3000", "-q", "--json", "-"]);
+    assert_eq!(stop(&resumed), (epochs, reason));
+    let mut looser = resumed.clone();
+    looser.extend(["--target-loss", "0.5"]);
+    // Met already by the checkpoint's loss: no epoch is run.
+    assert_eq!(stop(&looser), (100, "target_reached".to_string()));
+}
+
 #[test]
 fn adam_divergence_keeps_the_old_model() {
     let dir = tempfile::tempdir().unwrap();

@@ -88,6 +88,9 @@ pub struct RunOptions {
     /// See `--val-patience`.
     #[serde(default)]
     pub val_patience: Option<usize>,
+    /// See `--target-loss`: a resumed run keeps it, unless given another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_loss: Option<f64>,
 }
 
 /// Whether `--missing` is its default (serde's `skip_serializing_if`).
@@ -139,20 +142,24 @@ impl RunOptions {
             },
             keep: args.keep,
             val_patience: args.val_patience,
+            target_loss: args.target_loss,
         })
     }
 
-    /// The options a checkpoint at `path` recorded; `epochs` (`--epochs`)
-    /// may raise the total.
-    fn recorded(path: &Path, options: &serde_json::Value, epochs: Option<usize>) -> Result<Self> {
+    /// The options a checkpoint at `path` recorded; `--epochs` may raise
+    /// the total, and `--target-loss` set another target.
+    fn recorded(path: &Path, options: &serde_json::Value, args: &TrainArgs) -> Result<Self> {
         let mut run: RunOptions = serde_json::from_value(options.clone()).with_context(|| {
             format!(
                 "{}: metadata 'options' is not a run's options",
                 path.display()
             )
         })?;
-        if let Some(e) = epochs {
+        if let Some(e) = args.epochs {
             run.epochs = e;
+        }
+        if args.target_loss.is_some() {
+            run.target_loss = args.target_loss;
         }
         if let Some(lr) = run.legacy_lr.take() {
             run.optimizer = Optimizer::gd(lr);
@@ -323,7 +330,7 @@ impl TrainConfig {
             None => (RunOptions::from_args(args)?, None),
             Some(path) => {
                 let (model, checkpoint) = io::load_checkpoint(path)?;
-                let mut run = RunOptions::recorded(path, &checkpoint.options, args.epochs)?;
+                let mut run = RunOptions::recorded(path, &checkpoint.options, args)?;
                 if args.epochs.is_some() {
                     note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
                 }
@@ -379,7 +386,7 @@ impl TrainConfig {
         }
         let schedule = run.check(lr_auto.is_some())?;
         check_distinct_files(args, &run)?;
-        let target_loss = args.target_loss.map(check_target_loss).transpose()?;
+        let target_loss = run.target_loss.map(check_target_loss).transpose()?;
         let max_time = match args.max_time {
             Some(t) => seconds(t, "--max-time")?,
             None => None,
