@@ -547,3 +547,43 @@ fn an_lr_auto_run_resumed_retries_as_the_run_would_have() {
         assert_eq!(report(&jr), found, "stopped at {stop}");
     }
 }
+
+/// A checkpoint copied under another name reads the original's history
+/// file; no output of a run resumed from the copy may overwrite it, so the
+/// original still resumes.
+#[test]
+fn a_copied_checkpoints_history_file_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, copy, history] = paths(&dir, ["sc.ckpt", "sc.bak", "sc.ckpt.history"]);
+    let first = train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &["--epochs", "5", "-q", "--checkpoint", &original],
+    );
+    let (ok, _, err) = shadertrain(&first);
+    assert!(ok, "{err}");
+    std::fs::copy(&original, &copy).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &copy,
+        "--epochs",
+        "10",
+        "-q",
+        "--history",
+        &history,
+    ]);
+    assert!(
+        !ok,
+        "--history over the history file the copy reads was accepted"
+    );
+    assert!(
+        err.contains("and --resume's history file") && err.contains("are the same file"),
+        "{err}"
+    );
+    for checkpoint in [&copy, &original] {
+        let (ok, _, err) = shadertrain(&["train", "--resume", checkpoint, "--epochs", "8", "-q"]);
+        assert!(ok, "{checkpoint}: {err}");
+    }
+}

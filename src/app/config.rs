@@ -385,7 +385,10 @@ impl TrainConfig {
             }
         }
         let schedule = run.check(lr_auto.is_some())?;
-        check_distinct_files(args, &run)?;
+        let read_history = (resumed.as_ref())
+            .and_then(|r| r.checkpoint.history_file.as_ref())
+            .map(|h| h.path.as_path());
+        check_distinct_files(args, &run, read_history)?;
         let target_loss = run.target_loss.map(check_target_loss).transpose()?;
         let max_time = match args.max_time {
             Some(t) => seconds(t, "--max-time")?,
@@ -574,7 +577,14 @@ fn note_schedule_end(run: &RunOptions, path: &Path, done: usize, quiet: bool) {
 const CHECKPOINT_HISTORY: &str = "--checkpoint's history file";
 const RESUME_HISTORY: &str = "--resume's history file";
 
-fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
+/// `read_history`: the history file the `--resume` checkpoint was read
+/// with, which is another checkpoint's where it was copied under another
+/// name.
+fn check_distinct_files(
+    args: &TrainArgs,
+    run: &RunOptions,
+    read_history: Option<&Path>,
+) -> Result<()> {
     fn named<'a>(pairs: &[(&'static str, Option<&'a PathBuf>)]) -> Vec<(&'static str, &'a Path)> {
         pairs
             .iter()
@@ -602,6 +612,7 @@ fn check_distinct_files(args: &TrainArgs, run: &RunOptions) -> Result<()> {
     let (ours, theirs) = (sides(args.checkpoint.as_ref()), sides(args.resume.as_ref()));
     outputs.extend(ours.iter().map(|p| (written, p.as_path())));
     inputs.extend(theirs.iter().map(|p| (read, p.as_path())));
+    inputs.extend(read_history.map(|p| (read, p)));
     let allowed = [
         ("--save", "--init"),
         ("--checkpoint", "--resume"),
