@@ -232,28 +232,33 @@ pub fn time_epochs_with(
             "a benchmark needs at least one timed epoch".into(),
         ));
     }
-    let mut losses = Vec::with_capacity((warmup + samples) * per_sample);
-    let t = Instant::now();
-    backend.run(per_sample, &mut losses)?;
-    let first_s = t.elapsed().as_secs_f64();
-    tick();
-    for _ in 1..warmup {
+    // One sample's losses at a time: the first that is not finite is an
+    // error, at its epoch.
+    let mut losses = Vec::with_capacity(per_sample);
+    let mut before = 0;
+    let mut sample = |backend: &mut dyn Backend| -> Result<f64> {
+        losses.clear();
+        let t = Instant::now();
         backend.run(per_sample, &mut losses)?;
+        let s = t.elapsed().as_secs_f64();
+        if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
+            return Err(Error::Diverged {
+                epoch: before + k,
+                loss: losses[k],
+                lr: LR,
+            });
+        }
+        before += losses.len();
         tick();
+        Ok(s)
+    };
+    let first_s = sample(backend)?;
+    for _ in 1..warmup {
+        sample(backend)?;
     }
     let mut per_epoch = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let t = Instant::now();
-        backend.run(per_sample, &mut losses)?;
-        per_epoch.push(t.elapsed().as_secs_f64() / per_sample as f64);
-        tick();
-    }
-    if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
-        return Err(Error::Diverged {
-            epoch: k,
-            loss: losses[k],
-            lr: LR,
-        });
+        per_epoch.push(sample(backend)? / per_sample as f64);
     }
     Ok(Timing {
         per_epoch,

@@ -190,6 +190,12 @@ fn settings_for_a_backend_not_used_are_refused() {
     };
     let err = bench(&["--shapes", "S0,S1,S0"]);
     assert!(err.contains("--shapes names S0 twice"), "{err}");
+    // Counts whose losses or times would not fit in memory.
+    let err = bench(&["--gpu-batch", "18446744073709551615"]);
+    assert!(
+        err.contains("--gpu-batch must be at most 1000000, not 18446744073709551615"),
+        "{err}"
+    );
     let err = bench(&["--backends", "cpu,reference,cpu"]);
     assert!(err.contains("--backends names cpu twice"), "{err}");
     let err = bench(&["--backends", "cpu", "--precision", "mixed"]);

@@ -642,6 +642,9 @@ fn check_target_loss(t: f64) -> Result<f64> {
     }
 }
 
+/// The most `bench --warmup`, `--samples` and `--gpu-batch` take.
+const MOST_SAMPLES: usize = 1_000_000;
+
 /// The longest time limit kept as given, 2^32 s (136 years): a longer
 /// one, `inf` included, is no limit at all.
 const LONGEST: Duration = Duration::from_secs(1 << 32);
@@ -745,6 +748,15 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     }
     if args.samples == 0 || args.gpu_batch == 0 {
         bail!("--samples and --gpu-batch must be at least 1");
+    }
+    for (flag, n) in [
+        ("--warmup", args.warmup),
+        ("--samples", args.samples),
+        ("--gpu-batch", args.gpu_batch),
+    ] {
+        if n > MOST_SAMPLES {
+            bail!("{flag} must be at most {MOST_SAMPLES}, not {n}");
+        }
     }
     Ok(AdapterRequest {
         allow_software: true,
