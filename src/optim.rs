@@ -384,6 +384,30 @@ impl Optimizer {
                 "--clip-grad-norm must be a positive number, not {clip}"
             ));
         }
+        // The f32 backends hold each setting as an f32, flushing values
+        // below its smallest normal to 0: a positive setting must stay one.
+        for (flag, v) in [
+            ("--lr", lr),
+            ("--weight-decay", decay),
+            ("--clip-grad-norm", clip),
+            (
+                "--eps",
+                if let Optimizer::Adam { eps, .. } = *self {
+                    eps
+                } else {
+                    0.0
+                },
+            ),
+        ] {
+            if v > 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&v) {
+                return bad(format!(
+                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {}): give a value from {:e} to {:e}",
+                    v as f32,
+                    f32::MIN_POSITIVE,
+                    f32::MAX
+                ));
+            }
+        }
         let unit = |flag: &str, v: f64| {
             if (0.0..1.0).contains(&v) {
                 Ok(())

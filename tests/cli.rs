@@ -1400,6 +1400,11 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     let (ok, _, err) = shadertrain(&train_synthetic("500", "3", "cpu", &more));
     let says = "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr, or --standardize";
     assert!(ok && err.contains(says), "{err}");
+    // A rate so low that the loss did not move at all: a larger one.
+    let more = ["--lr", "1e-9", "--epochs", "10"];
+    let (ok, _, err) = shadertrain(&train_synthetic("500", "3", "cpu", &more));
+    let says = "the loss hardly moved over the whole run: try a larger --lr (this run used 1e-9), or --lr auto, or --standardize";
+    assert!(ok && err.contains(says), "{err}");
 }
 
 /// A range test whose loss still falls at its highest rate (a target on

@@ -770,6 +770,18 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
             &["--optimizer", "adam", "--eps=-1e-8"],
             "--eps must be a positive number",
         ),
+        // Settings f32 holds as 0 or inf, which only the reference's f64
+        // would run as asked.
+        (
+            &["--optimizer", "adam", "--eps", "1e-46"],
+            "--eps 1e-46 is out of f32's range, in which the cpu and gpu backends hold it (it would be 0): give a value from 1.1754944e-38 to 3.4028235e38",
+        ),
+        (&["--lr", "1e-50"], "--lr 1e-50 is out of f32's range"),
+        (
+            &["--optimizer", "adam", "--weight-decay", "1e300"],
+            "--weight-decay 1e300 is out of f32's range, in which the cpu and gpu backends hold it (it would be inf)",
+        ),
+        (&["--clip-grad-norm", "1e39"], "--clip-grad-norm 1e39 is out of f32's range"),
         (
             &["--optimizer", "lbfgs", "--history-size", "0"],
             "--history-size must be at least 1",

@@ -2227,6 +2227,14 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     } else if last < before * (1.0 - 1e-3) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
+    } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {
+        // Flat from the start: the updates were too small to move it.
+        let lr = crate::optim::short(config.run.optimizer.lr());
+        let auto = match config.run.optimizer {
+            crate::optim::Optimizer::Lbfgs { .. } => "",
+            _ => ", or --lr auto",
+        };
+        format!("the loss hardly moved over the whole run: try a larger --lr (this run used {lr}){auto}")
     } else {
         let lr = crate::optim::short(config.run.optimizer.lr());
         format!("a rate too high can saturate the hidden units: try a smaller --lr (this run used {lr})")
