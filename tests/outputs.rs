@@ -208,6 +208,26 @@ fn an_output_on_standard_output_gets_it_alone() {
     ]);
     assert_eq!(summary["epochs"], 3);
     assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
+    // Two outputs on standard output would mix: refused, whatever their
+    // names for it.
+    for (args, says) in [
+        (
+            predict(&model, &data, Path::new("/dev/stdout"), &["--json", "-"]),
+            "--out and --json both write to standard output",
+        ),
+        (
+            vec!["predict", "--model", s(&model), "--data", s(&data), "--json", "-"],
+            "--json and --out both write to standard output",
+        ),
+        (
+            vec!["train", "--data", s(&data), "--json", "-", "--history", "/dev/stdout"],
+            "--history and --json both write to standard output, where they would mix; give one of them a file",
+        ),
+    ] {
+        let (ok, out, err) = run(&args);
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
     // Without such an output the report stays on standard output.
     let (ok, out, _) = run(&predict(&model, &data, &preds, &[]));
     assert!(ok && out.starts_with("mse "), "{out}");

@@ -531,6 +531,18 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     {
         io::check_output_path(path)?;
     }
+    let outputs = [
+        ("--save", &args.save),
+        ("--history", &args.history),
+        ("--checkpoint", &args.checkpoint),
+        ("--json", &args.json),
+        ("--plot", &args.plot),
+        ("--lr-plot", &args.lr_plot),
+    ];
+    let named: Vec<(&str, &Path)> = (outputs.iter())
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
+        .collect();
+    super::one_on_standard_output(&named)?;
     for (flag, path) in [("--plot", &args.plot), ("--lr-plot", &args.lr_plot)] {
         if let Some(path) = path {
             plot::check_path(flag, path)?;

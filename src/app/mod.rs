@@ -75,6 +75,26 @@ pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>
     }
 }
 
+/// Refuses two of a command's `outputs` (flag, path) on standard output,
+/// where their text would mix into one stream neither reader could parse.
+pub(crate) fn one_on_standard_output(outputs: &[(&str, &Path)]) -> Result<()> {
+    let on: Vec<&str> = (outputs.iter())
+        .filter(|(_, path)| crate::io::is_standard_output(path))
+        .map(|(flag, _)| *flag)
+        .collect();
+    if on.len() > 1 {
+        let (all, but) = match on.len() {
+            2 => ("both", "one"),
+            _ => ("all", "all but one"),
+        };
+        anyhow::bail!(
+            "{} {all} write to standard output, where they would mix; give {but} of them a file",
+            on.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// Writes `text` to standard output. A closed pipe is [`ClosedPipe`];
 /// another failure (a full disk) is an error that says so, never a panic.
 pub(crate) fn emit(text: &str) -> Result<()> {

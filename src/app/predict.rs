@@ -64,6 +64,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     for (_, path) in &outputs {
         io::check_output_path(path)?;
     }
+    // Without --out the predictions go to standard output.
+    let stdout = [("--out", Path::new("/dev/stdout"))];
+    let written = [&outputs[..], if args.out.is_none() { &stdout } else { &[] }].concat();
+    super::one_on_standard_output(&written)?;
     let inputs = [
         ("--model", args.model.as_path()),
         ("--data", args.data.as_path()),
