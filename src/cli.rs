@@ -447,9 +447,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MODEL")]
     pub init: Option<PathBuf>,
 
-    /// Save the trained model here (safetensors, written atomically)
-    /// [default: not saved].
-    #[arg(long, value_name = "MODEL")]
+    /// Save the trained model here (safetensors, written atomically); `-`
+    /// is standard output [default: not saved].
+    #[arg(long, value_name = "MODEL", value_parser = output_path)]
     pub save: Option<PathBuf>,
 
     /// Write the loss per epoch here as CSV: epoch,loss (and val_loss with
@@ -460,7 +460,7 @@ pub struct TrainArgs {
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
     /// on Ctrl-C, SIGTERM or SIGHUP, after a divergence (the last good
     /// parameters) and at the end [default: none].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = checkpoint_path)]
     pub checkpoint: Option<PathBuf>,
 
     /// Epochs between checkpoints.
@@ -671,6 +671,15 @@ fn input_path(s: &str) -> Result<PathBuf, String> {
 /// A file to write; `-` is standard output, as /dev/stdout.
 fn output_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(if s == "-" { "/dev/stdout" } else { s }))
+}
+
+/// A checkpoint's path: a file the run writes again and again, which `-`
+/// (standard output elsewhere) cannot be.
+fn checkpoint_path(s: &str) -> Result<PathBuf, String> {
+    match s {
+        "-" => Err("a checkpoint is rewritten every --checkpoint-every epochs, so it cannot be standard output; give a file (./- names a file called -)".into()),
+        _ => Ok(PathBuf::from(s)),
+    }
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {

@@ -774,6 +774,20 @@ fn a_dash_is_standard_input_or_output() {
         &csv,
     );
     assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    // The model on standard output: the same bytes; the summary goes to
+    // standard error.
+    let saved = piped(
+        &train_data(&file, "cpu", &["--epochs", "3", "--save", "-"]),
+        b"",
+    );
+    assert_eq!(saved, std::fs::read(&m1).unwrap());
+    // A checkpoint, rewritten again and again, cannot be.
+    let (ok, _, err) = shadertrain(&train_data(&file, "cpu", &["--checkpoint", "-"]));
+    assert!(
+        !ok && err.contains("so it cannot be standard output"),
+        "{err}"
+    );
+    assert!(!Path::new("-").exists());
     let preds = piped(
         &["predict", "--model", &m1, "--data", "-", "--out", "-"],
         &csv,

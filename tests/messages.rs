@@ -198,6 +198,11 @@ fn settings_for_a_backend_not_used_are_refused() {
     );
     let err = bench(&["--backends", "cpu,reference,cpu"]);
     assert!(err.contains("--backends names cpu twice"), "{err}");
+    let err = bench(&["--backends", "cpu", "--gpu-batch", "4"]);
+    assert!(
+        err.contains("--gpu-batch is a setting of the GPU backend, and this bench times no GPU"),
+        "{err}"
+    );
     let err = bench(&["--backends", "cpu", "--precision", "mixed"]);
     assert!(
         err.contains("--precision is a setting of the GPU backend, and this bench times no GPU"),
@@ -213,7 +218,11 @@ fn settings_for_a_backend_not_used_are_refused() {
     for (more, flag, says) in [
         (&["--plot", "p.svg"][..], "--plot", "draws no chart"),
         (&["--peers"], "--peers", "has no peers"),
-        (&["--gpu-batch", "4"], "--gpu-batch", "times single epochs"),
+        (
+            &["--backends", "gpu", "--gpu-batch", "4"],
+            "--gpu-batch",
+            "times single epochs",
+        ),
         (
             &["--backends", "gpu", "--precision", "mixed"],
             "--precision",

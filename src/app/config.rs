@@ -718,7 +718,8 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         false => args.backends.contains(&BackendKind::Gpu),
     };
     if !times_gpu {
-        if let Some(flag) = gpu_flags(&args.device).first() {
+        let batch = (args.gpu_batch != crate::cli::GPU_BATCH).then_some("--gpu-batch");
+        if let Some(flag) = gpu_flags(&args.device).into_iter().chain(batch).next() {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
