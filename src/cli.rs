@@ -540,6 +540,23 @@ pub struct PredictArgs {
     /// is standard output [default: not written].
     #[arg(long, value_name = "FILE.json", value_parser = output_path)]
     pub json: Option<PathBuf>,
+
+    /// What a missing feature cell (empty, or a marker such as NA, as train
+    /// --missing reads them) does: error stops at the first, with its line
+    /// and column; blank leaves that row's prediction empty, in its place,
+    /// and out of the scores.
+    #[arg(long, value_name = "WHAT", default_value_t = Blanks::Error, value_enum)]
+    pub missing: Blanks,
+}
+
+/// `predict --missing`: what a missing feature cell does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Blanks {
+    /// The first stops the command, with its line and column.
+    #[default]
+    Error,
+    /// The row's prediction is left empty, and it is not scored.
+    Blank,
 }
 
 #[derive(Debug, Args)]

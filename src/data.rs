@@ -1498,12 +1498,15 @@ pub enum TargetColumn {
 /// target where the file has it (its values where [`TargetColumn::Whole`]).
 /// The other columns are not read, so they may hold anything (an id, a
 /// date).
+/// With `gaps`, a missing feature cell ([`is_missing`]) reads as NaN
+/// rather than an error.
 pub fn read_for_model(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
+    gaps: bool,
 ) -> Result<(Dataset, TargetColumn)> {
-    let choose = for_model(path, feature_names, target_name);
+    let choose = for_model(path, feature_names, target_name, gaps);
     let table = Table::read_columns(path, &choose)?;
     select_for_model(table, feature_names, target_name)
 }
@@ -1520,6 +1523,7 @@ pub fn read_for_model_keeping(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
+    gaps: bool,
     keep: &[String],
 ) -> Result<(Dataset, TargetColumn, Vec<String>)> {
     use std::io::Read;
@@ -1527,7 +1531,7 @@ pub fn read_for_model_keeping(
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    let for_model = for_model(path, feature_names, target_name);
+    let for_model = for_model(path, feature_names, target_name, gaps);
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
         kept_columns(path, header, keep, target_name)?;
@@ -1603,12 +1607,18 @@ fn kept_columns(
     Ok(columns)
 }
 
-/// How [`read_for_model`] reads each column of a header.
+/// How [`read_for_model`] reads each column of a header: with `gaps`, a
+/// feature's cells as numbers or gaps.
 fn for_model<'a>(
     path: &'a Path,
     feature_names: &'a [String],
     target_name: &'a str,
+    gaps: bool,
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
+    let feature = match gaps {
+        true => ColumnUse::NumberOrMissing,
+        false => ColumnUse::Number,
+    };
     let features: std::collections::HashSet<&str> =
         feature_names.iter().map(String::as_str).collect();
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
@@ -1617,7 +1627,7 @@ fn for_model<'a>(
             return Err(missing_features(path, feature_names, header));
         }
         let usage = |name: &String| match name.as_str() {
-            n if features.contains(n) => ColumnUse::Number,
+            n if features.contains(n) => feature,
             n if n == target_name => ColumnUse::NumberOrNan,
             _ => ColumnUse::Skip,
         };

@@ -998,3 +998,74 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "drop"]));
     assert!(!ok && err.contains("--missing drop needs --data"), "{err}");
 }
+
+/// `predict --missing blank`: a row with a missing feature gets an empty
+/// prediction in its place and is left out of the scores, which are those
+/// of the file without it; without the option the first is an error that
+/// offers it.
+#[test]
+fn predict_leaves_rows_with_a_missing_feature_blank() {
+    let dir = tempfile::tempdir().unwrap();
+    let [train_csv, model, holed, whole, out, json, json_whole] = paths(
+        &dir,
+        [
+            "t.csv", "m.st", "h.csv", "w.csv", "p.csv", "h.json", "w.json",
+        ],
+    );
+    gen_csv(&train_csv, "50", "2", "3");
+    run_ok(&train_data(
+        &train_csv,
+        "cpu",
+        &["--epochs", "20", "--save", &model],
+    ));
+    let rows = [
+        "id,x0,x1,y",
+        "a,0.1,0.2,0.3",
+        "b,,0.5,0.1",
+        "c,0.3, NA ,0.2",
+        "d,0.5,0.5,0.9",
+    ];
+    std::fs::write(&holed, rows.join("\n")).unwrap();
+    std::fs::write(&whole, [rows[0], rows[1], rows[4]].join("\n")).unwrap();
+    let predict = |data: &str, json: &str, more: &[&str]| {
+        let mut args = vec!["predict", "--model", &model, "--data", data, "--json", json];
+        args.extend_from_slice(more);
+        shadertrain(&args)
+    };
+    let (ok, _, err) = predict(
+        &holed,
+        &json,
+        &["--keep", "id", "--missing", "blank", "--out", &out],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("notice: 2 of 4 rows have a missing feature: their predictions are empty, and not scored"), "{err}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "id,y_pred");
+    assert_eq!(lines[2..4], ["b,", "c,"]);
+    assert!(
+        lines[1].starts_with("a,") && lines[4].starts_with("d,") && lines[4].len() > 2,
+        "{written}"
+    );
+    let (ok, out_whole, err) = predict(&whole, &json_whole, &[]);
+    assert!(ok, "{err}");
+    let preds: Vec<&str> = out_whole.lines().skip(1).collect();
+    assert_eq!(preds, [&lines[1][2..], &lines[4][2..]]);
+    let (holed, whole) = (common::read_json(&json), common::read_json(&json_whole));
+    assert_eq!(
+        (holed["rows"].as_u64(), holed["blank_rows"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(whole["blank_rows"], 0);
+    for score in ["mse", "rmse", "mae", "r2"] {
+        assert_eq!(holed[score], whole[score], "{score}");
+    }
+    // Without it: an error at the first gap, offering the option.
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &path(&dir, "h.csv")]);
+    assert!(
+        !ok && err.contains(
+            ":3:2: the cell is empty; expected a number (column 'x0'); --missing blank leaves"
+        ),
+        "{err}"
+    );
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::cli::PredictArgs;
+use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
 use crate::data::{self, r_squared, target_variance, Dataset, TargetColumn};
 use crate::model::Model;
@@ -26,6 +26,9 @@ struct Scores {
     /// 1 − MSE / the target's variance over these rows; null without a
     /// target column or for a constant target.
     r2: Option<f64>,
+    /// Rows with a missing feature (`--missing blank`): their predictions
+    /// are empty, and the scores leave them out.
+    blank_rows: usize,
 }
 
 /// Rows below which a thread of `predict` costs more than it saves.
@@ -75,17 +78,46 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
     let (features, target_name) = (&model.feature_names, &model.target_name);
-    let (data, target, kept) = match args.keep.is_empty() {
-        true => {
-            let (data, target) = data::read_for_model(&args.data, features, target_name)?;
-            (data, target, None)
-        }
-        false => {
-            let (data, target, kept) =
-                data::read_for_model_keeping(&args.data, features, target_name, &args.keep)?;
-            (data, target, Some(kept))
-        }
+    let gaps = args.missing == Blanks::Blank;
+    let read = match args.keep.is_empty() {
+        true => data::read_for_model(&args.data, features, target_name, gaps)
+            .map(|(data, target)| (data, target, None)),
+        false => data::read_for_model_keeping(&args.data, features, target_name, gaps, &args.keep)
+            .map(|(data, target, kept)| (data, target, Some(kept))),
     };
+    let (data, target, kept) = read.map_err(|e| match e {
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        } if data::says_missing(&message) => crate::Error::Csv {
+            path,
+            line,
+            column,
+            message: format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
+        },
+        e => e,
+    })?;
+    // Rows with a missing feature, read as NaN.
+    let blank: Vec<bool> = (0..data.rows)
+        .map(|n| data.row(n).iter().any(|v| v.is_nan()))
+        .collect();
+    let blank_rows = blank.iter().filter(|&&b| b).count();
+    if blank_rows > 0 {
+        super::notice(
+            false,
+            &format!(
+                "{} of {} {}",
+                blank_rows,
+                units::count(data.rows, "row"),
+                match blank_rows {
+                    1 => "has a missing feature: its prediction is empty, and not scored",
+                    _ => "have a missing feature: their predictions are empty, and not scored",
+                }
+            ),
+        );
+    }
     if let TargetColumn::Incomplete { first_row } = target {
         super::notice(
             false,
@@ -127,7 +159,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         if let Some(kept) = &kept {
             text.push_str(&kept[n]);
         }
-        text.push_str(&io::csv_number(v));
+        if !blank[n] {
+            text.push_str(&io::csv_number(v));
+        }
         text.push('\n');
     }
     let mut emitted = Ok(());
@@ -157,26 +191,33 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         rmse: None,
         mae: None,
         r2: None,
+        blank_rows,
     };
-    if has_target {
-        let mse = cpu::reference::mse(&yhat, &data.y);
+    // The rows scored: those with every feature.
+    let (yhat, y): (Vec<f64>, Vec<f32>) = match blank_rows {
+        0 => (yhat, data.y),
+        _ => (yhat.iter().zip(&data.y).zip(&blank))
+            .filter(|(_, &b)| !b)
+            .map(|((&p, &t), _)| (p, t))
+            .unzip(),
+    };
+    let scored = y.len();
+    if has_target && scored > 0 {
+        let mse = cpu::reference::mse(&yhat, &y);
         let mae = yhat
             .iter()
-            .zip(&data.y)
+            .zip(&y)
             .map(|(p, &t)| (p - t as f64).abs())
             .sum::<f64>()
-            / data.rows as f64;
-        scores.r2 = r_squared(mse, target_variance(&data.y));
+            / scored as f64;
+        scores.r2 = r_squared(mse, target_variance(&y));
         (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
         let r2 = match scores.r2 {
             Some(r2) => format!("r² {}", units::r2(r2)),
             None => "r² undefined (the target is constant)".into(),
         };
         // Keep standard output clean CSV when the predictions go there.
-        let line = format!(
-            "mse {mse:.6e} over {}, {r2}\n",
-            units::count(data.rows, "row")
-        );
+        let line = format!("mse {mse:.6e} over {}, {r2}\n", units::count(scored, "row"));
         if args.out.is_some() {
             super::report(&line, outputs.iter().map(|(_, path)| *path))?;
         } else {
