@@ -303,7 +303,10 @@ def main():
     ap.add_argument("--sweep-budget", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backend", default="cpu")
-    ap.add_argument("--only", default="", help="comma-separated trainer names to run")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only the trainers whose name contains one of these comma-separated "
+                         "texts; a text that is part of a name as given, commas and all "
+                         "('cpu adam, mini-batches'), is not split; may be given again")
     ap.add_argument("--json")
     args = ap.parse_args()
     x, y = load(args.csv)
@@ -323,7 +326,9 @@ def main():
          AUTO_CYCLES, lambda lr, b: shadertrain(args, "adam", lr, b, BATCH, cycle=True)),
     ]
     trainers += peers(args, x, y)
-    only = [s for s in args.only.split(",") if s]
+    names = [name for name, _, _ in trainers]
+    only = [t for value in args.only
+            for t in ([value] if any(value in n for n in names) else value.split(",")) if t]
     records = []
     for name, sweep, run in trainers:
         if only and not any(o in name for o in only):
