@@ -173,13 +173,13 @@ pub struct TrainArgs {
     )]
     pub target: Option<String>,
 
-    /// Columns of --data not to read, comma separated: an id, a date, text,
-    /// anything that is not a feature; their cells may hold anything
+    /// Columns of --data not to read, comma separated (a name that holds a
+    /// comma, given whole, is that column), or given again: an id, a date,
+    /// text, anything that is not a feature; their cells may hold anything
     /// [default: every column is read].
     #[arg(
         long,
         value_name = "NAME[,NAME...]",
-        value_delimiter = ',',
         requires = "data",
         conflicts_with = "synthetic"
     )]
@@ -531,8 +531,9 @@ pub struct PredictArgs {
     /// them (quotes undone, whitespace around the text trimmed, quoted
     /// again where needed): an id or a date to join the predictions back
     /// by (`''` is pandas' unnamed index column). The file is then read
-    /// whole into memory [default: the predictions alone].
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    /// whole into memory. A name that holds a comma, given whole, is that
+    /// column [default: the predictions alone].
+    #[arg(long, value_name = "NAME,...")]
     pub keep: Vec<String>,
 
     /// Write the rows' count and, where the file has the target column,

@@ -1423,6 +1423,28 @@ impl Table {
     }
 }
 
+/// The column names a list option (`--ignore`, `--keep`) gives, each
+/// value as the command line had it: the value is cut at its commas, and
+/// runs of pieces that, joined by commas, are a column of `header` ("price,
+/// USD") are that column, the longest run first; any other piece is a name
+/// alone (which the option's check may then refuse).
+pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
+    let mut names = Vec::with_capacity(values.len());
+    for value in values {
+        let pieces: Vec<&str> = value.split(',').collect();
+        let mut i = 0;
+        while i < pieces.len() {
+            let end = (i + 1..=pieces.len())
+                .rev()
+                .find(|&j| header.iter().any(|h| *h == pieces[i..j].join(",")))
+                .unwrap_or(i + 1);
+            names.push(pieces[i..end].join(","));
+            i = end;
+        }
+    }
+    names
+}
+
 /// How `--ignore` reads the CSV file `path` with `header`: the columns
 /// named in `ignore` skipped, the others numbers. Each name must be a
 /// column, once, and not `target` (`--target`; without it the target is
@@ -1518,14 +1540,15 @@ pub fn read_for_model(
 /// as the csv reader reads them: quotes undone, the whitespace around the
 /// text trimmed (inside quotes too), bytes that are not UTF-8 made
 /// U+FFFD. The file is read whole, once (it may be a pipe), and its rows
-/// are those of the numbers, blank lines skipped.
+/// are those of the numbers, blank lines skipped. The kept columns' names
+/// come last ([`named_columns`]).
 pub fn read_for_model_keeping(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
     gaps: bool,
     keep: &[String],
-) -> Result<(Dataset, TargetColumn, Vec<String>)> {
+) -> Result<(Dataset, TargetColumn, Vec<String>, Vec<String>)> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -1544,6 +1567,7 @@ pub fn read_for_model_keeping(
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let head = Head::parse(path, body)?;
     let columns = kept_columns(path, &head.header, keep, target_name)?;
+    let names = columns.iter().map(|&j| head.header[j].clone()).collect();
     let err = csv_error(path);
     let mut reader = csv_reader(&body[head.at..]);
     let mut record = csv::ByteRecord::new();
@@ -1575,7 +1599,7 @@ pub fn read_for_model_keeping(
             ),
         ));
     }
-    Ok((data, target, starts))
+    Ok((data, target, starts, names))
 }
 
 /// Where the columns `keep` are in `header`, or why they cannot be kept.
@@ -1586,6 +1610,7 @@ fn kept_columns(
     target_name: &str,
 ) -> Result<Vec<usize>> {
     let err = |message| csv_error(path)(1, 0, message);
+    let keep = &named_columns(keep, header)[..];
     let mut columns = Vec::with_capacity(keep.len());
     for (i, name) in keep.iter().enumerate() {
         let Some(j) = header.iter().position(|h| h == name) else {
@@ -2314,6 +2339,25 @@ mod tests {
         }
         let (csv, _) = both_readers("\"1\",2\n", 2);
         assert_eq!(csv.unwrap().2, 1);
+    }
+
+    #[test]
+    fn names_with_commas_are_read_whole() {
+        let header: Vec<String> = ["id", "price, USD", "a,b", "a", "b", ""]
+            .map(String::from)
+            .to_vec();
+        let named = |values: &[&str]| {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            named_columns(&values, &header)
+        };
+        assert_eq!(named(&["id,price, USD"]), ["id", "price, USD"]);
+        assert_eq!(named(&["price, USD", "id"]), ["price, USD", "id"]);
+        // The longest name that fits comes first.
+        assert_eq!(named(&["a,b,a"]), ["a,b", "a"]);
+        assert_eq!(named(&["b,a,b"]), ["b", "a,b"]);
+        // Pieces that are no column stay pieces, for the check to refuse.
+        assert_eq!(named(&["id,nope,x"]), ["id", "nope", "x"]);
+        assert_eq!(named(&[""]), [""]);
     }
 
     #[test]

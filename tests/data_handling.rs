@@ -1069,3 +1069,44 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         "{err}"
     );
 }
+
+/// A column whose name holds a comma is named whole in `--ignore` and
+/// `--keep`, in a list or alone; a resumed run reads the same columns.
+#[test]
+fn names_with_commas_can_be_ignored_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, ckpt] = paths(&dir, ["c.csv", "c.st", "c.ck"]);
+    std::fs::write(
+        &csv,
+        "id,\"price, USD\",x0,y\na,1,0.1,0.2\nb,2,0.3,0.4\nc,3,0.5,0.1\n",
+    )
+    .unwrap();
+    for ignore in [&["id,price, USD"][..], &["price, USD", "id"]] {
+        let mut args = train_data(&csv, "cpu", &["--epochs", "2", "-q", "--save", &model]);
+        for value in ignore {
+            args.extend(["--ignore", value]);
+        }
+        run_ok(&args);
+        let m = load_model(Path::new(&model)).unwrap();
+        assert_eq!(m.feature_names, ["x0"], "{ignore:?}");
+    }
+    let out = run_ok(&[
+        "predict",
+        "--model",
+        &model,
+        "--data",
+        &csv,
+        "--keep",
+        "id,price, USD",
+    ]);
+    assert!(out.starts_with("id,\"price, USD\",y_pred\na,1,"), "{out}");
+    let mut args = train_data(&csv, "cpu", &["--ignore", "id,price, USD", "--epochs", "2"]);
+    args.extend(["-q", "--checkpoint", &ckpt]);
+    run_ok(&args);
+    run_ok(&train_resume(&ckpt, "cpu", &["--epochs", "4", "-q"]));
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--ignore", "id,price"]));
+    assert!(
+        !ok && err.contains("--ignore names 'price', which is not a column"),
+        "{err}"
+    );
+}

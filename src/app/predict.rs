@@ -83,7 +83,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         true => data::read_for_model(&args.data, features, target_name, gaps)
             .map(|(data, target)| (data, target, None)),
         false => data::read_for_model_keeping(&args.data, features, target_name, gaps, &args.keep)
-            .map(|(data, target, kept)| (data, target, Some(kept))),
+            .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
     };
     let (data, target, kept) = read.map_err(|e| match e {
         crate::Error::Csv {
@@ -148,10 +148,11 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     // In the target's units: a standardised model's statistics are applied.
     let yhat = predict_on_threads(&model, &data)?;
     // About 20 bytes a prediction in f64's shortest form, and the cells kept.
+    let (kept, kept_names) = kept.unzip();
     let kept_bytes: usize = kept.iter().flatten().map(String::len).sum();
     let mut text = String::with_capacity(yhat.len() * 20 + kept_bytes);
     let pred = format!("{}_pred", model.target_name);
-    let names = args.keep.iter().map(String::as_str);
+    let names = kept_names.iter().flatten().map(String::as_str);
     text.push_str(&io::csv_line(names.chain([pred.as_str()])));
     // In f64, as computed: a prediction of 1e8 + 3 keeps its 3, and one
     // past f32's range stays finite.

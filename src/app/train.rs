@@ -797,15 +797,17 @@ fn read_data(
 ) -> Result<ReadData> {
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
+            let ignored = |names: &[String]| data::named_columns(&run.ignore, names);
             let target = |names: &[String]| {
-                run.target.as_deref().or(init_target
-                    .filter(|t| names.iter().any(|n| n == t) && !run.ignore.iter().any(|n| n == t)))
+                run.target.as_deref().or(init_target.filter(|t| {
+                    names.iter().any(|n| n == t) && !ignored(names).contains(&t.to_string())
+                }))
             };
             // The header, kept to name the column of a bad cell.
             let header = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());
-                let uses = data::ignoring(path, names, &run.ignore, target(names))?;
+                let uses = data::ignoring(path, names, &ignored(names), target(names))?;
                 Ok(match run.missing {
                     Missing::Error => uses,
                     Missing::Drop => data::with_gaps(uses),
@@ -895,9 +897,10 @@ fn ignore_hint(
     else {
         return e;
     };
+    let ignored = data::named_columns(&run.ignore, header);
     let target = target.or_else(|| {
         (header.iter().rev())
-            .find(|n| !run.ignore.contains(n))
+            .find(|n| !ignored.contains(n))
             .map(String::as_str)
     });
     // Only a cell's own errors name their column (data::Rows).
