@@ -1018,10 +1018,11 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         "cpu",
         &["--epochs", "20", "--save", &model],
     ));
+    // Row b has no target either: it is not scored anyway.
     let rows = [
         "id,x0,x1,y",
         "a,0.1,0.2,0.3",
-        "b,,0.5,0.1",
+        "b,,0.5,",
         "c,0.3, NA ,0.2",
         "d,0.5,0.5,0.9",
     ];

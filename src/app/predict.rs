@@ -59,6 +59,135 @@ fn predict_on_threads(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
     })
 }
 
+/// The kept columns' cells (a line's start for each row) and names, with
+/// `--keep`.
+type KeptCells = Option<(Vec<String>, Vec<String>)>;
+
+/// The rows of `--data` the model reads, their target column and the
+/// kept cells; an error at a missing cell offers `--missing blank`.
+fn read_rows(args: &PredictArgs, model: &Model) -> Result<(Dataset, TargetColumn, KeptCells)> {
+    let (features, target_name) = (&model.feature_names, &model.target_name);
+    let gaps = args.missing == Blanks::Blank;
+    let read = match args.keep.is_empty() {
+        true => data::read_for_model(&args.data, features, target_name, gaps)
+            .map(|(data, target)| (data, target, None)),
+        false => data::read_for_model_keeping(&args.data, features, target_name, gaps, &args.keep)
+            .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
+    };
+    Ok(read.map_err(|e| match e {
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        } if data::says_missing(&message) => crate::Error::Csv {
+            path,
+            line,
+            column,
+            message: format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
+        },
+        e => e,
+    })?)
+}
+
+/// Which rows have a missing feature (read as NaN with `--missing
+/// blank`); a notice counts them.
+fn blank_rows(data: &Dataset) -> Vec<bool> {
+    let blank: Vec<bool> = (0..data.rows)
+        .map(|n| data.row(n).iter().any(|v| v.is_nan()))
+        .collect();
+    let count = blank.iter().filter(|&&b| b).count();
+    if count > 0 {
+        let says = match count {
+            1 => "has a missing feature: its prediction is empty, and not scored",
+            _ => "have a missing feature: their predictions are empty, and not scored",
+        };
+        let rows = units::count(data.rows, "row");
+        super::notice(false, &format!("{count} of {rows} {says}"));
+    }
+    blank
+}
+
+/// The predictions as CSV: the kept cells, then `<target>_pred` (empty
+/// where the row is `blank`).
+fn predictions_csv(model: &Model, yhat: &[f64], blank: &[bool], kept: KeptCells) -> String {
+    let (kept, kept_names) = kept.unzip();
+    // About 20 bytes a prediction in f64's shortest form, and the cells kept.
+    let kept_bytes: usize = kept.iter().flatten().map(String::len).sum();
+    let mut text = String::with_capacity(yhat.len() * 20 + kept_bytes);
+    let pred = format!("{}_pred", model.target_name);
+    let names = kept_names.iter().flatten().map(String::as_str);
+    text.push_str(&io::csv_line(names.chain([pred.as_str()])));
+    // In f64, as computed: a prediction of 1e8 + 3 keeps its 3, and one
+    // past f32's range stays finite.
+    for (n, &v) in yhat.iter().enumerate() {
+        if let Some(kept) = &kept {
+            text.push_str(&kept[n]);
+        }
+        if !blank[n] {
+            text.push_str(&io::csv_number(v));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// Sets `scores`' errors of `yhat` against `y` over the rows not `blank`,
+/// where the target column has a number in each of them (else a notice
+/// says why there are none); the line to print, if any.
+fn score(
+    scores: &mut Scores,
+    yhat: Vec<f64>,
+    y: Vec<f32>,
+    blank: &[bool],
+    target: TargetColumn,
+) -> Option<String> {
+    let (yhat, y): (Vec<f64>, Vec<f32>) = match scores.blank_rows {
+        0 => (yhat, y),
+        _ => (yhat.into_iter().zip(y).zip(blank))
+            .filter(|(_, &b)| !b)
+            .map(|(pair, _)| pair)
+            .unzip(),
+    };
+    if target == TargetColumn::Absent || y.is_empty() {
+        return None;
+    }
+    // The first row scored without a target (rows yet to be measured).
+    let unmeasured = match target {
+        TargetColumn::Incomplete { .. } => {
+            let scored = (0..blank.len()).filter(|&n| !blank[n]);
+            scored.zip(&y).find(|(_, t)| t.is_nan()).map(|(n, _)| n)
+        }
+        _ => None,
+    };
+    if let Some(n) = unmeasured {
+        super::notice(
+            false,
+            &format!(
+                "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
+                scores.target,
+                n + 1
+            ),
+        );
+        return None;
+    }
+    let mse = cpu::reference::mse(&yhat, &y);
+    let mae = (yhat.iter().zip(&y))
+        .map(|(p, &t)| (p - t as f64).abs())
+        .sum::<f64>()
+        / y.len() as f64;
+    scores.r2 = r_squared(mse, target_variance(&y));
+    (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
+    let r2 = match scores.r2 {
+        Some(r2) => format!("r² {}", units::r2(r2)),
+        None => "r² undefined (the target is constant)".into(),
+    };
+    Some(format!(
+        "mse {mse:.6e} over {}, {r2}\n",
+        units::count(y.len(), "row")
+    ))
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
@@ -77,58 +206,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let (features, target_name) = (&model.feature_names, &model.target_name);
-    let gaps = args.missing == Blanks::Blank;
-    let read = match args.keep.is_empty() {
-        true => data::read_for_model(&args.data, features, target_name, gaps)
-            .map(|(data, target)| (data, target, None)),
-        false => data::read_for_model_keeping(&args.data, features, target_name, gaps, &args.keep)
-            .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
-    };
-    let (data, target, kept) = read.map_err(|e| match e {
-        crate::Error::Csv {
-            path,
-            line,
-            column,
-            message,
-        } if data::says_missing(&message) => crate::Error::Csv {
-            path,
-            line,
-            column,
-            message: format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
-        },
-        e => e,
-    })?;
-    // Rows with a missing feature, read as NaN.
-    let blank: Vec<bool> = (0..data.rows)
-        .map(|n| data.row(n).iter().any(|v| v.is_nan()))
-        .collect();
-    let blank_rows = blank.iter().filter(|&&b| b).count();
-    if blank_rows > 0 {
-        super::notice(
-            false,
-            &format!(
-                "{} of {} {}",
-                blank_rows,
-                units::count(data.rows, "row"),
-                match blank_rows {
-                    1 => "has a missing feature: its prediction is empty, and not scored",
-                    _ => "have a missing feature: their predictions are empty, and not scored",
-                }
-            ),
-        );
-    }
-    if let TargetColumn::Incomplete { first_row } = target {
-        super::notice(
-            false,
-            &format!(
-                "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
-                model.target_name,
-                first_row + 1
-            ),
-        );
-    }
-    let has_target = target == TargetColumn::Whole;
+    let (data, target, kept) = read_rows(args, &model)?;
+    let blank = blank_rows(&data);
     let layout = &model.layout;
     // The reference's own, and the copy of the rows the threads share out.
     let rows_copy = memory::product(&[data.rows, layout.features() + 1, 4]);
@@ -147,24 +226,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = predict_on_threads(&model, &data)?;
-    // About 20 bytes a prediction in f64's shortest form, and the cells kept.
-    let (kept, kept_names) = kept.unzip();
-    let kept_bytes: usize = kept.iter().flatten().map(String::len).sum();
-    let mut text = String::with_capacity(yhat.len() * 20 + kept_bytes);
-    let pred = format!("{}_pred", model.target_name);
-    let names = kept_names.iter().flatten().map(String::as_str);
-    text.push_str(&io::csv_line(names.chain([pred.as_str()])));
-    // In f64, as computed: a prediction of 1e8 + 3 keeps its 3, and one
-    // past f32's range stays finite.
-    for (n, &v) in yhat.iter().enumerate() {
-        if let Some(kept) = &kept {
-            text.push_str(&kept[n]);
-        }
-        if !blank[n] {
-            text.push_str(&io::csv_number(v));
-        }
-        text.push('\n');
-    }
+    let text = predictions_csv(&model, &yhat, &blank, kept);
     let mut emitted = Ok(());
     // Standard output by name (`-`, /dev/stdout) is written as without
     // --out: a reader that closes it early ends the predictions only.
@@ -192,33 +254,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         rmse: None,
         mae: None,
         r2: None,
-        blank_rows,
+        blank_rows: blank.iter().filter(|&&b| b).count(),
     };
-    // The rows scored: those with every feature.
-    let (yhat, y): (Vec<f64>, Vec<f32>) = match blank_rows {
-        0 => (yhat, data.y),
-        _ => (yhat.iter().zip(&data.y).zip(&blank))
-            .filter(|(_, &b)| !b)
-            .map(|((&p, &t), _)| (p, t))
-            .unzip(),
-    };
-    let scored = y.len();
-    if has_target && scored > 0 {
-        let mse = cpu::reference::mse(&yhat, &y);
-        let mae = yhat
-            .iter()
-            .zip(&y)
-            .map(|(p, &t)| (p - t as f64).abs())
-            .sum::<f64>()
-            / scored as f64;
-        scores.r2 = r_squared(mse, target_variance(&y));
-        (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
-        let r2 = match scores.r2 {
-            Some(r2) => format!("r² {}", units::r2(r2)),
-            None => "r² undefined (the target is constant)".into(),
-        };
+    if let Some(line) = score(&mut scores, yhat, data.y, &blank, target) {
         // Keep standard output clean CSV when the predictions go there.
-        let line = format!("mse {mse:.6e} over {}, {r2}\n", units::count(scored, "row"));
         if args.out.is_some() {
             super::report(&line, outputs.iter().map(|(_, path)| *path))?;
         } else {
