@@ -186,7 +186,7 @@ pub struct TrainArgs {
     pub ignore: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
-    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, <NA>, #N/A, #NA
+    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
     /// or ? (the markers pandas and R write, and ?). error stops at the
     /// first, with its line and column; drop leaves out every row with one,
     /// in a feature or the target, and the summary says how many, by column.

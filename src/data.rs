@@ -1720,7 +1720,7 @@ const EMPTY_CELL: &str = "the cell is empty; expected a number";
 /// [`parse_cell`]'s error at a marker of a missing value, after the cell.
 const MARKS_MISSING: &str = " marks a missing value; expected a number";
 
-/// Whether a CSV error's message is [`parse_cell`]'s at a missing cell
+/// Whether a CSV error's message is `parse_cell`'s at a missing cell
 /// ([`is_missing`]), which `train --missing drop` would leave out.
 pub fn says_missing(message: &str) -> bool {
     message.starts_with(EMPTY_CELL) || message.contains(MARKS_MISSING)
