@@ -545,7 +545,7 @@ pub struct PredictArgs {
     /// What a missing feature cell (empty, or a marker such as NA, as train
     /// --missing reads them) does: error stops at the first, with its line
     /// and column; blank leaves that row's prediction empty, in its place,
-    /// and out of the scores.
+    /// and out of the scores, as it leaves out rows with no target value.
     #[arg(long, value_name = "WHAT", default_value_t = Blanks::Error, value_enum)]
     pub missing: Blanks,
 }

@@ -1045,17 +1045,24 @@ pub struct Dropped {
 }
 
 impl Dropped {
-    /// The missing cells by column: "b 10, y 2".
+    /// The missing cells by column: "b: 10, y: 2" (a name with a comma,
+    /// a colon or a space quoted as CSV quotes it).
     pub fn by_column(&self) -> String {
         let columns: Vec<String> = (self.columns.iter())
-            .map(|(name, n)| format!("{name} {n}"))
+            .map(|(name, n)| {
+                let name = match name.contains([',', ':', ' ', '"']) {
+                    true => format!("\"{}\"", name.replace('"', "\"\"")),
+                    false => name.clone(),
+                };
+                format!("{name}: {n}")
+            })
             .collect();
         columns.join(", ")
     }
 }
 
 impl std::fmt::Display for Dropped {
-    /// "12 of 1000 rows with a missing cell (b 10, y 2)".
+    /// "12 of 1000 rows with a missing cell (b: 10, y: 2)".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -2397,7 +2404,7 @@ mod tests {
             assert_eq!((table.rows, &table.cells[..]), (2, &[1f32, 2., 5., 6.][..]));
             assert_eq!(
                 dropped.to_string(),
-                "4 of 6 rows with a missing cell (x 2, y 3)"
+                "4 of 6 rows with a missing cell (x: 2, y: 3)"
             );
         }
         // Text is an error still, at its cell; so is a number out of range.

@@ -12,6 +12,17 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// `word` as a shell reads it back as one argument: as it is where every
+/// character is plain (letters, digits, `_-.,:/+@%=`), else in single
+/// quotes ("--ignore 'price, USD'"), so that a hint can be pasted.
+pub fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,:/+@%=".contains(c);
+    match !word.is_empty() && word.chars().all(plain) {
+        true => word.to_string(),
+        false => format!("'{}'", word.replace('\'', r"'\''")),
+    }
+}
+
 /// R² (or any score near 1) to four decimals; a value that rounds to 0
 /// is "0.0000", never "-0.0000", and one of a run gone far wrong, -10,000
 /// or below, is "-3.4590e41", not 42 digits.
@@ -48,6 +59,15 @@ pub fn seconds(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shell_words_paste_back_as_one_argument() {
+        assert_eq!(super::shell_word("price"), "price");
+        assert_eq!(super::shell_word("a,b"), "a,b");
+        assert_eq!(super::shell_word("price, USD"), "'price, USD'");
+        assert_eq!(super::shell_word(""), "''");
+        assert_eq!(super::shell_word("it's"), r"'it'\''s'");
+    }
+
     use super::*;
 
     #[test]

@@ -781,7 +781,12 @@ fn a_dash_is_standard_input_or_output() {
         b"",
     );
     assert_eq!(saved, std::fs::read(&m1).unwrap());
-    // A checkpoint, rewritten again and again, cannot be.
+    // A checkpoint, rewritten again and again, cannot be, by any name.
+    let (ok, _, err) = shadertrain(&train_data(&file, "cpu", &["--checkpoint", "/dev/stdout"]));
+    assert!(
+        !ok && err.contains("--checkpoint is standard output"),
+        "{err}"
+    );
     let (ok, _, err) = shadertrain(&train_data(&file, "cpu", &["--checkpoint", "-"]));
     assert!(
         !ok && err.contains("so it cannot be standard output"),
@@ -953,7 +958,7 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
             std::fs::read(&hist_b).unwrap(),
             "{file}"
         );
-        let says = format!("dropped {dropped} of 60 rows with a missing cell (a 3, b 3, y 3)");
+        let says = format!("dropped {dropped} of 60 rows with a missing cell (a: 3, b: 3, y: 3)");
         assert!(out.contains(&says), "{out}");
         let summary = common::read_json(&json);
         assert_eq!(summary["dropped_rows"], dropped);
@@ -992,7 +997,7 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
     let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &["--missing", "drop"]));
     assert!(
         !ok && err
-            .contains("every row has a missing cell (a 1, y 1), so --missing drop leaves none"),
+            .contains("every row has a missing cell (a: 1, y: 1), so --missing drop leaves none"),
         "{err}"
     );
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "drop"]));
@@ -1052,6 +1057,7 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
     assert!(ok, "{err}");
     let preds: Vec<&str> = out_whole.lines().skip(1).collect();
     assert_eq!(preds, [&lines[1][2..], &lines[4][2..]]);
+    let holed_path = holed;
     let (holed, whole) = (common::read_json(&json), common::read_json(&json_whole));
     assert_eq!(
         (holed["rows"].as_u64(), holed["blank_rows"].as_u64()),
@@ -1061,6 +1067,21 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
     for score in ["mse", "rmse", "mae", "r2"] {
         assert_eq!(holed[score], whole[score], "{score}");
     }
+    // Alone on its line, a blank prediction is quoted, so that CSV
+    // readers, which skip blank lines, read it as a row.
+    let (ok, alone, err) = predict(&holed_path, &json, &["--missing", "blank"]);
+    assert!(ok, "{err}");
+    assert_eq!(alone.lines().collect::<Vec<_>>()[2..4], ["\"\"", "\"\""]);
+    // A row with its features but no target is predicted, and not scored.
+    let unmeasured = [rows[0], rows[1], rows[4], "e,0.2,0.2,"].join("\n");
+    std::fs::write(&holed_path, unmeasured).unwrap();
+    let (ok, _, err) = predict(&holed_path, &json, &["--missing", "blank", "--out", &out]);
+    assert!(
+        ok && err.contains("1 of the rows predicted has no target value"),
+        "{err}"
+    );
+    assert_eq!(common::read_json(&json)["mse"], whole["mse"]);
+    std::fs::write(&holed_path, rows.join("\n")).unwrap();
     // Without it: an error at the first gap, offering the option.
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &path(&dir, "h.csv")]);
     assert!(
@@ -1108,6 +1129,13 @@ fn names_with_commas_can_be_ignored_and_kept() {
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--ignore", "id,price"]));
     assert!(
         !ok && err.contains("--ignore names 'price', which is not a column"),
+        "{err}"
+    );
+    // The hint at a bad cell quotes such a name, to be pasted.
+    std::fs::write(&csv, "id,\"price, USD\",x0,y\na,x,0.1,0.2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--ignore", "id"]));
+    assert!(
+        !ok && err.contains("--ignore 'price, USD' leaves it unread"),
         "{err}"
     );
 }

@@ -543,6 +543,13 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
         .collect();
     super::one_on_standard_output(&named)?;
+    if args
+        .checkpoint
+        .as_deref()
+        .is_some_and(io::is_standard_output)
+    {
+        bail!("--checkpoint is standard output, but a checkpoint is rewritten every --checkpoint-every epochs; give a file");
+    }
     for (flag, path) in [("--plot", &args.plot), ("--lr-plot", &args.lr_plot)] {
         if let Some(path) = path {
             plot::check_path(flag, path)?;

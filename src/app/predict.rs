@@ -109,7 +109,7 @@ fn blank_rows(data: &Dataset) -> Vec<bool> {
 }
 
 /// The predictions as CSV: the kept cells, then `<target>_pred` (empty
-/// where the row is `blank`).
+/// where the row is `blank`, `""` where it is the line's only cell).
 fn predictions_csv(model: &Model, yhat: &[f64], blank: &[bool], kept: KeptCells) -> String {
     let (kept, kept_names) = kept.unzip();
     // About 20 bytes a prediction in f64's shortest form, and the cells kept.
@@ -124,8 +124,12 @@ fn predictions_csv(model: &Model, yhat: &[f64], blank: &[bool], kept: KeptCells)
         if let Some(kept) = &kept {
             text.push_str(&kept[n]);
         }
-        if !blank[n] {
-            text.push_str(&io::csv_number(v));
+        match (blank[n], &kept) {
+            (false, _) => text.push_str(&io::csv_number(v)),
+            // A line of one empty cell is blank, which CSV readers skip:
+            // quoted, it is a row, and the rows stay in line with the file's.
+            (true, None) => text.push_str("\"\""),
+            (true, Some(_)) => {}
         }
         text.push('\n');
     }
@@ -134,13 +138,15 @@ fn predictions_csv(model: &Model, yhat: &[f64], blank: &[bool], kept: KeptCells)
 
 /// Sets `scores`' errors of `yhat` against `y` over the rows not `blank`,
 /// where the target column has a number in each of them (else a notice
-/// says why there are none); the line to print, if any.
+/// says why there are none); with `gaps` (`--missing blank`), over the
+/// rows that have one, a notice counting the others. The line to print,
+/// if any.
 fn score(
     scores: &mut Scores,
-    yhat: Vec<f64>,
-    y: Vec<f32>,
+    (yhat, y): (Vec<f64>, Vec<f32>),
     blank: &[bool],
     target: TargetColumn,
+    gaps: bool,
 ) -> Option<String> {
     let (yhat, y): (Vec<f64>, Vec<f32>) = match scores.blank_rows {
         0 => (yhat, y),
@@ -152,23 +158,34 @@ fn score(
     if target == TargetColumn::Absent || y.is_empty() {
         return None;
     }
-    // The first row scored without a target (rows yet to be measured).
-    let unmeasured = match target {
-        TargetColumn::Incomplete { .. } => {
-            let scored = (0..blank.len()).filter(|&n| !blank[n]);
-            scored.zip(&y).find(|(_, t)| t.is_nan()).map(|(n, _)| n)
+    let unmeasured = y.iter().filter(|t| t.is_nan()).count();
+    let (yhat, y): (Vec<f64>, Vec<f32>) = match (unmeasured, gaps) {
+        (0, _) => (yhat, y),
+        (_, false) => {
+            // Rows yet to be measured. Without --missing blank no row is
+            // blank, so the row's place in `y` is its place in the file.
+            let first = y.iter().position(|t| t.is_nan()).unwrap_or(0);
+            super::notice(
+                false,
+                &format!(
+                    "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
+                    scores.target,
+                    first + 1
+                ),
+            );
+            return None;
         }
-        _ => None,
+        (_, true) => {
+            let says = match unmeasured {
+                1 => "has no target value: it is not scored",
+                _ => "have no target value: they are not scored",
+            };
+            super::notice(false, &format!("{unmeasured} of the rows predicted {says}"));
+            let scored = yhat.into_iter().zip(y).filter(|(_, t)| !t.is_nan());
+            scored.unzip()
+        }
     };
-    if let Some(n) = unmeasured {
-        super::notice(
-            false,
-            &format!(
-                "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
-                scores.target,
-                n + 1
-            ),
-        );
+    if y.is_empty() {
         return None;
     }
     let mse = cpu::reference::mse(&yhat, &y);
@@ -197,7 +214,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         io::check_output_path(path)?;
     }
     // Without --out the predictions go to standard output.
-    let stdout = [("--out", Path::new("/dev/stdout"))];
+    let stdout = [("the predictions (no --out)", Path::new("/dev/stdout"))];
     let written = [&outputs[..], if args.out.is_none() { &stdout } else { &[] }].concat();
     super::one_on_standard_output(&written)?;
     let inputs = [
@@ -256,7 +273,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         r2: None,
         blank_rows: blank.iter().filter(|&&b| b).count(),
     };
-    if let Some(line) = score(&mut scores, yhat, data.y, &blank, target) {
+    let gaps = args.missing == Blanks::Blank;
+    if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {
         // Keep standard output clean CSV when the predictions go there.
         if args.out.is_some() {
             super::report(&line, outputs.iter().map(|(_, path)| *path))?;

@@ -726,7 +726,8 @@ impl TrainingData {
         }
         let target = &model.target_name;
         let hint = if have.contains(target) && self.columns.target_name != *target {
-            format!("; the model's target '{target}' is a feature here: leave it unread with --ignore {target}, or train it with --target {target}")
+            let word = units::shell_word(target);
+            format!("; the model's target '{target}' is a feature here: leave it unread with --ignore {word}, or train it with --target {word}")
         } else {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
         };
@@ -916,6 +917,7 @@ fn ignore_hint(
                 true => drop,
                 false => "fill or drop the rows whose cells are not numbers",
             };
+            let name = units::shell_word(name);
             message += &format!(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
             );
