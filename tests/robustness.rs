@@ -364,6 +364,33 @@ fn ctrl_c_without_a_checkpoint_says_the_model_was_not_saved() {
     assert_eq!(losses.len(), epoch + 1, "{err}");
 }
 
+/// Ctrl-C when the checkpoint cannot be written: the run still exits
+/// 130, names the failure, and does not claim a checkpoint to resume.
+#[test]
+fn ctrl_c_with_a_failing_checkpoint_keeps_its_status_and_says_so() {
+    let more = [
+        "--epochs",
+        "100000000",
+        "--checkpoint",
+        "/dev/full",
+        "--checkpoint-every",
+        "1000000",
+    ];
+    let args = train_synthetic("20000", "8", "cpu", &more);
+    let done = signal_once_handled(&args, "INT", 2, &|| true);
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("error: could not write --checkpoint: /dev/full"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the checkpoint could not be written to /dev/full, so this run cannot be resumed from here"),
+        "{err}"
+    );
+    assert!(!err.contains("checkpoint written"), "{err}");
+}
+
 /// Whether process `pid` catches signal `signal` (its `SigCgt` mask in
 /// /proc): the training loop's handlers are installed.
 fn catches(pid: u32, signal: u32) -> bool {

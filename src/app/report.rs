@@ -179,6 +179,8 @@ pub(super) struct Finished<'a> {
     /// R² of the final parameters on the training and the held-out rows
     /// ([`Summary::final_r2`]).
     pub r2: (Option<f64>, Option<f64>),
+    /// The last checkpoint could not be written.
+    pub checkpoint_failed: bool,
 }
 
 impl Finished<'_> {

@@ -1988,8 +1988,9 @@ fn write_outputs<'a>(
             .zip(final_val)
             .and_then(|(v, l)| r_squared(l, v)),
     );
-    let done = Finished {
+    let mut done = Finished {
         r2,
+        checkpoint_failed: false,
         kept: summary,
         milestones: {
             milestones.finish(&outcome.losses, outcome.elapsed);
@@ -2045,20 +2046,25 @@ fn write_outputs<'a>(
             checkpointer.write(updates, losses, last, state, validation, kept.as_ref())?;
             Ok(())
         })();
+        done.checkpoint_failed = written.is_err();
         note(&mut failed, "--checkpoint", written);
     }
     let summary = report::write_summary(config, &done, model_written, &failed);
     note(&mut failed, "--json", summary);
     if !failed.is_empty() {
+        let failures = format!("could not write {}", failed.join("; could not write "));
+        if done.outcome.reason == StopReason::Interrupted {
+            // The run still ends as its signal says, and its note says
+            // what of it was kept (`conclude`).
+            eprintln!("error: {failures}");
+            return Ok(done);
+        }
         let model = match (&config.outputs.save, model_written) {
             (Some(path), true) => format!("the model was saved to {}", path.display()),
             (Some(_), false) => "the model was not saved".to_string(),
             (None, _) => "no --save was given".to_string(),
         };
-        bail!(
-            "could not write {}; {model}",
-            failed.join("; could not write ")
-        );
+        bail!("{failures}; {model}");
     }
     Ok(done)
 }
@@ -2138,7 +2144,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             if !config.leader {
                 return Ok(ExitCode::from(status));
             }
-            eprintln!("{}", interrupted_note(config, updates, signal));
+            eprintln!("{}", interrupted_note(config, done, signal));
             return Ok(ExitCode::from(status));
         }
         _ => {}
@@ -2158,10 +2164,14 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
 /// What a run interrupted after `updates` updates by `signal` left: the
 /// checkpoint, or none; `--save`, which only a run that ends writes; and
 /// the reports, which hold the run so far.
-fn interrupted_note(config: &TrainConfig, updates: usize, signal: &str) -> String {
+fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> String {
+    let updates = done.outcome.updates;
     let mut note = format!("interrupted at epoch {updates} ({signal})");
     let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
     match (&checkpoint, &config.resume, &config.outputs.save) {
+        (Some(p), ..) if done.checkpoint_failed => {
+            note += &format!("; the checkpoint could not be written to {p}, so this run cannot be resumed from here")
+        }
         (Some(p), ..) => note += &format!("; checkpoint written to {p} (continue with --resume)"),
         (None, Some(r), _) => {
             note += &format!(
