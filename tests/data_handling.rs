@@ -781,6 +781,23 @@ fn a_dash_is_standard_input_or_output() {
         b"",
     );
     assert_eq!(saved, std::fs::read(&m1).unwrap());
+    // Not on a terminal (`script` gives the run one), where a binary model
+    // would be garbage on the screen.
+    let bin = env!("CARGO_BIN_EXE_shadertrain");
+    let on_tty = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} train --data {file} --epochs 1 --save - -q"),
+        ])
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux) runs");
+    let shown = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(!on_tty.status.success(), "{shown}");
+    assert!(
+        shown.contains("--save is standard output, which is a terminal"),
+        "{shown}"
+    );
     // A checkpoint, rewritten again and again, cannot be, by any name.
     let (ok, _, err) = shadertrain(&train_data(&file, "cpu", &["--checkpoint", "/dev/stdout"]));
     assert!(

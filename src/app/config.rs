@@ -543,6 +543,10 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
         .collect();
     super::one_on_standard_output(&named)?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if terminal && args.save.as_deref().is_some_and(io::is_standard_output) {
+        bail!("--save is standard output, which is a terminal: the model is binary (safetensors); redirect standard output to a file or a pipe, or give --save a file");
+    }
     if args
         .checkpoint
         .as_deref()
