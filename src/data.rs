@@ -1032,6 +1032,22 @@ impl Pieces {
     }
 }
 
+/// A column's name as a message lists it: quoted as CSV quotes it where it
+/// holds a comma, a colon, a quote or a space, so that a list of names
+/// ("id, \"price, USD\", y") reads as the columns it names.
+pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.contains([',', ':', ' ', '"']) {
+        true => format!("\"{}\"", name.replace('"', "\"\"")).into(),
+        false => name.into(),
+    }
+}
+
+/// A header's names as a message lists them ([`shown_name`]).
+fn listed(header: &[String]) -> String {
+    let names: Vec<_> = header.iter().map(|n| shown_name(n)).collect();
+    names.join(", ")
+}
+
 /// The rows [`Table::drop_missing`] left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dropped {
@@ -1045,17 +1061,10 @@ pub struct Dropped {
 }
 
 impl Dropped {
-    /// The missing cells by column: "b: 10, y: 2" (a name with a comma,
-    /// a colon or a space quoted as CSV quotes it).
+    /// The missing cells by column: "b: 10, y: 2" ([`shown_name`]).
     pub fn by_column(&self) -> String {
         let columns: Vec<String> = (self.columns.iter())
-            .map(|(name, n)| {
-                let name = match name.contains([',', ':', ' ', '"']) {
-                    true => format!("\"{}\"", name.replace('"', "\"\"")),
-                    false => name.clone(),
-                };
-                format!("{name}: {n}")
-            })
+            .map(|(name, n)| format!("{}: {n}", shown_name(name)))
             .collect();
         columns.join(", ")
     }
@@ -1340,7 +1349,7 @@ impl Table {
                 column: 0,
                 message: format!(
                     "no target column '{name}'; the header has: {}",
-                    self.header.join(", ")
+                    listed(&self.header)
                 ),
             })?,
             None => self.header.len().checked_sub(1).ok_or_else(|| Error::Csv {
@@ -1472,7 +1481,7 @@ pub fn ignoring(
         if !header.contains(name) {
             return Err(err(format!(
                 "--ignore names '{name}', which is not a column; the header has: {}",
-                header.join(", ")
+                listed(header)
             )));
         }
         if ignore[..i].contains(name) {
@@ -1489,7 +1498,7 @@ pub fn ignoring(
     if header.iter().all(|name| ignore.contains(name)) {
         return Err(err(format!(
             "--ignore names every column ({}); leave out the target and at least one feature",
-            header.join(", ")
+            listed(header)
         )));
     }
     let usage = |name: &String| match ignore.contains(name) {
@@ -1623,7 +1632,7 @@ fn kept_columns(
         let Some(j) = header.iter().position(|h| h == name) else {
             return Err(err(format!(
                 "--keep names '{name}', which is not a column; the header has: {}",
-                header.join(", ")
+                listed(header)
             )));
         };
         if keep[..i].contains(name) {
@@ -1700,7 +1709,7 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
             "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
             missing.join(", "),
             feature_names.join(", "),
-            header.join(", ")
+            listed(header)
         ),
     }
 }

@@ -1148,6 +1148,10 @@ fn names_with_commas_can_be_ignored_and_kept() {
         !ok && err.contains("--ignore names 'price', which is not a column"),
         "{err}"
     );
+    assert!(
+        err.contains("the header has: id, \"price, USD\", x0, y"),
+        "{err}"
+    );
     // The hint at a bad cell quotes such a name, to be pasted.
     std::fs::write(&csv, "id,\"price, USD\",x0,y\na,x,0.1,0.2\n").unwrap();
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--ignore", "id"]));
