@@ -217,7 +217,7 @@ fn an_output_on_standard_output_gets_it_alone() {
         ),
         (
             vec!["predict", "--model", s(&model), "--data", s(&data), "--json", "-"],
-            "--json and --out both write to standard output",
+            "--json and the predictions (no --out) both write to standard output",
         ),
         (
             vec!["train", "--data", s(&data), "--json", "-", "--history", "/dev/stdout"],
