@@ -7,7 +7,7 @@ the largest relative difference of their loss histories.
 
 The rows are `shadertrain gen --rows 200 --features 3 --seed 2`; the
 network 3 -> 5 -> 1, tanh. The initial weights are shadertrain's, read
-from a model saved after one epoch at a rate of 1e-300 (which moves no
+from a model saved after one epoch at a rate of 1e-30 (which moves no
 f32 weight). shadertrain stores θ in f32 after every step and torch keeps
 it in f64, so the histories agree to about 1e-8, not exactly.
 """
@@ -85,7 +85,7 @@ def main():
         net = ["--data", data, "--hidden", "5", "--activation", "tanh", "--backend", "reference", "-q"]
         subprocess.run([args.binary, "gen", "--rows", "200", "--features", "3", "--seed", "2",
                         "--out", data], check=True, capture_output=True)
-        subprocess.run([args.binary, "train", *net, "--epochs", "1", "--lr", "1e-300",
+        subprocess.run([args.binary, "train", *net, "--epochs", "1", "--lr", "1e-30",
                         "--save", init], check=True)
         rows = list(csv.reader(open(data)))[1:]
         x = torch.tensor([[float(v) for v in r[:-1]] for r in rows], dtype=torch.float64)
