@@ -1656,10 +1656,6 @@ fn for_model<'a>(
     target_name: &'a str,
     gaps: bool,
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
-    let feature = match gaps {
-        true => ColumnUse::NumberOrMissing,
-        false => ColumnUse::Number,
-    };
     let features: std::collections::HashSet<&str> =
         feature_names.iter().map(String::as_str).collect();
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
@@ -1668,11 +1664,12 @@ fn for_model<'a>(
             return Err(missing_features(path, feature_names, header));
         }
         let usage = |name: &String| match name.as_str() {
-            n if features.contains(n) => feature,
+            n if features.contains(n) => ColumnUse::Number,
             n if n == target_name => ColumnUse::NumberOrNan,
             _ => ColumnUse::Skip,
         };
-        Ok(header.iter().map(usage).collect())
+        let uses = header.iter().map(usage).collect();
+        Ok(if gaps { with_gaps(uses) } else { uses })
     }
 }
 

@@ -525,12 +525,6 @@ fn moved_data(
 
 /// Every file `train` may write can be written, checked before anything runs.
 fn check_train_outputs(args: &TrainArgs) -> Result<()> {
-    for path in [&args.save, &args.history, &args.checkpoint, &args.json]
-        .into_iter()
-        .flatten()
-    {
-        io::check_output_path(path)?;
-    }
     let outputs = [
         ("--save", &args.save),
         ("--history", &args.history),
@@ -542,6 +536,10 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     let named: Vec<(&str, &Path)> = (outputs.iter())
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
         .collect();
+    // The plots are checked below, by their own rules.
+    for (_, path) in named.iter().filter(|(flag, _)| !flag.ends_with("plot")) {
+        io::check_output_path(path)?;
+    }
     super::one_on_standard_output(&named)?;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if terminal && args.save.as_deref().is_some_and(io::is_standard_output) {
