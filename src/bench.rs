@@ -362,6 +362,34 @@ pub struct PeerLine {
     pub rest: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
+impl PeerLine {
+    /// Why this line cannot be a record of a run of `activation` with
+    /// `samples` timed epochs, if it cannot: times that are not positive
+    /// and finite, or out of order, or another case than the one asked for.
+    pub fn fault(&self, activation: &str, samples: usize) -> Option<String> {
+        let times = [self.min_s, self.median_s, self.max_s];
+        if times.iter().any(|t| !t.is_finite() || *t <= 0.0) {
+            return Some(format!(
+                "its times are not positive and finite (min {}, median {}, max {} s)",
+                self.min_s, self.median_s, self.max_s
+            ));
+        }
+        if !(self.min_s <= self.median_s && self.median_s <= self.max_s) {
+            return Some(format!(
+                "its median {} s is not between its min {} s and max {} s",
+                self.median_s, self.min_s, self.max_s
+            ));
+        }
+        if self.activation != activation {
+            return Some(format!("it timed {}, not {activation}", self.activation));
+        }
+        if self.epochs != samples {
+            return Some(format!("it timed {} epochs, not {samples}", self.epochs));
+        }
+        None
+    }
+}
+
 impl Record {
     /// Peer `name`'s record of `shape`, from its script's line; `on_cpu`
     /// unless it ran on a GPU.
@@ -493,6 +521,38 @@ pub fn table(records: &[Record]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer's line is taken only where its times are positive, finite
+    /// and in order, and it timed the case asked for.
+    #[test]
+    fn peer_lines_that_cannot_be_timings_are_refused() {
+        let line = |text: &str| serde_json::from_str::<PeerLine>(text).unwrap();
+        let good = r#"{"adapter":"cpu","shape":"S0","activation":"tanh","epochs":3,"median_s":2e-3,"min_s":1e-3,"max_s":3e-3,"numpy":"2.4"}"#;
+        assert_eq!(line(good).fault("tanh", 3), None);
+        assert!(line(good)
+            .fault("sigmoid", 3)
+            .unwrap()
+            .contains("not sigmoid"));
+        assert!(line(good).fault("tanh", 10).unwrap().contains("3 epochs"));
+        for (median, min, max) in [(0.0, 0.0, 0.0), (-1.0, -2.0, 1.0), (2e-3, 0.0, 3e-3)] {
+            let text = good
+                .replace("2e-3", &median.to_string())
+                .replace("1e-3", &min.to_string())
+                .replace("3e-3", &max.to_string());
+            assert!(
+                line(&text)
+                    .fault("tanh", 3)
+                    .unwrap()
+                    .contains("positive and finite"),
+                "{text}"
+            );
+        }
+        let unordered = good.replace("2e-3", "5e-3");
+        assert!(line(&unordered)
+            .fault("tanh", 3)
+            .unwrap()
+            .contains("not between"));
+    }
 
     /// One sample of `s` seconds.
     fn timing(s: f64) -> Timing {

@@ -479,8 +479,8 @@ pub struct TrainArgs {
     ])]
     pub resume: Option<PathBuf>,
 
-    /// No progress bar and no summary (errors still print). The bar is drawn
-    /// only on a terminal anyway.
+    /// No progress bar, no summary and no notices (errors and warnings
+    /// still print). The bar is drawn only on a terminal anyway.
     #[arg(long, short)]
     pub quiet: bool,
 
@@ -608,7 +608,8 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
     pub activation: Activation,
 
-    /// Untimed samples before timing (the first includes pipeline warm-up).
+    /// Untimed samples before timing; at least one runs, since the first
+    /// (reported as "first sample") includes pipeline warm-up.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
 

@@ -564,10 +564,12 @@ impl Head {
         for (j, raw) in record.iter().enumerate() {
             let name = std::str::from_utf8(raw)
                 .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
-            // A first column with no name may be a row index, which a
-            // caller may leave unread ([`unnamed_index`] checks).
-            if name.is_empty() && j > 0 {
-                return Err(err(line, j + 1, "the column name is empty".into()));
+            // A column with no name (a row index, first) may be one a
+            // caller leaves unread ([`unnamed_columns`] checks), as may
+            // several.
+            if name.is_empty() {
+                header.push(String::new());
+                continue;
             }
             if let Some(first) = seen.insert(name, j) {
                 return Err(err(
@@ -981,19 +983,20 @@ fn every_column(_: &[String]) -> Result<Vec<ColumnUse>> {
     Ok(Vec::new())
 }
 
-/// The error of a header whose first name is empty, unless `uses` leaves
-/// that column unread: pandas' `to_csv()` writes its index so, and R's
-/// `write.csv` its row names.
-fn unnamed_index(path: &Path, head: &Head, uses: &[ColumnUse]) -> Result<()> {
-    let unread = uses.first() == Some(&ColumnUse::Skip);
-    if head.header.first().is_some_and(String::is_empty) && !unread {
-        return Err(csv_error(path)(
-            head.line,
-            1,
-            "the column name is empty; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column: write it without (index=False, row.names=FALSE), name the column, or leave it unread with --ignore ''".into(),
-        ));
-    }
-    Ok(())
+/// The error of a header with an empty name in a column `uses` reads (a
+/// list as long as the header, or shorter: the columns past its end are
+/// read). A first such column is most likely a row index: pandas'
+/// `to_csv()` writes its index so, and R's `write.csv` its row names.
+fn unnamed_columns(path: &Path, head: &Head, uses: &[ColumnUse]) -> Result<()> {
+    let read = |j: usize| uses.get(j) != Some(&ColumnUse::Skip);
+    let Some(j) = (0..head.header.len()).find(|&j| head.header[j].is_empty() && read(j)) else {
+        return Ok(());
+    };
+    let message = match j {
+        0 => "the column name is empty; a file written with its row index (pandas' to_csv(), R's write.csv) starts with such a column: write it without (index=False, row.names=FALSE), name the column, or leave it unread with --ignore ''",
+        _ => "the column name is empty; name the column, or leave it unread with --ignore ''",
+    };
+    Err(csv_error(path)(head.line, j + 1, message.into()))
 }
 
 /// The names of the columns `uses` reads.
@@ -1167,7 +1170,7 @@ impl Table {
         }
         let err = csv_error(path);
         let uses = choose(&head.header)?;
-        unnamed_index(path, &head, &uses)?;
+        unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
@@ -1257,7 +1260,7 @@ impl Table {
         let head = Head::parse(path, bytes)?;
         let err = csv_error(path);
         let uses = choose(&head.header)?;
-        unnamed_index(path, &head, &uses)?;
+        unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
@@ -1743,23 +1746,29 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
             "the cell is not valid UTF-8 ({}); expected a number",
-            String::from_utf8_lossy(raw)
+            String::from_utf8_lossy(raw).escape_debug()
         )
     })?;
     if text.is_empty() {
         return Err(EMPTY_CELL.into());
     }
+    // A control character (a NUL, an escape) is shown escaped, not sent
+    // to the terminal.
+    let shown = match text.chars().any(char::is_control) {
+        true => std::borrow::Cow::Owned(text.escape_debug().to_string()),
+        false => std::borrow::Cow::Borrowed(text),
+    };
     if is_missing(raw) {
-        return Err(format!("'{text}'{MARKS_MISSING}"));
+        return Err(format!("'{shown}'{MARKS_MISSING}"));
     }
     let v: f64 = text
         .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+        .map_err(|_| format!("'{shown}' is not a number"))?;
     if !v.is_finite() {
-        return Err(format!("'{text}' is not a finite number"));
+        return Err(format!("'{shown}' is not a finite number"));
     }
     if v.abs() > f32::MAX as f64 {
-        return Err(format!("'{text}' is out of range for f32 (|v| ≤ 3.4e38)"));
+        return Err(format!("'{shown}' is out of range for f32 (|v| ≤ 3.4e38)"));
     }
     Ok(v as f32)
 }

@@ -25,11 +25,7 @@ pub fn check_output_path(path: &Path) -> Result<()> {
         Target::File(resolved) => {
             let parent = parent_dir(&resolved);
             if !parent.is_dir() {
-                return Err(Error::Config(format!(
-                    "cannot write {}: the directory {} does not exist",
-                    path.display(),
-                    parent.display()
-                )));
+                return Err(no_directory(path, &parent));
             }
             // Whether a file can be made there (permissions, a read-only
             // mount): a temp file is created and removed.
@@ -47,6 +43,27 @@ pub fn check_output_path(path: &Path) -> Result<()> {
             }
         }
     }
+}
+
+/// [`check_output_path`] for the option `flag`, which its error names.
+pub fn check_output(flag: &str, path: &Path) -> Result<()> {
+    check_output_path(path).map_err(|e| match e {
+        Error::Config(message) => Error::Config(format!("{flag}: {message}")),
+        e => e,
+    })
+}
+
+/// The error for `path`, whose folder `parent` is not one.
+fn no_directory(path: &Path, parent: &Path) -> Error {
+    let why = match parent.exists() {
+        true => "is not a directory",
+        false => "does not exist",
+    };
+    Error::Config(format!(
+        "cannot write {}: {} {why}",
+        path.display(),
+        parent.display()
+    ))
 }
 
 fn ends_with_separator(path: &Path) -> bool {
@@ -131,11 +148,7 @@ pub fn write_atomically(
     let path = path.as_path();
     let dir = parent_dir(path);
     if !dir.is_dir() {
-        return Err(Error::Config(format!(
-            "cannot write {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        )));
+        return Err(no_directory(path, &dir));
     }
     let name = path
         .file_name()
@@ -174,6 +187,11 @@ pub fn write_atomically(
 /// Refuses an output path that is a directory, or ends in a separator as
 /// a directory's name does.
 fn not_a_folder(path: &Path) -> Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::Config(
+            "the path is empty; give a file path to write".into(),
+        ));
+    }
     let why = if path.is_dir() {
         "is a directory"
     } else if ends_with_separator(path) {
@@ -413,6 +431,14 @@ pub fn is_standard_output(path: &Path) -> bool {
     target.is_some() && target == fd_identity(std::io::stdout().as_fd())
 }
 
+/// Whether `path` is this process's standard input by any name (`-`, which
+/// the options read as `/dev/stdin`, `/dev/fd/0`), not the null device.
+pub fn is_standard_input(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    let target = stream_identity(path);
+    target.is_some() && target == fd_identity(std::io::stdin().as_fd())
+}
+
 /// What names a file for [`same_file`]: its canonical path (the parent's,
 /// plus the name, when it does not exist yet) and, when it exists, its
 /// device and inode.
@@ -459,6 +485,16 @@ pub fn check_distinct(
             .iter()
             .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b))
     };
+    // Two readers of one stream would each get part of it.
+    let stdin: Vec<&str> = (inputs.iter())
+        .filter(|(_, path)| is_standard_input(path))
+        .map(|(flag, _)| *flag)
+        .collect();
+    if let [first, second, ..] = stdin[..] {
+        return Err(Error::Config(format!(
+            "{first} and {second} both read standard input; give one of them a file"
+        )));
+    }
     for (i, &(flag, path)) in outputs.iter().enumerate() {
         let others = outputs[i + 1..].iter().chain(inputs);
         for &(other, other_path) in others {
@@ -657,6 +693,17 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
 /// and metadata that names a known activation and one name per feature.
 pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     let bad = |m: String| Error::model_file(path, m);
+    // A safetensors file starts with its header's length, 8 bytes that are
+    // seldom all text, and then the header's '{'.
+    if bytes.len() > 8
+        && bytes[..8]
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        return Err(bad(
+            "not a safetensors file: it starts with text (is it a CSV file?); --model takes a model file that train --save wrote".into(),
+        ));
+    }
     let tensors = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
     let (_, header) = SafeTensors::read_metadata(bytes)
@@ -666,6 +713,11 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         meta.get(key)
             .ok_or_else(|| bad(format!("metadata has no '{key}'")))
     };
+    if let Some(format) = meta.get("format").filter(|f| *f != "shadertrain-mlp") {
+        return Err(bad(format!(
+            "metadata 'format' is '{format}'; expected shadertrain-mlp"
+        )));
+    }
     let activation_name = get("activation")?;
     let activation = Activation::parse(activation_name).ok_or_else(|| {
         bad(format!(
@@ -678,6 +730,17 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         ))
     })?;
     let target_name = get("target_name")?.clone();
+    if target_name.is_empty() {
+        return Err(bad(
+            "metadata 'target_name' is empty; the target needs a name".into(),
+        ));
+    }
+    if let Some(k) = feature_names.iter().position(String::is_empty) {
+        return Err(bad(format!(
+            "metadata 'feature_names' has an empty name (feature {}); each input column needs a name",
+            k + 1
+        )));
+    }
     // Columns are matched to the model by name: each must name one column.
     let mut seen = std::collections::HashSet::new();
     if let Some(twice) = feature_names.iter().find(|n| !seen.insert(n.as_str())) {
@@ -749,6 +812,14 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         let (bshape, b) = read(bias_name(i), 1)?;
         let (out, inp) = (wshape[0], wshape[1]);
         if i == 0 {
+            if inp != feature_names.len() {
+                return Err(bad(format!(
+                    "tensor '{}' has shape {wshape:?}; expected [outputs, {}] (nn.Linear's [out, in]) for the {} the metadata names",
+                    weight_name(i),
+                    feature_names.len(),
+                    crate::units::count(feature_names.len(), "feature")
+                )));
+            }
             sizes.push(inp);
         } else if inp != sizes[i] {
             return Err(bad(format!(
@@ -759,8 +830,9 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         }
         if bshape[0] != out {
             return Err(bad(format!(
-                "tensor '{}' has shape {bshape:?}; expected [{out}]",
-                bias_name(i)
+                "tensor '{}' has shape {bshape:?}; expected [{out}], as '{}' has shape {wshape:?} ([out, in])",
+                bias_name(i),
+                weight_name(i)
             )));
         }
         if w.iter().chain(&b).any(|v| !v.is_finite()) {
@@ -774,13 +846,6 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         return Err(bad(format!(
             "the output layer has {} units; expected 1",
             sizes[layers]
-        )));
-    }
-    if feature_names.len() != sizes[0] {
-        return Err(bad(format!(
-            "metadata names {} but layers.0.weight takes {}",
-            crate::units::count(feature_names.len(), "feature"),
-            sizes[0]
         )));
     }
     let layout = Layout::new(sizes[0], &sizes[1..layers])

@@ -49,6 +49,20 @@
 //! # }
 //! ```
 
+/// As `eprintln!`, but a closed or full standard error is no panic: the
+/// line is dropped, as there is nowhere left to say it, and the command
+/// goes on (`2>&1 | head -1`, `2>/dev/full`). The line and its end go in
+/// one write, so that what another process writes to the same stream
+/// (mpirun's banner) cannot land inside it.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let line = format!("{}\n", format_args!($($arg)*));
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
 pub mod app;
 pub mod batches;
 pub mod bench;

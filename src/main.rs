@@ -3,14 +3,28 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = shadertrain::cli::Cli::parse();
+    let cli = match shadertrain::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors, and --help and --version, which clap prints
+        // itself: a failed print (a full disk) is exit 1, where clap's own
+        // exit would give --help's 0; a closed pipe is not a failure.
+        Err(e) => {
+            return match e.print() {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    shadertrain::say!("error: could not write to standard output: {err}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::from(e.exit_code().clamp(0, 255) as u8),
+            };
+        }
+    };
     // Before any thread starts: it may set an environment variable.
     #[cfg(all(unix, not(target_vendor = "apple")))]
     shadertrain::gpu::runtime_dir::ensure();
     match shadertrain::app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            shadertrain::say!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

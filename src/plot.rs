@@ -62,7 +62,7 @@ impl Format {
 /// work: an unknown extension or a place that cannot be written.
 pub fn check_path(flag: &str, path: &Path) -> Result<Format> {
     let format = Format::of(path).map_err(|e| Error::Config(format!("{flag} {e}")))?;
-    crate::io::check_output_path(path)?;
+    crate::io::check_output(flag, path)?;
     Ok(format)
 }
 

@@ -78,7 +78,25 @@ fn a_row_index_column_is_named_as_the_likely_cause() {
         "gap",
         b"a,,y\n1,2,3\n",
         &[],
-        ":1:2: the column name is empty\n",
+        ":1:2: the column name is empty; name the column, or leave it unread with --ignore ''\n",
+    );
+}
+
+/// A control character in a cell is shown escaped, not sent to the
+/// terminal.
+#[test]
+fn control_characters_are_shown_escaped() {
+    check(
+        "nul",
+        b"a,b,y\n1,2\x00,3\n",
+        &[],
+        ":2:2: '2\\0' is not a number (column 'b')",
+    );
+    check(
+        "escape",
+        b"a,b,y\n\x1b[31m,2,3\n",
+        &[],
+        ":2:1: '\\u{1b}[31m' is not a number (column 'a')",
     );
 }
 

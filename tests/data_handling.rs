@@ -855,6 +855,30 @@ fn an_unnamed_index_column_can_be_left_unread() {
     run_ok(&["predict", "--model", &m1, "--data", &clean, "--out", &p1]);
     run_ok(&["predict", "--model", &m1, "--data", &indexed, "--out", &p2]);
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+
+    // Columns with no name elsewhere, two of them holding text, the same.
+    let gaps = path(&dir, "g.csv");
+    let mut rows = String::from("x0,,x1,,y\n");
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        rows.push_str(&format!("{},note,{},x,{}\n", c[0], c[1], c[2]));
+    }
+    std::fs::write(&gaps, rows).unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &[]));
+    assert!(
+        !ok && err.contains(
+            ":1:2: the column name is empty; name the column, or leave it unread with --ignore ''"
+        ),
+        "{err}"
+    );
+    run_ok(&train_data(
+        &gaps,
+        "cpu",
+        &["--epochs", "4", "--ignore", "", "--save", &m2],
+    ));
+    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    run_ok(&["predict", "--model", &m1, "--data", &gaps, "--out", &p2]);
+    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
 }
 
 /// `--init` without `--target` on a file whose last column is not the

@@ -86,6 +86,30 @@ fn bad_model_files_are_refused_with_the_problem_named() {
         refused(&swap("layers.2.bias", "layers.2.bist")).contains("missing tensor 'layers.2.bias'")
     );
     assert!(refused(&swap("\"F32\"", "\"I32\"")).contains("expected F32"));
-    // layers.0.weight (5, 3) claimed as (3, 5): the next layer no longer follows.
-    assert!(refused(&swap("[5,3]", "[3,5]")).contains("expected"));
+    // layers.0.weight (5, 3) claimed as (3, 5), as if transposed: the
+    // weight is named, against the features the metadata names.
+    let transposed = refused(&swap("[5,3]", "[3,5]"));
+    assert!(
+        transposed.contains("tensor 'layers.0.weight' has shape [3, 5]; expected [outputs, 3]"),
+        "{transposed}"
+    );
+    assert!(transposed.contains("3 features"), "{transposed}");
+    let other = refused(&swap("shadertrain-mlp", "shadertrain-xyz"));
+    assert!(
+        other.contains("metadata 'format' is 'shadertrain-xyz'"),
+        "{other}"
+    );
+    let csv = refused(b"x0,x1,y\n0.5,1,2\n");
+    assert!(
+        csv.contains("starts with text (is it a CSV file?)"),
+        "{csv}"
+    );
+    let mut nameless = sample_model();
+    nameless.target_name.clear();
+    let text = refused(&model_to_bytes(&nameless).unwrap());
+    assert!(text.contains("'target_name' is empty"), "{text}");
+    let mut nameless = sample_model();
+    nameless.feature_names[1].clear();
+    let text = refused(&model_to_bytes(&nameless).unwrap());
+    assert!(text.contains("an empty name (feature 2)"), "{text}");
 }

@@ -527,11 +527,78 @@ fn a_full_standard_output_is_a_clean_error() {
         "--epochs",
         "3",
     ];
-    for args in [&train_args[..], &["info"], &["completions", "bash"]] {
+    let help: [&[&str]; 3] = [&["--version"], &["bench", "--help"], &["help", "train"]];
+    for args in [&train_args[..], &["info"], &["completions", "bash"]]
+        .into_iter()
+        .chain(help)
+    {
         let (code, err) = to_dev_full(args);
         assert_eq!(code, Some(1), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(err.contains("standard output"), "{args:?}: {err}");
+    }
+}
+
+/// What goes to standard error (notices, warnings, predict's scores) is
+/// dropped where it cannot be written, and the command goes on: a full
+/// disk and a closed pipe are no panic, and the results on standard
+/// output are whole.
+#[test]
+fn a_full_or_closed_standard_error_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let predict = ["predict", "--model", s(&model), "--data", s(&data)];
+    let (ok, whole, err) = run(&predict);
+    assert!(ok, "{err}");
+    let train = [
+        "train",
+        "--data",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--hidden",
+        "2",
+        "--epochs",
+        "2",
+    ];
+    let bench = [
+        "bench",
+        "--shapes",
+        "S0",
+        "--backends",
+        "cpu",
+        "--samples",
+        "1",
+    ];
+    for args in [&predict[..], &train, &bench] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = bin().args(args).stderr(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        if args[0] == "predict" {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), whole);
+        }
+        // Standard error a pipe whose reader is gone.
+        let mut child = bin()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let mut text = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{args:?}");
+        if args[0] == "predict" {
+            assert_eq!(text, whole);
+        }
     }
 }
 
@@ -578,4 +645,88 @@ fn a_closed_pipe_ends_quietly() {
         "y_pred\n",
     );
     head(&gen("/dev/stdout"), "x0,x1,y\n");
+}
+
+/// An output that can never be written is refused before any work, with
+/// its flag named: an empty path, or one inside a file.
+#[test]
+fn outputs_refused_before_work_name_their_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = [
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "2",
+        "--epochs",
+        "1",
+    ];
+    let (ok, out, err) = run(&[&train[..], &["--backend", "cpu", "--json", ""]].concat());
+    assert!(!ok);
+    assert!(err.contains("error: --json: the path is empty"), "{err}");
+    assert!(out.is_empty(), "nothing was trained: {out}");
+    let bench = [
+        "bench",
+        "--shapes",
+        "S0",
+        "--backends",
+        "cpu",
+        "--samples",
+        "1",
+    ];
+    let (ok, out, err) = run(&[&bench[..], &["--json", ""]].concat());
+    assert!(!ok && err.contains("--json: the path is empty"), "{err}");
+    assert!(out.is_empty(), "nothing was timed: {out}");
+    let file = dir.path().join("a.csv");
+    std::fs::write(&file, "x\n").unwrap();
+    let inside = file.join("x.csv");
+    let (ok, _, err) = run(&["gen", "--rows", "2", "--features", "1", "--out", s(&inside)]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "--out: cannot write {}: {} is not a directory",
+            s(&inside),
+            s(&file)
+        )),
+        "{err}"
+    );
+}
+
+/// `predict` reads its model and its rows from two files: both from
+/// standard input is refused; and a --json that fails after the
+/// predictions were written says where they are.
+#[test]
+fn predict_names_what_it_wrote_and_reads_standard_input_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let out = bin()
+        .args(["predict", "--model", "/dev/stdin", "--data", "-"])
+        .stdin(std::fs::File::open(&data).unwrap())
+        .output()
+        .unwrap();
+    let (ok, _, err) = text(out);
+    assert!(!ok);
+    assert!(
+        err.contains("--model and --data both read standard input"),
+        "{err}"
+    );
+    let pred = dir.path().join("p.csv");
+    let args = [
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&pred),
+    ];
+    let (ok, _, err) = run(&[&args[..], &["--json", "/dev/full"]].concat());
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("could not write --json: /dev/full: No space left on device (os error 28); the predictions were written to {}", s(&pred))),
+        "{err}"
+    );
+    assert!(std::fs::read_to_string(&pred)
+        .unwrap()
+        .starts_with("y_pred\n"));
 }

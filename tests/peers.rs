@@ -1,7 +1,9 @@
 //! `bench --peers`: the peers' scripts run from the binary with the bench's
 //! cases, their records join the table and the JSON with shadertrain's
 //! speedup over them, and a peer that cannot run is a notice, not a
-//! failure. The scripts' port of src/rng.rs draws shadertrain's bits.
+//! failure, unless none ran. An interpreter that cannot run numpy is an
+//! error before anything is timed. The scripts' port of src/rng.rs draws
+//! shadertrain's bits.
 
 mod common;
 
@@ -16,7 +18,13 @@ use shadertrain::rng::{self, Stream};
 /// `bench --shapes S0 --backends cpu --samples 3 --peers …` with `more`;
 /// returns (success, stdout, stderr).
 fn bench_peers(more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    bench_peers_in(".", more, env)
+}
+
+/// [`bench_peers`], run in the folder `dir`.
+fn bench_peers_in(dir: &str, more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .current_dir(dir)
         .args([
             "bench",
             "--shapes",
@@ -39,16 +47,89 @@ fn bench_peers(more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
 }
 
 #[test]
-fn without_an_interpreter_the_bench_still_runs_and_says_why() {
+fn without_an_interpreter_the_bench_stops_before_timing() {
     let dir = tempfile::tempdir().unwrap();
     let missing = path(&dir, "no-python");
     let (ok, out, err) = bench_peers(&["--python", &missing], &[]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains(&format!("error: --python {missing}: cannot run it")),
+        "{err}"
+    );
+    assert!(!out.contains(" S0 "), "nothing is timed: {out}");
+    // One that runs but cannot import numpy (a shell, say) is refused too.
+    let (ok, _, err) = bench_peers(&["--python", "/bin/false"], &[]);
+    assert!(!ok && err.contains("cannot import numpy"), "{err}");
+}
+
+/// A stand-in interpreter with numpy whose numpy script logs where it ran
+/// (the folder and its mode) and prints `$PEER_LINE` twice; the others
+/// print nothing.
+const LOGGING_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import numpy" ]; exit $?
+fi
+if [ "$1" = numpy_epoch.py ]; then
+  echo "$PWD $(stat -c %a .)" >> "$PEER_LOG"
+  echo "$PEER_LINE"
+  echo "$PEER_LINE"
+fi
+"#;
+
+/// The numpy line of [`FAKE_PYTHON`], with `median` for its median.
+fn peer_line(median: &str) -> String {
+    format!(
+        r#"{{"adapter": "cpu", "shape": "S0", "activation": "sigmoid", "epochs": 3, "median_s": {median}, "min_s": 0.25, "max_s": 0.75, "numpy": "9.9"}}"#
+    )
+}
+
+#[test]
+fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("venv")).unwrap();
+    let python = path(&dir, "venv/python");
+    std::fs::write(&python, LOGGING_PYTHON).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
+    let line = peer_line("0.5");
+    let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
+    let here = dir.path().to_str().unwrap();
+    let (ok, out, err) = bench_peers_in(here, &["--python", "venv/python", "--json", &json], &env);
     assert!(ok, "{err}");
-    assert!(err.contains("notice: no peers timed: cannot run"), "{err}");
-    assert!(err.contains(&missing), "{err}");
-    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" S0 ")).collect();
-    assert_eq!(rows.len(), 1, "{out}");
-    assert!(rows[0].starts_with("cpu "), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("numpy ")).collect();
+    assert_eq!(rows.len(), 1, "the line printed twice is one record: {out}");
+    // The scripts ran in a folder of this user's alone, gone afterwards.
+    let log = std::fs::read_to_string(&log).unwrap();
+    let (folder, mode) = log.trim().split_once(' ').unwrap();
+    assert_eq!(mode, "700", "{log}");
+    assert!(folder.contains("shadertrain-peers-"), "{log}");
+    assert!(!std::path::Path::new(folder).exists(), "{folder} is left");
+}
+
+#[test]
+fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    std::fs::write(&python, LOGGING_PYTHON).unwrap();
+    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
+    let line = peer_line("0");
+    let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
+    let (ok, out, err) = bench_peers(&["--python", &python, "--json", &json], &env);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains(
+            "notice: peer numpy's line for S0 left out: its times are not positive and finite"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("error: --peers timed no peer"), "{err}");
+    // shadertrain's own timing is still reported and written.
+    assert!(out.lines().any(|l| l.starts_with("cpu ")), "{out}");
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["backend"], "cpu");
 }
 
 /// A stand-in interpreter: imports numpy and jax but not torch; its numpy

@@ -27,6 +27,11 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         return super::bench_dist::bench_sharded(args, &request);
     }
     let backends = backends_to_time(args, &request)?;
+    // Before any case is timed, so that a bad interpreter costs no wait.
+    let python = match args.peers {
+        true => Some(super::peers::interpreter(&args.python)?),
+        false => None,
+    };
     let cases = args.shapes.0.len() * backends.len();
     let per_case = bench::samples_per_case(args.warmup, args.samples);
     // Samples done of all cases, the case in hand and the ETA.
@@ -38,12 +43,27 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     // Per-case lines go above the bar (or straight to a pipe), one per line.
     let say = |line: String| {
         if !args.quiet {
-            bar.suspend(|| eprintln!("{line}"));
+            bar.suspend(|| crate::say!("{line}"));
         }
     };
     // Every case is checked before the first is timed.
     for shape in &args.shapes.0 {
         fits(args, &backends, shape)?;
+        let (asked, threads) = (
+            args.device.threads,
+            Fast::thread_count(args.device.threads, shape.n),
+        );
+        if backends.contains(&BackendKind::Cpu) && asked > threads {
+            super::notice(
+                args.quiet,
+                &format!(
+                    "--threads {asked} lowered to {threads} on {}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
+                    shape.label(),
+                    units::count(shape.n, "row"),
+                    units::count(shape.n.div_ceil(64), "block"),
+                ),
+            );
+        }
     }
     let mut records = Vec::new();
     let mut case = 0;
@@ -97,10 +117,11 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-    if args.peers {
+    let mut timed_no_peer = false;
+    if let Some(python) = &python {
         let shapes: Vec<Shape> = args.shapes.0.clone();
         let peers = super::peers::Peers {
-            python: &args.python,
+            python,
             shapes: &shapes,
             activation: args.activation.name(),
             samples: args.samples,
@@ -108,11 +129,13 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             gpu: backends.contains(&BackendKind::Gpu),
         };
         // Notices always show; the per-peer lines follow --quiet.
-        records.extend(peers.run(&mut |line: String| {
+        let timed = peers.run(&mut |line: String| {
             if !args.quiet || line.starts_with("notice:") {
-                eprintln!("{line}");
+                crate::say!("{line}");
             }
-        }));
+        })?;
+        timed_no_peer = timed.is_empty();
+        records.extend(timed);
     }
     bench::fill_speedups(&mut records);
     let outputs = [&args.json, &args.plot].into_iter().flatten();
@@ -123,6 +146,9 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     }
     if let Some(path) = &args.plot {
         plot::BenchBars { records: &records }.write(path)?;
+    }
+    if timed_no_peer {
+        anyhow::bail!("--peers timed no peer (the notices above say why); the table and outputs hold shadertrain's own timings");
     }
     Ok(())
 }
@@ -142,7 +168,13 @@ fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<Ba
         Ok(_) => all.push(BackendKind::Gpu),
         // An adapter asked for by name that is not there is an error.
         Err(e) if request.name.is_some() => return Err(e.into()),
-        Err(_) => eprintln!("notice: no GPU adapter; timing the CPU only"),
+        Err(e) => match config::bench_gpu_flag(args) {
+            // A GPU setting asked for is not silently dropped.
+            Some(flag) => anyhow::bail!(
+                "{flag} is a setting of the GPU backend, and wgpu finds no GPU adapter ({e}); leave out {flag}, or time the CPU alone with --backends cpu"
+            ),
+            None => super::notice(args.quiet, "no GPU adapter; timing the CPU only"),
+        },
     }
     Ok(all)
 }

@@ -152,7 +152,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
                 bytes_out: (owned * stride * (size - 1)) as u64,
             };
             if rank == 0 && !args.quiet {
-                eprintln!(
+                crate::say!(
                     "{} {kind} on {} × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in per process per epoch",
                     record.shape,
                     units::count(size, "process"),

@@ -537,8 +537,8 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
         .collect();
     // The plots are checked below, by their own rules.
-    for (_, path) in named.iter().filter(|(flag, _)| !flag.ends_with("plot")) {
-        io::check_output_path(path)?;
+    for (flag, path) in named.iter().filter(|(flag, _)| !flag.ends_with("plot")) {
+        io::check_output(flag, path)?;
     }
     super::one_on_standard_output(&named)?;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -704,6 +704,12 @@ fn gpu_flags(device: &DeviceArgs) -> Vec<&'static str> {
     given.into_iter().filter(|g| g.1).map(|g| g.0).collect()
 }
 
+/// The first of `bench`'s flags given that only the GPU backend uses.
+pub(super) fn bench_gpu_flag(args: &BenchArgs) -> Option<&'static str> {
+    let batch = (args.gpu_batch != crate::cli::GPU_BATCH).then_some("--gpu-batch");
+    gpu_flags(&args.device).into_iter().chain(batch).next()
+}
+
 /// Refuses a list that names something twice, which would be timed twice.
 fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Result<()> {
     for (i, item) in items.iter().enumerate() {
@@ -727,8 +733,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         false => args.backends.contains(&BackendKind::Gpu),
     };
     if !times_gpu {
-        let batch = (args.gpu_batch != crate::cli::GPU_BATCH).then_some("--gpu-batch");
-        if let Some(flag) = gpu_flags(&args.device).into_iter().chain(batch).next() {
+        if let Some(flag) = bench_gpu_flag(args) {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
@@ -760,7 +765,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         }
     }
     if let Some(path) = &args.json {
-        io::check_output_path(path)?;
+        io::check_output("--json", path)?;
     }
     if let Some(path) = &args.plot {
         plot::check_path("--plot", path)?;
@@ -768,8 +773,10 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     if let (Some(json), Some(plot)) = (&args.json, &args.plot) {
         io::check_distinct(&[("--json", json), ("--plot", plot)], &[], &[])?;
     }
-    if args.samples == 0 || args.gpu_batch == 0 {
-        bail!("--samples and --gpu-batch must be at least 1");
+    for (flag, n) in [("--samples", args.samples), ("--gpu-batch", args.gpu_batch)] {
+        if n == 0 {
+            bail!("{flag} must be at least 1");
+        }
     }
     for (flag, n) in [
         ("--warmup", args.warmup),

@@ -7,7 +7,7 @@ use crate::data::Dataset;
 use crate::{io, units};
 
 pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
-    io::check_output_path(&args.out)?;
+    io::check_output("--out", &args.out)?;
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
     io::stop_writes_on_signals()?;
     io::write_csv(&args.out, &data)?;

@@ -67,7 +67,7 @@ pub struct Reported;
 /// /dev/stdout`), so that the report never mixes into a file written there.
 pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     if outputs.into_iter().any(crate::io::is_standard_output) {
-        // As eprint!, but a closed standard error is no panic.
+        // As say!, without a line end of its own.
         let _ = std::io::stderr().write_all(text.as_bytes());
         Ok(())
     } else {
@@ -112,7 +112,7 @@ pub(crate) fn emit(text: &str) -> Result<()> {
 /// (the result may be bad, work may be lost) and errors are always shown.
 pub(crate) fn notice(quiet: bool, text: &str) {
     if !quiet {
-        eprintln!("notice: {text}");
+        crate::say!("notice: {text}");
     }
 }
 
@@ -126,7 +126,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let result = run_command(cli);
     if let Some((path, signal)) = result.as_ref().err().and_then(write_stopped) {
         let name = train::signal_name(signal).unwrap_or("a signal");
-        eprintln!(
+        crate::say!(
             "interrupted ({name}) while writing {}; nothing was written to it",
             path.display()
         );

@@ -5,10 +5,14 @@
 //! temporary folder for the run; a peer whose framework the interpreter
 //! cannot import is skipped with a notice.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use anyhow::{bail, Context as _, Result};
+
 use crate::bench::{PeerLine, Record, Shape};
+use crate::units;
 
 /// The scripts, as benches/ has them.
 const SCRIPTS: [(&str, &str); 4] = [
@@ -99,38 +103,34 @@ pub(super) struct Peers<'a> {
 
 impl Peers<'_> {
     /// Runs every peer the interpreter can import, in turn; `say` gets a
-    /// line per peer and a notice for each one skipped or failed.
-    pub fn run(&self, say: &mut dyn FnMut(String)) -> Vec<Record> {
-        let folder = match write_scripts() {
-            Ok(folder) => folder,
-            Err(e) => {
-                say(format!("notice: no peers timed: {e}"));
-                return Vec::new();
-            }
-        };
-        let mut records = Vec::new();
-        match self.probe("numpy") {
-            Err(e) => say(format!(
-                "notice: no peers timed: cannot run {}: {e}; --python names an interpreter \
-                 with numpy (and torch, jax for those peers)",
-                self.python.display()
-            )),
-            Ok(false) => say(format!(
-                "notice: no peers timed: {} cannot import numpy, which every peer needs \
-                 (pip install numpy torch jax)",
-                self.python.display()
-            )),
-            Ok(true) => {
-                let cuda = self.gpu && self.has_cuda();
-                let peers = CPU_PEERS.iter().chain(CUDA_PEERS.iter().filter(|_| cuda));
-                for peer in peers {
-                    records.extend(self.run_peer(peer, &folder, say));
-                }
-            }
+    /// line per peer and a notice for each one skipped or failed. An error
+    /// where the scripts cannot be written.
+    pub fn run(&self, say: &mut dyn FnMut(String)) -> Result<Vec<Record>> {
+        // A fresh folder of this user's alone (mode 0700, a random name),
+        // removed when dropped: nobody else can plant a file or a link
+        // where the scripts are written and then run.
+        use std::os::unix::fs::PermissionsExt as _;
+        let folder = tempfile::Builder::new()
+            .prefix("shadertrain-peers-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .context("could not make a folder for the peers' scripts")?;
+        for (name, text) in SCRIPTS {
+            let path = folder.path().join(name);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .with_context(|| format!("could not write {}", path.display()))?;
         }
-        // A leftover folder in the temp directory is harmless.
-        let _ = std::fs::remove_dir_all(&folder);
-        records
+        let cuda = self.gpu && self.has_cuda();
+        let peers = CPU_PEERS.iter().chain(CUDA_PEERS.iter().filter(|_| cuda));
+        let mut records = Vec::new();
+        for peer in peers {
+            records.extend(self.run_peer(peer, folder.path(), say));
+        }
+        Ok(records)
     }
 
     /// Whether the interpreter imports `module`; an error when it cannot
@@ -170,9 +170,9 @@ impl Peers<'_> {
             return Vec::new();
         }
         say(format!(
-            "peer {}: timing {} shapes",
+            "peer {}: timing {}",
             peer.name,
-            self.shapes.len()
+            units::count(self.shapes.len(), "shape")
         ));
         let output = Command::new(self.python)
             .arg(peer.script)
@@ -200,7 +200,20 @@ impl Peers<'_> {
             let Ok(parsed) = serde_json::from_str::<PeerLine>(line) else {
                 continue;
             };
-            if let Some(shape) = self.shapes.iter().find(|s| s.label() == parsed.shape) {
+            let Some(shape) = self.shapes.iter().find(|s| s.label() == parsed.shape) else {
+                continue;
+            };
+            if records.iter().any(|r: &Record| r.shape == parsed.shape) {
+                continue;
+            }
+            if let Some(fault) = parsed.fault(self.activation, self.samples) {
+                say(format!(
+                    "notice: peer {}'s line for {} left out: {fault}",
+                    peer.name, parsed.shape
+                ));
+                continue;
+            }
+            {
                 let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
                 say(format!(
                     "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
@@ -236,12 +249,37 @@ impl Peers<'_> {
     }
 }
 
-/// The scripts in a new temporary folder.
-fn write_scripts() -> std::io::Result<PathBuf> {
-    let folder = std::env::temp_dir().join(format!("shadertrain-peers-{}", std::process::id()));
-    std::fs::create_dir_all(&folder)?;
-    for (name, text) in SCRIPTS {
-        std::fs::write(folder.join(name), text)?;
+/// `--python` as the peers run it, having checked that it starts and
+/// imports numpy, which every peer needs: a path with a folder in it is
+/// made absolute, since the scripts run in a folder of their own; a bare
+/// name is looked up on PATH.
+pub(super) fn interpreter(python: &Path) -> Result<PathBuf> {
+    let bare = python.components().count() == 1 && !python.is_absolute();
+    let path = match bare {
+        true => python.to_path_buf(),
+        false => {
+            std::path::absolute(python).with_context(|| format!("--python {}", python.display()))?
+        }
+    };
+    let probe = Command::new(&path)
+        .args(["-c", "import numpy"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let looked_up = match bare {
+        true => " (a name without a folder is looked up on PATH)",
+        false => "",
+    };
+    match probe {
+        Err(e) => bail!(
+            "--python {}: cannot run it{looked_up}: {e}; --peers needs a Python interpreter with numpy (and torch, jax for those peers)",
+            python.display()
+        ),
+        Ok(status) if !status.success() => bail!(
+            "--python {}: it cannot import numpy, which every peer needs (pip install numpy torch jax), or it is not a Python interpreter",
+            python.display()
+        ),
+        Ok(_) => Ok(path),
     }
-    Ok(folder)
 }

@@ -210,8 +210,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         .into_iter()
         .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
         .collect();
-    for (_, path) in &outputs {
-        io::check_output_path(path)?;
+    for (flag, path) in &outputs {
+        io::check_output(flag, path)?;
     }
     // Without --out the predictions go to standard output.
     let stdout = [("the predictions (no --out)", Path::new("/dev/stdout"))];
@@ -279,13 +279,19 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         if args.out.is_some() {
             super::report(&line, outputs.iter().map(|(_, path)| *path))?;
         } else {
-            eprint!("{line}");
+            crate::say!("{}", line.trim_end_matches('\n'));
         }
     }
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&scores).expect("the scores serialise");
         text.push('\n');
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        io::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| {
+            let written = match out {
+                Some(out) => format!("the predictions were written to {}", out.display()),
+                None => "the predictions were written to standard output".into(),
+            };
+            anyhow::anyhow!("could not write --json: {e}; {written}")
+        })?;
     }
     emitted
 }

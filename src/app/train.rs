@@ -109,7 +109,7 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     if !args.distributed {
         if let Some(size) = launched_processes() {
             if rank_by_launcher() == 0 {
-                eprintln!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
+                crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
             }
         }
         return train_with(args, &Single);
@@ -153,7 +153,7 @@ pub(super) fn settle<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
             // ends the whole job as soon as one process exits non-zero.
             Ok(agreed) => {
                 if rank == 0 {
-                    eprintln!("error: {}", agreed.0);
+                    crate::say!("error: {}", agreed.0);
                 }
                 comm.all_gather_bytes(&[]);
                 Err(super::Reported.into())
@@ -290,7 +290,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         let Some(found) = auto_rate(&config, test, comm, open)? else {
             let (signal, status) = interrupting_signal(shards.is_some());
             if config.leader {
-                eprintln!("interrupted ({signal}) during the --lr auto range test; nothing was trained or saved");
+                crate::say!("interrupted ({signal}) during the --lr auto range test; nothing was trained or saved");
             }
             return Ok(ExitCode::from(status));
         };
@@ -819,7 +819,7 @@ fn read_data(
                 _ => e,
             })?;
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
-                eprintln!("warning: {warning}");
+                crate::say!("warning: {warning}");
             }
             let digest = table.digest();
             let dropped = match run.missing {
@@ -837,7 +837,7 @@ fn read_data(
             let data = table.into_dataset(target.as_deref())?;
             if rank == 0 {
                 for warning in data.resolution_warnings() {
-                    eprintln!("warning: {warning}");
+                    crate::say!("warning: {warning}");
                 }
             }
             let mut what = format!(
@@ -1824,7 +1824,7 @@ fn fit<'a>(
                 let e = e.to_string();
                 if last_failure.as_ref() != Some(&e) {
                     bar.suspend(|| {
-                        eprintln!(
+                        crate::say!(
                             "warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {} epochs and at the end",
                             config.checkpoint_every()
                         )
@@ -2056,7 +2056,7 @@ fn write_outputs<'a>(
         if done.outcome.reason == StopReason::Interrupted {
             // The run still ends as its signal says, and its note says
             // what of it was kept (`conclude`).
-            eprintln!("error: {failures}");
+            crate::say!("error: {failures}");
             return Ok(done);
         }
         let model = match (&config.outputs.save, model_written) {
@@ -2144,7 +2144,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             if !config.leader {
                 return Ok(ExitCode::from(status));
             }
-            eprintln!("{}", interrupted_note(config, done, signal));
+            crate::say!("{}", interrupted_note(config, done, signal));
             return Ok(ExitCode::from(status));
         }
         _ => {}
@@ -2154,9 +2154,9 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     // A warning, unlike a notice, is shown under --quiet too.
     if config.leader && done.outcome.ended_above_start() {
-        eprintln!("{}", above_start_warning(config, done));
+        crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
-        eprintln!("{warning}");
+        crate::say!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
 }

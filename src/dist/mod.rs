@@ -73,13 +73,13 @@ pub fn world() -> Result<Box<dyn Comm>> {
     ))
 }
 
-/// Writes `line` and its line end to standard error in one write, so that
-/// what mpirun gathers onto the same stream from elsewhere (its own
-/// MPI_ABORT banner, another process) cannot land inside the line, as it
-/// can between the pieces `eprintln!` writes one by one.
+/// Writes `line` and its line end to standard error in one write
+/// ([`crate::say!`]), so that what mpirun gathers onto the same stream from
+/// elsewhere (its own MPI_ABORT banner, another process) cannot land
+/// inside the line, as it can between the pieces `eprintln!` writes one by
+/// one.
 pub fn say(line: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+    crate::say!("{line}");
 }
 
 /// One process: the collectives copy.

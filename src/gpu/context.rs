@@ -149,7 +149,11 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
         (None, _) if request.allow_software => "none found".to_string(),
         (None, _) => "no hardware adapter".to_string(),
     };
-    let install = ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu";
+    // Where software adapters were already allowed, the fix is the driver.
+    let install = match request.allow_software {
+        true => ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)",
+        false => ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu",
+    };
     if infos.is_empty() {
         why.push_str("; tried Vulkan, Metal and DX12 and found nothing");
         why.push_str(install);
