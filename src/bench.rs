@@ -160,12 +160,15 @@ fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
         Ok(v) => Ok(v),
         Err(_) => Err(format!("shape '{s}': {what} '{text}' is too large")),
     };
-    Ok(Shape {
+    let shape = Shape {
         name: None,
         n: size(n, "rows")?,
         f: size(f, "features")?,
         h: size(h, "hidden units")?,
-    })
+    };
+    // A network too large to count its parameters is refused with the rest.
+    Layout::new(shape.f, &[shape.h]).map_err(|e| format!("shape '{s}': {e}"))?;
+    Ok(shape)
 }
 
 /// Per-epoch times of one case, in seconds.
@@ -614,6 +617,7 @@ mod tests {
             ("10xx4", "ROWSxFEATURESxHIDDEN"),
             ("+10x3x4", "ROWSxFEATURESxHIDDEN"),
             ("10x0x4", "features must be at least 1"),
+            ("4x18446744073709551615x4", "has too many parameters"),
             ("0x3x4", "rows must be at least 1"),
             (
                 "10x3x99999999999999999999999",

@@ -877,7 +877,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
             }
             for (j, raw) in record.iter().enumerate() {
                 let named = |m: String| match self.names.get(j) {
-                    Some(name) => format!("{m} (column '{name}')"),
+                    Some(name) => format!("{m} (column '{}')", escaped(name)),
                     None => m,
                 };
                 match self.uses.get(j).copied().unwrap_or(ColumnUse::Number) {
@@ -1039,9 +1039,20 @@ impl Pieces {
 /// holds a comma, a colon, a quote or a space, so that a list of names
 /// ("id, \"price, USD\", y") reads as the columns it names.
 pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let name = escaped(name);
     match name.contains([',', ':', ' ', '"']) {
         true => format!("\"{}\"", name.replace('"', "\"\"")).into(),
-        false => name.into(),
+        false => name,
+    }
+}
+
+/// `text` with its control characters (a NUL, an escape) escaped as Rust
+/// writes them (`\0`, `\u{1b}`), so that a message never sends them to a
+/// terminal; as it is where it has none.
+pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().any(char::is_control) {
+        true => text.escape_debug().to_string().into(),
+        false => text.into(),
     }
 }
 
@@ -1641,6 +1652,12 @@ fn kept_columns(
         if keep[..i].contains(name) {
             return Err(err(format!("--keep names '{name}' twice; name each once")));
         }
+        if header.iter().filter(|h| *h == name).count() > 1 {
+            // Only names that are empty can repeat in a header.
+            return Err(err(
+                "--keep '' names more than one column with no name; name the column to keep in the file".into(),
+            ));
+        }
         if *name == format!("{target_name}_pred") {
             return Err(err(format!(
                 "--keep names '{name}', the name of the predictions' own column; rename that column in the file"
@@ -1752,12 +1769,7 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if text.is_empty() {
         return Err(EMPTY_CELL.into());
     }
-    // A control character (a NUL, an escape) is shown escaped, not sent
-    // to the terminal.
-    let shown = match text.chars().any(char::is_control) {
-        true => std::borrow::Cow::Owned(text.escape_debug().to_string()),
-        false => std::borrow::Cow::Borrowed(text),
-    };
+    let shown = escaped(text);
     if is_missing(raw) {
         return Err(format!("'{shown}'{MARKS_MISSING}"));
     }

@@ -432,11 +432,25 @@ pub fn is_standard_output(path: &Path) -> bool {
 }
 
 /// Whether `path` is this process's standard input by any name (`-`, which
-/// the options read as `/dev/stdin`, `/dev/fd/0`), not the null device.
+/// the options read as `/dev/stdin`, `/dev/fd/0`, or a FIFO's own name
+/// where that FIFO is standard input), not the null device.
 pub fn is_standard_input(path: &Path) -> bool {
     use std::os::fd::AsFd;
+    let named = ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+    if named.iter().any(|n| path == Path::new(n)) {
+        return true;
+    }
+    // Where standard input is a regular file, another path to that file
+    // reads it by name, from its start: no stream is shared.
+    let stdin = std::io::stdin();
+    let regular = File::from(match stdin.as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(_) => return false,
+    })
+    .metadata()
+    .is_ok_and(|m| m.is_file());
     let target = stream_identity(path);
-    target.is_some() && target == fd_identity(std::io::stdin().as_fd())
+    !regular && target.is_some() && target == fd_identity(stdin.as_fd())
 }
 
 /// What names a file for [`same_file`]: its canonical path (the parent's,
@@ -694,14 +708,16 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
 pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     let bad = |m: String| Error::model_file(path, m);
     // A safetensors file starts with its header's length, 8 bytes that are
-    // seldom all text, and then the header's '{'.
-    if bytes.len() > 8
-        && bytes[..8]
+    // never all text (they would be a header of over 6e17 bytes), and then
+    // the header's '{'.
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if text.len() >= 8
+        && text[..8]
             .iter()
             .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
     {
         return Err(bad(
-            "not a safetensors file: it starts with text (is it a CSV file?); --model takes a model file that train --save wrote".into(),
+            "not a safetensors file: it starts with text (is it a CSV file?); a model file is what train --save or --checkpoint writes".into(),
         ));
     }
     let tensors = SafeTensors::deserialize(bytes)

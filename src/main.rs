@@ -6,11 +6,13 @@ fn main() -> ExitCode {
     let cli = match shadertrain::cli::Cli::try_parse() {
         Ok(cli) => cli,
         // Usage errors, and --help and --version, which clap prints
-        // itself: a failed print (a full disk) is exit 1, where clap's own
-        // exit would give --help's 0; a closed pipe is not a failure.
+        // itself: --help or --version that cannot be written to standard
+        // output (a full disk) is exit 1, where clap's own exit would give
+        // 0; a closed pipe is not a failure, and a usage error keeps its
+        // exit code whether or not standard error takes its message.
         Err(e) => {
             return match e.print() {
-                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(err) if !e.use_stderr() && err.kind() != std::io::ErrorKind::BrokenPipe => {
                     shadertrain::say!("error: could not write to standard output: {err}");
                     ExitCode::FAILURE
                 }

@@ -879,6 +879,11 @@ fn an_unnamed_index_column_can_be_left_unread() {
     assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
     run_ok(&["predict", "--model", &m1, "--data", &gaps, "--out", &p2]);
     assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    let (ok, _, err) = shadertrain(&["predict", "--model", &m1, "--data", &gaps, "--keep", ""]);
+    assert!(
+        !ok && err.contains("--keep '' names more than one column with no name"),
+        "{err}"
+    );
 }
 
 /// `--init` without `--target` on a file whose last column is not the

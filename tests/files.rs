@@ -99,11 +99,17 @@ fn bad_model_files_are_refused_with_the_problem_named() {
         other.contains("metadata 'format' is 'shadertrain-xyz'"),
         "{other}"
     );
-    let csv = refused(b"x0,x1,y\n0.5,1,2\n");
-    assert!(
-        csv.contains("starts with text (is it a CSV file?)"),
-        "{csv}"
-    );
+    for text in [
+        &b"x0,x1,y\n0.5,1,2\n"[..],
+        b"x0,x1,y\n",
+        b"\xef\xbb\xbfx0,x1,y\n1,2,3\n",
+    ] {
+        let csv = refused(text);
+        assert!(
+            csv.contains("starts with text (is it a CSV file?)"),
+            "{csv}"
+        );
+    }
     let mut nameless = sample_model();
     nameless.target_name.clear();
     let text = refused(&model_to_bytes(&nameless).unwrap());

@@ -12,6 +12,17 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// One sample of S0 on the cpu backend.
+const BENCH_S0: [&str; 7] = [
+    "bench",
+    "--shapes",
+    "S0",
+    "--backends",
+    "cpu",
+    "--samples",
+    "1",
+];
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shadertrain"))
 }
@@ -542,9 +553,17 @@ fn a_full_standard_output_is_a_clean_error() {
 /// What goes to standard error (notices, warnings, predict's scores) is
 /// dropped where it cannot be written, and the command goes on: a full
 /// disk and a closed pipe are no panic, and the results on standard
-/// output are whole.
+/// output are whole. A usage error keeps its exit code, 2.
 #[test]
 fn a_full_or_closed_standard_error_is_no_panic() {
+    for args in [&["--bogus"][..], &[], &["train", "--epochs", "x"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = bin().args(args).stderr(full).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let (data, model) = data_and_model(dir.path());
     let predict = ["predict", "--model", s(&model), "--data", s(&data)];
@@ -561,15 +580,7 @@ fn a_full_or_closed_standard_error_is_no_panic() {
         "--epochs",
         "2",
     ];
-    let bench = [
-        "bench",
-        "--shapes",
-        "S0",
-        "--backends",
-        "cpu",
-        "--samples",
-        "1",
-    ];
+    let bench = BENCH_S0;
     for args in [&predict[..], &train, &bench] {
         let full = std::fs::OpenOptions::new()
             .write(true)
@@ -645,6 +656,25 @@ fn a_closed_pipe_ends_quietly() {
         "y_pred\n",
     );
     head(&gen("/dev/stdout"), "x0,x1,y\n");
+    // --json on a pipe whose reader left before predict wrote it.
+    let pred = dir.path().join("p.csv");
+    let args = [&predict[..], &["--out", s(&pred), "--json", "-"]].concat();
+    let mut child = bin()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
 }
 
 /// An output that can never be written is refused before any work, with
@@ -665,15 +695,7 @@ fn outputs_refused_before_work_name_their_flag() {
     assert!(!ok);
     assert!(err.contains("error: --json: the path is empty"), "{err}");
     assert!(out.is_empty(), "nothing was trained: {out}");
-    let bench = [
-        "bench",
-        "--shapes",
-        "S0",
-        "--backends",
-        "cpu",
-        "--samples",
-        "1",
-    ];
+    let bench = BENCH_S0;
     let (ok, out, err) = run(&[&bench[..], &["--json", ""]].concat());
     assert!(!ok && err.contains("--json: the path is empty"), "{err}");
     assert!(out.is_empty(), "nothing was timed: {out}");
@@ -710,6 +732,18 @@ fn predict_names_what_it_wrote_and_reads_standard_input_once() {
         err.contains("--model and --data both read standard input"),
         "{err}"
     );
+    // A file named on the command line that is also standard input is
+    // read by name: no stream is shared.
+    let out = bin()
+        .args(["predict", "--model", s(&model), "--data", s(&data)])
+        .stdin(std::fs::File::open(&data).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let pred = dir.path().join("p.csv");
     let args = [
         "predict",
@@ -723,7 +757,7 @@ fn predict_names_what_it_wrote_and_reads_standard_input_once() {
     let (ok, _, err) = run(&[&args[..], &["--json", "/dev/full"]].concat());
     assert!(!ok);
     assert!(
-        err.contains(&format!("could not write --json: /dev/full: No space left on device (os error 28); the predictions were written to {}", s(&pred))),
+        err.contains(&format!("could not write --json; the predictions were written to {}: /dev/full: No space left on device (os error 28)", s(&pred))),
         "{err}"
     );
     assert!(std::fs::read_to_string(&pred)

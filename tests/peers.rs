@@ -76,7 +76,8 @@ if [ "$1" = numpy_epoch.py ]; then
 fi
 "#;
 
-/// The numpy line of [`FAKE_PYTHON`], with `median` for its median.
+/// A numpy line for [`LOGGING_PYTHON`] to print, with `median` for its
+/// median.
 fn peer_line(median: &str) -> String {
     format!(
         r#"{{"adapter": "cpu", "shape": "S0", "activation": "sigmoid", "epochs": 3, "median_s": {median}, "min_s": 0.25, "max_s": 0.75, "numpy": "9.9"}}"#
@@ -98,9 +99,18 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
     assert!(ok, "{err}");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("numpy ")).collect();
     assert_eq!(rows.len(), 1, "the line printed twice is one record: {out}");
+    // A bare name is found on PATH, a relative folder of it included.
+    let path = format!("venv:{}", std::env::var("PATH").unwrap_or_default());
+    let env = [
+        ("PEER_LOG", log.as_str()),
+        ("PEER_LINE", line.as_str()),
+        ("PATH", &path),
+    ];
+    let (ok, out, err) = bench_peers_in(here, &["--python", "python"], &env);
+    assert!(ok && out.lines().any(|l| l.starts_with("numpy ")), "{err}");
     // The scripts ran in a folder of this user's alone, gone afterwards.
     let log = std::fs::read_to_string(&log).unwrap();
-    let (folder, mode) = log.trim().split_once(' ').unwrap();
+    let (folder, mode) = log.lines().next().unwrap().split_once(' ').unwrap();
     assert_eq!(mode, "700", "{log}");
     assert!(folder.contains("shadertrain-peers-"), "{log}");
     assert!(!std::path::Path::new(folder).exists(), "{folder} is left");
@@ -130,6 +140,23 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["backend"], "cpu");
+    // A line that does not parse (Python's json writes NaN) says so too.
+    let line = peer_line("NaN");
+    let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
+    let (ok, _, err) = bench_peers(&["--python", &python], &env);
+    assert!(!ok);
+    assert!(
+        err.contains("notice: peer numpy's line left out: "),
+        "{err}"
+    );
+    // Where the scripts' folder cannot be made, nothing is timed.
+    let env = [("PEER_LOG", log.as_str()), ("TMPDIR", "/nonexistent")];
+    let (ok, out, err) = bench_peers(&["--python", &python], &env);
+    assert!(
+        !ok && err.contains("--peers: could not make a folder"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "{out}");
 }
 
 /// A stand-in interpreter: imports numpy and jax but not torch; its numpy

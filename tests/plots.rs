@@ -292,3 +292,37 @@ fn bench_draws_bars_and_keeps_piped_output_clean() {
     assert_eq!(png_size(&png), SIZE);
     assert!(Path::new(&png).exists());
 }
+
+/// An exact fit has a loss of 0, which the curve's log axis cannot show:
+/// the plot is still written, and a notice says what it leaves out.
+#[test]
+fn losses_a_log_axis_cannot_show_are_left_out_with_a_notice() {
+    use shadertrain::data::Dataset;
+    use shadertrain::model::{Activation, Layout, Model};
+    let dir = tempfile::tempdir().unwrap();
+    let [data, init, svg] = paths(&dir, ["zeros.csv", "zero.st", "z.svg"]);
+    let mut rows = Dataset::synthetic(50, 2, 0).unwrap();
+    rows.y.iter_mut().for_each(|y| *y = 0.0);
+    shadertrain::io::write_csv(Path::new(&data), &rows).unwrap();
+    let layout = Layout::new(2, &[3]).unwrap();
+    let names = rows.feature_names.clone();
+    let mut zero = Model::init(layout, Activation::Tanh, 0, names, "y".into());
+    zero.params.iter_mut().for_each(|p| *p = 0.0);
+    shadertrain::io::save_model(&zero, Path::new(&init)).unwrap();
+    let args = ["train", "--data", &data, "--init", &init, "--epochs", "3"];
+    let more = [
+        "--backend",
+        "cpu",
+        "--plot",
+        &svg,
+        "--validation-split",
+        "0.2",
+    ];
+    let (ok, _, err) = shadertrain(&[&args[..], &more].concat());
+    assert!(ok, "{err}");
+    for what in ["4 of 4 training losses", "4 of 4 validation losses"] {
+        let notice = format!("notice: --plot leaves out {what} that are 0 or not finite");
+        assert!(err.contains(&notice), "{err}");
+    }
+    svg_text(&svg);
+}

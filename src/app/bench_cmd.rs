@@ -28,8 +28,8 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     }
     let backends = backends_to_time(args, &request)?;
     // Before any case is timed, so that a bad interpreter costs no wait.
-    let python = match args.peers {
-        true => Some(super::peers::interpreter(&args.python)?),
+    let peers = match args.peers {
+        true => Some(super::peers::Setup::new(&args.python)?),
         false => None,
     };
     let cases = args.shapes.0.len() * backends.len();
@@ -49,20 +49,13 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     // Every case is checked before the first is timed.
     for shape in &args.shapes.0 {
         fits(args, &backends, shape)?;
-        let (asked, threads) = (
-            args.device.threads,
-            Fast::thread_count(args.device.threads, shape.n),
-        );
-        if backends.contains(&BackendKind::Cpu) && asked > threads {
-            super::notice(
-                args.quiet,
-                &format!(
-                    "--threads {asked} lowered to {threads} on {}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
-                    shape.label(),
-                    units::count(shape.n, "row"),
-                    units::count(shape.n.div_ceil(64), "block"),
-                ),
+        if backends.contains(&BackendKind::Cpu) {
+            let threads = (
+                args.device.threads,
+                Fast::thread_count(args.device.threads, shape.n),
             );
+            let on = format!(" on {}", shape.label());
+            super::threads_lowered(args.quiet, threads, shape.n, &on);
         }
     }
     let mut records = Vec::new();
@@ -118,10 +111,10 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let mut timed_no_peer = false;
-    if let Some(python) = &python {
+    if let Some(setup) = &peers {
         let shapes: Vec<Shape> = args.shapes.0.clone();
         let peers = super::peers::Peers {
-            python,
+            setup,
             shapes: &shapes,
             activation: args.activation.name(),
             samples: args.samples,
@@ -133,7 +126,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             if !args.quiet || line.starts_with("notice:") {
                 crate::say!("{line}");
             }
-        })?;
+        });
         timed_no_peer = timed.is_empty();
         records.extend(timed);
     }
@@ -171,7 +164,7 @@ fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<Ba
         Err(e) => match config::bench_gpu_flag(args) {
             // A GPU setting asked for is not silently dropped.
             Some(flag) => anyhow::bail!(
-                "{flag} is a setting of the GPU backend, and wgpu finds no GPU adapter ({e}); leave out {flag}, or time the CPU alone with --backends cpu"
+                "{flag} is a setting of the GPU backend, and wgpu finds no GPU adapter ({e}); leave out {flag} to time the CPU alone"
             ),
             None => super::notice(args.quiet, "no GPU adapter; timing the CPU only"),
         },

@@ -633,7 +633,8 @@ fn check_distinct_files(
     let (ours, theirs) = (sides(args.checkpoint.as_ref()), sides(args.resume.as_ref()));
     outputs.extend(ours.iter().map(|p| (written, p.as_path())));
     inputs.extend(theirs.iter().map(|p| (read, p.as_path())));
-    inputs.extend(read_history.map(|p| (read, p)));
+    // A copy's history file is another checkpoint's; its own is in theirs.
+    inputs.extend((read_history.filter(|p| !theirs.iter().any(|t| t == p))).map(|p| (read, p)));
     let allowed = [
         ("--save", "--init"),
         ("--checkpoint", "--resume"),
@@ -736,6 +737,9 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         if let Some(flag) = bench_gpu_flag(args) {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
+    }
+    if args.shards == Some(0) {
+        bail!("--shards must be at least 1");
     }
     if sharded {
         let unused = [

@@ -11,11 +11,14 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
     io::stop_writes_on_signals()?;
     io::write_csv(&args.out, &data)?;
+    let to = match io::is_standard_output(&args.out) {
+        true => "standard output".to_string(),
+        false => args.out.display().to_string(),
+    };
     let line = format!(
-        "wrote {} × {} to {}\n",
+        "wrote {} × {} to {to}\n",
         units::count(data.rows, "row"),
         units::count(data.features, "feature"),
-        args.out.display()
     );
     super::report(&line, [args.out.as_path()])
 }

@@ -116,6 +116,21 @@ pub(crate) fn notice(quiet: bool, text: &str) {
     }
 }
 
+/// The notice that `--threads asked` runs `used` threads on `rows` rows
+/// (`on`: where, such as " on S0", or empty), where it is fewer.
+pub(crate) fn threads_lowered(quiet: bool, (asked, used): (usize, usize), rows: usize, on: &str) {
+    if asked > used {
+        notice(
+            quiet,
+            &format!(
+                "--threads {asked} lowered to {used}{on}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
+                crate::units::count(rows, "row"),
+                crate::units::count(rows.div_ceil(64), "block"),
+            ),
+        );
+    }
+}
+
 /// Runs one subcommand; the exit code is 0, or after a signal stopped
 /// `train`, 128 + its number (130 for Ctrl-C, 143 for SIGTERM, 129 for
 /// SIGHUP).

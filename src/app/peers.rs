@@ -89,9 +89,42 @@ const CUDA_PEERS: [Peer; 2] = [
     },
 ];
 
+/// What the peers need before any case is timed: the interpreter, checked,
+/// and a fresh folder holding their scripts.
+pub(super) struct Setup {
+    python: PathBuf,
+    folder: tempfile::TempDir,
+}
+
+impl Setup {
+    /// Checks `--python` ([`interpreter`]) and writes the scripts into a
+    /// fresh folder of this user's alone (mode 0700, a random name),
+    /// removed when dropped: nobody else can plant a file or a link where
+    /// the scripts are written and then run.
+    pub fn new(python: &Path) -> Result<Setup> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let python = interpreter(python)?;
+        let folder = tempfile::Builder::new()
+            .prefix("shadertrain-peers-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir()
+            .context("--peers: could not make a folder for the peers' scripts")?;
+        for (name, text) in SCRIPTS {
+            let path = folder.path().join(name);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut file| file.write_all(text.as_bytes()))
+                .with_context(|| format!("--peers: could not write {}", path.display()))?;
+        }
+        Ok(Setup { python, folder })
+    }
+}
+
 /// What the peers run: the same cases as shadertrain's records.
 pub(super) struct Peers<'a> {
-    pub python: &'a Path,
+    pub setup: &'a Setup,
     pub shapes: &'a [Shape],
     pub activation: &'static str,
     pub samples: usize,
@@ -103,40 +136,21 @@ pub(super) struct Peers<'a> {
 
 impl Peers<'_> {
     /// Runs every peer the interpreter can import, in turn; `say` gets a
-    /// line per peer and a notice for each one skipped or failed. An error
-    /// where the scripts cannot be written.
-    pub fn run(&self, say: &mut dyn FnMut(String)) -> Result<Vec<Record>> {
-        // A fresh folder of this user's alone (mode 0700, a random name),
-        // removed when dropped: nobody else can plant a file or a link
-        // where the scripts are written and then run.
-        use std::os::unix::fs::PermissionsExt as _;
-        let folder = tempfile::Builder::new()
-            .prefix("shadertrain-peers-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .context("could not make a folder for the peers' scripts")?;
-        for (name, text) in SCRIPTS {
-            let path = folder.path().join(name);
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .and_then(|mut file| file.write_all(text.as_bytes()))
-                .with_context(|| format!("could not write {}", path.display()))?;
-        }
+    /// line per peer and a notice for each one skipped or failed.
+    pub fn run(&self, say: &mut dyn FnMut(String)) -> Vec<Record> {
         let cuda = self.gpu && self.has_cuda();
         let peers = CPU_PEERS.iter().chain(CUDA_PEERS.iter().filter(|_| cuda));
         let mut records = Vec::new();
         for peer in peers {
-            records.extend(self.run_peer(peer, folder.path(), say));
+            records.extend(self.run_peer(peer, self.setup.folder.path(), say));
         }
-        Ok(records)
+        records
     }
 
     /// Whether the interpreter imports `module`; an error when it cannot
     /// be started at all.
     fn probe(&self, module: &str) -> std::io::Result<bool> {
-        let status = Command::new(self.python)
+        let status = Command::new(&self.setup.python)
             .args(["-c", &format!("import {module}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -146,7 +160,7 @@ impl Peers<'_> {
     }
 
     fn has_cuda(&self) -> bool {
-        Command::new(self.python)
+        Command::new(&self.setup.python)
             .args([
                 "-c",
                 "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)",
@@ -163,7 +177,7 @@ impl Peers<'_> {
             say(format!(
                 "notice: peer {} skipped: {} cannot import {} (pip install {})",
                 peer.name,
-                self.python.display(),
+                self.setup.python.display(),
                 peer.module,
                 peer.module
             ));
@@ -174,7 +188,7 @@ impl Peers<'_> {
             peer.name,
             units::count(self.shapes.len(), "shape")
         ));
-        let output = Command::new(self.python)
+        let output = Command::new(&self.setup.python)
             .arg(peer.script)
             .args(peer.args)
             .args(["--activation", self.activation])
@@ -197,8 +211,15 @@ impl Peers<'_> {
         };
         let mut records = Vec::new();
         for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Ok(parsed) = serde_json::from_str::<PeerLine>(line) else {
-                continue;
+            let parsed = match serde_json::from_str::<PeerLine>(line) {
+                Ok(parsed) => parsed,
+                // The scripts print other text too; a record that does not
+                // parse (a NaN time, say) is not dropped silently.
+                Err(e) if line.starts_with('{') => {
+                    say(format!("notice: peer {}'s line left out: {e}", peer.name));
+                    continue;
+                }
+                Err(_) => continue,
             };
             let Some(shape) = self.shapes.iter().find(|s| s.label() == parsed.shape) else {
                 continue;
@@ -250,17 +271,18 @@ impl Peers<'_> {
 }
 
 /// `--python` as the peers run it, having checked that it starts and
-/// imports numpy, which every peer needs: a path with a folder in it is
-/// made absolute, since the scripts run in a folder of their own; a bare
-/// name is looked up on PATH.
-pub(super) fn interpreter(python: &Path) -> Result<PathBuf> {
+/// imports numpy, which every peer needs: made absolute, since the scripts
+/// run in a folder of their own; a bare name is looked up on PATH first.
+fn interpreter(python: &Path) -> Result<PathBuf> {
     let bare = python.components().count() == 1 && !python.is_absolute();
-    let path = match bare {
-        true => python.to_path_buf(),
-        false => {
-            std::path::absolute(python).with_context(|| format!("--python {}", python.display()))?
-        }
+    // A bare name as PATH finds it, made absolute too (PATH may hold a
+    // relative folder).
+    let found = match bare {
+        true => on_path(python).unwrap_or_else(|| python.to_path_buf()),
+        false => python.to_path_buf(),
     };
+    let path =
+        std::path::absolute(&found).with_context(|| format!("--python {}", python.display()))?;
     let probe = Command::new(&path)
         .args(["-c", "import numpy"])
         .stdin(Stdio::null())
@@ -282,4 +304,16 @@ pub(super) fn interpreter(python: &Path) -> Result<PathBuf> {
         ),
         Ok(_) => Ok(path),
     }
+}
+
+/// The first file named `name` in a folder of PATH that may be executed.
+fn on_path(name: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|folder| folder.join(name))
+        .find(|file| {
+            std::fs::metadata(file)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
@@ -285,12 +285,14 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&scores).expect("the scores serialise");
         text.push('\n');
-        io::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| {
-            let written = match out {
-                Some(out) => format!("the predictions were written to {}", out.display()),
-                None => "the predictions were written to standard output".into(),
+        // As context, so that a closed pipe or a stopped write is still
+        // recognised as one (app::run).
+        io::write_atomically(path, |w| w.write_all(text.as_bytes())).with_context(|| {
+            let went = match out {
+                Some(out) => format!("were written to {}", out.display()),
+                None => "went to standard output".into(),
             };
-            anyhow::anyhow!("could not write --json: {e}; {written}")
+            format!("could not write --json; the predictions {went}")
         })?;
     }
     emitted

@@ -342,9 +342,35 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
         "MSE (log scale)"
     };
     let model = &done.model;
+    // A log axis cannot show a loss of 0 (an exact fit) or one that is
+    // not finite (a divergence): the curve leaves them out, and says so.
+    let losses = &done.outcome.losses;
+    let val = done.val_losses().unwrap_or_default();
+    let shown = |l: f64| l.is_finite() && l > 0.0;
+    let counts = [
+        (
+            losses.iter().filter(|&&l| !shown(l)).count(),
+            losses.len(),
+            "training loss",
+        ),
+        (
+            val.iter().filter(|v| !shown(v.1)).count(),
+            val.len(),
+            "validation loss",
+        ),
+    ];
+    for (left_out, of, what) in counts.into_iter().filter(|c| c.0 > 0) {
+        super::notice(
+            config.quiet,
+            &format!(
+                "--plot leaves out {left_out} of {} that are 0 or not finite, which its log scale cannot show",
+                units::count(of, what)
+            ),
+        );
+    }
     plot::LossCurve {
-        losses: &done.outcome.losses,
-        val: done.val_losses().unwrap_or_default(),
+        losses,
+        val,
         title: format!(
             "loss per epoch: {} → {} → 1, {}, {}",
             model.layout.features(),

@@ -908,7 +908,7 @@ fn ignore_hint(
     let name = column
         .checked_sub(1)
         .and_then(|j| header.get(j))
-        .filter(|name| message.ends_with(&format!(" (column '{name}')")));
+        .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     let drop = "--missing drop leaves out the rows with a missing cell";
     match name {
@@ -917,7 +917,7 @@ fn ignore_hint(
                 true => drop,
                 false => "fill or drop the rows whose cells are not numbers",
             };
-            let name = units::shell_word(name);
+            let name = units::shell_word(&data::escaped(name));
             message += &format!(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
             );
@@ -1373,18 +1373,8 @@ fn open_backend<'a>(
                 .with_isa(config.cpu_isa)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
-            let asked = config.threads;
-            if asked > fast.threads() {
-                super::notice(
-                    config.quiet,
-                    &format!(
-                        "--threads {asked} lowered to {}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
-                        fast.threads(),
-                        units::count(rows.rows, "row"),
-                        units::count(rows.rows.div_ceil(64), "block"),
-                    ),
-                );
-            }
+            let threads = (config.threads, fast.threads());
+            super::threads_lowered(config.quiet, threads, rows.rows, "");
             with_optimizer(fast, model, opt)
         }
         (Device::Reference, Some(rows)) => {
