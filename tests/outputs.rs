@@ -510,6 +510,36 @@ fn a_failing_checkpoint_is_warned_of_and_the_run_goes_on() {
         .starts_with("--checkpoint"));
 }
 
+/// Which of a command's output streams [`one_stream_closed`] closes.
+enum Closed {
+    Stdout,
+    Stderr,
+}
+
+/// A run of `args` whose `closed` stream is a pipe with no reader from the
+/// start (as `| true`): its exit code and the other stream's text.
+fn one_stream_closed(args: &[&str], closed: Closed) -> (Option<i32>, String) {
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut kept: Box<dyn Read> = match closed {
+        Closed::Stdout => {
+            drop(child.stdout.take());
+            Box::new(child.stderr.take().unwrap())
+        }
+        Closed::Stderr => {
+            drop(child.stderr.take());
+            Box::new(child.stdout.take().unwrap())
+        }
+    };
+    let mut text = String::new();
+    kept.read_to_string(&mut text).unwrap();
+    (child.wait().unwrap().code(), text)
+}
+
 /// Standard output on `/dev/full` (which fails every write with ENOSPC).
 fn to_dev_full(args: &[&str]) -> (Option<i32>, String) {
     let full = std::fs::OpenOptions::new()
@@ -592,21 +622,8 @@ fn a_full_or_closed_standard_error_is_no_panic() {
             assert_eq!(String::from_utf8_lossy(&out.stdout), whole);
         }
         // Standard error a pipe whose reader is gone.
-        let mut child = bin()
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stderr.take());
-        let mut text = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(0), "{args:?}");
+        let (code, text) = one_stream_closed(args, Closed::Stderr);
+        assert_eq!(code, Some(0), "{args:?}");
         if args[0] == "predict" {
             assert_eq!(text, whole);
         }
@@ -659,21 +676,8 @@ fn a_closed_pipe_ends_quietly() {
     // --json on a pipe whose reader left before predict wrote it.
     let pred = dir.path().join("p.csv");
     let args = [&predict[..], &["--out", s(&pred), "--json", "-"]].concat();
-    let mut child = bin()
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    let (code, err) = one_stream_closed(&args, Closed::Stdout);
+    assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("error"), "{err}");
 }
 
