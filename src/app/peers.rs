@@ -142,7 +142,7 @@ impl Peers<'_> {
         let peers = CPU_PEERS.iter().chain(CUDA_PEERS.iter().filter(|_| cuda));
         let mut records = Vec::new();
         for peer in peers {
-            records.extend(self.run_peer(peer, self.setup.folder.path(), say));
+            records.extend(self.run_peer(peer, say));
         }
         records
     }
@@ -172,7 +172,7 @@ impl Peers<'_> {
             .is_ok_and(|s| s.success())
     }
 
-    fn run_peer(&self, peer: &Peer, folder: &Path, say: &mut dyn FnMut(String)) -> Vec<Record> {
+    fn run_peer(&self, peer: &Peer, say: &mut dyn FnMut(String)) -> Vec<Record> {
         if !self.probe(peer.module).unwrap_or(false) {
             say(format!(
                 "notice: peer {} skipped: {} cannot import {} (pip install {})",
@@ -195,7 +195,7 @@ impl Peers<'_> {
             .args(["--samples", &self.samples.to_string()])
             .args(["--threads", &self.threads.to_string()])
             .args(self.shapes.iter().map(|s| s.label()))
-            .current_dir(folder)
+            .current_dir(self.setup.folder.path())
             // Tuning variables meant for shadertrain's own tools, which
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
@@ -234,17 +234,15 @@ impl Peers<'_> {
                 ));
                 continue;
             }
-            {
-                let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
-                say(format!(
-                    "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
-                    shape.label(),
-                    peer.name,
-                    record.median_s,
-                    record.gflops
-                ));
-                records.push(record);
-            }
+            let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
+            say(format!(
+                "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
+                shape.label(),
+                peer.name,
+                record.median_s,
+                record.gflops
+            ));
+            records.push(record);
         }
         if !output.status.success() || records.len() < self.shapes.len() {
             let err = String::from_utf8_lossy(&output.stderr);
