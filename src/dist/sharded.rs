@@ -177,14 +177,18 @@ impl<'a> Sharded<'a> {
         } else {
             let (parts, local) = (&mut self.parts, &mut self.local);
             std::thread::scope(|scope| {
-                let runs: Vec<_> = parts
-                    .chunks_mut(per)
-                    .zip(local.chunks_mut(per * stride))
+                let mut chunks = parts.chunks_mut(per).zip(local.chunks_mut(per * stride));
+                let (first, first_slots) = chunks.next().expect("per < the shard count");
+                let runs: Vec<_> = chunks
                     .map(|(parts, slots)| scope.spawn(move || run(parts, slots)))
                     .collect();
+                // The calling thread runs the first shards meanwhile, so a
+                // pass starts one thread fewer.
+                let first = run(first, first_slots);
                 // The scope joins every thread, also after an early error.
-                runs.into_iter()
-                    .try_for_each(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                let rest = (runs.into_iter())
+                    .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                std::iter::once(first).chain(rest).try_for_each(|r| r)
             })?;
         }
         let computed = Instant::now();
