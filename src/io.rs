@@ -393,8 +393,13 @@ fn write_through(
 /// The device and inode of the file behind `fd`.
 fn fd_identity(fd: std::os::fd::BorrowedFd) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    let meta = File::from(fd.try_clone_to_owned().ok()?).metadata().ok()?;
+    let meta = fd_metadata(fd)?;
     Some((meta.dev(), meta.ino()))
+}
+
+/// What is open at `fd`, through a copy of the descriptor.
+fn fd_metadata(fd: std::os::fd::BorrowedFd) -> Option<std::fs::Metadata> {
+    File::from(fd.try_clone_to_owned().ok()?).metadata().ok()
 }
 
 /// The device and inode of the file at `path`, symlinks followed; none
@@ -443,12 +448,7 @@ pub fn is_standard_input(path: &Path) -> bool {
     // Where standard input is a regular file, another path to that file
     // reads it by name, from its start: no stream is shared.
     let stdin = std::io::stdin();
-    let regular = File::from(match stdin.as_fd().try_clone_to_owned() {
-        Ok(fd) => fd,
-        Err(_) => return false,
-    })
-    .metadata()
-    .is_ok_and(|m| m.is_file());
+    let regular = fd_metadata(stdin.as_fd()).is_some_and(|m| m.is_file());
     let target = stream_identity(path);
     !regular && target.is_some() && target == fd_identity(stdin.as_fd())
 }

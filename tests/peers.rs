@@ -15,6 +15,12 @@ use shadertrain::data::Dataset;
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::rng::{self, Stream};
 
+/// Writes `script` to `path` as an executable stand-in interpreter.
+fn stand_in(path: &str, script: &str) {
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// `bench --shapes S0 --backends cpu --samples 3 --peers …` with `more`;
 /// returns (success, stdout, stderr).
 fn bench_peers(more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
@@ -89,8 +95,7 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("venv")).unwrap();
     let python = path(&dir, "venv/python");
-    std::fs::write(&python, LOGGING_PYTHON).unwrap();
-    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    stand_in(&python, LOGGING_PYTHON);
     let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
     let line = peer_line("0.5");
     let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
@@ -120,8 +125,7 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
 fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
     let dir = tempfile::tempdir().unwrap();
     let python = path(&dir, "python");
-    std::fs::write(&python, LOGGING_PYTHON).unwrap();
-    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    stand_in(&python, LOGGING_PYTHON);
     let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
     let line = peer_line("0");
     let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
@@ -188,8 +192,7 @@ esac
 fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     let dir = tempfile::tempdir().unwrap();
     let python = path(&dir, "python");
-    std::fs::write(&python, FAKE_PYTHON).unwrap();
-    std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+    stand_in(&python, FAKE_PYTHON);
     let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
     let env = [("PEER_LOG", log.as_str()), ("OPENBLAS_CORETYPE", "Haswell")];
     let more = ["--python", &python, "--activation", "tanh", "--json", &json];

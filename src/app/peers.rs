@@ -150,26 +150,12 @@ impl Peers<'_> {
     /// Whether the interpreter imports `module`; an error when it cannot
     /// be started at all.
     fn probe(&self, module: &str) -> std::io::Result<bool> {
-        let status = Command::new(&self.setup.python)
-            .args(["-c", &format!("import {module}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        Ok(status.success())
+        succeeds(&self.setup.python, &format!("import {module}"))
     }
 
     fn has_cuda(&self) -> bool {
-        Command::new(&self.setup.python)
-            .args([
-                "-c",
-                "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        let code = "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)";
+        succeeds(&self.setup.python, code).unwrap_or(false)
     }
 
     fn run_peer(&self, peer: &Peer, say: &mut dyn FnMut(String)) -> Vec<Record> {
@@ -281,12 +267,7 @@ fn interpreter(python: &Path) -> Result<PathBuf> {
     };
     let path =
         std::path::absolute(&found).with_context(|| format!("--python {}", python.display()))?;
-    let probe = Command::new(&path)
-        .args(["-c", "import numpy"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let probe = succeeds(&path, "import numpy");
     let looked_up = match bare {
         true => " (a name without a folder is looked up on PATH)",
         false => "",
@@ -296,12 +277,24 @@ fn interpreter(python: &Path) -> Result<PathBuf> {
             "--python {}: cannot run it{looked_up}: {e}; --peers needs a Python interpreter with numpy (and torch, jax for those peers)",
             python.display()
         ),
-        Ok(status) if !status.success() => bail!(
+        Ok(false) => bail!(
             "--python {}: it cannot import numpy, which every peer needs (pip install numpy torch jax), or it is not a Python interpreter",
             python.display()
         ),
-        Ok(_) => Ok(path),
+        Ok(true) => Ok(path),
     }
+}
+
+/// Whether `python -c code` exits 0, its output dropped; an error when the
+/// interpreter cannot be started at all.
+fn succeeds(python: &Path, code: &str) -> std::io::Result<bool> {
+    let status = Command::new(python)
+        .args(["-c", code])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    Ok(status.success())
 }
 
 /// The first file named `name` in a folder of PATH that may be executed.

@@ -150,13 +150,14 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
         (None, _) => "no hardware adapter".to_string(),
     };
     // Where software adapters were already allowed, the fix is the driver.
-    let install = match request.allow_software {
-        true => ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)",
-        false => ". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers) and use --backend gpu",
+    let use_it = match request.allow_software {
+        true => "",
+        false => " and use --backend gpu",
     };
+    let install = format!(". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers){use_it}");
     if infos.is_empty() {
         why.push_str("; tried Vulkan, Metal and DX12 and found nothing");
-        why.push_str(install);
+        why.push_str(&install);
         return why;
     }
     let tried: Vec<String> = infos.iter().map(describe).collect();
@@ -167,7 +168,7 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
         }
     } else if !infos.iter().any(is_software) {
         // No hardware adapter, and no software one to fall back on.
-        why.push_str(install);
+        why.push_str(&install);
     }
     why
 }
