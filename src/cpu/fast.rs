@@ -7,6 +7,7 @@
 
 use crate::batches::MiniBatches;
 use crate::cpu::flush::FlushDenormals;
+use crate::cpu::pad::{self, Padded};
 use crate::cpu::ParamSlots;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -290,6 +291,8 @@ fn block_rows(layout: &Layout) -> usize {
 
 pub struct Fast<'a> {
     layout: Layout,
+    /// The layout the block code runs on, where padding widens it.
+    padded: Option<Padded>,
     act: Activation,
     opt: Optimizer,
     theta: ParamSlots<f32>,
@@ -319,21 +322,38 @@ impl<'a> Fast<'a> {
         opt: Optimizer,
         threads: usize,
     ) -> Result<Fast<'a>> {
+        Fast::with_tile(model, data, opt, threads, pad::tile())
+    }
+
+    /// [`Fast::new`] with the block code's widths padded for tile edge
+    /// `tile` ([`pad::padded_width`]); `None` pads nothing.
+    fn with_tile(
+        model: &Model,
+        data: &'a Dataset,
+        opt: Optimizer,
+        threads: usize,
+        tile: Option<usize>,
+    ) -> Result<Fast<'a>> {
         super::reference::check_fit(model, data)?;
         let threads = Fast::thread_count(threads, data.rows);
         let layout = model.layout.clone();
-        let hidden = layout.hidden().to_vec();
+        let padded = Padded::new(&layout, tile);
+        let runs = padded.as_ref().map_or(&layout, |p| &p.layout);
+        let hidden = runs.hidden().to_vec();
+        // From the model's widths: the block's rows set where the SGEMM's
+        // sums over rows are cut, so they must not move with the padding.
         let block = block_rows(&layout);
         let workers = (0..threads)
             .map(|_| Worker {
                 acts: hidden.iter().map(|&h| vec![0.0; block * h]).collect(),
                 deltas: hidden.iter().map(|&h| vec![0.0; block * h]).collect(),
                 residual: vec![0.0; block],
-                grads: vec![0.0; layout.len()],
+                grads: vec![0.0; runs.len()],
                 sq: 0.0,
             })
             .collect();
         Ok(Fast {
+            padded,
             act: model.activation,
             opt,
             theta: ParamSlots::new(&model.params, &opt),
@@ -426,20 +446,24 @@ impl<'a> Fast<'a> {
     ) -> Option<u64> {
         let p = layout.len();
         let block = block_rows(layout);
-        let hidden = layout
+        let padded = Padded::new(layout, pad::tile());
+        let runs = padded.as_ref().map_or(layout, |p| &p.layout);
+        let hidden = runs
             .hidden()
             .iter()
             .try_fold(0usize, |acc, &h| acc.checked_add(h))?;
         let per_thread = memory::sum(&[
             memory::product(&[2, block, hidden, 4]),
             memory::product(&[block, 4]),
-            memory::product(&[p, 4]),
+            memory::product(&[runs.len(), 4]),
         ]);
         memory::sum(&[
             // The parameters and the state, now and in every snapshot.
             memory::product(&[1 + SNAPSHOT_SLOTS, p, 4]),
             memory::product(&[1 + SNAPSHOT_SLOTS, opt.state_per_param(), p, 4]),
             memory::product(&[p, 4]),
+            // Their padded copy.
+            memory::product(&[padded.as_ref().map_or(0, |p| p.layout.len()), 4]),
             per_thread?.checked_mul(Fast::thread_count(threads, rows) as u64),
         ])
     }
@@ -467,10 +491,15 @@ impl<'a> Fast<'a> {
     /// and, `with_grads`, its gradient into `self.grads`.
     fn mean_pass(&mut self, x: &[f32], y: &[f32], with_grads: bool) -> f64 {
         let rows = y.len();
+        let (layout, params) = match &mut self.padded {
+            Some(p) => p.load(&self.theta.params),
+            None => (&self.layout, &self.theta.params[..]),
+        };
         let pass = Pass {
-            layout: &self.layout,
+            layout,
+            real: &self.layout,
             act: self.act,
-            params: &self.theta.params,
+            params,
             x,
             y,
             features: self.data.features,
@@ -492,8 +521,13 @@ impl<'a> Fast<'a> {
         for w in &self.workers[..active_workers(self.workers.len(), rows)] {
             sq += w.sq;
             if with_grads {
-                for (g, p) in self.grads.iter_mut().zip(&w.grads) {
-                    *g += p;
+                match &self.padded {
+                    Some(p) => p.add_to(&mut self.grads, &w.grads),
+                    None => {
+                        for (g, p) in self.grads.iter_mut().zip(&w.grads) {
+                            *g += p;
+                        }
+                    }
                 }
             }
         }
@@ -504,7 +538,11 @@ impl<'a> Fast<'a> {
 /// What one worker needs for one pass over its rows.
 #[derive(Clone, Copy)]
 struct Pass<'p> {
+    /// The layout the block code runs on, and its parameters: the model's,
+    /// or their padded copy ([`Padded`]).
     layout: &'p Layout,
+    /// The model's layout: the depth of each product over hidden units.
+    real: &'p Layout,
     act: Activation,
     params: &'p [f32],
     /// The pass's rows: (N × features) and (N).
@@ -806,6 +844,7 @@ impl Worker {
     fn run_any(&mut self, pass: Pass<'_>, rows: std::ops::Range<usize>) {
         let Pass {
             layout,
+            real,
             act,
             params,
             x: all_x,
@@ -836,9 +875,10 @@ impl Worker {
                     &before[l - 1][..nb * v.inputs]
                 };
                 let z = &mut rest[0][..nb * v.outputs];
+                // Depth: the real inputs; the padding's weights are 0.
                 gemm(
                     nb,
-                    v.inputs,
+                    real.layers()[l].inputs,
                     v.outputs,
                     input,
                     (v.inputs, 1),
@@ -851,23 +891,30 @@ impl Worker {
             }
             // Output layer and residual.   r: (nb)
             let a_last = &self.acts[last - 1][..nb * out.inputs];
-            let w_out = &params[out.weight.clone()];
+            let w_out = &params[out.weight.start..][..real.layers()[last].inputs];
             let b_out = params[out.bias.start];
             for (r, (row, t)) in a_last.chunks_exact(out.inputs).zip(y).enumerate() {
-                let yhat = b_out + dot(row, w_out);
+                let yhat = b_out + dot(&row[..w_out.len()], w_out);
                 let e = yhat - t;
                 self.sq += f64::from(e) * f64::from(e);
                 self.residual[r] = scale * e;
             }
             if with_grads {
-                self.backward(layout, act, params, x, nb);
+                self.backward((layout, real), act, params, x, nb);
             }
             start += nb;
         }
     }
 
     #[inline(always)]
-    fn backward(&mut self, layout: &Layout, act: Activation, params: &[f32], x: &[f32], nb: usize) {
+    fn backward(
+        &mut self,
+        (layout, real): (&Layout, &Layout),
+        act: Activation,
+        params: &[f32],
+        x: &[f32],
+        nb: usize,
+    ) {
         let layers = layout.layers();
         let last = layers.len() - 1;
         let out = &layers[last];
@@ -935,9 +982,10 @@ impl Worker {
                 // Δ_{l−1} = (Δ_l·W_l) ⊙ g′(A_{l−1}): (nb, outputs)·(outputs, inputs)
                 let (before, rest) = self.deltas.split_at_mut(l);
                 let prev = &mut before[l - 1][..nb * v.inputs];
+                // Depth: the real units; the padding's deltas are 0.
                 gemm(
                     nb,
-                    v.outputs,
+                    real.layers()[l].outputs,
                     v.inputs,
                     &rest[0][..nb * v.outputs],
                     (v.outputs, 1),
@@ -1159,6 +1207,7 @@ mod tests {
                     .all(|w| w.sq == 0.0 && w.grads.iter().all(|&g| g == 0.0)));
                 let pass = Pass {
                     layout: &fast.layout,
+                    real: &fast.layout,
                     act: fast.act,
                     params: &fast.theta.params,
                     x,
@@ -1188,6 +1237,57 @@ mod tests {
                 );
             }
             Backend::run(&mut fast, 1, &mut Vec::new()).unwrap();
+        }
+    }
+
+    /// Padding the block code's widths (pad.rs) changes no bit: a model
+    /// trained with and without, for tiles of 4, 8 and 16, full-batch and
+    /// in mini-batches, on 1 and 3 threads, ends with the same losses,
+    /// parameters and gradient, and its held-out loss agrees too.
+    #[test]
+    fn padded_widths_give_the_same_bits() {
+        let data = Dataset::synthetic(700, 5, 2).unwrap();
+        let cases: [(&[usize], usize); 4] = [
+            (&[7], 8),
+            (&[15, 3, 30], 16),
+            (&[3, 7, 11], 4),
+            (&[14, 6], 8),
+        ];
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (hidden, tile) in cases {
+            for act in Activation::ALL {
+                for (threads, batches) in [(1, None), (3, None), (3, Some(100))] {
+                    let layout = Layout::new(5, hidden).unwrap();
+                    let model = Model::init(layout, act, 7, vec![], "y".into());
+                    let train = |tile| {
+                        let batches = batches.map(|size| MiniBatches { size, seed: 3 });
+                        let mut fast =
+                            Fast::with_tile(&model, &data, Optimizer::gd(0.5), threads, tile)
+                                .unwrap()
+                                .with_batches(batches);
+                        let mut losses = Vec::new();
+                        Backend::run(&mut fast, 4, &mut losses).unwrap();
+                        let held_out = fast.loss_at(&model.params);
+                        (
+                            losses.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
+                            bits(&fast.theta.params),
+                            bits(&fast.grads),
+                            held_out.to_bits(),
+                            fast.padded.map(|p| p.layout.hidden().to_vec()),
+                        )
+                    };
+                    let (plain, padded) = (train(None), train(Some(tile)));
+                    let name =
+                        format!("{hidden:?}, tile {tile}, {act}, {threads} threads, {batches:?}");
+                    let widths = padded.4.clone().expect("some width is padded");
+                    assert!(widths.iter().zip(hidden).any(|(p, h)| p > h), "{name}");
+                    assert_eq!(plain.4, None, "{name}");
+                    assert_eq!(plain.0, padded.0, "{name}: losses");
+                    assert_eq!(plain.1, padded.1, "{name}: parameters");
+                    assert_eq!(plain.2, padded.2, "{name}: gradient");
+                    assert_eq!(plain.3, padded.3, "{name}: held-out loss");
+                }
+            }
         }
     }
 

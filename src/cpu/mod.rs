@@ -6,6 +6,7 @@
 pub mod fast;
 mod flush;
 pub mod ops;
+mod pad;
 pub mod reference;
 
 pub use fast::{Fast, Isa};

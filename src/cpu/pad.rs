@@ -1,0 +1,182 @@
+//! The widths the cpu backend's block code runs on.
+//!
+//! A hidden width just short of a multiple of the SGEMM's tile costs
+//! more than a multiple. The block code's loops over a row (the
+//! activation's bias, the output layer's backward step, the bias sums)
+//! leave a row's last width mod 16 values to narrower vectors or scalar
+//! code, all of them for a width of 15, and the SGEMM computes a whole
+//! tile for an edge and copies it out through a mask. On a Xeon with
+//! AVX-512 (16-wide tiles) an epoch at width 15 took 1.6–1.8× the time at
+//! 16, and 127 1.6× the time at 128 (BENCHMARKS.md).
+//!
+//! So the block code runs on a padded copy of the layout: each hidden
+//! layer whose width [`padded_width`] rounds up gets zero rows in its
+//! weight and bias, and the next layer zero columns for them. Products
+//! whose sum runs over a padded width are given the real one as their
+//! depth, and ŷ is the dot product of the real units, so every real
+//! value is computed by the same operations in the same order as without
+//! padding: the bits are unchanged (`fast`'s tests train both ways). The
+//! padding's own values (g(0) for its activations, 0 for its deltas) are
+//! never read by a real one, and their gradients are dropped.
+
+use crate::model::Layout;
+
+/// The tile edge to pad hidden widths to on this CPU: 16 with AVX-512,
+/// whose SGEMM kernels (matrixmultiply's) are 16×16 and whose block code
+/// runs 16 lanes. `None` elsewhere: on AVX2 (8×8 kernels, 8 lanes) the
+/// tax was smaller (1.1–1.2× per unit on Zen 3) and padding there is
+/// unmeasured, so nothing is padded.
+pub fn tile() -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        return Some(16);
+    }
+    None
+}
+
+/// The width hidden width `h` runs at for tile edge `tile`: the next
+/// multiple of `tile` where that adds at most a quarter of a tile and `h`
+/// is over half a tile; else `h`. On a Xeon with AVX-512, an epoch of
+/// 65,536 rows and 16 features took 1.16–1.79× less time so padded at h
+/// 14, 15, 30, 31, 47, 63 and 127 on one thread (1.09–1.45× on two).
+/// Padding by more lost time: h 17 → 32 took 1.18× longer, 20 → 32
+/// 1.16×, 100 → 112 1.11× and 2–8 → 16 about 1.1× (BENCHMARKS.md,
+/// "Padded hidden widths").
+pub fn padded_width(h: usize, tile: usize) -> usize {
+    let up = h.div_ceil(tile) * tile;
+    if h * 2 > tile && (up - h) * 4 <= tile {
+        up
+    } else {
+        h
+    }
+}
+
+/// The layout the block code runs on, where it differs from the model's.
+pub struct Padded {
+    pub layout: Layout,
+    /// index[i]: where parameter i of the model's layout sits in this one.
+    index: Vec<usize>,
+    /// The parameters in this layout; the padding's stay 0.
+    params: Vec<f32>,
+}
+
+impl Padded {
+    /// `None` where no hidden width of `real` rounds up to `tile`, or
+    /// `tile` is `None`.
+    pub fn new(real: &Layout, tile: Option<usize>) -> Option<Padded> {
+        let tile = tile?;
+        let widths: Vec<usize> = real
+            .hidden()
+            .iter()
+            .map(|&h| padded_width(h, tile))
+            .collect();
+        if widths == real.hidden() {
+            return None;
+        }
+        let features = real.sizes()[0];
+        // Wider than a layout that `Layout::new` accepted, so its count
+        // may overflow where the real one's did not; then the block code
+        // runs unpadded.
+        let layout = Layout::new(features, &widths).ok()?;
+        let mut index = vec![0; real.len()];
+        for (r, p) in real.layers().iter().zip(layout.layers()) {
+            for o in 0..r.outputs {
+                for i in 0..r.inputs {
+                    index[r.weight.start + o * r.inputs + i] = p.weight.start + o * p.inputs + i;
+                }
+                index[r.bias.start + o] = p.bias.start + o;
+            }
+        }
+        let params = vec![0.0; layout.len()];
+        Some(Padded {
+            layout,
+            index,
+            params,
+        })
+    }
+
+    /// `params` (the model's layout) placed in this layout: the layout
+    /// and the placed parameters.
+    pub fn load(&mut self, params: &[f32]) -> (&Layout, &[f32]) {
+        for (&j, &p) in self.index.iter().zip(params) {
+            self.params[j] = p;
+        }
+        (&self.layout, &self.params)
+    }
+
+    /// g[i] += padded[index[i]] for every parameter i of the model's
+    /// layout: a gradient in this layout added to one in the model's.
+    pub fn add_to(&self, g: &mut [f32], padded: &[f32]) {
+        for (g, &j) in g.iter_mut().zip(&self.index) {
+            *g += padded[j];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_a_little_short_of_a_tile_are_filled_out() {
+        let at16: Vec<usize> = [1, 4, 8, 9, 11, 12, 15, 16, 17, 20, 27, 28, 31, 33, 63, 100]
+            .iter()
+            .map(|&h| padded_width(h, 16))
+            .collect();
+        assert_eq!(
+            at16,
+            [1, 4, 8, 9, 11, 16, 16, 16, 17, 20, 27, 32, 32, 33, 64, 100]
+        );
+        for h in 1..600 {
+            for tile in [4, 8, 16] {
+                let p = padded_width(h, tile);
+                assert!(
+                    p == h || (p.is_multiple_of(tile) && p - h <= tile / 4),
+                    "{h} {tile}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parameters_land_in_their_rows_and_the_padding_stays_zero() {
+        let real = Layout::new(3, &[15, 7]).unwrap();
+        let mut padded = Padded::new(&real, Some(8)).unwrap();
+        assert_eq!(padded.layout.hidden(), [16, 8]);
+        let params: Vec<f32> = (1..=real.len()).map(|i| i as f32).collect();
+        let placed = padded.load(&params).1.to_vec();
+        // Every real value once, in its own layer's row and column.
+        let mut seen: Vec<f32> = placed.iter().copied().filter(|&v| v != 0.0).collect();
+        seen.sort_by(f32::total_cmp);
+        assert_eq!(seen, params);
+        for (r, p) in real.layers().iter().zip(padded.layout.layers()) {
+            for o in 0..p.outputs {
+                for i in 0..p.inputs {
+                    let want = if o < r.outputs && i < r.inputs {
+                        params[r.weight.start + o * r.inputs + i]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(placed[p.weight.start + o * p.inputs + i], want);
+                }
+                let want = if o < r.outputs {
+                    params[r.bias.start + o]
+                } else {
+                    0.0
+                };
+                assert_eq!(placed[p.bias.start + o], want);
+            }
+        }
+        let mut g = vec![1.0; real.len()];
+        padded.add_to(&mut g, &placed);
+        let want: Vec<f32> = params.iter().map(|p| p + 1.0).collect();
+        assert_eq!(g, want);
+    }
+
+    #[test]
+    fn nothing_to_pad_is_none() {
+        let real = Layout::new(3, &[16, 17, 32]).unwrap();
+        assert!(Padded::new(&real, Some(16)).is_none());
+        assert!(Padded::new(&Layout::new(3, &[15]).unwrap(), None).is_none());
+    }
+}
