@@ -643,6 +643,12 @@ pub struct BenchArgs {
     )]
     pub python: PathBuf,
 
+    /// Stop a peer's script once it has run this many seconds: the shapes
+    /// it timed by then are kept, the others left out with a notice. 2^32
+    /// or more, or inf, is no limit [default: no limit].
+    #[arg(long, value_name = "SECONDS", requires = "peers")]
+    pub peer_timeout: Option<f64>,
+
     /// Time the sharded trainer of `train --distributed` instead, under
     /// `mpirun -np P`: per-epoch time, the share of it spent gathering and
     /// summing the shards' partials, and the bytes each process receives

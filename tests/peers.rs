@@ -163,6 +163,57 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
     assert!(out.is_empty(), "{out}");
 }
 
+/// A stand-in interpreter with numpy whose numpy script prints
+/// `$PEER_LINE` and then waits a minute in a process of its own, which
+/// holds its output open.
+const HANGING_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import numpy" ]; exit $?
+fi
+if [ "$1" = numpy_epoch.py ]; then
+  echo "$PEER_LINE"
+  sleep 60
+fi
+"#;
+
+#[test]
+fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, HANGING_PYTHON);
+    let line = peer_line("0.5");
+    let env = [("PEER_LINE", line.as_str())];
+    let start = std::time::Instant::now();
+    let (ok, out, err) = bench_peers(&["--python", &python, "--peer-timeout", "1"], &env);
+    let took = start.elapsed();
+    assert!(ok, "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "the bench waited for the hung peer: {took:?}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("numpy ")),
+        "the line printed before the timeout counts: {out}"
+    );
+    assert!(
+        err.contains(
+            "notice: peer numpy timed 1 of 1 shapes (stopped after 1 s, its --peer-timeout)"
+        ),
+        "{err}"
+    );
+    // The limit is checked before anything is timed.
+    for bad in ["0", "-1", "NaN"] {
+        let flag = format!("--peer-timeout={bad}");
+        let (ok, out, err) = bench_peers(&["--python", &python, &flag], &env);
+        assert!(!ok, "{bad}: {err}");
+        assert!(
+            err.contains("--peer-timeout must be a positive number of seconds"),
+            "{bad}: {err}"
+        );
+        assert!(out.is_empty(), "{bad}: {out}");
+    }
+}
+
 /// A stand-in interpreter: imports numpy and jax but not torch; its numpy
 /// script reports one record, its jax script fails. It logs each script's
 /// arguments, the scripts it finds beside it, and OPENBLAS_CORETYPE.

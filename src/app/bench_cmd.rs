@@ -29,7 +29,10 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let backends = backends_to_time(args, &request)?;
     // Before any case is timed, so that a bad interpreter costs no wait.
     let peers = match args.peers {
-        true => Some(super::peers::Setup::new(&args.python)?),
+        true => Some(super::peers::Setup::new(
+            &args.python,
+            config::peer_timeout(args)?,
+        )?),
         false => None,
     };
     let cases = args.shapes.0.len() * backends.len();

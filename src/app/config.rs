@@ -722,9 +722,18 @@ fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Resul
 }
 
 /// Checks `bench`'s options; the adapter it asks for (software ones too).
+/// `--peer-timeout`: `None` for no limit.
+pub fn peer_timeout(args: &BenchArgs) -> Result<Option<Duration>> {
+    match args.peer_timeout {
+        Some(t) => seconds(t, "--peer-timeout"),
+        None => Ok(None),
+    }
+}
+
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     let names: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     once_each("--shapes", &names)?;
+    peer_timeout(args)?;
     once_each("--backends", &args.backends)?;
     // Without --backends a bench times the GPU where one is found, a
     // sharded one (--shards, --distributed) the CPU only.

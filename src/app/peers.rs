@@ -7,7 +7,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
@@ -94,6 +95,8 @@ const CUDA_PEERS: [Peer; 2] = [
 pub(super) struct Setup {
     python: PathBuf,
     folder: tempfile::TempDir,
+    /// `--peer-timeout`: how long one peer's script may run.
+    timeout: Option<Duration>,
 }
 
 impl Setup {
@@ -101,7 +104,7 @@ impl Setup {
     /// fresh folder of this user's alone (mode 0700, a random name),
     /// removed when dropped: nobody else can plant a file or a link where
     /// the scripts are written and then run.
-    pub fn new(python: &Path) -> Result<Setup> {
+    pub fn new(python: &Path, timeout: Option<Duration>) -> Result<Setup> {
         use std::os::unix::fs::PermissionsExt as _;
         let python = interpreter(python)?;
         let folder = tempfile::Builder::new()
@@ -118,7 +121,11 @@ impl Setup {
                 .and_then(|mut file| file.write_all(text.as_bytes()))
                 .with_context(|| format!("--peers: could not write {}", path.display()))?;
         }
-        Ok(Setup { python, folder })
+        Ok(Setup {
+            python,
+            folder,
+            timeout,
+        })
     }
 }
 
@@ -174,7 +181,8 @@ impl Peers<'_> {
             peer.name,
             units::count(self.shapes.len(), "shape")
         ));
-        let output = Command::new(&self.setup.python)
+        let mut command = Command::new(&self.setup.python);
+        command
             .arg(peer.script)
             .args(peer.args)
             .args(["--activation", self.activation])
@@ -185,10 +193,8 @@ impl Peers<'_> {
             // Tuning variables meant for shadertrain's own tools, which
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .stdin(Stdio::null())
-            .output();
-        let output = match output {
+            .env_remove("OPENBLAS_L2_SIZE");
+        let output = match run_script(command, self.setup.timeout) {
             Ok(o) => o,
             Err(e) => {
                 say(format!("notice: peer {} failed to start: {e}", peer.name));
@@ -196,7 +202,7 @@ impl Peers<'_> {
             }
         };
         let mut records = Vec::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
+        for line in &output.stdout {
             let parsed = match serde_json::from_str::<PeerLine>(line) {
                 Ok(parsed) => parsed,
                 // The scripts print other text too; a record that does not
@@ -230,28 +236,113 @@ impl Peers<'_> {
             ));
             records.push(record);
         }
-        if !output.status.success() || records.len() < self.shapes.len() {
-            let err = String::from_utf8_lossy(&output.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
+        let finished = output.status.is_some_and(|s| s.success());
+        if !finished || records.len() < self.shapes.len() {
+            let how = match output.status {
+                Some(status) => status.to_string(),
+                None => format!(
+                    "stopped after {} s, its --peer-timeout",
+                    crate::optim::short(self.setup.timeout.unwrap_or_default().as_secs_f64())
+                ),
+            };
+            let last = output.last_error.trim();
             say(format!(
-                "notice: peer {} timed {} of {} shapes ({}){}",
+                "notice: peer {} timed {} of {} shapes ({how}){}",
                 peer.name,
                 records.len(),
                 self.shapes.len(),
-                output.status,
                 if last.is_empty() {
                     String::new()
                 } else {
-                    format!(": {}", last.trim())
+                    format!(": {last}")
                 }
             ));
         }
         records
     }
+}
+
+/// What a peer's script left: its standard output's lines, the last line
+/// it wrote to standard error that is not blank, and how it ended (`None`:
+/// stopped at its time limit).
+struct Script {
+    stdout: Vec<String>,
+    last_error: String,
+    status: Option<ExitStatus>,
+}
+
+/// Runs `command` with no input, its output read line by line as it comes,
+/// and kills it once `timeout` has passed. The lines written before then
+/// are kept. After a kill, lines still in the pipes are read for a moment
+/// more, but not waited for: a process the script started may hold its
+/// pipes open.
+fn run_script(mut command: Command, timeout: Option<Duration>) -> std::io::Result<Script> {
+    use std::io::BufRead as _;
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    // Each pipe on a thread of its own, so that neither fills while the
+    // other is read: (true, line) from standard output.
+    let (lines, from_pipes) = channel::<(bool, String)>();
+    let pipes: [(bool, Option<Box<dyn std::io::Read + Send>>); 2] = [
+        (true, child.stdout.take().map(|p| Box::new(p) as _)),
+        (false, child.stderr.take().map(|p| Box::new(p) as _)),
+    ];
+    for (out, pipe) in pipes {
+        let (Some(pipe), lines) = (pipe, lines.clone()) else {
+            continue;
+        };
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if lines.send((out, line)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(lines);
+    let mut script = Script {
+        stdout: Vec::new(),
+        last_error: String::new(),
+        status: None,
+    };
+    let mut keep = |(out, line): (bool, String)| match out {
+        true => script.stdout.push(line),
+        false if !line.trim().is_empty() => script.last_error = line,
+        false => {}
+    };
+    let mut killed = false;
+    loop {
+        let next = match deadline {
+            None => from_pipes
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
+            Some(d) => {
+                from_pipes.recv_timeout(d.saturating_duration_since(std::time::Instant::now()))
+            }
+        };
+        match next {
+            Ok(line) => keep(line),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                // Already gone is fine: wait() below reaps it either way.
+                let _ = child.kill();
+                killed = true;
+                while let Ok(line) = from_pipes.recv_timeout(Duration::from_millis(200)) {
+                    keep(line);
+                }
+                break;
+            }
+        }
+    }
+    let status = child.wait()?;
+    script.status = (!killed).then_some(status);
+    Ok(script)
 }
 
 /// `--python` as the peers run it, having checked that it starts and
