@@ -446,8 +446,8 @@ impl<'a> Fast<'a> {
     ) -> Option<u64> {
         let p = layout.len();
         let block = block_rows(layout);
-        let padded = Padded::new(layout, pad::tile());
-        let runs = padded.as_ref().map_or(layout, |p| &p.layout);
+        let padded = pad::widths(layout, pad::tile());
+        let runs = padded.as_ref().unwrap_or(layout);
         let hidden = runs
             .hidden()
             .iter()
@@ -463,7 +463,7 @@ impl<'a> Fast<'a> {
             memory::product(&[1 + SNAPSHOT_SLOTS, opt.state_per_param(), p, 4]),
             memory::product(&[p, 4]),
             // Their padded copy.
-            memory::product(&[padded.as_ref().map_or(0, |p| p.layout.len()), 4]),
+            memory::product(&[padded.as_ref().map_or(0, Layout::len), 4]),
             per_thread?.checked_mul(Fast::thread_count(threads, rows) as u64),
         ])
     }
@@ -491,10 +491,7 @@ impl<'a> Fast<'a> {
     /// and, `with_grads`, its gradient into `self.grads`.
     fn mean_pass(&mut self, x: &[f32], y: &[f32], with_grads: bool) -> f64 {
         let rows = y.len();
-        let (layout, params) = match &mut self.padded {
-            Some(p) => p.load(&self.theta.params),
-            None => (&self.layout, &self.theta.params[..]),
-        };
+        let (layout, params) = block_view(&mut self.padded, &self.layout, &self.theta.params);
         let pass = Pass {
             layout,
             real: &self.layout,
@@ -521,17 +518,35 @@ impl<'a> Fast<'a> {
         for w in &self.workers[..active_workers(self.workers.len(), rows)] {
             sq += w.sq;
             if with_grads {
-                match &self.padded {
-                    Some(p) => p.add_to(&mut self.grads, &w.grads),
-                    None => {
-                        for (g, p) in self.grads.iter_mut().zip(&w.grads) {
-                            *g += p;
-                        }
-                    }
-                }
+                add_grads(&self.padded, &mut self.grads, &w.grads);
             }
         }
         sq / rows as f64
+    }
+}
+
+/// The layout the block code runs on and `params` in it: `padded`'s, or
+/// the model's `layout` and `params` as they are.
+fn block_view<'a>(
+    padded: &'a mut Option<Padded>,
+    layout: &'a Layout,
+    params: &'a [f32],
+) -> (&'a Layout, &'a [f32]) {
+    match padded {
+        Some(p) => p.load(params),
+        None => (layout, params),
+    }
+}
+
+/// A worker's gradient (in the block code's layout) added to `g`.
+fn add_grads(padded: &Option<Padded>, g: &mut [f32], worker: &[f32]) {
+    match padded {
+        Some(p) => p.add_to(g, worker),
+        None => {
+            for (g, w) in g.iter_mut().zip(worker) {
+                *g += w;
+            }
+        }
     }
 }
 
@@ -1205,11 +1220,13 @@ mod tests {
                 assert!(fast.workers[active..]
                     .iter()
                     .all(|w| w.sq == 0.0 && w.grads.iter().all(|&g| g == 0.0)));
+                let (layout, params) =
+                    block_view(&mut fast.padded, &fast.layout, &fast.theta.params);
                 let pass = Pass {
-                    layout: &fast.layout,
+                    layout,
                     real: &fast.layout,
                     act: fast.act,
-                    params: &fast.theta.params,
+                    params,
                     x,
                     y,
                     features: 5,
@@ -1218,13 +1235,13 @@ mod tests {
                     with_grads: true,
                     isa: fast.isa,
                 };
-                let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
                 for (t, w) in fast.workers[..active].iter_mut().enumerate() {
                     w.run(pass, (t * rows / active)..((t + 1) * rows / active));
+                }
+                let (mut sq, mut want) = (0.0, vec![0.0f32; grads.len()]);
+                for w in &fast.workers[..active] {
                     sq += w.sq;
-                    for (g, p) in want.iter_mut().zip(&w.grads) {
-                        *g += p;
-                    }
+                    add_grads(&fast.padded, &mut want, &w.grads);
                 }
                 let name = format!("epoch {epoch}, {rows} rows");
                 assert_eq!(loss.to_bits(), (sq / rows as f64).to_bits(), "{name}");

@@ -53,62 +53,76 @@ pub fn padded_width(h: usize, tile: usize) -> usize {
 
 /// The layout the block code runs on, where it differs from the model's.
 pub struct Padded {
+    /// The model's layout.
+    real: Layout,
     pub layout: Layout,
-    /// index[i]: where parameter i of the model's layout sits in this one.
-    index: Vec<usize>,
     /// The parameters in this layout; the padding's stay 0.
     params: Vec<f32>,
 }
 
+/// The layout `real` runs at for tile edge `tile`: `None` where no hidden
+/// width rounds up, or `tile` is `None`.
+pub fn widths(real: &Layout, tile: Option<usize>) -> Option<Layout> {
+    let tile = tile?;
+    let widths: Vec<usize> = real
+        .hidden()
+        .iter()
+        .map(|&h| padded_width(h, tile))
+        .collect();
+    if widths == real.hidden() {
+        return None;
+    }
+    // Wider than a layout that `Layout::new` accepted, so its count may
+    // overflow where the real one's did not; then the block code runs
+    // unpadded.
+    Layout::new(real.sizes()[0], &widths).ok()
+}
+
+/// The runs of parameters that lie together in both layouts, as (where
+/// in `real`, where it starts in `padded`): each weight row's real
+/// inputs, and each bias.
+fn runs<'a>(
+    real: &'a Layout,
+    padded: &'a Layout,
+) -> impl Iterator<Item = (std::ops::Range<usize>, usize)> + 'a {
+    real.layers()
+        .iter()
+        .zip(padded.layers())
+        .flat_map(|(r, p)| {
+            let rows = (0..r.outputs).map(move |o| {
+                let start = r.weight.start + o * r.inputs;
+                (start..start + r.inputs, p.weight.start + o * p.inputs)
+            });
+            rows.chain([(r.bias.clone(), p.bias.start)])
+        })
+}
+
 impl Padded {
-    /// `None` where no hidden width of `real` rounds up to `tile`, or
-    /// `tile` is `None`.
+    /// [`widths`]' layout for `real`, with room for its parameters.
     pub fn new(real: &Layout, tile: Option<usize>) -> Option<Padded> {
-        let tile = tile?;
-        let widths: Vec<usize> = real
-            .hidden()
-            .iter()
-            .map(|&h| padded_width(h, tile))
-            .collect();
-        if widths == real.hidden() {
-            return None;
-        }
-        let features = real.sizes()[0];
-        // Wider than a layout that `Layout::new` accepted, so its count
-        // may overflow where the real one's did not; then the block code
-        // runs unpadded.
-        let layout = Layout::new(features, &widths).ok()?;
-        let mut index = vec![0; real.len()];
-        for (r, p) in real.layers().iter().zip(layout.layers()) {
-            for o in 0..r.outputs {
-                for i in 0..r.inputs {
-                    index[r.weight.start + o * r.inputs + i] = p.weight.start + o * p.inputs + i;
-                }
-                index[r.bias.start + o] = p.bias.start + o;
-            }
-        }
-        let params = vec![0.0; layout.len()];
+        let layout = widths(real, tile)?;
         Some(Padded {
+            real: real.clone(),
+            params: vec![0.0; layout.len()],
             layout,
-            index,
-            params,
         })
     }
 
     /// `params` (the model's layout) placed in this layout: the layout
     /// and the placed parameters.
     pub fn load(&mut self, params: &[f32]) -> (&Layout, &[f32]) {
-        for (&j, &p) in self.index.iter().zip(params) {
-            self.params[j] = p;
+        for (from, to) in runs(&self.real, &self.layout) {
+            self.params[to..][..from.len()].copy_from_slice(&params[from]);
         }
         (&self.layout, &self.params)
     }
 
-    /// g[i] += padded[index[i]] for every parameter i of the model's
-    /// layout: a gradient in this layout added to one in the model's.
+    /// A gradient in this layout added to `g`, one in the model's.
     pub fn add_to(&self, g: &mut [f32], padded: &[f32]) {
-        for (g, &j) in g.iter_mut().zip(&self.index) {
-            *g += padded[j];
+        for (from, to) in runs(&self.real, &self.layout) {
+            for (g, p) in g[from.clone()].iter_mut().zip(&padded[to..]) {
+                *g += p;
+            }
         }
     }
 }
