@@ -643,8 +643,9 @@ pub struct BenchArgs {
     )]
     pub python: PathBuf,
 
-    /// Stop a peer's script once it has run this many seconds: the shapes
-    /// it timed by then are kept, the others left out with a notice. 2^32
+    /// Stop a peer's script, and every process it started, once it has run
+    /// this many seconds: the shapes it timed by then are kept, the others
+    /// left out with a notice. 2^32
     /// or more, or inf, is no limit [default: no limit].
     #[arg(long, value_name = "SECONDS", requires = "peers")]
     pub peer_timeout: Option<f64>,

@@ -164,43 +164,96 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
 }
 
 /// A stand-in interpreter with numpy whose numpy script prints
-/// `$PEER_LINE` and then waits a minute in a process of its own, which
-/// holds its output open.
+/// `$PEER_LINE`, then starts a `sleep` that holds its output open and
+/// writes that process's pid to `$SLEEP_PID`. `$HANG` says what the script
+/// does then: `wait` for the sleep; `close` its own output first and then
+/// wait; or `exit` at once with status 0, leaving the sleep running.
 const HANGING_PYTHON: &str = r#"#!/bin/sh
 if [ "$1" = "-c" ]; then
   [ "$2" = "import numpy" ]; exit $?
 fi
 if [ "$1" = numpy_epoch.py ]; then
   echo "$PEER_LINE"
-  sleep 60
+  sleep 60 &
+  echo $! > "$SLEEP_PID"
+  case "$HANG" in
+    close) exec >&- 2>&-; wait ;;
+    exit) exit 0 ;;
+    *) wait ;;
+  esac
 fi
 "#;
 
+/// Runs `bench --peers --peer-timeout 1` with [`HANGING_PYTHON`] doing
+/// `hang`; checks that it returned soon after the limit, that the line
+/// printed before then counts, and that the `sleep` the script started is
+/// no longer running. Returns (success, stdout, stderr).
+fn bench_a_hanging_peer(hang: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, HANGING_PYTHON);
+    let pid_file = path(&dir, "sleep.pid");
+    let line = peer_line("0.5");
+    let env = [
+        ("PEER_LINE", line.as_str()),
+        ("HANG", hang),
+        ("SLEEP_PID", pid_file.as_str()),
+    ];
+    let start = std::time::Instant::now();
+    let (ok, out, err) = bench_peers(&["--python", &python, "--peer-timeout", "1"], &env);
+    let took = start.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "{hang}: the bench waited for the hung peer: {took:?}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("numpy ")),
+        "{hang}: the line printed before the timeout counts: {out}"
+    );
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(
+        ended(pid.trim()),
+        "{hang}: the sleep {} started by the peer is still running",
+        pid.trim()
+    );
+    (ok, out, err)
+}
+
+/// Whether the process `pid` has ended (gone, or a zombie not yet reaped),
+/// waiting up to 5 s for it.
+fn ended(pid: &str) -> bool {
+    let stat = format!("/proc/{pid}/stat");
+    for _ in 0..100 {
+        match std::fs::read_to_string(&stat) {
+            Err(_) => return true,
+            // The state follows the command's name in parentheses.
+            Ok(s) if s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z')) => return true,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    false
+}
+
+const STOPPED: &str =
+    "notice: peer numpy timed 1 of 1 shapes (stopped after 1 s, its --peer-timeout)";
+
 #[test]
 fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
+    for hang in ["wait", "close"] {
+        let (ok, _, err) = bench_a_hanging_peer(hang);
+        assert!(ok, "{hang}: {err}");
+        assert!(err.contains(STOPPED), "{hang}: {err}");
+    }
+    // A script that exited 0 is not reported as stopped, though a process
+    // it left running held its output open until the limit.
+    let (ok, _, err) = bench_a_hanging_peer("exit");
+    assert!(ok, "{err}");
+    assert!(!err.contains("notice: peer numpy"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let python = path(&dir, "python");
     stand_in(&python, HANGING_PYTHON);
     let line = peer_line("0.5");
     let env = [("PEER_LINE", line.as_str())];
-    let start = std::time::Instant::now();
-    let (ok, out, err) = bench_peers(&["--python", &python, "--peer-timeout", "1"], &env);
-    let took = start.elapsed();
-    assert!(ok, "{err}");
-    assert!(
-        took < std::time::Duration::from_secs(30),
-        "the bench waited for the hung peer: {took:?}"
-    );
-    assert!(
-        out.lines().any(|l| l.starts_with("numpy ")),
-        "the line printed before the timeout counts: {out}"
-    );
-    assert!(
-        err.contains(
-            "notice: peer numpy timed 1 of 1 shapes (stopped after 1 s, its --peer-timeout)"
-        ),
-        "{err}"
-    );
     // The limit is checked before anything is timed.
     for bad in ["0", "-1", "NaN"] {
         let flag = format!("--peer-timeout={bad}");
@@ -212,6 +265,35 @@ fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
         );
         assert!(out.is_empty(), "{bad}: {out}");
     }
+}
+
+/// A stand-in interpreter with numpy whose numpy script writes bytes that
+/// are not UTF-8 to both its outputs, then `$PEER_LINE`.
+const UNTIDY_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import numpy" ]; exit $?
+fi
+if [ "$1" = numpy_epoch.py ]; then
+  printf 'warming up \377\376\r\n'
+  printf 'warning: \377\n' >&2
+  echo "$PEER_LINE"
+  echo 'done' >&2
+fi
+"#;
+
+#[test]
+fn a_line_that_is_not_utf8_does_not_stop_the_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, UNTIDY_PYTHON);
+    let line = peer_line("0.5");
+    let (ok, out, err) = bench_peers(&["--python", &python], &[("PEER_LINE", &line)]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("numpy ")),
+        "the line after the bytes counts: {out}"
+    );
+    assert!(!err.contains("notice: peer numpy"), "{err}");
 }
 
 /// A stand-in interpreter: imports numpy and jax but not torch; its numpy

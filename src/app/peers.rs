@@ -7,13 +7,15 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
 use crate::bench::{PeerLine, Record, Shape};
 use crate::units;
+
+mod script;
 
 /// The scripts, as benches/ has them.
 const SCRIPTS: [(&str, &str); 4] = [
@@ -194,7 +196,7 @@ impl Peers<'_> {
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
             .env_remove("OPENBLAS_L2_SIZE");
-        let output = match run_script(command, self.setup.timeout) {
+        let output = match script::run(command, self.setup.timeout) {
             Ok(o) => o,
             Err(e) => {
                 say(format!("notice: peer {} failed to start: {e}", peer.name));
@@ -260,89 +262,6 @@ impl Peers<'_> {
         }
         records
     }
-}
-
-/// What a peer's script left: its standard output's lines, the last line
-/// it wrote to standard error that is not blank, and how it ended (`None`:
-/// stopped at its time limit).
-struct Script {
-    stdout: Vec<String>,
-    last_error: String,
-    status: Option<ExitStatus>,
-}
-
-/// Runs `command` with no input, its output read line by line as it comes,
-/// and kills it once `timeout` has passed. The lines written before then
-/// are kept. After a kill, lines still in the pipes are read for a moment
-/// more, but not waited for: a process the script started may hold its
-/// pipes open.
-fn run_script(mut command: Command, timeout: Option<Duration>) -> std::io::Result<Script> {
-    use std::io::BufRead as _;
-    use std::sync::mpsc::{channel, RecvTimeoutError};
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let deadline = timeout.map(|t| std::time::Instant::now() + t);
-    // Each pipe on a thread of its own, so that neither fills while the
-    // other is read: (true, line) from standard output.
-    let (lines, from_pipes) = channel::<(bool, String)>();
-    let pipes: [(bool, Option<Box<dyn std::io::Read + Send>>); 2] = [
-        (true, child.stdout.take().map(|p| Box::new(p) as _)),
-        (false, child.stderr.take().map(|p| Box::new(p) as _)),
-    ];
-    for (out, pipe) in pipes {
-        let (Some(pipe), lines) = (pipe, lines.clone()) else {
-            continue;
-        };
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if lines.send((out, line)).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(lines);
-    let mut script = Script {
-        stdout: Vec::new(),
-        last_error: String::new(),
-        status: None,
-    };
-    let mut keep = |(out, line): (bool, String)| match out {
-        true => script.stdout.push(line),
-        false if !line.trim().is_empty() => script.last_error = line,
-        false => {}
-    };
-    let mut killed = false;
-    loop {
-        let next = match deadline {
-            None => from_pipes
-                .recv()
-                .map_err(|_| RecvTimeoutError::Disconnected),
-            Some(d) => {
-                from_pipes.recv_timeout(d.saturating_duration_since(std::time::Instant::now()))
-            }
-        };
-        match next {
-            Ok(line) => keep(line),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                // Already gone is fine: wait() below reaps it either way.
-                let _ = child.kill();
-                killed = true;
-                while let Ok(line) = from_pipes.recv_timeout(Duration::from_millis(200)) {
-                    keep(line);
-                }
-                break;
-            }
-        }
-    }
-    let status = child.wait()?;
-    script.status = (!killed).then_some(status);
-    Ok(script)
 }
 
 /// `--python` as the peers run it, having checked that it starts and

@@ -22,9 +22,11 @@
 use crate::model::Layout;
 
 /// The tile edge to pad hidden widths to on this CPU: 16 with AVX-512,
-/// whose SGEMM kernels (matrixmultiply's) are 16×16 and whose block code
-/// runs 16 lanes. `None` elsewhere: on AVX2 (8×8 kernels, 8 lanes) the
-/// tax was smaller (1.1–1.2× per unit on Zen 3) and padding there is
+/// where the block code runs 16 lanes and matrixmultiply's SGEMM kernels
+/// are 16×16 (when built by rustc 1.89 or later; older compilers give it
+/// its 8×8 AVX2 kernels, where padding keeps the bits but its gain is
+/// unmeasured). `None` elsewhere: on AVX2 (8×8 kernels, 8 lanes) the tax
+/// was smaller (1.1–1.2× per unit on Zen 3) and padding there is
 /// unmeasured, so nothing is padded.
 pub fn tile() -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
