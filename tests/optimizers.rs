@@ -249,7 +249,8 @@ fn reference_mini_batches_match_an_independent_implementation() {
 
 /// The cpu backend's mini-batch epochs follow the reference's: the same
 /// shuffles and batches, on one thread and on three (batches of 32 leave a
-/// last batch of 12 rows, and three threads split each batch).
+/// last batch of 12 rows, and run on one worker of the three, one per 64
+/// rows; batches of 100 on two threads run on both).
 #[test]
 fn cpu_mini_batch_trajectories_match_the_reference() {
     let data = Dataset::synthetic(300, 4, 2).unwrap();

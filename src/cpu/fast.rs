@@ -616,7 +616,8 @@ fn wait_until(done: impl Fn() -> bool) {
 /// The calling thread and the `threads − 1` helpers claim the workers of a
 /// pass one at a time until none is left, so a helper that is slow to wake
 /// (another process holds its core) leaves its worker to the caller
-/// instead of stalling the pass. Which thread runs a worker changes nothing in its arithmetic (the
+/// instead of stalling the pass. A pass with one worker that gets rows
+/// runs on the caller alone. Which thread runs a worker changes nothing in its arithmetic (the
 /// same code, each under its own [`FlushDenormals`]), and the caller sums
 /// the workers in a fixed order afterwards: results stay bit for bit those
 /// of a given `threads`.
@@ -700,13 +701,26 @@ impl Pool {
         use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
         let shared = &*self.shared;
         assert_eq!(workers.len(), shared.threads);
+        let active = active_workers(shared.threads, rows);
+        if active == 1 {
+            // A mini-batch of 64 rows or fewer: the caller runs every
+            // worker (the others with no rows, as a helper would), and the
+            // helpers are not woken. Woken each step, they spun through
+            // steps of a few microseconds and never slept: at 16 rows per
+            // batch, 2 threads took as long as 1, or longer, and about
+            // twice its CPU time.
+            for (t, w) in workers.iter_mut().enumerate() {
+                w.run(pass, if t == 0 { 0..rows } else { 0..0 });
+            }
+            return;
+        }
         // Followed only until `finished` reaches `threads`, and this
         // function does not return before that.
         let job = Job {
             pass: (&raw const pass).cast::<Pass<'static>>(),
             workers: workers.as_mut_ptr(),
             rows,
-            active: active_workers(shared.threads, rows),
+            active,
             caller: std::thread::current(),
         };
         *lock(&shared.job) = Some(job.clone());
@@ -1203,8 +1217,9 @@ mod tests {
     /// The pool hands workers to whichever thread claims them first; the
     /// result must be that of running worker t over rows t·N/k..(t+1)·N/k
     /// in turn on one thread, and stay so pass after pass: k = 3 workers
-    /// on all 1,000 rows, and 2 of the 3 on a 100-row batch (one per 64
-    /// rows), the third holding zeros.
+    /// on all 1,000 rows, 2 of the 3 on a 100-row batch (one per 64 rows),
+    /// the third holding zeros, and 1 on a 50-row batch, run by the caller
+    /// without waking the helpers, the other two holding zeros.
     #[test]
     fn pooled_passes_equal_each_worker_in_turn() {
         let data = Dataset::synthetic(1000, 5, 3).unwrap();
@@ -1213,9 +1228,16 @@ mod tests {
         let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 3).unwrap();
         assert!(fast.pool.is_some());
         for epoch in 0..20 {
-            for (rows, active) in [(1000, 3), (100, 2)] {
+            for (rows, active) in [(1000, 3), (100, 2), (50, 1)] {
                 let (x, y) = (&data.x[..rows * 5], &data.y[..rows]);
+                let posted = |fast: &Fast| {
+                    let pool = fast.pool.as_ref().unwrap();
+                    pool.shared.state.load(std::sync::atomic::Ordering::Acquire) >> SLOT_BITS
+                };
+                let before = posted(&fast);
                 let loss = fast.mean_pass(x, y, true);
+                // One worker with rows: the helpers were not woken.
+                assert_eq!(posted(&fast) - before, u64::from(active > 1), "{rows} rows");
                 let grads = fast.grads.clone();
                 assert!(fast.workers[active..]
                     .iter()
