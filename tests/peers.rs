@@ -267,6 +267,131 @@ fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
     }
 }
 
+/// `bench --peers` with [`HANGING_PYTHON`] waiting, started through
+/// `sh -c "PREFIX exec bench …"` with TMPDIR in `dir`, once its peer's
+/// `sleep` runs: the bench, the sleep's pid and the TMPDIR.
+fn a_bench_in_a_peer(
+    dir: &tempfile::TempDir,
+    prefix: &str,
+) -> (std::process::Child, String, String) {
+    let python = path(dir, "python");
+    stand_in(&python, HANGING_PYTHON);
+    let pid_file = path(dir, "sleep.pid");
+    let tmp = path(dir, "tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let line = peer_line("0.5");
+    let bench = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{prefix} exec \"$0\" bench --shapes S0 --backends cpu --samples 3 --peers --python \"$1\""
+        ))
+        .args([env!("CARGO_BIN_EXE_shadertrain"), &python])
+        .env("PEER_LINE", &line)
+        .env("SLEEP_PID", &pid_file)
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let sleep = loop {
+        match std::fs::read_to_string(&pid_file) {
+            Ok(pid) if !pid.trim().is_empty() => break pid.trim().to_string(),
+            _ => {}
+        }
+        assert!(start.elapsed().as_secs() < 60, "the peer never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(peer_folders(&tmp), 1, "the scripts' folder");
+    (bench, sleep, tmp)
+}
+
+/// The scripts' folders in `tmp`.
+fn peer_folders(tmp: &str) -> usize {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("shadertrain-peers-")
+        })
+        .count()
+}
+
+/// `kill -SIGNAL pid`.
+fn send(signal: &str, pid: impl std::fmt::Display) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// The state letter of process `pid` (R, S, T, Z, ...), waiting up to 5 s
+/// for it to be `want`.
+fn state(pid: impl std::fmt::Display, want: char) -> char {
+    let mut now = '?';
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        now = stat
+            .rsplit(") ")
+            .next()
+            .and_then(|r| r.chars().next())
+            .unwrap_or('?');
+        if now == want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    now
+}
+
+/// Ctrl-C (SIGINT), Ctrl-\ (SIGQUIT) or SIGTERM while a peer's script
+/// runs: bench ends by that signal, as without its handlers, and leaves
+/// neither the script's processes nor the scripts' folder behind.
+#[test]
+fn a_signal_while_a_peer_runs_stops_it_and_removes_the_scripts() {
+    use std::os::unix::process::ExitStatusExt as _;
+    for (signal, number) in [("INT", 2), ("TERM", 15), ("QUIT", 3)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bench, sleep, tmp) = a_bench_in_a_peer(&dir, "ulimit -c 0;");
+        send(signal, bench.id());
+        let status = bench.wait().unwrap();
+        assert_eq!(status.signal(), Some(number), "{signal}: {status}");
+        assert!(ended(&sleep), "{signal}: the peer's sleep is still running");
+        assert_eq!(
+            peer_folders(&tmp),
+            0,
+            "{signal}: the scripts' folder is left"
+        );
+    }
+}
+
+/// A signal that bench was started ignoring (`nohup`) stays ignored while
+/// a peer runs; Ctrl-Z (SIGTSTP) stops the peer with bench, and SIGCONT
+/// continues both.
+#[test]
+fn an_ignored_signal_stays_ignored_and_a_stop_stops_the_peer_too() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut bench, sleep, _tmp) = a_bench_in_a_peer(&dir, "trap '' HUP;");
+    send("HUP", bench.id());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        bench.try_wait().unwrap().is_none(),
+        "an ignored SIGHUP ended bench"
+    );
+    send("TSTP", bench.id());
+    assert_eq!(state(bench.id(), 'T'), 'T', "bench did not stop");
+    assert_eq!(state(&sleep, 'T'), 'T', "the peer did not stop with bench");
+    send("CONT", bench.id());
+    assert_eq!(state(&sleep, 'S'), 'S', "the peer was not continued");
+    assert_ne!(state(bench.id(), 'S'), 'T', "bench was not continued");
+    send("INT", bench.id());
+    let status = bench.wait().unwrap();
+    assert_eq!(status.signal(), Some(2), "{status}");
+    assert!(ended(&sleep), "the peer's sleep is still running");
+}
+
 /// A stand-in interpreter with numpy whose numpy script writes bytes that
 /// are not UTF-8 to both its outputs, then `$PEER_LINE`.
 const UNTIDY_PYTHON: &str = r#"#!/bin/sh
@@ -355,7 +480,7 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     }
     assert!(
         err.contains(
-            "notice: peer jax-jit timed 0 of 1 shapes (exit status: 3): jax failed on purpose"
+            "notice: peer jax-jit timed 0 of 1 shapes, not S0 (exit status: 3): jax failed on purpose"
         ),
         "{err}"
     );

@@ -196,7 +196,7 @@ impl Peers<'_> {
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
             .env_remove("OPENBLAS_L2_SIZE");
-        let output = match script::run(command, self.setup.timeout) {
+        let output = match script::run(command, self.setup.timeout, self.setup.folder.path()) {
             Ok(o) => o,
             Err(e) => {
                 say(format!("notice: peer {} failed to start: {e}", peer.name));
@@ -248,8 +248,16 @@ impl Peers<'_> {
                 ),
             };
             let last = output.last_error.trim();
+            let missing: Vec<String> = (self.shapes.iter())
+                .map(Shape::label)
+                .filter(|label| records.iter().all(|r| r.shape != *label))
+                .collect();
+            let not = match missing.is_empty() {
+                true => String::new(),
+                false => format!(", not {}", missing.join(", ")),
+            };
             say(format!(
-                "notice: peer {} timed {} of {} shapes ({how}){}",
+                "notice: peer {} timed {} of {} shapes{not} ({how}){}",
                 peer.name,
                 records.len(),
                 self.shapes.len(),

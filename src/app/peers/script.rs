@@ -4,12 +4,20 @@
 //!
 //! The script runs in a process group of its own, so that a kill reaches
 //! the processes it started too (a compile worker, a `sleep` in a shell
-//! script). A group of its own no longer receives the terminal's Ctrl-C,
-//! so SIGINT, SIGTERM and SIGHUP are caught while a script runs: the group
-//! is killed, and then the signal's default action ends shadertrain as it
-//! would have without the handlers. At any other time the handlers run
-//! that default action at once.
+//! script), even those left running after the script exited. A group of
+//! its own no longer receives what the terminal sends bench's, so while a
+//! script runs bench catches SIGINT (Ctrl-C), SIGQUIT (`Ctrl-\`), SIGTERM
+//! and SIGHUP: the group is killed, the scripts' folder removed, and then
+//! the signal's default action ends shadertrain as it would have without
+//! the handlers. SIGTSTP (Ctrl-Z) stops the group, then bench; when bench
+//! is continued, so is the group, and the time stopped does not count
+//! against the limit. A signal that bench inherited as ignored (`nohup`,
+//! a shell's background job) is left ignored. At any other time the
+//! handlers take the default action at once.
+//!
+//! A script that calls setsid() fails: it already leads its group.
 
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -28,51 +36,82 @@ pub(super) struct Script {
 /// How often the loop looks at a caught signal and the clock.
 const TICK: Duration = Duration::from_millis(50);
 
-/// How long the lines still in the pipes are read once the script has been
-/// stopped. They are not waited for beyond that: a process that left the
-/// group may hold the pipes open and keep writing.
+/// How long the lines still in the pipes are read once the script has
+/// exited or been stopped. They are not waited for beyond that: a process
+/// the script left may hold the pipes open and keep writing; then it is
+/// killed.
 const DRAIN: Duration = Duration::from_millis(500);
 
 /// Runs `command` with no input and collects what it writes. Past
 /// `timeout` its process group is killed; the lines written before then
-/// are kept. A script that has exited while a process it started still
-/// holds its pipes is waited for up to the same limit, and then that
-/// process is killed too; the script's own exit status is kept.
-pub(super) fn run(mut command: Command, timeout: Option<Duration>) -> std::io::Result<Script> {
+/// are kept. Once the script has exited, what it left in its group gets
+/// [`DRAIN`] more to finish writing, and is then killed; the script's own
+/// exit status is kept. A signal that stops bench meanwhile removes
+/// `folder`, the scripts' own, before it ends the process.
+pub(super) fn run(
+    mut command: Command,
+    timeout: Option<Duration>,
+    folder: &Path,
+) -> std::io::Result<Script> {
     let signals = Signals::get();
     // Armed before the spawn, so that no signal between the two takes the
-    // default action and leaves the script running.
-    let _armed = signals.map(Signals::arm);
-    if signals.is_some() {
+    // default action and leaves the script running; declared before the
+    // script, so dropped after it (the group is killed first).
+    let _armed = signals.map(|s| s.arm(folder));
+    let group = signals.is_some();
+    if group {
         use std::os::unix::process::CommandExt as _;
         command.process_group(0);
     }
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let group = signals.is_some();
-    let from_pipes = read_lines(&mut child);
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut running = Running {
+        child,
+        group,
+        reaped: false,
+    };
+    let from_pipes = read_lines(&mut running.child);
+    let mut deadline = timeout.map(|t| Instant::now() + t);
     let mut script = Script {
         stdout: Vec::new(),
         last_error: String::new(),
         status: None,
     };
-    let mut open = true;
+    let (mut open, mut exited_at) = (true, None::<Instant>);
     loop {
-        if let Some(signal) = signals.and_then(Signals::caught) {
-            stop(&mut child, group);
-            // Ends the process: the signal's default action, now restored.
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        if let Some(signals) = signals {
+            if let Some(signal) = signals.caught() {
+                running.stop();
+                end_by(signal, folder);
+            }
+            if signals.stop_asked.swap(false, Ordering::SeqCst) {
+                let stopped = Instant::now();
+                running.signal_group(libc::SIGSTOP);
+                // SAFETY: raise(3) touches no memory. Bench stops here
+                // until it is continued.
+                unsafe { libc::raise(libc::SIGSTOP) };
+                running.signal_group(libc::SIGCONT);
+                deadline = deadline.map(|d| d + stopped.elapsed());
+            }
         }
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
-            // A script that has exited keeps its status; what is stopped is
-            // whatever of its group still holds the pipes.
-            script.status = child.try_wait()?;
-            stop(&mut child, group);
+        if exited_at.is_none() && running.exited()? {
+            exited_at = Some(now);
+        }
+        if !open && exited_at.is_some() {
+            script.status = Some(running.stop());
+            return Ok(script);
+        }
+        let last_call = exited_at.map(|t| t + DRAIN);
+        let until = [deadline, last_call].into_iter().flatten().min();
+        if until.is_some_and(|u| now >= u) {
+            // At the limit, or the script exited and what it left still
+            // holds the pipes: a script that has exited keeps its status.
+            let status = running.stop();
+            script.status = exited_at.map(|_| status);
             let drain_until = Instant::now() + DRAIN;
             while open {
                 let left = drain_until.saturating_duration_since(Instant::now());
@@ -83,16 +122,13 @@ pub(super) fn run(mut command: Command, timeout: Option<Duration>) -> std::io::R
             }
             return Ok(script);
         }
-        let wait = deadline.map_or(TICK, |d| (d - now).min(TICK));
+        let wait = until.map_or(TICK, |u| (u - now).min(TICK));
         if open {
             match from_pipes.recv_timeout(wait) {
                 Ok(line) => script.keep(line),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
-        } else if let Some(status) = child.try_wait()? {
-            script.status = Some(status);
-            return Ok(script);
         } else {
             std::thread::sleep(wait.min(Duration::from_millis(10)));
         }
@@ -146,37 +182,110 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
     from_pipes
 }
 
-/// Kills the child and, when it leads a group of its own, every process
-/// left in that group; then reaps the child.
-fn stop(child: &mut Child, group: bool) {
-    match (group, i32::try_from(child.id())) {
-        // SAFETY: kill(2) with a negative pid signals a process group and
-        // touches no memory. The group is the child's own: its id is the
-        // child's pid, which the kernel gives to no other process while
-        // the child is unreaped or any process of the group lives.
-        (true, Ok(pid)) => unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        },
-        // Already gone is fine: wait() reaps it either way.
-        _ => {
-            let _ = child.kill();
+/// Removes `folder` and ends the process by `signal`'s default action,
+/// as if no handler had caught it (a shell sees 128 + its number).
+fn end_by(signal: i32, folder: &Path) {
+    let _ = std::fs::remove_dir_all(folder);
+    let _ = signal_hook::low_level::emulate_default_handler(signal);
+}
+
+/// The script's process, and its group where it leads one: killed and
+/// reaped when dropped, unless reaped already (an error or a panic in the
+/// loop leaves nothing running).
+struct Running {
+    child: Child,
+    group: bool,
+    reaped: bool,
+}
+
+impl Running {
+    /// Whether the script has exited, without reaping it: while it is
+    /// unreaped, its pid, which is its group's id, is given to no other
+    /// process, so the group can still be killed safely.
+    #[cfg(target_os = "linux")]
+    fn exited(&mut self) -> std::io::Result<bool> {
+        let pid = self.child.id();
+        // SAFETY: waitid(2) writes only `info`, a zeroed siginfo_t of
+        // ours; WNOWAIT leaves the child to be reaped by `stop`.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            if libc::waitid(libc::P_PID, pid, &mut info, flags) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(info.si_pid() != 0)
         }
     }
-    let _ = child.wait();
+
+    /// Elsewhere the script is reaped when seen to have exited, and its
+    /// group is not killed after that (its id may have been reused).
+    #[cfg(not(target_os = "linux"))]
+    fn exited(&mut self) -> std::io::Result<bool> {
+        let exited = self.child.try_wait()?.is_some();
+        self.group &= !exited;
+        Ok(exited)
+    }
+
+    /// Sends `signal` to the script's group (to the script alone where it
+    /// leads none).
+    fn signal_group(&self, signal: i32) {
+        let Ok(pid) = i32::try_from(self.child.id()) else {
+            return;
+        };
+        let target = if self.group { -pid } else { pid };
+        if !self.reaped {
+            // SAFETY: kill(2) touches no memory. The group's id is the
+            // script's pid, which the kernel gives to no other process
+            // while the script is unreaped.
+            unsafe { libc::kill(target, signal) };
+        }
+    }
+
+    /// Kills the script and every process left in its group, then reaps
+    /// the script: its exit status, or the kill's.
+    fn stop(&mut self) -> ExitStatus {
+        self.signal_group(libc::SIGKILL);
+        if !self.group {
+            // Already gone is fine: wait() reaps it either way.
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait();
+        self.reaped = true;
+        // wait() fails only where the child is gone already; then its
+        // status is not known, and a kill's stands in for it.
+        status.unwrap_or_else(|_| {
+            use std::os::unix::process::ExitStatusExt as _;
+            ExitStatus::from_raw(libc::SIGKILL)
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.stop();
+        }
+    }
 }
 
 /// The signals that stop bench, caught for the whole process the first
 /// time a script runs, and what the handlers saw.
 struct Signals {
-    /// The number of the last signal caught while a script ran; 0: none.
+    /// The number of the last signal caught while a script ran that ends
+    /// bench; 0: none.
     caught: Arc<AtomicUsize>,
+    /// SIGTSTP caught while a script ran.
+    stop_asked: Arc<AtomicBool>,
     /// Whether a signal takes its default action at once: true except
     /// while a script runs.
     default_action: Arc<AtomicBool>,
 }
 
-/// Lowers `default_action` again when the script is done.
-struct Armed(&'static Signals);
+/// Raises `default_action` again when the script is done.
+struct Armed<'a> {
+    signals: &'static Signals,
+    folder: &'a Path,
+}
 
 impl Signals {
     /// The handlers, installed once; `None` where they could not be, and
@@ -186,17 +295,30 @@ impl Signals {
         static SIGNALS: OnceLock<Option<Signals>> = OnceLock::new();
         SIGNALS
             .get_or_init(|| {
-                use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+                use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGTSTP};
                 let signals = Signals {
                     caught: Arc::new(AtomicUsize::new(0)),
+                    stop_asked: Arc::new(AtomicBool::new(false)),
                     default_action: Arc::new(AtomicBool::new(true)),
                 };
-                for signal in [SIGINT, SIGTERM, SIGHUP] {
+                for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP] {
+                    if ignored(signal) {
+                        continue;
+                    }
                     // In this order: the signal is recorded, then its
                     // default action runs unless a script is running.
-                    let caught = Arc::clone(&signals.caught);
+                    match signal {
+                        SIGTSTP => {
+                            let stop = Arc::clone(&signals.stop_asked);
+                            signal_hook::flag::register(signal, stop).ok()?
+                        }
+                        _ => {
+                            let caught = Arc::clone(&signals.caught);
+                            signal_hook::flag::register_usize(signal, caught, signal as usize)
+                                .ok()?
+                        }
+                    };
                     let default_action = Arc::clone(&signals.default_action);
-                    signal_hook::flag::register_usize(signal, caught, signal as usize).ok()?;
                     signal_hook::flag::register_conditional_default(signal, default_action).ok()?;
                 }
                 Some(signals)
@@ -204,13 +326,18 @@ impl Signals {
             .as_ref()
     }
 
-    fn arm(&'static self) -> Armed {
-        self.caught.store(0, Ordering::SeqCst);
+    /// Holds off the default actions while a script runs. A signal caught
+    /// before took its default action then, so nothing stale is pending.
+    fn arm<'a>(&'static self, folder: &'a Path) -> Armed<'a> {
+        self.stop_asked.store(false, Ordering::SeqCst);
         self.default_action.store(false, Ordering::SeqCst);
-        Armed(self)
+        Armed {
+            signals: self,
+            folder,
+        }
     }
 
-    /// The signal caught while the script ran, if any.
+    /// The signal caught while the script ran that ends bench, if any.
     fn caught(&self) -> Option<i32> {
         match self.caught.load(Ordering::SeqCst) {
             0 => None,
@@ -219,13 +346,29 @@ impl Signals {
     }
 }
 
-impl Drop for Armed {
+/// Whether `signal`'s disposition is to be ignored, as `nohup` leaves
+/// SIGHUP and a shell SIGINT for a background job: a handler would undo it.
+fn ignored(signal: i32) -> bool {
+    // SAFETY: sigaction(2) with no new action only writes `old`, a zeroed
+    // struct of ours.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.0.default_action.store(true, Ordering::SeqCst);
+        self.signals.default_action.store(true, Ordering::SeqCst);
         // A signal caught after the last look, as the script ended: its
-        // default action is taken now.
-        if let Some(signal) = self.0.caught() {
-            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        // default action is taken now (the script is reaped by then).
+        if let Some(signal) = self.signals.caught() {
+            end_by(signal, self.folder);
+        }
+        if self.signals.stop_asked.swap(false, Ordering::SeqCst) {
+            // SAFETY: raise(3) touches no memory.
+            unsafe { libc::raise(libc::SIGSTOP) };
         }
     }
 }
