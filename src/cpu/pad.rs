@@ -27,7 +27,10 @@ use crate::model::Layout;
 /// its 8×8 AVX2 kernels, where padding keeps the bits but its gain is
 /// unmeasured). `None` elsewhere: on AVX2 (8×8 kernels, 8 lanes) the tax
 /// was smaller (1.1–1.2× per unit on Zen 3) and padding there is
-/// unmeasured, so nothing is padded.
+/// unmeasured, so nothing is padded. The CPU decides, not `--cpu-isa`:
+/// with `--cpu-isa avx2` on an AVX-512 CPU the SGEMM keeps its 16×16
+/// kernels, and padding took 1.03–1.24× less time at h 14, 15, 31, 63 and
+/// 127 (one thread, the Xeon of BENCHMARKS.md's padding table).
 pub fn tile() -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
