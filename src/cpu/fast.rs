@@ -1067,8 +1067,9 @@ impl Backend for Fast<'_> {
             let epoch = batches.epoch(data.rows, self.theta.state.steps);
             let opt = self.rates.at(&self.opt, epoch);
             let mut shuffled = self.shuffled.take().unwrap_or_else(|| data.empty_like());
-            batches.order_into(data.rows, epoch, &mut self.order);
-            data.gather_into(&self.order, &mut shuffled);
+            let threads = self.workers.len();
+            batches.order_into(data.rows, epoch, &mut self.order, threads);
+            data.gather_into(&self.order, &mut shuffled, threads);
             for range in batches.ranges(data.rows) {
                 let f = data.features;
                 let x = &shuffled.x[range.start * f..range.end * f];

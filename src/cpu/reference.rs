@@ -281,7 +281,7 @@ impl Backend for Reference<'_> {
             let order = batches.order(rows, epoch);
             let mut batch = self.data.empty_like();
             for range in batches.ranges(rows) {
-                self.data.gather_into(&order[range], &mut batch);
+                self.data.gather_into(&order[range], &mut batch, 1);
                 let (_, grads) = loss_and_grads(&self.layout, self.act, &self.theta.params, &batch);
                 let t = &mut self.theta;
                 optim::step(&opt, &mut t.params, &grads, &mut t.state);

@@ -167,7 +167,7 @@ impl Batched {
     ) {
         let epoch = self.batches.epoch(self.rows, steps);
         self.batches
-            .order_into(self.rows, epoch, &mut self.order_host);
+            .order_into(self.rows, epoch, &mut self.order_host, crate::cpu::cores());
         self.order_u32.clear();
         self.order_u32
             .extend(self.order_host.iter().map(|&n| n as u32));
