@@ -270,6 +270,11 @@ fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
 /// `bench --peers` with [`HANGING_PYTHON`] waiting, started through
 /// `sh -c "PREFIX exec bench …"` with TMPDIR in `dir`, once its peer's
 /// `sleep` runs: the bench, the sleep's pid and the TMPDIR.
+///
+/// The shell starts with the signals the tests send at their default
+/// action: a test binary started in the background of a shell without
+/// job control inherits SIGINT and SIGQUIT ignored, and a shell cannot
+/// undo that with `trap`.
 fn a_bench_in_a_peer(
     dir: &tempfile::TempDir,
     prefix: &str,
@@ -280,7 +285,24 @@ fn a_bench_in_a_peer(
     let tmp = path(dir, "tmp");
     std::fs::create_dir(&tmp).unwrap();
     let line = peer_line("0.5");
-    let bench = Command::new("sh")
+    let mut bench = Command::new("sh");
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut bench, || {
+            for signal in [
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGTSTP,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let bench = bench
         .arg("-c")
         .arg(format!(
             "{prefix} exec \"$0\" bench --shapes S0 --backends cpu --samples 3 --peers --python \"$1\""
