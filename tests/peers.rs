@@ -27,9 +27,12 @@ fn bench_peers(more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     bench_peers_in(".", more, env)
 }
 
-/// [`bench_peers`], run in the folder `dir`.
+/// [`bench_peers`], run in the folder `dir`; a bench still running after
+/// two minutes is killed and fails the test.
 fn bench_peers_in(dir: &str, more: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+    use std::io::Read as _;
+    use std::time::{Duration, Instant};
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
         .current_dir(dir)
         .args([
             "bench",
@@ -43,13 +46,32 @@ fn bench_peers_in(dir: &str, more: &[&str], env: &[(&str, &str)]) -> (bool, Stri
         .args(["--threads", "2", "--peers"])
         .args(more)
         .envs(env.iter().copied())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let out = read(Box::new(bench.stdout.take().unwrap()));
+    let err = read(Box::new(bench.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = bench.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = bench.kill();
+            let _ = bench.wait();
+            panic!("bench {more:?} was still running after 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status.success(), out.join().unwrap(), err.join().unwrap())
 }
 
 #[test]
@@ -179,6 +201,9 @@ if [ "$1" = numpy_epoch.py ]; then
   case "$HANG" in
     close) exec >&- 2>&-; wait ;;
     exit) exit 0 ;;
+    escape)
+      setsid sh -c 'echo $$ > "$SLEEP_PID.escaped"; exec yes' &
+      sleep 0.2; exit 0 ;;
     *) wait ;;
   esac
 fi
@@ -211,6 +236,11 @@ fn bench_a_hanging_peer(hang: &str) -> (bool, String, String) {
         "{hang}: the line printed before the timeout counts: {out}"
     );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
+    // A process that left the group is bench's to leave running; it ends
+    // at its next write to the closed pipe, or here.
+    if let Ok(escaped) = std::fs::read_to_string(format!("{pid_file}.escaped")) {
+        let _ = Command::new("kill").arg(escaped.trim()).status();
+    }
     assert!(
         ended(pid.trim()),
         "{hang}: the sleep {} started by the peer is still running",
@@ -249,6 +279,11 @@ fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
     let (ok, _, err) = bench_a_hanging_peer("exit");
     assert!(ok, "{err}");
     assert!(!err.contains("notice: peer numpy"), "{err}");
+    // Nor does one that left the group and writes without end hold bench
+    // past a moment's reading after the script exited.
+    let (ok, _, err) = bench_a_hanging_peer("escape");
+    assert!(ok, "{err}");
+    assert!(!err.contains("timed 1 of 1"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let python = path(&dir, "python");
     stand_in(&python, HANGING_PYTHON);
@@ -285,24 +320,7 @@ fn a_bench_in_a_peer(
     let tmp = path(dir, "tmp");
     std::fs::create_dir(&tmp).unwrap();
     let line = peer_line("0.5");
-    let mut bench = Command::new("sh");
-    // SAFETY: between fork and exec the closure only calls signal(2),
-    // which is async-signal-safe, and touches no memory of the parent.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut bench, || {
-            for signal in [
-                libc::SIGINT,
-                libc::SIGQUIT,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGTSTP,
-            ] {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-            Ok(())
-        });
-    }
-    let bench = bench
+    let bench = shell()
         .arg("-c")
         .arg(format!(
             "{prefix} exec \"$0\" bench --shapes S0 --backends cpu --samples 3 --peers --python \"$1\""
@@ -326,6 +344,60 @@ fn a_bench_in_a_peer(
     };
     assert_eq!(peer_folders(&tmp), 1, "the scripts' folder");
     (bench, sleep, tmp)
+}
+
+/// `sh`, started with the signals the tests send at their default action.
+fn shell() -> Command {
+    let mut sh = Command::new("sh");
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut sh, || {
+            for signal in [
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGTSTP,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    sh
+}
+
+/// Ctrl-C while shadertrain times its own cases, before any peer runs:
+/// bench ends by it at once and leaves no scripts' folder, which is made
+/// only for a peer's run.
+#[test]
+fn a_signal_before_the_peers_run_leaves_no_folder() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, HANGING_PYTHON);
+    let pid_file = path(&dir, "sleep.pid");
+    let tmp = path(&dir, "tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut bench = shell()
+        .arg("-c")
+        .arg("exec \"$0\" bench --shapes S3 --backends cpu --samples 50 --threads 1 --peers --python \"$1\"")
+        .args([env!("CARGO_BIN_EXE_shadertrain"), &python])
+        .env("PEER_LINE", peer_line("0.5"))
+        .env("SLEEP_PID", &pid_file)
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(bench.try_wait().unwrap().is_none(), "bench ended early");
+    send("INT", bench.id());
+    let status = bench.wait().unwrap();
+    assert_eq!(status.signal(), Some(2), "{status}");
+    assert!(!std::path::Path::new(&pid_file).exists(), "a peer ran");
+    assert_eq!(peer_folders(&tmp), 0, "the scripts' folder is left");
 }
 
 /// The scripts' folders in `tmp`.

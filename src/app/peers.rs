@@ -2,8 +2,8 @@
 //! torch.compile) and JAX, timed by benches/*_epoch.py in the same
 //! invocation, so that shadertrain's ratios to them come from one run on
 //! one machine. The scripts are built into the binary and written to a
-//! temporary folder for the run; a peer whose framework the interpreter
-//! cannot import is skipped with a notice.
+//! temporary folder for each peer's run; a peer whose framework the
+//! interpreter cannot import is skipped with a notice.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -93,42 +93,43 @@ const CUDA_PEERS: [Peer; 2] = [
 ];
 
 /// What the peers need before any case is timed: the interpreter, checked,
-/// and a fresh folder holding their scripts.
+/// and the time limit.
 pub(super) struct Setup {
     python: PathBuf,
-    folder: tempfile::TempDir,
     /// `--peer-timeout`: how long one peer's script may run.
     timeout: Option<Duration>,
 }
 
 impl Setup {
-    /// Checks `--python` ([`interpreter`]) and writes the scripts into a
-    /// fresh folder of this user's alone (mode 0700, a random name),
-    /// removed when dropped: nobody else can plant a file or a link where
-    /// the scripts are written and then run.
+    /// Checks `--python` ([`interpreter`]), and that the scripts' folder
+    /// can be made, before anything is timed.
     pub fn new(python: &Path, timeout: Option<Duration>) -> Result<Setup> {
-        use std::os::unix::fs::PermissionsExt as _;
         let python = interpreter(python)?;
-        let folder = tempfile::Builder::new()
-            .prefix("shadertrain-peers-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .context("--peers: could not make a folder for the peers' scripts")?;
-        for (name, text) in SCRIPTS {
-            let path = folder.path().join(name);
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .and_then(|mut file| file.write_all(text.as_bytes()))
-                .with_context(|| format!("--peers: could not write {}", path.display()))?;
-        }
-        Ok(Setup {
-            python,
-            folder,
-            timeout,
-        })
+        drop(scripts()?);
+        Ok(Setup { python, timeout })
     }
+}
+
+/// The scripts, written into a fresh folder of this user's alone (mode
+/// 0700, a random name), removed when dropped: nobody else can plant a
+/// file or a link where the scripts are written and then run.
+fn scripts() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let folder = tempfile::Builder::new()
+        .prefix("shadertrain-peers-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("--peers: could not make a folder for the peers' scripts")?;
+    for (name, text) in SCRIPTS {
+        let path = folder.path().join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("--peers: could not write {}", path.display()))?;
+    }
+    Ok(folder)
 }
 
 /// What the peers run: the same cases as shadertrain's records.
@@ -191,18 +192,25 @@ impl Peers<'_> {
             .args(["--samples", &self.samples.to_string()])
             .args(["--threads", &self.threads.to_string()])
             .args(self.shapes.iter().map(|s| s.label()))
-            .current_dir(self.setup.folder.path())
             // Tuning variables meant for shadertrain's own tools, which
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
             .env_remove("OPENBLAS_L2_SIZE");
-        let output = match script::run(command, self.setup.timeout, self.setup.folder.path()) {
+        let output = match script::run(command, self.setup.timeout, scripts) {
             Ok(o) => o,
             Err(e) => {
-                say(format!("notice: peer {} failed to start: {e}", peer.name));
+                say(format!("notice: peer {} failed to start: {e:#}", peer.name));
                 return Vec::new();
             }
         };
+        if output.left_out > 0 {
+            say(format!(
+                "notice: peer {} wrote more than {} MiB to its output; {} later lines left out",
+                peer.name,
+                script::KEPT >> 20,
+                output.left_out
+            ));
+        }
         let mut records = Vec::new();
         for line in &output.stdout {
             let parsed = match serde_json::from_str::<PeerLine>(line) {

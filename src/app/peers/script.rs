@@ -13,25 +13,39 @@
 //! is continued, so is the group, and the time stopped does not count
 //! against the limit. A signal that bench inherited as ignored (`nohup`,
 //! a shell's background job) is left ignored. At any other time the
-//! handlers take the default action at once.
+//! handlers take the default action at once. The scripts' folder exists
+//! only while the handlers are armed, so no signal leaves it behind.
 //!
-//! A script that calls setsid() fails: it already leads its group.
+//! SIGSTOP cannot be caught: it stops bench alone, and the script runs on
+//! until bench is continued. A script that calls setsid() fails: it
+//! already leads its group. A process that starts a session of its own
+//! leaves the group; once the script has exited, bench reads its output
+//! for [`DRAIN`] at most and leaves it running.
 
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// What a script left: its standard output's lines, the last line it wrote
+/// What a script left: its standard output's lines, up to [`KEPT`] bytes
+/// of them, the number of lines left out past that, the last line it wrote
 /// to standard error that is not blank, and how it ended (`None`: stopped
 /// at its time limit while still running).
+#[derive(Default)]
 pub(super) struct Script {
     pub stdout: Vec<String>,
+    kept: usize,
+    pub left_out: usize,
     pub last_error: String,
     pub status: Option<ExitStatus>,
 }
+
+/// The most of a script's standard output that is kept, in bytes with
+/// each line's own bookkeeping counted. A peer's script prints a line of
+/// about 300 bytes per shape and a few of progress; what a runaway writes
+/// past this is counted, not kept.
+pub(super) const KEPT: usize = 16 << 20;
 
 /// How often the loop looks at a caught signal and the clock.
 const TICK: Duration = Duration::from_millis(50);
@@ -42,22 +56,27 @@ const TICK: Duration = Duration::from_millis(50);
 /// killed.
 const DRAIN: Duration = Duration::from_millis(500);
 
-/// Runs `command` with no input and collects what it writes. Past
-/// `timeout` its process group is killed; the lines written before then
-/// are kept. Once the script has exited, what it left in its group gets
-/// [`DRAIN`] more to finish writing, and is then killed; the script's own
-/// exit status is kept. A signal that stops bench meanwhile removes
-/// `folder`, the scripts' own, before it ends the process.
+/// Runs `command` with no input in the folder that `make_folder` makes,
+/// and collects what it writes. Past `timeout` its process group is
+/// killed; the lines written before then are kept. Once the script has
+/// exited, what it left in its group gets [`DRAIN`] more to finish
+/// writing, and is then killed; the script's own exit status is kept. A
+/// signal that stops bench meanwhile removes the folder before it ends
+/// the process; otherwise the folder is removed when the script is done.
 pub(super) fn run(
     mut command: Command,
     timeout: Option<Duration>,
-    folder: &Path,
-) -> std::io::Result<Script> {
+    make_folder: impl FnOnce() -> anyhow::Result<tempfile::TempDir>,
+) -> anyhow::Result<Script> {
     let signals = Signals::get();
-    // Armed before the spawn, so that no signal between the two takes the
-    // default action and leaves the script running; declared before the
-    // script, so dropped after it (the group is killed first).
-    let _armed = signals.map(|s| s.arm(folder));
+    // Armed before the folder is made and the script spawned, so that no
+    // signal in between takes the default action and leaves either behind;
+    // declared first, so dropped last (the group is killed and the folder
+    // removed first).
+    let _armed = signals.map(Signals::arm);
+    let folder = make_folder()?;
+    let folder = folder.path();
+    command.current_dir(folder);
     let group = signals.is_some();
     if group {
         use std::os::unix::process::CommandExt as _;
@@ -75,19 +94,16 @@ pub(super) fn run(
     };
     let from_pipes = read_lines(&mut running.child);
     let mut deadline = timeout.map(|t| Instant::now() + t);
-    let mut script = Script {
-        stdout: Vec::new(),
-        last_error: String::new(),
-        status: None,
-    };
+    let mut script = Script::default();
     let (mut open, mut exited_at) = (true, None::<Instant>);
     loop {
         if let Some(signals) = signals {
             if let Some(signal) = signals.caught() {
                 running.stop();
-                end_by(signal, folder);
+                let _ = std::fs::remove_dir_all(folder);
+                end_by(signal);
             }
-            if signals.stop_asked.swap(false, Ordering::SeqCst) {
+            if signals.stop_asked.swap(false, Ordering::SeqCst) && may_stop() {
                 let stopped = Instant::now();
                 running.signal_group(libc::SIGSTOP);
                 // SAFETY: raise(3) touches no memory. Bench stops here
@@ -112,9 +128,14 @@ pub(super) fn run(
             // holds the pipes: a script that has exited keeps its status.
             let status = running.stop();
             script.status = exited_at.map(|_| status);
+            // Until the pipes close, and no longer than DRAIN however fast
+            // a process outside the group writes.
             let drain_until = Instant::now() + DRAIN;
             while open {
                 let left = drain_until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
                 match from_pipes.recv_timeout(left) {
                     Ok(line) => script.keep(line),
                     Err(_) => open = false,
@@ -136,11 +157,15 @@ pub(super) fn run(
 }
 
 impl Script {
-    /// Standard output's lines are all kept; of standard error's, the last
-    /// that is not blank.
+    /// Standard output's lines are kept up to [`KEPT`] bytes, and counted
+    /// past that; of standard error's, the last that is not blank.
     fn keep(&mut self, (out, line): (bool, String)) {
         match out {
-            true => self.stdout.push(line),
+            true if self.kept + line.len() + size_of::<String>() <= KEPT => {
+                self.kept += line.len() + size_of::<String>();
+                self.stdout.push(line);
+            }
+            true => self.left_out += 1,
             false if !line.trim().is_empty() => self.last_error = line,
             false => {}
         }
@@ -150,9 +175,10 @@ impl Script {
 /// Each of the child's pipes read on a thread of its own, so that neither
 /// fills while the other is read: `(true, line)` from standard output.
 /// Bytes that are not UTF-8 are replaced, not a reason to stop reading.
+/// The queue is short: a writer faster than the reading waits on its pipe.
 fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
     use std::io::BufRead as _;
-    let (lines, from_pipes) = channel();
+    let (lines, from_pipes) = sync_channel(1024);
     let pipes: [(bool, Option<Box<dyn std::io::Read + Send>>); 2] = [
         (true, child.stdout.take().map(|p| Box::new(p) as _)),
         (false, child.stderr.take().map(|p| Box::new(p) as _)),
@@ -182,11 +208,23 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
     from_pipes
 }
 
-/// Removes `folder` and ends the process by `signal`'s default action,
-/// as if no handler had caught it (a shell sees 128 + its number).
-fn end_by(signal: i32, folder: &Path) {
-    let _ = std::fs::remove_dir_all(folder);
+/// Ends the process by `signal`'s default action, as if no handler had
+/// caught it (a shell sees 128 + its number).
+fn end_by(signal: i32) {
     let _ = signal_hook::low_level::emulate_default_handler(signal);
+}
+
+/// Whether SIGTSTP may stop bench. The kernel discards it for a process
+/// group that is orphaned: no member has a parent in another group of the
+/// same session, so no shell would continue it. Judged by bench's parent:
+/// one in bench's own group is taken to lead to such a shell.
+fn may_stop() -> bool {
+    // SAFETY: these calls touch no memory.
+    unsafe {
+        let parent = libc::getppid();
+        let parents_group = libc::getpgid(parent);
+        parents_group == libc::getpgrp() || libc::getsid(parent) == libc::getsid(0)
+    }
 }
 
 /// The script's process, and its group where it leads one: killed and
@@ -217,12 +255,13 @@ impl Running {
         }
     }
 
-    /// Elsewhere the script is reaped when seen to have exited, and its
-    /// group is not killed after that (its id may have been reused).
+    /// Elsewhere the script is reaped when seen to have exited, and
+    /// neither it nor its group is signalled after that (their id may
+    /// have been reused); `stop` then gives the status kept.
     #[cfg(not(target_os = "linux"))]
     fn exited(&mut self) -> std::io::Result<bool> {
         let exited = self.child.try_wait()?.is_some();
-        self.group &= !exited;
+        self.reaped |= exited;
         Ok(exited)
     }
 
@@ -245,7 +284,7 @@ impl Running {
     /// the script: its exit status, or the kill's.
     fn stop(&mut self) -> ExitStatus {
         self.signal_group(libc::SIGKILL);
-        if !self.group {
+        if !self.group && !self.reaped {
             // Already gone is fine: wait() reaps it either way.
             let _ = self.child.kill();
         }
@@ -282,9 +321,8 @@ struct Signals {
 }
 
 /// Raises `default_action` again when the script is done.
-struct Armed<'a> {
+struct Armed {
     signals: &'static Signals,
-    folder: &'a Path,
 }
 
 impl Signals {
@@ -328,13 +366,10 @@ impl Signals {
 
     /// Holds off the default actions while a script runs. A signal caught
     /// before took its default action then, so nothing stale is pending.
-    fn arm<'a>(&'static self, folder: &'a Path) -> Armed<'a> {
+    fn arm(&'static self) -> Armed {
         self.stop_asked.store(false, Ordering::SeqCst);
         self.default_action.store(false, Ordering::SeqCst);
-        Armed {
-            signals: self,
-            folder,
-        }
+        Armed { signals: self }
     }
 
     /// The signal caught while the script ran that ends bench, if any.
@@ -358,17 +393,39 @@ fn ignored(signal: i32) -> bool {
     }
 }
 
-impl Drop for Armed<'_> {
+impl Drop for Armed {
     fn drop(&mut self) {
         self.signals.default_action.store(true, Ordering::SeqCst);
         // A signal caught after the last look, as the script ended: its
-        // default action is taken now (the script is reaped by then).
+        // default action is taken now (the script is reaped and the
+        // folder removed by then).
         if let Some(signal) = self.signals.caught() {
-            end_by(signal, self.folder);
+            end_by(signal);
         }
-        if self.signals.stop_asked.swap(false, Ordering::SeqCst) {
+        if self.signals.stop_asked.swap(false, Ordering::SeqCst) && may_stop() {
             // SAFETY: raise(3) touches no memory.
             unsafe { libc::raise(libc::SIGSTOP) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_past_the_cap_is_counted_not_kept() {
+        let mut script = Script::default();
+        let line = "x".repeat(1000);
+        let each = line.len() + size_of::<String>();
+        for _ in 0..KEPT / each + 10 {
+            script.keep((true, line.clone()));
+        }
+        script.keep((false, "last words".into()));
+        script.keep((false, "  ".into()));
+        assert_eq!(script.stdout.len(), KEPT / each);
+        assert_eq!(script.left_out, 10);
+        assert!(script.kept <= KEPT);
+        assert_eq!(script.last_error, "last words");
     }
 }
