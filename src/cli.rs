@@ -222,9 +222,10 @@ pub struct TrainArgs {
     /// default); lbfgs is full-batch L-BFGS with a strong-Wolfe line
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
-    /// --batch-size is faster still.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Gd)]
-    pub optimizer: OptimizerKind,
+    /// --batch-size is faster still [default: gd, the original notes'
+    /// algorithm, kept so that old commands give the same model].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
 
     /// Learning rate α, the first epoch's with --lr-schedule [default: 0.1
     /// for gd, momentum and nesterov; 0.001 for adam and adamw; 1 for
@@ -751,7 +752,7 @@ impl TrainArgs {
     /// The optimizer flags as given; [`Settings::resolve`] fills the defaults.
     pub fn optimizer_settings(&self) -> Settings {
         Settings {
-            kind: self.optimizer,
+            kind: self.optimizer.unwrap_or(OptimizerKind::Gd),
             lr: match self.lr {
                 Some(LrChoice::Rate(lr)) => Some(lr),
                 _ => None,

