@@ -1430,10 +1430,15 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
         err.contains(&format!("{notice}--optimizer momentum or adam usually")),
         "{err}"
     );
+    // Nor does a run of fewer than eleven epochs, or one on full batches
+    // whose flags would refuse lbfgs.
     for more in [
         &["--epochs", "20", "--optimizer", "gd"][..],
         &["--epochs", "20", "--quiet"],
         &["--epochs", "2000", "--target-loss", "1e9"],
+        &["--epochs", "9"],
+        &["--epochs", "20", "--clip-grad-norm", "1"],
+        &["--epochs", "20", "--lr-schedule", "cosine"],
     ] {
         let err = run(more);
         assert!(!err.contains(notice), "{more:?}: {err}");

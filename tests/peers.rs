@@ -189,9 +189,13 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
 /// `$PEER_LINE`, then starts a `sleep` that holds its output open and
 /// writes that process's pid to `$SLEEP_PID`. `$HANG` says what the script
 /// does then: `wait` for the sleep; `close` its own output first and then
-/// wait; or `exit` at once with status 0, leaving the sleep running.
+/// wait; `exit` at once with status 0, leaving the sleep running; or
+/// `escape`: start `yes` in a session of its own, its pid in
+/// `$SLEEP_PID.escaped`, and exit 0 a moment later. Each probe with `-c`
+/// touches `$SLEEP_PID.probed`.
 const HANGING_PYTHON: &str = r#"#!/bin/sh
 if [ "$1" = "-c" ]; then
+  : > "$SLEEP_PID.probed"
   [ "$2" = "import numpy" ]; exit $?
 fi
 if [ "$1" = numpy_epoch.py ]; then
@@ -346,9 +350,14 @@ fn a_bench_in_a_peer(
     (bench, sleep, tmp)
 }
 
-/// `sh`, started with the signals the tests send at their default action.
+/// `sh`, started with the signals the tests send at their default action,
+/// in a process group of its own: one that a shell of this session could
+/// continue, whatever group the tests run in, so that a stop is not
+/// discarded as in an orphaned group.
 fn shell() -> Command {
+    use std::os::unix::process::CommandExt as _;
     let mut sh = Command::new("sh");
+    sh.process_group(0);
     // SAFETY: between fork and exec the closure only calls signal(2),
     // which is async-signal-safe, and touches no memory of the parent.
     unsafe {
@@ -391,7 +400,13 @@ fn a_signal_before_the_peers_run_leaves_no_folder() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Once --python was probed, bench times S3 for seconds.
+    let start = std::time::Instant::now();
+    while !std::path::Path::new(&format!("{pid_file}.probed")).exists() {
+        assert!(start.elapsed().as_secs() < 60, "--python was never probed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(bench.try_wait().unwrap().is_none(), "bench ended early");
     send("INT", bench.id());
     let status = bench.wait().unwrap();

@@ -101,11 +101,11 @@ pub(super) struct Setup {
 }
 
 impl Setup {
-    /// Checks `--python` ([`interpreter`]), and that the scripts' folder
-    /// can be made, before anything is timed.
+    /// Checks `--python` ([`interpreter`]), and that a folder for the
+    /// scripts can be made, before anything is timed.
     pub fn new(python: &Path, timeout: Option<Duration>) -> Result<Setup> {
         let python = interpreter(python)?;
-        drop(scripts()?);
+        tempfile::tempdir().context("--peers: could not make a folder for the peers' scripts")?;
         Ok(Setup { python, timeout })
     }
 }

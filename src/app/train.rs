@@ -2210,25 +2210,45 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 /// in 1.4 s and L-BFGS reached 0.267 in 6 epochs, 0.06 s; in batches of
 /// 200, 20 epochs of gd reached 0.251 and momentum 0.0144 in the same
 /// time (Intel Xeon model 207, two threads).
+///
+/// Not where the held-out loss (`--validation-split`) stopped falling, and
+/// not on full batches where the run's own flags would refuse L-BFGS
+/// (`--lr auto`, a schedule, weight decay or clipping).
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    let losses = &outcome.losses;
-    let (last, before) = (losses.last()?, losses[losses.len().saturating_sub(11)]);
-    let falling = *last < before * (1.0 - 1e-3);
+    let held_out: Option<Vec<f64>> =
+        (outcome.held_out.as_ref()).map(|h| h.iter().copied().filter(|l| l.is_finite()).collect());
+    let overfitting = held_out.is_some_and(|h| h.len() >= 11 && !falling(&h));
     if !(config.default_optimizer
         && config.leader
-        && falling
+        && falling(&outcome.losses)
+        && !overfitting
         && outcome.reason == crate::train::StopReason::MaxEpochs)
     {
         return None;
     }
+    let opt = &config.run.optimizer;
+    let lbfgs_fits = config.lr_auto.is_none()
+        && config.run.lr_schedule.is_constant()
+        && opt.weight_decay() == 0.0
+        && opt.max_grad_norm() == 0.0;
     let other = match config.run.batch_size {
         Some(_) => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
-        None => "--optimizer lbfgs usually reaches a lower loss in far less time",
+        None if lbfgs_fits => "--optimizer lbfgs usually reaches a lower loss in far less time",
+        None => return None,
     };
     Some(format!(
         "notice: gd, the default optimizer, was still lowering the loss when the run ended; {other} (docs/optimizers.md, \"Which one to pick\")"
     ))
+}
+
+/// Whether a loss by epoch (the first entry is the start's) fell by more
+/// than 0.1% over its last ten epochs; false for a run of fewer.
+fn falling(losses: &[f64]) -> bool {
+    match losses {
+        [.., before, _, _, _, _, _, _, _, _, _, last] => *last < *before * (1.0 - 1e-3),
+        _ => false,
+    }
 }
 
 /// A training R² below this: the model is no better than the target's

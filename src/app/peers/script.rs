@@ -14,7 +14,10 @@
 //! against the limit. A signal that bench inherited as ignored (`nohup`,
 //! a shell's background job) is left ignored. At any other time the
 //! handlers take the default action at once. The scripts' folder exists
-//! only while the handlers are armed, so no signal leaves it behind.
+//! only while the handlers are armed, so none of those signals leaves it
+//! behind (SIGKILL does). Where bench's process group is orphaned (no
+//! shell of its session outside it to continue it), Ctrl-Z is ignored, as
+//! the kernel would.
 //!
 //! SIGSTOP cannot be caught: it stops bench alone, and the script runs on
 //! until bench is continued. A script that calls setsid() fails: it
@@ -103,7 +106,7 @@ pub(super) fn run(
                 let _ = std::fs::remove_dir_all(folder);
                 end_by(signal);
             }
-            if signals.stop_asked.swap(false, Ordering::SeqCst) && may_stop() {
+            if signals.stop_asked.swap(false, Ordering::SeqCst) {
                 let stopped = Instant::now();
                 running.signal_group(libc::SIGSTOP);
                 // SAFETY: raise(3) touches no memory. Bench stops here
@@ -128,18 +131,8 @@ pub(super) fn run(
             // holds the pipes: a script that has exited keeps its status.
             let status = running.stop();
             script.status = exited_at.map(|_| status);
-            // Until the pipes close, and no longer than DRAIN however fast
-            // a process outside the group writes.
-            let drain_until = Instant::now() + DRAIN;
-            while open {
-                let left = drain_until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match from_pipes.recv_timeout(left) {
-                    Ok(line) => script.keep(line),
-                    Err(_) => open = false,
-                }
+            if open {
+                script.drain(&from_pipes, Instant::now() + DRAIN);
             }
             return Ok(script);
         }
@@ -157,27 +150,49 @@ pub(super) fn run(
 }
 
 impl Script {
-    /// Standard output's lines are kept up to [`KEPT`] bytes, and counted
-    /// past that; of standard error's, the last that is not blank.
+    /// Standard output's lines are kept up to [`KEPT`] bytes, and from the
+    /// first that does not fit on, counted; of standard error's, the last
+    /// that is not blank, as a terminal shows it (after its last `\r`).
     fn keep(&mut self, (out, line): (bool, String)) {
-        match out {
-            true if self.kept + line.len() + size_of::<String>() <= KEPT => {
-                self.kept += line.len() + size_of::<String>();
-                self.stdout.push(line);
+        let cost = line.len() + size_of::<String>();
+        if out && self.left_out == 0 && self.kept + cost <= KEPT {
+            self.kept += cost;
+            self.stdout.push(line);
+        } else if out {
+            self.left_out += 1;
+        } else if let Some(shown) = line.rsplit('\r').find(|s| !s.trim().is_empty()) {
+            self.last_error = shown.to_string();
+        }
+    }
+
+    /// Keeps what comes from the pipes until they close or `until`,
+    /// whichever is first, however fast a process outside the group
+    /// writes.
+    fn drain(&mut self, from_pipes: &Receiver<(bool, String)>, until: Instant) {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
             }
-            true => self.left_out += 1,
-            false if !line.trim().is_empty() => self.last_error = line,
-            false => {}
+            match from_pipes.recv_timeout(left) {
+                Ok(line) => self.keep(line),
+                Err(_) => return,
+            }
         }
     }
 }
+
+/// The longest line kept whole, in bytes; the rest of a longer one, up to
+/// its newline, is skipped.
+const LINE: u64 = 64 << 10;
 
 /// Each of the child's pipes read on a thread of its own, so that neither
 /// fills while the other is read: `(true, line)` from standard output.
 /// Bytes that are not UTF-8 are replaced, not a reason to stop reading.
 /// The queue is short: a writer faster than the reading waits on its pipe.
+/// A line longer than [`LINE`] bytes is cut there.
 fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
-    use std::io::BufRead as _;
+    use std::io::{BufRead as _, Read as _};
     let (lines, from_pipes) = sync_channel(1024);
     let pipes: [(bool, Option<Box<dyn std::io::Read + Send>>); 2] = [
         (true, child.stdout.take().map(|p| Box::new(p) as _)),
@@ -192,9 +207,12 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
             let mut bytes = Vec::new();
             loop {
                 bytes.clear();
-                match pipe.read_until(b'\n', &mut bytes) {
+                match (&mut pipe).take(LINE).read_until(b'\n', &mut bytes) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
+                }
+                if bytes.last() != Some(&b'\n') && skip_line(&mut pipe).is_err() {
+                    break;
                 }
                 let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
                 let text = text.strip_suffix(b"\r").unwrap_or(text);
@@ -208,6 +226,27 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
     from_pipes
 }
 
+/// Skips what is left of a line cut at [`LINE`] bytes, through its
+/// newline or to the end of the pipe.
+fn skip_line(pipe: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = pipe.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                pipe.consume(end + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                pipe.consume(all);
+            }
+        }
+    }
+}
+
 /// Ends the process by `signal`'s default action, as if no handler had
 /// caught it (a shell sees 128 + its number).
 fn end_by(signal: i32) {
@@ -216,15 +255,41 @@ fn end_by(signal: i32) {
 
 /// Whether SIGTSTP may stop bench. The kernel discards it for a process
 /// group that is orphaned: no member has a parent in another group of the
-/// same session, so no shell would continue it. Judged by bench's parent:
-/// one in bench's own group is taken to lead to such a shell.
+/// same session, so no shell would continue it. Judged by bench's
+/// ancestors: the first outside bench's group must be in its session. A
+/// parent outside bench's PID namespace (pid 0) or an ancestor that cannot
+/// be read counts as none.
 fn may_stop() -> bool {
     // SAFETY: these calls touch no memory.
-    unsafe {
-        let parent = libc::getppid();
-        let parents_group = libc::getpgid(parent);
-        parents_group == libc::getpgrp() || libc::getsid(parent) == libc::getsid(0)
+    let (group, session) = unsafe { (libc::getpgrp(), libc::getsid(0)) };
+    let mut pid = unsafe { libc::getppid() };
+    for _ in 0..64 {
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: as above.
+        let (its_group, its_session) = unsafe { (libc::getpgid(pid), libc::getsid(pid)) };
+        if its_group < 0 {
+            return false;
+        }
+        if its_group != group {
+            return its_session == session;
+        }
+        match parent_of(pid) {
+            Some(parent) => pid = parent,
+            None => return false,
+        }
     }
+    false
+}
+
+/// The parent of process `pid`, from /proc.
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state and the parent's pid follow the command's name, which is
+    // in parentheses and may hold any byte.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The script's process, and its group where it leads one: killed and
@@ -339,25 +404,33 @@ impl Signals {
                     stop_asked: Arc::new(AtomicBool::new(false)),
                     default_action: Arc::new(AtomicBool::new(true)),
                 };
-                for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP] {
+                for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] {
                     if ignored(signal) {
                         continue;
                     }
                     // In this order: the signal is recorded, then its
                     // default action runs unless a script is running.
-                    match signal {
-                        SIGTSTP => {
-                            let stop = Arc::clone(&signals.stop_asked);
-                            signal_hook::flag::register(signal, stop).ok()?
-                        }
-                        _ => {
-                            let caught = Arc::clone(&signals.caught);
-                            signal_hook::flag::register_usize(signal, caught, signal as usize)
-                                .ok()?
-                        }
-                    };
+                    let caught = Arc::clone(&signals.caught);
+                    signal_hook::flag::register_usize(signal, caught, signal as usize).ok()?;
                     let default_action = Arc::clone(&signals.default_action);
                     signal_hook::flag::register_conditional_default(signal, default_action).ok()?;
+                }
+                if !ignored(SIGTSTP) {
+                    // Decided once: whether a stop would be discarded.
+                    let may_stop = may_stop();
+                    let stop = Arc::clone(&signals.stop_asked);
+                    let default_action = Arc::clone(&signals.default_action);
+                    let on_stop = move || match default_action.load(Ordering::SeqCst) {
+                        // SAFETY: raise(3) touches no memory.
+                        true if may_stop => unsafe {
+                            libc::raise(libc::SIGSTOP);
+                        },
+                        true => {}
+                        false => stop.store(may_stop, Ordering::SeqCst),
+                    };
+                    // SAFETY: the handler only loads and stores atomics and
+                    // calls raise(3), all async-signal-safe.
+                    unsafe { signal_hook::low_level::register(SIGTSTP, on_stop) }.ok()?;
                 }
                 Some(signals)
             })
@@ -402,7 +475,7 @@ impl Drop for Armed {
         if let Some(signal) = self.signals.caught() {
             end_by(signal);
         }
-        if self.signals.stop_asked.swap(false, Ordering::SeqCst) && may_stop() {
+        if self.signals.stop_asked.swap(false, Ordering::SeqCst) {
             // SAFETY: raise(3) touches no memory.
             unsafe { libc::raise(libc::SIGSTOP) };
         }
@@ -421,11 +494,67 @@ mod tests {
         for _ in 0..KEPT / each + 10 {
             script.keep((true, line.clone()));
         }
+        // A short line after the first left out is left out too.
+        script.keep((true, "{}".into()));
         script.keep((false, "last words".into()));
         script.keep((false, "  ".into()));
         assert_eq!(script.stdout.len(), KEPT / each);
-        assert_eq!(script.left_out, 10);
+        assert_eq!(script.left_out, 11);
         assert!(script.kept <= KEPT);
         assert_eq!(script.last_error, "last words");
+        // Standard error as a terminal shows it: after the last \r.
+        script.keep((false, "10%\r55%\r100% done\r  ".into()));
+        assert_eq!(script.last_error, "100% done");
+    }
+
+    #[test]
+    fn the_drain_ends_on_time_however_fast_lines_come() {
+        let (lines, from_pipes) = sync_channel(1024);
+        let flood = std::thread::spawn(
+            move || {
+                while lines.send((false, "y".to_string())).is_ok() {}
+            },
+        );
+        let mut script = Script::default();
+        let start = Instant::now();
+        script.drain(&from_pipes, start + Duration::from_millis(200));
+        let took = start.elapsed();
+        drop(from_pipes);
+        flood.join().unwrap();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_eq!(script.last_error, "y");
+        // And at once where the pipes are closed.
+        let (lines, from_pipes) = sync_channel::<(bool, String)>(1);
+        drop(lines);
+        let start = Instant::now();
+        script.drain(&from_pipes, start + Duration::from_secs(60));
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_long_line_is_cut_and_the_next_one_read_whole() {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "head -c {} /dev/zero | tr '\\0' z; echo; echo next",
+                3 * LINE
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let from_pipes = read_lines(&mut child);
+        let lines: Vec<(bool, String)> = from_pipes.iter().collect();
+        child.wait().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].1.len(), LINE as usize);
+        assert_eq!(lines[1], (true, "next".to_string()));
+    }
+
+    #[test]
+    fn the_parent_of_this_process_is_read() {
+        // SAFETY: getppid(2) touches no memory.
+        let parent = unsafe { libc::getppid() };
+        assert_eq!(parent_of(std::process::id() as i32), Some(parent));
     }
 }
