@@ -306,37 +306,48 @@ fn a_peer_past_its_timeout_is_stopped_and_keeps_what_it_timed() {
     }
 }
 
-/// `bench --peers` with [`HANGING_PYTHON`] waiting, started through
-/// `sh -c "PREFIX exec bench …"` with TMPDIR in `dir`, once its peer's
-/// `sleep` runs: the bench, the sleep's pid and the TMPDIR.
+/// `bench CASES --peers` with [`HANGING_PYTHON`] waiting, started through
+/// [`shell`] as `sh -c "PREFIX exec bench …"` with TMPDIR in `dir`: the
+/// bench, the file `$SLEEP_PID` names and the TMPDIR.
 ///
 /// The shell starts with the signals the tests send at their default
 /// action: a test binary started in the background of a shell without
 /// job control inherits SIGINT and SIGQUIT ignored, and a shell cannot
 /// undo that with `trap`.
-fn a_bench_in_a_peer(
+fn start_a_bench(
     dir: &tempfile::TempDir,
     prefix: &str,
+    cases: &str,
 ) -> (std::process::Child, String, String) {
     let python = path(dir, "python");
     stand_in(&python, HANGING_PYTHON);
     let pid_file = path(dir, "sleep.pid");
     let tmp = path(dir, "tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let line = peer_line("0.5");
     let bench = shell()
         .arg("-c")
         .arg(format!(
-            "{prefix} exec \"$0\" bench --shapes S0 --backends cpu --samples 3 --peers --python \"$1\""
+            "{prefix} exec \"$0\" bench {cases} --peers --python \"$1\""
         ))
         .args([env!("CARGO_BIN_EXE_shadertrain"), &python])
-        .env("PEER_LINE", &line)
+        .env("PEER_LINE", peer_line("0.5"))
         .env("SLEEP_PID", &pid_file)
         .env("TMPDIR", &tmp)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    (bench, pid_file, tmp)
+}
+
+/// [`start_a_bench`] of S0, once its peer's `sleep` runs: the bench, the
+/// sleep's pid and the TMPDIR.
+fn a_bench_in_a_peer(
+    dir: &tempfile::TempDir,
+    prefix: &str,
+) -> (std::process::Child, String, String) {
+    let cases = "--shapes S0 --backends cpu --samples 3";
+    let (bench, pid_file, tmp) = start_a_bench(dir, prefix, cases);
     let start = std::time::Instant::now();
     let sleep = loop {
         match std::fs::read_to_string(&pid_file) {
@@ -384,22 +395,8 @@ fn shell() -> Command {
 fn a_signal_before_the_peers_run_leaves_no_folder() {
     use std::os::unix::process::ExitStatusExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let python = path(&dir, "python");
-    stand_in(&python, HANGING_PYTHON);
-    let pid_file = path(&dir, "sleep.pid");
-    let tmp = path(&dir, "tmp");
-    std::fs::create_dir(&tmp).unwrap();
-    let mut bench = shell()
-        .arg("-c")
-        .arg("exec \"$0\" bench --shapes S3 --backends cpu --samples 50 --threads 1 --peers --python \"$1\"")
-        .args([env!("CARGO_BIN_EXE_shadertrain"), &python])
-        .env("PEER_LINE", peer_line("0.5"))
-        .env("SLEEP_PID", &pid_file)
-        .env("TMPDIR", &tmp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let cases = "--shapes S3 --backends cpu --samples 50 --threads 1";
+    let (mut bench, pid_file, tmp) = start_a_bench(&dir, "", cases);
     // Once --python was probed, bench times S3 for seconds.
     let start = std::time::Instant::now();
     while !std::path::Path::new(&format!("{pid_file}.probed")).exists() {
