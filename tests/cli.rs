@@ -1430,8 +1430,9 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
         err.contains(&format!("{notice}--optimizer momentum or adam usually")),
         "{err}"
     );
-    // Nor does a run of fewer than eleven epochs, or one on full batches
-    // whose flags would refuse lbfgs.
+    // Not for gd asked for, under --quiet, once a target was reached,
+    // after fewer than eleven epochs, or on full batches whose flags would
+    // refuse lbfgs.
     for more in [
         &["--epochs", "20", "--optimizer", "gd"][..],
         &["--epochs", "20", "--quiet"],

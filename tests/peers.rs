@@ -195,7 +195,7 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
 /// touches `$SLEEP_PID.probed`.
 const HANGING_PYTHON: &str = r#"#!/bin/sh
 if [ "$1" = "-c" ]; then
-  : > "$SLEEP_PID.probed"
+  [ -z "$SLEEP_PID" ] || : > "$SLEEP_PID.probed"
   [ "$2" = "import numpy" ]; exit $?
 fi
 if [ "$1" = numpy_epoch.py ]; then
