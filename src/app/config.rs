@@ -16,7 +16,7 @@ use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
 use crate::model::{Activation, Model};
 use crate::optim::range::{Found, RangeTest, DEFAULT_RANGE_TEST};
-use crate::optim::{LrSchedule, Optimizer};
+use crate::optim::{LrSchedule, Optimizer, OptimizerKind};
 use crate::plot;
 use crate::train::Schedule;
 
@@ -310,8 +310,30 @@ pub struct TrainConfig {
     /// The backend that wrote the `--resume` checkpoint, where it says:
     /// `--backend auto` goes on there.
     pub resumed_on: Option<BackendKind>,
-    /// gd because no --optimizer was given (and no --resume).
-    pub default_optimizer: bool,
+    /// Where gd runs because no --optimizer was given (and no --resume):
+    /// the optimizer to name if it ends still falling, lbfgs on full
+    /// batches and momentum on mini-batches, where the run's other flags
+    /// accept it.
+    pub gd_alternative: Option<OptimizerKind>,
+}
+
+/// [`TrainConfig::gd_alternative`]: the other optimizer, tried with the
+/// same checks as if `--optimizer` had named it.
+fn gd_alternative(args: &TrainArgs) -> Option<OptimizerKind> {
+    if args.optimizer.is_some() || args.resume.is_some() {
+        return None;
+    }
+    let kind = match args.batch_size {
+        Some(_) => OptimizerKind::Momentum,
+        None => OptimizerKind::Lbfgs,
+    };
+    let other = TrainArgs {
+        optimizer: Some(kind),
+        ..args.clone()
+    };
+    let lr_auto = args.lr == Some(LrChoice::Auto);
+    let accepted = RunOptions::from_args(&other).and_then(|run| run.check(lr_auto));
+    accepted.is_ok().then_some(kind)
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -457,7 +479,7 @@ impl TrainConfig {
             lr_auto,
             lr_found: None,
             resumed_on,
-            default_optimizer: args.optimizer.is_none() && args.resume.is_none(),
+            gd_alternative: gd_alternative(args),
         };
         Ok((config, resumed))
     }

@@ -101,25 +101,30 @@ pub(super) struct Setup {
 }
 
 impl Setup {
-    /// Checks `--python` ([`interpreter`]), and that a folder for the
-    /// scripts can be made, before anything is timed.
+    /// Checks `--python` ([`interpreter`]), and that the scripts' folder
+    /// can be made (made empty and removed), before anything is timed.
     pub fn new(python: &Path, timeout: Option<Duration>) -> Result<Setup> {
         let python = interpreter(python)?;
-        tempfile::tempdir().context("--peers: could not make a folder for the peers' scripts")?;
+        drop(private_folder()?);
         Ok(Setup { python, timeout })
     }
 }
 
-/// The scripts, written into a fresh folder of this user's alone (mode
-/// 0700, a random name), removed when dropped: nobody else can plant a
-/// file or a link where the scripts are written and then run.
-fn scripts() -> Result<tempfile::TempDir> {
+/// A fresh folder of this user's alone (mode 0700, a random name), removed
+/// when dropped: nobody else can plant a file or a link where the scripts
+/// are written and then run.
+fn private_folder() -> Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt as _;
-    let folder = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix("shadertrain-peers-")
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
-        .context("--peers: could not make a folder for the peers' scripts")?;
+        .context("--peers: could not make a folder for the peers' scripts")
+}
+
+/// The scripts, written into a [`private_folder`].
+fn scripts() -> Result<tempfile::TempDir> {
+    let folder = private_folder()?;
     for (name, text) in SCRIPTS {
         let path = folder.path().join(name);
         std::fs::OpenOptions::new()

@@ -2211,31 +2211,29 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 /// 200, 20 epochs of gd reached 0.251 and momentum 0.0144 in the same
 /// time (Intel Xeon model 207, two threads).
 ///
-/// Not where the held-out loss (`--validation-split`) stopped falling, and
-/// not on full batches where the run's own flags would refuse L-BFGS
-/// (`--lr auto`, a schedule, weight decay or clipping).
+/// Not where the held-out loss (`--validation-split`) stopped falling, nor
+/// where the run's own flags would refuse the other optimizer
+/// ([`TrainConfig::gd_alternative`]: L-BFGS refuses `--lr auto`, a
+/// schedule, weight decay and clipping).
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let held_out: Option<Vec<f64>> =
         (outcome.held_out.as_ref()).map(|h| h.iter().copied().filter(|l| l.is_finite()).collect());
-    let overfitting = held_out.is_some_and(|h| h.len() >= 11 && !falling(&h));
-    if !(config.default_optimizer
-        && config.leader
-        && falling(&outcome.losses)
-        && !overfitting
-        && outcome.reason == crate::train::StopReason::MaxEpochs)
-    {
-        return None;
-    }
-    let opt = &config.run.optimizer;
-    let lbfgs_fits = config.lr_auto.is_none()
-        && config.run.lr_schedule.is_constant()
-        && opt.weight_decay() == 0.0
-        && opt.max_grad_norm() == 0.0;
-    let other = match config.run.batch_size {
-        Some(_) => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
-        None if lbfgs_fits => "--optimizer lbfgs usually reaches a lower loss in far less time",
-        None => return None,
+    // Ten epochs or more, each side: a shorter run is compared with its
+    // start, which says little.
+    let falling = |losses: &[f64]| losses.len() >= 11 && still_falling(losses);
+    let overfitting = held_out.is_some_and(|h| h.len() >= 11 && !still_falling(&h));
+    let other = config.gd_alternative.filter(|_| {
+        config.leader
+            && falling(&outcome.losses)
+            && !overfitting
+            && outcome.reason == crate::train::StopReason::MaxEpochs
+    })?;
+    let other = match other {
+        crate::optim::OptimizerKind::Lbfgs => {
+            "--optimizer lbfgs usually reaches a lower loss in far less time"
+        }
+        _ => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
     };
     Some(format!(
         "notice: gd, the default optimizer, was still lowering the loss when the run ended; {other} (docs/optimizers.md, \"Which one to pick\")"
@@ -2243,12 +2241,12 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 }
 
 /// Whether a loss by epoch (the first entry is the start's) fell by more
-/// than 0.1% over its last ten epochs; false for a run of fewer.
-fn falling(losses: &[f64]) -> bool {
-    match losses {
-        [.., before, _, _, _, _, _, _, _, _, _, last] => *last < *before * (1.0 - 1e-3),
-        _ => false,
-    }
+/// than 0.1% over its last ten epochs, or since the start in a shorter
+/// run.
+fn still_falling(losses: &[f64]) -> bool {
+    let last = losses[losses.len() - 1];
+    let before = losses[losses.len().saturating_sub(11)];
+    last < before * (1.0 - 1e-3)
 }
 
 /// A training R² below this: the model is no better than the target's
@@ -2271,7 +2269,6 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         .filter(|&r| config.leader && r < MEAN_R2 && !kept_others)?;
     let losses = &outcome.losses;
     let last = losses[losses.len() - 1];
-    let before = losses[losses.len().saturating_sub(11)];
     let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
     let mut advice = if standardize && r2 < -1.0 {
         // Far worse than the mean: a target on a scale the output, which
@@ -2280,7 +2277,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             "warning: the model predicts the training rows far worse than their mean does (r² {}): its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize",
             units::r2(r2)
         ));
-    } else if last < before * (1.0 - 1e-3) {
+    } else if still_falling(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
     } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {

@@ -211,7 +211,8 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
-                if bytes.last() != Some(&b'\n') && skip_line(&mut pipe).is_err() {
+                // A line cut at LINE: the rest of it is skipped.
+                if bytes.last() != Some(&b'\n') && pipe.skip_until(b'\n').is_err() {
                     break;
                 }
                 let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
@@ -224,27 +225,6 @@ fn read_lines(child: &mut Child) -> Receiver<(bool, String)> {
         });
     }
     from_pipes
-}
-
-/// Skips what is left of a line cut at [`LINE`] bytes, through its
-/// newline or to the end of the pipe.
-fn skip_line(pipe: &mut impl std::io::BufRead) -> std::io::Result<()> {
-    loop {
-        let buffer = pipe.fill_buf()?;
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        match buffer.iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                pipe.consume(end + 1);
-                return Ok(());
-            }
-            None => {
-                let all = buffer.len();
-                pipe.consume(all);
-            }
-        }
-    }
 }
 
 /// Ends the process by `signal`'s default action, as if no handler had
@@ -510,19 +490,27 @@ mod tests {
     #[test]
     fn the_drain_ends_on_time_however_fast_lines_come() {
         let (lines, from_pipes) = sync_channel(1024);
-        let flood = std::thread::spawn(
-            move || {
-                while lines.send((false, "y".to_string())).is_ok() {}
-            },
-        );
-        let mut script = Script::default();
-        let start = Instant::now();
-        script.drain(&from_pipes, start + Duration::from_millis(200));
-        let took = start.elapsed();
-        drop(from_pipes);
-        flood.join().unwrap();
+        // Four writers keep the queue full most of the time.
+        for _ in 0..4 {
+            let lines = lines.clone();
+            std::thread::spawn(move || while lines.send((true, "y".to_string())).is_ok() {});
+        }
+        drop(lines);
+        // On a thread of its own, so that a drain that never ends fails
+        // the test instead of hanging it.
+        let (done, drained) = sync_channel(1);
+        std::thread::spawn(move || {
+            let mut script = Script::default();
+            let start = Instant::now();
+            script.drain(&from_pipes, start + Duration::from_millis(200));
+            let _ = done.send((start.elapsed(), script.stdout.pop()));
+        });
+        let (took, last) = drained
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the drain went on past its time");
         assert!(took < Duration::from_secs(5), "{took:?}");
-        assert_eq!(script.last_error, "y");
+        assert_eq!(last.as_deref(), Some("y"));
+        let mut script = Script::default();
         // And at once where the pipes are closed.
         let (lines, from_pipes) = sync_channel::<(bool, String)>(1);
         drop(lines);
