@@ -152,6 +152,10 @@ pub enum Missing {
     Error,
     /// Every row with one is left out; the summary says how many.
     Drop,
+    /// A missing feature cell gets its column's mean over the training
+    /// rows, which the model keeps for predict; a row with a missing
+    /// target is left out.
+    Mean,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -189,8 +193,12 @@ pub struct TrainArgs {
     /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
     /// or ? (the markers pandas and R write, and ?). error stops at the
     /// first, with its line and column; drop leaves out every row with one,
-    /// in a feature or the target, and the summary says how many, by column.
-    /// Text that is neither a number nor a marker is an error either way.
+    /// in a feature or the target, and the summary says how many, by column;
+    /// mean fills a missing feature cell with its column's mean over the
+    /// training rows (held-out rows fill with the same), saves those means
+    /// in the model for predict to fill with, and leaves out the rows whose
+    /// target is missing. Text that is neither a number nor a marker is an
+    /// error either way.
     #[arg(long, value_name = "WHAT", default_value_t = Missing::Error, value_enum,
           requires = "data")]
     pub missing: Missing,
@@ -546,19 +554,24 @@ pub struct PredictArgs {
     /// What a missing feature cell (empty, or a marker such as NA, as train
     /// --missing reads them) does: error stops at the first, with its line
     /// and column; blank leaves that row's prediction empty, in its place,
-    /// and out of the scores, as it leaves out rows with no target value.
-    #[arg(long, value_name = "WHAT", default_value_t = Blanks::Error, value_enum)]
-    pub missing: Blanks,
+    /// and out of the scores, as it leaves out rows with no target value;
+    /// fill gives it the training mean of its column, which a model trained
+    /// with train --missing mean keeps [default: fill for such a model,
+    /// else error].
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub missing: Option<Blanks>,
 }
 
 /// `predict --missing`: what a missing feature cell does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Blanks {
     /// The first stops the command, with its line and column.
-    #[default]
     Error,
     /// The row's prediction is left empty, and it is not scored.
     Blank,
+    /// The cell gets the training mean the model keeps (a model trained
+    /// with train --missing mean).
+    Fill,
 }
 
 #[derive(Debug, Args)]

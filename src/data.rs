@@ -392,6 +392,98 @@ impl Standardization {
     }
 }
 
+/// Values for missing feature cells (`train --missing mean`): each
+/// feature's mean over the training rows that have a number there, in
+/// f64, stored with the model so `predict` fills its missing cells with
+/// the same values (sklearn's `SimpleImputer(strategy="mean")`). A cell
+/// is filled with its mean rounded to f32, as the data are held. The
+/// means are of the raw values: a run that also standardises fills the
+/// cells first and fits its statistics on the filled rows.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Imputation {
+    /// (f)
+    pub feature_mean: Vec<f64>,
+}
+
+impl Imputation {
+    /// Each feature's mean over the cells of `data` that are not NaN (a
+    /// missing cell, as [`ColumnUse::NumberOrMissing`] reads it), summed in
+    /// f64 in row order. A feature with no number is an error that names it.
+    pub fn fit(data: &Dataset) -> Result<Imputation> {
+        let f = data.features;
+        let (mut sum, mut count) = (vec![0.0f64; f], vec![0usize; f]);
+        for row in data.x.chunks_exact(f.max(1)) {
+            for ((s, n), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
+                if !v.is_nan() {
+                    *s += v as f64;
+                    *n += 1;
+                }
+            }
+        }
+        if let Some(j) = count.iter().position(|&n| n == 0) {
+            let name = escaped(&data.feature_names[j]);
+            return Err(Error::Config(format!(
+                "the feature '{name}' has no number in the {} trained on, so --missing mean has no mean to fill it with; --ignore {} leaves it unread",
+                crate::units::count(data.rows, "row"),
+                crate::units::shell_word(&name)
+            )));
+        }
+        let feature_mean = sum.iter().zip(&count).map(|(s, &n)| s / n as f64);
+        Ok(Imputation {
+            feature_mean: feature_mean.collect(),
+        })
+    }
+
+    /// Fills every NaN feature cell of `data` with its feature's mean,
+    /// rounded to f32; returns how many cells of each feature were filled.
+    pub fn apply(&self, data: &mut Dataset) -> Vec<usize> {
+        let fill: Vec<f32> = self.feature_mean.iter().map(|&m| m as f32).collect();
+        let mut filled = vec![0usize; fill.len()];
+        for row in data.x.chunks_exact_mut(data.features.max(1)) {
+            for ((v, &m), n) in row.iter_mut().zip(&fill).zip(filled.iter_mut()) {
+                if v.is_nan() {
+                    *v = m;
+                    *n += 1;
+                }
+            }
+        }
+        filled
+    }
+
+    /// Checks means read from a file: one per feature, each finite in f32.
+    pub fn check(&self, features: usize) -> std::result::Result<(), String> {
+        if self.feature_mean.len() != features {
+            return Err(format!(
+                "holds {} for {}",
+                crate::units::count(self.feature_mean.len(), "mean"),
+                crate::units::count(features, "feature")
+            ));
+        }
+        if self.feature_mean.iter().any(|&m| !(m as f32).is_finite()) {
+            return Err("holds a mean that is not a finite f32".into());
+        }
+        Ok(())
+    }
+}
+
+/// The cells [`Imputation::apply`] filled (`filled`, per feature of
+/// `names`) as "12 missing cells with the training means (b: 10, c: 2)";
+/// `None` where none was.
+pub fn filled_cells(names: &[String], filled: &[usize]) -> Option<String> {
+    let total: usize = filled.iter().sum();
+    let columns: Vec<String> = (names.iter().zip(filled))
+        .filter(|&(_, &n)| n > 0)
+        .map(|(name, n)| format!("{}: {n}", shown_name(name)))
+        .collect();
+    (total > 0).then(|| {
+        format!(
+            "{} with the training means ({})",
+            crate::units::count(total, "missing cell"),
+            columns.join(", ")
+        )
+    })
+}
+
 /// y = sin(π·x0)·cos(π·x1) + 0.5·x2 for one row of features (terms for
 /// missing features dropped), computed in f64.
 pub fn synthetic_target(row: &[f32]) -> f32 {
@@ -1344,6 +1436,23 @@ impl Table {
     /// many rows were dropped, and how many cells were missing in each
     /// column.
     pub fn drop_missing(&mut self) -> Dropped {
+        self.drop_missing_in(|_| true)
+    }
+
+    /// Leaves out every row whose target cell (`target`, else the last
+    /// column, as [`Table::into_dataset`] chooses it) is missing, for
+    /// `train --missing mean`: a missing target cannot be filled.
+    pub fn drop_missing_target(&mut self, target: Option<&str>) -> Dropped {
+        let t = match target {
+            Some(name) => self.column(name),
+            None => self.header.len().checked_sub(1),
+        };
+        self.drop_missing_in(|j| Some(j) == t)
+    }
+
+    /// [`Table::drop_missing`] for the columns `j` where `counts(j)`: a NaN
+    /// elsewhere keeps its row, and is not counted.
+    pub fn drop_missing_in(&mut self, counts: impl Fn(usize) -> bool) -> Dropped {
         let width = self.header.len();
         let mut missing = vec![0usize; width];
         let mut kept = 0;
@@ -1351,7 +1460,7 @@ impl Table {
             let row = i * width..(i + 1) * width;
             let mut whole = true;
             for (j, v) in self.cells[row.clone()].iter().enumerate() {
-                if v.is_nan() {
+                if v.is_nan() && counts(j) {
                     missing[j] += 1;
                     whole = false;
                 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use crate::data::{DataDigest, Dataset, Standardization};
+use crate::data::{DataDigest, Dataset, Imputation, Standardization};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -637,6 +637,12 @@ pub fn model_to_bytes_with_state(
             serde_json::to_string(s).expect("the statistics serialise"),
         )
     });
+    let imputation = model.imputation.as_ref().map(|m| {
+        (
+            "imputation",
+            serde_json::to_string(m).expect("the means serialise"),
+        )
+    });
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
@@ -645,6 +651,7 @@ pub fn model_to_bytes_with_state(
     ]
     .into_iter()
     .chain(standardization)
+    .chain(imputation)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .chain(
         (!state.tensors.is_empty() || state.steps > 0)
@@ -782,6 +789,19 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             Ok(s)
         })
         .transpose()?;
+    let imputation = meta
+        .get("imputation")
+        .map(|text| {
+            let m: Imputation = serde_json::from_str(text).map_err(|e| {
+                bad(format!(
+                    "metadata 'imputation' is not a set of feature means ({e})"
+                ))
+            })?;
+            m.check(feature_names.len())
+                .map_err(|e| bad(format!("metadata 'imputation' {e}")))?;
+            Ok(m)
+        })
+        .transpose()?;
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
@@ -873,6 +893,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         feature_names,
         target_name,
         standardization,
+        imputation,
     })
 }
 

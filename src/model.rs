@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::data::Standardization;
+use crate::data::{Imputation, Standardization};
 use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
@@ -191,6 +191,9 @@ pub struct Model {
     /// Set when the model was trained with `--standardize`: its inputs are
     /// standardised features and its output a standardised target.
     pub standardization: Option<Standardization>,
+    /// Set when the model was trained with `--missing mean`: each raw
+    /// feature's training mean, which fills a missing cell.
+    pub imputation: Option<Imputation>,
 }
 
 impl Model {
@@ -216,6 +219,7 @@ impl Model {
             feature_names,
             target_name,
             standardization: None,
+            imputation: None,
         }
     }
 
@@ -232,6 +236,10 @@ impl Model {
         if let Some(s) = &self.standardization {
             s.check(self.layout.features())
                 .map_err(|e| Error::Config(format!("the model's standardization {e}")))?;
+        }
+        if let Some(m) = &self.imputation {
+            m.check(self.layout.features())
+                .map_err(|e| Error::Config(format!("the model's imputation {e}")))?;
         }
         Ok(())
     }

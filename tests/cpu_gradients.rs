@@ -67,6 +67,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         feature_names: vec!["x".into()],
         target_name: "y".into(),
         standardization: None,
+        imputation: None,
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

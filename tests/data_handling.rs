@@ -125,6 +125,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     assert_eq!(loaded.standardization.as_ref(), Some(&stored));
     let raw = shadertrain::model::Model {
         standardization: None,
+        imputation: None,
         ..loaded
     };
     let mut z = data.clone();
@@ -1188,4 +1189,284 @@ fn names_with_commas_can_be_ignored_and_kept() {
         !ok && err.contains("--ignore 'price, USD' leaves it unread"),
         "{err}"
     );
+}
+
+/// The rows of `--missing mean`'s tests: 60 of `gen`'s task with a gap
+/// (each marker in turn) in feature a or b of every 7th row and no target
+/// in every 11th. Returns the CSV text and the rows as read: NaN where a
+/// cell is missing.
+fn rows_with_gaps() -> (String, Vec<[f32; 3]>) {
+    let d = Dataset::synthetic(60, 2, 9).unwrap();
+    let markers = ["", " NA ", "?", "nan", "NULL", "#N/A"];
+    let mut text = String::from("a,b,y\n");
+    let mut rows = Vec::new();
+    for n in 0..d.rows {
+        let mut row = [d.row(n)[0], d.row(n)[1], d.y[n]];
+        let mut cells = row.map(|v| v.to_string());
+        if n % 7 == 3 {
+            cells[n % 2] = markers[n % markers.len()].to_string();
+            row[n % 2] = f32::NAN;
+        }
+        if n % 11 == 5 {
+            cells[2] = markers[n % markers.len()].to_string();
+            row[2] = f32::NAN;
+        }
+        text.push_str(&format!("{}\n", cells.join(",")));
+        rows.push(row);
+    }
+    (text, rows)
+}
+
+/// Each feature's mean in f64 over `rows`' numbers, summed in row order.
+fn feature_means(rows: &[[f32; 3]]) -> Vec<f64> {
+    (0..2)
+        .map(|j| {
+            let present: Vec<f64> = (rows.iter())
+                .filter(|r| !r[j].is_nan())
+                .map(|r| r[j] as f64)
+                .collect();
+            present.iter().sum::<f64>() / present.len() as f64
+        })
+        .collect()
+}
+
+/// `--missing mean` fills each missing feature cell with its column's
+/// mean over the rows trained on and leaves out the rows with no target:
+/// the run is, bit for bit, the run on a file with those means written in
+/// and those rows gone. The model keeps the means, and predict fills with
+/// them by default, as if the file had them written in.
+#[test]
+fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let [holed, filled, hist_a, hist_b, json, model, plain, pred_a, pred_b, pjson] = paths(
+        &dir,
+        [
+            "holed.csv",
+            "filled.csv",
+            "a.csv",
+            "b.csv",
+            "s.json",
+            "m.st",
+            "p.st",
+            "pa.csv",
+            "pb.csv",
+            "p.json",
+        ],
+    );
+    let (text, rows) = rows_with_gaps();
+    std::fs::write(&holed, &text).unwrap();
+    let kept: Vec<[f32; 3]> = rows.iter().filter(|r| !r[2].is_nan()).copied().collect();
+    let means = feature_means(&kept);
+    let mut written = String::from("a,b,y\n");
+    let mut cells_filled = [0usize; 2];
+    for row in &kept {
+        let mut row = *row;
+        for j in 0..2 {
+            if row[j].is_nan() {
+                row[j] = means[j] as f32;
+                cells_filled[j] += 1;
+            }
+        }
+        written.push_str(&format!("{},{},{}\n", row[0], row[1], row[2]));
+    }
+    std::fs::write(&filled, &written).unwrap();
+    assert!(cells_filled[0] > 0 && cells_filled[1] > 0 && kept.len() < 60);
+    let fit = ["--optimizer", "adam", "--lr", "0.01", "--epochs", "6"];
+    let mut args = train_data(&holed, "cpu", &fit);
+    args.extend(["--missing", "mean", "--history", &hist_a, "--json", &json]);
+    args.extend(["--save", &model]);
+    let out = run_ok(&args);
+    let mut args = train_data(&filled, "cpu", &fit);
+    args.extend(["--history", &hist_b, "--save", &plain]);
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+    let dropped = 60 - kept.len();
+    let total = cells_filled[0] + cells_filled[1];
+    let says = format!(
+        "dropped {dropped} of 60 rows with a missing target; filled {total} missing cells with the training means (a: {}, b: {})",
+        cells_filled[0], cells_filled[1]
+    );
+    assert!(out.contains(&says), "{out}");
+    let summary = common::read_json(&json);
+    assert_eq!(summary["options"]["missing"], "mean");
+    assert_eq!(summary["dropped_rows"], dropped);
+    assert_eq!(summary["filled_cells"], total);
+    let saved = load_model(Path::new(&model)).unwrap();
+    assert_eq!(saved.imputation.unwrap().feature_mean, means);
+    assert_eq!(load_model(Path::new(&plain)).unwrap().imputation, None);
+
+    // predict fills a file's gaps with the model's means unless told not to.
+    let to_predict = |with: &str| format!("a,b\n{with},0.25\n-0.5,{with}\n0.125,-0.75\n");
+    std::fs::write(&holed, to_predict("")).unwrap();
+    std::fs::write(&filled, to_predict("nan")).unwrap();
+    let explicit = format!(
+        "a,b\n{},0.25\n-0.5,{}\n0.125,-0.75\n",
+        means[0] as f32, means[1] as f32
+    );
+    std::fs::write(&filled, explicit).unwrap();
+    let predict = |model: &str, data: &str, out: &str, more: &[&str]| {
+        let mut args = vec!["predict", "--model", model, "--data", data, "--out", out];
+        args.extend_from_slice(more);
+        shadertrain(&args)
+    };
+    let (ok, _, err) = predict(&model, &holed, &pred_a, &["--json", &pjson]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("notice: filled 2 missing cells with the training means (a: 1, b: 1)"),
+        "{err}"
+    );
+    assert_eq!(common::read_json(&pjson)["filled_cells"], 2);
+    let (ok, _, err) = predict(&model, &filled, &pred_b, &[]);
+    assert!(ok && !err.contains("filled"), "{err}");
+    assert_eq!(
+        std::fs::read(&pred_a).unwrap(),
+        std::fs::read(&pred_b).unwrap()
+    );
+    let (ok, _, err) = predict(&model, &holed, &pred_a, &["--missing", "blank"]);
+    assert!(
+        ok && err.contains("2 of 3 rows have a missing feature"),
+        "{err}"
+    );
+    let (ok, _, err) = predict(&model, &holed, &pred_a, &["--missing", "error"]);
+    assert!(
+        !ok && err.contains(":2:1: the cell is empty; expected a number (column 'a'); --missing fill gives it the training mean the model keeps"),
+        "{err}"
+    );
+    let (ok, _, err) = predict(&plain, &holed, &pred_a, &["--missing", "fill"]);
+    assert!(
+        !ok && err.contains("--missing fill needs a model trained with train --missing mean"),
+        "{err}"
+    );
+}
+
+/// `--missing mean`'s means come from the training rows alone, before
+/// `--standardize` fits its statistics on the filled rows; a resumed run
+/// fills as the first did; `--init` reuses its model's means and needs the
+/// option; a column with no number, or no target anywhere, is an error.
+#[test]
+fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let [holed, half, model, again, ckpt, json_a, json_b] = paths(
+        &dir,
+        [
+            "holed.csv",
+            "half.csv",
+            "m.st",
+            "n.st",
+            "c.ckpt",
+            "a.json",
+            "b.json",
+        ],
+    );
+    let (text, rows) = rows_with_gaps();
+    std::fs::write(&holed, &text).unwrap();
+    let fit = [
+        "--missing",
+        "mean",
+        "--validation-split",
+        "0.25",
+        "--seed",
+        "7",
+    ];
+    let mut args = train_data(&holed, "cpu", &fit);
+    args.extend([
+        "--standardize",
+        "--epochs",
+        "6",
+        "--json",
+        &json_a,
+        "--save",
+        &model,
+    ]);
+    run_ok(&args);
+    // The split of the rows with a target, as the run made it.
+    let kept: Vec<[f32; 3]> = rows.iter().filter(|r| !r[2].is_nan()).copied().collect();
+    let all = Dataset {
+        x: kept.iter().flat_map(|r| [r[0], r[1]]).collect(),
+        y: kept.iter().map(|r| r[2]).collect(),
+        rows: kept.len(),
+        features: 2,
+        feature_names: vec!["a".into(), "b".into()],
+        target_name: "y".into(),
+    };
+    let (mut train, _) = all.split(0.25, 7).unwrap();
+    let train_rows: Vec<[f32; 3]> = (0..train.rows)
+        .map(|n| [train.row(n)[0], train.row(n)[1], train.y[n]])
+        .collect();
+    let means = feature_means(&train_rows);
+    assert_ne!(
+        means,
+        feature_means(&kept),
+        "the split leaves the means as they were"
+    );
+    let saved = load_model(Path::new(&model)).unwrap();
+    let imputation = saved.imputation.clone().unwrap();
+    assert_eq!(imputation.feature_mean, means);
+    imputation.apply(&mut train);
+    assert_eq!(saved.standardization, Some(Standardization::fit(&train)));
+
+    // Resumed at epoch 3, the run ends where one of 6 epochs does.
+    let mut args = train_data(&holed, "cpu", &fit);
+    args.extend(["--standardize", "--epochs", "3", "--checkpoint", &ckpt]);
+    run_ok(&args);
+    run_ok(&train_resume(
+        &ckpt,
+        "cpu",
+        &["--epochs", "6", "--json", &json_b],
+    ));
+    let (a, b) = (common::read_json(&json_a), common::read_json(&json_b));
+    assert_eq!(a["final_loss"], b["final_loss"]);
+    assert_eq!(a["filled_cells"], b["filled_cells"]);
+
+    // --init: the model's means, on other rows too; the option is needed.
+    let whole: Vec<&str> = (text.lines())
+        .filter(|l| {
+            !l.split(',')
+                .any(|c| c.trim().parse::<f32>().map_or(true, f32::is_nan))
+        })
+        .collect();
+    std::fs::write(
+        &half,
+        ["a,b,y"]
+            .iter()
+            .chain(&whole)
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &half,
+        "cpu",
+        &["--init", &model, "--standardize"],
+    ));
+    assert!(!ok && err.contains("was trained with --missing mean, and predict fills missing cells with its training means; add --missing mean to continue from it"), "{err}");
+    let first_half: Vec<&str> = text.lines().take(31).collect();
+    std::fs::write(&half, first_half.join("\n")).unwrap();
+    let mut args = train_data(&half, "cpu", &["--init", &model, "--standardize"]);
+    args.extend(["--missing", "mean", "--epochs", "2", "--save", &again]);
+    run_ok(&args);
+    let reused = load_model(Path::new(&again)).unwrap().imputation.unwrap();
+    assert_eq!(reused, imputation);
+
+    // Nothing to fill with, nothing to train on, or no file at all.
+    std::fs::write(&holed, "a,b,y\nNA,1,2\n,2,3\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&holed, "cpu", &["--missing", "mean"]));
+    assert!(
+        !ok && err.contains("the feature 'a' has no number in the 2 rows trained on, so --missing mean has no mean to fill it with; --ignore a leaves it unread"),
+        "{err}"
+    );
+    std::fs::write(&holed, "a,b,y\n1,1,\n,2,NA\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&holed, "cpu", &["--missing", "mean"]));
+    assert!(
+        !ok && err.contains(
+            "every row has its target missing (y: 2), so --missing mean leaves none to train on"
+        ),
+        "{err}"
+    );
+    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "mean"]));
+    assert!(!ok && err.contains("--missing mean needs --data"), "{err}");
 }

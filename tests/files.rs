@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use shadertrain::data::{Dataset, Table};
+use shadertrain::data::{Dataset, Imputation, Table};
 use shadertrain::io::{
     load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_csv,
     write_history,
@@ -118,4 +118,44 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     nameless.feature_names[1].clear();
     let text = refused(&model_to_bytes(&nameless).unwrap());
     assert!(text.contains("an empty name (feature 2)"), "{text}");
+}
+
+/// A model's `--missing mean` means round-trip through its file, in f64's
+/// shortest exact form; a wrong count, a mean past f32's range or text that
+/// is not a list of means is refused, with the metadata named.
+#[test]
+fn imputation_means_round_trip_and_bad_ones_are_refused() {
+    let mut m = sample_model();
+    m.imputation = Some(Imputation {
+        feature_mean: vec![0.1, -1.0 / 3.0, 3e30],
+    });
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    // Each swap keeps the header's length.
+    let swap = |from: &str, to: &str| {
+        assert_eq!(from.len(), to.len());
+        let at = (bytes.windows(from.len()))
+            .position(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{from} not in the header"));
+        let mut swapped = bytes.clone();
+        swapped[at..at + to.len()].copy_from_slice(to.as_bytes());
+        swapped
+    };
+    for (bad, says) in [
+        (
+            swap(",3e+30]", "]      "),
+            "metadata 'imputation' holds 2 means for 3 features",
+        ),
+        (
+            swap("3e+30", "3e+39"),
+            "metadata 'imputation' holds a mean that is not a finite f32",
+        ),
+        (
+            swap("feature_mean", "feature_mode"),
+            "metadata 'imputation' is not a set of feature means",
+        ),
+    ] {
+        let text = refused(&bad);
+        assert!(text.contains(says), "{text}");
+    }
 }

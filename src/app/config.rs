@@ -36,8 +36,8 @@ pub struct RunOptions {
     /// Columns of `data` not read (`--ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
-    /// See `--missing`; recorded only where rows are dropped, so other
-    /// runs' checkpoints read as before.
+    /// See `--missing`; recorded only where cells may be missing (drop,
+    /// mean), so other runs' checkpoints read as before.
     #[serde(default, skip_serializing_if = "is_error")]
     pub missing: Missing,
     pub synthetic: Option<usize>,
@@ -203,8 +203,10 @@ impl RunOptions {
         if let Some(fraction) = self.validation_split {
             data::check_split_fraction(fraction)?;
         }
-        if self.missing == Missing::Drop && self.data.is_none() {
-            bail!("--missing drop needs --data: it leaves out the file's rows with a missing cell, and synthetic rows have none");
+        match (self.missing, &self.data) {
+            (Missing::Drop, None) => bail!("--missing drop needs --data: it leaves out the file's rows with a missing cell, and synthetic rows have none"),
+            (Missing::Mean, None) => bail!("--missing mean needs --data: it fills the file's missing cells, and synthetic rows have none"),
+            _ => {}
         }
         if self.keep == Keep::BestVal && self.validation_split.is_none() {
             bail!("--keep best-val needs --validation-split: it keeps the parameters with the lowest validation loss");

@@ -29,6 +29,9 @@ struct Scores {
     /// Rows with a missing feature (`--missing blank`): their predictions
     /// are empty, and the scores leave them out.
     blank_rows: usize,
+    /// Missing feature cells given the model's training means
+    /// (`--missing fill`).
+    filled_cells: usize,
 }
 
 /// Rows below which a thread of `predict` costs more than it saves.
@@ -63,11 +66,32 @@ fn predict_on_threads(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
 /// `--keep`.
 type KeptCells = Option<(Vec<String>, Vec<String>)>;
 
+/// What `--missing` does for `model`: as given, else fill where the
+/// model keeps training means and error where it does not. `fill` for a
+/// model without them is an error.
+fn missing_mode(args: &PredictArgs, model: &Model) -> Result<Blanks> {
+    match (args.missing, &model.imputation) {
+        (Some(Blanks::Fill), None) => anyhow::bail!(
+            "--missing fill needs a model trained with train --missing mean, which keeps each feature's training mean; {} keeps none (--missing blank leaves the prediction of a row with a missing cell empty)",
+            args.model.display()
+        ),
+        (Some(mode), _) => Ok(mode),
+        (None, Some(_)) => Ok(Blanks::Fill),
+        (None, None) => Ok(Blanks::Error),
+    }
+}
+
 /// The rows of `--data` the model reads, their target column and the
-/// kept cells; an error at a missing cell offers `--missing blank`.
-fn read_rows(args: &PredictArgs, model: &Model) -> Result<(Dataset, TargetColumn, KeptCells)> {
+/// kept cells; an error at a missing cell offers `--missing blank`, and
+/// `--missing fill` where the model keeps means. With `missing` other
+/// than error, a missing cell reads as NaN.
+fn read_rows(
+    args: &PredictArgs,
+    model: &Model,
+    missing: Blanks,
+) -> Result<(Dataset, TargetColumn, KeptCells)> {
     let (features, target_name) = (&model.feature_names, &model.target_name);
-    let gaps = args.missing == Blanks::Blank;
+    let gaps = missing != Blanks::Error;
     let read = match args.keep.is_empty() {
         true => data::read_for_model(&args.data, features, target_name, gaps)
             .map(|(data, target)| (data, target, None)),
@@ -84,7 +108,10 @@ fn read_rows(args: &PredictArgs, model: &Model) -> Result<(Dataset, TargetColumn
             path,
             line,
             column,
-            message: format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
+            message: match model.imputation {
+                Some(_) => format!("{message}; --missing fill gives it the training mean the model keeps, and --missing blank leaves the row's prediction empty"),
+                None => format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
+            },
         },
         e => e,
     })?)
@@ -223,7 +250,15 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let (data, target, kept) = read_rows(args, &model)?;
+    let missing = missing_mode(args, &model)?;
+    let (mut data, target, kept) = read_rows(args, &model, missing)?;
+    let filled = match (missing, &model.imputation) {
+        (Blanks::Fill, Some(imputation)) => imputation.apply(&mut data),
+        _ => Vec::new(),
+    };
+    if let Some(filled) = data::filled_cells(&model.feature_names, &filled) {
+        super::notice(false, &format!("filled {filled}"));
+    }
     let blank = blank_rows(&data);
     let layout = &model.layout;
     // The reference's own, and the copy of the rows the threads share out.
@@ -272,8 +307,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         mae: None,
         r2: None,
         blank_rows: blank.iter().filter(|&&b| b).count(),
+        filled_cells: filled.iter().sum(),
     };
-    let gaps = args.missing == Blanks::Blank;
+    let gaps = missing != Blanks::Error;
     if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {
         // Keep standard output clean CSV when the predictions go there.
         if args.out.is_some() {

@@ -65,8 +65,12 @@ pub struct Summary {
     /// Rows trained on and rows held out (0 without a split).
     pub train_rows: usize,
     pub val_rows: usize,
-    /// Rows of the file left out for a missing cell (`--missing drop`).
+    /// Rows of the file left out for a missing cell (`--missing drop`),
+    /// or for a missing target (`--missing mean`).
     pub dropped_rows: usize,
+    /// Missing feature cells filled with the training means (`--missing
+    /// mean`), held-out rows' included.
+    pub filled_cells: usize,
     /// Validation loss of the final parameters; null without a split.
     pub final_val_loss: Option<f64>,
     /// Lowest validation loss measured, and its epoch; null without a split.
@@ -171,8 +175,11 @@ pub(super) struct Finished<'a> {
     pub data: String,
     /// Rows trained on and rows held out.
     pub rows: (usize, usize),
-    /// Rows left out for a missing cell (`--missing drop`).
+    /// Rows left out for a missing cell (`--missing drop`), or for a
+    /// missing target (`--missing mean`).
     pub dropped_rows: usize,
+    /// Missing feature cells filled (`--missing mean`).
+    pub filled_cells: usize,
     pub validation: Option<Validation<'a>>,
     /// The milestones this run reached (not those of a resumed history).
     pub milestones: Vec<Milestone>,
@@ -296,6 +303,7 @@ impl Summary {
             train_rows: done.rows.0,
             val_rows: done.rows.1,
             dropped_rows: done.dropped_rows,
+            filled_cells: done.filled_cells,
             final_val_loss: val.and_then(Validation::latest),
             best_val_loss: best_val.map(|b| b.1),
             best_val_epoch: best_val.map(|b| b.0),

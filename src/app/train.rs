@@ -18,7 +18,9 @@ use super::validation::Validation;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
-use crate::data::{self, r_squared, Columns, DataDigest, Dataset, Standardization, Table};
+use crate::data::{
+    self, r_squared, Columns, DataDigest, Dataset, Imputation, Standardization, Table,
+};
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::mixed::Precision;
@@ -542,6 +544,9 @@ struct TrainingData {
     train_rows: usize,
     /// Rows of the file left out for a missing cell (`--missing drop`).
     dropped_rows: usize,
+    /// Missing feature cells filled with the training means (`--missing
+    /// mean`), held-out rows' included.
+    filled_cells: usize,
     /// The row of the whole training set that `train`'s first is.
     offset: usize,
     /// The target's variance over the training rows and over the held-out
@@ -593,6 +598,7 @@ impl TrainingData {
                 digest: None,
                 train_rows: n,
                 dropped_rows: 0,
+                filled_cells: 0,
                 offset: range.start,
                 variances: (None, None),
             });
@@ -644,6 +650,7 @@ impl TrainingData {
             digest,
             train_rows,
             dropped_rows,
+            filled_cells: 0,
             offset: 0,
             variances: (None, None),
         })
@@ -669,6 +676,7 @@ impl TrainingData {
             digest: None,
             train_rows: take,
             dropped_rows: 0,
+            filled_cells: 0,
             offset: 0,
             variances: (None, None),
         })
@@ -759,6 +767,21 @@ impl TrainingData {
             .collect()
     }
 
+    /// Fills the missing feature cells of the training and the held-out
+    /// rows with `m`'s means.
+    fn impute(&mut self, m: &Imputation) {
+        let mut filled = vec![0usize; m.feature_mean.len()];
+        for d in self.train.iter_mut().chain(self.val.iter_mut()) {
+            for (total, n) in filled.iter_mut().zip(m.apply(d)) {
+                *total += n;
+            }
+        }
+        if let Some(text) = data::filled_cells(&self.columns.feature_names, &filled) {
+            self.what.push_str(&format!("; filled {text}"));
+        }
+        self.filled_cells = filled.iter().sum();
+    }
+
     /// Standardises the training and the held-out rows with `s`.
     fn standardize(&mut self, s: &Standardization) {
         for d in self.train.iter_mut().chain(self.val.iter_mut()) {
@@ -811,7 +834,7 @@ fn read_data(
                 let uses = data::ignoring(path, names, &ignored(names), target(names))?;
                 Ok(match run.missing {
                     Missing::Error => uses,
-                    Missing::Drop => data::with_gaps(uses),
+                    Missing::Drop | Missing::Mean => data::with_gaps(uses),
                 })
             };
             let mut table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
@@ -825,10 +848,15 @@ fn read_data(
             let dropped = match run.missing {
                 Missing::Error => None,
                 Missing::Drop => Some(table.drop_missing()),
+                Missing::Mean => Some(table.drop_missing_target(target(&table.header))),
             };
             if table.rows == 0 {
+                let (what, flag) = match run.missing {
+                    Missing::Mean => ("its target missing", "--missing mean"),
+                    _ => ("a missing cell", "--missing drop"),
+                };
                 bail!(
-                    "{}: every row has a missing cell ({}), so --missing drop leaves none to train on",
+                    "{}: every row has {what} ({}), so {flag} leaves none to train on",
                     path.display(),
                     dropped.map_or(String::new(), |d| d.by_column()),
                 );
@@ -848,8 +876,14 @@ fn read_data(
                 data.target_name
             );
             let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
-            if let Some(dropped) = dropped.filter(|d| d.rows > 0) {
-                what.push_str(&format!("; dropped {dropped}"));
+            match dropped.filter(|d| d.rows > 0) {
+                Some(d) if run.missing == Missing::Mean => what.push_str(&format!(
+                    "; dropped {} of {} with a missing target",
+                    d.rows,
+                    units::count(d.of, "row")
+                )),
+                Some(d) => what.push_str(&format!("; dropped {d}")),
+                None => {}
             }
             Ok(ReadData {
                 data,
@@ -914,8 +948,8 @@ fn ignore_hint(
     match name {
         Some(name) if Some(name.as_str()) != target => {
             let fill = match gap {
-                true => drop,
-                false => "fill or drop the rows whose cells are not numbers",
+                true => format!("{drop}, and --missing mean fills each with its column's mean"),
+                false => "fill or drop the rows whose cells are not numbers".into(),
             };
             let name = units::shell_word(&data::escaped(name));
             message += &format!(
@@ -995,6 +1029,10 @@ fn starting_point(
                 );
                 model.target_name = target.clone();
             }
+            model.imputation = imputation(run, &model, run.init.as_deref(), data)?;
+            if let Some(m) = &model.imputation {
+                data.impute(m);
+            }
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             Start::fresh(model)
@@ -1037,6 +1075,10 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result
             checkpoint.epoch,
             run.epochs
         );
+    }
+    model.imputation = imputation(run, &model, Some(&path), data)?;
+    if let Some(m) = &model.imputation {
+        data.impute(m);
     }
     model.standardization = standardization(run, &model, Some(&path), None)?;
     Ok(Start {
@@ -1111,6 +1153,32 @@ fn initial_model(
     check_model(&model, path, run, &data.columns)?;
     fits(&model.layout)?;
     Ok(model)
+}
+
+/// The means a run fills missing feature cells with (`--missing mean`):
+/// a saved model's (from `--init` or a checkpoint), which predict fills
+/// with and its weights were trained on, or fitted on the training rows
+/// of `data` (a checkpoint of a `--missing mean` run always keeps its
+/// means). A model that keeps means needs `--missing mean`.
+fn imputation(
+    run: &RunOptions,
+    model: &Model,
+    source: Option<&Path>,
+    data: &TrainingData,
+) -> Result<Option<Imputation>> {
+    let mean = run.missing == Missing::Mean;
+    match (&model.imputation, source, mean) {
+        (Some(m), _, true) => Ok(Some(m.clone())),
+        (Some(_), Some(path), false) => bail!(
+            "{} was trained with --missing mean, and predict fills missing cells with its training means; add --missing mean to continue from it (its means are reused)",
+            path.display()
+        ),
+        (None, _, true) => match &data.train {
+            Some(d) => Ok(Some(Imputation::fit(d)?)),
+            None => bail!("--missing mean needs the rows on the host"),
+        },
+        (_, _, false) => Ok(None),
+    }
 }
 
 /// The statistics a run standardises with: a saved model's (from `--init`
@@ -1995,6 +2063,7 @@ fn write_outputs<'a>(
         data: data.what.clone(),
         rows: data.rows(),
         dropped_rows: data.dropped_rows,
+        filled_cells: data.filled_cells,
         validation,
     };
     // The model first, then the other files: a failure of one of them
