@@ -776,32 +776,37 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             "the target '{target_name}' is also one of the model's features; a model cannot take its own target as an input"
         )));
     }
-    let standardization = meta
-        .get("standardization")
-        .map(|text| {
-            let s: Standardization = serde_json::from_str(text).map_err(|e| {
-                bad(format!(
-                    "metadata 'standardization' is not a set of statistics ({e})"
-                ))
-            })?;
-            s.check(feature_names.len())
-                .map_err(|m| bad(format!("metadata 'standardization' {m}")))?;
-            Ok(s)
-        })
-        .transpose()?;
-    let imputation = meta
-        .get("imputation")
-        .map(|text| {
-            let m: Imputation = serde_json::from_str(text).map_err(|e| {
-                bad(format!(
-                    "metadata 'imputation' is not a set of feature means ({e})"
-                ))
-            })?;
-            m.check(feature_names.len())
-                .map_err(|e| bad(format!("metadata 'imputation' {e}")))?;
-            Ok(m)
-        })
-        .transpose()?;
+    // Per-feature statistics, each checked against the features named.
+    fn per_feature<T: serde::de::DeserializeOwned>(
+        meta: &std::collections::HashMap<String, String>,
+        key: &str,
+        what: &str,
+        check: impl Fn(&T) -> std::result::Result<(), String>,
+        bad: impl Fn(String) -> Error,
+    ) -> Result<Option<T>> {
+        let Some(text) = meta.get(key) else {
+            return Ok(None);
+        };
+        let value: T = serde_json::from_str(text)
+            .map_err(|e| bad(format!("metadata '{key}' is not {what} ({e})")))?;
+        check(&value).map_err(|m| bad(format!("metadata '{key}' {m}")))?;
+        Ok(Some(value))
+    }
+    let f = feature_names.len();
+    let standardization = per_feature(
+        &meta,
+        "standardization",
+        "a set of statistics",
+        |s: &Standardization| s.check(f),
+        bad,
+    )?;
+    let imputation = per_feature(
+        &meta,
+        "imputation",
+        "a set of feature means",
+        |m: &Imputation| m.check(f),
+        bad,
+    )?;
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
