@@ -556,8 +556,9 @@ pub struct PredictArgs {
     /// and column; blank leaves that row's prediction empty, in its place,
     /// and out of the scores, as it leaves out rows with no target value;
     /// fill gives it the training mean of its column, which a model trained
-    /// with train --missing mean keeps [default: fill for such a model,
-    /// else error].
+    /// with train --missing mean keeps, and scores the rows that have a
+    /// target value, as blank does [default: fill for such a model, else
+    /// error].
     #[arg(long, value_name = "WHAT", value_enum)]
     pub missing: Option<Blanks>,
 }

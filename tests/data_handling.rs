@@ -1301,7 +1301,6 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
     // predict fills a file's gaps with the model's means unless told not to.
     let to_predict = |with: &str| format!("a,b\n{with},0.25\n-0.5,{with}\n0.125,-0.75\n");
     std::fs::write(&holed, to_predict("")).unwrap();
-    std::fs::write(&filled, to_predict("nan")).unwrap();
     let explicit = format!(
         "a,b\n{},0.25\n-0.5,{}\n0.125,-0.75\n",
         means[0] as f32, means[1] as f32
@@ -1452,11 +1451,30 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
     let reused = load_model(Path::new(&again)).unwrap().imputation.unwrap();
     assert_eq!(reused, imputation);
 
+    // The target where --target puts it, not the last column: its row
+    // is left out, and its features count in no mean.
+    std::fs::write(&holed, "a,y,b,id\n1,10,2,p\n3,,400,q\n,30,6,r\n5,50,,s\n").unwrap();
+    let mut args = train_data(&holed, "cpu", &["--missing", "mean", "--target", "y"]);
+    args.extend([
+        "--ignore", "id", "--epochs", "2", "--save", &again, "--json", &json_b,
+    ]);
+    run_ok(&args);
+    let summary = common::read_json(&json_b);
+    assert_eq!(
+        (
+            summary["dropped_rows"].as_u64(),
+            summary["filled_cells"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    let means = load_model(Path::new(&again)).unwrap().imputation.unwrap();
+    assert_eq!(means.feature_mean, [3.0, 4.0]);
+
     // Nothing to fill with, nothing to train on, or no file at all.
     std::fs::write(&holed, "a,b,y\nNA,1,2\n,2,3\n").unwrap();
     let (ok, _, err) = shadertrain(&train_data(&holed, "cpu", &["--missing", "mean"]));
     assert!(
-        !ok && err.contains("the feature 'a' has no number in the 2 rows trained on, so --missing mean has no mean to fill it with; --ignore a leaves it unread"),
+        !ok && err.contains(&format!("{holed}: the feature 'a' has no number in the 2 rows trained on, so --missing mean has no mean to fill it with; --ignore a leaves it unread")),
         "{err}"
     );
     std::fs::write(&holed, "a,b,y\n1,1,\n,2,NA\n").unwrap();

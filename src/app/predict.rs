@@ -165,8 +165,8 @@ fn predictions_csv(model: &Model, yhat: &[f64], blank: &[bool], kept: KeptCells)
 
 /// Sets `scores`' errors of `yhat` against `y` over the rows not `blank`,
 /// where the target column has a number in each of them (else a notice
-/// says why there are none); with `gaps` (`--missing blank`), over the
-/// rows that have one, a notice counting the others. The line to print,
+/// says why there are none); with `gaps` (`--missing blank` or `fill`),
+/// over the rows that have one, a notice counting the others. The line to print,
 /// if any.
 fn score(
     scores: &mut Scores,

@@ -956,7 +956,9 @@ fn ignore_hint(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
             );
         }
-        Some(_) if gap => message += &format!("; {drop}"),
+        Some(_) if gap => {
+            message += &format!("; {drop}, as --missing mean does for a missing target")
+        }
         _ => {}
     }
     crate::Error::Csv {
@@ -1173,9 +1175,15 @@ fn imputation(
             "{} was trained with --missing mean, and predict fills missing cells with its training means; add --missing mean to continue from it (its means are reused)",
             path.display()
         ),
-        (None, _, true) => match &data.train {
-            Some(d) => Ok(Some(Imputation::fit(d)?)),
-            None => bail!("--missing mean needs the rows on the host"),
+        (None, _, true) => match (&data.train, &run.data) {
+            (Some(d), Some(path)) => Imputation::fit(d).map(Some).map_err(|e| {
+                let split = match run.validation_split {
+                    Some(_) => " (the rows --validation-split holds out are not used for the means)",
+                    None => "",
+                };
+                anyhow::anyhow!("{}: {e}{split}", path.display())
+            }),
+            _ => bail!("--missing mean needs the rows of --data on the host"),
         },
         (_, _, false) => Ok(None),
     }

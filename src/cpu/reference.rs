@@ -39,7 +39,10 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 
 /// ŷ for every row of `data` (raw, unstandardised features), in the
 /// target's units: the features are standardised and the output
-/// unstandardised when the model carries statistics. An error when the
+/// unstandardised when the model carries statistics. Missing cells (NaN)
+/// are not filled here: a NaN feature gives a NaN ŷ; for a model that
+/// keeps means, [`crate::data::Imputation::apply`] fills them first, as
+/// `predict --missing fill` does. An error when the
 /// data's features are not the model's in number, or the model's parts
 /// disagree ([`Model::check`]).
 pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
