@@ -1044,7 +1044,7 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
     let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &["--missing", "drop"]));
     assert!(
         !ok && err
-            .contains("every row has a missing cell (a: 1, y: 1), so --missing drop leaves none"),
+            .contains("every row has a missing cell (a: 1, y: 1), so --missing drop leaves none to train on; --missing mean fills missing feature cells instead"),
         "{err}"
     );
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "drop"]));

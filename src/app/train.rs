@@ -851,12 +851,16 @@ fn read_data(
                 Missing::Mean => Some(table.drop_missing_target(target(&table.header))),
             };
             if table.rows == 0 {
-                let (what, flag) = match run.missing {
-                    Missing::Mean => ("its target missing", "--missing mean"),
-                    _ => ("a missing cell", "--missing drop"),
+                let (what, flag, instead) = match run.missing {
+                    Missing::Mean => ("its target missing", "--missing mean", ""),
+                    _ => (
+                        "a missing cell",
+                        "--missing drop",
+                        "; --missing mean fills missing feature cells instead, and drops only the rows with no target",
+                    ),
                 };
                 bail!(
-                    "{}: every row has {what} ({}), so {flag} leaves none to train on",
+                    "{}: every row has {what} ({}), so {flag} leaves none to train on{instead}",
                     path.display(),
                     dropped.map_or(String::new(), |d| d.by_column()),
                 );
