@@ -606,6 +606,33 @@ fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
     }
 }
 
+/// [`csv_error`] for the rows under `header`: where the header is one
+/// name that holds a semicolon, a tab or a bar, every message says the
+/// file looks separated by it, which is what the rows' errors then come
+/// from.
+fn rows_error<'a>(
+    path: &'a Path,
+    header: &[String],
+) -> impl Fn(u64, usize, String) -> Error + Sync + 'a {
+    let separator = match header {
+        [name] => [(';', "semicolons"), ('\t', "tabs"), ('|', "bars")]
+            .into_iter()
+            .find(|(c, _)| name.contains(*c)),
+        _ => None,
+    };
+    let hint = separator.map(|(_, what)| {
+        format!(
+            "; the header is one column, '{}': the file looks separated by {what}, and shadertrain reads comma-separated files (save it as CSV with commas)",
+            escaped(&header[0])
+        )
+    });
+    let err = csv_error(path);
+    move |line, column, message| match &hint {
+        Some(hint) => err(line, column, message + hint),
+        None => err(line, column, message),
+    }
+}
+
 /// A file with a header on `header_line` and no rows after it.
 fn no_rows(path: &Path, header_line: u64) -> Error {
     csv_error(path)(
@@ -1290,7 +1317,7 @@ impl Table {
             // line ends. Quoted names in the header alone do not matter.
             return whole(buf, &mut file);
         }
-        let err = csv_error(path);
+        let err = rows_error(path, &head.header);
         let uses = choose(&head.header)?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
@@ -1380,7 +1407,7 @@ impl Table {
     ) -> Result<Pieces> {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let head = Head::parse(path, bytes)?;
-        let err = csv_error(path);
+        let err = rows_error(path, &head.header);
         let uses = choose(&head.header)?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
@@ -2030,6 +2057,28 @@ mod tests {
             } => (line, column, message),
             e => panic!("expected a CSV error, got {e}"),
         }
+    }
+
+    /// A file separated by semicolons, tabs or bars reads as one column:
+    /// its rows' errors say so. A header of several columns, one of which
+    /// holds a semicolon, gets no such hint.
+    #[test]
+    fn another_separator_is_named() {
+        for (text, what) in [
+            ("a;b;y\n1;2;3\n", "semicolons"),
+            ("a;b;y\n1,5;2;3\n", "semicolons"),
+            ("a\tb\ty\n1\t2\t3\n", "tabs"),
+            ("a|b|y\n1|2|3\n", "bars"),
+        ] {
+            let (l, _, m) = csv_error(text);
+            assert_eq!(l, 2, "{text:?}");
+            assert!(
+                m.contains(&format!("the file looks separated by {what}, and shadertrain reads comma-separated files")),
+                "{m}"
+            );
+        }
+        let (_, _, m) = csv_error("a;b,y\n1,x\n");
+        assert!(!m.contains("separated"), "{m}");
     }
 
     #[test]
