@@ -731,7 +731,8 @@ fn ignored_columns_are_not_read() {
         assert!(!ok && err.contains(says), "{ignore}: {err}");
     }
     // The hint names the ways out for a feature's cell, empty ones too,
-    // and none for the target's, whose --ignore would change the target.
+    // and for the target's not --ignore, which would change the target,
+    // but --target where the target was the default.
     let odd = path(&dir, "odd.csv");
     std::fs::write(&odd, "a,b,y\n1,,3\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
@@ -739,9 +740,11 @@ fn ignored_columns_are_not_read() {
     std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(
-        err.contains("'x' is not a number (column 'y')") && !err.contains("--ignore"),
+        err.contains("'x' is not a number (column 'y'); it is the target (the last column read, as no --target names one): --target NAME names the column to predict") && !err.contains("--ignore"),
         "{err}"
     );
+    let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &["--target", "y"]));
+    assert!(err.ends_with("'x' is not a number (column 'y')\n"), "{err}");
     let every = "id,x0,note,x1,y,when";
     let (ok, _, err) = shadertrain(&train_data(&mixed, "cpu", &["--ignore", every]));
     assert!(!ok && err.contains("--ignore names every column"), "{err}");

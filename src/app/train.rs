@@ -963,6 +963,16 @@ fn ignore_hint(
         Some(_) if gap => {
             message += &format!("; {drop}, as --missing mean does for a missing target")
         }
+        // Text in a target that no option chose: likely not the target.
+        Some(_) if run.target.is_none() => {
+            let chosen = match run.init {
+                Some(_) => "--init's model's target",
+                None => "the last column read, as no --target names one",
+            };
+            message += &format!(
+                "; it is the target ({chosen}): --target NAME names the column to predict"
+            );
+        }
         _ => {}
     }
     crate::Error::Csv {
