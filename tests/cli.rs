@@ -317,7 +317,7 @@ fn json_summary_has_the_documented_schema() {
     assert!(v["options"]["hidden"].is_null() && v["options"]["activation"].is_null());
     let network = serde_json::json!({
         "features": 3, "hidden": [64], "activation": "sigmoid", "parameters": 321,
-        "target": "y",
+        "target": "y", "feature_names": ["x0", "x1", "x2"],
     });
     assert_eq!(v["network"], network);
 }

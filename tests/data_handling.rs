@@ -704,6 +704,7 @@ fn ignored_columns_are_not_read() {
         &m2,
     );
     assert!(out.contains("50 rows × 2 features, target y"), "{out}");
+    assert!(out.contains("\nfeatures  x0, x1\n"), "{out}");
     assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
     // Recorded in the checkpoint: the resumed run reads the same columns.
     run(
@@ -1138,6 +1139,13 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         !ok && err.contains(
             ":3:2: the cell is empty; expected a number (column 'x0'); --missing blank leaves"
         ),
+        "{err}"
+    );
+    // Text in a column the model takes names it as the model's feature.
+    std::fs::write(&holed_path, "id,x0,x1\na,0.5,N1\n").unwrap();
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &holed_path]);
+    assert!(
+        !ok && err.contains(":2:3: 'N1' is not a number (column 'x1'); the model takes 'x1' as a feature, so its cells must be numbers (a model trained with --ignore x1 does not read it)"),
         "{err}"
     );
 }

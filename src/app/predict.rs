@@ -113,6 +113,30 @@ fn read_rows(
                 None => format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
             },
         },
+        // Text in a column the model takes: a column trained on by mistake.
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        } => {
+            let feature = (model.feature_names.iter())
+                .filter(|_| message.contains(" is not a number (column '"))
+                .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
+            let message = match feature {
+                Some(name) => {
+                    let word = units::shell_word(&data::escaped(name));
+                    format!("{message}; the model takes '{}' as a feature, so its cells must be numbers (a model trained with --ignore {word} does not read it)", data::escaped(name))
+                }
+                None => message,
+            };
+            crate::Error::Csv {
+                path,
+                line,
+                column,
+                message,
+            }
+        }
         e => e,
     })?)
 }

@@ -25,6 +25,8 @@ pub struct Network {
     pub activation: crate::model::Activation,
     pub parameters: usize,
     pub target: String,
+    /// The feature columns, in the order the network takes them.
+    pub feature_names: Vec<String>,
 }
 
 impl Network {
@@ -35,6 +37,7 @@ impl Network {
             activation: model.activation,
             parameters: model.layout.len(),
             target: model.target_name.clone(),
+            feature_names: model.feature_names.clone(),
         }
     }
 }
@@ -484,6 +487,19 @@ fn lr_auto_lines(text: &mut String, f: &Found, trained: f64) {
     }
 }
 
+/// The names of `features` as the summary lists them: the first twelve,
+/// then how many in all.
+fn feature_list(features: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut names: Vec<String> = (features.iter().take(SHOWN))
+        .map(|name| crate::data::shown_name(name).into_owned())
+        .collect();
+    if features.len() > SHOWN {
+        names.push(format!("… ({} in all)", features.len()));
+    }
+    names.join(", ")
+}
+
 /// The summary on standard output.
 pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
     let mut text = String::new();
@@ -492,6 +508,10 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     let last = *outcome.losses.last().expect("at least one loss");
     outln!(text, "backend   {}", done.backend);
     outln!(text, "data      {}", done.data);
+    if config.run.data.is_some() {
+        // The columns trained on, so that one read by mistake shows.
+        outln!(text, "features  {}", feature_list(&model.feature_names));
+    }
     outln!(
         text,
         "model     {} → {} → 1, {}, {}",
