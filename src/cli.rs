@@ -356,8 +356,10 @@ pub struct TrainArgs {
     pub batch_size: Option<usize>,
 
     /// Stop at the first epoch whose training loss is at most this: time to
-    /// a target loss. Recorded in checkpoints: a resumed run keeps it unless
-    /// given another [default: no target].
+    /// a target loss. In the loss's units: the target's squared, or with
+    /// --standardize standardized ones, where predicting the mean scores 1.
+    /// Recorded in checkpoints: a resumed run keeps it unless given another
+    /// [default: no target].
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 

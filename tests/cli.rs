@@ -1036,6 +1036,31 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
     }
 }
 
+/// A --target-loss the loss met before any update is a warning that says
+/// no epoch ran and in which units the target is, instead of advice on the
+/// rate.
+#[test]
+fn a_target_loss_met_before_training_says_so() {
+    for (more, units) in [
+        (
+            &["--standardize", "--target-loss", "5"][..],
+            "in standardized units (--standardize), where predicting the mean scores 1",
+        ),
+        (&["--target-loss", "1e9"], "in the target's units, squared"),
+    ] {
+        let (ok, _, err) = shadertrain(&train_synthetic("64", "2", "cpu", more));
+        assert!(ok, "{err}");
+        assert!(
+            err.contains("was already at or below --target-loss")
+                && err.contains(&format!(
+                    "so no epoch ran and the model is the untrained one; --target-loss is {units}"
+                )),
+            "{err}"
+        );
+        assert!(!err.contains("--lr"), "{err}");
+    }
+}
+
 /// --target-loss stops at the first epoch at or below it, and the JSON's
 /// milestones name, for each power of ten reached (the target's too), the
 /// first such epoch of the history, with times that never go backwards.

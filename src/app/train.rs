@@ -2237,7 +2237,22 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         }
     }
     // A warning, unlike a notice, is shown under --quiet too.
-    if config.leader && done.outcome.ended_above_start() {
+    let outcome = &done.outcome;
+    if let (true, StopReason::TargetReached, 0, Some(target)) = (
+        config.leader,
+        outcome.reason,
+        outcome.updates,
+        config.target_loss,
+    ) {
+        let units = match config.run.standardize {
+            true => "standardized units (--standardize), where predicting the mean scores 1",
+            false => "the target's units, squared",
+        };
+        crate::say!(
+            "warning: the loss before any update, {:.6e}, was already at or below --target-loss {target}, so no epoch ran and the model is the untrained one; --target-loss is in {units}",
+            outcome.losses[0]
+        );
+    } else if config.leader && done.outcome.ended_above_start() {
         crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
         crate::say!("{warning}");
