@@ -1061,6 +1061,33 @@ fn a_target_loss_met_before_training_says_so() {
     }
 }
 
+/// A run that diverges on a target far from 0 (a price near 1e5) says
+/// --standardize is the fix to try first; one on a target near 0 does not.
+#[test]
+fn a_far_target_puts_standardize_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "house.csv");
+    let mut text = String::from("a,b,price\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 17) as f64 * 10.0, (i % 5) as f64 + 1.0);
+        text += &format!("{a},{b},{}\n", 1000.0 * a + 20000.0 * b + 50000.0);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let says =
+        "says the target is far from the output's start near 0, which --standardize fixes first";
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &[]));
+    assert!(
+        !ok && err.contains("diverged at epoch") && err.contains(says),
+        "{err}"
+    );
+    // Near 0, --standardize stays one remedy among others.
+    let (_, _, err) = shadertrain(&train_synthetic("300", "3", "cpu", BLOW_UP));
+    assert!(
+        err.contains("or --standardize") && !err.contains(says),
+        "{err}"
+    );
+}
+
 /// --target-loss stops at the first epoch at or below it, and the JSON's
 /// milestones name, for each power of ten reached (the target's too), the
 /// first such epoch of the history, with times that never go backwards.

@@ -2175,6 +2175,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             let smaller = "a smaller --lr";
             let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
             let mut clip = or_list(&remedies)[smaller.len()..].to_string();
+            clip += &standardize_first(config, done.outcome.losses[0]);
             if lr != base {
                 let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
                 clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");
@@ -2429,6 +2430,21 @@ fn other_remedies(config: &TrainConfig) -> Vec<String> {
     remedies
 }
 
+/// A loss before any update above this: a target far from the output's
+/// start near 0 (|y| of 10 or more), which a smaller rate or clipping
+/// only slows; standardising puts it near 0.
+const FAR_TARGET_LOSS: f64 = 100.0;
+
+/// Where `--standardize` is a remedy and the loss before any update,
+/// `first`, says the target is far from 0: a sentence that puts it first.
+fn standardize_first(config: &TrainConfig, first: f64) -> String {
+    let remedy = other_remedies(config).iter().any(|r| r == "--standardize");
+    match remedy && first > FAR_TARGET_LOSS {
+        true => format!("; the loss before any update, {first:.6e}, says the target is far from the output's start near 0, which --standardize fixes first"),
+        false => String::new(),
+    }
+}
+
 /// "a", "a or b", "a, b or c".
 fn or_list(items: &[String]) -> String {
     joined(items, "or")
@@ -2467,8 +2483,9 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
         ),
         _ => String::new(),
     };
+    let far = standardize_first(config, first);
     format!(
-        "warning: the loss ended above where it started ({first:.6e} → {last:.6e}){kept}; {remedy}"
+        "warning: the loss ended above where it started ({first:.6e} → {last:.6e}){kept}; {remedy}{far}"
     )
 }
 
