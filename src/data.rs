@@ -1174,11 +1174,11 @@ impl Pieces {
 }
 
 /// A column's name as a message lists it: quoted as CSV quotes it where it
-/// holds a comma, a colon, a quote or a space, so that a list of names
-/// ("id, \"price, USD\", y") reads as the columns it names.
+/// is empty or holds a comma, a colon, a quote or a space, so that a list
+/// of names ("\"\", id, \"price, USD\", y") reads as the columns it names.
 pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
     let name = escaped(name);
-    match name.contains([',', ':', ' ', '"']) {
+    match name.is_empty() || name.contains([',', ':', ' ', '"']) {
         true => format!("\"{}\"", name.replace('"', "\"\"")).into(),
         false => name,
     }

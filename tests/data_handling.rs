@@ -1499,3 +1499,40 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "mean"]));
     assert!(!ok && err.contains("--missing mean needs --data"), "{err}");
 }
+
+/// A resumed run reads the options its checkpoint recorded: where the file
+/// given lacks a column they name, the error says so, and asks whether
+/// the file is the run's. An empty column name is listed as `""`.
+#[test]
+fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let [first, other, renamed, ckpt] = paths(&dir, ["a.csv", "b.csv", "c.csv", "r.ckpt"]);
+    std::fs::write(&first, ",a,price\n1,2,3\n2,3,4\n3,1,2\n").unwrap();
+    std::fs::write(&other, "a,price\n2,3\n3,4\n").unwrap();
+    std::fs::write(&renamed, ",a,cost\n1,2,3\n2,3,4\n").unwrap();
+    let mut args = train_data(&first, "cpu", &["--ignore", "", "--target", "price"]);
+    args.extend(["--epochs", "2", "--checkpoint", &ckpt]);
+    run_ok(&args);
+    let asks = "; --resume reads the options the run started with, --ignore and --target among them: is --data the file it started with?";
+    for (file, says) in [
+        (
+            &other,
+            "--ignore names '', which is not a column; the header has: a, price",
+        ),
+        (
+            &renamed,
+            "no target column 'price'; the header has: a, cost",
+        ),
+    ] {
+        let mut args = train_resume(&ckpt, "cpu", &["--epochs", "4"]);
+        args.extend(["--data", file]);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok && err.contains(&format!("{says}{asks}")), "{err}");
+    }
+    // Not resumed: the header lists the empty name.
+    let (ok, _, err) = shadertrain(&train_data(&first, "cpu", &["--ignore", "nope"]));
+    assert!(
+        !ok && err.contains("the header has: \"\", a, price"),
+        "{err}"
+    );
+}

@@ -839,7 +839,8 @@ fn read_data(
             };
             let mut table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
                 Some(names) if !resumed => ignore_hint(e, names, run, target(names)),
-                _ => e,
+                Some(_) => resumed_hint(e),
+                None => e,
             })?;
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 crate::say!("warning: {warning}");
@@ -866,7 +867,13 @@ fn read_data(
                 );
             }
             let target = target(&table.header).map(str::to_string);
-            let data = table.into_dataset(target.as_deref())?;
+            let data = (table.into_dataset(target.as_deref())).map_err(|e| {
+                if resumed {
+                    resumed_hint(e)
+                } else {
+                    e
+                }
+            })?;
             if rank == 0 {
                 for warning in data.resolution_warnings() {
                     crate::say!("warning: {warning}");
@@ -912,6 +919,28 @@ fn read_data(
             })
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
+    }
+}
+
+/// A resumed run's error at an option the checkpoint recorded (`--ignore`,
+/// `--target`) that the file does not match: it says where the option
+/// came from, and that the file may not be the run's.
+fn resumed_hint(e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        } if message.starts_with("--ignore names") || message.starts_with("no target column") => {
+            crate::Error::Csv {
+                message: format!("{message}; --resume reads the options the run started with, --ignore and --target among them: is --data the file it started with?"),
+                path,
+                line,
+                column,
+            }
+        }
+        e => e,
     }
 }
 
