@@ -1194,6 +1194,16 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// "; did you mean 'Price'?" where a column of `header` is `name` but for
+/// case and surrounding whitespace.
+fn did_you_mean(name: &str, header: &[String]) -> String {
+    let near = |h: &&String| h.as_str() != name && h.trim().eq_ignore_ascii_case(name.trim());
+    match header.iter().find(near) {
+        Some(h) => format!("; did you mean '{}'?", escaped(h)),
+        None => String::new(),
+    }
+}
+
 /// A header's names as a message lists them ([`shown_name`]).
 fn listed(header: &[String]) -> String {
     let names: Vec<_> = header.iter().map(|n| shown_name(n)).collect();
@@ -1517,8 +1527,9 @@ impl Table {
                 line: 1,
                 column: 0,
                 message: format!(
-                    "no target column '{name}'; the header has: {}",
-                    listed(&self.header)
+                    "no target column '{name}'; the header has: {}{}",
+                    listed(&self.header),
+                    did_you_mean(name, &self.header)
                 ),
             })?,
             None => self.header.len().checked_sub(1).ok_or_else(|| Error::Csv {
@@ -1649,8 +1660,9 @@ pub fn ignoring(
     for (i, name) in ignore.iter().enumerate() {
         if !header.contains(name) {
             return Err(err(format!(
-                "--ignore names '{name}', which is not a column; the header has: {}",
-                listed(header)
+                "--ignore names '{name}', which is not a column; the header has: {}{}",
+                listed(header),
+                did_you_mean(name, header)
             )));
         }
         if ignore[..i].contains(name) {

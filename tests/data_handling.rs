@@ -1115,6 +1115,11 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         (Some(4), Some(2))
     );
     assert_eq!(whole["blank_rows"], 0);
+    // Row b has no target, and c a missing feature: two of four scored.
+    assert_eq!(
+        (holed["scored_rows"].as_u64(), whole["scored_rows"].as_u64()),
+        (Some(2), Some(2))
+    );
     for score in ["mse", "rmse", "mae", "r2"] {
         assert_eq!(holed[score], whole[score], "{score}");
     }
@@ -1535,4 +1540,13 @@ fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
         !ok && err.contains("the header has: \"\", a, price"),
         "{err}"
     );
+    // A name that differs in case only is offered.
+    for (flag, name) in [("--target", "Price"), ("--ignore", " A")] {
+        let (ok, _, err) = shadertrain(&train_data(&other, "cpu", &[flag, name]));
+        let near = name.trim().to_lowercase();
+        assert!(
+            !ok && err.contains(&format!("; did you mean '{near}'?")),
+            "{err}"
+        );
+    }
 }

@@ -32,6 +32,9 @@ struct Scores {
     /// Missing feature cells given the model's training means
     /// (`--missing fill`).
     filled_cells: usize,
+    /// Rows the scores are over: those with a target value and, with
+    /// `--missing blank`, every feature; 0 where nothing was scored.
+    scored_rows: usize,
 }
 
 /// Rows below which a thread of `predict` costs more than it saves.
@@ -245,6 +248,7 @@ fn score(
         .sum::<f64>()
         / y.len() as f64;
     scores.r2 = r_squared(mse, target_variance(&y));
+    scores.scored_rows = y.len();
     (scores.mse, scores.rmse, scores.mae) = (Some(mse), Some(mse.sqrt()), Some(mae));
     let r2 = match scores.r2 {
         Some(r2) => format!("r² {}", units::r2(r2)),
@@ -332,6 +336,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         r2: None,
         blank_rows: blank.iter().filter(|&&b| b).count(),
         filled_cells: filled.iter().sum(),
+        scored_rows: 0,
     };
     let gaps = missing != Blanks::Error;
     if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {

@@ -1411,7 +1411,9 @@ impl Device {
                 let hint = match (software, &request.name) {
                     // The reason already says how to use the named one.
                     (_, Some(_)) if reason.contains("--backend gpu") => String::new(),
-                    (true, _) => " (a software adapter is present; --backend gpu uses it)".into(),
+                    (true, _) => {
+                        " (a software adapter, which runs on the CPU itself, is present; --backend gpu uses it)".into()
+                    }
                     (false, _) => String::new(),
                 };
                 let f32 = match request.precision {
