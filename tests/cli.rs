@@ -1211,6 +1211,8 @@ fn r_squared_is_reported_by_train_and_predict() {
     assert!((r2 - want).abs() < 1e-9, "{r2} against {want}");
     assert!(0.5 < r2 && r2 < 1.0, "{v}");
     assert!(out.contains(&format!("r²        {r2:.4}\n")), "{out}");
+    let rmse = v["final_loss"].as_f64().unwrap().sqrt();
+    assert!(out.contains(&format!(" (rmse {rmse:.4e})\n")), "{out}");
     assert!(v["final_val_r2"].is_null(), "{v}");
     // predict, on the same rows: the same MSE and R² as the training loss.
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &csv]);

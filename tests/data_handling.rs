@@ -85,6 +85,12 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
+    // And as an RMSE, to the five digits printed.
+    let rmse: f64 = (out.split("in target units, rmse ").nth(1))
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!((rmse / in_target_units.sqrt() - 1.0).abs() < 1e-4, "{out}");
 
     // The statistics, by hand, in f64 over the file's f32 values.
     let data = Table::read(Path::new(&csv))

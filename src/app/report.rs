@@ -562,14 +562,22 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(per_epoch.saturating_mul(outcome.run_updates), "update")
         );
     }
+    // The final loss as an RMSE too, in the target's own units.
     match &model.standardization {
         // MSE scales with the square of the target's std.
-        Some(st) => outln!(
+        Some(st) => {
+            let mse = last * st.target_std * st.target_std;
+            outln!(
+                text,
+                "loss      {first:.6e} → {last:.6e} (standardized units; {mse:.6e} in target units, rmse {:.4e})",
+                mse.sqrt()
+            )
+        }
+        None => outln!(
             text,
-            "loss      {first:.6e} → {last:.6e} (standardized units; {:.6e} in target units)",
-            last * st.target_std * st.target_std
+            "loss      {first:.6e} → {last:.6e} (rmse {:.4e})",
+            last.sqrt()
         ),
-        None => outln!(text, "loss      {first:.6e} → {last:.6e}"),
     }
     if let Some(v) = &done.validation {
         let (best_epoch, best) = v.best().unwrap_or((0, f64::NAN));
