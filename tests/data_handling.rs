@@ -743,7 +743,10 @@ fn ignored_columns_are_not_read() {
     let odd = path(&dir, "odd.csv");
     std::fs::write(&odd, "a,b,y\n1,,3\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
-    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing drop leaves out the rows with a missing cell"), "{err}");
+    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing drop leaves out the rows with a missing cell, and --missing mean fills each with its column's mean"), "{err}");
+    std::fs::write(&odd, "a,b,y\n1,2,3\n1,2,NA\n").unwrap();
+    let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
+    assert!(err.contains("(column 'y'); --missing drop leaves out the rows with a missing cell, as --missing mean does for a missing target"), "{err}");
     std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(

@@ -680,6 +680,35 @@ fn no_matching_adapter_says_what_was_tried_and_how_to_get_one() {
     assert!(software || err.contains("lavapipe"), "{err}");
 }
 
+/// Where the only adapter is a software one, `auto` trains on the CPU
+/// and its notice says the software adapter is there, and runs on the CPU
+/// too; lavapipe is installed in CI, so the case runs there.
+#[test]
+fn auto_names_a_software_adapter_as_running_on_the_cpu() {
+    let infos: Vec<_> = (shadertrain::gpu::context::adapters().iter())
+        .map(|a| a.get_info())
+        .collect();
+    let software = infos.iter().any(shadertrain::gpu::context::is_software);
+    assert!(
+        software || !common::in_ci(),
+        "CI installs lavapipe: {infos:?}"
+    );
+    if !software
+        || infos
+            .iter()
+            .any(|i| !shadertrain::gpu::context::is_software(i))
+    {
+        eprintln!("SKIPPED (needs a software adapter and no hardware one)");
+        return;
+    }
+    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "auto", &["--epochs", "1"]));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("training on the CPU: ") && err.contains("(a software adapter, which runs on the CPU itself, is present; --backend gpu uses it)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn impossible_runs_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();

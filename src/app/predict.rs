@@ -107,41 +107,41 @@ fn read_rows(
             line,
             column,
             message,
-        } if data::says_missing(&message) => crate::Error::Csv {
-            path,
-            line,
-            column,
-            message: match model.imputation {
-                Some(_) => format!("{message}; --missing fill gives it the training mean the model keeps, and --missing blank leaves the row's prediction empty"),
-                None => format!("{message}; --missing blank leaves the prediction of a row with a missing cell empty"),
-            },
-        },
-        // Text in a column the model takes: a column trained on by mistake.
-        crate::Error::Csv {
-            path,
-            line,
-            column,
-            message,
         } => {
-            let feature = (model.feature_names.iter())
-                .filter(|_| message.contains(" is not a number (column '"))
-                .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
-            let message = match feature {
-                Some(name) => {
-                    let word = units::shell_word(&data::escaped(name));
-                    format!("{message}; the model takes '{}' as a feature, so its cells must be numbers (a model trained with --ignore {word} does not read it)", data::escaped(name))
-                }
-                None => message,
-            };
+            let hint = read_hint(&message, model);
             crate::Error::Csv {
                 path,
                 line,
                 column,
-                message,
+                message: message + &hint,
             }
         }
         e => e,
     })?)
+}
+
+/// The way out of a CSV error `message` at a cell of a column `model`
+/// reads: at a missing cell, `--missing blank` (and `fill` where the model
+/// keeps means); at text in a feature's column, that the model was
+/// trained on that column. Empty for other errors.
+fn read_hint(message: &str, model: &Model) -> String {
+    if data::says_missing(message) {
+        return match model.imputation {
+            Some(_) => "; --missing fill gives it the training mean the model keeps, and --missing blank leaves the row's prediction empty".into(),
+            None => "; --missing blank leaves the prediction of a row with a missing cell empty".into(),
+        };
+    }
+    // Text in a column the model takes: a column trained on by mistake.
+    let feature = (model.feature_names.iter())
+        .filter(|_| message.contains(" is not a number (column '"))
+        .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
+    match feature {
+        Some(name) => {
+            let (name, word) = (data::escaped(name), units::shell_word(&data::escaped(name)));
+            format!("; the model takes '{name}' as a feature, so its cells must be numbers (a model trained with --ignore {word} does not read it)")
+        }
+        None => String::new(),
+    }
 }
 
 /// Which rows have a missing feature (read as NaN with `--missing

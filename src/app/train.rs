@@ -1074,10 +1074,7 @@ fn starting_point(
                 );
                 model.target_name = target.clone();
             }
-            model.imputation = imputation(run, &model, run.init.as_deref(), data)?;
-            if let Some(m) = &model.imputation {
-                data.impute(m);
-            }
+            model.imputation = fill_missing(run, &model, run.init.as_deref(), data)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             Start::fresh(model)
@@ -1121,10 +1118,7 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result
             run.epochs
         );
     }
-    model.imputation = imputation(run, &model, Some(&path), data)?;
-    if let Some(m) = &model.imputation {
-        data.impute(m);
-    }
+    model.imputation = fill_missing(run, &model, Some(&path), data)?;
     model.standardization = standardization(run, &model, Some(&path), None)?;
     Ok(Start {
         model,
@@ -1200,12 +1194,27 @@ fn initial_model(
     Ok(model)
 }
 
-/// The means a run fills missing feature cells with (`--missing mean`):
-/// a saved model's (from `--init` or a checkpoint), which predict fills
-/// with and its weights were trained on, or fitted on the training rows
-/// of `data` (a checkpoint of a `--missing mean` run always keeps its
-/// means). A model that keeps means needs `--missing mean`.
-fn imputation(
+/// Fills `data`'s missing feature cells (`--missing mean`) and returns
+/// the means it filled them with, for the model to keep: a saved model's
+/// (from `--init` or a checkpoint), which predict fills with and its
+/// weights were trained on, or fitted on the training rows of `data` (a
+/// checkpoint of a `--missing mean` run always keeps its means). A model
+/// that keeps means needs `--missing mean`.
+fn fill_missing(
+    run: &RunOptions,
+    model: &Model,
+    source: Option<&Path>,
+    data: &mut TrainingData,
+) -> Result<Option<Imputation>> {
+    let means = chosen_means(run, model, source, data)?;
+    if let Some(m) = &means {
+        data.impute(m);
+    }
+    Ok(means)
+}
+
+/// The means [`fill_missing`] fills with; `None` without `--missing mean`.
+fn chosen_means(
     run: &RunOptions,
     model: &Model,
     source: Option<&Path>,
