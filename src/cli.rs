@@ -168,7 +168,7 @@ pub struct TrainArgs {
 
     /// Target column of --data [default: with --init, the model's target
     /// where --data has that column; otherwise the last column not named
-    /// in --ignore].
+    /// in --ignore or --categorical].
     #[arg(
         long,
         value_name = "NAME",
@@ -188,6 +188,25 @@ pub struct TrainArgs {
         conflicts_with = "synthetic"
     )]
     pub ignore: Vec<String>,
+
+    /// Columns of --data to one-hot encode, comma separated or given again
+    /// (as --ignore takes them): text such as a city or a colour, each
+    /// distinct cell (a level) made a feature of its own, named
+    /// column=level, 1 in its rows and 0 in the others. The levels are
+    /// those of every row of the file, held-out rows included, in byte
+    /// order; at most 1000 per column. The model keeps them, and predict
+    /// encodes its file with them (a level it was not trained on is an
+    /// error). A missing cell is handled as --missing says: drop leaves its
+    /// row out, mean fills each of its level features with the level's
+    /// share of the training rows. The file is held in memory while it is
+    /// read [default: every column read is a number].
+    #[arg(
+        long,
+        value_name = "NAME[,NAME...]",
+        requires = "data",
+        conflicts_with = "synthetic"
+    )]
+    pub categorical: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
     /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
@@ -482,7 +501,7 @@ pub struct TrainArgs {
     /// --epochs may raise the total, --data may name its data file moved
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "target", "ignore", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "target", "ignore", "categorical", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
@@ -526,9 +545,11 @@ pub struct PredictArgs {
     pub model: PathBuf,
 
     /// CSV file with the model's feature columns, matched by name; other
-    /// columns (an id, text) are not read (required). If it also has the
-    /// target column, a number in every row, the MSE and R² are printed.
-    /// `-` is standard input.
+    /// columns (an id, text) are not read (required). A column the model
+    /// one-hot encodes (train --categorical) holds its text, each cell one
+    /// of the levels the model was trained on. If it also has the target
+    /// column, a number in every row, the MSE and R² are printed. `-` is
+    /// standard input.
     #[arg(long, value_name = "FILE.csv", value_parser = input_path)]
     pub data: PathBuf,
 

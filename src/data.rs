@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
+mod category;
+pub use category::{by_column, encoded_names, Category, MAX_LEVELS};
+
 /// A data set's shape and names, without its values: all a model needs to
 /// be built or checked against it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -466,13 +469,13 @@ impl Imputation {
     }
 }
 
-/// The cells [`Imputation::apply`] filled (`filled`, per feature of
-/// `names`) as "12 missing cells with the training means (b: 10, c: 2)";
-/// `None` where none was.
-pub fn filled_cells(names: &[String], filled: &[usize]) -> Option<String> {
-    let total: usize = filled.iter().sum();
-    let columns: Vec<String> = (names.iter().zip(filled))
-        .filter(|&(_, &n)| n > 0)
+/// The cells [`Imputation::apply`] filled, by column (`columns`, as
+/// [`by_column`] gives them), as "12 missing cells with the training means
+/// (b: 10, c: 2)"; `None` where none was.
+pub fn filled_cells(columns: &[(String, usize)]) -> Option<String> {
+    let total: usize = columns.iter().map(|(_, n)| n).sum();
+    let columns: Vec<String> = (columns.iter())
+        .filter(|&(_, n)| *n > 0)
         .map(|(name, n)| format!("{}: {n}", shown_name(name)))
         .collect();
     (total > 0).then(|| {
@@ -1699,6 +1702,101 @@ pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
     uses.into_iter().map(gap).collect()
 }
 
+/// [`Table::read_columns`] with the columns `categorical` (as
+/// [`named_columns`] reads the values) one-hot encoded ([`Category`]): `choose`'s uses, those columns read as text and each
+/// level made a column of 0s and 1s where the column is. The levels are
+/// `known`'s (a saved model's), or the file's own, in byte order. Without
+/// `gaps`, a missing categorical cell is an error; with them, NaN in every
+/// column of its levels. Unlike `read_columns`, the file is held whole
+/// while it is read (it may still be a pipe, read once), as its rows are
+/// read twice: for the numbers, then for the text.
+pub fn read_categorical(
+    path: &Path,
+    choose: &Choose<'_>,
+    categorical: &[String],
+    known: Option<&[Category]>,
+    gaps: bool,
+) -> Result<(Table, Vec<Category>)> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let choose = as_text(choose, categorical);
+    let cores = crate::cpu::cores();
+    let table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    category::encode(path, body, table, categorical, known, gaps)
+}
+
+/// `choose` with the columns `categorical` left unread by the numbers.
+fn as_text<'a>(
+    choose: &'a Choose<'a>,
+    categorical: &'a [String],
+) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
+    move |header: &[String]| {
+        let mut uses = choose(header)?;
+        uses.resize(header.len(), ColumnUse::Number);
+        let categorical = named_columns(categorical, header);
+        for (j, name) in header.iter().enumerate() {
+            if categorical.contains(name) {
+                uses[j] = ColumnUse::Skip;
+            }
+        }
+        Ok(uses)
+    }
+}
+
+/// Checks `--categorical`'s names against `header`: each a column, once,
+/// neither ignored nor `target` (`--target`); and says which column is the
+/// target: `target`, else the last column that is neither ignored nor
+/// categorical.
+pub fn check_categorical(
+    path: &Path,
+    header: &[String],
+    categorical: &[String],
+    ignore: &[String],
+    target: Option<&str>,
+) -> Result<Option<String>> {
+    let err = |message: String| csv_error(path)(1, 0, message);
+    for (i, name) in categorical.iter().enumerate() {
+        let shown = escaped(name);
+        if !header.contains(name) {
+            return Err(err(format!(
+                "--categorical names '{shown}', which is not a column; the header has: {}{}",
+                listed(header),
+                did_you_mean(name, header)
+            )));
+        }
+        if categorical[..i].contains(name) {
+            return Err(err(format!(
+                "--categorical names '{shown}' twice; name each once"
+            )));
+        }
+        if ignore.contains(name) {
+            return Err(err(format!(
+                "--categorical and --ignore both name '{shown}'; a column is either read as categories or not read"
+            )));
+        }
+        if Some(name.as_str()) == target {
+            return Err(err(format!(
+                "--categorical names the target column '{shown}' (--target); the target must be a number, as the network predicts one"
+            )));
+        }
+    }
+    if let Some(t) = target {
+        return Ok(Some(t.to_string()));
+    }
+    let numeric = |n: &&String| !ignore.contains(n) && !categorical.contains(n);
+    match header.iter().rev().find(numeric) {
+        Some(t) => Ok(Some(t.clone())),
+        None => Err(err(format!(
+            "every column read is --categorical ({}), so none is left for the target, which must be a number",
+            listed(categorical)
+        ))),
+    }
+}
+
 /// A model's target column in a file of rows to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetColumn {
@@ -1718,16 +1816,29 @@ pub enum TargetColumn {
 /// The other columns are not read, so they may hold anything (an id, a
 /// date).
 /// With `gaps`, a missing feature cell ([`is_missing`]) reads as NaN
-/// rather than an error.
+/// rather than an error. A model's one-hot encoded features (`categories`)
+/// are read from their column's text, with the model's levels.
 pub fn read_for_model(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
     gaps: bool,
+    categories: &[Category],
 ) -> Result<(Dataset, TargetColumn)> {
-    let choose = for_model(path, feature_names, target_name, gaps);
-    let table = Table::read_columns(path, &choose)?;
+    let choose = for_model(path, feature_names, target_name, gaps, categories);
+    let table = match categories.is_empty() {
+        true => Table::read_columns(path, &choose)?,
+        false => {
+            let columns = category_columns(categories);
+            read_categorical(path, &choose, &columns, Some(categories), gaps)?.0
+        }
+    };
     select_for_model(table, feature_names, target_name)
+}
+
+/// The file's columns that `categories` encode.
+fn category_columns(categories: &[Category]) -> Vec<String> {
+    categories.iter().map(|c| c.column.clone()).collect()
 }
 
 /// The rows of a CSV file that [`read_for_model`] reads, and the cells of
@@ -1744,6 +1855,7 @@ pub fn read_for_model_keeping(
     feature_names: &[String],
     target_name: &str,
     gaps: bool,
+    categories: &[Category],
     keep: &[String],
 ) -> Result<(Dataset, TargetColumn, Vec<String>, Vec<String>)> {
     use std::io::Read;
@@ -1751,17 +1863,21 @@ pub fn read_for_model_keeping(
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    let for_model = for_model(path, feature_names, target_name, gaps);
+    let for_model = for_model(path, feature_names, target_name, gaps, categories);
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
         kept_columns(path, header, keep, target_name)?;
         for_model(header)
     };
     let cores = crate::cpu::cores();
-    let table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let mut table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    if !categories.is_empty() {
+        let columns = category_columns(categories);
+        table = category::encode(path, body, table, &columns, Some(categories), gaps)?.0;
+    }
     let rows = table.rows;
     let (data, target) = select_for_model(table, feature_names, target_name)?;
-    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let head = Head::parse(path, body)?;
     let columns = kept_columns(path, &head.header, keep, target_name)?;
     let names = columns.iter().map(|&j| head.header[j].clone()).collect();
@@ -1836,22 +1952,33 @@ fn kept_columns(
 }
 
 /// How [`read_for_model`] reads each column of a header: with `gaps`, a
-/// feature's cells as numbers or gaps.
+/// feature's cells as numbers or gaps. The columns `categories` encode
+/// are left to be read as text.
 fn for_model<'a>(
     path: &'a Path,
     feature_names: &'a [String],
     target_name: &'a str,
     gaps: bool,
+    categories: &'a [Category],
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
-    let features: std::collections::HashSet<&str> =
-        feature_names.iter().map(String::as_str).collect();
+    let encoded = encoded_names(categories);
+    // The file's columns the model reads: its numbers, then the encoded.
+    let columns: Vec<String> = (feature_names.iter())
+        .filter(|n| !encoded.contains(n))
+        .cloned()
+        .chain(category_columns(categories))
+        .collect();
+    let numbers: std::collections::HashSet<String> = columns[..columns.len() - categories.len()]
+        .iter()
+        .cloned()
+        .collect();
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
-        if !features.is_subset(&found) {
-            return Err(missing_features(path, feature_names, header));
+        if !columns.iter().all(|n| found.contains(n.as_str())) {
+            return Err(missing_features(path, &columns, header));
         }
         let usage = |name: &String| match name.as_str() {
-            n if features.contains(n) => ColumnUse::Number,
+            _ if numbers.contains(name) => ColumnUse::Number,
             n if n == target_name => ColumnUse::NumberOrNan,
             _ => ColumnUse::Skip,
         };
@@ -1922,8 +2049,10 @@ const MARKS_MISSING: &str = " marks a missing value; expected a number";
 
 /// Whether a CSV error's message is `parse_cell`'s at a missing cell
 /// ([`is_missing`]), which `train --missing drop` would leave out.
+/// A categorical column's missing cell ([`category`]) says so in the same
+/// words, but expects a level.
 pub fn says_missing(message: &str) -> bool {
-    message.starts_with(EMPTY_CELL) || message.contains(MARKS_MISSING)
+    message.starts_with("the cell is empty;") || message.contains(" marks a missing value;")
 }
 
 fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {

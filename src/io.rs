@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensors};
 
-use crate::data::{DataDigest, Dataset, Imputation, Standardization};
+use crate::data::{Category, DataDigest, Dataset, Imputation, Standardization};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -643,6 +643,12 @@ pub fn model_to_bytes_with_state(
             serde_json::to_string(m).expect("the means serialise"),
         )
     });
+    let categories = (!model.categories.is_empty()).then(|| {
+        (
+            "categories",
+            serde_json::to_string(&model.categories).expect("the categories serialise"),
+        )
+    });
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
@@ -652,6 +658,7 @@ pub fn model_to_bytes_with_state(
     .into_iter()
     .chain(standardization)
     .chain(imputation)
+    .chain(categories)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .chain(
         (!state.tensors.is_empty() || state.steps > 0)
@@ -807,6 +814,14 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         |m: &Imputation| m.check(f),
         bad,
     )?;
+    let categories = per_feature(
+        &meta,
+        "categories",
+        "a list of one-hot encoded columns",
+        |c: &Vec<Category>| crate::model::check_categories(c, &feature_names),
+        bad,
+    )?
+    .unwrap_or_default();
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
@@ -899,6 +914,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         target_name,
         standardization,
         imputation,
+        categories,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::data::{Imputation, Standardization};
+use crate::data::{Category, Imputation, Standardization};
 use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
@@ -194,6 +194,10 @@ pub struct Model {
     /// Set when the model was trained with `--missing mean`: each raw
     /// feature's training mean, which fills a missing cell.
     pub imputation: Option<Imputation>,
+    /// The text columns one-hot encoded (`--categorical`), in file order:
+    /// each level is a feature, named `column=level`. Empty for a model
+    /// of numbers alone.
+    pub categories: Vec<Category>,
 }
 
 impl Model {
@@ -220,6 +224,7 @@ impl Model {
             target_name,
             standardization: None,
             imputation: None,
+            categories: Vec::new(),
         }
     }
 
@@ -241,6 +246,8 @@ impl Model {
             m.check(self.layout.features())
                 .map_err(|e| Error::Config(format!("the model's imputation {e}")))?;
         }
+        check_categories(&self.categories, &self.feature_names)
+            .map_err(|e| Error::Config(format!("the model's categories {e}")))?;
         Ok(())
     }
 
@@ -251,6 +258,34 @@ impl Model {
     pub fn bias(&self, layer: usize) -> &[f32] {
         &self.params[self.layout.layers()[layer].bias.clone()]
     }
+}
+
+/// Checks a model's categories: each sound ([`Category::check`]), each
+/// column once, and each level's feature among `feature_names`.
+pub fn check_categories(
+    categories: &[Category],
+    feature_names: &[String],
+) -> std::result::Result<(), String> {
+    for (i, c) in categories.iter().enumerate() {
+        c.check()?;
+        if categories[..i].iter().any(|d| d.column == c.column) {
+            return Err(format!(
+                "name the column '{}' twice",
+                crate::data::escaped(&c.column)
+            ));
+        }
+        if let Some(name) = c
+            .feature_names()
+            .into_iter()
+            .find(|n| !feature_names.contains(n))
+        {
+            return Err(format!(
+                "make the feature '{}', which is not among the model's features",
+                crate::data::escaped(&name)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `64` or `64,32` into hidden widths.

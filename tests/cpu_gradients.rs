@@ -68,6 +68,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         target_name: "y".into(),
         standardization: None,
         imputation: None,
+        categories: Vec::new(),
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

@@ -132,6 +132,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     let raw = shadertrain::model::Model {
         standardization: None,
         imputation: None,
+        categories: Vec::new(),
         ..loaded
     };
     let mut z = data.clone();
@@ -1558,4 +1559,243 @@ fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
             "{err}"
         );
     }
+}
+
+/// The levels of [`colored_rows`]' text column, in the order the rows
+/// cycle through them; in byte order they are "dark, blue", "green", "red".
+const COLORS: [&str; 3] = ["red", "dark, blue", "green"];
+
+/// `id,a,color,b,y` rows: a text column between two numbers, one of its
+/// levels quoted for its comma and one with spaces around it (trimmed),
+/// and `y` a function of all three. Also the same rows with the color
+/// written as three columns of 0s and 1s, in byte order, where it was.
+fn colored_rows(rows: usize) -> (String, String) {
+    let mut text = String::from("id,a,color,b,y\n");
+    let mut one_hot = String::from("id,a,\"color=dark, blue\",color=green,color=red,b,y\n");
+    for i in 0..rows {
+        let a = ((i * 7) % 13) as f32 / 4.0 - 1.5;
+        let b = ((i * 5) % 11) as f32 / 8.0;
+        let k = i % 3;
+        let y = 0.5 * a + [0.75, -0.5, 0.25][k] + 0.25 * b;
+        let cell = ["red", "\"dark, blue\"", " green "][k];
+        text.push_str(&format!("P{i},{a},{cell},{b},{y}\n"));
+        let hot = ["0,0,1", "1,0,0", "0,1,0"][k];
+        one_hot.push_str(&format!("P{i},{a},{hot},{b},{y}\n"));
+    }
+    (text, one_hot)
+}
+
+/// `--categorical` makes each level of a text column a feature of 0s and
+/// 1s where the column is: the run is, bit for bit, the run on the file
+/// with those columns written in; the model keeps the levels, and predict
+/// encodes a file of text with them as if the columns were written in.
+#[test]
+fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let [text, hot, hist_a, hist_b, model, plain, pred_a, pred_b] = paths(
+        &dir,
+        [
+            "text.csv", "hot.csv", "a.csv", "b.csv", "m.st", "p.st", "pa.csv", "pb.csv",
+        ],
+    );
+    let (rows, one_hot) = colored_rows(30);
+    std::fs::write(&text, &rows).unwrap();
+    std::fs::write(&hot, &one_hot).unwrap();
+    let fit = [
+        "--ignore",
+        "id",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "6",
+    ];
+    let mut args = train_data(&text, "cpu", &fit);
+    args.extend([
+        "--categorical",
+        "color",
+        "--history",
+        &hist_a,
+        "--save",
+        &model,
+    ]);
+    let out = run_ok(&args);
+    assert!(out.contains("one-hot color (3 levels)"), "{out}");
+    let mut args = train_data(&hot, "cpu", &fit);
+    args.extend(["--history", &hist_b, "--save", &plain]);
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+    let saved = load_model(Path::new(&model)).unwrap();
+    assert_eq!(
+        saved.feature_names,
+        load_model(Path::new(&plain)).unwrap().feature_names
+    );
+    let mut levels = COLORS.map(String::from).to_vec();
+    levels.sort();
+    assert_eq!(saved.categories.len(), 1);
+    assert_eq!(
+        (&saved.categories[0].column[..], &saved.categories[0].levels),
+        ("color", &levels)
+    );
+
+    // predict reads the text with the model's levels; a row that lacks
+    // one of them and a level it never saw.
+    let (rows, one_hot) = colored_rows(7);
+    let strip = |t: &str| -> String {
+        (t.lines())
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+            .collect()
+    };
+    std::fs::write(&text, strip(&rows)).unwrap();
+    std::fs::write(&hot, strip(&one_hot)).unwrap();
+    for more in [&[][..], &["--keep", "id"][..]] {
+        for (m, data, out) in [(&model, &text, &pred_a), (&plain, &hot, &pred_b)] {
+            let mut args = vec!["predict", "--model", m, "--data", data, "--out", out];
+            args.extend_from_slice(more);
+            run_ok(&args);
+        }
+        assert_eq!(
+            std::fs::read(&pred_a).unwrap(),
+            std::fs::read(&pred_b).unwrap(),
+            "{more:?}"
+        );
+    }
+    std::fs::write(&text, "id,a,color,b\nP0,1,red,0\nP1,1,purple,0\n").unwrap();
+    let err = run_err(&["predict", "--model", &model, "--data", &text]);
+    assert!(
+        err.contains(":3:3: 'purple' is not a level the model was trained on; it knows 'dark, blue', 'green', 'red' (column 'color')"),
+        "{err}"
+    );
+    std::fs::write(&text, "id,a,b\nP0,1,0\n").unwrap();
+    let err = run_err(&["predict", "--model", &model, "--data", &text]);
+    assert!(err.contains("missing feature column(s) color"), "{err}");
+}
+
+/// `--categorical`'s refusals, its missing cells under each `--missing`,
+/// and a run that starts from a model with levels: `--init` reuses them on
+/// a file without one of them, and `--resume` goes on as if never stopped.
+#[test]
+fn categorical_gaps_refusals_and_runs_from_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let [text, other, model, straight, ckpt, resumed, json] = paths(
+        &dir,
+        [
+            "text.csv", "o.csv", "m.st", "s.st", "c.ckpt", "r.st", "s.json",
+        ],
+    );
+    let (rows, _) = colored_rows(30);
+    std::fs::write(&text, &rows).unwrap();
+    let refused = |file: &str, more: &[&str], says: &str| {
+        let err = run_err(&train_data(file, "cpu", more));
+        assert!(err.contains(says), "{more:?}: {err}");
+    };
+    let cases: [(&[&str], &str); 6] = [
+        (&["--ignore", "id"], "(column 'color'); if it is not a feature, --ignore color leaves it unread; if it is, --categorical color one-hot encodes it"),
+        (&["--ignore", "id", "--categorical", "Color"], "--categorical names 'Color', which is not a column; the header has: id, a, color, b, y; did you mean 'color'?"),
+        (&["--ignore", "id", "--categorical", "color,color"], "--categorical names 'color' twice"),
+        (&["--ignore", "id,color", "--categorical", "color"], "--categorical and --ignore both name 'color'"),
+        (&["--categorical", "id,color", "--target", "id"], "--categorical names the target column 'id' (--target)"),
+        (&["--ignore", "a,b,y", "--categorical", "id,color"], "every column read is --categorical (id, color)"),
+    ];
+    for (more, says) in cases {
+        refused(&text, more, says);
+    }
+    let ids: String = (0..1001).map(|i| format!("P{i},{i}\n")).collect();
+    std::fs::write(&other, format!("id,y\n{ids}")).unwrap();
+    refused(&other, &["--categorical", "id"], ":1002:1: 'P1000' is the column's level number 1001, and --categorical takes at most 1000 (one feature each); an id or free text is better left unread with --ignore (column 'id')\n");
+    std::fs::write(&other, "c,c=x,y\nx,1,2\n").unwrap();
+    refused(
+        &other,
+        &["--categorical", "c"],
+        ":1:2: the column 'c=x' has the name of a one-hot encoded level",
+    );
+
+    // Missing cells: an error, or a row dropped, or a level's share.
+    let gap = |l: &str, with: &str| {
+        let cells = [",red,", ",\"dark, blue\",", ", green ,"];
+        (cells.iter()).fold(l.to_string(), |l, c| l.replace(c, &format!(",{with},")))
+    };
+    let holed: String = (rows.lines().enumerate())
+        .map(|(i, l)| match i % 8 {
+            1 => gap(l, "NA"),
+            5 => gap(l, ""),
+            _ => l.to_string(),
+        } + "\n")
+        .collect();
+    assert_ne!(holed, rows);
+    std::fs::write(&other, &holed).unwrap();
+    let base = ["--ignore", "id", "--categorical", "color", "--epochs", "2"];
+    refused(&other, &base, ":2:3: 'NA' marks a missing value; expected a level (column 'color'); if it is not a feature, --ignore color leaves it unread; if it is, --missing drop leaves out the rows");
+    let mut args = train_data(&other, "cpu", &base);
+    args.extend(["--missing", "drop"]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains("dropped 8 of 30 rows with a missing cell (color: 8)"),
+        "{out}"
+    );
+    let mut args = train_data(&other, "cpu", &base);
+    args.extend(["--missing", "mean", "--save", &model, "--json", &json]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains("filled 8 missing cells with the training means (color: 8)"),
+        "{out}"
+    );
+    assert_eq!(common::read_json(&json)["filled_cells"], 8);
+    // Of the 22 rows with a color: 7 dark blue, 8 green and 7 red.
+    let means = load_model(Path::new(&model))
+        .unwrap()
+        .imputation
+        .unwrap()
+        .feature_mean;
+    assert_eq!(means[1..4], [7.0 / 22.0, 8.0 / 22.0, 7.0 / 22.0]);
+
+    // A run from a model reuses its levels: a file without green still
+    // makes three features. --categorical must name the model's columns.
+    let fit = [
+        "--ignore",
+        "id",
+        "--categorical",
+        "color",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+    ];
+    let mut args = train_data(&text, "cpu", &fit);
+    args.extend(["--epochs", "8", "--save", &straight]);
+    run_ok(&args);
+    let no_green: String = rows
+        .lines()
+        .filter(|l| !l.contains("green"))
+        .map(|l| l.to_string() + "\n")
+        .collect();
+    std::fs::write(&other, no_green).unwrap();
+    let mut args = train_data(&other, "cpu", &fit);
+    args.extend(["--init", &straight, "--epochs", "2", "--save", &model]);
+    run_ok(&args);
+    let (a, b) = (
+        load_model(Path::new(&straight)).unwrap(),
+        load_model(Path::new(&model)).unwrap(),
+    );
+    assert_eq!(
+        (a.categories, a.feature_names),
+        (b.categories, b.feature_names)
+    );
+    refused(&other, &["--ignore", "id", "--init", &straight], "the model this run starts from one-hot encodes color (its levels are reused); give --categorical color");
+    let mut args = train_data(&text, "cpu", &fit);
+    args.extend(["--epochs", "4", "--checkpoint", &ckpt]);
+    run_ok(&args);
+    run_ok(&train_resume(
+        &ckpt,
+        "cpu",
+        &["--epochs", "8", "--save", &resumed],
+    ));
+    assert_eq!(
+        std::fs::read(&straight).unwrap(),
+        std::fs::read(&resumed).unwrap()
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use shadertrain::data::{Dataset, Imputation, Table};
+use shadertrain::data::{Category, Dataset, Imputation, Table};
 use shadertrain::io::{
     load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_csv,
     write_history,
@@ -123,6 +123,53 @@ fn bad_model_files_are_refused_with_the_problem_named() {
 /// A model's `--missing mean` means round-trip through its file, in f64's
 /// shortest exact form; a wrong count, a mean past f32's range or text that
 /// is not a list of means is refused, with the metadata named.
+/// A model's one-hot encoded columns round-trip in its metadata, and
+/// levels that could not have been written are refused with the key named.
+#[test]
+fn categories_round_trip_and_bad_ones_are_refused() {
+    let layout = Layout::new(4, &[3]).unwrap();
+    let names = ["x", "col=Oslo", "col=Paris", "col=Rome"].map(String::from);
+    let mut m = Model::init(layout, Activation::Sigmoid, 1, names.to_vec(), "y".into());
+    m.categories = vec![Category {
+        column: "col".into(),
+        levels: ["Oslo", "Paris", "Rome"].map(String::from).to_vec(),
+    }];
+    m.check().unwrap();
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    // Each swap keeps the header's length.
+    let swap = |from: &str, to: &str| {
+        assert_eq!(from.len(), to.len());
+        let at = (bytes.windows(from.len()))
+            .rposition(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{from} not in the header"));
+        let mut swapped = bytes.clone();
+        swapped[at..at + to.len()].copy_from_slice(to.as_bytes());
+        swapped
+    };
+    for (bad, says) in [
+        (
+            swap(r#"\"Oslo\",\"Paris\""#, r#"\"Paris\",\"Oslo\""#),
+            "metadata 'categories' gives the column 'col' levels out of order or twice",
+        ),
+        (
+            swap(r#"\"Rome\""#, r#"\"Rime\""#),
+            "metadata 'categories' make the feature 'col=Rime', which is not among the model's features",
+        ),
+        (
+            swap(r#"\"Oslo\""#, r#"\"NULL\""#),
+            "metadata 'categories' gives the column 'col' the level 'NULL', which marks a missing cell",
+        ),
+        (
+            swap("levels", "lavels"),
+            "metadata 'categories' is not a list of one-hot encoded columns",
+        ),
+    ] {
+        let text = refused(&bad);
+        assert!(text.contains(says), "{text}");
+    }
+}
+
 #[test]
 fn imputation_means_round_trip_and_bad_ones_are_refused() {
     let mut m = sample_model();

@@ -36,6 +36,9 @@ pub struct RunOptions {
     /// Columns of `data` not read (`--ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<String>,
+    /// Columns of `data` one-hot encoded (`--categorical`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categorical: Vec<String>,
     /// See `--missing`; recorded only where cells may be missing (drop,
     /// mean), so other runs' checkpoints read as before.
     #[serde(default, skip_serializing_if = "is_error")]
@@ -106,6 +109,7 @@ impl RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
             ignore: args.ignore.clone(),
+            categorical: args.categorical.clone(),
             missing: args.missing,
             synthetic: args.synthetic,
             features: args.features,

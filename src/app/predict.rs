@@ -96,10 +96,17 @@ fn read_rows(
     let (features, target_name) = (&model.feature_names, &model.target_name);
     let gaps = missing != Blanks::Error;
     let read = match args.keep.is_empty() {
-        true => data::read_for_model(&args.data, features, target_name, gaps)
+        true => data::read_for_model(&args.data, features, target_name, gaps, &model.categories)
             .map(|(data, target)| (data, target, None)),
-        false => data::read_for_model_keeping(&args.data, features, target_name, gaps, &args.keep)
-            .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
+        false => data::read_for_model_keeping(
+            &args.data,
+            features,
+            target_name,
+            gaps,
+            &model.categories,
+            &args.keep,
+        )
+        .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
     };
     Ok(read.map_err(|e| match e {
         crate::Error::Csv {
@@ -284,8 +291,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         (Blanks::Fill, Some(imputation)) => imputation.apply(&mut data),
         _ => Vec::new(),
     };
-    if let Some(filled) = data::filled_cells(&model.feature_names, &filled) {
-        super::notice(false, &format!("filled {filled}"));
+    let names = model.feature_names.iter().cloned();
+    let filled = data::by_column(names.zip(filled), &model.categories);
+    if let Some(text) = data::filled_cells(&filled) {
+        super::notice(false, &format!("filled {text}"));
     }
     let blank = blank_rows(&data);
     let layout = &model.layout;
@@ -335,7 +344,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         mae: None,
         r2: None,
         blank_rows: blank.iter().filter(|&&b| b).count(),
-        filled_cells: filled.iter().sum(),
+        filled_cells: filled.iter().map(|(_, n)| n).sum(),
         scored_rows: 0,
     };
     let gaps = missing != Blanks::Error;

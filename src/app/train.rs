@@ -19,7 +19,7 @@ use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{
-    self, r_squared, Columns, DataDigest, Dataset, Imputation, Standardization, Table,
+    self, r_squared, Category, Columns, DataDigest, Dataset, Imputation, Standardization, Table,
 };
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
@@ -229,7 +229,19 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
         (Some(_), None, None, Some(model)) => Some(model.target_name.as_str()),
         _ => None,
     };
-    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, init_target)?;
+    // The levels of the model a run starts from, which its one-hot
+    // encoded columns keep.
+    let levels = match (&resumed, &init) {
+        (Some(r), _) => Some(&r.model.categories),
+        (None, Some(model)) => Some(&model.categories),
+        _ => None,
+    };
+    let levels = levels.filter(|c| !c.is_empty()).map(Vec::as_slice);
+    let from = Origin {
+        target: init_target,
+        levels,
+    };
+    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, from)?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
@@ -549,6 +561,8 @@ struct TrainingData {
     filled_cells: usize,
     /// The row of the whole training set that `train`'s first is.
     offset: usize,
+    /// The one-hot encoded columns (`--categorical`), which the model keeps.
+    categories: Vec<Category>,
     /// The target's variance over the training rows and over the held-out
     /// rows, in the loss's units, for R²; `None` where this process does
     /// not hold them all (the GPU's own synthetic rows, a sharded run's
@@ -565,7 +579,7 @@ impl TrainingData {
         rank: usize,
         size: usize,
         resumed: bool,
-        init_target: Option<&str>,
+        from: Origin<'_>,
     ) -> Result<TrainingData> {
         if let (Some(k), Some(n), Some(f), None, false, false) = (
             run.shards,
@@ -600,10 +614,12 @@ impl TrainingData {
                 dropped_rows: 0,
                 filled_cells: 0,
                 offset: range.start,
+                categories: Vec::new(),
                 variances: (None, None),
             });
         }
-        let (all, columns, mut what, digest, dropped_rows) = match run.on_device_shape() {
+        let (all, columns, mut what, digest, dropped_rows, categories) = match run.on_device_shape()
+        {
             Some((n, f)) => (
                 None,
                 Columns::synthetic(n, f)?,
@@ -615,9 +631,10 @@ impl TrainingData {
                 ),
                 None,
                 0,
+                Vec::new(),
             ),
             None => {
-                let read = read_data(run, rank, resumed, init_target)?;
+                let read = read_data(run, rank, resumed, from)?;
                 let columns = read.data.columns();
                 (
                     Some(read.data),
@@ -625,6 +642,7 @@ impl TrainingData {
                     read.what,
                     read.digest,
                     read.dropped_rows,
+                    read.categories,
                 )
             }
         };
@@ -652,6 +670,7 @@ impl TrainingData {
             dropped_rows,
             filled_cells: 0,
             offset: 0,
+            categories,
             variances: (None, None),
         })
     }
@@ -678,6 +697,7 @@ impl TrainingData {
             dropped_rows: 0,
             filled_cells: 0,
             offset: 0,
+            categories: Vec::new(),
             variances: (None, None),
         })
     }
@@ -776,10 +796,12 @@ impl TrainingData {
                 *total += n;
             }
         }
-        if let Some(text) = data::filled_cells(&self.columns.feature_names, &filled) {
+        let names = self.columns.feature_names.iter().cloned();
+        let filled = data::by_column(names.zip(filled), &self.categories);
+        if let Some(text) = data::filled_cells(&filled) {
             self.what.push_str(&format!("; filled {text}"));
         }
-        self.filled_cells = filled.iter().sum();
+        self.filled_cells = filled.iter().map(|(_, n)| n).sum();
     }
 
     /// Standardises the training and the held-out rows with `s`.
@@ -796,6 +818,20 @@ impl TrainingData {
     }
 }
 
+/// What the model a run starts from (`--init`'s, or a checkpoint's) says
+/// of how its data are read.
+#[derive(Clone, Copy, Default)]
+struct Origin<'a> {
+    /// The target of `--init`'s model, taken for the target where
+    /// `--target` is not given and the file has such a column, not
+    /// ignored.
+    target: Option<&'a str>,
+    /// The levels of its one-hot encoded columns, which the run's
+    /// `--categorical` must name and which the data are encoded with;
+    /// `None` where it has none.
+    levels: Option<&'a [Category]>,
+}
+
 /// The rows [`read_data`] read.
 struct ReadData {
     data: Dataset,
@@ -806,19 +842,15 @@ struct ReadData {
     digest: Option<DataDigest>,
     /// Rows left out for a missing cell.
     dropped_rows: usize,
+    /// The one-hot encoded columns (`--categorical`).
+    categories: Vec<Category>,
 }
 
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
 /// the file's digest; process `rank` 0 warns of a header of numbers.
-/// `init_target`: the target of `--init`'s model, taken for the target
-/// where `--target` is not given and the file has such a column, not
-/// ignored.
-fn read_data(
-    run: &RunOptions,
-    rank: usize,
-    resumed: bool,
-    init_target: Option<&str>,
-) -> Result<ReadData> {
+/// `from`: what the starting model says of the data ([`Origin`]).
+fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> Result<ReadData> {
+    let init_target = from.target;
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
             let ignored = |names: &[String]| data::named_columns(&run.ignore, names);
@@ -829,28 +861,55 @@ fn read_data(
             };
             // The header, kept to name the column of a bad cell.
             let header = std::sync::OnceLock::new();
+            // With --categorical, the target as the file's header gives it
+            // (one-hot columns follow the last column read).
+            let chosen_target = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());
-                let uses = data::ignoring(path, names, &ignored(names), target(names))?;
+                let (ignored, target) = (ignored(names), target(names));
+                let uses = data::ignoring(path, names, &ignored, target)?;
+                if !run.categorical.is_empty() {
+                    let categorical = data::named_columns(&run.categorical, names);
+                    let t = data::check_categorical(path, names, &categorical, &ignored, target)?;
+                    let _ = chosen_target.set(t);
+                }
+                if let Some(levels) = from.levels {
+                    let categorical = data::named_columns(&run.categorical, names);
+                    same_columns(path, levels, &categorical)?;
+                }
                 Ok(match run.missing {
                     Missing::Error => uses,
                     Missing::Drop | Missing::Mean => data::with_gaps(uses),
                 })
             };
-            let mut table = Table::read_columns(path, &choose).map_err(|e| match header.get() {
+            let read = match run.categorical.is_empty() {
+                true => Table::read_columns(path, &choose).map(|t| (t, Vec::new())),
+                false => {
+                    let gaps = run.missing != Missing::Error;
+                    data::read_categorical(path, &choose, &run.categorical, from.levels, gaps)
+                }
+            };
+            let (mut table, categories) = read.map_err(|e| match header.get() {
                 Some(names) if !resumed => ignore_hint(e, names, run, target(names)),
                 Some(_) => resumed_hint(e),
                 None => e,
             })?;
+            let target = match chosen_target.into_inner() {
+                Some(t) => t,
+                None => target(&table.header).map(str::to_string),
+            };
             if let (0, Some(warning)) = (rank, table.numeric_header()) {
                 crate::say!("warning: {warning}");
             }
             let digest = table.digest();
-            let dropped = match run.missing {
+            let mut dropped = match run.missing {
                 Missing::Error => None,
                 Missing::Drop => Some(table.drop_missing()),
-                Missing::Mean => Some(table.drop_missing_target(target(&table.header))),
+                Missing::Mean => Some(table.drop_missing_target(target.as_deref())),
             };
+            if let Some(d) = &mut dropped {
+                d.columns = data::by_column(std::mem::take(&mut d.columns), &categories);
+            }
             if table.rows == 0 {
                 let (what, flag, instead) = match run.missing {
                     Missing::Mean => ("its target missing", "--missing mean", ""),
@@ -866,7 +925,6 @@ fn read_data(
                     dropped.map_or(String::new(), |d| d.by_column()),
                 );
             }
-            let target = target(&table.header).map(str::to_string);
             let data = (table.into_dataset(target.as_deref())).map_err(|e| {
                 if resumed {
                     resumed_hint(e)
@@ -886,6 +944,13 @@ fn read_data(
                 units::count(data.features, "feature"),
                 data.target_name
             );
+            for c in &categories {
+                what.push_str(&format!(
+                    "; one-hot {} ({})",
+                    data::shown_name(&c.column),
+                    units::count(c.levels.len(), "level")
+                ));
+            }
             let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
             match dropped.filter(|d| d.rows > 0) {
                 Some(d) if run.missing == Missing::Mean => what.push_str(&format!(
@@ -901,6 +966,7 @@ fn read_data(
                 what,
                 digest: Some(digest),
                 dropped_rows,
+                categories,
             })
         }
         (None, Some(n), Some(f)) => {
@@ -916,10 +982,36 @@ fn read_data(
                 what,
                 digest: None,
                 dropped_rows: 0,
+                categories: Vec::new(),
             })
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
+}
+
+/// Checks that `categorical` (`--categorical`'s columns) are those the
+/// starting model one-hot encodes (`levels`), whose levels the run reuses.
+fn same_columns(path: &Path, levels: &[Category], categorical: &[String]) -> crate::Result<()> {
+    let mut want: Vec<&str> = levels.iter().map(|c| c.column.as_str()).collect();
+    let mut got: Vec<&str> = categorical.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    if want == got {
+        return Ok(());
+    }
+    let words: Vec<String> = (levels.iter())
+        .map(|c| units::shell_word(&data::escaped(&c.column)))
+        .collect();
+    Err(crate::Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 0,
+        message: format!(
+            "the model this run starts from one-hot encodes {} (its levels are reused); give --categorical {}",
+            words.join(", "),
+            words.join(",")
+        ),
+    })
 }
 
 /// A resumed run's error at an option the checkpoint recorded (`--ignore`,
@@ -978,13 +1070,18 @@ fn ignore_hint(
         .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     let drop = "--missing drop leaves out the rows with a missing cell";
+    // A categorical column's own errors say what to do, but at a gap.
+    let categorical = data::named_columns(&run.categorical, header);
     match name {
+        Some(name) if categorical.contains(name) && !gap => {}
         Some(name) if Some(name.as_str()) != target => {
-            let fill = match gap {
-                true => format!("{drop}, and --missing mean fills each with its column's mean"),
-                false => "fill or drop the rows whose cells are not numbers".into(),
-            };
             let name = units::shell_word(&data::escaped(name));
+            let text = message.contains(" is not a number (column '");
+            let fill = match (gap, text) {
+                (true, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
+                (false, true) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise fill or drop the rows whose cells are not numbers"),
+                (false, false) => "fill or drop the rows whose cells are not numbers".into(),
+            };
             message += &format!(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
             );
@@ -1074,6 +1171,7 @@ fn starting_point(
                 );
                 model.target_name = target.clone();
             }
+            model.categories = data.categories.clone();
             model.imputation = fill_missing(run, &model, run.init.as_deref(), data)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;

@@ -1,0 +1,418 @@
+//! One-hot encoding of text columns (`train --categorical`): each
+//! distinct cell of such a column (a level) becomes a feature of its own,
+//! 1 in the rows with that level and 0 in the others, as scikit-learn's
+//! `OneHotEncoder` makes them.
+//!
+//! The numbers of a file are read as [`Table`] reads them, with the
+//! categorical columns left unread; the categorical columns' text is then
+//! read from the same bytes with the csv reader, row by row, and each
+//! column's cells become one code per row (its level's index), which
+//! [`encode`] spreads into the table's columns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::{
+    csv_error, csv_reader, escaped, is_blank, is_missing, named_columns, Head, Lines, Table,
+};
+use crate::error::Result;
+
+/// The most levels a categorical column may have: each is a feature, and
+/// a column with thousands of distinct cells is more likely an id or free
+/// text than a category.
+pub const MAX_LEVELS: usize = 1000;
+
+/// A one-hot encoded column: its name in the file and its levels, the
+/// distinct cells (whitespace around them trimmed, missing ones left out)
+/// in byte order. Level `l` is the feature `column=level`
+/// ([`Category::feature_name`]), placed where the column is in the file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Category {
+    pub column: String,
+    pub levels: Vec<String>,
+}
+
+impl Category {
+    /// The feature of `level`: "city=Paris".
+    pub fn feature_name(&self, level: &str) -> String {
+        format!("{}={level}", self.column)
+    }
+
+    /// The features of every level, in the levels' order.
+    pub fn feature_names(&self) -> Vec<String> {
+        self.levels.iter().map(|l| self.feature_name(l)).collect()
+    }
+
+    /// Checks a category read from a model file: a named column, and
+    /// between one and [`MAX_LEVELS`] levels, in byte order, each once and
+    /// none a missing cell ([`is_missing`]).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let column = escaped(&self.column);
+        if self.column.is_empty() {
+            return Err("names a column with no name".into());
+        }
+        if self.levels.is_empty() || self.levels.len() > MAX_LEVELS {
+            return Err(format!(
+                "gives the column '{column}' {}; expected 1 to {MAX_LEVELS}",
+                crate::units::count(self.levels.len(), "level")
+            ));
+        }
+        if let Some(l) = self.levels.iter().find(|l| is_missing(l.as_bytes())) {
+            return Err(format!(
+                "gives the column '{column}' the level '{}', which marks a missing cell",
+                escaped(l)
+            ));
+        }
+        if self.levels.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "gives the column '{column}' levels out of order or twice; expected them sorted, each once"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The features `categories` make, in order.
+pub fn encoded_names(categories: &[Category]) -> Vec<String> {
+    categories
+        .iter()
+        .flat_map(Category::feature_names)
+        .collect()
+}
+
+/// Counts by feature (`counts`: a feature's name and its count) as counts
+/// by the file's column: the features of a one-hot encoded column's
+/// levels, which a missing cell makes NaN together, counted once as the
+/// column, where its first level is.
+pub fn by_column(
+    counts: impl IntoIterator<Item = (String, usize)>,
+    categories: &[Category],
+) -> Vec<(String, usize)> {
+    let column_of: HashMap<String, &str> = (categories.iter())
+        .flat_map(|c| (c.feature_names().into_iter()).map(|n| (n, c.column.as_str())))
+        .collect();
+    let mut columns: Vec<(String, usize)> = Vec::new();
+    for (name, n) in counts {
+        match column_of.get(&name) {
+            Some(&column) if columns.iter().any(|(c, _)| c == column) => {}
+            Some(&column) => columns.push((column.to_string(), n)),
+            None => columns.push((name, n)),
+        }
+    }
+    columns
+}
+
+/// A categorical column's cells as codes: the index of each row's level,
+/// [`MISSING`] for a missing cell.
+struct Codes {
+    /// The column's place in the file's header.
+    at: usize,
+    codes: Vec<u32>,
+    levels: Vec<String>,
+}
+
+/// The code of a missing cell.
+const MISSING: u32 = u32::MAX;
+
+/// `table` (the numbers of the CSV `bytes`, byte-order mark stripped, read
+/// with the categorical columns `columns` unread; a value with a comma is
+/// cut as [`named_columns`] cuts it) with each of those
+/// columns' levels made a column of its own, where the column is in the
+/// file: 1 where a row has the level, 0 where it has another, and NaN in
+/// every level's column where the cell is missing, which `--missing`
+/// then drops or fills as it does a number's gap. Without `gaps`, a
+/// missing cell is an error at its line and column. The levels are
+/// `known`'s (a model's; a cell with another is an error) or the cells'
+/// own, in byte order. Returns the table and the categories, in file
+/// order.
+pub(super) fn encode(
+    path: &Path,
+    bytes: &[u8],
+    table: Table,
+    columns: &[String],
+    known: Option<&[Category]>,
+    gaps: bool,
+) -> Result<(Table, Vec<Category>)> {
+    let head = Head::parse(path, bytes)?;
+    let columns = &named_columns(columns, &head.header)[..];
+    let err = csv_error(path);
+    let mut read: Vec<Codes> = Vec::with_capacity(columns.len());
+    for (j, name) in head.header.iter().enumerate() {
+        if !columns.contains(name) {
+            continue;
+        }
+        let levels = match known {
+            Some(known) => match known.iter().find(|c| c.column == *name) {
+                Some(c) => c.levels.clone(),
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        read.push(Codes {
+            at: j,
+            codes: Vec::with_capacity(table.rows),
+            levels,
+        });
+    }
+    if let Some(name) = columns.iter().find(|n| !head.header.contains(n)) {
+        return Err(err(
+            head.line,
+            0,
+            format!("no column '{}' to one-hot encode", escaped(name)),
+        ));
+    }
+    let body = &bytes[head.at..];
+    let mut lines = Lines::new(body, head.body_line);
+    let mut reader = csv_reader(body);
+    let mut record = csv::ByteRecord::new();
+    // Each column's levels so far, with their codes (in first-seen order
+    // when fitting, the known order otherwise).
+    let mut seen: Vec<HashMap<Vec<u8>, u32>> = (read.iter())
+        .map(|c| (c.levels.iter().enumerate()).map(|(k, l)| (l.clone().into_bytes(), k as u32)))
+        .map(|pairs| pairs.collect())
+        .collect();
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| err(head.body_line, 0, format!("unreadable CSV: {e}")))?
+    {
+        if is_blank(&record) {
+            continue;
+        }
+        let line = lines.of(record.position());
+        for (c, seen) in read.iter_mut().zip(seen.iter_mut()) {
+            let cell = record.get(c.at).unwrap_or_default();
+            let at = |message: String| {
+                let name = escaped(&head.header[c.at]);
+                err(line, c.at + 1, format!("{message} (column '{name}')"))
+            };
+            if is_missing(cell) {
+                if !gaps {
+                    return Err(at(missing_message(cell)));
+                }
+                c.codes.push(MISSING);
+                continue;
+            }
+            if let Some(&code) = seen.get(cell) {
+                c.codes.push(code);
+                continue;
+            }
+            let text = std::str::from_utf8(cell).map_err(|_| {
+                at(format!(
+                    "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
+                    String::from_utf8_lossy(cell).escape_debug()
+                ))
+            })?;
+            if known.is_some() {
+                return Err(at(unknown_level(text, &c.levels)));
+            }
+            if seen.len() == MAX_LEVELS {
+                return Err(at(format!(
+                    "'{}' is the column's level number {}, and --categorical takes at most {MAX_LEVELS} (one feature each); an id or free text is better left unread with --ignore",
+                    escaped(text),
+                    MAX_LEVELS + 1
+                )));
+            }
+            let code = seen.len() as u32;
+            seen.insert(cell.to_vec(), code);
+            c.levels.push(text.to_string());
+            c.codes.push(code);
+        }
+    }
+    for c in &mut read {
+        if c.codes.len() != table.rows {
+            return Err(err(
+                head.body_line,
+                0,
+                format!(
+                    "--categorical read {} where the numbers read {}",
+                    crate::units::count(c.codes.len(), "row"),
+                    table.rows
+                ),
+            ));
+        }
+        if known.is_none() {
+            sort_levels(c);
+        }
+        if c.levels.is_empty() {
+            let name = escaped(&head.header[c.at]);
+            return Err(err(
+                head.line,
+                c.at + 1,
+                format!("the categorical column '{name}' has no level: every cell is missing; --ignore leaves it unread"),
+            ));
+        }
+    }
+    let categories: Vec<Category> = (read.iter())
+        .map(|c| Category {
+            column: head.header[c.at].clone(),
+            levels: c.levels.clone(),
+        })
+        .collect();
+    let mut names = std::collections::HashSet::new();
+    for name in encoded_names(&categories) {
+        if !names.insert(name.clone()) {
+            return Err(err(
+                head.line,
+                0,
+                format!(
+                    "two one-hot encoded levels make the feature '{}'; rename a column",
+                    escaped(&name)
+                ),
+            ));
+        }
+        if let Some(j) = head.header.iter().position(|h| *h == name) {
+            return Err(err(
+                head.line,
+                j + 1,
+                format!("the column '{}' has the name of a one-hot encoded level; rename it, or leave it unread with --ignore", escaped(&name)),
+            ));
+        }
+    }
+    Ok((spread(table, &head.header, &read), categories))
+}
+
+/// The error of a missing categorical cell without `--missing`'s gaps,
+/// worded as a number's is, so that the hints that follow a missing
+/// number follow it too.
+fn missing_message(cell: &[u8]) -> String {
+    let cell = cell.trim_ascii();
+    match cell.is_empty() {
+        true => "the cell is empty; expected a level".into(),
+        false => format!(
+            "'{}' marks a missing value; expected a level",
+            escaped(&String::from_utf8_lossy(cell))
+        ),
+    }
+}
+
+/// The error of a level a model does not know.
+fn unknown_level(text: &str, levels: &[String]) -> String {
+    let shown: Vec<String> = (levels.iter().take(8))
+        .map(|l| format!("'{}'", escaped(l)))
+        .collect();
+    let more = match levels.len() > 8 {
+        true => format!(", … ({} in all)", levels.len()),
+        false => String::new(),
+    };
+    format!(
+        "'{}' is not a level the model was trained on; it knows {}{more}",
+        escaped(text),
+        shown.join(", ")
+    )
+}
+
+/// Puts `c`'s levels in byte order and renumbers its codes to match.
+fn sort_levels(c: &mut Codes) {
+    let sorted: BTreeMap<&str, u32> = (c.levels.iter().enumerate())
+        .map(|(k, l)| (l.as_str(), k as u32))
+        .collect();
+    let mut new_code = vec![0u32; c.levels.len()];
+    for (rank, &old) in sorted.values().enumerate() {
+        new_code[old as usize] = rank as u32;
+    }
+    c.levels = sorted.keys().map(|l| l.to_string()).collect();
+    for code in &mut c.codes {
+        if *code != MISSING {
+            *code = new_code[*code as usize];
+        }
+    }
+}
+
+/// Where a column of the encoded table comes from.
+enum Source {
+    /// The table's column.
+    Number(usize),
+    /// Level `l` of the categorical column `k`.
+    Level(usize, u32),
+}
+
+/// The table with `read`'s levels as columns, each categorical column's
+/// where it is in `header` (the file's), among the table's own columns
+/// (those of `header` the numbers read, in its order).
+fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
+    let mut sources = Vec::with_capacity(table.header.len());
+    let mut names = Vec::with_capacity(table.header.len());
+    let mut next = 0;
+    for (j, name) in header.iter().enumerate() {
+        if let Some(k) = read.iter().position(|c| c.at == j) {
+            for (l, level) in read[k].levels.iter().enumerate() {
+                sources.push(Source::Level(k, l as u32));
+                names.push(format!("{name}={level}"));
+            }
+        } else if table.header.get(next) == Some(name) {
+            // Names are unique (an empty one is never read), so the
+            // table's next column is this one.
+            sources.push(Source::Number(next));
+            names.push(name.clone());
+            next += 1;
+        }
+    }
+    let width = table.header.len();
+    let mut cells = Vec::with_capacity(table.rows * sources.len());
+    for i in 0..table.rows {
+        let row = &table.cells[i * width..(i + 1) * width];
+        cells.extend(sources.iter().map(|s| match *s {
+            Source::Number(j) => row[j],
+            Source::Level(k, l) => match read[k].codes[i] {
+                MISSING => f32::NAN,
+                code => (code == l) as u8 as f32,
+            },
+        }));
+    }
+    Table {
+        path: table.path,
+        header: names,
+        cells,
+        rows: table.rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn read(text: &str, known: Option<&[Category]>) -> Result<(Table, Vec<Category>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, text).unwrap();
+        let every = |_: &[String]| Ok(Vec::new());
+        super::super::read_categorical(&path, &every, &["c".into()], known, false)
+    }
+
+    /// Levels come in byte order, whatever order the rows meet them in;
+    /// a byte-order mark, CRLF line ends, blank lines and spaces around a
+    /// cell change nothing.
+    #[test]
+    fn levels_are_sorted_and_spread_where_the_column_is() {
+        let (t, c) = read("\u{FEFF}x,c,y\r\n1,b,5\r\n\r\n2,a,6\r\n3,  b ,7\r\n", None).unwrap();
+        assert_eq!(t.header, ["x", "c=a", "c=b", "y"]);
+        assert_eq!(t.cells, [1., 0., 1., 5., 2., 1., 0., 6., 3., 0., 1., 7.]);
+        let levels = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            c,
+            [Category {
+                column: "c".into(),
+                levels
+            }]
+        );
+    }
+
+    /// A level a model lacks, and a missing cell without gaps, are errors
+    /// at their own line and column, blank lines counted.
+    #[test]
+    fn errors_name_the_cell() {
+        let known = [Category {
+            column: "c".into(),
+            levels: vec!["a".into(), "b".into()],
+        }];
+        let place = |e: Error| match e {
+            Error::Csv { line, column, .. } => (line, column),
+            e => panic!("{e}"),
+        };
+        let e = read("y,c\n1,a\n\n2,z\n", Some(&known)).unwrap_err();
+        assert_eq!(place(e), (4, 2));
+        let e = read("y,c\r\n1,a\r\n\r\n2,\r\n", None).unwrap_err();
+        assert_eq!(place(e), (4, 2));
+    }
+}
