@@ -30,6 +30,31 @@ fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
     assert_eq!(err.lines().count(), 1, "{name}: {err}");
 }
 
+/// A file that does not exist is named with the flag that gave it.
+#[test]
+fn a_file_that_does_not_exist_is_named_with_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, gone] = ["d.csv", "m.st", "gone"].map(|n| dir.path().join(n));
+    let [csv, model, gone] = [&csv, &model, &gone].map(|p| p.to_string_lossy().into_owned());
+    std::fs::write(&csv, "a,y\n1,2\n2,3\n").unwrap();
+    let (ok, _, err) = shadertrain(&["train", "--data", &csv, "--epochs", "1", "--save", &model]);
+    assert!(ok, "{err}");
+    for (args, flag) in [
+        (vec!["train", "--data", &gone], "--data"),
+        (vec!["train", "--data", &csv, "--init", &gone], "--init"),
+        (vec!["train", "--resume", &gone], "--resume"),
+        (vec!["predict", "--model", &gone, "--data", &csv], "--model"),
+        (
+            vec!["predict", "--model", &model, "--data", &gone],
+            "--data",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&args);
+        let says = format!("error: {flag} {gone}: No such file or directory");
+        assert!(!ok && err.starts_with(&says), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn empty_file() {
     check("empty", b"", &[], ":1: the file is empty");

@@ -138,7 +138,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     // train reports an output whose pipe closed as a failed output; only
     // its summary on standard output ends quietly.
     let train = matches!(cli.command, Command::Train(_));
-    let result = run_command(cli);
+    let inputs = input_flags(&cli.command);
+    let result = run_command(cli).map_err(|e| named_flag(e, &inputs));
     if let Some((path, signal)) = result.as_ref().err().and_then(write_stopped) {
         let name = train::signal_name(signal).unwrap_or("a signal");
         crate::say!(
@@ -152,6 +153,40 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Err(e) if !train && closed_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) if e.downcast_ref::<Reported>().is_some() => Ok(ExitCode::FAILURE),
         other => other,
+    }
+}
+
+/// The input files a command names, each with its flag.
+fn input_flags(command: &Command) -> Vec<(&'static str, std::path::PathBuf)> {
+    let pairs = match command {
+        Command::Train(a) => vec![
+            ("--data", a.data.clone()),
+            ("--init", a.init.clone()),
+            ("--resume", a.resume.clone()),
+        ],
+        Command::Predict(a) => vec![
+            ("--model", Some(a.model.clone())),
+            ("--data", Some(a.data.clone())),
+        ],
+        _ => Vec::new(),
+    };
+    (pairs.into_iter())
+        .filter_map(|(flag, path)| Some((flag, path?)))
+        .collect()
+}
+
+/// `e`, where it is a file of `inputs` that does not exist, as "--data
+/// FILE: No such file or directory": the flag that named it said first.
+fn named_flag(e: anyhow::Error, inputs: &[(&str, std::path::PathBuf)]) -> anyhow::Error {
+    let Some(crate::Error::Io { path, error }) = e.downcast_ref::<crate::Error>() else {
+        return e;
+    };
+    if error.kind() != std::io::ErrorKind::NotFound {
+        return e;
+    }
+    match inputs.iter().find(|(_, p)| p == path) {
+        Some((flag, _)) => anyhow::anyhow!("{flag} {}: {error}", path.display()),
+        None => e,
     }
 }
 
