@@ -1726,7 +1726,9 @@ pub fn read_categorical(
     let cores = crate::cpu::cores();
     let table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    category::encode(path, body, table, categorical, known, gaps)
+    let encoding = category::encode(path, body, &table, categorical, known, gaps)?;
+    drop(bytes);
+    Ok(encoding.spread(table))
 }
 
 /// `choose` with the columns `categorical` left unread by the numbers.
@@ -1761,6 +1763,11 @@ pub fn check_categorical(
     let err = |message: String| csv_error(path)(1, 0, message);
     for (i, name) in categorical.iter().enumerate() {
         let shown = escaped(name);
+        if name.is_empty() {
+            return Err(err(
+                "--categorical names '', a column with no name; name the column in the file".into(),
+            ));
+        }
         if !header.contains(name) {
             return Err(err(format!(
                 "--categorical names '{shown}', which is not a column; the header has: {}{}",
@@ -1874,7 +1881,8 @@ pub fn read_for_model_keeping(
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     if !categories.is_empty() {
         let columns = category_columns(categories);
-        table = category::encode(path, body, table, &columns, Some(categories), gaps)?.0;
+        let encoding = category::encode(path, body, &table, &columns, Some(categories), gaps)?;
+        table = encoding.spread(table).0;
     }
     let rows = table.rows;
     let (data, target) = select_for_model(table, feature_names, target_name)?;
@@ -1961,17 +1969,23 @@ fn for_model<'a>(
     gaps: bool,
     categories: &'a [Category],
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
-    let encoded = encoded_names(categories);
-    // The file's columns the model reads: its numbers, then the encoded.
-    let columns: Vec<String> = (feature_names.iter())
-        .filter(|n| !encoded.contains(n))
-        .cloned()
-        .chain(category_columns(categories))
+    let column_of: HashMap<String, &str> = (categories.iter())
+        .flat_map(|c| (c.feature_names().into_iter()).map(|n| (n, c.column.as_str())))
         .collect();
-    let numbers: std::collections::HashSet<String> = columns[..columns.len() - categories.len()]
-        .iter()
-        .cloned()
-        .collect();
+    // The file's columns the model reads, in the order of its features:
+    // a one-hot encoded column where its first level is.
+    let mut columns: Vec<String> = Vec::with_capacity(feature_names.len());
+    let mut numbers = std::collections::HashSet::new();
+    for name in feature_names {
+        match column_of.get(name) {
+            Some(&c) if columns.iter().any(|n| n == c) => {}
+            Some(&c) => columns.push(c.to_string()),
+            None => {
+                numbers.insert(name.clone());
+                columns.push(name.clone());
+            }
+        }
+    }
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
         if !columns.iter().all(|n| found.contains(n.as_str())) {

@@ -266,21 +266,20 @@ pub fn check_categories(
     categories: &[Category],
     feature_names: &[String],
 ) -> std::result::Result<(), String> {
+    let features: std::collections::HashSet<&str> =
+        feature_names.iter().map(String::as_str).collect();
     for (i, c) in categories.iter().enumerate() {
         c.check()?;
         if categories[..i].iter().any(|d| d.column == c.column) {
             return Err(format!(
-                "name the column '{}' twice",
+                "names the column '{}' twice",
                 crate::data::escaped(&c.column)
             ));
         }
-        if let Some(name) = c
-            .feature_names()
-            .into_iter()
-            .find(|n| !feature_names.contains(n))
-        {
+        let names = c.feature_names().into_iter();
+        if let Some(name) = names.into_iter().find(|n| !features.contains(n.as_str())) {
             return Err(format!(
-                "make the feature '{}', which is not among the model's features",
+                "makes the feature '{}', which is not among the model's features",
                 crate::data::escaped(&name)
             ));
         }

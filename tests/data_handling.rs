@@ -1585,6 +1585,28 @@ fn colored_rows(rows: usize) -> (String, String) {
     (text, one_hot)
 }
 
+/// [`colored_rows`] with a second text column, `size`, last: its rows
+/// cycle through S, M, L, M (in byte order L, M, S), and its one-hot
+/// columns come last in the second file.
+fn sized((text, one_hot): (String, String)) -> (String, String) {
+    let (mut t, mut h) = (String::new(), String::new());
+    for (i, (lt, lh)) in text.lines().zip(one_hot.lines()).enumerate() {
+        let (cell, hot) = match i {
+            0 => ("size", "size=L,size=M,size=S"),
+            i => {
+                let k = (i - 1) % 4;
+                (
+                    ["S", "M", "L", "M"][k],
+                    ["0,0,1", "0,1,0", "1,0,0", "0,1,0"][k],
+                )
+            }
+        };
+        t.push_str(&format!("{lt},{cell}\n"));
+        h.push_str(&format!("{lh},{hot}\n"));
+    }
+    (t, h)
+}
+
 /// `--categorical` makes each level of a text column a feature of 0s and
 /// 1s where the column is: the run is, bit for bit, the run on the file
 /// with those columns written in; the model keeps the levels, and predict
@@ -1598,31 +1620,21 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
             "text.csv", "hot.csv", "a.csv", "b.csv", "m.st", "p.st", "pa.csv", "pb.csv",
         ],
     );
-    let (rows, one_hot) = colored_rows(30);
+    let (rows, one_hot) = sized(colored_rows(30));
     std::fs::write(&text, &rows).unwrap();
     std::fs::write(&hot, &one_hot).unwrap();
-    let fit = [
-        "--ignore",
-        "id",
-        "--optimizer",
-        "adam",
-        "--lr",
-        "0.01",
-        "--epochs",
-        "6",
-    ];
+    let fit = ["--ignore", "id", "--optimizer", "adam", "--lr", "0.01"];
     let mut args = train_data(&text, "cpu", &fit);
-    args.extend([
-        "--categorical",
-        "color",
-        "--history",
-        &hist_a,
-        "--save",
-        &model,
-    ]);
+    // The target is y, the last column that is not categorical.
+    args.extend(["--epochs", "6", "--categorical", "color,size"]);
+    args.extend(["--history", &hist_a, "--save", &model]);
     let out = run_ok(&args);
-    assert!(out.contains("one-hot color (3 levels)"), "{out}");
+    assert!(
+        out.contains("one-hot color (3 levels); one-hot size (3 levels)"),
+        "{out}"
+    );
     let mut args = train_data(&hot, "cpu", &fit);
+    args.extend(["--epochs", "6", "--target", "y"]);
     args.extend(["--history", &hist_b, "--save", &plain]);
     run_ok(&args);
     assert_eq!(
@@ -1634,24 +1646,26 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
         saved.feature_names,
         load_model(Path::new(&plain)).unwrap().feature_names
     );
-    let mut levels = COLORS.map(String::from).to_vec();
-    levels.sort();
-    assert_eq!(saved.categories.len(), 1);
-    assert_eq!(
-        (&saved.categories[0].column[..], &saved.categories[0].levels),
-        ("color", &levels)
-    );
+    let mut colors = COLORS.map(String::from).to_vec();
+    colors.sort();
+    let sizes = ["L", "M", "S"].map(String::from).to_vec();
+    let kept: Vec<(&str, &Vec<String>)> = (saved.categories.iter())
+        .map(|c| (c.column.as_str(), &c.levels))
+        .collect();
+    assert_eq!(kept, [("color", &colors), ("size", &sizes)]);
 
-    // predict reads the text with the model's levels; a row that lacks
-    // one of them and a level it never saw.
-    let (rows, one_hot) = colored_rows(7);
-    let strip = |t: &str| -> String {
-        (t.lines())
-            .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
-            .collect()
-    };
-    std::fs::write(&text, strip(&rows)).unwrap();
-    std::fs::write(&hot, strip(&one_hot)).unwrap();
+    // predict reads the text with the model's levels (seven rows hold
+    // every level of each), whatever other columns the file has: one named
+    // like a level is not read.
+    let (rows, one_hot) = sized(colored_rows(7));
+    let rows: String = (rows.lines().enumerate())
+        .map(|(i, l)| match i {
+            0 => format!("{l},color=red\n"),
+            _ => format!("{l},junk\n"),
+        })
+        .collect();
+    std::fs::write(&text, rows).unwrap();
+    std::fs::write(&hot, one_hot).unwrap();
     for more in [&[][..], &["--keep", "id"][..]] {
         for (m, data, out) in [(&model, &text, &pred_a), (&plain, &hot, &pred_b)] {
             let mut args = vec!["predict", "--model", m, "--data", data, "--out", out];
@@ -1664,7 +1678,7 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
             "{more:?}"
         );
     }
-    std::fs::write(&text, "id,a,color,b\nP0,1,red,0\nP1,1,purple,0\n").unwrap();
+    std::fs::write(&text, "id,a,color,b,size\nP0,1,red,0,S\nP1,1,purple,0,S\n").unwrap();
     let err = run_err(&["predict", "--model", &model, "--data", &text]);
     assert!(
         err.contains(":3:3: 'purple' is not a level the model was trained on; it knows 'dark, blue', 'green', 'red' (column 'color')"),
@@ -1672,7 +1686,10 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
     );
     std::fs::write(&text, "id,a,b\nP0,1,0\n").unwrap();
     let err = run_err(&["predict", "--model", &model, "--data", &text]);
-    assert!(err.contains("missing feature column(s) color"), "{err}");
+    assert!(
+        err.contains("missing feature column(s) color, size; the model was trained on a, color, b, size and the file has id, a, b"),
+        "{err}"
+    );
 }
 
 /// `--categorical`'s refusals, its missing cells under each `--missing`,
@@ -1711,7 +1728,31 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
     refused(
         &other,
         &["--categorical", "c"],
-        ":1:2: the column 'c=x' has the name of a one-hot encoded level",
+        ":1:2: the column 'c=x' has the name of a one-hot encoded level of 'c'",
+    );
+    run_ok(&train_data(
+        &other,
+        "cpu",
+        &["--categorical", "c", "--ignore", "c=x", "--epochs", "1"],
+    ));
+    std::fs::write(&other, "a,a=b,y\nb=c,c,1\n").unwrap();
+    refused(
+        &other,
+        &["--categorical", "a,a=b"],
+        ":1: the one-hot encoded levels of 'a' and of 'a=b' both make the feature 'a=b=c'",
+    );
+    std::fs::write(&other, ",x,y\na,1,2\n").unwrap();
+    refused(
+        &other,
+        &["--categorical", ""],
+        "--categorical names '', a column with no name",
+    );
+    // Text in the target, before a categorical column: the target's hint.
+    std::fs::write(&other, "x,y,c\n1,2,a\n1,z,b\n").unwrap();
+    refused(
+        &other,
+        &["--categorical", "c"],
+        ":3:2: 'z' is not a number (column 'y'); it is the target (the last column read that is not --categorical, as no --target names one)",
     );
 
     // Missing cells: an error, or a row dropped, or a level's share.

@@ -120,9 +120,6 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     assert!(text.contains("an empty name (feature 2)"), "{text}");
 }
 
-/// A model's `--missing mean` means round-trip through its file, in f64's
-/// shortest exact form; a wrong count, a mean past f32's range or text that
-/// is not a list of means is refused, with the metadata named.
 /// A model's one-hot encoded columns round-trip in its metadata, and
 /// levels that could not have been written are refused with the key named.
 #[test]
@@ -154,7 +151,7 @@ fn categories_round_trip_and_bad_ones_are_refused() {
         ),
         (
             swap(r#"\"Rome\""#, r#"\"Rime\""#),
-            "metadata 'categories' make the feature 'col=Rime', which is not among the model's features",
+            "metadata 'categories' makes the feature 'col=Rime', which is not among the model's features",
         ),
         (
             swap(r#"\"Oslo\""#, r#"\"NULL\""#),
@@ -170,6 +167,9 @@ fn categories_round_trip_and_bad_ones_are_refused() {
     }
 }
 
+/// A model's `--missing mean` means round-trip through its file, in f64's
+/// shortest exact form; a wrong count, a mean past f32's range or text that
+/// is not a list of means is refused, with the metadata named.
 #[test]
 fn imputation_means_round_trip_and_bad_ones_are_refused() {
     let mut m = sample_model();

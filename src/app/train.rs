@@ -1038,10 +1038,11 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
 
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
-/// that is not a feature, else `--missing drop` for a missing cell, or
-/// the rows to fill or drop. The target's column (`target`, else the last
-/// not ignored) gets `--missing drop` alone: ignoring it would quietly
-/// train on another target.
+/// that is not a feature, else `--missing drop` for a missing cell,
+/// `--categorical` for text, or the rows to fill or drop. The target's
+/// column (`target`, else the last neither ignored nor categorical) gets
+/// `--missing drop` alone: ignoring it would quietly train on another
+/// target. A categorical column's own errors get a hint at a gap alone.
 fn ignore_hint(
     e: crate::Error,
     header: &[String],
@@ -1058,9 +1059,10 @@ fn ignore_hint(
         return e;
     };
     let ignored = data::named_columns(&run.ignore, header);
+    let categorical = data::named_columns(&run.categorical, header);
     let target = target.or_else(|| {
         (header.iter().rev())
-            .find(|n| !ignored.contains(n))
+            .find(|n| !ignored.contains(n) && !categorical.contains(n))
             .map(String::as_str)
     });
     // Only a cell's own errors name their column (data::Rows).
@@ -1070,9 +1072,8 @@ fn ignore_hint(
         .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     let drop = "--missing drop leaves out the rows with a missing cell";
-    // A categorical column's own errors say what to do, but at a gap.
-    let categorical = data::named_columns(&run.categorical, header);
     match name {
+        // A categorical column's own errors say what to do, but at a gap.
         Some(name) if categorical.contains(name) && !gap => {}
         Some(name) if Some(name.as_str()) != target => {
             let name = units::shell_word(&data::escaped(name));
@@ -1091,9 +1092,12 @@ fn ignore_hint(
         }
         // Text in a target that no option chose: likely not the target.
         Some(_) if run.target.is_none() => {
-            let chosen = match run.init {
-                Some(_) => "--init's model's target",
-                None => "the last column read, as no --target names one",
+            let chosen = match (&run.init, categorical.is_empty()) {
+                (Some(_), _) => "--init's model's target",
+                (None, true) => "the last column read, as no --target names one",
+                (None, false) => {
+                    "the last column read that is not --categorical, as no --target names one"
+                }
             };
             message += &format!(
                 "; it is the target ({chosen}): --target NAME names the column to predict"

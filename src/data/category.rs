@@ -9,7 +9,7 @@
 //! column's cells become one code per row (its level's index), which
 //! [`encode`] spreads into the table's columns.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::{
@@ -114,25 +114,25 @@ struct Codes {
 /// The code of a missing cell.
 const MISSING: u32 = u32::MAX;
 
-/// `table` (the numbers of the CSV `bytes`, byte-order mark stripped, read
-/// with the categorical columns `columns` unread; a value with a comma is
-/// cut as [`named_columns`] cuts it) with each of those
-/// columns' levels made a column of its own, where the column is in the
+/// The categorical columns `columns` of the CSV `bytes` (byte-order mark
+/// stripped; a value with a comma is cut as [`named_columns`] cuts it),
+/// whose numbers `table` holds, read with those columns unread: each of
+/// their levels is to be a column of its own, where the column is in the
 /// file: 1 where a row has the level, 0 where it has another, and NaN in
 /// every level's column where the cell is missing, which `--missing`
 /// then drops or fills as it does a number's gap. Without `gaps`, a
 /// missing cell is an error at its line and column. The levels are
 /// `known`'s (a model's; a cell with another is an error) or the cells'
-/// own, in byte order. Returns the table and the categories, in file
-/// order.
+/// own, in byte order. Reads the cells ([`Encoding`]); its
+/// [`Encoding::spread`] makes the table, once the bytes may be let go.
 pub(super) fn encode(
     path: &Path,
     bytes: &[u8],
-    table: Table,
+    table: &Table,
     columns: &[String],
     known: Option<&[Category]>,
     gaps: bool,
-) -> Result<(Table, Vec<Category>)> {
+) -> Result<Encoding> {
     let head = Head::parse(path, bytes)?;
     let columns = &named_columns(columns, &head.header)[..];
     let err = csv_error(path);
@@ -248,27 +248,56 @@ pub(super) fn encode(
             levels: c.levels.clone(),
         })
         .collect();
-    let mut names = std::collections::HashSet::new();
-    for name in encoded_names(&categories) {
-        if !names.insert(name.clone()) {
-            return Err(err(
-                head.line,
-                0,
-                format!(
-                    "two one-hot encoded levels make the feature '{}'; rename a column",
-                    escaped(&name)
-                ),
-            ));
-        }
-        if let Some(j) = head.header.iter().position(|h| *h == name) {
-            return Err(err(
-                head.line,
-                j + 1,
-                format!("the column '{}' has the name of a one-hot encoded level; rename it, or leave it unread with --ignore", escaped(&name)),
-            ));
+    // The features the levels make: each must be new, and no column the
+    // numbers read (an unread column may have any name).
+    let read_names: HashSet<&str> = table.header.iter().map(String::as_str).collect();
+    let mut made: HashMap<String, &str> = HashMap::new();
+    for c in &categories {
+        for name in c.feature_names() {
+            if let Some(other) = made.insert(name.clone(), &c.column) {
+                return Err(err(
+                    head.line,
+                    0,
+                    format!(
+                        "the one-hot encoded levels of '{}' and of '{}' both make the feature '{}'; rename one of the columns",
+                        escaped(other),
+                        escaped(&c.column),
+                        escaped(&name)
+                    ),
+                ));
+            }
+            if read_names.contains(name.as_str()) {
+                let j = head.header.iter().position(|h| *h == name).unwrap_or(0);
+                return Err(err(
+                    head.line,
+                    j + 1,
+                    format!("the column '{}' has the name of a one-hot encoded level of '{}'; rename it, or leave it unread with --ignore", escaped(&name), escaped(&c.column)),
+                ));
+            }
         }
     }
-    Ok((spread(table, &head.header, &read), categories))
+    Ok(Encoding {
+        header: head.header,
+        read,
+        categories,
+    })
+}
+
+/// The levels of a file's categorical columns and each row's, read by
+/// [`encode`].
+pub(super) struct Encoding {
+    /// The file's header.
+    header: Vec<String>,
+    read: Vec<Codes>,
+    categories: Vec<Category>,
+}
+
+impl Encoding {
+    /// The table with each level a column, and the categories, in file
+    /// order.
+    pub(super) fn spread(self, table: Table) -> (Table, Vec<Category>) {
+        (spread(table, &self.header, &self.read), self.categories)
+    }
 }
 
 /// The error of a missing categorical cell without `--missing`'s gaps,
