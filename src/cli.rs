@@ -156,6 +156,19 @@ pub enum Missing {
     /// rows, which the model keeps for predict; a row with a missing
     /// target is left out.
     Mean,
+    /// As mean, with the column's median, which an outlier does not move.
+    Median,
+}
+
+impl Missing {
+    /// The value a missing feature cell gets, where it gets one.
+    pub fn fill(self) -> Option<crate::data::Fill> {
+        match self {
+            Missing::Mean => Some(crate::data::Fill::Mean),
+            Missing::Median => Some(crate::data::Fill::Median),
+            Missing::Error | Missing::Drop => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -216,8 +229,9 @@ pub struct TrainArgs {
     /// mean fills a missing feature cell with its column's mean over the
     /// training rows (held-out rows fill with the same), saves those means
     /// in the model for predict to fill with, and leaves out the rows whose
-    /// target is missing. Text that is neither a number nor a marker is an
-    /// error either way.
+    /// target is missing; median does the same with each column's median,
+    /// which suits skewed columns (prices, incomes). Text that is neither a
+    /// number nor a marker is an error either way.
     #[arg(long, value_name = "WHAT", default_value_t = Missing::Error, value_enum,
           requires = "data")]
     pub missing: Missing,
@@ -578,10 +592,10 @@ pub struct PredictArgs {
     /// --missing reads them) does: error stops at the first, with its line
     /// and column; blank leaves that row's prediction empty, in its place,
     /// and out of the scores, as it leaves out rows with no target value;
-    /// fill gives it the training mean of its column, which a model trained
-    /// with train --missing mean keeps, and scores the rows that have a
-    /// target value, as blank does [default: fill for such a model, else
-    /// error].
+    /// fill gives it the training mean (or median) of its column, which a
+    /// model trained with train --missing mean (or median) keeps, and
+    /// scores the rows that have a target value, as blank does [default:
+    /// fill for such a model, else error].
     #[arg(long, value_name = "WHAT", value_enum)]
     pub missing: Option<Blanks>,
 }
@@ -593,8 +607,8 @@ pub enum Blanks {
     Error,
     /// The row's prediction is left empty, and it is not scored.
     Blank,
-    /// The cell gets the training mean the model keeps (a model trained
-    /// with train --missing mean).
+    /// The cell gets the training mean or median the model keeps (a model
+    /// trained with train --missing mean or median).
     Fill,
 }
 

@@ -395,52 +395,113 @@ impl Standardization {
     }
 }
 
-/// Values for missing feature cells (`train --missing mean`): each
-/// feature's mean over the training rows that have a number there, in
-/// f64, stored with the model so `predict` fills its missing cells with
-/// the same values (sklearn's `SimpleImputer(strategy="mean")`). A cell
-/// is filled with its mean rounded to f32, as the data are held. The
-/// means are of the raw values: a run that also standardises fills the
-/// cells first and fits its statistics on the filled rows.
+/// How [`Imputation`] chooses a feature's value for its missing cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// The mean of the training rows' numbers (`--missing mean`).
+    Mean,
+    /// Their median (`--missing median`): the middle number, or the mean
+    /// of the two middle ones, which an outlier does not move.
+    Median,
+}
+
+impl Fill {
+    /// "mean" or "median", as the option and the messages name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fill::Mean => "mean",
+            Fill::Median => "median",
+        }
+    }
+}
+
+/// Values for missing feature cells (`train --missing mean` or `median`):
+/// each feature's mean, or median, over the training rows that have a
+/// number there, in f64, stored with the model so `predict` fills its
+/// missing cells with the same values (sklearn's
+/// `SimpleImputer(strategy="mean")` and `"median"`). A cell is filled with
+/// its value rounded to f32, as the data are held. The values are of the
+/// raw numbers: a run that also standardises fills the cells first and
+/// fits its statistics on the filled rows. Exactly one of the two lists
+/// is given.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Imputation {
-    /// (f)
+    /// (f) with `--missing mean`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feature_mean: Vec<f64>,
+    /// (f) with `--missing median`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_median: Vec<f64>,
 }
 
 impl Imputation {
-    /// Each feature's mean over the cells of `data` that are not NaN (a
-    /// missing cell, as [`ColumnUse::NumberOrMissing`] reads it), summed in
-    /// f64 in row order. A feature with no number is an error that names it.
-    pub fn fit(data: &Dataset) -> Result<Imputation> {
+    /// Each feature's mean or median (`fill`) over the cells of `data`
+    /// that are not NaN (a missing cell, as [`ColumnUse::NumberOrMissing`]
+    /// reads it): a mean summed in f64 in row order, a median from the
+    /// numbers sorted. A feature with no number is an error that names it.
+    pub fn fit(data: &Dataset, fill: Fill) -> Result<Imputation> {
         let f = data.features;
-        let (mut sum, mut count) = (vec![0.0f64; f], vec![0usize; f]);
-        for row in data.x.chunks_exact(f.max(1)) {
-            for ((s, n), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
-                if !v.is_nan() {
-                    *s += v as f64;
-                    *n += 1;
+        let column = |j: usize| (data.x.iter().skip(j).step_by(f.max(1))).filter(|v| !v.is_nan());
+        let mut values = Vec::with_capacity(f);
+        for j in 0..f {
+            let value = match fill {
+                Fill::Mean => {
+                    let (sum, n) =
+                        column(j).fold((0.0f64, 0usize), |(s, n), &v| (s + v as f64, n + 1));
+                    (n > 0).then(|| sum / n as f64)
                 }
-            }
+                Fill::Median => {
+                    let mut numbers: Vec<f32> = column(j).copied().collect();
+                    numbers.sort_unstable_by(f32::total_cmp);
+                    let n = numbers.len();
+                    (n > 0).then(|| (numbers[(n - 1) / 2] as f64 + numbers[n / 2] as f64) / 2.0)
+                }
+            };
+            let Some(value) = value else {
+                let name = escaped(&data.feature_names[j]);
+                return Err(Error::Config(format!(
+                    "the feature '{name}' has no number in the {} trained on, so --missing {} has no {} to fill it with; --ignore {} leaves it unread",
+                    crate::units::count(data.rows, "row"),
+                    fill.name(),
+                    fill.name(),
+                    crate::units::shell_word(&name)
+                )));
+            };
+            values.push(value);
         }
-        if let Some(j) = count.iter().position(|&n| n == 0) {
-            let name = escaped(&data.feature_names[j]);
-            return Err(Error::Config(format!(
-                "the feature '{name}' has no number in the {} trained on, so --missing mean has no mean to fill it with; --ignore {} leaves it unread",
-                crate::units::count(data.rows, "row"),
-                crate::units::shell_word(&name)
-            )));
-        }
-        let feature_mean = sum.iter().zip(&count).map(|(s, &n)| s / n as f64);
-        Ok(Imputation {
-            feature_mean: feature_mean.collect(),
+        Ok(match fill {
+            Fill::Mean => Imputation {
+                feature_mean: values,
+                feature_median: Vec::new(),
+            },
+            Fill::Median => Imputation {
+                feature_mean: Vec::new(),
+                feature_median: values,
+            },
         })
     }
 
-    /// Fills every NaN feature cell of `data` with its feature's mean,
+    /// Whether the values are means or medians.
+    pub fn fill(&self) -> Fill {
+        match self.feature_mean.is_empty() {
+            true => Fill::Median,
+            false => Fill::Mean,
+        }
+    }
+
+    /// The value of each feature.
+    pub fn values(&self) -> &[f64] {
+        match self.fill() {
+            Fill::Mean => &self.feature_mean,
+            Fill::Median => &self.feature_median,
+        }
+    }
+
+    /// Fills every NaN feature cell of `data` with its feature's value,
     /// rounded to f32; returns how many cells of each feature were filled.
     pub fn apply(&self, data: &mut Dataset) -> Vec<usize> {
-        let fill: Vec<f32> = self.feature_mean.iter().map(|&m| m as f32).collect();
+        let fill: Vec<f32> = self.values().iter().map(|&m| m as f32).collect();
         let mut filled = vec![0usize; fill.len()];
         for row in data.x.chunks_exact_mut(data.features.max(1)) {
             for ((v, &m), n) in row.iter_mut().zip(&fill).zip(filled.iter_mut()) {
@@ -453,26 +514,32 @@ impl Imputation {
         filled
     }
 
-    /// Checks means read from a file: one per feature, each finite in f32.
+    /// Checks values read from a file: means or medians, not both, one per
+    /// feature, each finite in f32.
     pub fn check(&self, features: usize) -> std::result::Result<(), String> {
-        if self.feature_mean.len() != features {
+        if !self.feature_mean.is_empty() && !self.feature_median.is_empty() {
+            return Err("holds both means and medians; expected one of them".into());
+        }
+        let word = self.fill().name();
+        let values = self.values();
+        if values.len() != features {
             return Err(format!(
                 "holds {} for {}",
-                crate::units::count(self.feature_mean.len(), "mean"),
+                crate::units::count(values.len(), word),
                 crate::units::count(features, "feature")
             ));
         }
-        if self.feature_mean.iter().any(|&m| !(m as f32).is_finite()) {
-            return Err("holds a mean that is not a finite f32".into());
+        if values.iter().any(|&m| !(m as f32).is_finite()) {
+            return Err(format!("holds a {word} that is not a finite f32"));
         }
         Ok(())
     }
 }
 
-/// The cells [`Imputation::apply`] filled, by column (`columns`, as
-/// [`by_column`] gives them), as "12 missing cells with the training means
-/// (b: 10, c: 2)"; `None` where none was.
-pub fn filled_cells(columns: &[(String, usize)]) -> Option<String> {
+/// The cells [`Imputation::apply`] filled with `fill`'s values, by column
+/// (`columns`, as [`by_column`] gives them), as "12 missing cells with the
+/// training means (b: 10, c: 2)"; `None` where none was.
+pub fn filled_cells(columns: &[(String, usize)], fill: Fill) -> Option<String> {
     let total: usize = columns.iter().map(|(_, n)| n).sum();
     let columns: Vec<String> = (columns.iter())
         .filter(|&(_, n)| *n > 0)
@@ -480,8 +547,9 @@ pub fn filled_cells(columns: &[(String, usize)]) -> Option<String> {
         .collect();
     (total > 0).then(|| {
         format!(
-            "{} with the training means ({})",
+            "{} with the training {}s ({})",
             crate::units::count(total, "missing cell"),
+            fill.name(),
             columns.join(", ")
         )
     })
@@ -1481,7 +1549,7 @@ impl Table {
 
     /// Leaves out every row whose target cell (`target`, else the last
     /// column, as [`Table::into_dataset`] chooses it) is missing, for
-    /// `train --missing mean`: a missing target cannot be filled.
+    /// `train --missing mean` or `median`: a missing target cannot be filled.
     pub fn drop_missing_target(&mut self, target: Option<&str>) -> Dropped {
         let t = match target {
             Some(name) => self.column(name),

@@ -810,7 +810,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     let imputation = per_feature(
         &meta,
         "imputation",
-        "a set of feature means",
+        "a set of feature means or medians",
         |m: &Imputation| m.check(f),
         bad,
     )?;

@@ -191,8 +191,9 @@ pub struct Model {
     /// Set when the model was trained with `--standardize`: its inputs are
     /// standardised features and its output a standardised target.
     pub standardization: Option<Standardization>,
-    /// Set when the model was trained with `--missing mean`: each raw
-    /// feature's training mean, which fills a missing cell.
+    /// Set when the model was trained with `--missing mean` or `median`:
+    /// each raw feature's training mean or median, which fills a missing
+    /// cell.
     pub imputation: Option<Imputation>,
     /// The text columns one-hot encoded (`--categorical`), in file order:
     /// each level is a feature, named `column=level`. Empty for a model

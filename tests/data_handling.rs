@@ -1840,3 +1840,115 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
         std::fs::read(&resumed).unwrap()
     );
 }
+
+/// `--missing median` is `--missing mean` with each column's median: the
+/// run is, bit for bit, the run on the file with the medians written in;
+/// the model keeps them, predict fills with them, and a run from the
+/// model needs the same option.
+#[test]
+fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let [holed, filled, hist_a, hist_b, model, pred_a, pred_b] = paths(
+        &dir,
+        [
+            "holed.csv",
+            "filled.csv",
+            "a.csv",
+            "b.csv",
+            "m.st",
+            "pa.csv",
+            "pb.csv",
+        ],
+    );
+    let (text, rows) = rows_with_gaps();
+    std::fs::write(&holed, &text).unwrap();
+    let kept: Vec<[f32; 3]> = rows.iter().filter(|r| !r[2].is_nan()).copied().collect();
+    let medians: Vec<f64> = (0..2)
+        .map(|j| {
+            let mut v: Vec<f64> = (kept.iter())
+                .filter(|r| !r[j].is_nan())
+                .map(|r| r[j] as f64)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+        })
+        .collect();
+    let means = feature_means(&kept);
+    assert!(medians
+        .iter()
+        .zip(&means)
+        .all(|(m, a)| (m - a).abs() > 1e-3));
+    let mut written = String::from("a,b,y\n");
+    let mut cells = 0;
+    for row in &kept {
+        let mut row = *row;
+        for j in 0..2 {
+            if row[j].is_nan() {
+                row[j] = medians[j] as f32;
+                cells += 1;
+            }
+        }
+        written.push_str(&format!("{},{},{}\n", row[0], row[1], row[2]));
+    }
+    std::fs::write(&filled, &written).unwrap();
+    let fit = ["--optimizer", "adam", "--lr", "0.01", "--epochs", "6"];
+    let mut args = train_data(&holed, "cpu", &fit);
+    args.extend([
+        "--missing",
+        "median",
+        "--history",
+        &hist_a,
+        "--save",
+        &model,
+    ]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains(&format!(
+            "filled {cells} missing cells with the training medians"
+        )),
+        "{out}"
+    );
+    let mut args = train_data(&filled, "cpu", &fit);
+    args.extend(["--history", &hist_b]);
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+    let kept_values = load_model(Path::new(&model)).unwrap().imputation.unwrap();
+    assert_eq!(kept_values.feature_median, medians);
+    assert!(kept_values.feature_mean.is_empty());
+
+    // predict fills with the medians, as if they were written in.
+    std::fs::write(&holed, "a,b\n,0.25\n-0.5,NA\n").unwrap();
+    let explicit = format!(
+        "a,b\n{},0.25\n-0.5,{}\n",
+        medians[0] as f32, medians[1] as f32
+    );
+    std::fs::write(&filled, explicit).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &model, "--data", &holed, "--out", &pred_a,
+    ]);
+    assert!(
+        ok && err.contains("filled 2 missing cells with the training medians (a: 1, b: 1)"),
+        "{err}"
+    );
+    run_ok(&[
+        "predict", "--model", &model, "--data", &filled, "--out", &pred_b,
+    ]);
+    assert_eq!(
+        std::fs::read(&pred_a).unwrap(),
+        std::fs::read(&pred_b).unwrap()
+    );
+
+    // A run from the model reuses its medians, and only with median.
+    let (text, _) = rows_with_gaps();
+    std::fs::write(&holed, &text).unwrap();
+    let mut args = train_data(&holed, "cpu", &["--init", &model, "--epochs", "1"]);
+    args.extend(["--missing", "mean"]);
+    let err = run_err(&args);
+    assert!(err.contains("was trained with --missing median, and predict fills missing cells with its training medians; add --missing median"), "{err}");
+    args.pop();
+    args.push("median");
+    run_ok(&args);
+}

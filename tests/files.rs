@@ -169,12 +169,14 @@ fn categories_round_trip_and_bad_ones_are_refused() {
 
 /// A model's `--missing mean` means round-trip through its file, in f64's
 /// shortest exact form; a wrong count, a mean past f32's range or text that
-/// is not a list of means is refused, with the metadata named.
+/// is not a list of means is refused, with the metadata named; medians
+/// round-trip too, and a model with both is not written.
 #[test]
 fn imputation_means_round_trip_and_bad_ones_are_refused() {
     let mut m = sample_model();
     m.imputation = Some(Imputation {
         feature_mean: vec![0.1, -1.0 / 3.0, 3e30],
+        feature_median: Vec::new(),
     });
     let bytes = model_to_bytes(&m).unwrap();
     assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
@@ -201,8 +203,29 @@ fn imputation_means_round_trip_and_bad_ones_are_refused() {
             swap("feature_mean", "feature_mode"),
             "metadata 'imputation' is not a set of feature means",
         ),
+        (
+            swap("feature_mean", "feature_medi"),
+            "metadata 'imputation' is not a set of feature means or medians",
+        ),
     ] {
         let text = refused(&bad);
         assert!(text.contains(says), "{text}");
     }
+    // Medians instead of means; a model with both is not written.
+    let medians = vec![0.5, 2.0, -1.0];
+    m.imputation = Some(Imputation {
+        feature_mean: Vec::new(),
+        feature_median: medians.clone(),
+    });
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    m.imputation = Some(Imputation {
+        feature_mean: medians.clone(),
+        feature_median: medians,
+    });
+    let text = model_to_bytes(&m).unwrap_err().to_string();
+    assert!(
+        text.contains("imputation holds both means and medians"),
+        "{text}"
+    );
 }

@@ -209,7 +209,10 @@ impl RunOptions {
         }
         match (self.missing, &self.data) {
             (Missing::Drop, None) => bail!("--missing drop needs --data: it leaves out the file's rows with a missing cell, and synthetic rows have none"),
-            (Missing::Mean, None) => bail!("--missing mean needs --data: it fills the file's missing cells, and synthetic rows have none"),
+            (Missing::Mean | Missing::Median, None) => bail!(
+                "--missing {} needs --data: it fills the file's missing cells, and synthetic rows have none",
+                if self.missing == Missing::Mean { "mean" } else { "median" }
+            ),
             _ => {}
         }
         if self.keep == Keep::BestVal && self.validation_split.is_none() {

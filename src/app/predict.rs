@@ -29,7 +29,7 @@ struct Scores {
     /// Rows with a missing feature (`--missing blank`): their predictions
     /// are empty, and the scores leave them out.
     blank_rows: usize,
-    /// Missing feature cells given the model's training means
+    /// Missing feature cells given the model's training means or medians
     /// (`--missing fill`).
     filled_cells: usize,
     /// Rows the scores are over: those with a target value and, with
@@ -70,12 +70,12 @@ fn predict_on_threads(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
 type KeptCells = Option<(Vec<String>, Vec<String>)>;
 
 /// What `--missing` does for `model`: as given, else fill where the
-/// model keeps training means and error where it does not. `fill` for a
+/// model keeps training means or medians and error where it does not. `fill` for a
 /// model without them is an error.
 fn missing_mode(args: &PredictArgs, model: &Model) -> Result<Blanks> {
     match (args.missing, &model.imputation) {
         (Some(Blanks::Fill), None) => anyhow::bail!(
-            "--missing fill needs a model trained with train --missing mean, which keeps each feature's training mean; {} keeps none (--missing blank leaves the prediction of a row with a missing cell empty)",
+            "--missing fill needs a model trained with train --missing mean or median, which keeps each feature's training mean or median; {} keeps none (--missing blank leaves the prediction of a row with a missing cell empty)",
             args.model.display()
         ),
         (Some(mode), _) => Ok(mode),
@@ -129,12 +129,12 @@ fn read_rows(
 
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `--missing blank` (and `fill` where the model
-/// keeps means); at text in a feature's column, that the model was
+/// keeps means or medians); at text in a feature's column, that the model was
 /// trained on that column. Empty for other errors.
 fn read_hint(message: &str, model: &Model) -> String {
     if data::says_missing(message) {
-        return match model.imputation {
-            Some(_) => "; --missing fill gives it the training mean the model keeps, and --missing blank leaves the row's prediction empty".into(),
+        return match &model.imputation {
+            Some(m) => format!("; --missing fill gives it the training {} the model keeps, and --missing blank leaves the row's prediction empty", m.fill().name()),
             None => "; --missing blank leaves the prediction of a row with a missing cell empty".into(),
         };
     }
@@ -288,14 +288,17 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let missing = missing_mode(args, &model)?;
     let (mut data, target, kept) = read_rows(args, &model, missing)?;
     let filled = match (missing, &model.imputation) {
-        (Blanks::Fill, Some(imputation)) => imputation.apply(&mut data),
+        (Blanks::Fill, Some(imputation)) => {
+            let filled = imputation.apply(&mut data);
+            let names = model.feature_names.iter().cloned();
+            let filled = data::by_column(names.zip(filled), &model.categories);
+            if let Some(text) = data::filled_cells(&filled, imputation.fill()) {
+                super::notice(false, &format!("filled {text}"));
+            }
+            filled
+        }
         _ => Vec::new(),
     };
-    let names = model.feature_names.iter().cloned();
-    let filled = data::by_column(names.zip(filled), &model.categories);
-    if let Some(text) = data::filled_cells(&filled) {
-        super::notice(false, &format!("filled {text}"));
-    }
     let blank = blank_rows(&data);
     let layout = &model.layout;
     // The reference's own, and the copy of the rows the threads share out.

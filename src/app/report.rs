@@ -69,7 +69,7 @@ pub struct Summary {
     pub train_rows: usize,
     pub val_rows: usize,
     /// Rows of the file left out for a missing cell (`--missing drop`),
-    /// or for a missing target (`--missing mean`).
+    /// or for a missing target (`--missing mean` or `median`).
     pub dropped_rows: usize,
     /// Missing feature cells filled with the training means (`--missing
     /// mean`), held-out rows' included.
@@ -179,9 +179,9 @@ pub(super) struct Finished<'a> {
     /// Rows trained on and rows held out.
     pub rows: (usize, usize),
     /// Rows left out for a missing cell (`--missing drop`), or for a
-    /// missing target (`--missing mean`).
+    /// missing target (`--missing mean` or `median`).
     pub dropped_rows: usize,
-    /// Missing feature cells filled (`--missing mean`).
+    /// Missing feature cells filled (`--missing mean` or `median`).
     pub filled_cells: usize,
     pub validation: Option<Validation<'a>>,
     /// The milestones this run reached (not those of a resumed history).

@@ -788,9 +788,9 @@ impl TrainingData {
     }
 
     /// Fills the missing feature cells of the training and the held-out
-    /// rows with `m`'s means.
+    /// rows with `m`'s values.
     fn impute(&mut self, m: &Imputation) {
-        let mut filled = vec![0usize; m.feature_mean.len()];
+        let mut filled = vec![0usize; m.values().len()];
         for d in self.train.iter_mut().chain(self.val.iter_mut()) {
             for (total, n) in filled.iter_mut().zip(m.apply(d)) {
                 *total += n;
@@ -798,7 +798,7 @@ impl TrainingData {
         }
         let names = self.columns.feature_names.iter().cloned();
         let filled = data::by_column(names.zip(filled), &self.categories);
-        if let Some(text) = data::filled_cells(&filled) {
+        if let Some(text) = data::filled_cells(&filled, m.fill()) {
             self.what.push_str(&format!("; filled {text}"));
         }
         self.filled_cells = filled.iter().map(|(_, n)| n).sum();
@@ -879,7 +879,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 }
                 Ok(match run.missing {
                     Missing::Error => uses,
-                    Missing::Drop | Missing::Mean => data::with_gaps(uses),
+                    Missing::Drop | Missing::Mean | Missing::Median => data::with_gaps(uses),
                 })
             };
             let read = match run.categorical.is_empty() {
@@ -905,15 +905,17 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             let mut dropped = match run.missing {
                 Missing::Error => None,
                 Missing::Drop => Some(table.drop_missing()),
-                Missing::Mean => Some(table.drop_missing_target(target.as_deref())),
+                Missing::Mean | Missing::Median => {
+                    Some(table.drop_missing_target(target.as_deref()))
+                }
             };
             if let Some(d) = &mut dropped {
                 d.columns = data::by_column(std::mem::take(&mut d.columns), &categories);
             }
             if table.rows == 0 {
-                let (what, flag, instead) = match run.missing {
-                    Missing::Mean => ("its target missing", "--missing mean", ""),
-                    _ => (
+                let (what, flag, instead) = match run.missing.fill() {
+                    Some(fill) => ("its target missing", &*format!("--missing {}", fill.name()), ""),
+                    None => (
                         "a missing cell",
                         "--missing drop",
                         "; --missing mean fills missing feature cells instead, and drops only the rows with no target",
@@ -953,7 +955,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             }
             let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
             match dropped.filter(|d| d.rows > 0) {
-                Some(d) if run.missing == Missing::Mean => what.push_str(&format!(
+                Some(d) if run.missing.fill().is_some() => what.push_str(&format!(
                     "; dropped {} of {} with a missing target",
                     d.rows,
                     units::count(d.of, "row")
@@ -1296,50 +1298,64 @@ fn initial_model(
     Ok(model)
 }
 
-/// Fills `data`'s missing feature cells (`--missing mean`) and returns
-/// the means it filled them with, for the model to keep: a saved model's
-/// (from `--init` or a checkpoint), which predict fills with and its
-/// weights were trained on, or fitted on the training rows of `data` (a
-/// checkpoint of a `--missing mean` run always keeps its means). A model
-/// that keeps means needs `--missing mean`.
+/// Fills `data`'s missing feature cells (`--missing mean` or `median`)
+/// and returns the values it filled them with, for the model to keep: a
+/// saved model's (from `--init` or a checkpoint), which predict fills with
+/// and its weights were trained on, or fitted on the training rows of
+/// `data` (a checkpoint of such a run always keeps its values). A model
+/// that keeps values needs the option that chose them.
 fn fill_missing(
     run: &RunOptions,
     model: &Model,
     source: Option<&Path>,
     data: &mut TrainingData,
 ) -> Result<Option<Imputation>> {
-    let means = chosen_means(run, model, source, data)?;
-    if let Some(m) = &means {
+    let values = chosen_values(run, model, source, data)?;
+    if let Some(m) = &values {
         data.impute(m);
     }
-    Ok(means)
+    Ok(values)
 }
 
-/// The means [`fill_missing`] fills with; `None` without `--missing mean`.
-fn chosen_means(
+/// The values [`fill_missing`] fills with; `None` without `--missing mean`
+/// or `median`.
+fn chosen_values(
     run: &RunOptions,
     model: &Model,
     source: Option<&Path>,
     data: &TrainingData,
 ) -> Result<Option<Imputation>> {
-    let mean = run.missing == Missing::Mean;
-    match (&model.imputation, source, mean) {
-        (Some(m), _, true) => Ok(Some(m.clone())),
-        (Some(_), Some(path), false) => bail!(
-            "{} was trained with --missing mean, and predict fills missing cells with its training means; add --missing mean to continue from it (its means are reused)",
-            path.display()
+    match (&model.imputation, source, run.missing.fill()) {
+        (Some(m), _, Some(fill)) if m.fill() == fill => Ok(Some(m.clone())),
+        (Some(m), Some(path), _) => {
+            let kept = m.fill().name();
+            bail!(
+                "{} was trained with --missing {kept}, and predict fills missing cells with its training {kept}s; add --missing {kept} to continue from it (its {kept}s are reused)",
+                path.display()
+            )
+        }
+        (Some(m), None, _) => bail!(
+            "the model keeps training {}s, which need --missing {}",
+            m.fill().name(),
+            m.fill().name()
         ),
-        (None, _, true) => match (&data.train, &run.data) {
-            (Some(d), Some(path)) => Imputation::fit(d).map(Some).map_err(|e| {
+        (None, _, Some(fill)) => match (&data.train, &run.data) {
+            (Some(d), Some(path)) => Imputation::fit(d, fill).map(Some).map_err(|e| {
                 let split = match run.validation_split {
-                    Some(_) => " (the rows --validation-split holds out are not used for the means)",
-                    None => "",
+                    Some(_) => format!(
+                        " (the rows --validation-split holds out are not used for the {}s)",
+                        fill.name()
+                    ),
+                    None => String::new(),
                 };
                 anyhow::anyhow!("{}: {e}{split}", path.display())
             }),
-            _ => bail!("--missing mean needs the rows of --data on the host"),
+            _ => bail!(
+                "--missing {} needs the rows of --data on the host",
+                fill.name()
+            ),
         },
-        (_, _, false) => Ok(None),
+        (None, _, None) => Ok(None),
     }
 }
 
