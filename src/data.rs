@@ -2131,7 +2131,7 @@ const MARKS_MISSING: &str = " marks a missing value; expected a number";
 
 /// Whether a CSV error's message is `parse_cell`'s at a missing cell
 /// ([`is_missing`]), which `train --missing drop` would leave out.
-/// A categorical column's missing cell ([`category`]) says so in the same
+/// A categorical column's missing cell ([`Category`]) says so in the same
 /// words, but expects a level.
 pub fn says_missing(message: &str) -> bool {
     message.starts_with("the cell is empty;") || message.contains(" marks a missing value;")
