@@ -211,8 +211,9 @@ pub struct TrainArgs {
     /// encodes its file with them (a level it was not trained on is an
     /// error). A missing cell is handled as --missing says: drop leaves its
     /// row out, mean fills each of its level features with the level's
-    /// share of the training rows. The file is held in memory while it is
-    /// read [default: every column read is a number].
+    /// share of the training rows, median gives it the most common level.
+    /// The file is held in memory while it is read [default: every column
+    /// read is a number].
     #[arg(
         long,
         value_name = "NAME[,NAME...]",

@@ -440,7 +440,12 @@ impl Imputation {
     /// that are not NaN (a missing cell, as [`ColumnUse::NumberOrMissing`]
     /// reads it): a mean summed in f64 in row order, a median from the
     /// numbers sorted. A feature with no number is an error that names it.
-    pub fn fit(data: &Dataset, fill: Fill) -> Result<Imputation> {
+    /// The level features of a one-hot encoded column (`categories`) take
+    /// the mean of their 0s and 1s, the level's share, either way; with
+    /// `median`, the column's most common level instead (1 for it, 0 for
+    /// the others; the first in byte order of those as common), as the
+    /// median of a category is not defined.
+    pub fn fit(data: &Dataset, fill: Fill, categories: &[Category]) -> Result<Imputation> {
         let f = data.features;
         let column = |j: usize| (data.x.iter().skip(j).step_by(f.max(1))).filter(|v| !v.is_nan());
         let mut values = Vec::with_capacity(f);
@@ -469,6 +474,9 @@ impl Imputation {
                 )));
             };
             values.push(value);
+        }
+        if fill == Fill::Median {
+            most_common_levels(&mut values, data, categories);
         }
         Ok(match fill {
             Fill::Mean => Imputation {
@@ -517,8 +525,12 @@ impl Imputation {
     /// Checks values read from a file: means or medians, not both, one per
     /// feature, each finite in f32.
     pub fn check(&self, features: usize) -> std::result::Result<(), String> {
-        if !self.feature_mean.is_empty() && !self.feature_median.is_empty() {
-            return Err("holds both means and medians; expected one of them".into());
+        match (self.feature_mean.is_empty(), self.feature_median.is_empty()) {
+            (false, false) => {
+                return Err("holds both means and medians; expected one of them".into())
+            }
+            (true, true) => return Err("holds neither means nor medians".into()),
+            _ => {}
         }
         let word = self.fill().name();
         let values = self.values();
@@ -533,6 +545,34 @@ impl Imputation {
             return Err(format!("holds a {word} that is not a finite f32"));
         }
         Ok(())
+    }
+}
+
+/// Sets the values of each one-hot encoded column's level features to 1
+/// for its most common level in `data` (the first in byte order of those
+/// as common) and 0 for the others.
+fn most_common_levels(values: &mut [f64], data: &Dataset, categories: &[Category]) {
+    let f = data.features.max(1);
+    let index: HashMap<&str, usize> = (data.feature_names.iter().enumerate())
+        .map(|(j, n)| (n.as_str(), j))
+        .collect();
+    for c in categories {
+        let at: Vec<usize> = (c.feature_names().iter())
+            .filter_map(|n| index.get(n.as_str()).copied())
+            .collect();
+        let ones = |&j: &usize| {
+            (data.x.iter().skip(j).step_by(f))
+                .filter(|&&v| v == 1.0)
+                .count()
+        };
+        let counts: Vec<usize> = at.iter().map(ones).collect();
+        let Some(most) = counts.iter().max() else {
+            continue;
+        };
+        let first = counts.iter().position(|n| n == most).unwrap_or(0);
+        for (k, &j) in at.iter().enumerate() {
+            values[j] = (k == first) as u8 as f64;
+        }
     }
 }
 
@@ -2189,6 +2229,40 @@ mod tests {
     /// that cut runs of 255 bytes and `\r\n` pairs anywhere, in bytes
     /// that are mostly line ends (so a byte-wide sum would overflow if a
     /// run were longer) and mostly not.
+    /// A median is the middle number, or the mean of the two middle ones,
+    /// of the rows' numbers (NaN left out); a one-hot encoded column's
+    /// levels take its most common level with median, and their shares
+    /// with mean.
+    #[test]
+    fn medians_and_most_common_levels() {
+        let nan = f32::NAN;
+        #[rustfmt::skip]
+        let x = vec![
+            1.0, 3.0, 0.0, 1.0,
+            10.0, 7.0, 1.0, 0.0,
+            2.0, 5.0, 0.0, 1.0,
+            nan, 9.0, nan, nan,
+            -4.0, 100.0, 0.0, 1.0,
+        ];
+        let data = Dataset {
+            x,
+            y: vec![0.0; 5],
+            rows: 5,
+            features: 4,
+            feature_names: ["a", "b", "c=p", "c=q"].map(String::from).to_vec(),
+            target_name: "y".into(),
+        };
+        let c = [Category {
+            column: "c".into(),
+            levels: vec!["p".into(), "q".into()],
+        }];
+        let m = Imputation::fit(&data, Fill::Median, &c).unwrap();
+        assert_eq!(m.feature_median, [1.5, 7.0, 0.0, 1.0]);
+        assert!(m.feature_mean.is_empty());
+        let m = Imputation::fit(&data, Fill::Mean, &c).unwrap();
+        assert_eq!(m.feature_mean, [9.0 / 4.0, 124.0 / 5.0, 0.25, 0.75]);
+    }
+
     #[test]
     fn line_ends_counts_as_the_csv_reader_cuts_lines() {
         let naive = |bytes: &[u8], range: std::ops::Range<usize>| {

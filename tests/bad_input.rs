@@ -30,7 +30,8 @@ fn check(name: &str, csv: &[u8], extra: &[&str], expect: &str) {
     assert_eq!(err.lines().count(), 1, "{name}: {err}");
 }
 
-/// A file that does not exist is named with the flag that gave it.
+/// A file that does not exist is named with the flag that gave it, or
+/// the flags.
 #[test]
 fn a_file_that_does_not_exist_is_named_with_its_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,6 +48,10 @@ fn a_file_that_does_not_exist_is_named_with_its_flag() {
         (
             vec!["predict", "--model", &model, "--data", &gone],
             "--data",
+        ),
+        (
+            vec!["train", "--data", &gone, "--init", &gone],
+            "--data and --init",
         ),
     ] {
         let (ok, _, err) = shadertrain(&args);

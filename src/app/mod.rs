@@ -184,9 +184,14 @@ fn named_flag(e: anyhow::Error, inputs: &[(&str, std::path::PathBuf)]) -> anyhow
     if error.kind() != std::io::ErrorKind::NotFound {
         return e;
     }
-    match inputs.iter().find(|(_, p)| p == path) {
-        Some((flag, _)) => anyhow::anyhow!("{flag} {}: {error}", path.display()),
-        None => e,
+    // A path given to several flags names them all.
+    let flags: Vec<&str> = (inputs.iter())
+        .filter(|(_, p)| p == path)
+        .map(|(flag, _)| *flag)
+        .collect();
+    match flags.is_empty() {
+        true => e,
+        false => anyhow::anyhow!("{} {}: {error}", flags.join(" and "), path.display()),
     }
 }
 

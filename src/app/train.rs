@@ -1340,16 +1340,18 @@ fn chosen_values(
             m.fill().name()
         ),
         (None, _, Some(fill)) => match (&data.train, &run.data) {
-            (Some(d), Some(path)) => Imputation::fit(d, fill).map(Some).map_err(|e| {
-                let split = match run.validation_split {
-                    Some(_) => format!(
-                        " (the rows --validation-split holds out are not used for the {}s)",
-                        fill.name()
-                    ),
-                    None => String::new(),
-                };
-                anyhow::anyhow!("{}: {e}{split}", path.display())
-            }),
+            (Some(d), Some(path)) => Imputation::fit(d, fill, &data.categories)
+                .map(Some)
+                .map_err(|e| {
+                    let split = match run.validation_split {
+                        Some(_) => format!(
+                            " (the rows --validation-split holds out are not used for the {}s)",
+                            fill.name()
+                        ),
+                        None => String::new(),
+                    };
+                    anyhow::anyhow!("{}: {e}{split}", path.display())
+                }),
             _ => bail!(
                 "--missing {} needs the rows of --data on the host",
                 fill.name()
