@@ -1768,19 +1768,8 @@ pub fn ignoring(
         column: 0,
         message,
     };
-    for (i, name) in ignore.iter().enumerate() {
-        if !header.contains(name) {
-            return Err(err(format!(
-                "--ignore names '{name}', which is not a column; the header has: {}{}",
-                listed(header),
-                did_you_mean(name, header)
-            )));
-        }
-        if ignore[..i].contains(name) {
-            return Err(err(format!(
-                "--ignore names '{name}' twice; name each once"
-            )));
-        }
+    named_once(path, "--ignore", ignore, header)?;
+    for name in ignore {
         if Some(name.as_str()) == target {
             return Err(err(format!(
                 "--ignore names the target column '{name}' (--target); leave it out of --ignore, or choose another --target"
@@ -1798,6 +1787,26 @@ pub fn ignoring(
         false => ColumnUse::Number,
     };
     Ok(header.iter().map(usage).collect())
+}
+
+/// Checks that each of `names` (a list option's, `flag`) is a column of
+/// `header`, named once.
+fn named_once(path: &Path, flag: &str, names: &[String], header: &[String]) -> Result<()> {
+    let err = |message: String| csv_error(path)(1, 0, message);
+    for (i, name) in names.iter().enumerate() {
+        let shown = escaped(name);
+        if !header.contains(name) {
+            return Err(err(format!(
+                "{flag} names '{shown}', which is not a column; the header has: {}{}",
+                listed(header),
+                did_you_mean(name, header)
+            )));
+        }
+        if names[..i].contains(name) {
+            return Err(err(format!("{flag} names '{shown}' twice; name each once")));
+        }
+    }
+    Ok(())
 }
 
 /// `uses` with every column read as a number read as a number or a gap
@@ -1869,25 +1878,14 @@ pub fn check_categorical(
     target: Option<&str>,
 ) -> Result<Option<String>> {
     let err = |message: String| csv_error(path)(1, 0, message);
-    for (i, name) in categorical.iter().enumerate() {
+    if categorical.iter().any(String::is_empty) {
+        return Err(err(
+            "--categorical names '', a column with no name; name the column in the file".into(),
+        ));
+    }
+    named_once(path, "--categorical", categorical, header)?;
+    for name in categorical {
         let shown = escaped(name);
-        if name.is_empty() {
-            return Err(err(
-                "--categorical names '', a column with no name; name the column in the file".into(),
-            ));
-        }
-        if !header.contains(name) {
-            return Err(err(format!(
-                "--categorical names '{shown}', which is not a column; the header has: {}{}",
-                listed(header),
-                did_you_mean(name, header)
-            )));
-        }
-        if categorical[..i].contains(name) {
-            return Err(err(format!(
-                "--categorical names '{shown}' twice; name each once"
-            )));
-        }
         if ignore.contains(name) {
             return Err(err(format!(
                 "--categorical and --ignore both name '{shown}'; a column is either read as categories or not read"
