@@ -447,34 +447,37 @@ impl Imputation {
     /// median of a category is not defined.
     pub fn fit(data: &Dataset, fill: Fill, categories: &[Category]) -> Result<Imputation> {
         let f = data.features;
-        let column = |j: usize| (data.x.iter().skip(j).step_by(f.max(1))).filter(|v| !v.is_nan());
-        let mut values = Vec::with_capacity(f);
-        for j in 0..f {
-            let value = match fill {
-                Fill::Mean => {
-                    let (sum, n) =
-                        column(j).fold((0.0f64, 0usize), |(s, n), &v| (s + v as f64, n + 1));
-                    (n > 0).then(|| sum / n as f64)
+        // Means in one pass over the rows; each median from its column.
+        let (mut sum, mut count) = (vec![0.0f64; f], vec![0usize; f]);
+        for row in data.x.chunks_exact(f.max(1)) {
+            for ((s, n), &v) in sum.iter_mut().zip(count.iter_mut()).zip(row) {
+                if !v.is_nan() {
+                    *s += v as f64;
+                    *n += 1;
                 }
-                Fill::Median => {
-                    let mut numbers: Vec<f32> = column(j).copied().collect();
-                    numbers.sort_unstable_by(f32::total_cmp);
-                    let n = numbers.len();
-                    (n > 0).then(|| (numbers[(n - 1) / 2] as f64 + numbers[n / 2] as f64) / 2.0)
-                }
-            };
-            let Some(value) = value else {
-                let name = escaped(&data.feature_names[j]);
-                return Err(Error::Config(format!(
-                    "the feature '{name}' has no number in the {} trained on, so --missing {} has no {} to fill it with; --ignore {} leaves it unread",
-                    crate::units::count(data.rows, "row"),
-                    fill.name(),
-                    fill.name(),
-                    crate::units::shell_word(&name)
-                )));
-            };
-            values.push(value);
+            }
         }
+        if let Some(j) = count.iter().position(|&n| n == 0) {
+            let name = escaped(&data.feature_names[j]);
+            return Err(Error::Config(format!(
+                "the feature '{name}' has no number in the {} trained on, so --missing {} has no {} to fill it with; --ignore {} leaves it unread",
+                crate::units::count(data.rows, "row"),
+                fill.name(),
+                fill.name(),
+                crate::units::shell_word(&name)
+            )));
+        }
+        let median = |j: usize| {
+            let column = data.x.iter().skip(j).step_by(f.max(1));
+            let mut numbers: Vec<f32> = column.filter(|v| !v.is_nan()).copied().collect();
+            numbers.sort_unstable_by(f32::total_cmp);
+            let n = numbers.len();
+            (numbers[(n - 1) / 2] as f64 + numbers[n / 2] as f64) / 2.0
+        };
+        let mut values: Vec<f64> = match fill {
+            Fill::Mean => sum.iter().zip(&count).map(|(s, &n)| s / n as f64).collect(),
+            Fill::Median => (0..f).map(median).collect(),
+        };
         if fill == Fill::Median {
             most_common_levels(&mut values, data, categories);
         }

@@ -862,7 +862,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             // The header, kept to name the column of a bad cell.
             let header = std::sync::OnceLock::new();
             // With --categorical, the target as the file's header gives it
-            // (one-hot columns follow the last column read).
+            // (the table's last column may be a level's).
             let chosen_target = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());

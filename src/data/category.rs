@@ -6,8 +6,9 @@
 //! The numbers of a file are read as [`Table`] reads them, with the
 //! categorical columns left unread; the categorical columns' text is then
 //! read from the same bytes with the csv reader, row by row, and each
-//! column's cells become one code per row (its level's index), which
-//! [`encode`] spreads into the table's columns.
+//! column's cells become one code per row (its level's index)
+//! ([`encode`]), which [`Encoding::spread`] spreads into the table's
+//! columns.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
