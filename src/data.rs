@@ -467,19 +467,38 @@ impl Imputation {
                 crate::units::shell_word(&name)
             )));
         }
+        // The middle number (n odd), or the mean of the two middle ones:
+        // the (n/2)th in order, and the largest of those before it.
         let median = |j: usize| {
             let column = data.x.iter().skip(j).step_by(f.max(1));
             let mut numbers: Vec<f32> = column.filter(|v| !v.is_nan()).copied().collect();
-            numbers.sort_unstable_by(f32::total_cmp);
             let n = numbers.len();
-            (numbers[(n - 1) / 2] as f64 + numbers[n / 2] as f64) / 2.0
+            let (before, &mut upper, _) = numbers.select_nth_unstable_by(n / 2, f32::total_cmp);
+            let lower = match n % 2 {
+                1 => upper,
+                _ => before
+                    .iter()
+                    .copied()
+                    .max_by(f32::total_cmp)
+                    .unwrap_or(upper),
+            };
+            (lower as f64 + upper as f64) / 2.0
         };
+        // Level features take their column's most common level instead.
+        let levels: std::collections::HashSet<String> =
+            encoded_names(categories).into_iter().collect();
         let mut values: Vec<f64> = match fill {
             Fill::Mean => sum.iter().zip(&count).map(|(s, &n)| s / n as f64).collect(),
-            Fill::Median => (0..f).map(median).collect(),
+            Fill::Median => (0..f)
+                .map(|j| match levels.contains(&data.feature_names[j]) {
+                    true => 0.0,
+                    false => median(j),
+                })
+                .collect(),
         };
         if fill == Fill::Median {
-            most_common_levels(&mut values, data, categories);
+            // A level feature's sum is its count of 1s.
+            most_common_levels(&mut values, &sum, &data.feature_names, categories);
         }
         Ok(match fill {
             Fill::Mean => Imputation {
@@ -551,30 +570,25 @@ impl Imputation {
     }
 }
 
-/// Sets the values of each one-hot encoded column's level features to 1
-/// for its most common level in `data` (the first in byte order of those
-/// as common) and 0 for the others.
-fn most_common_levels(values: &mut [f64], data: &Dataset, categories: &[Category]) {
-    let f = data.features.max(1);
-    let index: HashMap<&str, usize> = (data.feature_names.iter().enumerate())
+/// Sets the values of each one-hot encoded column's level features (of
+/// the features `names`) to 1 for its most common level, the one with the
+/// most 1s (`ones`, by feature; the first in byte order of those as
+/// common), and 0 for the others.
+fn most_common_levels(values: &mut [f64], ones: &[f64], names: &[String], categories: &[Category]) {
+    let index: HashMap<&str, usize> = (names.iter().enumerate())
         .map(|(j, n)| (n.as_str(), j))
         .collect();
     for c in categories {
         let at: Vec<usize> = (c.feature_names().iter())
             .filter_map(|n| index.get(n.as_str()).copied())
             .collect();
-        let ones = |&j: &usize| {
-            (data.x.iter().skip(j).step_by(f))
-                .filter(|&&v| v == 1.0)
-                .count()
-        };
-        let counts: Vec<usize> = at.iter().map(ones).collect();
-        let Some(most) = counts.iter().max() else {
-            continue;
-        };
-        let first = counts.iter().position(|n| n == most).unwrap_or(0);
+        let most = at
+            .iter()
+            .map(|&j| ones[j])
+            .fold(f64::NEG_INFINITY, f64::max);
+        let first = at.iter().position(|&j| ones[j] == most);
         for (k, &j) in at.iter().enumerate() {
-            values[j] = (k == first) as u8 as f64;
+            values[j] = (Some(k) == first) as u8 as f64;
         }
     }
 }
@@ -2262,6 +2276,23 @@ mod tests {
         assert!(m.feature_mean.is_empty());
         let m = Imputation::fit(&data, Fill::Mean, &c).unwrap();
         assert_eq!(m.feature_mean, [9.0 / 4.0, 124.0 / 5.0, 0.25, 0.75]);
+        // Against the sorted numbers, for 1 to 40 of them, ties included.
+        for n in 1..=40u64 {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 7919 + n) % 13) as f32 - 6.0).collect();
+            let mut sorted = x.clone();
+            sorted.sort_by(f32::total_cmp);
+            let want = (sorted[(n as usize - 1) / 2] as f64 + sorted[n as usize / 2] as f64) / 2.0;
+            let data = Dataset {
+                y: vec![0.0; x.len()],
+                rows: x.len(),
+                x,
+                features: 1,
+                feature_names: vec!["a".into()],
+                target_name: "y".into(),
+            };
+            let m = Imputation::fit(&data, Fill::Median, &[]).unwrap();
+            assert_eq!(m.feature_median, [want], "{n}");
+        }
     }
 
     #[test]
