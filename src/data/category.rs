@@ -162,7 +162,65 @@ pub(super) fn encode(
             format!("no column '{}' to one-hot encode", escaped(name)),
         ));
     }
-    let body = &bytes[head.at..];
+    scan(
+        path,
+        &head,
+        &bytes[head.at..],
+        &mut read,
+        known.is_some(),
+        gaps,
+    )?;
+    for c in &mut read {
+        if c.codes.len() != table.rows {
+            return Err(err(
+                head.body_line,
+                0,
+                format!(
+                    "--categorical read {} where the numbers read {}",
+                    crate::units::count(c.codes.len(), "row"),
+                    table.rows
+                ),
+            ));
+        }
+        if known.is_none() {
+            sort_levels(c);
+        }
+        if c.levels.is_empty() {
+            let name = escaped(&head.header[c.at]);
+            return Err(err(
+                head.line,
+                c.at + 1,
+                format!("the categorical column '{name}' has no level: every cell is missing; --ignore leaves it unread"),
+            ));
+        }
+    }
+    let categories: Vec<Category> = (read.iter())
+        .map(|c| Category {
+            column: head.header[c.at].clone(),
+            levels: c.levels.clone(),
+        })
+        .collect();
+    check_features(path, &head, table, &categories)?;
+    Ok(Encoding {
+        header: head.header,
+        read,
+        categories,
+    })
+}
+
+/// Reads each row's cell of every column of `read` (from `body`, the rows
+/// after `head`) as a code: a level `known` already (a model's), or with
+/// `known` false a new one where the cell has not been met; a missing
+/// cell is [`MISSING`] with `gaps`, an error otherwise.
+fn scan(
+    path: &Path,
+    head: &Head,
+    body: &[u8],
+    read: &mut [Codes],
+    known: bool,
+    gaps: bool,
+) -> Result<()> {
+    let err = csv_error(path);
     let mut lines = Lines::new(body, head.body_line);
     let mut reader = csv_reader(body);
     let mut record = csv::ByteRecord::new();
@@ -203,7 +261,7 @@ pub(super) fn encode(
                     String::from_utf8_lossy(cell).escape_debug()
                 ))
             })?;
-            if known.is_some() {
+            if known {
                 return Err(at(unknown_level(text, &c.levels)));
             }
             if seen.len() == MAX_LEVELS {
@@ -219,41 +277,17 @@ pub(super) fn encode(
             c.codes.push(code);
         }
     }
-    for c in &mut read {
-        if c.codes.len() != table.rows {
-            return Err(err(
-                head.body_line,
-                0,
-                format!(
-                    "--categorical read {} where the numbers read {}",
-                    crate::units::count(c.codes.len(), "row"),
-                    table.rows
-                ),
-            ));
-        }
-        if known.is_none() {
-            sort_levels(c);
-        }
-        if c.levels.is_empty() {
-            let name = escaped(&head.header[c.at]);
-            return Err(err(
-                head.line,
-                c.at + 1,
-                format!("the categorical column '{name}' has no level: every cell is missing; --ignore leaves it unread"),
-            ));
-        }
-    }
-    let categories: Vec<Category> = (read.iter())
-        .map(|c| Category {
-            column: head.header[c.at].clone(),
-            levels: c.levels.clone(),
-        })
-        .collect();
-    // The features the levels make: each must be new, and no column the
-    // numbers read (an unread column may have any name).
+    Ok(())
+}
+
+/// Checks the features `categories`' levels make: each new, and none the
+/// name of a column the numbers read (`table`'s; an unread column may have
+/// any name).
+fn check_features(path: &Path, head: &Head, table: &Table, categories: &[Category]) -> Result<()> {
+    let err = csv_error(path);
     let read_names: HashSet<&str> = table.header.iter().map(String::as_str).collect();
     let mut made: HashMap<String, &str> = HashMap::new();
-    for c in &categories {
+    for c in categories {
         for name in c.feature_names() {
             if let Some(other) = made.insert(name.clone(), &c.column) {
                 return Err(err(
@@ -277,11 +311,7 @@ pub(super) fn encode(
             }
         }
     }
-    Ok(Encoding {
-        header: head.header,
-        read,
-        categories,
-    })
+    Ok(())
 }
 
 /// The levels of a file's categorical columns and each row's, read by
