@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
 mod category;
-pub use category::{by_column, encoded_names, Category, MAX_LEVELS};
+pub use category::{by_column, column_of_level, Category, MAX_LEVELS};
 
 /// A data set's shape and names, without its values: all a model needs to
 /// be built or checked against it.
@@ -485,12 +485,11 @@ impl Imputation {
             (lower as f64 + upper as f64) / 2.0
         };
         // Level features take their column's most common level instead.
-        let levels: std::collections::HashSet<String> =
-            encoded_names(categories).into_iter().collect();
+        let levels = column_of_level(categories);
         let mut values: Vec<f64> = match fill {
             Fill::Mean => sum.iter().zip(&count).map(|(s, &n)| s / n as f64).collect(),
             Fill::Median => (0..f)
-                .map(|j| match levels.contains(&data.feature_names[j]) {
+                .map(|j| match levels.contains_key(&data.feature_names[j]) {
                     true => 0.0,
                     false => median(j),
                 })
@@ -2092,9 +2091,7 @@ fn for_model<'a>(
     gaps: bool,
     categories: &'a [Category],
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
-    let column_of: HashMap<String, &str> = (categories.iter())
-        .flat_map(|c| (c.feature_names().into_iter()).map(|n| (n, c.column.as_str())))
-        .collect();
+    let column_of = column_of_level(categories);
     // The file's columns the model reads, in the order of its features:
     // a one-hot encoded column where its first level is.
     let mut columns: Vec<String> = Vec::with_capacity(feature_names.len());

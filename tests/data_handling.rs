@@ -1256,6 +1256,39 @@ fn feature_means(rows: &[[f32; 3]]) -> Vec<f64> {
         .collect()
 }
 
+/// Each feature's median over `rows`' numbers: the middle one, or the
+/// mean of the two middle ones, in f64.
+fn feature_medians(rows: &[[f32; 3]]) -> Vec<f64> {
+    (0..2)
+        .map(|j| {
+            let mut v: Vec<f64> = (rows.iter())
+                .filter(|r| !r[j].is_nan())
+                .map(|r| r[j] as f64)
+                .collect();
+            v.sort_by(f64::total_cmp);
+            (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+        })
+        .collect()
+}
+
+/// `rows` as an `a,b,y` file with each feature's missing cells holding
+/// `values` (rounded to f32, as a fill is), and how many each had.
+fn written_in(rows: &[[f32; 3]], values: &[f64]) -> (String, [usize; 2]) {
+    let mut written = String::from("a,b,y\n");
+    let mut filled = [0usize; 2];
+    for row in rows {
+        let mut row = *row;
+        for j in 0..2 {
+            if row[j].is_nan() {
+                row[j] = values[j] as f32;
+                filled[j] += 1;
+            }
+        }
+        written.push_str(&format!("{},{},{}\n", row[0], row[1], row[2]));
+    }
+    (written, filled)
+}
+
 /// `--missing mean` fills each missing feature cell with its column's
 /// mean over the rows trained on and leaves out the rows with no target:
 /// the run is, bit for bit, the run on a file with those means written in
@@ -1283,18 +1316,7 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
     std::fs::write(&holed, &text).unwrap();
     let kept: Vec<[f32; 3]> = rows.iter().filter(|r| !r[2].is_nan()).copied().collect();
     let means = feature_means(&kept);
-    let mut written = String::from("a,b,y\n");
-    let mut cells_filled = [0usize; 2];
-    for row in &kept {
-        let mut row = *row;
-        for j in 0..2 {
-            if row[j].is_nan() {
-                row[j] = means[j] as f32;
-                cells_filled[j] += 1;
-            }
-        }
-        written.push_str(&format!("{},{},{}\n", row[0], row[1], row[2]));
-    }
+    let (written, cells_filled) = written_in(&kept, &means);
     std::fs::write(&filled, &written).unwrap();
     assert!(cells_filled[0] > 0 && cells_filled[1] > 0 && kept.len() < 60);
     let fit = ["--optimizer", "adam", "--lr", "0.01", "--epochs", "6"];
@@ -1875,33 +1897,14 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
     let (text, rows) = rows_with_gaps();
     std::fs::write(&holed, &text).unwrap();
     let kept: Vec<[f32; 3]> = rows.iter().filter(|r| !r[2].is_nan()).copied().collect();
-    let medians: Vec<f64> = (0..2)
-        .map(|j| {
-            let mut v: Vec<f64> = (kept.iter())
-                .filter(|r| !r[j].is_nan())
-                .map(|r| r[j] as f64)
-                .collect();
-            v.sort_by(f64::total_cmp);
-            (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
-        })
-        .collect();
+    let medians = feature_medians(&kept);
     let means = feature_means(&kept);
     assert!(medians
         .iter()
         .zip(&means)
         .all(|(m, a)| (m - a).abs() > 1e-3));
-    let mut written = String::from("a,b,y\n");
-    let mut cells = 0;
-    for row in &kept {
-        let mut row = *row;
-        for j in 0..2 {
-            if row[j].is_nan() {
-                row[j] = medians[j] as f32;
-                cells += 1;
-            }
-        }
-        written.push_str(&format!("{},{},{}\n", row[0], row[1], row[2]));
-    }
+    let (written, filled_cells) = written_in(&kept, &medians);
+    let cells = filled_cells[0] + filled_cells[1];
     std::fs::write(&filled, &written).unwrap();
     let fit = ["--optimizer", "adam", "--lr", "0.01", "--epochs", "6"];
     let mut args = train_data(&holed, "cpu", &fit);

@@ -54,6 +54,25 @@ fn csv_round_trips_the_synthetic_set_bit_for_bit() {
     assert_eq!(back, d);
 }
 
+/// `bytes` with the one place that holds `from` holding `to` instead, of
+/// the same length, so that the header's length stays right.
+fn swapped(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut at = (bytes.windows(from.len()).enumerate())
+        .filter(|(_, w)| *w == from.as_bytes())
+        .map(|(i, _)| i);
+    let i = at
+        .next()
+        .unwrap_or_else(|| panic!("{from} not in the header"));
+    assert!(
+        at.next().is_none(),
+        "{from} is in the header more than once"
+    );
+    let mut swapped = bytes.to_vec();
+    swapped[i..i + to.len()].copy_from_slice(to.as_bytes());
+    swapped
+}
+
 fn refused(bytes: &[u8]) -> String {
     match model_from_bytes(Path::new("bad.st"), bytes) {
         Err(e @ Error::ModelFile { .. }) => {
@@ -134,16 +153,7 @@ fn categories_round_trip_and_bad_ones_are_refused() {
     m.check().unwrap();
     let bytes = model_to_bytes(&m).unwrap();
     assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
-    // Each swap keeps the header's length.
-    let swap = |from: &str, to: &str| {
-        assert_eq!(from.len(), to.len());
-        let at = (bytes.windows(from.len()))
-            .rposition(|w| w == from.as_bytes())
-            .unwrap_or_else(|| panic!("{from} not in the header"));
-        let mut swapped = bytes.clone();
-        swapped[at..at + to.len()].copy_from_slice(to.as_bytes());
-        swapped
-    };
+    let swap = |from: &str, to: &str| swapped(&bytes, from, to);
     for (bad, says) in [
         (
             swap(r#"\"Oslo\",\"Paris\""#, r#"\"Paris\",\"Oslo\""#),
@@ -180,16 +190,7 @@ fn imputation_means_round_trip_and_bad_ones_are_refused() {
     });
     let bytes = model_to_bytes(&m).unwrap();
     assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
-    // Each swap keeps the header's length.
-    let swap = |from: &str, to: &str| {
-        assert_eq!(from.len(), to.len());
-        let at = (bytes.windows(from.len()))
-            .position(|w| w == from.as_bytes())
-            .unwrap_or_else(|| panic!("{from} not in the header"));
-        let mut swapped = bytes.clone();
-        swapped[at..at + to.len()].copy_from_slice(to.as_bytes());
-        swapped
-    };
+    let swap = |from: &str, to: &str| swapped(&bytes, from, to);
     for (bad, says) in [
         (
             swap(",3e+30]", "]      "),

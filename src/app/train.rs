@@ -820,7 +820,7 @@ impl TrainingData {
 
 /// What the model a run starts from (`--init`'s, or a checkpoint's) says
 /// of how its data are read.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Origin<'a> {
     /// The target of `--init`'s model, taken for the target where
     /// `--target` is not given and the file has such a column, not
@@ -868,13 +868,12 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 let _ = header.set(names.to_vec());
                 let (ignored, target) = (ignored(names), target(names));
                 let uses = data::ignoring(path, names, &ignored, target)?;
-                if !run.categorical.is_empty() {
-                    let categorical = data::named_columns(&run.categorical, names);
+                let categorical = data::named_columns(&run.categorical, names);
+                if !categorical.is_empty() {
                     let t = data::check_categorical(path, names, &categorical, &ignored, target)?;
                     let _ = chosen_target.set(t);
                 }
                 if let Some(levels) = from.levels {
-                    let categorical = data::named_columns(&run.categorical, names);
                     same_columns(path, levels, &categorical)?;
                 }
                 Ok(match run.missing {

@@ -36,7 +36,7 @@ pub struct Category {
 impl Category {
     /// The feature of `level`: "city=Paris".
     pub fn feature_name(&self, level: &str) -> String {
-        format!("{}={level}", self.column)
+        level_feature(&self.column, level)
     }
 
     /// The features of every level, in the levels' order.
@@ -73,11 +73,15 @@ impl Category {
     }
 }
 
-/// The features `categories` make, in order.
-pub fn encoded_names(categories: &[Category]) -> Vec<String> {
-    categories
-        .iter()
-        .flat_map(Category::feature_names)
+/// The feature of `level` of the column `column`: "city=Paris".
+fn level_feature(column: &str, level: &str) -> String {
+    format!("{column}={level}")
+}
+
+/// Each feature `categories` make, with the file's column it encodes.
+pub fn column_of_level(categories: &[Category]) -> HashMap<String, &str> {
+    (categories.iter())
+        .flat_map(|c| (c.feature_names().into_iter()).map(|n| (n, c.column.as_str())))
         .collect()
 }
 
@@ -89,9 +93,7 @@ pub fn by_column(
     counts: impl IntoIterator<Item = (String, usize)>,
     categories: &[Category],
 ) -> Vec<(String, usize)> {
-    let column_of: HashMap<String, &str> = (categories.iter())
-        .flat_map(|c| (c.feature_names().into_iter()).map(|n| (n, c.column.as_str())))
-        .collect();
+    let column_of = column_of_level(categories);
     let mut columns: Vec<(String, usize)> = Vec::new();
     for (name, n) in counts {
         match column_of.get(&name) {
@@ -397,7 +399,7 @@ fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
         if let Some(k) = read.iter().position(|c| c.at == j) {
             for (l, level) in read[k].levels.iter().enumerate() {
                 sources.push(Source::Level(k, l as u32));
-                names.push(format!("{name}={level}"));
+                names.push(level_feature(name, level));
             }
         } else if table.header.get(next) == Some(name) {
             // Names are unique (an empty one is never read), so the
