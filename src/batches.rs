@@ -58,26 +58,43 @@ impl MiniBatches {
     /// 10⁶ rows the draws took about 40 ms an epoch on one thread, and the
     /// GPU's mini-batch epochs wait for them.)
     pub fn order_into(&self, rows: usize, epoch: u64, order: &mut Vec<usize>, threads: usize) {
-        order.clear();
-        order.extend(0..rows);
-        let base = epoch.wrapping_mul(rows as u64);
-        let draw = |i: usize| {
-            let at = base.wrapping_add(i as u64).wrapping_mul(2);
-            let lo = rng::bits(self.seed, Stream::Order, at) as u64;
-            let hi = rng::bits(self.seed, Stream::Order, at.wrapping_add(1)) as u64;
-            let draw = (hi << 32) | lo;
-            ((draw as u128 * (i as u128 + 1)) >> 64) as usize
-        };
-        // draws[i] is position i's; draws[0] is never used.
-        let mut draws = vec![0usize; rows];
-        on_threads(&mut draws, 1, threads, |first, part| {
-            for (k, d) in part.iter_mut().enumerate() {
-                *d = draw(first + k);
-            }
-        });
-        for i in (1..rows).rev() {
-            order.swap(i, draws[i]);
+        shuffle_into(self.seed, Stream::Order, epoch, rows, order, threads);
+    }
+}
+
+/// Shuffle `e` of `rows` rows by `seed` from `stream`, into `order`: a
+/// Fisher–Yates shuffle whose draw for position i is 64 bits of `stream`
+/// at index 2·(e·N + i) and the one after, mapped to 0..=i by a 128-bit
+/// multiply. The draws are made on up to `threads` threads
+/// ([`MiniBatches::order_into`] is this on [`Stream::Order`], with the
+/// epoch for `e`).
+pub fn shuffle_into(
+    seed: u64,
+    stream: Stream,
+    e: u64,
+    rows: usize,
+    order: &mut Vec<usize>,
+    threads: usize,
+) {
+    order.clear();
+    order.extend(0..rows);
+    let base = e.wrapping_mul(rows as u64);
+    let draw = |i: usize| {
+        let at = base.wrapping_add(i as u64).wrapping_mul(2);
+        let lo = rng::bits(seed, stream, at) as u64;
+        let hi = rng::bits(seed, stream, at.wrapping_add(1)) as u64;
+        let draw = (hi << 32) | lo;
+        ((draw as u128 * (i as u128 + 1)) >> 64) as usize
+    };
+    // draws[i] is position i's; draws[0] is never used.
+    let mut draws = vec![0usize; rows];
+    on_threads(&mut draws, 1, threads, |first, part| {
+        for (k, d) in part.iter_mut().enumerate() {
+            *d = draw(first + k);
         }
+    });
+    for i in (1..rows).rev() {
+        order.swap(i, draws[i]);
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`train`]: the [`train::Backend`] trait and the stopping loop.
 //! - [`batches`]: mini-batches, and the seeded order of each epoch's rows.
 //! - [`bench`](mod@bench): the CPU-against-GPU benchmark.
+//! - [`importance`]: permutation importance, how much each column a
+//!   model reads matters to its predictions.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
 //! - [`memory`]: what a job needs in memory, checked before allocating.
 //! - [`units`]: counts, sizes and durations as messages write them.
@@ -72,6 +74,7 @@ pub mod data;
 pub mod dist;
 pub mod error;
 pub mod gpu;
+pub mod importance;
 pub mod io;
 pub mod memory;
 pub mod model;

@@ -16,6 +16,9 @@ pub enum Stream {
     Split,
     /// The row order of each mini-batch epoch (`crate::batches`).
     Order,
+    /// The shuffles of `importance`, one per repeat
+    /// (`crate::importance::shuffle`).
+    Importance,
     /// The initial weights of layer i (0 the first hidden layer, the output
     /// layer last), at their row-major position in the weight matrix.
     Layer(usize),
@@ -26,13 +29,14 @@ pub enum Stream {
 
 impl Stream {
     /// The number the hash mixes in: 0 for the features, 8 for the split,
-    /// 9 for the mini-batch order,
+    /// 9 for the mini-batch order, 10 for importance's shuffles,
     /// 16 + i for layer i, the given number for [`Stream::Other`].
     pub const fn id(self) -> u32 {
         match self {
             Stream::Features => 0,
             Stream::Split => 8,
             Stream::Order => 9,
+            Stream::Importance => 10,
             Stream::Layer(i) => 16 + i as u32,
             Stream::Other(id) => id,
         }

@@ -106,14 +106,17 @@ fn the_readme_walkthrough_runs_as_written() {
         })
         .collect();
     let subcommands: Vec<&str> = runs.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(subcommands, ["gen", "train", "predict", "bench"]);
+    assert_eq!(
+        subcommands,
+        ["gen", "train", "predict", "importance", "bench"]
+    );
     let train = &runs[1];
     assert_eq!(
         value(train, "--backend"),
         Some("gpu"),
         "the walkthrough trains on the GPU"
     );
-    assert!(value(train, "--plot").is_some() && value(&runs[3], "--plot").is_some());
+    assert!(value(train, "--plot").is_some() && value(&runs[4], "--plot").is_some());
     if !common::have_gpu() {
         eprintln!("SKIPPED the README walkthrough (no GPU adapter; it trains with --backend gpu)");
         return;
@@ -173,12 +176,23 @@ fn the_readme_walkthrough_runs_as_written() {
         .lines()
         .skip(1)
         .all(|l| l.parse::<f32>().is_ok_and(f32::is_finite)));
-    // bench: both backends in the table and the chart.
+    // importance: the rows scored, and a line for each column.
     let (_, stdout, _) = &outputs[3];
+    assert!(
+        stdout.starts_with(&format!("permutation importance over {rows} rows")),
+        "{stdout}"
+    );
+    let mut columns: Vec<&str> = (stdout.lines().skip(2))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    columns.sort_unstable();
+    assert_eq!(columns, ["x0", "x1", "x2", "x3"], "{stdout}");
+    // bench: both backends in the table and the chart.
+    let (_, stdout, _) = &outputs[4];
     assert!(
         stdout.lines().any(|l| l.starts_with("cpu "))
             && stdout.lines().any(|l| l.starts_with("gpu ")),
         "{stdout}"
     );
-    assert_eq!(png_size(at("--plot", 3)), SIZE);
+    assert_eq!(png_size(at("--plot", 4)), SIZE);
 }

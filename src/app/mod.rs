@@ -10,7 +10,8 @@
 //! - `budget`: what a run needs in memory, checked before it allocates.
 //! - `progress`: the progress bar of `train` and `bench`.
 //! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
-//! - `bench_cmd`, `predict`, `gen`, `info`: the other subcommands;
+//! - `bench_cmd`, `predict`, `importance`, `gen`, `info`: the other
+//!   subcommands;
 //!   `peers`: `bench --peers`, the Python frameworks timed alongside.
 
 use std::io::Write as _;
@@ -37,6 +38,7 @@ mod bench_dist;
 mod budget;
 mod config;
 mod gen;
+mod importance;
 mod info;
 mod peers;
 mod predict;
@@ -168,6 +170,10 @@ fn input_flags(command: &Command) -> Vec<(&'static str, std::path::PathBuf)> {
             ("--model", Some(a.model.clone())),
             ("--data", Some(a.data.clone())),
         ],
+        Command::Importance(a) => vec![
+            ("--model", Some(a.model.clone())),
+            ("--data", Some(a.data.clone())),
+        ],
         _ => Vec::new(),
     };
     (pairs.into_iter())
@@ -219,6 +225,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::train_command(&args),
         Command::Predict(args) => done(predict::predict_command(&args)),
+        Command::Importance(args) => done(importance::importance_command(&args)),
         Command::Gen(args) => done(gen::gen_command(&args)),
         Command::Bench(args) => done(bench_cmd::bench_command(&args)),
         Command::Info => done(info::info_command()),

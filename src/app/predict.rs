@@ -37,76 +37,52 @@ struct Scores {
     scored_rows: usize,
 }
 
-/// Rows below which a thread of `predict` costs more than it saves.
-const ROWS_PER_THREAD: usize = 16_384;
-
-/// The reference's ŷ for every row of `data`, the rows shared among the
-/// cores in contiguous parts. Each row's prediction is its own, so the
-/// values do not depend on the parts.
-fn predict_on_threads(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
-    let parts = cpu::cores().min(data.rows / ROWS_PER_THREAD).max(1);
-    if parts == 1 {
-        return Ok(cpu::reference::predict(model, data)?);
-    }
-    let per = data.rows.div_ceil(parts);
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..data.rows)
-            .step_by(per)
-            .map(|start| {
-                let end = (start + per).min(data.rows);
-                scope.spawn(move || cpu::reference::predict(model, &data.slice(start..end)))
-            })
-            .collect();
-        let mut yhat = Vec::with_capacity(data.rows);
-        for t in threads {
-            yhat.extend(t.join().expect("a prediction thread panicked")?);
-        }
-        Ok(yhat)
-    })
-}
-
 /// The kept columns' cells (a line's start for each row) and names, with
 /// `--keep`.
-type KeptCells = Option<(Vec<String>, Vec<String>)>;
+pub(super) type KeptCells = Option<(Vec<String>, Vec<String>)>;
 
-/// What `--missing` does for `model`: as given, else fill where the
-/// model keeps training means or medians and error where it does not. `fill` for a
-/// model without them is an error.
-fn missing_mode(args: &PredictArgs, model: &Model) -> Result<Blanks> {
-    match (args.missing, &model.imputation) {
-        (Some(Blanks::Fill), None) => anyhow::bail!(
-            "--missing fill needs a model trained with train --missing mean or median, which keeps each feature's training mean or median; {} keeps none (--missing blank leaves the prediction of a row with a missing cell empty)",
-            args.model.display()
+/// The `--missing` of a command that reads `model` (from `path`): as
+/// `given`, else `fill` where the model keeps training means or medians
+/// and `error` where it keeps none. `fill` for a model without them is an
+/// error that offers `instead`, the command's other way past a missing
+/// cell.
+pub(super) fn missing_mode<M: Copy + PartialEq>(
+    given: Option<M>,
+    [error, fill]: [M; 2],
+    (model, path): (&Model, &Path),
+    instead: &str,
+) -> Result<M> {
+    match (given, &model.imputation) {
+        (Some(m), None) if m == fill => anyhow::bail!(
+            "--missing fill needs a model trained with train --missing mean or median, which keeps each feature's training mean or median; {} keeps none ({instead})",
+            path.display()
         ),
-        (Some(mode), _) => Ok(mode),
-        (None, Some(_)) => Ok(Blanks::Fill),
-        (None, None) => Ok(Blanks::Error),
+        (Some(m), _) => Ok(m),
+        (None, Some(_)) => Ok(fill),
+        (None, None) => Ok(error),
     }
 }
 
-/// The rows of `--data` the model reads, their target column and the
-/// kept cells; an error at a missing cell offers `--missing blank`, and
-/// `--missing fill` where the model keeps means. With `missing` other
-/// than error, a missing cell reads as NaN.
-fn read_rows(
-    args: &PredictArgs,
+/// The rows of the CSV file `path` that `model` reads, their target column
+/// and the cells of its columns `keep` (none where `keep` is empty); an
+/// error at a missing cell offers `instead` (the command's way past it),
+/// and `--missing fill` where the model keeps means. With `gaps`, a
+/// missing cell reads as NaN.
+pub(super) fn read_rows(
+    path: &Path,
+    keep: &[String],
     model: &Model,
-    missing: Blanks,
+    gaps: bool,
+    instead: &str,
 ) -> Result<(Dataset, TargetColumn, KeptCells)> {
     let (features, target_name) = (&model.feature_names, &model.target_name);
-    let gaps = missing != Blanks::Error;
-    let read = match args.keep.is_empty() {
-        true => data::read_for_model(&args.data, features, target_name, gaps, &model.categories)
+    let read = match keep.is_empty() {
+        true => data::read_for_model(path, features, target_name, gaps, &model.categories)
             .map(|(data, target)| (data, target, None)),
-        false => data::read_for_model_keeping(
-            &args.data,
-            features,
-            target_name,
-            gaps,
-            &model.categories,
-            &args.keep,
-        )
-        .map(|(data, target, kept, names)| (data, target, Some((kept, names)))),
+        false => {
+            data::read_for_model_keeping(path, features, target_name, gaps, &model.categories, keep)
+                .map(|(data, target, kept, names)| (data, target, Some((kept, names))))
+        }
     };
     Ok(read.map_err(|e| match e {
         crate::Error::Csv {
@@ -115,7 +91,7 @@ fn read_rows(
             column,
             message,
         } => {
-            let hint = read_hint(&message, model);
+            let hint = read_hint(&message, model, instead);
             crate::Error::Csv {
                 path,
                 line,
@@ -128,14 +104,17 @@ fn read_rows(
 }
 
 /// The way out of a CSV error `message` at a cell of a column `model`
-/// reads: at a missing cell, `--missing blank` (and `fill` where the model
-/// keeps means or medians); at text in a feature's column, that the model was
-/// trained on that column. Empty for other errors.
-fn read_hint(message: &str, model: &Model) -> String {
+/// reads: at a missing cell, `instead` (and `--missing fill` where the
+/// model keeps means or medians); at text in a feature's column, that the
+/// model was trained on that column. Empty for other errors.
+fn read_hint(message: &str, model: &Model, instead: &str) -> String {
     if data::says_missing(message) {
         return match &model.imputation {
-            Some(m) => format!("; --missing fill gives it the training {} the model keeps, and --missing blank leaves the row's prediction empty", m.fill().name()),
-            None => "; --missing blank leaves the prediction of a row with a missing cell empty".into(),
+            Some(m) => format!(
+                "; --missing fill gives it the training {} the model keeps, and {instead}",
+                m.fill().name()
+            ),
+            None => format!("; {instead}"),
         };
     }
     // Text in a column the model takes: a column trained on by mistake.
@@ -149,6 +128,22 @@ fn read_hint(message: &str, model: &Model) -> String {
         }
         None => String::new(),
     }
+}
+
+/// Fills the missing feature cells of `data` with the training means or
+/// medians `model` keeps, where it keeps them, with a notice that counts
+/// them by the file's column; those counts.
+pub(super) fn fill_missing(model: &Model, data: &mut Dataset) -> Vec<(String, usize)> {
+    let Some(imputation) = &model.imputation else {
+        return Vec::new();
+    };
+    let filled = imputation.apply(data);
+    let names = model.feature_names.iter().cloned();
+    let filled = data::by_column(names.zip(filled), &model.categories);
+    if let Some(text) = data::filled_cells(&filled, imputation.fill()) {
+        super::notice(false, &format!("filled {text}"));
+    }
+    filled
 }
 
 /// Which rows have a missing feature (read as NaN with `--missing
@@ -285,18 +280,17 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let missing = missing_mode(args, &model)?;
-    let (mut data, target, kept) = read_rows(args, &model, missing)?;
-    let filled = match (missing, &model.imputation) {
-        (Blanks::Fill, Some(imputation)) => {
-            let filled = imputation.apply(&mut data);
-            let names = model.feature_names.iter().cloned();
-            let filled = data::by_column(names.zip(filled), &model.categories);
-            if let Some(text) = data::filled_cells(&filled, imputation.fill()) {
-                super::notice(false, &format!("filled {text}"));
-            }
-            filled
-        }
+    let blank_empty = "--missing blank leaves the row's prediction empty";
+    let missing = missing_mode(
+        args.missing,
+        [Blanks::Error, Blanks::Fill],
+        (&model, &args.model),
+        blank_empty,
+    )?;
+    let gaps = missing != Blanks::Error;
+    let (mut data, target, kept) = read_rows(&args.data, &args.keep, &model, gaps, blank_empty)?;
+    let filled = match missing {
+        Blanks::Fill => fill_missing(&model, &mut data),
         _ => Vec::new(),
     };
     let blank = blank_rows(&data);
@@ -317,7 +311,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         "predict fewer rows at a time, or on a machine with more memory",
     )?;
     // In the target's units: a standardised model's statistics are applied.
-    let yhat = predict_on_threads(&model, &data)?;
+    let yhat = cpu::reference::predict_on_cores(&model, &data)?;
     let text = predictions_csv(&model, &yhat, &blank, kept);
     let mut emitted = Ok(());
     // Standard output by name (`-`, /dev/stdout) is written as without
@@ -350,7 +344,6 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         filled_cells: filled.iter().map(|(_, n)| n).sum(),
         scored_rows: 0,
     };
-    let gaps = missing != Blanks::Error;
     if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {
         // Keep standard output clean CSV when the predictions go there.
         if args.out.is_some() {

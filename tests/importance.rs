@@ -1,0 +1,438 @@
+//! `importance`: permutation importance, against a plain twin shuffle by
+//! shuffle, against the rises the synthetic task's formula gives, and
+//! through the built binary: exact zeros, reruns, samples, missing cells
+//! and refusals.
+
+mod common;
+
+use common::{gen_csv, path, read_json, run_ok, shadertrain};
+use shadertrain::cpu::reference;
+use shadertrain::data::{Category, Dataset, Standardization};
+use shadertrain::importance::{self, columns, mean_and_sd, permutation_importance, shuffle};
+use shadertrain::model::{Activation, Layout, Model};
+
+/// `rows` rows of x0, a one-hot city of three levels (a, b, c) and x1,
+/// with y depending on all three columns.
+fn city_rows(rows: usize) -> Dataset {
+    let x0 = common::uniform(1, rows, -1.0, 1.0);
+    let x1 = common::uniform(2, rows, -2.0, 2.0);
+    let mut x = Vec::with_capacity(rows * 5);
+    let mut y = Vec::with_capacity(rows);
+    for n in 0..rows {
+        let k = (n * 7 + n / 3) % 3;
+        let mut hot = [0.0f32; 3];
+        hot[k] = 1.0;
+        x.extend([x0[n], hot[0], hot[1], hot[2], x1[n]]);
+        y.push(x0[n] * x1[n] + [0.5, -1.0, 2.0][k]);
+    }
+    let names = ["x0", "city=a", "city=b", "city=c", "x1"];
+    Dataset {
+        x,
+        y,
+        rows,
+        features: 5,
+        feature_names: names.iter().map(|s| s.to_string()).collect(),
+        target_name: "y".into(),
+    }
+}
+
+/// A standardised two-hidden-layer model of [`city_rows`]' columns.
+fn city_model(data: &Dataset) -> Model {
+    let layout = Layout::new(5, &[6, 4]).unwrap();
+    let names = data.feature_names.clone();
+    let mut model = Model::init(layout, Activation::Tanh, 3, names, "y".into());
+    model.standardization = Some(Standardization::fit(data));
+    model.categories = vec![Category {
+        column: "city".into(),
+        levels: vec!["a".into(), "b".into(), "c".into()],
+    }];
+    model.check().unwrap();
+    model
+}
+
+/// Every rise is the plain twin's to the bit: for each repeat, the shuffle
+/// of that repeat applied to a fresh copy of the rows, the column's cells
+/// (all three of the city's level features together) taken from the
+/// shuffled rows, and the reference's predictions on one thread. 40,000
+/// rows, so that the predictions are shared among the cores where there
+/// are two or more. The rows are left as they were.
+#[test]
+fn rises_are_the_plain_twins_shuffle_by_shuffle() {
+    let data = city_rows(40_000);
+    let model = city_model(&data);
+    let cols = columns(&model);
+    let names: Vec<(&str, &[usize], bool)> = (cols.iter())
+        .map(|c| (c.name.as_str(), &c.features[..], c.categorical))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("x0", &[0][..], false),
+            ("city", &[1, 2, 3][..], true),
+            ("x1", &[4][..], false)
+        ]
+    );
+    let mut shuffled = data.clone();
+    let mut calls = 0;
+    let got =
+        permutation_importance(&model, &mut shuffled, &cols, (3, 11), &mut || calls += 1).unwrap();
+    assert_eq!(calls, 9);
+    assert!(shuffled == data, "the rows were not put back");
+    let base = reference::mse(&reference::predict(&model, &data).unwrap(), &data.y);
+    assert_eq!(got.mse, base);
+    for (c, column) in cols.iter().enumerate() {
+        for repeat in 0..3 {
+            let order = shuffle(data.rows, 11, repeat);
+            let mut copy = data.clone();
+            for (n, &from) in order.iter().enumerate() {
+                for &j in &column.features {
+                    copy.x[n * 5 + j] = data.x[from * 5 + j];
+                }
+            }
+            let mse = reference::mse(&reference::predict(&model, &copy).unwrap(), &data.y);
+            assert_eq!(
+                got.rises[c][repeat as usize],
+                mse - base,
+                "{} repeat {repeat}",
+                column.name
+            );
+        }
+    }
+    // Each repeat's shuffle is a permutation of its own.
+    let (a, b) = (shuffle(1000, 11, 0), shuffle(1000, 11, 1));
+    let mut sorted = a.clone();
+    sorted.sort_unstable();
+    assert!(sorted == (0..1000).collect::<Vec<_>>() && a != b && a != shuffle(1000, 12, 0));
+}
+
+#[test]
+fn mean_and_sd_are_numpys() {
+    // np.mean([1, 2, 4]) = 7/3; np.std([1, 2, 4]) = sqrt(14/9).
+    let (mean, sd) = mean_and_sd(&[1.0, 2.0, 4.0]);
+    assert!((mean - 7.0 / 3.0).abs() < 1e-15);
+    assert!((sd - (14.0f64 / 9.0).sqrt()).abs() < 1e-15);
+    assert_eq!(mean_and_sd(&[0.25]), (0.25, 0.0));
+}
+
+#[test]
+fn too_few_rows_and_missing_cells_are_refused() {
+    let data = city_rows(10);
+    let model = city_model(&data);
+    let cols = columns(&model);
+    let mut one = data.slice(0..1);
+    let err = permutation_importance(&model, &mut one, &cols, (1, 0), &mut || {}).unwrap_err();
+    assert!(err.to_string().contains("at least 2"), "{err}");
+    let mut gap = data.clone();
+    gap.x[7] = f32::NAN;
+    let err = permutation_importance(&model, &mut gap, &cols, (1, 0), &mut || {}).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    let wrong = [importance::Column {
+        name: "z".into(),
+        features: vec![5],
+        categorical: false,
+    }];
+    let mut rows = data.clone();
+    let err = permutation_importance(&model, &mut rows, &wrong, (1, 0), &mut || {}).unwrap_err();
+    assert!(err.to_string().contains("'z'"), "{err}");
+}
+
+/// The rise of a column of y = sin(πx0)·cos(πx1) + 0.5·x2 with x ~ U(−1, 1)
+/// for a model that has learnt it: shuffling a column swaps its value
+/// for an independent one, and the expected square of the difference it
+/// makes is twice the variance of the term it enters. For x2,
+/// 2·0.5²·Var(x2) = 2·0.25·(1/3) = 1/6; for x0, 2·Var(sin πx0)·E[cos² πx1]
+/// = 2·(1/2)·(1/2) = 1/2, and x1 the same; x3 and x4 do not enter y.
+#[test]
+fn importance_finds_the_rises_the_synthetic_formula_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (train, held, model, json) = (
+        path(&dir, "train.csv"),
+        path(&dir, "held.csv"),
+        path(&dir, "m.st"),
+        path(&dir, "imp.json"),
+    );
+    gen_csv(&train, "3000", "5", "1");
+    gen_csv(&held, "3000", "5", "2");
+    run_ok(&[
+        "train",
+        "--data",
+        &train,
+        "--hidden",
+        "32",
+        "--optimizer",
+        "lbfgs",
+        "--epochs",
+        "300",
+        "--standardize",
+        "--backend",
+        "cpu",
+        "-q",
+        "--save",
+        &model,
+    ]);
+    let out = run_ok(&[
+        "importance",
+        "--model",
+        &model,
+        "--data",
+        &held,
+        "--json",
+        &json,
+    ]);
+    let record = read_json(&json);
+    assert!(record["r2"].as_f64().unwrap() > 0.95, "{record}");
+    let rise = |name: &str| {
+        let columns = record["columns"].as_array().unwrap();
+        let c = columns.iter().find(|c| c["column"] == name).unwrap();
+        c["mse_rise"].as_f64().unwrap()
+    };
+    for (name, want, within) in [
+        ("x0", 0.5, 0.05),
+        ("x1", 0.5, 0.05),
+        ("x2", 1.0 / 6.0, 0.02),
+        ("x3", 0.0, 2e-3),
+        ("x4", 0.0, 2e-3),
+    ] {
+        assert!(
+            (rise(name) - want).abs() < within,
+            "{name}: {} against {want}\n{out}",
+            rise(name)
+        );
+    }
+    // The table: the greatest rise first, x3 and x4 last.
+    let order: Vec<&str> = (out.lines().skip(2))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(order.len(), 5, "{out}");
+    assert!(
+        order[..2].contains(&"x0") && order[..2].contains(&"x1"),
+        "{out}"
+    );
+    assert_eq!(order[2], "x2", "{out}");
+}
+
+/// A model by hand that does not read x1 (its first-layer weights are 0)
+/// on a small file: x1's rises are exactly 0, a rerun gives the same
+/// bytes, another seed other rises, and the figures are the shuffles'.
+#[test]
+fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, model_path) = (path(&dir, "d.csv"), path(&dir, "m.st"));
+    let mut text = String::from("id,x0,x1,y\n");
+    for n in 0..50 {
+        let (a, b) = ((n % 7) as f32 / 3.0 - 1.0, (n % 5) as f32 - 2.0);
+        text.push_str(&format!("r{n},{a},{b},{}\n", a * a - 0.5 * a));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let layout = Layout::new(2, &[3]).unwrap();
+    let names = vec!["x0".to_string(), "x1".to_string()];
+    let mut model = Model::init(layout, Activation::Sigmoid, 5, names, "y".into());
+    let w1 = model.layout.layers()[0].weight.clone();
+    for o in 0..3 {
+        model.params[w1.start + o * 2 + 1] = 0.0;
+    }
+    shadertrain::io::save_model(&model, std::path::Path::new(&model_path)).unwrap();
+    let run = |seed: &str, json: &str| {
+        let json = path(&dir, json);
+        let args = [
+            "importance",
+            "--model",
+            &model_path,
+            "--data",
+            &csv,
+            "--repeats",
+            "4",
+        ];
+        run_ok(&[&args[..], &["--seed", seed, "--json", &json]].concat());
+        (std::fs::read(&json).unwrap(), read_json(&json))
+    };
+    let (bytes, record) = run("7", "a.json");
+    assert_eq!(bytes, run("7", "b.json").0);
+    let (_, other) = run("8", "c.json");
+    let column = |r: &serde_json::Value, name: &str| {
+        let columns = r["columns"].as_array().unwrap();
+        columns
+            .iter()
+            .find(|c| c["column"] == name)
+            .unwrap()
+            .clone()
+    };
+    let rises = |c: &serde_json::Value| -> Vec<f64> {
+        let v = c["mse_rises"].as_array().unwrap();
+        v.iter().map(|r| r.as_f64().unwrap()).collect()
+    };
+    assert_eq!(rises(&column(&record, "x1")), [0.0; 4]);
+    let x0 = column(&record, "x0");
+    assert_ne!(rises(&x0), rises(&column(&other, "x0")));
+    assert!(rises(&x0).iter().all(|&r| r > 0.0), "{x0}");
+    let (mean, sd) = mean_and_sd(&rises(&x0));
+    assert_eq!(
+        (x0["mse_rise"].as_f64(), x0["mse_rise_sd"].as_f64()),
+        (Some(mean), Some(sd))
+    );
+    assert_eq!(record["columns"][0]["column"], "x0");
+    assert_eq!(
+        (record["rows"].as_u64(), record["repeats"].as_u64()),
+        (Some(50), Some(4))
+    );
+    // The unshuffled scores are predict's.
+    let scores = path(&dir, "scores.json");
+    let p = [
+        "predict",
+        "--model",
+        &model_path,
+        "--data",
+        &csv,
+        "--out",
+        "/dev/null",
+    ];
+    run_ok(&[&p[..], &["--json", &scores]].concat());
+    let predicted = read_json(&scores);
+    assert_eq!(
+        (record["mse"].clone(), record["r2"].clone()),
+        (predicted["mse"].clone(), predicted["r2"].clone())
+    );
+    // --rows: a sample of the rows; standard output holds the JSON alone.
+    let (ok, out, err) = shadertrain(&[
+        "importance",
+        "--model",
+        &model_path,
+        "--data",
+        &csv,
+        "--rows",
+        "20",
+        "--json",
+        "-",
+    ]);
+    assert!(ok, "{err}");
+    let sampled: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sampled["rows"].as_u64(), Some(20));
+    assert!(err.contains("permutation importance over 20 rows"), "{err}");
+}
+
+/// A one-hot encoded column is one line of the table, its levels
+/// shuffled together; missing cells follow --missing; and what cannot be
+/// scored is refused with the reason.
+#[test]
+fn categories_missing_cells_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| path(&dir, name);
+    let mut text = String::from("a,city,y\n");
+    for n in 0..60 {
+        let a = (n % 9) as f32 / 4.0 - 1.0;
+        let city = ["Oslo", "Rome", "Paris"][n % 3];
+        text.push_str(&format!("{a},{city},{}\n", a + [0.0, 1.0, -1.0][n % 3]));
+    }
+    std::fs::write(p("c.csv"), &text).unwrap();
+    let train = [
+        "train",
+        "--data",
+        &p("c.csv"),
+        "--categorical",
+        "city",
+        "--epochs",
+        "5",
+        "-q",
+    ];
+    run_ok(&[&train[..], &["--save", &p("c.st")]].concat());
+    let out = run_ok(&[
+        "importance",
+        "--model",
+        &p("c.st"),
+        "--data",
+        &p("c.csv"),
+        "--json",
+        &p("c.json"),
+    ]);
+    assert!(out.contains("city (3 levels)"), "{out}");
+    let record = read_json(&p("c.json"));
+    let cols = record["columns"].as_array().unwrap();
+    assert_eq!(cols.len(), 2, "{record}");
+    let city = cols.iter().find(|c| c["column"] == "city").unwrap();
+    assert_eq!(
+        city["features"],
+        serde_json::json!(["city=Oslo", "city=Paris", "city=Rome"])
+    );
+
+    // A missing feature cell and a missing target: an error at the cell by
+    // default, rows left out with drop, the feature filled for a model
+    // that keeps means.
+    let gaps = text
+        .replacen("0.25,Paris", ",Paris", 1)
+        .replacen("Oslo,-1", "Oslo,", 1);
+    assert_ne!(gaps, text);
+    std::fs::write(p("g.csv"), &gaps).unwrap();
+    let imp = |model: &str, more: &[&str]| {
+        let args = ["importance", "--model", model, "--data", &p("g.csv")];
+        shadertrain(&[&args[..], more].concat())
+    };
+    let (ok, _, err) = imp(&p("c.st"), &[]);
+    assert!(
+        !ok && err.contains("g.csv:7:1: the cell is empty")
+            && err.ends_with("--missing drop leaves the row out\n"),
+        "{err}"
+    );
+    let (ok, _, err) = imp(&p("c.st"), &["--missing", "drop", "--json", &p("d.json")]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("left out 2 of 60 rows with no target value (1) or a missing feature (1)"),
+        "{err}"
+    );
+    assert_eq!(read_json(&p("d.json"))["dropped_rows"], 2);
+    let (ok, _, err) = imp(&p("c.st"), &["--missing", "fill"]);
+    assert!(
+        !ok && err.contains("--missing fill needs a model trained with train --missing"),
+        "{err}"
+    );
+    let (g, mean) = (p("g.csv"), p("mean.st"));
+    run_ok(&[
+        "train",
+        "--data",
+        &g,
+        "--categorical",
+        "city",
+        "--epochs",
+        "5",
+        "-q",
+        "--missing",
+        "mean",
+        "--save",
+        &mean,
+    ]);
+    let (ok, _, err) = imp(&mean, &["--json", &p("f.json")]);
+    assert!(ok, "{err}");
+    let filled = read_json(&p("f.json"));
+    assert_eq!(
+        (
+            filled["filled_cells"].as_u64(),
+            filled["dropped_rows"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(
+        err.contains("filled 1 missing cell")
+            && err.contains("left out 1 of 60 rows with no target value"),
+        "{err}"
+    );
+
+    // A file without the target, a missing target under error, one row.
+    std::fs::write(p("nt.csv"), "a,city\n1,Rome\n2,Oslo\n").unwrap();
+    std::fs::write(p("one.csv"), "a,city,y\n1,Rome,2\n").unwrap();
+    std::fs::write(p("ty.csv"), "a,city,y\n1,Rome,2\n2,Oslo,\n").unwrap();
+    for (file, says) in [
+        ("nt.csv", "has no column 'y', the model's target"),
+        ("one.csv", "needs at least 2"),
+        ("ty.csv", "not a number in data row 2"),
+    ] {
+        let (ok, _, err) = shadertrain(&["importance", "--model", &p("c.st"), "--data", &p(file)]);
+        assert!(!ok && err.contains(says), "{file}: {err}");
+    }
+    for bad in [["--repeats", "0"], ["--rows", "1"]] {
+        let args = ["importance", "--model", &p("c.st"), "--data", &p("c.csv")];
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args([&args[..], &bad[..]].concat())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
