@@ -54,6 +54,9 @@ struct ColumnRecord {
     r2_fall: Option<f64>,
     /// The rise in each shuffle, in order.
     mse_rises: Vec<f64>,
+    /// Whether the column is one-hot encoded: the table counts its levels.
+    #[serde(skip)]
+    categorical: bool,
 }
 
 pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
@@ -121,7 +124,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         filled_cells: filled.iter().map(|(_, n)| n).sum(),
         columns: records,
     };
-    super::report(&table(&record, &model), outputs.iter().map(|(_, p)| *p))?;
+    super::report(&table(&record), outputs.iter().map(|(_, p)| *p))?;
     if let Some(path) = &args.json {
         let mut text = serde_json::to_string_pretty(&record).expect("the record serialises");
         text.push('\n');
@@ -209,18 +212,16 @@ fn column_record(model: &Model, column: Column, rises: Vec<f64>, variance: f64) 
         mse_rise_sd: sd,
         r2_fall: (variance > 0.0).then(|| mean / variance),
         mse_rises: rises,
+        categorical: column.categorical,
     }
 }
 
 /// The table `importance` prints: a line on the scores, then a column a
 /// line, the greatest rise first.
-fn table(record: &Record, model: &Model) -> String {
-    let levels = |c: &ColumnRecord| {
-        let categorical = model.categories.iter().any(|cat| cat.column == c.column);
-        match categorical {
-            true => format!(" ({})", units::count(c.features.len(), "level")),
-            false => String::new(),
-        }
+fn table(record: &Record) -> String {
+    let levels = |c: &ColumnRecord| match c.categorical {
+        true => format!(" ({})", units::count(c.features.len(), "level")),
+        false => String::new(),
     };
     let names: Vec<String> = (record.columns.iter())
         .map(|c| format!("{}{}", data::escaped(&c.column), levels(c)))
