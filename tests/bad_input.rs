@@ -58,6 +58,25 @@ fn a_file_that_does_not_exist_is_named_with_its_flag() {
         let says = format!("error: {flag} {gone}: No such file or directory");
         assert!(!ok && err.starts_with(&says), "{args:?}: {err}");
     }
+    // A folder, and a model asked of standard input.
+    let folder = dir.path().to_string_lossy().into_owned();
+    for (args, says) in [
+        (
+            vec!["importance", "--model", &model, "--data", &folder],
+            format!("error: --data {folder}: Is a directory"),
+        ),
+        (
+            vec!["train", "--data", &csv, "--init", &folder],
+            format!("error: --init {folder}: Is a directory"),
+        ),
+        (
+            vec!["predict", "--model", "-", "--data", &csv],
+            "error: --model -: No such file or directory (os error 2); --model reads a file, not standard input (./- names a file called -)".into(),
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok && err.starts_with(&says), "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -181,13 +181,19 @@ fn input_flags(command: &Command) -> Vec<(&'static str, std::path::PathBuf)> {
         .collect()
 }
 
-/// `e`, where it is a file of `inputs` that does not exist, as "--data
-/// FILE: No such file or directory": the flag that named it said first.
+/// `e`, where it is a file of `inputs` that does not exist or is a
+/// folder, as "--data FILE: No such file or directory": the flag that
+/// named it said first. Outputs are checked for both before any work (a
+/// folder opens, and its first read fails), so such an error on a path
+/// an input flag names is the input's. A model
+/// or checkpoint flag given `-` is told that it does not read standard
+/// input.
 fn named_flag(e: anyhow::Error, inputs: &[(&str, std::path::PathBuf)]) -> anyhow::Error {
+    use std::io::ErrorKind;
     let Some(crate::Error::Io { path, error }) = e.downcast_ref::<crate::Error>() else {
         return e;
     };
-    if error.kind() != std::io::ErrorKind::NotFound {
+    if !matches!(error.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) {
         return e;
     }
     // A path given to several flags names them all.
@@ -195,9 +201,16 @@ fn named_flag(e: anyhow::Error, inputs: &[(&str, std::path::PathBuf)]) -> anyhow
         .filter(|(_, p)| p == path)
         .map(|(flag, _)| *flag)
         .collect();
+    let flags = flags.join(" and ");
+    // --data's `-` is standard input (/dev/stdin) by now; a model's or a
+    // checkpoint's is not.
+    let dash = match path.as_os_str() == "-" && error.kind() == ErrorKind::NotFound {
+        true => format!("; {flags} reads a file, not standard input (./- names a file called -)"),
+        false => String::new(),
+    };
     match flags.is_empty() {
         true => e,
-        false => anyhow::anyhow!("{} {}: {error}", flags.join(" and "), path.display()),
+        false => anyhow::anyhow!("{flags} {}: {error}{dash}", path.display()),
     }
 }
 
