@@ -646,8 +646,8 @@ pub struct ImportanceArgs {
     /// has more: each shuffle predicts every row scored once per column, so
     /// a sample of 10,000 rows or so ranks the columns of a large file
     /// sooner [default: every row].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
-    pub rows: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = at_least_two)]
+    pub rows: Option<usize>,
 
     /// What a missing cell (empty, or a marker such as NA, as train
     /// --missing reads them) does: error stops at the first, with its line
@@ -812,6 +812,15 @@ fn parse_shapes(s: &str) -> Result<ShapeList, String> {
 /// A file to read; `-` is standard input, as /dev/stdin.
 fn input_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(if s == "-" { "/dev/stdin" } else { s }))
+}
+
+/// `importance --rows`: a count of rows that can be shuffled.
+fn at_least_two(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err("a shuffle needs at least 2 rows".into()),
+        Err(e) => Err(format!("expected a count of rows: {e}")),
+    }
 }
 
 /// A file to write; `-` is standard output, as /dev/stdout.

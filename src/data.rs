@@ -1939,27 +1939,39 @@ pub enum TargetColumn {
     },
 }
 
+/// How [`read_for_model`] reads a model's cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// A missing cell ([`is_missing`]) of a feature, and with `scored` of
+    /// the target, reads as NaN rather than an error.
+    pub gaps: bool,
+    /// The target's cells are numbers (or with `gaps` missing), and any
+    /// other is an error at its line and column: `importance` scores every
+    /// row. Otherwise a target cell that is not a number reads as NaN, a
+    /// row `predict` leaves unscored.
+    pub scored: bool,
+}
+
 /// The columns a model reads from the CSV file `path`, matched by name
 /// in any order: its features, each a number in every row, and its
 /// target where the file has it (its values where [`TargetColumn::Whole`]).
 /// The other columns are not read, so they may hold anything (an id, a
-/// date).
-/// With `gaps`, a missing feature cell ([`is_missing`]) reads as NaN
-/// rather than an error. A model's one-hot encoded features (`categories`)
-/// are read from their column's text, with the model's levels.
+/// date). Missing cells and the target's cells are read as `reading`
+/// says. A model's one-hot encoded features (`categories`) are read from
+/// their column's text, with the model's levels.
 pub fn read_for_model(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
-    gaps: bool,
+    reading: Reading,
     categories: &[Category],
 ) -> Result<(Dataset, TargetColumn)> {
-    let choose = for_model(path, feature_names, target_name, gaps, categories);
+    let choose = for_model(path, feature_names, target_name, reading, categories);
     let table = match categories.is_empty() {
         true => Table::read_columns(path, &choose)?,
         false => {
             let columns = category_columns(categories);
-            read_categorical(path, &choose, &columns, Some(categories), gaps)?.0
+            read_categorical(path, &choose, &columns, Some(categories), reading.gaps)?.0
         }
     };
     select_for_model(table, feature_names, target_name)
@@ -1983,7 +1995,7 @@ pub fn read_for_model_keeping(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
-    gaps: bool,
+    reading: Reading,
     categories: &[Category],
     keep: &[String],
 ) -> Result<(Dataset, TargetColumn, Vec<String>, Vec<String>)> {
@@ -1992,7 +2004,7 @@ pub fn read_for_model_keeping(
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     file.read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
-    let for_model = for_model(path, feature_names, target_name, gaps, categories);
+    let for_model = for_model(path, feature_names, target_name, reading, categories);
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
         kept_columns(path, header, keep, target_name)?;
@@ -2003,6 +2015,7 @@ pub fn read_for_model_keeping(
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     if !categories.is_empty() {
         let columns = category_columns(categories);
+        let gaps = reading.gaps;
         let encoding = category::encode(path, body, &table, &columns, Some(categories), gaps)?;
         table = encoding.spread(table).0;
     }
@@ -2081,14 +2094,15 @@ fn kept_columns(
     Ok(columns)
 }
 
-/// How [`read_for_model`] reads each column of a header: with `gaps`, a
-/// feature's cells as numbers or gaps. The columns `categories` encode
-/// are left to be read as text.
+/// How [`read_for_model`] reads each column of a header: a feature's
+/// cells as numbers (or with `reading.gaps` gaps), the target's as
+/// `reading` says. The columns `categories` encode are left to be read as
+/// text.
 fn for_model<'a>(
     path: &'a Path,
     feature_names: &'a [String],
     target_name: &'a str,
-    gaps: bool,
+    reading: Reading,
     categories: &'a [Category],
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
     let column_of = column_of_level(categories);
@@ -2113,11 +2127,12 @@ fn for_model<'a>(
         }
         let usage = |name: &String| match name.as_str() {
             _ if numbers.contains(name) => ColumnUse::Number,
+            n if n == target_name && reading.scored => ColumnUse::Number,
             n if n == target_name => ColumnUse::NumberOrNan,
             _ => ColumnUse::Skip,
         };
         let uses = header.iter().map(usage).collect();
-        Ok(if gaps { with_gaps(uses) } else { uses })
+        Ok(if reading.gaps { with_gaps(uses) } else { uses })
     }
 }
 

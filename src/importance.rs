@@ -74,8 +74,9 @@ pub struct Importance {
     /// The MSE of the rows as they are.
     pub mse: f64,
     /// For each column, in the order given, its MSE rise in each repeat:
-    /// the shuffled rows' MSE minus [`Importance::mse`]. By chance a
-    /// shuffle may lower the MSE, so a rise may be below 0.
+    /// the shuffled rows' MSE minus [`Importance::mse`], summed row by row
+    /// ([`rise`]). By chance a shuffle may lower the MSE, so a rise may be
+    /// below 0.
     pub rises: Vec<Vec<f64>>,
 }
 
@@ -121,7 +122,8 @@ pub fn permutation_importance(
             crate::data::escaped(&c.name)
         )));
     }
-    let mse = reference::mse(&reference::predict_on_cores(model, data)?, &data.y);
+    let yhat = reference::predict_on_cores(model, data)?;
+    let mse = reference::mse(&yhat, &data.y);
     let mut rises = vec![Vec::with_capacity(repeats); columns.len()];
     // The cells of the column being shuffled, as read: (rows, its features).
     let mut kept: Vec<f32> = Vec::new();
@@ -133,15 +135,27 @@ pub fn permutation_importance(
                 kept.extend(column.features.iter().map(|&j| data.x[n * f + j]));
             }
             put(&mut data.x, f, &column.features, &kept, |n| order[n]);
-            // check_fit has passed, so the prediction cannot fail here and
-            // leave the column shuffled.
-            let yhat = reference::predict_on_cores(model, data);
+            let shuffled = reference::predict_on_cores(model, data);
+            // Put back before anything else, an error included.
             put(&mut data.x, f, &column.features, &kept, |n| n);
-            rises.push(reference::mse(&yhat?, &data.y) - mse);
+            rises.push(rise(&shuffled?, &yhat, &data.y));
             progress();
         }
     }
     Ok(Importance { mse, rises })
+}
+
+/// The rise of the MSE from predictions `yhat` to `shuffled` of targets
+/// `y`: (1/N)·Σ((ŷ′ − y)² − (ŷ − y)²), each row's term as its factors
+/// (ŷ′ − ŷ)·(ŷ′ + ŷ − 2y). A row whose prediction the shuffle left as it
+/// was adds exactly 0, and a row far from its target (a target of 1e30)
+/// does not round the others' differences away, as the difference of two
+/// MSEs near 1e59 would.
+pub fn rise(shuffled: &[f64], yhat: &[f64], y: &[f32]) -> f64 {
+    let sum: f64 = (shuffled.iter().zip(yhat).zip(y))
+        .map(|((&s, &p), &t)| (s - p) * (s + p - 2.0 * t as f64))
+        .sum();
+    sum / y.len() as f64
 }
 
 /// Writes `kept`, cells of `features` of rows of `f` features (rows,

@@ -97,6 +97,7 @@ mod tests {
         assert_eq!(Stream::Features.id(), 0);
         assert_eq!(Stream::Split.id(), 8);
         assert_eq!(Stream::Order.id(), 9);
+        assert_eq!(Stream::Importance.id(), 10);
         assert_eq!(Stream::Layer(0).id(), 16);
         assert_eq!(Stream::Layer(3).id(), 19);
         assert_eq!(Stream::Other(99).id(), 99);

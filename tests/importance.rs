@@ -78,8 +78,8 @@ fn rises_are_the_plain_twins_shuffle_by_shuffle() {
         permutation_importance(&model, &mut shuffled, &cols, (3, 11), &mut || calls += 1).unwrap();
     assert_eq!(calls, 9);
     assert!(shuffled == data, "the rows were not put back");
-    let base = reference::mse(&reference::predict(&model, &data).unwrap(), &data.y);
-    assert_eq!(got.mse, base);
+    let yhat = reference::predict(&model, &data).unwrap();
+    assert_eq!(got.mse, reference::mse(&yhat, &data.y));
     for (c, column) in cols.iter().enumerate() {
         for repeat in 0..3 {
             let order = shuffle(data.rows, 11, repeat);
@@ -89,20 +89,80 @@ fn rises_are_the_plain_twins_shuffle_by_shuffle() {
                     copy.x[n * 5 + j] = data.x[from * 5 + j];
                 }
             }
-            let mse = reference::mse(&reference::predict(&model, &copy).unwrap(), &data.y);
+            // (1/N)·Σ((ŷ′ − y)² − (ŷ − y)²), each term as its factors.
+            let shuffled = reference::predict(&model, &copy).unwrap();
+            let mut sum = 0.0;
+            for n in 0..data.rows {
+                let (s, p, t) = (shuffled[n], yhat[n], data.y[n] as f64);
+                sum += (s - p) * (s + p - 2.0 * t);
+            }
+            let want = sum / data.rows as f64;
+            let name = &column.name;
             assert_eq!(
-                got.rises[c][repeat as usize],
-                mse - base,
-                "{} repeat {repeat}",
-                column.name
+                got.rises[c][repeat as usize], want,
+                "{name} repeat {repeat}"
+            );
+            // The same as the difference of the two MSEs, to rounding.
+            let mse_rise = reference::mse(&shuffled, &data.y) - got.mse;
+            assert!(
+                (want - mse_rise).abs() <= 1e-12 * got.mse,
+                "{name}: {want} {mse_rise}"
             );
         }
     }
-    // Each repeat's shuffle is a permutation of its own.
-    let (a, b) = (shuffle(1000, 11, 0), shuffle(1000, 11, 1));
-    let mut sorted = a.clone();
+}
+
+/// Repeat r's shuffle is docs/spec.md's: Fisher–Yates from N − 1 down to
+/// 1, position i swapped with the draw at stream 10's words 2·(r·N + i)
+/// and the next, mapped to 0..=i by a 128-bit multiply; a permutation of
+/// its own for each repeat and seed.
+#[test]
+fn shuffles_are_the_specs() {
+    use shadertrain::rng::{bits, Stream};
+    assert_eq!(Stream::Importance.id(), 10);
+    let (rows, seed, repeat) = (1000usize, 11u64, 3u64);
+    let mut want: Vec<usize> = (0..rows).collect();
+    for i in (1..rows).rev() {
+        let at = 2 * (repeat * rows as u64 + i as u64);
+        let draw = (u64::from(bits(seed, Stream::Importance, at + 1)) << 32)
+            | u64::from(bits(seed, Stream::Importance, at));
+        want.swap(i, ((u128::from(draw) * (i as u128 + 1)) >> 64) as usize);
+    }
+    let got = shuffle(rows, seed, repeat);
+    assert!(got == want);
+    let mut sorted = got.clone();
     sorted.sort_unstable();
-    assert!(sorted == (0..1000).collect::<Vec<_>>() && a != b && a != shuffle(1000, 12, 0));
+    assert!(sorted == (0..rows).collect::<Vec<_>>());
+    assert!(got != shuffle(rows, seed, 2) && got != shuffle(rows, seed + 1, repeat));
+}
+
+/// A row far from its target (1e30 where the others are near 1) that a
+/// shuffle leaves in its place adds exactly 0 to the rises, so the others'
+/// rises are as they were: each row's term is computed as its factors, not
+/// as the difference of two MSEs near 1e59, which would round them away.
+#[test]
+fn a_huge_target_does_not_round_the_rises_away() {
+    let mut data = city_rows(200);
+    let model = city_model(&data);
+    let cols = columns(&model);
+    // The first seed whose first shuffle leaves a row in its place.
+    let (seed, n) = (0..)
+        .find_map(|seed| {
+            let order = shuffle(200, seed, 0);
+            Some((seed, (0..200).find(|&n| order[n] == n)?))
+        })
+        .unwrap();
+    let run = |data: &mut Dataset| {
+        permutation_importance(&model, data, &cols, (1, seed), &mut || {}).unwrap()
+    };
+    let plain = run(&mut data.clone());
+    data.y[n] = 1e30;
+    let huge = run(&mut data);
+    assert!(huge.mse > 1e55);
+    for (c, column) in cols.iter().enumerate() {
+        assert!(plain.rises[c][0] != 0.0);
+        assert_eq!(huge.rises[c][0], plain.rises[c][0], "{}", column.name);
+    }
 }
 
 #[test]
@@ -211,21 +271,22 @@ fn importance_finds_the_rises_the_synthetic_formula_gives() {
     assert_eq!(order[2], "x2", "{out}");
 }
 
-/// A model by hand that does not read x1 (its first-layer weights are 0)
-/// on a small file: x1's rises are exactly 0, a rerun gives the same
-/// bytes, another seed other rises, and the figures are the shuffles'.
+/// A model by hand that does not read its column 'naïve' (its first-layer
+/// weights are 0) on a small file: that column's rises are exactly 0, a
+/// rerun gives the same bytes, another seed other rises, and the figures
+/// are the shuffles'. The table's columns line up in chars.
 #[test]
 fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, model_path) = (path(&dir, "d.csv"), path(&dir, "m.st"));
-    let mut text = String::from("id,x0,x1,y\n");
+    let mut text = String::from("id,x0,naïve,y\n");
     for n in 0..50 {
         let (a, b) = ((n % 7) as f32 / 3.0 - 1.0, (n % 5) as f32 - 2.0);
         text.push_str(&format!("r{n},{a},{b},{}\n", a * a - 0.5 * a));
     }
     std::fs::write(&csv, text).unwrap();
     let layout = Layout::new(2, &[3]).unwrap();
-    let names = vec!["x0".to_string(), "x1".to_string()];
+    let names = vec!["x0".to_string(), "naïve".to_string()];
     let mut model = Model::init(layout, Activation::Sigmoid, 5, names, "y".into());
     let w1 = model.layout.layers()[0].weight.clone();
     for o in 0..3 {
@@ -248,6 +309,16 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
     };
     let (bytes, record) = run("7", "a.json");
     assert_eq!(bytes, run("7", "b.json").0);
+    let table = run_ok(&["importance", "--model", &model_path, "--data", &csv]);
+    for line in table.lines().skip(1) {
+        // "column" is the widest name, 6 chars; then 2 spaces and the
+        // rise's 11, right-aligned.
+        let chars: Vec<char> = line.chars().collect();
+        assert!(
+            chars[6..8] == [' ', ' '] && chars[18] != ' ' && chars[19] == ' ',
+            "{table}"
+        );
+    }
     let (_, other) = run("8", "c.json");
     let column = |r: &serde_json::Value, name: &str| {
         let columns = r["columns"].as_array().unwrap();
@@ -261,7 +332,7 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
         let v = c["mse_rises"].as_array().unwrap();
         v.iter().map(|r| r.as_f64().unwrap()).collect()
     };
-    assert_eq!(rises(&column(&record, "x1")), [0.0; 4]);
+    assert_eq!(rises(&column(&record, "naïve")), [0.0; 4]);
     let x0 = column(&record, "x0");
     assert_ne!(rises(&x0), rises(&column(&other, "x0")));
     assert!(rises(&x0).iter().all(|&r| r > 0.0), "{x0}");
@@ -354,32 +425,34 @@ fn categories_missing_cells_and_refusals() {
         serde_json::json!(["city=Oslo", "city=Paris", "city=Rome"])
     );
 
-    // A missing feature cell and a missing target: an error at the cell by
-    // default, rows left out with drop, the feature filled for a model
-    // that keeps means.
+    // A missing feature cell, a missing target, and a row with both: an
+    // error at the first cell by default, rows left out with drop, and for
+    // a model that keeps means the feature filled in the rows scored only.
     let gaps = text
         .replacen("0.25,Paris", ",Paris", 1)
-        .replacen("Oslo,-1", "Oslo,", 1);
-    assert_ne!(gaps, text);
+        .replacen("Oslo,-1", "Oslo,", 1)
+        + ",Rome,\n";
     std::fs::write(p("g.csv"), &gaps).unwrap();
-    let imp = |model: &str, more: &[&str]| {
-        let args = ["importance", "--model", model, "--data", &p("g.csv")];
+    let imp = |model: &str, file: &str, more: &[&str]| {
+        let args = ["importance", "--model", model, "--data", &p(file)];
         shadertrain(&[&args[..], more].concat())
     };
-    let (ok, _, err) = imp(&p("c.st"), &[]);
+    let (ok, _, err) = imp(&p("c.st"), "g.csv", &[]);
     assert!(
-        !ok && err.contains("g.csv:7:1: the cell is empty")
+        !ok && err.contains("g.csv:2:3: the cell is empty; expected a number (column 'y')")
             && err.ends_with("--missing drop leaves the row out\n"),
         "{err}"
     );
-    let (ok, _, err) = imp(&p("c.st"), &["--missing", "drop", "--json", &p("d.json")]);
-    assert!(ok, "{err}");
-    assert!(
-        err.contains("left out 2 of 60 rows with no target value (1) or a missing feature (1)"),
-        "{err}"
+    let (ok, _, err) = imp(
+        &p("c.st"),
+        "g.csv",
+        &["--missing", "drop", "--json", &p("d.json")],
     );
-    assert_eq!(read_json(&p("d.json"))["dropped_rows"], 2);
-    let (ok, _, err) = imp(&p("c.st"), &["--missing", "fill"]);
+    assert!(ok, "{err}");
+    let says = "left out 3 of 61 rows with no target value (2) or a missing feature (1)";
+    assert!(err.contains(says), "{err}");
+    assert_eq!(read_json(&p("d.json"))["dropped_rows"], 3);
+    let (ok, _, err) = imp(&p("c.st"), "g.csv", &["--missing", "fill"]);
     assert!(
         !ok && err.contains("--missing fill needs a model trained with train --missing"),
         "{err}"
@@ -399,32 +472,45 @@ fn categories_missing_cells_and_refusals() {
         "--save",
         &mean,
     ]);
-    let (ok, _, err) = imp(&mean, &["--json", &p("f.json")]);
+    let (ok, _, err) = imp(&mean, "g.csv", &["--json", &p("f.json")]);
     assert!(ok, "{err}");
     let filled = read_json(&p("f.json"));
-    assert_eq!(
-        (
-            filled["filled_cells"].as_u64(),
-            filled["dropped_rows"].as_u64()
-        ),
-        (Some(1), Some(1))
+    let counts = (
+        filled["filled_cells"].as_u64(),
+        filled["dropped_rows"].as_u64(),
     );
+    assert_eq!(counts, (Some(1), Some(2)), "{err}");
     assert!(
         err.contains("filled 1 missing cell")
-            && err.contains("left out 1 of 60 rows with no target value"),
+            && err.contains("left out 2 of 61 rows with no target value\n"),
         "{err}"
     );
 
-    // A file without the target, a missing target under error, one row.
+    // Text in the target is an error at its cell, whatever --missing says;
+    // a file without the target; one row; one row left with every cell.
     std::fs::write(p("nt.csv"), "a,city\n1,Rome\n2,Oslo\n").unwrap();
     std::fs::write(p("one.csv"), "a,city,y\n1,Rome,2\n").unwrap();
-    std::fs::write(p("ty.csv"), "a,city,y\n1,Rome,2\n2,Oslo,\n").unwrap();
-    for (file, says) in [
-        ("nt.csv", "has no column 'y', the model's target"),
-        ("one.csv", "needs at least 2"),
-        ("ty.csv", "not a number in data row 2"),
+    std::fs::write(p("tx.csv"), "a,city,y\n1,Rome,2\n2,Oslo,abc\n").unwrap();
+    std::fs::write(p("ty.csv"), "a,city,y\n1,Rome,2\n2,Oslo,\n,Rome,1\n").unwrap();
+    for (file, more, says) in [
+        (
+            "nt.csv",
+            "error",
+            "nt.csv has no column 'y', the model's target",
+        ),
+        ("one.csv", "error", "needs at least 2; the file has 1"),
+        (
+            "tx.csv",
+            "drop",
+            "tx.csv:3:3: 'abc' is not a number (column 'y')",
+        ),
+        (
+            "ty.csv",
+            "drop",
+            "needs at least 2; 1 of its 3 rows has every cell",
+        ),
     ] {
-        let (ok, _, err) = shadertrain(&["importance", "--model", &p("c.st"), "--data", &p(file)]);
+        let (ok, _, err) = imp(&p("c.st"), file, &["--missing", more]);
         assert!(!ok && err.contains(says), "{file}: {err}");
     }
     for bad in [["--repeats", "0"], ["--rows", "1"]] {

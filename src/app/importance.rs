@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 
 use super::predict::{fill_missing, missing_mode, read_rows};
 use crate::cli::{Gaps, ImportanceArgs};
-use crate::data::{self, r_squared, target_variance, Dataset, TargetColumn};
+use crate::data::{self, r_squared, target_variance, Dataset, Reading, TargetColumn};
 use crate::importance::{self, Column};
 use crate::model::Model;
 use crate::{cpu, io, memory, units};
@@ -77,15 +77,12 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         (&model, &args.model),
         drop_it,
     )?;
-    let gaps = missing != Gaps::Error;
-    let (mut data, target, _) = read_rows(&args.data, &[], &model, gaps, drop_it)?;
-    check_target(&model, &args.data, target, missing)?;
-    let filled = match missing {
-        Gaps::Fill => fill_missing(&model, &mut data),
-        _ => Vec::new(),
-    };
-    let (mut data, dropped) = complete_rows(data);
-    if let Some(n) = args.rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX)) {
+    let Scored {
+        mut data,
+        dropped,
+        filled,
+    } = scored_rows(args, &model, missing, drop_it)?;
+    if let Some(n) = args.rows {
         if n < data.rows {
             data = data.sample(n, args.seed);
         }
@@ -134,44 +131,83 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
     Ok(())
 }
 
-/// That the file has the model's target, with a number in every row
-/// where `missing` is error.
-fn check_target(model: &Model, path: &Path, target: TargetColumn, missing: Gaps) -> Result<()> {
-    let name = data::escaped(&model.target_name);
-    match target {
-        TargetColumn::Absent => anyhow::bail!(
-            "{} has no column '{name}', the model's target: importance scores the predictions against it",
-            path.display()
-        ),
-        TargetColumn::Incomplete { first_row } if missing == Gaps::Error => anyhow::bail!(
-            "{}: the target column '{name}' is not a number in data row {}, and importance scores every row against it (--missing drop leaves out the rows with no target value)",
-            path.display(),
-            first_row + 1
-        ),
-        _ => Ok(()),
-    }
+/// The rows of `--data` to score, and what was done to make them whole.
+struct Scored {
+    data: Dataset,
+    /// Rows left out for a missing cell.
+    dropped: usize,
+    /// Cells filled, by the file's column.
+    filled: Vec<(String, usize)>,
 }
 
-/// The rows of `data` with a number in every cell, and how many were
-/// left out; a notice counts them.
-fn complete_rows(data: Dataset) -> (Dataset, usize) {
-    let complete = |n: usize| !data.y[n].is_nan() && !data.row(n).iter().any(|v| v.is_nan());
-    let kept: Vec<usize> = (0..data.rows).filter(|&n| complete(n)).collect();
-    let dropped = data.rows - kept.len();
-    if dropped == 0 {
+/// The rows of `--data` to score: those with a target value and, after
+/// `fill`, every feature. A notice counts the cells filled and the rows
+/// left out.
+fn scored_rows(
+    args: &ImportanceArgs,
+    model: &Model,
+    missing: Gaps,
+    instead: &str,
+) -> Result<Scored> {
+    let reading = Reading {
+        gaps: missing != Gaps::Error,
+        scored: true,
+    };
+    let (data, target, _) = read_rows(&args.data, &[], model, reading, instead)?;
+    if target == TargetColumn::Absent {
+        anyhow::bail!(
+            "{} has no column '{}', the model's target: importance scores the predictions against it",
+            args.data.display(),
+            data::escaped(&model.target_name)
+        );
+    }
+    let read = data.rows;
+    // Rows with no target value go first, so that the cells filled are
+    // those of rows scored.
+    let (mut data, untargeted) = rows_where(data, |d, n| !d.y[n].is_nan());
+    let filled = match missing {
+        Gaps::Fill => fill_missing(model, &mut data),
+        _ => Vec::new(),
+    };
+    let (data, gapped) = rows_where(data, |d, n| !d.row(n).iter().any(|v| v.is_nan()));
+    let dropped = untargeted + gapped;
+    let rows = units::count(read, "row");
+    if dropped > 0 {
+        let why = match (untargeted, gapped) {
+            (_, 0) => "no target value".to_string(),
+            (0, _) => "a missing feature".to_string(),
+            (t, f) => format!("no target value ({t}) or a missing feature ({f})"),
+        };
+        super::notice(false, &format!("left out {dropped} of {rows} with {why}"));
+    }
+    if data.rows < 2 {
+        let has = match (dropped, data.rows) {
+            (0, _) => format!("the file has {}", data.rows),
+            (_, 1) => format!("1 of its {rows} has every cell"),
+            (_, n) => format!("{n} of its {rows} have every cell"),
+        };
+        anyhow::bail!(
+            "{}: importance shuffles the rows, so it needs at least 2; {has}",
+            args.data.display()
+        );
+    }
+    Ok(Scored {
+        data,
+        dropped,
+        filled,
+    })
+}
+
+/// The rows `n` of `data` for which `keep(data, n)`, and how many were
+/// not.
+fn rows_where(data: Dataset, keep: impl Fn(&Dataset, usize) -> bool) -> (Dataset, usize) {
+    let kept: Vec<usize> = (0..data.rows).filter(|&n| keep(&data, n)).collect();
+    if kept.len() == data.rows {
         return (data, 0);
     }
-    let untargeted = (0..data.rows).filter(|&n| data.y[n].is_nan()).count();
-    let rows = units::count(data.rows, "row");
-    let why = match (untargeted, dropped - untargeted) {
-        (0, _) => "a missing feature".to_string(),
-        (_, 0) => "no target value".to_string(),
-        (t, f) => format!("no target value ({t}) or a missing feature ({f})"),
-    };
-    super::notice(false, &format!("left out {dropped} of {rows} with {why}"));
     let mut out = data.empty_like();
     data.gather_into(&kept, &mut out, cpu::cores());
-    (out, dropped)
+    (out, data.rows - kept.len())
 }
 
 /// That the memory a shuffle's predictions take is there.
@@ -254,12 +290,16 @@ fn table(record: &Record) -> String {
     );
     for (c, name) in record.columns.iter().zip(&names) {
         let fall = c.r2_fall.map_or("-".into(), |f| format!("{f:.4}"));
-        let pad = width + name.len() - name.chars().count();
+        // One shuffle has no spread to show.
+        let sd = match record.repeats {
+            1 => "-".into(),
+            _ => format!("{:.2e}", c.mse_rise_sd),
+        };
+        // `width$` pads to a count of chars, as `width` counts them.
         outln!(
             text,
-            "{name:pad$}  {:>11.4e}  {:>9.2e}  {fall}",
-            c.mse_rise,
-            c.mse_rise_sd
+            "{name:width$}  {:>11.4e}  {sd:>9}  {fall}",
+            c.mse_rise
         );
     }
     text

@@ -8,7 +8,7 @@
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
 //! - `budget`: what a run needs in memory, checked before it allocates.
-//! - `progress`: the progress bar of `train` and `bench`.
+//! - `progress`: the progress bar of `train`, `bench` and `importance`.
 //! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
 //! - `bench_cmd`, `predict`, `importance`, `gen`, `info`: the other
 //!   subcommands;

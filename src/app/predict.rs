@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
-use crate::data::{self, r_squared, target_variance, Dataset, TargetColumn};
+use crate::data::{self, r_squared, target_variance, Dataset, Reading, TargetColumn};
 use crate::model::Model;
 use crate::{io, memory, units};
 
@@ -64,23 +64,24 @@ pub(super) fn missing_mode<M: Copy + PartialEq>(
 }
 
 /// The rows of the CSV file `path` that `model` reads, their target column
-/// and the cells of its columns `keep` (none where `keep` is empty); an
-/// error at a missing cell offers `instead` (the command's way past it),
-/// and `--missing fill` where the model keeps means. With `gaps`, a
-/// missing cell reads as NaN.
+/// and the cells of its columns `keep` (none where `keep` is empty), read
+/// as `reading` says; an error at a missing cell offers `instead` (the
+/// command's way past it), and `--missing fill` where the model keeps
+/// means.
 pub(super) fn read_rows(
     path: &Path,
     keep: &[String],
     model: &Model,
-    gaps: bool,
+    reading: Reading,
     instead: &str,
 ) -> Result<(Dataset, TargetColumn, KeptCells)> {
     let (features, target_name) = (&model.feature_names, &model.target_name);
+    let categories = &model.categories;
     let read = match keep.is_empty() {
-        true => data::read_for_model(path, features, target_name, gaps, &model.categories)
+        true => data::read_for_model(path, features, target_name, reading, categories)
             .map(|(data, target)| (data, target, None)),
         false => {
-            data::read_for_model_keeping(path, features, target_name, gaps, &model.categories, keep)
+            data::read_for_model_keeping(path, features, target_name, reading, categories, keep)
                 .map(|(data, target, kept, names)| (data, target, Some((kept, names))))
         }
     };
@@ -288,7 +289,11 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         blank_empty,
     )?;
     let gaps = missing != Blanks::Error;
-    let (mut data, target, kept) = read_rows(&args.data, &args.keep, &model, gaps, blank_empty)?;
+    let reading = Reading {
+        gaps,
+        scored: false,
+    };
+    let (mut data, target, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
     let filled = match missing {
         Blanks::Fill => fill_missing(&model, &mut data),
         _ => Vec::new(),

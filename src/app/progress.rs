@@ -1,5 +1,6 @@
-//! The progress bar of `train` and `bench`: on standard error, drawn only
-//! on a terminal (indicatif's rule), hidden with `--quiet`.
+//! The progress bar of `train`, `bench` and `importance`: on standard
+//! error, drawn only on a terminal (indicatif's rule), hidden with
+//! `--quiet`.
 
 use std::fmt::Write;
 
