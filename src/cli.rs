@@ -183,7 +183,7 @@ pub struct TrainArgs {
 
     /// Target column of --data [default: with --init, the model's target
     /// where --data has that column; otherwise the last column not named
-    /// in --ignore or --categorical].
+    /// in --ignore, --categorical or --date].
     #[arg(
         long,
         value_name = "NAME",
@@ -223,6 +223,22 @@ pub struct TrainArgs {
         conflicts_with = "synthetic"
     )]
     pub categorical: Vec<String>,
+
+    /// Columns of --data that hold dates, comma separated or given again
+    /// (as --ignore takes them): each cell, such as 2024-03-01 or
+    /// 2024-03-01T14:30:00Z (ISO 8601: a date, optionally a time, a Z or an
+    /// offset such as +01:00), read as the days since 1970-01-01 UTC, a
+    /// time as the day's fraction, to about 3 minutes (f32). The model
+    /// keeps which columns are dates, and predict reads them so. A missing
+    /// cell is handled as --missing says [default: none; a date is text,
+    /// to --ignore].
+    #[arg(
+        long,
+        value_name = "NAME[,NAME...]",
+        requires = "data",
+        conflicts_with = "synthetic"
+    )]
+    pub date: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
     /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
@@ -518,7 +534,7 @@ pub struct TrainArgs {
     /// --epochs may raise the total, --data may name its data file moved
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "target", "ignore", "categorical", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
+        "target", "ignore", "categorical", "date", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",

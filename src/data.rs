@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
 mod category;
+pub mod date;
 pub use category::{by_column, column_of_level, Category, MAX_LEVELS};
 
 /// A data set's shape and names, without its values: all a model needs to
@@ -1039,7 +1040,8 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     /// `bytes` read without the csv reader, where that gives what it
     /// gives: `None` as soon as a row is not `columns` cells, each a
     /// number [`parse_cell`] takes, that `str::parse` reads once the ASCII
-    /// whitespace around it is trimmed.
+    /// whitespace around it is trimmed (or in a date column a date
+    /// [`parse_date`] takes, of the same trimmed text).
     ///
     /// Why it agrees with [`Rows::parse_csv`] when it returns cells: no
     /// cell it takes holds a quote (a number has none), so the reader cuts
@@ -1070,6 +1072,12 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     None if is_missing(cell.as_bytes()) => cells.push(f32::NAN),
                     // The csv reader finds the error.
                     None => return None,
+                },
+                ColumnUse::Date => cells.push(parse_date(cell.as_bytes()).ok()?),
+                ColumnUse::DateOrMissing => match parse_date(cell.as_bytes()) {
+                    Ok(v) => cells.push(v),
+                    Err(_) if is_missing(cell.as_bytes()) => cells.push(f32::NAN),
+                    Err(_) => return None,
                 },
             }
             Some(())
@@ -1156,6 +1164,14 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                         Err(_) if is_missing(raw) => f32::NAN,
                         Err(m) => return Err(err(line, j + 1, named(m))),
                     }),
+                    ColumnUse::Date => {
+                        cells.push(parse_date(raw).map_err(|m| err(line, j + 1, named(m)))?)
+                    }
+                    ColumnUse::DateOrMissing => cells.push(match parse_date(raw) {
+                        Ok(v) => v,
+                        Err(_) if is_missing(raw) => f32::NAN,
+                        Err(m) => return Err(err(line, j + 1, named(m))),
+                    }),
                 }
             }
             rows += 1;
@@ -1221,6 +1237,12 @@ pub enum ColumnUse {
     /// other cell is an error, as for `Number`: text in a column of
     /// numbers is more likely a wrong column than a gap.
     NumberOrMissing,
+    /// A date, or a date and time, as the days since 1970-01-01 UTC
+    /// ([`date::days`]); any other cell is an error (`train --date`).
+    Date,
+    /// A date, or NaN where the cell is missing, as `NumberOrMissing` is
+    /// to `Number`.
+    DateOrMissing,
 }
 
 /// The cells, besides the empty one, that mark a value as missing: those
@@ -1830,6 +1852,7 @@ fn named_once(path: &Path, flag: &str, names: &[String], header: &[String]) -> R
 pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
     let gap = |u| match u {
         ColumnUse::Number => ColumnUse::NumberOrMissing,
+        ColumnUse::Date => ColumnUse::DateOrMissing,
         u => u,
     };
     uses.into_iter().map(gap).collect()
@@ -1926,6 +1949,59 @@ pub fn check_categorical(
     }
 }
 
+/// Checks `--date`'s names against `header`: each a column, once, neither
+/// ignored, categorical nor `target` (`--target`); and says which column
+/// is the target: `target`, else the last column that is none of those.
+pub fn check_dates(
+    path: &Path,
+    header: &[String],
+    dates: &[String],
+    (ignore, categorical): (&[String], &[String]),
+    target: Option<&str>,
+) -> Result<Option<String>> {
+    let err = |message: String| csv_error(path)(1, 0, message);
+    named_once(path, "--date", dates, header)?;
+    for name in dates {
+        let shown = escaped(name);
+        let other = match () {
+            _ if ignore.contains(name) => "--ignore",
+            _ if categorical.contains(name) => "--categorical",
+            _ => "",
+        };
+        if !other.is_empty() {
+            return Err(err(format!(
+                "--date and {other} both name '{shown}'; a column is read one way"
+            )));
+        }
+        if Some(name.as_str()) == target {
+            return Err(err(format!(
+                "--date names the target column '{shown}' (--target); the network predicts a number, not a date"
+            )));
+        }
+    }
+    if let Some(t) = target {
+        return Ok(Some(t.to_string()));
+    }
+    let numeric =
+        |n: &&String| !ignore.contains(n) && !categorical.contains(n) && !dates.contains(n);
+    match header.iter().rev().find(numeric) {
+        Some(t) => Ok(Some(t.clone())),
+        None => Err(err(
+            "every column read is --date or --categorical, so none is left for the target, which must be a number".into(),
+        )),
+    }
+}
+
+/// `uses` with the columns `dates` read as dates ([`ColumnUse::Date`]).
+pub fn dated(mut uses: Vec<ColumnUse>, header: &[String], dates: &[String]) -> Vec<ColumnUse> {
+    for (u, name) in uses.iter_mut().zip(header) {
+        if dates.contains(name) && *u == ColumnUse::Number {
+            *u = ColumnUse::Date;
+        }
+    }
+    uses
+}
+
 /// A model's target column in a file of rows to predict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetColumn {
@@ -1941,7 +2017,9 @@ pub enum TargetColumn {
 
 /// How [`read_for_model`] reads a model's cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reading {
+pub struct Reading<'a> {
+    /// The features whose cells are dates (a model's `dates`).
+    pub dates: &'a [String],
     /// A missing cell ([`is_missing`]) of a feature, and with `scored` of
     /// the target, reads as NaN rather than an error.
     pub gaps: bool,
@@ -1963,7 +2041,7 @@ pub fn read_for_model(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
-    reading: Reading,
+    reading: Reading<'_>,
     categories: &[Category],
 ) -> Result<(Dataset, TargetColumn)> {
     let choose = for_model(path, feature_names, target_name, reading, categories);
@@ -1995,7 +2073,7 @@ pub fn read_for_model_keeping(
     path: &Path,
     feature_names: &[String],
     target_name: &str,
-    reading: Reading,
+    reading: Reading<'_>,
     categories: &[Category],
     keep: &[String],
 ) -> Result<(Dataset, TargetColumn, Vec<String>, Vec<String>)> {
@@ -2102,7 +2180,7 @@ fn for_model<'a>(
     path: &'a Path,
     feature_names: &'a [String],
     target_name: &'a str,
-    reading: Reading,
+    reading: Reading<'a>,
     categories: &'a [Category],
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
     let column_of = column_of_level(categories);
@@ -2126,6 +2204,7 @@ fn for_model<'a>(
             return Err(missing_features(path, &columns, header));
         }
         let usage = |name: &String| match name.as_str() {
+            _ if reading.dates.contains(name) => ColumnUse::Date,
             _ if numbers.contains(name) => ColumnUse::Number,
             n if n == target_name && reading.scored => ColumnUse::Number,
             n if n == target_name => ColumnUse::NumberOrNan,
@@ -2202,6 +2281,24 @@ const MARKS_MISSING: &str = " marks a missing value; expected a number";
 /// words, but expects a level.
 pub fn says_missing(message: &str) -> bool {
     message.starts_with("the cell is empty;") || message.contains(" marks a missing value;")
+}
+
+/// A date cell of `train --date`'s columns as the days since 1970-01-01
+/// UTC ([`date::days`]), in f32, or why it is not one; a missing cell's
+/// error is as [`parse_cell`]'s, which [`says_missing`] knows.
+fn parse_date(raw: &[u8]) -> std::result::Result<f32, String> {
+    let text = raw.trim_ascii();
+    if text.is_empty() {
+        return Err("the cell is empty; expected a date".into());
+    }
+    if is_missing(text) {
+        let shown = String::from_utf8_lossy(text);
+        return Err(format!(
+            "'{}' marks a missing value; expected a date",
+            escaped(&shown)
+        ));
+    }
+    date::days(text).map(|days| days as f32)
 }
 
 fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {

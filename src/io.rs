@@ -649,6 +649,12 @@ pub fn model_to_bytes_with_state(
             serde_json::to_string(&model.categories).expect("the categories serialise"),
         )
     });
+    let dates = (!model.dates.is_empty()).then(|| {
+        (
+            "dates",
+            serde_json::to_string(&model.dates).expect("the names serialise"),
+        )
+    });
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
@@ -659,6 +665,7 @@ pub fn model_to_bytes_with_state(
     .chain(standardization)
     .chain(imputation)
     .chain(categories)
+    .chain(dates)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .chain(
         (!state.tensors.is_empty() || state.steps > 0)
@@ -822,6 +829,14 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         bad,
     )?
     .unwrap_or_default();
+    let dates = per_feature(
+        &meta,
+        "dates",
+        "a list of feature names",
+        |d: &Vec<String>| crate::model::check_dates(d, &feature_names, &categories),
+        bad,
+    )?
+    .unwrap_or_default();
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
@@ -915,6 +930,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         standardization,
         imputation,
         categories,
+        dates,
     })
 }
 

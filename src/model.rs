@@ -199,6 +199,9 @@ pub struct Model {
     /// each level is a feature, named `column=level`. Empty for a model
     /// of numbers alone.
     pub categories: Vec<Category>,
+    /// The features read from dates (`--date`), as the days since
+    /// 1970-01-01 UTC, in the features' order. Empty for a model without.
+    pub dates: Vec<String>,
 }
 
 impl Model {
@@ -226,6 +229,7 @@ impl Model {
             standardization: None,
             imputation: None,
             categories: Vec::new(),
+            dates: Vec::new(),
         }
     }
 
@@ -249,6 +253,8 @@ impl Model {
         }
         check_categories(&self.categories, &self.feature_names)
             .map_err(|e| Error::Config(format!("the model's categories {e}")))?;
+        check_dates(&self.dates, &self.feature_names, &self.categories)
+            .map_err(|e| Error::Config(format!("the model's dates {e}")))?;
         Ok(())
     }
 
@@ -283,6 +289,31 @@ pub fn check_categories(
                 "makes the feature '{}', which is not among the model's features",
                 crate::data::escaped(&name)
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a model's date features: each among `feature_names`, once, and
+/// none a one-hot level's (of `categories`).
+pub fn check_dates(
+    dates: &[String],
+    feature_names: &[String],
+    categories: &[Category],
+) -> std::result::Result<(), String> {
+    let levels = crate::data::column_of_level(categories);
+    for (i, name) in dates.iter().enumerate() {
+        let shown = crate::data::escaped(name);
+        if !feature_names.contains(name) {
+            return Err(format!(
+                "names '{shown}', which is not among the model's features"
+            ));
+        }
+        if dates[..i].contains(name) {
+            return Err(format!("names '{shown}' twice"));
+        }
+        if levels.contains_key(name) {
+            return Err(format!("names '{shown}', a one-hot encoded level"));
         }
     }
     Ok(())

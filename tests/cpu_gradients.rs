@@ -69,6 +69,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         standardization: None,
         imputation: None,
         categories: Vec::new(),
+        dates: Vec::new(),
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

@@ -1993,3 +1993,199 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
     args.push("median");
     run_ok(&args);
 }
+
+/// `n` rows of an id, a date (with and without a time and a zone), x and
+/// y = 0.01·(days − 19,723) + x, written twice: with the dates as the file
+/// holds them, and with the days since 1970-01-01 written in (2024-01-01
+/// is day 19,723; each time below is a quarter of a day, exact in f32).
+fn dated_rows(n: usize) -> (String, String) {
+    let mut dated = String::from("id,when,x,y\n");
+    let mut days = dated.clone();
+    for i in 0..n {
+        let day = 1 + i % 28;
+        let (time, quarter) = match i % 4 {
+            0 => (String::new(), 0.0),
+            1 => ("T06:00".into(), 0.25),
+            2 => (" 18:00:00Z".into(), 0.75),
+            _ => ("T12:00:00+06:00".into(), 0.25),
+        };
+        let d = 19_722.0 + day as f64 + quarter;
+        let x = ((i * 7) % 11) as f64 / 10.0;
+        let y = 0.01 * (d - 19_723.0) + x;
+        dated.push_str(&format!("r{i},2024-01-{day:02}{time},{x},{y}\n"));
+        days.push_str(&format!("r{i},{d},{x},{y}\n"));
+    }
+    (dated, days)
+}
+
+/// A run with `--date when` is bit for bit the run on the file with the
+/// days written in (the same history bytes), and predict and importance
+/// read the model's dates as the days.
+#[test]
+fn dates_train_and_predict_as_the_file_with_the_days_written_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let [dated, days, hist_a, hist_b, model, plain, out_a, out_b] = paths(
+        &dir,
+        [
+            "dated.csv",
+            "days.csv",
+            "a.csv",
+            "b.csv",
+            "m.st",
+            "p.st",
+            "pa.csv",
+            "pb.csv",
+        ],
+    );
+    let (text, written) = dated_rows(40);
+    std::fs::write(&dated, &text).unwrap();
+    std::fs::write(&days, &written).unwrap();
+    let fit = [
+        "--ignore",
+        "id",
+        "--standardize",
+        "--optimizer",
+        "lbfgs",
+        "--epochs",
+        "8",
+    ];
+    let mut args = train_data(&dated, "cpu", &fit);
+    args.extend(["--date", "when", "--history", &hist_a, "--save", &model]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains("target y); when as days since 1970-01-01"),
+        "{out}"
+    );
+    let mut args = train_data(&days, "cpu", &fit);
+    args.extend(["--history", &hist_b, "--save", &plain]);
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+    assert_eq!(load_model(Path::new(&model)).unwrap().dates, ["when"]);
+    assert!(load_model(Path::new(&plain)).unwrap().dates.is_empty());
+    for (m, data, out) in [(&model, &dated, &out_a), (&plain, &days, &out_b)] {
+        run_ok(&["predict", "--model", m, "--data", data, "--out", out]);
+    }
+    assert_eq!(
+        std::fs::read(&out_a).unwrap(),
+        std::fs::read(&out_b).unwrap()
+    );
+    let importance = |m: &str, data: &str| {
+        let json = format!("{out_a}.json");
+        run_ok(&["importance", "--model", m, "--data", data, "--json", &json]);
+        common::read_json(&json)["columns"].clone()
+    };
+    assert_eq!(importance(&model, &dated), importance(&plain, &days));
+    // predict and importance read dates where the model has them: a day
+    // number is not one.
+    for command in ["predict", "importance"] {
+        let err = run_err(&[command, "--model", &model, "--data", &days]);
+        let says = ":2:2: '19723' is not a date; expected YYYY-MM-DD";
+        assert!(
+            err.contains(says) && err.contains("(column 'when')"),
+            "{err}"
+        );
+    }
+}
+
+/// A missing date follows --missing; a date in a column read as numbers
+/// offers --date; --date's names are checked; a run from a model with
+/// dates needs the same --date; a resumed run keeps it.
+#[test]
+fn dates_gaps_refusals_and_runs_from_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let [dated, days, hist_a, hist_b, model, ck] = paths(
+        &dir,
+        [
+            "dated.csv",
+            "days.csv",
+            "a.csv",
+            "b.csv",
+            "m.st",
+            "run.ckpt",
+        ],
+    );
+    let (text, written) = dated_rows(30);
+    // Row 3's date is missing: the mean of the others fills it.
+    let text = text.replacen("2024-01-04T12:00:00+06:00", "", 1);
+    let written = written.replacen("r3,19725.25,", "r3,,", 1);
+    std::fs::write(&dated, &text).unwrap();
+    std::fs::write(&days, &written).unwrap();
+    let err = run_err(&train_data(
+        &dated,
+        "cpu",
+        &["--ignore", "id", "--date", "when"],
+    ));
+    assert!(
+        err.contains(":5:2: the cell is empty; expected a date (column 'when')")
+            && err.contains("--missing drop leaves out the rows with a missing cell"),
+        "{err}"
+    );
+    let fit = ["--ignore", "id", "--missing", "mean", "--epochs", "5"];
+    let mut args = train_data(&dated, "cpu", &fit);
+    args.extend(["--date", "when", "--history", &hist_a, "--save", &model]);
+    let out = run_ok(&args);
+    assert!(out.contains("filled 1 missing cell"), "{out}");
+    let mut args = train_data(&days, "cpu", &fit);
+    args.extend(["--history", &hist_b]);
+    run_ok(&args);
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+
+    // Dates read as numbers: the error offers --date.
+    let err = run_err(&train_data(&dated, "cpu", &["--ignore", "id"]));
+    assert!(
+        err.contains(":2:2: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread; if it is, --date when reads each date as the days since 1970-01-01"),
+        "{err}"
+    );
+    for (more, says) in [
+        (
+            &["--date", "nowhen"][..],
+            "--date names 'nowhen', which is not a column",
+        ),
+        (&["--date", "when,when"][..], "--date names 'when' twice"),
+        (&["--date", "id"][..], "--date and --ignore both name 'id'"),
+        (
+            &["--date", "y", "--target", "y"][..],
+            "--date names the target column 'y'",
+        ),
+        (
+            &["--date", "when", "--categorical", "when"][..],
+            "--date and --categorical both name 'when'",
+        ),
+        (&["--date", "when", "--init", &model][..], ""),
+        (
+            &["--init", &model][..],
+            "the model this run starts from reads when as dates, and --date names none",
+        ),
+    ] {
+        let mut args = train_data(
+            &dated,
+            "cpu",
+            &["--ignore", "id", "--missing", "mean", "--epochs", "2"],
+        );
+        args.extend_from_slice(more);
+        let (ok, _, err) = shadertrain(&args);
+        assert_eq!(ok, says.is_empty(), "{more:?}: {err}");
+        assert!(err.contains(says), "{more:?}: {err}");
+    }
+
+    // A resumed run reads the dates as the checkpoint recorded, bit for bit.
+    let fit = ["--ignore", "id", "--missing", "mean", "--date", "when"];
+    let mut args = train_data(&dated, "cpu", &fit);
+    args.extend(["--epochs", "3", "--checkpoint", &ck]);
+    run_ok(&args);
+    run_ok(&train_resume(
+        &ck,
+        "cpu",
+        &["--epochs", "5", "--history", &hist_b],
+    ));
+    assert_eq!(
+        std::fs::read(&hist_a).unwrap(),
+        std::fs::read(&hist_b).unwrap()
+    );
+}

@@ -177,6 +177,45 @@ fn categories_round_trip_and_bad_ones_are_refused() {
     }
 }
 
+/// A model's date features round-trip through its file; one that is not
+/// a feature, named twice, or a one-hot level's is refused.
+#[test]
+fn dates_round_trip_and_bad_ones_are_refused() {
+    let layout = Layout::new(4, &[3]).unwrap();
+    let names = ["when", "x", "c=a", "c=b"].map(String::from);
+    let mut m = Model::init(layout, Activation::Sigmoid, 1, names.to_vec(), "y".into());
+    m.categories = vec![Category {
+        column: "c".into(),
+        levels: ["a", "b"].map(String::from).to_vec(),
+    }];
+    m.dates = vec!["when".into(), "x".into()];
+    m.check().unwrap();
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    let swap = |from: &str, to: &str| swapped(&bytes, from, to);
+    for (bad, says) in [
+        (
+            swap(r#"[\"when\",\"x\"]"#, r#"[\"wien\",\"x\"]"#),
+            "metadata 'dates' names 'wien', which is not among the model's features",
+        ),
+        (
+            swap(r#"[\"when\",\"x\"]"#, r#"[\"x\",   \"x\"]"#),
+            "metadata 'dates' names 'x' twice",
+        ),
+        (
+            swap(r#"[\"when\",\"x\"]"#, r#"[\"c=a\", \"x\"]"#),
+            "metadata 'dates' names 'c=a', a one-hot encoded level",
+        ),
+        (
+            swap(r#"[\"when\",\"x\"]"#, r#"{\"when\":\"x\"}"#),
+            "metadata 'dates' is not a list of feature names",
+        ),
+    ] {
+        let text = refused(&bad);
+        assert!(text.contains(says), "{text}");
+    }
+}
+
 /// A model's `--missing mean` means round-trip through its file, in f64's
 /// shortest exact form; a wrong count, a mean past f32's range or text that
 /// is not a list of means is refused, with the metadata named; medians

@@ -39,6 +39,9 @@ pub struct RunOptions {
     /// Columns of `data` one-hot encoded (`--categorical`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categorical: Vec<String>,
+    /// Columns of `data` read as dates (`--date`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub date: Vec<String>,
     /// See `--missing`; recorded only where cells may be missing (drop,
     /// mean), so other runs' checkpoints read as before.
     #[serde(default, skip_serializing_if = "is_error")]
@@ -110,6 +113,7 @@ impl RunOptions {
             target: args.target.clone(),
             ignore: args.ignore.clone(),
             categorical: args.categorical.clone(),
+            date: args.date.clone(),
             missing: args.missing,
             synthetic: args.synthetic,
             features: args.features,

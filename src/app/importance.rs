@@ -150,6 +150,7 @@ fn scored_rows(
     instead: &str,
 ) -> Result<Scored> {
     let reading = Reading {
+        dates: &model.dates,
         gaps: missing != Gaps::Error,
         scored: true,
     };

@@ -72,7 +72,7 @@ pub(super) fn read_rows(
     path: &Path,
     keep: &[String],
     model: &Model,
-    reading: Reading,
+    reading: Reading<'_>,
     instead: &str,
 ) -> Result<(Dataset, TargetColumn, KeptCells)> {
     let (features, target_name) = (&model.feature_names, &model.target_name);
@@ -290,6 +290,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     let gaps = missing != Blanks::Error;
     let reading = Reading {
+        dates: &model.dates,
         gaps,
         scored: false,
     };

@@ -237,9 +237,15 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
         _ => None,
     };
     let levels = levels.filter(|c| !c.is_empty()).map(Vec::as_slice);
+    let dates = match (&resumed, &init) {
+        (Some(r), _) => Some(r.model.dates.as_slice()),
+        (None, Some(model)) => Some(model.dates.as_slice()),
+        _ => None,
+    };
     let from = Origin {
         target: init_target,
         levels,
+        dates,
     };
     let mut data = TrainingData::load(&config.run, rank, size, is_resumed, from)?;
     // A resume in place goes on appending to the checkpoint's history
@@ -830,6 +836,9 @@ struct Origin<'a> {
     /// `--categorical` must name and which the data are encoded with;
     /// `None` where it has none.
     levels: Option<&'a [Category]>,
+    /// The features it reads as dates, which the run's `--date` must
+    /// name; `None` where there is no such model.
+    dates: Option<&'a [String]>,
 }
 
 /// The rows [`read_data`] read.
@@ -861,21 +870,34 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             };
             // The header, kept to name the column of a bad cell.
             let header = std::sync::OnceLock::new();
-            // With --categorical, the target as the file's header gives it
-            // (the table's last column may be a level's).
+            // With --categorical or --date, the target as the file's header
+            // gives it (the table's last column may be a level's or a
+            // date).
             let chosen_target = std::sync::OnceLock::new();
             let choose = |names: &[String]| {
                 let _ = header.set(names.to_vec());
                 let (ignored, target) = (ignored(names), target(names));
                 let uses = data::ignoring(path, names, &ignored, target)?;
                 let categorical = data::named_columns(&run.categorical, names);
+                let dates = data::named_columns(&run.date, names);
+                let mut chosen = None;
                 if !categorical.is_empty() {
-                    let t = data::check_categorical(path, names, &categorical, &ignored, target)?;
-                    let _ = chosen_target.set(t);
+                    chosen = data::check_categorical(path, names, &categorical, &ignored, target)?;
+                }
+                if !dates.is_empty() {
+                    let read_otherwise = (&ignored[..], &categorical[..]);
+                    chosen = data::check_dates(path, names, &dates, read_otherwise, target)?;
+                }
+                if let Some(t) = chosen {
+                    let _ = chosen_target.set(Some(t));
                 }
                 if let Some(levels) = from.levels {
                     same_columns(path, levels, &categorical)?;
                 }
+                if let Some(model_dates) = from.dates {
+                    same_dates(path, model_dates, &dates)?;
+                }
+                let uses = data::dated(uses, names, &dates);
                 Ok(match run.missing {
                     Missing::Error => uses,
                     Missing::Drop | Missing::Mean | Missing::Median => data::with_gaps(uses),
@@ -952,6 +974,11 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                     units::count(c.levels.len(), "level")
                 ));
             }
+            let dates = data::named_columns(&run.date, &data.feature_names);
+            if !dates.is_empty() {
+                let shown: Vec<_> = dates.iter().map(|d| data::shown_name(d)).collect();
+                what.push_str(&format!("; {} as days since 1970-01-01", shown.join(", ")));
+            }
             let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
             match dropped.filter(|d| d.rows > 0) {
                 Some(d) if run.missing.fill().is_some() => what.push_str(&format!(
@@ -988,6 +1015,36 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
+}
+
+/// Checks that `dates` (`--date`'s columns) are those the starting model
+/// reads as dates (`model_dates`).
+fn same_dates(path: &Path, model_dates: &[String], dates: &[String]) -> crate::Result<()> {
+    let mut want: Vec<&String> = model_dates.iter().collect();
+    let mut got: Vec<&String> = dates.iter().collect();
+    want.sort();
+    got.sort();
+    if want == got {
+        return Ok(());
+    }
+    let listed = |names: &[&String]| match names.is_empty() {
+        true => "none".to_string(),
+        false => names
+            .iter()
+            .map(|n| data::escaped(n))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    Err(crate::Error::Csv {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 0,
+        message: format!(
+            "the model this run starts from reads {} as dates, and --date names {}; give --date as the model was trained",
+            listed(&want),
+            listed(&got)
+        ),
+    })
 }
 
 /// Checks that `categorical` (`--categorical`'s columns) are those the
@@ -1040,10 +1097,11 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
 /// that is not a feature, else `--missing drop` for a missing cell,
-/// `--categorical` for text, or the rows to fill or drop. The target's
-/// column (`target`, else the last neither ignored nor categorical) gets
-/// `--missing drop` alone: ignoring it would quietly train on another
-/// target. A categorical column's own errors get a hint at a gap alone.
+/// `--date` for a date, `--categorical` for other text, or the rows to
+/// fill or drop. The target's column (`target`, else the last neither
+/// ignored, categorical nor a date) gets `--missing drop` alone: ignoring
+/// it would quietly train on another target. A categorical or date
+/// column's own errors get a hint at a gap alone.
 fn ignore_hint(
     e: crate::Error,
     header: &[String],
@@ -1061,9 +1119,11 @@ fn ignore_hint(
     };
     let ignored = data::named_columns(&run.ignore, header);
     let categorical = data::named_columns(&run.categorical, header);
+    let dates = data::named_columns(&run.date, header);
+    let read_otherwise = |n: &String| categorical.contains(n) || dates.contains(n);
     let target = target.or_else(|| {
         (header.iter().rev())
-            .find(|n| !ignored.contains(n) && !categorical.contains(n))
+            .find(|n| !ignored.contains(n) && !read_otherwise(n))
             .map(String::as_str)
     });
     // Only a cell's own errors name their column (data::Rows).
@@ -1074,15 +1134,22 @@ fn ignore_hint(
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     let drop = "--missing drop leaves out the rows with a missing cell";
     match name {
-        // A categorical column's own errors say what to do, but at a gap.
-        Some(name) if categorical.contains(name) && !gap => {}
+        // A categorical or date column's own errors say what to do, but
+        // at a gap.
+        Some(name) if read_otherwise(name) && !gap => {}
         Some(name) if Some(name.as_str()) != target => {
             let name = units::shell_word(&data::escaped(name));
             let text = message.contains(" is not a number (column '");
-            let fill = match (gap, text) {
-                (true, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
-                (false, true) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise fill or drop the rows whose cells are not numbers"),
-                (false, false) => "fill or drop the rows whose cells are not numbers".into(),
+            // The cell, as the message quotes it: '2024-03-01' is not a number.
+            let cell = (message.strip_prefix('\''))
+                .and_then(|rest| rest.split_once("' is not a number"))
+                .map(|(cell, _)| cell);
+            let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
+            let fill = match (gap, text, date) {
+                (true, _, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
+                (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
+                (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise fill or drop the rows whose cells are not numbers"),
+                (false, false, _) => "fill or drop the rows whose cells are not numbers".into(),
             };
             message += &format!(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
@@ -1093,12 +1160,15 @@ fn ignore_hint(
         }
         // Text in a target that no option chose: likely not the target.
         Some(_) if run.target.is_none() => {
-            let chosen = match (&run.init, categorical.is_empty()) {
-                (Some(_), _) => "--init's model's target",
-                (None, true) => "the last column read, as no --target names one",
-                (None, false) => {
-                    "the last column read that is not --categorical, as no --target names one"
-                }
+            let not = match (categorical.is_empty(), dates.is_empty()) {
+                (true, true) => "",
+                (false, true) => " that is not --categorical",
+                (true, false) => " that is not --date",
+                (false, false) => " that is not --categorical or --date",
+            };
+            let chosen = match &run.init {
+                Some(_) => "--init's model's target".to_string(),
+                None => format!("the last column read{not}, as no --target names one"),
             };
             message += &format!(
                 "; it is the target ({chosen}): --target NAME names the column to predict"
@@ -1177,6 +1247,11 @@ fn starting_point(
                 model.target_name = target.clone();
             }
             model.categories = data.categories.clone();
+            let dates = data::named_columns(&run.date, &model.feature_names);
+            model.dates = (model.feature_names.iter())
+                .filter(|name| dates.contains(name))
+                .cloned()
+                .collect();
             model.imputation = fill_missing(run, &model, run.init.as_deref(), data)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;

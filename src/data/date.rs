@@ -1,0 +1,236 @@
+//! Dates and times read as numbers (`train --date`): a cell such as
+//! `2024-03-01` or `2024-03-01T14:30:00Z` becomes the days since
+//! 1970-01-01 00:00 UTC, a time of day as the day's fraction, so that a
+//! network sees a date's place in time as one number.
+//!
+//! The forms read are ISO 8601's: `YYYY-MM-DD`, then optionally `T` (or
+//! `t`, or a space) and `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff…`, then
+//! optionally `Z` or an offset `±HH:MM`, `±HHMM` or `±HH` (the time is
+//! that far ahead of UTC, so it is taken off). A date and time without a
+//! zone are read as UTC. The whitespace around a cell is trimmed, as for
+//! numbers.
+
+/// The days since 1970-01-01 00:00 UTC of the date (and time) `cell`, or
+/// why it is not one.
+pub fn days(cell: &[u8]) -> Result<f64, String> {
+    let text = cell.trim_ascii();
+    let shown = || String::from_utf8_lossy(text).into_owned();
+    let not_a_date = || {
+        format!(
+            "'{}' is not a date; expected YYYY-MM-DD, optionally with a time such as T14:30:00 and a zone such as Z or +01:00",
+            super::escaped(&shown())
+        )
+    };
+    let (date, rest) = text.split_at_checked(10).ok_or_else(not_a_date)?;
+    let (y, m, d) = match date {
+        [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] => (
+            digits(&[*y0, *y1, *y2, *y3]),
+            digits(&[*m0, *m1]),
+            digits(&[*d0, *d1]),
+        ),
+        _ => return Err(not_a_date()),
+    };
+    let (Some(y), Some(m), Some(d)) = (y, m, d) else {
+        return Err(not_a_date());
+    };
+    if !(1..=12).contains(&m) || d < 1 || d > month_days(y, m) {
+        return Err(format!(
+            "'{}' is not a date: {} has no day {d} in month {m}",
+            super::escaped(&shown()),
+            y
+        ));
+    }
+    let seconds = match rest {
+        [] => 0.0,
+        [b'T' | b't' | b' ', time @ ..] => time_of_day(time)
+            .ok_or_else(not_a_date)?
+            .map_err(|why| format!("'{}' is not a date: {why}", super::escaped(&shown())))?,
+        _ => return Err(not_a_date()),
+    };
+    Ok(civil_days(y as i64, m, d) as f64 + seconds / 86_400.0)
+}
+
+/// The seconds since midnight UTC of `HH:MM[:SS[.fff…]][zone]`: `None`
+/// where the text is not of that form, an error where a part is out of
+/// range.
+fn time_of_day(time: &[u8]) -> Option<Result<f64, String>> {
+    let (hm, rest) = time.split_at_checked(5)?;
+    let [h0, h1, b':', m0, m1] = hm else {
+        return None;
+    };
+    let (h, m) = (digits(&[*h0, *h1])?, digits(&[*m0, *m1])?);
+    let (s, rest) = match rest {
+        [b':', s0, s1, rest @ ..] => (digits(&[*s0, *s1])? as f64, rest),
+        _ => (0.0, rest),
+    };
+    let (fraction, zone) = match rest {
+        [b'.', rest @ ..] => {
+            let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 {
+                return None;
+            }
+            let text = std::str::from_utf8(&rest[..n]).ok()?;
+            (format!("0.{text}").parse::<f64>().ok()?, &rest[n..])
+        }
+        _ => (0.0, rest),
+    };
+    let offset = zone_seconds(zone)?;
+    if h > 23 || m > 59 || s >= 60.0 {
+        return Some(Err(format!(
+            "{h:02}:{m:02}:{s:02} is not a time of day; expected hours 00 to 23, minutes and seconds 00 to 59"
+        )));
+    }
+    Some(Ok(
+        h as f64 * 3600.0 + m as f64 * 60.0 + s + fraction - offset
+    ))
+}
+
+/// The seconds a zone suffix puts the time ahead of UTC: 0 for none or
+/// `Z`, ±(HH·3600 + MM·60) for `±HH:MM`, `±HHMM` or `±HH`; `None` for
+/// anything else.
+fn zone_seconds(zone: &[u8]) -> Option<f64> {
+    let (sign, rest) = match zone {
+        [] | [b'Z' | b'z'] => return Some(0.0),
+        [b'+', rest @ ..] => (1.0, rest),
+        [b'-', rest @ ..] => (-1.0, rest),
+        _ => return None,
+    };
+    let (h, m) = match rest {
+        [h0, h1] => (digits(&[*h0, *h1])?, 0),
+        [h0, h1, m0, m1] | [h0, h1, b':', m0, m1] => (digits(&[*h0, *h1])?, digits(&[*m0, *m1])?),
+        _ => return None,
+    };
+    (h <= 23 && m <= 59).then_some(sign * (h as f64 * 3600.0 + m as f64 * 60.0))
+}
+
+/// The number `bytes` write in decimal digits, if they are all digits.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    (bytes.iter()).try_fold(0u32, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + (b - b'0') as u32)
+    })
+}
+
+/// The days in month `m` (1 to 12) of year `y` of the Gregorian calendar.
+fn month_days(y: u32, m: u32) -> u32 {
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The days from 1970-01-01 to `y-m-d` of the proleptic Gregorian
+/// calendar. Counted in years that start on March 1, so that a leap day
+/// ends its year: such a year's day of the year is (153·(m − 3) + 2)/5 +
+/// d − 1 for months 3 to 12 (and 13, 14 for January and February), and
+/// 400 years are 146,097 days; 719,468 is 0000-03-01's distance from
+/// 1970-01-01.
+fn civil_days(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_from_march = (m as i64 + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + d as i64 - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_days_since_1970() {
+        let cases: [(&str, f64); 12] = [
+            ("1970-01-01", 0.0),
+            ("1970-01-02", 1.0),
+            ("1969-12-31", -1.0),
+            ("2000-01-01", 10_957.0),
+            ("2000-02-29", 11_016.0),
+            ("2000-03-01", 11_017.0),
+            ("2024-02-29", 19_782.0),
+            ("1900-03-01", -25_508.0),
+            (" 2024-03-01 ", 19_783.0),
+            ("2024-03-01T12:00", 19_783.5),
+            ("2024-03-01 06:00:00Z", 19_783.25),
+            ("2024-03-01T02:00:00+02:00", 19_783.0),
+        ];
+        for (cell, want) in cases {
+            assert_eq!(days(cell.as_bytes()), Ok(want), "{cell}");
+        }
+        // Each day of 400 years, one after the other: 146,097 of them.
+        let mut n = civil_days(2000, 1, 1);
+        for y in 2000..2400 {
+            for m in 1..=12 {
+                for d in 1..=month_days(y, m) {
+                    assert_eq!(civil_days(y as i64, m, d), n, "{y}-{m}-{d}");
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n - civil_days(2000, 1, 1), 146_097);
+    }
+
+    #[test]
+    fn times_zones_and_fractions() {
+        // In seconds from 2024-03-01T12:00Z, to a microsecond (a day
+        // count near 2·10⁴ holds about 3·10⁻¹² of a day, 0.3 µs).
+        let at = |cell: &str| (days(cell.as_bytes()).unwrap() - 19_783.5) * 86_400.0;
+        let near = |cell: &str, want: f64| {
+            let got = at(cell);
+            assert!((got - want).abs() < 1e-6, "{cell}: {got} s, not {want} s");
+        };
+        near("2024-03-01T12:00:00", 0.0);
+        near("2024-03-01t12:00:00.5", 0.5);
+        near("2024-03-01T12:00:07.25", 7.25);
+        near("2024-03-01T12:00-0130", 5_400.0);
+        near("2024-03-01T12:00:00-01", 3_600.0);
+        near("2024-03-01T12:00z", 0.0);
+        // The day before, where an offset crosses midnight.
+        near("2024-03-01T00:30+01:00", at("2024-02-29T23:30Z"));
+        near("2024-02-29T23:30Z", -12.5 * 3_600.0);
+    }
+
+    #[test]
+    fn what_is_not_a_date_says_why() {
+        for cell in [
+            "",
+            "2024",
+            "2024-3-01",
+            "2024/03/01",
+            "01-03-2024",
+            "2024-03-01x",
+            "2024-03-01T",
+            "2024-03-01T12",
+            "2024-03-01T12:00:0",
+            "2024-03-01T12:00.",
+            "2024-03-01T12:00+1",
+            "2024-03-01T12:00 Z",
+            "20240301",
+            "abcd-ef-gh",
+        ] {
+            let err = days(cell.as_bytes()).unwrap_err();
+            assert!(
+                err.contains("is not a date; expected YYYY-MM-DD"),
+                "{cell}: {err}"
+            );
+        }
+        let err = days(b"2023-02-29").unwrap_err();
+        assert_eq!(
+            err,
+            "'2023-02-29' is not a date: 2023 has no day 29 in month 2"
+        );
+        assert!(days(b"2024-13-01")
+            .unwrap_err()
+            .contains("no day 1 in month 13"));
+        assert!(days(b"2024-04-31").is_err() && days(b"2024-01-00").is_err());
+        let err = days(b"2024-03-01T24:00").unwrap_err();
+        assert!(
+            err.starts_with("'2024-03-01T24:00' is not a date: 24:00:00 is not a time of day"),
+            "{err}"
+        );
+        assert!(days(b"2024-03-01T12:60").is_err() && days(b"2024-03-01T12:00:60").is_err());
+    }
+}
