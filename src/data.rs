@@ -1939,8 +1939,7 @@ pub fn check_categorical(
     if let Some(t) = target {
         return Ok(Some(t.to_string()));
     }
-    let numeric = |n: &&String| !ignore.contains(n) && !categorical.contains(n);
-    match header.iter().rev().find(numeric) {
+    match default_target(header, ignore, &[categorical]) {
         Some(t) => Ok(Some(t.clone())),
         None => Err(err(format!(
             "every column read is --categorical ({}), so none is left for the target, which must be a number",
@@ -1982,14 +1981,28 @@ pub fn check_dates(
     if let Some(t) = target {
         return Ok(Some(t.to_string()));
     }
-    let numeric =
-        |n: &&String| !ignore.contains(n) && !categorical.contains(n) && !dates.contains(n);
-    match header.iter().rev().find(numeric) {
+    let flags = match categorical.is_empty() {
+        true => "--date",
+        false => "--date or --categorical",
+    };
+    match default_target(header, ignore, &[categorical, dates]) {
         Some(t) => Ok(Some(t.clone())),
-        None => Err(err(
-            "every column read is --date or --categorical, so none is left for the target, which must be a number".into(),
-        )),
+        None => Err(err(format!(
+            "every column read is {flags}, so none is left for the target, which must be a number"
+        ))),
     }
+}
+
+/// The target of a file with `header` where no option names one: its
+/// last column that is neither ignored nor read `otherwise` (one-hot
+/// encoded, or dates).
+pub fn default_target<'a>(
+    header: &'a [String],
+    ignore: &[String],
+    otherwise: &[&[String]],
+) -> Option<&'a String> {
+    let numeric = |n: &&String| !ignore.contains(n) && !otherwise.iter().any(|o| o.contains(n));
+    header.iter().rev().find(numeric)
 }
 
 /// `uses` with the columns `dates` read as dates ([`ColumnUse::Date`]).

@@ -1996,23 +1996,41 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
 
 /// `n` rows of an id, a date (with and without a time and a zone), x and
 /// y = 0.01·(days − 19,723) + x, written twice: with the dates as the file
-/// holds them, and with the days since 1970-01-01 written in (2024-01-01
-/// is day 19,723; each time below is a quarter of a day, exact in f32).
+/// holds them, and with the days since 1970-01-01 written in, as the
+/// day's number plus the seconds since its midnight UTC over 86,400
+/// (2023-12-31 is day 19,722, 2024-02-29 day 19,782).
 fn dated_rows(n: usize) -> (String, String) {
     let mut dated = String::from("id,when,x,y\n");
     let mut days = dated.clone();
     for i in 0..n {
         let day = 1 + i % 28;
-        let (time, quarter) = match i % 4 {
-            0 => (String::new(), 0.0),
-            1 => ("T06:00".into(), 0.25),
-            2 => (" 18:00:00Z".into(), 0.75),
-            _ => ("T12:00:00+06:00".into(), 0.25),
+        let jan = 19_722.0 + day as f64;
+        let (when, d) = match i % 6 {
+            0 => (format!("2024-01-{day:02}"), jan),
+            1 => (format!("2024-01-{day:02}T06:00"), jan + 21_600.0 / 86_400.0),
+            2 => (
+                format!("2024-01-{day:02} 18:00:00Z"),
+                jan + 64_800.0 / 86_400.0,
+            ),
+            3 => (
+                format!("2024-01-{day:02}T12:00:00+06:00"),
+                jan + 21_600.0 / 86_400.0,
+            ),
+            // A leap day, with a fraction of a second.
+            4 => (
+                "2024-02-29T06:00:00.5".into(),
+                19_782.0 + 21_600.5 / 86_400.0,
+            ),
+            // An hour behind UTC: 2024-01-01 00:59:59 UTC, the day before's
+            // 86,399 seconds and the offset's 3,600.
+            _ => (
+                "2023-12-31T23:59:59-01:00".into(),
+                19_722.0 + 89_999.0 / 86_400.0,
+            ),
         };
-        let d = 19_722.0 + day as f64 + quarter;
         let x = ((i * 7) % 11) as f64 / 10.0;
         let y = 0.01 * (d - 19_723.0) + x;
-        dated.push_str(&format!("r{i},2024-01-{day:02}{time},{x},{y}\n"));
+        dated.push_str(&format!("r{i},{when},{x},{y}\n"));
         days.push_str(&format!("r{i},{d},{x},{y}\n"));
     }
     (dated, days)
@@ -2084,7 +2102,8 @@ fn dates_train_and_predict_as_the_file_with_the_days_written_in() {
         let err = run_err(&[command, "--model", &model, "--data", &days]);
         let says = ":2:2: '19723' is not a date; expected YYYY-MM-DD";
         assert!(
-            err.contains(says) && err.contains("(column 'when')"),
+            err.contains(says)
+                && err.contains("(column 'when'); the model was trained with train --date when, so its cells must be dates"),
             "{err}"
         );
     }
@@ -2107,10 +2126,11 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
             "run.ckpt",
         ],
     );
-    let (text, written) = dated_rows(30);
+    let (full, full_days) = dated_rows(30);
     // Row 3's date is missing: the mean of the others fills it.
-    let text = text.replacen("2024-01-04T12:00:00+06:00", "", 1);
-    let written = written.replacen("r3,19725.25,", "r3,,", 1);
+    let text = full.replacen("r3,2024-01-04T12:00:00+06:00,", "r3,,", 1);
+    let written = full_days.replacen("r3,19726.25,", "r3,,", 1);
+    assert!(text != full && written != full_days);
     std::fs::write(&dated, &text).unwrap();
     std::fs::write(&days, &written).unwrap();
     let err = run_err(&train_data(
@@ -2123,7 +2143,15 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
             && err.contains("--missing drop leaves out the rows with a missing cell"),
         "{err}"
     );
-    let fit = ["--ignore", "id", "--missing", "mean", "--epochs", "5"];
+    let fit = [
+        "--ignore",
+        "id",
+        "--missing",
+        "mean",
+        "--epochs",
+        "5",
+        "--standardize",
+    ];
     let mut args = train_data(&dated, "cpu", &fit);
     args.extend(["--date", "when", "--history", &hist_a, "--save", &model]);
     let out = run_ok(&args);
@@ -2142,6 +2170,13 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
         err.contains(":2:2: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread; if it is, --date when reads each date as the days since 1970-01-01"),
         "{err}"
     );
+    // The same where the dates are the last column, the target by default.
+    std::fs::write(&days, "x,when\n1,2024-01-01\n").unwrap();
+    let err = run_err(&train_data(&days, "cpu", &[]));
+    assert!(
+        err.contains("it is the target (the last column read, as no --target names one): --target NAME names the column to predict, and --date when reads its dates as days since 1970-01-01"),
+        "{err}"
+    );
     for (more, says) in [
         (
             &["--date", "nowhen"][..],
@@ -2157,9 +2192,12 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
             &["--date", "when", "--categorical", "when"][..],
             "--date and --categorical both name 'when'",
         ),
-        (&["--date", "when", "--init", &model][..], ""),
         (
-            &["--init", &model][..],
+            &["--date", "when", "--init", &model, "--standardize"][..],
+            "",
+        ),
+        (
+            &["--init", &model, "--standardize"][..],
             "the model this run starts from reads when as dates, and --date names none",
         ),
     ] {
@@ -2175,7 +2213,15 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
     }
 
     // A resumed run reads the dates as the checkpoint recorded, bit for bit.
-    let fit = ["--ignore", "id", "--missing", "mean", "--date", "when"];
+    let fit = [
+        "--ignore",
+        "id",
+        "--missing",
+        "mean",
+        "--date",
+        "when",
+        "--standardize",
+    ];
     let mut args = train_data(&dated, "cpu", &fit);
     args.extend(["--epochs", "3", "--checkpoint", &ck]);
     run_ok(&args);

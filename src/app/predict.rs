@@ -118,6 +118,15 @@ fn read_hint(message: &str, model: &Model, instead: &str) -> String {
             None => format!("; {instead}"),
         };
     }
+    // A column the model reads as dates (train --date).
+    let date = (model.dates.iter())
+        .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
+    if let Some(name) = date {
+        let word = units::shell_word(&data::escaped(name));
+        return format!(
+            "; the model was trained with train --date {word}, so its cells must be dates"
+        );
+    }
     // Text in a column the model takes: a column trained on by mistake.
     let feature = (model.feature_names.iter())
         .filter(|_| message.contains(" is not a number (column '"))

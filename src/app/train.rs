@@ -960,35 +960,8 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                     crate::say!("warning: {warning}");
                 }
             }
-            let mut what = format!(
-                "{} ({} × {}, target {})",
-                path.display(),
-                units::count(data.rows, "row"),
-                units::count(data.features, "feature"),
-                data.target_name
-            );
-            for c in &categories {
-                what.push_str(&format!(
-                    "; one-hot {} ({})",
-                    data::shown_name(&c.column),
-                    units::count(c.levels.len(), "level")
-                ));
-            }
-            let dates = data::named_columns(&run.date, &data.feature_names);
-            if !dates.is_empty() {
-                let shown: Vec<_> = dates.iter().map(|d| data::shown_name(d)).collect();
-                what.push_str(&format!("; {} as days since 1970-01-01", shown.join(", ")));
-            }
             let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
-            match dropped.filter(|d| d.rows > 0) {
-                Some(d) if run.missing.fill().is_some() => what.push_str(&format!(
-                    "; dropped {} of {} with a missing target",
-                    d.rows,
-                    units::count(d.of, "row")
-                )),
-                Some(d) => what.push_str(&format!("; dropped {d}")),
-                None => {}
-            }
+            let what = described(path, &data, run, &categories, dropped);
             Ok(ReadData {
                 data,
                 what,
@@ -1015,6 +988,47 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
         }
         _ => bail!("no training data: give --data FILE.csv, or --synthetic N --features F"),
     }
+}
+
+/// The data line of the summary for the rows `data` read from `path`:
+/// the file, its size and target, the one-hot encoded columns
+/// (`categories`), the dates, and the rows `dropped` for a missing cell.
+fn described(
+    path: &Path,
+    data: &Dataset,
+    run: &RunOptions,
+    categories: &[Category],
+    dropped: Option<data::Dropped>,
+) -> String {
+    let mut what = format!(
+        "{} ({} × {}, target {})",
+        path.display(),
+        units::count(data.rows, "row"),
+        units::count(data.features, "feature"),
+        data.target_name
+    );
+    for c in categories {
+        what.push_str(&format!(
+            "; one-hot {} ({})",
+            data::shown_name(&c.column),
+            units::count(c.levels.len(), "level")
+        ));
+    }
+    let dates = data::named_columns(&run.date, &data.feature_names);
+    if !dates.is_empty() {
+        let shown: Vec<_> = dates.iter().map(|d| data::shown_name(d)).collect();
+        what.push_str(&format!("; {} as days since 1970-01-01", shown.join(", ")));
+    }
+    match dropped.filter(|d| d.rows > 0) {
+        Some(d) if run.missing.fill().is_some() => what.push_str(&format!(
+            "; dropped {} of {} with a missing target",
+            d.rows,
+            units::count(d.of, "row")
+        )),
+        Some(d) => what.push_str(&format!("; dropped {d}")),
+        None => {}
+    }
+    what
 }
 
 /// Checks that `dates` (`--date`'s columns) are those the starting model
@@ -1122,9 +1136,7 @@ fn ignore_hint(
     let dates = data::named_columns(&run.date, header);
     let read_otherwise = |n: &String| categorical.contains(n) || dates.contains(n);
     let target = target.or_else(|| {
-        (header.iter().rev())
-            .find(|n| !ignored.contains(n) && !read_otherwise(n))
-            .map(String::as_str)
+        data::default_target(header, &ignored, &[&categorical, &dates]).map(String::as_str)
     });
     // Only a cell's own errors name their column (data::Rows).
     let name = column
@@ -1132,6 +1144,12 @@ fn ignore_hint(
         .and_then(|j| header.get(j))
         .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
+    // The cell, as the message quotes it: '2024-03-01' is not a number.
+    // (tests/data_handling.rs holds this to the message's wording.)
+    let cell = (message.strip_prefix('\''))
+        .and_then(|rest| rest.split_once("' is not a number"))
+        .map(|(cell, _)| cell);
+    let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
     let drop = "--missing drop leaves out the rows with a missing cell";
     match name {
         // A categorical or date column's own errors say what to do, but
@@ -1140,11 +1158,6 @@ fn ignore_hint(
         Some(name) if Some(name.as_str()) != target => {
             let name = units::shell_word(&data::escaped(name));
             let text = message.contains(" is not a number (column '");
-            // The cell, as the message quotes it: '2024-03-01' is not a number.
-            let cell = (message.strip_prefix('\''))
-                .and_then(|rest| rest.split_once("' is not a number"))
-                .map(|(cell, _)| cell);
-            let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
             let fill = match (gap, text, date) {
                 (true, _, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
                 (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
@@ -1170,8 +1183,15 @@ fn ignore_hint(
                 Some(_) => "--init's model's target".to_string(),
                 None => format!("the last column read{not}, as no --target names one"),
             };
+            let dates = match (date, name) {
+                (true, Some(name)) => format!(
+                    ", and --date {} reads its dates as days since 1970-01-01",
+                    units::shell_word(&data::escaped(name))
+                ),
+                _ => String::new(),
+            };
             message += &format!(
-                "; it is the target ({chosen}): --target NAME names the column to predict"
+                "; it is the target ({chosen}): --target NAME names the column to predict{dates}"
             );
         }
         _ => {}

@@ -33,11 +33,16 @@ pub fn days(cell: &[u8]) -> Result<f64, String> {
     let (Some(y), Some(m), Some(d)) = (y, m, d) else {
         return Err(not_a_date());
     };
-    if !(1..=12).contains(&m) || d < 1 || d > month_days(y, m) {
+    if !(1..=12).contains(&m) {
         return Err(format!(
-            "'{}' is not a date: {} has no day {d} in month {m}",
-            super::escaped(&shown()),
-            y
+            "'{}' is not a date: there is no month {m}; expected 01 to 12",
+            super::escaped(&shown())
+        ));
+    }
+    if d < 1 || d > month_days(y, m) {
+        return Err(format!(
+            "'{}' is not a date: {y} has no day {d} in month {m}",
+            super::escaped(&shown())
         ));
     }
     let seconds = match rest {
@@ -50,47 +55,47 @@ pub fn days(cell: &[u8]) -> Result<f64, String> {
     Ok(civil_days(y as i64, m, d) as f64 + seconds / 86_400.0)
 }
 
-/// The seconds since midnight UTC of `HH:MM[:SS[.fff…]][zone]`: `None`
-/// where the text is not of that form, an error where a part is out of
-/// range.
+/// The seconds since midnight UTC of `HH:MM[:SS[.fff…]][zone]` (a
+/// fraction only after the seconds): `None` where the text is not of that
+/// form, an error where a part is out of range.
 fn time_of_day(time: &[u8]) -> Option<Result<f64, String>> {
     let (hm, rest) = time.split_at_checked(5)?;
     let [h0, h1, b':', m0, m1] = hm else {
         return None;
     };
     let (h, m) = (digits(&[*h0, *h1])?, digits(&[*m0, *m1])?);
-    let (s, rest) = match rest {
-        [b':', s0, s1, rest @ ..] => (digits(&[*s0, *s1])? as f64, rest),
-        _ => (0.0, rest),
-    };
-    let (fraction, zone) = match rest {
-        [b'.', rest @ ..] => {
+    let (s, fraction, zone) = match rest {
+        [b':', s0, s1, b'.', rest @ ..] => {
             let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
             if n == 0 {
                 return None;
             }
             let text = std::str::from_utf8(&rest[..n]).ok()?;
-            (format!("0.{text}").parse::<f64>().ok()?, &rest[n..])
+            let fraction = format!("0.{text}").parse::<f64>().ok()?;
+            (digits(&[*s0, *s1])?, fraction, &rest[n..])
         }
-        _ => (0.0, rest),
+        [b':', s0, s1, rest @ ..] => (digits(&[*s0, *s1])?, 0.0, rest),
+        _ => (0, 0.0, rest),
     };
-    let offset = zone_seconds(zone)?;
-    if h > 23 || m > 59 || s >= 60.0 {
+    let offset = match zone_seconds(zone)? {
+        Ok(offset) => offset,
+        Err(why) => return Some(Err(why)),
+    };
+    if h > 23 || m > 59 || s > 59 {
         return Some(Err(format!(
             "{h:02}:{m:02}:{s:02} is not a time of day; expected hours 00 to 23, minutes and seconds 00 to 59"
         )));
     }
-    Some(Ok(
-        h as f64 * 3600.0 + m as f64 * 60.0 + s + fraction - offset
-    ))
+    let seconds = (h * 3600 + m * 60 + s) as f64;
+    Some(Ok(seconds + fraction - offset))
 }
 
 /// The seconds a zone suffix puts the time ahead of UTC: 0 for none or
 /// `Z`, ±(HH·3600 + MM·60) for `±HH:MM`, `±HHMM` or `±HH`; `None` for
-/// anything else.
-fn zone_seconds(zone: &[u8]) -> Option<f64> {
+/// anything else, an error for hours past 23 or minutes past 59.
+fn zone_seconds(zone: &[u8]) -> Option<Result<f64, String>> {
     let (sign, rest) = match zone {
-        [] | [b'Z' | b'z'] => return Some(0.0),
+        [] | [b'Z' | b'z'] => return Some(Ok(0.0)),
         [b'+', rest @ ..] => (1.0, rest),
         [b'-', rest @ ..] => (-1.0, rest),
         _ => return None,
@@ -100,7 +105,13 @@ fn zone_seconds(zone: &[u8]) -> Option<f64> {
         [h0, h1, m0, m1] | [h0, h1, b':', m0, m1] => (digits(&[*h0, *h1])?, digits(&[*m0, *m1])?),
         _ => return None,
     };
-    (h <= 23 && m <= 59).then_some(sign * (h as f64 * 3600.0 + m as f64 * 60.0))
+    if h > 23 || m > 59 {
+        let zone = String::from_utf8_lossy(zone);
+        return Some(Err(format!(
+            "{zone} is not a zone offset; expected hours 00 to 23 and minutes 00 to 59"
+        )));
+    }
+    Some(Ok(sign * (h * 3600 + m * 60) as f64))
 }
 
 /// The number `bytes` write in decimal digits, if they are all digits.
@@ -210,6 +221,7 @@ mod tests {
             "2024-03-01T12:00 Z",
             "20240301",
             "abcd-ef-gh",
+            "2024-03-01T12:00.5",
         ] {
             let err = days(cell.as_bytes()).unwrap_err();
             assert!(
@@ -222,9 +234,20 @@ mod tests {
             err,
             "'2023-02-29' is not a date: 2023 has no day 29 in month 2"
         );
-        assert!(days(b"2024-13-01")
+        let err = days(b"2024-13-01").unwrap_err();
+        assert_eq!(
+            err,
+            "'2024-13-01' is not a date: there is no month 13; expected 01 to 12"
+        );
+        assert!(days(b"2024-00-10")
             .unwrap_err()
-            .contains("no day 1 in month 13"));
+            .contains("there is no month 0;"));
+        let err = days(b"2024-03-01T12:00+24:00").unwrap_err();
+        let says = ": +24:00 is not a zone offset; expected hours 00 to 23 and minutes 00 to 59";
+        assert!(err.ends_with(says), "{err}");
+        assert!(days(b"2024-03-01T12:00-0560")
+            .unwrap_err()
+            .contains("-0560 is not a zone offset"));
         assert!(days(b"2024-04-31").is_err() && days(b"2024-01-00").is_err());
         let err = days(b"2024-03-01T24:00").unwrap_err();
         assert!(
