@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_close, gen_csv, have_gpu, path, paths, read_predictions, run_ok, shadertrain,
-    train_data, train_resume, train_synthetic,
+    assert_close, assert_same_file, gen_csv, have_gpu, path, paths, read_predictions, run_ok,
+    shadertrain, train_data, train_resume, train_synthetic,
 };
 use shadertrain::data::{Dataset, Standardization, Table};
 use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
@@ -431,7 +431,7 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
     // The same seed holds out the same rows: the same run.
     let (h3, j3) = (path(&dir, "h3.csv"), path(&dir, "s3.json"));
     train("4", &h3, &j3);
-    assert_eq!(std::fs::read(&hist).unwrap(), std::fs::read(&h3).unwrap());
+    assert_same_file(&hist, &h3, "");
 }
 
 #[test]
@@ -534,7 +534,7 @@ fn predict_reads_only_the_model_s_columns() {
         "predict", "--model", &model, "--data", &new, "--out", &p2, "--json", &json,
     ]);
     assert!(ok, "{err}");
-    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    assert_same_file(&p1, &p2, "");
     assert!(
         err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored"),
         "{err}"
@@ -712,7 +712,7 @@ fn ignored_columns_are_not_read() {
     );
     assert!(out.contains("50 rows × 2 features, target y"), "{out}");
     assert!(out.contains("\nfeatures  x0, x1\n"), "{out}");
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    assert_same_file(&m1, &m2, "");
     // Recorded in the checkpoint: the resumed run reads the same columns.
     run(
         &mixed,
@@ -727,7 +727,7 @@ fn ignored_columns_are_not_read() {
         &m3,
     );
     run_ok(&train_resume(&ck, "cpu", &["--epochs", "6", "--save", &m3]));
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m3).unwrap());
+    assert_same_file(&m1, &m3, "");
     for (ignore, says) in [
         ("id,nope", "--ignore names 'nope', which is not a column; the header has: id, x0, note, x1, y, when"),
         ("id,note,id", "--ignore names 'id' twice"),
@@ -788,7 +788,7 @@ fn a_dash_is_standard_input_or_output() {
         &train_data("-", "cpu", &["--epochs", "3", "--save", &m2]),
         &csv,
     );
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    assert_same_file(&m1, &m2, "");
     // The model on standard output: the same bytes; the summary goes to
     // standard error.
     let saved = piped(
@@ -866,10 +866,10 @@ fn an_unnamed_index_column_can_be_left_unread() {
         "cpu",
         &["--epochs", "4", "--ignore", "", "--save", &m2],
     ));
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    assert_same_file(&m1, &m2, "");
     run_ok(&["predict", "--model", &m1, "--data", &clean, "--out", &p1]);
     run_ok(&["predict", "--model", &m1, "--data", &indexed, "--out", &p2]);
-    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    assert_same_file(&p1, &p2, "");
 
     // Columns with no name elsewhere, two of them holding text, the same.
     let gaps = path(&dir, "g.csv");
@@ -891,9 +891,9 @@ fn an_unnamed_index_column_can_be_left_unread() {
         "cpu",
         &["--epochs", "4", "--ignore", "", "--save", &m2],
     ));
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    assert_same_file(&m1, &m2, "");
     run_ok(&["predict", "--model", &m1, "--data", &gaps, "--out", &p2]);
-    assert_eq!(std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
+    assert_same_file(&p1, &p2, "");
     let (ok, _, err) = shadertrain(&["predict", "--model", &m1, "--data", &gaps, "--keep", ""]);
     assert!(
         !ok && err.contains("--keep '' names more than one column with no name"),
@@ -933,13 +933,13 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
     assert!(out.contains("target y"), "{out}");
     let named = [&more[..], &["--target", "y", "--save", &m2]].concat();
     run_ok(&train_data(&rev, "cpu", &named));
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m2).unwrap());
+    assert_same_file(&m1, &m2, "");
     // Stopped at epoch 2 and resumed with the --init file gone.
     let init = ["--init", &model, "--epochs", "2", "--checkpoint", &ck];
     run_ok(&train_data(&rev, "cpu", &init));
     std::fs::remove_file(&model).unwrap();
     run_ok(&train_resume(&ck, "cpu", &["--epochs", "4", "--save", &m3]));
-    assert_eq!(std::fs::read(&m1).unwrap(), std::fs::read(&m3).unwrap());
+    assert_same_file(&m1, &m3, "");
     std::fs::copy(&m1, &model).unwrap();
     let other = ["--init", &model, "--target", "x0"];
     let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &other));
@@ -1014,11 +1014,7 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
     run(&whole, &hist_a, &[]);
     for file in [&gaps, &quoted] {
         let out = run(file, &hist_b, &["--missing", "drop", "--json", &json]);
-        assert_eq!(
-            std::fs::read(&hist_a).unwrap(),
-            std::fs::read(&hist_b).unwrap(),
-            "{file}"
-        );
+        assert_same_file(&hist_a, &hist_b, file);
         let says = format!("dropped {dropped} of 60 rows with a missing cell (a: 3, b: 3, y: 3)");
         assert!(out.contains(&says), "{out}");
         let summary = common::read_json(&json);
@@ -1327,10 +1323,7 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
     let mut args = train_data(&filled, "cpu", &fit);
     args.extend(["--history", &hist_b, "--save", &plain]);
     run_ok(&args);
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
     let dropped = 60 - kept.len();
     let total = cells_filled[0] + cells_filled[1];
     let says = format!(
@@ -1368,10 +1361,7 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
     assert_eq!(common::read_json(&pjson)["filled_cells"], 2);
     let (ok, _, err) = predict(&model, &filled, &pred_b, &[]);
     assert!(ok && !err.contains("filled"), "{err}");
-    assert_eq!(
-        std::fs::read(&pred_a).unwrap(),
-        std::fs::read(&pred_b).unwrap()
-    );
+    assert_same_file(&pred_a, &pred_b, "");
     let (ok, _, err) = predict(&model, &holed, &pred_a, &["--missing", "blank"]);
     assert!(
         ok && err.contains("2 of 3 rows have a missing feature"),
@@ -1659,10 +1649,7 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
     args.extend(["--epochs", "6", "--target", "y"]);
     args.extend(["--history", &hist_b, "--save", &plain]);
     run_ok(&args);
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
     let saved = load_model(Path::new(&model)).unwrap();
     assert_eq!(
         saved.feature_names,
@@ -1694,11 +1681,7 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
             args.extend_from_slice(more);
             run_ok(&args);
         }
-        assert_eq!(
-            std::fs::read(&pred_a).unwrap(),
-            std::fs::read(&pred_b).unwrap(),
-            "{more:?}"
-        );
+        assert_same_file(&pred_a, &pred_b, &format!("{more:?}"));
     }
     std::fs::write(&text, "id,a,color,b,size\nP0,1,red,0,S\nP1,1,purple,0,S\n").unwrap();
     let err = run_err(&["predict", "--model", &model, "--data", &text]);
@@ -1869,10 +1852,7 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
         "cpu",
         &["--epochs", "8", "--save", &resumed],
     ));
-    assert_eq!(
-        std::fs::read(&straight).unwrap(),
-        std::fs::read(&resumed).unwrap()
-    );
+    assert_same_file(&straight, &resumed, "");
 }
 
 /// `--missing median` is `--missing mean` with each column's median: the
@@ -1926,10 +1906,7 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
     let mut args = train_data(&filled, "cpu", &fit);
     args.extend(["--history", &hist_b]);
     run_ok(&args);
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
     let kept_values = load_model(Path::new(&model)).unwrap().imputation.unwrap();
     assert_eq!(kept_values.feature_median, medians);
     assert!(kept_values.feature_mean.is_empty());
@@ -1977,10 +1954,7 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
         !ok && err.contains("; --missing fill gives it the training median the model keeps"),
         "{err}"
     );
-    assert_eq!(
-        std::fs::read(&pred_a).unwrap(),
-        std::fs::read(&pred_b).unwrap()
-    );
+    assert_same_file(&pred_a, &pred_b, "");
 
     // A run from the model reuses its medians, and only with median.
     let (text, _) = rows_with_gaps();
@@ -2077,19 +2051,13 @@ fn dates_train_and_predict_as_the_file_with_the_days_written_in() {
     let mut args = train_data(&days, "cpu", &fit);
     args.extend(["--history", &hist_b, "--save", &plain]);
     run_ok(&args);
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
     assert_eq!(load_model(Path::new(&model)).unwrap().dates, ["when"]);
     assert!(load_model(Path::new(&plain)).unwrap().dates.is_empty());
     for (m, data, out) in [(&model, &dated, &out_a), (&plain, &days, &out_b)] {
         run_ok(&["predict", "--model", m, "--data", data, "--out", out]);
     }
-    assert_eq!(
-        std::fs::read(&out_a).unwrap(),
-        std::fs::read(&out_b).unwrap()
-    );
+    assert_same_file(&out_a, &out_b, "");
     let importance = |m: &str, data: &str| {
         let json = format!("{out_a}.json");
         run_ok(&["importance", "--model", m, "--data", data, "--json", &json]);
@@ -2159,10 +2127,7 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
     let mut args = train_data(&days, "cpu", &fit);
     args.extend(["--history", &hist_b]);
     run_ok(&args);
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
 
     // Dates read as numbers: the error offers --date.
     let err = run_err(&train_data(&dated, "cpu", &["--ignore", "id"]));
@@ -2230,8 +2195,5 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
         "cpu",
         &["--epochs", "5", "--history", &hist_b],
     ));
-    assert_eq!(
-        std::fs::read(&hist_a).unwrap(),
-        std::fs::read(&hist_b).unwrap()
-    );
+    assert_same_file(&hist_a, &hist_b, "");
 }

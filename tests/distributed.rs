@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{paths, run_ok, shadertrain, train_synthetic};
+use common::{assert_same_file, paths, run_ok, shadertrain, train_synthetic};
 use shadertrain::io::read_history;
 
 /// Small and fast: 600 rows, 3 features, 8 hidden units.
@@ -32,11 +32,6 @@ fn history(file: &str) -> Vec<f64> {
 
 fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn assert_same_file(a: &str, b: &str, what: &str) {
-    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    assert!(x == y, "{what}: {a} and {b} differ");
 }
 
 /// Plain gd, momentum with the rate halved every 5 epochs (the sharded

@@ -1031,58 +1031,61 @@ fn described(
     what
 }
 
-/// Checks that `dates` (`--date`'s columns) are those the starting model
-/// reads as dates (`model_dates`).
-fn same_dates(path: &Path, model_dates: &[String], dates: &[String]) -> crate::Result<()> {
-    let mut want: Vec<&String> = model_dates.iter().collect();
-    let mut got: Vec<&String> = dates.iter().collect();
-    want.sort();
-    got.sort();
-    if want == got {
+/// Checks that `given` (a list option's columns) name, in any order, the
+/// columns the starting model reads that way (`wanted`); otherwise the
+/// error `says(wanted, given)`, each sorted, at the file's header.
+fn same_as_model(
+    path: &Path,
+    mut wanted: Vec<&str>,
+    given: &[String],
+    says: impl FnOnce(&[&str], &[&str]) -> String,
+) -> crate::Result<()> {
+    let mut got: Vec<&str> = given.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    got.sort_unstable();
+    if wanted == got {
         return Ok(());
     }
-    let listed = |names: &[&String]| match names.is_empty() {
-        true => "none".to_string(),
-        false => names
-            .iter()
-            .map(|n| data::escaped(n))
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
     Err(crate::Error::Csv {
         path: path.to_path_buf(),
         line: 1,
         column: 0,
-        message: format!(
+        message: says(&wanted, &got),
+    })
+}
+
+/// Checks that `dates` (`--date`'s columns) are those the starting model
+/// reads as dates (`model_dates`).
+fn same_dates(path: &Path, model_dates: &[String], dates: &[String]) -> crate::Result<()> {
+    let wanted = model_dates.iter().map(String::as_str).collect();
+    same_as_model(path, wanted, dates, |want, got| {
+        let listed = |names: &[&str]| match names.is_empty() {
+            true => "none".to_string(),
+            false => (names.iter().map(|n| data::escaped(n)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        format!(
             "the model this run starts from reads {} as dates, and --date names {}; give --date as the model was trained",
-            listed(&want),
-            listed(&got)
-        ),
+            listed(want),
+            listed(got)
+        )
     })
 }
 
 /// Checks that `categorical` (`--categorical`'s columns) are those the
 /// starting model one-hot encodes (`levels`), whose levels the run reuses.
 fn same_columns(path: &Path, levels: &[Category], categorical: &[String]) -> crate::Result<()> {
-    let mut want: Vec<&str> = levels.iter().map(|c| c.column.as_str()).collect();
-    let mut got: Vec<&str> = categorical.iter().map(String::as_str).collect();
-    want.sort_unstable();
-    got.sort_unstable();
-    if want == got {
-        return Ok(());
-    }
-    let words: Vec<String> = (levels.iter())
-        .map(|c| units::shell_word(&data::escaped(&c.column)))
-        .collect();
-    Err(crate::Error::Csv {
-        path: path.to_path_buf(),
-        line: 1,
-        column: 0,
-        message: format!(
+    let wanted = levels.iter().map(|c| c.column.as_str()).collect();
+    same_as_model(path, wanted, categorical, |_, _| {
+        let words: Vec<String> = (levels.iter())
+            .map(|c| units::shell_word(&data::escaped(&c.column)))
+            .collect();
+        format!(
             "the model this run starts from one-hot encodes {} (its levels are reused); give --categorical {}",
             words.join(", "),
             words.join(",")
-        ),
+        )
     })
 }
 

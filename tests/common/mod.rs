@@ -257,6 +257,14 @@ where
         .collect()
 }
 
+/// Asserts that the files `a` and `b` hold the same bytes (histories,
+/// models, predictions of two runs meant to agree bit for bit); `what`
+/// says which.
+pub fn assert_same_file(a: &str, b: &str, what: &str) {
+    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert!(x == y, "{what}: {a} and {b} differ");
+}
+
 /// The `--json` summary written at `path`.
 pub fn read_json(path: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
