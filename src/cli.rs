@@ -136,7 +136,7 @@ pub enum Keep {
     /// The lowest training loss's: the parameters at the start of the
     /// epoch with the lowest loss, or the final ones where none is lower.
     Best,
-    /// The lowest validation loss's (needs --validation-split): of the
+    /// The lowest validation loss's (needs --validation-split or --folds): of the
     /// parameters whose held-out loss was measured, those with the lowest.
     #[serde(rename = "best-val")]
     BestVal,
@@ -473,8 +473,19 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
     pub validation_split: Option<f64>,
 
+    /// K-fold cross-validation: the rows are cut into K folds (chosen by
+    /// --seed, as --validation-split chooses), and the run is trained K
+    /// times from the same start, each time holding out one fold as its
+    /// validation rows; prints each fold's held-out MSE and R² and their
+    /// mean and standard deviation. Nothing is saved: train on every row
+    /// afterwards for the model [default: no folds].
+    #[arg(long, value_name = "K", conflicts_with_all = [
+        "validation_split", "save", "checkpoint", "history", "plot", "lr_plot", "distributed",
+    ])]
+    pub folds: Option<usize>,
+
     /// Early stopping: stop at the first epoch P epochs after the one with
-    /// the lowest validation loss (needs --validation-split; the same epoch
+    /// the lowest validation loss (needs --validation-split or --folds; the same epoch
     /// on every backend and however the GPU batches its epochs). With
     /// --keep best-val the model saved is that lowest's [default: no such
     /// stop].
@@ -538,7 +549,7 @@ pub struct TrainArgs {
         "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
-        "val_patience", "weight_decay", "clip_grad_norm",
+        "val_patience", "weight_decay", "clip_grad_norm", "folds",
     ])]
     pub resume: Option<PathBuf>,
 

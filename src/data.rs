@@ -259,14 +259,64 @@ impl Dataset {
                 crate::units::count(self.rows, "row")
             )));
         }
+        Ok(self.hold_out(0..held, seed))
+    }
+
+    /// Fold `index` of `count` (`--folds`): with the rows in the order of
+    /// their keys `rng::bits(seed, Stream::Split, n)` (as [`Dataset::split`]
+    /// orders them), the fold holds out those at positions
+    /// round(index · N / count) up to round((index + 1) · N / count), halves
+    /// rounded up. The folds partition the rows, and fold 0 holds out what
+    /// `split(1 / count, seed)` does. Returns (training rows, held-out
+    /// rows), each in file order. Needs 2 ≤ `count` ≤ N and `index` <
+    /// `count`, so that neither side is empty.
+    pub fn fold(&self, index: usize, count: usize, seed: u64) -> Result<(Dataset, Dataset)> {
+        check_folds(count, self.rows)?;
+        assert!(index < count, "fold {index} of {count}");
+        let bound = |i: usize| fold_bound(i, count, self.rows);
+        Ok(self.hold_out(bound(index)..bound(index + 1), seed))
+    }
+
+    /// (training rows, held-out rows): those at `positions` of the key
+    /// order held out, each side in file order.
+    fn hold_out(&self, positions: std::ops::Range<usize>, seed: u64) -> (Dataset, Dataset) {
         let mut order: Vec<usize> = (0..self.rows).collect();
         order.sort_by_key(|&n| (rng::bits(seed, Stream::Split, n as u64), n));
-        let mut val = order[..held].to_vec();
-        let mut train = order[held..].to_vec();
+        let mut val = order[positions.clone()].to_vec();
+        let mut train = [&order[..positions.start], &order[positions.end..]].concat();
         val.sort_unstable();
         train.sort_unstable();
-        Ok((self.take_rows(&train), self.take_rows(&val)))
+        (self.take_rows(&train), self.take_rows(&val))
     }
+}
+
+/// round(`i` · `rows` / `count`), a half rounded up, in integers: where
+/// fold `i` of `count` starts in the key order.
+fn fold_bound(i: usize, count: usize, rows: usize) -> usize {
+    let (i, count, rows) = (i as u128, count as u128, rows as u128);
+    ((2 * i * rows + count) / (2 * count)) as usize
+}
+
+/// `--folds K` needs 2 ≤ K.
+pub fn check_fold_count(count: usize) -> Result<()> {
+    if count < 2 {
+        return Err(Error::Config(format!(
+            "--folds must be at least 2, not {count}: each fold is held out once while the others train"
+        )));
+    }
+    Ok(())
+}
+
+/// `--folds K` needs 2 ≤ K, and a row to hold out in each fold.
+pub fn check_folds(count: usize, rows: usize) -> Result<()> {
+    check_fold_count(count)?;
+    if count > rows {
+        return Err(Error::Config(format!(
+            "--folds {count} needs at least {count} rows, one held out in each fold; the data have {}",
+            crate::units::count(rows, "row")
+        )));
+    }
+    Ok(())
 }
 
 /// `--validation-split` must lie strictly between 0 and 1.
@@ -2591,6 +2641,59 @@ mod tests {
         // Not simply the first or last rows.
         assert_ne!(val.y[..], d.y[..20]);
         assert_ne!(val.y[..], d.y[81..]);
+    }
+
+    #[test]
+    fn folds_partition_the_rows_in_key_order() {
+        let d = Dataset::synthetic(103, 2, 5).unwrap();
+        let index = |y: f32| d.y.iter().position(|&v| v == y).unwrap();
+        // docs/spec.md: the rows in ascending key order, cut at
+        // round(i · N / K), a half rounded up.
+        let key = |n: usize| rng::bits(7, Stream::Split, n as u64);
+        let mut order: Vec<usize> = (0..103).collect();
+        order.sort_by_key(|&n| key(n));
+        let cuts = [0, 26, 52, 77, 103]; // 25.75, 51.5, 77.25 rounded
+        let mut seen = vec![0; 103];
+        for i in 0..4 {
+            let (train, val) = d.fold(i, 4, 7).unwrap();
+            let v: Vec<usize> = val.y.iter().map(|&y| index(y)).collect();
+            let t: Vec<usize> = train.y.iter().map(|&y| index(y)).collect();
+            assert!(t.is_sorted() && v.is_sorted(), "{t:?} {v:?}");
+            let mut expected = order[cuts[i]..cuts[i + 1]].to_vec();
+            expected.sort_unstable();
+            assert_eq!(v, expected, "fold {i}");
+            assert_eq!(t.len() + v.len(), 103);
+            assert!(t.iter().all(|n| !v.contains(n)));
+            for (k, &n) in v.iter().enumerate() {
+                assert_eq!(val.row(k), d.row(n), "row {n}'s features");
+            }
+            for n in v {
+                seen[n] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+        // Fold 0 is --validation-split 1/K's hold-out.
+        assert_eq!(d.fold(0, 4, 7).unwrap(), d.split(0.25, 7).unwrap());
+        assert_ne!(d.fold(0, 4, 8).unwrap().1.y, d.fold(0, 4, 7).unwrap().1.y);
+        assert_eq!(fold_bound(1, 2, 5), 3);
+        assert_eq!(fold_bound(1, 4, 2), 1);
+        assert_eq!(fold_bound(3, 3, usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn folds_need_two_and_a_row_each() {
+        let d = Dataset::synthetic(3, 1, 0).unwrap();
+        let (train, val) = d.fold(2, 3, 0).unwrap();
+        assert_eq!((train.rows, val.rows), (2, 1));
+        let e = d.fold(0, 4, 0).unwrap_err().to_string();
+        assert!(
+            e.contains("--folds 4 needs at least 4 rows") && e.contains("3 rows"),
+            "{e}"
+        );
+        for k in [0, 1] {
+            let e = d.fold(0, k, 0).unwrap_err().to_string();
+            assert!(e.contains("--folds must be at least 2"), "{e}");
+        }
     }
 
     #[test]

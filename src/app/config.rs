@@ -76,6 +76,10 @@ pub struct RunOptions {
     /// See `--validation-split`.
     #[serde(default)]
     pub validation_split: Option<f64>,
+    /// The fold this run holds out, of `--folds`' K; never recorded
+    /// (`--folds` writes no checkpoint).
+    #[serde(default, skip)]
+    pub fold: Option<Fold>,
     /// K of `--shards` (16 for a `--distributed` run without it); `None`:
     /// one full-batch pass. It fixes the order of the sums, so a resumed
     /// run keeps it, whatever its process count.
@@ -97,6 +101,14 @@ pub struct RunOptions {
     /// See `--target-loss`: a resumed run keeps it, unless given another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_loss: Option<f64>,
+}
+
+/// One run of `--folds`: it holds out fold `index` (from 0) of `count`
+/// ([`data::Dataset::fold`]) as its validation rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fold {
+    pub index: usize,
+    pub count: usize,
 }
 
 /// Whether `--missing` is its default (serde's `skip_serializing_if`).
@@ -133,9 +145,11 @@ impl RunOptions {
                 && args.data.is_none()
                 && !args.standardize
                 && args.validation_split.is_none()
+                && args.folds.is_none()
                 && args.batch_size.is_none(),
             standardize: args.standardize,
             validation_split: args.validation_split,
+            fold: args.folds.map(|count| Fold { index: 0, count }),
             shards: args
                 .shards
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
@@ -219,20 +233,32 @@ impl RunOptions {
             ),
             _ => {}
         }
-        if self.keep == Keep::BestVal && self.validation_split.is_none() {
-            bail!("--keep best-val needs --validation-split: it keeps the parameters with the lowest validation loss");
+        if self.keep == Keep::BestVal && !self.holds_out() {
+            bail!("--keep best-val needs --validation-split or --folds: it keeps the parameters with the lowest validation loss");
         }
         match self.val_patience {
             Some(0) => bail!("--val-patience must be at least 1"),
-            Some(_) if self.validation_split.is_none() => {
-                bail!("--val-patience needs --validation-split: it watches the validation loss")
+            Some(_) if !self.holds_out() => {
+                bail!("--val-patience needs --validation-split or --folds: it watches the validation loss")
             }
             _ => {}
+        }
+        if let Some(fold) = self.fold {
+            data::check_fold_count(fold.count)?;
+            if self.keep == Keep::Best {
+                bail!("--keep best cannot be combined with --folds: each fold is scored on its held-out rows, by the last parameters or, with --keep best-val, by those with the lowest validation loss");
+            }
         }
         Ok(Schedule {
             max_epochs: self.epochs,
             tol: self.tol,
         })
+    }
+
+    /// Whether the run holds rows out to validate on: `--validation-split`
+    /// or a fold of `--folds`.
+    pub(super) fn holds_out(&self) -> bool {
+        self.validation_split.is_some() || self.fold.is_some()
     }
 
     /// The optimizer, its settings and the learning-rate schedule, in one

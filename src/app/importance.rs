@@ -2,7 +2,6 @@
 //! MSE rises when its cells are shuffled among the rows
 //! ([`crate::importance`]).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -123,9 +122,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
     };
     super::report(&table(&record), outputs.iter().map(|(_, p)| *p))?;
     if let Some(path) = &args.json {
-        let mut text = serde_json::to_string_pretty(&record).expect("the record serialises");
-        text.push('\n');
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))
+        super::write_json(path, &record)
             .context("could not write --json; the table was printed")?;
     }
     Ok(())

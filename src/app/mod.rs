@@ -37,6 +37,7 @@ mod bench_cmd;
 mod bench_dist;
 mod budget;
 mod config;
+mod folds;
 mod gen;
 mod importance;
 mod info;
@@ -106,6 +107,15 @@ pub(crate) fn emit(text: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(ClosedPipe.into()),
         Err(e) => Err(anyhow::anyhow!("writing to standard output: {e}")),
     }
+}
+
+/// Writes `record` as pretty JSON, with a final line end, atomically to
+/// `path` (`-` is standard output).
+pub(crate) fn write_json(path: &Path, record: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(record).expect("a record serialises");
+    text.push('\n');
+    crate::io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    Ok(())
 }
 
 /// Prints `text` as a notice on standard error: something the user may

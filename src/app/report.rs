@@ -1,7 +1,6 @@
 //! What a finished `train` run leaves behind: the loss history, the plot,
 //! the saved model, the `--json` summary and the printed summary.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -268,21 +267,24 @@ impl Milestones {
     }
 }
 
+/// Why a run stopped, as `--json`'s `stop` says it.
+pub(super) fn stop_key(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::MaxEpochs => "max_epochs",
+        StopReason::Converged | StopReason::GradientSmall | StopReason::NoDescent => "converged",
+        StopReason::TargetReached => "target_reached",
+        StopReason::ValidationStalled => "val_stalled",
+        StopReason::Interrupted => "interrupted",
+        StopReason::TimeLimit => "time_limit",
+        StopReason::Diverged { .. } => "diverged",
+    }
+}
+
 impl Summary {
     fn new(config: &TrainConfig, done: &Finished, model: Option<&Path>) -> Summary {
         let run = &config.run;
         let out = &done.outcome;
-        let stop = match out.reason {
-            StopReason::MaxEpochs => "max_epochs",
-            StopReason::Converged | StopReason::GradientSmall | StopReason::NoDescent => {
-                "converged"
-            }
-            StopReason::TargetReached => "target_reached",
-            StopReason::ValidationStalled => "val_stalled",
-            StopReason::Interrupted => "interrupted",
-            StopReason::TimeLimit => "time_limit",
-            StopReason::Diverged { .. } => "diverged",
-        };
+        let stop = stop_key(out.reason);
         let saved = succeeded(out.reason);
         let val = done.validation.as_ref();
         let best_val = val.and_then(Validation::best);
@@ -446,9 +448,7 @@ pub(super) fn write_summary(
         let save = config.outputs.save.as_deref().filter(|_| model_written);
         let mut summary = Summary::new(config, done, save);
         summary.failed_outputs = failed.to_vec();
-        let mut text = serde_json::to_string_pretty(&summary).expect("the summary serialises");
-        text.push('\n');
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        super::write_json(path, &summary)?;
     }
     Ok(())
 }

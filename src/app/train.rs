@@ -11,7 +11,8 @@ use std::sync::{Arc, LazyLock};
 use anyhow::{bail, Context as _, Result};
 
 use super::budget;
-use super::config::{Resumed, RunOptions, TrainConfig};
+use super::config::{Fold, Resumed, RunOptions, TrainConfig};
+use super::folds::FoldScore;
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
@@ -84,6 +85,15 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
     signal_name(signal as i32).map_or(("SIGINT", 130), |name| (name, 128 + signal as u8))
 }
 
+/// The exit status of a stopping signal that came since the last training
+/// loop ended, which the next would not see (it lowers the flag): for
+/// `--folds`, between two folds.
+pub(super) fn signal_since_the_last_run() -> Option<ExitCode> {
+    INTERRUPTED
+        .load(Ordering::SeqCst)
+        .then(|| ExitCode::from(interrupting_signal(false).1))
+}
+
 /// The name of one of [`STOPPING`]'s signals by its number.
 pub(super) fn signal_name(signal: i32) -> Option<&'static str> {
     STOPPING
@@ -108,16 +118,48 @@ fn interrupt_flag(sharded: bool) -> &'static AtomicBool {
 struct Agreed(String);
 
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
+    if args.folds.is_some() {
+        return super::folds::cross_validate(args);
+    }
     if !args.distributed {
         if let Some(size) = launched_processes() {
             if rank_by_launcher() == 0 {
                 crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
             }
         }
-        return train_with(args, &Single);
+        return train_with(args, &Single, None);
     }
     let comm = dist::world()?;
-    settle(comm.as_ref(), train_with(args, comm.as_ref()))
+    settle(comm.as_ref(), train_with(args, comm.as_ref(), None))
+}
+
+/// One run of `--folds`: the fold it holds out, and what the folds share.
+pub(super) struct FoldRun<'s> {
+    pub fold: Fold,
+    pub shared: &'s mut Shared,
+}
+
+/// What the runs of `--folds` share: the rows, read once (standard input
+/// can be read only once), the device, opened once, and the scores of
+/// the folds done.
+#[derive(Default)]
+pub(super) struct Shared {
+    read: Option<ReadData>,
+    device: Option<Device>,
+    pub scores: Vec<FoldScore>,
+}
+
+impl Shared {
+    /// The data line of the rows read, before any fold held rows out.
+    pub fn described(&self) -> Option<&str> {
+        self.read.as_ref().map(|r| r.what.as_str())
+    }
+}
+
+/// Runs fold `fold` of `--folds` in one process: its score is added to
+/// `shared`'s, or, where a signal stopped it, the status to exit with.
+pub(super) fn train_fold(args: &TrainArgs, fold: Fold, shared: &mut Shared) -> Result<ExitCode> {
+    train_with(args, &Single, Some(FoldRun { fold, shared }))
 }
 
 /// The processes an MPI launcher started beside this one, where it did
@@ -202,7 +244,12 @@ type SetUp = (
 );
 
 /// [`SetUp`] for process `rank` of `size`.
-fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Result<SetUp> {
+/// `fold`: the fold of `--folds` this run holds out.
+fn set_up(
+    args: &TrainArgs,
+    (rank, size, local_rank): (usize, usize, usize),
+    mut fold: Option<&mut FoldRun>,
+) -> Result<SetUp> {
     // Only process 0 writes files and prints, so only it checks where
     // they go (another machine may not have the folders).
     let mut args = args.clone();
@@ -214,6 +261,11 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
     }
     let (mut config, resumed) = TrainConfig::resolve(&args)?;
     config.leader = rank == 0;
+    if let Some(f) = &fold {
+        // Each fold's score goes into the folds' report, not a summary.
+        config.run.fold = Some(f.fold);
+        config.outputs.json = None;
+    }
     config.adapter.nth = local_rank;
     let is_resumed = resumed.is_some();
     // --init's model, read once: a new run starts from it.
@@ -247,14 +299,19 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
         levels,
         dates,
     };
-    let mut data = TrainingData::load(&config.run, rank, size, is_resumed, from)?;
+    let read = fold.as_mut().map(|f| &mut f.shared.read);
+    let mut data = TrainingData::load(&config.run, (rank, size), is_resumed, from, read)?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
         let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
         io::CheckpointWriter::new(&c.path, from)
     });
-    let device = Device::open(&config)?;
+    let device = match fold.as_mut().map(|f| &mut f.shared.device) {
+        Some(Some(device)) => device.clone(),
+        Some(cached) => cached.insert(Device::open(&config)?).clone(),
+        None => Device::open(&config)?,
+    };
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
     let shards = match config.run.shards {
         Some(k) => {
@@ -267,10 +324,12 @@ fn set_up(args: &TrainArgs, rank: usize, size: usize, local_rank: usize) -> Resu
     Ok((config, data, start, shards, device, writer))
 }
 
-/// `train` as one of `comm`'s processes (the only one without `--distributed`).
-fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
+/// `train` as one of `comm`'s processes (the only one without
+/// `--distributed`); with `fold`, one fold of `--folds`, which ends by
+/// adding its score to the folds' ([`FoldRun`]).
+fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> Result<ExitCode> {
     let (rank, size) = (comm.rank(), comm.size());
-    let setup = set_up(args, rank, size, comm.local_rank());
+    let setup = set_up(args, (rank, size, comm.local_rank()), fold.as_mut());
     // Every process checks its options and data before any epoch; one
     // failure or mismatch stops them all with one message.
     let (config, mut data, start, shards, device, writer) = agree(
@@ -383,6 +442,18 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm) -> Result<ExitCode> {
         );
         // Process 0 wrote the files: the others end as it did.
         let done = agree(comm, "the outputs", done, |_| String::new())?;
+        if let Some(fold) = fold {
+            return Ok(match done.outcome.reason {
+                StopReason::Interrupted => {
+                    ExitCode::from(interrupting_signal(config.run.shards.is_some()).1)
+                }
+                _ => {
+                    let score = FoldScore::of(&config, &done, data.rows());
+                    fold.shared.scores.push(score);
+                    ExitCode::SUCCESS
+                }
+            });
+        }
         return conclude(&config, &done).map_err(|e| {
             if size > 1 {
                 Agreed(format!("{e:#}")).into()
@@ -580,12 +651,14 @@ impl TrainingData {
     /// The run's data, split when it asks for a validation split; of a
     /// sharded run's synthetic rows only those of process `rank` of `size`,
     /// unless every row is needed (to split or standardise).
+    /// `cache`: where a run of `--folds` keeps the rows read, for the
+    /// next fold.
     fn load(
         run: &RunOptions,
-        rank: usize,
-        size: usize,
+        (rank, size): (usize, usize),
         resumed: bool,
         from: Origin<'_>,
+        cache: Option<&mut Option<ReadData>>,
     ) -> Result<TrainingData> {
         if let (Some(k), Some(n), Some(f), None, false, false) = (
             run.shards,
@@ -593,7 +666,7 @@ impl TrainingData {
             run.features,
             &run.data,
             run.on_device,
-            run.standardize || run.validation_split.is_some(),
+            run.standardize || run.holds_out(),
         ) {
             let shards = Shards::new(n, k)?;
             shards.check_processes(size)?;
@@ -640,7 +713,11 @@ impl TrainingData {
                 Vec::new(),
             ),
             None => {
-                let read = read_data(run, rank, resumed, from)?;
+                let read = match cache {
+                    Some(Some(read)) => read.clone(),
+                    Some(cache) => cache.insert(read_data(run, rank, resumed, from)?).clone(),
+                    None => read_data(run, rank, resumed, from)?,
+                };
                 let columns = read.data.columns();
                 (
                     Some(read.data),
@@ -653,8 +730,8 @@ impl TrainingData {
             }
         };
         // The held-out rows leave the training set before anything is fitted.
-        let (train, val) = match (all, run.validation_split) {
-            (Some(all), Some(fraction)) => {
+        let (train, val) = match (all, run.validation_split, run.fold) {
+            (Some(all), Some(fraction), _) => {
                 let (train_rows, val_rows) = all.split(fraction, run.seed)?;
                 what.push_str(&format!(
                     "; {} train, {} held out (--validation-split {fraction})",
@@ -663,7 +740,18 @@ impl TrainingData {
                 ));
                 (Some(train_rows), Some(val_rows))
             }
-            (data, _) => (data, None),
+            (Some(all), None, Some(fold)) => {
+                let (train_rows, val_rows) = all.fold(fold.index, fold.count, run.seed)?;
+                what.push_str(&format!(
+                    "; {} train, {} held out (fold {} of --folds {})",
+                    units::count(train_rows.rows, "row"),
+                    val_rows.rows,
+                    fold.index + 1,
+                    fold.count
+                ));
+                (Some(train_rows), Some(val_rows))
+            }
+            (data, ..) => (data, None),
         };
         let train_rows = train.as_ref().map_or(columns.rows, |d| d.rows);
         Ok(TrainingData {
@@ -842,6 +930,7 @@ struct Origin<'a> {
 }
 
 /// The rows [`read_data`] read.
+#[derive(Clone)]
 struct ReadData {
     data: Dataset,
     /// What they are, in one line.
@@ -1440,12 +1529,16 @@ fn chosen_values(
             (Some(d), Some(path)) => Imputation::fit(d, fill, &data.categories)
                 .map(Some)
                 .map_err(|e| {
-                    let split = match run.validation_split {
-                        Some(_) => format!(
+                    let split = match (run.validation_split, run.fold) {
+                        (Some(_), _) => format!(
                             " (the rows --validation-split holds out are not used for the {}s)",
                             fill.name()
                         ),
-                        None => String::new(),
+                        (None, Some(_)) => format!(
+                            " (the rows of the fold held out are not used for the {}s)",
+                            fill.name()
+                        ),
+                        (None, None) => String::new(),
                     };
                     anyhow::anyhow!("{}: {e}{split}", path.display())
                 }),

@@ -1,0 +1,297 @@
+//! `train --folds K`: K-fold cross-validation of a run's options. The
+//! rows are cut into K folds in the validation split's key order
+//! ([`crate::data::Dataset::fold`]); the run is trained K times from the
+//! same start, each time with one fold held out as its validation rows,
+//! and each fold is scored by the MSE and R² of its held-out rows.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use super::config::{Fold, RunOptions, TrainConfig};
+use super::report::{self, Finished};
+use super::train::{self, Shared};
+use super::validation::Validation;
+use crate::cli::{Keep, TrainArgs};
+use crate::importance::mean_and_sd;
+use crate::train::StopReason;
+use crate::units;
+
+/// One fold's run, as the table and `--json` report it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub(super) struct FoldScore {
+    /// From 1.
+    pub fold: usize,
+    pub train_rows: usize,
+    pub held_out_rows: usize,
+    /// Updates run.
+    pub epochs: usize,
+    /// Why the run stopped, as train's `--json` says it.
+    pub stop: &'static str,
+    /// The training loss after the last update, in the loss's units
+    /// (standardised ones with `--standardize`).
+    pub loss: f64,
+    /// The held-out rows' MSE, in the target's units squared whether or
+    /// not the run was standardised: of the last parameters, or with
+    /// `--keep best-val` of those with the lowest validation loss.
+    pub val_mse: f64,
+    /// 1 − val_mse / the held-out targets' variance (null where they are
+    /// all equal).
+    pub val_r2: Option<f64>,
+    /// `--keep best-val`: the epoch whose parameters were scored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_epoch: Option<usize>,
+    /// A diverged run: the epoch whose loss was not finite. Its scores
+    /// are those of the last good parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diverged_at: Option<usize>,
+    /// `--lr auto`: the rate the fold trained at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Seconds of training (the range test's included).
+    pub wall_s: f64,
+}
+
+impl FoldScore {
+    /// The score of the run `done` of fold `config.run.fold`, which
+    /// trained on `rows.0` rows and held out `rows.1`.
+    pub(super) fn of(config: &TrainConfig, done: &Finished, rows: (usize, usize)) -> FoldScore {
+        let fold = config.run.fold.expect("a fold's run");
+        let out = &done.outcome;
+        let (val_loss, val_r2, kept_epoch) = match (config.run.keep, &done.kept) {
+            (Keep::BestVal, Some(k)) => (k.val_loss, k.val_r2, Some(k.epoch)),
+            _ => (
+                done.validation.as_ref().and_then(Validation::latest),
+                done.r2.1,
+                None,
+            ),
+        };
+        // The loss of a standardised run is in units of the target's
+        // standard deviation (of the fold's training rows), squared.
+        let scale = (done.model.standardization.as_ref()).map_or(1.0, |s| s.target_std.powi(2));
+        let range_test = config.lr_found.as_ref().map_or(0.0, |f| f.wall_s);
+        FoldScore {
+            fold: fold.index + 1,
+            train_rows: rows.0,
+            held_out_rows: rows.1,
+            epochs: out.updates,
+            stop: report::stop_key(out.reason),
+            loss: *out.losses.last().expect("at least one loss"),
+            val_mse: val_loss.map_or(f64::NAN, |l| l * scale),
+            val_r2,
+            kept_epoch,
+            diverged_at: match out.reason {
+                StopReason::Diverged { epoch, .. } => Some(epoch),
+                _ => None,
+            },
+            lr: config.lr_found.as_ref().map(|_| config.run.optimizer.lr()),
+            wall_s: range_test + out.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+/// A mean and a standard deviation over the folds (the population one,
+/// as scikit-learn's `cross_val_score(...).std()`).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+struct Spread {
+    mean: f64,
+    sd: f64,
+}
+
+impl Spread {
+    /// `None` where a value is missing or not finite.
+    fn of(values: impl Iterator<Item = Option<f64>>) -> Option<Spread> {
+        let values: Option<Vec<f64>> = values.map(|v| v.filter(|v| v.is_finite())).collect();
+        let (mean, sd) = mean_and_sd(&values?);
+        Some(Spread { mean, sd })
+    }
+}
+
+/// The `train --folds --json` record; its schema is in the README.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    version: &'static str,
+    folds: usize,
+    /// The data line of the rows read, before the folds held rows out.
+    data: &'a str,
+    /// The run's options, as train's `--json` gives them.
+    options: &'a RunOptions,
+    per_fold: &'a [FoldScore],
+    /// Over the folds; null where a fold has none (a diverged one).
+    val_mse: Option<Spread>,
+    val_r2: Option<Spread>,
+}
+
+/// `train --folds K`: each fold in turn, then the table, `--json`, and
+/// an error if a fold diverged.
+pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
+    let count = args.folds.expect("--folds");
+    let json = args.json.clone();
+    let mut shared = Shared::default();
+    let (config, _) = super::config::TrainConfig::resolve(args)?;
+    for index in 0..count {
+        let status = train::train_fold(args, Fold { index, count }, &mut shared)?;
+        let stopped = match shared.scores.get(index) {
+            None => Some((format!("during fold {}", index + 1), status)),
+            Some(score) => {
+                if !args.quiet {
+                    crate::say!("{}", fold_line(score, count));
+                }
+                // A signal after the fold's last epoch: the next is not begun.
+                let next = train::signal_since_the_last_run().filter(|_| index + 1 < count);
+                next.map(|status| (format!("after fold {}", index + 1), status))
+            }
+        };
+        if let Some((when, status)) = stopped {
+            let done = table(
+                &config.run,
+                shared.described().unwrap_or(""),
+                &shared.scores,
+            );
+            crate::say!(
+                "interrupted {when} of {count}; nothing was written{}",
+                match shared.scores.is_empty() {
+                    true => String::new(),
+                    false => format!(". The folds done:\n{}", done.trim_end()),
+                }
+            );
+            return Ok(status);
+        }
+    }
+    let scores = &shared.scores;
+    let data = shared.described().unwrap_or("");
+    let outputs: Vec<PathBuf> = json.iter().cloned().collect();
+    super::report(
+        &table(&config.run, data, scores),
+        outputs.iter().map(|p| p.as_path()),
+    )?;
+    if let Some(path) = &json {
+        let record = Record {
+            version: env!("CARGO_PKG_VERSION"),
+            folds: count,
+            data,
+            options: &config.run,
+            per_fold: scores,
+            val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
+            val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
+        };
+        super::write_json(path, &record)
+            .map_err(|e| anyhow::anyhow!("could not write --json: {e:#}; the table was printed"))?;
+    }
+    let diverged: Vec<String> = scores
+        .iter()
+        .filter_map(|s| {
+            s.diverged_at
+                .map(|e| format!("fold {} at epoch {e}", s.fold))
+        })
+        .collect();
+    if !diverged.is_empty() {
+        bail!(
+            "{} diverged (its scores are those of its last good parameters): try a smaller --lr, or --clip-grad-norm",
+            diverged.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The line said as fold `score` of `count` ends.
+fn fold_line(score: &FoldScore, count: usize) -> String {
+    let r2 = score
+        .val_r2
+        .map_or(String::new(), |r| format!(", r² {r:.4}"));
+    let lr = (score.lr).map_or(String::new(), |lr| {
+        format!(" at lr {}", crate::optim::short(lr))
+    });
+    format!(
+        "fold {} of {count}: {}{lr} ({}), held-out mse {:.4e}{r2} ({:.2} s)",
+        score.fold,
+        units::count(score.epochs, "epoch"),
+        score.stop,
+        score.val_mse,
+        score.wall_s
+    )
+}
+
+/// The folds' table: one line per fold, then the mean and the standard
+/// deviation of the held-out scores.
+fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
+    let count = run.fold.map_or(scores.len(), |f| f.count);
+    let kept = run.keep == Keep::BestVal;
+    let mut text = format!(
+        "{count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own{}{}\n",
+        run.seed,
+        match kept {
+            true => ", by the parameters with its lowest held-out loss (--keep best-val)",
+            false => "",
+        },
+        match run.standardize {
+            true => "; the train loss in standardised units (--standardize), the held-out mse in the target's",
+            false => "",
+        }
+    );
+    let mut rows = vec![[
+        "fold",
+        "train",
+        "held out",
+        "epochs",
+        "stop",
+        "train loss",
+        "held-out mse",
+        "r²",
+    ]
+    .map(String::from)];
+    for s in scores {
+        let epochs = match s.kept_epoch {
+            Some(k) => format!("{k} of {}", s.epochs),
+            None => s.epochs.to_string(),
+        };
+        rows.push([
+            s.fold.to_string(),
+            s.train_rows.to_string(),
+            s.held_out_rows.to_string(),
+            epochs,
+            s.stop.to_string(),
+            format!("{:.4e}", s.loss),
+            format!("{:.4e}", s.val_mse),
+            s.val_r2.map_or("-".into(), |r| format!("{r:.4}")),
+        ]);
+    }
+    let mse = Spread::of(scores.iter().map(|s| Some(s.val_mse)));
+    let r2 = Spread::of(scores.iter().map(|s| s.val_r2));
+    let spread = |f: fn(&Spread) -> f64, mse_r2: (Option<Spread>, Option<Spread>)| {
+        (
+            mse_r2.0.map_or("-".into(), |s| format!("{:.4e}", f(&s))),
+            mse_r2.1.map_or("-".into(), |s| format!("{:.4}", f(&s))),
+        )
+    };
+    if scores.len() > 1 {
+        for (name, (m, r)) in [
+            ("mean", spread(|s| s.mean, (mse, r2))),
+            ("sd", spread(|s| s.sd, (mse, r2))),
+        ] {
+            let blank = String::new;
+            rows.push([
+                name.into(),
+                blank(),
+                blank(),
+                blank(),
+                blank(),
+                blank(),
+                m,
+                r,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = (row.iter().zip(&widths))
+            .map(|(cell, &w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        text += cells.join("  ").trim_end();
+        text.push('\n');
+    }
+    text
+}

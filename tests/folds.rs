@@ -1,0 +1,337 @@
+//! `train --folds K`: each fold against a plain run on its training rows
+//! and `predict` on its held-out rows, fold 1 against `--validation-split
+//! 1/K`, standard input read once, a diverged fold, the GPU, and the
+//! refusals.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{
+    assert_close, gen_csv, have_gpu, path, paths, read_json, run_ok, shadertrain, train_data,
+};
+use shadertrain::data::Table;
+use shadertrain::io::write_csv;
+
+/// The options every fold of these tests trains with.
+const RUN: &[&str] = &["--seed", "4", "--hidden", "6", "--epochs", "40", "-q"];
+
+/// Adam at a rate that fits the synthetic task in 40 epochs.
+const ADAM: &[&str] = &["--optimizer", "adam", "--lr", "0.02"];
+
+/// `train --data csv --backend backend`, [`RUN`], then `more`.
+fn args<'a>(csv: &'a str, backend: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    train_data(csv, backend, &[RUN, more].concat())
+}
+
+/// The per-fold records of a `--folds --json` file.
+fn folds(json: &str) -> Vec<serde_json::Value> {
+    read_json(json)["per_fold"].as_array().unwrap().clone()
+}
+
+#[test]
+fn each_fold_is_a_run_on_the_other_rows_scored_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv] = paths(&dir, ["d.csv", "cv.json"]);
+    gen_csv(&csv, "300", "3", "3");
+    let out = run_ok(&args(
+        &csv,
+        "cpu",
+        &[ADAM, &["--folds", "3", "--standardize", "--json", &cv]].concat(),
+    ));
+    // The table went to standard output, the scores to the file.
+    assert!(out.contains("3-fold cross-validation (--seed 4)"), "{out}");
+    let record = read_json(&cv);
+    let scores = folds(&cv);
+    assert_eq!(record["folds"], 3);
+    assert_eq!(scores.len(), 3);
+    let data = Table::read(Path::new(&csv))
+        .unwrap()
+        .into_dataset(None)
+        .unwrap();
+    let mut held_total = 0;
+    for (i, score) in scores.iter().enumerate() {
+        let name = |n: &str| path(&dir, &format!("{i}{n}"));
+        let (train, held, model) = (name("train.csv"), name("held.csv"), name("m.st"));
+        let (summary, scored) = (name("s.json"), name("p.json"));
+        let (train_rows, held_rows) = data.fold(i, 3, 4).unwrap();
+        write_csv(Path::new(&train), &train_rows).unwrap();
+        write_csv(Path::new(&held), &held_rows).unwrap();
+        assert_eq!(score["fold"], i + 1);
+        assert_eq!(score["train_rows"], train_rows.rows);
+        assert_eq!(score["held_out_rows"], held_rows.rows);
+        held_total += held_rows.rows;
+        // The fold's run is a plain run on its training rows, bit for bit.
+        run_ok(&args(
+            &train,
+            "cpu",
+            &[
+                ADAM,
+                &["--standardize", "--save", &model, "--json", &summary],
+            ]
+            .concat(),
+        ));
+        let plain = read_json(&summary);
+        assert_eq!(score["loss"], plain["final_loss"], "fold {}", i + 1);
+        assert_eq!(score["epochs"], plain["epochs"]);
+        assert_eq!(score["stop"], plain["stop"]);
+        // Its score is that model's MSE and R² on the held-out rows, in
+        // the target's units though the run was standardised (the fast
+        // CPU scorer against predict's f64 reference).
+        run_ok(&[
+            "predict",
+            "--model",
+            &model,
+            "--data",
+            &held,
+            "--json",
+            &scored,
+            "--out",
+            &path(&dir, "pred.csv"),
+        ]);
+        let predicted = read_json(&scored);
+        let (mse, r2) = (
+            score["val_mse"].as_f64().unwrap(),
+            score["val_r2"].as_f64().unwrap(),
+        );
+        let want = [
+            predicted["mse"].as_f64().unwrap(),
+            predicted["r2"].as_f64().unwrap(),
+        ];
+        assert_close("held-out mse and r²", &[mse, r2], &want, 1e-7, 1e-5);
+    }
+    assert_eq!(held_total, 300);
+    // The mean and the population standard deviation over the folds.
+    for key in ["val_mse", "val_r2"] {
+        let values: Vec<f64> = scores.iter().map(|s| s[key].as_f64().unwrap()).collect();
+        let mean = values.iter().sum::<f64>() / 3.0;
+        let sd = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / 3.0).sqrt();
+        let got = [&record[key]["mean"], &record[key]["sd"]].map(|v| v.as_f64().unwrap());
+        assert_close(key, &got, &[mean, sd], 0.0, 1e-12);
+        assert!(sd > 0.0, "{key}: the folds differ");
+        assert!(out.contains(&format!(
+            "{:.4e}",
+            record["val_mse"]["mean"].as_f64().unwrap()
+        )));
+    }
+}
+
+#[test]
+fn fold_one_is_the_validation_split_and_best_val_keeps_its_lowest() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv, split] = paths(&dir, ["d.csv", "cv.json", "split.json"]);
+    gen_csv(&csv, "202", "3", "5");
+    // Momentum at a rate where the held-out loss bounces, so that the
+    // lowest is not the last.
+    let bouncing = ["--optimizer", "momentum", "--lr", "2", "--keep", "best-val"];
+    run_ok(&args(
+        &csv,
+        "cpu",
+        &[&bouncing[..], &["--folds", "4", "--json", &cv]].concat(),
+    ));
+    let more = [
+        &bouncing[..],
+        &["--validation-split", "0.25", "--json", &split],
+    ]
+    .concat();
+    run_ok(&args(&csv, "cpu", &more));
+    let (fold, plain) = (&folds(&cv)[0], read_json(&split));
+    assert_eq!(fold["held_out_rows"], plain["val_rows"]);
+    assert_eq!(fold["loss"], plain["final_loss"]);
+    assert_eq!(fold["kept_epoch"], plain["kept"]["epoch"]);
+    assert_eq!(fold["val_mse"], plain["kept"]["val_loss"]);
+    assert_eq!(fold["val_r2"], plain["kept"]["val_r2"]);
+    let kept = fold["kept_epoch"].as_u64().unwrap();
+    assert!(
+        kept < 40,
+        "the lowest held-out loss is not the last: {kept}"
+    );
+    // Without --keep best-val, the last parameters are scored.
+    let last = [
+        "--folds",
+        "4",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "2",
+        "--json",
+        &cv,
+    ];
+    run_ok(&args(&csv, "cpu", &last));
+    assert_eq!(folds(&cv)[0]["val_mse"], plain["final_val_loss"]);
+    assert!(folds(&cv)[0].get("kept_epoch").is_none());
+}
+
+#[test]
+fn standard_input_is_read_once_for_every_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, from_file, from_stdin] = paths(&dir, ["d.csv", "f.json", "s.json"]);
+    gen_csv(&csv, "120", "2", "6");
+    run_ok(&args(&csv, "cpu", &["--folds", "3", "--json", &from_file]));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args("-", "cpu", &["--folds", "3", "--json", &from_stdin]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read(&csv).unwrap();
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let strip = |mut v: Vec<serde_json::Value>| {
+        v.iter_mut().for_each(|f| {
+            f.as_object_mut().unwrap().remove("wall_s");
+        });
+        v
+    };
+    assert_eq!(strip(folds(&from_stdin)), strip(folds(&from_file)));
+}
+
+#[test]
+fn a_diverged_fold_is_reported_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "90", "2", "7");
+    let (ok, out, err) = shadertrain(&train_data(
+        &csv,
+        "cpu",
+        &[
+            "--folds",
+            "3",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "1e6",
+            "--epochs",
+            "20",
+        ],
+    ));
+    assert!(!ok, "{out}");
+    assert!(err.contains("fold 1 at epoch"), "{err}");
+    assert!(err.contains("try a smaller --lr"), "{err}");
+    assert!(out.contains("diverged"), "the table is printed: {out}");
+    // Each fold said how it ended as it ended.
+    assert!(err.contains("fold 3 of 3:"), "{err}");
+}
+
+#[test]
+fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv] = paths(&dir, ["d.csv", "cv.json"]);
+    gen_csv(&csv, "200", "2", "10");
+    // Each fold trains for 3 seconds; the signal comes as fold 1 ends.
+    let long = [
+        "--epochs",
+        "100000000",
+        "--max-time",
+        "3",
+        "--folds",
+        "3",
+        "--json",
+        &cv,
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(train_data(&csv, "cpu", &long))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("fold 1 of 3:") {
+        assert_ne!(stderr.read_line(&mut said).unwrap(), 0, "{said}");
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{said}");
+    assert!(said.contains("fold 1 of 3: "), "{said}");
+    assert!(said.contains("time_limit"), "{said}");
+    assert!(
+        said.contains("interrupted during fold 2 of 3; nothing was written. The folds done:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("\n1     "),
+        "fold 1's line of the table: {said}"
+    );
+    assert!(!said.contains("\n2     "), "{said}");
+    assert!(!Path::new(&cv).exists());
+}
+
+#[test]
+fn folds_on_the_gpu_are_its_validation_split_runs() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv, split] = paths(&dir, ["d.csv", "cv.json", "split.json"]);
+    gen_csv(&csv, "150", "3", "8");
+    let gpu = ["--adapter", "llvmpipe"];
+    run_ok(&args(
+        &csv,
+        "gpu",
+        &[&gpu[..], &["--folds", "2", "--json", &cv]].concat(),
+    ));
+    let more = [&gpu[..], &["--validation-split", "0.5", "--json", &split]].concat();
+    run_ok(&args(&csv, "gpu", &more));
+    let (fold, plain) = (&folds(&cv)[0], read_json(&split));
+    assert_eq!(fold["loss"], plain["final_loss"]);
+    assert_eq!(fold["val_mse"], plain["final_val_loss"]);
+    assert_ne!(folds(&cv)[1]["val_mse"], fold["val_mse"]);
+}
+
+#[test]
+fn folds_are_refused_where_they_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "4", "2", "9");
+    for (more, says) in [
+        (&["--folds", "1"][..], "--folds must be at least 2, not 1"),
+        (
+            &["--folds", "5"],
+            "--folds 5 needs at least 5 rows, one held out in each fold; the data have 4 rows",
+        ),
+        (
+            &["--folds", "2", "--keep", "best"],
+            "--keep best cannot be combined with --folds",
+        ),
+        (
+            &["--folds", "2", "--save", &model],
+            "'--folds <K>' cannot be used with '--save <MODEL>'",
+        ),
+        (
+            &["--folds", "2", "--validation-split", "0.5"],
+            "cannot be used with '--validation-split",
+        ),
+        (
+            &["--folds", "2", "--checkpoint", &model],
+            "cannot be used with '--checkpoint",
+        ),
+        (
+            &["--folds", "2", "--history", &model],
+            "cannot be used with '--history",
+        ),
+        (
+            &["--keep", "best-val"],
+            "--keep best-val needs --validation-split or --folds",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", more));
+        assert!(!ok, "{more:?} ran");
+        assert!(err.contains(says), "{more:?}: {err}");
+    }
+    assert!(!Path::new(&model).exists());
+}
