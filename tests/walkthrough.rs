@@ -108,7 +108,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let subcommands: Vec<&str> = runs.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(
         subcommands,
-        ["gen", "train", "predict", "importance", "bench"]
+        ["gen", "train", "train", "predict", "importance", "bench"]
     );
     let train = &runs[1];
     assert_eq!(
@@ -116,7 +116,11 @@ fn the_readme_walkthrough_runs_as_written() {
         Some("gpu"),
         "the walkthrough trains on the GPU"
     );
-    assert!(value(train, "--plot").is_some() && value(&runs[4], "--plot").is_some());
+    assert!(value(train, "--plot").is_some() && value(&runs[5], "--plot").is_some());
+    assert!(
+        value(&runs[2], "--folds").is_some(),
+        "the second train cross-validates"
+    );
     if !common::have_gpu() {
         eprintln!("SKIPPED the README walkthrough (no GPU adapter; it trains with --backend gpu)");
         return;
@@ -167,17 +171,30 @@ fn the_readme_walkthrough_runs_as_written() {
         assert!(val[0].is_some() && val[epochs].is_some());
     }
     assert_eq!(png_size(at("--plot", 1)), SIZE);
+    // train --folds: a line for each fold, then the mean and the spread.
+    let (args, stdout, _) = &outputs[2];
+    let folds: usize = value(args, "--folds").unwrap().parse().unwrap();
+    assert!(
+        stdout.starts_with(&format!("{folds}-fold cross-validation")),
+        "{stdout}"
+    );
+    let firsts: Vec<&str> = (stdout.lines().skip(3))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut want: Vec<String> = (1..=folds).map(|i| i.to_string()).collect();
+    want.extend(["mean".into(), "sd".into()]);
+    assert_eq!(firsts, want, "{stdout}");
     // predict: one prediction a row, and the MSE.
-    let (_, stdout, _) = &outputs[2];
+    let (_, stdout, _) = &outputs[3];
     assert!(stdout.starts_with("mse "), "{stdout}");
-    let preds = std::fs::read_to_string(at("--out", 2)).unwrap();
+    let preds = std::fs::read_to_string(at("--out", 3)).unwrap();
     assert_eq!(preds.lines().count(), rows + 1);
     assert!(preds
         .lines()
         .skip(1)
         .all(|l| l.parse::<f32>().is_ok_and(f32::is_finite)));
     // importance: the rows scored, and a line for each column.
-    let (_, stdout, _) = &outputs[3];
+    let (_, stdout, _) = &outputs[4];
     assert!(
         stdout.starts_with(&format!("permutation importance over {rows} rows")),
         "{stdout}"
@@ -188,11 +205,11 @@ fn the_readme_walkthrough_runs_as_written() {
     columns.sort_unstable();
     assert_eq!(columns, ["x0", "x1", "x2", "x3"], "{stdout}");
     // bench: both backends in the table and the chart.
-    let (_, stdout, _) = &outputs[4];
+    let (_, stdout, _) = &outputs[5];
     assert!(
         stdout.lines().any(|l| l.starts_with("cpu "))
             && stdout.lines().any(|l| l.starts_with("gpu ")),
         "{stdout}"
     );
-    assert_eq!(png_size(at("--plot", 4)), SIZE);
+    assert_eq!(png_size(at("--plot", 5)), SIZE);
 }
