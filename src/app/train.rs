@@ -2229,11 +2229,15 @@ fn fit<'a>(
     let sharded = config.run.shards.is_some();
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
-    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA.
+    // Epochs, epochs/s, the latest loss (and validation loss) and the ETA;
+    // under --folds, after the fold's number.
+    let fold = (config.run.fold).map_or(String::new(), |f| {
+        format!("fold {}/{} ", f.index + 1, f.count)
+    });
     let bar = progress::bar(
         config.quiet,
         config.run.epochs - resumed_at,
-        "{wide_bar} {pos}/{len} epochs  {rate}  {msg}  ETA {eta}",
+        &format!("{fold}{{wide_bar}} {{pos}}/{{len}} epochs  {{rate}}  {{msg}}  ETA {{eta}}"),
     );
     // A checkpoint that cannot be written (a full disk, a folder gone) is
     // warned of and tried again at the next one; the run goes on, and its
