@@ -484,6 +484,13 @@ pub struct TrainArgs {
     ])]
     pub folds: Option<usize>,
 
+    /// With --folds: write each row's prediction by the fold that held it
+    /// out (out-of-fold predictions, in the target's units) here as CSV,
+    /// `fold,TARGET_pred`, a line per row read in file order; `-` is
+    /// standard output [default: not written].
+    #[arg(long, value_name = "FILE.csv", value_parser = output_path, requires = "folds")]
+    pub fold_predictions: Option<PathBuf>,
+
     /// Early stopping: stop at the first epoch P epochs after the one with
     /// the lowest validation loss (needs --validation-split or --folds; the same epoch
     /// on every backend and however the GPU batches its epochs). With

@@ -273,21 +273,41 @@ impl Dataset {
     pub fn fold(&self, index: usize, count: usize, seed: u64) -> Result<(Dataset, Dataset)> {
         check_folds(count, self.rows)?;
         assert!(index < count, "fold {index} of {count}");
-        let bound = |i: usize| fold_bound(i, count, self.rows);
-        Ok(self.hold_out(bound(index)..bound(index + 1), seed))
+        Ok(self.hold_out(fold_positions(index, count, self.rows), seed))
     }
 
     /// (training rows, held-out rows): those at `positions` of the key
     /// order held out, each side in file order.
     fn hold_out(&self, positions: std::ops::Range<usize>, seed: u64) -> (Dataset, Dataset) {
-        let mut order: Vec<usize> = (0..self.rows).collect();
-        order.sort_by_key(|&n| (rng::bits(seed, Stream::Split, n as u64), n));
+        let order = key_order(self.rows, seed);
         let mut val = order[positions.clone()].to_vec();
         let mut train = [&order[..positions.start], &order[positions.end..]].concat();
         val.sort_unstable();
         train.sort_unstable();
         (self.take_rows(&train), self.take_rows(&val))
     }
+}
+
+/// The rows 0..`rows` in ascending order of their keys `rng::bits(seed,
+/// Stream::Split, n)`, ties by row: the order the validation split and
+/// the folds cut.
+fn key_order(rows: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.sort_by_key(|&n| (rng::bits(seed, Stream::Split, n as u64), n));
+    order
+}
+
+/// The positions in the key order of fold `index` of `count` over `rows`.
+fn fold_positions(index: usize, count: usize, rows: usize) -> std::ops::Range<usize> {
+    fold_bound(index, count, rows)..fold_bound(index + 1, count, rows)
+}
+
+/// The rows, ascending, that fold `index` of `count` holds out of `rows`
+/// ([`Dataset::fold`]'s held-out rows, by number).
+pub fn fold_rows(index: usize, count: usize, rows: usize, seed: u64) -> Vec<usize> {
+    let mut held = key_order(rows, seed)[fold_positions(index, count, rows)].to_vec();
+    held.sort_unstable();
+    held
 }
 
 /// round(`i` · `rows` / `count`), a half rounded up, in integers: where
@@ -2675,6 +2695,11 @@ mod tests {
         // Fold 0 is --validation-split 1/K's hold-out.
         assert_eq!(d.fold(0, 4, 7).unwrap(), d.split(0.25, 7).unwrap());
         assert_ne!(d.fold(0, 4, 8).unwrap().1.y, d.fold(0, 4, 7).unwrap().1.y);
+        assert_eq!(fold_rows(2, 4, 103, 7), {
+            let mut v = order[cuts[2]..cuts[3]].to_vec();
+            v.sort_unstable();
+            v
+        });
         assert_eq!(fold_bound(1, 2, 5), 3);
         assert_eq!(fold_bound(1, 4, 2), 1);
         assert_eq!(fold_bound(3, 3, usize::MAX), usize::MAX);

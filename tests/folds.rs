@@ -1,6 +1,7 @@
 //! `train --folds K`: each fold against a plain run on its training rows
-//! and `predict` on its held-out rows, fold 1 against `--validation-split
-//! 1/K`, standard input read once, a diverged fold, the GPU, and the
+//! and `predict` on its held-out rows (the scores and
+//! `--fold-predictions`), fold 1 against `--validation-split 1/K`,
+//! standard input read once, a diverged fold, a signal, the GPU, and the
 //! refusals.
 
 mod common;
@@ -118,6 +119,64 @@ fn each_fold_is_a_run_on_the_other_rows_scored_on_its_own() {
     }
 }
 
+/// `--fold-predictions`: each row's line is the fold that held it out and
+/// that fold's model's prediction, as `predict` makes it from a plain
+/// run on the other rows, to the bit; missing cells filled with the
+/// fold's own training means.
+#[test]
+fn fold_predictions_are_each_folds_model_on_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, oof] = paths(&dir, ["d.csv", "oof.csv"]);
+    gen_csv(&csv, "240", "3", "11");
+    // Every 17th row's x1 missing.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for line in lines.iter_mut().skip(1).step_by(17) {
+        let cells: Vec<&str> = line.split(',').collect();
+        *line = format!("{},,{},{}", cells[0], cells[2], cells[3]);
+    }
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let options = [ADAM, &["--missing", "mean", "--standardize"]].concat();
+    let cv = [&options[..], &["--folds", "4", "--fold-predictions", &oof]].concat();
+    run_ok(&args(&csv, "cpu", &cv));
+    let predicted: Vec<String> = std::fs::read_to_string(&oof)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(predicted[0], "fold,y_pred");
+    assert_eq!(predicted.len(), 241);
+    for i in 0..4 {
+        let held = shadertrain::data::fold_rows(i, 4, 240, 4);
+        let name = |n: &str| path(&dir, &format!("{i}{n}"));
+        let (train, rows, model, out) = (name("t.csv"), name("h.csv"), name("m.st"), name("p.csv"));
+        let pick = |keep: bool| {
+            let body = (1..=240).filter(|n| held.contains(&(n - 1)) == keep);
+            let picked: Vec<&str> = std::iter::once(0)
+                .chain(body)
+                .map(|n| lines[n].as_str())
+                .collect();
+            picked.join("\n") + "\n"
+        };
+        std::fs::write(&train, pick(false)).unwrap();
+        std::fs::write(&rows, pick(true)).unwrap();
+        run_ok(&args(
+            &train,
+            "cpu",
+            &[&options[..], &["--save", &model]].concat(),
+        ));
+        run_ok(&["predict", "--model", &model, "--data", &rows, "--out", &out]);
+        let want: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|p| format!("{},{p}", i + 1))
+            .collect();
+        let got: Vec<&String> = held.iter().map(|&n| &predicted[n + 1]).collect();
+        assert_eq!(got, want.iter().collect::<Vec<_>>(), "fold {}", i + 1);
+    }
+}
+
 #[test]
 fn fold_one_is_the_validation_split_and_best_val_keeps_its_lowest() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,7 +284,7 @@ fn a_diverged_fold_is_reported_and_fails_the_run() {
 fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir().unwrap();
-    let [csv, cv] = paths(&dir, ["d.csv", "cv.json"]);
+    let [csv, cv, oof] = paths(&dir, ["d.csv", "cv.json", "oof.csv"]);
     gen_csv(&csv, "200", "2", "10");
     // Each fold trains for 3 seconds; the signal comes as fold 1 ends.
     let long = [
@@ -237,6 +296,8 @@ fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
         "3",
         "--json",
         &cv,
+        "--fold-predictions",
+        &oof,
     ];
     let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
         .args(train_data(&csv, "cpu", &long))
@@ -268,7 +329,7 @@ fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
         "fold 1's line of the table: {said}"
     );
     assert!(!said.contains("\n2     "), "{said}");
-    assert!(!Path::new(&cv).exists());
+    assert!(!Path::new(&cv).exists() && !Path::new(&oof).exists());
 }
 
 #[test]
@@ -303,6 +364,14 @@ fn folds_are_refused_where_they_cannot_work() {
         (
             &["--folds", "5"],
             "--folds 5 needs at least 5 rows, one held out in each fold; the data have 4 rows",
+        ),
+        (
+            &["--fold-predictions", &model],
+            "required arguments were not provided:\n  --folds <K>",
+        ),
+        (
+            &["--folds", "2", "--fold-predictions", "-", "--json", "-"],
+            "--json and --fold-predictions both write to standard output",
         ),
         (
             &["--folds", "2", "--keep", "best"],

@@ -4,7 +4,8 @@
 //! same start, each time with one fold held out as its validation rows,
 //! and each fold is scored by the MSE and R² of its held-out rows.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -17,6 +18,7 @@ use crate::cli::{Keep, TrainArgs};
 use crate::importance::mean_and_sd;
 use crate::train::StopReason;
 use crate::units;
+use crate::{data, io};
 
 /// One fold's run, as the table and `--json` report it.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -128,6 +130,14 @@ struct Record<'a> {
 pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let count = args.folds.expect("--folds");
     let json = args.json.clone();
+    let outputs: Vec<(&str, &Path)> = [
+        ("--json", &json),
+        ("--fold-predictions", &args.fold_predictions),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+    .collect();
+    super::one_on_standard_output(&outputs)?;
     let mut shared = Shared::default();
     let (config, _) = super::config::TrainConfig::resolve(args)?;
     for index in 0..count {
@@ -161,10 +171,9 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     }
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
-    let outputs: Vec<PathBuf> = json.iter().cloned().collect();
     super::report(
         &table(&config.run, data, scores),
-        outputs.iter().map(|p| p.as_path()),
+        outputs.iter().map(|(_, p)| *p),
     )?;
     if let Some(path) = &json {
         let record = Record {
@@ -178,6 +187,12 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         };
         super::write_json(path, &record)
             .map_err(|e| anyhow::anyhow!("could not write --json: {e:#}; the table was printed"))?;
+    }
+    if let Some(path) = &args.fold_predictions {
+        let text = out_of_fold(&shared, count, config.run.seed);
+        io::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| {
+            anyhow::anyhow!("could not write --fold-predictions: {e:#}; the table was printed")
+        })?;
     }
     let diverged: Vec<String> = scores
         .iter()
@@ -193,6 +208,28 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--fold-predictions`' CSV: for each row read, in file order, the fold
+/// that held it out and that fold's prediction of it.
+fn out_of_fold(shared: &Shared, count: usize, seed: u64) -> String {
+    let (rows, target) = shared.rows().expect("the rows were read");
+    let mut by_row: Vec<Option<(usize, f64)>> = vec![None; rows];
+    for (index, predicted) in shared.predictions.iter().enumerate() {
+        let held = data::fold_rows(index, count, rows, seed);
+        for (n, &v) in held.into_iter().zip(predicted) {
+            by_row[n] = Some((index + 1, v));
+        }
+    }
+    let pred = format!("{target}_pred");
+    let mut text = io::csv_line(["fold", pred.as_str()]);
+    for (fold, v) in by_row
+        .into_iter()
+        .map(|p| p.expect("every row is in a fold"))
+    {
+        text += &format!("{fold},{}\n", io::csv_number(v));
+    }
+    text
 }
 
 /// The line said as fold `score` of `count` ends.

@@ -141,12 +141,16 @@ pub(super) struct FoldRun<'s> {
 
 /// What the runs of `--folds` share: the rows, read once (standard input
 /// can be read only once), the device, opened once, and the scores of
-/// the folds done.
+/// the folds done, with their held-out rows' predictions where
+/// `--fold-predictions` asks for them.
 #[derive(Default)]
 pub(super) struct Shared {
     read: Option<ReadData>,
     device: Option<Device>,
     pub scores: Vec<FoldScore>,
+    /// Each fold's predictions of its held-out rows, in file order, in
+    /// the target's units.
+    pub predictions: Vec<Vec<f64>>,
 }
 
 impl Shared {
@@ -154,12 +158,29 @@ impl Shared {
     pub fn described(&self) -> Option<&str> {
         self.read.as_ref().map(|r| r.what.as_str())
     }
+
+    /// The rows read and the target's name.
+    pub fn rows(&self) -> Option<(usize, &str)> {
+        (self.read.as_ref()).map(|r| (r.data.rows, r.data.target_name.as_str()))
+    }
 }
 
 /// Runs fold `fold` of `--folds` in one process: its score is added to
 /// `shared`'s, or, where a signal stopped it, the status to exit with.
 pub(super) fn train_fold(args: &TrainArgs, fold: Fold, shared: &mut Shared) -> Result<ExitCode> {
     train_with(args, &Single, Some(FoldRun { fold, shared }))
+}
+
+/// The predictions of `model` (the fold's, as scored) for a fold's
+/// held-out rows as read (`held`): filled with the model's means or
+/// medians, if it keeps them, and in the target's units, as `predict
+/// --missing fill` makes them.
+fn held_out_predictions(model: &Model, held: &Dataset) -> Result<Vec<f64>> {
+    let mut rows = held.clone();
+    if let Some(m) = &model.imputation {
+        m.apply(&mut rows);
+    }
+    Ok(crate::cpu::reference::predict_on_cores(model, &rows)?)
 }
 
 /// The processes an MPI launcher started beside this one, where it did
@@ -448,6 +469,11 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                     ExitCode::from(interrupting_signal(config.run.shards.is_some()).1)
                 }
                 _ => {
+                    if args.fold_predictions.is_some() {
+                        let held = data.held_raw.as_ref().expect("a fold's held-out rows");
+                        let predicted = held_out_predictions(&done.model, held)?;
+                        fold.shared.predictions.push(predicted);
+                    }
                     let score = FoldScore::of(&config, &done, data.rows());
                     fold.shared.scores.push(score);
                     ExitCode::SUCCESS
@@ -640,6 +666,9 @@ struct TrainingData {
     offset: usize,
     /// The one-hot encoded columns (`--categorical`), which the model keeps.
     categories: Vec<Category>,
+    /// A fold's held-out rows as read, before any fill or
+    /// standardisation, for `--fold-predictions`.
+    held_raw: Option<Dataset>,
     /// The target's variance over the training rows and over the held-out
     /// rows, in the loss's units, for R²; `None` where this process does
     /// not hold them all (the GPU's own synthetic rows, a sharded run's
@@ -695,6 +724,7 @@ impl TrainingData {
                 offset: range.start,
                 categories: Vec::new(),
                 variances: (None, None),
+                held_raw: None,
             });
         }
         let (all, columns, mut what, digest, dropped_rows, categories) = match run.on_device_shape()
@@ -730,6 +760,7 @@ impl TrainingData {
             }
         };
         // The held-out rows leave the training set before anything is fitted.
+        let mut held_raw = None;
         let (train, val) = match (all, run.validation_split, run.fold) {
             (Some(all), Some(fraction), _) => {
                 let (train_rows, val_rows) = all.split(fraction, run.seed)?;
@@ -749,6 +780,7 @@ impl TrainingData {
                     fold.index + 1,
                     fold.count
                 ));
+                held_raw = Some(val_rows.clone());
                 (Some(train_rows), Some(val_rows))
             }
             (data, ..) => (data, None),
@@ -766,6 +798,7 @@ impl TrainingData {
             offset: 0,
             categories,
             variances: (None, None),
+            held_raw,
         })
     }
 
@@ -793,6 +826,7 @@ impl TrainingData {
             offset: 0,
             categories: Vec::new(),
             variances: (None, None),
+            held_raw: None,
         })
     }
 
