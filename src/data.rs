@@ -267,7 +267,8 @@ impl Dataset {
     /// orders them), the fold holds out those at positions
     /// round(index · N / count) up to round((index + 1) · N / count), halves
     /// rounded up. The folds partition the rows, and fold 0 holds out what
-    /// `split(1 / count, seed)` does. Returns (training rows, held-out
+    /// `split(1 / count, seed)` does, but where (1 / count) · N rounds in
+    /// f64 to just below a half that N / count is. Returns (training rows, held-out
     /// rows), each in file order. Needs 2 ≤ `count` ≤ N and `index` <
     /// `count`, so that neither side is empty.
     pub fn fold(&self, index: usize, count: usize, seed: u64) -> Result<(Dataset, Dataset)> {
@@ -2700,6 +2701,10 @@ mod tests {
             v.sort_unstable();
             v
         });
+        // docs/spec.md: where (1/K)·N in f64 falls just below a half.
+        let d = Dataset::synthetic(147, 1, 0).unwrap();
+        assert_eq!(d.fold(0, 98, 0).unwrap().1.rows, 2);
+        assert_eq!(d.split(1.0 / 98.0, 0).unwrap().1.rows, 1);
         assert_eq!(fold_bound(1, 2, 5), 3);
         assert_eq!(fold_bound(1, 4, 2), 1);
         assert_eq!(fold_bound(3, 3, usize::MAX), usize::MAX);

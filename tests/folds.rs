@@ -253,6 +253,52 @@ fn standard_input_is_read_once_for_every_fold() {
     assert_eq!(strip(folds(&from_stdin)), strip(folds(&from_file)));
 }
 
+/// `--lr auto` tests each fold's own rows (fold 1 as the split's run
+/// does); `--json -` sends the table to standard error; `--quiet` drops
+/// the per-fold lines.
+#[test]
+fn lr_auto_per_fold_json_on_standard_output_and_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, split] = paths(&dir, ["d.csv", "split.json"]);
+    gen_csv(&csv, "160", "2", "12");
+    let auto = ["--optimizer", "adam", "--lr", "auto"];
+    let (ok, out, err) = shadertrain(&args(
+        &csv,
+        "cpu",
+        &[&auto[..], &["--folds", "2", "--json", "-"]].concat(),
+    ));
+    assert!(ok, "{err}");
+    let record: serde_json::Value =
+        serde_json::from_str(&out).expect("only the JSON on standard output");
+    assert!(
+        err.contains("2-fold cross-validation") && err.contains("\nmean "),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fold 1 of 2:"),
+        "-q drops the fold lines: {err}"
+    );
+    let more = [&auto[..], &["--validation-split", "0.5", "--json", &split]].concat();
+    run_ok(&args(&csv, "cpu", &more));
+    let plain = read_json(&split);
+    let fold = &record["per_fold"][0];
+    assert_eq!(fold["lr"], plain["lr_range_test"]["lr"]);
+    assert_eq!(fold["loss"], plain["final_loss"]);
+    assert!(fold["lr"].as_f64().unwrap() > 0.0);
+    // Without -q, each fold's line says its rate.
+    let loud: Vec<&str> = args(&csv, "cpu", &[&auto[..], &["--folds", "2"]].concat())
+        .into_iter()
+        .filter(|a| *a != "-q")
+        .collect();
+    let (ok, _, err) = shadertrain(&loud);
+    assert!(ok, "{err}");
+    let rate = shadertrain::optim::short(fold["lr"].as_f64().unwrap());
+    assert!(
+        err.contains(&format!("fold 1 of 2: 40 epochs at lr {rate} (")),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_diverged_fold_is_reported_and_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,10 +366,11 @@ fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(143), "{said}");
     assert!(said.contains("fold 1 of 3: "), "{said}");
     assert!(said.contains("time_limit"), "{said}");
-    assert!(
-        said.contains("interrupted during fold 2 of 3; nothing was written. The folds done:"),
-        "{said}"
-    );
+    // The signal comes as fold 1's line is said: before fold 2 begins or
+    // in it, and either way fold 2 trains no further.
+    let when = ["after fold 1 of 3", "during fold 2 of 3"]
+        .map(|w| format!("interrupted {w}; nothing was written. The folds done:"));
+    assert!(when.iter().any(|w| said.contains(w)), "{said}");
     assert!(
         said.contains("\n1     "),
         "fold 1's line of the table: {said}"

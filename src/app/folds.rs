@@ -120,7 +120,8 @@ struct Record<'a> {
     /// The run's options, as train's `--json` gives them.
     options: &'a RunOptions,
     per_fold: &'a [FoldScore],
-    /// Over the folds; null where a fold has none (a diverged one).
+    /// Over the folds (a diverged one's last good parameters included);
+    /// null where a fold has none (`val_r2` of a constant held-out target).
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
 }
@@ -129,9 +130,8 @@ struct Record<'a> {
 /// an error if a fold diverged.
 pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let count = args.folds.expect("--folds");
-    let json = args.json.clone();
     let outputs: Vec<(&str, &Path)> = [
-        ("--json", &json),
+        ("--json", &args.json),
         ("--fold-predictions", &args.fold_predictions),
     ]
     .into_iter()
@@ -139,7 +139,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     .collect();
     super::one_on_standard_output(&outputs)?;
     let mut shared = Shared::default();
-    let (config, _) = super::config::TrainConfig::resolve(args)?;
+    let (config, _) = TrainConfig::resolve(args)?;
     for index in 0..count {
         let status = train::train_fold(args, Fold { index, count }, &mut shared)?;
         let stopped = match shared.scores.get(index) {
@@ -175,7 +175,8 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         &table(&config.run, data, scores),
         outputs.iter().map(|(_, p)| *p),
     )?;
-    if let Some(path) = &json {
+    let mut failed = Vec::new();
+    if let Some(path) = &args.json {
         let record = Record {
             version: env!("CARGO_PKG_VERSION"),
             folds: count,
@@ -185,14 +186,21 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
             val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
             val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
         };
-        super::write_json(path, &record)
-            .map_err(|e| anyhow::anyhow!("could not write --json: {e:#}; the table was printed"))?;
+        if let Err(e) = super::write_json(path, &record) {
+            failed.push(format!("--json: {e:#}"));
+        }
     }
     if let Some(path) = &args.fold_predictions {
         let text = out_of_fold(&shared, count, config.run.seed);
-        io::write_atomically(path, |w| w.write_all(text.as_bytes())).map_err(|e| {
-            anyhow::anyhow!("could not write --fold-predictions: {e:#}; the table was printed")
-        })?;
+        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
+            failed.push(format!("--fold-predictions: {e:#}"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "could not write {}; the table was printed",
+            failed.join("; could not write ")
+        );
     }
     let diverged: Vec<String> = scores
         .iter()
@@ -202,8 +210,9 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         })
         .collect();
     if !diverged.is_empty() {
+        let its = if diverged.len() == 1 { "its" } else { "their" };
         bail!(
-            "{} diverged (its scores are those of its last good parameters): try a smaller --lr, or --clip-grad-norm",
+            "{} diverged ({its} scores are those of {its} last good parameters, and count in the mean): try a smaller --lr, or --clip-grad-norm",
             diverged.join(", ")
         );
     }
@@ -232,11 +241,20 @@ fn out_of_fold(shared: &Shared, count: usize, seed: u64) -> String {
     text
 }
 
+/// An R² to four places, or with an exponent where it is far from 1 (a
+/// diverged fold's).
+fn r2_text(r: f64) -> String {
+    match r.abs() < 1e4 {
+        true => format!("{r:.4}"),
+        false => format!("{r:.4e}"),
+    }
+}
+
 /// The line said as fold `score` of `count` ends.
 fn fold_line(score: &FoldScore, count: usize) -> String {
     let r2 = score
         .val_r2
-        .map_or(String::new(), |r| format!(", r² {r:.4}"));
+        .map_or(String::new(), |r| format!(", r² {}", r2_text(r)));
     let lr = (score.lr).map_or(String::new(), |lr| {
         format!(" at lr {}", crate::optim::short(lr))
     });
@@ -291,23 +309,18 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
             s.stop.to_string(),
             format!("{:.4e}", s.loss),
             format!("{:.4e}", s.val_mse),
-            s.val_r2.map_or("-".into(), |r| format!("{r:.4}")),
+            s.val_r2.map_or("-".into(), r2_text),
         ]);
     }
     let mse = Spread::of(scores.iter().map(|s| Some(s.val_mse)));
     let r2 = Spread::of(scores.iter().map(|s| s.val_r2));
-    let spread = |f: fn(&Spread) -> f64, mse_r2: (Option<Spread>, Option<Spread>)| {
-        (
-            mse_r2.0.map_or("-".into(), |s| format!("{:.4e}", f(&s))),
-            mse_r2.1.map_or("-".into(), |s| format!("{:.4}", f(&s))),
-        )
-    };
     if scores.len() > 1 {
-        for (name, (m, r)) in [
-            ("mean", spread(|s| s.mean, (mse, r2))),
-            ("sd", spread(|s| s.sd, (mse, r2))),
-        ] {
-            let blank = String::new;
+        let blank = String::new;
+        let mse_text = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4e}"));
+        let r2_of = |v: Option<f64>| v.map_or("-".into(), r2_text);
+        let mean: fn(Spread) -> f64 = |s| s.mean;
+        for (name, of) in [("mean", mean), ("sd", |s| s.sd)] {
+            let (m, r) = (mse_text(mse.map(of)), r2_of(r2.map(of)));
             rows.push([
                 name.into(),
                 blank(),

@@ -52,12 +52,14 @@ const STOPPING: [(i32, &str); 3] = [
     (signal_hook::consts::SIGHUP, "SIGHUP"),
 ];
 
-/// Lowers the interrupt flag and, the first time, installs the handlers
-/// that raise it on each of [`STOPPING`], recording which signal came.
+/// Lowers a sharded run's agreed stop and, the first time, installs the
+/// handlers that raise the interrupt flag on each of [`STOPPING`],
+/// recording which signal came.
 fn watch_signals() -> Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
-    SIGNAL.store(0, Ordering::SeqCst);
-    INTERRUPTED.store(false, Ordering::SeqCst);
+    // A signal is never lowered: one that came since the last loop (after
+    // --lr auto's range test, between two folds of --folds) stops the
+    // next at its first check. A sharded run's agreement is its own.
     AGREED.store(false, Ordering::SeqCst);
     AGREED_SIGNAL.store(0, Ordering::SeqCst);
     TIMED_OUT.store(false, Ordering::SeqCst);
@@ -85,9 +87,8 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
     signal_name(signal as i32).map_or(("SIGINT", 130), |name| (name, 128 + signal as u8))
 }
 
-/// The exit status of a stopping signal that came since the last training
-/// loop ended, which the next would not see (it lowers the flag): for
-/// `--folds`, between two folds.
+/// The exit status of a stopping signal that came after the last training
+/// loop ended: `--folds` then begins no other fold.
 pub(super) fn signal_since_the_last_run() -> Option<ExitCode> {
     INTERRUPTED
         .load(Ordering::SeqCst)
@@ -389,7 +390,8 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
         };
         let Some(found) = auto_rate(&config, test, comm, open)? else {
             let (signal, status) = interrupting_signal(shards.is_some());
-            if config.leader {
+            // A fold's end is the folds' to report.
+            if config.leader && config.run.fold.is_none() {
                 crate::say!("interrupted ({signal}) during the --lr auto range test; nothing was trained or saved");
             }
             return Ok(ExitCode::from(status));
