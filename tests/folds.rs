@@ -253,6 +253,44 @@ fn standard_input_is_read_once_for_every_fold() {
     assert_eq!(strip(folds(&from_stdin)), strip(folds(&from_file)));
 }
 
+/// A signal that came before a fold's training loop (here raised as fold 2
+/// is set up, through the debug builds' SHADERTRAIN_SIGNAL_IN_FOLD) stops
+/// that fold at once: no loop lowers it.
+#[test]
+fn a_signal_before_a_folds_loop_stops_it() {
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv, oof] = paths(&dir, ["d.csv", "cv.json", "oof.csv"]);
+    gen_csv(&csv, "90", "2", "13");
+    for auto in [&[][..], &["--optimizer", "adam", "--lr", "auto"]] {
+        let more = [
+            auto,
+            &["--folds", "3", "--json", &cv, "--fold-predictions", &oof],
+        ]
+        .concat();
+        let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(args(&csv, "cpu", &more))
+            .env("SHADERTRAIN_SIGNAL_IN_FOLD", "2")
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(143), "{auto:?}: {said}");
+        assert!(
+            said.contains("interrupted during fold 2 of 3; nothing was written. The folds done:"),
+            "{said}"
+        );
+        assert!(
+            said.contains("\n1     ") && !said.contains("\n2     "),
+            "{said}"
+        );
+        assert!(!said.contains("range test"), "the folds report it: {said}");
+        assert!(!Path::new(&cv).exists() && !Path::new(&oof).exists());
+    }
+}
+
 /// `--lr auto` tests each fold's own rows (fold 1 as the split's run
 /// does); `--json -` sends the table to standard error; `--quiet` drops
 /// the per-fold lines.
@@ -406,6 +444,7 @@ fn folds_are_refused_where_they_cannot_work() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
     gen_csv(&csv, "4", "2", "9");
+    let same_file = format!("--fold-predictions {csv} and --data {csv} are the same file");
     for (more, says) in [
         (&["--folds", "1"][..], "--folds must be at least 2, not 1"),
         (
@@ -419,6 +458,11 @@ fn folds_are_refused_where_they_cannot_work() {
         (
             &["--folds", "2", "--fold-predictions", "-", "--json", "-"],
             "--json and --fold-predictions both write to standard output",
+        ),
+        (&["--folds", "2", "--fold-predictions", &csv], &same_file),
+        (
+            &["--folds", "2", "--fold-predictions", "/nonexistent/oof.csv"],
+            "--fold-predictions: cannot write /nonexistent/oof.csv",
         ),
         (
             &["--folds", "2", "--keep", "best"],

@@ -596,6 +596,7 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
         ("--json", &args.json),
         ("--plot", &args.plot),
         ("--lr-plot", &args.lr_plot),
+        ("--fold-predictions", &args.fold_predictions),
     ];
     let named: Vec<(&str, &Path)> = (outputs.iter())
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
@@ -683,6 +684,7 @@ fn check_distinct_files(
         ("--plot", args.plot.as_ref()),
         ("--lr-plot", args.lr_plot.as_ref()),
         ("--checkpoint", args.checkpoint.as_ref()),
+        ("--fold-predictions", args.fold_predictions.as_ref()),
     ]);
     let mut inputs = named(&[
         ("--data", run.data.as_ref()),

@@ -137,8 +137,8 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
     .collect();
-    super::one_on_standard_output(&outputs)?;
     let mut shared = Shared::default();
+    // The options and the outputs' paths, checked before any fold.
     let (config, _) = TrainConfig::resolve(args)?;
     for index in 0..count {
         let status = train::train_fold(args, Fold { index, count }, &mut shared)?;

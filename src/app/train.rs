@@ -95,6 +95,20 @@ pub(super) fn signal_since_the_last_run() -> Option<ExitCode> {
         .then(|| ExitCode::from(interrupting_signal(false).1))
 }
 
+/// Tests only (debug builds): `SHADERTRAIN_SIGNAL_IN_FOLD=N` sends this
+/// process SIGTERM as fold N (from 1) of `--folds` is set up, before its
+/// training loop, so that a test can check that no loop lowers a signal
+/// that came before it.
+#[cfg(debug_assertions)]
+fn signal_in_fold(fold: Fold) -> Result<()> {
+    let asked = std::env::var("SHADERTRAIN_SIGNAL_IN_FOLD").ok();
+    if asked.and_then(|n| n.parse::<usize>().ok()) == Some(fold.index + 1) {
+        signal_hook::low_level::raise(signal_hook::consts::SIGTERM)
+            .context("raising SIGTERM for SHADERTRAIN_SIGNAL_IN_FOLD")?;
+    }
+    Ok(())
+}
+
 /// The name of one of [`STOPPING`]'s signals by its number.
 pub(super) fn signal_name(signal: i32) -> Option<&'static str> {
     STOPPING
@@ -335,6 +349,10 @@ fn set_up(
         None => Device::open(&config)?,
     };
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
+    #[cfg(debug_assertions)]
+    if let Some(f) = &fold {
+        signal_in_fold(f.fold)?;
+    }
     let shards = match config.run.shards {
         Some(k) => {
             let shards = Shards::new(data.rows().0, k)?;
