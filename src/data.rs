@@ -228,7 +228,7 @@ impl Dataset {
     }
 
     /// The rows `rows` (ascending) as a data set of their own.
-    fn take_rows(&self, rows: &[usize]) -> Dataset {
+    pub fn take_rows(&self, rows: &[usize]) -> Dataset {
         let mut out = self.empty_like();
         self.gather_into(rows, &mut out, 1);
         out

@@ -142,25 +142,21 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let (config, _) = TrainConfig::resolve(args)?;
     for index in 0..count {
         let status = train::train_fold(args, Fold { index, count }, &mut shared)?;
-        let stopped = match shared.scores.get(index) {
-            None => Some((format!("during fold {}", index + 1), status)),
-            Some(score) => {
-                if !args.quiet {
-                    crate::say!("{}", fold_line(score, count));
-                }
-                // A signal after the fold's last epoch: the next is not begun.
-                let next = train::signal_since_the_last_run().filter(|_| index + 1 < count);
-                next.map(|status| (format!("after fold {}", index + 1), status))
+        // A fold stopped by a signal has no score. One that came after a
+        // fold's last epoch stops the next fold at its first check.
+        if let Some(score) = shared.scores.get(index) {
+            if !args.quiet {
+                crate::say!("{}", fold_line(score, count));
             }
-        };
-        if let Some((when, status)) = stopped {
+        } else {
             let done = table(
                 &config.run,
                 shared.described().unwrap_or(""),
                 &shared.scores,
             );
             crate::say!(
-                "interrupted {when} of {count}; nothing was written{}",
+                "interrupted during fold {} of {count}; nothing was written{}",
+                index + 1,
                 match shared.scores.is_empty() {
                     true => String::new(),
                     false => format!(". The folds done:\n{}", done.trim_end()),

@@ -87,14 +87,6 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
     signal_name(signal as i32).map_or(("SIGINT", 130), |name| (name, 128 + signal as u8))
 }
 
-/// The exit status of a stopping signal that came after the last training
-/// loop ended: `--folds` then begins no other fold.
-pub(super) fn signal_since_the_last_run() -> Option<ExitCode> {
-    INTERRUPTED
-        .load(Ordering::SeqCst)
-        .then(|| ExitCode::from(interrupting_signal(false).1))
-}
-
 /// Tests only (debug builds): `SHADERTRAIN_SIGNAL_IN_FOLD=N` sends this
 /// process SIGTERM as fold N (from 1) of `--folds` is set up, before its
 /// training loop, so that a test can check that no loop lowers a signal
@@ -490,8 +482,12 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                 }
                 _ => {
                     if args.fold_predictions.is_some() {
-                        let held = data.held_raw.as_ref().expect("a fold's held-out rows");
-                        let predicted = held_out_predictions(&done.model, held)?;
+                        let f = config.run.fold.expect("a fold's run");
+                        let read = fold.shared.read.as_ref().expect("the rows read");
+                        let rows =
+                            data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
+                        let held = read.data.take_rows(&rows);
+                        let predicted = held_out_predictions(&done.model, &held)?;
                         fold.shared.predictions.push(predicted);
                     }
                     let score = FoldScore::of(&config, &done, data.rows());
@@ -686,9 +682,6 @@ struct TrainingData {
     offset: usize,
     /// The one-hot encoded columns (`--categorical`), which the model keeps.
     categories: Vec<Category>,
-    /// A fold's held-out rows as read, before any fill or
-    /// standardisation, for `--fold-predictions`.
-    held_raw: Option<Dataset>,
     /// The target's variance over the training rows and over the held-out
     /// rows, in the loss's units, for R²; `None` where this process does
     /// not hold them all (the GPU's own synthetic rows, a sharded run's
@@ -744,7 +737,6 @@ impl TrainingData {
                 offset: range.start,
                 categories: Vec::new(),
                 variances: (None, None),
-                held_raw: None,
             });
         }
         let (all, columns, mut what, digest, dropped_rows, categories) = match run.on_device_shape()
@@ -780,7 +772,6 @@ impl TrainingData {
             }
         };
         // The held-out rows leave the training set before anything is fitted.
-        let mut held_raw = None;
         let (train, val) = match (all, run.validation_split, run.fold) {
             (Some(all), Some(fraction), _) => {
                 let (train_rows, val_rows) = all.split(fraction, run.seed)?;
@@ -800,7 +791,6 @@ impl TrainingData {
                     fold.index + 1,
                     fold.count
                 ));
-                held_raw = Some(val_rows.clone());
                 (Some(train_rows), Some(val_rows))
             }
             (data, ..) => (data, None),
@@ -818,7 +808,6 @@ impl TrainingData {
             offset: 0,
             categories,
             variances: (None, None),
-            held_raw,
         })
     }
 
@@ -846,7 +835,6 @@ impl TrainingData {
             offset: 0,
             categories: Vec::new(),
             variances: (None, None),
-            held_raw: None,
         })
     }
 
