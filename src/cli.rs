@@ -477,10 +477,11 @@ pub struct TrainArgs {
     /// --seed, as --validation-split chooses), and the run is trained K
     /// times from the same start, each time holding out one fold as its
     /// validation rows; prints each fold's held-out MSE and R² and their
-    /// mean and standard deviation. Nothing is saved: train on every row
-    /// afterwards for the model [default: no folds].
+    /// mean and standard deviation. With --save, the run is then trained
+    /// once more on every row (with --grid's best options), and that
+    /// model is saved [default: no folds].
     #[arg(long, value_name = "K", conflicts_with_all = [
-        "validation_split", "save", "checkpoint", "history", "plot", "lr_plot", "distributed",
+        "validation_split", "checkpoint", "history", "plot", "lr_plot", "distributed",
     ])]
     pub folds: Option<usize>,
 
@@ -491,6 +492,19 @@ pub struct TrainArgs {
     /// fold diverged; `-` is standard output [default: not written].
     #[arg(long, value_name = "FILE.csv", value_parser = output_path, requires = "folds")]
     pub fold_predictions: Option<PathBuf>,
+
+    /// With --folds: a grid search. Cross-validate the run once for each
+    /// combination of the values given, and rank the combinations by their
+    /// mean held-out MSE. KEY is an option of the network, the optimizer,
+    /// its schedule or its stops, without its dashes (lr, hidden,
+    /// weight-decay, batch-size, ...); its values are separated by commas,
+    /// a value that holds commas in brackets (hidden=16,[64,32]). Given
+    /// again for each option varied; an option varied is not also given on
+    /// its own. --fold-predictions then holds the best combination's
+    /// [default: the options as given].
+    #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis,
+          requires = "folds")]
+    pub grid: Vec<GridAxis>,
 
     /// Early stopping: stop at the first epoch P epochs after the one with
     /// the lowest validation loss (needs --validation-split or --folds; the same epoch
@@ -530,7 +544,8 @@ pub struct TrainArgs {
     pub init: Option<PathBuf>,
 
     /// Save the trained model here (safetensors, written atomically); `-`
-    /// is standard output [default: not saved].
+    /// is standard output. With --folds, the model of a last run on every
+    /// row [default: not saved].
     #[arg(long, value_name = "MODEL", value_parser = output_path)]
     pub save: Option<PathBuf>,
 
@@ -738,6 +753,176 @@ pub struct GenArgs {
     pub out: PathBuf,
 }
 
+/// One option that `train --grid` varies, and its values as given.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GridAxis {
+    /// The option's name without its dashes, such as `lr`.
+    #[serde(rename = "option")]
+    pub key: String,
+    /// Each value as given (a list such as `[64,32]` without its
+    /// brackets), each one a value the option takes.
+    pub values: Vec<String>,
+}
+
+/// `train`'s options alone, to read options as `train` reads them.
+#[derive(Parser)]
+#[command(name = "train", no_binary_name = true)]
+struct TrainOnly {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+/// The options `train --grid` varies, each with its field of
+/// [`TrainArgs`]: those of the network, the optimizer, its schedule and
+/// its stops. Not the data's (the folds read the rows once), nor
+/// `--seed` (which cuts the folds), nor the device's.
+macro_rules! grid_options {
+    ($($key:literal => $field:ident),* $(,)?) => {
+        /// The options `train --grid` can vary, by name.
+        pub const GRID_OPTIONS: &[&str] = &[$($key),*];
+
+        impl TrainArgs {
+            /// Option `key` (of [`GRID_OPTIONS`]) set as in `from`.
+            fn take_option(&mut self, key: &str, from: &TrainArgs) {
+                match key {
+                    $($key => self.$field = from.$field.clone(),)*
+                    _ => {}
+                }
+            }
+
+            /// Whether option `key` (of [`GRID_OPTIONS`]) is as in `other`.
+            fn same_option(&self, key: &str, other: &TrainArgs) -> bool {
+                match key {
+                    $($key => format!("{:?}", self.$field) == format!("{:?}", other.$field),)*
+                    _ => true,
+                }
+            }
+        }
+    };
+}
+
+grid_options! {
+    "hidden" => hidden,
+    "activation" => activation,
+    "optimizer" => optimizer,
+    "lr" => lr,
+    "momentum" => momentum,
+    "beta1" => beta1,
+    "beta2" => beta2,
+    "eps" => eps,
+    "history-size" => history_size,
+    "gtol" => gtol,
+    "weight-decay" => weight_decay,
+    "clip-grad-norm" => clip_grad_norm,
+    "lr-schedule" => lr_schedule,
+    "lr-min" => lr_min,
+    "lr-epochs" => lr_epochs,
+    "lr-every" => lr_every,
+    "lr-gamma" => lr_gamma,
+    "lr-patience" => lr_patience,
+    "lr-threshold" => lr_threshold,
+    "lr-pct-start" => lr_pct_start,
+    "batch-size" => batch_size,
+    "target-loss" => target_loss,
+    "keep" => keep,
+    "epochs" => epochs,
+    "tol" => tol,
+    "patience" => patience,
+    "val-patience" => val_patience,
+}
+
+impl TrainArgs {
+    /// These options with `--grid`'s option `key` set to `value` (one of
+    /// its values as given), read as `train` reads `--key value`.
+    pub fn with_option(&self, key: &str, value: &str) -> Result<TrainArgs, String> {
+        let read = read_option(key, value)?;
+        let mut args = self.clone();
+        args.take_option(key, &read);
+        Ok(args)
+    }
+
+    /// The `--grid` options (by name) that are given on their own as
+    /// well: set to other than their default.
+    pub fn given_options<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> {
+        let defaults = TrainOnly::try_parse_from::<[&str; 0], &str>([])
+            .expect("train's options have defaults")
+            .args;
+        keys.filter(|k| !self.same_option(k, &defaults)).collect()
+    }
+}
+
+/// `train`'s options with only `--key value` given.
+fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
+    TrainOnly::try_parse_from([format!("--{key}={value}")])
+        .map(|t| t.args)
+        .map_err(|e| {
+            // clap's message up to its usage hint: the error, and the
+            // possible values where it lists them.
+            let text = e.to_string();
+            let lines = text.lines().take_while(|l| !l.trim().is_empty());
+            let said: Vec<&str> = lines.map(str::trim).collect();
+            let said = said.join(" ");
+            said.strip_prefix("error: ").unwrap_or(&said).to_string()
+        })
+}
+
+/// `train --grid KEY=V1,V2,...`: the option, and its values split at
+/// the commas outside brackets, each checked as the option reads it.
+fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
+    let Some((key, list)) = s.split_once('=') else {
+        return Err(format!(
+            "expected KEY=V1,V2,..., such as lr=0.001,0.01 or hidden=16,[64,32], not '{s}'"
+        ));
+    };
+    let key = key.trim().trim_start_matches("--");
+    if !GRID_OPTIONS.contains(&key) {
+        return Err(format!(
+            "--grid cannot vary '{key}'; it varies {}",
+            GRID_OPTIONS.join(", ")
+        ));
+    }
+    let mut values = Vec::new();
+    let (mut depth, mut value) = (0usize, String::new());
+    for c in list.chars().chain([',']) {
+        match c {
+            '[' => {
+                depth += 1;
+                value.push(c);
+            }
+            ']' if depth == 0 => return Err(format!("a ']' in {key}'s values opens no '['")),
+            ']' => {
+                depth -= 1;
+                value.push(c);
+            }
+            ',' if depth == 0 => values.push(std::mem::take(&mut value)),
+            _ => value.push(c),
+        }
+    }
+    if depth > 0 {
+        return Err(format!("a '[' in {key}'s values is never closed"));
+    }
+    let mut checked: Vec<String> = Vec::new();
+    for value in values {
+        let value = value.trim();
+        let value = match value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            Some(inner) => inner.trim(),
+            None => value,
+        };
+        if value.is_empty() {
+            return Err(format!("{key} has an empty value (two commas in a row?)"));
+        }
+        if checked.iter().any(|v| v == value) {
+            return Err(format!("{key}'s value {value} is given twice"));
+        }
+        read_option(key, value).map_err(|e| format!("{key}={value}: {e}"))?;
+        checked.push(value.to_string());
+    }
+    Ok(GridAxis {
+        key: key.to_string(),
+        values: checked,
+    })
+}
+
 /// Hidden widths as given on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HiddenSpec(pub Vec<usize>);
@@ -942,6 +1127,54 @@ impl TrainArgs {
             patience: self.lr_patience,
             threshold: self.lr_threshold,
             pct_start: self.lr_pct_start,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_values_split_at_commas_outside_brackets() {
+        let axis = parse_grid_axis("hidden= 16 ,[64,32], [ 8 ]").unwrap();
+        assert_eq!(axis.key, "hidden");
+        assert_eq!(axis.values, ["16", "64,32", "8"]);
+        let axis = parse_grid_axis("--lr-gamma=-0.5,2").unwrap();
+        assert_eq!(
+            (axis.key.as_str(), axis.values),
+            ("lr-gamma", vec!["-0.5".into(), "2".into()])
+        );
+        // A bracket within a bracket is one value, which --hidden refuses.
+        assert!(parse_grid_axis("hidden=[16],[8,[4]]").is_err());
+        assert!(parse_grid_axis("lr=").is_err());
+    }
+
+    #[test]
+    fn every_grid_option_is_an_option_train_reads() {
+        let mut args = TrainOnly::try_parse_from::<[&str; 0], &str>([])
+            .unwrap()
+            .args;
+        for key in GRID_OPTIONS {
+            let value = match *key {
+                "hidden" => "3,2",
+                "activation" => "tanh",
+                "optimizer" => "adam",
+                "lr-schedule" => "cosine",
+                "keep" => "best-val",
+                "lr" | "momentum" | "beta1" | "beta2" | "eps" | "gtol" | "weight-decay"
+                | "clip-grad-norm" | "lr-min" | "lr-gamma" | "lr-threshold" | "lr-pct-start"
+                | "target-loss" | "tol" => "0.25",
+                _ => "7",
+            };
+            let before = args.clone();
+            args = args.with_option(key, value).unwrap();
+            // The option took the value, and no other option changed.
+            assert!(!args.same_option(key, &before), "{key}");
+            for other in GRID_OPTIONS.iter().filter(|o| *o != key) {
+                assert!(args.same_option(other, &before), "{key} changed {other}");
+            }
+            assert_eq!(args.given_options([*key].into_iter()), [*key]);
         }
     }
 }

@@ -468,8 +468,8 @@ fn folds_are_refused_where_they_cannot_work() {
             "--keep best cannot be combined with --folds",
         ),
         (
-            &["--folds", "2", "--save", &model],
-            "'--folds <K>' cannot be used with '--save <MODEL>'",
+            &["--folds", "2", "--save", &model, "--keep", "best-val"],
+            "--keep best-val cannot be combined with --folds --save",
         ),
         (
             &["--folds", "2", "--validation-split", "0.5"],

@@ -109,6 +109,9 @@ pub struct RunOptions {
 pub struct Fold {
     pub index: usize,
     pub count: usize,
+    /// Of `--grid`'s combinations, (the one this fold's run has, from
+    /// 0, how many).
+    pub combination: Option<(usize, usize)>,
 }
 
 /// Whether `--missing` is its default (serde's `skip_serializing_if`).
@@ -149,7 +152,11 @@ impl RunOptions {
                 && args.batch_size.is_none(),
             standardize: args.standardize,
             validation_split: args.validation_split,
-            fold: args.folds.map(|count| Fold { index: 0, count }),
+            fold: args.folds.map(|count| Fold {
+                index: 0,
+                count,
+                combination: None,
+            }),
             shards: args
                 .shards
                 .or(args.distributed.then_some(crate::dist::DEFAULT_SHARDS)),
@@ -423,6 +430,15 @@ impl TrainConfig {
             }
         };
         let mut run = run;
+        if run.fold.is_some() && args.save.is_some() {
+            // The model --save writes is trained on every row.
+            if run.keep == Keep::BestVal {
+                bail!("--keep best-val cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to keep the best of; leave out --keep (each fold's epochs tell how many to train with --epochs)");
+            }
+            if run.val_patience.is_some() {
+                bail!("--val-patience cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to watch; leave out --val-patience (each fold's epochs tell how many to train with --epochs)");
+            }
+        }
         if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
             bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
         }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::config::{Fold, RunOptions, TrainConfig};
+use super::grid;
 use super::report::{self, Finished};
 use super::train::{self, Shared};
 use super::validation::Validation;
@@ -96,14 +97,14 @@ impl FoldScore {
 /// A mean and a standard deviation over the folds (the population one,
 /// as scikit-learn's `cross_val_score(...).std()`).
 #[derive(Clone, Copy, Debug, serde::Serialize)]
-struct Spread {
-    mean: f64,
-    sd: f64,
+pub(super) struct Spread {
+    pub mean: f64,
+    pub sd: f64,
 }
 
 impl Spread {
     /// `None` where a value is missing or not finite.
-    fn of(values: impl Iterator<Item = Option<f64>>) -> Option<Spread> {
+    pub(super) fn of(values: impl Iterator<Item = Option<f64>>) -> Option<Spread> {
         let values: Option<Vec<f64>> = values.map(|v| v.filter(|v| v.is_finite())).collect();
         let (mean, sd) = mean_and_sd(&values?);
         Some(Spread { mean, sd })
@@ -127,77 +128,45 @@ struct Record<'a> {
 }
 
 /// `train --folds K`: each fold in turn, then the table, `--json`, and
-/// an error if a fold diverged.
+/// an error if a fold diverged; with `--grid`, [`grid::search`].
 pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let count = args.folds.expect("--folds");
-    let outputs: Vec<(&str, &Path)> = [
-        ("--json", &args.json),
-        ("--fold-predictions", &args.fold_predictions),
-    ]
-    .into_iter()
-    .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
-    .collect();
+    if !args.grid.is_empty() {
+        return grid::search(args, count);
+    }
     let mut shared = Shared::default();
     // The options and the outputs' paths, checked before any fold.
     let (config, _) = TrainConfig::resolve(args)?;
-    for index in 0..count {
-        let status = train::train_fold(args, Fold { index, count }, &mut shared)?;
-        // A fold stopped by a signal has no score. One that came after a
-        // fold's last epoch stops the next fold at its first check.
-        if let Some(score) = shared.scores.get(index) {
-            if !args.quiet {
-                crate::say!("{}", fold_line(score, count));
+    if let Folded::Interrupted { index, status } = run_folds(args, count, &mut shared, true, None)?
+    {
+        let done = table(
+            &config.run,
+            shared.described().unwrap_or(""),
+            &shared.scores,
+        );
+        crate::say!(
+            "interrupted during fold {} of {count}; nothing was written{}",
+            index + 1,
+            match shared.scores.is_empty() {
+                true => String::new(),
+                false => format!(". The folds done:\n{}", done.trim_end()),
             }
-        } else {
-            let done = table(
-                &config.run,
-                shared.described().unwrap_or(""),
-                &shared.scores,
-            );
-            crate::say!(
-                "interrupted during fold {} of {count}; nothing was written{}",
-                index + 1,
-                match shared.scores.is_empty() {
-                    true => String::new(),
-                    false => format!(". The folds done:\n{}", done.trim_end()),
-                }
-            );
-            return Ok(status);
-        }
+        );
+        return Ok(status);
     }
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
-    super::report(
-        &table(&config.run, data, scores),
-        outputs.iter().map(|(_, p)| *p),
-    )?;
-    let mut failed = Vec::new();
-    if let Some(path) = &args.json {
-        let record = Record {
-            version: env!("CARGO_PKG_VERSION"),
-            folds: count,
-            data,
-            options: &config.run,
-            per_fold: scores,
-            val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
-            val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
-        };
-        if let Err(e) = super::write_json(path, &record) {
-            failed.push(format!("--json: {e:#}"));
-        }
-    }
-    if let Some(path) = &args.fold_predictions {
-        let text = out_of_fold(&shared, count, config.run.seed);
-        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
-            failed.push(format!("--fold-predictions: {e:#}"));
-        }
-    }
-    if !failed.is_empty() {
-        bail!(
-            "could not write {}; the table was printed",
-            failed.join("; could not write ")
-        );
-    }
+    super::report(&table(&config.run, data, scores), outputs(args))?;
+    let record = Record {
+        version: env!("CARGO_PKG_VERSION"),
+        folds: count,
+        data,
+        options: &config.run,
+        per_fold: scores,
+        val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
+        val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
+    };
+    write_files(args, &record, &shared, &shared.predictions)?;
     let diverged: Vec<String> = scores
         .iter()
         .filter_map(|s| {
@@ -212,15 +181,112 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
             diverged.join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
+    match args.save {
+        Some(_) => train_on_every_row(args, &mut shared, None),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
-/// `--fold-predictions`' CSV: for each row read, in file order, the fold
-/// that held it out and that fold's prediction of it.
-fn out_of_fold(shared: &Shared, count: usize, seed: u64) -> String {
+/// `--folds --save`: the run `args` (with `--grid`, its best options,
+/// `flags`) trained once more, on every row read into `shared`, and
+/// saved; it ends as a plain run does.
+pub(super) fn train_on_every_row(
+    args: &TrainArgs,
+    shared: &mut Shared,
+    flags: Option<&str>,
+) -> Result<ExitCode> {
+    if !args.quiet {
+        let flags = flags.map_or(String::new(), |f| format!(" with {f}"));
+        crate::say!("training on every row{flags} for --save");
+    }
+    train::train_on_every_row(args, shared)
+}
+
+/// How the folds of one cross-validation ended.
+pub(super) enum Folded {
+    /// Every fold has its score in the shared scores.
+    Done,
+    /// A signal stopped fold `index` (from 0): the status to exit with.
+    Interrupted { index: usize, status: ExitCode },
+}
+
+/// The `count` folds of the run `args`, each scored into `shared`
+/// (whose scores and predictions are cleared first); a line said as
+/// each ends where `lines` asks for it (and not under `--quiet`).
+/// `combination`: of `--grid`'s, the one these folds score.
+pub(super) fn run_folds(
+    args: &TrainArgs,
+    count: usize,
+    shared: &mut Shared,
+    lines: bool,
+    combination: Option<(usize, usize)>,
+) -> Result<Folded> {
+    shared.scores.clear();
+    shared.predictions.clear();
+    for index in 0..count {
+        let fold = Fold {
+            index,
+            count,
+            combination,
+        };
+        let status = train::train_fold(args, fold, shared)?;
+        // A fold stopped by a signal has no score. One that came after a
+        // fold's last epoch stops the next fold at its first check.
+        match shared.scores.get(index) {
+            Some(score) if lines && !args.quiet => crate::say!("{}", fold_line(score, count)),
+            Some(_) => {}
+            None => return Ok(Folded::Interrupted { index, status }),
+        }
+    }
+    Ok(Folded::Done)
+}
+
+/// The command's outputs that may be standard output: its report then
+/// goes to standard error.
+pub(super) fn outputs(args: &TrainArgs) -> impl Iterator<Item = &Path> {
+    [&args.json, &args.fold_predictions]
+        .into_iter()
+        .filter_map(|p| p.as_deref())
+}
+
+/// Writes `--json`'s `record` and `--fold-predictions`' `predictions`
+/// (each fold's, of the rows read into `shared`), where asked for: each
+/// is tried whether or not the other could be written.
+pub(super) fn write_files(
+    args: &TrainArgs,
+    record: &impl serde::Serialize,
+    shared: &Shared,
+    predictions: &[Vec<f64>],
+) -> Result<()> {
+    let mut failed = Vec::new();
+    if let Some(path) = &args.json {
+        if let Err(e) = super::write_json(path, record) {
+            failed.push(format!("--json: {e:#}"));
+        }
+    }
+    if let Some(path) = &args.fold_predictions {
+        let count = args.folds.expect("--folds");
+        let text = out_of_fold(shared, predictions, count, args.seed);
+        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
+            failed.push(format!("--fold-predictions: {e:#}"));
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "could not write {}; the table was printed",
+            failed.join("; could not write ")
+        );
+    }
+    Ok(())
+}
+
+/// `--fold-predictions`' CSV: for each row read into `shared`, in file
+/// order, the fold that held it out and that fold's prediction of it
+/// (`predictions`, each fold's, in its held-out rows' order).
+fn out_of_fold(shared: &Shared, predictions: &[Vec<f64>], count: usize, seed: u64) -> String {
     let (rows, target) = shared.rows().expect("the rows were read");
     let mut by_row: Vec<Option<(usize, f64)>> = vec![None; rows];
-    for (index, predicted) in shared.predictions.iter().enumerate() {
+    for (index, predicted) in predictions.iter().enumerate() {
         let held = data::fold_rows(index, count, rows, seed);
         for (n, &v) in held.into_iter().zip(predicted) {
             by_row[n] = Some((index + 1, v));
@@ -239,7 +305,7 @@ fn out_of_fold(shared: &Shared, count: usize, seed: u64) -> String {
 
 /// An R² to four places, or with an exponent where it is far from 1 (a
 /// diverged fold's).
-fn r2_text(r: f64) -> String {
+pub(super) fn r2_text(r: f64) -> String {
     match r.abs() < 1e4 {
         true => format!("{r:.4}"),
         false => format!("{r:.4e}"),
@@ -269,7 +335,7 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
 fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
     let count = run.fold.map_or(scores.len(), |f| f.count);
     let kept = run.keep == Keep::BestVal;
-    let mut text = format!(
+    let text = format!(
         "{count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own{}{}\n",
         run.seed,
         match kept {
@@ -329,11 +395,25 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+    text + &aligned(&rows)
+}
+
+/// `rows` of cells as text, each column as wide as its widest cell, two
+/// spaces apart.
+pub(super) fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
+    let mut text = String::new();
     for row in rows {
-        let cells: Vec<String> = (row.iter().zip(&widths))
+        let cells: Vec<String> = (row.as_ref().iter().zip(&widths))
             .map(|(cell, &w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
             .collect();
         text += cells.join("  ").trim_end();

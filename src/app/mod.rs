@@ -7,6 +7,8 @@
 //! - `report`: what a run leaves behind: history, plot, model, the JSON
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
+//! - `folds`: `train --folds`, K-fold cross-validation, and `--save`'s
+//!   run on every row after it; `grid`: its `--grid` search.
 //! - `budget`: what a run needs in memory, checked before it allocates.
 //! - `progress`: the progress bar of `train`, `bench` and `importance`.
 //! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
@@ -39,6 +41,7 @@ mod budget;
 mod config;
 mod folds;
 mod gen;
+mod grid;
 mod importance;
 mod info;
 mod peers;

@@ -140,9 +140,10 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     settle(comm.as_ref(), train_with(args, comm.as_ref(), None))
 }
 
-/// One run of `--folds`: the fold it holds out, and what the folds share.
+/// One run of `--folds`: the fold it holds out (none for the last run on
+/// every row, for `--save`), and what the folds share.
 pub(super) struct FoldRun<'s> {
-    pub fold: Fold,
+    pub fold: Option<Fold>,
     pub shared: &'s mut Shared,
 }
 
@@ -153,7 +154,9 @@ pub(super) struct FoldRun<'s> {
 #[derive(Default)]
 pub(super) struct Shared {
     read: Option<ReadData>,
-    device: Option<Device>,
+    /// The device, and whether `--backend auto` chose the CPU for
+    /// mini-batches when it was opened.
+    device: Option<(bool, Device)>,
     pub scores: Vec<FoldScore>,
     /// Each fold's predictions of its held-out rows, in file order, in
     /// the target's units.
@@ -175,6 +178,15 @@ impl Shared {
 /// Runs fold `fold` of `--folds` in one process: its score is added to
 /// `shared`'s, or, where a signal stopped it, the status to exit with.
 pub(super) fn train_fold(args: &TrainArgs, fold: Fold, shared: &mut Shared) -> Result<ExitCode> {
+    let fold = Some(fold);
+    train_with(args, &Single, Some(FoldRun { fold, shared }))
+}
+
+/// `--folds --save`: the run `args` on every row read into `shared`
+/// (with its device), which ends as a plain run does: its summary, the
+/// model saved, its exit status.
+pub(super) fn train_on_every_row(args: &TrainArgs, shared: &mut Shared) -> Result<ExitCode> {
+    let fold = None;
     train_with(args, &Single, Some(FoldRun { fold, shared }))
 }
 
@@ -290,9 +302,14 @@ fn set_up(
     let (mut config, resumed) = TrainConfig::resolve(&args)?;
     config.leader = rank == 0;
     if let Some(f) = &fold {
-        // Each fold's score goes into the folds' report, not a summary.
-        config.run.fold = Some(f.fold);
+        // Each fold's score goes into the folds' report, not a summary;
+        // --json is the folds' record, and --save the model of the run on
+        // every row.
+        config.run.fold = f.fold;
         config.outputs.json = None;
+        if f.fold.is_some() {
+            config.outputs.save = None;
+        }
     }
     config.adapter.nth = local_rank;
     let is_resumed = resumed.is_some();
@@ -335,15 +352,21 @@ fn set_up(
         let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
         io::CheckpointWriter::new(&c.path, from)
     });
+    // `--backend auto` trains mini-batches on the CPU: a --grid that
+    // varies --batch-size opens the device again where that changes.
+    let batches_on_cpu = config.backend == BackendChoice::Auto && config.run.batch_size.is_some();
     let device = match fold.as_mut().map(|f| &mut f.shared.device) {
-        Some(Some(device)) => device.clone(),
-        Some(cached) => cached.insert(Device::open(&config)?).clone(),
+        Some(Some((key, device))) if *key == batches_on_cpu => device.clone(),
+        Some(cached) => {
+            let device = Device::open(&config)?;
+            cached.insert((batches_on_cpu, device)).1.clone()
+        }
         None => Device::open(&config)?,
     };
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
     #[cfg(debug_assertions)]
-    if let Some(f) = &fold {
-        signal_in_fold(f.fold)?;
+    if let Some(f) = fold.as_ref().and_then(|f| f.fold) {
+        signal_in_fold(f)?;
     }
     let shards = match config.run.shards {
         Some(k) => {
@@ -358,7 +381,8 @@ fn set_up(
 
 /// `train` as one of `comm`'s processes (the only one without
 /// `--distributed`); with `fold`, one fold of `--folds`, which ends by
-/// adding its score to the folds' ([`FoldRun`]).
+/// adding its score to the folds' ([`FoldRun`]), or `--folds --save`'s
+/// run on every row, which ends as a plain run does.
 fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> Result<ExitCode> {
     let (rank, size) = (comm.rank(), comm.size());
     let setup = set_up(args, (rank, size, comm.local_rank()), fold.as_mut());
@@ -475,7 +499,11 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
         );
         // Process 0 wrote the files: the others end as it did.
         let done = agree(comm, "the outputs", done, |_| String::new())?;
-        if let Some(fold) = fold {
+        if let Some(FoldRun {
+            fold: Some(_),
+            shared,
+        }) = fold
+        {
             return Ok(match done.outcome.reason {
                 StopReason::Interrupted => {
                     ExitCode::from(interrupting_signal(config.run.shards.is_some()).1)
@@ -483,15 +511,15 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                 _ => {
                     if args.fold_predictions.is_some() {
                         let f = config.run.fold.expect("a fold's run");
-                        let read = fold.shared.read.as_ref().expect("the rows read");
+                        let read = shared.read.as_ref().expect("the rows read");
                         let rows =
                             data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
                         let held = read.data.take_rows(&rows);
                         let predicted = held_out_predictions(&done.model, &held)?;
-                        fold.shared.predictions.push(predicted);
+                        shared.predictions.push(predicted);
                     }
                     let score = FoldScore::of(&config, &done, data.rows());
-                    fold.shared.scores.push(score);
+                    shared.scores.push(score);
                     ExitCode::SUCCESS
                 }
             });
@@ -2272,9 +2300,12 @@ fn fit<'a>(
     let resumed_at = history.len();
     let validation = validation.map(RefCell::new);
     // Epochs, epochs/s, the latest loss (and validation loss) and the ETA;
-    // under --folds, after the fold's number.
+    // under --folds, after the fold's number (and --grid's combination).
     let fold = (config.run.fold).map_or(String::new(), |f| {
-        format!("fold {}/{} ", f.index + 1, f.count)
+        let combination = f.combination.map_or(String::new(), |(i, n)| {
+            format!("combination {}/{n} ", i + 1)
+        });
+        format!("{combination}fold {}/{} ", f.index + 1, f.count)
     });
     let bar = progress::bar(
         config.quiet,

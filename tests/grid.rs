@@ -1,0 +1,393 @@
+//! `train --folds K --grid KEY=V1,V2,...`: each combination against its
+//! own `--folds` run, the ranking, `--fold-predictions` of the best,
+//! `--save` (with and without a grid) against a plain run on every row,
+//! diverged combinations, a signal, the GPU, and the refusals.
+
+mod common;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{
+    assert_refused, assert_same_file, gen_csv, have_gpu, path, paths, read_json, run_ok,
+    shadertrain, train_data,
+};
+
+/// The options every run of these tests trains with.
+const RUN: &[&str] = &["--seed", "5", "--epochs", "30", "-q"];
+
+/// Adam, whose rates the grids vary.
+const ADAM: &[&str] = &["--optimizer", "adam"];
+
+/// `train --data csv --backend backend`, [`RUN`], then `more`.
+fn args<'a>(csv: &'a str, backend: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    train_data(csv, backend, &[RUN, more].concat())
+}
+
+/// A record's per-fold scores without their times.
+fn untimed(folds: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut folds = folds.as_array().unwrap().clone();
+    for f in &mut folds {
+        f.as_object_mut().unwrap().remove("wall_s");
+    }
+    folds
+}
+
+#[test]
+fn each_combination_is_its_own_folds_run_and_the_best_ranks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, grid, oof] = paths(&dir, ["d.csv", "grid.json", "oof.csv"]);
+    gen_csv(&csv, "240", "3", "2");
+    let more = [
+        "--folds",
+        "3",
+        "--grid",
+        "lr=0.003,0.03",
+        "--grid",
+        "hidden=4,[6,3]",
+        "--json",
+        &grid,
+        "--fold-predictions",
+        &oof,
+    ];
+    let out = run_ok(&args(&csv, "cpu", &[ADAM, &more].concat()));
+    let record = read_json(&grid);
+    assert_eq!(record["folds"], 3);
+    assert_eq!(record["grid"][1]["option"], "hidden");
+    assert_eq!(record["grid"][1]["values"][1], "6,3");
+    let results = record["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let mut means = Vec::new();
+    for (place, r) in results.iter().enumerate() {
+        assert_eq!(r["rank"], place + 1);
+        assert_eq!(r["diverged"], false);
+        // The combination's folds are those of --folds alone with its
+        // values given as options, bit for bit.
+        let (lr, hidden) = (
+            r["values"]["lr"].as_str().unwrap(),
+            r["values"]["hidden"].as_str().unwrap(),
+        );
+        let alone = path(&dir, &format!("{place}.json"));
+        let own = [
+            "--folds", "3", "--lr", lr, "--hidden", hidden, "--json", &alone,
+        ];
+        run_ok(&args(&csv, "cpu", &[ADAM, &own].concat()));
+        let plain = read_json(&alone);
+        assert_eq!(
+            untimed(&r["per_fold"]),
+            untimed(&plain["per_fold"]),
+            "{lr} {hidden}"
+        );
+        assert_eq!(r["val_mse"], plain["val_mse"]);
+        assert_eq!(r["val_r2"], plain["val_r2"]);
+        assert_eq!(
+            r["options"]["optimizer"]["lr"].as_f64().unwrap(),
+            lr.parse::<f64>().unwrap()
+        );
+        means.push(r["val_mse"]["mean"].as_f64().unwrap());
+        if place == 0 {
+            // --fold-predictions holds the best combination's.
+            let oof_alone = path(&dir, "oof_alone.csv");
+            let own = [&own[..6], &["--fold-predictions", &oof_alone]].concat();
+            run_ok(&args(&csv, "cpu", &[ADAM, &own].concat()));
+            assert_same_file(&oof, &oof_alone, "the best combination's predictions");
+            assert!(
+                out.contains(&format!("best: --lr {lr} --hidden {hidden}\n")),
+                "{out}"
+            );
+            assert_eq!(record["best"], r["values"]);
+        }
+    }
+    assert!(
+        means.windows(2).all(|w| w[0] <= w[1]),
+        "ranked by the mean: {means:?}"
+    );
+    assert!(means[0] < means[3], "the grid's values matter: {means:?}");
+    // The table: one line per combination, best first, values as given.
+    let ranks: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(ranks.windows(4).any(|w| w == ["1", "2", "3", "4"]), "{out}");
+    assert!(out.contains("[6,3]"), "{out}");
+}
+
+/// `--save` after the folds is a plain run on every row, bit for bit:
+/// with `--grid`, of the best combination's options, and from standard
+/// input, which the folds read once.
+#[test]
+fn save_trains_the_options_once_more_on_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, grid, searched, plain, alone, folded] =
+        paths(&dir, ["d.csv", "g.json", "s.st", "p.st", "a.st", "f.st"]);
+    gen_csv(&csv, "150", "3", "3");
+    let more = ["--folds", "3", "--grid", "lr=0.0003,0.05", "--hidden", "5"];
+    let said = run_ok(&args(
+        &csv,
+        "cpu",
+        &[ADAM, &more, &["--json", &grid, "--save", &searched]].concat(),
+    ));
+    // --quiet keeps the table, not the last run's summary.
+    assert!(
+        said.contains("best: --lr 0.05\n") && !said.contains("saved"),
+        "{said}"
+    );
+    let best = read_json(&grid)["best"]["lr"].as_str().unwrap().to_string();
+    assert_eq!(
+        best, "0.05",
+        "the second combination, which fits better in 30 epochs"
+    );
+    run_ok(&args(
+        &csv,
+        "cpu",
+        &[ADAM, &["--lr", &best, "--hidden", "5", "--save", &plain]].concat(),
+    ));
+    assert_same_file(&searched, &plain, "the best combination on every row");
+    // Without a grid, from standard input; the summary follows the table.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(train_data(
+            "-",
+            "cpu",
+            &[
+                "--seed", "5", "--epochs", "30", "--folds", "3", "--save", &folded,
+            ],
+        ))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&csv).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("training on every row for --save"),
+        "{stderr}"
+    );
+    let (table, summary) = (
+        stdout.find("3-fold cross-validation"),
+        stdout.find("saved "),
+    );
+    assert!(table.is_some() && summary > table, "{stdout}");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--seed", "5", "--epochs", "30", "--save", &alone],
+    ));
+    assert_same_file(&folded, &alone, "the run on every row");
+}
+
+#[test]
+fn a_diverged_combination_ranks_last_and_every_one_diverged_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, grid, oof, model] = paths(&dir, ["d.csv", "g.json", "oof.csv", "m.st"]);
+    gen_csv(&csv, "90", "2", "7");
+    let gd = [
+        "--folds",
+        "3",
+        "--optimizer",
+        "gd",
+        "--json",
+        &grid,
+        "--fold-predictions",
+        &oof,
+    ];
+    let out = run_ok(&args(
+        &csv,
+        "cpu",
+        &[&gd[..], &["--grid", "lr=300,0.3"]].concat(),
+    ));
+    let record = read_json(&grid);
+    let results = record["results"].as_array().unwrap();
+    assert_eq!(results[0]["values"]["lr"], "0.3");
+    assert_eq!(results[0]["rank"], 1);
+    assert_eq!(results[1]["values"]["lr"], "300");
+    assert_eq!(results[1]["rank"], serde_json::Value::Null);
+    assert_eq!(results[1]["diverged"], true);
+    assert_eq!(record["best"]["lr"], "0.3");
+    assert!(out.contains("diverged: fold 1 at epoch"), "{out}");
+    assert!(Path::new(&oof).exists());
+    std::fs::remove_file(&oof).unwrap();
+    // Every combination diverged: the record, then an error, and no
+    // predictions or model.
+    let more = [&gd[..], &["--grid", "lr=300,3000", "--save", &model]].concat();
+    let (ok, out, err) = shadertrain(&args(&csv, "cpu", &more));
+    assert!(!ok);
+    assert!(err.contains("every combination diverged"), "{err}");
+    assert!(out.contains("best: none"), "{out}");
+    assert_eq!(read_json(&grid)["best"], serde_json::Value::Null);
+    assert!(!Path::new(&oof).exists() && !Path::new(&model).exists());
+}
+
+/// A signal in a combination's fold (raised as fold 2 is set up, through
+/// the debug builds' SHADERTRAIN_SIGNAL_IN_FOLD) stops the search: nothing
+/// is written or saved.
+#[test]
+fn a_signal_stops_the_search_and_writes_nothing() {
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, grid, oof, model] = paths(&dir, ["d.csv", "g.json", "oof.csv", "m.st"]);
+    gen_csv(&csv, "90", "2", "13");
+    let more = [
+        "--folds",
+        "3",
+        "--grid",
+        "lr=0.01,0.1",
+        "--json",
+        &grid,
+        "--fold-predictions",
+        &oof,
+        "--save",
+        &model,
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args(&csv, "cpu", &more))
+        .env("SHADERTRAIN_SIGNAL_IN_FOLD", "2")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{said}");
+    assert!(
+        said.contains(
+            "interrupted during fold 2 of 3 of combination 1 of 2 (lr=0.01); nothing was written"
+        ),
+        "{said}"
+    );
+    for file in [&grid, &oof, &model] {
+        assert!(!Path::new(file).exists(), "{file}");
+    }
+}
+
+/// On the GPU the search reuses one device for every combination; each
+/// combination's folds are still its own `--folds` run's.
+#[test]
+fn a_grid_on_the_gpu_is_its_combinations_folds() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, grid, alone] = paths(&dir, ["d.csv", "g.json", "a.json"]);
+    gen_csv(&csv, "120", "3", "8");
+    let gpu = ["--adapter", "llvmpipe", "--folds", "2", "--hidden", "6"];
+    run_ok(&args(
+        &csv,
+        "gpu",
+        &[&gpu[..], &["--grid", "lr=0.01,0.04", "--json", &grid]].concat(),
+    ));
+    let results = read_json(&grid)["results"].as_array().unwrap().clone();
+    for r in &results {
+        let lr = r["values"]["lr"].as_str().unwrap();
+        run_ok(&args(
+            &csv,
+            "gpu",
+            &[&gpu[..], &["--lr", lr, "--json", &alone]].concat(),
+        ));
+        assert_eq!(
+            untimed(&r["per_fold"]),
+            untimed(&read_json(&alone)["per_fold"]),
+            "lr {lr}"
+        );
+    }
+}
+
+#[test]
+fn grids_are_refused_where_they_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.st");
+    let folds = ["--folds", "2", "--epochs", "3"];
+    let with = |more: &[&'static str]| -> Vec<&'static str> { [&folds[..], more].concat() };
+    let saving = |more: &[&'static str]| -> Vec<String> {
+        [&folds[..], &["--save"], more]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let big = with(&[
+        "--grid",
+        "lr=1,2,3,4,5,6,7,8,9,10",
+        "--grid",
+        "hidden=1,2,3,4,5,6,7,8,9,10",
+        "--grid",
+        "momentum=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,0.95",
+    ]);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--grid", "lr=0.1,0.2"],
+            "required arguments were not provided:\n  --folds <K>",
+        ),
+        (
+            with(&["--lr", "0.1", "--grid", "lr=0.01,0.1"]),
+            "--lr is given and --grid varies it",
+        ),
+        (
+            with(&["--grid", "seed=1,2"]),
+            "--grid cannot vary 'seed'; it varies hidden, activation",
+        ),
+        (
+            with(&["--grid", "lr=fast"]),
+            "lr=fast: invalid value 'fast' for '--lr <ALPHA|auto>'",
+        ),
+        (
+            with(&["--grid", "activation=tanh,relu"]),
+            "[possible values: sigmoid, tanh]",
+        ),
+        (
+            with(&["--grid", "lr=0.1,0.1"]),
+            "lr's value 0.1 is given twice",
+        ),
+        (with(&["--grid", "lr=0.1,,0.2"]), "lr has an empty value"),
+        (
+            with(&["--grid", "hidden=[4,2"]),
+            "a '[' in hidden's values is never closed",
+        ),
+        (
+            with(&["--grid", "hidden=4]"]),
+            "a ']' in hidden's values opens no '['",
+        ),
+        (
+            with(&["--grid", "lr"]),
+            "expected KEY=V1,V2,..., such as lr=0.001,0.01",
+        ),
+        (
+            with(&["--grid", "lr=0.1", "--grid", "lr=0.2"]),
+            "--grid varies lr twice",
+        ),
+        (big, "--grid has 10 × 10 × 11 combinations, more than 1000"),
+        (
+            with(&["--batch-size", "10", "--grid", "optimizer=adam,lbfgs"]),
+            "--grid's combination optimizer=lbfgs: --batch-size needs a first-order optimizer",
+        ),
+    ];
+    let cases: Vec<(&[&str], &str)> = cases.iter().map(|(a, s)| (a.as_slice(), *s)).collect();
+    assert_refused(&cases);
+    // --save trains on every row, which leaves none to watch.
+    let mut best_val = saving(&["--grid", "keep=last,best-val"]);
+    let mut patience = saving(&["--val-patience", "3"]);
+    for more in [&mut best_val, &mut patience] {
+        more.insert(5, model.clone());
+    }
+    let best_val: Vec<&str> = best_val.iter().map(String::as_str).collect();
+    let patience: Vec<&str> = patience.iter().map(String::as_str).collect();
+    assert_refused(&[
+        (
+            &best_val,
+            "--grid's combination keep=best-val: --keep best-val cannot be combined with --folds --save",
+        ),
+        (&patience, "--val-patience cannot be combined with --folds --save"),
+    ]);
+    assert!(!Path::new(&model).exists());
+}
