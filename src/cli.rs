@@ -498,10 +498,10 @@ pub struct TrainArgs {
     /// mean held-out MSE. KEY is an option of the network, the optimizer,
     /// its schedule or its stops, without its dashes (lr, hidden,
     /// weight-decay, batch-size, ...); its values are separated by commas,
-    /// a value that holds commas in brackets (hidden=16,[64,32]). Given
-    /// again for each option varied; an option varied is not also given on
-    /// its own. --fold-predictions then holds the best combination's
-    /// [default: the options as given].
+    /// and a value that holds commas goes in brackets (`hidden=16,[64,32]`).
+    /// Given again for each option varied; an option varied is not also
+    /// given on its own. --fold-predictions then holds the best
+    /// combination's, and --save trains it on every row [default: no grid].
     #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis,
           requires = "folds")]
     pub grid: Vec<GridAxis>,

@@ -390,4 +390,51 @@ fn grids_are_refused_where_they_cannot_work() {
         (&patience, "--val-patience cannot be combined with --folds --save"),
     ]);
     assert!(!Path::new(&model).exists());
+    // An error of the options not varied is not blamed on a combination.
+    let once = ["--folds", "1", "--grid", "lr=0.1,0.2"];
+    let (ok, _, err) = shadertrain(&common::train_synthetic("50", "2", "cpu", &once));
+    assert!(
+        !ok && err.starts_with("error: --folds must be at least 2"),
+        "{err}"
+    );
+}
+
+/// `--save -` and `--json -` with `--folds`: the table, and the summary of
+/// the run on every row, stay off the stream that a file is written to.
+#[test]
+fn outputs_on_standard_output_hold_only_their_own_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "60", "2", "4");
+    let grid = [
+        "--folds",
+        "2",
+        "--grid",
+        "lr=0.01,0.1",
+        "--optimizer",
+        "adam",
+    ];
+    let saved = run_ok(&args(&csv, "cpu", &[&grid[..], &["--save", "-"]].concat()));
+    let plain = run_ok(&args(
+        &csv,
+        "cpu",
+        &["--lr", "0.01", "--optimizer", "adam", "--save", "-"],
+    ));
+    assert!(saved.len() > 100 && saved == plain, "the model alone");
+    let without_q: Vec<&str> = args(
+        &csv,
+        "cpu",
+        &[&grid[..], &["--json", "-", "--save", &model]].concat(),
+    )
+    .into_iter()
+    .filter(|a| *a != "-q")
+    .collect();
+    let (ok, out, err) = shadertrain(&without_q);
+    assert!(ok, "{err}");
+    let record: serde_json::Value = serde_json::from_str(&out).expect("only the record");
+    assert_eq!(record["best"]["lr"], "0.01");
+    assert!(
+        err.contains("best: --lr 0.01\n") && err.contains("saved "),
+        "{err}"
+    );
 }

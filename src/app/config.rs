@@ -315,6 +315,10 @@ pub struct Outputs {
     pub plot: Option<PathBuf>,
     /// `--lr-plot`: the range test's curve.
     pub lr_plot: Option<PathBuf>,
+    /// The command's outputs that this run does not write (`--folds`'
+    /// `--json` and `--fold-predictions`, for its run on every row),
+    /// which its summary keeps off where they are standard output.
+    pub others: Vec<PathBuf>,
 }
 
 /// `--checkpoint`: where, and every how many epochs.
@@ -528,6 +532,7 @@ impl TrainConfig {
                 json: args.json.clone(),
                 plot: args.plot.clone(),
                 lr_plot: args.lr_plot.clone(),
+                others: Vec::new(),
             },
             quiet: args.quiet,
             leader: true,

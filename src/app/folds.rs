@@ -244,7 +244,7 @@ pub(super) fn run_folds(
 /// The command's outputs that may be standard output: its report then
 /// goes to standard error.
 pub(super) fn outputs(args: &TrainArgs) -> impl Iterator<Item = &Path> {
-    [&args.json, &args.fold_predictions]
+    [&args.json, &args.fold_predictions, &args.save]
         .into_iter()
         .filter_map(|p| p.as_deref())
 }

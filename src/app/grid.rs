@@ -167,7 +167,8 @@ fn table(
 ) -> String {
     let count = run.fold.map_or(0, |f| f.count);
     let mut text = format!(
-        "grid search of {total} combinations, each by {count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own; ranked by the folds' mean held-out mse, in the target's units\n",
+        "grid search of {}, each by {count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own; ranked by the folds' mean held-out mse, in the target's units\n",
+        crate::units::count(total, "combination"),
         run.seed,
     );
     let keys = combos[0].values.iter().map(|(k, _)| k.clone());
@@ -211,9 +212,13 @@ fn table(
         );
     }
     text += &folds::aligned(&rows);
+    let so_far = match tried.len() < total {
+        true => " so far",
+        false => "",
+    };
     match order.first().filter(|&&i| tried[i].rank_key().is_some()) {
-        Some(&i) => text += &format!("best: {}\n", combos[i].flags()),
-        None => text += "best: none (every combination tried diverged)\n",
+        Some(&i) => text += &format!("best{so_far}: {}\n", combos[i].flags()),
+        None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
     }
     text
 }
@@ -283,13 +288,24 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     // before any fold.
     let mut configs = Vec::with_capacity(total);
     for c in &combos {
-        let (config, _) = TrainConfig::resolve(&c.args)
-            .map_err(|e| e.context(format!("--grid's combination {}", c.label())))?;
-        configs.push(config);
+        match TrainConfig::resolve(&c.args) {
+            Ok((config, _)) => configs.push(config),
+            // An error of the options not varied is not the combination's.
+            Err(e) => {
+                let mut base = args.clone();
+                base.grid.clear();
+                let said = format!("{e:#}");
+                return Err(match TrainConfig::resolve(&base) {
+                    Err(b) if format!("{b:#}") == said => e,
+                    _ => e.context(format!("--grid's combination {}", c.label())),
+                });
+            }
+        }
     }
     let mut shared = Shared::default();
     let mut tried: Vec<Tried> = Vec::with_capacity(total);
-    // The predictions of the best combination so far.
+    // The predictions of the best combination so far: the first of those
+    // that no later one ranks before, as in `ranking`'s stable sort.
     let mut best: Option<(usize, Vec<Vec<f64>>)> = None;
     for (index, c) in combos.iter().enumerate() {
         let folded = folds::run_folds(&c.args, count, &mut shared, false, Some((index, total)))?;
@@ -333,6 +349,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
             .collect()
     };
     let best = best.filter(|(i, _)| tried[*i].rank_key().is_some());
+    debug_assert!(best.as_ref().is_none_or(|(i, _)| *i == order[0]));
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
         folds: count,

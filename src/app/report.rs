@@ -649,5 +649,6 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     let checkpoint = config.checkpoint.as_ref().map(|c| &c.path);
     let outputs = [&o.save, &o.history, &o.json, &o.plot, &o.lr_plot];
     let outputs = outputs.into_iter().flatten().chain(checkpoint);
+    let outputs = outputs.chain(&o.others);
     super::report(&text, outputs.map(PathBuf::as_path))
 }

@@ -154,9 +154,7 @@ pub(super) struct FoldRun<'s> {
 #[derive(Default)]
 pub(super) struct Shared {
     read: Option<ReadData>,
-    /// The device, and whether `--backend auto` chose the CPU for
-    /// mini-batches when it was opened.
-    device: Option<(bool, Device)>,
+    device: Option<Device>,
     pub scores: Vec<FoldScore>,
     /// Each fold's predictions of its held-out rows, in file order, in
     /// the target's units.
@@ -306,9 +304,15 @@ fn set_up(
         // --json is the folds' record, and --save the model of the run on
         // every row.
         config.run.fold = f.fold;
-        config.outputs.json = None;
-        if f.fold.is_some() {
-            config.outputs.save = None;
+        let json = config.outputs.json.take();
+        match f.fold {
+            Some(_) => config.outputs.save = None,
+            None => {
+                config.outputs.others = [json, args.fold_predictions.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }
         }
     }
     config.adapter.nth = local_rank;
@@ -352,15 +356,11 @@ fn set_up(
         let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
         io::CheckpointWriter::new(&c.path, from)
     });
-    // `--backend auto` trains mini-batches on the CPU: a --grid that
-    // varies --batch-size opens the device again where that changes.
-    let batches_on_cpu = config.backend == BackendChoice::Auto && config.run.batch_size.is_some();
+    // One device for every run: --grid cannot vary what Device::open
+    // reads (a --batch-size it varies is given in every combination).
     let device = match fold.as_mut().map(|f| &mut f.shared.device) {
-        Some(Some((key, device))) if *key == batches_on_cpu => device.clone(),
-        Some(cached) => {
-            let device = Device::open(&config)?;
-            cached.insert((batches_on_cpu, device)).1.clone()
-        }
+        Some(Some(device)) => device.clone(),
+        Some(cached) => cached.insert(Device::open(&config)?).clone(),
         None => Device::open(&config)?,
     };
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
