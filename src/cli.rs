@@ -902,6 +902,7 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
         return Err(format!("a '[' in {key}'s values is never closed"));
     }
     let mut checked: Vec<String> = Vec::new();
+    let mut read: Vec<TrainArgs> = Vec::new();
     for value in values {
         let value = value.trim();
         let value = match value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
@@ -911,11 +912,17 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
         if value.is_empty() {
             return Err(format!("{key} has an empty value (two commas in a row?)"));
         }
-        if checked.iter().any(|v| v == value) {
-            return Err(format!("{key}'s value {value} is given twice"));
+        let this = read_option(key, value).map_err(|e| format!("{key}={value}: {e}"))?;
+        // The same value however written (0.1 and 1e-1).
+        if let Some(i) = read.iter().position(|r| r.same_option(key, &this)) {
+            let first = &checked[i];
+            return Err(match first == value {
+                true => format!("{key}'s value {value} is given twice"),
+                false => format!("{key}'s values {first} and {value} are the same"),
+            });
         }
-        read_option(key, value).map_err(|e| format!("{key}={value}: {e}"))?;
         checked.push(value.to_string());
+        read.push(this);
     }
     Ok(GridAxis {
         key: key.to_string(),
@@ -1148,6 +1155,9 @@ mod tests {
         // A bracket within a bracket is one value, which --hidden refuses.
         assert!(parse_grid_axis("hidden=[16],[8,[4]]").is_err());
         assert!(parse_grid_axis("lr=").is_err());
+        let same = parse_grid_axis("lr=0.1,1e-1").unwrap_err();
+        assert_eq!(same, "lr's values 0.1 and 1e-1 are the same");
+        assert!(parse_grid_axis("hidden=4,[04]").is_err());
     }
 
     #[test]
