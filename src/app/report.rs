@@ -604,30 +604,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         (None, None) => {}
     }
     if let Some(k) = &done.kept {
-        let which = match k.epoch == outcome.updates {
-            true => "the final parameters".to_string(),
-            false => format!("epoch {}'s parameters", k.epoch),
-        };
-        let losses = match (k.by, k.val_loss) {
-            (KeptBy::Validation, _) => format!(
-                "the lowest validation loss, {:.6e} (loss {:.6e})",
-                k.kept_for(),
-                k.loss
-            ),
-            (KeptBy::Training, Some(v)) => {
-                format!("the lowest loss, {:.6e} (val {v:.6e})", k.loss)
-            }
-            (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
-        };
-        let r2 = match (k.r2, k.val_r2) {
-            (Some(t), Some(v)) => {
-                format!(", r² {} training, {} held out", units::r2(t), units::r2(v))
-            }
-            (Some(t), None) => format!(", r² {}", units::r2(t)),
-            (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
-            (None, None) => String::new(),
-        };
-        outln!(text, "kept      {which}: {losses}{r2}");
+        outln!(text, "{}", kept_line(k, outcome.updates));
     }
     match outcome.run_updates {
         0 => outln!(
@@ -651,4 +628,33 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     let outputs = outputs.into_iter().flatten().chain(checkpoint);
     let outputs = outputs.chain(&o.others);
     super::report(&text, outputs.map(PathBuf::as_path))
+}
+
+/// The summary's `kept` line: which parameters `--keep` kept, of a run of
+/// `updates` updates, and their losses.
+fn kept_line(k: &KeptSummary, updates: usize) -> String {
+    let which = match k.epoch == updates {
+        true => "the final parameters".to_string(),
+        false => format!("epoch {}'s parameters", k.epoch),
+    };
+    let losses = match (k.by, k.val_loss) {
+        (KeptBy::Validation, _) => format!(
+            "the lowest validation loss, {:.6e} (loss {:.6e})",
+            k.kept_for(),
+            k.loss
+        ),
+        (KeptBy::Training, Some(v)) => {
+            format!("the lowest loss, {:.6e} (val {v:.6e})", k.loss)
+        }
+        (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
+    };
+    let r2 = match (k.r2, k.val_r2) {
+        (Some(t), Some(v)) => {
+            format!(", r² {} training, {} held out", units::r2(t), units::r2(v))
+        }
+        (Some(t), None) => format!(", r² {}", units::r2(t)),
+        (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
+        (None, None) => String::new(),
+    };
+    format!("kept      {which}: {losses}{r2}")
 }
