@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::builder::PossibleValue;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
 use crate::gpu::mixed::Precision;
@@ -506,6 +507,12 @@ pub struct TrainArgs {
           requires = "folds")]
     pub grid: Vec<GridAxis>,
 
+    /// The `--grid` options given on the command line, whatever their
+    /// value (a default given explicitly too), where the command line was
+    /// read by [`Cli::try_parse_noting_given`]; not an option.
+    #[arg(skip)]
+    pub given: Vec<String>,
+
     /// Early stopping: stop at the first epoch P epochs after the one with
     /// the lowest validation loss (needs --validation-split or --folds; the same epoch
     /// on every backend and however the GPU batches its epochs). With
@@ -831,6 +838,35 @@ grid_options! {
     "val-patience" => val_patience,
 }
 
+impl Cli {
+    /// The command line as [`Parser::try_parse_from`] reads it, and for
+    /// `train` which of the options `--grid` varies it gave
+    /// ([`TrainArgs::given`]), which only clap's matches know.
+    pub fn try_parse_noting_given<I, T>(command_line: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(command_line)?;
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        if let (Command::Train(args), Some(("train", train))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            let given = |key: &&&str| {
+                let source = train.value_source(&key.replace('-', "_"));
+                source.is_some_and(|s| s != ValueSource::DefaultValue)
+            };
+            args.given = GRID_OPTIONS
+                .iter()
+                .filter(given)
+                .map(|k| k.to_string())
+                .collect();
+        }
+        Ok(cli)
+    }
+}
+
 impl TrainArgs {
     /// These options with `--grid`'s option `key` set to `value` (one of
     /// its values as given), read as `train` reads `--key value`.
@@ -842,12 +878,14 @@ impl TrainArgs {
     }
 
     /// The `--grid` options (by name) that are given on their own as
-    /// well: set to other than their default.
+    /// well: on the command line ([`TrainArgs::given`]), or set to other
+    /// than their default.
     pub fn given_options<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<&'k str> {
         let defaults = TrainOnly::try_parse_from::<[&str; 0], &str>([])
             .expect("train's options have defaults")
             .args;
-        keys.filter(|k| !self.same_option(k, &defaults)).collect()
+        let given = |k: &&str| self.given.iter().any(|g| g == k) || !self.same_option(k, &defaults);
+        keys.filter(given).collect()
     }
 }
 
@@ -1186,5 +1224,50 @@ mod tests {
             }
             assert_eq!(args.given_options([*key].into_iter()), [*key]);
         }
+    }
+
+    #[test]
+    fn an_option_given_at_its_default_is_noted() {
+        let defaults = TrainOnly::try_parse_from::<[&str; 0], &str>([])
+            .unwrap()
+            .args;
+        // Each option with a default, at that value, as a user could type it.
+        let with_default: Vec<(&str, String)> = GRID_OPTIONS
+            .iter()
+            .filter_map(|k| Some((*k, default_text(k)?)))
+            .collect();
+        let keys: Vec<&str> = with_default.iter().map(|d| d.0).collect();
+        // The others have none in clap (unset unless given), so any value
+        // given differs from the default.
+        assert_eq!(keys, ["lr-schedule", "keep", "tol", "patience"]);
+        for (key, value) in &with_default {
+            let line = ["shadertrain", "train", &format!("--{key}={value}")];
+            let Command::Train(mut args) = Cli::try_parse_noting_given(line).unwrap().command
+            else {
+                panic!("train");
+            };
+            assert_eq!(args.given, [*key]);
+            assert!(args.same_option(key, &defaults), "{key}={value}");
+            assert_eq!(args.given_options(GRID_OPTIONS.iter().copied()), [*key]);
+            args.given.clear();
+            assert!(args.given_options(GRID_OPTIONS.iter().copied()).is_empty());
+        }
+        let line = ["shadertrain", "train", "--epochs", "3"];
+        let Command::Train(args) = Cli::try_parse_noting_given(line).unwrap().command else {
+            panic!("train");
+        };
+        assert_eq!(args.given, ["epochs"]);
+    }
+
+    /// Option `key`'s default as `--key=VALUE` takes it; none for an
+    /// option without one (it is unset unless given).
+    fn default_text(key: &str) -> Option<String> {
+        let command = Cli::command();
+        let train = command.find_subcommand("train").unwrap();
+        let id = key.replace('-', "_");
+        let arg = train.get_arguments().find(|a| a.get_id() == id.as_str());
+        let arg = arg.unwrap_or_else(|| panic!("{key} is not an argument of train"));
+        let value = arg.get_default_values().first()?;
+        Some(value.to_string_lossy().into_owned())
     }
 }

@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = match shadertrain::cli::Cli::try_parse() {
+    let cli = match shadertrain::cli::Cli::try_parse_noting_given(std::env::args_os()) {
         Ok(cli) => cli,
         // Usage errors, and --help and --version, which clap prints
         // itself: --help or --version that cannot be written to standard

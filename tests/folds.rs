@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{
-    assert_close, gen_csv, have_gpu, path, paths, read_json, run_ok, shadertrain, train_data,
+    assert_close, gen_csv, have_gpu, path, paths, read_json, run_ok, shadertrain,
+    signalled_in_fold, train_data,
 };
 use shadertrain::data::Table;
 use shadertrain::io::write_csv;
@@ -271,13 +272,8 @@ fn a_signal_before_a_folds_loop_stops_it() {
             &["--folds", "3", "--json", &cv, "--fold-predictions", &oof],
         ]
         .concat();
-        let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-            .args(args(&csv, "cpu", &more))
-            .env("SHADERTRAIN_SIGNAL_IN_FOLD", "2")
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(143), "{auto:?}: {said}");
+        let (code, said) = signalled_in_fold(&args(&csv, "cpu", &more), "2");
+        assert_eq!(code, Some(143), "{auto:?}: {said}");
         assert!(
             said.contains("interrupted during fold 2 of 3; nothing was written. The folds done:"),
             "{said}"

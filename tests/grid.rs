@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::{
     assert_refused, assert_same_file, gen_csv, have_gpu, path, paths, read_json, run_ok,
-    shadertrain, train_data,
+    shadertrain, signalled_in_fold, train_data,
 };
 
 /// The options every run of these tests trains with.
@@ -231,7 +231,8 @@ fn a_diverged_combination_ranks_last_and_every_one_diverged_fails() {
 
 /// A signal in a combination's fold (raised as fold 2 is set up, through
 /// the debug builds' SHADERTRAIN_SIGNAL_IN_FOLD) stops the search: nothing
-/// is written or saved.
+/// is written or saved. One in the run on every row after it loses only
+/// the model.
 #[test]
 fn a_signal_stops_the_search_and_writes_nothing() {
     if !cfg!(debug_assertions) {
@@ -253,13 +254,8 @@ fn a_signal_stops_the_search_and_writes_nothing() {
         "--save",
         &model,
     ];
-    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(args(&csv, "cpu", &more))
-        .env("SHADERTRAIN_SIGNAL_IN_FOLD", "2")
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{said}");
+    let (code, said) = signalled_in_fold(&args(&csv, "cpu", &more), "2");
+    assert_eq!(code, Some(143), "{said}");
     assert!(
         said.contains(
             "interrupted during fold 2 of 3 of combination 1 of 2 (lr=0.01); nothing was written"
@@ -269,6 +265,19 @@ fn a_signal_stops_the_search_and_writes_nothing() {
     for file in [&grid, &oof, &model] {
         assert!(!Path::new(file).exists(), "{file}");
     }
+    // In the run on every row: the folds' outputs are written, the model
+    // is not, and the note does not offer --checkpoint as if it could be
+    // added to this command.
+    let (code, said) = signalled_in_fold(&args(&csv, "cpu", &more), "every-row");
+    assert_eq!(code, Some(143), "{said}");
+    assert!(
+        said.contains("interrupted at epoch 0 (SIGTERM)")
+            && said.contains("the folds' outputs were written before this run on every row")
+            && !said.contains(", and --checkpoint FILE"),
+        "{said}"
+    );
+    assert!(Path::new(&grid).exists() && Path::new(&oof).exists());
+    assert!(!Path::new(&model).exists());
 }
 
 /// On the GPU the search reuses one device for every combination; each
@@ -332,6 +341,11 @@ fn grids_are_refused_where_they_cannot_work() {
         (
             with(&["--lr", "0.1", "--grid", "lr=0.01,0.1"]),
             "--lr is given and --grid varies it",
+        ),
+        (
+            // At its default, given all the same.
+            with(&["--keep", "last", "--grid", "keep=last,best-val"]),
+            "--keep is given and --grid varies it",
         ),
         (
             with(&["--grid", "seed=1,2"]),

@@ -319,6 +319,9 @@ pub struct Outputs {
     /// `--json` and `--fold-predictions`, for its run on every row),
     /// which its summary keeps off where they are standard output.
     pub others: Vec<PathBuf>,
+    /// This is `--folds`' run on every row, for `--save`: `--folds`
+    /// refuses `--checkpoint`, and has written its own outputs before it.
+    pub after_folds: bool,
 }
 
 /// `--checkpoint`: where, and every how many epochs.
@@ -533,6 +536,7 @@ impl TrainConfig {
                 plot: args.plot.clone(),
                 lr_plot: args.lr_plot.clone(),
                 others: Vec::new(),
+                after_folds: false,
             },
             quiet: args.quiet,
             leader: true,

@@ -90,11 +90,13 @@ fn interrupting_signal(sharded: bool) -> (&'static str, u8) {
 /// Tests only (debug builds): `SHADERTRAIN_SIGNAL_IN_FOLD=N` sends this
 /// process SIGTERM as fold N (from 1) of `--folds` is set up, before its
 /// training loop, so that a test can check that no loop lowers a signal
-/// that came before it.
+/// that came before it; `every-row`, as `--folds --save`'s run on every
+/// row (`fold` none) is.
 #[cfg(debug_assertions)]
-fn signal_in_fold(fold: Fold) -> Result<()> {
+fn signal_in_fold(fold: Option<Fold>) -> Result<()> {
     let asked = std::env::var("SHADERTRAIN_SIGNAL_IN_FOLD").ok();
-    if asked.and_then(|n| n.parse::<usize>().ok()) == Some(fold.index + 1) {
+    let this = fold.map_or("every-row".to_string(), |f| (f.index + 1).to_string());
+    if asked.as_deref() == Some(this.as_str()) {
         signal_hook::low_level::raise(signal_hook::consts::SIGTERM)
             .context("raising SIGTERM for SHADERTRAIN_SIGNAL_IN_FOLD")?;
     }
@@ -311,7 +313,8 @@ fn set_up(
                 config.outputs.others = [json, args.fold_predictions.clone()]
                     .into_iter()
                     .flatten()
-                    .collect()
+                    .collect();
+                config.outputs.after_folds = true;
             }
         }
     }
@@ -365,8 +368,8 @@ fn set_up(
     };
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
     #[cfg(debug_assertions)]
-    if let Some(f) = fold.as_ref().and_then(|f| f.fold) {
-        signal_in_fold(f)?;
+    if let Some(f) = fold.as_ref() {
+        signal_in_fold(f.fold)?;
     }
     let shards = match config.run.shards {
         Some(k) => {
@@ -2714,8 +2717,13 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
             "; {} was not written: --save is written when a run ends",
             m.display()
         );
-        if checkpoint.is_none() {
-            note += ", and --checkpoint FILE keeps an interrupted run to --resume";
+        match (&checkpoint, config.outputs.after_folds) {
+            (Some(_), _) => {}
+            (None, false) => note += ", and --checkpoint FILE keeps an interrupted run to --resume",
+            // --folds refuses --checkpoint.
+            (None, true) => {
+                note += "; the folds' outputs were written before this run on every row, and a plain train with the options it named and --checkpoint FILE keeps an interrupted run to --resume"
+            }
         }
     }
     let o = &config.outputs;

@@ -222,6 +222,19 @@ pub fn shadertrain_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> (bool, S
     )
 }
 
+/// Runs the binary (a debug build) with `args` and SIGTERM raised as
+/// `--folds`' fold `at` (from 1), or its run on every row (`every-row`),
+/// is set up; returns its exit code and standard error.
+pub fn signalled_in_fold(args: &[&str], at: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .env("SHADERTRAIN_SIGNAL_IN_FOLD", at)
+        .output()
+        .expect("the binary runs");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), said)
+}
+
 /// Runs the binary with `args`, asserts it succeeded; returns its standard output.
 pub fn run_ok(args: &[&str]) -> String {
     let (ok, out, err) = shadertrain(args);
