@@ -507,6 +507,19 @@ pub struct TrainArgs {
           requires = "folds")]
     pub grid: Vec<GridAxis>,
 
+    /// With --grid: successive halving by FACTOR, which finds the best
+    /// combination for a fraction of the full grid's epochs. The
+    /// combinations are cross-validated in rounds, and only the best
+    /// 1/FACTOR of a round (rounded up) go on to the next, which trains
+    /// FACTOR times as many epochs; the last round trains --epochs, with at
+    /// most FACTOR combinations left. 16 combinations by 3 are 3 rounds: 16
+    /// with --epochs/9, 6 with --epochs/3, and 2 with --epochs. A
+    /// combination that starts slowly may be dropped early [default: every
+    /// combination trains --epochs].
+    #[arg(long, value_name = "FACTOR", requires = "grid",
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub halving: Option<u32>,
+
     /// The `--grid` options given on the command line, whatever their
     /// value (a default given explicitly too), where the command line was
     /// read by [`Cli::try_parse_noting_given`]; not an option.

@@ -227,6 +227,34 @@ fn a_diverged_combination_ranks_last_and_every_one_diverged_fails() {
     assert!(out.contains("best: none"), "{out}");
     assert_eq!(read_json(&grid)["best"], serde_json::Value::Null);
     assert!(!Path::new(&oof).exists() && !Path::new(&model).exists());
+    // With --halving a diverged combination never goes on: round 2 of 2
+    // could take 2 of the 3, and trains the one that did not diverge.
+    let halving = [&gd[..], &["--grid", "lr=300,1000,0.3", "--halving", "2"]].concat();
+    run_ok(&args(&csv, "cpu", &halving));
+    let record = read_json(&grid);
+    assert_eq!(
+        record["halving"]["rounds"],
+        serde_json::json!([{"epochs": 15, "combinations": 3}, {"epochs": 30, "combinations": 1}])
+    );
+    let results = record["results"].as_array().unwrap();
+    assert_eq!(
+        (
+            results[0]["values"]["lr"].as_str(),
+            results[0]["round"].as_u64()
+        ),
+        (Some("0.3"), Some(2))
+    );
+    assert!(results[1..]
+        .iter()
+        .all(|r| r["round"] == 1 && r["rank"].is_null()));
+    // None that did not: no round 2.
+    let halving = [&gd[..], &["--grid", "lr=300,1000,3000", "--halving", "2"]].concat();
+    let (ok, _, err) = shadertrain(&args(&csv, "cpu", &halving));
+    assert!(!ok && err.contains("every combination diverged"), "{err}");
+    assert_eq!(
+        read_json(&grid)["halving"]["rounds"],
+        serde_json::json!([{"epochs": 15, "combinations": 3}])
+    );
 }
 
 /// A signal in a combination's fold (raised as fold 2 is set up, through
@@ -265,6 +293,13 @@ fn a_signal_stops_the_search_and_writes_nothing() {
     for file in [&grid, &oof, &model] {
         assert!(!Path::new(file).exists(), "{file}");
     }
+    let halving = [&more[..], &["--grid", "hidden=4,5", "--halving", "2"]].concat();
+    let (code, said) = signalled_in_fold(&args(&csv, "cpu", &halving), "2");
+    assert_eq!(code, Some(143), "{said}");
+    assert!(
+        said.contains("interrupted during fold 2 of 3 of round 1 of 2 (15 epochs), combination 1 of 4 (lr=0.01 hidden=4); nothing was written"),
+        "{said}"
+    );
     // In the run on every row: the folds' outputs are written, the model
     // is not, and the note does not offer --checkpoint as if it could be
     // added to this command.
@@ -343,6 +378,24 @@ fn grids_are_refused_where_they_cannot_work() {
             "--lr is given and --grid varies it",
         ),
         (
+            with(&["--halving", "2"]),
+            "required arguments were not provided:\n  --grid",
+        ),
+        (
+            with(&["--grid", "lr=0.1,0.2", "--halving", "1"]),
+            "invalid value '1' for '--halving <FACTOR>'",
+        ),
+        (
+            vec!["--folds", "2", "--grid", "epochs=2,4", "--halving", "2"],
+            "--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs",
+        ),
+        (
+            // 8, 4 and 2 combinations: the first of 3 rounds would train
+            // --epochs 3 / 4 epochs.
+            with(&["--grid", "lr=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", "--halving", "2"]),
+            "--halving 2 over 8 combinations trains 3 rounds, each with 2 times the epochs of the one before, up to --epochs 3: the first would train none; give --epochs of at least 4, or a larger --halving",
+        ),
+        (
             // At its default, given all the same.
             with(&["--keep", "last", "--grid", "keep=last,best-val"]),
             "--keep is given and --grid varies it",
@@ -410,6 +463,124 @@ fn grids_are_refused_where_they_cannot_work() {
     assert!(
         !ok && err.starts_with("error: --folds must be at least 2"),
         "{err}"
+    );
+}
+
+/// `--halving 3` over 6 combinations is 2 rounds: 6 with 10 epochs, then
+/// 2 with `--epochs` 30. Round 1 is the plain grid at 10 epochs; round 2
+/// trains its two best, each as its own `--folds` run at 30; the best is
+/// round 2's, and `--fold-predictions` and `--save` are its.
+#[test]
+fn halving_trains_each_rounds_best_for_more_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, halved, first, oof, oof_alone, model, model_alone] = paths(
+        &dir,
+        [
+            "d.csv", "h.json", "1.json", "o.csv", "oa.csv", "m.st", "ma.st",
+        ],
+    );
+    gen_csv(&csv, "150", "3", "6");
+    let grid = [
+        "--folds",
+        "2",
+        "--grid",
+        "lr=0.001,0.01,0.05",
+        "--grid",
+        "hidden=3,[5,3]",
+    ];
+    let train = |epochs: &str, more: &[&str]| -> String {
+        let run = ["--seed", "5", "-q", "--epochs", epochs];
+        run_ok(&train_data(&csv, "cpu", &[ADAM, &run, more].concat()))
+    };
+    let outputs = [
+        "--json",
+        &halved,
+        "--fold-predictions",
+        &oof,
+        "--save",
+        &model,
+    ];
+    let out = train("30", &[&grid[..], &["--halving", "3"], &outputs].concat());
+    let record = read_json(&halved);
+    assert_eq!(
+        record["halving"],
+        serde_json::json!({"factor": 3, "rounds": [
+            {"epochs": 10, "combinations": 6}, {"epochs": 30, "combinations": 2}
+        ]})
+    );
+    train("10", &[&grid[..], &["--json", &first]].concat());
+    let first = read_json(&first)["results"].as_array().unwrap().clone();
+    let results = record["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let round = |r: &serde_json::Value| r["round"].as_u64().unwrap();
+    assert_eq!(
+        results.iter().map(round).collect::<Vec<_>>(),
+        [2, 2, 1, 1, 1, 1]
+    );
+    // The two that went on are round 1's two best.
+    let mut went_on: Vec<String> = results[..2]
+        .iter()
+        .map(|r| r["values"].to_string())
+        .collect();
+    let mut best_two: Vec<String> = first[..2].iter().map(|r| r["values"].to_string()).collect();
+    went_on.sort();
+    best_two.sort();
+    assert_eq!(went_on, best_two);
+    for (place, r) in results.iter().enumerate() {
+        assert_eq!(r["rank"], place + 1);
+        let values = &r["values"];
+        if round(r) == 1 {
+            // As the plain grid at 10 epochs scored it.
+            let plain = first.iter().find(|f| &f["values"] == values).unwrap();
+            assert_eq!(untimed(&r["per_fold"]), untimed(&plain["per_fold"]));
+            assert_eq!(r["options"]["epochs"], 10);
+            assert_eq!(r["options"], plain["options"]);
+            continue;
+        }
+        let (lr, hidden) = (
+            values["lr"].as_str().unwrap(),
+            values["hidden"].as_str().unwrap(),
+        );
+        let alone = path(&dir, &format!("{place}.json"));
+        let own = ["--folds", "2", "--lr", lr, "--hidden", hidden];
+        train("30", &[&own[..], &["--json", &alone]].concat());
+        let plain = read_json(&alone);
+        assert_eq!(
+            untimed(&r["per_fold"]),
+            untimed(&plain["per_fold"]),
+            "{values}"
+        );
+        assert_eq!(r["options"]["epochs"], 30);
+        if place == 0 {
+            assert!(
+                out.contains(&format!("best: --lr {lr} --hidden {hidden}\n")),
+                "{out}"
+            );
+            assert_eq!(record["best"], *values);
+            train(
+                "30",
+                &[&own[..], &["--fold-predictions", &oof_alone]].concat(),
+            );
+            assert_same_file(&oof, &oof_alone, "the best combination's predictions");
+            train(
+                "30",
+                &["--lr", lr, "--hidden", hidden, "--save", &model_alone],
+            );
+            assert_same_file(&model, &model_alone, "the best combination on every row");
+        }
+    }
+    assert!(
+        results[1]["val_mse"]["mean"].as_f64() >= results[0]["val_mse"]["mean"].as_f64(),
+        "round 2 ranked by its mean"
+    );
+    let table = out.lines().find(|l| l.starts_with("rank ")).unwrap();
+    assert!(
+        table.contains(" round ") && table.contains(" epochs "),
+        "{out}"
+    );
+    assert!(
+        out.starts_with("successive halving of 6 combinations by 3 ("),
+        "{out}"
     );
 }
 

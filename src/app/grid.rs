@@ -1,7 +1,9 @@
 //! `train --folds K --grid KEY=V1,V2,...`: a grid search. Every
 //! combination of the values given is cross-validated as `--folds` alone
 //! would (the same folds, from the same start), and the combinations are
-//! ranked by their folds' mean held-out MSE.
+//! ranked by their folds' mean held-out MSE. With `--halving F`, by
+//! successive halving: the combinations are tried in rounds, and only the
+//! best 1/F of a round go on to the next, with F times the epochs.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -102,8 +104,58 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
     Ok(all)
 }
 
-/// One combination's cross-validation.
+/// A round of `--halving`: the epochs each of its combinations trains
+/// for, and how many it trains (at most). A grid without `--halving` is
+/// one round of `--epochs`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub(super) struct Round {
+    pub epochs: usize,
+    pub combinations: usize,
+}
+
+/// Successive halving by `factor` of `total` combinations, the last
+/// round with `epochs`: each round keeps the best 1/`factor` (rounded
+/// up) for the next, which trains `factor` times as many epochs, until
+/// at most `factor` are left for the last. Refused where the first round
+/// would train no epoch.
+pub(super) fn halving_rounds(total: usize, factor: usize, epochs: usize) -> Result<Vec<Round>> {
+    if factor < 2 {
+        bail!("--halving must be at least 2: the share of a round that goes on is 1/--halving");
+    }
+    let mut counts = vec![total];
+    while let Some(&last) = counts.last().filter(|&&n| n > factor) {
+        counts.push(last.div_ceil(factor));
+    }
+    let cuts = counts.len() - 1;
+    let first = (0..cuts).try_fold(1usize, |d, _| d.checked_mul(factor));
+    let Some(first) = first.filter(|&d| d <= epochs) else {
+        bail!(
+            "--halving {factor} over {} trains {} rounds, each with {factor} times the epochs of the one before, up to --epochs {epochs}: the first would train none; give --epochs of at least {}, or a larger --halving",
+            crate::units::count(total, "combination"),
+            counts.len(),
+            first.map_or("more".into(), |d| d.to_string()),
+        );
+    };
+    let mut divisor = first;
+    Ok(counts
+        .into_iter()
+        .map(|combinations| {
+            let round = Round {
+                epochs: epochs / divisor,
+                combinations,
+            };
+            divisor /= factor;
+            round
+        })
+        .collect())
+}
+
+/// One combination's cross-validation, in one round.
 struct Tried {
+    /// Of the rounds, from 0 (the only one without `--halving`).
+    round: usize,
+    /// The options it trained with, as train's `--json` gives them.
+    options: RunOptions,
     scores: Vec<FoldScore>,
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
@@ -111,8 +163,10 @@ struct Tried {
 }
 
 impl Tried {
-    fn of(scores: Vec<FoldScore>) -> Tried {
+    fn of(round: usize, options: RunOptions, scores: Vec<FoldScore>) -> Tried {
         Tried {
+            round,
+            options,
             val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
             val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
             wall_s: scores.iter().map(|s| s.wall_s).sum(),
@@ -130,24 +184,27 @@ impl Tried {
         self.val_mse.map(|s| s.mean).filter(|_| !self.diverged())
     }
 
-    /// Whether it ranks before `other`: a lower mean, or a mean where
-    /// `other` has none; on a tie the earlier combination (`other`) stays
-    /// first.
+    /// Whether it ranks before `other`: a later round (`--halving`'s,
+    /// which the best of the earlier reached), or in the same round a
+    /// lower mean; a mean before none. On a tie the earlier combination
+    /// (`other`) stays first.
     fn before(&self, other: &Tried) -> bool {
         match (self.rank_key(), other.rank_key()) {
-            (Some(a), Some(b)) => a < b,
+            (Some(a), Some(b)) => self.round > other.round || (self.round == other.round && a < b),
             (Some(_), None) => true,
             (None, _) => false,
         }
     }
 }
 
-/// The order of `tried` from best to worst ([`Tried::before`]; a stable
-/// sort, so ties keep the grid's order).
-fn ranking(tried: &[Tried]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..tried.len()).collect();
+/// The combinations tried (by index, their last round's), from best to
+/// worst ([`Tried::before`]; a stable sort, so ties keep the grid's
+/// order).
+fn ranking(tried: &[Option<Tried>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..tried.len()).filter(|&i| tried[i].is_some()).collect();
+    let at = |i: usize| tried[i].as_ref().expect("tried");
     order.sort_by(|&a, &b| {
-        let (x, y) = (&tried[a], &tried[b]);
+        let (x, y) = (at(a), at(b));
         match (x.before(y), y.before(x)) {
             (true, _) => std::cmp::Ordering::Less,
             (_, true) => std::cmp::Ordering::Greater,
@@ -157,96 +214,160 @@ fn ranking(tried: &[Tried]) -> Vec<usize> {
     order
 }
 
-/// The table of the combinations tried, best first.
-fn table(
-    run: &RunOptions,
-    data: &str,
-    combos: &[Combination],
-    tried: &[Tried],
-    total: usize,
-) -> String {
-    let count = run.fold.map_or(0, |f| f.count);
-    let mut text = format!(
-        "grid search of {}, each by {count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own; ranked by the folds' mean held-out mse, in the target's units\n",
-        crate::units::count(total, "combination"),
-        run.seed,
-    );
-    let keys = combos[0].values.iter().map(|(k, _)| k.clone());
-    let mut rows: Vec<Vec<String>> = vec![["rank".to_string()]
-        .into_iter()
-        .chain(keys)
-        .chain(["held-out mse", "sd", "r²", "sd", "seconds", ""].map(String::from))
-        .collect()];
-    let order = ranking(tried);
-    let mse =
-        |s: Option<Spread>, f: fn(Spread) -> f64| s.map_or("-".into(), |s| format!("{:.4e}", f(s)));
-    let r2 =
-        |s: Option<Spread>, f: fn(Spread) -> f64| s.map_or("-".into(), |s| folds::r2_text(f(s)));
-    for (place, &i) in order.iter().enumerate() {
-        let t = &tried[i];
-        let diverged: Vec<String> = (t.scores.iter())
-            .filter_map(|s| Some(format!("{} at epoch {}", s.fold, s.diverged_at?)))
-            .collect();
-        let rank = match t.rank_key() {
-            Some(_) => (place + 1).to_string(),
-            None => "-".into(),
-        };
-        let note = match diverged.is_empty() {
-            true => String::new(),
-            false => format!("diverged: fold {}", diverged.join(", fold ")),
-        };
-        let values = combos[i].values.iter().map(|(_, v)| bracketed(v));
-        rows.push(
-            [rank]
-                .into_iter()
-                .chain(values)
-                .chain([
-                    mse(t.val_mse, |s| s.mean),
-                    mse(t.val_mse, |s| s.sd),
-                    r2(t.val_r2, |s| s.mean),
-                    r2(t.val_r2, |s| s.sd),
-                    format!("{:.2}", t.wall_s),
-                    note,
-                ])
-                .collect(),
-        );
-    }
-    text += &folds::aligned(&rows);
-    let so_far = match tried.len() < total {
-        true => " so far",
-        false => "",
-    };
-    match order.first().filter(|&&i| tried[i].rank_key().is_some()) {
-        Some(&i) => text += &format!("best{so_far}: {}\n", combos[i].flags()),
-        None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
-    }
-    text
+/// What the search is: its combinations, its rounds (one without
+/// `--halving`), the folds' count and the data line.
+struct Search<'a> {
+    combos: &'a [Combination],
+    rounds: &'a [Round],
+    halving: Option<usize>,
+    run: &'a RunOptions,
+    data: &'a str,
 }
 
-/// The line said as a combination's folds end.
-fn combination_line(c: &Combination, t: &Tried, (index, total): (usize, usize)) -> String {
-    let score = match (t.val_mse, t.val_r2) {
-        (Some(m), r2) => format!(
-            "held-out mse {:.4e} (sd {:.2e}){}",
-            m.mean,
-            m.sd,
-            r2.map_or(String::new(), |r| format!(
-                ", r² {}",
-                folds::r2_text(r.mean)
-            ))
-        ),
-        (None, _) => "no held-out mse".into(),
-    };
-    let diverged = match t.diverged() {
-        true => ", a fold diverged",
-        false => "",
-    };
-    format!(
-        "combination {} of {total} ({}): {score}{diverged} ({:.2} s)",
-        index + 1,
-        c.label(),
-        t.wall_s
-    )
+impl Search<'_> {
+    /// The table of the combinations tried, best first; `complete`: the
+    /// search ended (its best is not only the best so far).
+    fn table(&self, tried: &[Option<Tried>], complete: bool) -> String {
+        let count = self.run.fold.map_or(0, |f| f.count);
+        let combinations = crate::units::count(self.combos.len(), "combination");
+        let mut text = match self.halving {
+            None => format!("grid search of {combinations}"),
+            Some(factor) => {
+                let each: Vec<String> = (self.rounds.iter())
+                    .map(|round| format!("{} × {} epochs", round.combinations, round.epochs))
+                    .collect();
+                format!(
+                    "successive halving of {combinations} by {factor} (rounds of {})",
+                    each.join(", then ")
+                )
+            }
+        };
+        let ranked = match self.halving {
+            None => "ranked by the folds' mean held-out mse",
+            Some(_) => "each round's best 1/--halving go on to the next; ranked by the last round reached, then by the folds' mean held-out mse",
+        };
+        text += &format!(
+            ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in the target's units\n",
+            self.run.seed, self.data,
+        );
+        let keys = self.combos[0].values.iter().map(|(k, _)| k.clone());
+        let rounds: &[&str] = match self.halving {
+            Some(_) => &["round", "epochs"],
+            None => &[],
+        };
+        let mut rows: Vec<Vec<String>> = vec![["rank".to_string()]
+            .into_iter()
+            .chain(keys)
+            .chain(rounds.iter().map(|r| r.to_string()))
+            .chain(["held-out mse", "sd", "r²", "sd", "seconds", ""].map(String::from))
+            .collect()];
+        let order = ranking(tried);
+        let mse = |s: Option<Spread>, f: fn(Spread) -> f64| {
+            s.map_or("-".into(), |s| format!("{:.4e}", f(s)))
+        };
+        let r2 = |s: Option<Spread>, f: fn(Spread) -> f64| {
+            s.map_or("-".into(), |s| folds::r2_text(f(s)))
+        };
+        for (place, &i) in order.iter().enumerate() {
+            let t = tried[i].as_ref().expect("ranked");
+            let diverged: Vec<String> = (t.scores.iter())
+                .filter_map(|s| Some(format!("{} at epoch {}", s.fold, s.diverged_at?)))
+                .collect();
+            let rank = match t.rank_key() {
+                Some(_) => (place + 1).to_string(),
+                None => "-".into(),
+            };
+            let note = match diverged.is_empty() {
+                true => String::new(),
+                false => format!("diverged: fold {}", diverged.join(", fold ")),
+            };
+            let values = self.combos[i].values.iter().map(|(_, v)| bracketed(v));
+            let round = match self.halving {
+                Some(_) => vec![(t.round + 1).to_string(), t.options.epochs.to_string()],
+                None => Vec::new(),
+            };
+            rows.push(
+                [rank]
+                    .into_iter()
+                    .chain(values)
+                    .chain(round)
+                    .chain([
+                        mse(t.val_mse, |s| s.mean),
+                        mse(t.val_mse, |s| s.sd),
+                        r2(t.val_r2, |s| s.mean),
+                        r2(t.val_r2, |s| s.sd),
+                        format!("{:.2}", t.wall_s),
+                        note,
+                    ])
+                    .collect(),
+            );
+        }
+        text += &folds::aligned(&rows);
+        let so_far = if complete { "" } else { " so far" };
+        let best = order
+            .first()
+            .filter(|&&i| tried[i].as_ref().is_some_and(|t| t.rank_key().is_some()));
+        match best {
+            Some(&i) => {
+                let t = tried[i].as_ref().expect("ranked");
+                text += &format!("best{so_far}: {}\n", self.flags(i, t));
+            }
+            None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
+        }
+        text
+    }
+
+    /// The options to train combination `i` with as it was tried in `t`:
+    /// its values, and with `--halving` the epochs of a round before the
+    /// last.
+    fn flags(&self, i: usize, t: &Tried) -> String {
+        let flags = self.combos[i].flags();
+        match self.halving.is_some() && t.round + 1 < self.rounds.len() {
+            true => format!("{flags} --epochs {}", t.options.epochs),
+            false => flags,
+        }
+    }
+
+    /// The line said as a combination's folds end: the `place`th of the
+    /// `of` its round trains.
+    fn line(&self, i: usize, t: &Tried, (place, of): (usize, usize)) -> String {
+        let score = match (t.val_mse, t.val_r2) {
+            (Some(m), r2) => format!(
+                "held-out mse {:.4e} (sd {:.2e}){}",
+                m.mean,
+                m.sd,
+                r2.map_or(String::new(), |r| format!(
+                    ", r² {}",
+                    folds::r2_text(r.mean)
+                ))
+            ),
+            (None, _) => "no held-out mse".into(),
+        };
+        let diverged = match t.diverged() {
+            true => ", a fold diverged",
+            false => "",
+        };
+        format!(
+            "{}combination {} of {of} ({}): {score}{diverged} ({:.2} s)",
+            self.round_text(t.round),
+            place + 1,
+            self.combos[i].label(),
+            t.wall_s
+        )
+    }
+
+    /// `round 2 of 3 (20 epochs), ` with `--halving`; nothing without.
+    fn round_text(&self, round: usize) -> String {
+        match self.halving {
+            Some(_) => format!(
+                "round {} of {} ({} epochs), ",
+                round + 1,
+                self.rounds.len(),
+                self.rounds[round].epochs
+            ),
+            None => String::new(),
+        }
+    }
 }
 
 /// The `train --folds --grid --json` record; its schema is in the README.
@@ -257,6 +378,9 @@ struct Record<'a> {
     /// The data line of the rows read, before the folds held rows out.
     data: &'a str,
     grid: &'a [GridAxis],
+    /// `--halving`'s factor and rounds, as trained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    halving: Option<Halving>,
     /// Best first.
     results: Vec<Ranked<'a>>,
     /// The best combination's values, by option; null where every
@@ -264,108 +388,217 @@ struct Record<'a> {
     best: Option<BTreeMap<&'a str, &'a str>>,
 }
 
-/// One combination in [`Record`].
+/// `--halving` in [`Record`].
+#[derive(serde::Serialize)]
+struct Halving {
+    factor: usize,
+    rounds: Vec<Round>,
+}
+
+/// One combination in [`Record`], as its last round scored it.
 #[derive(serde::Serialize)]
 struct Ranked<'a> {
     /// From 1; null for a combination with a diverged fold.
     rank: Option<usize>,
     values: BTreeMap<&'a str, &'a str>,
+    /// With `--halving`: the last round it trained in, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    round: Option<usize>,
     /// Every option it trained with, as train's `--json` gives them.
-    options: RunOptions,
+    options: &'a RunOptions,
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
     diverged: bool,
     per_fold: &'a [FoldScore],
 }
 
-/// `train --folds K --grid ...`: each combination's folds in turn, then
-/// the ranking, `--json` and `--fold-predictions` (the best
+/// Combination `c`'s options for a round of `epochs` (those given, where
+/// there is one round).
+fn round_args(c: &Combination, epochs: usize, halving: bool) -> TrainArgs {
+    let mut args = c.args.clone();
+    if halving {
+        args.epochs = Some(epochs);
+    }
+    args
+}
+
+/// Every combination's options (and the outputs' paths) for every round,
+/// checked before any fold: `[round][combination]`. An error of the
+/// options not varied is not blamed on a combination.
+fn checked(
+    args: &TrainArgs,
+    combos: &[Combination],
+    rounds: Option<&[Round]>,
+) -> Result<Vec<Vec<RunOptions>>> {
+    let epochs: Vec<Option<usize>> = match rounds {
+        Some(rounds) => rounds.iter().map(|r| Some(r.epochs)).collect(),
+        None => vec![None],
+    };
+    let mut configs = Vec::with_capacity(epochs.len());
+    for e in epochs {
+        let mut round = Vec::with_capacity(combos.len());
+        for c in combos {
+            let args_here = round_args(c, e.unwrap_or(0), e.is_some());
+            match TrainConfig::resolve(&args_here) {
+                Ok((config, _)) => round.push(config.run),
+                Err(e) => {
+                    let mut base = args.clone();
+                    base.grid.clear();
+                    let said = format!("{e:#}");
+                    return Err(match TrainConfig::resolve(&base) {
+                        Err(b) if format!("{b:#}") == said => e,
+                        _ => e.context(format!("--grid's combination {}", c.label())),
+                    });
+                }
+            }
+        }
+        configs.push(round);
+    }
+    Ok(configs)
+}
+
+/// `train --folds K --grid ...`: each combination's folds in turn (with
+/// `--halving`, round by round, each round the best of the one before),
+/// then the ranking, `--json` and `--fold-predictions` (the best
 /// combination's); an error where every combination diverged.
 pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     let combos = combinations(args)?;
     let total = combos.len();
-    // Every combination's options (and the outputs' paths), checked
-    // before any fold.
-    let mut configs = Vec::with_capacity(total);
-    for c in &combos {
-        match TrainConfig::resolve(&c.args) {
-            Ok((config, _)) => configs.push(config),
-            // An error of the options not varied is not the combination's.
-            Err(e) => {
-                let mut base = args.clone();
-                base.grid.clear();
-                let said = format!("{e:#}");
-                return Err(match TrainConfig::resolve(&base) {
-                    Err(b) if format!("{b:#}") == said => e,
-                    _ => e.context(format!("--grid's combination {}", c.label())),
-                });
+    if args.halving.is_some() && args.grid.iter().any(|a| a.key == "epochs") {
+        bail!("--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs");
+    }
+    let full = checked(args, &combos, None)?;
+    let epochs = full[0][0].epochs;
+    let halving = args.halving.map(|f| f as usize);
+    let rounds = match halving {
+        Some(factor) => halving_rounds(total, factor, epochs)?,
+        None => vec![Round {
+            epochs,
+            combinations: total,
+        }],
+    };
+    let configs = match halving {
+        Some(_) => checked(args, &combos, Some(&rounds))?,
+        None => full,
+    };
+    let mut shared = Shared::default();
+    let mut tried: Vec<Option<Tried>> = (0..total).map(|_| None).collect();
+    // The predictions of the best combination so far: the first of those
+    // that no later one ranks before, as in `ranking`'s stable sort (each
+    // round trains its combinations in the grid's order).
+    let mut best: Option<(usize, Vec<Vec<f64>>)> = None;
+    let mut entrants: Vec<usize> = (0..total).collect();
+    let mut trained = Vec::with_capacity(rounds.len());
+    for (r, round) in rounds.iter().enumerate() {
+        if r > 0 {
+            // The best of the round before, in the grid's order; never
+            // one with a diverged fold.
+            let previous = ranking(&tried).into_iter().filter(|&i| {
+                tried[i]
+                    .as_ref()
+                    .is_some_and(|t| t.round == r - 1 && t.rank_key().is_some())
+            });
+            entrants = previous.take(round.combinations).collect();
+            entrants.sort_unstable();
+            if entrants.is_empty() {
+                break;
             }
         }
-    }
-    let mut shared = Shared::default();
-    let mut tried: Vec<Tried> = Vec::with_capacity(total);
-    // The predictions of the best combination so far: the first of those
-    // that no later one ranks before, as in `ranking`'s stable sort.
-    let mut best: Option<(usize, Vec<Vec<f64>>)> = None;
-    for (index, c) in combos.iter().enumerate() {
-        let folded = folds::run_folds(&c.args, count, &mut shared, false, Some((index, total)))?;
-        if let Folded::Interrupted {
-            index: fold,
-            status,
-        } = folded
-        {
-            let data = shared.described().unwrap_or("");
-            let done = match tried.is_empty() {
-                true => String::new(),
-                false => {
-                    let text = table(&configs[0].run, data, &combos, &tried, total);
-                    format!(". The combinations done:\n{}", text.trim_end())
-                }
+        trained.push(Round {
+            epochs: round.epochs,
+            combinations: entrants.len(),
+        });
+        for (place, &i) in entrants.iter().enumerate() {
+            let c = &combos[i];
+            let here = round_args(c, round.epochs, halving.is_some());
+            let folded = folds::run_folds(
+                &here,
+                count,
+                &mut shared,
+                false,
+                Some((place, entrants.len())),
+            )?;
+            let data = shared.described().unwrap_or("").to_string();
+            let search = Search {
+                combos: &combos,
+                rounds: &rounds,
+                halving,
+                run: &configs[0][0],
+                data: &data,
             };
-            crate::say!(
-                "interrupted during fold {} of {count} of combination {} of {total} ({}); nothing was written{done}",
-                fold + 1,
-                index + 1,
-                c.label()
-            );
-            return Ok(status);
+            if let Folded::Interrupted {
+                index: fold,
+                status,
+            } = folded
+            {
+                let done = match tried.iter().all(Option::is_none) {
+                    true => String::new(),
+                    false => {
+                        let text = search.table(&tried, false);
+                        format!(". The combinations done:\n{}", text.trim_end())
+                    }
+                };
+                crate::say!(
+                    "interrupted during fold {} of {count} of {}combination {} of {} ({}); nothing was written{done}",
+                    fold + 1,
+                    search.round_text(r),
+                    place + 1,
+                    entrants.len(),
+                    c.label()
+                );
+                return Ok(status);
+            }
+            let options = configs[r][i].clone();
+            let t = Tried::of(r, options, std::mem::take(&mut shared.scores));
+            if !args.quiet {
+                crate::say!("{}", search.line(i, &t, (place, entrants.len())));
+            }
+            let beats = |(b, _): &(usize, _)| t.before(tried[*b].as_ref().expect("tried"));
+            if best.as_ref().is_none_or(beats) {
+                best = Some((i, std::mem::take(&mut shared.predictions)));
+            }
+            tried[i] = Some(t);
         }
-        let t = Tried::of(std::mem::take(&mut shared.scores));
-        if !args.quiet {
-            crate::say!("{}", combination_line(c, &t, (index, total)));
-        }
-        if best.as_ref().is_none_or(|(b, _)| t.before(&tried[*b])) {
-            best = Some((index, std::mem::take(&mut shared.predictions)));
-        }
-        tried.push(t);
     }
-    let data = shared.described().unwrap_or("");
-    let text = table(&configs[0].run, data, &combos, &tried, total);
-    super::report(&text, folds::outputs(args))?;
+    let data = shared.described().unwrap_or("").to_string();
+    let search = Search {
+        combos: &combos,
+        rounds: &rounds,
+        halving,
+        run: &configs[0][0],
+        data: &data,
+    };
+    super::report(&search.table(&tried, true), folds::outputs(args))?;
     let order = ranking(&tried);
     let values = |i: usize| -> BTreeMap<&str, &str> {
         (combos[i].values.iter())
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
     };
-    let best = best.filter(|(i, _)| tried[*i].rank_key().is_some());
+    let at = |i: usize| tried[i].as_ref().expect("ranked");
+    let best = best.filter(|(i, _)| at(*i).rank_key().is_some());
     debug_assert!(best.as_ref().is_none_or(|(i, _)| *i == order[0]));
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
         folds: count,
-        data,
+        data: &data,
         grid: &args.grid,
+        halving: halving.map(|factor| Halving {
+            factor,
+            rounds: trained,
+        }),
         results: order
             .iter()
             .enumerate()
             .map(|(place, &i)| Ranked {
-                rank: tried[i].rank_key().map(|_| place + 1),
+                rank: at(i).rank_key().map(|_| place + 1),
                 values: values(i),
-                options: configs[i].run.clone(),
-                val_mse: tried[i].val_mse,
-                val_r2: tried[i].val_r2,
-                diverged: tried[i].diverged(),
-                per_fold: &tried[i].scores,
+                round: halving.map(|_| at(i).round + 1),
+                options: &at(i).options,
+                val_mse: at(i).val_mse,
+                val_r2: at(i).val_r2,
+                diverged: at(i).diverged(),
+                per_fold: &at(i).scores,
             })
             .collect(),
         best: best.as_ref().map(|(i, _)| values(*i)),
@@ -380,9 +613,11 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         );
     };
     folds::write_files(args, &record, &shared, predictions)?;
-    let best = &combos[*i];
+    // The best as it was scored: with --halving, in its last round.
+    let t = at(*i);
+    let every_row = round_args(&combos[*i], t.options.epochs, halving.is_some());
     match args.save {
-        Some(_) => folds::train_on_every_row(&best.args, &mut shared, Some(&best.flags())),
+        Some(_) => folds::train_on_every_row(&every_row, &mut shared, Some(&search.flags(*i, t))),
         None => Ok(ExitCode::SUCCESS),
     }
 }
@@ -394,6 +629,11 @@ mod tests {
     /// A combination tried whose folds scored `mses`, the first diverged
     /// where `diverged` says.
     fn tried(mses: &[f64], diverged: bool) -> Tried {
+        tried_in(0, mses, diverged)
+    }
+
+    /// [`tried`] in round `round` of `--halving`.
+    fn tried_in(round: usize, mses: &[f64], diverged: bool) -> Tried {
         let scores = mses.iter().enumerate().map(|(i, &val_mse)| FoldScore {
             fold: i + 1,
             train_rows: 2,
@@ -408,7 +648,17 @@ mod tests {
             lr: None,
             wall_s: 0.5,
         });
-        Tried::of(scores.collect())
+        Tried::of(round, options(), scores.collect())
+    }
+
+    /// The options of `train` with none given.
+    fn options() -> RunOptions {
+        use clap::Parser as _;
+        let cli = crate::cli::Cli::try_parse_from(["shadertrain", "train"]).unwrap();
+        let crate::cli::Command::Train(args) = cli.command else {
+            panic!("train");
+        };
+        TrainConfig::resolve(&args).unwrap().0.run
     }
 
     #[test]
@@ -421,9 +671,42 @@ mod tests {
             tried(&[f64::NAN, 1.0], false),
             tried(&[3.0, 3.0], false),
         ];
-        assert_eq!(ranking(&all), [1, 3, 0, 5, 2, 4]);
         assert_eq!(all[1].val_mse.map(|s| (s.mean, s.sd)), Some((1.0, 0.5)));
         assert_eq!(all[1].wall_s, 1.0);
         assert!(all[2].rank_key().is_none() && all[4].rank_key().is_none());
+        let all: Vec<Option<Tried>> = all.into_iter().map(Some).collect();
+        assert_eq!(ranking(&all), [1, 3, 0, 5, 2, 4]);
+    }
+
+    #[test]
+    fn a_later_round_ranks_first_and_untried_combinations_not_at_all() {
+        let all = [
+            Some(tried_in(0, &[0.1, 0.1], false)),
+            None,
+            Some(tried_in(1, &[0.9, 0.9], false)),
+            Some(tried_in(1, &[0.5, 0.5], false)),
+            Some(tried_in(2, &[0.1, 0.1], true)),
+            Some(tried_in(0, &[0.3, 0.3], false)),
+        ];
+        // Round 2's diverged last of all, after round 0's.
+        assert_eq!(ranking(&all), [3, 2, 0, 5, 4]);
+    }
+
+    #[test]
+    fn halving_keeps_a_share_of_each_round_for_more_epochs() {
+        let rounds = |total, factor, epochs| -> Vec<(usize, usize)> {
+            let rounds = halving_rounds(total, factor, epochs).unwrap();
+            rounds.iter().map(|r| (r.combinations, r.epochs)).collect()
+        };
+        assert_eq!(rounds(16, 3, 60), [(16, 6), (6, 20), (2, 60)]);
+        assert_eq!(rounds(9, 3, 10), [(9, 3), (3, 10)]);
+        assert_eq!(rounds(4, 3, 10), [(4, 3), (2, 10)]);
+        assert_eq!(rounds(3, 3, 10), [(3, 10)]);
+        assert_eq!(rounds(1, 2, 7), [(1, 7)]);
+        assert_eq!(rounds(5, 2, 8), [(5, 2), (3, 4), (2, 8)]);
+        assert_eq!(rounds(1000, 2, 512).len(), 10);
+        let few = halving_rounds(16, 3, 8).unwrap_err().to_string();
+        assert!(few.contains("give --epochs of at least 9"), "{few}");
+        assert!(halving_rounds(16, 1, 8).is_err());
     }
 }

@@ -8,7 +8,8 @@
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
 //! - `folds`: `train --folds`, K-fold cross-validation, and `--save`'s
-//!   run on every row after it; `grid`: its `--grid` search.
+//!   run on every row after it; `grid`: its `--grid` search, by successive
+//!   halving with `--halving`.
 //! - `budget`: what a run needs in memory, checked before it allocates.
 //! - `progress`: the progress bar of `train`, `bench` and `importance`.
 //! - `bench_dist`: `bench --distributed`, the sharded trainer's epochs.
