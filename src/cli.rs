@@ -513,12 +513,22 @@ pub struct TrainArgs {
     /// 1/FACTOR of a round (rounded up) go on to the next, which trains
     /// FACTOR times as many epochs; the last round trains --epochs, with at
     /// most FACTOR combinations left. 16 combinations by 3 are 3 rounds: 16
-    /// with --epochs/9, 6 with --epochs/3, and 2 with --epochs. A
-    /// combination that starts slowly may be dropped early [default: every
-    /// combination trains --epochs].
+    /// with --epochs/9, 6 with --epochs/3, and 2 with --epochs (see
+    /// --halving-min-epochs). A combination that starts slowly may be
+    /// dropped early [default: every combination trains --epochs].
     #[arg(long, value_name = "FACTOR", requires = "grid",
           value_parser = clap::value_parser!(u32).range(2..))]
     pub halving: Option<u32>,
+
+    /// With --halving: the fewest epochs its first round trains. Where the
+    /// rounds --halving needs would start with fewer, there are fewer
+    /// rounds (the first of them), and the last keeps more than FACTOR
+    /// combinations. A first round too short to tell the combinations
+    /// apart drops good ones by chance [default: a tenth of --epochs,
+    /// rounded up].
+    #[arg(long, value_name = "N", requires = "halving",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub halving_min_epochs: Option<usize>,
 
     /// The `--grid` options given on the command line, whatever their
     /// value (a default given explicitly too), where the command line was

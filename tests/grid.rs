@@ -390,10 +390,12 @@ fn grids_are_refused_where_they_cannot_work() {
             "--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs",
         ),
         (
-            // 8, 4 and 2 combinations: the first of 3 rounds would train
-            // --epochs 3 / 4 epochs.
-            with(&["--grid", "lr=0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8", "--halving", "2"]),
-            "--halving 2 over 8 combinations trains 3 rounds, each with 2 times the epochs of the one before, up to --epochs 3: the first would train none; give --epochs of at least 4, or a larger --halving",
+            with(&["--grid", "lr=0.1,0.2", "--halving", "2", "--halving-min-epochs", "4"]),
+            "--halving-min-epochs 4 is more than --epochs 3, which the last round trains",
+        ),
+        (
+            with(&["--grid", "lr=0.1,0.2", "--halving-min-epochs", "2"]),
+            "required arguments were not provided:\n  --halving <FACTOR>",
         ),
         (
             // At its default, given all the same.
@@ -504,7 +506,7 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
     let record = read_json(&halved);
     assert_eq!(
         record["halving"],
-        serde_json::json!({"factor": 3, "rounds": [
+        serde_json::json!({"factor": 3, "min_epochs": 3, "rounds": [
             {"epochs": 10, "combinations": 6}, {"epochs": 30, "combinations": 2}
         ]})
     );
@@ -582,6 +584,31 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         out.starts_with("successive halving of 6 combinations by 3 ("),
         "{out}"
     );
+    // A first round of at least 30 epochs: one round, the plain grid.
+    let one = path(&dir, "one.json");
+    let limited = [
+        "--halving",
+        "3",
+        "--halving-min-epochs",
+        "30",
+        "--json",
+        &one,
+    ];
+    train("30", &[&grid[..], &limited].concat());
+    let plain = path(&dir, "plain.json");
+    train("30", &[&grid[..], &["--json", &plain]].concat());
+    let (one, plain) = (read_json(&one), read_json(&plain));
+    assert_eq!(
+        one["halving"]["rounds"],
+        serde_json::json!([{"epochs": 30, "combinations": 6}])
+    );
+    let values = |r: &serde_json::Value| -> Vec<(serde_json::Value, serde_json::Value)> {
+        let results = r["results"].as_array().unwrap().iter();
+        results
+            .map(|c| (c["values"].clone(), c["val_mse"].clone()))
+            .collect()
+    };
+    assert_eq!(values(&one), values(&plain));
 }
 
 /// `--save -` and `--json -` with `--folds`: the table, and the summary of

@@ -18,6 +18,13 @@ use crate::cli::{GridAxis, TrainArgs};
 /// The most combinations a grid may have: each is K runs.
 pub const MOST_COMBINATIONS: usize = 1000;
 
+/// `--halving`'s first round trains at least 1/this of `--epochs`
+/// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
+/// otherwise. On 3,000 rows and 36 combinations (BENCHMARKS.md, "Successive
+/// halving"), a first round of 3 epochs of 81 could not tell them apart and
+/// dropped the best; one of 9 kept it.
+pub const MIN_EPOCHS_SHARE: usize = 10;
+
 /// One combination of `--grid`'s values, and the options it trains with.
 pub(super) struct Combination {
     /// Each option varied and its value here, as given, in `--grid`'s
@@ -116,27 +123,36 @@ pub(super) struct Round {
 /// Successive halving by `factor` of `total` combinations, the last
 /// round with `epochs`: each round keeps the best 1/`factor` (rounded
 /// up) for the next, which trains `factor` times as many epochs, until
-/// at most `factor` are left for the last. Refused where the first round
-/// would train no epoch.
-pub(super) fn halving_rounds(total: usize, factor: usize, epochs: usize) -> Result<Vec<Round>> {
+/// at most `factor` are left for the last; or fewer rounds, the first
+/// rounds of those, where the first would train fewer than `min_epochs`
+/// (the last round then keeps more). Refused where `epochs` is fewer
+/// than `min_epochs`.
+pub(super) fn halving_rounds(
+    total: usize,
+    factor: usize,
+    epochs: usize,
+    min_epochs: usize,
+) -> Result<Vec<Round>> {
     if factor < 2 {
         bail!("--halving must be at least 2: the share of a round that goes on is 1/--halving");
+    }
+    if epochs < min_epochs.max(1) {
+        bail!("--halving-min-epochs {min_epochs} is more than --epochs {epochs}, which the last round trains");
     }
     let mut counts = vec![total];
     while let Some(&last) = counts.last().filter(|&&n| n > factor) {
         counts.push(last.div_ceil(factor));
     }
-    let cuts = counts.len() - 1;
-    let first = (0..cuts).try_fold(1usize, |d, _| d.checked_mul(factor));
-    let Some(first) = first.filter(|&d| d <= epochs) else {
-        bail!(
-            "--halving {factor} over {} trains {} rounds, each with {factor} times the epochs of the one before, up to --epochs {epochs}: the first would train none; give --epochs of at least {}, or a larger --halving",
-            crate::units::count(total, "combination"),
-            counts.len(),
-            first.map_or("more".into(), |d| d.to_string()),
-        );
-    };
-    let mut divisor = first;
+    // The first round's epochs are --epochs over this.
+    let mut divisor = 1usize;
+    let mut rounds = 1;
+    while rounds < counts.len() {
+        match divisor.checked_mul(factor) {
+            Some(d) if epochs / d >= min_epochs.max(1) => (divisor, rounds) = (d, rounds + 1),
+            _ => break,
+        }
+    }
+    counts.truncate(rounds);
     Ok(counts
         .into_iter()
         .map(|combinations| {
@@ -392,6 +408,7 @@ struct Record<'a> {
 #[derive(serde::Serialize)]
 struct Halving {
     factor: usize,
+    min_epochs: usize,
     rounds: Vec<Round>,
 }
 
@@ -470,8 +487,9 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     let full = checked(args, &combos, None)?;
     let epochs = full[0][0].epochs;
     let halving = args.halving.map(|f| f as usize);
+    let min_epochs = (args.halving_min_epochs).unwrap_or(epochs.div_ceil(MIN_EPOCHS_SHARE));
     let rounds = match halving {
-        Some(factor) => halving_rounds(total, factor, epochs)?,
+        Some(factor) => halving_rounds(total, factor, epochs, min_epochs)?,
         None => vec![Round {
             epochs,
             combinations: total,
@@ -585,6 +603,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         grid: &args.grid,
         halving: halving.map(|factor| Halving {
             factor,
+            min_epochs,
             rounds: trained,
         }),
         results: order
@@ -694,10 +713,11 @@ mod tests {
 
     #[test]
     fn halving_keeps_a_share_of_each_round_for_more_epochs() {
-        let rounds = |total, factor, epochs| -> Vec<(usize, usize)> {
-            let rounds = halving_rounds(total, factor, epochs).unwrap();
+        let limited = |total, factor, epochs, min| -> Vec<(usize, usize)> {
+            let rounds = halving_rounds(total, factor, epochs, min).unwrap();
             rounds.iter().map(|r| (r.combinations, r.epochs)).collect()
         };
+        let rounds = |total, factor, epochs| limited(total, factor, epochs, 1);
         assert_eq!(rounds(16, 3, 60), [(16, 6), (6, 20), (2, 60)]);
         assert_eq!(rounds(9, 3, 10), [(9, 3), (3, 10)]);
         assert_eq!(rounds(4, 3, 10), [(4, 3), (2, 10)]);
@@ -705,8 +725,19 @@ mod tests {
         assert_eq!(rounds(1, 2, 7), [(1, 7)]);
         assert_eq!(rounds(5, 2, 8), [(5, 2), (3, 4), (2, 8)]);
         assert_eq!(rounds(1000, 2, 512).len(), 10);
-        let few = halving_rounds(16, 3, 8).unwrap_err().to_string();
-        assert!(few.contains("give --epochs of at least 9"), "{few}");
-        assert!(halving_rounds(16, 1, 8).is_err());
+        // Fewer rounds where the first would train too few epochs: the
+        // last then keeps more than the factor.
+        assert_eq!(rounds(16, 3, 8), [(16, 2), (6, 8)]);
+        assert_eq!(rounds(16, 3, 2), [(16, 2)]);
+        assert_eq!(limited(36, 3, 81, 9), [(36, 9), (12, 27), (4, 81)]);
+        assert_eq!(limited(36, 3, 81, 10), [(36, 27), (12, 81)]);
+        assert_eq!(limited(36, 3, 81, 81), [(36, 81)]);
+        assert_eq!(limited(36, 3, 81, 0), rounds(36, 3, 81));
+        let over = halving_rounds(16, 3, 8, 9).unwrap_err().to_string();
+        assert!(
+            over.contains("--halving-min-epochs 9 is more than --epochs 8"),
+            "{over}"
+        );
+        assert!(halving_rounds(16, 1, 8, 1).is_err());
     }
 }
