@@ -254,6 +254,66 @@ fn standard_input_is_read_once_for_every_fold() {
     assert_eq!(strip(folds(&from_stdin)), strip(folds(&from_file)));
 }
 
+/// `out_of_fold` scores every row's prediction in `--fold-predictions`
+/// against its target, over all the rows; leave-one-out (a row per fold),
+/// whose folds have no R² of their own, has one there.
+#[test]
+fn out_of_fold_scores_every_rows_prediction_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, oof, cv] = paths(&dir, ["d.csv", "oof.csv", "cv.json"]);
+    for (rows, folds) in [("120", "4"), ("15", "15")] {
+        gen_csv(&csv, rows, "2", "21");
+        let more = [
+            ADAM,
+            &["--folds", folds, "--fold-predictions", &oof, "--json", &cv],
+        ]
+        .concat();
+        let out = run_ok(&args(&csv, "cpu", &more));
+        let targets: Vec<f64> = std::fs::read_to_string(&csv)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| f64::from(l.rsplit(',').next().unwrap().parse::<f32>().unwrap()))
+            .collect();
+        let predicted: Vec<f64> = std::fs::read_to_string(&oof)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        let n = targets.len() as f64;
+        let squares: f64 = targets
+            .iter()
+            .zip(&predicted)
+            .map(|(y, p)| (p - y).powi(2))
+            .sum();
+        let mean = targets.iter().sum::<f64>() / n;
+        let total: f64 = targets.iter().map(|y| (y - mean).powi(2)).sum();
+        let record = read_json(&cv);
+        let pooled = &record["out_of_fold"];
+        assert_close(
+            &format!("{rows} rows, {folds} folds"),
+            &[
+                pooled["mse"].as_f64().unwrap(),
+                pooled["r2"].as_f64().unwrap(),
+            ],
+            &[squares / n, 1.0 - squares / total],
+            1e-12,
+            1e-9,
+        );
+        assert!(out.contains("\nall rows  "), "{out}");
+        if folds == "15" {
+            // One held-out row per fold: no R² per fold, nor their mean.
+            assert!(record["per_fold"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["val_r2"].is_null()));
+            assert!(record["val_r2"].is_null());
+        }
+    }
+}
+
 /// A signal that came before a fold's training loop (here raised as fold 2
 /// is set up, through the debug builds' SHADERTRAIN_SIGNAL_IN_FOLD) stops
 /// that fold at once: no loop lowers it.

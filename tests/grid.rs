@@ -81,6 +81,8 @@ fn each_combination_is_its_own_folds_run_and_the_best_ranks_first() {
         );
         assert_eq!(r["val_mse"], plain["val_mse"]);
         assert_eq!(r["val_r2"], plain["val_r2"]);
+        assert_eq!(r["out_of_fold"], plain["out_of_fold"]);
+        assert!(r["out_of_fold"]["r2"].is_f64());
         assert_eq!(
             r["options"]["optimizer"]["lr"].as_f64().unwrap(),
             lr.parse::<f64>().unwrap()

@@ -171,7 +171,9 @@ fn the_readme_walkthrough_runs_as_written() {
         assert!(val[0].is_some() && val[epochs].is_some());
     }
     assert_eq!(png_size(at("--plot", 1)), SIZE);
-    // train --folds: a line for each fold, then the mean and the spread.
+    // train --folds: a line for each fold, then the mean and the spread,
+    // and the rows' out-of-fold scores with the line that says what they
+    // are.
     let (args, stdout, _) = &outputs[2];
     let folds: usize = value(args, "--folds").unwrap().parse().unwrap();
     assert!(
@@ -182,7 +184,7 @@ fn the_readme_walkthrough_runs_as_written() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     let mut want: Vec<String> = (1..=folds).map(|i| i.to_string()).collect();
-    want.extend(["mean".into(), "sd".into()]);
+    want.extend(["mean", "sd", "all", "all"].map(String::from));
     assert_eq!(firsts, want, "{stdout}");
     // predict: one prediction a row, and the MSE.
     let (_, stdout, _) = &outputs[3];

@@ -111,6 +111,48 @@ impl Spread {
     }
 }
 
+/// Every row's prediction by the fold that held it out, scored together
+/// over the rows read, in the target's units: what scikit-learn's
+/// `cross_val_predict` then scores. Leave-one-out, whose folds have no R²
+/// of their own, has one so.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub(super) struct OutOfFold {
+    pub mse: f64,
+    /// None where the targets are all equal.
+    pub r2: Option<f64>,
+}
+
+impl OutOfFold {
+    /// Of `predictions`, each of the `count` folds' (cut by `seed`) in its
+    /// held-out rows' order, of the rows read into `shared`; none until
+    /// every fold has its predictions.
+    pub(super) fn of(
+        shared: &Shared,
+        predictions: &[Vec<f64>],
+        count: usize,
+        seed: u64,
+    ) -> Option<OutOfFold> {
+        let y = shared.targets()?;
+        let rows = y.len();
+        if predictions.len() != count || rows == 0 {
+            return None;
+        }
+        let mut squares = 0.0;
+        for (index, predicted) in predictions.iter().enumerate() {
+            let held = data::fold_rows(index, count, rows, seed);
+            for (n, &p) in held.into_iter().zip(predicted) {
+                squares += (p - f64::from(y[n])).powi(2);
+            }
+        }
+        let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
+        let total: f64 = y.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum();
+        Some(OutOfFold {
+            mse: squares / rows as f64,
+            r2: (total > 0.0).then(|| 1.0 - squares / total),
+        })
+    }
+}
+
 /// The `train --folds --json` record; its schema is in the README.
 #[derive(serde::Serialize)]
 struct Record<'a> {
@@ -125,6 +167,7 @@ struct Record<'a> {
     /// null where a fold has none (`val_r2` of a constant held-out target).
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
+    out_of_fold: Option<OutOfFold>,
 }
 
 /// `train --folds K`: each fold in turn, then the table, `--json`, and
@@ -143,6 +186,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
             &config.run,
             shared.described().unwrap_or(""),
             &shared.scores,
+            None,
         );
         crate::say!(
             "interrupted during fold {} of {count}; nothing was written{}",
@@ -156,7 +200,8 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     }
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
-    super::report(&table(&config.run, data, scores), outputs(args))?;
+    let pooled = OutOfFold::of(&shared, &shared.predictions, count, args.seed);
+    super::report(&table(&config.run, data, scores, pooled), outputs(args))?;
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
         folds: count,
@@ -165,6 +210,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         per_fold: scores,
         val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
         val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
+        out_of_fold: pooled,
     };
     write_files(args, &record, &shared, &shared.predictions)?;
     let diverged: Vec<String> = scores
@@ -331,8 +377,9 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
 }
 
 /// The folds' table: one line per fold, then the mean and the standard
-/// deviation of the held-out scores.
-fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
+/// deviation of the held-out scores, and the scores of every row's
+/// prediction by the fold that held it out (`pooled`).
+fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutOfFold>) -> String {
     let count = run.fold.map_or(scores.len(), |f| f.count);
     let kept = run.keep == Keep::BestVal;
     let text = format!(
@@ -395,7 +442,19 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore]) -> String {
             ]);
         }
     }
-    text + &aligned(&rows)
+    let mut notes = String::new();
+    if let Some(p) = pooled {
+        let held_out: usize = scores.iter().map(|s| s.held_out_rows).sum();
+        let mut row = vec![String::new(); 8];
+        row[0] = "all rows".into();
+        row[2] = held_out.to_string();
+        row[6] = format!("{:.4e}", p.mse);
+        row[7] = p.r2.map_or("-".into(), r2_text);
+        rows.push(row.try_into().expect("8 cells"));
+        notes =
+            "all rows: each row predicted by the fold that held it out, scored together\n".into();
+    }
+    text + &aligned(&rows) + &notes
 }
 
 /// `rows` of cells as text, each column as wide as its widest cell, two

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 
 use super::config::{RunOptions, TrainConfig};
-use super::folds::{self, FoldScore, Folded, Spread};
+use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
 use super::train::Shared;
 use crate::cli::{GridAxis, TrainArgs};
 
@@ -175,14 +175,21 @@ struct Tried {
     scores: Vec<FoldScore>,
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
+    out_of_fold: Option<OutOfFold>,
     wall_s: f64,
 }
 
 impl Tried {
-    fn of(round: usize, options: RunOptions, scores: Vec<FoldScore>) -> Tried {
+    fn of(
+        round: usize,
+        options: RunOptions,
+        scores: Vec<FoldScore>,
+        out_of_fold: Option<OutOfFold>,
+    ) -> Tried {
         Tried {
             round,
             options,
+            out_of_fold,
             val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
             val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
             wall_s: scores.iter().map(|s| s.wall_s).sum(),
@@ -250,7 +257,10 @@ impl Search<'_> {
             None => format!("grid search of {combinations}"),
             Some(factor) => {
                 let each: Vec<String> = (self.rounds.iter())
-                    .map(|round| format!("{} × {} epochs", round.combinations, round.epochs))
+                    .map(|round| {
+                        let epochs = crate::units::count(round.epochs, "epoch");
+                        format!("{} × {epochs}", round.combinations)
+                    })
                     .collect();
                 format!(
                     "successive halving of {combinations} by {factor} (rounds of {})",
@@ -376,10 +386,10 @@ impl Search<'_> {
     fn round_text(&self, round: usize) -> String {
         match self.halving {
             Some(_) => format!(
-                "round {} of {} ({} epochs), ",
+                "round {} of {} ({}), ",
                 round + 1,
                 self.rounds.len(),
-                self.rounds[round].epochs
+                crate::units::count(self.rounds[round].epochs, "epoch")
             ),
             None => String::new(),
         }
@@ -425,6 +435,7 @@ struct Ranked<'a> {
     options: &'a RunOptions,
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
+    out_of_fold: Option<OutOfFold>,
     diverged: bool,
     per_fold: &'a [FoldScore],
 }
@@ -567,7 +578,8 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 return Ok(status);
             }
             let options = configs[r][i].clone();
-            let t = Tried::of(r, options, std::mem::take(&mut shared.scores));
+            let pooled = OutOfFold::of(&shared, &shared.predictions, count, args.seed);
+            let t = Tried::of(r, options, std::mem::take(&mut shared.scores), pooled);
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));
             }
@@ -616,6 +628,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 options: &at(i).options,
                 val_mse: at(i).val_mse,
                 val_r2: at(i).val_r2,
+                out_of_fold: at(i).out_of_fold,
                 diverged: at(i).diverged(),
                 per_fold: &at(i).scores,
             })
@@ -667,7 +680,7 @@ mod tests {
             lr: None,
             wall_s: 0.5,
         });
-        Tried::of(round, options(), scores.collect())
+        Tried::of(round, options(), scores.collect(), None)
     }
 
     /// The options of `train` with none given.
