@@ -512,10 +512,11 @@ pub struct TrainArgs {
     /// combinations are cross-validated in rounds, and only the best
     /// 1/FACTOR of a round (rounded up) go on to the next, which trains
     /// FACTOR times as many epochs; the last round trains --epochs, with at
-    /// most FACTOR combinations left. 16 combinations by 3 are 3 rounds: 16
-    /// with --epochs/9, 6 with --epochs/3, and 2 with --epochs (see
-    /// --halving-min-epochs). A combination that starts slowly may be
-    /// dropped early [default: every combination trains --epochs].
+    /// most FACTOR combinations left. 16 combinations by 3 with --epochs 60
+    /// are 3 rounds: 16 with 6 epochs, 6 with 20, and 2 with 60. Fewer
+    /// rounds where the first would train fewer than --halving-min-epochs
+    /// (a notice says so). A combination that starts slowly may be dropped
+    /// early [default: every combination trains --epochs].
     #[arg(long, value_name = "FACTOR", requires = "grid",
           value_parser = clap::value_parser!(u32).range(2..))]
     pub halving: Option<u32>,

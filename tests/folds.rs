@@ -345,6 +345,18 @@ fn a_signal_before_a_folds_loop_stops_it() {
         assert!(!said.contains("range test"), "the folds report it: {said}");
         assert!(!Path::new(&cv).exists() && !Path::new(&oof).exists());
     }
+    // In --save's run on every row, with no other output: no files to
+    // speak of, and no options chosen to name.
+    let model = path(&dir, "m.st");
+    let more = ["--folds", "3", "--save", &model];
+    let (code, said) = signalled_in_fold(&args(&csv, "cpu", &more), "every-row");
+    assert_eq!(code, Some(143), "{said}");
+    assert!(
+        said.contains("; to keep an interrupted run to --resume, train without --folds, and with --checkpoint FILE")
+            && !said.contains("written before"),
+        "{said}"
+    );
+    assert!(!Path::new(&model).exists());
 }
 
 /// `--lr auto` tests each fold's own rows (fold 1 as the split's run

@@ -309,7 +309,7 @@ fn a_signal_stops_the_search_and_writes_nothing() {
     assert_eq!(code, Some(143), "{said}");
     assert!(
         said.contains("interrupted at epoch 0 (SIGTERM)")
-            && said.contains("the folds' outputs were written before this run on every row")
+            && said.contains(&format!("; {grid} and {oof} were written before this run on every row; to keep an interrupted run to --resume, train with --lr 0.01 without --folds, and with --checkpoint FILE"))
             && !said.contains(", and --checkpoint FILE"),
         "{said}"
     );
@@ -504,7 +504,11 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         "--save",
         &model,
     ];
-    let out = train("30", &[&grid[..], &["--halving", "3"], &outputs].concat());
+    // Not under -q: the line of each combination as it ends.
+    let run = ["--seed", "5", "--epochs", "30", "--halving", "3"];
+    let halving = [ADAM, &run, &grid, &outputs].concat();
+    let (ok, out, said) = shadertrain(&train_data(&csv, "cpu", &halving));
+    assert!(ok, "{said}");
     let record = read_json(&halved);
     assert_eq!(
         record["halving"],
@@ -516,6 +520,24 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
     let first = read_json(&first)["results"].as_array().unwrap().clone();
     let results = record["results"].as_array().unwrap();
     assert_eq!(results.len(), 6);
+    // Each round trains its combinations in the grid's order.
+    let grid_order: Vec<String> = ["0.001", "0.01", "0.05"]
+        .iter()
+        .flat_map(|lr| ["3", "[5,3]"].map(|h| format!("(lr={lr} hidden={h})")))
+        .collect();
+    for round in ["round 1 of 2 (10 epochs)", "round 2 of 2 (30 epochs)"] {
+        let places: Vec<usize> = (said.lines())
+            .filter(|l| l.starts_with(round))
+            .map(|l| {
+                grid_order
+                    .iter()
+                    .position(|c| l.contains(c.as_str()))
+                    .unwrap()
+            })
+            .collect();
+        assert!(places.windows(2).all(|w| w[0] < w[1]), "{round}: {said}");
+        assert_eq!(places.len(), if round.contains("round 1") { 6 } else { 2 });
+    }
     let round = |r: &serde_json::Value| r["round"].as_u64().unwrap();
     assert_eq!(
         results.iter().map(round).collect::<Vec<_>>(),
@@ -586,7 +608,8 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         out.starts_with("successive halving of 6 combinations by 3 ("),
         "{out}"
     );
-    // A first round of at least 30 epochs: one round, the plain grid.
+    // A first round of at least 30 epochs: one round, the plain grid, and
+    // a notice that says so.
     let one = path(&dir, "one.json");
     let limited = [
         "--halving",
@@ -596,7 +619,17 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         "--json",
         &one,
     ];
-    train("30", &[&grid[..], &limited].concat());
+    let run = ["--seed", "5", "--epochs", "30"];
+    let (ok, _, said) = shadertrain(&train_data(
+        &csv,
+        "cpu",
+        &[ADAM, &run, &grid, &limited].concat(),
+    ));
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("notice: --halving 3 trains 1 round, not the 2 that would leave at most 3 combinations for the last: the first would train fewer than --halving-min-epochs 30 epochs; the last keeps 6"),
+        "{said}"
+    );
     let plain = path(&dir, "plain.json");
     train("30", &[&grid[..], &["--json", &plain]].concat());
     let (one, plain) = (read_json(&one), read_json(&plain));
@@ -611,6 +644,107 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
             .collect()
     };
     assert_eq!(values(&one), values(&plain));
+    // The first round's least epochs by default: a tenth of --epochs,
+    // rounded up.
+    let min = path(&dir, "min.json");
+    train(
+        "35",
+        &[&grid[..], &["--halving", "3", "--json", &min]].concat(),
+    );
+    assert_eq!(read_json(&min)["halving"]["min_epochs"], 4);
+}
+
+/// A rate that grows 10% an epoch (from 0.01 to 0.03) trains 30 epochs
+/// and diverges before 90: with `--halving 3` over 12 combinations
+/// (30, 90 and 270 epochs), round 2's four all diverge, so there is no
+/// round 3, and the best is the first of those round 1 kept back. Its
+/// predictions, which the search did not keep, and the model saved are
+/// those of its own runs at 30 epochs.
+#[test]
+fn a_round_that_all_diverged_leaves_the_best_of_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, halved, oof, oof_alone, model, model_alone] = paths(
+        &dir,
+        ["x.csv", "h.json", "o.csv", "oa.csv", "m.st", "ma.st"],
+    );
+    gen_csv(&csv, "300", "3", "7");
+    let growing = [
+        "--seed",
+        "1",
+        "--lr-schedule",
+        "exponential",
+        "--lr-gamma",
+        "1.1",
+    ];
+    let train = |more: &[&str]| -> (bool, String, String) {
+        shadertrain(&train_data(&csv, "cpu", &[&growing[..], more].concat()))
+    };
+    let grid = [
+        "--folds",
+        "2",
+        "--grid",
+        "lr=0.01,0.02,0.03",
+        "--grid",
+        "hidden=8,16,[8,8],[16,8]",
+        "--halving",
+        "3",
+        "--epochs",
+        "270",
+    ];
+    let outputs = [
+        "--json",
+        &halved,
+        "--fold-predictions",
+        &oof,
+        "--save",
+        &model,
+    ];
+    let (ok, out, err) = train(&[&grid[..], &outputs].concat());
+    assert!(ok, "{err}");
+    let record = read_json(&halved);
+    assert_eq!(
+        record["halving"]["rounds"],
+        serde_json::json!([{"epochs": 30, "combinations": 12}, {"epochs": 90, "combinations": 4}])
+    );
+    assert!(
+        out.starts_with("successive halving of 12 combinations by 3 (rounds of 12 × 30 epochs, then 4 × 90 epochs)"),
+        "the rounds trained: {out}"
+    );
+    let results = record["results"].as_array().unwrap();
+    let round = |r: &serde_json::Value| r["round"].as_u64().unwrap();
+    assert!(results[..8]
+        .iter()
+        .all(|r| round(r) == 1 && r["diverged"] == false));
+    assert!(results[8..]
+        .iter()
+        .all(|r| round(r) == 2 && r["rank"].is_null()));
+    let best = &results[0]["values"];
+    assert_eq!(record["best"], *best);
+    let (lr, hidden) = (
+        best["lr"].as_str().unwrap(),
+        best["hidden"].as_str().unwrap(),
+    );
+    assert!(
+        out.contains(&format!("best: --lr {lr} --hidden {hidden} --epochs 30\n")),
+        "{out}"
+    );
+    assert!(
+        err.contains("the best combination's folds again, for --fold-predictions"),
+        "{err}"
+    );
+    let own = ["--lr", lr, "--hidden", hidden, "--epochs", "30", "-q"];
+    let (ok, _, err) = train(
+        &[
+            &own[..],
+            &["--folds", "2", "--fold-predictions", &oof_alone],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{err}");
+    assert_same_file(&oof, &oof_alone, "the best combination's predictions");
+    let (ok, _, err) = train(&[&own[..], &["--save", &model_alone]].concat());
+    assert!(ok, "{err}");
+    assert_same_file(&model, &model_alone, "the best combination on every row");
 }
 
 /// `--save -` and `--json -` with `--folds`: the table, and the summary of

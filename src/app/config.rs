@@ -109,9 +109,17 @@ pub struct RunOptions {
 pub struct Fold {
     pub index: usize,
     pub count: usize,
-    /// Of `--grid`'s combinations, (the one this fold's run has, from
-    /// 0, how many).
-    pub combination: Option<(usize, usize)>,
+    /// Where this fold's run is in `--grid`'s search.
+    pub combination: Option<GridPlace>,
+}
+
+/// Where a fold's run is in `--grid`'s search, for its progress bar: of
+/// the combinations its round trains, (the one it has, from 0, how
+/// many); with `--halving`, of the rounds, (its own, from 0, how many).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GridPlace {
+    pub combination: (usize, usize),
+    pub round: Option<(usize, usize)>,
 }
 
 /// Whether `--missing` is its default (serde's `skip_serializing_if`).
@@ -319,9 +327,11 @@ pub struct Outputs {
     /// `--json` and `--fold-predictions`, for its run on every row),
     /// which its summary keeps off where they are standard output.
     pub others: Vec<PathBuf>,
-    /// This is `--folds`' run on every row, for `--save`: `--folds`
-    /// refuses `--checkpoint`, and has written its own outputs before it.
-    pub after_folds: bool,
+    /// This is `--folds`' run on every row, for `--save`, with the
+    /// options `--grid` chose (empty without one): `--folds` refuses
+    /// `--checkpoint`, and has written its own outputs (`others`) before
+    /// it.
+    pub after_folds: Option<String>,
 }
 
 /// `--checkpoint`: where, and every how many epochs.
@@ -536,7 +546,7 @@ impl TrainConfig {
                 plot: args.plot.clone(),
                 lr_plot: args.lr_plot.clone(),
                 others: Vec::new(),
-                after_folds: false,
+                after_folds: None,
             },
             quiet: args.quiet,
             leader: true,

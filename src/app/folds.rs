@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::config::{Fold, RunOptions, TrainConfig};
+use super::config::{Fold, GridPlace, RunOptions, TrainConfig};
 use super::grid;
 use super::report::{self, Finished};
 use super::train::{self, Shared};
@@ -241,6 +241,7 @@ pub(super) fn train_on_every_row(
     shared: &mut Shared,
     flags: Option<&str>,
 ) -> Result<ExitCode> {
+    shared.every_row_flags = flags.unwrap_or_default().to_string();
     if !args.quiet {
         let flags = flags.map_or(String::new(), |f| format!(" with {f}"));
         crate::say!("training on every row{flags} for --save");
@@ -265,7 +266,7 @@ pub(super) fn run_folds(
     count: usize,
     shared: &mut Shared,
     lines: bool,
-    combination: Option<(usize, usize)>,
+    combination: Option<GridPlace>,
 ) -> Result<Folded> {
     shared.scores.clear();
     shared.predictions.clear();

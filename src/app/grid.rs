@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::config::{RunOptions, TrainConfig};
+use super::config::{GridPlace, RunOptions, TrainConfig};
 use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
 use super::train::Shared;
 use crate::cli::{GridAxis, TrainArgs};
@@ -485,40 +485,79 @@ fn checked(
     Ok(configs)
 }
 
-/// `train --folds K --grid ...`: each combination's folds in turn (with
-/// `--halving`, round by round, each round the best of the one before),
-/// then the ranking, `--json` and `--fold-predictions` (the best
-/// combination's); an error where every combination diverged.
-pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
-    let combos = combinations(args)?;
-    let total = combos.len();
-    if args.halving.is_some() && args.grid.iter().any(|a| a.key == "epochs") {
-        bail!("--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs");
+/// A search's plan: its combinations, its rounds (one without
+/// `--halving`) and each round's options, `[round][combination]`.
+struct Plan<'a> {
+    args: &'a TrainArgs,
+    count: usize,
+    combos: Vec<Combination>,
+    rounds: Vec<Round>,
+    configs: Vec<Vec<RunOptions>>,
+    halving: Option<usize>,
+}
+
+impl Plan<'_> {
+    /// The table's and the lines' view of it, with the rows' data line
+    /// and the rounds to show.
+    fn view<'a>(&'a self, data: &'a str, rounds: &'a [Round]) -> Search<'a> {
+        Search {
+            combos: &self.combos,
+            rounds,
+            halving: self.halving,
+            run: &self.configs[0][0],
+            data,
+        }
     }
-    let full = checked(args, &combos, None)?;
-    let epochs = full[0][0].epochs;
-    let halving = args.halving.map(|f| f as usize);
-    let min_epochs = (args.halving_min_epochs).unwrap_or(epochs.div_ceil(MIN_EPOCHS_SHARE));
-    let rounds = match halving {
-        Some(factor) => halving_rounds(total, factor, epochs, min_epochs)?,
-        None => vec![Round {
-            epochs,
-            combinations: total,
-        }],
-    };
-    let configs = match halving {
-        Some(_) => checked(args, &combos, Some(&rounds))?,
-        None => full,
-    };
-    let mut shared = Shared::default();
+
+    /// Combination `i`'s folds at round `r`'s epochs; `place`: its place
+    /// in the round, for the progress bar.
+    fn folds(
+        &self,
+        i: usize,
+        r: usize,
+        place: (usize, usize),
+        shared: &mut Shared,
+    ) -> Result<Folded> {
+        let here = round_args(
+            &self.combos[i],
+            self.rounds[r].epochs,
+            self.halving.is_some(),
+        );
+        let round = self.halving.map(|_| (r, self.rounds.len()));
+        let at = GridPlace {
+            combination: place,
+            round,
+        };
+        folds::run_folds(&here, self.count, shared, false, Some(at))
+    }
+}
+
+/// How the rounds of a search ended.
+enum Searched {
+    /// Each combination's last round (none for those no round reached),
+    /// the best's predictions where they were kept, and the rounds as
+    /// trained.
+    Done {
+        tried: Vec<Option<Tried>>,
+        best: Option<(usize, Vec<Vec<f64>>)>,
+        trained: Vec<Round>,
+    },
+    /// A signal stopped it: the status to exit with.
+    Interrupted(ExitCode),
+}
+
+/// Each round in turn, each combination of it in the grid's order; a
+/// round after the first trains the best of the one before.
+fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
+    let (args, count, total) = (plan.args, plan.count, plan.combos.len());
     let mut tried: Vec<Option<Tried>> = (0..total).map(|_| None).collect();
     // The predictions of the best combination so far: the first of those
     // that no later one ranks before, as in `ranking`'s stable sort (each
     // round trains its combinations in the grid's order).
     let mut best: Option<(usize, Vec<Vec<f64>>)> = None;
     let mut entrants: Vec<usize> = (0..total).collect();
-    let mut trained = Vec::with_capacity(rounds.len());
-    for (r, round) in rounds.iter().enumerate() {
+    let mut trained = Vec::with_capacity(plan.rounds.len());
+    for (r, round) in plan.rounds.iter().enumerate() {
         if r > 0 {
             // The best of the round before, in the grid's order; never
             // one with a diverged fold.
@@ -538,28 +577,10 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
             combinations: entrants.len(),
         });
         for (place, &i) in entrants.iter().enumerate() {
-            let c = &combos[i];
-            let here = round_args(c, round.epochs, halving.is_some());
-            let folded = folds::run_folds(
-                &here,
-                count,
-                &mut shared,
-                false,
-                Some((place, entrants.len())),
-            )?;
+            let folded = plan.folds(i, r, (place, entrants.len()), shared)?;
             let data = shared.described().unwrap_or("").to_string();
-            let search = Search {
-                combos: &combos,
-                rounds: &rounds,
-                halving,
-                run: &configs[0][0],
-                data: &data,
-            };
-            if let Folded::Interrupted {
-                index: fold,
-                status,
-            } = folded
-            {
+            let search = plan.view(&data, &plan.rounds);
+            if let Folded::Interrupted { index, status } = folded {
                 let done = match tried.iter().all(Option::is_none) {
                     true => String::new(),
                     false => {
@@ -569,16 +590,16 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 };
                 crate::say!(
                     "interrupted during fold {} of {count} of {}combination {} of {} ({}); nothing was written{done}",
-                    fold + 1,
+                    index + 1,
                     search.round_text(r),
                     place + 1,
                     entrants.len(),
-                    c.label()
+                    plan.combos[i].label()
                 );
-                return Ok(status);
+                return Ok(Searched::Interrupted(status));
             }
-            let options = configs[r][i].clone();
-            let pooled = OutOfFold::of(&shared, &shared.predictions, count, args.seed);
+            let options = plan.configs[r][i].clone();
+            let pooled = OutOfFold::of(shared, &shared.predictions, count, args.seed);
             let t = Tried::of(r, options, std::mem::take(&mut shared.scores), pooled);
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));
@@ -590,33 +611,96 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
             tried[i] = Some(t);
         }
     }
-    let data = shared.described().unwrap_or("").to_string();
-    let search = Search {
-        combos: &combos,
-        rounds: &rounds,
-        halving,
-        run: &configs[0][0],
-        data: &data,
+    Ok(Searched::Done {
+        tried,
+        best,
+        trained,
+    })
+}
+
+/// The plan of `args`' search: its combinations, checked at every round's
+/// epochs, and its rounds; with a notice where `--halving` trains fewer
+/// rounds than it needs.
+fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
+    let combos = combinations(args)?;
+    let total = combos.len();
+    if args.halving.is_some() && args.grid.iter().any(|a| a.key == "epochs") {
+        bail!("--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs");
+    }
+    let full = checked(args, &combos, None)?;
+    let epochs = full[0][0].epochs;
+    let halving = args.halving.map(|f| f as usize);
+    let min_epochs = (args.halving_min_epochs).unwrap_or(epochs.div_ceil(MIN_EPOCHS_SHARE));
+    let rounds = match halving {
+        Some(factor) => halving_rounds(total, factor, epochs, min_epochs)?,
+        None => vec![Round {
+            epochs,
+            combinations: total,
+        }],
     };
+    if let (Some(factor), false) = (halving, args.quiet) {
+        let needed = halving_rounds(total, factor, epochs, 1)?.len();
+        let last = rounds.last().expect("a round").combinations;
+        if rounds.len() < needed {
+            crate::say!(
+                "notice: --halving {factor} trains {}, not the {needed} that would leave at most {factor} combinations for the last: the first would train fewer than --halving-min-epochs {min_epochs} epochs; the last keeps {last}",
+                crate::units::count(rounds.len(), "round"),
+            );
+        }
+    }
+    let configs = match halving {
+        Some(_) => checked(args, &combos, Some(&rounds))?,
+        None => full,
+    };
+    let plan = Plan {
+        args,
+        count,
+        combos,
+        rounds,
+        configs,
+        halving,
+    };
+    Ok((plan, min_epochs))
+}
+
+/// `train --folds K --grid ...`: each combination's folds in turn (with
+/// `--halving`, round by round, each round the best of the one before),
+/// then the ranking, `--json` and `--fold-predictions` (the best
+/// combination's); an error where every combination diverged.
+pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
+    let (plan, min_epochs) = plan(args, count)?;
+    let mut shared = Shared::default();
+    let (tried, best, trained) = match run_rounds(&plan, &mut shared)? {
+        Searched::Done {
+            tried,
+            best,
+            trained,
+        } => (tried, best, trained),
+        Searched::Interrupted(status) => return Ok(status),
+    };
+    let data = shared.described().unwrap_or("").to_string();
+    let search = plan.view(&data, &trained);
     super::report(&search.table(&tried, true), folds::outputs(args))?;
     let order = ranking(&tried);
     let values = |i: usize| -> BTreeMap<&str, &str> {
-        (combos[i].values.iter())
+        (plan.combos[i].values.iter())
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect()
     };
     let at = |i: usize| tried[i].as_ref().expect("ranked");
-    let best = best.filter(|(i, _)| at(*i).rank_key().is_some());
-    debug_assert!(best.as_ref().is_none_or(|(i, _)| *i == order[0]));
+    let first = order
+        .first()
+        .copied()
+        .filter(|&i| at(i).rank_key().is_some());
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
         folds: count,
         data: &data,
         grid: &args.grid,
-        halving: halving.map(|factor| Halving {
+        halving: plan.halving.map(|factor| Halving {
             factor,
             min_epochs,
-            rounds: trained,
+            rounds: trained.clone(),
         }),
         results: order
             .iter()
@@ -624,7 +708,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
             .map(|(place, &i)| Ranked {
                 rank: at(i).rank_key().map(|_| place + 1),
                 values: values(i),
-                round: halving.map(|_| at(i).round + 1),
+                round: plan.halving.map(|_| at(i).round + 1),
                 options: &at(i).options,
                 val_mse: at(i).val_mse,
                 val_r2: at(i).val_r2,
@@ -633,9 +717,9 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 per_fold: &at(i).scores,
             })
             .collect(),
-        best: best.as_ref().map(|(i, _)| values(*i)),
+        best: first.map(values),
     };
-    let Some((i, predictions)) = &best else {
+    let Some(i) = first else {
         // No combination to predict by or to save: only the record.
         let mut json_only = args.clone();
         json_only.fold_predictions = None;
@@ -644,12 +728,31 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
             "every combination diverged in some fold; try smaller --lr values, or --clip-grad-norm"
         );
     };
-    folds::write_files(args, &record, &shared, predictions)?;
+    let t = at(i);
+    let predictions = match best {
+        Some((b, predictions)) if b == i => predictions,
+        // A later round dropped them: the combination that was best went
+        // on, and diverged there. Its folds once more give them, the same.
+        _ if args.fold_predictions.is_some() => {
+            if !args.quiet {
+                crate::say!("the best combination's folds again, for --fold-predictions (those kept were of the one ranked first in its round, which went on to the next and diverged there)");
+            }
+            let place = (0, 1);
+            match plan.folds(i, t.round, place, &mut shared)? {
+                Folded::Done => std::mem::take(&mut shared.predictions),
+                Folded::Interrupted { status, .. } => {
+                    crate::say!("interrupted while the best combination's folds ran again for --fold-predictions; nothing was written");
+                    return Ok(status);
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
+    folds::write_files(args, &record, &shared, &predictions)?;
     // The best as it was scored: with --halving, in its last round.
-    let t = at(*i);
-    let every_row = round_args(&combos[*i], t.options.epochs, halving.is_some());
+    let every_row = round_args(&plan.combos[i], t.options.epochs, plan.halving.is_some());
     match args.save {
-        Some(_) => folds::train_on_every_row(&every_row, &mut shared, Some(&search.flags(*i, t))),
+        Some(_) => folds::train_on_every_row(&every_row, &mut shared, Some(&search.flags(i, t))),
         None => Ok(ExitCode::SUCCESS),
     }
 }

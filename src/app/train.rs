@@ -160,6 +160,9 @@ pub(super) struct Shared {
     /// Each fold's predictions of its held-out rows, in file order, in
     /// the target's units.
     pub predictions: Vec<Vec<f64>>,
+    /// The options `--grid` chose, for the run on every row's notes
+    /// (empty without a grid).
+    pub every_row_flags: String,
 }
 
 impl Shared {
@@ -318,7 +321,7 @@ fn set_up(
                     .into_iter()
                     .flatten()
                     .collect();
-                config.outputs.after_folds = true;
+                config.outputs.after_folds = Some(f.shared.every_row_flags.clone());
             }
         }
     }
@@ -2306,8 +2309,10 @@ fn fit<'a>(
     // Epochs, epochs/s, the latest loss (and validation loss) and the ETA;
     // under --folds, after the fold's number (and --grid's combination).
     let fold = (config.run.fold).map_or(String::new(), |f| {
-        let combination = f.combination.map_or(String::new(), |(i, n)| {
-            format!("combination {}/{n} ", i + 1)
+        let combination = f.combination.map_or(String::new(), |at| {
+            let (i, n) = at.combination;
+            let round = (at.round).map_or(String::new(), |(r, n)| format!("round {}/{n} ", r + 1));
+            format!("{round}combination {}/{n} ", i + 1)
         });
         format!("{combination}fold {}/{} ", f.index + 1, f.count)
     });
@@ -2718,12 +2723,26 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
             "; {} was not written: --save is written when a run ends",
             m.display()
         );
-        match (&checkpoint, config.outputs.after_folds) {
+        match (&checkpoint, &config.outputs.after_folds) {
             (Some(_), _) => {}
-            (None, false) => note += ", and --checkpoint FILE keeps an interrupted run to --resume",
+            (None, None) => note += ", and --checkpoint FILE keeps an interrupted run to --resume",
             // --folds refuses --checkpoint.
-            (None, true) => {
-                note += "; the folds' outputs were written before this run on every row, and a plain train with the options it named and --checkpoint FILE keeps an interrupted run to --resume"
+            (None, Some(flags)) => {
+                let others = &config.outputs.others;
+                if !others.is_empty() {
+                    let paths: Vec<String> =
+                        others.iter().map(|p| p.display().to_string()).collect();
+                    let verb = if others.len() == 1 { "was" } else { "were" };
+                    note += &format!(
+                        "; {} {verb} written before this run on every row",
+                        joined(&paths, "and")
+                    );
+                }
+                let with = match flags.is_empty() {
+                    true => String::new(),
+                    false => format!(" with {flags}"),
+                };
+                note += &format!("; to keep an interrupted run to --resume, train{with} without --folds, and with --checkpoint FILE");
             }
         }
     }
