@@ -255,13 +255,15 @@ fn standard_input_is_read_once_for_every_fold() {
 }
 
 /// `out_of_fold` scores every row's prediction in `--fold-predictions`
-/// against its target, over all the rows; leave-one-out (a row per fold),
-/// whose folds have no R² of their own, has one there.
+/// against its target, over all the rows (to the f32 rounding of the
+/// backend's held-out losses, which it sums); leave-one-out (a row per
+/// fold), whose folds have no R² of their own, has one there. 122 rows
+/// make folds of 30 and 31, which the rows weigh.
 #[test]
 fn out_of_fold_scores_every_rows_prediction_together() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, oof, cv] = paths(&dir, ["d.csv", "oof.csv", "cv.json"]);
-    for (rows, folds) in [("120", "4"), ("15", "15")] {
+    for (rows, folds) in [("122", "4"), ("15", "15")] {
         gen_csv(&csv, rows, "2", "21");
         let more = [
             ADAM,
@@ -298,8 +300,8 @@ fn out_of_fold_scores_every_rows_prediction_together() {
                 pooled["r2"].as_f64().unwrap(),
             ],
             &[squares / n, 1.0 - squares / total],
-            1e-12,
             1e-9,
+            1e-5,
         );
         assert!(out.contains("\nall rows  "), "{out}");
         if folds == "15" {

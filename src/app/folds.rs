@@ -114,7 +114,8 @@ impl Spread {
 /// Every row's prediction by the fold that held it out, scored together
 /// over the rows read, in the target's units: what scikit-learn's
 /// `cross_val_predict` then scores. Leave-one-out, whose folds have no R²
-/// of their own, has one so.
+/// of their own, has one so. Its squared errors are the folds' own:
+/// each fold's held-out MSE times its rows.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub(super) struct OutOfFold {
     pub mse: f64,
@@ -123,28 +124,19 @@ pub(super) struct OutOfFold {
 }
 
 impl OutOfFold {
-    /// Of `predictions`, each of the `count` folds' (cut by `seed`) in its
-    /// held-out rows' order, of the rows read into `shared`; none until
-    /// every fold has its predictions.
-    pub(super) fn of(
-        shared: &Shared,
-        predictions: &[Vec<f64>],
-        count: usize,
-        seed: u64,
-    ) -> Option<OutOfFold> {
+    /// Of the `count` folds' `scores`, over the rows read into `shared`;
+    /// none until every fold has its score.
+    pub(super) fn of(shared: &Shared, scores: &[FoldScore], count: usize) -> Option<OutOfFold> {
         let y = shared.targets()?;
-        let rows = y.len();
-        if predictions.len() != count || rows == 0 {
+        let rows: usize = scores.iter().map(|s| s.held_out_rows).sum();
+        if scores.len() != count || rows == 0 {
             return None;
         }
-        let mut squares = 0.0;
-        for (index, predicted) in predictions.iter().enumerate() {
-            let held = data::fold_rows(index, count, rows, seed);
-            for (n, &p) in held.into_iter().zip(predicted) {
-                squares += (p - f64::from(y[n])).powi(2);
-            }
-        }
-        let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / rows as f64;
+        debug_assert_eq!(rows, y.len(), "the folds hold out every row once");
+        let squares: f64 = (scores.iter())
+            .map(|s| s.val_mse * s.held_out_rows as f64)
+            .sum();
+        let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / y.len() as f64;
         let total: f64 = y.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum();
         Some(OutOfFold {
             mse: squares / rows as f64,
@@ -200,7 +192,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     }
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
-    let pooled = OutOfFold::of(&shared, &shared.predictions, count, args.seed);
+    let pooled = OutOfFold::of(&shared, scores, count);
     super::report(&table(&config.run, data, scores, pooled), outputs(args))?;
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),

@@ -599,7 +599,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
                 return Ok(Searched::Interrupted(status));
             }
             let options = plan.configs[r][i].clone();
-            let pooled = OutOfFold::of(shared, &shared.predictions, count, args.seed);
+            let pooled = OutOfFold::of(shared, &shared.scores, count);
             let t = Tried::of(r, options, std::mem::take(&mut shared.scores), pooled);
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));

@@ -151,7 +151,8 @@ pub(super) struct FoldRun<'s> {
 
 /// What the runs of `--folds` share: the rows, read once (standard input
 /// can be read only once), the device, opened once, and the scores of
-/// the folds done, with their held-out rows' predictions.
+/// the folds done, with their held-out rows' predictions where
+/// `--fold-predictions` asks for them.
 #[derive(Default)]
 pub(super) struct Shared {
     read: Option<ReadData>,
@@ -519,12 +520,15 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                     ExitCode::from(interrupting_signal(config.run.shards.is_some()).1)
                 }
                 _ => {
-                    let f = config.run.fold.expect("a fold's run");
-                    let read = shared.read.as_ref().expect("the rows read");
-                    let rows = data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
-                    let held = read.data.take_rows(&rows);
-                    let predicted = held_out_predictions(&done.model, &held)?;
-                    shared.predictions.push(predicted);
+                    if args.fold_predictions.is_some() {
+                        let f = config.run.fold.expect("a fold's run");
+                        let read = shared.read.as_ref().expect("the rows read");
+                        let rows =
+                            data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
+                        let held = read.data.take_rows(&rows);
+                        let predicted = held_out_predictions(&done.model, &held)?;
+                        shared.predictions.push(predicted);
+                    }
                     let score = FoldScore::of(&config, &done, data.rows());
                     shared.scores.push(score);
                     ExitCode::SUCCESS
