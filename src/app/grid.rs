@@ -170,8 +170,6 @@ pub(super) fn halving_rounds(
 struct Tried {
     /// Of the rounds, from 0 (the only one without `--halving`).
     round: usize,
-    /// The options it trained with, as train's `--json` gives them.
-    options: RunOptions,
     scores: Vec<FoldScore>,
     val_mse: Option<Spread>,
     val_r2: Option<Spread>,
@@ -180,15 +178,9 @@ struct Tried {
 }
 
 impl Tried {
-    fn of(
-        round: usize,
-        options: RunOptions,
-        scores: Vec<FoldScore>,
-        out_of_fold: Option<OutOfFold>,
-    ) -> Tried {
+    fn of(round: usize, scores: Vec<FoldScore>, out_of_fold: Option<OutOfFold>) -> Tried {
         Tried {
             round,
-            options,
             out_of_fold,
             val_mse: Spread::of(scores.iter().map(|s| Some(s.val_mse))),
             val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
@@ -309,7 +301,10 @@ impl Search<'_> {
             };
             let values = self.combos[i].values.iter().map(|(_, v)| bracketed(v));
             let round = match self.halving {
-                Some(_) => vec![(t.round + 1).to_string(), t.options.epochs.to_string()],
+                Some(_) => vec![
+                    (t.round + 1).to_string(),
+                    self.rounds[t.round].epochs.to_string(),
+                ],
                 None => Vec::new(),
             };
             rows.push(
@@ -344,12 +339,11 @@ impl Search<'_> {
     }
 
     /// The options to train combination `i` with as it was tried in `t`:
-    /// its values, and with `--halving` the epochs of a round before the
-    /// last.
+    /// its values, and the epochs of a round before the last.
     fn flags(&self, i: usize, t: &Tried) -> String {
         let flags = self.combos[i].flags();
-        match self.halving.is_some() && t.round + 1 < self.rounds.len() {
-            true => format!("{flags} --epochs {}", t.options.epochs),
+        match t.round + 1 < self.rounds.len() {
+            true => format!("{flags} --epochs {}", self.rounds[t.round].epochs),
             false => flags,
         }
     }
@@ -450,39 +444,31 @@ fn round_args(c: &Combination, epochs: usize, halving: bool) -> TrainArgs {
     args
 }
 
-/// Every combination's options (and the outputs' paths) for every round,
-/// checked before any fold: `[round][combination]`. An error of the
-/// options not varied is not blamed on a combination.
+/// Every combination's options (and the outputs' paths) for a round of
+/// `epochs` (those given: `None`), checked before any fold. An error of
+/// the options not varied is not blamed on a combination.
 fn checked(
     args: &TrainArgs,
     combos: &[Combination],
-    rounds: Option<&[Round]>,
-) -> Result<Vec<Vec<RunOptions>>> {
-    let epochs: Vec<Option<usize>> = match rounds {
-        Some(rounds) => rounds.iter().map(|r| Some(r.epochs)).collect(),
-        None => vec![None],
-    };
-    let mut configs = Vec::with_capacity(epochs.len());
-    for e in epochs {
-        let mut round = Vec::with_capacity(combos.len());
-        for c in combos {
-            let args_here = round_args(c, e.unwrap_or(0), e.is_some());
-            match TrainConfig::resolve(&args_here) {
-                Ok((config, _)) => round.push(config.run),
-                Err(e) => {
-                    let mut base = args.clone();
-                    base.grid.clear();
-                    let said = format!("{e:#}");
-                    return Err(match TrainConfig::resolve(&base) {
-                        Err(b) if format!("{b:#}") == said => e,
-                        _ => e.context(format!("--grid's combination {}", c.label())),
-                    });
-                }
+    epochs: Option<usize>,
+) -> Result<Vec<RunOptions>> {
+    let mut round = Vec::with_capacity(combos.len());
+    for c in combos {
+        let here = round_args(c, epochs.unwrap_or(0), epochs.is_some());
+        match TrainConfig::resolve(&here) {
+            Ok((config, _)) => round.push(config.run),
+            Err(e) => {
+                let mut base = args.clone();
+                base.grid.clear();
+                let said = format!("{e:#}");
+                return Err(match TrainConfig::resolve(&base) {
+                    Err(b) if format!("{b:#}") == said => e,
+                    _ => e.context(format!("--grid's combination {}", c.label())),
+                });
             }
         }
-        configs.push(round);
     }
-    Ok(configs)
+    Ok(round)
 }
 
 /// A search's plan: its combinations, its rounds (one without
@@ -598,9 +584,8 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
                 );
                 return Ok(Searched::Interrupted(status));
             }
-            let options = plan.configs[r][i].clone();
             let pooled = OutOfFold::of(shared, &shared.scores, count);
-            let t = Tried::of(r, options, std::mem::take(&mut shared.scores), pooled);
+            let t = Tried::of(r, std::mem::take(&mut shared.scores), pooled);
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));
             }
@@ -628,7 +613,7 @@ fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
         bail!("--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs");
     }
     let full = checked(args, &combos, None)?;
-    let epochs = full[0][0].epochs;
+    let epochs = full[0].epochs;
     let halving = args.halving.map(|f| f as usize);
     let min_epochs = (args.halving_min_epochs).unwrap_or(epochs.div_ceil(MIN_EPOCHS_SHARE));
     let rounds = match halving {
@@ -648,10 +633,12 @@ fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
             );
         }
     }
-    let configs = match halving {
-        Some(_) => checked(args, &combos, Some(&rounds))?,
-        None => full,
-    };
+    // Each round's; the last trains --epochs, as given.
+    let before_last = &rounds[..rounds.len() - 1];
+    let mut configs = (before_last.iter())
+        .map(|r| checked(args, &combos, Some(r.epochs)))
+        .collect::<Result<Vec<_>>>()?;
+    configs.push(full);
     let plan = Plan {
         args,
         count,
@@ -709,7 +696,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 rank: at(i).rank_key().map(|_| place + 1),
                 values: values(i),
                 round: plan.halving.map(|_| at(i).round + 1),
-                options: &at(i).options,
+                options: &plan.configs[at(i).round][i],
                 val_mse: at(i).val_mse,
                 val_r2: at(i).val_r2,
                 out_of_fold: at(i).out_of_fold,
@@ -750,7 +737,8 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     };
     folds::write_files(args, &record, &shared, &predictions)?;
     // The best as it was scored: with --halving, in its last round.
-    let every_row = round_args(&plan.combos[i], t.options.epochs, plan.halving.is_some());
+    let epochs = plan.rounds[t.round].epochs;
+    let every_row = round_args(&plan.combos[i], epochs, plan.halving.is_some());
     match args.save {
         Some(_) => folds::train_on_every_row(&every_row, &mut shared, Some(&search.flags(i, t))),
         None => Ok(ExitCode::SUCCESS),
@@ -783,17 +771,7 @@ mod tests {
             lr: None,
             wall_s: 0.5,
         });
-        Tried::of(round, options(), scores.collect(), None)
-    }
-
-    /// The options of `train` with none given.
-    fn options() -> RunOptions {
-        use clap::Parser as _;
-        let cli = crate::cli::Cli::try_parse_from(["shadertrain", "train"]).unwrap();
-        let crate::cli::Command::Train(args) = cli.command else {
-            panic!("train");
-        };
-        TrainConfig::resolve(&args).unwrap().0.run
+        Tried::of(round, scores.collect(), None)
     }
 
     #[test]

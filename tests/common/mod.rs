@@ -206,6 +206,17 @@ pub fn shadertrain(args: &[&str]) -> (bool, String, String) {
 /// [`shadertrain`] with environment variables set (`Some`) or removed
 /// (`None`) for the run.
 pub fn shadertrain_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> (bool, String, String) {
+    let out = output_env(args, vars);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The built binary's whole output with `args`, and environment variables
+/// set (`Some`) or removed (`None`).
+fn output_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> std::process::Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"));
     cmd.args(args);
     for (name, value) in vars {
@@ -214,23 +225,14 @@ pub fn shadertrain_env(args: &[&str], vars: &[(&str, Option<&str>)]) -> (bool, S
             None => cmd.env_remove(name),
         };
     }
-    let out = cmd.output().expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    cmd.output().expect("the binary runs")
 }
 
 /// Runs the binary (a debug build) with `args` and SIGTERM raised as
 /// `--folds`' fold `at` (from 1), or its run on every row (`every-row`),
 /// is set up; returns its exit code and standard error.
 pub fn signalled_in_fold(args: &[&str], at: &str) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(args)
-        .env("SHADERTRAIN_SIGNAL_IN_FOLD", at)
-        .output()
-        .expect("the binary runs");
+    let out = output_env(args, &[("SHADERTRAIN_SIGNAL_IN_FOLD", Some(at))]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code(), said)
 }
