@@ -500,12 +500,28 @@ pub struct TrainArgs {
     /// its schedule or its stops, without its dashes (lr, hidden,
     /// weight-decay, batch-size, ...); its values are separated by commas,
     /// and a value that holds commas goes in brackets (`hidden=16,[64,32]`).
+    /// With --random, a number's values may instead be a range that it
+    /// draws from: LOW..HIGH uniformly, log:LOW..HIGH log-uniformly (for
+    /// lr and weight-decay), whole numbers for a count such as batch-size.
     /// Given again for each option varied; an option varied is not also
     /// given on its own. --fold-predictions then holds the best
     /// combination's, and --save trains it on every row [default: no grid].
     #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis,
           requires = "folds")]
     pub grid: Vec<GridAxis>,
+
+    /// With --grid: a random search. Cross-validate N combinations drawn at
+    /// random (by --seed) instead of every one: each option's value is
+    /// drawn on its own, from its list or its range, and a combination
+    /// drawn twice is drawn again. With lists alone, N is at most the
+    /// grid's combinations. Drawn reals keep 4 significant digits. A
+    /// larger N draws the same first combinations, then more. With
+    /// --halving, its first round tries the N [default: every combination,
+    /// no ranges].
+    #[arg(long, value_name = "N", requires = "grid",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=MOST_COMBINATIONS as u64))]
+    pub random: Option<usize>,
 
     /// With --grid: successive halving by FACTOR, which finds the best
     /// combination for a fraction of the full grid's epochs. The
@@ -784,15 +800,60 @@ pub struct GenArgs {
     pub out: PathBuf,
 }
 
+/// The most combinations `train --grid` may try (each is K runs).
+pub const MOST_COMBINATIONS: usize = 1000;
+
 /// One option that `train --grid` varies, and its values as given.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct GridAxis {
     /// The option's name without its dashes, such as `lr`.
     #[serde(rename = "option")]
     pub key: String,
+    /// Its values: `"values": [...]` or `"range": {...}` in JSON.
+    #[serde(flatten)]
+    pub values: GridValues,
+}
+
+/// What `train --grid` gives an option: values, or a range to draw from.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GridValues {
     /// Each value as given (a list such as `[64,32]` without its
     /// brackets), each one a value the option takes.
-    pub values: Vec<String>,
+    Values(Vec<String>),
+    /// `LOW..HIGH` or `log:LOW..HIGH`, which only `--random` draws from.
+    Range(GridRange),
+}
+
+/// A range of `train --grid`'s.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct GridRange {
+    pub low: f64,
+    pub high: f64,
+    /// Drawn log-uniformly (`log:`), or else uniformly.
+    pub log: bool,
+    /// Whole numbers (the option is a count), each as likely (or, with
+    /// `log`, each as likely as the width of [ln v, ln(v + 1))).
+    pub whole: bool,
+}
+
+impl GridRange {
+    /// `log:0.0001..0.1`, as `--grid` takes it.
+    pub fn text(&self) -> String {
+        let log = if self.log { "log:" } else { "" };
+        format!("{log}{}..{}", self.low, self.high)
+    }
+}
+
+/// What kind of value a `--grid` option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridKind {
+    /// One of some names, or a list: values only, no range.
+    Choice,
+    /// A real number.
+    Real,
+    /// A whole number.
+    Whole,
 }
 
 /// `train`'s options alone, to read options as `train` reads them.
@@ -808,9 +869,18 @@ struct TrainOnly {
 /// its stops. Not the data's (the folds read the rows once), nor
 /// `--seed` (which cuts the folds), nor the device's.
 macro_rules! grid_options {
-    ($($key:literal => $field:ident),* $(,)?) => {
+    ($($key:literal => $field:ident: $kind:ident),* $(,)?) => {
         /// The options `train --grid` can vary, by name.
         pub const GRID_OPTIONS: &[&str] = &[$($key),*];
+
+        /// The kind of value `--grid`'s option `key` takes; `None` for a
+        /// name not in [`GRID_OPTIONS`].
+        pub fn grid_kind(key: &str) -> Option<GridKind> {
+            match key {
+                $($key => Some(GridKind::$kind),)*
+                _ => None,
+            }
+        }
 
         impl TrainArgs {
             /// Option `key` (of [`GRID_OPTIONS`]) set as in `from`.
@@ -833,33 +903,33 @@ macro_rules! grid_options {
 }
 
 grid_options! {
-    "hidden" => hidden,
-    "activation" => activation,
-    "optimizer" => optimizer,
-    "lr" => lr,
-    "momentum" => momentum,
-    "beta1" => beta1,
-    "beta2" => beta2,
-    "eps" => eps,
-    "history-size" => history_size,
-    "gtol" => gtol,
-    "weight-decay" => weight_decay,
-    "clip-grad-norm" => clip_grad_norm,
-    "lr-schedule" => lr_schedule,
-    "lr-min" => lr_min,
-    "lr-epochs" => lr_epochs,
-    "lr-every" => lr_every,
-    "lr-gamma" => lr_gamma,
-    "lr-patience" => lr_patience,
-    "lr-threshold" => lr_threshold,
-    "lr-pct-start" => lr_pct_start,
-    "batch-size" => batch_size,
-    "target-loss" => target_loss,
-    "keep" => keep,
-    "epochs" => epochs,
-    "tol" => tol,
-    "patience" => patience,
-    "val-patience" => val_patience,
+    "hidden" => hidden: Choice,
+    "activation" => activation: Choice,
+    "optimizer" => optimizer: Choice,
+    "lr" => lr: Real,
+    "momentum" => momentum: Real,
+    "beta1" => beta1: Real,
+    "beta2" => beta2: Real,
+    "eps" => eps: Real,
+    "history-size" => history_size: Whole,
+    "gtol" => gtol: Real,
+    "weight-decay" => weight_decay: Real,
+    "clip-grad-norm" => clip_grad_norm: Real,
+    "lr-schedule" => lr_schedule: Choice,
+    "lr-min" => lr_min: Real,
+    "lr-epochs" => lr_epochs: Whole,
+    "lr-every" => lr_every: Whole,
+    "lr-gamma" => lr_gamma: Real,
+    "lr-patience" => lr_patience: Whole,
+    "lr-threshold" => lr_threshold: Real,
+    "lr-pct-start" => lr_pct_start: Real,
+    "batch-size" => batch_size: Whole,
+    "target-loss" => target_loss: Real,
+    "keep" => keep: Choice,
+    "epochs" => epochs: Whole,
+    "tol" => tol: Real,
+    "patience" => patience: Whole,
+    "val-patience" => val_patience: Whole,
 }
 
 impl Cli {
@@ -929,19 +999,27 @@ fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
 }
 
 /// `train --grid KEY=V1,V2,...`: the option, and its values split at
-/// the commas outside brackets, each checked as the option reads it.
+/// the commas outside brackets, each checked as the option reads it; or
+/// `KEY=LOW..HIGH` ([`parse_grid_range`]).
 fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
     let Some((key, list)) = s.split_once('=') else {
         return Err(format!(
-            "expected KEY=V1,V2,..., such as lr=0.001,0.01 or hidden=16,[64,32], not '{s}'"
+            "expected KEY=V1,V2,..., such as lr=0.001,0.01 or hidden=16,[64,32], or KEY=LOW..HIGH, such as lr=log:1e-4..0.1, not '{s}'"
         ));
     };
     let key = key.trim().trim_start_matches("--");
-    if !GRID_OPTIONS.contains(&key) {
+    let Some(kind) = grid_kind(key) else {
         return Err(format!(
             "--grid cannot vary '{key}'; it varies {}",
             GRID_OPTIONS.join(", ")
         ));
+    };
+    if list.contains("..") {
+        let range = parse_grid_range(key, kind, list.trim())?;
+        return Ok(GridAxis {
+            key: key.to_string(),
+            values: GridValues::Range(range),
+        });
     }
     let mut values = Vec::new();
     let (mut depth, mut value) = (0usize, String::new());
@@ -988,7 +1066,62 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
     }
     Ok(GridAxis {
         key: key.to_string(),
-        values: checked,
+        values: GridValues::Values(checked),
+    })
+}
+
+/// `--grid KEY=LOW..HIGH` or `KEY=log:LOW..HIGH` for option `key`, of
+/// `kind`: both ends numbers (whole for a count), LOW below HIGH, and
+/// above 0 for `log:`. Whether a value drawn suits the option is checked
+/// with its combination, before any fold.
+fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, String> {
+    let (log, ends) = match text.strip_prefix("log:") {
+        Some(ends) => (true, ends),
+        None => (false, text),
+    };
+    let expected = format!(
+        "{key}={text}: a range is LOW..HIGH or log:LOW..HIGH alone, such as 0.8..0.99 or log:1e-4..0.1"
+    );
+    let Some((low, high)) = ends.split_once("..") else {
+        return Err(expected);
+    };
+    let (low, high) = (low.trim(), high.trim());
+    if kind == GridKind::Choice {
+        return Err(format!(
+            "{key}={text}: {key} takes one of a list of values, not a range; list them: {key}=V1,V2,..."
+        ));
+    }
+    let number = |end: &str| -> Result<f64, String> {
+        let read = match kind {
+            GridKind::Whole => end.parse::<u64>().ok().map(|v| v as f64),
+            _ => end.parse::<f64>().ok().filter(|v| v.is_finite()),
+        };
+        let what = match kind {
+            GridKind::Whole => "a whole number",
+            _ => "a number",
+        };
+        let read = read.ok_or_else(|| match end.contains(',') {
+            true => expected.clone(),
+            false => format!("{key}={text}: '{end}' is not {what}"),
+        })?;
+        Ok(read)
+    };
+    let (low, high) = (number(low)?, number(high)?);
+    if low >= high {
+        return Err(format!(
+            "{key}={text} is empty: its low end must be below its high end"
+        ));
+    }
+    if log && low <= 0.0 {
+        return Err(format!(
+            "{key}={text}: a log: range is drawn log-uniformly, so its low end must be above 0"
+        ));
+    }
+    Ok(GridRange {
+        low,
+        high,
+        log,
+        whole: kind == GridKind::Whole,
     })
 }
 
@@ -1206,13 +1339,15 @@ mod tests {
 
     #[test]
     fn grid_values_split_at_commas_outside_brackets() {
+        let list =
+            |values: &[&str]| GridValues::Values(values.iter().map(|v| v.to_string()).collect());
         let axis = parse_grid_axis("hidden= 16 ,[64,32], [ 8 ]").unwrap();
         assert_eq!(axis.key, "hidden");
-        assert_eq!(axis.values, ["16", "64,32", "8"]);
+        assert_eq!(axis.values, list(&["16", "64,32", "8"]));
         let axis = parse_grid_axis("--lr-gamma=-0.5,2").unwrap();
         assert_eq!(
             (axis.key.as_str(), axis.values),
-            ("lr-gamma", vec!["-0.5".into(), "2".into()])
+            ("lr-gamma", list(&["-0.5", "2"]))
         );
         // A bracket within a bracket is one value, which --hidden refuses.
         assert!(parse_grid_axis("hidden=[16],[8,[4]]").is_err());
@@ -1220,6 +1355,72 @@ mod tests {
         let same = parse_grid_axis("lr=0.1,1e-1").unwrap_err();
         assert_eq!(same, "lr's values 0.1 and 1e-1 are the same");
         assert!(parse_grid_axis("hidden=4,[04]").is_err());
+    }
+
+    #[test]
+    fn a_number_options_values_may_be_a_range() {
+        let range = |s: &str| match parse_grid_axis(s).map(|a| a.values) {
+            Ok(GridValues::Range(r)) => Ok(r),
+            Ok(values) => panic!("{s}: {values:?}"),
+            Err(e) => Err(e),
+        };
+        let r = range("lr=log:1e-4..0.1").unwrap();
+        assert_eq!((r.low, r.high, r.log, r.whole), (1e-4, 0.1, true, false));
+        assert_eq!(r.text(), "log:0.0001..0.1");
+        let r = range("--momentum= 0.8 .. 0.99 ").unwrap();
+        assert_eq!((r.low, r.high, r.log, r.whole), (0.8, 0.99, false, false));
+        let r = range("batch-size=log:16..512").unwrap();
+        assert_eq!((r.low, r.high, r.log, r.whole), (16.0, 512.0, true, true));
+        let refused = |s: &str, said: &str| {
+            let e = range(s).unwrap_err();
+            assert!(e.contains(said), "{s}: {e}");
+        };
+        refused("batch-size=16..64.5", "'64.5' is not a whole number");
+        refused("lr=auto..0.1", "'auto' is not a number");
+        refused(
+            "lr=0.1..0.01",
+            "is empty: its low end must be below its high end",
+        );
+        refused("momentum=0.9..0.9", "is empty");
+        refused("weight-decay=log:0..0.1", "its low end must be above 0");
+        refused(
+            "hidden=16..64",
+            "hidden takes one of a list of values, not a range",
+        );
+        refused("optimizer=sgd..adam", "not a range");
+        refused(
+            "lr=0.1,0.2..0.3",
+            "a range is LOW..HIGH or log:LOW..HIGH alone",
+        );
+        refused("lr=0.1..0.2..0.3", "is not a number");
+        refused("tol=-1..inf", "'inf' is not a number");
+    }
+
+    #[test]
+    fn each_grid_options_kind_is_the_kind_it_reads() {
+        for key in GRID_OPTIONS {
+            let (half, three) = (read_option(key, "0.5"), read_option(key, "3"));
+            match grid_kind(key).unwrap() {
+                GridKind::Whole => assert!(half.is_err() && three.is_ok(), "{key}"),
+                GridKind::Real => assert!(half.is_ok() && three.is_ok(), "{key}"),
+                GridKind::Choice => assert!(half.is_err(), "{key}"),
+            }
+        }
+        let choices = GRID_OPTIONS
+            .iter()
+            .filter(|k| grid_kind(k) == Some(GridKind::Choice));
+        let choices: Vec<&&str> = choices.collect();
+        assert_eq!(
+            choices,
+            [
+                &"hidden",
+                &"activation",
+                &"optimizer",
+                &"lr-schedule",
+                &"keep"
+            ]
+        );
+        assert_eq!(grid_kind("seed"), None);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Stream {
     /// The shuffles of `importance`, one per repeat
     /// (`crate::importance::shuffle`).
     Importance,
+    /// `train --grid --random`'s draws of combinations
+    /// (`crate::app::random`).
+    Search,
     /// The initial weights of layer i (0 the first hidden layer, the output
     /// layer last), at their row-major position in the weight matrix.
     Layer(usize),
@@ -29,14 +32,15 @@ pub enum Stream {
 
 impl Stream {
     /// The number the hash mixes in: 0 for the features, 8 for the split,
-    /// 9 for the mini-batch order, 10 for importance's shuffles,
-    /// 16 + i for layer i, the given number for [`Stream::Other`].
+    /// 9 for the mini-batch order, 10 for importance's shuffles, 11 for
+    /// `--random`'s draws, 16 + i for layer i, the given number for [`Stream::Other`].
     pub const fn id(self) -> u32 {
         match self {
             Stream::Features => 0,
             Stream::Split => 8,
             Stream::Order => 9,
             Stream::Importance => 10,
+            Stream::Search => 11,
             Stream::Layer(i) => 16 + i as u32,
             Stream::Other(id) => id,
         }
@@ -98,6 +102,7 @@ mod tests {
         assert_eq!(Stream::Split.id(), 8);
         assert_eq!(Stream::Order.id(), 9);
         assert_eq!(Stream::Importance.id(), 10);
+        assert_eq!(Stream::Search.id(), 11);
         assert_eq!(Stream::Layer(0).id(), 16);
         assert_eq!(Stream::Layer(3).id(), 19);
         assert_eq!(Stream::Other(99).id(), 99);

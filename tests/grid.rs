@@ -439,6 +439,34 @@ fn grids_are_refused_where_they_cannot_work() {
         ),
         (big, "--grid has 10 × 10 × 11 combinations, more than 1000"),
         (
+            with(&["--grid", "lr=log:1e-3..0.1"]),
+            "--grid lr=log:0.001..0.1 is a range, which only --random N draws from",
+        ),
+        (
+            with(&["--grid", "lr=0.1,0.2", "--grid", "hidden=4,8,16", "--random", "7"]),
+            "--random 7 is more than --grid's 6 combinations",
+        ),
+        (
+            with(&["--grid", "lr=0.01..0.1", "--random", "0"]),
+            "invalid value '0' for '--random <N>'",
+        ),
+        (
+            with(&["--random", "3"]),
+            "required arguments were not provided:\n  --grid",
+        ),
+        (
+            with(&["--grid", "hidden=4..16", "--random", "3"]),
+            "hidden takes one of a list of values, not a range",
+        ),
+        (
+            with(&["--grid", "batch-size=8..16.5", "--random", "3"]),
+            "'16.5' is not a whole number",
+        ),
+        (
+            with(&["--grid", "lr-pct-start=0.5..1.5", "--lr-schedule", "one-cycle", "--random", "20"]),
+            "--grid's combination lr-pct-start=",
+        ),
+        (
             with(&["--batch-size", "10", "--grid", "optimizer=adam,lbfgs"]),
             "--grid's combination optimizer=lbfgs: --batch-size needs a first-order optimizer",
         ),
@@ -785,4 +813,137 @@ fn outputs_on_standard_output_hold_only_their_own_text() {
         err.contains("best: --lr 0.01\n") && err.contains("saved "),
         "{err}"
     );
+}
+
+/// `--random 5` over two ranges and a list: the draws lie in their
+/// ranges (whole numbers for batch-size), are distinct, and each is its
+/// own `--folds` run with its values given as options; the same `--seed`
+/// draws the same, `--random 7` the same five and two more, and another
+/// seed others.
+#[test]
+fn random_draws_from_ranges_and_each_draw_is_its_own_folds_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, drawn, again, more, other] = paths(
+        &dir,
+        ["d.csv", "r.json", "again.json", "more.json", "other.json"],
+    );
+    gen_csv(&csv, "240", "3", "2");
+    let search = |json: &str, count: &str, seed: &str| {
+        let more = [
+            "--folds",
+            "3",
+            "--grid",
+            "lr=log:0.003..0.1",
+            "--grid",
+            "batch-size=16..64",
+            "--grid",
+            "hidden=4,[6,3]",
+            "--random",
+            count,
+            "--json",
+            json,
+        ];
+        let line = args(&csv, "cpu", &[ADAM, &more].concat());
+        let mut line: Vec<String> = line.iter().map(|s| s.to_string()).collect();
+        let at = line.iter().position(|a| a == "--seed").unwrap();
+        line[at + 1] = seed.to_string();
+        let line: Vec<&str> = line.iter().map(String::as_str).collect();
+        run_ok(&line);
+        read_json(json)
+    };
+    let values = |record: &serde_json::Value| -> Vec<(String, String, String)> {
+        let results = record["results"].as_array().unwrap();
+        let each = results.iter().map(|r| {
+            let v = &r["values"];
+            let text = |k: &str| v[k].as_str().unwrap().to_string();
+            (text("lr"), text("batch-size"), text("hidden"))
+        });
+        each.collect()
+    };
+    let record = search(&drawn, "5", "5");
+    assert_eq!(record["random"], 5);
+    assert_eq!(record["grid"][0]["range"]["log"], true);
+    assert_eq!(record["grid"][1]["range"]["whole"], true);
+    assert_eq!(record["grid"][2]["values"][1], "6,3");
+    let five = values(&record);
+    assert_eq!(five.len(), 5);
+    for (lr, batch, hidden) in &five {
+        let lr: f64 = lr.parse().unwrap();
+        let batch: usize = batch.parse().unwrap();
+        assert!((0.003..=0.1).contains(&lr), "{lr}");
+        assert!((16..=64).contains(&batch), "{batch}");
+        assert!(hidden == "4" || hidden == "6,3", "{hidden}");
+    }
+    let distinct: std::collections::HashSet<_> = five.iter().collect();
+    assert_eq!(distinct.len(), 5, "{five:?}");
+    let results = record["results"].as_array().unwrap();
+    for (place, r) in results.iter().enumerate().step_by(4) {
+        assert_eq!(r["rank"], place + 1);
+        let (lr, batch, hidden) = &five[place];
+        let alone = path(&dir, &format!("{place}.json"));
+        let own = [
+            "--folds",
+            "3",
+            "--lr",
+            lr,
+            "--batch-size",
+            batch,
+            "--hidden",
+            hidden,
+            "--json",
+            &alone,
+        ];
+        run_ok(&args(&csv, "cpu", &[ADAM, &own].concat()));
+        assert_eq!(
+            untimed(&r["per_fold"]),
+            untimed(&read_json(&alone)["per_fold"])
+        );
+    }
+    let mut sorted = five.clone();
+    sorted.sort();
+    let mut same = values(&search(&again, "5", "5"));
+    same.sort();
+    assert_eq!(same, sorted);
+    let seven = values(&search(&more, "7", "5"));
+    assert_eq!(seven.len(), 7);
+    assert!(five.iter().all(|v| seven.contains(v)), "{five:?} {seven:?}");
+    let others = values(&search(&other, "5", "6"));
+    assert!(others.iter().all(|v| !five.contains(v)), "{others:?}");
+}
+
+/// `--random 5 --halving 2`: the first round tries the five drawn, and the
+/// table says they were drawn.
+#[test]
+fn random_draws_go_through_halvings_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, halved] = paths(&dir, ["d.csv", "h.json"]);
+    gen_csv(&csv, "240", "3", "2");
+    let more = [
+        "--folds",
+        "2",
+        "--grid",
+        "lr=log:0.001..0.1",
+        "--random",
+        "5",
+        "--halving",
+        "2",
+        "--json",
+        &halved,
+    ];
+    let line = args(&csv, "cpu", &[ADAM, &more].concat());
+    let line: Vec<&str> = line.into_iter().filter(|a| *a != "-q").collect();
+    let out = run_ok(&line);
+    assert!(
+        out.contains("successive halving of 5 combinations drawn at random by 2 (rounds of 5 × 7 epochs, then 3 × 15 epochs, then 2 × 30 epochs)"),
+        "{out}"
+    );
+    let record = read_json(&halved);
+    assert_eq!(record["random"], 5);
+    let rounds: Vec<u64> = record["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["round"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rounds, [3, 3, 2, 1, 1]);
 }

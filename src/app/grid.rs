@@ -3,7 +3,9 @@
 //! would (the same folds, from the same start), and the combinations are
 //! ranked by their folds' mean held-out MSE. With `--halving F`, by
 //! successive halving: the combinations are tried in rounds, and only the
-//! best 1/F of a round go on to the next, with F times the epochs.
+//! best 1/F of a round go on to the next, with F times the epochs. With
+//! `--random N`, a random search: N combinations drawn from the lists and
+//! ranges given ([`super::random`]).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -12,11 +14,9 @@ use anyhow::{bail, Result};
 
 use super::config::{GridPlace, RunOptions, TrainConfig};
 use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
+use super::random::{self, Values};
 use super::train::Shared;
-use crate::cli::{GridAxis, TrainArgs};
-
-/// The most combinations a grid may have: each is K runs.
-pub const MOST_COMBINATIONS: usize = 1000;
+use crate::cli::{GridAxis, GridValues, TrainArgs, MOST_COMBINATIONS};
 
 /// `--halving`'s first round trains at least 1/this of `--epochs`
 /// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
@@ -60,8 +60,9 @@ fn bracketed(value: &str) -> String {
 }
 
 /// Every combination of `args.grid`'s values, the last option's varying
-/// fastest; refused where an option is varied twice, is also given on its
-/// own, or where there are more than [`MOST_COMBINATIONS`].
+/// fastest, or `--random`'s draws; refused where an option is varied
+/// twice, is also given on its own, where there are more than
+/// [`MOST_COMBINATIONS`], or where a range is given without `--random`.
 pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
     let grid = &args.grid;
     for (i, axis) in grid.iter().enumerate() {
@@ -76,34 +77,55 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
     if let Some(key) = given.first() {
         bail!("--{key} is given and --grid varies it; give its values in --grid only");
     }
-    let count = grid
-        .iter()
-        .try_fold(1usize, |n, a| n.checked_mul(a.values.len()))
+    let all = match args.random {
+        Some(count) => random::draw(grid, count, args.seed)?,
+        None => every_combination(grid)?,
+    };
+    let mut base = args.clone();
+    base.grid.clear();
+    let combination = |values: Values| -> Result<Combination> {
+        let mut args = base.clone();
+        for (key, value) in &values {
+            args = args.with_option(key, value).map_err(anyhow::Error::msg)?;
+        }
+        Ok(Combination { values, args })
+    };
+    all.into_iter().map(combination).collect()
+}
+
+/// Every combination of `grid`'s lists, the last option's varying
+/// fastest; refused where a range is given (only `--random` draws from
+/// one) or where there are more than [`MOST_COMBINATIONS`].
+fn every_combination(grid: &[GridAxis]) -> Result<Vec<Values>> {
+    let mut lists = Vec::with_capacity(grid.len());
+    for axis in grid {
+        match &axis.values {
+            GridValues::Values(list) => lists.push((axis.key.as_str(), list)),
+            GridValues::Range(range) => bail!(
+                "--grid {}={} is a range, which only --random N draws from: give --random N, or list its values",
+                axis.key,
+                range.text()
+            ),
+        }
+    }
+    let count = (lists.iter())
+        .try_fold(1usize, |n, (_, list)| n.checked_mul(list.len()))
         .filter(|&n| n <= MOST_COMBINATIONS);
     if count.is_none() {
-        let sizes: Vec<String> = grid.iter().map(|a| a.values.len().to_string()).collect();
+        let sizes: Vec<String> = lists.iter().map(|(_, l)| l.len().to_string()).collect();
         bail!(
-            "--grid has {} combinations, more than {MOST_COMBINATIONS}, each cross-validated by --folds: vary fewer options or values",
+            "--grid has {} combinations, more than {MOST_COMBINATIONS}, each cross-validated by --folds: vary fewer options or values, or draw some with --random N",
             sizes.join(" × ")
         );
     }
-    let mut base = args.clone();
-    base.grid.clear();
-    let mut all = vec![Combination {
-        values: Vec::new(),
-        args: base,
-    }];
-    for GridAxis { key, values } in grid {
-        let mut next = Vec::with_capacity(all.len() * values.len());
-        for c in &all {
-            for value in values {
-                let mut pairs = c.values.clone();
-                pairs.push((key.clone(), value.clone()));
-                let args = (c.args.with_option(key, value)).map_err(anyhow::Error::msg)?;
-                next.push(Combination {
-                    values: pairs,
-                    args,
-                });
+    let mut all: Vec<Values> = vec![Vec::new()];
+    for (key, list) in lists {
+        let mut next = Vec::with_capacity(all.len() * list.len());
+        for values in &all {
+            for value in list {
+                let mut pairs = values.clone();
+                pairs.push((key.to_string(), value.clone()));
+                next.push(pairs);
             }
         }
         all = next;
@@ -235,6 +257,8 @@ struct Search<'a> {
     combos: &'a [Combination],
     rounds: &'a [Round],
     halving: Option<usize>,
+    /// The combinations were drawn by `--random`.
+    random: bool,
     run: &'a RunOptions,
     data: &'a str,
 }
@@ -245,7 +269,9 @@ impl Search<'_> {
     fn table(&self, tried: &[Option<Tried>], complete: bool) -> String {
         let count = self.run.fold.map_or(0, |f| f.count);
         let combinations = crate::units::count(self.combos.len(), "combination");
+        let drawn = if self.random { " drawn at random" } else { "" };
         let mut text = match self.halving {
+            None if self.random => format!("random search of {combinations}"),
             None => format!("grid search of {combinations}"),
             Some(factor) => {
                 let each: Vec<String> = (self.rounds.iter())
@@ -255,7 +281,7 @@ impl Search<'_> {
                     })
                     .collect();
                 format!(
-                    "successive halving of {combinations} by {factor} (rounds of {})",
+                    "successive halving of {combinations}{drawn} by {factor} (rounds of {})",
                     each.join(", then ")
                 )
             }
@@ -398,6 +424,9 @@ struct Record<'a> {
     /// The data line of the rows read, before the folds held rows out.
     data: &'a str,
     grid: &'a [GridAxis],
+    /// `--random`'s count: the combinations drawn from `grid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    random: Option<usize>,
     /// `--halving`'s factor and rounds, as trained.
     #[serde(skip_serializing_if = "Option::is_none")]
     halving: Option<Halving>,
@@ -490,6 +519,7 @@ impl Plan<'_> {
             combos: &self.combos,
             rounds,
             halving: self.halving,
+            random: self.args.random.is_some(),
             run: &self.configs[0][0],
             data,
         }
@@ -684,6 +714,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         folds: count,
         data: &data,
         grid: &args.grid,
+        random: args.random,
         halving: plan.halving.map(|factor| Halving {
             factor,
             min_epochs,

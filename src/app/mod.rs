@@ -48,6 +48,7 @@ mod info;
 mod peers;
 mod predict;
 mod progress;
+mod random;
 mod report;
 mod train;
 mod validation;
