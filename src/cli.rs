@@ -501,8 +501,8 @@ pub struct TrainArgs {
     /// weight-decay, batch-size, ...); its values are separated by commas,
     /// and a value that holds commas goes in brackets (`hidden=16,[64,32]`).
     /// With --random, a number's values may instead be a range that it
-    /// draws from: LOW..HIGH uniformly, log:LOW..HIGH log-uniformly (for
-    /// lr and weight-decay), whole numbers for a count such as batch-size.
+    /// draws from: LOW..HIGH uniformly, log:LOW..HIGH log-uniformly (such
+    /// as lr=log:1e-4..0.1), whole numbers for a count such as batch-size.
     /// Given again for each option varied; an option varied is not also
     /// given on its own. --fold-predictions then holds the best
     /// combination's, and --save trains it on every row [default: no grid].
