@@ -501,8 +501,9 @@ pub struct TrainArgs {
     /// weight-decay, batch-size, ...); its values are separated by commas,
     /// and a value that holds commas goes in brackets (`hidden=16,[64,32]`).
     /// With --random, a number's values may instead be a range that it
-    /// draws from: LOW..HIGH uniformly, log:LOW..HIGH log-uniformly (such
-    /// as lr=log:1e-4..0.1), whole numbers for a count such as batch-size.
+    /// draws from, both ends included: LOW..HIGH uniformly, log:LOW..HIGH
+    /// log-uniformly (such as lr=log:1e-4..0.1), whole numbers for a count
+    /// such as batch-size; both ends must be values the option takes.
     /// Given again for each option varied; an option varied is not also
     /// given on its own. --fold-predictions then holds the best
     /// combination's, and --save trains it on every row [default: no grid].
@@ -513,8 +514,9 @@ pub struct TrainArgs {
     /// With --grid: a random search. Cross-validate N combinations drawn at
     /// random (by --seed) instead of every one: each option's value is
     /// drawn on its own, from its list or its range, and a combination
-    /// drawn twice is drawn again. With lists alone, N is at most the
-    /// grid's combinations. Drawn reals keep 4 significant digits. A
+    /// drawn twice is drawn again. With lists and whole-number ranges
+    /// alone, N is at most their combinations. A drawn real keeps 4
+    /// significant digits, or more in a range narrower than its value. A
     /// larger N draws the same first combinations, then more. With
     /// --halving, its first round tries the N [default: every combination,
     /// no ranges].
@@ -825,8 +827,9 @@ pub enum GridValues {
     Range(GridRange),
 }
 
-/// A range of `train --grid`'s.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+/// A range of `train --grid`'s, both ends included. A whole range's
+/// ends are at most [`MOST_WHOLE`], so that they are exact as `f64`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct GridRange {
     pub low: f64,
     pub high: f64,
@@ -835,13 +838,44 @@ pub struct GridRange {
     /// Whole numbers (the option is a count), each as likely (or, with
     /// `log`, each as likely as the width of [ln v, ln(v + 1))).
     pub whole: bool,
+    /// As given: `log:1e-4..0.1`.
+    pub text: String,
 }
 
+/// The largest end of a whole-number range: 2⁵³, the largest whole
+/// number up to which every one is an `f64`.
+pub const MOST_WHOLE: u64 = 1 << 53;
+
 impl GridRange {
-    /// `log:0.0001..0.1`, as `--grid` takes it.
-    pub fn text(&self) -> String {
-        let log = if self.log { "log:" } else { "" };
-        format!("{log}{}..{}", self.low, self.high)
+    /// An end as the option reads it: `64` for a count, `0.0001` for a
+    /// real.
+    pub fn end(&self, value: f64) -> String {
+        match self.whole {
+            true => (value as u64).to_string(),
+            false => value.to_string(),
+        }
+    }
+}
+
+/// `{"low": 16, "high": 64, "log": false, "whole": true}` in JSON: a
+/// whole range's ends as whole numbers.
+impl serde::Serialize for GridRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut range = s.serialize_struct("GridRange", 4)?;
+        match self.whole {
+            true => {
+                range.serialize_field("low", &(self.low as u64))?;
+                range.serialize_field("high", &(self.high as u64))?;
+            }
+            false => {
+                range.serialize_field("low", &self.low)?;
+                range.serialize_field("high", &self.high)?;
+            }
+        }
+        range.serialize_field("log", &self.log)?;
+        range.serialize_field("whole", &self.whole)?;
+        range.end()
     }
 }
 
@@ -1071,9 +1105,10 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
 }
 
 /// `--grid KEY=LOW..HIGH` or `KEY=log:LOW..HIGH` for option `key`, of
-/// `kind`: both ends numbers (whole for a count), LOW below HIGH, and
-/// above 0 for `log:`. Whether a value drawn suits the option is checked
-/// with its combination, before any fold.
+/// `kind`: both ends numbers (whole for a count, at most [`MOST_WHOLE`]),
+/// LOW below HIGH, and above 0 for `log:`. Whether the ends are values
+/// the option takes is checked with the combinations drawn
+/// (`app::grid`), before any fold.
 fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, String> {
     let (log, ends) = match text.strip_prefix("log:") {
         Some(ends) => (true, ends),
@@ -1093,7 +1128,9 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
     }
     let number = |end: &str| -> Result<f64, String> {
         let read = match kind {
-            GridKind::Whole => end.parse::<u64>().ok().map(|v| v as f64),
+            GridKind::Whole => (end.parse::<u64>().ok())
+                .filter(|&v| v <= MOST_WHOLE)
+                .map(|v| v as f64),
             _ => end.parse::<f64>().ok().filter(|v| v.is_finite()),
         };
         let what = match kind {
@@ -1102,11 +1139,20 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
         };
         let read = read.ok_or_else(|| match end.contains(',') {
             true => expected.clone(),
+            false if end.parse::<u64>().is_ok() => {
+                format!("{key}={text}: '{end}' is above {MOST_WHOLE} (2^53), a range's largest end")
+            }
             false => format!("{key}={text}: '{end}' is not {what}"),
         })?;
         Ok(read)
     };
     let (low, high) = (number(low)?, number(high)?);
+    if kind == GridKind::Whole && low == high {
+        return Err(format!(
+            "{key}={text} holds {} alone: give it as {key}={}, or widen the range",
+            high as u64, high as u64
+        ));
+    }
     if low >= high {
         return Err(format!(
             "{key}={text} is empty: its low end must be below its high end"
@@ -1122,6 +1168,7 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
         high,
         log,
         whole: kind == GridKind::Whole,
+        text: text.to_string(),
     })
 }
 
@@ -1366,7 +1413,8 @@ mod tests {
         };
         let r = range("lr=log:1e-4..0.1").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (1e-4, 0.1, true, false));
-        assert_eq!(r.text(), "log:0.0001..0.1");
+        assert_eq!(r.text, "log:1e-4..0.1");
+        assert_eq!(r.end(r.low), "0.0001");
         let r = range("--momentum= 0.8 .. 0.99 ").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (0.8, 0.99, false, false));
         let r = range("batch-size=log:16..512").unwrap();
@@ -1382,6 +1430,24 @@ mod tests {
             "is empty: its low end must be below its high end",
         );
         refused("momentum=0.9..0.9", "is empty");
+        refused(
+            "batch-size=8..8",
+            "holds 8 alone: give it as batch-size=8, or widen the range",
+        );
+        refused("batch-size=9..8", "is empty");
+        let most = range("epochs=1..9007199254740992").unwrap();
+        assert_eq!(most.end(most.high), "9007199254740992");
+        refused(
+            "epochs=1..9007199254740993",
+            "'9007199254740993' is above 9007199254740992 (2^53)",
+        );
+        let json = serde_json::to_string(&range("batch-size=log:16..512").unwrap()).unwrap();
+        assert_eq!(json, r#"{"low":16,"high":512,"log":true,"whole":true}"#);
+        let json = serde_json::to_string(&range("lr=log:1e-4..0.1").unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"low":0.0001,"high":0.1,"log":true,"whole":false}"#
+        );
         refused("weight-decay=log:0..0.1", "its low end must be above 0");
         refused(
             "hidden=16..64",

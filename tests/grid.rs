@@ -440,7 +440,7 @@ fn grids_are_refused_where_they_cannot_work() {
         (big, "--grid has 10 × 10 × 11 combinations, more than 1000"),
         (
             with(&["--grid", "lr=log:1e-3..0.1"]),
-            "--grid lr=log:0.001..0.1 is a range, which only --random N draws from",
+            "--grid lr=log:1e-3..0.1 is a range, which only --random N draws from",
         ),
         (
             with(&["--grid", "lr=0.1,0.2", "--grid", "hidden=4,8,16", "--random", "7"]),
@@ -464,7 +464,20 @@ fn grids_are_refused_where_they_cannot_work() {
         ),
         (
             with(&["--grid", "lr-pct-start=0.5..1.5", "--lr-schedule", "one-cycle", "--random", "20"]),
-            "--grid's combination lr-pct-start=",
+            "--grid lr-pct-start=0.5..1.5: its high end 1.5 is not a value lr-pct-start takes: --lr-pct-start must be",
+        ),
+        (
+            with(&["--grid", "beta2=0.999..1", "--optimizer", "adam", "--random", "3"]),
+            "--grid beta2=0.999..1: its high end 1 is not a value beta2 takes: --beta2 must be in [0, 1), not 1",
+        ),
+        (
+            // Each end beside adam, with which beta2 is an option.
+            with(&["--grid", "optimizer=momentum,adam", "--grid", "beta2=log:0.9..1", "--random", "4"]),
+            "its high end 1 is not a value beta2 takes",
+        ),
+        (
+            with(&["--grid", "lr=-0.1..0.1", "--random", "4"]),
+            "--grid lr=-0.1..0.1: its low end -0.1 is not a value lr takes: --lr must be a positive number",
         ),
         (
             with(&["--batch-size", "10", "--grid", "optimizer=adam,lbfgs"]),
@@ -633,7 +646,7 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         "{out}"
     );
     assert!(
-        out.starts_with("successive halving of 6 combinations by 3 ("),
+        out.starts_with("successive halving by 3 of 6 combinations ("),
         "{out}"
     );
     // A first round of at least 30 epochs: one round, the plain grid, and
@@ -735,7 +748,7 @@ fn a_round_that_all_diverged_leaves_the_best_of_the_one_before() {
         serde_json::json!([{"epochs": 30, "combinations": 12}, {"epochs": 90, "combinations": 4}])
     );
     assert!(
-        out.starts_with("successive halving of 12 combinations by 3 (rounds of 12 × 30 epochs, then 4 × 90 epochs)"),
+        out.starts_with("successive halving by 3 of 12 combinations (rounds of 12 × 30 epochs, then 4 × 90 epochs)"),
         "the rounds trained: {out}"
     );
     let results = record["results"].as_array().unwrap();
@@ -934,7 +947,7 @@ fn random_draws_go_through_halvings_rounds() {
     let line: Vec<&str> = line.into_iter().filter(|a| *a != "-q").collect();
     let out = run_ok(&line);
     assert!(
-        out.contains("successive halving of 5 combinations drawn at random by 2 (rounds of 5 × 7 epochs, then 3 × 15 epochs, then 2 × 30 epochs)"),
+        out.contains("successive halving by 2 of 5 combinations drawn at random (rounds of 5 × 7 epochs, then 3 × 15 epochs, then 2 × 30 epochs)"),
         "{out}"
     );
     let record = read_json(&halved);

@@ -90,7 +90,42 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
         }
         Ok(Combination { values, args })
     };
-    all.into_iter().map(combination).collect()
+    let combos: Vec<Combination> = all.into_iter().map(combination).collect::<Result<_>>()?;
+    check_range_ends(grid, &combos)?;
+    Ok(combos)
+}
+
+/// Refused where a range's end is not a value its option takes (beta2's
+/// 1, momentum's 1.01), so that no draw at or near it fails after others
+/// ran. Each end is tried in place of the range's value in the first
+/// combination drawn whose options are valid, so that the options beside
+/// it suit the option (beta2 beside adam); where none is valid, the
+/// combinations' own check says why.
+fn check_range_ends(grid: &[GridAxis], combos: &[Combination]) -> Result<()> {
+    let Some(valid) = combos
+        .iter()
+        .find(|c| TrainConfig::resolve(&c.args).is_ok())
+    else {
+        return Ok(());
+    };
+    for axis in grid {
+        let GridValues::Range(range) = &axis.values else {
+            continue;
+        };
+        for (which, end) in [("low", range.low), ("high", range.high)] {
+            let end = range.end(end);
+            let args = (valid.args.with_option(&axis.key, &end)).map_err(anyhow::Error::msg)?;
+            if let Err(e) = TrainConfig::resolve(&args) {
+                bail!(
+                    "--grid {}={}: its {which} end {end} is not a value {} takes: {e:#}",
+                    axis.key,
+                    range.text,
+                    axis.key
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every combination of `grid`'s lists, the last option's varying
@@ -104,7 +139,7 @@ fn every_combination(grid: &[GridAxis]) -> Result<Vec<Values>> {
             GridValues::Range(range) => bail!(
                 "--grid {}={} is a range, which only --random N draws from: give --random N, or list its values",
                 axis.key,
-                range.text()
+                range.text
             ),
         }
     }
@@ -281,7 +316,7 @@ impl Search<'_> {
                     })
                     .collect();
                 format!(
-                    "successive halving of {combinations}{drawn} by {factor} (rounds of {})",
+                    "successive halving by {factor} of {combinations}{drawn} (rounds of {})",
                     each.join(", then ")
                 )
             }

@@ -20,8 +20,9 @@ const AXES: usize = 64;
 const TRIES: usize = 1000;
 
 /// Significant digits a drawn real keeps, so that a combination's
-/// options read as they are given.
-const DIGITS: usize = 4;
+/// options read as they are given; more where its range is narrower than
+/// its value ([`kept`]).
+const DIGITS: i32 = 4;
 
 /// A combination's values: each option varied and its value here, in
 /// `--grid`'s order.
@@ -29,8 +30,9 @@ pub(super) type Values = Vec<(String, String)>;
 
 /// `count` distinct combinations of `grid`'s values, each option's
 /// drawn on its own (uniformly from a list or as its range says), and a
-/// combination drawn before drawn again. Refused where the lists and
-/// whole-number ranges hold fewer than `count` combinations.
+/// combination drawn before drawn again. Refused where there is no real
+/// range and the lists and whole-number ranges hold fewer than `count`
+/// combinations.
 pub(super) fn draw(grid: &[GridAxis], count: usize, seed: u64) -> Result<Vec<Values>> {
     assert!(grid.len() <= AXES, "each of the options varies once");
     let finite = grid
@@ -66,7 +68,7 @@ pub(super) fn draw(grid: &[GridAxis], count: usize, seed: u64) -> Result<Vec<Val
         }
     }
     bail!(
-        "only {} distinct combinations of --grid's values were drawn in {} tries, not --random {count}: its ranges hold few values at {DIGITS} significant digits; widen them, or ask for fewer",
+        "only {} distinct combinations of --grid's values were drawn in {} tries, not --random {count}: widen its ranges, or ask for fewer",
         drawn.len(),
         count * TRIES
     )
@@ -77,6 +79,7 @@ pub(super) fn draw(grid: &[GridAxis], count: usize, seed: u64) -> Result<Vec<Val
 fn distinct(axis: &GridAxis) -> Option<u64> {
     match &axis.values {
         GridValues::Values(list) => Some(list.len() as u64),
+        // Both ends are at most 2⁵³ (`MOST_WHOLE`): no overflow.
         GridValues::Range(r) if r.whole => Some(r.high as u64 - r.low as u64 + 1),
         GridValues::Range(_) => None,
     }
@@ -107,29 +110,43 @@ fn value(values: &GridValues, w: u64) -> String {
 
 /// The value of `range` at u in [0, 1), as an option reads it. Uniform:
 /// low + u·(high − low); log-uniform: exp of that over ln low and ln high.
-/// A whole range spans [low, high + 1), and takes the floor. A real keeps
-/// [`DIGITS`] significant digits, and stays within [low, high].
+/// A whole range spans [low, high + 1), takes the floor, and stays
+/// within [low, high]. A real is [`kept`] to its digits, and stays within
+/// [low, high].
 fn in_range(range: &GridRange, u: f64) -> String {
-    let GridRange {
-        low,
-        high,
-        log,
-        whole,
-    } = *range;
-    let top = if whole { high + 1.0 } else { high };
-    let v = match log {
+    let (low, high) = (range.low, range.high);
+    let top = if range.whole { high + 1.0 } else { high };
+    let v = match range.log {
         true => (low.ln() + u * (top.ln() - low.ln())).exp(),
         false => low + u * (top - low),
     };
-    if whole {
+    if range.whole {
         return (v.floor().clamp(low, high) as u64).to_string();
     }
-    let kept: f64 = format!("{v:.0$e}", DIGITS - 1).parse().expect("a number");
-    let kept = kept.clamp(low, high);
+    let kept = kept(v, high - low).clamp(low, high);
     match kept != 0.0 && !(1e-4..1e6).contains(&kept.abs()) {
         true => format!("{kept:e}"),
         false => kept.to_string(),
     }
+}
+
+/// `v` rounded to [`DIGITS`] significant digits of its own or of the
+/// range's `width`, whichever keeps more: a step of 10^(e − 3), where e is
+/// the lesser of their decimal exponents. So that every range holds at
+/// least 1,000 values (0.999..0.9999 draws 0.9995234, not only the 10 of
+/// 0.999, 0.9991, ..., 0.9999), and a wide range's values read as 4 digits.
+fn kept(v: f64, width: f64) -> f64 {
+    if v == 0.0 {
+        return v;
+    }
+    let exponent = |x: f64| -> i32 {
+        let text = format!("{x:e}");
+        let (_, e) = text.split_once('e').expect("an exponent");
+        e.parse().expect("a whole exponent")
+    };
+    let more = (exponent(v) - exponent(width)).max(0);
+    let digits = (more + DIGITS - 1) as usize;
+    format!("{v:.digits$e}").parse().expect("a number")
 }
 
 #[cfg(test)]
@@ -149,6 +166,7 @@ mod tests {
             high,
             log,
             whole,
+            text: String::new(),
         })
     }
 
@@ -262,13 +280,60 @@ mod tests {
     }
 
     #[test]
-    fn a_real_range_with_few_values_at_four_digits_is_said_so() {
-        let narrow = [axis("tol", range(1.0, 1.001, false, false))];
-        let two = draw(&narrow, 2, 0).unwrap();
-        let mut values: Vec<&str> = two.iter().map(|c| c[0].1.as_str()).collect();
-        values.sort_unstable();
-        assert_eq!(values, ["1", "1.001"]);
-        let three = draw(&narrow, 3, 0).unwrap_err().to_string();
+    fn a_narrow_range_keeps_the_digits_that_tell_its_values_apart() {
+        // 4 digits of the width, 9e-4: steps of 1e-7, 9,001 values, where
+        // 4 of their own would leave 10 (0.999, 0.9991, ..., 0.9999).
+        let narrow = [axis("beta2", range(0.999, 0.9999, false, false))];
+        let drawn = draw(&narrow, 500, 0).unwrap();
+        let values: Vec<f64> = drawn.iter().map(|c| c[0].1.parse().unwrap()).collect();
+        assert!(values.iter().all(|v| (0.999..=0.9999).contains(v)));
+        assert!(drawn.iter().all(|c| c[0].1.len() <= "0.9999999".len()));
+        assert!(drawn.iter().any(|c| c[0].1.len() == "0.9999999".len()));
+        // A wide range's values keep 4 digits of their own.
+        assert_eq!(kept(0.0123456, 0.1), 0.01235);
+        assert_eq!(kept(0.0123456, 0.001), 0.012346);
+        assert_eq!(kept(123.456, 1000.0), 123.5);
+        assert_eq!(kept(0.0, 1.0), 0.0);
+        // Rounding never leaves the range: 0.1..0.12349 rounds u = 1 to
+        // 0.1235, clamped to the end.
+        let top = match range(0.1, 0.12349, false, false) {
+            GridValues::Range(r) => r,
+            _ => unreachable!(),
+        };
+        assert_eq!(in_range(&top, 1.0 - 1e-12), "0.12349");
+        // Only the two doubles of 0.1..next(0.1) are there to draw.
+        let next = f64::from_bits(0.1f64.to_bits() + 1);
+        let tiny = [axis("tol", range(0.1, next, false, false))];
+        assert_eq!(draw(&tiny, 2, 0).unwrap().len(), 2);
+        let three = draw(&tiny, 3, 0).unwrap_err().to_string();
         assert!(three.contains("only 2 distinct combinations"), "{three}");
+    }
+
+    /// The draws of seed 0, written out: they are the same on every
+    /// machine and in every version, and this holds them so. Each option's
+    /// word, its place among the words and the bits taken from it are in
+    /// them.
+    #[test]
+    fn seed_0s_draws_are_these() {
+        let grid = [
+            axis("lr", range(1e-3, 0.1, true, false)),
+            axis("batch-size", range(16.0, 64.0, false, true)),
+            axis("hidden", list(&["4", "6,3"])),
+        ];
+        let drawn = draw(&grid, 6, 0).unwrap();
+        let each: Vec<[&str; 3]> = (drawn.iter())
+            .map(|c| [c[0].1.as_str(), c[1].1.as_str(), c[2].1.as_str()])
+            .collect();
+        assert_eq!(
+            each,
+            [
+                ["0.003242", "56", "4"],
+                ["0.001019", "47", "6,3"],
+                ["0.02425", "42", "6,3"],
+                ["0.001842", "60", "6,3"],
+                ["0.03252", "61", "4"],
+                ["0.002968", "59", "4"],
+            ]
+        );
     }
 }
