@@ -25,31 +25,48 @@ use crate::model::Layout;
 /// where the block code runs 16 lanes and matrixmultiply's SGEMM kernels
 /// are 16×16 (when built by rustc 1.89 or later; older compilers give it
 /// its 8×8 AVX2 kernels, where padding keeps the bits but its gain is
-/// unmeasured). `None` elsewhere: on AVX2 (8×8 kernels, 8 lanes) the tax
-/// was smaller (1.1–1.2× per unit on Zen 3) and padding there is
-/// unmeasured, so nothing is padded. The CPU decides, not `--cpu-isa`:
-/// with `--cpu-isa avx2` on an AVX-512 CPU the SGEMM keeps its 16×16
-/// kernels, and padding took 1.03–1.24× less time at h 14, 15, 31, 63 and
-/// 127 (one thread, the Xeon of BENCHMARKS.md's padding table).
+/// unmeasured); 8 with AVX2 and FMA but no AVX-512 (8 lanes, 8×8
+/// kernels). `None` elsewhere (SSE2 alone: unmeasured). The CPU decides,
+/// not `--cpu-isa`: with `--cpu-isa avx2` on an AVX-512 CPU the SGEMM
+/// keeps its 16×16 kernels, and padding to 16 took 1.03–1.24× less time
+/// at h 14, 15, 31, 63 and 127 (one thread, the Xeon of BENCHMARKS.md's
+/// padding table).
 pub fn tile() -> Option<usize> {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        return Some(16);
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return Some(16);
+        }
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Some(8);
+        }
     }
     None
 }
 
-/// The width hidden width `h` runs at for tile edge `tile`: the next
-/// multiple of `tile` where that adds at most a quarter of a tile and `h`
-/// is over half a tile; else `h`. On a Xeon with AVX-512, an epoch of
-/// 65,536 rows and 16 features took 1.16–1.79× less time so padded at h
-/// 14, 15, 30, 31, 47, 63 and 127 on one thread (1.09–1.45× on two).
-/// Padding by more lost time: h 17 → 32 took 1.18× longer, 20 → 32
-/// 1.16×, 100 → 112 1.11× and 2–8 → 16 about 1.1× (BENCHMARKS.md,
-/// "Padded hidden widths").
+/// The width hidden width `h` runs at for tile edge `tile` (8 or 16;
+/// others pad nothing): the next multiple of `tile` where the CPUs
+/// measured ran faster so (BENCHMARKS.md, "Padded hidden widths"), else
+/// `h`. An epoch of 65,536 rows and 16 features, one thread:
+///
+/// - 16 (a Xeon with AVX-512): padded by at most 4 where `h` is over 8.
+///   1.16–1.79× less time at h 14, 15, 30, 31, 47, 63 and 127 (1.09–1.45×
+///   on two threads); padding by more lost: h 17 → 32 took 1.18× longer,
+///   20 → 32 1.16×, 100 → 112 1.11× and 2–8 → 16 about 1.1×.
+/// - 8 (a Zen 3 with AVX2): padded by at most 3 where `h` is over 16, and
+///   by 1 where it is over 4. 1.03–1.37× less time at h 21–23, 29–31,
+///   37–39, 45–47, 53–55, 61–63, 69–71 and 125–127 (h 21–23 had taken
+///   1.3–1.4× the time of 24), and 1.04–1.07× at 7 and 15; h 5, 6, 13 and
+///   14 took 1.03–1.07× longer padded.
 pub fn padded_width(h: usize, tile: usize) -> usize {
     let up = h.div_ceil(tile) * tile;
-    if h * 2 > tile && (up - h) * 4 <= tile {
+    let by = up - h;
+    let pads = match tile {
+        16 => h > 8 && by <= 4,
+        8 => (h > 16 && by <= 3) || (h > 4 && by == 1),
+        _ => false,
+    };
+    if pads {
         up
     } else {
         h
@@ -146,14 +163,23 @@ mod tests {
             at16,
             [1, 4, 8, 9, 11, 16, 16, 16, 17, 20, 27, 32, 32, 33, 64, 100]
         );
+        let at8: Vec<usize> = [3, 5, 6, 7, 8, 13, 14, 15, 17, 20, 21, 22, 23, 24, 125, 126]
+            .iter()
+            .map(|&h| padded_width(h, 8))
+            .collect();
+        assert_eq!(
+            at8,
+            [3, 5, 6, 8, 8, 13, 14, 16, 17, 20, 24, 24, 24, 24, 128, 128]
+        );
         for h in 1..600 {
-            for tile in [4, 8, 16] {
+            for (tile, most) in [(8, 3), (16, 4)] {
                 let p = padded_width(h, tile);
                 assert!(
-                    p == h || (p.is_multiple_of(tile) && p - h <= tile / 4),
+                    p == h || (p.is_multiple_of(tile) && p - h <= most),
                     "{h} {tile}"
                 );
             }
+            assert_eq!(padded_width(h, 4), h);
         }
     }
 
