@@ -155,22 +155,22 @@ mod tests {
 
     #[test]
     fn widths_a_little_short_of_a_tile_are_filled_out() {
-        let at16: Vec<usize> = [1, 4, 8, 9, 11, 12, 15, 16, 17, 20, 27, 28, 31, 33, 63, 100]
-            .iter()
-            .map(|&h| padded_width(h, 16))
-            .collect();
-        assert_eq!(
-            at16,
-            [1, 4, 8, 9, 11, 16, 16, 16, 17, 20, 27, 32, 32, 33, 64, 100]
-        );
-        let at8: Vec<usize> = [3, 5, 6, 7, 8, 13, 14, 15, 17, 20, 21, 22, 23, 24, 125, 126]
-            .iter()
-            .map(|&h| padded_width(h, 8))
-            .collect();
-        assert_eq!(
-            at8,
-            [3, 5, 6, 8, 8, 13, 14, 16, 17, 20, 24, 24, 24, 24, 128, 128]
-        );
+        // (tile, widths, the widths they run at)
+        let cases: [(usize, [usize; 16], [usize; 16]); 2] = [
+            (
+                16,
+                [1, 4, 8, 9, 11, 12, 15, 16, 17, 20, 27, 28, 31, 33, 63, 100],
+                [1, 4, 8, 9, 11, 16, 16, 16, 17, 20, 27, 32, 32, 33, 64, 100],
+            ),
+            (
+                8,
+                [3, 5, 6, 7, 8, 13, 14, 15, 17, 20, 21, 22, 23, 24, 125, 126],
+                [3, 5, 6, 8, 8, 13, 14, 16, 17, 20, 24, 24, 24, 24, 128, 128],
+            ),
+        ];
+        for (tile, widths, want) in cases {
+            assert_eq!(widths.map(|h| padded_width(h, tile)), want, "tile {tile}");
+        }
         for h in 1..600 {
             for (tile, most) in [(8, 3), (16, 4)] {
                 let p = padded_width(h, tile);
