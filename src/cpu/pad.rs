@@ -3,11 +3,13 @@
 //! A hidden width just short of a multiple of the SGEMM's tile costs
 //! more than a multiple. The block code's loops over a row (the
 //! activation's bias, the output layer's backward step, the bias sums)
-//! leave a row's last width mod 16 values to narrower vectors or scalar
-//! code, all of them for a width of 15, and the SGEMM computes a whole
-//! tile for an edge and copies it out through a mask. On a Xeon with
-//! AVX-512 (16-wide tiles) an epoch at width 15 took 1.6–1.8× the time at
-//! 16, and 127 1.6× the time at 128 (BENCHMARKS.md).
+//! leave a row's last width mod 16 (mod 8 with AVX2) values to narrower
+//! vectors or scalar code, all of them for a width of 15 (7), and the
+//! SGEMM computes a whole tile for an edge and copies it out through a
+//! mask. On a Xeon with AVX-512 (16-wide tiles) an epoch at width 15 took
+//! 1.6–1.8× the time at 16, and 127 1.6× the time at 128; on a Zen 3 with
+//! AVX2 (8-wide tiles) widths 21–23 took 1.3–1.4× the time at 24
+//! (BENCHMARKS.md).
 //!
 //! So the block code runs on a padded copy of the layout: each hidden
 //! layer whose width [`padded_width`] rounds up gets zero rows in its
@@ -26,7 +28,7 @@ use crate::model::Layout;
 /// are 16×16 (when built by rustc 1.89 or later; older compilers give it
 /// its 8×8 AVX2 kernels, where padding keeps the bits but its gain is
 /// unmeasured); 8 with AVX2 and FMA but no AVX-512 (8 lanes, 8×8
-/// kernels). `None` elsewhere (SSE2 alone: unmeasured). The CPU decides,
+/// kernels). `None` elsewhere, where padding is unmeasured. The CPU decides,
 /// not `--cpu-isa`: with `--cpu-isa avx2` on an AVX-512 CPU the SGEMM
 /// keeps its 16×16 kernels, and padding to 16 took 1.03–1.24× less time
 /// at h 14, 15, 31, 63 and 127 (one thread, the Xeon of BENCHMARKS.md's
@@ -49,21 +51,21 @@ pub fn tile() -> Option<usize> {
 /// measured ran faster so (BENCHMARKS.md, "Padded hidden widths"), else
 /// `h`. An epoch of 65,536 rows and 16 features, one thread:
 ///
-/// - 16 (a Xeon with AVX-512): padded by at most 4 where `h` is over 8.
-///   1.16–1.79× less time at h 14, 15, 30, 31, 47, 63 and 127 (1.09–1.45×
-///   on two threads); padding by more lost: h 17 → 32 took 1.18× longer,
+/// - 16 (a Xeon with AVX-512): padded by at most 4. 1.16–1.79× less
+///   time at h 14, 15, 30, 31, 47, 63 and 127 (1.09–1.45× on two
+///   threads); padding by more lost: h 17 → 32 took 1.18× longer,
 ///   20 → 32 1.16×, 100 → 112 1.11× and 2–8 → 16 about 1.1×.
 /// - 8 (a Zen 3 with AVX2): padded by at most 3 where `h` is over 16, and
-///   by 1 where it is over 4. 1.03–1.37× less time at h 21–23, 29–31,
-///   37–39, 45–47, 53–55, 61–63, 69–71 and 125–127 (h 21–23 had taken
-///   1.3–1.4× the time of 24), and 1.04–1.07× at 7 and 15; h 5, 6, 13 and
-///   14 took 1.03–1.07× longer padded.
+///   by 1 elsewhere. 1.01–1.36× less time at h 21–23, 29–31, 37–39,
+///   45–47, 53–55, 61–63, 69–71 and 125–127 (h 21–23 had taken 1.3–1.4×
+///   the time of 24), and 1.03–1.07× at 7 and 15; h 5, 6, 13 and 14 took
+///   1.03–1.08× longer padded.
 pub fn padded_width(h: usize, tile: usize) -> usize {
     let up = h.div_ceil(tile) * tile;
     let by = up - h;
     let pads = match tile {
-        16 => h > 8 && by <= 4,
-        8 => (h > 16 && by <= 3) || (h > 4 && by == 1),
+        16 => by <= 4,
+        8 => by == 1 || (h > 16 && by <= 3),
         _ => false,
     };
     if pads {
