@@ -828,7 +828,8 @@ pub enum GridValues {
 }
 
 /// A range of `train --grid`'s, both ends included. A whole range's
-/// ends are at most [`MOST_WHOLE`], so that they are exact as `f64`.
+/// ends are at most [`MOST_WHOLE`], so that they and the one past the
+/// high end are exact as `f64`; a real range's width is finite.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridRange {
     pub low: f64,
@@ -842,18 +843,17 @@ pub struct GridRange {
     pub text: String,
 }
 
-/// The largest end of a whole-number range: 2⁵³, the largest whole
-/// number up to which every one is an `f64`.
-pub const MOST_WHOLE: u64 = 1 << 53;
+/// The largest end of a whole-number range: 2⁵³ − 1, so that the range's
+/// top, one past its high end, is an `f64` too.
+pub const MOST_WHOLE: u64 = (1 << 53) - 1;
 
 impl GridRange {
-    /// An end as the option reads it: `64` for a count, `0.0001` for a
-    /// real.
-    pub fn end(&self, value: f64) -> String {
-        match self.whole {
-            true => (value as u64).to_string(),
-            false => value.to_string(),
-        }
+    /// The low and the high end as given: `["1e-4", "0.1"]` for
+    /// `log:1e-4..0.1`.
+    pub fn ends(&self) -> [&str; 2] {
+        let ends = self.text.strip_prefix("log:").unwrap_or(&self.text);
+        let (low, high) = ends.split_once("..").expect("a range's text holds '..'");
+        [low.trim(), high.trim()]
     }
 }
 
@@ -1106,7 +1106,7 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
 
 /// `--grid KEY=LOW..HIGH` or `KEY=log:LOW..HIGH` for option `key`, of
 /// `kind`: both ends numbers (whole for a count, at most [`MOST_WHOLE`]),
-/// LOW below HIGH, and above 0 for `log:`. Whether the ends are values
+/// LOW below HIGH, HIGH − LOW finite, and above 0 for `log:`. Whether the ends are values
 /// the option takes is checked with the combinations drawn
 /// (`app::grid`), before any fold.
 fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, String> {
@@ -1139,8 +1139,10 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
         };
         let read = read.ok_or_else(|| match end.contains(',') {
             true => expected.clone(),
-            false if end.parse::<u64>().is_ok() => {
-                format!("{key}={text}: '{end}' is above {MOST_WHOLE} (2^53), a range's largest end")
+            false if kind == GridKind::Whole && end.bytes().all(|b| b.is_ascii_digit()) => {
+                format!(
+                    "{key}={text}: '{end}' is above {MOST_WHOLE} (2^53 - 1), a range's largest end"
+                )
             }
             false => format!("{key}={text}: '{end}' is not {what}"),
         })?;
@@ -1156,6 +1158,11 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
     if low >= high {
         return Err(format!(
             "{key}={text} is empty: its low end must be below its high end"
+        ));
+    }
+    if !(high - low).is_finite() {
+        return Err(format!(
+            "{key}={text}: its width, HIGH - LOW, is beyond f64's range; give a narrower one"
         ));
     }
     if log && low <= 0.0 {
@@ -1414,7 +1421,7 @@ mod tests {
         let r = range("lr=log:1e-4..0.1").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (1e-4, 0.1, true, false));
         assert_eq!(r.text, "log:1e-4..0.1");
-        assert_eq!(r.end(r.low), "0.0001");
+        assert_eq!(r.ends(), ["1e-4", "0.1"]);
         let r = range("--momentum= 0.8 .. 0.99 ").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (0.8, 0.99, false, false));
         let r = range("batch-size=log:16..512").unwrap();
@@ -1435,11 +1442,19 @@ mod tests {
             "holds 8 alone: give it as batch-size=8, or widen the range",
         );
         refused("batch-size=9..8", "is empty");
-        let most = range("epochs=1..9007199254740992").unwrap();
-        assert_eq!(most.end(most.high), "9007199254740992");
+        let most = range("epochs=1..9007199254740991").unwrap();
+        assert_eq!(most.ends(), ["1", "9007199254740991"]);
         refused(
-            "epochs=1..9007199254740993",
-            "'9007199254740993' is above 9007199254740992 (2^53)",
+            "epochs=1..9007199254740992",
+            "'9007199254740992' is above 9007199254740991 (2^53 - 1)",
+        );
+        refused(
+            "epochs=1..99999999999999999999",
+            "'99999999999999999999' is above 9007199254740991",
+        );
+        refused(
+            "lr-gamma=-1e308..1e308",
+            "its width, HIGH - LOW, is beyond f64's range",
         );
         let json = serde_json::to_string(&range("batch-size=log:16..512").unwrap()).unwrap();
         assert_eq!(json, r#"{"low":16,"high":512,"log":true,"whole":true}"#);

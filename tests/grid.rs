@@ -476,6 +476,20 @@ fn grids_are_refused_where_they_cannot_work() {
             "its high end 1 is not a value beta2 takes",
         ),
         (
+            with(&["--grid", "batch-size=0..8", "--random", "3"]),
+            "--grid batch-size=0..8: its low end 0 is not a value batch-size takes: --batch-size must be at least 1",
+        ),
+        (
+            // An end that does not suit another range's draw beside it.
+            with(&["--lr-schedule", "cosine", "--grid", "lr=log:1e-3..0.1", "--grid", "lr-min=0..0.005", "--random", "3"]),
+            "--grid lr=log:1e-3..0.1: its low end 1e-3 is not a value lr takes beside lr-min=",
+        ),
+        (
+            // No combination is valid: each says why, not its range.
+            with(&["--grid", "lr-pct-start=0.2..0.8", "--random", "3"]),
+            "--grid's combination lr-pct-start=0.3532: --lr-schedule constant does not use --lr-pct-start",
+        ),
+        (
             with(&["--grid", "lr=-0.1..0.1", "--random", "4"]),
             "--grid lr=-0.1..0.1: its low end -0.1 is not a value lr takes: --lr must be a positive number",
         ),

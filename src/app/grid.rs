@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::config::{GridPlace, RunOptions, TrainConfig};
 use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
 use super::random::{self, Values};
 use super::train::Shared;
-use crate::cli::{GridAxis, GridValues, TrainArgs, MOST_COMBINATIONS};
+use crate::cli::{GridAxis, GridRange, GridValues, TrainArgs, MOST_COMBINATIONS};
 
 /// `--halving`'s first round trains at least 1/this of `--epochs`
 /// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
@@ -95,32 +95,47 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
     Ok(combos)
 }
 
-/// Refused where a range's end is not a value its option takes (beta2's
-/// 1, momentum's 1.01), so that no draw at or near it fails after others
-/// ran. Each end is tried in place of the range's value in the first
-/// combination drawn whose options are valid, so that the options beside
-/// it suit the option (beta2 beside adam); where none is valid, the
-/// combinations' own check says why.
+/// Refused where a range reaches past its option's values (beta2's 1,
+/// momentum's 1.01, lr-gamma's 1.5 beside a plateau schedule), as a
+/// range, before any fold, and not only where a draw fell there. Each
+/// end is tried in place of the range's value in each combination drawn
+/// whose options are valid, so that the options beside it are ones it is
+/// drawn with (beta2 beside adam, lr-gamma beside a schedule); the
+/// combinations that are not valid are left to their own check. An
+/// option whose values have a gap (weight-decay: 0, or a normal f32) can
+/// still draw into it; that combination's check says so, before any fold.
 fn check_range_ends(grid: &[GridAxis], combos: &[Combination]) -> Result<()> {
-    let Some(valid) = combos
-        .iter()
-        .find(|c| TrainConfig::resolve(&c.args).is_ok())
-    else {
+    let ranges: Vec<(&str, &GridRange)> = (grid.iter())
+        .filter_map(|a| match &a.values {
+            GridValues::Range(r) => Some((a.key.as_str(), r)),
+            GridValues::Values(_) => None,
+        })
+        .collect();
+    if ranges.is_empty() {
         return Ok(());
-    };
-    for axis in grid {
-        let GridValues::Range(range) = &axis.values else {
+    }
+    for c in combos {
+        if TrainConfig::resolve(&c.args).is_err() {
             continue;
-        };
-        for (which, end) in [("low", range.low), ("high", range.high)] {
-            let end = range.end(end);
-            let args = (valid.args.with_option(&axis.key, &end)).map_err(anyhow::Error::msg)?;
-            if let Err(e) = TrainConfig::resolve(&args) {
+        }
+        for &(key, range) in &ranges {
+            for (which, end) in ["low", "high"].into_iter().zip(range.ends()) {
+                let args = (c.args.with_option(key, end))
+                    .map_err(|e| anyhow!("--grid {key}={}: {e}", range.text))?;
+                let Err(e) = TrainConfig::resolve(&args) else {
+                    continue;
+                };
+                let beside: Vec<String> = (c.values.iter())
+                    .filter(|(k, _)| k != key)
+                    .map(|(k, v)| format!("{k}={}", bracketed(v)))
+                    .collect();
+                let beside = match beside.is_empty() {
+                    true => String::new(),
+                    false => format!(" beside {}", beside.join(" ")),
+                };
                 bail!(
-                    "--grid {}={}: its {which} end {end} is not a value {} takes: {e:#}",
-                    axis.key,
-                    range.text,
-                    axis.key
+                    "--grid {key}={}: its {which} end {end} is not a value {key} takes{beside}: {e:#}",
+                    range.text
                 );
             }
         }

@@ -79,7 +79,7 @@ pub(super) fn draw(grid: &[GridAxis], count: usize, seed: u64) -> Result<Vec<Val
 fn distinct(axis: &GridAxis) -> Option<u64> {
     match &axis.values {
         GridValues::Values(list) => Some(list.len() as u64),
-        // Both ends are at most 2⁵³ (`MOST_WHOLE`): no overflow.
+        // Both ends are below 2⁵³ (`MOST_WHOLE`): no overflow.
         GridValues::Range(r) if r.whole => Some(r.high as u64 - r.low as u64 + 1),
         GridValues::Range(_) => None,
     }
@@ -144,6 +144,9 @@ fn kept(v: f64, width: f64) -> f64 {
         let (_, e) = text.split_once('e').expect("an exponent");
         e.parse().expect("a whole exponent")
     };
+    // The width as 12 digits: 0.3 − 0.2 is 0.09999999999999998 in f64,
+    // and its exponent is that of 0.1.
+    let width: f64 = format!("{width:.11e}").parse().expect("a number");
     let more = (exponent(v) - exponent(width)).max(0);
     let digits = (more + DIGITS - 1) as usize;
     format!("{v:.digits$e}").parse().expect("a number")
@@ -294,6 +297,9 @@ mod tests {
         assert_eq!(kept(0.0123456, 0.001), 0.012346);
         assert_eq!(kept(123.456, 1000.0), 123.5);
         assert_eq!(kept(0.0, 1.0), 0.0);
+        // 4 digits of the width 0.1 whether it comes as 0.1 or 0.0999...
+        assert_eq!(kept(0.225549, 0.3 - 0.2), 0.2255);
+        assert_eq!(kept(1.100413, 1.2 - 1.1), 1.1004);
         // Rounding never leaves the range: 0.1..0.12349 rounds u = 1 to
         // 0.1235, clamped to the end.
         let top = match range(0.1, 0.12349, false, false) {
