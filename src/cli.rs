@@ -1106,9 +1106,9 @@ fn parse_grid_axis(s: &str) -> Result<GridAxis, String> {
 
 /// `--grid KEY=LOW..HIGH` or `KEY=log:LOW..HIGH` for option `key`, of
 /// `kind`: both ends numbers (whole for a count, at most [`MOST_WHOLE`]),
-/// LOW below HIGH, HIGH − LOW finite, and above 0 for `log:`. Whether the ends are values
-/// the option takes is checked with the combinations drawn
-/// (`app::grid`), before any fold.
+/// LOW below HIGH, HIGH − LOW finite, and above 0 for `log:`. Whether the
+/// ends are values the option takes is checked with the combinations
+/// drawn (`app::grid`), before any fold.
 fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, String> {
     let (log, ends) = match text.strip_prefix("log:") {
         Some(ends) => (true, ends),

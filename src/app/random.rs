@@ -132,9 +132,10 @@ fn in_range(range: &GridRange, u: f64) -> String {
 
 /// `v` rounded to [`DIGITS`] significant digits of its own or of the
 /// range's `width`, whichever keeps more: a step of 10^(e − 3), where e is
-/// the lesser of their decimal exponents. So that every range holds at
-/// least 1,000 values (0.999..0.9999 draws 0.9995234, not only the 10 of
-/// 0.999, 0.9991, ..., 0.9999), and a wide range's values read as 4 digits.
+/// the lesser of their decimal exponents. So that a range holds about
+/// 1,000 values or more unless it spans only a few thousand doubles
+/// (0.999..0.9999 draws 0.9995234, not only the 10 of 0.999, 0.9991, ...,
+/// 0.9999), and a wide range's values read as 4 digits.
 fn kept(v: f64, width: f64) -> f64 {
     if v == 0.0 {
         return v;
