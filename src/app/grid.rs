@@ -36,7 +36,15 @@ pub(super) struct Combination {
 impl Combination {
     /// `lr=0.01 hidden=[64,32]`.
     fn label(&self) -> String {
-        let values = self.values.iter();
+        self.label_without(None)
+    }
+
+    /// As [`Combination::label`], without option `leave` where given.
+    fn label_without(&self, leave: Option<&str>) -> String {
+        let values = self
+            .values
+            .iter()
+            .filter(|(k, _)| Some(k.as_str()) != leave);
         let each: Vec<String> = values
             .map(|(k, v)| format!("{k}={}", bracketed(v)))
             .collect();
@@ -125,13 +133,9 @@ fn check_range_ends(grid: &[GridAxis], combos: &[Combination]) -> Result<()> {
                 let Err(e) = TrainConfig::resolve(&args) else {
                     continue;
                 };
-                let beside: Vec<String> = (c.values.iter())
-                    .filter(|(k, _)| k != key)
-                    .map(|(k, v)| format!("{k}={}", bracketed(v)))
-                    .collect();
-                let beside = match beside.is_empty() {
-                    true => String::new(),
-                    false => format!(" beside {}", beside.join(" ")),
+                let beside = match c.label_without(Some(key)) {
+                    others if others.is_empty() => others,
+                    others => format!(" beside {others}"),
                 };
                 bail!(
                     "--grid {key}={}: its {which} end {end} is not a value {key} takes{beside}: {e:#}",
