@@ -12,21 +12,21 @@
 # .gl/. Carry both: device `run` with carry [".gl", ".gpu"] and the command
 # `bash benches/gpu_session.sh run`.
 #
-# `run` writes into $OUT, in this order and before a deadline (540 s, or
-# SESSION_DEADLINE), so that a hang costs only what comes after it: the
-# GPU's name and SM count and `shadertrain info`; the mixed-precision tests
-# with their cooperative kernels required; the benchmarks that decide issue
-# 12's open choices, each in one run: f32 on S0-S4, --kernels wide with
-# and without --precision mixed, mixed alone, tiled, wide on S3 over four
-# other SHADERTRAIN_WIDE_WORKGROUPS, single kernels on S3's and S1's output
-# layers (benches/kernels.rs), the checked shaders and subgroup-free
-# builds against the defaults, mini-batches on the GPU against the cpu
-# backend (time to 1e-3 on S1's CSV), --clip-grad-norm's cost on S3's
-# shape, then PyTorch eager and torch.compile on S0,
-# S1 and S3; last, each GPU test binary's result twice with 8 test threads
-# (a hang shows as a timeout). Eight files in all, the most a device run
-# brings back. Set SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no
-# NVIDIA paths, no peers).
+# `run` writes into $OUT before a deadline (500 s, or SESSION_DEADLINE),
+# most wanted first, so that a hang or a slow step costs only what comes
+# after it: the GPU's name and SM count and `shadertrain info` (with the
+# NVIDIA Vulkan driver found by search where the usual path lacks it); f32
+# on S0-S4 with per-kernel times; PyTorch CUDA eager on S0-S3 and
+# torch.compile on S3 and S2 (benches/torch_epoch.py, TF32 off); the
+# mixed-precision tests with their cooperative kernels required; --kernels
+# wide with and without --precision mixed, mixed alone and tiled on S2 and
+# S3; wide on S3 over four other SHADERTRAIN_WIDE_WORKGROUPS; single
+# kernels on S3's and S1's output layers (benches/kernels.rs); each GPU
+# test binary twice with 8 test threads (a hang shows as a timeout); last,
+# the checked shaders and subgroup-free builds against the defaults. Seven
+# files in all (a device run brings back eight at most). Set
+# SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no NVIDIA paths, no
+# peers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,8 +71,9 @@ for line in sys.stdin:
 
 run() {
   : "${OUT:?run writes its results into \$OUT}"
-  local peers=(--peers --python python3)
-  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 peer_shapes=S0,S1,S3 wide_shape=S3
+  local torch=1
+  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 wide_shape=S3
+  local eager=(S0 S1 S2 S3) compiled=(S3 S2)
   local kernel_shapes=16384x1024x1,65536x64x1
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -81,8 +82,8 @@ run() {
     export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   else
     # A dry run of the script: the small shape only, no peers.
-    peers=()
-    all=S0 big=S0 two=S0 peer_shapes=S0 wide_shape=S0 kernel_shapes=1024x64x1
+    torch=0
+    all=S0 big=S0 two=S0 wide_shape=S0 kernel_shapes=1024x64x1 eager=(S0) compiled=(S0)
   fi
   tar -C .gpu -xJf .gpu/bundle.tar.xz
   local bin
@@ -90,16 +91,30 @@ run() {
   mkdir -p "$(dirname "$bin")" && cp .gpu/shadertrain "$bin" 2>/dev/null
   local st=.gpu/shadertrain
   {
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
     python3 -c 'import torch; p = torch.cuda.get_device_properties(0); print(p.name, "SMs:", p.multi_processor_count, "torch", torch.__version__)' 2>&1
     lscpu | grep -m1 'Model name'
-    $st info
+    timeout 30 $st info
+    if [ "${SESSION_LAVAPIPE:-0}" != 1 ] && ! timeout 30 $st info 2>&1 | grep -q NVIDIA; then
+      # The driver's manifest elsewhere: try each one found.
+      echo "-- no NVIDIA adapter through $VK_DRIVER_FILES; searching"
+      ls /usr/local/nvidia 2>&1 | head
+      for icd in $(find / -xdev -name 'nvidia_icd*.json' 2>/dev/null | head -4) ""; do
+        if [ -z "$icd" ]; then
+          unset VK_DRIVER_FILES
+        else
+          export VK_DRIVER_FILES=$icd
+        fi
+        echo "-- VK_DRIVER_FILES=${icd:-(unset)}"
+        timeout 30 $st info 2>&1 | grep -q NVIDIA && break
+      done
+      timeout 30 $st info
+    fi
   } > "$OUT/machine.txt" 2>&1
-  # Everything runs before a deadline, so the device call (600 s at most)
-  # returns with what was written: each step gets the time that is left,
-  # at most its own limit (its first argument), and steps past the
-  # deadline say so.
-  local deadline=${SESSION_DEADLINE:-540}
+  # Everything runs before a deadline, so the device call returns with
+  # what was written: each step gets the time that is left, at most its
+  # own limit (its first argument), and steps past the deadline say so.
+  local deadline=${SESSION_DEADLINE:-500}
   step() {
     local t=$((deadline - SECONDS))
     [ "$t" -gt "$1" ] && t=$1
@@ -108,80 +123,69 @@ run() {
       echo "-- skipped, out of time: $*"
       return
     fi
+    local start=$SECONDS
     timeout "$t" "$@"
     local rc=$?
     [ "$rc" = 124 ] && echo "-- timed out after $t s: $*"
+    echo "-- $((SECONDS - start)) s (at $SECONDS s): $*"
   }
-  # First the mixed tests with their cooperative kernels required: whether
-  # the mixed figures below mean anything.
-  {
-    echo "mixed, cooperative kernels required:"
-    SHADERTRAIN_REQUIRE_MIXED=1 step 120 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out' | head -20
-  } > "$OUT/tests.txt" 2>&1
   local b=(bench --backends gpu --samples 20 --quiet)
   {
     echo "== f32, default kernels"
     step 90 $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
+    if [ "$torch" = 1 ]; then
+      echo "== PyTorch CUDA eager (TF32 off), then torch.compile"
+      step 60 python3 benches/torch_epoch.py --device cuda --samples 20 "${eager[@]}"
+      step 120 python3 benches/torch_epoch.py --device cuda --samples 20 --compile "${compiled[@]}"
+    fi
+  } > "$OUT/bench.txt" 2>&1
+  # The mixed tests with their cooperative kernels required: whether the
+  # mixed figures below mean anything.
+  {
+    echo "mixed, cooperative kernels required:"
+    SHADERTRAIN_REQUIRE_MIXED=1 step 60 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
+  } > "$OUT/tests.txt" 2>&1
+  {
     echo "== --kernels wide"
-    step 60 $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
+    step 45 $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
     echo "== --kernels wide --precision mixed"
-    step 60 $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
+    step 45 $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
     echo "== --precision mixed"
-    step 60 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
+    step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
     echo "== --kernels tiled (wide's baseline)"
-    step 60 $st "${b[@]}" --shapes "$big" --kernels tiled
+    step 45 $st "${b[@]}" --shapes "$big" --kernels tiled
     # The wide weight gradient's split (plan::WIDE_WORKGROUPS, 512 unset).
     for w in 128 256 1024 2048; do
       echo "== --kernels wide on $wide_shape, SHADERTRAIN_WIDE_WORKGROUPS=$w, f32 then mixed"
-      SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide
-      SHADERTRAIN_WIDE_WORKGROUPS=$w step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels wide --precision mixed
+      SHADERTRAIN_WIDE_WORKGROUPS=$w step 25 $st "${b[@]}" --shapes "$wide_shape" --kernels wide
+      SHADERTRAIN_WIDE_WORKGROUPS=$w step 25 $st "${b[@]}" --shapes "$wide_shape" --kernels wide --precision mixed
     done
     # Single kernels on the output layers of S3 and S1: output_residual
     # against its subgroup form, backprop against backprop_output.
     echo "== cargo bench --bench kernels on $kernel_shapes"
-    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 60 .gpu/kernels_bench
-    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
-    SHADERTRAIN_CHECKED_SHADERS=1 step 40 $st "${b[@]}" --shapes "$two"
-    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
-    SHADERTRAIN_NO_SUBGROUPS=1 step 40 $st "${b[@]}" --shapes "$two"
-    echo "== defaults again, for the two above"
-    step 40 $st "${b[@]}" --shapes "$two"
-    # Mini-batches on the GPU against the cpu backend: time to 1e-3 on
-    # S1's CSV, momentum 0.9 at lr 0.1 in batches of 200 (0.44 s on 2 Zen 4
-    # cores), then in batches of 2,000.
-    echo "== mini-batches to 1e-3 on S1's CSV: gpu, then cpu; batches of 200, then 2000"
-    step 20 $st gen --rows 65536 --features 16 --seed 0 --out /tmp/s1.csv > /dev/null
-    for size in 200 2000; do
-      for backend in gpu cpu; do
-        step 30 $st train --data /tmp/s1.csv --hidden 64 --activation tanh --optimizer momentum \
-          --lr 0.1 --batch-size $size --target-loss 1e-3 --max-time 20 --backend $backend |
-          grep -E '^(backend|epochs|loss|time)'
-      done
-    done
-    # --clip-grad-norm's cost per epoch on S3's shape (a reduce into one
-    # row, clip_squares, clip_norm), against the same run unclipped.
-    echo "== S3's shape, 300 epochs of adam, unclipped then --clip-grad-norm 1"
-    for clip in "" "--clip-grad-norm 1"; do
-      step 40 $st train --synthetic 16384 --features 256 --hidden 1024 --optimizer adam \
-        --epochs 300 --backend gpu $clip | grep -E '^(backend|optimizer|loss|time)'
-    done
-    # The CPU peers run too; S2 and S4 would take them minutes.
-    echo "== f32 against PyTorch (eager and torch.compile, CUDA and CPU), numpy, JAX"
-    step 150 $st "${b[@]}" --shapes "$peer_shapes" "${peers[@]}" --json "$OUT/peers.json"
-  } > "$OUT/bench.txt" 2>&1
-  # Last, with the time that is left: each GPU test binary twice with 8
-  # test threads; a hang shows as a timeout.
+    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 45 .gpu/kernels_bench
+  } >> "$OUT/bench.txt" 2>&1
+  # Each GPU test binary twice with 8 test threads; a hang shows as a
+  # timeout.
   {
     for pass in 1 2; do
       for t in "${TESTS[@]}"; do
         [ -x ".gpu/$t" ] || continue
         local start=$SECONDS
-        step 120 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
-        echo "pass $pass $t: $((SECONDS - start)) s; $(grep -E '^test result|^-- ' "/tmp/$t.$pass.log" | tail -1)"
+        step 40 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
+        echo "pass $pass $t: $((SECONDS - start)) s; $(grep -E '^test result|^-- (timed|skipped)' "/tmp/$t.$pass.log" | tail -1)"
         grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.$pass.log" | head -5
       done
     done
   } >> "$OUT/tests.txt" 2>&1
+  {
+    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
+    SHADERTRAIN_CHECKED_SHADERS=1 step 30 $st "${b[@]}" --shapes "$two"
+    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
+    SHADERTRAIN_NO_SUBGROUPS=1 step 30 $st "${b[@]}" --shapes "$two"
+    echo "== defaults again, for the two above"
+    step 30 $st "${b[@]}" --shapes "$two"
+  } >> "$OUT/bench.txt" 2>&1
   # The results are in the files, whatever the last grep found.
   return 0
 }
