@@ -328,16 +328,17 @@ fn kernel_choice_is_honoured_or_refused() {
     let Some(ctx) = gpu() else { return };
     let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
     let data = Dataset::synthetic(100, 40, 3).unwrap();
-    // 40 inputs is more than the fused kernel takes: auto goes layered, and
+    // 40 inputs is more than the fused kernel takes: auto goes wide on
+    // hardware GPUs (one hidden layer) and layered on CPU adapters, and
     // asking for fused says why not.
     let wide = model(&data, &[8], Activation::Sigmoid, 3);
     let g = GpuTrainer::new(ctx, &wide, &data, Optimizer::gd(0.1)).unwrap();
-    let layer_by_layer = if hardware {
-        KernelFamily::Tiled
+    let one_layer = if hardware {
+        KernelFamily::Wide
     } else {
         KernelFamily::Layered
     };
-    assert_eq!(g.family(), layer_by_layer);
+    assert_eq!(g.family(), one_layer);
     let err = GpuTrainer::with(
         gpu().unwrap(),
         &wide,
@@ -358,6 +359,14 @@ fn kernel_choice_is_honoured_or_refused() {
         KernelChoice::Fused
     )
     .is_err());
+    // Two hidden layers: tiled on hardware GPUs, layered on CPU adapters.
+    let g = GpuTrainer::new(gpu().unwrap(), &deep, &data, Optimizer::gd(0.1)).unwrap();
+    let layer_by_layer = if hardware {
+        KernelFamily::Tiled
+    } else {
+        KernelFamily::Layered
+    };
+    assert_eq!(g.family(), layer_by_layer);
     // A network that fits: fused on hardware GPUs, layered on CPU adapters.
     let narrow = Dataset::synthetic(100, 8, 3).unwrap();
     let m = model(&narrow, &[8], Activation::Sigmoid, 3);
