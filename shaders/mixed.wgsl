@@ -13,8 +13,7 @@
 //                       from each tile's T = 64 units             (⌈outputs/64⌉, rows)
 //   delta_half:         f16(scale·Δ₁), Δ₁ = (r·w₂) ⊙ g′(A₁), with ∂b₁ and ∂w₂ per row group
 // The f16 copies are padded with zeros to multiples of T in both
-// dimensions, so every load of the products reads inside its buffer, and
-// the products read them four halves (a vec4<f16>) at a time; padded rows
+// dimensions, so every load of the products reads inside its buffer; padded rows
 // and columns add zeros and are never stored. Each workgroup owns a T × T
 // output tile (mixed_coop.wgsl and mixed_scalar.wgsl say how it is
 // formed).
@@ -27,9 +26,9 @@ const MIXED: u32 = 128u;
 @group(0) @binding(1) var<storage, read> src_f32: array<f32>;            // to_half: the f32 matrix (rows, inputs) from w_off
 @group(0) @binding(2) var<storage, read_write> dst_f16: array<f16>;      // to_half: its f16 copy (count, len)
 
-// The products' f16 copies, four halves to a vec4: half h is [h / 4][h % 4].
-@group(0) @binding(3) var<storage, read> lhs_h: array<vec4<f16>>;        // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
-@group(0) @binding(4) var<storage, read> rhs_h: array<vec4<f16>>;        // forward: W₁ (count, len); weight_grad: X (rows_p, len)
+// The products' f16 copies.
+@group(0) @binding(3) var<storage, read> lhs_h: array<f16>;              // forward: X (rows_p, len); weight_grad: Δ₁ (rows_p, count)
+@group(0) @binding(4) var<storage, read> rhs_h: array<f16>;              // forward: W₁ (count, len); weight_grad: X (rows_p, len)
 @group(0) @binding(5) var<storage, read> theta: array<f32>;              // forward: the parameter block (b₁)
 @group(0) @binding(6) var<storage, read_write> out_f32: array<f32>;      // forward: A₁ (rows, outputs); weight_grad, delta_half: the partials
 @group(0) @binding(7) var<storage, read> acts: array<f32>;               // delta_half: A₁ (rows, outputs)

@@ -6,11 +6,11 @@
 
 // Half h of the left and right copies, as f32 (exact).
 fn lhs_at(h: u32) -> f32 {
-    return f32(lhs_h[h / 4u][h % 4u]);
+    return f32(lhs_h[h]);
 }
 
 fn rhs_at(h: u32) -> f32 {
-    return f32(rhs_h[h / 4u][h % 4u]);
+    return f32(rhs_h[h]);
 }
 
 // Element e (row-major in the tile) of the forward tile's X·W₁ᵀ, along k

@@ -45,7 +45,7 @@ pub enum Products {
 }
 
 /// Each mixed workgroup's output tile is TILE × TILE; the f16 copies are
-/// padded with zeros to multiples of it, so every staged load is in
+/// padded with zeros to multiples of it, so every cooperative load is in
 /// bounds. The WGSL `T`.
 pub const TILE: u32 = 64;
 // forward_coop_shares writes one of ŷ's shares per tile and row: the wide
