@@ -665,7 +665,7 @@ fn layered_chunk(
         }
     }
     forward_steps.push(rec.step(
-        Kernel::output(rec.ctx.subgroups()),
+        Kernel::output(rec.ctx.subgroups(), layers[last].inputs),
         format!("output[{c}]"),
         chunk.layer(&layers[last]),
         &[input(last), t.theta, chunk.y, &rows.residual, t.partials],

@@ -385,9 +385,11 @@ impl Kernel {
         Kernel::WeightGradWideTanh,
     ];
 
-    /// The output kernel: its subgroup variant on a device with subgroups.
-    pub fn output(subgroups: bool) -> Kernel {
-        if subgroups {
+    /// The output kernel for an output layer of `inputs` inputs: its
+    /// subgroup variant on a device with subgroups where the layer has at
+    /// most [`SUBGROUP_OUTPUT_MAX_INPUTS`].
+    pub fn output(subgroups: bool, inputs: usize) -> Kernel {
+        if subgroups && inputs <= SUBGROUP_OUTPUT_MAX_INPUTS {
             Kernel::OutputResidualSubgroup
         } else {
             Kernel::OutputResidual
@@ -865,8 +867,8 @@ impl Kernel {
     ///   see the constants its pipeline was built with.
     /// - The mixed products (`forward_coop_*`, `weight_grad_coop`): no
     ///   proof is written for them. Their checks clamp one index per
-    ///   staged vec4 and per cooperative load, next to a 2 × 2 block
-    ///   multiply-add per pair of loads.
+    ///   cooperative load, next to a 2 × 2 block multiply-add per pair of
+    ///   loads.
     pub fn checks(self) -> Checks {
         match self {
             Kernel::ForwardSigmoid
@@ -969,10 +971,9 @@ impl Kernel {
     ///   barrier, then invocations t < 32 read [k·32 + t], k < 8.
     /// - `forward_coop_*`, `weight_grad_coop` (cooperative form): every
     ///   invocation zeroes zeros\[e\], e < CS², then a barrier, before the
-    ///   first cooperative load of it; each step, invocation li writes the
-    ///   four halves of vec4s li + k·COOP < 512 of both stages, which is all
-    ///   2048 of each, between two barriers, before the subgroups read
-    ///   them; each block position, every square's subgroup stores its
+    ///   first cooperative load of it (the products' operands come from
+    ///   storage, not workgroup memory); each block position, every
+    ///   square's subgroup stores its
     ///   whole CS × CS block to the square's slot of outbox after a
     ///   barrier, and only after the next barrier is outbox read (the
     ///   forward's emit_forward reads element e and writes its activation
@@ -1560,6 +1561,16 @@ fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'stat
     [("COOP", f64::from(coop)), ("ACT", f64::from(act))]
 }
 
+/// The widest output layer (in inputs) that takes `output_residual_subgroup`
+/// rather than `output_residual`. On an H200 (`cargo bench --bench
+/// kernels`, one dispatch, ms), the subgroup form against the plain one:
+/// 65,536 rows of 64 inputs 0.121 against 0.146, 262,144 of 64 0.279
+/// against 0.459, 65,536 of 256 0.398 against 0.461, but 65,536 of 128
+/// 0.173 against 0.066, 16,384 of 512 0.410 against 0.251 and 16,384 of
+/// 1,024 1.214 against 0.596 (S3's tiled epoch 1.80 ms with it, 1.20 ms
+/// without).
+pub const SUBGROUP_OUTPUT_MAX_INPUTS: usize = 64;
+
 /// The WGSL `ACT_SIGMOID` and `ACT_TANH`.
 const ACT_SIGMOID: u32 = 0;
 const ACT_TANH: u32 = 1;
@@ -1572,6 +1583,16 @@ pub fn common_source() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_subgroup_output_kernel_takes_narrow_output_layers_only() {
+        let m = SUBGROUP_OUTPUT_MAX_INPUTS;
+        assert_eq!(Kernel::output(true, 1), Kernel::OutputResidualSubgroup);
+        assert_eq!(Kernel::output(true, m), Kernel::OutputResidualSubgroup);
+        assert_eq!(Kernel::output(true, m + 1), Kernel::OutputResidual);
+        assert_eq!(Kernel::output(true, 1024), Kernel::OutputResidual);
+        assert_eq!(Kernel::output(false, 1), Kernel::OutputResidual);
+    }
 
     #[test]
     fn params_is_a_multiple_of_16_bytes() {
