@@ -18,9 +18,9 @@
 # NVIDIA Vulkan driver found by search where the usual path lacks it); f32
 # on S0-S4 with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 and S2 (benches/torch_epoch.py, TF32 off); the
-# mixed-precision tests with their cooperative kernels required; --kernels
-# wide with and without --precision mixed, mixed alone and tiled on S2 and
-# S3; wide on S3 over four other SHADERTRAIN_WIDE_WORKGROUPS; single
+# mixed-precision tests with their cooperative kernels required; on S2
+# and S3, --kernels wide, --precision mixed (auto's wide), mixed with the
+# tiled kernels, and tiled; wide on S3 over four other SHADERTRAIN_WIDE_WORKGROUPS; single
 # kernels on S3's and S1's output layers (benches/kernels.rs); each GPU
 # test binary twice with 8 test threads (a hang shows as a timeout); last,
 # the checked shaders and subgroup-free builds against the defaults. Seven
@@ -85,11 +85,14 @@ run() {
     torch=0
     all=S0 big=S0 two=S0 wide_shape=S0 kernel_shapes=1024x64x1 eager=(S0) compiled=(S0)
   fi
-  tar -C .gpu -xJf .gpu/bundle.tar.xz
+  # Unpacked outside the tree, so that a dry run here leaves .gpu/ as
+  # small as it travels.
+  local x=/tmp/gpu-run
+  rm -rf "$x" && mkdir -p "$x" && tar -C "$x" -xJf .gpu/bundle.tar.xz
   local bin
   bin=$(cat .gpu/bin_path)
-  mkdir -p "$(dirname "$bin")" && cp .gpu/shadertrain "$bin" 2>/dev/null
-  local st=.gpu/shadertrain
+  mkdir -p "$(dirname "$bin")" && cp "$x/shadertrain" "$bin" 2>/dev/null
+  local st=$x/shadertrain
   {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1
     python3 -c 'import torch; p = torch.cuda.get_device_properties(0); print(p.name, "SMs:", p.multi_processor_count, "torch", torch.__version__)' 2>&1
@@ -143,15 +146,15 @@ run() {
   # mixed figures below mean anything.
   {
     echo "mixed, cooperative kernels required:"
-    SHADERTRAIN_REQUIRE_MIXED=1 step 60 .gpu/mixed --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
+    SHADERTRAIN_REQUIRE_MIXED=1 step 60 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
   } > "$OUT/tests.txt" 2>&1
   {
     echo "== --kernels wide"
     step 45 $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
-    echo "== --kernels wide --precision mixed"
-    step 45 $st "${b[@]}" --shapes "$big" --kernels wide --precision mixed --json "$OUT/wide_mixed.json"
-    echo "== --precision mixed"
+    echo "== --precision mixed (auto: wide for one hidden layer)"
     step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
+    echo "== --kernels tiled --precision mixed"
+    step 45 $st "${b[@]}" --shapes "$big" --kernels tiled --precision mixed --json "$OUT/tiled_mixed.json"
     echo "== --kernels tiled (wide's baseline)"
     step 45 $st "${b[@]}" --shapes "$big" --kernels tiled
     # The wide weight gradient's split (plan::WIDE_WORKGROUPS, 512 unset).
@@ -163,16 +166,16 @@ run() {
     # Single kernels on the output layers of S3 and S1: output_residual
     # against its subgroup form, backprop against backprop_output.
     echo "== cargo bench --bench kernels on $kernel_shapes"
-    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 45 .gpu/kernels_bench
+    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 45 "$x/kernels_bench"
   } >> "$OUT/bench.txt" 2>&1
   # Each GPU test binary twice with 8 test threads; a hang shows as a
   # timeout.
   {
     for pass in 1 2; do
       for t in "${TESTS[@]}"; do
-        [ -x ".gpu/$t" ] || continue
+        [ -x "$x/$t" ] || continue
         local start=$SECONDS
-        step 40 ".gpu/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
+        step 40 "$x/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
         echo "pass $pass $t: $((SECONDS - start)) s; $(grep -E '^test result|^-- (timed|skipped)' "/tmp/$t.$pass.log" | tail -1)"
         grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.$pass.log" | head -5
       done
