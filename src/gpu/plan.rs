@@ -507,7 +507,10 @@ mod tests {
         // asked for, for any one hidden layer.
         let wide = Layout::new(256, &[1024]).unwrap();
         assert_eq!(choose(KernelChoice::Auto, &wide, true), KernelFamily::Wide);
-        assert_eq!(choose(KernelChoice::Auto, &wide, false), KernelFamily::Layered);
+        assert_eq!(
+            choose(KernelChoice::Auto, &wide, false),
+            KernelFamily::Layered
+        );
         assert_eq!(choose(KernelChoice::Wide, &wide, false), KernelFamily::Wide);
         assert_eq!(
             choose(KernelChoice::Wide, &narrow, true),
