@@ -7,10 +7,11 @@
 // neighbouring squares' reads of the same rows) into four multiply-adds:
 // no staging and no barriers in the loop. On an H200 this measured faster
 // than staging each step's T × 32 slices in workgroup memory (S3's weight
-// gradient 0.18 ms against 0.35 ms, its mixed epoch 0.75 ms against
-// 0.94 ms): 8 KiB of workgroup memory, so more workgroups per
+// gradient 0.18 ms against 0.33 ms, its mixed epoch 0.75 ms against
+// 0.89 ms): 8 KiB of workgroup memory, so more workgroups per
 // multiprocessor hide the loads' latency. A whole-tile `outbox` written
-// out after one barrier (27 KiB) measured slower again (1.23 ms).
+// out after one barrier (a 24 KiB outbox, 27 KiB in all) measured slower
+// again (1.23 ms).
 //
 // The tile has SQUARES squares, and the workgroup COOP invocations: SQUARES
 // subgroups of the adapter's largest size, so subgroup j takes square j

@@ -1059,8 +1059,9 @@ fn lbfgs_cpu_and_gpu_iterates_follow_the_reference() {
             let g = GpuTrainer::new(ctx, &m, &data, LBFGS).unwrap();
             let (losses, theta, _) = lbfgs_run(g, &m, 20);
             check("gpu", losses, theta);
-            // The wide kernels, auto's choice for one hidden layer on
-            // hardware GPUs, under L-BFGS's evaluations too.
+            // The wide kernels, auto's choice on hardware GPUs for one
+            // hidden layer the fused kernel does not take, under L-BFGS's
+            // evaluations too.
             if let [_] = hidden {
                 let source = Source::Host(&data);
                 let g = GpuTrainer::with(gpu().unwrap(), &m, source, LBFGS, KernelChoice::Wide)

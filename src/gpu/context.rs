@@ -35,7 +35,8 @@ pub struct AdapterRequest {
     /// set (to anything but empty, `0` or `false`).
     pub checked_shaders: bool,
     /// Open the device with subgroup operations where the adapter has them,
-    /// so the reductions that have a subgroup variant use it. Defaults to
+    /// so the output kernel's subgroup variant runs where it is chosen
+    /// (`Kernel::output`) and the cooperative kernels can run. Defaults to
     /// true unless `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
     pub subgroups: bool,
 }

@@ -289,7 +289,8 @@ pub enum Kernel {
     /// ŷ, r and Σe² per row group as `OutputResidual`, each row's dot
     /// product split over a subgroup's lanes and Σe² added by subgroups
     /// (the order in shaders/output_subgroup.wgsl); on devices with
-    /// subgroups. Twin: `ops::output_residual`; tested by
+    /// subgroups, for output layers of at most
+    /// [`SUBGROUP_OUTPUT_MAX_INPUTS`] inputs. Twin: `ops::output_residual`; tested by
     /// `shader_settings::subgroup_and_tree_output_match_twin`.
     OutputResidualSubgroup,
     /// f16 copy of an f32 matrix, scaled and zero-padded (`--precision
@@ -843,7 +844,7 @@ impl Kernel {
     ///   and by group_rows ≥ 1; the unit u = (id % blocks)·MIXED + li <
     ///   count + MIXED does not wrap; invocations with group ≥ G or u ≥
     ///   count return, so first = group·group_rows < r, and rows n run
-    ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 32):
+    ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 64):
     ///   dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉ f32 slots.
     ///   theta[dst_off + u], acts[n·o + u] and resid\[n\] only for u < o (and
     ///   n < r): < dst_off + o, < r·o, < r; out_f32[(group_base +
@@ -1562,14 +1563,16 @@ fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'stat
 }
 
 /// The widest output layer (in inputs) that takes `output_residual_subgroup`
-/// rather than `output_residual`. On an H200 (`cargo bench --bench
-/// kernels`, one dispatch, ms), the subgroup form against the plain one:
-/// 65,536 rows of 64 inputs 0.121 against 0.146, 262,144 of 64 0.279
-/// against 0.459, 65,536 of 256 0.398 against 0.461, but 65,536 of 128
-/// 0.173 against 0.066, 16,384 of 512 0.410 against 0.251 and 16,384 of
-/// 1,024 1.214 against 0.596 (S3's tiled epoch 1.80 ms with it, 1.20 ms
-/// without).
-pub const SUBGROUP_OUTPUT_MAX_INPUTS: usize = 64;
+/// rather than `output_residual`. On an H200, the subgroup form against
+/// the plain one, ms (`cargo bench --bench kernels`, one dispatch, unless
+/// said): 65,536 rows of 64 inputs 0.121 against 0.146, 262,144 of 64
+/// 0.279 against 0.459, 1,048,576 of 128 (S2's tiled epoch) 0.268 against
+/// 0.564, 65,536 of 256 0.398 against 0.461; but 16,384 of 512 0.410
+/// against 0.251 and 16,384 of 1,024 1.214 against 0.596 (S3's tiled
+/// epoch: 0.770 against 0.192). One shape went the other way: 65,536 of
+/// 128, 0.173 against 0.066, where the plain form ran more than twice as
+/// fast as at 64 inputs on the same rows.
+pub const SUBGROUP_OUTPUT_MAX_INPUTS: usize = 256;
 
 /// The WGSL `ACT_SIGMOID` and `ACT_TANH`.
 const ACT_SIGMOID: u32 = 0;

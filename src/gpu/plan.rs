@@ -25,8 +25,10 @@ const FUSED_GROUPS: usize = 512;
 /// of the sum over rows is chosen so that (row groups × output tiles) is
 /// about this many, a few per SM on a large GPU (132 on an H200), rather
 /// than one row group per 64 rows, whose partials (a whole gradient each)
-/// the reduce then reads back. tiny-cuda-nn splits by batch/4096. A
-/// starting value: not yet measured on a GPU.
+/// the reduce then reads back. tiny-cuda-nn splits by batch/4096. On an
+/// H200's S3, 256 measured about 2% faster and 128, 1024 and 2048 slower
+/// (BENCHMARKS.md, "NVIDIA H200, 2026-12-04"); other shapes are not
+/// measured, so 512 stays.
 pub const WIDE_WORKGROUPS: usize = 512;
 
 /// The wide weight gradient's target workgroups: `WIDE_WORKGROUPS`, or
@@ -66,9 +68,9 @@ pub enum KernelChoice {
     /// Hardware GPUs: fused where the network fits it, else wide for one hidden layer, else tiled. CPU adapters such as lavapipe: layered.
     ///
     /// On CPU adapters workgroup memory and barriers cost more than they save.
-    /// On an H200, wide took S3 (256 inputs, 1,024 units) in 0.82 ms per
-    /// epoch against tiled's 1.80 ms; fused is faster where it fits (S2:
-    /// 1.53 ms against wide's 2.05 ms).
+    /// On an H200, wide took S3 (256 inputs, 1,024 units) in 0.84 ms per
+    /// epoch against tiled's 1.22 ms; fused is faster where it fits (S2:
+    /// 1.51 ms against wide's 2.07 ms).
     #[default]
     Auto,
     /// The whole epoch in one pass over the rows (one hidden layer, at most 32 inputs and 256 units).
@@ -135,7 +137,7 @@ impl KernelFamily {
             KernelFamily::fused_shape(layout).filter(|_| !mixed || choice == KernelChoice::Fused);
         if mixed && choice == KernelChoice::Fused {
             return Err(Error::Config(
-                "the fused kernel has no mixed-precision form; use --kernels tiled (or auto) with --precision mixed".into(),
+                "the fused kernel has no mixed-precision form; use --kernels auto, wide or tiled with --precision mixed".into(),
             ));
         }
         Ok(match choice {
