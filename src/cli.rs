@@ -488,9 +488,10 @@ pub struct TrainArgs {
 
     /// With --folds: write each row's prediction by the fold that held it
     /// out (out-of-fold predictions, in the target's units) here as CSV,
-    /// `fold,TARGET_pred`, a line per row trained on or held out, in file
-    /// order (rows --missing leaves out are not among them), also when a
-    /// fold diverged; `-` is standard output [default: not written].
+    /// `fold,TARGET_pred`, a line per row of the file, in file order, so
+    /// that the lines stand beside the file's rows (a row --missing leaves
+    /// out has two empty cells), also when a fold diverged; `-` is standard
+    /// output [default: not written].
     #[arg(long, value_name = "FILE.csv", value_parser = output_path, requires = "folds")]
     pub fold_predictions: Option<PathBuf>,
 

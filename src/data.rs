@@ -1433,8 +1433,9 @@ fn listed(header: &[String]) -> String {
 /// The rows [`Table::drop_missing`] left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dropped {
-    /// Rows dropped.
-    pub rows: usize,
+    /// The rows dropped, by their place among the rows read (0 is the
+    /// first row after the header), in order.
+    pub left_out: Vec<usize>,
     /// Rows read, dropped ones included.
     pub of: usize,
     /// The columns with a missing cell, in file order, and how many each
@@ -1443,6 +1444,11 @@ pub struct Dropped {
 }
 
 impl Dropped {
+    /// How many rows were dropped.
+    pub fn rows(&self) -> usize {
+        self.left_out.len()
+    }
+
     /// The missing cells by column: "b: 10, y: 2" ([`shown_name`]).
     pub fn by_column(&self) -> String {
         let columns: Vec<String> = (self.columns.iter())
@@ -1458,7 +1464,7 @@ impl std::fmt::Display for Dropped {
         write!(
             f,
             "{} of {} with a missing cell ({})",
-            self.rows,
+            self.rows(),
             crate::units::count(self.of, "row"),
             self.by_column()
         )
@@ -1713,6 +1719,7 @@ impl Table {
         let width = self.header.len();
         let mut missing = vec![0usize; width];
         let mut kept = 0;
+        let mut left_out = Vec::new();
         for i in 0..self.rows {
             let row = i * width..(i + 1) * width;
             let mut whole = true;
@@ -1725,10 +1732,12 @@ impl Table {
             if whole {
                 self.cells.copy_within(row, kept * width);
                 kept += 1;
+            } else {
+                left_out.push(i);
             }
         }
         let dropped = Dropped {
-            rows: self.rows - kept,
+            left_out,
             of: self.rows,
             columns: (self.header.iter().cloned().zip(missing))
                 .filter(|&(_, n)| n > 0)
@@ -3236,6 +3245,7 @@ mod tests {
                 dropped.to_string(),
                 "4 of 6 rows with a missing cell (x: 2, y: 3)"
             );
+            assert_eq!(dropped.left_out, [1, 2, 4, 5]);
         }
         // Text is an error still, at its cell; so is a number out of range.
         for (body, says) in [

@@ -120,6 +120,47 @@ fn each_fold_is_a_run_on_the_other_rows_scored_on_its_own() {
     }
 }
 
+/// `--fold-predictions` keeps its lines beside the file's rows: a row
+/// `--missing drop` leaves out (the first, two together, the last) has two
+/// empty cells, and the other lines are those of the same run on the file
+/// without those rows, to the byte.
+#[test]
+fn fold_predictions_stand_beside_the_files_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, whole, oof, oof_whole] = paths(&dir, ["d.csv", "w.csv", "oof.csv", "oofw.csv"]);
+    gen_csv(&whole, "90", "2", "8");
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let gapped = ["0.5,,0.25", ",0.1,0.2", "0.3,0.4,", ",,"];
+    // Rows 0, 41, 42 and 93 of the file (lines 2, 43, 44 and 95).
+    for (at, row) in [(1, gapped[0]), (42, gapped[1]), (43, gapped[2])] {
+        lines.insert(at, row);
+    }
+    lines.push(gapped[3]);
+    std::fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let cv = |data: &str, out: &str| {
+        let more = [ADAM, &["--missing", "drop", "--folds", "3"]].concat();
+        let more = [&more[..], &["--fold-predictions", out]].concat();
+        run_ok(&args(data, "cpu", &more));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let (got, want) = (cv(&csv, &oof), cv(&whole, &oof_whole));
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), 1 + 94, "a line per row of the file");
+    let left_out = [0, 41, 42, 93];
+    for row in left_out {
+        assert_eq!(got[1 + row], ",", "row {row}");
+    }
+    let kept: Vec<&str> = (got.iter().enumerate())
+        .filter(|(i, _)| *i == 0 || !left_out.contains(&(i - 1)))
+        .map(|(_, l)| *l)
+        .collect();
+    assert_eq!(kept, want.lines().collect::<Vec<_>>());
+    assert!(kept[1..]
+        .iter()
+        .all(|l| l.split(',').count() == 2 && !l.starts_with(',')));
+}
+
 /// `--fold-predictions`: each row's line is the fold that held it out and
 /// that fold's model's prediction, as `predict` makes it from a plain
 /// run on the other rows, to the bit; missing cells filled with the

@@ -319,9 +319,11 @@ pub(super) fn write_files(
     Ok(())
 }
 
-/// `--fold-predictions`' CSV: for each row read into `shared`, in file
-/// order, the fold that held it out and that fold's prediction of it
-/// (`predictions`, each fold's, in its held-out rows' order).
+/// `--fold-predictions`' CSV: for each of the file's rows, in file order,
+/// the fold that held it out and that fold's prediction of it
+/// (`predictions`, each fold's, in its held-out rows' order), or two empty
+/// cells for a row `--missing` left out, so that line k + 1 is the file's
+/// row k.
 fn out_of_fold(shared: &Shared, predictions: &[Vec<f64>], count: usize, seed: u64) -> String {
     let (rows, target) = shared.rows().expect("the rows were read");
     let mut by_row: Vec<Option<(usize, f64)>> = vec![None; rows];
@@ -333,11 +335,21 @@ fn out_of_fold(shared: &Shared, predictions: &[Vec<f64>], count: usize, seed: u6
     }
     let pred = format!("{target}_pred");
     let mut text = io::csv_line(["fold", pred.as_str()]);
+    let mut left_out = shared.left_out().iter().copied().peekable();
+    let mut file_row = 0;
     for (fold, v) in by_row
         .into_iter()
         .map(|p| p.expect("every row is in a fold"))
     {
+        while left_out.next_if_eq(&file_row).is_some() {
+            text += ",\n";
+            file_row += 1;
+        }
         text += &format!("{fold},{}\n", io::csv_number(v));
+        file_row += 1;
+    }
+    for _ in left_out {
+        text += ",\n";
     }
     text
 }

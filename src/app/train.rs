@@ -181,6 +181,12 @@ impl Shared {
     pub fn targets(&self) -> Option<&[f32]> {
         self.read.as_ref().map(|r| r.data.y.as_slice())
     }
+
+    /// The rows of the file `--missing` left out, by their place among
+    /// the rows read, in order.
+    pub fn left_out(&self) -> &[usize] {
+        self.read.as_ref().map_or(&[], |r| r.left_out.as_slice())
+    }
 }
 
 /// Runs fold `fold` of `--folds` in one process: its score is added to
@@ -805,7 +811,7 @@ impl TrainingData {
                     columns,
                     read.what,
                     read.digest,
-                    read.dropped_rows,
+                    read.left_out.len(),
                     read.categories,
                 )
             }
@@ -1019,8 +1025,9 @@ struct ReadData {
     /// The file's digest, of every row read (those `--missing drop`
     /// leaves out included).
     digest: Option<DataDigest>,
-    /// Rows left out for a missing cell.
-    dropped_rows: usize,
+    /// The rows left out for a missing cell, by their place among the
+    /// rows read, in order.
+    left_out: Vec<usize>,
     /// The one-hot encoded columns (`--categorical`).
     categories: Vec<Category>,
 }
@@ -1130,13 +1137,13 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                     crate::say!("warning: {warning}");
                 }
             }
-            let dropped_rows = dropped.as_ref().map_or(0, |d| d.rows);
+            let left_out = dropped.as_ref().map_or(Vec::new(), |d| d.left_out.clone());
             let what = described(path, &data, run, &categories, dropped);
             Ok(ReadData {
                 data,
                 what,
                 digest: Some(digest),
-                dropped_rows,
+                left_out,
                 categories,
             })
         }
@@ -1152,7 +1159,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 data,
                 what,
                 digest: None,
-                dropped_rows: 0,
+                left_out: Vec::new(),
                 categories: Vec::new(),
             })
         }
@@ -1189,10 +1196,10 @@ fn described(
         let shown: Vec<_> = dates.iter().map(|d| data::shown_name(d)).collect();
         what.push_str(&format!("; {} as days since 1970-01-01", shown.join(", ")));
     }
-    match dropped.filter(|d| d.rows > 0) {
+    match dropped.filter(|d| d.rows() > 0) {
         Some(d) if run.missing.fill().is_some() => what.push_str(&format!(
             "; dropped {} of {} with a missing target",
-            d.rows,
+            d.rows(),
             units::count(d.of, "row")
         )),
         Some(d) => what.push_str(&format!("; dropped {d}")),
