@@ -25,7 +25,9 @@
 // Cooperative operations must sit in workgroup-uniform control flow, so
 // these kernels never return early and every loop around one is bounded by
 // the uniform block, a constant or the workgroup id (naga takes a helper's
-// arguments as non-uniform, so the loops live in the entry points); a
+// arguments as non-uniform, so a loop bounded by the workgroup's rows lives
+// in its entry point; forward_sums' loop, bounded by the uniform block
+// alone, is a helper both forward kernels call); a
 // workgroup past the last tile (a 2D grid's overshoot) computes the first
 // tile and stores nothing.
 
@@ -111,6 +113,26 @@ fn emit_weight_grad(li: u32, tile: vec4<u32>, q: u32) {
     }
 }
 
+// The forward product's sums of the square `sq` of `tile` into its four
+// accumulators: A is X's rows of the square (row-major), B is W₁ᵀ (W₁'s
+// rows read column-major), both at row stride len. The accumulators are
+// declared `MatC` by their callers (naga types an undeclared one apart
+// from the alias, and refuses the pointer).
+fn forward_sums(tile: vec3<u32>, sq: vec3<u32>, c00: ptr<function, MatC>, c01: ptr<function, MatC>, c10: ptr<function, MatC>, c11: ptr<function, MatC>) {
+    let ra = (tile.y + sq.y) * p.len;
+    let rb = (tile.z + sq.z) * p.len;
+    for (var k = 0u; k < p.len; k += CS) {
+        let a0 = coopLoadT<MatA>(&lhs_h[ra + k], p.len);
+        let a1 = coopLoadT<MatA>(&lhs_h[ra + CS * p.len + k], p.len);
+        let b0 = coopLoad<MatB>(&rhs_h[rb + k], p.len);
+        let b1 = coopLoad<MatB>(&rhs_h[rb + CS * p.len + k], p.len);
+        *c00 = coopMultiplyAdd(a0, b0, *c00);
+        *c01 = coopMultiplyAdd(a0, b1, *c01);
+        *c10 = coopMultiplyAdd(a1, b0, *c10);
+        *c11 = coopMultiplyAdd(a1, b1, *c11);
+    }
+}
+
 // A₁ = g(X·W₁ᵀ + b₁): A is X's rows (row-major), B is W₁ᵀ (W₁'s rows
 // read column-major).
 @compute @workgroup_size(COOP)
@@ -119,24 +141,11 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     clear_zeros(li);
     workgroupBarrier();
     let sq = square(sg);
-    var c00 = coopLoadT<MatC>(&zeros[0], CS);
-    var c01 = coopLoadT<MatC>(&zeros[0], CS);
-    var c10 = coopLoadT<MatC>(&zeros[0], CS);
-    var c11 = coopLoadT<MatC>(&zeros[0], CS);
-    // X's rows of the square (row-major) and W₁'s (W₁ᵀ read
-    // column-major), at row stride len.
-    let ra = (tile.y + sq.y) * p.len;
-    let rb = (tile.z + sq.z) * p.len;
-    for (var k = 0u; k < p.len; k += CS) {
-        let a0 = coopLoadT<MatA>(&lhs_h[ra + k], p.len);
-        let a1 = coopLoadT<MatA>(&lhs_h[ra + CS * p.len + k], p.len);
-        let b0 = coopLoad<MatB>(&rhs_h[rb + k], p.len);
-        let b1 = coopLoad<MatB>(&rhs_h[rb + CS * p.len + k], p.len);
-        c00 = coopMultiplyAdd(a0, b0, c00);
-        c01 = coopMultiplyAdd(a0, b1, c01);
-        c10 = coopMultiplyAdd(a1, b0, c10);
-        c11 = coopMultiplyAdd(a1, b1, c11);
-    }
+    var c00: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c01: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c10: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c11: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    forward_sums(tile, sq, &c00, &c01, &c10, &c11);
     let slot = &outbox[sq.x * CS * CS];
     coopStoreT(c00, slot, CS);
     workgroupBarrier();
@@ -156,31 +165,18 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // forward_coop, and each row's share of ŷ from the tile's units, for
-// --kernels wide (the entry points hold the cooperative loops: see above).
+// --kernels wide.
 @compute @workgroup_size(COOP)
 fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32) {
     let tile = forward_tile(wid, nwg);
     clear_zeros(li);
     workgroupBarrier();
     let sq = square(sg);
-    var c00 = coopLoadT<MatC>(&zeros[0], CS);
-    var c01 = coopLoadT<MatC>(&zeros[0], CS);
-    var c10 = coopLoadT<MatC>(&zeros[0], CS);
-    var c11 = coopLoadT<MatC>(&zeros[0], CS);
-    // X's rows of the square (row-major) and W₁'s (W₁ᵀ read
-    // column-major), at row stride len.
-    let ra = (tile.y + sq.y) * p.len;
-    let rb = (tile.z + sq.z) * p.len;
-    for (var k = 0u; k < p.len; k += CS) {
-        let a0 = coopLoadT<MatA>(&lhs_h[ra + k], p.len);
-        let a1 = coopLoadT<MatA>(&lhs_h[ra + CS * p.len + k], p.len);
-        let b0 = coopLoad<MatB>(&rhs_h[rb + k], p.len);
-        let b1 = coopLoad<MatB>(&rhs_h[rb + CS * p.len + k], p.len);
-        c00 = coopMultiplyAdd(a0, b0, c00);
-        c01 = coopMultiplyAdd(a0, b1, c01);
-        c10 = coopMultiplyAdd(a1, b0, c10);
-        c11 = coopMultiplyAdd(a1, b1, c11);
-    }
+    var c00: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c01: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c10: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c11: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    forward_sums(tile, sq, &c00, &c01, &c10, &c11);
     let slot = &outbox[sq.x * CS * CS];
     coopStoreT(c00, slot, CS);
     workgroupBarrier();
@@ -219,10 +215,10 @@ fn weight_grad_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     clear_zeros(li);
     workgroupBarrier();
     let sq = square(sg);
-    var c00 = coopLoadT<MatC>(&zeros[0], CS);
-    var c01 = coopLoadT<MatC>(&zeros[0], CS);
-    var c10 = coopLoadT<MatC>(&zeros[0], CS);
-    var c11 = coopLoadT<MatC>(&zeros[0], CS);
+    var c00: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c01: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c10: MatC = coopLoadT<MatC>(&zeros[0], CS);
+    var c11: MatC = coopLoadT<MatC>(&zeros[0], CS);
     // Δ₁'s rows n .. n + CS at the square's units (Δ₁ᵀ read column-major,
     // row stride count) and X's at its inputs (row-major, row stride len).
     for (var n = rows.x; n < rows.y; n += CS) {

@@ -414,6 +414,47 @@ fn only_the_tiled_family_takes_the_output_layers_own_kernels() {
     assert!(layered.contains(&"weight_grad"), "{layered:?}");
 }
 
+/// The epoch's output kernel is the subgroup form for an output layer of at
+/// most `SUBGROUP_OUTPUT_MAX_INPUTS` inputs (the last hidden width), on a
+/// device with subgroups, and the plain form for a wider one.
+#[test]
+fn the_output_kernel_follows_the_last_hidden_width() {
+    let Some(ctx) = gpu() else { return };
+    let most = shadertrain::gpu::kernels::SUBGROUP_OUTPUT_MAX_INPUTS;
+    let data = Dataset::synthetic(64, 3, 3).unwrap();
+    for last in [most, most + 1] {
+        let m = model(&data, &[4, last], Activation::Tanh, 4);
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with(
+            ctx.clone(),
+            &m,
+            source,
+            Optimizer::gd(0.1),
+            KernelChoice::Layered,
+        )
+        .unwrap();
+        let Some(times) = g.profile().unwrap() else {
+            assert!(!common::in_ci(), "CI=true and no timestamp queries");
+            eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
+            return;
+        };
+        let names: Vec<&str> = times.iter().map(|(k, _)| k.entry_point()).collect();
+        let want = match ctx.subgroups() && last <= most {
+            true => "output_residual_subgroup",
+            false => "output_residual",
+        };
+        assert!(
+            names.contains(&want),
+            "last width {last}: {want} not in {names:?}"
+        );
+    }
+    // Mesa's lavapipe, CI's adapter, has subgroups.
+    assert!(
+        ctx.subgroups() || !common::in_ci(),
+        "CI=true and no subgroups"
+    );
+}
+
 /// `--keep best` on a real backend: trains `epochs` epochs keeping the
 /// best, then checks the kept parameters bit for bit against a fresh
 /// backend (`fresh`) trained for just the kept epoch's updates, and that

@@ -1137,8 +1137,8 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                     crate::say!("warning: {warning}");
                 }
             }
-            let left_out = dropped.as_ref().map_or(Vec::new(), |d| d.left_out.clone());
-            let what = described(path, &data, run, &categories, dropped);
+            let what = described(path, &data, run, &categories, dropped.as_ref());
+            let left_out = dropped.map_or(Vec::new(), |d| d.left_out);
             Ok(ReadData {
                 data,
                 what,
@@ -1175,7 +1175,7 @@ fn described(
     data: &Dataset,
     run: &RunOptions,
     categories: &[Category],
-    dropped: Option<data::Dropped>,
+    dropped: Option<&data::Dropped>,
 ) -> String {
     let mut what = format!(
         "{} ({} × {}, target {})",
