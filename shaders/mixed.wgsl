@@ -36,8 +36,8 @@ const MIXED: u32 = 128u;
 @group(0) @binding(9) var<storage, read_write> shares: array<f32>;       // forward_coop_shares: ŷ's shares (⌈outputs/T⌉, rows)
 
 // Invocations per workgroup of the cooperative kernels (mixed_coop.wgsl):
-// one subgroup of the adapter's largest size per square of the tile
-// (mixed::coop_workgroup), so every square has a subgroup however the
+// one subgroup of the adapter's largest size per patch of the tile
+// (mixed::coop_workgroup), so every patch has a subgroup however the
 // device cuts the workgroup.
 override COOP: u32 = 128u;
 // The forward's activation: ACT_SIGMOID or ACT_TANH.

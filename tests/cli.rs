@@ -1036,6 +1036,50 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
     }
 }
 
+/// SHADERTRAIN_COOP_BLOCKS that is not RxC or RxC,RxC with sides 2 or 4
+/// is an error where --precision mixed opens a device, before the adapter
+/// is asked for cooperative matrices (Debian 12's lavapipe has none): it
+/// names the variable, and no model is written. f32 training does not
+/// read it.
+#[test]
+fn coop_blocks_variable_refuses_bad_values_under_mixed() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.st");
+    let run = |backend: &str, precision: &str, value: &str| {
+        let more = [
+            "--hidden",
+            "5",
+            "--epochs",
+            "2",
+            "--precision",
+            precision,
+            "--quiet",
+            "--save",
+            &model,
+        ];
+        let args = train_synthetic("200", "3", backend, &more);
+        shadertrain_env(&args, &[("SHADERTRAIN_COOP_BLOCKS", Some(value))])
+    };
+    for bad in ["3x3", "4x4,", "8x2,2x2"] {
+        let (ok, _, err) = run("gpu", "mixed", bad);
+        assert!(!ok, "{bad} was taken");
+        assert!(
+            err.contains(&format!("SHADERTRAIN_COOP_BLOCKS={bad}")) && err.contains("RxC"),
+            "{bad}: {err}"
+        );
+        assert!(
+            !std::path::Path::new(&model).exists(),
+            "{bad}: a model was written"
+        );
+    }
+    let (ok, _, err) = run("gpu", "f32", "3x3");
+    assert!(ok, "f32 read the variable: {err}");
+    assert!(std::path::Path::new(&model).exists());
+}
+
 /// A --target-loss the loss met before any update is a warning that says
 /// no epoch ran and in which units the target is, instead of advice on the
 /// rate.

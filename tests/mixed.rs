@@ -18,11 +18,16 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
 use common::{model, shadertrain};
 use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
-use shadertrain::gpu::mixed::{self, pack_f16, round_f16, unpack_f16, Precision, TILE};
+use shadertrain::gpu::mixed::{
+    self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, Precision, Products, TILE,
+};
 use shadertrain::gpu::ops::{self, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
 use shadertrain::model::{Activation, Model};
@@ -30,33 +35,57 @@ use shadertrain::optim::lbfgs::Objective;
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
 
-/// A device opened for `precision`, or `None` (with the reason on stderr)
-/// where the adapter cannot: for Mixed, unless SHADERTRAIN_REQUIRE_MIXED=1;
-/// for MixedScalar, unless CI=true (lavapipe has f16).
-fn mixed_gpu(precision: Precision) -> Option<Context> {
-    mixed_gpu_with(precision, None)
+/// The device every test of this process shares for `precision`, or
+/// `None` (with the reason on stderr) where the adapter cannot: for Mixed,
+/// unless SHADERTRAIN_REQUIRE_MIXED=1; for MixedScalar and F32, unless
+/// CI=true (lavapipe has f16).
+fn mixed_gpu(precision: Precision) -> Option<Arc<Context>> {
+    shared(precision, None, None)
 }
 
 /// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes.
-fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Context> {
-    let request = AdapterRequest {
-        allow_software: true,
-        precision,
-        max_binding,
-        ..AdapterRequest::default()
-    };
+fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Arc<Context>> {
+    shared(precision, max_binding, None)
+}
+
+/// [`mixed_gpu`] with each subgroup of the cooperative kernels holding
+/// `blocks`.
+fn mixed_gpu_blocks(precision: Precision, blocks: CoopBlocks) -> Option<Arc<Context>> {
+    shared(precision, None, Some(blocks))
+}
+
+/// One device per distinct request, opened on first use and shared by
+/// every test of the process after: on an H200, a process that opened a
+/// device per test (about thirty) found no adapter at all for its last
+/// tests. Devices open one at a time: concurrent opening crashes some
+/// drivers (wgpu #10234, NVIDIA on Vulkan).
+fn shared(
+    precision: Precision,
+    max_binding: Option<u64>,
+    coop_blocks: Option<CoopBlocks>,
+) -> Option<Arc<Context>> {
+    type Key = (Precision, Option<u64>, Option<CoopBlocks>);
+    type Opened = HashMap<Key, Result<Arc<Context>, String>>;
+    static SHARED: LazyLock<Mutex<Opened>> = LazyLock::new(Default::default);
+    let opened = SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry((precision, max_binding, coop_blocks))
+        .or_insert_with(|| {
+            Context::new(&AdapterRequest {
+                allow_software: true,
+                precision,
+                max_binding,
+                coop_blocks,
+                ..AdapterRequest::default()
+            })
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+        })
+        .clone();
     let required = match precision {
         Precision::Mixed => std::env::var("SHADERTRAIN_REQUIRE_MIXED").is_ok_and(|v| v == "1"),
         _ => common::in_ci(),
-    };
-    // One device opened at a time: concurrent opening crashes some
-    // drivers (wgpu #10234, NVIDIA on Vulkan).
-    static OPENING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let opened = {
-        let _one = OPENING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Context::new(&request)
     };
     match opened {
         Ok(ctx) => Some(ctx),
@@ -151,10 +180,23 @@ fn to_half_matches_twin() {
 
 #[test]
 fn products_match_their_f64_twins() {
-    for precision in BOTH {
-        let Some(ctx) = mixed_gpu(precision) else {
+    // The scalar sums once; the cooperative ones with each shape of
+    // blocks in the forward and, another, in the weight gradient (modules
+    // of their own).
+    let pairs = (0..Blocks::ALL.len()).map(|i| CoopBlocks {
+        forward: Blocks::ALL[i],
+        weight_grad: Blocks::ALL[(i + 1) % Blocks::ALL.len()],
+    });
+    let forms = std::iter::once((Precision::MixedScalar, CoopBlocks::DEFAULT))
+        .chain(pairs.map(|b| (Precision::Mixed, b)));
+    for (precision, blocks) in forms {
+        let Some(ctx) = mixed_gpu_blocks(precision, blocks) else {
             continue;
         };
+        if let Some(Products::Coop { blocks: opened, .. }) = ctx.mixed {
+            assert_eq!(opened, blocks, "the device's kernels hold what was asked");
+        }
+        let precision = format!("{precision:?} {blocks}");
         let kernels = Kernels::new(&ctx).unwrap();
         // The forward: 70 rows, 40 inputs, 70 outputs, padded to 128, 64,
         // 128: two tiles each way, the second partial.
@@ -448,7 +490,7 @@ fn mixed_training_follows_the_f32_run() {
     }
 }
 
-fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
+fn training_follows_f32(mixed_ctx: Arc<Context>, precision: Precision) {
     let data = Dataset::synthetic(2048, 16, 4).unwrap();
     let m = model(&data, &[64], Activation::Tanh, 2);
     let opt = Optimizer::gd(0.1);
@@ -456,12 +498,8 @@ fn training_follows_f32(mixed_ctx: Context, precision: Precision) {
         max_epochs: 100,
         tol: 0.0,
     };
-    let f32_ctx = Context::new(&AdapterRequest {
-        name: Some(mixed_ctx.info.name.clone()),
-        allow_software: true,
-        ..AdapterRequest::default()
-    })
-    .unwrap();
+    let f32_ctx = mixed_gpu(Precision::F32).unwrap();
+    assert_eq!(f32_ctx.info.name, mixed_ctx.info.name, "the same adapter");
     // Held-out rows, measured on the device in the same precision.
     let held = Dataset::synthetic(300, 16, 5).unwrap();
     let run = |ctx| {

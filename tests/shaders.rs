@@ -9,11 +9,12 @@ use shadertrain::gpu::kernels::{
     FUSED_PROD_CAP, FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, TILED_K, TILED_M,
     TILED_N, TILED_WORKGROUP, WIDE_K, WIDE_M, WIDE_N, WIDE_WORKGROUP_BYTES,
 };
-use shadertrain::gpu::mixed::{self, Products};
+use shadertrain::gpu::mixed::{self, Blocks, CoopBlocks, Products};
 
 fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
     if family == Family::Mixed {
-        return mixed_module(Products::Coop { size: 16 });
+        let blocks = CoopBlocks::DEFAULT;
+        return mixed_module(Products::Coop { size: 16, blocks }, blocks.forward);
     }
     let (name, source) = family.source();
     let module = naga::front::wgsl::parse_str(source)
@@ -31,10 +32,10 @@ fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
 
 /// The mixed kernels for `products`, validated with the capabilities a
 /// mixed device opens with.
-fn mixed_module(products: Products) -> (naga::Module, naga::valid::ModuleInfo) {
+fn mixed_module(products: Products, blocks: Blocks) -> (naga::Module, naga::valid::ModuleInfo) {
     let caps =
         Capabilities::COOPERATIVE_MATRIX | Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP;
-    let source = mixed::source(products);
+    let source = mixed::source(products, blocks);
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("mixed {products:?}: {}", e.emit_to_string(&source)));
     let info = Validator::new(ValidationFlags::all(), caps)
@@ -423,21 +424,28 @@ fn every_kernel_compiles_to_spirv_that_spirv_val_accepts() {
 }
 
 /// The mixed kernels, in each of their forms (cooperative 8 × 8 and 16 ×
-/// 16, scalar), validate with the capabilities `--precision mixed` opens
-/// the device with, and compile to SPIR-V, which must also pass
-/// [`spirv_val`] under Vulkan 1.3's rules. Debian 12's lavapipe does not
-/// run the cooperative ones; tests/mixed.rs runs the 8 × 8 ones on Mesa
-/// 26.1's lavapipe (`.ci/coop-lavapipe`), and both where an adapter offers
-/// them.
+/// 16, with each subgroup's blocks of every shape that fits the tile;
+/// scalar), validate with the capabilities `--precision mixed` opens the
+/// device with, and compile to SPIR-V, which must also pass [`spirv_val`]
+/// under Vulkan 1.3's rules. Debian 12's lavapipe does not run the
+/// cooperative ones; tests/mixed.rs runs the 8 × 8 ones on Mesa 26.1's
+/// lavapipe (`.ci/coop-lavapipe`), and both where an adapter offers them.
 #[test]
 fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
     let spirv_val = spirv_val();
-    for (size, products) in [
-        (8, Products::Coop { size: 8 }),
-        (16, Products::Coop { size: 16 }),
-        (16, Products::Scalar),
-    ] {
-        let (module, info) = mixed_module(products);
+    let mut forms = vec![(16, Products::Scalar, CoopBlocks::DEFAULT.forward)];
+    for size in [8, 16] {
+        for blocks in Blocks::ALL {
+            assert!(blocks.per_tile(size).is_some(), "{size} {blocks}");
+            let products = Products::Coop {
+                size,
+                blocks: CoopBlocks::both(blocks),
+            };
+            forms.push((size, products, blocks));
+        }
+    }
+    for (size, products, blocks) in forms {
+        let (module, info) = mixed_module(products, blocks);
         let options = naga::back::spv::Options {
             lang_version: (1, 3),
             ..Default::default()
@@ -456,7 +464,7 @@ fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
             );
             // A cooperative workgroup for NVIDIA's subgroups of 32.
             let coop = match products {
-                Products::Coop { size } => mixed::coop_workgroup(size, 32),
+                Products::Coop { size, .. } => mixed::coop_workgroup(size, blocks, 32),
                 Products::Scalar => mixed::MIXED_WORKGROUP,
             };
             let constants = [
@@ -483,6 +491,10 @@ fn mixed_kernels_validate_and_compile_to_spirv_for_each_size() {
         assert_eq!(u32_constant(&module, "T"), mixed::TILE);
         assert_eq!(u32_constant(&module, "MIXED"), mixed::MIXED_WORKGROUP);
         assert_eq!(u32_constant(&module, "CS"), size);
+        if let Products::Coop { .. } = products {
+            assert_eq!(u32_constant(&module, "RB"), blocks.rows);
+            assert_eq!(u32_constant(&module, "CB"), blocks.cols);
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub struct AdapterRequest {
     /// (`Kernel::output`) and the cooperative kernels can run. Defaults to
     /// true unless `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
     pub subgroups: bool,
+    /// The blocks each subgroup of the cooperative kernels holds under
+    /// `Mixed`; `None` takes them from `SHADERTRAIN_COOP_BLOCKS`, else
+    /// [`CoopBlocks::DEFAULT`](crate::gpu::mixed::CoopBlocks::DEFAULT).
+    pub coop_blocks: Option<mixed::CoopBlocks>,
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
@@ -58,6 +62,7 @@ impl Default for AdapterRequest {
             precision: Precision::F32,
             checked_shaders: env_flag("SHADERTRAIN_CHECKED_SHADERS"),
             subgroups: !env_flag("SHADERTRAIN_NO_SUBGROUPS"),
+            coop_blocks: None,
         }
     }
 }
@@ -237,7 +242,13 @@ impl Context {
         let mut features = adapter.features() & wanted;
         let mixed = match request.precision {
             Precision::F32 => None,
-            p => Some(mixed::usable(adapter, p)?),
+            p => {
+                let blocks = match request.coop_blocks {
+                    Some(blocks) => blocks,
+                    None => mixed::CoopBlocks::from_env()?,
+                };
+                Some(mixed::usable(adapter, p, blocks)?)
+            }
         };
         let mut experimental_features = wgpu::ExperimentalFeatures::disabled();
         if let Some(products) = mixed {
@@ -249,8 +260,8 @@ impl Context {
             experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
             // The cooperative kernels' workgroups grow with the adapter's
             // subgroups (mixed::usable checked they fit its limits).
-            if let Products::Coop { size } = products {
-                let n = mixed::coop_workgroup(size, info.subgroup_max_size);
+            if let Products::Coop { size, blocks } = products {
+                let n = blocks.largest_workgroup(size, info.subgroup_max_size);
                 limits.max_compute_invocations_per_workgroup =
                     limits.max_compute_invocations_per_workgroup.max(n);
                 limits.max_compute_workgroup_size_x = limits.max_compute_workgroup_size_x.max(n);

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::gpu::context::Context;
-use crate::gpu::mixed::{self, Products, MIXED_WORKGROUP, TILE};
+use crate::gpu::mixed::{self, CoopBlocks, Products, MIXED_WORKGROUP, TILE};
 use crate::model::Activation;
 use crate::optim::Optimizer;
 
@@ -868,7 +868,7 @@ impl Kernel {
     ///   see the constants its pipeline was built with.
     /// - The mixed products (`forward_coop_*`, `weight_grad_coop`): no
     ///   proof is written for them. Their checks clamp one index per
-    ///   cooperative load, next to a 2 × 2 block multiply-add per pair of
+    ///   cooperative load, next to R·C block multiply-adds per R + C
     ///   loads.
     pub fn checks(self) -> Checks {
         match self {
@@ -974,16 +974,15 @@ impl Kernel {
     ///   invocation zeroes zeros\[e\], e < CS², then a barrier, before the
     ///   first cooperative load of it (the products' operands come from
     ///   storage, not workgroup memory); each block position, every
-    ///   square's subgroup stores its
-    ///   whole CS × CS block to the square's slot of outbox after a
-    ///   barrier, and only after the next barrier is outbox read (the
-    ///   forward's emit_forward reads element e and writes its activation
-    ///   back to e, one invocation per e).
+    ///   patch's subgroup stores its whole CS × CS block to the patch's
+    ///   slot of outbox after a barrier, and only after the next barrier
+    ///   is outbox read (the forward's emit_forward reads element e and
+    ///   writes its activation back to e, one invocation per e).
     ///   forward_coop_shares: each block position, after emit_forward and
-    ///   a barrier, invocations e <
-    ///   SQUARES·CS write row_parts[r·T/CS + block] for that position's
-    ///   (row, block) pairs, which over the four positions is every one
-    ///   of the T·T/CS, then a barrier before they are read. The scalar
+    ///   a barrier, invocations e < PATCHES·CS write
+    ///   row_parts[r·T/CS + block] for that position's (row, block) pairs,
+    ///   which over the R·C positions is every one of the T·T/CS, then a
+    ///   barrier before they are read. The scalar
     ///   form of forward_coop_shares writes terms\[e\] for every e < T·T,
     ///   then a barrier, then reads them; its other kernels use no
     ///   workgroup memory.
@@ -1326,10 +1325,16 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 /// built on first use and kept: a trainer builds the few its epoch needs,
 /// since building all of them up front is a large share of a short run's
 /// start-up on lavapipe (figures in BENCHMARKS.md).
+/// Where [`Kernels`] keeps the mixed module `weight_grad_coop` is built
+/// from: after Family::Mixed's.
+const MIXED_WEIGHT_GRAD: usize = Family::Mixed as usize + 1;
+
 pub struct Kernels {
     /// Per family, in the order of [`Family::ALL`]: its module with wgpu's
     /// runtime checks and its module without them, each where a kernel of
-    /// the family runs with it ([`Kernel::checks`]).
+    /// the family runs with it ([`Kernel::checks`]); then, on a mixed
+    /// device, Family::Mixed's of the forward's blocks and, at
+    /// [`MIXED_WEIGHT_GRAD`], of the weight gradient's.
     modules: Vec<[Option<wgpu::ShaderModule>; 2]>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
     max_per_dim: u32,
@@ -1366,9 +1371,28 @@ impl Kernels {
             })
             .collect::<Result<Vec<_>>>()?;
         // Family::Mixed is last: its modules, where the device was opened
-        // for mixed precision, follow.
+        // for mixed precision, follow: those of the forward's blocks, then
+        // (at MIXED_WEIGHT_GRAD) the weight gradient's, the same modules
+        // where the blocks are the same.
         if let Some(products) = ctx.mixed {
-            modules.push(both(Family::Mixed, "mixed.wgsl", &mixed::source(products))?);
+            let [forward, weight_grad] = match products {
+                Products::Coop { blocks, .. } => [blocks.forward, blocks.weight_grad],
+                Products::Scalar => [CoopBlocks::DEFAULT.forward; 2],
+            };
+            let first = both(
+                Family::Mixed,
+                "mixed.wgsl",
+                &mixed::source(products, forward),
+            )?;
+            let second = match weight_grad == forward {
+                true => first.clone(),
+                false => both(
+                    Family::Mixed,
+                    "mixed.wgsl (weight gradient)",
+                    &mixed::source(products, weight_grad),
+                )?,
+            };
+            modules.extend([first, second]);
         }
         Ok(Kernels {
             modules,
@@ -1400,8 +1424,12 @@ impl Kernels {
                 k.entry_point()
             )),
         };
+        let at = match k {
+            Kernel::WeightGradCoop => MIXED_WEIGHT_GRAD,
+            _ => k.family() as usize,
+        };
         self.modules
-            .get(k.family() as usize)
+            .get(at)
             .and_then(|m| m[slot].as_ref())
             .ok_or_else(missing)
     }
@@ -1556,7 +1584,13 @@ fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'stat
         _ => ACT_SIGMOID,
     };
     let coop = match products {
-        Products::Coop { size } => mixed::coop_workgroup(size, subgroup_max),
+        Products::Coop { size, blocks } => {
+            let b = match k {
+                Kernel::WeightGradCoop => blocks.weight_grad,
+                _ => blocks.forward,
+            };
+            mixed::coop_workgroup(size, b, subgroup_max)
+        }
         Products::Scalar => MIXED_WORKGROUP,
     };
     [("COOP", f64::from(coop)), ("ACT", f64::from(act))]

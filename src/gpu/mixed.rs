@@ -14,7 +14,7 @@
 use crate::error::{Error, Result};
 
 /// The arithmetic of the first layer's products (`--precision`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Precision {
     /// f32 everywhere: the reference's tolerances hold.
     #[default]
@@ -37,8 +37,9 @@ pub enum Precision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Products {
     /// Cooperative matrices: `size` × `size` tiles of f16 A and B with an
-    /// f32 accumulator, M = N = K = size (shaders/mixed_coop.wgsl).
-    Coop { size: u32 },
+    /// f32 accumulator, M = N = K = size (shaders/mixed_coop.wgsl), each
+    /// subgroup holding `blocks` of them.
+    Coop { size: u32, blocks: CoopBlocks },
     /// One invocation per output, f32 fused multiply-adds of f16 operands
     /// (shaders/mixed_scalar.wgsl); [`Precision::MixedScalar`].
     Scalar,
@@ -56,12 +57,160 @@ const _: () = assert!(TILE == crate::gpu::kernels::TILED_N);
 pub const MIXED_WORKGROUP: u32 = 128;
 
 impl Products {
-    /// As a benchmark record names it: "mixed 16x16x16" or "mixed scalar".
+    /// As a benchmark record names it: "mixed 16x16x16, 4x2,4x4 blocks"
+    /// (the blocks as [`CoopBlocks`] writes them) or "mixed scalar".
     pub fn name(self) -> String {
         match self {
-            Products::Coop { size: n } => format!("mixed {n}x{n}x{n}"),
+            Products::Coop { size: n, blocks } => format!("mixed {n}x{n}x{n}, {blocks} blocks"),
             Products::Scalar => "mixed scalar".to_string(),
         }
+    }
+}
+
+/// How much of a cooperative kernel's [`TILE`] × [`TILE`] output tile one
+/// subgroup holds: `rows` × `cols` blocks of CS × CS (the WGSL `RB` and
+/// `CB`), an accumulator each, so each step along the sum loads `rows` A
+/// blocks and `cols` B blocks into `rows · cols` multiply-adds. Larger
+/// patches load less per multiply-add and make fewer, longer-lived
+/// subgroups; each side is 2 or 4 blocks ([`Blocks::ALL`]). On an H200,
+/// 1 × 1 (sixteen subgroups of one block each) took S3's mixed epoch
+/// 1.17 ms against 0.75 at 2 × 2, and its epilogue's workgroup memory
+/// would pass WebGPU's 16 KiB. The forward and the weight gradient each
+/// have theirs ([`CoopBlocks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Blocks {
+    /// Blocks down the tile: the forward's rows of X, the weight
+    /// gradient's units.
+    pub rows: u32,
+    /// Blocks across it: the forward's units, the weight gradient's
+    /// inputs.
+    pub cols: u32,
+}
+
+impl Blocks {
+    /// Every shape a subgroup may hold.
+    pub const ALL: [Blocks; 4] = [
+        Blocks { rows: 2, cols: 2 },
+        Blocks { rows: 2, cols: 4 },
+        Blocks { rows: 4, cols: 2 },
+        Blocks { rows: 4, cols: 4 },
+    ];
+
+    /// `RxC` (or `RXC`) with R and C each 2 or 4.
+    fn parse(text: &str) -> Option<Blocks> {
+        let side = |t: &str| t.trim().parse::<u32>().ok().filter(|n| [2, 4].contains(n));
+        let (r, c) = text.split_once(['x', 'X'])?;
+        Some(Blocks {
+            rows: side(r)?,
+            cols: side(c)?,
+        })
+    }
+
+    /// The subgroups of a tile with `size` × `size` blocks (the WGSL
+    /// `PATCHES`), or `None` where a subgroup's patch would not fit in the
+    /// tile.
+    pub fn per_tile(self, size: u32) -> Option<u32> {
+        let (down, across) = (self.rows * size, self.cols * size);
+        (down <= TILE && across <= TILE).then(|| (TILE / down) * (TILE / across))
+    }
+}
+
+/// The blocks each subgroup holds in the cooperative forward kernels
+/// (`forward_coop`, `forward_coop_shares`) and in the weight gradient
+/// (`weight_grad_coop`): each is compiled from a module of its own
+/// blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopBlocks {
+    pub forward: Blocks,
+    pub weight_grad: Blocks,
+}
+
+impl CoopBlocks {
+    /// What the subgroups hold unless `SHADERTRAIN_COOP_BLOCKS` says
+    /// otherwise: 4 × 2 blocks in the forward, 4 × 4 in the weight
+    /// gradient. On an H200 (BENCHMARKS.md, "NVIDIA H200, 2026-12-04,
+    /// afternoon"), 4 × 4 ran the weight gradient fastest on S2 and S3
+    /// (0.214 and 0.120 ms against 0.388 and 0.186 at 2 × 2), and 4 × 2
+    /// the forward within 1% of the fastest on S3 (0.336 ms; 2 × 2 0.376)
+    /// and within 6% on S2 (1.250 ms against 2 × 2's 1.182), where 4 × 4
+    /// took 1.697: fewer subgroups make S2's forward, whose sum is 64 long
+    /// and whose epilogue writes 512 MB, slower.
+    pub const DEFAULT: CoopBlocks = CoopBlocks {
+        forward: Blocks { rows: 4, cols: 2 },
+        weight_grad: Blocks { rows: 4, cols: 4 },
+    };
+
+    /// The variable that sets the blocks for a run, so one session on a
+    /// GPU can measure several without a rebuild (`benches/gpu_session.sh`):
+    /// `RxC` for every cooperative kernel, or `RxC,RxC` for the forward's
+    /// and the weight gradient's.
+    pub const VARIABLE: &'static str = "SHADERTRAIN_COOP_BLOCKS";
+
+    /// `blocks` in every kernel.
+    pub const fn both(blocks: Blocks) -> CoopBlocks {
+        CoopBlocks {
+            forward: blocks,
+            weight_grad: blocks,
+        }
+    }
+
+    /// [`CoopBlocks::DEFAULT`], or the blocks [`CoopBlocks::VARIABLE`]
+    /// names.
+    pub fn from_env() -> Result<CoopBlocks> {
+        CoopBlocks::parse_setting(std::env::var(CoopBlocks::VARIABLE).ok().as_deref())
+    }
+
+    /// [`CoopBlocks::from_env`] from the variable's value: unset or empty
+    /// is the default.
+    pub fn parse_setting(value: Option<&str>) -> Result<CoopBlocks> {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(CoopBlocks::DEFAULT);
+        };
+        let parsed = match v.split_once(',') {
+            None => Blocks::parse(v).map(CoopBlocks::both),
+            Some((f, g)) => Blocks::parse(f)
+                .zip(Blocks::parse(g))
+                .map(|(forward, weight_grad)| CoopBlocks {
+                    forward,
+                    weight_grad,
+                }),
+        };
+        parsed.ok_or_else(|| {
+            Error::Config(format!(
+                "{}={v}: expected RxC, or RxC,RxC for the forward and the weight gradient, \
+                 with R and C each 2 or 4 (the blocks each subgroup of the cooperative \
+                 kernels holds; unset for {})",
+                CoopBlocks::VARIABLE,
+                CoopBlocks::DEFAULT
+            ))
+        })
+    }
+
+    /// The largest workgroup of the cooperative kernels (see
+    /// [`coop_workgroup`]).
+    pub fn largest_workgroup(self, size: u32, subgroup_max: u32) -> u32 {
+        coop_workgroup(size, self.forward, subgroup_max).max(coop_workgroup(
+            size,
+            self.weight_grad,
+            subgroup_max,
+        ))
+    }
+}
+
+/// `RxC` where both kernels hold the same blocks, else `RxC,RxC`.
+impl std::fmt::Display for CoopBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.forward == self.weight_grad {
+            write!(f, "{}", self.forward)
+        } else {
+            write!(f, "{},{}", self.forward, self.weight_grad)
+        }
+    }
+}
+
+impl std::fmt::Display for Blocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.rows, self.cols)
     }
 }
 
@@ -109,13 +258,19 @@ fn configurations(adapter: &wgpu::Adapter) -> Vec<wgpu::CooperativeMatrixPropert
 /// How the mixed kernels of `precision` (not F32) run on `adapter`: for
 /// Mixed, 16×16×16 cooperative matrices where offered (fewer, larger
 /// tensor-core operations), else 8×8×8, both with f16 inputs and f32
-/// accumulators; or what the adapter lacks.
-pub fn usable(adapter: &wgpu::Adapter, precision: Precision) -> Result<Products> {
+/// accumulators, each subgroup holding `blocks` of them; or what the
+/// adapter lacks.
+pub fn usable(
+    adapter: &wgpu::Adapter,
+    precision: Precision,
+    blocks: CoopBlocks,
+) -> Result<Products> {
     let info = adapter.get_info();
     let products = match precision {
         Precision::MixedScalar => Products::Scalar,
         Precision::F32 | Precision::Mixed => Products::Coop {
             size: coop_size(adapter)?,
+            blocks,
         },
     };
     let missing = features(products) - adapter.features();
@@ -125,12 +280,22 @@ pub fn usable(adapter: &wgpu::Adapter, precision: Precision) -> Result<Products>
             info.name
         )));
     }
-    if let Products::Coop { size } = products {
+    if let Products::Coop { size, blocks } = products {
+        if [blocks.forward, blocks.weight_grad]
+            .iter()
+            .any(|b| b.per_tile(size).is_none())
+        {
+            return Err(Error::Config(format!(
+                "{}={blocks}: blocks of {size}x{size}, that many to a subgroup, do not fit \
+                 in the cooperative kernels' {TILE} × {TILE} tile",
+                CoopBlocks::VARIABLE
+            )));
+        }
         let limits = adapter.limits();
         let most = limits
             .max_compute_invocations_per_workgroup
             .min(limits.max_compute_workgroup_size_x);
-        let wanted = coop_workgroup(size, info.subgroup_max_size);
+        let wanted = blocks.largest_workgroup(size, info.subgroup_max_size);
         if wanted > most {
             return Err(Error::NoMixed(format!(
                 "{} may run subgroups of {} invocations, so the cooperative kernels' \
@@ -174,31 +339,37 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
 }
 
 /// Invocations per workgroup of the cooperative kernels with `size` ×
-/// `size` blocks (the WGSL `COOP`) on an adapter whose subgroups have at
-/// most `subgroup_max` invocations: a subgroup for each square of 2 × 2
-/// blocks of the tile (the WGSL `SQUARES`) even where every subgroup is
-/// that large.
-pub fn coop_workgroup(size: u32, subgroup_max: u32) -> u32 {
-    (TILE / (2 * size)).pow(2) * subgroup_max.max(1)
+/// `size` blocks, `blocks` to a subgroup (the WGSL `COOP`), on an adapter
+/// whose subgroups have at most `subgroup_max` invocations: a subgroup for
+/// each share of the tile (the WGSL `SQUARES`) even where every subgroup
+/// is that large. A share that does not fit counts as one
+/// ([`usable`] refuses it).
+pub fn coop_workgroup(size: u32, blocks: Blocks, subgroup_max: u32) -> u32 {
+    blocks.per_tile(size).unwrap_or(1) * subgroup_max.max(1)
 }
 
 /// The mixed kernels' WGSL for `products`: the enables, the block size CS
-/// and the cooperative types of its size, the shared prelude,
-/// shaders/mixed.wgsl, then the products' entry points.
-pub fn source(products: Products) -> String {
+/// (with the cooperative types of its size and the `blocks` RB × CB a
+/// subgroup holds in the kernels built from this module), the shared
+/// prelude, shaders/mixed.wgsl, then the products' entry points (with
+/// [`write_out`]'s lines for those blocks). The scalar products ignore
+/// `blocks`.
+pub fn source(products: Products, blocks: Blocks) -> String {
     let (head, entries) = match products {
-        Products::Coop { size: n } => (
+        Products::Coop { size: n, .. } => (
             format!(
                 "enable f16;\nenable wgpu_cooperative_matrix;\nconst CS: u32 = {n}u;\n\
+                 const RB: u32 = {}u;\nconst CB: u32 = {}u;\n\
                  alias MatA = coop_mat{n}x{n}<f16, A>;\n\
                  alias MatB = coop_mat{n}x{n}<f16, B>;\n\
-                 alias MatC = coop_mat{n}x{n}<f32, C>;\n"
+                 alias MatC = coop_mat{n}x{n}<f32, C>;\n",
+                blocks.rows, blocks.cols
             ),
-            include_str!("../../shaders/mixed_coop.wgsl"),
+            write_out(include_str!("../../shaders/mixed_coop.wgsl"), blocks),
         ),
         Products::Scalar => (
             "enable f16;\nconst CS: u32 = 16u;\n".to_string(),
-            include_str!("../../shaders/mixed_scalar.wgsl"),
+            include_str!("../../shaders/mixed_scalar.wgsl").to_string(),
         ),
     };
     format!(
@@ -206,6 +377,54 @@ pub fn source(products: Products) -> String {
         super::kernels::common_source(),
         include_str!("../../shaders/mixed.wgsl")
     )
+}
+
+/// shaders/mixed_coop.wgsl with its `//% ` lines written out for `blocks`
+/// (the file's head says what each one stands for): the accumulators
+/// `c<i><j>`, one per block, their multiply-adds, and the epilogue's block
+/// positions. Other lines pass through as they are.
+pub fn write_out(source: &str, blocks: Blocks) -> String {
+    let cells = || (0..blocks.rows).flat_map(|i| (0..blocks.cols).map(move |j| (i, j)));
+    let mut out = String::with_capacity(source.len() * 2);
+    for line in source.lines() {
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        let words: Vec<&str> = body.split_whitespace().collect();
+        let lines: Vec<String> = match words[..] {
+            ["//%", "accumulators"] => cells()
+                .map(|(i, j)| format!("var c{i}{j}: MatC = coopLoadT<MatC>(&zeros[0], CS);"))
+                .collect(),
+            ["//%", "multiply", kernel] => (0..blocks.rows)
+                .map(|i| format!("let a{i} = {kernel}_a(ak, {i}u);"))
+                .chain((0..blocks.cols).map(|j| format!("let b{j} = {kernel}_b(bk, {j}u);")))
+                .chain(
+                    cells()
+                        .map(|(i, j)| format!("c{i}{j} = coopMultiplyAdd(a{i}, b{j}, c{i}{j});")),
+                )
+                .collect(),
+            ["//%", "emit", ref steps @ ..] => {
+                let mut all = Vec::new();
+                for (q, (i, j)) in cells().enumerate() {
+                    if q > 0 {
+                        all.push("workgroupBarrier();".to_string());
+                    }
+                    all.push(format!("coopStoreT(c{i}{j}, slot, CS);"));
+                    for step in steps {
+                        all.push("workgroupBarrier();".to_string());
+                        all.push(format!("{step}(li, tile, {q}u);"));
+                    }
+                }
+                all
+            }
+            _ => vec![body.to_string()],
+        };
+        for l in lines {
+            out.push_str(indent);
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The power of two Δ₁ is multiplied by before it is rounded to f16, and
@@ -367,15 +586,157 @@ mod tests {
     }
 
     #[test]
-    fn coop_workgroups_have_a_subgroup_per_square() {
-        // NVIDIA: 16x16 blocks, 4 squares of 2 × 2 per 64 × 64 tile,
+    fn coop_workgroups_have_a_subgroup_per_patch() {
+        let b = |rows, cols| Blocks { rows, cols };
+        let two = b(2, 2);
+        // NVIDIA: 16x16 blocks, 4 patches of 2 × 2 per 64 × 64 tile,
         // subgroups of 32.
-        assert_eq!(coop_workgroup(16, 32), 128);
+        assert_eq!(coop_workgroup(16, two, 32), 128);
+        // One patch of 4 × 4, two of 4 × 2 or 2 × 4.
+        assert_eq!(coop_workgroup(16, b(4, 4), 32), 32);
+        assert_eq!(coop_workgroup(16, b(4, 2), 32), 64);
+        assert_eq!(coop_workgroup(16, b(2, 4), 32), 64);
         // AMD's subgroups of up to 64.
-        assert_eq!(coop_workgroup(16, 64), 256);
-        // lavapipe: 8x8 blocks, 16 squares, subgroups of 8.
-        assert_eq!(coop_workgroup(8, 8), 128);
-        assert_eq!(coop_workgroup(8, 32), 512);
+        assert_eq!(coop_workgroup(16, two, 64), 256);
+        // lavapipe: 8x8 blocks, 16 patches of 2 × 2, subgroups of 8.
+        assert_eq!(coop_workgroup(8, two, 8), 128);
+        assert_eq!(coop_workgroup(8, b(4, 4), 8), 32);
+        assert_eq!(coop_workgroup(8, two, 32), 512);
+        // 8 × 16 = 128 rows do not fit a 64-row tile.
+        assert_eq!(b(8, 2).per_tile(16), None);
+        assert_eq!(b(4, 4).per_tile(16), Some(1));
+        // The device is opened for the larger of the two kernels'.
+        let pair = CoopBlocks {
+            forward: two,
+            weight_grad: b(4, 4),
+        };
+        assert_eq!(pair.largest_workgroup(16, 32), 128);
+        assert_eq!(CoopBlocks::both(b(4, 4)).largest_workgroup(16, 32), 32);
+    }
+
+    #[test]
+    fn blocks_come_from_the_variable_as_rows_x_cols() {
+        let b = |rows, cols| Blocks { rows, cols };
+        let pair = |forward, weight_grad| CoopBlocks {
+            forward,
+            weight_grad,
+        };
+        for (value, want) in [
+            (None, CoopBlocks::DEFAULT),
+            (Some(""), CoopBlocks::DEFAULT),
+            (Some("  "), CoopBlocks::DEFAULT),
+            (Some("4x4"), CoopBlocks::both(b(4, 4))),
+            (Some("2X4"), CoopBlocks::both(b(2, 4))),
+            (Some(" 4 x 2 "), CoopBlocks::both(b(4, 2))),
+            (Some("2x2,4x4"), pair(b(2, 2), b(4, 4))),
+            (Some("4x2 , 2x4"), pair(b(4, 2), b(2, 4))),
+        ] {
+            assert_eq!(CoopBlocks::parse_setting(value).unwrap(), want, "{value:?}");
+        }
+        for bad in [
+            "3x2",
+            "4",
+            "4x",
+            "x4",
+            "2x8",
+            "1x1",
+            "0x2",
+            "axb",
+            "2x2x2",
+            "-2x2",
+            "2x2,",
+            ",2x2",
+            "2x2,4x4,2x2",
+            "2x2;4x4",
+        ] {
+            let err = CoopBlocks::parse_setting(Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("SHADERTRAIN_COOP_BLOCKS={bad}")) && err.contains("RxC"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(b(4, 2).to_string(), "4x2");
+        assert_eq!(CoopBlocks::both(b(4, 2)).to_string(), "4x2");
+        assert_eq!(pair(b(2, 2), b(4, 4)).to_string(), "2x2,4x4");
+        // What Display writes, parse_setting reads back.
+        for forward in Blocks::ALL {
+            for weight_grad in Blocks::ALL {
+                let p = pair(forward, weight_grad);
+                assert_eq!(CoopBlocks::parse_setting(Some(&p.to_string())).unwrap(), p);
+            }
+        }
+        let coop = |size, blocks| Products::Coop { size, blocks };
+        assert_eq!(
+            coop(16, CoopBlocks::both(b(4, 2))).name(),
+            "mixed 16x16x16, 4x2 blocks"
+        );
+        assert_eq!(
+            coop(8, CoopBlocks::DEFAULT).name(),
+            "mixed 8x8x8, 4x2,4x4 blocks"
+        );
+    }
+
+    #[test]
+    fn written_out_kernels_name_each_block_once() {
+        let source = include_str!("../../shaders/mixed_coop.wgsl");
+        for blocks in Blocks::ALL {
+            let Blocks { rows, cols } = blocks;
+            let out = write_out(source, blocks);
+            let code: Vec<&str> = out
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect();
+            assert!(
+                !out.lines().any(|l| l.trim_start().starts_with("//% ")),
+                "{rows}x{cols}"
+            );
+            let count = |text: &str| code.iter().filter(|l| l.contains(text)).count();
+            for i in 0..rows {
+                for j in 0..cols {
+                    // Three kernels: declared, multiplied and stored once each.
+                    let c = format!("c{i}{j}");
+                    assert_eq!(count(&format!("var {c}: MatC")), 3, "{c}");
+                    assert_eq!(count(&format!("{c} = coopMultiplyAdd(a{i}, b{j}, {c})")), 3);
+                    assert_eq!(count(&format!("coopStoreT({c}, slot, CS)")), 3);
+                }
+            }
+            let positions = (rows * cols) as usize;
+            // No accumulator past the blocks.
+            assert_eq!(count(": MatC = coopLoadT"), 3 * positions);
+            assert_eq!(count("= coopMultiplyAdd("), 3 * positions);
+            // One block position at a time: three kernels, each position's
+            // store, then its steps.
+            assert_eq!(count("emit_forward(li, tile, "), 2 * positions);
+            assert_eq!(count("share_parts(li, tile, "), positions);
+            assert_eq!(
+                count(&format!("emit_weight_grad(li, tile, {}u)", positions - 1)),
+                1
+            );
+            // A barrier before each step and between positions: forward_coop
+            // 2·positions − 1; its shares form 3·positions − 1 and one before
+            // put_shares; weight_grad_coop as forward_coop; and one after the
+            // zeros in each.
+            let barriers = (2 * positions - 1) + (3 * positions) + (2 * positions - 1) + 3;
+            assert_eq!(count("workgroupBarrier();"), barriers, "{blocks}");
+            assert_eq!(
+                count(&format!(
+                    "let a{} = forward_a(ak, {}u);",
+                    rows - 1,
+                    rows - 1
+                )),
+                2
+            );
+            assert_eq!(
+                count(&format!(
+                    "let b{} = weight_grad_b(bk, {}u);",
+                    cols - 1,
+                    cols - 1
+                )),
+                1
+            );
+        }
     }
 
     #[test]
