@@ -15,18 +15,18 @@
 # `run` writes into $OUT before a deadline (500 s, or SESSION_DEADLINE),
 # most wanted first, so that a hang or a slow step costs only what comes
 # after it: the GPU's name and SM count and `shadertrain info` (with the
-# NVIDIA Vulkan driver found by search where the usual path lacks it); f32
-# on S0-S4 with per-kernel times; PyTorch CUDA eager on S0-S3 and
-# torch.compile on S3 and S2 (benches/torch_epoch.py, TF32 off); the
-# mixed-precision tests with their cooperative kernels required; on S2
-# and S3, --kernels wide, --precision mixed (auto's wide), mixed with the
-# tiled kernels, and tiled; wide on S3 over four other SHADERTRAIN_WIDE_WORKGROUPS; single
-# kernels on S3's and S1's output layers (benches/kernels.rs); each GPU
-# test binary twice with 8 test threads (a hang shows as a timeout); last,
-# the checked shaders and subgroup-free builds against the defaults. Seven
-# files in all (a device run brings back eight at most). Set
-# SESSION_LAVAPIPE=1 to try `run` here on lavapipe (no NVIDIA paths, no
-# peers).
+# NVIDIA Vulkan driver found by search where the usual path lacks it); the
+# mixed-precision tests with their cooperative kernels required; the
+# cooperative kernels with each shape of SHADERTRAIN_COOP_BLOCKS
+# (--precision mixed on S2 and S3, tiled mixed on S3; blocks.json, with
+# per-kernel times); f32 on S0-S4 and mixed with the default blocks on S2
+# and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
+# torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
+# binary with 8 test threads (a hang shows as a timeout). Six files in all
+# (a device run brings back eight at most). Set SESSION_LAVAPIPE=1 to try
+# `run` here on lavapipe (no NVIDIA paths, no peers, and the mixed steps
+# fail there: Debian 12's lavapipe has no cooperative matrices), and
+# SESSION_PEERS=0 to leave PyTorch out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,10 +71,10 @@ for line in sys.stdin:
 
 run() {
   : "${OUT:?run writes its results into \$OUT}"
-  local torch=1
-  local all=S0,S1,S2,S3,S4 big=S2,S3 two=S1,S3 wide_shape=S3
-  local eager=(S0 S1 S2 S3) compiled=(S3 S2)
-  local kernel_shapes=16384x1024x1,65536x64x1
+  local torch=${SESSION_PEERS:-1}
+  local all=S0,S1,S2,S3,S4 big=S2,S3 wide_shape=S3
+  local eager=(S0 S1 S2 S3) compiled=(S3)
+  local coop_blocks="2x2 4x4 2x2,4x4 4x2,4x4"
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -83,7 +83,7 @@ run() {
   else
     # A dry run of the script: the small shape only, no peers.
     torch=0
-    all=S0 big=S0 two=S0 wide_shape=S0 kernel_shapes=1024x64x1 eager=(S0) compiled=(S0)
+    all=S0 big=S0 wide_shape=S0 coop_blocks="2x2 4x4" eager=(S0) compiled=(S0)
   fi
   # Unpacked outside the tree, so that a dry run here leaves .gpu/ as
   # small as it travels.
@@ -133,62 +133,55 @@ run() {
     echo "-- $((SECONDS - start)) s (at $SECONDS s): $*"
   }
   local b=(bench --backends gpu --samples 20 --quiet)
+  # The mixed tests with their cooperative kernels required (every shape
+  # of SHADERTRAIN_COOP_BLOCKS among them): whether the mixed figures
+  # below mean anything.
+  {
+    echo "mixed, cooperative kernels required:"
+    SHADERTRAIN_REQUIRE_MIXED=1 step 90 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
+  } > "$OUT/tests.txt" 2>&1
+  # The cooperative kernels with each subgroup's blocks: --precision mixed
+  # (wide) on S2 and S3 and tiled mixed on S3, one record per shape and
+  # blocks (with per-kernel times) into blocks.json.
+  {
+    rm -f /tmp/blocks-*.json
+    for blocks in $coop_blocks; do
+      echo "== SHADERTRAIN_COOP_BLOCKS=$blocks: --precision mixed, then tiled on $wide_shape"
+      SHADERTRAIN_COOP_BLOCKS=$blocks step 40 $st "${b[@]}" --shapes "$big" --precision mixed --json "/tmp/blocks-wide-$blocks.json"
+      SHADERTRAIN_COOP_BLOCKS=$blocks step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels tiled --precision mixed --json "/tmp/blocks-tiled-$blocks.json"
+    done
+    python3 - "$OUT/blocks.json" /tmp/blocks-*.json <<'PY'
+import json, sys
+out = {}
+for path in sys.argv[2:]:
+    try:
+        out[path.rsplit("/", 1)[1][len("blocks-"):-len(".json")]] = json.load(open(path))
+    except (OSError, ValueError) as e:
+        out[path] = str(e)
+json.dump(out, open(sys.argv[1], "w"), indent=1)
+PY
+  } > "$OUT/bench.txt" 2>&1
   {
     echo "== f32, default kernels"
     step 90 $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
+    echo "== --precision mixed, the default blocks"
+    step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
     if [ "$torch" = 1 ]; then
       echo "== PyTorch CUDA eager (TF32 off), then torch.compile"
       step 60 python3 benches/torch_epoch.py --device cuda --samples 20 "${eager[@]}"
       step 120 python3 benches/torch_epoch.py --device cuda --samples 20 --compile "${compiled[@]}"
     fi
-  } > "$OUT/bench.txt" 2>&1
-  # The mixed tests with their cooperative kernels required: whether the
-  # mixed figures below mean anything.
-  {
-    echo "mixed, cooperative kernels required:"
-    SHADERTRAIN_REQUIRE_MIXED=1 step 60 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
-  } > "$OUT/tests.txt" 2>&1
-  {
-    echo "== --kernels wide"
-    step 45 $st "${b[@]}" --shapes "$big" --kernels wide --json "$OUT/wide.json"
-    echo "== --precision mixed (auto: wide for one hidden layer)"
-    step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
-    echo "== --kernels tiled --precision mixed"
-    step 45 $st "${b[@]}" --shapes "$big" --kernels tiled --precision mixed --json "$OUT/tiled_mixed.json"
-    echo "== --kernels tiled (wide's baseline)"
-    step 45 $st "${b[@]}" --shapes "$big" --kernels tiled
-    # The wide weight gradient's split (plan::WIDE_WORKGROUPS, 512 unset).
-    for w in 128 256 1024 2048; do
-      echo "== --kernels wide on $wide_shape, SHADERTRAIN_WIDE_WORKGROUPS=$w, f32 then mixed"
-      SHADERTRAIN_WIDE_WORKGROUPS=$w step 25 $st "${b[@]}" --shapes "$wide_shape" --kernels wide
-      SHADERTRAIN_WIDE_WORKGROUPS=$w step 25 $st "${b[@]}" --shapes "$wide_shape" --kernels wide --precision mixed
-    done
-    # Single kernels on the output layers of S3 and S1: output_residual
-    # against its subgroup form, backprop against backprop_output.
-    echo "== cargo bench --bench kernels on $kernel_shapes"
-    SHADERTRAIN_KERNEL_SHAPES=$kernel_shapes step 45 "$x/kernels_bench"
   } >> "$OUT/bench.txt" 2>&1
-  # Each GPU test binary twice with 8 test threads; a hang shows as a
-  # timeout.
+  # Each GPU test binary with 8 test threads; a hang shows as a timeout.
   {
-    for pass in 1 2; do
-      for t in "${TESTS[@]}"; do
-        [ -x "$x/$t" ] || continue
-        local start=$SECONDS
-        step 40 "$x/$t" --test-threads 8 > "/tmp/$t.$pass.log" 2>&1
-        echo "pass $pass $t: $((SECONDS - start)) s; $(grep -E '^test result|^-- (timed|skipped)' "/tmp/$t.$pass.log" | tail -1)"
-        grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.$pass.log" | head -5
-      done
+    for t in "${TESTS[@]}"; do
+      [ -x "$x/$t" ] || continue
+      local start=$SECONDS
+      step 40 "$x/$t" --test-threads 8 > "/tmp/$t.log" 2>&1
+      echo "$t: $((SECONDS - start)) s; $(grep -E '^test result|^-- (timed|skipped)' "/tmp/$t.log" | tail -1)"
+      grep -E 'panicked|FAILED|SKIPPED' "/tmp/$t.log" | head -5
     done
   } >> "$OUT/tests.txt" 2>&1
-  {
-    echo "== SHADERTRAIN_CHECKED_SHADERS=1"
-    SHADERTRAIN_CHECKED_SHADERS=1 step 30 $st "${b[@]}" --shapes "$two"
-    echo "== SHADERTRAIN_NO_SUBGROUPS=1"
-    SHADERTRAIN_NO_SUBGROUPS=1 step 30 $st "${b[@]}" --shapes "$two"
-    echo "== defaults again, for the two above"
-    step 30 $st "${b[@]}" --shapes "$two"
-  } >> "$OUT/bench.txt" 2>&1
   # The results are in the files, whatever the last grep found.
   return 0
 }
