@@ -6,7 +6,9 @@
 #   benches/gpu_session.sh prepare   # here: builds, strips and stages into .gpu/ and .gl/
 #   benches/gpu_session.sh run       # there, from the repository root, with $OUT set
 #
-# `prepare` builds the release binary and the GPU test binaries, strips
+# `prepare` builds the release binary, the GPU test binaries and the
+# per-kernel benchmark (benches/kernels.rs; `run` does not use it, a device
+# command may: /tmp/gpu-run/kernels_bench once `run` has unpacked), strips
 # and compresses them into .gpu/ (ignored through .git/info/exclude), and downloads the
 # Vulkan loader and the GL/EGL libraries NVIDIA's Vulkan driver needs into
 # .gl/. Carry both: device `run` with carry [".gl", ".gpu"] and the command

@@ -182,11 +182,13 @@ fn to_half_matches_twin() {
 fn products_match_their_f64_twins() {
     // The scalar sums once; the cooperative ones with each shape of
     // blocks in the forward and, another, in the weight gradient (modules
-    // of their own).
-    let pairs = (0..Blocks::ALL.len()).map(|i| CoopBlocks {
-        forward: Blocks::ALL[i],
-        weight_grad: Blocks::ALL[(i + 1) % Blocks::ALL.len()],
-    });
+    // of their own), and once with the same blocks in both (one module).
+    let pairs = (0..Blocks::ALL.len())
+        .map(|i| CoopBlocks {
+            forward: Blocks::ALL[i],
+            weight_grad: Blocks::ALL[(i + 1) % Blocks::ALL.len()],
+        })
+        .chain([CoopBlocks::both(Blocks { rows: 4, cols: 4 })]);
     let forms = std::iter::once((Precision::MixedScalar, CoopBlocks::DEFAULT))
         .chain(pairs.map(|b| (Precision::Mixed, b)));
     for (precision, blocks) in forms {
@@ -198,9 +200,12 @@ fn products_match_their_f64_twins() {
         }
         let precision = format!("{precision:?} {blocks}");
         let kernels = Kernels::new(&ctx).unwrap();
-        // The forward: 70 rows, 40 inputs, 70 outputs, padded to 128, 64,
-        // 128: two tiles each way, the second partial.
-        let (rows, inputs, outputs) = (70usize, 40usize, 70usize);
+        // The forward: 70 rows, 60 inputs, 70 outputs, padded to 128, 64,
+        // 128: two tiles each way, the second partial. The weight
+        // gradient's 60 inputs reach into the last patch across its
+        // 64-wide tile at every block shape (columns 48 ..= 63 at 8 × 8
+        // blocks, 2 across).
+        let (rows, inputs, outputs) = (70usize, 60usize, 70usize);
         let (rp, ip, op) = (pad(rows), pad(inputs), pad(outputs));
         let x = f16_exact(1, rows * inputs);
         let w = f16_exact(2, outputs * inputs);
@@ -295,13 +300,13 @@ fn products_match_their_f64_twins() {
         }
         // The weight gradient: the same 70 rows in row groups of 64 (two
         // groups, the second partial), scaled back by 1/4, into partials
-        // rows of stride 3000 at offset 7.
+        // rows of stride 5000 at offset 7 (70 × 60 = 4200 values each).
         let d = f16_exact(4, rows * outputs);
         let mut d_p = vec![0.0f32; rp * op];
         for r in 0..rows {
             d_p[r * op..r * op + outputs].copy_from_slice(&d[r * outputs..(r + 1) * outputs]);
         }
-        let (stride, w_off, group_rows) = (3000usize, 7usize, 64usize);
+        let (stride, w_off, group_rows) = (5000usize, 7usize, 64usize);
         let params = Params {
             rows: rows as u32,
             inputs: inputs as u32,

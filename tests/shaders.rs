@@ -35,7 +35,7 @@ fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
 fn mixed_module(products: Products, blocks: Blocks) -> (naga::Module, naga::valid::ModuleInfo) {
     let caps =
         Capabilities::COOPERATIVE_MATRIX | Capabilities::SHADER_FLOAT16 | Capabilities::SUBGROUP;
-    let source = mixed::source(products, blocks);
+    let source = mixed::source(products, blocks).unwrap();
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("mixed {products:?}: {}", e.emit_to_string(&source)));
     let info = Validator::new(ValidationFlags::all(), caps)

@@ -1321,14 +1321,14 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
     }
 }
 
-/// Every shader module, compiled when the device opens, and every pipeline,
-/// built on first use and kept: a trainer builds the few its epoch needs,
-/// since building all of them up front is a large share of a short run's
-/// start-up on lavapipe (figures in BENCHMARKS.md).
 /// Where [`Kernels`] keeps the mixed module `weight_grad_coop` is built
 /// from: after Family::Mixed's.
 const MIXED_WEIGHT_GRAD: usize = Family::Mixed as usize + 1;
 
+/// Every shader module, compiled when the device opens, and every pipeline,
+/// built on first use and kept: a trainer builds the few its epoch needs,
+/// since building all of them up front is a large share of a short run's
+/// start-up on lavapipe (figures in BENCHMARKS.md).
 pub struct Kernels {
     /// Per family, in the order of [`Family::ALL`]: its module with wgpu's
     /// runtime checks and its module without them, each where a kernel of
@@ -1382,14 +1382,14 @@ impl Kernels {
             let first = both(
                 Family::Mixed,
                 "mixed.wgsl",
-                &mixed::source(products, forward),
+                &mixed::source(products, forward)?,
             )?;
             let second = match weight_grad == forward {
                 true => first.clone(),
                 false => both(
                     Family::Mixed,
                     "mixed.wgsl (weight gradient)",
-                    &mixed::source(products, weight_grad),
+                    &mixed::source(products, weight_grad)?,
                 )?,
             };
             modules.extend([first, second]);

@@ -341,8 +341,8 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
 /// Invocations per workgroup of the cooperative kernels with `size` ×
 /// `size` blocks, `blocks` to a subgroup (the WGSL `COOP`), on an adapter
 /// whose subgroups have at most `subgroup_max` invocations: a subgroup for
-/// each share of the tile (the WGSL `SQUARES`) even where every subgroup
-/// is that large. A share that does not fit counts as one
+/// each patch of the tile (the WGSL `PATCHES`) even where every subgroup
+/// is that large. A patch that does not fit counts as one
 /// ([`usable`] refuses it).
 pub fn coop_workgroup(size: u32, blocks: Blocks, subgroup_max: u32) -> u32 {
     blocks.per_tile(size).unwrap_or(1) * subgroup_max.max(1)
@@ -354,7 +354,7 @@ pub fn coop_workgroup(size: u32, blocks: Blocks, subgroup_max: u32) -> u32 {
 /// prelude, shaders/mixed.wgsl, then the products' entry points (with
 /// [`write_out`]'s lines for those blocks). The scalar products ignore
 /// `blocks`.
-pub fn source(products: Products, blocks: Blocks) -> String {
+pub fn source(products: Products, blocks: Blocks) -> Result<String> {
     let (head, entries) = match products {
         Products::Coop { size: n, .. } => (
             format!(
@@ -365,25 +365,27 @@ pub fn source(products: Products, blocks: Blocks) -> String {
                  alias MatC = coop_mat{n}x{n}<f32, C>;\n",
                 blocks.rows, blocks.cols
             ),
-            write_out(include_str!("../../shaders/mixed_coop.wgsl"), blocks),
+            write_out(include_str!("../../shaders/mixed_coop.wgsl"), blocks)?,
         ),
         Products::Scalar => (
             "enable f16;\nconst CS: u32 = 16u;\n".to_string(),
             include_str!("../../shaders/mixed_scalar.wgsl").to_string(),
         ),
     };
-    format!(
+    Ok(format!(
         "{head}{}{}{entries}",
         super::kernels::common_source(),
         include_str!("../../shaders/mixed.wgsl")
-    )
+    ))
 }
 
 /// shaders/mixed_coop.wgsl with its `//% ` lines written out for `blocks`
 /// (the file's head says what each one stands for): the accumulators
 /// `c<i><j>`, one per block, their multiply-adds, and the epilogue's block
-/// positions. Other lines pass through as they are.
-pub fn write_out(source: &str, blocks: Blocks) -> String {
+/// positions. Other lines pass through as they are; a `//%` line that is
+/// none of these (a misspelt one would otherwise pass as a comment) is an
+/// error.
+pub fn write_out(source: &str, blocks: Blocks) -> Result<String> {
     let cells = || (0..blocks.rows).flat_map(|i| (0..blocks.cols).map(move |j| (i, j)));
     let mut out = String::with_capacity(source.len() * 2);
     for line in source.lines() {
@@ -402,7 +404,7 @@ pub fn write_out(source: &str, blocks: Blocks) -> String {
                         .map(|(i, j)| format!("c{i}{j} = coopMultiplyAdd(a{i}, b{j}, c{i}{j});")),
                 )
                 .collect(),
-            ["//%", "emit", ref steps @ ..] => {
+            ["//%", "emit", ref steps @ ..] if !steps.is_empty() => {
                 let mut all = Vec::new();
                 for (q, (i, j)) in cells().enumerate() {
                     if q > 0 {
@@ -416,6 +418,11 @@ pub fn write_out(source: &str, blocks: Blocks) -> String {
                 }
                 all
             }
+            _ if body.starts_with("//%") => {
+                return Err(Error::Config(format!(
+                    "mixed_coop.wgsl: `{body}` is not a line write_out knows"
+                )))
+            }
             _ => vec![body.to_string()],
         };
         for l in lines {
@@ -424,7 +431,7 @@ pub fn write_out(source: &str, blocks: Blocks) -> String {
             out.push('\n');
         }
     }
-    out
+    Ok(out)
 }
 
 /// The power of two Δ₁ is multiplied by before it is rounded to f16, and
@@ -679,11 +686,32 @@ mod tests {
     }
 
     #[test]
+    fn write_out_refuses_lines_it_does_not_know() {
+        let two = Blocks { rows: 2, cols: 2 };
+        for bad in [
+            "//% multiply",
+            "//% accumulators x",
+            "//%multiply forward",
+            "//% emit",
+            "//% unroll 2",
+        ] {
+            let source = format!("fn f() {{\n    {bad}\n}}\n");
+            let err = write_out(&source, two).unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        // Plain comments and code pass through.
+        let fine = "// a comment\n//%% not one\nlet x = 1u;\n";
+        assert!(write_out(fine, two).is_err(), "//%% starts with //%");
+        let fine = "// a comment\nlet x = 1u; //% trailing\n";
+        assert_eq!(write_out(fine, two).unwrap(), fine);
+    }
+
+    #[test]
     fn written_out_kernels_name_each_block_once() {
         let source = include_str!("../../shaders/mixed_coop.wgsl");
         for blocks in Blocks::ALL {
             let Blocks { rows, cols } = blocks;
-            let out = write_out(source, blocks);
+            let out = write_out(source, blocks).unwrap();
             let code: Vec<&str> = out
                 .lines()
                 .filter(|l| !l.trim_start().starts_with("//"))

@@ -33,7 +33,7 @@ pub const WIDE_WORKGROUPS: usize = 512;
 
 /// The wide weight gradient's target workgroups: `WIDE_WORKGROUPS`, or
 /// `SHADERTRAIN_WIDE_WORKGROUPS` where it is set, so one session on a GPU
-/// can measure several without a rebuild (`benches/gpu_session.sh`).
+/// can measure several without a rebuild.
 pub fn wide_workgroups() -> Result<usize> {
     parse_wide_workgroups(std::env::var("SHADERTRAIN_WIDE_WORKGROUPS").ok().as_deref())
 }
