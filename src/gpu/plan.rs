@@ -27,8 +27,9 @@ const FUSED_GROUPS: usize = 512;
 /// than one row group per 64 rows, whose partials (a whole gradient each)
 /// the reduce then reads back. tiny-cuda-nn splits by batch/4096. On an
 /// H200's S3, 256 measured about 2% faster and 128, 1024 and 2048 slower
-/// (BENCHMARKS.md, "NVIDIA H200, 2026-12-04"); other shapes are not
-/// measured, so 512 stays.
+/// (BENCHMARKS.md, "NVIDIA H200, 2026-12-04"); over five other one-layer
+/// shapes 256 was 1–9% faster on two and 2–4% slower on three
+/// ("afternoon"), so 512 stays.
 pub const WIDE_WORKGROUPS: usize = 512;
 
 /// The wide weight gradient's target workgroups: `WIDE_WORKGROUPS`, or
