@@ -350,6 +350,35 @@ fn products_match_their_f64_twins() {
     }
 }
 
+/// Blocks the environment variable could not name, asked for through the
+/// library's `AdapterRequest`, are refused where the adapter has
+/// cooperative matrices (before a device opens), rather than leaving part
+/// of each tile unwritten.
+#[test]
+fn blocks_outside_the_offered_shapes_are_refused() {
+    if mixed_gpu(Precision::Mixed).is_none() {
+        return;
+    }
+    for (rows, cols) in [(3, 2), (1, 1), (8, 2), (0, 4)] {
+        let blocks = Blocks { rows, cols };
+        let request = AdapterRequest {
+            allow_software: true,
+            precision: Precision::Mixed,
+            coop_blocks: Some(CoopBlocks {
+                forward: Blocks::ALL[0],
+                weight_grad: blocks,
+            }),
+            ..AdapterRequest::default()
+        };
+        let err = Context::new(&request).err().map(|e| e.to_string());
+        let err = err.unwrap_or_else(|| panic!("{blocks} was taken"));
+        assert!(
+            err.contains(&format!("2x2,{blocks}")) && err.contains("2 or 4"),
+            "{blocks}: {err}"
+        );
+    }
+}
+
 /// The loss and gradient of the mixed epoch, in f64, rounding where the
 /// kernels round: X and W₁ to f16 for the forward product, and
 /// Δ₁·scale to f16 (then ÷ scale) for ∂W₁. Everything else is exact.
@@ -597,6 +626,7 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
     for name in [
         "to_half_matches_twin",
         "products_match_their_f64_twins",
+        "blocks_outside_the_offered_shapes_are_refused",
         "mixed_gradient_matches_its_f64_twin",
         "mixed_training_follows_the_f32_run",
         "wide_kernels_match_their_twins",

@@ -107,11 +107,14 @@ impl Blocks {
     }
 
     /// The subgroups of a tile with `size` × `size` blocks (the WGSL
-    /// `PATCHES`), or `None` where a subgroup's patch would not fit in the
+    /// `PATCHES`), or `None` for blocks that are not among [`Blocks::ALL`]
+    /// (the fields are public: other sides would leave rows of the tile
+    /// unwritten, or divide by zero) or whose patch would not fit in the
     /// tile.
     pub fn per_tile(self, size: u32) -> Option<u32> {
         let (down, across) = (self.rows * size, self.cols * size);
-        (down <= TILE && across <= TILE).then(|| (TILE / down) * (TILE / across))
+        (Blocks::ALL.contains(&self) && size > 0 && down <= TILE && across <= TILE)
+            .then(|| (TILE / down) * (TILE / across))
     }
 }
 
@@ -286,8 +289,9 @@ pub fn usable(
             .any(|b| b.per_tile(size).is_none())
         {
             return Err(Error::Config(format!(
-                "{}={blocks}: blocks of {size}x{size}, that many to a subgroup, do not fit \
-                 in the cooperative kernels' {TILE} × {TILE} tile",
+                "{}={blocks}: each side must be 2 or 4 blocks, and blocks of \
+                 {size}x{size} that many to a subgroup must fit in the cooperative kernels' \
+                 {TILE} × {TILE} tile",
                 CoopBlocks::VARIABLE
             )));
         }
@@ -609,9 +613,14 @@ mod tests {
         assert_eq!(coop_workgroup(8, two, 8), 128);
         assert_eq!(coop_workgroup(8, b(4, 4), 8), 32);
         assert_eq!(coop_workgroup(8, two, 32), 512);
-        // 8 × 16 = 128 rows do not fit a 64-row tile.
-        assert_eq!(b(8, 2).per_tile(16), None);
+        // 8 × 16 = 128 rows do not fit a 64-row tile; 3 × 16 = 48 would
+        // fit once and leave 16 rows unwritten; 1 and 0 are not offered.
+        for bad in [b(8, 2), b(3, 2), b(2, 3), b(1, 1), b(0, 2), b(2, 0)] {
+            assert_eq!(bad.per_tile(16), None, "{bad}");
+            assert_eq!(bad.per_tile(8), None, "{bad}");
+        }
         assert_eq!(b(4, 4).per_tile(16), Some(1));
+        assert_eq!(b(4, 4).per_tile(0), None);
         // The device is opened for the larger of the two kernels'.
         let pair = CoopBlocks {
             forward: two,
