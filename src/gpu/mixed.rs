@@ -708,11 +708,12 @@ mod tests {
             let err = write_out(&source, two).unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
-        // Plain comments and code pass through.
-        let fine = "// a comment\n//%% not one\nlet x = 1u;\n";
-        assert!(write_out(fine, two).is_err(), "//%% starts with //%");
-        let fine = "// a comment\nlet x = 1u; //% trailing\n";
-        assert_eq!(write_out(fine, two).unwrap(), fine);
+        // Any line that starts with `//%` is a directive, `//%%` too.
+        let doubled = "// a comment\n//%% not one\nlet x = 1u;\n";
+        assert!(write_out(doubled, two).is_err(), "//%% starts with //%");
+        // Plain comments, and code with `//%` after it, pass through.
+        let plain = "// a comment\nlet x = 1u; //% trailing\n";
+        assert_eq!(write_out(plain, two).unwrap(), plain);
     }
 
     #[test]
