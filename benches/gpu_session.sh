@@ -19,9 +19,11 @@
 # after it: the GPU's name and SM count and `shadertrain info` (with the
 # NVIDIA Vulkan driver found by search where the usual path lacks it); the
 # mixed-precision tests with their cooperative kernels required; the
-# cooperative kernels with each shape of SHADERTRAIN_COOP_BLOCKS
-# (--precision mixed on S2 and S3, tiled mixed on S3; blocks.json, with
-# per-kernel times); f32 on S0-S4 and mixed with the default blocks on S2
+# mixed path under each setting being measured (SESSION_SETTINGS, each an
+# environment assignment, or several joined by `+`; by default the f16
+# copies' input padding, SHADERTRAIN_MIXED_INPUT_PAD 64 against 16),
+# two passes alternating, --precision mixed on S2, S3 and 262144x32x256
+# (settings.json, with per-kernel times); f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
 # binary with 8 test threads (a hang shows as a timeout). Six files in all
@@ -76,7 +78,8 @@ run() {
   local torch=${SESSION_PEERS:-1}
   local all=S0,S1,S2,S3,S4 big=S2,S3 wide_shape=S3
   local eager=(S0 S1 S2 S3) compiled=(S3)
-  local coop_blocks="2x2 4x4 2x2,4x4 4x2,4x4"
+  local settings=${SESSION_SETTINGS:-SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16}
+  local measured=S2,S3,262144x32x256
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -85,7 +88,7 @@ run() {
   else
     # A dry run of the script: the small shape only, no peers.
     torch=0
-    all=S0 big=S0 wide_shape=S0 coop_blocks="2x2 4x4" eager=(S0) compiled=(S0)
+    all=S0 big=S0 measured=S0 eager=(S0) compiled=(S0)
   fi
   # Unpacked outside the tree, so that a dry run here leaves .gpu/ as
   # small as it travels.
@@ -136,28 +139,31 @@ run() {
   }
   local b=(bench --backends gpu --samples 20 --quiet)
   # The mixed tests with their cooperative kernels required (every shape
-  # of SHADERTRAIN_COOP_BLOCKS among them): whether the mixed figures
-  # below mean anything.
+  # of SHADERTRAIN_COOP_BLOCKS and both input paddings among them): whether
+  # the mixed figures below mean anything.
   {
     echo "mixed, cooperative kernels required:"
     SHADERTRAIN_REQUIRE_MIXED=1 step 90 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
   } > "$OUT/tests.txt" 2>&1
-  # The cooperative kernels with each subgroup's blocks: --precision mixed
-  # (wide) on S2 and S3 and tiled mixed on S3, one record per shape and
-  # blocks (with per-kernel times) into blocks.json.
+  # The mixed path under each setting, two passes alternating, one record
+  # per shape, setting and pass (with per-kernel times) into
+  # settings.json, keyed "pass setting".
   {
-    rm -f /tmp/blocks-*.json
-    for blocks in $coop_blocks; do
-      echo "== SHADERTRAIN_COOP_BLOCKS=$blocks: --precision mixed, then tiled on $wide_shape"
-      SHADERTRAIN_COOP_BLOCKS=$blocks step 40 $st "${b[@]}" --shapes "$big" --precision mixed --json "/tmp/blocks-wide-$blocks.json"
-      SHADERTRAIN_COOP_BLOCKS=$blocks step 30 $st "${b[@]}" --shapes "$wide_shape" --kernels tiled --precision mixed --json "/tmp/blocks-tiled-$blocks.json"
+    rm -rf /tmp/settings && mkdir -p /tmp/settings
+    for pass in 1 2; do
+      for setting in $settings; do
+        echo "== pass $pass: $setting: --precision mixed on $measured"
+        # shellcheck disable=SC2046
+        step 45 env $(tr + ' ' <<< "$setting") $st "${b[@]}" --shapes "$measured" --precision mixed \
+          --json "/tmp/settings/$pass $setting.json"
+      done
     done
-    python3 - "$OUT/blocks.json" /tmp/blocks-*.json <<'PY'
+    python3 - "$OUT/settings.json" /tmp/settings/*.json <<'PY'
 import json, sys
 out = {}
 for path in sys.argv[2:]:
     try:
-        out[path.rsplit("/", 1)[1][len("blocks-"):-len(".json")]] = json.load(open(path))
+        out[path.rsplit("/", 1)[1][:-len(".json")]] = json.load(open(path))
     except (OSError, ValueError) as e:
         out[path] = str(e)
 json.dump(out, open(sys.argv[1], "w"), indent=1)

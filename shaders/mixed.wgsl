@@ -12,11 +12,15 @@
 //   forward_coop_shares: forward_coop, and each row's share of ŷ = A₁·w₂
 //                       from each tile's T = 64 units             (⌈outputs/64⌉, rows)
 //   delta_half:         f16(scale·Δ₁), Δ₁ = (r·w₂) ⊙ g′(A₁), with ∂b₁ and ∂w₂ per row group
-// The f16 copies are padded with zeros to multiples of T in both
-// dimensions, so every load of the products reads inside its buffer; padded rows
-// and columns add zeros and are never stored. Each workgroup owns a T × T
-// output tile (mixed_coop.wgsl and mixed_scalar.wgsl say how it is
-// formed).
+// The f16 copies are padded with zeros to multiples of T in their rows
+// and outputs, and in their inputs to a multiple of T or of 16
+// (mixed::InputPad), so every load along a sum reads inside its row;
+// padded rows and columns add zeros and are never stored. The weight
+// gradient's T-wide input tiles may reach past a row shorter than T: into
+// the next row, and past the last into the X copy's tail of T zeros
+// (mixed::X_TAIL); those columns are past the inputs and never stored.
+// Each workgroup owns a T × T output tile (mixed_coop.wgsl and
+// mixed_scalar.wgsl say how it is formed).
 // Params: len is the padded inputs (the row stride of the X, W₁ and A
 // copies), count the padded outputs (of the W₁ rows and Δ₁ copy).
 
@@ -94,7 +98,7 @@ fn put_forward(tile: vec3<u32>, r: u32, c: u32, a: f32) {
 // group, and its first output and input.
 fn weight_grad_tile(wid: vec3<u32>, nwg: vec3<u32>) -> vec4<u32> {
     let tiles_o = p.count / T;
-    let tiles_i = p.len / T;
+    let tiles_i = (p.len + T - 1u) / T;
     let id = linear_workgroup(wid, nwg);
     let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
     let valid = id < groups * tiles_o * tiles_i;

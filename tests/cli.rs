@@ -1036,19 +1036,19 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
     }
 }
 
-/// SHADERTRAIN_COOP_BLOCKS that is not RxC or RxC,RxC with sides 2 or 4
-/// is an error where --precision mixed opens a device, before the adapter
-/// is asked for cooperative matrices (Debian 12's lavapipe has none): it
-/// names the variable, and no model is written. f32 training does not
-/// read it.
+/// SHADERTRAIN_COOP_BLOCKS that is not RxC or RxC,RxC with sides 2 or 4,
+/// and SHADERTRAIN_MIXED_INPUT_PAD that is not 16 or 64, are errors where
+/// --precision mixed opens a device, before the adapter is asked for
+/// cooperative matrices (Debian 12's lavapipe has none): each names its
+/// variable, and no model is written. f32 training reads neither.
 #[test]
-fn coop_blocks_variable_refuses_bad_values_under_mixed() {
+fn mixed_variables_refuse_bad_values_under_mixed() {
     if !have_gpu() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
-    let run = |backend: &str, precision: &str, value: &str| {
+    let run = |backend: &str, precision: &str, (variable, value): (&str, &str)| {
         let more = [
             "--hidden",
             "5",
@@ -1061,23 +1061,34 @@ fn coop_blocks_variable_refuses_bad_values_under_mixed() {
             &model,
         ];
         let args = train_synthetic("200", "3", backend, &more);
-        shadertrain_env(&args, &[("SHADERTRAIN_COOP_BLOCKS", Some(value))])
+        shadertrain_env(&args, &[(variable, Some(value))])
     };
-    for bad in ["3x3", "4x4,", "8x2,2x2"] {
-        let (ok, _, err) = run("gpu", "mixed", bad);
-        assert!(!ok, "{bad} was taken");
+    let blocks = "SHADERTRAIN_COOP_BLOCKS";
+    let pad = "SHADERTRAIN_MIXED_INPUT_PAD";
+    for (variable, bad, expected) in [
+        (blocks, "3x3", "RxC"),
+        (blocks, "4x4,", "RxC"),
+        (blocks, "8x2,2x2", "RxC"),
+        (pad, "32", "64 (the tile, the default) or 16"),
+        (pad, "tile", "64 (the tile, the default) or 16"),
+    ] {
+        let (ok, _, err) = run("gpu", "mixed", (variable, bad));
+        assert!(!ok, "{variable}={bad} was taken");
         assert!(
-            err.contains(&format!("SHADERTRAIN_COOP_BLOCKS={bad}")) && err.contains("RxC"),
-            "{bad}: {err}"
+            err.contains(&format!("{variable}={bad}")) && err.contains(expected),
+            "{variable}={bad}: {err}"
         );
         assert!(
             !std::path::Path::new(&model).exists(),
-            "{bad}: a model was written"
+            "{variable}={bad}: a model was written"
         );
     }
-    let (ok, _, err) = run("gpu", "f32", "3x3");
-    assert!(ok, "f32 read the variable: {err}");
-    assert!(std::path::Path::new(&model).exists());
+    for (variable, bad) in [(blocks, "3x3"), (pad, "32")] {
+        let (ok, _, err) = run("gpu", "f32", (variable, bad));
+        assert!(ok, "f32 read {variable}: {err}");
+        assert!(std::path::Path::new(&model).exists());
+        std::fs::remove_file(&model).unwrap();
+    }
 }
 
 /// A --target-loss the loss met before any update is a warning that says

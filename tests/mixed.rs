@@ -26,7 +26,8 @@ use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::{
-    self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, Precision, Products, TILE,
+    self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, InputPad, Precision, Products, TILE,
+    X_TAIL,
 };
 use shadertrain::gpu::ops::{self, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
@@ -40,18 +41,23 @@ use shadertrain::train::{train, Backend, Schedule};
 /// unless SHADERTRAIN_REQUIRE_MIXED=1; for MixedScalar and F32, unless
 /// CI=true (lavapipe has f16).
 fn mixed_gpu(precision: Precision) -> Option<Arc<Context>> {
-    shared(precision, None, None)
+    shared(precision, None, None, None)
 }
 
-/// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes.
-fn mixed_gpu_with(precision: Precision, max_binding: Option<u64>) -> Option<Arc<Context>> {
-    shared(precision, max_binding, None)
+/// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes,
+/// the f16 copies padding the inputs by `input_pad`.
+fn mixed_gpu_with(
+    precision: Precision,
+    max_binding: Option<u64>,
+    input_pad: InputPad,
+) -> Option<Arc<Context>> {
+    shared(precision, max_binding, None, Some(input_pad))
 }
 
 /// [`mixed_gpu`] with each subgroup of the cooperative kernels holding
 /// `blocks`.
 fn mixed_gpu_blocks(precision: Precision, blocks: CoopBlocks) -> Option<Arc<Context>> {
-    shared(precision, None, Some(blocks))
+    shared(precision, None, Some(blocks), None)
 }
 
 /// One device per distinct request, opened on first use and shared by
@@ -63,20 +69,22 @@ fn shared(
     precision: Precision,
     max_binding: Option<u64>,
     coop_blocks: Option<CoopBlocks>,
+    input_pad: Option<InputPad>,
 ) -> Option<Arc<Context>> {
-    type Key = (Precision, Option<u64>, Option<CoopBlocks>);
+    type Key = (Precision, Option<u64>, Option<CoopBlocks>, Option<InputPad>);
     type Opened = HashMap<Key, Result<Arc<Context>, String>>;
     static SHARED: LazyLock<Mutex<Opened>> = LazyLock::new(Default::default);
     let opened = SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .entry((precision, max_binding, coop_blocks))
+        .entry((precision, max_binding, coop_blocks, input_pad))
         .or_insert_with(|| {
             Context::new(&AdapterRequest {
                 allow_software: true,
                 precision,
                 max_binding,
                 coop_blocks,
+                input_pad,
                 ..AdapterRequest::default()
             })
             .map(Arc::new)
@@ -198,153 +206,171 @@ fn products_match_their_f64_twins() {
         if let Some(Products::Coop { blocks: opened, .. }) = ctx.mixed {
             assert_eq!(opened, blocks, "the device's kernels hold what was asked");
         }
-        let precision = format!("{precision:?} {blocks}");
         let kernels = Kernels::new(&ctx).unwrap();
-        // The forward: 70 rows, 60 inputs, 70 outputs, padded to 128, 64,
-        // 128: two tiles each way, the second partial. The weight
-        // gradient's 60 inputs reach into the last patch across its
-        // 64-wide tile at every block shape (columns 48 ..= 63 at 8 × 8
-        // blocks, 2 across).
-        let (rows, inputs, outputs) = (70usize, 60usize, 70usize);
-        let (rp, ip, op) = (pad(rows), pad(inputs), pad(outputs));
-        let x = f16_exact(1, rows * inputs);
-        let w = f16_exact(2, outputs * inputs);
-        let b = common::uniform(3, outputs, -0.5, 0.5);
-        let mut x_p = vec![0.0f32; rp * ip];
-        let mut w_p = vec![0.0f32; op * ip];
-        for r in 0..rows {
-            x_p[r * ip..r * ip + inputs].copy_from_slice(&x[r * inputs..(r + 1) * inputs]);
+        // 60 inputs padded to the tile, and 36 padded to 48
+        // (InputPad::Block): the weight gradient's 64-wide tile then reads
+        // past each row into the next, and past the last into the tail,
+        // here NaNs, which no stored output may take up.
+        for (inputs, input_pad) in [(60, InputPad::Tile), (36, InputPad::Block)] {
+            let precision = format!("{precision:?} {blocks} {input_pad:?}");
+            products_match(&ctx, &kernels, &precision, inputs, input_pad);
         }
-        for o in 0..outputs {
-            w_p[o * ip..o * ip + inputs].copy_from_slice(&w[o * inputs..(o + 1) * inputs]);
-        }
-        for (kernel, act) in [
-            (Kernel::ForwardCoopSigmoid, Activation::Sigmoid),
-            (Kernel::ForwardCoopTanh, Activation::Tanh),
-        ] {
-            let params = Params {
-                rows: rows as u32,
-                inputs: inputs as u32,
-                outputs: outputs as u32,
-                b_off: 0,
-                len: ip as u32,
-                count: op as u32,
-                ..Params::default()
-            };
-            let out = ops::run(
-                &ctx,
-                &kernels,
-                kernel,
-                &params,
-                &[
-                    Slot::Input(&pack_f16(&x_p)),
-                    Slot::Input(&pack_f16(&w_p)),
-                    Slot::Input(&b),
-                    Slot::Output(rows * outputs),
-                ],
-            )
-            .unwrap();
-            for r in 0..rows {
-                for o in 0..outputs {
-                    let terms =
-                        (0..inputs).map(|i| x[r * inputs + i] as f64 * w[o * inputs + i] as f64);
-                    let z: f64 = terms.clone().sum::<f64>() + b[o] as f64;
-                    let magnitude: f64 = terms.map(f64::abs).sum();
-                    let want = match act {
-                        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-                        Activation::Tanh => z.tanh(),
-                    };
-                    let what = format!("{precision:?} {act:?} a[{r}, {o}]");
-                    assert_sum_close(&what, out[0][r * outputs + o], want, inputs, magnitude);
-                }
-            }
-            // With ŷ's shares: the same A₁, bit for bit, and each row's
-            // share of each 64 units, Σ a·w₂ (w₂ after b₁), against the f64
-            // sum of that A₁'s terms.
-            let w2 = common::uniform(5, outputs, -1.0, 1.0);
-            let theta: Vec<f32> = b.iter().chain(&w2).copied().collect();
-            let with_shares = ops::run(
-                &ctx,
-                &kernels,
-                Kernel::forward_coop_shares(act),
-                &Params {
-                    dst_off: outputs as u32,
-                    ..params
-                },
-                &[
-                    Slot::Input(&pack_f16(&x_p)),
-                    Slot::Input(&pack_f16(&w_p)),
-                    Slot::Input(&theta),
-                    Slot::Output(rows * outputs),
-                    Slot::Output(2 * rows),
-                ],
-            )
-            .unwrap();
-            let a1 = &with_shares[0];
-            assert_eq!(
-                common::bits32(a1),
-                common::bits32(&out[0]),
-                "{precision:?} {act:?} A₁ with shares"
-            );
-            for tile in 0..2 {
-                for n in 0..rows {
-                    let cols = tile * 64..outputs.min((tile + 1) * 64);
-                    let terms = cols.map(|o| a1[n * outputs + o] as f64 * w2[o] as f64);
-                    let want: f64 = terms.clone().sum();
-                    let magnitude: f64 = terms.map(f64::abs).sum();
-                    let what = format!("{precision:?} {act:?} share {tile} of row {n}");
-                    let got = with_shares[1][tile * rows + n];
-                    assert_sum_close(&what, got, want, 64, magnitude);
-                }
-            }
-        }
-        // The weight gradient: the same 70 rows in row groups of 64 (two
-        // groups, the second partial), scaled back by 1/4, into partials
-        // rows of stride 5000 at offset 7 (70 × 60 = 4200 values each).
-        let d = f16_exact(4, rows * outputs);
-        let mut d_p = vec![0.0f32; rp * op];
-        for r in 0..rows {
-            d_p[r * op..r * op + outputs].copy_from_slice(&d[r * outputs..(r + 1) * outputs]);
-        }
-        let (stride, w_off, group_rows) = (5000usize, 7usize, 64usize);
+    }
+}
+
+/// [`products_match_their_f64_twins`] for `inputs` padded by `input_pad`.
+fn products_match(
+    ctx: &Context,
+    kernels: &Kernels,
+    precision: &str,
+    inputs: usize,
+    input_pad: InputPad,
+) {
+    // The forward: 70 rows, 70 outputs, padded to 128: two tiles each
+    // way, the second partial. The weight gradient's 60 inputs reach
+    // into the last patch across its 64-wide tile at every block shape
+    // (columns 48 ..= 63 at 8 × 8 blocks, 2 across); 36 padded to 48
+    // read past each row there.
+    let (rows, outputs) = (70usize, 70usize);
+    let (rp, ip, op) = (pad(rows), input_pad.pad(inputs), pad(outputs));
+    let x = f16_exact(1, rows * inputs);
+    let w = f16_exact(2, outputs * inputs);
+    let b = common::uniform(3, outputs, -0.5, 0.5);
+    let mut x_p = vec![0.0f32; rp * ip + X_TAIL];
+    x_p[rp * ip..].fill(f32::NAN);
+    let mut w_p = vec![0.0f32; op * ip];
+    for r in 0..rows {
+        x_p[r * ip..r * ip + inputs].copy_from_slice(&x[r * inputs..(r + 1) * inputs]);
+    }
+    for o in 0..outputs {
+        w_p[o * ip..o * ip + inputs].copy_from_slice(&w[o * inputs..(o + 1) * inputs]);
+    }
+    for (kernel, act) in [
+        (Kernel::ForwardCoopSigmoid, Activation::Sigmoid),
+        (Kernel::ForwardCoopTanh, Activation::Tanh),
+    ] {
         let params = Params {
             rows: rows as u32,
             inputs: inputs as u32,
             outputs: outputs as u32,
-            w_off: w_off as u32,
-            group_rows: group_rows as u32,
-            group_base: 0,
-            stride: stride as u32,
+            b_off: 0,
             len: ip as u32,
             count: op as u32,
-            scale: 0.25,
             ..Params::default()
         };
         let out = ops::run(
-            &ctx,
-            &kernels,
-            Kernel::WeightGradCoop,
+            ctx,
+            kernels,
+            kernel,
             &params,
             &[
-                Slot::Input(&pack_f16(&d_p)),
                 Slot::Input(&pack_f16(&x_p)),
-                Slot::Output(2 * stride),
+                Slot::Input(&pack_f16(&w_p)),
+                Slot::Input(&b),
+                Slot::Output(rows * outputs),
             ],
         )
         .unwrap();
-        for group in 0..2 {
-            let range = group * group_rows..rows.min((group + 1) * group_rows);
+        for r in 0..rows {
             for o in 0..outputs {
-                for i in 0..inputs {
-                    let terms = range
-                        .clone()
-                        .map(|n| d[n * outputs + o] as f64 * x[n * inputs + i] as f64);
-                    let want = 0.25 * terms.clone().sum::<f64>();
-                    let magnitude = 0.25 * terms.map(f64::abs).sum::<f64>();
-                    let got = out[0][group * stride + w_off + o * inputs + i];
-                    let what = format!("{precision:?} group {group} dW[{o}, {i}]");
-                    assert_sum_close(&what, got, want, range.len(), magnitude);
-                }
+                let terms =
+                    (0..inputs).map(|i| x[r * inputs + i] as f64 * w[o * inputs + i] as f64);
+                let z: f64 = terms.clone().sum::<f64>() + b[o] as f64;
+                let magnitude: f64 = terms.map(f64::abs).sum();
+                let want = match act {
+                    Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                    Activation::Tanh => z.tanh(),
+                };
+                let what = format!("{precision} {act:?} a[{r}, {o}]");
+                assert_sum_close(&what, out[0][r * outputs + o], want, inputs, magnitude);
+            }
+        }
+        // With ŷ's shares: the same A₁, bit for bit, and each row's
+        // share of each 64 units, Σ a·w₂ (w₂ after b₁), against the f64
+        // sum of that A₁'s terms.
+        let w2 = common::uniform(5, outputs, -1.0, 1.0);
+        let theta: Vec<f32> = b.iter().chain(&w2).copied().collect();
+        let with_shares = ops::run(
+            ctx,
+            kernels,
+            Kernel::forward_coop_shares(act),
+            &Params {
+                dst_off: outputs as u32,
+                ..params
+            },
+            &[
+                Slot::Input(&pack_f16(&x_p)),
+                Slot::Input(&pack_f16(&w_p)),
+                Slot::Input(&theta),
+                Slot::Output(rows * outputs),
+                Slot::Output(2 * rows),
+            ],
+        )
+        .unwrap();
+        let a1 = &with_shares[0];
+        assert_eq!(
+            common::bits32(a1),
+            common::bits32(&out[0]),
+            "{precision} {act:?} A₁ with shares"
+        );
+        for tile in 0..2 {
+            for n in 0..rows {
+                let cols = tile * 64..outputs.min((tile + 1) * 64);
+                let terms = cols.map(|o| a1[n * outputs + o] as f64 * w2[o] as f64);
+                let want: f64 = terms.clone().sum();
+                let magnitude: f64 = terms.map(f64::abs).sum();
+                let what = format!("{precision} {act:?} share {tile} of row {n}");
+                let got = with_shares[1][tile * rows + n];
+                assert_sum_close(&what, got, want, 64, magnitude);
+            }
+        }
+    }
+    // The weight gradient: the same 70 rows in row groups of 64 (two
+    // groups, the second partial), scaled back by 1/4, into partials
+    // rows of stride 5000 at offset 7 (70 × 60 = 4200 values at most).
+    let d = f16_exact(4, rows * outputs);
+    let mut d_p = vec![0.0f32; rp * op];
+    for r in 0..rows {
+        d_p[r * op..r * op + outputs].copy_from_slice(&d[r * outputs..(r + 1) * outputs]);
+    }
+    let (stride, w_off, group_rows) = (5000usize, 7usize, 64usize);
+    let params = Params {
+        rows: rows as u32,
+        inputs: inputs as u32,
+        outputs: outputs as u32,
+        w_off: w_off as u32,
+        group_rows: group_rows as u32,
+        group_base: 0,
+        stride: stride as u32,
+        len: ip as u32,
+        count: op as u32,
+        scale: 0.25,
+        ..Params::default()
+    };
+    let out = ops::run(
+        ctx,
+        kernels,
+        Kernel::WeightGradCoop,
+        &params,
+        &[
+            Slot::Input(&pack_f16(&d_p)),
+            Slot::Input(&pack_f16(&x_p)),
+            Slot::Output(2 * stride),
+        ],
+    )
+    .unwrap();
+    for group in 0..2 {
+        let range = group * group_rows..rows.min((group + 1) * group_rows);
+        for o in 0..outputs {
+            for i in 0..inputs {
+                let terms = range
+                    .clone()
+                    .map(|n| d[n * outputs + o] as f64 * x[n * inputs + i] as f64);
+                let want = 0.25 * terms.clone().sum::<f64>();
+                let magnitude = 0.25 * terms.map(f64::abs).sum::<f64>();
+                let got = out[0][group * stride + w_off + o * inputs + i];
+                let what = format!("{precision} group {group} dW[{o}, {i}]");
+                assert_sum_close(&what, got, want, range.len(), magnitude);
             }
         }
     }
@@ -464,26 +490,43 @@ fn gradient_matches_twin(precision: Precision) {
     // A 32 KiB binding cuts the 200 rows into two chunks that share the f16
     // copies.
     let data = Dataset::synthetic(200, 24, 3).unwrap();
+    // The 24 inputs pad to 64 by the tile and to 32 by InputPad::Block.
+    let (tile, block) = (InputPad::Tile, InputPad::Block);
     let cases = [
-        (Activation::Sigmoid, None, KernelChoice::Auto),
-        (Activation::Tanh, None, KernelChoice::Auto),
-        (Activation::Tanh, Some(32 << 10), KernelChoice::Auto),
+        (Activation::Sigmoid, None, KernelChoice::Auto, tile),
+        (Activation::Tanh, None, KernelChoice::Auto, tile),
+        (Activation::Tanh, Some(32 << 10), KernelChoice::Auto, tile),
         // Auto is wide on hardware GPUs (one hidden layer) and layered on
         // CPU adapters: the tiled mixed path asked for by name.
-        (Activation::Sigmoid, Some(32 << 10), KernelChoice::Tiled),
-        (Activation::Sigmoid, None, KernelChoice::Wide),
-        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide),
+        (
+            Activation::Sigmoid,
+            Some(32 << 10),
+            KernelChoice::Tiled,
+            tile,
+        ),
+        (Activation::Sigmoid, None, KernelChoice::Wide, tile),
+        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide, tile),
+        (
+            Activation::Sigmoid,
+            Some(32 << 10),
+            KernelChoice::Tiled,
+            block,
+        ),
+        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide, block),
     ];
-    for (act, max_binding, kernels) in cases {
+    for (act, max_binding, kernels, input_pad) in cases {
         let m = model(&data, &[40], act, 5);
         let opt = Optimizer::gd(0.1);
-        let ctx = mixed_gpu_with(precision, max_binding).unwrap();
+        let ctx = mixed_gpu_with(precision, max_binding, input_pad).unwrap();
+        assert_eq!(ctx.input_pad, input_pad);
         let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, kernels).unwrap();
         if max_binding.is_some() {
             assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
         }
         let described = Objective::describe(&g);
         assert!(described.contains(", mixed "), "{described}");
+        let padded = described.contains(", inputs padded to 16");
+        assert_eq!(padded, input_pad == InputPad::Block, "{described}");
         let mut grad = vec![0.0; m.params.len()];
         let loss = g.evaluate(&m.params, &mut grad).unwrap();
         let (want_loss, want) = twin(&m, &data);
@@ -491,7 +534,7 @@ fn gradient_matches_twin(precision: Precision) {
         // its rounding (2^-24 per operation over at most 200 terms).
         assert!(
             (loss - want_loss).abs() <= 1e-5 * want_loss,
-            "{precision:?} {act:?} {kernels:?}: loss {loss} vs {want_loss}"
+            "{precision:?} {act:?} {kernels:?} {input_pad:?}: loss {loss} vs {want_loss}"
         );
         // ∂W₁: an f32 Δ₁ a few ulps from the twin's may round to the
         // neighbouring f16, one f16 step (2^-11 relative) off for that row:
@@ -507,7 +550,7 @@ fn gradient_matches_twin(precision: Precision) {
             };
             assert!(
                 (grad[k] - want[k]).abs() <= tol,
-                "{precision:?} {act:?} {kernels:?}: parameter {k}: {} vs {} (tolerance {tol})",
+                "{precision:?} {act:?} {kernels:?} {input_pad:?}: parameter {k}: {} vs {} (tolerance {tol})",
                 grad[k],
                 want[k]
             );

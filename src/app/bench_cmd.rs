@@ -216,8 +216,8 @@ impl Case<'_> {
             }
             BackendKind::Gpu => {
                 let ctx = gpu::Context::new(self.request)?;
-                let adapter = match ctx.mixed {
-                    Some(products) => format!("{} ({})", ctx.info.name, products.name()),
+                let adapter = match ctx.mixed_name() {
+                    Some(mixed) => format!("{} ({mixed})", ctx.info.name),
                     None => ctx.info.name.clone(),
                 };
                 let source = gpu::Source::Host(data);

@@ -43,6 +43,10 @@ pub struct AdapterRequest {
     /// `Mixed`; `None` takes them from `SHADERTRAIN_COOP_BLOCKS`, else
     /// [`CoopBlocks::DEFAULT`](crate::gpu::mixed::CoopBlocks::DEFAULT).
     pub coop_blocks: Option<mixed::CoopBlocks>,
+    /// What the f16 copies pad the first layer's inputs to under `Mixed`;
+    /// `None` takes it from `SHADERTRAIN_MIXED_INPUT_PAD`, else
+    /// [`InputPad::Tile`](crate::gpu::mixed::InputPad::Tile).
+    pub input_pad: Option<mixed::InputPad>,
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
@@ -63,6 +67,7 @@ impl Default for AdapterRequest {
             checked_shaders: env_flag("SHADERTRAIN_CHECKED_SHADERS"),
             subgroups: !env_flag("SHADERTRAIN_NO_SUBGROUPS"),
             coop_blocks: None,
+            input_pad: None,
         }
     }
 }
@@ -203,6 +208,9 @@ pub struct Context {
     /// How the first layer's products run, where the device was opened
     /// for `--precision mixed`.
     pub mixed: Option<Products>,
+    /// What the mixed path's f16 copies pad the first layer's inputs to
+    /// (the default where `mixed` is `None`).
+    pub input_pad: mixed::InputPad,
     /// Every shader module keeps wgpu's runtime checks
     /// ([`AdapterRequest::checked_shaders`]).
     pub checked_shaders: bool,
@@ -213,6 +221,19 @@ pub struct Context {
 }
 
 impl Context {
+    /// How the mixed products run, as a benchmark record or a trainer's
+    /// description names them: "mixed 16x16x16, 4x2,4x4 blocks", with
+    /// ", inputs padded to 16" where [`Context::input_pad`] is not the
+    /// tile; `None` for an f32 device.
+    pub fn mixed_name(&self) -> Option<String> {
+        let pad = match self.input_pad {
+            mixed::InputPad::Tile => String::new(),
+            p => format!(", inputs padded to {}", p.multiple()),
+        };
+        self.mixed
+            .map(|products| format!("{}{pad}", products.name()))
+    }
+
     /// Picks an adapter and opens a device on it.
     pub fn new(request: &AdapterRequest) -> Result<Context> {
         let adapter = pick(adapters(), request)?;
@@ -240,14 +261,20 @@ impl Context {
             wanted |= wgpu::Features::SUBGROUP;
         }
         let mut features = adapter.features() & wanted;
-        let mixed = match request.precision {
-            Precision::F32 => None,
+        // The settings are read before the adapter is asked, so a bad value
+        // is reported as such wherever mixed precision is asked for.
+        let (mixed, input_pad) = match request.precision {
+            Precision::F32 => (None, mixed::InputPad::default()),
             p => {
                 let blocks = match request.coop_blocks {
                     Some(blocks) => blocks,
                     None => mixed::CoopBlocks::from_env()?,
                 };
-                Some(mixed::usable(adapter, p, blocks)?)
+                let pad = match request.input_pad {
+                    Some(pad) => pad,
+                    None => mixed::InputPad::from_env()?,
+                };
+                (Some(mixed::usable(adapter, p, blocks)?), pad)
             }
         };
         let mut experimental_features = wgpu::ExperimentalFeatures::disabled();
@@ -292,6 +319,7 @@ impl Context {
             limits,
             features,
             mixed,
+            input_pad,
             checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,

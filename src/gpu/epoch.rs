@@ -369,10 +369,10 @@ impl WideRows {
 }
 
 /// `--precision mixed`: the f16 copies of the first hidden layer's
-/// operands, zero-padded to multiples of [`mixed::TILE`], reused by every
-/// chunk.
+/// operands, zero-padded to multiples of [`mixed::TILE`] (the features to
+/// the context's [`mixed::InputPad`]), reused by every chunk.
 struct Half {
-    /// X.   (chunk rows, features), padded
+    /// X.   (chunk rows, features), padded, then [`mixed::X_TAIL`] zeros
     x: wgpu::Buffer,
     /// W₁.   (outputs, features), padded
     w: wgpu::Buffer,
@@ -386,11 +386,12 @@ struct Half {
 impl Half {
     fn new(ctx: &Context, first: &LayerView, chunk_rows: usize) -> Result<Half> {
         let pad = |n: usize| n.next_multiple_of(mixed::TILE as usize);
-        let (rows, inputs, outputs) = (pad(chunk_rows), pad(first.inputs), pad(first.outputs));
+        let (rows, outputs) = (pad(chunk_rows), pad(first.outputs));
+        let inputs = ctx.input_pad.pad(first.inputs);
         // Two f16s to an f32 slot; every padded size is even.
         let f16s = |label: &str, n: usize| buffers::storage(ctx, label, n / 2);
         Ok(Half {
-            x: f16s("x_f16", rows * inputs)?,
+            x: f16s("x_f16", rows * inputs + mixed::X_TAIL)?,
             w: f16s("w1_f16", outputs * inputs)?,
             d: f16s("d_z1_f16", rows * outputs)?,
             inputs: inputs as u32,

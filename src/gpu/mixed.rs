@@ -56,6 +56,69 @@ const _: () = assert!(TILE == crate::gpu::kernels::TILED_N);
 /// Invocations per mixed workgroup; the WGSL `MIXED`.
 pub const MIXED_WORKGROUP: u32 = 128;
 
+/// What the f16 copies of X and W₁ pad the first layer's inputs (the
+/// forward's sum, the weight gradient's columns) to a multiple of: a whole
+/// [`TILE`], or a block of 16 (a multiple of every cooperative block
+/// side), which spares the forward the steps along the sum that multiply
+/// padding. S2's 32 inputs pad to 64 by the tile, so half of its forward's
+/// multiply-adds are on zeros. The weight gradient's tiles still span 64
+/// inputs: past a padded row of 16·k, their loads read the next row
+/// (products no store keeps) and, past the last row, the copy's tail of
+/// [`X_TAIL`] zeros. Rows and outputs pad to the tile either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum InputPad {
+    /// To a multiple of [`TILE`].
+    #[default]
+    Tile,
+    /// To a multiple of 16.
+    Block,
+}
+
+/// f16s past the padded rows of the X copy, so that the weight gradient's
+/// 64-wide input tiles stay inside it where [`InputPad::Block`] makes
+/// rows shorter than a tile: the last row's loads reach at most T − 16
+/// past its end.
+pub const X_TAIL: usize = TILE as usize;
+
+impl InputPad {
+    /// The variable that sets the padding for a run, so a session on a GPU
+    /// can measure both without a rebuild: `64` ([`InputPad::Tile`], unset)
+    /// or `16`.
+    pub const VARIABLE: &'static str = "SHADERTRAIN_MIXED_INPUT_PAD";
+
+    /// The multiple `inputs` pads to.
+    pub fn multiple(self) -> usize {
+        match self {
+            InputPad::Tile => TILE as usize,
+            InputPad::Block => 16,
+        }
+    }
+
+    /// `inputs` padded.
+    pub fn pad(self, inputs: usize) -> usize {
+        inputs.next_multiple_of(self.multiple())
+    }
+
+    /// The padding [`InputPad::VARIABLE`] names, else the default.
+    pub fn from_env() -> Result<InputPad> {
+        InputPad::parse_setting(std::env::var(InputPad::VARIABLE).ok().as_deref())
+    }
+
+    /// [`InputPad::from_env`] from the variable's value: unset or empty is
+    /// the default.
+    pub fn parse_setting(value: Option<&str>) -> Result<InputPad> {
+        match value.map(str::trim).unwrap_or("") {
+            "" | "64" => Ok(InputPad::Tile),
+            "16" => Ok(InputPad::Block),
+            v => Err(Error::Config(format!(
+                "{}={v}: expected 64 (the tile, the default) or 16: the multiple the f16 \
+                 copies pad the first layer's inputs to under --precision mixed",
+                InputPad::VARIABLE
+            ))),
+        }
+    }
+}
+
 impl Products {
     /// As a benchmark record names it: "mixed 16x16x16, 4x2,4x4 blocks"
     /// (the blocks as [`CoopBlocks`] writes them) or "mixed scalar".
@@ -775,6 +838,35 @@ mod tests {
                 1
             );
         }
+    }
+
+    #[test]
+    fn input_pad_comes_from_the_variable() {
+        for (value, want) in [
+            (None, InputPad::Tile),
+            (Some(""), InputPad::Tile),
+            (Some(" 64 "), InputPad::Tile),
+            (Some("16"), InputPad::Block),
+        ] {
+            assert_eq!(InputPad::parse_setting(value).unwrap(), want, "{value:?}");
+        }
+        for bad in ["8", "32", "tile", "16,64", "-16"] {
+            let err = InputPad::parse_setting(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("SHADERTRAIN_MIXED_INPUT_PAD={bad}")) && err.contains("16"),
+                "{bad}: {err}"
+            );
+        }
+        assert_eq!(InputPad::Tile.pad(32), 64);
+        assert_eq!(InputPad::Block.pad(32), 32);
+        assert_eq!(InputPad::Block.pad(33), 48);
+        assert_eq!(InputPad::Block.pad(64), 64);
+        // A multiple of both block sides, so every load along the sum is
+        // a whole block.
+        assert_eq!(InputPad::Block.multiple() % 16, 0);
+        // The tail covers the last row's reach past its end: a 64-wide
+        // tile over rows of at least 16.
+        assert!(X_TAIL + InputPad::Block.multiple() >= TILE as usize);
     }
 
     #[test]

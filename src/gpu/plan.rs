@@ -334,12 +334,13 @@ impl Plan {
         // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
         let partials = 2 * self.groups * (p + 1);
         let floats = rows * (layout.features() + 1) + partials + self.chunk_rows * per_row;
-        // Mixed: f16 copies of X, W₁ and Δ₁, padded to the mixed tile.
+        // Mixed: f16 copies of X (with its tail), W₁ and Δ₁, padded to the
+        // mixed tile (the inputs perhaps to less: InputPad::Tile bounds it).
         let halves = match (self.mixed, layout.hidden().first()) {
             (true, Some(&h)) => {
                 let pad = |n: usize| n.next_multiple_of(crate::gpu::mixed::TILE as usize);
                 let (r, i, o) = (pad(self.chunk_rows), pad(layout.features()), pad(h));
-                r * i + o * i + r * o
+                r * i + crate::gpu::mixed::X_TAIL + o * i + r * o
             }
             _ => 0,
         };

@@ -536,8 +536,8 @@ impl GpuTrainer {
 
 impl Objective for GpuTrainer {
     fn describe(&self) -> String {
-        let precision = match self.ctx.mixed {
-            Some(products) if self.plan.mixed => format!(", {}", products.name()),
+        let precision = match self.ctx.mixed_name() {
+            Some(mixed) if self.plan.mixed => format!(", {mixed}"),
             _ => String::new(),
         };
         let batches = match &self.batched {
