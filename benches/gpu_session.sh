@@ -19,11 +19,12 @@
 # after it: the GPU's name and SM count and `shadertrain info` (with the
 # NVIDIA Vulkan driver found by search where the usual path lacks it); the
 # mixed-precision tests with their cooperative kernels required; the
-# mixed path under each setting being measured (SESSION_SETTINGS, each an
-# environment assignment, or several joined by `+`; by default the f16
-# copies' input padding, SHADERTRAIN_MIXED_INPUT_PAD 64 against 16),
-# two passes alternating, --precision mixed on S2, S3 and 262144x32x256
-# (settings.json, with per-kernel times); f32 on S0-S4 and mixed with the default blocks on S2
+# sweeps of settings not yet measured on hardware, two passes alternating
+# (settings.json, with per-kernel times): the f16 copies' input padding,
+# SHADERTRAIN_MIXED_INPUT_PAD 64 against 16 (and 16 with 2x2 forward
+# blocks), under --precision mixed on S2, S3 and 262144x32x256; the wide
+# products' SHADERTRAIN_WIDE_STEP 8 against 16 on S3 and three other wide
+# shapes; f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
 # binary with 8 test threads (a hang shows as a timeout). Six files in all
@@ -76,10 +77,14 @@ for line in sys.stdin:
 run() {
   : "${OUT:?run writes its results into \$OUT}"
   local torch=${SESSION_PEERS:-1}
-  local all=S0,S1,S2,S3,S4 big=S2,S3 wide_shape=S3
+  local all=S0,S1,S2,S3,S4 big=S2,S3
   local eager=(S0 S1 S2 S3) compiled=(S3)
-  local settings=${SESSION_SETTINGS:-SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16}
-  local measured=S2,S3,262144x32x256
+  # The sweeps: name|shapes|bench arguments|settings, each setting an
+  # environment assignment or several joined by +.
+  local sweeps=(
+    "mixed|S2,S3,262144x32x256|--precision mixed|SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_MIXED_INPUT_PAD=16+SHADERTRAIN_COOP_BLOCKS=2x2,4x4"
+    "wide|S3,16384x512x2048,4096x1024x4096,262144x128x256|--kernels wide|SHADERTRAIN_WIDE_STEP=8 SHADERTRAIN_WIDE_STEP=16"
+  )
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
@@ -88,7 +93,8 @@ run() {
   else
     # A dry run of the script: the small shape only, no peers.
     torch=0
-    all=S0 big=S0 measured=S0 eager=(S0) compiled=(S0)
+    all=S0 big=S0 eager=(S0) compiled=(S0)
+    sweeps=("wide|S0|--kernels wide|SHADERTRAIN_WIDE_STEP=8 SHADERTRAIN_WIDE_STEP=16")
   fi
   # Unpacked outside the tree, so that a dry run here leaves .gpu/ as
   # small as it travels.
@@ -145,17 +151,21 @@ run() {
     echo "mixed, cooperative kernels required:"
     SHADERTRAIN_REQUIRE_MIXED=1 step 90 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
   } > "$OUT/tests.txt" 2>&1
-  # The mixed path under each setting, two passes alternating, one record
-  # per shape, setting and pass (with per-kernel times) into
-  # settings.json, keyed "pass setting".
+  # Each sweep's settings, two passes alternating, one record per shape,
+  # setting and pass (with per-kernel times) into settings.json, keyed
+  # "sweep pass setting".
   {
     rm -rf /tmp/settings && mkdir -p /tmp/settings
-    for pass in 1 2; do
-      for setting in $settings; do
-        echo "== pass $pass: $setting: --precision mixed on $measured"
-        # shellcheck disable=SC2046
-        step 45 env $(tr + ' ' <<< "$setting") $st "${b[@]}" --shapes "$measured" --precision mixed \
-          --json "/tmp/settings/$pass $setting.json"
+    local sweep name shapes args list pass setting
+    for sweep in "${sweeps[@]}"; do
+      IFS='|' read -r name shapes args list <<< "$sweep"
+      for pass in 1 2; do
+        for setting in $list; do
+          echo "== $name, pass $pass: $setting: $args on $shapes"
+          # shellcheck disable=SC2046,SC2086
+          step 60 env $(tr + ' ' <<< "$setting") $st "${b[@]}" --shapes "$shapes" $args \
+            --json "/tmp/settings/$name $pass $setting.json"
+        done
       done
     done
     python3 - "$OUT/settings.json" /tmp/settings/*.json <<'PY'

@@ -29,19 +29,24 @@
 // each of its reads from workgroup memory is a whole vec4. The sum goes in
 // steps of WK, each operand's step staged as WK × WM/4 vec4s ([k][m/4]),
 // double-buffered: step s + 1 is loaded into the other stage while step s
-// is multiplied, one barrier per step. Two stages of both operands are
-// 2 × 2 × WIDE_STAGE vec4s = 16 KiB, WebGPU's default
-// max_compute_workgroup_storage_size; the epilogues reuse the stages.
-// Mirrored by kernels::WIDE_M, WIDE_N, WIDE_K.
+// is multiplied, one barrier per step. Each step is staged in PARTS of 8
+// along the sum, each invocation loading one quad per operand per part.
+// Two stages of both operands are 2 × 2 × WIDE_STAGE vec4s = 16 KiB at WK
+// = 8, WebGPU's default max_compute_workgroup_storage_size; the epilogues
+// reuse the stages. Mirrored by kernels::WIDE_M, WIDE_N, WIDE_K;
+// SHADERTRAIN_WIDE_STEP=16 builds this module with WK = 16 (32 KiB).
 const WM: u32 = 128u;
 const WN: u32 = 128u;
 const WK: u32 = 8u;
-const WIDE_STAGE: u32 = 256u; // WK · WM / 4 = WK · WN / 4
+const WIDE_STAGE: u32 = WK * WM / 4u; // = WK · WN / 4
+const PARTS: u32 = WK / 8u;
+// A part's vec4s in a stage: 8 rows of the sum × WM / 4.
+const PART: u32 = 8u * WM / 4u;
 
 // Two stages of the row operand (X in the forward, Δ1 in the gradient)
 // and of the column operand (W1, X): stage s is [s·WIDE_STAGE, + WIDE_STAGE).
-var<workgroup> a_stage: array<vec4<f32>, 512>;
-var<workgroup> b_stage: array<vec4<f32>, 512>;
+var<workgroup> a_stage: array<vec4<f32>, 2u * WIDE_STAGE>;
+var<workgroup> b_stage: array<vec4<f32>, 2u * WIDE_STAGE>;
 
 // The 8 × 8 register block: c[i] are rows i (0 .. 3 from 4·ty, 4 .. 7 from
 // 64 + 4·ty) times columns 4·tx .. + 3 (lo) and 64 + 4·tx .. + 3 (hi).
@@ -176,27 +181,34 @@ fn forward_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     let t = lid.x;
     let tx = t % 16u;
     let ty = t / 16u;
-    // The staging: invocation t loads inputs lk .. + 3 of the step of row
-    // lr of each tile.
+    // The staging: invocation t loads inputs 8·h + lk .. + 3 of the step
+    // of row lr of each tile, for each part h.
     let lr = t / 2u;
     let lk = (t % 2u) * 4u;
     let slot = lk * 32u + lr / 4u;
     let lane = lr % 4u;
     let steps = (p.inputs + WK - 1u) / WK;
     var acc: Block;
-    var next = forward_rows(m0 + lr, n0 + lr, lk);
-    stage_rows(0u, slot, lane, next);
+    var next: array<Rows, PARTS>;
+    for (var h = 0u; h < PARTS; h++) {
+        next[h] = forward_rows(m0 + lr, n0 + lr, 8u * h + lk);
+        stage_rows(h * PART, slot, lane, next[h]);
+    }
     workgroupBarrier();
     // Step s multiplies stage s % 2 while step s + 1 goes into the other,
     // which every invocation finished reading before the last barrier.
     for (var s = 0u; s < steps; s++) {
         let more = s + 1u < steps;
         if (more) {
-            next = forward_rows(m0 + lr, n0 + lr, (s + 1u) * WK + lk);
+            for (var h = 0u; h < PARTS; h++) {
+                next[h] = forward_rows(m0 + lr, n0 + lr, (s + 1u) * WK + 8u * h + lk);
+            }
         }
         multiply_step(&acc, (s % 2u) * WIDE_STAGE, ty, tx);
         if (more) {
-            stage_rows(((s + 1u) % 2u) * WIDE_STAGE, slot, lane, next);
+            for (var h = 0u; h < PARTS; h++) {
+                stage_rows(((s + 1u) % 2u) * WIDE_STAGE + h * PART, slot, lane, next[h]);
+            }
         }
         workgroupBarrier();
     }
@@ -365,9 +377,10 @@ fn store_grad_row(row: u32, o0: u32, i0: u32, ty: u32, tx: u32, i: u32, lo: vec4
 }
 
 // One workgroup per (row group, WM outputs, WN inputs). Invocation t stages
-// row n0 + t/32, outputs o0 + 4·(t % 32) .. + 3 of Δ1 and the same inputs
-// of X, at [t] of each stage ([k][o/4] with k = t/32), and keeps its own
-// sums of those Δ1 and r·A1 over its rows (every WK-th of the group).
+// row n0 + t/32 + 8·h of each part h, outputs o0 + 4·(t % 32) .. + 3 of
+// Δ1 and the same inputs of X, at [t + h·PART] of each stage ([k][o/4]
+// with k = t/32 + 8·h), and keeps its own sums of those Δ1 and r·A1 over
+// its rows (every 8th of the group).
 fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     let tiles_o = (p.outputs + WM - 1u) / WM;
     let tiles_i = (p.inputs + WN - 1u) / WN;
@@ -392,26 +405,33 @@ fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     var acc: Block;
     var db = vec4(0.0); // Σ Δ1 over this invocation's rows
     var dw = vec4(0.0); // Σ r·A1 over the same rows
-    var next = grad_row(first + lr, end, o0 + lc, i0 + lc, w2, act);
-    db += next.d;
-    dw = fma(vec4(next.r), next.a, dw);
-    a_stage[t] = next.d;
-    b_stage[t] = next.x;
+    var next: array<Staged, PARTS>;
+    for (var h = 0u; h < PARTS; h++) {
+        next[h] = grad_row(first + 8u * h + lr, end, o0 + lc, i0 + lc, w2, act);
+        db += next[h].d;
+        dw = fma(vec4(next[h].r), next[h].a, dw);
+        a_stage[h * PART + t] = next[h].d;
+        b_stage[h * PART + t] = next[h].x;
+    }
     workgroupBarrier();
     // Double-buffered as forward_wide: step s + 1 is loaded while step s
     // is multiplied, then staged, then one barrier.
     for (var s = 0u; s < steps; s++) {
         let more = s + 1u < steps;
         if (more) {
-            next = grad_row(first + (s + 1u) * WK + lr, end, o0 + lc, i0 + lc, w2, act);
-            db += next.d;
-            dw = fma(vec4(next.r), next.a, dw);
+            for (var h = 0u; h < PARTS; h++) {
+                next[h] = grad_row(first + (s + 1u) * WK + 8u * h + lr, end, o0 + lc, i0 + lc, w2, act);
+                db += next[h].d;
+                dw = fma(vec4(next[h].r), next[h].a, dw);
+            }
         }
         multiply_step(&acc, (s % 2u) * WIDE_STAGE, ty, tx);
         if (more) {
             let base = ((s + 1u) % 2u) * WIDE_STAGE;
-            a_stage[base + t] = next.d;
-            b_stage[base + t] = next.x;
+            for (var h = 0u; h < PARTS; h++) {
+                a_stage[base + h * PART + t] = next[h].d;
+                b_stage[base + h * PART + t] = next[h].x;
+            }
         }
         workgroupBarrier();
     }
@@ -424,7 +444,7 @@ fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
     store_grad_row(row, o0, i0, ty, tx, 5u, acc.lo[5], acc.hi[5]);
     store_grad_row(row, o0, i0, ty, tx, 6u, acc.lo[6], acc.hi[6]);
     store_grad_row(row, o0, i0, ty, tx, 7u, acc.lo[7], acc.hi[7]);
-    // Input tile 0 (uniform across the workgroup): the WK invocations of
+    // Input tile 0 (uniform across the workgroup): the 8 invocations of
     // each output quad add their sums in row-offset order, through stage
     // 0, which the loop above finished reading before its last barrier.
     if (i0 == 0u) {
@@ -434,7 +454,7 @@ fn weight_grad_wide(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, act: u32) {
         if (t < 32u) {
             var b = a_stage[t];
             var w = b_stage[t];
-            for (var k = 1u; k < WK; k++) {
+            for (var k = 1u; k < TILED / 32u; k++) {
                 b += a_stage[k * 32u + t];
                 w += b_stage[k * 32u + t];
             }

@@ -1091,6 +1091,49 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
     }
 }
 
+/// SHADERTRAIN_WIDE_STEP other than 8 or 16 is an error naming the
+/// variable wherever a device opens, and no model is written; 16 trains
+/// the wide kernels at that step and says so nowhere but in the speed.
+#[test]
+fn wide_step_variable_refuses_bad_values() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.st");
+    let run = |value: &str| {
+        let more = [
+            "--hidden",
+            "5",
+            "--kernels",
+            "wide",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--save",
+            &model,
+        ];
+        let args = train_synthetic("200", "3", "gpu", &more);
+        shadertrain_env(&args, &[("SHADERTRAIN_WIDE_STEP", Some(value))])
+    };
+    for bad in ["12", "32", "wide"] {
+        let (ok, _, err) = run(bad);
+        assert!(!ok, "{bad} was taken");
+        assert!(
+            err.contains(&format!("SHADERTRAIN_WIDE_STEP={bad}"))
+                && err.contains("8 (the default) or 16"),
+            "{bad}: {err}"
+        );
+        assert!(
+            !std::path::Path::new(&model).exists(),
+            "{bad}: a model was written"
+        );
+    }
+    let (ok, _, err) = run("16");
+    assert!(ok, "{err}");
+    assert!(std::path::Path::new(&model).exists());
+}
+
 /// A --target-loss the loss met before any update is a warning that says
 /// no epoch ran and in which units the target is, instead of advice on the
 /// rate.

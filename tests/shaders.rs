@@ -4,10 +4,11 @@
 mod common;
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
+use shadertrain::gpu::kernels;
 use shadertrain::gpu::kernels::{
     Family, FusedShape, Kernel, BLOCK_COLS, BLOCK_ROWS, FUSED_MAX_INPUTS, FUSED_MAX_TILE,
     FUSED_PROD_CAP, FUSED_WORKGROUP, FUSED_X_CAP, LINEAR_WORKGROUP, REDUCE_FAN, TILED_K, TILED_M,
-    TILED_N, TILED_WORKGROUP, WIDE_K, WIDE_M, WIDE_N, WIDE_WORKGROUP_BYTES,
+    TILED_N, TILED_WORKGROUP, WIDE_K, WIDE_M, WIDE_N, WIDE_STEPS, WIDE_WORKGROUP_BYTES,
 };
 use shadertrain::gpu::mixed::{self, Blocks, CoopBlocks, Products};
 
@@ -17,6 +18,11 @@ fn module(family: Family) -> (naga::Module, naga::valid::ModuleInfo) {
         return mixed_module(Products::Coop { size: 16, blocks }, blocks.forward);
     }
     let (name, source) = family.source();
+    parsed(family, name, source)
+}
+
+/// `source` (of `family`, from file `name`) parsed and validated.
+fn parsed(family: Family, name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)));
     let caps = if family.needs_subgroups() {
@@ -123,38 +129,76 @@ fn fused_constants_match_and_fit_the_default_workgroup_memory() {
     assert!(FusedShape::new(8, FUSED_WORKGROUP as usize + 1).is_none());
 }
 
+/// wide.wgsl at a step of `step` along the sum, as a device with
+/// SHADERTRAIN_WIDE_STEP builds it.
+fn wide_module(step: u32) -> (naga::Module, naga::valid::ModuleInfo) {
+    let source = kernels::wide_source(step).unwrap();
+    parsed(Family::Wide, &format!("wide.wgsl (step {step})"), &source)
+}
+
 #[test]
 fn wide_constants_match_and_fit_the_default_workgroup_memory() {
-    let (m, info) = module(Kernel::ForwardWideSigmoid.family());
-    assert_eq!(u32_constant(&m, "WM"), WIDE_M);
-    assert_eq!(u32_constant(&m, "WN"), WIDE_N);
-    assert_eq!(u32_constant(&m, "WK"), WIDE_K);
-    // Each stage: WK rows of WM/4 (= WN/4) vec4s, one per invocation; 8 × 8
-    // outputs per invocation of the 256.
-    assert_eq!(u32_constant(&m, "WIDE_STAGE"), WIDE_K * WIDE_M / 4);
-    assert_eq!(
-        (WIDE_M, WIDE_N, WIDE_K * WIDE_M / 4),
-        (128, 128, TILED_WORKGROUP)
-    );
-    // The workgroup memory each wide product uses, as naga lays it out:
-    // WIDE_WORKGROUP_BYTES, within WebGPU's default 16 KiB (what
-    // Context::open asks for).
-    for k in [Kernel::ForwardWideSigmoid, Kernel::WeightGradWideTanh] {
-        let index = m
-            .entry_points
-            .iter()
-            .position(|e| e.name == k.entry_point())
-            .expect("entry point");
-        let fi = info.get_entry_point(index);
-        let bytes: u32 = m
-            .global_variables
-            .iter()
-            .filter(|(h, g)| g.space == naga::AddressSpace::WorkGroup && !fi[*h].is_empty())
-            .map(|(_, g)| m.types[g.ty].inner.size(m.to_ctx()))
-            .sum();
-        assert_eq!(bytes, WIDE_WORKGROUP_BYTES, "{k:?}");
+    for step in WIDE_STEPS {
+        let (m, info) = wide_module(step);
+        assert_eq!(u32_constant(&m, "WM"), WIDE_M);
+        assert_eq!(u32_constant(&m, "WN"), WIDE_N);
+        assert_eq!(u32_constant(&m, "WK"), step);
+        // Each stage: WK rows of WM/4 (= WN/4) vec4s, staged in parts of 8
+        // rows, one vec4 per invocation each; 8 × 8 outputs per invocation
+        // of the 256.
+        assert_eq!(u32_constant(&m, "WIDE_STAGE"), step * WIDE_M / 4);
+        assert_eq!(u32_constant(&m, "PARTS"), step / 8);
+        assert_eq!(u32_constant(&m, "PART"), TILED_WORKGROUP);
+        assert_eq!(
+            (WIDE_M, WIDE_N, 8 * WIDE_M / 4),
+            (128, 128, TILED_WORKGROUP)
+        );
+        // The workgroup memory each wide product uses, as naga lays it
+        // out: wide_workgroup_bytes, at the default step within WebGPU's
+        // default 16 KiB (what Context::open asks for unless the step is
+        // 16).
+        for k in [Kernel::ForwardWideSigmoid, Kernel::WeightGradWideTanh] {
+            let index = m
+                .entry_points
+                .iter()
+                .position(|e| e.name == k.entry_point())
+                .expect("entry point");
+            let fi = info.get_entry_point(index);
+            let bytes: u32 = m
+                .global_variables
+                .iter()
+                .filter(|(h, g)| g.space == naga::AddressSpace::WorkGroup && !fi[*h].is_empty())
+                .map(|(_, g)| m.types[g.ty].inner.size(m.to_ctx()))
+                .sum();
+            assert_eq!(bytes, kernels::wide_workgroup_bytes(step), "{k:?} {step}");
+        }
     }
+    assert_eq!(WIDE_STEPS[0], WIDE_K);
+    assert_eq!(kernels::wide_workgroup_bytes(WIDE_K), WIDE_WORKGROUP_BYTES);
     const { assert!(WIDE_WORKGROUP_BYTES <= 16 << 10) };
+    // The default step's source is the file as it is.
+    assert_eq!(
+        kernels::wide_source(WIDE_K).unwrap(),
+        Family::Wide.source().1
+    );
+    for bad in [0, 4, 12, 32] {
+        assert!(kernels::wide_source(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn wide_step_comes_from_the_variable() {
+    for (value, want) in [(None, 8), (Some(""), 8), (Some("8"), 8), (Some(" 16 "), 16)] {
+        assert_eq!(kernels::parse_wide_step(value).unwrap(), want, "{value:?}");
+    }
+    for bad in ["4", "32", "sixteen", "16,8", "-8"] {
+        let err = kernels::parse_wide_step(Some(bad)).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("SHADERTRAIN_WIDE_STEP={bad}"))
+                && err.contains("8 (the default) or 16"),
+            "{bad}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -389,18 +433,26 @@ fn every_kernel_compiles_to_spirv_that_spirv_val_accepts() {
         ..BoundsCheckPolicies::default()
     };
     let mut checked = 0;
-    for family in Family::ALL {
-        let (module, info) = module(family);
+    // Every family, and wide.wgsl at its other steps.
+    let forms = Family::ALL
+        .iter()
+        .map(|&f| (format!("{f:?}"), module(f)))
+        .chain(
+            WIDE_STEPS[1..]
+                .iter()
+                .map(|&s| (format!("Wide, step {s}"), wide_module(s))),
+        );
+    for (family, (module, info)) in forms {
         let (module, info) = naga::back::pipeline_constants::process_overrides(
             &module,
             &info,
             None,
             &Default::default(),
         )
-        .unwrap_or_else(|e| panic!("{family:?}: {e}"));
+        .unwrap_or_else(|e| panic!("{family}: {e}"));
         for entry in &module.entry_points {
             for policies in [clamped, unchecked] {
-                let name = format!("{family:?} {} ({:?})", entry.name, policies.index);
+                let name = format!("{family} {} ({:?})", entry.name, policies.index);
                 let options = naga::back::spv::Options {
                     lang_version: (1, 3),
                     bounds_check_policies: policies,

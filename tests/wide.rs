@@ -12,7 +12,7 @@ use shadertrain::data::Dataset;
 use shadertrain::error::Error;
 use shadertrain::gpu::kernels::{Kernel, Kernels, Params, TILED_N};
 use shadertrain::gpu::ops::{run, Slot};
-use shadertrain::gpu::{Context, GpuTrainer, KernelChoice, KernelFamily, Source};
+use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::Objective;
 use shadertrain::optim::Optimizer;
@@ -276,6 +276,60 @@ fn wide_gradients_match_the_reference_over_several_chunks() {
         let data = Dataset::synthetic(600, 24, 8).unwrap();
         let m = model(&data, &[70], act, 4);
         check_gradient(ctx.clone(), &m, &data, Some(3));
+    }
+}
+
+/// SHADERTRAIN_WIDE_STEP=16: the wide products staged 16 rows of the sum
+/// at a time (32 KiB of workgroup memory) add the same terms in the same
+/// order as at the default step of 8, so each kernel meets its twin, and
+/// the whole epoch's loss and gradient, in one chunk and in several, are
+/// the default step's bit for bit.
+#[test]
+fn a_wide_step_of_16_matches_the_default_bit_for_bit() {
+    // Each at the adapter's own binding and at 64 KiB, where 600 rows of 70
+    // units come in several chunks.
+    let step_16 = |max_binding| {
+        common::gpu_for(AdapterRequest {
+            max_binding,
+            wide_step: Some(16),
+            ..AdapterRequest::default()
+        })
+        .map(std::sync::Arc::new)
+    };
+    let pairs = [None, Some(64 << 10)].map(|cap| gpu_with(cap).zip(step_16(cap)));
+    let [Some((default, sixteen)), Some((default_cut, sixteen_cut))] = pairs else {
+        return;
+    };
+    assert_eq!((default.wide_step, sixteen.wide_step), (8, 16));
+    let kernels = Kernels::new(&sixteen).unwrap();
+    for act in Activation::ALL {
+        for shape in SHAPES {
+            check_kernels(&sixteen, &kernels, act, shape);
+        }
+    }
+    for (act, (rows, features, hidden), (a, b)) in [
+        (Activation::Tanh, (200, 24, 70), (&default, &sixteen)),
+        (Activation::Tanh, (150, 70, 130), (&default, &sixteen)),
+        (
+            Activation::Sigmoid,
+            (600, 24, 70),
+            (&default_cut, &sixteen_cut),
+        ),
+    ] {
+        let data = Dataset::synthetic(rows, features, 9).unwrap();
+        let m = model(&data, &[hidden], act, 6);
+        let evaluate = |ctx: &std::sync::Arc<Context>| {
+            let (source, opt) = (Source::Host(&data), Optimizer::gd(0.1));
+            let mut g = GpuTrainer::with(ctx.clone(), &m, source, opt, KernelChoice::Wide).unwrap();
+            let mut grad = vec![0.0; m.layout.len()];
+            let loss = g.evaluate(&m.params, &mut grad).unwrap();
+            let bits: Vec<u64> = grad.iter().map(|v| v.to_bits()).collect();
+            (g.plan().chunks.len(), loss.to_bits(), bits)
+        };
+        let (chunks, loss, grad) = evaluate(b);
+        let name = format!("{act} {rows}x{features}x{hidden}");
+        assert_eq!((chunks, loss, grad), evaluate(a), "{name}");
+        assert_eq!(chunks > 1, rows == 600, "{name}: {chunks} chunks");
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::gpu::kernels;
 use crate::gpu::mixed::{self, Precision, Products};
 use crate::units;
 
@@ -47,6 +48,10 @@ pub struct AdapterRequest {
     /// `None` takes it from `SHADERTRAIN_MIXED_INPUT_PAD`, else
     /// [`InputPad::Tile`](crate::gpu::mixed::InputPad::Tile).
     pub input_pad: Option<mixed::InputPad>,
+    /// The wide products' step along the sum, one of
+    /// [`WIDE_STEPS`](crate::gpu::kernels::WIDE_STEPS); `None` takes it from
+    /// `SHADERTRAIN_WIDE_STEP`, else [`WIDE_K`](crate::gpu::kernels::WIDE_K).
+    pub wide_step: Option<u32>,
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
@@ -68,6 +73,7 @@ impl Default for AdapterRequest {
             subgroups: !env_flag("SHADERTRAIN_NO_SUBGROUPS"),
             coop_blocks: None,
             input_pad: None,
+            wide_step: None,
         }
     }
 }
@@ -211,6 +217,8 @@ pub struct Context {
     /// What the mixed path's f16 copies pad the first layer's inputs to
     /// (the default where `mixed` is `None`).
     pub input_pad: mixed::InputPad,
+    /// The wide products' step along the sum ([`AdapterRequest::wide_step`]).
+    pub wide_step: u32,
     /// Every shader module keeps wgpu's runtime checks
     /// ([`AdapterRequest::checked_shaders`]).
     pub checked_shaders: bool,
@@ -277,6 +285,31 @@ impl Context {
                 (Some(mixed::usable(adapter, p, blocks)?), pad)
             }
         };
+        // A step of 16 stages 32 KiB, past WebGPU's default 16.
+        let wide_step = match request.wide_step {
+            Some(step) if kernels::WIDE_STEPS.contains(&step) => step,
+            Some(step) => {
+                return Err(Error::Config(format!(
+                    "a wide step of {step}: the wide products take {:?}",
+                    kernels::WIDE_STEPS
+                )))
+            }
+            None => kernels::wide_step_from_env()?,
+        };
+        let wide_bytes = kernels::wide_workgroup_bytes(wide_step);
+        if wide_bytes > have.max_compute_workgroup_storage_size {
+            return Err(Error::Config(format!(
+                "{}={wide_step}: the wide products would stage {} KiB of workgroup memory, \
+                 more than {}'s {} KiB; unset it for the default step of {}",
+                kernels::WIDE_STEP_VARIABLE,
+                wide_bytes >> 10,
+                info.name,
+                have.max_compute_workgroup_storage_size >> 10,
+                kernels::WIDE_K
+            )));
+        }
+        limits.max_compute_workgroup_storage_size =
+            limits.max_compute_workgroup_storage_size.max(wide_bytes);
         let mut experimental_features = wgpu::ExperimentalFeatures::disabled();
         if let Some(products) = mixed {
             features |= mixed::features(products);
@@ -320,6 +353,7 @@ impl Context {
             features,
             mixed,
             input_pad,
+            wide_step,
             checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,

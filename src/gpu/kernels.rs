@@ -43,7 +43,57 @@ pub const WIDE_K: u32 = 8;
 /// Workgroup memory the wide products declare: 2 stages × (WM + WN) × WK
 /// f32s, which their epilogues reuse. WebGPU's default
 /// `max_compute_workgroup_storage_size`, the one [`Context::open`] asks for.
-pub const WIDE_WORKGROUP_BYTES: u32 = 2 * (WIDE_M + WIDE_N) * WIDE_K * 4;
+pub const WIDE_WORKGROUP_BYTES: u32 = wide_workgroup_bytes(WIDE_K);
+
+/// The wide products' workgroup memory at a step of `step` along the sum.
+pub const fn wide_workgroup_bytes(step: u32) -> u32 {
+    2 * (WIDE_M + WIDE_N) * step * 4
+}
+
+/// The steps along the sum the wide products may take ([`WIDE_K`], the
+/// default, or 16: half the barriers, and twice the workgroup memory).
+pub const WIDE_STEPS: [u32; 2] = [8, 16];
+
+/// The variable that sets the wide products' step for a run, so a session
+/// on a GPU can measure both without a rebuild.
+pub const WIDE_STEP_VARIABLE: &str = "SHADERTRAIN_WIDE_STEP";
+
+/// The step [`WIDE_STEP_VARIABLE`] names, else [`WIDE_K`].
+pub fn wide_step_from_env() -> Result<u32> {
+    parse_wide_step(std::env::var(WIDE_STEP_VARIABLE).ok().as_deref())
+}
+
+/// [`wide_step_from_env`] from the variable's value: unset or empty is
+/// the default.
+pub fn parse_wide_step(value: Option<&str>) -> Result<u32> {
+    let v = value.map(str::trim).unwrap_or("");
+    if v.is_empty() {
+        return Ok(WIDE_K);
+    }
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| WIDE_STEPS.contains(n))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{WIDE_STEP_VARIABLE}={v}: expected 8 (the default) or 16: the wide \
+                 products' step along the sum"
+            ))
+        })
+}
+
+/// wide.wgsl with its step along the sum `step` (one of [`WIDE_STEPS`]):
+/// the source [`SOURCES`] holds at [`WIDE_K`], its `WK` line rewritten
+/// otherwise. The staging and every stage size follow from `WK`.
+pub fn wide_source(step: u32) -> Result<String> {
+    let (_, source) = Family::Wide.source();
+    let line = |k: u32| format!("\nconst WK: u32 = {k}u;\n");
+    if !WIDE_STEPS.contains(&step) || source.matches(&line(WIDE_K)).count() != 1 {
+        return Err(Error::Config(format!(
+            "wide.wgsl: no step of {step} (steps: {WIDE_STEPS:?})"
+        )));
+    }
+    Ok(source.replacen(&line(WIDE_K), &line(step), 1))
+}
 /// Partials rows one reduce invocation adds; the WGSL `FAN`.
 pub const REDUCE_FAN: u32 = 32;
 
@@ -1366,6 +1416,9 @@ impl Kernels {
                 // A family that needs subgroups has no module without them.
                 if f.needs_subgroups() && !subgroups {
                     return Ok([None, None]);
+                }
+                if f == Family::Wide && ctx.wide_step != WIDE_K {
+                    return both(f, name, &wide_source(ctx.wide_step)?);
                 }
                 both(f, name, source)
             })
