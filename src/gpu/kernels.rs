@@ -850,14 +850,16 @@ impl Kernel {
     ///   o: < b_off + o, < r·o. yparts[share·r + m0 + m] only for m0 + m <
     ///   r and share·TN < o, so share < ⌈o/TN⌉: < ⌈o/TN⌉·r (share ≤ n0/TN +
     ///   1 with n0 ≤ (tiles_n − 1)·WN < o, so share·TN does not wrap). The
-    ///   stages (512 vec4s each): stage_rows writes base + (lk + q)·32 +
-    ///   lr/4 ≤ 256 + 7·32 + 31 = 511 (base ≤ 256, lk ≤ 4, q ≤ 3, lr = t/2
-    ///   ≤ 127), component lr % 4; multiply_step reads base + k·32 + 16 +
-    ///   ty (or tx) ≤ 256 + 7·32 + 16 + 15 = 511 (k < WK = 8; ty, tx ≤ 15);
-    ///   the epilogue writes m·4 + tx/4 ≤ 127·4 + 3 = 511 (m = block_row ≤
-    ///   64 + 4·15 + 3 = 127), component tx % 4, and reads 4m + j ≤ 511 (m
-    ///   = t % WM, j < 4); the private q\[j\], j < 4. Loops: s < ⌈i/WK⌉ (a
-    ///   wrapped i + WK − 1 only shortens it), j, q < 4, k < WK.
+    ///   stages (2S vec4s each, S = WIDE_STAGE = WK·32 = PARTS·256, WK 8
+    ///   or 16): stage_rows writes base + h·256 + (lk + q)·32 + lr/4 ≤ S +
+    ///   (PARTS − 1)·256 + 7·32 + 31 = 2S − 1 (base ≤ S, h < PARTS, lk ≤
+    ///   4, q ≤ 3, lr = t/2 ≤ 127), component lr % 4; multiply_step reads
+    ///   base + k·32 + 16 + ty (or tx) ≤ S + (WK − 1)·32 + 31 = 2S − 1 (k <
+    ///   WK; ty, tx ≤ 15); the epilogue writes m·4 + tx/4 ≤ 127·4 + 3 = 511
+    ///   < 2S (m = block_row ≤ 64 + 4·15 + 3 = 127), component tx % 4, and
+    ///   reads 4m + j ≤ 511 (m = t % WM, j < 4); the private next\[h\], h <
+    ///   PARTS, and q\[j\], j < 4. Loops: s < ⌈i/WK⌉ (a wrapped i + WK − 1
+    ///   only shortens it), h < PARTS, j, q < 4, k < WK.
     /// - `output_wide`: divides by group_rows ≥ 1; workgroups with group ≥ G
     ///   return (uniformly), so first = group·group_rows < r and rows n <
     ///   end ≤ r: labels\[n\] and residual\[n\] < r; yparts[tn·r + n] for tn <
@@ -878,11 +880,12 @@ impl Kernel {
     ///   (group_base + group)·stride, store_w1_row writes partials[row +
     ///   w_off + o′·i + i′] only for o′ < o, i′ < i: < P(w_off + o·i);
     ///   store_quad [row + b_off + o′] and [row + dst_off + o′] only for o′
-    ///   < o: < P(b_off + o), P(dst_off + o). The stages: \[t\] and [base +
-    ///   t] ≤ 256 + 255 = 511 (t < 256), multiply_step as in
-    ///   `forward_wide_*`, and [k·32 + t] ≤ 7·32 + 31 = 255 (k < WK, t <
-    ///   32). Loops: s < ⌈(end − first)/WK⌉ (end − first ≤ group_rows ≤
-    ///   2^31, so it does not wrap), k < WK, j < 4.
+    ///   < o: < P(b_off + o), P(dst_off + o). The stages: [h·256 + t] and
+    ///   [base + h·256 + t] ≤ S + (PARTS − 1)·256 + 255 = 2S − 1 (t < 256,
+    ///   h < PARTS), multiply_step as in `forward_wide_*`, and [k·32 + t] ≤
+    ///   7·32 + 31 = 255 (k < TILED/32 = 8, t < 32); the private next\[h\],
+    ///   h < PARTS. Loops: s < ⌈(end − first)/WK⌉ (end − first ≤ group_rows
+    ///   ≤ 2^31, so it does not wrap), h < PARTS, k < WK, j < 4.
     /// - `to_half` (mixed.wgsl; count, len: the copy's rows and row
     ///   length): invocations with idx ≥ count·len return before idx / len
     ///   and idx % len are formed, so len ≥ 1 there and row = idx / len <
@@ -1003,20 +1006,21 @@ impl Kernel {
     ///   barriers before reading. The first tile runs for every workgroup
     ///   that passes the early return, since first < end.
     /// - `forward_wide_*`: invocation t < 256 writes stage 0's
-    ///   a_stage[(lk + q)·32 + lr/4][lr % 4] and the same of b_stage for q <
-    ///   4 (lk = 4·(t % 2), lr = t / 2), which is every component of its 256
-    ///   vec4s, then a barrier; step s reads stage s % 2 and writes all of
+    ///   a_stage[h·256 + (lk + q)·32 + lr/4][lr % 4] and the same of
+    ///   b_stage for h < PARTS, q < 4 (lk = 4·(t % 2), lr = t / 2), which is
+    ///   every component of its WIDE_STAGE = PARTS·256 vec4s, then a
+    ///   barrier; step s reads stage s % 2 and writes all of
     ///   stage (s + 1) % 2 the same way (read last in step s − 1, before
     ///   the barrier that ended it), then a barrier. After the last step's
     ///   barrier, invocation (ty, tx) writes a_stage and b_stage[m·4 +
     ///   tx/4][tx % 4] for its 8 block rows m, which is every component of
-    ///   all 512 vec4s of each (m < 128, tx < 16), then a barrier, then
-    ///   reads [4m .. 4m + 3], m < 128.
+    ///   the first 512 vec4s of each (m < 128, tx < 16), then a barrier,
+    ///   then reads [4m .. 4m + 3], m < 128.
     /// - `output_wide`: invocation lid writes sums\[lid\], all 64, before the
     ///   barrier ahead of the tree, as `output_residual`.
-    /// - `weight_grad_wide_*`: invocation t writes a_stage[base + t] and
-    ///   b_stage[base + t] (zero for rows past the group), all 256 of the
-    ///   stage, before each barrier, in the double-buffered order of
+    /// - `weight_grad_wide_*`: invocation t writes a_stage[base + h·256 +
+    ///   t] and b_stage[base + h·256 + t] for h < PARTS (zero for rows past
+    ///   the group), all WIDE_STAGE of the stage, before each barrier, in the double-buffered order of
     ///   `forward_wide_*`; in input tile 0 (uniform), every invocation
     ///   writes \[t\] of both again after the loop's last barrier, then a
     ///   barrier, then invocations t < 32 read [k·32 + t], k < 8.
