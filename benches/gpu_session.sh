@@ -22,7 +22,8 @@
 # sweeps of settings not yet measured on hardware, two passes alternating
 # (settings.json, with per-kernel times): the f16 copies' input padding,
 # SHADERTRAIN_MIXED_INPUT_PAD 64 against 16 (and 16 with 2x2 forward
-# blocks), under --precision mixed on S2, S3 and 262144x32x256; the wide
+# blocks), and delta_half's SHADERTRAIN_DELTA_SLICES 2 and 4, under
+# --precision mixed on S2, S3 and 262144x32x256; the wide
 # products' SHADERTRAIN_WIDE_STEP 8 against 16 on S3 and three other wide
 # shapes; f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
@@ -82,7 +83,7 @@ run() {
   # The sweeps: name|shapes|bench arguments|settings, each setting an
   # environment assignment or several joined by +.
   local sweeps=(
-    "mixed|S2,S3,262144x32x256|--precision mixed|SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_MIXED_INPUT_PAD=16+SHADERTRAIN_COOP_BLOCKS=2x2,4x4"
+    "mixed|S2,S3,262144x32x256|--precision mixed|SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_MIXED_INPUT_PAD=16+SHADERTRAIN_COOP_BLOCKS=2x2,4x4 SHADERTRAIN_DELTA_SLICES=2 SHADERTRAIN_DELTA_SLICES=4"
     "wide|S3,16384x512x2048,4096x1024x4096,262144x128x256|--kernels wide|SHADERTRAIN_WIDE_STEP=8 SHADERTRAIN_WIDE_STEP=16"
   )
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then

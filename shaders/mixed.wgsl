@@ -46,6 +46,9 @@ const MIXED: u32 = 128u;
 override COOP: u32 = 128u;
 // The forward's activation: ACT_SIGMOID or ACT_TANH.
 override ACT: u32 = 0u;
+// Invocations per delta_half workgroup: MIXED units × 1, 2 or 4 slices of
+// the row group's rows (mixed::DELTA_SLICES, SHADERTRAIN_DELTA_SLICES).
+override DELTA: u32 = 128u;
 
 // One invocation per element of the padded copy; the padding is zero.
 @compute @workgroup_size(MIXED)
@@ -142,27 +145,40 @@ fn put_share(tile: vec3<u32>, r: u32, s: f32) {
     }
 }
 
+// delta_half in slices: each slice's (Σ Δ₁, Σ r·A₁) per unit, slice by
+// slice (invocation li's at li), for the first slice to add in order.
+var<workgroup> slice_sums: array<vec2<f32>, 512>;
+
 // --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED of
-// the padded units, one invocation per unit, the group's rows in order:
-// its f16 copy f16(scale·Δ₁) at row stride `count`, zeros in the padding
-// (the rows past the chunk's, to the next multiple of T, and the units past
-// `outputs`: the copy is shared by every chunk, and a smaller last chunk
-// must not read the rows of the one before), and the group's
-// ∂b₁ = Σₙ Δ₁ (at b_off) and ∂w₂ = Σₙ r·A₁ (at dst_off) into its partials
-// row.
-@compute @workgroup_size(MIXED)
+// the padded units, one invocation per unit and slice of the group's
+// rows, each slice's rows in order: its f16 copy f16(scale·Δ₁) at row
+// stride `count`, zeros in the padding (the rows past the chunk's, to the
+// next multiple of T, and the units past `outputs`: the copy is shared by
+// every chunk, and a smaller last chunk must not read the rows of the one
+// before), and the group's ∂b₁ = Σₙ Δ₁ (at b_off) and ∂w₂ = Σₙ r·A₁ (at
+// dst_off) into its partials row: one slice's sums, or the slices' sums
+// added in slice order. With one slice (the default) each invocation walks
+// the whole group; more slices put more invocations on the same rows.
+@compute @workgroup_size(DELTA)
 fn delta_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let slices = DELTA / MIXED;
     let blocks = (p.count + MIXED - 1u) / MIXED;
     let id = linear_workgroup(wid, nwg);
     let group = id / blocks;
     let groups = (p.rows + p.group_rows - 1u) / p.group_rows;
-    let o = (id % blocks) * MIXED + li;
-    if (group >= groups || o >= p.count) {
+    if (group >= groups) {
         return;
     }
+    let unit = li % MIXED;
+    let slice = li / MIXED;
+    let o = (id % blocks) * MIXED + unit;
     let rows_p = ((p.rows + T - 1u) / T) * T;
     let first = group * p.group_rows;
     let end = min(first + p.group_rows, rows_p);
+    // This slice's rows: [lo, hi) of the group's, in order.
+    let per = (end - first + slices - 1u) / slices;
+    let lo = min(first + slice * per, end);
+    let hi = min(lo + per, end);
     let live = o < p.outputs;
     var w2 = 0.0;
     if (live) {
@@ -170,20 +186,32 @@ fn delta_half(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     var db = 0.0;
     var dw = 0.0;
-    for (var n = first; n < end; n++) {
-        var d = 0.0;
-        if (live && n < p.rows) {
-            let a = acts[n * p.outputs + o];
-            let r = resid[n];
-            d = r * w2 * slope(a, ACT);
-            db += d;
-            dw = fma(r, a, dw);
+    if (o < p.count) {
+        for (var n = lo; n < hi; n++) {
+            var d = 0.0;
+            if (live && n < p.rows) {
+                let a = acts[n * p.outputs + o];
+                let r = resid[n];
+                d = r * w2 * slope(a, ACT);
+                db += d;
+                dw = fma(r, a, dw);
+            }
+            dst_f16[n * p.count + o] = f16(p.scale * d);
         }
-        dst_f16[n * p.count + o] = f16(p.scale * d);
     }
-    if (live) {
+    var sums = vec2(db, dw);
+    if (slices > 1u) {
+        slice_sums[li] = sums;
+        workgroupBarrier();
+        if (slice == 0u) {
+            for (var s = 1u; s < slices; s++) {
+                sums += slice_sums[s * MIXED + unit];
+            }
+        }
+    }
+    if (slice == 0u && live) {
         let base = (p.group_base + group) * p.stride;
-        out_f32[base + p.b_off + o] = db;
-        out_f32[base + p.dst_off + o] = dw;
+        out_f32[base + p.b_off + o] = sums.x;
+        out_f32[base + p.dst_off + o] = sums.y;
     }
 }

@@ -1037,7 +1037,8 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
 }
 
 /// SHADERTRAIN_COOP_BLOCKS that is not RxC or RxC,RxC with sides 2 or 4,
-/// and SHADERTRAIN_MIXED_INPUT_PAD that is not 16 or 64, are errors where
+/// SHADERTRAIN_MIXED_INPUT_PAD that is not 16 or 64, and
+/// SHADERTRAIN_DELTA_SLICES that is not 1, 2 or 4, are errors where
 /// --precision mixed opens a device, before the adapter is asked for
 /// cooperative matrices (Debian 12's lavapipe has none): each names its
 /// variable, and no model is written. f32 training reads neither.
@@ -1065,12 +1066,14 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
     };
     let blocks = "SHADERTRAIN_COOP_BLOCKS";
     let pad = "SHADERTRAIN_MIXED_INPUT_PAD";
+    let slices = "SHADERTRAIN_DELTA_SLICES";
     for (variable, bad, expected) in [
         (blocks, "3x3", "RxC"),
         (blocks, "4x4,", "RxC"),
         (blocks, "8x2,2x2", "RxC"),
-        (pad, "32", "64 (the tile, the default) or 16"),
-        (pad, "tile", "64 (the tile, the default) or 16"),
+        (pad, "32", "64 (the default) or 16"),
+        (pad, "tile", "64 (the default) or 16"),
+        (slices, "3", "1 (the default), 2 or 4"),
     ] {
         let (ok, _, err) = run("gpu", "mixed", (variable, bad));
         assert!(!ok, "{variable}={bad} was taken");
@@ -1083,7 +1086,7 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
             "{variable}={bad}: a model was written"
         );
     }
-    for (variable, bad) in [(blocks, "3x3"), (pad, "32")] {
+    for (variable, bad) in [(blocks, "3x3"), (pad, "32"), (slices, "3")] {
         let (ok, _, err) = run("gpu", "f32", (variable, bad));
         assert!(ok, "f32 read {variable}: {err}");
         assert!(std::path::Path::new(&model).exists());

@@ -41,7 +41,17 @@ use shadertrain::train::{train, Backend, Schedule};
 /// unless SHADERTRAIN_REQUIRE_MIXED=1; for MixedScalar and F32, unless
 /// CI=true (lavapipe has f16).
 fn mixed_gpu(precision: Precision) -> Option<Arc<Context>> {
-    shared(precision, None, None, None)
+    shared(request(precision))
+}
+
+/// The request for a device of `precision` on any adapter, lavapipe
+/// included, with the settings of the environment unless a test sets them.
+fn request(precision: Precision) -> AdapterRequest {
+    AdapterRequest {
+        allow_software: true,
+        precision,
+        ..AdapterRequest::default()
+    }
 }
 
 /// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes,
@@ -51,44 +61,42 @@ fn mixed_gpu_with(
     max_binding: Option<u64>,
     input_pad: InputPad,
 ) -> Option<Arc<Context>> {
-    shared(precision, max_binding, None, Some(input_pad))
+    shared(AdapterRequest {
+        max_binding,
+        input_pad: Some(input_pad),
+        ..request(precision)
+    })
 }
 
 /// [`mixed_gpu`] with each subgroup of the cooperative kernels holding
 /// `blocks`.
 fn mixed_gpu_blocks(precision: Precision, blocks: CoopBlocks) -> Option<Arc<Context>> {
-    shared(precision, None, Some(blocks), None)
+    shared(AdapterRequest {
+        coop_blocks: Some(blocks),
+        ..request(precision)
+    })
 }
 
 /// One device per distinct request, opened on first use and shared by
 /// every test of the process after: on an H200, a process that opened a
 /// device per test (about thirty) found no adapter at all for its last
 /// tests. Devices open one at a time: concurrent opening crashes some
-/// drivers (wgpu #10234, NVIDIA on Vulkan).
-fn shared(
-    precision: Precision,
-    max_binding: Option<u64>,
-    coop_blocks: Option<CoopBlocks>,
-    input_pad: Option<InputPad>,
-) -> Option<Arc<Context>> {
-    type Key = (Precision, Option<u64>, Option<CoopBlocks>, Option<InputPad>);
-    type Opened = HashMap<Key, Result<Arc<Context>, String>>;
+/// drivers (wgpu #10234, NVIDIA on Vulkan). `None` (with the reason on
+/// stderr) where the adapter cannot: for Mixed, unless
+/// SHADERTRAIN_REQUIRE_MIXED=1; for MixedScalar and F32, unless CI=true
+/// (lavapipe has f16).
+fn shared(request: AdapterRequest) -> Option<Arc<Context>> {
+    type Opened = HashMap<AdapterRequest, Result<Arc<Context>, String>>;
     static SHARED: LazyLock<Mutex<Opened>> = LazyLock::new(Default::default);
+    let precision = request.precision;
     let opened = SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .entry((precision, max_binding, coop_blocks, input_pad))
+        .entry(request.clone())
         .or_insert_with(|| {
-            Context::new(&AdapterRequest {
-                allow_software: true,
-                precision,
-                max_binding,
-                coop_blocks,
-                input_pad,
-                ..AdapterRequest::default()
-            })
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
+            Context::new(&request)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
         })
         .clone();
     let required = match precision {
@@ -751,10 +759,21 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
 
 #[test]
 fn wide_kernels_match_their_twins() {
-    for precision in BOTH {
-        let Some(ctx) = mixed_gpu(precision) else {
+    // delta_half in each of its slicings: the same f16 Δ₁ bit for bit, and
+    // sums that meet the twin.
+    let mut first_copy = HashMap::new();
+    for (precision, slices) in BOTH
+        .iter()
+        .flat_map(|&p| mixed::DELTA_SLICES.map(|n| (p, n)))
+    {
+        let Some(ctx) = shared(AdapterRequest {
+            delta_slices: Some(slices),
+            ..request(precision)
+        }) else {
             continue;
         };
+        assert_eq!(ctx.delta_slices, slices);
+        let precision = format!("{precision:?}, {slices} slices");
         let kernels = Kernels::new(&ctx).unwrap();
         // 100 rows of 70 units: two blocks of units and two row groups of 64
         // (the second partial).
@@ -796,6 +815,13 @@ fn wide_kernels_match_their_twins() {
             )
             .unwrap();
             let (half, partials) = (unpack_f16(&out[0]), &out[1]);
+            let copy = (ctx.mixed.map(|p| p.name()), act);
+            let bits = common::bits32(&half);
+            assert_eq!(
+                first_copy.entry(copy).or_insert_with(|| bits.clone()),
+                &bits,
+                "{precision} {act:?}: the f16 Δ₁ differs between slicings"
+            );
             let slope = |a: f64| match act {
                 Activation::Sigmoid => a * (1.0 - a),
                 Activation::Tanh => 1.0 - a * a,
@@ -806,7 +832,7 @@ fn wide_kernels_match_their_twins() {
                 for o in 0..pad(units) {
                     let got = half[n * pad(units) + o] as f64;
                     if n >= rows || o >= units {
-                        assert_eq!(got, 0.0, "{precision:?} {act:?} padding ({n}, {o})");
+                        assert_eq!(got, 0.0, "{precision} {act:?} padding ({n}, {o})");
                         continue;
                     }
                     // The f32 Δ₁ may round to the f16 next to the f64 one's.
@@ -814,7 +840,7 @@ fn wide_kernels_match_their_twins() {
                     let tol = 2f64.powi(-10) * want.abs() + 1e-7;
                     assert!(
                         (got - want).abs() <= tol,
-                        "{precision:?} {act:?} f16 Δ₁ ({n}, {o}): {got} vs {want}"
+                        "{precision} {act:?} f16 Δ₁ ({n}, {o}): {got} vs {want}"
                     );
                 }
             }
@@ -826,10 +852,10 @@ fn wide_kernels_match_their_twins() {
                         .clone()
                         .map(|n| r[n] as f64 * a1[n * units + o] as f64);
                     let row = &partials[group * stride..];
-                    let what = format!("{precision:?} {act:?} group {group} ∂b1[{o}]");
+                    let what = format!("{precision} {act:?} group {group} ∂b1[{o}]");
                     let (want, mag) = (db.clone().sum(), db.map(f64::abs).sum());
                     assert_sum_close(&what, row[b1_off + o], want, range.len(), mag);
-                    let what = format!("{precision:?} {act:?} group {group} ∂w2[{o}]");
+                    let what = format!("{precision} {act:?} group {group} ∂w2[{o}]");
                     let (want, mag) = (dw.clone().sum(), dw.map(f64::abs).sum());
                     assert_sum_close(&what, row[w2_off + o], want, range.len(), mag);
                 }

@@ -11,7 +11,7 @@ use crate::gpu::mixed::{self, Precision, Products};
 use crate::units;
 
 /// Which adapters a request may use.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AdapterRequest {
     /// Accept software adapters (device type Cpu, such as Mesa's lavapipe).
     pub allow_software: bool,
@@ -52,12 +52,38 @@ pub struct AdapterRequest {
     /// [`WIDE_STEPS`](crate::gpu::kernels::WIDE_STEPS); `None` takes it from
     /// `SHADERTRAIN_WIDE_STEP`, else [`WIDE_K`](crate::gpu::kernels::WIDE_K).
     pub wide_step: Option<u32>,
+    /// The slices of `delta_half`'s row groups under `Mixed`, one of
+    /// [`DELTA_SLICES`](crate::gpu::mixed::DELTA_SLICES); `None` takes them
+    /// from `SHADERTRAIN_DELTA_SLICES`, else 1.
+    pub delta_slices: Option<u32>,
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
 /// `0` or `false`.
 pub fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The number environment variable `variable` names among `allowed`, the
+/// first of which is the default: unset or empty is the default; anything
+/// else is an error naming the variable, the values it takes, and `what`
+/// it sets. The settings a session on a GPU measures without a rebuild.
+pub fn one_of(variable: &str, value: Option<&str>, allowed: &[u32], what: &str) -> Result<u32> {
+    let v = value.map(str::trim).unwrap_or("");
+    if v.is_empty() {
+        return Ok(allowed[0]);
+    }
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| allowed.contains(n))
+        .ok_or_else(|| {
+            let mut values = format!("{} (the default)", allowed[0]);
+            for (k, n) in allowed.iter().enumerate().skip(1) {
+                values += if k + 1 == allowed.len() { " or " } else { ", " };
+                values += &n.to_string();
+            }
+            Error::Config(format!("{variable}={v}: expected {values}: {what}"))
+        })
 }
 
 impl Default for AdapterRequest {
@@ -74,6 +100,7 @@ impl Default for AdapterRequest {
             coop_blocks: None,
             input_pad: None,
             wide_step: None,
+            delta_slices: None,
         }
     }
 }
@@ -219,6 +246,9 @@ pub struct Context {
     pub input_pad: mixed::InputPad,
     /// The wide products' step along the sum ([`AdapterRequest::wide_step`]).
     pub wide_step: u32,
+    /// The slices of `delta_half`'s row groups
+    /// ([`AdapterRequest::delta_slices`]; 1 where `mixed` is `None`).
+    pub delta_slices: u32,
     /// Every shader module keeps wgpu's runtime checks
     /// ([`AdapterRequest::checked_shaders`]).
     pub checked_shaders: bool,
@@ -232,14 +262,18 @@ impl Context {
     /// How the mixed products run, as a benchmark record or a trainer's
     /// description names them: "mixed 16x16x16, 4x2,4x4 blocks", with
     /// ", inputs padded to 16" where [`Context::input_pad`] is not the
-    /// tile; `None` for an f32 device.
+    /// tile and ", delta_half in 4 slices" where
+    /// [`Context::delta_slices`] is not 1; `None` for an f32 device.
     pub fn mixed_name(&self) -> Option<String> {
-        let pad = match self.input_pad {
-            mixed::InputPad::Tile => String::new(),
-            p => format!(", inputs padded to {}", p.multiple()),
-        };
+        let mut more = String::new();
+        if self.input_pad != mixed::InputPad::Tile {
+            more += &format!(", inputs padded to {}", self.input_pad.multiple());
+        }
+        if self.delta_slices != 1 {
+            more += &format!(", delta_half in {} slices", self.delta_slices);
+        }
         self.mixed
-            .map(|products| format!("{}{pad}", products.name()))
+            .map(|products| format!("{}{more}", products.name()))
     }
 
     /// Picks an adapter and opens a device on it.
@@ -271,8 +305,8 @@ impl Context {
         let mut features = adapter.features() & wanted;
         // The settings are read before the adapter is asked, so a bad value
         // is reported as such wherever mixed precision is asked for.
-        let (mixed, input_pad) = match request.precision {
-            Precision::F32 => (None, mixed::InputPad::default()),
+        let (mixed, input_pad, delta_slices) = match request.precision {
+            Precision::F32 => (None, mixed::InputPad::default(), 1),
             p => {
                 let blocks = match request.coop_blocks {
                     Some(blocks) => blocks,
@@ -282,7 +316,17 @@ impl Context {
                     Some(pad) => pad,
                     None => mixed::InputPad::from_env()?,
                 };
-                (Some(mixed::usable(adapter, p, blocks)?), pad)
+                let slices = match request.delta_slices {
+                    Some(n) if mixed::DELTA_SLICES.contains(&n) => n,
+                    Some(n) => {
+                        return Err(Error::Config(format!(
+                            "{n} slices of delta_half's row groups: it takes {:?}",
+                            mixed::DELTA_SLICES
+                        )))
+                    }
+                    None => mixed::delta_slices_from_env()?,
+                };
+                (Some(mixed::usable(adapter, p, blocks)?), pad, slices)
             }
         };
         // A step of 16 stages 32 KiB, past WebGPU's default 16.
@@ -319,13 +363,26 @@ impl Context {
             // every adapter that runs them.
             experimental_features = unsafe { wgpu::ExperimentalFeatures::enabled() };
             // The cooperative kernels' workgroups grow with the adapter's
-            // subgroups (mixed::usable checked they fit its limits).
+            // subgroups (mixed::usable checked they fit its limits), and
+            // delta_half's with its slices.
+            let mut n = mixed::MIXED_WORKGROUP * delta_slices;
             if let Products::Coop { size, blocks } = products {
-                let n = blocks.largest_workgroup(size, info.subgroup_max_size);
-                limits.max_compute_invocations_per_workgroup =
-                    limits.max_compute_invocations_per_workgroup.max(n);
-                limits.max_compute_workgroup_size_x = limits.max_compute_workgroup_size_x.max(n);
+                n = n.max(blocks.largest_workgroup(size, info.subgroup_max_size));
             }
+            let most = have
+                .max_compute_invocations_per_workgroup
+                .min(have.max_compute_workgroup_size_x);
+            if n > most {
+                return Err(Error::Config(format!(
+                    "{}={delta_slices}: delta_half's workgroups would need {n} invocations, \
+                     more than {}'s {most}; unset it for one slice",
+                    mixed::DELTA_SLICES_VARIABLE,
+                    info.name
+                )));
+            }
+            limits.max_compute_invocations_per_workgroup =
+                limits.max_compute_invocations_per_workgroup.max(n);
+            limits.max_compute_workgroup_size_x = limits.max_compute_workgroup_size_x.max(n);
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadertrain"),
@@ -354,6 +411,7 @@ impl Context {
             mixed,
             input_pad,
             wide_step,
+            delta_slices,
             checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,

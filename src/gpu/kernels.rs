@@ -66,19 +66,13 @@ pub fn wide_step_from_env() -> Result<u32> {
 /// [`wide_step_from_env`] from the variable's value: unset or empty is
 /// the default.
 pub fn parse_wide_step(value: Option<&str>) -> Result<u32> {
-    let v = value.map(str::trim).unwrap_or("");
-    if v.is_empty() {
-        return Ok(WIDE_K);
-    }
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| WIDE_STEPS.contains(n))
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "{WIDE_STEP_VARIABLE}={v}: expected 8 (the default) or 16: the wide \
-                 products' step along the sum"
-            ))
-        })
+    const _: () = assert!(WIDE_STEPS[0] == WIDE_K);
+    crate::gpu::context::one_of(
+        WIDE_STEP_VARIABLE,
+        value,
+        &WIDE_STEPS,
+        "the wide products' step along the sum",
+    )
 }
 
 /// wide.wgsl with its step along the sum `step` (one of [`WIDE_STEPS`]):
@@ -894,15 +888,18 @@ impl Kernel {
     ///   slots (count·len ≤ 2 × that < 2^31, so the product does not wrap).
     /// - `delta_half_*` (count: the padded units): divides by blocks =
     ///   ⌈count/MIXED⌉ ≥ 1 (count ≥ 1, and count + MIXED − 1 fits in u32)
-    ///   and by group_rows ≥ 1; the unit u = (id % blocks)·MIXED + li <
-    ///   count + MIXED does not wrap; invocations with group ≥ G or u ≥
-    ///   count return, so first = group·group_rows < r, and rows n run
-    ///   from first to end − 1 with end ≤ rows_p = ⌈r/T⌉·T (T = 64):
-    ///   dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉ f32 slots.
-    ///   theta[dst_off + u], acts[n·o + u] and resid\[n\] only for u < o (and
-    ///   n < r): < dst_off + o, < r·o, < r; out_f32[(group_base +
-    ///   group)·stride + b_off + u] and [… + dst_off + u] only for u < o: <
-    ///   P(max(b_off, dst_off) + o). Loop: n < end.
+    ///   and by group_rows ≥ 1 and slices = DELTA/MIXED ∈ {1, 2, 4}; the
+    ///   unit u = (id % blocks)·MIXED + li % MIXED < count + MIXED does not
+    ///   wrap; workgroups with group ≥ G return (uniformly), so first =
+    ///   group·group_rows < r, and a slice's rows run from lo to hi − 1
+    ///   with first ≤ lo ≤ hi ≤ end ≤ rows_p = ⌈r/T⌉·T (T = 64), only for
+    ///   u < count: dst_f16[n·count + u] < rows_p·count, ⌈rows_p·count/2⌉
+    ///   f32 slots. theta[dst_off + u], acts[n·o + u] and resid\[n\] only
+    ///   for u < o (and n < r): < dst_off + o, < r·o, < r;
+    ///   out_f32[(group_base + group)·stride + b_off + u] and [… + dst_off +
+    ///   u] only for u < o: < P(max(b_off, dst_off) + o). slice_sums\[li\]
+    ///   and [s·MIXED + li % MIXED] (s < slices) < DELTA ≤ 512. Loops: n <
+    ///   hi, s < slices.
     ///
     /// Left checked, and why:
     /// - `reduce_sgd`, `reduce_momentum`, `reduce_nesterov`, `reduce_adam`,
@@ -1040,6 +1037,10 @@ impl Kernel {
     ///   form of forward_coop_shares writes terms\[e\] for every e < T·T,
     ///   then a barrier, then reads them; its other kernels use no
     ///   workgroup memory.
+    /// - `delta_half_*` in slices (DELTA > MIXED, an override, so the
+    ///   branch is uniform): every invocation writes slice_sums\[li\], all
+    ///   DELTA of those read, then a barrier, then the first slice reads
+    ///   [s·MIXED + li]. With one slice it reads none.
     pub fn zeroes_workgroup_memory(self) -> bool {
         false
     }
@@ -1615,6 +1616,7 @@ fn build(
     let mut constants = constants.to_vec();
     if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
         constants.extend(mixed_constants(products, k, ctx.info.subgroup_max_size));
+        constants.push(("DELTA", f64::from(MIXED_WORKGROUP * ctx.delta_slices)));
     }
     let constants = &constants[..];
     ctx.scoped(k.entry_point(), || {

@@ -74,6 +74,29 @@ pub enum InputPad {
     Block,
 }
 
+/// The slices of its row group's rows each `delta_half` workgroup splits
+/// its units' sums into (the first the default): one invocation per unit
+/// and slice, so more slices put more invocations on the same rows. With
+/// one, each invocation walks the whole group (S3: 32 groups of 512 rows,
+/// 32,768 invocations in all); ∂b₁ and ∂w₂ then add the slices' sums in
+/// slice order, so their bits depend on the slices.
+pub const DELTA_SLICES: [u32; 3] = [1, 2, 4];
+
+/// The variable that sets [`DELTA_SLICES`] for a run.
+pub const DELTA_SLICES_VARIABLE: &str = "SHADERTRAIN_DELTA_SLICES";
+
+/// The slices [`DELTA_SLICES_VARIABLE`] names, else 1.
+pub fn delta_slices_from_env() -> Result<u32> {
+    parse_delta_slices(std::env::var(DELTA_SLICES_VARIABLE).ok().as_deref())
+}
+
+/// [`delta_slices_from_env`] from the variable's value.
+pub fn parse_delta_slices(value: Option<&str>) -> Result<u32> {
+    let what = "the slices of each row group's rows delta_half splits its sums into \
+                under --precision mixed";
+    crate::gpu::context::one_of(DELTA_SLICES_VARIABLE, value, &DELTA_SLICES, what)
+}
+
 /// f16s past the padded rows of the X copy, so that the weight gradient's
 /// 64-wide input tiles stay inside it where [`InputPad::Block`] makes
 /// rows shorter than a tile: the last row's loads reach at most T − 16
@@ -107,15 +130,14 @@ impl InputPad {
     /// [`InputPad::from_env`] from the variable's value: unset or empty is
     /// the default.
     pub fn parse_setting(value: Option<&str>) -> Result<InputPad> {
-        match value.map(str::trim).unwrap_or("") {
-            "" | "64" => Ok(InputPad::Tile),
-            "16" => Ok(InputPad::Block),
-            v => Err(Error::Config(format!(
-                "{}={v}: expected 64 (the tile, the default) or 16: the multiple the f16 \
-                 copies pad the first layer's inputs to under --precision mixed",
-                InputPad::VARIABLE
-            ))),
-        }
+        let what = "the multiple the f16 copies pad the first layer's inputs to under \
+                    --precision mixed (64, the tile)";
+        let n = crate::gpu::context::one_of(InputPad::VARIABLE, value, &[64, 16], what)?;
+        Ok(if n == 16 {
+            InputPad::Block
+        } else {
+            InputPad::Tile
+        })
     }
 }
 
@@ -867,6 +889,24 @@ mod tests {
         // The tail covers the last row's reach past its end: a 64-wide
         // tile over rows of at least 16.
         assert!(X_TAIL + InputPad::Block.multiple() >= TILE as usize);
+    }
+
+    #[test]
+    fn delta_slices_come_from_the_variable() {
+        for (value, want) in [(None, 1), (Some(" "), 1), (Some("2"), 2), (Some("4"), 4)] {
+            assert_eq!(parse_delta_slices(value).unwrap(), want, "{value:?}");
+        }
+        for bad in ["0", "3", "8", "all"] {
+            let err = parse_delta_slices(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("SHADERTRAIN_DELTA_SLICES={bad}"))
+                    && err.contains("expected 1 (the default), 2 or 4"),
+                "{bad}: {err}"
+            );
+        }
+        // delta_half's slice_sums holds MIXED units of the most slices.
+        assert_eq!(DELTA_SLICES.iter().max(), Some(&4));
+        assert_eq!(DELTA_SLICES[0], 1);
     }
 
     #[test]
