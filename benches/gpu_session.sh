@@ -25,7 +25,8 @@
 # blocks), and delta_half's SHADERTRAIN_DELTA_SLICES 2 and 4, under
 # --precision mixed on S2, S3 and 262144x32x256; the wide
 # products' SHADERTRAIN_WIDE_STEP 8 against 16 on S3 and three other wide
-# shapes; f32 on S0-S4 and mixed with the default blocks on S2
+# shapes (14 bench calls of at most 30 s each; the sweep of
+# SHADERTRAIN_COOP_BLOCKS they replace chose 4x2,4x4 on 2026-12-04); f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
 # binary with 8 test threads (a hang shows as a timeout). Six files in all
@@ -164,7 +165,7 @@ run() {
         for setting in $list; do
           echo "== $name, pass $pass: $setting: $args on $shapes"
           # shellcheck disable=SC2046,SC2086
-          step 60 env $(tr + ' ' <<< "$setting") $st "${b[@]}" --shapes "$shapes" $args \
+          step 30 env $(tr + ' ' <<< "$setting") $st "${b[@]}" --shapes "$shapes" $args \
             --json "/tmp/settings/$name $pass $setting.json"
         done
       done

@@ -17,8 +17,9 @@
 // (mixed::InputPad), so every load along a sum reads inside its row;
 // padded rows and columns add zeros and are never stored. The weight
 // gradient's T-wide input tiles may reach past a row shorter than T: into
-// the next row, and past the last into the X copy's tail of T zeros
-// (mixed::X_TAIL); those columns are past the inputs and never stored.
+// the next row, and past the last into the X copy's tail of T f16s
+// (mixed::X_TAIL: zeros, or a longer chunk's rows); those columns are past
+// the inputs and never stored.
 // Each workgroup owns a T × T output tile (mixed_coop.wgsl and
 // mixed_scalar.wgsl say how it is formed).
 // Params: len is the padded inputs (the row stride of the X, W₁ and A
@@ -147,7 +148,7 @@ fn put_share(tile: vec3<u32>, r: u32, s: f32) {
 
 // delta_half in slices: each slice's (Σ Δ₁, Σ r·A₁) per unit, slice by
 // slice (invocation li's at li), for the first slice to add in order.
-var<workgroup> slice_sums: array<vec2<f32>, 512>;
+var<workgroup> slice_sums: array<vec2<f32>, 4u * MIXED>; // 4: the most slices (mixed::DELTA_SLICES)
 
 // --kernels wide: Δ₁ = (r·w₂) ⊙ g′(A₁) for one row group and MIXED of
 // the padded units, one invocation per unit and slice of the group's

@@ -61,9 +61,10 @@ fn mixed_gpu_with(
     max_binding: Option<u64>,
     input_pad: InputPad,
 ) -> Option<Arc<Context>> {
+    // The default as None, so those cases share mixed_gpu's device.
     shared(AdapterRequest {
         max_binding,
-        input_pad: Some(input_pad),
+        input_pad: (input_pad != InputPad::Tile).then_some(input_pad),
         ..request(precision)
     })
 }
@@ -760,14 +761,16 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
 #[test]
 fn wide_kernels_match_their_twins() {
     // delta_half in each of its slicings: the same f16 Δ₁ bit for bit, and
-    // sums that meet the twin.
-    let mut first_copy = HashMap::new();
+    // sums that meet the twin, added otherwise than in one slice (some of
+    // their bits differ, so the slices ran).
+    let (mut first_copy, mut one_slice) = (HashMap::new(), HashMap::new());
     for (precision, slices) in BOTH
         .iter()
         .flat_map(|&p| mixed::DELTA_SLICES.map(|n| (p, n)))
     {
+        // One slice as None, the default, so it shares mixed_gpu's device.
         let Some(ctx) = shared(AdapterRequest {
-            delta_slices: Some(slices),
+            delta_slices: (slices != 1).then_some(slices),
             ..request(precision)
         }) else {
             continue;
@@ -818,10 +821,20 @@ fn wide_kernels_match_their_twins() {
             let copy = (ctx.mixed.map(|p| p.name()), act);
             let bits = common::bits32(&half);
             assert_eq!(
-                first_copy.entry(copy).or_insert_with(|| bits.clone()),
+                first_copy
+                    .entry(copy.clone())
+                    .or_insert_with(|| bits.clone()),
                 &bits,
                 "{precision} {act:?}: the f16 Δ₁ differs between slicings"
             );
+            let sums = common::bits32(partials);
+            match slices {
+                1 => drop(one_slice.insert(copy, sums)),
+                _ => assert!(
+                    one_slice.get(&copy) != Some(&sums),
+                    "{precision} {act:?}: the sums are one slice's bits"
+                ),
+            }
             let slope = |a: f64| match act {
                 Activation::Sigmoid => a * (1.0 - a),
                 Activation::Tanh => 1.0 - a * a,

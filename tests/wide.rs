@@ -302,6 +302,11 @@ fn a_wide_step_of_16_matches_the_default_bit_for_bit() {
     };
     assert_eq!((default.wide_step, sixteen.wide_step), (8, 16));
     let kernels = Kernels::new(&sixteen).unwrap();
+    assert_eq!(
+        kernels.wide_step(),
+        16,
+        "the module is built at the device's step"
+    );
     for act in Activation::ALL {
         for shape in SHAPES {
             check_kernels(&sixteen, &kernels, act, shape);

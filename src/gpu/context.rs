@@ -284,7 +284,10 @@ impl Context {
 
     /// Opens a device with the storage and buffer limits raised to the
     /// adapter's own (capped by `request.max_binding`), and the rest at
-    /// WebGPU's defaults, which every kernel here fits.
+    /// WebGPU's defaults, which every kernel here fits at the default
+    /// settings; the settings that need more (a wide step of 16, the
+    /// cooperative kernels' workgroups, `delta_half` in slices) raise the
+    /// limit they need, or are refused where the adapter lacks it.
     pub fn open(adapter: &wgpu::Adapter, request: &AdapterRequest) -> Result<Context> {
         let info = adapter.get_info();
         let have = adapter.limits();
@@ -341,7 +344,7 @@ impl Context {
             None => kernels::wide_step_from_env()?,
         };
         let wide_bytes = kernels::wide_workgroup_bytes(wide_step);
-        if wide_bytes > have.max_compute_workgroup_storage_size {
+        if wide_step != kernels::WIDE_K && wide_bytes > have.max_compute_workgroup_storage_size {
             return Err(Error::Config(format!(
                 "{}={wide_step}: the wide products would stage {} KiB of workgroup memory, \
                  more than {}'s {} KiB; unset it for the default step of {}",
@@ -374,10 +377,11 @@ impl Context {
                 .min(have.max_compute_workgroup_size_x);
             if n > most {
                 return Err(Error::Config(format!(
-                    "{}={delta_slices}: delta_half's workgroups would need {n} invocations, \
-                     more than {}'s {most}; unset it for one slice",
+                    "delta_half in {delta_slices} slices ({}) would need workgroups of {n} \
+                     invocations, more than {}'s {most}; one slice needs {}",
                     mixed::DELTA_SLICES_VARIABLE,
-                    info.name
+                    info.name,
+                    mixed::MIXED_WORKGROUP
                 )));
             }
             limits.max_compute_invocations_per_workgroup =

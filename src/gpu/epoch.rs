@@ -373,6 +373,7 @@ impl WideRows {
 /// the context's [`mixed::InputPad`]), reused by every chunk.
 struct Half {
     /// X.   (chunk rows, features), padded, then [`mixed::X_TAIL`] zeros
+    /// where the padded features are not a whole number of tiles
     x: wgpu::Buffer,
     /// W₁.   (outputs, features), padded
     w: wgpu::Buffer,
@@ -388,10 +389,17 @@ impl Half {
         let pad = |n: usize| n.next_multiple_of(mixed::TILE as usize);
         let (rows, outputs) = (pad(chunk_rows), pad(first.outputs));
         let inputs = ctx.input_pad.pad(first.inputs);
+        // The weight gradient's input tiles reach past rows shorter than a
+        // whole number of tiles: the tail (not needed at the tile's
+        // padding, so that copy fits where it did).
+        let tail = match inputs % mixed::TILE as usize {
+            0 => 0,
+            _ => mixed::X_TAIL,
+        };
         // Two f16s to an f32 slot; every padded size is even.
         let f16s = |label: &str, n: usize| buffers::storage(ctx, label, n / 2);
         Ok(Half {
-            x: f16s("x_f16", rows * inputs + mixed::X_TAIL)?,
+            x: f16s("x_f16", rows * inputs + tail)?,
             w: f16s("w1_f16", outputs * inputs)?,
             d: f16s("d_z1_f16", rows * outputs)?,
             inputs: inputs as u32,

@@ -40,9 +40,10 @@ pub const TILED_WORKGROUP: u32 = 256;
 pub const WIDE_M: u32 = 128;
 pub const WIDE_N: u32 = 128;
 pub const WIDE_K: u32 = 8;
-/// Workgroup memory the wide products declare: 2 stages × (WM + WN) × WK
-/// f32s, which their epilogues reuse. WebGPU's default
-/// `max_compute_workgroup_storage_size`, the one [`Context::open`] asks for.
+/// Workgroup memory the wide products declare at the default step: 2
+/// stages × (WM + WN) × WK f32s, which their epilogues reuse. WebGPU's
+/// default `max_compute_workgroup_storage_size`, what [`Context::open`]
+/// asks for unless `SHADERTRAIN_WIDE_STEP` is 16.
 pub const WIDE_WORKGROUP_BYTES: u32 = wide_workgroup_bytes(WIDE_K);
 
 /// The wide products' workgroup memory at a step of `step` along the sum.
@@ -648,7 +649,9 @@ impl Kernel {
 
     /// Invocations per workgroup; for the cooperative form of
     /// `forward_coop_*` and `weight_grad_coop`, the default of their
-    /// override, which a device replaces with [`mixed::coop_workgroup`].
+    /// override, which a device replaces with [`mixed::coop_workgroup`],
+    /// and for `delta_half` the default of its (`DELTA`: MIXED × the
+    /// device's [`Context::delta_slices`]).
     pub fn workgroup_size(self) -> u32 {
         match self {
             Kernel::FusedSigmoid | Kernel::FusedTanh => FUSED_WORKGROUP,
@@ -1395,9 +1398,17 @@ pub struct Kernels {
     max_per_dim: u32,
     /// Every module checked ([`Context::checked_shaders`]).
     all_checked: bool,
+    /// The step along the sum wide.wgsl's module was built with
+    /// ([`Context::wide_step`]).
+    wide_step: u32,
 }
 
 impl Kernels {
+    /// The step along the sum of the wide products' module.
+    pub fn wide_step(&self) -> u32 {
+        self.wide_step
+    }
+
     /// Compiles every family's module, and the mixed kernels' where `ctx`
     /// was opened for `--precision mixed`.
     pub fn new(ctx: &Context) -> Result<Kernels> {
@@ -1453,6 +1464,7 @@ impl Kernels {
             modules.extend([first, second]);
         }
         Ok(Kernels {
+            wide_step: ctx.wide_step,
             modules,
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
             max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,

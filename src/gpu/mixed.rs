@@ -46,8 +46,9 @@ pub enum Products {
 }
 
 /// Each mixed workgroup's output tile is TILE × TILE; the f16 copies are
-/// padded with zeros to multiples of it, so every cooperative load is in
-/// bounds. The WGSL `T`.
+/// padded with zeros to multiples of it (the inputs perhaps only to 16,
+/// [`InputPad`], with [`X_TAIL`] after the X copy), so every cooperative
+/// load is in bounds. The WGSL `T`.
 pub const TILE: u32 = 64;
 // forward_coop_shares writes one of ŷ's shares per tile and row: the wide
 // family's shares are of TILED_N units.
@@ -64,7 +65,8 @@ pub const MIXED_WORKGROUP: u32 = 128;
 /// multiply-adds are on zeros. The weight gradient's tiles still span 64
 /// inputs: past a padded row of 16·k, their loads read the next row
 /// (products no store keeps) and, past the last row, the copy's tail of
-/// [`X_TAIL`] zeros. Rows and outputs pad to the tile either way.
+/// [`X_TAIL`] (zeros, or a longer chunk's rows where the last chunk is
+/// shorter). Rows and outputs pad to the tile either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum InputPad {
     /// To a multiple of [`TILE`].
@@ -81,6 +83,8 @@ pub enum InputPad {
 /// 32,768 invocations in all); ∂b₁ and ∂w₂ then add the slices' sums in
 /// slice order, so their bits depend on the slices.
 pub const DELTA_SLICES: [u32; 3] = [1, 2, 4];
+// delta_half's slice_sums holds MIXED units of the most slices, 4 · MIXED.
+const _: () = assert!(DELTA_SLICES[2] == 4 && MIXED_WORKGROUP == 128);
 
 /// The variable that sets [`DELTA_SLICES`] for a run.
 pub const DELTA_SLICES_VARIABLE: &str = "SHADERTRAIN_DELTA_SLICES";
@@ -99,8 +103,8 @@ pub fn parse_delta_slices(value: Option<&str>) -> Result<u32> {
 
 /// f16s past the padded rows of the X copy, so that the weight gradient's
 /// 64-wide input tiles stay inside it where [`InputPad::Block`] makes
-/// rows shorter than a tile: the last row's loads reach at most T − 16
-/// past its end.
+/// rows other than a whole number of tiles: the last row's loads reach at
+/// most T − 16 past its end.
 pub const X_TAIL: usize = TILE as usize;
 
 impl InputPad {
