@@ -86,6 +86,23 @@ pub fn one_of(variable: &str, value: Option<&str>, allowed: &[u32], what: &str) 
         })
 }
 
+/// A number setting `asked` for in an [`AdapterRequest`], where it is among
+/// `allowed`, else the environment's (`from_env`).
+fn asked_or_env(
+    asked: Option<u32>,
+    allowed: &[u32],
+    what: &str,
+    from_env: fn() -> Result<u32>,
+) -> Result<u32> {
+    match asked {
+        Some(n) if allowed.contains(&n) => Ok(n),
+        Some(n) => Err(Error::Config(format!(
+            "{what} of {n}: it takes {allowed:?}"
+        ))),
+        None => from_env(),
+    }
+}
+
 impl Default for AdapterRequest {
     fn default() -> AdapterRequest {
         AdapterRequest {
@@ -319,30 +336,22 @@ impl Context {
                     Some(pad) => pad,
                     None => mixed::InputPad::from_env()?,
                 };
-                let slices = match request.delta_slices {
-                    Some(n) if mixed::DELTA_SLICES.contains(&n) => n,
-                    Some(n) => {
-                        return Err(Error::Config(format!(
-                            "{n} slices of delta_half's row groups: it takes {:?}",
-                            mixed::DELTA_SLICES
-                        )))
-                    }
-                    None => mixed::delta_slices_from_env()?,
-                };
+                let slices = asked_or_env(
+                    request.delta_slices,
+                    &mixed::DELTA_SLICES,
+                    "slices of delta_half's row groups",
+                    mixed::delta_slices_from_env,
+                )?;
                 (Some(mixed::usable(adapter, p, blocks)?), pad, slices)
             }
         };
         // A step of 16 stages 32 KiB, past WebGPU's default 16.
-        let wide_step = match request.wide_step {
-            Some(step) if kernels::WIDE_STEPS.contains(&step) => step,
-            Some(step) => {
-                return Err(Error::Config(format!(
-                    "a wide step of {step}: the wide products take {:?}",
-                    kernels::WIDE_STEPS
-                )))
-            }
-            None => kernels::wide_step_from_env()?,
-        };
+        let wide_step = asked_or_env(
+            request.wide_step,
+            &kernels::WIDE_STEPS,
+            "the wide products' step",
+            kernels::wide_step_from_env,
+        )?;
         let wide_bytes = kernels::wide_workgroup_bytes(wide_step);
         if wide_step != kernels::WIDE_K && wide_bytes > have.max_compute_workgroup_storage_size {
             return Err(Error::Config(format!(
@@ -507,5 +516,31 @@ fn convert(label: &str, e: wgpu::Error) -> Error {
         wgpu::Error::Internal { description, .. } => {
             Error::Device(format!("internal error in {label}: {description}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_the_request_or_else_the_environment() {
+        let env = || Ok(2);
+        assert_eq!(asked_or_env(Some(4), &[1, 2, 4], "slices", env).unwrap(), 4);
+        assert_eq!(asked_or_env(None, &[1, 2, 4], "slices", env).unwrap(), 2);
+        let err = asked_or_env(Some(3), &[1, 2, 4], "slices", env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("slices of 3: it takes [1, 2, 4]"), "{err}");
+        // one_of: unset or empty is the first value; the message lists all.
+        assert_eq!(one_of("V", None, &[8, 16], "a step").unwrap(), 8);
+        assert_eq!(one_of("V", Some(" 16 "), &[8, 16], "a step").unwrap(), 16);
+        let err = one_of("V", Some("5"), &[1, 2, 4], "slices")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("V=5: expected 1 (the default), 2 or 4: slices"),
+            "{err}"
+        );
     }
 }
