@@ -1049,21 +1049,7 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
     }
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
-    let run = |backend: &str, precision: &str, (variable, value): (&str, &str)| {
-        let more = [
-            "--hidden",
-            "5",
-            "--epochs",
-            "2",
-            "--precision",
-            precision,
-            "--quiet",
-            "--save",
-            &model,
-        ];
-        let args = train_synthetic("200", "3", backend, &more);
-        shadertrain_env(&args, &[(variable, Some(value))])
-    };
+    let with = |precision| ["--hidden", "5", "--precision", precision];
     let blocks = "SHADERTRAIN_COOP_BLOCKS";
     let pad = "SHADERTRAIN_MIXED_INPUT_PAD";
     let slices = "SHADERTRAIN_DELTA_SLICES";
@@ -1075,19 +1061,10 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
         (pad, "tile", "64 (the default) or 16"),
         (slices, "3", "1 (the default), 2 or 4"),
     ] {
-        let (ok, _, err) = run("gpu", "mixed", (variable, bad));
-        assert!(!ok, "{variable}={bad} was taken");
-        assert!(
-            err.contains(&format!("{variable}={bad}")) && err.contains(expected),
-            "{variable}={bad}: {err}"
-        );
-        assert!(
-            !std::path::Path::new(&model).exists(),
-            "{variable}={bad}: a model was written"
-        );
+        assert_setting_refused(&model, &with("mixed"), (variable, bad), expected);
     }
     for (variable, bad) in [(blocks, "3x3"), (pad, "32"), (slices, "3")] {
-        let (ok, _, err) = run("gpu", "f32", (variable, bad));
+        let (ok, _, err) = train_with_setting(&model, &with("f32"), (variable, bad));
         assert!(ok, "f32 read {variable}: {err}");
         assert!(std::path::Path::new(&model).exists());
         std::fs::remove_file(&model).unwrap();
@@ -1104,37 +1081,47 @@ fn wide_step_variable_refuses_bad_values() {
     }
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
-    let run = |value: &str| {
-        let more = [
-            "--hidden",
-            "5",
-            "--kernels",
-            "wide",
-            "--epochs",
-            "2",
-            "--quiet",
-            "--save",
-            &model,
-        ];
-        let args = train_synthetic("200", "3", "gpu", &more);
-        shadertrain_env(&args, &[("SHADERTRAIN_WIDE_STEP", Some(value))])
-    };
+    let wide = ["--hidden", "5", "--kernels", "wide"];
     for bad in ["12", "32", "wide"] {
-        let (ok, _, err) = run(bad);
-        assert!(!ok, "{bad} was taken");
-        assert!(
-            err.contains(&format!("SHADERTRAIN_WIDE_STEP={bad}"))
-                && err.contains("8 (the default) or 16"),
-            "{bad}: {err}"
-        );
-        assert!(
-            !std::path::Path::new(&model).exists(),
-            "{bad}: a model was written"
-        );
+        let setting = ("SHADERTRAIN_WIDE_STEP", bad);
+        assert_setting_refused(&model, &wide, setting, "8 (the default) or 16");
     }
-    let (ok, _, err) = run("16");
+    let (ok, _, err) = train_with_setting(&model, &wide, ("SHADERTRAIN_WIDE_STEP", "16"));
     assert!(ok, "{err}");
     assert!(std::path::Path::new(&model).exists());
+}
+
+/// Two epochs on 200 synthetic rows of 3 features on the GPU with `more`
+/// and the environment's `variable` set to `value`, saved to `model`.
+fn train_with_setting(
+    model: &str,
+    more: &[&str],
+    (variable, value): (&str, &str),
+) -> (bool, String, String) {
+    let mut more = more.to_vec();
+    more.extend(["--epochs", "2", "--quiet", "--save", model]);
+    let args = train_synthetic("200", "3", "gpu", &more);
+    shadertrain_env(&args, &[(variable, Some(value))])
+}
+
+/// [`train_with_setting`] with a bad value fails with an error that names
+/// the setting and says what it takes (`expected`), and writes no model.
+fn assert_setting_refused(
+    model: &str,
+    more: &[&str],
+    (variable, bad): (&str, &str),
+    expected: &str,
+) {
+    let (ok, _, err) = train_with_setting(model, more, (variable, bad));
+    assert!(!ok, "{variable}={bad} was taken");
+    assert!(
+        err.contains(&format!("{variable}={bad}")) && err.contains(expected),
+        "{variable}={bad}: {err}"
+    );
+    assert!(
+        !std::path::Path::new(model).exists(),
+        "{variable}={bad}: a model was written"
+    );
 }
 
 /// A --target-loss the loss met before any update is a warning that says

@@ -1627,8 +1627,7 @@ fn build(
 ) -> Result<wgpu::ComputePipeline> {
     let mut constants = constants.to_vec();
     if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
-        constants.extend(mixed_constants(products, k, ctx.info.subgroup_max_size));
-        constants.push(("DELTA", f64::from(MIXED_WORKGROUP * ctx.delta_slices)));
+        constants.extend(mixed_constants(products, k, ctx));
     }
     let constants = &constants[..];
     ctx.scoped(k.entry_point(), || {
@@ -1648,8 +1647,9 @@ fn build(
 }
 
 /// The mixed kernels' pipeline constants: the cooperative kernels'
-/// workgroup size, and the forward's activation.
-fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'static str, f64); 2] {
+/// workgroup size, the forward's activation, and `delta_half`'s workgroup
+/// size (its slices, [`Context::delta_slices`]).
+fn mixed_constants(products: Products, k: Kernel, ctx: &Context) -> [(&'static str, f64); 3] {
     let act = match k {
         Kernel::ForwardCoopTanh | Kernel::ForwardCoopSharesTanh | Kernel::DeltaHalfTanh => ACT_TANH,
         _ => ACT_SIGMOID,
@@ -1660,11 +1660,16 @@ fn mixed_constants(products: Products, k: Kernel, subgroup_max: u32) -> [(&'stat
                 Kernel::WeightGradCoop => blocks.weight_grad,
                 _ => blocks.forward,
             };
-            mixed::coop_workgroup(size, b, subgroup_max)
+            mixed::coop_workgroup(size, b, ctx.info.subgroup_max_size)
         }
         Products::Scalar => MIXED_WORKGROUP,
     };
-    [("COOP", f64::from(coop)), ("ACT", f64::from(act))]
+    let delta = MIXED_WORKGROUP * ctx.delta_slices;
+    [
+        ("COOP", f64::from(coop)),
+        ("ACT", f64::from(act)),
+        ("DELTA", f64::from(delta)),
+    ]
 }
 
 /// The widest output layer (in inputs) that takes `output_residual_subgroup`
