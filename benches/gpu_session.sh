@@ -17,7 +17,10 @@
 # `run` writes into $OUT before a deadline (500 s, or SESSION_DEADLINE),
 # most wanted first, so that a hang or a slow step costs only what comes
 # after it: the GPU's name and SM count and `shadertrain info` (with the
-# NVIDIA Vulkan driver found by search where the usual path lacks it); the
+# NVIDIA Vulkan driver found by search where the usual path lacks it); what
+# the driver makes of each kernel (`info --pipelines`: registers, memory,
+# whatever it reports) at the defaults and under each swept setting
+# (pipelines.txt); the
 # mixed-precision tests with their cooperative kernels required; the
 # sweeps of settings not yet measured on hardware, two passes alternating
 # (settings.json, with per-kernel times): the f16 copies' input padding,
@@ -29,7 +32,7 @@
 # SHADERTRAIN_COOP_BLOCKS they replace chose 4x2,4x4 on 2026-12-04); f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
-# binary with 8 test threads (a hang shows as a timeout). Six files in all
+# binary with 8 test threads (a hang shows as a timeout). Seven files in all
 # (a device run brings back eight at most). Set SESSION_LAVAPIPE=1 to try
 # `run` here on lavapipe (no NVIDIA paths, no peers, and the mixed steps
 # fail there: Debian 12's lavapipe has no cooperative matrices), and
@@ -146,6 +149,18 @@ run() {
     echo "-- $((SECONDS - start)) s (at $SECONDS s): $*"
   }
   local b=(bench --backends gpu --samples 20 --quiet)
+  # The driver's statistics of every kernel's pipeline, then of the
+  # product kernels under each setting the sweeps below time.
+  {
+    echo "== the defaults"
+    step 60 $st info --pipelines
+    local hot=forward_wide_sigmoid,weight_grad_wide_sigmoid,forward_coop,forward_coop_shares,weight_grad_coop,delta_half
+    for setting in SHADERTRAIN_WIDE_STEP=16 SHADERTRAIN_COOP_BLOCKS=2x2,4x4 SHADERTRAIN_COOP_BLOCKS=4x4 \
+      SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_DELTA_SLICES=4; do
+      echo "== $setting"
+      step 30 env "$setting" $st info --pipelines "$hot"
+    done
+  } > "$OUT/pipelines.txt" 2>&1
   # The mixed tests with their cooperative kernels required (every shape
   # of SHADERTRAIN_COOP_BLOCKS and both input paddings among them): whether
   # the mixed figures below mean anything.

@@ -36,7 +36,7 @@ pub enum Command {
     /// Time epochs on the benchmark shapes S0–S4 or any other, CPU against GPU.
     Bench(BenchArgs),
     /// List the GPU adapters wgpu finds and which one each backend would pick.
-    Info,
+    Info(InfoArgs),
     /// Print a shell completion script (e.g. `shadertrain completions bash > /etc/bash_completion.d/shadertrain`).
     Completions {
         /// The shell to complete for.
@@ -1186,6 +1186,13 @@ pub struct HiddenSpec(pub Vec<usize>);
 
 fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
     crate::model::parse_hidden(s).map(HiddenSpec)
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Also build each kernel's pipeline on the adapter `--backend gpu` picks and print what its Vulkan driver reports of it: registers, memory, instructions, whatever the driver names (drivers without VK_KHR_pipeline_executable_properties, lavapipe among them, report nothing; the pipelines are still built). Registers and workgroup memory decide how many workgroups of a kernel run at once. Takes kernels by entry point, comma-separated, e.g. `--pipelines forward_wide_sigmoid,weight_grad_coop`; alone, every kernel the device has, the mixed ones where the adapter has cooperative matrices. The settings' variables (SHADERTRAIN_WIDE_STEP, SHADERTRAIN_COOP_BLOCKS, ...) apply.
+    #[arg(long, value_name = "KERNELS", num_args = 0..=1, default_missing_value = "")]
+    pub pipelines: Option<String>,
 }
 
 #[derive(Debug, Args)]

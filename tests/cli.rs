@@ -1835,3 +1835,36 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     assert_eq!(got.len(), 40_000);
     assert_eq!(bits64(&got), bits64(&want));
 }
+
+/// `info --pipelines` names each kernel asked for with its module and
+/// checks (and, where the driver reports them, its statistics); a name
+/// that is no kernel's is an error listing the kernels.
+#[test]
+fn info_pipelines_reports_the_kernels_asked_for() {
+    let (ok, _, err) = shadertrain(&["info", "--pipelines", "forward_wide_sigmoid,nope"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no kernel is named \"nope\"; the kernels are forward_sigmoid, "),
+        "{err}"
+    );
+    assert!(err.contains(" weight_grad_coop,"), "{err}");
+    if !have_gpu() {
+        return;
+    }
+    let out = run_ok(&["info", "--pipelines", "forward_wide_sigmoid, reduce"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("pipelines on "), "{out}");
+    let named: Vec<&&str> = lines
+        .iter()
+        .filter(|l| !l.starts_with(' '))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        named,
+        [
+            &"forward_wide_sigmoid (wide.wgsl, unchecked)",
+            &"reduce (update.wgsl, unchecked)"
+        ],
+        "{out}"
+    );
+}

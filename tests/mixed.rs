@@ -24,7 +24,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use common::{model, shadertrain};
 use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
-use shadertrain::gpu::kernels::{Kernel, Kernels, Params};
+use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::{
     self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, InputPad, Precision, Products, TILE,
     X_TAIL,
@@ -633,6 +633,47 @@ fn training_follows_f32(mixed_ctx: Arc<Context>, precision: Precision) {
 /// starts, so that run does not start another.
 const UNDER_COOP_LAVAPIPE: &str = "SHADERTRAIN_UNDER_COOP_LAVAPIPE";
 
+/// `info --pipelines` (gpu::stats) builds the mixed kernels through Vulkan
+/// calls of its own, on a device with the features wgpu opens for them
+/// (f16, and cooperative matrices for Mixed), with the pipeline
+/// constants they run with: the driver accepts each.
+#[test]
+fn mixed_kernels_build_for_the_pipeline_statistics() {
+    use shadertrain::gpu::stats::pipeline_statistics;
+    for precision in BOTH {
+        let Some(ctx) = mixed_gpu(precision) else {
+            continue;
+        };
+        let kernels = Kernels::new(&ctx).unwrap();
+        let mixed: Vec<Kernel> = Kernel::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.family() == Family::Mixed)
+            .collect();
+        let report = pipeline_statistics(&ctx, &kernels, &mixed).unwrap();
+        let got: Vec<Kernel> = report.pipelines.iter().map(|p| p.kernel).collect();
+        assert_eq!(got, mixed, "{precision:?}");
+        for p in &report.pipelines {
+            let program = kernels.program(&ctx, p.kernel).unwrap();
+            assert_eq!(p.constants, program.constants, "{:?}", p.kernel);
+            assert!(p.constants.iter().any(|&(name, _)| name == "COOP"));
+        }
+        // The weight gradient's own module where its blocks differ.
+        let weight_grad = &report.pipelines[got
+            .iter()
+            .position(|&k| k == Kernel::WeightGradCoop)
+            .unwrap()];
+        if let Products::Coop { blocks, .. } = ctx.mixed.unwrap() {
+            assert_eq!(
+                weight_grad.module != "mixed.wgsl",
+                blocks.forward != blocks.weight_grad,
+                "{}",
+                weight_grad.module
+            );
+        }
+    }
+}
+
 /// This binary's tests again, under the lavapipe `.ci/coop-lavapipe`
 /// installs (Mesa 26.1, 8x8x8 f16 -> f32) and with
 /// SHADERTRAIN_REQUIRE_MIXED=1, so each test's `Precision::Mixed` half runs
@@ -682,6 +723,7 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
         "mixed_gradient_matches_its_f64_twin",
         "mixed_training_follows_the_f32_run",
         "wide_kernels_match_their_twins",
+        "mixed_kernels_build_for_the_pipeline_statistics",
     ] {
         assert!(
             stdout.contains(&format!("test {name} ... ok")),

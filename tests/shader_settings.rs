@@ -578,3 +578,47 @@ fn training_with_and_without_subgroups_tracks_the_reference() {
         }
     }
 }
+
+/// `info --pipelines` (gpu::stats) builds every kernel the device has
+/// through Vulkan calls of its own, from SPIR-V it writes as wgpu does:
+/// the driver accepts each, in Kernel::ALL's order, checked as wgpu
+/// builds it; where the driver reports statistics, each pipeline has
+/// executables with some, and where not, none. A kernel asked for that
+/// the device has no module for is an error.
+#[test]
+fn every_kernel_builds_for_the_pipeline_statistics() {
+    use shadertrain::gpu::stats::pipeline_statistics;
+    let Some(ctx) = device(false, None) else {
+        return;
+    };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let report = pipeline_statistics(&ctx, &kernels, &[]).unwrap();
+    let expected: Vec<Kernel> = Kernel::ALL
+        .iter()
+        .copied()
+        .filter(|&k| kernels.program(&ctx, k).is_ok())
+        .collect();
+    let got: Vec<Kernel> = report.pipelines.iter().map(|p| p.kernel).collect();
+    assert_eq!(got, expected);
+    assert!(got.contains(&Kernel::ForwardWideSigmoid) && got.contains(&Kernel::Reduce));
+    assert_eq!(report.device, ctx.info.name);
+    for p in &report.pipelines {
+        assert_eq!(p.checks, kernels.checks(p.kernel), "{:?}", p.kernel);
+        match report.offered {
+            true => assert!(
+                !p.executables.is_empty() && p.executables.iter().all(|e| !e.statistics.is_empty()),
+                "{:?}: {:?}",
+                p.kernel,
+                p.executables
+            ),
+            false => assert!(p.executables.is_empty()),
+        }
+    }
+    let text = report.text();
+    assert!(
+        text.contains("\nforward_wide_sigmoid (wide.wgsl, unchecked)\n"),
+        "{text}"
+    );
+    let mixed = pipeline_statistics(&ctx, &kernels, &[Kernel::ForwardCoopSigmoid]);
+    assert!(matches!(mixed, Err(Error::NoMixed(_))), "{mixed:?}");
+}

@@ -307,6 +307,9 @@ fn a_wide_step_of_16_matches_the_default_bit_for_bit() {
         16,
         "the module is built at the device's step"
     );
+    // And `info --pipelines` reports the module that runs.
+    let program = kernels.program(&sixteen, Kernel::ForwardWideTanh).unwrap();
+    assert!(program.source.contains("const WK: u32 = 16u;"));
     for act in Activation::ALL {
         for shape in SHAPES {
             check_kernels(&sixteen, &kernels, act, shape);

@@ -1,10 +1,17 @@
-//! `info`: the GPU adapters wgpu finds, and which one each backend picks.
+//! `info`: the GPU adapters wgpu finds, and which one each backend picks;
+//! with `--pipelines`, what the driver makes of each kernel.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
-use crate::gpu::{self, AdapterRequest};
+use crate::cli::InfoArgs;
+use crate::gpu::kernels::{Kernel, Kernels};
+use crate::gpu::mixed::Precision;
+use crate::gpu::{self, AdapterRequest, Context};
 
-pub(super) fn info_command() -> Result<()> {
+pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
+    if let Some(names) = &args.pipelines {
+        return super::emit(&pipelines(names)?.text());
+    }
     let mut s = String::new();
     let adapters = gpu::context::adapters();
     if adapters.is_empty() {
@@ -55,4 +62,45 @@ pub(super) fn info_command() -> Result<()> {
         }
     }
     super::emit(&s)
+}
+
+/// The statistics of the pipelines of `names` (comma-separated entry
+/// points; empty: every kernel the device has) on the adapter `--backend
+/// gpu` picks, opened for mixed precision where it has cooperative
+/// matrices.
+fn pipelines(names: &str) -> Result<gpu::stats::Report> {
+    let which = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            // The mixed kernels' activations share an entry point.
+            let named: Vec<Kernel> = Kernel::ALL
+                .iter()
+                .copied()
+                .filter(|k| k.entry_point() == name)
+                .collect();
+            if named.is_empty() {
+                let mut known: Vec<&str> = Kernel::ALL.iter().map(|k| k.entry_point()).collect();
+                known.dedup();
+                anyhow::bail!(
+                    "--pipelines: no kernel is named {name:?}; the kernels are {}",
+                    known.join(", ")
+                );
+            }
+            Ok(named)
+        })
+        .collect::<Result<Vec<_>>>()?
+        .concat();
+    let request = |precision| AdapterRequest {
+        precision,
+        ..AdapterRequest::default()
+    };
+    let ctx = match Context::new(&request(Precision::Mixed)) {
+        Err(crate::Error::NoMixed(_)) => Context::new(&request(Precision::F32)),
+        opened => opened,
+    }?;
+    let kernels = Kernels::new(&ctx)?;
+    gpu::stats::pipeline_statistics(&ctx, &kernels, &which)
+        .with_context(|| format!("--pipelines on {}", ctx.info.name))
 }

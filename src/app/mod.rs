@@ -256,7 +256,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Importance(args) => done(importance::importance_command(&args)),
         Command::Gen(args) => done(gen::gen_command(&args)),
         Command::Bench(args) => done(bench_cmd::bench_command(&args)),
-        Command::Info => done(info::info_command()),
+        Command::Info(args) => done(info::info_command(&args)),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

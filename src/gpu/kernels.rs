@@ -1394,6 +1394,8 @@ pub struct Kernels {
     /// device, Family::Mixed's of the forward's blocks and, at
     /// [`MIXED_WEIGHT_GRAD`], of the weight gradient's.
     modules: Vec<[Option<wgpu::ShaderModule>; 2]>,
+    /// Each entry of `modules`' name and WGSL ([`Kernels::program`]).
+    sources: Vec<(String, String)>,
     pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
     max_per_dim: u32,
     /// Every module checked ([`Context::checked_shaders`]).
@@ -1425,20 +1427,21 @@ impl Kernels {
             let module = |c| needs(c).then(|| compile(ctx, name, source, c)).transpose();
             Ok([module(Checks::Checked)?, module(Checks::Unchecked)?])
         };
-        let mut modules = Family::ALL
-            .iter()
-            .map(|&f| {
-                let (name, source) = f.source();
-                // A family that needs subgroups has no module without them.
-                if f.needs_subgroups() && !subgroups {
-                    return Ok([None, None]);
-                }
-                if f == Family::Wide && ctx.wide_step != WIDE_K {
-                    return both(f, name, &wide_source(ctx.wide_step)?);
-                }
-                both(f, name, source)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut sources = Vec::new();
+        let mut modules = Vec::new();
+        for &f in &Family::ALL {
+            let (name, source) = f.source();
+            let source = match f {
+                Family::Wide if ctx.wide_step != WIDE_K => wide_source(ctx.wide_step)?,
+                _ => source.to_string(),
+            };
+            // A family that needs subgroups has no module without them.
+            modules.push(match f.needs_subgroups() && !subgroups {
+                true => [None, None],
+                false => both(f, name, &source)?,
+            });
+            sources.push((name.to_string(), source));
+        }
         // Family::Mixed is last: its modules, where the device was opened
         // for mixed precision, follow: those of the forward's blocks, then
         // (at MIXED_WEIGHT_GRAD) the weight gradient's, the same modules
@@ -1448,24 +1451,25 @@ impl Kernels {
                 Products::Coop { blocks, .. } => [blocks.forward, blocks.weight_grad],
                 Products::Scalar => [CoopBlocks::DEFAULT.forward; 2],
             };
-            let first = both(
-                Family::Mixed,
-                "mixed.wgsl",
-                &mixed::source(products, forward)?,
-            )?;
-            let second = match weight_grad == forward {
-                true => first.clone(),
-                false => both(
-                    Family::Mixed,
-                    "mixed.wgsl (weight gradient)",
-                    &mixed::source(products, weight_grad)?,
-                )?,
+            let first = mixed::source(products, forward)?;
+            let first_modules = both(Family::Mixed, "mixed.wgsl", &first)?;
+            let (second, second_modules) = match weight_grad == forward {
+                true => (first.clone(), first_modules.clone()),
+                false => {
+                    let name = "mixed.wgsl (weight gradient)";
+                    let source = mixed::source(products, weight_grad)?;
+                    let modules = both(Family::Mixed, name, &source)?;
+                    (source, modules)
+                }
             };
-            modules.extend([first, second]);
+            modules.extend([first_modules, second_modules]);
+            sources.push(("mixed.wgsl".into(), first));
+            sources.push(("mixed.wgsl (weight gradient)".into(), second));
         }
         Ok(Kernels {
             wide_step: ctx.wide_step,
             modules,
+            sources,
             pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
             max_per_dim: ctx.limits.max_compute_workgroups_per_dimension,
             all_checked,
@@ -1475,6 +1479,20 @@ impl Kernels {
     /// Whether `k`'s pipelines keep wgpu's runtime checks on this device.
     pub fn checks(&self, k: Kernel) -> Checks {
         effective(k, self.all_checked)
+    }
+
+    /// What `k`'s pipeline is built from on `ctx`, for a report of what
+    /// the driver makes of it: the same error as [`Kernels::pipeline`]
+    /// where the device has no module for it.
+    pub fn program(&self, ctx: &Context, k: Kernel) -> Result<Program> {
+        self.module(k)?;
+        let (module, source) = &self.sources[module_slot(k)];
+        Ok(Program {
+            module: module.clone(),
+            source: source.clone(),
+            checks: self.checks(k),
+            constants: pipeline_constants(ctx, k, &[]),
+        })
     }
 
     /// The module `k`'s pipelines are built from; an error for a kernel
@@ -1494,12 +1512,8 @@ impl Kernels {
                 k.entry_point()
             )),
         };
-        let at = match k {
-            Kernel::WeightGradCoop => MIXED_WEIGHT_GRAD,
-            _ => k.family() as usize,
-        };
         self.modules
-            .get(at)
+            .get(module_slot(k))
             .and_then(|m| m[slot].as_ref())
             .ok_or_else(missing)
     }
@@ -1589,6 +1603,28 @@ pub fn bind_group(
     })
 }
 
+/// What a kernel's pipeline is built from on a device
+/// ([`Kernels::program`]).
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// The module's name: its file, and which of the mixed modules.
+    pub module: String,
+    /// Its WGSL, the prelude and any settings written in.
+    pub source: String,
+    /// Whether it keeps wgpu's runtime checks.
+    pub checks: Checks,
+    /// The pipeline constants the kernel is built with.
+    pub constants: Vec<(&'static str, f64)>,
+}
+
+/// Where `k`'s module sits in [`Kernels`]' modules and sources.
+fn module_slot(k: Kernel) -> usize {
+    match k {
+        Kernel::WeightGradCoop => MIXED_WEIGHT_GRAD,
+        _ => k.family() as usize,
+    }
+}
+
 /// `k`'s checks on a device whose modules are all checked or (false) as
 /// [`Kernel::checks`] says.
 fn effective(k: Kernel, all_checked: bool) -> Checks {
@@ -1623,13 +1659,9 @@ fn build(
     ctx: &Context,
     module: &wgpu::ShaderModule,
     k: Kernel,
-    constants: &[(&str, f64)],
+    constants: &[(&'static str, f64)],
 ) -> Result<wgpu::ComputePipeline> {
-    let mut constants = constants.to_vec();
-    if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
-        constants.extend(mixed_constants(products, k, ctx));
-    }
-    let constants = &constants[..];
+    let constants = &pipeline_constants(ctx, k, constants)[..];
     ctx.scoped(k.entry_point(), || {
         ctx.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -1644,6 +1676,20 @@ fn build(
                 cache: None,
             })
     })
+}
+
+/// `k`'s pipeline constants on `ctx`: `given` (the fused kernels'
+/// shape), and the mixed kernels' own.
+fn pipeline_constants(
+    ctx: &Context,
+    k: Kernel,
+    given: &[(&'static str, f64)],
+) -> Vec<(&'static str, f64)> {
+    let mut constants = given.to_vec();
+    if let Some(products) = ctx.mixed.filter(|_| k.family() == Family::Mixed) {
+        constants.extend(mixed_constants(products, k, ctx));
+    }
+    constants
 }
 
 /// The mixed kernels' pipeline constants: the cooperative kernels'

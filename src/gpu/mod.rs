@@ -5,7 +5,7 @@
 //! validation rows' loss beside them, `profile` their time per kernel,
 //! and [`ops`] runs single kernels for the tests and the kernel
 //! benchmark; `runtime_dir` quiets the Vulkan stack before the first
-//! instance.
+//! instance; [`stats`] reads what the Vulkan driver makes of each kernel.
 
 mod batched;
 pub mod buffers;
@@ -19,6 +19,7 @@ pub mod plan;
 mod profile;
 #[cfg(all(unix, not(target_vendor = "apple")))]
 pub mod runtime_dir;
+pub mod stats;
 pub mod trainer;
 
 pub use context::{AdapterRequest, Context};
