@@ -25,10 +25,12 @@
 # sweeps of settings not yet measured on hardware, two passes alternating
 # (settings.json, with per-kernel times): the f16 copies' input padding,
 # SHADERTRAIN_MIXED_INPUT_PAD 64 against 16 (and 16 with 2x2 forward
-# blocks), and delta_half's SHADERTRAIN_DELTA_SLICES 2 and 4, under
+# blocks), delta_half's SHADERTRAIN_DELTA_SLICES 2 and 4, and ŷ's shares
+# by subgroup shuffles, SHADERTRAIN_MIXED_SHARES=shuffle (and with 4x4
+# forward blocks, which the shares' pass held back), under
 # --precision mixed on S2, S3 and 262144x32x256; the wide
 # products' SHADERTRAIN_WIDE_STEP 8 against 16 on S3 and three other wide
-# shapes (14 bench calls of at most 30 s each; the sweep of
+# shapes (18 bench calls of at most 30 s each; the sweep of
 # SHADERTRAIN_COOP_BLOCKS they replace chose 4x2,4x4 on 2026-12-04); f32 on S0-S4 and mixed with the default blocks on S2
 # and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
 # torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
@@ -87,7 +89,7 @@ run() {
   # The sweeps: name|shapes|bench arguments|settings, each setting an
   # environment assignment or several joined by +.
   local sweeps=(
-    "mixed|S2,S3,262144x32x256|--precision mixed|SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_MIXED_INPUT_PAD=16+SHADERTRAIN_COOP_BLOCKS=2x2,4x4 SHADERTRAIN_DELTA_SLICES=2 SHADERTRAIN_DELTA_SLICES=4"
+    "mixed|S2,S3,262144x32x256|--precision mixed|SHADERTRAIN_MIXED_INPUT_PAD=64 SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_MIXED_INPUT_PAD=16+SHADERTRAIN_COOP_BLOCKS=2x2,4x4 SHADERTRAIN_DELTA_SLICES=2 SHADERTRAIN_DELTA_SLICES=4 SHADERTRAIN_MIXED_SHARES=shuffle SHADERTRAIN_MIXED_SHARES=shuffle+SHADERTRAIN_COOP_BLOCKS=4x4"
     "wide|S3,16384x512x2048,4096x1024x4096,262144x128x256|--kernels wide|SHADERTRAIN_WIDE_STEP=8 SHADERTRAIN_WIDE_STEP=16"
   )
   if [ "${SESSION_LAVAPIPE:-0}" != 1 ]; then
@@ -156,7 +158,7 @@ run() {
     step 60 $st info --pipelines
     local hot=forward_wide_sigmoid,weight_grad_wide_sigmoid,forward_coop,forward_coop_shares,weight_grad_coop,delta_half
     for setting in SHADERTRAIN_WIDE_STEP=16 SHADERTRAIN_COOP_BLOCKS=2x2,4x4 SHADERTRAIN_COOP_BLOCKS=4x4 \
-      SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_DELTA_SLICES=4; do
+      SHADERTRAIN_MIXED_INPUT_PAD=16 SHADERTRAIN_DELTA_SLICES=4 SHADERTRAIN_MIXED_SHARES=shuffle; do
       echo "== $setting"
       step 30 env "$setting" $st info --pipelines "$hot"
     done

@@ -50,6 +50,11 @@ override ACT: u32 = 0u;
 // Invocations per delta_half workgroup: MIXED units × 1, 2 or 4 slices of
 // the row group's rows (mixed::DELTA_SLICES, SHADERTRAIN_DELTA_SLICES).
 override DELTA: u32 = 128u;
+// How forward_coop_shares (cooperative) sums each row's share terms over a
+// block's CS columns: 0 in a pass of their own after the activations
+// (share_parts), 1 by subgroup shuffles as the activations are stored
+// (emit_forward_shuffled); mixed::Shares, SHADERTRAIN_MIXED_SHARES.
+override SHARES: u32 = 0u;
 
 // One invocation per element of the padded copy; the padding is zero.
 @compute @workgroup_size(MIXED)

@@ -114,6 +114,36 @@ fn share_parts(li: u32, tile: vec3<u32>, q: u32) {
     }
 }
 
+// forward_coop_shares with SHARES = 1: block position q of every patch
+// from `outbox` into A₁, as emit_forward, and each of its rows' sums of
+// a·w₂ over the block's CS columns into row_parts, added across the CS
+// invocations that hold them by a butterfly of subgroup shuffles (each
+// lane adds its partner's partial sum, so every lane of the row ends with
+// the same bits); the row's first lane stores it. Element e goes to
+// invocation li = e mod COOP, with li its subgroup's first invocation plus
+// its lane (the entry point numbers them so), so a row's CS elements sit
+// in CS consecutive lanes of one subgroup (mixed::Shares::check: subgroups
+// of at least CS). Every lane takes part in every shuffle: each runs
+// PATCHES·CS·CS / COOP = CS·CS / (the largest subgroup) elements.
+fn emit_forward_shuffled(li: u32, tile: vec3<u32>, q: u32) {
+    for (var t = 0u; t < PATCHES * CS * CS / COOP; t++) {
+        let e = li + t * COOP;
+        let at = outbox_place(e, q);
+        let a = activated(tile, at.y, outbox[e]);
+        put_forward(tile, at.x, at.y, a);
+        var s = share_term(tile, at.y, a);
+        if (CS == 16u) {
+            s += subgroupShuffleXor(s, 8u);
+        }
+        s += subgroupShuffleXor(s, 4u);
+        s += subgroupShuffleXor(s, 2u);
+        s += subgroupShuffleXor(s, 1u);
+        if (e % CS == 0u) {
+            row_parts[at.x * (T / CS) + at.y / CS] = s;
+        }
+    }
+}
+
 // Each row's share: its T / CS sums, in column order.
 fn put_shares(li: u32, tile: vec3<u32>) {
     for (var r = li; r < T; r += COOP) {
@@ -175,9 +205,13 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // forward_coop, and each row's share of ŷ from the tile's units, for
-// --kernels wide.
+// --kernels wide. With SHARES = 1 the invocations are numbered by
+// subgroup and lane (emit_forward_shuffled needs it), which numbers the
+// workgroup's COOP invocations once each all the same: its subgroups are
+// of one size, a power of two no larger than COOP.
 @compute @workgroup_size(COOP)
-fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(subgroup_id) sg: u32) {
+fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) index: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32) {
+    let li = select(index, sg * size + lane, SHARES == 1u);
     let tile = forward_tile(wid, nwg);
     clear_zeros(li);
     workgroupBarrier();
@@ -191,7 +225,11 @@ fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         //% multiply forward
     }
     let slot = &outbox[sq.x * CS * CS];
-    //% emit emit_forward share_parts
+    if (SHARES == 0u) {
+        //% emit emit_forward share_parts
+    } else {
+        //% emit emit_forward_shuffled
+    }
     workgroupBarrier();
     put_shares(li, tile);
 }

@@ -1053,6 +1053,7 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
     let blocks = "SHADERTRAIN_COOP_BLOCKS";
     let pad = "SHADERTRAIN_MIXED_INPUT_PAD";
     let slices = "SHADERTRAIN_DELTA_SLICES";
+    let shares = "SHADERTRAIN_MIXED_SHARES";
     for (variable, bad, expected) in [
         (blocks, "3x3", "RxC"),
         (blocks, "4x4,", "RxC"),
@@ -1060,10 +1061,11 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
         (pad, "32", "64 (the default) or 16"),
         (pad, "tile", "64 (the default) or 16"),
         (slices, "3", "1 (the default), 2 or 4"),
+        (shares, "subgroup", "pass (the default) or shuffle"),
     ] {
         assert_setting_refused(&model, &with("mixed"), (variable, bad), expected);
     }
-    for (variable, bad) in [(blocks, "3x3"), (pad, "32"), (slices, "3")] {
+    for (variable, bad) in [(blocks, "3x3"), (pad, "32"), (slices, "3"), (shares, "x")] {
         let (ok, _, err) = train_with_setting(&model, &with("f32"), (variable, bad));
         assert!(ok, "f32 read {variable}: {err}");
         assert!(std::path::Path::new(&model).exists());

@@ -26,8 +26,8 @@ use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::{
-    self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, InputPad, Precision, Products, TILE,
-    X_TAIL,
+    self, pack_f16, round_f16, unpack_f16, Blocks, CoopBlocks, InputPad, Precision, Products,
+    Shares, TILE, X_TAIL,
 };
 use shadertrain::gpu::ops::{self, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
@@ -55,25 +55,33 @@ fn request(precision: Precision) -> AdapterRequest {
 }
 
 /// [`mixed_gpu`] with the storage binding capped at `max_binding` bytes,
-/// the f16 copies padding the inputs by `input_pad`.
+/// the f16 copies padding the inputs by `input_pad`, and ŷ's shares summed
+/// by `shares`.
 fn mixed_gpu_with(
     precision: Precision,
     max_binding: Option<u64>,
     input_pad: InputPad,
+    shares: Shares,
 ) -> Option<Arc<Context>> {
-    // The default as None, so those cases share mixed_gpu's device.
+    // The defaults as None, so those cases share mixed_gpu's device.
     shared(AdapterRequest {
         max_binding,
         input_pad: (input_pad != InputPad::Tile).then_some(input_pad),
+        shares: (shares != Shares::Pass).then_some(shares),
         ..request(precision)
     })
 }
 
 /// [`mixed_gpu`] with each subgroup of the cooperative kernels holding
-/// `blocks`.
-fn mixed_gpu_blocks(precision: Precision, blocks: CoopBlocks) -> Option<Arc<Context>> {
+/// `blocks`, and ŷ's shares summed by `shares`.
+fn mixed_gpu_blocks(
+    precision: Precision,
+    blocks: CoopBlocks,
+    shares: Shares,
+) -> Option<Arc<Context>> {
     shared(AdapterRequest {
         coop_blocks: Some(blocks),
+        shares: (shares != Shares::Pass).then_some(shares),
         ..request(precision)
     })
 }
@@ -206,14 +214,25 @@ fn products_match_their_f64_twins() {
             weight_grad: Blocks::ALL[(i + 1) % Blocks::ALL.len()],
         })
         .chain([CoopBlocks::both(Blocks { rows: 4, cols: 4 })]);
-    let forms = std::iter::once((Precision::MixedScalar, CoopBlocks::DEFAULT))
-        .chain(pairs.map(|b| (Precision::Mixed, b)));
-    for (precision, blocks) in forms {
-        let Some(ctx) = mixed_gpu_blocks(precision, blocks) else {
+    // And ŷ's shares by subgroup shuffles at the default blocks and at
+    // 4 × 4 (one subgroup per tile): the same A₁, shares that meet the
+    // twin, and some of their bits not those of the pass (so the
+    // shuffles ran).
+    let shuffled = [
+        CoopBlocks::DEFAULT,
+        CoopBlocks::both(Blocks { rows: 4, cols: 4 }),
+    ];
+    let forms = std::iter::once((Precision::MixedScalar, CoopBlocks::DEFAULT, Shares::Pass))
+        .chain(pairs.map(|b| (Precision::Mixed, b, Shares::Pass)))
+        .chain(shuffled.map(|b| (Precision::Mixed, b, Shares::Shuffle)));
+    let mut passed = HashMap::new();
+    for (precision, blocks, shares) in forms {
+        let Some(ctx) = mixed_gpu_blocks(precision, blocks, shares) else {
             continue;
         };
         if let Some(Products::Coop { blocks: opened, .. }) = ctx.mixed {
             assert_eq!(opened, blocks, "the device's kernels hold what was asked");
+            assert_eq!(ctx.shares, shares);
         }
         let kernels = Kernels::new(&ctx).unwrap();
         // 60 inputs padded to the tile, and 36 padded to 48
@@ -221,20 +240,30 @@ fn products_match_their_f64_twins() {
         // past each row into the next, and past the last into the tail,
         // here NaNs, which no stored output may take up.
         for (inputs, input_pad) in [(60, InputPad::Tile), (36, InputPad::Block)] {
-            let precision = format!("{precision:?} {blocks} {input_pad:?}");
-            products_match(&ctx, &kernels, &precision, inputs, input_pad);
+            let name = format!("{precision:?} {blocks} {input_pad:?} {shares:?}");
+            let got = products_match(&ctx, &kernels, &name, inputs, input_pad);
+            let key = (precision, blocks.forward, input_pad);
+            match shares {
+                Shares::Pass => drop(passed.insert(key, got)),
+                Shares::Shuffle => assert!(
+                    passed.get(&key).is_some_and(|p| *p != got),
+                    "{name}: the shares are the pass's bits"
+                ),
+            }
         }
     }
 }
 
-/// [`products_match_their_f64_twins`] for `inputs` padded by `input_pad`.
+/// [`products_match_their_f64_twins`] for `inputs` padded by `input_pad`;
+/// the bits of ŷ's shares, both activations'.
 fn products_match(
     ctx: &Context,
     kernels: &Kernels,
     precision: &str,
     inputs: usize,
     input_pad: InputPad,
-) {
+) -> Vec<u32> {
+    let mut shares = Vec::new();
     // The forward: 70 rows, 70 outputs, padded to 128: two tiles each
     // way, the second partial. The weight gradient's 60 inputs reach
     // into the last patch across its 64-wide tile at every block shape
@@ -333,6 +362,7 @@ fn products_match(
                 assert_sum_close(&what, got, want, 64, magnitude);
             }
         }
+        shares.extend(common::bits32(&with_shares[1]));
     }
     // The weight gradient: the same 70 rows in row groups of 64 (two
     // groups, the second partial), scaled back by 1/4, into partials
@@ -383,6 +413,7 @@ fn products_match(
             }
         }
     }
+    shares
 }
 
 /// Blocks the environment variable could not name, asked for through the
@@ -501,33 +532,32 @@ fn gradient_matches_twin(precision: Precision) {
     let data = Dataset::synthetic(200, 24, 3).unwrap();
     // The 24 inputs pad to 64 by the tile and to 32 by InputPad::Block.
     let (tile, block) = (InputPad::Tile, InputPad::Block);
+    let (pass, shuffle) = (Shares::Pass, Shares::Shuffle);
+    let (sigmoid, tanh) = (Activation::Sigmoid, Activation::Tanh);
+    let (auto, tiled, wide) = (KernelChoice::Auto, KernelChoice::Tiled, KernelChoice::Wide);
+    let cut = Some(32 << 10);
     let cases = [
-        (Activation::Sigmoid, None, KernelChoice::Auto, tile),
-        (Activation::Tanh, None, KernelChoice::Auto, tile),
-        (Activation::Tanh, Some(32 << 10), KernelChoice::Auto, tile),
+        (sigmoid, None, auto, tile, pass),
+        (tanh, None, auto, tile, pass),
+        (tanh, cut, auto, tile, pass),
         // Auto is wide on hardware GPUs (one hidden layer) and layered on
         // CPU adapters: the tiled mixed path asked for by name.
-        (
-            Activation::Sigmoid,
-            Some(32 << 10),
-            KernelChoice::Tiled,
-            tile,
-        ),
-        (Activation::Sigmoid, None, KernelChoice::Wide, tile),
-        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide, tile),
-        (
-            Activation::Sigmoid,
-            Some(32 << 10),
-            KernelChoice::Tiled,
-            block,
-        ),
-        (Activation::Tanh, Some(32 << 10), KernelChoice::Wide, block),
+        (sigmoid, cut, tiled, tile, pass),
+        (sigmoid, None, wide, tile, pass),
+        (tanh, cut, wide, tile, pass),
+        (sigmoid, cut, tiled, block, pass),
+        (tanh, cut, wide, block, pass),
+        // ŷ's shares by subgroup shuffles (the cooperative products only).
+        (sigmoid, None, wide, tile, shuffle),
+        (tanh, cut, wide, block, shuffle),
     ];
-    for (act, max_binding, kernels, input_pad) in cases {
+    for (act, max_binding, kernels, input_pad, shares) in cases {
         let m = model(&data, &[40], act, 5);
         let opt = Optimizer::gd(0.1);
-        let ctx = mixed_gpu_with(precision, max_binding, input_pad).unwrap();
+        let ctx = mixed_gpu_with(precision, max_binding, input_pad, shares).unwrap();
         assert_eq!(ctx.input_pad, input_pad);
+        let shuffled = precision == Precision::Mixed && shares == Shares::Shuffle;
+        assert_eq!(ctx.shares == Shares::Shuffle, shuffled);
         let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, kernels).unwrap();
         if max_binding.is_some() {
             assert!(g.plan().chunks.len() > 1, "{:?}", g.plan());
@@ -536,6 +566,8 @@ fn gradient_matches_twin(precision: Precision) {
         assert!(described.contains(", mixed "), "{described}");
         let padded = described.contains(", inputs padded to 16");
         assert_eq!(padded, input_pad == InputPad::Block, "{described}");
+        let named = described.contains(", ŷ's shares by subgroup shuffles");
+        assert_eq!(named, shuffled, "{described}");
         let mut grad = vec![0.0; m.params.len()];
         let loss = g.evaluate(&m.params, &mut grad).unwrap();
         let (want_loss, want) = twin(&m, &data);
@@ -543,7 +575,7 @@ fn gradient_matches_twin(precision: Precision) {
         // its rounding (2^-24 per operation over at most 200 terms).
         assert!(
             (loss - want_loss).abs() <= 1e-5 * want_loss,
-            "{precision:?} {act:?} {kernels:?} {input_pad:?}: loss {loss} vs {want_loss}"
+            "{precision:?} {act:?} {kernels:?} {input_pad:?} {shares:?}: loss {loss} vs {want_loss}"
         );
         // ∂W₁: an f32 Δ₁ a few ulps from the twin's may round to the
         // neighbouring f16, one f16 step (2^-11 relative) off for that row:
@@ -559,7 +591,7 @@ fn gradient_matches_twin(precision: Precision) {
             };
             assert!(
                 (grad[k] - want[k]).abs() <= tol,
-                "{precision:?} {act:?} {kernels:?} {input_pad:?}: parameter {k}: {} vs {} (tolerance {tol})",
+                "{precision:?} {act:?} {kernels:?} {input_pad:?} {shares:?}: parameter {k}: {} vs {} (tolerance {tol})",
                 grad[k],
                 want[k]
             );

@@ -56,6 +56,10 @@ pub struct AdapterRequest {
     /// [`DELTA_SLICES`](crate::gpu::mixed::DELTA_SLICES); `None` takes them
     /// from `SHADERTRAIN_DELTA_SLICES`, else 1.
     pub delta_slices: Option<u32>,
+    /// How the cooperative forward sums ŷ's shares under `Mixed`; `None`
+    /// takes it from `SHADERTRAIN_MIXED_SHARES`, else
+    /// [`Shares::Pass`](crate::gpu::mixed::Shares::Pass).
+    pub shares: Option<mixed::Shares>,
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
@@ -118,6 +122,7 @@ impl Default for AdapterRequest {
             input_pad: None,
             wide_step: None,
             delta_slices: None,
+            shares: None,
         }
     }
 }
@@ -266,6 +271,10 @@ pub struct Context {
     /// The slices of `delta_half`'s row groups
     /// ([`AdapterRequest::delta_slices`]; 1 where `mixed` is `None`).
     pub delta_slices: u32,
+    /// How the cooperative forward sums ŷ's shares
+    /// ([`AdapterRequest::shares`]; `Pass` unless the products are
+    /// cooperative).
+    pub shares: mixed::Shares,
     /// Every shader module keeps wgpu's runtime checks
     /// ([`AdapterRequest::checked_shaders`]).
     pub checked_shaders: bool,
@@ -280,7 +289,9 @@ impl Context {
     /// description names them: "mixed 16x16x16, 4x2,4x4 blocks", with
     /// ", inputs padded to 16" where [`Context::input_pad`] is not the
     /// tile and ", delta_half in 4 slices" where
-    /// [`Context::delta_slices`] is not 1; `None` for an f32 device.
+    /// [`Context::delta_slices`] is not 1, and ", ŷ's shares by subgroup
+    /// shuffles" for [`Shares::Shuffle`](mixed::Shares::Shuffle); `None`
+    /// for an f32 device.
     pub fn mixed_name(&self) -> Option<String> {
         let mut more = String::new();
         if self.input_pad != mixed::InputPad::Tile {
@@ -288,6 +299,9 @@ impl Context {
         }
         if self.delta_slices != 1 {
             more += &format!(", delta_half in {} slices", self.delta_slices);
+        }
+        if self.shares == mixed::Shares::Shuffle {
+            more += ", ŷ's shares by subgroup shuffles";
         }
         self.mixed
             .map(|products| format!("{}{more}", products.name()))
@@ -325,8 +339,8 @@ impl Context {
         let mut features = adapter.features() & wanted;
         // The settings are read before the adapter is asked, so a bad value
         // is reported as such wherever mixed precision is asked for.
-        let (mixed, input_pad, delta_slices) = match request.precision {
-            Precision::F32 => (None, mixed::InputPad::default(), 1),
+        let (mixed, input_pad, delta_slices, shares) = match request.precision {
+            Precision::F32 => (None, mixed::InputPad::default(), 1, mixed::Shares::Pass),
             p => {
                 let blocks = match request.coop_blocks {
                     Some(blocks) => blocks,
@@ -342,7 +356,18 @@ impl Context {
                     "slices of delta_half's row groups",
                     mixed::delta_slices_from_env,
                 )?;
-                (Some(mixed::usable(adapter, p, blocks)?), pad, slices)
+                let shares = match request.shares {
+                    Some(shares) => shares,
+                    None => mixed::Shares::from_env()?,
+                };
+                let products = mixed::usable(adapter, p, blocks)?;
+                shares.check(products, info.subgroup_min_size, info.subgroup_max_size)?;
+                // The scalar products sum the shares their own way.
+                let shares = match products {
+                    Products::Coop { .. } => shares,
+                    Products::Scalar => mixed::Shares::Pass,
+                };
+                (Some(products), pad, slices, shares)
             }
         };
         // A step of 16 stages 32 KiB, past WebGPU's default 16.
@@ -425,6 +450,7 @@ impl Context {
             input_pad,
             wide_step,
             delta_slices,
+            shares,
             checked_shaders: request.checked_shaders,
             timeout: request.timeout,
             uncaptured,

@@ -1036,7 +1036,10 @@ impl Kernel {
     ///   a barrier, invocations e < PATCHES·CS write
     ///   row_parts[r·T/CS + block] for that position's (row, block) pairs,
     ///   which over the R·C positions is every one of the T·T/CS, then a
-    ///   barrier before they are read. The scalar
+    ///   barrier before they are read. With SHARES = 1 (an override, so
+    ///   the branch is uniform) emit_forward_shuffled writes the same
+    ///   row_parts entries (a row's first lane, after its shuffles) and
+    ///   reads only outbox, and the same barrier precedes the reads. The scalar
     ///   form of forward_coop_shares writes terms\[e\] for every e < T·T,
     ///   then a barrier, then reads them; its other kernels use no
     ///   workgroup memory.
@@ -1693,9 +1696,10 @@ fn pipeline_constants(
 }
 
 /// The mixed kernels' pipeline constants: the cooperative kernels'
-/// workgroup size, the forward's activation, and `delta_half`'s workgroup
-/// size (its slices, [`Context::delta_slices`]).
-fn mixed_constants(products: Products, k: Kernel, ctx: &Context) -> [(&'static str, f64); 3] {
+/// workgroup size, the forward's activation, `delta_half`'s workgroup
+/// size (its slices, [`Context::delta_slices`]), and how the cooperative
+/// forward sums ŷ's shares ([`Context::shares`]).
+fn mixed_constants(products: Products, k: Kernel, ctx: &Context) -> [(&'static str, f64); 4] {
     let act = match k {
         Kernel::ForwardCoopTanh | Kernel::ForwardCoopSharesTanh | Kernel::DeltaHalfTanh => ACT_TANH,
         _ => ACT_SIGMOID,
@@ -1711,10 +1715,15 @@ fn mixed_constants(products: Products, k: Kernel, ctx: &Context) -> [(&'static s
         Products::Scalar => MIXED_WORKGROUP,
     };
     let delta = MIXED_WORKGROUP * ctx.delta_slices;
+    let shares = match ctx.shares {
+        mixed::Shares::Pass => 0.0,
+        mixed::Shares::Shuffle => 1.0,
+    };
     [
         ("COOP", f64::from(coop)),
         ("ACT", f64::from(act)),
         ("DELTA", f64::from(delta)),
+        ("SHARES", shares),
     ]
 }
 

@@ -101,6 +101,71 @@ pub fn parse_delta_slices(value: Option<&str>) -> Result<u32> {
     crate::gpu::context::one_of(DELTA_SLICES_VARIABLE, value, &DELTA_SLICES, what)
 }
 
+/// How `forward_coop_shares` sums each row's share of ŷ over each
+/// cooperative block's CS columns (the WGSL `SHARES`). In its epilogue,
+/// each block position's accumulators go through workgroup memory, and
+/// one invocation per element applies the activation and stores A₁.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Shares {
+    /// The elements' activations are written back, and after a barrier one
+    /// invocation per block row adds its CS terms in order: a pass and a
+    /// barrier per block position, and CS-long chains.
+    #[default]
+    Pass,
+    /// The CS invocations that hold a block row's elements (consecutive
+    /// lanes of one subgroup) add their terms by subgroup shuffles as they
+    /// store A₁: no pass, a barrier fewer per block position. Needs
+    /// subgroups of at least CS invocations; the sums are added in another
+    /// order, so ŷ's bits differ from `Pass`'s.
+    Shuffle,
+}
+
+impl Shares {
+    /// The variable that sets the sums for a run: `pass` (unset) or
+    /// `shuffle`.
+    pub const VARIABLE: &'static str = "SHADERTRAIN_MIXED_SHARES";
+
+    /// The sums [`Shares::VARIABLE`] names, else the default.
+    pub fn from_env() -> Result<Shares> {
+        Shares::parse_setting(std::env::var(Shares::VARIABLE).ok().as_deref())
+    }
+
+    /// [`Shares::from_env`] from the variable's value: unset or empty is
+    /// the default.
+    pub fn parse_setting(value: Option<&str>) -> Result<Shares> {
+        match value.map(str::trim).unwrap_or("") {
+            "" | "pass" => Ok(Shares::Pass),
+            "shuffle" => Ok(Shares::Shuffle),
+            v => Err(Error::Config(format!(
+                "{}={v}: expected pass (the default) or shuffle: how the cooperative \
+                 forward sums each row's share of ŷ under --precision mixed",
+                Shares::VARIABLE
+            ))),
+        }
+    }
+
+    /// An error where `products` cannot sum the shares this way on an
+    /// adapter whose subgroups are at least `subgroup_min` invocations:
+    /// shuffles need a block row's CS invocations in one subgroup, and
+    /// every lane busy in each (`subgroup_max` at most CS · CS).
+    pub fn check(self, products: Products, subgroup_min: u32, subgroup_max: u32) -> Result<()> {
+        match (self, products) {
+            (Shares::Shuffle, Products::Coop { size, .. })
+                if subgroup_min < size || subgroup_max > size * size =>
+            {
+                Err(Error::Config(format!(
+                    "{}=shuffle: the cooperative forward's {size}-column block rows need \
+                     subgroups of {size} to {} invocations, and this adapter's are \
+                     {subgroup_min} to {subgroup_max}; unset it",
+                    Shares::VARIABLE,
+                    size * size
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// f16s past the padded rows of the X copy, so that the weight gradient's
 /// 64-wide input tiles stay inside it where [`InputPad::Block`] makes
 /// rows other than a whole number of tiles: the last row's loads reach at
@@ -864,6 +929,44 @@ mod tests {
                 1
             );
         }
+    }
+
+    #[test]
+    fn shares_come_from_the_variable_and_need_wide_enough_subgroups() {
+        for (value, want) in [
+            (None, Shares::Pass),
+            (Some(""), Shares::Pass),
+            (Some(" pass"), Shares::Pass),
+            (Some("shuffle "), Shares::Shuffle),
+        ] {
+            assert_eq!(Shares::parse_setting(value).unwrap(), want, "{value:?}");
+        }
+        for bad in ["Shuffle", "1", "subgroup"] {
+            let err = Shares::parse_setting(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{}={bad}: expected pass", Shares::VARIABLE)),
+                "{err}"
+            );
+        }
+        let coop = |size| Products::Coop {
+            size,
+            blocks: CoopBlocks::DEFAULT,
+        };
+        // NVIDIA (16 × 16 blocks, subgroups of 32), lavapipe (8 × 8, 8).
+        for (size, min, max) in [(16, 32, 32), (8, 8, 8), (16, 16, 64), (8, 8, 64)] {
+            assert!(Shares::Shuffle.check(coop(size), min, max).is_ok());
+        }
+        // A row's 16 columns across subgroups of 8; lanes idle past 64.
+        for (size, min, max) in [(16, 8, 32), (8, 4, 8), (8, 8, 128)] {
+            let err = Shares::Shuffle.check(coop(size), min, max).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("shuffle: the cooperative forward's"),
+                "{err}"
+            );
+            assert!(Shares::Pass.check(coop(size), min, max).is_ok());
+        }
+        assert!(Shares::Shuffle.check(Products::Scalar, 1, 128).is_ok());
     }
 
     #[test]
