@@ -206,9 +206,13 @@ fn forward_coop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
 // forward_coop, and each row's share of ŷ from the tile's units, for
 // --kernels wide. With SHARES = 1 the invocations are numbered by
-// subgroup and lane (emit_forward_shuffled needs it), which numbers the
-// workgroup's COOP invocations once each all the same: its subgroups are
-// of one size, a power of two no larger than COOP.
+// subgroup and lane (emit_forward_shuffled needs it). That numbers the
+// workgroup's COOP invocations once each where its subgroups are full and
+// of one size, which Vulkan does not promise without
+// REQUIRE_FULL_SUBGROUPS (wgpu does not ask for it) but every driver
+// tested gives (patch_of relies on the same): tests/mixed.rs holds A₁
+// bit for bit to the plain forward's and the shares to their twin on each
+// adapter the tests run on.
 @compute @workgroup_size(COOP)
 fn forward_coop_shares(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) index: u32, @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) size: u32) {
     let li = select(index, sg * size + lane, SHARES == 1u);

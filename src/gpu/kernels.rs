@@ -1454,20 +1454,19 @@ impl Kernels {
                 Products::Coop { blocks, .. } => [blocks.forward, blocks.weight_grad],
                 Products::Scalar => [CoopBlocks::DEFAULT.forward; 2],
             };
-            let first = mixed::source(products, forward)?;
-            let first_modules = both(Family::Mixed, "mixed.wgsl", &first)?;
+            let first = ("mixed.wgsl", mixed::source(products, forward)?);
+            let first_modules = both(Family::Mixed, first.0, &first.1)?;
             let (second, second_modules) = match weight_grad == forward {
                 true => (first.clone(), first_modules.clone()),
                 false => {
                     let name = "mixed.wgsl (weight gradient)";
                     let source = mixed::source(products, weight_grad)?;
                     let modules = both(Family::Mixed, name, &source)?;
-                    (source, modules)
+                    ((name, source), modules)
                 }
             };
             modules.extend([first_modules, second_modules]);
-            sources.push(("mixed.wgsl".into(), first));
-            sources.push(("mixed.wgsl (weight gradient)".into(), second));
+            sources.extend([first, second].map(|(name, source)| (name.to_string(), source)));
         }
         Ok(Kernels {
             wide_step: ctx.wide_step,

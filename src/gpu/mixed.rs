@@ -115,8 +115,9 @@ pub enum Shares {
     /// The CS invocations that hold a block row's elements (consecutive
     /// lanes of one subgroup) add their terms by subgroup shuffles as they
     /// store A₁: no pass, a barrier fewer per block position. Needs
-    /// subgroups of at least CS invocations; the sums are added in another
-    /// order, so ŷ's bits differ from `Pass`'s.
+    /// subgroups of at least CS invocations and at most CS · CS
+    /// ([`Shares::check`]); the sums are added in another order, so ŷ's
+    /// bits differ from `Pass`'s.
     Shuffle,
 }
 
@@ -887,11 +888,12 @@ mod tests {
             let count = |text: &str| code.iter().filter(|l| l.contains(text)).count();
             for i in 0..rows {
                 for j in 0..cols {
-                    // Three kernels: declared, multiplied and stored once each.
+                    // Three kernels: declared and multiplied once each, and
+                    // stored once in each epilogue (the shares' two).
                     let c = format!("c{i}{j}");
                     assert_eq!(count(&format!("var {c}: MatC")), 3, "{c}");
                     assert_eq!(count(&format!("{c} = coopMultiplyAdd(a{i}, b{j}, {c})")), 3);
-                    assert_eq!(count(&format!("coopStoreT({c}, slot, CS)")), 3);
+                    assert_eq!(count(&format!("coopStoreT({c}, slot, CS)")), 4);
                 }
             }
             let positions = (rows * cols) as usize;
@@ -902,15 +904,21 @@ mod tests {
             // store, then its steps.
             assert_eq!(count("emit_forward(li, tile, "), 2 * positions);
             assert_eq!(count("share_parts(li, tile, "), positions);
+            assert_eq!(count("emit_forward_shuffled(li, tile, "), positions);
             assert_eq!(
                 count(&format!("emit_weight_grad(li, tile, {}u)", positions - 1)),
                 1
             );
             // A barrier before each step and between positions: forward_coop
-            // 2·positions − 1; its shares form 3·positions − 1 and one before
-            // put_shares; weight_grad_coop as forward_coop; and one after the
-            // zeros in each.
-            let barriers = (2 * positions - 1) + (3 * positions) + (2 * positions - 1) + 3;
+            // 2·positions − 1; its shares form's pass 3·positions − 1, its
+            // shuffles 2·positions − 1, and one before put_shares;
+            // weight_grad_coop as forward_coop; and one after the zeros in
+            // each.
+            let barriers = (2 * positions - 1)
+                + (3 * positions)
+                + (2 * positions - 1)
+                + (2 * positions - 1)
+                + 3;
             assert_eq!(count("workgroupBarrier();"), barriers, "{blocks}");
             assert_eq!(
                 count(&format!(

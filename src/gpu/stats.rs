@@ -7,14 +7,21 @@
 //!
 //! wgpu builds its pipelines without asking for statistics, so this opens
 //! a Vulkan device of its own on the adapter the [`Context`] runs on, with
-//! every feature the adapter offers (wgpu's robust buffer access among
-//! them), and builds each kernel's pipeline again the way wgpu builds it:
-//! the module's WGSL as [`Kernels`] compiled it (the settings written in),
-//! through naga to SPIR-V with wgpu's bounds checks and loop bounding for
-//! a checked module and none for an unchecked one, workgroup memory not
-//! zeroed, the same pipeline constants, and a varying subgroup size
-//! allowed where the device has subgroups. The fused kernels are built
-//! with their default constants, not a shape's. Where the driver offers no
+//! the features of wgpu 30's device that change how a compute kernel
+//! compiles, where the adapter has them: robust buffer access (and robust
+//! buffer access 2), f16 and 16-bit storage, the Vulkan memory model,
+//! subgroup size control, cooperative matrices (without their own robust
+//! access, which wgpu leaves off). It builds each kernel's pipeline again
+//! the way wgpu does: the module's WGSL as [`Kernels`] compiled it (the
+//! settings written in), through naga to SPIR-V (Vulkan 1.3's) with
+//! wgpu's bounds checks, loop bounding and division guards for a checked
+//! module and none for an unchecked one, workgroup memory not zeroed, the
+//! same pipeline constants, a layout of the entry point's own bindings,
+//! and a varying subgroup size allowed where the device has subgroups.
+//! naga may use any capability it needs (wgpu lists the device's; the
+//! kernels need none it lacks), and image bounds are not wgpu's (the
+//! kernels have no images). The fused kernels are built with their
+//! default constants, not a shape's. Where the driver offers no
 //! statistics (lavapipe does not), each pipeline is still built, so the
 //! report says the driver accepted it.
 
@@ -47,6 +54,9 @@ pub struct PipelineStats {
     pub module: String,
     pub checks: Checks,
     pub constants: Vec<(&'static str, f64)>,
+    /// The bindings of group 0 its pipeline's layout has: the entry
+    /// point's own, as wgpu derives them.
+    pub bindings: Vec<u32>,
     /// Each executable the driver made of it (one for a compute shader).
     pub executables: Vec<Executable>,
 }
@@ -118,12 +128,14 @@ pub fn pipeline_statistics(ctx: &Context, kernels: &Kernels, which: &[Kernel]) -
             ctx.info.name, ctx.info.backend
         )));
     }
+    let mut asked = which.to_vec();
+    asked.dedup();
     let programs: Vec<(Kernel, Program)> = match which {
         [] => Kernel::ALL
             .iter()
             .filter_map(|&k| kernels.program(ctx, k).ok().map(|p| (k, p)))
             .collect(),
-        _ => which
+        _ => asked
             .iter()
             .map(|&k| kernels.program(ctx, k).map(|p| (k, p)))
             .collect::<Result<_>>()?,
@@ -132,17 +144,18 @@ pub fn pipeline_statistics(ctx: &Context, kernels: &Kernels, which: &[Kernel]) -
     let mut parsed: HashMap<String, (naga::Module, naga::valid::ModuleInfo)> = HashMap::new();
     let mut pipelines = Vec::new();
     for (k, program) in programs {
-        if !parsed.contains_key(&program.module) {
-            parsed.insert(program.module.clone(), parse(&program)?);
-        }
-        let (module, info) = &parsed[&program.module];
-        let words = spirv(k, &program, module, info, vulkan.robust)?;
-        let executables = vulkan.statistics(k, module, &words, ctx.subgroups())?;
+        let (module, info) = match parsed.entry(program.module.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(parse(&program)?),
+        };
+        let entry = spirv(k, &program, module, info, vulkan.robust)?;
+        let executables = vulkan.statistics(k, &entry, ctx.subgroups())?;
         pipelines.push(PipelineStats {
             kernel: k,
             module: program.module,
             checks: program.checks,
             constants: program.constants,
+            bindings: entry.bindings.iter().map(|&(b, _)| b).collect(),
             executables,
         });
     }
@@ -168,16 +181,24 @@ fn parse(program: &Program) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
     Ok((module, info))
 }
 
+/// One kernel's SPIR-V and the bindings of its layout, in binding order.
+struct Entry {
+    words: Vec<u32>,
+    bindings: Vec<(u32, vk::DescriptorType)>,
+}
+
 /// `k`'s SPIR-V, as wgpu writes it for the program (see the module's
-/// comment); `robust`: the device has robust buffer access 2, under
-/// which wgpu leaves a checked module's buffer accesses to the driver.
+/// comment), and its layout's bindings: those of the module naga keeps
+/// for the entry point alone; `robust`: the device has robust buffer
+/// access 2, under which wgpu leaves a checked module's buffer accesses to
+/// the driver.
 fn spirv(
     k: Kernel,
     program: &Program,
     module: &naga::Module,
     info: &naga::valid::ModuleInfo,
     robust: bool,
-) -> Result<Vec<u32>> {
+) -> Result<Entry> {
     use naga::back::spv;
     use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
     let fail = |what: String| Error::Config(format!("{}: {what}", k.entry_point()));
@@ -222,7 +243,29 @@ fn spirv(
         shader_stage: stage,
         entry_point: k.entry_point().to_string(),
     };
-    spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| fail(e.to_string()))
+    let words = spv::write_vec(&module, &info, &options, Some(&pipeline))
+        .map_err(|e| fail(e.to_string()))?;
+    let mut bindings = Vec::new();
+    for (_, var) in module.global_variables.iter() {
+        let Some(binding) = &var.binding else {
+            continue;
+        };
+        let kind = match var.space {
+            naga::AddressSpace::Uniform => vk::DescriptorType::UNIFORM_BUFFER,
+            naga::AddressSpace::Storage { .. } => vk::DescriptorType::STORAGE_BUFFER,
+            other => {
+                return Err(fail(format!(
+                    "a binding in {other:?}, which is not a buffer"
+                )))
+            }
+        };
+        if binding.group != 0 {
+            return Err(fail(format!("a binding in group {}", binding.group)));
+        }
+        bindings.push((binding.binding, kind));
+    }
+    bindings.sort_by_key(|&(b, _)| b);
+    Ok(Entry { words, bindings })
 }
 
 /// A Vulkan instance and device of this report's own on the context's
@@ -295,9 +338,10 @@ impl Vulkan {
         }
     }
 
-    /// A device on the physical device wgpu's adapter is, with every
-    /// feature it offers, and whether it offers statistics and robust
-    /// buffer access 2.
+    /// A device on the physical device wgpu's adapter is, with wgpu's
+    /// features that change a kernel's code (the module's comment) where
+    /// it has them, and whether it offers statistics and robust buffer
+    /// access 2.
     fn open_device(
         ctx: &Context,
         instance: &ash::Instance,
@@ -307,6 +351,7 @@ impl Vulkan {
             .map_err(refused("vkEnumeratePhysicalDevices"))?;
         let (physical, props) = physical
             .into_iter()
+            // SAFETY: physical devices this instance listed.
             .map(|p| (p, unsafe { instance.get_physical_device_properties(p) }))
             .find(|(_, props)| {
                 props.vendor_id == ctx.info.vendor
@@ -338,32 +383,78 @@ impl Vulkan {
         let offered = has(ash::khr::pipeline_executable_properties::NAME);
         let coop = has(ash::khr::cooperative_matrix::NAME);
         let robust = has(ash::ext::robustness2::NAME);
-        let mut names = Vec::new();
+        // What the device has.
         let mut v11 = vk::PhysicalDeviceVulkan11Features::default();
         let mut v12 = vk::PhysicalDeviceVulkan12Features::default();
         let mut v13 = vk::PhysicalDeviceVulkan13Features::default();
         let mut stats = vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default();
         let mut matrices = vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default();
         let mut robustness = vk::PhysicalDeviceRobustness2FeaturesEXT::default();
-        let mut features = vk::PhysicalDeviceFeatures2::default()
+        let mut has = vk::PhysicalDeviceFeatures2::default()
             .push_next(&mut v11)
             .push_next(&mut v12)
             .push_next(&mut v13);
         if offered {
-            names.push(ash::khr::pipeline_executable_properties::NAME.as_ptr());
-            features = features.push_next(&mut stats);
+            has = has.push_next(&mut stats);
         }
         if coop {
-            names.push(ash::khr::cooperative_matrix::NAME.as_ptr());
-            features = features.push_next(&mut matrices);
+            has = has.push_next(&mut matrices);
         }
         if robust {
-            names.push(ash::ext::robustness2::NAME.as_ptr());
-            features = features.push_next(&mut robustness);
+            has = has.push_next(&mut robustness);
         }
         // SAFETY: a chain of structures this instance's Vulkan 1.3 knows,
         // each for an extension the device lists.
-        unsafe { instance.get_physical_device_features2(physical, &mut features) };
+        unsafe { instance.get_physical_device_features2(physical, &mut has) };
+        let core = has.features;
+        let on = |f: vk::Bool32| f == vk::TRUE;
+        let offered = offered && on(stats.pipeline_executable_info);
+        let coop = coop && on(matrices.cooperative_matrix);
+        let robust = robust && on(robustness.robust_buffer_access2);
+        // What wgpu's device has of it (the module's comment).
+        let mut e11 = vk::PhysicalDeviceVulkan11Features::default()
+            .storage_buffer16_bit_access(on(v11.storage_buffer16_bit_access))
+            .uniform_and_storage_buffer16_bit_access(on(
+                v11.uniform_and_storage_buffer16_bit_access
+            ));
+        let mut e12 = vk::PhysicalDeviceVulkan12Features::default()
+            .shader_float16(on(v12.shader_float16))
+            .vulkan_memory_model(on(v12.vulkan_memory_model))
+            .vulkan_memory_model_device_scope(on(v12.vulkan_memory_model_device_scope));
+        let mut e13 = vk::PhysicalDeviceVulkan13Features::default()
+            .subgroup_size_control(on(v13.subgroup_size_control))
+            .shader_zero_initialize_workgroup_memory(
+                on(v13.shader_zero_initialize_workgroup_memory),
+            )
+            .robust_image_access(on(v13.robust_image_access));
+        let mut e_stats = vk::PhysicalDevicePipelineExecutablePropertiesFeaturesKHR::default()
+            .pipeline_executable_info(true);
+        let mut e_matrices =
+            vk::PhysicalDeviceCooperativeMatrixFeaturesKHR::default().cooperative_matrix(true);
+        let mut e_robustness = vk::PhysicalDeviceRobustness2FeaturesEXT::default()
+            .robust_buffer_access2(true)
+            .robust_image_access2(on(robustness.robust_image_access2));
+        let mut features = vk::PhysicalDeviceFeatures2::default()
+            .features(
+                vk::PhysicalDeviceFeatures::default()
+                    .robust_buffer_access(on(core.robust_buffer_access)),
+            )
+            .push_next(&mut e11)
+            .push_next(&mut e12)
+            .push_next(&mut e13);
+        let mut names = Vec::new();
+        if offered {
+            names.push(ash::khr::pipeline_executable_properties::NAME.as_ptr());
+            features = features.push_next(&mut e_stats);
+        }
+        if coop {
+            names.push(ash::khr::cooperative_matrix::NAME.as_ptr());
+            features = features.push_next(&mut e_matrices);
+        }
+        if robust {
+            names.push(ash::ext::robustness2::NAME.as_ptr());
+            features = features.push_next(&mut e_robustness);
+        }
         let queue = [vk::DeviceQueueCreateInfo::default()
             .queue_family_index(0)
             .queue_priorities(&[1.0])];
@@ -371,50 +462,36 @@ impl Vulkan {
             .queue_create_infos(&queue)
             .enabled_extension_names(&names)
             .push_next(&mut features);
-        // SAFETY: the features enabled are those the device reported,
-        // their extensions enabled with them.
+        // SAFETY: every feature enabled is one the device reported, each
+        // extension structure's extension enabled with it.
         let device = unsafe { instance.create_device(physical, &create, None) }
             .map_err(refused("vkCreateDevice"))?;
-        let robust = robust && robustness.robust_buffer_access2 == vk::TRUE;
-        let offered = offered && stats.pipeline_executable_info == vk::TRUE;
         Ok((device, name, offered, robust))
     }
 
-    /// Builds `k`'s pipeline from `words` (with a layout of `module`'s
-    /// bindings), reads its executables' statistics where offered, and
-    /// destroys what it built.
-    fn statistics(
-        &self,
-        k: Kernel,
-        module: &naga::Module,
-        words: &[u32],
-        subgroups: bool,
-    ) -> Result<Vec<Executable>> {
+    /// Builds `k`'s pipeline from `entry`, reads its executables'
+    /// statistics where offered, and destroys what it built.
+    fn statistics(&self, k: Kernel, entry: &Entry, subgroups: bool) -> Result<Vec<Executable>> {
         let d = &self.device;
-        let bindings: Vec<vk::DescriptorSetLayoutBinding> = module
-            .global_variables
+        let bindings: Vec<vk::DescriptorSetLayoutBinding> = entry
+            .bindings
             .iter()
-            .filter_map(|(_, var)| {
-                let binding = var.binding.as_ref()?;
-                let kind = match var.space {
-                    naga::AddressSpace::Uniform => vk::DescriptorType::UNIFORM_BUFFER,
-                    naga::AddressSpace::Storage { .. } => vk::DescriptorType::STORAGE_BUFFER,
-                    _ => return None,
-                };
-                Some(
-                    vk::DescriptorSetLayoutBinding::default()
-                        .binding(binding.binding)
-                        .descriptor_type(kind)
-                        .descriptor_count(1)
-                        .stage_flags(vk::ShaderStageFlags::COMPUTE),
-                )
+            .map(|&(binding, kind)| {
+                vk::DescriptorSetLayoutBinding::default()
+                    .binding(binding)
+                    .descriptor_type(kind)
+                    .descriptor_count(1)
+                    .stage_flags(vk::ShaderStageFlags::COMPUTE)
             })
             .collect();
         let mut made = Made::new(d);
         // SAFETY (each call below): valid create infos on this device;
         // what is made is destroyed by `made` when this returns.
         made.shader = unsafe {
-            d.create_shader_module(&vk::ShaderModuleCreateInfo::default().code(words), None)
+            d.create_shader_module(
+                &vk::ShaderModuleCreateInfo::default().code(&entry.words),
+                None,
+            )
         }
         .map_err(refused("vkCreateShaderModule"))?;
         made.set = unsafe {
@@ -432,11 +509,11 @@ impl Vulkan {
             )
         }
         .map_err(refused("vkCreatePipelineLayout"))?;
-        let entry = std::ffi::CString::new(k.entry_point()).expect("entry points have no NUL");
+        let name = std::ffi::CString::new(k.entry_point()).expect("entry points have no NUL");
         let mut stage = vk::PipelineShaderStageCreateInfo::default()
             .stage(vk::ShaderStageFlags::COMPUTE)
             .module(made.shader)
-            .name(&entry);
+            .name(&name);
         if subgroups {
             stage = stage.flags(vk::PipelineShaderStageCreateFlags::ALLOW_VARYING_SUBGROUP_SIZE);
         }
