@@ -128,8 +128,9 @@ pub fn pipeline_statistics(ctx: &Context, kernels: &Kernels, which: &[Kernel]) -
             ctx.info.name, ctx.info.backend
         )));
     }
-    let mut asked = which.to_vec();
-    asked.dedup();
+    // Each kernel once, in the order asked.
+    let mut seen = std::collections::HashSet::new();
+    let asked: Vec<Kernel> = which.iter().copied().filter(|&k| seen.insert(k)).collect();
     let programs: Vec<(Kernel, Program)> = match which {
         [] => Kernel::ALL
             .iter()
