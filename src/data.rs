@@ -2414,10 +2414,15 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if !v.is_finite() {
         return Err(format!("'{shown}' is not a finite number"));
     }
-    if v.abs() > f32::MAX as f64 {
-        return Err(format!("'{shown}' is out of range for f32 (|v| ≤ 3.4e38)"));
+    // Out of range where it rounds past f32's largest value: f32::MAX
+    // written in full, or as 3.4028235e38, is in.
+    let f = v as f32;
+    if f.is_infinite() {
+        return Err(format!(
+            "'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"
+        ));
     }
-    Ok(v as f32)
+    Ok(f)
 }
 
 /// The population variance of `y`, in f64.
@@ -2437,6 +2442,26 @@ pub fn r_squared(mse: f64, variance: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_f32_is_a_cell_and_past_it_is_not() {
+        let max = f32::MAX;
+        for (text, want) in [
+            (format!("{max:e}"), max),
+            (format!("{max}"), max),
+            (format!("-{max:e}"), -max),
+            ("3.40282356e38".to_string(), max),
+        ] {
+            assert_eq!(parse_cell(text.as_bytes()), Ok(want), "{text}");
+        }
+        for text in ["3.4028236e38", "-3.5e38", "1e39"] {
+            let err = parse_cell(text.as_bytes()).unwrap_err();
+            assert!(
+                err.contains("is out of range for f32 (|v| ≤ 3.4028235e38)"),
+                "{text}: {err}"
+            );
+        }
+    }
 
     fn parse(s: &str) -> Result<Table> {
         Table::parse(Path::new("t.csv"), s.as_bytes())

@@ -45,6 +45,31 @@ pub fn check_output_path(path: &Path) -> Result<()> {
     }
 }
 
+/// Refuses a checkpoint path whose history files cannot be written: the
+/// checkpoint keeps its history beside it under `NAME.history` or
+/// `NAME.history.1` (whichever the checkpoint in place does not name), so
+/// each must be free or a regular file.
+pub fn check_checkpoint_history(path: &Path) -> Result<()> {
+    for side in checkpoint_history_files(path) {
+        let Ok(meta) = std::fs::metadata(&side) else {
+            continue;
+        };
+        if !meta.is_file() {
+            let what = match meta.is_dir() {
+                true => "a directory",
+                false => "not a regular file",
+            };
+            return Err(Error::Config(format!(
+                "{} is {what}, and a checkpoint at {} keeps its history in a file of that name; \
+                 move it, or give --checkpoint another path",
+                side.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// [`check_output_path`] for the option `flag`, which its error names.
 pub fn check_output(flag: &str, path: &Path) -> Result<()> {
     check_output_path(path).map_err(|e| match e {

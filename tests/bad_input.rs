@@ -215,6 +215,19 @@ fn out_of_range_cell() {
     );
 }
 
+/// Only a value that rounds past f32's largest is out of range (f32::MAX
+/// as printed is in: data.rs's unit test), and the message says the bound
+/// as f32::MAX prints.
+#[test]
+fn a_value_past_the_largest_f32_is_out_of_range() {
+    check(
+        "range",
+        b"a,b,y\n1,2,3\n1,3.4028236e38,3\n",
+        &[],
+        ":3:2: '3.4028236e38' is out of range for f32 (|v| \u{2264} 3.4028235e38)",
+    );
+}
+
 #[test]
 fn crlf_errors_name_their_own_line() {
     check(

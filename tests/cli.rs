@@ -1850,8 +1850,25 @@ fn info_pipelines_reports_the_kernels_asked_for() {
         "{err}"
     );
     assert!(err.contains(" weight_grad_coop,"), "{err}");
+    // An explicit list names kernels: an empty one, or an empty item, is
+    // refused rather than read as every kernel (which is `all`).
+    for names in ["", " ", ",", "reduce,,reduce_sgd", "reduce,"] {
+        let (ok, _, err) = shadertrain(&["info", "--pipelines", names]);
+        assert!(!ok, "{names:?}");
+        assert!(err.contains("an empty kernel name"), "{names:?}: {err}");
+    }
     if !have_gpu() {
         return;
+    }
+    // A mixed kernel where the adapter has no cooperative matrices says
+    // so (Debian's lavapipe); where it has them, it is built.
+    let (ok, out, err) = shadertrain(&["info", "--pipelines", "weight_grad_coop"]);
+    match ok {
+        true => assert!(out.contains("\nweight_grad_coop ["), "{out}"),
+        false => assert!(
+            err.contains("weight_grad_coop is a kernel of --precision mixed, which this adapter cannot run: "),
+            "{err}"
+        ),
     }
     let (ok, out, err) = shadertrain(&["info", "--pipelines", "forward_wide_sigmoid, reduce"]);
     if !ok && err.contains("come from Vulkan drivers only") {

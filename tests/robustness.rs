@@ -761,6 +761,21 @@ fn impossible_runs_are_refused_before_any_work() {
         assert!(!ok);
         assert!(err.contains("is a directory"), "{flag}: {err}");
     }
+    // A checkpoint's history files beside it: either name taken by a
+    // directory is refused before the run, and nothing is written.
+    for side in ["ck.st.history", "ck.st.history.1"] {
+        let [ck, side] = paths(&dir, ["ck.st", side]);
+        std::fs::create_dir(&side).unwrap();
+        let more = ["--checkpoint", &ck, "--checkpoint-every", "1", "--save", &m];
+        let (ok, _, err) = shadertrain(&train_synthetic("5", "2", "cpu", &more));
+        assert!(!ok);
+        let says = format!(
+            "--checkpoint: {side} is a directory, and a checkpoint at {ck} keeps its history"
+        );
+        assert!(err.contains(&says), "{err}");
+        assert!(!Path::new(&ck).exists() && !Path::new(&m).exists());
+        std::fs::remove_dir(&side).unwrap();
+    }
 }
 
 #[test]

@@ -640,6 +640,10 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     for (flag, path) in named.iter().filter(|(flag, _)| !flag.ends_with("plot")) {
         io::check_output(flag, path)?;
     }
+    if let Some(checkpoint) = &args.checkpoint {
+        io::check_checkpoint_history(checkpoint)
+            .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
+    }
     super::one_on_standard_output(&named)?;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if terminal && args.save.as_deref().is_some_and(io::is_standard_output) {

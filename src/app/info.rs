@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result};
 
 use crate::cli::InfoArgs;
-use crate::gpu::kernels::{Kernel, Kernels};
+use crate::gpu::kernels::{Family, Kernel, Kernels};
 use crate::gpu::mixed::Precision;
 use crate::gpu::{self, AdapterRequest, Context};
 
@@ -65,15 +65,24 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
 }
 
 /// The statistics of the pipelines of `names` (comma-separated entry
-/// points; empty: every kernel the device has) on the adapter `--backend
-/// gpu` picks, opened for mixed precision where it has cooperative
-/// matrices.
+/// points, or `all`: every kernel the device has) on the adapter
+/// `--backend gpu` picks, opened for mixed precision where it has
+/// cooperative matrices.
 fn pipelines(names: &str) -> Result<gpu::stats::Report> {
-    let which = names
-        .split(',')
+    let all = names.trim() == "all";
+    let which = (!all)
+        .then_some(names)
+        .into_iter()
+        .flat_map(|n| n.split(','));
+    let which = which
         .map(str::trim)
-        .filter(|n| !n.is_empty())
         .map(|name| {
+            if name.is_empty() {
+                anyhow::bail!(
+                    "--pipelines {names:?}: an empty kernel name; give entry points separated by \
+                     commas, or all"
+                );
+            }
             // The mixed kernels' activations share an entry point.
             let named: Vec<Kernel> = Kernel::ALL
                 .iter()
@@ -96,10 +105,21 @@ fn pipelines(names: &str) -> Result<gpu::stats::Report> {
         precision,
         ..AdapterRequest::default()
     };
+    let mut no_mixed = None;
     let ctx = match Context::new(&request(Precision::Mixed)) {
-        Err(crate::Error::NoMixed(_)) => Context::new(&request(Precision::F32)),
+        Err(crate::Error::NoMixed(why)) => {
+            no_mixed = Some(why);
+            Context::new(&request(Precision::F32))
+        }
         opened => opened,
     }?;
+    if let (Some(why), Some(k)) = (no_mixed, which.iter().find(|k| k.family() == Family::Mixed)) {
+        anyhow::bail!(
+            "--pipelines: {} is a kernel of --precision mixed, which this adapter cannot run: {}",
+            k.entry_point(),
+            why.trim_end_matches("; use --precision f32")
+        );
+    }
     let kernels = Kernels::new(&ctx)?;
     gpu::stats::pipeline_statistics(&ctx, &kernels, &which)
         .with_context(|| format!("--pipelines on {}", ctx.info.name))

@@ -1706,7 +1706,11 @@ impl Device {
         Ok(match backend {
             BackendChoice::Auto => Device::auto(&config.adapter, config.quiet)?,
             BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) if mixed => {
-                bail!("--precision mixed runs on the GPU backend; the {kind} backend computes in f32 (leave out --precision, or use --backend gpu)")
+                let float = match kind {
+                    BackendKind::Reference => "f64",
+                    _ => "f32",
+                };
+                bail!("--precision mixed runs on the GPU backend; the {kind} backend computes in {float} (leave out --precision, or use --backend gpu)")
             }
             BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
             BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
