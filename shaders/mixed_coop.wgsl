@@ -122,7 +122,7 @@ fn share_parts(li: u32, tile: vec3<u32>, q: u32) {
 // the same bits); the row's first lane stores it. Element e goes to
 // invocation li = e mod COOP, with li its subgroup's first invocation plus
 // its lane (the entry point numbers them so), so a row's CS elements sit
-// in CS consecutive lanes of one subgroup (mixed::Shares::check: subgroups
+// in CS consecutive lanes of one subgroup (mixed::Shares::usable: subgroups
 // of at least CS). Every lane takes part in every shuffle: each runs
 // PATCHES·CS·CS / COOP = CS·CS / (the largest subgroup) elements.
 fn emit_forward_shuffled(li: u32, tile: vec3<u32>, q: u32) {

@@ -259,14 +259,14 @@ fn products_match_their_f64_twins() {
 }
 
 /// Whether the cooperative adapter, if there is one, sums ŷ's shares by
-/// subgroup shuffles (`Shares::check`); where not, a visible message.
+/// subgroup shuffles (`Shares::usable`); where not, a visible message.
 fn can_shuffle() -> bool {
     let Some(ctx) = mixed_gpu(Precision::Mixed) else {
         return false;
     };
     let (min, max) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
-    match Shares::Shuffle.check(ctx.mixed.unwrap(), min, max) {
-        Ok(()) => true,
+    match Shares::Shuffle.usable(ctx.mixed.unwrap(), min, max) {
+        Ok(_) => true,
         Err(e) => {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "SKIPPED (Mixed, shuffle): {e}");

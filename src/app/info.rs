@@ -69,38 +69,38 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
 /// `--backend gpu` picks, opened for mixed precision where it has
 /// cooperative matrices.
 fn pipelines(names: &str) -> Result<gpu::stats::Report> {
-    let all = names.trim() == "all";
-    let which = (!all)
-        .then_some(names)
-        .into_iter()
-        .flat_map(|n| n.split(','));
-    let which = which
-        .map(str::trim)
-        .map(|name| {
-            if name.is_empty() {
-                anyhow::bail!(
+    let which = match names.trim() {
+        "all" => Vec::new(),
+        _ => names
+            .split(',')
+            .map(str::trim)
+            .map(|name| {
+                if name.is_empty() {
+                    anyhow::bail!(
                     "--pipelines {names:?}: an empty kernel name; give entry points separated by \
                      commas, or all"
                 );
-            }
-            // The mixed kernels' activations share an entry point.
-            let named: Vec<Kernel> = Kernel::ALL
-                .iter()
-                .copied()
-                .filter(|k| k.entry_point() == name)
-                .collect();
-            if named.is_empty() {
-                let mut known: Vec<&str> = Kernel::ALL.iter().map(|k| k.entry_point()).collect();
-                known.dedup();
-                anyhow::bail!(
-                    "--pipelines: no kernel is named {name:?}; the kernels are {}",
-                    known.join(", ")
-                );
-            }
-            Ok(named)
-        })
-        .collect::<Result<Vec<_>>>()?
-        .concat();
+                }
+                // The mixed kernels' activations share an entry point.
+                let named: Vec<Kernel> = Kernel::ALL
+                    .iter()
+                    .copied()
+                    .filter(|k| k.entry_point() == name)
+                    .collect();
+                if named.is_empty() {
+                    let mut known: Vec<&str> =
+                        Kernel::ALL.iter().map(|k| k.entry_point()).collect();
+                    known.dedup();
+                    anyhow::bail!(
+                        "--pipelines: no kernel is named {name:?}; the kernels are {}",
+                        known.join(", ")
+                    );
+                }
+                Ok(named)
+            })
+            .collect::<Result<Vec<_>>>()?
+            .concat(),
+    };
     let request = |precision| AdapterRequest {
         precision,
         ..AdapterRequest::default()

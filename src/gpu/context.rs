@@ -342,31 +342,22 @@ impl Context {
         let (mixed, input_pad, delta_slices, shares) = match request.precision {
             Precision::F32 => (None, mixed::InputPad::default(), 1, mixed::Shares::Pass),
             p => {
-                let blocks = match request.coop_blocks {
-                    Some(blocks) => blocks,
-                    None => mixed::CoopBlocks::from_env()?,
-                };
-                let pad = match request.input_pad {
-                    Some(pad) => pad,
-                    None => mixed::InputPad::from_env()?,
-                };
+                let blocks = request
+                    .coop_blocks
+                    .map_or_else(mixed::CoopBlocks::from_env, Ok)?;
+                let pad = request
+                    .input_pad
+                    .map_or_else(mixed::InputPad::from_env, Ok)?;
                 let slices = asked_or_env(
                     request.delta_slices,
                     &mixed::DELTA_SLICES,
                     "slices of delta_half's row groups",
                     mixed::delta_slices_from_env,
                 )?;
-                let shares = match request.shares {
-                    Some(shares) => shares,
-                    None => mixed::Shares::from_env()?,
-                };
+                let shares = request.shares.map_or_else(mixed::Shares::from_env, Ok)?;
                 let products = mixed::usable(adapter, p, blocks)?;
-                shares.check(products, info.subgroup_min_size, info.subgroup_max_size)?;
-                // The scalar products sum the shares their own way.
-                let shares = match products {
-                    Products::Coop { .. } => shares,
-                    Products::Scalar => mixed::Shares::Pass,
-                };
+                let (min, max) = (info.subgroup_min_size, info.subgroup_max_size);
+                let shares = shares.usable(products, min, max)?;
                 (Some(products), pad, slices, shares)
             }
         };

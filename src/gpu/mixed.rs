@@ -116,7 +116,7 @@ pub enum Shares {
     /// lanes of one subgroup) add their terms by subgroup shuffles as they
     /// store A₁: no pass, a barrier fewer per block position. Needs
     /// subgroups of at least CS invocations and at most CS · CS
-    /// ([`Shares::check`]); the sums are added in another order, so ŷ's
+    /// ([`Shares::usable`]); the sums are added in another order, so ŷ's
     /// bits differ from `Pass`'s.
     Shuffle,
 }
@@ -145,12 +145,20 @@ impl Shares {
         }
     }
 
-    /// An error where `products` cannot sum the shares this way on an
-    /// adapter whose subgroups are at least `subgroup_min` invocations:
-    /// shuffles need a block row's CS invocations in one subgroup, and
-    /// every lane busy in each (`subgroup_max` at most CS · CS).
-    pub fn check(self, products: Products, subgroup_min: u32, subgroup_max: u32) -> Result<()> {
+    /// How `products` sum the shares when asked for these, on an adapter
+    /// whose subgroups are `subgroup_min` to `subgroup_max` invocations:
+    /// the scalar products their own way (reported as `Pass`); an error
+    /// where shuffles cannot run, since they need a block row's CS
+    /// invocations in one subgroup and every lane busy in each
+    /// (`subgroup_max` at most CS · CS).
+    pub fn usable(
+        self,
+        products: Products,
+        subgroup_min: u32,
+        subgroup_max: u32,
+    ) -> Result<Shares> {
         match (self, products) {
+            (_, Products::Scalar) => Ok(Shares::Pass),
             (Shares::Shuffle, Products::Coop { size, .. })
                 if subgroup_min < size || subgroup_max > size * size =>
             {
@@ -162,7 +170,7 @@ impl Shares {
                     size * size
                 )))
             }
-            _ => Ok(()),
+            (shares, Products::Coop { .. }) => Ok(shares),
         }
     }
 }
@@ -962,19 +970,22 @@ mod tests {
         };
         // NVIDIA (16 × 16 blocks, subgroups of 32), lavapipe (8 × 8, 8).
         for (size, min, max) in [(16, 32, 32), (8, 8, 8), (16, 16, 64), (8, 8, 64)] {
-            assert!(Shares::Shuffle.check(coop(size), min, max).is_ok());
+            assert!(Shares::Shuffle.usable(coop(size), min, max).is_ok());
         }
         // A row's 16 columns across subgroups of 8; lanes idle past 64.
         for (size, min, max) in [(16, 8, 32), (8, 4, 8), (8, 8, 128)] {
-            let err = Shares::Shuffle.check(coop(size), min, max).unwrap_err();
+            let err = Shares::Shuffle.usable(coop(size), min, max).unwrap_err();
             assert!(
                 err.to_string()
                     .contains("shuffle: the cooperative forward's"),
                 "{err}"
             );
-            assert!(Shares::Pass.check(coop(size), min, max).is_ok());
+            assert!(Shares::Pass.usable(coop(size), min, max).is_ok());
         }
-        assert!(Shares::Shuffle.check(Products::Scalar, 1, 128).is_ok());
+        assert!(matches!(
+            Shares::Shuffle.usable(Products::Scalar, 1, 128),
+            Ok(Shares::Pass)
+        ));
     }
 
     #[test]
