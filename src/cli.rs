@@ -976,8 +976,9 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let mut command = Cli::command();
-        let matches = command.try_get_matches_from_mut(command_line)?;
+        let mut command = negative_values(Cli::command());
+        let matches = (command.try_get_matches_from_mut(command_line))
+            .map_err(|e| whole_number_error(e, &mut command))?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
             (&mut cli.command, matches.subcommand())
@@ -1018,6 +1019,51 @@ impl TrainArgs {
     }
 }
 
+/// `command` with every option's value allowed to look like a negative
+/// number, in every subcommand: `--epochs -1` then reaches the option's
+/// own check, which says what it takes, where clap would call `-1` an
+/// unexpected argument.
+fn negative_values(command: clap::Command) -> clap::Command {
+    (command.mut_args(|a| {
+        let takes = !a.is_positional() && a.get_action().takes_values();
+        a.allow_negative_numbers(takes)
+    }))
+    .mut_subcommands(negative_values)
+}
+
+/// clap's error for a whole-number option given something else, which
+/// would end in Rust's parse message ("invalid digit found in string"),
+/// saying instead what the option takes.
+fn whole_number_error(e: clap::Error, command: &mut clap::Command) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let source = std::error::Error::source(&e);
+    let parse = source.and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
+    let (Some(parse), Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
+        parse,
+        e.get(ContextKind::InvalidArg),
+        e.get(ContextKind::InvalidValue),
+    ) else {
+        return e;
+    };
+    let why = whole_number_message(value, parse);
+    command.error(
+        ErrorKind::ValueValidation,
+        format!("invalid value '{value}' for '{arg}': {why}"),
+    )
+}
+
+/// What a whole-number option given `value` takes, from Rust's reason.
+fn whole_number_message(value: &str, e: &std::num::ParseIntError) -> String {
+    use std::num::IntErrorKind;
+    let negative = (value.strip_prefix('-')).is_some_and(|d| d.parse::<f64>().is_ok());
+    match e.kind() {
+        IntErrorKind::Empty => "expected a whole number, not nothing".into(),
+        IntErrorKind::PosOverflow => "too large a number for this option".into(),
+        _ if negative => "expected a whole number, not a negative one".into(),
+        _ => "expected a whole number (digits only)".into(),
+    }
+}
+
 /// `train`'s options with only `--key value` given.
 fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
     TrainOnly::try_parse_from([format!("--{key}={value}")])
@@ -1025,7 +1071,7 @@ fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
         .map_err(|e| {
             // clap's message up to its usage hint: the error, and the
             // possible values where it lists them.
-            let text = e.to_string();
+            let text = whole_number_error(e, &mut TrainOnly::command()).to_string();
             let lines = text.lines().take_while(|l| !l.trim().is_empty());
             let said: Vec<&str> = lines.map(str::trim).collect();
             let said = said.join(" ");
@@ -1303,7 +1349,7 @@ fn at_least_two(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 2 => Ok(n),
         Ok(_) => Err("a shuffle needs at least 2 rows".into()),
-        Err(e) => Err(format!("expected a count of rows: {e}")),
+        Err(e) => Err(whole_number_message(s, &e)),
     }
 }
 
@@ -1322,7 +1368,7 @@ fn checkpoint_path(s: &str) -> Result<PathBuf, String> {
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
-    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    let n: usize = s.parse().map_err(|e| whole_number_message(s, &e))?;
     // Far beyond any machine's cores, yet few enough to start: tens of
     // thousands of threads fail for memory before the pool's own bound.
     let most = 1024;

@@ -2,8 +2,9 @@
 //! names once, adapter choices that point at the flag that works, time
 //! limits as given, singular counts, notices that --quiet drops, columns
 //! matched by name for --init as for predict, model files whose feature
-//! names cannot be matched refused, and nothing from the Vulkan stack about
-//! XDG_RUNTIME_DIR.
+//! names cannot be matched refused, whole-number options given a negative
+//! or malformed value saying what they take, and nothing from the Vulkan
+//! stack about XDG_RUNTIME_DIR.
 
 mod common;
 
@@ -389,6 +390,42 @@ fn quiet_drops_notices_and_a_lowered_thread_count_is_a_notice() {
         assert!(out.is_empty(), "{backend}: {out:?}");
         assert!(!err.contains("notice"), "{backend}: {err:?}");
     }
+}
+
+#[test]
+fn whole_number_options_say_what_they_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "20", "2", "1");
+    let negative = "expected a whole number, not a negative one";
+    for (extra, expect) in [
+        (&["--epochs", "-1"][..], negative),
+        (&["--epochs=-1"], negative),
+        (&["--seed", "-3"], negative),
+        (&["--threads", "-2"], negative),
+        (
+            &["--epochs", "1.5"],
+            "expected a whole number (digits only)",
+        ),
+        (&["--epochs", ""], "expected a whole number, not nothing"),
+        (&["--epochs", "99999999999999999999999"], "too large"),
+        (&["--grid", "epochs=-1,4"], negative),
+    ] {
+        let mut args = train_data(&csv, "cpu", &["--save", &model]);
+        args.extend(extra);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok, "{extra:?} accepted");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{extra:?}: {err}");
+        assert!(!std::path::Path::new(&model).exists());
+    }
+    let (ok, _, err) = shadertrain(&["gen", "--rows", "-5", "--features", "1", "--out", &csv]);
+    assert!(!ok);
+    assert!(err.contains(negative), "{err}");
+    // A negative float still reaches its option's own check.
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--lr", "-0.5"]));
+    assert!(!ok);
+    assert!(err.contains("--lr must be a positive number"), "{err}");
 }
 
 #[test]
