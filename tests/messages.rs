@@ -106,6 +106,15 @@ fn init_matches_columns_by_name_and_says_what_is_missing() {
         err.contains("with --ignore t, or train it with --target t"),
         "{err}"
     );
+    // No target column: the last column, one of the model's features, is
+    // read as the target, and the message says the model's is missing.
+    std::fs::write(&d, "p,q\n1,2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&d, "cpu", &["--init", &model]));
+    assert!(!ok);
+    assert!(
+        err.contains("the target read, 'q', is one of the model's features, and the model's target 't' is not in the file"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -937,6 +937,11 @@ impl TrainingData {
         let hint = if have.contains(target) && self.columns.target_name != *target {
             let word = units::shell_word(target);
             format!("; the model's target '{target}' is a feature here: leave it unread with --ignore {word}, or train it with --target {word}")
+        } else if !have.contains(target) && want.contains(&self.columns.target_name) {
+            format!(
+                "; the target read, '{}', is one of the model's features, and the model's target '{target}' is not in the file: give a file with the model's feature columns and its target, or name the target column with --target",
+                self.columns.target_name
+            )
         } else {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
         };
