@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::data::{Category, DataDigest, Dataset, Imputation, Standardization};
 use crate::error::{Error, Result};
@@ -766,10 +766,8 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             "not a safetensors file: it starts with text (is it a CSV file?); a model file is what train --save or --checkpoint writes".into(),
         ));
     }
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |key: &str| {
         meta.get(key)
@@ -1356,13 +1354,83 @@ pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
     checkpoint_from_bytes(path, &bytes)
 }
 
+/// Why `bytes` are not a safetensors file, from the parser's error `e`:
+/// a file cut short (a copy or a write that stopped) says so, with the
+/// bytes its header promises and the bytes there are, and one with bytes
+/// past its tensors says how many.
+fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
+    let count = crate::units::count;
+    let len = bytes.len();
+    let header = tensor_bytes(bytes);
+    let said = match (e, header) {
+        (SafeTensorError::HeaderTooSmall, _) if len == 0 => Some("it is empty".into()),
+        (SafeTensorError::HeaderTooSmall, _) => Some(format!(
+            "it has {}, fewer than the 8 that give a header's length",
+            count(len, "byte")
+        )),
+        (SafeTensorError::InvalidHeaderLength, _) => {
+            let header =
+                u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes, or HeaderTooSmall"));
+            (bytes.get(8) == Some(&b'{') && (len as u64) < header.saturating_add(8)).then(|| {
+                format!(
+                    "its header is {} long and the file ends {} into it",
+                    count(header as usize, "byte"),
+                    count(len - 8, "byte")
+                )
+            })
+        }
+        (SafeTensorError::MetadataIncompleteBuffer, Some((header, data))) => {
+            let have = len - 8 - header;
+            if have > data {
+                return format!(
+                    "the file has {} past its tensors' end (was something appended to it?)",
+                    count(have - data, "byte")
+                );
+            }
+            Some(format!(
+                "its tensors take {} after the header and the file holds {}",
+                count(data, "byte"),
+                count(have, "byte")
+            ))
+        }
+        _ => None,
+    };
+    match said {
+        Some(said) => format!("{CUT_SHORT}: {said}{UNFINISHED}"),
+        None => format!("not a valid safetensors file ({e})"),
+    }
+}
+
+/// How a model, checkpoint or history file that ends early is described:
+/// `{CUT_SHORT}: what it holds{UNFINISHED}`.
+const CUT_SHORT: &str = "the file is cut short";
+const UNFINISHED: &str = " (a copy or a write that did not finish?)";
+
+/// A safetensors file's header length and the bytes its tensors take
+/// after it (the largest end offset), read from the header's JSON alone;
+/// None where the file is shorter than its header or the header is not
+/// that.
+fn tensor_bytes(bytes: &[u8]) -> Option<(usize, usize)> {
+    let header = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let json = bytes.get(8..8usize.checked_add(header)?)?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(json).ok()?;
+    let ends = (map.iter())
+        .filter(|(name, _)| *name != "__metadata__")
+        .map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64());
+    let end = ends
+        .collect::<Option<Vec<u64>>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    Some((header, usize::try_from(end).ok()?))
+}
+
 /// Parses and checks a checkpoint. `path` names the source in errors, and
 /// its folder holds the history file the checkpoint names (read here).
 pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkpoint)> {
     let model = model_from_bytes(path, bytes)?;
     let bad = |m: String| Error::model_file(path, m);
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |key: &str| {
         meta.get(key).ok_or_else(|| {
@@ -1513,8 +1581,12 @@ fn read_history_file(
         ))
     })?;
     let mut head = [0u8; HISTORY_HEADER as usize];
-    f.read_exact(&mut head)
-        .map_err(|e| bad(format!("not a history file ({e})")))?;
+    f.read_exact(&mut head).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => bad(format!(
+            "{CUT_SHORT}: it is shorter than the {HISTORY_HEADER} bytes of a history file's header{UNFINISHED}"
+        )),
+        _ => Error::io(path, e),
+    })?;
     if &head[..8] != HISTORY_MAGIC {
         return Err(bad("not a history file (no STHIST01 magic)".into()));
     }
@@ -1530,8 +1602,8 @@ fn read_history_file(
     let have = f.metadata().map_err(|e| Error::io(path, e))?.len() - HISTORY_HEADER;
     if have < len as u64 {
         return Err(bad(format!(
-            "holds {} records; the checkpoint needs {records}",
-            have / (columns as u64 * 8)
+            "{CUT_SHORT}: it holds {} and the checkpoint needs {records}{UNFINISHED}",
+            crate::units::count((have / (columns as u64 * 8)) as usize, "record")
         )));
     }
     let mut bytes = vec![0u8; len];
@@ -1598,8 +1670,7 @@ fn kept_params(
 /// `name`: F32, `len` values, each finite.
 fn params_tensor(path: &Path, bytes: &[u8], name: &str, len: usize) -> Result<Vec<f32>> {
     let bad = |m: String| Error::model_file(path, m);
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let t = (tensors.tensor(name)).map_err(|_| bad(format!("no tensor '{name}'")))?;
     if t.dtype() != Dtype::F32 || t.shape() != [len] {
         return Err(bad(format!(
@@ -1623,8 +1694,7 @@ fn params_tensor(path: &Path, bytes: &[u8], name: &str, len: usize) -> Result<Ve
 /// dimension each, in the file's order of names) and `optimizer_steps`.
 fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<Saved> {
     let bad = |m: String| Error::model_file(path, m);
-    let tensors = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let steps = match steps {
         None => 0,
         Some(s) => s

@@ -135,6 +135,25 @@ fn a_run_of_millions_of_epochs_keeps_a_small_checkpoint_and_resumes() {
     assert_eq!(summary["epochs"], 2_000_100);
     // No --checkpoint this time: the checkpoint is as it was.
     assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1, c);
+
+    // The history file cut short, in its records or its header: said so.
+    let history = format!("{ck}.history");
+    let full = std::fs::read(&history).unwrap();
+    for (len, says) in [
+        (
+            16 + 8 * 1000 + 3,
+            "it holds 1000 records and the checkpoint needs 2000000",
+        ),
+        (
+            9,
+            "it is shorter than the 16 bytes of a history file's header",
+        ),
+    ] {
+        std::fs::write(&history, &full[..len]).unwrap();
+        let err = load_checkpoint(Path::new(&ck)).unwrap_err().to_string();
+        assert!(err.contains("the file is cut short: "), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 /// The bytes this process has passed to write(2) so far.

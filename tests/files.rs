@@ -88,8 +88,32 @@ fn refused(bytes: &[u8]) -> String {
 #[test]
 fn bad_model_files_are_refused_with_the_problem_named() {
     let good = model_to_bytes(&sample_model()).unwrap();
-    assert!(refused(&good[..good.len() - 3]).contains("not a valid safetensors file"));
-    assert!(refused(b"").contains("not a valid safetensors file"));
+    // Cut short anywhere, or added to: said so, with the bytes.
+    let header = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let data = good.len() - 8 - header;
+    let cut = |len: usize| refused(&good[..len]);
+    let short = "the file is cut short: ";
+    assert!(cut(0).contains(&format!("{short}it is empty")));
+    assert!(cut(5).contains(&format!("{short}it has 5 bytes, fewer than the 8")));
+    let says =
+        format!("{short}its header is {header} bytes long and the file ends 12 bytes into it");
+    assert!(cut(20).contains(&says), "{}", cut(20));
+    let says = format!(
+        "{short}its tensors take {data} bytes after the header and the file holds {} bytes",
+        data - 3
+    );
+    assert!(
+        cut(good.len() - 3).contains(&says),
+        "{}",
+        cut(good.len() - 3)
+    );
+    let mut longer = good.clone();
+    longer.extend(b"xyz");
+    assert!(refused(&longer).contains("the file has 3 bytes past its tensors' end"));
+    // Eight bytes of a length and no '{': not a file cut short.
+    let mut no_header = good[..8].to_vec();
+    no_header.extend(b"xyz");
+    assert!(refused(&no_header).contains("not a valid safetensors file"));
     let swap = |from: &str, to: &str| {
         assert_eq!(from.len(), to.len(), "keep the header length");
         let at = good
