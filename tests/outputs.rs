@@ -578,6 +578,21 @@ fn a_full_standard_output_is_a_clean_error() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert!(err.contains("standard output"), "{args:?}: {err}");
     }
+    // predict's predictions not written: the error alone, neither the
+    // scores nor --json, which would read as a success.
+    let json = dir.path().join("scores.json");
+    let model = dir.path().join("m.st");
+    let save = [&train_args[..], &["--save", s(&model)]].concat();
+    let (ok, _, err) = run(&save);
+    assert!(ok, "{err}");
+    let predict = ["predict", "--model", s(&model), "--data", s(&data)];
+    let (code, err) = to_dev_full(&[&predict[..], &["--json", s(&json)]].concat());
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err.trim_end().lines().collect::<Vec<_>>(),
+        ["error: writing to standard output: No space left on device (os error 28)"]
+    );
+    assert!(!json.exists());
 }
 
 /// What goes to standard error (notices, warnings, predict's scores) is

@@ -343,8 +343,14 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
             })?
         }
         // A reader that closed standard output early (`| head`) ends the
-        // predictions, not the scores and --json asked for.
-        None => emitted = super::emit(&text),
+        // predictions, not the scores and --json asked for; any other
+        // failed write (a full disk) ends the command before them.
+        None => {
+            emitted = super::emit(&text);
+            if (emitted.as_ref()).is_err_and(|e| !e.is::<super::ClosedPipe>()) {
+                return emitted;
+            }
+        }
     }
     let mut scores = Scores {
         model: args.model.clone(),
