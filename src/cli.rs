@@ -977,8 +977,8 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let mut command = negative_values(Cli::command());
-        let matches = (command.try_get_matches_from_mut(command_line))
-            .map_err(|e| whole_number_error(e, &mut command))?;
+        let matches =
+            (command.try_get_matches_from_mut(command_line)).map_err(whole_number_error)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
             (&mut cli.command, matches.subcommand())
@@ -1033,8 +1033,9 @@ fn negative_values(command: clap::Command) -> clap::Command {
 
 /// clap's error for a whole-number option given something else, which
 /// would end in Rust's parse message ("invalid digit found in string"),
-/// saying instead what the option takes.
-fn whole_number_error(e: clap::Error, command: &mut clap::Command) -> clap::Error {
+/// saying instead what the option takes; as clap words and ends it, and
+/// without a usage line, as clap's own error for the value has none.
+fn whole_number_error(e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let source = std::error::Error::source(&e);
     let parse = source.and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
@@ -1046,9 +1047,11 @@ fn whole_number_error(e: clap::Error, command: &mut clap::Command) -> clap::Erro
         return e;
     };
     let why = whole_number_message(value, parse);
-    command.error(
+    clap::Error::raw(
         ErrorKind::ValueValidation,
-        format!("invalid value '{value}' for '{arg}': {why}"),
+        format!(
+            "invalid value '{value}' for '{arg}': {why}\n\nFor more information, try '--help'.\n"
+        ),
     )
 }
 
@@ -1071,7 +1074,7 @@ fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
         .map_err(|e| {
             // clap's message up to its usage hint: the error, and the
             // possible values where it lists them.
-            let text = whole_number_error(e, &mut TrainOnly::command()).to_string();
+            let text = whole_number_error(e).to_string();
             let lines = text.lines().take_while(|l| !l.trim().is_empty());
             let said: Vec<&str> = lines.map(str::trim).collect();
             let said = said.join(" ");

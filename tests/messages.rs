@@ -426,6 +426,8 @@ fn whole_number_options_say_what_they_take() {
         assert!(!ok, "{extra:?} accepted");
         assert!(err.contains(expect), "{extra:?}: {err}");
         assert!(!err.contains("unexpected argument"), "{extra:?}: {err}");
+        // As clap's own message for a bad value: no usage line.
+        assert!(!err.contains("Usage:"), "{extra:?}: {err}");
         assert!(!std::path::Path::new(&model).exists());
     }
     let (ok, _, err) = shadertrain(&["gen", "--rows", "-5", "--features", "1", "--out", &csv]);
