@@ -1727,7 +1727,24 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     // epoch's step of the CPU's, and its run is the one --lr gives it.
     if have_gpu() {
         let (_, g) = train("gpu", "auto", &["--epochs", "40"]);
-        let g_lowest = g["lr_range_test"]["lowest_lr"].as_f64().unwrap();
+        // It ends one epoch after its blow-up, as the CPU's does, though
+        // the device runs its epochs in batches and the check follows each
+        // batch.
+        let g_found = &g["lr_range_test"];
+        let mut losses = vec![g_found["start_loss"].as_f64().unwrap()];
+        let g_curve = g_found["curve"].as_array().unwrap();
+        losses.extend(
+            g_curve
+                .iter()
+                .map(|p| p["loss"].as_f64().unwrap_or(f64::NAN)),
+        );
+        assert_eq!(g_found["epochs"].as_u64(), Some(g_curve.len() as u64));
+        let blown = (1..losses.len()).find(|&i| {
+            let lowest = losses[..i].iter().copied().fold(f64::MAX, f64::min);
+            !losses[i].is_finite() || losses[i] > 4.0 * lowest
+        });
+        assert_eq!(blown, Some(losses.len() - 2), "{g_found}");
+        let g_lowest = g_found["lowest_lr"].as_f64().unwrap();
         let steps = (g_lowest / lowest_lr).ln() / gamma.ln();
         assert!(
             steps.abs() < 1.01,

@@ -2285,8 +2285,16 @@ fn find_rate<'a>(
     if outcome.reason == StopReason::Interrupted {
         return Ok(None);
     }
+    // The test stops at the epoch whose pass measured the blow-up, whose
+    // update's loss ends the history. The GPU checks the hook after each
+    // batch of epochs, so its losses may run on past that: they end there
+    // too, as on every backend.
+    let losses = match range::diverged_at(&outcome.losses) {
+        Some(end) => &outcome.losses[..(end + 2).min(outcome.losses.len())],
+        None => &outcome.losses[..],
+    };
     let found = test
-        .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
+        .choose(losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
     // The loss still falling at the test's last rate: the curve's lowest
     // point is its edge, not a minimum.
