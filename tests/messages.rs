@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    assert_refused, gen_csv, path, paths, run_ok, shadertrain, shadertrain_env, train_data,
-    train_resume, train_synthetic,
+    assert_refused, gen_csv, have_gpu, path, paths, run_ok, shadertrain, shadertrain_env,
+    train_data, train_resume, train_synthetic,
 };
 use shadertrain::gpu::context::{adapters, is_software};
 use shadertrain::io::save_model;
@@ -200,6 +200,21 @@ fn settings_for_a_backend_not_used_are_refused() {
     };
     let err = bench(&["--shapes", "S0,S1,S0"]);
     assert!(err.contains("--shapes names S0 twice"), "{err}");
+    // Kernels that do not take a later shape: refused before the first
+    // case is timed, naming the shape.
+    if have_gpu() {
+        let more = [
+            "--shapes",
+            "S0,64x40x4",
+            "--backends",
+            "cpu,gpu",
+            "--kernels",
+            "fused",
+        ];
+        let err = bench(&more);
+        let says = "64x40x4 (64 rows × 40 features, 4 hidden units) with --kernels fused: the fused kernel takes one hidden layer";
+        assert!(err.contains(says), "{err}");
+    }
     // Counts whose losses or times would not fit in memory.
     let err = bench(&["--gpu-batch", "18446744073709551615"]);
     assert!(
