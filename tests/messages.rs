@@ -448,6 +448,14 @@ fn whole_number_options_say_what_they_take() {
     let (ok, _, err) = shadertrain(&["gen", "--rows", "-5", "--features", "1", "--out", &csv]);
     assert!(!ok);
     assert!(err.contains(negative), "{err}");
+    for (flag, args) in [
+        ("--rows", ["--rows", "0", "--features", "1"]),
+        ("--features", ["--rows", "3", "--features", "0"]),
+    ] {
+        let (ok, _, err) = shadertrain(&[&["gen"][..], &args, &["--out", &csv]].concat());
+        assert!(!ok);
+        assert!(err.contains(&format!("{flag} must be at least 1")), "{err}");
+    }
     // A negative float still reaches its option's own check.
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--lr", "-0.5"]));
     assert!(!ok);

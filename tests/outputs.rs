@@ -595,6 +595,49 @@ fn a_full_standard_output_is_a_clean_error() {
     assert!(!json.exists());
 }
 
+/// An output that cannot be written is named by its option, and the
+/// others are still written: bench's --json and --plot, gen's --out.
+#[test]
+fn a_failed_output_names_its_option_and_the_others_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("b.png");
+    let args = [
+        &BENCH_S0[..],
+        &[
+            "--warmup",
+            "1",
+            "--quiet",
+            "--json",
+            "/dev/full",
+            "--plot",
+            s(&plot),
+        ],
+    ]
+    .concat();
+    let (ok, out, err) = run(&args);
+    assert!(!ok);
+    assert!(out.contains("S0"), "the table: {out}");
+    assert!(
+        err.contains("could not write --json: /dev/full: No space left on device (os error 28); the table was printed"),
+        "{err}"
+    );
+    assert!(std::fs::metadata(&plot).unwrap().len() > 0);
+    let (ok, _, err) = run(&[
+        "gen",
+        "--rows",
+        "3",
+        "--features",
+        "1",
+        "--out",
+        "/dev/full",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("could not write --out: /dev/full: No space left on device"),
+        "{err}"
+    );
+}
+
 /// What goes to standard error (notices, warnings, predict's scores) is
 /// dropped where it cannot be written, and the command goes on: a full
 /// disk and a closed pipe are no panic, and the results on standard

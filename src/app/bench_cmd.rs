@@ -136,12 +136,25 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     bench::fill_speedups(&mut records);
     let outputs = [&args.json, &args.plot].into_iter().flatten();
     super::report(&bench::table(&records), outputs.map(PathBuf::as_path))?;
+    // Each output is tried whatever became of the other; a failure names
+    // its option.
+    let mut failed = Vec::new();
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
+            failed.push(format!("--json: {e:#}"));
+        }
     }
     if let Some(path) = &args.plot {
-        plot::BenchBars { records: &records }.write(path)?;
+        if let Err(e) = (plot::BenchBars { records: &records }.write(path)) {
+            failed.push(format!("--plot: {e:#}"));
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "could not write {}; the table was printed",
+            failed.join("; could not write ")
+        );
     }
     if timed_no_peer {
         anyhow::bail!("--peers timed no peer (the notices above say why); the table and outputs hold shadertrain's own timings");
