@@ -371,6 +371,15 @@ fn time_limits_take_any_positive_value() {
         assert!(!ok, "{more:?}");
         assert!(err.contains(says), "{more:?}: {err}");
     }
+    // A limit that ends the run before its first epoch: the untrained
+    // model is saved, and a warning (shown under --quiet too) says so.
+    let model = path(&dir, "m.st");
+    let more = ["--max-time", "1e-9", "--quiet", "--save", &model];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(ok, "{err}");
+    let says = "warning: --max-time 0.000000001 s ended the run before its first epoch, so the model is the untrained one";
+    assert!(err.contains(says), "{err}");
+    assert!(std::path::Path::new(&model).exists());
     // One row cannot be split, whatever the fraction.
     std::fs::write(&csv, "a,y\n1,2\n").unwrap();
     for fraction in ["0.1", "0.5", "0.9"] {

@@ -2717,6 +2717,13 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             "warning: the loss before any update, {:.6e}, was already at or below --target-loss {target}, so no epoch ran and the model is the untrained one; --target-loss is in {units}",
             outcome.losses[0]
         );
+    } else if let (true, StopReason::TimeLimit, 0) =
+        (config.leader, outcome.reason, outcome.updates)
+    {
+        let limit = config.max_time.unwrap_or_default().as_secs_f64();
+        crate::say!(
+            "warning: --max-time {limit} s ended the run before its first epoch, so the model is the untrained one; give a longer --max-time"
+        );
     } else if config.leader && done.outcome.ended_above_start() {
         crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
