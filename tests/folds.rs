@@ -1,8 +1,8 @@
 //! `train --folds K`: each fold against a plain run on its training rows
 //! and `predict` on its held-out rows (the scores and
 //! `--fold-predictions`), fold 1 against `--validation-split 1/K`,
-//! standard input read once, a diverged fold, a signal, the GPU, and the
-//! refusals.
+//! standard input read once, folds that rose, a diverged fold, a signal,
+//! the GPU, and the refusals.
 
 mod common;
 
@@ -446,6 +446,24 @@ fn lr_auto_per_fold_json_on_standard_output_and_quiet() {
         err.contains(&format!("fold 1 of 2: 40 epochs at lr {rate} (")),
         "{err}"
     );
+}
+
+/// Folds whose training loss ended above their first are warned of, as
+/// a plain run is; folds that fell are not.
+#[test]
+fn folds_that_end_above_their_start_are_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "30", "3", "0");
+    let rising = ["--folds", "3", "--epochs", "5", "-q"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &rising));
+    assert!(ok, "{err}");
+    let says = "warning: the training loss of folds 1, 2, 3 ended above where it started; try a smaller --lr (the folds used 0.1), --clip-grad-norm C or --standardize";
+    assert!(err.contains(says), "{err}");
+    let falling = [&rising[..], &["--standardize", "--lr", "0.01"]].concat();
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &falling));
+    assert!(ok, "{err}");
+    assert!(!err.contains("warning"), "{err}");
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub(super) struct FoldScore {
     pub lr: Option<f64>,
     /// Seconds of training (the range test's included).
     pub wall_s: f64,
+    /// Whether the fold's training loss ended above its first.
+    #[serde(skip)]
+    pub ended_above_start: bool,
 }
 
 impl FoldScore {
@@ -90,6 +93,7 @@ impl FoldScore {
             },
             lr: config.lr_found.as_ref().map(|_| config.run.optimizer.lr()),
             wall_s: range_test + out.elapsed.as_secs_f64(),
+            ended_above_start: out.ended_above_start(),
         }
     }
 }
@@ -205,6 +209,21 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         out_of_fold: pooled,
     };
     write_files(args, &record, &shared, &shared.predictions)?;
+    let rose: Vec<String> = (scores.iter())
+        .filter(|s| s.ended_above_start && s.diverged_at.is_none())
+        .map(|s| s.fold.to_string())
+        .collect();
+    if !rose.is_empty() {
+        let folds = match rose.len() {
+            1 => "fold",
+            _ => "folds",
+        };
+        crate::say!(
+            "warning: the training loss of {folds} {} ended above where it started; {}",
+            rose.join(", "),
+            train::rising_remedy(&config, "the folds")
+        );
+    }
     let diverged: Vec<String> = scores
         .iter()
         .filter_map(|s| {

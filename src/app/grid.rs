@@ -855,6 +855,7 @@ mod tests {
             diverged_at: (diverged && i == 0).then_some(2),
             lr: None,
             wall_s: 0.5,
+            ended_above_start: false,
         });
         Tried::of(round, scores.collect(), None)
     }

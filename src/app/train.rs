@@ -2951,17 +2951,22 @@ fn joined(items: &[String], word: &str) -> String {
 
 /// The warning after a run whose final loss is above its first; with
 /// `--keep`, it says which parameters were kept instead of the last.
+/// What to try where the loss ended above its start: "try a smaller --lr
+/// (`who` used 0.1), --clip-grad-norm C or --standardize", as they apply.
+pub(super) fn rising_remedy(config: &TrainConfig, who: &str) -> String {
+    let lr = crate::optim::short(config.run.optimizer.lr());
+    let remedies = [
+        vec![format!("a smaller --lr ({who} used {lr})")],
+        other_remedies(config),
+    ];
+    format!("try {}", or_list(&remedies.concat()))
+}
+
 fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let outcome = &done.outcome;
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
-    let lr = config.run.optimizer.lr();
-    let lr = crate::optim::short(lr);
-    let remedies = [
-        vec![format!("a smaller --lr (this run used {lr})")],
-        other_remedies(config),
-    ];
-    let remedy = format!("try {}", or_list(&remedies.concat()));
+    let remedy = rising_remedy(config, "this run");
     let remedy = match config.resume {
         Some(_) => format!("{remedy} in a new run (--resume keeps the run's options)"),
         None => remedy,
