@@ -61,6 +61,11 @@ impl Format {
 /// Refuses a picture's path (given by `flag`, such as `--plot`) before any
 /// work: an unknown extension or a place that cannot be written.
 pub fn check_path(flag: &str, path: &Path) -> Result<Format> {
+    if path == Path::new("-") || crate::io::is_standard_output(path) {
+        return Err(Error::Config(format!(
+            "{flag} draws an image, which does not go to standard output; give a file name ending in .png or .svg"
+        )));
+    }
     let format = Format::of(path).map_err(|e| Error::Config(format!("{flag} {e}")))?;
     crate::io::check_output(flag, path)?;
     Ok(format)

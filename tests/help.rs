@@ -99,10 +99,18 @@ fn errors_are_short_and_say_what_to_do() {
     let csv = dir.path().join("d.csv");
     std::fs::write(&csv, "a,y\n1,2\n3,4\n").unwrap();
     let csv = csv.to_string_lossy().into_owned();
-    let cases: [(Vec<&str>, &str); 6] = [
+    let cases: [(Vec<&str>, &str); 8] = [
         (
             vec!["train", "--data", &csv, "--plot", "loss.gif"],
             "give a file name ending in .png or .svg",
+        ),
+        (
+            vec!["train", "--data", &csv, "--plot", "-"],
+            "--plot draws an image, which does not go to standard output",
+        ),
+        (
+            vec!["bench", "--shapes", "S0,1024x4x16"],
+            "--shapes names S0 and 1024x4x16, the same shape (1024 rows × 4 features, 16 hidden units)",
         ),
         (
             vec!["train", "--data", &csv, "--validation-split", "1"],

@@ -838,6 +838,21 @@ pub fn peer_timeout(args: &BenchArgs) -> Result<Option<Duration>> {
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     let names: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     once_each("--shapes", &names)?;
+    // A named shape given again by its sizes: the same case twice.
+    let shapes = &args.shapes.0;
+    for (i, b) in shapes.iter().enumerate() {
+        let dims = |s: &crate::bench::Shape| (s.n, s.f, s.h);
+        if let Some(a) = shapes[..i].iter().find(|a| dims(a) == dims(b)) {
+            bail!(
+                "--shapes names {} and {}, the same shape ({} rows × {} features, {} hidden units); name it once",
+                a.label(),
+                b.label(),
+                b.n,
+                b.f,
+                b.h
+            );
+        }
+    }
     peer_timeout(args)?;
     once_each("--backends", &args.backends)?;
     // Without --backends a bench times the GPU where one is found, a
