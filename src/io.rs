@@ -1766,19 +1766,50 @@ pub fn csv_number(v: f64) -> String {
 /// the same f32 bits.
 pub fn write_csv(path: &Path, data: &Dataset) -> Result<()> {
     write_atomically(path, |w| {
-        let names = data.feature_names.iter().chain([&data.target_name]);
-        w.write_all(csv_line(names.map(String::as_str)).as_bytes())?;
-        let mut line = String::new();
-        for n in 0..data.rows {
-            line.clear();
-            for v in data.row(n) {
-                line.push_str(&format!("{v},"));
+        write_csv_header(w, data)?;
+        write_csv_rows(w, data)
+    })
+}
+
+/// The synthetic data set of [`Dataset::synthetic`] as [`write_csv`]
+/// writes it, generated and written `CSV_PART_ROWS` rows at a time, so
+/// that a file of any length holds one part in memory.
+pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64) -> Result<()> {
+    crate::data::Columns::synthetic(rows, features)?;
+    write_atomically(path, |w| {
+        for start in (0..rows).step_by(CSV_PART_ROWS) {
+            let part = start..rows.min(start + CSV_PART_ROWS);
+            let data = Dataset::synthetic_rows(rows, features, seed, part)
+                .map_err(std::io::Error::other)?;
+            if start == 0 {
+                write_csv_header(w, &data)?;
             }
-            line.push_str(&format!("{}\n", data.y[n]));
-            w.write_all(line.as_bytes())?;
+            write_csv_rows(w, &data)?;
         }
         Ok(())
     })
+}
+
+/// Rows [`write_synthetic_csv`] generates at a time (about 1.5 MiB of
+/// values at 5 features).
+const CSV_PART_ROWS: usize = 1 << 16;
+
+fn write_csv_header(w: &mut impl Write, data: &Dataset) -> std::io::Result<()> {
+    let names = data.feature_names.iter().chain([&data.target_name]);
+    w.write_all(csv_line(names.map(String::as_str)).as_bytes())
+}
+
+fn write_csv_rows(w: &mut impl Write, data: &Dataset) -> std::io::Result<()> {
+    let mut line = String::new();
+    for n in 0..data.rows {
+        line.clear();
+        for v in data.row(n) {
+            line.push_str(&format!("{v},"));
+        }
+        line.push_str(&format!("{}\n", data.y[n]));
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `epoch,loss`; row k is the loss at the start of epoch k, and the last row

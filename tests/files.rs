@@ -6,7 +6,7 @@ use std::path::Path;
 use shadertrain::data::{Category, Dataset, Imputation, Table};
 use shadertrain::io::{
     load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_csv,
-    write_history,
+    write_history, write_synthetic_csv,
 };
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::Error;
@@ -52,6 +52,25 @@ fn csv_round_trips_the_synthetic_set_bit_for_bit() {
     write_csv(&p, &d).unwrap();
     let back = Table::read(&p).unwrap().into_dataset(None).unwrap();
     assert_eq!(back, d);
+}
+
+/// `gen` writes the synthetic set a part at a time: the same file as the
+/// whole set written at once, across the parts' boundaries.
+#[test]
+fn the_synthetic_csv_written_in_parts_is_the_whole_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (parts, whole) = (dir.path().join("p.csv"), dir.path().join("w.csv"));
+    let rows = (1 << 16) * 2 + 3;
+    write_synthetic_csv(&parts, rows, 2, 5).unwrap();
+    write_csv(&whole, &Dataset::synthetic(rows, 2, 5).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read(&parts).unwrap(),
+        std::fs::read(&whole).unwrap()
+    );
+    let err = write_synthetic_csv(&parts, 0, 2, 5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least one row"), "{err}");
 }
 
 /// `bytes` with the one place that holds `from` holding `to` instead, of

@@ -3,7 +3,6 @@
 use anyhow::{Context as _, Result};
 
 use crate::cli::GenArgs;
-use crate::data::Dataset;
 use crate::{io, units};
 
 pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
@@ -13,17 +12,17 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
             anyhow::bail!("{flag} must be at least 1");
         }
     }
-    let data = Dataset::synthetic(args.rows, args.features, args.seed)?;
     io::stop_writes_on_signals()?;
-    io::write_csv(&args.out, &data).context("could not write --out")?;
+    io::write_synthetic_csv(&args.out, args.rows, args.features, args.seed)
+        .context("could not write --out")?;
     let to = match io::is_standard_output(&args.out) {
         true => "standard output".to_string(),
         false => args.out.display().to_string(),
     };
     let line = format!(
         "wrote {} × {} to {to}\n",
-        units::count(data.rows, "row"),
-        units::count(data.features, "feature"),
+        units::count(args.rows, "row"),
+        units::count(args.features, "feature"),
     );
     super::report(&line, [args.out.as_path()])
 }
