@@ -400,14 +400,18 @@ impl Keeper {
     }
 
     /// Takes the final parameters, after `epoch` updates with `loss`, when
-    /// they are the best (a tie included), then reads the best onto the host.
+    /// they are the best (a tie included where `final_on_tie`: `--keep
+    /// best`'s rule; `--keep best-val` keeps the earliest of equals, as
+    /// the host's scoring does), then reads the best onto the host.
     fn finish(
         mut self,
         backend: &mut dyn Backend,
         epoch: usize,
         loss: f64,
+        final_on_tie: bool,
     ) -> Result<Option<Kept>> {
-        if loss.is_finite() && self.best.as_ref().is_none_or(|b| loss <= b.loss) {
+        let better = |b: &Best| loss < b.loss || (final_on_tie && loss == b.loss);
+        if loss.is_finite() && self.best.as_ref().is_none_or(better) {
             self.best = Some(Best {
                 epoch,
                 loss,
@@ -888,7 +892,10 @@ fn finish(
     });
     let last = Tracking::by(&track.held, &losses)[losses.len() - 1];
     let kept = match track.keeper {
-        Some(keeper) => keeper.finish(backend, updates, last)?,
+        Some(keeper) => {
+            let by_held_out = track.held.as_ref().is_some_and(|h| h.rules.keep);
+            keeper.finish(backend, updates, last, !by_held_out)?
+        }
         None => None,
     };
     let held_out = track.held.map(|h| h.losses);
@@ -1579,6 +1586,13 @@ mod tests {
             let out = train_from(&mut b, &s, Vec::new(), held_rules(None, true)).unwrap();
             assert_eq!((out.reason, out.updates), (StopReason::MaxEpochs, 12));
             assert_eq!(out.held_out.as_deref(), Some(&HELD[..]), "{name}");
+            assert_eq!(out.kept.unwrap().epoch, 3, "{name}");
+            // A final held-out loss equal to the lowest: the earliest of
+            // equals is kept, as the host's scoring keeps it.
+            let mut tied = HELD;
+            tied[12] = 2.0;
+            let mut b = holding(&TRAIN, &tied, max_batch);
+            let out = train_from(&mut b, &s, Vec::new(), held_rules(None, true)).unwrap();
             assert_eq!(out.kept.unwrap().epoch, 3, "{name}");
             // Keeping by the training loss, beside the held-out rules.
             let mut b = holding(&TRAIN, &HELD, max_batch);
