@@ -1588,6 +1588,46 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
         let err = run(more);
         assert!(!err.contains(notice), "{more:?}: {err}");
     }
+    // Nor where the held-out loss rose over the last ten epochs while the
+    // training loss fell (noisy targets, overfitted), on every backend:
+    // the host's scoring of the held-out rows is read as the device's.
+    let dir = tempfile::tempdir().unwrap();
+    let [clean, base, noisy] = paths(&dir, ["clean.csv", "base.csv", "noisy.csv"]);
+    gen_csv(&clean, "200", "3", "1");
+    gen_csv(&base, "60", "3", "1");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let (x, y) = line.rsplit_once(',').unwrap();
+        let y: f64 = y.parse().unwrap();
+        let noise = 0.85 * (12.9898 * (n + 1) as f64).sin();
+        out += &format!("{x},{:?}\n", y + noise);
+    }
+    std::fs::write(&noisy, out).unwrap();
+    let split = [
+        "--hidden",
+        "8",
+        "--lr",
+        "0.2",
+        "--epochs",
+        "200",
+        "--seed",
+        "1",
+        "--validation-split",
+        "0.3",
+    ];
+    let backends: &[&str] = match have_gpu() {
+        true => &["cpu", "reference", "gpu"],
+        false => &["cpu", "reference"],
+    };
+    for backend in backends {
+        // The held-out loss still falling: the notice.
+        let (ok, _, err) = shadertrain(&train_data(&clean, backend, &split));
+        assert!(ok && err.contains(notice), "{backend}, clean: {err}");
+        let (ok, _, err) = shadertrain(&train_data(&noisy, backend, &split));
+        assert!(ok && !err.contains(notice), "{backend}, noisy: {err}");
+    }
 }
 
 /// A range test whose loss still falls at its highest rate (a target on

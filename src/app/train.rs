@@ -2814,8 +2814,13 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 /// schedule, weight decay and clipping).
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    let held_out: Option<Vec<f64>> =
-        (outcome.held_out.as_ref()).map(|h| h.iter().copied().filter(|l| l.is_finite()).collect());
+    // Measured on the device, or scored on the host.
+    let held_out: Option<Vec<f64>> = match (&outcome.held_out, &done.validation) {
+        (Some(h), _) => Some(h.clone()),
+        (None, Some(v)) => Some(v.losses().iter().map(|&(_, l)| l).collect()),
+        (None, None) => None,
+    };
+    let held_out = held_out.map(|h| h.into_iter().filter(|l| l.is_finite()).collect::<Vec<_>>());
     // Ten epochs or more, each side: a shorter run is compared with its
     // start, which says little.
     let falling = |losses: &[f64]| losses.len() >= 11 && still_falling(losses);
