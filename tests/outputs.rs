@@ -737,6 +737,11 @@ fn a_closed_pipe_ends_quietly() {
     let (code, err) = one_stream_closed(&args, Closed::Stdout);
     assert_eq!(code, Some(0), "{err}");
     assert!(!err.contains("error"), "{err}");
+    // bench's the same.
+    let bench = [&BENCH_S0[..], &["--warmup", "1", "--json", "-"]].concat();
+    let (code, err) = one_stream_closed(&bench, Closed::Stdout);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
 }
 
 /// An output that can never be written is refused before any work, with

@@ -138,26 +138,25 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     super::report(&bench::table(&records), outputs.map(PathBuf::as_path))?;
     // Each output is tried whatever became of the other; a failure names
     // its option.
-    let mut failed = Vec::new();
+    let mut written = super::Outputs::new(true);
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
-        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
-            failed.push(format!("--json: {e:#}"));
-        }
+        let json = io::write_atomically(path, |w| w.write_all(text.as_bytes()));
+        written.note("--json", json.map_err(Into::into))?;
     }
     if let Some(path) = &args.plot {
-        if let Err(e) = (plot::BenchBars { records: &records }.write(path)) {
-            failed.push(format!("--plot: {e:#}"));
-        }
+        let plot = plot::BenchBars { records: &records }.write(path);
+        written.note("--plot", plot.map_err(Into::into))?;
     }
-    if !failed.is_empty() {
-        anyhow::bail!(
-            "could not write {}; the table was printed",
-            failed.join("; could not write ")
-        );
-    }
+    let no_peer = "--peers timed no peer (the notices above say why)";
+    match timed_no_peer {
+        true => written.check(&format!(
+            "{no_peer}; the table holds shadertrain's own timings"
+        )),
+        false => written.check("the table was printed"),
+    }?;
     if timed_no_peer {
-        anyhow::bail!("--peers timed no peer (the notices above say why); the table and outputs hold shadertrain's own timings");
+        anyhow::bail!("{no_peer}; the table and outputs hold shadertrain's own timings");
     }
     Ok(())
 }

@@ -316,26 +316,17 @@ pub(super) fn write_files(
     shared: &Shared,
     predictions: &[Vec<f64>],
 ) -> Result<()> {
-    let mut failed = Vec::new();
+    let mut written = super::Outputs::new(false);
     if let Some(path) = &args.json {
-        if let Err(e) = super::write_json(path, record) {
-            failed.push(format!("--json: {e:#}"));
-        }
+        written.note("--json", super::write_json(path, record))?;
     }
     if let Some(path) = &args.fold_predictions {
         let count = args.folds.expect("--folds");
         let text = out_of_fold(shared, predictions, count, args.seed);
-        if let Err(e) = io::write_atomically(path, |w| w.write_all(text.as_bytes())) {
-            failed.push(format!("--fold-predictions: {e:#}"));
-        }
+        let csv = io::write_atomically(path, |w| w.write_all(text.as_bytes()));
+        written.note("--fold-predictions", csv.map_err(Into::into))?;
     }
-    if !failed.is_empty() {
-        bail!(
-            "could not write {}; the table was printed",
-            failed.join("; could not write ")
-        );
-    }
-    Ok(())
+    written.check("the table was printed")
 }
 
 /// `--fold-predictions`' CSV: for each of the file's rows, in file order,

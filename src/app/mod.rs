@@ -229,6 +229,53 @@ fn named_flag(e: anyhow::Error, inputs: &[(&str, std::path::PathBuf)]) -> anyhow
     }
 }
 
+/// Collects the outputs of a command that writes each whatever became of
+/// the others (bench's, --folds'): a failure is noted by its flag, except
+/// a write a signal stopped, and where `closed_pipe_ends` (every command
+/// but `train`) a reader that closed the pipe, which end the command as
+/// [`run`] ends them.
+pub(crate) struct Outputs {
+    failed: Vec<String>,
+    closed_pipe_ends: bool,
+}
+
+impl Outputs {
+    pub fn new(closed_pipe_ends: bool) -> Outputs {
+        Outputs {
+            failed: Vec::new(),
+            closed_pipe_ends,
+        }
+    }
+
+    /// Notes `written`'s failure under `flag`, or returns it where it ends
+    /// the command.
+    pub fn note(&mut self, flag: &str, written: Result<()>) -> Result<()> {
+        let ends = |e: &anyhow::Error| {
+            write_stopped(e).is_some() || (self.closed_pipe_ends && closed_pipe(e))
+        };
+        match written {
+            Err(e) if ends(&e) => Err(e),
+            Err(e) => {
+                self.failed.push(format!("{flag}: {e:#}"));
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// An error naming every output that failed, then `done` (what was
+    /// still shown), if any failed.
+    pub fn check(self, done: &str) -> Result<()> {
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "could not write {}; {done}",
+            self.failed.join("; could not write ")
+        )
+    }
+}
+
 /// The output and the signal, where `e` is a write a signal stopped
 /// ([`crate::io::stop_writes_on_signals`]).
 fn write_stopped(e: &anyhow::Error) -> Option<(&std::path::Path, i32)> {
