@@ -1390,14 +1390,15 @@ pub struct DeviceArgs {
     pub adapter: Option<String>,
 
     /// Threads of the CPU backend, and of held-out rows scored on the host
-    /// beside another backend (the reference's, an L-BFGS or sharded GPU
-    /// run's); 0 is every core [default: every core].
+    /// beside another backend (the reference's, an L-BFGS GPU run's; a
+    /// sharded run scores them on one); 0 is every core [default: every
+    /// core].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
           value_parser = parse_threads)]
     pub threads: usize,
 
     /// The build of the CPU backend's block code to run (and of held-out
-    /// rows scored on the host, as --threads): the same arithmetic, and
+    /// rows scored on the host beside another backend): the same arithmetic, and
     /// the same bits, compiled for x86-64's baseline, for AVX2 with FMA,
     /// or for AVX-512 [default: the widest this CPU runs].
     #[arg(long, value_enum, value_name = "ISA")]

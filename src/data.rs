@@ -74,9 +74,22 @@ impl Dataset {
         }
         let first = range.start * features;
         let rows = range.len();
+        // The values, and the features' names ("x123", about 40 bytes each
+        // with the String).
+        let names = crate::memory::product(&[features, 40]);
         crate::memory::check(
-            crate::memory::product(&[rows, features.saturating_add(1), 4]),
-            || format!("generating {rows} rows × {features} features"),
+            crate::memory::sum(&[
+                crate::memory::product(&[rows, features.saturating_add(1), 4]),
+                names,
+            ]),
+            || {
+                let count = crate::units::count;
+                format!(
+                    "generating {} × {}",
+                    count(rows, "row"),
+                    count(features, "feature")
+                )
+            },
             "use fewer rows or features",
         )?;
         let len = rows
@@ -697,7 +710,7 @@ pub fn synthetic_target(row: &[f32]) -> f32 {
     y as f32
 }
 
-fn check_shape(rows: usize, features: usize) -> Result<()> {
+pub(crate) fn check_shape(rows: usize, features: usize) -> Result<()> {
     if rows == 0 {
         return Err(Error::Config("the data set needs at least one row".into()));
     }

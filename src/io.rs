@@ -1772,27 +1772,46 @@ pub fn write_csv(path: &Path, data: &Dataset) -> Result<()> {
 }
 
 /// The synthetic data set of [`Dataset::synthetic`] as [`write_csv`]
-/// writes it, generated and written `CSV_PART_ROWS` rows at a time, so
-/// that a file of any length holds one part in memory.
+/// writes it, generated and written a part of about `CSV_PART_VALUES`
+/// values (at least a row) at a time, so that a file of any length holds
+/// one part in memory. The first part is generated before anything is
+/// written: one too large for memory is refused as such, not as a write.
 pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64) -> Result<()> {
-    crate::data::Columns::synthetic(rows, features)?;
+    crate::data::check_shape(rows, features)?;
+    let part = (CSV_PART_VALUES / features.saturating_add(1)).clamp(1, rows);
+    // A part's values and the features' names (about 40 bytes each).
+    let need = crate::memory::sum(&[
+        crate::memory::product(&[part, features.saturating_add(1), 4]),
+        crate::memory::product(&[features, 40]),
+    ]);
+    crate::memory::check(
+        need,
+        || {
+            let count = crate::units::count;
+            let (all, part) = (count(rows, "row"), count(part, "row"));
+            format!(
+                "generating {all} × {} ({part} at a time)",
+                count(features, "feature")
+            )
+        },
+        "use fewer features",
+    )?;
+    let first = Dataset::synthetic_rows(rows, features, seed, 0..part)?;
     write_atomically(path, |w| {
-        for start in (0..rows).step_by(CSV_PART_ROWS) {
-            let part = start..rows.min(start + CSV_PART_ROWS);
-            let data = Dataset::synthetic_rows(rows, features, seed, part)
+        write_csv_header(w, &first)?;
+        write_csv_rows(w, &first)?;
+        for start in (part..rows).step_by(part) {
+            let range = start..rows.min(start + part);
+            let data = Dataset::synthetic_rows(rows, features, seed, range)
                 .map_err(std::io::Error::other)?;
-            if start == 0 {
-                write_csv_header(w, &data)?;
-            }
             write_csv_rows(w, &data)?;
         }
         Ok(())
     })
 }
 
-/// Rows [`write_synthetic_csv`] generates at a time (about 1.5 MiB of
-/// values at 5 features).
-const CSV_PART_ROWS: usize = 1 << 16;
+/// Values [`write_synthetic_csv`] generates at a time (4 MiB of f32s).
+const CSV_PART_VALUES: usize = 1 << 20;
 
 fn write_csv_header(w: &mut impl Write, data: &Dataset) -> std::io::Result<()> {
     let names = data.feature_names.iter().chain([&data.target_name]);

@@ -60,9 +60,10 @@ fn csv_round_trips_the_synthetic_set_bit_for_bit() {
 fn the_synthetic_csv_written_in_parts_is_the_whole_sets() {
     let dir = tempfile::tempdir().unwrap();
     let (parts, whole) = (dir.path().join("p.csv"), dir.path().join("w.csv"));
-    let rows = (1 << 16) * 2 + 3;
-    write_synthetic_csv(&parts, rows, 2, 5).unwrap();
-    write_csv(&whole, &Dataset::synthetic(rows, 2, 5).unwrap()).unwrap();
+    // Parts of 2^20 / 101 = 10,382 rows at 100 features: two and a bit.
+    let rows = 10_382 * 2 + 3;
+    write_synthetic_csv(&parts, rows, 100, 5).unwrap();
+    write_csv(&whole, &Dataset::synthetic(rows, 100, 5).unwrap()).unwrap();
     assert_eq!(
         std::fs::read(&parts).unwrap(),
         std::fs::read(&whole).unwrap()

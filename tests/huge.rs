@@ -111,6 +111,20 @@ fn huge_synthetic_data_are_refused_before_allocating() {
         &common::train_synthetic("100000000000", "3", "cpu", &more),
         &["generating 100000000000 rows × 3 features needs about 1.5 TiB"],
     );
+    // gen holds a part of its rows at a time, but even one row of this
+    // many features (and their names) is more than any machine here has:
+    // refused before the file is created, not aborted by the allocator.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wide.csv");
+    let gen = ["gen", "--rows", "2", "--features", "30000000000", "--out"];
+    refused(
+        &[&gen[..], &[out.to_str().unwrap()]].concat(),
+        &[
+            "generating 2 rows × 30000000000 features (1 row at a time) needs about ",
+            "use fewer features",
+        ],
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -286,21 +286,8 @@ pub(super) fn cpu_name() -> &'static str {
 /// copy, and the host backends' own memory where they are timed.
 fn fits(args: &BenchArgs, backends: &[BackendKind], shape: &Shape) -> Result<()> {
     let layout = &Layout::new(shape.f, &[shape.h])?;
-    // The kernels asked for take the shape (fused has its limits), on any
-    // adapter: whether it is a hardware one changes only auto's choice.
     if backends.contains(&BackendKind::Gpu) {
-        let mixed = args.device.precision != gpu::mixed::Precision::F32;
-        gpu::KernelFamily::choose(args.device.kernels, layout, true, mixed).with_context(|| {
-            let kernels = clap::ValueEnum::to_possible_value(&args.device.kernels)
-                .map_or_else(String::new, |v| v.get_name().to_string());
-            format!(
-                "{} ({} rows × {} features, {} hidden units) with --kernels {kernels}",
-                shape.label(),
-                shape.n,
-                shape.f,
-                shape.h,
-            )
-        })?;
+        kernels_take(args, shape)?;
     }
     let opt = Optimizer::gd(bench::LR);
     let p = layout.len();
@@ -326,6 +313,25 @@ fn fits(args: &BenchArgs, backends: &[BackendKind], shape: &Shape) -> Result<()>
         },
         "use fewer hidden units, features or rows",
     )?;
+    Ok(())
+}
+
+/// Whether the kernels asked for take `shape` (fused has its limits), on
+/// any adapter: whether it is a hardware one changes only auto's choice.
+pub(super) fn kernels_take(args: &BenchArgs, shape: &Shape) -> Result<()> {
+    let layout = &Layout::new(shape.f, &[shape.h])?;
+    let mixed = args.device.precision != gpu::mixed::Precision::F32;
+    gpu::KernelFamily::choose(args.device.kernels, layout, true, mixed).with_context(|| {
+        let kernels = clap::ValueEnum::to_possible_value(&args.device.kernels)
+            .map_or_else(String::new, |v| v.get_name().to_string());
+        format!(
+            "{} ({} rows × {} features, {} hidden units) with --kernels {kernels}",
+            shape.label(),
+            shape.n,
+            shape.f,
+            shape.h,
+        )
+    })?;
     Ok(())
 }
 

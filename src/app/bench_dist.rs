@@ -83,6 +83,9 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
         for shape in &args.shapes.0 {
             (Shards::new(shape.n, count).and_then(|s| s.check_processes(size)))
                 .with_context(|| format!("shape {}", shape.label()))?;
+            if backends.contains(&BackendKind::Gpu) {
+                super::bench_cmd::kernels_take(args, shape)?;
+            }
         }
         anyhow::Ok(())
     })();

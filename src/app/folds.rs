@@ -234,8 +234,9 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     if !diverged.is_empty() {
         let its = if diverged.len() == 1 { "its" } else { "their" };
         bail!(
-            "{} diverged ({its} scores are those of {its} last good parameters, and count in the mean): try a smaller --lr, or --clip-grad-norm",
-            diverged.join(", ")
+            "{} diverged ({its} scores are those of {its} last good parameters, and count in the mean): {}",
+            diverged.join(", "),
+            train::rising_remedy(&config, "the folds")
         );
     }
     match args.save {

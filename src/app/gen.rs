@@ -1,6 +1,6 @@
 //! `gen`: the synthetic data set as CSV.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::cli::GenArgs;
 use crate::{io, units};
@@ -13,8 +13,13 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
         }
     }
     io::stop_writes_on_signals()?;
-    io::write_synthetic_csv(&args.out, args.rows, args.features, args.seed)
-        .context("could not write --out")?;
+    // A part too large for memory is not a failed write.
+    io::write_synthetic_csv(&args.out, args.rows, args.features, args.seed).map_err(
+        |e| match e {
+            crate::Error::Io { .. } => anyhow::Error::new(e).context("could not write --out"),
+            e => e.into(),
+        },
+    )?;
     let to = match io::is_standard_output(&args.out) {
         true => "standard output".to_string(),
         false => args.out.display().to_string(),

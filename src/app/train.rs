@@ -2720,9 +2720,8 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     } else if let (true, StopReason::TimeLimit, 0) =
         (config.leader, outcome.reason, outcome.updates)
     {
-        let limit = config.max_time.unwrap_or_default().as_secs_f64();
         crate::say!(
-            "warning: --max-time {limit} s ended the run before its first epoch, so the model is the untrained one; give a longer --max-time"
+            "warning: --max-time ended the run before its first epoch, so the model is the untrained one; give a longer --max-time"
         );
     } else if config.leader && done.outcome.ended_above_start() {
         crate::say!("{}", above_start_warning(config, done));
@@ -2954,19 +2953,22 @@ fn joined(items: &[String], word: &str) -> String {
     }
 }
 
-/// The warning after a run whose final loss is above its first; with
-/// `--keep`, it says which parameters were kept instead of the last.
-/// What to try where the loss ended above its start: "try a smaller --lr
-/// (`who` used 0.1), --clip-grad-norm C or --standardize", as they apply.
+/// What to try where the loss ended above its start or diverged: "try a
+/// smaller --lr (`who` used 0.1), --clip-grad-norm C or --standardize", as
+/// they apply; under `--lr auto`, of a config whose rate is not the one
+/// trained at (`--folds`' own), the rate is not named.
 pub(super) fn rising_remedy(config: &TrainConfig, who: &str) -> String {
     let lr = crate::optim::short(config.run.optimizer.lr());
-    let remedies = [
-        vec![format!("a smaller --lr ({who} used {lr})")],
-        other_remedies(config),
-    ];
+    let smaller = match (config.lr_auto, config.lr_found.as_ref()) {
+        (Some(_), None) => format!("a smaller --lr than --lr auto chose for {who}"),
+        _ => format!("a smaller --lr ({who} used {lr})"),
+    };
+    let remedies = [vec![smaller], other_remedies(config)];
     format!("try {}", or_list(&remedies.concat()))
 }
 
+/// The warning after a run whose final loss is above its first; with
+/// `--keep`, it says which parameters were kept instead of the last.
 fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let outcome = &done.outcome;
     let first = outcome.losses[0];
