@@ -1398,9 +1398,9 @@ pub struct DeviceArgs {
     pub threads: usize,
 
     /// The build of the CPU backend's block code to run (and of held-out
-    /// rows scored on the host beside another backend): the same arithmetic, and
-    /// the same bits, compiled for x86-64's baseline, for AVX2 with FMA,
-    /// or for AVX-512 [default: the widest this CPU runs].
+    /// rows scored on the host beside another backend): the same
+    /// arithmetic, and the same bits, compiled for x86-64's baseline, for
+    /// AVX2 with FMA, or for AVX-512 [default: the widest this CPU runs].
     #[arg(long, value_enum, value_name = "ISA")]
     pub cpu_isa: Option<crate::cpu::Isa>,
 

@@ -1361,8 +1361,7 @@ pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
 fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
     let count = crate::units::count;
     let len = bytes.len();
-    let header = tensor_bytes(bytes);
-    let said = match (e, header) {
+    let said = match (e, tensor_bytes(bytes)) {
         (SafeTensorError::HeaderTooSmall, _) if len == 0 => Some("it is empty".into()),
         (SafeTensorError::HeaderTooSmall, _) => Some(format!(
             "it has {}, fewer than the 8 that give a header's length",

@@ -149,12 +149,10 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         written.note("--plot", plot.map_err(Into::into))?;
     }
     let no_peer = "--peers timed no peer (the notices above say why)";
-    match timed_no_peer {
-        true => written.check(&format!(
-            "{no_peer}; the table holds shadertrain's own timings"
-        )),
-        false => written.check("the table was printed"),
-    }?;
+    written.check(&match timed_no_peer {
+        true => format!("{no_peer}; the table holds shadertrain's own timings"),
+        false => "the table was printed".to_string(),
+    })?;
     if timed_no_peer {
         anyhow::bail!("{no_peer}; the table and outputs hold shadertrain's own timings");
     }

@@ -2814,12 +2814,10 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     // Measured on the device, or scored on the host.
-    let held_out: Option<Vec<f64>> = match (&outcome.held_out, &done.validation) {
-        (Some(h), _) => Some(h.clone()),
-        (None, Some(v)) => Some(v.losses().iter().map(|&(_, l)| l).collect()),
-        (None, None) => None,
-    };
-    let held_out = held_out.map(|h| h.into_iter().filter(|l| l.is_finite()).collect::<Vec<_>>());
+    let scored = |v: &Validation| v.losses().iter().map(|&(_, l)| l).collect();
+    let held_out: Option<Vec<f64>> = (outcome.held_out.clone())
+        .or_else(|| done.validation.as_ref().map(scored))
+        .map(|h| h.into_iter().filter(|l| l.is_finite()).collect());
     // Ten epochs or more, each side: a shorter run is compared with its
     // start, which says little.
     let falling = |losses: &[f64]| losses.len() >= 11 && still_falling(losses);
