@@ -833,9 +833,15 @@ impl Tracking {
     /// The series the keeper keeps by: `losses`, or the held-out losses.
     fn by<'s>(held: &'s Option<Held>, losses: &'s [f64]) -> &'s [f64] {
         match held {
-            Some(h) if h.rules.keep => &h.losses,
+            Some(h) if Tracking::by_held_out(held) => &h.losses,
             _ => losses,
         }
+    }
+
+    /// Whether the keeper keeps by the held-out losses (`--keep
+    /// best-val` on the device).
+    fn by_held_out(held: &Option<Held>) -> bool {
+        held.as_ref().is_some_and(|h| h.rules.keep)
     }
 
     /// Shows the plateau rule the batch's losses from `from` on; whether
@@ -893,8 +899,7 @@ fn finish(
     let last = Tracking::by(&track.held, &losses)[losses.len() - 1];
     let kept = match track.keeper {
         Some(keeper) => {
-            let by_held_out = track.held.as_ref().is_some_and(|h| h.rules.keep);
-            keeper.finish(backend, updates, last, !by_held_out)?
+            keeper.finish(backend, updates, last, !Tracking::by_held_out(&track.held))?
         }
         None => None,
     };

@@ -193,7 +193,9 @@ pub(super) struct Finished<'a> {
 }
 
 impl Finished<'_> {
-    fn val_losses(&self) -> Option<&[(usize, f64)]> {
+    /// The held-out losses by epoch: scored on the host, or measured on
+    /// the device and followed ([`Validation::follow`]).
+    pub(super) fn val_losses(&self) -> Option<&[(usize, f64)]> {
         self.validation.as_ref().map(Validation::losses)
     }
 }

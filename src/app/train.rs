@@ -2285,16 +2285,8 @@ fn find_rate<'a>(
     if outcome.reason == StopReason::Interrupted {
         return Ok(None);
     }
-    // The test stops at the epoch whose pass measured the blow-up, whose
-    // update's loss ends the history. The GPU checks the hook after each
-    // batch of epochs, so its losses may run on past that: they end there
-    // too, as on every backend.
-    let losses = match range::diverged_at(&outcome.losses) {
-        Some(end) => &outcome.losses[..(end + 2).min(outcome.losses.len())],
-        None => &outcome.losses[..],
-    };
     let found = test
-        .choose(losses, range::back_off(&config.run.lr_schedule))
+        .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
     // The loss still falling at the test's last rate: the curve's lowest
     // point is its edge, not a minimum.
@@ -2813,11 +2805,13 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 /// schedule, weight decay and clipping).
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    // Measured on the device, or scored on the host.
-    let scored = |v: &Validation| v.losses().iter().map(|&(_, l)| l).collect();
-    let held_out: Option<Vec<f64>> = (outcome.held_out.clone())
-        .or_else(|| done.validation.as_ref().map(scored))
-        .map(|h| h.into_iter().filter(|l| l.is_finite()).collect());
+    // Scored on the host, or measured on the device and followed.
+    let held_out: Option<Vec<f64>> = (done.val_losses()).map(|v| {
+        v.iter()
+            .map(|&(_, l)| l)
+            .filter(|l| l.is_finite())
+            .collect()
+    });
     // Ten epochs or more, each side: a shorter run is compared with its
     // start, which says little.
     let falling = |losses: &[f64]| losses.len() >= 11 && still_falling(losses);

@@ -177,13 +177,19 @@ impl RangeTest {
     /// The rate to train with, from the test's losses: `losses[0]` before
     /// the first update, `losses[e + 1]` after epoch e's (at [`Self::rate`]
     /// of e), divided by `back_off` ([`back_off`]). Only the losses before
-    /// the first that diverged ([`diverged_at`]) count.
+    /// the first that diverged ([`diverged_at`]) count. The test ends at
+    /// the epoch whose pass measured that one, whose update's loss ends
+    /// its curve: a backend that checks for the blow-up only after each
+    /// batch of epochs (the GPU) runs on past it, and those losses are
+    /// left out, so that every backend's test ends alike.
     pub fn choose(&self, losses: &[f64], back_off: f64) -> Result<Found, NoRate> {
         let start_loss = *losses.first().ok_or(NoRate::StartNotFinite)?;
         if !start_loss.is_finite() {
             return Err(NoRate::StartNotFinite);
         }
-        let counted = diverged_at(losses).unwrap_or(losses.len());
+        let diverged = diverged_at(losses);
+        let losses = &losses[..diverged.map_or(losses.len(), |d| (d + 2).min(losses.len()))];
+        let counted = diverged.unwrap_or(losses.len());
         // The earliest of equal lows: the smaller rate.
         let lowest = (1..counted).fold(None::<(usize, f64)>, |low, i| match low {
             Some((_, l)) if l <= losses[i] => low,
@@ -269,6 +275,10 @@ mod tests {
         assert_eq!(found.epochs, 5);
         let curve: Vec<f64> = found.curve.iter().map(|p| p.loss).collect();
         assert_eq!(curve, losses[1..]);
+        // Losses past the epoch after the blow-up (a batch of epochs run
+        // on) are not the test's.
+        let ran_on = [&losses[..], &[0.01, 0.02]].concat();
+        assert_eq!(TEST.choose(&ran_on, BACK_OFF).unwrap(), found);
         assert!((found.curve[2].lr / 1e-2 - 1.0).abs() < 1e-12);
         assert_eq!(diverged_at(&losses), Some(4));
         // A NaN ends the counted losses as a blow-up does.
