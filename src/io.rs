@@ -1094,6 +1094,10 @@ pub struct CheckpointWriter {
     path: PathBuf,
     /// The history file being appended to, once known.
     side: Option<SideHistory>,
+    /// The history file the resumed checkpoint reads, which a new history
+    /// beside `path` never removes: where the run resumed from a copy, the
+    /// copy still reads it.
+    read: Option<PathBuf>,
 }
 
 /// The state of a history file this run appends to.
@@ -1134,6 +1138,7 @@ impl CheckpointWriter {
         CheckpointWriter {
             path: path.to_path_buf(),
             side,
+            read: resumed.and_then(|(_, ck)| Some(ck.history_file.as_ref()?.path.clone())),
         }
     }
 
@@ -1158,7 +1163,15 @@ impl CheckpointWriter {
         let columns = if ck.val_history.is_empty() { 1 } else { 2 };
         let mut side = match self.side.take() {
             Some(s) if s.columns == columns => s,
-            _ => start_history(&resolved, columns)?,
+            _ => {
+                let mut side = start_history(&resolved, columns)?;
+                if let (Some(old), Some(read)) = (&side.replaces, &self.read) {
+                    if same_file(old, read) {
+                        side.replaces = None;
+                    }
+                }
+                side
+            }
         };
         if ck.epoch < side.records {
             // A rollback: the records before it are the same values, so

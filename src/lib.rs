@@ -1,7 +1,6 @@
 //! shadertrain trains regression MLPs (the network of docs/spec.md, any
-//! number of hidden layers) with exact gradients, full-batch (or in
-//! mini-batches on the CPU), on the CPU or as WGSL compute shaders through
-//! wgpu.
+//! number of hidden layers) with exact gradients, full-batch or in
+//! mini-batches, on the CPU or as WGSL compute shaders through wgpu.
 //!
 //! - [`model`]: layer sizes, activations, the flat parameter block.
 //! - [`data`]: the seeded synthetic task and CSV loading.

@@ -606,3 +606,42 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
         assert!(ok, "{checkpoint}: {err}");
     }
 }
+
+/// A run resumed from a copy that checkpoints at the original's path
+/// starts a new history there, and leaves the original's old one, which
+/// the copy reads: both still resume.
+#[test]
+fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, copy, history] = paths(&dir, ["sk.ckpt", "sk.bak", "sk.ckpt.history"]);
+    let first = train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &["--epochs", "5", "-q", "--checkpoint", &original],
+    );
+    let (ok, _, err) = shadertrain(&first);
+    assert!(ok, "{err}");
+    std::fs::copy(&original, &copy).unwrap();
+    let before = std::fs::read(&history).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "train",
+        "--resume",
+        &copy,
+        "--epochs",
+        "10",
+        "-q",
+        "--checkpoint",
+        &original,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read(&history).ok(),
+        Some(before),
+        "the history file the copy reads was removed or changed"
+    );
+    for checkpoint in [&copy, &original] {
+        let (ok, _, err) = shadertrain(&["train", "--resume", checkpoint, "--epochs", "12", "-q"]);
+        assert!(ok, "{checkpoint}: {err}");
+    }
+}
