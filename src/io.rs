@@ -27,11 +27,13 @@ pub fn check_output_path(path: &Path) -> Result<()> {
             if !parent.is_dir() {
                 return Err(no_directory(path, &parent));
             }
+            check_name_length(path, &resolved)?;
             // Whether a file can be made there (permissions, a read-only
-            // mount): a temp file is created and removed.
-            let probe = parent.join(format!(".shadertrain-probe-{}", std::process::id()));
-            match File::create(&probe) {
-                Ok(_) => {
+            // mount): a temp file named as the write's is created and
+            // removed.
+            let prefix = resolved.file_name().map(temp_prefix).unwrap_or_default();
+            match create_temp(&parent, &prefix) {
+                Ok((_, probe)) => {
                     let _ = std::fs::remove_file(&probe);
                     Ok(())
                 }
@@ -51,6 +53,14 @@ pub fn check_output_path(path: &Path) -> Result<()> {
 /// each must be free or a regular file.
 pub fn check_checkpoint_history(path: &Path) -> Result<()> {
     for side in checkpoint_history_files(path) {
+        if let Some((len, most)) = name_too_long(&side) {
+            return Err(Error::Config(format!(
+                "a checkpoint at {} keeps its history beside it in {}, a name {len} bytes long, \
+                 and that folder takes names of at most {most}; give --checkpoint a shorter name",
+                path.display(),
+                side.display()
+            )));
+        }
         let Ok(meta) = std::fs::metadata(&side) else {
             continue;
         };
@@ -76,6 +86,59 @@ pub fn check_output(flag: &str, path: &Path) -> Result<()> {
         Error::Config(message) => Error::Config(format!("{flag}: {message}")),
         e => e,
     })
+}
+
+/// Refuses `path`, whose file at `resolved` (symlinks followed) has a
+/// longer name than its folder takes: the write would fail only at its
+/// end.
+fn check_name_length(path: &Path, resolved: &Path) -> Result<()> {
+    let Some((len, most)) = name_too_long(resolved) else {
+        return Ok(());
+    };
+    let which = match path == resolved {
+        true => "its name".to_string(),
+        false => format!("the name of {}, which it links to,", resolved.display()),
+    };
+    Err(Error::Config(format!(
+        "cannot write {}: {which} is {len} bytes long, and its folder takes names of at most {most}",
+        path.display()
+    )))
+}
+
+/// The length of `path`'s file name in bytes and the most its folder
+/// takes, where it is longer.
+fn name_too_long(path: &Path) -> Option<(usize, usize)> {
+    use std::os::unix::ffi::OsStrExt;
+    let len = path.file_name()?.as_bytes().len();
+    let most = name_max(&parent_dir(path));
+    (len > most).then_some((len, most))
+}
+
+/// The longest file name the folder `dir` takes (NAME_MAX); 255, Linux's
+/// for its file systems, where that cannot be asked.
+fn name_max(dir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return 255;
+    };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call, which
+    // only reads it.
+    let most = unsafe { libc::pathconf(c.as_ptr(), libc::_PC_NAME_MAX) };
+    usize::try_from(most).ok().filter(|&m| m > 0).unwrap_or(255)
+}
+
+/// The prefix of the temp files written beside a file named `name`:
+/// `.NAME.tmp-`, NAME cut short where the whole temp name (`PID-N` after
+/// the prefix) could pass 255 bytes, so that any name a folder takes can
+/// be written.
+fn temp_prefix(name: &std::ffi::OsStr) -> String {
+    let name = name.to_string_lossy();
+    // Room for ".", ".tmp-" and "PID-N" (10 digits, "-", up to 20).
+    let mut end = name.len().min(255 - (1 + 5 + 31));
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.tmp-", &name[..end])
 }
 
 /// The error for `path`, whose folder `parent` is not one.
@@ -178,7 +241,7 @@ pub fn write_atomically(
     let name = path
         .file_name()
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let prefix = temp_prefix(name);
     remove_stale_temps(&dir, &prefix);
     let watch = WatchedWrite::start();
     let (file, tmp) = create_temp(&dir, &prefix).map_err(|e| Error::io(path, e))?;

@@ -419,6 +419,46 @@ fn unwritable_outputs_are_refused_before_training() {
     assert!(!good.exists());
 }
 
+/// A name as long as the folder takes is written (its temp file's name
+/// is cut short); a longer one, or a checkpoint whose history file's name
+/// would be, is refused before training.
+#[test]
+fn long_output_names_are_written_or_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let longest = dir.path().join(format!("{}.st", "a".repeat(252)));
+    let (ok, _, err) = train(&data, &["--save", s(&longest)]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["predict", "--model", s(&longest), "--data", s(&data)]);
+    assert!(ok, "the model with a 255-byte name: {err}");
+    let checkpoint = dir.path().join(format!("{}.ck", "c".repeat(242)));
+    let (ok, _, err) = train(
+        &data,
+        &["--checkpoint", s(&checkpoint), "--checkpoint-every", "2"],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["train", "--resume", s(&checkpoint), "--epochs", "7", "-q"]);
+    assert!(ok, "resumed from a 245-byte name: {err}");
+    let too_long = dir.path().join("e".repeat(256));
+    let (ok, _, err) = train(&data, &["--save", s(&too_long)]);
+    assert!(
+        !ok && err
+            .contains("its name is 256 bytes long, and its folder takes names of at most 255"),
+        "{err}"
+    );
+    let history = dir.path().join(format!("{}.ck", "d".repeat(247)));
+    let (ok, _, err) = train(&data, &["--checkpoint", s(&history)]);
+    assert!(
+        !ok,
+        "a checkpoint whose history's name is too long was accepted"
+    );
+    assert!(
+        err.contains(".ck.history, a name 258 bytes long")
+            && err.contains("give --checkpoint a shorter name"),
+        "{err}"
+    );
+}
+
 /// A full filesystem: the plot (or the model) fails after training.
 fn full_tmpfs(dir: &Path) -> Option<Mount> {
     let mount = Mount::new(dir, &["-t", "tmpfs", "-o", "size=16k", "tmpfs"])?;
