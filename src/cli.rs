@@ -185,24 +185,14 @@ pub struct TrainArgs {
     /// Target column of --data [default: with --init, the model's target
     /// where --data has that column; otherwise the last column not named
     /// in --ignore, --categorical or --date].
-    #[arg(
-        long,
-        value_name = "NAME",
-        requires = "data",
-        conflicts_with = "synthetic"
-    )]
+    #[arg(long, value_name = "NAME", conflicts_with = "synthetic")]
     pub target: Option<String>,
 
     /// Columns of --data not to read, comma separated (a name that holds a
     /// comma, given whole, is that column), or given again: an id, a date,
     /// text, anything that is not a feature; their cells may hold anything
     /// [default: every column is read].
-    #[arg(
-        long,
-        value_name = "NAME[,NAME...]",
-        requires = "data",
-        conflicts_with = "synthetic"
-    )]
+    #[arg(long, value_name = "NAME[,NAME...]", conflicts_with = "synthetic")]
     pub ignore: Vec<String>,
 
     /// Columns of --data to one-hot encode, comma separated or given again
@@ -217,12 +207,7 @@ pub struct TrainArgs {
     /// share of the training rows, median gives it the most common level.
     /// The file is held in memory while it is read [default: every column
     /// read is a number].
-    #[arg(
-        long,
-        value_name = "NAME[,NAME...]",
-        requires = "data",
-        conflicts_with = "synthetic"
-    )]
+    #[arg(long, value_name = "NAME[,NAME...]", conflicts_with = "synthetic")]
     pub categorical: Vec<String>,
 
     /// Columns of --data that hold dates, comma separated or given again
@@ -233,12 +218,7 @@ pub struct TrainArgs {
     /// keeps which columns are dates, and predict reads them so. A missing
     /// cell is handled as --missing says [default: none; a date is text,
     /// to --ignore].
-    #[arg(
-        long,
-        value_name = "NAME[,NAME...]",
-        requires = "data",
-        conflicts_with = "synthetic"
-    )]
+    #[arg(long, value_name = "NAME[,NAME...]", conflicts_with = "synthetic")]
     pub date: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
@@ -252,19 +232,18 @@ pub struct TrainArgs {
     /// target is missing; median does the same with each column's median,
     /// which suits skewed columns (prices, incomes). Text that is neither a
     /// number nor a marker is an error either way.
-    #[arg(long, value_name = "WHAT", default_value_t = Missing::Error, value_enum,
-          requires = "data")]
+    #[arg(long, value_name = "WHAT", default_value_t = Missing::Error, value_enum)]
     pub missing: Missing,
 
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
     /// with x ~ U(−1, 1), instead of a file (this or --data is required;
     /// needs --features); with --backend gpu they are generated on the device
     /// (on the host with --standardize, --validation-split or --batch-size).
-    #[arg(long, value_name = "N", requires = "features")]
+    #[arg(long, value_name = "N")]
     pub synthetic: Option<usize>,
 
     /// Feature count of the synthetic task (required with --synthetic).
-    #[arg(long, value_name = "F", requires = "synthetic")]
+    #[arg(long, value_name = "F")]
     pub features: Option<usize>,
 
     /// Hidden layer widths, comma separated: 64 is one hidden layer, 64,32 two
@@ -492,7 +471,7 @@ pub struct TrainArgs {
     /// that the lines stand beside the file's rows (a row --missing leaves
     /// out has two empty cells), also when a fold diverged; `-` is standard
     /// output [default: not written].
-    #[arg(long, value_name = "FILE.csv", value_parser = output_path, requires = "folds")]
+    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
     pub fold_predictions: Option<PathBuf>,
 
     /// With --folds: a grid search. Cross-validate the run once for each
@@ -508,8 +487,7 @@ pub struct TrainArgs {
     /// Given again for each option varied; an option varied is not also
     /// given on its own. --fold-predictions then holds the best
     /// combination's, and --save trains it on every row [default: no grid].
-    #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis,
-          requires = "folds")]
+    #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis)]
     pub grid: Vec<GridAxis>,
 
     /// With --grid: a random search. Cross-validate N combinations drawn at
@@ -521,7 +499,7 @@ pub struct TrainArgs {
     /// larger N draws the same first combinations, then more. With
     /// --halving, its first round tries the N [default: every combination,
     /// no ranges].
-    #[arg(long, value_name = "N", requires = "grid",
+    #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(1..=MOST_COMBINATIONS as u64))]
     pub random: Option<usize>,
@@ -536,7 +514,7 @@ pub struct TrainArgs {
     /// rounds where the first would train fewer than --halving-min-epochs
     /// (a notice says so). A combination that starts slowly may be dropped
     /// early [default: every combination trains --epochs].
-    #[arg(long, value_name = "FACTOR", requires = "grid",
+    #[arg(long, value_name = "FACTOR",
           value_parser = clap::value_parser!(u32).range(2..))]
     pub halving: Option<u32>,
 
@@ -546,7 +524,7 @@ pub struct TrainArgs {
     /// combinations. A first round too short to tell the combinations
     /// apart drops good ones by chance [default: a tenth of --epochs,
     /// rounded up].
-    #[arg(long, value_name = "N", requires = "halving",
+    #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub halving_min_epochs: Option<usize>,
 
@@ -611,7 +589,7 @@ pub struct TrainArgs {
     pub checkpoint: Option<PathBuf>,
 
     /// Epochs between checkpoints.
-    #[arg(long, value_name = "K", default_value_t = 100, requires = "checkpoint")]
+    #[arg(long, value_name = "K", default_value_t = 100)]
     pub checkpoint_every: usize,
 
     /// Continue the run a checkpoint recorded, with its data and options;
@@ -976,9 +954,10 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let mut command = negative_values(Cli::command());
+        let mut command = with_requirements(negative_values(Cli::command()));
         let matches =
             (command.try_get_matches_from_mut(command_line)).map_err(whole_number_error)?;
+        check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
             (&mut cli.command, matches.subcommand())
@@ -1017,6 +996,102 @@ impl TrainArgs {
         let given = |k: &&str| self.given.iter().any(|g| g == k) || !self.same_option(k, &defaults);
         keys.filter(given).collect()
     }
+}
+
+/// Which options need which other, per subcommand, by clap's ids (train's
+/// `--missing` needs `--data` too, which the run's options check, giving
+/// the reason): clap's
+/// `requires`, which [`with_requirements`] gives the command, and which
+/// [`check_requirements`] checks again, since clap lets a requirement go
+/// where the option needed conflicts with one given (`--grid` with
+/// `--history`, which the `--folds` that `--grid` needs cannot go with).
+const REQUIRES: &[(&str, &[(&str, &str)])] = &[
+    (
+        "train",
+        &[
+            ("target", "data"),
+            ("ignore", "data"),
+            ("categorical", "data"),
+            ("date", "data"),
+            ("synthetic", "features"),
+            ("features", "synthetic"),
+            ("fold_predictions", "folds"),
+            ("grid", "folds"),
+            ("random", "grid"),
+            ("halving", "grid"),
+            ("halving_min_epochs", "halving"),
+            ("checkpoint_every", "checkpoint"),
+        ],
+    ),
+    ("bench", &[("python", "peers"), ("peer_timeout", "peers")]),
+];
+
+/// `command` with [`REQUIRES`] as clap's `requires`.
+fn with_requirements(mut command: clap::Command) -> clap::Command {
+    for &(name, pairs) in REQUIRES {
+        command = command.mut_subcommand(name, |mut sub| {
+            for &(id, needs) in pairs {
+                sub = sub.mut_arg(id, |a| a.requires(needs));
+            }
+            sub
+        });
+    }
+    command
+}
+
+/// The requirement of [`REQUIRES`] the command line breaks, which clap
+/// let go because the option needed conflicts with one given: `--grid`
+/// with `--history` says that `--grid` needs `--folds`, which cannot be
+/// used with `--history`.
+fn check_requirements(
+    command: &clap::Command,
+    matches: &clap::ArgMatches,
+) -> Result<(), clap::Error> {
+    let Some((name, sub)) = matches.subcommand() else {
+        return Ok(());
+    };
+    let (Some(cmd), Some(&(_, pairs))) = (
+        command.find_subcommand(name),
+        REQUIRES.iter().find(|(n, _)| *n == name),
+    ) else {
+        return Ok(());
+    };
+    let given = |id: &str| {
+        let source = sub.value_source(id);
+        source.is_some_and(|s| s != ValueSource::DefaultValue)
+    };
+    let arg = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id);
+    let flag = |a: &clap::Arg| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str()));
+    for &(id, needs) in pairs {
+        let (Some(option), Some(needed)) = (arg(id), arg(needs)) else {
+            continue;
+        };
+        if !given(id) || given(needs) {
+            continue;
+        }
+        // Conflicts are declared on either side.
+        let conflict = |a: &clap::Arg, b: &clap::Arg| {
+            (cmd.get_arg_conflicts_with(a).iter()).any(|c| c.get_id() == b.get_id())
+        };
+        let against: Vec<String> = (cmd.get_arguments())
+            .filter(|a| given(a.get_id().as_str()))
+            .filter(|a| conflict(needed, a) || conflict(a, needed))
+            .map(flag)
+            .collect();
+        let why = match against.is_empty() {
+            true => String::new(),
+            false => format!(", which cannot be used with {}", against.join(", ")),
+        };
+        return Err(clap::Error::raw(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            format!(
+                "{} needs {}{why}\n\nFor more information, try '--help'.\n",
+                flag(option),
+                flag(needed)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `command` with every option's value allowed to look like a negative
@@ -1288,19 +1363,14 @@ pub struct BenchArgs {
     pub peers: bool,
 
     /// The Python interpreter of --peers.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "python3",
-        requires = "peers"
-    )]
+    #[arg(long, value_name = "PATH", default_value = "python3")]
     pub python: PathBuf,
 
     /// Stop a peer's script, and every process it started, once it has run
     /// this many seconds: the shapes it timed by then are kept, the others
     /// left out with a notice. 2^32
     /// or more, or inf, is no limit [default: no limit].
-    #[arg(long, value_name = "SECONDS", requires = "peers")]
+    #[arg(long, value_name = "SECONDS")]
     pub peer_timeout: Option<f64>,
 
     /// Time the sharded trainer of `train --distributed` instead, under

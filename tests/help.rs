@@ -91,6 +91,58 @@ fn help_output_has_text_on_every_option_line() {
     }
 }
 
+/// An option that needs another, which conflicts with one given, is
+/// refused (clap's own check lets such a requirement go, and the option
+/// was ignored), naming the option it conflicts with; exit status 2.
+#[test]
+fn an_option_needing_one_that_conflicts_is_refused() {
+    let synthetic = [
+        "train",
+        "--synthetic",
+        "100",
+        "--features",
+        "2",
+        "--epochs",
+        "2",
+        "-q",
+    ];
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--history", "h.csv", "--grid", "lr=0.1,0.01"],
+            "--grid needs --folds, which cannot be used with --history",
+        ),
+        (
+            &["--folds", "2", "--checkpoint-every", "5"],
+            "--checkpoint-every needs --checkpoint, which cannot be used with --folds",
+        ),
+        (
+            &["--validation-split", "0.2", "--fold-predictions", "fp.csv"],
+            "--fold-predictions needs --folds, which cannot be used with --validation-split",
+        ),
+        (
+            &["--grid", "lr=1"],
+            "the following required arguments were not provided:\n  --folds <K>",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (more, says) in cases {
+        let args = [&synthetic[..], more].concat();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a refused run wrote a file"
+    );
+}
+
 /// (arguments, what the message must say): new errors are short and say
 /// what to do.
 #[test]
