@@ -1138,10 +1138,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         // One UTF-8 check for the piece, not one per cell. Cells are cut at
         // ASCII bytes, so every cut is at a character boundary.
         let text = std::str::from_utf8(bytes).ok()?;
-        let number = |cell: &str| -> Option<f32> {
-            let v: f64 = cell.trim_ascii().parse().ok()?;
-            (v.is_finite() && v.abs() <= f32::MAX as f64).then_some(v as f32)
-        };
+        let number = |cell: &str| stored(cell.trim_ascii().parse().ok()?);
         // A cell of a column not read as a number may be anything but a
         // quote, which the csv reader would take away (and with it perhaps
         // a comma or a line end).
@@ -2427,15 +2424,22 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if !v.is_finite() {
         return Err(format!("'{shown}' is not a finite number"));
     }
-    // Out of range where it rounds past f32's largest value: f32::MAX
-    // written in full, or as 3.4028235e38, is in.
+    stored(v).ok_or_else(|| match v.abs() > 1.0 {
+        true => format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"),
+        false => format!(
+            "'{shown}' is too small for f32, which would read it as 0 or as a subnormal that the backends take as 0 (|v| ≥ 1.1754944e-38, or 0); scale the column in the file"
+        ),
+    })
+}
+
+/// A cell's number `v` as the f32 stored, rounded to nearest; `None` where
+/// that is out of f32's range: past its largest value (f32::MAX written
+/// in full, or as 3.4028235e38, is in), or other than 0 and below its
+/// least normal one, where the value would be lost (read as 0, or as a
+/// subnormal, which the backends flush to 0).
+fn stored(v: f64) -> Option<f32> {
     let f = v as f32;
-    if f.is_infinite() {
-        return Err(format!(
-            "'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"
-        ));
-    }
-    Ok(f)
+    (f.is_normal() || v == 0.0).then_some(f)
 }
 
 /// The population variance of `y`, in f64.
@@ -3316,12 +3320,12 @@ mod tests {
     fn value() -> impl proptest::strategy::Strategy<Value = &'static str> {
         proptest::prop_oneof![
             100 => proptest::sample::select(vec![
-                "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "1e-50", "3.4028235e38",
+                "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "3.4028235e38", "3.40282356e38",
                 "0.1000000000000000055511151231257827", "1E+05",
             ]),
             1 => proptest::sample::select(vec![
                 "", "nan", "inf", "-infinity", "\"1\"", "\"", "x", "é", "1 2", "3.4028236e38",
-                "1e39", "0x10", "1_0", "1e", "e5", "NA", "?", "\"NA\"", "N/A", "na",
+                "1e39", "0x10", "1_0", "1e", "e5", "NA", "?", "\"NA\"", "N/A", "na", "1e-50", "1e-40",
             ]),
         ]
     }

@@ -228,6 +228,50 @@ fn a_value_past_the_largest_f32_is_out_of_range() {
     );
 }
 
+/// A number other than 0 below f32's least normal value would be lost (read
+/// as 0, or as a subnormal the backends flush to 0): refused as a value
+/// past its largest is.
+#[test]
+fn a_value_below_f32s_normal_range_is_refused() {
+    for tiny in ["1e-50", "-1e-40"] {
+        check(
+            "tiny",
+            format!("a,b,y\n1,2,3\n1,{tiny},3\n").as_bytes(),
+            &[],
+            &format!(":3:2: '{tiny}' is too small for f32, which would read it as 0"),
+        );
+    }
+}
+
+/// A target cell that rounds to f32's largest value is a number to both
+/// CSV readers: predict scores it whether or not the file has a quoted
+/// cell (which sends the file to the csv reader).
+#[test]
+fn both_readers_take_a_value_that_rounds_to_the_largest_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let [data, model, plain, quoted] = ["d.csv", "m.st", "p.csv", "q.csv"]
+        .map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    std::fs::write(&data, "id,a,y\n0,1,2\n1,2,3\n2,3,4\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &data,
+        "cpu",
+        &["--epochs", "2", "--ignore", "id", "--save", &model, "-q"],
+    ));
+    assert!(ok, "{err}");
+    std::fs::write(&plain, "id,a,y\n0,1,2\n1,2,3.40282356e38\n").unwrap();
+    std::fs::write(&quoted, "id,a,y\n\"0\",1,2\n1,2,3.40282356e38\n").unwrap();
+    let scores: Vec<String> = [&plain, &quoted]
+        .iter()
+        .map(|csv| {
+            let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", csv]);
+            assert!(ok, "{csv}: {err}");
+            assert!(err.contains("mse"), "{csv} was not scored: {err}");
+            err.lines().filter(|l| l.contains("mse")).collect()
+        })
+        .collect();
+    assert_eq!(scores[0], scores[1]);
+}
+
 #[test]
 fn crlf_errors_name_their_own_line() {
     check(
