@@ -1381,6 +1381,7 @@ fn chosen(header: &[String], uses: &[ColumnUse]) -> Vec<String> {
 struct Pieces {
     path: PathBuf,
     header: Vec<String>,
+    header_line: u64,
     pieces: Vec<Vec<f32>>,
     rows: usize,
 }
@@ -1397,6 +1398,7 @@ impl Pieces {
         Table {
             path: self.path,
             header: self.header,
+            header_line: self.header_line,
             cells,
             rows: self.rows,
         }
@@ -1486,6 +1488,9 @@ impl std::fmt::Display for Dropped {
 pub struct Table {
     pub path: PathBuf,
     pub header: Vec<String>,
+    /// The header's line in the file (blank lines may come before it),
+    /// which errors about the columns name.
+    pub header_line: u64,
     /// (rows × header.len()) row-major.
     pub cells: Vec<f32>,
     pub rows: usize,
@@ -1564,7 +1569,7 @@ impl Table {
             return whole(buf, &mut file);
         }
         let err = rows_error(path, &head.header);
-        let uses = choose(&head.header)?;
+        let uses = choose(&head.header).map_err(on_line(head.line))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
@@ -1620,6 +1625,7 @@ impl Table {
         Ok(Table {
             path: path.to_path_buf(),
             header,
+            header_line: head.line,
             cells,
             rows: count,
         })
@@ -1654,7 +1660,7 @@ impl Table {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let head = Head::parse(path, bytes)?;
         let err = rows_error(path, &head.header);
-        let uses = choose(&head.header)?;
+        let uses = choose(&head.header).map_err(on_line(head.line))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
@@ -1671,6 +1677,7 @@ impl Table {
         Ok(Pieces {
             path: path.to_path_buf(),
             header: chosen(&head.header, &uses),
+            header_line: head.line,
             pieces,
             rows: count,
         })
@@ -1763,7 +1770,7 @@ impl Table {
         let t = match target {
             Some(name) => self.column(name).ok_or_else(|| Error::Csv {
                 path: self.path.clone(),
-                line: 1,
+                line: self.header_line,
                 column: 0,
                 message: format!(
                     "no target column '{name}'; the header has: {}{}",
@@ -1773,7 +1780,7 @@ impl Table {
             })?,
             None => self.header.len().checked_sub(1).ok_or_else(|| Error::Csv {
                 path: self.path.clone(),
-                line: 1,
+                line: self.header_line,
                 column: 0,
                 message: "no column was read; expected a target and at least one feature".into(),
             })?,
@@ -1782,7 +1789,7 @@ impl Table {
         if features.is_empty() {
             return Err(Error::Csv {
                 path: self.path.clone(),
-                line: 1,
+                line: self.header_line,
                 column: 0,
                 message: format!(
                     "the only column is the target '{}'; expected at least one feature column",
@@ -1809,7 +1816,10 @@ impl Table {
         for name in feature_names {
             match columns.get(name.as_str()).copied() {
                 Some(j) => features.push(j),
-                None => return Err(missing_features(&self.path, feature_names, &self.header)),
+                None => {
+                    let e = missing_features(&self.path, feature_names, &self.header);
+                    return Err(on_line(self.header_line)(e));
+                }
             }
         }
         let t = self.column(target_name);
@@ -2331,6 +2341,25 @@ fn select_for_model(
         (true, Some(first_row)) => TargetColumn::Incomplete { first_row },
     };
     Ok((data, target))
+}
+
+/// `e` where it is an error about a header made without its line (line 1),
+/// at the header's `line`: blank lines may come before it.
+fn on_line(line: u64) -> impl Fn(Error) -> Error {
+    move |e| match e {
+        Error::Csv {
+            path,
+            line: 1,
+            column,
+            message,
+        } => Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        },
+        e => e,
+    }
 }
 
 /// The error of a file without some of a model's feature columns.
@@ -3278,6 +3307,7 @@ mod tests {
             let mut table = Table {
                 path: "t.csv".into(),
                 header: vec!["x".into(), "y".into()],
+                header_line: 1,
                 cells: cells.iter().map(|&b| f32::from_bits(b)).collect(),
                 rows,
             };

@@ -272,6 +272,50 @@ fn both_readers_take_a_value_that_rounds_to_the_largest_f32() {
     assert_eq!(scores[0], scores[1]);
 }
 
+/// Errors about the header's columns name the header's own line where
+/// blank lines come before it.
+#[test]
+fn header_errors_name_the_headers_line_after_blank_lines() {
+    let csv = b"\n\nq,a,y\n1,2,3\n2,3,4\n3,1,1\n";
+    for (extra, says) in [
+        (&["--target", "Q"][..], ":3: no target column 'Q'"),
+        (
+            &["--ignore", "Z"],
+            ":3: --ignore names 'Z', which is not a column",
+        ),
+        (
+            &["--ignore", "q,a"],
+            ":3: the only column is the target 'y'",
+        ),
+    ] {
+        check("blank", csv, extra, says);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [data, model, fewer] =
+        ["d.csv", "m.st", "f.csv"].map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    std::fs::write(&data, csv).unwrap();
+    std::fs::write(&fewer, "\n\nq,y\n1,2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &data,
+        "cpu",
+        &["--epochs", "2", "--save", &model, "-q"],
+    ));
+    assert!(ok, "{err}");
+    for (args, says) in [
+        (
+            vec!["--data", &fewer],
+            "f.csv:3: missing feature column(s) a",
+        ),
+        (
+            vec!["--data", &data, "--keep", "nope"],
+            "d.csv:3: --keep names 'nope'",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&[&["predict", "--model", &model][..], &args].concat());
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn crlf_errors_name_their_own_line() {
     check(

@@ -424,6 +424,7 @@ fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
     Table {
         path: table.path,
         header: names,
+        header_line: table.header_line,
         cells,
         rows: table.rows,
     }
