@@ -628,7 +628,10 @@ mod mpi {
         let (code, _, err) = mpirun(3, &args);
         assert_eq!(code, 1, "{err}");
         assert_eq!(err.matches("error:").count(), 1, "{err}");
-        assert!(err.contains("3 processes but only 2 shards"), "{err}");
+        assert!(
+            err.contains("3 processes but 2 shards, and every process needs one: run at most 2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -638,7 +641,10 @@ mod mpi {
         }
         let (code, _, err) = mpirun(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
         assert_ne!(code, 0);
-        assert!(err.contains("3 processes but only 2 shards"), "{err}");
+        assert!(
+            err.contains("3 processes but 2 shards, and every process needs one: run at most 2"),
+            "{err}"
+        );
         assert_eq!(err.matches("error:").count(), 1, "{err}");
         // CSV rows are counted after reading: the same one message.
         let dir = tempfile::tempdir().unwrap();

@@ -155,9 +155,19 @@ impl Shards {
     /// change nothing but is surely a mistake.
     pub fn check_processes(&self, size: usize) -> Result<()> {
         if size > self.count {
+            let (k, n) = (self.count, self.rows);
+            let remedy = match n < size {
+                true => format!(
+                    "run at most {k} (each shard needs a training row, and there {} {n})",
+                    if n == 1 { "is" } else { "are" }
+                ),
+                false => format!(
+                    "run at most {k}, or give --shards from {size} to {n} (a resumed run keeps its checkpoint's {k})"
+                ),
+            };
             return Err(Error::Config(format!(
-                "{size} processes but only {} shards; give --shards {size} or more, or run at most {} (every process needs a shard)",
-                self.count, self.count
+                "{size} processes but {}, and every process needs one: {remedy}",
+                crate::units::count(k, "shard")
             )));
         }
         Ok(())
@@ -274,7 +284,22 @@ mod tests {
         }
         assert!(Shards::new(3, 4).is_err());
         assert!(Shards::new(3, 0).is_err());
-        assert!(Shards::new(8, 2).unwrap().check_processes(3).is_err());
+        let err = |rows, k, size| {
+            let e = Shards::new(rows, k)
+                .unwrap()
+                .check_processes(size)
+                .unwrap_err();
+            e.to_string()
+        };
+        assert_eq!(
+            err(8, 2, 3),
+            "3 processes but 2 shards, and every process needs one: run at most 2, or give --shards from 3 to 8 (a resumed run keeps its checkpoint's 2)"
+        );
+        assert_eq!(
+            err(1, 1, 2),
+            "2 processes but 1 shard, and every process needs one: run at most 1 (each shard needs a training row, and there is 1)"
+        );
+        assert!(Shards::new(8, 2).unwrap().check_processes(2).is_ok());
     }
 
     #[test]
