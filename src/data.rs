@@ -879,6 +879,13 @@ impl Head {
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(empty());
         }
+        if looks_utf16(bytes) {
+            return Err(err(
+                1,
+                0,
+                "the file looks like UTF-16 text (a UTF-16 byte-order mark, or a zero byte beside each character); expected UTF-8: save it as UTF-8 (in Excel, \"CSV UTF-8\")".into(),
+            ));
+        }
         let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
         let line = loop {
@@ -930,6 +937,25 @@ impl Head {
             body_line: 1 + line_ends(bytes, 0..at),
         })
     }
+}
+
+/// Whether `bytes` start as UTF-16 text does (Excel's "Unicode Text",
+/// PowerShell's files): with its byte-order mark, or as ASCII in UTF-16,
+/// each character's byte beside a zero byte, in at least 3 of 4 of the
+/// first 32 pairs (a binary file's zero bytes are not so regular).
+fn looks_utf16(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let pairs: Vec<&[u8]> = bytes.chunks_exact(2).take(32).collect();
+    let most = |zero_at: usize| {
+        let ascii = |p: &&&[u8]| {
+            let c = p[1 - zero_at];
+            p[zero_at] == 0 && c != 0 && c.is_ascii()
+        };
+        pairs.len() >= 2 && 4 * pairs.iter().filter(ascii).count() >= 3 * pairs.len()
+    };
+    most(0) || most(1)
 }
 
 /// The reader every piece of a CSV file is parsed with: no header (the

@@ -171,7 +171,7 @@ fn nan_and_inf_cells() {
         "inf",
         b"a,b,y\n1,2,3\n-inf,2,3\n",
         &[],
-        ":3:1: '-inf' is not a finite number",
+        ":3:1: '-inf' is not a finite number (column 'a'); if it is not a feature, --ignore a leaves it unread; if it is, edit the cell in the file (--missing takes only missing cells, not this one)",
     );
 }
 
@@ -270,6 +270,25 @@ fn both_readers_take_a_value_that_rounds_to_the_largest_f32() {
         })
         .collect();
     assert_eq!(scores[0], scores[1]);
+}
+
+/// UTF-16 text, with or without its byte-order mark, is named as such;
+/// a binary file is not taken for it.
+#[test]
+fn utf16_files_are_named_as_such() {
+    let text = "a,b,y\r\n1,2,3\r\n";
+    let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let says = ":1: the file looks like UTF-16 text";
+    check("bom", &[&[0xFF, 0xFE][..], &le].concat(), &[], says);
+    check("le", &le, &[], says);
+    check("be", &be, &[], says);
+    check(
+        "elf",
+        b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00\x00\x03\x00>\x00\n1,2\n",
+        &[],
+        ":1:1: the column name is not valid UTF-8",
+    );
 }
 
 /// Errors about the header's columns name the header's own line where

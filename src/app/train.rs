@@ -1346,8 +1346,8 @@ fn ignore_hint(
             let fill = match (gap, text, date) {
                 (true, _, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
                 (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
-                (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise fill or drop the rows whose cells are not numbers"),
-                (false, false, _) => "fill or drop the rows whose cells are not numbers".into(),
+                (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise edit the cells that are not numbers in the file"),
+                (false, false, _) => "edit the cell in the file (--missing takes only missing cells, not this one)".into(),
             };
             message += &format!(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
