@@ -2394,9 +2394,22 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
         .filter(|n| !header.contains(n))
         .map(String::as_str)
         .collect();
-    let hint = match numeric_header(path, header) {
-        Some(_) => " (every one a number: has the file no header line?)",
-        None => "",
+    // Names that differ from the file's only in case or surrounding spaces.
+    let near: Vec<String> = (missing.iter())
+        .filter_map(|&m| {
+            let h = header
+                .iter()
+                .find(|h| h.trim().eq_ignore_ascii_case(m.trim()))?;
+            Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
+        })
+        .collect();
+    let hint = match (numeric_header(path, header), near.is_empty()) {
+        (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
+        (None, false) => format!(
+            "; names must match exactly, and the file has {} (rename those columns)",
+            near.join(", ")
+        ),
+        (None, true) => String::new(),
     };
     Error::Csv {
         path: path.to_path_buf(),

@@ -272,6 +272,29 @@ fn both_readers_take_a_value_that_rounds_to_the_largest_f32() {
     assert_eq!(scores[0], scores[1]);
 }
 
+/// predict's missing features name the file's columns that differ from
+/// them only in case.
+#[test]
+fn columns_differing_only_in_case_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [data, model, upper] =
+        ["d.csv", "m.st", "u.csv"].map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    std::fs::write(&data, "city,a,y\n1,2,3\n2,3,4\n").unwrap();
+    std::fs::write(&upper, "City,a,Y\n1,2,3\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &data,
+        "cpu",
+        &["--epochs", "2", "--save", &model, "-q"],
+    ));
+    assert!(ok, "{err}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &upper]);
+    assert!(
+        !ok && err.contains("missing feature column(s) city;")
+            && err.contains("names must match exactly, and the file has 'City' for 'city' (rename those columns)"),
+        "{err}"
+    );
+}
+
 /// UTF-16 text, with or without its byte-order mark, is named as such;
 /// a binary file is not taken for it.
 #[test]
