@@ -641,6 +641,11 @@ mod mpi {
         }
         let (code, _, err) = mpirun(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
         assert_ne!(code, 0);
+        // Every process hits it: named as all of them, not as process 0.
+        assert!(
+            err.contains("error: all 3 processes: 3 processes but 2 shards"),
+            "{err}"
+        );
         assert!(
             err.contains("3 processes but 2 shards, and every process needs one: run at most 2"),
             "{err}"

@@ -175,7 +175,9 @@ impl Shards {
 }
 
 /// Every process's `Result`, agreed: the same `Ok` everywhere, or on every
-/// process the error of the lowest rank that failed, named by its rank.
+/// process the error of the lowest rank that failed, named by its rank
+/// (or "all P processes" where every one failed alike: the same options'
+/// error, say).
 /// Each process's `Ok` value is a fingerprint (options, data shape) that
 /// must agree too.
 pub fn agree(
@@ -194,10 +196,10 @@ pub fn agree(
         .collect();
     for (r, m) in all.iter().enumerate() {
         if let Some(e) = m.strip_prefix("err:") {
-            return Err(if comm.size() > 1 {
-                format!("process {r} of {}: {e}", comm.size())
-            } else {
-                e.to_string()
+            return Err(match comm.size() {
+                1 => e.to_string(),
+                p if all.iter().all(|other| other == m) => format!("all {p} processes: {e}"),
+                p => format!("process {r} of {p}: {e}"),
             });
         }
     }
