@@ -37,8 +37,11 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                     let _ = std::fs::remove_file(&probe);
                     Ok(())
                 }
+                // The file is written beside and renamed over, so a folder
+                // that takes no new file (/proc, a read-only mount) cannot
+                // hold it, even where it exists.
                 Err(e) => Err(Error::Config(format!(
-                    "cannot write {}: the directory {} does not take new files ({e})",
+                    "cannot write {}: the directory {} does not take new files, and the file is written as a new one beside it, then renamed (creating one there: {e})",
                     path.display(),
                     parent.display()
                 ))),
