@@ -267,7 +267,8 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
 
-    /// Learning rate α, the first epoch's with --lr-schedule [default: 0.1
+    /// Learning rate α, the first epoch's with --lr-schedule (with
+    /// one-cycle, the peak, which the first epoch's α/25 rises to) [default: 0.1
     /// for gd, momentum and nesterov; 0.001 for adam and adamw; 1 for
     /// lbfgs, where it scales the first trial step of each line search].
     /// `auto` first runs a learning-rate range test from the run's initial
@@ -321,7 +322,8 @@ pub struct TrainArgs {
     /// Clip each update's gradient to this norm first, as
     /// torch.nn.utils.clip_grad_norm_(max_norm=C) before optimizer.step():
     /// a gradient g (of the MSE; the full batch's, or the mini-batch's)
-    /// with ‖g‖ > C becomes g·C/(‖g‖ + 1e-6), one factor for every weight
+    /// becomes g·C/(‖g‖ + 1e-6) where that factor is below 1 (‖g‖ above
+    /// C − 1e-6), one factor for every weight
     /// and bias, before weight decay and the rule. It caps the steps while
     /// the gradient is large (often the first epochs), so a higher rate
     /// can survive them; try 1 or 0.1 and compare (docs/optimizers.md).
@@ -341,8 +343,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MIN", allow_negative_numbers = true)]
     pub lr_min: Option<f64>,
 
-    /// cosine: epochs it takes to fall from --lr to --lr-min; one-cycle:
-    /// the cycle's length. Later epochs keep --lr-min. Set --epochs (or
+    /// cosine: epochs it takes to fall from --lr to --lr-min, which epoch
+    /// T runs at (with T = --epochs, the run's last epoch, T − 1, is just
+    /// above it, as in torch); one-cycle: the cycle's length. Later epochs keep --lr-min. Set --epochs (or
     /// this) to the length you expect the run to have [default: --epochs].
     #[arg(long, value_name = "T")]
     pub lr_epochs: Option<usize>,

@@ -102,7 +102,8 @@ pub enum Optimizer {
         weight_decay: f64,
         /// torch.nn.utils.clip_grad_norm_'s max_norm before each step: a
         /// gradient g (of the loss alone, before any weight decay) whose
-        /// norm ‖g‖ is above c becomes g·c/(‖g‖ + 10⁻⁶); 0, the default,
+        /// norm ‖g‖ is above c − 10⁻⁶ (the factor c/(‖g‖ + 10⁻⁶) below 1)
+        /// becomes g·c/(‖g‖ + 10⁻⁶); 0, the default,
         /// is no clipping. The first-order rules all have it.
         #[serde(default)]
         max_grad_norm: f64,
