@@ -567,13 +567,10 @@ fn an_lr_auto_run_resumed_retries_as_the_run_would_have() {
     }
 }
 
-/// A checkpoint copied under another name reads the original's history
-/// file; no output of a run resumed from the copy may overwrite it, so the
-/// original still resumes.
-#[test]
-fn a_copied_checkpoints_history_file_is_not_overwritten() {
-    let dir = tempfile::tempdir().unwrap();
-    let [original, copy, history] = paths(&dir, ["sc.ckpt", "sc.bak", "sc.ckpt.history"]);
+/// A 5-epoch run's checkpoint in `dir` and a copy of it under another
+/// name: (the original, the copy, the original's history file).
+fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {
+    let [original, copy, history] = paths(dir, ["sc.ckpt", "sc.bak", "sc.ckpt.history"]);
     let first = train_synthetic(
         "100",
         "2",
@@ -583,6 +580,16 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
     let (ok, _, err) = shadertrain(&first);
     assert!(ok, "{err}");
     std::fs::copy(&original, &copy).unwrap();
+    [original, copy, history]
+}
+
+/// A checkpoint copied under another name reads the original's history
+/// file; no output of a run resumed from the copy may overwrite it, so the
+/// original still resumes.
+#[test]
+fn a_copied_checkpoints_history_file_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, copy, history] = checkpoint_and_copy(&dir);
     let (ok, _, err) = shadertrain(&[
         "train",
         "--resume",
@@ -613,16 +620,7 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
 #[test]
 fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let [original, copy, history] = paths(&dir, ["sk.ckpt", "sk.bak", "sk.ckpt.history"]);
-    let first = train_synthetic(
-        "100",
-        "2",
-        "cpu",
-        &["--epochs", "5", "-q", "--checkpoint", &original],
-    );
-    let (ok, _, err) = shadertrain(&first);
-    assert!(ok, "{err}");
-    std::fs::copy(&original, &copy).unwrap();
+    let [original, copy, history] = checkpoint_and_copy(&dir);
     let before = std::fs::read(&history).unwrap();
     let (ok, _, err) = shadertrain(&[
         "train",
