@@ -52,10 +52,15 @@ impl Activation {
         }
     }
 
-    /// g′ written through the activation's output a = g(z).
+    /// g′ written through the activation's output a = g(z). For tanh it
+    /// is 0 where z was clamped (a = ±tanh(15)), the clamped function
+    /// being flat there: 1 − a² would leave 3.7e-13 at any |z| ≥ 15, which
+    /// inputs of 1e12 make a step, where f32's tanh, already ±1, gives 0.
     pub fn derivative_from_output(self, a: f64) -> f64 {
+        static AT_CLAMP: std::sync::LazyLock<f64> = std::sync::LazyLock::new(|| TANH_CLAMP.tanh());
         match self {
             Activation::Sigmoid => a * (1.0 - a),
+            Activation::Tanh if a.abs() >= *AT_CLAMP => 0.0,
             Activation::Tanh => 1.0 - a * a,
         }
     }
@@ -340,6 +345,20 @@ pub fn parse_hidden(spec: &str) -> std::result::Result<Vec<usize>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// tanh's g′ is 0 where z was clamped, and 1 − a² inside.
+    #[test]
+    fn tanh_is_flat_where_clamped() {
+        let t = Activation::Tanh;
+        for z in [15.0, -15.0, 20.0, -1e30] {
+            assert_eq!(t.derivative_from_output(t.apply(z)), 0.0, "{z}");
+        }
+        for z in [14.9, -14.9, 0.5, 0.0] {
+            let a = t.apply(z);
+            assert_eq!(t.derivative_from_output(a), 1.0 - a * a, "{z}");
+            assert!(t.derivative_from_output(a) > 0.0, "{z}");
+        }
+    }
 
     #[test]
     fn layout_offsets_are_contiguous() {
