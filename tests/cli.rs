@@ -976,7 +976,8 @@ fn kernels_flag_reaches_the_gpu_trainer() {
     let (ok, _, err) = train("5,3", "fused", &path(&dir, "no.json"));
     assert!(!ok);
     assert!(
-        err.contains("the fused kernel takes one hidden layer"),
+        err.contains("the fused kernel takes one hidden layer")
+            && err.contains("use the tiled or layered kernels, or auto"),
         "{err}"
     );
 }

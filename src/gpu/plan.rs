@@ -161,10 +161,14 @@ impl KernelFamily {
                 }
             },
             KernelChoice::Fused => KernelFamily::Fused(shape.ok_or_else(|| {
+                let others = match layout.hidden() {
+                    [_] => "wide, tiled or layered",
+                    _ => "tiled or layered",
+                };
                 Error::Config(format!(
                     "the fused kernel takes one hidden layer of at most {FUSED_WORKGROUP} units \
                      over at most {FUSED_MAX_INPUTS} inputs, not {} inputs and hidden layers {}; \
-                     use the layered kernels",
+                     use the {others} kernels, or auto, which picks one that takes the network",
                     layout.features(),
                     layout.hidden_spec()
                 ))
