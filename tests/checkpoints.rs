@@ -583,6 +583,12 @@ fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {
     [original, copy, history]
 }
 
+/// `train --resume CHECKPOINT --epochs EPOCHS -q`, then `more`.
+fn resume_to(checkpoint: &str, epochs: &str, more: &[&str]) -> (bool, String, String) {
+    let args = ["train", "--resume", checkpoint, "--epochs", epochs, "-q"];
+    shadertrain(&[&args[..], more].concat())
+}
+
 /// A checkpoint copied under another name reads the original's history
 /// file; no output of a run resumed from the copy may overwrite it, so the
 /// original still resumes.
@@ -590,16 +596,7 @@ fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {
 fn a_copied_checkpoints_history_file_is_not_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let [original, copy, history] = checkpoint_and_copy(&dir);
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &copy,
-        "--epochs",
-        "10",
-        "-q",
-        "--history",
-        &history,
-    ]);
+    let (ok, _, err) = resume_to(&copy, "10", &["--history", &history]);
     assert!(
         !ok,
         "--history over the history file the copy reads was accepted"
@@ -609,7 +606,7 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
         "{err}"
     );
     for checkpoint in [&copy, &original] {
-        let (ok, _, err) = shadertrain(&["train", "--resume", checkpoint, "--epochs", "8", "-q"]);
+        let (ok, _, err) = resume_to(checkpoint, "8", &[]);
         assert!(ok, "{checkpoint}: {err}");
     }
 }
@@ -622,16 +619,7 @@ fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
     let dir = tempfile::tempdir().unwrap();
     let [original, copy, history] = checkpoint_and_copy(&dir);
     let before = std::fs::read(&history).unwrap();
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--resume",
-        &copy,
-        "--epochs",
-        "10",
-        "-q",
-        "--checkpoint",
-        &original,
-    ]);
+    let (ok, _, err) = resume_to(&copy, "10", &["--checkpoint", &original]);
     assert!(ok, "{err}");
     assert_eq!(
         std::fs::read(&history).ok(),
@@ -639,7 +627,7 @@ fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
         "the history file the copy reads was removed or changed"
     );
     for checkpoint in [&copy, &original] {
-        let (ok, _, err) = shadertrain(&["train", "--resume", checkpoint, "--epochs", "12", "-q"]);
+        let (ok, _, err) = resume_to(checkpoint, "12", &[]);
         assert!(ok, "{checkpoint}: {err}");
     }
 }
