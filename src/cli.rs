@@ -948,16 +948,31 @@ grid_options! {
     "val-patience" => val_patience: Whole,
 }
 
+/// The command line's grammar: clap's derive of [`Cli`], every option's
+/// value allowed to look like a negative number ([`negative_values`]),
+/// and the requirements of [`REQUIRES`].
+pub fn command() -> clap::Command {
+    with_requirements(negative_values(Cli::command()))
+}
+
+/// Whether `id` was given in `matches` (on the command line, not by its
+/// default).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    let source = matches.value_source(id);
+    source.is_some_and(|s| s != ValueSource::DefaultValue)
+}
+
 impl Cli {
-    /// The command line as [`Parser::try_parse_from`] reads it, and for
-    /// `train` which of the options `--grid` varies it gave
-    /// ([`TrainArgs::given`]), which only clap's matches know.
+    /// The command line as [`command`] reads it, with the requirements
+    /// clap lets go checked ([`check_requirements`]), and for `train`
+    /// which of the options `--grid` varies it gave ([`TrainArgs::given`]),
+    /// which only clap's matches know.
     pub fn try_parse_noting_given<I, T>(command_line: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let mut command = with_requirements(negative_values(Cli::command()));
+        let mut command = command();
         let matches =
             (command.try_get_matches_from_mut(command_line)).map_err(whole_number_error)?;
         check_requirements(&command, &matches)?;
@@ -965,13 +980,9 @@ impl Cli {
         if let (Command::Train(args), Some(("train", train))) =
             (&mut cli.command, matches.subcommand())
         {
-            let given = |key: &&&str| {
-                let source = train.value_source(&key.replace('-', "_"));
-                source.is_some_and(|s| s != ValueSource::DefaultValue)
-            };
             args.given = GRID_OPTIONS
                 .iter()
-                .filter(given)
+                .filter(|key| given(train, &key.replace('-', "_")))
                 .map(|k| k.to_string())
                 .collect();
         }
@@ -1059,10 +1070,7 @@ fn check_requirements(
     ) else {
         return Ok(());
     };
-    let given = |id: &str| {
-        let source = sub.value_source(id);
-        source.is_some_and(|s| s != ValueSource::DefaultValue)
-    };
+    let given = |id: &str| given(sub, id);
     let arg = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id);
     let flag = |a: &clap::Arg| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str()));
     for &(id, needs) in pairs {

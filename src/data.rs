@@ -164,8 +164,10 @@ impl Dataset {
     /// values closer than a step were read as one (1e8 + 0..15 reads as
     /// 1e8, 1e8 + 8 and 1e8 + 16), and constant columns of whole numbers
     /// past 2^24, where neighbours merge (a minute of Unix times reads as
-    /// one or two values). Cells are stored as f32 as they are read, so
-    /// what the file held beyond that is gone by now.
+    /// one or two values), and columns that are 0 in every row (where
+    /// the file's values are all below f32's least normal magnitude, they
+    /// read as 0). Cells are stored as f32 as they are read, so what the
+    /// file held beyond that is gone by now.
     pub fn resolution_warnings(&self) -> Vec<String> {
         // Each column's least and greatest value (NaN cells left out), the
         // features' in one pass over the rows: a pass per column, strided,
@@ -188,7 +190,17 @@ impl Dataset {
         let mut out = Vec::new();
         let mut check = |name: &String, (lo, hi): (f32, f32), target: bool| {
             let size = lo.abs().max(hi.abs());
-            if !size.is_finite() || size == 0.0 {
+            if size == 0.0 {
+                let what = match target {
+                    true => "the model learns to predict 0",
+                    false => "it tells the model nothing",
+                };
+                out.push(format!(
+                    "column '{name}' is 0 in every row as read, so {what}: where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file"
+                ));
+                return;
+            }
+            if !size.is_finite() {
                 return;
             }
             // The gap from `size` to the next f32 up: the step there.
@@ -2394,12 +2406,14 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
         .filter(|n| !header.contains(n))
         .map(String::as_str)
         .collect();
-    // Names that differ from the file's only in case or surrounding spaces.
+    // The file's names that differ from a missing one only in case or
+    // surrounding spaces, and are not a name the model reads themselves.
+    let fold = |n: &str| n.trim().to_lowercase();
     let near: Vec<String> = (missing.iter())
         .filter_map(|&m| {
-            let h = header
-                .iter()
-                .find(|h| h.trim().eq_ignore_ascii_case(m.trim()))?;
+            let h = (header.iter())
+                .filter(|h| !feature_names.contains(h))
+                .find(|h| fold(h) == fold(m))?;
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
@@ -2492,22 +2506,20 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if !v.is_finite() {
         return Err(format!("'{shown}' is not a finite number"));
     }
-    stored(v).ok_or_else(|| match v.abs() > 1.0 {
-        true => format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"),
-        false => format!(
-            "'{shown}' is too small for f32, which would read it as 0 or as a subnormal that the backends take as 0 (|v| ≥ 1.1754944e-38, or 0); scale the column in the file"
-        ),
-    })
+    stored(v).ok_or_else(|| format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"))
 }
 
-/// A cell's number `v` as the f32 stored, rounded to nearest; `None` where
-/// that is out of f32's range: past its largest value (f32::MAX written
-/// in full, or as 3.4028235e38, is in), or other than 0 and below its
-/// least normal one, where the value would be lost (read as 0, or as a
-/// subnormal, which the backends flush to 0).
+/// A cell's number `v` as the f32 stored, rounded to nearest, one below
+/// f32's least normal magnitude (1.1754944e-38) as 0 of its sign, as the
+/// backends flush subnormals; `None` past f32's largest value (f32::MAX
+/// written in full, or as 3.4028235e38, is in). Both CSV readers store
+/// cells through it.
 fn stored(v: f64) -> Option<f32> {
     let f = v as f32;
-    (f.is_normal() || v == 0.0).then_some(f)
+    match f.is_normal() {
+        true => Some(f),
+        false => f.is_finite().then(|| 0f32.copysign(f)),
+    }
 }
 
 /// The population variance of `y`, in f64.
@@ -3389,12 +3401,12 @@ mod tests {
     fn value() -> impl proptest::strategy::Strategy<Value = &'static str> {
         proptest::prop_oneof![
             100 => proptest::sample::select(vec![
-                "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "3.4028235e38", "3.40282356e38",
+                "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "3.4028235e38", "3.40282356e38", "1e-50", "-1e-40",
                 "0.1000000000000000055511151231257827", "1E+05",
             ]),
             1 => proptest::sample::select(vec![
                 "", "nan", "inf", "-infinity", "\"1\"", "\"", "x", "é", "1 2", "3.4028236e38",
-                "1e39", "0x10", "1_0", "1e", "e5", "NA", "?", "\"NA\"", "N/A", "na", "1e-50", "1e-40",
+                "1e39", "0x10", "1_0", "1e", "e5", "NA", "?", "\"NA\"", "N/A", "na",
             ]),
         ]
     }

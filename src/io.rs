@@ -31,7 +31,8 @@ pub fn check_output_path(path: &Path) -> Result<()> {
             // Whether a file can be made there (permissions, a read-only
             // mount): a temp file named as the write's is created and
             // removed.
-            let prefix = resolved.file_name().map(temp_prefix).unwrap_or_default();
+            let name = resolved.file_name().unwrap_or_default();
+            let prefix = temp_prefix(name, name_max(&parent));
             match create_temp(&parent, &prefix) {
                 Ok((_, probe)) => {
                     let _ = std::fs::remove_file(&probe);
@@ -41,7 +42,7 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                 // that takes no new file (/proc, a read-only mount) cannot
                 // hold it, even where it exists.
                 Err(e) => Err(Error::Config(format!(
-                    "cannot write {}: the directory {} does not take new files, and the file is written as a new one beside it, then renamed (creating one there: {e})",
+                    "cannot write {}: the directory {} does not take new files (every output is written to a new temp file there, then renamed; creating one: {e})",
                     path.display(),
                     parent.display()
                 ))),
@@ -130,14 +131,14 @@ fn name_max(dir: &Path) -> usize {
     usize::try_from(most).ok().filter(|&m| m > 0).unwrap_or(255)
 }
 
-/// The prefix of the temp files written beside a file named `name`:
-/// `.NAME.tmp-`, NAME cut short where the whole temp name (`PID-N` after
-/// the prefix) could pass 255 bytes, so that any name a folder takes can
-/// be written.
-fn temp_prefix(name: &std::ffi::OsStr) -> String {
+/// The prefix of the temp files written beside a file named `name` in a
+/// folder that takes names of up to `most` bytes: `.NAME.tmp-`, NAME cut
+/// short where the whole temp name (`PID-N` after the prefix) could pass
+/// `most`, so that any name the folder takes can be written.
+fn temp_prefix(name: &std::ffi::OsStr, most: usize) -> String {
     let name = name.to_string_lossy();
     // Room for ".", ".tmp-" and "PID-N" (10 digits, "-", up to 20).
-    let mut end = name.len().min(255 - (1 + 5 + 31));
+    let mut end = name.len().min(most.saturating_sub(1 + 5 + 31));
     while !name.is_char_boundary(end) {
         end -= 1;
     }
@@ -244,7 +245,7 @@ pub fn write_atomically(
     let name = path
         .file_name()
         .ok_or_else(|| Error::Config(format!("{} has no file name", path.display())))?;
-    let prefix = temp_prefix(name);
+    let prefix = temp_prefix(name, name_max(&dir));
     remove_stale_temps(&dir, &prefix);
     let watch = WatchedWrite::start();
     let (file, tmp) = create_temp(&dir, &prefix).map_err(|e| Error::io(path, e))?;
@@ -1160,13 +1161,15 @@ pub struct CheckpointWriter {
     path: PathBuf,
     /// The history file being appended to, once known.
     side: Option<SideHistory>,
-    /// The history file the resumed checkpoint reads, which a new history
-    /// beside `path` never removes: where the run resumed from a copy, the
+    /// Where the run resumed from a checkpoint at another path (a copy):
+    /// the history file that checkpoint reads, up to its records, which
+    /// the history beside `path` never truncates nor removes, since the
     /// copy still reads it.
-    read: Option<PathBuf>,
+    from_copy: Option<SideHistory>,
 }
 
 /// The state of a history file this run appends to.
+#[derive(Clone)]
 struct SideHistory {
     path: PathBuf,
     columns: usize,
@@ -1184,27 +1187,31 @@ impl CheckpointWriter {
     /// from `resumed.0`) in place when that is the same file: its history
     /// file then grows from the checkpoint's records, without a copy.
     pub fn new(path: &Path, resumed: Option<(&Path, &Checkpoint)>) -> CheckpointWriter {
-        let side = resumed.and_then(|(from, ck)| {
+        let read = resumed.and_then(|(from, ck)| {
             let h = ck.history_file.as_ref()?;
-            let Ok(Target::File(resolved)) = resolve_output(path) else {
-                return None;
-            };
-            let own = history_names(&resolved)?;
-            let same_dir = std::fs::canonicalize(parent_dir(&resolved)).ok()
-                == h.path.parent().map(Path::to_path_buf);
-            let named = own.iter().any(|n| n.file_name() == h.path.file_name());
-            (same_file(from, path) && same_dir && named).then(|| SideHistory {
+            let side = SideHistory {
                 path: h.path.clone(),
                 columns: h.columns,
                 records: ck.epoch,
                 digest: h.digest,
                 replaces: None,
-            })
+            };
+            Some((side, same_file(from, path)))
+        });
+        let in_place = read.clone().and_then(|(side, same)| {
+            let Ok(Target::File(resolved)) = resolve_output(path) else {
+                return None;
+            };
+            let own = history_names(&resolved)?;
+            let same_dir = std::fs::canonicalize(parent_dir(&resolved)).ok()
+                == side.path.parent().map(Path::to_path_buf);
+            let named = own.iter().any(|n| n.file_name() == side.path.file_name());
+            (same && same_dir && named).then_some(side)
         });
         CheckpointWriter {
             path: path.to_path_buf(),
-            side,
-            read: resumed.and_then(|(_, ck)| Some(ck.history_file.as_ref()?.path.clone())),
+            side: in_place,
+            from_copy: read.and_then(|(side, same)| (!same).then_some(side)),
         }
     }
 
@@ -1229,15 +1236,7 @@ impl CheckpointWriter {
         let columns = if ck.val_history.is_empty() { 1 } else { 2 };
         let mut side = match self.side.take() {
             Some(s) if s.columns == columns => s,
-            _ => {
-                let mut side = start_history(&resolved, columns)?;
-                if let (Some(old), Some(read)) = (&side.replaces, &self.read) {
-                    if same_file(old, read) {
-                        side.replaces = None;
-                    }
-                }
-                side
-            }
+            _ => start_history(&resolved, columns, self.from_copy.as_ref())?,
         };
         if ck.epoch < side.records {
             // A rollback: the records before it are the same values, so
@@ -1325,8 +1324,16 @@ fn history_names(resolved: &Path) -> Option<[PathBuf; 2]> {
 
 /// Creates an empty history file for a checkpoint at `resolved`, under the
 /// name the checkpoint now there (if any) does not refer to; synced, and
-/// its directory entry too.
-fn start_history(resolved: &Path, columns: usize) -> Result<SideHistory> {
+/// its directory entry too. Where that name is the history file of the
+/// copy the run resumed from (`copy`), it goes on from the copy's records
+/// instead, which are this run's first ones (the copy ignores the records
+/// past its count, and no checkpoint at `resolved` refers to them); the
+/// file the copy reads is never removed.
+fn start_history(
+    resolved: &Path,
+    columns: usize,
+    copy: Option<&SideHistory>,
+) -> Result<SideHistory> {
     let names = history_names(resolved)
         .ok_or_else(|| Error::Config(format!("{} has no file name", resolved.display())))?;
     let referenced = referenced_history(resolved);
@@ -1335,6 +1342,22 @@ fn start_history(resolved: &Path, columns: usize) -> Result<SideHistory> {
     } else {
         (names[0].clone(), names[1].clone())
     };
+    let copys = |p: &Path| copy.is_some_and(|c| same_file(p, &c.path));
+    let replaces = (std::fs::symlink_metadata(&other).is_ok_and(|m| m.is_file()) && !copys(&other))
+        .then_some(other);
+    if let Some(c) = copy.filter(|_| copys(&path)) {
+        if c.columns != columns {
+            return Err(Error::Config(format!(
+                "{} would start a new history in {}, which --resume's checkpoint reads; give --checkpoint another path",
+                resolved.display(),
+                path.display()
+            )));
+        }
+        return Ok(SideHistory {
+            replaces,
+            ..c.clone()
+        });
+    }
     let created = (|| {
         let mut f = File::create(&path)?;
         f.write_all(HISTORY_MAGIC)?;
@@ -1343,9 +1366,6 @@ fn start_history(resolved: &Path, columns: usize) -> Result<SideHistory> {
         File::open(parent_dir(&path))?.sync_all()
     })();
     created.map_err(|e| Error::io(&path, e))?;
-    let replaces = std::fs::symlink_metadata(&other)
-        .is_ok_and(|m| m.is_file())
-        .then_some(other);
     Ok(SideHistory {
         path,
         columns,

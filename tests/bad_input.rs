@@ -228,18 +228,38 @@ fn a_value_past_the_largest_f32_is_out_of_range() {
     );
 }
 
-/// A number other than 0 below f32's least normal value would be lost (read
-/// as 0, or as a subnormal the backends flush to 0): refused as a value
-/// past its largest is.
+/// A value below f32's least normal magnitude reads as 0 (the backends
+/// flush subnormals), one cell or many; a column that is then 0 in every
+/// row is warned of.
 #[test]
-fn a_value_below_f32s_normal_range_is_refused() {
-    for tiny in ["1e-50", "-1e-40"] {
-        check(
-            "tiny",
-            format!("a,b,y\n1,2,3\n1,{tiny},3\n").as_bytes(),
-            &[],
-            &format!(":3:2: '{tiny}' is too small for f32, which would read it as 0"),
-        );
+fn values_below_f32s_normal_range_read_as_0_and_a_column_of_them_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let [one, all, zero] = ["one.csv", "all.csv", "zero.csv"]
+        .map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    std::fs::write(&one, "a,b,y\n1,2,3\n2,-1e-300,3\n3,4,5\n").unwrap();
+    std::fs::write(&all, "a,b,y\n1,1e-50,3\n2,-1e-40,3\n3,2e-45,5\n").unwrap();
+    std::fs::write(&zero, "a,b,y\n1,0,3\n2,0,3\n3,0,5\n").unwrap();
+    let json = |csv: &str| {
+        let out = dir.path().join("r.json").to_string_lossy().into_owned();
+        let (ok, _, err) = shadertrain(&train_data(
+            csv,
+            "reference",
+            &["--epochs", "3", "--json", &out, "-q"],
+        ));
+        assert!(ok, "{csv}: {err}");
+        (common::read_json(&out), err)
+    };
+    let (_, err) = json(&one);
+    assert!(!err.contains("is 0 in every row"), "{err}");
+    let (tiny, err) = json(&all);
+    assert!(
+        err.contains("column 'b' is 0 in every row as read, so it tells the model nothing"),
+        "{err}"
+    );
+    // The same run as on a file of zeros: the tiny values read as 0.
+    let (zeros, _) = json(&zero);
+    for key in ["first_loss", "final_loss"] {
+        assert_eq!(tiny[key], zeros[key], "{key}");
     }
 }
 
@@ -293,6 +313,22 @@ fn columns_differing_only_in_case_are_named() {
             && err.contains("names must match exactly, and the file has 'City' for 'city' (rename those columns)"),
         "{err}"
     );
+    // Case beyond ASCII; and a column the model reads itself ('A') is
+    // never offered for another ('a').
+    std::fs::write(&data, "Été,a,A,y\n1,2,3,4\n2,3,4,5\n").unwrap();
+    std::fs::write(&upper, "été,A,y\n1,2,3\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &data,
+        "cpu",
+        &["--epochs", "2", "--save", &model, "-q"],
+    ));
+    assert!(ok, "{err}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &upper]);
+    assert!(
+        !ok && err.contains("the file has 'été' for 'Été' (rename"),
+        "{err}"
+    );
+    assert!(!err.contains("'A' for 'a'"), "{err}");
 }
 
 /// UTF-16 text, with or without its byte-order mark, is named as such;
@@ -303,7 +339,13 @@ fn utf16_files_are_named_as_such() {
     let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
     let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
     let says = ":1: the file looks like UTF-16 text";
-    check("bom", &[&[0xFF, 0xFE][..], &le].concat(), &[], says);
+    // The mark alone names it: a header of characters beyond ASCII has no
+    // zero bytes to go by.
+    let greek: Vec<u8> = "αβ,γ\r\n1,2\r\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    check("bom", &[&[0xFF, 0xFE][..], &greek].concat(), &[], says);
     check("le", &le, &[], says);
     check("be", &be, &[], says);
     check(

@@ -623,8 +623,20 @@ fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
     assert!(ok, "{err}");
     assert_eq!(
         std::fs::read(&history).ok(),
-        Some(before),
+        Some(before.clone()),
         "the history file the copy reads was removed or changed"
+    );
+    // Again: the original's checkpoint now names the other history file,
+    // so the new history's name is the copy's: it goes on from the copy's
+    // records, which stay as they were.
+    let (ok, _, err) = resume_to(&copy, "10", &["--checkpoint", &original]);
+    assert!(ok, "{err}");
+    let after = std::fs::read(&history).unwrap();
+    assert!(
+        after.len() > before.len() && after.starts_with(&before),
+        "the copy's records changed: {} bytes, then {}",
+        before.len(),
+        after.len()
     );
     for checkpoint in [&copy, &original] {
         let (ok, _, err) = resume_to(checkpoint, "12", &[]);

@@ -13,6 +13,8 @@ const SUBCOMMANDS: [&str; 6] = ["train", "predict", "gen", "bench", "info", "com
 #[test]
 fn the_command_line_is_well_formed() {
     Cli::command().debug_assert();
+    // With the requirements and the negative values the binary parses with.
+    shadertrain::cli::command().debug_assert();
 }
 
 #[test]
@@ -106,7 +108,7 @@ fn an_option_needing_one_that_conflicts_is_refused() {
         "2",
         "-q",
     ];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--history", "h.csv", "--grid", "lr=0.1,0.01"],
             "--grid needs --folds, which cannot be used with --history",
@@ -118,6 +120,10 @@ fn an_option_needing_one_that_conflicts_is_refused() {
         (
             &["--validation-split", "0.2", "--fold-predictions", "fp.csv"],
             "--fold-predictions needs --folds, which cannot be used with --validation-split",
+        ),
+        (
+            &["--distributed", "--grid", "lr=0.1,0.01"],
+            "--grid needs --folds, which cannot be used with --distributed",
         ),
         (
             &["--grid", "lr=1"],

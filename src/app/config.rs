@@ -241,9 +241,9 @@ impl RunOptions {
             data::check_split_fraction(fraction)?;
         }
         match (self.missing, &self.data) {
-            (Missing::Drop, None) => bail!("--missing drop needs --data: it leaves out the file's rows with a missing cell, and synthetic rows have none"),
+            (Missing::Drop, None) => bail!("--missing drop needs --data: it leaves out a file's rows with a missing cell (synthetic rows have none)"),
             (Missing::Mean | Missing::Median, None) => bail!(
-                "--missing {} needs --data: it fills the file's missing cells, and synthetic rows have none",
+                "--missing {} needs --data: it fills a file's missing cells (synthetic rows have none)",
                 if self.missing == Missing::Mean { "mean" } else { "median" }
             ),
             _ => {}

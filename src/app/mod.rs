@@ -305,8 +305,7 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         Command::Bench(args) => done(bench_cmd::bench_command(&args)),
         Command::Info(args) => done(info::info_command(&args)),
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
+            let mut cmd = crate::cli::command();
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "shadertrain", &mut script);
             emit(&String::from_utf8_lossy(&script))?;

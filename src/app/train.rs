@@ -1296,8 +1296,8 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
 /// that is not a feature, else `--missing drop` for a missing cell,
-/// `--date` for a date, `--categorical` for other text, or the rows to
-/// fill or drop. The target's column (`target`, else the last neither
+/// `--date` for a date, `--categorical` for other text, or editing the
+/// cell in the file (`inf`, say, which `--missing` does not take). The target's column (`target`, else the last neither
 /// ignored, categorical nor a date) gets `--missing drop` alone: ignoring
 /// it would quietly train on another target. A categorical or date
 /// column's own errors get a hint at a gap alone.

@@ -157,6 +157,9 @@ impl Shards {
         if size > self.count {
             let (k, n) = (self.count, self.rows);
             let remedy = match n < size {
+                true if k < n => format!(
+                    "run at most {k}, or at most {n} with --shards {n} (each shard needs a training row, and there are {n})"
+                ),
                 true => format!(
                     "run at most {k} (each shard needs a training row, and there {} {n})",
                     if n == 1 { "is" } else { "are" }
@@ -300,6 +303,10 @@ mod tests {
         assert_eq!(
             err(1, 1, 2),
             "2 processes but 1 shard, and every process needs one: run at most 1 (each shard needs a training row, and there is 1)"
+        );
+        assert_eq!(
+            err(3, 2, 4),
+            "4 processes but 2 shards, and every process needs one: run at most 2, or at most 3 with --shards 3 (each shard needs a training row, and there are 3)"
         );
         assert!(Shards::new(8, 2).unwrap().check_processes(2).is_ok());
     }

@@ -356,6 +356,29 @@ impl Plan {
 mod tests {
     use super::*;
 
+    /// --kernels fused refuses a network it does not take, naming the
+    /// kernels that do: wide too for one hidden layer.
+    #[test]
+    fn fused_refusals_name_the_kernels_that_take_the_network() {
+        let refusal = |features, hidden: &[usize]| {
+            let layout = Layout::new(features, hidden).unwrap();
+            let e = KernelFamily::choose(KernelChoice::Fused, &layout, true, false).unwrap_err();
+            e.to_string()
+        };
+        let one = refusal(40, &[64]);
+        assert!(
+            one.contains("use the wide, tiled or layered kernels, or auto"),
+            "{one}"
+        );
+        let two = refusal(4, &[8, 8]);
+        assert!(
+            two.contains("use the tiled or layered kernels, or auto"),
+            "{two}"
+        );
+        let fits = Layout::new(4, &[16]).unwrap();
+        assert!(KernelFamily::choose(KernelChoice::Fused, &fits, true, false).is_ok());
+    }
+
     #[test]
     fn wide_workgroups_default_and_override() {
         for unset in [None, Some(""), Some("  ")] {
