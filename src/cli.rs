@@ -949,8 +949,8 @@ grid_options! {
 }
 
 /// The command line's grammar: clap's derive of [`Cli`], every option's
-/// value allowed to look like a negative number ([`negative_values`]),
-/// and the requirements of [`REQUIRES`].
+/// value allowed to look like a negative number (`negative_values`), and
+/// the requirements of `REQUIRES`.
 pub fn command() -> clap::Command {
     with_requirements(negative_values(Cli::command()))
 }
@@ -964,7 +964,7 @@ fn given(matches: &clap::ArgMatches, id: &str) -> bool {
 
 impl Cli {
     /// The command line as [`command`] reads it, with the requirements
-    /// clap lets go checked ([`check_requirements`]), and for `train`
+    /// clap lets go checked (`check_requirements`), and for `train`
     /// which of the options `--grid` varies it gave ([`TrainArgs::given`]),
     /// which only clap's matches know.
     pub fn try_parse_noting_given<I, T>(command_line: I) -> Result<Cli, clap::Error>

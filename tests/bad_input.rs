@@ -297,35 +297,31 @@ fn both_readers_take_a_value_that_rounds_to_the_largest_f32() {
 #[test]
 fn columns_differing_only_in_case_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let [data, model, upper] =
-        ["d.csv", "m.st", "u.csv"].map(|n| dir.path().join(n).to_string_lossy().into_owned());
-    std::fs::write(&data, "city,a,y\n1,2,3\n2,3,4\n").unwrap();
-    std::fs::write(&upper, "City,a,Y\n1,2,3\n").unwrap();
-    let (ok, _, err) = shadertrain(&train_data(
-        &data,
-        "cpu",
-        &["--epochs", "2", "--save", &model, "-q"],
-    ));
-    assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &upper]);
+    let [data, model, other] =
+        ["d.csv", "m.st", "o.csv"].map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    // predict's error on a file headed `header` by a model trained on one
+    // headed `trained`.
+    let refused = |trained: &str, header: &str| {
+        std::fs::write(&data, format!("{trained}\n1,2,3,4\n2,3,4,5\n")).unwrap();
+        std::fs::write(&other, format!("{header}\n1,2,3,4\n")).unwrap();
+        let more = ["--epochs", "2", "--save", &model, "-q"];
+        let (ok, _, err) = shadertrain(&train_data(&data, "cpu", &more));
+        assert!(ok, "{err}");
+        let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &other]);
+        assert!(!ok, "{header}: predicted");
+        err
+    };
+    let err = refused("city,a,b,y", "City,a,b,Y");
     assert!(
-        !ok && err.contains("missing feature column(s) city;")
+        err.contains("missing feature column(s) city;")
             && err.contains("names must match exactly, and the file has 'City' for 'city' (rename those columns)"),
         "{err}"
     );
     // Case beyond ASCII; and a column the model reads itself ('A') is
     // never offered for another ('a').
-    std::fs::write(&data, "Été,a,A,y\n1,2,3,4\n2,3,4,5\n").unwrap();
-    std::fs::write(&upper, "été,A,y\n1,2,3\n").unwrap();
-    let (ok, _, err) = shadertrain(&train_data(
-        &data,
-        "cpu",
-        &["--epochs", "2", "--save", &model, "-q"],
-    ));
-    assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &upper]);
+    let err = refused("Été,a,A,y", "été,A,b,y");
     assert!(
-        !ok && err.contains("the file has 'été' for 'Été' (rename"),
+        err.contains("the file has 'été' for 'Été' (rename"),
         "{err}"
     );
     assert!(!err.contains("'A' for 'a'"), "{err}");
