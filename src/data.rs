@@ -165,10 +165,12 @@ impl Dataset {
     /// 1e8, 1e8 + 8 and 1e8 + 16), and constant columns of whole numbers
     /// past 2^24, where neighbours merge (a minute of Unix times reads as
     /// one or two values), and columns that are 0 in every row (where
-    /// the file's values are all below f32's least normal magnitude, they
-    /// read as 0). Cells are stored as f32 as they are read, so what the
-    /// file held beyond that is gone by now.
-    pub fn resolution_warnings(&self) -> Vec<String> {
+    /// the file's numbers are all below f32's least normal magnitude, they
+    /// read as 0; `derived` names the features not read as numbers, such
+    /// as one-hot levels and dates, whose zeros say nothing of that).
+    /// Cells are stored as f32 as they are read, so what the file held
+    /// beyond that is gone by now.
+    pub fn resolution_warnings(&self, derived: &[String]) -> Vec<String> {
         // Each column's least and greatest value (NaN cells left out), the
         // features' in one pass over the rows: a pass per column, strided,
         // read the whole of x once per feature.
@@ -195,8 +197,12 @@ impl Dataset {
                     true => "the model learns to predict 0",
                     false => "it tells the model nothing",
                 };
+                let why = match derived.contains(name) {
+                    true => "",
+                    false => ": where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file",
+                };
                 out.push(format!(
-                    "column '{name}' is 0 in every row as read, so {what}: where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file"
+                    "column '{name}' is 0 in every row as read, so {what}{why}"
                 ));
                 return;
             }
@@ -3068,7 +3074,7 @@ mod tests {
             feature_names: names(&["ts", "t", "one"]),
             target_name: "price".into(),
         };
-        let warnings = data.resolution_warnings();
+        let warnings = data.resolution_warnings(&[]);
         assert_eq!(warnings.len(), 2, "{warnings:#?}");
         assert!(warnings[0].starts_with("column 'ts' "), "{}", warnings[0]);
         assert!(
@@ -3078,7 +3084,7 @@ mod tests {
         );
         assert!(warnings[1].contains("the loss and R² are measured against these values"));
         let plain = Dataset::synthetic(100, 3, 1).unwrap();
-        assert!(plain.resolution_warnings().is_empty());
+        assert!(plain.resolution_warnings(&[]).is_empty());
     }
 
     /// A reader that gives at most 3 bytes a read, as a pipe gives less

@@ -256,6 +256,23 @@ fn values_below_f32s_normal_range_read_as_0_and_a_column_of_them_is_warned_of() 
         err.contains("column 'b' is 0 in every row as read, so it tells the model nothing"),
         "{err}"
     );
+    // A one-hot level whose only row --missing drop left out is 0 in
+    // every row too, but no tiny number made it so.
+    let city = dir.path().join("city.csv").to_string_lossy().into_owned();
+    std::fs::write(&city, "city,a,y\nOslo,1,2\nRome,,4\nOslo,3,5\nParis,1,1\n").unwrap();
+    let more = [
+        "--categorical",
+        "city",
+        "--missing",
+        "drop",
+        "--epochs",
+        "2",
+        "-q",
+    ];
+    let (ok, _, err) = shadertrain(&train_data(&city, "cpu", &more));
+    assert!(ok, "{err}");
+    let says = "column 'city=Rome' is 0 in every row as read, so it tells the model nothing\n";
+    assert!(err.contains(says), "{err}");
     // The same run as on a file of zeros: the tiny values read as 0.
     let (zeros, _) = json(&zero);
     for key in ["first_loss", "final_loss"] {

@@ -1138,7 +1138,13 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 }
             })?;
             if rank == 0 {
-                for warning in data.resolution_warnings() {
+                // One-hot levels and dates: their zeros are no tiny numbers.
+                let mut derived: Vec<String> = categories
+                    .iter()
+                    .flat_map(Category::feature_names)
+                    .collect();
+                derived.extend(data::named_columns(&run.date, &data.feature_names));
+                for warning in data.resolution_warnings(&derived) {
                     crate::say!("warning: {warning}");
                 }
             }
