@@ -1070,14 +1070,14 @@ fn check_requirements(
     ) else {
         return Ok(());
     };
-    let given = |id: &str| given(sub, id);
+    let is_given = |id: &str| given(sub, id);
     let arg = |id: &str| cmd.get_arguments().find(|a| a.get_id() == id);
     let flag = |a: &clap::Arg| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str()));
     for &(id, needs) in pairs {
         let (Some(option), Some(needed)) = (arg(id), arg(needs)) else {
             continue;
         };
-        if !given(id) || given(needs) {
+        if !is_given(id) || is_given(needs) {
             continue;
         }
         // Conflicts are declared on either side.
@@ -1085,7 +1085,7 @@ fn check_requirements(
             (cmd.get_arg_conflicts_with(a).iter()).any(|c| c.get_id() == b.get_id())
         };
         let against: Vec<String> = (cmd.get_arguments())
-            .filter(|a| given(a.get_id().as_str()))
+            .filter(|a| is_given(a.get_id().as_str()))
             .filter(|a| conflict(needed, a) || conflict(a, needed))
             .map(flag)
             .collect();

@@ -5,7 +5,7 @@
 mod common;
 
 use clap::{ArgAction, CommandFactory};
-use common::shadertrain;
+use common::{shadertrain, train_synthetic};
 use shadertrain::cli::Cli;
 
 const SUBCOMMANDS: [&str; 6] = ["train", "predict", "gen", "bench", "info", "completions"];
@@ -98,16 +98,6 @@ fn help_output_has_text_on_every_option_line() {
 /// was ignored), naming the option it conflicts with; exit status 2.
 #[test]
 fn an_option_needing_one_that_conflicts_is_refused() {
-    let synthetic = [
-        "train",
-        "--synthetic",
-        "100",
-        "--features",
-        "2",
-        "--epochs",
-        "2",
-        "-q",
-    ];
     let cases: [(&[&str], &str); 5] = [
         (
             &["--history", "h.csv", "--grid", "lr=0.1,0.01"],
@@ -132,7 +122,12 @@ fn an_option_needing_one_that_conflicts_is_refused() {
     ];
     let dir = tempfile::tempdir().unwrap();
     for (more, says) in cases {
-        let args = [&synthetic[..], more].concat();
+        let args = train_synthetic(
+            "100",
+            "2",
+            "cpu",
+            &[&["--epochs", "2", "-q"][..], more].concat(),
+        );
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
             .args(&args)
             .current_dir(dir.path())
