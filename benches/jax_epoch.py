@@ -1,5 +1,6 @@
 """One full-batch epoch of docs/spec.md's network in JAX (`jax.jit`, float32, on
-the CPU by default), timed like `shadertrain bench`: warm-up (which includes
+the CPU, where `shadertrain bench` compares it with the cpu backend, even
+where jax[cuda] is installed), timed like `shadertrain bench`: warm-up (which includes
 the compilation), then the median of timed epochs, each ended with
 `block_until_ready`.
 
@@ -19,6 +20,7 @@ import epoch_common as common
 
 def main():
     args = common.arguments(__doc__)
+    os.environ["JAX_PLATFORMS"] = "cpu"
     if args.threads > 0:
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = (
@@ -45,7 +47,7 @@ def main():
         lr = 0.1
         return loss, w1 - lr * dw1, b1 - lr * db1, w2 - lr * dw2, b2 - lr * db2
 
-    device = jax.devices()[0]
+    device = jax.devices("cpu")[0]
     for name in args.shapes:
         x, y, w1, w2 = (jax.device_put(v, device) for v in common.problem(name))
         b1 = jnp.zeros(w1.shape[0], jnp.float32)

@@ -482,8 +482,11 @@ pub fn table(records: &[Record]) -> String {
     let shape_width = (records.iter())
         .map(|r| r.shape.chars().count())
         .fold("shape".len(), usize::max);
+    let backend_width = (records.iter())
+        .map(|r| r.backend.to_string().chars().count())
+        .fold("backend".len(), usize::max);
     let mut out = format!(
-        "{:<13} {:<width$} {:<shape_width$} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
+        "{:<backend_width$} {:<width$} {:<shape_width$} {:>10} {:>10} {:>10} {:>12} {:>9} {:>8}\n",
         "backend",
         "adapter",
         "shape",
@@ -496,7 +499,7 @@ pub fn table(records: &[Record]) -> String {
     );
     for r in records {
         out.push_str(&format!(
-            "{:<13} {:<width$} {:<shape_width$} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            "{:<backend_width$} {:<width$} {:<shape_width$} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
             r.backend,
             adapter(r),
             r.shape,
@@ -582,15 +585,25 @@ mod tests {
             text.contains("llvmpipe (LLVM 15.0.6, 256 bits) S0"),
             "{text}"
         );
-        // backend (13), a space, the adapter column (32), a space.
+        // backend (7, as wide as the word), a space, the adapter column
+        // (32), a space.
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0].find(" shape"), Some(13 + 1 + 32), "{text}");
+        assert_eq!(lines[0].find(" shape"), Some(7 + 1 + 32), "{text}");
         for line in &lines[1..3] {
-            assert_eq!(line.find(" S0 "), Some(13 + 1 + 32), "{text}");
+            assert_eq!(line.find(" S0 "), Some(7 + 1 + 32), "{text}");
         }
         let text = table(&records);
         let cut: String = long.chars().take(63).chain(['…']).collect();
         assert!(text.contains(&format!("{cut} S0")), "{text}");
+        // A longer backend name widens its column for every row.
+        let mut peer = records[1].clone();
+        peer.backend = Runner::Peer("torch-compile (cuda)".into());
+        let text = table(&[records[0].clone(), peer]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find(" shape"), Some(20 + 1 + 32), "{text}");
+        for line in &lines[1..3] {
+            assert_eq!(line.find(" S0 "), Some(20 + 1 + 32), "{text}");
+        }
     }
 
     #[test]

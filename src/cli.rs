@@ -1339,7 +1339,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "S0,S1,S2,S3", value_parser = parse_shapes)]
     pub shapes: ShapeList,
 
-    /// Backends to time, comma separated [default: cpu, and gpu when wgpu finds an adapter].
+    /// Backends to time, comma separated [default: cpu, and gpu when wgpu
+    /// finds a hardware adapter; a software one, such as lavapipe, only
+    /// with --adapter or another GPU setting].
     #[arg(long, value_delimiter = ',', value_enum)]
     pub backends: Vec<BackendKind>,
 
@@ -1356,8 +1358,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub samples: usize,
 
-    /// Epochs per GPU sample, recorded in one submit and timed together
-    /// (the CPU always times single epochs).
+    /// Epochs per GPU sample, timed together: recorded in one submit, or
+    /// one per 256 epochs above that (the CPU always times single epochs).
     #[arg(long, default_value_t = GPU_BATCH, value_name = "K")]
     pub gpu_batch: usize,
 
@@ -1366,8 +1368,9 @@ pub struct BenchArgs {
 
     /// Also time the same epochs in numpy, PyTorch (eager and
     /// torch.compile, and on CUDA when the gpu backend is timed and PyTorch
-    /// has a device) and JAX, with benches/*_epoch.py (built in), on the
-    /// same data, starting weights, activation and thread count. Each peer
+    /// has a device) and JAX (on the CPU), with benches/*_epoch.py (built
+    /// in), on the same data, starting weights, activation and thread
+    /// count (each shape's the cpu backend's). Each peer
     /// the interpreter cannot import is skipped with a notice. The table's
     /// speedup column then gives shadertrain's speedup over each peer.
     #[arg(long)]

@@ -437,6 +437,27 @@ pub struct BenchBars<'a> {
     pub records: &'a [Record],
 }
 
+/// The legend's entry for `backend`'s records: the device they ran on, or,
+/// where that differs by shape (the cpu backend's threads, the GPU's
+/// kernels), each with the shapes it ran.
+fn bench_legend(records: &[Record], backend: &Record) -> String {
+    let mut adapters: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in records.iter().filter(|r| r.backend == backend.backend) {
+        match adapters.iter_mut().find(|(a, _)| *a == r.adapter) {
+            Some((_, shapes)) => shapes.push(&r.shape),
+            None => adapters.push((&r.adapter, vec![&r.shape])),
+        }
+    }
+    let ran = match adapters.as_slice() {
+        [(adapter, _)] => adapter.to_string(),
+        _ => (adapters.iter())
+            .map(|(adapter, shapes)| format!("{adapter} on {}", shapes.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    format!("{}: {ran}", backend.backend)
+}
+
 impl Picture for BenchBars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB::ErrorType> {
         root.fill(&WHITE)?;
@@ -518,7 +539,7 @@ impl Picture for BenchBars<'_> {
             let color = COLORS[j % COLORS.len()];
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-                .label(format!("{}: {}", b.backend, b.adapter))
+                .label(bench_legend(self.records, b))
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
                 });
@@ -530,6 +551,36 @@ impl Picture for BenchBars<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backend whose device differs by shape names each with its shapes.
+    #[test]
+    fn the_bench_legend_names_each_device_a_backend_ran_on() {
+        use crate::bench::{parse_shapes, BackendKind, Timing};
+        let timing = Timing {
+            per_epoch: vec![1e-3],
+            epochs: 1,
+            first_s: 1e-3,
+        };
+        let shapes = parse_shapes("64x2x2,S0,S1").unwrap();
+        let record = |kind, adapter, shape| {
+            Record::new(kind, adapter, &shapes[shape], "sigmoid", &timing, 0.0)
+        };
+        let records = [
+            record(BackendKind::Cpu, "EPYC (1 thread, avx2)", 0),
+            record(BackendKind::Gpu, "H200, tiled kernels", 0),
+            record(BackendKind::Cpu, "EPYC (2 threads, avx2)", 1),
+            record(BackendKind::Gpu, "H200, tiled kernels", 1),
+            record(BackendKind::Cpu, "EPYC (2 threads, avx2)", 2),
+        ];
+        assert_eq!(
+            bench_legend(&records, &records[0]),
+            "cpu: EPYC (1 thread, avx2) on 64x2x2; EPYC (2 threads, avx2) on S0, S1"
+        );
+        assert_eq!(
+            bench_legend(&records, &records[1]),
+            "gpu: H200, tiled kernels"
+        );
+    }
 
     #[test]
     fn format_follows_the_extension() {

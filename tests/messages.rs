@@ -132,6 +132,44 @@ fn auto_names_backend_gpu_for_a_software_adapter_asked_by_name() {
     assert!(!err.contains("none named like"), "{err}");
 }
 
+/// By default bench times a hardware GPU and not a software one (which
+/// runs on the CPU, far slower than the cpu backend), saying so; a GPU
+/// setting asks for it.
+#[test]
+fn bench_times_a_software_adapter_only_when_asked() {
+    let hardware = adapters().iter().any(|a| !is_software(&a.get_info()));
+    let software = software_adapters();
+    assert!(
+        !common::in_ci() || hardware || !software.is_empty(),
+        "CI has lavapipe"
+    );
+    let bench = [
+        "bench",
+        "--shapes",
+        "64x2x2",
+        "--samples",
+        "1",
+        "--warmup",
+        "1",
+    ];
+    let (ok, out, err) = shadertrain(&bench);
+    assert!(ok, "{err}");
+    let gpu_rows = |out: &str| out.lines().filter(|l| l.starts_with("gpu ")).count();
+    assert_eq!(gpu_rows(&out), usize::from(hardware), "{out}");
+    if hardware || software.is_empty() {
+        eprintln!("SKIPPED (the software-only half: this machine has a hardware adapter or none)");
+        return;
+    }
+    let says = format!(
+        "notice: the only GPU adapter, {}, is a software one",
+        software[0]
+    );
+    assert!(err.contains(&says), "{err}");
+    let (ok, out, err) = shadertrain(&[&bench[..], &["--kernels", "layered"]].concat());
+    assert!(ok, "{err}");
+    assert_eq!(gpu_rows(&out), 1, "{out}");
+}
+
 #[test]
 fn a_missing_adapter_suggests_installing_one_only_when_none_is_there() {
     let more = ["--adapter", "no-such-gpu-anywhere"];

@@ -784,6 +784,43 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("error"), "{err}");
 }
 
+/// bench's records name the build of the block code the cpu backend ran
+/// (`--cpu-isa`), and the JSON ends its last line; a setting of the cpu
+/// backend in a bench that does not time it is refused.
+#[test]
+fn bench_records_name_the_build_timed() {
+    let bench = [
+        "bench",
+        "--shapes",
+        "64x2x2",
+        "--samples",
+        "1",
+        "--warmup",
+        "1",
+    ];
+    let timed = ["--backends", "cpu", "--cpu-isa", "baseline", "--json", "-"];
+    let (ok, out, err) = run(&[&bench[..], &timed[..]].concat());
+    assert!(ok, "{err}");
+    assert!(out.ends_with("]\n"), "{out}");
+    let json = &out[out.find("[\n").expect("the JSON follows the table")..];
+    let records: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(records[0]["cpu"]["build"], "baseline", "{out}");
+    assert!(
+        records[0]["adapter"]
+            .as_str()
+            .unwrap()
+            .ends_with("baseline)"),
+        "{out}"
+    );
+    for (flag, value) in [("--cpu-isa", "baseline"), ("--threads", "2")] {
+        let args = ["--backends", "reference", flag, value];
+        let (ok, out, err) = run(&[&bench[..], &args[..]].concat());
+        assert!(!ok && out.is_empty(), "{out}");
+        assert!(err.contains(&format!("error: {flag} ")), "{err}");
+        assert!(err.contains("add cpu to --backends"), "{err}");
+    }
+}
+
 /// An output that can never be written is refused before any work, with
 /// its flag named: an empty path, or one inside a file.
 #[test]

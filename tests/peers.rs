@@ -143,6 +143,66 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
     assert!(!std::path::Path::new(folder).exists(), "{folder} is left");
 }
 
+/// A stand-in interpreter with numpy whose numpy script logs its
+/// arguments and times the last shape given (0.5 s).
+const ARGS_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import numpy" ]; exit $?
+fi
+if [ "$1" = numpy_epoch.py ]; then
+  echo "$*" >> "$PEER_LOG"
+  for shape; do :; done
+  echo "{\"adapter\": \"cpu\", \"shape\": \"$shape\", \"activation\": \"sigmoid\", \"epochs\": 3, \"median_s\": 0.5, \"min_s\": 0.25, \"max_s\": 0.75, \"numpy\": \"9.9\"}"
+fi
+"#;
+
+/// Each shape's peers get the cpu backend's thread count on it, which is
+/// lower on a small shape: the script runs once per count.
+#[test]
+fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, ARGS_PYTHON);
+    let log = path(&dir, "log");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["bench", "--shapes", "64x2x2,S0", "--backends", "cpu"])
+        .args([
+            "--samples",
+            "3",
+            "--threads",
+            "2",
+            "--peers",
+            "--python",
+            &python,
+        ])
+        .env("PEER_LOG", &log)
+        .output()
+        .unwrap();
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{err}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let runs: Vec<&str> = log.lines().collect();
+    assert_eq!(runs.len(), 2, "{log}");
+    assert!(runs[0].ends_with("--threads 1 64x2x2"), "{log}");
+    assert!(runs[1].ends_with("--threads 2 S0"), "{log}");
+    // The table names the cpu backend's threads alike, in the shapes' order.
+    let rows: Vec<&str> = stdout.lines().collect();
+    let at = |what: &str| rows.iter().position(|l| l.contains(what));
+    assert!(
+        at("(1 thread,").is_some() && at("(2 threads,").is_some(),
+        "{stdout}"
+    );
+    let numpy: Vec<&&str> = rows.iter().filter(|l| l.starts_with("numpy ")).collect();
+    assert_eq!(numpy.len(), 2, "{stdout}");
+    assert!(
+        numpy[0].contains(" 64x2x2 ") && numpy[1].contains(" S0 "),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
     let dir = tempfile::tempdir().unwrap();

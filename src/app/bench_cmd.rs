@@ -2,7 +2,6 @@
 //! and a chart.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -14,12 +13,12 @@ use crate::cli::BenchArgs;
 use crate::cpu::{Fast, Reference};
 use crate::data::Dataset;
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
+use crate::memory;
 use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 use crate::plot::{self, Picture};
 use crate::train::Backend;
 use crate::units;
-use crate::{io, memory};
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     let request = config::check_bench(args)?;
@@ -92,7 +91,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             };
             let record = case.time(which, &mut tick)?;
             say(format!(
-                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2} s, first sample {:.3} s",
+                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2e} s, first sample {:.2e} s",
                 shape.label(),
                 record.median_s,
                 record.gflops,
@@ -121,7 +120,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             shapes: &shapes,
             activation: args.activation.name(),
             samples: args.samples,
-            threads: cpu_threads(args),
+            threads: args.device.threads,
             gpu: backends.contains(&BackendKind::Gpu),
         };
         // Notices always show; the per-peer lines follow --quiet.
@@ -140,9 +139,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     // its option.
     let mut written = super::Outputs::new(true);
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
-        let json = io::write_atomically(path, |w| w.write_all(text.as_bytes()));
-        written.note("--json", json.map_err(Into::into))?;
+        written.note("--json", super::write_json(path, &records))?;
     }
     if let Some(path) = &args.plot {
         let plot = plot::BenchBars { records: &records }.write(path);
@@ -161,7 +158,8 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
 
 /// The backends to time: those of `--backends`, where the GPU's adapter is
 /// found before any case is timed; by default the CPU, and the GPU where
-/// wgpu finds an adapter.
+/// wgpu finds a hardware adapter (or any, where `--adapter` or another GPU
+/// setting is given).
 fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<BackendKind>> {
     if args.backends.contains(&BackendKind::Gpu) {
         gpu::context::pick(gpu::context::adapters(), request)?;
@@ -170,16 +168,37 @@ fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<Ba
         return Ok(args.backends.clone());
     }
     let mut all = vec![BackendKind::Cpu];
-    match gpu::context::pick(gpu::context::adapters(), request) {
+    // A software adapter (lavapipe) runs on the CPU itself, far slower than
+    // the cpu backend: timed by default only where a GPU setting or an
+    // adapter's name asks for the GPU, as train's auto picks no software
+    // one.
+    let flag = config::bench_gpu_flag(args);
+    let default = AdapterRequest {
+        allow_software: request.name.is_some() || flag.is_some(),
+        ..request.clone()
+    };
+    match gpu::context::pick(gpu::context::adapters(), &default) {
         Ok(_) => all.push(BackendKind::Gpu),
         // An adapter asked for by name that is not there is an error.
         Err(e) if request.name.is_some() => return Err(e.into()),
-        Err(e) => match config::bench_gpu_flag(args) {
+        Err(e) => match flag {
             // A GPU setting asked for is not silently dropped.
             Some(flag) => anyhow::bail!(
                 "{flag} is a setting of the GPU backend, and wgpu finds no GPU adapter ({e}); leave out {flag} to time the CPU alone"
             ),
-            None => super::notice(args.quiet, "no GPU adapter; timing the CPU only"),
+            None => {
+                let software = (gpu::context::adapters().iter())
+                    .map(wgpu::Adapter::get_info)
+                    .find(gpu::context::is_software);
+                let why = match software {
+                    Some(info) => format!(
+                        "the only GPU adapter, {}, is a software one, which runs on the CPU; timing the CPU only (--backends cpu,gpu times it too)",
+                        info.name
+                    ),
+                    None => "no GPU adapter; timing the CPU only".to_string(),
+                };
+                super::notice(args.quiet, &why);
+            }
         },
     }
     Ok(all)
@@ -205,6 +224,8 @@ impl Case<'_> {
             bench::time_epochs_with(b, args.warmup, args.samples, per_sample, tick)
                 .with_context(|| format!("benchmarking {} on {which}", self.shape.label()))
         };
+        // The build the cpu backend ran (`--cpu-isa`), for the record.
+        let mut isa = None;
         let (adapter, setup_s, timing, kernels) = match which {
             BackendKind::Cpu => {
                 let mut b = Fast::new(model, data, opt, args.device.threads)?
@@ -216,6 +237,7 @@ impl Case<'_> {
                     units::count(b.threads(), "thread"),
                     b.isa().name()
                 );
+                isa = Some(b.isa());
                 (adapter, setup, time(&mut b, 1, tick)?, None)
             }
             BackendKind::Reference => {
@@ -241,6 +263,9 @@ impl Case<'_> {
         let activation = args.activation.name();
         let mut record = Record::new(which, &adapter, self.shape, activation, &timing, setup_s);
         record.kernel_s = kernels;
+        if let Some(isa) = isa {
+            record.cpu.build = isa.name().to_string();
+        }
         Ok(record)
     }
 }
@@ -331,10 +356,4 @@ pub(super) fn kernels_take(args: &BenchArgs, shape: &Shape) -> Result<()> {
         )
     })?;
     Ok(())
-}
-
-/// The cpu backend's thread count on the largest shape asked for.
-fn cpu_threads(args: &BenchArgs) -> usize {
-    let rows = args.shapes.0.iter().map(|s| s.n).max().unwrap_or(0);
-    Fast::thread_count(args.device.threads, rows)
 }

@@ -2,7 +2,6 @@
 //! sharded trainer on each shape and backend, with the share of each epoch
 //! spent gathering and summing the shards' partials and the bytes moved.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
@@ -14,7 +13,6 @@ use crate::cli::BenchArgs;
 use crate::data::Dataset;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::{self, AdapterRequest};
-use crate::io;
 use crate::model::{Layout, Model};
 use crate::optim::Optimizer;
 use crate::units;
@@ -174,8 +172,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
     let outputs = [&args.json, &args.plot].into_iter().flatten();
     super::report(&table(&records), outputs.map(PathBuf::as_path))?;
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&records).context("serialising the records")?;
-        io::write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        super::write_json(path, &records)?;
     }
     Ok(())
 }

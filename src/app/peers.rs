@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 
 use crate::bench::{PeerLine, Record, Shape};
+use crate::cpu::Fast;
 use crate::units;
 
 mod script;
@@ -143,7 +144,8 @@ pub(super) struct Peers<'a> {
     pub shapes: &'a [Shape],
     pub activation: &'static str,
     pub samples: usize,
-    /// The cpu backend's thread count, which the CPU peers get too.
+    /// `--threads` (0: every core): each shape's peers get the thread
+    /// count the cpu backend takes on it ([`Fast::thread_count`]).
     pub threads: usize,
     /// Whether the gpu backend was timed, so the CUDA peers run as well.
     pub gpu: bool,
@@ -189,14 +191,40 @@ impl Peers<'_> {
             peer.name,
             units::count(self.shapes.len(), "shape")
         ));
+        // The cpu backend runs a small shape on fewer threads; the script,
+        // which sets its thread count as it starts, runs once per count.
+        let mut groups: Vec<(usize, Vec<Shape>)> = Vec::new();
+        for shape in self.shapes {
+            let threads = Fast::thread_count(self.threads, shape.n);
+            match groups.iter_mut().find(|(t, _)| *t == threads) {
+                Some((_, shapes)) => shapes.push(*shape),
+                None => groups.push((threads, vec![*shape])),
+            }
+        }
+        let mut records = Vec::new();
+        for (threads, shapes) in &groups {
+            records.extend(self.run_script(peer, shapes, *threads, say));
+        }
+        records.sort_by_key(|r| self.shapes.iter().position(|s| s.label() == r.shape));
+        records
+    }
+
+    /// One run of `peer`'s script on `shapes`, with `threads` threads.
+    fn run_script(
+        &self,
+        peer: &Peer,
+        shapes: &[Shape],
+        threads: usize,
+        say: &mut dyn FnMut(String),
+    ) -> Vec<Record> {
         let mut command = Command::new(&self.setup.python);
         command
             .arg(peer.script)
             .args(peer.args)
             .args(["--activation", self.activation])
             .args(["--samples", &self.samples.to_string()])
-            .args(["--threads", &self.threads.to_string()])
-            .args(self.shapes.iter().map(|s| s.label()))
+            .args(["--threads", &threads.to_string()])
+            .args(shapes.iter().map(|s| s.label()))
             // Tuning variables meant for shadertrain's own tools, which
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
@@ -228,7 +256,7 @@ impl Peers<'_> {
                 }
                 Err(_) => continue,
             };
-            let Some(shape) = self.shapes.iter().find(|s| s.label() == parsed.shape) else {
+            let Some(shape) = shapes.iter().find(|s| s.label() == parsed.shape) else {
                 continue;
             };
             if records.iter().any(|r: &Record| r.shape == parsed.shape) {
@@ -252,7 +280,7 @@ impl Peers<'_> {
             records.push(record);
         }
         let finished = output.status.is_some_and(|s| s.success());
-        if !finished || records.len() < self.shapes.len() {
+        if !finished || records.len() < shapes.len() {
             let how = match output.status {
                 Some(status) => status.to_string(),
                 None => format!(
@@ -261,7 +289,7 @@ impl Peers<'_> {
                 ),
             };
             let last = output.last_error.trim();
-            let missing: Vec<String> = (self.shapes.iter())
+            let missing: Vec<String> = (shapes.iter())
                 .map(Shape::label)
                 .filter(|label| records.iter().all(|r| r.shape != *label))
                 .collect();
@@ -273,7 +301,7 @@ impl Peers<'_> {
                 "notice: peer {} timed {} of {} shapes{not} ({how}){}",
                 peer.name,
                 records.len(),
-                self.shapes.len(),
+                shapes.len(),
                 if last.is_empty() {
                     String::new()
                 } else {
