@@ -193,11 +193,17 @@ fn resolve_output(path: &Path) -> Result<Target> {
         };
         let kind = meta.file_type();
         if kind.is_symlink() {
+            // A link relative to its folder as the folder really is
+            // (/dev/fd is a link to /proc/self/fd).
+            let folder = parent_dir(&current);
+            let folder = std::fs::canonicalize(&folder).unwrap_or(folder);
             let link = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
-            let next = parent_dir(&current).join(link);
-            // /dev/stdout → /proc/self/fd/1 → a pipe, a terminal or a file
-            // the shell opened: write through the open file, never rename.
-            if next.starts_with("/proc") {
+            let next = folder.join(link);
+            // /dev/stdout → /proc/self/fd/1, or /dev/fd/N: a pipe (a
+            // shell's `>(…)`), a terminal or a file the shell opened, named
+            // by a link in /proc: write through the open file, never
+            // rename.
+            if folder.starts_with("/proc") || next.starts_with("/proc") {
                 return Ok(Target::Stream);
             }
             current = next;

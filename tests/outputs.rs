@@ -784,6 +784,34 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("error"), "{err}");
 }
 
+/// An output named by a descriptor the shell opened on a pipe (bash's
+/// `>(…)` is `/dev/fd/N`) is written through it, as a FIFO is.
+#[test]
+fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, piped, status) = (
+        dir.path().join("f.csv"),
+        dir.path().join("p.csv"),
+        dir.path().join("status"),
+    );
+    let gen = ["gen", "--rows", "5", "--features", "2", "--seed", "3"];
+    let (ok, _, err) = run(&[&gen[..], &["--out", s(&file)]].concat());
+    assert!(ok, "{err}");
+    let script = r#"{ "$0" gen --rows 5 --features 2 --seed 3 --out /dev/fd/3 3>&1 >/dev/null; echo $? > "$2"; } | cat > "$1""#;
+    let out = Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
+        .args([&piped, &status])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(std::fs::read_to_string(&status).unwrap(), "0\n", "{err}");
+    assert_eq!(
+        std::fs::read(&piped).unwrap(),
+        std::fs::read(&file).unwrap(),
+        "{err}"
+    );
+}
+
 /// bench's records name the build of the block code the cpu backend ran
 /// (`--cpu-isa`), and the JSON ends its last line; a setting of the cpu
 /// backend in a bench that does not time it is refused.
