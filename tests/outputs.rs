@@ -728,6 +728,47 @@ fn a_full_or_closed_standard_error_is_no_panic() {
     }
 }
 
+/// A reader that closed standard output before a command's report (`|
+/// true`) ends the report, not the files asked for after it.
+#[test]
+fn a_closed_standard_output_still_gets_the_files_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let json = dir.path().join("out.json");
+    let pred = dir.path().join("p.csv");
+    let importance = ["importance", "--model", s(&model), "--data", s(&data)];
+    let folds = [
+        "train",
+        "--data",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--hidden",
+        "2",
+        "--epochs",
+        "2",
+        "--folds",
+        "2",
+    ];
+    let commands: [&[&str]; 4] = [
+        &importance,
+        &predict(&model, &data, &pred, &[]),
+        &folds,
+        &BENCH_S0,
+    ];
+    for args in commands {
+        let _ = std::fs::remove_file(&json);
+        let args = [args, &["--json", s(&json)]].concat();
+        let (code, err) = one_stream_closed(&args, Closed::Stdout);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        let text = std::fs::read_to_string(&json).unwrap_or_default();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "{args:?}: --json not written: {err}"
+        );
+    }
+}
+
 #[test]
 fn a_closed_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();

@@ -73,13 +73,19 @@ pub struct Reported;
 /// line, bench's table) on standard output, or on standard error where
 /// one of the command's `outputs` is standard output (`--json
 /// /dev/stdout`), so that the report never mixes into a file written there.
+/// A reader that closed standard output early (`| head`, `| true`) ends
+/// the report, not the command: the files asked for, which every command
+/// writes after its report or before it, are still written.
 pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>) -> Result<()> {
     if outputs.into_iter().any(crate::io::is_standard_output) {
         // As say!, without a line end of its own.
         let _ = std::io::stderr().write_all(text.as_bytes());
         Ok(())
     } else {
-        emit(text)
+        match emit(text) {
+            Err(e) if e.is::<ClosedPipe>() => Ok(()),
+            other => other,
+        }
     }
 }
 
