@@ -150,12 +150,14 @@ pub fn permutation_importance(
 /// (ŷ′ − ŷ)·(ŷ′ + ŷ − 2y). A row whose prediction the shuffle left as it
 /// was adds exactly 0, and a row far from its target (a target of 1e30)
 /// does not round the others' differences away, as the difference of two
-/// MSEs near 1e59 would.
+/// MSEs near 1e59 would. A shuffle that moved no prediction rises by 0,
+/// never −0 (each row's 0·(negative) is −0 where every prediction is
+/// below its target).
 pub fn rise(shuffled: &[f64], yhat: &[f64], y: &[f32]) -> f64 {
     let sum: f64 = (shuffled.iter().zip(yhat).zip(y))
         .map(|((&s, &p), &t)| (s - p) * (s + p - 2.0 * t as f64))
         .sum();
-    sum / y.len() as f64
+    sum / y.len() as f64 + 0.0
 }
 
 /// Writes `kept`, cells of `features` of rows of `f` features (rows,

@@ -271,6 +271,14 @@ fn importance_finds_the_rises_the_synthetic_formula_gives() {
     assert_eq!(order[2], "x2", "{out}");
 }
 
+/// A shuffle that moved no prediction rises by 0, not −0 (which the table
+/// printed as -0.0000e0), where every prediction is below its target.
+#[test]
+fn an_unmoved_shuffle_rises_by_positive_zero() {
+    let r = shadertrain::importance::rise(&[1.0, 2.0], &[1.0, 2.0], &[3.0, 4.0]);
+    assert_eq!(r.to_bits(), 0.0f64.to_bits(), "{r}");
+}
+
 /// A model by hand that does not read its column 'naïve' (its first-layer
 /// weights are 0) on a small file: that column's rises are exactly 0, a
 /// rerun gives the same bytes, another seed other rises, and the figures
