@@ -269,10 +269,24 @@ impl Tried {
         self.scores.iter().any(|s| s.diverged_at.is_some())
     }
 
+    /// The folds, not diverged, whose training loss ended above where it
+    /// started: a rate that blew up to a large but finite loss (a growing
+    /// schedule's, say), or a run that learned nothing.
+    fn rose(&self) -> Vec<usize> {
+        (self.scores.iter())
+            .filter(|s| s.ended_above_start && s.diverged_at.is_none())
+            .map(|s| s.fold)
+            .collect()
+    }
+
     /// The mean held-out MSE it ranks by: none where a fold diverged or
-    /// the mean is not finite, which ranks after every other.
+    /// rose ([`Tried::rose`]) or the mean is not finite, which ranks after
+    /// every other. (`--halving` ranks a later round first, so a
+    /// combination that blew up in its longer round would otherwise be
+    /// the best.)
     fn rank_key(&self) -> Option<f64> {
-        self.val_mse.map(|s| s.mean).filter(|_| !self.diverged())
+        let failed = self.diverged() || !self.rose().is_empty();
+        self.val_mse.map(|s| s.mean).filter(|_| !failed)
     }
 
     /// Whether it ranks before `other`: a later round (`--halving`'s,
@@ -375,10 +389,16 @@ impl Search<'_> {
                 Some(_) => (place + 1).to_string(),
                 None => "-".into(),
             };
-            let note = match diverged.is_empty() {
-                true => String::new(),
-                false => format!("diverged: fold {}", diverged.join(", fold ")),
-            };
+            let rose: Vec<String> = t.rose().iter().map(usize::to_string).collect();
+            let notes = [
+                (diverged, "diverged: fold "),
+                (rose, "training loss ended above its start: fold "),
+            ];
+            let note = (notes.into_iter())
+                .filter(|(folds, _)| !folds.is_empty())
+                .map(|(folds, what)| format!("{what}{}", folds.join(", fold ")))
+                .collect::<Vec<_>>()
+                .join("; ");
             let values = self.combos[i].values.iter().map(|(_, v)| bracketed(v));
             let round = match self.halving {
                 Some(_) => vec![
@@ -413,7 +433,7 @@ impl Search<'_> {
                 let t = tried[i].as_ref().expect("ranked");
                 text += &format!("best{so_far}: {}\n", self.flags(i, t));
             }
-            None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
+            None => text += &format!("best{so_far}: none (in every combination tried a fold diverged, or its training loss ended above its start)\n"),
         }
         text
     }
@@ -443,9 +463,10 @@ impl Search<'_> {
             ),
             (None, _) => "no held-out mse".into(),
         };
-        let diverged = match t.diverged() {
-            true => ", a fold diverged",
-            false => "",
+        let diverged = match (t.diverged(), t.rose().is_empty()) {
+            (true, _) => ", a fold diverged",
+            (false, false) => ", a fold's training loss ended above its start",
+            (false, true) => "",
         };
         format!(
             "{}combination {} of {of} ({}): {score}{diverged} ({:.2} s)",
@@ -502,7 +523,8 @@ struct Halving {
 /// One combination in [`Record`], as its last round scored it.
 #[derive(serde::Serialize)]
 struct Ranked<'a> {
-    /// From 1; null for a combination with a diverged fold.
+    /// From 1; null for a combination with a diverged fold, or one whose
+    /// training loss ended above its start.
     rank: Option<usize>,
     values: BTreeMap<&'a str, &'a str>,
     /// With `--halving`: the last round it trained in, from 1.
@@ -514,6 +536,8 @@ struct Ranked<'a> {
     val_r2: Option<Spread>,
     out_of_fold: Option<OutOfFold>,
     diverged: bool,
+    /// The folds whose training loss ended above its start, not diverged.
+    rose: Vec<usize>,
     per_fold: &'a [FoldScore],
 }
 
@@ -630,7 +654,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
     for (r, round) in plan.rounds.iter().enumerate() {
         if r > 0 {
             // The best of the round before, in the grid's order; never
-            // one with a diverged fold.
+            // one with a diverged fold or one that rose.
             let previous = ranking(&tried).into_iter().filter(|&i| {
                 tried[i]
                     .as_ref()
@@ -737,7 +761,7 @@ fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
 /// `train --folds K --grid ...`: each combination's folds in turn (with
 /// `--halving`, round by round, each round the best of the one before),
 /// then the ranking, `--json` and `--fold-predictions` (the best
-/// combination's); an error where every combination diverged.
+/// combination's); an error where every combination diverged or rose.
 pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     let (plan, min_epochs) = plan(args, count)?;
     let mut shared = Shared::default();
@@ -786,6 +810,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 val_r2: at(i).val_r2,
                 out_of_fold: at(i).out_of_fold,
                 diverged: at(i).diverged(),
+                rose: at(i).rose(),
                 per_fold: &at(i).scores,
             })
             .collect(),
@@ -797,17 +822,17 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         json_only.fold_predictions = None;
         folds::write_files(&json_only, &record, &shared, &[])?;
         bail!(
-            "every combination diverged in some fold; try smaller --lr values, or --clip-grad-norm"
+            "in every combination a fold diverged, or its training loss ended above its start; try smaller --lr values, or --clip-grad-norm"
         );
     };
     let t = at(i);
     let predictions = match best {
         Some((b, predictions)) if b == i => predictions,
         // A later round dropped them: the combination that was best went
-        // on, and diverged there. Its folds once more give them, the same.
+        // on, and diverged or rose there. Its folds once more give them, the same.
         _ if args.fold_predictions.is_some() => {
             if !args.quiet {
-                crate::say!("the best combination's folds again, for --fold-predictions (those kept were of the one ranked first in its round, which went on to the next and diverged there)");
+                crate::say!("the best combination's folds again, for --fold-predictions (those kept were of the one ranked first in its round, which went on to the next and diverged or rose there)");
             }
             let place = (0, 1);
             match plan.folds(i, t.round, place, &mut shared)? {
@@ -842,6 +867,12 @@ mod tests {
 
     /// [`tried`] in round `round` of `--halving`.
     fn tried_in(round: usize, mses: &[f64], diverged: bool) -> Tried {
+        tried_rising(round, mses, diverged, false)
+    }
+
+    /// [`tried_in`], the last fold's training loss ending above its start
+    /// where `rose` says.
+    fn tried_rising(round: usize, mses: &[f64], diverged: bool, rose: bool) -> Tried {
         let scores = mses.iter().enumerate().map(|(i, &val_mse)| FoldScore {
             fold: i + 1,
             train_rows: 2,
@@ -855,7 +886,7 @@ mod tests {
             diverged_at: (diverged && i == 0).then_some(2),
             lr: None,
             wall_s: 0.5,
-            ended_above_start: false,
+            ended_above_start: rose && i + 1 == mses.len(),
         });
         Tried::of(round, scores.collect(), None)
     }
@@ -889,6 +920,16 @@ mod tests {
         ];
         // Round 2's diverged last of all, after round 0's.
         assert_eq!(ranking(&all), [3, 2, 0, 5, 4]);
+        // A later round's that blew up to a finite loss (its training loss
+        // ended above its start) ranks after every one that did not.
+        let all = [
+            Some(tried_in(0, &[0.3, 0.3], false)),
+            Some(tried_rising(1, &[1e20, 1e21], false, true)),
+            Some(tried_in(0, &[0.5, 0.5], false)),
+        ];
+        assert!(all[1].as_ref().unwrap().rank_key().is_none());
+        assert_eq!(all[1].as_ref().unwrap().rose(), [2]);
+        assert_eq!(ranking(&all), [0, 2, 1]);
     }
 
     #[test]
