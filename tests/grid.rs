@@ -500,6 +500,10 @@ fn grids_are_refused_where_they_cannot_work() {
             "--grid lr=-0.1..0.1: its low end -0.1 is not a value lr takes: --lr must be a positive number",
         ),
         (
+            with(&["--init", "m.st", "--grid", "activation=sigmoid,tanh"]),
+            "--grid cannot vary activation with --init: m.st's network is fixed",
+        ),
+        (
             with(&["--batch-size", "10", "--grid", "optimizer=adam,lbfgs"]),
             "--grid's combination optimizer=lbfgs: --batch-size needs a first-order optimizer",
         ),

@@ -720,6 +720,19 @@ fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
     if args.halving.is_some() && args.grid.iter().any(|a| a.key == "epochs") {
         bail!("--halving trains its rounds with fewer --epochs than the last, so --grid cannot vary epochs");
     }
+    // The model --init starts from fixes them: every combination but one
+    // would fail, after those before it had trained.
+    if let (Some(init), Some(grid)) = (
+        &args.init,
+        (args.grid.iter()).find(|a| ["hidden", "activation"].contains(&a.key.as_str())),
+    ) {
+        bail!(
+            "--grid cannot vary {} with --init: {}'s network is fixed; leave {} out of --grid",
+            grid.key,
+            init.display(),
+            grid.key
+        );
+    }
     let full = checked(args, &combos, None)?;
     let epochs = full[0].epochs;
     let halving = args.halving.map(|f| f as usize);
