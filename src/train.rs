@@ -693,7 +693,14 @@ fn train_loop(
         // (for a rollback) nor the best parameters are.
         slot = free_slot(Some(slot), track.keeper.as_ref().and_then(Keeper::holds));
         if batch_hooks(&mut hooks, &mut track, backend, updates, &losses, slot)? {
-            break StopReason::ValidationStalled;
+            // On a tie the epoch budget, and the training loss's stops
+            // (found below, on the final loss), come before the held-out
+            // loss's stall, as where the device follows the held-out loss
+            // ([`Tracking::stall_first`]).
+            break match updates >= schedule.max_epochs {
+                true => StopReason::MaxEpochs,
+                false => StopReason::ValidationStalled,
+            };
         }
         // Grow the batch while a call stays short, so a stop costs little rerun.
         if t.elapsed() < Duration::from_millis(200) {
@@ -705,7 +712,7 @@ fn train_loop(
         _ => {
             let held = track.held.as_mut();
             let target = hooks.target_loss;
-            final_loss(
+            let (updates, reason) = final_loss(
                 backend,
                 &mut losses,
                 held,
@@ -713,7 +720,23 @@ fn train_loop(
                 reason,
                 target,
                 previous,
-            )?
+            )?;
+            // The held-out loss stalled at the epoch whose final loss met
+            // --target-loss or --tol: that stop comes first (above).
+            let last = losses.len() - 1;
+            let reason = match (
+                reason,
+                first_stop(&losses, last, schedule.tol, hooks.patience, target),
+            ) {
+                (StopReason::ValidationStalled, Some((_, Early::Target))) => {
+                    StopReason::TargetReached
+                }
+                (StopReason::ValidationStalled, Some((_, Early::Converged))) => {
+                    StopReason::Converged
+                }
+                (reason, _) => reason,
+            };
+            (updates, reason)
         }
     };
     finish(losses, updates, resumed, reason, start, backend, track)
@@ -1314,10 +1337,16 @@ mod tests {
     /// Ten epochs of a falling loss, batches of up to 4, with `score` as
     /// the after-batch hook.
     fn ten_epochs_scored(score: &mut ScoreFn<'_>) -> Outcome {
+        ten_epochs_scored_to(score, None)
+    }
+
+    /// [`ten_epochs_scored`] with `--target-loss` `target`.
+    fn ten_epochs_scored_to(score: &mut ScoreFn<'_>, target: Option<f64>) -> Outcome {
         let seq: Vec<f64> = (0..20).map(|k| 20.0 - k as f64).collect();
         let mut b = scripted(&seq, 4);
         let hooks = Hooks {
             after_batch: Some(score),
+            target_loss: target,
             ..Hooks::default()
         };
         let s = Schedule {
@@ -1351,6 +1380,23 @@ mod tests {
             (StopReason::ValidationStalled, 3)
         );
         assert_eq!(out.losses, [20.0, 19.0, 18.0, 17.0]);
+    }
+
+    /// A stall at the epoch whose final loss meets the target, or at the
+    /// last epoch, ends the run as the target's or the budget's stop, as
+    /// where the device follows the held-out loss (the training loss's
+    /// stop first on a tie).
+    #[test]
+    fn a_stall_ties_with_the_target_and_the_budget_as_on_the_device() {
+        let out = ten_epochs_scored_to(&mut |k, _, _, _| Ok(k >= 3), Some(17.0));
+        assert_eq!((out.reason, out.updates), (StopReason::TargetReached, 3));
+        let out = ten_epochs_scored_to(&mut |k, _, _, _| Ok(k >= 3), Some(16.5));
+        assert_eq!(
+            (out.reason, out.updates),
+            (StopReason::ValidationStalled, 3)
+        );
+        let out = ten_epochs_scored(&mut |k, _, _, _| Ok(k >= 10));
+        assert_eq!((out.reason, out.updates), (StopReason::MaxEpochs, 10));
     }
 
     #[test]
