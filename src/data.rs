@@ -304,7 +304,12 @@ impl Dataset {
     /// `count`, so that neither side is empty.
     pub fn fold(&self, index: usize, count: usize, seed: u64) -> Result<(Dataset, Dataset)> {
         check_folds(count, self.rows)?;
-        assert!(index < count, "fold {index} of {count}");
+        if index >= count {
+            return Err(Error::Config(format!(
+                "there is no fold {index} of {count}: folds are numbered from 0 to {}",
+                count - 1
+            )));
+        }
         Ok(self.hold_out(fold_positions(index, count, self.rows), seed))
     }
 
@@ -844,23 +849,27 @@ fn rows_error<'a>(
     path: &'a Path,
     header: &[String],
 ) -> impl Fn(u64, usize, String) -> Error + Sync + 'a {
-    let separator = match header {
-        [name] => [(';', "semicolons"), ('\t', "tabs"), ('|', "bars")]
-            .into_iter()
-            .find(|(c, _)| name.contains(*c)),
-        _ => None,
-    };
-    let hint = separator.map(|(_, what)| {
-        format!(
-            "; the header is one column, '{}': the file looks separated by {what}, and shadertrain reads comma-separated files (save it as CSV with commas)",
-            escaped(&header[0])
-        )
-    });
+    let hint = separator_hint(header);
     let err = csv_error(path);
     move |line, column, message| match &hint {
         Some(hint) => err(line, column, message + hint),
         None => err(line, column, message),
     }
+}
+
+/// Where `header` is one name that holds a semicolon, a tab or a bar: that
+/// the file looks separated by it.
+fn separator_hint(header: &[String]) -> Option<String> {
+    let [name] = header else {
+        return None;
+    };
+    let (_, what) = [(';', "semicolons"), ('\t', "tabs"), ('|', "bars")]
+        .into_iter()
+        .find(|(c, _)| name.contains(*c))?;
+    Some(format!(
+        "; the header is one column, '{}': the file looks separated by {what}, and shadertrain reads comma-separated files (save it as CSV with commas)",
+        escaped(name)
+    ))
 }
 
 /// A file with a header on `header_line` and no rows after it.
@@ -1348,8 +1357,9 @@ fn open_quote(record: &[u8]) -> Option<usize> {
 /// How a column of a CSV file is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnUse {
-    /// Every cell a finite number within f32's range; any other is an
-    /// error at its line and column.
+    /// Every cell a finite number within f32's range (one below its least
+    /// normal magnitude reads as 0 of its sign); any other is an error at
+    /// its line and column.
     Number,
     /// Not read: its cells may hold anything (text, dates, nothing).
     Skip,
@@ -1542,7 +1552,8 @@ pub struct Table {
 
 impl Table {
     /// Reads a CSV file with a header row. Every cell must be a finite number
-    /// that fits in f32. Whitespace around cells, a UTF-8 byte-order mark,
+    /// that fits in f32 (one below f32's least normal magnitude reads as 0
+    /// of its sign). Whitespace around cells, a UTF-8 byte-order mark,
     /// CRLF line ends and a missing final newline are accepted. The file is
     /// read [`CHUNK_BYTES`] at a time ([`Table::read_in`]).
     pub fn read(path: &Path) -> Result<Table> {
@@ -2423,14 +2434,16 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
-    let hint = match (numeric_header(path, header), near.is_empty()) {
-        (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
-        (None, false) => format!(
-            "; names must match exactly, and the file has {} (rename those columns)",
-            near.join(", ")
-        ),
-        (None, true) => String::new(),
-    };
+    let hint = separator_hint(header).unwrap_or_else(|| {
+        match (numeric_header(path, header), near.is_empty()) {
+            (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
+            (None, false) => format!(
+                "; names must match exactly, and the file has {} (rename those columns)",
+                near.join(", ")
+            ),
+            (None, true) => String::new(),
+        }
+    });
     Error::Csv {
         path: path.to_path_buf(),
         line: 1,
@@ -2738,6 +2751,12 @@ mod tests {
         }
         let (_, _, m) = csv_error("a;b,y\n1,x\n");
         assert!(!m.contains("separated"), "{m}");
+        // A model's columns looked for in such a file (predict,
+        // importance): the same hint.
+        let names = ["a".to_string(), "b".to_string()];
+        let m = missing_features(Path::new("d.csv"), &names, &["a;b;y".into()]).to_string();
+        assert!(m.contains("missing feature column(s) a, b"), "{m}");
+        assert!(m.contains("the file looks separated by semicolons"), "{m}");
     }
 
     #[test]

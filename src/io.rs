@@ -679,6 +679,23 @@ pub fn model_to_bytes_with_state(
 ) -> Result<Vec<u8>> {
     use serde_json::{json, Map, Value};
     model.check()?;
+    // Nothing is written that model_from_bytes would refuse.
+    let unsaved = |m: String| Error::Config(format!("the model cannot be saved: {m}"));
+    let names = model.feature_names.len();
+    if names != model.layout.features() {
+        return Err(unsaved(format!(
+            "it names {} but takes {}; give Model::feature_names one name per input",
+            crate::units::count(names, "feature"),
+            crate::units::count(model.layout.features(), "feature")
+        )));
+    }
+    check_names(&model.feature_names, &model.target_name).map_err(unsaved)?;
+    if let Some(k) = model.params.iter().position(|v| !v.is_finite()) {
+        return Err(unsaved(format!(
+            "parameter {k} is {}; a model file holds finite values",
+            model.params[k]
+        )));
+    }
     let mut header = Map::new();
     let mut data = Vec::with_capacity(model.params.len() * 4);
     let mut tensor = |name: String, dtype: &str, shape: Vec<usize>, bytes: Vec<u8>| {
@@ -821,6 +838,33 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
+/// Why a model's names cannot be a model file's (its target's and its
+/// features'), which [`model_from_bytes`] would refuse: each column is
+/// matched to the model by name, so each must name one.
+fn check_names(feature_names: &[String], target_name: &str) -> std::result::Result<(), String> {
+    if target_name.is_empty() {
+        return Err("metadata 'target_name' is empty; the target needs a name".into());
+    }
+    if let Some(k) = feature_names.iter().position(String::is_empty) {
+        return Err(format!(
+            "metadata 'feature_names' has an empty name (feature {}); each input column needs a name",
+            k + 1
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = feature_names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(format!(
+            "metadata 'feature_names' names the feature '{twice}' twice; each input column must have its own name"
+        ));
+    }
+    if feature_names.iter().any(|n| n == target_name) {
+        return Err(format!(
+            "the target '{target_name}' is also one of the model's features; a model cannot take its own target as an input"
+        ));
+    }
+    Ok(())
+}
+
 /// Parses and checks a model file: every tensor present with the right dtype
 /// and a shape that chains from the features to one output, nothing else,
 /// and metadata that names a known activation and one name per feature.
@@ -863,29 +907,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         ))
     })?;
     let target_name = get("target_name")?.clone();
-    if target_name.is_empty() {
-        return Err(bad(
-            "metadata 'target_name' is empty; the target needs a name".into(),
-        ));
-    }
-    if let Some(k) = feature_names.iter().position(String::is_empty) {
-        return Err(bad(format!(
-            "metadata 'feature_names' has an empty name (feature {}); each input column needs a name",
-            k + 1
-        )));
-    }
-    // Columns are matched to the model by name: each must name one column.
-    let mut seen = std::collections::HashSet::new();
-    if let Some(twice) = feature_names.iter().find(|n| !seen.insert(n.as_str())) {
-        return Err(bad(format!(
-            "metadata 'feature_names' names the feature '{twice}' twice; each input column must have its own name"
-        )));
-    }
-    if feature_names.contains(&target_name) {
-        return Err(bad(format!(
-            "the target '{target_name}' is also one of the model's features; a model cannot take its own target as an input"
-        )));
-    }
+    check_names(&feature_names, &target_name).map_err(bad)?;
     // Per-feature statistics, each checked against the features named.
     fn per_feature<T: serde::de::DeserializeOwned>(
         meta: &std::collections::HashMap<String, String>,

@@ -366,6 +366,19 @@ impl Optimizer {
         opt
     }
 
+    /// Refuses L-BFGS where a backend is asked for its per-epoch updates:
+    /// L-BFGS has none ([`Backend::run`](crate::train::Backend::run) would
+    /// take gradient steps at its rate), and drives the backend through
+    /// [`lbfgs::Lbfgs`], which evaluates it as an objective.
+    pub fn stepped(&self) -> Result<()> {
+        match self {
+            Optimizer::Lbfgs { .. } => Err(Error::Config(
+                "L-BFGS makes no per-epoch update for a backend to run: wrap the backend in optim::lbfgs::Lbfgs::new(backend, &params, optimizer), which drives it".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses settings outside the rules' domains.
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));

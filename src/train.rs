@@ -83,7 +83,7 @@ pub const SNAPSHOT_SLOTS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
-    /// Most updates to run.
+    /// Most epochs to run: each one update, or one per mini-batch.
     pub max_epochs: usize,
     /// Stop once L_k ≤ L_{k−1}, L_k ≤ L_0 and L_{k−1} − L_k <
     /// tol·|L_{k−1}| (or L_k = 0); 0 never stops early.

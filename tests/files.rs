@@ -173,13 +173,21 @@ fn bad_model_files_are_refused_with_the_problem_named() {
             "{csv}"
         );
     }
-    let mut nameless = sample_model();
-    nameless.target_name.clear();
-    let text = refused(&model_to_bytes(&nameless).unwrap());
+    // Names model_to_bytes refuses to write (tests/library.rs), edited
+    // into a good file's header, padded with spaces as the format allows.
+    let named = model_to_bytes(&sample_model()).unwrap();
+    let edited = |from: &str, to: &str| {
+        let header = u64::from_le_bytes(named[..8].try_into().unwrap()) as usize;
+        let text = std::str::from_utf8(&named[8..8 + header]).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "{from} in {text}");
+        let text = format!("{:<header$}", text.replace(from, to));
+        let mut bytes = named.clone();
+        bytes[8..8 + header].copy_from_slice(text.as_bytes());
+        bytes
+    };
+    let text = refused(&edited(r#""target_name":"target""#, r#""target_name":"""#));
     assert!(text.contains("'target_name' is empty"), "{text}");
-    let mut nameless = sample_model();
-    nameless.feature_names[1].clear();
-    let text = refused(&model_to_bytes(&nameless).unwrap());
+    let text = refused(&edited(r#"\"b c\""#, r#"\"\""#));
     assert!(text.contains("an empty name (feature 2)"), "{text}");
 }
 

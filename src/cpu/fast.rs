@@ -335,6 +335,7 @@ impl<'a> Fast<'a> {
         tile: Option<usize>,
     ) -> Result<Fast<'a>> {
         super::reference::check_fit(model, data)?;
+        opt.check()?;
         let threads = Fast::thread_count(threads, data.rows);
         let layout = model.layout.clone();
         let padded = Padded::new(&layout, tile);
@@ -1054,6 +1055,7 @@ impl Backend for Fast<'_> {
     crate::cpu::host_param_methods!();
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        self.opt.stepped()?;
         for _ in 0..epochs {
             let Some(batches) = self.batches else {
                 losses.push(self.loss_and_grads(true));
@@ -1335,12 +1337,15 @@ mod tests {
     /// behind it, and dropping the backend stops its threads.
     #[test]
     fn a_panicking_worker_panics_the_pass() {
-        let mut data = Dataset::synthetic(256, 3, 1).unwrap();
-        // Rows 128.. (the second worker's) have no features: slicing them panics.
-        data.x.truncate(128 * 3);
+        let data = Dataset::synthetic(256, 3, 1).unwrap();
+        // Rows 128.. (the second worker's) have no features: slicing them
+        // panics. Given after the check that refuses such a data set.
+        let mut short = data.clone();
+        short.x.truncate(128 * 3);
         let layout = Layout::new(3, &[8]).unwrap();
         let model = Model::init(layout, Activation::Sigmoid, 1, vec![], "y".into());
         let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 2).unwrap();
+        fast.data = &short;
         for _ in 0..2 {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 fast.loss_and_grads(true)

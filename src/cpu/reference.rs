@@ -102,6 +102,16 @@ pub(crate) fn check_fit(model: &Model, data: &Dataset) -> Result<()> {
             model.layout.features()
         )));
     }
+    // A Dataset built by hand: its values as its sizes say.
+    if Some(data.x.len()) != data.rows.checked_mul(data.features) || data.y.len() != data.rows {
+        return Err(Error::Config(format!(
+            "the data says {} × {} but holds {} x values and {} y values; x needs rows × features, y one per row",
+            crate::units::count(data.rows, "row"),
+            crate::units::count(data.features, "feature"),
+            data.x.len(),
+            data.y.len()
+        )));
+    }
     model.check()
 }
 
@@ -251,6 +261,7 @@ impl<'a> Reference<'a> {
     /// the model's parts disagree ([`Model::check`]).
     pub fn new(model: &Model, data: &'a Dataset, opt: Optimizer) -> Result<Reference<'a>> {
         check_fit(model, data)?;
+        opt.check()?;
         Ok(Reference {
             layout: model.layout.clone(),
             act: model.activation,
@@ -297,6 +308,7 @@ impl Backend for Reference<'_> {
     crate::cpu::host_param_methods!();
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        self.opt.stepped()?;
         for _ in 0..epochs {
             let Some(batches) = self.batches else {
                 let (loss, grads) =

@@ -251,6 +251,7 @@ impl Backend for Sharded<'_> {
     crate::cpu::host_param_methods!();
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        self.opt.stepped()?;
         for _ in 0..epochs {
             losses.push(self.pass_here()?);
             let t = &mut self.theta;

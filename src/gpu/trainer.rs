@@ -180,6 +180,7 @@ impl GpuTrainer {
     ) -> Result<GpuTrainer> {
         let ctx = ctx.into();
         data.check(model)?;
+        updates.opt.check()?;
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
         let need = plan.device_bytes(layout, data.rows());
@@ -588,6 +589,7 @@ impl Backend for GpuTrainer {
     }
 
     fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+        self.optimizer().stepped()?;
         if let Some(h) = &mut self.held_out {
             h.last.clear();
         }

@@ -1,0 +1,148 @@
+//! The library used on its own, as a Rust program would: what the
+//! backends, `save_model` and `Dataset::fold` refuse instead of training
+//! wrongly, panicking, or writing a file `load_model` cannot read.
+
+mod common;
+
+use shadertrain::cpu::{reference, Fast, Reference};
+use shadertrain::data::Dataset;
+use shadertrain::gpu::GpuTrainer;
+use shadertrain::io::{load_model, save_model};
+use shadertrain::model::{Activation, Model};
+use shadertrain::optim::lbfgs::Lbfgs;
+use shadertrain::optim::Optimizer;
+use shadertrain::train::{train, Backend, Schedule};
+
+const LBFGS: Optimizer = Optimizer::Lbfgs {
+    lr: 1.0,
+    history_size: 10,
+    gtol: 1e-7,
+};
+
+fn schedule(max_epochs: usize) -> Schedule {
+    Schedule {
+        max_epochs,
+        tol: 0.0,
+    }
+}
+
+/// L-BFGS has no per-epoch update: a backend asked to run it refuses
+/// (it took gradient steps at L-BFGS's rate, and blew up); wrapped in
+/// `Lbfgs`, as the error says, it trains.
+#[test]
+fn a_backend_refuses_to_step_lbfgs_and_lbfgs_drives_it() {
+    let data = Dataset::synthetic(200, 3, 1).unwrap();
+    let model = common::model(&data, &[8], Activation::Tanh, 2);
+    let refused = |b: &mut dyn Backend| {
+        let e = train(b, &schedule(5)).unwrap_err().to_string();
+        assert!(e.contains("optim::lbfgs::Lbfgs::new"), "{e}");
+    };
+    refused(&mut Fast::new(&model, &data, LBFGS, 1).unwrap());
+    refused(&mut Reference::new(&model, &data, LBFGS).unwrap());
+    if let Some(ctx) = common::gpu() {
+        refused(&mut GpuTrainer::new(ctx, &model, &data, LBFGS).unwrap());
+    }
+    let fast = Fast::new(&model, &data, LBFGS, 1).unwrap();
+    let out = train(&mut Lbfgs::new(fast, &model.params, LBFGS), &schedule(30)).unwrap();
+    let (first, last) = (out.losses[0], *out.losses.last().unwrap());
+    assert!(last < 0.5 * first, "{first} → {last}");
+}
+
+/// Settings outside an optimizer's domain are refused by the backends
+/// themselves, not only by the command line.
+#[test]
+fn backends_refuse_settings_outside_the_rules() {
+    let data = Dataset::synthetic(50, 2, 1).unwrap();
+    let model = common::model(&data, &[4], Activation::Sigmoid, 2);
+    for opt in [Optimizer::gd(-0.1), Optimizer::gd(f64::NAN)] {
+        let e = Fast::new(&model, &data, opt, 1).err().unwrap().to_string();
+        assert!(e.contains("--lr must be a positive number"), "{e}");
+        let e = Reference::new(&model, &data, opt)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("--lr must be a positive number"), "{e}");
+    }
+}
+
+/// A `Dataset` built by hand whose values disagree with its sizes is
+/// refused (it panicked, trained on some rows, or predicted too few).
+#[test]
+fn a_dataset_whose_values_disagree_with_its_sizes_is_refused() {
+    let good = Dataset::synthetic(64, 2, 1).unwrap();
+    let model = common::model(&good, &[4], Activation::Tanh, 2);
+    let mut short_x = good.clone();
+    short_x.x.pop();
+    let mut short_y = good.clone();
+    short_y.y.truncate(10);
+    for data in [&short_x, &short_y] {
+        let said = |e: shadertrain::Error| {
+            let e = e.to_string();
+            assert!(e.contains("x needs rows × features, y one per row"), "{e}");
+        };
+        said(
+            Fast::new(&model, data, Optimizer::gd(0.1), 1)
+                .err()
+                .unwrap(),
+        );
+        said(
+            Reference::new(&model, data, Optimizer::gd(0.1))
+                .err()
+                .unwrap(),
+        );
+        said(reference::predict(&model, data).unwrap_err());
+    }
+    assert_eq!(reference::predict(&model, &good).unwrap().len(), 64);
+}
+
+/// `save_model` writes nothing that `load_model` would refuse: names
+/// missing, empty, repeated or the target's, or a parameter not finite.
+#[test]
+fn save_model_refuses_what_load_model_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let data = Dataset::synthetic(20, 2, 1).unwrap();
+    let good = common::model(&data, &[3], Activation::Tanh, 2);
+    let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let with = |f: &dyn Fn(&mut Model)| {
+        let mut m = good.clone();
+        f(&mut m);
+        m
+    };
+    let cases = [
+        (
+            with(&|m| m.feature_names.clear()),
+            "names 0 features but takes 2",
+        ),
+        (
+            with(&|m| m.feature_names = names(&["a", ""])),
+            "has an empty name",
+        ),
+        (with(&|m| m.feature_names = names(&["a", "a"])), "'a' twice"),
+        (
+            with(&|m| m.target_name = "x1".into()),
+            "also one of the model's features",
+        ),
+        (with(&|m| m.target_name.clear()), "the target needs a name"),
+        (with(&|m| m.params[3] = f32::NAN), "parameter 3 is NaN"),
+    ];
+    for (model, says) in cases {
+        let e = save_model(&model, &path).unwrap_err().to_string();
+        assert!(
+            e.contains("the model cannot be saved") && e.contains(says),
+            "{e}"
+        );
+        assert!(!path.exists(), "{says}: a file was written");
+    }
+    save_model(&good, &path).unwrap();
+    assert_eq!(load_model(&path).unwrap(), good);
+}
+
+/// A fold past the count is an error, not a panic.
+#[test]
+fn a_fold_past_the_count_is_an_error() {
+    let data = Dataset::synthetic(30, 2, 1).unwrap();
+    let e = data.fold(5, 3, 0).unwrap_err().to_string();
+    assert!(e.contains("there is no fold 5 of 3"), "{e}");
+    assert!(data.fold(2, 3, 0).is_ok());
+}
