@@ -825,6 +825,43 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("error"), "{err}");
 }
 
+/// An output that fails after training (`/dev/full` passes every check
+/// before it) still leaves the summary of what was trained, with what
+/// `--save` did, before the error.
+#[test]
+fn a_failed_output_still_shows_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let model = dir.path().join("again.st");
+    let train = |more: &[&str]| {
+        let args = [
+            "train",
+            "--data",
+            s(&data),
+            "--backend",
+            "cpu",
+            "--epochs",
+            "3",
+        ];
+        run(&[&args[..], more].concat())
+    };
+    let (ok, out, err) = train(&["--save", s(&model), "--json", "/dev/full"]);
+    assert!(!ok);
+    assert!(out.contains("\nloss ") && out.contains("\nr² "), "{out}");
+    assert!(out.contains(&format!("saved     {}\n", s(&model))), "{out}");
+    assert!(err.contains("could not write --json: /dev/full"), "{err}");
+    let (ok, out, err) = train(&["--save", "/dev/full"]);
+    assert!(!ok);
+    assert!(out.contains("saved     nothing (below)\n"), "{out}");
+    assert!(err.contains("the model was not saved"), "{err}");
+    // The model on standard output: the summary, on standard error, says so.
+    let (ok, _, err) = train(&["--save", "-"]);
+    assert!(
+        ok && err.contains("saved     to standard output\n"),
+        "{err}"
+    );
+}
+
 /// An output named by a descriptor the shell opened on a pipe (bash's
 /// `>(…)` is `/dev/fd/N`) is written through it, as a FIFO is.
 #[test]

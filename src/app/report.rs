@@ -190,6 +190,8 @@ pub(super) struct Finished<'a> {
     pub r2: (Option<f64>, Option<f64>),
     /// The last checkpoint could not be written.
     pub checkpoint_failed: bool,
+    /// `--save` could not be written.
+    pub save_failed: bool,
 }
 
 impl Finished<'_> {
@@ -621,8 +623,13 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             outcome.time_per_epoch().as_secs_f64() * 1e3
         ),
     }
-    if let Some(path) = &config.outputs.save {
-        outln!(text, "saved     {}", path.display());
+    match &config.outputs.save {
+        Some(_) if done.save_failed => outln!(text, "saved     nothing (below)"),
+        Some(path) if crate::io::is_standard_output(path) => {
+            outln!(text, "saved     to standard output")
+        }
+        Some(path) => outln!(text, "saved     {}", path.display()),
+        None => {}
     }
     let o = &config.outputs;
     let checkpoint = config.checkpoint.as_ref().map(|c| &c.path);

@@ -2533,6 +2533,7 @@ fn write_outputs<'a>(
     let mut done = Finished {
         r2,
         checkpoint_failed: false,
+        save_failed: false,
         kept: summary,
         milestones: {
             milestones.finish(&outcome.losses, outcome.elapsed);
@@ -2563,6 +2564,7 @@ fn write_outputs<'a>(
         Ok(written) => written,
         Err(e) => {
             note(&mut failed, "--save", Err(e));
+            done.save_failed = true;
             false
         }
     };
@@ -2607,6 +2609,12 @@ fn write_outputs<'a>(
             (Some(_), false) => "the model was not saved".to_string(),
             (None, _) => "no --save was given".to_string(),
         };
+        // What was trained still shows; the error after it says what of
+        // it was not written. (A diverged run's error comes instead.)
+        let diverged = matches!(done.outcome.reason, StopReason::Diverged { .. });
+        if config.leader && !config.quiet && !diverged {
+            report::print_summary(config, &done)?;
+        }
         bail!("{failures}; {model}");
     }
     Ok(done)
