@@ -199,11 +199,16 @@ fn resolve_output(path: &Path) -> Result<Target> {
             let folder = std::fs::canonicalize(&folder).unwrap_or(folder);
             let link = std::fs::read_link(&current).map_err(|e| Error::io(&current, e))?;
             let next = folder.join(link);
-            // /dev/stdout → /proc/self/fd/1, or /dev/fd/N: a pipe (a
-            // shell's `>(…)`), a terminal or a file the shell opened, named
-            // by a link in /proc: write through the open file, never
-            // rename.
-            if folder.starts_with("/proc") || next.starts_with("/proc") {
+            // /dev/stdout → /proc/self/fd/1: a pipe, a terminal or a file
+            // the shell opened; write through the open file, never rename.
+            if next.starts_with("/proc") {
+                return Ok(Target::Stream);
+            }
+            // /dev/fd/N, a link in /proc to what descriptor N has open: a
+            // pipe (a shell's `>(…)`) or a terminal is written through; a
+            // regular file is replaced at its own path, as any link's is.
+            let open_file = std::fs::metadata(&current).is_ok_and(|m| m.is_file());
+            if folder.starts_with("/proc") && !open_file {
                 return Ok(Target::Stream);
             }
             current = next;

@@ -888,6 +888,24 @@ fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
         std::fs::read(&file).unwrap(),
         "{err}"
     );
+    // A descriptor open on a regular file (for appending, here) names the
+    // file, which is replaced whole, as it was: never written over in
+    // place with its old bytes left after the new.
+    let opened = dir.path().join("o.csv");
+    std::fs::write(&opened, "x".repeat(1000)).unwrap();
+    let script = r#""$0" gen --rows 5 --features 2 --seed 3 --out /dev/fd/3 3>>"$1""#;
+    let out = Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
+        .arg(&opened)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        std::fs::read(&opened).unwrap(),
+        std::fs::read(&file).unwrap(),
+        "{err}"
+    );
 }
 
 /// bench's records name the build of the block code the cpu backend ran
