@@ -57,6 +57,10 @@ pub(super) struct FoldScore {
     /// Whether the fold's training loss ended above its first.
     #[serde(skip)]
     pub ended_above_start: bool,
+    /// Whether the training loss of the parameters scored (`--keep`'s,
+    /// where it keeps others than the last) is above the first.
+    #[serde(skip)]
+    pub scored_above_start: bool,
 }
 
 impl FoldScore {
@@ -94,6 +98,13 @@ impl FoldScore {
             lr: config.lr_found.as_ref().map(|_| config.run.optimizer.lr()),
             wall_s: range_test + out.elapsed.as_secs_f64(),
             ended_above_start: out.ended_above_start(),
+            scored_above_start: {
+                let scored = match (config.run.keep, &done.kept) {
+                    (Keep::Last, _) | (_, None) => out.losses.last(),
+                    (_, Some(k)) => out.losses.get(k.epoch),
+                };
+                scored.is_some_and(|&l| l > out.losses[0])
+            },
         }
     }
 }

@@ -269,33 +269,38 @@ impl Tried {
         self.scores.iter().any(|s| s.diverged_at.is_some())
     }
 
-    /// The folds, not diverged, whose training loss ended above where it
-    /// started: a rate that blew up to a large but finite loss (a growing
-    /// schedule's, say), or a run that learned nothing.
+    /// The folds, not diverged, whose parameters scored have a training
+    /// loss above the first: a rate that blew up to a large but finite
+    /// loss (a growing schedule's, say), or a run that learned nothing.
     fn rose(&self) -> Vec<usize> {
         (self.scores.iter())
-            .filter(|s| s.ended_above_start && s.diverged_at.is_none())
+            .filter(|s| s.scored_above_start && s.diverged_at.is_none())
             .map(|s| s.fold)
             .collect()
     }
 
     /// The mean held-out MSE it ranks by: none where a fold diverged or
-    /// rose ([`Tried::rose`]) or the mean is not finite, which ranks after
-    /// every other. (`--halving` ranks a later round first, so a
-    /// combination that blew up in its longer round would otherwise be
-    /// the best.)
+    /// the mean is not finite, which ranks after every other.
     fn rank_key(&self) -> Option<f64> {
-        let failed = self.diverged() || !self.rose().is_empty();
-        self.val_mse.map(|s| s.mean).filter(|_| !failed)
+        self.val_mse.map(|s| s.mean).filter(|_| !self.diverged())
     }
 
-    /// Whether it ranks before `other`: a later round (`--halving`'s,
-    /// which the best of the earlier reached), or in the same round a
-    /// lower mean; a mean before none. On a tie the earlier combination
-    /// (`other`) stays first.
+    /// Whether it ranks before `other`: one with a mean before one
+    /// without; one whose folds all ended below their start before one
+    /// that rose ([`Tried::rose`]; else `--halving`, which ranks a later
+    /// round first, would make best one that blew up in its longer round);
+    /// then a later round (`--halving`'s, which the best of the earlier
+    /// reached), or in the same round a lower mean. On a tie the earlier
+    /// combination (`other`) stays first.
     fn before(&self, other: &Tried) -> bool {
         match (self.rank_key(), other.rank_key()) {
-            (Some(a), Some(b)) => self.round > other.round || (self.round == other.round && a < b),
+            (Some(a), Some(b)) => {
+                let (fell, other_fell) = (self.rose().is_empty(), other.rose().is_empty());
+                if fell != other_fell {
+                    return fell;
+                }
+                self.round > other.round || (self.round == other.round && a < b)
+            }
             (Some(_), None) => true,
             (None, _) => false,
         }
@@ -357,6 +362,13 @@ impl Search<'_> {
         let ranked = match self.halving {
             None => "ranked by the folds' mean held-out mse",
             Some(_) => "each round's best 1/--halving go on to the next; ranked by the last round reached, then by the folds' mean held-out mse",
+        };
+        let rose = tried.iter().flatten().any(|t| !t.rose().is_empty());
+        let ranked = match rose {
+            true => format!(
+                "{ranked} (those whose training loss ended above its start after the others)"
+            ),
+            false => ranked.to_string(),
         };
         text += &format!(
             ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in the target's units\n",
@@ -433,7 +445,7 @@ impl Search<'_> {
                 let t = tried[i].as_ref().expect("ranked");
                 text += &format!("best{so_far}: {}\n", self.flags(i, t));
             }
-            None => text += &format!("best{so_far}: none (in every combination tried a fold diverged, or its training loss ended above its start)\n"),
+            None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
         }
         text
     }
@@ -523,8 +535,7 @@ struct Halving {
 /// One combination in [`Record`], as its last round scored it.
 #[derive(serde::Serialize)]
 struct Ranked<'a> {
-    /// From 1; null for a combination with a diverged fold, or one whose
-    /// training loss ended above its start.
+    /// From 1; null for a combination with a diverged fold.
     rank: Option<usize>,
     values: BTreeMap<&'a str, &'a str>,
     /// With `--halving`: the last round it trained in, from 1.
@@ -536,7 +547,8 @@ struct Ranked<'a> {
     val_r2: Option<Spread>,
     out_of_fold: Option<OutOfFold>,
     diverged: bool,
-    /// The folds whose training loss ended above its start, not diverged.
+    /// The folds, not diverged, whose scored parameters' training loss
+    /// ended above its start.
     rose: Vec<usize>,
     per_fold: &'a [FoldScore],
 }
@@ -656,9 +668,9 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
             // The best of the round before, in the grid's order; never
             // one with a diverged fold or one that rose.
             let previous = ranking(&tried).into_iter().filter(|&i| {
-                tried[i]
-                    .as_ref()
-                    .is_some_and(|t| t.round == r - 1 && t.rank_key().is_some())
+                tried[i].as_ref().is_some_and(|t| {
+                    t.round == r - 1 && t.rank_key().is_some() && t.rose().is_empty()
+                })
             });
             entrants = previous.take(round.combinations).collect();
             entrants.sort_unstable();
@@ -774,7 +786,7 @@ fn plan(args: &TrainArgs, count: usize) -> Result<(Plan<'_>, usize)> {
 /// `train --folds K --grid ...`: each combination's folds in turn (with
 /// `--halving`, round by round, each round the best of the one before),
 /// then the ranking, `--json` and `--fold-predictions` (the best
-/// combination's); an error where every combination diverged or rose.
+/// combination's); an error where every combination diverged.
 pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     let (plan, min_epochs) = plan(args, count)?;
     let mut shared = Shared::default();
@@ -835,7 +847,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         json_only.fold_predictions = None;
         folds::write_files(&json_only, &record, &shared, &[])?;
         bail!(
-            "in every combination a fold diverged, or its training loss ended above its start; try smaller --lr values, or --clip-grad-norm"
+            "every combination diverged in some fold; try smaller --lr values, or --clip-grad-norm"
         );
     };
     let t = at(i);
@@ -900,6 +912,7 @@ mod tests {
             lr: None,
             wall_s: 0.5,
             ended_above_start: rose && i + 1 == mses.len(),
+            scored_above_start: rose && i + 1 == mses.len(),
         });
         Tried::of(round, scores.collect(), None)
     }
@@ -940,9 +953,15 @@ mod tests {
             Some(tried_rising(1, &[1e20, 1e21], false, true)),
             Some(tried_in(0, &[0.5, 0.5], false)),
         ];
-        assert!(all[1].as_ref().unwrap().rank_key().is_none());
         assert_eq!(all[1].as_ref().unwrap().rose(), [2]);
         assert_eq!(ranking(&all), [0, 2, 1]);
+        // Where every one rose, the ranking is as without the rule.
+        let all = [
+            Some(tried_rising(0, &[0.3, 0.3], false, true)),
+            Some(tried_rising(1, &[0.4, 0.4], false, true)),
+            Some(tried_rising(0, &[0.2, 0.2], false, true)),
+        ];
+        assert_eq!(ranking(&all), [1, 2, 0]);
     }
 
     #[test]
