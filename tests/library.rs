@@ -54,14 +54,21 @@ fn a_backend_refuses_to_step_lbfgs_and_lbfgs_drives_it() {
 fn backends_refuse_settings_outside_the_rules() {
     let data = Dataset::synthetic(50, 2, 1).unwrap();
     let model = common::model(&data, &[4], Activation::Sigmoid, 2);
+    let gpu = common::gpu();
     for opt in [Optimizer::gd(-0.1), Optimizer::gd(f64::NAN)] {
-        let e = Fast::new(&model, &data, opt, 1).err().unwrap().to_string();
-        assert!(e.contains("--lr must be a positive number"), "{e}");
-        let e = Reference::new(&model, &data, opt)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("--lr must be a positive number"), "{e}");
+        let said = |e: shadertrain::Error| {
+            let e = e.to_string();
+            assert!(e.contains("--lr must be a positive number"), "{e}");
+        };
+        said(Fast::new(&model, &data, opt, 1).err().unwrap());
+        said(Reference::new(&model, &data, opt).err().unwrap());
+        if let Some(ctx) = &gpu {
+            said(
+                GpuTrainer::new(ctx.clone(), &model, &data, opt)
+                    .err()
+                    .unwrap(),
+            );
+        }
     }
 }
 

@@ -161,7 +161,7 @@ fn bench_times_a_software_adapter_only_when_asked() {
         return;
     }
     let says = format!(
-        "notice: the only GPU adapter, {}, is a software one",
+        "notice: no hardware GPU adapter, and {} is a software one",
         software[0]
     );
     assert!(err.contains(&says), "{err}");

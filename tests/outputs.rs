@@ -750,10 +750,12 @@ fn a_closed_standard_output_still_gets_the_files_written() {
         "--folds",
         "2",
     ];
-    let commands: [&[&str]; 4] = [
+    let grid = [&folds[..], &["--grid", "lr=0.1,0.2"]].concat();
+    let commands: [&[&str]; 5] = [
         &importance,
         &predict(&model, &data, &pred, &[]),
         &folds,
+        &grid,
         &BENCH_S0,
     ];
     for args in commands {
@@ -943,6 +945,11 @@ fn bench_records_name_the_build_timed() {
         assert!(err.contains(&format!("error: {flag} ")), "{err}");
         assert!(err.contains("add cpu to --backends"), "{err}");
     }
+    // A sharded bench's reference shards take --threads.
+    let sharded = ["--backends", "reference", "--shards", "2", "--threads", "1"];
+    let (ok, out, err) = run(&[&bench[..], &sharded[..]].concat());
+    assert!(ok && out.contains("| reference | 1 | 2 |"), "{err}");
+    assert!(out.contains("(1 thread) |"), "{out}");
 }
 
 /// An output that can never be written is refused before any work, with

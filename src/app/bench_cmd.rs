@@ -192,7 +192,7 @@ fn backends_to_time(args: &BenchArgs, request: &AdapterRequest) -> Result<Vec<Ba
                     .find(gpu::context::is_software);
                 let why = match software {
                     Some(info) => format!(
-                        "the only GPU adapter, {}, is a software one, which runs on the CPU; timing the CPU only (--backends cpu,gpu times it too)",
+                        "no hardware GPU adapter, and {} is a software one, which runs on the CPU; timing the CPU only (--backends cpu,gpu times it too)",
                         info.name
                     ),
                     None => "no GPU adapter; timing the CPU only".to_string(),

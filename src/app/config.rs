@@ -867,7 +867,10 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
-    let times_cpu = args.backends.is_empty() || args.backends.contains(&BackendKind::Cpu);
+    // A sharded bench's reference shards take --threads too.
+    let times_cpu = args.backends.is_empty()
+        || args.backends.contains(&BackendKind::Cpu)
+        || (sharded && args.backends.contains(&BackendKind::Reference));
     if !times_cpu {
         // Settings of the cpu backend are not silently dropped either;
         // --threads reaches the CPU peers too.

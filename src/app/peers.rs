@@ -191,11 +191,14 @@ impl Peers<'_> {
             peer.name,
             units::count(self.shapes.len(), "shape")
         ));
-        // The cpu backend runs a small shape on fewer threads; the script,
-        // which sets its thread count as it starts, runs once per count.
+        // The cpu backend runs a small shape on fewer threads; a CPU
+        // peer's script, which sets its thread count as it starts, runs
+        // once per count. A CUDA peer runs once, on the largest shape's.
+        let most = self.shapes.iter().map(|s| s.n).max().unwrap_or(0);
         let mut groups: Vec<(usize, Vec<Shape>)> = Vec::new();
         for shape in self.shapes {
-            let threads = Fast::thread_count(self.threads, shape.n);
+            let rows = if peer.on_cuda() { most } else { shape.n };
+            let threads = Fast::thread_count(self.threads, rows);
             match groups.iter_mut().find(|(t, _)| *t == threads) {
                 Some((_, shapes)) => shapes.push(*shape),
                 None => groups.push((threads, vec![*shape])),

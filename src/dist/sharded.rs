@@ -95,6 +95,7 @@ impl<'a> Sharded<'a> {
         opt: Optimizer,
     ) -> Result<Sharded<'a>> {
         let (rank, size) = (comm.rank(), comm.size());
+        opt.check()?;
         shards.check_processes(size)?;
         if parts.len() != shards.owned(rank, size).len() {
             return Err(Error::Config(format!(
