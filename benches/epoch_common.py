@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import statistics
+import time
 
 # numpy is imported by `arguments`, after the thread count is set: OpenBLAS
 # reads it once, when it loads. The scalar generator needs no numpy.
@@ -106,12 +107,14 @@ def problem(name, seed=0):
     `Dataset::synthetic`, src/model.rs's `Model::init`; biases start at 0)."""
     n, f, h = sizes(name)
     x = symmetric_array(seed, FEATURES, n * f).reshape(n, f)
-    # The terms of features the shape lacks are dropped, as there.
-    y = np.sin(np.float32(np.pi) * x[:, 0])
+    # The terms of features the shape lacks are dropped, as there; in f64,
+    # rounded to f32 once (src/data.rs's synthetic_target).
+    x64 = x.astype(np.float64)
+    y = np.sin(np.pi * x64[:, 0])
     if f > 1:
-        y = y * np.cos(np.float32(np.pi) * x[:, 1])
+        y = y * np.cos(np.pi * x64[:, 1])
     if f > 2:
-        y = y + np.float32(0.5) * x[:, 2]
+        y = y + 0.5 * x64[:, 2]
     y = y.astype(np.float32)
     w1 = symmetric_array(seed, LAYER0, h * f).reshape(h, f) * np.float32(1.0 / np.sqrt(f))
     w2 = symmetric_array(seed, LAYER0 + 1, h) * np.float32(1.0 / np.sqrt(h))
@@ -124,13 +127,22 @@ def arguments(doc, extra=None):
     framework is imported (the scripts import it after this call)."""
     p = argparse.ArgumentParser(description=doc)
     p.add_argument("--activation", choices=["sigmoid", "tanh"], default="sigmoid")
-    p.add_argument("--samples", type=int, default=10, help="timed epochs per shape")
+    p.add_argument("--samples", type=int, default=10, help="timed samples per shape")
+    p.add_argument("--warmup", type=int, default=2,
+                   help="untimed samples before them (at least 1: the first compiles)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="epochs per sample, synchronised once at its end (the gpu "
+                        "backend's --gpu-batch); a sample's time over its epochs is "
+                        "its per-epoch time")
     p.add_argument("--threads", type=int, default=0,
                    help="threads for the framework [default: its own choice]")
     if extra:
         extra(p)
     p.add_argument("shapes", nargs="*", default=["S1", "S2", "S3"])
     args = p.parse_args()
+    args.warmup = max(args.warmup, 1)
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
     for s in args.shapes:
         if sizes(s) is None:
             p.error(f"unknown shape {s!r}; expected some of {', '.join(SHAPES)}, "
@@ -142,6 +154,23 @@ def arguments(doc, extra=None):
     import numpy
     np = numpy
     return args
+
+
+def timed(args, run_epoch, sync=lambda: None):
+    """Per-epoch seconds of `args.samples` samples after `args.warmup`
+    untimed ones, each sample `args.batch` calls of `run_epoch`, with
+    `sync` (waiting for the device) before its clock starts and after the
+    last epoch."""
+    times = []
+    for i in range(args.warmup + args.samples):
+        sync()
+        t = time.perf_counter()
+        for _ in range(args.batch):
+            run_epoch()
+        sync()
+        if i >= args.warmup:
+            times.append((time.perf_counter() - t) / args.batch)
+    return times
 
 
 def derivative(a, activation):

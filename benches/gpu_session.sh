@@ -48,7 +48,8 @@ prepare() {
   set -e
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
-  rm -rf .gpu && mkdir -p .gpu .gl /tmp/amd64/partial
+  # Nothing of an earlier prepare travels: binaries, bundles, packages.
+  rm -rf .gpu .gl /tmp/gpu-bundle && mkdir -p .gpu .gl /tmp/amd64/partial
   cargo build --release
   # The test binaries and the per-kernel benchmark (benches/kernels.rs),
   # release-built: cargo lists each executable as KIND NAME PATH.
@@ -170,6 +171,20 @@ run() {
     echo "mixed, cooperative kernels required:"
     SHADERTRAIN_REQUIRE_MIXED=1 step 90 "$x/mixed" --test-threads 1 2>&1 | grep -E 'test |panicked|result|timed out|^-- ' | head -24
   } > "$OUT/tests.txt" 2>&1
+  # The comparison first (shadertrain's defaults, then PyTorch with the
+  # same 8 epochs per synchronised sample as bench's --gpu-batch), so that
+  # the deadline cuts the sweeps, not it.
+  {
+    echo "== f32, default kernels"
+    step 90 $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
+    echo "== --precision mixed, the default blocks"
+    step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
+    if [ "$torch" = 1 ]; then
+      echo "== PyTorch CUDA eager (TF32 off), then torch.compile"
+      step 60 python3 benches/torch_epoch.py --device cuda --samples 20 --batch 8 "${eager[@]}"
+      step 120 python3 benches/torch_epoch.py --device cuda --samples 20 --batch 8 --compile "${compiled[@]}"
+    fi
+  } > "$OUT/bench.txt" 2>&1
   # Each sweep's settings, two passes alternating, one record per shape,
   # setting and pass (with per-kernel times) into settings.json, keyed
   # "sweep pass setting".
@@ -197,17 +212,6 @@ for path in sys.argv[2:]:
         out[path] = str(e)
 json.dump(out, open(sys.argv[1], "w"), indent=1)
 PY
-  } > "$OUT/bench.txt" 2>&1
-  {
-    echo "== f32, default kernels"
-    step 90 $st "${b[@]}" --shapes "$all" --json "$OUT/f32.json"
-    echo "== --precision mixed, the default blocks"
-    step 45 $st "${b[@]}" --shapes "$big" --precision mixed --json "$OUT/mixed.json"
-    if [ "$torch" = 1 ]; then
-      echo "== PyTorch CUDA eager (TF32 off), then torch.compile"
-      step 60 python3 benches/torch_epoch.py --device cuda --samples 20 "${eager[@]}"
-      step 120 python3 benches/torch_epoch.py --device cuda --samples 20 --compile "${compiled[@]}"
-    fi
   } >> "$OUT/bench.txt" 2>&1
   # Each GPU test binary with 8 test threads; a hang shows as a timeout.
   {

@@ -1,19 +1,20 @@
 """One full-batch epoch of docs/spec.md's network in JAX (`jax.jit`, float32, on
 the CPU, where `shadertrain bench` compares it with the cpu backend, even
 where jax[cuda] is installed), timed like `shadertrain bench`: warm-up (which includes
-the compilation), then the median of timed epochs, each ended with
-`block_until_ready`.
+the compilation), then the median of timed samples, each of --batch
+epochs ended with `block_until_ready`.
 
-    python3 benches/jax_epoch.py [--activation sigmoid|tanh] [--threads T] S1 S2 S3
+    python3 benches/jax_epoch.py [--activation sigmoid|tanh] [--threads T]
+        [--warmup N] [--batch K] S1 S2 S3
 
 The formulas are written out by hand, as in benches/numpy_epoch.py and the
 trainer (no autodiff): one hidden layer, linear output, MSE with the 2/N
 factor, full-batch gradient descent at lr 0.1, on the data and initial
 weights of `shadertrain bench`. One JSON record per shape. Threads: XLA's
-CPU backend uses every core unless --threads limits its Eigen pool.
+CPU backend uses every CPU the process may run on; --threads T keeps it to
+T of them.
 """
 import os
-import time
 
 import epoch_common as common
 
@@ -22,10 +23,10 @@ def main():
     args = common.arguments(__doc__)
     os.environ["JAX_PLATFORMS"] = "cpu"
     if args.threads > 0:
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = (
-            f"{flags} --xla_cpu_multi_thread_eigen=false "
-            f"intra_op_parallelism_threads={args.threads}").strip()
+        # XLA sizes its CPU thread pools from the CPUs the process may run
+        # on (it has no flag for them): T of them.
+        cpus = sorted(os.sched_getaffinity(0))[:args.threads]
+        os.sched_setaffinity(0, cpus)
     import jax
     import jax.numpy as jnp
 
@@ -50,15 +51,22 @@ def main():
     device = jax.devices("cpu")[0]
     for name in args.shapes:
         x, y, w1, w2 = (jax.device_put(v, device) for v in common.problem(name))
-        b1 = jnp.zeros(w1.shape[0], jnp.float32)
-        b2 = jnp.zeros((), jnp.float32)
-        times = []
-        for i in range(args.samples + 2):
-            t = time.perf_counter()
-            loss, w1, b1, w2, b2 = epoch(x, y, w1, b1, w2, b2)
-            loss.block_until_ready()
-            if i >= 2:
-                times.append(time.perf_counter() - t)
+        # Put on the device as the epoch's outputs are, so that the second
+        # call does not compile again for other inputs.
+        b1 = jax.device_put(jnp.zeros(w1.shape[0], jnp.float32), device)
+        b2 = jax.device_put(jnp.zeros((), jnp.float32), device)
+        state = {"params": (w1, b1, w2, b2), "loss": None}
+
+        def run():
+            loss, *params = epoch(x, y, *state["params"])
+            state["params"], state["loss"] = tuple(params), loss
+
+        def sync():
+            # One executable makes the loss and the parameters together.
+            if state["loss"] is not None:
+                state["loss"].block_until_ready()
+
+        times = common.timed(args, run, sync)
         common.report("jax-jit", str(device), name, args.activation, times, jax=jax.__version__)
 
 

@@ -1,13 +1,13 @@
 """One full-batch epoch of docs/spec.md's network in numpy (float32, its BLAS),
-timed like `shadertrain bench`: warm-up, then the median of timed epochs.
+timed like `shadertrain bench`: warm-up, then the median of timed samples.
 
-    python3 benches/numpy_epoch.py [--activation sigmoid|tanh] [--threads T] S1 S2 S3
+    python3 benches/numpy_epoch.py [--activation sigmoid|tanh] [--threads T]
+        [--warmup N] [--batch K] S1 S2 S3
 
 Same formulas as the trainer: one hidden layer, linear output, MSE with the
 2/N factor, full-batch gradient descent at lr 0.1, on the data and initial
 weights of `shadertrain bench` (benches/epoch_common.py).
 """
-import time
 
 import epoch_common as common
 
@@ -44,12 +44,11 @@ def main():
         b1 = np.zeros(w1.shape[0], np.float32)
         b2 = np.float32(0.0)
         lr = np.float32(0.1)
-        times = []
-        for i in range(args.samples + 2):
-            t = time.perf_counter()
+        def run():
+            nonlocal b2
             _, b2 = epoch(x, y, w1, b1, w2, b2, lr)
-            if i >= 2:
-                times.append(time.perf_counter() - t)
+
+        times = common.timed(args, run)
         common.report("numpy", "cpu", name, args.activation, times, numpy=np.__version__)
 
 

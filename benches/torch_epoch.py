@@ -1,9 +1,11 @@
 """One full-batch epoch of docs/spec.md's network in PyTorch, timed like
-`shadertrain bench`: warm-up, then the median of timed epochs, each one
-synchronised with the device.
+`shadertrain bench`: warm-up, then the median of timed samples, each of
+--batch epochs synchronised with the device once at its end (as the gpu
+backend's samples of --gpu-batch epochs are).
 
     python3 benches/torch_epoch.py [--device cuda|cpu] [--compile]
-        [--activation sigmoid|tanh] [--threads T] S1 S2 S3
+        [--activation sigmoid|tanh] [--threads T] [--warmup N] [--batch K]
+        S1 S2 S3
 
 The formulas are written out by hand, exactly as in benches/numpy_epoch.py
 and the trainer (no autograd): one hidden layer, linear output, MSE with
@@ -12,7 +14,6 @@ on the data and initial weights of `shadertrain bench`. One JSON record per
 shape goes to stdout.
 """
 import sys
-import time
 
 import epoch_common as common
 
@@ -54,22 +55,17 @@ def main():
         b2.sub_(lr * db2)
         return loss
 
-    step = torch.compile(epoch) if args.compile else epoch
+    # Compiled for each shape's sizes: with dynamic shapes left to
+    # torch, the shapes after the first would run code for symbolic sizes.
+    step = torch.compile(epoch, dynamic=False) if args.compile else epoch
     adapter = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for name in args.shapes:
         x, y, w1, w2 = (torch.from_numpy(v).to(dev) for v in common.problem(name))
         b1 = torch.zeros(w1.shape[0], device=dev)
         b2 = torch.zeros((), device=dev)
-        times = []
         with torch.no_grad():
-            for i in range(args.samples + 3):
-                sync()
-                t = time.perf_counter()
-                step(x, y, w1, b1, w2, b2, 0.1)
-                sync()
-                if i >= 3:
-                    times.append(time.perf_counter() - t)
+            times = common.timed(args, lambda: step(x, y, w1, b1, w2, b2, 0.1), sync)
         backend = "torch-compile" if args.compile else "torch-eager"
         common.report(backend, adapter, name, args.activation, times, torch=torch.__version__)
 

@@ -187,6 +187,11 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
     let runs: Vec<&str> = log.lines().collect();
     assert_eq!(runs.len(), 2, "{log}");
     assert!(runs[0].ends_with("--threads 1 64x2x2"), "{log}");
+    // bench's warm-up, and samples of single epochs, as the cpu backend's.
+    assert!(
+        runs[0].contains(" --samples 3 --warmup 2 --batch 1 "),
+        "{log}"
+    );
     assert!(runs[1].ends_with("--threads 2 S0"), "{log}");
     // The table names the cpu backend's threads alike, in the shapes' order.
     let rows: Vec<&str> = stdout.lines().collect();
@@ -201,6 +206,56 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
         numpy[0].contains(" 64x2x2 ") && numpy[1].contains(" S0 "),
         "{stdout}"
     );
+}
+
+/// A stand-in interpreter with numpy, torch and a CUDA device, whose
+/// scripts log their arguments and time nothing.
+const CUDA_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then exit 0; fi
+echo "$*" >> "$PEER_LOG"
+"#;
+
+/// The CUDA peers, timed beside the gpu backend, take its `--gpu-batch`
+/// epochs per synchronised sample; the CPU peers single epochs, as the
+/// cpu backend's samples are.
+#[test]
+fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
+    if !common::have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, CUDA_PYTHON);
+    let log = path(&dir, "log");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args([
+            "bench",
+            "--shapes",
+            "S0",
+            "--backends",
+            "gpu",
+            "--samples",
+            "2",
+        ])
+        .args(["--gpu-batch", "3", "--peers", "--python", &python])
+        .env("PEER_LOG", &log)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    let runs: Vec<&str> = log.lines().collect();
+    let cuda: Vec<&&str> = runs
+        .iter()
+        .filter(|r| r.contains("--device cuda"))
+        .collect();
+    assert_eq!(cuda.len(), 2, "eager and compile: {log}{err}");
+    assert!(cuda.iter().all(|r| r.contains(" --batch 3 ")), "{log}");
+    let cpu: Vec<&&str> = runs
+        .iter()
+        .filter(|r| !r.contains("--device cuda"))
+        .collect();
+    assert_eq!(cpu.len(), 4, "numpy, torch twice, jax: {log}");
+    assert!(cpu.iter().all(|r| r.contains(" --batch 1 ")), "{log}");
 }
 
 #[test]
@@ -627,7 +682,7 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     // all four scripts, without the OpenBLAS tuning variable.
     let log = std::fs::read_to_string(&log).unwrap();
     let scripts = "epoch_common.py jax_epoch.py numpy_epoch.py torch_epoch.py";
-    let args = "--activation tanh --samples 3 --threads 2 S0";
+    let args = "--activation tanh --samples 3 --warmup 2 --batch 1 --threads 2 S0";
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
         [

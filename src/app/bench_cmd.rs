@@ -120,6 +120,8 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             shapes: &shapes,
             activation: args.activation.name(),
             samples: args.samples,
+            warmup: args.warmup,
+            gpu_batch: args.gpu_batch,
             threads: args.device.threads,
             gpu: backends.contains(&BackendKind::Gpu),
         };

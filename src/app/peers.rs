@@ -144,6 +144,13 @@ pub(super) struct Peers<'a> {
     pub shapes: &'a [Shape],
     pub activation: &'static str,
     pub samples: usize,
+    /// `--warmup`: untimed samples before them (the scripts run at least
+    /// one, as `bench` does).
+    pub warmup: usize,
+    /// `--gpu-batch`: epochs per sample of a CUDA peer, synchronised once,
+    /// as the gpu backend's samples are; a CPU peer's samples are single
+    /// epochs, as the cpu backend's are.
+    pub gpu_batch: usize,
     /// `--threads` (0: every core): each shape's peers get the thread
     /// count the cpu backend takes on it ([`Fast::thread_count`]).
     pub threads: usize,
@@ -220,12 +227,15 @@ impl Peers<'_> {
         threads: usize,
         say: &mut dyn FnMut(String),
     ) -> Vec<Record> {
+        let batch = if peer.on_cuda() { self.gpu_batch } else { 1 };
         let mut command = Command::new(&self.setup.python);
         command
             .arg(peer.script)
             .args(peer.args)
             .args(["--activation", self.activation])
             .args(["--samples", &self.samples.to_string()])
+            .args(["--warmup", &self.warmup.to_string()])
+            .args(["--batch", &batch.to_string()])
             .args(["--threads", &threads.to_string()])
             .args(shapes.iter().map(|s| s.label()))
             // Tuning variables meant for shadertrain's own tools, which
