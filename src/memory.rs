@@ -24,29 +24,64 @@ pub fn sum(parts: &[Option<u64>]) -> Option<u64> {
 }
 
 /// Bytes the process can still allocate without swapping: Linux's
-/// `MemAvailable`, capped by the cgroup's memory limit where there is one.
-/// `None` where neither is known (other systems): the check then refuses
-/// only sizes that no process can address.
+/// `MemAvailable`, capped by the memory limit of the process's cgroups
+/// where there is one ([`cgroup_limit`]). `None` where neither is known
+/// (other systems): the check then refuses only sizes that no process can
+/// address.
 pub fn available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| mem_available(&text));
-    let limit = [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ]
-    .iter()
-    .find_map(|path| {
-        std::fs::read_to_string(path)
-            .ok()?
-            .trim()
-            .parse::<u64>()
-            .ok()
-    });
+    let limit = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| cgroup_limit(&text, std::path::Path::new("/sys/fs/cgroup")));
     match (meminfo, limit) {
         (Some(m), Some(l)) => Some(m.min(l)),
         (m, l) => m.or(l),
     }
+}
+
+/// The least memory limit of the cgroups a process is in, its own and
+/// each above it up to `root`'s (a job scheduler's, a container's, a
+/// systemd unit's): `/proc/self/cgroup`'s text names them, cgroup v2's as
+/// `0::/path` (`memory.max` in `root/path`), v1's as
+/// `N:...,memory,...:/path` (`memory.limit_in_bytes` in
+/// `root/memory/path`). `None` where no group has a limit.
+fn cgroup_limit(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
+    let read = |file: std::path::PathBuf| -> Option<u64> {
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    };
+    let mut least: Option<u64> = None;
+    for line in proc_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let (base, file) = match controllers {
+            "" => (root.to_path_buf(), "memory.max"),
+            c if c.split(',').any(|c| c == "memory") => {
+                (root.join("memory"), "memory.limit_in_bytes")
+            }
+            _ => continue,
+        };
+        let mut dir = base.join(path.trim_start_matches('/'));
+        // A path that leaves the root (`..`, a group outside a
+        // container's view) is not followed.
+        if !dir.starts_with(&base) || path.split('/').any(|p| p == "..") {
+            continue;
+        }
+        loop {
+            if let Some(limit) = read(dir.join(file)) {
+                least = Some(least.map_or(limit, |l| l.min(limit)));
+            }
+            if dir == base || !dir.pop() {
+                break;
+            }
+        }
+    }
+    least
 }
 
 /// `MemAvailable` of a `/proc/meminfo` text, in bytes.
@@ -94,6 +129,36 @@ mod tests {
         let text = "MemTotal:       24683656 kB\nMemFree: 1 kB\nMemAvailable:   23731792 kB\n";
         assert_eq!(mem_available(text), Some(23_731_792 * 1024));
         assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
+    }
+
+    /// The limit of the process's own cgroup and of those above it, the
+    /// least, in cgroup v2 and v1 layouts; "max" (v2's none) and a group
+    /// without the file are no limit.
+    #[test]
+    fn the_least_limit_of_the_process_cgroups_is_read() {
+        let root = tempfile::tempdir().unwrap();
+        let at = |dir: &str, file: &str, text: &str| {
+            let dir = root.path().join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(file), text).unwrap();
+        };
+        at("", "memory.max", "max\n");
+        at("job", "memory.max", "3000000000\n");
+        at("job/step", "memory.max", "max\n");
+        let limit = |text: &str| cgroup_limit(text, root.path());
+        assert_eq!(limit("0::/job/step\n"), Some(3_000_000_000));
+        assert_eq!(limit("0::/\n"), None);
+        assert_eq!(limit("0::/elsewhere\n"), None);
+        at("memory", "memory.limit_in_bytes", "9223372036854771712\n");
+        at(
+            "memory/slurm/uid_0",
+            "memory.limit_in_bytes",
+            "1610612736\n",
+        );
+        let v1 = "12:cpu,cpuacct:/slurm/uid_0\n4:memory:/slurm/uid_0/job_7\n";
+        assert_eq!(limit(v1), Some(1_610_612_736));
+        assert_eq!(limit("4:memory:/../x\n"), None);
+        assert_eq!(limit("garbage\n"), None);
     }
 
     #[test]
