@@ -1929,14 +1929,17 @@ impl Table {
 /// USD") are that column, the longest run first; any other piece is a name
 /// alone (which the option's check may then refuse).
 pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
+    let columns: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
+    // No run longer than the most commas a column's name holds, plus one.
+    let longest = header.iter().map(|h| h.matches(',').count() + 1).max().unwrap_or(1);
     let mut names = Vec::with_capacity(values.len());
     for value in values {
         let pieces: Vec<&str> = value.split(',').collect();
         let mut i = 0;
         while i < pieces.len() {
-            let end = (i + 1..=pieces.len())
+            let end = (i + 1..=pieces.len().min(i + longest))
                 .rev()
-                .find(|&j| header.iter().any(|h| *h == pieces[i..j].join(",")))
+                .find(|&j| j == i + 1 || columns.contains(pieces[i..j].join(",").as_str()))
                 .unwrap_or(i + 1);
             names.push(pieces[i..end].join(","));
             i = end;
