@@ -1931,7 +1931,11 @@ impl Table {
 pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
     let columns: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
     // No run longer than the most commas a column's name holds, plus one.
-    let longest = header.iter().map(|h| h.matches(',').count() + 1).max().unwrap_or(1);
+    let longest = header
+        .iter()
+        .map(|h| h.matches(',').count() + 1)
+        .max()
+        .unwrap_or(1);
     let mut names = Vec::with_capacity(values.len());
     for value in values {
         let pieces: Vec<&str> = value.split(',').collect();
@@ -2042,7 +2046,7 @@ pub fn read_categorical(
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let encoding = category::encode(path, body, &table, categorical, known, gaps)?;
     drop(bytes);
-    Ok(encoding.spread(table))
+    encoding.spread(table)
 }
 
 /// `choose` with the columns `categorical` left unread by the numbers.
@@ -2266,7 +2270,7 @@ pub fn read_for_model_keeping(
         let columns = category_columns(categories);
         let gaps = reading.gaps;
         let encoding = category::encode(path, body, &table, &columns, Some(categories), gaps)?;
-        table = encoding.spread(table).0;
+        table = encoding.spread(table)?.0;
     }
     let rows = table.rows;
     let (data, target) = select_for_model(table, feature_names, target_name)?;

@@ -55,7 +55,7 @@ pub enum Error {
 
     /// A buffer larger than the adapter's limits allow
     /// (max_storage_buffer_binding_size, max_buffer_size).
-    #[error("the job needs {} of {what}, but the adapter allows {}; use a smaller --hidden (or fewer features)", units::bytes(*need), units::bytes(*have))]
+    #[error("the job needs {} of {what}, but the adapter allows {}; use fewer hidden units (train's --hidden, bench's shapes) or features", units::bytes(*need), units::bytes(*have))]
     TooLarge { what: String, need: u64, have: u64 },
 
     /// A job larger than the machine's memory, refused before allocating.

@@ -328,8 +328,10 @@ pub(super) struct Encoding {
 impl Encoding {
     /// The table with each level a column, and the categories, in file
     /// order.
-    pub(super) fn spread(self, table: Table) -> (Table, Vec<Category>) {
-        (spread(table, &self.header, &self.read), self.categories)
+    /// Refused, before anything is allocated, where the machine cannot
+    /// hold the table that many levels make.
+    pub(super) fn spread(self, table: Table) -> Result<(Table, Vec<Category>)> {
+        Ok((spread(table, &self.header, &self.read)?, self.categories))
     }
 }
 
@@ -391,7 +393,7 @@ enum Source {
 /// The table with `read`'s levels as columns, each categorical column's
 /// where it is in `header` (the file's), among the table's own columns
 /// (those of `header` the numbers read, in its order).
-fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
+fn spread(table: Table, header: &[String], read: &[Codes]) -> Result<Table> {
     let mut sources = Vec::with_capacity(table.header.len());
     let mut names = Vec::with_capacity(table.header.len());
     let mut next = 0;
@@ -410,6 +412,20 @@ fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
         }
     }
     let width = table.header.len();
+    let levels: usize = read.iter().map(|c| c.levels.len()).sum();
+    crate::memory::check(
+        crate::memory::product(&[table.rows, sources.len(), 4]),
+        || {
+            format!(
+                "one-hot encoding {} ({} in all) over {}, {} features",
+                crate::units::count(read.len(), "categorical column"),
+                crate::units::count(levels, "level"),
+                crate::units::count(table.rows, "row"),
+                sources.len()
+            )
+        },
+        "give --categorical fewer columns, or columns with fewer levels (merge rare ones in the file), or --ignore one with many",
+    )?;
     let mut cells = Vec::with_capacity(table.rows * sources.len());
     for i in 0..table.rows {
         let row = &table.cells[i * width..(i + 1) * width];
@@ -421,19 +437,45 @@ fn spread(table: Table, header: &[String], read: &[Codes]) -> Table {
             },
         }));
     }
-    Table {
+    Ok(Table {
         path: table.path,
         header: names,
         header_line: table.header_line,
         cells,
         rows: table.rows,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::Error;
+
+    /// A one-hot table the machine cannot hold is refused, with the
+    /// columns, levels and rows named, before anything is allocated (here
+    /// rows no machine holds, which the encoding would index).
+    #[test]
+    fn a_one_hot_table_too_large_is_refused_before_allocating() {
+        let table = Table {
+            path: "c.csv".into(),
+            header: vec!["y".into()],
+            header_line: 1,
+            cells: Vec::new(),
+            rows: 1 << 60,
+        };
+        let read = [Codes {
+            at: 0,
+            codes: Vec::new(),
+            levels: (0..1000).map(|l| l.to_string()).collect(),
+        }];
+        let header = ["city".to_string(), "y".to_string()];
+        let e = spread(table, &header, &read).err().unwrap().to_string();
+        assert!(
+            e.contains("one-hot encoding 1 categorical column (1000 levels in all)"),
+            "{e}"
+        );
+        assert!(e.contains("--ignore one with many"), "{e}");
+    }
 
     fn read(text: &str, known: Option<&[Category]>) -> Result<(Table, Vec<Category>)> {
         let dir = tempfile::tempdir().unwrap();
