@@ -47,6 +47,17 @@ fn a_huge_hidden_layer_is_refused_before_allocating() {
         assert!(err.contains("TiB") || err.contains("PiB"), "{err}");
         assert!(err.contains("the parameters alone take 96.0 GiB"), "{err}");
     }
+    // L-BFGS's pairs the most of it: its history is what to shorten.
+    let more = ["--optimizer", "lbfgs", "--history-size", "1000000000"];
+    let more = [&more[..], &["--epochs", "1000000000000", "--hidden", "8"]].concat();
+    let err = refused(
+        &train_data(&csv, "cpu", &more),
+        &[
+            "of memory",
+            "use a smaller --history-size (each pair it keeps",
+        ],
+    );
+    assert!(!err.contains("--hidden"), "{err}");
     // Too many parameters to count at all.
     let more = ["--hidden", "2305843009213693952,8", "--save", &model];
     refused(&train_data(&csv, "cpu", &more), &["too many parameters"]);

@@ -116,6 +116,25 @@ pub(super) fn check(
     };
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
+    // L-BFGS's pairs may be the most of it: then its history is what to
+    // shorten.
+    let most = [model, backend, shuffled, validation]
+        .into_iter()
+        .max()
+        .flatten();
+    let advice = match (lbfgs, config.run.optimizer) {
+        (l, Optimizer::Lbfgs { .. }) if l.is_none_or(|l| most.is_some_and(|m| l > m)) => {
+            format!(
+                "use a smaller --history-size (each pair it keeps is 2 vectors of {} in f64, {})",
+                units::count(p, "value"),
+                units::bytes(memory::product(&[2, p, 8]).unwrap_or(u64::MAX))
+            )
+        }
+        _ => format!(
+            "use a smaller --hidden (the parameters alone take {}) or fewer rows",
+            units::bytes(params)
+        ),
+    };
     memory::check(
         need,
         || {
@@ -127,10 +146,7 @@ pub(super) fn check(
                 units::count(train, "row")
             )
         },
-        &format!(
-            "use a smaller --hidden (the parameters alone take {}) or fewer rows",
-            units::bytes(params)
-        ),
+        &advice,
     )?;
     Ok(())
 }
