@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{gen_csv, have_gpu, paths, train_data};
+use common::{gen_csv, have_gpu, path, paths, train_data};
 use shadertrain::cpu::Fast;
 use shadertrain::memory;
 use shadertrain::model::Layout;
@@ -113,6 +113,28 @@ fn a_bench_shape_too_large_for_memory_is_refused() {
             "use fewer hidden units, features or rows",
         ],
     );
+    // On the GPU, a shape past the adapter's limits, before S0 is timed
+    // and with no --json written.
+    if have_gpu() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = path(&dir, "b.json");
+        let args = [
+            "bench",
+            "--backends",
+            "gpu",
+            "--shapes",
+            "S0,1000x1x150000000",
+        ];
+        let err = refused(
+            &[&args[..], &["--samples", "1", "--json", &json]].concat(),
+            &[
+                "1000x1x150000000 (1000 rows × 1 features, 150000000 hidden units) on ",
+                "the adapter allows",
+            ],
+        );
+        assert!(!err.contains("S0 gpu: median"), "{err}");
+        assert!(!std::path::Path::new(&json).exists());
+    }
 }
 
 #[test]

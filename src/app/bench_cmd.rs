@@ -48,9 +48,14 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             bar.suspend(|| crate::say!("{line}"));
         }
     };
-    // Every case is checked before the first is timed.
+    // Every case is checked before the first is timed: on the GPU against
+    // the adapter's limits too, on a device opened for that alone.
+    let checking = match backends.contains(&BackendKind::Gpu) {
+        true => Some(gpu::Context::new(&request)?),
+        false => None,
+    };
     for shape in &args.shapes.0 {
-        fits(args, &backends, shape)?;
+        fits(args, &backends, shape, checking.as_ref())?;
         if backends.contains(&BackendKind::Cpu) {
             let threads = (
                 args.device.threads,
@@ -60,6 +65,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             super::threads_lowered(args.quiet, threads, shape.n, &on);
         }
     }
+    drop(checking);
     let mut records = Vec::new();
     let mut case = 0;
     for shape in &args.shapes.0 {
@@ -309,11 +315,38 @@ pub(super) fn cpu_name() -> &'static str {
 /// Refuses a shape whose network the machine cannot hold beside its
 /// rows (which [`Dataset::synthetic`] checks itself): the model and its
 /// copy, and the host backends' own memory where they are timed.
-fn fits(args: &BenchArgs, backends: &[BackendKind], shape: &Shape) -> Result<()> {
+fn fits(
+    args: &BenchArgs,
+    backends: &[BackendKind],
+    shape: &Shape,
+    gpu: Option<&gpu::Context>,
+) -> Result<()> {
     let layout = &Layout::new(shape.f, &[shape.h])?;
     if backends.contains(&BackendKind::Gpu) {
         kernels_take(args, shape)?;
     }
+    // The buffers within the adapter's limits; a software adapter's are
+    // the host's memory.
+    let on_gpu = match gpu {
+        Some(ctx) => {
+            let plan = GpuTrainer::plan_for(ctx, layout, shape.n, args.device.kernels)
+                .with_context(|| {
+                    format!(
+                        "{} ({} rows × {} features, {} hidden units) on {}",
+                        shape.label(),
+                        shape.n,
+                        shape.f,
+                        shape.h,
+                        ctx.info.name
+                    )
+                })?;
+            match gpu::context::is_software(&ctx.info) {
+                true => Some(plan.device_bytes(layout, shape.n)),
+                false => Some(0),
+            }
+        }
+        None => Some(0),
+    };
     let opt = Optimizer::gd(bench::LR);
     let p = layout.len();
     let rows = memory::product(&[shape.n, shape.f + 1, 4]);
@@ -322,7 +355,7 @@ fn fits(args: &BenchArgs, backends: &[BackendKind], shape: &Shape) -> Result<()>
         need.push(match kind {
             BackendKind::Cpu => Fast::bytes_needed(layout, shape.n, &opt, args.device.threads),
             BackendKind::Reference => Reference::bytes_needed(layout, shape.n, &opt),
-            BackendKind::Gpu => Some(0),
+            BackendKind::Gpu => on_gpu,
         });
     }
     memory::check(
