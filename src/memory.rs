@@ -25,7 +25,7 @@ pub fn sum(parts: &[Option<u64>]) -> Option<u64> {
 
 /// Bytes the process can still allocate without swapping: Linux's
 /// `MemAvailable`, capped by the memory limit of the process's cgroups
-/// where there is one ([`cgroup_limit`]). `None` where neither is known
+/// where there is one (its own and each above it). `None` where neither is known
 /// (other systems): the check then refuses only sizes that no process can
 /// address.
 pub fn available() -> Option<u64> {
