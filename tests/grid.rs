@@ -875,6 +875,32 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     assert!(ok, "{err}");
     assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
     assert!(!out.contains("ended above its start"), "{out}");
+    // Where every finite one rose, the best is the last round's, and
+    // --fold-predictions its predictions there, not those its first
+    // round kept.
+    let [oof, alone] = paths(&dir, ["o.csv", "a.csv"]);
+    let all_rose = [
+        "--folds",
+        "3",
+        "--epochs",
+        "40",
+        "--hidden",
+        "4",
+        "--lr-schedule",
+        "exponential",
+    ];
+    let grid = ["--grid", "lr-gamma=1.12,1.25,2.5", "--halving", "2"];
+    let more = [&all_rose[..], &grid, &["--fold-predictions", &oof, "-q"]].concat();
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    assert!(ok, "{err}");
+    assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
+    let more = [
+        &all_rose[..],
+        &["--lr-gamma", "1.12", "--fold-predictions", &alone, "-q"],
+    ];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more.concat()));
+    assert!(ok, "{err}");
+    assert_same_file(&oof, &alone, "the best's predictions in its last round");
 }
 
 /// `--save -` and `--json -` with `--folds`: the table, and the summary of

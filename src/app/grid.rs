@@ -641,11 +641,11 @@ impl Plan<'_> {
 /// How the rounds of a search ended.
 enum Searched {
     /// Each combination's last round (none for those no round reached),
-    /// the best's predictions where they were kept, and the rounds as
-    /// trained.
+    /// the best's predictions where they were kept (combination, round,
+    /// predictions), and the rounds as trained.
     Done {
         tried: Vec<Option<Tried>>,
-        best: Option<(usize, Vec<Vec<f64>>)>,
+        best: Option<(usize, usize, Vec<Vec<f64>>)>,
         trained: Vec<Round>,
     },
     /// A signal stopped it: the status to exit with.
@@ -660,7 +660,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
     // The predictions of the best combination so far: the first of those
     // that no later one ranks before, as in `ranking`'s stable sort (each
     // round trains its combinations in the grid's order).
-    let mut best: Option<(usize, Vec<Vec<f64>>)> = None;
+    let mut best: Option<(usize, usize, Vec<Vec<f64>>)> = None;
     let mut entrants: Vec<usize> = (0..total).collect();
     let mut trained = Vec::with_capacity(plan.rounds.len());
     for (r, round) in plan.rounds.iter().enumerate() {
@@ -709,9 +709,10 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));
             }
-            let beats = |(b, _): &(usize, _)| t.before(tried[*b].as_ref().expect("tried"));
+            let beats =
+                |(b, _, _): &(usize, usize, _)| t.before(tried[*b].as_ref().expect("tried"));
             if best.as_ref().is_none_or(beats) {
-                best = Some((i, std::mem::take(&mut shared.predictions)));
+                best = Some((i, r, std::mem::take(&mut shared.predictions)));
             }
             tried[i] = Some(t);
         }
@@ -852,9 +853,11 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     };
     let t = at(i);
     let predictions = match best {
-        Some((b, predictions)) if b == i => predictions,
+        Some((b, round, predictions)) if b == i && round == t.round => predictions,
         // A later round dropped them: the combination that was best went
-        // on, and diverged or rose there. Its folds once more give them, the same.
+        // on, and diverged or rose there (its last round's scores, which
+        // rank it, are then not those kept). Its folds once more give
+        // them, the same.
         _ if args.fold_predictions.is_some() => {
             if !args.quiet {
                 crate::say!("the best combination's folds again, for --fold-predictions (those kept were of the one ranked first in its round, which went on to the next and diverged or rose there)");
