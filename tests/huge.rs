@@ -58,6 +58,19 @@ fn a_huge_hidden_layer_is_refused_before_allocating() {
         ],
     );
     assert!(!err.contains("--hidden"), "{err}");
+    // Where one pair would not fit either, the network is what to shrink.
+    let more = [
+        "--optimizer",
+        "lbfgs",
+        "--history-size",
+        "1",
+        "--hidden",
+        "4294967296",
+    ];
+    refused(
+        &train_data(&csv, "cpu", &more),
+        &["of memory", "use a smaller --hidden"],
+    );
     // Too many parameters to count at all.
     let more = ["--hidden", "2305843009213693952,8", "--save", &model];
     refused(&train_data(&csv, "cpu", &more), &["too many parameters"]);

@@ -945,7 +945,17 @@ fn bench_records_name_the_build_timed() {
         assert!(err.contains(&format!("error: {flag} ")), "{err}");
         assert!(err.contains("add cpu to --backends"), "{err}");
     }
-    // A sharded bench's reference shards take --threads.
+    // A sharded bench's reference shards take --threads, not --cpu-isa.
+    let isa = [
+        "--backends",
+        "reference",
+        "--shards",
+        "2",
+        "--cpu-isa",
+        "baseline",
+    ];
+    let (ok, _, err) = run(&[&bench[..], &isa[..]].concat());
+    assert!(!ok && err.contains("error: --cpu-isa "), "{err}");
     let sharded = ["--backends", "reference", "--shards", "2", "--threads", "1"];
     let (ok, out, err) = run(&[&bench[..], &sharded[..]].concat());
     assert!(ok && out.contains("| reference | 1 | 2 |"), "{err}");

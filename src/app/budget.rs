@@ -117,13 +117,26 @@ pub(super) fn check(
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
     // L-BFGS's pairs may be the most of it: then its history is what to
-    // shorten.
+    // shorten, where the run fits with one pair.
     let most = [model, backend, shuffled, validation]
         .into_iter()
         .max()
         .flatten();
+    let one_pair = |opt: Optimizer| match opt {
+        Optimizer::Lbfgs { lr, gtol, .. } => Optimizer::Lbfgs {
+            lr,
+            gtol,
+            history_size: 1,
+        },
+        other => other,
+    };
+    let at_one = lbfgs::bytes_needed(p, &one_pair(*opt), config.run.epochs);
+    let fits_at_one = memory::sum(&[model, at_one, backend, shuffled, validation])
+        .is_some_and(|n| memory::available().is_none_or(|have| n <= have));
     let advice = match (lbfgs, config.run.optimizer) {
-        (l, Optimizer::Lbfgs { .. }) if l.is_none_or(|l| most.is_some_and(|m| l > m)) => {
+        (l, Optimizer::Lbfgs { .. })
+            if fits_at_one && l.is_none_or(|l| most.is_some_and(|m| l > m)) =>
+        {
             format!(
                 "use a smaller --history-size (each pair it keeps is 2 vectors of {} in f64, {})",
                 units::count(p, "value"),

@@ -867,19 +867,17 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
             bail!("{flag} is a setting of the GPU backend, and this bench times no GPU; add gpu to --backends, or leave out {flag}");
         }
     }
-    // A sharded bench's reference shards take --threads too.
-    let times_cpu = args.backends.is_empty()
-        || args.backends.contains(&BackendKind::Cpu)
-        || (sharded && args.backends.contains(&BackendKind::Reference));
-    if !times_cpu {
-        // Settings of the cpu backend are not silently dropped either;
-        // --threads reaches the CPU peers too.
-        if args.device.cpu_isa.is_some() {
-            bail!("--cpu-isa is a setting of the cpu backend, and this bench does not time it; add cpu to --backends, or leave out --cpu-isa");
-        }
-        if args.device.threads != 0 && !args.peers {
-            bail!("--threads sets the cpu backend's threads (and the CPU peers'), and this bench times neither; add cpu to --backends, or leave out --threads");
-        }
+    // Settings of the cpu backend are not silently dropped either:
+    // --threads reaches the CPU peers, and a sharded bench's reference
+    // shards, too.
+    let times_cpu = args.backends.is_empty() || args.backends.contains(&BackendKind::Cpu);
+    let threaded =
+        times_cpu || args.peers || (sharded && args.backends.contains(&BackendKind::Reference));
+    if !times_cpu && args.device.cpu_isa.is_some() {
+        bail!("--cpu-isa is a setting of the cpu backend, and this bench does not time it; add cpu to --backends, or leave out --cpu-isa");
+    }
+    if !threaded && args.device.threads != 0 {
+        bail!("--threads sets the cpu backend's threads (and the CPU peers'), and this bench times neither; add cpu to --backends, or leave out --threads");
     }
     if args.shards == Some(0) {
         bail!("--shards must be at least 1");
