@@ -21,7 +21,11 @@
 # the driver makes of each kernel (`info --pipelines`: registers, memory,
 # whatever it reports) at the defaults and under each swept setting
 # (pipelines.txt); the
-# mixed-precision tests with their cooperative kernels required; the
+# mixed-precision tests with their cooperative kernels required; f32 on
+# S0-S4 and mixed with the default blocks on S2 and S3, with per-kernel
+# times, then PyTorch CUDA eager on S0-S3 and torch.compile on S3
+# (benches/torch_epoch.py, TF32 off, --batch 8: 8 epochs per synchronised
+# sample, as bench's --gpu-batch); the
 # sweeps of settings not yet measured on hardware, two passes alternating
 # (settings.json, with per-kernel times): the f16 copies' input padding,
 # SHADERTRAIN_MIXED_INPUT_PAD 64 against 16 (and 16 with 2x2 forward
@@ -31,9 +35,7 @@
 # --precision mixed on S2, S3 and 262144x32x256; the wide
 # products' SHADERTRAIN_WIDE_STEP 8 against 16 on S3 and three other wide
 # shapes (18 bench calls of at most 30 s each; the sweep of
-# SHADERTRAIN_COOP_BLOCKS they replace chose 4x2,4x4 on 2026-12-04); f32 on S0-S4 and mixed with the default blocks on S2
-# and S3, with per-kernel times; PyTorch CUDA eager on S0-S3 and
-# torch.compile on S3 (benches/torch_epoch.py, TF32 off); each GPU test
+# SHADERTRAIN_COOP_BLOCKS they replace chose 4x2,4x4 on 2026-12-04); each GPU test
 # binary with 8 test threads (a hang shows as a timeout). Seven files in all
 # (a device run brings back eight at most). Set SESSION_LAVAPIPE=1 to try
 # `run` here on lavapipe (no NVIDIA paths, no peers, and the mixed steps

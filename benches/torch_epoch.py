@@ -58,6 +58,12 @@ def main():
     # Compiled for each shape's sizes: with dynamic shapes left to
     # torch, the shapes after the first would run code for symbolic sizes.
     step = torch.compile(epoch, dynamic=False) if args.compile else epoch
+    # One compilation per shape; past dynamo's limit it would run eager
+    # code and still be reported as torch-compile.
+    config = torch._dynamo.config
+    for limit in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, limit):
+            setattr(config, limit, max(getattr(config, limit), len(args.shapes) + 1))
     adapter = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     for name in args.shapes:

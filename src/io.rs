@@ -207,7 +207,10 @@ fn resolve_output(path: &Path) -> Result<Target> {
             // /dev/fd/N, a link in /proc to what descriptor N has open: a
             // pipe (a shell's `>(…)`) or a terminal is written through; a
             // regular file is replaced at its own path, as any link's is.
-            let open_file = std::fs::metadata(&current).is_ok_and(|m| m.is_file());
+            // (One whose link names no path, a deleted file's "/x
+            // (deleted)" or a memfd's "/memfd:…", is written through.)
+            let named = std::fs::metadata(&next).is_ok_and(|m| m.is_file());
+            let open_file = std::fs::metadata(&current).is_ok_and(|m| m.is_file()) && named;
             if folder.starts_with("/proc") && !open_file {
                 return Ok(Target::Stream);
             }

@@ -143,15 +143,7 @@ fn bench_times_a_software_adapter_only_when_asked() {
         !common::in_ci() || hardware || !software.is_empty(),
         "CI has lavapipe"
     );
-    let bench = [
-        "bench",
-        "--shapes",
-        "64x2x2",
-        "--samples",
-        "1",
-        "--warmup",
-        "1",
-    ];
+    let bench = common::BENCH_TINY;
     let (ok, out, err) = shadertrain(&bench);
     assert!(ok, "{err}");
     let gpu_rows = |out: &str| out.lines().filter(|l| l.starts_with("gpu ")).count();

@@ -7,6 +7,8 @@
 //! Device nodes and mounts need root: where they cannot be made the test
 //! prints SKIPPED, and under CI=true it fails instead.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -63,6 +65,22 @@ fn data_and_model(dir: &Path) -> (PathBuf, PathBuf) {
     let (ok, _, err) = train(&data, &["--save", s(&model)]);
     assert!(ok, "{err}");
     (data, model)
+}
+
+/// Two epochs on `data` on the cpu backend, through 2 hidden units.
+fn two_epochs(data: &Path) -> [&str; 9] {
+    let data = s(data);
+    [
+        "train",
+        "--data",
+        data,
+        "--backend",
+        "cpu",
+        "--hidden",
+        "2",
+        "--epochs",
+        "2",
+    ]
 }
 
 /// `predict` of `data` by `model` into `out`, with more options.
@@ -697,17 +715,7 @@ fn a_full_or_closed_standard_error_is_no_panic() {
     let predict = ["predict", "--model", s(&model), "--data", s(&data)];
     let (ok, whole, err) = run(&predict);
     assert!(ok, "{err}");
-    let train = [
-        "train",
-        "--data",
-        s(&data),
-        "--backend",
-        "cpu",
-        "--hidden",
-        "2",
-        "--epochs",
-        "2",
-    ];
+    let train = two_epochs(&data);
     let bench = BENCH_S0;
     for args in [&predict[..], &train, &bench] {
         let full = std::fs::OpenOptions::new()
@@ -737,19 +745,7 @@ fn a_closed_standard_output_still_gets_the_files_written() {
     let json = dir.path().join("out.json");
     let pred = dir.path().join("p.csv");
     let importance = ["importance", "--model", s(&model), "--data", s(&data)];
-    let folds = [
-        "train",
-        "--data",
-        s(&data),
-        "--backend",
-        "cpu",
-        "--hidden",
-        "2",
-        "--epochs",
-        "2",
-        "--folds",
-        "2",
-    ];
+    let folds = [&two_epochs(&data)[..], &["--folds", "2"]].concat();
     let grid = [&folds[..], &["--grid", "lr=0.1,0.2"]].concat();
     let commands: [&[&str]; 5] = [
         &importance,
@@ -908,6 +904,29 @@ fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
         std::fs::read(&file).unwrap(),
         "{err}"
     );
+    // A descriptor on a file since removed names no path: written through
+    // it, with no file made under the name its link gives ("x (deleted)").
+    let gone = dir.path().join("gone.csv");
+    let script = r#"exec 3>"$1"; rm "$1"; "$0" gen --rows 5 --features 2 --out /dev/fd/3"#;
+    let out = Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
+        .arg(&gone)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy().contains("deleted")),
+        "{left:?}"
+    );
 }
 
 /// bench's records name the build of the block code the cpu backend ran
@@ -915,15 +934,7 @@ fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
 /// backend in a bench that does not time it is refused.
 #[test]
 fn bench_records_name_the_build_timed() {
-    let bench = [
-        "bench",
-        "--shapes",
-        "64x2x2",
-        "--samples",
-        "1",
-        "--warmup",
-        "1",
-    ];
+    let bench = common::BENCH_TINY;
     let timed = ["--backends", "cpu", "--cpu-isa", "baseline", "--json", "-"];
     let (ok, out, err) = run(&[&bench[..], &timed[..]].concat());
     assert!(ok, "{err}");

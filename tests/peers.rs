@@ -216,8 +216,9 @@ echo "$*" >> "$PEER_LOG"
 "#;
 
 /// The CUDA peers, timed beside the gpu backend, take its `--gpu-batch`
-/// epochs per synchronised sample; the CPU peers single epochs, as the
-/// cpu backend's samples are.
+/// epochs per synchronised sample, and run once over every shape; the CPU
+/// peers single epochs, as the cpu backend's samples are, once per
+/// thread count.
 #[test]
 fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
     if !common::have_gpu() {
@@ -231,13 +232,14 @@ fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
         .args([
             "bench",
             "--shapes",
-            "S0",
+            "64x2x2,S0",
             "--backends",
             "gpu",
             "--samples",
             "2",
         ])
-        .args(["--gpu-batch", "3", "--peers", "--python", &python])
+        .args(["--gpu-batch", "3", "--threads", "2"])
+        .args(["--peers", "--python", &python])
         .env("PEER_LOG", &log)
         .output()
         .unwrap();
@@ -250,11 +252,16 @@ fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
         .collect();
     assert_eq!(cuda.len(), 2, "eager and compile: {log}{err}");
     assert!(cuda.iter().all(|r| r.contains(" --batch 3 ")), "{log}");
+    assert!(cuda.iter().all(|r| r.ends_with(" 64x2x2 S0")), "{log}");
     let cpu: Vec<&&str> = runs
         .iter()
         .filter(|r| !r.contains("--device cuda"))
         .collect();
-    assert_eq!(cpu.len(), 4, "numpy, torch twice, jax: {log}");
+    assert_eq!(
+        cpu.len(),
+        8,
+        "numpy, torch twice, jax; 1 and 2 threads: {log}"
+    );
     assert!(cpu.iter().all(|r| r.contains(" --batch 1 ")), "{log}");
 }
 

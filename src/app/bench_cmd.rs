@@ -350,16 +350,17 @@ fn fits(
     let opt = Optimizer::gd(bench::LR);
     let p = layout.len();
     let rows = memory::product(&[shape.n, shape.f + 1, 4]);
-    let mut need = vec![memory::product(&[2, p, 4]), rows];
-    for kind in backends {
-        need.push(match kind {
+    // The backends are timed one after another, each dropped before the
+    // next: the most any one takes, beside the model and the rows.
+    let most = (backends.iter())
+        .map(|kind| match kind {
             BackendKind::Cpu => Fast::bytes_needed(layout, shape.n, &opt, args.device.threads),
             BackendKind::Reference => Reference::bytes_needed(layout, shape.n, &opt),
             BackendKind::Gpu => on_gpu,
-        });
-    }
+        })
+        .try_fold(0u64, |most, b| b.map(|b| most.max(b)));
     memory::check(
-        memory::sum(&need),
+        memory::sum(&[memory::product(&[2, p, 4]), rows, most]),
         || {
             format!(
                 "benchmarking {} ({} → {} → 1, {})",

@@ -15,6 +15,18 @@ use shadertrain::gpu::{AdapterRequest, Context};
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::rng::Stream;
 
+/// One sample of a tiny bench shape (after one to warm up), on the
+/// backends found by default.
+pub const BENCH_TINY: [&str; 7] = [
+    "bench",
+    "--shapes",
+    "64x2x2",
+    "--samples",
+    "1",
+    "--warmup",
+    "1",
+];
+
 /// Fresh weights from `seed` for a network over `data`'s features.
 pub fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
     let layout = Layout::new(data.features, hidden).unwrap();
