@@ -1369,8 +1369,9 @@ pub struct BenchArgs {
     /// Also time the same epochs in numpy, PyTorch (eager and
     /// torch.compile, and on CUDA when the gpu backend is timed and PyTorch
     /// has a device) and JAX (on the CPU), with benches/*_epoch.py (built
-    /// in), on the same data, starting weights, activation and thread
-    /// count (each shape's the cpu backend's). Each peer
+    /// in), on the same data, starting weights, activation, samples,
+    /// warm-up and thread count (each shape's the cpu backend's); a CUDA
+    /// peer's samples are --gpu-batch epochs, as the gpu backend's. Each peer
     /// the interpreter cannot import is skipped with a notice. The table's
     /// speedup column then gives shadertrain's speedup over each peer.
     #[arg(long)]
