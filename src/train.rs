@@ -710,36 +710,37 @@ fn train_loop(
     let (updates, reason) = match reason {
         StopReason::Diverged { .. } => (updates, reason),
         _ => {
-            let held = track.held.as_mut();
-            let target = hooks.target_loss;
-            let (updates, reason) = final_loss(
-                backend,
-                &mut losses,
-                held,
-                updates,
-                reason,
-                target,
-                previous,
-            )?;
-            // The held-out loss stalled at the epoch whose final loss met
-            // --target-loss or --tol: that stop comes first (above).
-            let last = losses.len() - 1;
-            let reason = match (
-                reason,
-                first_stop(&losses, last, schedule.tol, hooks.patience, target),
-            ) {
-                (StopReason::ValidationStalled, Some((_, Early::Target))) => {
-                    StopReason::TargetReached
-                }
-                (StopReason::ValidationStalled, Some((_, Early::Converged))) => {
-                    StopReason::Converged
-                }
-                (reason, _) => reason,
-            };
-            (updates, reason)
+            let stop = (updates, reason, previous);
+            ending(backend, &mut losses, &mut track, &hooks, schedule, stop)?
         }
     };
     finish(losses, updates, resumed, reason, start, backend, track)
+}
+
+/// How a run that stopped, not diverged, after `stop`'s updates for its
+/// reason (the `previous` batch's snapshot beside them) ends: with its
+/// final loss ([`final_loss`]), and where the held-out loss stalled at
+/// the epoch whose final loss met `--target-loss` or `--tol`, as that
+/// stop, which comes first on a tie (as in [`Tracking::stall_first`]).
+fn ending(
+    backend: &mut dyn Backend,
+    losses: &mut Vec<f64>,
+    track: &mut Tracking,
+    hooks: &Hooks<'_>,
+    schedule: &Schedule,
+    (updates, reason, previous): (usize, StopReason, Option<(usize, usize)>),
+) -> Result<(usize, StopReason)> {
+    let target = hooks.target_loss;
+    let held = track.held.as_mut();
+    let (updates, reason) = final_loss(backend, losses, held, updates, reason, target, previous)?;
+    let last = losses.len() - 1;
+    let training = first_stop(losses, last, schedule.tol, hooks.patience, target);
+    let reason = match (reason, training) {
+        (StopReason::ValidationStalled, Some((_, Early::Target))) => StopReason::TargetReached,
+        (StopReason::ValidationStalled, Some((_, Early::Converged))) => StopReason::Converged,
+        (reason, _) => reason,
+    };
+    Ok((updates, reason))
 }
 
 /// After a batch that ran in full: the scoring hook, progress and a due

@@ -2597,27 +2597,37 @@ fn write_outputs<'a>(
     let summary = report::write_summary(config, &done, model_written, &failed);
     note(&mut failed, "--json", summary);
     if !failed.is_empty() {
-        let failures = format!("could not write {}", failed.join("; could not write "));
-        if done.outcome.reason == StopReason::Interrupted {
-            // The run still ends as its signal says, and its note says
-            // what of it was kept (`conclude`).
-            crate::say!("error: {failures}");
-            return Ok(done);
-        }
-        let model = match (&config.outputs.save, model_written) {
-            (Some(path), true) => format!("the model was saved to {}", path.display()),
-            (Some(_), false) => "the model was not saved".to_string(),
-            (None, _) => "no --save was given".to_string(),
-        };
-        // What was trained still shows; the error after it says what of
-        // it was not written. (A diverged run's error comes instead.)
-        let diverged = matches!(done.outcome.reason, StopReason::Diverged { .. });
-        if config.leader && !config.quiet && !diverged {
-            report::print_summary(config, &done)?;
-        }
-        bail!("{failures}; {model}");
+        return outputs_failed(config, done, &failed, model_written);
     }
     Ok(done)
+}
+
+/// The run `done` whose outputs `failed` (`flag: error` each): an
+/// interrupted run goes on to end as its signal says (its note says what
+/// of it was kept, `conclude`), after the error; any other shows its
+/// summary, then fails naming them and where the model is.
+fn outputs_failed<'a>(
+    config: &TrainConfig,
+    done: Finished<'a>,
+    failed: &[String],
+    model_written: bool,
+) -> Result<Finished<'a>> {
+    let failures = format!("could not write {}", failed.join("; could not write "));
+    if done.outcome.reason == StopReason::Interrupted {
+        crate::say!("error: {failures}");
+        return Ok(done);
+    }
+    let model = match (&config.outputs.save, model_written) {
+        (Some(path), true) => format!("the model was saved to {}", path.display()),
+        (Some(_), false) => "the model was not saved".to_string(),
+        (None, _) => "no --save was given".to_string(),
+    };
+    // A diverged run's error comes instead of the summary.
+    let diverged = matches!(done.outcome.reason, StopReason::Diverged { .. });
+    if config.leader && !config.quiet && !diverged {
+        report::print_summary(config, &done)?;
+    }
+    bail!("{failures}; {model}");
 }
 
 /// Ends as the run did: an error after a divergence, exit code 130 after
