@@ -97,6 +97,16 @@ fn mem_available(meminfo: &str) -> Option<u64> {
 /// machine cannot hold. `what` says what the job is ("training a 4 → 64
 /// → 1 network on 2000 rows"), `advice` what to do instead.
 pub fn check(need: Option<u64>, what: impl FnOnce() -> String, advice: &str) -> Result<()> {
+    check_advising(need, what, |_| advice.to_string())
+}
+
+/// [`check`], its advice made from the bytes available (`None`:
+/// unknown) once the job is refused.
+pub fn check_advising(
+    need: Option<u64>,
+    what: impl FnOnce() -> String,
+    advice: impl FnOnce(Option<u64>) -> String,
+) -> Result<()> {
     let have = available();
     // Beyond isize::MAX no allocation can succeed on any system.
     let limit = have.unwrap_or(isize::MAX as u64);
@@ -106,7 +116,7 @@ pub fn check(need: Option<u64>, what: impl FnOnce() -> String, advice: &str) -> 
             what: what(),
             need,
             have,
-            advice: advice.to_string(),
+            advice: advice(have),
         }),
     }
 }

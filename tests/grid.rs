@@ -817,7 +817,8 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, json, model] = paths(&dir, ["x.csv", "g.json", "m.st"]);
     gen_csv(&csv, "500", "3", "0");
-    let more = [
+    // Rates that grow each epoch: 1.12 and above blow up by epoch 40.
+    let growing = [
         "--folds",
         "3",
         "--epochs",
@@ -826,15 +827,9 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
         "4",
         "--lr-schedule",
         "exponential",
-        "--grid",
-        "lr-gamma=0.9,1.0,1.12,1.15",
-        "--halving",
-        "2",
-        "--json",
-        &json,
-        "--save",
-        &model,
     ];
+    let grid = ["--grid", "lr-gamma=0.9,1.0,1.12,1.15", "--halving", "2"];
+    let more = [&growing[..], &grid, &["--json", &json, "--save", &model]].concat();
     let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     let record = read_json(&json);
@@ -856,22 +851,8 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
         "{out}"
     );
     assert!(out.contains("best: --lr-gamma 1.0 --epochs 20\n"), "{out}");
-    let kept = [
-        "--folds",
-        "3",
-        "--epochs",
-        "40",
-        "--hidden",
-        "4",
-        "--lr-schedule",
-        "exponential",
-        "--grid",
-        "lr-gamma=1.0,1.12",
-        "--keep",
-        "best-val",
-        "-q",
-    ];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &kept));
+    let kept = ["--grid", "lr-gamma=1.0,1.12", "--keep", "best-val", "-q"];
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &[&growing[..], &kept].concat()));
     assert!(ok, "{err}");
     assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
     assert!(!out.contains("ended above its start"), "{out}");
@@ -879,23 +860,13 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     // --fold-predictions its predictions there, not those its first
     // round kept.
     let [oof, alone] = paths(&dir, ["o.csv", "a.csv"]);
-    let all_rose = [
-        "--folds",
-        "3",
-        "--epochs",
-        "40",
-        "--hidden",
-        "4",
-        "--lr-schedule",
-        "exponential",
-    ];
     let grid = ["--grid", "lr-gamma=1.12,1.25,2.5", "--halving", "2"];
-    let more = [&all_rose[..], &grid, &["--fold-predictions", &oof, "-q"]].concat();
+    let more = [&growing[..], &grid, &["--fold-predictions", &oof, "-q"]].concat();
     let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
     let more = [
-        &all_rose[..],
+        &growing[..],
         &["--lr-gamma", "1.12", "--fold-predictions", &alone, "-q"],
     ];
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more.concat()));

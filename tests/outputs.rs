@@ -831,18 +831,7 @@ fn a_failed_output_still_shows_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let (data, _) = data_and_model(dir.path());
     let model = dir.path().join("again.st");
-    let train = |more: &[&str]| {
-        let args = [
-            "train",
-            "--data",
-            s(&data),
-            "--backend",
-            "cpu",
-            "--epochs",
-            "3",
-        ];
-        run(&[&args[..], more].concat())
-    };
+    let train = |more: &[&str]| run(&[&two_epochs(&data)[..], more].concat());
     let (ok, out, err) = train(&["--save", s(&model), "--json", "/dev/full"]);
     assert!(!ok);
     assert!(out.contains("\nloss ") && out.contains("\nr² "), "{out}");

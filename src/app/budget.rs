@@ -116,51 +116,44 @@ pub(super) fn check(
     };
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
-    // L-BFGS's pairs may be the most of it: then its history is what to
-    // shorten, where the run fits with one pair.
-    let most = [model, backend, shuffled, validation]
-        .into_iter()
-        .max()
-        .flatten();
-    let one_pair = |opt: Optimizer| match opt {
-        Optimizer::Lbfgs { lr, gtol, .. } => Optimizer::Lbfgs {
-            lr,
-            gtol,
-            history_size: 1,
-        },
-        other => other,
-    };
-    let at_one = lbfgs::bytes_needed(p, &one_pair(*opt), config.run.epochs);
-    let fits_at_one = memory::sum(&[model, at_one, backend, shuffled, validation])
-        .is_some_and(|n| memory::available().is_none_or(|have| n <= have));
-    let advice = match (lbfgs, config.run.optimizer) {
-        (l, Optimizer::Lbfgs { .. })
-            if fits_at_one && l.is_none_or(|l| most.is_some_and(|m| l > m)) =>
-        {
-            format!(
+    // Where the run would fit with one pair of L-BFGS's, its history is
+    // what to shorten.
+    let advice = |have: Option<u64>| {
+        let fits_at_one = match *opt {
+            Optimizer::Lbfgs { lr, gtol, .. } => {
+                let one = Optimizer::Lbfgs {
+                    lr,
+                    gtol,
+                    history_size: 1,
+                };
+                let at_one = lbfgs::bytes_needed(p, &one, config.run.epochs);
+                memory::sum(&[model, at_one, backend, shuffled, validation])
+                    .is_some_and(|n| have.is_none_or(|have| n <= have))
+            }
+            _ => false,
+        };
+        match fits_at_one {
+            true => format!(
                 "use a smaller --history-size (each pair it keeps is 2 vectors of {} in f64, {})",
                 units::count(p, "value"),
                 units::bytes(memory::product(&[2, p, 8]).unwrap_or(u64::MAX))
-            )
+            ),
+            false => format!(
+                "use a smaller --hidden (the parameters alone take {}) or fewer rows",
+                units::bytes(params)
+            ),
         }
-        _ => format!(
-            "use a smaller --hidden (the parameters alone take {}) or fewer rows",
-            units::bytes(params)
-        ),
     };
-    memory::check(
-        need,
-        || {
-            format!(
-                "training a {} → {} → 1 network ({}) on {} with the {name} backend",
-                layout.features(),
-                layout.hidden_spec(),
-                units::count(p, "parameter"),
-                units::count(train, "row")
-            )
-        },
-        &advice,
-    )?;
+    let what = || {
+        format!(
+            "training a {} → {} → 1 network ({}) on {} with the {name} backend",
+            layout.features(),
+            layout.hidden_spec(),
+            units::count(p, "parameter"),
+            units::count(train, "row")
+        )
+    };
+    memory::check_advising(need, what, advice)?;
     Ok(())
 }
 

@@ -274,9 +274,19 @@ impl Tried {
     /// loss (a growing schedule's, say), or a run that learned nothing.
     fn rose(&self) -> Vec<usize> {
         (self.scores.iter())
-            .filter(|s| s.scored_above_start && s.diverged_at.is_none())
+            .filter(|s| Tried::rising(s))
             .map(|s| s.fold)
             .collect()
+    }
+
+    /// Whether a fold [`Tried::rose`].
+    fn rising(s: &FoldScore) -> bool {
+        s.scored_above_start && s.diverged_at.is_none()
+    }
+
+    /// Whether every fold ended below its start (none [`Tried::rose`]).
+    fn fell(&self) -> bool {
+        !self.scores.iter().any(Tried::rising)
     }
 
     /// The mean held-out MSE it ranks by: none where a fold diverged or
@@ -295,7 +305,7 @@ impl Tried {
     fn before(&self, other: &Tried) -> bool {
         match (self.rank_key(), other.rank_key()) {
             (Some(a), Some(b)) => {
-                let (fell, other_fell) = (self.rose().is_empty(), other.rose().is_empty());
+                let (fell, other_fell) = (self.fell(), other.fell());
                 if fell != other_fell {
                     return fell;
                 }
@@ -363,7 +373,7 @@ impl Search<'_> {
             None => "ranked by the folds' mean held-out mse",
             Some(_) => "each round's best 1/--halving go on to the next; ranked by the last round reached, then by the folds' mean held-out mse",
         };
-        let rose = tried.iter().flatten().any(|t| !t.rose().is_empty());
+        let rose = tried.iter().flatten().any(|t| !t.fell());
         let ranked = match rose {
             true => format!(
                 "{ranked} (those whose training loss ended above its start after the others)"
@@ -475,7 +485,7 @@ impl Search<'_> {
             ),
             (None, _) => "no held-out mse".into(),
         };
-        let diverged = match (t.diverged(), t.rose().is_empty()) {
+        let diverged = match (t.diverged(), t.fell()) {
             (true, _) => ", a fold diverged",
             (false, false) => ", a fold's training loss ended above its start",
             (false, true) => "",
@@ -668,9 +678,9 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
             // The best of the round before, in the grid's order; never
             // one with a diverged fold or one that rose.
             let previous = ranking(&tried).into_iter().filter(|&i| {
-                tried[i].as_ref().is_some_and(|t| {
-                    t.round == r - 1 && t.rank_key().is_some() && t.rose().is_empty()
-                })
+                tried[i]
+                    .as_ref()
+                    .is_some_and(|t| t.round == r - 1 && t.rank_key().is_some() && t.fell())
             });
             entrants = previous.take(round.combinations).collect();
             entrants.sort_unstable();
