@@ -72,6 +72,50 @@ fn backends_refuse_settings_outside_the_rules() {
     }
 }
 
+/// The sharded trainer checks what the backends check, and that it has
+/// one pass for each shard this process owns.
+#[test]
+fn sharded_refuses_bad_settings_and_a_wrong_count_of_passes() {
+    use shadertrain::dist::sharded::Part;
+    use shadertrain::dist::{Sharded, Shards, Single};
+    let data = Dataset::synthetic(40, 2, 1).unwrap();
+    let model = common::model(&data, &[4], Activation::Tanh, 2);
+    let shards = || Shards::new(data.rows, 2).unwrap();
+    let sets: Vec<_> = (0..2).map(|s| data.slice(shards().rows_of(s))).collect();
+    let parts = |n: usize| -> Vec<Part> {
+        sets[..n]
+            .iter()
+            .map(|d| Box::new(Reference::new(&model, d, Optimizer::gd(0.1)).unwrap()) as Part)
+            .collect()
+    };
+    let refused = |parts, opt, want: &str| {
+        let e = Sharded::new(parts, 1, &Single, shards(), &model.params, opt)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    };
+    refused(
+        parts(2),
+        Optimizer::gd(-0.1),
+        "--lr must be a positive number",
+    );
+    refused(
+        parts(1),
+        Optimizer::gd(0.1),
+        "has 1 shard passes for shards 0..2",
+    );
+    assert!(Sharded::new(
+        parts(2),
+        1,
+        &Single,
+        shards(),
+        &model.params,
+        Optimizer::gd(0.1)
+    )
+    .is_ok());
+}
+
 /// A `Dataset` built by hand whose values disagree with its sizes is
 /// refused (it panicked, trained on some rows, or predicted too few).
 #[test]
