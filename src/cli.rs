@@ -973,6 +973,7 @@ impl Cli {
         T: Into<std::ffi::OsString> + Clone,
     {
         let mut command = command();
+        let command_line = joined_negative_numbers(&command, command_line);
         let matches =
             (command.try_get_matches_from_mut(command_line)).map_err(whole_number_error)?;
         check_requirements(&command, &matches)?;
@@ -1115,6 +1116,47 @@ fn negative_values(command: clap::Command) -> clap::Command {
         a.allow_negative_numbers(takes)
     }))
     .mut_subcommands(negative_values)
+}
+
+/// `command_line` with each `--option value` whose option takes a value
+/// and whose value is a negative number clap does not take for one
+/// (`-1e-3`, `-.5`, `-inf`, `-nan`) written `--option=value`, so that the
+/// option's own check says what it takes, as it does for `-1` and `-5e1`
+/// (clap called the `-1` of `-1e-3` an unexpected argument).
+fn joined_negative_numbers<I, T>(
+    command: &clap::Command,
+    command_line: I,
+) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut words: Vec<std::ffi::OsString> = command_line.into_iter().map(Into::into).collect();
+    let mut current = command;
+    let mut i = 1;
+    while i + 1 < words.len() {
+        let (word, next) = (words[i].to_str(), words[i + 1].to_str());
+        if word == Some("--") {
+            break;
+        }
+        if let Some(sub) = word.and_then(|w| current.find_subcommand(w)) {
+            current = sub;
+        }
+        let option = word
+            .and_then(|w| w.strip_prefix("--"))
+            .filter(|o| !o.contains('='));
+        let takes_value = option.is_some_and(|o| {
+            let arg = current.get_arguments().find(|a| a.get_long() == Some(o));
+            arg.is_some_and(|a| a.get_action().takes_values())
+        });
+        let negative = next.is_some_and(|n| n.starts_with('-') && n.parse::<f64>().is_ok());
+        if takes_value && negative {
+            let joined = format!("{}={}", word.unwrap_or_default(), next.unwrap_or_default());
+            words.splice(i..i + 2, [joined.into()]);
+        }
+        i += 1;
+    }
+    words
 }
 
 /// clap's error for a whole-number option given something else, which

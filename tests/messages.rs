@@ -495,10 +495,44 @@ fn whole_number_options_say_what_they_take() {
         assert!(!ok);
         assert!(err.contains(&format!("{flag} must be at least 1")), "{err}");
     }
-    // A negative float still reaches its option's own check.
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--lr", "-0.5"]));
+    // A negative float still reaches its option's own check, in the
+    // forms clap does not take for a number too.
+    for (extra, expect) in [
+        (
+            &["--lr", "-0.5"][..],
+            "--lr must be a positive number, not -0.5",
+        ),
+        (
+            &["--lr", "-1e-3"],
+            "--lr must be a positive number, not -0.001",
+        ),
+        (&["--lr", "-.5"], "--lr must be a positive number, not -0.5"),
+        (&["--tol", "-inf"], "--tol must be 0 or more, not -inf"),
+        (
+            &["--weight-decay", "-nan"],
+            "--weight-decay must be 0 or a positive number, not NaN",
+        ),
+        (&["--epochs", "-1e-3"], negative),
+    ] {
+        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", extra));
+        assert!(!ok, "{extra:?} accepted");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+    }
+    // An option's value still cannot be the next option.
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--epochs", "2", "--lr"]));
     assert!(!ok);
-    assert!(err.contains("--lr must be a positive number"), "{err}");
+    assert!(err.contains("a value is required for '--lr"), "{err}");
+    let (ok, _, err) = shadertrain(&[
+        "importance",
+        "--model",
+        &model,
+        "--data",
+        &csv,
+        "--rows",
+        "-1e-3",
+    ]);
+    assert!(!ok);
+    assert!(err.contains(negative), "{err}");
 }
 
 #[test]
