@@ -141,6 +141,41 @@ fn gpu_shards_of_device_rows_train_as_the_cpu_on_the_whole_task() {
     common::assert_close("gpu shards against the cpu", &b, &a, 0.0, 1e-4);
 }
 
+/// A sharded GPU checkpoint resumes where it was written with no
+/// `--backend`, on a software adapter too (every shard's device, not
+/// only the first, may be one), bit for bit as the run not stopped.
+#[test]
+fn a_sharded_gpu_checkpoint_resumes_on_the_gpu_without_backend() {
+    if !common::have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [checkpoint, whole, resumed] = paths(&dir, ["c.ck", "whole.st", "resumed.st"]);
+    let sharded = ["--optimizer", "momentum", "--shards", "2"];
+    let mut first = small_on("120", "gpu", "5", &sharded);
+    first.extend(["--checkpoint", &checkpoint]);
+    run_ok(&first);
+    let mut all = small_on("120", "gpu", "12", &sharded);
+    all.extend(["--save", &whole]);
+    run_ok(&all);
+    let rest = [
+        "train",
+        "--resume",
+        &checkpoint,
+        "--epochs",
+        "12",
+        "--save",
+        &resumed,
+    ];
+    let (ok, _, err) = shadertrain(&rest);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("training on the gpu backend, which wrote"),
+        "{err}"
+    );
+    assert_same_file(&whole, &resumed, "resumed against the run not stopped");
+}
+
 #[test]
 fn sharded_loss_and_gradient_are_the_reference_s_to_1e_12() {
     use shadertrain::cpu::{reference, Reference};

@@ -2014,14 +2014,18 @@ fn open_sharded<'a>(
 
 /// `request`, with the precision of the device `first` already opened
 /// (where `--backend auto` fell back to f32), so every shard's device
-/// computes alike.
+/// computes alike, and on a software adapter where `first` is on one.
 fn like(request: &AdapterRequest, first: Option<&gpu::Context>) -> AdapterRequest {
     let precision = match first {
         Some(ctx) if ctx.mixed.is_none() => Precision::F32,
         _ => request.precision,
     };
+    // A resumed run opens its first device on any adapter (the
+    // checkpoint's backend); the others follow it to a software one.
+    let software = first.is_some_and(|ctx| ctx.info.device_type == wgpu::DeviceType::Cpu);
     AdapterRequest {
         precision,
+        allow_software: request.allow_software || software,
         ..request.clone()
     }
 }
