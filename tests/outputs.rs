@@ -552,6 +552,10 @@ fn a_failing_checkpoint_is_warned_of_and_the_run_goes_on() {
     let warned =
         "warning: could not write --checkpoint at epoch 1: /dev/full: No space left on device";
     assert!(err.contains(warned), "{err}");
+    assert!(
+        err.contains("tried again every epoch and at the end"),
+        "{err}"
+    );
     assert_eq!(
         err.matches("could not write --checkpoint at").count(),
         1,

@@ -577,17 +577,28 @@ fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
         "--checkpoint",
         &ck,
     ];
-    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
-    assert!(!ok);
-    assert!(err.contains("diverged at epoch"), "{err}");
-    assert!(err.contains("lr = 100000"), "{err}");
-    assert!(err.contains("last good parameters"), "{err}");
-    assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
-    let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
-    assert!(model.params.iter().all(|v| v.is_finite()));
-    assert!(c.history.iter().all(|v| v.is_finite()));
-    let epoch = common::diverged_epoch(&err);
-    assert_eq!(c.epoch, epoch - 1, "{err}");
+    // Checkpointed at the end only, and at every epoch: the one whose
+    // parameters are not finite is not tried (and warned of), the
+    // divergence writes the last good ones.
+    for every in [&[][..], &["--checkpoint-every", "1"]] {
+        let (ok, _, err) = shadertrain(&train_synthetic(
+            "100",
+            "3",
+            "cpu",
+            &[&more, every].concat(),
+        ));
+        assert!(!ok);
+        assert!(err.contains("diverged at epoch"), "{err}");
+        assert!(err.contains("lr = 100000"), "{err}");
+        assert!(err.contains("last good parameters"), "{err}");
+        assert!(!err.contains("could not write"), "{err}");
+        assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
+        let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
+        assert!(model.params.iter().all(|v| v.is_finite()));
+        assert!(c.history.iter().all(|v| v.is_finite()));
+        let epoch = common::diverged_epoch(&err);
+        assert_eq!(c.epoch, epoch - 1, "{err}");
+    }
 }
 
 #[test]

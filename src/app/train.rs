@@ -2361,6 +2361,12 @@ fn fit<'a>(
                         kept: Option<&Kept>|
      -> crate::Result<()> {
         let params = b.params()?;
+        if params.iter().any(|p| !p.is_finite()) {
+            // The run diverges at this epoch (these parameters' loss,
+            // computed next, is not finite), which writes the last good
+            // parameters to the checkpoint.
+            return Ok(());
+        }
         let state = b.optimizer_state()?;
         let scored = validation.as_ref().map(RefCell::borrow);
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
@@ -2371,8 +2377,11 @@ fn fit<'a>(
                 if last_failure.as_ref() != Some(&e) {
                     bar.suspend(|| {
                         crate::say!(
-                            "warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {} epochs and at the end",
-                            config.checkpoint_every()
+                            "warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {} and at the end",
+                            match config.checkpoint_every() {
+                                1 => "epoch".to_string(),
+                                n => crate::units::count(n, "epoch"),
+                            }
                         )
                     });
                 }
