@@ -80,8 +80,28 @@ pub fn check_checkpoint_history(path: &Path) -> Result<()> {
                 path.display()
             )));
         }
+        if !(meta.len() == 0 || starts_with(&side, HISTORY_MAGIC)) {
+            return Err(Error::Config(format!(
+                "{} is not a checkpoint's history (it does not start as one does), and a checkpoint \
+                 at {} keeps its history in a file of that name, which would be written over; move \
+                 it, or give --checkpoint another path",
+                side.display(),
+                path.display()
+            )));
+        }
     }
     Ok(())
+}
+
+/// Whether the file at `path` starts with `magic`; where it cannot be
+/// read, true (writing it will say why it cannot be).
+fn starts_with(path: &Path, magic: &[u8]) -> bool {
+    use std::io::Read;
+    let mut head = vec![0; magic.len()];
+    match File::open(path) {
+        Ok(mut f) => f.read_exact(&mut head).is_ok() && head == magic,
+        Err(_) => true,
+    }
 }
 
 /// [`check_output_path`] for the option `flag`, which its error names.
@@ -1118,6 +1138,11 @@ pub struct Checkpoint {
     /// The backend that wrote it (`cpu`, `reference` or `gpu`); `None` for
     /// checkpoints written before it was recorded.
     pub backend: Option<String>,
+    /// The cpu backend's threads in a run on it in one pass (`--threads`,
+    /// 0 read as the machine's cores), which fix the order of its sums;
+    /// `None` for other runs, and for checkpoints written before it was
+    /// recorded.
+    pub threads: Option<usize>,
     /// How `--lr auto` chose the rate; `None` for a rate given, and for
     /// checkpoints written before it was recorded.
     pub lr_auto: Option<LrAuto>,
@@ -1146,6 +1171,8 @@ pub struct CheckpointView<'a> {
     pub kept: Option<&'a Kept>,
     /// The backend training the run.
     pub backend: Option<&'a str>,
+    /// See [`Checkpoint::threads`].
+    pub threads: Option<usize>,
     /// How `--lr auto` chose the rate, where it did.
     pub lr_auto: Option<&'a LrAuto>,
 }
@@ -1161,6 +1188,7 @@ impl Checkpoint {
             data: self.data.as_ref(),
             kept: self.kept.as_ref(),
             backend: self.backend.as_deref(),
+            threads: self.threads,
             lr_auto: self.lr_auto.as_ref(),
         }
     }
@@ -1319,6 +1347,9 @@ impl CheckpointWriter {
         }
         if let Some(b) = ck.backend {
             extra.push(("backend", b.to_string()));
+        }
+        if let Some(t) = ck.threads {
+            extra.push(("threads", t.to_string()));
         }
         let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
@@ -1479,6 +1510,9 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
     }
     if let Some(b) = ck.backend {
         extra.push(("backend", b.to_string()));
+    }
+    if let Some(t) = ck.threads {
+        extra.push(("threads", t.to_string()));
     }
     model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)
 }
@@ -1678,6 +1712,16 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             )))
         }
     };
+    let threads = match meta.get("threads").map(|t| t.parse::<usize>()) {
+        None => None,
+        Some(Ok(t)) if t > 0 => Some(t),
+        Some(_) => {
+            return Err(bad(format!(
+                "metadata 'threads' ({}) is not a thread count",
+                meta["threads"]
+            )))
+        }
+    };
     Ok((
         model,
         Checkpoint {
@@ -1690,6 +1734,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             history_file,
             kept,
             backend,
+            threads,
             lr_auto,
         },
     ))

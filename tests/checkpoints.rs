@@ -16,17 +16,23 @@ use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
 use shadertrain::train::Kept;
 
-/// The backend that wrote a checkpoint round-trips; a name that is not a
-/// backend is refused, naming it.
+/// The backend that wrote a checkpoint, and its threads, round-trip; a
+/// name that is not a backend is refused, naming it, and so is 0 threads.
 #[test]
 fn the_backend_a_checkpoint_names_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let model = small_model();
     let (options, state) = (serde_json::json!({}), Saved::default());
-    for (i, backend) in [Some("gpu"), Some("reference"), None, Some("tpu")]
+    let cases = [
+        (Some("gpu"), None),
+        (Some("reference"), None),
+        (None, None),
+        (Some("tpu"), None),
+    ];
+    let cases = cases
         .into_iter()
-        .enumerate()
-    {
+        .chain([(Some("cpu"), Some(7)), (Some("cpu"), Some(0))]);
+    for (i, (backend, threads)) in cases.enumerate() {
         let ck = dir.path().join(format!("ck{i}.st"));
         let view = CheckpointView {
             epoch: 1,
@@ -37,6 +43,7 @@ fn the_backend_a_checkpoint_names_is_checked() {
             data: None,
             kept: None,
             backend,
+            threads,
             lr_auto: None,
         };
         CheckpointWriter::new(&ck, None)
@@ -50,8 +57,18 @@ fn the_backend_a_checkpoint_names_is_checked() {
                     "{e}"
                 );
             }
-            (_, Ok((_, read))) => assert_eq!(read.backend.as_deref(), backend),
-            (_, Err(e)) => panic!("{backend:?}: {e}"),
+            (_, Err(e)) if threads == Some(0) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("metadata 'threads' (0) is not a thread count"),
+                    "{e}"
+                );
+            }
+            (_, Ok((_, read))) if threads != Some(0) => {
+                assert_eq!(read.backend.as_deref(), backend);
+                assert_eq!(read.threads, threads);
+            }
+            (_, read) => panic!("{backend:?} {threads:?}: {:?}", read.map(|r| r.1.threads)),
         }
     }
 }
@@ -187,6 +204,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         data: None,
         kept: None,
         backend: Some("cpu"),
+        threads: None,
         lr_auto: None,
     };
     let mut writer = CheckpointWriter::new(&ck, None);
@@ -642,4 +660,67 @@ fn a_run_resumed_from_a_copy_keeps_the_history_the_copy_reads() {
         let (ok, _, err) = resume_to(checkpoint, "12", &[]);
         assert!(ok, "{checkpoint}: {err}");
     }
+}
+
+/// A file at either of the names a checkpoint keeps its history under
+/// that is not such a history is refused, and kept as it was; an empty
+/// one is taken.
+#[test]
+fn a_file_that_is_not_a_history_beside_the_checkpoint_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = path(&dir, "run");
+    for side in ["run.history", "run.history.1"] {
+        let stranger = path(&dir, side);
+        std::fs::write(&stranger, "notes\n").unwrap();
+        let args = train_synthetic(
+            "50",
+            "2",
+            "cpu",
+            &["--epochs", "2", "--checkpoint", &checkpoint],
+        );
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok, "{side} written over");
+        let says = format!("{stranger} is not a checkpoint's history");
+        assert!(err.contains(&says), "{err}");
+        assert_eq!(std::fs::read_to_string(&stranger).unwrap(), "notes\n");
+        assert!(!Path::new(&checkpoint).exists());
+        std::fs::write(&stranger, "").unwrap();
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{side} empty: {err}");
+        std::fs::remove_file(&checkpoint).unwrap();
+        for name in ["run.history", "run.history.1"] {
+            let _ = std::fs::remove_file(path(&dir, name));
+        }
+    }
+}
+
+/// A cpu-backend checkpoint records its threads, which order the sums, and
+/// a resume without `--threads` takes them, so it goes on bit for bit as
+/// the run not stopped, whatever this machine's cores.
+#[test]
+fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let [checkpoint, whole, resumed] = paths(&dir, ["c.ck", "whole.st", "resumed.st"]);
+    let run = |epochs: &str, more: &[&str]| {
+        let adam = [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--threads",
+            "3",
+            "--epochs",
+            epochs,
+        ];
+        let args = train_synthetic("1000", "3", "cpu", &[&adam[..], more].concat());
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+    };
+    run("6", &["--checkpoint", &checkpoint]);
+    run("12", &["--save", &whole]);
+    let (_, c) = load_checkpoint(Path::new(&checkpoint)).unwrap();
+    assert_eq!(c.threads, Some(3));
+    let (ok, _, err) = resume_to(&checkpoint, "12", &["--save", &resumed]);
+    assert!(ok, "{err}");
+    common::assert_same_file(&whole, &resumed, "resumed against the run not stopped");
 }

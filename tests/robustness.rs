@@ -632,6 +632,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             history_file: None,
             kept: None,
             backend: Some("gpu".into()),
+            threads: None,
             lr_auto: None,
         };
         save_checkpoint(&m, &c, &ck)

@@ -406,6 +406,33 @@ pub struct Resumed {
     pub checkpoint: io::Checkpoint,
 }
 
+/// The cpu backend's threads: `--threads`, or where it is left out (or
+/// 0) and `resumed`'s checkpoint was written on the cpu backend in one
+/// pass, that run's, so that it goes on bit for bit (the threads fix the
+/// order of the sums); with a notice where they are not this machine's
+/// cores.
+fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
+    let other = matches!(
+        args.backend,
+        BackendChoice::Kind(BackendKind::Reference | BackendKind::Gpu)
+    );
+    let recorded = resumed.and_then(|r| Some((r, r.checkpoint.threads?)));
+    let (Some((r, n)), 0, false) = (recorded, args.device.threads, other) else {
+        return args.device.threads;
+    };
+    if n != crate::cpu::Fast::thread_count(0, usize::MAX) {
+        super::notice(
+            args.quiet,
+            &format!(
+                "training on {}, as the run that wrote {} did, so that it goes on bit for bit (--threads sets another count, whose sums differ in their last bits)",
+                crate::units::count(n, "thread"),
+                r.path.display()
+            ),
+        );
+    }
+    n
+}
+
 impl TrainConfig {
     /// Checks `args` and resolves the run they name: a new one, or the one
     /// the `--resume` checkpoint recorded (which is loaded here and
@@ -505,6 +532,7 @@ impl TrainConfig {
                 "this run's synthetic data were generated on the GPU; resume it with --backend gpu"
             );
         }
+        let threads = resumed_threads(args, resumed.as_ref());
         if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) =
             args.backend
         {
@@ -531,7 +559,7 @@ impl TrainConfig {
                 precision: args.device.precision,
                 ..AdapterRequest::default()
             },
-            threads: args.device.threads,
+            threads,
             cpu_isa: args.device.cpu_isa,
             kernels: args.device.kernels,
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {

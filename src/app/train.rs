@@ -471,7 +471,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             &config,
             model,
             writer.take(),
-            data.digest.clone(),
+            &data,
             device.kind(),
             lr_start.as_deref(),
         );
@@ -2122,6 +2122,8 @@ struct Checkpointer<'a> {
     data: Option<DataDigest>,
     /// The backend training the run.
     backend: BackendKind,
+    /// The cpu backend's threads, in a run on it in one pass.
+    threads: Option<usize>,
     /// How `--lr auto` chose the rate, with the run's initial parameters.
     lr_auto: Option<io::LrAuto>,
 }
@@ -2131,7 +2133,7 @@ impl<'a> Checkpointer<'a> {
         config: &'a TrainConfig,
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
-        data: Option<DataDigest>,
+        data: &TrainingData,
         backend: BackendKind,
         lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
@@ -2150,8 +2152,10 @@ impl<'a> Checkpointer<'a> {
             writer: writer.map(RefCell::new),
             options: serde_json::to_value(&run).expect("options serialise"),
             model,
-            data,
+            data: data.digest.clone(),
             backend,
+            threads: (backend == BackendKind::Cpu && config.run.shards.is_none())
+                .then(|| Fast::thread_count(config.threads, data.train_rows)),
             lr_auto,
         }
     }
@@ -2181,6 +2185,7 @@ impl<'a> Checkpointer<'a> {
             data: self.data.as_ref(),
             kept,
             backend: Some(self.backend.name()),
+            threads: self.threads,
             lr_auto: self.lr_auto.as_ref(),
         };
         writer.borrow_mut().write(&model, &ck)
