@@ -952,7 +952,23 @@ grid_options! {
 /// value allowed to look like a negative number (`negative_values`), and
 /// the requirements of `REQUIRES`.
 pub fn command() -> clap::Command {
-    with_requirements(negative_values(Cli::command()))
+    with_requirements(negative_values(Cli::command())).mut_subcommand("bench", bench_device_help)
+}
+
+/// bench's help for the device options it shares with train, which speak
+/// of train's held-out rows and resumed runs.
+fn bench_device_help(bench: clap::Command) -> clap::Command {
+    let threads = "Threads of the cpu backend's cases, and of the CPU peers' (--peers): 0 is every core, \
+                   at most 1024, and each shape runs on at most one per block of 64 of its rows (a sharded \
+                   bench's reference shards too); refused where no case and no peer takes it \
+                   [default: every core]";
+    let isa =
+        "The build of the cpu backend's block code to time: the same arithmetic, and the same \
+               bits, compiled for x86-64's baseline, for AVX2 with FMA, or for AVX-512; refused \
+               where --backends has no cpu [default: the widest this CPU runs]";
+    bench
+        .mut_arg("threads", |a| a.help(threads).long_help(threads))
+        .mut_arg("cpu_isa", |a| a.help(isa).long_help(isa))
 }
 
 /// Whether `id` was given in `matches` (on the command line, not by its
@@ -1518,8 +1534,8 @@ pub struct DeviceArgs {
 
     /// Threads of the CPU backend, and of held-out rows scored on the host
     /// beside another backend (the reference's, an L-BFGS GPU run's; a
-    /// sharded run scores them on one); 0 is every core [default: every
-    /// core].
+    /// sharded run scores them on one); 0 is every core, at most 1024
+    /// [default: every core; with --resume, the checkpoint's run's].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
           value_parser = parse_threads)]
     pub threads: usize,

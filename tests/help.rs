@@ -19,7 +19,7 @@ fn the_command_line_is_well_formed() {
 
 #[test]
 fn every_option_has_one_line_of_help_with_its_default() {
-    let cli = Cli::command();
+    let cli = shadertrain::cli::command();
     let mut checked = 0;
     for sub in cli.get_subcommands() {
         assert!(sub.get_about().is_some(), "{} has no about", sub.get_name());
@@ -51,6 +51,33 @@ fn every_option_has_one_line_of_help_with_its_default() {
         }
     }
     assert!(checked > 40, "only {checked} options checked");
+}
+
+/// bench's `--threads` and `--cpu-isa`, shared with train, say what they
+/// do in bench, where no rows are held out and no run resumes.
+#[test]
+fn bench_s_device_options_speak_of_bench() {
+    for help in ["-h", "--help"] {
+        let (ok, out, err) = shadertrain(&["bench", help]);
+        assert!(ok, "{err}");
+        let option = |name: &str| {
+            let at = out.find(name).unwrap();
+            out[at..].split("\n      --").next().unwrap().to_string()
+        };
+        for name in ["--threads <N>", "--cpu-isa <ISA>"] {
+            let text = option(name);
+            assert!(
+                !text.contains("held-out") && !text.contains("--resume"),
+                "{text}"
+            );
+        }
+        assert!(option("--threads <N>").contains("--peers"), "{out}");
+    }
+    let (_, out, _) = shadertrain(&["train", "--help"]);
+    assert!(
+        out.contains("with --resume, the checkpoint's run's"),
+        "{out}"
+    );
 }
 
 #[test]
