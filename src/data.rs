@@ -382,7 +382,8 @@ pub fn check_split_fraction(fraction: f64) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Config(format!(
-            "--validation-split must be a fraction between 0 and 1 (exclusive), not {fraction}; e.g. 0.1 holds out 10% of the rows"
+            "--validation-split must be a fraction between 0 and 1 (exclusive), not {}; e.g. 0.1 holds out 10% of the rows",
+            crate::optim::short(fraction)
         )))
     }
 }

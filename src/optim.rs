@@ -395,7 +395,8 @@ impl Optimizer {
         let clip = self.max_grad_norm();
         if !(clip.is_finite() && clip >= 0.0) {
             return bad(format!(
-                "--clip-grad-norm must be a positive number, not {clip}"
+                "--clip-grad-norm must be a positive number, not {}",
+                short(clip)
             ));
         }
         // The f32 backends hold each setting as an f32, flushing values
@@ -415,7 +416,7 @@ impl Optimizer {
         ] {
             if v > 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&v) {
                 return bad(format!(
-                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {}): give a value from {:e} to {:e}",
+                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {:e}): give a value from {:e} to {:e}",
                     v as f32,
                     f32::MIN_POSITIVE,
                     f32::MAX
@@ -426,7 +427,7 @@ impl Optimizer {
             if (0.0..1.0).contains(&v) {
                 Ok(())
             } else {
-                bad(format!("{flag} must be in [0, 1), not {v}"))
+                bad(format!("{flag} must be in [0, 1), not {}", short(v)))
             }
         };
         match *self {
@@ -538,10 +539,19 @@ impl Optimizer {
 /// A setting for summaries and messages: small ones (ε, gtol) read better
 /// as 1e-8 than 0.00000001, and large ones as 1e30 than 31 digits.
 pub fn short(x: f64) -> String {
-    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
-        format!("{x:e}")
-    } else {
-        format!("{x}")
+    let written = |x: f64| match x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
+        true => format!("{x:e}"),
+        false => format!("{x}"),
+    };
+    let text = written(x);
+    // A value computed (a rate cut each epoch) reads to 6 significant
+    // digits, 3.56e-7 rather than 3.5599999999999996e-7; one as given, in
+    // full.
+    let mantissa = text.split('e').next().unwrap_or_default();
+    let digits = mantissa.trim_start_matches(['-', '0', '.']).chars();
+    match digits.filter(char::is_ascii_digit).count() > 12 {
+        true => written(format!("{x:.5e}").parse().unwrap_or(x)),
+        false => text,
     }
 }
 
@@ -781,6 +791,26 @@ fn apply<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settings read as given, in e notation far from 1, and a computed
+    /// value's float noise rounded off; never hundreds of digits.
+    #[test]
+    fn short_settings_are_short() {
+        for (x, want) in [
+            (0.1, "0.1"),
+            (1e-8, "1e-8"),
+            (123456.0, "123456"),
+            (1e300, "1e300"),
+            (-1e300, "-1e300"),
+            (0.0012345678, "0.0012345678"),
+            (3.5599999999999996e-7, "3.56e-7"),
+            (0.1 + 0.2, "0.3"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(short(x), want, "{x:?}");
+        }
+    }
 
     #[test]
     fn unused_flags_and_bad_values_are_refused() {

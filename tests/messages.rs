@@ -535,6 +535,48 @@ fn whole_number_options_say_what_they_take() {
     assert!(err.contains(negative), "{err}");
 }
 
+/// A setting far out of range is named as written, not in hundreds of
+/// digits.
+#[test]
+fn settings_out_of_range_read_short() {
+    for (extra, expect) in [
+        (
+            &["--optimizer", "momentum", "--momentum", "1e300"][..],
+            "--momentum must be in [0, 1), not 1e300",
+        ),
+        (
+            &["--optimizer", "adam", "--beta2", "-1e300"],
+            "--beta2 must be in [0, 1), not -1e300",
+        ),
+        (
+            &[
+                "--lr-schedule",
+                "step",
+                "--lr-every",
+                "2",
+                "--lr-gamma",
+                "1e300",
+            ],
+            "--lr-gamma must be in (0, 1], not 1e300",
+        ),
+        (
+            &["--lr-schedule", "cosine", "--lr-min", "1e300"],
+            "below --lr (0.1), not 1e300",
+        ),
+        (&["--validation-split", "1e300"], "(exclusive), not 1e300;"),
+        (
+            &["--target-loss", "-1e300"],
+            "--target-loss must be 0 or more, not -1e300",
+        ),
+        (&["--lr", "1e-40"], "(it would be 1e-40)"),
+    ] {
+        let (ok, _, err) = shadertrain(&train_synthetic("20", "2", "cpu", extra));
+        assert!(!ok, "{extra:?} accepted");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert!(err.len() < 400, "{extra:?}: {err}");
+    }
+}
+
 #[test]
 fn counts_of_one_are_singular() {
     let dir = tempfile::tempdir().unwrap();

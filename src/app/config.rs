@@ -793,7 +793,10 @@ fn check_target_loss(t: f64) -> Result<f64> {
     if t.is_finite() && t >= 0.0 {
         Ok(t)
     } else {
-        bail!("--target-loss must be 0 or more, not {t}")
+        bail!(
+            "--target-loss must be 0 or more, not {}",
+            crate::optim::short(t)
+        )
     }
 }
 

@@ -2748,8 +2748,9 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             false => "the target's units, squared",
         };
         crate::say!(
-            "warning: the loss before any update, {:.6e}, was already at or below --target-loss {target}, so no epoch ran and the model is the untrained one; --target-loss is in {units}",
-            outcome.losses[0]
+            "warning: the loss before any update, {:.6e}, was already at or below --target-loss {}, so no epoch ran and the model is the untrained one; --target-loss is in {units}",
+            outcome.losses[0],
+            crate::optim::short(target)
         );
     } else if let (true, StopReason::TimeLimit, 0) =
         (config.leader, outcome.reason, outcome.updates)

@@ -236,7 +236,9 @@ impl LrSchedule {
                 let lr = opt.lr();
                 if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
                     return bad(format!(
-                        "--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"
+                        "--lr-min must be at least 0 and below --lr ({}), not {}",
+                        super::short(lr),
+                        super::short(min_lr)
                     ));
                 }
                 Ok(())
@@ -246,14 +248,18 @@ impl LrSchedule {
                     return bad("--lr-every must be at least 1".into());
                 }
                 if !(gamma.is_finite() && gamma > 0.0 && gamma <= 1.0) {
-                    return bad(format!("--lr-gamma must be in (0, 1], not {gamma}"));
+                    return bad(format!(
+                        "--lr-gamma must be in (0, 1], not {}",
+                        super::short(gamma)
+                    ));
                 }
                 Ok(())
             }
             LrSchedule::Exponential { gamma } => {
                 if !(gamma.is_finite() && gamma > 0.0) {
                     return bad(format!(
-                        "--lr-gamma must be positive and finite for exponential, not {gamma}"
+                        "--lr-gamma must be positive and finite for exponential, not {}",
+                        super::short(gamma)
                     ));
                 }
                 Ok(())
@@ -266,16 +272,22 @@ impl LrSchedule {
             } => {
                 if !(gamma.is_finite() && gamma > 0.0 && gamma < 1.0) {
                     return bad(format!(
-                        "--lr-gamma must be in (0, 1) for plateau, not {gamma}"
+                        "--lr-gamma must be in (0, 1) for plateau, not {}",
+                        super::short(gamma)
                     ));
                 }
                 if !(threshold.is_finite() && (0.0..1.0).contains(&threshold)) {
-                    return bad(format!("--lr-threshold must be in [0, 1), not {threshold}"));
+                    return bad(format!(
+                        "--lr-threshold must be in [0, 1), not {}",
+                        super::short(threshold)
+                    ));
                 }
                 let lr = opt.lr();
                 if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
                     return bad(format!(
-                        "--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"
+                        "--lr-min must be at least 0 and below --lr ({}), not {}",
+                        super::short(lr),
+                        super::short(min_lr)
                     ));
                 }
                 Ok(())
@@ -289,13 +301,20 @@ impl LrSchedule {
                     return bad("--lr-epochs (by default --epochs) must be at least 1".into());
                 }
                 if !(pct_start > 0.0 && pct_start < 1.0) {
-                    return bad(format!("--lr-pct-start must be in (0, 1), not {pct_start}"));
+                    return bad(format!(
+                        "--lr-pct-start must be in (0, 1), not {}",
+                        super::short(pct_start)
+                    ));
                 }
                 let lr = opt.lr();
                 match min_lr {
-                    Some(min_lr) if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) => bad(
-                        format!("--lr-min must be at least 0 and below --lr ({lr}), not {min_lr}"),
-                    ),
+                    Some(min_lr) if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) => {
+                        bad(format!(
+                            "--lr-min must be at least 0 and below --lr ({}), not {}",
+                            super::short(lr),
+                            super::short(min_lr)
+                        ))
+                    }
                     _ => Ok(()),
                 }
             }
