@@ -2080,7 +2080,8 @@ pub fn check_categorical(
     target: Option<&str>,
 ) -> Result<Option<String>> {
     let err = |message: String| csv_error(path)(1, 0, message);
-    if categorical.iter().any(String::is_empty) {
+    // A header's column with no name cannot be one (a model names each).
+    if categorical.iter().any(String::is_empty) && header.iter().any(String::is_empty) {
         return Err(err(
             "--categorical names '', a column with no name; name the column in the file".into(),
         ));

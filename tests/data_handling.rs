@@ -1752,6 +1752,13 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
         &["--categorical", ""],
         "--categorical names '', a column with no name",
     );
+    // Where no column has an empty name, '' is no column, as for --ignore.
+    std::fs::write(&other, "x,y\n1,2\n").unwrap();
+    refused(
+        &other,
+        &["--categorical", ""],
+        "--categorical names '', which is not a column; the header has: x, y",
+    );
     // Text in the target, before a categorical column: the target's hint.
     std::fs::write(&other, "x,y,c\n1,2,a\n1,z,b\n").unwrap();
     refused(
