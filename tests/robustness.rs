@@ -1004,6 +1004,13 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
         err.contains("training on the CPU: mini-batches (--batch-size 16)"),
         "{err}"
     );
+    // A search's combinations have sizes of their own: the notice, said
+    // once, names none.
+    let search = ["--folds", "2", "--epochs", "2", "--grid", "batch-size=8,16"];
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "auto", &search));
+    assert!(ok, "{err}");
+    let said = "training on the CPU: mini-batches (--batch-size) run on the cpu backend";
+    assert_eq!(err.matches(said).count(), 1, "{err}");
     assert!(
         out.contains("cpu (f32, 1 thread, mini-batches of 16)"),
         "{out}"

@@ -1706,9 +1706,14 @@ impl Device {
                 bail!("--batch-size trains in f32; leave out --precision")
             }
             (BackendChoice::Auto, Some(b)) => {
+                // Said once for a search, whose combinations' sizes differ.
+                let size = match config.run.fold.and_then(|f| f.combination) {
+                    Some(_) => String::new(),
+                    None => format!(" {b}"),
+                };
                 super::notice(
                     config.quiet,
-                    &format!("training on the CPU: mini-batches (--batch-size {b}) run on the cpu backend unless --backend gpu asks for the GPU"),
+                    &format!("training on the CPU: mini-batches (--batch-size{size}) run on the cpu backend unless --backend gpu asks for the GPU"),
                 );
                 BackendChoice::Kind(BackendKind::Cpu)
             }
