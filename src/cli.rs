@@ -288,15 +288,15 @@ pub struct TrainArgs {
     #[arg(long, value_name = "MU", allow_negative_numbers = true)]
     pub momentum: Option<f64>,
 
-    /// Adam's β1, in [0, 1) [default: 0.9].
+    /// Adam's and AdamW's β1, in [0, 1) [default: 0.9].
     #[arg(long, value_name = "B1", allow_negative_numbers = true)]
     pub beta1: Option<f64>,
 
-    /// Adam's β2, in [0, 1) [default: 0.999].
+    /// Adam's and AdamW's β2, in [0, 1) [default: 0.999].
     #[arg(long, value_name = "B2", allow_negative_numbers = true)]
     pub beta2: Option<f64>,
 
-    /// Adam's ε, added to √v̂ [default: 1e-8].
+    /// Adam's and AdamW's ε, added to √v̂; positive [default: 1e-8].
     #[arg(long, value_name = "EPS", allow_negative_numbers = true)]
     pub eps: Option<f64>,
 
@@ -385,8 +385,8 @@ pub struct TrainArgs {
     /// row. With gd, momentum, nesterov, adam or adamw, in f32 or on the
     /// reference;
     /// `--backend auto` then trains on the CPU, and `--backend gpu` gathers
-    /// each batch on the device [default: the full batch, one update per
-    /// epoch].
+    /// each batch on the device; not with --shards [default: the full
+    /// batch, one update per epoch].
     #[arg(long, value_name = "B")]
     pub batch_size: Option<usize>,
 
@@ -488,8 +488,9 @@ pub struct TrainArgs {
     /// log-uniformly (such as lr=log:1e-4..0.1), whole numbers for a count
     /// such as batch-size; both ends must be values the option takes.
     /// Given again for each option varied; an option varied is not also
-    /// given on its own. --fold-predictions then holds the best
-    /// combination's, and --save trains it on every row [default: no grid].
+    /// given on its own; at most 1000 combinations. --fold-predictions then
+    /// holds the best combination's, and --save trains it on every row
+    /// [default: no grid].
     #[arg(long, value_name = "KEY=V1,V2,...", value_parser = parse_grid_axis)]
     pub grid: Vec<GridAxis>,
 
@@ -499,9 +500,9 @@ pub struct TrainArgs {
     /// drawn twice is drawn again. With lists and whole-number ranges
     /// alone, N is at most their combinations. A drawn real keeps 4
     /// significant digits, or more in a range narrower than its value. A
-    /// larger N draws the same first combinations, then more. With
-    /// --halving, its first round tries the N [default: every combination,
-    /// no ranges].
+    /// larger N draws the same first combinations, then more; at most
+    /// 1000. With --halving, its first round tries the N [default: every
+    /// combination, no ranges].
     #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
               .range(1..=MOST_COMBINATIONS as u64))]
@@ -1408,16 +1409,19 @@ pub struct BenchArgs {
     pub activation: Activation,
 
     /// Untimed samples before timing; at least one runs, since the first
-    /// (reported as "first sample") includes pipeline warm-up.
+    /// (reported as "first sample") includes pipeline warm-up; at most
+    /// 1,000,000.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
 
-    /// Timed samples per case; median, min and max are over these.
+    /// Timed samples per case; median, min and max are over these; 1 to
+    /// 1,000,000.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub samples: usize,
 
     /// Epochs per GPU sample, timed together: recorded in one submit, or
-    /// one per 256 epochs above that (the CPU always times single epochs).
+    /// one per 256 epochs above that (the CPU always times single epochs);
+    /// 1 to 1,000,000.
     #[arg(long, default_value_t = GPU_BATCH, value_name = "K")]
     pub gpu_batch: usize,
 
