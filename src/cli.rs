@@ -991,8 +991,7 @@ impl Cli {
     {
         let mut command = command();
         let command_line = joined_negative_numbers(&command, command_line);
-        let matches =
-            (command.try_get_matches_from_mut(command_line)).map_err(whole_number_error)?;
+        let matches = (command.try_get_matches_from_mut(command_line)).map_err(number_error)?;
         check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
@@ -1176,22 +1175,28 @@ where
     words
 }
 
-/// clap's error for a whole-number option given something else, which
-/// would end in Rust's parse message ("invalid digit found in string"),
-/// saying instead what the option takes; as clap words and ends it, and
-/// without a usage line, as clap's own error for the value has none.
-fn whole_number_error(e: clap::Error) -> clap::Error {
+/// clap's error for a number option given something else, which would
+/// end in Rust's parse message ("invalid digit found in string", "invalid
+/// float literal"), saying instead what the option takes; as clap words
+/// and ends it, and without a usage line, as clap's own error for the
+/// value has none.
+fn number_error(e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let source = std::error::Error::source(&e);
-    let parse = source.and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
-    let (Some(parse), Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
-        parse,
+    let whole = source.and_then(|s| s.downcast_ref::<std::num::ParseIntError>());
+    let real = source.is_some_and(|s| s.is::<std::num::ParseFloatError>());
+    let (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) = (
         e.get(ContextKind::InvalidArg),
         e.get(ContextKind::InvalidValue),
     ) else {
         return e;
     };
-    let why = whole_number_message(value, parse);
+    let why = match (whole, real) {
+        (Some(parse), _) => whole_number_message(value, parse),
+        (None, true) if value.trim().is_empty() => "expected a number, not nothing".into(),
+        (None, true) => "expected a number, such as 0.01 or 1e-3".into(),
+        (None, false) => return e,
+    };
     clap::Error::raw(
         ErrorKind::ValueValidation,
         format!(
@@ -1219,7 +1224,7 @@ fn read_option(key: &str, value: &str) -> Result<TrainArgs, String> {
         .map_err(|e| {
             // clap's message up to its usage hint: the error, and the
             // possible values where it lists them.
-            let text = whole_number_error(e).to_string();
+            let text = number_error(e).to_string();
             let lines = text.lines().take_while(|l| !l.trim().is_empty());
             let said: Vec<&str> = lines.map(str::trim).collect();
             let said = said.join(" ");

@@ -471,6 +471,12 @@ fn whole_number_options_say_what_they_take() {
             "expected a whole number (digits only)",
         ),
         (&["--epochs", ""], "expected a whole number, not nothing"),
+        (&["--tol", "abc"], "expected a number, such as 0.01 or 1e-3"),
+        (&["--max-time", ""], "expected a number, not nothing"),
+        (
+            &["--grid", "momentum=0.5,x"],
+            "expected a number, such as 0.01 or 1e-3",
+        ),
         (&["--epochs", "99999999999999999999999"], "too large"),
         (&["--grid", "epochs=-1,4"], negative),
     ] {
