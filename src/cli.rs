@@ -504,8 +504,7 @@ pub struct TrainArgs {
     /// 1000. With --halving, its first round tries the N [default: every
     /// combination, no ranges].
     #[arg(long, value_name = "N",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
-              .range(1..=MOST_COMBINATIONS as u64))]
+          value_parser = whole_in::<1, { MOST_COMBINATIONS as u64 }, usize>)]
     pub random: Option<usize>,
 
     /// With --grid: successive halving by FACTOR, which finds the best
@@ -518,8 +517,7 @@ pub struct TrainArgs {
     /// rounds where the first would train fewer than --halving-min-epochs
     /// (a notice says so). A combination that starts slowly may be dropped
     /// early [default: every combination trains --epochs].
-    #[arg(long, value_name = "FACTOR",
-          value_parser = clap::value_parser!(u32).range(2..))]
+    #[arg(long, value_name = "FACTOR", value_parser = whole_in::<2, { u32::MAX as u64 }, u32>)]
     pub halving: Option<u32>,
 
     /// With --halving: the fewest epochs its first round trains. Where the
@@ -528,8 +526,7 @@ pub struct TrainArgs {
     /// combinations. A first round too short to tell the combinations
     /// apart drops good ones by chance [default: a tenth of --epochs,
     /// rounded up].
-    #[arg(long, value_name = "N",
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, value_name = "N", value_parser = whole_in::<1, { u64::MAX }, usize>)]
     pub halving_min_epochs: Option<usize>,
 
     /// The `--grid` options given on the command line, whatever their
@@ -716,7 +713,7 @@ pub struct ImportanceArgs {
     /// rise of the MSE over them and its standard deviation [default: 5, as
     /// scikit-learn's n_repeats].
     #[arg(long, value_name = "R", default_value_t = 5, hide_default_value = true,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
+          value_parser = whole_in::<1, 1000, u32>)]
     pub repeats: u32,
 
     /// Seed of the shuffles (and of --rows' sample): the same seed gives
@@ -1520,6 +1517,19 @@ fn checkpoint_path(s: &str) -> Result<PathBuf, String> {
         "-" => Err("a checkpoint is rewritten every --checkpoint-every epochs, so it cannot be standard output; give a file (./- names a file called -)".into()),
         _ => Ok(PathBuf::from(s)),
     }
+}
+
+/// A whole number from `LO` to `HI`, refused as the other options refuse
+/// one ("must be at least 2", not clap's "0 is not in 2..=4294967295").
+fn whole_in<const LO: u64, const HI: u64, T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+    let n: u64 = s.parse().map_err(|e| whole_number_message(s, &e))?;
+    if n < LO {
+        return Err(format!("must be at least {LO}"));
+    }
+    if n > HI {
+        return Err(format!("must be at most {HI}"));
+    }
+    T::try_from(n).map_err(|_| "too large a number for this option".into())
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {

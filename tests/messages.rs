@@ -581,6 +581,30 @@ fn settings_out_of_range_read_short() {
         assert!(err.contains(expect), "{extra:?}: {err}");
         assert!(err.len() < 400, "{extra:?}: {err}");
     }
+    // Counts out of range as the other options say it, not in clap's
+    // words with the type's limit (0 is not in 2..=4294967295).
+    let search = ["--folds", "2", "--grid", "lr=0.1,0.2"];
+    for (extra, expect) in [
+        (
+            &["--halving", "1"][..],
+            "'1' for '--halving <FACTOR>': must be at least 2",
+        ),
+        (&["--halving-min-epochs", "0"], "must be at least 1"),
+        (
+            &["--random", "1001"],
+            "'1001' for '--random <N>': must be at most 1000",
+        ),
+    ] {
+        let (ok, _, err) = shadertrain(&train_synthetic(
+            "20",
+            "2",
+            "cpu",
+            &[&search, extra].concat(),
+        ));
+        assert!(!ok, "{extra:?} accepted");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert!(!err.contains(" is not in "), "{extra:?}: {err}");
+    }
 }
 
 #[test]
