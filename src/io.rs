@@ -824,6 +824,7 @@ pub fn model_to_bytes_with_state(
         let found = serde_json::to_string(&a.found).expect("a range test serialises");
         ("lr_auto", found)
     }))
+    .chain([(TENSORS_DIGEST, tensors_digest(&data).hex())])
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -835,6 +836,18 @@ pub fn model_to_bytes_with_state(
     bytes.extend(text);
     bytes.extend(data);
     Ok(bytes)
+}
+
+/// The metadata entry of the digest of a model file's tensors.
+const TENSORS_DIGEST: &str = "tensors_fnv1a64";
+
+/// FNV-1a 64 over a model file's data, every tensor's bytes as the file
+/// lays them out: a damaged byte there fails the load rather than
+/// training or predicting from a wrong parameter.
+fn tensors_digest(data: &[u8]) -> Fnv1a {
+    let mut digest = Fnv1a::new();
+    digest.update(data);
+    digest
 }
 
 pub fn save_model(model: &Model, path: &Path) -> Result<()> {
@@ -912,8 +925,17 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         ));
     }
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
+    let (length, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let meta = header.metadata().clone().unwrap_or_default();
+    if let Some(want) = meta.get(TENSORS_DIGEST) {
+        let got = tensors_digest(&bytes[8 + length..]).hex();
+        if *want != got {
+            return Err(bad(format!(
+                "its tensors' bytes are not those it was written with (FNV-1a digest {got}, and metadata '{TENSORS_DIGEST}' says {want}): the file is damaged, or another tool rewrote it (delete that entry to read it anyway)"
+            )));
+        }
+    }
     let get = |key: &str| {
         meta.get(key)
             .ok_or_else(|| bad(format!("metadata has no '{key}'")))

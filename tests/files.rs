@@ -191,6 +191,28 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     assert!(text.contains("an empty name (feature 2)"), "{text}");
 }
 
+/// A byte of a tensor damaged is refused by the tensors' digest, which
+/// names the entry to delete to read the file anyway; with the entry gone
+/// the file is read as written.
+#[test]
+fn a_damaged_tensor_byte_is_refused() {
+    let good = model_to_bytes(&sample_model()).unwrap();
+    let header = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    for at in [8 + header, good.len() - 1, (8 + header + good.len()) / 2] {
+        let mut damaged = good.clone();
+        damaged[at] ^= 0x10;
+        let text = refused(&damaged);
+        assert!(
+            text.contains("its tensors' bytes are not those it was written with")
+                && text.contains("delete that entry"),
+            "{text}"
+        );
+        let without = swapped(&damaged, "tensors_fnv1a64", "tensors_fnv1a6x");
+        let read = model_from_bytes(Path::new("old.st"), &without).unwrap();
+        assert_ne!(read.params, sample_model().params, "byte {at}");
+    }
+}
+
 /// A model's one-hot encoded columns round-trip in its metadata, and
 /// levels that could not have been written are refused with the key named.
 #[test]
