@@ -1848,6 +1848,12 @@ fn kept_params(
 ) -> Result<Option<Kept>> {
     let bad = |m: String| Error::model_file(path, m);
     let Some(at) = meta.get("kept_epoch") else {
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
+        if tensors.tensor(KEPT_TENSOR).is_ok() {
+            return Err(bad(format!(
+                "it holds the tensor '{KEPT_TENSOR}' but no metadata 'kept_epoch' to say when they were kept"
+            )));
+        }
         return Ok(None);
     };
     let at: usize = at.parse().ok().filter(|&k| k <= epoch).ok_or_else(|| {
@@ -1896,7 +1902,7 @@ fn params_tensor(path: &Path, bytes: &[u8], name: &str, len: usize) -> Result<Ve
 fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<Saved> {
     let bad = |m: String| Error::model_file(path, m);
     let tensors = SafeTensors::deserialize(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
-    let steps = match steps {
+    let count = match steps {
         None => 0,
         Some(s) => s
             .parse()
@@ -1927,8 +1933,14 @@ fn optimizer_state(path: &Path, bytes: &[u8], steps: Option<&String>) -> Result<
         }
         out.push((name[OPTIMIZER_PREFIX.len()..].to_string(), values));
     }
+    if steps.is_none() && !out.is_empty() {
+        return Err(bad(
+            "it holds the optimizer's state but no metadata 'optimizer_steps' to count its updates"
+                .into(),
+        ));
+    }
     Ok(Saved {
-        steps,
+        steps: count,
         tensors: out,
     })
 }

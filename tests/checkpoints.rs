@@ -727,3 +727,55 @@ fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
     assert!(ok, "{err}");
     common::assert_same_file(&whole, &resumed, "resumed against the run not stopped");
 }
+
+/// A checkpoint whose optimizer state has no step count, or whose kept
+/// parameters have no epoch, is refused (Adam's count restarted, the kept
+/// parameters were dropped); with both it loads.
+#[test]
+fn state_without_its_count_or_epoch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck.st");
+    let model = small_model();
+    let options = serde_json::json!({});
+    let state = Saved {
+        steps: 3,
+        tensors: vec![("m".into(), vec![0.5; model.params.len()])],
+    };
+    let kept = Kept {
+        epoch: 1,
+        loss: 0.25,
+        params: model.params.clone(),
+    };
+    let view = CheckpointView {
+        epoch: 2,
+        history: &[0.5, 0.4],
+        options: &options,
+        val_history: &[],
+        optimizer: &state,
+        data: None,
+        kept: Some(&kept),
+        backend: Some("cpu"),
+        threads: None,
+        lr_auto: None,
+    };
+    CheckpointWriter::new(&ck, None)
+        .write(&model, &view)
+        .unwrap();
+    let (_, read) = load_checkpoint(&ck).unwrap();
+    assert_eq!((read.optimizer.steps, read.kept.unwrap().epoch), (3, 1));
+    let good = std::fs::read(&ck).unwrap();
+    for (key, says) in [
+        ("\"optimizer_steps\"", "no metadata 'optimizer_steps'"),
+        ("\"kept_epoch\"", "no metadata 'kept_epoch'"),
+    ] {
+        let at = good
+            .windows(key.len())
+            .position(|w| w == key.as_bytes())
+            .unwrap();
+        let mut edited = good.clone();
+        edited[at + key.len() - 2] = b'x';
+        std::fs::write(&ck, &edited).unwrap();
+        let e = load_checkpoint(&ck).unwrap_err().to_string();
+        assert!(e.contains(says), "{key}: {e}");
+    }
+}
