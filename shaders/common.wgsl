@@ -72,8 +72,11 @@ fn activate(z: f32, act: u32) -> f32 {
     if (act == ACT_SIGMOID) {
         return sigmoid(z);
     }
-    // WGSL's tanh is sinh/cosh on some drivers: NaN for large |z| unless clamped.
-    return tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP));
+    // WGSL's tanh is sinh/cosh on some drivers: NaN for large |z| unless
+    // clamped. The clamp of a NaN is a bound, so a NaN z is passed on as
+    // it is (an ordered z == z is false for it): a parameter gone NaN
+    // makes the loss NaN, and the run's divergence is seen.
+    return select(z, tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP)), z == z);
 }
 
 // g′ through the activation's output a = g(z).

@@ -988,3 +988,41 @@ fn wide_kernels_match_their_twins() {
         }
     }
 }
+
+/// Values f16 cannot hold: a feature past 65504 is refused before any
+/// epoch, naming it; a target so far from 0 that the scaled error terms
+/// overflow f16 makes the first update's parameters NaN, which the loss
+/// shows, so the run diverges at once (it trained on with NaN weights
+/// and a finite loss).
+#[test]
+fn values_past_f16_are_refused_or_diverge() {
+    for precision in BOTH {
+        let Some(ctx) = mixed_gpu(precision) else {
+            continue;
+        };
+        let mut data = Dataset::synthetic(200, 3, 1).unwrap();
+        let m = model(&data, &[8], Activation::Tanh, 2);
+        let opt = Optimizer::gd(1e-9);
+        let mut wide = data.clone();
+        wide.x[4] = -1e5;
+        let source = Source::Host(&wide);
+        let refused = GpuTrainer::with(ctx.clone(), &m, source, opt, KernelChoice::Auto);
+        let e = refused.err().unwrap().to_string();
+        assert!(
+            e.contains("feature 'x1' holds -100000 (training row 2)"),
+            "{precision:?}: {e}"
+        );
+        for y in &mut data.y {
+            *y = *y * 1e5 + 5e5;
+        }
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with(ctx, &m, source, opt, KernelChoice::Auto).unwrap();
+        let schedule = Schedule {
+            max_epochs: 3,
+            tol: 0.0,
+        };
+        let e = train(&mut g, &schedule).unwrap_err();
+        let diverged = matches!(e, shadertrain::Error::Diverged { epoch: 1, .. });
+        assert!(diverged, "{precision:?}: {e:?}");
+    }
+}

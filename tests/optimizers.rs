@@ -1224,3 +1224,36 @@ fn cpu_and_gpu_apply_plateau_cuts_as_the_reference() {
         );
     }
 }
+
+/// A parameter gone NaN makes the loss NaN on every backend and kernel
+/// family, for both activations, so the run's divergence is seen: WGSL's
+/// clamp of a NaN is a bound, and tanh(clamp(z)) gave ±1 and a finite loss
+/// from NaN weights (a mixed run trained on with them).
+#[test]
+fn a_nan_parameter_makes_the_loss_nan_everywhere() {
+    let data = Dataset::synthetic(150, 3, 2).unwrap();
+    for act in [Activation::Tanh, Activation::Sigmoid] {
+        let m = model(&data, &[8], act, 1);
+        let mut nan = m.params.clone();
+        nan[0] = f32::NAN;
+        let mut grad = vec![0.0; nan.len()];
+        let opt = Optimizer::gd(0.1);
+        let mut check = |name: &str, b: &mut dyn Objective| {
+            let loss = b.evaluate(&nan, &mut grad).unwrap();
+            assert!(loss.is_nan(), "{name} {act:?}: {loss}");
+        };
+        check("reference", &mut Reference::new(&m, &data, opt).unwrap());
+        check("cpu", &mut Fast::new(&m, &data, opt, 2).unwrap());
+        let Some(ctx) = gpu() else { continue };
+        for kernels in [
+            KernelChoice::Fused,
+            KernelChoice::Tiled,
+            KernelChoice::Layered,
+            KernelChoice::Wide,
+        ] {
+            let source = Source::Host(&data);
+            let mut g = GpuTrainer::with(ctx.clone(), &m, source, opt, kernels).unwrap();
+            check(&format!("gpu {kernels:?}"), &mut g);
+        }
+    }
+}

@@ -2679,6 +2679,9 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
             let mut clip = or_list(&remedies)[smaller.len()..].to_string();
             clip += &standardize_first(config, done.outcome.losses[0]);
+            if done.backend.contains(", mixed ") {
+                clip += "; --precision mixed holds the first layer's error terms in f16 (at most 65504 once scaled), which a target far from 0 overflows: --standardize or --precision f32 avoids that";
+            }
             if lr != base {
                 let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
                 clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");

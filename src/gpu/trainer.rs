@@ -142,6 +142,23 @@ pub struct GpuTrainer {
     _buffers: Vec<wgpu::Buffer>,
 }
 
+/// Refuses rows the mixed path cannot hold: its first layer reads the
+/// features in f16, whose largest finite value is 65504 (a feature past
+/// it would be ±∞ there, and every gradient NaN).
+fn check_f16_features(rows: &Dataset) -> Result<()> {
+    let at = rows.x.iter().position(|v| v.abs() > 65504.0);
+    let Some(at) = at else {
+        return Ok(());
+    };
+    let f = rows.features.max(1);
+    Err(Error::Config(format!(
+        "--precision mixed reads the features in f16, whose largest value is 65504, and feature '{}' holds {} (training row {}): give --standardize, or --precision f32",
+        rows.feature_names.get(at % f).map_or("?", String::as_str),
+        crate::optim::short(f64::from(rows.x[at])),
+        at / f + 1
+    )))
+}
+
 impl GpuTrainer {
     /// Uploads `data` and `model`'s parameters and builds every pipeline,
     /// buffer and bind group the epochs need, with the kernels
@@ -183,6 +200,9 @@ impl GpuTrainer {
         updates.opt.check()?;
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
+        if let (true, Source::Host(rows)) = (plan.mixed, data) {
+            check_f16_features(rows)?;
+        }
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, updates, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
