@@ -73,10 +73,12 @@ fn activate(z: f32, act: u32) -> f32 {
         return sigmoid(z);
     }
     // WGSL's tanh is sinh/cosh on some drivers: NaN for large |z| unless
-    // clamped. The clamp of a NaN is a bound, so a NaN z is passed on as
-    // it is (an ordered z == z is false for it): a parameter gone NaN
-    // makes the loss NaN, and the run's divergence is seen.
-    return select(z, tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP)), z == z);
+    // clamped. The clamp of a NaN is a bound, so a NaN z, told by its bits
+    // (a compiler may take z == z as true), is passed on as it is: a
+    // parameter gone NaN makes the loss NaN, and the run's divergence is
+    // seen.
+    let nan = (bitcast<u32>(z) & 0x7fffffffu) > 0x7f800000u;
+    return select(tanh(clamp(z, -TANH_CLAMP, TANH_CLAMP)), z, nan);
 }
 
 // g′ through the activation's output a = g(z).

@@ -1554,7 +1554,8 @@ pub struct DeviceArgs {
     /// Threads of the CPU backend, and of held-out rows scored on the host
     /// beside another backend (the reference's, an L-BFGS GPU run's; a
     /// sharded run scores them on one); 0 is every core, at most 1024
-    /// [default: every core; with --resume, the checkpoint's run's].
+    /// [default: every core; with --resume, and for 0 there, the
+    /// checkpoint's run's].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
           value_parser = parse_threads)]
     pub threads: usize,

@@ -206,7 +206,8 @@ impl Settings {
         let max_grad_norm = match self.max_grad_norm {
             Some(c) if !(c.is_finite() && c > 0.0) => {
                 return Err(Error::Config(format!(
-                    "--clip-grad-norm must be a positive number, not {c}"
+                    "--clip-grad-norm must be a positive number, not {}",
+                    short(c)
                 )))
             }
             c => c.unwrap_or(0.0),
@@ -384,12 +385,13 @@ impl Optimizer {
         let bad = |m: String| Err(Error::Config(m));
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("--lr must be a positive number, not {lr}"));
+            return bad(format!("--lr must be a positive number, not {}", short(lr)));
         }
         let decay = self.weight_decay();
         if !(decay.is_finite() && decay >= 0.0) {
             return bad(format!(
-                "--weight-decay must be 0 or a positive number, not {decay}"
+                "--weight-decay must be 0 or a positive number, not {}",
+                short(decay)
             ));
         }
         let clip = self.max_grad_norm();
@@ -416,8 +418,11 @@ impl Optimizer {
         ] {
             if v > 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&v) {
                 return bad(format!(
-                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {:e}): give a value from {:e} to {:e}",
-                    v as f32,
+                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {}): give a value from {:e} to {:e}",
+                    match v as f32 {
+                        held if held == 0.0 || held.is_infinite() => held.to_string(),
+                        held => format!("{held:e}"),
+                    },
                     f32::MIN_POSITIVE,
                     f32::MAX
                 ));
@@ -441,7 +446,10 @@ impl Optimizer {
                 unit("--beta1", beta1)?;
                 unit("--beta2", beta2)?;
                 if !(eps.is_finite() && eps > 0.0) {
-                    return bad(format!("--eps must be a positive number, not {eps}"));
+                    return bad(format!(
+                        "--eps must be a positive number, not {}",
+                        short(eps)
+                    ));
                 }
                 Ok(())
             }
@@ -452,7 +460,7 @@ impl Optimizer {
                     return bad("--history-size must be at least 1".into());
                 }
                 if !(gtol.is_finite() && gtol >= 0.0) {
-                    return bad(format!("--gtol must be 0 or more, not {gtol}"));
+                    return bad(format!("--gtol must be 0 or more, not {}", short(gtol)));
                 }
                 Ok(())
             }
@@ -544,13 +552,14 @@ pub fn short(x: f64) -> String {
         false => format!("{x}"),
     };
     let text = written(x);
-    // A value computed (a rate cut each epoch) reads to 6 significant
-    // digits, 3.56e-7 rather than 3.5599999999999996e-7; one as given, in
-    // full.
+    // A value computed (a rate cut each epoch) reads without its last
+    // digits' float noise, 3.56e-7 rather than 3.5599999999999996e-7: to
+    // 15 significant digits, which keep every value typed with fewer
+    // apart from its neighbours (1.0000000000001 is not 1).
     let mantissa = text.split('e').next().unwrap_or_default();
     let digits = mantissa.trim_start_matches(['-', '0', '.']).chars();
-    match digits.filter(char::is_ascii_digit).count() > 12 {
-        true => written(format!("{x:.5e}").parse().unwrap_or(x)),
+    match digits.filter(char::is_ascii_digit).count() > 15 {
+        true => written(format!("{x:.14e}").parse().unwrap_or(x)),
         false => text,
     }
 }
@@ -805,6 +814,8 @@ mod tests {
             (0.0012345678, "0.0012345678"),
             (3.5599999999999996e-7, "3.56e-7"),
             (0.1 + 0.2, "0.3"),
+            (1.0000000000001, "1.0000000000001"),
+            (f64::from(1e-40f32), "9.99994610111476e-41"),
             (f64::INFINITY, "inf"),
             (f64::NAN, "NaN"),
         ] {

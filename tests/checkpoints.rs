@@ -726,6 +726,41 @@ fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
     let (ok, _, err) = resume_to(&checkpoint, "12", &["--save", &resumed]);
     assert!(ok, "{err}");
     common::assert_same_file(&whole, &resumed, "resumed against the run not stopped");
+    // Without --threads, on the machine that wrote it: no notice, and the
+    // held-out rows (more blocks than the training rows have) are scored
+    // on the threads they were, so their losses go on bit for bit too.
+    let [whole, resumed] = paths(&dir, ["whole.csv", "resumed.csv"]);
+    let run = |epochs: &str, more: &[&str]| {
+        let split = [
+            "--validation-split",
+            "0.75",
+            "--lr",
+            "0.05",
+            "--epochs",
+            epochs,
+        ];
+        let args = train_synthetic("200", "2", "cpu", &[&split[..], more].concat());
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+    };
+    run("3", &["--checkpoint", &checkpoint]);
+    run("6", &["--history", &whole]);
+    let rest = [
+        "train",
+        "--resume",
+        &checkpoint,
+        "--epochs",
+        "6",
+        "--history",
+        &resumed,
+    ];
+    let (ok, _, err) = shadertrain(&rest);
+    assert!(ok, "{err}");
+    assert!(err.contains("notice: training on the cpu backend"), "{err}");
+    assert!(!err.contains("as the run that wrote"), "{err}");
+    assert!(!err.contains("lowered"), "{err}");
+    let read = |p: &str| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&whole), read(&resumed), "held-out losses");
 }
 
 /// A checkpoint whose optimizer state has no step count, or whose kept

@@ -75,7 +75,7 @@ fn bench_s_device_options_speak_of_bench() {
     }
     let (_, out, _) = shadertrain(&["train", "--help"]);
     assert!(
-        out.contains("with --resume, the checkpoint's run's"),
+        out.contains("with --resume, and for 0 there, the checkpoint's run's"),
         "{out}"
     );
 }

@@ -551,6 +551,42 @@ fn settings_out_of_range_read_short() {
             "--momentum must be in [0, 1), not 1e300",
         ),
         (
+            &["--lr", "-1e300"],
+            "--lr must be a positive number, not -1e300",
+        ),
+        (
+            &["--optimizer", "adam", "--eps", "-1e300"],
+            "--eps must be a positive number, not -1e300",
+        ),
+        (
+            &["--weight-decay", "-1e300"],
+            "0 or a positive number, not -1e300",
+        ),
+        (
+            &["--clip-grad-norm", "-1e300"],
+            "--clip-grad-norm must be a positive number, not -1e300",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--gtol", "-1e300"],
+            "--gtol must be 0 or more, not -1e300",
+        ),
+        (&["--tol", "-1e300"], "--tol must be 0 or more, not -1e300"),
+        (
+            &["--max-time", "-1e300"],
+            "a positive number of seconds, not -1e300",
+        ),
+        (
+            &[
+                "--lr-schedule",
+                "step",
+                "--lr-every",
+                "2",
+                "--lr-gamma",
+                "1.0000000000001",
+            ],
+            "not 1.0000000000001",
+        ),
+        (
             &["--optimizer", "adam", "--beta2", "-1e300"],
             "--beta2 must be in [0, 1), not -1e300",
         ),

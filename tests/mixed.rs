@@ -1012,6 +1012,14 @@ fn values_past_f16_are_refused_or_diverge() {
             e.contains("feature 'x1' holds -100000 (training row 2)"),
             "{precision:?}: {e}"
         );
+        // Held-out rows measured on the device are f16 there too.
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with(ctx.clone(), &m, source, opt, KernelChoice::Auto).unwrap();
+        let e = g.hold_out(&m, &wide).err().unwrap().to_string();
+        assert!(
+            e.contains("feature 'x1' holds -100000 (held-out row 2)"),
+            "{precision:?}: {e}"
+        );
         for y in &mut data.y {
             *y = *y * 1e5 + 5e5;
         }

@@ -218,7 +218,10 @@ impl RunOptions {
             self.lr_schedule.check(&self.optimizer)?;
         }
         if !(self.tol.is_finite() && self.tol >= 0.0) {
-            bail!("--tol must be 0 or more, not {}", self.tol);
+            bail!(
+                "--tol must be 0 or more, not {}",
+                crate::optim::short(self.tol)
+            );
         }
         if self.epochs == 0 {
             bail!("--epochs must be at least 1");
@@ -355,6 +358,8 @@ pub struct TrainConfig {
     pub adapter: AdapterRequest,
     /// Threads of the CPU backend and of the validation scorer (0: all).
     pub threads: usize,
+    /// `threads` is the resumed checkpoint's run's, not `--threads`.
+    pub threads_resumed: bool,
     /// The CPU backend's build (`--cpu-isa`); `None`: the best there is.
     pub cpu_isa: Option<crate::cpu::Isa>,
     pub kernels: KernelChoice,
@@ -533,6 +538,7 @@ impl TrainConfig {
             );
         }
         let threads = resumed_threads(args, resumed.as_ref());
+        let threads_resumed = threads != args.device.threads;
         if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) =
             args.backend
         {
@@ -560,6 +566,7 @@ impl TrainConfig {
                 ..AdapterRequest::default()
             },
             threads,
+            threads_resumed,
             cpu_isa: args.device.cpu_isa,
             kernels: args.device.kernels,
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
@@ -811,7 +818,10 @@ const LONGEST: Duration = Duration::from_secs(1 << 32);
 /// [`LONGEST`].
 fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
     if t.is_nan() || t <= 0.0 {
-        bail!("{flag} must be a positive number of seconds, not {t}");
+        bail!(
+            "{flag} must be a positive number of seconds, not {}",
+            crate::optim::short(t)
+        );
     }
     if t >= LONGEST.as_secs_f64() {
         return Ok(None);

@@ -1921,7 +1921,13 @@ fn open_backend<'a>(
                 .with_isa(config.cpu_isa)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
-            let threads = (config.threads, fast.threads());
+            // A resumed run's count is the checkpoint's, lowered as it was.
+            let asked = if config.threads_resumed {
+                0
+            } else {
+                config.threads
+            };
+            let threads = (asked, fast.threads());
             super::threads_lowered(config.quiet, threads, rows.rows, "");
             with_optimizer(fast, model, opt)
         }
@@ -2159,8 +2165,10 @@ impl<'a> Checkpointer<'a> {
             model,
             data: data.digest.clone(),
             backend,
+            // As asked (0: the cores), before the cap by rows: the
+            // validation scorer's threads follow it too.
             threads: (backend == BackendKind::Cpu && config.run.shards.is_none())
-                .then(|| Fast::thread_count(config.threads, data.train_rows)),
+                .then(|| Fast::thread_count(config.threads, usize::MAX)),
             lr_auto,
         }
     }
@@ -2679,7 +2687,8 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
             let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
             let mut clip = or_list(&remedies)[smaller.len()..].to_string();
             clip += &standardize_first(config, done.outcome.losses[0]);
-            if done.backend.contains(", mixed ") {
+            let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
+            if done.backend.contains(", mixed ") && standardize {
                 clip += "; --precision mixed holds the first layer's error terms in f16 (at most 65504 once scaled), which a target far from 0 overflows: --standardize or --precision f32 avoids that";
             }
             if lr != base {

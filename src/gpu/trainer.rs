@@ -144,15 +144,16 @@ pub struct GpuTrainer {
 
 /// Refuses rows the mixed path cannot hold: its first layer reads the
 /// features in f16, whose largest finite value is 65504 (a feature past
-/// it would be ±∞ there, and every gradient NaN).
-fn check_f16_features(rows: &Dataset) -> Result<()> {
+/// it would be ±∞ there, and every gradient or held-out loss NaN); `what`
+/// rows they are, for the error.
+fn check_f16_features(rows: &Dataset, what: &str) -> Result<()> {
     let at = rows.x.iter().position(|v| v.abs() > 65504.0);
     let Some(at) = at else {
         return Ok(());
     };
     let f = rows.features.max(1);
     Err(Error::Config(format!(
-        "--precision mixed reads the features in f16, whose largest value is 65504, and feature '{}' holds {} (training row {}): give --standardize, or --precision f32",
+        "--precision mixed reads the features in f16, whose largest value is 65504, and feature '{}' holds {} ({what} row {}): give --standardize, or --precision f32",
         rows.feature_names.get(at % f).map_or("?", String::as_str),
         crate::optim::short(f64::from(rows.x[at])),
         at / f + 1
@@ -201,7 +202,7 @@ impl GpuTrainer {
         let layout = &model.layout;
         let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
         if let (true, Source::Host(rows)) = (plan.mixed, data) {
-            check_f16_features(rows)?;
+            check_f16_features(rows, "training")?;
         }
         let need = plan.device_bytes(layout, data.rows());
         GpuTrainer::build(ctx, model, data, updates, plan).map_err(|e| match e {
@@ -357,6 +358,9 @@ impl GpuTrainer {
     /// from now on: at every epoch's start, in the epoch's own submit, and
     /// with every [`Backend::loss`]; [`Backend::held_out`] returns them.
     pub fn hold_out(&mut self, model: &Model, rows: &Dataset) -> Result<()> {
+        if self.plan.mixed {
+            check_f16_features(rows, "held-out")?;
+        }
         let trainer = held_out::Shared {
             ctx: &self.ctx,
             kernels: &self.kernels,
