@@ -2337,6 +2337,16 @@ fn find_rate<'a>(
     }))
 }
 
+/// The warning for a periodic checkpoint at `epoch` that could not be
+/// written for `e`.
+fn checkpoint_failed(config: &TrainConfig, epoch: usize, e: &str) -> String {
+    let every = match config.checkpoint_every() {
+        1 => "epoch".to_string(),
+        n => crate::units::count(n, "epoch"),
+    };
+    format!("warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {every} and at the end")
+}
+
 /// Trains from `history` until the schedule or a hook stops it, with
 /// Ctrl-C (and SIGTERM, SIGHUP), periodic checkpoints, validation scoring,
 /// the progress bar and the milestones hooked in.
@@ -2393,15 +2403,7 @@ fn fit<'a>(
             Err(e) => {
                 let e = e.to_string();
                 if last_failure.as_ref() != Some(&e) {
-                    bar.suspend(|| {
-                        crate::say!(
-                            "warning: could not write --checkpoint at epoch {epoch}: {e}; training goes on, and the checkpoint is tried again every {} and at the end",
-                            match config.checkpoint_every() {
-                                1 => "epoch".to_string(),
-                                n => crate::units::count(n, "epoch"),
-                            }
-                        )
-                    });
+                    bar.suspend(|| crate::say!("{}", checkpoint_failed(config, epoch, &e)));
                 }
                 last_failure = Some(e);
             }
