@@ -697,6 +697,14 @@ fn a_file_that_is_not_a_history_beside_the_checkpoint_is_kept() {
     }
 }
 
+/// Trains `options` on the cpu backend for `epochs` on `rows` × `features`
+/// synthetic rows, with `more`.
+fn train_cpu(rows: &str, features: &str, options: &[&str], epochs: &str, more: &[&str]) {
+    let options = [options, &["--epochs", epochs], more].concat();
+    let (ok, _, err) = shadertrain(&train_synthetic(rows, features, "cpu", &options));
+    assert!(ok, "{err}");
+}
+
 /// A cpu-backend checkpoint records its threads, which order the sums, and
 /// a resume without `--threads` takes them, so it goes on bit for bit as
 /// the run not stopped, whatever this machine's cores.
@@ -704,21 +712,8 @@ fn a_file_that_is_not_a_history_beside_the_checkpoint_is_kept() {
 fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let [checkpoint, whole, resumed] = paths(&dir, ["c.ck", "whole.st", "resumed.st"]);
-    let run = |epochs: &str, more: &[&str]| {
-        let adam = [
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.01",
-            "--threads",
-            "3",
-            "--epochs",
-            epochs,
-        ];
-        let args = train_synthetic("1000", "3", "cpu", &[&adam[..], more].concat());
-        let (ok, _, err) = shadertrain(&args);
-        assert!(ok, "{err}");
-    };
+    let adam = ["--optimizer", "adam", "--lr", "0.01", "--threads", "3"];
+    let run = |epochs: &str, more: &[&str]| train_cpu("1000", "3", &adam, epochs, more);
     run("6", &["--checkpoint", &checkpoint]);
     run("12", &["--save", &whole]);
     let (_, c) = load_checkpoint(Path::new(&checkpoint)).unwrap();
@@ -730,19 +725,8 @@ fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
     // held-out rows (more blocks than the training rows have) are scored
     // on the threads they were, so their losses go on bit for bit too.
     let [whole, resumed] = paths(&dir, ["whole.csv", "resumed.csv"]);
-    let run = |epochs: &str, more: &[&str]| {
-        let split = [
-            "--validation-split",
-            "0.75",
-            "--lr",
-            "0.05",
-            "--epochs",
-            epochs,
-        ];
-        let args = train_synthetic("200", "2", "cpu", &[&split[..], more].concat());
-        let (ok, _, err) = shadertrain(&args);
-        assert!(ok, "{err}");
-    };
+    let split = ["--validation-split", "0.75", "--lr", "0.05"];
+    let run = |epochs: &str, more: &[&str]| train_cpu("200", "2", &split, epochs, more);
     run("3", &["--checkpoint", &checkpoint]);
     run("6", &["--history", &whole]);
     let rest = [
