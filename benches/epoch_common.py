@@ -160,17 +160,22 @@ def timed(args, run_epoch, sync=lambda: None):
     """Per-epoch seconds of `args.samples` samples after `args.warmup`
     untimed ones, each sample `args.batch` calls of `run_epoch`, with
     `sync` (waiting for the device) before its clock starts and after the
-    last epoch."""
+    last epoch; and the loss the first call returned, before any update,
+    read once the clock has stopped (`report`'s `first_loss`, which
+    `shadertrain bench` compares with its own)."""
     times = []
+    first = None
     for i in range(args.warmup + args.samples):
         sync()
         t = time.perf_counter()
         for _ in range(args.batch):
-            run_epoch()
+            loss = run_epoch()
+            if first is None:
+                first = loss
         sync()
         if i >= args.warmup:
             times.append((time.perf_counter() - t) / args.batch)
-    return times
+    return times, float(first)
 
 
 def derivative(a, activation):

@@ -60,14 +60,16 @@ def main():
         def run():
             loss, *params = epoch(x, y, *state["params"])
             state["params"], state["loss"] = tuple(params), loss
+            return loss
 
         def sync():
             # One executable makes the loss and the parameters together.
             if state["loss"] is not None:
                 state["loss"].block_until_ready()
 
-        times = common.timed(args, run, sync)
-        common.report("jax-jit", str(device), name, args.activation, times, jax=jax.__version__)
+        times, first = common.timed(args, run, sync)
+        common.report("jax-jit", str(device), name, args.activation, times,
+                      first_loss=first, jax=jax.__version__)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ fn median(mut f: impl FnMut()) -> f64 {
         per_epoch,
         epochs: SAMPLES,
         first_s: 0.0,
+        first_loss: f64::NAN,
     }
     .median()
 }

@@ -46,10 +46,12 @@ def main():
         lr = np.float32(0.1)
         def run():
             nonlocal b2
-            _, b2 = epoch(x, y, w1, b1, w2, b2, lr)
+            loss, b2 = epoch(x, y, w1, b1, w2, b2, lr)
+            return loss
 
-        times = common.timed(args, run)
-        common.report("numpy", "cpu", name, args.activation, times, numpy=np.__version__)
+        times, first = common.timed(args, run)
+        common.report("numpy", "cpu", name, args.activation, times,
+                      first_loss=first, numpy=np.__version__)
 
 
 if __name__ == "__main__":

@@ -71,9 +71,10 @@ def main():
         b1 = torch.zeros(w1.shape[0], device=dev)
         b2 = torch.zeros((), device=dev)
         with torch.no_grad():
-            times = common.timed(args, lambda: step(x, y, w1, b1, w2, b2, 0.1), sync)
+            times, first = common.timed(args, lambda: step(x, y, w1, b1, w2, b2, 0.1), sync)
         backend = "torch-compile" if args.compile else "torch-eager"
-        common.report(backend, adapter, name, args.activation, times, torch=torch.__version__)
+        common.report(backend, adapter, name, args.activation, times,
+                      first_loss=first, torch=torch.__version__)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,9 @@ pub struct Timing {
     pub epochs: usize,
     /// Seconds of the first sample, pipelines and upload excluded.
     pub first_s: f64,
+    /// The loss of the first epoch, before any update: that of the
+    /// shape's data and initial weights.
+    pub first_loss: f64,
 }
 
 impl Timing {
@@ -239,6 +242,7 @@ pub fn time_epochs_with(
     // error, at its epoch.
     let mut losses = Vec::with_capacity(per_sample);
     let mut before = 0;
+    let mut first_loss = f64::NAN;
     let mut sample = |backend: &mut dyn Backend| -> Result<f64> {
         losses.clear();
         let t = Instant::now();
@@ -250,6 +254,9 @@ pub fn time_epochs_with(
                 loss: losses[k],
                 lr: LR,
             });
+        }
+        if before == 0 {
+            first_loss = losses[0];
         }
         before += losses.len();
         tick();
@@ -267,6 +274,7 @@ pub fn time_epochs_with(
         per_epoch,
         epochs: samples * per_sample,
         first_s,
+        first_loss,
     })
 }
 
@@ -295,6 +303,11 @@ pub struct Record {
     /// Setup: data upload and pipeline creation, in seconds (not reported
     /// by peers).
     pub setup_s: Option<f64>,
+    /// The loss of the first epoch, before any update; a peer's where its
+    /// script reports it. Every case of a shape trains the same network
+    /// from the same start, so these agree ([`first_loss_mismatches`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_loss: Option<f64>,
     /// The CPU record's median over this one's, on the same shape, for GPU rows.
     pub speedup_vs_cpu: Option<f64>,
     /// For a peer's record: its median over shadertrain's on the same shape
@@ -341,6 +354,7 @@ impl Record {
             gflops: layout.epoch_flops(shape.n) / median / 1e9,
             first_sample_s: Some(timing.first_s),
             setup_s: Some(setup_s),
+            first_loss: Some(timing.first_loss),
             speedup_vs_cpu: None,
             shadertrain_speedup: None,
             version: None,
@@ -419,6 +433,10 @@ impl Record {
             gflops: layout.epoch_flops(shape.n) / line.median_s / 1e9,
             first_sample_s: None,
             setup_s: None,
+            first_loss: line
+                .rest
+                .get("first_loss")
+                .and_then(serde_json::Value::as_f64),
             speedup_vs_cpu: None,
             shadertrain_speedup: None,
             version,
@@ -456,6 +474,40 @@ pub fn fill_speedups(records: &mut [Record]) {
             Runner::Own(_) => {}
         }
     }
+}
+
+/// Relative difference past which a peer's first loss is another
+/// problem's: the losses are f32 sums over the rows in other orders, far
+/// closer than this; other data or weights differ in the first digit.
+pub const FIRST_LOSS_RTOL: f64 = 1e-3;
+
+/// A warning for each peer's record whose first loss differs from
+/// shadertrain's on the same shape by more than [`FIRST_LOSS_RTOL`]: it
+/// did not train the same network from the same start, so its time is
+/// not a like-for-like comparison.
+pub fn first_loss_mismatches(records: &[Record]) -> Vec<String> {
+    let ours = |shape: &str| {
+        let own = records
+            .iter()
+            .filter(|r| matches!(r.backend, Runner::Own(_)));
+        own.filter(|r| r.shape == shape).find_map(|r| r.first_loss)
+    };
+    let peers = records
+        .iter()
+        .filter(|r| matches!(r.backend, Runner::Peer(_)));
+    peers
+        .filter_map(|r| {
+            let (theirs, ours) = (r.first_loss?, ours(&r.shape)?);
+            // A NaN is far too.
+            let close = (theirs - ours).abs() <= FIRST_LOSS_RTOL * ours.abs();
+            (!close).then(|| {
+                format!(
+                    "warning: {} ({}) began {} at loss {theirs:.6e}, and shadertrain at {ours:.6e}: it did not train the same network from the same start, so its time is not like for like",
+                    r.backend, r.adapter, r.shape
+                )
+            })
+        })
+        .collect()
 }
 
 /// The records as an aligned text table. Its last column is the GPU's
@@ -566,6 +618,7 @@ mod tests {
             per_epoch: vec![s],
             epochs: 1,
             first_s: s,
+            first_loss: 0.25,
         }
     }
 
@@ -671,6 +724,7 @@ mod tests {
             per_epoch: v.to_vec(),
             epochs: v.len(),
             first_s: 0.0,
+            first_loss: 0.25,
         };
         assert_eq!(t(&[3.0, 1.0, 2.0]).median(), 2.0);
         assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).median(), 2.5);

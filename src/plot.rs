@@ -560,6 +560,7 @@ mod tests {
             per_epoch: vec![1e-3],
             epochs: 1,
             first_s: 1e-3,
+            first_loss: 0.25,
         };
         let shapes = parse_shapes("64x2x2,S0,S1").unwrap();
         let record = |kind, adapter, shape| {

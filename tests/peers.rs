@@ -143,6 +143,38 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
     assert!(!std::path::Path::new(folder).exists(), "{folder} is left");
 }
 
+/// A peer that reports a first loss other than shadertrain's on its
+/// shape trained another problem: a warning says its time is not like for
+/// like. One within `FIRST_LOSS_RTOL` gets none; the JSON has both.
+#[test]
+fn a_peer_that_began_at_another_loss_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, LOGGING_PYTHON);
+    let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
+    let bench = |first: f64| {
+        let reported = format!("\"first_loss\": {first:e}, \"numpy\"");
+        let line = peer_line("0.5").replace("\"numpy\"", &reported);
+        let env = [("PEER_LOG", log.as_str()), ("PEER_LINE", line.as_str())];
+        let (ok, _, err) = bench_peers(&["--python", &python, "--json", &json], &env);
+        assert!(ok, "{err}");
+        let text = std::fs::read_to_string(&json).unwrap();
+        let records: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(records[1]["first_loss"].as_f64(), Some(first), "{text}");
+        (err, records[0]["first_loss"].as_f64().unwrap())
+    };
+    let (err, ours) = bench(1e9);
+    let said = "warning: numpy (cpu) began S0 at loss 1.000000e9, and shadertrain at";
+    assert!(
+        err.contains(said) && err.contains("not like for like"),
+        "{err}"
+    );
+    assert!((0.01..10.0).contains(&ours), "{ours}");
+    let (err, again) = bench(ours * (1.0 + 1e-5));
+    assert_eq!(again, ours, "the cpu backend begins each run alike");
+    assert!(!err.contains("warning"), "{err}");
+}
+
 /// A stand-in interpreter with numpy whose numpy script logs its
 /// arguments and times the last shape given (0.5 s).
 const ARGS_PYTHON: &str = r#"#!/bin/sh

@@ -141,6 +141,9 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         records.extend(timed);
     }
     bench::fill_speedups(&mut records);
+    for warning in bench::first_loss_mismatches(&records) {
+        crate::say!("{warning}");
+    }
     let outputs = [&args.json, &args.plot].into_iter().flatten();
     super::report(&bench::table(&records), outputs.map(PathBuf::as_path))?;
     // Each output is tried whatever became of the other; a failure names
