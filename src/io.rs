@@ -2010,6 +2010,20 @@ pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64)
         "use fewer features",
     )?;
     let first = Dataset::synthetic_rows(rows, features, seed, 0..part)?;
+    // The file's size from its first part's, written in memory, checked
+    // against its file system's free space before hours of writing.
+    let mut head = Vec::new();
+    write_csv_header(&mut head, &first)
+        .and_then(|_| write_csv_rows(&mut head, &first))
+        .map_err(|e| Error::io(path, e))?;
+    let size = head.len() as f64 * rows as f64 / part as f64;
+    check_room(path, size, || {
+        format!(
+            "{} × {}",
+            crate::units::count(rows, "row"),
+            crate::units::count(features, "feature")
+        )
+    })?;
     write_atomically(path, |w| {
         write_csv_header(w, &first)?;
         write_csv_rows(w, &first)?;
@@ -2021,6 +2035,48 @@ pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64)
         }
         Ok(())
     })
+}
+
+/// Refuses to write about `size` bytes (`what`) to `path` where it would
+/// go to a new file on a file system with less room than that (a
+/// stream, standard output included, is not checked).
+fn check_room(path: &Path, size: f64, what: impl FnOnce() -> String) -> Result<()> {
+    if standard_stream(path).is_some() {
+        return Ok(());
+    }
+    let Ok(Target::File(resolved)) = resolve_output(path) else {
+        return Ok(());
+    };
+    let dir = parent_dir(&resolved);
+    let Some(free) = free_bytes(&dir) else {
+        return Ok(());
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    if size <= free as f64 {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{}: {} take about {} as CSV, and {} has {} free; write it elsewhere, or fewer rows",
+        path.display(),
+        what(),
+        crate::units::bytes(size as u64),
+        dir.display(),
+        crate::units::bytes(free)
+    )))
+}
+
+/// Bytes free to this user on the file system of `dir`; `None` where it
+/// cannot be told.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes only into the struct it is given, and reads
+    // the NUL-terminated name.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(name.as_ptr(), &mut stat) };
+    #[allow(clippy::unnecessary_cast)]
+    let free = (stat.f_bavail as u64).checked_mul(stat.f_frsize as u64);
+    (rc == 0).then_some(free).flatten()
 }
 
 /// Values [`write_synthetic_csv`] generates at a time (4 MiB of f32s).

@@ -171,6 +171,32 @@ fn huge_synthetic_data_are_refused_before_allocating() {
         ],
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A file larger than its file system's free space (20 TiB of rows):
+    // refused before hours of writing (killed after 20 s if it writes).
+    let out = dir.path().join("long.csv");
+    let gen = ["gen", "--rows", "1000000000000", "--features", "1", "--out"];
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args([&gen[..], &[out.to_str().unwrap()]].concat())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.status.code(), Some(1), "{err}");
+    for says in [
+        "1000000000000 rows × 1 feature take about 20.",
+        "TiB as CSV, and ",
+        " free; write it elsewhere, or fewer rows",
+    ] {
+        assert!(err.contains(says), "{err}");
+    }
+    assert!(err.contains(dir.path().to_str().unwrap()), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
