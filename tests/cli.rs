@@ -1301,7 +1301,10 @@ fn r_squared_is_reported_by_train_and_predict() {
     let want = 1.0 - v["final_loss"].as_f64().unwrap() / variance;
     assert!((r2 - want).abs() < 1e-9, "{r2} against {want}");
     assert!(0.5 < r2 && r2 < 1.0, "{v}");
-    assert!(out.contains(&format!("r²        {r2:.4}\n")), "{out}");
+    assert!(
+        out.contains(&format!("r²        {r2:.4} training\n")),
+        "{out}"
+    );
     let rmse = v["final_loss"].as_f64().unwrap().sqrt();
     assert!(out.contains(&format!(" (rmse {rmse:.4e})\n")), "{out}");
     assert!(v["final_val_r2"].is_null(), "{v}");
@@ -1531,7 +1534,7 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
         (out, err)
     };
     let (out, err) = run("nesterov");
-    assert!(out.contains("r²        0.0000\n"), "{out}");
+    assert!(out.contains("r²        0.0000 training\n"), "{out}");
     let says =
         "warning: the model predicts the training rows no better than their mean does (r² 0.0000)";
     assert!(
@@ -1645,7 +1648,7 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     }
     std::fs::write(&big, text).unwrap();
     gen_csv(&small, "300", "3", "4");
-    let says = "--lr auto: the loss was still falling at the range test's highest rate (10), so the rate chosen may be far too low; try --standardize";
+    let says = "--lr auto: the range test's loss was lowest at or near its highest rate (10) and never blew up, so the rate chosen may be far too low; try --standardize";
     let auto = ["--optimizer", "adam", "--lr", "auto", "--epochs", "2"];
     let (ok, _, err) = shadertrain(&train_data(&big, "cpu", &auto));
     assert!(ok && err.contains(says), "{err}");
@@ -1655,7 +1658,47 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     assert!(err.contains(far) && err.contains(standardize), "{err}");
     assert!(!err.contains("try a smaller --lr"), "{err}");
     let (ok, _, err) = shadertrain(&train_data(&small, "cpu", &auto));
-    assert!(ok && !err.contains("still falling"), "{err}");
+    assert!(ok && !err.contains("at or near its highest rate"), "{err}");
+    // A price-like target, 100·y + 500, in mini-batches: the lowest loss
+    // a few rates before the last (6.1 of 10), the last barely above it.
+    let prices = path(&dir, "prices.csv");
+    gen_csv(&prices, "2000", "8", "1");
+    let text = std::fs::read_to_string(&prices).unwrap();
+    let rows = text.lines().skip(1).map(|l| {
+        let (x, y) = l.rsplit_once(',').unwrap();
+        format!("{x},{}\n", 100.0 * y.parse::<f64>().unwrap() + 500.0)
+    });
+    let header = text.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(
+        &prices,
+        std::iter::once(header).chain(rows).collect::<String>(),
+    )
+    .unwrap();
+    let json = path(&dir, "run.json");
+    let cycle = [
+        "--batch-size",
+        "200",
+        "--lr-schedule",
+        "one-cycle",
+        "--json",
+        &json,
+    ];
+    let (ok, _, err) = shadertrain(&train_data(&prices, "cpu", &[&auto[..], &cycle].concat()));
+    assert!(
+        ok && err.contains("at or near its highest rate (10)"),
+        "{err}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let test = &run["lr_range_test"];
+    let last = test["curve"].as_array().unwrap().last().unwrap()["loss"]
+        .as_f64()
+        .unwrap();
+    let lowest = test["lowest_loss"].as_f64().unwrap();
+    assert!(
+        test["lowest_lr"].as_f64().unwrap() < 10.0 && last > lowest,
+        "{test}"
+    );
 }
 
 /// `--lr auto`: the range test's choice is checked against a plain run of

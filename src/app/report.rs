@@ -603,7 +603,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
                 units::r2(val)
             )
         }
-        (Some(train), None) => outln!(text, "r²        {}", units::r2(train)),
+        (Some(train), None) => outln!(text, "r²        {} training", units::r2(train)),
         (None, Some(val)) => outln!(text, "r²        {} held out", units::r2(val)),
         (None, None) => {}
     }
@@ -661,7 +661,7 @@ fn kept_line(k: &KeptSummary, updates: usize) -> String {
         (Some(t), Some(v)) => {
             format!(", r² {} training, {} held out", units::r2(t), units::r2(v))
         }
-        (Some(t), None) => format!(", r² {}", units::r2(t)),
+        (Some(t), None) => format!(", r² {} training", units::r2(t)),
         (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
         (None, None) => String::new(),
     };

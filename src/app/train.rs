@@ -2316,9 +2316,14 @@ fn find_rate<'a>(
     let found = test
         .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
-    // The loss still falling at the test's last rate: the curve's lowest
-    // point is its edge, not a minimum.
-    if found.epochs == test.epochs && found.curve.last().is_some_and(|p| p.lr == found.lowest_lr) {
+    // The loss lowest at or near the test's last rates, and no blow-up
+    // after it: the curve's lowest point is its edge, not a minimum.
+    let curve = &found.curve;
+    let edge = &curve[curve.len().saturating_sub(EDGE_POINTS)..];
+    let never_rose = curve
+        .last()
+        .is_some_and(|p| p.loss <= 1.5 * found.lowest_loss);
+    if found.epochs == test.epochs && never_rose && edge.iter().any(|p| p.lr == found.lowest_lr) {
         let standardize = match config.run.standardize {
             false => "--standardize (features or a target on a large scale do this), or ",
             true => "",
@@ -2326,7 +2331,7 @@ fn find_rate<'a>(
         super::notice(
             config.quiet,
             &format!(
-                "--lr auto: the loss was still falling at the range test's highest rate ({}), so the rate chosen may be far too low; try {standardize}a --lr of your own",
+                "--lr auto: the range test's loss was lowest at or near its highest rate ({}) and never blew up, so the rate chosen may be far too low; try {standardize}a --lr of your own",
                 test.end
             ),
         );
@@ -2336,6 +2341,11 @@ fn find_rate<'a>(
         ..found
     }))
 }
+
+/// The range test's last rates (of its 100, the top 8%: ×1.6) where its
+/// lowest loss is its edge rather than a minimum, if the loss never rose
+/// to 1.5 times that lowest after it.
+const EDGE_POINTS: usize = 5;
 
 /// The warning for a periodic checkpoint at `epoch` that could not be
 /// written for `e`.
