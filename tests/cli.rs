@@ -1555,6 +1555,23 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     assert!(ok && err.contains(says), "{err}");
 }
 
+/// `gen`'s task of `rows` rows × 8 features (seed 1) with the target a
+/// price, 100·y + 500: far from the output's start near 0.
+fn price_csv(path: &str, rows: &str) {
+    gen_csv(path, rows, "8", "1");
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows = text.lines().skip(1).map(|l| {
+        let (x, y) = l.rsplit_once(',').unwrap();
+        format!("{x},{}\n", 100.0 * y.parse::<f64>().unwrap() + 500.0)
+    });
+    let header = text.lines().next().unwrap().to_string() + "\n";
+    std::fs::write(
+        path,
+        std::iter::once(header).chain(rows).collect::<String>(),
+    )
+    .unwrap();
+}
+
 /// A run of gd that no --optimizer chose, ended by --epochs with its loss
 /// still falling, names the optimizer that would have gone further: lbfgs
 /// on full batches, momentum or adam on mini-batches. gd asked for, a run
@@ -1576,6 +1593,19 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     let err = run(&["--epochs", "10", "--batch-size", "100"]);
     assert!(
         err.contains(&format!("{notice}--optimizer momentum or adam usually")),
+        "{err}"
+    );
+    // Stalled at the target's mean, flat (a price at a low rate): the
+    // notice says so, as no warning does (r² above 0).
+    let dir = tempfile::tempdir().unwrap();
+    let prices = path(&dir, "prices.csv");
+    price_csv(&prices, "1000");
+    let (ok, out, err) = shadertrain(&train_data(&prices, "cpu", &["--lr", "0.01"]));
+    assert!(ok && !err.contains("warning"), "{err}");
+    let stalled = "notice: gd, the default optimizer, ended at r² 0.0";
+    assert!(err.contains(stalled), "{out}{err}");
+    assert!(
+        err.contains("on its training rows; --optimizer lbfgs usually"),
         "{err}"
     );
     // Not for gd asked for, under --quiet, once a target was reached,
@@ -1662,18 +1692,7 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     // A price-like target, 100·y + 500, in mini-batches: the lowest loss
     // a few rates before the last (6.1 of 10), the last barely above it.
     let prices = path(&dir, "prices.csv");
-    gen_csv(&prices, "2000", "8", "1");
-    let text = std::fs::read_to_string(&prices).unwrap();
-    let rows = text.lines().skip(1).map(|l| {
-        let (x, y) = l.rsplit_once(',').unwrap();
-        format!("{x},{}\n", 100.0 * y.parse::<f64>().unwrap() + 500.0)
-    });
-    let header = text.lines().next().unwrap().to_string() + "\n";
-    std::fs::write(
-        &prices,
-        std::iter::once(header).chain(rows).collect::<String>(),
-    )
-    .unwrap();
+    price_csv(&prices, "2000");
     let json = path(&dir, "run.json");
     let cycle = [
         "--batch-size",

@@ -2888,9 +2888,15 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // start, which says little.
     let falling = |losses: &[f64]| losses.len() >= 11 && still_falling(losses);
     let overfitting = held_out.is_some_and(|h| h.len() >= 11 && !still_falling(&h));
+    // Or stalled far from a fit: a price-like target at a low rate ends
+    // at the target's mean, flat, with nothing else said.
+    let weak = done
+        .r2
+        .0
+        .filter(|&r| r < WEAK_R2 && outcome.losses.len() >= 11);
     let other = config.gd_alternative.filter(|_| {
         config.leader
-            && falling(&outcome.losses)
+            && (falling(&outcome.losses) || weak.is_some())
             && !overfitting
             && outcome.reason == crate::train::StopReason::MaxEpochs
     })?;
@@ -2900,10 +2906,20 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         }
         _ => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
     };
+    let ended = match weak {
+        Some(r2) if !falling(&outcome.losses) => {
+            format!("ended at r² {} on its training rows", units::r2(r2))
+        }
+        _ => "was still lowering the loss when the run ended".to_string(),
+    };
     Some(format!(
-        "notice: gd, the default optimizer, was still lowering the loss when the run ended; {other} (docs/optimizers.md, \"Which one to pick\")"
+        "notice: gd, the default optimizer, {ended}; {other} (docs/optimizers.md, \"Which one to pick\")"
     ))
 }
+
+/// A training R² below this after a run of the default gd: far from a
+/// fit, whether or not the loss still fell.
+const WEAK_R2: f64 = 0.1;
 
 /// Whether a loss by epoch (the first entry is the start's) fell by more
 /// than 0.1% over its last ten epochs, or since the start in a shorter
