@@ -256,7 +256,7 @@ pub fn time_epochs_with(
             });
         }
         if before == 0 {
-            first_loss = losses[0];
+            first_loss = losses.first().copied().unwrap_or(f64::NAN);
         }
         before += losses.len();
         tick();

@@ -1553,6 +1553,13 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     let (ok, _, err) = shadertrain(&train_synthetic("500", "3", "cpu", &more));
     let says = "the loss hardly moved over the whole run: try a larger --lr (this run used 1e-9), or --lr auto, or --standardize";
     assert!(ok && err.contains(says), "{err}");
+    // The default gd's other remedy, lbfgs; not for an optimizer asked for.
+    assert!(
+        err.contains(", or --standardize, or --optimizer lbfgs\n"),
+        "{err}"
+    );
+    let (_, err) = run("nesterov");
+    assert!(!err.contains("--optimizer lbfgs"), "{err}");
 }
 
 /// `gen`'s task of `rows` rows × 8 features (seed 1) with the target a

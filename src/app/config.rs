@@ -429,8 +429,7 @@ fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
         super::notice(
             args.quiet,
             &format!(
-                "training on {}, as the run that wrote {} did, so that it goes on bit for bit (--threads sets another count, whose sums differ in their last bits)",
-                crate::units::count(n, "thread"),
+                "--threads {n}, as the run that wrote {} asked for, so that it goes on bit for bit (another --threads sums in another order)",
                 r.path.display()
             ),
         );

@@ -2342,7 +2342,7 @@ fn find_rate<'a>(
     }))
 }
 
-/// The range test's last rates (of its 100, the top 8%: ×1.6) where its
+/// The range test's last rates (of its 100, the top 5%: ×1.9) where its
 /// lowest loss is its edge rather than a minimum, if the loss never rose
 /// to 1.5 times that lowest after it.
 const EDGE_POINTS: usize = 5;
@@ -2890,10 +2890,11 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let overfitting = held_out.is_some_and(|h| h.len() >= 11 && !still_falling(&h));
     // Or stalled far from a fit: a price-like target at a low rate ends
     // at the target's mean, flat, with nothing else said.
+    // (Below MEAN_R2 the mean's warning says it, lbfgs among its remedies.)
     let weak = done
         .r2
         .0
-        .filter(|&r| r < WEAK_R2 && outcome.losses.len() >= 11);
+        .filter(|&r| (MEAN_R2..WEAK_R2).contains(&r) && outcome.losses.len() >= 11);
     let other = config.gd_alternative.filter(|_| {
         config.leader
             && (falling(&outcome.losses) || weak.is_some())
@@ -2975,6 +2976,11 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     };
     if standardize {
         advice += ", or --standardize";
+    }
+    // The default gd's other remedy (a price-like target: gd 0.00, lbfgs
+    // 0.998 held out).
+    if config.gd_alternative == Some(crate::optim::OptimizerKind::Lbfgs) {
+        advice += ", or --optimizer lbfgs";
     }
     Some(format!(
         "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",

@@ -153,10 +153,16 @@ fn check_f16_features(rows: &Dataset, what: &str) -> Result<()> {
     };
     let f = rows.features.max(1);
     Err(Error::Config(format!(
-        "--precision mixed reads the features in f16, whose largest value is 65504, and feature '{}' holds {} ({what} row {}): give --standardize, or --precision f32",
+        "--precision mixed reads the features in f16, whose largest value is 65504, and feature '{}' holds {} ({what} row {}): {}",
         rows.feature_names.get(at % f).map_or("?", String::as_str),
         crate::optim::short(f64::from(rows.x[at])),
-        at / f + 1
+        at / f + 1,
+        match what {
+            // Standardised by the training rows' statistics, an outlier
+            // held out stays one.
+            "training" => "give --standardize, or --precision f32",
+            _ => "use --precision f32",
+        }
     )))
 }
 
