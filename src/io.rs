@@ -2010,8 +2010,9 @@ pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64)
         "use fewer features",
     )?;
     let first = Dataset::synthetic_rows(rows, features, seed, 0..part)?;
-    // The file's size from its first part's, written in memory, checked
-    // against its file system's free space before hours of writing.
+    // The file's size from its first part's, written in memory (and then
+    // to the file as it is), checked against its file system's free space
+    // before hours of writing.
     let mut head = Vec::new();
     write_csv_header(&mut head, &first)
         .and_then(|_| write_csv_rows(&mut head, &first))
@@ -2024,9 +2025,9 @@ pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64)
             crate::units::count(features, "feature")
         )
     })?;
+    drop(first);
     write_atomically(path, |w| {
-        write_csv_header(w, &first)?;
-        write_csv_rows(w, &first)?;
+        w.write_all(&head)?;
         for start in (part..rows).step_by(part) {
             let range = start..rows.min(start + part);
             let data = Dataset::synthetic_rows(rows, features, seed, range)

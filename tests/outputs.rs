@@ -43,6 +43,16 @@ fn text(out: Output) -> (bool, String, String) {
     )
 }
 
+/// `script` run by `sh -c`, with the binary as `$0` and `file` as `$1`.
+fn in_shell(script: &str, file: &Path) -> (bool, String, String) {
+    let out = Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
+        .arg(file)
+        .output()
+        .unwrap();
+    text(out)
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -885,13 +895,8 @@ fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
     let opened = dir.path().join("o.csv");
     std::fs::write(&opened, "x".repeat(1000)).unwrap();
     let script = r#""$0" gen --rows 5 --features 2 --seed 3 --out /dev/fd/3 3>>"$1""#;
-    let out = Command::new("sh")
-        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
-        .arg(&opened)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let (ok, _, err) = in_shell(script, &opened);
+    assert!(ok, "{err}");
     assert_eq!(
         std::fs::read(&opened).unwrap(),
         std::fs::read(&file).unwrap(),
@@ -901,16 +906,8 @@ fn an_output_on_a_descriptor_of_a_pipe_is_written_through_it() {
     // it, with no file made under the name its link gives ("x (deleted)").
     let gone = dir.path().join("gone.csv");
     let script = r#"exec 3>"$1"; rm "$1"; "$0" gen --rows 5 --features 2 --out /dev/fd/3"#;
-    let out = Command::new("sh")
-        .args(["-c", script, env!("CARGO_BIN_EXE_shadertrain")])
-        .arg(&gone)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = in_shell(script, &gone);
+    assert!(ok, "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
@@ -1028,11 +1025,8 @@ fn predict_names_what_it_wrote_and_reads_standard_input_once() {
         .stdin(std::fs::File::open(&data).unwrap())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = text(out);
+    assert!(ok, "{err}");
     let pred = dir.path().join("p.csv");
     let args = [
         "predict",

@@ -471,7 +471,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             &config,
             model,
             writer.take(),
-            &data,
+            data.digest.clone(),
             device.kind(),
             lr_start.as_deref(),
         );
@@ -2144,7 +2144,7 @@ impl<'a> Checkpointer<'a> {
         config: &'a TrainConfig,
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
-        data: &TrainingData,
+        data: Option<DataDigest>,
         backend: BackendKind,
         lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
@@ -2163,7 +2163,7 @@ impl<'a> Checkpointer<'a> {
             writer: writer.map(RefCell::new),
             options: serde_json::to_value(&run).expect("options serialise"),
             model,
-            data: data.digest.clone(),
+            data,
             backend,
             // As asked (0: the cores), before the cap by rows: the
             // validation scorer's threads follow it too.
