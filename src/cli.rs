@@ -262,8 +262,10 @@ pub struct TrainArgs {
     /// default); lbfgs is full-batch L-BFGS with a strong-Wolfe line
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
-    /// --batch-size is faster still [default: gd, the original notes'
-    /// algorithm, kept so that old commands give the same model].
+    /// --batch-size is faster still [default: lbfgs; gd, the original
+    /// notes' algorithm, where --lr, --batch-size, --clip-grad-norm,
+    /// --weight-decay or a --lr-schedule is given, so that such commands
+    /// give the model they gave before lbfgs was the default].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
 
@@ -1580,7 +1582,8 @@ impl TrainArgs {
     /// The optimizer flags as given; [`Settings::resolve`] fills the defaults.
     pub fn optimizer_settings(&self) -> Settings {
         Settings {
-            kind: self.optimizer.unwrap_or(OptimizerKind::Gd),
+            kind: self.optimizer.unwrap_or_else(|| self.default_optimizer()),
+            defaulted: self.optimizer.is_none(),
             lr: match self.lr {
                 Some(LrChoice::Rate(lr)) => Some(lr),
                 _ => None,
@@ -1594,6 +1597,36 @@ impl TrainArgs {
             weight_decay: self.weight_decay,
             max_grad_norm: self.clip_grad_norm,
         }
+    }
+
+    /// The optimizer of a run that names none: gd where a flag of the
+    /// first-order optimizers' is given ([`TrainArgs::first_order_flag`]),
+    /// as before L-BFGS was the default, so that such commands give the
+    /// same model; lbfgs otherwise, which fits in far fewer epochs.
+    pub fn default_optimizer(&self) -> OptimizerKind {
+        match self.first_order_flag() {
+            Some(_) => OptimizerKind::Gd,
+            None => OptimizerKind::Lbfgs,
+        }
+    }
+
+    /// The first of the flags given that only the first-order optimizers
+    /// take: `--lr`, `--batch-size`, `--clip-grad-norm`, `--weight-decay`,
+    /// or any of the schedule's.
+    pub fn first_order_flag(&self) -> Option<&'static str> {
+        [
+            ("--lr", self.lr.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--clip-grad-norm", self.clip_grad_norm.is_some()),
+            ("--weight-decay", self.weight_decay.is_some()),
+            ("--lr-schedule", self.lr_schedule != ScheduleKind::Constant),
+            (
+                "--lr-schedule's settings",
+                self.schedule_settings() != ScheduleSettings::default(),
+            ),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
     }
 
     /// The learning-rate schedule as the flags give it.

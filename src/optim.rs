@@ -151,6 +151,8 @@ pub enum Optimizer {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Settings {
     pub kind: OptimizerKind,
+    /// Whether no `--optimizer` named `kind`: the run's default chose it.
+    pub defaulted: bool,
     pub lr: Option<f64>,
     pub momentum: Option<f64>,
     pub beta1: Option<f64>,
@@ -166,7 +168,7 @@ impl Settings {
     /// The optimizer these settings name, checked.
     pub fn resolve(&self) -> Result<Optimizer> {
         let kind = self.kind;
-        let unused: Vec<&str> = [
+        let unused: Vec<_> = [
             (
                 "--momentum",
                 self.momentum.is_some(),
@@ -190,12 +192,20 @@ impl Settings {
         ]
         .into_iter()
         .filter(|(_, given, users)| *given && !users.contains(&kind))
-        .map(|(flag, _, _)| flag)
         .collect();
+        if let Some((flag, _, users)) = unused.first().filter(|_| self.defaulted) {
+            // Nothing named the optimizer the flag is refused by.
+            let users: Vec<&str> = users.iter().map(|k| k.name()).collect();
+            return Err(Error::Config(format!(
+                "{flag} needs --optimizer {} (without --optimizer, this run trains with {kind}, which does not use it)",
+                users.join(" or ")
+            )));
+        }
         if !unused.is_empty() {
+            let flags: Vec<&str> = unused.iter().map(|(flag, _, _)| *flag).collect();
             return Err(Error::Config(format!(
                 "--optimizer {kind} does not use {}",
-                unused.join(", ")
+                flags.join(", ")
             )));
         }
         let lr = self.lr.unwrap_or(kind.default_lr());
@@ -835,6 +845,15 @@ mod tests {
             e.contains("--optimizer adam does not use --momentum"),
             "{e}"
         );
+        // Where no --optimizer named it, the error names the ones to name.
+        let defaulted = Settings {
+            kind: OptimizerKind::Lbfgs,
+            defaulted: true,
+            beta1: Some(0.5),
+            ..Settings::default()
+        };
+        let e = defaulted.resolve().unwrap_err().to_string();
+        assert_eq!(e, "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it)");
         for (s, flag) in [
             (
                 Settings {

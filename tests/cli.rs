@@ -115,8 +115,10 @@ fn init_continues_exactly_where_the_saved_run_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let [full, half, cont, hf, hc] =
         paths(&dir, ["full.st", "half.st", "cont.st", "hf.csv", "hc.csv"]);
+    // gd: a model file holds the parameters, not L-BFGS's curvature pairs.
     let run = |extra: &[&str]| {
-        let mut args = train_synthetic("150", "4", "cpu", &["--hidden", "6,3"]);
+        let more = ["--hidden", "6,3", "--optimizer", "gd"];
+        let mut args = train_synthetic("150", "4", "cpu", &more);
         args.extend(["--activation", "tanh"].iter().chain(extra));
         run_ok(&args);
     };
@@ -236,6 +238,11 @@ fn gpu_cli_matches_cpu_history_and_reruns_byte_identically() {
                         &h,
                         "--save",
                         &m,
+                        // gd: L-BFGS's steps magnify f32's rounding, and
+                        // its f32 and f64 losses here part by more than
+                        // 1e-3 after about 20 iterations.
+                        "--optimizer",
+                        "gd",
                     ],
                 ));
                 assert!(out.contains(&format!("backend   {backend}")), "{out}");
@@ -305,10 +312,11 @@ fn json_summary_has_the_documented_schema() {
     assert_eq!(v["options"]["lr_schedule"]["name"], "constant");
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
-    assert_eq!(v["options"]["optimizer"]["name"], "gd");
-    assert_eq!(v["options"]["optimizer"]["lr"], 0.1);
-    assert_eq!(v["optimizer"], "gd, lr 0.1");
-    assert_eq!(v["evaluations"], 7);
+    // The default optimizer, where no flag of gd's is given.
+    assert_eq!(v["options"]["optimizer"]["name"], "lbfgs");
+    assert_eq!(v["options"]["optimizer"]["lr"], 1.0);
+    assert_eq!(v["optimizer"], "lbfgs, lr 1, history size 10, gtol 1e-7");
+    assert!(v["evaluations"].as_u64().unwrap() >= 7, "{v}");
     assert_eq!(v["options"]["synthetic"], 100);
     assert_eq!(v["model"], m.as_str());
     assert!(v["best_loss"].as_f64().unwrap() <= v["first_loss"].as_f64().unwrap());
@@ -825,7 +833,17 @@ fn patience_and_max_time_stop_the_run_and_say_so() {
     let v = read_json(&j);
     assert_eq!(v["stop"], "converged");
     assert_eq!(v["ended_above_start"], false);
-    let more = ["--epochs", "100000000", "--max-time", "0.2", "--save", &m];
+    // gd: L-BFGS converges on these rows long before.
+    let more = [
+        "--epochs",
+        "100000000",
+        "--max-time",
+        "0.2",
+        "--save",
+        &m,
+        "--optimizer",
+        "gd",
+    ];
     let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     assert!(out.contains("reached --max-time"), "{out}");
     assert!(std::path::Path::new(&m).exists());
@@ -835,12 +853,16 @@ fn patience_and_max_time_stop_the_run_and_say_so() {
 fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, j, h, m] = paths(&dir, ["d.csv", "s.json", "h.csv", "m.st"]);
-    // At the default --lr 0.1 the loss on these rows explodes from 0.47 to
-    // about 600 within 5 epochs, then falls back.
+    // At gd's default --lr 0.1 the loss on these rows explodes from 0.47
+    // to about 600 within 5 epochs, then falls back.
     gen_csv(&csv, "2000", "4", "1");
+    // gd: the explosion is its.
+    fn gd<'a>(csv: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+        [&train_data(csv, "cpu", more)[..], &["--optimizer", "gd"]].concat()
+    }
     // --patience without --tol is refused before any work.
     let more = ["--epochs", "20", "--patience", "5", "--save", &m];
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    let (ok, _, err) = shadertrain(&gd(&csv, &more));
     assert!(!ok);
     assert!(err.contains("--patience needs --tol"), "{err}");
     assert!(!std::path::Path::new(&m).exists());
@@ -857,7 +879,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
         "--history",
         &h,
     ];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    let (ok, out, err) = shadertrain(&gd(&csv, &more));
     assert!(ok, "{err}");
     assert!(out.contains("(converged"), "{out}");
     let losses = read_history(std::path::Path::new(&h)).unwrap();
@@ -870,7 +892,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     assert_eq!(read_json(&j)["ended_above_start"], false);
     // Stopped inside the spike, the run ended above its start, and says so.
     let more = ["--epochs", "5", "--json", &j];
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    let (ok, _, err) = shadertrain(&gd(&csv, &more));
     assert!(ok, "{err}");
     assert!(
         err.contains("warning: the loss ended above where it started")
@@ -892,7 +914,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
         "--json",
         &j,
     ];
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+    let (ok, _, err) = shadertrain(&gd(&csv, &more));
     assert!(ok, "{err}");
     let v = read_json(&j);
     let (first, last) = (
@@ -1000,6 +1022,8 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
             "5",
             "--epochs",
             "5",
+            "--optimizer",
+            "gd",
             "--kernels",
             "wide",
             "--quiet",
@@ -1166,7 +1190,7 @@ fn a_far_target_puts_standardize_first() {
     std::fs::write(&csv, text).unwrap();
     let says =
         "says the target is far from the output's start near 0, which --standardize fixes first";
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &[]));
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--optimizer", "gd"]));
     assert!(
         !ok && err.contains("diverged at epoch") && err.contains(says),
         "{err}"
@@ -1579,27 +1603,78 @@ fn price_csv(path: &str, rows: &str) {
     .unwrap();
 }
 
-/// A run of gd that no --optimizer chose, ended by --epochs with its loss
-/// still falling, names the optimizer that would have gone further: lbfgs
-/// on full batches, momentum or adam on mini-batches. gd asked for, a run
-/// that reached its target, and --quiet say nothing of it.
+/// Without --optimizer a run trains with L-BFGS, unless a flag that only
+/// the first-order optimizers take is given; then with gd, as before
+/// L-BFGS was the default, so that such a command gives the same model.
+/// L-BFGS's defaults fit a price-like target that gd's fitted not at all
+/// (held-out r² 0.00).
+#[test]
+fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, prices, j] = paths(&dir, ["d.csv", "prices.csv", "s.json"]);
+    gen_csv(&csv, "200", "3", "2");
+    let trained = |data: &str, more: &[&str]| {
+        let all = [more, &["--json", &j, "-q"]].concat();
+        run_ok(&train_data(data, "cpu", &all));
+        read_json(&j)
+    };
+    let name = |more: &[&str]| {
+        let v = trained(&csv, &[&["--epochs", "3"], more].concat());
+        v["options"]["optimizer"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(name(&[]), "lbfgs");
+    assert_eq!(
+        name(&["--history-size", "3", "--validation-split", "0.2"]),
+        "lbfgs"
+    );
+    for flag in [
+        &["--lr", "0.01"][..],
+        &["--lr", "auto"],
+        &["--batch-size", "50"],
+        &["--clip-grad-norm", "1"],
+        &["--weight-decay", "1e-4"],
+        &["--lr-schedule", "cosine"],
+    ] {
+        assert_eq!(name(flag), "gd", "{flag:?}");
+    }
+    // What a new user gets: a fit of a target far from 0, unscaled.
+    price_csv(&prices, "1000");
+    let v = trained(&prices, &["--validation-split", "0.2"]);
+    let r2 = v["final_val_r2"].as_f64().unwrap();
+    assert!(r2 > 0.9, "held-out r² {r2}: {v}");
+}
+
+/// A run of gd that no --optimizer chose (--lr or --batch-size made it
+/// the default), ended by --epochs with its loss still falling, names the
+/// optimizer that would have gone further: lbfgs on full batches,
+/// momentum or adam on mini-batches. gd asked for, a run that reached its
+/// target, --quiet, and the default lbfgs say nothing of it.
 #[test]
 fn the_default_gd_still_falling_points_to_another_optimizer() {
-    let notice =
-        "notice: gd, the default optimizer, was still lowering the loss when the run ended; ";
+    let notice = "was still lowering the loss when the run ended; ";
+    let with = |flag: &str| format!("notice: gd, the default optimizer with {flag}, {notice}");
     let run = |more: &[&str]| {
         let (ok, _, err) = shadertrain(&train_synthetic("400", "3", "cpu", more));
         assert!(ok, "{err}");
         err
     };
-    let err = run(&["--epochs", "20"]);
+    let err = run(&["--epochs", "20", "--lr", "0.1"]);
     assert!(
-        err.contains(&format!("{notice}--optimizer lbfgs usually reaches")),
+        err.contains(&format!(
+            "{}--optimizer lbfgs usually reaches",
+            with("--lr")
+        )),
         "{err}"
     );
     let err = run(&["--epochs", "10", "--batch-size", "100"]);
     assert!(
-        err.contains(&format!("{notice}--optimizer momentum or adam usually")),
+        err.contains(&format!(
+            "{}--optimizer momentum or adam usually",
+            with("--batch-size")
+        )),
         "{err}"
     );
     // Stalled at the target's mean, flat (a price at a low rate): the
@@ -1609,7 +1684,7 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     price_csv(&prices, "1000");
     let (ok, out, err) = shadertrain(&train_data(&prices, "cpu", &["--lr", "0.01"]));
     assert!(ok && !err.contains("warning"), "{err}");
-    let stalled = "notice: gd, the default optimizer, ended at r² 0.0";
+    let stalled = "notice: gd, the default optimizer with --lr, ended at r² 0.0";
     assert!(err.contains(stalled), "{out}{err}");
     assert!(
         err.contains("on its training rows; --optimizer lbfgs usually"),
@@ -1620,9 +1695,10 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     // refuse lbfgs.
     for more in [
         &["--epochs", "20", "--optimizer", "gd"][..],
-        &["--epochs", "20", "--quiet"],
-        &["--epochs", "2000", "--target-loss", "1e9"],
-        &["--epochs", "9"],
+        &["--epochs", "20", "--lr", "0.1", "--quiet"],
+        &["--epochs", "2000", "--lr", "0.1", "--target-loss", "1e9"],
+        &["--epochs", "9", "--lr", "0.1"],
+        &["--epochs", "20"],
         &["--epochs", "20", "--clip-grad-norm", "1"],
         &["--epochs", "20", "--lr-schedule", "cosine"],
     ] {

@@ -286,8 +286,10 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     scaled_csv(&csv, 120);
     // Continuing on different rows must still use the first run's statistics.
     scaled_csv(&other, 80);
+    // gd: --init carries the parameters, not L-BFGS's curvature pairs.
     let train = |data: &str, extra: &[&str]| {
-        let mut a = train_data(data, "cpu", &["--hidden", "4", "--standardize"]);
+        let more = ["--hidden", "4", "--standardize", "--optimizer", "gd"];
+        let mut a = train_data(data, "cpu", &more);
         a.extend(extra);
         run_ok(&a);
     };
@@ -476,7 +478,10 @@ fn gpu_validation_is_measured_at_every_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let [hist, json, cpu_hist] = paths(&dir, ["h.csv", "s.json", "c.csv"]);
     let history = |backend: &str, hist: &str, more: &[&str]| {
-        let mut args = train_synthetic("600", "3", backend, &["--hidden", "8", "--epochs", "40"]);
+        // gd: the first-order optimizers measure the held-out rows on the
+        // device (L-BFGS, on the host).
+        let gd = ["--hidden", "8", "--epochs", "40", "--optimizer", "gd"];
+        let mut args = train_synthetic("600", "3", backend, &gd);
         args.extend([
             "--validation-split",
             "0.1",

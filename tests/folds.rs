@@ -455,7 +455,7 @@ fn folds_that_end_above_their_start_are_warned_of() {
     let dir = tempfile::tempdir().unwrap();
     let csv = path(&dir, "d.csv");
     gen_csv(&csv, "30", "3", "0");
-    let rising = ["--folds", "3", "--epochs", "5", "-q"];
+    let rising = ["--folds", "3", "--epochs", "5", "--optimizer", "gd", "-q"];
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &rising));
     assert!(ok, "{err}");
     let says = "warning: the training loss of folds 1, 2, 3 ended above where it started; try a smaller --lr (the folds used 0.1), --clip-grad-norm C or --standardize";
@@ -500,9 +500,12 @@ fn a_signal_during_a_fold_reports_the_folds_done_and_writes_nothing() {
     let [csv, cv, oof] = paths(&dir, ["d.csv", "cv.json", "oof.csv"]);
     gen_csv(&csv, "200", "2", "10");
     // Each fold trains for 3 seconds; the signal comes as fold 1 ends.
+    // gd: L-BFGS converges on these rows within the 3 seconds.
     let long = [
         "--epochs",
         "100000000",
+        "--optimizer",
+        "gd",
         "--max-time",
         "3",
         "--folds",

@@ -1053,3 +1053,27 @@ fn random_draws_go_through_halvings_rounds() {
         "{last}"
     );
 }
+
+/// Without --optimizer, a search uses one optimizer for all its
+/// combinations: gd where any combination's flags ask for it (a constant
+/// rate beside a cosine schedule: L-BFGS would train the one and gd the
+/// other), L-BFGS, the default, where none does.
+#[test]
+fn a_search_without_optimizer_uses_one_for_every_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, json] = paths(&dir, ["d.csv", "g.json"]);
+    gen_csv(&csv, "60", "2", "3");
+    let optimizers = |grid: &str| -> Vec<String> {
+        let more = ["--folds", "2", "--grid", grid, "--json", &json];
+        run_ok(&args(&csv, "cpu", &more));
+        let record = read_json(&json);
+        let results = record["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2, "{record}");
+        (results.iter())
+            .map(|r| r["options"]["optimizer"]["name"].as_str().unwrap().into())
+            .collect()
+    };
+    assert_eq!(optimizers("lr-schedule=constant,cosine"), ["gd", "gd"]);
+    assert_eq!(optimizers("hidden=3,4"), ["lbfgs", "lbfgs"]);
+    assert_eq!(optimizers("lr=0.1,0.2"), ["gd", "gd"]);
+}

@@ -310,7 +310,10 @@ fn losses_a_log_axis_cannot_show_are_left_out_with_a_notice() {
     zero.params.iter_mut().for_each(|p| *p = 0.0);
     shadertrain::io::save_model(&zero, Path::new(&init)).unwrap();
     let args = ["train", "--data", &data, "--init", &init, "--epochs", "3"];
+    // gd: L-BFGS stops at once on a zero gradient.
     let more = [
+        "--optimizer",
+        "gd",
         "--backend",
         "cpu",
         "--plot",

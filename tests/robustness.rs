@@ -885,7 +885,16 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
             &["--optimizer", "adam", "--momentum", "0.5"],
             "--optimizer adam does not use --momentum",
         ),
-        (&["--beta1", "0.5"], "--optimizer gd does not use --beta1"),
+        (&["--optimizer", "gd", "--beta1", "0.5"], "--optimizer gd does not use --beta1"),
+        // Without --optimizer: the ones to name.
+        (
+            &["--beta1", "0.5"],
+            "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it)",
+        ),
+        (
+            &["--lr", "0.1", "--momentum", "0.5"],
+            "--momentum needs --optimizer momentum or nesterov (without --optimizer, this run trains with gd, which does not use it)",
+        ),
         (
             &["--optimizer", "momentum", "--history-size", "3"],
             "does not use --history-size",

@@ -378,19 +378,21 @@ pub struct TrainConfig {
     /// The backend that wrote the `--resume` checkpoint, where it says:
     /// `--backend auto` goes on there.
     pub resumed_on: Option<BackendKind>,
-    /// Where gd runs because no --optimizer was given (and no --resume):
-    /// the optimizer to name if it ends still falling, lbfgs on full
-    /// batches and momentum on mini-batches, where the run's other flags
-    /// accept it.
-    pub gd_alternative: Option<OptimizerKind>,
+    /// Where gd runs because no --optimizer was given (and no --resume;
+    /// [`TrainArgs::default_optimizer`]): the optimizer to name if it ends
+    /// still falling, lbfgs on full batches and momentum on mini-batches,
+    /// where the run's other flags accept it; and the flag that made gd
+    /// the default.
+    pub gd_alternative: Option<(OptimizerKind, &'static str)>,
 }
 
 /// [`TrainConfig::gd_alternative`]: the other optimizer, tried with the
 /// same checks as if `--optimizer` had named it.
-fn gd_alternative(args: &TrainArgs) -> Option<OptimizerKind> {
+fn gd_alternative(args: &TrainArgs) -> Option<(OptimizerKind, &'static str)> {
     if args.optimizer.is_some() || args.resume.is_some() {
         return None;
     }
+    let flag = args.first_order_flag()?;
     let kind = match args.batch_size {
         Some(_) => OptimizerKind::Momentum,
         None => OptimizerKind::Lbfgs,
@@ -401,7 +403,7 @@ fn gd_alternative(args: &TrainArgs) -> Option<OptimizerKind> {
     };
     let lr_auto = args.lr == Some(LrChoice::Auto);
     let accepted = RunOptions::from_args(&other).and_then(|run| run.check(lr_auto));
-    accepted.is_ok().then_some(kind)
+    accepted.is_ok().then_some((kind, flag))
 }
 
 /// The checkpoint `--resume` names, as loaded.

@@ -17,6 +17,7 @@ use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
 use super::random::{self, Values};
 use super::train::Shared;
 use crate::cli::{GridAxis, GridRange, GridValues, TrainArgs, MOST_COMBINATIONS};
+use crate::optim::OptimizerKind;
 
 /// `--halving`'s first round trains at least 1/this of `--epochs`
 /// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
@@ -98,7 +99,17 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
         }
         Ok(Combination { values, args })
     };
-    let combos: Vec<Combination> = all.into_iter().map(combination).collect::<Result<_>>()?;
+    let mut combos: Vec<Combination> = all.into_iter().map(combination).collect::<Result<_>>()?;
+    // One default optimizer for the whole search: gd where any
+    // combination's flags ask for it (lr-schedule=constant,cosine).
+    let defaults = |kind: OptimizerKind| {
+        (combos.iter()).any(|c| c.args.optimizer.is_none() && c.args.default_optimizer() == kind)
+    };
+    if defaults(OptimizerKind::Gd) && defaults(OptimizerKind::Lbfgs) {
+        for c in combos.iter_mut().filter(|c| c.args.optimizer.is_none()) {
+            c.args.optimizer = Some(OptimizerKind::Gd);
+        }
+    }
     check_range_ends(grid, &combos)?;
     Ok(combos)
 }

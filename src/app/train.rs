@@ -2901,6 +2901,7 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
             && !overfitting
             && outcome.reason == crate::train::StopReason::MaxEpochs
     })?;
+    let (other, flag) = other;
     let other = match other {
         crate::optim::OptimizerKind::Lbfgs => {
             "--optimizer lbfgs usually reaches a lower loss in far less time"
@@ -2914,7 +2915,7 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         _ => "was still lowering the loss when the run ended".to_string(),
     };
     Some(format!(
-        "notice: gd, the default optimizer, {ended}; {other} (docs/optimizers.md, \"Which one to pick\")"
+        "notice: gd, the default optimizer with {flag}, {ended}; {other} (docs/optimizers.md, \"Which one to pick\")"
     ))
 }
 
@@ -2979,7 +2980,10 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     }
     // The default gd's other remedy (a price-like target: gd 0.00, lbfgs
     // 0.998 held out).
-    if config.gd_alternative == Some(crate::optim::OptimizerKind::Lbfgs) {
+    if config
+        .gd_alternative
+        .is_some_and(|(k, _)| k == crate::optim::OptimizerKind::Lbfgs)
+    {
         advice += ", or --optimizer lbfgs";
     }
     Some(format!(

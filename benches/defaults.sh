@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# What `train`'s defaults give a new user: held-out R² and the whole
+# command's time on three data sets, for the default optimizer (lbfgs),
+# for gd (the default before it, and the default where --lr is given),
+# and for one tuned first-order command. The rows of docs/optimizers.md's
+# "What the defaults give" table.
+#
+#   benches/defaults.sh [shadertrain]
+#
+# The data sets, each 10,000 rows with 20% held out (by --seed 0):
+#   gen      `gen --rows 10000 --features 8 --seed 1`: y = sin(πx0)·cos(πx1) + 0.5·x2
+#   prices   the same rows with the target 100·y + 500 (a price-like scale)
+#   friedman Friedman's #1 (scikit-learn's make_friedman1): 10 features
+#            U(0, 1), y = 10·sin(π·x0·x1) + 20·(x2 − 0.5)² + 10·x3 + 5·x4
+#            + N(0, 1), by Python's random.Random(0)
+# The binary defaults to target/release/shadertrain. Under a minute.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(realpath "${1:-target/release/shadertrain}")
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+
+"$bin" gen --rows 10000 --features 8 --seed 1 --out gen.csv > /dev/null
+python3 - <<'EOF'
+import csv, math, random
+rows = list(csv.reader(open("gen.csv")))
+with open("prices.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(rows[0])
+    for r in rows[1:]:
+        w.writerow(r[:-1] + [repr(100 * float(r[-1]) + 500)])
+rng = random.Random(0)
+with open("friedman.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow([f"x{i}" for i in range(10)] + ["y"])
+    for _ in range(10000):
+        x = [rng.random() for _ in range(10)]
+        y = (10 * math.sin(math.pi * x[0] * x[1]) + 20 * (x[2] - 0.5) ** 2
+             + 10 * x[3] + 5 * x[4] + rng.gauss(0, 1))
+        w.writerow([repr(v) for v in x] + [repr(y)])
+EOF
+
+run() {
+    local data=$1 label=$2
+    shift 2
+    local start end
+    start=$(date +%s.%N)
+    "$bin" train --data "$data.csv" --validation-split 0.2 "$@" --json run.json -q
+    end=$(date +%s.%N)
+    python3 - "$data" "$label" "$start" "$end" <<'EOF'
+import json, sys
+d = json.load(open("run.json"))
+data, label, start, end = sys.argv[1:]
+print(f"{data:<9} {label:<48} held-out r² {d['final_val_r2']:8.4f}"
+      f"  {float(end) - float(start):6.2f} s  ({d['optimizer']})")
+EOF
+}
+
+grep -m1 "model name" /proc/cpuinfo || true
+for data in gen prices friedman; do
+    run "$data" "defaults"
+    run "$data" "--optimizer gd (the default before lbfgs)" --optimizer gd
+    run "$data" "adam, --lr auto, batches of 200, standardized" \
+        --optimizer adam --lr auto --batch-size 200 --standardize
+done
