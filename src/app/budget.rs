@@ -115,35 +115,8 @@ pub(super) fn check(
         _ => Fast::bytes_needed(layout, val, opt, config.threads),
     };
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
-    let params = memory::product(&[p, 4]).unwrap_or(u64::MAX);
-    // Where the run would fit with one pair of L-BFGS's, its history is
-    // what to shorten.
-    let advice = |have: Option<u64>| {
-        let fits_at_one = match *opt {
-            Optimizer::Lbfgs { lr, gtol, .. } => {
-                let one = Optimizer::Lbfgs {
-                    lr,
-                    gtol,
-                    history_size: 1,
-                };
-                let at_one = lbfgs::bytes_needed(p, &one, config.run.epochs);
-                memory::sum(&[model, at_one, backend, shuffled, validation])
-                    .is_some_and(|n| have.is_none_or(|have| n <= have))
-            }
-            _ => false,
-        };
-        match fits_at_one {
-            true => format!(
-                "use a smaller --history-size (each pair it keeps is 2 vectors of {} in f64, {})",
-                units::count(p, "value"),
-                units::bytes(memory::product(&[2, p, 8]).unwrap_or(u64::MAX))
-            ),
-            false => format!(
-                "use a smaller --hidden (the parameters alone take {}) or fewer rows",
-                units::bytes(params)
-            ),
-        }
-    };
+    let others = memory::sum(&[model, backend, shuffled, validation]);
+    let advice = |have: Option<u64>| advice(opt, p, config.run.epochs, others, have);
     let what = || {
         format!(
             "training a {} → {} → 1 network ({}) on {} with the {name} backend",
@@ -157,9 +130,81 @@ pub(super) fn check(
     Ok(())
 }
 
+/// What to shrink where a run of `p` parameters with `opt` does not fit
+/// in `have`, its needs besides L-BFGS's vectors being `others`: L-BFGS's
+/// history where one pair would fit; a first-order optimizer where L-BFGS's
+/// vectors alone are too many (allowing Adam's two values a parameter, on
+/// the host and read back); else the network or the rows.
+fn advice(
+    opt: &Optimizer,
+    p: usize,
+    epochs: usize,
+    others: Option<u64>,
+    have: Option<u64>,
+) -> String {
+    let fits = |more: Option<u64>| {
+        memory::sum(&[others, more]).is_some_and(|n| have.is_none_or(|have| n <= have))
+    };
+    let at_one = match *opt {
+        Optimizer::Lbfgs { lr, gtol, .. } => {
+            let one = Optimizer::Lbfgs {
+                lr,
+                gtol,
+                history_size: 1,
+            };
+            Some(lbfgs::bytes_needed(p, &one, epochs))
+        }
+        _ => None,
+    };
+    let adam = memory::product(&[4, p, 4]);
+    if at_one.is_some_and(fits) {
+        format!(
+            "use a smaller --history-size (each pair it keeps is 2 vectors of {} in f64, {})",
+            units::count(p, "value"),
+            units::bytes(memory::product(&[2, p, 8]).unwrap_or(u64::MAX))
+        )
+    } else if let Some(one) = at_one.filter(|_| fits(adam)) {
+        format!(
+            "use a first-order --optimizer, such as adam: L-BFGS's vectors take {} even with --history-size 1",
+            units::bytes(one.unwrap_or(u64::MAX))
+        )
+    } else {
+        format!(
+            "use a smaller --hidden (the parameters alone take {}) or fewer rows",
+            units::bytes(memory::product(&[p, 4]).unwrap_or(u64::MAX))
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// L-BFGS's history where one pair fits; a first-order optimizer
+    /// where L-BFGS's vectors alone do not (the default optimizer on a
+    /// network gd trains); else the network.
+    #[test]
+    fn advice_names_what_would_fit() {
+        let lbfgs = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 10,
+            gtol: 1e-7,
+        };
+        let p = 1_000_000;
+        let others = Some(100_000_000);
+        let advice = |opt: &Optimizer, have: u64| advice(opt, p, 200, others, Some(have));
+        // One pair: 14 vectors of 8 MB; ten: 32.
+        assert!(advice(&lbfgs, 300_000_000).contains("use a smaller --history-size"));
+        let first_order = advice(&lbfgs, 150_000_000);
+        assert_eq!(first_order, "use a first-order --optimizer, such as adam: L-BFGS's vectors take 106.8 MiB even with --history-size 1");
+        for (opt, have) in [(lbfgs, 110_000_000), (Optimizer::gd(0.1), 150_000_000)] {
+            let e = advice(&opt, have);
+            assert!(
+                e.starts_with("use a smaller --hidden (the parameters alone take 3.8 MiB)"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn mini_batches_count_the_order_its_upload_and_the_copied_rows() {
