@@ -1647,6 +1647,42 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
     assert!(r2 > 0.9, "held-out r² {r2}: {v}");
 }
 
+/// A run whose held-out loss ended well above its lowest says the last
+/// parameters are overfitted and names --keep best-val; not where
+/// --keep best-val saved the lowest's, nor where the held-out loss kept
+/// falling.
+#[test]
+fn an_overfitted_run_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let [clean, noisy] = paths(&dir, ["clean.csv", "noisy.csv"]);
+    gen_csv(&clean, "80", "3", "1");
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let (x, y) = line.rsplit_once(',').unwrap();
+        let y: f64 = y.parse().unwrap();
+        out += &format!("{x},{:?}\n", y + 0.85 * (12.9898 * (n + 1) as f64).sin());
+    }
+    std::fs::write(&noisy, out).unwrap();
+    let notice = "the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest";
+    let run = |csv: &str, more: &[&str]| {
+        let all = [&["--validation-split", "0.3"][..], more].concat();
+        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", &all));
+        assert!(ok, "{err}");
+        err
+    };
+    let err = run(&noisy, &[]);
+    assert!(
+        err.contains("notice: the held-out loss ended at ") && err.contains(notice),
+        "{err}"
+    );
+    for (csv, more) in [(&noisy, &["--keep", "best-val"][..]), (&clean, &[])] {
+        let err = run(csv, more);
+        assert!(!err.contains(notice), "{csv} {more:?}: {err}");
+    }
+}
+
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it
 /// the default), ended by --epochs with its loss still falling, names the
 /// optimizer that would have gone further: lbfgs on full batches,
