@@ -1647,6 +1647,21 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
     assert!(r2 > 0.9, "held-out r² {r2}: {v}");
 }
 
+/// `clean`'s rows with a noise of amplitude 0.85 added to the target
+/// (deterministic: 0.85·sin(12.9898·n) for row n), written to `noisy`.
+fn noisy_csv(clean: &str, noisy: &str) {
+    let text = std::fs::read_to_string(clean).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{}\n", lines.next().unwrap());
+    for (n, line) in lines.enumerate() {
+        let (x, y) = line.rsplit_once(',').unwrap();
+        let y: f64 = y.parse().unwrap();
+        let noise = 0.85 * (12.9898 * (n + 1) as f64).sin();
+        out += &format!("{x},{:?}\n", y + noise);
+    }
+    std::fs::write(noisy, out).unwrap();
+}
+
 /// A run whose held-out loss ended well above its lowest says the last
 /// parameters are overfitted and names --keep best-val; not where
 /// --keep best-val saved the lowest's, nor where the held-out loss kept
@@ -1656,15 +1671,7 @@ fn an_overfitted_run_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let [clean, noisy] = paths(&dir, ["clean.csv", "noisy.csv"]);
     gen_csv(&clean, "80", "3", "1");
-    let text = std::fs::read_to_string(&clean).unwrap();
-    let mut lines = text.lines();
-    let mut out = format!("{}\n", lines.next().unwrap());
-    for (n, line) in lines.enumerate() {
-        let (x, y) = line.rsplit_once(',').unwrap();
-        let y: f64 = y.parse().unwrap();
-        out += &format!("{x},{:?}\n", y + 0.85 * (12.9898 * (n + 1) as f64).sin());
-    }
-    std::fs::write(&noisy, out).unwrap();
+    noisy_csv(&clean, &noisy);
     let notice = "the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest";
     let run = |csv: &str, more: &[&str]| {
         let all = [&["--validation-split", "0.3"][..], more].concat();
@@ -1748,16 +1755,7 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     let [clean, base, noisy] = paths(&dir, ["clean.csv", "base.csv", "noisy.csv"]);
     gen_csv(&clean, "200", "3", "1");
     gen_csv(&base, "60", "3", "1");
-    let text = std::fs::read_to_string(&base).unwrap();
-    let mut lines = text.lines();
-    let mut out = format!("{}\n", lines.next().unwrap());
-    for (n, line) in lines.enumerate() {
-        let (x, y) = line.rsplit_once(',').unwrap();
-        let y: f64 = y.parse().unwrap();
-        let noise = 0.85 * (12.9898 * (n + 1) as f64).sin();
-        out += &format!("{x},{:?}\n", y + noise);
-    }
-    std::fs::write(&noisy, out).unwrap();
+    noisy_csv(&base, &noisy);
     let split = [
         "--hidden",
         "8",
