@@ -23,7 +23,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
-    /// θ ← θ − α·g (the default).
+    /// θ ← θ − α·g (the default where --lr, --batch-size or another
+    /// first-order flag is given).
     #[default]
     Gd,
     /// v ← μ·v + g; θ ← θ − α·v (torch.optim.SGD with momentum).
@@ -34,7 +35,8 @@ pub enum OptimizerKind {
     Adam,
     /// torch.optim.AdamW: Adam with decoupled weight decay, θ ← θ·(1 − α·λ) before each step.
     Adamw,
-    /// Full-batch L-BFGS with a strong-Wolfe line search.
+    /// Full-batch L-BFGS with a strong-Wolfe line search (the default
+    /// where no first-order flag is given).
     Lbfgs,
 }
 
