@@ -1684,7 +1684,40 @@ fn an_overfitted_run_says_so() {
         err.contains("notice: the held-out loss ended at ") && err.contains(notice),
         "{err}"
     );
+    // Not also that more epochs would fit further.
+    assert!(!err.contains("a larger --epochs"), "{err}");
     for (csv, more) in [(&noisy, &["--keep", "best-val"][..]), (&clean, &[])] {
+        let err = run(csv, more);
+        assert!(!err.contains(notice), "{csv} {more:?}: {err}");
+    }
+}
+
+/// An L-BFGS run that --epochs ended while its loss still fell says a
+/// larger --epochs fits further; not one that converged, one whose
+/// held-out loss had stopped falling, another optimizer's, nor under
+/// --quiet.
+#[test]
+fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, tiny] = paths(&dir, ["d.csv", "tiny.csv"]);
+    gen_csv(&csv, "300", "3", "2");
+    std::fs::write(&tiny, "x,y\n1,2\n2,4\n3,5\n").unwrap();
+    let notice = "notice: L-BFGS was still lowering the loss when --epochs ended the run (";
+    let run = |csv: &str, more: &[&str]| {
+        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
+        assert!(ok, "{err}");
+        err
+    };
+    let err = run(&csv, &["--epochs", "20"]);
+    let says =
+        "% over its last 10 iterations): a larger --epochs fits further (--validation-split tells";
+    assert!(err.contains(notice) && err.contains(says), "{err}");
+    for (csv, more) in [
+        (&tiny, &[][..]),
+        (&csv, &["--epochs", "20", "--validation-split", "0.2"]),
+        (&csv, &["--epochs", "20", "--optimizer", "adam"]),
+        (&csv, &["--epochs", "20", "--quiet"]),
+    ] {
         let err = run(csv, more);
         assert!(!err.contains(notice), "{csv} {more:?}: {err}");
     }
