@@ -2916,8 +2916,9 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 }
 
 /// The notice after a run whose held-out loss ended well above its
-/// lowest (by more than [`OVERFIT_RISE`]) while the run saves its last
-/// parameters: they fit the training rows more closely than new ones.
+/// lowest (by more than [`OVERFIT_RISE`]) while its training loss fell
+/// below where it was then, and the run saves its last parameters: they
+/// fit the training rows more closely than new ones.
 /// L-BFGS, the default, fits that closely within its 200 iterations: 56
 /// noisy rows of 3 features reached a training R² of 0.91 and a held-out
 /// one of −0.55, its held-out loss lowest at epoch 69 and 59% above that
@@ -2931,12 +2932,21 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let &(best_epoch, best) = (losses.iter())
         .filter(|(_, l)| l.is_finite())
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
-    let rose = last > best * OVERFIT_RISE;
+    // Risen while the training loss fell: a held-out loss that bounces
+    // with the training loss (a constant rate in mini-batches) is no fit
+    // to the training rows alone.
+    let train = &done.outcome.losses;
+    let (at_best, train) = (*train.get(best_epoch)?, *train.last()?);
+    let rose = last > best * OVERFIT_RISE && train < at_best;
     if losses.len() < 11 || !rose || best_epoch >= last_epoch {
         return None;
     }
+    let patience = match config.run.val_patience {
+        Some(_) => "",
+        None => " (--val-patience N also stops N epochs after it)",
+    };
     Some(format!(
-        "notice: the held-out loss ended at {last:.4e}, {:.2}× its lowest ({best:.4e} at epoch {best_epoch}): the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest (--val-patience N also stops N epochs after it), and a smaller --hidden or more rows may do better on new ones",
+        "notice: the held-out loss ended at {last:.4e}, {:.2}× its lowest ({best:.4e} at epoch {best_epoch}), while the training loss fell from {at_best:.4e} to {train:.4e}: the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest{patience}, and a smaller --hidden or more rows may do better on new ones",
         last / best
     ))
 }
