@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What `train`'s defaults give a new user: held-out R² and the whole
-# command's time on three data sets, for the default optimizer (lbfgs),
-# for gd (the default before it, and the default where --lr is given),
-# and for one tuned first-order command. The rows of docs/optimizers.md's
-# "What the defaults give" table.
+# command's time on four data sets, for the default optimizer (lbfgs),
+# the same with --standardize, gd (the default before it, and the default
+# where --lr is given), and one tuned first-order command. The rows of
+# docs/optimizers.md's "What the defaults give" table.
 #
 #   benches/defaults.sh [shadertrain]
 #
@@ -13,6 +13,9 @@
 #   friedman Friedman's #1 (scikit-learn's make_friedman1): 10 features
 #            U(0, 1), y = 10·sin(π·x0·x1) + 20·(x2 − 0.5)² + 10·x3 + 5·x4
 #            + N(0, 1), by Python's random.Random(0)
+#   friedman2 Friedman's #2 (make_friedman2, no noise): x0 U(0, 100), x1
+#            U(40π, 560π), x2 U(0, 1), x3 U(1, 11), y = √(x0² + (x1·x2 −
+#            1/(x1·x3))²): features far from ±1, by random.Random(1)
 # The binary defaults to target/release/shadertrain. Under a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +42,15 @@ with open("friedman.csv", "w", newline="") as f:
         y = (10 * math.sin(math.pi * x[0] * x[1]) + 20 * (x[2] - 0.5) ** 2
              + 10 * x[3] + 5 * x[4] + rng.gauss(0, 1))
         w.writerow([repr(v) for v in x] + [repr(y)])
+rng = random.Random(1)
+with open("friedman2.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["x0", "x1", "x2", "x3", "y"])
+    for _ in range(10000):
+        x = [rng.uniform(0, 100), rng.uniform(40 * math.pi, 560 * math.pi),
+             rng.random(), rng.uniform(1, 11)]
+        y = math.sqrt(x[0] ** 2 + (x[1] * x[2] - 1 / (x[1] * x[3])) ** 2)
+        w.writerow([repr(v) for v in x] + [repr(y)])
 EOF
 
 run() {
@@ -46,7 +58,10 @@ run() {
     shift 2
     local start end
     start=$(date +%s.%N)
-    "$bin" train --data "$data.csv" --validation-split 0.2 "$@" --json run.json -q
+    if ! "$bin" train --data "$data.csv" --validation-split 0.2 "$@" --json run.json -q; then
+        printf '%-9s %-48s failed (above)\n' "$data" "$label"
+        return
+    fi
     end=$(date +%s.%N)
     python3 - "$data" "$label" "$start" "$end" <<'EOF'
 import json, sys
@@ -58,8 +73,9 @@ EOF
 }
 
 grep -m1 "model name" /proc/cpuinfo || true
-for data in gen prices friedman; do
+for data in gen prices friedman friedman2; do
     run "$data" "defaults"
+    run "$data" "--standardize" --standardize
     run "$data" "--optimizer gd (the default before lbfgs)" --optimizer gd
     run "$data" "adam, --lr auto, batches of 200, standardized" \
         --optimizer adam --lr auto --batch-size 200 --standardize

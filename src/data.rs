@@ -252,6 +252,24 @@ impl Dataset {
 pub const FEW_STEPS: f32 = 256.0;
 
 impl Dataset {
+    /// The columns, features then the target, with a value of magnitude
+    /// above `bound`, each with its largest magnitude: those far from the
+    /// ±1 that a network's first layer and output start on.
+    pub fn far_columns(&self, bound: f32) -> Vec<(String, f32)> {
+        let mut largest = vec![0f32; self.features];
+        for row in self.x.chunks_exact(self.features.max(1)) {
+            for (m, v) in largest.iter_mut().zip(row) {
+                *m = m.max(v.abs());
+            }
+        }
+        largest.push(self.y.iter().fold(0f32, |m, v| m.max(v.abs())));
+        let names = self.feature_names.iter().chain([&self.target_name]);
+        (names.zip(largest))
+            .filter(|&(_, m)| m > bound)
+            .map(|(name, m)| (name.clone(), m))
+            .collect()
+    }
+
     /// The population variance of the target (sums in f64): the MSE of
     /// predicting its mean, against which R² = 1 − MSE / variance.
     pub fn target_variance(&self) -> f64 {
@@ -2567,6 +2585,22 @@ pub fn r_squared(mse: f64, variance: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_columns_are_those_past_the_bound_target_last() {
+        let data = Dataset {
+            x: vec![1.0, -30.0, 0.5, 2.0, 5.0, 0.5],
+            y: vec![-12.0, 3.0],
+            rows: 2,
+            features: 3,
+            feature_names: ["a", "b", "c"].map(String::from).to_vec(),
+            target_name: "y".into(),
+        };
+        let far = data.far_columns(10.0);
+        assert_eq!(far, [("b".to_string(), 30.0), ("y".to_string(), 12.0)]);
+        assert_eq!(data.far_columns(1.0).len(), 3);
+        assert!(data.far_columns(100.0).is_empty());
+    }
 
     #[test]
     fn the_largest_f32_is_a_cell_and_past_it_is_not() {

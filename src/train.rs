@@ -132,7 +132,11 @@ impl StopReason {
                 "stopped: no lower validation loss for --val-patience epochs".into()
             }
             StopReason::GradientSmall => "converged: gradient max-norm at most --gtol".into(),
-            StopReason::NoDescent => "converged: no descent step found".into(),
+            // Not called converged: it is also where L-BFGS stalled far
+            // from a fit (a feature ×1e6, at epoch 12, r² 0.0004).
+            StopReason::NoDescent => {
+                "stopped: the line search found no lower loss (a minimum, or a stall)".into()
+            }
             StopReason::Diverged { epoch, loss, .. } => {
                 format!("diverged at epoch {epoch} (loss = {loss})")
             }

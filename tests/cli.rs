@@ -1740,6 +1740,85 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     }
 }
 
+/// A run on columns far from ±1 that it did not standardise, whose fit
+/// is weak, names them and --standardize: a notice, or within the mean's
+/// warning where the fit is no better than the mean (where L-BFGS was
+/// told a rate too high had saturated it). Not standardized, nor on
+/// columns near ±1.
+#[test]
+fn columns_far_from_one_are_named_with_standardize() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, wide, huge] = paths(&dir, ["d.csv", "wide.csv", "huge.csv"]);
+    gen_csv(&csv, "300", "3", "2");
+    // x1 ×1000 (r² 0.34; standardized 0.99), x0 ×1e6 (r² 0.0006).
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let scaled = |column: usize, factor: f64| {
+        let mut lines = text.lines();
+        let mut out = format!("{}\n", lines.next().unwrap());
+        for line in lines {
+            let mut cells: Vec<String> = line.split(',').map(String::from).collect();
+            cells[column] = format!("{:?}", cells[column].parse::<f64>().unwrap() * factor);
+            out += &(cells.join(",") + "\n");
+        }
+        out
+    };
+    std::fs::write(&wide, scaled(1, 1000.0)).unwrap();
+    std::fs::write(&huge, scaled(0, 1e6)).unwrap();
+    let run = |csv: &str, more: &[&str]| {
+        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
+        assert!(ok, "{err}");
+        err
+    };
+    let far = "far from the ±1 the network starts on";
+    let err = run(&wide, &[]);
+    let notice = "notice: x1 reaches magnitudes up to 9.99";
+    let advice = "and the fit is weak (r² 0.";
+    assert!(
+        err.contains(notice) && err.contains(far) && err.contains(advice),
+        "{err}"
+    );
+    assert!(!err.contains("a larger --epochs"), "{err}");
+    let err = run(&huge, &[]);
+    let warning = "; x0 reaches magnitudes up to 9.99";
+    assert!(
+        err.contains(warning) && err.contains("which stalls L-BFGS; try --standardize"),
+        "{err}"
+    );
+    assert!(!err.contains("--lr"), "{err}");
+    for (csv, more) in [
+        (&wide, &["--standardize"][..]),
+        (&huge, &["--standardize"]),
+        (&csv, &[]),
+    ] {
+        let err = run(csv, more);
+        assert!(!err.contains(far), "{csv} {more:?}: {err}");
+    }
+}
+
+/// A run of L-BFGS that no --optimizer chose, on 50,000 rows or more,
+/// names adam in mini-batches; not on fewer rows, nor where --optimizer
+/// named L-BFGS.
+#[test]
+fn the_default_lbfgs_on_many_rows_names_mini_batches() {
+    let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200";
+    let run = |rows: &str, more: &[&str]| {
+        let more = [&["--hidden", "4", "--epochs", "3"][..], more].concat();
+        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "cpu", &more));
+        assert!(ok, "{err}");
+        err
+    };
+    let err = run("50000", &[]);
+    assert!(err.contains(notice), "{err}");
+    assert!(!err.contains("a larger --epochs"), "{err}");
+    for (rows, more) in [("49999", &[][..]), ("50000", &["--optimizer", "lbfgs"])] {
+        let err = run(rows, more);
+        assert!(
+            !err.contains("adam in mini-batches"),
+            "{rows} {more:?}: {err}"
+        );
+    }
+}
+
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it
 /// the default), ended by --epochs with its loss still falling, names the
 /// optimizer that would have gone further: lbfgs on full batches,

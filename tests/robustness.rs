@@ -716,7 +716,7 @@ fn auto_names_a_software_adapter_as_running_on_the_cpu() {
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "auto", &["--epochs", "1"]));
     assert!(ok, "{err}");
     assert!(
-        err.contains("training on the CPU: ") && err.contains("(a software adapter, which runs on the CPU itself, is present; --backend gpu uses it)"),
+        err.contains("training on the CPU: ") && err.contains("(a software adapter, which runs on the CPU itself and is usually slower than the cpu backend, is present; --backend gpu uses it)"),
         "{err}"
     );
 }

@@ -384,6 +384,8 @@ pub struct TrainConfig {
     /// where the run's other flags accept it; and the flag that made gd
     /// the default.
     pub gd_alternative: Option<(OptimizerKind, &'static str)>,
+    /// L-BFGS runs because no --optimizer was given (and no --resume).
+    pub lbfgs_by_default: bool,
 }
 
 /// [`TrainConfig::gd_alternative`]: the other optimizer, tried with the
@@ -590,6 +592,9 @@ impl TrainConfig {
             lr_found: None,
             resumed_on,
             gd_alternative: gd_alternative(args),
+            lbfgs_by_default: args.optimizer.is_none()
+                && args.resume.is_none()
+                && args.default_optimizer() == OptimizerKind::Lbfgs,
         };
         Ok((config, resumed))
     }

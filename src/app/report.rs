@@ -192,7 +192,14 @@ pub(super) struct Finished<'a> {
     pub checkpoint_failed: bool,
     /// `--save` could not be written.
     pub save_failed: bool,
+    /// The training rows' columns far from ±1 ([`FAR_SCALE`]) with their
+    /// largest magnitudes, where the run did not standardise them.
+    pub far_columns: Vec<(String, f32)>,
 }
+
+/// A column with a value of magnitude above this is far from the ±1 a
+/// network's first layer and output start on.
+pub(super) const FAR_SCALE: f32 = 10.0;
 
 impl Finished<'_> {
     /// The held-out losses by epoch: scored on the host, or measured on
