@@ -1819,6 +1819,32 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     }
 }
 
+/// A run on fewer training rows than its network has parameters, with
+/// none held out, says it can fit their noise and names
+/// --validation-split; not with rows held out, nor with fewer parameters.
+#[test]
+fn more_parameters_than_rows_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "300", "3", "2");
+    let notice = "notice: the network's 321 parameters outnumber the 300 rows it trained on, so it can fit their noise";
+    let run = |more: &[&str]| {
+        let more = [&["--epochs", "3"][..], more].concat();
+        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
+        assert!(ok, "{err}");
+        err
+    };
+    let err = run(&[]);
+    assert!(
+        err.contains(notice) && err.contains("--validation-split 0.2 or --folds 5"),
+        "{err}"
+    );
+    for more in [&["--validation-split", "0.2"][..], &["--hidden", "4"]] {
+        let err = run(more);
+        assert!(!err.contains("outnumber"), "{more:?}: {err}");
+    }
+}
+
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it
 /// the default), ended by --epochs with its loss still falling, names the
 /// optimizer that would have gone further: lbfgs on full batches,

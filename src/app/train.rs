@@ -2780,6 +2780,9 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         if let Some(notice) = many_rows_notice(config, done) {
             crate::say!("{notice}");
         }
+        if let Some(notice) = few_rows_notice(config, done) {
+            crate::say!("{notice}");
+        }
     }
     // A warning, unlike a notice, is shown under --quiet too.
     let outcome = &done.outcome;
@@ -3021,6 +3024,21 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     );
     (config.leader && config.lbfgs_by_default && rows >= MANY_ROWS && !converged).then(|| format!(
         "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --epochs 20 (docs/optimizers.md, \"Mini-batches\")",
+        units::count(rows, "row")
+    ))
+}
+
+/// The notice after a run that held no rows out, whose network has more
+/// parameters than it has training rows: it can fit their noise, which
+/// only held-out rows show: the defaults' 321 parameters on 56 noisy rows
+/// of `gen`'s task (3 features) reached a training R² of 0.91, and −0.55
+/// on 24 held out.
+fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let (rows, params) = (done.rows.0, done.model.params.len());
+    let unmeasured = done.val_losses().is_none() && config.run.fold.is_none();
+    (config.leader && unmeasured && rows < params).then(|| format!(
+        "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2 or --folds 5 measures it on rows it does not train on",
+        units::count(params, "parameter"),
         units::count(rows, "row")
     ))
 }
