@@ -388,6 +388,21 @@ pub struct TrainConfig {
     pub lbfgs_by_default: bool,
 }
 
+/// Refuses a GPU backend's setting beside `--backend cpu` or `reference`
+/// (`--precision` has its own message, in `Device::open`).
+fn check_gpu_settings(args: &TrainArgs) -> Result<()> {
+    if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) = args.backend {
+        let timeout = args.gpu_timeout.is_some().then_some("--gpu-timeout");
+        if let Some(flag) = (gpu_flags(&args.device).into_iter())
+            .chain(timeout)
+            .find(|f| *f != "--precision")
+        {
+            bail!("{flag} is a setting of the GPU backend, and the {kind} backend uses no GPU; leave out {flag}, or use --backend gpu");
+        }
+    }
+    Ok(())
+}
+
 /// [`TrainConfig::gd_alternative`]: the other optimizer, tried with the
 /// same checks as if `--optimizer` had named it.
 fn gd_alternative(args: &TrainArgs) -> Option<(OptimizerKind, &'static str)> {
@@ -542,18 +557,7 @@ impl TrainConfig {
         }
         let threads = resumed_threads(args, resumed.as_ref());
         let threads_resumed = threads != args.device.threads;
-        if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) =
-            args.backend
-        {
-            // --precision has its own message (Device::open).
-            let timeout = args.gpu_timeout.is_some().then_some("--gpu-timeout");
-            if let Some(flag) = (gpu_flags(&args.device).into_iter())
-                .chain(timeout)
-                .find(|f| *f != "--precision")
-            {
-                bail!("{flag} is a setting of the GPU backend, and the {kind} backend uses no GPU; leave out {flag}, or use --backend gpu");
-            }
-        }
+        check_gpu_settings(args)?;
         let config = TrainConfig {
             run,
             schedule,

@@ -2765,22 +2765,16 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
     }
     if !config.quiet {
         report::print_summary(config, done)?;
-        if let Some(notice) = optimizer_notice(config, done) {
-            crate::say!("{notice}");
-        }
-        if let Some(notice) = overfitting_notice(config, done) {
-            crate::say!("{notice}");
-        }
-        if let Some(notice) = lbfgs_epochs_notice(config, done) {
-            crate::say!("{notice}");
-        }
-        if let Some(notice) = scale_notice(config, done) {
-            crate::say!("{notice}");
-        }
-        if let Some(notice) = many_rows_notice(config, done) {
-            crate::say!("{notice}");
-        }
-        if let Some(notice) = few_rows_notice(config, done) {
+        type Notice = fn(&TrainConfig, &Finished) -> Option<String>;
+        let notices: [Notice; 6] = [
+            optimizer_notice,
+            overfitting_notice,
+            lbfgs_epochs_notice,
+            scale_notice,
+            many_rows_notice,
+            few_rows_notice,
+        ];
+        for notice in notices.iter().filter_map(|notice| notice(config, done)) {
             crate::say!("{notice}");
         }
     }
