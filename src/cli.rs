@@ -282,7 +282,8 @@ pub struct TrainArgs {
     /// rate itself, as the peak); a run at that rate that diverges is
     /// trained again from the start at a third of it, up to 3 times: gd,
     /// momentum, nesterov, adam and adamw, on any backend
-    /// (docs/optimizers.md, "Choosing the rate: --lr auto").
+    /// (docs/optimizers.md, "Choosing the rate: --lr auto"). Without
+    /// --optimizer, --lr makes gd the default.
     #[arg(long, value_name = "ALPHA|auto", allow_negative_numbers = true)]
     pub lr: Option<LrChoice>,
 

@@ -252,19 +252,17 @@ impl Dataset {
 pub const FEW_STEPS: f32 = 256.0;
 
 impl Dataset {
-    /// The columns, features then the target, with a value of magnitude
-    /// above `bound`, each with its largest magnitude: those far from the
-    /// ±1 that a network's first layer and output start on.
-    pub fn far_columns(&self, bound: f32) -> Vec<(String, f32)> {
+    /// The features with a value of magnitude above `bound`, each with its
+    /// largest magnitude: those far from the ±1 that a network's first
+    /// layer starts on, where its units start saturated.
+    pub fn far_features(&self, bound: f32) -> Vec<(String, f32)> {
         let mut largest = vec![0f32; self.features];
         for row in self.x.chunks_exact(self.features.max(1)) {
             for (m, v) in largest.iter_mut().zip(row) {
                 *m = m.max(v.abs());
             }
         }
-        largest.push(self.y.iter().fold(0f32, |m, v| m.max(v.abs())));
-        let names = self.feature_names.iter().chain([&self.target_name]);
-        (names.zip(largest))
+        (self.feature_names.iter().zip(largest))
             .filter(|&(_, m)| m > bound)
             .map(|(name, m)| (name.clone(), m))
             .collect()
@@ -2587,7 +2585,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn far_columns_are_those_past_the_bound_target_last() {
+    fn far_features_are_those_past_the_bound() {
         let data = Dataset {
             x: vec![1.0, -30.0, 0.5, 2.0, 5.0, 0.5],
             y: vec![-12.0, 3.0],
@@ -2596,10 +2594,10 @@ mod tests {
             feature_names: ["a", "b", "c"].map(String::from).to_vec(),
             target_name: "y".into(),
         };
-        let far = data.far_columns(10.0);
-        assert_eq!(far, [("b".to_string(), 30.0), ("y".to_string(), 12.0)]);
-        assert_eq!(data.far_columns(1.0).len(), 3);
-        assert!(data.far_columns(100.0).is_empty());
+        // The target, y, is not a feature.
+        assert_eq!(data.far_features(10.0), [("b".to_string(), 30.0)]);
+        assert_eq!(data.far_features(1.0).len(), 2);
+        assert!(data.far_features(100.0).is_empty());
     }
 
     #[test]

@@ -1630,6 +1630,7 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
         name(&["--history-size", "3", "--validation-split", "0.2"]),
         "lbfgs"
     );
+    assert_eq!(name(&["--lr-schedule", "constant"]), "lbfgs");
     for flag in [
         &["--lr", "0.01"][..],
         &["--lr", "auto"],
@@ -1717,7 +1718,7 @@ fn an_overfitted_run_says_so() {
 fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, tiny] = paths(&dir, ["d.csv", "tiny.csv"]);
-    gen_csv(&csv, "300", "3", "2");
+    gen_csv(&csv, "400", "3", "2");
     std::fs::write(&tiny, "x,y\n1,2\n2,4\n3,5\n").unwrap();
     let notice = "notice: L-BFGS was still lowering the loss when --epochs ended the run (";
     let run = |csv: &str, more: &[&str]| {
@@ -1740,15 +1741,16 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     }
 }
 
-/// A run on columns far from ±1 that it did not standardise, whose fit
+/// A run on features far from ±1 that it did not standardise, whose fit
 /// is weak, names them and --standardize: a notice, or within the mean's
 /// warning where the fit is no better than the mean (where L-BFGS was
 /// told a rate too high had saturated it). Not standardized, nor on
-/// columns near ±1.
+/// features near ±1, nor for a target far from 0 alone (no obstacle to
+/// L-BFGS).
 #[test]
 fn columns_far_from_one_are_named_with_standardize() {
     let dir = tempfile::tempdir().unwrap();
-    let [csv, wide, huge] = paths(&dir, ["d.csv", "wide.csv", "huge.csv"]);
+    let [csv, wide, huge, target] = paths(&dir, ["d.csv", "wide.csv", "huge.csv", "y.csv"]);
     gen_csv(&csv, "300", "3", "2");
     // x1 ×1000 (r² 0.34; standardized 0.99), x0 ×1e6 (r² 0.0006).
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -1764,6 +1766,8 @@ fn columns_far_from_one_are_named_with_standardize() {
     };
     std::fs::write(&wide, scaled(1, 1000.0)).unwrap();
     std::fs::write(&huge, scaled(0, 1e6)).unwrap();
+    // The target ×30 alone: no feature to name (r² 0.12 after 5 epochs).
+    std::fs::write(&target, scaled(3, 30.0)).unwrap();
     let run = |csv: &str, more: &[&str]| {
         let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
         assert!(ok, "{err}");
@@ -1778,7 +1782,10 @@ fn columns_far_from_one_are_named_with_standardize() {
         "{err}"
     );
     assert!(!err.contains("a larger --epochs"), "{err}");
-    let err = run(&huge, &[]);
+    let (ok, out, err) = shadertrain(&train_data(&huge, "cpu", &[]));
+    assert!(ok, "{err}");
+    let stop = "(stopped: the line search found no lower loss (a minimum, or a stall))";
+    assert!(out.contains(stop), "{out}");
     let warning = "; x0 reaches magnitudes up to 9.99";
     assert!(
         err.contains(warning) && err.contains("which stalls L-BFGS; try --standardize"),
@@ -1789,6 +1796,7 @@ fn columns_far_from_one_are_named_with_standardize() {
         (&wide, &["--standardize"][..]),
         (&huge, &["--standardize"]),
         (&csv, &[]),
+        (&target, &["--epochs", "5"]),
     ] {
         let err = run(csv, more);
         assert!(!err.contains(far), "{csv} {more:?}: {err}");
@@ -1810,7 +1818,12 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     let err = run("50000", &[]);
     assert!(err.contains(notice), "{err}");
     assert!(!err.contains("a larger --epochs"), "{err}");
-    for (rows, more) in [("49999", &[][..]), ("50000", &["--optimizer", "lbfgs"])] {
+    // Nor where --batch-size would be refused.
+    for (rows, more) in [
+        ("49999", &[][..]),
+        ("50000", &["--optimizer", "lbfgs"]),
+        ("50000", &["--shards", "2"]),
+    ] {
         let err = run(rows, more);
         assert!(
             !err.contains("adam in mini-batches"),
@@ -1839,9 +1852,16 @@ fn more_parameters_than_rows_is_said() {
         err.contains(notice) && err.contains("--validation-split 0.2 or --folds 5"),
         "{err}"
     );
-    for more in [&["--validation-split", "0.2"][..], &["--hidden", "4"]] {
+    let model = path(&dir, "m.st");
+    let folds = ["--folds", "3", "--save", &model];
+    for more in [
+        &["--validation-split", "0.2"][..],
+        &["--hidden", "4"],
+        &folds,
+    ] {
         let err = run(more);
         assert!(!err.contains("outnumber"), "{more:?}: {err}");
+        assert!(!err.contains("--validation-split tells"), "{more:?}: {err}");
     }
 }
 

@@ -1054,10 +1054,10 @@ fn random_draws_go_through_halvings_rounds() {
     );
 }
 
-/// Without --optimizer, a search uses one optimizer for all its
-/// combinations: gd where any combination's flags ask for it (a constant
-/// rate beside a cosine schedule: L-BFGS would train the one and gd the
-/// other), L-BFGS, the default, where none does.
+/// Without --optimizer, a search trains every combination with the same
+/// default optimizer: L-BFGS where none of its flags ask for gd, gd where
+/// all do; where they would differ (a constant rate beside a cosine
+/// schedule: lbfgs and gd) it is refused, before any fold.
 #[test]
 fn a_search_without_optimizer_uses_one_for_every_combination() {
     let dir = tempfile::tempdir().unwrap();
@@ -1073,7 +1073,27 @@ fn a_search_without_optimizer_uses_one_for_every_combination() {
             .map(|r| r["options"]["optimizer"]["name"].as_str().unwrap().into())
             .collect()
     };
-    assert_eq!(optimizers("lr-schedule=constant,cosine"), ["gd", "gd"]);
     assert_eq!(optimizers("hidden=3,4"), ["lbfgs", "lbfgs"]);
     assert_eq!(optimizers("lr=0.1,0.2"), ["gd", "gd"]);
+    let more = [
+        "--folds",
+        "2",
+        "--grid",
+        "lr-schedule=constant,cosine",
+        "--json",
+        &json,
+    ];
+    let (ok, _, err) = shadertrain(&args(&csv, "cpu", &more));
+    assert!(!ok);
+    let says = "without --optimizer, --grid's combinations would train with different optimizers: lr-schedule=constant with lbfgs, lr-schedule=cosine with gd (a flag only the first-order optimizers take makes gd the default); name one with --optimizer";
+    assert!(err.contains(says), "{err}");
+    let more = [
+        "--folds",
+        "2",
+        "--optimizer",
+        "adam",
+        "--grid",
+        "lr-schedule=constant,cosine",
+    ];
+    run_ok(&args(&csv, "cpu", &more));
 }

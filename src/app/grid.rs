@@ -99,16 +99,21 @@ pub(super) fn combinations(args: &TrainArgs) -> Result<Vec<Combination>> {
         }
         Ok(Combination { values, args })
     };
-    let mut combos: Vec<Combination> = all.into_iter().map(combination).collect::<Result<_>>()?;
-    // One default optimizer for the whole search: gd where any
-    // combination's flags ask for it (lr-schedule=constant,cosine).
-    let defaults = |kind: OptimizerKind| {
-        (combos.iter()).any(|c| c.args.optimizer.is_none() && c.args.default_optimizer() == kind)
+    let combos: Vec<Combination> = all.into_iter().map(combination).collect::<Result<_>>()?;
+    // One default optimizer for the whole search, or the comparison is of
+    // optimizers nobody named (lr-schedule=constant,cosine: lbfgs, gd).
+    let defaulted = |kind: OptimizerKind| {
+        (combos.iter()).find(|c| c.args.optimizer.is_none() && c.args.default_optimizer() == kind)
     };
-    if defaults(OptimizerKind::Gd) && defaults(OptimizerKind::Lbfgs) {
-        for c in combos.iter_mut().filter(|c| c.args.optimizer.is_none()) {
-            c.args.optimizer = Some(OptimizerKind::Gd);
-        }
+    if let (Some(l), Some(g)) = (
+        defaulted(OptimizerKind::Lbfgs),
+        defaulted(OptimizerKind::Gd),
+    ) {
+        bail!(
+            "without --optimizer, --grid's combinations would train with different optimizers: {} with lbfgs, {} with gd (a flag only the first-order optimizers take makes gd the default); name one with --optimizer",
+            l.label(),
+            g.label()
+        );
     }
     check_range_ends(grid, &combos)?;
     Ok(combos)
