@@ -1648,6 +1648,14 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
     assert!(r2 > 0.9, "held-out r² {r2}: {v}");
 }
 
+/// The stderr of `train --data csv --backend cpu` and `more`, which must
+/// succeed.
+fn trained_err(csv: &str, more: &[&str]) -> String {
+    let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
+    assert!(ok, "{err}");
+    err
+}
+
 /// `clean`'s rows with a noise of amplitude 0.85 added to the target
 /// (deterministic: 0.85·sin(12.9898·n) for row n), written to `noisy`.
 fn noisy_csv(clean: &str, noisy: &str) {
@@ -1688,10 +1696,7 @@ fn an_overfitted_run_says_so() {
     ];
     let notice = "the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest";
     let run = |csv: &str, more: &[&str]| {
-        let all = [&["--validation-split", "0.3"][..], more].concat();
-        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", &all));
-        assert!(ok, "{err}");
-        err
+        trained_err(csv, &[&["--validation-split", "0.3"][..], more].concat())
     };
     let err = run(&noisy, &[]);
     assert!(
@@ -1721,11 +1726,7 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     gen_csv(&csv, "400", "3", "2");
     std::fs::write(&tiny, "x,y\n1,2\n2,4\n3,5\n").unwrap();
     let notice = "notice: L-BFGS was still lowering the loss when --epochs ended the run (";
-    let run = |csv: &str, more: &[&str]| {
-        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
-        assert!(ok, "{err}");
-        err
-    };
+    let run = trained_err;
     let err = run(&csv, &["--epochs", "20"]);
     let says =
         "% over its last 10 iterations): a larger --epochs fits further (--validation-split tells";
@@ -1768,11 +1769,7 @@ fn columns_far_from_one_are_named_with_standardize() {
     std::fs::write(&huge, scaled(0, 1e6)).unwrap();
     // The target ×30 alone: no feature to name (r² 0.12 after 5 epochs).
     std::fs::write(&target, scaled(3, 30.0)).unwrap();
-    let run = |csv: &str, more: &[&str]| {
-        let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
-        assert!(ok, "{err}");
-        err
-    };
+    let run = trained_err;
     let far = "far from the ±1 the network starts on";
     let err = run(&wide, &[]);
     let notice = "notice: x1 reaches magnitudes up to 9.99";
@@ -1810,7 +1807,7 @@ fn columns_far_from_one_are_named_with_standardize() {
 fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200";
     let run = |rows: &str, more: &[&str]| {
-        let more = [&["--hidden", "4", "--epochs", "3"][..], more].concat();
+        let more = [&["--hidden", "4", "--epochs", "12"][..], more].concat();
         let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "cpu", &more));
         assert!(ok, "{err}");
         err
@@ -1841,12 +1838,13 @@ fn more_parameters_than_rows_is_said() {
     let csv = path(&dir, "d.csv");
     gen_csv(&csv, "300", "3", "2");
     let notice = "notice: the network's 321 parameters outnumber the 300 rows it trained on, so it can fit their noise";
-    let run = |more: &[&str]| {
-        let more = [&["--epochs", "3"][..], more].concat();
-        let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
-        assert!(ok, "{err}");
-        err
-    };
+    let run = |more: &[&str]| trained_err(&csv, &[&["--epochs", "3"][..], more].concat());
+    // Not also that more epochs would fit further (20: still falling).
+    let err = trained_err(&csv, &["--epochs", "20"]);
+    assert!(
+        err.contains(notice) && !err.contains("a larger --epochs"),
+        "{err}"
+    );
     let err = run(&[]);
     assert!(
         err.contains(notice) && err.contains("--validation-split 0.2 or --folds 5"),
