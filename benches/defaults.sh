@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What `train`'s defaults give a new user: held-out R² and the whole
-# command's time on four data sets, for the default optimizer (lbfgs),
-# the same with --standardize, gd (the default before it, and the default
-# where --lr is given), and one tuned first-order command. The rows of
+# command's time on five data sets, for the defaults (lbfgs, rows
+# standardized), the same with --no-standardize (the defaults before
+# standardizing was), gd (the default before lbfgs, and the default where
+# --lr is given), and one tuned first-order command. The rows of
 # docs/optimizers.md's "What the defaults give" table.
 #
 #   benches/defaults.sh [shadertrain]
@@ -10,6 +11,8 @@
 # The data sets, each 10,000 rows with 20% held out (by --seed 0):
 #   gen      `gen --rows 10000 --features 8 --seed 1`: y = sin(πx0)·cos(πx1) + 0.5·x2
 #   prices   the same rows with the target 100·y + 500 (a price-like scale)
+#   houses   the same rows with the target 100000·y + 200000 (a house
+#            price's scale)
 #   friedman Friedman's #1 (scikit-learn's make_friedman1): 10 features
 #            U(0, 1), y = 10·sin(π·x0·x1) + 20·(x2 − 0.5)² + 10·x3 + 5·x4
 #            + N(0, 1), by Python's random.Random(0)
@@ -28,11 +31,12 @@ cd "$dir"
 python3 - <<'EOF'
 import csv, math, random
 rows = list(csv.reader(open("gen.csv")))
-with open("prices.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(rows[0])
-    for r in rows[1:]:
-        w.writerow(r[:-1] + [repr(100 * float(r[-1]) + 500)])
+for name, scale, offset in [("prices", 100, 500), ("houses", 100000, 200000)]:
+    with open(f"{name}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(rows[0])
+        for r in rows[1:]:
+            w.writerow(r[:-1] + [repr(scale * float(r[-1]) + offset)])
 rng = random.Random(0)
 with open("friedman.csv", "w", newline="") as f:
     w = csv.writer(f)
@@ -73,10 +77,9 @@ EOF
 }
 
 grep -m1 "model name" /proc/cpuinfo || true
-for data in gen prices friedman friedman2; do
+for data in gen prices houses friedman friedman2; do
     run "$data" "defaults"
-    run "$data" "--standardize" --standardize
-    run "$data" "--optimizer gd (the default before lbfgs)" --optimizer gd
-    run "$data" "adam, --lr auto, batches of 200, standardized" \
-        --optimizer adam --lr auto --batch-size 200 --standardize
+    run "$data" "--no-standardize" --no-standardize
+    run "$data" "--optimizer gd" --optimizer gd
+    run "$data" "adam, --lr auto, batches of 200" --optimizer adam --lr auto --batch-size 200
 done

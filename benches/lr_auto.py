@@ -65,7 +65,7 @@ def make_data(binary, workdir):
 
 def run(binary, workdir, backend, data, opt, extra, target, epochs, lr):
     summary = os.path.join(workdir, "run.json")
-    args = [binary, "train", "--data", data, "--backend", backend,
+    args = [binary, "train", "--data", data, "--no-standardize", "--backend", backend,
             "--optimizer", opt, "--target-loss", repr(target),
             "--epochs", str(epochs), "--json", summary, "--quiet"] + extra
     if lr is not None:

@@ -34,7 +34,7 @@ def train(binary, workdir, backend, data, opt, extra, epochs, lr, target=None, s
     `--lr-schedule schedule` if given; None where it failed, else its
     outcome."""
     summary = os.path.join(workdir, "cycle.json")
-    args = [binary, "train", "--data", data, "--backend", backend,
+    args = [binary, "train", "--data", data, "--no-standardize", "--backend", backend,
             "--optimizer", opt, "--epochs", str(epochs), "--lr", lr,
             "--json", summary, "--quiet"] + extra
     if target is not None:

@@ -45,7 +45,7 @@ def shadertrain(args, optimizer, lr, schedule):
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "s.json")
         cmd = [
-            args.binary, "train", "--data", args.csv, "--hidden", str(HIDDEN),
+            args.binary, "train", "--data", args.csv, "--no-standardize", "--hidden", str(HIDDEN),
             "--activation", "tanh", "--optimizer", optimizer, "--lr", str(lr),
             "--backend", "cpu", "--threads", str(args.threads), "--batch-size", str(BATCH),
             "--epochs", str(args.epochs), "--max-time", str(args.budget),

@@ -20,7 +20,7 @@ json=$(mktemp --suffix .json)
 trap 'rm -f "$json"' EXIT
 
 run() {
-    "$bin" train --data "$csv" --hidden 64 --activation tanh --backend cpu \
+    "$bin" train --data "$csv" --no-standardize --hidden 64 --activation tanh --backend cpu \
         --batch-size 200 "$@" --json "$json" -q
     python3 - "$json" "$*" <<'EOF'
 import json, sys

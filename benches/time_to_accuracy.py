@@ -105,7 +105,7 @@ def shadertrain(args, optimizer, lr, budget, batch=None, cycle=False):
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "s.json")
         cmd = [
-            args.binary, "train", "--data", args.csv, "--hidden", str(HIDDEN),
+            args.binary, "train", "--data", args.csv, "--no-standardize", "--hidden", str(HIDDEN),
             "--activation", "tanh", "--optimizer", optimizer, "--lr", str(lr),
             "--backend", args.backend, "--threads", str(args.threads),
             "--epochs", str(epochs), "--max-time", str(budget), "--json", summary, "-q",

@@ -82,7 +82,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data, init, history = (os.path.join(tmp, f) for f in ("d.csv", "init.st", "h.csv"))
-        net = ["--data", data, "--hidden", "5", "--activation", "tanh", "--backend", "reference", "-q"]
+        net = ["--data", data, "--no-standardize", "--hidden", "5", "--activation", "tanh", "--backend", "reference", "-q"]
         subprocess.run([args.binary, "gen", "--rows", "200", "--features", "3", "--seed", "2",
                         "--out", data], check=True, capture_output=True)
         subprocess.run([args.binary, "train", *net, "--epochs", "1", "--lr", "1e-30",

@@ -394,8 +394,9 @@ pub struct TrainArgs {
     pub batch_size: Option<usize>,
 
     /// Stop at the first epoch whose training loss is at most this: time to
-    /// a target loss. In the loss's units: the target's squared, or with
-    /// --standardize standardized ones, where predicting the mean scores 1.
+    /// a target loss. In the loss's units: standardized ones, where
+    /// predicting the mean scores 1 (rows from --data, unless
+    /// --no-standardize), or the target's squared.
     /// Recorded in checkpoints: a resumed run keeps it unless given another
     /// [default: no target].
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
@@ -448,9 +449,20 @@ pub struct TrainArgs {
 
     /// Standardise every feature and the target to mean 0, std 1 with
     /// statistics of the training rows, stored in the model so `predict`
-    /// undoes it; the loss shown while training is then in standardised units.
-    #[arg(long)]
+    /// undoes it; the loss shown while training is then in standardised
+    /// units, where predicting the mean scores 1 (the summary gives the
+    /// target's too). Columns on scales far from ±1 (a price in the
+    /// hundreds of thousands, a feature in the thousands) otherwise stall
+    /// or diverge every optimizer [default: on with --data, or as the
+    /// --init model was trained; off for --synthetic rows, which are
+    /// generated near ±1].
+    #[arg(long, overrides_with = "no_standardize")]
     pub standardize: bool,
+
+    /// Train on the raw values of the features and the target: the loss is
+    /// in the target's units squared.
+    #[arg(long, overrides_with = "standardize")]
+    pub no_standardize: bool,
 
     /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed)
     /// and report their MSE as the validation loss, measured at every
@@ -601,7 +613,7 @@ pub struct TrainArgs {
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "target", "ignore", "categorical", "date", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
-        "patience", "standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
+        "patience", "standardize", "no_standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
         "val_patience", "weight_decay", "clip_grad_norm", "folds",

@@ -1464,9 +1464,10 @@ fn start_history(
     })
 }
 
-/// The `history_file` the checkpoint at `path` names, read from its header
-/// alone; `None` when there is no such checkpoint.
-fn referenced_history(path: &Path) -> Option<String> {
+/// The metadata of the model or checkpoint file at `path`, read from its
+/// header alone; `None` where there is no such file or it is not one
+/// (loading it says why).
+fn header_metadata(path: &Path) -> Option<serde_json::Value> {
     use std::io::Read;
     let mut f = File::open(path).ok()?;
     let mut len = [0u8; 8];
@@ -1477,10 +1478,23 @@ fn referenced_history(path: &Path) -> Option<String> {
     }
     let mut text = vec![0u8; len as usize];
     f.read_exact(&mut text).ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    header["__metadata__"]["history_file"]
+    let mut header: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    Some(header["__metadata__"].take())
+}
+
+/// The `history_file` the checkpoint at `path` names, read from its header
+/// alone; `None` when there is no such checkpoint.
+fn referenced_history(path: &Path) -> Option<String> {
+    header_metadata(path)?["history_file"]
         .as_str()
         .map(str::to_string)
+}
+
+/// Whether the model at `path` was trained with `--standardize` (it holds
+/// the statistics), read from its header alone; `None` where the file
+/// cannot be read as a model (loading it says why).
+pub fn model_standardizes(path: &Path) -> Option<bool> {
+    Some(header_metadata(path)?.get("standardization").is_some())
 }
 
 /// Records `from..to` of a history file: the loss before each update, and

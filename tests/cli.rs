@@ -59,13 +59,20 @@ fn gen_train_save_predict() {
     assert_eq!(meta["activation"], "sigmoid");
     assert_eq!(meta["feature_names"], r#"["x0","x1","x2"]"#);
     assert_eq!(meta["target_name"], "y");
+    // Rows read from a file are standardized by default: the statistics
+    // are in the model, and the loss is in standardized units.
+    let stats: serde_json::Value = serde_json::from_str(&meta["standardization"]).unwrap();
+    let target_std = stats["target_std"].as_f64().unwrap();
+    assert!(0.1 < target_std && target_std < 1.0, "{stats}");
 
     let out = run_ok(&[
         "predict", "--model", &model, "--data", &csv, "--out", &preds,
     ]);
     let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    // The MSE of the saved model is the history's final loss.
-    assert_close("mse", &[mse], &[losses[60]], 1e-7, 1e-5);
+    // The MSE of the saved model is the history's final loss, in the
+    // target's units.
+    let last = losses[60] * target_std * target_std;
+    assert_close("mse", &[mse], &[last], 1e-7, 1e-5);
     let text = std::fs::read_to_string(&preds).unwrap();
     assert_eq!(text.lines().next(), Some("y_pred"));
     assert_eq!(text.lines().count(), 201);
@@ -856,9 +863,10 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     // At gd's default --lr 0.1 the loss on these rows explodes from 0.47
     // to about 600 within 5 epochs, then falls back.
     gen_csv(&csv, "2000", "4", "1");
-    // gd: the explosion is its.
+    // gd on the raw rows: the explosion is its.
     fn gd<'a>(csv: &'a str, more: &[&'a str]) -> Vec<&'a str> {
-        [&train_data(csv, "cpu", more)[..], &["--optimizer", "gd"]].concat()
+        let raw = ["--optimizer", "gd", "--no-standardize"];
+        [&train_data(csv, "cpu", more)[..], &raw].concat()
     }
     // --patience without --tol is refused before any work.
     let more = ["--epochs", "20", "--patience", "5", "--save", &m];
@@ -1176,8 +1184,9 @@ fn a_target_loss_met_before_training_says_so() {
     }
 }
 
-/// A run that diverges on a target far from 0 (a price near 1e5) says
-/// --standardize is the fix to try first; one on a target near 0 does not.
+/// A run on raw rows (--no-standardize) that diverges on a target far from
+/// 0 (a price near 1e5) says --standardize is the fix to try first; one on
+/// a target near 0 does not.
 #[test]
 fn a_far_target_puts_standardize_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -1190,7 +1199,8 @@ fn a_far_target_puts_standardize_first() {
     std::fs::write(&csv, text).unwrap();
     let says =
         "says the target is far from the output's start near 0, which --standardize fixes first";
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--optimizer", "gd"]));
+    let raw = ["--optimizer", "gd", "--no-standardize"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &raw));
     assert!(
         !ok && err.contains("diverged at epoch") && err.contains(says),
         "{err}"
@@ -1316,7 +1326,8 @@ fn r_squared_is_reported_by_train_and_predict() {
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let variance = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / y.len() as f64;
     let json = || read_json(&j);
-    let more = [SMALL_ADAM, &["--lr", "0.05"]].concat();
+    // On the raw rows, so that the loss is in the target's units.
+    let more = [SMALL_ADAM, &["--lr", "0.05", "--no-standardize"]].concat();
     let mut args = train_data(&csv, "cpu", &more);
     args.extend_from_slice(&["--epochs", "100", "--json", &j, "--save", &model]);
     let out = run_ok(&args);
@@ -1733,7 +1744,17 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     assert!(err.contains(notice) && err.contains(says), "{err}");
     for (csv, more) in [
         (&tiny, &[][..]),
-        (&csv, &["--epochs", "20", "--validation-split", "0.2"]),
+        // On the raw rows the held-out loss has stopped falling by then.
+        (
+            &csv,
+            &[
+                "--epochs",
+                "20",
+                "--validation-split",
+                "0.2",
+                "--no-standardize",
+            ],
+        ),
         (&csv, &["--epochs", "20", "--optimizer", "adam"]),
         (&csv, &["--epochs", "20", "--quiet"]),
     ] {
@@ -1742,12 +1763,12 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     }
 }
 
-/// A run on features far from ±1 that it did not standardise, whose fit
-/// is weak, names them and --standardize: a notice, or within the mean's
-/// warning where the fit is no better than the mean (where L-BFGS was
-/// told a rate too high had saturated it). Not standardized, nor on
-/// features near ±1, nor for a target far from 0 alone (no obstacle to
-/// L-BFGS).
+/// A run on features far from ±1 that it did not standardise
+/// (--no-standardize), whose fit is weak, names them and --standardize: a
+/// notice, or within the mean's warning where the fit is no better than
+/// the mean (where L-BFGS was told a rate too high had saturated it). Not
+/// standardized (the default), nor on features near ±1, nor for a target
+/// far from 0 alone.
 #[test]
 fn columns_far_from_one_are_named_with_standardize() {
     let dir = tempfile::tempdir().unwrap();
@@ -1771,7 +1792,8 @@ fn columns_far_from_one_are_named_with_standardize() {
     std::fs::write(&target, scaled(3, 30.0)).unwrap();
     let run = trained_err;
     let far = "far from the ±1 the network starts on";
-    let err = run(&wide, &[]);
+    let raw = ["--no-standardize"];
+    let err = run(&wide, &raw);
     let notice = "notice: x1 reaches magnitudes up to 9.99";
     let advice = "and the fit is weak (r² 0.";
     assert!(
@@ -1779,7 +1801,7 @@ fn columns_far_from_one_are_named_with_standardize() {
         "{err}"
     );
     assert!(!err.contains("a larger --epochs"), "{err}");
-    let (ok, out, err) = shadertrain(&train_data(&huge, "cpu", &[]));
+    let (ok, out, err) = shadertrain(&train_data(&huge, "cpu", &raw));
     assert!(ok, "{err}");
     let stop = "(stopped: the line search found no lower loss (a minimum, or a stall))";
     assert!(out.contains(stop), "{out}");
@@ -1790,10 +1812,10 @@ fn columns_far_from_one_are_named_with_standardize() {
     );
     assert!(!err.contains("--lr"), "{err}");
     for (csv, more) in [
-        (&wide, &["--standardize"][..]),
+        (&wide, &[][..]),
         (&huge, &["--standardize"]),
-        (&csv, &[]),
-        (&target, &["--epochs", "5"]),
+        (&csv, &raw),
+        (&target, &["--epochs", "5", "--no-standardize"]),
     ] {
         let err = run(csv, more);
         assert!(!err.contains(far), "{csv} {more:?}: {err}");
@@ -1893,12 +1915,13 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
         )),
         "{err}"
     );
-    // Stalled at the target's mean, flat (a price at a low rate): the
+    // Stalled at the target's mean, flat (a raw price at a low rate): the
     // notice says so, as no warning does (r² above 0).
     let dir = tempfile::tempdir().unwrap();
     let prices = path(&dir, "prices.csv");
     price_csv(&prices, "1000");
-    let (ok, out, err) = shadertrain(&train_data(&prices, "cpu", &["--lr", "0.01"]));
+    let raw = ["--lr", "0.01", "--no-standardize"];
+    let (ok, out, err) = shadertrain(&train_data(&prices, "cpu", &raw));
     assert!(ok && !err.contains("warning"), "{err}");
     let stalled = "notice: gd, the default optimizer with --lr, ended at r² 0.0";
     assert!(err.contains(stalled), "{out}{err}");
@@ -1954,9 +1977,9 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     }
 }
 
-/// A range test whose loss still falls at its highest rate (a target on
-/// the scale of 1e6, adam) says its choice may be far too low; one that
-/// found a minimum says nothing of the kind.
+/// A range test on raw rows whose loss still falls at its highest rate (a
+/// target on the scale of 1e6, adam) says its choice may be far too low;
+/// one that found a minimum says nothing of the kind.
 #[test]
 fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     let dir = tempfile::tempdir().unwrap();
@@ -1969,7 +1992,15 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     std::fs::write(&big, text).unwrap();
     gen_csv(&small, "300", "3", "4");
     let says = "--lr auto: the range test's loss was lowest at or near its highest rate (10) and never blew up, so the rate chosen may be far too low; try --standardize";
-    let auto = ["--optimizer", "adam", "--lr", "auto", "--epochs", "2"];
+    let auto = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "auto",
+        "--epochs",
+        "2",
+        "--no-standardize",
+    ];
     let (ok, _, err) = shadertrain(&train_data(&big, "cpu", &auto));
     assert!(ok && err.contains(says), "{err}");
     // And the run's own warning agrees: a target's scale, not the rate.
@@ -2178,9 +2209,11 @@ fn lr_auto_samples_the_rows_of_a_large_full_batch() {
         text.extend(rows.iter().map(|&i| lines[1 + i]));
         std::fs::write(&sample, text.join("\n") + "\n").unwrap();
     };
+    // Raw rows: standardized, a sample file would have statistics of its own.
     let test = |data: &str, more: &[&str]| {
         let mut args = train_data(data, "cpu", SMALL_ADAM);
         args.extend_from_slice(&["--lr", "auto", "--epochs", "1", "--seed", "7", "--json", &j]);
+        args.push("--no-standardize");
         args.extend_from_slice(more);
         let out = run_ok(&args);
         (out, read_json(&j))

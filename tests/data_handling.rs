@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_close, assert_same_file, gen_csv, have_gpu, path, paths, read_predictions, run_ok,
-    shadertrain, train_data, train_resume, train_synthetic,
+    assert_close, assert_same_file, gen_csv, have_gpu, path, paths, read_json, read_predictions,
+    run_ok, shadertrain, train_data, train_resume, train_synthetic,
 };
 use shadertrain::data::{Dataset, Standardization, Table};
 use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
@@ -63,6 +63,46 @@ fn metadata(model: &str) -> std::collections::HashMap<String, String> {
     let bytes = std::fs::read(model).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     meta.metadata().clone().unwrap()
+}
+
+/// Rows read from a file are standardized unless --no-standardize (the
+/// later of the two flags wins); synthetic rows, generated near ±1, only
+/// with --standardize.
+#[test]
+fn rows_from_a_file_are_standardized_by_default_and_synthetic_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, json] = paths(&dir, ["d.csv", "m.st", "s.json"]);
+    scaled_csv(&csv, 60);
+    let trained = |args: Vec<&str>, more: &[&str]| {
+        let mut args = args;
+        args.extend([
+            "--hidden", "2", "--epochs", "2", "--save", &model, "--json", &json,
+        ]);
+        args.extend(more);
+        run_ok(&args);
+        let units = read_json(&json)["loss_units"].clone();
+        (metadata(&model).contains_key("standardization"), units)
+    };
+    let synthetic = || train_synthetic("60", "2", "cpu", &[]);
+    let (std, raw) = ("standardized", "target");
+    for (args, more, want) in [
+        (train_data(&csv, "cpu", &[]), &[][..], (true, std)),
+        (
+            train_data(&csv, "cpu", &[]),
+            &["--no-standardize"],
+            (false, raw),
+        ),
+        (
+            train_data(&csv, "cpu", &[]),
+            &["--no-standardize", "--standardize"],
+            (true, std),
+        ),
+        (synthetic(), &[], (false, raw)),
+        (synthetic(), &["--standardize"], (true, std)),
+    ] {
+        let (stored, units) = trained(args, more);
+        assert_eq!((stored, units.as_str().unwrap()), want, "{more:?}");
+    }
 }
 
 #[test]
@@ -170,7 +210,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
 #[test]
 fn standardize_trains_exactly_as_on_prestandardized_data() {
     let dir = tempfile::tempdir().unwrap();
-    let [csv, pre, h1, h2] = paths(&dir, ["d.csv", "pre.csv", "h1.csv", "h2.csv"]);
+    let [csv, pre, h1, h2, h3] = paths(&dir, ["d.csv", "pre.csv", "h1.csv", "h2.csv", "h3.csv"]);
     scaled_csv(&csv, 200);
     let data = Table::read(Path::new(&csv))
         .unwrap()
@@ -184,14 +224,17 @@ fn standardize_trains_exactly_as_on_prestandardized_data() {
     let mut a = train_data(&csv, "cpu", &["--standardize", "--history", &h1]);
     a.extend(common);
     run_ok(&a);
-    let mut b = train_data(&pre, "cpu", &["--history", &h2]);
+    let mut b = train_data(&pre, "cpu", &["--no-standardize", "--history", &h2]);
     b.extend(common);
     run_ok(&b);
+    // The default with rows from a file.
+    let mut c = train_data(&csv, "cpu", &["--history", &h3]);
+    c.extend(common);
+    run_ok(&c);
     // The same f32 inputs, so the same trajectory bit for bit.
-    assert_eq!(
-        read_history(Path::new(&h1)).unwrap(),
-        read_history(Path::new(&h2)).unwrap()
-    );
+    let h1 = read_history(Path::new(&h1)).unwrap();
+    assert_eq!(h1, read_history(Path::new(&h2)).unwrap());
+    assert_eq!(h1, read_history(Path::new(&h3)).unwrap());
 }
 
 #[test]
@@ -323,10 +366,34 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
         metadata(&m2)["standardization"]
     );
 
-    let err = run_err(&train_data(&csv, "cpu", &["--init", &m1, "--epochs", "1"]));
-    assert!(err.contains("add --standardize"), "{err}");
-    let more = ["--hidden", "4", "--epochs", "1", "--save", &raw];
+    // Without either flag, a run from --init standardizes as its model
+    // was trained; the flag against the model is refused.
+    let more = ["--init", &m1, "--epochs", "1", "--save", &m2];
+    run_ok(&train_data(&other, "cpu", &more));
+    assert_eq!(
+        metadata(&m1)["standardization"],
+        metadata(&m2)["standardization"]
+    );
+    let more = ["--init", &m1, "--epochs", "1", "--no-standardize"];
+    let err = run_err(&train_data(&csv, "cpu", &more));
+    assert!(err.contains("drop --no-standardize"), "{err}");
+    let more = [
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--no-standardize",
+        "--save",
+        &raw,
+    ];
     run_ok(&train_data(&csv, "cpu", &more));
+    assert!(!metadata(&raw).contains_key("standardization"));
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--init", &raw, "--epochs", "1", "--save", &m2],
+    ));
+    assert!(!metadata(&m2).contains_key("standardization"));
     let more = ["--init", &raw, "--standardize", "--epochs", "1"];
     let err = run_err(&train_data(&csv, "cpu", &more));
     assert!(err.contains("without --standardize"), "{err}");
@@ -410,7 +477,13 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
     assert_eq!(Some(best), val[best_epoch]);
     assert!(val.iter().all(|v| v.unwrap() >= best));
 
-    // The validation loss is the MSE of the held-out rows under the model.
+    // The validation loss is the MSE of the held-out rows under the model,
+    // in standardized units (rows from a file are standardized by default).
+    let target_std = load_model(Path::new(&model))
+        .unwrap()
+        .standardization
+        .expect("the default standardizes rows read from a file")
+        .target_std;
     let data = Table::read(Path::new(&csv))
         .unwrap()
         .into_dataset(None)
@@ -421,7 +494,8 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
         "predict", "--model", &model, "--data", &held, "--out", &preds,
     ]);
     let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert_close("held-out mse", &[final_val], &[mse], 1e-7, 1e-5);
+    let in_target_units = final_val * target_std * target_std;
+    assert_close("held-out mse", &[in_target_units], &[mse], 1e-7, 1e-5);
     // The training loss is over the other 150 rows, so it differs.
     assert_ne!(h.loss[30], final_val);
 

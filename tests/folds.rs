@@ -225,8 +225,17 @@ fn fold_one_is_the_validation_split_and_best_val_keeps_its_lowest() {
     let [csv, cv, split] = paths(&dir, ["d.csv", "cv.json", "split.json"]);
     gen_csv(&csv, "202", "3", "5");
     // Momentum at a rate where the held-out loss bounces, so that the
-    // lowest is not the last.
-    let bouncing = ["--optimizer", "momentum", "--lr", "2", "--keep", "best-val"];
+    // lowest is not the last; on raw rows, where the split's loss is in
+    // the target's units, as a fold's score is.
+    let bouncing = [
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "2",
+        "--keep",
+        "best-val",
+        "--no-standardize",
+    ];
     run_ok(&args(
         &csv,
         "cpu",
@@ -257,6 +266,7 @@ fn fold_one_is_the_validation_split_and_best_val_keeps_its_lowest() {
         "momentum",
         "--lr",
         "2",
+        "--no-standardize",
         "--json",
         &cv,
     ];
@@ -455,7 +465,16 @@ fn folds_that_end_above_their_start_are_warned_of() {
     let dir = tempfile::tempdir().unwrap();
     let csv = path(&dir, "d.csv");
     gen_csv(&csv, "30", "3", "0");
-    let rising = ["--folds", "3", "--epochs", "5", "--optimizer", "gd", "-q"];
+    let rising = [
+        "--folds",
+        "3",
+        "--epochs",
+        "5",
+        "--optimizer",
+        "gd",
+        "--no-standardize",
+        "-q",
+    ];
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &rising));
     assert!(ok, "{err}");
     let says = "warning: the training loss of folds 1, 2, 3 ended above where it started; try a smaller --lr (the folds used 0.1), --clip-grad-norm C or --standardize";
@@ -556,7 +575,8 @@ fn folds_on_the_gpu_are_its_validation_split_runs() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, cv, split] = paths(&dir, ["d.csv", "cv.json", "split.json"]);
     gen_csv(&csv, "150", "3", "8");
-    let gpu = ["--adapter", "llvmpipe"];
+    // Raw rows: the split's loss in the target's units, as a fold's score.
+    let gpu = ["--adapter", "llvmpipe", "--no-standardize"];
     run_ok(&args(
         &csv,
         "gpu",

@@ -158,9 +158,10 @@ fn the_readme_walkthrough_runs_as_written() {
     let (args, stdout, _) = &outputs[1];
     assert!(stdout.contains("backend   gpu:"), "{stdout}");
     let model = load_model(&at("--save", 1)).unwrap();
+    // Rows from a file are standardized unless --no-standardize.
     assert_eq!(
         model.standardization.is_some(),
-        args.contains(&"--standardize".to_string())
+        !args.contains(&"--no-standardize".to_string())
     );
     let history = read_history_with_val(&at("--history", 1)).unwrap();
     let epochs: usize = value(args, "--epochs").unwrap().parse().unwrap();

@@ -131,6 +131,19 @@ impl RunOptions {
     fn from_args(args: &TrainArgs) -> Result<RunOptions> {
         let optimizer = args.optimizer_settings().resolve()?;
         let epochs = args.epochs.unwrap_or(DEFAULT_EPOCHS);
+        // Without --standardize or --no-standardize, a run from --init
+        // standardizes as its model was trained (an unreadable file's
+        // error comes when it is loaded), and otherwise rows read from a
+        // file are standardized, while synthetic ones, generated near ±1
+        // (a target of spread about 0.6), are not.
+        let standardize = match (args.standardize, args.no_standardize) {
+            (true, _) => true,
+            (_, true) => false,
+            _ => match &args.init {
+                Some(path) => io::model_standardizes(path).unwrap_or(false),
+                None => args.data.is_some(),
+            },
+        };
         Ok(RunOptions {
             data: args.data.clone(),
             target: args.target.clone(),
@@ -154,11 +167,11 @@ impl RunOptions {
             on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
                 && args.synthetic.is_some()
                 && args.data.is_none()
-                && !args.standardize
+                && !standardize
                 && args.validation_split.is_none()
                 && args.folds.is_none()
                 && args.batch_size.is_none(),
-            standardize: args.standardize,
+            standardize,
             validation_split: args.validation_split,
             fold: args.folds.map(|count| Fold {
                 index: 0,
