@@ -263,9 +263,9 @@ pub struct TrainArgs {
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
     /// --batch-size is faster still [default: lbfgs; gd, the original
-    /// notes' algorithm, where --lr, --batch-size, --clip-grad-norm,
-    /// --weight-decay or a --lr-schedule is given, so that such commands
-    /// give the model they gave before lbfgs was the default].
+    /// notes' algorithm, where --lr, --batch-size, --clip-grad-norm or a
+    /// --lr-schedule is given, so that such commands give the model they
+    /// gave before lbfgs was the default].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
 
@@ -315,10 +315,10 @@ pub struct TrainArgs {
     /// Weight decay λ, as torch.optim's weight_decay. gd, momentum,
     /// nesterov and adam take g + λ·θ for the gradient g: an L2 penalty of
     /// λ/2·‖θ‖² on every weight and bias that keeps the parameters small
-    /// (the loss reported is the MSE alone). adamw instead shrinks θ by
-    /// 1 − α·λ before each step (decoupled). Try 1e-4 to 1e-2 where the
-    /// validation loss rises while the training loss falls [default: 0;
-    /// 0.01 for adamw].
+    /// (the loss reported is the MSE alone); lbfgs minimises the MSE plus
+    /// that penalty. adamw instead shrinks θ by 1 − α·λ before each step
+    /// (decoupled). Try 1e-4 to 1e-2 where the validation loss rises
+    /// while the training loss falls [default: 0; 0.01 for adamw].
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 
@@ -1623,15 +1623,16 @@ impl TrainArgs {
         }
     }
 
-    /// The first of the flags given that only the first-order optimizers
-    /// take: `--lr`, `--batch-size`, `--clip-grad-norm`, `--weight-decay`,
-    /// or any of the schedule's.
+    /// The first of the flags given that make gd the default optimizer:
+    /// `--lr`, `--batch-size`, `--clip-grad-norm`, or any of the
+    /// schedule's (the first-order optimizers' own flags, and `--lr`, which
+    /// before lbfgs was the default was gd's). Not `--weight-decay`, which
+    /// lbfgs takes too.
     pub fn first_order_flag(&self) -> Option<&'static str> {
         [
             ("--lr", self.lr.is_some()),
             ("--batch-size", self.batch_size.is_some()),
             ("--clip-grad-norm", self.clip_grad_norm.is_some()),
-            ("--weight-decay", self.weight_decay.is_some()),
             ("--lr-schedule", self.lr_schedule != ScheduleKind::Constant),
             (
                 "--lr-schedule's settings",

@@ -79,7 +79,7 @@ pub const DEFAULT_ADAMW_DECAY: f64 = 0.01;
 
 /// The optimizers that take Adam's settings.
 const ADAMS: &[OptimizerKind] = &[OptimizerKind::Adam, OptimizerKind::Adamw];
-/// The rules with weight decay and gradient clipping: all but L-BFGS.
+/// The rules with gradient clipping: all but L-BFGS.
 const FIRST_ORDER: &[OptimizerKind] = &[
     OptimizerKind::Gd,
     OptimizerKind::Momentum,
@@ -145,6 +145,12 @@ pub enum Optimizer {
         lr: f64,
         history_size: usize,
         gtol: f64,
+        /// λ of an L2 penalty λ/2·‖θ‖² on every parameter, biases
+        /// included, added to the function minimised (its gradient gains
+        /// λ·θ, as the first-order rules' coupled decay) and left out of
+        /// the reported loss; 0, the default, is none.
+        #[serde(default)]
+        weight_decay: f64,
     },
 }
 
@@ -190,7 +196,6 @@ impl Settings {
                 self.max_grad_norm.is_some(),
                 FIRST_ORDER,
             ),
-            ("--weight-decay", self.weight_decay.is_some(), FIRST_ORDER),
         ]
         .into_iter()
         .filter(|(_, given, users)| *given && !users.contains(&kind))
@@ -261,6 +266,7 @@ impl Settings {
                 lr,
                 history_size: self.history_size.unwrap_or(DEFAULT_HISTORY_SIZE),
                 gtol: self.gtol.unwrap_or(DEFAULT_GTOL),
+                weight_decay,
             },
         };
         opt.check()?;
@@ -298,23 +304,25 @@ impl Optimizer {
         }
     }
 
-    /// The λ that joins the gradient (g + λ·θ): torch's `weight_decay`,
-    /// except AdamW's, which [`Optimizer::shrink`] applies.
+    /// The λ that joins the gradient (g + λ·θ) in a first-order step:
+    /// torch's `weight_decay`, except AdamW's, which [`Optimizer::shrink`]
+    /// applies, and L-BFGS's, which its driver ([`lbfgs::Lbfgs`]) adds to
+    /// the function it minimises (0 for both).
     pub fn coupled_decay(&self) -> f64 {
-        match self.shrink() {
-            Some(_) => 0.0,
-            None => self.weight_decay(),
+        match (self.shrink(), self) {
+            (Some(_), _) | (_, Optimizer::Lbfgs { .. }) => 0.0,
+            _ => self.weight_decay(),
         }
     }
 
-    /// torch.optim's `weight_decay` λ (0 for L-BFGS, which has none).
+    /// torch.optim's `weight_decay` λ; L-BFGS's is the L2 penalty's.
     pub fn weight_decay(&self) -> f64 {
         match *self {
             Optimizer::Gd { weight_decay, .. }
             | Optimizer::Momentum { weight_decay, .. }
             | Optimizer::Nesterov { weight_decay, .. }
-            | Optimizer::Adam { weight_decay, .. } => weight_decay,
-            Optimizer::Lbfgs { .. } => 0.0,
+            | Optimizer::Adam { weight_decay, .. }
+            | Optimizer::Lbfgs { weight_decay, .. } => weight_decay,
         }
     }
 
@@ -532,6 +540,7 @@ impl Optimizer {
                 lr,
                 history_size,
                 gtol,
+                ..
             } => format!(
                 "lbfgs, lr {}, history size {history_size}, gtol {}",
                 n(lr),

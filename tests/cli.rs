@@ -633,7 +633,7 @@ fn gpu_validation_rules_hold_at_their_epoch_whatever_the_batching() {
 
 /// `--weight-decay λ`: recorded with the optimizer (summary, JSON,
 /// checkpoint), it keeps the saved parameters smaller than a run without
-/// it; L-BFGS, a negative λ and a changed λ on resume are refused.
+/// it, L-BFGS's too; a negative λ and a changed λ on resume are refused.
 #[test]
 fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
@@ -706,16 +706,26 @@ fn weight_decay_shrinks_the_parameters_and_is_recorded() {
     assert!(norm(&decayed) < 0.95 * without);
     let out = run("adamw", "2", &[]);
     assert!(out.contains("weight decay 0.01"), "{out}");
-    assert_refused(&[
-        (
-            &["--optimizer", "lbfgs", "--weight-decay", "0.1"][..],
-            "--optimizer lbfgs does not use --weight-decay",
-        ),
-        (
-            &["--weight-decay", "-1"][..],
-            "--weight-decay must be 0 or a positive number",
-        ),
-    ]);
+    // L-BFGS minimises the loss plus the penalty.
+    let lbfgs = |extra: &[&str]| {
+        let more = ["--hidden", "8", "--optimizer", "lbfgs", "--epochs", "60"];
+        let mut args = train_synthetic("300", "3", "cpu", &more);
+        args.extend_from_slice(extra);
+        run_ok(&args)
+    };
+    lbfgs(&["--save", &plain]);
+    let out = lbfgs(&["--weight-decay", "0.01", "--save", &decayed, "--json", &j]);
+    assert!(out.contains("gtol 1e-7, weight decay 0.01"), "{out}");
+    assert_eq!(summary()["options"]["optimizer"]["weight_decay"], 0.01);
+    let (with, without) = (norm(&decayed), norm(&plain));
+    assert!(
+        with < 0.8 * without,
+        "‖θ‖ {with} with decay, {without} without"
+    );
+    assert_refused(&[(
+        &["--weight-decay", "-1"][..],
+        "--weight-decay must be 0 or a positive number",
+    )]);
 }
 
 /// `--clip-grad-norm C`: recorded with the optimizer (summary, JSON,
@@ -1642,12 +1652,13 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
         "lbfgs"
     );
     assert_eq!(name(&["--lr-schedule", "constant"]), "lbfgs");
+    // L-BFGS takes a weight decay too, as an L2 penalty.
+    assert_eq!(name(&["--weight-decay", "1e-4"]), "lbfgs");
     for flag in [
         &["--lr", "0.01"][..],
         &["--lr", "auto"],
         &["--batch-size", "50"],
         &["--clip-grad-norm", "1"],
-        &["--weight-decay", "1e-4"],
         &["--lr-schedule", "cosine"],
     ] {
         assert_eq!(name(flag), "gd", "{flag:?}");
@@ -1684,7 +1695,7 @@ fn noisy_csv(clean: &str, noisy: &str) {
 
 /// A run whose held-out loss ended well above its lowest while its
 /// training loss fell says the last parameters are overfitted and names
-/// --keep best-val; not where --keep best-val saved the lowest's, where
+/// --keep best-val and --weight-decay (a larger one where it had one); not where --keep best-val saved the lowest's, where
 /// the held-out loss kept falling, nor where it rose with the training
 /// loss (adam's constant rate in mini-batches bouncing: held out 0.261 at
 /// epoch 13, 0.388 at 15, the training loss 0.267 and 0.343).
@@ -1710,10 +1721,18 @@ fn an_overfitted_run_says_so() {
         trained_err(csv, &[&["--validation-split", "0.3"][..], more].concat())
     };
     let err = run(&noisy, &[]);
+    let decay =
+        "and --weight-decay (an L2 penalty on the parameters: 1e-3, say), a smaller --hidden";
     assert!(
-        err.contains("notice: the held-out loss ended at ") && err.contains(notice),
+        err.contains("notice: the held-out loss ended at ")
+            && err.contains(notice)
+            && err.contains(decay),
         "{err}"
     );
+    // With a decay too small to stop it, a larger one.
+    let err = run(&noisy, &["--weight-decay", "1e-6"]);
+    let larger = "and a larger --weight-decay, a smaller --hidden";
+    assert!(err.contains(notice) && err.contains(larger), "{err}");
     // Not also that more epochs would fit further.
     assert!(!err.contains("a larger --epochs"), "{err}");
     for (csv, more) in [
@@ -1868,10 +1887,16 @@ fn more_parameters_than_rows_is_said() {
         "{err}"
     );
     let err = run(&[]);
+    let decay = "rows it does not train on, and --weight-decay, an L2 penalty, restrains it (--folds 5 --grid weight-decay=0,1e-3,1e-2 chooses one)";
     assert!(
-        err.contains(notice) && err.contains("--validation-split 0.2 or --folds 5"),
+        err.contains(notice)
+            && err.contains("--validation-split 0.2 or --folds 5")
+            && err.contains(decay),
         "{err}"
     );
+    // A run with a decay is not told of it again.
+    let err = run(&["--weight-decay", "1e-3"]);
+    assert!(err.contains(notice) && !err.contains("restrains"), "{err}");
     let model = path(&dir, "m.st");
     let folds = ["--folds", "3", "--save", &model];
     for more in [

@@ -17,6 +17,7 @@ const LBFGS: Optimizer = Optimizer::Lbfgs {
     lr: 1.0,
     history_size: 10,
     gtol: 1e-7,
+    weight_decay: 0.0,
 };
 
 fn schedule(max_epochs: usize) -> Schedule {

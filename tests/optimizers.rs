@@ -759,8 +759,8 @@ fn decayed(opt: Optimizer, lambda: f64) -> Optimizer {
         Optimizer::Gd { weight_decay, .. }
         | Optimizer::Momentum { weight_decay, .. }
         | Optimizer::Nesterov { weight_decay, .. }
-        | Optimizer::Adam { weight_decay, .. } => *weight_decay = lambda,
-        Optimizer::Lbfgs { .. } => unreachable!("L-BFGS has no weight decay"),
+        | Optimizer::Adam { weight_decay, .. }
+        | Optimizer::Lbfgs { weight_decay, .. } => *weight_decay = lambda,
     }
     opt
 }
@@ -958,6 +958,7 @@ const LBFGS: Optimizer = Optimizer::Lbfgs {
     lr: 1.0,
     history_size: 10,
     gtol: 1e-7,
+    weight_decay: 0.0,
 };
 
 /// `obj` under L-BFGS from `m`'s parameters for up to `iterations`
@@ -1101,6 +1102,7 @@ fn lbfgs_stops_when_the_gradient_is_small() {
         lr: 1.0,
         history_size: 5,
         gtol: 1e-2,
+        weight_decay: 0.0,
     };
     let mut l = Lbfgs::new(Reference::new(&m, &data, loose).unwrap(), &m.params, loose);
     let out = train(&mut l, &schedule(1000)).unwrap();

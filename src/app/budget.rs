@@ -146,10 +146,16 @@ fn advice(
         memory::sum(&[others, more]).is_some_and(|n| have.is_none_or(|have| n <= have))
     };
     let at_one = match *opt {
-        Optimizer::Lbfgs { lr, gtol, .. } => {
+        Optimizer::Lbfgs {
+            lr,
+            gtol,
+            weight_decay,
+            ..
+        } => {
             let one = Optimizer::Lbfgs {
                 lr,
                 gtol,
+                weight_decay,
                 history_size: 1,
             };
             Some(lbfgs::bytes_needed(p, &one, epochs))
@@ -189,6 +195,7 @@ mod tests {
             lr: 1.0,
             history_size: 10,
             gtol: 1e-7,
+            weight_decay: 0.0,
         };
         let p = 1_000_000;
         let others = Some(100_000_000);

@@ -11,6 +11,11 @@
 //! backend evaluates are the f32 block x + t·d rounded, and s is the change
 //! of that block, so the pairs describe the points really evaluated.
 //!
+//! With weight decay λ the function minimised is L + λ/2·‖θ‖² (every
+//! parameter, biases included, as the first-order rules' decay), with
+//! gradient ∂L/∂θ + λ·θ, both in f64 on the host; the loss reported is L
+//! alone.
+//!
 //! The iteration stops, as a stop reason and not an error, when the
 //! gradient's max-norm is at most `gtol`, or when the line search finds no
 //! step meeting the conditions within [`MAX_LINE_EVALS`] evaluations (in f32
@@ -54,12 +59,21 @@ pub struct LineStep {
 /// A curvature pair (s, y) and 1/yᵀs.
 type Pair = (Vec<f64>, Vec<f64>, f64);
 
+/// The function minimised at a point: f = L + λ/2·‖θ‖², its gradient, and
+/// the loss L alone, which is what the run reports.
+#[derive(Clone, Debug)]
+struct At {
+    f: f64,
+    g: Vec<f64>,
+    loss: f64,
+}
+
 /// Everything an iteration depends on: what a snapshot keeps.
 #[derive(Clone, Debug)]
 struct Point {
     x: Vec<f32>,
-    /// The loss and gradient at `x`, once evaluated.
-    at: Option<(f64, Vec<f64>)>,
+    /// The function and gradient at `x`, once evaluated.
+    at: Option<At>,
     /// (s, y, 1/yᵀs), oldest first. Shared, never changed once made, so
     /// the snapshot the training loop takes every iteration copies
     /// pointers, not 2·m·p floats.
@@ -75,6 +89,7 @@ pub struct Lbfgs<O> {
     lr: f64,
     history_size: usize,
     gtol: f64,
+    weight_decay: f64,
     now: Point,
     saved: [Option<Point>; SNAPSHOT_SLOTS],
     evaluations: usize,
@@ -130,13 +145,17 @@ impl<O: Objective> Lbfgs<O> {
     /// L-BFGS from `params` with the settings of `opt` (an
     /// [`Optimizer::Lbfgs`]; other optimizers are taken with the defaults).
     pub fn new(obj: O, params: &[f32], opt: Optimizer) -> Lbfgs<O> {
-        let (history_size, gtol) = match opt {
+        let (history_size, gtol, weight_decay) = match opt {
             Optimizer::Lbfgs {
-                history_size, gtol, ..
-            } => (history_size, gtol),
+                history_size,
+                gtol,
+                weight_decay,
+                ..
+            } => (history_size, gtol, weight_decay),
             _ => (
                 crate::optim::DEFAULT_HISTORY_SIZE,
                 crate::optim::DEFAULT_GTOL,
+                0.0,
             ),
         };
         Lbfgs {
@@ -145,6 +164,7 @@ impl<O: Objective> Lbfgs<O> {
             lr: opt.lr(),
             history_size,
             gtol,
+            weight_decay,
             now: Point {
                 x: params.to_vec(),
                 at: None,
@@ -164,15 +184,26 @@ impl<O: Objective> Lbfgs<O> {
         &self.steps
     }
 
-    fn evaluate(&mut self, x: &[f32]) -> Result<(f64, Vec<f64>)> {
+    fn evaluate(&mut self, x: &[f32]) -> Result<At> {
         let mut g = vec![0.0; x.len()];
-        let f = self.obj.evaluate(x, &mut g)?;
+        let loss = self.obj.evaluate(x, &mut g)?;
         self.evaluations += 1;
-        Ok((f, g))
+        let mut f = loss;
+        if self.weight_decay != 0.0 {
+            let lambda = self.weight_decay;
+            let mut squares = 0.0;
+            for (gi, &xi) in g.iter_mut().zip(x) {
+                let xi = xi as f64;
+                squares += xi * xi;
+                *gi += lambda * xi;
+            }
+            f += lambda / 2.0 * squares;
+        }
+        Ok(At { f, g, loss })
     }
 
-    /// The loss and gradient at the current point.
-    fn current(&mut self) -> Result<(f64, Vec<f64>)> {
+    /// The function and gradient at the current point.
+    fn current(&mut self) -> Result<At> {
         if let Some(at) = &self.now.at {
             return Ok(at.clone());
         }
@@ -214,16 +245,16 @@ impl<O: Objective> Lbfgs<O> {
             .collect()
     }
 
-    /// A step along `d` meeting the strong Wolfe conditions, as
-    /// (t, x, f, g), or `None` within [`MAX_LINE_EVALS`] evaluations.
-    #[allow(clippy::type_complexity)]
+    /// A step along `d` meeting the strong Wolfe conditions, as (t, x,
+    /// and the function there), or `None` within [`MAX_LINE_EVALS`]
+    /// evaluations.
     fn line_search(
         &mut self,
         f0: f64,
         gtd0: f64,
         d: &[f64],
         t_first: f64,
-    ) -> Result<Option<(f64, Vec<f32>, f64, Vec<f64>)>> {
+    ) -> Result<Option<(f64, Vec<f32>, At)>> {
         let x0 = self.now.x.clone();
         let mut evals = 0;
         // (t, f, gᵀd) of the previous trial; t = 0 is the start.
@@ -235,14 +266,14 @@ impl<O: Objective> Lbfgs<O> {
                 return Ok(None);
             }
             let x = Lbfgs::<O>::moved(&x0, d, t);
-            let (f, g) = self.evaluate(&x)?;
+            let at = self.evaluate(&x)?;
             evals += 1;
-            let gtd = dot(&g, d);
+            let (f, gtd) = (at.f, dot(&at.g, d));
             if !f.is_finite() || f > f0 + C1 * t * gtd0 || (evals > 1 && f >= prev.1) {
                 break (prev, (t, f, gtd));
             }
             if gtd.abs() <= -C2 * gtd0 {
-                return Ok(Some((t, x, f, g)));
+                return Ok(Some((t, x, at)));
             }
             if gtd >= 0.0 {
                 break ((t, f, gtd), prev);
@@ -266,14 +297,14 @@ impl<O: Objective> Lbfgs<O> {
                 (a + b) / 2.0
             };
             let x = Lbfgs::<O>::moved(&x0, d, t);
-            let (f, g) = self.evaluate(&x)?;
+            let at = self.evaluate(&x)?;
             evals += 1;
-            let gtd = dot(&g, d);
+            let (f, gtd) = (at.f, dot(&at.g, d));
             if !f.is_finite() || f > f0 + C1 * t * gtd0 || f >= lo.1 {
                 hi = (t, f, gtd);
             } else {
                 if gtd.abs() <= -C2 * gtd0 {
-                    return Ok(Some((t, x, f, g)));
+                    return Ok(Some((t, x, at)));
                 }
                 if gtd * (hi.0 - lo.0) >= 0.0 {
                     hi = lo;
@@ -286,7 +317,11 @@ impl<O: Objective> Lbfgs<O> {
 
     /// One iteration; false (with `stopped` set) when none could be taken.
     fn iterate(&mut self, losses: &mut Vec<f64>) -> Result<bool> {
-        let (f0, g0) = self.current()?;
+        let At {
+            f: f0,
+            g: g0,
+            loss: loss0,
+        } = self.current()?;
         let gmax = g0.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if gmax <= self.gtol {
             self.stopped = Some(StopReason::GradientSmall);
@@ -308,18 +343,19 @@ impl<O: Objective> Lbfgs<O> {
         } else {
             self.lr
         };
-        let Some((t, x1, f1, g1)) = self.line_search(f0, gtd0, &d, t_first)? else {
+        let Some((t, x1, at1)) = self.line_search(f0, gtd0, &d, t_first)? else {
             self.stopped = Some(StopReason::NoDescent);
             return Ok(false);
         };
+        let g1 = &at1.g;
         self.steps.push(LineStep {
             t,
             f0,
             gtd0,
-            f1,
-            gtd1: dot(&g1, &d),
+            f1: at1.f,
+            gtd1: dot(g1, &d),
         });
-        losses.push(f0);
+        losses.push(loss0);
         let s: Vec<f64> = x1
             .iter()
             .zip(&self.now.x)
@@ -334,7 +370,7 @@ impl<O: Objective> Lbfgs<O> {
             self.now.pairs.push_back(Arc::new((s, y, 1.0 / ys)));
         }
         self.now.x = x1;
-        self.now.at = Some((f1, g1));
+        self.now.at = Some(at1);
         self.now.iterations += 1;
         Ok(true)
     }
@@ -360,7 +396,7 @@ impl<O: Objective> Backend for Lbfgs<O> {
     }
 
     fn loss(&mut self) -> Result<f64> {
-        Ok(self.current()?.0)
+        Ok(self.current()?.loss)
     }
 
     fn snapshot(&mut self, slot: usize) -> Result<()> {
@@ -524,6 +560,7 @@ mod tests {
             lr: 1.0,
             history_size: 3,
             gtol: 0.0,
+            weight_decay: 0.0,
         };
         let mut l = Lbfgs::new(Quadratic { a, b }, &[0.5; 6], opt);
         let mut xs = vec![l.now.x.clone()];
@@ -590,6 +627,7 @@ mod tests {
             lr: 1.0,
             history_size: 5,
             gtol: 1e-6,
+            weight_decay: 0.0,
         };
         let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt);
         let mut losses = Vec::new();
@@ -601,6 +639,36 @@ mod tests {
             assert!(s.f1 <= s.f0 + C1 * s.t * s.gtd0, "{s:?}");
             assert!(s.gtd1.abs() <= C2 * s.gtd0.abs(), "{s:?}");
         }
+    }
+
+    /// With weight decay λ, the point reached is where ∇f + λ·x = 0 (the
+    /// bowl's own gradient is not 0 there), and the loss reported is the
+    /// bowl's f alone, without λ/2·‖x‖².
+    #[test]
+    fn weight_decay_minimises_the_penalised_bowl_and_reports_its_loss() {
+        let lambda = 0.5;
+        let opt = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 5,
+            gtol: 1e-6,
+            weight_decay: lambda,
+        };
+        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt);
+        let mut losses = Vec::new();
+        b.run(100, &mut losses).unwrap();
+        assert!(b.stopped().is_some() && losses.len() < 100);
+        let x = b.params().unwrap();
+        let mut g = vec![0.0; x.len()];
+        let f = Bowl.evaluate(&x, &mut g).unwrap();
+        assert_eq!(b.loss().unwrap(), f);
+        let own = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let penalised = (g.iter().zip(&x)).fold(0.0f64, |m, (gi, &xi)| {
+            m.max((gi + lambda * xi as f64).abs())
+        });
+        assert!(own > 0.1 && penalised < 1e-4, "{own} {penalised}");
+        // The first iteration's loss is the bowl's at the start.
+        let f0 = Bowl.evaluate(&[3.0, -2.0, 0.5, 4.0], &mut g).unwrap();
+        assert_eq!(losses[0], f0);
     }
 
     /// Where the discriminant is 0 up to rounding, both signs of the

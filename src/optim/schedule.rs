@@ -745,6 +745,7 @@ mod tests {
             lr: 1.0,
             history_size: 10,
             gtol: 1e-7,
+            weight_decay: 0.0,
         };
         assert!(settings(ScheduleKind::Constant).resolve(&lbfgs, 9).is_ok());
         for (s, opt, says) in [
