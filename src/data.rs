@@ -268,6 +268,24 @@ impl Dataset {
             .collect()
     }
 
+    /// The features that hold one value in every row (of two or more).
+    pub fn constant_features(&self) -> Vec<String> {
+        let f = self.features;
+        let Some((first, rest)) = self.x.split_at_checked(f) else {
+            return Vec::new();
+        };
+        let mut same = vec![!rest.is_empty(); f];
+        for row in rest.chunks_exact(f.max(1)) {
+            for ((s, a), b) in same.iter_mut().zip(first).zip(row) {
+                *s &= a == b;
+            }
+        }
+        (self.feature_names.iter().zip(same))
+            .filter(|&(_, s)| s)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The population variance of the target (sums in f64): the MSE of
     /// predicting its mean, against which R² = 1 − MSE / variance.
     pub fn target_variance(&self) -> f64 {
@@ -1972,7 +1990,7 @@ pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
 /// How `--ignore` reads the CSV file `path` with `header`: the columns
 /// named in `ignore` skipped, the others numbers. Each name must be a
 /// column, once, and not `target` (`--target`; without it the target is
-/// the last column read).
+/// the last column read), which must be a column too.
 pub fn ignoring(
     path: &Path,
     header: &[String],
@@ -1986,6 +2004,15 @@ pub fn ignoring(
         message,
     };
     named_once(path, "--ignore", ignore, header)?;
+    // Before any cell is read, so that a misspelt --target is said as
+    // such, not as a text cell of the column it would have left out.
+    if let Some(name) = target.filter(|t| !header.iter().any(|n| n == t)) {
+        return Err(err(format!(
+            "no target column '{name}'; the header has: {}{}",
+            listed(header),
+            did_you_mean(name, header)
+        )));
+    }
     for name in ignore {
         if Some(name.as_str()) == target {
             return Err(err(format!(

@@ -183,6 +183,18 @@ fn missing_target_column() {
         &["--target", "z"],
         ":1: no target column 'z'",
     );
+    // Said before any cell is read: not as the text of a column that is
+    // not a number, and with the header's own names, not one-hot levels.
+    let says =
+        ":1: no target column 'Price'; the header has: area, city, price; did you mean 'price'?";
+    let csv = b"area,city,price\n50,Paris,3\n70,Lyon,4\n";
+    check("text", csv, &["--target", "Price"], says);
+    check(
+        "levels",
+        csv,
+        &["--target", "Price", "--categorical", "city"],
+        says,
+    );
 }
 
 #[test]

@@ -1734,7 +1734,7 @@ fn an_overfitted_run_says_so() {
     let larger = "and a larger --weight-decay, a smaller --hidden";
     assert!(err.contains(notice) && err.contains(larger), "{err}");
     // Not also that more epochs would fit further.
-    assert!(!err.contains("a larger --epochs"), "{err}");
+    assert!(!err.contains("L-BFGS was still lowering"), "{err}");
     for (csv, more) in [
         (&noisy, &["--keep", "best-val"][..]),
         (&clean, &[]),
@@ -1746,9 +1746,10 @@ fn an_overfitted_run_says_so() {
 }
 
 /// An L-BFGS run that --epochs ended while its loss still fell says a
-/// larger --epochs fits further; not one that converged, one whose
-/// held-out loss had stopped falling, another optimizer's, nor under
-/// --quiet.
+/// larger --epochs fits further where its held-out loss fell too, and
+/// names the measurement where none was held out; not one that
+/// converged, one whose held-out loss had stopped falling or ended well
+/// above its lowest, another optimizer's, nor under --quiet.
 #[test]
 fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     let dir = tempfile::tempdir().unwrap();
@@ -1757,12 +1758,25 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     std::fs::write(&tiny, "x,y\n1,2\n2,4\n3,5\n").unwrap();
     let notice = "notice: L-BFGS was still lowering the loss when --epochs ended the run (";
     let run = trained_err;
+    // Nothing held out: more epochs are unmeasured, so the notice names
+    // the measurement.
     let err = run(&csv, &["--epochs", "20"]);
-    let says =
-        "% over its last 10 iterations): a larger --epochs fits further (--validation-split tells";
+    let says = "% over its last 10 iterations); more epochs fit the training rows further, which helps new rows only until it fits their noise: --validation-split 0.2 --keep best-val with a larger --epochs measures that";
     assert!(err.contains(notice) && err.contains(says), "{err}");
+    // The held-out loss falling too: more epochs fit further.
+    let err = run(&csv, &["--epochs", "20", "--validation-split", "0.2"]);
+    let says = "% over its last 10 iterations), and the held-out loss with it: a larger --epochs fits further";
+    assert!(err.contains(notice) && err.contains(says), "{err}");
+    // Held-out rows whose loss ended well above its lowest (kept by
+    // --keep best-val, so no overfitting notice either), though still
+    // falling over the last iterations.
+    let [clean, noisy] = paths(&dir, ["clean.csv", "noisy.csv"]);
+    gen_csv(&clean, "80", "3", "1");
+    noisy_csv(&clean, &noisy);
+    let risen = ["--validation-split", "0.3", "--keep", "best-val"];
     for (csv, more) in [
-        (&tiny, &[][..]),
+        (&noisy, &risen[..]),
+        (&tiny, &[]),
         // On the raw rows the held-out loss has stopped falling by then.
         (
             &csv,
@@ -1819,7 +1833,7 @@ fn columns_far_from_one_are_named_with_standardize() {
         err.contains(notice) && err.contains(far) && err.contains(advice),
         "{err}"
     );
-    assert!(!err.contains("a larger --epochs"), "{err}");
+    assert!(!err.contains("L-BFGS was still lowering"), "{err}");
     let (ok, out, err) = shadertrain(&train_data(&huge, "cpu", &raw));
     assert!(ok, "{err}");
     let stop = "(stopped: the line search found no lower loss (a minimum, or a stall))";
@@ -1855,7 +1869,7 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     };
     let err = run("50000", &[]);
     assert!(err.contains(notice), "{err}");
-    assert!(!err.contains("a larger --epochs"), "{err}");
+    assert!(!err.contains("L-BFGS was still lowering"), "{err}");
     // Nor where --batch-size would be refused.
     for (rows, more) in [
         ("49999", &[][..]),
@@ -1883,11 +1897,11 @@ fn more_parameters_than_rows_is_said() {
     // Not also that more epochs would fit further (20: still falling).
     let err = trained_err(&csv, &["--epochs", "20"]);
     assert!(
-        err.contains(notice) && !err.contains("a larger --epochs"),
+        err.contains(notice) && !err.contains("L-BFGS was still lowering"),
         "{err}"
     );
     let err = run(&[]);
-    let decay = "rows it does not train on, and --weight-decay, an L2 penalty, restrains it (--folds 5 --grid weight-decay=0,1e-3,1e-2 chooses one)";
+    let decay = "rows it does not train on, and --weight-decay, an L2 penalty, restrains it (--folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses one)";
     assert!(
         err.contains(notice)
             && err.contains("--validation-split 0.2 or --folds 5")
@@ -1906,8 +1920,40 @@ fn more_parameters_than_rows_is_said() {
     ] {
         let err = run(more);
         assert!(!err.contains("outnumber"), "{more:?}: {err}");
-        assert!(!err.contains("--validation-split tells"), "{more:?}: {err}");
+        assert!(
+            !err.contains("L-BFGS was still lowering"),
+            "{more:?}: {err}"
+        );
     }
+}
+
+/// A new run on a feature that holds one value in every training row
+/// names it and --ignore; not once it is ignored, nor for columns that
+/// vary.
+#[test]
+fn a_constant_feature_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, two] = paths(&dir, ["d.csv", "two.csv"]);
+    let (mut one_text, mut two_text) = ("a,k,b,y\n".to_string(), "a,k,j,y\n".to_string());
+    for n in 0..40 {
+        let a = (n as f64 * 0.37).sin();
+        one_text += &format!("{a},5,{},{}\n", n % 7, 2.0 * a);
+        two_text += &format!("{a},5,-1,{}\n", 2.0 * a);
+    }
+    std::fs::write(&csv, one_text).unwrap();
+    std::fs::write(&two, two_text).unwrap();
+    let more = ["--epochs", "3", "--hidden", "2"];
+    let err = trained_err(&csv, &more);
+    let notice = "notice: k holds one value in every training row, so the network learns nothing from it, and a row with another value there moves its prediction by weights no row measured; --ignore k leaves it out";
+    assert!(err.contains(notice), "{err}");
+    let err = trained_err(&two, &more);
+    assert!(
+        err.contains("notice: k and j each hold one value")
+            && err.contains("--ignore k,j leaves them out"),
+        "{err}"
+    );
+    let err = trained_err(&csv, &[&more[..], &["--ignore", "k"]].concat());
+    assert!(!err.contains("one value in every"), "{err}");
 }
 
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it

@@ -1227,7 +1227,7 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &path(&dir, "h.csv")]);
     assert!(
         !ok && err.contains(
-            ":3:2: the cell is empty; expected a number (column 'x0'); --missing blank leaves"
+            ":3:2: the cell is empty; expected a number (column 'x0'); --missing blank leaves the row's prediction empty, and a model trained with --missing mean or median fills the cell"
         ),
         "{err}"
     );
@@ -1627,7 +1627,7 @@ fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
         ),
         (
             &renamed,
-            "no target column 'price'; the header has: a, cost",
+            "no target column 'price'; the header has: \"\", a, cost",
         ),
     ] {
         let mut args = train_resume(&ckpt, "cpu", &["--epochs", "4"]);

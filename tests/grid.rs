@@ -1102,3 +1102,42 @@ fn a_search_without_optimizer_uses_one_for_every_combination() {
     ];
     run_ok(&args(&csv, "cpu", &more));
 }
+
+/// A best value at the end of a number option's three or more values is
+/// noted (the best may lie past it); not an inner one, nor 0 at the low
+/// end, nor a random search's draw.
+#[test]
+fn a_best_value_at_the_grids_end_is_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    gen_csv(&csv, "120", "2", "3");
+    let search = |grid: &str, more: &[&str]| {
+        let line = [&["--folds", "2", "--seed", "5", "--grid", grid][..], more].concat();
+        run_ok(&train_data(&csv, "cpu", &line))
+    };
+    // L-BFGS's loss falls with every iteration at first.
+    let out = search("epochs=1,2,4", &["--optimizer", "lbfgs"]);
+    let note =
+        "note: the best epochs, 4, is the largest the grid tried: one past it may score better";
+    assert!(
+        out.contains("best: --epochs 4\n") && out.contains(note),
+        "{out}"
+    );
+    // Clean rows: the smallest decay tried is best.
+    let out = search("weight-decay=1e-3,1e-2,1e-1", &["--optimizer", "lbfgs"]);
+    assert!(
+        out.contains("note: the best weight-decay, 1e-3, is the smallest the grid tried"),
+        "{out}"
+    );
+    // Two values, or 0 at the low end: nothing noted.
+    for (grid, more) in [
+        ("epochs=1,2", &["--optimizer", "lbfgs"][..]),
+        ("weight-decay=0,1e-2,1e-1", &["--optimizer", "lbfgs"]),
+    ] {
+        let out = search(grid, more);
+        assert!(
+            out.contains("best: ") && !out.contains("note: the best"),
+            "{grid}: {out}"
+        );
+    }
+}

@@ -470,10 +470,44 @@ impl Search<'_> {
             Some(&i) => {
                 let t = tried[i].as_ref().expect("ranked");
                 text += &format!("best{so_far}: {}\n", self.flags(i, t));
+                if complete && !self.random {
+                    self.edges(i).iter().for_each(|e| text += &format!("{e}\n"));
+                }
             }
             None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
         }
         text
+    }
+
+    /// A note for each numeric option whose value in combination `best`
+    /// is the largest, or the smallest other than 0, of three or more the
+    /// grid tried: the best may lie past the grid's end.
+    fn edges(&self, best: usize) -> Vec<String> {
+        let number = |v: &str| v.parse::<f64>().ok().filter(|v| v.is_finite());
+        let mut notes = Vec::new();
+        for (k, (key, value)) in self.combos[best].values.iter().enumerate() {
+            let Some(v) = number(value) else {
+                continue;
+            };
+            let mut tried: Vec<f64> = (self.combos.iter())
+                .filter_map(|c| number(&c.values[k].1))
+                .collect();
+            tried.sort_by(f64::total_cmp);
+            tried.dedup();
+            let (Some(&low), Some(&high)) = (tried.first(), tried.last()) else {
+                continue;
+            };
+            let end = match v {
+                _ if tried.len() < 3 => continue,
+                v if v == high => "largest",
+                v if v == low && v != 0.0 => "smallest",
+                _ => continue,
+            };
+            notes.push(format!(
+                "note: the best {key}, {value}, is the {end} the grid tried: one past it may score better"
+            ));
+        }
+        notes
     }
 
     /// The options to train combination `i` with as it was tried in `t`:

@@ -290,7 +290,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
     let model = io::load_model(&args.model)?;
-    let blank_empty = "--missing blank leaves the row's prediction empty";
+    let blank_empty = match model.imputation {
+        Some(_) => "--missing blank leaves the row's prediction empty",
+        None => "--missing blank leaves the row's prediction empty, and a model trained with --missing mean or median fills the cell",
+    };
     let missing = missing_mode(
         args.missing,
         [Blanks::Error, Blanks::Fill],

@@ -195,6 +195,8 @@ pub(super) struct Finished<'a> {
     /// The training rows' features far from ±1 ([`FAR_SCALE`]) with
     /// their largest magnitudes, where the run did not standardise them.
     pub far_columns: Vec<(String, f32)>,
+    /// The training rows' features that hold one value in every row.
+    pub constant_columns: Vec<String>,
 }
 
 /// A feature with a value of magnitude above this is far from the ±1 a
