@@ -1722,7 +1722,7 @@ fn an_overfitted_run_says_so() {
     };
     let err = run(&noisy, &[]);
     let decay =
-        "and --weight-decay (an L2 penalty on the parameters: 1e-3, say), a smaller --hidden";
+        "and --weight-decay (an L2 penalty on the parameters; --folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses it), a smaller --hidden";
     assert!(
         err.contains("notice: the held-out loss ended at ")
             && err.contains(notice)
