@@ -540,6 +540,13 @@ mod tests {
         max_grad_norm: 0.0,
     };
 
+    const LBFGS: Optimizer = Optimizer::Lbfgs {
+        lr: 1.0,
+        history_size: 10,
+        gtol: 1e-7,
+        weight_decay: 0.0,
+    };
+
     fn settings(kind: ScheduleKind) -> ScheduleSettings {
         ScheduleSettings {
             kind,
@@ -741,15 +748,9 @@ mod tests {
             }
         );
         assert_eq!(LrSchedule::Constant.describe(0.01), None);
-        let lbfgs = Optimizer::Lbfgs {
-            lr: 1.0,
-            history_size: 10,
-            gtol: 1e-7,
-            weight_decay: 0.0,
-        };
-        assert!(settings(ScheduleKind::Constant).resolve(&lbfgs, 9).is_ok());
+        assert!(settings(ScheduleKind::Constant).resolve(&LBFGS, 9).is_ok());
         for (s, opt, says) in [
-            (settings(ScheduleKind::Cosine), lbfgs, "L-BFGS"),
+            (settings(ScheduleKind::Cosine), LBFGS, "L-BFGS"),
             (settings(ScheduleKind::Step), ADAM, "needs --lr-every"),
             (
                 ScheduleSettings {
@@ -847,7 +848,7 @@ mod tests {
                 ADAM,
                 "--lr-schedule cosine does not use --lr-pct-start",
             ),
-            (settings(ScheduleKind::OneCycle), lbfgs, "L-BFGS"),
+            (settings(ScheduleKind::OneCycle), LBFGS, "L-BFGS"),
         ] {
             let e = s.resolve(&opt, 10).unwrap_err().to_string();
             assert!(e.contains(says), "{e}");
