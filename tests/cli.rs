@@ -1177,7 +1177,7 @@ fn a_target_loss_met_before_training_says_so() {
     for (more, units) in [
         (
             &["--standardize", "--target-loss", "5"][..],
-            "in standardized units (--standardize), where predicting the mean scores 1",
+            "in standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1",
         ),
         (&["--target-loss", "1e9"], "in the target's units, squared"),
     ] {

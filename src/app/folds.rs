@@ -417,7 +417,7 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutO
             false => "",
         },
         match run.standardize {
-            true => "; the train loss in standardised units (--standardize), the held-out mse in the target's",
+            true => "; the train loss in standardised units, the held-out mse in the target's",
             false => "",
         }
     );

@@ -1666,7 +1666,7 @@ fn standardization(
             path.display()
         ),
         (None, Some(path), true) => bail!(
-            "{} was trained without --standardize, so its weights expect raw inputs; drop --standardize (its runs from --init train on raw values), or train a new model without --init",
+            "{} was trained without --standardize, so its weights expect raw inputs; drop --standardize (a run from it trains on raw values), or train a new model without --init",
             path.display()
         ),
         (None, None, true) => match train_rows {
@@ -2800,7 +2800,7 @@ fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
         config.target_loss,
     ) {
         let units = match config.run.standardize {
-            true => "standardized units (--standardize), where predicting the mean scores 1",
+            true => "standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1",
             false => "the target's units, squared",
         };
         crate::say!(
