@@ -376,7 +376,8 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     );
     let more = ["--init", &m1, "--epochs", "1", "--no-standardize"];
     let err = run_err(&train_data(&csv, "cpu", &more));
-    assert!(err.contains("drop --no-standardize"), "{err}");
+    let says = "was trained on standardized rows, so its weights expect standardized inputs; drop --no-standardize";
+    assert!(err.contains(says), "{err}");
     let more = [
         "--hidden",
         "4",
@@ -396,7 +397,10 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     assert!(!metadata(&m2).contains_key("standardization"));
     let more = ["--init", &raw, "--standardize", "--epochs", "1"];
     let err = run_err(&train_data(&csv, "cpu", &more));
-    assert!(err.contains("without --standardize"), "{err}");
+    assert!(
+        err.contains("was trained on raw rows (--no-standardize)"),
+        "{err}"
+    );
 }
 
 #[test]

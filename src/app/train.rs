@@ -1662,11 +1662,11 @@ fn standardization(
     match (&model.standardization, source, run.standardize) {
         (Some(s), _, true) => Ok(Some(s.clone())),
         (Some(_), Some(path), false) => bail!(
-            "{} was trained with --standardize, so its weights expect standardized inputs; drop --no-standardize to continue from it (its statistics are reused)",
+            "{} was trained on standardized rows, so its weights expect standardized inputs; drop --no-standardize to continue from it (its statistics are reused)",
             path.display()
         ),
         (None, Some(path), true) => bail!(
-            "{} was trained without --standardize, so its weights expect raw inputs; drop --standardize (a run from it trains on raw values), or train a new model without --init",
+            "{} was trained on raw rows (--no-standardize), so its weights expect raw inputs; drop --standardize (a run from it trains on raw values), or train a new model without --init",
             path.display()
         ),
         (None, None, true) => match train_rows {
