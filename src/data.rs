@@ -1525,6 +1525,15 @@ fn did_you_mean(name: &str, header: &[String]) -> String {
     }
 }
 
+/// The error at a `--target` that `header` does not name.
+fn no_target(name: &str, header: &[String]) -> String {
+    format!(
+        "no target column '{name}'; the header has: {}{}",
+        listed(header),
+        did_you_mean(name, header)
+    )
+}
+
 /// A header's names as a message lists them ([`shown_name`]).
 fn listed(header: &[String]) -> String {
     let names: Vec<_> = header.iter().map(|n| shown_name(n)).collect();
@@ -1862,11 +1871,7 @@ impl Table {
                 path: self.path.clone(),
                 line: self.header_line,
                 column: 0,
-                message: format!(
-                    "no target column '{name}'; the header has: {}{}",
-                    listed(&self.header),
-                    did_you_mean(name, &self.header)
-                ),
+                message: no_target(name, &self.header),
             })?,
             None => self.header.len().checked_sub(1).ok_or_else(|| Error::Csv {
                 path: self.path.clone(),
@@ -2007,11 +2012,7 @@ pub fn ignoring(
     // Before any cell is read, so that a misspelt --target is said as
     // such, not as a text cell of the column it would have left out.
     if let Some(name) = target.filter(|t| !header.iter().any(|n| n == t)) {
-        return Err(err(format!(
-            "no target column '{name}'; the header has: {}{}",
-            listed(header),
-            did_you_mean(name, header)
-        )));
+        return Err(err(no_target(name, header)));
     }
     for name in ignore {
         if Some(name.as_str()) == target {

@@ -1490,10 +1490,14 @@ fn referenced_history(path: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Whether the model at `path` was trained with `--standardize` (it holds
-/// the statistics), read from its header alone; `None` where the file
-/// cannot be read as a model (loading it says why).
+/// Whether the model at `path` was trained on standardized rows (it holds
+/// the statistics), read from its header alone; `None` where that cannot
+/// be read without taking it from a later load: not a regular file (a
+/// pipe is read once), or not a model (loading it says why).
 pub fn model_standardizes(path: &Path) -> Option<bool> {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
     Some(header_metadata(path)?.get("standardization").is_some())
 }
 

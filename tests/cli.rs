@@ -1767,11 +1767,11 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     let err = run(&csv, &["--epochs", "20", "--validation-split", "0.2"]);
     let says = "% over its last 10 iterations), and the held-out loss with it: a larger --epochs fits further";
     assert!(err.contains(notice) && err.contains(says), "{err}");
-    // Held-out rows whose loss ended well above its lowest (kept by
-    // --keep best-val, so no overfitting notice either), though still
-    // falling over the last iterations.
+    // Held-out rows whose loss ended well above its lowest (1.88 times;
+    // kept by --keep best-val, so no overfitting notice either), though
+    // still falling over the last iterations.
     let [clean, noisy] = paths(&dir, ["clean.csv", "noisy.csv"]);
-    gen_csv(&clean, "80", "3", "1");
+    gen_csv(&clean, "120", "3", "2");
     noisy_csv(&clean, &noisy);
     let risen = ["--validation-split", "0.3", "--keep", "best-val"];
     for (csv, more) in [
@@ -1954,6 +1954,14 @@ fn a_constant_feature_is_named() {
     );
     let err = trained_err(&csv, &[&more[..], &["--ignore", "k"]].concat());
     assert!(!err.contains("one value in every"), "{err}");
+    // Not a one-hot level's feature, which --ignore cannot name.
+    let city = path(&dir, "city.csv");
+    let text = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replace(",5,", ",Paris,");
+    std::fs::write(&city, text.replace("a,k,b,y", "a,city,b,y")).unwrap();
+    let err = trained_err(&city, &[&more[..], &["--categorical", "city"]].concat());
+    assert!(!err.contains("one value in every"), "{err}");
 }
 
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it
@@ -2079,6 +2087,17 @@ fn lr_auto_says_when_the_loss_still_falls_at_its_highest_rate() {
     let standardize = "its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize";
     assert!(err.contains(far) && err.contains(standardize), "{err}");
     assert!(!err.contains("try a smaller --lr"), "{err}");
+    // From a raw model, where --standardize would be refused: a rate alone.
+    let raw = path(&dir, "raw.st");
+    run_ok(&train_data(
+        &big,
+        "cpu",
+        &[&auto[..], &["--save", &raw]].concat(),
+    ));
+    let from_raw = [&auto[..], &["--init", &raw]].concat();
+    let (ok, _, err) = shadertrain(&train_data(&big, "cpu", &from_raw));
+    let rate_alone = "so the rate chosen may be far too low; try a --lr of your own";
+    assert!(ok && err.contains(rate_alone), "{err}");
     let (ok, _, err) = shadertrain(&train_data(&small, "cpu", &auto));
     assert!(ok && !err.contains("at or near its highest rate"), "{err}");
     // A price-like target, 100·y + 500, in mini-batches: the lowest loss

@@ -97,6 +97,11 @@ fn rows_from_a_file_are_standardized_by_default_and_synthetic_ones_are_not() {
             &["--no-standardize", "--standardize"],
             (true, std),
         ),
+        (
+            train_data(&csv, "cpu", &[]),
+            &["--standardize", "--no-standardize"],
+            (false, raw),
+        ),
         (synthetic(), &[], (false, raw)),
         (synthetic(), &["--standardize"], (true, std)),
     ] {
@@ -370,6 +375,31 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     // was trained; the flag against the model is refused.
     let more = ["--init", &m1, "--epochs", "1", "--save", &m2];
     run_ok(&train_data(&other, "cpu", &more));
+    assert_eq!(
+        metadata(&m1)["standardization"],
+        metadata(&m2)["standardization"]
+    );
+    // From a pipe, read once: the model's statistics decide once it is
+    // loaded.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(train_data(
+            &other,
+            "cpu",
+            &["--init", "/dev/stdin", "--epochs", "1", "--save", &m2],
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    let bytes = std::fs::read(&m1).unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         metadata(&m1)["standardization"],
         metadata(&m2)["standardization"]

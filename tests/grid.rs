@@ -1129,10 +1129,15 @@ fn a_best_value_at_the_grids_end_is_noted() {
         out.contains("note: the best weight-decay, 1e-3, is the smallest the grid tried"),
         "{out}"
     );
-    // Two values, or 0 at the low end: nothing noted.
+    // Two values, 0 at the low end, or a random search's draws: nothing
+    // noted.
     for (grid, more) in [
         ("epochs=1,2", &["--optimizer", "lbfgs"][..]),
         ("weight-decay=0,1e-2,1e-1", &["--optimizer", "lbfgs"]),
+        (
+            "weight-decay=log:1e-3..1e-1",
+            &["--optimizer", "lbfgs", "--random", "3"],
+        ),
     ] {
         let out = search(grid, more);
         assert!(

@@ -73,6 +73,11 @@ pub struct RunOptions {
     /// See `--standardize`.
     #[serde(default)]
     pub standardize: bool,
+    /// Neither `--standardize` nor `--no-standardize` was given and the
+    /// `--init` model's header could not be read beforehand (a pipe, read
+    /// once): `standardize` is the model's, set once it is loaded.
+    #[serde(skip)]
+    pub standardize_as_init: bool,
     /// See `--validation-split`.
     #[serde(default)]
     pub validation_split: Option<f64>,
@@ -132,17 +137,24 @@ impl RunOptions {
         let optimizer = args.optimizer_settings().resolve()?;
         let epochs = args.epochs.unwrap_or(DEFAULT_EPOCHS);
         // Without --standardize or --no-standardize, a run from --init
-        // standardizes as its model was trained (an unreadable file's
-        // error comes when it is loaded), and otherwise rows read from a
-        // file are standardized, while synthetic ones, generated near ±1
-        // (a target of spread about 0.6), are not.
-        let standardize = match (args.standardize, args.no_standardize) {
-            (true, _) => true,
-            (_, true) => false,
-            _ => match &args.init {
-                Some(path) => io::model_standardizes(path).unwrap_or(false),
-                None => args.data.is_some(),
-            },
+        // standardizes as its model was trained (read from its header
+        // where that can be read twice, else once the model is loaded),
+        // and otherwise rows read from a file are standardized, while
+        // synthetic ones, generated near ±1 (a target of spread about
+        // 0.6), are not.
+        let given = match (args.standardize, args.no_standardize) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        let from_init = match (given, &args.init) {
+            (None, Some(path)) => Some(io::model_standardizes(path)),
+            _ => None,
+        };
+        let standardize = match (given, from_init) {
+            (Some(given), _) => given,
+            (None, Some(from_header)) => from_header.unwrap_or(false),
+            (None, None) => args.data.is_some(),
         };
         Ok(RunOptions {
             data: args.data.clone(),
@@ -172,6 +184,7 @@ impl RunOptions {
                 && args.folds.is_none()
                 && args.batch_size.is_none(),
             standardize,
+            standardize_as_init: from_init == Some(None),
             validation_split: args.validation_split,
             fold: args.folds.map(|count| Fold {
                 index: 0,

@@ -339,6 +339,10 @@ fn set_up(
         (Some(path), None) => Some(io::load_model(path)?),
         _ => None,
     };
+    if let (true, Some(model)) = (config.run.standardize_as_init, &init) {
+        config.run.standardize = model.standardization.is_some();
+        config.run.on_device &= !config.run.standardize;
+    }
     // A run from --init without --target trains the model's target where
     // the file has that column; a resumed one, its checkpoint's (the same,
     // and the --init file may be gone).
@@ -2324,9 +2328,10 @@ fn find_rate<'a>(
         .last()
         .is_some_and(|p| p.loss <= 1.5 * found.lowest_loss);
     if found.epochs == test.epochs && never_rose && edge.iter().any(|p| p.lr == found.lowest_lr) {
-        let standardize = match config.run.standardize {
-            false => "--standardize (features or a target on a large scale do this), or ",
-            true => "",
+        // Not where it would be refused (a run from a raw --init model).
+        let standardize = match other_remedies(config).iter().any(|r| r == "--standardize") {
+            true => "--standardize (features or a target on a large scale do this), or ",
+            false => "",
         };
         super::notice(
             config.quiet,
@@ -2577,7 +2582,16 @@ fn write_outputs<'a>(
         (Some(rows), false) => rows.far_features(report::FAR_SCALE),
         _ => Vec::new(),
     };
-    let constant_columns = (data.train.as_ref()).map_or(Vec::new(), Dataset::constant_features);
+    // Not a one-hot level's feature (city=Paris), which --ignore cannot
+    // name: a level every training row has, or none (held out alone).
+    let levels: Vec<String> = (model.categories.iter())
+        .flat_map(|c| c.feature_names())
+        .collect();
+    let constant_columns = (data.train.as_ref())
+        .map_or(Vec::new(), Dataset::constant_features)
+        .into_iter()
+        .filter(|name| !levels.contains(name))
+        .collect();
     let mut done = Finished {
         r2,
         checkpoint_failed: false,
