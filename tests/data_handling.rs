@@ -381,24 +381,10 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     );
     // From a pipe, read once: the model's statistics decide once it is
     // loaded.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(train_data(
-            &other,
-            "cpu",
-            &["--init", "/dev/stdin", "--epochs", "1", "--save", &m2],
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    let bytes = std::fs::read(&m1).unwrap();
-    child.stdin.take().unwrap().write_all(&bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let piped = ["--init", "/dev/stdin", "--epochs", "1", "--save", &m2];
+    run_piped(
+        &train_data(&other, "cpu", &piped),
+        &std::fs::read(&m1).unwrap(),
     );
     assert_eq!(
         metadata(&m1)["standardization"],
