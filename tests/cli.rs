@@ -1927,6 +1927,29 @@ fn more_parameters_than_rows_is_said() {
     }
 }
 
+/// An L-BFGS run that the line search stopped, no better than the mean,
+/// is not told to train longer: a target whose spread (1e-6 around 5) is
+/// a few of f32's steps at its size, which the file's warning names.
+#[test]
+fn a_stalled_lbfgs_run_is_not_told_to_train_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    let mut text = String::from("a,b,y\n");
+    for n in 0..200 {
+        let (a, b) = ((n as f64 * 0.37).sin(), (n as f64 * 0.11).cos());
+        text += &format!("{a},{b},{:?}\n", 5.0 + 1e-6 * (a + b));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let err = trained_err(&csv, &["--hidden", "4"]);
+    assert!(
+        err.contains("steps of f32")
+            && err.contains("no better than their mean does")
+            && err.contains("L-BFGS stalled")
+            && !err.contains("train longer"),
+        "{err}"
+    );
+}
+
 /// A new run on a feature that holds one value in every training row
 /// names it and --ignore; not once it is ignored, nor for columns that
 /// vary.

@@ -3230,7 +3230,11 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // from the loss. A column far from ±1 stalls it (one feature
         // ×1e6: r² 0.000; standardized, 0.974).
         let far = standardize && !done.far_columns.is_empty();
-        let advice = match (far, still_falling(losses)) {
+        // Longer only where --epochs ended it: a line search that found no
+        // lower loss is not helped by more epochs (a target whose spread
+        // is below f32's step at its size ends so).
+        let ended = outcome.reason == crate::train::StopReason::MaxEpochs;
+        let advice = match (far, ended && still_falling(losses)) {
             (true, _) => format!(
                 "{}, which stalls L-BFGS; try --standardize",
                 far_text(&done.far_columns)
