@@ -2509,6 +2509,31 @@ fn fit<'a>(
     })
 }
 
+/// The training rows' features the notices name: those far from ±1
+/// where the run did not standardise them ([`report::FAR_SCALE`]), and
+/// those that hold one value in every row, but for one-hot levels
+/// (city=Paris), which --ignore cannot name (a level every training row
+/// has, or none: held out alone).
+fn columns_to_name(
+    config: &TrainConfig,
+    data: &TrainingData,
+    model: &Model,
+) -> (Vec<(String, f32)>, Vec<String>) {
+    let far = match (&data.train, config.run.standardize) {
+        (Some(rows), false) => rows.far_features(report::FAR_SCALE),
+        _ => Vec::new(),
+    };
+    let levels: Vec<String> = (model.categories.iter())
+        .flat_map(|c| c.feature_names())
+        .collect();
+    let constant = (data.train.as_ref())
+        .map_or(Vec::new(), Dataset::constant_features)
+        .into_iter()
+        .filter(|name| !levels.contains(name))
+        .collect();
+    (far, constant)
+}
+
 /// Scores the final parameters and writes the run's files, in this order:
 /// model, history, plot, checkpoint, summary; an error names each one
 /// that failed and says whether the model was saved.
@@ -2578,20 +2603,7 @@ fn write_outputs<'a>(
             .zip(final_val)
             .and_then(|(v, l)| r_squared(l, v)),
     );
-    let far_columns = match (&data.train, config.run.standardize) {
-        (Some(rows), false) => rows.far_features(report::FAR_SCALE),
-        _ => Vec::new(),
-    };
-    // Not a one-hot level's feature (city=Paris), which --ignore cannot
-    // name: a level every training row has, or none (held out alone).
-    let levels: Vec<String> = (model.categories.iter())
-        .flat_map(|c| c.feature_names())
-        .collect();
-    let constant_columns = (data.train.as_ref())
-        .map_or(Vec::new(), Dataset::constant_features)
-        .into_iter()
-        .filter(|name| !levels.contains(name))
-        .collect();
+    let (far_columns, constant_columns) = columns_to_name(config, data, model);
     let mut done = Finished {
         r2,
         checkpoint_failed: false,
