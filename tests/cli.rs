@@ -1774,8 +1774,12 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     gen_csv(&clean, "120", "3", "2");
     noisy_csv(&clean, &noisy);
     let risen = ["--validation-split", "0.3", "--keep", "best-val"];
+    // After --folds, which measured those epochs: the run on every row.
+    let model = path(&dir, "m.st");
+    let folded = ["--epochs", "20", "--folds", "3", "--save", &model];
     for (csv, more) in [
         (&noisy, &risen[..]),
+        (&csv, &folded),
         (&tiny, &[]),
         // On the raw rows the held-out loss has stopped falling by then.
         (

@@ -2975,10 +2975,7 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         return None;
     }
     let losses = done.val_losses()?;
-    let &(last_epoch, last) = losses.last()?;
-    let &(best_epoch, best) = (losses.iter())
-        .filter(|(_, l)| l.is_finite())
-        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let ((best_epoch, best), (last_epoch, last)) = held_out_ends(done)?;
     // Risen while the training loss fell: a held-out loss that bounces
     // with the training loss (a constant rate in mini-batches) is no fit
     // to the training rows alone.
@@ -2993,8 +2990,8 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         None => " (--val-patience N also stops N epochs after it)",
     };
     let decay = match config.run.optimizer.weight_decay() {
-        0.0 => "--weight-decay (an L2 penalty on the parameters; --folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses it)",
-        _ => "a larger --weight-decay",
+        0.0 => format!("--weight-decay (an L2 penalty on the parameters; {DECAY_GRID} chooses it)"),
+        _ => "a larger --weight-decay".into(),
     };
     Some(format!(
         "notice: the held-out loss ended at {last:.4e}, {:.2}× its lowest ({best:.4e} at epoch {best_epoch}), while the training loss fell from {at_best:.4e} to {train:.4e}: the last parameters fit the training rows more closely than new ones; --keep best-val saves those of the lowest{patience}, and {decay}, a smaller --hidden or more rows may do better on new ones",
@@ -3005,6 +3002,20 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 /// The rise of the held-out loss over its lowest, as a factor, above
 /// which [`overfitting_notice`] speaks.
 const OVERFIT_RISE: f64 = 1.2;
+
+/// The search the notices name for a weight decay: on scikit-learn's
+/// diabetes rows it chose 1e-2 (test R² 0.50, against −0.25 without).
+const DECAY_GRID: &str = "--folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1";
+
+/// The held-out loss's lowest finite (epoch, loss) and its last, where
+/// rows were held out.
+fn held_out_ends(done: &Finished) -> Option<((usize, f64), (usize, f64))> {
+    let losses = done.val_losses()?;
+    let lowest = (losses.iter())
+        .filter(|(_, l)| l.is_finite())
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some((*lowest, *losses.last()?))
+}
 
 /// `columns` far from ±1 in words: up to four names (or three, and how
 /// many more), and the largest magnitude among them.
@@ -3111,8 +3122,10 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // rows (353 train, 89 test), from −0.25 to 0.50 with the 1e-2 this
     // grid chose.
     let decay = match config.run.optimizer.weight_decay() {
-        0.0 => ", and --weight-decay, an L2 penalty, restrains it (--folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses one)",
-        _ => "",
+        0.0 => {
+            format!(", and --weight-decay, an L2 penalty, restrains it ({DECAY_GRID} chooses one)")
+        }
+        _ => String::new(),
     };
     (config.leader && unmeasured && rows < params).then(|| format!(
         "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2 or --folds 5 measures it on rows it does not train on{decay}",
@@ -3186,14 +3199,7 @@ fn lbfgs_epochs_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
 /// Whether the held-out loss ended more than [`OVERFIT_RISE`] times its
 /// lowest.
 fn held_out_risen(done: &Finished) -> bool {
-    let Some(losses) = done.val_losses() else {
-        return false;
-    };
-    let finite = || losses.iter().map(|&(_, l)| l).filter(|l| l.is_finite());
-    let lowest = finite().fold(f64::INFINITY, f64::min);
-    finite()
-        .next_back()
-        .is_some_and(|last| last > lowest * OVERFIT_RISE)
+    held_out_ends(done).is_some_and(|((_, lowest), (_, last))| last > lowest * OVERFIT_RISE)
 }
 
 /// A training R² below this after a run of the default gd: far from a
