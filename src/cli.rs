@@ -262,10 +262,13 @@ pub struct TrainArgs {
     /// default); lbfgs is full-batch L-BFGS with a strong-Wolfe line
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
-    /// --batch-size is faster still [default: lbfgs; gd, the original
-    /// notes' algorithm, where --lr, --batch-size, --clip-grad-norm or a
-    /// --lr-schedule is given, so that such commands give the model they
-    /// gave before lbfgs was the default].
+    /// --batch-size is faster still [default: lbfgs; on 50,000 rows or
+    /// more on the cpu backend, adam in mini-batches of 200 at --lr auto's
+    /// rate on a cosine schedule, with a notice (not --halving, --shards
+    /// or --distributed); gd, the original notes' algorithm, where --lr,
+    /// --batch-size, --clip-grad-norm or a --lr-schedule is given, so that
+    /// such commands give the model they gave before lbfgs was the
+    /// default].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
 
@@ -416,7 +419,8 @@ pub struct TrainArgs {
     pub keep: Keep,
 
     /// Most epochs to run, in all: updates, or passes over the rows with
-    /// --batch-size [default: 200, or the --resume checkpoint's].
+    /// --batch-size [default: 200; 20 where many rows choose adam in
+    /// mini-batches (see --optimizer); or the --resume checkpoint's].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 

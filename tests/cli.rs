@@ -5,8 +5,8 @@ mod common;
 
 use common::{
     assert_close, assert_refused, bits64, gen_csv, have_gpu, path, paths, read_json,
-    read_predictions, run_ok, shadertrain, shadertrain_env, train_data, train_synthetic, BLOW_UP,
-    BOUNCE, PLATEAU,
+    read_predictions, run_ok, shadertrain, shadertrain_env, train_data, train_resume,
+    train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -1859,15 +1859,15 @@ fn columns_far_from_one_are_named_with_standardize() {
     }
 }
 
-/// A run of L-BFGS that no --optimizer chose, on 50,000 rows or more,
-/// names adam in mini-batches; not on fewer rows, nor where --optimizer
-/// named L-BFGS.
+/// A run of L-BFGS that no --optimizer chose, on 50,000 rows or more, on
+/// a backend that keeps it (the reference; the GPU), names adam in
+/// mini-batches; not on fewer rows, nor where --optimizer named L-BFGS.
 #[test]
 fn the_default_lbfgs_on_many_rows_names_mini_batches() {
-    let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200";
+    let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --lr-schedule cosine --epochs 20";
     let run = |rows: &str, more: &[&str]| {
         let more = [&["--hidden", "4", "--epochs", "12"][..], more].concat();
-        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "cpu", &more));
+        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "reference", &more));
         assert!(ok, "{err}");
         err
     };
@@ -1886,6 +1886,98 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
             "{rows} {more:?}: {err}"
         );
     }
+}
+
+/// A new run of 50,000 rows or more (held-out ones included) on the cpu
+/// backend that names no optimizer trains adam in mini-batches of 200 at
+/// --lr auto's rate on a cosine schedule (over 20 epochs without
+/// --epochs), bit for bit the run those flags name, and says so once;
+/// not on fewer rows, nor where --optimizer, a flag of L-BFGS's, --shards
+/// or the reference backend keeps L-BFGS. Its checkpoint resumes it as
+/// adam.
+#[test]
+fn many_rows_train_adam_in_mini_batches_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let [json, ck] = paths(&dir, ["r.json", "ck.st"]);
+    let notice = "notice: 50000 rows, so adam in mini-batches of 200 trains them (at --lr auto's rate, on a cosine schedule over 3 epochs)";
+    let run = |rows: &str, backend: &str, more: &[&str]| {
+        let more = [&["--hidden", "4", "--json", &json][..], more].concat();
+        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", backend, &more));
+        assert!(ok, "{err}");
+        (read_json(&json), err)
+    };
+    let (chosen, err) = run(
+        "49999",
+        "cpu",
+        &["--epochs", "3", "--validation-split", "0.2"],
+    );
+    assert!(!err.contains("adam in mini-batches"), "{err}");
+    assert!(
+        chosen["optimizer"].as_str().unwrap().starts_with("lbfgs"),
+        "{chosen}"
+    );
+    let (chosen, err) = run(
+        "50000",
+        "cpu",
+        &["--epochs", "3", "--validation-split", "0.2"],
+    );
+    assert_eq!(err.matches(notice).count(), 1, "{err}");
+    let flags = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "auto",
+        "--batch-size",
+        "200",
+        "--lr-schedule",
+        "cosine",
+    ];
+    let more = [&flags[..], &["--epochs", "3", "--validation-split", "0.2"]].concat();
+    let (named, err) = run("50000", "cpu", &more);
+    assert!(!err.contains("so adam in mini-batches"), "{err}");
+    for key in ["optimizer", "final_loss", "final_val_loss", "epochs"] {
+        assert_eq!(chosen[key], named[key], "{key}");
+    }
+    let optimizer = chosen["optimizer"].as_str().unwrap();
+    assert!(
+        optimizer.starts_with("adam") && optimizer.ends_with("cosine to 0 over 3 epochs"),
+        "{optimizer}"
+    );
+    assert!(chosen["lr_range_test"].is_object(), "{chosen}");
+    // 20 epochs without --epochs.
+    let (chosen, _) = run("50000", "cpu", &[]);
+    assert_eq!(chosen["epochs"], 20, "{chosen}");
+    for (backend, more) in [
+        ("cpu", &["--optimizer", "lbfgs"][..]),
+        ("cpu", &["--gtol", "1e-9"]),
+        ("cpu", &["--shards", "2"]),
+        ("reference", &[]),
+    ] {
+        let (kept, err) = run("50000", backend, &[&["--epochs", "2"][..], more].concat());
+        assert!(!err.contains("so adam in mini-batches"), "{more:?}: {err}");
+        let optimizer = kept["optimizer"].as_str().unwrap();
+        assert!(optimizer.starts_with("lbfgs"), "{more:?}: {optimizer}");
+    }
+    // Said once over --folds' runs, each of which trains adam.
+    let (_, err) = run("50000", "cpu", &["--epochs", "2", "--folds", "2"]);
+    let notice = notice.replace("3 epochs", "2 epochs");
+    assert_eq!(err.matches(&notice).count(), 1, "{err}");
+    assert_eq!(err.matches("epochs at lr").count(), 2, "{err}");
+    // --halving's rounds train fewer epochs than the last: L-BFGS's.
+    let grid = ["--epochs", "4", "--folds", "2", "--grid", "weight-decay=0,1e-3"];
+    let (_, err) = run("50000", "cpu", &grid);
+    assert!(err.contains("so adam in mini-batches"), "{err}");
+    let (_, err) = run("50000", "cpu", &[&grid[..], &["--halving", "2"]].concat());
+    assert!(!err.contains("so adam in mini-batches"), "{err}");
+    let (_, err) = run("50000", "cpu", &["--epochs", "2", "--checkpoint", &ck]);
+    assert!(err.contains(&notice), "{err}");
+    let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "3"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("optimizer adam") && out.contains("mini-batches of 200"),
+        "{out}"
+    );
+    assert!(!err.contains("so adam in mini-batches"), "{err}");
 }
 
 /// A run on fewer training rows than its network has parameters, with

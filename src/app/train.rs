@@ -11,7 +11,7 @@ use std::sync::{Arc, LazyLock};
 use anyhow::{bail, Context as _, Result};
 
 use super::budget;
-use super::config::{Fold, Resumed, RunOptions, TrainConfig};
+use super::config::{Fold, Resumed, RunOptions, TrainConfig, MANY_ROWS};
 use super::folds::FoldScore;
 use super::progress;
 use super::report::{self, Finished, Milestones};
@@ -164,6 +164,9 @@ pub(super) struct Shared {
     /// The options `--grid` chose, for the run on every row's notes
     /// (empty without a grid).
     pub every_row_flags: String,
+    /// The runs train adam in mini-batches for their many rows, and a
+    /// notice said so ([`TrainConfig::mini_batches_by_default`]).
+    mini_batches_said: bool,
 }
 
 impl Shared {
@@ -384,6 +387,23 @@ fn set_up(
         Some(cached) => cached.insert(Device::open(&config)?).clone(),
         None => Device::open(&config)?,
     };
+    let (train_rows, held_out) = data.rows();
+    if let Some(adam) = config.mini_batches_by_default(&args, train_rows + held_out, device.kind())
+    {
+        // Said once: not again by each fold of --folds, nor by --grid's
+        // combinations.
+        let said = fold.as_mut().map(|f| &mut f.shared.mini_batches_said);
+        if config.leader && !said.as_deref().is_some_and(|s| *s) {
+            super::notice(
+                config.quiet,
+                &mini_batches_notice(&adam, train_rows + held_out),
+            );
+        }
+        if let Some(said) = said {
+            *said = true;
+        }
+        config = adam;
+    }
     let start = starting_point(&config, resumed, init, &mut data, &device)?;
     #[cfg(debug_assertions)]
     if let Some(f) = fold.as_ref() {
@@ -3083,16 +3103,14 @@ fn scale_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 }
 
 /// The notice after a run of L-BFGS that no --optimizer chose, on at
-/// least [`MANY_ROWS`] rows, that did not reach --gtol or its target,
-/// where --batch-size would be accepted: mini-batches make many updates a
-/// pass. On 400,000 rows of `gen`'s
-/// task (16 features), standardized, 200 L-BFGS iterations reached a
-/// held-out R² of 0.982 in 6.6 s; adam with `--lr auto` in batches of
-/// 200, 0.9996 in 1.9 s over 20 epochs (whole commands, AMD EPYC Zen 4,
-/// two threads).
+/// least [`MANY_ROWS`] rows (held-out ones included), that did not reach
+/// --gtol or its target, where --batch-size would be accepted:
+/// mini-batches make many updates a pass. A new run on the cpu backend
+/// trains them ([`TrainConfig::mini_batches_by_default`]); this is the
+/// GPU's and the reference backend's, and a run with a flag of L-BFGS's.
 fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    let rows = done.rows.0;
+    let (rows, held_out) = done.rows;
     let converged = matches!(
         outcome.reason,
         crate::train::StopReason::GradientSmall | crate::train::StopReason::TargetReached
@@ -3100,8 +3118,8 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // Where --batch-size is accepted: not sharded, and in f32.
     let batches = config.run.shards.is_none() && config.adapter.precision == Precision::F32;
     let asked = config.leader && config.lbfgs_by_default && batches;
-    (asked && rows >= MANY_ROWS && !converged).then(|| format!(
-        "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --epochs 20 (docs/optimizers.md, \"Mini-batches\")",
+    (asked && rows + held_out >= MANY_ROWS && !converged).then(|| format!(
+        "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --lr-schedule cosine --epochs 20 (docs/optimizers.md, \"Many rows\")",
         units::count(rows, "row")
     ))
 }
@@ -3134,8 +3152,16 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     ))
 }
 
-/// Training rows from which [`many_rows_notice`] speaks.
-const MANY_ROWS: usize = 50_000;
+/// The notice at the start of a run [`TrainConfig::mini_batches_by_default`]
+/// chose for its `rows`.
+fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
+    let batch = config.run.batch_size.unwrap_or_default();
+    format!(
+        "{}, so adam in mini-batches of {batch} trains them (at --lr auto's rate, on a cosine schedule over {}): on this many it reaches a lower loss sooner than L-BFGS, which passes over every row for each step; --optimizer lbfgs keeps L-BFGS (docs/optimizers.md, \"Many rows\")",
+        units::count(rows, "row"),
+        units::count(config.run.epochs, "epoch"),
+    )
+}
 
 /// A training R² below this, on columns far from ±1: [`scale_notice`].
 const SCALED_R2: f64 = 0.98;
