@@ -1964,7 +1964,14 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
     assert_eq!(err.matches(&notice).count(), 1, "{err}");
     assert_eq!(err.matches("epochs at lr").count(), 2, "{err}");
     // --halving's rounds train fewer epochs than the last: L-BFGS's.
-    let grid = ["--epochs", "4", "--folds", "2", "--grid", "weight-decay=0,1e-3"];
+    let grid = [
+        "--epochs",
+        "4",
+        "--folds",
+        "2",
+        "--grid",
+        "weight-decay=0,1e-3",
+    ];
     let (_, err) = run("50000", "cpu", &grid);
     assert!(err.contains("so adam in mini-batches"), "{err}");
     let (_, err) = run("50000", "cpu", &[&grid[..], &["--halving", "2"]].concat());
