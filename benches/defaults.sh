@@ -22,6 +22,7 @@
 # The binary defaults to target/release/shadertrain. Under a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/held_out.sh
 bin=$(realpath "${1:-target/release/shadertrain}")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -57,29 +58,11 @@ with open("friedman2.csv", "w", newline="") as f:
         w.writerow([repr(v) for v in x] + [repr(y)])
 EOF
 
-run() {
-    local data=$1 label=$2
-    shift 2
-    local start end
-    start=$(date +%s.%N)
-    if ! "$bin" train --data "$data.csv" --validation-split 0.2 "$@" --json run.json -q; then
-        printf '%-9s %-48s failed (above)\n' "$data" "$label"
-        return
-    fi
-    end=$(date +%s.%N)
-    python3 - "$data" "$label" "$start" "$end" <<'EOF'
-import json, sys
-d = json.load(open("run.json"))
-data, label, start, end = sys.argv[1:]
-print(f"{data:<9} {label:<48} held-out r² {d['final_val_r2']:8.4f}"
-      f"  {float(end) - float(start):6.2f} s  ({d['optimizer']})")
-EOF
-}
 
 grep -m1 "model name" /proc/cpuinfo || true
 for data in gen prices houses friedman friedman2; do
-    run "$data" "defaults"
-    run "$data" "--no-standardize" --no-standardize
-    run "$data" "--optimizer gd" --optimizer gd
-    run "$data" "adam, --lr auto, batches of 200" --optimizer adam --lr auto --batch-size 200
+    held_out_run "$data" "defaults"
+    held_out_run "$data" "--no-standardize" --no-standardize
+    held_out_run "$data" "--optimizer gd" --optimizer gd
+    held_out_run "$data" "adam, --lr auto, batches of 200" --optimizer adam --lr auto --batch-size 200
 done

@@ -27,6 +27,7 @@
 # target/release/shadertrain. About two minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/held_out.sh
 bin=$(realpath "${1:-target/release/shadertrain}")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -83,31 +84,12 @@ EOF
 done
 "$bin" gen --rows 500000 --features 16 --seed 1 --out gen16_500000.csv > /dev/null
 
-run() {
-    local data=$1 label=$2
-    shift 2
-    local start end
-    start=$(date +%s.%N)
-    if ! "$bin" train --data "$data.csv" --validation-split 0.2 --backend cpu "$@" --json run.json -q; then
-        printf '%-17s %-18s failed (above)\n' "$data" "$label"
-        return
-    fi
-    end=$(date +%s.%N)
-    python3 - "$data" "$label" "$start" "$end" <<'EOF'
-import json, sys
-d = json.load(open("run.json"))
-data, label, start, end = sys.argv[1:]
-print(f"{data:<17} {label:<18} held-out r² {d['final_val_r2']:8.4f}"
-      f"  {float(end) - float(start):6.2f} s  ({d['optimizer']}, {d['epochs']} epochs)")
-EOF
-}
-
 grep -m1 "model name" /proc/cpuinfo || true
 for rows in 60000 200000; do
     for data in gen friedman friedman2 friedman3 linear30; do
-        run "${data}_$rows" "defaults"
-        run "${data}_$rows" "--optimizer lbfgs" --optimizer lbfgs
+        held_out_run "${data}_$rows" "defaults" --backend cpu
+        held_out_run "${data}_$rows" "--optimizer lbfgs" --backend cpu --optimizer lbfgs
     done
 done
-run gen16_500000 "defaults"
-run gen16_500000 "--optimizer lbfgs" --optimizer lbfgs
+held_out_run gen16_500000 "defaults" --backend cpu
+held_out_run gen16_500000 "--optimizer lbfgs" --backend cpu --optimizer lbfgs
