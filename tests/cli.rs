@@ -1959,10 +1959,17 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         assert!(optimizer.starts_with("lbfgs"), "{more:?}: {optimizer}");
     }
     // Said once over --folds' runs, each of which trains adam.
-    let (_, err) = run("50000", "cpu", &["--epochs", "2", "--folds", "2"]);
+    // The range test's notice too, though each run tests.
+    let model = path(&dir, "m.st");
+    let (_, err) = run(
+        "50000",
+        "cpu",
+        &["--epochs", "2", "--folds", "2", "--save", &model],
+    );
     let notice = notice.replace("3 epochs", "2 epochs");
     assert_eq!(err.matches(&notice).count(), 1, "{err}");
     assert_eq!(err.matches("epochs at lr").count(), 2, "{err}");
+    assert_eq!(err.matches("a range test of up to").count(), 1, "{err}");
     // --halving's rounds train fewer epochs than the last: L-BFGS's.
     let grid = [
         "--epochs",

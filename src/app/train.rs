@@ -2313,8 +2313,19 @@ fn find_rate<'a>(
     probe.quiet = true;
     // --max-time bounds the run; the test's 100 epochs are not cut short.
     probe.max_time = None;
+    // Said by the first run of --folds (and of --grid's) alone: every
+    // later one runs the same test on its own rows.
+    let first = match (config.run.fold, &config.outputs.after_folds) {
+        (Some(f), _) => {
+            let place = f
+                .combination
+                .map_or((0, 0), |p| (p.combination.0, p.round.map_or(0, |r| r.0)));
+            f.index == 0 && place == (0, 0)
+        }
+        (None, after) => after.is_none(),
+    };
     super::notice(
-        config.quiet,
+        config.quiet || !first,
         &format!(
             "--lr auto: a range test of up to {} epochs, the rate growing from {:e} to {}",
             test.epochs, test.start, test.end
