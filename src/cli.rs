@@ -262,10 +262,12 @@ pub struct TrainArgs {
     /// default); lbfgs is full-batch L-BFGS with a strong-Wolfe line
     /// search, usually the fastest full-batch optimizer to a low loss (one
     /// epoch per accepted iteration); on many rows, momentum or adam with
-    /// --batch-size is faster still [default: lbfgs; on 50,000 rows or
-    /// more on the cpu backend, adam in mini-batches of 200 at --lr auto's
-    /// rate on a cosine schedule, with a notice (not --halving, --shards
-    /// or --distributed); gd, the original notes' algorithm, where --lr,
+    /// --batch-size is faster still [default: lbfgs; for a new run of
+    /// 50,000 training rows or more, and 30 or more a parameter, on the cpu
+    /// backend, adam in mini-batches of 200 at --lr auto's rate on a
+    /// cosine schedule, with a notice (not with --halving, --shards,
+    /// --distributed, --lr-schedule, --gtol or --history-size); gd,
+    /// the original notes' algorithm, where --lr,
     /// --batch-size, --clip-grad-norm or a --lr-schedule is given, so that
     /// such commands give the model they gave before lbfgs was the
     /// default].
@@ -341,9 +343,11 @@ pub struct TrainArgs {
 
     /// How the learning rate changes from epoch to epoch (with
     /// --batch-size, every update of an epoch takes that epoch's rate);
-    /// gd, momentum, nesterov, adam and adamw (docs/optimizers.md).
-    #[arg(long, value_name = "SCHEDULE", default_value_t = ScheduleKind::Constant)]
-    pub lr_schedule: ScheduleKind,
+    /// gd, momentum, nesterov, adam and adamw (docs/optimizers.md)
+    /// [default: constant; cosine where many rows choose adam in
+    /// mini-batches (see --optimizer)].
+    #[arg(long, value_name = "SCHEDULE", value_enum)]
+    pub lr_schedule: Option<ScheduleKind>,
 
     /// cosine, plateau and one-cycle: the rate it falls to, at least 0 and
     /// below --lr [default: 0; for one-cycle, --lr/250,000, the first rate
@@ -1639,7 +1643,11 @@ impl TrainArgs {
             ("--lr", self.lr.is_some()),
             ("--batch-size", self.batch_size.is_some()),
             ("--clip-grad-norm", self.clip_grad_norm.is_some()),
-            ("--lr-schedule", self.lr_schedule != ScheduleKind::Constant),
+            (
+                "--lr-schedule",
+                self.lr_schedule
+                    .is_some_and(|k| k != ScheduleKind::Constant),
+            ),
             (
                 "--lr-schedule's settings",
                 self.schedule_settings() != ScheduleSettings::default(),
@@ -1652,7 +1660,7 @@ impl TrainArgs {
     /// The learning-rate schedule as the flags give it.
     pub fn schedule_settings(&self) -> ScheduleSettings {
         ScheduleSettings {
-            kind: self.lr_schedule,
+            kind: self.lr_schedule.unwrap_or_default(),
             min_lr: self.lr_min,
             epochs: self.lr_epochs,
             every: self.lr_every,
@@ -1822,7 +1830,7 @@ mod tests {
         let keys: Vec<&str> = with_default.iter().map(|d| d.0).collect();
         // The others have none in clap (unset unless given), so any value
         // given differs from the default.
-        assert_eq!(keys, ["lr-schedule", "keep", "tol", "patience"]);
+        assert_eq!(keys, ["keep", "tol", "patience"]);
         for (key, value) in &with_default {
             let line = ["shadertrain", "train", &format!("--{key}={value}")];
             let Command::Train(mut args) = Cli::try_parse_noting_given(line).unwrap().command

@@ -36,7 +36,9 @@ pub enum OptimizerKind {
     /// torch.optim.AdamW: Adam with decoupled weight decay, θ ← θ·(1 − α·λ) before each step.
     Adamw,
     /// Full-batch L-BFGS with a strong-Wolfe line search (the default
-    /// where no first-order flag is given).
+    /// where no first-order flag is given, but for a new run of 50,000
+    /// training rows or more, 30 a parameter, on the cpu backend: adam in
+    /// mini-batches).
     Lbfgs,
 }
 
@@ -202,10 +204,16 @@ impl Settings {
         .collect();
         if let Some((flag, _, users)) = unused.first().filter(|_| self.defaulted) {
             // Nothing named the optimizer the flag is refused by.
-            let users: Vec<&str> = users.iter().map(|k| k.name()).collect();
+            let names: Vec<&str> = users.iter().map(|k| k.name()).collect();
+            // Adam's own flags, where many rows would have chosen adam
+            // (app::config's mini_batches_by_default).
+            let many = match (kind, *users == ADAMS) {
+                (OptimizerKind::Lbfgs, true) => "; where many rows choose adam in mini-batches, --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto names that run",
+                _ => "",
+            };
             return Err(Error::Config(format!(
-                "{flag} needs --optimizer {} (without --optimizer, this run trains with {kind}, which does not use it)",
-                users.join(" or ")
+                "{flag} needs --optimizer {} (without --optimizer, this run trains with {kind}, which does not use it{many})",
+                names.join(" or ")
             )));
         }
         if !unused.is_empty() {
@@ -864,7 +872,7 @@ mod tests {
             ..Settings::default()
         };
         let e = defaulted.resolve().unwrap_err().to_string();
-        assert_eq!(e, "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it)");
+        assert_eq!(e, "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it; where many rows choose adam in mini-batches, --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto names that run)");
         for (s, flag) in [
             (
                 Settings {

@@ -1864,7 +1864,7 @@ fn columns_far_from_one_are_named_with_standardize() {
 /// mini-batches; not on fewer rows, nor where --optimizer named L-BFGS.
 #[test]
 fn the_default_lbfgs_on_many_rows_names_mini_batches() {
-    let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --lr-schedule cosine --epochs 20";
+    let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto --epochs 20";
     let run = |rows: &str, more: &[&str]| {
         let more = [&["--hidden", "4", "--epochs", "12"][..], more].concat();
         let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "reference", &more));
@@ -1888,26 +1888,34 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     }
 }
 
-/// A new run of 50,000 rows or more (held-out ones included) on the cpu
-/// backend that names no optimizer trains adam in mini-batches of 200 at
-/// --lr auto's rate on a cosine schedule (over 20 epochs without
-/// --epochs), bit for bit the run those flags name, and says so once;
-/// not on fewer rows, nor where --optimizer, a flag of L-BFGS's, --shards
-/// or the reference backend keeps L-BFGS. Its checkpoint resumes it as
-/// adam.
+/// A new run of 50,000 training rows or more (for a fold of --folds, the
+/// rows read), 30 a parameter, on the cpu backend that names no optimizer
+/// trains adam in mini-batches of 200 at --lr auto's rate on a cosine
+/// schedule (over 20 epochs without --epochs), bit for bit the run those
+/// flags name, and says so once; not on fewer rows (nor fewer than 30 a
+/// parameter), nor where --optimizer, --lr-schedule, a flag of L-BFGS's,
+/// --shards, --halving or the reference backend keeps L-BFGS. Its
+/// checkpoint resumes it as adam.
 #[test]
 fn many_rows_train_adam_in_mini_batches_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let [json, ck] = paths(&dir, ["r.json", "ck.st"]);
     let notice = "notice: 50000 rows, so adam in mini-batches of 200 trains them (at --lr auto's rate, on a cosine schedule over 3 epochs)";
     let run = |rows: &str, backend: &str, more: &[&str]| {
-        let more = [&["--hidden", "4", "--json", &json][..], more].concat();
+        let hidden = ["--hidden", "4"];
+        let hidden = if more.contains(&"--hidden") {
+            &[][..]
+        } else {
+            &hidden
+        };
+        let more = [hidden, &["--json", &json], more].concat();
         let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", backend, &more));
         assert!(ok, "{err}");
         (read_json(&json), err)
     };
+    // 49,999 and 50,000 training rows, 12,500 held out.
     let (chosen, err) = run(
-        "49999",
+        "62499",
         "cpu",
         &["--epochs", "3", "--validation-split", "0.2"],
     );
@@ -1917,11 +1925,12 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         "{chosen}"
     );
     let (chosen, err) = run(
-        "50000",
+        "62500",
         "cpu",
         &["--epochs", "3", "--validation-split", "0.2"],
     );
     assert_eq!(err.matches(notice).count(), 1, "{err}");
+    assert!(!err.contains("L-BFGS passes over all"), "{err}");
     let flags = [
         "--optimizer",
         "adam",
@@ -1933,7 +1942,7 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         "cosine",
     ];
     let more = [&flags[..], &["--epochs", "3", "--validation-split", "0.2"]].concat();
-    let (named, err) = run("50000", "cpu", &more);
+    let (named, err) = run("62500", "cpu", &more);
     assert!(!err.contains("so adam in mini-batches"), "{err}");
     for key in ["optimizer", "final_loss", "final_val_loss", "epochs"] {
         assert_eq!(chosen[key], named[key], "{key}");
@@ -1949,7 +1958,10 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
     assert_eq!(chosen["epochs"], 20, "{chosen}");
     for (backend, more) in [
         ("cpu", &["--optimizer", "lbfgs"][..]),
+        ("cpu", &["--hidden", "512"]),
+        ("cpu", &["--lr-schedule", "constant"]),
         ("cpu", &["--gtol", "1e-9"]),
+        ("cpu", &["--history-size", "5"]),
         ("cpu", &["--shards", "2"]),
         ("reference", &[]),
     ] {
@@ -1992,6 +2004,85 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         "{out}"
     );
     assert!(!err.contains("so adam in mini-batches"), "{err}");
+}
+
+/// A run whose many rows chose adam in mini-batches is recorded as it
+/// trained by --folds' and --grid's --json (L-BFGS for a combination
+/// whose wider network has fewer than 30 rows a parameter), has its range
+/// test drawn by --lr-plot (refused on fewer rows), and is told to give
+/// adam's flags beside a remedy's --lr, which alone would train gd.
+#[test]
+fn many_rows_adam_is_recorded_and_advised_as_trained() {
+    let dir = tempfile::tempdir().unwrap();
+    let [json, plot, good] = paths(&dir, ["r.json", "lr.png", "good.st"]);
+    let run = |rows: &str, more: &[&str]| {
+        let epochs = ["--epochs", "2"];
+        let epochs = if more.contains(&"--epochs") {
+            &[][..]
+        } else {
+            &epochs
+        };
+        shadertrain(&train_synthetic(rows, "2", "cpu", &[epochs, more].concat()))
+    };
+    let optimizer = |options: &serde_json::Value, name: &str, batch: Option<u64>| {
+        assert_eq!(options["optimizer"]["name"], name, "{options}");
+        assert_eq!(options["batch_size"].as_u64(), batch, "{options}");
+    };
+    let (ok, _, err) = run("50000", &["--hidden", "2", "--folds", "2", "--json", &json]);
+    assert!(ok, "{err}");
+    optimizer(&read_json(&json)["options"], "adam", Some(200));
+    // 2,049 parameters at 512 units: 30 rows each would be 61,470.
+    let grid = ["--folds", "2", "--grid", "hidden=4,512", "--json", &json];
+    let (ok, _, err) = run("50000", &grid);
+    assert!(ok, "{err}");
+    let record = read_json(&json);
+    let results = record["results"].as_array().unwrap();
+    let options = |hidden: &str| {
+        let r = results.iter().find(|r| r["values"]["hidden"] == hidden);
+        r.expect("a combination")["options"].clone()
+    };
+    optimizer(&options("4"), "adam", Some(200));
+    optimizer(&options("512"), "lbfgs", None);
+    let (ok, _, err) = run("50000", &["--hidden", "2", "--lr-plot", &plot]);
+    assert!(ok && std::fs::metadata(&plot).is_ok(), "{err}");
+    let (ok, _, err) = run("49999", &["--hidden", "2", "--lr-plot", &plot]);
+    assert!(!ok && err.contains("--lr-plot needs --lr auto"), "{err}");
+    // From a minimum L-BFGS found, mini-batches' noise raises the loss.
+    let lbfgs = ["--optimizer", "lbfgs", "--epochs", "2000", "--save", &good];
+    let (ok, out, err) = run("50000", &[&["--hidden", "2"][..], &lbfgs].concat());
+    assert!(
+        ok && out.contains("the line search found no lower loss"),
+        "{out}{err}"
+    );
+    let flags = "(with --optimizer adam --batch-size 200 --lr-schedule cosine, this run's: --lr or --clip-grad-norm alone trains gd)";
+    let (ok, _, err) = run("50000", &["--init", &good]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning: the loss ended above where it started") && err.contains(flags),
+        "{err}"
+    );
+    let named = ["--optimizer", "adam", "--lr", "auto", "--batch-size", "200"];
+    let more = [&named[..], &["--lr-schedule", "cosine", "--init", &good]].concat();
+    // gd, which --lr alone trains, is told of the same on many rows.
+    let gd = "notice: gd, the default optimizer with --lr, was still lowering the loss when the run ended; on this many rows --optimizer adam --batch-size 200 --lr-schedule cosine usually reaches a lower loss in far less time";
+    let (ok, _, err) = run(
+        "50000",
+        &["--hidden", "2", "--lr", "0.01", "--epochs", "20"],
+    );
+    assert!(ok && err.contains(gd), "{err}");
+    let (ok, _, err) = run(
+        "49999",
+        &["--hidden", "2", "--lr", "0.01", "--epochs", "20"],
+    );
+    assert!(
+        ok && err.contains("; --optimizer lbfgs usually reaches"),
+        "{err}"
+    );
+    let (ok, _, err) = run("50000", &more);
+    assert!(
+        ok && err.contains("ended above") && !err.contains(flags),
+        "{err}"
+    );
 }
 
 /// A run on fewer training rows than its network has parameters, with

@@ -889,7 +889,7 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         // Without --optimizer: the ones to name.
         (
             &["--beta1", "0.5"],
-            "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it)",
+            "--beta1 needs --optimizer adam or adamw (without --optimizer, this run trains with lbfgs, which does not use it; where many rows choose adam in mini-batches, --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto names that run)",
         ),
         (
             &["--lr", "0.1", "--momentum", "0.5"],

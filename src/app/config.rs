@@ -26,14 +26,29 @@ const DEFAULT_HIDDEN: [usize; 1] = [64];
 const DEFAULT_ACTIVATION: Activation = Activation::Sigmoid;
 /// Updates of a new run without `--epochs`.
 const DEFAULT_EPOCHS: usize = 200;
-/// Rows read (held-out ones included) from which a new run on the cpu
-/// backend that names no optimizer trains adam in mini-batches
-/// ([`TrainConfig::mini_batches_by_default`]).
-pub const MANY_ROWS: usize = 50_000;
+/// Training rows from which a new run on the cpu backend that names no
+/// optimizer trains adam in mini-batches ([`many_rows`]).
+const MANY_ROWS: usize = 50_000;
+/// Rows read a parameter of the network, at least, for that run: fewer
+/// fit their noise in mini-batches more than L-BFGS does (below).
+const ROWS_PER_PARAMETER: usize = 30;
 /// That run's rows a batch.
 const MANY_ROWS_BATCH: usize = 200;
 /// That run's epochs without `--epochs`.
 const MANY_ROWS_EPOCHS: usize = 20;
+
+/// Whether `rows` training rows are many for a network of `params`
+/// parameters: 50,000 or more, and 30 a parameter
+/// ([`TrainConfig::mini_batches_by_default`]).
+pub fn many_rows(rows: usize, params: usize) -> bool {
+    rows >= MANY_ROWS.max(ROWS_PER_PARAMETER * params)
+}
+
+/// The flags that name that run but for its rate (`--lr auto`): those a
+/// remedy's `--lr` goes with, since `--lr` alone makes gd the default.
+pub fn many_rows_flags() -> String {
+    format!("--optimizer adam --batch-size {MANY_ROWS_BATCH} --lr-schedule cosine")
+}
 
 /// What defines a training run: recorded in checkpoints so `--resume`
 /// continues it with the same data and options.
@@ -418,9 +433,16 @@ pub struct TrainConfig {
     /// where the run's other flags accept it; and the flag that made gd
     /// the default.
     pub gd_alternative: Option<(OptimizerKind, &'static str)>,
-    /// L-BFGS runs because no --optimizer was given (and no --resume).
+    /// L-BFGS runs because no --optimizer was given (and no --resume,
+    /// nor a flag of L-BFGS's own, `--gtol` or `--history-size`).
     pub lbfgs_by_default: bool,
+    /// Adam in mini-batches runs in place of that L-BFGS for the run's
+    /// many rows ([`TrainConfig::mini_batches_by_default`]).
+    pub rows_chose_adam: bool,
 }
+
+/// `--lr-plot` without a range test to draw.
+pub const LR_PLOT_NEEDS: &str = "--lr-plot needs --lr auto: it draws the learning-rate range test";
 
 /// Refuses a GPU backend's setting beside `--backend cpu` or `reference`
 /// (`--precision` has its own message, in `Device::open`).
@@ -558,10 +580,17 @@ impl TrainConfig {
             }
         }
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
-        if args.lr_plot.is_some() && lr_auto.is_none() {
+        let lbfgs_by_default = args.optimizer.is_none()
+            && args.resume.is_none()
+            && args.default_optimizer() == OptimizerKind::Lbfgs
+            && args.gtol.is_none()
+            && args.history_size.is_none();
+        // A run of the default L-BFGS may turn out to test the rate
+        // (mini_batches_by_default), once its rows are counted.
+        if args.lr_plot.is_some() && lr_auto.is_none() && !lbfgs_by_default {
             match args.resume {
                 Some(_) => bail!("--lr-plot draws --lr auto's range test, which runs before a run starts, not when it is resumed"),
-                None => bail!("--lr-plot needs --lr auto: it draws the learning-rate range test"),
+                None => bail!("{LR_PLOT_NEEDS}"),
             }
         }
         let schedule = run.check(lr_auto.is_some())?;
@@ -630,44 +659,50 @@ impl TrainConfig {
             lr_found: None,
             resumed_on,
             gd_alternative: gd_alternative(args),
-            lbfgs_by_default: args.optimizer.is_none()
-                && args.resume.is_none()
-                && args.default_optimizer() == OptimizerKind::Lbfgs,
+            lbfgs_by_default,
+            rows_chose_adam: false,
         };
         Ok((config, resumed))
     }
 
-    /// The run that trains `rows` rows (all read, held-out ones included)
-    /// on the `kind` backend, where these are 50,000 ([`MANY_ROWS`]) or more on
-    /// the cpu backend and the run is the default L-BFGS of a new run: adam in
-    /// mini-batches of 200, at `--lr auto`'s rate, on a cosine schedule over
-    /// `--epochs` (20 where not given), where its other options accept
-    /// that; `None` otherwise. L-BFGS passes over every row for each
-    /// step. On files of `gen`'s task and Friedman's #1 to #3 (60,000 and
-    /// 200,000 rows, 20% held out; AMD EPYC Zen 4, two threads) this
-    /// reached held-out R² within 0.003 of 200 L-BFGS iterations' or
-    /// above (0.9959 against 0.9824 on 200,000 rows of `gen`'s task) in a
-    /// quarter to a third of the time; on 500,000 × 16 rows, 0.9999 in 1.8 s
-    /// against 0.982 in 6.7 s. Not with `--halving` (its rounds' epochs
+    /// The run that trains `rows` training rows (a fold of `--folds`: all
+    /// those read, so that every fold and the run on every row decide
+    /// alike) with a network of `params` parameters on the `kind` backend,
+    /// where they are [`many_rows`], on the cpu backend, and the run is
+    /// the default L-BFGS of a new run: adam in mini-batches of 200, at
+    /// `--lr auto`'s rate, on a cosine schedule over `--epochs` (20 where
+    /// not given), where its other options accept that; `None` otherwise.
+    /// L-BFGS passes over every row for each step. On `gen`'s task and
+    /// Friedman's #1 to #3 (60,000 and 200,000 training rows; AMD EPYC
+    /// Zen 4, two threads) this reached held-out R² within 0.003 of 200
+    /// L-BFGS iterations' or above (0.9966 against 0.9831 on 200,000 rows
+    /// of `gen`'s task) in a quarter to a third of the time; on 400,000 ×
+    /// 16 rows, 0.9999 in 1.8 s against 0.982 in 6.7 s
+    /// (benches/many_rows.sh). On 80,000 training rows of 25, 50, 75 and
+    /// 100 features (10 of them in the target), 46, 24, 16 and 12 rows a
+    /// parameter, it scored +0.005, +0.001, −0.006 and −0.024 against
+    /// L-BFGS: with fewer rows a parameter mini-batches fit more of the
+    /// noise. Not with `--halving` (its rounds' epochs
     /// are L-BFGS's), sharded or distributed runs (whose steps are full
     /// passes), or where a flag of L-BFGS's (`--gtol`, `--history-size`)
     /// asks for it; mini-batches on a GPU are not measured on hardware.
     pub fn mini_batches_by_default(
         &self,
         args: &TrainArgs,
-        rows: usize,
+        (rows, params): (usize, usize),
         kind: BackendKind,
     ) -> Option<TrainConfig> {
-        // Sharded and distributed runs refuse --batch-size (run.check).
-        let asked = self.lbfgs_by_default && args.halving.is_none();
-        if !asked || kind != BackendKind::Cpu || rows < MANY_ROWS {
+        // Sharded and distributed runs refuse --batch-size (run.check); an
+        // --lr-schedule given (constant: L-BFGS ignores it) is kept.
+        let asked = self.lbfgs_by_default && args.halving.is_none() && args.lr_schedule.is_none();
+        if !asked || kind != BackendKind::Cpu || !many_rows(rows, params) {
             return None;
         }
         let adam = TrainArgs {
             optimizer: Some(OptimizerKind::Adam),
             lr: Some(LrChoice::Auto),
             batch_size: Some(MANY_ROWS_BATCH),
-            lr_schedule: crate::optim::ScheduleKind::Cosine,
+            lr_schedule: Some(crate::optim::ScheduleKind::Cosine),
             epochs: Some(args.epochs.unwrap_or(MANY_ROWS_EPOCHS)),
             ..args.clone()
         };
@@ -690,6 +725,7 @@ impl TrainConfig {
             lr_auto: Some(DEFAULT_RANGE_TEST),
             gd_alternative: None,
             lbfgs_by_default: false,
+            rows_chose_adam: true,
             ..self.clone()
         })
     }

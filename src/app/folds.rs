@@ -187,8 +187,10 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let mut shared = Shared::default();
     // The options and the outputs' paths, checked before any fold.
     let (config, _) = TrainConfig::resolve(args)?;
-    if let Folded::Interrupted { index, status } = run_folds(args, count, &mut shared, true, None)?
-    {
+    let folded = run_folds(args, count, &mut shared, true, None)?;
+    // As the folds trained it (adam in mini-batches for many rows).
+    let config = shared.ran.clone().unwrap_or(config);
+    if let Folded::Interrupted { index, status } = folded {
         let done = table(
             &config.run,
             shared.described().unwrap_or(""),

@@ -267,6 +267,9 @@ struct Tried {
     val_r2: Option<Spread>,
     out_of_fold: Option<OutOfFold>,
     wall_s: f64,
+    /// The options its folds trained with, where they ran ([`Shared::ran`]:
+    /// adam in mini-batches where many rows chose it).
+    options: Option<RunOptions>,
 }
 
 impl Tried {
@@ -278,6 +281,7 @@ impl Tried {
             val_r2: Spread::of(scores.iter().map(|s| s.val_r2)),
             wall_s: scores.iter().map(|s| s.wall_s).sum(),
             scores,
+            options: None,
         }
     }
 
@@ -765,7 +769,8 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
                 return Ok(Searched::Interrupted(status));
             }
             let pooled = OutOfFold::of(shared, &shared.scores, count);
-            let t = Tried::of(r, std::mem::take(&mut shared.scores), pooled);
+            let mut t = Tried::of(r, std::mem::take(&mut shared.scores), pooled);
+            t.options = shared.ran.take().map(|c| c.run);
             if !args.quiet {
                 crate::say!("{}", search.line(i, &t, (place, entrants.len())));
             }
@@ -891,7 +896,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
                 rank: at(i).rank_key().map(|_| place + 1),
                 values: values(i),
                 round: plan.halving.map(|_| at(i).round + 1),
-                options: &plan.configs[at(i).round][i],
+                options: (at(i).options.as_ref()).unwrap_or(&plan.configs[at(i).round][i]),
                 val_mse: at(i).val_mse,
                 val_r2: at(i).val_r2,
                 out_of_fold: at(i).out_of_fold,

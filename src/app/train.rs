@@ -11,7 +11,9 @@ use std::sync::{Arc, LazyLock};
 use anyhow::{bail, Context as _, Result};
 
 use super::budget;
-use super::config::{Fold, Resumed, RunOptions, TrainConfig, MANY_ROWS};
+use super::config::{
+    many_rows, many_rows_flags, Fold, Resumed, RunOptions, TrainConfig, LR_PLOT_NEEDS,
+};
 use super::folds::FoldScore;
 use super::progress;
 use super::report::{self, Finished, Milestones};
@@ -167,6 +169,10 @@ pub(super) struct Shared {
     /// The runs train adam in mini-batches for their many rows, and a
     /// notice said so ([`TrainConfig::mini_batches_by_default`]).
     mini_batches_said: bool,
+    /// The last run's options as it trained them (with adam in
+    /// mini-batches where its many rows chose them), for the folds'
+    /// report and `--grid`'s.
+    pub ran: Option<TrainConfig>,
 }
 
 impl Shared {
@@ -387,24 +393,35 @@ fn set_up(
         Some(cached) => cached.insert(Device::open(&config)?).clone(),
         None => Device::open(&config)?,
     };
+    let start = starting_point(&config, resumed, init, &mut data, &device)?;
+    // A fold's held-out rows too: every fold and the run on every row
+    // decide alike.
     let (train_rows, held_out) = data.rows();
-    if let Some(adam) = config.mini_batches_by_default(&args, train_rows + held_out, device.kind())
-    {
+    let rows = match config.run.fold {
+        Some(_) => train_rows + held_out,
+        None => train_rows,
+    };
+    let params = start.model.params.len();
+    if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
+        // Its batches' copy of the rows.
+        budget::check(&adam, &device, &start.model.layout, data.rows())?;
         // Said once: not again by each fold of --folds, nor by --grid's
         // combinations.
         let said = fold.as_mut().map(|f| &mut f.shared.mini_batches_said);
         if config.leader && !said.as_deref().is_some_and(|s| *s) {
-            super::notice(
-                config.quiet,
-                &mini_batches_notice(&adam, train_rows + held_out),
-            );
+            super::notice(config.quiet, &mini_batches_notice(&adam, rows));
         }
         if let Some(said) = said {
             *said = true;
         }
         config = adam;
     }
-    let start = starting_point(&config, resumed, init, &mut data, &device)?;
+    if config.outputs.lr_plot.is_some() && config.lr_auto.is_none() {
+        bail!("{LR_PLOT_NEEDS} (a run that names no optimizer tests the rate only where its many rows choose adam in mini-batches: docs/optimizers.md, \"Many rows\")");
+    }
+    if let Some(f) = fold.as_mut() {
+        f.shared.ran = Some(config.clone());
+    }
     #[cfg(debug_assertions)]
     if let Some(f) = fold.as_ref() {
         signal_in_fold(f.fold)?;
@@ -2367,8 +2384,9 @@ fn find_rate<'a>(
         super::notice(
             config.quiet,
             &format!(
-                "--lr auto: the range test's loss was lowest at or near its highest rate ({}) and never blew up, so the rate chosen may be far too low; try {standardize}a --lr of your own",
-                test.end
+                "--lr auto: the range test's loss was lowest at or near its highest rate ({}) and never blew up, so the rate chosen may be far too low; try {standardize}a --lr of your own{}",
+                test.end,
+                with_run_flags(config)
             ),
         );
     }
@@ -2976,11 +2994,26 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
             && outcome.reason == crate::train::StopReason::MaxEpochs
     })?;
     let (other, flag) = other;
-    let other = match other {
-        crate::optim::OptimizerKind::Lbfgs => {
-            "--optimizer lbfgs usually reaches a lower loss in far less time"
-        }
-        _ => "--optimizer momentum or adam usually reaches a lower loss in the same epochs",
+    // Many rows: adam in mini-batches, as a run that gives no --lr trains
+    // them on the cpu backend.
+    let many = many_rows(done.rows.0, done.model.params.len());
+    let (other, section) = match other {
+        crate::optim::OptimizerKind::Lbfgs if many && flag == "--lr" => (
+            format!(
+                "on this many rows {} usually reaches a lower loss in far less time",
+                many_rows_flags()
+            ),
+            "Many rows",
+        ),
+        crate::optim::OptimizerKind::Lbfgs => (
+            "--optimizer lbfgs usually reaches a lower loss in far less time".to_string(),
+            "Which one to pick",
+        ),
+        _ => (
+            "--optimizer momentum or adam usually reaches a lower loss in the same epochs"
+                .to_string(),
+            "Which one to pick",
+        ),
     };
     let ended = match weak {
         Some(r2) if !falling(&outcome.losses) => {
@@ -2989,7 +3022,7 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         _ => "was still lowering the loss when the run ended".to_string(),
     };
     Some(format!(
-        "notice: gd, the default optimizer with {flag}, {ended}; {other} (docs/optimizers.md, \"Which one to pick\")"
+        "notice: gd, the default optimizer with {flag}, {ended}; {other} (docs/optimizers.md, \"{section}\")"
     ))
 }
 
@@ -3113,15 +3146,15 @@ fn scale_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     ))
 }
 
-/// The notice after a run of L-BFGS that no --optimizer chose, on at
-/// least [`MANY_ROWS`] rows (held-out ones included), that did not reach
+/// The notice after a run of L-BFGS that no --optimizer chose, on
+/// [`many_rows`], that did not reach
 /// --gtol or its target, where --batch-size would be accepted:
 /// mini-batches make many updates a pass. A new run on the cpu backend
 /// trains them ([`TrainConfig::mini_batches_by_default`]); this is the
 /// GPU's and the reference backend's, and a run with a flag of L-BFGS's.
 fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    let (rows, held_out) = done.rows;
+    let rows = done.rows.0;
     let converged = matches!(
         outcome.reason,
         crate::train::StopReason::GradientSmall | crate::train::StopReason::TargetReached
@@ -3129,9 +3162,11 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // Where --batch-size is accepted: not sharded, and in f32.
     let batches = config.run.shards.is_none() && config.adapter.precision == Precision::F32;
     let asked = config.leader && config.lbfgs_by_default && batches;
-    (asked && rows + held_out >= MANY_ROWS && !converged).then(|| format!(
-        "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --lr auto --batch-size 200 --lr-schedule cosine --epochs 20 (docs/optimizers.md, \"Many rows\")",
-        units::count(rows, "row")
+    let many = many_rows(rows, done.model.params.len());
+    (asked && many && !converged).then(|| format!(
+        "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: {} --lr auto --epochs 20 (docs/optimizers.md, \"Many rows\")",
+        units::count(rows, "row"),
+        many_rows_flags(),
     ))
 }
 
@@ -3168,9 +3203,10 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
     let batch = config.run.batch_size.unwrap_or_default();
     format!(
-        "{}, so adam in mini-batches of {batch} trains them (at --lr auto's rate, on a cosine schedule over {}): on this many it reaches a lower loss sooner than L-BFGS, which passes over every row for each step; --optimizer lbfgs keeps L-BFGS (docs/optimizers.md, \"Many rows\")",
+        "{}, so adam in mini-batches of {batch} trains them (at --lr auto's rate, on a cosine schedule over {}): on this many it reaches a lower loss sooner than L-BFGS, which passes over every row for each step; --optimizer lbfgs keeps L-BFGS, and {} --lr auto names this run, to change its settings (docs/optimizers.md, \"Many rows\")",
         units::count(rows, "row"),
         units::count(config.run.epochs, "epoch"),
+        many_rows_flags(),
     )
 }
 
@@ -3332,6 +3368,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     {
         advice += ", or --optimizer lbfgs";
     }
+    advice += &with_run_flags(config);
     Some(format!(
         "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
         units::r2(r2)
@@ -3400,7 +3437,24 @@ pub(super) fn rising_remedy(config: &TrainConfig, who: &str) -> String {
         _ => format!("a smaller --lr ({who} used {lr})"),
     };
     let remedies = [vec![smaller], other_remedies(config)];
-    format!("try {}", or_list(&remedies.concat()))
+    format!(
+        "try {}{}",
+        or_list(&remedies.concat()),
+        with_run_flags(config)
+    )
+}
+
+/// For a run whose many rows chose adam in mini-batches: the flags that
+/// name it, which a remedy's `--lr` or `--clip-grad-norm` goes with
+/// (either alone makes gd the default); empty otherwise.
+fn with_run_flags(config: &TrainConfig) -> String {
+    match config.rows_chose_adam {
+        true => format!(
+            " (with {}, this run's: --lr or --clip-grad-norm alone trains gd)",
+            many_rows_flags()
+        ),
+        false => String::new(),
+    }
 }
 
 /// The warning after a run whose final loss is above its first; with
