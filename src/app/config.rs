@@ -29,8 +29,9 @@ const DEFAULT_EPOCHS: usize = 200;
 /// Training rows from which a new run on the cpu backend that names no
 /// optimizer trains adam in mini-batches ([`many_rows`]).
 const MANY_ROWS: usize = 50_000;
-/// Rows read a parameter of the network, at least, for that run: fewer
-/// fit their noise in mini-batches more than L-BFGS does (below).
+/// Training rows a parameter of the network, at least, for that run:
+/// with fewer, mini-batches fit their noise more than L-BFGS does
+/// ([`TrainConfig::mini_batches_by_default`]).
 const ROWS_PER_PARAMETER: usize = 30;
 /// That run's rows a batch.
 const MANY_ROWS_BATCH: usize = 200;
@@ -698,16 +699,16 @@ impl TrainConfig {
         if !asked || kind != BackendKind::Cpu || !many_rows(rows, params) {
             return None;
         }
+        let epochs = args.epochs.unwrap_or(MANY_ROWS_EPOCHS);
         let adam = TrainArgs {
             optimizer: Some(OptimizerKind::Adam),
             lr: Some(LrChoice::Auto),
             batch_size: Some(MANY_ROWS_BATCH),
             lr_schedule: Some(crate::optim::ScheduleKind::Cosine),
-            epochs: Some(args.epochs.unwrap_or(MANY_ROWS_EPOCHS)),
+            epochs: Some(epochs),
             ..args.clone()
         };
         let optimizer = adam.optimizer_settings().resolve().ok()?;
-        let epochs = adam.epochs.unwrap_or(MANY_ROWS_EPOCHS);
         let lr_schedule = (adam.schedule_settings())
             .resolve(&optimizer.with_lr(f64::MAX), epochs)
             .ok()?;
