@@ -23,10 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/held_out.sh
-bin=$(realpath "${1:-target/release/shadertrain}")
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-cd "$dir"
+held_out_start "${1:-}"
 
 "$bin" gen --rows 10000 --features 8 --seed 1 --out gen.csv > /dev/null
 python3 - <<'EOF'

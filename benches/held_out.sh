@@ -1,8 +1,20 @@
-# Sourced by benches/defaults.sh and benches/many_rows.sh, with `bin` set
-# to the binary: `held_out_run DATA LABEL FLAGS...` trains DATA.csv with
-# 20% held out (by --seed 0) and FLAGS, and prints the held-out R², the
-# whole command's time (process start, CSV read and any range test
-# included) and the optimizer as the run's summary gives it.
+# Sourced by benches/defaults.sh and benches/many_rows.sh from the
+# repository's root.
+#
+# `held_out_start [BINARY]` sets `bin` to BINARY (by default
+# target/release/shadertrain) and moves to a temporary directory, removed
+# on exit.
+held_out_start() {
+    bin=$(realpath "${1:-target/release/shadertrain}")
+    dir=$(mktemp -d)
+    trap 'rm -rf "$dir"' EXIT
+    cd "$dir"
+}
+
+# `held_out_run DATA LABEL FLAGS...` trains DATA.csv with 20% held out (by
+# --seed 0) and FLAGS, and prints the held-out R², the whole command's time
+# (process start, CSV read and any range test included) and the optimizer
+# as the run's summary gives it.
 held_out_run() {
     local data=$1 label=$2
     shift 2

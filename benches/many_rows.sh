@@ -37,10 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source benches/held_out.sh
-bin=$(realpath "${1:-target/release/shadertrain}")
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-cd "$dir"
+held_out_start "${1:-}"
 
 for rows in 75000 250000; do
     "$bin" gen --rows "$rows" --features 8 --seed 1 --out "gen_$rows.csv" > /dev/null
