@@ -324,8 +324,11 @@ pub struct TrainArgs {
     /// that penalty. adamw instead shrinks θ by 1 − α·λ before each step
     /// (decoupled). Try 1e-4 to 1e-1 where the validation loss rises
     /// while the training loss falls, or on few rows; --folds 5 --grid
-    /// weight-decay=0,1e-3,1e-2,1e-1 chooses one [default: 0; 0.01 for
-    /// adamw].
+    /// weight-decay=0,1e-3,1e-2,1e-1 chooses one. Not given, a new run of
+    /// the default lbfgs on a file's rows with fewer training rows than
+    /// twice the network's parameters (50 or more) chooses it so, among
+    /// those values, before it trains (docs/optimizers.md, "Few rows")
+    /// [default: 0, or that choice; 0.01 for adamw].
     #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{
-    assert_close, assert_refused, bits64, gen_csv, have_gpu, path, paths, read_json,
-    read_predictions, run_ok, shadertrain, shadertrain_env, train_data, train_resume,
-    train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
+    assert_close, assert_refused, assert_same_file, bits64, gen_csv, have_gpu, path, paths,
+    read_json, read_predictions, run_ok, shadertrain, shadertrain_env, signalled_in_fold,
+    train_data, train_resume, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -1720,7 +1720,8 @@ fn an_overfitted_run_says_so() {
     let run = |csv: &str, more: &[&str]| {
         trained_err(csv, &[&["--validation-split", "0.3"][..], more].concat())
     };
-    let err = run(&noisy, &[]);
+    // L-BFGS named: the default chooses a decay for these few rows.
+    let err = run(&noisy, &["--optimizer", "lbfgs"]);
     let decay =
         "and --weight-decay (an L2 penalty on the parameters; --folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses it), a smaller --hidden";
     assert!(
@@ -2113,18 +2114,162 @@ fn many_rows_adam_is_recorded_and_advised_as_trained() {
     );
 }
 
-/// A run on fewer training rows than its network has parameters, with
-/// none held out, says it can fit their noise and names
+/// A new run on fewer training rows (50 or more) than twice its
+/// network's parameters chooses --weight-decay by 5-fold cross-validation
+/// of them:
+/// each value's score is the mean held-out MSE --folds 5 gives at it, the
+/// lowest is chosen, and the run then trains as --weight-decay with it
+/// does. The notice says so once across --folds, whose folds each choose
+/// their own. Not below 50 rows, nor with --weight-decay, --optimizer,
+/// --init, --max-time, synthetic rows or fewer parameters; a signal
+/// during the search trains and saves nothing.
+#[test]
+fn few_rows_choose_their_weight_decay_by_cross_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let [clean, csv, small, fifty, json, model, named, folds] = paths(
+        &dir,
+        [
+            "c.csv", "d.csv", "s.csv", "50.csv", "r.json", "m.st", "n.st", "f.json",
+        ],
+    );
+    gen_csv(&clean, "120", "3", "4");
+    noisy_csv(&clean, &csv);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&small, lines[..50].join("\n") + "\n").unwrap();
+    std::fs::write(&fifty, lines[..51].join("\n") + "\n").unwrap();
+    let notice = "notice: the network has 321 parameters for the 120 rows it trains on (fewer than 2 a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, was chosen by 5-fold cross-validation of them among 0, 0.001, 0.01, 0.1: ";
+    let epochs = ["--epochs", "200"];
+    fn with<'a>(more: &[&'a str]) -> Vec<&'a str> {
+        [&["--epochs", "200"][..], more].concat()
+    }
+    let err = trained_err(&csv, &with(&["--json", &json, "--save", &model]));
+    assert_eq!(err.matches(notice).count(), 1, "{err}");
+    assert!(!err.contains("can fit their noise as well"), "{err}");
+    let r = read_json(&json);
+    let search = &r["weight_decay_search"];
+    assert_eq!(
+        (&search["rows"], &search["folds"]),
+        (&120.into(), &5.into())
+    );
+    let tried = search["tried"].as_array().unwrap();
+    let values: Vec<f64> = (tried.iter())
+        .map(|t| t["weight_decay"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [0.0, 1e-3, 1e-2, 1e-1]);
+    let mses: Vec<f64> = tried
+        .iter()
+        .map(|t| t["val_mse"].as_f64().unwrap())
+        .collect();
+    let best = (0..4).min_by(|&a, &b| mses[a].total_cmp(&mses[b])).unwrap();
+    let chosen = search["chosen"].as_f64().unwrap();
+    // On these noisy rows a decay does better than none.
+    assert!(chosen == values[best] && chosen > 0.0, "{search}");
+    assert_eq!(r["options"]["optimizer"]["weight_decay"], chosen, "{r}");
+    // Each score is --folds 5's at that value (the same folds of the rows).
+    let chosen_text = chosen.to_string();
+    for (i, value) in [(best, chosen_text.as_str()), (0, "0")] {
+        let more = ["--folds", "5", "--weight-decay", value, "--json", &folds];
+        trained_err(&csv, &with(&more));
+        let mean = read_json(&folds)["val_mse"]["mean"].as_f64().unwrap();
+        assert!(
+            (mean - mses[i]).abs() <= 1e-12 * mean,
+            "{value}: {mean} {mses:?}"
+        );
+    }
+    // The run trains as the value named does.
+    let err = trained_err(
+        &csv,
+        &with(&["--weight-decay", &chosen_text, "--save", &named]),
+    );
+    assert!(!err.contains("cross-validation"), "{err}");
+    assert_same_file(
+        &model,
+        &named,
+        "the chosen decay's model and the named one's",
+    );
+    // Fewer rows than twice the parameters (61 with 12 units), and 50.
+    for (data, more) in [(&csv, &["--hidden", "12"][..]), (&fifty, &[])] {
+        let err = trained_err(data, &with(&[more, &["--json", &json]].concat()));
+        assert!(err.contains("was chosen by 5-fold"), "{more:?}: {err}");
+        assert!(read_json(&json)["weight_decay_search"].is_object());
+    }
+    let init = ["--init", model.as_str()];
+    for (data, more) in [
+        (&csv, &["--weight-decay", "0"][..]),
+        (&csv, &["--optimizer", "lbfgs"]),
+        (&csv, &["--hidden", "11"]),
+        (&csv, &["--max-time", "60"]),
+        (&csv, &init),
+        (&small, &[]),
+    ] {
+        let err = trained_err(data, &with(&[more, &["--json", &json]].concat()));
+        assert!(!err.contains("cross-validation"), "{more:?}: {err}");
+        assert!(
+            read_json(&json)["weight_decay_search"].is_null(),
+            "{more:?}"
+        );
+    }
+    let err = trained_err(&small, &epochs);
+    assert!(err.contains("outnumber the 49 rows it trained on"), "{err}");
+    let (ok, _, err) = shadertrain(&train_synthetic(
+        "120",
+        "3",
+        "cpu",
+        &with(&["--json", &json]),
+    ));
+    assert!(ok && !err.contains("cross-validation"), "{err}");
+    // Held-out rows are not searched on.
+    let more = ["--validation-split", "0.5", "--json", &json];
+    trained_err(&csv, &with(&more));
+    assert_eq!(read_json(&json)["weight_decay_search"]["rows"], 60);
+    // --folds: said once; each fold's choice in its line and --json.
+    let more = ["--folds", "3", "--json", &folds, "--save", &model];
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
+    assert!(ok, "{err}");
+    assert_eq!(err.matches("was chosen by 5-fold").count(), 1, "{err}");
+    assert!(err.contains("(each run of --folds chooses its own, from its training rows)"));
+    assert_eq!(err.matches(" with weight decay ").count(), 3, "{err}");
+    let per_fold = read_json(&folds)["per_fold"].as_array().unwrap().clone();
+    assert!(
+        per_fold.iter().all(|f| f["weight_decay"].is_f64()),
+        "{per_fold:?}"
+    );
+    assert!(
+        out.contains("\ndecay     ")
+            && out.contains("chosen by 5-fold cross-validation of the 120 training rows"),
+        "{out}"
+    );
+    if cfg!(debug_assertions) {
+        std::fs::remove_file(&model).unwrap();
+        let args = train_data(&csv, "cpu", &with(&["--save", &model]));
+        let (code, said) = signalled_in_fold(&args, "2");
+        assert_eq!(code, Some(143), "{said}");
+        assert!(
+            said.contains(
+                "interrupted during the search for --weight-decay; nothing was trained or saved"
+            ),
+            "{said}"
+        );
+        assert!(!std::path::Path::new(&model).exists());
+    }
+}
+
+/// A run of L-BFGS named on fewer training rows than its network has
+/// parameters, with none held out, says it can fit their noise and names
 /// --validation-split; not with rows held out, nor with fewer parameters.
+/// (The default chooses a decay instead: the test above.)
 #[test]
 fn more_parameters_than_rows_is_said() {
     let dir = tempfile::tempdir().unwrap();
     let csv = path(&dir, "d.csv");
     gen_csv(&csv, "300", "3", "2");
     let notice = "notice: the network's 321 parameters outnumber the 300 rows it trained on, so it can fit their noise";
-    let run = |more: &[&str]| trained_err(&csv, &[&["--epochs", "3"][..], more].concat());
+    // L-BFGS named: the default would choose a decay by cross-validation.
+    let lbfgs = ["--optimizer", "lbfgs"];
+    let run = |more: &[&str]| trained_err(&csv, &[&["--epochs", "3"][..], &lbfgs, more].concat());
     // Not also that more epochs would fit further (20: still falling).
-    let err = trained_err(&csv, &["--epochs", "20"]);
+    let err = trained_err(&csv, &[&["--epochs", "20"][..], &lbfgs].concat());
     assert!(
         err.contains(notice) && !err.contains("L-BFGS was still lowering"),
         "{err}"

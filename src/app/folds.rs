@@ -52,7 +52,12 @@ pub(super) struct FoldScore {
     /// `--lr auto`: the rate the fold trained at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
-    /// Seconds of training (the range test's included).
+    /// The weight decay the fold chose for its few rows by its own
+    /// search (`train`'s `decay_search`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// Seconds of training (the range test's and the weight decay's
+    /// search included).
     pub wall_s: f64,
     /// Whether the fold's training loss ended above its first.
     #[serde(skip)]
@@ -81,6 +86,7 @@ impl FoldScore {
         // standard deviation (of the fold's training rows), squared.
         let scale = (done.model.standardization.as_ref()).map_or(1.0, |s| s.target_std.powi(2));
         let range_test = config.lr_found.as_ref().map_or(0.0, |f| f.wall_s);
+        let search = config.decay_found.as_ref();
         FoldScore {
             fold: fold.index + 1,
             train_rows: rows.0,
@@ -96,7 +102,8 @@ impl FoldScore {
                 _ => None,
             },
             lr: config.lr_found.as_ref().map(|_| config.run.optimizer.lr()),
-            wall_s: range_test + out.elapsed.as_secs_f64(),
+            weight_decay: search.map(|f| f.chosen),
+            wall_s: range_test + search.map_or(0.0, |f| f.wall_s) + out.elapsed.as_secs_f64(),
             ended_above_start: out.ended_above_start(),
             scored_above_start: {
                 let scored = match (config.run.keep, &done.kept) {
@@ -395,8 +402,11 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
     let lr = (score.lr).map_or(String::new(), |lr| {
         format!(" at lr {}", crate::optim::short(lr))
     });
+    let decay = (score.weight_decay).map_or(String::new(), |d| {
+        format!(" with weight decay {}", crate::optim::short(d))
+    });
     format!(
-        "fold {} of {count}: {}{lr} ({}), held-out mse {:.4e}{r2} ({:.2} s)",
+        "fold {} of {count}: {}{lr}{decay} ({}), held-out mse {:.4e}{r2} ({:.2} s)",
         score.fold,
         units::count(score.epochs, "epoch"),
         score.stop,

@@ -978,6 +978,7 @@ mod tests {
             kept_epoch: None,
             diverged_at: (diverged && i == 0).then_some(2),
             lr: None,
+            weight_decay: None,
             wall_s: 0.5,
             ended_above_start: rose && i + 1 == mses.len(),
             scored_above_start: rose && i + 1 == mses.len(),

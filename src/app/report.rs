@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
-use super::config::{RunOptions, TrainConfig};
+use super::config::{DecaySearch, RunOptions, TrainConfig};
 use super::validation::Validation;
 use crate::io;
 use crate::model::Model;
@@ -92,6 +92,10 @@ pub struct Summary {
     /// with, `lr`, is `lowest_lr / back_off`: a tenth of it, or for one
     /// cycle's peak the rate itself); null otherwise.
     pub lr_range_test: Option<Found>,
+    /// Where the network's parameters outnumber the training rows and no
+    /// `--weight-decay` was given: the cross-validation that chose the
+    /// weight decay (`options.optimizer`'s); null otherwise.
+    pub weight_decay_search: Option<DecaySearch>,
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.
     pub kept: Option<KeptSummary>,
@@ -331,6 +335,7 @@ impl Summary {
             kept: done.kept.clone(),
             lr_cuts: out.rate_cuts.clone(),
             lr_range_test: config.lr_found.clone(),
+            weight_decay_search: config.decay_found.clone(),
             stop,
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
@@ -501,6 +506,28 @@ fn lr_auto_lines(text: &mut String, f: &Found, trained: f64) {
     }
 }
 
+/// The summary's `decay` line: the weight decay a run's few rows chose,
+/// and each value's mean held-out MSE over the search's folds.
+fn decay_line(text: &mut String, found: &DecaySearch) {
+    let tried: Vec<String> = (found.tried.iter())
+        .map(|t| {
+            let mse = t
+                .val_mse
+                .map_or("not finite".into(), |m| format!("{m:.4e}"));
+            format!("{} {mse}", crate::optim::short(t.weight_decay))
+        })
+        .collect();
+    outln!(
+        text,
+        "decay     {} chosen by {}-fold cross-validation of the {} (held-out mse: {}; {:.3} s)",
+        crate::optim::short(found.chosen),
+        found.folds,
+        units::count(found.rows, "training row"),
+        tried.join(", "),
+        found.wall_s
+    );
+}
+
 /// The names of `features` as the summary lists them: the first twelve,
 /// then how many in all.
 fn feature_list(features: &[String]) -> String {
@@ -537,6 +564,9 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     outln!(text, "optimizer {}", config.run.describe_optimizer());
     if let Some(f) = &config.lr_found {
         lr_auto_lines(&mut text, f, config.run.optimizer.lr());
+    }
+    if let Some(found) = &config.decay_found {
+        decay_line(&mut text, found);
     }
     match outcome.evaluations {
         Some(n) => outln!(

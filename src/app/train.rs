@@ -12,9 +12,10 @@ use anyhow::{bail, Context as _, Result};
 
 use super::budget;
 use super::config::{
-    many_rows, many_rows_flags, Fold, Resumed, RunOptions, TrainConfig, LR_PLOT_NEEDS,
+    many_rows, many_rows_flags, DecaySearch, DecayTried, Fold, Resumed, RunOptions, TrainConfig,
+    DECAY_FOLDS, DECAY_ROWS_PER_PARAMETER, DECAY_VALUES, LR_PLOT_NEEDS,
 };
-use super::folds::FoldScore;
+use super::folds::{self, FoldScore, Folded};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
@@ -169,6 +170,9 @@ pub(super) struct Shared {
     /// The runs train adam in mini-batches for their many rows, and a
     /// notice said so ([`TrainConfig::mini_batches_by_default`]).
     mini_batches_said: bool,
+    /// The runs choose their weight decay for their few rows, and a
+    /// notice said so ([`TrainConfig::decay_search`]).
+    decay_said: bool,
     /// The last run's options as it trained them (with adam in
     /// mini-batches where its many rows chose them), for the folds'
     /// report and `--grid`'s.
@@ -393,7 +397,6 @@ fn set_up(
         Some(cached) => cached.insert(Device::open(&config)?).clone(),
         None => Device::open(&config)?,
     };
-    let start = starting_point(&config, resumed, init, &mut data, &device)?;
     // A fold's held-out rows too: every fold and the run on every row
     // decide alike.
     let (train_rows, held_out) = data.rows();
@@ -401,6 +404,12 @@ fn set_up(
         Some(_) => train_rows + held_out,
         None => train_rows,
     };
+    // The training rows as read, where they choose the weight decay: each
+    // of the search's folds fills and standardises its own.
+    let fresh = Layout::new(data.columns.features, &config.run.fresh_hidden());
+    let few = fresh.is_ok_and(|l| config.decay_search(&args, (rows, l.len())));
+    let as_read = few.then(|| data.train.clone()).flatten();
+    let start = starting_point(&config, resumed, init, &mut data, &device)?;
     let params = start.model.params.len();
     if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
         // Its batches' copy of the rows.
@@ -415,6 +424,23 @@ fn set_up(
             *said = true;
         }
         config = adam;
+    }
+    if let Some(rows) = as_read {
+        let found = search_decay(&args, rows, &data.categories, &device)?;
+        let said = fold.as_mut().map(|f| &mut f.shared.decay_said);
+        if config.leader && !said.as_deref().is_some_and(|s| *s) {
+            super::notice(
+                config.quiet,
+                &decay_notice(&found, params, config.run.fold.is_some()),
+            );
+        }
+        if let Some(said) = said {
+            *said = true;
+        }
+        if let Optimizer::Lbfgs { weight_decay, .. } = &mut config.run.optimizer {
+            *weight_decay = found.chosen;
+        }
+        config.decay_found = Some(found);
     }
     if config.outputs.lr_plot.is_some() && config.lr_auto.is_none() {
         bail!("{LR_PLOT_NEEDS} (a run that names no optimizer tests the rate only where its many rows choose adam in mini-batches: docs/optimizers.md, \"Many rows\")");
@@ -444,6 +470,16 @@ fn set_up(
 fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> Result<ExitCode> {
     let (rank, size) = (comm.rank(), comm.size());
     let setup = set_up(args, (rank, size, comm.local_rank()), fold.as_mut());
+    // Interrupted before anything trained; a fold's end is the folds' to
+    // report. (A search runs only in one process.)
+    if let Some(SearchInterrupted(status)) = setup.as_ref().err().and_then(|e| e.downcast_ref()) {
+        if fold.as_ref().is_none_or(|f| f.fold.is_none()) {
+            crate::say!(
+                "interrupted during the search for --weight-decay; nothing was trained or saved"
+            );
+        }
+        return Ok(*status);
+    }
     // Every process checks its options and data before any epoch; one
     // failure or mismatch stops them all with one message.
     let (config, mut data, start, shards, device, writer) = agree(
@@ -562,25 +598,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             shared,
         }) = fold
         {
-            return Ok(match done.outcome.reason {
-                StopReason::Interrupted => {
-                    ExitCode::from(interrupting_signal(config.run.shards.is_some()).1)
-                }
-                _ => {
-                    if args.fold_predictions.is_some() {
-                        let f = config.run.fold.expect("a fold's run");
-                        let read = shared.read.as_ref().expect("the rows read");
-                        let rows =
-                            data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
-                        let held = read.data.take_rows(&rows);
-                        let predicted = held_out_predictions(&done.model, &held)?;
-                        shared.predictions.push(predicted);
-                    }
-                    let score = FoldScore::of(&config, &done, data.rows());
-                    shared.scores.push(score);
-                    ExitCode::SUCCESS
-                }
-            });
+            return score_fold(args, &config, &done, data.rows(), shared);
         }
         return conclude(&config, &done).map_err(|e| {
             if size > 1 {
@@ -590,6 +608,33 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             }
         });
     }
+}
+
+/// How fold `config.run.fold` of `--folds` ends, `done` on `rows`
+/// (trained, held out): its score (and its held-out rows' predictions,
+/// for `--fold-predictions`) added to `shared`'s; where a signal stopped
+/// it, none, and the status to exit with.
+fn score_fold(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    done: &Finished,
+    rows: (usize, usize),
+    shared: &mut Shared,
+) -> Result<ExitCode> {
+    if done.outcome.reason == StopReason::Interrupted {
+        let sharded = config.run.shards.is_some();
+        return Ok(ExitCode::from(interrupting_signal(sharded).1));
+    }
+    if args.fold_predictions.is_some() {
+        let f = config.run.fold.expect("a fold's run");
+        let read = shared.read.as_ref().expect("the rows read");
+        let held = data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
+        let held = read.data.take_rows(&held);
+        let predicted = held_out_predictions(&done.model, &held)?;
+        shared.predictions.push(predicted);
+    }
+    shared.scores.push(FoldScore::of(config, done, rows));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The backend a run trains on from `start`, its validation scorer, and
@@ -3053,8 +3098,11 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         Some(_) => "",
         None => " (--val-patience N also stops N epochs after it)",
     };
-    let decay = match config.run.optimizer.weight_decay() {
-        0.0 => format!("--weight-decay (an L2 penalty on the parameters; {DECAY_GRID} chooses it)"),
+    let decay = match (config.run.optimizer.weight_decay(), &config.decay_found) {
+        (_, Some(_)) => "a larger --weight-decay than the search chose".into(),
+        (0.0, None) => {
+            format!("--weight-decay (an L2 penalty on the parameters; {DECAY_GRID} chooses it)")
+        }
         _ => "a larger --weight-decay".into(),
     };
     Some(format!(
@@ -3178,9 +3226,11 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let (rows, params) = (done.rows.0, done.model.params.len());
     // Not the run on every row after --folds, which measured it.
+    // Nor one whose weight decay a cross-validation chose, which said so.
     let unmeasured = done.val_losses().is_none()
         && config.run.fold.is_none()
-        && config.outputs.after_folds.is_none();
+        && config.outputs.after_folds.is_none()
+        && config.decay_found.is_none();
     // On 80 rows of gen's task with noise, L-BFGS's held-out R² went
     // from −0.31 to 0.81 with a decay of 3e-3; on scikit-learn's diabetes
     // rows (353 train, 89 test), from −0.25 to 0.50 with the 1e-2 this
@@ -3196,6 +3246,106 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         units::count(params, "parameter"),
         units::count(rows, "row")
     ))
+}
+
+/// A signal stopped a fold of [`search_decay`]: the run ends with `0`
+/// as its status, having trained nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted during the weight decay's search")]
+struct SearchInterrupted(ExitCode);
+
+/// The weight decay of a run whose training `rows` (as read, in file
+/// order, with their one-hot `categories`) are fewer than its network's
+/// parameters ([`TrainConfig::decay_search`]): the folds of `args`'s run
+/// on those rows, as `--folds` [`DECAY_FOLDS`] trains them, at each of
+/// [`DECAY_VALUES`], on `device`; the value whose folds' mean held-out
+/// MSE is lowest (the first of equals, so none where none does better)
+/// is chosen. Each fold fills and standardises its own training rows, as
+/// any fold does. [`SearchInterrupted`] where a signal stopped a fold.
+fn search_decay(
+    args: &TrainArgs,
+    rows: Dataset,
+    categories: &[Category],
+    device: &Device,
+) -> Result<DecaySearch> {
+    let started = std::time::Instant::now();
+    let count = rows.rows;
+    let mut shared = Shared {
+        read: Some(ReadData {
+            data: rows,
+            what: String::new(),
+            digest: None,
+            left_out: Vec::new(),
+            categories: categories.to_vec(),
+        }),
+        device: Some(device.clone()),
+        ..Shared::default()
+    };
+    let mut tried = Vec::with_capacity(DECAY_VALUES.len());
+    for weight_decay in DECAY_VALUES {
+        // Quiet: the run's own notices and outputs are said and written
+        // once, by the run the search is for.
+        let fold_args = TrainArgs {
+            weight_decay: Some(weight_decay),
+            folds: Some(DECAY_FOLDS),
+            quiet: true,
+            validation_split: None,
+            fold_predictions: None,
+            save: None,
+            history: None,
+            json: None,
+            plot: None,
+            lr_plot: None,
+            checkpoint: None,
+            ..args.clone()
+        };
+        let folded = folds::run_folds(&fold_args, DECAY_FOLDS, &mut shared, false, None)?;
+        if let Folded::Interrupted { status, .. } = folded {
+            return Err(SearchInterrupted(status).into());
+        }
+        let mean = shared.scores.iter().map(|s| s.val_mse).sum::<f64>() / DECAY_FOLDS as f64;
+        tried.push(DecayTried {
+            weight_decay,
+            val_mse: mean.is_finite().then_some(mean),
+        });
+    }
+    let chosen = (tried.iter())
+        .filter_map(|t| Some((t.val_mse?, t.weight_decay)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(0.0, |(_, weight_decay)| weight_decay);
+    Ok(DecaySearch {
+        folds: DECAY_FOLDS,
+        rows: count,
+        chosen,
+        tried,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The notice of a run whose network's `params` outnumber its training
+/// rows, after [`search_decay`] `found` its weight decay; `folds`: the run
+/// is a fold of `--folds`, whose runs each choose their own.
+fn decay_notice(found: &DecaySearch, params: usize, folds: bool) -> String {
+    let each = match folds {
+        true => " (each run of --folds chooses its own, from its training rows)",
+        false => "",
+    };
+    format!(
+        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, was chosen by {DECAY_FOLDS}-fold cross-validation of them among {}: {}{each}; --weight-decay 0 trains without one (docs/optimizers.md, \"Few rows\")",
+        units::count(params, "parameter"),
+        units::count(found.rows, "row"),
+        decay_list(),
+        crate::optim::short(found.chosen),
+    )
+}
+
+/// [`DECAY_VALUES`], as the notices write them.
+fn decay_list() -> String {
+    let values: Vec<String> = DECAY_VALUES
+        .iter()
+        .map(|&v| crate::optim::short(v))
+        .collect();
+    values.join(", ")
 }
 
 /// The notice at the start of a run [`TrainConfig::mini_batches_by_default`]
