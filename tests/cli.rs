@@ -2223,6 +2223,17 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     let more = ["--validation-split", "0.5", "--json", &json];
     trained_err(&csv, &with(&more));
     assert_eq!(read_json(&json)["weight_decay_search"]["rows"], 60);
+    // Where the held-out loss rose even so, a larger decay is named.
+    let [clean, noisy] = paths(&dir, ["c160.csv", "n160.csv"]);
+    gen_csv(&clean, "160", "3", "3");
+    noisy_csv(&clean, &noisy);
+    let err = trained_err(&noisy, &with(&["--validation-split", "0.3"]));
+    assert!(
+        err.contains("was chosen by 5-fold")
+            && err
+                .contains("and a larger --weight-decay than the search chose, a smaller --hidden"),
+        "{err}"
+    );
     // --folds: said once; each fold's choice in its line and --json.
     let more = ["--folds", "3", "--json", &folds, "--save", &model];
     let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
