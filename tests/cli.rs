@@ -2138,13 +2138,19 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     let lines: Vec<&str> = text.lines().collect();
     std::fs::write(&small, lines[..50].join("\n") + "\n").unwrap();
     std::fs::write(&fifty, lines[..51].join("\n") + "\n").unwrap();
-    let notice = "notice: the network has 321 parameters for the 120 rows it trains on (fewer than 2 a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, was chosen by 5-fold cross-validation of them among 0, 0.001, 0.01, 0.1: ";
+    let notice = "notice: the network has 321 parameters for the 120 rows it trains on (fewer than 2 a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by 5-fold cross-validation of those rows among 0, 0.001, 0.01, 0.1 (20 runs of up to 200 epochs on 4/5 of them; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none (docs/optimizers.md, \"Few rows\")\n";
     let epochs = ["--epochs", "200"];
     fn with<'a>(more: &[&'a str]) -> Vec<&'a str> {
         [&["--epochs", "200"][..], more].concat()
     }
-    let err = trained_err(&csv, &with(&["--json", &json, "--save", &model]));
+    let more = ["--json", &json, "--save", &model];
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
+    assert!(ok, "{err}");
     assert_eq!(err.matches(notice).count(), 1, "{err}");
+    assert!(
+        out.contains(" s before it, choosing the weight decay)\n"),
+        "{out}"
+    );
     assert!(!err.contains("can fit their noise as well"), "{err}");
     let r = read_json(&json);
     let search = &r["weight_decay_search"];
@@ -2191,7 +2197,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     // Fewer rows than twice the parameters (61 with 12 units), and 50.
     for (data, more) in [(&csv, &["--hidden", "12"][..]), (&fifty, &[])] {
         let err = trained_err(data, &with(&[more, &["--json", &json]].concat()));
-        assert!(err.contains("was chosen by 5-fold"), "{more:?}: {err}");
+        assert!(err.contains("is chosen first by 5-fold"), "{more:?}: {err}");
         assert!(read_json(&json)["weight_decay_search"].is_object());
     }
     let init = ["--init", model.as_str()];
@@ -2200,6 +2206,8 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         (&csv, &["--optimizer", "lbfgs"]),
         (&csv, &["--hidden", "11"]),
         (&csv, &["--max-time", "60"]),
+        (&csv, &["--gtol", "1e-7"]),
+        (&csv, &["--shards", "2"]),
         (&csv, &init),
         (&small, &[]),
     ] {
@@ -2219,6 +2227,28 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         &with(&["--json", &json]),
     ));
     assert!(ok && !err.contains("cross-validation"), "{err}");
+    let halving = ["--folds", "2", "--grid", "hidden=12,13", "--halving", "2"];
+    let err = trained_err(&csv, &with(&halving));
+    assert!(!err.contains("cross-validation"), "{err}");
+    // Refused before any search.
+    let png = path(&dir, "lr.png");
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &with(&["--lr-plot", &png])));
+    let refused = !ok && err.contains("--lr-plot needs --lr auto");
+    assert!(refused && !err.contains("is chosen"), "{err}");
+    // A search whose folds cannot train leaves the decay at 0: a column
+    // with one number, which a fold's training rows may lack.
+    let rare = path(&dir, "rare.csv");
+    let mut text = String::from("a,rare,y\n");
+    for n in 0..100 {
+        let a = (n as f64 * 0.37).sin();
+        let one = if n == 3 { "5" } else { "" };
+        text += &format!("{a},{one},{:?}\n", a + 0.3 * (n as f64 * 1.7).cos());
+    }
+    std::fs::write(&rare, text).unwrap();
+    let more = ["--missing", "mean", "--json", &json];
+    let err = trained_err(&rare, &with(&more));
+    assert!(err.contains("notice: the search for --weight-decay could not train its folds, so this run trains without one: "), "{err}");
+    assert!(read_json(&json)["weight_decay_search"].is_null());
     // Held-out rows are not searched on.
     let more = ["--validation-split", "0.5", "--json", &json];
     trained_err(&csv, &with(&more));
@@ -2229,7 +2259,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     noisy_csv(&clean, &noisy);
     let err = trained_err(&noisy, &with(&["--validation-split", "0.3"]));
     assert!(
-        err.contains("was chosen by 5-fold")
+        err.contains("is chosen first by 5-fold")
             && err
                 .contains("and a larger --weight-decay than the search chose, a smaller --hidden"),
         "{err}"
@@ -2238,8 +2268,11 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     let more = ["--folds", "3", "--json", &folds, "--save", &model];
     let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
     assert!(ok, "{err}");
-    assert_eq!(err.matches("was chosen by 5-fold").count(), 1, "{err}");
-    assert!(err.contains("(each run of --folds chooses its own, from its training rows)"));
+    // Each fold's search on its own 80 training rows.
+    let fold_notice = "for the 80 rows it trains on (fewer than 2 a parameter)";
+    assert!(err.contains(fold_notice), "{err}");
+    assert_eq!(err.matches("is chosen first by 5-fold").count(), 1, "{err}");
+    assert!(err.contains("; each run of --folds chooses its own, from its training rows ("));
     assert_eq!(err.matches(" with weight decay ").count(), 3, "{err}");
     let per_fold = read_json(&folds)["per_fold"].as_array().unwrap().clone();
     assert!(
@@ -2251,6 +2284,21 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
             && out.contains("chosen by 5-fold cross-validation of the 120 training rows"),
         "{out}"
     );
+    // On the GPU, the search's folds run on the run's device.
+    if have_gpu() {
+        let more = ["--save", &model, "--json", &json];
+        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &with(&more)));
+        assert!(ok && err.contains(notice), "{err}");
+        let chosen = read_json(&json)["weight_decay_search"]["chosen"].to_string();
+        let more = ["--weight-decay", &chosen, "--save", &named];
+        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &with(&more)));
+        assert!(ok && !err.contains("is chosen first"), "{err}");
+        assert_same_file(
+            &model,
+            &named,
+            "the GPU's chosen decay's model and the named one's",
+        );
+    }
     if cfg!(debug_assertions) {
         std::fs::remove_file(&model).unwrap();
         let args = train_data(&csv, "cpu", &with(&["--save", &model]));

@@ -658,9 +658,13 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         ),
         _ => outln!(
             text,
-            "time      {:.3} s, {:.3} ms/epoch",
+            "time      {:.3} s, {:.3} ms/epoch{}",
             outcome.elapsed.as_secs_f64(),
-            outcome.time_per_epoch().as_secs_f64() * 1e3
+            outcome.time_per_epoch().as_secs_f64() * 1e3,
+            (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
+                " (and {:.3} s before it, choosing the weight decay)",
+                f.wall_s
+            ))
         ),
     }
     match &config.outputs.save {

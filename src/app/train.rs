@@ -425,25 +425,19 @@ fn set_up(
         }
         config = adam;
     }
-    if let Some(rows) = as_read {
-        let found = search_decay(&args, rows, &data.categories, &device)?;
-        let said = fold.as_mut().map(|f| &mut f.shared.decay_said);
-        if config.leader && !said.as_deref().is_some_and(|s| *s) {
-            super::notice(
-                config.quiet,
-                &decay_notice(&found, params, config.run.fold.is_some()),
-            );
-        }
-        if let Some(said) = said {
-            *said = true;
-        }
-        if let Optimizer::Lbfgs { weight_decay, .. } = &mut config.run.optimizer {
-            *weight_decay = found.chosen;
-        }
-        config.decay_found = Some(found);
-    }
     if config.outputs.lr_plot.is_some() && config.lr_auto.is_none() {
         bail!("{LR_PLOT_NEEDS} (a run that names no optimizer tests the rate only where its many rows choose adam in mini-batches: docs/optimizers.md, \"Many rows\")");
+    }
+    if let Some(rows) = as_read {
+        let said = fold.as_mut().map(|f| &mut f.shared.decay_said);
+        choose_decay(
+            &args,
+            &mut config,
+            rows,
+            (&data.categories, &device),
+            params,
+            said,
+        )?;
     }
     if let Some(f) = fold.as_mut() {
         f.shared.ran = Some(config.clone());
@@ -3322,20 +3316,61 @@ fn search_decay(
     })
 }
 
-/// The notice of a run whose network's `params` outnumber its training
-/// rows, after [`search_decay`] `found` its weight decay; `folds`: the run
-/// is a fold of `--folds`, whose runs each choose their own.
-fn decay_notice(found: &DecaySearch, params: usize, folds: bool) -> String {
-    let each = match folds {
-        true => " (each run of --folds chooses its own, from its training rows)",
-        false => "",
+/// Gives `config` the weight decay [`search_decay`] chooses on `rows`,
+/// the run's training rows as read (with their `categories`, on
+/// `device`), for a network of `params` parameters, saying so first
+/// (once across `--folds`' runs: `said`). A search whose folds cannot
+/// train (`--missing mean` on a column with no number in a fold's
+/// training rows) leaves the decay at 0, saying why; a signal ends the
+/// run ([`SearchInterrupted`]).
+fn choose_decay(
+    args: &TrainArgs,
+    config: &mut TrainConfig,
+    rows: Dataset,
+    (categories, device): (&[Category], &Device),
+    params: usize,
+    said: Option<&mut bool>,
+) -> Result<()> {
+    if config.leader && !said.as_deref().is_some_and(|s| *s) {
+        super::notice(config.quiet, &decay_notice(config, rows.rows, params));
+    }
+    if let Some(said) = said {
+        *said = true;
+    }
+    let found = match search_decay(args, rows, categories, device) {
+        Ok(found) => found,
+        Err(e) if e.is::<SearchInterrupted>() => return Err(e),
+        Err(e) => {
+            if config.leader {
+                super::notice(
+                    config.quiet,
+                    &format!("the search for --weight-decay could not train its folds, so this run trains without one: {e:#}"),
+                );
+            }
+            return Ok(());
+        }
+    };
+    if let Optimizer::Lbfgs { weight_decay, .. } = &mut config.run.optimizer {
+        *weight_decay = found.chosen;
+    }
+    config.decay_found = Some(found);
+    Ok(())
+}
+
+/// The notice before [`search_decay`] runs for `config`, whose network's
+/// `params` are more than half its training `rows`.
+fn decay_notice(config: &TrainConfig, rows: usize, params: usize) -> String {
+    let each = match config.run.fold {
+        Some(_) => "; each run of --folds chooses its own, from its training rows",
+        None => "",
     };
     format!(
-        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, was chosen by {DECAY_FOLDS}-fold cross-validation of them among {}: {}{each}; --weight-decay 0 trains without one (docs/optimizers.md, \"Few rows\")",
+        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by {DECAY_FOLDS}-fold cross-validation of those rows among {} ({} runs of up to {} on 4/5 of them; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none{each} (docs/optimizers.md, \"Few rows\")",
         units::count(params, "parameter"),
-        units::count(found.rows, "row"),
+        units::count(rows, "row"),
         decay_list(),
-        crate::optim::short(found.chosen),
+        DECAY_VALUES.len() * DECAY_FOLDS,
+        units::count(config.run.epochs, "epoch"),
     )
 }
 
