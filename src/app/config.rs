@@ -38,8 +38,8 @@ const MANY_ROWS_BATCH: usize = 200;
 /// That run's epochs without `--epochs`.
 const MANY_ROWS_EPOCHS: usize = 20;
 
-/// The weight decays a run with fewer training rows than parameters
-/// chooses among ([`TrainConfig::decay_search`]), in the order a tie
+/// The weight decays a run with fewer training rows than twice its
+/// network's parameters chooses among ([`TrainConfig::decay_search`]), in the order a tie
 /// keeps the first of.
 pub const DECAY_VALUES: [f64; 4] = [0.0, 1e-3, 1e-2, 1e-1];
 /// The folds of the training rows that search scores each value on.
@@ -66,7 +66,8 @@ pub struct DecaySearch {
 }
 
 /// One value of [`DecaySearch`], and its folds' mean held-out MSE (in the
-/// loss's units; null where a fold's was not finite).
+/// target's units, squared, as `--folds` reports it; null where a fold's
+/// was not finite).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DecayTried {
     pub weight_decay: f64,

@@ -92,9 +92,10 @@ pub struct Summary {
     /// with, `lr`, is `lowest_lr / back_off`: a tenth of it, or for one
     /// cycle's peak the rate itself); null otherwise.
     pub lr_range_test: Option<Found>,
-    /// Where the network's parameters outnumber the training rows and no
-    /// `--weight-decay` was given: the cross-validation that chose the
-    /// weight decay (`options.optimizer`'s); null otherwise.
+    /// Where a new run of the default L-BFGS had fewer training rows than
+    /// twice its network's parameters and no `--weight-decay`: the
+    /// cross-validation that chose the weight decay
+    /// (`options.optimizer`'s); null otherwise.
     pub weight_decay_search: Option<DecaySearch>,
     /// With `--keep best` or `best-val`: the parameters saved, those with
     /// the lowest training or validation loss; null with `--keep last`.

@@ -3242,15 +3242,15 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     ))
 }
 
-/// A signal stopped a fold of [`search_decay`]: the run ends with `0`
-/// as its status, having trained nothing.
+/// A signal stopped a fold of [`search_decay`]: the run ends with this
+/// status, having trained nothing.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted during the weight decay's search")]
 struct SearchInterrupted(ExitCode);
 
 /// The weight decay of a run whose training `rows` (as read, in file
-/// order, with their one-hot `categories`) are fewer than its network's
-/// parameters ([`TrainConfig::decay_search`]): the folds of `args`'s run
+/// order, with their one-hot `categories`) are fewer than twice its
+/// network's parameters ([`TrainConfig::decay_search`]): the folds of `args`'s run
 /// on those rows, as `--folds` [`DECAY_FOLDS`] trains them, at each of
 /// [`DECAY_VALUES`], on `device`; the value whose folds' mean held-out
 /// MSE is lowest (the first of equals, so none where none does better)
