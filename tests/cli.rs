@@ -2116,11 +2116,10 @@ fn many_rows_adam_is_recorded_and_advised_as_trained() {
 
 /// A new run on fewer training rows (50 or more) than twice its
 /// network's parameters chooses --weight-decay by 5-fold cross-validation
-/// of them:
-/// each value's score is the mean held-out MSE --folds 5 gives at it, the
-/// lowest is chosen, and the run then trains as --weight-decay with it
-/// does. The notice says so once across --folds, whose folds each choose
-/// their own. Not below 50 rows, nor with --weight-decay, --optimizer,
+/// of them: each value's score is the mean held-out MSE --folds 5 gives
+/// at it, the lowest is chosen, and the run then trains as --weight-decay
+/// with it does. The notice says so once across --folds, whose folds each
+/// choose their own. Not below 50 rows, nor with --weight-decay, --optimizer,
 /// --init, --max-time, synthetic rows or fewer parameters; a signal
 /// during the search trains and saves nothing.
 #[test]
@@ -2139,12 +2138,8 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     std::fs::write(&small, lines[..50].join("\n") + "\n").unwrap();
     std::fs::write(&fifty, lines[..51].join("\n") + "\n").unwrap();
     let notice = "notice: the network has 321 parameters for the 120 rows it trains on (fewer than 2 a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by 5-fold cross-validation of those rows among 0, 0.001, 0.01, 0.1 (20 runs of up to 200 epochs on 4/5 of them; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none (docs/optimizers.md, \"Few rows\")\n";
-    let epochs = ["--epochs", "200"];
-    fn with<'a>(more: &[&'a str]) -> Vec<&'a str> {
-        [&["--epochs", "200"][..], more].concat()
-    }
     let more = ["--json", &json, "--save", &model];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     assert_eq!(err.matches(notice).count(), 1, "{err}");
     assert!(
@@ -2176,7 +2171,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     let chosen_text = chosen.to_string();
     for (i, value) in [(best, chosen_text.as_str()), (0, "0")] {
         let more = ["--folds", "5", "--weight-decay", value, "--json", &folds];
-        trained_err(&csv, &with(&more));
+        trained_err(&csv, &more);
         let mean = read_json(&folds)["val_mse"]["mean"].as_f64().unwrap();
         assert!(
             (mean - mses[i]).abs() <= 1e-12 * mean,
@@ -2184,10 +2179,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         );
     }
     // The run trains as the value named does.
-    let err = trained_err(
-        &csv,
-        &with(&["--weight-decay", &chosen_text, "--save", &named]),
-    );
+    let err = trained_err(&csv, &["--weight-decay", &chosen_text, "--save", &named]);
     assert!(!err.contains("cross-validation"), "{err}");
     assert_same_file(
         &model,
@@ -2196,7 +2188,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     );
     // Fewer rows than twice the parameters (61 with 12 units), and 50.
     for (data, more) in [(&csv, &["--hidden", "12"][..]), (&fifty, &[])] {
-        let err = trained_err(data, &with(&[more, &["--json", &json]].concat()));
+        let err = trained_err(data, &[more, &["--json", &json]].concat());
         assert!(err.contains("is chosen first by 5-fold"), "{more:?}: {err}");
         assert!(read_json(&json)["weight_decay_search"].is_object());
     }
@@ -2211,28 +2203,23 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         (&csv, &init),
         (&small, &[]),
     ] {
-        let err = trained_err(data, &with(&[more, &["--json", &json]].concat()));
+        let err = trained_err(data, &[more, &["--json", &json]].concat());
         assert!(!err.contains("cross-validation"), "{more:?}: {err}");
         assert!(
             read_json(&json)["weight_decay_search"].is_null(),
             "{more:?}"
         );
     }
-    let err = trained_err(&small, &epochs);
+    let err = trained_err(&small, &[]);
     assert!(err.contains("outnumber the 49 rows it trained on"), "{err}");
-    let (ok, _, err) = shadertrain(&train_synthetic(
-        "120",
-        "3",
-        "cpu",
-        &with(&["--json", &json]),
-    ));
+    let (ok, _, err) = shadertrain(&train_synthetic("120", "3", "cpu", &["--json", &json]));
     assert!(ok && !err.contains("cross-validation"), "{err}");
     let halving = ["--folds", "2", "--grid", "hidden=12,13", "--halving", "2"];
-    let err = trained_err(&csv, &with(&halving));
+    let err = trained_err(&csv, &halving);
     assert!(!err.contains("cross-validation"), "{err}");
     // Refused before any search.
     let png = path(&dir, "lr.png");
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &with(&["--lr-plot", &png])));
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--lr-plot", &png]));
     let refused = !ok && err.contains("--lr-plot needs --lr auto");
     assert!(refused && !err.contains("is chosen"), "{err}");
     // A search whose folds cannot train leaves the decay at 0: a column
@@ -2246,18 +2233,18 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     }
     std::fs::write(&rare, text).unwrap();
     let more = ["--missing", "mean", "--json", &json];
-    let err = trained_err(&rare, &with(&more));
+    let err = trained_err(&rare, &more);
     assert!(err.contains("notice: the search for --weight-decay could not train its folds, so this run trains without one: "), "{err}");
     assert!(read_json(&json)["weight_decay_search"].is_null());
     // Held-out rows are not searched on.
     let more = ["--validation-split", "0.5", "--json", &json];
-    trained_err(&csv, &with(&more));
+    trained_err(&csv, &more);
     assert_eq!(read_json(&json)["weight_decay_search"]["rows"], 60);
     // Where the held-out loss rose even so, a larger decay is named.
     let [clean, noisy] = paths(&dir, ["c160.csv", "n160.csv"]);
     gen_csv(&clean, "160", "3", "3");
     noisy_csv(&clean, &noisy);
-    let err = trained_err(&noisy, &with(&["--validation-split", "0.3"]));
+    let err = trained_err(&noisy, &["--validation-split", "0.3"]);
     assert!(
         err.contains("is chosen first by 5-fold")
             && err
@@ -2266,7 +2253,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     );
     // --folds: said once; each fold's choice in its line and --json.
     let more = ["--folds", "3", "--json", &folds, "--save", &model];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &with(&more)));
+    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     // Each fold's search on its own 80 training rows.
     let fold_notice = "for the 80 rows it trains on (fewer than 2 a parameter)";
@@ -2287,11 +2274,11 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     // On the GPU, the search's folds run on the run's device.
     if have_gpu() {
         let more = ["--save", &model, "--json", &json];
-        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &with(&more)));
+        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &more));
         assert!(ok && err.contains(notice), "{err}");
         let chosen = read_json(&json)["weight_decay_search"]["chosen"].to_string();
         let more = ["--weight-decay", &chosen, "--save", &named];
-        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &with(&more)));
+        let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &more));
         assert!(ok && !err.contains("is chosen first"), "{err}");
         assert_same_file(
             &model,
@@ -2301,7 +2288,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     }
     if cfg!(debug_assertions) {
         std::fs::remove_file(&model).unwrap();
-        let args = train_data(&csv, "cpu", &with(&["--save", &model]));
+        let args = train_data(&csv, "cpu", &["--save", &model]);
         let (code, said) = signalled_in_fold(&args, "2");
         assert_eq!(code, Some(143), "{said}");
         assert!(
