@@ -15,7 +15,7 @@ use super::config::{
     many_rows, many_rows_flags, DecaySearch, DecayTried, Fold, Resumed, RunOptions, TrainConfig,
     DECAY_FOLDS, DECAY_ROWS_PER_PARAMETER, DECAY_VALUES, LR_PLOT_NEEDS,
 };
-use super::folds::{self, FoldScore, Folded};
+use super::folds::{self, FoldScore, Folded, Spread};
 use super::progress;
 use super::report::{self, Finished, Milestones};
 use super::validation::Validation;
@@ -414,15 +414,8 @@ fn set_up(
     if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
         // Its batches' copy of the rows.
         budget::check(&adam, &device, &start.model.layout, data.rows())?;
-        // Said once: not again by each fold of --folds, nor by --grid's
-        // combinations.
         let said = fold.as_mut().map(|f| &mut f.shared.mini_batches_said);
-        if config.leader && !said.as_deref().is_some_and(|s| *s) {
-            super::notice(config.quiet, &mini_batches_notice(&adam, rows));
-        }
-        if let Some(said) = said {
-            *said = true;
-        }
+        notice_once(&config, said, || mini_batches_notice(&adam, rows));
         config = adam;
     }
     if config.outputs.lr_plot.is_some() && config.lr_auto.is_none() {
@@ -3095,7 +3088,10 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let decay = match (config.run.optimizer.weight_decay(), &config.decay_found) {
         (_, Some(_)) => "a larger --weight-decay than the search chose".into(),
         (0.0, None) => {
-            format!("--weight-decay (an L2 penalty on the parameters; {DECAY_GRID} chooses it)")
+            format!(
+                "--weight-decay (an L2 penalty on the parameters; {} chooses it)",
+                decay_grid()
+            )
         }
         _ => "a larger --weight-decay".into(),
     };
@@ -3109,9 +3105,22 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 /// which [`overfitting_notice`] speaks.
 const OVERFIT_RISE: f64 = 1.2;
 
-/// The search the notices name for a weight decay: on scikit-learn's
-/// diabetes rows it chose 1e-2 (test R² 0.50, against −0.25 without).
-const DECAY_GRID: &str = "--folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1";
+/// The search the notices name for a weight decay, the one a run on few
+/// rows makes itself ([`search_decay`]): `--folds 5 --grid
+/// weight-decay=0,1e-3,1e-2,1e-1`. On scikit-learn's diabetes rows it
+/// chose 1e-2 (test R² 0.50, against −0.25 without).
+fn decay_grid() -> String {
+    let values: Vec<String> = (DECAY_VALUES.iter())
+        .map(|&v| match v {
+            0.0 => "0".to_string(),
+            v => format!("{v:e}"),
+        })
+        .collect();
+    format!(
+        "--folds {DECAY_FOLDS} --grid weight-decay={}",
+        values.join(",")
+    )
+}
 
 /// The held-out loss's lowest finite (epoch, loss) and its last, where
 /// rows were held out.
@@ -3231,7 +3240,10 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // grid chose.
     let decay = match config.run.optimizer.weight_decay() {
         0.0 => {
-            format!(", and --weight-decay, an L2 penalty, restrains it ({DECAY_GRID} chooses one)")
+            format!(
+                ", and --weight-decay, an L2 penalty, restrains it ({} chooses one)",
+                decay_grid()
+            )
         }
         _ => String::new(),
     };
@@ -3297,16 +3309,14 @@ fn search_decay(
         if let Folded::Interrupted { status, .. } = folded {
             return Err(SearchInterrupted(status).into());
         }
-        let mean = shared.scores.iter().map(|s| s.val_mse).sum::<f64>() / DECAY_FOLDS as f64;
+        // As --folds reports it.
+        let scores = shared.scores.iter().map(|s| Some(s.val_mse));
         tried.push(DecayTried {
             weight_decay,
-            val_mse: mean.is_finite().then_some(mean),
+            val_mse: Spread::of(scores).map(|s| s.mean),
         });
     }
-    let chosen = (tried.iter())
-        .filter_map(|t| Some((t.val_mse?, t.weight_decay)))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or(0.0, |(_, weight_decay)| weight_decay);
+    let chosen = lowest(&tried);
     Ok(DecaySearch {
         folds: DECAY_FOLDS,
         rows: count,
@@ -3314,6 +3324,27 @@ fn search_decay(
         tried,
         wall_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Says the notice `text` gives, where `config`'s process prints, unless
+/// `said` (the folds' flag, where the run is one of `--folds`' or
+/// `--grid`'s) says it was said already: once for all their runs.
+fn notice_once(config: &TrainConfig, said: Option<&mut bool>, text: impl FnOnce() -> String) {
+    if config.leader && !said.as_deref().is_some_and(|s| *s) {
+        super::notice(config.quiet, &text());
+    }
+    if let Some(said) = said {
+        *said = true;
+    }
+}
+
+/// The value of `tried` whose score is lowest, the first of equals; those
+/// with no score are passed over, and where none has one, 0.
+fn lowest(tried: &[DecayTried]) -> f64 {
+    (tried.iter())
+        .filter_map(|t| Some((t.val_mse?, t.weight_decay)))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(0.0, |(_, weight_decay)| weight_decay)
 }
 
 /// Gives `config` the weight decay [`search_decay`] chooses on `rows`,
@@ -3331,12 +3362,7 @@ fn choose_decay(
     params: usize,
     said: Option<&mut bool>,
 ) -> Result<()> {
-    if config.leader && !said.as_deref().is_some_and(|s| *s) {
-        super::notice(config.quiet, &decay_notice(config, rows.rows, params));
-    }
-    if let Some(said) = said {
-        *said = true;
-    }
+    notice_once(config, said, || decay_notice(config, rows.rows, params));
     let found = match search_decay(args, rows, categories, device) {
         Ok(found) => found,
         Err(e) if e.is::<SearchInterrupted>() => return Err(e),
@@ -3670,6 +3696,35 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The search's choice: the lowest score, the first of equals (so 0,
+    /// first, where a decay does no better), passing over values with no
+    /// score; 0 where none has one.
+    #[test]
+    fn the_decay_chosen_is_the_first_lowest_score() {
+        let tried = |scores: [Option<f64>; 4]| -> Vec<DecayTried> {
+            (DECAY_VALUES.iter().zip(scores))
+                .map(|(&weight_decay, val_mse)| DecayTried {
+                    weight_decay,
+                    val_mse,
+                })
+                .collect()
+        };
+        assert_eq!(
+            lowest(&tried([Some(2.0), Some(1.0), Some(3.0), Some(1.5)])),
+            1e-3
+        );
+        assert_eq!(
+            lowest(&tried([Some(1.0), Some(1.0), Some(1.0), Some(1.0)])),
+            0.0
+        );
+        assert_eq!(
+            lowest(&tried([Some(2.0), Some(1.0), Some(1.0), Some(3.0)])),
+            1e-3
+        );
+        assert_eq!(lowest(&tried([None, Some(2.0), None, Some(1.0)])), 1e-1);
+        assert_eq!(lowest(&tried([None, None, None, None])), 0.0);
+    }
 
     /// Process `rank` of as many as `times` has seconds, each its time.
     struct Clocks {
