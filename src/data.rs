@@ -286,6 +286,19 @@ impl Dataset {
             .collect()
     }
 
+    /// The features that are 0 in every row: the first-layer weights from
+    /// them get no gradient from these rows, however the network trains.
+    pub fn zero_features(&self) -> Vec<usize> {
+        let f = self.features;
+        let mut zero = vec![self.rows > 0; f];
+        for row in self.x.chunks_exact(f.max(1)) {
+            for (z, v) in zero.iter_mut().zip(row) {
+                *z &= *v == 0.0;
+            }
+        }
+        (0..f).filter(|&j| zero[j]).collect()
+    }
+
     /// The population variance of the target (sums in f64): the MSE of
     /// predicting its mean, against which R² = 1 − MSE / variance.
     pub fn target_variance(&self) -> f64 {

@@ -263,6 +263,17 @@ impl Model {
         Ok(())
     }
 
+    /// Sets the first layer's weights from each of `features` to 0.
+    pub fn zero_inputs(&mut self, features: &[usize]) {
+        let first = &self.layout.layers()[0];
+        let (start, inputs) = (first.weight.start, first.inputs);
+        for &j in features {
+            for o in 0..first.outputs {
+                self.params[start + o * inputs + j] = 0.0;
+            }
+        }
+    }
+
     pub fn weight(&self, layer: usize) -> &[f32] {
         &self.params[self.layout.layers()[layer].weight.clone()]
     }

@@ -2387,12 +2387,19 @@ fn a_constant_feature_is_named() {
     std::fs::write(&two, two_text).unwrap();
     let more = ["--epochs", "3", "--hidden", "2"];
     let err = trained_err(&csv, &more);
-    let notice = "notice: k holds one value in every training row, so the network learns nothing from it, and a row with another value there moves its prediction by weights no row measured; --ignore k leaves it out";
+    let notice = "notice: k holds one value in every training row, so the network learns nothing from it: its weights are 0, so predict ignores the value a row holds there (as though it held the training one); --ignore k leaves it out of the model";
     assert!(err.contains(notice), "{err}");
     let err = trained_err(&two, &more);
     assert!(
         err.contains("notice: k and j each hold one value")
-            && err.contains("--ignore k,j leaves them out"),
+            && err.contains("their weights are 0")
+            && err.contains("--ignore k,j leaves them out of the model"),
+        "{err}"
+    );
+    // Raw, 5 trains its weights as a second bias would; -1 too.
+    let err = trained_err(&two, &[&more[..], &["--no-standardize"]].concat());
+    assert!(
+        err.contains("notice: k and j each hold one value in every training row, so the network learns nothing from them, and a row with another value there moves its prediction by weights no row measured; --ignore k,j leaves them out\n"),
         "{err}"
     );
     let err = trained_err(&csv, &[&more[..], &["--ignore", "k"]].concat());
@@ -2405,6 +2412,81 @@ fn a_constant_feature_is_named() {
     std::fs::write(&city, text.replace("a,k,b,y", "a,city,b,y")).unwrap();
     let err = trained_err(&city, &[&more[..], &["--categorical", "city"]].concat());
     assert!(!err.contains("one value in every"), "{err}");
+}
+
+/// A fresh run's weights from a feature that is 0 in every training row
+/// as trained on are 0: each constant column when standardised (the
+/// default), a raw column of zeros; so predict ignores what a row holds
+/// there, on the cpu and the gpu backend. A raw constant other than 0
+/// trains its weights as a second bias would, and its notice says a row
+/// with another value moves the prediction.
+#[test]
+fn weights_from_a_feature_no_training_row_moves_are_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, same, other, model] = paths(&dir, ["d.csv", "same.csv", "other.csv", "m.st"]);
+    let (mut text, mut same_text, mut other_text) = (String::new(), String::new(), String::new());
+    for (n, t) in [&mut text, &mut same_text, &mut other_text]
+        .into_iter()
+        .enumerate()
+    {
+        *t += "a,k,z,y\n";
+        for r in 0..60 {
+            let a = (r as f64 * 0.37).sin();
+            let (k, z) = match n {
+                2 => (r as f64 / 7.0 - 3.0, (r % 5) as f64 - 2.0),
+                _ => (5.0, 0.0),
+            };
+            *t += &format!("{a},{k},{z},{}\n", a * a);
+        }
+    }
+    for (f, t) in [(&csv, text), (&same, same_text), (&other, other_text)] {
+        std::fs::write(f, t).unwrap();
+    }
+    // The first layer's weights from feature `name`.
+    let from = |name: &str| -> Vec<f32> {
+        let m = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
+        let j = m.feature_names.iter().position(|f| f == name).unwrap();
+        let w = m.weight(0);
+        (0..w.len() / 3).map(|o| w[o * 3 + j]).collect()
+    };
+    let predictions = |data: &str| {
+        let out = path(&dir, "p.csv");
+        run_ok(&["predict", "--model", &model, "--data", data, "--out", &out]);
+        read_predictions::<String>(&out)
+    };
+    let mut backends = vec!["cpu"];
+    if have_gpu() {
+        backends.push("gpu");
+    }
+    for backend in backends {
+        let more = ["--epochs", "20", "--hidden", "4", "--save", &model];
+        let (ok, _, err) = shadertrain(&train_data(&csv, backend, &more));
+        assert!(ok && err.contains("k and z each hold one value"), "{err}");
+        assert_eq!(from("k"), [0.0; 4], "{backend}");
+        assert_eq!(from("z"), [0.0; 4], "{backend}");
+        assert!(from("a").iter().all(|w| *w != 0.0), "{backend}");
+        let (at_training, elsewhere) = (predictions(&same), predictions(&other));
+        assert_eq!(at_training, elsewhere, "{backend}");
+        assert_eq!(at_training.len(), 60);
+    }
+    let more = [
+        "--epochs",
+        "20",
+        "--hidden",
+        "4",
+        "--save",
+        &model,
+        "--no-standardize",
+    ];
+    let err = trained_err(&csv, &more);
+    assert!(
+        err.contains("notice: z holds one value in every training row, so the network learns nothing from it: its weights are 0")
+            && err.contains("notice: k holds one value in every training row, so the network learns nothing from it, and a row with another value there moves"),
+        "{err}"
+    );
+    assert_eq!(from("z"), [0.0; 4]);
+    assert!(from("k").iter().all(|w| *w != 0.0));
+    assert_ne!(predictions(&same), predictions(&other));
 }
 
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it

@@ -1259,3 +1259,111 @@ fn a_nan_parameter_makes_the_loss_nan_everywhere() {
         }
     }
 }
+
+/// A feature that is 0 in every row gives the first-layer weights from it
+/// no gradient, so every optimizer (with clipping and mini-batches) on
+/// every backend leaves them where they start, or weight decay shrinks
+/// them towards 0: a network whose weights from it start at 0 (a fresh
+/// run's, `Model::zero_inputs`) keeps them there, and trains through the
+/// same losses, bit for bit, to the same other parameters as one whose
+/// weights from it start at random values, but under L-BFGS with weight
+/// decay, whose steps mix every parameter's history.
+#[test]
+fn weights_from_a_feature_zero_in_every_row_stay_where_they_start() {
+    let mut data = Dataset::synthetic(120, 3, 4).unwrap();
+    for row in data.x.chunks_exact_mut(3) {
+        row[1] = 0.0;
+    }
+    assert_eq!(data.zero_features(), [1]);
+    let random = model(&data, &[7], Activation::Tanh, 5);
+    let mut zeroed = random.clone();
+    zeroed.zero_inputs(&[1]);
+    let weights = random.layout.layers()[0].weight.clone();
+    // (in the first layer's weight, out × in row-major) whether θ[i] is one from feature 1.
+    let from_1 = |i: usize| weights.contains(&i) && (i - weights.start) % 3 == 1;
+    let column = |theta: &[f32]| -> Vec<f32> {
+        (0..theta.len())
+            .filter(|&i| from_1(i))
+            .map(|i| theta[i])
+            .collect()
+    };
+    let rest = |theta: &[f32]| -> Vec<f32> {
+        (0..theta.len())
+            .filter(|&i| !from_1(i))
+            .map(|i| theta[i])
+            .collect()
+    };
+    assert_eq!(column(&zeroed.params), [0.0; 7]);
+    assert!(column(&random.params).iter().all(|w| *w != 0.0));
+    assert_eq!(rest(&zeroed.params), rest(&random.params));
+    let batches = Some(MiniBatches { size: 32, seed: 3 });
+    let opts = [
+        (
+            decayed(Optimizer::gd(0.1), 1e-2).with_max_grad_norm(0.5),
+            None,
+        ),
+        (decayed(MOMENTUM, 1e-3), batches),
+        (NESTEROV, None),
+        (decayed(ADAM, 1e-2), batches),
+        (decayed(ADAMW, 1e-1), None),
+        (LBFGS, None),
+        (decayed(LBFGS, 1e-2), None),
+    ];
+    let gpu = gpu();
+    for (opt, batches) in opts {
+        let backends = |m: &Model| -> Vec<(&str, Box<dyn Backend + '_>)> {
+            let lbfgs = matches!(opt, Optimizer::Lbfgs { .. });
+            let mut all: Vec<(&str, Box<dyn Backend + '_>)> = Vec::new();
+            let r = Reference::new(m, &data, opt).unwrap().with_batches(batches);
+            let f = Fast::new(m, &data, opt, 2).unwrap().with_batches(batches);
+            match lbfgs {
+                true => all.push(("cpu", Box::new(Lbfgs::new(f, &m.params, opt)))),
+                false => all.extend([
+                    ("reference", Box::new(r) as Box<dyn Backend>),
+                    ("cpu", Box::new(f)),
+                ]),
+            }
+            if let Some(ctx) = &gpu {
+                let updates = Updates {
+                    opt,
+                    schedule: LrSchedule::Constant,
+                    batches,
+                };
+                let source = Source::Host(&data);
+                let g =
+                    GpuTrainer::with_updates(ctx.clone(), m, source, updates, KernelChoice::Auto)
+                        .unwrap();
+                all.push(match lbfgs {
+                    true => ("gpu", Box::new(Lbfgs::new(g, &m.params, opt))),
+                    false => ("gpu", Box::new(g)),
+                });
+            }
+            all
+        };
+        for ((name, mut a), (_, mut b)) in backends(&random).into_iter().zip(backends(&zeroed)) {
+            let name = format!("{name} {}", opt.describe());
+            let la = train(a.as_mut(), &schedule(12)).unwrap().losses;
+            let lb = train(b.as_mut(), &schedule(12)).unwrap().losses;
+            assert!(lb[lb.len() - 1] < lb[0], "{name}: {lb:?}");
+            let (pa, pb) = (a.params().unwrap(), b.params().unwrap());
+            assert_eq!(column(&pb), [0.0; 7], "{name}");
+            assert_ne!(rest(&pb), rest(&random.params), "{name}: trained");
+            let start = column(&random.params);
+            match opt.weight_decay() {
+                0.0 => assert_eq!(column(&pa), start, "{name}"),
+                _ => assert!(
+                    column(&pa)
+                        .iter()
+                        .zip(&start)
+                        .all(|(w, s)| w.abs() < s.abs()),
+                    "{name}: {:?} from {start:?}",
+                    column(&pa)
+                ),
+            }
+            if !matches!(opt, Optimizer::Lbfgs { weight_decay, .. } if weight_decay > 0.0) {
+                assert_eq!(common::bits64(&la), common::bits64(&lb), "{name}: losses");
+                assert_eq!(rest(&pa), rest(&pb), "{name}");
+            }
+        }
+    }
+}

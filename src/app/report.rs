@@ -201,7 +201,16 @@ pub(super) struct Finished<'a> {
     /// their largest magnitudes, where the run did not standardise them.
     pub far_columns: Vec<(String, f32)>,
     /// The training rows' features that hold one value in every row.
-    pub constant_columns: Vec<String>,
+    pub constant_columns: Vec<ConstantColumn>,
+}
+
+/// A feature that holds one value in every training row.
+pub struct ConstantColumn {
+    pub name: String,
+    /// Whether the network's first-layer weights from it are 0: a fresh
+    /// run's, where that value is 0 as trained on (standardised, or a raw
+    /// 0), so the model ignores the feature.
+    pub ignored: bool,
 }
 
 /// A feature with a value of magnitude above this is far from the ±1 a
