@@ -2370,6 +2370,91 @@ fn a_stalled_lbfgs_run_is_not_told_to_train_longer() {
     );
 }
 
+/// A run whose weight decay shrank the weights to near 0, no better than
+/// the mean or with its loss above the start (L-BFGS lowers the loss plus
+/// the penalty), is told so (before, L-BFGS's "stalled" or "a smaller
+/// --lr", Adam's "rate too high"), also on --resume; not at a decay that
+/// leaves a fit, nor with the weights of their usual size.
+#[test]
+fn a_weight_decay_that_left_the_mean_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // Starting above the mean's loss (seed 1) and below it (seed 4).
+    let [csv, low, ck] = paths(&dir, ["d.csv", "low.csv", "ck"]);
+    gen_csv(&csv, "300", "3", "1");
+    gen_csv(&low, "300", "3", "4");
+    let shrank = |decay: &str| {
+        format!("; --weight-decay {decay} shrank the weights to less than 0.1% of their starting size, where the network's output barely depends on its inputs: try a smaller one, or 0")
+    };
+    let above = "warning: the loss ended above where it started";
+    let mean =
+        "warning: the model predicts the training rows no better than their mean does (r² 0.0000)";
+    for (file, decay, optimizer, head) in [
+        (&low, "100", &["--optimizer", "lbfgs"][..], above),
+        (&csv, "1e30", &["--optimizer", "lbfgs"], mean),
+        (&csv, "1000", &["--optimizer", "adam", "--lr", "0.01"], mean),
+    ] {
+        let more = [&["--hidden", "8", "--weight-decay", decay], optimizer].concat();
+        let err = trained_err(file, &more);
+        assert!(
+            err.contains(head)
+                && err.contains(&shrank(decay))
+                && !err.contains("stalled")
+                && !err.contains("rate too high")
+                && !err.contains("--lr"),
+            "{decay} {optimizer:?}: {err}"
+        );
+    }
+    let more = [
+        "--hidden",
+        "8",
+        "--optimizer",
+        "lbfgs",
+        "--weight-decay",
+        "100",
+    ];
+    trained_err(
+        &csv,
+        &[&more[..], &["--epochs", "5", "--checkpoint", &ck]].concat(),
+    );
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "10"]));
+    let told = format!(
+        "{} in a new run (--resume keeps the run's options)",
+        shrank("100")
+    );
+    assert!(ok && err.contains(&told), "{err}");
+    let more = [
+        "--hidden",
+        "8",
+        "--weight-decay",
+        "0.01",
+        "--optimizer",
+        "lbfgs",
+    ];
+    let err = trained_err(&csv, &more);
+    assert!(!err.contains("no better than their mean"), "{err}");
+    // A rate too low to move weights or loss at all, at a decay of 1:
+    // the weights keep their size, so the advice is the rate's.
+    let more = [
+        "--hidden",
+        "8",
+        "--weight-decay",
+        "1",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e-7",
+        "--epochs",
+        "5",
+    ];
+    let err = trained_err(&csv, &more);
+    assert!(
+        err.contains("no better than their mean")
+            && err.contains("try a larger --lr")
+            && !err.contains("shrank"),
+        "{err}"
+    );
+}
+
 /// A new run on a feature that holds one value in every training row
 /// names it and --ignore; not once it is ignored, nor for columns that
 /// vary.
