@@ -2347,25 +2347,45 @@ fn more_parameters_than_rows_is_said() {
     }
 }
 
-/// An L-BFGS run that the line search stopped, no better than the mean,
-/// is not told to train longer: a target whose spread (1e-6 around 5) is
-/// a few of f32's steps at its size, which the file's warning names.
+/// A target whose spread (1e-6 around 5) is a few of f32's steps at its
+/// size, which the file's warning names, is standardised with its own
+/// std and fitted (at std 1, L-BFGS stopped far from it: r² −1.3e4). An
+/// L-BFGS run no better than the mean is not told to train longer where
+/// --epochs did not end it: where every feature is constant it is told
+/// that, and where a --gtol above the default stopped it, that.
 #[test]
-fn a_stalled_lbfgs_run_is_not_told_to_train_longer() {
+fn a_near_constant_target_is_fitted_and_stopped_lbfgs_runs_are_told_why() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = path(&dir, "d.csv");
-    let mut text = String::from("a,b,y\n");
+    let [csv, flat, j] = paths(&dir, ["d.csv", "flat.csv", "r.json"]);
+    let (mut text, mut flat_text) = (String::from("a,b,y\n"), String::from("a,b,y\n"));
     for n in 0..200 {
         let (a, b) = ((n as f64 * 0.37).sin(), (n as f64 * 0.11).cos());
         text += &format!("{a},{b},{:?}\n", 5.0 + 1e-6 * (a + b));
+        flat_text += &format!("1,2,{a}\n");
     }
     std::fs::write(&csv, text).unwrap();
-    let err = trained_err(&csv, &["--hidden", "4"]);
+    std::fs::write(&flat, flat_text).unwrap();
+    let err = trained_err(&csv, &["--hidden", "4", "--json", &j]);
+    let r2 = read_json(&j)["final_r2"].as_f64().unwrap();
     assert!(
-        err.contains("steps of f32")
-            && err.contains("no better than their mean does")
-            && err.contains("L-BFGS stalled")
-            && !err.contains("train longer"),
+        err.contains("steps of f32") && !err.contains("no better than their mean") && r2 > 0.9,
+        "r² {r2}: {err}"
+    );
+    let mean = "warning: the model predicts the training rows no better than their mean does (r² ";
+    let err = trained_err(&flat, &["--hidden", "4"]);
+    assert!(
+        err.contains(mean)
+            && err.contains("); every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary")
+            && !err.contains("train longer")
+            && !err.contains("stalled"),
+        "{err}"
+    );
+    let err = trained_err(&csv, &["--hidden", "4", "--gtol", "10"]);
+    assert!(
+        err.contains(mean)
+            && err.contains("); it stopped at epoch 0 where the gradient's largest entry was at most --gtol 10: give a smaller --gtol")
+            && !err.contains("train longer")
+            && !err.contains("stalled"),
         "{err}"
     );
 }

@@ -3569,6 +3569,13 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             units::r2(r2),
         ));
     }
+    if done.constant_columns.len() == done.model.layout.features() {
+        // Nothing to learn from: no optimizer or network does better.
+        return Some(format!(
+            "warning: the model predicts the training rows no better than their mean does (r² {}); every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary",
+            units::r2(r2),
+        ));
+    }
     let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
     let mut advice = if standardize && r2 < -1.0 {
         // Far worse than the mean: a target on a scale the output, which
@@ -3586,15 +3593,28 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // lower loss is not helped by more epochs (a target whose spread
         // is below f32's step at its size ends so).
         let ended = outcome.reason == crate::train::StopReason::MaxEpochs;
-        let advice = match (far, ended && still_falling(losses)) {
-            (true, _) => format!(
+        let gtol = match config.run.optimizer {
+            crate::optim::Optimizer::Lbfgs { gtol, .. } => gtol,
+            _ => 0.0,
+        };
+        let loose = gtol > crate::optim::DEFAULT_GTOL
+            && outcome.reason == crate::train::StopReason::GradientSmall;
+        let advice = match (far, ended && still_falling(losses), loose) {
+            (true, _, _) => format!(
                 "{}, which stalls L-BFGS; try --standardize",
                 far_text(&done.far_columns)
             ),
-            (false, true) => {
+            (false, true, _) => {
                 "the loss was still falling when the run ended: train longer (--epochs)".into()
             }
-            (false, false) => {
+            // Not a stall: a tolerance above the default was met (--gtol
+            // 10 at epoch 0).
+            (false, false, true) => format!(
+                "it stopped at epoch {} where the gradient's largest entry was at most --gtol {}: give a smaller --gtol",
+                outcome.updates,
+                crate::optim::short(gtol)
+            ),
+            (false, false, _) => {
                 let or = if standardize {
                     ", or --standardize"
                 } else {
