@@ -182,70 +182,105 @@ impl Dataset {
                 *hi = hi.max(v);
             }
         }
-        let range = |values: &[f32]| {
-            values
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                })
-        };
         let mut out = Vec::new();
-        let mut check = |name: &String, (lo, hi): (f32, f32), target: bool| {
-            let size = lo.abs().max(hi.abs());
-            if size == 0.0 {
-                let what = match target {
-                    true => "the model learns to predict 0",
-                    false => "it tells the model nothing",
-                };
-                let why = match derived.contains(name) {
-                    true => "",
-                    false => ": where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file",
-                };
-                out.push(format!(
-                    "column '{name}' is 0 in every row as read, so {what}{why}"
-                ));
-                return;
-            }
-            if !size.is_finite() {
-                return;
-            }
-            // The gap from `size` to the next f32 up: the step there.
-            let step = f32::from_bits(size.to_bits() + 1) - size;
-            if !step.is_finite() {
-                return;
-            }
-            let steps = (hi - lo) / step;
-            let merged = match steps {
-                0.0 => size >= (1u32 << 24) as f32,
-                s => s < FEW_STEPS,
-            };
-            if !merged {
-                return;
-            }
-            // In f64: f32's shortest form of 100000016 is 100000020.
-            let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
-            let scored = match target {
-                true => "; the loss and R² are measured against these values",
-                false => "",
-            };
-            let offset = "subtract an offset from the column in the file (its first value, say) to keep them apart";
-            out.push(match steps {
-                // Perhaps constant in the file too: a date column, say.
-                0.0 => format!(
-                    "column '{name}' holds one value, {lo}, in every row as read: if the file's values differ, they do by less than f32's step of {step} at that size, and were read as one{scored}; {offset}"
-                ),
-                s => format!(
-                    "column '{name}' spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size) as read: cells are stored as f32, and values closer than a step were read as one{scored}; {offset}"
-                ),
-            });
-        };
         for (j, name) in self.feature_names.iter().enumerate().take(f) {
-            check(name, (lo[j], hi[j]), false);
+            let column = Column::Feature;
+            out.extend(resolution_warning(name, (lo[j], hi[j]), column, derived));
         }
-        check(&self.target_name, range(&self.y), true);
+        out.extend(self.target_resolution_warning(Column::Target));
         out
     }
+
+    /// [`Dataset::resolution_warnings`]' warning of the target column, if
+    /// it has one, as `column` (the target a model trains on, or the one
+    /// `predict` scores against).
+    pub fn target_resolution_warning(&self, column: Column) -> Option<String> {
+        let values = self.y.iter().filter(|v| !v.is_nan());
+        let range = values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+        resolution_warning(&self.target_name, range, column, &[])
+    }
 }
+
+/// The column a resolution warning is of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    Feature,
+    /// The target a model trains on.
+    Target,
+    /// The target `predict` scores against.
+    Scored,
+}
+
+/// The warning of [`Dataset::resolution_warnings`] for the column `name`
+/// whose values range over `lo..=hi`, if any.
+fn resolution_warning(
+    name: &str,
+    (lo, hi): (f32, f32),
+    column: Column,
+    derived: &[String],
+) -> Option<String> {
+    let target = column != Column::Feature;
+    let size = lo.abs().max(hi.abs());
+    if size == 0.0 {
+        let what = match target {
+            true => "the model learns to predict 0",
+            false => "it tells the model nothing",
+        };
+        let why = match derived.iter().any(|d| d == name) {
+                true => "",
+                false => ": where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file",
+            };
+        return Some(format!(
+            "column '{name}' is 0 in every row as read, so {what}{why}"
+        ));
+    }
+    if !size.is_finite() {
+        return None;
+    }
+    // The gap from `size` to the next f32 up: the step there.
+    let step = f32::from_bits(size.to_bits() + 1) - size;
+    if !step.is_finite() {
+        return None;
+    }
+    let steps = (hi - lo) / step;
+    let merged = match steps {
+        0.0 => size >= (1u32 << 24) as f32,
+        s => s < FEW_STEPS,
+    };
+    if !merged {
+        return None;
+    }
+    // In f64: f32's shortest form of 100000016 is 100000020.
+    let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
+    let (scored, offset) = match column {
+        Column::Feature => ("", OFFSET),
+        Column::Target => (
+            "; the loss and R² are measured against these values",
+            OFFSET,
+        ),
+        // predict's and importance's scores: the predictions are in f64,
+        // and no offset in the file brings the scores closer.
+        Column::Scored => (
+            "; the MSE and R² printed are measured against these values",
+            "the file's own differ from them by up to half a step",
+        ),
+    };
+    Some(match steps {
+            // Perhaps constant in the file too: a date column, say.
+            0.0 => format!(
+                "column '{name}' holds one value, {lo}, in every row as read: if the file's values differ, they do by less than f32's step of {step} at that size, and were read as one{scored}; {offset}"
+            ),
+            s => format!(
+                "column '{name}' spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size) as read: cells are stored as f32, and values closer than a step were read as one{scored}; {offset}"
+            ),
+        })
+}
+
+/// A resolution warning's advice for a column that trains.
+const OFFSET: &str =
+    "subtract an offset from the column in the file (its first value, say) to keep them apart";
 
 /// Fewer f32 steps than this across a column's values: most of what told
 /// them apart was lost in reading them as f32.
@@ -1269,7 +1304,9 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 ColumnUse::Number => cells.push(number(cell)?),
                 _ if cell.contains('"') => return None,
                 ColumnUse::Skip => {}
-                ColumnUse::NumberOrNan => cells.push(number(cell).unwrap_or(f32::NAN)),
+                ColumnUse::NumberOrNan => {
+                    cells.push(number(cell).unwrap_or_else(|| nan_of(cell.as_bytes())))
+                }
                 ColumnUse::NumberOrMissing => match number(cell) {
                     Some(v) => cells.push(v),
                     None if is_missing(cell.as_bytes()) => cells.push(f32::NAN),
@@ -1361,7 +1398,9 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                         cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, named(m)))?)
                     }
                     ColumnUse::Skip => {}
-                    ColumnUse::NumberOrNan => cells.push(parse_cell(raw).unwrap_or(f32::NAN)),
+                    ColumnUse::NumberOrNan => {
+                        cells.push(parse_cell(raw).unwrap_or_else(|_| nan_of(raw)))
+                    }
                     ColumnUse::NumberOrMissing => cells.push(match parse_cell(raw) {
                         Ok(v) => v,
                         Err(_) if is_missing(raw) => f32::NAN,
@@ -1432,8 +1471,10 @@ pub enum ColumnUse {
     Number,
     /// Not read: its cells may hold anything (text, dates, nothing).
     Skip,
-    /// A number where the cell holds one, NaN where it does not (an empty
-    /// cell, "NA", text): a column that is used only if it is whole.
+    /// A number where the cell holds one, NaN where it does not: f32::NAN
+    /// where it is missing (empty, "NA": [`is_missing`]), [`TEXT_NAN`]
+    /// where it holds anything else (text, a number past f32's range). A
+    /// column that is used only if it is whole (`predict`'s target).
     NumberOrNan,
     /// A number, or NaN where the cell is missing ([`is_missing`]: empty,
     /// or a marker such as NA): `train --missing drop`'s columns, whose
@@ -1456,6 +1497,25 @@ pub const MISSING_MARKERS: [&str; 14] = [
     "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A",
     "#NA", "?",
 ];
+
+/// The NaN a [`ColumnUse::NumberOrNan`] cell reads as where it holds
+/// neither a number nor a missing marker ("1,234.5", "$12", "pending"): a
+/// quiet NaN of its own payload, told from f32::NAN (a missing cell) by
+/// its bits, which copies of the value keep.
+pub const TEXT_NAN: f32 = f32::from_bits(0x7fc0_0001);
+
+/// Whether `v` is [`TEXT_NAN`].
+pub fn is_text_nan(v: f32) -> bool {
+    v.to_bits() == TEXT_NAN.to_bits()
+}
+
+/// The NaN a [`ColumnUse::NumberOrNan`] cell that holds no number reads as.
+fn nan_of(cell: &[u8]) -> f32 {
+    match is_missing(cell) {
+        true => f32::NAN,
+        false => TEXT_NAN,
+    }
+}
 
 /// Whether a cell, once the ASCII whitespace around it is trimmed, is
 /// empty or one of [`MISSING_MARKERS`].

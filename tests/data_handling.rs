@@ -650,6 +650,95 @@ fn predict_reads_only_the_model_s_columns() {
     );
 }
 
+/// Text in predict's target column (a thousands separator, a currency
+/// sign, a word) is not a row yet to be measured: the predictions are
+/// written and not scored, with a notice counting those rows and naming
+/// the first, with or without --missing blank; missing markers (NA) in
+/// the same rows leave those rows out and score the others. A target
+/// whose values span a few of f32's steps is warned of by predict and
+/// importance, whose scores are measured against those values.
+#[test]
+fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, edited, json, p1, p2] = paths(
+        &dir,
+        ["d.csv", "m.st", "e.csv", "s.json", "p1.csv", "p2.csv"],
+    );
+    gen_csv(&csv, "60", "3", "4");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "5", "--save", &model],
+    ));
+    run_ok(&["predict", "--model", &model, "--data", &csv, "--out", &p1]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let with_targets = |cells: [&str; 3]| {
+        let mut out = String::new();
+        for (n, line) in text.lines().enumerate() {
+            let at = [3, 5, 7].iter().position(|&r| r == n);
+            match at {
+                Some(i) => {
+                    let kept = &line[..line.rfind(',').unwrap()];
+                    out += &format!("{kept},{}\n", cells[i]);
+                }
+                None => out += &format!("{line}\n"),
+            }
+        }
+        std::fs::write(&edited, out).unwrap();
+    };
+    let predict = |more: &[&str]| {
+        let args = [
+            "predict", "--model", &model, "--data", &edited, "--out", &p2, "--json", &json,
+        ];
+        let (ok, _, err) = shadertrain(&[&args[..], more].concat());
+        assert!(ok, "{err}");
+        assert_same_file(&p1, &p2, "");
+        (err, common::read_json(&json))
+    };
+    with_targets(["\"1,234.5\"", "$12", "pending"]);
+    for more in [&[][..], &["--missing", "blank"]] {
+        let (err, scores) = predict(more);
+        assert!(
+            err.contains("notice: the target column 'y' holds text where a number should be in 3 rows (the first is data row 3), so the predictions are not scored")
+                && !err.contains("no target value")
+                && !err.contains("mse "),
+            "{more:?}: {err}"
+        );
+        assert!(
+            scores["mse"].is_null() && scores["scored_rows"] == 0,
+            "{scores}"
+        );
+    }
+    with_targets(["NA", "", "?"]);
+    let (err, scores) = predict(&["--missing", "blank"]);
+    assert!(
+        err.contains("notice: 3 of the rows predicted have no target value: they are not scored"),
+        "{err}"
+    );
+    assert_eq!(scores["scored_rows"], 57);
+    assert!(scores["mse"].as_f64().is_some());
+    // A target of 1e8 + [0, 1000): f32 steps of 8 there, 124 of them.
+    let mut big = String::from("a,price\n");
+    for n in 0..200 {
+        big += &format!("{},{}\n", n as f64 / 200.0, 100_000_000 + 5 * n);
+    }
+    std::fs::write(&edited, big).unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &edited,
+        "cpu",
+        &["--epochs", "5", "--save", &model],
+    ));
+    assert!(
+        ok && err.contains("the loss and R² are measured against these values"),
+        "{err}"
+    );
+    let warning = "warning: column 'price' spans only 124 steps of f32 (100000000 to 100000992, a step of 8 at that size) as read: cells are stored as f32, and values closer than a step were read as one; the MSE and R² printed are measured against these values; the file's own differ from them by up to half a step";
+    for command in ["predict", "importance"] {
+        let (ok, _, err) = shadertrain(&[command, "--model", &model, "--data", &edited]);
+        assert!(ok && err.contains(warning), "{command}: {err}");
+    }
+}
+
 /// `predict --keep` copies columns of the file into the predictions, cell
 /// for cell (quoted commas and line ends, an empty cell, a feature
 /// itself), the rows matched past blank lines and from standard input

@@ -159,6 +159,9 @@ fn scored_rows(
             data::escaped(&model.target_name)
         );
     }
+    if let Some(warning) = data.target_resolution_warning(data::Column::Scored) {
+        crate::say!("warning: {warning}");
+    }
     let read = data.rows;
     // Rows with no target value go first, so that the cells filled are
     // those of rows scored.

@@ -214,6 +214,22 @@ fn score(
     target: TargetColumn,
     gaps: bool,
 ) -> Option<String> {
+    // Text where a number should be is more likely a column written
+    // another way (a thousands separator, a unit) than a row yet to be
+    // measured: scores of the other rows alone would mislead.
+    let text = y.iter().filter(|&&t| data::is_text_nan(t)).count();
+    if let Some(first) = y.iter().position(|&t| data::is_text_nan(t)) {
+        super::notice(
+            false,
+            &format!(
+                "the target column '{}' holds text where a number should be in {} (the first is data row {}), so the predictions are not scored: \"1,234.5\" or \"$12\" is not a number to this reader (write 1234.5, 12); a row not yet measured may leave the cell empty, or NA",
+                scores.target,
+                units::count(text, "row"),
+                first + 1
+            ),
+        );
+        return None;
+    }
     let (yhat, y): (Vec<f64>, Vec<f32>) = match scores.blank_rows {
         0 => (yhat, y),
         _ => (yhat.into_iter().zip(y).zip(blank))
@@ -307,6 +323,12 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         scored: false,
     };
     let (mut data, target, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
+    if let Some(warning) = (target != TargetColumn::Absent)
+        .then(|| data.target_resolution_warning(data::Column::Scored))
+        .flatten()
+    {
+        crate::say!("warning: {warning}");
+    }
     let filled = match missing {
         Blanks::Fill => fill_missing(&model, &mut data),
         _ => Vec::new(),
