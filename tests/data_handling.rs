@@ -933,6 +933,20 @@ fn ignored_columns_are_not_read() {
     std::fs::write(&odd, "a,b,y\n1,,3\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing drop leaves out the rows with a missing cell, and --missing mean fills each with its column's mean"), "{err}");
+    // From a model trained with --missing mean, only that option will do.
+    let [full, filled] = paths(&dir, ["full.csv", "filled.st"]);
+    std::fs::write(&full, "a,b,y\n1,2,3\n2,3,5\n3,1,4\n").unwrap();
+    run_ok(&train_data(
+        &full,
+        "cpu",
+        &["--missing", "mean", "--epochs", "2", "--save", &filled],
+    ));
+    let (_, _, err) = shadertrain(&train_data(
+        &odd,
+        "cpu",
+        &["--init", &filled, "--epochs", "2"],
+    ));
+    assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing mean fills each with the training mean --init's model keeps (it was trained with --missing mean)") && !err.contains("--missing drop"), "{err}");
     std::fs::write(&odd, "a,b,y\n1,2,3\n1,2,NA\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(err.contains("(column 'y'); --missing drop leaves out the rows with a missing cell, as --missing mean does for a missing target"), "{err}");
@@ -1245,6 +1259,16 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
             .contains("every row has a missing cell (a: 1, y: 1), so --missing drop leaves none to train on; --missing mean fills missing feature cells instead"),
         "{err}"
     );
+    // A feature missing in every row: no --missing fills it, so the
+    // advice is --ignore (--missing mean is refused for that column).
+    std::fs::write(&gaps, "a,b,c,y\n1,,,3\n2,NA,,5\n").unwrap();
+    for (more, says) in [
+        ("drop", "every row has a missing cell (b: 2, c: 2), so --missing drop leaves none to train on; b and c are missing in every row, so no --missing fills them: --ignore b,c leaves them unread"),
+        ("mean", "the feature 'b' has no number"),
+    ] {
+        let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &["--missing", more]));
+        assert!(!ok && err.contains(says) && !err.contains("--missing mean fills"), "{more}: {err}");
+    }
     let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "cpu", &["--missing", "drop"]));
     assert!(!ok && err.contains("--missing drop needs --data"), "{err}");
 }

@@ -377,10 +377,12 @@ fn set_up(
         (None, Some(model)) => Some(model.dates.as_slice()),
         _ => None,
     };
+    let fill = (init.as_ref()).and_then(|m| m.imputation.as_ref().map(Imputation::fill));
     let from = Origin {
         target: init_target,
         levels,
         dates,
+        fill,
     };
     let read = fold.as_mut().map(|f| &mut f.shared.read);
     let mut data = TrainingData::load(&config.run, (rank, size), is_resumed, from, read)?;
@@ -1092,6 +1094,10 @@ struct Origin<'a> {
     /// The features it reads as dates, which the run's `--date` must
     /// name; `None` where there is no such model.
     dates: Option<&'a [String]>,
+    /// What `--init`'s model fills missing cells with (`--missing mean`
+    /// or `median`, which a run from it must give); `None` where there is
+    /// no such model or it fills none.
+    fill: Option<data::Fill>,
 }
 
 /// The rows [`read_data`] read.
@@ -1166,7 +1172,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 }
             };
             let (mut table, categories) = read.map_err(|e| match header.get() {
-                Some(names) if !resumed => ignore_hint(e, names, run, target(names)),
+                Some(names) if !resumed => ignore_hint(e, names, run, target(names), from.fill),
                 Some(_) => resumed_hint(e),
                 None => e,
             })?;
@@ -1189,13 +1195,24 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 d.columns = data::by_column(std::mem::take(&mut d.columns), &categories);
             }
             if table.rows == 0 {
-                let (what, flag, instead) = match run.missing.fill() {
-                    Some(fill) => ("its target missing", &*format!("--missing {}", fill.name()), ""),
-                    None => (
+                // Features missing in every row: no fill has a value for them.
+                let of = dropped.as_ref().map_or(0, |d| d.of);
+                let empty: Vec<String> = (dropped.iter().flat_map(|d| &d.columns))
+                    .filter(|(name, n)| *n == of && Some(name.as_str()) != target.as_deref())
+                    .map(|(name, _)| units::shell_word(&data::escaped(name)))
+                    .collect();
+                let unread = match empty.len() {
+                    1 => format!("; {} is missing in every row, so no --missing fills it: --ignore {} leaves it unread", empty[0], empty[0]),
+                    _ => format!("; {} are missing in every row, so no --missing fills them: --ignore {} leaves them unread", joined(&empty, "and"), empty.join(",")),
+                };
+                let (what, flag, instead) = match (run.missing.fill(), empty.is_empty()) {
+                    (Some(fill), _) => ("its target missing", &*format!("--missing {}", fill.name()), ""),
+                    (None, true) => (
                         "a missing cell",
                         "--missing drop",
                         "; --missing mean fills missing feature cells instead, and drops only the rows with no target",
                     ),
+                    (None, false) => ("a missing cell", "--missing drop", &*unread),
                 };
                 bail!(
                     "{}: every row has {what} ({}), so {flag} leaves none to train on{instead}",
@@ -1385,6 +1402,7 @@ fn ignore_hint(
     header: &[String],
     run: &RunOptions,
     target: Option<&str>,
+    init_fill: Option<data::Fill>,
 ) -> crate::Error {
     let crate::Error::Csv {
         path,
@@ -1423,7 +1441,11 @@ fn ignore_hint(
             let name = units::shell_word(&data::escaped(name));
             let text = message.contains(" is not a number (column '");
             let fill = match (gap, text, date) {
-                (true, _, _) => format!("{drop}, and --missing mean fills each with its column's mean"),
+                (true, _, _) => match init_fill {
+                    // The one a run from that model takes.
+                    Some(f) => format!("--missing {0} fills each with the training {0} --init's model keeps (it was trained with --missing {0})", f.name()),
+                    None => format!("{drop}, and --missing mean fills each with its column's mean"),
+                },
                 (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
                 (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise edit the cells that are not numbers in the file"),
                 (false, false, _) => "edit the cell in the file (--missing takes only missing cells, not this one)".into(),
