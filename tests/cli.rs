@@ -2509,14 +2509,40 @@ fn a_constant_feature_is_named() {
     );
     let err = trained_err(&csv, &[&more[..], &["--ignore", "k"]].concat());
     assert!(!err.contains("one value in every"), "{err}");
-    // Not a one-hot level's feature, which --ignore cannot name.
+    // A one-hot encoded column with one level in every row is named by
+    // the column's name, which --ignore takes, not the level's feature.
     let city = path(&dir, "city.csv");
     let text = std::fs::read_to_string(&csv)
         .unwrap()
         .replace(",5,", ",Paris,");
     std::fs::write(&city, text.replace("a,k,b,y", "a,city,b,y")).unwrap();
     let err = trained_err(&city, &[&more[..], &["--categorical", "city"]].concat());
-    assert!(!err.contains("one value in every"), "{err}");
+    assert!(
+        err.contains("notice: city holds one value in every training row, so the network learns nothing from it: its weights are 0")
+            && !err.contains("city=Paris holds"),
+        "{err}"
+    );
+    // A level only a row left out has (here for its missing cell): named
+    // by its feature, whose weights are 0 on standardised and raw rows.
+    let mut text = String::from("a,city,y\n");
+    for n in 0..40 {
+        let a = (n as f64 * 0.37).sin();
+        let level = ["Oslo", "Rome"][n % 2];
+        text += &format!("{a},{level},{}\n", a + (n % 2) as f64);
+    }
+    text += ",Lima,3\n";
+    std::fs::write(&city, text).unwrap();
+    let levels = ["--categorical", "city", "--missing", "drop"];
+    for raw in [&[][..], &["--no-standardize"]] {
+        let err = trained_err(&city, &[&more[..], &levels, raw].concat());
+        assert!(
+            err.contains("notice: no training row has the level 'city=Lima' (rows held out, or left out for a missing cell, do), so the network learns nothing of it: its weights are 0, so predict gives a row of it the prediction of a row with none of its column's levels")
+                && !err.contains("city holds")
+                && !err.contains("Oslo'")
+                && !err.contains("Rome'"),
+            "{raw:?}: {err}"
+        );
+    }
 }
 
 /// A fresh run's weights from a feature that is 0 in every training row

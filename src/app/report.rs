@@ -204,9 +204,13 @@ pub(super) struct Finished<'a> {
     pub constant_columns: Vec<ConstantColumn>,
 }
 
-/// A feature that holds one value in every training row.
+/// A feature that holds one value in every training row: a column (a
+/// one-hot encoded one, where every training row has one level), or a
+/// one-hot level no training row has.
 pub struct ConstantColumn {
     pub name: String,
+    /// A one-hot level (city=Rare) no training row has.
+    pub unseen_level: bool,
     /// Whether the network's first-layer weights from it are 0: a fresh
     /// run's, where that value is 0 as trained on (standardised, or a raw
     /// 0), so the model ignores the feature.

@@ -2628,11 +2628,11 @@ fn fit<'a>(
 
 /// The training rows' features the notices name: those far from ±1
 /// where the run did not standardise them ([`report::FAR_SCALE`]), and
-/// those that hold one value in every row, but for one-hot levels
-/// (city=Paris), which --ignore cannot name (a level every training row
-/// has, or none: held out alone), each with whether the first layer's
-/// weights from it in `params` are 0 (a fresh run's, where that value is
-/// 0 as trained on).
+/// those that hold one value in every row (a one-hot encoded column by
+/// its name, where every row has one level, which --ignore can name; a
+/// level no row has by its feature's, city=Rare, held out alone), each
+/// with whether the first layer's weights from it in `params` are 0 (a
+/// fresh run's, where that value is 0 as trained on).
 fn columns_to_name(
     config: &TrainConfig,
     data: &TrainingData,
@@ -2658,16 +2658,49 @@ fn columns_to_name(
                 .all(|w| *w == 0.0)
         })
     };
-    let constant = (data.train.as_ref())
-        .map_or(Vec::new(), Dataset::constant_features)
-        .into_iter()
+    let constant = (data.train.as_ref()).map_or(Vec::new(), Dataset::constant_features);
+    let mut named: Vec<ConstantColumn> = (constant.iter())
         .filter(|name| !levels.contains(name))
         .map(|name| ConstantColumn {
-            ignored: zero(&name),
-            name,
+            ignored: zero(name),
+            name: name.clone(),
+            unseen_level: false,
         })
         .collect();
-    (far, constant)
+    for c in &model.categories {
+        let of_c = c.feature_names();
+        let fixed: Vec<&String> = of_c.iter().filter(|l| constant.contains(l)).collect();
+        if fixed.len() == of_c.len() {
+            // One level in every row: the column holds one value.
+            named.push(ConstantColumn {
+                ignored: of_c.iter().all(zero),
+                name: c.column.clone(),
+                unseen_level: false,
+            });
+            continue;
+        }
+        // The others: a level no row has (0 as read, in its mean where
+        // the rows were standardised).
+        let unseen = |level: &&String| {
+            let j = model.feature_names.iter().position(|f| f == *level);
+            let raw = |j: usize| match &model.standardization {
+                Some(s) => s.feature_mean[j],
+                None => data.train.as_ref().map_or(1.0, |d| f64::from(d.x[j])),
+            };
+            j.is_some_and(|j| raw(j) == 0.0)
+        };
+        named.extend(
+            fixed
+                .into_iter()
+                .filter(unseen)
+                .map(|level| ConstantColumn {
+                    ignored: zero(level),
+                    name: level.clone(),
+                    unseen_level: true,
+                }),
+        );
+    }
+    (far, named)
 }
 
 /// Scores the final parameters and writes the run's files, in this order:
@@ -3221,11 +3254,36 @@ fn constant_notices(config: &TrainConfig, done: &Finished) -> Vec<String> {
     if !(config.leader && fresh) {
         return Vec::new();
     }
-    [true, false]
+    let unseen: Vec<&ConstantColumn> = (done.constant_columns.iter())
+        .filter(|c| c.unseen_level)
+        .collect();
+    let levels = match unseen.len() {
+        0 => None,
+        n => {
+            let names: Vec<String> = unseen
+                .iter()
+                .map(|c| format!("'{}'", data::escaped(&c.name)))
+                .collect();
+            let (levels, its, one) = match n {
+                1 => ("level", "its weights are", "a row of it"),
+                _ => ("levels", "their weights are", "a row of one of them"),
+            };
+            let effect = match unseen.iter().all(|c| c.ignored) {
+                true => format!("{its} 0, so predict gives {one} the prediction of a row with none of its column's levels"),
+                false => format!("predict moves the prediction of {one} by weights no row measured"),
+            };
+            Some(format!(
+                "notice: no training row has the {levels} {} (rows held out, or left out for a missing cell, do), so the network learns nothing of {}: {effect}",
+                joined(&names, "and"),
+                if n == 1 { "it" } else { "them" },
+            ))
+        }
+    };
+    let columns = [true, false]
         .into_iter()
         .filter_map(|ignored| {
             let columns: Vec<String> = (done.constant_columns.iter())
-                .filter(|c| c.ignored == ignored)
+                .filter(|c| c.ignored == ignored && !c.unseen_level)
                 .map(|c| units::shell_word(&data::escaped(&c.name)))
                 .collect();
             let (holds, them, its) = match columns.len() {
@@ -3241,8 +3299,8 @@ fn constant_notices(config: &TrainConfig, done: &Finished) -> Vec<String> {
                 "notice: {} {holds} one value in every training row, so the network learns nothing from {them}{effect}",
                 joined(&columns, "and"),
             ))
-        })
-        .collect()
+        });
+    columns.chain(levels).collect()
 }
 
 /// The notice after a run on columns far from ±1 that it did not
