@@ -685,7 +685,8 @@ pub struct PredictArgs {
     /// Copy these columns of --data, comma separated, into the predictions
     /// before `<target>_pred`, each row's cells as the CSV reader reads
     /// them (quotes undone, whitespace around the text trimmed, quoted
-    /// again where needed): an id or a date to join the predictions back
+    /// again where needed; a cell that is not UTF-8 is an error at its
+    /// line and column): an id or a date to join the predictions back
     /// by (`''` is pandas' unnamed index column). The file is then read
     /// whole into memory. A name that holds a comma, given whole, is that
     /// column [default: the predictions alone].

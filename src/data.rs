@@ -2430,10 +2430,21 @@ pub fn read_for_model_keeping(
         if is_blank(&record) {
             continue;
         }
-        let cells: Vec<std::borrow::Cow<str>> = (columns.iter())
-            .map(|&j| String::from_utf8_lossy(&record[j]))
-            .collect();
-        let mut start = crate::io::csv_line(cells.iter().map(|c| c.as_ref()));
+        // Copied as text, so each must be UTF-8: a lossy copy would make
+        // distinct keys (Z\xfcrich, Z\xe4rich) one.
+        let line = record.position().map_or(0, |p| p.line()) + head.body_line - 1;
+        let cells = (columns.iter())
+            .map(|&j| {
+                std::str::from_utf8(&record[j]).map_err(|_| {
+                    err(line, j + 1, format!(
+                        "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)",
+                        String::from_utf8_lossy(&record[j]).escape_debug(),
+                        escaped(&head.header[j])
+                    ))
+                })
+            })
+            .collect::<Result<Vec<&str>>>()?;
+        let mut start = crate::io::csv_line(cells.iter().copied());
         start.pop();
         start.push(',');
         starts.push(start);

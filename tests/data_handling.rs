@@ -822,6 +822,24 @@ fn predict_keeps_the_columns_named() {
         let err = run_err(&["predict", "--model", &model, "--data", &new, "--keep", keep]);
         assert!(err.contains(&format!("new.csv:1: {says}")), "{err}");
     }
+    // A kept cell that is not UTF-8 (Latin-1's ü and ä, which a lossy copy
+    // would make one key) is refused at its line, past a quoted line end.
+    let latin = [
+        &b"id,x0,note,x1,y\n"[..],
+        b"Oslo,0.1,\"a\nb\",0.2,1\nZ\xfcrich,0.1,,0.2,1\nZ\xe4rich,0.1,,0.2,1\n",
+    ]
+    .concat();
+    std::fs::write(&new, latin).unwrap();
+    let err = run_err(&[
+        "predict", "--model", &model, "--data", &new, "--keep", "note,id",
+    ]);
+    assert!(
+        err.contains("new.csv:4:1: the cell is not valid UTF-8 (Z\u{fffd}rich) (column 'id'); --keep copies its cells as text, so the file must be UTF-8"),
+        "{err}"
+    );
+    run_ok(&[
+        "predict", "--model", &model, "--data", &new, "--keep", "note",
+    ]);
 }
 
 /// A reader that closes standard output early ends the predictions, not
