@@ -1100,6 +1100,37 @@ struct Origin<'a> {
     fill: Option<data::Fill>,
 }
 
+/// Why a file whose every row `--missing` left out gives nothing to
+/// train on, and what to do: for `drop`, `--missing mean`, or `--ignore`
+/// for features missing in every row, which no fill has a value for.
+fn none_to_train_on(
+    path: &Path,
+    run: &RunOptions,
+    dropped: Option<data::Dropped>,
+    target: Option<&str>,
+) -> anyhow::Error {
+    let of = dropped.as_ref().map_or(0, |d| d.of);
+    let empty: Vec<String> = (dropped.iter().flat_map(|d| &d.columns))
+        .filter(|(name, n)| *n == of && Some(name.as_str()) != target)
+        .map(|(name, _)| units::shell_word(&data::escaped(name)))
+        .collect();
+    let instead = match (run.missing.fill(), empty.len()) {
+        (Some(_), _) => String::new(),
+        (None, 0) => "; --missing mean fills missing feature cells instead, and drops only the rows with no target".into(),
+        (None, 1) => format!("; {0} is missing in every row, so no --missing fills it: --ignore {0} leaves it unread", empty[0]),
+        (None, _) => format!("; {} are missing in every row, so no --missing fills them: --ignore {} leaves them unread", joined(&empty, "and"), empty.join(",")),
+    };
+    let (what, flag) = match run.missing.fill() {
+        Some(fill) => ("its target missing", format!("--missing {}", fill.name())),
+        None => ("a missing cell", "--missing drop".into()),
+    };
+    anyhow::anyhow!(
+        "{}: every row has {what} ({}), so {flag} leaves none to train on{instead}",
+        path.display(),
+        dropped.map_or(String::new(), |d| d.by_column()),
+    )
+}
+
 /// The rows [`read_data`] read.
 #[derive(Clone)]
 struct ReadData {
@@ -1195,30 +1226,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 d.columns = data::by_column(std::mem::take(&mut d.columns), &categories);
             }
             if table.rows == 0 {
-                // Features missing in every row: no fill has a value for them.
-                let of = dropped.as_ref().map_or(0, |d| d.of);
-                let empty: Vec<String> = (dropped.iter().flat_map(|d| &d.columns))
-                    .filter(|(name, n)| *n == of && Some(name.as_str()) != target.as_deref())
-                    .map(|(name, _)| units::shell_word(&data::escaped(name)))
-                    .collect();
-                let unread = match empty.len() {
-                    1 => format!("; {} is missing in every row, so no --missing fills it: --ignore {} leaves it unread", empty[0], empty[0]),
-                    _ => format!("; {} are missing in every row, so no --missing fills them: --ignore {} leaves them unread", joined(&empty, "and"), empty.join(",")),
-                };
-                let (what, flag, instead) = match (run.missing.fill(), empty.is_empty()) {
-                    (Some(fill), _) => ("its target missing", &*format!("--missing {}", fill.name()), ""),
-                    (None, true) => (
-                        "a missing cell",
-                        "--missing drop",
-                        "; --missing mean fills missing feature cells instead, and drops only the rows with no target",
-                    ),
-                    (None, false) => ("a missing cell", "--missing drop", &*unread),
-                };
-                bail!(
-                    "{}: every row has {what} ({}), so {flag} leaves none to train on{instead}",
-                    path.display(),
-                    dropped.map_or(String::new(), |d| d.by_column()),
-                );
+                return Err(none_to_train_on(path, run, dropped, target.as_deref()));
             }
             let data = (table.into_dataset(target.as_deref())).map_err(|e| {
                 if resumed {
