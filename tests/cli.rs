@@ -1603,6 +1603,12 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
         err.contains(", or --standardize, or --optimizer lbfgs\n"),
         "{err}"
     );
+    // A rate so low that the loss fell a little every epoch, as fast at
+    // the end as on average: a larger one, not the saturation's smaller.
+    let more = ["--optimizer", "adam", "--lr", "2e-6", "--standardize"];
+    let (ok, _, err) = shadertrain(&train_synthetic("500", "3", "cpu", &more));
+    let says = "no better than their mean does (r² -0.1395); the loss fell slowly throughout, as fast at the end as on average: try a larger --lr (this run used 2e-6), or --lr auto\n";
+    assert!(ok && err.contains(says), "{err}");
     let (_, err) = run("nesterov");
     assert!(!err.contains("--optimizer lbfgs"), "{err}");
 }
@@ -2186,6 +2192,12 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         &named,
         "the chosen decay's model and the named one's",
     );
+    // --keep best (which --folds refuses) searches too, its folds scoring
+    // their last parameters, L-BFGS's best: the same choice and model.
+    let err = trained_err(&csv, &["--keep", "best", "--save", &named, "--json", &json]);
+    assert!(!err.contains("could not train its folds"), "{err}");
+    assert_eq!(read_json(&json)["weight_decay_search"]["chosen"], chosen);
+    assert_same_file(&model, &named, "--keep best's model and the plain run's");
     // Fewer rows than twice the parameters (61 with 12 units), and 50.
     for (data, more) in [(&csv, &["--hidden", "12"][..]), (&fifty, &[])] {
         let err = trained_err(data, &[more, &["--json", &json]].concat());
@@ -2645,7 +2657,7 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
     let err = run(&["--epochs", "10", "--batch-size", "100"]);
     assert!(
         err.contains(&format!(
-            "{}--optimizer momentum or adam usually",
+            "{}--optimizer momentum, or adam with --lr auto, usually reaches a lower loss in the same epochs",
             with("--batch-size")
         )),
         "{err}"
