@@ -2478,13 +2478,28 @@ fn a_weight_decay_that_left_the_mean_is_named() {
         "--epochs",
         "5",
     ];
-    let err = trained_err(&csv, &more);
-    assert!(
-        err.contains("no better than their mean")
-            && err.contains("try a larger --lr")
-            && !err.contains("shrank"),
-        "{err}"
+    // The same beside 400 constant columns, whose weights start at 0.
+    let wide = path(&dir, "wide.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!(
+        "{}{}\n",
+        (0..400).map(|j| format!("k{j},")).collect::<String>(),
+        lines.next().unwrap()
     );
+    for line in lines {
+        out += &format!("{}{line}\n", "1,".repeat(400));
+    }
+    std::fs::write(&wide, out).unwrap();
+    for file in [&csv, &wide] {
+        let err = trained_err(file, &more);
+        assert!(
+            err.contains("no better than their mean")
+                && err.contains("try a larger --lr")
+                && !err.contains("shrank"),
+            "{err}"
+        );
+    }
 }
 
 /// A new run on a feature that holds one value in every training row

@@ -3674,16 +3674,16 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         .filter(|&r| config.leader && r < MEAN_R2 && !kept_others)?;
     let losses = &outcome.losses;
     let last = losses[losses.len() - 1];
-    if let Some(advice) = decay_advice(config, &done.model) {
-        return Some(format!(
-            "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
-            units::r2(r2),
-        ));
-    }
     if done.constant_columns.len() == done.model.layout.features() {
         // Nothing to learn from: no optimizer or network does better.
         return Some(format!(
             "warning: the model predicts the training rows no better than their mean does (r² {}); every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary",
+            units::r2(r2),
+        ));
+    }
+    if let Some(advice) = decay_advice(config, &done.model) {
+        return Some(format!(
+            "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
             units::r2(r2),
         ));
     }
@@ -3811,13 +3811,24 @@ fn in_a_new_run(config: &TrainConfig, remedy: String) -> String {
 /// How large `model`'s weights are against a fresh network's: of each
 /// layer, the root mean square of its weights (not its biases) over that
 /// of U(−1/√fan_in, 1/√fan_in), 1/√(3·fan_in); the smallest layer's.
-/// One layer near 0 makes the output near constant.
+/// One layer near 0 makes the output near constant. The inputs whose
+/// weights are all exactly 0 are left out (those a fresh run zeroes, of
+/// features 0 in every training row: 400 of 403 constant would otherwise
+/// put a healthy first layer at 9% of its size); a layer of none else is 0.
 fn weight_size(model: &Model) -> f64 {
     (model.layout.layers().iter())
         .map(|layer| {
             let w = &model.params[layer.weight.clone()];
-            let mean_square = w.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / w.len() as f64;
-            (mean_square * 3.0 * layer.inputs as f64).sqrt()
+            let n = layer.inputs;
+            let column = |j: usize| w.iter().skip(j).step_by(n);
+            let live: Vec<usize> = (0..n).filter(|&j| column(j).any(|&v| v != 0.0)).collect();
+            let squares: f64 = (live.iter().flat_map(|&j| column(j)))
+                .map(|&v| (v as f64).powi(2))
+                .sum();
+            match live.len() {
+                0 => 0.0,
+                k => (squares / (k * layer.outputs) as f64 * 3.0 * n as f64).sqrt(),
+            }
         })
         .fold(f64::INFINITY, f64::min)
 }
