@@ -221,12 +221,12 @@ fn resolution_warning(
     column: Column,
     derived: &[String],
 ) -> Option<String> {
-    let target = column != Column::Feature;
     let size = lo.abs().max(hi.abs());
     if size == 0.0 {
-        let what = match target {
-            true => "the model learns to predict 0",
-            false => "it tells the model nothing",
+        let what = match column {
+            Column::Target => "the model learns to predict 0",
+            Column::Scored => "the predictions are scored against 0",
+            Column::Feature => "it tells the model nothing",
         };
         let why = match derived.iter().any(|d| d == name) {
                 true => "",
@@ -2380,8 +2380,8 @@ fn category_columns(categories: &[Category]) -> Vec<String> {
 /// for each row, its kept cells in `keep`'s order, each quoted where
 /// [`crate::io::csv_line`] quotes and followed by a comma. The cells are
 /// as the csv reader reads them: quotes undone, the whitespace around the
-/// text trimmed (inside quotes too), bytes that are not UTF-8 made
-/// U+FFFD. The file is read whole, once (it may be a pipe), and its rows
+/// text trimmed (inside quotes too); a kept cell that is not UTF-8 is an
+/// error at its line and column. The file is read whole, once (it may be a pipe), and its rows
 /// are those of the numbers, blank lines skipped. The kept columns' names
 /// come last ([`named_columns`]).
 pub fn read_for_model_keeping(
@@ -2421,6 +2421,7 @@ pub fn read_for_model_keeping(
     let mut reader = csv_reader(&body[head.at..]);
     let mut record = csv::ByteRecord::new();
     let mut starts = Vec::with_capacity(rows);
+    let mut lines = Lines::new(&body[head.at..], head.body_line);
     // The numbers were read from the same bytes, so every record reads
     // and has the header's cells.
     while reader
@@ -2432,7 +2433,7 @@ pub fn read_for_model_keeping(
         }
         // Copied as text, so each must be UTF-8: a lossy copy would make
         // distinct keys (Z\xfcrich, Z\xe4rich) one.
-        let line = record.position().map_or(0, |p| p.line()) + head.body_line - 1;
+        let line = lines.of(record.position());
         let cells = (columns.iter())
             .map(|&j| {
                 std::str::from_utf8(&record[j]).map_err(|_| {

@@ -2376,7 +2376,7 @@ fn a_near_constant_target_is_fitted_and_stopped_lbfgs_runs_are_told_why() {
         flat_text += &format!("1,2,{a}\n");
     }
     std::fs::write(&csv, text).unwrap();
-    std::fs::write(&flat, flat_text).unwrap();
+    std::fs::write(&flat, &flat_text).unwrap();
     let err = trained_err(&csv, &["--hidden", "4", "--json", &j]);
     let r2 = read_json(&j)["final_r2"].as_f64().unwrap();
     assert!(
@@ -2389,6 +2389,26 @@ fn a_near_constant_target_is_fitted_and_stopped_lbfgs_runs_are_told_why() {
         err.contains(mean)
             && err.contains("); every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary")
             && !err.contains("train longer")
+            && !err.contains("stalled"),
+        "{err}"
+    );
+    // The same where a one-hot column has one level in every training row
+    // (Rome's row is left out for its missing cell).
+    let cities: String = (flat_text.lines().skip(1))
+        .map(|l| format!("{}\n", l.replacen(",2,", ",Paris,", 1)))
+        .collect();
+    std::fs::write(&flat, format!("a,city,y\n{cities},Rome,3\n")).unwrap();
+    let more = [
+        "--hidden",
+        "4",
+        "--categorical",
+        "city",
+        "--missing",
+        "drop",
+    ];
+    let err = trained_err(&flat, &more);
+    assert!(
+        err.contains("); every feature holds one value in every training row")
             && !err.contains("stalled"),
         "{err}"
     );

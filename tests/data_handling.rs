@@ -695,11 +695,11 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
         assert_same_file(&p1, &p2, "");
         (err, common::read_json(&json))
     };
-    with_targets(["\"1,234.5\"", "$12", "pending"]);
+    with_targets(["\"1,234.5\"", "$12", "1e40"]);
     for more in [&[][..], &["--missing", "blank"]] {
         let (err, scores) = predict(more);
         assert!(
-            err.contains("notice: the target column 'y' holds text where a number should be in 3 rows (the first is data row 3), so the predictions are not scored")
+            err.contains("notice: the target column 'y' holds neither a number nor a missing marker in 3 rows (the first is data row 3), so the predictions are not scored")
                 && !err.contains("no target value")
                 && !err.contains("mse "),
             "{more:?}: {err}"
@@ -737,6 +737,10 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
         let (ok, _, err) = shadertrain(&[command, "--model", &model, "--data", &edited]);
         assert!(ok && err.contains(warning), "{command}: {err}");
     }
+    // A target of 0 in every row: scored against 0, as said.
+    std::fs::write(&edited, "a,price\n0.1,0\n0.2,0\n").unwrap();
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &edited]);
+    assert!(ok && err.contains("warning: column 'price' is 0 in every row as read, so the predictions are scored against 0"), "{err}");
 }
 
 /// `predict --keep` copies columns of the file into the predictions, cell
@@ -840,6 +844,18 @@ fn predict_keeps_the_columns_named() {
     run_ok(&[
         "predict", "--model", &model, "--data", &new, "--keep", "note",
     ]);
+    // The same at CRLF line ends, which the csv reader's own count lags.
+    let crlf = [
+        &b"id,x0,note,x1,y\r\n"[..],
+        b"Oslo,0.1,\"a\r\nb\",0.2,1\r\nZ\xfcrich,0.1,,0.2,1\r\n",
+    ]
+    .concat();
+    std::fs::write(&new, crlf).unwrap();
+    let err = run_err(&["predict", "--model", &model, "--data", &new, "--keep", "id"]);
+    assert!(
+        err.contains("new.csv:4:1: the cell is not valid UTF-8"),
+        "{err}"
+    );
 }
 
 /// A reader that closes standard output early ends the predictions, not
@@ -966,6 +982,12 @@ fn ignored_columns_are_not_read() {
     ));
     assert!(err.contains("the cell is empty; expected a number (column 'b'); if it is not a feature, --ignore b leaves it unread; if it is, --missing mean fills each with the training mean --init's model keeps (it was trained with --missing mean)") && !err.contains("--missing drop"), "{err}");
     std::fs::write(&odd, "a,b,y\n1,2,3\n1,2,NA\n").unwrap();
+    let (_, _, err) = shadertrain(&train_data(
+        &odd,
+        "cpu",
+        &["--init", &filled, "--epochs", "2"],
+    ));
+    assert!(err.contains("(column 'y'); --missing mean leaves out the rows with a missing target (the option --init's model was trained with)"), "{err}");
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(err.contains("(column 'y'); --missing drop leaves out the rows with a missing cell, as --missing mean does for a missing target"), "{err}");
     std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();

@@ -222,7 +222,7 @@ fn score(
         super::notice(
             false,
             &format!(
-                "the target column '{}' holds text where a number should be in {} (the first is data row {}), so the predictions are not scored: \"1,234.5\" or \"$12\" is not a number to this reader (write 1234.5, 12); a row not yet measured may leave the cell empty, or NA",
+                "the target column '{}' holds neither a number nor a missing marker in {} (the first is data row {}), so the predictions are not scored: \"1,234.5\", \"$12\" or a number past f32's range is not a number to this reader (write 1234.5, 12); a row not yet measured may leave the cell empty, or NA",
                 scores.target,
                 units::count(text, "row"),
                 first + 1

@@ -1462,9 +1462,12 @@ fn ignore_hint(
                 "; if it is not a feature, --ignore {name} leaves it unread; if it is, {fill}"
             );
         }
-        Some(_) if gap => {
-            message += &format!("; {drop}, as --missing mean does for a missing target")
-        }
+        Some(_) if gap => match init_fill {
+            Some(f) => {
+                message += &format!("; --missing {} leaves out the rows with a missing target (the option --init's model was trained with)", f.name())
+            }
+            None => message += &format!("; {drop}, as --missing mean does for a missing target"),
+        },
         // Text in a target that no option chose: likely not the target.
         Some(_) if run.target.is_none() => {
             let not = match (categorical.is_empty(), dates.is_empty()) {
@@ -3672,20 +3675,28 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         .r2
         .0
         .filter(|&r| config.leader && r < MEAN_R2 && !kept_others)?;
+    let head = format!(
+        "warning: the model predicts the training rows no better than their mean does (r² {})",
+        units::r2(r2)
+    );
     let losses = &outcome.losses;
     let last = losses[losses.len() - 1];
-    if done.constant_columns.len() == done.model.layout.features() {
+    // A one-hot column named whole stands for each of its levels.
+    let levels = |name: &String| {
+        let category = done.model.categories.iter().find(|c| c.column == *name);
+        category.map_or(1, |c| c.levels.len())
+    };
+    let constant: usize = (done.constant_columns.iter())
+        .map(|c| if c.unseen_level { 1 } else { levels(&c.name) })
+        .sum();
+    if constant == done.model.layout.features() {
         // Nothing to learn from: no optimizer or network does better.
         return Some(format!(
-            "warning: the model predicts the training rows no better than their mean does (r² {}); every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary",
-            units::r2(r2),
+            "{head}; every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary"
         ));
     }
     if let Some(advice) = decay_advice(config, &done.model) {
-        return Some(format!(
-            "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
-            units::r2(r2),
-        ));
+        return Some(format!("{head}; {advice}"));
     }
     let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
     let mut advice = if standardize && r2 < -1.0 {
@@ -3701,8 +3712,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // ×1e6: r² 0.000; standardized, 0.974).
         let far = standardize && !done.far_columns.is_empty();
         // Longer only where --epochs ended it: a line search that found no
-        // lower loss is not helped by more epochs (a target whose spread
-        // is below f32's step at its size ends so).
+        // lower loss is not helped by more epochs.
         let ended = outcome.reason == crate::train::StopReason::MaxEpochs;
         let gtol = match config.run.optimizer {
             crate::optim::Optimizer::Lbfgs { gtol, .. } => gtol,
@@ -3734,10 +3744,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
                 format!("L-BFGS stalled: try another --hidden or --activation, or a first-order optimizer (--optimizer adam --lr auto){or}")
             }
         };
-        return Some(format!(
-            "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
-            units::r2(r2)
-        ));
+        return Some(format!("{head}; {advice}"));
     } else if still_falling(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
@@ -3766,10 +3773,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         advice += ", or --optimizer lbfgs";
     }
     advice += &with_run_flags(config);
-    Some(format!(
-        "warning: the model predicts the training rows no better than their mean does (r² {}); {advice}",
-        units::r2(r2)
-    ))
+    Some(format!("{head}; {advice}"))
 }
 
 /// Below this fraction of their starting size ([`weight_size`]), weights
@@ -3945,9 +3949,6 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// The search's choice: the lowest score, the first of equals (so 0,
-    /// first, where a decay does no better), passing over values with no
-    /// score; 0 where none has one.
     #[test]
     fn a_slow_fall_throughout_is_told_from_an_early_fall_that_stopped() {
         // 1% over 200 epochs, the same each epoch: too low a rate.
@@ -3972,6 +3973,9 @@ mod tests {
         assert!(!slow_throughout(&[1.0]));
     }
 
+    /// The search's choice: the lowest score, the first of equals (so 0,
+    /// first, where a decay does no better), passing over values with no
+    /// score; 0 where none has one.
     #[test]
     fn the_decay_chosen_is_the_first_lowest_score() {
         let tried = |scores: [Option<f64>; 4]| -> Vec<DecayTried> {
