@@ -229,9 +229,9 @@ fn resolution_warning(
             Column::Feature => "it tells the model nothing",
         };
         let why = match derived.iter().any(|d| d == name) {
-                true => "",
-                false => ": where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file",
-            };
+            true => "",
+            false => ": where the file holds values other than 0 there, all of them are below f32's least normal magnitude (1.1754944e-38), which read as 0; scale the column in the file",
+        };
         return Some(format!(
             "column '{name}' is 0 in every row as read, so {what}{why}"
         ));
@@ -268,14 +268,14 @@ fn resolution_warning(
         ),
     };
     Some(match steps {
-            // Perhaps constant in the file too: a date column, say.
-            0.0 => format!(
-                "column '{name}' holds one value, {lo}, in every row as read: if the file's values differ, they do by less than f32's step of {step} at that size, and were read as one{scored}; {offset}"
-            ),
-            s => format!(
-                "column '{name}' spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size) as read: cells are stored as f32, and values closer than a step were read as one{scored}; {offset}"
-            ),
-        })
+        // Perhaps constant in the file too: a date column, say.
+        0.0 => format!(
+            "column '{name}' holds one value, {lo}, in every row as read: if the file's values differ, they do by less than f32's step of {step} at that size, and were read as one{scored}; {offset}"
+        ),
+        s => format!(
+            "column '{name}' spans only {s} steps of f32 ({lo} to {hi}, a step of {step} at that size) as read: cells are stored as f32, and values closer than a step were read as one{scored}; {offset}"
+        ),
+    })
 }
 
 /// A resolution warning's advice for a column that trains.
