@@ -82,6 +82,14 @@ pub struct LayerView {
     pub bias: Range<usize>,
 }
 
+impl LayerView {
+    /// Where in the flat parameter block the weights from input `j` sit,
+    /// one per output (the weight is out × in, row-major).
+    pub fn from_input(&self, j: usize) -> impl Iterator<Item = usize> {
+        (self.weight.start + j..self.weight.end).step_by(self.inputs)
+    }
+}
+
 /// Layer sizes `[f, h1, …, hk, 1]` and the offsets they imply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -266,11 +274,8 @@ impl Model {
     /// Sets the first layer's weights from each of `features` to 0.
     pub fn zero_inputs(&mut self, features: &[usize]) {
         let first = &self.layout.layers()[0];
-        let (start, inputs) = (first.weight.start, first.inputs);
-        for &j in features {
-            for o in 0..first.outputs {
-                self.params[start + o * inputs + j] = 0.0;
-            }
+        for i in features.iter().flat_map(|&j| first.from_input(j)) {
+            self.params[i] = 0.0;
         }
     }
 

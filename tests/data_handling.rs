@@ -602,17 +602,10 @@ fn gpu_validation_is_measured_at_every_epoch() {
     assert_eq!(s["options"]["on_device"], false);
 }
 
-/// A file of rows to predict may hold columns the model does not read
-/// (an id, text with quoted commas and line ends) and an empty target:
-/// the predictions are those of the model's columns alone, unscored,
-/// with a notice saying why.
-#[test]
-fn predict_reads_only_the_model_s_columns() {
-    let dir = tempfile::tempdir().unwrap();
-    let [csv, model, new, p1, p2, json] = paths(
-        &dir,
-        ["d.csv", "m.st", "new.csv", "p1.csv", "p2.csv", "s.json"],
-    );
+/// In `dir`: `gen`'s 60 rows × 3 features (seed 4), a model trained on
+/// them for 5 epochs, and its predictions of them: the three paths.
+fn trained_and_predicted(dir: &tempfile::TempDir) -> [String; 3] {
+    let [csv, model, p1] = paths(dir, ["d.csv", "m.st", "p1.csv"]);
     gen_csv(&csv, "60", "3", "4");
     run_ok(&train_data(
         &csv,
@@ -620,6 +613,18 @@ fn predict_reads_only_the_model_s_columns() {
         &["--epochs", "5", "--save", &model],
     ));
     run_ok(&["predict", "--model", &model, "--data", &csv, "--out", &p1]);
+    [csv, model, p1]
+}
+
+/// A file of rows to predict may hold columns the model does not read
+/// (an id, text with quoted commas and line ends) and an empty target:
+/// the predictions are those of the model's columns alone, unscored,
+/// with a notice saying why.
+#[test]
+fn predict_reads_only_the_model_s_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, p1] = trained_and_predicted(&dir);
+    let [new, p2, json] = paths(&dir, ["new.csv", "p2.csv", "s.json"]);
     // The same rows, columns in another order, among others.
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut rows = String::from("id,x2,note,x0,y,x1\n");
@@ -660,17 +665,8 @@ fn predict_reads_only_the_model_s_columns() {
 #[test]
 fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
     let dir = tempfile::tempdir().unwrap();
-    let [csv, model, edited, json, p1, p2] = paths(
-        &dir,
-        ["d.csv", "m.st", "e.csv", "s.json", "p1.csv", "p2.csv"],
-    );
-    gen_csv(&csv, "60", "3", "4");
-    run_ok(&train_data(
-        &csv,
-        "cpu",
-        &["--epochs", "5", "--save", &model],
-    ));
-    run_ok(&["predict", "--model", &model, "--data", &csv, "--out", &p1]);
+    let [csv, model, p1] = trained_and_predicted(&dir);
+    let [edited, json, p2] = paths(&dir, ["e.csv", "s.json", "p2.csv"]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let with_targets = |cells: [&str; 3]| {
         let mut out = String::new();

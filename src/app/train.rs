@@ -2658,17 +2658,9 @@ fn columns_to_name(
         .flat_map(|c| c.feature_names())
         .collect();
     let first = &model.layout.layers()[0];
-    let weights = &params[first.weight.clone()];
-    let zero = |name: &String| {
-        let j = model.feature_names.iter().position(|f| f == name);
-        j.is_some_and(|j| {
-            weights
-                .iter()
-                .skip(j)
-                .step_by(first.inputs)
-                .all(|w| *w == 0.0)
-        })
-    };
+    let at = |name: &String| model.feature_names.iter().position(|f| f == name);
+    let zero =
+        |name: &String| at(name).is_some_and(|j| first.from_input(j).all(|i| params[i] == 0.0));
     let constant = (data.train.as_ref()).map_or(Vec::new(), Dataset::constant_features);
     let mut named: Vec<ConstantColumn> = (constant.iter())
         .filter(|name| !levels.contains(name))
@@ -2693,7 +2685,7 @@ fn columns_to_name(
         // The others: a level no row has (0 as read, in its mean where
         // the rows were standardised).
         let unseen = |level: &&String| {
-            let j = model.feature_names.iter().position(|f| f == *level);
+            let j = at(level);
             let raw = |j: usize| match &model.standardization {
                 Some(s) => s.feature_mean[j],
                 None => data.train.as_ref().map_or(1.0, |d| f64::from(d.x[j])),
@@ -3822,12 +3814,13 @@ fn in_a_new_run(config: &TrainConfig, remedy: String) -> String {
 fn weight_size(model: &Model) -> f64 {
     (model.layout.layers().iter())
         .map(|layer| {
-            let w = &model.params[layer.weight.clone()];
+            let w = &model.params;
             let n = layer.inputs;
-            let column = |j: usize| w.iter().skip(j).step_by(n);
-            let live: Vec<usize> = (0..n).filter(|&j| column(j).any(|&v| v != 0.0)).collect();
-            let squares: f64 = (live.iter().flat_map(|&j| column(j)))
-                .map(|&v| (v as f64).powi(2))
+            let live: Vec<usize> = (0..n)
+                .filter(|&j| layer.from_input(j).any(|i| w[i] != 0.0))
+                .collect();
+            let squares: f64 = (live.iter().flat_map(|&j| layer.from_input(j)))
+                .map(|i| (w[i] as f64).powi(2))
                 .sum();
             match live.len() {
                 0 => 0.0,
