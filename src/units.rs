@@ -1,5 +1,6 @@
-//! How counts, sizes and durations read in messages: "1 row" and "2 rows",
-//! "96.0 GiB" rather than a byte count, "0.0001 s" rather than "0 s".
+//! How counts, sizes, durations and lists read in messages: "1 row" and
+//! "2 rows", "96.0 GiB" rather than a byte count, "0.0001 s" rather than
+//! "0 s", "a, b or c".
 
 use std::time::Duration;
 
@@ -57,8 +58,33 @@ pub fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
+/// "a", "a or b", "a, b or c".
+pub fn or_list(items: &[String]) -> String {
+    joined(items, "or")
+}
+
+/// `items` as a sentence joins them: "a, b and c" for `word` "and".
+pub fn joined(items: &[String], word: &str) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} {word} {last}", rest.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lists_read_as_a_sentence() {
+        let items = |n: usize| -> Vec<String> {
+            ["a", "b", "c"][..n].iter().map(|s| s.to_string()).collect()
+        };
+        assert_eq!(super::or_list(&items(0)), "");
+        assert_eq!(super::or_list(&items(1)), "a");
+        assert_eq!(super::or_list(&items(2)), "a or b");
+        assert_eq!(super::joined(&items(3), "and"), "a, b and c");
+    }
+
     #[test]
     fn shell_words_paste_back_as_one_argument() {
         assert_eq!(super::shell_word("price"), "price");

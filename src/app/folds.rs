@@ -241,7 +241,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         crate::say!(
             "warning: the training loss of {folds} {} ended above where it started; {}",
             rose.join(", "),
-            train::rising_remedy(&config, "the folds")
+            super::ending::rising_remedy(&config, "the folds")
         );
     }
     let diverged: Vec<String> = scores
@@ -256,7 +256,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
         bail!(
             "{} diverged ({its} scores are those of {its} last good parameters, and count in the mean): {}",
             diverged.join(", "),
-            train::rising_remedy(&config, "the folds")
+            super::ending::rising_remedy(&config, "the folds")
         );
     }
     match args.save {

@@ -3,7 +3,9 @@
 //! - `config`: `train`'s options, defaults and checks, from the command
 //!   line or a checkpoint; `bench`'s checks.
 //! - `train`: the `train` pipeline: data, starting model, backend, fit,
-//!   outputs.
+//!   outputs; `ending`: how a run ends: its error, its note after a
+//!   signal, its summary, notices and warnings; `decay_search`: the
+//!   weight decay a run on few rows chooses by cross-validation.
 //! - `report`: what a run leaves behind: history, plot, model, the JSON
 //!   summary, the printed summary.
 //! - `validation`: the held-out loss of `--validation-split`.
@@ -40,6 +42,8 @@ mod bench_cmd;
 mod bench_dist;
 mod budget;
 mod config;
+mod decay_search;
+mod ending;
 mod folds;
 mod gen;
 mod grid;
@@ -136,6 +140,22 @@ pub(crate) fn write_json(path: &Path, record: &impl serde::Serialize) -> Result<
 pub(crate) fn notice(quiet: bool, text: &str) {
     if !quiet {
         crate::say!("notice: {text}");
+    }
+}
+
+/// Says the notice `text` gives, where `config`'s process prints, unless
+/// `said` (the folds' flag, where the run is one of `--folds`' or
+/// `--grid`'s) says it was said already: once for all their runs.
+pub(crate) fn notice_once(
+    config: &config::TrainConfig,
+    said: Option<&mut bool>,
+    text: impl FnOnce() -> String,
+) {
+    if config.leader && !said.as_deref().is_some_and(|s| *s) {
+        notice(config.quiet, &text());
+    }
+    if let Some(said) = said {
+        *said = true;
     }
 }
 
