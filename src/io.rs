@@ -28,6 +28,14 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                 return Err(no_directory(path, &parent));
             }
             check_name_length(path, &resolved)?;
+            let regular = std::fs::metadata(&resolved).is_ok_and(|m| m.is_file());
+            if regular && File::open(&resolved).is_ok() && starts_with(&resolved, HISTORY_MAGIC) {
+                return Err(Error::Config(format!(
+                    "{} is a checkpoint's history file (it starts with {}), which the checkpoint that names it reads to resume, and writing there would replace it; give another path, or delete it if no checkpoint needs it",
+                    path.display(),
+                    String::from_utf8_lossy(HISTORY_MAGIC)
+                )));
+            }
             // Whether a file can be made there (permissions, a read-only
             // mount): a temp file named as the write's is created and
             // removed.
@@ -914,6 +922,12 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     // A safetensors file starts with its header's length, 8 bytes that are
     // never all text (they would be a header of over 6e17 bytes), and then
     // the header's '{'.
+    if bytes.starts_with(HISTORY_MAGIC) {
+        return Err(bad(format!(
+            "not a model file: it starts with {}, as the history file beside a checkpoint does, which that checkpoint reads; give the checkpoint, or a model file that train --save wrote",
+            String::from_utf8_lossy(HISTORY_MAGIC)
+        )));
+    }
     let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if text.len() >= 8
         && text[..8]
@@ -940,6 +954,15 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         meta.get(key)
             .ok_or_else(|| bad(format!("metadata has no '{key}'")))
     };
+    if ["format", "activation", "feature_names"]
+        .iter()
+        .all(|k| !meta.contains_key(*k))
+    {
+        return Err(bad(format!(
+            "not a shadertrain model: a safetensors file whose metadata holds none of the keys train --save writes ('format', 'activation', 'feature_names'), such as another tool's weights ({}); a model file is what train --save or --checkpoint writes",
+            crate::units::count(tensors.len(), "tensor")
+        )));
+    }
     if let Some(format) = meta.get("format").filter(|f| *f != "shadertrain-mlp") {
         return Err(bad(format!(
             "metadata 'format' is '{format}'; expected shadertrain-mlp"
@@ -1301,6 +1324,28 @@ impl CheckpointWriter {
         }
     }
 
+    /// Refuses, before the run trains, a checkpoint whose first write
+    /// would start its history in a file that holds another checkpoint's
+    /// (one renamed or copied from this path reads it by name).
+    pub fn check(&self) -> Result<()> {
+        let Ok(Target::File(resolved)) = resolve_output(&self.path) else {
+            return Ok(());
+        };
+        match (&self.side, history_slots(&resolved)) {
+            (None, Some((fresh, ..))) => {
+                let copys = self
+                    .from_copy
+                    .as_ref()
+                    .is_some_and(|c| same_file(&fresh, &c.path));
+                match !copys && holds_records(&fresh) {
+                    true => Err(foreign_history(&resolved, &fresh)),
+                    false => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Appends the history past the last checkpoint and syncs it, then
     /// writes the checkpoint file atomically.
     pub fn write(&mut self, model: &Model, ck: &CheckpointView) -> Result<()> {
@@ -1423,17 +1468,19 @@ fn start_history(
     columns: usize,
     copy: Option<&SideHistory>,
 ) -> Result<SideHistory> {
-    let names = history_names(resolved)
+    let (path, other, read) = history_slots(resolved)
         .ok_or_else(|| Error::Config(format!("{} has no file name", resolved.display())))?;
-    let referenced = referenced_history(resolved);
-    let (path, other) = if referenced.as_deref() == names[0].file_name().and_then(|n| n.to_str()) {
-        (names[1].clone(), names[0].clone())
-    } else {
-        (names[0].clone(), names[1].clone())
-    };
     let copys = |p: &Path| copy.is_some_and(|c| same_file(p, &c.path));
-    let replaces = (std::fs::symlink_metadata(&other).is_ok_and(|m| m.is_file()) && !copys(&other))
-        .then_some(other);
+    if !copys(&path) && holds_records(&path) {
+        return Err(foreign_history(resolved, &path));
+    }
+    // The history of the checkpoint this one replaces goes once that is
+    // replaced; one that no checkpoint here reads is left alone where it
+    // holds records (a checkpoint renamed or copied from here may read it).
+    let replaces = (std::fs::symlink_metadata(&other).is_ok_and(|m| m.is_file())
+        && !copys(&other)
+        && (read || !holds_records(&other)))
+    .then_some(other);
     if let Some(c) = copy.filter(|_| copys(&path)) {
         if c.columns != columns {
             return Err(Error::Config(format!(
@@ -1462,6 +1509,40 @@ fn start_history(
         digest: Fnv1a::new(),
         replaces,
     })
+}
+
+/// Whether the file at `path` is a history file that holds a record:
+/// some checkpoint's, which a new history must not write over.
+fn holds_records(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > HISTORY_HEADER)
+        && File::open(path).is_ok()
+        && starts_with(path, HISTORY_MAGIC)
+}
+
+/// Where a new history for a checkpoint at `resolved` starts: the one of
+/// its two names the checkpoint there (if any) does not read; then the
+/// other, and whether that checkpoint reads it.
+fn history_slots(resolved: &Path) -> Option<(PathBuf, PathBuf, bool)> {
+    let [first, second] = history_names(resolved)?;
+    let referenced = referenced_history(resolved);
+    let reads = |p: &Path| referenced.as_deref() == p.file_name().and_then(|n| n.to_str());
+    Some(match reads(&first) {
+        true => (second, first, true),
+        false => {
+            let read = reads(&second);
+            (first, second, read)
+        }
+    })
+}
+
+/// The refusal to start a history for a checkpoint at `resolved` in
+/// `side`, which holds another checkpoint's records.
+fn foreign_history(resolved: &Path, side: &Path) -> Error {
+    let at = resolved.display();
+    Error::Config(format!(
+        "{} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself): move it beside that checkpoint as NAME.history, delete it if no checkpoint needs it, or give --checkpoint another path",
+        side.strip_prefix(".").unwrap_or(side).display(),
+    ))
 }
 
 /// The metadata of the model or checkpoint file at `path`, read from its
@@ -1687,8 +1768,23 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             let dir = std::fs::canonicalize(path)
                 .ok()
                 .map_or_else(|| parent_dir(path), |p| parent_dir(&p));
-            let file = dir.join(name);
-            let (history, mut val) = read_history_file(&file, records, columns, Fnv1a(digest))?;
+            // The file it names; but first, where it names another
+            // checkpoint's (it was renamed or copied), its own name for
+            // one, NAME.history, which holds the same records where the
+            // history was renamed or copied with it, and which a run at
+            // the other checkpoint's path never writes over.
+            let named = dir.join(name);
+            let read = |f: &Path| read_history_file(f, records, columns, Fnv1a(digest));
+            let own = std::fs::canonicalize(path)
+                .ok()
+                .and_then(|p| history_names(&p));
+            let own: Vec<PathBuf> = own.into_iter().flatten().collect();
+            let (file, (history, mut val)) = match own.contains(&named) {
+                true => (named.clone(), read(&named)?),
+                false => (own.into_iter())
+                    .find_map(|o| read(&o).ok().map(|found| (o, found)))
+                    .map_or_else(|| read(&named).map(|found| (named, found)), Ok)?,
+            };
             if let Some(text) = meta.get("checkpoint_val_loss") {
                 let l = text
                     .parse()
@@ -1796,7 +1892,7 @@ fn read_history_file(
     let bad = |m: String| Error::model_file(path, m);
     let mut f = File::open(path).map_err(|e| {
         bad(format!(
-            "cannot open this checkpoint's history file ({e}); keep it beside the checkpoint"
+            "cannot open this checkpoint's history file ({e}); keep it beside the checkpoint, under this name or renamed with it (NAME.history for a checkpoint NAME)"
         ))
     })?;
     let mut head = [0u8; HISTORY_HEADER as usize];

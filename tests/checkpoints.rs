@@ -630,13 +630,129 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
         "--history over the history file the copy reads was accepted"
     );
     assert!(
-        err.contains("and --resume's history file") && err.contains("are the same file"),
+        err.contains("--history: ") && err.contains("is a checkpoint's history file"),
         "{err}"
     );
     for checkpoint in [&copy, &original] {
         let (ok, _, err) = resume_to(checkpoint, "8", &[]);
         assert!(ok, "{checkpoint}: {err}");
     }
+}
+
+/// A checkpoint renamed away from its path still reads the history file
+/// of that path's name: a new run checkpointing at the freed path is
+/// refused before it trains rather than write over that file, and the
+/// renamed checkpoint still resumes. Renamed with its history (as
+/// NAME.history), it reads that one, and the path is free again.
+#[test]
+fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, _, history] = checkpoint_and_copy(&dir);
+    let [kept, kept_history] = paths(&dir, ["kept.ckpt", "kept.ckpt.history"]);
+    std::fs::rename(&original, &kept).unwrap();
+    let before = std::fs::read(&history).unwrap();
+    let again = train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &["--epochs", "5", "-q", "--checkpoint", &original],
+    );
+    let (ok, _, err) = shadertrain(&again);
+    assert!(
+        !ok,
+        "a new run wrote a history over the renamed checkpoint's"
+    );
+    assert!(
+        err.contains("holds a checkpoint's history that no checkpoint at")
+            && err.contains("move it beside that checkpoint as NAME.history"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&history).unwrap(), before);
+    assert!(
+        !Path::new(&original).exists(),
+        "the refused run wrote {original}"
+    );
+    let (ok, _, err) = resume_to(&kept, "7", &[]);
+    assert!(ok, "{err}");
+    // The history moved with it: the checkpoint reads it under its own
+    // name, and the path takes a new run.
+    std::fs::rename(&history, &kept_history).unwrap();
+    let (ok, _, err) = resume_to(&kept, "7", &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = shadertrain(&again);
+    assert!(ok, "{err}");
+    let (ok, _, err) = resume_to(&kept, "8", &["--checkpoint", &kept]);
+    assert!(ok, "{err}");
+    let resumed = load_checkpoint(Path::new(&kept)).unwrap();
+    assert_eq!(resumed.1.epoch, 8);
+}
+
+/// A checkpoint copied with its history (as NAME.history) reads the copy
+/// where the original's is gone: a new run at the original's path, which
+/// replaces its checkpoint, removes the old history once its first
+/// checkpoint is written.
+#[test]
+fn a_checkpoint_copied_with_its_history_resumes_from_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, copy, history] = checkpoint_and_copy(&dir);
+    let [copy_history] = paths(&dir, ["sc.bak.history"]);
+    std::fs::copy(&history, &copy_history).unwrap();
+    let again = train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &[
+            "--epochs",
+            "5",
+            "--seed",
+            "9",
+            "-q",
+            "--checkpoint",
+            &original,
+        ],
+    );
+    let (ok, _, err) = shadertrain(&again);
+    assert!(ok, "{err}");
+    assert!(!Path::new(&history).exists(), "the replaced history stayed");
+    let (ok, _, err) = resume_to(&copy, "7", &[]);
+    assert!(ok, "{err}");
+    // Its records, checked by their digest: another run's are refused.
+    std::fs::copy(format!("{original}.history.1"), &copy_history).unwrap();
+    let (ok, _, err) = resume_to(&copy, "7", &[]);
+    assert!(!ok, "a history of other records was read");
+    assert!(
+        err.contains("cannot open this checkpoint's history file"),
+        "{err}"
+    );
+}
+
+/// No output writes over a checkpoint's history file, and neither
+/// `predict` nor `--init` takes one for a model.
+#[test]
+fn a_history_file_is_no_output_and_no_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, _, history] = checkpoint_and_copy(&dir);
+    let before = std::fs::read(&history).unwrap();
+    for flag in ["--save", "--json", "--history", "--checkpoint"] {
+        let args = train_synthetic("100", "2", "cpu", &["--epochs", "2", "-q", flag, &history]);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok, "{flag} wrote over a history file");
+        assert!(
+            err.contains(&format!("{flag}: {history} is a checkpoint's history file")),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(&history).unwrap(), before);
+    let [rows] = paths(&dir, ["rows.csv"]);
+    std::fs::write(&rows, "x0,x1,y\n0.5,0.25,1\n").unwrap();
+    let (ok, _, err) = shadertrain(&["predict", "--model", &history, "--data", &rows]);
+    assert!(!ok);
+    assert!(
+        err.contains("not a model file: it starts with STHIST01, as the history file beside a checkpoint does"),
+        "{err}"
+    );
+    let (ok, _, err) = resume_to(&original, "6", &[]);
+    assert!(ok, "{err}");
 }
 
 /// A run resumed from a copy that checkpoints at the original's path

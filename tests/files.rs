@@ -145,6 +145,23 @@ fn bad_model_files_are_refused_with_the_problem_named() {
         bytes
     };
     assert!(refused(&swap("\"tanh\"", "\"relu\"")).contains("unknown activation 'relu'"));
+    // Another tool's weights: none of the keys train writes.
+    let mut foreign = good.clone();
+    for (from, to) in [
+        ("\"format\"", "\"formxt\""),
+        ("\"activation\"", "\"activxtion\""),
+        ("\"feature_names\"", "\"feature_nxmes\""),
+    ] {
+        let at = (foreign.windows(from.len()))
+            .position(|w| w == from.as_bytes())
+            .unwrap_or_else(|| panic!("{from} not in the header"));
+        foreign[at..at + to.len()].copy_from_slice(to.as_bytes());
+    }
+    let says = refused(&foreign);
+    assert!(says.contains("not a shadertrain model: a safetensors file whose metadata holds none of the keys train --save writes"), "{says}");
+    assert!(
+        refused(&swap("\"activation\"", "\"activxtion\"")).contains("metadata has no 'activation'")
+    );
     assert!(
         refused(&swap("layers.2.bias", "layers.2.bist")).contains("missing tensor 'layers.2.bias'")
     );

@@ -405,8 +405,10 @@ fn set_up(
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
         let from = resumed.as_ref().map(|r| (r.path.as_path(), &r.checkpoint));
-        io::CheckpointWriter::new(&c.path, from)
+        let writer = io::CheckpointWriter::new(&c.path, from);
+        writer.check().map(|()| writer).context("--checkpoint")
     });
+    let writer = writer.transpose()?;
     // One device for every run: --grid cannot vary what Device::open
     // reads (a --batch-size it varies is given in every combination).
     let device = match fold.as_mut().map(|f| &mut f.shared.device) {
