@@ -595,6 +595,63 @@ fn an_lr_auto_run_resumed_retries_as_the_run_would_have() {
     }
 }
 
+/// A resumed run whose checkpoint's run had stopped by one of its rules
+/// trains no epoch, however large --epochs; a warning says so and names
+/// what goes on: a lower --target-loss, which --resume takes, or a new
+/// run with --init and a looser rule. A run that trains says nothing.
+#[test]
+fn a_resumed_run_that_had_stopped_by_its_rule_says_why_none_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let [tol, target] = paths(&dir, ["tol.ckpt", "target.ckpt"]);
+    let rules = [
+        (&tol, ["--tol", "1e-2"]),
+        (&target, ["--target-loss", "0.2"]),
+    ];
+    for (checkpoint, rule) in rules {
+        let first = train_synthetic(
+            "200",
+            "2",
+            "cpu",
+            &[
+                &rule[..],
+                &[
+                    "--optimizer",
+                    "adam",
+                    "--lr",
+                    "0.01",
+                    "--epochs",
+                    "3000",
+                    "-q",
+                    "--checkpoint",
+                    checkpoint,
+                ],
+            ]
+            .concat(),
+        );
+        let (ok, _, err) = shadertrain(&first);
+        assert!(ok, "{err}");
+        let stopped = load_checkpoint(Path::new(checkpoint)).unwrap().1.epoch;
+        assert!(stopped < 3000, "{rule:?} did not stop the run");
+        let (ok, _, err) = resume_to(checkpoint, "5000", &[]);
+        assert!(ok, "{err}");
+        let says = format!(
+            "warning: no epoch ran: the run in {checkpoint} had stopped at epoch {stopped}"
+        );
+        assert!(err.contains(&says), "{err}");
+        let remedy = match rule[0] {
+            "--tol" => format!("start a new run from its parameters with --init {checkpoint}, the run's options and a smaller --tol or a larger --patience"),
+            _ => "a lower --target-loss goes on (--resume takes one)".to_string(),
+        };
+        assert!(err.contains(&remedy), "{err}");
+    }
+    let was = load_checkpoint(Path::new(&target)).unwrap().1.epoch;
+    let lower = ["--target-loss", "0.1", "--checkpoint", &target];
+    let (ok, _, err) = resume_to(&target, "5000", &lower);
+    assert!(ok, "{err}");
+    assert!(!err.contains("no epoch ran"), "{err}");
+    assert!(load_checkpoint(Path::new(&target)).unwrap().1.epoch > was);
+}
+
 /// A 5-epoch run's checkpoint in `dir` and a copy of it under another
 /// name: (the original, the copy, the original's history file).
 fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {

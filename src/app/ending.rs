@@ -147,17 +147,51 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
             crate::optim::short(target)
         );
     } else if let (true, StopReason::TimeLimit, 0) =
-        (config.leader, outcome.reason, outcome.updates)
+        (config.leader, outcome.reason, outcome.run_updates)
     {
+        let model = match config.resume {
+            Some(_) => "the checkpoint's",
+            None => "the untrained one",
+        };
         crate::say!(
-            "warning: --max-time ended the run before its first epoch, so the model is the untrained one; give a longer --max-time"
+            "warning: --max-time ended the run before its first epoch, so the model is {model}; give a longer --max-time"
         );
+    } else if let Some(warning) = stopped_before_resume(config, done) {
+        crate::say!("{warning}");
     } else if config.leader && done.outcome.ended_above_start() {
         crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
         crate::say!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warning after a resumed run in which no epoch ran because the
+/// checkpoint's run had stopped by one of its rules, which `--resume`
+/// keeps (a larger `--epochs` alone trained nothing, and said only "no
+/// epochs run"): what would train on.
+fn stopped_before_resume(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let outcome = &done.outcome;
+    let path = config.resume.as_ref()?.display();
+    if !config.leader || outcome.run_updates > 0 {
+        return None;
+    }
+    let afresh = |change: &str| {
+        format!("to train on, start a new run from its parameters with --init {path}, the run's options and {change} (the optimizer's state starts afresh)")
+    };
+    let remedy = match outcome.reason {
+        StopReason::TargetReached => "a lower --target-loss goes on (--resume takes one)".into(),
+        StopReason::Converged => afresh("a smaller --tol or a larger --patience"),
+        StopReason::GradientSmall => afresh("a smaller --gtol"),
+        StopReason::ValidationStalled => afresh("a larger --val-patience"),
+        StopReason::NoDescent => format!("L-BFGS finds no lower loss from these parameters; a new run from them with --init {path} and another --optimizer may"),
+        _ => return None,
+    };
+    Some(format!(
+        "warning: no epoch ran: the run in {path} had stopped at epoch {} ({}), and --resume keeps its options, so a larger --epochs does not train on; {remedy}",
+        outcome.updates,
+        outcome.reason.describe()
+    ))
 }
 
 /// What a run interrupted after `updates` updates by `signal` left: the
