@@ -351,6 +351,56 @@ fn a_grid_on_the_gpu_is_its_combinations_folds() {
     }
 }
 
+/// `--kernels` that cannot take a combination's hidden layers refuses
+/// the grid before its first combination trains (no GPU is opened, so
+/// none is needed), naming that combination; the cpu backend, which
+/// has no such kernels, trains them all.
+#[test]
+fn kernels_that_cannot_take_a_combinations_network_refuse_the_grid_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(&dir, "m.st");
+    let cases = [
+        ("wide", "hidden=8,16,[16,8]", "--grid's combination hidden=[16,8]: the wide kernels take exactly one hidden layer, not hidden layers 16,8"),
+        ("fused", "hidden=8,300", "--grid's combination hidden=300: the fused kernel takes one hidden layer of at most 256 units, not hidden layers 300"),
+    ];
+    for (kernels, grid, says) in cases {
+        let run = [
+            "train",
+            "--synthetic",
+            "60",
+            "--features",
+            "2",
+            "--folds",
+            "2",
+            "--epochs",
+            "3",
+        ];
+        let more = ["--grid", grid, "--kernels", kernels, "--save", &model];
+        for backend in ["gpu", "auto"] {
+            let (ok, _, err) = shadertrain(&[&run[..], &more, &["--backend", backend]].concat());
+            assert!(!ok, "{kernels} {grid} ran on {backend}");
+            assert!(err.contains(says), "{err}");
+            assert!(!err.contains("combination 1 of"), "{err}");
+            assert!(!Path::new(&model).exists());
+        }
+    }
+    let run = [
+        "train",
+        "--synthetic",
+        "60",
+        "--features",
+        "2",
+        "--folds",
+        "2",
+        "--epochs",
+        "3",
+    ];
+    let (ok, out, err) =
+        shadertrain(&[&run[..], &["--grid", "hidden=8,[16,8]", "--backend", "cpu"]].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains("[16,8]"), "{out}");
+}
+
 #[test]
 fn grids_are_refused_where_they_cannot_work() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,9 @@ use super::config::{GridPlace, RunOptions, TrainConfig};
 use super::folds::{self, FoldScore, Folded, OutOfFold, Spread};
 use super::random::{self, Values};
 use super::train::Shared;
-use crate::cli::{GridAxis, GridRange, GridValues, TrainArgs, MOST_COMBINATIONS};
+use crate::bench::BackendKind;
+use crate::cli::{BackendChoice, GridAxis, GridRange, GridValues, TrainArgs, MOST_COMBINATIONS};
+use crate::gpu::KernelFamily;
 use crate::optim::OptimizerKind;
 
 /// `--halving`'s first round trains at least 1/this of `--epochs`
@@ -639,7 +641,24 @@ fn checked(
     for c in combos {
         let here = round_args(c, epochs.unwrap_or(0), epochs.is_some());
         match TrainConfig::resolve(&here) {
-            Ok((config, _)) => round.push(config.run),
+            Ok((config, _)) => {
+                // The kernels' hidden layers, which only a combination of
+                // --grid's varies, are checked only once a backend opens.
+                let gpu = !matches!(
+                    config.backend,
+                    BackendChoice::Kind(BackendKind::Cpu | BackendKind::Reference)
+                );
+                let hidden = config.run.hidden.as_deref().filter(|_| gpu);
+                if let Some(why) =
+                    hidden.and_then(|h| KernelFamily::hidden_refusal(config.kernels, h))
+                {
+                    bail!(
+                        "--grid's combination {}: {why}; --kernels auto picks kernels that take each combination's network",
+                        c.label()
+                    );
+                }
+                round.push(config.run)
+            }
             Err(e) => {
                 let mut base = args.clone();
                 base.grid.clear();

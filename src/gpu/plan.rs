@@ -176,6 +176,30 @@ impl KernelFamily {
         })
     }
 
+    /// Why `--kernels choice` cannot take hidden layers `hidden`, whatever
+    /// the inputs: the part of [`KernelFamily::choose`]'s refusal that
+    /// `--grid` checks of every combination before the first trains (the
+    /// inputs, the same in each, are checked when the data are read).
+    pub fn hidden_refusal(choice: KernelChoice, hidden: &[usize]) -> Option<String> {
+        let spec = || {
+            let layers: Vec<String> = hidden.iter().map(usize::to_string).collect();
+            layers.join(",")
+        };
+        match (choice, hidden) {
+            (KernelChoice::Wide, [_]) => None,
+            (KernelChoice::Wide, _) => Some(format!(
+                "the wide kernels take exactly one hidden layer, not hidden layers {}",
+                spec()
+            )),
+            (KernelChoice::Fused, [h]) if (1..=FUSED_WORKGROUP as usize).contains(h) => None,
+            (KernelChoice::Fused, _) => Some(format!(
+                "the fused kernel takes one hidden layer of at most {FUSED_WORKGROUP} units, not hidden layers {}",
+                spec()
+            )),
+            _ => None,
+        }
+    }
+
     /// The fused kernel's shape for `layout`, where it takes the network.
     pub fn fused_shape(layout: &Layout) -> Option<FusedShape> {
         match layout.hidden() {
