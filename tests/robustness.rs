@@ -719,6 +719,22 @@ fn auto_names_a_software_adapter_as_running_on_the_cpu() {
         err.contains("training on the CPU: ") && err.contains("(a software adapter, which runs on the CPU itself and is usually slower than the cpu backend, is present; --backend gpu uses it)"),
         "{err}"
     );
+    assert!(!err.contains("unused on the CPU"), "{err}");
+    // The GPU's settings given go unused, and the notice says which.
+    let gpu = [
+        "--epochs",
+        "1",
+        "--kernels",
+        "layered",
+        "--gpu-timeout",
+        "5",
+    ];
+    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "auto", &gpu));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("is present; --backend gpu uses it); --kernels and --gpu-timeout are settings of the GPU backend, unused on the CPU"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1011,6 +1027,15 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
     assert!(ok, "{err}");
     assert!(
         err.contains("training on the CPU: mini-batches (--batch-size 16)"),
+        "{err}"
+    );
+    let kernels = [&more[..], &["--kernels", "tiled"]].concat();
+    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "auto", &kernels));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(
+            "asks for the GPU; --kernels is a setting of the GPU backend, unused on the CPU"
+        ),
         "{err}"
     );
     // A search's combinations have sizes of their own: the notice, said

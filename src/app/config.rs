@@ -449,6 +449,9 @@ pub struct TrainConfig {
     /// The CPU backend's build (`--cpu-isa`); `None`: the best there is.
     pub cpu_isa: Option<crate::cpu::Isa>,
     pub kernels: KernelChoice,
+    /// The GPU backend's settings given, `--kernels` and `--gpu-timeout`,
+    /// which a run `--backend auto` puts on the CPU leaves unused.
+    pub gpu_settings: Vec<&'static str>,
     pub checkpoint: Option<Checkpointing>,
     /// The checkpoint resumed from.
     pub resume: Option<PathBuf>,
@@ -553,6 +556,23 @@ fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
 }
 
 impl TrainConfig {
+    /// Where `--backend auto` trains on the CPU: the clause that says
+    /// which of the GPU backend's settings given go unused, or nothing.
+    pub fn unused_on_cpu(&self) -> String {
+        let flags: Vec<String> = self.gpu_settings.iter().map(|f| f.to_string()).collect();
+        match flags.len() {
+            0 => String::new(),
+            1 => format!(
+                "; {} is a setting of the GPU backend, unused on the CPU",
+                flags[0]
+            ),
+            _ => format!(
+                "; {} are settings of the GPU backend, unused on the CPU",
+                crate::units::joined(&flags, "and")
+            ),
+        }
+    }
+
     /// Checks `args` and resolves the run they name: a new one, or the one
     /// the `--resume` checkpoint recorded (which is loaded here and
     /// returned).
@@ -679,6 +699,13 @@ impl TrainConfig {
             threads_resumed,
             cpu_isa: args.device.cpu_isa,
             kernels: args.device.kernels,
+            gpu_settings: [
+                ("--kernels", args.device.kernels != KernelChoice::Auto),
+                ("--gpu-timeout", args.gpu_timeout.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect(),
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
                 path,
                 every: args.checkpoint_every,

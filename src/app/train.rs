@@ -1850,14 +1850,14 @@ impl Device {
                 };
                 super::notice(
                     config.quiet,
-                    &format!("training on the CPU: mini-batches (--batch-size{size}) run on the cpu backend unless --backend gpu asks for the GPU"),
+                    &format!("training on the CPU: mini-batches (--batch-size{size}) run on the cpu backend unless --backend gpu asks for the GPU{}", config.unused_on_cpu()),
                 );
                 BackendChoice::Kind(BackendKind::Cpu)
             }
             (choice, _) => choice,
         };
         Ok(match backend {
-            BackendChoice::Auto => Device::auto(&config.adapter, config.quiet)?,
+            BackendChoice::Auto => Device::auto(&config.adapter, config)?,
             BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) if mixed => {
                 let float = match kind {
                     BackendKind::Reference => "f64",
@@ -1955,7 +1955,8 @@ impl Device {
     /// notice saying why (unless `quiet`).
     /// With `--precision mixed`, an adapter without the cooperative
     /// matrices it needs trains in f32, with a notice.
-    fn auto(request: &AdapterRequest, quiet: bool) -> Result<Device> {
+    fn auto(request: &AdapterRequest, config: &TrainConfig) -> Result<Device> {
+        let quiet = config.quiet;
         match gpu::Context::new(request) {
             Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
             Err(crate::Error::NoMixed(why)) => {
@@ -1964,7 +1965,7 @@ impl Device {
                     precision: Precision::F32,
                     ..request.clone()
                 };
-                Device::auto(&f32, quiet)
+                Device::auto(&f32, config)
             }
             Err(crate::Error::NoAdapter(why)) => {
                 // `pick` puts the reason first, then what it tried.
@@ -1986,7 +1987,11 @@ impl Device {
                     }
                     Precision::F32 => "",
                 };
-                super::notice(quiet, &format!("training on the CPU: {reason}{hint}{f32}"));
+                let unused = config.unused_on_cpu();
+                super::notice(
+                    quiet,
+                    &format!("training on the CPU: {reason}{hint}{f32}{unused}"),
+                );
                 Ok(Device::Cpu)
             }
             Err(e) => Err(e.into()),
