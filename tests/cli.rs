@@ -1433,14 +1433,23 @@ fn r_squared_is_reported_by_train_and_predict() {
     );
     assert!(out.contains(&line), "{line} in {out}");
     assert!(kept["val_r2"].as_f64().unwrap() > v["final_val_r2"].as_f64().unwrap());
-    // The GPU's own synthetic rows never reach the host.
+    // The GPU's own synthetic rows never reach the host: their variance
+    // is the rows' made on the host, from the seed.
     if have_gpu() {
         let mut args = train_synthetic("300", "3", "gpu", &["--epochs", "3", "--json", &j]);
         args.extend_from_slice(&["--hidden", "4"]);
-        run_ok(&args);
+        let out = run_ok(&args);
         let v = json();
         assert_eq!(v["options"]["on_device"], true, "{v}");
-        assert!(v["final_r2"].is_null(), "{v}");
+        let seed = v["options"]["seed"].as_u64().unwrap();
+        let rows = shadertrain::data::Dataset::synthetic(300, 3, seed).unwrap();
+        let want = 1.0 - v["final_loss"].as_f64().unwrap() / rows.target_variance();
+        let got = v["final_r2"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-9, "{got} against {want}: {v}");
+        assert!(
+            out.contains(&format!("r²        {want:.4} training\n")),
+            "{out}"
+        );
     }
 }
 

@@ -283,14 +283,25 @@ mod mpi {
     /// [`same_bits_for_every_process_count`] on `rows` rows.
     fn same_bits_on_rows(rows: &str, backend: &str, epochs: &str, more: &[&str], nps: &[usize]) {
         let dir = tempfile::tempdir().unwrap();
-        let [h1, m1] = paths(&dir, ["h1.csv", "m1.st"]);
+        let [h1, m1, j1] = paths(&dir, ["h1.csv", "m1.st", "j1.json"]);
         let mut one = small_on(rows, backend, epochs, more);
-        one.extend(["--shards", "4", "--history", &h1, "--save", &m1]);
+        one.extend([
+            "--shards",
+            "4",
+            "--history",
+            &h1,
+            "--save",
+            &m1,
+            "--json",
+            &j1,
+        ]);
         run_ok(&one);
+        let r2 = |j: &str| common::read_json(j)["final_r2"].as_f64();
         for &np in nps {
-            let (h, m) = (
+            let (h, m, j) = (
                 path(&dir, &format!("h{np}.csv")),
                 path(&dir, &format!("m{np}.st")),
+                path(&dir, &format!("j{np}.json")),
             );
             let mut args = small_on(rows, backend, epochs, more);
             args.extend([
@@ -301,11 +312,20 @@ mod mpi {
                 &h,
                 "--save",
                 &m,
+                "--json",
+                &j,
             ]);
             mpirun_ok(np, &args);
             let what = format!("{backend} {more:?} on {np} processes");
             assert_same_file(&h1, &h, &format!("history, {what}"));
             assert_same_file(&m1, &m, &format!("model, {what}"));
+            // No process holds every row: the variance is made from the
+            // seed, as one process's of its rows.
+            let (whole, parts) = (r2(&j1).expect("an r²"), r2(&j).expect("an r²"));
+            assert!(
+                (whole - parts).abs() < 1e-12,
+                "r² {whole} against {parts}, {what}"
+            );
         }
     }
 

@@ -495,7 +495,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
         |(c, d, s, _, device, _)| fingerprint(c, d, s, device),
     )?;
     let model = &start.model;
-    data.note_variances();
+    data.note_variances(&config.run);
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let mut config = config;
     if let Some(a) = &start.lr_auto {
@@ -976,14 +976,26 @@ impl TrainingData {
     }
 
     /// Notes the targets' variances (`variances`), before the rows are
-    /// shared out and after any standardisation.
-    fn note_variances(&mut self) {
+    /// shared out and after any standardisation; of `run`'s raw synthetic
+    /// rows that no process holds whole (the GPU's own, or a sharded
+    /// run's), from the seed.
+    fn note_variances(&mut self, run: &RunOptions) {
         let all = |d: &&Dataset| d.rows == self.train_rows;
+        let generated = match (run.synthetic, run.features, run.standardize) {
+            (Some(rows), Some(features), false) if run.validation_split.is_none() => {
+                Some((rows, features))
+            }
+            _ => None,
+        };
         self.variances = (
-            self.train
+            (self
+                .train
                 .as_ref()
                 .filter(all)
-                .map(Dataset::target_variance),
+                .map(Dataset::target_variance))
+            .or_else(|| {
+                generated.map(|(rows, f)| data::synthetic_target_variance(rows, f, run.seed))
+            }),
             self.val.as_ref().map(Dataset::target_variance),
         );
     }
