@@ -489,7 +489,7 @@ pub struct Standardization {
 }
 
 /// Mean and population std of `values`, in f64 (two passes).
-fn mean_std(values: impl Iterator<Item = f32> + Clone) -> (f64, f64) {
+pub fn mean_std(values: impl Iterator<Item = f32> + Clone) -> (f64, f64) {
     let (mut n, mut sum) = (0usize, 0.0f64);
     for v in values.clone() {
         n += 1;

@@ -315,6 +315,56 @@ fn features_far_beyond_the_training_range_give_finite_predictions() {
     assert!(!out.contains("NaN"), "{out}");
 }
 
+/// `--init` keeps the model's statistics; rows whose target or features
+/// lie far from them (a mean 3 of its stds away, or a spread 10 times
+/// its) are named with where they lie in the model's units, and the
+/// loss's units are said to have moved only where the target did. Rows
+/// like the model's own say nothing.
+#[test]
+fn init_names_rows_far_from_the_models_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, like, far, wide, m] =
+        paths(&dir, ["d.csv", "like.csv", "far.csv", "wide.csv", "m.st"]);
+    gen_csv(&csv, "400", "3", "1");
+    gen_csv(&like, "300", "3", "2");
+    let table = std::fs::read_to_string(&like).unwrap();
+    // y·1000 + 500 and x0·50; then x0·50 alone.
+    let scaled = |target: bool| -> String {
+        let mut lines = table.lines();
+        let mut out = format!("{}\n", lines.next().unwrap());
+        for line in lines {
+            let v: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+            let y = if target { v[3] * 1000.0 + 500.0 } else { v[3] };
+            out += &format!("{},{},{},{y}\n", v[0] * 50.0, v[1], v[2]);
+        }
+        out
+    };
+    std::fs::write(&far, scaled(true)).unwrap();
+    std::fs::write(&wide, scaled(false)).unwrap();
+    run_ok(&train_data(&csv, "cpu", &["--epochs", "5", "--save", &m]));
+    let init = |data: &str| {
+        let (ok, _, err) = shadertrain(&train_data(data, "cpu", &["--epochs", "2", "--init", &m]));
+        assert!(ok, "{err}");
+        err
+    };
+    let says = format!("in the standardised units of {m}, which --init keeps, these rows' ");
+    let err = init(&far);
+    assert!(err.contains(&format!("{says}y is ")), "{err}");
+    assert!(
+        err.contains(" and x0 is ")
+            && err.contains(", where the network was fit to 0 ± 1: the loss starts far from a fit"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(predicting these rows' mean no longer scores 1)"),
+        "{err}"
+    );
+    let err = init(&wide);
+    assert!(err.contains(&format!("{says}x0 is ")), "{err}");
+    assert!(!err.contains("predicting these rows' mean"), "{err}");
+    assert!(!init(&like).contains(&says));
+}
+
 #[test]
 fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     let dir = tempfile::tempdir().unwrap();

@@ -1612,6 +1612,19 @@ fn starting_point(
             model.imputation = fill_missing(run, &model, run.init.as_deref(), data)?;
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
+            let kept = (run.init.as_deref()).zip(model.standardization.as_ref());
+            if let (Some((init, s)), Some(rows), true) = (kept, &data.train, config.leader) {
+                if let Some((far, target)) = far_from_the_model(&model, s, rows) {
+                    let loss = match target {
+                        true => ", and reads in those units (predicting these rows' mean no longer scores 1)",
+                        false => "",
+                    };
+                    super::notice(
+                        config.quiet,
+                        &format!("in the standardised units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1: the loss starts far from a fit{loss}; a new run without --init standardises with these rows' own statistics", init.display()),
+                    );
+                }
+            }
             Start::fresh(model)
         }
     };
@@ -1825,6 +1838,61 @@ fn standardization(
         (_, _, false) => Ok(None),
     }
 }
+
+/// The columns of `rows` (the target first, then the numeric features;
+/// not one-hot levels, whose share of the rows may shift freely) whose
+/// own mean lies more than [`FAR_MEAN`] of `s`'s std from `s`'s mean,
+/// or whose own std is more than [`FAR_SPREAD`] times `s`'s: in words,
+/// each as its mean ± std in `s`'s standardised units, and whether the
+/// target is among them; `None` where none is.
+/// A model's target 1,000 times larger and 500 higher started its
+/// `--init` run at a loss of 1.76e6 in the model's units.
+fn far_from_the_model(
+    model: &Model,
+    s: &Standardization,
+    rows: &Dataset,
+) -> Option<(String, bool)> {
+    // The rows' own, raw: a constant column's std is 0.
+    let f = rows.features;
+    let column = |j: usize| data::mean_std(rows.x.iter().skip(j).step_by(f).copied());
+    let levels: Vec<String> = (model.categories.iter())
+        .flat_map(|c| c.feature_names())
+        .collect();
+    let target = (
+        &model.target_name,
+        data::mean_std(rows.y.iter().copied()),
+        (s.target_mean, s.target_std),
+    );
+    let features = (model.feature_names.iter().enumerate())
+        .zip(s.feature_mean.iter().zip(&s.feature_std))
+        .filter(|((_, name), _)| !levels.contains(name))
+        .map(|((j, name), (m, sd))| (name, column(j), (*m, *sd)));
+    let far: Vec<(bool, String)> = std::iter::once(target)
+        .chain(features)
+        .enumerate()
+        .filter_map(|(k, (name, (mean, std), (s_mean, s_std)))| {
+            let (at, spread) = ((mean - s_mean) / s_std, std / s_std);
+            (at.abs() > FAR_MEAN || spread > FAR_SPREAD).then(|| {
+                // Four significant digits.
+                let sig = |v: f64| format!("{v:.3e}").parse::<f64>().unwrap_or(v);
+                let name = units::shell_word(&data::escaped(name));
+                (k == 0, format!("{name} is {} ± {}", sig(at), sig(spread)))
+            })
+        })
+        .collect();
+    let mut shown: Vec<String> = far.iter().take(3).map(|(_, s)| s.clone()).collect();
+    match far.len() {
+        0 => return None,
+        1..=3 => {}
+        n => shown.push(format!("{} more", n - 3)),
+    }
+    Some((units::joined(&shown, "and"), far[0].0))
+}
+
+/// A column's mean this many of the model's stds from the model's mean,
+/// or its std this many times the model's: [`far_from_the_model`].
+const FAR_MEAN: f64 = 3.0;
+const FAR_SPREAD: f64 = 10.0;
 
 /// Where a run trains, `auto` resolved. A clone is the same GPU device.
 #[derive(Clone)]
