@@ -156,11 +156,12 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         crate::say!(
             "warning: --max-time ended the run before its first epoch, so the model is {model}; give a longer --max-time"
         );
-    } else if let Some(warning) = stopped_before_resume(config, done) {
-        crate::say!("{warning}");
     } else if config.leader && done.outcome.ended_above_start() {
         crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
+        crate::say!("{warning}");
+    }
+    if let Some(warning) = stopped_before_resume(config, done) {
         crate::say!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
@@ -169,7 +170,8 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
 /// The warning after a resumed run in which no epoch ran because the
 /// checkpoint's run had stopped by one of its rules, which `--resume`
 /// keeps (a larger `--epochs` alone trained nothing, and said only "no
-/// epochs run"): what would train on.
+/// epochs run"): what would train on. Not for L-BFGS's stall, which no
+/// option set, and whose cause the other warnings name.
 fn stopped_before_resume(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let path = config.resume.as_ref()?.display();
@@ -184,7 +186,6 @@ fn stopped_before_resume(config: &TrainConfig, done: &Finished) -> Option<String
         StopReason::Converged => afresh("a smaller --tol or a larger --patience"),
         StopReason::GradientSmall => afresh("a smaller --gtol"),
         StopReason::ValidationStalled => afresh("a larger --val-patience"),
-        StopReason::NoDescent => format!("L-BFGS finds no lower loss from these parameters; a new run from them with --init {path} and another --optimizer may"),
         _ => return None,
     };
     Some(format!(
