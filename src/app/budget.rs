@@ -116,7 +116,8 @@ pub(super) fn check(
     };
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let others = memory::sum(&[model, backend, shuffled, validation]);
-    let advice = |have: Option<u64>| advice(opt, p, config.run.epochs, others, have);
+    let rows = memory::product(&[train, layout.features() + 1, 4]);
+    let advice = |have: Option<u64>| advice(opt, p, config.run.epochs, (others, rows), have);
     let what = || {
         format!(
             "training a {} → {} → 1 network ({}) on {} with the {name} backend",
@@ -131,15 +132,17 @@ pub(super) fn check(
 }
 
 /// What to shrink where a run of `p` parameters with `opt` does not fit
-/// in `have`, its needs besides L-BFGS's vectors being `others`: L-BFGS's
-/// history where one pair would fit; a first-order optimizer where L-BFGS's
-/// vectors alone are too many (allowing Adam's two values a parameter, on
-/// the host and read back); else the network or the rows.
+/// in `have`, its needs besides L-BFGS's vectors being `others`, of which
+/// the training rows (their f32 values) are `rows`: L-BFGS's history where
+/// one pair would fit; a first-order optimizer where L-BFGS's vectors
+/// alone are too many (allowing Adam's two values a parameter, on the host
+/// and read back); else the rows, first where they take half of `others`
+/// or more, and the network.
 fn advice(
     opt: &Optimizer,
     p: usize,
     epochs: usize,
-    others: Option<u64>,
+    (others, rows): (Option<u64>, Option<u64>),
     have: Option<u64>,
 ) -> String {
     let fits = |more: Option<u64>| {
@@ -174,6 +177,14 @@ fn advice(
             "use a first-order --optimizer, such as adam: L-BFGS's vectors take {} even with --history-size 1",
             units::bytes(one.unwrap_or(u64::MAX))
         )
+    } else if rows
+        .zip(others)
+        .is_none_or(|(r, o)| r.saturating_mul(2) >= o)
+    {
+        format!(
+            "use fewer rows (their values alone take {}) or a smaller --hidden",
+            units::bytes(rows.unwrap_or(u64::MAX))
+        )
     } else {
         format!(
             "use a smaller --hidden (the parameters alone take {}) or fewer rows",
@@ -188,7 +199,8 @@ mod tests {
 
     /// L-BFGS's history where one pair fits; a first-order optimizer
     /// where L-BFGS's vectors alone do not (the default optimizer on a
-    /// network gd trains); else the network.
+    /// network gd trains); else the network, or the rows where they take
+    /// most of the memory.
     #[test]
     fn advice_names_what_would_fit() {
         let lbfgs = Optimizer::Lbfgs {
@@ -199,7 +211,9 @@ mod tests {
         };
         let p = 1_000_000;
         let others = Some(100_000_000);
-        let advice = |opt: &Optimizer, have: u64| advice(opt, p, 200, others, Some(have));
+        // Rows of 10 MB: a tenth of the rest.
+        let rows = Some(10_000_000);
+        let advice = |opt: &Optimizer, have: u64| advice(opt, p, 200, (others, rows), Some(have));
         // One pair: 14 vectors of 8 MB; ten: 32.
         assert!(advice(&lbfgs, 300_000_000).contains("use a smaller --history-size"));
         let first_order = advice(&lbfgs, 150_000_000);
@@ -211,6 +225,18 @@ mod tests {
                 "{e}"
             );
         }
+        // Rows of 60 MB, more than half the rest: those first.
+        let e = super::advice(
+            &Optimizer::gd(0.1),
+            p,
+            200,
+            (others, Some(60_000_000)),
+            Some(150_000_000),
+        );
+        assert_eq!(
+            e,
+            "use fewer rows (their values alone take 57.2 MiB) or a smaller --hidden"
+        );
     }
 
     #[test]
