@@ -1175,3 +1175,32 @@ fn adam_divergence_keeps_the_old_model() {
     assert!(err.contains("diverged at epoch"), "{err}");
     assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
 }
+
+/// A loss not finite before any update: no rate led there, so the error
+/// does not ask for a smaller one. Raw targets near 2e19 overflow the
+/// GPU's f32 sum of squared errors (the cpu backend's f64 sum trains).
+#[test]
+fn a_loss_not_finite_before_any_update_names_its_cause() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "big.csv");
+    let x = common::uniform(4, 1000, -1.0, 1.0);
+    let mut text = String::from("a,b,y\n");
+    for r in x.chunks_exact(2) {
+        text += &format!("{},{},{:e}\n", r[0], r[1], (r[0] + r[1]) as f64 * 1e19);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let raw = ["--no-standardize", "--optimizer", "adam", "--epochs", "3"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "gpu", &raw));
+    assert!(!ok, "trained: {err}");
+    assert!(
+        err.contains("the loss before any update is inf, so no epoch trained (no --lr led there): the GPU sums the squared errors in f32")
+            && err.contains("--standardize scales it"),
+        "{err}"
+    );
+    assert!(!err.contains("smaller --lr"), "{err}");
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &raw));
+    assert!(ok, "{err}");
+}

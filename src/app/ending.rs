@@ -30,6 +30,9 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
             loss,
             rolled_back,
         } => {
+            if epoch == 0 {
+                return Err(first_loss_not_finite(config, done, loss));
+            }
             // The rate of the update that led to the loss at `epoch`.
             let base = config.run.optimizer.lr();
             let (schedule, cuts) = (config.run.lr_schedule, &done.outcome.rate_cuts);
@@ -165,6 +168,25 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         crate::say!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error of a run whose loss before any update, `loss`, was not
+/// finite: no rate led there, so it names what did. The GPU sums the
+/// squared errors in f32: a target near 3e18 on 500 raw rows overflowed
+/// it, and the error told the user to try a smaller --lr, where the cpu
+/// backend's f64 sum trained.
+fn first_loss_not_finite(config: &TrainConfig, done: &Finished, loss: f64) -> anyhow::Error {
+    let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
+    let gpu = done.backend.starts_with("gpu");
+    let cause = match (gpu, standardize) {
+        (true, true) => "the GPU sums the squared errors in f32, at most 3.4e38, which a target this far from the output's start overflows: --standardize scales it (the cpu backend sums in f64)",
+        (true, false) => "the GPU sums the squared errors in f32, at most 3.4e38, which these rows overflow: the cpu backend sums in f64",
+        (false, true) => "the rows hold values too large for f32's products: --standardize scales them",
+        (false, false) => "the rows or the starting parameters hold values too large for f32's products",
+    };
+    anyhow::anyhow!(
+        "the loss before any update is {loss}, so no epoch trained (no --lr led there): {cause}"
+    )
 }
 
 /// The warning after a resumed run in which no epoch ran because the
