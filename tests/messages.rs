@@ -743,3 +743,21 @@ fn no_xdg_runtime_dir_messages_without_a_runtime_dir() {
         );
     }
 }
+
+/// Where `WGPU_BACKEND` names the backends to try, the error for no
+/// adapter says so, not the three shadertrain tries by default.
+#[test]
+fn no_adapter_names_the_backends_wgpu_backend_chose() {
+    let args = common::train_synthetic("20", "2", "gpu", &["--epochs", "1"]);
+    // Metal has no adapter off Apple's systems.
+    if cfg!(target_vendor = "apple") {
+        return;
+    }
+    let (ok, _, err) = shadertrain_env(&args, &[("WGPU_BACKEND", Some("metal"))]);
+    assert!(!ok, "trained on Metal: {err}");
+    assert!(
+        err.contains("tried the backends WGPU_BACKEND=metal names and found nothing"),
+        "{err}"
+    );
+    assert!(!err.contains("Vulkan"), "{err}");
+}

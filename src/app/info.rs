@@ -27,7 +27,7 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
             info.backend,
             info.device_type
         );
-        outln!(s, "    driver  {} {}", info.driver, info.driver_info);
+        outln!(s, "    driver  {}", gpu::context::driver(&info));
         outln!(s,
             "    limits  storage binding {} MiB, buffer {} MiB, workgroups/dim {}, workgroup storage {} KiB, invocations {}",
             l.max_storage_buffer_binding_size >> 20,

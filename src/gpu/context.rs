@@ -161,9 +161,23 @@ fn preference(info: &wgpu::AdapterInfo) -> u32 {
 /// One line per adapter: name, backend, type and driver.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     format!(
-        "{} ({:?}, {:?}, driver {} {})",
-        info.name, info.backend, info.device_type, info.driver, info.driver_info
+        "{} ({:?}, {:?}, driver {})",
+        info.name,
+        info.backend,
+        info.device_type,
+        driver(info)
     )
+}
+
+/// The adapter's driver and its version, whichever the backend reports
+/// (GL reports no driver name).
+pub fn driver(info: &wgpu::AdapterInfo) -> String {
+    let parts = [info.driver.trim(), info.driver_info.trim()];
+    let known: Vec<&str> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    match known.is_empty() {
+        true => "unknown".to_string(),
+        false => known.join(" "),
+    }
 }
 
 /// The adapter `request` picks out of `adapters`: the first hardware type
@@ -222,7 +236,11 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
     };
     let install = format!(". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers){use_it}");
     if infos.is_empty() {
-        why.push_str("; tried Vulkan, Metal and DX12 and found nothing");
+        let backends = match std::env::var("WGPU_BACKEND") {
+            Ok(v) if !v.trim().is_empty() => format!("the backends WGPU_BACKEND={v} names"),
+            _ => "Vulkan, Metal and DX12".to_string(),
+        };
+        why.push_str(&format!("; tried {backends} and found nothing"));
         why.push_str(&install);
         return why;
     }
