@@ -652,6 +652,32 @@ fn a_resumed_run_that_had_stopped_by_its_rule_says_why_none_ran() {
     assert!(load_checkpoint(Path::new(&target)).unwrap().1.epoch > was);
 }
 
+/// A resumed L-BFGS run's summary counts its epochs from the run's start
+/// and its loss-and-gradient evaluations in this invocation, and says so.
+#[test]
+fn a_resumed_lbfgs_summary_says_whose_evaluations_it_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck] = paths(&dir, ["lbfgs.ckpt"]);
+    let first = train_synthetic("200", "2", "cpu", &["--epochs", "6", "--checkpoint", &ck]);
+    let (ok, out, err) = shadertrain(&first);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("epochs    6 (reached --epochs), ") && !out.contains("in this run's"),
+        "{out}"
+    );
+    let (ok, out, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8"]);
+    assert!(ok, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("epochs "))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("epochs    8 (reached --epochs), ")
+            && line.ends_with(" loss-and-gradient evaluations in this run's 2 epochs"),
+        "{out}"
+    );
+}
+
 /// A 5-epoch run's checkpoint in `dir` and a copy of it under another
 /// name: (the original, the copy, the original's history file).
 fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {

@@ -583,12 +583,21 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         decay_line(&mut text, found);
     }
     match outcome.evaluations {
+        // The evaluations are this invocation's; a resumed run's epochs
+        // count from the start of the run.
         Some(n) => outln!(
             text,
-            "epochs    {} ({}), {}",
+            "epochs    {} ({}), {}{}",
             outcome.updates,
             outcome.reason.describe(),
-            units::count(n, "loss-and-gradient evaluation")
+            units::count(n, "loss-and-gradient evaluation"),
+            match outcome.updates - outcome.run_updates {
+                0 => String::new(),
+                _ => format!(
+                    " in this run's {}",
+                    units::count(outcome.run_updates, "epoch")
+                ),
+            }
         ),
         None => outln!(
             text,
