@@ -9,6 +9,11 @@ fn main() -> ExitCode {
         // 0; a closed pipe is not a failure, and a usage error keeps its
         // exit code whether or not standard error takes its message.
         Err(e) => {
+            // Under mpirun every process parses the same command line:
+            // the usage error is said once, by the first.
+            if e.use_stderr() && shadertrain::dist::rank_by_launcher() != 0 {
+                return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            }
             return match e.print() {
                 Err(err) if !e.use_stderr() && err.kind() != std::io::ErrorKind::BrokenPipe => {
                     shadertrain::say!("error: could not write to standard output: {err}");

@@ -573,6 +573,25 @@ mod mpi {
         assert_eq!(err.matches(says).count(), 1, "{err}");
     }
 
+    /// Every process parses the same command line: a usage error is said
+    /// once, by the first, with clap's exit code.
+    #[test]
+    fn a_usage_error_under_mpirun_is_said_once() {
+        if !have_mpirun() {
+            return;
+        }
+        let (code, _, err) = mpirun(
+            3,
+            &["train", "--synthetic", "100", "--bogus", "--distributed"],
+        );
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(
+            err.matches("unexpected argument '--bogus' found").count(),
+            1,
+            "{err}"
+        );
+    }
+
     /// Processes mpirun started without --distributed each train alone:
     /// the first says so.
     #[test]

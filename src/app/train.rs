@@ -133,8 +133,8 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
         return super::folds::cross_validate(args);
     }
     if !args.distributed {
-        if let Some(size) = launched_processes() {
-            if rank_by_launcher() == 0 {
+        if let Some(size) = dist::launched_processes() {
+            if dist::rank_by_launcher() == 0 {
                 crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
             }
         }
@@ -242,24 +242,6 @@ fn held_out_predictions(model: &Model, held: &Dataset) -> Result<Vec<f64>> {
         m.apply(&mut rows);
     }
     Ok(crate::cpu::reference::predict_on_cores(model, &rows)?)
-}
-
-/// The processes an MPI launcher started beside this one, where it did
-/// (Open MPI's variables, or PMI's, which MPICH's and Intel MPI's set) and
-/// they are more than one.
-fn launched_processes() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
-        .filter(|&n| n > 1)
-}
-
-/// This process's rank as its launcher numbered it; 0 where none did.
-fn rank_by_launcher() -> usize {
-    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// How a process of a distributed command ends on its `result`: an error

@@ -59,6 +59,24 @@ pub trait Comm {
     fn describe(&self) -> String;
 }
 
+/// The processes an MPI launcher started beside this one, where it did
+/// (Open MPI's variables, or PMI's, which MPICH's and Intel MPI's set) and
+/// they are more than one.
+pub fn launched_processes() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse::<usize>().ok())
+        .filter(|&n| n > 1)
+}
+
+/// This process's rank as its launcher numbered it; 0 where none did.
+pub fn rank_by_launcher() -> usize {
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// MPI's world, for `--distributed`: this process's place in the job
 /// `mpirun` started (or a job of one, run without it).
 #[cfg(feature = "mpi")]
