@@ -2502,3 +2502,27 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
     ));
     assert_same_file(&hist_a, &hist_b, "");
 }
+
+/// One training row: its features hold one value each, so the model
+/// predicts its target for any row, and the notice says that rather than
+/// asking for rows held out of the one.
+#[test]
+fn one_training_row_is_told_that_it_predicts_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let [one, other, m] = paths(&dir, ["one.csv", "other.csv", "m.st"]);
+    std::fs::write(&one, "a,b,y\n0.5,0.2,3\n").unwrap();
+    std::fs::write(&other, "a,b,y\n-0.9,4,1\n0.1,0.1,2\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &["--save", &m]));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row"),
+        "{err}"
+    );
+    assert!(!err.contains("outnumber"), "{err}");
+    let (ok, out, err) = shadertrain(&["predict", "--model", &m, "--data", &other]);
+    assert!(ok, "{err}");
+    for line in out.lines().skip(1) {
+        let p: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
+        assert!((p - 3.0).abs() < 1e-3, "{out}");
+    }
+}

@@ -548,8 +548,9 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     ))
 }
 
-/// The notice after a run that held no rows out, whose network has more
-/// parameters than it has training rows: it can fit their noise, which
+/// The notice after a run on one training row, which it fits whatever
+/// its features; or after one that held no rows out, whose network has
+/// more parameters than it has training rows: it can fit their noise, which
 /// only held-out rows show: the defaults' 321 parameters on 56 noisy rows
 /// of `gen`'s task (3 features) reached a training R² of 0.91, and −0.55
 /// on 24 held out.
@@ -574,6 +575,11 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         }
         _ => String::new(),
     };
+    if rows == 1 && config.leader {
+        // Each feature holds one value: the first layer's weights learn
+        // nothing, and no row can be held out to measure anything.
+        return Some("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row; train on more rows".to_string());
+    }
     (config.leader && unmeasured && rows < params).then(|| format!(
         "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2 or --folds 5 measures it on rows it does not train on{decay}",
         units::count(params, "parameter"),
