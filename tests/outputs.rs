@@ -190,6 +190,62 @@ fn a_fifo_is_written_through_not_replaced() {
     assert!(kind.is_fifo(), "--out replaced the FIFO");
 }
 
+/// A FIFO whose reader stops early ends the predictions only, as a
+/// closed standard output does: the scores and `--json` still come, and
+/// the command succeeds.
+#[test]
+fn a_fifo_closed_early_still_gets_the_scores_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, model) = data_and_model(dir.path());
+    // More predictions than a pipe's buffer holds (64 KiB on Linux).
+    let data = dir.path().join("big.csv");
+    let (ok, _, err) = run(&[
+        "gen",
+        "--rows",
+        "20000",
+        "--features",
+        "3",
+        "--out",
+        s(&data),
+    ]);
+    assert!(ok, "{err}");
+    let (fifo, json) = (dir.path().join("fifo"), dir.path().join("s.json"));
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Reads one byte and closes.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut byte = [0u8; 1];
+            std::fs::File::open(fifo)
+                .unwrap()
+                .read_exact(&mut byte)
+                .unwrap();
+        })
+    };
+    let (ok, out, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&fifo),
+        "--json",
+        s(&json),
+    ]);
+    reader.join().unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("mse ") && out.contains(" r² "), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["mse"].as_f64().is_some(), "{v}");
+}
+
 /// What `/dev/stdout` is (a link into /proc), made in a temp folder: the
 /// output goes to the process's standard output and the link stays.
 #[test]

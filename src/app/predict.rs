@@ -360,12 +360,18 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     match out {
         Some(path) => {
             io::stop_writes_on_signals()?;
-            io::write_atomically(path, |w| {
+            let written = io::write_atomically(path, |w| {
                 // In pieces, so a signal stops a long write between them.
                 text.as_bytes()
                     .chunks(1 << 20)
                     .try_for_each(|piece| w.write_all(piece))
-            })?
+            });
+            match written.map_err(anyhow::Error::from) {
+                // A pipe (a FIFO, `>(…)`) whose reader stopped early, as
+                // standard output's below.
+                Err(e) if super::closed_pipe(&e) => emitted = Err(e),
+                other => other?,
+            }
         }
         // A reader that closed standard output early (`| head`) ends the
         // predictions, not the scores and --json asked for; any other
