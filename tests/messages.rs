@@ -756,8 +756,14 @@ fn no_adapter_names_the_backends_wgpu_backend_chose() {
     let (ok, _, err) = shadertrain_env(&args, &[("WGPU_BACKEND", Some("metal"))]);
     assert!(!ok, "trained on Metal: {err}");
     assert!(
-        err.contains("tried the backends WGPU_BACKEND=metal names and found nothing"),
+        err.contains("tried the backends WGPU_BACKEND=\"metal\" names and found nothing. Unset WGPU_BACKEND to try Vulkan, Metal and DX12"),
         "{err}"
     );
-    assert!(!err.contains("Vulkan"), "{err}");
+    assert!(!err.contains("lavapipe"), "{err}");
+    let (ok, out, err) = shadertrain_env(&["info"], &[("WGPU_BACKEND", Some("metal"))]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("no GPU adapters found: tried the backends WGPU_BACKEND=\"metal\" names"),
+        "{out}"
+    );
 }

@@ -15,7 +15,11 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
     let mut s = String::new();
     let adapters = gpu::context::adapters();
     if adapters.is_empty() {
-        outln!(s, "no GPU adapters found (Vulkan, Metal, DX12)");
+        outln!(
+            s,
+            "no GPU adapters found: tried {}",
+            gpu::context::backends_tried()
+        );
     }
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();

@@ -138,6 +138,20 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(desc.with_env())
 }
 
+/// `WGPU_BACKEND`, where it is set: wgpu then tries only the backends it
+/// names (none, where it names none wgpu knows).
+fn chosen_backends() -> Option<String> {
+    std::env::var("WGPU_BACKEND").ok()
+}
+
+/// The backends [`adapters`] tries, in words.
+pub fn backends_tried() -> String {
+    match chosen_backends() {
+        Some(v) => format!("the backends WGPU_BACKEND={v:?} names"),
+        None => "Vulkan, Metal and DX12".to_string(),
+    }
+}
+
 /// Every adapter wgpu finds.
 pub fn adapters() -> Vec<wgpu::Adapter> {
     let instance = instance();
@@ -236,12 +250,11 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
     };
     let install = format!(". For a software adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers){use_it}");
     if infos.is_empty() {
-        let backends = match std::env::var("WGPU_BACKEND") {
-            Ok(v) if !v.trim().is_empty() => format!("the backends WGPU_BACKEND={v} names"),
-            _ => "Vulkan, Metal and DX12".to_string(),
-        };
-        why.push_str(&format!("; tried {backends} and found nothing"));
-        why.push_str(&install);
+        why.push_str(&format!("; tried {} and found nothing", backends_tried()));
+        match chosen_backends() {
+            Some(_) => why.push_str(". Unset WGPU_BACKEND to try Vulkan, Metal and DX12"),
+            None => why.push_str(&install),
+        }
         return why;
     }
     let tried: Vec<String> = infos.iter().map(describe).collect();
