@@ -562,7 +562,7 @@ pub fn table(records: &[Record]) -> String {
             r.gflops,
             r.speedup_vs_cpu
                 .or(r.shadertrain_speedup)
-                .map_or("-".to_string(), |s| format!("{s:.2}x"))
+                .map_or("-".to_string(), ratio)
         ));
     }
     if records.iter().any(|r| matches!(r.backend, Runner::Peer(_))) {
@@ -576,8 +576,26 @@ pub fn table(records: &[Record]) -> String {
     out
 }
 
+/// A speedup as the table shows it: two decimals, or three significant
+/// digits below 0.1 (a GPU 400 times slower on a tiny shape is
+/// 0.00254x, not 0.00x).
+fn ratio(s: f64) -> String {
+    match s {
+        s if s < 0.1 && s > 0.0 => format!("{}x", format!("{s:.2e}").parse::<f64>().unwrap_or(s)),
+        s => format!("{s:.2}x"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn small_speedups_keep_their_digits() {
+        assert_eq!(super::ratio(0.00254), "0.00254x");
+        assert_eq!(super::ratio(0.0999), "0.0999x");
+        assert_eq!(super::ratio(0.5), "0.50x");
+        assert_eq!(super::ratio(8.333), "8.33x");
+    }
+
     use super::*;
 
     /// A peer's line is taken only where its times are positive, finite
