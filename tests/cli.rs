@@ -1761,6 +1761,26 @@ fn an_overfitted_run_says_so() {
     }
 }
 
+/// The still-falling notice of an L-BFGS run with nothing held out names
+/// a weight decay's search too, where the run had fewer than 10 rows a
+/// parameter and no decay: not with one, nor on more rows.
+#[test]
+fn lbfgs_still_falling_on_few_rows_a_parameter_names_a_decay() {
+    let dir = tempfile::tempdir().unwrap();
+    let [some, many] = paths(&dir, ["some.csv", "many.csv"]);
+    // 321 parameters: 6.2 and 12.5 rows a parameter.
+    gen_csv(&some, "2000", "3", "3");
+    gen_csv(&many, "4000", "3", "3");
+    let decay = "rows a parameter, --weight-decay often does better on new rows than more epochs (--folds 5 --grid weight-decay=0,1e-3,1e-2,1e-1 chooses one)";
+    let err = trained_err(&some, &["--epochs", "20"]);
+    assert!(err.contains(&format!("; on 6.2 {decay}")), "{err}");
+    for (csv, more) in [(&some, &["--weight-decay", "1e-3"][..]), (&many, &[])] {
+        let err = trained_err(csv, &[&["--epochs", "20"][..], more].concat());
+        assert!(err.contains("L-BFGS was still lowering"), "{err}");
+        assert!(!err.contains(decay), "{csv} {more:?}: {err}");
+    }
+}
+
 /// An L-BFGS run that --epochs ended while its loss still fell says a
 /// larger --epochs fits further where its held-out loss fell too, and
 /// names the measurement where none was held out; not one that

@@ -359,31 +359,6 @@ fn a_grid_on_the_gpu_is_its_combinations_folds() {
 fn kernels_that_cannot_take_a_combinations_network_refuse_the_grid_first() {
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
-    let cases = [
-        ("wide", "hidden=8,16,[16,8]", "--grid's combination hidden=[16,8]: the wide kernels take exactly one hidden layer, not hidden layers 16,8"),
-        ("fused", "hidden=8,300", "--grid's combination hidden=300: the fused kernel takes one hidden layer of at most 256 units, not hidden layers 300"),
-    ];
-    for (kernels, grid, says) in cases {
-        let run = [
-            "train",
-            "--synthetic",
-            "60",
-            "--features",
-            "2",
-            "--folds",
-            "2",
-            "--epochs",
-            "3",
-        ];
-        let more = ["--grid", grid, "--kernels", kernels, "--save", &model];
-        for backend in ["gpu", "auto"] {
-            let (ok, _, err) = shadertrain(&[&run[..], &more, &["--backend", backend]].concat());
-            assert!(!ok, "{kernels} {grid} ran on {backend}");
-            assert!(err.contains(says), "{err}");
-            assert!(!err.contains("combination 1 of"), "{err}");
-            assert!(!Path::new(&model).exists());
-        }
-    }
     let run = [
         "train",
         "--synthetic",
@@ -395,6 +370,20 @@ fn kernels_that_cannot_take_a_combinations_network_refuse_the_grid_first() {
         "--epochs",
         "3",
     ];
+    let cases = [
+        ("wide", "hidden=8,16,[16,8]", "--grid's combination hidden=[16,8]: the wide kernels take exactly one hidden layer, not hidden layers 16,8"),
+        ("fused", "hidden=8,300", "--grid's combination hidden=300: the fused kernel takes one hidden layer of at most 256 units, not hidden layers 300"),
+    ];
+    for (kernels, grid, says) in cases {
+        let more = ["--grid", grid, "--kernels", kernels, "--save", &model];
+        for backend in ["gpu", "auto"] {
+            let (ok, _, err) = shadertrain(&[&run[..], &more, &["--backend", backend]].concat());
+            assert!(!ok, "{kernels} {grid} ran on {backend}");
+            assert!(err.contains(says), "{err}");
+            assert!(!err.contains("combination 1 of"), "{err}");
+            assert!(!Path::new(&model).exists());
+        }
+    }
     let (ok, out, err) =
         shadertrain(&[&run[..], &["--grid", "hidden=8,[16,8]", "--backend", "cpu"]].concat());
     assert!(ok, "{err}");

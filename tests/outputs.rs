@@ -159,16 +159,19 @@ fn a_device_node_is_written_through_not_replaced() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A FIFO made in `dir`.
+fn made_fifo(dir: &Path) -> PathBuf {
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    fifo
+}
+
 #[test]
 fn a_fifo_is_written_through_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let (data, model) = data_and_model(dir.path());
-    let fifo = dir.path().join("fifo");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifo = made_fifo(dir.path());
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
@@ -209,12 +212,7 @@ fn a_fifo_closed_early_still_gets_the_scores_and_json() {
         s(&data),
     ]);
     assert!(ok, "{err}");
-    let (fifo, json) = (dir.path().join("fifo"), dir.path().join("s.json"));
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let (fifo, json) = (made_fifo(dir.path()), dir.path().join("s.json"));
     // Reads one byte and closes.
     let reader = {
         let fifo = fifo.clone();
