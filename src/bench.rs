@@ -581,22 +581,26 @@ pub fn table(records: &[Record]) -> String {
 /// 0.00254x, not 0.00x).
 fn ratio(s: f64) -> String {
     match s {
-        s if s < 0.1 && s > 0.0 => format!("{}x", format!("{s:.2e}").parse::<f64>().unwrap_or(s)),
+        // Below 0.0995, which two decimals would show as 0.10.
+        s if s < 0.0995 && s > 0.0 => {
+            format!("{}x", format!("{s:.2e}").parse::<f64>().unwrap_or(s))
+        }
         s => format!("{s:.2}x"),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn small_speedups_keep_their_digits() {
-        assert_eq!(super::ratio(0.00254), "0.00254x");
-        assert_eq!(super::ratio(0.0999), "0.0999x");
-        assert_eq!(super::ratio(0.5), "0.50x");
-        assert_eq!(super::ratio(8.333), "8.33x");
+        assert_eq!(ratio(0.00254), "0.00254x");
+        assert_eq!(ratio(0.0994), "0.0994x");
+        assert_eq!(ratio(0.09996), "0.10x");
+        assert_eq!(ratio(0.5), "0.50x");
+        assert_eq!(ratio(8.333), "8.33x");
     }
-
-    use super::*;
 
     /// A peer's line is taken only where its times are positive, finite
     /// and in order, and it timed the case asked for.

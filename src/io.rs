@@ -1332,16 +1332,7 @@ impl CheckpointWriter {
             return Ok(());
         };
         match (&self.side, history_slots(&resolved)) {
-            (None, Some((fresh, ..))) => {
-                let copys = self
-                    .from_copy
-                    .as_ref()
-                    .is_some_and(|c| same_file(&fresh, &c.path));
-                match !copys && holds_records(&fresh) {
-                    true => Err(foreign_history(&resolved, &fresh)),
-                    false => Ok(()),
-                }
-            }
+            (None, Some((fresh, ..))) => free_for(&resolved, &fresh, self.from_copy.as_ref()),
             _ => Ok(()),
         }
     }
@@ -1470,10 +1461,8 @@ fn start_history(
 ) -> Result<SideHistory> {
     let (path, other, read) = history_slots(resolved)
         .ok_or_else(|| Error::Config(format!("{} has no file name", resolved.display())))?;
+    free_for(resolved, &path, copy)?;
     let copys = |p: &Path| copy.is_some_and(|c| same_file(p, &c.path));
-    if !copys(&path) && holds_records(&path) {
-        return Err(foreign_history(resolved, &path));
-    }
     // The history of the checkpoint this one replaces goes once that is
     // replaced; one that no checkpoint here reads is left alone where it
     // holds records (a checkpoint renamed or copied from here may read it).
@@ -1520,12 +1509,13 @@ fn holds_records(path: &Path) -> bool {
 }
 
 /// Where a new history for a checkpoint at `resolved` starts: the one of
-/// its two names the checkpoint there (if any) does not read; then the
-/// other, and whether that checkpoint reads it.
+/// its two names the checkpoint there (if any) does not read
+/// ([`history_in_use`]); then the other, and whether that checkpoint
+/// reads it.
 fn history_slots(resolved: &Path) -> Option<(PathBuf, PathBuf, bool)> {
     let [first, second] = history_names(resolved)?;
-    let referenced = referenced_history(resolved);
-    let reads = |p: &Path| referenced.as_deref() == p.file_name().and_then(|n| n.to_str());
+    let in_use = history_in_use(resolved);
+    let reads = |p: &Path| in_use.as_deref().is_some_and(|u| same_file(u, p));
     Some(match reads(&first) {
         true => (second, first, true),
         false => {
@@ -1535,12 +1525,91 @@ fn history_slots(resolved: &Path) -> Option<(PathBuf, PathBuf, bool)> {
     })
 }
 
+/// The history records a checkpoint's metadata names: the file by its
+/// name, their count and width, and their digest.
+struct HistoryWanted<'a> {
+    name: &'a str,
+    records: usize,
+    columns: usize,
+    digest: Fnv1a,
+}
+
+/// The history file the checkpoint at `path` reads, with its records:
+/// where the file it names is another checkpoint's (it was renamed or
+/// copied), its own name for one first (NAME.history, NAME.history.1),
+/// which holds the same records where the history was renamed or copied
+/// with it, and which a run at the other checkpoint's path never writes
+/// over; then the file it names, in its folder.
+fn find_history(path: &Path, want: &HistoryWanted) -> Result<(PathBuf, (Vec<f64>, ValHistory))> {
+    let canonical = std::fs::canonicalize(path).ok();
+    let dir = canonical
+        .as_deref()
+        .map_or_else(|| parent_dir(path), parent_dir);
+    let named = dir.join(want.name);
+    let read = |f: &Path| read_history_file(f, want.records, want.columns, want.digest);
+    let own: Vec<PathBuf> = (canonical.as_deref().and_then(history_names))
+        .into_iter()
+        .flatten()
+        .collect();
+    if own.contains(&named) {
+        return Ok((named.clone(), read(&named)?));
+    }
+    if let Some(found) = own
+        .iter()
+        .find_map(|o| read(o).ok().map(|r| (o.clone(), r)))
+    {
+        return Ok(found);
+    }
+    read(&named).map(|r| (named, r)).map_err(|e| {
+        // An own name that holds other records: said, since it was
+        // looked at first.
+        let other = own.iter().find(|o| o.is_file());
+        match (e, other) {
+            (Error::ModelFile { path, message }, Some(other)) => Error::ModelFile {
+                path,
+                message: format!(
+                    "{message}; {} beside the checkpoint holds other records",
+                    other.display()
+                ),
+            },
+            (e, _) => e,
+        }
+    })
+}
+
+/// The history file the checkpoint at `path` reads ([`find_history`]),
+/// from its header; `None` where there is no such checkpoint, or no
+/// file holds its records.
+fn history_in_use(path: &Path) -> Option<PathBuf> {
+    let meta = header_metadata(path)?;
+    let text = |key: &str| meta[key].as_str();
+    let want = HistoryWanted {
+        name: text("history_file")?,
+        records: text("history_records")?.parse().ok()?,
+        columns: text("history_columns")?.parse().ok()?,
+        digest: Fnv1a(u64::from_str_radix(text("history_fnv1a64")?, 16).ok()?),
+    };
+    find_history(path, &want).ok().map(|(file, _)| file)
+}
+
+/// Whether a new history for a checkpoint at `resolved` may start in
+/// `side`: not where it holds another checkpoint's records, unless they
+/// are those of the copy the run resumed from (`copy`), which it goes on
+/// from.
+fn free_for(resolved: &Path, side: &Path, copy: Option<&SideHistory>) -> Result<()> {
+    let copys = copy.is_some_and(|c| same_file(side, &c.path));
+    match !copys && holds_records(side) {
+        true => Err(foreign_history(resolved, side)),
+        false => Ok(()),
+    }
+}
+
 /// The refusal to start a history for a checkpoint at `resolved` in
 /// `side`, which holds another checkpoint's records.
 fn foreign_history(resolved: &Path, side: &Path) -> Error {
     let at = resolved.display();
     Error::Config(format!(
-        "{} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself): move it beside that checkpoint as NAME.history, delete it if no checkpoint needs it, or give --checkpoint another path",
+        "{} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself), or a run was stopped while it wrote its first checkpoint there: move it beside the checkpoint that reads it as NAME.history, delete it if none does, or give --checkpoint another path",
         side.strip_prefix(".").unwrap_or(side).display(),
     ))
 }
@@ -1561,14 +1630,6 @@ fn header_metadata(path: &Path) -> Option<serde_json::Value> {
     f.read_exact(&mut text).ok()?;
     let mut header: serde_json::Value = serde_json::from_slice(&text).ok()?;
     Some(header["__metadata__"].take())
-}
-
-/// The `history_file` the checkpoint at `path` names, read from its header
-/// alone; `None` when there is no such checkpoint.
-fn referenced_history(path: &Path) -> Option<String> {
-    header_metadata(path)?["history_file"]
-        .as_str()
-        .map(str::to_string)
 }
 
 /// Whether the model at `path` was trained on standardized rows (it holds
@@ -1765,26 +1826,13 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             }
             let digest = u64::from_str_radix(get("history_fnv1a64")?, 16)
                 .map_err(|_| bad("metadata 'history_fnv1a64' is not a hex digest".into()))?;
-            let dir = std::fs::canonicalize(path)
-                .ok()
-                .map_or_else(|| parent_dir(path), |p| parent_dir(&p));
-            // The file it names; but first, where it names another
-            // checkpoint's (it was renamed or copied), its own name for
-            // one, NAME.history, which holds the same records where the
-            // history was renamed or copied with it, and which a run at
-            // the other checkpoint's path never writes over.
-            let named = dir.join(name);
-            let read = |f: &Path| read_history_file(f, records, columns, Fnv1a(digest));
-            let own = std::fs::canonicalize(path)
-                .ok()
-                .and_then(|p| history_names(&p));
-            let own: Vec<PathBuf> = own.into_iter().flatten().collect();
-            let (file, (history, mut val)) = match own.contains(&named) {
-                true => (named.clone(), read(&named)?),
-                false => (own.into_iter())
-                    .find_map(|o| read(&o).ok().map(|found| (o, found)))
-                    .map_or_else(|| read(&named).map(|found| (named, found)), Ok)?,
+            let want = HistoryWanted {
+                name,
+                records,
+                columns,
+                digest: Fnv1a(digest),
             };
+            let (file, (history, mut val)) = find_history(path, &want)?;
             if let Some(text) = meta.get("checkpoint_val_loss") {
                 let l = text
                     .parse()

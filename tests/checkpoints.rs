@@ -747,7 +747,7 @@ fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
     );
     assert!(
         err.contains("holds a checkpoint's history that no checkpoint at")
-            && err.contains("move it beside that checkpoint as NAME.history"),
+            && err.contains("move it beside the checkpoint that reads it as NAME.history"),
         "{err}"
     );
     assert_eq!(std::fs::read(&history).unwrap(), before);
@@ -768,6 +768,17 @@ fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
     assert!(ok, "{err}");
     let resumed = load_checkpoint(Path::new(&kept)).unwrap();
     assert_eq!(resumed.1.epoch, 8);
+    // A new run at the renamed checkpoint's own path replaces it and the
+    // history it reads.
+    let fresh = train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &["--epochs", "3", "-q", "--checkpoint", &kept],
+    );
+    let (ok, _, err) = shadertrain(&fresh);
+    assert!(ok, "{err}");
+    assert_eq!(load_checkpoint(Path::new(&kept)).unwrap().1.epoch, 3);
 }
 
 /// A checkpoint copied with its history (as NAME.history) reads the copy

@@ -347,12 +347,12 @@ fn init_names_rows_far_from_the_models_statistics() {
         assert!(ok, "{err}");
         err
     };
-    let says = format!("in the standardised units of {m}, which --init keeps, these rows' ");
+    let says = format!("in the standardized units of {m}, which --init keeps, these rows' ");
     let err = init(&far);
     assert!(err.contains(&format!("{says}y is ")), "{err}");
     assert!(
         err.contains(" and x0 is ")
-            && err.contains(", where the network was fit to 0 ± 1: the loss starts far from a fit"),
+            && err.contains(", where the network was fit to 0 ± 1; the loss starts far from a fit"),
         "{err}"
     );
     assert!(
@@ -2525,4 +2525,8 @@ fn one_training_row_is_told_that_it_predicts_its_target() {
         let p: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
         assert!((p - 3.0).abs() < 1e-3, "{out}");
     }
+    // On raw rows the weights stay where they started: not said.
+    let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &["--no-standardize"]));
+    assert!(ok, "{err}");
+    assert!(!err.contains("it predicts that row's target"), "{err}");
 }

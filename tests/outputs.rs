@@ -225,17 +225,7 @@ fn a_fifo_closed_early_still_gets_the_scores_and_json() {
                 .unwrap();
         })
     };
-    let (ok, out, err) = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&fifo),
-        "--json",
-        s(&json),
-    ]);
+    let (ok, out, err) = run(&predict(&model, &data, &fifo, &["--json", s(&json)]));
     reader.join().unwrap();
     assert!(ok, "{err}");
     assert!(out.starts_with("mse ") && out.contains(" r² "), "{out}");

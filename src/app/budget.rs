@@ -116,7 +116,12 @@ pub(super) fn check(
     };
     let need = memory::sum(&[model, lbfgs, backend, shuffled, validation]);
     let others = memory::sum(&[model, backend, shuffled, validation]);
-    let rows = memory::product(&[train, layout.features() + 1, 4]);
+    // The rows' share, where the host holds them for the run (not in a
+    // hardware GPU's memory, which this budget does not count).
+    let rows = match holder {
+        Holder::Gpu { software: false } => Some(0),
+        _ => memory::product(&[train, layout.features() + 1, 4]),
+    };
     let advice = |have: Option<u64>| advice(opt, p, config.run.epochs, (others, rows), have);
     let what = || {
         format!(
@@ -179,7 +184,7 @@ fn advice(
         )
     } else if rows
         .zip(others)
-        .is_none_or(|(r, o)| r.saturating_mul(2) >= o)
+        .is_some_and(|(r, o)| r > 0 && r.saturating_mul(2) >= o)
     {
         format!(
             "use fewer rows (their values alone take {}) or a smaller --hidden",

@@ -562,8 +562,9 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     ))
 }
 
-/// The notice after a run on one training row, which it fits whatever
-/// its features; or after one that held no rows out, whose network has
+/// The notice after a fresh run on one standardised training row, which
+/// predicts its target whatever the features; or after one that held no
+/// rows out, whose network has
 /// more parameters than it has training rows: it can fit their noise, which
 /// only held-out rows show: the defaults' 321 parameters on 56 noisy rows
 /// of `gen`'s task (3 features) reached a training R² of 0.91, and −0.55
@@ -589,9 +590,11 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         }
         _ => String::new(),
     };
-    if rows == 1 && config.leader {
-        // Each feature holds one value: the first layer's weights learn
-        // nothing, and no row can be held out to measure anything.
+    // A fresh run on standardised rows zeroes the weights from every
+    // feature of one row (each holds one value, 0 as trained on); on raw
+    // rows or from --init they stay, and the general notice speaks.
+    let fresh = config.run.init.is_none() && config.resume.is_none();
+    if rows == 1 && config.leader && fresh && config.run.standardize {
         return Some("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row; train on more rows".to_string());
     }
     (config.leader && unmeasured && rows < params).then(|| format!(
@@ -652,9 +655,9 @@ fn lbfgs_epochs_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
     // Fewer than DECAY_RATIO rows a parameter, undecayed: a weight decay
     // often does better on new rows than more epochs. L-BFGS at 1e-3
     // against none, test R²: +0.020 at 3.9 rows a parameter (Friedman's
-    // #1, noise σ 3), +0.021 at 6.0 (50 linear features), +0.025 at 7.3
-    // and +0.049 at 5.9 (30 mixed features); at 10.4 it lost 0.06, and
-    // the grid chose 0 there.
+    // #1, noise σ 3), +0.021 at 6.0 (50 linear features), +0.072 at 3.9,
+    // +0.049 at 5.9 and +0.025 at 7.3 (30 mixed features); at 10.4 it
+    // lost 0.06, and the grid chose 0 there (docs/optimizers.md).
     let rows_per_parameter = done.rows.0 as f64 / done.model.params.len() as f64;
     let undecayed = config.run.optimizer.weight_decay() == 0.0 && config.decay_found.is_none();
     let decay = match undecayed && rows_per_parameter < DECAY_RATIO {

@@ -643,11 +643,10 @@ fn checked(
         match TrainConfig::resolve(&here) {
             Ok((config, _)) => {
                 // The kernels' hidden layers, which only a combination of
-                // --grid's varies, are checked only once a backend opens.
-                let gpu = !matches!(
-                    config.backend,
-                    BackendChoice::Kind(BackendKind::Cpu | BackendKind::Reference)
-                );
+                // --grid's varies, are checked only once a backend opens;
+                // under --backend auto that may be the CPU, which has no
+                // such kernels.
+                let gpu = config.backend == BackendChoice::Kind(BackendKind::Gpu);
                 let hidden = config.run.hidden.as_deref().filter(|_| gpu);
                 if let Some(why) =
                     hidden.and_then(|h| KernelFamily::hidden_refusal(config.kernels, h))

@@ -964,9 +964,7 @@ impl TrainingData {
     fn note_variances(&mut self, run: &RunOptions) {
         let all = |d: &&Dataset| d.rows == self.train_rows;
         let generated = match (run.synthetic, run.features, run.standardize) {
-            (Some(rows), Some(features), false) if run.validation_split.is_none() => {
-                Some((rows, features))
-            }
+            (Some(rows), Some(features), false) if !run.holds_out() => Some((rows, features)),
             _ => None,
         };
         self.variances = (
@@ -1595,15 +1593,25 @@ fn starting_point(
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             let kept = (run.init.as_deref()).zip(model.standardization.as_ref());
-            if let (Some((init, s)), Some(rows), true) = (kept, &data.train, config.leader) {
+            // Said once for --folds and --grid: by the first fold of the
+            // first combination (its rows are nearly every fold's), and
+            // then by the run on every row, if any.
+            let first = run.fold.is_none_or(|f| {
+                let combination = f
+                    .combination
+                    .is_none_or(|g| g.combination.0 == 0 && g.round.is_none_or(|r| r.0 == 0));
+                f.index == 0 && combination
+            });
+            if let (Some((init, s)), Some(rows), true) = (kept, &data.train, config.leader && first)
+            {
                 if let Some((far, target)) = far_from_the_model(&model, s, rows) {
                     let loss = match target {
-                        true => ", and reads in those units (predicting these rows' mean no longer scores 1)",
+                        true => "; the loss starts far from a fit and reads in those units (predicting these rows' mean no longer scores 1)",
                         false => "",
                     };
                     super::notice(
                         config.quiet,
-                        &format!("in the standardised units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1: the loss starts far from a fit{loss}; a new run without --init standardises with these rows' own statistics", init.display()),
+                        &format!("in the standardized units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1{loss}; a new run without --init standardizes with these rows' own statistics", init.display()),
                     );
                 }
             }
