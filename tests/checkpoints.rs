@@ -678,17 +678,23 @@ fn a_resumed_lbfgs_summary_says_whose_evaluations_it_counts() {
     );
 }
 
+/// A new run of `epochs` epochs on 100 synthetic rows of 2 features that
+/// checkpoints to `checkpoint`, then `more`.
+fn new_run_at(checkpoint: &str, epochs: &str, more: &[&str]) -> (bool, String, String) {
+    let args = ["--epochs", epochs, "-q", "--checkpoint", checkpoint];
+    shadertrain(&train_synthetic(
+        "100",
+        "2",
+        "cpu",
+        &[&args[..], more].concat(),
+    ))
+}
+
 /// A 5-epoch run's checkpoint in `dir` and a copy of it under another
 /// name: (the original, the copy, the original's history file).
 fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {
     let [original, copy, history] = paths(dir, ["sc.ckpt", "sc.bak", "sc.ckpt.history"]);
-    let first = train_synthetic(
-        "100",
-        "2",
-        "cpu",
-        &["--epochs", "5", "-q", "--checkpoint", &original],
-    );
-    let (ok, _, err) = shadertrain(&first);
+    let (ok, _, err) = new_run_at(&original, "5", &[]);
     assert!(ok, "{err}");
     std::fs::copy(&original, &copy).unwrap();
     [original, copy, history]
@@ -734,13 +740,8 @@ fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
     let [kept, kept_history] = paths(&dir, ["kept.ckpt", "kept.ckpt.history"]);
     std::fs::rename(&original, &kept).unwrap();
     let before = std::fs::read(&history).unwrap();
-    let again = train_synthetic(
-        "100",
-        "2",
-        "cpu",
-        &["--epochs", "5", "-q", "--checkpoint", &original],
-    );
-    let (ok, _, err) = shadertrain(&again);
+    let again = || new_run_at(&original, "5", &[]);
+    let (ok, _, err) = again();
     assert!(
         !ok,
         "a new run wrote a history over the renamed checkpoint's"
@@ -762,7 +763,7 @@ fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
     std::fs::rename(&history, &kept_history).unwrap();
     let (ok, _, err) = resume_to(&kept, "7", &[]);
     assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&again);
+    let (ok, _, err) = again();
     assert!(ok, "{err}");
     let (ok, _, err) = resume_to(&kept, "8", &["--checkpoint", &kept]);
     assert!(ok, "{err}");
@@ -770,13 +771,7 @@ fn a_new_run_at_a_renamed_checkpoints_path_leaves_its_history_alone() {
     assert_eq!(resumed.1.epoch, 8);
     // A new run at the renamed checkpoint's own path replaces it and the
     // history it reads.
-    let fresh = train_synthetic(
-        "100",
-        "2",
-        "cpu",
-        &["--epochs", "3", "-q", "--checkpoint", &kept],
-    );
-    let (ok, _, err) = shadertrain(&fresh);
+    let (ok, _, err) = new_run_at(&kept, "3", &[]);
     assert!(ok, "{err}");
     assert_eq!(load_checkpoint(Path::new(&kept)).unwrap().1.epoch, 3);
 }
@@ -791,21 +786,7 @@ fn a_checkpoint_copied_with_its_history_resumes_from_the_copy() {
     let [original, copy, history] = checkpoint_and_copy(&dir);
     let [copy_history] = paths(&dir, ["sc.bak.history"]);
     std::fs::copy(&history, &copy_history).unwrap();
-    let again = train_synthetic(
-        "100",
-        "2",
-        "cpu",
-        &[
-            "--epochs",
-            "5",
-            "--seed",
-            "9",
-            "-q",
-            "--checkpoint",
-            &original,
-        ],
-    );
-    let (ok, _, err) = shadertrain(&again);
+    let (ok, _, err) = new_run_at(&original, "5", &["--seed", "9"]);
     assert!(ok, "{err}");
     assert!(!Path::new(&history).exists(), "the replaced history stayed");
     let (ok, _, err) = resume_to(&copy, "7", &[]);

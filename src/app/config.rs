@@ -487,15 +487,86 @@ pub struct TrainConfig {
 /// `--lr-plot` without a range test to draw.
 pub const LR_PLOT_NEEDS: &str = "--lr-plot needs --lr auto: it draws the learning-rate range test";
 
+/// The run `--resume` continues from the checkpoint at `path`, with
+/// `--data` where it names the data moved, and the checkpoint as loaded;
+/// a notice where the resumed run writes no file.
+fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
+    let (model, checkpoint) = io::load_checkpoint(path)?;
+    let mut run = RunOptions::recorded(path, &checkpoint.options, args)?;
+    if args.epochs.is_some() {
+        note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
+    }
+    let writes = [
+        &args.save,
+        &args.checkpoint,
+        &args.history,
+        &args.json,
+        &args.plot,
+    ];
+    if writes.iter().all(|w| w.is_none()) {
+        super::notice(
+            args.quiet,
+            "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
+        );
+    }
+    run.data = resumed_data(args, path, &checkpoint, &run)?;
+    let resumed = Resumed {
+        path: path.to_path_buf(),
+        model,
+        checkpoint,
+    };
+    Ok((run, resumed))
+}
+
+/// Where `run` trains, checked: `--folds --save`'s run on every row holds
+/// no rows out, and `--distributed` reads its rows from a file and sums
+/// over shards (a one-pass checkpoint continued over processes is
+/// sharded from here on, with a notice).
+fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
+    if run.fold.is_some() && args.save.is_some() {
+        // The model --save writes is trained on every row.
+        if run.keep == Keep::BestVal {
+            bail!("--keep best-val cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to keep the best of; leave out --keep (each fold's epochs tell how many to train with --epochs)");
+        }
+        if run.val_patience.is_some() {
+            bail!("--val-patience cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to watch; leave out --val-patience (each fold's epochs tell how many to train with --epochs)");
+        }
+    }
+    if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
+        bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
+    }
+    if args.distributed && run.shards.is_none() {
+        // A one-pass run continued over processes: sharded from here on.
+        run.shards = Some(crate::dist::DEFAULT_SHARDS);
+        if let Some(path) = &args.resume {
+            super::notice(
+                args.quiet,
+                &format!(
+                    "{} was written by a run in one pass; from here on the gradient is summed over {} shards, so the continuation is not the bits a one-pass --resume gives",
+                    path.display(),
+                    crate::dist::DEFAULT_SHARDS
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The flags given that only the GPU backend uses: `--adapter`,
+/// `--kernels` other than auto and `--gpu-timeout`.
+fn gpu_only_flags(args: &TrainArgs) -> Vec<&'static str> {
+    let timeout = args.gpu_timeout.is_some().then_some("--gpu-timeout");
+    (gpu_flags(&args.device).into_iter())
+        .chain(timeout)
+        .filter(|f| *f != "--precision")
+        .collect()
+}
+
 /// Refuses a GPU backend's setting beside `--backend cpu` or `reference`
 /// (`--precision` has its own message, in `Device::open`).
 fn check_gpu_settings(args: &TrainArgs) -> Result<()> {
     if let BackendChoice::Kind(kind @ (BackendKind::Cpu | BackendKind::Reference)) = args.backend {
-        let timeout = args.gpu_timeout.is_some().then_some("--gpu-timeout");
-        if let Some(flag) = (gpu_flags(&args.device).into_iter())
-            .chain(timeout)
-            .find(|f| *f != "--precision")
-        {
+        if let Some(flag) = gpu_only_flags(args).first() {
             bail!("{flag} is a setting of the GPU backend, and the {kind} backend uses no GPU; leave out {flag}, or use --backend gpu");
         }
     }
@@ -579,66 +650,14 @@ impl TrainConfig {
     pub fn resolve(args: &TrainArgs) -> Result<(TrainConfig, Option<Resumed>)> {
         check_train_outputs(args)?;
         check_patience(args)?;
-        let (run, resumed) = match &args.resume {
+        let (mut run, resumed) = match &args.resume {
             None => (RunOptions::from_args(args)?, None),
             Some(path) => {
-                let (model, checkpoint) = io::load_checkpoint(path)?;
-                let mut run = RunOptions::recorded(path, &checkpoint.options, args)?;
-                if args.epochs.is_some() {
-                    note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
-                }
-                let writes = [
-                    &args.save,
-                    &args.checkpoint,
-                    &args.history,
-                    &args.json,
-                    &args.plot,
-                ];
-                if writes.iter().all(|w| w.is_none()) {
-                    super::notice(
-                        args.quiet,
-                        "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
-                    );
-                }
-                run.data = resumed_data(args, path, &checkpoint, &run)?;
-                let path = path.clone();
-                (
-                    run,
-                    Some(Resumed {
-                        path,
-                        model,
-                        checkpoint,
-                    }),
-                )
+                let (run, resumed) = resumed_run(args, path)?;
+                (run, Some(resumed))
             }
         };
-        let mut run = run;
-        if run.fold.is_some() && args.save.is_some() {
-            // The model --save writes is trained on every row.
-            if run.keep == Keep::BestVal {
-                bail!("--keep best-val cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to keep the best of; leave out --keep (each fold's epochs tell how many to train with --epochs)");
-            }
-            if run.val_patience.is_some() {
-                bail!("--val-patience cannot be combined with --folds --save: the model saved is trained once more on every row, with no rows held out to watch; leave out --val-patience (each fold's epochs tell how many to train with --epochs)");
-            }
-        }
-        if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
-            bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
-        }
-        if args.distributed && run.shards.is_none() {
-            // A one-pass run continued over processes: sharded from here on.
-            run.shards = Some(crate::dist::DEFAULT_SHARDS);
-            if let Some(path) = &args.resume {
-                super::notice(
-                    args.quiet,
-                    &format!(
-                        "{} was written by a run in one pass; from here on the gradient is summed over {} shards, so the continuation is not the bits a one-pass --resume gives",
-                        path.display(),
-                        crate::dist::DEFAULT_SHARDS
-                    ),
-                );
-            }
-        }
+        check_placement(args, &mut run)?;
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
         let lbfgs_by_default = args.optimizer.is_none()
             && args.resume.is_none()
@@ -699,13 +718,10 @@ impl TrainConfig {
             threads_resumed,
             cpu_isa: args.device.cpu_isa,
             kernels: args.device.kernels,
-            gpu_settings: [
-                ("--kernels", args.device.kernels != KernelChoice::Auto),
-                ("--gpu-timeout", args.gpu_timeout.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect(),
+            // --adapter chooses among the adapters auto looks at.
+            gpu_settings: (gpu_only_flags(args).into_iter())
+                .filter(|f| *f != "--adapter")
+                .collect(),
             checkpoint: args.checkpoint.clone().map(|path| Checkpointing {
                 path,
                 every: args.checkpoint_every,

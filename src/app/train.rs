@@ -172,6 +172,9 @@ pub(super) struct Shared {
     /// The runs choose their weight decay for their few rows, and a
     /// notice said so ([`TrainConfig::decay_search`]).
     decay_said: bool,
+    /// The runs start from an `--init` model whose statistics lie far
+    /// from the rows', and a notice said so ([`far_from_the_model`]).
+    init_far_said: bool,
     /// The last run's options as it trained them (with adam in
     /// mini-batches where its many rows chose them), for the folds'
     /// report and `--grid`'s.
@@ -410,7 +413,8 @@ fn set_up(
     let fresh = Layout::new(data.columns.features, &config.run.fresh_hidden());
     let few = fresh.is_ok_and(|l| config.decay_search(&args, (rows, l.len())));
     let as_read = few.then(|| data.train.clone()).flatten();
-    let start = starting_point(&config, resumed, init, &mut data, &device)?;
+    let said = fold.as_mut().map(|f| &mut f.shared.init_far_said);
+    let start = starting_point(&config, (resumed, init), &mut data, &device, said)?;
     let params = start.model.params.len();
     if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
         // Its batches' copy of the rows.
@@ -1540,8 +1544,9 @@ impl Start {
 
 /// The resumed checkpoint's state, or a new run's starting model (`init`,
 /// `--init`'s, where given), each once the run is known to fit in memory
-/// on `device`; the data are standardised as the model is. A fresh
-/// network's first-layer weights from the features that are 0 in every
+/// on `device`; the data are standardised as the model is (rows far from
+/// an `--init` model's statistics are named, once across the runs of
+/// `--folds` that share `said`). A fresh network's first-layer weights from the features that are 0 in every
 /// training row as trained on (standardised: each that holds one value)
 /// start at 0: no row gives them a gradient, so every optimizer keeps
 /// them there. From random values, the first-order rules would leave
@@ -1553,10 +1558,10 @@ impl Start {
 /// predict: R² 0.48 from random weights, 0.9995 from zeros).
 fn starting_point(
     config: &TrainConfig,
-    resumed: Option<Resumed>,
-    init: Option<Model>,
+    (resumed, init): (Option<Resumed>, Option<Model>),
     data: &mut TrainingData,
     device: &Device,
+    said: Option<&mut bool>,
 ) -> Result<Start> {
     let run = &config.run;
     let rows = data.rows();
@@ -1593,26 +1598,16 @@ fn starting_point(
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             let kept = (run.init.as_deref()).zip(model.standardization.as_ref());
-            // Said once for --folds and --grid: by the first fold of the
-            // first combination (its rows are nearly every fold's), and
-            // then by the run on every row, if any.
-            let first = run.fold.is_none_or(|f| {
-                let combination = f
-                    .combination
-                    .is_none_or(|g| g.combination.0 == 0 && g.round.is_none_or(|r| r.0 == 0));
-                f.index == 0 && combination
-            });
-            if let (Some((init, s)), Some(rows), true) = (kept, &data.train, config.leader && first)
-            {
+            if let (Some((init, s)), Some(rows)) = (kept, &data.train) {
                 if let Some((far, target)) = far_from_the_model(&model, s, rows) {
                     let loss = match target {
                         true => "; the loss starts far from a fit and reads in those units (predicting these rows' mean no longer scores 1)",
                         false => "",
                     };
-                    super::notice(
-                        config.quiet,
-                        &format!("in the standardized units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1{loss}; a new run without --init standardizes with these rows' own statistics", init.display()),
-                    );
+                    // Once across --folds' and --grid's runs.
+                    super::notice_once(config, said, || {
+                        format!("in the standardized units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1{loss}; a new run without --init standardizes with these rows' own statistics", init.display())
+                    });
                 }
             }
             Start::fresh(model)

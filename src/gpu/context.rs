@@ -138,6 +138,9 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(desc.with_env())
 }
 
+/// The backends tried where `WGPU_BACKEND` is not set ([`instance`]).
+const BACKENDS: &str = "Vulkan, Metal and DX12";
+
 /// `WGPU_BACKEND`, where it is set: wgpu then tries only the backends it
 /// names (none, where it names none wgpu knows).
 fn chosen_backends() -> Option<String> {
@@ -148,7 +151,7 @@ fn chosen_backends() -> Option<String> {
 pub fn backends_tried() -> String {
     match chosen_backends() {
         Some(v) => format!("the backends WGPU_BACKEND={v:?} names"),
-        None => "Vulkan, Metal and DX12".to_string(),
+        None => BACKENDS.to_string(),
     }
 }
 
@@ -252,7 +255,7 @@ fn no_adapter(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> String {
     if infos.is_empty() {
         why.push_str(&format!("; tried {} and found nothing", backends_tried()));
         match chosen_backends() {
-            Some(_) => why.push_str(". Unset WGPU_BACKEND to try Vulkan, Metal and DX12"),
+            Some(_) => why.push_str(&format!(". Unset WGPU_BACKEND to try {BACKENDS}")),
             None => why.push_str(&install),
         }
         return why;

@@ -150,13 +150,11 @@ impl KernelFamily {
             },
             KernelChoice::Tiled => KernelFamily::Tiled,
             KernelChoice::Layered => KernelFamily::Layered,
-            KernelChoice::Wide => match layout.hidden() {
-                [_] => KernelFamily::Wide,
-                _ => {
+            KernelChoice::Wide => match Self::hidden_refusal(choice, layout.hidden()) {
+                None => KernelFamily::Wide,
+                Some(why) => {
                     return Err(Error::Config(format!(
-                        "the wide kernels take exactly one hidden layer, not hidden layers {}; \
-                         use the tiled or layered kernels",
-                        layout.hidden_spec()
+                        "{why}; use the tiled or layered kernels"
                     )))
                 }
             },
