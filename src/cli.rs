@@ -7,6 +7,7 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
+use crate::data::Unseen;
 use crate::gpu::mixed::Precision;
 use crate::gpu::KernelChoice;
 use crate::model::Activation;
@@ -709,6 +710,16 @@ pub struct PredictArgs {
     /// fill for such a model, else error].
     #[arg(long, value_name = "WHAT", value_enum)]
     pub missing: Option<Blanks>,
+
+    /// What a cell of a one-hot encoded column (train --categorical) does
+    /// when its level is not one the model was trained on: error stops at
+    /// the first, with its line and column; zeros reads it as none of the
+    /// model's levels (each level's feature 0, as scikit-learn's
+    /// OneHotEncoder with handle_unknown="ignore"); missing reads it as a
+    /// missing cell, which --missing blank or fill then takes. A notice
+    /// counts such cells by column [default: error].
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub unseen: Option<Unseen>,
 }
 
 /// `predict --missing`: what a missing feature cell does.
@@ -766,6 +777,16 @@ pub struct ImportanceArgs {
     /// [default: fill for such a model, else error].
     #[arg(long, value_name = "WHAT", value_enum)]
     pub missing: Option<Gaps>,
+
+    /// What a cell of a one-hot encoded column (train --categorical) does
+    /// when its level is not one the model was trained on: error stops at
+    /// the first, with its line and column; zeros reads it as none of the
+    /// model's levels (each level's feature 0, as scikit-learn's
+    /// OneHotEncoder with handle_unknown="ignore"); missing reads it as a
+    /// missing cell, which --missing drop or fill then takes. A notice
+    /// counts such cells by column [default: error].
+    #[arg(long, value_name = "WHAT", value_enum)]
+    pub unseen: Option<Unseen>,
 
     /// Write the scores and each column's figures, every shuffle's rise
     /// included, here as JSON (schema in the README); `-` is standard

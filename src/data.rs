@@ -13,7 +13,9 @@ use crate::rng::{self, Stream};
 
 mod category;
 pub mod date;
-pub use category::{by_column, column_of_level, Category, MAX_LEVELS};
+pub use category::{
+    by_column, column_of_level, Category, Unseen, UnseenLevels, MAX_LEVELS, UNSEEN_LEVEL,
+};
 
 /// A data set's shape and names, without its values: all a model needs to
 /// be built or checked against it.
@@ -2162,18 +2164,20 @@ pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
 /// [`Table::read_columns`] with the columns `categorical` (as
 /// [`named_columns`] reads the values) one-hot encoded ([`Category`]): `choose`'s uses, those columns read as text and each
 /// level made a column of 0s and 1s where the column is. The levels are
-/// `known`'s (a saved model's), or the file's own, in byte order. Without
-/// `gaps`, a missing categorical cell is an error; with them, NaN in every
-/// column of its levels. Unlike `read_columns`, the file is held whole
-/// while it is read (it may still be a pipe, read once), as its rows are
-/// read twice: for the numbers, then for the text.
+/// `known`'s (a saved model's, with what a cell with another does), or
+/// the file's own, in byte order. Without `gaps`, a missing categorical
+/// cell is an error; with them, NaN in every column of its levels. Unlike
+/// `read_columns`, the file is held whole while it is read (it may still
+/// be a pipe, read once), as its rows are read twice: for the numbers,
+/// then for the text. Also returns the cells read with a level `known`
+/// lacks, by column.
 pub fn read_categorical(
     path: &Path,
     choose: &Choose<'_>,
     categorical: &[String],
-    known: Option<&[Category]>,
+    known: Option<(&[Category], Unseen)>,
     gaps: bool,
-) -> Result<(Table, Vec<Category>)> {
+) -> Result<(Table, Vec<Category>, Vec<UnseenLevels>)> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -2185,7 +2189,9 @@ pub fn read_categorical(
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let encoding = category::encode(path, body, &table, categorical, known, gaps)?;
     drop(bytes);
-    encoding.spread(table)
+    let unseen = encoding.unseen();
+    let (table, categories) = encoding.spread(table)?;
+    Ok((table, categories, unseen))
 }
 
 /// `choose` with the columns `categorical` left unread by the numbers.
@@ -2343,6 +2349,18 @@ pub struct Reading<'a> {
     /// row. Otherwise a target cell that is not a number reads as NaN, a
     /// row `predict` leaves unscored.
     pub scored: bool,
+    /// What a categorical cell with a level the model lacks does.
+    pub unseen: Unseen,
+}
+
+/// The rows of a file that [`read_for_model`] reads.
+#[derive(Debug)]
+pub struct ModelRows {
+    pub data: Dataset,
+    pub target: TargetColumn,
+    /// The categorical cells with a level the model lacks, read as
+    /// [`Reading::unseen`] says, by column.
+    pub unseen: Vec<UnseenLevels>,
 }
 
 /// The columns a model reads from the CSV file `path`, matched by name
@@ -2358,16 +2376,24 @@ pub fn read_for_model(
     target_name: &str,
     reading: Reading<'_>,
     categories: &[Category],
-) -> Result<(Dataset, TargetColumn)> {
+) -> Result<ModelRows> {
     let choose = for_model(path, feature_names, target_name, reading, categories);
-    let table = match categories.is_empty() {
-        true => Table::read_columns(path, &choose)?,
+    let (table, unseen) = match categories.is_empty() {
+        true => (Table::read_columns(path, &choose)?, Vec::new()),
         false => {
             let columns = category_columns(categories);
-            read_categorical(path, &choose, &columns, Some(categories), reading.gaps)?.0
+            let known = Some((categories, reading.unseen));
+            let (table, _, unseen) =
+                read_categorical(path, &choose, &columns, known, reading.gaps)?;
+            (table, unseen)
         }
     };
-    select_for_model(table, feature_names, target_name)
+    let (data, target) = select_for_model(table, feature_names, target_name)?;
+    Ok(ModelRows {
+        data,
+        target,
+        unseen,
+    })
 }
 
 /// The file's columns that `categories` encode.
@@ -2391,7 +2417,7 @@ pub fn read_for_model_keeping(
     reading: Reading<'_>,
     categories: &[Category],
     keep: &[String],
-) -> Result<(Dataset, TargetColumn, Vec<String>, Vec<String>)> {
+) -> Result<(ModelRows, Vec<String>, Vec<String>)> {
     use std::io::Read;
     let mut bytes = Vec::new();
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -2406,10 +2432,12 @@ pub fn read_for_model_keeping(
     let cores = crate::cpu::cores();
     let mut table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let mut unseen = Vec::new();
     if !categories.is_empty() {
         let columns = category_columns(categories);
-        let gaps = reading.gaps;
-        let encoding = category::encode(path, body, &table, &columns, Some(categories), gaps)?;
+        let (known, gaps) = (Some((categories, reading.unseen)), reading.gaps);
+        let encoding = category::encode(path, body, &table, &columns, known, gaps)?;
+        unseen = encoding.unseen();
         table = encoding.spread(table)?.0;
     }
     let rows = table.rows;
@@ -2460,7 +2488,12 @@ pub fn read_for_model_keeping(
             ),
         ));
     }
-    Ok((data, target, starts, names))
+    let rows = ModelRows {
+        data,
+        target,
+        unseen,
+    };
+    Ok((rows, starts, names))
 }
 
 /// Where the columns `keep` are in `header`, or why they cannot be kept.

@@ -1995,6 +1995,103 @@ fn categorical_trains_and_predicts_as_the_file_with_the_one_hot_columns_written_
     );
 }
 
+/// A level the model was not trained on is an error that names
+/// `--unseen`; `--unseen zeros` predicts as the file with none of the
+/// column's levels written in (its one-hot features 0), `--unseen missing`
+/// as a missing cell, which `--missing blank` leaves empty; each counted in
+/// a notice and `--json`, in `importance` too.
+#[test]
+fn an_unseen_level_reads_as_unseen_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let [text, hot, model, plain, new_text, new_hot, pred_a, pred_b, json] = paths(
+        &dir,
+        [
+            "t.csv", "h.csv", "m.st", "p.st", "nt.csv", "nh.csv", "a.csv", "b.csv", "s.json",
+        ],
+    );
+    let (rows, one_hot) = colored_rows(30);
+    std::fs::write(&text, &rows).unwrap();
+    std::fs::write(&hot, &one_hot).unwrap();
+    let fit = ["--ignore", "id", "--optimizer", "adam", "--lr", "0.01"];
+    for (data, m, more) in [(&text, &model, "--categorical"), (&hot, &plain, "--target")] {
+        let mut args = train_data(data, "cpu", &fit);
+        let value = if more == "--target" { "y" } else { "color" };
+        args.extend(["--epochs", "6", more, value, "--save", m]);
+        run_ok(&args);
+    }
+    std::fs::write(
+        &new_text,
+        "id,a,color,b,y\nP0,1,red,0.5,1\nP1,0.5,purple,0.25,2\nP2,-1,green,0,0\nP3,0,orange,1,1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &new_hot,
+        "id,a,\"color=dark, blue\",color=green,color=red,b,y\nP0,1,0,0,1,0.5,1\nP1,0.5,0,0,0,0.25,2\nP2,-1,0,1,0,0,0\nP3,0,0,0,0,1,1\n",
+    )
+    .unwrap();
+    let err = run_err(&["predict", "--model", &model, "--data", &new_text]);
+    assert!(
+        err.contains(":3:3: 'purple' is not a level the model was trained on")
+            && err.contains("--unseen zeros reads such a cell as none of the model's levels"),
+        "{err}"
+    );
+    let predict = |data: &str, m: &str, out: &str, more: &[&str]| {
+        let mut args = vec!["predict", "--model", m, "--data", data, "--out", out];
+        args.extend_from_slice(more);
+        args.extend(["--json", &json]);
+        let (ok, _, err) = shadertrain(&args);
+        assert!(ok, "{args:?}: {err}");
+        (err, read_json(&json))
+    };
+    let (said, scores) = predict(&new_text, &model, &pred_a, &["--unseen", "zeros"]);
+    assert!(
+        said.contains("'color' holds a level the model was not trained on in 2 of 4 rows (the first 'purple', line 3): read as none of its levels (--unseen zeros)"),
+        "{said}"
+    );
+    assert_eq!(scores["unseen_cells"], 2, "{scores}");
+    predict(&new_hot, &plain, &pred_b, &[]);
+    assert_same_file(&pred_a, &pred_b, "--unseen zeros");
+    let zeros: Vec<f64> = read_predictions(&pred_a);
+    let err = run_err(&[
+        "predict", "--model", &model, "--data", &new_text, "--unseen", "missing",
+    ]);
+    assert!(
+        err.contains("--unseen missing reads a level the model was not trained on as a missing cell, which --missing error stops at: --missing blank"),
+        "{err}"
+    );
+    let blank = ["--unseen", "missing", "--missing", "blank"];
+    let (said, scores) = predict(&new_text, &model, &pred_a, &blank);
+    assert!(
+        said.contains("read as missing cells (--unseen missing)"),
+        "{said}"
+    );
+    assert_eq!(scores["unseen_cells"], 2, "{scores}");
+    assert_eq!(scores["blank_rows"], 2, "{scores}");
+    let lines: Vec<String> = std::fs::read_to_string(&pred_a)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines[2], "\"\"", "{lines:?}");
+    assert_eq!(lines[4], "\"\"", "{lines:?}");
+    for row in [0, 2] {
+        assert_eq!(
+            lines[row + 1].parse::<f64>().unwrap(),
+            zeros[row],
+            "{lines:?}"
+        );
+    }
+    let args = ["importance", "--model", &model, "--data", &new_text];
+    let importance = [&args[..], &["--unseen", "zeros", "--json", &json]].concat();
+    run_ok(&importance);
+    assert_eq!(read_json(&json)["unseen_cells"], 2);
+    // A model without categories says the flag is unused.
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &plain, "--data", &new_hot, "--unseen", "zeros", "--out", &pred_b,
+    ]);
+    assert!(ok && err.contains("--unseen is unused"), "{err}");
+}
+
 /// `--categorical`'s refusals, its missing cells under each `--missing`,
 /// and a run that starts from a model with levels: `--init` reuses them on
 /// a file without one of them, and `--resume` goes on as if never stopped.

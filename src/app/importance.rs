@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::predict::{fill_missing, missing_mode, read_rows};
+use super::predict::{fill_missing, missing_mode, read_rows, unseen_mode, unseen_notice};
 use crate::cli::{Gaps, ImportanceArgs};
 use crate::data::{self, r_squared, target_variance, Dataset, Reading, TargetColumn};
 use crate::importance::{self, Column};
@@ -33,6 +33,10 @@ struct Record {
     dropped_rows: usize,
     /// Missing feature cells given the model's training means or medians.
     filled_cells: usize,
+    /// Categorical cells with a level the model was not trained on, read
+    /// as `--unseen` said (zeros, or missing ones, which `dropped_rows` or
+    /// `filled_cells` then count too).
+    unseen_cells: usize,
     /// Every column the model reads, by its mean MSE rise, the greatest
     /// first.
     columns: Vec<ColumnRecord>,
@@ -80,6 +84,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         mut data,
         dropped,
         filled,
+        unseen,
     } = scored_rows(args, &model, missing, drop_it)?;
     if let Some(n) = args.rows {
         if n < data.rows {
@@ -118,6 +123,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         r2: r_squared(measured.mse, variance),
         dropped_rows: dropped,
         filled_cells: filled.iter().map(|(_, n)| n).sum(),
+        unseen_cells: unseen,
         columns: records,
     };
     super::report(&table(&record), outputs.iter().map(|(_, p)| *p))?;
@@ -135,6 +141,8 @@ struct Scored {
     dropped: usize,
     /// Cells filled, by the file's column.
     filled: Vec<(String, usize)>,
+    /// Categorical cells with a level the model lacks.
+    unseen: usize,
 }
 
 /// The rows of `--data` to score: those with a target value and, after
@@ -146,12 +154,17 @@ fn scored_rows(
     missing: Gaps,
     instead: &str,
 ) -> Result<Scored> {
+    let gaps = missing != Gaps::Error;
+    let unseen = unseen_mode(args.unseen, (model, &args.model), gaps, instead)?;
     let reading = Reading {
         dates: &model.dates,
-        gaps: missing != Gaps::Error,
+        gaps,
         scored: true,
+        unseen,
     };
-    let (data, target, _) = read_rows(&args.data, &[], model, reading, instead)?;
+    let (rows, _) = read_rows(&args.data, &[], model, reading, instead)?;
+    let (data, target) = (rows.data, rows.target);
+    let unseen = unseen_notice(&rows.unseen, data.rows, unseen);
     if target == TargetColumn::Absent {
         anyhow::bail!(
             "{} has no column '{}', the model's target: importance scores the predictions against it",
@@ -196,6 +209,7 @@ fn scored_rows(
         data,
         dropped,
         filled,
+        unseen,
     })
 }
 

@@ -7,7 +7,10 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
-use crate::data::{self, r_squared, target_variance, Dataset, Reading, TargetColumn};
+use crate::data::{
+    self, r_squared, target_variance, Dataset, ModelRows, Reading, TargetColumn, Unseen,
+    UnseenLevels,
+};
 use crate::model::Model;
 use crate::{io, memory, units};
 
@@ -32,6 +35,10 @@ struct Scores {
     /// Missing feature cells given the model's training means or medians
     /// (`--missing fill`).
     filled_cells: usize,
+    /// Categorical cells with a level the model was not trained on, read
+    /// as `--unseen` said (zeros, or missing ones, which `blank_rows` or
+    /// `filled_cells` then count too).
+    unseen_cells: usize,
     /// Rows the scores are over: those with a target value and, with
     /// `--missing blank`, every feature; 0 where nothing was scored.
     scored_rows: usize,
@@ -63,6 +70,59 @@ pub(super) fn missing_mode<M: Copy + PartialEq>(
     }
 }
 
+/// The `--unseen` of a command that reads `model` (from `path`), whose
+/// `--missing` takes a missing cell where `gaps`: as `given`, else
+/// `error`. `missing` without gaps is an error that offers `instead`, the
+/// command's way past a missing cell; given for a model that one-hot
+/// encodes no column, a notice says it is unused.
+pub(super) fn unseen_mode(
+    given: Option<Unseen>,
+    (model, path): (&Model, &Path),
+    gaps: bool,
+    instead: &str,
+) -> Result<Unseen> {
+    let Some(unseen) = given else {
+        return Ok(Unseen::Error);
+    };
+    if model.categories.is_empty() {
+        super::notice(
+            false,
+            &format!(
+                "--unseen is unused: {} one-hot encodes no column (train --categorical)",
+                path.display()
+            ),
+        );
+    } else if unseen == Unseen::Missing && !gaps {
+        anyhow::bail!(
+            "--unseen missing reads a level the model was not trained on as a missing cell, which --missing error stops at: {instead}"
+        );
+    }
+    Ok(unseen)
+}
+
+/// A notice for each column of `unseen` (cells with a level the model
+/// lacks, among `rows`), saying how `how` read them; their count.
+pub(super) fn unseen_notice(unseen: &[UnseenLevels], rows: usize, how: Unseen) -> usize {
+    let read_as = match how {
+        Unseen::Zeros => "read as none of its levels (--unseen zeros)",
+        _ => "read as missing cells (--unseen missing)",
+    };
+    for u in unseen {
+        super::notice(
+            false,
+            &format!(
+                "'{}' holds a level the model was not trained on in {} of {} (the first '{}', line {}): {read_as}",
+                data::escaped(&u.column),
+                u.cells,
+                units::count(rows, "row"),
+                data::escaped(&u.first),
+                u.line
+            ),
+        );
+    }
+    unseen.iter().map(|u| u.cells).sum()
+}
+
 /// The rows of the CSV file `path` that `model` reads, their target column
 /// and the cells of its columns `keep` (none where `keep` is empty), read
 /// as `reading` says; an error at a missing cell offers `instead` (the
@@ -74,15 +134,15 @@ pub(super) fn read_rows(
     model: &Model,
     reading: Reading<'_>,
     instead: &str,
-) -> Result<(Dataset, TargetColumn, KeptCells)> {
+) -> Result<(ModelRows, KeptCells)> {
     let (features, target_name) = (&model.feature_names, &model.target_name);
     let categories = &model.categories;
     let read = match keep.is_empty() {
         true => data::read_for_model(path, features, target_name, reading, categories)
-            .map(|(data, target)| (data, target, None)),
+            .map(|rows| (rows, None)),
         false => {
             data::read_for_model_keeping(path, features, target_name, reading, categories, keep)
-                .map(|(data, target, kept, names)| (data, target, Some((kept, names))))
+                .map(|(rows, kept, names)| (rows, Some((kept, names))))
         }
     };
     Ok(read.map_err(|e| match e {
@@ -106,9 +166,13 @@ pub(super) fn read_rows(
 
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
-/// model keeps means or medians); at text in a feature's column, that the
-/// model was trained on that column. Empty for other errors.
+/// model keeps means or medians); at a level the model lacks, `--unseen`;
+/// at text in a feature's column, that the model was trained on that
+/// column. Empty for other errors.
 fn read_hint(message: &str, model: &Model, instead: &str) -> String {
+    if message.contains(data::UNSEEN_LEVEL) {
+        return "; --unseen zeros reads such a cell as none of the model's levels, --unseen missing as a missing cell".into();
+    }
     if data::says_missing(message) {
         return match &model.imputation {
             Some(m) => format!(
@@ -317,12 +381,16 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         blank_empty,
     )?;
     let gaps = missing != Blanks::Error;
+    let unseen = unseen_mode(args.unseen, (&model, &args.model), gaps, blank_empty)?;
     let reading = Reading {
         dates: &model.dates,
         gaps,
         scored: false,
+        unseen,
     };
-    let (mut data, target, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
+    let (rows, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
+    let (mut data, target) = (rows.data, rows.target);
+    let unseen_cells = unseen_notice(&rows.unseen, data.rows, unseen);
     if let Some(warning) = (target != TargetColumn::Absent)
         .then(|| data.target_resolution_warning(data::Column::Scored))
         .flatten()
@@ -394,6 +462,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         r2: None,
         blank_rows: blank.iter().filter(|&&b| b).count(),
         filled_cells: filled.iter().map(|(_, n)| n).sum(),
+        unseen_cells,
         scored_rows: 0,
     };
     if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {

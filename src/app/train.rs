@@ -1212,7 +1212,9 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 true => Table::read_columns(path, &choose).map(|t| (t, Vec::new())),
                 false => {
                     let gaps = run.missing != Missing::Error;
-                    data::read_categorical(path, &choose, &run.categorical, from.levels, gaps)
+                    let known = from.levels.map(|levels| (levels, data::Unseen::Error));
+                    data::read_categorical(path, &choose, &run.categorical, known, gaps)
+                        .map(|(table, categories, _)| (table, categories))
                 }
             };
             let (mut table, categories) = read.map_err(|e| match header.get() {

@@ -33,6 +33,33 @@ pub struct Category {
     pub levels: Vec<String>,
 }
 
+/// What reading a file for a model does with a categorical cell whose
+/// level the model was not trained on (a city it never saw).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unseen {
+    /// The first stops the command, with its line and column.
+    #[default]
+    Error,
+    /// Each of the column's level features is 0, as though the row had
+    /// none of the model's levels (scikit-learn's `OneHotEncoder` with
+    /// `handle_unknown="ignore"`).
+    Zeros,
+    /// The cell reads as a missing one, which --missing then decides.
+    Missing,
+}
+
+/// The cells of one categorical column whose levels a model was not
+/// trained on, read as [`Unseen`] said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnseenLevels {
+    /// The column's name in the file.
+    pub column: String,
+    pub cells: usize,
+    /// The first such cell's text and (1-based) line in the file.
+    pub first: String,
+    pub line: u64,
+}
+
 impl Category {
     /// The feature of `level`: "city=Paris".
     pub fn feature_name(&self, level: &str) -> String {
@@ -112,10 +139,15 @@ struct Codes {
     at: usize,
     codes: Vec<u32>,
     levels: Vec<String>,
+    /// Its cells with a level the model lacks, read as [`Unseen`] says.
+    unseen: Option<UnseenLevels>,
 }
 
 /// The code of a missing cell.
 const MISSING: u32 = u32::MAX;
+
+/// The code of a cell with none of the levels (`--unseen zeros`).
+const NONE: u32 = u32::MAX - 1;
 
 /// The categorical columns `columns` of the CSV `bytes` (byte-order mark
 /// stripped; a value with a comma is cut as [`named_columns`] cuts it),
@@ -126,14 +158,15 @@ const MISSING: u32 = u32::MAX;
 /// then drops or fills as it does a number's gap. Without `gaps`, a
 /// missing cell is an error at its line and column. The levels are
 /// `known`'s (a model's; a cell with another is an error) or the cells'
-/// own, in byte order. Reads the cells ([`Encoding`]); its
+/// own, in byte order. A cell with a level the model lacks is read as
+/// `known`'s [`Unseen`] says. Reads the cells ([`Encoding`]); its
 /// [`Encoding::spread`] makes the table, once the bytes may be let go.
 pub(super) fn encode(
     path: &Path,
     bytes: &[u8],
     table: &Table,
     columns: &[String],
-    known: Option<&[Category]>,
+    known: Option<(&[Category], Unseen)>,
     gaps: bool,
 ) -> Result<Encoding> {
     let head = Head::parse(path, bytes)?;
@@ -145,7 +178,7 @@ pub(super) fn encode(
             continue;
         }
         let levels = match known {
-            Some(known) => match known.iter().find(|c| c.column == *name) {
+            Some((known, _)) => match known.iter().find(|c| c.column == *name) {
                 Some(c) => c.levels.clone(),
                 None => Vec::new(),
             },
@@ -155,6 +188,7 @@ pub(super) fn encode(
             at: j,
             codes: Vec::with_capacity(table.rows),
             levels,
+            unseen: None,
         });
     }
     if let Some(name) = columns.iter().find(|n| !head.header.contains(n)) {
@@ -164,14 +198,8 @@ pub(super) fn encode(
             format!("no column '{}' to one-hot encode", escaped(name)),
         ));
     }
-    scan(
-        path,
-        &head,
-        &bytes[head.at..],
-        &mut read,
-        known.is_some(),
-        gaps,
-    )?;
+    let unseen = known.map(|(_, unseen)| unseen);
+    scan(path, &head, &bytes[head.at..], &mut read, unseen, gaps)?;
     for c in &mut read {
         if c.codes.len() != table.rows {
             return Err(err(
@@ -211,15 +239,16 @@ pub(super) fn encode(
 }
 
 /// Reads each row's cell of every column of `read` (from `body`, the rows
-/// after `head`) as a code: a level `known` already (a model's), or with
-/// `known` false a new one where the cell has not been met; a missing
-/// cell is [`MISSING`] with `gaps`, an error otherwise.
+/// after `head`) as a code: a level `read` knows already (a model's), one
+/// it lacks as `known` says ([`Unseen`]), or without `known` a new one
+/// where the cell has not been met; a missing cell is [`MISSING`] with
+/// `gaps`, an error otherwise.
 fn scan(
     path: &Path,
     head: &Head,
     body: &[u8],
     read: &mut [Codes],
-    known: bool,
+    known: Option<Unseen>,
     gaps: bool,
 ) -> Result<()> {
     let err = csv_error(path);
@@ -263,8 +292,24 @@ fn scan(
                     String::from_utf8_lossy(cell).escape_debug()
                 ))
             })?;
-            if known {
-                return Err(at(unknown_level(text, &c.levels)));
+            if let Some(unseen) = known {
+                let code = match unseen {
+                    Unseen::Zeros => NONE,
+                    Unseen::Missing if gaps => MISSING,
+                    Unseen::Error | Unseen::Missing => {
+                        return Err(at(unknown_level(text, &c.levels)))
+                    }
+                };
+                let column = &head.header[c.at];
+                let seen = c.unseen.get_or_insert_with(|| UnseenLevels {
+                    column: column.clone(),
+                    cells: 0,
+                    first: text.to_string(),
+                    line,
+                });
+                seen.cells += 1;
+                c.codes.push(code);
+                continue;
             }
             if seen.len() == MAX_LEVELS {
                 return Err(at(format!(
@@ -333,6 +378,12 @@ impl Encoding {
     pub(super) fn spread(self, table: Table) -> Result<(Table, Vec<Category>)> {
         Ok((spread(table, &self.header, &self.read)?, self.categories))
     }
+
+    /// The cells of each column whose levels the model lacks, read as
+    /// [`Unseen`] said, in file order.
+    pub(super) fn unseen(&self) -> Vec<UnseenLevels> {
+        self.read.iter().filter_map(|c| c.unseen.clone()).collect()
+    }
 }
 
 /// The error of a missing categorical cell without `--missing`'s gaps,
@@ -349,6 +400,9 @@ fn missing_message(cell: &[u8]) -> String {
     }
 }
 
+/// The words of [`unknown_level`]'s error, by which a command knows it.
+pub const UNSEEN_LEVEL: &str = "is not a level the model was trained on";
+
 /// The error of a level a model does not know.
 fn unknown_level(text: &str, levels: &[String]) -> String {
     let shown: Vec<String> = (levels.iter().take(8))
@@ -359,7 +413,7 @@ fn unknown_level(text: &str, levels: &[String]) -> String {
         false => String::new(),
     };
     format!(
-        "'{}' is not a level the model was trained on; it knows {}{more}",
+        "'{}' {UNSEEN_LEVEL}; it knows {}{more}",
         escaped(text),
         shown.join(", ")
     )
@@ -433,6 +487,7 @@ fn spread(table: Table, header: &[String], read: &[Codes]) -> Result<Table> {
             Source::Number(j) => row[j],
             Source::Level(k, l) => match read[k].codes[i] {
                 MISSING => f32::NAN,
+                // NONE among them: no level's feature is 1.
                 code => (code == l) as u8 as f32,
             },
         }));
@@ -467,6 +522,7 @@ mod tests {
             at: 0,
             codes: Vec::new(),
             levels: (0..1000).map(|l| l.to_string()).collect(),
+            unseen: None,
         }];
         let header = ["city".to_string(), "y".to_string()];
         let e = spread(table, &header, &read).err().unwrap().to_string();
@@ -482,7 +538,9 @@ mod tests {
         let path = dir.path().join("c.csv");
         std::fs::write(&path, text).unwrap();
         let every = |_: &[String]| Ok(Vec::new());
-        super::super::read_categorical(&path, &every, &["c".into()], known, false)
+        let known = known.map(|k| (k, Unseen::Error));
+        let read = super::super::read_categorical(&path, &every, &["c".into()], known, false);
+        read.map(|(table, categories, _)| (table, categories))
     }
 
     /// Levels come in byte order, whatever order the rows meet them in;
