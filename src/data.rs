@@ -144,6 +144,37 @@ impl Dataset {
             .collect();
     }
 
+    /// The features named `names`, in that order (the others left out):
+    /// the rows as a model whose `feature_names` they are takes them. An
+    /// error names the first one the data lacks.
+    pub fn select_features(&self, names: &[String]) -> Result<Dataset> {
+        let mut order = Vec::with_capacity(names.len());
+        for name in names {
+            match self.feature_names.iter().position(|n| n == name) {
+                Some(j) => order.push(j),
+                None => {
+                    return Err(Error::Config(format!(
+                        "the data has no feature '{}'; it has {}",
+                        shown_name(name),
+                        listed(&self.feature_names)
+                    )))
+                }
+            }
+        }
+        let mut x = Vec::with_capacity(self.rows * names.len());
+        for row in self.x.chunks_exact(self.features.max(1)) {
+            x.extend(order.iter().map(|&j| row[j]));
+        }
+        Ok(Dataset {
+            x,
+            y: self.y.clone(),
+            rows: self.rows,
+            features: names.len(),
+            feature_names: names.to_vec(),
+            target_name: self.target_name.clone(),
+        })
+    }
+
     /// The rows `range` as a data set of their own: a shard.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         Dataset {
@@ -540,8 +571,17 @@ impl Standardization {
         }
     }
 
-    /// Standardises the features of `data` in place.
-    pub fn apply_features(&self, data: &mut Dataset) {
+    /// Standardises the features of `data` in place; an error, with
+    /// nothing changed, where the statistics are of another number of
+    /// features.
+    pub fn apply_features(&self, data: &mut Dataset) -> Result<()> {
+        if self.feature_mean.len() != data.features || self.feature_std.len() != data.features {
+            return Err(Error::Config(format!(
+                "the statistics are of {}; the data has {}",
+                crate::units::count(self.feature_mean.len(), "feature"),
+                data.features
+            )));
+        }
         for row in data.x.chunks_exact_mut(data.features) {
             for ((v, m), s) in row
                 .iter_mut()
@@ -551,6 +591,7 @@ impl Standardization {
                 *v = ((*v as f64 - m) / s) as f32;
             }
         }
+        Ok(())
     }
 
     /// Rows of raw features, standardised in f64 and rounded to f32 as
@@ -571,12 +612,15 @@ impl Standardization {
             .collect()
     }
 
-    /// Standardises the features and the target of `data` in place.
-    pub fn apply(&self, data: &mut Dataset) {
-        self.apply_features(data);
+    /// Standardises the features and the target of `data` in place; an
+    /// error, with nothing changed, where the statistics are of another
+    /// number of features.
+    pub fn apply(&self, data: &mut Dataset) -> Result<()> {
+        self.apply_features(data)?;
         for v in &mut data.y {
             *v = ((*v as f64 - self.target_mean) / self.target_std) as f32;
         }
+        Ok(())
     }
 
     /// Network outputs (standardised) back in the target's units.
@@ -3191,7 +3235,7 @@ mod tests {
         assert_eq!((s.target_mean, s.target_std), (10.0, 1.0));
         s.check(2).unwrap();
         let mut z = d.clone();
-        s.apply(&mut z);
+        s.apply(&mut z).unwrap();
         assert!(z.x.iter().chain(&z.y).all(|v| v.is_finite()));
         assert_eq!(z.x[1], 0.0);
         assert!((z.x[0] as f64 + 1.5 / 1.25f64.sqrt()).abs() < 1e-6);

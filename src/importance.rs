@@ -103,7 +103,7 @@ pub fn permutation_importance(
     (repeats, seed): (usize, u64),
     progress: &mut dyn FnMut(),
 ) -> Result<Importance> {
-    reference::check_fit(model, data)?;
+    reference::check_prediction(model, data)?;
     if data.rows < 2 {
         return Err(Error::Config(format!(
             "importance shuffles the rows, so it needs at least 2; the data has {}",

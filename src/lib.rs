@@ -34,7 +34,7 @@
 //! let raw = Dataset::synthetic(1000, 3, 0)?; // or Table::read(path)?.into_dataset(None)?
 //! let stats = Standardization::fit(&raw);
 //! let mut data = raw.clone();
-//! stats.apply(&mut data);
+//! stats.apply(&mut data)?;
 //! let layout = Layout::new(data.features, &[16])?;
 //! let names = data.feature_names.clone();
 //! let mut model = Model::init(layout, Activation::Tanh, 0, names, "y".into());
@@ -49,6 +49,24 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Beyond it:
+//! - other optimizers: [`optim::Optimizer::adam`], and
+//!   [`optim::Optimizer::lbfgs`], whose backend is wrapped in
+//!   [`optim::lbfgs::Lbfgs::new`] (`Lbfgs::new(backend, &model.params,
+//!   opt)`); [`optim::Settings::resolve`] sets any of their settings;
+//! - mini-batches: [`cpu::Fast::with_batches`];
+//! - model files the CLI reads and writes: [`io::save_model`],
+//!   [`io::load_model`];
+//! - a saved model's columns from a CSV file, by name:
+//!   `Table::read(path)?.select_named(&model.feature_names,
+//!   &model.target_name)`; from rows in memory,
+//!   [`data::Dataset::select_features`]. [`cpu::reference::predict`]
+//!   refuses rows whose named features are not the model's, in its order.
+//!
+//! The command line's choices (standardizing by default, `--lr auto`'s
+//! range test, the few-rows weight decay search, validation rules) are in
+//! [`app`], which the library does not need.
 
 /// As `eprintln!`, but a closed or full standard error is no panic: the
 /// line is dropped, as there is nowhere left to say it, and the command

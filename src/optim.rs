@@ -289,6 +289,32 @@ impl Default for Optimizer {
 }
 
 impl Optimizer {
+    /// Adam at `lr`, its other settings the defaults (β₁ 0.9, β₂ 0.999,
+    /// ε 1e-8, no weight decay); [`Settings::resolve`] sets any of them.
+    pub fn adam(lr: f64) -> Optimizer {
+        Optimizer::Adam {
+            lr,
+            beta1: DEFAULT_BETA1,
+            beta2: DEFAULT_BETA2,
+            eps: DEFAULT_EPS,
+            weight_decay: 0.0,
+            decoupled: false,
+            max_grad_norm: 0.0,
+        }
+    }
+
+    /// L-BFGS with its defaults (a first step of 1, a history of
+    /// [`DEFAULT_HISTORY_SIZE`], `gtol` [`DEFAULT_GTOL`]), full batch; the
+    /// backend it steps is wrapped in [`lbfgs::Lbfgs::new`].
+    pub fn lbfgs() -> Optimizer {
+        Optimizer::Lbfgs {
+            lr: OptimizerKind::Lbfgs.default_lr(),
+            history_size: DEFAULT_HISTORY_SIZE,
+            gtol: DEFAULT_GTOL,
+            weight_decay: 0.0,
+        }
+    }
+
     /// Plain gradient descent at `lr`.
     pub fn gd(lr: f64) -> Optimizer {
         Optimizer::Gd {

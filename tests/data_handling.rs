@@ -223,7 +223,7 @@ fn standardize_trains_exactly_as_on_prestandardized_data() {
         .unwrap();
     let stats = Standardization::fit(&data);
     let mut z = data.clone();
-    stats.apply(&mut z);
+    stats.apply(&mut z).unwrap();
     write_csv(Path::new(&pre), &z).unwrap();
     let common = ["--hidden", "5", "--epochs", "25"];
     let mut a = train_data(&csv, "cpu", &["--standardize", "--history", &h1]);

@@ -5,12 +5,12 @@
 mod common;
 
 use shadertrain::cpu::{reference, Fast, Reference};
-use shadertrain::data::Dataset;
+use shadertrain::data::{Dataset, Standardization};
 use shadertrain::gpu::GpuTrainer;
 use shadertrain::io::{load_model, save_model};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::Lbfgs;
-use shadertrain::optim::Optimizer;
+use shadertrain::optim::{Optimizer, OptimizerKind, Settings};
 use shadertrain::train::{train, Backend, Schedule};
 
 const LBFGS: Optimizer = Optimizer::Lbfgs {
@@ -197,4 +197,86 @@ fn a_fold_past_the_count_is_an_error() {
     let e = data.fold(5, 3, 0).unwrap_err().to_string();
     assert!(e.contains("there is no fold 5 of 3"), "{e}");
     assert!(data.fold(2, 3, 0).is_ok());
+}
+
+/// Rows whose features are the model's in another order, or lack one,
+/// are refused by `predict` (they were predicted from the wrong inputs
+/// without a word); `Dataset::select_features` puts them in the model's
+/// order, and its predictions are the straight rows'.
+#[test]
+fn predict_refuses_features_in_another_order_and_select_features_mends_them() {
+    let data = Dataset::synthetic(40, 3, 1).unwrap();
+    let model = common::model(&data, &[4], Activation::Tanh, 2);
+    let straight = reference::predict(&model, &data).unwrap();
+    let names = ["x2", "x0", "x1"].map(String::from);
+    let swapped = data.select_features(&names).unwrap();
+    assert_eq!(
+        swapped.row(3),
+        [data.row(3)[2], data.row(3)[0], data.row(3)[1]]
+    );
+    let e = reference::predict(&model, &swapped)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("in another order: feature 1 is 'x2' where the model takes 'x0'")
+            && e.contains("Dataset::select_features"),
+        "{e}"
+    );
+    let mut renamed = data.clone();
+    renamed.feature_names[1] = "b".into();
+    let e = reference::predict_on_cores(&model, &renamed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the data has no feature 'x1', which the model takes"),
+        "{e}"
+    );
+    let mended = swapped.select_features(&model.feature_names).unwrap();
+    assert_eq!(reference::predict(&model, &mended).unwrap(), straight);
+    let e = data
+        .select_features(&["x9".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("the data has no feature 'x9'; it has x0, x1, x2"),
+        "{e}"
+    );
+}
+
+/// Statistics of another width are refused, the rows untouched (they
+/// were applied to the columns they reached, the others left raw).
+#[test]
+fn standardization_of_another_width_is_refused() {
+    let data = Dataset::synthetic(30, 3, 1).unwrap();
+    let stats = Standardization::fit(&data);
+    let mut wider = Dataset::synthetic(30, 4, 1).unwrap();
+    let before = wider.clone();
+    let e = stats.apply(&mut wider).unwrap_err().to_string();
+    assert!(
+        e.contains("the statistics are of 3 features; the data has 4"),
+        "{e}"
+    );
+    assert_eq!((wider.x, wider.y), (before.x, before.y));
+    let mut same = data.clone();
+    stats.apply(&mut same).unwrap();
+    assert!(same.x != data.x);
+}
+
+/// The shorthand optimizers are the command line's defaults.
+#[test]
+fn shorthand_optimizers_are_the_defaults() {
+    let resolved = |kind, lr| {
+        let settings = Settings {
+            kind,
+            lr,
+            ..Default::default()
+        };
+        settings.resolve().unwrap()
+    };
+    assert_eq!(
+        Optimizer::adam(0.01),
+        resolved(OptimizerKind::Adam, Some(0.01))
+    );
+    assert_eq!(Optimizer::lbfgs(), resolved(OptimizerKind::Lbfgs, None));
+    assert_eq!(Optimizer::lbfgs(), LBFGS);
 }

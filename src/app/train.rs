@@ -1079,11 +1079,12 @@ impl TrainingData {
     }
 
     /// Standardises the training and the held-out rows with `s`.
-    fn standardize(&mut self, s: &Standardization) {
+    fn standardize(&mut self, s: &Standardization) -> crate::Result<()> {
         for d in self.train.iter_mut().chain(self.val.iter_mut()) {
-            s.apply(d);
+            s.apply(d)?;
         }
         self.what.push_str("; standardized");
+        Ok(())
     }
 
     /// Rows trained on and rows held out.
@@ -1616,7 +1617,7 @@ fn starting_point(
         }
     };
     if let Some(s) = &start.model.standardization {
-        data.standardize(s);
+        data.standardize(s)?;
     }
     if let (true, Some(rows)) = (fresh, &data.train) {
         start.model.zero_inputs(&rows.zero_features());

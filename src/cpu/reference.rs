@@ -42,11 +42,12 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 /// unstandardised when the model carries statistics. Missing cells (NaN)
 /// are not filled here: a NaN feature gives a NaN ŷ; for a model that
 /// keeps means, [`crate::data::Imputation::apply`] fills them first, as
-/// `predict --missing fill` does. An error when the
-/// data's features are not the model's in number, or the model's parts
-/// disagree ([`Model::check`]).
+/// `predict --missing fill` does. An error when the data's features are
+/// not the model's, in number or, where the data names them, by name and
+/// in order ([`crate::data::Dataset::select_features`] puts them so), or
+/// the model's parts disagree ([`Model::check`]).
 pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
-    check_fit(model, data)?;
+    check_prediction(model, data)?;
     let (layout, act, params) = (&model.layout, model.activation, &model.params);
     Ok(match &model.standardization {
         None => forward(layout, act, params, data, to_f64),
@@ -71,7 +72,7 @@ pub fn predict_on_cores(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
     if parts == 1 {
         return predict(model, data);
     }
-    check_fit(model, data)?;
+    check_prediction(model, data)?;
     let per = data.rows.div_ceil(parts);
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..data.rows)
@@ -87,6 +88,36 @@ pub fn predict_on_cores(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
         }
         Ok(yhat)
     })
+}
+
+/// [`check_fit`], and where `data` names its features, that they are the
+/// model's, in its order: rows whose columns were put in another order
+/// would be predicted from the wrong inputs without a word.
+pub(crate) fn check_prediction(model: &Model, data: &Dataset) -> Result<()> {
+    check_fit(model, data)?;
+    let (theirs, ours) = (&data.feature_names, &model.feature_names);
+    if theirs.is_empty() || ours.is_empty() || theirs == ours {
+        return Ok(());
+    }
+    let shown = crate::data::shown_name;
+    let message = match ours.iter().find(|n| !theirs.contains(n)) {
+        Some(lacked) => format!(
+            "the data has no feature '{}', which the model takes",
+            shown(lacked)
+        ),
+        None => {
+            let j = (0..ours.len()).find(|&j| theirs[j] != ours[j]).unwrap_or(0);
+            format!(
+                "the data's features are the model's in another order: feature {} is '{}' where the model takes '{}'",
+                j + 1,
+                shown(&theirs[j]),
+                shown(&ours[j])
+            )
+        }
+    };
+    Err(Error::Config(format!(
+        "{message}; Dataset::select_features takes the model's feature_names, in its order"
+    )))
 }
 
 /// That `data` has rows and the features `model` takes, and `model` its

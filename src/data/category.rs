@@ -400,7 +400,8 @@ fn missing_message(cell: &[u8]) -> String {
     }
 }
 
-/// The words of [`unknown_level`]'s error, by which a command knows it.
+/// The words of the error at a level a model was not trained on, by which
+/// a command knows it.
 pub const UNSEEN_LEVEL: &str = "is not a level the model was trained on";
 
 /// The error of a level a model does not know.
