@@ -42,7 +42,9 @@ pub enum Error {
     #[error("{}: could not draw the plot: {message}", path.display())]
     Plot { path: PathBuf, message: String },
 
-    #[error("diverged at epoch {epoch} (loss = {loss}, lr = {}); try a smaller --lr", crate::optim::short(*lr))]
+    /// A loss that is not finite: at `epoch` after the updates at `lr`,
+    /// or at epoch 0, before any update, where no rate led to it.
+    #[error("{}", diverged(*epoch, *loss, *lr))]
     Diverged { epoch: usize, loss: f64, lr: f64 },
 
     #[error("no suitable GPU adapter: {0}")]
@@ -107,5 +109,13 @@ impl Error {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+/// [`Error::Diverged`]'s message.
+fn diverged(epoch: usize, loss: f64, lr: f64) -> String {
+    match epoch {
+        0 => format!("the loss before any update is {loss}, so no epoch trained (no learning rate led there): the rows or the starting parameters hold a value that is not finite, or values too large for f32's products"),
+        _ => format!("diverged at epoch {epoch} (loss = {loss}, lr = {}); try a smaller --lr", crate::optim::short(lr)),
     }
 }

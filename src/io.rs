@@ -419,6 +419,42 @@ static OUTSIDE_WRITE: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::Atom
 /// Whether the handlers are installed.
 static WATCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The signals whose handlers a command may install, and whose
+/// disposition at the start [`ignored_at_start`] keeps.
+const HANDLED_SIGNALS: [i32; 5] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGQUIT,
+    signal_hook::consts::SIGTSTP,
+];
+
+/// Whether `signal` was ignored when the process started, as `nohup`
+/// leaves SIGHUP, and a shell SIGINT and SIGQUIT for a job it runs in the
+/// background: a handler would undo that (a run started under `nohup`
+/// stopped when the terminal closed), so none is installed for it, and it
+/// stays ignored. The dispositions are read once, at the first call,
+/// which `main` makes before any handler is installed.
+pub fn ignored_at_start(signal: i32) -> bool {
+    static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    let ignored = IGNORED.get_or_init(|| {
+        let ignored_now = |signal: i32| {
+            // SAFETY: sigaction(2) with no new action only writes `old`,
+            // a zeroed struct of ours.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                    && old.sa_sigaction == libc::SIG_IGN
+            }
+        };
+        HANDLED_SIGNALS
+            .into_iter()
+            .filter(|&s| ignored_now(s))
+            .collect()
+    });
+    ignored.contains(&signal)
+}
+
 /// From now on SIGINT, SIGTERM and SIGHUP that come while an output is
 /// written to a temp file ([`write_atomically`] to a regular file) stop
 /// it at its next write or before its rename ([`WriteStopped`]): the temp
@@ -430,11 +466,12 @@ pub fn stop_writes_on_signals() -> Result<()> {
     use signal_hook::flag;
     use std::sync::atomic::Ordering;
     if !WATCHED.swap(true, Ordering::SeqCst) {
-        for signal in [
+        let signals = [
             signal_hook::consts::SIGINT,
             signal_hook::consts::SIGTERM,
             signal_hook::consts::SIGHUP,
-        ] {
+        ];
+        for signal in signals.into_iter().filter(|&s| !ignored_at_start(s)) {
             flag::register_conditional_default(signal, OUTSIDE_WRITE.clone())
                 .and_then(|_| flag::register_usize(signal, STOP_SIGNAL.clone(), signal as usize))
                 .map_err(|e| Error::Config(format!("installing a signal handler: {e}")))?;

@@ -23,6 +23,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Which signals the process was started ignoring (nohup's SIGHUP), read
+    // before any handler is installed, so that they stay ignored.
+    shadertrain::io::ignored_at_start(libc::SIGHUP);
     // Before any thread starts: it may set an environment variable.
     #[cfg(all(unix, not(target_vendor = "apple")))]
     shadertrain::gpu::runtime_dir::ensure();

@@ -280,3 +280,19 @@ fn shorthand_optimizers_are_the_defaults() {
     assert_eq!(Optimizer::lbfgs(), resolved(OptimizerKind::Lbfgs, None));
     assert_eq!(Optimizer::lbfgs(), LBFGS);
 }
+
+/// A row that is not finite makes the loss before any update NaN: the
+/// error says so, not that a smaller rate would help.
+#[test]
+fn a_loss_not_finite_before_any_update_blames_the_rows() {
+    let mut data = Dataset::synthetic(40, 2, 1).unwrap();
+    data.y[3] = f32::NAN;
+    let model = common::model(&data, &[4], Activation::Tanh, 2);
+    let mut fast = Fast::new(&model, &data, Optimizer::gd(0.1), 1).unwrap();
+    let e = train(&mut fast, &schedule(5)).unwrap_err().to_string();
+    assert!(
+        e.contains("the loss before any update is NaN, so no epoch trained")
+            && !e.contains("smaller --lr"),
+        "{e}"
+    );
+}

@@ -278,6 +278,55 @@ fn resume_refuses_options_that_would_change_the_run() {
     assert!(err.contains("not a checkpoint"), "{err}");
 }
 
+/// A signal the run was started ignoring (`nohup`'s SIGHUP) stays
+/// ignored: the run goes on through it (a handler of ours undid the
+/// ignoring, so closing the terminal stopped a `nohup` run), and another
+/// signal still stops it with a checkpoint.
+#[test]
+fn a_signal_ignored_at_the_start_stays_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    let more = [
+        "--epochs",
+        "100000000",
+        "--threads",
+        "1",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "2",
+    ];
+    let args = train_synthetic("20000", "8", "cpu", &more);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !Path::new(&ck).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill("HUP", child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "an ignored SIGHUP stopped the run"
+    );
+    kill("TERM", child.id());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("(SIGTERM)"), "{err}");
+}
+
 #[test]
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();

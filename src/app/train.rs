@@ -69,6 +69,9 @@ fn watch_signals() -> Result<()> {
         return Ok(());
     }
     for (signal, name) in STOPPING {
+        if crate::io::ignored_at_start(signal) {
+            continue;
+        }
         // The signal's number first, so it is there once the flag is seen.
         signal_hook::flag::register_usize(signal, Arc::clone(&SIGNAL), signal as usize)
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&INTERRUPTED)))

@@ -385,7 +385,7 @@ impl Signals {
                     default_action: Arc::new(AtomicBool::new(true)),
                 };
                 for signal in [SIGINT, SIGQUIT, SIGTERM, SIGHUP] {
-                    if ignored(signal) {
+                    if crate::io::ignored_at_start(signal) {
                         continue;
                     }
                     // In this order: the signal is recorded, then its
@@ -395,7 +395,7 @@ impl Signals {
                     let default_action = Arc::clone(&signals.default_action);
                     signal_hook::flag::register_conditional_default(signal, default_action).ok()?;
                 }
-                if !ignored(SIGTSTP) {
+                if !crate::io::ignored_at_start(SIGTSTP) {
                     // Decided once: whether a stop would be discarded.
                     let may_stop = may_stop();
                     let stop = Arc::clone(&signals.stop_asked);
@@ -431,18 +431,6 @@ impl Signals {
             0 => None,
             signal => i32::try_from(signal).ok(),
         }
-    }
-}
-
-/// Whether `signal`'s disposition is to be ignored, as `nohup` leaves
-/// SIGHUP and a shell SIGINT for a background job: a handler would undo it.
-fn ignored(signal: i32) -> bool {
-    // SAFETY: sigaction(2) with no new action only writes `old`, a zeroed
-    // struct of ours.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 
