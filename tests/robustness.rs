@@ -611,8 +611,12 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
     }
 }
 
+/// A divergence writes the last finite parameters, and leaves the older
+/// model alone; where their loss is above the start's (the run blew up
+/// for epochs before it overflowed), the error says so, and that a new run
+/// does better than one from them.
 #[test]
-fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
+fn divergence_keeps_the_last_finite_parameters_and_the_old_model() {
     let dir = tempfile::tempdir().unwrap();
     let [m, ck] = paths(&dir, ["m.st", "ck.st"]);
     std::fs::write(&m, b"an older model").unwrap();
@@ -639,7 +643,12 @@ fn divergence_keeps_the_last_good_parameters_and_the_old_model() {
         assert!(!ok);
         assert!(err.contains("diverged at epoch"), "{err}");
         assert!(err.contains("lr = 100000"), "{err}");
-        assert!(err.contains("last good parameters"), "{err}");
+        assert!(
+            err.contains("the last finite parameters (epoch")
+                && err.contains("is above the start's")
+                && !err.contains("last good"),
+            "{err}"
+        );
         assert!(!err.contains("could not write"), "{err}");
         assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
         let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();

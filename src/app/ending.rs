@@ -33,6 +33,15 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
             if epoch == 0 {
                 return Err(first_loss_not_finite(config, done, loss));
             }
+            // The loss of the parameters the divergence checkpoint holds
+            // (the last finite ones), where it is above the start's: the
+            // run had blown up before the loss overflowed, and a new run
+            // from them diverges too.
+            let losses = &done.outcome.losses;
+            let written = rolled_back && config.checkpoint.is_some();
+            let worse = (losses.get(updates).copied())
+                .filter(|&kept| written && kept > losses[0])
+                .map(|kept| (kept, losses[0]));
             // The rate of the update that led to the loss at `epoch`.
             let base = config.run.optimizer.lr();
             let (schedule, cuts) = (config.run.lr_schedule, &done.outcome.rate_cuts);
@@ -61,10 +70,13 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
                     (Some(c), true) => &c.path,
                     _ => path,
                 };
-                clip += &format!(
-                    "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
-                    from.display()
-                );
+                clip += &match worse {
+                    Some(_) => "; --resume keeps the run's options: to change them, start a new run".into(),
+                    None => format!(
+                        "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
+                        from.display()
+                    ),
+                };
             }
             if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
                 let rates: Vec<String> = f
@@ -89,8 +101,11 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
                     clip += &format!("; --lr auto did not train again at {next}: {e}");
                 }
             }
-            match checkpoint {
-                Some(p) if rolled_back => {
+            match (checkpoint, worse) {
+                (Some(p), Some((kept, start))) => bail!(
+                    "{diverged}{clip}; the last finite parameters (epoch {updates}) are in {p}, but their loss, {kept:.4e}, is above the start's {start:.4e}: a new run at a smaller rate does better than one from them"
+                ),
+                (Some(p), None) if rolled_back => {
                     bail!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")
                 }
                 _ => bail!("{diverged}{clip}"),
