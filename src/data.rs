@@ -1655,6 +1655,33 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The most characters of a cell an error shows.
+const SHOWN_CELL: usize = 60;
+
+/// A cell's text as an error shows it: [`escaped`], cut to its first 60
+/// characters where longer, with its length (a column of free text read
+/// as numbers printed a cell of a million characters whole).
+pub fn shown_cell(text: &str) -> String {
+    let chars = text.chars().count();
+    if chars <= SHOWN_CELL {
+        return escaped(text).into_owned();
+    }
+    let head: String = text.chars().take(SHOWN_CELL).collect();
+    format!("{}… ({chars} characters)", escaped(&head))
+}
+
+/// A cell that is not UTF-8 as an error shows it: its lossy text, cut as
+/// [`shown_cell`] cuts, and escaped as Rust escapes a string.
+pub fn shown_bytes(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let chars = text.chars().count();
+    let head: String = text.chars().take(SHOWN_CELL).collect();
+    match chars > SHOWN_CELL {
+        true => format!("{}… ({chars} characters)", head.escape_debug()),
+        false => head.escape_debug().to_string(),
+    }
+}
+
 /// "; did you mean 'Price'?" where a column of `header` is `name` but for
 /// case and surrounding whitespace.
 fn did_you_mean(name: &str, header: &[String]) -> String {
@@ -2511,7 +2538,7 @@ pub fn read_for_model_keeping(
                 std::str::from_utf8(&record[j]).map_err(|_| {
                     err(line, j + 1, format!(
                         "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)",
-                        String::from_utf8_lossy(&record[j]).escape_debug(),
+                        shown_bytes(&record[j]),
                         escaped(&head.header[j])
                     ))
                 })
@@ -2745,13 +2772,13 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
             "the cell is not valid UTF-8 ({}); expected a number",
-            String::from_utf8_lossy(raw).escape_debug()
+            shown_bytes(raw)
         )
     })?;
     if text.is_empty() {
         return Err(EMPTY_CELL.into());
     }
-    let shown = escaped(text);
+    let shown = shown_cell(text);
     if is_missing(raw) {
         return Err(format!("'{shown}'{MARKS_MISSING}"));
     }
@@ -3734,6 +3761,28 @@ mod tests {
         let message = csv.unwrap_err().2;
         assert!(says_missing(&message), "{message}");
         assert!(!says_missing("'x' is not a number"));
+    }
+
+    /// A long cell is shown cut, with its length, in any error that shows
+    /// it: a free-text column read as numbers printed it whole.
+    #[test]
+    fn a_long_cell_is_shown_cut() {
+        let long = "é".repeat(1000);
+        let message = parse_cell(long.as_bytes()).unwrap_err();
+        let shown = format!("'{}… (1000 characters)' is not a number", "é".repeat(60));
+        assert_eq!(message, shown);
+        let date = date::days(format!("2024-01-01T{long}").as_bytes()).unwrap_err();
+        assert!(
+            date.len() < 300 && date.contains("(1011 characters)"),
+            "{date}"
+        );
+        let bytes = [&[0xff][..], long.as_bytes()].concat();
+        let message = parse_cell(&bytes).unwrap_err();
+        assert!(
+            message.contains("\u{fffd}") && message.contains("… (1001 characters)"),
+            "{message}"
+        );
+        assert_eq!(shown_cell("a\tb"), "a\\tb");
     }
 
     /// Whitespace around a cell: mostly what both readers trim.

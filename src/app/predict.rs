@@ -115,7 +115,7 @@ pub(super) fn unseen_notice(unseen: &[UnseenLevels], rows: usize, how: Unseen) -
                 data::escaped(&u.column),
                 u.cells,
                 units::count(rows, "row"),
-                data::escaped(&u.first),
+                data::shown_cell(&u.first),
                 u.line
             ),
         );

@@ -289,7 +289,7 @@ fn scan(
             let text = std::str::from_utf8(cell).map_err(|_| {
                 at(format!(
                     "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
-                    String::from_utf8_lossy(cell).escape_debug()
+                    super::shown_bytes(cell)
                 ))
             })?;
             if let Some(unseen) = known {
@@ -314,7 +314,7 @@ fn scan(
             if seen.len() == MAX_LEVELS {
                 return Err(at(format!(
                     "'{}' is the column's level number {}, and --categorical takes at most {MAX_LEVELS} (one feature each); an id or free text is better left unread with --ignore",
-                    escaped(text),
+                    super::shown_cell(text),
                     MAX_LEVELS + 1
                 )));
             }
@@ -415,7 +415,7 @@ fn unknown_level(text: &str, levels: &[String]) -> String {
     };
     format!(
         "'{}' {UNSEEN_LEVEL}; it knows {}{more}",
-        escaped(text),
+        super::shown_cell(text),
         shown.join(", ")
     )
 }

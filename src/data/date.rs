@@ -14,11 +14,11 @@
 /// why it is not one.
 pub fn days(cell: &[u8]) -> Result<f64, String> {
     let text = cell.trim_ascii();
-    let shown = || String::from_utf8_lossy(text).into_owned();
+    let shown = || super::shown_cell(&String::from_utf8_lossy(text));
     let not_a_date = || {
         format!(
             "'{}' is not a date; expected YYYY-MM-DD, optionally with a time such as T14:30:00 and a zone such as Z or +01:00",
-            super::escaped(&shown())
+            shown()
         )
     };
     let (date, rest) = text.split_at_checked(10).ok_or_else(not_a_date)?;
@@ -36,20 +36,20 @@ pub fn days(cell: &[u8]) -> Result<f64, String> {
     if !(1..=12).contains(&m) {
         return Err(format!(
             "'{}' is not a date: there is no month {m}; expected 01 to 12",
-            super::escaped(&shown())
+            shown()
         ));
     }
     if d < 1 || d > month_days(y, m) {
         return Err(format!(
             "'{}' is not a date: {y} has no day {d} in month {m}",
-            super::escaped(&shown())
+            shown()
         ));
     }
     let seconds = match rest {
         [] => 0.0,
         [b'T' | b't' | b' ', time @ ..] => time_of_day(time)
             .ok_or_else(not_a_date)?
-            .map_err(|why| format!("'{}' is not a date: {why}", super::escaped(&shown())))?,
+            .map_err(|why| format!("'{}' is not a date: {why}", shown()))?,
         _ => return Err(not_a_date()),
     };
     Ok(civil_days(y as i64, m, d) as f64 + seconds / 86_400.0)
