@@ -634,16 +634,37 @@ fn a_resumed_run_that_had_stopped_by_its_rule_says_why_none_ran() {
         assert!(stopped < 3000, "{rule:?} did not stop the run");
         let (ok, _, err) = resume_to(checkpoint, "5000", &[]);
         assert!(ok, "{err}");
-        let says = format!(
-            "warning: no epoch ran: the run in {checkpoint} had stopped at epoch {stopped}"
-        );
-        assert!(err.contains(&says), "{err}");
-        let remedy = match rule[0] {
-            "--tol" => format!("start a new run from its parameters with --init {checkpoint}, the run's options and a smaller --tol or a larger --patience"),
-            _ => "a lower --target-loss goes on (--resume takes one)".to_string(),
+        let (says, remedy) = match rule[0] {
+            "--tol" => (
+                format!("warning: no epoch ran: the run in {checkpoint} had stopped at epoch {stopped}"),
+                format!("start a new run from its parameters with --init {checkpoint}, the run's options and a smaller --tol or a larger --patience"),
+            ),
+            _ => (
+                format!("warning: no epoch ran: the loss at epoch {stopped} of {checkpoint}, "),
+                "was already at or below --target-loss 0.2, so the model is the checkpoint's; a lower --target-loss goes on (--resume takes one)".to_string(),
+            ),
         };
-        assert!(err.contains(&remedy), "{err}");
+        assert!(err.contains(&says) && err.contains(&remedy), "{err}");
+        if rule[0] == "--target-loss" {
+            assert_eq!(err.matches("warning:").count(), 1, "{err}");
+        }
     }
+    // A run stopped by --epochs, resumed with a --target-loss its loss
+    // meets already: the same warning, and no other (it had said to train
+    // longer, and that the checkpoint's run stopped by the target).
+    let first = train_synthetic(
+        "200",
+        "2",
+        "cpu",
+        &["--epochs", "3", "-q", "--checkpoint", &tol],
+    );
+    let (ok, _, err) = shadertrain(&first);
+    assert!(ok, "{err}");
+    let (ok, _, err) = resume_to(&tol, "10", &["--target-loss", "1e6"]);
+    assert!(ok, "{err}");
+    let says = format!("warning: no epoch ran: the loss at epoch 3 of {tol}, ");
+    assert!(err.contains(&says), "{err}");
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
     let was = load_checkpoint(Path::new(&target)).unwrap().1.epoch;
     let lower = ["--target-loss", "0.1", "--checkpoint", &target];
     let (ok, _, err) = resume_to(&target, "5000", &lower);

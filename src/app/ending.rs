@@ -152,18 +152,26 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
     if let (true, StopReason::TargetReached, 0, Some(target)) = (
         config.leader,
         outcome.reason,
-        outcome.updates,
+        outcome.run_updates,
         config.target_loss,
     ) {
         let units = match config.run.standardize {
             true => "standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1",
             false => "the target's units, squared",
         };
-        crate::say!(
-            "warning: the loss before any update, {:.6e}, was already at or below --target-loss {}, so no epoch ran and the model is the untrained one; --target-loss is in {units}",
-            outcome.losses[0],
-            crate::optim::short(target)
-        );
+        // This run's first loss: the checkpoint's where resumed, whether
+        // its run had stopped by this target or the target is new.
+        let (updates, target) = (outcome.updates, crate::optim::short(target));
+        let first = outcome.losses.get(updates).copied().unwrap_or(f64::NAN);
+        match &config.resume {
+            Some(path) => crate::say!(
+                "warning: no epoch ran: the loss at epoch {updates} of {}, {first:.6e}, was already at or below --target-loss {target}, so the model is the checkpoint's; a lower --target-loss goes on (--resume takes one), in {units}",
+                path.display()
+            ),
+            None => crate::say!(
+                "warning: the loss before any update, {first:.6e}, was already at or below --target-loss {target}, so no epoch ran and the model is the untrained one; --target-loss is in {units}"
+            ),
+        }
     } else if let (true, StopReason::TimeLimit, 0) =
         (config.leader, outcome.reason, outcome.run_updates)
     {
@@ -208,7 +216,8 @@ fn first_loss_not_finite(config: &TrainConfig, done: &Finished, loss: f64) -> an
 /// checkpoint's run had stopped by one of its rules, which `--resume`
 /// keeps (a larger `--epochs` alone trained nothing, and said only "no
 /// epochs run"): what would train on. Not for L-BFGS's stall, which no
-/// option set, and whose cause the other warnings name.
+/// option set, and whose cause the other warnings name, nor for a
+/// `--target-loss` met already, which may be this invocation's.
 fn stopped_before_resume(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let path = config.resume.as_ref()?.display();
@@ -218,8 +227,8 @@ fn stopped_before_resume(config: &TrainConfig, done: &Finished) -> Option<String
     let afresh = |change: &str| {
         format!("to train on, start a new run from its parameters with --init {path}, the run's options and {change} (the optimizer's state starts afresh)")
     };
+    // A target already met has its own warning, in conclude.
     let remedy = match outcome.reason {
-        StopReason::TargetReached => "a lower --target-loss goes on (--resume takes one)".into(),
         StopReason::Converged => afresh("a smaller --tol or a larger --patience"),
         StopReason::GradientSmall => afresh("a smaller --gtol"),
         StopReason::ValidationStalled => afresh("a larger --val-patience"),
