@@ -2682,15 +2682,15 @@ fn on_line(line: u64) -> impl Fn(Error) -> Error {
 
 /// The error of a file without some of a model's feature columns.
 fn missing_features(path: &Path, feature_names: &[String], header: &[String]) -> Error {
-    let missing: Vec<&str> = (feature_names.iter())
+    let missing: Vec<String> = (feature_names.iter())
         .filter(|n| !header.contains(n))
-        .map(String::as_str)
+        .cloned()
         .collect();
     // The file's names that differ from a missing one only in case or
     // surrounding spaces, and are not a name the model reads themselves.
     let fold = |n: &str| n.trim().to_lowercase();
     let near: Vec<String> = (missing.iter())
-        .filter_map(|&m| {
+        .filter_map(|m| {
             let h = (header.iter())
                 .filter(|h| !feature_names.contains(h))
                 .find(|h| fold(h) == fold(m))?;
@@ -2713,8 +2713,8 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
         column: 0,
         message: format!(
             "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
-            missing.join(", "),
-            feature_names.join(", "),
+            listed(&missing),
+            listed(feature_names),
             listed(header)
         ),
     }
@@ -3106,6 +3106,11 @@ mod tests {
         let m = missing_features(Path::new("d.csv"), &names, &["a;b;y".into()]).to_string();
         assert!(m.contains("missing feature column(s) a, b"), "{m}");
         assert!(m.contains("the file looks separated by semicolons"), "{m}");
+        // A name with a comma is quoted, so that the list reads as names.
+        let names = ["a".to_string(), "c,d".to_string()];
+        let m = missing_features(Path::new("d.csv"), &names, &["a".into(), "b".into()]);
+        let says = "missing feature column(s) \"c,d\"; the model was trained on a, \"c,d\" and";
+        assert!(m.to_string().contains(says), "{m}");
     }
 
     #[test]

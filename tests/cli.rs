@@ -882,7 +882,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     let more = ["--epochs", "20", "--patience", "5", "--save", &m];
     let (ok, _, err) = shadertrain(&gd(&csv, &more));
     assert!(!ok);
-    assert!(err.contains("--patience needs --tol"), "{err}");
+    assert!(err.contains("--patience needs a --tol above 0"), "{err}");
     assert!(!std::path::Path::new(&m).exists());
     // --tol 2: every epoch's change is below 2·L, but the rising ones do
     // not count, nor the falls above the start (the spike coming down):

@@ -1854,6 +1854,14 @@ fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
         let (ok, _, err) = shadertrain(&args);
         assert!(!ok && err.contains(&format!("{says}{asks}")), "{err}");
     }
+    // Text where the run's file had numbers.
+    let texts = path(&dir, "t.csv");
+    std::fs::write(&texts, ",a,price\n1,paris,3\n2,3,4\n").unwrap();
+    let mut args = train_resume(&ckpt, "cpu", &["--epochs", "4"]);
+    args.extend(["--data", &texts]);
+    let (ok, _, err) = shadertrain(&args);
+    let says = "'paris' is not a number (column 'a'); --resume reads the file as the run started with it (its --ignore, --categorical, --date and --missing): is --data the file it started with?";
+    assert!(!ok && err.contains(says), "{err}");
     // Not resumed: the header lists the empty name.
     let (ok, _, err) = shadertrain(&train_data(&first, "cpu", &["--ignore", "nope"]));
     assert!(

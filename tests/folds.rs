@@ -637,7 +637,7 @@ fn folds_are_refused_where_they_cannot_work() {
         ),
         (
             &["--keep", "best-val"],
-            "--keep best-val needs --validation-split or --folds",
+            "--keep best-val needs --validation-split, or --folds without --save",
         ),
     ] {
         let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", more));

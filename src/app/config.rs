@@ -338,7 +338,7 @@ impl RunOptions {
             _ => {}
         }
         if self.keep == Keep::BestVal && !self.holds_out() {
-            bail!("--keep best-val needs --validation-split or --folds: it keeps the parameters with the lowest validation loss");
+            bail!("--keep best-val needs --validation-split, or --folds without --save: it keeps the parameters with the lowest validation loss");
         }
         match self.val_patience {
             Some(0) => bail!("--val-patience must be at least 1"),
@@ -1034,7 +1034,7 @@ fn check_distinct_files(
 fn check_patience(args: &TrainArgs) -> Result<()> {
     if args.patience > 0 && args.tol == 0.0 && args.resume.is_none() {
         bail!(
-            "--patience needs --tol: it stops after P epochs in a row that do not improve the best loss by the fraction --tol (e.g. --tol 1e-4 --patience {})",
+            "--patience needs a --tol above 0: it stops after P epochs in a row that do not improve the best loss by the fraction --tol (e.g. --tol 1e-4 --patience {})",
             args.patience
         );
     }

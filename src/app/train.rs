@@ -1412,6 +1412,20 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
                 column,
             }
         }
+        // A cell the run's own reading of its file did not meet.
+        crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        } if message.contains(" is not a number (column '") || message.contains(" is not a finite number (column '") => {
+            crate::Error::Csv {
+                message: format!("{message}; --resume reads the file as the run started with it (its --ignore, --categorical, --date and --missing): is --data the file it started with?"),
+                path,
+                line,
+                column,
+            }
+        }
         e => e,
     }
 }
