@@ -282,6 +282,14 @@ fn resolution_warning(
         0.0 => size >= (1u32 << 24) as f32,
         s => s < FEW_STEPS,
     };
+    if steps == 0.0 && !merged && column == Column::Target {
+        // A target of one value, well told apart from its neighbours: a
+        // model of it predicts that value, and R² is undefined.
+        let value = f64::from(lo);
+        return Some(format!(
+            "column '{name}' is {value} in every row, so the model learns to predict {value} and nothing else (R² is undefined): is it the column to predict (--target)?"
+        ));
+    }
     if !merged {
         return None;
     }
@@ -3456,8 +3464,20 @@ mod tests {
             warnings[1]
         );
         assert!(warnings[1].contains("the loss and R² are measured against these values"));
-        let plain = Dataset::synthetic(100, 3, 1).unwrap();
+        let mut plain = Dataset::synthetic(100, 3, 1).unwrap();
         assert!(plain.resolution_warnings(&[]).is_empty());
+        // A constant target, as the model trains on it (predict's R² line
+        // says it is undefined itself).
+        plain.y.fill(5.0);
+        let said = plain.resolution_warnings(&[]);
+        assert_eq!(said.len(), 1, "{said:#?}");
+        assert!(
+            said[0].starts_with(
+                "column 'y' is 5 in every row, so the model learns to predict 5 and nothing else"
+            ),
+            "{said:?}"
+        );
+        assert_eq!(plain.target_resolution_warning(Column::Scored), None);
     }
 
     /// A reader that gives at most 3 bytes a read, as a pipe gives less
