@@ -175,6 +175,40 @@ impl Dataset {
         })
     }
 
+    /// The features (those not named in `skip`) whose standard deviation
+    /// (`std`, one per feature) is more than [`HEAVY_TAILS`] times the
+    /// spread of their middle half (the interquartile range over 1.349,
+    /// which is the std for a normal column), each with that ratio: a
+    /// few far values set such a column's scale, and standardized, most
+    /// of its rows sit near 0. The quartiles are of at most
+    /// [`TAIL_SAMPLE`] rows spread evenly; a column whose middle half is
+    /// one value (a flag, a count mostly 0) is left out.
+    pub fn heavy_tailed(&self, std: &[f64], skip: &[String]) -> Vec<(String, f64)> {
+        let step = self.rows.div_ceil(TAIL_SAMPLE).max(1);
+        let mut heavy = Vec::new();
+        for (j, name) in self.feature_names.iter().enumerate().take(self.features) {
+            if skip.contains(name) {
+                continue;
+            }
+            let mut sample: Vec<f32> = (0..self.rows)
+                .step_by(step)
+                .map(|n| self.x[n * self.features + j])
+                .filter(|v| !v.is_nan())
+                .collect();
+            if sample.len() < 8 {
+                continue;
+            }
+            sample.sort_unstable_by(f32::total_cmp);
+            let n = sample.len();
+            let middle = f64::from(sample[3 * n / 4]) - f64::from(sample[n / 4]);
+            let ratio = std[j] / (middle / 1.349);
+            if middle > 0.0 && ratio > HEAVY_TAILS {
+                heavy.push((name.clone(), ratio));
+            }
+        }
+        heavy
+    }
+
     /// The rows `range` as a data set of their own: a shard.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         Dataset {
@@ -322,6 +356,16 @@ fn resolution_warning(
 /// A resolution warning's advice for a column that trains.
 const OFFSET: &str =
     "subtract an offset from the column in the file (its first value, say) to keep them apart";
+
+/// A column's standard deviation over the spread of its middle half past
+/// which [`Dataset::heavy_tailed`] names it: the ratio is 1 for a normal
+/// column, 0.78 for a uniform one, 1.23 for an exponential one, 2.0 and
+/// 4.8 for log-normal ones of σ 1 and 1.5; t(1.5), log-normal (σ 2) and
+/// Cauchy columns of 20,000 rows measured 20, 14 and 46.
+pub const HEAVY_TAILS: f64 = 3.0;
+
+/// The most rows [`Dataset::heavy_tailed`] takes a column's quartiles from.
+pub const TAIL_SAMPLE: usize = 4096;
 
 /// Fewer f32 steps than this across a column's values: most of what told
 /// them apart was lost in reading them as f32.
@@ -3786,6 +3830,34 @@ mod tests {
         let message = csv.unwrap_err().2;
         assert!(says_missing(&message), "{message}");
         assert!(!says_missing("'x' is not a number"));
+    }
+
+    /// Heavy tails are named by their std over their middle half's
+    /// spread: a Cauchy column is, a uniform one and a flag that is mostly
+    /// 0 are not, nor a column `skip` names.
+    #[test]
+    fn heavy_tails_are_named() {
+        let rows = 10_000;
+        let mut x = Vec::with_capacity(rows * 3);
+        for n in 0..rows {
+            let u = (n as f64 + 0.5) / rows as f64;
+            let cauchy = (std::f64::consts::PI * (u - 0.5)).tan();
+            x.extend([u as f32, cauchy as f32, (n % 20 == 0) as u8 as f32]);
+        }
+        let data = Dataset {
+            x,
+            y: vec![0.0; rows],
+            rows,
+            features: 3,
+            feature_names: ["u", "c", "flag"].map(String::from).to_vec(),
+            target_name: "y".into(),
+        };
+        let std = Standardization::fit(&data).feature_std;
+        let heavy = data.heavy_tailed(&std, &[]);
+        assert_eq!(heavy.len(), 1, "{heavy:?}");
+        assert_eq!(heavy[0].0, "c");
+        assert!(heavy[0].1 > 10.0 * HEAVY_TAILS, "{heavy:?}");
+        assert!(data.heavy_tailed(&std, &["c".into()]).is_empty());
     }
 
     /// A long cell is shown cut, with its length, in any error that shows

@@ -1797,7 +1797,7 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     // Nothing held out: more epochs are unmeasured, so the notice names
     // the measurement.
     let err = run(&csv, &["--epochs", "20"]);
-    let says = "% over its last 10 iterations); more epochs fit the training rows further, which helps new rows only until it fits their noise: --validation-split 0.2 --keep best-val with a larger --epochs measures that";
+    let says = "% over its last 10 iterations); more epochs fit the training rows further, which helps new rows only until it fits their noise: --validation-split 0.2 --keep best-val --val-patience 20 with a larger --epochs measures that, keeps the best, and stops 20 epochs past it";
     assert!(err.contains(notice) && err.contains(says), "{err}");
     // The held-out loss falling too: more epochs fit further.
     let err = run(&csv, &["--epochs", "20", "--validation-split", "0.2"]);

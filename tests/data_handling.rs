@@ -1825,6 +1825,42 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
     assert!(!ok && err.contains("--missing mean needs --data"), "{err}");
 }
 
+/// A fresh standardized run names the features with heavy tails, once
+/// across a search's runs; not on raw rows, nor from --init's statistics.
+#[test]
+fn heavy_tailed_features_are_named_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["h.csv", "m.st"]);
+    let mut text = String::from("u,c,y\n");
+    for n in 0..2000 {
+        let u = (n as f64 + 0.5) / 2000.0;
+        let c =
+            (std::f64::consts::PI * (((n * 7919) % 2000) as f64 / 2000.0 + 0.00025 - 0.5)).tan();
+        text.push_str(&format!("{u},{c},{}\n", u + c.atan()));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let says = "notice: 'c' has heavy tails: its standard deviation is ";
+    let fit = ["--epochs", "5", "--save", &model];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &fit));
+    assert!(ok && err.contains(says), "{err}");
+    assert!(
+        err.contains("a transform in the file (log for positive values, asinh for any)"),
+        "{err}"
+    );
+    assert!(!err.contains("'u'"), "{err}");
+    let grid = ["--epochs", "3", "--folds", "2", "--grid", "hidden=4,8"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &grid));
+    assert!(ok && err.matches(says).count() == 1, "{err}");
+    for more in [&["--no-standardize"][..], &["--init", &model]] {
+        let (ok, _, err) = shadertrain(&train_data(
+            &csv,
+            "cpu",
+            &[more, &["--epochs", "2"]].concat(),
+        ));
+        assert!(ok && !err.contains("heavy tails"), "{more:?}: {err}");
+    }
+}
+
 /// A resumed run reads the options its checkpoint recorded: where the file
 /// given lacks a column they name, the error says so, and asks whether
 /// the file is the run's. An empty column name is listed as `""`.

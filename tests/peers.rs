@@ -523,22 +523,7 @@ fn shell() -> Command {
     use std::os::unix::process::CommandExt as _;
     let mut sh = Command::new("sh");
     sh.process_group(0);
-    // SAFETY: between fork and exec the closure only calls signal(2),
-    // which is async-signal-safe, and touches no memory of the parent.
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut sh, || {
-            for signal in [
-                libc::SIGINT,
-                libc::SIGQUIT,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGTSTP,
-            ] {
-                libc::signal(signal, libc::SIG_DFL);
-            }
-            Ok(())
-        });
-    }
+    common::default_signals(&mut sh);
     sh
 }
 

@@ -341,7 +341,7 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
         "--checkpoint-every",
         "2",
     ];
-    let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
         .args(train_synthetic("20000", "8", "cpu", &more))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -469,7 +469,7 @@ fn signal_once_handled(
     number: u32,
     ready: &dyn Fn() -> bool,
 ) -> std::process::Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -539,7 +539,7 @@ fn a_signal_ends_a_write_to_a_fifo_at_once() {
     let fifo = dir.path().join("f");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+    let mut child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
         .args(["gen", "--rows", "1000", "--features", "3", "--out"])
         .arg(&fifo)
         .stderr(Stdio::piped())

@@ -693,7 +693,7 @@ fn lbfgs_epochs_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
     };
     match done.val_losses() {
         None => Some(format!(
-            "{still}; more epochs fit the training rows further, which helps new rows only until it fits their noise: --validation-split 0.2 --keep best-val with a larger --epochs measures that and keeps the best{decay}"
+            "{still}; more epochs fit the training rows further, which helps new rows only until it fits their noise: --validation-split 0.2 --keep best-val --val-patience 20 with a larger --epochs measures that, keeps the best, and stops 20 epochs past it{decay}"
         )),
         Some(_) if held_out_stalled(done) || held_out_risen(done, overfit_rise(config)) => None,
         Some(_) => Some(format!(

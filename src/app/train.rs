@@ -1629,6 +1629,17 @@ fn starting_point(
                         format!("in the standardized units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1{loss}; a new run without --init standardizes with these rows' own statistics", init.display())
                     });
                 }
+            } else if let (true, Some(s), Some(rows)) = (fresh, &model.standardization, &data.train)
+            {
+                // One-hot levels and dates: no transform would serve them.
+                let mut skip: Vec<String> = (model.categories.iter())
+                    .flat_map(data::Category::feature_names)
+                    .collect();
+                skip.extend(model.dates.iter().cloned());
+                let heavy = rows.heavy_tailed(&s.feature_std, &skip);
+                if !heavy.is_empty() {
+                    super::notice_once(config, said, || heavy_tails_notice(&heavy));
+                }
             }
             Start::fresh(model)
         }
@@ -1842,6 +1853,26 @@ fn standardization(
         },
         (_, _, false) => Ok(None),
     }
+}
+
+/// The notice of the features `heavy` names ([`Dataset::heavy_tailed`]):
+/// on 20,000 rows with three such columns (t(1.5), log-normal, Cauchy),
+/// the defaults' test R² was 0.903, and 0.976 with those columns written
+/// as sign(x)·log(1 + |x|) (docs/optimizers.md).
+fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
+    let names: Vec<String> = (heavy.iter())
+        .map(|(name, _)| format!("'{}'", data::escaped(name)))
+        .collect();
+    let ratios: Vec<String> = heavy.iter().map(|(_, r)| format!("{r:.0}×")).collect();
+    let (has, its, deviation, half, them) = match heavy.len() {
+        1 => ("has", "its", "deviation is", "half", "it"),
+        _ => ("have", "their", "deviations are", "halves", "them"),
+    };
+    format!(
+        "{} {has} heavy tails: {its} standard {deviation} {} the spread of {its} middle {half} (1× for a normal column), so standardized, most rows sit near 0 and a few far ones set the scale; a transform in the file (log for positive values, asinh for any) spreads {them}, and often trains better",
+        units::joined(&names, "and"),
+        units::joined(&ratios, "and"),
+    )
 }
 
 /// The columns of `rows` (the target first, then the numeric features;

@@ -27,6 +27,29 @@ pub const BENCH_TINY: [&str; 7] = [
     "1",
 ];
 
+/// `cmd` started with the signals the tests send at their default action:
+/// a process started ignoring one keeps it ignored (`nohup`), and a test
+/// run in the background of a script (`cargo test &`) has SIGINT and
+/// SIGQUIT ignored, which its children would inherit.
+pub fn default_signals(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    // SAFETY: between fork and exec the closure only calls signal(2),
+    // which is async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            for signal in [
+                libc::SIGINT,
+                libc::SIGQUIT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGTSTP,
+            ] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Fresh weights from `seed` for a network over `data`'s features.
 pub fn model(data: &Dataset, hidden: &[usize], act: Activation, seed: u64) -> Model {
     let layout = Layout::new(data.features, hidden).unwrap();
@@ -440,6 +463,7 @@ pub fn have_mpirun() -> bool {
 /// processes than cores on this machine.
 pub fn mpirun_command(np: usize, limit_s: u64, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new("timeout");
+    default_signals(&mut cmd);
     cmd.args([
         "-k",
         "10",
