@@ -176,17 +176,23 @@ impl Dataset {
     }
 
     /// The features (those not named in `skip`) whose standard deviation
-    /// (`std`, one per feature) is more than [`HEAVY_TAILS`] times the
-    /// spread of their middle half (the interquartile range over 1.349,
-    /// which is the std for a normal column), each with that ratio: a
-    /// few far values set such a column's scale, and standardized, most
+    /// (`stats`', fitted on these rows) is more than [`HEAVY_TAILS`] times
+    /// the spread of their middle half (the interquartile range over
+    /// 1.349, which is the std for a normal column), each with that ratio:
+    /// a few far values set such a column's scale, and standardized, most
     /// of its rows sit near 0. The quartiles are of at most
-    /// [`TAIL_SAMPLE`] rows spread evenly; a column whose middle half is
-    /// one value (a flag, a count mostly 0) is left out.
-    pub fn heavy_tailed(&self, std: &[f64], skip: &[String]) -> Vec<(String, f64)> {
+    /// [`TAIL_SAMPLE`] rows spread evenly. Left out: a column whose middle
+    /// half is one value (a flag, a count mostly 0), one `stats` has no
+    /// entry for, and one whose std `stats` replaced by 1 (a spread
+    /// within f32's rounding of its mean), whose 1 says nothing of tails.
+    pub fn heavy_tailed(&self, stats: &Standardization, skip: &[String]) -> Vec<(String, f64)> {
         let step = self.rows.div_ceil(TAIL_SAMPLE).max(1);
         let mut heavy = Vec::new();
         for (j, name) in self.feature_names.iter().enumerate().take(self.features) {
+            let (Some(&std), Some(&mean)) = (stats.feature_std.get(j), stats.feature_mean.get(j))
+            else {
+                continue;
+            };
             if skip.contains(name) {
                 continue;
             }
@@ -201,8 +207,9 @@ impl Dataset {
             sample.sort_unstable_by(f32::total_cmp);
             let n = sample.len();
             let middle = f64::from(sample[3 * n / 4]) - f64::from(sample[n / 4]);
-            let ratio = std[j] / (middle / 1.349);
-            if middle > 0.0 && ratio > HEAVY_TAILS {
+            let replaced = std == 1.0 && middle / 1.349 <= 1e-5 * mean.abs();
+            let ratio = std / (middle / 1.349);
+            if middle > 0.0 && !replaced && ratio > HEAVY_TAILS {
                 heavy.push((name.clone(), ratio));
             }
         }
@@ -360,7 +367,7 @@ const OFFSET: &str =
 /// A column's standard deviation over the spread of its middle half past
 /// which [`Dataset::heavy_tailed`] names it: the ratio is 1 for a normal
 /// column, 0.78 for a uniform one, 1.23 for an exponential one, 2.0 and
-/// 4.8 for log-normal ones of σ 1 and 1.5; t(1.5), log-normal (σ 2) and
+/// about 5 for log-normal ones of σ 1 and 1.5; t(1.5), log-normal (σ 2) and
 /// Cauchy columns of 20,000 rows measured 20, 14 and 46.
 pub const HEAVY_TAILS: f64 = 3.0;
 
@@ -3852,12 +3859,22 @@ mod tests {
             feature_names: ["u", "c", "flag"].map(String::from).to_vec(),
             target_name: "y".into(),
         };
-        let std = Standardization::fit(&data).feature_std;
-        let heavy = data.heavy_tailed(&std, &[]);
+        let stats = Standardization::fit(&data);
+        let heavy = data.heavy_tailed(&stats, &[]);
         assert_eq!(heavy.len(), 1, "{heavy:?}");
         assert_eq!(heavy[0].0, "c");
         assert!(heavy[0].1 > 10.0 * HEAVY_TAILS, "{heavy:?}");
-        assert!(data.heavy_tailed(&std, &["c".into()]).is_empty());
+        assert!(data.heavy_tailed(&stats, &["c".into()]).is_empty());
+        // A column whose spread is within f32's rounding of its mean is
+        // standardized with a std of 1, which says nothing of its tails.
+        let mut near = data.clone();
+        for (n, row) in near.x.chunks_exact_mut(3).enumerate() {
+            row[0] = 1e6 + 0.0625 * (n % 7) as f32;
+        }
+        let stats = Standardization::fit(&near);
+        assert_eq!(stats.feature_std[0], 1.0);
+        let heavy = near.heavy_tailed(&stats, &[]);
+        assert_eq!(heavy.len(), 1, "{heavy:?}");
     }
 
     /// A long cell is shown cut, with its length, in any error that shows

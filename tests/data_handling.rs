@@ -2129,6 +2129,17 @@ fn an_unseen_level_reads_as_unseen_says() {
     let importance = [&args[..], &["--unseen", "zeros", "--json", &json]].concat();
     run_ok(&importance);
     assert_eq!(read_json(&json)["unseen_cells"], 2);
+    // A cell that is not UTF-8 (Latin-1) is none of the model's levels.
+    let mut latin = b"id,a,color,b,y\nP0,1,Z".to_vec();
+    latin.extend([0xfc]);
+    latin.extend(b"rich,0.5,1\nP1,1,red,0.5,1\n");
+    std::fs::write(&new_text, latin).unwrap();
+    let (said, scores) = predict(&new_text, &model, &pred_a, &["--unseen", "zeros"]);
+    assert_eq!(scores["unseen_cells"], 1, "{said}");
+    assert!(
+        said.contains("(the first 'Z\u{fffd}rich', line 2)"),
+        "{said}"
+    );
     // A model without categories says the flag is unused.
     let (ok, _, err) = shadertrain(&[
         "predict", "--model", &plain, "--data", &new_hot, "--unseen", "zeros", "--out", &pred_b,

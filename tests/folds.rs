@@ -161,6 +161,41 @@ fn fold_predictions_stand_beside_the_files_rows() {
         .all(|l| l.split(',').count() == 2 && !l.starts_with(',')));
 }
 
+/// `--fold-predictions` from an `--init` model whose columns the file holds
+/// in another order: the rows are put in the model's order for the
+/// predictions too, which are those of the file in the model's order.
+#[test]
+fn fold_predictions_from_init_take_the_models_column_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ab, ba, model, oof_ab, oof_ba] =
+        paths(&dir, ["ab.csv", "ba.csv", "m.st", "ab.oof", "ba.oof"]);
+    gen_csv(&ab, "60", "2", "3");
+    let text = std::fs::read_to_string(&ab).unwrap();
+    let swapped: String = (text.lines())
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}\n", c[1], c[0], c[2])
+        })
+        .collect();
+    std::fs::write(&ba, swapped).unwrap();
+    run_ok(&args(&ab, "cpu", &[ADAM, &["--save", &model]].concat()));
+    for (data, out) in [(&ab, &oof_ab), (&ba, &oof_ba)] {
+        let more = [
+            "--init",
+            model.as_str(),
+            "--folds",
+            "2",
+            "--fold-predictions",
+            out,
+        ];
+        run_ok(&args(data, "cpu", &[ADAM, &more[..]].concat()));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&oof_ab).unwrap(),
+        std::fs::read_to_string(&oof_ba).unwrap()
+    );
+}
+
 /// `--fold-predictions`: each row's line is the fold that held it out and
 /// that fold's model's prediction, as `predict` makes it from a plain
 /// run on the other rows, to the bit; missing cells filled with the

@@ -149,8 +149,11 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
     }
     // A warning, unlike a notice, is shown under --quiet too.
     let outcome = &done.outcome;
+    // Not where --epochs, reached too, stopped the run: a resumed run at
+    // the checkpoint's epoch trains on with a larger --epochs alone.
+    let room = config.schedule.max_epochs > outcome.updates;
     if let (true, StopReason::TargetReached, 0, Some(target)) = (
-        config.leader,
+        config.leader && room,
         outcome.reason,
         outcome.run_updates,
         config.target_loss,
@@ -165,7 +168,7 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         let first = outcome.losses.get(updates).copied().unwrap_or(f64::NAN);
         match &config.resume {
             Some(path) => crate::say!(
-                "warning: no epoch ran: the loss at epoch {updates} of {}, {first:.6e}, was already at or below --target-loss {target}, so the model is the checkpoint's; a lower --target-loss goes on (--resume takes one), in {units}",
+                "warning: no epoch ran: the loss at epoch {updates} of {}, {first:.6e}, was already at or below --target-loss {target}, so the model is the checkpoint's; a lower --target-loss goes on (--resume takes one); --target-loss is in {units}",
                 path.display()
             ),
             None => crate::say!(

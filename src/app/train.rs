@@ -239,11 +239,12 @@ pub(super) fn train_on_every_row(args: &TrainArgs, shared: &mut Shared) -> Resul
 }
 
 /// The predictions of `model` (the fold's, as scored) for a fold's
-/// held-out rows as read (`held`): filled with the model's means or
-/// medians, if it keeps them, and in the target's units, as `predict
-/// --missing fill` makes them.
+/// held-out rows as read (`held`), its columns put in the model's order
+/// (an `--init` model's may differ from the file's): filled with the
+/// model's means or medians, if it keeps them, and in the target's units,
+/// as `predict --missing fill` makes them.
 fn held_out_predictions(model: &Model, held: &Dataset) -> Result<Vec<f64>> {
-    let mut rows = held.clone();
+    let mut rows = held.select_features(&model.feature_names)?;
     if let Some(m) = &model.imputation {
         m.apply(&mut rows);
     }
@@ -1636,7 +1637,7 @@ fn starting_point(
                     .flat_map(data::Category::feature_names)
                     .collect();
                 skip.extend(model.dates.iter().cloned());
-                let heavy = rows.heavy_tailed(&s.feature_std, &skip);
+                let heavy = rows.heavy_tailed(s, &skip);
                 if !heavy.is_empty() {
                     super::notice_once(config, said, || heavy_tails_notice(&heavy));
                 }

@@ -100,20 +100,25 @@ pub(crate) fn check_prediction(model: &Model, data: &Dataset) -> Result<()> {
         return Ok(());
     }
     let shown = crate::data::shown_name;
-    let message = match ours.iter().find(|n| !theirs.contains(n)) {
-        Some(lacked) => format!(
+    let differs = (0..ours.len().min(theirs.len())).find(|&j| theirs[j] != ours[j]);
+    let message = match (ours.iter().find(|n| !theirs.contains(n)), differs) {
+        (Some(lacked), _) => format!(
             "the data has no feature '{}', which the model takes",
             shown(lacked)
         ),
-        None => {
-            let j = (0..ours.len()).find(|&j| theirs[j] != ours[j]).unwrap_or(0);
-            format!(
-                "the data's features are the model's in another order: feature {} is '{}' where the model takes '{}'",
-                j + 1,
-                shown(&theirs[j]),
-                shown(&ours[j])
-            )
-        }
+        (None, Some(j)) => format!(
+            "the data's features are the model's in another order: feature {} is '{}' where the model takes '{}'",
+            j + 1,
+            shown(&theirs[j]),
+            shown(&ours[j])
+        ),
+        // The names of a data set or model built by hand, whose counts
+        // disagree with its features.
+        (None, None) => format!(
+            "the data names {} and the model {}",
+            crate::units::count(theirs.len(), "feature"),
+            ours.len()
+        ),
     };
     Err(Error::Config(format!(
         "{message}; Dataset::select_features takes the model's feature_names, in its order"

@@ -286,18 +286,24 @@ fn scan(
                 c.codes.push(code);
                 continue;
             }
-            let text = std::str::from_utf8(cell).map_err(|_| {
-                at(format!(
+            let text = match std::str::from_utf8(cell) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                // A model's levels are text: a cell that is not is none of
+                // them, read as --unseen says.
+                Err(_) if known.is_some_and(|u| u != Unseen::Error) => {
+                    String::from_utf8_lossy(cell)
+                }
+                Err(_) => return Err(at(format!(
                     "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
                     super::shown_bytes(cell)
-                ))
-            })?;
+                ))),
+            };
             if let Some(unseen) = known {
                 let code = match unseen {
                     Unseen::Zeros => NONE,
                     Unseen::Missing if gaps => MISSING,
                     Unseen::Error | Unseen::Missing => {
-                        return Err(at(unknown_level(text, &c.levels)))
+                        return Err(at(unknown_level(&text, &c.levels)))
                     }
                 };
                 let column = &head.header[c.at];
@@ -314,7 +320,7 @@ fn scan(
             if seen.len() == MAX_LEVELS {
                 return Err(at(format!(
                     "'{}' is the column's level number {}, and --categorical takes at most {MAX_LEVELS} (one feature each); an id or free text is better left unread with --ignore",
-                    super::shown_cell(text),
+                    super::shown_cell(&text),
                     MAX_LEVELS + 1
                 )));
             }
