@@ -1122,6 +1122,21 @@ impl Head {
                 "the file looks like UTF-16 text (a UTF-16 byte-order mark, or a zero byte beside each character); expected UTF-8: save it as UTF-8 (in Excel, \"CSV UTF-8\")".into(),
             ));
         }
+        if let Some((format, tool)) = compressed(bytes) {
+            let file = path.display().to_string();
+            let unpacked = match file.as_str() {
+                "/dev/stdin" | "-" => format!("… | {tool} | shadertrain … --data -"),
+                _ => format!(
+                    "{tool} {} | shadertrain … --data -",
+                    crate::units::shell_word(&file)
+                ),
+            };
+            return Err(err(
+                1,
+                0,
+                format!("the file is {format}-compressed; expected CSV text: shadertrain reads no compressed file, but its standard input takes one unpacked (`{unpacked}`)"),
+            ));
+        }
         let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
         let line = loop {
@@ -1173,6 +1188,22 @@ impl Head {
             body_line: 1 + line_ends(bytes, 0..at),
         })
     }
+}
+
+/// The format of a compressed file (`bytes` its start, by the format's
+/// magic number) and the tool that writes it unpacked to standard output;
+/// `None` for any other file.
+fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    const MAGIC: [(&[u8], &str, &str); 5] = [
+        (&[0x1F, 0x8B], "gzip", "zcat"),
+        (&[0x28, 0xB5, 0x2F, 0xFD], "zstd", "zstdcat"),
+        (b"BZh", "bzip2", "bzcat"),
+        (&[0xFD, b'7', b'z', b'X', b'Z', 0x00], "xz", "xzcat"),
+        (b"PK\x03\x04", "zip", "unzip -p"),
+    ];
+    (MAGIC.iter())
+        .find(|(magic, _, _)| bytes.starts_with(magic))
+        .map(|&(_, format, tool)| (format, tool))
 }
 
 /// Whether `bytes` start as UTF-16 text does (Excel's "Unicode Text",

@@ -381,6 +381,31 @@ fn utf16_files_are_named_as_such() {
     );
 }
 
+/// A compressed file is named as such, with the tool that unpacks it into
+/// standard input, which reads it (gzip's bytes read as a header that
+/// was not UTF-8).
+#[test]
+fn compressed_files_are_named_with_the_tool_that_unpacks_them() {
+    let starts: [(&str, &[u8], &str); 3] = [
+        (
+            "gz",
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
+            "gzip-compressed; expected CSV text",
+        ),
+        ("zst", b"\x28\xb5\x2f\xfd\x24\x00", "zstd-compressed"),
+        ("zip", b"PK\x03\x04\x14\x00", "zip-compressed"),
+    ];
+    for (name, bytes, says) in starts {
+        check(name, bytes, &[], says);
+    }
+    check("gzip", b"\x1f\x8b\x08\x00", &[], "(`zcat ");
+    let (ok, _, err) = common::shadertrain_stdin(&["train", "--data", "-"], b"\x1f\x8b\x08\x00");
+    assert!(
+        !ok && err.contains("(`… | zcat | shadertrain … --data -`)"),
+        "{err}"
+    );
+}
+
 /// Errors about the header's columns name the header's own line where
 /// blank lines come before it.
 #[test]

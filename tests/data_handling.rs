@@ -44,19 +44,9 @@ fn scaled_csv(path: &str, rows: usize) {
 /// The standard output of a run that succeeds with `input` on its
 /// standard input.
 fn run_piped(args: &[&str], input: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{args:?}: {out:?}");
-    out.stdout
+    let (ok, out, err) = common::shadertrain_stdin(args, input);
+    assert!(ok, "{args:?}: {err}");
+    out
 }
 
 fn metadata(model: &str) -> std::collections::HashMap<String, String> {

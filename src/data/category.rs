@@ -293,10 +293,12 @@ fn scan(
                 Err(_) if known.is_some_and(|u| u != Unseen::Error) => {
                     String::from_utf8_lossy(cell)
                 }
-                Err(_) => return Err(at(format!(
+                Err(_) => {
+                    return Err(at(format!(
                     "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
                     super::shown_bytes(cell)
-                ))),
+                )))
+                }
             };
             if let Some(unseen) = known {
                 let code = match unseen {

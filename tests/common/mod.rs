@@ -272,6 +272,25 @@ pub fn signalled_in_fold(args: &[&str], at: &str) -> (Option<i32>, String) {
     (out.status.code(), said)
 }
 
+/// Runs the binary with `args` and `input` on its standard input; whether
+/// it succeeded, its standard output and its standard error.
+pub fn shadertrain_stdin(args: &[&str], input: &[u8]) -> (bool, Vec<u8>, String) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A run that stops before reading all of it closes the pipe early.
+    let _ = child.stdin.take().unwrap().write_all(input);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), out.stdout, err)
+}
+
 /// Runs the binary with `args`, asserts it succeeded; returns its standard output.
 pub fn run_ok(args: &[&str]) -> String {
     let (ok, out, err) = shadertrain(args);
