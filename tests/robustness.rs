@@ -278,6 +278,34 @@ fn resume_refuses_options_that_would_change_the_run() {
     assert!(err.contains("not a checkpoint"), "{err}");
 }
 
+/// A run of the cpu backend with no end in sight, checkpointing to `ck`
+/// every 2 epochs.
+fn checkpointing_run(ck: &str) -> Vec<&str> {
+    let more = [
+        "--epochs",
+        "100000000",
+        "--threads",
+        "1",
+        "--checkpoint",
+        ck,
+        "--checkpoint-every",
+        "2",
+    ];
+    train_synthetic("20000", "8", "cpu", &more)
+}
+
+/// Waits, up to a minute, until the file `path` exists.
+fn wait_for(path: &str) {
+    let start = Instant::now();
+    while !Path::new(path).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A signal the run was started ignoring (`nohup`'s SIGHUP) stays
 /// ignored: the run goes on through it (a handler of ours undid the
 /// ignoring, so closing the terminal stopped a `nohup` run), and another
@@ -286,17 +314,7 @@ fn resume_refuses_options_that_would_change_the_run() {
 fn a_signal_ignored_at_the_start_stays_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
-    let more = [
-        "--epochs",
-        "100000000",
-        "--threads",
-        "1",
-        "--checkpoint",
-        &ck,
-        "--checkpoint-every",
-        "2",
-    ];
-    let args = train_synthetic("20000", "8", "cpu", &more);
+    let args = checkpointing_run(&ck);
     let mut child = Command::new("sh")
         .arg("-c")
         .arg("trap '' HUP; exec \"$0\" \"$@\"")
@@ -306,14 +324,7 @@ fn a_signal_ignored_at_the_start_stays_ignored() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while !Path::new(&ck).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&ck);
     kill("HUP", child.id());
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
@@ -334,30 +345,13 @@ fn a_signal_ignored_at_the_start_stays_ignored() {
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
-    let more = [
-        "--epochs",
-        "100000000",
-        "--threads",
-        "1",
-        "--checkpoint",
-        &ck,
-        "--checkpoint-every",
-        "2",
-    ];
     let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(train_synthetic("20000", "8", "cpu", &more))
+        .args(checkpointing_run(&ck))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while !Path::new(&ck).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&ck);
     kill("INT", child.id());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

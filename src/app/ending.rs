@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::config::{many_rows, many_rows_flags, TrainConfig, DECAY_FOLDS, DECAY_VALUES};
 use super::report::{self, ConstantColumn, Finished};
@@ -22,95 +22,12 @@ use crate::units;
 /// Ctrl-C (SIGINT), 143 after SIGTERM and 129 after SIGHUP, otherwise the
 /// printed summary.
 pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode> {
-    let updates = done.outcome.updates;
-    let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
     match done.outcome.reason {
         StopReason::Diverged {
             epoch,
             loss,
             rolled_back,
-        } => {
-            if epoch == 0 {
-                return Err(first_loss_not_finite(config, done, loss));
-            }
-            // The loss of the parameters the divergence checkpoint holds
-            // (the last finite ones), where it is above the start's: the
-            // run had blown up before the loss overflowed, and a new run
-            // from them diverges too.
-            let losses = &done.outcome.losses;
-            let written = rolled_back && config.checkpoint.is_some();
-            let worse = (losses.get(updates).copied())
-                .filter(|&kept| written && kept > losses[0])
-                .map(|kept| (kept, losses[0]));
-            // The rate of the update that led to the loss at `epoch`.
-            let base = config.run.optimizer.lr();
-            let (schedule, cuts) = (config.run.lr_schedule, &done.outcome.rate_cuts);
-            let mut lr = schedule.rate(base, epoch.saturating_sub(1) as u64, cuts);
-            if lr != base {
-                // A schedule's rate to four digits (332.5, not 332.5256730079651).
-                lr = format!("{lr:.3e}").parse().unwrap_or(lr);
-            }
-            let diverged = crate::Error::Diverged { epoch, loss, lr };
-            // The error says "try a smaller --lr"; the other remedies follow.
-            let smaller = "a smaller --lr";
-            let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
-            let mut clip = units::or_list(&remedies)[smaller.len()..].to_string();
-            clip += &standardize_first(config, done.outcome.losses[0]);
-            let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
-            if done.backend.contains(", mixed ") && standardize {
-                clip += "; --precision mixed holds the first layer's error terms in f16 (at most 65504 once scaled), which a target far from 0 overflows: --standardize or --precision f32 avoids that";
-            }
-            if lr != base {
-                let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
-                clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");
-            }
-            if let Some(path) = &config.resume {
-                // The newest good parameters: those this run wrote, if any.
-                let from = match (&config.checkpoint, rolled_back) {
-                    (Some(c), true) => &c.path,
-                    _ => path,
-                };
-                clip += &match worse {
-                    Some(_) => "; --resume keeps the run's options: to change them, start a new run".into(),
-                    None => format!(
-                        "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
-                        from.display()
-                    ),
-                };
-            }
-            if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
-                let rates: Vec<String> = f
-                    .retries
-                    .iter()
-                    .map(|r| crate::optim::short(r.lr))
-                    .collect();
-                clip += &format!(
-                    " (--lr auto's runs at {} diverged before it)",
-                    rates.join(", ")
-                );
-            }
-            if let Some(f) = config.lr_found.as_ref() {
-                // Why --lr auto trained no lower: its retries' floor.
-                let next = range::retry_rate(base);
-                let lower = config
-                    .run
-                    .lr_schedule
-                    .check(&config.run.optimizer.with_lr(next));
-                if let (true, Err(e)) = (f.retries.len() < range::MAX_RETRIES, lower) {
-                    let next = crate::optim::short(next);
-                    clip += &format!("; --lr auto did not train again at {next}: {e}");
-                }
-            }
-            match (checkpoint, worse) {
-                (Some(p), Some((kept, start))) => bail!(
-                    "{diverged}{clip}; the last finite parameters (epoch {updates}) are in {p}, but their loss, {kept:.4e}, is above the start's {start:.4e}: a new run at a smaller rate does better than one from them"
-                ),
-                (Some(p), None) if rolled_back => {
-                    bail!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")
-                }
-                _ => bail!("{diverged}{clip}"),
-            }
-        }
+        } => return Err(diverged(config, done, (epoch, loss), rolled_back)),
         StopReason::Interrupted => {
             let (signal, status) = interrupting_signal(config.run.shards.is_some());
             if !config.leader {
@@ -194,6 +111,99 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         crate::say!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error of a run that diverged at `epoch` (its loss `loss`), whose
+/// last finite parameters a checkpoint holds where `rolled_back`: what
+/// led there, and the remedies.
+fn diverged(
+    config: &TrainConfig,
+    done: &Finished,
+    (epoch, loss): (usize, f64),
+    rolled_back: bool,
+) -> anyhow::Error {
+    let updates = done.outcome.updates;
+    let checkpoint = config.checkpoint.as_ref().map(|c| c.path.display());
+    if epoch == 0 {
+        return first_loss_not_finite(config, done, loss);
+    }
+    // The loss of the parameters the divergence checkpoint holds
+    // (the last finite ones), where it is above the start's: the
+    // run had blown up before the loss overflowed, and a new run
+    // from them diverges too.
+    let losses = &done.outcome.losses;
+    let written = rolled_back && config.checkpoint.is_some();
+    let worse = (losses.get(updates).copied())
+        .filter(|&kept| written && kept > losses[0])
+        .map(|kept| (kept, losses[0]));
+    // The rate of the update that led to the loss at `epoch`.
+    let base = config.run.optimizer.lr();
+    let (schedule, cuts) = (config.run.lr_schedule, &done.outcome.rate_cuts);
+    let mut lr = schedule.rate(base, epoch.saturating_sub(1) as u64, cuts);
+    if lr != base {
+        // A schedule's rate to four digits (332.5, not 332.5256730079651).
+        lr = format!("{lr:.3e}").parse().unwrap_or(lr);
+    }
+    let diverged = crate::Error::Diverged { epoch, loss, lr };
+    // The error says "try a smaller --lr"; the other remedies follow.
+    let smaller = "a smaller --lr";
+    let remedies = [vec![smaller.to_string()], other_remedies(config)].concat();
+    let mut clip = units::or_list(&remedies)[smaller.len()..].to_string();
+    clip += &standardize_first(config, done.outcome.losses[0]);
+    let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
+    if done.backend.contains(", mixed ") && standardize {
+        clip += "; --precision mixed holds the first layer's error terms in f16 (at most 65504 once scaled), which a target far from 0 overflows: --standardize or --precision f32 avoids that";
+    }
+    if lr != base {
+        let (lr, base) = (crate::optim::short(lr), crate::optim::short(base));
+        clip += &format!("; {lr} was the schedule's rate at that epoch, from {base}");
+    }
+    if let Some(path) = &config.resume {
+        // The newest good parameters: those this run wrote, if any.
+        let from = match (&config.checkpoint, rolled_back) {
+            (Some(c), true) => &c.path,
+            _ => path,
+        };
+        clip += &match worse {
+            Some(_) => "; --resume keeps the run's options: to change them, start a new run".into(),
+            None => format!(
+                "; --resume keeps the run's options: to change them, start a new run from its parameters with --init {}",
+                from.display()
+            ),
+        };
+    }
+    if let Some(f) = config.lr_found.as_ref().filter(|f| !f.retries.is_empty()) {
+        let rates: Vec<String> = f
+            .retries
+            .iter()
+            .map(|r| crate::optim::short(r.lr))
+            .collect();
+        clip += &format!(
+            " (--lr auto's runs at {} diverged before it)",
+            rates.join(", ")
+        );
+    }
+    if let Some(f) = config.lr_found.as_ref() {
+        // Why --lr auto trained no lower: its retries' floor.
+        let next = range::retry_rate(base);
+        let lower = config
+            .run
+            .lr_schedule
+            .check(&config.run.optimizer.with_lr(next));
+        if let (true, Err(e)) = (f.retries.len() < range::MAX_RETRIES, lower) {
+            let next = crate::optim::short(next);
+            clip += &format!("; --lr auto did not train again at {next}: {e}");
+        }
+    }
+    match (checkpoint, worse) {
+        (Some(p), Some((kept, start))) => anyhow::anyhow!(
+            "{diverged}{clip}; the last finite parameters (epoch {updates}) are in {p}, but their loss, {kept:.4e}, is above the start's {start:.4e}: a new run at a smaller rate does better than one from them"
+        ),
+        (Some(p), None) if rolled_back => {
+            anyhow::anyhow!("{diverged}{clip}; the last good parameters (epoch {updates}) are in {p}")
+        }
+        _ => anyhow::anyhow!("{diverged}{clip}"),
+    }
 }
 
 /// The error of a run whose loss before any update, `loss`, was not

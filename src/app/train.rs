@@ -1396,38 +1396,36 @@ fn same_columns(path: &Path, levels: &[Category], categorical: &[String]) -> cra
 }
 
 /// A resumed run's error at an option the checkpoint recorded (`--ignore`,
-/// `--target`) that the file does not match: it says where the option
-/// came from, and that the file may not be the run's.
+/// `--target`) that the file does not match, or at a cell the run's own
+/// reading of its file did not meet: it says where the options came
+/// from, and that the file may not be the run's.
 fn resumed_hint(e: crate::Error) -> crate::Error {
-    match e {
-        crate::Error::Csv {
-            path,
-            line,
-            column,
-            message,
-        } if message.starts_with("--ignore names") || message.starts_with("no target column") => {
-            crate::Error::Csv {
-                message: format!("{message}; --resume reads the options the run started with, --ignore and --target among them: is --data the file it started with?"),
-                path,
-                line,
-                column,
-            }
-        }
-        // A cell the run's own reading of its file did not meet.
-        crate::Error::Csv {
-            path,
-            line,
-            column,
-            message,
-        } if message.contains(" is not a number (column '") || message.contains(" is not a finite number (column '") => {
-            crate::Error::Csv {
-                message: format!("{message}; --resume reads the file as the run started with it (its --ignore, --categorical, --date and --missing): is --data the file it started with?"),
-                path,
-                line,
-                column,
-            }
-        }
-        e => e,
+    let crate::Error::Csv {
+        path,
+        line,
+        column,
+        message,
+    } = e
+    else {
+        return e;
+    };
+    let option = message.starts_with("--ignore names") || message.starts_with("no target column");
+    let cell = message.contains(" is not a number (column '")
+        || message.contains(" is not a finite number (column '");
+    let read = match (option, cell) {
+        (true, _) => "the options the run started with, --ignore and --target among them",
+        (false, true) => "the file as the run started with it (its --ignore, --categorical, --date and --missing)",
+        (false, false) => "",
+    };
+    let message = match read.is_empty() {
+        true => message,
+        false => format!("{message}; --resume reads {read}: is --data the file it started with?"),
+    };
+    crate::Error::Csv {
+        path,
+        line,
+        column,
+        message,
     }
 }
 
