@@ -344,9 +344,15 @@ fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         .r2
         .0
         .filter(|&r| (MEAN_R2..WEAK_R2).contains(&r) && outcome.losses.len() >= 11);
+    // In mini-batches an epoch is many updates: a run of a few epochs
+    // (5 of batches of 4,096 on 1,000,000 rows: gd's r² 0.905, the
+    // defaults' adam 0.994) is measured from its start.
+    let batches = config.run.batch_size.is_some() && outcome.losses.len() >= 2;
     let other = config.gd_alternative.filter(|_| {
         config.leader
-            && (falling(&outcome.losses) || weak.is_some())
+            && (falling(&outcome.losses)
+                || (batches && still_falling(&outcome.losses))
+                || weak.is_some())
             && !overfitting
             && outcome.reason == crate::train::StopReason::MaxEpochs
     })?;
