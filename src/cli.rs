@@ -203,9 +203,10 @@ pub struct TrainArgs {
     /// those of every row of the file, held-out rows included, in byte
     /// order; at most 1000 per column. The model keeps them, and predict
     /// encodes its file with them (a level it was not trained on is an
-    /// error, or as predict --unseen says). A missing cell is handled as --missing says: drop leaves its
-    /// row out, mean fills each of its level features with the level's
-    /// share of the training rows, median gives it the most common level.
+    /// error, or as predict --unseen says). A missing cell is handled as
+    /// --missing says: drop leaves its row out, mean fills each of its
+    /// level features with the level's share of the training rows, median
+    /// gives it the most common level.
     /// The file is held in memory while it is read [default: every column
     /// read is a number].
     #[arg(long, value_name = "NAME[,NAME...]", conflicts_with = "synthetic")]

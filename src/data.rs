@@ -148,9 +148,15 @@ impl Dataset {
     /// the rows as a model whose `feature_names` they are takes them. An
     /// error names the first one the data lacks.
     pub fn select_features(&self, names: &[String]) -> Result<Dataset> {
+        if names == self.feature_names {
+            return Ok(self.clone());
+        }
+        let at: HashMap<&str, usize> = (self.feature_names.iter().enumerate())
+            .map(|(j, n)| (n.as_str(), j))
+            .collect();
         let mut order = Vec::with_capacity(names.len());
         for name in names {
-            match self.feature_names.iter().position(|n| n == name) {
+            match at.get(name.as_str()).copied() {
                 Some(j) => order.push(j),
                 None => {
                     return Err(Error::Config(format!(
@@ -1124,18 +1130,17 @@ impl Head {
         }
         if let Some((format, tool)) = compressed(bytes) {
             let file = path.display().to_string();
-            let unpacked = match file.as_str() {
-                "/dev/stdin" | "-" => format!("… | {tool} | shadertrain … --data -"),
-                _ => format!(
-                    "{tool} {} | shadertrain … --data -",
-                    crate::units::shell_word(&file)
-                ),
+            let stdin = matches!(file.as_str(), "/dev/stdin" | "-");
+            let file = crate::units::shell_word(&file);
+            let message = match (format, stdin) {
+                // A spreadsheet (.xlsx, .ods) is a zip archive too, and
+                // unzip reads no archive from a pipe.
+                ("zip", true) => "the input is a zip archive (a spreadsheet's .xlsx or .ods is one); expected CSV text: save the sheet as CSV (in Excel, \"CSV UTF-8\"), or unpack a zipped CSV to a file first".to_string(),
+                ("zip", false) => format!("the file is a zip archive (a spreadsheet's .xlsx or .ods is one); expected CSV text: save the sheet as CSV (in Excel, \"CSV UTF-8\"), or unpack a zipped CSV (`unzip -p {file} | shadertrain … --data -`)"),
+                (_, true) => format!("the input is {format}-compressed; expected CSV text: unpack it before the pipe (`… | {tool} | shadertrain … --data -`)"),
+                (_, false) => format!("the file is {format}-compressed; expected CSV text: shadertrain reads no compressed file, but its standard input takes one unpacked (`{tool} {file} | shadertrain … --data -`)"),
             };
-            return Err(err(
-                1,
-                0,
-                format!("the file is {format}-compressed; expected CSV text: shadertrain reads no compressed file, but its standard input takes one unpacked (`{unpacked}`)"),
-            ));
+            return Err(err(1, 0, message));
         }
         let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
@@ -1194,13 +1199,21 @@ impl Head {
 /// magic number) and the tool that writes it unpacked to standard output;
 /// `None` for any other file.
 fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    const MAGIC: [(&[u8], &str, &str); 5] = [
+    const MAGIC: [(&[u8], &str, &str); 4] = [
         (&[0x1F, 0x8B], "gzip", "zcat"),
         (&[0x28, 0xB5, 0x2F, 0xFD], "zstd", "zstdcat"),
-        (b"BZh", "bzip2", "bzcat"),
         (&[0xFD, b'7', b'z', b'X', b'Z', 0x00], "xz", "xzcat"),
         (b"PK\x03\x04", "zip", "unzip -p"),
     ];
+    // bzip2's "BZh" could start a column's name: its block size (a digit)
+    // and its first block's magic number follow.
+    let bzip2 = bytes.len() >= 10
+        && bytes.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&bytes[3])
+        && bytes[4..10] == [0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+    if bzip2 {
+        return Some(("bzip2", "bzcat"));
+    }
     (MAGIC.iter())
         .find(|(magic, _, _)| bytes.starts_with(magic))
         .map(|&(_, format, tool)| (format, tool))

@@ -386,22 +386,29 @@ fn utf16_files_are_named_as_such() {
 /// was not UTF-8).
 #[test]
 fn compressed_files_are_named_with_the_tool_that_unpacks_them() {
-    let starts: [(&str, &[u8], &str); 3] = [
+    let starts: [(&str, &[u8], &str); 4] = [
         (
             "gz",
             b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03",
             "gzip-compressed; expected CSV text",
         ),
         ("zst", b"\x28\xb5\x2f\xfd\x24\x00", "zstd-compressed"),
-        ("zip", b"PK\x03\x04\x14\x00", "zip-compressed"),
+        (
+            "zip",
+            b"PK\x03\x04\x14\x00",
+            "zip archive (a spreadsheet's .xlsx or .ods is one)",
+        ),
+        ("bz2", b"BZh91AY&SY\x00", "bzip2-compressed"),
     ];
     for (name, bytes, says) in starts {
         check(name, bytes, &[], says);
     }
     check("gzip", b"\x1f\x8b\x08\x00", &[], "(`zcat ");
+    // A column named as bzip2's files start is a column.
+    check("bzh", b"BZh9,y\n1,x\n", &[], "'x' is not a number");
     let (ok, _, err) = common::shadertrain_stdin(&["train", "--data", "-"], b"\x1f\x8b\x08\x00");
     assert!(
-        !ok && err.contains("(`… | zcat | shadertrain … --data -`)"),
+        !ok && err.contains("unpack it before the pipe (`… | zcat | shadertrain … --data -`)"),
         "{err}"
     );
 }

@@ -665,6 +665,13 @@ fn a_resumed_run_that_had_stopped_by_its_rule_says_why_none_ran() {
     let says = format!("warning: no epoch ran: the loss at epoch 3 of {tol}, ");
     assert!(err.contains(&says), "{err}");
     assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    // Where --epochs, at the checkpoint's epoch, stopped it too, a lower
+    // target would train nothing: not said.
+    let (ok, _, err) = resume_to(&tol, "3", &["--target-loss", "1e6"]);
+    assert!(
+        ok && !err.contains("a lower --target-loss goes on"),
+        "{err}"
+    );
     let was = load_checkpoint(Path::new(&target)).unwrap().1.epoch;
     let lower = ["--target-loss", "0.1", "--checkpoint", &target];
     let (ok, _, err) = resume_to(&target, "5000", &lower);

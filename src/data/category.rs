@@ -290,7 +290,10 @@ fn scan(
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 // A model's levels are text: a cell that is not is none of
                 // them, read as --unseen says.
-                Err(_) if known.is_some_and(|u| u != Unseen::Error) => {
+                Err(_)
+                    if known
+                        .is_some_and(|u| u == Unseen::Zeros || (u == Unseen::Missing && gaps)) =>
+                {
                     String::from_utf8_lossy(cell)
                 }
                 Err(_) => {
