@@ -656,6 +656,47 @@ fn divergence_keeps_the_last_finite_parameters_and_the_old_model() {
     }
 }
 
+/// A run whose loss falls and then overflows in one update (a rate
+/// grown 1e60-fold in an epoch) keeps parameters better than the
+/// start's, and the error calls them the last good ones: a run from them
+/// is worth it.
+#[test]
+fn a_sudden_divergence_keeps_the_last_good_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let [m, ck] = paths(&dir, ["m.st", "ck.st"]);
+    let (ok, _, err) = shadertrain(&train_synthetic(
+        "100",
+        "3",
+        "cpu",
+        &[
+            "--lr",
+            "0.05",
+            "--lr-schedule",
+            "exponential",
+            "--lr-gamma",
+            "1e60",
+            "--epochs",
+            "20",
+            "--save",
+            &m,
+            "--checkpoint",
+            &ck,
+        ],
+    ));
+    assert!(!ok);
+    assert!(err.contains("diverged at epoch 2"), "{err}");
+    assert!(
+        err.contains(&format!("the last good parameters (epoch 1) are in {ck}"))
+            && !err.contains("last finite"),
+        "{err}"
+    );
+    assert!(!Path::new(&m).exists(), "{err}");
+    let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert_eq!(c.epoch, 1, "{err}");
+    assert!(model.params.iter().all(|v| v.is_finite()));
+    assert_eq!(c.history.len(), 1, "{:?}", c.history);
+}
+
 #[test]
 fn a_lost_device_leaves_the_last_checkpoint_intact() {
     // Its own device: the shared one must outlive this test's destroy.
