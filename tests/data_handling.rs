@@ -2672,3 +2672,37 @@ fn one_training_row_is_told_that_it_predicts_its_target() {
     assert!(ok, "{err}");
     assert!(!err.contains("it predicts that row's target"), "{err}");
 }
+
+/// A text cell far down a column of numbers is a slip to edit, and the
+/// hint says so, with the lines above it; near the top, the column may be
+/// one of categories, and the hint leads with --categorical.
+#[test]
+fn a_text_cell_deep_in_numbers_is_called_a_slip() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv] = paths(&dir, ["d.csv"]);
+    let rows = |bad: usize| -> String {
+        let cells = (0..150).map(|i| match i == bad {
+            true => "1O.5,1\n".to_string(),
+            false => format!("{i}.5,{i}\n"),
+        });
+        format!("x,y\n{}", cells.collect::<String>())
+    };
+    std::fs::write(&csv, rows(140)).unwrap();
+    let err = run_err(&train_data(&csv, "cpu", &[]));
+    assert!(
+        err.contains(":142:1: '1O.5' is not a number (column 'x'); if it is not a feature, --ignore x leaves it unread; if it is, edit the cell in the file: every cell above it in x (lines 2 to 141) is a number, so this one is likely a slip"),
+        "{err}"
+    );
+    let err = run_err(&train_data(&csv, "cpu", &["--missing", "drop"]));
+    assert!(
+        err.contains("(lines 2 to 141) is a number or missing,"),
+        "{err}"
+    );
+    std::fs::write(&csv, rows(3)).unwrap();
+    let err = run_err(&train_data(&csv, "cpu", &[]));
+    assert!(
+        err.contains(":5:1: '1O.5' is not a number (column 'x'); if it is not a feature, --ignore x leaves it unread; if it is, --categorical x one-hot encodes it")
+            && !err.contains("slip"),
+        "{err}"
+    );
+}

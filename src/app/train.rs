@@ -1429,6 +1429,11 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
     }
 }
 
+/// The cells of numbers above a text cell in a feature column past which
+/// [`ignore_hint`] calls the cell a slip to edit rather than the column
+/// one of categories.
+const NUMBERS_ABOVE: u64 = 100;
+
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
 /// that is not a feature, else `--missing drop` for a missing cell,
@@ -1487,6 +1492,18 @@ fn ignore_hint(
                     None => format!("{drop}, and --missing mean fills each with its column's mean"),
                 },
                 (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
+                // Deep in a column of numbers: a slip in one cell, more
+                // likely than a column of categories.
+                (false, true, false) if line > NUMBERS_ABOVE + 1 => {
+                    let or_missing = match run.missing {
+                        Missing::Error => "",
+                        _ => " or missing",
+                    };
+                    format!(
+                        "edit the cell in the file: every cell above it in {name} (lines 2 to {}) is a number{or_missing}, so this one is likely a slip (--categorical {name} one-hot encodes a column whose cells are categories)",
+                        line - 1
+                    )
+                }
                 (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise edit the cells that are not numbers in the file"),
                 (false, false, _) => "edit the cell in the file (--missing takes only missing cells, not this one)".into(),
             };
