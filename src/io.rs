@@ -643,11 +643,18 @@ fn identity(path: &Path) -> (Option<PathBuf>, Option<(u64, u64)>) {
 }
 
 /// Whether two paths name the same file, existing or to be created. A
-/// device or a FIFO (two outputs to `/dev/null`) is never the same file.
+/// device or a FIFO (two outputs to `/dev/null`) is never the same file;
+/// a stream that is a regular file open on a descriptor (`-` where the
+/// shell gave `< data.csv` or `>> data.csv`) is that file.
 pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
     let stream = |p: &Path| matches!(resolve_output(p), Ok(Target::Stream));
     if stream(a) || stream(b) {
-        return false;
+        let regular = |p: &Path| {
+            let meta = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
+            Some((meta.dev(), meta.ino()))
+        };
+        return regular(a).is_some() && regular(a) == regular(b);
     }
     let (path_a, id_a) = identity(a);
     let (path_b, id_b) = identity(b);
@@ -685,14 +692,38 @@ pub fn check_distinct(
         for &(other, other_path) in others {
             if !ok(flag, other) && same_file(path, other_path) {
                 return Err(Error::Config(format!(
-                    "{flag} {} and {other} {} are the same file; give each its own path",
-                    path.display(),
-                    other_path.display()
+                    "{} and {} are the same file; give each its own path",
+                    option_file(flag, path),
+                    option_file(other, other_path)
                 )));
             }
         }
     }
     Ok(())
+}
+
+/// `flag` and its file as [`check_distinct`] names them: standard input
+/// or output by what the shell opened there (`--data (standard input:
+/// /data/d.csv)`), as the user may have given no name.
+fn option_file(flag: &str, path: &Path) -> String {
+    use std::os::fd::AsRawFd;
+    let named = matches!(resolve_output(path), Ok(Target::File(_)));
+    let fd = match () {
+        _ if named => None,
+        _ if is_standard_input(path) => Some(("input", std::io::stdin().as_raw_fd())),
+        _ if is_standard_output(path) => Some(("output", std::io::stdout().as_raw_fd())),
+        _ => None,
+    };
+    match fd {
+        Some((stream, fd)) => {
+            let file = std::fs::read_link(format!("/proc/self/fd/{fd}"));
+            let file = file
+                .map(|f| format!(": {}", f.display()))
+                .unwrap_or_default();
+            format!("{flag} (standard {stream}{file})")
+        }
+        None => format!("{flag} {}", path.display()),
+    }
 }
 
 fn weight_name(i: usize) -> String {

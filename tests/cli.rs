@@ -3161,3 +3161,84 @@ fn info_pipelines_reports_the_kernels_asked_for() {
         "{out}"
     );
 }
+
+/// Standard input or output that the shell opened on a file is that
+/// file: predictions written over the data read as `-`, a model over its
+/// own rows, or predictions appended to the file read by name are refused
+/// before any work, and the file is left as it was.
+#[test]
+fn a_standard_stream_on_a_file_is_that_file() {
+    use std::fs::{File, OpenOptions};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    let rows = "a,y\n1,2\n3,4\n5,7\n";
+    std::fs::write(&csv, rows).unwrap();
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "1", "--save", &model],
+    ));
+    let saved = std::fs::read(&model).unwrap();
+    let run = |args: &[&str], stdin: Stdio, stdout: Stdio| {
+        let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(args)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let from = |p: &str| Stdio::from(File::open(p).unwrap());
+    let append = |p: &str| Stdio::from(OpenOptions::new().append(true).open(p).unwrap());
+    let canonical = |p: &str| std::fs::canonicalize(p).unwrap().display().to_string();
+    let data_in = format!("--data (standard input: {})", canonical(&csv));
+    let cases = [
+        (
+            vec!["predict", "--model", &model, "--data", "-", "--out", &csv],
+            from(&csv),
+            Stdio::null(),
+            format!("--out {csv} and {data_in} are the same file"),
+        ),
+        (
+            train_data("-", "cpu", &["--epochs", "1", "--save", &csv]),
+            from(&csv),
+            Stdio::null(),
+            format!("--save {csv} and {data_in} are the same file"),
+        ),
+        (
+            vec![
+                "predict",
+                "--model",
+                "/dev/stdin",
+                "--data",
+                &csv,
+                "--out",
+                &model,
+            ],
+            from(&model),
+            Stdio::null(),
+            format!(
+                "--out {model} and --model (standard input: {}) are the same file",
+                canonical(&model)
+            ),
+        ),
+        (
+            vec!["predict", "--model", &model, "--data", &csv, "--out", "-"],
+            Stdio::null(),
+            append(&csv),
+            format!(
+                "--out (standard output: {}) and --data {csv} are the same file",
+                canonical(&csv)
+            ),
+        ),
+    ];
+    for (args, stdin, stdout, says) in cases {
+        let err = run(&args, stdin, stdout);
+        assert!(err.contains(&says), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), rows);
+        assert_eq!(std::fs::read(&model).unwrap(), saved);
+    }
+}
