@@ -2272,17 +2272,12 @@ pub fn write_synthetic_csv(path: &Path, rows: usize, features: usize, seed: u64)
 /// go to a new file on a file system with less room than that (a
 /// stream, standard output included, is not checked).
 fn check_room(path: &Path, size: f64, what: impl FnOnce() -> String) -> Result<()> {
-    if standard_stream(path).is_some() {
-        return Ok(());
-    }
-    let Ok(Target::File(resolved)) = resolve_output(path) else {
+    let Some(dir) = file_folder(path) else {
         return Ok(());
     };
-    let dir = parent_dir(&resolved);
     let Some(free) = free_bytes(&dir) else {
         return Ok(());
     };
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
     if size <= free as f64 {
         return Ok(());
     }
@@ -2294,6 +2289,82 @@ fn check_room(path: &Path, size: f64, what: impl FnOnce() -> String) -> Result<(
         dir.display(),
         crate::units::bytes(free)
     )))
+}
+
+/// The folder, made absolute, that the new file of an output at `path`
+/// goes to (symlinks followed); none for a stream.
+fn file_folder(path: &Path) -> Option<PathBuf> {
+    if standard_stream(path).is_some() {
+        return None;
+    }
+    let Ok(Target::File(resolved)) = resolve_output(path) else {
+        return None;
+    };
+    let dir = parent_dir(&resolved);
+    Some(std::path::absolute(&dir).unwrap_or(dir))
+}
+
+/// Refuses, before a run, outputs (flag, path, about how many bytes) that
+/// their file systems have too little room for: written at the run's end,
+/// they would fail only then, and the run would end unsaved. Each is
+/// written to a new file beside the old one before it replaces it, so
+/// each needs its own size free, and those sharing a file system need
+/// together their sizes less the files they replace. Streams, and file
+/// systems whose room cannot be told, are not checked.
+pub fn check_room_for(outputs: &[(&str, &Path, u64)]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    struct System {
+        device: u64,
+        dir: PathBuf,
+        free: u64,
+        outputs: Vec<String>,
+        /// The outputs' sizes, the largest and the sum less the files they replace.
+        largest: u64,
+        net: i128,
+    }
+    let mut systems: Vec<System> = Vec::new();
+    for &(flag, path, bytes) in outputs {
+        let Some(dir) = file_folder(path) else {
+            continue;
+        };
+        let (Ok(meta), Some(free)) = (std::fs::metadata(&dir), free_bytes(&dir)) else {
+            continue;
+        };
+        let named = format!("{flag} {}", path.display());
+        let old = std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
+        let net = i128::from(bytes) - i128::from(old);
+        match systems.iter_mut().find(|s| s.device == meta.dev()) {
+            Some(s) => {
+                s.outputs.push(named);
+                s.largest = s.largest.max(bytes);
+                s.net += net;
+            }
+            None => systems.push(System {
+                device: meta.dev(),
+                dir,
+                free,
+                outputs: vec![named],
+                largest: bytes,
+                net,
+            }),
+        }
+    }
+    let need = |s: &System| s.net.max(i128::from(s.largest)) as u64;
+    match systems.into_iter().find(|s| need(s) > s.free) {
+        None => Ok(()),
+        Some(s) => {
+            let (names, need_s, it) = match s.outputs.len() {
+                1 => (s.outputs.concat(), "needs", "it"),
+                _ => (crate::units::joined(&s.outputs, "and"), "need", "them"),
+            };
+            Err(Error::Config(format!(
+                "{names} {need_s} about {} free to be written, and {} has {}: the run would end unable to write {it}; free room there or give another path",
+                crate::units::bytes(need(&s)),
+                s.dir.display(),
+                crate::units::bytes(s.free)
+            )))
+        }
+    }
 }
 
 /// Bytes free to this user on the file system of `dir`; `None` where it
@@ -2532,6 +2603,40 @@ mod tests {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "a new file had {fresh:o}");
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
+    }
+
+    /// Outputs that fit their file system's room alone but not together
+    /// are refused together, naming both; a stream is not checked.
+    #[test]
+    fn outputs_are_refused_where_their_file_system_lacks_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let free = free_bytes(dir.path()).unwrap();
+        let (a, b) = (dir.path().join("m.st"), dir.path().join("c.st"));
+        let three_quarters = free / 4 * 3;
+        check_room_for(&[("--save", &a, three_quarters)]).unwrap();
+        check_room_for(&[("--checkpoint", &b, three_quarters)]).unwrap();
+        let both = [
+            ("--save", a.as_path(), three_quarters),
+            ("--checkpoint", &b, three_quarters),
+        ];
+        let err = check_room_for(&both).unwrap_err().to_string();
+        let names = format!(
+            "--save {} and --checkpoint {} need about",
+            a.display(),
+            b.display()
+        );
+        assert!(
+            err.starts_with(&names) && err.contains("unable to write them"),
+            "{err}"
+        );
+        let err = check_room_for(&[("--save", &a, free * 2)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("needs about") && err.contains(&format!("{} has", dir.path().display())),
+            "{err}"
+        );
+        check_room_for(&[("--save", Path::new("/dev/null"), u64::MAX / 2)]).unwrap();
     }
 
     #[test]

@@ -441,6 +441,9 @@ fn set_up(
             said,
         )?;
     }
+    if config.leader {
+        check_room(&config, &start.model)?;
+    }
     if let Some(f) = fold.as_mut() {
         f.shared.ran = Some(config.clone());
     }
@@ -457,6 +460,36 @@ fn set_up(
         None => None,
     };
     Ok((config, data, start, shards, device, writer))
+}
+
+/// Refuses a run whose model file (`--save`) or checkpoint would not fit
+/// its file system, before it trains: a full disk had let a run train to
+/// its end and then save nothing. The checkpoint holds the model, the
+/// optimizer's state (f64s: first-order vectors, or L-BFGS's pairs) and
+/// `--keep`'s parameters (f32s).
+fn check_room(config: &TrainConfig, model: &Model) -> Result<()> {
+    let save = config.outputs.save.as_deref();
+    let checkpoint = config.checkpoint.as_ref().map(|c| c.path.as_path());
+    if save.is_none() && checkpoint.is_none() {
+        return Ok(());
+    }
+    let bytes = io::model_to_bytes(model)?.len() as u64;
+    let params = model.params.len() as u64;
+    let optimizer = &config.run.optimizer;
+    let vectors = match optimizer {
+        Optimizer::Lbfgs { history_size, .. } => 2 * *history_size as u64 + 1,
+        other => other.state_per_param() as u64,
+    };
+    let kept = u64::from(config.run.keep != Keep::Last);
+    let state = params * (8 * vectors + 4 * kept);
+    let outputs: Vec<(&str, &Path, u64)> = [
+        save.map(|p| ("--save", p, bytes)),
+        checkpoint.map(|p| ("--checkpoint", p, bytes + state)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok(io::check_room_for(&outputs)?)
 }
 
 /// `train` as one of `comm`'s processes (the only one without
