@@ -180,7 +180,7 @@ pub struct TrainArgs {
     /// CSV file with a header row; every column but the target is a feature
     /// (this or --synthetic is required). `-` is standard input.
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"],
-          value_parser = input_path)]
+          value_parser = path(input_path))]
     pub data: Option<PathBuf>,
 
     /// Target column of --data [default: with --init, the model's target
@@ -504,7 +504,7 @@ pub struct TrainArgs {
     /// that the lines stand beside the file's rows (a row --missing leaves
     /// out has two empty cells), also when a fold diverged; `-` is standard
     /// output [default: not written].
-    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
     pub fold_predictions: Option<PathBuf>,
 
     /// With --folds: a grid search. Cross-validate the run once for each
@@ -599,24 +599,24 @@ pub struct TrainArgs {
 
     /// Start from a saved model instead of fresh weights [default: fresh
     /// weights from --seed].
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = path(plain_path))]
     pub init: Option<PathBuf>,
 
     /// Save the trained model here (safetensors, written atomically); `-`
     /// is standard output. With --folds, the model of a last run on every
     /// row [default: not saved].
-    #[arg(long, value_name = "MODEL", value_parser = output_path)]
+    #[arg(long, value_name = "MODEL", value_parser = path(output_path))]
     pub save: Option<PathBuf>,
 
     /// Write the loss per epoch here as CSV: epoch,loss (and val_loss with
     /// --validation-split); `-` is standard output [default: not written].
-    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
     pub history: Option<PathBuf>,
 
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
     /// on Ctrl-C, SIGTERM or SIGHUP, after a divergence (the last good
     /// parameters) and at the end [default: none].
-    #[arg(long, value_name = "FILE", value_parser = checkpoint_path)]
+    #[arg(long, value_name = "FILE", value_parser = path(checkpoint_path))]
     pub checkpoint: Option<PathBuf>,
 
     /// Epochs between checkpoints.
@@ -626,7 +626,7 @@ pub struct TrainArgs {
     /// Continue the run a checkpoint recorded, with its data and options;
     /// --epochs may raise the total, --data may name its data file moved
     /// (the same values) [default: a new run].
-    #[arg(long, value_name = "FILE", conflicts_with_all = [
+    #[arg(long, value_name = "FILE", value_parser = path(plain_path), conflicts_with_all = [
         "target", "ignore", "categorical", "date", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
         "patience", "standardize", "no_standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
@@ -642,20 +642,20 @@ pub struct TrainArgs {
 
     /// Write a JSON summary of the run here (schema in the README); `-` is
     /// standard output [default: not written].
-    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.json", value_parser = path(output_path))]
     pub json: Option<PathBuf>,
 
     /// Draw the loss curve (log scale; validation loss too, the plateau
     /// schedule's cuts and --keep's epoch) as PNG or SVG, by the extension
     /// [default: not drawn].
-    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = path(plain_path))]
     pub plot: Option<PathBuf>,
 
     /// With --lr auto: draw its range test, the loss after each epoch's
     /// update against that epoch's rate (log scales), with the lowest
     /// loss and the rate chosen marked, as PNG or SVG by the extension
     /// [default: not drawn].
-    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = path(plain_path))]
     pub lr_plot: Option<PathBuf>,
 
     /// Seconds to wait for the GPU before a readback is an error; 2^32 or
@@ -667,7 +667,7 @@ pub struct TrainArgs {
 #[derive(Debug, Args)]
 pub struct PredictArgs {
     /// A model saved by `train --save` (required).
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = path(plain_path))]
     pub model: PathBuf,
 
     /// CSV file with the model's feature columns, matched by name; other
@@ -676,12 +676,12 @@ pub struct PredictArgs {
     /// of the levels the model was trained on. If it also has the target
     /// column, a number in every row, the MSE and R² are printed. `-` is
     /// standard input.
-    #[arg(long, value_name = "FILE.csv", value_parser = input_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(input_path))]
     pub data: PathBuf,
 
     /// Write the predictions here, one column `<target>_pred`; `-` is
     /// standard output [default: standard output].
-    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
     pub out: Option<PathBuf>,
 
     /// Copy these columns of --data, comma separated, into the predictions
@@ -698,7 +698,7 @@ pub struct PredictArgs {
     /// Write the rows' count and, where the file has the target column,
     /// the MSE, RMSE, MAE and R² here as JSON (schema in the README); `-`
     /// is standard output [default: not written].
-    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.json", value_parser = path(output_path))]
     pub json: Option<PathBuf>,
 
     /// What a missing feature cell (empty, or a marker such as NA, as train
@@ -739,7 +739,7 @@ pub enum Blanks {
 #[derive(Debug, Args)]
 pub struct ImportanceArgs {
     /// A model saved by `train --save` (required).
-    #[arg(long, value_name = "MODEL")]
+    #[arg(long, value_name = "MODEL", value_parser = path(plain_path))]
     pub model: PathBuf,
 
     /// CSV file with the model's feature columns and its target column,
@@ -747,7 +747,7 @@ pub struct ImportanceArgs {
     /// (required). Rows the model was not trained on (a held-out file) say
     /// what it learnt that carries over; its training rows say what it
     /// leans on. `-` is standard input.
-    #[arg(long, value_name = "FILE.csv", value_parser = input_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(input_path))]
     pub data: PathBuf,
 
     /// Shuffles of each column, from 1 to 1000; the table gives the mean
@@ -793,7 +793,7 @@ pub struct ImportanceArgs {
     /// included, here as JSON (schema in the README); `-` is standard
     /// output, and the table then goes to standard error [default: not
     /// written].
-    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.json", value_parser = path(output_path))]
     pub json: Option<PathBuf>,
 }
 
@@ -829,7 +829,7 @@ pub struct GenArgs {
     pub seed: u64,
 
     /// Output CSV file; `-` is standard output (required).
-    #[arg(long, value_name = "FILE.csv", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
     pub out: PathBuf,
 }
 
@@ -1517,12 +1517,12 @@ pub struct BenchArgs {
 
     /// Also write the records as a JSON array here; `-` is standard output
     /// [default: not written].
-    #[arg(long, value_name = "FILE.json", value_parser = output_path)]
+    #[arg(long, value_name = "FILE.json", value_parser = path(output_path))]
     pub json: Option<PathBuf>,
 
     /// Draw the medians as bars grouped by shape, one per backend (log
     /// scale, s/epoch), as PNG or SVG by the extension [default: not drawn].
-    #[arg(long, value_name = "FILE.png|FILE.svg")]
+    #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = path(plain_path))]
     pub plot: Option<PathBuf>,
 
     /// No progress bar and no per-case lines; the table still prints. The
@@ -1540,6 +1540,24 @@ pub struct ShapeList(pub Vec<crate::bench::Shape>);
 
 fn parse_shapes(s: &str) -> Result<ShapeList, String> {
     crate::bench::parse_shapes(s).map(ShapeList)
+}
+
+/// The parser of a path option: `read` of its text, which must be UTF-8
+/// (clap's own refusal of a Latin-1 name named no option), as the JSON
+/// records and checkpoints that name the file hold it.
+fn path(
+    read: fn(&str) -> Result<PathBuf, String>,
+) -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::{OsStringValueParser, TypedValueParser as _};
+    OsStringValueParser::new().try_map(move |s| match s.to_str() {
+        Some(text) => read(text),
+        None => Err("the name is not UTF-8, which the JSON records and checkpoints that name a file need; rename the file, or link to it from a UTF-8 name (ln -s)".to_string()),
+    })
+}
+
+/// A path read as it is.
+fn plain_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 /// A file to read; `-` is standard input, as /dev/stdin.

@@ -3242,3 +3242,33 @@ fn a_standard_stream_on_a_file_is_that_file() {
         assert_eq!(std::fs::read(&model).unwrap(), saved);
     }
 }
+
+/// A path that is not UTF-8 (a Latin-1 name) is refused, naming its
+/// option and why, for inputs and outputs alike.
+#[test]
+fn a_path_that_is_not_utf8_is_refused_by_its_option() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = OsStr::from_bytes(b"caf\xe9.csv");
+    for (option, more) in [
+        ("--data", &["train", "--synthetic", "50"][..]),
+        ("--save", &["train", "--synthetic", "50"]),
+        ("--model", &["predict", "--data", "x.csv"]),
+        ("--plot", &["train", "--synthetic", "50"]),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(more)
+            .arg(option)
+            .arg(latin1)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("for '{option} <"))
+                && err.contains("the name is not UTF-8")
+                && err.contains("ln -s"),
+            "{option}: {err}"
+        );
+    }
+}
