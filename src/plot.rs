@@ -66,9 +66,9 @@ pub fn check_path(flag: &str, path: &Path) -> Result<Format> {
             "{flag} draws an image, which does not go to standard output; give a file name ending in .png or .svg"
         )));
     }
-    let format = Format::of(path).map_err(|e| Error::Config(format!("{flag} {e}")))?;
+    // A folder is named as one before its name's missing extension.
     crate::io::check_output(flag, path)?;
-    Ok(format)
+    Format::of(path).map_err(|e| Error::Config(format!("{flag} {e}")))
 }
 
 fn register_font() -> Result<()> {

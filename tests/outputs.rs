@@ -712,7 +712,8 @@ fn a_full_standard_output_is_a_clean_error() {
 }
 
 /// An output that cannot be written is named by its option, and the
-/// others are still written: bench's --json and --plot, gen's --out.
+/// others are still written: bench's --json and --plot, gen's and
+/// predict's --out.
 #[test]
 fn a_failed_output_names_its_option_and_the_others_are_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -750,6 +751,23 @@ fn a_failed_output_names_its_option_and_the_others_are_written() {
     assert!(!ok);
     assert!(
         err.contains("could not write --out: /dev/full: No space left on device"),
+        "{err}"
+    );
+    // predict's --out.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        "/dev/full",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("error: could not write --out: /dev/full: No space left on device"),
         "{err}"
     );
 }

@@ -149,6 +149,20 @@ fn a_bad_plot_extension_is_refused_before_any_work() {
     ]);
     assert!(!ok);
     assert!(err.contains("no extension"), "{err}");
+    // A folder, or a name ending in '/', is named as one.
+    let sub = path(&dir, "pictures");
+    std::fs::create_dir(&sub).unwrap();
+    for (plot, says) in [
+        (sub.clone(), "is a directory"),
+        (format!("{sub}/x/"), "ends in '/'"),
+    ] {
+        let (ok, _, err) = shadertrain(&["bench", "--shapes", "S0", "--plot", &plot]);
+        assert!(
+            !ok && err.contains(&format!("--plot: {plot} {says}")),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir(&sub).unwrap();
     assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -438,7 +438,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
                 // A pipe (a FIFO, `>(…)`) whose reader stopped early, as
                 // standard output's below.
                 Err(e) if super::closed_pipe(&e) => emitted = Err(e),
-                other => other?,
+                // As context, as --json's below.
+                other => other.context("could not write --out")?,
             }
         }
         // A reader that closed standard output early (`| head`) ends the
