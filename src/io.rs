@@ -36,6 +36,16 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                     String::from_utf8_lossy(HISTORY_MAGIC)
                 )));
             }
+            // A file that is written in place, where it can be opened
+            // for writing (not a read-only mount).
+            if let Some(why) = regular.then(|| written_in_place(&resolved)).flatten() {
+                if let Err(e) = std::fs::OpenOptions::new().write(true).open(&resolved) {
+                    return Err(Error::Config(format!(
+                        "cannot write {}: it is {why}, so it is written in place, not replaced, and it cannot be opened for writing ({e})",
+                        path.display()
+                    )));
+                }
+            }
             // Whether a file can be made there (permissions, a read-only
             // mount): a temp file named as the write's is created and
             // removed.
@@ -305,7 +315,9 @@ pub fn write_atomically(
         file.sync_all()?;
         drop(file);
         write_stopped()?;
-        std::fs::rename(&tmp, path)?;
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            return overwrite(&tmp, path, e);
+        }
         // The rename is durable only once the directory entry is.
         File::open(&dir)?.sync_all()
     })();
@@ -316,6 +328,72 @@ pub fn write_atomically(
     }
     drop(watch);
     result.map_err(|e| Error::io(path, e))
+}
+
+/// Why the regular file at `resolved` is one that [`overwrite`] writes in
+/// place, as no rename can replace it: a mount point (its mount is not its
+/// folder's), or another user's file in a sticky folder that is not this
+/// user's either (root may replace it).
+fn written_in_place(resolved: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mount = |p: &Path| {
+        let name = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+        // SAFETY: statx writes only into the struct it is given, and reads
+        // the NUL-terminated name.
+        let mut stat: libc::statx = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::statx(
+                libc::AT_FDCWD,
+                name.as_ptr(),
+                0,
+                libc::STATX_MNT_ID,
+                &mut stat,
+            )
+        };
+        (rc == 0 && stat.stx_mask & libc::STATX_MNT_ID != 0).then_some(stat.stx_mnt_id)
+    };
+    let folder = parent_dir(resolved);
+    if let (Some(file), Some(dir)) = (mount(resolved), mount(&folder)) {
+        if file != dir {
+            return Some("a mount point (a file mounted there on its own)");
+        }
+    }
+    // SAFETY: geteuid reads this process's effective user and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let (file, dir) = (
+        std::fs::metadata(resolved).ok()?,
+        std::fs::metadata(&folder).ok()?,
+    );
+    let sticky = dir.mode() & libc::S_ISVTX != 0;
+    (sticky && me != 0 && file.uid() != me && dir.uid() != me)
+        .then_some("another user's file in a sticky folder (only its owner may replace it)")
+}
+
+/// Where the complete `tmp` cannot be renamed over the file at `path`
+/// (`refused`) because that file is a mount point (a file bind-mounted
+/// into a container: EBUSY) or another user's in a sticky folder such as
+/// /tmp (EPERM), that file is written in place from it instead, then
+/// `tmp` removed. Not atomic: a crash in the copy
+/// leaves the file cut short, where a rename would have left the old one.
+fn overwrite(tmp: &Path, path: &Path, refused: std::io::Error) -> std::io::Result<()> {
+    let in_place = [libc::EBUSY, libc::EPERM].contains(&refused.raw_os_error().unwrap_or(0));
+    if !in_place || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return Err(refused);
+    }
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("it cannot be replaced ({refused}) nor written in place ({e})"),
+            )
+        })?;
+    std::io::copy(&mut File::open(tmp)?, &mut target)?;
+    target.sync_all()?;
+    std::fs::remove_file(tmp)
 }
 
 /// Refuses an output path that is a directory, or ends in a separator as

@@ -1109,3 +1109,62 @@ fn predict_names_what_it_wrote_and_reads_standard_input_once() {
         .unwrap()
         .starts_with("y_pred\n"));
 }
+
+/// A file mounted on its own (as `docker run -v host.st:/work/m.st`
+/// mounts one) cannot be renamed over: it is written in place, and where
+/// its mount is read-only the run is refused before it trains. Mounting
+/// needs root (CI runs as root); elsewhere the test says it skips.
+#[test]
+fn a_bind_mounted_output_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_model(dir.path());
+    let (host, target) = (dir.path().join("host.st"), dir.path().join("m.st"));
+    std::fs::write(&host, b"an older model").unwrap();
+    std::fs::write(&target, b"").unwrap();
+    let mount = |args: &[&str]| {
+        Command::new("mount")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !mount(&["--bind", s(&host), s(&target)]) {
+        eprintln!(
+            "SKIPPED: a_bind_mounted_output_is_written_in_place needs root to bind-mount a file"
+        );
+        return;
+    }
+    /// Unmounts at the test's end, failed or not.
+    struct Mounted<'a>(&'a Path);
+    impl Drop for Mounted<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _mounted = Mounted(&target);
+    let train = |more: &[&str]| {
+        let args = [
+            "train",
+            "--data",
+            s(&data),
+            "--backend",
+            "cpu",
+            "--epochs",
+            "3",
+        ];
+        run(&[&args[..], &["--save", s(&target)], more].concat())
+    };
+    let (ok, _, err) = train(&[]);
+    assert!(ok, "{err}");
+    let model = shadertrain::io::load_model(&host).unwrap();
+    assert_eq!(model.layout.features(), 3);
+    assert!(mount(&["-o", "remount,ro,bind", s(&target)]));
+    let (ok, out, err) = train(&[]);
+    assert!(!ok);
+    assert!(
+        err.contains("it is a mount point (a file mounted there on its own), so it is written in place, not replaced, and it cannot be opened for writing (Read-only file system"),
+        "{err}"
+    );
+    assert!(!out.contains("epochs"), "it trained: {out}");
+    assert_eq!(shadertrain::io::load_model(&host).unwrap(), model);
+}
