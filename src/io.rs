@@ -374,8 +374,8 @@ fn written_in_place(resolved: &Path) -> Option<&'static str> {
 /// (`refused`) because that file is a mount point (a file bind-mounted
 /// into a container: EBUSY) or another user's in a sticky folder such as
 /// /tmp (EPERM), that file is written in place from it instead, then
-/// `tmp` removed. Not atomic: a crash in the copy
-/// leaves the file cut short, where a rename would have left the old one.
+/// `tmp` removed. Not atomic: a crash in the copy leaves the file cut
+/// short, where a rename would have left the old one.
 fn overwrite(tmp: &Path, path: &Path, refused: std::io::Error) -> std::io::Result<()> {
     let in_place = [libc::EBUSY, libc::EPERM].contains(&refused.raw_os_error().unwrap_or(0));
     if !in_place || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {

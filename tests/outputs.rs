@@ -531,7 +531,8 @@ fn long_output_names_are_written_or_refused_before_training() {
     );
 }
 
-/// A full filesystem: the plot (or the model) fails after training.
+/// A full filesystem: the plot fails after training (a model file is
+/// refused before it).
 fn full_tmpfs(dir: &Path) -> Option<Mount> {
     let mount = Mount::new(dir, &["-t", "tmpfs", "-o", "size=16k", "tmpfs"])?;
     // Fill it, leaving room for new (empty) files only.
@@ -565,9 +566,9 @@ fn a_failing_extra_output_keeps_the_model_and_the_json_says_so() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].as_str().unwrap().starts_with("--plot"));
 
-    // A model that could not be written is not named in the JSON.
-    let bad = full.join("m.st");
-    let (ok, _, err) = train(&data, &["--save", s(&bad), "--json", s(&json)]);
+    // A model that could not be written (/dev/full fails every write) is
+    // not named in the JSON.
+    let (ok, _, err) = train(&data, &["--save", "/dev/full", "--json", s(&json)]);
     assert!(!ok);
     assert!(err.contains("the model was not saved"), "{err}");
     let summary: serde_json::Value =
@@ -577,6 +578,18 @@ fn a_failing_extra_output_keeps_the_model_and_the_json_says_so() {
         .as_str()
         .unwrap()
         .starts_with("--save"));
+    // A model file its file system has no room for is refused before the
+    // run trains.
+    let bad = full.join("m.st");
+    let (ok, out, err) = train(&data, &["--save", s(&bad)]);
+    assert!(!ok);
+    let says = format!("--save {} needs about", bad.display());
+    assert!(
+        err.contains(&says) && err.contains("free to be written"),
+        "{err}"
+    );
+    assert!(!out.contains("epochs"), "it trained: {out}");
+    assert!(!bad.exists());
 }
 
 /// A checkpoint that cannot be written (here `/dev/full`, whose writes
