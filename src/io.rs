@@ -396,6 +396,90 @@ fn overwrite(tmp: &Path, path: &Path, refused: std::io::Error) -> std::io::Resul
     std::fs::remove_file(tmp)
 }
 
+/// A claim on a checkpoint path for this process's run, held until
+/// dropped: an advisory lock (flock) on a hidden file beside the
+/// checkpoint, `.NAME.lock`, which holds the run's PID and is removed on
+/// drop. Two runs at one checkpoint, or a `--resume` of a checkpoint whose
+/// run is still going, had mixed one history file from both (the
+/// checkpoint then could not be resumed) with no word to either.
+#[derive(Debug)]
+pub struct CheckpointLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for CheckpointLock {
+    fn drop(&mut self) {
+        // Removed while still locked: a run that opened this file and
+        // locks it after the close finds it gone from its path, and
+        // tries again with a new one.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Locks the checkpoint at `path` for this run ([`CheckpointLock`]); the
+/// PID of the running process that holds it where another does. None
+/// where no lock file can be made there (a read-only folder, a stream):
+/// the lock is a safeguard, and the write's own checks say what is wrong.
+pub fn lock_checkpoint(path: &Path) -> std::result::Result<Option<CheckpointLock>, u32> {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(Target::File(resolved)) = resolve_output(path) else {
+        return Ok(None);
+    };
+    let Some(name) = resolved.file_name() else {
+        return Ok(None);
+    };
+    let mut lock_name = std::ffi::OsString::from(".");
+    lock_name.push(name);
+    lock_name.push(".lock");
+    let lock = parent_dir(&resolved).join(lock_name);
+    for _ in 0..8 {
+        let open = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock);
+        let Ok(mut file) = open else {
+            return Ok(None);
+        };
+        // SAFETY: flock only reads the descriptor, which `file` owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            return match pid.trim().parse() {
+                Ok(pid) => Err(pid),
+                // Locked, but its PID not yet written.
+                Err(_) => Err(0),
+            };
+        }
+        // The file locked must still be the one at its path (a run that
+        // ended removed it after this one opened it).
+        let same = |m: std::fs::Metadata| (m.dev(), m.ino());
+        if file.metadata().map(same).ok() != std::fs::metadata(&lock).map(same).ok() {
+            continue;
+        }
+        let pid = format!("{}\n", std::process::id());
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(pid.as_bytes()));
+        return match written {
+            Ok(()) => Ok(Some(CheckpointLock {
+                path: lock,
+                _file: file,
+            })),
+            Err(_) => {
+                let _ = std::fs::remove_file(&lock);
+                Ok(None)
+            }
+        };
+    }
+    Ok(None)
+}
+
 /// Refuses an output path that is a directory, or ends in a separator as
 /// a directory's name does.
 fn not_a_folder(path: &Path) -> Result<()> {

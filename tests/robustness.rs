@@ -341,6 +341,54 @@ fn a_signal_ignored_at_the_start_stays_ignored() {
     );
 }
 
+/// A checkpoint a running process writes is refused to a second run
+/// (which would mix its history file with the first's) and to a
+/// `--resume`, each naming that process; once it ends, its lock file is
+/// gone and the checkpoint resumes.
+#[test]
+fn a_checkpoint_in_use_is_refused_to_another_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
+        .args(checkpointing_run(&ck))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ck);
+    let who = format!("another shadertrain run (PID {})", child.id());
+    let second = train_synthetic("100", "2", "cpu", &["--checkpoint", &ck]);
+    let resumed = train_resume(&ck, "cpu", &["--epochs", "100000001"]);
+    let refused = [
+        (
+            second,
+            format!("--checkpoint {ck}: {who} is writing this checkpoint"),
+        ),
+        (
+            resumed,
+            format!("--resume {ck}: {who} is still writing this checkpoint"),
+        ),
+    ];
+    for (args, says) in refused {
+        let (ok, _, err) = shadertrain(&args);
+        assert!(!ok && err.contains(&says), "{args:?}: {err}");
+    }
+    kill("TERM", child.id());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["ck.st", "ck.st.history"]);
+    let epoch = load_checkpoint(Path::new(&ck)).unwrap().1.epoch;
+    let more = (epoch + 1).to_string();
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
+    assert!(ok, "{err}");
+}
+
 #[test]
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -462,6 +462,44 @@ fn set_up(
     Ok((config, data, start, shards, device, writer))
 }
 
+/// Locks the checkpoints of `--checkpoint` and `--resume` for this run
+/// ([`io::lock_checkpoint`]; under mpirun the first process's, which alone
+/// writes them): one that another running process holds is refused before
+/// anything is read.
+pub fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
+    if crate::dist::rank_by_launcher() != 0 {
+        return Ok(Vec::new());
+    }
+    let mut locks = Vec::new();
+    let resumed = (args.resume.as_ref())
+        .filter(|r| !(args.checkpoint.as_ref()).is_some_and(|c| io::same_file(c, r)));
+    for (flag, path) in [
+        ("--checkpoint", args.checkpoint.as_ref()),
+        ("--resume", resumed),
+    ] {
+        let Some(path) = path else {
+            continue;
+        };
+        let pid = match io::lock_checkpoint(path) {
+            Ok(lock) => {
+                locks.extend(lock);
+                continue;
+            }
+            Err(pid) => pid,
+        };
+        let who = match pid {
+            0 => "another shadertrain run".to_string(),
+            pid => format!("another shadertrain run (PID {pid})"),
+        };
+        let path = path.display();
+        bail!(match flag {
+            "--checkpoint" => format!("--checkpoint {path}: {who} is writing this checkpoint, and two runs at one checkpoint would mix its history; give this run another path, or wait for that one to end"),
+            _ => format!("--resume {path}: {who} is still writing this checkpoint; resume it once that run has ended (stopped by Ctrl-C or SIGTERM, it writes the checkpoint first)"),
+        });
+    }
+    Ok(locks)
+}
+
 /// Refuses a run whose model file (`--save`) or checkpoint would not fit
 /// its file system, before it trains: a full disk had let a run train to
 /// its end and then save nothing. The checkpoint holds the model, the
