@@ -769,15 +769,8 @@ fn a_failed_output_names_its_option_and_the_others_are_written() {
     // predict's --out.
     let dir = tempfile::tempdir().unwrap();
     let (data, model) = data_and_model(dir.path());
-    let (ok, _, err) = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        "/dev/full",
-    ]);
+    let predict = ["predict", "--model", s(&model), "--data", s(&data)];
+    let (ok, _, err) = run(&[&predict[..], &["--out", "/dev/full"]].concat());
     assert!(!ok);
     assert!(
         err.contains("error: could not write --out: /dev/full: No space left on device"),

@@ -294,6 +294,17 @@ fn checkpointing_run(ck: &str) -> Vec<&str> {
     train_synthetic("20000", "8", "cpu", &more)
 }
 
+/// [`checkpointing_run`] started with the default signal dispositions, its
+/// output piped.
+fn spawn_checkpointing_run(ck: &str) -> std::process::Child {
+    common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
+        .args(checkpointing_run(ck))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Waits, up to a minute, until the file `path` exists.
 fn wait_for(path: &str) {
     let start = Instant::now();
@@ -349,12 +360,7 @@ fn a_signal_ignored_at_the_start_stays_ignored() {
 fn a_checkpoint_in_use_is_refused_to_another_run() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
-    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(checkpointing_run(&ck))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_checkpointing_run(&ck);
     wait_for(&ck);
     let who = format!("another shadertrain run (PID {})", child.id());
     let second = train_synthetic("100", "2", "cpu", &["--checkpoint", &ck]);
@@ -393,12 +399,7 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
-    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(checkpointing_run(&ck))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_checkpointing_run(&ck);
     wait_for(&ck);
     kill("INT", child.id());
     let out = child.wait_with_output().unwrap();
