@@ -1551,7 +1551,7 @@ fn path(
     use clap::builder::{OsStringValueParser, TypedValueParser as _};
     OsStringValueParser::new().try_map(move |s| match s.to_str() {
         Some(text) => read(text),
-        None => Err("the name is not UTF-8, which the JSON records and checkpoints that name a file need; rename the file, or link to it from a UTF-8 name (ln -s)".to_string()),
+        None => Err("the name is not UTF-8, which the JSON records and checkpoints that name a file need; give a UTF-8 name (for a file that exists, rename it or link to it: ln -s)".to_string()),
     })
 }
 

@@ -381,9 +381,9 @@ fn overwrite(tmp: &Path, path: &Path, refused: std::io::Error) -> std::io::Resul
     if !in_place || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Err(refused);
     }
+    let mut new = File::open(tmp)?;
     let mut target = std::fs::OpenOptions::new()
         .write(true)
-        .truncate(true)
         .open(path)
         .map_err(|e| {
             std::io::Error::new(
@@ -391,40 +391,73 @@ fn overwrite(tmp: &Path, path: &Path, refused: std::io::Error) -> std::io::Resul
                 format!("it cannot be replaced ({refused}) nor written in place ({e})"),
             )
         })?;
-    std::io::copy(&mut File::open(tmp)?, &mut target)?;
+    // Its own file system (a mounted file's is not its folder's) must
+    // hold the new contents once the old are gone, or the old are kept.
+    let (old_len, new_len) = (target.metadata()?.len(), new.metadata()?.len());
+    if let Some(free) = fd_free_bytes(&target) {
+        if new_len > free.saturating_add(old_len) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("it cannot be replaced ({refused}), and its file system has no room to write it in place; it is left as it was"),
+            ));
+        }
+    }
+    target.set_len(0)?;
+    std::io::copy(&mut new, &mut target)?;
     target.sync_all()?;
     std::fs::remove_file(tmp)
 }
 
 /// A claim on a checkpoint path for this process's run, held until
 /// dropped: an advisory lock (flock) on a hidden file beside the
-/// checkpoint, `.NAME.lock`, which holds the run's PID and is removed on
-/// drop. Two runs at one checkpoint, or a `--resume` of a checkpoint whose
-/// run is still going, had mixed one history file from both (the
-/// checkpoint then could not be resumed) with no word to either.
+/// checkpoint, `.NAME.lock`. A run that writes the checkpoint holds it
+/// alone and writes its PID there; runs that only read it (`--resume`
+/// into another checkpoint) share it. Two runs at one checkpoint, or a
+/// `--resume` of a checkpoint whose run was still going, had mixed one
+/// history file from both (the checkpoint then could not be resumed) with
+/// no word to either.
 #[derive(Debug)]
 pub struct CheckpointLock {
     path: PathBuf,
-    _file: File,
+    file: File,
 }
 
 impl Drop for CheckpointLock {
     fn drop(&mut self) {
-        // Removed while still locked: a run that opened this file and
-        // locks it after the close finds it gone from its path, and
-        // tries again with a new one.
-        let _ = std::fs::remove_file(&self.path);
+        use std::os::fd::AsRawFd;
+        // Removed while held alone (a reader's share made exclusive where
+        // no other run holds it): a run that opened this file and locks
+        // it after the close finds it gone from its path, and tries again
+        // with a new one.
+        // SAFETY: flock only reads the descriptor, which `file` owns.
+        let alone = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if alone == 0 {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
-/// Locks the checkpoint at `path` for this run ([`CheckpointLock`]); the
-/// PID of the running process that holds it where another does. None
-/// where no lock file can be made there (a read-only folder, a stream):
-/// the lock is a safeguard, and the write's own checks say what is wrong.
-pub fn lock_checkpoint(path: &Path) -> std::result::Result<Option<CheckpointLock>, u32> {
+/// Who holds a checkpoint's lock where [`lock_checkpoint`] could not take it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockHeld {
+    /// A run that writes it, with its PID where it has written it yet.
+    Writer(Option<u32>),
+    /// Runs that read it (they resume from it).
+    Readers,
+}
+
+/// Locks the checkpoint at `path` for this run ([`CheckpointLock`]):
+/// alone where it `writes` the checkpoint, shared where it only reads it.
+/// None where no lock can be had there (a read-only folder, a stream, a
+/// file system without flock): the lock is a safeguard, and the write's
+/// own checks say what is wrong.
+pub fn lock_checkpoint(
+    path: &Path,
+    writes: bool,
+) -> std::result::Result<Option<CheckpointLock>, LockHeld> {
     use std::io::{Read, Seek};
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let Ok(Target::File(resolved)) = resolve_output(path) else {
         return Ok(None);
     };
@@ -435,25 +468,44 @@ pub fn lock_checkpoint(path: &Path) -> std::result::Result<Option<CheckpointLock
     lock_name.push(name);
     lock_name.push(".lock");
     let lock = parent_dir(&resolved).join(lock_name);
+    let flock = |file: &File, how: i32| {
+        // SAFETY: flock only reads the descriptor, which `file` owns.
+        match unsafe { libc::flock(file.as_raw_fd(), how | libc::LOCK_NB) } {
+            0 => Ok(true),
+            _ => match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::EWOULDBLOCK) => Ok(false),
+                // No locks here (ENOLCK, EOPNOTSUPP): none is held.
+                _ => Err(()),
+            },
+        }
+    };
     for _ in 0..8 {
+        // Not through a link someone left at its name.
         let open = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock);
         let Ok(mut file) = open else {
             return Ok(None);
         };
-        // SAFETY: flock only reads the descriptor, which `file` owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            return match pid.trim().parse() {
-                Ok(pid) => Err(pid),
-                // Locked, but its PID not yet written.
-                Err(_) => Err(0),
-            };
+        let how = if writes { libc::LOCK_EX } else { libc::LOCK_SH };
+        match flock(&file, how) {
+            Err(()) => return Ok(None),
+            Ok(true) => {}
+            // Readers share it: a writer, or a reader where a writer holds it,
+            // is told who.
+            Ok(false) => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let writer = !writes || flock(&file, libc::LOCK_SH) != Ok(true);
+                return Err(match writer {
+                    true => LockHeld::Writer(pid.trim().parse().ok()),
+                    false => LockHeld::Readers,
+                });
+            }
         }
         // The file locked must still be the one at its path (a run that
         // ended removed it after this one opened it).
@@ -461,21 +513,18 @@ pub fn lock_checkpoint(path: &Path) -> std::result::Result<Option<CheckpointLock
         if file.metadata().map(same).ok() != std::fs::metadata(&lock).map(same).ok() {
             continue;
         }
-        let pid = format!("{}\n", std::process::id());
-        let written = file
-            .set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(pid.as_bytes()));
-        return match written {
-            Ok(()) => Ok(Some(CheckpointLock {
-                path: lock,
-                _file: file,
-            })),
-            Err(_) => {
+        if writes {
+            let pid = format!("{}\n", std::process::id());
+            let written = file
+                .set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(pid.as_bytes()));
+            if written.is_err() {
                 let _ = std::fs::remove_file(&lock);
-                Ok(None)
+                return Ok(None);
             }
-        };
+        }
+        return Ok(Some(CheckpointLock { path: lock, file }));
     }
     Ok(None)
 }
@@ -2529,6 +2578,16 @@ pub fn check_room_for(outputs: &[(&str, &Path, u64)]) -> Result<()> {
     }
 }
 
+/// [`free_bytes`] on the file system of the open `file`.
+fn fd_free_bytes(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstatvfs writes only into the struct it is given, and reads
+    // the descriptor, which `file` owns.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), &mut stat) };
+    (rc == 0).then(|| room(&stat)).flatten()
+}
+
 /// Bytes free to this user on the file system of `dir`; `None` where it
 /// cannot be told.
 fn free_bytes(dir: &Path) -> Option<u64> {
@@ -2538,9 +2597,19 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     // the NUL-terminated name.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::statvfs(name.as_ptr(), &mut stat) };
+    (rc == 0).then(|| room(&stat)).flatten()
+}
+
+/// The bytes free to this user that `stat` reports: to root, the blocks
+/// kept back from other users too. None where it cannot tell (some FUSE
+/// mounts report no blocks at all).
+fn room(stat: &libc::statvfs) -> Option<u64> {
+    // SAFETY: geteuid reads this process's effective user and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let blocks = if root { stat.f_bfree } else { stat.f_bavail };
     #[allow(clippy::unnecessary_cast)]
-    let free = (stat.f_bavail as u64).checked_mul(stat.f_frsize as u64);
-    (rc == 0).then_some(free).flatten()
+    let free = (blocks as u64).checked_mul(stat.f_frsize as u64);
+    (stat.f_blocks != 0).then_some(free).flatten()
 }
 
 /// Values [`write_synthetic_csv`] generates at a time (4 MiB of f32s).

@@ -1174,3 +1174,61 @@ fn a_bind_mounted_output_is_written_in_place() {
     assert!(!out.contains("epochs"), "it trained: {out}");
     assert_eq!(shadertrain::io::load_model(&host).unwrap(), model);
 }
+
+/// Another user's file in a sticky folder (as /tmp is) cannot be renamed
+/// over by this user: it is written in place where it is writable, and
+/// refused before the run trains where it is not. Run as root, the test
+/// trains as the user `nobody` (UID 65534); elsewhere it says it skips.
+#[test]
+fn another_users_file_in_a_sticky_folder_is_written_in_place() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    if !root {
+        eprintln!("SKIPPED: another_users_file_in_a_sticky_folder_is_written_in_place needs root to train as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(dir.path(), 0o1777).unwrap();
+    let (data, _) = data_and_model(dir.path());
+    mode(&data, 0o644).unwrap();
+    let target = dir.path().join("shared.st");
+    std::fs::write(&target, b"an older model").unwrap();
+    mode(&target, 0o666).unwrap();
+    let as_nobody = || {
+        let args = [
+            "train",
+            "--data",
+            s(&data),
+            "--backend",
+            "cpu",
+            "--epochs",
+            "2",
+        ];
+        let out = bin()
+            .args(args)
+            .args(["--save", s(&target)])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        text(out)
+    };
+    let (ok, _, err) = as_nobody();
+    assert!(ok, "{err}");
+    shadertrain::io::load_model(&target).expect("written in place");
+    mode(&target, 0o644).unwrap();
+    let before = std::fs::read(&target).unwrap();
+    let (ok, out, err) = as_nobody();
+    assert!(!ok);
+    assert!(
+        err.contains("it is another user's file in a sticky folder (only its owner may replace it), so it is written in place, not replaced, and it cannot be opened for writing (Permission denied"),
+        "{err}"
+    );
+    assert!(!out.contains("epochs"), "it trained: {out}");
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+}

@@ -393,6 +393,47 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
     let more = (epoch + 1).to_string();
     let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(ok, "{err}");
+    // Runs that only read it (resuming into other checkpoints) share it;
+    // a run that would write it is refused while they run.
+    let [a, b] = paths(&dir, ["a.st", "b.st"]);
+    let reader = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
+        .args(train_resume(
+            &ck,
+            "cpu",
+            &["--checkpoint", &a, "--epochs", "100000000"],
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&a);
+    let more = (epoch + 2).to_string();
+    let (ok, _, err) = shadertrain(&train_resume(
+        &ck,
+        "cpu",
+        &["--checkpoint", &b, "--epochs", &more],
+    ));
+    assert!(ok, "{err}");
+    let (ok, _, err) = shadertrain(&train_synthetic("100", "2", "cpu", &["--checkpoint", &ck]));
+    let says =
+        format!("--checkpoint {ck}: other shadertrain runs are resuming from this checkpoint");
+    assert!(!ok && err.contains(&says), "{err}");
+    kill("TERM", reader.id());
+    let out = reader.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let locks = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".lock")
+    });
+    assert_eq!(locks.count(), 0);
 }
 
 #[test]

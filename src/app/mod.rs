@@ -324,11 +324,7 @@ fn closed_pipe(e: &anyhow::Error) -> bool {
 fn run_command(cli: Cli) -> Result<ExitCode> {
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Train(args) => {
-            // Held for the run, and released (its files removed) as it ends.
-            let _locks = train::lock_checkpoints(&args)?;
-            train::train_command(&args)
-        }
+        Command::Train(args) => train::train_command(&args),
         Command::Predict(args) => done(predict::predict_command(&args)),
         Command::Importance(args) => done(importance::importance_command(&args)),
         Command::Gen(args) => done(gen::gen_command(&args)),

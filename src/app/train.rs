@@ -141,10 +141,23 @@ pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
                 crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
             }
         }
+        // Held for the run, and released (its files removed) as it ends.
+        let _locks = lock_checkpoints(args)?;
         return train_with(args, &Single, None);
     }
     let comm = dist::world()?;
-    settle(comm.as_ref(), train_with(args, comm.as_ref(), None))
+    let run = || {
+        // The first process's alone, which alone writes the checkpoint.
+        let mine = match comm.rank() {
+            0 => lock_checkpoints(args),
+            _ => Ok(Vec::new()),
+        };
+        let _locks = agree(comm.as_ref(), "the checkpoint's lock", mine, |_| {
+            String::new()
+        })?;
+        train_with(args, comm.as_ref(), None)
+    };
+    settle(comm.as_ref(), run())
 }
 
 /// One run of `--folds`: the fold it holds out (none for the last run on
@@ -430,6 +443,10 @@ fn set_up(
     if config.outputs.lr_plot.is_some() && config.lr_auto.is_none() {
         bail!("{LR_PLOT_NEEDS} (a run that names no optimizer tests the rate only where its many rows choose adam in mini-batches: docs/optimizers.md, \"Many rows\")");
     }
+    // Before the decay search, which trains.
+    if config.leader {
+        check_room(&config, &start.model)?;
+    }
     if let Some(rows) = as_read {
         let said = fold.as_mut().map(|f| &mut f.shared.decay_said);
         choose_decay(
@@ -440,9 +457,6 @@ fn set_up(
             params,
             said,
         )?;
-    }
-    if config.leader {
-        check_room(&config, &start.model)?;
     }
     if let Some(f) = fold.as_mut() {
         f.shared.ran = Some(config.clone());
@@ -462,14 +476,11 @@ fn set_up(
     Ok((config, data, start, shards, device, writer))
 }
 
-/// Locks the checkpoints of `--checkpoint` and `--resume` for this run
-/// ([`io::lock_checkpoint`]; under mpirun the first process's, which alone
-/// writes them): one that another running process holds is refused before
-/// anything is read.
-pub fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
-    if crate::dist::rank_by_launcher() != 0 {
-        return Ok(Vec::new());
-    }
+/// Locks the checkpoints of `--checkpoint` (alone: this run writes it)
+/// and `--resume` (shared, where it only reads it) for this run
+/// ([`io::lock_checkpoint`]); one that another running process holds
+/// so is refused before anything is read.
+fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
     let mut locks = Vec::new();
     let resumed = (args.resume.as_ref())
         .filter(|r| !(args.checkpoint.as_ref()).is_some_and(|c| io::same_file(c, r)));
@@ -480,21 +491,27 @@ pub fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
         let Some(path) = path else {
             continue;
         };
-        let pid = match io::lock_checkpoint(path) {
+        let writes = flag == "--checkpoint";
+        let held = match io::lock_checkpoint(path, writes) {
             Ok(lock) => {
                 locks.extend(lock);
                 continue;
             }
-            Err(pid) => pid,
-        };
-        let who = match pid {
-            0 => "another shadertrain run".to_string(),
-            pid => format!("another shadertrain run (PID {pid})"),
+            Err(held) => held,
         };
         let path = path.display();
-        bail!(match flag {
-            "--checkpoint" => format!("--checkpoint {path}: {who} is writing this checkpoint, and two runs at one checkpoint would mix its history; give this run another path, or wait for that one to end"),
-            _ => format!("--resume {path}: {who} is still writing this checkpoint; resume it once that run has ended (stopped by Ctrl-C or SIGTERM, it writes the checkpoint first)"),
+        bail!(match held {
+            io::LockHeld::Readers => format!("{flag} {path}: other shadertrain runs are resuming from this checkpoint; give this run another path, or wait for them to end"),
+            io::LockHeld::Writer(pid) => {
+                let who = match pid {
+                    Some(pid) => format!("another shadertrain run (PID {pid})"),
+                    None => "another shadertrain run".to_string(),
+                };
+                match writes {
+                    true => format!("{flag} {path}: {who} is writing this checkpoint, and two runs at one checkpoint would mix its history; give this run another path, or wait for that one to end"),
+                    false => format!("{flag} {path}: {who} is still writing this checkpoint; resume it once that run has ended (stopped by Ctrl-C or SIGTERM, it writes the checkpoint first)"),
+                }
+            }
         });
     }
     Ok(locks)
@@ -511,18 +528,27 @@ fn check_room(config: &TrainConfig, model: &Model) -> Result<()> {
     if save.is_none() && checkpoint.is_none() {
         return Ok(());
     }
-    let bytes = io::model_to_bytes(model)?.len() as u64;
-    let params = model.params.len() as u64;
-    let optimizer = &config.run.optimizer;
-    let vectors = match optimizer {
-        Optimizer::Lbfgs { history_size, .. } => 2 * *history_size as u64 + 1,
+    // A model that cannot be saved is the save's to refuse.
+    let Ok(bytes) = io::model_to_bytes(model).map(|b| b.len() as u64) else {
+        return Ok(());
+    };
+    // L-BFGS keeps a pair per iteration, up to its history size.
+    let vectors = match config.run.optimizer {
+        Optimizer::Lbfgs { history_size, .. } => {
+            (history_size.min(config.run.epochs) as u64).saturating_mul(2) + 1
+        }
         other => other.state_per_param() as u64,
     };
     let kept = u64::from(config.run.keep != Keep::Last);
-    let state = params * (8 * vectors + 4 * kept);
+    let per_param = vectors.checked_mul(8).and_then(|b| b.checked_add(4 * kept));
+    let state = per_param.and_then(|b| b.checked_mul(model.params.len() as u64));
+    // Past u64, no file system holds it; the run's own memory check says so.
+    let Some(checkpoint_bytes) = state.and_then(|s| s.checked_add(bytes)) else {
+        return Ok(());
+    };
     let outputs: Vec<(&str, &Path, u64)> = [
         save.map(|p| ("--save", p, bytes)),
-        checkpoint.map(|p| ("--checkpoint", p, bytes + state)),
+        checkpoint.map(|p| ("--checkpoint", p, checkpoint_bytes)),
     ]
     .into_iter()
     .flatten()
@@ -1500,9 +1526,10 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
     }
 }
 
-/// The cells of numbers above a text cell in a feature column past which
+/// The lines above a text cell in a feature column, each a number there
+/// (the first error is the first cell that is not), past which
 /// [`ignore_hint`] calls the cell a slip to edit rather than the column
-/// one of categories.
+/// one of categories. Lines, not rows: the header's and blank ones count.
 const NUMBERS_ABOVE: u64 = 100;
 
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
@@ -1571,8 +1598,8 @@ fn ignore_hint(
                         _ => " or missing",
                     };
                     format!(
-                        "edit the cell in the file: every cell above it in {name} (lines 2 to {}) is a number{or_missing}, so this one is likely a slip (--categorical {name} one-hot encodes a column whose cells are categories)",
-                        line - 1
+                        "edit the cell in the file: every cell above it in {name}, over {} lines, is a number{or_missing}, so this one is likely a slip (--categorical {name} one-hot encodes a column whose cells are categories)",
+                        NUMBERS_ABOVE
                     )
                 }
                 (false, true, false) => format!("--categorical {name} one-hot encodes it where its cells are categories (a city, a colour), and otherwise edit the cells that are not numbers in the file"),
