@@ -1148,24 +1148,13 @@ fn a_bind_mounted_output_is_written_in_place() {
         }
     }
     let _mounted = Mounted(&target);
-    let train = |more: &[&str]| {
-        let args = [
-            "train",
-            "--data",
-            s(&data),
-            "--backend",
-            "cpu",
-            "--epochs",
-            "3",
-        ];
-        run(&[&args[..], &["--save", s(&target)], more].concat())
-    };
-    let (ok, _, err) = train(&[]);
+    let train = || run(&[&two_epochs(&data)[..], &["--save", s(&target)]].concat());
+    let (ok, _, err) = train();
     assert!(ok, "{err}");
     let model = shadertrain::io::load_model(&host).unwrap();
     assert_eq!(model.layout.features(), 3);
     assert!(mount(&["-o", "remount,ro,bind", s(&target)]));
-    let (ok, out, err) = train(&[]);
+    let (ok, out, err) = train();
     assert!(!ok);
     assert!(
         err.contains("it is a mount point (a file mounted there on its own), so it is written in place, not replaced, and it cannot be opened for writing (Read-only file system"),
@@ -1200,17 +1189,8 @@ fn another_users_file_in_a_sticky_folder_is_written_in_place() {
     std::fs::write(&target, b"an older model").unwrap();
     mode(&target, 0o666).unwrap();
     let as_nobody = || {
-        let args = [
-            "train",
-            "--data",
-            s(&data),
-            "--backend",
-            "cpu",
-            "--epochs",
-            "2",
-        ];
         let out = bin()
-            .args(args)
+            .args(two_epochs(&data))
             .args(["--save", s(&target)])
             .uid(65534)
             .gid(65534)
