@@ -534,9 +534,9 @@ fn check_room(config: &TrainConfig, model: &Model) -> Result<()> {
     };
     // L-BFGS keeps a pair per iteration, up to its history size.
     let vectors = match config.run.optimizer {
-        Optimizer::Lbfgs { history_size, .. } => {
-            (history_size.min(config.run.epochs) as u64).saturating_mul(2) + 1
-        }
+        Optimizer::Lbfgs { history_size, .. } => (history_size.min(config.run.epochs) as u64)
+            .saturating_mul(2)
+            .saturating_add(1),
         other => other.state_per_param() as u64,
     };
     let kept = u64::from(config.run.keep != Keep::Last);
