@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     match shadertrain::app::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            shadertrain::say!("error: {err:#}");
+            // One line, whatever a path in it holds.
+            let text = format!("{err:#}");
+            shadertrain::say!("error: {}", shadertrain::units::one_line(&text));
             ExitCode::FAILURE
         }
     }

@@ -72,8 +72,29 @@ pub fn joined(items: &[String], word: &str) -> String {
     }
 }
 
+/// `text` on one line, as every error is: its control characters (a
+/// newline in a file's name, a terminal's escape sequence) written as
+/// escapes (`\n`, `\u{1b}`), tabs kept.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let odd = |c: char| c.is_control() && c != '\t';
+    if !text.chars().any(odd) {
+        return text.into();
+    }
+    let escape = |c: char| match odd(c) {
+        true => c.escape_debug().to_string(),
+        false => c.to_string(),
+    };
+    text.chars().map(escape).collect::<String>().into()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn one_line_escapes_control_characters_but_tabs() {
+        assert_eq!(super::one_line("a 'b'\tc"), "a 'b'\tc");
+        assert_eq!(super::one_line("/x\ny\u{1b}[31m"), "/x\\ny\\u{1b}[31m");
+    }
+
     #[test]
     fn lists_read_as_a_sentence() {
         let items = |n: usize| -> Vec<String> {

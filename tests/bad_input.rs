@@ -149,6 +149,30 @@ fn control_characters_are_shown_escaped() {
     );
 }
 
+/// A newline or an escape sequence in a file's name is shown escaped,
+/// and the error stays on one line.
+#[test]
+fn control_characters_in_a_path_are_shown_escaped() {
+    for (path, shown) in [
+        (
+            "/no\nsuch.csv",
+            "--data /no\\nsuch.csv: No such file or directory",
+        ),
+        (
+            "/no\x1b[31m.csv",
+            "--data /no\\u{1b}[31m.csv: No such file or directory",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(["train", "--backend", "cpu", "--data", path])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with(&format!("error: {shown}")), "{err}");
+    }
+}
+
 #[test]
 fn empty_cell() {
     check(

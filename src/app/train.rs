@@ -281,7 +281,7 @@ pub(super) fn settle<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
             // ends the whole job as soon as one process exits non-zero.
             Ok(agreed) => {
                 if rank == 0 {
-                    crate::say!("error: {}", agreed.0);
+                    crate::say!("error: {}", crate::units::one_line(&agreed.0));
                 }
                 comm.all_gather_bytes(&[]);
                 Err(super::Reported.into())
@@ -289,7 +289,9 @@ pub(super) fn settle<T>(comm: &dyn Comm, result: Result<T>) -> Result<T> {
             // This process alone failed, perhaps while the others wait for
             // it in a collective: say why, and end them all.
             Err(e) => {
-                dist::say(&format!("error: process {rank} of {size}: {e:#}"));
+                let text = format!("{e:#}");
+                let text = crate::units::one_line(&text);
+                dist::say(&format!("error: process {rank} of {size}: {text}"));
                 comm.abort(1)
             }
         },
