@@ -151,9 +151,7 @@ impl Dataset {
         if names == self.feature_names {
             return Ok(self.clone());
         }
-        let at: HashMap<&str, usize> = (self.feature_names.iter().enumerate())
-            .map(|(j, n)| (n.as_str(), j))
-            .collect();
+        let at = positions(&self.feature_names);
         let mut order = Vec::with_capacity(names.len());
         for name in names {
             match at.get(name.as_str()).copied() {
@@ -897,9 +895,7 @@ impl Imputation {
 /// most 1s (`ones`, by feature; the first in byte order of those as
 /// common), and 0 for the others.
 fn most_common_levels(values: &mut [f64], ones: &[f64], names: &[String], categories: &[Category]) {
-    let index: HashMap<&str, usize> = (names.iter().enumerate())
-        .map(|(j, n)| (n.as_str(), j))
-        .collect();
+    let index = positions(names);
     for c in categories {
         let at: Vec<usize> = (c.feature_names().iter())
             .filter_map(|n| index.get(n.as_str()).copied())
@@ -1699,6 +1695,14 @@ fn unnamed_columns(path: &Path, head: &Head, uses: &[ColumnUse]) -> Result<()> {
     Err(csv_error(path)(head.line, j + 1, message.into()))
 }
 
+/// Each of `names` and its position among them (the last, for a name
+/// given twice).
+fn positions(names: &[String]) -> HashMap<&str, usize> {
+    (names.iter().enumerate())
+        .map(|(j, n)| (n.as_str(), j))
+        .collect()
+}
+
 /// The names of the columns `uses` reads.
 fn chosen(header: &[String], uses: &[ColumnUse]) -> Vec<String> {
     let read = |j: usize| uses.get(j) != Some(&ColumnUse::Skip);
@@ -1765,24 +1769,26 @@ const SHOWN_CELL: usize = 60;
 /// characters where longer, with its length (a column of free text read
 /// as numbers printed a cell of a million characters whole).
 pub fn shown_cell(text: &str) -> String {
-    let chars = text.chars().count();
-    if chars <= SHOWN_CELL {
-        return escaped(text).into_owned();
-    }
-    let head: String = text.chars().take(SHOWN_CELL).collect();
-    format!("{}… ({chars} characters)", escaped(&head))
+    cut_cell(text, |t| escaped(t).into_owned())
 }
 
 /// A cell that is not UTF-8 as an error shows it: its lossy text, cut as
 /// [`shown_cell`] cuts, and escaped as Rust escapes a string.
 pub fn shown_bytes(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
+    cut_cell(&String::from_utf8_lossy(raw), |t| {
+        t.escape_debug().to_string()
+    })
+}
+
+/// `text`'s first [`SHOWN_CELL`] characters, `escape`d, with its length
+/// where it is longer.
+fn cut_cell(text: &str, escape: impl Fn(&str) -> String) -> String {
     let chars = text.chars().count();
-    let head: String = text.chars().take(SHOWN_CELL).collect();
-    match chars > SHOWN_CELL {
-        true => format!("{}… ({chars} characters)", head.escape_debug()),
-        false => head.escape_debug().to_string(),
+    if chars <= SHOWN_CELL {
+        return escape(text);
     }
+    let head: String = text.chars().take(SHOWN_CELL).collect();
+    format!("{}… ({chars} characters)", escape(&head))
 }
 
 /// "; did you mean 'Price'?" where a column of `header` is `name` but for
@@ -2174,9 +2180,7 @@ impl Table {
         feature_names: &[String],
         target_name: &str,
     ) -> Result<(Dataset, bool)> {
-        let columns: HashMap<&str, usize> = (self.header.iter().enumerate())
-            .map(|(j, h)| (h.as_str(), j))
-            .collect();
+        let columns = positions(&self.header);
         let mut features = Vec::with_capacity(feature_names.len());
         for name in feature_names {
             match columns.get(name.as_str()).copied() {
@@ -3919,6 +3923,7 @@ mod tests {
         assert_eq!(stats.feature_std[0], 1.0);
         let heavy = near.heavy_tailed(&stats, &[]);
         assert_eq!(heavy.len(), 1, "{heavy:?}");
+        assert_eq!(heavy[0].0, "c");
     }
 
     /// A long cell is shown cut, with its length, in any error that shows

@@ -865,7 +865,8 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
             let meta = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
             Some((meta.dev(), meta.ino()))
         };
-        return regular(a).is_some() && regular(a) == regular(b);
+        let id = regular(a);
+        return id.is_some() && id == regular(b);
     }
     let (path_a, id_a) = identity(a);
     let (path_b, id_b) = identity(b);
@@ -918,12 +919,14 @@ pub fn check_distinct(
 /// /data/d.csv)`), as the user may have given no name.
 fn option_file(flag: &str, path: &Path) -> String {
     use std::os::fd::AsRawFd;
-    let named = matches!(resolve_output(path), Ok(Target::File(_)));
-    let fd = match () {
-        _ if named => None,
-        _ if is_standard_input(path) => Some(("input", std::io::stdin().as_raw_fd())),
-        _ if is_standard_output(path) => Some(("output", std::io::stdout().as_raw_fd())),
-        _ => None,
+    let fd = if matches!(resolve_output(path), Ok(Target::File(_))) {
+        None
+    } else if is_standard_input(path) {
+        Some(("input", std::io::stdin().as_raw_fd()))
+    } else if is_standard_output(path) {
+        Some(("output", std::io::stdout().as_raw_fd()))
+    } else {
+        None
     };
     match fd {
         Some((stream, fd)) => {

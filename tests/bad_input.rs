@@ -163,12 +163,8 @@ fn control_characters_in_a_path_are_shown_escaped() {
             "--data /no\\u{1b}[31m.csv: No such file or directory",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-            .args(["train", "--backend", "cpu", "--data", path])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.lines().count(), 1, "{err}");
+        let (ok, _, err) = shadertrain(&["train", "--backend", "cpu", "--data", path]);
+        assert!(!ok && err.lines().count() == 1, "{err}");
         assert!(err.starts_with(&format!("error: {shown}")), "{err}");
     }
 }

@@ -294,15 +294,30 @@ fn checkpointing_run(ck: &str) -> Vec<&str> {
     train_synthetic("20000", "8", "cpu", &more)
 }
 
-/// [`checkpointing_run`] started with the default signal dispositions, its
-/// output piped.
-fn spawn_checkpointing_run(ck: &str) -> std::process::Child {
+/// The binary with `args`, started with the default signal dispositions,
+/// its output piped.
+fn spawn_run(args: &[&str]) -> std::process::Child {
     common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(checkpointing_run(ck))
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// [`checkpointing_run`], started by [`spawn_run`].
+fn spawn_checkpointing_run(ck: &str) -> std::process::Child {
+    spawn_run(&checkpointing_run(ck))
+}
+
+/// The names of the files in `dir`, sorted.
+fn names_in(dir: &tempfile::TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Waits, up to a minute, until the file `path` exists.
@@ -383,12 +398,7 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
-    let mut left: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["ck.st", "ck.st.history"]);
+    assert_eq!(names_in(&dir), ["ck.st", "ck.st.history"]);
     let epoch = load_checkpoint(Path::new(&ck)).unwrap().1.epoch;
     let more = (epoch + 1).to_string();
     let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
@@ -396,16 +406,11 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
     // Runs that only read it (resuming into other checkpoints) share it;
     // a run that would write it is refused while they run.
     let [a, b] = paths(&dir, ["a.st", "b.st"]);
-    let reader = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(train_resume(
-            &ck,
-            "cpu",
-            &["--checkpoint", &a, "--epochs", "100000000"],
-        ))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let reader = spawn_run(&train_resume(
+        &ck,
+        "cpu",
+        &["--checkpoint", &a, "--epochs", "100000000"],
+    ));
     wait_for(&a);
     let more = (epoch + 2).to_string();
     let (ok, _, err) = shadertrain(&train_resume(
@@ -426,14 +431,8 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let locks = std::fs::read_dir(dir.path()).unwrap().filter(|e| {
-        e.as_ref()
-            .unwrap()
-            .file_name()
-            .to_string_lossy()
-            .ends_with(".lock")
-    });
-    assert_eq!(locks.count(), 0);
+    let left = names_in(&dir);
+    assert!(left.iter().all(|n| !n.ends_with(".lock")), "{left:?}");
 }
 
 #[test]
@@ -556,12 +555,7 @@ fn signal_once_handled(
     number: u32,
     ready: &dyn Fn() -> bool,
 ) -> std::process::Output {
-    let child = common::default_signals(&mut Command::new(env!("CARGO_BIN_EXE_shadertrain")))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(args);
     let start = Instant::now();
     while !catches(child.id(), number) {
         assert!(
@@ -684,12 +678,7 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
         assert_eq!(c.history.len(), c.epoch);
         assert!(model.params.iter().all(|v| v.is_finite()));
         assert!(!stale.exists(), "the stale temp file is still there");
-        let mut left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["ck.st", "ck.st.history"], "SIG{name}");
+        assert_eq!(names_in(&dir), ["ck.st", "ck.st.history"], "SIG{name}");
         // And the run goes on from it.
         let more = (c.epoch + 2).to_string();
         let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));

@@ -486,14 +486,13 @@ fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
     let mut locks = Vec::new();
     let resumed = (args.resume.as_ref())
         .filter(|r| !(args.checkpoint.as_ref()).is_some_and(|c| io::same_file(c, r)));
-    for (flag, path) in [
-        ("--checkpoint", args.checkpoint.as_ref()),
-        ("--resume", resumed),
+    for (flag, path, writes) in [
+        ("--checkpoint", args.checkpoint.as_ref(), true),
+        ("--resume", resumed, false),
     ] {
         let Some(path) = path else {
             continue;
         };
-        let writes = flag == "--checkpoint";
         let held = match io::lock_checkpoint(path, writes) {
             Ok(lock) => {
                 locks.extend(lock);
@@ -1512,13 +1511,15 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
     let cell = message.contains(" is not a number (column '")
         || message.contains(" is not a finite number (column '");
     let read = match (option, cell) {
-        (true, _) => "the options the run started with, --ignore and --target among them",
-        (false, true) => "the file as the run started with it (its --ignore, --categorical, --date and --missing)",
-        (false, false) => "",
+        (true, _) => Some("the options the run started with, --ignore and --target among them"),
+        (false, true) => Some("the file as the run started with it (its --ignore, --categorical, --date and --missing)"),
+        (false, false) => None,
     };
-    let message = match read.is_empty() {
-        true => message,
-        false => format!("{message}; --resume reads {read}: is --data the file it started with?"),
+    let message = match read {
+        Some(read) => {
+            format!("{message}; --resume reads {read}: is --data the file it started with?")
+        }
+        None => message,
     };
     crate::Error::Csv {
         path,

@@ -257,6 +257,13 @@ fn scan(
     let mut record = csv::ByteRecord::new();
     // Each column's levels so far, with their codes (in first-seen order
     // when fitting, the known order otherwise).
+    // Where the levels are `known`: the code of a level they lack, none
+    // where that is an error.
+    let unseen_code = match known {
+        Some(Unseen::Zeros) => Some(NONE),
+        Some(Unseen::Missing) if gaps => Some(MISSING),
+        _ => None,
+    };
     let mut seen: Vec<HashMap<Vec<u8>, u32>> = (read.iter())
         .map(|c| (c.levels.iter().enumerate()).map(|(k, l)| (l.clone().into_bytes(), k as u32)))
         .map(|pairs| pairs.collect())
@@ -290,12 +297,7 @@ fn scan(
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 // A model's levels are text: a cell that is not is none of
                 // them, read as --unseen says.
-                Err(_)
-                    if known
-                        .is_some_and(|u| u == Unseen::Zeros || (u == Unseen::Missing && gaps)) =>
-                {
-                    String::from_utf8_lossy(cell)
-                }
+                Err(_) if unseen_code.is_some() => String::from_utf8_lossy(cell),
                 Err(_) => {
                     return Err(at(format!(
                     "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
@@ -303,13 +305,9 @@ fn scan(
                 )))
                 }
             };
-            if let Some(unseen) = known {
-                let code = match unseen {
-                    Unseen::Zeros => NONE,
-                    Unseen::Missing if gaps => MISSING,
-                    Unseen::Error | Unseen::Missing => {
-                        return Err(at(unknown_level(&text, &c.levels)))
-                    }
+            if known.is_some() {
+                let Some(code) = unseen_code else {
+                    return Err(at(unknown_level(&text, &c.levels)));
                 };
                 let column = &head.header[c.at];
                 let seen = c.unseen.get_or_insert_with(|| UnseenLevels {
