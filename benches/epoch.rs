@@ -30,7 +30,8 @@ fn main() {
         let start = std::time::Instant::now();
         let mut cpu = Fast::new(&model, &data, Optimizer::gd(bench::LR), 0).expect("valid shape");
         let setup = start.elapsed().as_secs_f64();
-        let timing = bench::time_epochs(&mut cpu, 2, 10, 1).expect("the CPU trains");
+        let timing =
+            bench::time_epochs(&mut cpu, bench::Warmup::new(2), 10, 1).expect("the CPU trains");
         records.push(Record::new(
             BackendKind::Cpu,
             &cpu.describe(),
@@ -47,7 +48,8 @@ fn main() {
                 let mut gpu = GpuTrainer::new(ctx, &model, &data, Optimizer::gd(bench::LR))
                     .expect("the GPU trainer builds");
                 let setup = start.elapsed().as_secs_f64();
-                let timing = bench::time_epochs(&mut gpu, 2, 10, 8).expect("the GPU trains");
+                let timing = bench::time_epochs(&mut gpu, bench::Warmup::new(2), 10, 8)
+                    .expect("the GPU trains");
                 records.push(Record::new(
                     BackendKind::Gpu,
                     &adapter,

@@ -156,16 +156,24 @@ def arguments(doc, extra=None):
     return args
 
 
+# Seconds of warm-up after the first sample, at least: `shadertrain bench`'s
+# bench::WARM_FOR (a process's first milliseconds can run well below its
+# speed).
+WARM_FOR = 0.2
+
+
 def timed(args, run_epoch, sync=lambda: None):
     """Per-epoch seconds of `args.samples` samples after `args.warmup`
-    untimed ones, each sample `args.batch` calls of `run_epoch`, with
+    untimed ones (and more, to fill WARM_FOR), each sample `args.batch` calls of `run_epoch`, with
     `sync` (waiting for the device) before its clock starts and after the
     last epoch; and the loss the first call returned, before any update,
     read once the clock has stopped (`report`'s `first_loss`, which
     `shadertrain bench` compares with its own)."""
     times = []
     first = None
-    for i in range(args.warmup + args.samples):
+    warm = None
+    i = 0
+    while len(times) < args.samples:
         sync()
         t = time.perf_counter()
         for _ in range(args.batch):
@@ -173,8 +181,13 @@ def timed(args, run_epoch, sync=lambda: None):
             if first is None:
                 first = loss
         sync()
-        if i >= args.warmup:
-            times.append((time.perf_counter() - t) / args.batch)
+        end = time.perf_counter()
+        warm = end if warm is None else warm
+        # As `shadertrain bench`: the warm-up's count, and after the first
+        # sample WARM_FOR seconds at least.
+        if i >= args.warmup and end - warm >= WARM_FOR:
+            times.append((end - t) / args.batch)
+        i += 1
     return times, float(first)
 
 

@@ -206,29 +206,69 @@ impl Timing {
     }
 }
 
-/// Runs `warmup` samples, then `samples` timed samples of `per_sample`
+/// How long a case warms up before its timed samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warmup {
+    /// Untimed samples; the first always runs, as it includes work done
+    /// once (pipeline compilation, first touches of memory).
+    pub samples: usize,
+    /// After the first sample, warm-up goes on until this much time has
+    /// passed as well. A process's first milliseconds can run well below
+    /// its speed: on a 2-vCPU AMD EPYC (Zen 4), 64-µs epochs of the cpu
+    /// backend with 2 threads ran at 1 thread's speed for their first
+    /// 1–2 ms, so 2 warm-up and 10 timed samples gave a median 1.5–2×
+    /// the steady one.
+    pub at_least: std::time::Duration,
+}
+
+/// [`Warmup::at_least`] for `bench`: far above the transient seen, and
+/// small beside a case's set-up.
+pub const WARM_FOR: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Warmup {
+    /// `samples` untimed samples and [`WARM_FOR`] of them at least.
+    pub fn new(samples: usize) -> Warmup {
+        Warmup {
+            samples,
+            at_least: WARM_FOR,
+        }
+    }
+
+    /// Exactly `samples` (one at least), whatever their time: where every
+    /// process of a distributed run must run as many as the others.
+    pub fn exactly(samples: usize) -> Warmup {
+        Warmup {
+            samples,
+            at_least: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// Runs the `warmup` samples, then `samples` timed samples of `per_sample`
 /// epochs each, on a backend built with [`LR`]. Every sample ends with the backend's loss readback, so the
 /// device has drained when the clock stops.
 pub fn time_epochs(
     backend: &mut dyn Backend,
-    warmup: usize,
+    warmup: Warmup,
     samples: usize,
     per_sample: usize,
 ) -> Result<Timing> {
     time_epochs_with(backend, warmup, samples, per_sample, &mut || {})
 }
 
-/// Samples [`time_epochs`] runs for one case: the first (untimed) one, the
-/// rest of the warm-up, then the timed ones.
+/// Samples [`time_epochs`] counts for one case in its progress: the first
+/// (untimed) one, the rest of the warm-up's count, then the timed ones.
+/// Warm-up samples past the count, run to fill [`Warmup::at_least`], are
+/// not counted.
 pub fn samples_per_case(warmup: usize, samples: usize) -> usize {
     warmup.max(1) + samples
 }
 
-/// [`time_epochs`], calling `tick` after every sample (a progress bar);
-/// outside the timed region, so it costs the measurement nothing.
+/// [`time_epochs`], calling `tick` after every counted sample (a progress
+/// bar); outside the timed region, so it costs the measurement nothing.
 pub fn time_epochs_with(
     backend: &mut dyn Backend,
-    warmup: usize,
+    warmup: Warmup,
     samples: usize,
     per_sample: usize,
     tick: &mut dyn FnMut(),
@@ -259,16 +299,22 @@ pub fn time_epochs_with(
             first_loss = losses.first().copied().unwrap_or(f64::NAN);
         }
         before += losses.len();
-        tick();
         Ok(s)
     };
     let first_s = sample(backend)?;
-    for _ in 1..warmup {
+    tick();
+    let warm = Instant::now();
+    for _ in 1..warmup.samples {
+        sample(backend)?;
+        tick();
+    }
+    while warm.elapsed() < warmup.at_least {
         sample(backend)?;
     }
     let mut per_epoch = Vec::with_capacity(samples);
     for _ in 0..samples {
         per_epoch.push(sample(backend)? / per_sample as f64);
+        tick();
     }
     Ok(Timing {
         per_epoch,
@@ -632,6 +678,88 @@ mod tests {
             .fault("tanh", 3)
             .unwrap()
             .contains("not between"));
+    }
+
+    /// A backend whose epochs take `epoch` each, noting when each run
+    /// (one sample) starts and ends.
+    struct Clocked {
+        epoch: std::time::Duration,
+        runs: Vec<(Instant, Instant)>,
+    }
+
+    impl Backend for Clocked {
+        fn describe(&self) -> String {
+            "clocked".into()
+        }
+        fn optimizer(&self) -> crate::optim::Optimizer {
+            crate::optim::Optimizer::gd(LR)
+        }
+        fn run(&mut self, epochs: usize, losses: &mut Vec<f64>) -> Result<()> {
+            let start = Instant::now();
+            for _ in 0..epochs {
+                std::thread::sleep(self.epoch);
+                losses.push(0.5);
+            }
+            self.runs.push((start, Instant::now()));
+            Ok(())
+        }
+        fn loss(&mut self) -> Result<f64> {
+            Ok(0.5)
+        }
+        fn snapshot(&mut self, _: usize) -> Result<()> {
+            Ok(())
+        }
+        fn restore(&mut self, _: usize) -> Result<()> {
+            Ok(())
+        }
+        fn params(&mut self) -> Result<Vec<f32>> {
+            Ok(Vec::new())
+        }
+        fn optimizer_state(&mut self) -> Result<crate::optim::Saved> {
+            Ok(crate::optim::Saved::default())
+        }
+        fn set_optimizer_state(&mut self, _: &crate::optim::Saved) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Warm-up runs its count, then goes on until `at_least` has passed
+    /// since the first sample ended, and no further; the timed samples
+    /// follow, and the progress ticks count the first, the warm-up's count
+    /// and the timed ones only.
+    #[test]
+    fn warm_up_fills_its_time_after_its_count() {
+        let at_least = std::time::Duration::from_millis(30);
+        let mut b = Clocked {
+            epoch: std::time::Duration::from_millis(1),
+            runs: Vec::new(),
+        };
+        let mut ticks = 0;
+        let warmup = Warmup {
+            samples: 2,
+            at_least,
+        };
+        let t = time_epochs_with(&mut b, warmup, 3, 2, &mut || ticks += 1).unwrap();
+        assert_eq!((t.per_epoch.len(), t.epochs), (3, 6));
+        assert_eq!(ticks, samples_per_case(2, 3));
+        let runs = &b.runs;
+        let warm = runs[0].1;
+        let first_timed = runs.len() - 3;
+        // 30 ms of 2-ms samples: about 15 warm-up samples past the first.
+        assert!(first_timed > 2, "{} warm-up samples", first_timed);
+        assert!(runs[first_timed].0 - warm >= at_least);
+        assert!(runs[first_timed - 1].0 - warm < at_least);
+        // Each timed sample is timed on its own: 2 epochs of 1 ms at least.
+        assert!(t.per_epoch.iter().all(|&s| s >= 1e-3), "{:?}", t.per_epoch);
+
+        // By count alone, as a distributed bench runs it: the first sample
+        // and one more.
+        b.runs.clear();
+        time_epochs(&mut b, Warmup::exactly(2), 3, 1).unwrap();
+        assert_eq!(b.runs.len(), 2 + 3);
+        b.runs.clear();
+        time_epochs(&mut b, Warmup::exactly(0), 1, 1).unwrap();
+        assert_eq!(b.runs.len(), 1 + 1);
     }
 
     /// One sample of `s` seconds.

@@ -232,8 +232,14 @@ impl Case<'_> {
         let opt = Optimizer::gd(bench::LR);
         let start = std::time::Instant::now();
         let time = |b: &mut dyn Backend, per_sample: usize, tick: &mut dyn FnMut()| {
-            bench::time_epochs_with(b, args.warmup, args.samples, per_sample, tick)
-                .with_context(|| format!("benchmarking {} on {which}", self.shape.label()))
+            bench::time_epochs_with(
+                b,
+                bench::Warmup::new(args.warmup),
+                args.samples,
+                per_sample,
+                tick,
+            )
+            .with_context(|| format!("benchmarking {} on {which}", self.shape.label()))
         };
         // The build the cpu backend ran (`--cpu-isa`), for the record.
         let mut isa = None;

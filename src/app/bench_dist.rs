@@ -123,7 +123,10 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
                 _ => format!("{} ({})", cpu_name(), units::count(threads, "thread")),
             };
             let mut b = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
-            let timing = bench::time_epochs(&mut b, args.warmup, args.samples, 1)
+            // Every process runs the same samples, as each epoch reduces
+            // over all of them: a warm-up by count only, not by time.
+            let warmup = bench::Warmup::exactly(args.warmup);
+            let timing = bench::time_epochs(&mut b, warmup, args.samples, 1)
                 .with_context(|| format!("benchmarking {} on {kind}", shape.label()))?;
             let stats = b.stats();
             let epoch = timing.median();
