@@ -72,13 +72,32 @@
 /// line is dropped, as there is nowhere left to say it, and the command
 /// goes on (`2>&1 | head -1`, `2>/dev/full`). The line and its end go in
 /// one write, so that what another process writes to the same stream
-/// (mpirun's banner) cannot land inside it.
+/// (mpirun's banner) cannot land inside it. What is said is one line
+/// whatever a path in it holds: control characters but tabs are escaped
+/// ([`units::one_line`]).
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let line = format!("{}\n", format_args!($($arg)*));
+        let text = format!($($arg)*);
+        let line = format!("{}\n", $crate::units::one_line(&text));
         let _ = std::io::stderr().write_all(line.as_bytes());
+    }};
+}
+
+/// As [`say!`], for text of several lines (a table after a sentence): each
+/// of its lines is kept, and escaped as [`say!`] escapes its one.
+#[macro_export]
+macro_rules! say_lines {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let text = format!($($arg)*);
+        let mut lines = String::with_capacity(text.len() + 1);
+        for line in text.lines() {
+            lines.push_str(&$crate::units::one_line(line));
+            lines.push('\n');
+        }
+        let _ = std::io::stderr().write_all(lines.as_bytes());
     }};
 }
 

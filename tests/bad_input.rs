@@ -169,6 +169,56 @@ fn control_characters_in_a_path_are_shown_escaped() {
     }
 }
 
+/// Warnings and the summary on standard output stay one line each, with
+/// control characters escaped, whatever a path or a column name holds: a
+/// folder named with a newline, and a quoted column name with an escape
+/// sequence and a newline, whose values 8 apart (one f32 step at 1e8)
+/// draw a warning that names it.
+#[test]
+fn control_characters_in_warnings_and_the_summary_are_shown_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("a\nb");
+    std::fs::create_dir(&folder).unwrap();
+    let data = folder.join("d.csv");
+    std::fs::write(
+        &data,
+        "\"p\x1b[31m\nq\",y\n100000000,1\n100000008,2\n100000016,3\n100000000,1.5\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["train", "--backend", "cpu", "--epochs", "3", "--data"])
+        .arg(&data)
+        .arg("--save")
+        .arg(folder.join("m.st"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    let shown = format!("{}", folder.display()).replace('\n', "\\n");
+    let warning = err.lines().next().unwrap();
+    assert!(
+        warning.starts_with(r"warning: column 'p\u{1b}[31m\nq' spans only 2 steps"),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\x1b') && !text.contains('\x1b'),
+        "{text}{err}"
+    );
+    for line in [
+        format!("data      {shown}/d.csv (4 rows"),
+        r"features  p\u{1b}[31m\nq".to_string(),
+        format!("saved     {shown}/m.st"),
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&line)),
+            "no line {line:?} in\n{text}"
+        );
+    }
+}
+
 #[test]
 fn empty_cell() {
     check(

@@ -204,7 +204,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
             &shared.scores,
             None,
         );
-        crate::say!(
+        crate::say_lines!(
             "interrupted during fold {} of {count}; nothing was written{}",
             index + 1,
             match shared.scores.is_empty() {

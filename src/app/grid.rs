@@ -776,7 +776,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
                         format!(". The combinations done:\n{}", text.trim_end())
                     }
                 };
-                crate::say!(
+                crate::say_lines!(
                     "interrupted during fold {} of {count} of {}combination {} of {} ({}); nothing was written{done}",
                     index + 1,
                     search.round_text(r),

@@ -27,13 +27,15 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
-/// Appends a formatted line to a `String` of standard output text.
+/// Appends a formatted line to a `String` of standard output text: one
+/// line whatever a path or name in it holds (control characters but tabs
+/// escaped, [`crate::units::one_line`]).
 macro_rules! outln {
     ($s:expr) => {
         $s.push('\n')
     };
     ($s:expr, $($arg:tt)*) => {{
-        $s.push_str(&format!($($arg)*));
+        $s.push_str(&crate::units::one_line(&format!($($arg)*)));
         $s.push('\n');
     }};
 }

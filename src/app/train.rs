@@ -1432,7 +1432,8 @@ fn described(
         Some(d) => what.push_str(&format!("; dropped {d}")),
         None => {}
     }
-    what
+    // One line in the summary and in the folds' and searches' tables.
+    units::one_line(&what).into_owned()
 }
 
 /// Checks that `given` (a list option's columns) name, in any order, the
