@@ -270,7 +270,8 @@ pub struct TrainArgs {
     /// cosine schedule, with a notice (not with --halving, --shards,
     /// --distributed, --lr-schedule, --gtol or --history-size); gd,
     /// the original notes' algorithm, where --lr,
-    /// --batch-size, --clip-grad-norm or a --lr-schedule is given, so that
+    /// --batch-size, --clip-grad-norm or a --lr-schedule other than
+    /// constant is given, so that
     /// such commands give the model they gave before lbfgs was the
     /// default].
     #[arg(long, value_enum)]
@@ -348,8 +349,9 @@ pub struct TrainArgs {
 
     /// How the learning rate changes from epoch to epoch (with
     /// --batch-size, every update of an epoch takes that epoch's rate);
-    /// gd, momentum, nesterov, adam and adamw (docs/optimizers.md)
-    /// [default: constant; cosine where many rows choose adam in
+    /// gd, momentum, nesterov, adam and adamw, and constant for lbfgs too
+    /// (docs/optimizers.md) [default: constant; cosine where many rows
+    /// choose adam in
     /// mini-batches (see --optimizer)].
     #[arg(long, value_name = "SCHEDULE", value_enum)]
     pub lr_schedule: Option<ScheduleKind>,

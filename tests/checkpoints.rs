@@ -1018,3 +1018,43 @@ fn state_without_its_count_or_epoch_is_refused() {
         assert!(e.contains(says), "{key}: {e}");
     }
 }
+
+/// A run on rows piped in resumes from the same rows piped in again, to
+/// the bytes of the model a run that did not stop saves; with nothing
+/// piped in, the resume is refused, saying to pipe them in again.
+#[test]
+fn a_run_on_standard_input_resumes_from_its_rows_piped_in_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, ck, whole, resumed] = paths(&dir, ["d.csv", "ck.st", "whole.st", "resumed.st"]);
+    gen_csv(&csv, "60", "2", "3");
+    let rows = std::fs::read(&csv).unwrap();
+    let run = |more: &[&str], input: &[u8]| {
+        let (ok, _, err) = common::shadertrain_stdin(more, input);
+        (ok, err)
+    };
+    fn new<'a>(more: &[&'a str]) -> Vec<&'a str> {
+        let base = ["train", "--data", "-", "--backend", "cpu"];
+        [
+            &base[..],
+            &["--optimizer", "adam", "--lr", "0.01", "-q"],
+            more,
+        ]
+        .concat()
+    }
+    let (ok, err) = run(&new(&["--epochs", "10", "--save", &whole]), &rows);
+    assert!(ok, "{err}");
+    let (ok, err) = run(&new(&["--epochs", "4", "--checkpoint", &ck]), &rows);
+    assert!(ok, "{err}");
+    let again = ["train", "--resume", &ck, "--epochs", "10", "-q"];
+    let (ok, err) = run(&again, b"");
+    assert!(
+        !ok && err.contains("standard input is empty; --resume reads the run's rows from it, as the run did: pipe the same rows in again, or give --data FILE with them"),
+        "{err}"
+    );
+    let (ok, err) = run(&[&again[..], &["--save", &resumed]].concat(), &rows);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&resumed).unwrap()
+    );
+}

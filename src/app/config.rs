@@ -1080,7 +1080,7 @@ fn seconds(t: f64, flag: &str) -> Result<Option<Duration>> {
 }
 
 /// Standard input by name: `--data -` reads it.
-const STDIN: &str = "/dev/stdin";
+pub(crate) const STDIN: &str = "/dev/stdin";
 
 /// `--gpu-timeout`'s default, in seconds.
 const GPU_TIMEOUT_S: f64 = 600.0;

@@ -1321,8 +1321,8 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 }
             };
             let (mut table, categories) = read.map_err(|e| match header.get() {
-                Some(names) if !resumed => ignore_hint(e, names, run, target(names), from.fill),
-                Some(_) => resumed_hint(e),
+                _ if resumed => resumed_hint(e),
+                Some(names) => ignore_hint(e, names, run, target(names), from.fill),
                 None => e,
             })?;
             let target = match chosen_target.into_inner() {
@@ -1508,6 +1508,16 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
     else {
         return e;
     };
+    if path == Path::new(super::config::STDIN) && message.starts_with("the file is empty") {
+        // The run read standard input, and nothing was piped in again.
+        let message = "standard input is empty; --resume reads the run's rows from it, as the run did: pipe the same rows in again, or give --data FILE with them".to_string();
+        return crate::Error::Csv {
+            path,
+            line,
+            column,
+            message,
+        };
+    }
     let option = message.starts_with("--ignore names") || message.starts_with("no target column");
     let cell = message.contains(" is not a number (column '")
         || message.contains(" is not a finite number (column '");
@@ -2703,14 +2713,7 @@ fn find_rate<'a>(
     let found = test
         .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
         .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
-    // The loss lowest at or near the test's last rates, and no blow-up
-    // after it: the curve's lowest point is its edge, not a minimum.
-    let curve = &found.curve;
-    let edge = &curve[curve.len().saturating_sub(EDGE_POINTS)..];
-    let never_rose = curve
-        .last()
-        .is_some_and(|p| p.loss <= 1.5 * found.lowest_loss);
-    if found.epochs == test.epochs && never_rose && edge.iter().any(|p| p.lr == found.lowest_lr) {
+    if found.epochs == test.epochs && lowest_at_edge(&found) {
         // Not where it would be refused (a run from a raw --init model).
         let standardize = match other_remedies(config).iter().any(|r| r == "--standardize") {
             true => "--standardize (features or a target on a large scale do this), or ",
@@ -2735,6 +2738,18 @@ fn find_rate<'a>(
 /// lowest loss is its edge rather than a minimum, if the loss never rose
 /// to 1.5 times that lowest after it.
 const EDGE_POINTS: usize = 5;
+
+/// Whether a range test's loss was lowest at or near its last rates (the
+/// last [`EDGE_POINTS`]) and never rose to 1.5 times that lowest after
+/// it: the curve's lowest point is then its edge, not a minimum.
+fn lowest_at_edge(found: &Found) -> bool {
+    let curve = &found.curve;
+    let edge = &curve[curve.len().saturating_sub(EDGE_POINTS)..];
+    let never_rose = (curve.iter())
+        .skip_while(|p| p.lr != found.lowest_lr)
+        .all(|p| p.loss <= 1.5 * found.lowest_loss);
+    never_rose && edge.iter().any(|p| p.lr == found.lowest_lr)
+}
 
 /// The warning for a periodic checkpoint at `epoch` that could not be
 /// written for `e`.
@@ -3149,6 +3164,48 @@ fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The edge notice's test: lowest among the last 5 rates and never 1.5
+    /// times that lowest after it, a rise that came back down included.
+    #[test]
+    fn a_range_test_is_lowest_at_its_edge_only_if_it_never_rose_after() {
+        let found = |losses: &[f64]| {
+            let curve: Vec<range::Point> = (losses.iter().enumerate())
+                .map(|(i, &loss)| range::Point {
+                    lr: 10f64.powi(i as i32 - 6),
+                    loss,
+                })
+                .collect();
+            let lowest = (curve.iter())
+                .min_by(|a, b| a.loss.total_cmp(&b.loss))
+                .unwrap();
+            Found {
+                lr: lowest.lr / 10.0,
+                back_off: 10.0,
+                lowest_lr: lowest.lr,
+                lowest_loss: lowest.loss,
+                start_loss: 1.0,
+                epochs: curve.len(),
+                rows: 10,
+                wall_s: 0.0,
+                curve,
+                retries: Vec::new(),
+            }
+        };
+        let falling = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.21];
+        assert!(lowest_at_edge(&found(&falling)));
+        // At the edge, but 1.6 times the lowest after it, then back.
+        let rose = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.32, 0.25, 0.21];
+        assert!(!lowest_at_edge(&found(&rose)));
+        let flat_after = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.29, 0.25, 0.21];
+        assert!(lowest_at_edge(&found(&flat_after)));
+        // Lowest before the last 5 rates: a minimum.
+        let minimum = [1.0, 0.5, 0.2, 0.25, 0.26, 0.27, 0.28, 0.28, 0.29, 0.29];
+        assert!(!lowest_at_edge(&found(&minimum)));
+        // A loss that is not finite after the lowest is a blow-up.
+        let blown = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, f64::NAN];
+        assert!(!lowest_at_edge(&found(&blown)));
+    }
     use std::time::Duration;
 
     /// Process `rank` of as many as `times` has seconds, each its time.
