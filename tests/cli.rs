@@ -5,8 +5,8 @@ mod common;
 
 use common::{
     assert_close, assert_refused, assert_same_file, bits64, gen_csv, have_gpu, path, paths,
-    read_json, read_predictions, run_ok, shadertrain, shadertrain_env, signalled_in_fold,
-    train_data, train_resume, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
+    read_json, read_predictions, run_ok, run_ok_out_err, run_refused, shadertrain, shadertrain_env,
+    signalled_in_fold, train_data, train_resume, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use safetensors::SafeTensors;
 use shadertrain::io::read_history;
@@ -90,13 +90,11 @@ fn predict_matches_columns_by_name() {
         "cpu",
         &["--epochs", "3", "--hidden", "2", "--save", &model],
     ));
-    let (ok, with_target, err) = shadertrain(&["predict", "--model", &model, "--data", &a]);
-    assert!(ok, "{err}");
+    let (with_target, err) = run_ok_out_err(&["predict", "--model", &model, "--data", &a]);
     assert!(err.contains("mse"), "{err}");
     let j = path(&dir, "p.json");
-    let (ok, without, err) =
-        shadertrain(&["predict", "--model", &model, "--data", &b, "--json", &j]);
-    assert!(ok, "{err}");
+    let (without, err) =
+        run_ok_out_err(&["predict", "--model", &model, "--data", &b, "--json", &j]);
     assert!(!err.contains("mse"), "{err}");
     assert_eq!(with_target, without);
     // Without the target column the scores are null.
@@ -106,14 +104,12 @@ fn predict_matches_columns_by_name() {
         assert!(scores[k].is_null(), "{k}: {scores}");
     }
     // --json and --out must differ.
-    let (ok, _, err) = shadertrain(&[
+    let (_, err) = run_refused(&[
         "predict", "--model", &model, "--data", &a, "--json", &j, "--out", &j,
     ]);
-    assert!(!ok);
     assert!(err.contains("are the same file"), "{err}");
     let missing = path(&dir, "missing.csv");
-    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &missing]);
-    assert!(!ok);
+    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &missing]);
     assert!(err.contains("missing.csv"), "{err}");
 }
 
@@ -149,16 +145,14 @@ fn init_continues_exactly_where_the_saved_run_stopped() {
     assert_eq!(&f[5..], &c[..]);
 
     // A mismatching --hidden or --activation is a clear error.
-    let (ok, _, err) = shadertrain(&train_synthetic(
+    let (_, err) = run_refused(&train_synthetic(
         "150",
         "4",
         "cpu",
         &["--hidden", "6", "--init", &half],
     ));
-    assert!(!ok);
     assert!(err.contains("hidden layers 6,3"), "{err}");
-    let (ok, _, err) = shadertrain(&train_synthetic("150", "5", "cpu", &["--init", &half]));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("150", "5", "cpu", &["--init", &half]));
     assert!(err.contains("takes 4 features"), "{err}");
 }
 
@@ -167,8 +161,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     let dir = tempfile::tempdir().unwrap();
     let model = path(&dir, "m.st");
     let more = ["--lr", "1e6", "--epochs", "50", "--save", &model];
-    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("100", "3", "cpu", &more));
     assert!(err.contains("diverged at epoch"), "{err}");
     assert!(
         err.contains("lr = 1e6); try a smaller --lr, --clip-grad-norm C or --standardize"),
@@ -199,8 +192,7 @@ fn divergence_exits_non_zero_and_writes_no_model() {
         "--epochs",
         "200",
     ];
-    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("100", "3", "cpu", &more));
     let k = common::diverged_epoch(&err) as i32;
     let rate: f64 = format!("{:.3e}", 0.1 * 1.5f64.powi(k - 1)).parse().unwrap();
     let says = format!("lr = {rate}); try a smaller --lr, --clip-grad-norm C or --standardize; {rate} was the schedule's rate at that epoch, from 0.1");
@@ -208,10 +200,8 @@ fn divergence_exits_non_zero_and_writes_no_model() {
     // A resumed run cannot change its rate: the error says how to go on.
     let ck = path(&dir, "ck.st");
     let more = ["--lr", "5", "--epochs", "300", "--checkpoint", &ck];
-    let (ok, _, _) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
-    assert!(!ok);
-    let (ok, _, err) = shadertrain(&common::train_resume(&ck, "cpu", &["--epochs", "400"]));
-    assert!(!ok);
+    run_refused(&train_synthetic("100", "3", "cpu", &more));
+    let (_, err) = run_refused(&common::train_resume(&ck, "cpu", &["--epochs", "400"]));
     let says = format!("--resume keeps the run's options: to change them, start a new run from its parameters with --init {ck}");
     assert!(err.contains(&says), "{err}");
 }
@@ -411,13 +401,12 @@ fn keep_best_saves_the_parameters_of_the_lowest_loss() {
     // Nesterov at lr 1 blows up after epoch 0 and ends far above its
     // start: the warning says that epoch 0's parameters were kept.
     let more = ["--hidden", "7,4", "--epochs", "10", "--keep", "best", "-q"];
-    let (ok, _, err) = shadertrain(&train_synthetic(
+    let (_, err) = run_ok_out_err(&train_synthetic(
         "300",
         "3",
         "cpu",
         &[&more[..], BLOW_UP].concat(),
     ));
-    assert!(ok, "{err}");
     assert!(
         err.contains("warning: the loss ended above where it started"),
         "{err}"
@@ -739,9 +728,7 @@ fn clip_grad_norm_tames_a_high_rate_and_is_recorded() {
     let go = |lr: &str, epochs: &str, extra: &[&str]| {
         let more = ["--optimizer", "momentum", "--lr", lr, "--epochs", epochs];
         let args = [&train_synthetic("2000", "4", "cpu", &more)[..], extra].concat();
-        let (ok, out, err) = shadertrain(&args);
-        assert!(ok, "{err}");
-        (out, err)
+        run_ok_out_err(&args)
     };
     let run = |epochs: &str, extra: &[&str]| {
         let (out, _) = go("0.3", epochs, &[extra, &["--json", &j]].concat());
@@ -880,8 +867,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     }
     // --patience without --tol is refused before any work.
     let more = ["--epochs", "20", "--patience", "5", "--save", &m];
-    let (ok, _, err) = shadertrain(&gd(&csv, &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&gd(&csv, &more));
     assert!(err.contains("--patience needs a --tol above 0"), "{err}");
     assert!(!std::path::Path::new(&m).exists());
     // --tol 2: every epoch's change is below 2·L, but the rising ones do
@@ -897,8 +883,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
         "--history",
         &h,
     ];
-    let (ok, out, err) = shadertrain(&gd(&csv, &more));
-    assert!(ok, "{err}");
+    let out = run_ok(&gd(&csv, &more));
     assert!(out.contains("(converged"), "{out}");
     let losses = read_history(std::path::Path::new(&h)).unwrap();
     let n = losses.len();
@@ -910,8 +895,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     assert_eq!(read_json(&j)["ended_above_start"], false);
     // Stopped inside the spike, the run ended above its start, and says so.
     let more = ["--epochs", "5", "--json", &j];
-    let (ok, _, err) = shadertrain(&gd(&csv, &more));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&gd(&csv, &more));
     assert!(
         err.contains("warning: the loss ended above where it started")
             && err.contains("try a smaller --lr (this run used ")
@@ -932,8 +916,7 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
         "--json",
         &j,
     ];
-    let (ok, _, err) = shadertrain(&gd(&csv, &more));
-    assert!(ok, "{err}");
+    run_ok(&gd(&csv, &more));
     let v = read_json(&j);
     let (first, last) = (
         v["first_loss"].as_f64().unwrap(),
@@ -949,8 +932,7 @@ fn version_and_completions() {
     assert!(ok);
     assert!(out.starts_with("shadertrain "), "{out}");
     for shell in ["bash", "zsh", "fish"] {
-        let (ok, out, err) = shadertrain(&["completions", shell]);
-        assert!(ok, "{err}");
+        let out = run_ok(&["completions", shell]);
         assert!(
             out.contains("shadertrain") && out.contains("--checkpoint"),
             "{shell}"
@@ -960,8 +942,7 @@ fn version_and_completions() {
 
 #[test]
 fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
-    let (ok, out, err) = shadertrain(&train_synthetic("2000", "3", "cpu", &["--epochs", "300"]));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_synthetic("2000", "3", "cpu", &["--epochs", "300"]));
     assert!(
         !err.contains('\r') && !err.contains('\u{1b}'),
         "terminal control codes in piped stderr: {err:?}"
@@ -969,8 +950,7 @@ fn piped_output_has_no_progress_bar_and_quiet_is_silent() {
     assert!(!out.contains('\r') && !out.contains('\u{1b}'), "{out:?}");
     assert!(out.lines().all(|l| !l.is_empty()), "{out:?}");
     let more = ["--epochs", "30", "--quiet"];
-    let (ok, out, err) = shadertrain(&train_synthetic("2000", "3", "cpu", &more));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_synthetic("2000", "3", "cpu", &more));
     assert!(out.is_empty() && err.is_empty(), "{out:?} {err:?}");
 }
 
@@ -1181,8 +1161,7 @@ fn a_target_loss_met_before_training_says_so() {
         ),
         (&["--target-loss", "1e9"], "in the target's units, squared"),
     ] {
-        let (ok, _, err) = shadertrain(&train_synthetic("64", "2", "cpu", more));
-        assert!(ok, "{err}");
+        let (_, err) = run_ok_out_err(&train_synthetic("64", "2", "cpu", more));
         assert!(
             err.contains("was already at or below --target-loss")
                 && err.contains(&format!(
@@ -1354,8 +1333,7 @@ fn r_squared_is_reported_by_train_and_predict() {
     assert!(out.contains(&format!(" (rmse {rmse:.4e})\n")), "{out}");
     assert!(v["final_val_r2"].is_null(), "{v}");
     // predict, on the same rows: the same MSE and R² as the training loss.
-    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &csv]);
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&["predict", "--model", &model, "--data", &csv]);
     assert!(
         err.contains(&format!(" over 300 rows, r² {r2:.4}\n")),
         "{err}"
@@ -1583,9 +1561,7 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
 fn a_model_no_better_than_the_mean_is_warned_of() {
     let run = |opt: &str| {
         let more = ["--optimizer", opt, "--standardize", "--epochs", "300"];
-        let (ok, out, err) = shadertrain(&train_synthetic("300", "3", "cpu", &more));
-        assert!(ok, "{err}");
-        (out, err)
+        run_ok_out_err(&train_synthetic("300", "3", "cpu", &more))
     };
     let (out, err) = run("nesterov");
     assert!(out.contains("r²        0.0000 training\n"), "{out}");
@@ -1688,9 +1664,7 @@ fn the_default_optimizer_is_lbfgs_unless_a_flag_of_gd_s_is_given() {
 /// The stderr of `train --data csv --backend cpu` and `more`, which must
 /// succeed.
 fn trained_err(csv: &str, more: &[&str]) -> String {
-    let (ok, _, err) = shadertrain(&train_data(csv, "cpu", more));
-    assert!(ok, "{err}");
-    err
+    run_ok_out_err(&train_data(csv, "cpu", more)).1
 }
 
 /// `clean`'s rows with a noise of amplitude 0.85 added to the target
@@ -1874,8 +1848,7 @@ fn columns_far_from_one_are_named_with_standardize() {
         "{err}"
     );
     assert!(!err.contains("L-BFGS was still lowering"), "{err}");
-    let (ok, out, err) = shadertrain(&train_data(&huge, "cpu", &raw));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_data(&huge, "cpu", &raw));
     let stop = "(stopped: the line search found no lower loss (a minimum, or a stall))";
     assert!(out.contains(stop), "{out}");
     let warning = "; x0 reaches magnitudes up to 9.99";
@@ -1903,9 +1876,7 @@ fn the_default_lbfgs_on_many_rows_names_mini_batches() {
     let notice = "notice: L-BFGS passes over all 50000 rows for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto --epochs 20";
     let run = |rows: &str, more: &[&str]| {
         let more = [&["--hidden", "4", "--epochs", "12"][..], more].concat();
-        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", "reference", &more));
-        assert!(ok, "{err}");
-        err
+        run_ok_out_err(&train_synthetic(rows, "2", "reference", &more)).1
     };
     let err = run("50000", &[]);
     assert!(err.contains(notice), "{err}");
@@ -1945,8 +1916,7 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
             &hidden
         };
         let more = [hidden, &["--json", &json], more].concat();
-        let (ok, _, err) = shadertrain(&train_synthetic(rows, "2", backend, &more));
-        assert!(ok, "{err}");
+        let (_, err) = run_ok_out_err(&train_synthetic(rows, "2", backend, &more));
         (read_json(&json), err)
     };
     // 49,999 and 50,000 training rows, 12,500 held out.
@@ -2033,8 +2003,7 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
     assert!(!err.contains("so adam in mini-batches"), "{err}");
     let (_, err) = run("50000", "cpu", &["--epochs", "2", "--checkpoint", &ck]);
     assert!(err.contains(&notice), "{err}");
-    let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "3"]));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_resume(&ck, "cpu", &["--epochs", "3"]));
     assert!(
         out.contains("optimizer adam") && out.contains("mini-batches of 200"),
         "{out}"
@@ -2174,8 +2143,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     std::fs::write(&fifty, lines[..51].join("\n") + "\n").unwrap();
     let notice = "notice: the network has 321 parameters for the 120 rows it trains on (fewer than 2 a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by 5-fold cross-validation of those rows among 0, 0.001, 0.01, 0.1 (20 runs of up to 200 epochs on 4/5 of them; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none (docs/optimizers.md, \"Few rows\")\n";
     let more = ["--json", &json, "--save", &model];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_data(&csv, "cpu", &more));
     assert_eq!(err.matches(notice).count(), 1, "{err}");
     assert!(
         out.contains(" s before it, choosing the weight decay)\n"),
@@ -2294,8 +2262,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     );
     // --folds: said once; each fold's choice in its line and --json.
     let more = ["--folds", "3", "--json", &folds, "--save", &model];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_data(&csv, "cpu", &more));
     // Each fold's search on its own 80 training rows.
     let fold_notice = "for the 80 rows it trains on (fewer than 2 a parameter)";
     assert!(err.contains(fold_notice), "{err}");
@@ -2705,11 +2672,7 @@ fn weights_from_a_feature_no_training_row_moves_are_zero() {
 fn the_default_gd_still_falling_points_to_another_optimizer() {
     let notice = "was still lowering the loss when the run ended; ";
     let with = |flag: &str| format!("notice: gd, the default optimizer with {flag}, {notice}");
-    let run = |more: &[&str]| {
-        let (ok, _, err) = shadertrain(&train_synthetic("400", "3", "cpu", more));
-        assert!(ok, "{err}");
-        err
-    };
+    let run = |more: &[&str]| run_ok_out_err(&train_synthetic("400", "3", "cpu", more)).1;
     let err = run(&["--epochs", "20", "--lr", "0.1"]);
     assert!(
         err.contains(&format!(
@@ -3112,8 +3075,7 @@ fn predict_on_every_core_is_the_one_thread_reference() {
 /// that is no kernel's is an error listing the kernels.
 #[test]
 fn info_pipelines_reports_the_kernels_asked_for() {
-    let (ok, _, err) = shadertrain(&["info", "--pipelines", "forward_wide_sigmoid,nope"]);
-    assert!(!ok);
+    let (_, err) = run_refused(&["info", "--pipelines", "forward_wide_sigmoid,nope"]);
     assert!(
         err.contains("no kernel is named \"nope\"; the kernels are forward_sigmoid, "),
         "{err}"

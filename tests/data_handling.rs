@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{
     assert_close, assert_same_file, gen_csv, have_gpu, path, paths, read_json, read_predictions,
-    run_ok, shadertrain, train_data, train_resume, train_synthetic,
+    run_ok, run_ok_out_err, run_refused, shadertrain, train_data, train_resume, train_synthetic,
 };
 use shadertrain::data::{Dataset, Standardization, Table};
 use shadertrain::io::{load_model, read_history, read_history_with_val, write_csv};
@@ -41,6 +41,26 @@ fn scaled_csv(path: &str, rows: usize) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Runs `predict --model MODEL --data DATA --out OUT`, asserting it
+/// succeeded; returns its standard output.
+fn predict_ok(model: &str, data: &str, out: &str) -> String {
+    run_ok(&["predict", "--model", model, "--data", data, "--out", out])
+}
+
+/// Trains on `csv` with `fit` for the first of `epochs`, checkpointing to
+/// `ck`, then resumes from `ck` to the second with `more`; asserts that
+/// both runs succeeded.
+fn stop_and_resume(csv: &str, fit: &[&str], ck: &str, epochs: [&str; 2], more: &[&str]) {
+    let mut first = train_data(csv, "cpu", fit);
+    first.extend(["--epochs", epochs[0], "--checkpoint", ck]);
+    run_ok(&first);
+    run_ok(&train_resume(
+        ck,
+        "cpu",
+        &[&["--epochs", epochs[1]], more].concat(),
+    ));
+}
+
 /// The standard output of a run that succeeds with `input` on its
 /// standard input.
 fn run_piped(args: &[&str], input: &[u8]) -> Vec<u8> {
@@ -49,10 +69,20 @@ fn run_piped(args: &[&str], input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The metadata of the model file `model`.
 fn metadata(model: &str) -> std::collections::HashMap<String, String> {
     let bytes = std::fs::read(model).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     meta.metadata().clone().unwrap()
+}
+
+/// Asserts that the model files `a` and `b` store the same
+/// standardization statistics.
+fn assert_same_statistics(a: &str, b: &str) {
+    assert_eq!(
+        metadata(a)["standardization"],
+        metadata(b)["standardization"]
+    );
 }
 
 /// Rows read from a file are standardized unless --no-standardize (the
@@ -158,9 +188,7 @@ fn standardize_stores_the_statistics_and_predict_undoes_them() {
     assert!(stored.feature_std[0] > 100.0 && stored.feature_std[1] < 0.1);
 
     // predict = un-standardised forward pass of the standardised inputs.
-    let out = run_ok(&[
-        "predict", "--model", &model, "--data", &csv, "--out", &preds,
-    ]);
+    let out = predict_ok(&model, &csv, &preds);
     let got: Vec<f64> = read_predictions(&preds);
     let loaded = load_model(Path::new(&model)).unwrap();
     assert_eq!(loaded.standardization.as_ref(), Some(&stored));
@@ -259,9 +287,7 @@ fn a_constant_column_gives_finite_statistics_and_predictions() {
     assert_eq!(s.feature_std[1], 1.0);
     assert!((s.feature_mean[1] - 0.1).abs() < 1e-7);
     assert_eq!((s.target_mean, s.target_std), (5.0, 1.0));
-    run_ok(&[
-        "predict", "--model", &model, "--data", &csv, "--out", &preds,
-    ]);
+    predict_ok(&model, &csv, &preds);
     let p: Vec<f64> = read_predictions(&preds);
     assert_eq!(p.len(), 40);
     assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
@@ -290,15 +316,11 @@ fn features_far_beyond_the_training_range_give_finite_predictions() {
         &model,
     ];
     run_ok(&train_data(&csv, "cpu", &more));
-    run_ok(&[
-        "predict", "--model", &model, "--data", &csv, "--out", &preds,
-    ]);
+    predict_ok(&model, &csv, &preds);
     let near: Vec<f64> = read_predictions(&preds);
     let rows = "a,b,t\n3e38,-3e38,1\n-3e38,3e38,1\n3e38,3e38,1\n-3e38,-3e38,1\n0.01,0.05,1\n";
     std::fs::write(&far, rows).unwrap();
-    let out = run_ok(&[
-        "predict", "--model", &model, "--data", &far, "--out", &preds,
-    ]);
+    let out = predict_ok(&model, &far, &preds);
     let p: Vec<f64> = read_predictions(&preds);
     assert!(p.iter().all(|v| v.is_finite()), "{p:?}");
     assert_eq!(p[4], near[1]);
@@ -332,11 +354,8 @@ fn init_names_rows_far_from_the_models_statistics() {
     std::fs::write(&far, scaled(true)).unwrap();
     std::fs::write(&wide, scaled(false)).unwrap();
     run_ok(&train_data(&csv, "cpu", &["--epochs", "5", "--save", &m]));
-    let init = |data: &str| {
-        let (ok, _, err) = shadertrain(&train_data(data, "cpu", &["--epochs", "2", "--init", &m]));
-        assert!(ok, "{err}");
-        err
-    };
+    let init =
+        |data: &str| run_ok_out_err(&train_data(data, "cpu", &["--epochs", "2", "--init", &m])).1;
     let says = format!("in the standardized units of {m}, which --init keeps, these rows' ");
     let err = init(&far);
     assert!(err.contains(&format!("{says}y is ")), "{err}");
@@ -406,19 +425,13 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
     joined.extend(&second);
     assert_eq!(joined, full);
     train(&other, &["--epochs", "1", "--init", &m1, "--save", &m2]);
-    assert_eq!(
-        metadata(&m1)["standardization"],
-        metadata(&m2)["standardization"]
-    );
+    assert_same_statistics(&m1, &m2);
 
     // Without either flag, a run from --init standardizes as its model
     // was trained; the flag against the model is refused.
     let more = ["--init", &m1, "--epochs", "1", "--save", &m2];
     run_ok(&train_data(&other, "cpu", &more));
-    assert_eq!(
-        metadata(&m1)["standardization"],
-        metadata(&m2)["standardization"]
-    );
+    assert_same_statistics(&m1, &m2);
     // From a pipe, read once: the model's statistics decide once it is
     // loaded.
     let piped = ["--init", "/dev/stdin", "--epochs", "1", "--save", &m2];
@@ -426,10 +439,7 @@ fn init_reuses_the_statistics_and_refuses_a_mismatch() {
         &train_data(&other, "cpu", &piped),
         &std::fs::read(&m1).unwrap(),
     );
-    assert_eq!(
-        metadata(&m1)["standardization"],
-        metadata(&m2)["standardization"]
-    );
+    assert_same_statistics(&m1, &m2);
     let more = ["--init", &m1, "--epochs", "1", "--no-standardize"];
     let err = run_err(&train_data(&csv, "cpu", &more));
     let says = "was trained on standardized rows, so its weights expect standardized inputs; drop --no-standardize";
@@ -523,8 +533,7 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
     assert_eq!(val.len(), 31);
     // The CPU backend measures every epoch.
     assert!(val.iter().all(Option::is_some), "{val:?}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = read_json(&json);
     assert_eq!(
         (s["train_rows"].as_u64(), s["val_rows"].as_u64()),
         (Some(150), Some(50))
@@ -550,9 +559,7 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
         .unwrap();
     let (_, held_rows) = data.split(0.25, 4).unwrap();
     write_csv(Path::new(&held), &held_rows).unwrap();
-    let out = run_ok(&[
-        "predict", "--model", &model, "--data", &held, "--out", &preds,
-    ]);
+    let out = predict_ok(&model, &held, &preds);
     let mse: f64 = out.split_whitespace().nth(1).unwrap().parse().unwrap();
     let in_target_units = final_val * target_std * target_std;
     assert_close("held-out mse", &[in_target_units], &[mse], 1e-7, 1e-5);
@@ -634,8 +641,7 @@ fn gpu_validation_is_measured_at_every_epoch() {
     let cpu = history("cpu", &cpu_hist, &[]);
     assert_close("validation losses", &val, &cpu, 0.0, 1e-3);
     assert!(val[40] < val[0], "{val:?}");
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = read_json(&json);
     assert_eq!(s["val_rows"], 60);
     assert_eq!(s["loss_units"], "standardized");
     // Split and statistics need the rows on the host, so not generated on the device.
@@ -652,7 +658,7 @@ fn trained_and_predicted(dir: &tempfile::TempDir) -> [String; 3] {
         "cpu",
         &["--epochs", "5", "--save", &model],
     ));
-    run_ok(&["predict", "--model", &model, "--data", &csv, "--out", &p1]);
+    predict_ok(&model, &csv, &p1);
     [csv, model, p1]
 }
 
@@ -674,21 +680,19 @@ fn predict_reads_only_the_model_s_columns() {
         rows.push_str(&format!("P{n},{},{note},{},,{}\n", c[2], c[0], c[1]));
     }
     std::fs::write(&new, rows).unwrap();
-    let (ok, _, err) = shadertrain(&[
+    let (_, err) = run_ok_out_err(&[
         "predict", "--model", &model, "--data", &new, "--out", &p2, "--json", &json,
     ]);
-    assert!(ok, "{err}");
     assert_same_file(&p1, &p2, "");
     assert!(
         err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored"),
         "{err}"
     );
     assert!(!err.contains("mse"), "{err}");
-    assert!(common::read_json(&json)["mse"].is_null());
+    assert!(read_json(&json)["mse"].is_null());
     // A feature column with text is still an error at its cell.
     std::fs::write(&new, "x0,x1,x2\n1,2,3\n4,five,6\n").unwrap();
-    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &new]);
-    assert!(!ok);
+    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &new]);
     assert!(
         err.contains(":3:2: 'five' is not a number (column 'x1')"),
         "{err}"
@@ -726,10 +730,9 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
         let args = [
             "predict", "--model", &model, "--data", &edited, "--out", &p2, "--json", &json,
         ];
-        let (ok, _, err) = shadertrain(&[&args[..], more].concat());
-        assert!(ok, "{err}");
+        let (_, err) = run_ok_out_err(&[&args[..], more].concat());
         assert_same_file(&p1, &p2, "");
-        (err, common::read_json(&json))
+        (err, read_json(&json))
     };
     with_targets(["\"1,234.5\"", "$12", "1e40"]);
     for more in [&[][..], &["--missing", "blank"]] {
@@ -816,14 +819,12 @@ fn predict_keeps_the_columns_named() {
         want_notes.push(["a, b\nc", "", "say \"hi\"", "padded"][n % 4]);
     }
     std::fs::write(&new, &rows).unwrap();
-    run_ok(&[
-        "predict", "--model", &model, "--data", &new, "--out", &plain,
-    ]);
+    predict_ok(&model, &new, &plain);
     run_ok(&[
         "predict", "--model", &model, "--data", &new, "--out", &kept, "--keep", "note,id",
         "--keep", "x0", "--json", &json,
     ]);
-    assert_eq!(common::read_json(&json)["rows"], 40);
+    assert_eq!(read_json(&json)["rows"], 40);
     let plain = Table::read(Path::new(&plain)).unwrap();
     // The kept file holds text, so it is read with a CSV reader.
     let mut reader = csv::Reader::from_path(&kept).unwrap();
@@ -928,7 +929,7 @@ fn predict_writes_its_json_when_standard_output_closes_early() {
         assert_eq!(first, "y_pred\n");
         let done = child.wait_with_output().unwrap();
         assert!(done.status.success(), "{out:?}: {done:?}");
-        let scores = common::read_json(&json);
+        let scores = read_json(&json);
         assert_eq!(scores["rows"], 30000, "{out:?}: {scores}");
         assert!(scores["mse"].is_number(), "{out:?}: {scores}");
     }
@@ -1145,8 +1146,8 @@ fn an_unnamed_index_column_can_be_left_unread() {
         &["--epochs", "4", "--ignore", "", "--save", &m2],
     ));
     assert_same_file(&m1, &m2, "");
-    run_ok(&["predict", "--model", &m1, "--data", &clean, "--out", &p1]);
-    run_ok(&["predict", "--model", &m1, "--data", &indexed, "--out", &p2]);
+    predict_ok(&m1, &clean, &p1);
+    predict_ok(&m1, &indexed, &p2);
     assert_same_file(&p1, &p2, "");
 
     // Columns with no name elsewhere, two of them holding text, the same.
@@ -1170,7 +1171,7 @@ fn an_unnamed_index_column_can_be_left_unread() {
         &["--epochs", "4", "--ignore", "", "--save", &m2],
     ));
     assert_same_file(&m1, &m2, "");
-    run_ok(&["predict", "--model", &m1, "--data", &gaps, "--out", &p2]);
+    predict_ok(&m1, &gaps, &p2);
     assert_same_file(&p1, &p2, "");
     let (ok, _, err) = shadertrain(&["predict", "--model", &m1, "--data", &gaps, "--keep", ""]);
     assert!(
@@ -1220,19 +1221,17 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
     assert_same_file(&m1, &m3, "");
     std::fs::copy(&m1, &model).unwrap();
     let other = ["--init", &model, "--target", "x0"];
-    let (ok, _, err) = shadertrain(&train_data(&rev, "cpu", &other));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_data(&rev, "cpu", &other));
     let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: leave it unread with --ignore y, or train it with --target y";
     assert!(err.contains(says), "{err}");
     // A file without the model's target column: its last column is
     // trained, and the model saved names it.
     std::fs::write(&rev, text.replacen(",y\n", ",z\n", 1)).unwrap();
-    let (ok, _, err) = shadertrain(&train_data(
+    let (_, err) = run_ok_out_err(&train_data(
         &rev,
         "cpu",
         &["--init", &model, "--epochs", "1", "--save", &m2],
     ));
-    assert!(ok, "{err}");
     assert!(
         err.contains("was trained on the target 'y'; this run trains it on 'z', and the model it saves names 'z'"),
         "{err}"
@@ -1295,11 +1294,11 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
         assert_same_file(&hist_a, &hist_b, file);
         let says = format!("dropped {dropped} of 60 rows with a missing cell (a: 3, b: 3, y: 3)");
         assert!(out.contains(&says), "{out}");
-        let summary = common::read_json(&json);
+        let summary = read_json(&json);
         assert_eq!(summary["dropped_rows"], dropped);
         assert_eq!(summary["train_rows"], 60 - dropped);
     }
-    assert_eq!(common::read_json(&json)["options"]["missing"], "drop");
+    assert_eq!(read_json(&json)["options"]["missing"], "drop");
     // Without it, the first gap is an error that offers it.
     let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &fit));
     assert!(!ok && err.contains(":5:2: 'nan' marks a missing value; expected a number (column 'a'); if it is not a feature, --ignore a leaves it unread; if it is, --missing drop leaves out"), "{err}");
@@ -1313,20 +1312,17 @@ fn missing_drop_trains_as_the_file_without_those_rows() {
     assert!(err.contains("is not a number (column 'a')"), "{err}");
     // A run resumed drops the same rows.
     std::fs::write(&gaps, &holed).unwrap();
-    let mut args = train_data(&gaps, "cpu", &fit);
-    args.extend(["--missing", "drop", "--checkpoint", &ckpt, "--epochs", "3"]);
-    run_ok(&args);
-    run_ok(&train_resume(
+    let dropping = [&fit[..], &["--missing", "drop"]].concat();
+    stop_and_resume(
+        &gaps,
+        &dropping,
         &ckpt,
-        "cpu",
-        &["--epochs", "6", "--json", &json2, "-q"],
-    ));
-    let resumed = common::read_json(&json2);
-    assert_eq!(resumed["dropped_rows"], dropped);
-    assert_eq!(
-        resumed["final_loss"],
-        common::read_json(&json)["final_loss"]
+        ["3", "6"],
+        &["--json", &json2, "-q"],
     );
+    let resumed = read_json(&json2);
+    assert_eq!(resumed["dropped_rows"], dropped);
+    assert_eq!(resumed["final_loss"], read_json(&json)["final_loss"]);
     // Every row with a gap, or synthetic rows: refused.
     std::fs::write(&gaps, "a,y\n1,\nNA,2\n").unwrap();
     let (ok, _, err) = shadertrain(&train_data(&gaps, "cpu", &["--missing", "drop"]));
@@ -1403,7 +1399,7 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
     let preds: Vec<&str> = out_whole.lines().skip(1).collect();
     assert_eq!(preds, [&lines[1][2..], &lines[4][2..]]);
     let holed_path = holed;
-    let (holed, whole) = (common::read_json(&json), common::read_json(&json_whole));
+    let (holed, whole) = (read_json(&json), read_json(&json_whole));
     assert_eq!(
         (holed["rows"].as_u64(), holed["blank_rows"].as_u64()),
         (Some(4), Some(2))
@@ -1430,7 +1426,7 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         ok && err.contains("1 of the rows predicted has no target value"),
         "{err}"
     );
-    assert_eq!(common::read_json(&json)["mse"], whole["mse"]);
+    assert_eq!(read_json(&json)["mse"], whole["mse"]);
     std::fs::write(&holed_path, rows.join("\n")).unwrap();
     // Without it: an error at the first gap, offering the option.
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &path(&dir, "h.csv")]);
@@ -1479,10 +1475,8 @@ fn names_with_commas_can_be_ignored_and_kept() {
         "id,price, USD",
     ]);
     assert!(out.starts_with("id,\"price, USD\",y_pred\na,1,"), "{out}");
-    let mut args = train_data(&csv, "cpu", &["--ignore", "id,price, USD", "--epochs", "2"]);
-    args.extend(["-q", "--checkpoint", &ckpt]);
-    run_ok(&args);
-    run_ok(&train_resume(&ckpt, "cpu", &["--epochs", "4", "-q"]));
+    let fit = ["--ignore", "id,price, USD", "-q"];
+    stop_and_resume(&csv, &fit, &ckpt, ["2", "4"], &["-q"]);
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &["--ignore", "id,price"]));
     assert!(
         !ok && err.contains("--ignore names 'price', which is not a column"),
@@ -1619,7 +1613,7 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
         cells_filled[0], cells_filled[1]
     );
     assert!(out.contains(&says), "{out}");
-    let summary = common::read_json(&json);
+    let summary = read_json(&json);
     assert_eq!(summary["options"]["missing"], "mean");
     assert_eq!(summary["dropped_rows"], dropped);
     assert_eq!(summary["filled_cells"], total);
@@ -1646,7 +1640,7 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
         err.contains("notice: filled 2 missing cells with the training means (a: 1, b: 1)"),
         "{err}"
     );
-    assert_eq!(common::read_json(&pjson)["filled_cells"], 2);
+    assert_eq!(read_json(&pjson)["filled_cells"], 2);
     let (ok, _, err) = predict(&model, &filled, &pred_b, &[]);
     assert!(ok && !err.contains("filled"), "{err}");
     assert_same_file(&pred_a, &pred_b, "");
@@ -1734,15 +1728,15 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
     assert_eq!(saved.standardization, Some(Standardization::fit(&train)));
 
     // Resumed at epoch 3, the run ends where one of 6 epochs does.
-    let mut args = train_data(&holed, "cpu", &fit);
-    args.extend(["--standardize", "--epochs", "3", "--checkpoint", &ckpt]);
-    run_ok(&args);
-    run_ok(&train_resume(
+    let standardized = [&fit[..], &["--standardize"]].concat();
+    stop_and_resume(
+        &holed,
+        &standardized,
         &ckpt,
-        "cpu",
-        &["--epochs", "6", "--json", &json_b],
-    ));
-    let (a, b) = (common::read_json(&json_a), common::read_json(&json_b));
+        ["3", "6"],
+        &["--json", &json_b],
+    );
+    let (a, b) = (read_json(&json_a), read_json(&json_b));
     assert_eq!(a["final_loss"], b["final_loss"]);
     assert_eq!(a["filled_cells"], b["filled_cells"]);
 
@@ -1785,7 +1779,7 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
         "--ignore", "id", "--epochs", "2", "--save", &again, "--json", &json_b,
     ]);
     run_ok(&args);
-    let summary = common::read_json(&json_b);
+    let summary = read_json(&json_b);
     assert_eq!(
         (
             summary["dropped_rows"].as_u64(),
@@ -2237,7 +2231,7 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
         out.contains("filled 8 missing cells with the training means (color: 8)"),
         "{out}"
     );
-    assert_eq!(common::read_json(&json)["filled_cells"], 8);
+    assert_eq!(read_json(&json)["filled_cells"], 8);
     // Of the 22 rows with a color: 7 dark blue, 8 green and 7 red.
     let means = load_model(Path::new(&model))
         .unwrap()
@@ -2291,14 +2285,7 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
         (b.categories, b.feature_names)
     );
     refused(&other, &["--ignore", "id", "--init", &straight], "the model this run starts from one-hot encodes color (its levels are reused); give --categorical color");
-    let mut args = train_data(&text, "cpu", &fit);
-    args.extend(["--epochs", "4", "--checkpoint", &ckpt]);
-    run_ok(&args);
-    run_ok(&train_resume(
-        &ckpt,
-        "cpu",
-        &["--epochs", "8", "--save", &resumed],
-    ));
+    stop_and_resume(&text, &fit, &ckpt, ["4", "8"], &["--save", &resumed]);
     assert_same_file(&straight, &resumed, "");
 }
 
@@ -2372,9 +2359,7 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
         ok && err.contains("filled 2 missing cells with the training medians (a: 1, b: 1)"),
         "{err}"
     );
-    run_ok(&[
-        "predict", "--model", &model, "--data", &filled, "--out", &pred_b,
-    ]);
+    predict_ok(&model, &filled, &pred_b);
     let (ok, _, err) = shadertrain(&[
         "predict",
         "--model",
@@ -2502,13 +2487,13 @@ fn dates_train_and_predict_as_the_file_with_the_days_written_in() {
     assert_eq!(load_model(Path::new(&model)).unwrap().dates, ["when"]);
     assert!(load_model(Path::new(&plain)).unwrap().dates.is_empty());
     for (m, data, out) in [(&model, &dated, &out_a), (&plain, &days, &out_b)] {
-        run_ok(&["predict", "--model", m, "--data", data, "--out", out]);
+        predict_ok(m, data, out);
     }
     assert_same_file(&out_a, &out_b, "");
     let importance = |m: &str, data: &str| {
         let json = format!("{out_a}.json");
         run_ok(&["importance", "--model", m, "--data", data, "--json", &json]);
-        common::read_json(&json)["columns"].clone()
+        read_json(&json)["columns"].clone()
     };
     assert_eq!(importance(&model, &dated), importance(&plain, &days));
     // predict and importance read dates where the model has them: a day
@@ -2634,14 +2619,7 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
         "when",
         "--standardize",
     ];
-    let mut args = train_data(&dated, "cpu", &fit);
-    args.extend(["--epochs", "3", "--checkpoint", &ck]);
-    run_ok(&args);
-    run_ok(&train_resume(
-        &ck,
-        "cpu",
-        &["--epochs", "5", "--history", &hist_b],
-    ));
+    stop_and_resume(&dated, &fit, &ck, ["3", "5"], &["--history", &hist_b]);
     assert_same_file(&hist_a, &hist_b, "");
 }
 
@@ -2654,22 +2632,19 @@ fn one_training_row_is_told_that_it_predicts_its_target() {
     let [one, other, m] = paths(&dir, ["one.csv", "other.csv", "m.st"]);
     std::fs::write(&one, "a,b,y\n0.5,0.2,3\n").unwrap();
     std::fs::write(&other, "a,b,y\n-0.9,4,1\n0.1,0.1,2\n").unwrap();
-    let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &["--save", &m]));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_data(&one, "cpu", &["--save", &m]));
     assert!(
         err.contains("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row"),
         "{err}"
     );
     assert!(!err.contains("outnumber"), "{err}");
-    let (ok, out, err) = shadertrain(&["predict", "--model", &m, "--data", &other]);
-    assert!(ok, "{err}");
+    let out = run_ok(&["predict", "--model", &m, "--data", &other]);
     for line in out.lines().skip(1) {
         let p: f64 = line.rsplit(',').next().unwrap().parse().unwrap();
         assert!((p - 3.0).abs() < 1e-3, "{out}");
     }
     // On raw rows the weights stay where they started: not said.
-    let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &["--no-standardize"]));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_data(&one, "cpu", &["--no-standardize"]));
     assert!(!err.contains("it predicts that row's target"), "{err}");
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::{
     assert_refused, assert_same_file, gen_csv, have_gpu, path, paths, read_json, run_ok,
-    shadertrain, signalled_in_fold, train_data,
+    run_ok_out_err, run_refused, shadertrain, signalled_in_fold, train_data,
 };
 
 /// The options every run of these tests trains with.
@@ -32,6 +32,16 @@ fn untimed(folds: &serde_json::Value) -> Vec<serde_json::Value> {
         f.as_object_mut().unwrap().remove("wall_s");
     }
     folds
+}
+
+/// Asserts that the results `got` and `want` hold the same per-fold
+/// scores, their times aside; `what` names the combination.
+fn assert_same_folds(got: &serde_json::Value, want: &serde_json::Value, what: &str) {
+    assert_eq!(
+        untimed(&got["per_fold"]),
+        untimed(&want["per_fold"]),
+        "{what}"
+    );
 }
 
 #[test]
@@ -74,11 +84,7 @@ fn each_combination_is_its_own_folds_run_and_the_best_ranks_first() {
         ];
         run_ok(&args(&csv, "cpu", &[ADAM, &own].concat()));
         let plain = read_json(&alone);
-        assert_eq!(
-            untimed(&r["per_fold"]),
-            untimed(&plain["per_fold"]),
-            "{lr} {hidden}"
-        );
+        assert_same_folds(r, &plain, &format!("{lr} {hidden}"));
         assert_eq!(r["val_mse"], plain["val_mse"]);
         assert_eq!(r["val_r2"], plain["val_r2"]);
         assert_eq!(r["out_of_fold"], plain["out_of_fold"]);
@@ -225,8 +231,7 @@ fn a_diverged_combination_ranks_last_and_every_one_diverged_fails() {
     // Every combination diverged: the record, then an error, and no
     // predictions or model.
     let more = [&gd[..], &["--grid", "lr=300,3000", "--save", &model]].concat();
-    let (ok, out, err) = shadertrain(&args(&csv, "cpu", &more));
-    assert!(!ok);
+    let (out, err) = run_refused(&args(&csv, "cpu", &more));
     assert!(err.contains("every combination diverged"), "{err}");
     assert!(out.contains("best: none"), "{out}");
     assert_eq!(read_json(&grid)["best"], serde_json::Value::Null);
@@ -343,11 +348,7 @@ fn a_grid_on_the_gpu_is_its_combinations_folds() {
             "gpu",
             &[&gpu[..], &["--lr", lr, "--json", &alone]].concat(),
         ));
-        assert_eq!(
-            untimed(&r["per_fold"]),
-            untimed(&read_json(&alone)["per_fold"]),
-            "lr {lr}"
-        );
+        assert_same_folds(r, &read_json(&alone), &format!("lr {lr}"));
     }
 }
 
@@ -382,9 +383,7 @@ fn kernels_that_cannot_take_a_combinations_network_refuse_the_grid_first() {
         assert!(!err.contains("combination 1 of"), "{err}");
         assert!(!Path::new(&model).exists());
     }
-    let (ok, out, err) =
-        shadertrain(&[&run[..], &["--grid", "hidden=8,[16,8]", "--backend", "cpu"]].concat());
-    assert!(ok, "{err}");
+    let out = run_ok(&[&run[..], &["--grid", "hidden=8,[16,8]", "--backend", "cpu"]].concat());
     assert!(out.contains("[16,8]"), "{out}");
 }
 
@@ -605,8 +604,7 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
     // Not under -q: the line of each combination as it ends.
     let run = ["--seed", "5", "--epochs", "30", "--halving", "3"];
     let halving = [ADAM, &run, &grid, &outputs].concat();
-    let (ok, out, said) = shadertrain(&train_data(&csv, "cpu", &halving));
-    assert!(ok, "{said}");
+    let (out, said) = run_ok_out_err(&train_data(&csv, "cpu", &halving));
     let record = read_json(&halved);
     assert_eq!(
         record["halving"],
@@ -656,7 +654,7 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         if round(r) == 1 {
             // As the plain grid at 10 epochs scored it.
             let plain = first.iter().find(|f| &f["values"] == values).unwrap();
-            assert_eq!(untimed(&r["per_fold"]), untimed(&plain["per_fold"]));
+            assert_same_folds(r, plain, &values.to_string());
             assert_eq!(r["options"]["epochs"], 10);
             assert_eq!(r["options"], plain["options"]);
             continue;
@@ -669,11 +667,7 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         let own = ["--folds", "2", "--lr", lr, "--hidden", hidden];
         train("30", &[&own[..], &["--json", &alone]].concat());
         let plain = read_json(&alone);
-        assert_eq!(
-            untimed(&r["per_fold"]),
-            untimed(&plain["per_fold"]),
-            "{values}"
-        );
+        assert_same_folds(r, &plain, &values.to_string());
         assert_eq!(r["options"]["epochs"], 30);
         if place == 0 {
             assert!(
@@ -718,12 +712,11 @@ fn halving_trains_each_rounds_best_for_more_epochs() {
         &one,
     ];
     let run = ["--seed", "5", "--epochs", "30"];
-    let (ok, _, said) = shadertrain(&train_data(
+    let (_, said) = run_ok_out_err(&train_data(
         &csv,
         "cpu",
         &[ADAM, &run, &grid, &limited].concat(),
     ));
-    assert!(ok, "{said}");
     assert!(
         said.contains("notice: --halving 3 trains 1 round, not the 2 that would leave at most 3 combinations for the last: the first would train fewer than --halving-min-epochs 30 epochs; the last keeps 6"),
         "{said}"
@@ -871,8 +864,7 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     ];
     let grid = ["--grid", "lr-gamma=0.9,1.0,1.12,1.15", "--halving", "2"];
     let more = [&growing[..], &grid, &["--json", &json, "--save", &model]].concat();
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
-    assert!(ok, "{err}");
+    let out = run_ok(&train_data(&csv, "cpu", &more));
     let record = read_json(&json);
     let results = record["results"].as_array().unwrap();
     let blew_up: Vec<&serde_json::Value> = (results.iter()).filter(|r| r["round"] == 2).collect();
@@ -893,8 +885,7 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     );
     assert!(out.contains("best: --lr-gamma 1.0 --epochs 20\n"), "{out}");
     let kept = ["--grid", "lr-gamma=1.0,1.12", "--keep", "best-val", "-q"];
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &[&growing[..], &kept].concat()));
-    assert!(ok, "{err}");
+    let out = run_ok(&train_data(&csv, "cpu", &[&growing[..], &kept].concat()));
     assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
     assert!(!out.contains("ended above its start"), "{out}");
     // Where every finite one rose, the best is the last round's, and
@@ -903,15 +894,13 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     let [oof, alone] = paths(&dir, ["o.csv", "a.csv"]);
     let grid = ["--grid", "lr-gamma=1.12,1.25,2.5", "--halving", "2"];
     let more = [&growing[..], &grid, &["--fold-predictions", &oof, "-q"]].concat();
-    let (ok, out, err) = shadertrain(&train_data(&csv, "cpu", &more));
-    assert!(ok, "{err}");
+    let out = run_ok(&train_data(&csv, "cpu", &more));
     assert!(out.contains("best: --lr-gamma 1.12\n"), "{out}");
     let more = [
         &growing[..],
         &["--lr-gamma", "1.12", "--fold-predictions", &alone, "-q"],
     ];
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more.concat()));
-    assert!(ok, "{err}");
+    run_ok(&train_data(&csv, "cpu", &more.concat()));
     assert_same_file(&oof, &alone, "the best's predictions in its last round");
 }
 
@@ -945,8 +934,7 @@ fn outputs_on_standard_output_hold_only_their_own_text() {
     .into_iter()
     .filter(|a| *a != "-q")
     .collect();
-    let (ok, out, err) = shadertrain(&without_q);
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&without_q);
     let record: serde_json::Value = serde_json::from_str(&out).expect("only the record");
     assert_eq!(record["best"]["lr"], "0.01");
     assert!(
@@ -1034,10 +1022,7 @@ fn random_draws_from_ranges_and_each_draw_is_its_own_folds_run() {
             &alone,
         ];
         run_ok(&args(&csv, "cpu", &[ADAM, &own].concat()));
-        assert_eq!(
-            untimed(&r["per_fold"]),
-            untimed(&read_json(&alone)["per_fold"])
-        );
+        assert_same_folds(r, &read_json(&alone), &format!("{lr} {batch} {hidden}"));
     }
     let mut sorted = five.clone();
     sorted.sort();
@@ -1125,8 +1110,7 @@ fn a_search_without_optimizer_uses_one_for_every_combination() {
         "--json",
         &json,
     ];
-    let (ok, _, err) = shadertrain(&args(&csv, "cpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&args(&csv, "cpu", &more));
     let says = "without --optimizer, --grid's combinations would train with different optimizers: lr-schedule=constant with lbfgs, lr-schedule=cosine with gd (a flag only the first-order optimizers take makes gd the default); name one with --optimizer";
     assert!(err.contains(says), "{err}");
     let more = [

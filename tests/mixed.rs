@@ -21,7 +21,7 @@ mod common;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use common::{model, shadertrain};
+use common::{model, run_ok_out_err, run_refused, shadertrain};
 use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params};
@@ -802,11 +802,11 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
     }
 }
 
-/// Runs everywhere: the command line's answers where the adapter has no
-/// f16 cooperative matrices.
-#[test]
-fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
-    let (ok, _, err) = shadertrain(&[
+/// `train --synthetic 64 --features 3 --hidden 4 --epochs 2 --precision
+/// mixed`, with `--backend BACKEND` where one is given (else the default,
+/// auto).
+fn train_mixed(backend: Option<&str>) -> Vec<&str> {
+    let mut args = vec![
         "train",
         "--synthetic",
         "64",
@@ -816,12 +816,19 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
         "4",
         "--epochs",
         "2",
-        "--backend",
-        "cpu",
-        "--precision",
-        "mixed",
-    ]);
-    assert!(!ok);
+    ];
+    if let Some(backend) = backend {
+        args.extend(["--backend", backend]);
+    }
+    args.extend(["--precision", "mixed"]);
+    args
+}
+
+/// Runs everywhere: the command line's answers where the adapter has no
+/// f16 cooperative matrices.
+#[test]
+fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
+    let (_, err) = run_refused(&train_mixed(Some("cpu")));
     assert!(
         err.contains("--precision mixed runs on the GPU backend"),
         "{err}"
@@ -829,21 +836,7 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
     if mixed_gpu(Precision::Mixed).is_some() {
         return;
     }
-    let (ok, _, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "64",
-        "--features",
-        "3",
-        "--hidden",
-        "4",
-        "--epochs",
-        "2",
-        "--backend",
-        "gpu",
-        "--precision",
-        "mixed",
-    ]);
+    let (ok, _, err) = shadertrain(&train_mixed(Some("gpu")));
     if err.contains("no suitable GPU adapter") {
         return;
     }
@@ -852,20 +845,7 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
         err.contains("--precision mixed: ") && err.contains("use --precision f32"),
         "{err}"
     );
-    let (ok, out, err) = shadertrain(&[
-        "train",
-        "--synthetic",
-        "64",
-        "--features",
-        "3",
-        "--hidden",
-        "4",
-        "--epochs",
-        "2",
-        "--precision",
-        "mixed",
-    ]);
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_mixed(None));
     assert!(err.contains("in f32"), "{err}");
     assert!(out.contains("f32"), "{out}");
 }

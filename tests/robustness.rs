@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    have_gpu, own_gpu, path, paths, shadertrain, train_data, train_resume, train_synthetic,
-    BLOW_UP, BOUNCE, PLATEAU,
+    assert_same_file, have_gpu, own_gpu, path, paths, run_ok, run_ok_out_err, run_refused,
+    shadertrain, train_data, train_resume, train_synthetic, BLOW_UP, BOUNCE, PLATEAU,
 };
 use shadertrain::data::Dataset;
 use shadertrain::gpu::GpuTrainer;
@@ -44,8 +44,7 @@ fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
         let mut args = train_synthetic("300", "3", backend, &["--hidden", "7,4"]);
         args.extend_from_slice(optimizer);
         args.extend_from_slice(extra);
-        let (ok, _, err) = shadertrain(&args);
-        assert!(ok, "{backend_name}: {err}");
+        run_ok(&args);
     };
     let [full, fh, ck, res, rh] = paths(&dir, ["full.st", "f.csv", "ck.st", "res.st", "r.csv"]);
     run(&["--epochs", "10", "--save", &full, "--history", &fh]);
@@ -58,27 +57,21 @@ fn resume_is_bit_exact_with(backend: &str, optimizer: &[&str]) {
         "5",
     ]);
     let more = ["--epochs", "10", "--save", &res, "--history", &rh];
-    let (ok, _, err) = shadertrain(&train_resume(&ck, backend, &more));
-    assert!(ok, "{backend_name}: {err}");
-    assert_eq!(
-        std::fs::read(&full).unwrap(),
-        std::fs::read(&res).unwrap(),
-        "{backend_name} model"
-    );
-    assert_eq!(
-        std::fs::read(&fh).unwrap(),
-        std::fs::read(&rh).unwrap(),
-        "{backend_name} history"
-    );
+    run_ok(&train_resume(&ck, backend, &more));
+    assert_same_file(&full, &res, &format!("{backend_name} model"));
+    assert_same_file(&fh, &rh, &format!("{backend_name} history"));
     // --backend auto goes on on the backend that wrote the checkpoint.
     let [auto, ah] = paths(&dir, ["auto.st", "a.csv"]);
     let more = ["--epochs", "10", "--save", &auto, "--history", &ah];
-    let (ok, _, err) = shadertrain(&train_resume(&ck, "auto", &more));
-    assert!(ok, "{backend_name}: {err}");
+    let (_, err) = run_ok_out_err(&train_resume(&ck, "auto", &more));
     let says = format!("notice: training on the {backend} backend, which wrote {ck}");
     assert!(err.contains(&says), "{backend_name}: {err}");
-    assert_eq!(std::fs::read(&full).unwrap(), std::fs::read(&auto).unwrap());
-    assert_eq!(std::fs::read(&fh).unwrap(), std::fs::read(&ah).unwrap());
+    assert_same_file(
+        &full,
+        &auto,
+        &format!("{backend_name} model, --backend auto"),
+    );
+    assert_same_file(&fh, &ah, &format!("{backend_name} history, --backend auto"));
 }
 
 #[test]
@@ -114,19 +107,16 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
         let [csv, ck] = paths(&dir, ["d.csv", "ck.st"]);
         common::gen_csv(&csv, "100", "3", "0");
         let more = ["--epochs", "3", "--checkpoint", &ck];
-        let (ok, _, err) = shadertrain(&common::train_data(&csv, "gpu", &more));
-        assert!(ok, "{err}");
+        run_ok(&common::train_data(&csv, "gpu", &more));
         let more = ["--epochs", "5", "--adapter", "no-such-gpu-anywhere"];
-        let (ok, out, err) = shadertrain(&train_resume(&ck, "auto", &more));
-        assert!(ok, "{err}");
+        let (out, err) = run_ok_out_err(&train_resume(&ck, "auto", &more));
         let says = format!("training on the CPU: {ck} was written on the gpu backend, but none named like 'no-such-gpu-anywhere'");
         assert!(err.contains(&says), "{err}");
         assert!(out.contains("backend   cpu"), "{out}");
         // --precision mixed where the adapter has no cooperative matrices:
         // f32 on the GPU, as for a new run with --backend auto.
         let more = ["--epochs", "5", "--precision", "mixed"];
-        let (ok, out, err) = shadertrain(&train_resume(&ck, "auto", &more));
-        assert!(ok, "{err}");
+        let (out, err) = run_ok_out_err(&train_resume(&ck, "auto", &more));
         assert!(out.contains("backend   gpu"), "{out}");
         assert!(
             err.contains("training in f32") || out.contains("mixed"),
@@ -134,8 +124,7 @@ fn five_epochs_then_resume_five_equals_ten_on_the_gpu() {
         );
         // Data generated on the GPU cannot go on without one.
         let more = ["--epochs", "3", "--checkpoint", &ck];
-        let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "gpu", &more));
-        assert!(ok, "{err}");
+        run_ok(&train_synthetic("100", "3", "gpu", &more));
         let more = ["--epochs", "5", "--adapter", "no-such-gpu-anywhere"];
         let (ok, _, err) = shadertrain(&train_resume(&ck, "auto", &more));
         let says = format!("{ck}'s synthetic data were generated on the GPU, but none named like");
@@ -250,37 +239,31 @@ fn resume_refuses_options_that_would_change_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
     let more = ["--epochs", "2", "--checkpoint", &ck];
-    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "cpu", &more));
-    assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr", "0.5"]);
-    assert!(!ok);
-    assert!(err.contains("--lr"), "{err}");
-    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--batch-size", "8"]);
-    assert!(!ok);
-    assert!(err.contains("--batch-size"), "{err}");
-    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--keep", "best"]);
-    assert!(!ok);
-    assert!(err.contains("--keep"), "{err}");
-    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--lr-schedule", "cosine"]);
-    assert!(!ok);
-    assert!(err.contains("--lr-schedule"), "{err}");
+    run_ok(&train_synthetic("50", "2", "cpu", &more));
+    for (flag, value) in [
+        ("--lr", "0.5"),
+        ("--batch-size", "8"),
+        ("--keep", "best"),
+        ("--lr-schedule", "cosine"),
+    ] {
+        let (_, err) = run_refused(&["train", "--resume", &ck, flag, value]);
+        assert!(err.contains(flag), "{flag}: {err}");
+    }
     // A model file that is not a checkpoint.
     let m = path(&dir, "m.st");
-    let (ok, _, _) = shadertrain(&train_synthetic(
+    run_ok(&train_synthetic(
         "50",
         "2",
         "cpu",
         &["--epochs", "1", "--save", &m],
     ));
-    assert!(ok);
-    let (ok, _, err) = shadertrain(&train_resume(&m, "cpu", &[]));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_resume(&m, "cpu", &[]));
     assert!(err.contains("not a checkpoint"), "{err}");
 }
 
 /// A run of the cpu backend with no end in sight, checkpointing to `ck`
-/// every 2 epochs.
-fn checkpointing_run(ck: &str) -> Vec<&str> {
+/// every `every` epochs.
+fn checkpointing_every<'a>(ck: &'a str, every: &'a str) -> Vec<&'a str> {
     let more = [
         "--epochs",
         "100000000",
@@ -289,9 +272,14 @@ fn checkpointing_run(ck: &str) -> Vec<&str> {
         "--checkpoint",
         ck,
         "--checkpoint-every",
-        "2",
+        every,
     ];
     train_synthetic("20000", "8", "cpu", &more)
+}
+
+/// [`checkpointing_every`] 2 epochs.
+fn checkpointing_run(ck: &str) -> Vec<&str> {
+    checkpointing_every(ck, "2")
 }
 
 /// The binary with `args`, started with the default signal dispositions,
@@ -357,10 +345,7 @@ fn a_signal_ignored_at_the_start_stays_ignored() {
         child.try_wait().unwrap().is_none(),
         "an ignored SIGHUP stopped the run"
     );
-    kill("TERM", child.id());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{err}");
+    let err = terminated(child);
     assert!(
         err.contains("(SIGTERM)") && !err.contains("SIGHUP"),
         "{err}"
@@ -394,15 +379,11 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
         let (ok, _, err) = shadertrain(&args);
         assert!(!ok && err.contains(&says), "{args:?}: {err}");
     }
-    kill("TERM", child.id());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{err}");
+    terminated(child);
     assert_eq!(names_in(&dir), ["ck.st", "ck.st.history"]);
     let epoch = load_checkpoint(Path::new(&ck)).unwrap().1.epoch;
     let more = (epoch + 1).to_string();
-    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
-    assert!(ok, "{err}");
+    run_ok(&train_resume(&ck, "cpu", &["--epochs", &more]));
     // Runs that only read it (resuming into other checkpoints) share it;
     // a run that would write it is refused while they run.
     let [a, b] = paths(&dir, ["a.st", "b.st"]);
@@ -413,24 +394,16 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
     ));
     wait_for(&a);
     let more = (epoch + 2).to_string();
-    let (ok, _, err) = shadertrain(&train_resume(
+    run_ok(&train_resume(
         &ck,
         "cpu",
         &["--checkpoint", &b, "--epochs", &more],
     ));
-    assert!(ok, "{err}");
     let (ok, _, err) = shadertrain(&train_synthetic("100", "2", "cpu", &["--checkpoint", &ck]));
     let says =
         format!("--checkpoint {ck}: other shadertrain runs are resuming from this checkpoint");
     assert!(!ok && err.contains(&says), "{err}");
-    kill("TERM", reader.id());
-    let out = reader.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    terminated(reader);
     let left = names_in(&dir);
     assert!(left.iter().all(|n| !n.ends_with(".lock")), "{left:?}");
 }
@@ -453,15 +426,12 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(model.params.iter().all(|v| v.is_finite()));
     // And the run goes on from it.
     let more = (c.epoch + 2).to_string();
-    let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
     assert!(err.contains("this resumed run writes no file"), "{err}");
     // A resumed run stopped without --checkpoint loses its own epochs only.
     let resumed = train_resume(&ck, "cpu", &["--epochs", "100000000"]);
-    let done = signal_once_handled(&resumed, "INT", 2, &|| true);
-    let err = String::from_utf8_lossy(&done.stderr);
-    assert_eq!(done.status.code(), Some(130), "{err}");
+    let err = interrupted(&resumed);
     let says = format!("no --checkpoint given: {ck} still resumes from where it was written");
     assert!(err.contains(&says), "{err}");
 }
@@ -481,10 +451,7 @@ fn ctrl_c_without_a_checkpoint_says_the_model_was_not_saved() {
         "--history",
         &history,
     ];
-    let args = train_synthetic("20000", "8", "cpu", &more);
-    let done = signal_once_handled(&args, "INT", 2, &|| true);
-    let err = String::from_utf8_lossy(&done.stderr);
-    assert_eq!(done.status.code(), Some(130), "{err}");
+    let err = interrupted(&train_synthetic("20000", "8", "cpu", &more));
     assert!(
         err.contains(&format!("{model} was not written: --save is written when a run ends, and --checkpoint FILE keeps an interrupted run to --resume")),
         "{err}"
@@ -511,10 +478,7 @@ fn ctrl_c_with_a_failing_checkpoint_keeps_its_status_and_says_so() {
         "--checkpoint-every",
         "1000000",
     ];
-    let args = train_synthetic("20000", "8", "cpu", &more);
-    let done = signal_once_handled(&args, "INT", 2, &|| true);
-    let err = String::from_utf8_lossy(&done.stderr);
-    assert_eq!(done.status.code(), Some(130), "{err}");
+    let err = interrupted(&train_synthetic("20000", "8", "cpu", &more));
     assert!(
         err.contains("error: could not write --checkpoint: /dev/full"),
         "{err}"
@@ -544,6 +508,25 @@ fn kill(name: &str, pid: u32) {
         .status()
         .unwrap();
     assert!(sent.success(), "kill -{name} {pid}");
+}
+
+/// Runs shadertrain with `args` and sends SIGINT as soon as it is
+/// handled; asserts the run exited with 130 and returns its standard error.
+fn interrupted(args: &[&str]) -> String {
+    let done = signal_once_handled(args, "INT", 2, &|| true);
+    let err = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    err
+}
+
+/// Sends SIGTERM to `child` and waits for it; asserts it exited with 143
+/// and returns its standard error.
+fn terminated(child: std::process::Child) -> String {
+    kill("TERM", child.id());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    err
 }
 
 /// Runs shadertrain with `args`, sends SIG`name` (number `number`) once
@@ -654,18 +637,8 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
         let ck = path(&dir, "ck.st");
         let stale = dir.path().join(format!(".ck.st.tmp-{dead}"));
         std::fs::write(&stale, b"left by a run killed mid-write").unwrap();
-        let more = [
-            "--epochs",
-            "100000000",
-            "--threads",
-            "1",
-            "--checkpoint",
-            &ck,
-            "--checkpoint-every",
-            "100000000",
-        ];
         // Some epochs, none of them checkpointed yet.
-        let args = train_synthetic("20000", "8", "cpu", &more);
+        let args = checkpointing_every(&ck, "100000000");
         let handled = Instant::now();
         let settled = || handled.elapsed() > Duration::from_millis(500);
         let out = signal_once_handled(&args, name, number, &settled);
@@ -681,8 +654,7 @@ fn sigterm_and_sighup_write_a_checkpoint_and_exit_with_their_status() {
         assert_eq!(names_in(&dir), ["ck.st", "ck.st.history"], "SIG{name}");
         // And the run goes on from it.
         let more = (c.epoch + 2).to_string();
-        let (ok, out, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", &more]));
-        assert!(ok, "{err}");
+        let out = run_ok(&train_resume(&ck, "cpu", &["--epochs", &more]));
         assert!(out.contains(&format!("epochs    {more}")), "{out}");
     }
 }
@@ -710,13 +682,12 @@ fn divergence_keeps_the_last_finite_parameters_and_the_old_model() {
     // parameters are not finite is not tried (and warned of), the
     // divergence writes the last good ones.
     for every in [&[][..], &["--checkpoint-every", "1"]] {
-        let (ok, _, err) = shadertrain(&train_synthetic(
+        let (_, err) = run_refused(&train_synthetic(
             "100",
             "3",
             "cpu",
             &[&more, every].concat(),
         ));
-        assert!(!ok);
         assert!(err.contains("diverged at epoch"), "{err}");
         assert!(err.contains("lr = 100000"), "{err}");
         assert!(
@@ -743,7 +714,7 @@ fn divergence_keeps_the_last_finite_parameters_and_the_old_model() {
 fn a_sudden_divergence_keeps_the_last_good_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let [m, ck] = paths(&dir, ["m.st", "ck.st"]);
-    let (ok, _, err) = shadertrain(&train_synthetic(
+    let (_, err) = run_refused(&train_synthetic(
         "100",
         "3",
         "cpu",
@@ -762,7 +733,6 @@ fn a_sudden_divergence_keeps_the_last_good_parameters() {
             &ck,
         ],
     ));
-    assert!(!ok);
     assert!(err.contains("diverged at epoch 2"), "{err}");
     assert!(
         err.contains(&format!("the last good parameters (epoch 1) are in {ck}"))
@@ -844,16 +814,14 @@ fn a_readback_past_the_timeout_is_an_error() {
         return;
     }
     let more = ["--epochs", "5", "--gpu-timeout", "0.000001"];
-    let (ok, _, err) = shadertrain(&train_synthetic("262144", "16", "gpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("262144", "16", "gpu", &more));
     assert!(err.contains("did not finish within"), "{err}");
 }
 
 #[test]
 fn no_matching_adapter_says_what_was_tried_and_how_to_get_one() {
     let more = ["--adapter", "no-such-gpu-anywhere"];
-    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "gpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("10", "2", "gpu", &more));
     assert!(
         err.contains("none named like 'no-such-gpu-anywhere'"),
         "{err}"
@@ -888,8 +856,7 @@ fn auto_names_a_software_adapter_as_running_on_the_cpu() {
         eprintln!("SKIPPED (needs a software adapter and no hardware one)");
         return;
     }
-    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "auto", &["--epochs", "1"]));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_synthetic("10", "2", "auto", &["--epochs", "1"]));
     assert!(
         err.contains("training on the CPU: ") && err.contains("(a software adapter, which runs on the CPU itself and is usually slower than the cpu backend, is present; --backend gpu uses it)"),
         "{err}"
@@ -904,8 +871,7 @@ fn auto_names_a_software_adapter_as_running_on_the_cpu() {
         "--gpu-timeout",
         "5",
     ];
-    let (ok, _, err) = shadertrain(&train_synthetic("10", "2", "auto", &gpu));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_synthetic("10", "2", "auto", &gpu));
     assert!(
         err.contains("is present; --backend gpu uses it); --kernels and --gpu-timeout are settings of the GPU backend, unused on the CPU"),
         "{err}"
@@ -960,8 +926,7 @@ fn impossible_runs_are_refused_before_any_work() {
     }
     let d = dir.path().to_string_lossy().into_owned();
     for flag in ["--save", "--history", "--checkpoint"] {
-        let (ok, _, err) = shadertrain(&train_synthetic("5", "2", "cpu", &[flag, &d]));
-        assert!(!ok);
+        let (_, err) = run_refused(&train_synthetic("5", "2", "cpu", &[flag, &d]));
         assert!(err.contains("is a directory"), "{flag}: {err}");
     }
     // A checkpoint's history files beside it: either name taken by a
@@ -970,8 +935,7 @@ fn impossible_runs_are_refused_before_any_work() {
         let [ck, side] = paths(&dir, ["ck.st", side]);
         std::fs::create_dir(&side).unwrap();
         let more = ["--checkpoint", &ck, "--checkpoint-every", "1", "--save", &m];
-        let (ok, _, err) = shadertrain(&train_synthetic("5", "2", "cpu", &more));
-        assert!(!ok);
+        let (_, err) = run_refused(&train_synthetic("5", "2", "cpu", &more));
         let says = format!(
             "--checkpoint: {side} is a directory, and a checkpoint at {ck} keeps its history"
         );
@@ -987,13 +951,10 @@ fn feature_mismatch_names_both_sides() {
     let [a, b, m] = paths(&dir, ["a.csv", "b.csv", "m.st"]);
     std::fs::write(&a, "u,v,y\n1,2,3\n4,5,6\n").unwrap();
     std::fs::write(&b, "u,w,y\n1,2,3\n4,5,6\n").unwrap();
-    let (ok, _, err) = shadertrain(&train_data(&a, "cpu", &["--epochs", "1", "--save", &m]));
-    assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&train_data(&b, "cpu", &["--init", &m, "--epochs", "1"]));
-    assert!(!ok);
+    run_ok(&train_data(&a, "cpu", &["--epochs", "1", "--save", &m]));
+    let (_, err) = run_refused(&train_data(&b, "cpu", &["--init", &m, "--epochs", "1"]));
     assert!(err.contains("u, v") && err.contains("u, w"), "{err}");
-    let (ok, _, err) = shadertrain(&["predict", "--model", &m, "--data", &b]);
-    assert!(!ok);
+    let (_, err) = run_refused(&["predict", "--model", &m, "--data", &b]);
     assert!(err.contains("missing feature column(s) v"), "{err}");
 }
 
@@ -1005,13 +966,10 @@ fn a_run_on_gpu_generated_data_resumes_only_on_the_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let ck = path(&dir, "ck.st");
     let more = ["--epochs", "2", "--checkpoint", &ck];
-    let (ok, _, err) = shadertrain(&train_synthetic("200", "3", "gpu", &more));
-    assert!(ok, "{err}");
-    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "4"]));
-    assert!(!ok);
+    run_ok(&train_synthetic("200", "3", "gpu", &more));
+    let (_, err) = run_refused(&train_resume(&ck, "cpu", &["--epochs", "4"]));
     assert!(err.contains("resume it with --backend gpu"), "{err}");
-    let (ok, out, err) = shadertrain(&train_resume(&ck, "gpu", &["--epochs", "4"]));
-    assert!(ok, "{err}");
+    let out = run_ok(&train_resume(&ck, "gpu", &["--epochs", "4"]));
     assert!(out.contains("generated on the GPU"), "{out}");
 }
 
@@ -1182,14 +1140,12 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
     let more = ["--epochs", "3", "--batch-size", "16", "--save", &m];
     let mut mixed = train_synthetic("50", "2", "gpu", &more);
     mixed.extend(["--precision", "mixed"]);
-    let (ok, _, err) = shadertrain(&mixed);
-    assert!(!ok);
+    let (_, err) = run_refused(&mixed);
     assert!(err.contains("--batch-size trains in f32"), "{err}");
     assert!(!Path::new(&m).exists());
     if have_gpu() {
         // The synthetic rows are made on the host, for the gather.
-        let (ok, out, err) = shadertrain(&train_synthetic("50", "2", "gpu", &more));
-        assert!(ok, "{err}");
+        let out = run_ok(&train_synthetic("50", "2", "gpu", &more));
         assert!(out.contains("kernels, mini-batches of 16"), "{out}");
         assert!(
             out.contains("batches   4 per epoch, of up to 16 rows each: 12 updates this run"),
@@ -1198,15 +1154,13 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
         assert!(Path::new(&m).exists());
         std::fs::remove_file(&m).unwrap();
     }
-    let (ok, out, err) = shadertrain(&train_synthetic("50", "2", "auto", &more));
-    assert!(ok, "{err}");
+    let (out, err) = run_ok_out_err(&train_synthetic("50", "2", "auto", &more));
     assert!(
         err.contains("training on the CPU: mini-batches (--batch-size 16)"),
         "{err}"
     );
     let kernels = [&more[..], &["--kernels", "tiled"]].concat();
-    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "auto", &kernels));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_synthetic("50", "2", "auto", &kernels));
     assert!(
         err.contains(
             "asks for the GPU; --kernels is a setting of the GPU backend, unused on the CPU"
@@ -1216,8 +1170,7 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
     // A search's combinations have sizes of their own: the notice, said
     // once, names none.
     let search = ["--folds", "2", "--epochs", "2", "--grid", "batch-size=8,16"];
-    let (ok, _, err) = shadertrain(&train_synthetic("50", "2", "auto", &search));
-    assert!(ok, "{err}");
+    let (_, err) = run_ok_out_err(&train_synthetic("50", "2", "auto", &search));
     let said = "training on the CPU: mini-batches (--batch-size) run on the cpu backend";
     assert_eq!(err.matches(said).count(), 1, "{err}");
     assert!(
@@ -1251,8 +1204,7 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
             &ck,
         ],
     );
-    let (ok, _, err) = shadertrain(&first);
-    assert!(ok, "{err}");
+    run_ok(&first);
     for change in [
         &["--optimizer", "momentum"][..],
         &["--lr", "0.5"],
@@ -1271,14 +1223,12 @@ fn resume_refuses_new_optimizer_settings_and_keeps_its_own() {
     let names: Vec<&str> = c.optimizer.tensors.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(names, ["m", "v"]);
     let json = path(&dir, "s.json");
-    let (ok, _, err) = shadertrain(&train_resume(
+    run_ok(&train_resume(
         &ck,
         "cpu",
         &["--epochs", "8", "--json", &json],
     ));
-    assert!(ok, "{err}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v = common::read_json(&json);
     assert_eq!(
         v["optimizer"],
         "adam, lr 0.02, beta1 0.9, beta2 0.999, eps 1e-8"
@@ -1345,8 +1295,7 @@ fn adam_divergence_keeps_the_old_model() {
         "--save",
         &m,
     ];
-    let (ok, _, err) = shadertrain(&train_synthetic("100", "3", "cpu", &more));
-    assert!(!ok);
+    let (_, err) = run_refused(&train_synthetic("100", "3", "cpu", &more));
     assert!(err.contains("diverged at epoch"), "{err}");
     assert_eq!(std::fs::read(&m).unwrap(), b"an older model");
 }
@@ -1376,6 +1325,5 @@ fn a_loss_not_finite_before_any_update_names_its_cause() {
         "{err}"
     );
     assert!(!err.contains("smaller --lr"), "{err}");
-    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &raw));
-    assert!(ok, "{err}");
+    run_ok(&train_data(&csv, "cpu", &raw));
 }

@@ -298,6 +298,22 @@ pub fn run_ok(args: &[&str]) -> String {
     out
 }
 
+/// Runs the binary with `args`, asserts it succeeded; returns its standard
+/// output and standard error.
+pub fn run_ok_out_err(args: &[&str]) -> (String, String) {
+    let (ok, out, err) = shadertrain(args);
+    assert!(ok, "shadertrain {args:?} failed: {err}");
+    (out, err)
+}
+
+/// Runs the binary with `args`, asserts it failed; returns its standard
+/// output and standard error.
+pub fn run_refused(args: &[&str]) -> (String, String) {
+    let (ok, out, err) = shadertrain(args);
+    assert!(!ok, "shadertrain {args:?} succeeded: {out}{err}");
+    (out, err)
+}
+
 /// Runs `gen --rows ROWS --features F --seed SEED --out OUT`, asserting it succeeded.
 pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
     run_ok(&[
