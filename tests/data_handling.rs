@@ -2245,12 +2245,6 @@ fn categorical_gaps_refusals_and_runs_from_a_model() {
     run_ok(&args);
     let fills = load_model(Path::new(&model)).unwrap().imputation.unwrap();
     assert_eq!(fills.feature_median[1..4], [0.0, 1.0, 0.0]);
-    // With median, the most common level: green.
-    let mut args = train_data(&other, "cpu", &base);
-    args.extend(["--missing", "median", "--save", &model]);
-    run_ok(&args);
-    let fills = load_model(Path::new(&model)).unwrap().imputation.unwrap();
-    assert_eq!(fills.feature_median[1..4], [0.0, 1.0, 0.0]);
 
     // A run from a model reuses its levels: a file without green still
     // makes three features. --categorical must name the model's columns.
@@ -2360,19 +2354,6 @@ fn missing_median_trains_and_predicts_as_the_file_with_the_medians_written_in() 
         "{err}"
     );
     predict_ok(&model, &filled, &pred_b);
-    let (ok, _, err) = shadertrain(&[
-        "predict",
-        "--model",
-        &model,
-        "--data",
-        &holed,
-        "--missing",
-        "error",
-    ]);
-    assert!(
-        !ok && err.contains("; --missing fill gives it the training median the model keeps"),
-        "{err}"
-    );
     let (ok, _, err) = shadertrain(&[
         "predict",
         "--model",
