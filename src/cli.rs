@@ -205,8 +205,8 @@ pub struct TrainArgs {
     /// encodes its file with them (a level it was not trained on is an
     /// error, or as predict --unseen says). A missing cell is handled as
     /// --missing says: drop leaves its row out, mean fills each of its
-    /// level features with the level's share of the training rows, median
-    /// gives it the most common level.
+    /// level features with the level's share of the training rows that
+    /// hold a level, median gives it the most common level.
     /// The file is held in memory while it is read [default: every column
     /// read is a number].
     #[arg(long, value_name = "NAME[,NAME...]", conflicts_with = "synthetic")]

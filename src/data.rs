@@ -340,17 +340,24 @@ fn resolution_warning(
     }
     // In f64: f32's shortest form of 100000016 is 100000020.
     let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
+    let date = derived.iter().any(|d| d == name);
     let (scored, offset) = match column {
-        Column::Feature => ("", OFFSET),
+        // A --date column is days since 1970-01-01; no offset can be
+        // written in its cells.
+        Column::Feature if date => (
+            "",
+            format!("a --date column is read as days since 1970-01-01, a step of {} s there: write the times in the file as a number column of seconds (or hours) since the first, and read it without --date", step * 86_400.0),
+        ),
+        Column::Feature => ("", OFFSET.to_string()),
         Column::Target => (
             "; the loss and R² are measured against these values",
-            OFFSET,
+            OFFSET.to_string(),
         ),
         // predict's and importance's scores: the predictions are in f64,
         // and no offset in the file brings the scores closer.
         Column::Scored => (
             "; the MSE and R² printed are measured against these values",
-            "the file's own differ from them by up to half a step",
+            "the file's own differ from them by up to half a step".to_string(),
         ),
     };
     Some(match steps {
@@ -489,6 +496,31 @@ impl Dataset {
             )));
         }
         Ok(self.hold_out(fold_positions(index, count, self.rows), seed))
+    }
+
+    /// The first fold of `count` (cut by `seed` as [`Dataset::fold`]
+    /// cuts them) whose training rows hold no number (every cell NaN, a
+    /// missing cell) in some feature, and that feature: the fold that
+    /// [`Imputation::fit`] would refuse, found by counting the numbers of
+    /// each fold's held-out rows, with no copy of the rows.
+    pub fn fold_without_number(&self, count: usize, seed: u64) -> Option<(usize, usize)> {
+        let f = self.features.max(1);
+        let numbers = |rows: &mut dyn Iterator<Item = usize>| {
+            let mut n = vec![0usize; self.features];
+            for r in rows {
+                for (n, v) in n.iter_mut().zip(&self.x[r * f..(r + 1) * f]) {
+                    *n += usize::from(!v.is_nan());
+                }
+            }
+            n
+        };
+        let all = numbers(&mut (0..self.rows));
+        let order = key_order(self.rows, seed);
+        (0..count).find_map(|k| {
+            let held = numbers(&mut order[fold_positions(k, count, self.rows)].iter().copied());
+            let j = (0..self.features).find(|&j| held[j] == all[j])?;
+            Some((k, j))
+        })
     }
 
     /// (training rows, held-out rows): those at `positions` of the key
@@ -982,7 +1014,7 @@ impl DataDigest {
         }
         if out.is_empty() && self.fnv1a64 != want.fnv1a64 {
             out.push(format!(
-                "other values (FNV-1a digest {}, not {})",
+                "other values, or its columns in another order (FNV-1a digest {}, not {}, of the cells in the file's order)",
                 self.fnv1a64, want.fnv1a64
             ));
         }
@@ -3327,6 +3359,34 @@ mod tests {
         assert_eq!(fold_bound(3, 3, usize::MAX), usize::MAX);
     }
 
+    /// fold_without_number finds the first fold whose training rows (as
+    /// Dataset::fold cuts them) hold no number of some feature, as
+    /// Imputation::fit on those rows finds it; a feature with a number in
+    /// every fold's training rows is no such fold.
+    #[test]
+    fn the_first_fold_without_a_number_is_the_one_fit_refuses() {
+        let fits = |d: &Dataset, k: usize| {
+            let (train, _) = d.fold(k, 5, 3).unwrap();
+            Imputation::fit(&train, Fill::Mean, &[]).is_ok()
+        };
+        for keep in 0..12 {
+            // Feature 1 holds numbers in `keep` rows of 40 only.
+            let mut d = Dataset::synthetic(40, 3, 1).unwrap();
+            for r in keep..40 {
+                d.x[r * 3 + 1] = f32::NAN;
+            }
+            let want = (0..5).find(|&k| !fits(&d, k)).map(|k| (k, 1));
+            assert_eq!(d.fold_without_number(5, 3), want, "{keep} numbers");
+            if keep == 0 {
+                assert_eq!(want, Some((0, 1)));
+            }
+            if keep >= 9 {
+                // More numbers than a fold holds out: every fold has one.
+                assert_eq!(want, None);
+            }
+        }
+    }
+
     #[test]
     fn folds_need_two_and_a_row_each() {
         let d = Dataset::synthetic(3, 1, 0).unwrap();
@@ -3563,6 +3623,16 @@ mod tests {
             warnings[1]
         );
         assert!(warnings[1].contains("the loss and R² are measured against these values"));
+        assert!(warnings[0].ends_with(OFFSET), "{}", warnings[0]);
+        // Read with --date (days since 1970), no offset can be written in
+        // its cells: the advice is a number column instead.
+        let t = data.feature_names[..1].to_vec();
+        let warnings = data.resolution_warnings(&t);
+        assert!(
+            warnings[0].ends_with("a --date column is read as days since 1970-01-01, a step of 11059200 s there: write the times in the file as a number column of seconds (or hours) since the first, and read it without --date"),
+            "{}",
+            warnings[0]
+        );
         let mut plain = Dataset::synthetic(100, 3, 1).unwrap();
         assert!(plain.resolution_warnings(&[]).is_empty());
         // A constant target, as the model trains on it (predict's R² line

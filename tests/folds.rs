@@ -681,3 +681,48 @@ fn folds_are_refused_where_they_cannot_work() {
     }
     assert!(!Path::new(&model).exists());
 }
+
+/// A fold whose training rows would hold no number of a feature to fill
+/// its missing cells with is refused before any fold trains, naming it,
+/// for means and medians, with a grid too; a feature with numbers in
+/// every fold's training rows trains.
+#[test]
+fn a_fold_with_nothing_to_fill_with_is_refused_before_any_fold_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let [one, two] = paths(&dir, ["one.csv", "two.csv"]);
+    // z holds a number in row 0 only, then in rows 0 to 9 (more than the
+    // 4 rows each fold holds out).
+    for (csv, numbers) in [(&one, 1), (&two, 10)] {
+        let mut text = String::from("x,z,y\n");
+        for n in 0..20 {
+            let x = n as f64 / 20.0;
+            let z = if n < numbers {
+                format!("{}", n + 1)
+            } else {
+                String::new()
+            };
+            text += &format!("{x},{z},{}\n", 2.0 * x);
+        }
+        std::fs::write(csv, text).unwrap();
+    }
+    for (fill, grid) in [("mean", None), ("median", Some("hidden=4,8"))] {
+        let mut more = vec!["--missing", fill, "--folds", "5", "--epochs", "3"];
+        more.extend(grid.iter().flat_map(|g| ["--grid", *g]));
+        let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &more));
+        assert!(!ok, "{err}");
+        let says = format!(
+            "of --folds 5: the feature 'z' has no number in the 16 rows trained on, so --missing {fill} has no {fill} to fill it with"
+        );
+        assert!(
+            err.contains(&says) && err.contains("checked before any fold trains"),
+            "{err}"
+        );
+        assert!(!err.contains("fold 1 of 5:"), "a fold trained: {err}");
+        let (ok, _, err) = shadertrain(&train_data(&two, "cpu", &more));
+        let last = match grid {
+            Some(_) => "combination 2 of 2 (hidden=8): held-out mse",
+            None => "fold 5 of 5:",
+        };
+        assert!(ok && err.contains(last), "{err}");
+    }
+}

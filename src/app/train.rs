@@ -1008,6 +1008,9 @@ impl TrainingData {
                 (Some(train_rows), Some(val_rows))
             }
             (Some(all), None, Some(fold)) => {
+                if let (0, Some(fill), None) = (fold.index, run.missing.fill(), from.fill) {
+                    check_fold_fills(run, &all, fold.count, fill, &categories)?;
+                }
                 let (train_rows, val_rows) = all.fold(fold.index, fold.count, run.seed)?;
                 what.push_str(&format!(
                     "; {} train, {} held out (fold {} of --folds {})",
@@ -1906,6 +1909,32 @@ fn fill_missing(
         data.impute(m);
     }
     Ok(values)
+}
+
+/// Before the first of `count` folds trains: refuses `--missing mean` or
+/// `median` (`fill`) where some fold's training rows hold no number of a
+/// feature, as that fold would, naming it, so that the folds before it do
+/// not train for nothing.
+fn check_fold_fills(
+    run: &RunOptions,
+    all: &Dataset,
+    count: usize,
+    fill: data::Fill,
+    categories: &[Category],
+) -> Result<()> {
+    let Some((k, _)) = all.fold_without_number(count, run.seed) else {
+        return Ok(());
+    };
+    let (train, _) = all.fold(k, count, run.seed)?;
+    match Imputation::fit(&train, fill, categories) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!(
+            "{}: fold {} of --folds {count}: {e} (the rows of the fold held out are not used for the {}s; checked before any fold trains)",
+            run.data.as_deref().unwrap_or(Path::new("")).display(),
+            k + 1,
+            fill.name()
+        ),
+    }
 }
 
 /// The values [`fill_missing`] fills with; `None` without `--missing mean`
