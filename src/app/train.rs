@@ -3193,6 +3193,7 @@ fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// The edge notice's test: lowest among the last 5 rates and never 1.5
     /// times that lowest after it, a rise that came back down included.
@@ -3235,7 +3236,6 @@ mod tests {
         let blown = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, f64::NAN];
         assert!(!lowest_at_edge(&found(&blown)));
     }
-    use std::time::Duration;
 
     /// Process `rank` of as many as `times` has seconds, each its time.
     struct Clocks {
