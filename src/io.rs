@@ -1470,6 +1470,11 @@ pub struct Checkpoint {
     /// `None` for other runs, and for checkpoints written before it was
     /// recorded.
     pub threads: Option<usize>,
+    /// The GPU backend's `--kernels` where the run gave other than auto
+    /// (`fused`, `tiled`, `layered` or `wide`), which fix the order of its
+    /// sums; `None` otherwise, and for checkpoints written before it was
+    /// recorded.
+    pub kernels: Option<String>,
     /// How `--lr auto` chose the rate; `None` for a rate given, and for
     /// checkpoints written before it was recorded.
     pub lr_auto: Option<LrAuto>,
@@ -1500,6 +1505,8 @@ pub struct CheckpointView<'a> {
     pub backend: Option<&'a str>,
     /// See [`Checkpoint::threads`].
     pub threads: Option<usize>,
+    /// See [`Checkpoint::kernels`].
+    pub kernels: Option<&'a str>,
     /// How `--lr auto` chose the rate, where it did.
     pub lr_auto: Option<&'a LrAuto>,
 }
@@ -1516,6 +1523,7 @@ impl Checkpoint {
             kept: self.kept.as_ref(),
             backend: self.backend.as_deref(),
             threads: self.threads,
+            kernels: self.kernels.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
         }
     }
@@ -1690,6 +1698,9 @@ impl CheckpointWriter {
         }
         if let Some(t) = ck.threads {
             extra.push(("threads", t.to_string()));
+        }
+        if let Some(k) = ck.kernels {
+            extra.push(("kernels", k.to_string()));
         }
         let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
@@ -1978,6 +1989,9 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
     if let Some(t) = ck.threads {
         extra.push(("threads", t.to_string()));
     }
+    if let Some(k) = ck.kernels {
+        extra.push(("kernels", k.to_string()));
+    }
     model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)
 }
 
@@ -2188,6 +2202,15 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             )))
         }
     };
+    let kernels = match meta.get("kernels").map(String::as_str) {
+        None => None,
+        Some(k @ ("fused" | "tiled" | "layered" | "wide")) => Some(k.to_string()),
+        Some(k) => {
+            return Err(bad(format!(
+                "metadata 'kernels' ({k}) is not fused, tiled, layered or wide"
+            )))
+        }
+    };
     Ok((
         model,
         Checkpoint {
@@ -2201,6 +2224,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             kept,
             backend,
             threads,
+            kernels,
             lr_auto,
         },
     ))

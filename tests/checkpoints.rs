@@ -44,6 +44,7 @@ fn the_backend_a_checkpoint_names_is_checked() {
             kept: None,
             backend,
             threads,
+            kernels: None,
             lr_auto: None,
         };
         CheckpointWriter::new(&ck, None)
@@ -210,6 +211,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         kept: None,
         backend: Some("cpu"),
         threads: None,
+        kernels: None,
         lr_auto: None,
     };
     let mut writer = CheckpointWriter::new(&ck, None);
@@ -1011,6 +1013,7 @@ fn state_without_its_count_or_epoch_is_refused() {
         kept: Some(&kept),
         backend: Some("cpu"),
         threads: None,
+        kernels: None,
         lr_auto: None,
     };
     CheckpointWriter::new(&ck, None)
@@ -1073,4 +1076,58 @@ fn a_run_on_standard_input_resumes_from_its_rows_piped_in_again() {
         std::fs::read(&whole).unwrap(),
         std::fs::read(&resumed).unwrap()
     );
+}
+
+/// A GPU run's `--kernels` other than auto is recorded in its checkpoint,
+/// and a resume without `--kernels` takes them, with a notice, so that it
+/// goes on bit for bit; a resume on the cpu backend does not.
+#[test]
+fn a_resume_keeps_the_kernels_the_run_asked_for() {
+    if !common::have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, ck, full, resumed] = paths(&dir, ["d.csv", "ck.st", "full.st", "res.st"]);
+    gen_csv(&csv, "200", "3", "5");
+    let run = |more: &[&str]| {
+        let mut args = common::train_data(&csv, "gpu", &["--hidden", "8", "--optimizer", "adam"]);
+        args.extend_from_slice(more);
+        common::run_ok(&args);
+    };
+    run(&["--kernels", "wide", "--epochs", "6", "--save", &full, "-q"]);
+    run(&[
+        "--kernels",
+        "wide",
+        "--epochs",
+        "3",
+        "--checkpoint",
+        &ck,
+        "-q",
+    ]);
+    assert_eq!(
+        load_checkpoint(Path::new(&ck))
+            .unwrap()
+            .1
+            .kernels
+            .as_deref(),
+        Some("wide")
+    );
+    let (ok, out, err) = shadertrain(&[
+        "train", "--resume", &ck, "--epochs", "6", "--save", &resumed,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("notice: --kernels wide, as the run that wrote ")
+            && out.contains("wide kernels"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        std::fs::read(&full).unwrap(),
+        std::fs::read(&resumed).unwrap()
+    );
+    let (ok, _, err) = shadertrain(&common::train_resume(&ck, "cpu", &["--epochs", "6"]));
+    assert!(ok && !err.contains("--kernels"), "{err}");
+    // A run of the default kernels records none.
+    run(&["--epochs", "3", "--checkpoint", &ck, "-q"]);
+    assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.kernels, None);
 }

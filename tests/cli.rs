@@ -3042,6 +3042,37 @@ fn lr_auto_samples_the_rows_of_a_large_full_batch() {
     assert_eq!(without_time(&all), without_time(&test(&sample, &three).1));
 }
 
+/// On the GPU, synthetic rows past 16,384 with --lr auto are generated on
+/// the host (not on the device), so that the range test samples the same
+/// 16,384 rows as on the CPU and finds the cpu backend's rate; it had
+/// tested on every row there, and chosen another rate for the same seed.
+#[test]
+fn lr_auto_samples_gpu_synthetic_rows_as_the_cpu_does() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let j = path(&dir, "s.json");
+    let found = |backend: &str| {
+        let more = ["--hidden", "8", "--epochs", "1", "--optimizer", "adam"];
+        let mut args = train_synthetic("20000", "4", backend, &more);
+        args.extend(["--lr", "auto", "--seed", "3", "--json", &j]);
+        run_ok(&args);
+        read_json(&j)
+    };
+    let (cpu, gpu) = (found("cpu"), found("gpu"));
+    assert_eq!(gpu["options"]["on_device"], false, "{gpu}");
+    for v in [&cpu, &gpu] {
+        assert_eq!(v["lr_range_test"]["rows"], 16_384, "{v}");
+    }
+    assert_eq!(cpu["lr_range_test"]["lr"], gpu["lr_range_test"]["lr"]);
+    // Without --lr auto they are still made on the device.
+    let mut args = train_synthetic("20000", "4", "gpu", &["--epochs", "1", "--json", &j]);
+    args.extend(["--optimizer", "adam"]);
+    run_ok(&args);
+    assert_eq!(read_json(&j)["options"]["on_device"], true);
+}
+
 /// `predict` shares the rows of a large file among the cores: its output
 /// is the reference's prediction of every row, read in one piece and
 /// predicted on one thread, value for value (a standardised model here,

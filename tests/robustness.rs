@@ -778,6 +778,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             kept: None,
             backend: Some("gpu".into()),
             threads: None,
+            kernels: None,
             lr_auto: None,
         };
         save_checkpoint(&m, &c, &ck)

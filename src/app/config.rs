@@ -234,15 +234,17 @@ impl RunOptions {
             seed: args.seed,
             init: args.init.clone(),
             patience: args.patience,
-            // The split, the statistics and the mini-batches' gather
-            // need the rows on the host.
+            // The split, the statistics, the mini-batches' gather and
+            // --lr auto's sample of the rows need the rows on the host.
             on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
                 && args.synthetic.is_some()
                 && args.data.is_none()
                 && !standardize
                 && args.validation_split.is_none()
                 && args.folds.is_none()
-                && args.batch_size.is_none(),
+                && args.batch_size.is_none()
+                && !(args.lr == Some(LrChoice::Auto)
+                    && args.synthetic > Some(crate::optim::range::FULL_BATCH_ROWS)),
             standardize,
             standardize_as_init: from_init == Some(None),
             validation_split: args.validation_split,
@@ -626,6 +628,31 @@ fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
     n
 }
 
+/// The GPU backend's kernels: `--kernels`, or where it is left out (auto)
+/// and `resumed`'s checkpoint was written on the GPU with other kernels
+/// given, those, so that it goes on bit for bit (the kernels fix the order
+/// of the sums); with a notice. Not on a backend that is not the GPU.
+fn resumed_kernels(args: &TrainArgs, resumed: Option<&Resumed>) -> Result<KernelChoice> {
+    let cpu = matches!(
+        args.backend,
+        BackendChoice::Kind(BackendKind::Cpu | BackendKind::Reference)
+    );
+    let recorded = resumed.and_then(|r| Some((r, r.checkpoint.kernels.as_deref()?)));
+    let (Some((r, name)), KernelChoice::Auto, false) = (recorded, args.device.kernels, cpu) else {
+        return Ok(args.device.kernels);
+    };
+    let kernels = <KernelChoice as clap::ValueEnum>::from_str(name, false)
+        .map_err(|_| anyhow::anyhow!("{}: no kernels are named {name}", r.path.display()))?;
+    super::notice(
+        args.quiet,
+        &format!(
+            "--kernels {name}, as the run that wrote {} asked for, so that it goes on bit for bit (other kernels sum in another order)",
+            r.path.display()
+        ),
+    );
+    Ok(kernels)
+}
+
 impl TrainConfig {
     /// Where `--backend auto` trains on the CPU: the clause that says
     /// which of the GPU backend's settings given go unused, or nothing.
@@ -699,6 +726,7 @@ impl TrainConfig {
         }
         let threads = resumed_threads(args, resumed.as_ref());
         let threads_resumed = threads != args.device.threads;
+        let kernels = resumed_kernels(args, resumed.as_ref())?;
         check_gpu_settings(args)?;
         let config = TrainConfig {
             run,
@@ -717,7 +745,7 @@ impl TrainConfig {
             threads,
             threads_resumed,
             cpu_isa: args.device.cpu_isa,
-            kernels: args.device.kernels,
+            kernels,
             // --adapter chooses among the adapters auto looks at.
             gpu_settings: (gpu_only_flags(args).into_iter())
                 .filter(|f| *f != "--adapter")

@@ -2550,6 +2550,8 @@ struct Checkpointer<'a> {
     backend: BackendKind,
     /// The cpu backend's threads, in a run on it in one pass.
     threads: Option<usize>,
+    /// The GPU backend's `--kernels`, where given other than auto.
+    kernels: Option<String>,
     /// How `--lr auto` chose the rate, with the run's initial parameters.
     lr_auto: Option<io::LrAuto>,
 }
@@ -2584,6 +2586,10 @@ impl<'a> Checkpointer<'a> {
             // validation scorer's threads follow it too.
             threads: (backend == BackendKind::Cpu && config.run.shards.is_none())
                 .then(|| Fast::thread_count(config.threads, usize::MAX)),
+            kernels: (backend == BackendKind::Gpu && config.kernels != KernelChoice::Auto)
+                .then(|| clap::ValueEnum::to_possible_value(&config.kernels))
+                .flatten()
+                .map(|v| v.get_name().to_string()),
             lr_auto,
         }
     }
@@ -2614,6 +2620,7 @@ impl<'a> Checkpointer<'a> {
             kept,
             backend: Some(self.backend.name()),
             threads: self.threads,
+            kernels: self.kernels.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
         };
         writer.borrow_mut().write(&model, &ck)
