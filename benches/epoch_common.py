@@ -164,11 +164,12 @@ WARM_FOR = 0.2
 
 def timed(args, run_epoch, sync=lambda: None):
     """Per-epoch seconds of `args.samples` samples after `args.warmup`
-    untimed ones (and more, to fill WARM_FOR), each sample `args.batch` calls of `run_epoch`, with
-    `sync` (waiting for the device) before its clock starts and after the
-    last epoch; and the loss the first call returned, before any update,
-    read once the clock has stopped (`report`'s `first_loss`, which
-    `shadertrain bench` compares with its own)."""
+    untimed ones (and more, until WARM_FOR has passed since the first),
+    each sample `args.batch` calls of `run_epoch`, with `sync` (waiting
+    for the device) before its clock starts and after the last epoch; and
+    the loss the first call returned, before any update, read once the
+    clock has stopped (`report`'s `first_loss`, which `shadertrain bench`
+    compares with its own)."""
     times = []
     first = None
     warm = None
@@ -185,7 +186,7 @@ def timed(args, run_epoch, sync=lambda: None):
         warm = end if warm is None else warm
         # As `shadertrain bench`: the warm-up's count, and after the first
         # sample WARM_FOR seconds at least.
-        if i >= args.warmup and end - warm >= WARM_FOR:
+        if i >= args.warmup and t - warm >= WARM_FOR:
             times.append((end - t) / args.batch)
         i += 1
     return times, float(first)

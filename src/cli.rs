@@ -1467,7 +1467,9 @@ pub struct BenchArgs {
     /// Untimed samples before timing; at least one runs, since the first
     /// (reported as "first sample") includes pipeline warm-up, and after
     /// it more run until 0.2 s have passed (a process's first milliseconds
-    /// can run at a fraction of its speed); at most 1,000,000.
+    /// can run at a fraction of its speed; not under --distributed on
+    /// several processes, which must run as many samples each); at most
+    /// 1,000,000.
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub warmup: usize,
 

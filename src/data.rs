@@ -340,6 +340,8 @@ fn resolution_warning(
     }
     // In f64: f32's shortest form of 100000016 is 100000020.
     let (lo, hi, step) = (f64::from(lo), f64::from(hi), f64::from(step));
+    // `derived` holds one-hot levels too, but a level's 0s and 1s are
+    // never too few steps apart: a derived column here is a date.
     let date = derived.iter().any(|d| d == name);
     let (scored, offset) = match column {
         // A --date column is days since 1970-01-01; no offset can be
@@ -500,11 +502,11 @@ impl Dataset {
 
     /// The first fold of `count` (cut by `seed` as [`Dataset::fold`]
     /// cuts them) whose training rows hold no number (every cell NaN, a
-    /// missing cell) in some feature, and that feature: the fold that
-    /// [`Imputation::fit`] would refuse, found by counting the numbers of
-    /// each fold's held-out rows, with no copy of the rows.
-    pub fn fold_without_number(&self, count: usize, seed: u64) -> Option<(usize, usize)> {
-        let f = self.features.max(1);
+    /// missing cell) in some feature: the fold that [`Imputation::fit`]
+    /// would refuse, found by counting the numbers of each fold's held-out
+    /// rows, with no copy of the rows.
+    pub fn fold_without_number(&self, count: usize, seed: u64) -> Option<usize> {
+        let f = self.features;
         let numbers = |rows: &mut dyn Iterator<Item = usize>| {
             let mut n = vec![0usize; self.features];
             for r in rows {
@@ -516,10 +518,9 @@ impl Dataset {
         };
         let all = numbers(&mut (0..self.rows));
         let order = key_order(self.rows, seed);
-        (0..count).find_map(|k| {
+        (0..count).find(|&k| {
             let held = numbers(&mut order[fold_positions(k, count, self.rows)].iter().copied());
-            let j = (0..self.features).find(|&j| held[j] == all[j])?;
-            Some((k, j))
+            held.iter().zip(&all).any(|(held, all)| held == all)
         })
     }
 
@@ -811,9 +812,15 @@ impl Imputation {
             }
         }
         if let Some(j) = count.iter().position(|&n| n == 0) {
-            let name = escaped(&data.feature_names[j]);
+            // A one-hot level's feature is missing with its column's cell:
+            // the column is what --ignore can leave out.
+            let feature = &data.feature_names[j];
+            let (what, name, none) = match column_of_level(categories).get(feature) {
+                Some(column) => ("the one-hot column", escaped(column), "level"),
+                None => ("the feature", escaped(feature), "number"),
+            };
             return Err(Error::Config(format!(
-                "the feature '{name}' has no number in the {} trained on, so --missing {} has no {} to fill it with; --ignore {} leaves it unread",
+                "{what} '{name}' has no {none} in the {} trained on, so --missing {} has no {} to fill it with; --ignore {} leaves it unread",
                 crate::units::count(data.rows, "row"),
                 fill.name(),
                 fill.name(),
@@ -3375,10 +3382,10 @@ mod tests {
             for r in keep..40 {
                 d.x[r * 3 + 1] = f32::NAN;
             }
-            let want = (0..5).find(|&k| !fits(&d, k)).map(|k| (k, 1));
+            let want = (0..5).find(|&k| !fits(&d, k));
             assert_eq!(d.fold_without_number(5, 3), want, "{keep} numbers");
             if keep == 0 {
-                assert_eq!(want, Some((0, 1)));
+                assert_eq!(want, Some(0));
             }
             if keep >= 9 {
                 // More numbers than a fold holds out: every fold has one.

@@ -1797,6 +1797,18 @@ fn missing_mean_fits_on_the_training_rows_and_travels_with_the_model() {
         !ok && err.contains(&format!("{holed}: the feature 'a' has no number in the 2 rows trained on, so --missing mean has no mean to fill it with; --ignore a leaves it unread")),
         "{err}"
     );
+    // A one-hot column with no level in the training rows (its one level
+    // is in the row --seed 3 holds out) is named as the column, which
+    // --ignore leaves out, not as its level.
+    std::fs::write(&holed, "a,c,y\n1,,1\n2,,2\n3,,3\n4,r,4\n5,,5\n").unwrap();
+    let more = ["--missing", "mean", "--categorical", "c"];
+    let mut args = train_data(&holed, "cpu", &more);
+    args.extend(["--validation-split", "0.2", "--seed", "3"]);
+    let (ok, _, err) = shadertrain(&args);
+    assert!(
+        !ok && err.contains(&format!("{holed}: the one-hot column 'c' has no level in the 4 rows trained on, so --missing mean has no mean to fill it with; --ignore c leaves it unread")),
+        "{err}"
+    );
     std::fs::write(&holed, "a,b,y\n1,1,\n,2,NA\n").unwrap();
     let (ok, _, err) = shadertrain(&train_data(&holed, "cpu", &["--missing", "mean"]));
     assert!(

@@ -682,6 +682,20 @@ fn folds_are_refused_where_they_cannot_work() {
     assert!(!Path::new(&model).exists());
 }
 
+/// The fold (1 to 5, by --seed 0) that holds the first data row of `csv`
+/// out, from `--fold-predictions` of a plain run.
+fn one_fold(csv: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let oof = path(&dir, "oof.csv");
+    let more = ["--folds", "5", "--epochs", "1", "--ignore", "z"];
+    let mut args = train_data(csv, "cpu", &more);
+    args.extend(["--fold-predictions", &oof]);
+    run_ok(&args);
+    let text = std::fs::read_to_string(&oof).unwrap();
+    let row = text.lines().nth(1).unwrap();
+    row.split(',').next().unwrap().to_string()
+}
+
 /// A fold whose training rows would hold no number of a feature to fill
 /// its missing cells with is refused before any fold trains, naming it,
 /// for means and medians, with a grid too; a feature with numbers in
@@ -711,13 +725,15 @@ fn a_fold_with_nothing_to_fill_with_is_refused_before_any_fold_trains() {
         let (ok, _, err) = shadertrain(&train_data(&one, "cpu", &more));
         assert!(!ok, "{err}");
         let says = format!(
-            "of --folds 5: the feature 'z' has no number in the 16 rows trained on, so --missing {fill} has no {fill} to fill it with"
+            "one.csv: fold {} of 5: the feature 'z' has no number in the 16 rows trained on, so --missing {fill} has no {fill} to fill it with",
+            one_fold(&one)
         );
         assert!(
-            err.contains(&says) && err.contains("checked before any fold trains"),
+            err.contains(&says) && err.contains("found before the first fold trains"),
             "{err}"
         );
-        assert!(!err.contains("fold 1 of 5:"), "a fold trained: {err}");
+        // No fold's line, nor a combination's.
+        assert!(!err.contains("held-out mse"), "a fold trained: {err}");
         let (ok, _, err) = shadertrain(&train_data(&two, "cpu", &more));
         let last = match grid {
             Some(_) => "combination 2 of 2 (hidden=8): held-out mse",

@@ -124,8 +124,12 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             };
             let mut b = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
             // Every process runs the same samples, as each epoch reduces
-            // over all of them: a warm-up by count only, not by time.
-            let warmup = bench::Warmup::exactly(args.warmup);
+            // over all of them: a warm-up by count only where there are
+            // several (`bench --shards` in one process warms up by time too).
+            let warmup = match size {
+                1 => bench::Warmup::new(args.warmup),
+                _ => bench::Warmup::exactly(args.warmup),
+            };
             let timing = bench::time_epochs(&mut b, warmup, args.samples, 1)
                 .with_context(|| format!("benchmarking {} on {kind}", shape.label()))?;
             let stats = b.stats();

@@ -421,6 +421,8 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
 fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutOfFold>) -> String {
     let count = run.fold.map_or(scores.len(), |f| f.count);
     let kept = run.keep == Keep::BestVal;
+    // One line whatever the file's name holds.
+    let data = crate::units::one_line(data);
     let text = format!(
         "{count}-fold cross-validation (--seed {}): {data}\neach fold trained from the same start on the other folds' rows and scored on its own{}{}\n",
         run.seed,

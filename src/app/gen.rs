@@ -22,7 +22,7 @@ pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     )?;
     let to = match io::is_standard_output(&args.out) {
         true => "standard output".to_string(),
-        false => args.out.display().to_string(),
+        false => units::one_line(&args.out.display().to_string()).into_owned(),
     };
     let line = format!(
         "wrote {} × {} to {to}\n",

@@ -404,7 +404,8 @@ impl Search<'_> {
         };
         text += &format!(
             ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in the target's units\n",
-            self.run.seed, self.data,
+            self.run.seed,
+            crate::units::one_line(self.data),
         );
         let keys = self.combos[0].values.iter().map(|(k, _)| k.clone());
         let rounds: &[&str] = match self.halving {

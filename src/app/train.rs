@@ -1008,6 +1008,8 @@ impl TrainingData {
                 (Some(train_rows), Some(val_rows))
             }
             (Some(all), None, Some(fold)) => {
+                // Once, as the first fold starts: the folds are cut alike
+                // for each. A model's kept values (--init) fill every fold.
                 if let (0, Some(fill), None) = (fold.index, run.missing.fill(), from.fill) {
                     check_fold_fills(run, &all, fold.count, fill, &categories)?;
                 }
@@ -1435,8 +1437,7 @@ fn described(
         Some(d) => what.push_str(&format!("; dropped {d}")),
         None => {}
     }
-    // One line in the summary and in the folds' and searches' tables.
-    units::one_line(&what).into_owned()
+    what
 }
 
 /// Checks that `given` (a list option's columns) name, in any order, the
@@ -1922,15 +1923,16 @@ fn check_fold_fills(
     fill: data::Fill,
     categories: &[Category],
 ) -> Result<()> {
-    let Some((k, _)) = all.fold_without_number(count, run.seed) else {
+    let Some(k) = all.fold_without_number(count, run.seed) else {
         return Ok(());
     };
     let (train, _) = all.fold(k, count, run.seed)?;
+    let data = run.data.as_deref().expect("folds of a file's rows");
     match Imputation::fit(&train, fill, categories) {
         Ok(_) => Ok(()),
         Err(e) => bail!(
-            "{}: fold {} of --folds {count}: {e} (the rows of the fold held out are not used for the {}s; checked before any fold trains)",
-            run.data.as_deref().unwrap_or(Path::new("")).display(),
+            "{}: fold {} of {count}: {e} (the rows of the fold held out are not used for the {}s; found before the first fold trains)",
+            data.display(),
             k + 1,
             fill.name()
         ),
