@@ -217,6 +217,15 @@ fn control_characters_in_warnings_and_the_summary_are_shown_escaped() {
             "no line {line:?} in\n{text}"
         );
     }
+    // gen's report names the file it wrote on one line too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["gen", "--rows", "3", "--features", "1", "--out"])
+        .arg(folder.join("g.csv"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text, format!("wrote 3 rows × 1 feature to {shown}/g.csv\n"));
 }
 
 #[test]
