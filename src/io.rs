@@ -1687,21 +1687,7 @@ impl CheckpointWriter {
         if let Some(l) = at_epoch {
             extra.push(("checkpoint_val_loss", format!("{l:?}")));
         }
-        if let Some(d) = ck.data {
-            extra.push((
-                "data",
-                serde_json::to_string(d).expect("a digest serialises"),
-            ));
-        }
-        if let Some(b) = ck.backend {
-            extra.push(("backend", b.to_string()));
-        }
-        if let Some(t) = ck.threads {
-            extra.push(("threads", t.to_string()));
-        }
-        if let Some(k) = ck.kernels {
-            extra.push(("kernels", k.to_string()));
-        }
+        extra.extend(run_metadata(ck));
         let bytes = model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)?;
         let written = write_atomically(&self.path, |w| w.write_all(&bytes));
         if written.is_ok() {
@@ -1977,22 +1963,23 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
         let val = serde_json::to_string(val).expect("pairs of numbers serialise");
         extra.push(("val_history", val));
     }
-    if let Some(d) = ck.data {
-        extra.push((
-            "data",
-            serde_json::to_string(d).expect("a digest serialises"),
-        ));
-    }
-    if let Some(b) = ck.backend {
-        extra.push(("backend", b.to_string()));
-    }
-    if let Some(t) = ck.threads {
-        extra.push(("threads", t.to_string()));
-    }
-    if let Some(k) = ck.kernels {
-        extra.push(("kernels", k.to_string()));
-    }
+    extra.extend(run_metadata(ck));
     model_to_bytes_with_state(model, &extra, ck.optimizer, ck.kept, ck.lr_auto)
+}
+
+/// The metadata of a checkpoint's run that both its forms record, where
+/// known: the data's digest, the backend, its threads and its kernels.
+fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
+    let data = (ck.data).map(|d| serde_json::to_string(d).expect("a digest serialises"));
+    [
+        ("data", data),
+        ("backend", ck.backend.map(str::to_string)),
+        ("threads", ck.threads.map(|t| t.to_string())),
+        ("kernels", ck.kernels.map(str::to_string)),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key, value?)))
+    .collect()
 }
 
 /// Reads a checkpoint, and its history file when it has one.

@@ -77,28 +77,35 @@
 /// ([`units::one_line`]).
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let text = format!($($arg)*);
-        let line = format!("{}\n", $crate::units::one_line(&text));
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }};
+    ($($arg:tt)*) => {
+        $crate::said(&format!($($arg)*), false)
+    };
 }
 
 /// As [`say!`], for text of several lines (a table after a sentence): each
 /// of its lines is kept, and escaped as [`say!`] escapes its one.
 #[macro_export]
 macro_rules! say_lines {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let text = format!($($arg)*);
-        let mut lines = String::with_capacity(text.len() + 1);
-        for line in text.lines() {
-            lines.push_str(&$crate::units::one_line(line));
-            lines.push('\n');
-        }
-        let _ = std::io::stderr().write_all(lines.as_bytes());
-    }};
+    ($($arg:tt)*) => {
+        $crate::said(&format!($($arg)*), true)
+    };
+}
+
+/// [`say!`]'s and [`say_lines!`]' write: `text` escaped as one line, or
+/// with `keep_lines` line by line, each line ended, in one write.
+#[doc(hidden)]
+pub fn said(text: &str, keep_lines: bool) {
+    use std::io::Write as _;
+    let mut out = String::with_capacity(text.len() + 1);
+    let lines = match keep_lines {
+        true => text.lines().collect(),
+        false => vec![text],
+    };
+    for line in lines {
+        out.push_str(&units::one_line(line));
+        out.push('\n');
+    }
+    let _ = std::io::stderr().write_all(out.as_bytes());
 }
 
 pub mod app;

@@ -414,10 +414,7 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let ck = path(&dir, "ck.st");
     let child = spawn_checkpointing_run(&ck);
     wait_for(&ck);
-    kill("INT", child.id());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{err}");
+    let err = stopped_by(child, "INT", 130);
     assert!(err.contains("interrupted at epoch"), "{err}");
     assert!(err.contains("checkpoint written"), "{err}");
     let (model, c) = load_checkpoint(Path::new(&ck)).unwrap();
@@ -522,10 +519,16 @@ fn interrupted(args: &[&str]) -> String {
 /// Sends SIGTERM to `child` and waits for it; asserts it exited with 143
 /// and returns its standard error.
 fn terminated(child: std::process::Child) -> String {
-    kill("TERM", child.id());
+    stopped_by(child, "TERM", 143)
+}
+
+/// Sends SIG`name` to `child` and waits for it; asserts it exited with
+/// `code` and returns its standard error.
+fn stopped_by(child: std::process::Child, name: &str, code: i32) -> String {
+    kill(name, child.id());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert_eq!(out.status.code(), Some(code), "{err}");
     err
 }
 
