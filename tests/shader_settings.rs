@@ -15,7 +15,7 @@ use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::Precision;
-use shadertrain::gpu::ops::{run, Slot};
+use shadertrain::gpu::ops::{run, run_exact, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::Optimizer;
@@ -140,7 +140,7 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             &[Slot::Input(&source), Slot::Output(6)],
         );
         assert_eq!(ok.unwrap()[0], vec![32.0, 32.0, 32.0, 8.0, 8.0, 8.0]);
-        let short = run(
+        let short = run_exact(
             &ctx,
             &kernels,
             Kernel::Reduce,
@@ -155,7 +155,7 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             outputs: 0,
             ..Params::default()
         };
-        let zero = run(
+        let zero = run_exact(
             &ctx,
             &kernels,
             Kernel::ForwardSigmoid,
@@ -176,7 +176,7 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             ..Params::default()
         };
         let lens = [8, 8, 12, 12];
-        let two_outputs = run_on(&ctx, &kernels, Kernel::BackpropOutputSigmoid, &two, &lens);
+        let two_outputs = exact_on(&ctx, &kernels, Kernel::BackpropOutputSigmoid, &two, &lens);
         let message = format!("{two_outputs:?}");
         assert!(message.contains("outputs is 2, not 1"), "{message}");
         assert_refused("two outputs", two_outputs);
@@ -185,8 +185,35 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
 }
 
 /// Runs `kernel` under `p` on buffers of `lens` values, every one bound
-/// read-write and filled with 0.25.
+/// read-write and filled with 0.25, each followed by `ops::run`'s canaries
+/// (which the kernel must leave as they are).
 fn run_on(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    p: &Params,
+    lens: &[usize],
+) -> shadertrain::Result<Vec<Vec<f32>>> {
+    filled(run, ctx, kernels, kernel, p, lens)
+}
+
+/// As [`run_on`], on bindings exactly `lens` long: what `Step::new` must
+/// refuse where one is shorter than the proof needs.
+fn exact_on(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    p: &Params,
+    lens: &[usize],
+) -> shadertrain::Result<Vec<Vec<f32>>> {
+    filled(run_exact, ctx, kernels, kernel, p, lens)
+}
+
+type Runner =
+    fn(&Context, &Kernels, Kernel, &Params, &[Slot<'_>]) -> shadertrain::Result<Vec<Vec<f32>>>;
+
+fn filled(
+    runner: Runner,
     ctx: &Context,
     kernels: &Kernels,
     kernel: Kernel,
@@ -195,7 +222,7 @@ fn run_on(
 ) -> shadertrain::Result<Vec<Vec<f32>>> {
     let data: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.25; n]).collect();
     let slots: Vec<Slot> = data.iter().map(|d| Slot::InOut(d)).collect();
-    run(ctx, kernels, kernel, p, &slots)
+    runner(ctx, kernels, kernel, p, &slots)
 }
 
 fn assert_refused(what: &str, got: shadertrain::Result<Vec<Vec<f32>>>) {
@@ -265,7 +292,7 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
             short[b] -= 1;
             assert_refused(
                 &format!("{k:?} on {short:?}"),
-                run_on(ctx, kernels, k, &p, &short),
+                exact_on(ctx, kernels, k, &p, &short),
             );
         }
     }
@@ -280,7 +307,7 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
         let lens: Vec<usize> = k.bindings()[1..].iter().map(|_| 100_000).collect();
         assert_refused(
             &format!("{k:?} under {zero:?}"),
-            run_on(ctx, kernels, k, &zero, &lens),
+            exact_on(ctx, kernels, k, &zero, &lens),
         );
     }
 }
@@ -362,8 +389,8 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
         };
         let k = Kernel::ToHalf;
         assert!(run_on(&ctx, &kernels, k, &p, &[17, 512]).is_ok());
-        assert_refused("to_half src", run_on(&ctx, &kernels, k, &p, &[16, 512]));
-        assert_refused("to_half dst", run_on(&ctx, &kernels, k, &p, &[17, 511]));
+        assert_refused("to_half src", exact_on(&ctx, &kernels, k, &p, &[16, 512]));
+        assert_refused("to_half dst", exact_on(&ctx, &kernels, k, &p, &[17, 511]));
         // 100 rows of 70 units in row groups of 64, w2 at 10, b1 at 500,
         // units padded to 96.
         let p = Params {
@@ -386,14 +413,14 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
                 short[b] -= 1;
                 assert_refused(
                     &format!("{k:?} on {short:?}"),
-                    run_on(&ctx, &kernels, k, &p, &short),
+                    exact_on(&ctx, &kernels, k, &p, &short),
                 );
             }
         }
         // Zero divisors: delta_half's unit blocks and row groups.
         let big = [100_000; 5];
         for zero in [Params { count: 0, ..p }, Params { group_rows: 0, ..p }] {
-            let got = run_on(&ctx, &kernels, Kernel::DeltaHalfTanh, &zero, &big);
+            let got = exact_on(&ctx, &kernels, Kernel::DeltaHalfTanh, &zero, &big);
             assert_refused(&format!("delta_half under {zero:?}"), got);
         }
     }

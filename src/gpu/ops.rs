@@ -1,8 +1,17 @@
 //! Runs one kernel on host data: how the tests hold each kernel to its CPU
 //! twin in `cpu::ops`, and how benches/kernels.rs times it. Buffers are made
 //! per [`Op`], so this is for checking and timing, not for training.
+//!
+//! [`run`] and [`run_pipeline`] follow every slot's values with a tail of
+//! [`CANARIES`] canary NaNs inside the same binding, and refuse a result
+//! whose tails changed: a kernel that writes past the lengths its proof
+//! gives ([`Kernel::bounds`]) is caught there, and one that reads past them
+//! turns the canaries' NaN into its outputs, which its twin test then
+//! refuses. Within the binding, not past it, because past it the driver's
+//! robust buffer access would discard the write and hide it. [`run_exact`]
+//! binds the slots as they are, for the tests of `Step::new`'s refusals.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
 use crate::gpu::context::Context;
 use crate::gpu::epoch::Step;
@@ -18,10 +27,19 @@ pub enum Slot<'a> {
     InOut(&'a [f32]),
 }
 
+/// How many canaries follow each slot's values in [`run`]'s bindings.
+pub const CANARIES: usize = 64;
+
+/// A canary's bits: a quiet NaN with a payload that no arithmetic on the
+/// device produces (its results are the canonical NaN, or carry an input's
+/// payload), so a kernel's write of anything over it shows.
+pub const CANARY_BITS: u32 = 0x7fa5_a5a5;
+
 /// Dispatches `kernel` once, over the workgroups `params` calls for, with
 /// `params` at binding 0 and `slots` after it, in the order of
-/// [`Kernel::bindings`]. Returns the contents of the `Output` and `InOut`
-/// slots, in order.
+/// [`Kernel::bindings`], each bound with [`CANARIES`] canaries after its
+/// values. Returns the contents of the `Output` and `InOut` slots, in
+/// order, without the canaries; an error where the kernel changed any.
 pub fn run(
     ctx: &Context,
     kernels: &Kernels,
@@ -42,6 +60,70 @@ pub fn run(
 /// As [`run`], with `pipeline` (which runs `kernel`), such as a fused
 /// pipeline built for one network's shape.
 pub fn run_pipeline(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    pipeline: &wgpu::ComputePipeline,
+    params: &Params,
+    slots: &[Slot<'_>],
+) -> Result<Vec<Vec<f32>>> {
+    let canary = f32::from_bits(CANARY_BITS);
+    let guarded: Vec<Vec<f32>> = slots
+        .iter()
+        .map(|slot| {
+            let mut values = match slot {
+                Slot::Input(data) | Slot::InOut(data) => data.to_vec(),
+                Slot::Output(len) => vec![0.0; *len],
+            };
+            values.extend([canary; CANARIES]);
+            values
+        })
+        .collect();
+    let padded: Vec<Slot<'_>> = slots
+        .iter()
+        .zip(&guarded)
+        .map(|(slot, values)| match slot {
+            Slot::Input(_) => Slot::Input(values),
+            Slot::Output(_) | Slot::InOut(_) => Slot::InOut(values),
+        })
+        .collect();
+    let mut results = dispatch_once(ctx, kernels, kernel, pipeline, params, &padded)?;
+    // Slot i is binding kernel.bindings()[i + 1], after the uniform block.
+    let written = (kernel.bindings().iter().skip(1))
+        .zip(slots)
+        .filter(|(_, slot)| !matches!(slot, Slot::Input(_)));
+    for ((binding, _), values) in written.zip(&mut results) {
+        let len = values.len() - CANARIES;
+        if let Some(at) = values[len..]
+            .iter()
+            .position(|v| v.to_bits() != CANARY_BITS)
+        {
+            return Err(Error::Device(format!(
+                "{} wrote past the {len} values of binding {binding}: value {} is {:#010x}",
+                kernel.entry_point(),
+                len + at,
+                values[len + at].to_bits()
+            )));
+        }
+        values.truncate(len);
+    }
+    Ok(results)
+}
+
+/// As [`run`], on bindings exactly as long as `slots`, with no canaries:
+/// for the tests of what `Step::new` refuses.
+pub fn run_exact(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    params: &Params,
+    slots: &[Slot<'_>],
+) -> Result<Vec<Vec<f32>>> {
+    let pipeline = kernels.pipeline(ctx, kernel)?;
+    dispatch_once(ctx, kernels, kernel, pipeline, params, slots)
+}
+
+fn dispatch_once(
     ctx: &Context,
     kernels: &Kernels,
     kernel: Kernel,
