@@ -2928,25 +2928,30 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if is_missing(raw) {
         return Err(format!("'{shown}'{MARKS_MISSING}"));
     }
-    let v: f64 = text
+    let v: f32 = text
         .parse()
         .map_err(|_| format!("'{shown}' is not a number"))?;
-    if !v.is_finite() {
-        return Err(format!("'{shown}' is not a finite number"));
-    }
-    stored(v).ok_or_else(|| format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"))
+    stored(v).ok_or_else(|| {
+        let word = text.trim_start_matches(['+', '-']).to_ascii_lowercase();
+        match word.as_str() {
+            "inf" | "infinity" | "nan" => format!("'{shown}' is not a finite number"),
+            _ => format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"),
+        }
+    })
 }
 
-/// A cell's number `v` as the f32 stored, rounded to nearest, one below
-/// f32's least normal magnitude (1.1754944e-38) as 0 of its sign, as the
-/// backends flush subnormals; `None` past f32's largest value (f32::MAX
-/// written in full, or as 3.4028235e38, is in). Both CSV readers store
-/// cells through it.
-fn stored(v: f64) -> Option<f32> {
-    let f = v as f32;
-    match f.is_normal() {
-        true => Some(f),
-        false => f.is_finite().then(|| 0f32.copysign(f)),
+/// A cell's number as the f32 stored: `v`, the text parsed straight to
+/// f32 and so rounded once, to nearest (through f64 first, a number within
+/// f64's rounding of halfway between two f32s could land one f32 off); one
+/// below f32's least normal magnitude (1.1754944e-38) as 0 of its sign, as
+/// the backends flush subnormals; `None` for an infinity, which is a number
+/// past f32's largest value (f32::MAX written in full, or as 3.4028235e38,
+/// is in) as well as `inf`, and for NaN. Both CSV readers store cells
+/// through it.
+fn stored(v: f32) -> Option<f32> {
+    match v.is_normal() {
+        true => Some(v),
+        false => v.is_finite().then(|| 0f32.copysign(v)),
     }
 }
 
@@ -3050,12 +3055,34 @@ mod tests {
         ] {
             assert_eq!(parse_cell(text.as_bytes()), Ok(want), "{text}");
         }
-        for text in ["3.4028236e38", "-3.5e38", "1e39"] {
+        for text in ["3.4028236e38", "-3.5e38", "1e39", "1e400"] {
             let err = parse_cell(text.as_bytes()).unwrap_err();
             assert!(
                 err.contains("is out of range for f32 (|v| ≤ 3.4028235e38)"),
                 "{text}: {err}"
             );
+        }
+        for text in ["inf", "-Infinity", "+NaN"] {
+            let err = parse_cell(text.as_bytes()).unwrap_err();
+            assert!(err.ends_with("is not a finite number"), "{text}: {err}");
+        }
+    }
+
+    /// A cell is rounded to f32 once: each of these is a hair past the
+    /// midpoint between two f32s, which rounding to f64 first would put on
+    /// the midpoint, and then to the even f32 below.
+    #[test]
+    fn a_cell_is_rounded_to_f32_once() {
+        for (text, want) in [
+            ("1.00000005960464477539062501", 1.0 + f32::EPSILON),
+            ("16777217.000000001", 16_777_218.0),
+            ("-16777217.000000001", -16_777_218.0),
+        ] {
+            assert_eq!(parse_cell(text.as_bytes()), Ok(want), "{text}");
+            let (csv, plain) = both_readers(&format!("{text},1\n"), 2);
+            let want = vec![want.to_bits(), 1f32.to_bits()];
+            assert_eq!(csv.unwrap().1, want, "{text}: the csv reader");
+            assert_eq!(plain, Some((want, 1)), "{text}: the plain reader");
         }
     }
 
