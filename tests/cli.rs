@@ -1598,6 +1598,48 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
     assert!(!err.contains("--optimizer lbfgs"), "{err}");
 }
 
+/// Where something other than the rate held the steps back or blew them
+/// up, the warning or error names it: L-BFGS's first trial step (--lr
+/// 1e25 stalled it at once, and was told to change the network), a
+/// schedule that fell to nothing (told its rate was too high), a clipping
+/// norm or Adam's ε that shrank every step, and a weight decay that alone
+/// makes θ grow (told to clip, which comes before the decay).
+#[test]
+fn what_held_a_run_back_is_named() {
+    let run = |more: &[&str]| {
+        let more = [&["--hidden", "8", "--epochs", "30"], more].concat();
+        shadertrain(&train_synthetic("200", "3", "cpu", &more))
+    };
+    let warned = |more: &[&str], says: &str| {
+        let (ok, _, err) = run(more);
+        assert!(ok && err.contains(says), "{more:?}: {err}");
+    };
+    warned(
+        &["--optimizer", "lbfgs", "--lr", "1e25"],
+        "L-BFGS's line search found no lower loss in its first iteration, whose first trial step --lr 1e25 sets: try a smaller --lr (L-BFGS's default is 1)",
+    );
+    warned(
+        &["--optimizer", "gd", "--lr-schedule", "exponential", "--lr-gamma", "1e-30"],
+        "the loss stopped moving at epoch 1, where the schedule's rate had fallen to 1e-31 from --lr 0.1: try a schedule that falls more slowly",
+    );
+    warned(
+        &["--optimizer", "gd", "--clip-grad-norm", "1e-30"],
+        "the loss hardly moved over the whole run: try a larger --lr (this run used 0.1), a larger --clip-grad-norm (this run used 1e-30), or --lr auto",
+    );
+    warned(
+        &["--optimizer", "adam", "--eps", "1e30"],
+        "try a larger --lr (this run used 0.001), a smaller --eps (this run used 1e30), or --lr auto",
+    );
+    // lr·λ = 1e5: the decay alone diverges, and clipping cannot help.
+    let (ok, _, err) = run(&["--optimizer", "gd", "--weight-decay", "1e6"]);
+    let says = "try a smaller --lr, a smaller --weight-decay or --standardize\n";
+    assert!(!ok && err.contains(says), "{err}");
+    // lr·λ = 0.01: the decay may add to the blow-up; clipping may help too.
+    let (ok, _, err) = run(&["--optimizer", "gd", "--lr", "100", "--weight-decay", "1e-4"]);
+    let says = "try a smaller --lr, --clip-grad-norm C, a smaller --weight-decay or --standardize";
+    assert!(!ok && err.contains(says), "{err}");
+}
+
 /// `gen`'s task of `rows` rows × 8 features (seed 1) with the target a
 /// price, 100·y + 500: far from the output's start near 0.
 fn price_csv(path: &str, rows: &str) {

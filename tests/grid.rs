@@ -1126,7 +1126,8 @@ fn a_search_without_optimizer_uses_one_for_every_combination() {
 
 /// A best value at the end of a number option's three or more values is
 /// noted (the best may lie past it); not an inner one, nor 0 at the low
-/// end, nor a random search's draw.
+/// end, nor a random search's draw, nor one that scored as another value
+/// did.
 #[test]
 fn a_best_value_at_the_grids_end_is_noted() {
     let dir = tempfile::tempdir().unwrap();
@@ -1166,4 +1167,12 @@ fn a_best_value_at_the_grids_end_is_noted() {
             "{grid}: {out}"
         );
     }
+    // Rates that move nothing score alike: no end is noted, and the best
+    // is said to be no better than the mean.
+    let out = search("lr=1e-30,1e-20,1e-10", &["--optimizer", "adam"]);
+    let note = "note: no combination learned the target: the best predicts the held-out rows no better than the training rows' mean does (r² -";
+    assert!(
+        out.contains(note) && !out.contains("is the smallest the grid tried"),
+        "{out}"
+    );
 }

@@ -1330,4 +1330,12 @@ fn a_loss_not_finite_before_any_update_names_its_cause() {
     );
     assert!(!err.contains("smaller --lr"), "{err}");
     run_ok(&train_data(&csv, "cpu", &raw));
+    // --lr auto's range test finds the same start, and names the same cause.
+    let auto = [&raw[..], &["--lr", "auto"]].concat();
+    let (_, err) = run_refused(&train_data(&csv, "gpu", &auto));
+    assert!(
+        err.contains("--lr auto: the starting parameters' loss is not finite, so no rate can be judged: the GPU sums the squared errors in f32")
+            && err.contains("--standardize scales it"),
+        "{err}"
+    );
 }

@@ -212,17 +212,23 @@ fn diverged(
 /// it, and the error told the user to try a smaller --lr, where the cpu
 /// backend's f64 sum trained.
 fn first_loss_not_finite(config: &TrainConfig, done: &Finished, loss: f64) -> anyhow::Error {
-    let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
-    let gpu = done.backend.starts_with("gpu");
-    let cause = match (gpu, standardize) {
-        (true, true) => "the GPU sums the squared errors in f32, at most 3.4e38, which a target this far from the output's start overflows: --standardize scales it (the cpu backend sums in f64)",
-        (true, false) => "the GPU sums the squared errors in f32, at most 3.4e38, which these rows overflow: the cpu backend sums in f64",
-        (false, true) => "the rows hold values too large for f32's products: --standardize scales them",
-        (false, false) => "the rows or the starting parameters hold values too large for f32's products",
-    };
+    let cause = start_not_finite(config, done.backend.starts_with("gpu"));
     anyhow::anyhow!(
         "the loss before any update is {loss}, so no epoch trained (no --lr led there): {cause}"
     )
+}
+
+/// What makes the loss of a run's starting parameters not finite, on the
+/// GPU (`gpu`) or a CPU backend: its f32 sum of squared errors, or f32's
+/// products, and --standardize where it would help.
+pub(super) fn start_not_finite(config: &TrainConfig, gpu: bool) -> &'static str {
+    let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
+    match (gpu, standardize) {
+        (true, true) => "the GPU sums the squared errors in f32, at most 3.4e38, which a target this far from the output's start overflows: --standardize scales it (the cpu backend sums in f64)",
+        (true, false) => "the GPU sums the squared errors in f32, at most 3.4e38, which these rows overflow, as do values too large for f32's products in the rows or the starting parameters: the cpu backend sums in f64",
+        (false, true) => "the rows hold values too large for f32's products: --standardize scales them",
+        (false, false) => "the rows or the starting parameters hold values too large for f32's products",
+    }
 }
 
 /// The warning after a resumed run in which no epoch ran because the
@@ -755,6 +761,42 @@ fn slow_throughout(losses: &[f64]) -> bool {
         && recent / back as f64 >= 0.5 * (first - last) / (losses.len() - 1) as f64
 }
 
+/// Where the loss stopped moving (no epoch after changed it by more than
+/// a millionth) at an epoch whose scheduled rate was below a thousandth
+/// of `--lr`: that epoch, and the rate. A schedule that fell to nothing
+/// froze the run, not a rate too high.
+fn schedule_froze(config: &TrainConfig, done: &Finished) -> Option<(usize, f64)> {
+    let losses = &done.outcome.losses;
+    let moved = |e: &usize| (losses[*e] - losses[e - 1]).abs() > 1e-6 * losses[e - 1].abs();
+    let epoch = (1..losses.len()).rev().find(moved).unwrap_or(0);
+    let base = config.run.optimizer.lr();
+    let cuts = &done.outcome.rate_cuts;
+    let rate = config.run.lr_schedule.rate(base, epoch as u64, cuts);
+    (epoch + 1 < losses.len() && rate < 1e-3 * base).then_some((epoch, rate))
+}
+
+/// What else shrank a first-order run's steps, besides its rate: a
+/// clipping norm far below the gradient's, or Adam's ε far above √v.
+/// ", a larger --clip-grad-norm (this run used 1e-30)" as they apply.
+fn small_step_causes(config: &TrainConfig) -> String {
+    let opt = config.run.optimizer;
+    let mut causes = String::new();
+    let clip = opt.max_grad_norm();
+    if clip > 0.0 {
+        let clip = crate::optim::short(clip);
+        causes += &format!(", a larger --clip-grad-norm (this run used {clip})");
+    }
+    if let crate::optim::Optimizer::Adam { eps, .. } = opt {
+        // Adam's step is about --lr · m/(√v + ε): an ε above the
+        // gradient's size divides it away.
+        if eps > 1e-3 {
+            let eps = crate::optim::short(eps);
+            causes += &format!(", a smaller --eps (this run used {eps})");
+        }
+    }
+    causes
+}
+
 /// A training R² below this: the model is no better than the target's
 /// mean.
 const MEAN_R2: f64 = 1e-3;
@@ -818,7 +860,11 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         };
         let loose = gtol > crate::optim::DEFAULT_GTOL
             && outcome.reason == crate::train::StopReason::GradientSmall;
-        let advice = match (far, ended && still_falling(losses), loose) {
+        // --tol 1e39: every fall is below it, so the first epoch stopped
+        // the run.
+        let tol_stop =
+            outcome.reason == crate::train::StopReason::Converged && config.run.tol > 0.0;
+        let advice = match (far, ended && still_falling(losses), loose || tol_stop) {
             (true, _, _) => format!(
                 "{}, which stalls L-BFGS; try --standardize",
                 far_text(&done.far_columns)
@@ -828,6 +874,11 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             }
             // Not a stall: a tolerance above the default was met (--gtol
             // 10 at epoch 0).
+            (false, false, true) if tol_stop => format!(
+                "it stopped at epoch {} where the loss fell by less than --tol {} of itself: give a smaller --tol",
+                outcome.updates,
+                crate::optim::short(config.run.tol)
+            ),
             (false, false, true) => format!(
                 "it stopped at epoch {} where the gradient's largest entry was at most --gtol {}: give a smaller --gtol",
                 outcome.updates,
@@ -839,17 +890,39 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
                 } else {
                     ""
                 };
-                format!("L-BFGS stalled: try another --hidden or --activation, or a first-order optimizer (--optimizer adam --lr auto){or}")
+                let lr = config.run.optimizer.lr();
+                let default = crate::optim::OptimizerKind::Lbfgs.default_lr();
+                match outcome.reason == crate::train::StopReason::NoDescent
+                    && outcome.run_updates == 0
+                    && lr > default
+                {
+                    // --lr 1e25: the line search's first trial step was so
+                    // long that its 25 tries never came back to a lower loss.
+                    true => format!(
+                        "L-BFGS's line search found no lower loss in its first iteration, whose first trial step --lr {} sets: try a smaller --lr (L-BFGS's default is {default}){or}",
+                        crate::optim::short(lr)
+                    ),
+                    false => format!("L-BFGS stalled: try another --hidden or --activation, or a first-order optimizer (--optimizer adam --lr auto){or}"),
+                }
             }
         };
         return Some(format!("{head}; {advice}"));
     } else if still_falling(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
+    } else if let Some((epoch, rate)) = schedule_froze(config, done) {
+        // --lr-gamma 1e-30: the loss stopped where the rate fell to
+        // nothing, not where a large rate saturated the units.
+        let lr = crate::optim::short(config.run.optimizer.lr());
+        let rate = crate::optim::short(rate);
+        format!("the loss stopped moving at epoch {epoch}, where the schedule's rate had fallen to {rate} from --lr {lr}: try a schedule that falls more slowly (a --lr-gamma nearer 1, a larger --lr-min)")
     } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {
         // Flat from the start: the updates were too small to move it.
         let lr = crate::optim::short(config.run.optimizer.lr());
-        format!("the loss hardly moved over the whole run: try a larger --lr (this run used {lr}), or --lr auto")
+        format!(
+            "the loss hardly moved over the whole run: try a larger --lr (this run used {lr}){}, or --lr auto",
+            small_step_causes(config)
+        )
     } else if slow_throughout(losses) {
         // adam at 2e-6 on gen's 2,000 × 8 fell 1% over 200 epochs, every
         // epoch, and was told its rate was too high.
@@ -948,8 +1021,18 @@ fn can_clip(config: &TrainConfig) -> bool {
 /// did not and a new one from scratch could.
 pub(super) fn other_remedies(config: &TrainConfig) -> Vec<String> {
     let mut remedies = Vec::new();
-    if can_clip(config) {
+    let opt = config.run.optimizer;
+    let decay = opt.weight_decay();
+    // Where 1 − lr·λ < −1, the decay alone makes θ grow (in gd's g + λθ,
+    // or AdamW's shrink), and clipping, which comes before it, cannot help.
+    let decay_alone = decay > 0.0
+        && opt.lr() * decay > 2.0
+        && (opt.kind() == crate::optim::OptimizerKind::Gd || opt.shrink().is_some());
+    if can_clip(config) && !decay_alone {
         remedies.push("--clip-grad-norm C".to_string());
+    }
+    if decay > 0.0 {
+        remedies.push("a smaller --weight-decay".to_string());
     }
     // A resumed run keeps its options, and --init's model its statistics.
     if !config.run.standardize && config.resume.is_none() && config.run.init.is_none() {

@@ -21,6 +21,10 @@ use crate::cli::{BackendChoice, GridAxis, GridRange, GridValues, TrainArgs, MOST
 use crate::gpu::KernelFamily;
 use crate::optim::OptimizerKind;
 
+/// A best combination's mean held-out R² below this learned nothing: the
+/// training rows' mean scores about 0 (a little below, held out).
+const LEARNED_R2: f64 = 1e-3;
+
 /// `--halving`'s first round trains at least 1/this of `--epochs`
 /// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
 /// otherwise. On 3,000 rows and 36 combinations (BENCHMARKS.md, "Successive
@@ -478,7 +482,13 @@ impl Search<'_> {
                 let t = tried[i].as_ref().expect("ranked");
                 text += &format!("best{so_far}: {}\n", self.flags(i, t));
                 if complete && !self.random {
-                    self.edges(i).iter().for_each(|e| text += &format!("{e}\n"));
+                    (self.edges(i, tried).iter()).for_each(|e| text += &format!("{e}\n"));
+                }
+                if let Some(r) = t.val_r2.map(|r| r.mean).filter(|&r| r < LEARNED_R2) {
+                    text += &format!(
+                        "note: no combination learned the target: the best predicts the held-out rows no better than the training rows' mean does (r² {}); a run of its options alone says in its warning why\n",
+                        folds::r2_text(r)
+                    );
                 }
             }
             None => text += &format!("best{so_far}: none (every combination tried diverged)\n"),
@@ -488,14 +498,28 @@ impl Search<'_> {
 
     /// A note for each numeric option whose value in combination `best`
     /// is the largest, or the smallest other than 0, of three or more the
-    /// grid tried: the best may lie past the grid's end.
-    fn edges(&self, best: usize) -> Vec<String> {
+    /// grid tried: the best may lie past the grid's end. Not where a
+    /// combination with another value of it scored the best's mean
+    /// held-out MSE to a millionth: the grid could not tell those values
+    /// apart (rates of 1e-30 and 1e-20 that move nothing).
+    fn edges(&self, best: usize, tried: &[Option<Tried>]) -> Vec<String> {
         let number = |v: &str| v.parse::<f64>().ok().filter(|v| v.is_finite());
+        let score = |i: usize| tried[i].as_ref().and_then(|t| t.val_mse).map(|m| m.mean);
+        let best_score = score(best);
         let mut notes = Vec::new();
         for (k, (key, value)) in self.combos[best].values.iter().enumerate() {
             let Some(v) = number(value) else {
                 continue;
             };
+            let tied = (0..self.combos.len()).any(|i| {
+                self.combos[i].values[k].1 != *value
+                    && score(i)
+                        .zip(best_score)
+                        .is_some_and(|(s, b)| (s - b).abs() <= 1e-6 * b.abs())
+            });
+            if tied {
+                continue;
+            }
             let mut tried: Vec<f64> = (self.combos.iter())
                 .filter_map(|c| number(&c.values[k].1))
                 .collect();

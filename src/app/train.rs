@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _, Result};
 use super::budget;
 use super::config::{many_rows_flags, Fold, Resumed, RunOptions, TrainConfig, LR_PLOT_NEEDS};
 use super::decay_search::{choose_decay, SearchInterrupted};
-use super::ending::{conclude, other_remedies, with_run_flags};
+use super::ending::{conclude, other_remedies, start_not_finite, with_run_flags};
 use super::folds::FoldScore;
 use super::progress;
 use super::report::{self, ConstantColumn, Finished, Milestones};
@@ -2748,9 +2748,16 @@ fn find_rate<'a>(
     if outcome.reason == StopReason::Interrupted {
         return Ok(None);
     }
-    let found = test
-        .choose(&outcome.losses, range::back_off(&config.run.lr_schedule))
-        .map_err(|e| anyhow::anyhow!("--lr auto: {e}"))?;
+    let found =
+        (test.choose(&outcome.losses, range::back_off(&config.run.lr_schedule))).map_err(|e| {
+            match e {
+                range::NoRate::StartNotFinite => {
+                    let cause = start_not_finite(config, backend.describe().starts_with("gpu"));
+                    anyhow::anyhow!("--lr auto: {e}: {cause}")
+                }
+                _ => anyhow::anyhow!("--lr auto: {e}"),
+            }
+        })?;
     if found.epochs == test.epochs && lowest_at_edge(&found) {
         // Not where it would be refused (a run from a raw --init model).
         let standardize = match other_remedies(config).iter().any(|r| r == "--standardize") {
