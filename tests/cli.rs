@@ -1202,6 +1202,46 @@ fn a_far_target_puts_standardize_first() {
     );
 }
 
+/// A run stopped by --target-loss at epoch k writes the history and the
+/// final loss of a run of --epochs k, to the bit, on both CPU backends:
+/// the reference's loss after the last update is summed in its gradient
+/// pass's order (it was one ulp off on 1,500 rows, two blocks).
+#[test]
+fn a_target_loss_stop_ends_as_a_run_of_that_many_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let [h, j] = paths(&dir, ["h.csv", "s.json"]);
+    for backend in ["reference", "cpu"] {
+        let run = |more: &[&str]| {
+            let all = [
+                &[
+                    "--hidden",
+                    "8",
+                    "--optimizer",
+                    "gd",
+                    "--history",
+                    &h,
+                    "--json",
+                    &j,
+                ][..],
+                more,
+            ]
+            .concat();
+            run_ok(&train_synthetic("1500", "6", backend, &all));
+            (
+                std::fs::read_to_string(&h).unwrap(),
+                read_json(&j)["final_loss"].clone(),
+            )
+        };
+        let (history, _) = run(&["--epochs", "6"]);
+        let losses = read_history(std::path::Path::new(&h)).unwrap();
+        assert!(losses[5] < losses[4], "{backend}: {history}");
+        let target = format!("{:e}", losses[5]);
+        let stopped = run(&["--epochs", "100", "--target-loss", &target]);
+        let fixed = run(&["--epochs", "5"]);
+        assert_eq!(stopped, fixed, "{backend}");
+    }
+}
+
 /// --target-loss stops at the first epoch at or below it, and the JSON's
 /// milestones name, for each power of ten reached (the target's too), the
 /// first such epoch of the history, with times that never go backwards.

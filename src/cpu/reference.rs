@@ -383,12 +383,22 @@ impl Backend for Reference<'_> {
     }
 }
 
-/// (1/N)·Σ(ŷ − y)², accumulated in f64.
+/// (1/N)·Σ(ŷ − y)², accumulated in f64 in the order of
+/// [`loss_and_grads`]: each block of [`BLOCK`] rows summed in turn, then
+/// added to the total; so the loss after a run's last update is the loss
+/// the next epoch's pass would give, to the bit (a run stopped by
+/// `--target-loss` at epoch k, whose loss came from the pass, and one of
+/// `--epochs k` then agree).
 pub fn mse(yhat: &[f64], y: &[f32]) -> f64 {
-    let sq: f64 = yhat
-        .iter()
-        .zip(y)
-        .map(|(p, &t)| (p - t as f64).powi(2))
-        .sum();
+    let sq: f64 = (yhat.chunks(BLOCK).zip(y.chunks(BLOCK)))
+        .map(|(yhat, y)| {
+            let mut block = 0.0;
+            for (p, &t) in yhat.iter().zip(y) {
+                let e = p - t as f64;
+                block += e * e;
+            }
+            block
+        })
+        .fold(0.0, |sq, block| sq + block);
     sq / y.len() as f64
 }
