@@ -1465,10 +1465,11 @@ pub struct Checkpoint {
     /// The backend that wrote it (`cpu`, `reference` or `gpu`); `None` for
     /// checkpoints written before it was recorded.
     pub backend: Option<String>,
-    /// The cpu backend's threads in a run on it in one pass (`--threads`,
-    /// 0 read as the machine's cores), which fix the order of its sums;
-    /// `None` for other runs, and for checkpoints written before it was
-    /// recorded.
+    /// The threads (`--threads`, 0 read as the machine's cores) of a run
+    /// in one pass on the cpu backend, or of one whose held-out rows the
+    /// host scored beside another backend, which fix the order of their
+    /// sums; `None` for other runs, and for checkpoints written before it
+    /// was recorded.
     pub threads: Option<usize>,
     /// The GPU backend's `--kernels` where the run gave other than auto
     /// (`fused`, `tiled`, `layered` or `wide`), which fix the order of its

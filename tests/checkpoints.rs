@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{gen_csv, path, paths, shadertrain, train_synthetic};
+use common::{gen_csv, path, paths, run_ok, run_ok_out_err, shadertrain, train_synthetic};
 use shadertrain::io::{
     load_checkpoint, load_model, model_to_bytes_with_state, CheckpointView, CheckpointWriter,
 };
@@ -983,6 +983,50 @@ fn a_resume_on_the_cpu_keeps_the_threads_of_the_run() {
     assert!(!err.contains("lowered"), "{err}");
     let read = |p: &str| std::fs::read_to_string(p).unwrap();
     assert_eq!(read(&whole), read(&resumed), "held-out losses");
+}
+
+/// The reference backend's held-out rows are scored on the host, on
+/// `--threads`' threads: its checkpoint records them too, and a resume on
+/// it without `--threads` takes them, so the validation losses go on bit
+/// for bit (they went on in the machine's cores' order). A resume on
+/// another backend does not take them.
+#[test]
+fn a_resume_keeps_the_threads_that_scored_the_held_out_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [checkpoint, whole, resumed] = paths(&dir, ["c.ck", "whole.csv", "resumed.csv"]);
+    let options = [
+        "--optimizer",
+        "adam",
+        "--hidden",
+        "8",
+        "--validation-split",
+        "0.3",
+        "--threads",
+        "1",
+    ];
+    let run = |epochs: &str, more: &[&str]| {
+        let all = [&options[..], &["--epochs", epochs], more].concat();
+        run_ok(&train_synthetic("1500", "6", "reference", &all));
+    };
+    run("10", &["--history", &whole]);
+    run("5", &["--checkpoint", &checkpoint]);
+    let (_, c) = load_checkpoint(Path::new(&checkpoint)).unwrap();
+    assert_eq!(c.threads, Some(1));
+    let resume = |more: &[&str]| {
+        let args = ["train", "--resume", &checkpoint, "--epochs", "10"];
+        run_ok_out_err(&[&args[..], more].concat()).1
+    };
+    let err = resume(&["--history", &resumed]);
+    let read = |p: &str| std::fs::read_to_string(p).unwrap();
+    assert_eq!(read(&whole), read(&resumed), "held-out losses");
+    // Said where this machine has more cores than the one thread.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let taken = "notice: --threads 1, as the run that wrote";
+    assert_eq!(err.contains(taken), cores > 1, "{err}");
+    // On the cpu backend, whose own sums the threads order, it is another
+    // run: the machine's threads, as asked.
+    let err = resume(&["--backend", "cpu"]);
+    assert!(!err.contains(taken), "{err}");
 }
 
 /// A checkpoint whose optimizer state has no step count, or whose kept

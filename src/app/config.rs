@@ -602,18 +602,25 @@ pub struct Resumed {
     pub checkpoint: io::Checkpoint,
 }
 
-/// The cpu backend's threads: `--threads`, or where it is left out (or
-/// 0) and `resumed`'s checkpoint was written on the cpu backend in one
-/// pass, that run's, so that it goes on bit for bit (the threads fix the
-/// order of the sums); with a notice where they are not this machine's
-/// cores.
+/// The threads of the cpu backend and of held-out rows scored on the
+/// host: `--threads`, or where it is left out (or 0) and `resumed`'s
+/// checkpoint recorded the run's (a run in one pass on the cpu backend,
+/// or one whose held-out rows the host scored), those, so that it goes on
+/// bit for bit (the threads fix the order of the sums); with a notice
+/// where they are not this machine's cores. Not on another backend than
+/// the checkpoint's.
 fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
-    let other = matches!(
-        args.backend,
-        BackendChoice::Kind(BackendKind::Reference | BackendKind::Gpu)
-    );
-    let recorded = resumed.and_then(|r| Some((r, r.checkpoint.threads?)));
-    let (Some((r, n)), 0, false) = (recorded, args.device.threads, other) else {
+    let other = |r: &Resumed| match (args.backend, r.checkpoint.backend.as_deref()) {
+        (BackendChoice::Kind(kind), Some(wrote)) => kind.name() != wrote,
+        // Before the backend was recorded, only the cpu backend's
+        // threads were.
+        (BackendChoice::Kind(kind), None) => kind != BackendKind::Cpu,
+        (BackendChoice::Auto, _) => false,
+    };
+    let recorded = resumed
+        .filter(|r| !other(r))
+        .and_then(|r| Some((r, r.checkpoint.threads?)));
+    let (Some((r, n)), 0) = (recorded, args.device.threads) else {
         return args.device.threads;
     };
     if n != crate::cpu::Fast::thread_count(0, usize::MAX) {

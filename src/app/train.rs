@@ -638,12 +638,14 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
         let opened = open_run(&config, from, &data, &sets, shards, comm, device.clone());
         let (mut backend, validation, kept) =
             agree(comm, "the backend", opened, |_| String::new())?;
+        // Held-out rows scored on the host, with --threads' threads.
+        let host_scored = validation.is_some() && backend.held_out().is_none();
         let checkpointer = Checkpointer::new(
             &config,
             model,
             writer.take(),
             data.digest.clone(),
-            device.kind(),
+            (device.kind(), host_scored),
             lr_start.as_deref(),
         );
         let fitted = fit(
@@ -2550,7 +2552,8 @@ struct Checkpointer<'a> {
     data: Option<DataDigest>,
     /// The backend training the run.
     backend: BackendKind,
-    /// The cpu backend's threads, in a run on it in one pass.
+    /// The threads of a run in one pass on the cpu backend, or of one
+    /// whose held-out rows are scored on the host.
     threads: Option<usize>,
     /// The GPU backend's `--kernels`, where given other than auto.
     kernels: Option<String>,
@@ -2564,7 +2567,7 @@ impl<'a> Checkpointer<'a> {
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
         data: Option<DataDigest>,
-        backend: BackendKind,
+        (backend, host_scored): (BackendKind, bool),
         lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
         let mut run = config.run.clone();
@@ -2585,8 +2588,10 @@ impl<'a> Checkpointer<'a> {
             data,
             backend,
             // As asked (0: the cores), before the cap by rows: the
-            // validation scorer's threads follow it too.
-            threads: (backend == BackendKind::Cpu && config.run.shards.is_none())
+            // validation scorer's threads follow it too, on the cpu
+            // backend and where the host scores the held-out rows beside
+            // another (the reference's, an L-BFGS GPU run's).
+            threads: ((backend == BackendKind::Cpu || host_scored) && config.run.shards.is_none())
                 .then(|| Fast::thread_count(config.threads, usize::MAX)),
             kernels: (backend == BackendKind::Gpu && config.kernels != KernelChoice::Auto)
                 .then(|| clap::ValueEnum::to_possible_value(&config.kernels))
