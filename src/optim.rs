@@ -471,14 +471,16 @@ impl Optimizer {
             ),
         ] {
             if v > 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&v) {
+                let (min, max) = (f32::MIN_POSITIVE, f32::MAX);
+                let (bound, becomes) = match v < min as f64 {
+                    true => (
+                        format!("below f32's least normal value, {min:e}"),
+                        "0 (subnormals are flushed)",
+                    ),
+                    false => (format!("above f32's largest value, {max:e}"), "inf"),
+                };
                 return bad(format!(
-                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it (it would be {}): give a value from {:e} to {:e}",
-                    match v as f32 {
-                        held if held == 0.0 || held.is_infinite() => held.to_string(),
-                        held => format!("{held:e}"),
-                    },
-                    f32::MIN_POSITIVE,
-                    f32::MAX
+                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it: it is {bound}, and would be {becomes} there; give a value from {min:e} to {max:e}"
                 ));
             }
         }

@@ -1010,12 +1010,12 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         // would run as asked.
         (
             &["--optimizer", "adam", "--eps", "1e-46"],
-            "--eps 1e-46 is out of f32's range, in which the cpu and gpu backends hold it (it would be 0): give a value from 1.1754944e-38 to 3.4028235e38",
+            "--eps 1e-46 is out of f32's range, in which the cpu and gpu backends hold it: it is below f32's least normal value, 1.1754944e-38, and would be 0 (subnormals are flushed) there; give a value from 1.1754944e-38 to 3.4028235e38",
         ),
         (&["--lr", "1e-50"], "--lr 1e-50 is out of f32's range"),
         (
             &["--optimizer", "adam", "--weight-decay", "1e300"],
-            "--weight-decay 1e300 is out of f32's range, in which the cpu and gpu backends hold it (it would be inf)",
+            "--weight-decay 1e300 is out of f32's range, in which the cpu and gpu backends hold it: it is above f32's largest value, 3.4028235e38, and would be inf there",
         ),
         (&["--clip-grad-norm", "1e39"], "--clip-grad-norm 1e39 is out of f32's range"),
         (
