@@ -230,18 +230,8 @@ impl LrSchedule {
         match *self {
             LrSchedule::Constant => Ok(()),
             LrSchedule::Cosine { epochs, min_lr } => {
-                if epochs == 0 {
-                    return bad("--lr-epochs (by default --epochs) must be at least 1".into());
-                }
-                let lr = opt.lr();
-                if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
-                    return bad(format!(
-                        "--lr-min must be at least 0 and below --lr ({}), not {}",
-                        super::short(lr),
-                        super::short(min_lr)
-                    ));
-                }
-                Ok(())
+                spans(epochs)?;
+                min_below(min_lr, opt.lr())
             }
             LrSchedule::Step { every, gamma } => {
                 if every == 0 {
@@ -282,41 +272,21 @@ impl LrSchedule {
                         super::short(threshold)
                     ));
                 }
-                let lr = opt.lr();
-                if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
-                    return bad(format!(
-                        "--lr-min must be at least 0 and below --lr ({}), not {}",
-                        super::short(lr),
-                        super::short(min_lr)
-                    ));
-                }
-                Ok(())
+                min_below(min_lr, opt.lr())
             }
             LrSchedule::OneCycle {
                 epochs,
                 pct_start,
                 min_lr,
             } => {
-                if epochs == 0 {
-                    return bad("--lr-epochs (by default --epochs) must be at least 1".into());
-                }
+                spans(epochs)?;
                 if !(pct_start > 0.0 && pct_start < 1.0) {
                     return bad(format!(
                         "--lr-pct-start must be in (0, 1), not {}",
                         super::short(pct_start)
                     ));
                 }
-                let lr = opt.lr();
-                match min_lr {
-                    Some(min_lr) if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) => {
-                        bad(format!(
-                            "--lr-min must be at least 0 and below --lr ({}), not {}",
-                            super::short(lr),
-                            super::short(min_lr)
-                        ))
-                    }
-                    _ => Ok(()),
-                }
+                min_lr.map_or(Ok(()), |min_lr| min_below(min_lr, opt.lr()))
             }
         }
     }
@@ -526,6 +496,27 @@ impl Plateau {
     }
 }
 
+/// `--lr-min`'s check: at least 0 and below the base rate `lr`.
+fn min_below(min_lr: f64, lr: f64) -> Result<()> {
+    if !(min_lr.is_finite() && (0.0..lr).contains(&min_lr)) {
+        return Err(Error::Config(format!(
+            "--lr-min must be at least 0 and below --lr ({}), not {}",
+            super::short(lr),
+            super::short(min_lr)
+        )));
+    }
+    Ok(())
+}
+
+/// `--lr-epochs`' check: a schedule spans at least one epoch.
+fn spans(epochs: usize) -> Result<()> {
+    match epochs {
+        0 => Err(Error::Config(
+            "--lr-epochs (by default --epochs) must be at least 1".into(),
+        )),
+        _ => Ok(()),
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
