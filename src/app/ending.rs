@@ -893,7 +893,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
                 let lr = config.run.optimizer.lr();
                 let default = crate::optim::OptimizerKind::Lbfgs.default_lr();
                 match outcome.reason == crate::train::StopReason::NoDescent
-                    && outcome.run_updates == 0
+                    && outcome.updates == 0
                     && lr > default
                 {
                     // --lr 1e25: the line search's first trial step was so
