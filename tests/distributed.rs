@@ -498,6 +498,7 @@ mod mpi {
             args.extend(second);
             let (code, _, err) = mpirun(1, &args);
             assert_one_error(code, &err, says);
+            assert!(!err.contains("options.target_loss"), "said twice: {err}");
         }
         // The same --data path names other files on the two processes:
         // other values, or the same columns in another order.
@@ -571,6 +572,81 @@ mod mpi {
         let says =
             "was written by a run in one pass; from here on the gradient is summed over 16 shards";
         assert_eq!(err.matches(says).count(), 1, "{err}");
+        // Its threads, which order no sharded sum, are not taken.
+        assert!(!err.contains("as the run that wrote"), "{err}");
+        // A run in mini-batches cannot go on sharded: said as such, not as
+        // a --batch-size the command did not give.
+        let batches = path(&dir, "b.ckpt");
+        common::run_ok(&small(
+            "cpu",
+            "3",
+            &[
+                "--optimizer",
+                "adam",
+                "--batch-size",
+                "64",
+                "--checkpoint",
+                &batches,
+            ],
+        ));
+        let (code, _, err) = mpirun(
+            2,
+            &[
+                "train",
+                "--resume",
+                &batches,
+                "--distributed",
+                "--epochs",
+                "5",
+            ],
+        );
+        assert_ne!(code, 0);
+        let says = "was written by a run in mini-batches of 64 (--batch-size, which --resume keeps), and a --distributed run sums full-batch gradients over shards: resume it without --distributed";
+        assert!(err.contains(says), "{err}");
+        // A sharded checkpoint resumed on more processes than its shards:
+        // --shards cannot change them.
+        let sharded = path(&dir, "s.ckpt");
+        common::run_ok(&small(
+            "cpu",
+            "3",
+            &["--shards", "2", "--checkpoint", &sharded],
+        ));
+        let (code, _, err) = mpirun(
+            3,
+            &[
+                "train",
+                "--resume",
+                &sharded,
+                "--distributed",
+                "--epochs",
+                "5",
+            ],
+        );
+        assert_ne!(code, 0);
+        let says = "3 processes but 2 shards, and every process needs one: run at most 2: a resumed run keeps its checkpoint's shards";
+        assert!(err.contains(says), "{err}");
+    }
+
+    /// `--save -` under mpirun is refused before any work: each process's
+    /// standard output is a terminal of mpirun's, whatever the command's
+    /// is redirected to, and would take the binary model for text.
+    #[test]
+    fn a_distributed_model_is_not_written_to_standard_output() {
+        if !have_mpirun() {
+            return;
+        }
+        let (code, out, err) = mpirun(2, &small("cpu", "3", &["--distributed", "--save", "-"]));
+        assert_ne!(code, 0);
+        assert!(out.is_empty(), "{out}");
+        let says = "--save is standard output, which mpirun relays through a terminal of its own";
+        assert!(err.contains(says), "{err}");
+        // One process, named as one.
+        let (code, out, err) = mpirun(1, &small("cpu", "2", &["--distributed", "--json", "-"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("on each of 16 shards, 1 MPI process\""),
+            "{out}"
+        );
     }
 
     /// Every process parses the same command line: a usage error is said

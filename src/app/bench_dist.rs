@@ -79,7 +79,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             gpu::context::pick(gpu::context::adapters(), &request)?;
         }
         for shape in &args.shapes.0 {
-            (Shards::new(shape.n, count).and_then(|s| s.check_processes(size)))
+            (Shards::new(shape.n, count).and_then(|s| s.check_processes(size, false)))
                 .with_context(|| format!("shape {}", shape.label()))?;
             if backends.contains(&BackendKind::Gpu) {
                 super::bench_cmd::kernels_take(args, shape)?;

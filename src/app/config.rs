@@ -462,6 +462,9 @@ pub struct TrainConfig {
     /// This process writes the files and prints the summary: process 0,
     /// or the only one.
     pub leader: bool,
+    /// `--distributed`: a process of an MPI job, where `--folds` is
+    /// refused.
+    pub distributed: bool,
     /// `--lr auto`: the range test to choose the rate by, before the run.
     pub lr_auto: Option<RangeTest>,
     /// What that test found; `run.optimizer` then has its rate.
@@ -538,6 +541,12 @@ fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
         bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
     }
     if args.distributed && run.shards.is_none() {
+        if let (Some(path), Some(b)) = (&args.resume, run.batch_size) {
+            bail!(
+                "{} was written by a run in mini-batches of {b} (--batch-size, which --resume keeps), and a --distributed run sums full-batch gradients over shards: resume it without --distributed",
+                path.display()
+            );
+        }
         // A one-pass run continued over processes: sharded from here on.
         run.shards = Some(crate::dist::DEFAULT_SHARDS);
         if let Some(path) = &args.resume {
@@ -610,6 +619,10 @@ pub struct Resumed {
 /// where they are not this machine's cores. Not on another backend than
 /// the checkpoint's.
 fn resumed_threads(args: &TrainArgs, resumed: Option<&Resumed>) -> usize {
+    if args.distributed {
+        // Sharded, the sums follow the shards, whatever the threads.
+        return args.device.threads;
+    }
     let other = |r: &Resumed| match (args.backend, r.checkpoint.backend.as_deref()) {
         (BackendChoice::Kind(kind), Some(wrote)) => kind.name() != wrote,
         // Before the backend was recorded, only the cpu backend's
@@ -773,6 +786,7 @@ impl TrainConfig {
             },
             quiet: args.quiet,
             leader: true,
+            distributed: args.distributed,
             lr_auto,
             lr_found: None,
             resumed_on,
@@ -960,8 +974,15 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
     }
     super::one_on_standard_output(&named)?;
+    let to_stdout = args.save.as_deref().is_some_and(io::is_standard_output);
+    if to_stdout && args.distributed {
+        // Open MPI hands each process a terminal of its own for standard
+        // output, which would take the model for text (and a line feed
+        // byte for a line end).
+        bail!("--save is standard output, which mpirun relays through a terminal of its own whatever the command's output is redirected to, and so cannot carry a binary model (safetensors); give --save a file with --distributed (process 0 writes it)");
+    }
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    if terminal && args.save.as_deref().is_some_and(io::is_standard_output) {
+    if terminal && to_stdout {
         bail!("--save is standard output, which is a terminal: the model is binary (safetensors); redirect standard output to a file or a pipe, or give --save a file");
     }
     if args

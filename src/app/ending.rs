@@ -630,13 +630,17 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // from −0.31 to 0.81 with a decay of 3e-3; on scikit-learn's diabetes
     // rows (353 train, 89 test), from −0.25 to 0.50 with the 1e-2 this
     // grid chose.
-    let decay = match config.run.optimizer.weight_decay() {
-        0.0 => {
-            format!(
-                ", and --weight-decay, an L2 penalty, restrains it ({} chooses one)",
-                decay_grid()
-            )
-        }
+    // --distributed refuses --folds, and with it the grid.
+    let folds = match config.distributed {
+        true => "",
+        false => " or --folds 5",
+    };
+    let decay = match (config.run.optimizer.weight_decay(), config.distributed) {
+        (0.0, true) => ", and --weight-decay, an L2 penalty, restrains it".to_string(),
+        (0.0, false) => format!(
+            ", and --weight-decay, an L2 penalty, restrains it ({} chooses one)",
+            decay_grid()
+        ),
         _ => String::new(),
     };
     // A fresh run on standardised rows zeroes the weights from every
@@ -647,7 +651,7 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         return Some("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row; train on more rows".to_string());
     }
     (config.leader && unmeasured && rows < params).then(|| format!(
-        "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2 or --folds 5 measures it on rows it does not train on{decay}",
+        "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2{folds} measures it on rows it does not train on{decay}",
         units::count(params, "parameter"),
         units::count(rows, "row")
     ))
@@ -709,10 +713,13 @@ fn lbfgs_epochs_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
     // lost 0.06, and the grid chose 0 there (docs/optimizers.md).
     let rows_per_parameter = done.rows.0 as f64 / done.model.params.len() as f64;
     let undecayed = config.run.optimizer.weight_decay() == 0.0 && config.decay_found.is_none();
+    let chooses = match config.distributed {
+        true => String::new(),
+        false => format!(" ({} chooses one)", decay_grid()),
+    };
     let decay = match undecayed && rows_per_parameter < DECAY_RATIO {
         true => format!(
-            "; on {rows_per_parameter:.1} rows a parameter, --weight-decay often does better on new rows than more epochs ({} chooses one)",
-            decay_grid()
+            "; on {rows_per_parameter:.1} rows a parameter, --weight-decay often does better on new rows than more epochs{chooses}"
         ),
         false => String::new(),
     };

@@ -470,7 +470,7 @@ fn set_up(
     let shards = match config.run.shards {
         Some(k) => {
             let shards = Shards::new(data.rows().0, k)?;
-            shards.check_processes(size)?;
+            shards.check_processes(size, config.resume.is_some())?;
             Some(shards)
         }
         None => None,
@@ -864,6 +864,8 @@ fn fingerprint(
     if let Some(o) = options.as_object_mut() {
         o.remove("data");
         o.remove("init");
+        // Named once, as the flag, below.
+        o.remove("target_loss");
     }
     serde_json::json!({
         "options": options,
@@ -938,7 +940,7 @@ impl TrainingData {
             run.standardize || run.holds_out(),
         ) {
             let shards = Shards::new(n, k)?;
-            shards.check_processes(size)?;
+            shards.check_processes(size, resumed)?;
             let range = shards.rows_owned(rank, size);
             let mut what = format!(
                 "synthetic {} × {} (seed {})",

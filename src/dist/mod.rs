@@ -170,11 +170,15 @@ impl Shards {
     }
 
     /// Refuses more processes than shards: a process without rows would
-    /// change nothing but is surely a mistake.
-    pub fn check_processes(&self, size: usize) -> Result<()> {
+    /// change nothing but is surely a mistake. `resumed`: the shards are a
+    /// checkpoint's, which `--shards` cannot change.
+    pub fn check_processes(&self, size: usize, resumed: bool) -> Result<()> {
         if size > self.count {
             let (k, n) = (self.count, self.rows);
             let remedy = match n < size {
+                _ if resumed => format!(
+                    "run at most {k}: a resumed run keeps its checkpoint's shards"
+                ),
                 true if k < n => format!(
                     "run at most {k}, or at most {n} with --shards {n} (each shard needs a training row, and there are {n})"
                 ),
@@ -182,9 +186,7 @@ impl Shards {
                     "run at most {k} (each shard needs a training row, and there {} {n})",
                     if n == 1 { "is" } else { "are" }
                 ),
-                false => format!(
-                    "run at most {k}, or give --shards from {size} to {n} (a resumed run keeps its checkpoint's {k})"
-                ),
+                false => format!("run at most {k}, or give --shards from {size} to {n}"),
             };
             return Err(Error::Config(format!(
                 "{size} processes but {}, and every process needs one: {remedy}",
@@ -310,13 +312,13 @@ mod tests {
         let err = |rows, k, size| {
             let e = Shards::new(rows, k)
                 .unwrap()
-                .check_processes(size)
+                .check_processes(size, false)
                 .unwrap_err();
             e.to_string()
         };
         assert_eq!(
             err(8, 2, 3),
-            "3 processes but 2 shards, and every process needs one: run at most 2, or give --shards from 3 to 8 (a resumed run keeps its checkpoint's 2)"
+            "3 processes but 2 shards, and every process needs one: run at most 2, or give --shards from 3 to 8"
         );
         assert_eq!(
             err(1, 1, 2),
@@ -326,7 +328,7 @@ mod tests {
             err(3, 2, 4),
             "4 processes but 2 shards, and every process needs one: run at most 2, or at most 3 with --shards 3 (each shard needs a training row, and there are 3)"
         );
-        assert!(Shards::new(8, 2).unwrap().check_processes(2).is_ok());
+        assert!(Shards::new(8, 2).unwrap().check_processes(2, false).is_ok());
     }
 
     #[test]

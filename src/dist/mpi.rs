@@ -117,6 +117,6 @@ impl Comm for Mpi {
     }
 
     fn describe(&self) -> String {
-        format!("{} MPI processes", self.size())
+        crate::units::count(self.size(), "MPI process")
     }
 }

@@ -96,7 +96,7 @@ impl<'a> Sharded<'a> {
     ) -> Result<Sharded<'a>> {
         let (rank, size) = (comm.rank(), comm.size());
         opt.check()?;
-        shards.check_processes(size)?;
+        shards.check_processes(size, false)?;
         if parts.len() != shards.owned(rank, size).len() {
             return Err(Error::Config(format!(
                 "process {rank} has {} shard passes for shards {:?}",
