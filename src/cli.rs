@@ -562,9 +562,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", value_parser = whole_in::<1, { u64::MAX }, usize>)]
     pub halving_min_epochs: Option<usize>,
 
-    /// The `--grid` options given on the command line, whatever their
-    /// value (a default given explicitly too), where the command line was
-    /// read by [`Cli::try_parse_noting_given`]; not an option.
+    /// The `--grid` options, and `--precision`, given on the command
+    /// line, whatever their value (a default given explicitly too), where
+    /// the command line was read by [`Cli::try_parse_noting_given`]; not
+    /// an option.
     #[arg(skip)]
     pub given: Vec<String>,
 
@@ -1048,8 +1049,7 @@ impl Cli {
         if let (Command::Train(args), Some(("train", train))) =
             (&mut cli.command, matches.subcommand())
         {
-            args.given = GRID_OPTIONS
-                .iter()
+            args.given = (GRID_OPTIONS.iter().chain(&["precision"]))
                 .filter(|key| given(train, &key.replace('-', "_")))
                 .map(|k| k.to_string())
                 .collect();

@@ -1476,6 +1476,10 @@ pub struct Checkpoint {
     /// sums; `None` otherwise, and for checkpoints written before it was
     /// recorded.
     pub kernels: Option<String>,
+    /// `mixed` where the run trained in mixed precision on the GPU, whose
+    /// f16 products a run in f32 does not repeat; `None` otherwise, and
+    /// for checkpoints written before it was recorded.
+    pub precision: Option<String>,
     /// How `--lr auto` chose the rate; `None` for a rate given, and for
     /// checkpoints written before it was recorded.
     pub lr_auto: Option<LrAuto>,
@@ -1508,6 +1512,8 @@ pub struct CheckpointView<'a> {
     pub threads: Option<usize>,
     /// See [`Checkpoint::kernels`].
     pub kernels: Option<&'a str>,
+    /// See [`Checkpoint::precision`].
+    pub precision: Option<&'a str>,
     /// How `--lr auto` chose the rate, where it did.
     pub lr_auto: Option<&'a LrAuto>,
 }
@@ -1525,6 +1531,7 @@ impl Checkpoint {
             backend: self.backend.as_deref(),
             threads: self.threads,
             kernels: self.kernels.as_deref(),
+            precision: self.precision.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
         }
     }
@@ -1969,7 +1976,8 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
 }
 
 /// The metadata of a checkpoint's run that both its forms record, where
-/// known: the data's digest, the backend, its threads and its kernels.
+/// known: the data's digest, the backend, its threads, its kernels and
+/// its precision.
 fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
     let data = (ck.data).map(|d| serde_json::to_string(d).expect("a digest serialises"));
     [
@@ -1977,6 +1985,7 @@ fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
         ("backend", ck.backend.map(str::to_string)),
         ("threads", ck.threads.map(|t| t.to_string())),
         ("kernels", ck.kernels.map(str::to_string)),
+        ("precision", ck.precision.map(str::to_string)),
     ]
     .into_iter()
     .filter_map(|(key, value)| Some((key, value?)))
@@ -2199,6 +2208,11 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             )))
         }
     };
+    let precision = match meta.get("precision").map(String::as_str) {
+        None => None,
+        Some("mixed") => Some("mixed".to_string()),
+        Some(p) => return Err(bad(format!("metadata 'precision' ({p}) is not mixed"))),
+    };
     Ok((
         model,
         Checkpoint {
@@ -2213,6 +2227,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             backend,
             threads,
             kernels,
+            precision,
             lr_auto,
         },
     ))

@@ -16,8 +16,9 @@ use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
 use shadertrain::train::Kept;
 
-/// The backend that wrote a checkpoint, and its threads, round-trip; a
-/// name that is not a backend is refused, naming it, and so is 0 threads.
+/// The backend that wrote a checkpoint, its threads and its precision
+/// round-trip; a name that is not a backend is refused, naming it, and so
+/// is 0 threads.
 #[test]
 fn the_backend_a_checkpoint_names_is_checked() {
     let dir = tempfile::tempdir().unwrap();
@@ -33,6 +34,8 @@ fn the_backend_a_checkpoint_names_is_checked() {
         .into_iter()
         .chain([(Some("cpu"), Some(7)), (Some("cpu"), Some(0))]);
     for (i, (backend, threads)) in cases.enumerate() {
+        // A GPU checkpoint also names its precision where it was mixed.
+        let precision = (backend == Some("gpu")).then_some("mixed");
         let ck = dir.path().join(format!("ck{i}.st"));
         let view = CheckpointView {
             epoch: 1,
@@ -45,6 +48,7 @@ fn the_backend_a_checkpoint_names_is_checked() {
             backend,
             threads,
             kernels: None,
+            precision,
             lr_auto: None,
         };
         CheckpointWriter::new(&ck, None)
@@ -68,6 +72,7 @@ fn the_backend_a_checkpoint_names_is_checked() {
             (_, Ok((_, read))) if threads != Some(0) => {
                 assert_eq!(read.backend.as_deref(), backend);
                 assert_eq!(read.threads, threads);
+                assert_eq!(read.precision.as_deref(), precision);
             }
             (_, read) => panic!("{backend:?} {threads:?}: {:?}", read.map(|r| r.1.threads)),
         }
@@ -212,6 +217,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
         backend: Some("cpu"),
         threads: None,
         kernels: None,
+        precision: None,
         lr_auto: None,
     };
     let mut writer = CheckpointWriter::new(&ck, None);
@@ -1058,6 +1064,7 @@ fn state_without_its_count_or_epoch_is_refused() {
         backend: Some("cpu"),
         threads: None,
         kernels: None,
+        precision: None,
         lr_auto: None,
     };
     CheckpointWriter::new(&ck, None)

@@ -782,6 +782,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             backend: Some("gpu".into()),
             threads: None,
             kernels: None,
+            precision: None,
             lr_auto: None,
         };
         save_checkpoint(&m, &c, &ck)

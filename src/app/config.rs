@@ -673,6 +673,43 @@ fn resumed_kernels(args: &TrainArgs, resumed: Option<&Resumed>) -> Result<Kernel
     Ok(kernels)
 }
 
+/// The GPU's precision: `--precision`, or where it is not given and
+/// `resumed`'s checkpoint trained in mixed precision, mixed, so that it
+/// goes on bit for bit (f32 products round otherwise); with a notice. A
+/// checkpoint the GPU wrote in f32, resumed with `--precision mixed`, goes
+/// on in other bits, which a notice says. Not on a backend that is not the
+/// GPU.
+fn resumed_precision(args: &TrainArgs, resumed: Option<&Resumed>) -> Precision {
+    let asked = args.device.precision;
+    let cpu = matches!(
+        args.backend,
+        BackendChoice::Kind(BackendKind::Cpu | BackendKind::Reference)
+    );
+    let Some(r) = resumed.filter(|_| !cpu) else {
+        return asked;
+    };
+    let mixed = r.checkpoint.precision.as_deref() == Some("mixed");
+    let given = args.given.iter().any(|g| g == "precision");
+    let path = r.path.display();
+    match (mixed, asked) {
+        (true, Precision::F32) if !given => {
+            super::notice(
+                args.quiet,
+                &format!("--precision mixed, as the run that wrote {path} trained, so that it goes on bit for bit (--precision f32 goes on in f32, in other bits)"),
+            );
+            Precision::Mixed
+        }
+        (false, Precision::Mixed) if r.checkpoint.backend.as_deref() == Some("gpu") => {
+            super::notice(
+                args.quiet,
+                &format!("the run that wrote {path} trained in f32, so --precision mixed goes on from it in other bits"),
+            );
+            asked
+        }
+        _ => asked,
+    }
+}
+
 impl TrainConfig {
     /// Where `--backend auto` trains on the CPU: the clause that says
     /// which of the GPU backend's settings given go unused, or nothing.
@@ -759,7 +796,7 @@ impl TrainConfig {
                 name: args.device.adapter.clone(),
                 timeout: seconds(args.gpu_timeout.unwrap_or(GPU_TIMEOUT_S), "--gpu-timeout")?
                     .unwrap_or(LONGEST),
-                precision: args.device.precision,
+                precision: resumed_precision(args, resumed.as_ref()),
                 ..AdapterRequest::default()
             },
             threads,

@@ -645,7 +645,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             model,
             writer.take(),
             data.digest.clone(),
-            (device.kind(), host_scored),
+            (&device, host_scored),
             lr_start.as_deref(),
         );
         let fitted = fit(
@@ -2101,6 +2101,15 @@ pub(super) enum Device {
     Gpu(Box<gpu::Context>),
 }
 
+/// The notice of a run that asked for `--precision mixed` (or resumed one)
+/// and trains in f32: why, without the error's advice to ask for f32.
+fn in_f32(why: &str) -> String {
+    format!(
+        "training in f32: {}",
+        why.trim_end_matches("; use --precision f32")
+    )
+}
+
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
@@ -2181,7 +2190,7 @@ impl Device {
                     // As for a new run: --precision mixed without the
                     // cooperative matrices trains in f32.
                     Err(crate::Error::NoMixed(why)) => {
-                        super::notice(config.quiet, &format!("training in f32: {why}"));
+                        super::notice(config.quiet, &in_f32(&why));
                         request.precision = Precision::F32;
                         gpu::Context::new(&request)
                     }
@@ -2239,7 +2248,7 @@ impl Device {
         match gpu::Context::new(request) {
             Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
             Err(crate::Error::NoMixed(why)) => {
-                super::notice(quiet, &format!("training in f32: {why}"));
+                super::notice(quiet, &in_f32(&why));
                 let f32 = AdapterRequest {
                     precision: Precision::F32,
                     ..request.clone()
@@ -2559,6 +2568,8 @@ struct Checkpointer<'a> {
     threads: Option<usize>,
     /// The GPU backend's `--kernels`, where given other than auto.
     kernels: Option<String>,
+    /// `mixed` where the GPU trains in mixed precision.
+    precision: Option<String>,
     /// How `--lr auto` chose the rate, with the run's initial parameters.
     lr_auto: Option<io::LrAuto>,
 }
@@ -2569,9 +2580,10 @@ impl<'a> Checkpointer<'a> {
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
         data: Option<DataDigest>,
-        (backend, host_scored): (BackendKind, bool),
+        (device, host_scored): (&Device, bool),
         lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
+        let backend = device.kind();
         let mut run = config.run.clone();
         if let Some(path) = &run.data {
             let absolute = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
@@ -2599,6 +2611,7 @@ impl<'a> Checkpointer<'a> {
                 .then(|| clap::ValueEnum::to_possible_value(&config.kernels))
                 .flatten()
                 .map(|v| v.get_name().to_string()),
+            precision: (device.precision() == Precision::Mixed).then(|| "mixed".to_string()),
             lr_auto,
         }
     }
@@ -2630,6 +2643,7 @@ impl<'a> Checkpointer<'a> {
             backend: Some(self.backend.name()),
             threads: self.threads,
             kernels: self.kernels.as_deref(),
+            precision: self.precision.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
         };
         writer.borrow_mut().write(&model, &ck)

@@ -137,9 +137,14 @@ impl KernelFamily {
         let shape =
             KernelFamily::fused_shape(layout).filter(|_| !mixed || choice == KernelChoice::Fused);
         if mixed && choice == KernelChoice::Fused {
-            return Err(Error::Config(
-                "the fused kernel has no mixed-precision form; use --kernels auto, wide or tiled with --precision mixed".into(),
-            ));
+            // wide takes one hidden layer only.
+            let others = match layout.hidden() {
+                [_] => "auto, wide, tiled or layered",
+                _ => "auto, tiled or layered",
+            };
+            return Err(Error::Config(format!(
+                "the fused kernel has no mixed-precision form; use --kernels {others} with --precision mixed"
+            )));
         }
         Ok(match choice {
             KernelChoice::Auto => match (shape, layout.hidden()) {
