@@ -23,12 +23,20 @@ pub const SIZE: (u32, u32) = (900, 540);
 /// family name.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-/// Series colours (matplotlib's tab10 blue, orange, green, red).
-const COLORS: [RGBColor; 4] = [
+/// Series colours: matplotlib's tab10, in its order (blue, orange, green,
+/// red, purple, brown, pink, grey, olive, cyan), so a benchmark's bars of
+/// up to ten backends, peers included, each have their own.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,7 +384,13 @@ impl Picture for RangeCurve<'_> {
         // read.
         let (lo, hi) = log_bounds(points.iter().map(|p| p.1).chain([f.start_loss]));
         let hi = hi.min(10.0 * f.start_loss.max(lo));
-        let rates = points.iter().map(|p| p.0).chain([f.lr]);
+        // After runs at the chosen rate diverged, the rate the run trained
+        // at: a RETRY_CUT-th of the last that diverged.
+        let trained = f
+            .retries
+            .last()
+            .map(|r| crate::optim::range::retry_rate(r.lr));
+        let rates = points.iter().map(|p| p.0).chain([f.lr]).chain(trained);
         let (first, last) = rates.fold((f64::INFINITY, 0.0f64), |(a, b), r| (a.min(r), b.max(r)));
         let (first, last) = if first < last {
             (first / 1.5, last * 1.5)
@@ -426,8 +440,24 @@ impl Picture for RangeCurve<'_> {
                 [(f.lr, lo), (f.lr, hi)],
                 chosen.stroke_width(2),
             )])?
-            .label(format!("rate chosen, {:.2e}", f.lr))
+            .label(match f.retries.len() {
+                0 => format!("rate chosen, {:.2e}", f.lr),
+                _ => format!("rate chosen, {:.2e} (diverged)", f.lr),
+            })
             .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], chosen));
+        if let Some(trained) = trained {
+            let color = COLORS[4];
+            let runs = crate::units::count(f.retries.len(), "run");
+            chart
+                .draw_series([PathElement::new(
+                    [(trained, lo), (trained, hi)],
+                    color.stroke_width(2),
+                )])?
+                .label(format!(
+                    "rate trained at, {trained:.2e}, after {runs} diverged"
+                ))
+                .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], color));
+        }
         legend(&mut chart, SeriesLabelPosition::UpperLeft, 15)
     }
 }
@@ -448,14 +478,76 @@ fn bench_legend(records: &[Record], backend: &Record) -> String {
             None => adapters.push((&r.adapter, vec![&r.shape])),
         }
     }
-    let ran = match adapters.as_slice() {
-        [(adapter, _)] => adapter.to_string(),
-        _ => (adapters.iter())
-            .map(|(adapter, shapes)| format!("{adapter} on {}", shapes.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; "),
+    // The device most shapes ran on plainly, then each other with its
+    // shapes (the cpu backend's threads on a shape of few rows).
+    let most = (0..adapters.len())
+        .max_by_key(|&i| (adapters[i].1.len(), std::cmp::Reverse(i)))
+        .unwrap_or(0);
+    let others = (adapters.iter().enumerate())
+        .filter(|&(i, _)| i != most)
+        .map(|(_, (adapter, shapes))| format!("; {adapter} on {}", shapes.join(", ")));
+    let ran = match adapters.get(most) {
+        Some((adapter, shapes)) if adapters.len() > 1 => {
+            format!(
+                "{adapter} on {}",
+                crate::units::count(shapes.len(), "shape")
+            )
+        }
+        Some((adapter, _)) => adapter.to_string(),
+        None => String::new(),
     };
-    format!("{}: {ran}", backend.backend)
+    let entry = format!("{}: {ran}{}", backend.backend, others.collect::<String>());
+    // What fits the picture's width beside the legend's key.
+    match entry.chars().count() > LEGEND_CHARS {
+        true => entry.chars().take(LEGEND_CHARS - 1).collect::<String>() + "…",
+        false => entry,
+    }
+}
+
+/// The most characters of a legend entry, at 14 px, that fit across the
+/// bench plot beside the legend's key and the axis.
+const LEGEND_CHARS: usize = 105;
+
+/// About how wide `text` is at `size` px in DejaVu Sans, whose average
+/// glyph is a little over half its size.
+fn text_px(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * 0.55 * size
+}
+
+/// How a bench bar's median is written over it, by the bar's width in
+/// pixels: 1.23e-4 at 14 px where it fits, 1.2e-4 at 11 px, else not at
+/// all (the bars would run together; `--json` has every value).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum ValueLabels {
+    Full,
+    Small,
+    None,
+}
+
+impl ValueLabels {
+    fn for_bars(bar: f64) -> ValueLabels {
+        match bar {
+            b if b >= text_px("1.23e-4", 14.0) + 4.0 => ValueLabels::Full,
+            b if b >= text_px("1.2e-4", 11.0) + 2.0 => ValueLabels::Small,
+            _ => ValueLabels::None,
+        }
+    }
+
+    fn text(self, seconds: f64) -> Option<String> {
+        match self {
+            ValueLabels::Full => Some(format!("{seconds:.2e}")),
+            ValueLabels::Small => Some(format!("{seconds:.1e}")),
+            ValueLabels::None => None,
+        }
+    }
+
+    /// The room a label takes over its bar.
+    fn height(self) -> f64 {
+        match self {
+            ValueLabels::None => 0.0,
+            _ => 20.0,
+        }
+    }
 }
 
 impl Picture for BenchBars<'_> {
@@ -472,9 +564,18 @@ impl Picture for BenchBars<'_> {
             }
         }
         let (lo, hi) = log_bounds(self.records.iter().map(|r| r.median_s));
-        // Headroom over the tallest bar for the legend and the value labels.
-        let hi = hi * 6.0;
         let groups = shapes.len().max(1) as f64;
+        let width = backends.len().max(1) as f64;
+        // Pixels, roughly: the plot area (the picture less the caption,
+        // the margins and the label areas), a bar, the legend's box.
+        let (area_w, area_h) = (SIZE.0 as f64 - 115.0, SIZE.1 as f64 - 120.0);
+        let bar = 0.8 * area_w / groups / width;
+        let values = ValueLabels::for_bars(bar);
+        let legend_h = 20.0 + 20.0 * backends.len() as f64;
+        // Headroom over the tallest bar for the legend and the value
+        // labels: the bars' decades fill the height below them.
+        let below = (area_h - legend_h - values.height()).max(area_h / 4.0);
+        let hi = lo * (hi / lo).powf(area_h / below);
         let mut chart = ChartBuilder::on(root)
             .caption(
                 "median time per epoch (lower is better)",
@@ -499,17 +600,40 @@ impl Picture for BenchBars<'_> {
             .draw()?;
         let label = ("sans-serif", 14).into_font().color(&BLACK);
         let centered = |pos| label.pos(Pos::new(HPos::Center, pos));
-        let width = backends.len().max(1) as f64;
+        let small = ("sans-serif", 11).into_font().color(&BLACK);
+        let value_style = match values {
+            ValueLabels::Small => small.pos(Pos::new(HPos::Center, VPos::Bottom)),
+            _ => centered(VPos::Bottom),
+        };
+        let labels: Vec<String> = (shapes.iter())
+            .map(|shape| {
+                // A sized shape's name is its size.
+                let sized = format!("{}x{}x{}", shape.n, shape.f, shape.h);
+                match shape.shape == sized {
+                    true => format!("{}×{}, h {}", shape.n, shape.f, shape.h),
+                    false => format!("{} ({}×{}, h {})", shape.shape, shape.n, shape.f, shape.h),
+                }
+            })
+            .collect();
+        // Group labels wider than their slot go on two rows, alternately;
+        // wider than two slots, by name alone.
+        let slot = area_w / groups;
+        let widest = labels.iter().map(|l| text_px(l, 14.0)).fold(0.0, f64::max);
+        let named_only = widest > 2.0 * slot;
+        let two_rows = widest > slot;
         for (i, shape) in shapes.iter().enumerate() {
-            // Shape name and size under its group; a sized shape's name is
-            // its size.
+            // Shape name and size under its group.
             let (cx, bottom) = chart.backend_coord(&(i as f64 + 0.5, lo));
-            let sized = format!("{}x{}x{}", shape.n, shape.f, shape.h);
-            let text = match shape.shape == sized {
-                true => format!("{}×{}, h {}", shape.n, shape.f, shape.h),
-                false => format!("{} ({}×{}, h {})", shape.shape, shape.n, shape.f, shape.h),
+            let text = match named_only {
+                true => shape.shape.clone(),
+                false => labels[i].clone(),
             };
-            root.draw(&Text::new(text, (cx, bottom + 10), centered(VPos::Top)))?;
+            let row = if two_rows && i % 2 == 1 { 18 } else { 0 };
+            root.draw(&Text::new(
+                text,
+                (cx, bottom + 8 + row),
+                centered(VPos::Top),
+            ))?;
             for (j, backend) in backends.iter().enumerate() {
                 let Some(r) = self
                     .records
@@ -527,11 +651,13 @@ impl Picture for BenchBars<'_> {
                     [(left + 1, top), (right - 1, bottom)],
                     COLORS[j % COLORS.len()].filled(),
                 ))?;
-                root.draw(&Text::new(
-                    format!("{:.2e}", r.median_s),
-                    ((left + right) / 2, top - 3),
-                    centered(VPos::Bottom),
-                ))?;
+                if let Some(text) = values.text(r.median_s) {
+                    root.draw(&Text::new(
+                        text,
+                        ((left + right) / 2, top - 3),
+                        value_style.clone(),
+                    ))?;
+                }
             }
         }
         // Legend entries: one per backend, naming the device it ran on.
@@ -575,12 +701,33 @@ mod tests {
         ];
         assert_eq!(
             bench_legend(&records, &records[0]),
-            "cpu: EPYC (1 thread, avx2) on 64x2x2; EPYC (2 threads, avx2) on S0, S1"
+            "cpu: EPYC (2 threads, avx2) on 2 shapes; EPYC (1 thread, avx2) on 64x2x2"
         );
         assert_eq!(
             bench_legend(&records, &records[1]),
             "gpu: H200, tiled kernels"
         );
+        // An entry too long for the picture is cut, and says so.
+        let long = "x".repeat(200);
+        let records = [record(BackendKind::Cpu, &long, 0)];
+        let entry = bench_legend(&records, &records[0]);
+        assert_eq!(entry.chars().count(), LEGEND_CHARS);
+        assert!(
+            entry.starts_with("cpu: xxx") && entry.ends_with('…'),
+            "{entry}"
+        );
+    }
+
+    /// A bar's median is written over it where it fits, smaller where
+    /// only that fits, and not at all on bars too narrow for either.
+    #[test]
+    fn value_labels_fit_their_bars() {
+        assert_eq!(ValueLabels::for_bars(80.0), ValueLabels::Full);
+        assert_eq!(ValueLabels::for_bars(45.0), ValueLabels::Small);
+        assert_eq!(ValueLabels::for_bars(20.0), ValueLabels::None);
+        assert_eq!(ValueLabels::Full.text(1.2345e-4).unwrap(), "1.23e-4");
+        assert_eq!(ValueLabels::Small.text(1.2345e-4).unwrap(), "1.2e-4");
+        assert_eq!(ValueLabels::None.text(1.0), None);
     }
 
     #[test]

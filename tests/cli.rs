@@ -1539,10 +1539,31 @@ fn lr_auto_trains_again_lower_after_a_divergence() {
         assert_ne!(v["stop"], "diverged", "{v}");
         retries
     };
-    let (ok, out, err) = train("cpu", "auto", &["--save", &auto_model]);
+    let lr_plot = path(&dir, "lr.svg");
+    let (ok, out, err) = train(
+        "cpu",
+        "auto",
+        &["--save", &auto_model, "--lr-plot", &lr_plot],
+    );
     assert!(ok, "{err}");
     let v = read_json(&j);
     let retries = check(&v);
+    // The range test's picture marks the rate trained at, besides the one
+    // chosen, which diverged.
+    let svg = std::fs::read_to_string(&lr_plot).unwrap();
+    let trained = v["options"]["optimizer"]["lr"].as_f64().unwrap();
+    for mark in [
+        format!("rate chosen, {:.2e} (diverged)", retries[0].0),
+        format!(
+            "rate trained at, {trained:.2e}, after {} diverged",
+            match retries.len() {
+                1 => "1 run".to_string(),
+                n => format!("{n} runs"),
+            }
+        ),
+    ] {
+        assert!(svg.contains(&mark), "{mark} in {svg}");
+    }
     let runs: Vec<String> = (retries.iter())
         .map(|(lr, epoch)| format!("at {lr:.3e} at epoch {epoch}"))
         .collect();
