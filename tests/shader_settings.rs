@@ -176,7 +176,14 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             ..Params::default()
         };
         let lens = [8, 8, 12, 12];
-        let two_outputs = exact_on(&ctx, &kernels, Kernel::BackpropOutputSigmoid, &two, &lens);
+        let two_outputs = run_on(
+            run_exact,
+            &ctx,
+            &kernels,
+            Kernel::BackpropOutputSigmoid,
+            &two,
+            &lens,
+        );
         let message = format!("{two_outputs:?}");
         assert!(message.contains("outputs is 2, not 1"), "{message}");
         assert_refused("two outputs", two_outputs);
@@ -184,35 +191,15 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
     }
 }
 
-/// Runs `kernel` under `p` on buffers of `lens` values, every one bound
-/// read-write and filled with 0.25, each followed by `ops::run`'s canaries
-/// (which the kernel must leave as they are).
-fn run_on(
-    ctx: &Context,
-    kernels: &Kernels,
-    kernel: Kernel,
-    p: &Params,
-    lens: &[usize],
-) -> shadertrain::Result<Vec<Vec<f32>>> {
-    filled(run, ctx, kernels, kernel, p, lens)
-}
-
-/// As [`run_on`], on bindings exactly `lens` long: what `Step::new` must
-/// refuse where one is shorter than the proof needs.
-fn exact_on(
-    ctx: &Context,
-    kernels: &Kernels,
-    kernel: Kernel,
-    p: &Params,
-    lens: &[usize],
-) -> shadertrain::Result<Vec<Vec<f32>>> {
-    filled(run_exact, ctx, kernels, kernel, p, lens)
-}
-
 type Runner =
     fn(&Context, &Kernels, Kernel, &Params, &[Slot<'_>]) -> shadertrain::Result<Vec<Vec<f32>>>;
 
-fn filled(
+/// Runs `kernel` under `p` by `runner` on buffers of `lens` values, every
+/// one bound read-write and filled with 0.25: `ops::run`, whose canaries
+/// after each the kernel must leave as they are, or `ops::run_exact`, on
+/// bindings exactly `lens` long, what `Step::new` must refuse where one
+/// is shorter than the proof needs.
+fn run_on(
     runner: Runner,
     ctx: &Context,
     kernels: &Kernels,
@@ -285,14 +272,14 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
         ),
     ];
     for (k, lens) in cases {
-        let ok = run_on(ctx, kernels, k, &p, &lens);
+        let ok = run_on(run, ctx, kernels, k, &p, &lens);
         assert!(ok.is_ok(), "{k:?} on {lens:?}: {ok:?}");
         for b in 0..lens.len() {
             let mut short = lens.clone();
             short[b] -= 1;
             assert_refused(
                 &format!("{k:?} on {short:?}"),
-                exact_on(ctx, kernels, k, &p, &short),
+                run_on(run_exact, ctx, kernels, k, &p, &short),
             );
         }
     }
@@ -307,7 +294,7 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
         let lens: Vec<usize> = k.bindings()[1..].iter().map(|_| 100_000).collect();
         assert_refused(
             &format!("{k:?} under {zero:?}"),
-            exact_on(ctx, kernels, k, &zero, &lens),
+            run_on(run_exact, ctx, kernels, k, &zero, &lens),
         );
     }
 }
@@ -388,9 +375,15 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
             ..Params::default()
         };
         let k = Kernel::ToHalf;
-        assert!(run_on(&ctx, &kernels, k, &p, &[17, 512]).is_ok());
-        assert_refused("to_half src", exact_on(&ctx, &kernels, k, &p, &[16, 512]));
-        assert_refused("to_half dst", exact_on(&ctx, &kernels, k, &p, &[17, 511]));
+        assert!(run_on(run, &ctx, &kernels, k, &p, &[17, 512]).is_ok());
+        assert_refused(
+            "to_half src",
+            run_on(run_exact, &ctx, &kernels, k, &p, &[16, 512]),
+        );
+        assert_refused(
+            "to_half dst",
+            run_on(run_exact, &ctx, &kernels, k, &p, &[17, 511]),
+        );
         // 100 rows of 70 units in row groups of 64, w2 at 10, b1 at 500,
         // units padded to 96.
         let p = Params {
@@ -407,20 +400,27 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
         // the f16 Δ1 (128 × 96), theta, partials (to ∂b1's end), A1, r
         let lens = [6144, 80, 1570, 7000, 100];
         for k in [Kernel::DeltaHalfSigmoid, Kernel::DeltaHalfTanh] {
-            assert!(run_on(&ctx, &kernels, k, &p, &lens).is_ok());
+            assert!(run_on(run, &ctx, &kernels, k, &p, &lens).is_ok());
             for b in 0..lens.len() {
                 let mut short = lens;
                 short[b] -= 1;
                 assert_refused(
                     &format!("{k:?} on {short:?}"),
-                    exact_on(&ctx, &kernels, k, &p, &short),
+                    run_on(run_exact, &ctx, &kernels, k, &p, &short),
                 );
             }
         }
         // Zero divisors: delta_half's unit blocks and row groups.
         let big = [100_000; 5];
         for zero in [Params { count: 0, ..p }, Params { group_rows: 0, ..p }] {
-            let got = exact_on(&ctx, &kernels, Kernel::DeltaHalfTanh, &zero, &big);
+            let got = run_on(
+                run_exact,
+                &ctx,
+                &kernels,
+                Kernel::DeltaHalfTanh,
+                &zero,
+                &big,
+            );
             assert_refused(&format!("delta_half under {zero:?}"), got);
         }
     }
