@@ -1642,11 +1642,14 @@ pub struct DeviceArgs {
     #[arg(long, value_enum, value_name = "ISA")]
     pub cpu_isa: Option<crate::cpu::Isa>,
 
-    /// GPU kernels of the epoch.
+    /// GPU kernels of the epoch [with --resume on the GPU: the
+    /// checkpoint's run's, where it gave other than auto].
     #[arg(long, value_enum, default_value_t = KernelChoice::Auto)]
     pub kernels: KernelChoice,
 
-    /// Arithmetic of the GPU backend's first hidden layer (docs/spec.md, "Mixed precision").
+    /// Arithmetic of the GPU backend's first hidden layer (docs/spec.md,
+    /// "Mixed precision") [with --resume on the GPU, where not given: the
+    /// checkpoint's run's].
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
 }
