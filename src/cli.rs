@@ -565,7 +565,9 @@ pub struct TrainArgs {
     /// The `--grid` options, and `--precision`, given on the command
     /// line, whatever their value (a default given explicitly too), where
     /// the command line was read by [`Cli::try_parse_noting_given`]; not
-    /// an option.
+    /// an option. Parsed otherwise, it is empty, and a resume reads a
+    /// `--precision f32` given as not given (it takes a mixed
+    /// checkpoint's precision).
     #[arg(skip)]
     pub given: Vec<String>,
 
@@ -657,8 +659,9 @@ pub struct TrainArgs {
 
     /// With --lr auto: draw its range test, the loss after each epoch's
     /// update against that epoch's rate (log scales), with the lowest
-    /// loss and the rate chosen marked, as PNG or SVG by the extension
-    /// [default: not drawn].
+    /// loss and the rate chosen marked (and, after runs at it diverged,
+    /// the rate trained at), as PNG or SVG by the extension [default: not
+    /// drawn].
     #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = path(plain_path))]
     pub lr_plot: Option<PathBuf>,
 

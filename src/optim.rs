@@ -470,7 +470,9 @@ impl Optimizer {
                 },
             ),
         ] {
-            if v > 0.0 && !(f32::MIN_POSITIVE as f64..=f32::MAX as f64).contains(&v) {
+            // As the f32 backends hold it: rounded to nearest, so a value
+            // within half a step past either end rounds onto it.
+            if v > 0.0 && !(v as f32).is_normal() {
                 let (min, max) = (f32::MIN_POSITIVE, f32::MAX);
                 let (bound, becomes) = match v < min as f64 {
                     true => (

@@ -563,7 +563,9 @@ mod mpi {
         }
         let dir = tempfile::tempdir().unwrap();
         let ck = path(&dir, "k.ckpt");
-        common::run_ok(&small("cpu", "3", &["--checkpoint", &ck]));
+        // One thread, which a resume in one pass would take, with a notice
+        // wherever the machine has more cores.
+        common::run_ok(&small("cpu", "3", &["--threads", "1", "--checkpoint", &ck]));
         let (code, _, err) = mpirun(
             2,
             &["train", "--resume", &ck, "--distributed", "--epochs", "5"],
@@ -572,7 +574,8 @@ mod mpi {
         let says =
             "was written by a run in one pass; from here on the gradient is summed over 16 shards";
         assert_eq!(err.matches(says).count(), 1, "{err}");
-        // Its threads, which order no sharded sum, are not taken.
+        // Its threads, which order no sharded sum, are not taken: no
+        // notice of them, whatever this machine's cores.
         assert!(!err.contains("as the run that wrote"), "{err}");
         // A run in mini-batches cannot go on sharded: said as such, not as
         // a --batch-size the command did not give.
@@ -623,7 +626,7 @@ mod mpi {
             ],
         );
         assert_ne!(code, 0);
-        let says = "3 processes but 2 shards, and every process needs one: run at most 2: a resumed run keeps its checkpoint's shards";
+        let says = "3 processes but 2 shards, and every process needs one: run at most 2: --resume takes no --shards";
         assert!(err.contains(says), "{err}");
     }
 

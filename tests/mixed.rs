@@ -880,7 +880,7 @@ fn a_resume_keeps_the_precision_of_the_run() {
     // An f32 checkpoint resumed in mixed precision.
     train(&["--epochs", "3", "--checkpoint", &ck32]);
     let err = resume(&ck32, &mixed);
-    let says = "trained in f32, so --precision mixed goes on from it in other bits";
+    let says = "records no mixed precision (its run trained in f32, or it was written before checkpoints recorded it), so --precision mixed goes on from it in other bits";
     assert!(err.contains(says), "{err}");
 }
 

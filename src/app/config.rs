@@ -465,6 +465,10 @@ pub struct TrainConfig {
     /// `--distributed`: a process of an MPI job, where `--folds` is
     /// refused.
     pub distributed: bool,
+    /// The adapter's precision is mixed because the resumed checkpoint's
+    /// run trained so, not because `--precision` asked: without the
+    /// cooperative matrices it trains in f32, with a notice.
+    pub precision_resumed: bool,
     /// `--lr auto`: the range test to choose the rate by, before the run.
     pub lr_auto: Option<RangeTest>,
     /// What that test found; `run.optimizer` then has its rate.
@@ -688,21 +692,25 @@ fn resumed_precision(args: &TrainArgs, resumed: Option<&Resumed>) -> Precision {
     let Some(r) = resumed.filter(|_| !cpu) else {
         return asked;
     };
-    let mixed = r.checkpoint.precision.as_deref() == Some("mixed");
+    // Only a GPU run trains in mixed precision.
+    let on_gpu = r.checkpoint.backend.as_deref() == Some("gpu");
+    let mixed = on_gpu && r.checkpoint.precision.as_deref() == Some("mixed");
     let given = args.given.iter().any(|g| g == "precision");
+    // The fused kernel, asked for, has no mixed form.
+    let fused = args.device.kernels == KernelChoice::Fused;
     let path = r.path.display();
     match (mixed, asked) {
-        (true, Precision::F32) if !given => {
+        (true, Precision::F32) if !given && !fused => {
             super::notice(
                 args.quiet,
                 &format!("--precision mixed, as the run that wrote {path} trained, so that it goes on bit for bit (--precision f32 goes on in f32, in other bits)"),
             );
             Precision::Mixed
         }
-        (false, Precision::Mixed) if r.checkpoint.backend.as_deref() == Some("gpu") => {
+        (false, Precision::Mixed) if on_gpu => {
             super::notice(
                 args.quiet,
-                &format!("the run that wrote {path} trained in f32, so --precision mixed goes on from it in other bits"),
+                &format!("{path} records no mixed precision (its run trained in f32, or it was written before checkpoints recorded it), so --precision mixed goes on from it in other bits"),
             );
             asked
         }
@@ -783,6 +791,8 @@ impl TrainConfig {
         }
         let threads = resumed_threads(args, resumed.as_ref());
         let threads_resumed = threads != args.device.threads;
+        let precision = resumed_precision(args, resumed.as_ref());
+        let precision_resumed = precision != args.device.precision;
         let kernels = resumed_kernels(args, resumed.as_ref())?;
         check_gpu_settings(args)?;
         let config = TrainConfig {
@@ -796,7 +806,7 @@ impl TrainConfig {
                 name: args.device.adapter.clone(),
                 timeout: seconds(args.gpu_timeout.unwrap_or(GPU_TIMEOUT_S), "--gpu-timeout")?
                     .unwrap_or(LONGEST),
-                precision: resumed_precision(args, resumed.as_ref()),
+                precision,
                 ..AdapterRequest::default()
             },
             threads,
@@ -824,6 +834,7 @@ impl TrainConfig {
             quiet: args.quiet,
             leader: true,
             distributed: args.distributed,
+            precision_resumed,
             lr_auto,
             lr_found: None,
             resumed_on,

@@ -225,7 +225,7 @@ pub(super) fn start_not_finite(config: &TrainConfig, gpu: bool) -> &'static str 
     let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
     match (gpu, standardize) {
         (true, true) => "the GPU sums the squared errors in f32, at most 3.4e38, which a target this far from the output's start overflows: --standardize scales it (the cpu backend sums in f64)",
-        (true, false) => "the GPU sums the squared errors in f32, at most 3.4e38, which these rows overflow, as do values too large for f32's products in the rows or the starting parameters: the cpu backend sums in f64",
+        (true, false) => "the GPU sums the squared errors in f32, at most 3.4e38, which these rows overflow (the cpu backend sums in f64), or the rows or the starting parameters hold values too large for f32's products",
         (false, true) => "the rows hold values too large for f32's products: --standardize scales them",
         (false, false) => "the rows or the starting parameters hold values too large for f32's products",
     }
@@ -427,12 +427,12 @@ fn overfitting_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     };
     let decay = match (config.run.optimizer.weight_decay(), &config.decay_found) {
         (_, Some(_)) => "a larger --weight-decay than the search chose".into(),
-        (0.0, None) => {
-            format!(
-                "--weight-decay (an L2 penalty on the parameters; {} chooses it)",
-                decay_grid()
-            )
-        }
+        (0.0, None) => match decay_grid(config) {
+            Some(grid) => {
+                format!("--weight-decay (an L2 penalty on the parameters; {grid} chooses it)")
+            }
+            None => "--weight-decay (an L2 penalty on the parameters)".into(),
+        },
         _ => "a larger --weight-decay".into(),
     };
     Some(format!(
@@ -463,17 +463,25 @@ const OVERFIT_RISE_BATCHES: f64 = 1.2;
 /// rows makes itself ([`search_decay`]): `--folds 5 --grid
 /// weight-decay=0,1e-3,1e-2,1e-1`. On scikit-learn's diabetes rows it
 /// chose 1e-2 (test R² 0.50, against −0.25 without).
-fn decay_grid() -> String {
+/// `None` under `--distributed`, which refuses `--folds`.
+fn decay_grid(config: &TrainConfig) -> Option<String> {
     let values: Vec<String> = (DECAY_VALUES.iter())
         .map(|&v| match v {
             0.0 => "0".to_string(),
             v => format!("{v:e}"),
         })
         .collect();
-    format!(
-        "--folds {DECAY_FOLDS} --grid weight-decay={}",
-        values.join(",")
-    )
+    (!config.distributed).then(|| {
+        format!(
+            "--folds {DECAY_FOLDS} --grid weight-decay={}",
+            values.join(",")
+        )
+    })
+}
+
+/// " (`decay_grid` chooses one)", or nothing under `--distributed`.
+fn grid_chooses_one(config: &TrainConfig) -> String {
+    decay_grid(config).map_or(String::new(), |grid| format!(" ({grid} chooses one)"))
 }
 
 /// The held-out loss's lowest finite (epoch, loss) and its last, where
@@ -635,11 +643,10 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         true => "",
         false => " or --folds 5",
     };
-    let decay = match (config.run.optimizer.weight_decay(), config.distributed) {
-        (0.0, true) => ", and --weight-decay, an L2 penalty, restrains it".to_string(),
-        (0.0, false) => format!(
-            ", and --weight-decay, an L2 penalty, restrains it ({} chooses one)",
-            decay_grid()
+    let decay = match config.run.optimizer.weight_decay() {
+        0.0 => format!(
+            ", and --weight-decay, an L2 penalty, restrains it{}",
+            grid_chooses_one(config)
         ),
         _ => String::new(),
     };
@@ -713,13 +720,10 @@ fn lbfgs_epochs_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
     // lost 0.06, and the grid chose 0 there (docs/optimizers.md).
     let rows_per_parameter = done.rows.0 as f64 / done.model.params.len() as f64;
     let undecayed = config.run.optimizer.weight_decay() == 0.0 && config.decay_found.is_none();
-    let chooses = match config.distributed {
-        true => String::new(),
-        false => format!(" ({} chooses one)", decay_grid()),
-    };
     let decay = match undecayed && rows_per_parameter < DECAY_RATIO {
         true => format!(
-            "; on {rows_per_parameter:.1} rows a parameter, --weight-decay often does better on new rows than more epochs{chooses}"
+            "; on {rows_per_parameter:.1} rows a parameter, --weight-decay often does better on new rows than more epochs{}",
+            grid_chooses_one(config)
         ),
         false => String::new(),
     };
@@ -782,9 +786,11 @@ fn schedule_froze(config: &TrainConfig, done: &Finished) -> Option<(usize, f64)>
     (epoch + 1 < losses.len() && rate < 1e-3 * base).then_some((epoch, rate))
 }
 
-/// What else shrank a first-order run's steps, besides its rate: a
-/// clipping norm far below the gradient's, or Adam's ε far above √v.
-/// ", a larger --clip-grad-norm (this run used 1e-30)" as they apply.
+/// What else may have shrunk a first-order run's steps, besides its rate:
+/// any clipping norm (the run's gradient norms are not kept to tell how
+/// far below them it was), or an Adam ε above 1e-3, far above √v on
+/// standardised rows. ", a larger --clip-grad-norm (this run used 1e-30)"
+/// as they apply.
 fn small_step_causes(config: &TrainConfig) -> String {
     let opt = config.run.optimizer;
     let mut causes = String::new();
@@ -806,7 +812,7 @@ fn small_step_causes(config: &TrainConfig) -> String {
 
 /// A training R² below this: the model is no better than the target's
 /// mean.
-const MEAN_R2: f64 = 1e-3;
+pub(super) const MEAN_R2: f64 = 1e-3;
 
 /// The warning after a run whose final parameters (the ones saved: not
 /// where `--keep` kept others) predict the training rows no better than
@@ -869,8 +875,11 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             && outcome.reason == crate::train::StopReason::GradientSmall;
         // --tol 1e39: every fall is below it, so the first epoch stopped
         // the run.
-        let tol_stop =
-            outcome.reason == crate::train::StopReason::Converged && config.run.tol > 0.0;
+        // Not an ordinary plateau at a small --tol: a stop at the first
+        // update, or at a tolerance of a percent or more.
+        let tol_stop = outcome.reason == crate::train::StopReason::Converged
+            && config.run.tol > 0.0
+            && (outcome.updates <= 1 || config.run.tol >= 1e-2);
         let advice = match (far, ended && still_falling(losses), loose || tol_stop) {
             (true, _, _) => format!(
                 "{}, which stalls L-BFGS; try --standardize",
@@ -922,7 +931,15 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // nothing, not where a large rate saturated the units.
         let lr = crate::optim::short(config.run.optimizer.lr());
         let rate = crate::optim::short(rate);
-        format!("the loss stopped moving at epoch {epoch}, where the schedule's rate had fallen to {rate} from --lr {lr}: try a schedule that falls more slowly (a --lr-gamma nearer 1, a larger --lr-min)")
+        use crate::optim::schedule::LrSchedule;
+        let slower = match config.run.lr_schedule {
+            LrSchedule::Step { .. } | LrSchedule::Exponential { .. } => "a --lr-gamma nearer 1",
+            LrSchedule::Plateau { .. } => {
+                "a --lr-gamma nearer 1, a larger --lr-patience or --lr-min"
+            }
+            _ => "a larger --lr-min, or a larger --lr-epochs",
+        };
+        format!("the loss stopped moving at epoch {epoch}, where the schedule's rate had fallen to {rate} from --lr {lr}: try a schedule that falls more slowly ({slower})")
     } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {
         // Flat from the start: the updates were too small to move it.
         let lr = crate::optim::short(config.run.optimizer.lr());

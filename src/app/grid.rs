@@ -21,10 +21,6 @@ use crate::cli::{BackendChoice, GridAxis, GridRange, GridValues, TrainArgs, MOST
 use crate::gpu::KernelFamily;
 use crate::optim::OptimizerKind;
 
-/// A best combination's mean held-out R² below this learned nothing: the
-/// training rows' mean scores about 0 (a little below, held out).
-const LEARNED_R2: f64 = 1e-3;
-
 /// `--halving`'s first round trains at least 1/this of `--epochs`
 /// ([`halving_rounds`]'s `min_epochs`) unless `--halving-min-epochs` says
 /// otherwise. On 3,000 rows and 36 combinations (BENCHMARKS.md, "Successive
@@ -484,7 +480,10 @@ impl Search<'_> {
                 if complete && !self.random {
                     (self.edges(i, tried).iter()).for_each(|e| text += &format!("{e}\n"));
                 }
-                if let Some(r) = t.val_r2.map(|r| r.mean).filter(|&r| r < LEARNED_R2) {
+                // Held out, the training rows' mean scores about 0 (a
+                // little below).
+                let learned_nothing = |r: &f64| *r < super::ending::MEAN_R2;
+                if let Some(r) = t.val_r2.map(|r| r.mean).filter(learned_nothing) {
                     text += &format!(
                         "note: no combination learned the target: the best predicts the held-out rows no better than the training rows' mean does (r² {}); a run of its options alone says in its warning why\n",
                         folds::r2_text(r)

@@ -121,7 +121,7 @@ fn pipelines(names: &str) -> Result<gpu::stats::Report> {
         anyhow::bail!(
             "--pipelines: {} is a kernel of --precision mixed, which this adapter cannot run: {}",
             k.entry_point(),
-            why.trim_end_matches("; use --precision f32")
+            gpu::mixed::why_not(&why)
         );
     }
     let kernels = Kernels::new(&ctx)?;

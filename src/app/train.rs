@@ -2104,10 +2104,7 @@ pub(super) enum Device {
 /// The notice of a run that asked for `--precision mixed` (or resumed one)
 /// and trains in f32: why, without the error's advice to ask for f32.
 fn in_f32(why: &str) -> String {
-    format!(
-        "training in f32: {}",
-        why.trim_end_matches("; use --precision f32")
-    )
+    format!("training in f32: {}", gpu::mixed::why_not(why))
 }
 
 impl Device {
@@ -2156,7 +2153,19 @@ impl Device {
             BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
             BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
             BackendChoice::Kind(BackendKind::Gpu) => {
-                Device::Gpu(Box::new(gpu::Context::new(&config.adapter)?))
+                let opened = match gpu::Context::new(&config.adapter) {
+                    // The checkpoint's mixed precision, not asked for:
+                    // without the cooperative matrices, f32.
+                    Err(crate::Error::NoMixed(why)) if config.precision_resumed => {
+                        super::notice(config.quiet, &in_f32(&why));
+                        gpu::Context::new(&AdapterRequest {
+                            precision: Precision::F32,
+                            ..config.adapter.clone()
+                        })
+                    }
+                    opened => opened,
+                };
+                Device::Gpu(Box::new(opened?))
             }
         })
     }

@@ -384,7 +384,7 @@ impl Backend for Reference<'_> {
 }
 
 /// (1/N)·Σ(ŷ − y)², accumulated in f64 in the order of
-/// [`loss_and_grads`]: each block of [`BLOCK`] rows summed in turn, then
+/// [`loss_and_grads`]: each block of 1,024 rows summed in turn, then
 /// added to the total; so the loss after a run's last update is the loss
 /// the next epoch's pass would give, to the bit (a run stopped by
 /// `--target-loss` at epoch k, whose loss came from the pass, and one of

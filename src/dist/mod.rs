@@ -170,15 +170,14 @@ impl Shards {
     }
 
     /// Refuses more processes than shards: a process without rows would
-    /// change nothing but is surely a mistake. `resumed`: the shards are a
-    /// checkpoint's, which `--shards` cannot change.
+    /// change nothing but is surely a mistake. `resumed`: the run is
+    /// resumed, and `--resume` takes no `--shards` (its shards are the
+    /// checkpoint's, or `--distributed`'s 16 for a one-pass checkpoint).
     pub fn check_processes(&self, size: usize, resumed: bool) -> Result<()> {
         if size > self.count {
             let (k, n) = (self.count, self.rows);
             let remedy = match n < size {
-                _ if resumed => format!(
-                    "run at most {k}: a resumed run keeps its checkpoint's shards"
-                ),
+                _ if resumed => format!("run at most {k}: --resume takes no --shards"),
                 true if k < n => format!(
                     "run at most {k}, or at most {n} with --shards {n} (each shard needs a training row, and there are {n})"
                 ),

@@ -475,6 +475,16 @@ pub fn usable(
     Ok(products)
 }
 
+/// What ends every [`Error::NoMixed`]'s reason: the advice for a command
+/// that asked for mixed precision.
+pub const USE_F32: &str = "; use --precision f32";
+
+/// A [`Error::NoMixed`] reason without its advice to ask for f32, for a
+/// message that goes on in f32 or says why in another way.
+pub fn why_not(reason: &str) -> &str {
+    reason.trim_end_matches(USE_F32)
+}
+
 /// The side of the square f16 → f32 cooperative matrices `adapter` offers.
 fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
     let info = adapter.get_info();

@@ -30,10 +30,14 @@ pub enum Slot<'a> {
 /// How many canaries follow each slot's values in [`run`]'s bindings.
 pub const CANARIES: usize = 64;
 
-/// A canary's bits: a quiet NaN with a payload that no arithmetic on the
+/// A canary's bits: a quiet NaN in f32 whose two halves are NaNs in f16
+/// too (0x7fe5, 0x7e5a), so a read past an f16 buffer (`array<f16>` in
+/// mixed.wgsl) is NaN as well; its payload is one no arithmetic on the
 /// device produces (its results are the canonical NaN, or carry an input's
-/// payload), so a kernel's write of anything over it shows.
-pub const CANARY_BITS: u32 = 0x7fa5_a5a5;
+/// payload), so a kernel's write of anything over it shows. A buffer of
+/// u32 indices read as such sees a large number, not a NaN: there only
+/// writes past the end are caught.
+pub const CANARY_BITS: u32 = 0x7fe5_7e5a;
 
 /// Dispatches `kernel` once, over the workgroups `params` calls for, with
 /// `params` at binding 0 and `slots` after it, in the order of

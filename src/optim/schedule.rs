@@ -517,6 +517,7 @@ fn spans(epochs: usize) -> Result<()> {
         _ => Ok(()),
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
