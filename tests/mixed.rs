@@ -873,6 +873,27 @@ fn a_resume_keeps_the_precision_of_the_run() {
     common::assert_same_file(&whole, &resumed, "resumed against the run not stopped");
     let err = resume(&ck, &["--precision", "f32", "--save", &in_f32]);
     assert!(!err.contains("--precision mixed, as the run"), "{err}");
+    // On the system's adapter, without cooperative matrices (Debian 12's
+    // lavapipe), the checkpoint's precision, not asked for, falls back to
+    // f32 with a notice rather than failing.
+    if common::have_gpu() {
+        let args = [
+            "train",
+            "--resume",
+            &ck,
+            "--epochs",
+            "6",
+            "--backend",
+            "gpu",
+        ];
+        let (ok, out, err) = shadertrain(&args);
+        assert!(ok, "{err}");
+        // (An adapter that has them goes on mixed.)
+        if !out.contains(", mixed ") {
+            assert!(err.contains("notice: training in f32: "), "{err}");
+            assert!(!err.contains("use --precision f32"), "{err}");
+        }
+    }
     assert_ne!(
         std::fs::read(&whole).unwrap(),
         std::fs::read(&in_f32).unwrap()
