@@ -786,6 +786,20 @@ fn schedule_froze(config: &TrainConfig, done: &Finished) -> Option<(usize, f64)>
     (epoch + 1 < losses.len() && rate < 1e-3 * base).then_some((epoch, rate))
 }
 
+/// The advice where [`schedule_froze`]: the schedule's settings that make
+/// it fall more slowly.
+fn froze_advice(config: &TrainConfig, epoch: usize, rate: f64) -> String {
+    use crate::optim::schedule::LrSchedule;
+    let lr = crate::optim::short(config.run.optimizer.lr());
+    let rate = crate::optim::short(rate);
+    let slower = match config.run.lr_schedule {
+        LrSchedule::Step { .. } | LrSchedule::Exponential { .. } => "a --lr-gamma nearer 1",
+        LrSchedule::Plateau { .. } => "a --lr-gamma nearer 1, a larger --lr-patience or --lr-min",
+        _ => "a larger --lr-min, or a larger --lr-epochs",
+    };
+    format!("the loss stopped moving at epoch {epoch}, where the schedule's rate had fallen to {rate} from --lr {lr}: try a schedule that falls more slowly ({slower})")
+}
+
 /// What else may have shrunk a first-order run's steps, besides its rate:
 /// any clipping norm (the run's gradient norms are not kept to tell how
 /// far below them it was), or an Adam ε above 1e-3, far above √v on
@@ -860,68 +874,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             units::r2(r2)
         ));
     } else if config.run.optimizer.kind() == crate::optim::OptimizerKind::Lbfgs {
-        // No rate to blame: L-BFGS's line search takes each step's length
-        // from the loss. A column far from ±1 stalls it (one feature
-        // ×1e6: r² 0.000; standardized, 0.974).
-        let far = standardize && !done.far_columns.is_empty();
-        // Longer only where --epochs ended it: a line search that found no
-        // lower loss is not helped by more epochs.
-        let ended = outcome.reason == crate::train::StopReason::MaxEpochs;
-        let gtol = match config.run.optimizer {
-            crate::optim::Optimizer::Lbfgs { gtol, .. } => gtol,
-            _ => 0.0,
-        };
-        let loose = gtol > crate::optim::DEFAULT_GTOL
-            && outcome.reason == crate::train::StopReason::GradientSmall;
-        // --tol 1e39: every fall is below it, so the first epoch stopped
-        // the run.
-        // Not an ordinary plateau at a small --tol: a stop at the first
-        // update, or at a tolerance of a percent or more.
-        let tol_stop = outcome.reason == crate::train::StopReason::Converged
-            && config.run.tol > 0.0
-            && (outcome.updates <= 1 || config.run.tol >= 1e-2);
-        let advice = match (far, ended && still_falling(losses), loose || tol_stop) {
-            (true, _, _) => format!(
-                "{}, which stalls L-BFGS; try --standardize",
-                far_text(&done.far_columns)
-            ),
-            (false, true, _) => {
-                "the loss was still falling when the run ended: train longer (--epochs)".into()
-            }
-            // Not a stall: a tolerance above the default was met (--gtol
-            // 10 at epoch 0).
-            (false, false, true) if tol_stop => format!(
-                "it stopped at epoch {} where the loss fell by less than --tol {} of itself: give a smaller --tol",
-                outcome.updates,
-                crate::optim::short(config.run.tol)
-            ),
-            (false, false, true) => format!(
-                "it stopped at epoch {} where the gradient's largest entry was at most --gtol {}: give a smaller --gtol",
-                outcome.updates,
-                crate::optim::short(gtol)
-            ),
-            (false, false, _) => {
-                let or = if standardize {
-                    ", or --standardize"
-                } else {
-                    ""
-                };
-                let lr = config.run.optimizer.lr();
-                let default = crate::optim::OptimizerKind::Lbfgs.default_lr();
-                match outcome.reason == crate::train::StopReason::NoDescent
-                    && outcome.updates == 0
-                    && lr > default
-                {
-                    // --lr 1e25: the line search's first trial step was so
-                    // long that its 25 tries never came back to a lower loss.
-                    true => format!(
-                        "L-BFGS's line search found no lower loss in its first iteration, whose first trial step --lr {} sets: try a smaller --lr (L-BFGS's default is {default}){or}",
-                        crate::optim::short(lr)
-                    ),
-                    false => format!("L-BFGS stalled: try another --hidden or --activation, or a first-order optimizer (--optimizer adam --lr auto){or}"),
-                }
-            }
-        };
+        let advice = lbfgs_advice(config, done, standardize);
         return Some(format!("{head}; {advice}"));
     } else if still_falling(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
@@ -929,17 +882,7 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     } else if let Some((epoch, rate)) = schedule_froze(config, done) {
         // --lr-gamma 1e-30: the loss stopped where the rate fell to
         // nothing, not where a large rate saturated the units.
-        let lr = crate::optim::short(config.run.optimizer.lr());
-        let rate = crate::optim::short(rate);
-        use crate::optim::schedule::LrSchedule;
-        let slower = match config.run.lr_schedule {
-            LrSchedule::Step { .. } | LrSchedule::Exponential { .. } => "a --lr-gamma nearer 1",
-            LrSchedule::Plateau { .. } => {
-                "a --lr-gamma nearer 1, a larger --lr-patience or --lr-min"
-            }
-            _ => "a larger --lr-min, or a larger --lr-epochs",
-        };
-        format!("the loss stopped moving at epoch {epoch}, where the schedule's rate had fallen to {rate} from --lr {lr}: try a schedule that falls more slowly ({slower})")
+        froze_advice(config, epoch, rate)
     } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {
         // Flat from the start: the updates were too small to move it.
         let lr = crate::optim::short(config.run.optimizer.lr());
@@ -969,6 +912,73 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     }
     advice += &with_run_flags(config);
     Some(format!("{head}; {advice}"))
+}
+
+/// [`mean_warning`]'s advice for an L-BFGS run, which has no rate to
+/// blame: L-BFGS's line search takes each step's length from the loss.
+fn lbfgs_advice(config: &TrainConfig, done: &Finished, standardize: bool) -> String {
+    let outcome = &done.outcome;
+    let losses = &outcome.losses;
+    // A column far from ±1 stalls it (one feature ×1e6: r² 0.000;
+    // standardized, 0.974).
+    let far = standardize && !done.far_columns.is_empty();
+    // Longer only where --epochs ended it: a line search that found no
+    // lower loss is not helped by more epochs.
+    let ended = outcome.reason == crate::train::StopReason::MaxEpochs;
+    let gtol = match config.run.optimizer {
+        crate::optim::Optimizer::Lbfgs { gtol, .. } => gtol,
+        _ => 0.0,
+    };
+    let loose = gtol > crate::optim::DEFAULT_GTOL
+        && outcome.reason == crate::train::StopReason::GradientSmall;
+    // --tol 1e39: every fall is below it, so the first epoch stopped the
+    // run; not an ordinary plateau at a small --tol: a stop at the first
+    // update, or at a tolerance of a percent or more.
+    let tol_stop = outcome.reason == crate::train::StopReason::Converged
+        && config.run.tol > 0.0
+        && (outcome.updates <= 1 || config.run.tol >= 1e-2);
+    match (far, ended && still_falling(losses), loose || tol_stop) {
+        (true, _, _) => format!(
+            "{}, which stalls L-BFGS; try --standardize",
+            far_text(&done.far_columns)
+        ),
+        (false, true, _) => {
+            "the loss was still falling when the run ended: train longer (--epochs)".into()
+        }
+        // Not a stall: a tolerance above the default was met (--gtol
+        // 10 at epoch 0).
+        (false, false, true) if tol_stop => format!(
+            "it stopped at epoch {} where the loss fell by less than --tol {} of itself: give a smaller --tol",
+            outcome.updates,
+            crate::optim::short(config.run.tol)
+        ),
+        (false, false, true) => format!(
+            "it stopped at epoch {} where the gradient's largest entry was at most --gtol {}: give a smaller --gtol",
+            outcome.updates,
+            crate::optim::short(gtol)
+        ),
+        (false, false, _) => {
+            let or = if standardize {
+                ", or --standardize"
+            } else {
+                ""
+            };
+            let lr = config.run.optimizer.lr();
+            let default = crate::optim::OptimizerKind::Lbfgs.default_lr();
+            match outcome.reason == crate::train::StopReason::NoDescent
+                && outcome.updates == 0
+                && lr > default
+            {
+                // --lr 1e25: the line search's first trial step was so
+                // long that its 25 tries never came back to a lower loss.
+                true => format!(
+                    "L-BFGS's line search found no lower loss in its first iteration, whose first trial step --lr {} sets: try a smaller --lr (L-BFGS's default is {default}){or}",
+                    crate::optim::short(lr)
+                ),
+                false => format!("L-BFGS stalled: try another --hidden or --activation, or a first-order optimizer (--optimizer adam --lr auto){or}"),
+            }
+        }
+    }
 }
 
 /// Below this fraction of their starting size ([`weight_size`]), weights
