@@ -437,14 +437,7 @@ fn moved_data_resumes_and_other_data_is_refused() {
     // The same cells with the target column first: the digest, over the
     // cells in the file's order, differs, and the error says it may be
     // the order.
-    let text = std::fs::read_to_string(&moved).unwrap();
-    let turned: String = (text.lines())
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            format!("{},{},{}\n", c[2], c[0], c[1])
-        })
-        .collect();
-    std::fs::write(&other, turned).unwrap();
+    common::reorder_columns(&moved, &other, &[2, 0, 1]);
     let (ok, _, err) = resume(Some(&other));
     assert!(
         !ok && err.contains("it has other values, or its columns in another order (FNV-1a digest"),

@@ -566,10 +566,12 @@ mod mpi {
         // One thread, which a resume in one pass would take, with a notice
         // wherever the machine has more cores.
         common::run_ok(&small("cpu", "3", &["--threads", "1", "--checkpoint", &ck]));
-        let (code, _, err) = mpirun(
-            2,
-            &["train", "--resume", &ck, "--distributed", "--epochs", "5"],
-        );
+        // `checkpoint` resumed with --distributed over `np` processes.
+        let resumed_over = |np: usize, checkpoint: &str| {
+            let args = ["train", "--resume", checkpoint, "--distributed"];
+            mpirun(np, &[&args[..], &["--epochs", "5"]].concat())
+        };
+        let (code, _, err) = resumed_over(2, &ck);
         assert_eq!(code, 0, "{err}");
         let says =
             "was written by a run in one pass; from here on the gradient is summed over 16 shards";
@@ -592,17 +594,7 @@ mod mpi {
                 &batches,
             ],
         ));
-        let (code, _, err) = mpirun(
-            2,
-            &[
-                "train",
-                "--resume",
-                &batches,
-                "--distributed",
-                "--epochs",
-                "5",
-            ],
-        );
+        let (code, _, err) = resumed_over(2, &batches);
         assert_ne!(code, 0);
         let says = "was written by a run in mini-batches of 64 (--batch-size, which --resume keeps), and a --distributed run sums full-batch gradients over shards: resume it without --distributed";
         assert!(err.contains(says), "{err}");
@@ -614,17 +606,7 @@ mod mpi {
             "3",
             &["--shards", "2", "--checkpoint", &sharded],
         ));
-        let (code, _, err) = mpirun(
-            3,
-            &[
-                "train",
-                "--resume",
-                &sharded,
-                "--distributed",
-                "--epochs",
-                "5",
-            ],
-        );
+        let (code, _, err) = resumed_over(3, &sharded);
         assert_ne!(code, 0);
         let says = "3 processes but 2 shards, and every process needs one: run at most 2: --resume takes no --shards";
         assert!(err.contains(says), "{err}");

@@ -170,14 +170,7 @@ fn fold_predictions_from_init_take_the_models_column_order() {
     let [ab, ba, model, oof_ab, oof_ba] =
         paths(&dir, ["ab.csv", "ba.csv", "m.st", "ab.oof", "ba.oof"]);
     gen_csv(&ab, "60", "2", "3");
-    let text = std::fs::read_to_string(&ab).unwrap();
-    let swapped: String = (text.lines())
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            format!("{},{},{}\n", c[1], c[0], c[2])
-        })
-        .collect();
-    std::fs::write(&ba, swapped).unwrap();
+    common::reorder_columns(&ab, &ba, &[1, 0, 2]);
     run_ok(&args(&ab, "cpu", &[ADAM, &["--save", &model]].concat()));
     for (data, out) in [(&ab, &oof_ab), (&ba, &oof_ba)] {
         let more = [

@@ -191,6 +191,72 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
     }
 }
 
+/// `ops::run`'s canaries catch a kernel that writes or reads past a
+/// buffer, where the module's own checks cannot, since the canaries lie
+/// within the binding: `reduce_sgd` (a checked kernel, whose bounds
+/// `Step::new` does not check) told θ has one value more than its buffer
+/// holds updates the first canary (θ − α·g: of the NaN, the same bits; of
+/// the finite canary, others), an error naming the binding; told its
+/// partials have one row more, it reads the canaries into θ, which then
+/// differs between the two dispatches. Bound exactly (`ops::run_exact`),
+/// both go unseen: the checks drop the write and clamp the read.
+#[test]
+fn canaries_catch_what_a_kernel_does_past_its_buffers() {
+    let Some(ctx) = device(true, None) else {
+        return;
+    };
+    let kernels = Kernels::new(&ctx).unwrap();
+    // 4 parameters and the loss, in 2 partials rows.
+    let (width, rows) = (5, 2);
+    let parts = vec![0.5; rows * width];
+    let theta = vec![1.0; width - 1];
+    let slots = |parts: &[f32], theta: &[f32]| -> Vec<Vec<f32>> {
+        vec![
+            parts.to_vec(),
+            theta.to_vec(),
+            vec![9.0; 4],
+            vec![f32::from_bits(2)],
+            vec![0.0; 8],
+        ]
+    };
+    let dispatch = |runner: Runner, params: &Params, parts: &[f32], theta: &[f32]| {
+        let data = slots(parts, theta);
+        let bound = [
+            Slot::Input(&data[0]),
+            Slot::InOut(&data[1]),
+            Slot::InOut(&data[2]),
+            Slot::InOut(&data[3]),
+            Slot::Input(&data[4]),
+        ];
+        runner(&ctx, &kernels, Kernel::ReduceSgd, params, &bound)
+    };
+    let fits = Params::reduce(width, rows, width, 1.0, 0.1);
+    let got = dispatch(run, &fits, &parts, &theta).unwrap();
+    assert!(got[0].iter().all(|v| v.is_finite()), "{:?}", got[0]);
+    // θ one value short: the write past it.
+    let wider = Params::reduce(width + 1, rows, width + 1, 1.0, 0.1);
+    let parts_wide = vec![0.5; rows * (width + 1)];
+    let e = dispatch(run, &wider, &parts_wide, &theta)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("reduce_sgd wrote past the 4 values of binding"),
+        "{e}"
+    );
+    assert!(dispatch(run_exact, &wider, &parts_wide, &theta).is_ok());
+    // The partials one row short: the read past them.
+    let more_rows = Params::reduce(width, rows + 1, width, 1.0, 0.1);
+    let e = dispatch(run, &more_rows, &parts, &theta)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("reduce_sgd read past a buffer: value 0 of binding"),
+        "{e}"
+    );
+    let got = dispatch(run_exact, &more_rows, &parts, &theta).unwrap();
+    assert!(got[0].iter().all(|v| v.is_finite()), "{:?}", got[0]);
+}
+
 type Runner =
     fn(&Context, &Kernels, Kernel, &Params, &[Slot<'_>]) -> shadertrain::Result<Vec<Vec<f32>>>;
 

@@ -645,7 +645,8 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             model,
             writer.take(),
             data.digest.clone(),
-            (&device, host_scored),
+            &device,
+            host_scored,
             lr_start.as_deref(),
         );
         let fitted = fit(
@@ -2107,6 +2108,22 @@ fn in_f32(why: &str) -> String {
     format!("training in f32: {}", gpu::mixed::why_not(why))
 }
 
+/// The GPU `request` asks for, or where it asks for mixed precision on an
+/// adapter without the cooperative matrices it needs, the same in f32,
+/// with a notice (unless `quiet`).
+fn open_or_f32(request: &AdapterRequest, quiet: bool) -> crate::Result<gpu::Context> {
+    match gpu::Context::new(request) {
+        Err(crate::Error::NoMixed(why)) => {
+            super::notice(quiet, &in_f32(&why));
+            gpu::Context::new(&AdapterRequest {
+                precision: Precision::F32,
+                ..request.clone()
+            })
+        }
+        opened => opened,
+    }
+}
+
 impl Device {
     fn open(config: &TrainConfig) -> Result<Device> {
         let mixed = config.adapter.precision != Precision::F32;
@@ -2153,19 +2170,13 @@ impl Device {
             BackendChoice::Kind(BackendKind::Cpu) => Device::Cpu,
             BackendChoice::Kind(BackendKind::Reference) => Device::Reference,
             BackendChoice::Kind(BackendKind::Gpu) => {
-                let opened = match gpu::Context::new(&config.adapter) {
-                    // The checkpoint's mixed precision, not asked for:
-                    // without the cooperative matrices, f32.
-                    Err(crate::Error::NoMixed(why)) if config.precision_resumed => {
-                        super::notice(config.quiet, &in_f32(&why));
-                        gpu::Context::new(&AdapterRequest {
-                            precision: Precision::F32,
-                            ..config.adapter.clone()
-                        })
-                    }
-                    opened => opened,
+                // The checkpoint's mixed precision, not asked for: without
+                // the cooperative matrices, f32.
+                let ctx = match config.precision_resumed {
+                    true => open_or_f32(&config.adapter, config.quiet)?,
+                    false => gpu::Context::new(&config.adapter)?,
                 };
-                Device::Gpu(Box::new(opened?))
+                Device::Gpu(Box::new(ctx))
             }
         })
     }
@@ -2191,21 +2202,13 @@ impl Device {
             BackendKind::Cpu => on(Device::Cpu),
             BackendKind::Reference => on(Device::Reference),
             BackendKind::Gpu => {
-                let mut request = AdapterRequest {
+                let request = AdapterRequest {
                     allow_software: true,
                     ..config.adapter.clone()
                 };
-                let opened = match gpu::Context::new(&request) {
-                    // As for a new run: --precision mixed without the
-                    // cooperative matrices trains in f32.
-                    Err(crate::Error::NoMixed(why)) => {
-                        super::notice(config.quiet, &in_f32(&why));
-                        request.precision = Precision::F32;
-                        gpu::Context::new(&request)
-                    }
-                    opened => opened,
-                };
-                match opened {
+                // As for a new run: --precision mixed without the
+                // cooperative matrices trains in f32.
+                match open_or_f32(&request, config.quiet) {
                     Ok(ctx) => on(Device::Gpu(Box::new(ctx))),
                     Err(crate::Error::NoAdapter(why)) => {
                         let reason = why.split(';').next().unwrap_or(&why);
@@ -2584,12 +2587,15 @@ struct Checkpointer<'a> {
 }
 
 impl<'a> Checkpointer<'a> {
+    /// The checkpoints of a run on `device`; `host_scored`: its held-out
+    /// rows are scored on the host, whose threads the checkpoint records.
     fn new(
         config: &'a TrainConfig,
         model: &'a Model,
         writer: Option<io::CheckpointWriter>,
         data: Option<DataDigest>,
-        (device, host_scored): (&Device, bool),
+        device: &Device,
+        host_scored: bool,
         lr_start: Option<&[f32]>,
     ) -> Checkpointer<'a> {
         let backend = device.kind();

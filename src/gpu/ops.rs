@@ -3,13 +3,16 @@
 //! per [`Op`], so this is for checking and timing, not for training.
 //!
 //! [`run`] and [`run_pipeline`] follow every slot's values with a tail of
-//! [`CANARIES`] canary NaNs inside the same binding, and refuse a result
-//! whose tails changed: a kernel that writes past the lengths its proof
-//! gives ([`Kernel::bounds`]) is caught there, and one that reads past them
-//! turns the canaries' NaN into its outputs, which its twin test then
-//! refuses. Within the binding, not past it, because past it the driver's
-//! robust buffer access would discard the write and hide it. [`run_exact`]
-//! binds the slots as they are, for the tests of `Step::new`'s refusals.
+//! [`CANARIES`] canaries inside the same binding, and dispatch twice: with
+//! NaN canaries ([`CANARY_BITS`]), then with finite ones
+//! ([`FINITE_CANARY_BITS`]). A kernel that writes past the lengths its
+//! proof gives ([`Kernel::bounds`]) changes a tail (a read-modify-write of
+//! a NaN canary can keep its bits; of the finite one it cannot), and one
+//! that reads past them gives other outputs in the two dispatches (NaN,
+//! or a value the twin test refuses, in the first): either is an error.
+//! Within the binding, not past it, because past it the driver's robust
+//! buffer access would discard the write and hide it. [`run_exact`] binds
+//! the slots as they are, for the tests of `Step::new`'s refusals.
 
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{self, Staging};
@@ -30,20 +33,24 @@ pub enum Slot<'a> {
 /// How many canaries follow each slot's values in [`run`]'s bindings.
 pub const CANARIES: usize = 64;
 
-/// A canary's bits: a quiet NaN in f32 whose two halves are NaNs in f16
-/// too (0x7fe5, 0x7e5a), so a read past an f16 buffer (`array<f16>` in
-/// mixed.wgsl) is NaN as well; its payload is one no arithmetic on the
-/// device produces (its results are the canonical NaN, or carry an input's
-/// payload), so a kernel's write of anything over it shows. A buffer of
-/// u32 indices read as such sees a large number, not a NaN: there only
-/// writes past the end are caught.
+/// The first dispatch's canary: a quiet NaN in f32 whose two halves are
+/// NaNs in f16 too (0x7fe5, 0x7e5a), so that a value read past a buffer,
+/// f32 or f16 (`array<f16>` in mixed.wgsl), turns what it reaches into NaN.
 pub const CANARY_BITS: u32 = 0x7fe5_7e5a;
 
-/// Dispatches `kernel` once, over the workgroups `params` calls for, with
+/// The second dispatch's canary: 1329.92 in f32, 4.65 and 1.36 as f16s; a
+/// kernel that adds anything to it, or writes anything over it, changes
+/// its bits, and one that reads it computes other outputs than from the
+/// NaN. A buffer of u32 indices read past its end sees large numbers.
+pub const FINITE_CANARY_BITS: u32 = 0x44a6_3d71;
+
+/// Dispatches `kernel`, over the workgroups `params` calls for, with
 /// `params` at binding 0 and `slots` after it, in the order of
 /// [`Kernel::bindings`], each bound with [`CANARIES`] canaries after its
-/// values. Returns the contents of the `Output` and `InOut` slots, in
-/// order, without the canaries; an error where the kernel changed any.
+/// values, twice (as the module says). Returns the contents of the
+/// `Output` and `InOut` slots, in order, without the canaries; an error
+/// where the kernel changed a canary, or the two dispatches' outputs
+/// differ.
 pub fn run(
     ctx: &Context,
     kernels: &Kernels,
@@ -71,7 +78,39 @@ pub fn run_pipeline(
     params: &Params,
     slots: &[Slot<'_>],
 ) -> Result<Vec<Vec<f32>>> {
-    let canary = f32::from_bits(CANARY_BITS);
+    let guarded = |bits: u32| guarded_dispatch(ctx, kernels, kernel, pipeline, params, slots, bits);
+    let nan = guarded(CANARY_BITS)?;
+    let finite = guarded(FINITE_CANARY_BITS)?;
+    let written = (kernel.bindings().iter().skip(1))
+        .zip(slots)
+        .filter(|(_, slot)| !matches!(slot, Slot::Input(_)));
+    for ((binding, _), (a, b)) in written.zip(nan.iter().zip(&finite)) {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        if let Some(at) = (0..a.len()).find(|&i| a[i].to_bits() != b[i].to_bits()) {
+            return Err(Error::Device(format!(
+                "{} read past a buffer: value {at} of binding {binding} is {:#010x} with NaN past the buffers and {:#010x} with {} there",
+                kernel.entry_point(),
+                bits(a)[at],
+                bits(b)[at],
+                f32::from_bits(FINITE_CANARY_BITS)
+            )));
+        }
+    }
+    Ok(nan)
+}
+
+/// One dispatch of [`run_pipeline`]'s, with canaries of `bits`: the
+/// written slots' values, their canaries checked and cut off.
+fn guarded_dispatch(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    pipeline: &wgpu::ComputePipeline,
+    params: &Params,
+    slots: &[Slot<'_>],
+    bits: u32,
+) -> Result<Vec<Vec<f32>>> {
+    let canary = f32::from_bits(bits);
     let guarded: Vec<Vec<f32>> = slots
         .iter()
         .map(|slot| {
@@ -98,10 +137,7 @@ pub fn run_pipeline(
         .filter(|(_, slot)| !matches!(slot, Slot::Input(_)));
     for ((binding, _), values) in written.zip(&mut results) {
         let len = values.len() - CANARIES;
-        if let Some(at) = values[len..]
-            .iter()
-            .position(|v| v.to_bits() != CANARY_BITS)
-        {
+        if let Some(at) = values[len..].iter().position(|v| v.to_bits() != bits) {
             return Err(Error::Device(format!(
                 "{} wrote past the {len} values of binding {binding}: value {} is {:#010x}",
                 kernel.entry_point(),

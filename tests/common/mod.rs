@@ -314,6 +314,21 @@ pub fn run_refused(args: &[&str]) -> (String, String) {
     (out, err)
 }
 
+/// Writes the comma-separated file `from` to `to` with its columns in
+/// `order` (`order[k]` is the column of `from` that goes k-th), header
+/// included: the same cells, in another order.
+pub fn reorder_columns(from: &str, to: &str, order: &[usize]) {
+    let text = std::fs::read_to_string(from).unwrap();
+    let moved: String = (text.lines())
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            let moved: Vec<&str> = order.iter().map(|&k| cells[k]).collect();
+            moved.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(to, moved).unwrap();
+}
+
 /// Runs `gen --rows ROWS --features F --seed SEED --out OUT`, asserting it succeeded.
 pub fn gen_csv(out: &str, rows: &str, features: &str, seed: &str) {
     run_ok(&[
