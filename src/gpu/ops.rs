@@ -81,10 +81,7 @@ pub fn run_pipeline(
     let guarded = |bits: u32| guarded_dispatch(ctx, kernels, kernel, pipeline, params, slots, bits);
     let nan = guarded(CANARY_BITS)?;
     let finite = guarded(FINITE_CANARY_BITS)?;
-    let written = (kernel.bindings().iter().skip(1))
-        .zip(slots)
-        .filter(|(_, slot)| !matches!(slot, Slot::Input(_)));
-    for ((binding, _), (a, b)) in written.zip(nan.iter().zip(&finite)) {
+    for (binding, (a, b)) in written_bindings(kernel, slots).zip(nan.iter().zip(&finite)) {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         if let Some(at) = (0..a.len()).find(|&i| a[i].to_bits() != b[i].to_bits()) {
             return Err(Error::Device(format!(
@@ -131,11 +128,7 @@ fn guarded_dispatch(
         })
         .collect();
     let mut results = dispatch_once(ctx, kernels, kernel, pipeline, params, &padded)?;
-    // Slot i is binding kernel.bindings()[i + 1], after the uniform block.
-    let written = (kernel.bindings().iter().skip(1))
-        .zip(slots)
-        .filter(|(_, slot)| !matches!(slot, Slot::Input(_)));
-    for ((binding, _), values) in written.zip(&mut results) {
+    for (binding, values) in written_bindings(kernel, slots).zip(&mut results) {
         let len = values.len() - CANARIES;
         if let Some(at) = values[len..].iter().position(|v| v.to_bits() != bits) {
             return Err(Error::Device(format!(
@@ -148,6 +141,16 @@ fn guarded_dispatch(
         values.truncate(len);
     }
     Ok(results)
+}
+
+/// The bindings of the slots `kernel` writes (`Output`, `InOut`), in
+/// order: slot i is binding `kernel.bindings()[i + 1]`, after the uniform
+/// block.
+fn written_bindings<'s>(kernel: Kernel, slots: &'s [Slot<'_>]) -> impl Iterator<Item = u32> + 's {
+    (kernel.bindings().iter().skip(1))
+        .zip(slots)
+        .filter(|(_, slot)| !matches!(slot, Slot::Input(_)))
+        .map(|(&binding, _)| binding)
 }
 
 /// As [`run`], on bindings exactly as long as `slots`, with no canaries:
