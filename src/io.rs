@@ -948,6 +948,14 @@ fn bias_name(i: usize) -> String {
     format!("layers.{i}.bias")
 }
 
+/// The layer a tensor named as [`weight_name`] or [`bias_name`] names
+/// belongs to, its index written as they write it; None for any other name.
+fn layer_of(name: &str) -> Option<usize> {
+    let (index, part) = name.strip_prefix("layers.")?.split_once('.')?;
+    let i: usize = index.parse().ok()?;
+    (i.to_string() == index && ["weight", "bias"].contains(&part)).then_some(i)
+}
+
 /// The model as safetensors bytes: `layers.{i}.weight` (out, in) and
 /// `layers.{i}.bias` (out) in f32, with the activation, feature names and
 /// target name as metadata. The header's keys are sorted, so the same model
@@ -1016,13 +1024,15 @@ pub fn model_to_bytes_with_state(
     }
     let mut header = Map::new();
     let mut data = Vec::with_capacity(model.params.len() * 4);
+    let mut ranges = Vec::new();
     let mut tensor = |name: String, dtype: &str, shape: Vec<usize>, bytes: Vec<u8>| {
         let start = data.len();
         data.extend(bytes);
         header.insert(
-            name,
+            name.clone(),
             json!({ "dtype": dtype, "shape": shape, "data_offsets": [start, data.len()] }),
         );
+        ranges.push((name, start..data.len()));
     };
     let f32s = |values: &[f32]| values.iter().flat_map(|v| v.to_le_bytes()).collect();
     for (name, values) in &state.tensors {
@@ -1114,7 +1124,10 @@ pub fn model_to_bytes_with_state(
         let found = serde_json::to_string(&a.found).expect("a range test serialises");
         ("lr_auto", found)
     }))
-    .chain([(TENSORS_DIGEST, tensors_digest(&data).hex())])
+    .chain([(
+        TENSORS_DIGEST,
+        tensors_digest(ranges.iter().map(|(n, r)| (n.as_str(), &data[r.clone()]))).hex(),
+    )])
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
     header.insert("__metadata__".to_string(), Value::Object(meta));
@@ -1131,12 +1144,18 @@ pub fn model_to_bytes_with_state(
 /// The metadata entry of the digest of a model file's tensors.
 const TENSORS_DIGEST: &str = "tensors_fnv1a64";
 
-/// FNV-1a 64 over a model file's data, every tensor's bytes as the file
-/// lays them out: a damaged byte there fails the load rather than
-/// training or predicting from a wrong parameter.
-fn tensors_digest(data: &[u8]) -> Fnv1a {
+/// FNV-1a 64 over a model file's tensors, each one's bytes in turn, in
+/// the byte order of their names: a damaged byte there fails the load
+/// rather than training or predicting from a wrong parameter, and a tool
+/// that writes the same tensors in another order (the safetensors
+/// package sorts them) leaves it valid.
+fn tensors_digest<'a>(tensors: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Fnv1a {
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_unstable_by_key(|&(name, _)| name);
     let mut digest = Fnv1a::new();
-    digest.update(data);
+    for (_, bytes) in tensors {
+        digest.update(bytes);
+    }
     digest
 }
 
@@ -1225,10 +1244,18 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         SafeTensors::read_metadata(bytes).map_err(|e| bad(not_valid(bytes, &e)))?;
     let meta = header.metadata().clone().unwrap_or_default();
     if let Some(want) = meta.get(TENSORS_DIGEST) {
-        let got = tensors_digest(&bytes[8 + length..]).hex();
-        if *want != got {
+        let views = tensors.tensors();
+        let got = tensors_digest(views.iter().map(|(n, t)| (n.as_str(), t.data()))).hex();
+        // Files written before the digest went by name took it over the
+        // data as laid out.
+        let laid_out = || {
+            let mut digest = Fnv1a::new();
+            digest.update(&bytes[8 + length..]);
+            digest.hex()
+        };
+        if *want != got && *want != laid_out() {
             return Err(bad(format!(
-                "its tensors' bytes are not those it was written with (FNV-1a digest {got}, and metadata '{TENSORS_DIGEST}' says {want}): the file is damaged, or another tool rewrote it (delete that entry to read it anyway)"
+                "its tensors' bytes are not those it was written with (FNV-1a digest {got}, and metadata '{TENSORS_DIGEST}' says {want}): the file is damaged, or a tensor in it was changed since (delete that entry to read it anyway)"
             )));
         }
     }
@@ -1313,17 +1340,41 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
-    let count = tensors
+    let mut names: Vec<&str> = tensors
         .names()
-        .iter()
+        .into_iter()
         .filter(|n| !n.starts_with(OPTIMIZER_PREFIX))
         .filter(|n| ![KEPT_TENSOR, LR_AUTO_START_TENSOR].contains(n))
-        .count();
-    let layers = count / 2;
-    if layers < 2 || count % 2 != 0 {
+        .collect();
+    names.sort();
+    let layers = names
+        .iter()
+        .filter_map(|n| layer_of(n))
+        .max()
+        .map_or(0, |i| i + 1);
+    let unknown = names.iter().find(|n| layer_of(n).is_none());
+    let missing = (0..layers)
+        .flat_map(|i| [weight_name(i), bias_name(i)])
+        .find(|n| !names.contains(&n.as_str()));
+    const HOLDS: &str = "a model file holds layers.{i}.weight and layers.{i}.bias for each layer i from 0, and a checkpoint its optimizer's state";
+    match (missing, unknown) {
+        (Some(missing), Some(unknown)) => {
+            return Err(bad(format!(
+                "missing tensor '{missing}', and tensor '{unknown}' is none of a model's ({HOLDS})"
+            )));
+        }
+        (Some(missing), None) => return Err(bad(format!("missing tensor '{missing}'"))),
+        (None, Some(unknown)) => {
+            return Err(bad(format!(
+                "tensor '{unknown}' is none of a model's ({HOLDS})"
+            )));
+        }
+        (None, None) => {}
+    }
+    if layers < 2 {
         return Err(bad(format!(
-            "expected pairs layers.{{i}}.weight/bias for at least 2 layers, found {}",
-            crate::units::count(count, "tensor")
+            "expected pairs layers.{{i}}.weight/bias for at least 2 layers (a hidden layer and the output), found {}",
+            crate::units::count(names.len(), "tensor")
         )));
     }
     let mut params = Vec::new();

@@ -162,8 +162,22 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     assert!(
         refused(&swap("\"activation\"", "\"activxtion\"")).contains("metadata has no 'activation'")
     );
+    // A misspelt name: the tensor missing and the one in its place both
+    // named; a tensor of no model's is named too.
+    let misspelt = refused(&swap("layers.2.bias", "layers.2.bist"));
     assert!(
-        refused(&swap("layers.2.bias", "layers.2.bist")).contains("missing tensor 'layers.2.bias'")
+        misspelt.contains(
+            "missing tensor 'layers.2.bias', and tensor 'layers.2.bist' is none of a model's"
+        ),
+        "{misspelt}"
+    );
+    // (A renamed tensor can change the order the digest takes them in.)
+    let renamed = swap("layers.1.bias", "layers.x.bias");
+    let stray = refused(&swapped(&renamed, "tensors_fnv1a64", "tensors_fnv1a6x"));
+    assert!(stray.contains("missing tensor 'layers.1.bias'"), "{stray}");
+    assert!(
+        stray.contains("tensor 'layers.x.bias' is none of a model's"),
+        "{stray}"
     );
     assert!(refused(&swap("\"F32\"", "\"I32\"")).contains("expected F32"));
     // layers.0.weight (5, 3) claimed as (3, 5), as if transposed: the
@@ -228,6 +242,70 @@ fn a_damaged_tensor_byte_is_refused() {
         let read = model_from_bytes(Path::new("old.st"), &without).unwrap();
         assert_ne!(read.params, sample_model().params, "byte {at}");
     }
+}
+
+/// The tensors' digest goes tensor by tensor in the order of their names,
+/// so the same tensors written in another order (the safetensors package
+/// sorts them by name, after shadertrain wrote them layer by layer) keep
+/// the file valid, and a tensor changed there is still refused. A file
+/// whose digest covers its data as laid out, as files were written before,
+/// is read too. A tensor of no model's beside the layers is refused by name.
+#[test]
+fn a_file_rewritten_with_its_tensors_in_another_order_is_read() {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let good = model_to_bytes(&sample_model()).unwrap();
+    type Tensors = Vec<(String, Vec<u8>)>;
+    let rewrite = |change: &dyn Fn(&mut Tensors)| {
+        let file = SafeTensors::deserialize(&good).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&good).unwrap();
+        let mut tensors: Tensors = (file.tensors().into_iter())
+            .map(|(name, t)| (name, t.data().to_vec()))
+            .collect();
+        change(&mut tensors);
+        let views = tensors.iter().map(|(name, data)| {
+            let t = file.tensor(name).map_or_else(
+                |_| (vec![data.len() / 4], safetensors::Dtype::F32),
+                |t| (t.shape().to_vec(), t.dtype()),
+            );
+            (name.clone(), TensorView::new(t.1, t.0, data).unwrap())
+        });
+        safetensors::serialize(views, header.metadata().clone()).unwrap()
+    };
+    let same = rewrite(&|_| {});
+    let header = |bytes: &[u8]| {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        8 + n
+    };
+    assert_ne!(
+        same[header(&same)..],
+        good[header(&good)..],
+        "the data in another order"
+    );
+    let read = model_from_bytes(Path::new("rewritten.st"), &same).unwrap();
+    assert_eq!(read, sample_model());
+    let changed = rewrite(&|t| t[0].1[0] ^= 1);
+    let text = refused(&changed);
+    assert!(
+        text.contains("its tensors' bytes are not those it was written with"),
+        "{text}"
+    );
+    let extra = rewrite(&|t| t.push(("extra".into(), vec![0; 4])));
+    let text = refused(&swapped(&extra, "tensors_fnv1a64", "tensors_fnv1a6x"));
+    assert!(
+        text.contains("tensor 'extra' is none of a model's"),
+        "{text}"
+    );
+    // The digest of the data as laid out, as older files carry it.
+    let mut laid_out = shadertrain::io::Fnv1a::new();
+    laid_out.update(&good[header(&good)..]);
+    let meta = SafeTensors::read_metadata(&good).unwrap().1;
+    let now = &meta.metadata().as_ref().unwrap()["tensors_fnv1a64"];
+    assert_ne!(*now, laid_out.hex());
+    let older = swapped(&good, now, &laid_out.hex());
+    assert_eq!(
+        model_from_bytes(Path::new("older.st"), &older).unwrap(),
+        sample_model()
+    );
 }
 
 /// A model's one-hot encoded columns round-trip in its metadata, and
