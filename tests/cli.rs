@@ -1059,6 +1059,48 @@ fn wide_workgroups_variable_sets_the_split_and_bad_values_are_refused() {
     }
 }
 
+/// A row group lies in one chunk, so where the wide split's count of
+/// groups would make them longer than a binding holds, the planner cuts
+/// more, shorter ones: with SHADERTRAIN_WIDE_WORKGROUPS=1 the split asks
+/// for one group of 8,300 rows, past the 8,192 rows of 4,096 units that a
+/// 128 MiB binding (lavapipe's) holds, and the run trains, in two groups,
+/// to the cpu backend's losses, where it was refused.
+#[test]
+fn wide_row_groups_shorten_to_fit_a_binding() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = |backend: &str, name: &str| {
+        let [hist] = paths(&dir, [&format!("{name}.csv")]);
+        let more = [
+            "--hidden",
+            "4096",
+            "--epochs",
+            "2",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.01",
+            "--quiet",
+            "--history",
+            &hist,
+        ];
+        let mut args = train_synthetic("8300", "8", backend, &more);
+        if backend == "gpu" {
+            args.extend(["--kernels", "wide"]);
+        }
+        let (ok, _, err) = shadertrain_env(&args, &[("SHADERTRAIN_WIDE_WORKGROUPS", Some("1"))]);
+        assert!(ok, "{backend}: {err}");
+        read_history(std::path::Path::new(&hist)).unwrap()
+    };
+    let (gpu, cpu) = (run("gpu", "gpu"), run("cpu", "cpu"));
+    assert_eq!(gpu.len(), cpu.len());
+    for (g, c) in gpu.iter().zip(&cpu) {
+        assert!((g - c).abs() <= 1e-5 * c.abs(), "{g} against {c}");
+    }
+}
+
 /// SHADERTRAIN_COOP_BLOCKS that is not RxC or RxC,RxC with sides 2 or 4,
 /// SHADERTRAIN_MIXED_INPUT_PAD that is not 16 or 64, and
 /// SHADERTRAIN_DELTA_SLICES that is not 1, 2 or 4, are errors where

@@ -78,6 +78,15 @@ impl Batched {
         // The first batch's rows, and the last's (fewer where B does not
         // divide N).
         let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
+        // An epoch's factors, FACTORS per batch, lie in one binding too.
+        let most = (ctx.max_binding() / (4 * FACTORS as u64)) as usize;
+        if per_epoch > most {
+            return Err(Error::Config(format!(
+                "mini-batches on the GPU keep an epoch's {per_epoch} batches' step factors in one binding, past this adapter's {} bytes; give --batch-size {} or more (at most {most} batches an epoch), or use --backend cpu",
+                ctx.max_binding(),
+                rows.div_ceil(most)
+            )));
+        }
         let size = ranges.next().map_or(0, |r| r.len());
         let left = ranges.last().map_or(size, |r| r.len());
         let p = model.layout.len();

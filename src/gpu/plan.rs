@@ -241,13 +241,28 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Cuts `rows` rows of a network with `layout`, run by `family`, so
-    /// every buffer fits in `max_binding` bytes, or says what does not fit.
+    /// Cuts `rows` rows of a network with `layout`, run by `family` in
+    /// f32, so every buffer fits in `max_binding` bytes, or says what does
+    /// not fit.
     pub fn new(
         layout: &Layout,
         rows: usize,
         max_binding: u64,
         family: KernelFamily,
+    ) -> Result<Plan> {
+        Plan::cut(layout, rows, max_binding, family, false)
+    }
+
+    /// [`Plan::new`], with the first hidden layer's products in mixed
+    /// precision where `mixed` is set: its f16 copies of a chunk's X and
+    /// Δ₁, padded to the mixed tile, fit a binding too (they are the
+    /// widest per row where the layers are narrower than half a tile).
+    pub fn cut(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        family: KernelFamily,
+        mixed: bool,
     ) -> Result<Plan> {
         let params = layout.len();
         let per_param = 4 * params as u64;
@@ -295,24 +310,56 @@ impl Plan {
         }
         if rows > u32::MAX as usize / 2 {
             return Err(Error::Config(format!(
-                "{rows} rows is more than the GPU backend indexes (2^31)"
+                "{rows} rows is more than the GPU backend indexes (at most 2^31 − 1)"
             )));
         }
         let max_groups =
             ((max_binding.min(PARTIALS_BUDGET) / per_group) as usize).clamp(1, most_groups);
-        let group_rows = rows
-            .div_ceil(max_groups)
-            .max(MIN_GROUP_ROWS)
-            .next_multiple_of(MIN_GROUP_ROWS);
-        let rows_per_binding = (max_binding / (4 * widest as u64)) as usize;
-        let chunk_rows = (rows_per_binding / group_rows) * group_rows;
-        if chunk_rows == 0 {
+        // A row group lies in one chunk, so it takes at most the rows of
+        // one binding: where fewer groups would be longer, there are more
+        // (past the budget and the wide split's count), as many as one
+        // binding of partials holds.
+        // The per-row buffers that bound a chunk's rows, each as (bytes per
+        // row, fixed bytes beside the rows, name): the widest f32 one, and
+        // under mixed precision the f16 copies of X (with its tail) and Δ₁.
+        let mut buffers = vec![(4 * widest as u64, 0, String::new())];
+        if let (true, Some(&h)) = (mixed, layout.hidden().first()) {
+            let pad = |n: usize| 2 * n.next_multiple_of(crate::gpu::mixed::TILE as usize) as u64;
+            let tail = 2 * crate::gpu::mixed::X_TAIL as u64;
+            buffers.push((pad(layout.features()), tail, " (x_f16)".into()));
+            buffers.push((pad(h), 0, " (d_z1_f16)".into()));
+        }
+        let fit = |&(row, fixed, _): &(u64, u64, String)| max_binding.saturating_sub(fixed) / row;
+        let tightest = buffers
+            .iter()
+            .min_by_key(|b| fit(b))
+            .expect("the f32 buffer");
+        let rows_per_binding = fit(tightest) as usize;
+        let longest = rows_per_binding / MIN_GROUP_ROWS * MIN_GROUP_ROWS;
+        if longest == 0 {
+            let (row, fixed, name) = tightest;
             return Err(Error::TooLarge {
-                what: format!("storage binding for {group_rows} rows of width {widest}"),
-                need: 4 * (group_rows * widest) as u64,
+                what: format!("storage binding{name} for {MIN_GROUP_ROWS} rows of width {widest}"),
+                need: MIN_GROUP_ROWS as u64 * row + fixed,
                 have: max_binding,
             });
         }
+        let group_rows = rows
+            .div_ceil(max_groups)
+            .max(MIN_GROUP_ROWS)
+            .next_multiple_of(MIN_GROUP_ROWS)
+            .min(longest);
+        let groups = rows.div_ceil(group_rows);
+        if groups as u64 * per_group > max_binding {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "storage binding for the gradient partials of {groups} row groups of {params} parameters (each group's {group_rows} rows fill a binding of their own)"
+                ),
+                need: groups as u64 * per_group,
+                have: max_binding,
+            });
+        }
+        let chunk_rows = (rows_per_binding / group_rows) * group_rows;
         let chunk_rows = chunk_rows.min(rows.next_multiple_of(group_rows));
         let chunks = (0..rows)
             .step_by(chunk_rows)
@@ -322,9 +369,9 @@ impl Plan {
             group_rows,
             chunk_rows,
             chunks,
-            groups: rows.div_ceil(group_rows),
+            groups,
             family,
-            mixed: false,
+            mixed,
         })
     }
 
@@ -482,6 +529,71 @@ mod tests {
         let huge = Layout::new(4096, &[4096]).unwrap();
         let one = Plan::new(&huge, 1000, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!(one.groups, 1);
+    }
+
+    /// Rows that the split's count of row groups would put more than one
+    /// binding's worth of in a group are cut into more, shorter groups,
+    /// as many as one binding of partials holds; past that the partials
+    /// are what is named.
+    #[test]
+    fn row_groups_shorten_to_fit_a_binding() {
+        let check = |layout: &Layout, rows, binding: u64, family| {
+            let plan = Plan::new(layout, rows, binding, family).unwrap();
+            let widest = *layout.sizes().iter().max().unwrap() as u64;
+            assert!(4 * widest * plan.chunk_rows as u64 <= binding, "{plan:?}");
+            assert!(4 * plan.groups as u64 * (layout.len() as u64 + 1) <= binding);
+            assert_eq!(plan.groups, rows.div_ceil(plan.group_rows));
+            assert_eq!(plan.rows(), rows);
+            assert!(plan.chunks.len() > 1, "{plan:?}");
+            plan
+        };
+        // 2,097,153 rows of 256 inputs to 4,096 units under a 4 GiB
+        // binding: the split's 8 groups would be 262,208 rows, past a
+        // binding's 262,143 of A1.
+        let wide = Layout::new(256, &[4096]).unwrap();
+        let plan = check(&wide, 2_097_153, u32::MAX as u64, KernelFamily::Wide);
+        assert!(plan.groups > 8, "{plan:?}");
+        let square = Layout::new(1024, &[1024]).unwrap();
+        check(&square, 262_145, 128 << 20, KernelFamily::Wide);
+        // 8,193 rows of 4,096 to 4,096 under 128 MiB: two groups' 64 MiB
+        // of partials each pass the binding.
+        let huge = Layout::new(4096, &[4096]).unwrap();
+        let e = Plan::new(&huge, 8_193, 128 << 20, KernelFamily::Tiled).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the gradient partials of 2 row groups of 16785409 parameters"),
+            "{e}"
+        );
+        assert!(Plan::new(&huge, 8_192, 128 << 20, KernelFamily::Tiled).is_ok());
+    }
+
+    /// Under mixed precision the f16 copies of X and Δ₁, padded to the
+    /// 64-wide tile, are the widest per row where the layers are narrower
+    /// than 32: the chunks are cut so that they fit a binding too.
+    #[test]
+    fn mixed_chunks_fit_the_padded_f16_copies() {
+        use crate::gpu::mixed::{TILE, X_TAIL};
+        let binding = 32 << 10;
+        for (features, hidden) in [(24, 16), (16, 16), (3, 40), (24, 40)] {
+            let layout = Layout::new(features, &[hidden]).unwrap();
+            for family in [KernelFamily::Layered, KernelFamily::Wide] {
+                let plan = Plan::cut(&layout, 1000, binding, family, true).unwrap();
+                assert!(plan.mixed);
+                let pad = |n: usize| n.next_multiple_of(TILE as usize);
+                let rows = pad(plan.chunk_rows);
+                assert!(
+                    2 * (rows * pad(features) + X_TAIL) as u64 <= binding,
+                    "{plan:?}"
+                );
+                assert!(2 * (rows * pad(hidden)) as u64 <= binding, "{plan:?}");
+                assert_eq!(plan.rows(), 1000);
+                let f32 = Plan::new(&layout, 1000, binding, family).unwrap();
+                assert!(!f32.mixed);
+                if features.max(hidden) < 32 {
+                    assert!(plan.chunk_rows < f32.chunk_rows, "{plan:?} {f32:?}");
+                }
+            }
+        }
     }
 
     #[test]

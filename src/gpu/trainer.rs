@@ -233,12 +233,7 @@ impl GpuTrainer {
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
         let mixed = ctx.mixed.is_some();
         let family = KernelFamily::choose(choice, layout, hardware, mixed)?;
-        let plan = Plan::new(layout, rows, ctx.max_binding(), family)?;
-        // A network without a hidden layer has no products to run in f16.
-        Ok(Plan {
-            mixed: mixed && !layout.hidden().is_empty(),
-            ..plan
-        })
+        Plan::cut(layout, rows, ctx.max_binding(), family, mixed)
     }
 
     /// Bytes of device memory that [`GpuTrainer::hold_out`] of `rows` rows
