@@ -1704,9 +1704,10 @@ fn a_model_no_better_than_the_mean_is_warned_of() {
 /// Where something other than the rate held the steps back or blew them
 /// up, the warning or error names it: L-BFGS's first trial step (--lr
 /// 1e25 stalled it at once, and was told to change the network), a
-/// schedule that fell to nothing (told its rate was too high), a clipping
-/// norm or Adam's ε that shrank every step, and a weight decay that alone
-/// makes θ grow (told to clip, which comes before the decay).
+/// schedule that fell to nothing (told its rate was too high, or that the
+/// loss was still falling), a clipping norm or Adam's ε that shrank every
+/// step, and a weight decay that alone makes θ grow (told to clip, which
+/// comes before the decay).
 #[test]
 fn what_held_a_run_back_is_named() {
     let run = |more: &[&str]| {
@@ -1725,6 +1726,27 @@ fn what_held_a_run_back_is_named() {
         &["--optimizer", "gd", "--lr-schedule", "exponential", "--lr-gamma", "1e-30"],
         "the loss stopped moving at epoch 1, where the schedule's rate had fallen to 1e-31 from --lr 0.1: try a schedule that falls more slowly",
     );
+    // A cosine at 0 from epoch 2 of 10: the loss fell over the last ten
+    // epochs, but it was not still falling (it was told so).
+    let more = [
+        "--hidden",
+        "8",
+        "--epochs",
+        "10",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+    ];
+    let cosine = ["--lr-schedule", "cosine", "--lr-epochs", "2"];
+    let (ok, _, err) = shadertrain(&train_synthetic(
+        "200",
+        "3",
+        "cpu",
+        &[&more[..], &cosine].concat(),
+    ));
+    let says = "the loss stopped moving at epoch 2, where the schedule's rate had fallen to 0";
+    assert!(ok && err.contains(says), "{err}");
     warned(
         &["--optimizer", "gd", "--clip-grad-norm", "1e-30"],
         "the loss hardly moved over the whole run: try a larger --lr (this run used 0.1), a larger --clip-grad-norm (this run used 1e-30), or --lr auto",

@@ -876,13 +876,15 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     } else if config.run.optimizer.kind() == crate::optim::OptimizerKind::Lbfgs {
         let advice = lbfgs_advice(config, done, standardize);
         return Some(format!("{head}; {advice}"));
+    } else if let Some((epoch, rate)) = schedule_froze(config, done) {
+        // --lr-gamma 1e-30: the loss stopped where the rate fell to
+        // nothing, not where a large rate saturated the units; and a
+        // cosine's 5 epochs of 10 did not leave it still falling, though
+        // it fell over the last ten.
+        froze_advice(config, epoch, rate)
     } else if still_falling(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
-    } else if let Some((epoch, rate)) = schedule_froze(config, done) {
-        // --lr-gamma 1e-30: the loss stopped where the rate fell to
-        // nothing, not where a large rate saturated the units.
-        froze_advice(config, epoch, rate)
     } else if (last - losses[0]).abs() <= losses[0] * 1e-3 {
         // Flat from the start: the updates were too small to move it.
         let lr = crate::optim::short(config.run.optimizer.lr());
