@@ -131,6 +131,11 @@ impl Dataset {
     /// The same rows with feature `j` taken from column `order[j]`: the
     /// columns put in a saved model's order. `order` must name each
     /// feature once.
+    ///
+    /// # Panics
+    ///
+    /// If `order` is not as long as the rows have features, or names a
+    /// feature they do not have.
     pub fn reorder_features(&mut self, order: &[usize]) {
         assert_eq!(order.len(), self.features, "one index per feature");
         let mut x = Vec::with_capacity(self.x.len());
@@ -221,6 +226,10 @@ impl Dataset {
     }
 
     /// The rows `range` as a data set of their own: a shard.
+    ///
+    /// # Panics
+    ///
+    /// If `range` reaches past the last row, as a slice's would.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Dataset {
         Dataset {
             x: self.x[range.start * self.features..range.end * self.features].to_vec(),
@@ -233,6 +242,10 @@ impl Dataset {
     }
 
     /// Row `n`'s features.
+    ///
+    /// # Panics
+    ///
+    /// If there is no row `n`.
     pub fn row(&self, n: usize) -> &[f32] {
         &self.x[n * self.features..(n + 1) * self.features]
     }
@@ -446,6 +459,10 @@ impl Dataset {
     }
 
     /// The rows `rows` (ascending) as a data set of their own.
+    ///
+    /// # Panics
+    ///
+    /// If a row of `rows` is not one of the set's.
     pub fn take_rows(&self, rows: &[usize]) -> Dataset {
         let mut out = self.empty_like();
         self.gather_into(rows, &mut out, 1);
@@ -552,7 +569,12 @@ fn fold_positions(index: usize, count: usize, rows: usize) -> std::ops::Range<us
 
 /// The rows, ascending, that fold `index` of `count` holds out of `rows`
 /// ([`Dataset::fold`]'s held-out rows, by number).
+///
+/// # Panics
+///
+/// If `index` is not below `count` ([`check_fold_count`] checks `count`).
 pub fn fold_rows(index: usize, count: usize, rows: usize, seed: u64) -> Vec<usize> {
+    assert!(index < count, "fold {index} of {count}");
     let mut held = key_order(rows, seed)[fold_positions(index, count, rows)].to_vec();
     held.sort_unstable();
     held

@@ -54,7 +54,7 @@
 //! - other optimizers: [`optim::Optimizer::adam`], and
 //!   [`optim::Optimizer::lbfgs`], whose backend is wrapped in
 //!   [`optim::lbfgs::Lbfgs::new`] (`Lbfgs::new(backend, &model.params,
-//!   opt)`); [`optim::Settings::resolve`] sets any of their settings;
+//!   opt)?`); [`optim::Settings::resolve`] sets any of their settings;
 //! - mini-batches: [`cpu::Fast::with_batches`];
 //! - model files the CLI reads and writes: [`io::save_model`],
 //!   [`io::load_model`];

@@ -141,6 +141,10 @@ impl Layout {
                 bias,
             });
         }
+        // Blocks of f64 (the reference's) must be addressable.
+        if offset > isize::MAX as usize / 8 {
+            return Err(too_big());
+        }
         Ok(Layout { sizes, layers })
     }
 
@@ -272,17 +276,35 @@ impl Model {
     }
 
     /// Sets the first layer's weights from each of `features` to 0.
+    ///
+    /// # Panics
+    ///
+    /// If a feature is not one of the layout's inputs.
     pub fn zero_inputs(&mut self, features: &[usize]) {
+        let inputs = self.layout.features();
+        if let Some(j) = features.iter().find(|&&j| j >= inputs) {
+            panic!("zero_inputs: feature {j} of a model of {inputs} inputs");
+        }
         let first = &self.layout.layers()[0];
         for i in features.iter().flat_map(|&j| first.from_input(j)) {
             self.params[i] = 0.0;
         }
     }
 
+    /// Layer `layer`'s weights, row-major (outputs × inputs).
+    ///
+    /// # Panics
+    ///
+    /// If the layout has no layer `layer` ([`Layout::layers`]).
     pub fn weight(&self, layer: usize) -> &[f32] {
         &self.params[self.layout.layers()[layer].weight.clone()]
     }
 
+    /// Layer `layer`'s biases.
+    ///
+    /// # Panics
+    ///
+    /// If the layout has no layer `layer`.
     pub fn bias(&self, layer: usize) -> &[f32] {
         &self.params[self.layout.layers()[layer].bias.clone()]
     }

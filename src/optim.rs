@@ -428,7 +428,7 @@ impl Optimizer {
     pub fn stepped(&self) -> Result<()> {
         match self {
             Optimizer::Lbfgs { .. } => Err(Error::Config(
-                "L-BFGS makes no per-epoch update for a backend to run: wrap the backend in optim::lbfgs::Lbfgs::new(backend, &params, optimizer), which drives it".into(),
+                "L-BFGS makes no per-epoch update for a backend to run: wrap the backend in optim::lbfgs::Lbfgs::new(backend, &params, optimizer)?, which drives it".into(),
             )),
             _ => Ok(()),
         }

@@ -170,8 +170,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The run's time over its updates (over one where it made none).
     pub fn time_per_epoch(&self) -> Duration {
-        self.elapsed / self.run_updates.max(1) as u32
+        self.elapsed.div_f64(self.run_updates.max(1) as f64)
     }
 
     /// Whether the final loss is above the first one (a resumed run's

@@ -44,7 +44,11 @@ fn a_backend_refuses_to_step_lbfgs_and_lbfgs_drives_it() {
         refused(&mut GpuTrainer::new(ctx, &model, &data, LBFGS).unwrap());
     }
     let fast = Fast::new(&model, &data, LBFGS, 1).unwrap();
-    let out = train(&mut Lbfgs::new(fast, &model.params, LBFGS), &schedule(30)).unwrap();
+    let out = train(
+        &mut Lbfgs::new(fast, &model.params, LBFGS).unwrap(),
+        &schedule(30),
+    )
+    .unwrap();
     let (first, last) = (out.losses[0], *out.losses.last().unwrap());
     assert!(last < 0.5 * first, "{first} → {last}");
 }
@@ -295,4 +299,45 @@ fn a_loss_not_finite_before_any_update_blames_the_rows() {
             && !e.contains("smaller --lr"),
         "{e}"
     );
+}
+
+/// The library's constructors refuse what they cannot run, rather than
+/// panicking later: L-BFGS given a parameter block of another length than
+/// its backend's, or settings out of range; a layout whose parameters no
+/// process could hold. An outcome of more than 2^32 updates has its time
+/// per epoch (the divisor was cut to 32 bits: 2^32 + 4 updates were 4).
+#[test]
+fn constructors_refuse_what_they_cannot_run() {
+    let data = Dataset::synthetic(64, 3, 1).unwrap();
+    let model = common::model(&data, &[6], Activation::Tanh, 2);
+    let fast = || Fast::new(&model, &data, LBFGS, 1).unwrap();
+    let e = Lbfgs::new(fast(), &[0.0; 3], LBFGS).err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("L-BFGS was given 3 parameters for a backend of 31"),
+        "{e}"
+    );
+    let none = Optimizer::Lbfgs {
+        lr: 1.0,
+        history_size: 0,
+        gtol: 1e-7,
+        weight_decay: 0.0,
+    };
+    assert!(Lbfgs::new(fast(), &model.params, none).is_err());
+    assert!(Lbfgs::new(fast(), &model.params, LBFGS).is_ok());
+    let e = shadertrain::model::Layout::new(1 << 62, &[1]).unwrap_err();
+    assert!(e.to_string().contains("too many parameters"), "{e}");
+    let outcome = shadertrain::train::Outcome {
+        losses: vec![1.0],
+        updates: 0,
+        reason: shadertrain::train::StopReason::MaxEpochs,
+        elapsed: std::time::Duration::from_secs((1 << 32) + 4),
+        run_updates: (1 << 32) + 4,
+        evaluations: None,
+        kept: None,
+        rate_cuts: Vec::new(),
+        held_out: None,
+    };
+    let per = outcome.time_per_epoch().as_secs_f64();
+    assert!((per - 1.0).abs() < 1e-6, "{per}");
 }

@@ -964,7 +964,7 @@ const LBFGS: Optimizer = Optimizer::Lbfgs {
 /// `obj` under L-BFGS from `m`'s parameters for up to `iterations`
 /// iterations: (losses, final θ, the backend).
 fn lbfgs_run<O: Objective>(obj: O, m: &Model, iterations: usize) -> (Vec<f64>, Vec<f32>, Lbfgs<O>) {
-    let mut l = Lbfgs::new(obj, &m.params, LBFGS);
+    let mut l = Lbfgs::new(obj, &m.params, LBFGS).unwrap();
     let mut losses = Vec::new();
     l.run(iterations, &mut losses).unwrap();
     let theta = l.params().unwrap();
@@ -1020,7 +1020,7 @@ fn lbfgs_in_500_iterations_beats_10000_adam_epochs() {
     let mut r = Reference::new(&m, &data, adam).unwrap();
     let out = train(&mut r, &schedule(10_000)).unwrap();
     let adam_loss = *out.losses.last().unwrap();
-    let mut l = Lbfgs::new(Reference::new(&m, &data, LBFGS).unwrap(), &m.params, LBFGS);
+    let mut l = Lbfgs::new(Reference::new(&m, &data, LBFGS).unwrap(), &m.params, LBFGS).unwrap();
     let got = train(&mut l, &schedule(500)).unwrap();
     let lbfgs_loss = *got.losses.last().unwrap();
     assert!(got.updates <= 500);
@@ -1104,7 +1104,7 @@ fn lbfgs_stops_when_the_gradient_is_small() {
         gtol: 1e-2,
         weight_decay: 0.0,
     };
-    let mut l = Lbfgs::new(Reference::new(&m, &data, loose).unwrap(), &m.params, loose);
+    let mut l = Lbfgs::new(Reference::new(&m, &data, loose).unwrap(), &m.params, loose).unwrap();
     let out = train(&mut l, &schedule(1000)).unwrap();
     assert!(out.updates < 1000, "{:?}", out.reason);
     assert_eq!(
@@ -1317,7 +1317,7 @@ fn weights_from_a_feature_zero_in_every_row_stay_where_they_start() {
             let r = Reference::new(m, &data, opt).unwrap().with_batches(batches);
             let f = Fast::new(m, &data, opt, 2).unwrap().with_batches(batches);
             match lbfgs {
-                true => all.push(("cpu", Box::new(Lbfgs::new(f, &m.params, opt)))),
+                true => all.push(("cpu", Box::new(Lbfgs::new(f, &m.params, opt).unwrap()))),
                 false => all.extend([
                     ("reference", Box::new(r) as Box<dyn Backend>),
                     ("cpu", Box::new(f)),
@@ -1334,7 +1334,7 @@ fn weights_from_a_feature_zero_in_every_row_stay_where_they_start() {
                     GpuTrainer::with_updates(ctx.clone(), m, source, updates, KernelChoice::Auto)
                         .unwrap();
                 all.push(match lbfgs {
-                    true => ("gpu", Box::new(Lbfgs::new(g, &m.params, opt))),
+                    true => ("gpu", Box::new(Lbfgs::new(g, &m.params, opt).unwrap())),
                     false => ("gpu", Box::new(g)),
                 });
             }

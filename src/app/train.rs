@@ -2301,14 +2301,18 @@ impl Device {
 
 /// `objective` as a training backend: itself for the first-order
 /// optimizers, driven by host-side L-BFGS for lbfgs.
-fn with_optimizer<'a, B>(objective: B, model: &Model, opt: Optimizer) -> Box<dyn Backend + 'a>
+fn with_optimizer<'a, B>(
+    objective: B,
+    model: &Model,
+    opt: Optimizer,
+) -> crate::Result<Box<dyn Backend + 'a>>
 where
     B: Backend + Objective + 'a,
 {
-    match opt {
-        Optimizer::Lbfgs { .. } => Box::new(Lbfgs::new(objective, &model.params, opt)),
+    Ok(match opt {
+        Optimizer::Lbfgs { .. } => Box::new(Lbfgs::new(objective, &model.params, opt)?),
         _ => Box::new(objective),
-    }
+    })
 }
 
 /// `backend` holding the resumed optimizer `state`, if any.
@@ -2353,7 +2357,7 @@ fn open_backend<'a>(
                 first: 0,
             };
             let g = GpuTrainer::with_updates(*ctx, model, source, updates, kernels)?;
-            with_optimizer(g, model, opt)
+            with_optimizer(g, model, opt)?
         }
         (_, None) => {
             bail!("this run's synthetic data are generated on the GPU; train it with --backend gpu")
@@ -2371,13 +2375,13 @@ fn open_backend<'a>(
             };
             let threads = (asked, fast.threads());
             super::threads_lowered(config.quiet, threads, rows.rows, "");
-            with_optimizer(fast, model, opt)
+            with_optimizer(fast, model, opt)?
         }
         (Device::Reference, Some(rows)) => {
             let reference = Reference::new(model, rows, opt)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
-            with_optimizer(reference, model, opt)
+            with_optimizer(reference, model, opt)?
         }
         (Device::Gpu(ctx), Some(rows)) => {
             let source = gpu::Source::Host(rows);
@@ -2389,7 +2393,7 @@ fn open_backend<'a>(
             {
                 g.hold_out(model, val)?;
             }
-            with_optimizer(g, model, opt)
+            with_optimizer(g, model, opt)?
         }
     };
     resume_state(config, backend, state)
@@ -2462,7 +2466,7 @@ fn open_sharded<'a>(
         deadline: config.max_time.map(|t| std::time::Instant::now() + t),
         timed_out: &TIMED_OUT,
     });
-    resume_state(config, with_optimizer(sharded, model, opt), state)
+    resume_state(config, with_optimizer(sharded, model, opt)?, state)
 }
 
 /// `request`, with the precision of the device `first` already opened

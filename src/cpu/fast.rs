@@ -1041,6 +1041,10 @@ impl Objective for Fast<'_> {
         }
     }
 
+    fn params_len(&self) -> usize {
+        self.theta.params.len()
+    }
+
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
         self.theta.params.copy_from_slice(params);
         let loss = self.loss_and_grads(true);

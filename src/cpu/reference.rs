@@ -333,6 +333,10 @@ impl Objective for Reference<'_> {
         }
     }
 
+    fn params_len(&self) -> usize {
+        self.layout.len()
+    }
+
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
         let (loss, g) = loss_and_grads(&self.layout, self.act, params, self.data);
         grad.copy_from_slice(&g);

@@ -241,6 +241,10 @@ impl Objective for Sharded<'_> {
         )
     }
 
+    fn params_len(&self) -> usize {
+        self.grad.len()
+    }
+
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
         let loss = self.pass(params)?;
         grad.copy_from_slice(&self.grad);

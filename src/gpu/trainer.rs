@@ -577,6 +577,10 @@ impl Objective for GpuTrainer {
         )
     }
 
+    fn params_len(&self) -> usize {
+        self.params_len
+    }
+
     /// Uploads `params`, runs the forward and backward passes and the sums,
     /// and reads back the p gradients and the loss (one submit, one
     /// readback of p + 1 floats).

@@ -41,6 +41,9 @@ pub trait Objective {
     /// One line naming the backend and the device it runs on.
     fn describe(&self) -> String;
 
+    /// The length of the parameter block it evaluates.
+    fn params_len(&self) -> usize;
+
     /// L(params), with ∂L/∂θ written into `grad` (the block's length).
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64>;
 }
@@ -144,7 +147,19 @@ pub fn bytes_needed(params: usize, opt: &Optimizer, epochs: usize) -> Option<u64
 impl<O: Objective> Lbfgs<O> {
     /// L-BFGS from `params` with the settings of `opt` (an
     /// [`Optimizer::Lbfgs`]; other optimizers are taken with the defaults).
-    pub fn new(obj: O, params: &[f32], opt: Optimizer) -> Lbfgs<O> {
+    /// An error where `params` is not as long as the block `obj` evaluates
+    /// (the model's `params`), or where `opt`'s settings are out of range.
+    pub fn new(obj: O, params: &[f32], opt: Optimizer) -> Result<Lbfgs<O>> {
+        if params.len() != obj.params_len() {
+            return Err(crate::Error::Config(format!(
+                "L-BFGS was given {} for a backend of {} (the model's parameter block)",
+                crate::units::count(params.len(), "parameter"),
+                obj.params_len()
+            )));
+        }
+        if let Optimizer::Lbfgs { .. } = opt {
+            opt.check()?;
+        }
         let (history_size, gtol, weight_decay) = match opt {
             Optimizer::Lbfgs {
                 history_size,
@@ -158,7 +173,7 @@ impl<O: Objective> Lbfgs<O> {
                 0.0,
             ),
         };
-        Lbfgs {
+        Ok(Lbfgs {
             obj,
             opt,
             lr: opt.lr(),
@@ -175,7 +190,7 @@ impl<O: Objective> Lbfgs<O> {
             evaluations: 0,
             stopped: None,
             steps: Vec::new(),
-        }
+        })
     }
 
     /// The accepted steps of this backend's iterations, in order (reruns
@@ -495,6 +510,10 @@ mod tests {
         fn describe(&self) -> String {
             "bowl".into()
         }
+        fn params_len(&self) -> usize {
+            4
+        }
+
         fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
             let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let mut f = 0.0;
@@ -522,6 +541,10 @@ mod tests {
         fn describe(&self) -> String {
             "quadratic".into()
         }
+        fn params_len(&self) -> usize {
+            self.b.len()
+        }
+
         fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
             let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let mut f = 0.0;
@@ -562,7 +585,7 @@ mod tests {
             gtol: 0.0,
             weight_decay: 0.0,
         };
-        let mut l = Lbfgs::new(Quadratic { a, b }, &[0.5; 6], opt);
+        let mut l = Lbfgs::new(Quadratic { a, b }, &[0.5; 6], opt).unwrap();
         let mut xs = vec![l.now.x.clone()];
         let mut losses = Vec::new();
         for _ in 0..5 {
@@ -629,7 +652,7 @@ mod tests {
             gtol: 1e-6,
             weight_decay: 0.0,
         };
-        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt);
+        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt).unwrap();
         let mut losses = Vec::new();
         b.run(100, &mut losses).unwrap();
         assert!(losses.len() < 100, "{} iterations", losses.len());
@@ -653,7 +676,7 @@ mod tests {
             gtol: 1e-6,
             weight_decay: lambda,
         };
-        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt);
+        let mut b = Lbfgs::new(Bowl, &[3.0, -2.0, 0.5, 4.0], opt).unwrap();
         let mut losses = Vec::new();
         b.run(100, &mut losses).unwrap();
         assert!(b.stopped().is_some() && losses.len() < 100);
