@@ -1082,6 +1082,40 @@ fn state_without_its_count_or_epoch_is_refused() {
     }
 }
 
+/// A first-order optimizer's update count, which the checkpoint's metadata
+/// holds apart from its tensors' digest, must be the checkpoint's epoch
+/// times the updates an epoch makes: one (Adam's bias correction went on
+/// from the count edited), or one per mini-batch (whose shuffle follows
+/// it). Edited, the resume is refused, naming it.
+#[test]
+fn an_update_count_other_than_the_epochs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (batches, steps, edited) in [(None, "5", "9"), (Some("50"), "20", "21")] {
+        let [ck] = paths(&dir, ["ck.st"]);
+        let mut more = vec!["--optimizer", "adam", "--hidden", "4", "--checkpoint", &ck];
+        if let Some(size) = batches {
+            more.extend(["--batch-size", size]);
+        }
+        train_cpu("200", "3", &more, "5", &["--quiet"]);
+        let good = std::fs::read(&ck).unwrap();
+        let key = format!("\"optimizer_steps\":\"{steps}\"");
+        let at = (good.windows(key.len()))
+            .position(|w| w == key.as_bytes())
+            .unwrap_or_else(|| panic!("{key}"));
+        let mut bytes = good.clone();
+        let count = at + key.len() - 1 - steps.len();
+        bytes[count..count + steps.len()].copy_from_slice(edited.as_bytes());
+        std::fs::write(&ck, &bytes).unwrap();
+        let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8"]);
+        let says =
+            format!("metadata 'optimizer_steps' is {edited}, where a checkpoint at epoch 5 of");
+        assert!(!ok && err.contains(&says), "{err}");
+        std::fs::write(&ck, &good).unwrap();
+        let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8", "--quiet"]);
+        assert!(ok, "{err}");
+    }
+}
+
 /// A run on rows piped in resumes from the same rows piped in again, to
 /// the bytes of the model a run that did not stop saves; with nothing
 /// piped in, the resume is refused, saying to pipe them in again.

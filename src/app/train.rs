@@ -1822,6 +1822,23 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result
             run.epochs
         );
     }
+    // A first-order optimizer counts its updates, one per batch: Adam's
+    // bias correction, the schedule's rate and the batches' shuffle follow
+    // the count, which the checkpoint's metadata holds apart from the
+    // digest of its tensors.
+    let per_epoch = run.batches().map_or(1, |b| b.per_epoch(data.train_rows)) as u64;
+    let steps = checkpoint.optimizer.steps;
+    if run.optimizer.kind() != crate::optim::OptimizerKind::Lbfgs
+        && Some(steps) != (checkpoint.epoch as u64).checked_mul(per_epoch)
+    {
+        bail!(
+            "{}: metadata 'optimizer_steps' is {steps}, where a checkpoint at epoch {} of {} an epoch made {}; the file was edited or damaged",
+            path.display(),
+            checkpoint.epoch,
+            units::count(per_epoch as usize, "update"),
+            checkpoint.epoch as u128 * per_epoch as u128
+        );
+    }
     model.imputation = fill_missing(run, &model, Some(&path), data)?;
     model.standardization = standardization(run, &model, Some(&path), None)?;
     Ok(Start {
