@@ -1139,8 +1139,9 @@ fn mixed_variables_refuse_bad_values_under_mixed() {
 }
 
 /// SHADERTRAIN_WIDE_STEP other than 8 or 16 is an error naming the
-/// variable wherever a device opens, and no model is written; 16 trains
-/// the wide kernels at that step and says so nowhere but in the speed.
+/// variable wherever a device opens, and no model is written; so is a
+/// value that is not UTF-8 (it was taken as unset); 16 trains the wide
+/// kernels at that step and says so nowhere but in the speed.
 #[test]
 fn wide_step_variable_refuses_bad_values() {
     if !have_gpu() {
@@ -1153,6 +1154,22 @@ fn wide_step_variable_refuses_bad_values() {
         let setting = ("SHADERTRAIN_WIDE_STEP", bad);
         assert_setting_refused(&model, &wide, setting, "8 (the default) or 16");
     }
+    let args = train_synthetic("200", "3", "gpu", &wide);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args([&args[..], &["--epochs", "2", "--save", &model]].concat())
+        .env(
+            "SHADERTRAIN_WIDE_STEP",
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"1\xff"),
+        )
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("SHADERTRAIN_WIDE_STEP=1\u{fffd} is not UTF-8 text"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&model).exists());
     let (ok, _, err) = train_with_setting(&model, &wide, ("SHADERTRAIN_WIDE_STEP", "16"));
     assert!(ok, "{err}");
     assert!(std::path::Path::new(&model).exists());

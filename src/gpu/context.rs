@@ -63,9 +63,23 @@ pub struct AdapterRequest {
 }
 
 /// Whether the environment variable `name` is set to anything but empty,
-/// `0` or `false`.
+/// `0` or `false` (text that is not UTF-8 included).
 pub fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// The environment variable `name`'s value, `None` where it is unset; an
+/// error naming it where it is not UTF-8 text (which no setting is), rather
+/// than the setting's default as if it were unset.
+pub fn env_setting(name: &str) -> Result<Option<String>> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::Config(format!(
+            "{name}={} is not UTF-8 text; unset it, or give one of its values",
+            v.to_string_lossy()
+        ))),
+    }
 }
 
 /// The number environment variable `variable` names among `allowed`, the

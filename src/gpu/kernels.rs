@@ -61,7 +61,7 @@ pub const WIDE_STEP_VARIABLE: &str = "SHADERTRAIN_WIDE_STEP";
 
 /// The step [`WIDE_STEP_VARIABLE`] names, else [`WIDE_K`].
 pub fn wide_step_from_env() -> Result<u32> {
-    parse_wide_step(std::env::var(WIDE_STEP_VARIABLE).ok().as_deref())
+    parse_wide_step(crate::gpu::context::env_setting(WIDE_STEP_VARIABLE)?.as_deref())
 }
 
 /// [`wide_step_from_env`] from the variable's value: unset or empty is

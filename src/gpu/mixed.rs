@@ -91,7 +91,7 @@ pub const DELTA_SLICES_VARIABLE: &str = "SHADERTRAIN_DELTA_SLICES";
 
 /// The slices [`DELTA_SLICES_VARIABLE`] names, else 1.
 pub fn delta_slices_from_env() -> Result<u32> {
-    parse_delta_slices(std::env::var(DELTA_SLICES_VARIABLE).ok().as_deref())
+    parse_delta_slices(crate::gpu::context::env_setting(DELTA_SLICES_VARIABLE)?.as_deref())
 }
 
 /// [`delta_slices_from_env`] from the variable's value.
@@ -128,7 +128,7 @@ impl Shares {
 
     /// The sums [`Shares::VARIABLE`] names, else the default.
     pub fn from_env() -> Result<Shares> {
-        Shares::parse_setting(std::env::var(Shares::VARIABLE).ok().as_deref())
+        Shares::parse_setting(crate::gpu::context::env_setting(Shares::VARIABLE)?.as_deref())
     }
 
     /// [`Shares::from_env`] from the variable's value: unset or empty is
@@ -202,7 +202,7 @@ impl InputPad {
 
     /// The padding [`InputPad::VARIABLE`] names, else the default.
     pub fn from_env() -> Result<InputPad> {
-        InputPad::parse_setting(std::env::var(InputPad::VARIABLE).ok().as_deref())
+        InputPad::parse_setting(crate::gpu::context::env_setting(InputPad::VARIABLE)?.as_deref())
     }
 
     /// [`InputPad::from_env`] from the variable's value: unset or empty is
@@ -323,7 +323,9 @@ impl CoopBlocks {
     /// [`CoopBlocks::DEFAULT`], or the blocks [`CoopBlocks::VARIABLE`]
     /// names.
     pub fn from_env() -> Result<CoopBlocks> {
-        CoopBlocks::parse_setting(std::env::var(CoopBlocks::VARIABLE).ok().as_deref())
+        CoopBlocks::parse_setting(
+            crate::gpu::context::env_setting(CoopBlocks::VARIABLE)?.as_deref(),
+        )
     }
 
     /// [`CoopBlocks::from_env`] from the variable's value: unset or empty

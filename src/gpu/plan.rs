@@ -36,7 +36,9 @@ pub const WIDE_WORKGROUPS: usize = 512;
 /// `SHADERTRAIN_WIDE_WORKGROUPS` where it is set, so one session on a GPU
 /// can measure several without a rebuild.
 pub fn wide_workgroups() -> Result<usize> {
-    parse_wide_workgroups(std::env::var("SHADERTRAIN_WIDE_WORKGROUPS").ok().as_deref())
+    parse_wide_workgroups(
+        crate::gpu::context::env_setting("SHADERTRAIN_WIDE_WORKGROUPS")?.as_deref(),
+    )
 }
 
 /// [`wide_workgroups`] from the variable's value: unset or empty is the
