@@ -1507,7 +1507,8 @@ pub struct BenchArgs {
 
     /// Stop a peer's script, and every process it started, once it has run
     /// this many seconds: the shapes it timed by then are kept, the others
-    /// left out with a notice. 2^32
+    /// left out with a notice. The interpreter's checks (`import numpy`,
+    /// each peer's import) are held to it too. 2^32
     /// or more, or inf, is no limit [default: no limit].
     #[arg(long, value_name = "SECONDS")]
     pub peer_timeout: Option<f64>,

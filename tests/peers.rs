@@ -422,6 +422,53 @@ fn ended(pid: &str) -> bool {
     false
 }
 
+/// A stand-in interpreter whose `-c "import MODULE"` hangs for the module
+/// `$HANG_IMPORT` names and fails for any other but numpy; its numpy
+/// script prints `$PEER_LINE`.
+const SLOW_IMPORT_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import $HANG_IMPORT" ] && exec sleep 60
+  [ "$2" = "import numpy" ]; exit $?
+fi
+[ "$1" = numpy_epoch.py ] && echo "$PEER_LINE"
+"#;
+
+/// `--peer-timeout` bounds the interpreter's probes too: one that does not
+/// finish `import numpy` is an error naming the limit, and a peer whose
+/// import hangs is skipped with a notice saying so, where bench waited on
+/// either without end.
+#[test]
+fn a_probe_past_the_peer_timeout_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, SLOW_IMPORT_PYTHON);
+    let line = peer_line("0.5");
+    for (module, ok_expected, says) in [
+        (
+            "numpy",
+            false,
+            "did not finish `import numpy` within --peer-timeout 1 s",
+        ),
+        ("jax", true, "notice: peer jax-jit skipped: "),
+    ] {
+        let env = [("HANG_IMPORT", module), ("PEER_LINE", line.as_str())];
+        let start = std::time::Instant::now();
+        let (ok, _, err) = bench_peers(&["--python", &python, "--peer-timeout", "1"], &env);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{module}"
+        );
+        assert_eq!(ok, ok_expected, "{module}: {err}");
+        assert!(err.contains(says), "{module}: {err}");
+        if ok {
+            assert!(
+                err.contains("did not finish `import jax` within --peer-timeout 1 s"),
+                "{err}"
+            );
+        }
+    }
+}
+
 const STOPPED: &str =
     "notice: peer numpy timed 1 of 1 shapes (stopped after 1 s, its --peer-timeout)";
 

@@ -105,7 +105,7 @@ impl Setup {
     /// Checks `--python` ([`interpreter`]), and that the scripts' folder
     /// can be made (made empty and removed), before anything is timed.
     pub fn new(python: &Path, timeout: Option<Duration>) -> Result<Setup> {
-        let python = interpreter(python)?;
+        let python = interpreter(python, timeout)?;
         drop(private_folder()?);
         Ok(Setup { python, timeout })
     }
@@ -174,23 +174,30 @@ impl Peers<'_> {
     /// Whether the interpreter imports `module`; an error when it cannot
     /// be started at all.
     fn probe(&self, module: &str) -> std::io::Result<bool> {
-        succeeds(&self.setup.python, &format!("import {module}"))
+        succeeds(
+            &self.setup.python,
+            &format!("import {module}"),
+            self.setup.timeout,
+        )
     }
 
     fn has_cuda(&self) -> bool {
         let code = "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)";
-        succeeds(&self.setup.python, code).unwrap_or(false)
+        succeeds(&self.setup.python, code, self.setup.timeout).unwrap_or(false)
     }
 
     fn run_peer(&self, peer: &Peer, say: &mut dyn FnMut(String)) -> Vec<Record> {
-        if !self.probe(peer.module).unwrap_or(false) {
-            say(format!(
-                "notice: peer {} skipped: {} cannot import {} (pip install {})",
-                peer.name,
-                self.setup.python.display(),
-                peer.module,
-                peer.module
-            ));
+        let python = self.setup.python.display();
+        let skipped = match self.probe(peer.module) {
+            Ok(true) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Some(format!("{python} {e}")),
+            _ => Some(format!(
+                "{python} cannot import {} (pip install {})",
+                peer.module, peer.module
+            )),
+        };
+        if let Some(why) = skipped {
+            say(format!("notice: peer {} skipped: {why}", peer.name));
             return Vec::new();
         }
         say(format!(
@@ -329,7 +336,7 @@ impl Peers<'_> {
 /// `--python` as the peers run it, having checked that it starts and
 /// imports numpy, which every peer needs: made absolute, since the scripts
 /// run in a folder of their own; a bare name is looked up on PATH first.
-fn interpreter(python: &Path) -> Result<PathBuf> {
+fn interpreter(python: &Path, timeout: Option<Duration>) -> Result<PathBuf> {
     let bare = python.components().count() == 1 && !python.is_absolute();
     // A bare name as PATH finds it, made absolute too (PATH may hold a
     // relative folder).
@@ -339,12 +346,15 @@ fn interpreter(python: &Path) -> Result<PathBuf> {
     };
     let path =
         std::path::absolute(&found).with_context(|| format!("--python {}", python.display()))?;
-    let probe = succeeds(&path, "import numpy");
+    let probe = succeeds(&path, "import numpy", timeout);
     let looked_up = match bare {
         true => " (a name without a folder is looked up on PATH)",
         false => "",
     };
     match probe {
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            bail!("--python {}: {e}", python.display())
+        }
         Err(e) => bail!(
             "--python {}: cannot run it{looked_up}: {e}; --peers needs a Python interpreter with numpy (and torch, jax for those peers)",
             python.display()
@@ -358,15 +368,38 @@ fn interpreter(python: &Path) -> Result<PathBuf> {
 }
 
 /// Whether `python -c code` exits 0, its output dropped; an error when the
-/// interpreter cannot be started at all.
-fn succeeds(python: &Path, code: &str) -> std::io::Result<bool> {
-    let status = Command::new(python)
+/// interpreter cannot be started at all, or (of kind TimedOut) when it has
+/// not exited by `timeout`, `--peer-timeout`, and is killed.
+fn succeeds(python: &Path, code: &str, timeout: Option<Duration>) -> std::io::Result<bool> {
+    let mut child = Command::new(python)
         .args(["-c", code])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()?;
-    Ok(status.success())
+        .spawn()?;
+    let Some(limit) = timeout else {
+        return Ok(child.wait()?.success());
+    };
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status.success());
+        }
+        let waited = start.elapsed();
+        if waited >= limit {
+            // Killed and reaped; an exit meanwhile is as good as the kill.
+            let _ = child.kill();
+            child.wait()?;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "did not finish `{code}` within --peer-timeout {} s",
+                    crate::optim::short(limit.as_secs_f64())
+                ),
+            ));
+        }
+        std::thread::sleep((limit - waited).min(Duration::from_millis(10)));
+    }
 }
 
 /// The first file named `name` in a folder of PATH that may be executed.
