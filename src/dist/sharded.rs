@@ -105,6 +105,7 @@ impl<'a> Sharded<'a> {
             )));
         }
         let stride = params.len() + 2;
+        gather_fits(shards.count, stride)?;
         let weights = (0..shards.count)
             .map(|s| shards.rows_of(s).len() as f64 / shards.rows as f64)
             .collect();
@@ -231,6 +232,19 @@ impl<'a> Sharded<'a> {
     }
 }
 
+/// The gather of a pass, `shards` blocks of `stride` values, within what
+/// one MPI call counts and offsets (32-bit signed).
+fn gather_fits(shards: usize, stride: usize) -> Result<()> {
+    let values = shards.saturating_mul(stride);
+    if values > i32::MAX as usize {
+        return Err(Error::Config(format!(
+            "a pass gathers {values} values ({shards} shards of {} parameters and 2), past the 2^31 − 1 that one MPI call counts; use fewer --shards, or a smaller network",
+            stride - 2
+        )));
+    }
+    Ok(())
+}
+
 impl Objective for Sharded<'_> {
     fn describe(&self) -> String {
         format!(
@@ -288,5 +302,26 @@ fn injected_fault(rank: usize, pass: usize) -> Result<()> {
     match kind {
         Some("panic") => panic!("injected panic at pass {pass}"),
         _ => Err(Error::Config(format!("injected error at pass {pass}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 16 shards of 134,217,727 parameters (and the loss and the rows)
+    /// gather 2,147,483,664 values a pass, past the 2^31 − 1 an MPI call
+    /// counts: refused, naming the shards; 2^31 − 1 values or fewer fit.
+    #[test]
+    fn a_gather_past_mpi_s_counts_is_refused() {
+        let e = gather_fits(16, 134_217_727 + 2).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "a pass gathers 2147483664 values (16 shards of 134217727 parameters and 2)"
+            ),
+            "{e}"
+        );
+        assert!(gather_fits(16, (i32::MAX as usize) / 16).is_ok());
+        assert!(gather_fits(usize::MAX, 3).is_err());
     }
 }
