@@ -581,6 +581,12 @@ impl Objective for GpuTrainer {
         self.params_len
     }
 
+    /// The loss is summed in f32 over row groups and read back in f32:
+    /// about 2^-20 of it, a few roundings of 2^-24 each.
+    fn loss_rounding(&self) -> f64 {
+        f64::powi(2.0, -20)
+    }
+
     /// Uploads `params`, runs the forward and backward passes and the sums,
     /// and reads back the p gradients and the loss (one submit, one
     /// readback of p + 1 floats).

@@ -44,6 +44,14 @@ pub trait Objective {
     /// The length of the parameter block it evaluates.
     fn params_len(&self) -> usize;
 
+    /// How far, relative to the loss, rounding may move the losses it
+    /// returns: 0 (the default) for a loss summed in f64, about f32's
+    /// precision for one summed in f32 on a device. The line search
+    /// forgives its interpolation that much ([`cubic_min`]).
+    fn loss_rounding(&self) -> f64 {
+        0.0
+    }
+
     /// L(params), with ∂L/∂θ written into `grad` (the block's length).
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64>;
 }
@@ -108,15 +116,19 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// clamped into [lo, hi]; the middle of [lo, hi] where it has none.
 ///
 /// A discriminant d2² a hair below 0 (by less than [`CUBIC_SLACK`] of its
-/// terms) is taken as 0, the limit the minimiser tends to: it is rounding,
+/// terms, and less than the losses' own `rounding`, relative, could move
+/// it) is taken as 0, the limit the minimiser tends to: it is rounding,
 /// and a loss read back in f32 (the GPU's) can put it either side of 0
 /// where the f64 loss of the CPU backends does not, and without this the
 /// two would take steps of different lengths from the same point.
-fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64) -> f64 {
+fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64, rounding: f64) -> f64 {
     let ((t1, f1, g1), (t2, f2, g2)) = if a.0 <= b.0 { (a, b) } else { (b, a) };
     let d1 = g1 + g2 - 3.0 * (f1 - f2) / (t1 - t2);
     let d2sq = d1 * d1 - g1 * g2;
-    if d2sq >= -CUBIC_SLACK * (d1 * d1 + (g1 * g2).abs()) {
+    // f1 − f2 rounded by up to rounding·(|f1| + |f2|) moves d1 by `shake`,
+    // and d2² by about 2·|d1|·shake.
+    let shake = 3.0 * rounding * (f1.abs() + f2.abs()) / (t2 - t1).abs();
+    if d2sq >= -CUBIC_SLACK * (d1 * d1 + (g1 * g2).abs()) - 2.0 * d1.abs() * shake {
         let d2 = d2sq.max(0.0).sqrt();
         let t = t2 - (t2 - t1) * ((g2 + d2 - d1) / (g2 - g1 + 2.0 * d2));
         if t.is_finite() {
@@ -294,7 +306,14 @@ impl<O: Objective> Lbfgs<O> {
                 break ((t, f, gtd), prev);
             }
             // Extrapolate: the cubic's minimiser within [t + 0.01·(t − t_prev), 10·t].
-            let next = cubic_min(prev, (t, f, gtd), t + 0.01 * (t - prev.0), 10.0 * t);
+            let rounding = self.obj.loss_rounding();
+            let next = cubic_min(
+                prev,
+                (t, f, gtd),
+                t + 0.01 * (t - prev.0),
+                10.0 * t,
+                rounding,
+            );
             prev = (t, f, gtd);
             t = next;
         };
@@ -307,7 +326,8 @@ impl<O: Objective> Lbfgs<O> {
             }
             // A non-finite end gives no cubic: bisect.
             let t = if hi.1.is_finite() {
-                cubic_min(lo, hi, a + 0.1 * width, b - 0.1 * width)
+                let rounding = self.obj.loss_rounding();
+                cubic_min(lo, hi, a + 0.1 * width, b - 0.1 * width, rounding)
             } else {
                 (a + b) / 2.0
             };
@@ -701,21 +721,21 @@ mod tests {
     fn cubic_min_is_continuous_through_a_rounded_discriminant() {
         // f = ((t − 1)³ + 1)/3: f′ = (t − 1)², a double root at 1, so
         // d2² = 0 exactly from (0, 0, 1) and (3, 3, 4).
-        let exact = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0, 4.0), 0.0, 10.0);
+        let exact = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0, 4.0), 0.0, 10.0, 0.0);
         assert!((exact - 1.0).abs() < 1e-12, "{exact}");
         for nudge in [-1e-9, 1e-9] {
-            let t = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0 + nudge, 4.0), 0.0, 10.0);
+            let t = cubic_min((0.0, 0.0, 1.0), (3.0, 3.0 + nudge, 4.0), 0.0, 10.0, 0.0);
             assert!((t - exact).abs() < 1e-3, "nudge {nudge}: {t}");
         }
         // A cubic with no minimiser, d2² = −4 of terms 4: the middle.
-        let t = cubic_min((0.0, 0.0, 2.0), (1.0, 4.0 / 3.0, 2.0), 0.0, 10.0);
+        let t = cubic_min((0.0, 0.0, 2.0), (1.0, 4.0 / 3.0, 2.0), 0.0, 10.0, 0.0);
         assert_eq!(t, 5.0);
     }
 
     #[test]
     fn cubic_min_finds_the_quadratic_minimum() {
         // f = (t − 2)²: f(0) = 4, f′(0) = −4; f(3) = 1, f′(3) = 2.
-        let t = cubic_min((0.0, 4.0, -4.0), (3.0, 1.0, 2.0), 0.0, 3.0);
+        let t = cubic_min((0.0, 4.0, -4.0), (3.0, 1.0, 2.0), 0.0, 3.0, 0.0);
         assert!((t - 2.0).abs() < 1e-12, "{t}");
     }
 }
