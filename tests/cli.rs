@@ -2849,9 +2849,10 @@ fn weights_from_a_feature_no_training_row_moves_are_zero() {
 
 /// A run of gd that no --optimizer chose (--lr or --batch-size made it
 /// the default), ended by --epochs with its loss still falling, names the
-/// optimizer that would have gone further: lbfgs on full batches,
-/// momentum or adam on mini-batches. gd asked for, a run that reached its
-/// target, --quiet, and the default lbfgs say nothing of it.
+/// optimizer that would have gone further: lbfgs on full batches (where
+/// --lr auto alone made gd the default, lbfgs without it), momentum or adam
+/// on mini-batches. gd asked for, a run that reached its target, --quiet,
+/// and the default lbfgs say nothing of it.
 #[test]
 fn the_default_gd_still_falling_points_to_another_optimizer() {
     let notice = "was still lowering the loss when the run ended; ";
@@ -2862,6 +2863,14 @@ fn the_default_gd_still_falling_points_to_another_optimizer() {
         err.contains(&format!(
             "{}--optimizer lbfgs usually reaches",
             with("--lr")
+        )),
+        "{err}"
+    );
+    let err = run(&["--epochs", "20", "--lr", "auto"]);
+    assert!(
+        err.contains(&format!(
+            "{}without --lr auto the default optimizer, L-BFGS, usually reaches",
+            with("--lr auto")
         )),
         "{err}"
     );
