@@ -2503,7 +2503,8 @@ fn dates_train_and_predict_as_the_file_with_the_days_written_in() {
 }
 
 /// A missing date follows --missing; a date in a column read as numbers
-/// offers --date; --date's names are checked; a run from a model with
+/// offers --date, and one in another form than ISO 8601's (01/18/2020)
+/// to write it so, not --categorical; --date's names are checked; a run from a model with
 /// dates needs the same --date; a resumed run keeps it.
 #[test]
 fn dates_gaps_refusals_and_runs_from_a_model() {
@@ -2560,6 +2561,25 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
         err.contains(":2:2: '2024-01-01' is not a number (column 'when'); if it is not a feature, --ignore when leaves it unread; if it is, --date when reads each date as the days since 1970-01-01"),
         "{err}"
     );
+    // Dates in other forms: write them as ISO 8601's. Not text of four
+    // dotted parts, nor of a part too long.
+    for (when, date) in [
+        ("01/18/2020", true),
+        ("18.01.20", true),
+        ("2020/1/18", true),
+        ("1.2.3.4", false),
+        ("1.2.345", false),
+    ] {
+        std::fs::write(&days, format!("x,when,y\n1,{when},2\n")).unwrap();
+        let err = run_err(&train_data(&days, "cpu", &[]));
+        let says = "write its dates as YYYY-MM-DD (ISO 8601), which --date when reads as the days since 1970-01-01 (--categorical would make each date a feature of its own)";
+        assert_eq!(err.contains(says), date, "{when}: {err}");
+        assert_eq!(
+            err.contains("--categorical when one-hot encodes"),
+            !date,
+            "{when}: {err}"
+        );
+    }
     // The same where the dates are the last column, the target by default.
     std::fs::write(&days, "x,when\n1,2024-01-01\n").unwrap();
     let err = run_err(&train_data(&days, "cpu", &[]));

@@ -1555,10 +1555,26 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
 /// one of categories. Lines, not rows: the header's and blank ones count.
 const NUMBERS_ABOVE: u64 = 100;
 
+/// Whether `cell` looks like a date in a form other than ISO 8601's: three
+/// runs of digits joined by one of `/`, `.` or `-`, one of four digits or
+/// all of two at most (`01/18/2020`, `18.01.20`, `2020/1/18`).
+fn date_in_another_form(cell: &str) -> bool {
+    let Some(sep) = ['/', '.', '-'].into_iter().find(|&s| cell.contains(s)) else {
+        return false;
+    };
+    let parts: Vec<&str> = cell.split(sep).collect();
+    let digits = |p: &&str| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
+    parts.len() == 3
+        && parts.iter().all(digits)
+        && (parts.iter().filter(|p| p.len() == 4).count() == 1
+            || parts.iter().all(|p| p.len() <= 2))
+}
+
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
 /// feature column of `header`, with the ways out: `--ignore` for a column
 /// that is not a feature, else `--missing drop` for a missing cell,
-/// `--date` for a date, `--categorical` for other text, or editing the
+/// `--date` for a date (or, for one in another form, to write it as
+/// ISO 8601's), `--categorical` for other text, or editing the
 /// cell in the file (`inf`, say, which `--missing` does not take). The target's column (`target`, else the last neither
 /// ignored, categorical nor a date) gets `--missing drop` alone: ignoring
 /// it would quietly train on another target. A categorical or date
@@ -1598,6 +1614,7 @@ fn ignore_hint(
         .and_then(|rest| rest.split_once("' is not a number"))
         .map(|(cell, _)| cell);
     let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
+    let other_date = cell.is_some_and(date_in_another_form);
     let drop = "--missing drop leaves out the rows with a missing cell";
     match name {
         // A categorical or date column's own errors say what to do, but
@@ -1613,6 +1630,10 @@ fn ignore_hint(
                     None => format!("{drop}, and --missing mean fills each with its column's mean"),
                 },
                 (false, true, true) => format!("--date {name} reads each date as the days since 1970-01-01"),
+                // 01/18/2020: --categorical would make each date a feature
+                // of its own (353 of 353 rows, a training r² of 1 and
+                // every held-out date unseen).
+                (false, true, false) if other_date => format!("write its dates as YYYY-MM-DD (ISO 8601), which --date {name} reads as the days since 1970-01-01 (--categorical would make each date a feature of its own)"),
                 // Deep in a column of numbers: a slip in one cell, more
                 // likely than a column of categories.
                 (false, true, false) if line > NUMBERS_ABOVE + 1 => {
