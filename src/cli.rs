@@ -138,8 +138,9 @@ pub enum Keep {
     /// The lowest training loss's: the parameters at the start of the
     /// epoch with the lowest loss, or the final ones where none is lower.
     Best,
-    /// The lowest validation loss's (needs --validation-split or --folds): of the
-    /// parameters whose held-out loss was measured, those with the lowest.
+    /// The lowest validation loss's (needs --validation-split, or --folds
+    /// without --save): of the parameters whose held-out loss was
+    /// measured, those with the lowest.
     #[serde(rename = "best-val")]
     BestVal,
 }
@@ -471,14 +472,15 @@ pub struct TrainArgs {
     /// units, where predicting the mean scores 1 (the summary gives the
     /// target's too). Columns on scales far from ±1 (a price in the
     /// hundreds of thousands, a feature in the thousands) otherwise stall
-    /// or diverge every optimizer [default: on with --data, or as the
-    /// --init model was trained; off for --synthetic rows, which are
-    /// generated near ±1].
+    /// or diverge every optimizer; with --no-standardize too, the last
+    /// given wins [default: on with --data, or as the --init model was
+    /// trained; off for --synthetic rows, which are generated near ±1].
     #[arg(long, overrides_with = "no_standardize")]
     pub standardize: bool,
 
     /// Train on the raw values of the features and the target: the loss is
-    /// in the target's units squared.
+    /// in the target's units squared (with --standardize too, the last
+    /// given wins).
     #[arg(long, overrides_with = "standardize")]
     pub no_standardize: bool,
 
@@ -572,7 +574,8 @@ pub struct TrainArgs {
     pub given: Vec<String>,
 
     /// Early stopping: stop at the first epoch P epochs after the one with
-    /// the lowest validation loss (needs --validation-split or --folds; the same epoch
+    /// the lowest validation loss (needs --validation-split, or --folds
+    /// without --save; the same epoch
     /// on every backend and however the GPU batches its epochs). With
     /// --keep best-val the model saved is that lowest's [default: no such
     /// stop].
@@ -698,7 +701,7 @@ pub struct PredictArgs {
     /// line and column): an id or a date to join the predictions back
     /// by (`''` is pandas' unnamed index column). The file is then read
     /// whole into memory. A name that holds a comma, given whole, is that
-    /// column [default: the predictions alone].
+    /// column; or given again [default: the predictions alone].
     #[arg(long, value_name = "NAME,...")]
     pub keep: Vec<String>,
 
@@ -1022,9 +1025,15 @@ fn bench_device_help(bench: clap::Command) -> clap::Command {
         "The build of the cpu backend's block code to time: the same arithmetic, and the same \
                bits, compiled for x86-64's baseline, for AVX2 with FMA, or for AVX-512; refused \
                where --backends has no cpu [default: the widest this CPU runs]";
+    // Train's say what a resume takes; bench resumes nothing.
+    let kernels = "GPU kernels of the epoch";
+    let precision =
+        "Arithmetic of the GPU backend's first hidden layer (docs/spec.md, \"Mixed precision\")";
     bench
         .mut_arg("threads", |a| a.help(threads).long_help(threads))
         .mut_arg("cpu_isa", |a| a.help(isa).long_help(isa))
+        .mut_arg("kernels", |a| a.help(kernels).long_help(kernels))
+        .mut_arg("precision", |a| a.help(precision).long_help(precision))
 }
 
 /// Whether `id` was given in `matches` (on the command line, not by its
@@ -1457,7 +1466,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "S0,S1,S2,S3", value_parser = parse_shapes)]
     pub shapes: ShapeList,
 
-    /// Backends to time, comma separated [default: cpu, and gpu when wgpu
+    /// Backends to time, comma separated or given again [default: cpu, and gpu when wgpu
     /// finds a hardware adapter; a software one, such as lavapipe, only
     /// with --adapter or another GPU setting].
     #[arg(long, value_delimiter = ',', value_enum)]

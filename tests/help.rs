@@ -53,8 +53,9 @@ fn every_option_has_one_line_of_help_with_its_default() {
     assert!(checked > 40, "only {checked} options checked");
 }
 
-/// bench's `--threads` and `--cpu-isa`, shared with train, say what they
-/// do in bench, where no rows are held out and no run resumes.
+/// bench's `--threads`, `--cpu-isa`, `--kernels` and `--precision`,
+/// shared with train, say what they do in bench, where no rows are held
+/// out and no run resumes.
 #[test]
 fn bench_s_device_options_speak_of_bench() {
     for help in ["-h", "--help"] {
@@ -64,7 +65,12 @@ fn bench_s_device_options_speak_of_bench() {
             let at = out.find(name).unwrap();
             out[at..].split("\n      --").next().unwrap().to_string()
         };
-        for name in ["--threads <N>", "--cpu-isa <ISA>"] {
+        for name in [
+            "--threads <N>",
+            "--cpu-isa <ISA>",
+            "--kernels <KERNELS>",
+            "--precision <PRECISION>",
+        ] {
             let text = option(name);
             assert!(
                 !text.contains("held-out") && !text.contains("--resume"),
@@ -76,6 +82,12 @@ fn bench_s_device_options_speak_of_bench() {
     let (_, out, _) = shadertrain(&["train", "--help"]);
     assert!(
         out.contains("with --resume, and for 0 there, the checkpoint's run's"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[with --resume on the GPU: the checkpoint's run's, where it gave other than auto]"
+        ),
         "{out}"
     );
 }
