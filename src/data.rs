@@ -184,6 +184,50 @@ impl Dataset {
         })
     }
 
+    /// The features (those not named in `skip`) that read as a row's id: a
+    /// different whole number in each of at least [`ID_ROWS`] rows, rising
+    /// row after row or under a name of an id's (`id`, `index`, `… id`,
+    /// `…_id`, `…ID`). Trained on, such a column lets the network tell the
+    /// rows apart by a number that means nothing for new ones.
+    pub fn id_like(&self, skip: &[String]) -> Vec<String> {
+        if self.rows < ID_ROWS {
+            return Vec::new();
+        }
+        let named = |name: &str| {
+            let lower = name.to_lowercase();
+            ["id", "index"].contains(&lower.as_str())
+                || [" id", "_id", "-id"].iter().any(|end| lower.ends_with(end))
+                || name.ends_with("ID")
+                || name.ends_with("Id")
+        };
+        let mut ids = Vec::new();
+        for (j, name) in self.feature_names.iter().enumerate().take(self.features) {
+            if skip.contains(name) {
+                continue;
+            }
+            let column: Vec<f32> = self
+                .x
+                .iter()
+                .skip(j)
+                .step_by(self.features)
+                .copied()
+                .collect();
+            if !column.iter().all(|v| v.is_finite() && v.fract() == 0.0) {
+                continue;
+            }
+            let rising = column.windows(2).all(|w| w[0] < w[1]);
+            let distinct = || {
+                let mut sorted = column.clone();
+                sorted.sort_unstable_by(f32::total_cmp);
+                sorted.windows(2).all(|w| w[0] < w[1])
+            };
+            if rising || (named(name) && distinct()) {
+                ids.push(name.clone());
+            }
+        }
+        ids
+    }
+
     /// The features (those not named in `skip`) whose standard deviation
     /// (`stats`', fitted on these rows) is more than [`HEAVY_TAILS`] times
     /// the spread of their middle half (the interquartile range over
@@ -396,6 +440,10 @@ const OFFSET: &str =
 /// about 5 for log-normal ones of σ 1 and 1.5; t(1.5), log-normal (σ 2) and
 /// Cauchy columns of 20,000 rows measured 20, 14 and 46.
 pub const HEAVY_TAILS: f64 = 3.0;
+
+/// The fewest rows in which [`Dataset::id_like`] takes a column for an id:
+/// fewer distinct rising whole numbers are as likely a count or a year.
+pub const ID_ROWS: usize = 20;
 
 /// The most rows [`Dataset::heavy_tailed`] takes a column's quartiles from.
 pub const TAIL_SAMPLE: usize = 4096;

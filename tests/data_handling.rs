@@ -2694,3 +2694,49 @@ fn a_text_cell_deep_in_numbers_is_called_a_slip() {
         "{err}"
     );
 }
+
+/// A feature that holds a different whole number in every training row,
+/// rising row after row or under an id's name, gets a notice that names
+/// `--ignore` (a patient id trained on as a feature, silently): not with
+/// `--ignore`, not for whole numbers that repeat, a shuffled count under
+/// another name, nor on fewer than 20 rows.
+#[test]
+fn a_column_of_ids_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "ids.csv");
+    // Row n: a shuffled id (n·7 mod 40, distinct), a rising number, a
+    // repeating whole number, a measurement and the target.
+    let write = |rows: usize| {
+        let mut text = String::from("patient id,visit,ward,x,count,y\n");
+        for n in 0..rows {
+            let x = (n as f64 * 0.37).sin();
+            text += &format!(
+                "{},{},{},{x},{},{}\n",
+                (n * 7) % 40,
+                100 + 3 * n,
+                n % 4,
+                (n * 7) % 40,
+                2.0 * x
+            );
+        }
+        std::fs::write(&csv, text).unwrap();
+    };
+    write(40);
+    let notice = |name: &str, word: &str| {
+        format!("notice: '{name}' holds a different whole number in every training row, as an id does, and is trained on as a feature; if it is an id, --ignore {word} leaves it unread")
+    };
+    let fit = ["--target", "y", "--epochs", "3"];
+    let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &fit));
+    assert!(err.contains(&notice("patient id", "'patient id'")), "{err}");
+    assert!(err.contains(&notice("visit", "visit")), "{err}");
+    assert!(
+        !err.contains("'ward' holds") && !err.contains("'count' holds"),
+        "{err}"
+    );
+    let ignored = [&fit[..], &["--ignore", "patient id,visit"]].concat();
+    let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &ignored));
+    assert!(!err.contains("as an id does"), "{err}");
+    write(19);
+    let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &fit));
+    assert!(!err.contains("as an id does"), "{err}");
+}

@@ -153,8 +153,19 @@ pub(crate) fn notice_once(
     said: Option<&mut bool>,
     text: impl FnOnce() -> String,
 ) {
+    notices_once(config, said, || vec![text()]);
+}
+
+/// [`notice_once`] for several notices said together, or not at all.
+pub(crate) fn notices_once(
+    config: &config::TrainConfig,
+    said: Option<&mut bool>,
+    texts: impl FnOnce() -> Vec<String>,
+) {
     if config.leader && !said.as_deref().is_some_and(|s| *s) {
-        notice(config.quiet, &text());
+        for text in texts() {
+            notice(config.quiet, &text);
+        }
     }
     if let Some(said) = said {
         *said = true;
