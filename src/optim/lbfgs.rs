@@ -65,7 +65,14 @@ pub struct LineStep {
     pub gtd0: f64,
     pub f1: f64,
     pub gtd1: f64,
+    /// Whether it meets the strong Wolfe conditions; otherwise it is the
+    /// lowest trial of a search that ran out, which decreased f enough.
+    pub wolfe: bool,
 }
+
+/// A line search's step: t, the point and the function there, and whether
+/// it meets the strong Wolfe conditions (else sufficient decrease alone).
+type Found = (f64, Vec<f32>, At, bool);
 
 /// A curvature pair (s, y) and 1/yᵀs.
 type Pair = (Vec<f64>, Vec<f64>, f64);
@@ -273,34 +280,45 @@ impl<O: Objective> Lbfgs<O> {
     }
 
     /// A step along `d` meeting the strong Wolfe conditions, as (t, x,
-    /// and the function there), or `None` within [`MAX_LINE_EVALS`]
-    /// evaluations.
+    /// and the function there), within [`MAX_LINE_EVALS`] evaluations;
+    /// where none does before the search runs out, the lowest trial that
+    /// decreased f enough (as torch's `_strong_wolfe` takes its bracket's
+    /// low end: f32 losses that tie, the GPU's, ran the interval to
+    /// nothing with every trial below the start); `None` where no trial did.
     fn line_search(
         &mut self,
         f0: f64,
         gtd0: f64,
         d: &[f64],
         t_first: f64,
-    ) -> Result<Option<(f64, Vec<f32>, At)>> {
+    ) -> Result<Option<Found>> {
         let x0 = self.now.x.clone();
         let mut evals = 0;
+        let mut best: Option<Found> = None;
+        let mut keep = |t: f64, x: &[f32], at: &At| {
+            let enough = at.f.is_finite() && at.f <= f0 + C1 * t * gtd0 && t > 0.0;
+            if enough && best.as_ref().is_none_or(|b| at.f < b.2.f) {
+                best = Some((t, x.to_vec(), at.clone(), false));
+            }
+        };
         // (t, f, gᵀd) of the previous trial; t = 0 is the start.
         let mut prev = (0.0, f0, gtd0);
         let mut t = t_first;
         // The bracket [lo, hi] once one is found: lo has the lower f.
         let bracket = loop {
             if evals == MAX_LINE_EVALS {
-                return Ok(None);
+                return Ok(best);
             }
             let x = Lbfgs::<O>::moved(&x0, d, t);
             let at = self.evaluate(&x)?;
             evals += 1;
             let (f, gtd) = (at.f, dot(&at.g, d));
+            keep(t, &x, &at);
             if !f.is_finite() || f > f0 + C1 * t * gtd0 || (evals > 1 && f >= prev.1) {
                 break (prev, (t, f, gtd));
             }
             if gtd.abs() <= -C2 * gtd0 {
-                return Ok(Some((t, x, at)));
+                return Ok(Some((t, x, at, true)));
             }
             if gtd >= 0.0 {
                 break ((t, f, gtd), prev);
@@ -322,7 +340,7 @@ impl<O: Objective> Lbfgs<O> {
             let (a, b) = (lo.0.min(hi.0), lo.0.max(hi.0));
             let width = b - a;
             if width * d.iter().fold(0.0f64, |m, v| m.max(v.abs())) < 1e-12 {
-                return Ok(None);
+                return Ok(best);
             }
             // A non-finite end gives no cubic: bisect.
             let t = if hi.1.is_finite() {
@@ -335,11 +353,12 @@ impl<O: Objective> Lbfgs<O> {
             let at = self.evaluate(&x)?;
             evals += 1;
             let (f, gtd) = (at.f, dot(&at.g, d));
+            keep(t, &x, &at);
             if !f.is_finite() || f > f0 + C1 * t * gtd0 || f >= lo.1 {
                 hi = (t, f, gtd);
             } else {
                 if gtd.abs() <= -C2 * gtd0 {
-                    return Ok(Some((t, x, at)));
+                    return Ok(Some((t, x, at, true)));
                 }
                 if gtd * (hi.0 - lo.0) >= 0.0 {
                     hi = lo;
@@ -347,7 +366,7 @@ impl<O: Objective> Lbfgs<O> {
                 lo = (t, f, gtd);
             }
         }
-        Ok(None)
+        Ok(best)
     }
 
     /// One iteration; false (with `stopped` set) when none could be taken.
@@ -378,7 +397,7 @@ impl<O: Objective> Lbfgs<O> {
         } else {
             self.lr
         };
-        let Some((t, x1, at1)) = self.line_search(f0, gtd0, &d, t_first)? else {
+        let Some((t, x1, at1, wolfe)) = self.line_search(f0, gtd0, &d, t_first)? else {
             self.stopped = Some(StopReason::NoDescent);
             return Ok(false);
         };
@@ -389,6 +408,7 @@ impl<O: Objective> Lbfgs<O> {
             gtd0,
             f1: at1.f,
             gtd1: dot(g1, &d),
+            wolfe,
         });
         losses.push(loss0);
         let s: Vec<f64> = x1
