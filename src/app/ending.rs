@@ -758,11 +758,17 @@ const WEAK_R2: f64 = 0.1;
 
 /// Whether a loss by epoch (the first entry is the start's) fell by more
 /// than 0.1% over its last ten epochs, or since the start in a shorter
-/// run.
+/// run, and did not rise in its last.
 fn still_falling(losses: &[f64]) -> bool {
     let last = losses[losses.len() - 1];
     let before = losses[losses.len().saturating_sub(11)];
-    last < before * (1.0 - 1e-3)
+    last < before * (1.0 - 1e-3) && !rose_at_the_end(losses)
+}
+
+/// Whether the last loss is above the one before: not a run to train
+/// longer or at a larger rate (8.35, 2.33, 3.87, 5.74 was told both).
+fn rose_at_the_end(losses: &[f64]) -> bool {
+    losses.len() >= 2 && losses[losses.len() - 1] > losses[losses.len() - 2]
 }
 
 /// Whether a loss by epoch that fell overall fell over its last ten
@@ -774,6 +780,7 @@ fn slow_throughout(losses: &[f64]) -> bool {
     let recent = losses[losses.len() - 1 - back] - last;
     back > 0
         && last < first
+        && !rose_at_the_end(losses)
         && recent / back as f64 >= 0.5 * (first - last) / (losses.len() - 1) as f64
 }
 
@@ -1157,6 +1164,17 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loss that fell and then rose over its last epochs (a 5,64,1,7,2,9
+    /// tanh network at gd's 0.1) is neither still falling nor slow
+    /// throughout: it was told to train longer, then at a larger --lr.
+    #[test]
+    fn a_loss_that_rose_at_its_end_is_not_still_falling() {
+        let rose = [8.35, 2.33, 3.87, 5.74];
+        assert!(!still_falling(&rose) && !slow_throughout(&rose));
+        assert!(still_falling(&[8.35, 2.33, 1.0]));
+        assert!(slow_throughout(&[8.35, 6.0, 4.0, 2.0]));
+    }
 
     #[test]
     fn a_slow_fall_throughout_is_told_from_an_early_fall_that_stopped() {
