@@ -2153,19 +2153,25 @@ pub(super) enum Device {
     Gpu(Box<gpu::Context>),
 }
 
-/// The notice of a run that asked for `--precision mixed` (or resumed one)
-/// and trains in f32: why, without the error's advice to ask for f32.
-fn in_f32(why: &str) -> String {
-    format!("training in f32: {}", gpu::mixed::why_not(why))
+/// The notice of a run that asked for `--precision mixed` (or, `resumed`,
+/// took it from its checkpoint, whose notice said it would go on bit for
+/// bit) and trains in f32: why, without the error's advice to ask for f32.
+fn in_f32(why: &str, resumed: bool) -> String {
+    let resumed = match resumed {
+        true => ", not in the checkpoint's mixed precision, so not bit for bit",
+        false => "",
+    };
+    format!("training in f32{resumed}: {}", gpu::mixed::why_not(why))
 }
 
 /// The GPU `request` asks for, or where it asks for mixed precision on an
 /// adapter without the cooperative matrices it needs, the same in f32,
-/// with a notice (unless `quiet`).
-fn open_or_f32(request: &AdapterRequest, quiet: bool) -> crate::Result<gpu::Context> {
+/// with a notice (unless `config.quiet`).
+fn open_or_f32(request: &AdapterRequest, config: &TrainConfig) -> crate::Result<gpu::Context> {
     match gpu::Context::new(request) {
         Err(crate::Error::NoMixed(why)) => {
-            super::notice(quiet, &in_f32(&why));
+            let notice = in_f32(&why, config.precision_resumed);
+            super::notice(config.quiet, &notice);
             gpu::Context::new(&AdapterRequest {
                 precision: Precision::F32,
                 ..request.clone()
@@ -2224,7 +2230,7 @@ impl Device {
                 // The checkpoint's mixed precision, not asked for: without
                 // the cooperative matrices, f32.
                 let ctx = match config.precision_resumed {
-                    true => open_or_f32(&config.adapter, config.quiet)?,
+                    true => open_or_f32(&config.adapter, config)?,
                     false => gpu::Context::new(&config.adapter)?,
                 };
                 Device::Gpu(Box::new(ctx))
@@ -2259,7 +2265,7 @@ impl Device {
                 };
                 // As for a new run: --precision mixed without the
                 // cooperative matrices trains in f32.
-                match open_or_f32(&request, config.quiet) {
+                match open_or_f32(&request, config) {
                     Ok(ctx) => on(Device::Gpu(Box::new(ctx))),
                     Err(crate::Error::NoAdapter(why)) => {
                         let reason = why.split(';').next().unwrap_or(&why);
@@ -2311,7 +2317,7 @@ impl Device {
         match gpu::Context::new(request) {
             Ok(ctx) => Ok(Device::Gpu(Box::new(ctx))),
             Err(crate::Error::NoMixed(why)) => {
-                super::notice(quiet, &in_f32(&why));
+                super::notice(quiet, &in_f32(&why, config.precision_resumed));
                 let f32 = AdapterRequest {
                     precision: Precision::F32,
                     ..request.clone()
