@@ -185,10 +185,13 @@ impl Dataset {
     }
 
     /// The features (those not named in `skip`) that read as a row's id: a
-    /// different whole number in each of at least [`ID_ROWS`] rows, rising
-    /// row after row or under a name of an id's (`id`, `index`, `… id`,
-    /// `…_id`, `…ID`). Trained on, such a column lets the network tell the
-    /// rows apart by a number that means nothing for new ones.
+    /// different whole number in each of at least [`ID_ROWS`] rows, each
+    /// one more than the row before's (a row number) or under a name of an
+    /// id's (`id`, `index`, `… id`, `…_id`, `…Id`, or `…ID` after a small
+    /// letter: `PatientID`, not `PAID`). Not merely rising: rows sorted by
+    /// a measurement (a house's square feet) rise too. Trained on, an id
+    /// lets the network tell the rows apart by a number that means nothing
+    /// for new ones.
     pub fn id_like(&self, skip: &[String]) -> Vec<String> {
         if self.rows < ID_ROWS {
             return Vec::new();
@@ -197,8 +200,11 @@ impl Dataset {
             let lower = name.to_lowercase();
             ["id", "index"].contains(&lower.as_str())
                 || [" id", "_id", "-id"].iter().any(|end| lower.ends_with(end))
-                || name.ends_with("ID")
                 || name.ends_with("Id")
+                || name
+                    .strip_suffix("ID")
+                    .and_then(|head| head.chars().last())
+                    .is_some_and(char::is_lowercase)
         };
         let mut ids = Vec::new();
         for (j, name) in self.feature_names.iter().enumerate().take(self.features) {
@@ -215,13 +221,13 @@ impl Dataset {
             if !column.iter().all(|v| v.is_finite() && v.fract() == 0.0) {
                 continue;
             }
-            let rising = column.windows(2).all(|w| w[0] < w[1]);
+            let numbered = column.windows(2).all(|w| w[1] - w[0] == 1.0);
             let distinct = || {
                 let mut sorted = column.clone();
                 sorted.sort_unstable_by(f32::total_cmp);
                 sorted.windows(2).all(|w| w[0] < w[1])
             };
-            if rising || (named(name) && distinct()) {
+            if numbered || (named(name) && distinct()) {
                 ids.push(name.clone());
             }
         }

@@ -1086,7 +1086,8 @@ fn state_without_its_count_or_epoch_is_refused() {
 /// holds apart from its tensors' digest, must be the checkpoint's epoch
 /// times the updates an epoch makes: one (Adam's bias correction went on
 /// from the count edited), or one per mini-batch (whose shuffle follows
-/// it). Edited, the resume is refused, naming it.
+/// it). Edited, the resume is refused, naming it. A gd checkpoint without
+/// the entry, as written before it was recorded, resumes (read as 0).
 #[test]
 fn an_update_count_other_than_the_epochs_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -1114,6 +1115,18 @@ fn an_update_count_other_than_the_epochs_is_refused() {
         let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8", "--quiet"]);
         assert!(ok, "{err}");
     }
+    let [ck] = paths(&dir, ["gd.st"]);
+    let more = ["--optimizer", "gd", "--hidden", "4", "--checkpoint", &ck];
+    train_cpu("200", "3", &more, "5", &["--quiet"]);
+    let mut bytes = std::fs::read(&ck).unwrap();
+    let entry = b"\"optimizer_steps\":\"5\",";
+    let at = (bytes.windows(entry.len()))
+        .position(|w| w == entry)
+        .expect("the count, followed by another entry");
+    bytes[at..at + entry.len()].fill(b' ');
+    std::fs::write(&ck, &bytes).unwrap();
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8", "--quiet"]);
+    assert!(ok, "{err}");
 }
 
 /// A run on rows piped in resumes from the same rows piped in again, to

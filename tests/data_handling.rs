@@ -2568,6 +2568,8 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
         ("18.01.20", true),
         ("2020/1/18", true),
         ("1.2.3.4", false),
+        ("1.2.3", false),
+        ("40/40/2020", false),
         ("1.2.345", false),
     ] {
         std::fs::write(&days, format!("x,when,y\n1,{when},2\n")).unwrap();
@@ -2696,26 +2698,29 @@ fn a_text_cell_deep_in_numbers_is_called_a_slip() {
 }
 
 /// A feature that holds a different whole number in every training row,
-/// rising row after row or under an id's name, gets a notice that names
-/// `--ignore` (a patient id trained on as a feature, silently): not with
-/// `--ignore`, not for whole numbers that repeat, a shuffled count under
-/// another name, nor on fewer than 20 rows.
+/// one more than the row before's (a row number) or under an id's name,
+/// gets a notice that names `--ignore` (a patient id trained on as a
+/// feature, silently), standardized or not: not with `--ignore`, not for
+/// whole numbers that repeat, nor for distinct ones merely rising (rows
+/// sorted by a measurement) or under another name (`PAID`, a count), nor
+/// on fewer than 20 rows.
 #[test]
 fn a_column_of_ids_is_noticed() {
     let dir = tempfile::tempdir().unwrap();
     let csv = path(&dir, "ids.csv");
-    // Row n: a shuffled id (n·7 mod 40, distinct), a rising number, a
-    // repeating whole number, a measurement and the target.
+    // Row n: a shuffled id (n·7 mod 40, distinct), a row number, a
+    // repeating whole number, a measurement, distinct numbers rising by
+    // uneven steps, the shuffled ones under two other names, the target.
     let write = |rows: usize| {
-        let mut text = String::from("patient id,visit,ward,x,count,y\n");
+        let mut text = String::from("patient id,row,ward,x,sqft,count,PAID,y\n");
         for n in 0..rows {
             let x = (n as f64 * 0.37).sin();
+            let id = (n * 7) % 40;
+            let sqft = 500 + n * n;
             text += &format!(
-                "{},{},{},{x},{},{}\n",
-                (n * 7) % 40,
-                100 + 3 * n,
+                "{id},{},{},{x},{sqft},{id},{id},{}\n",
+                1000 + n,
                 n % 4,
-                (n * 7) % 40,
                 2.0 * x
             );
         }
@@ -2726,14 +2731,16 @@ fn a_column_of_ids_is_noticed() {
         format!("notice: '{name}' holds a different whole number in every training row, as an id does, and is trained on as a feature; if it is an id, --ignore {word} leaves it unread")
     };
     let fit = ["--target", "y", "--epochs", "3"];
-    let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &fit));
-    assert!(err.contains(&notice("patient id", "'patient id'")), "{err}");
-    assert!(err.contains(&notice("visit", "visit")), "{err}");
-    assert!(
-        !err.contains("'ward' holds") && !err.contains("'count' holds"),
-        "{err}"
-    );
-    let ignored = [&fit[..], &["--ignore", "patient id,visit"]].concat();
+    for raw in [false, true] {
+        let more = [&fit[..], if raw { &["--no-standardize"] } else { &[] }].concat();
+        let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &more));
+        assert!(err.contains(&notice("patient id", "'patient id'")), "{err}");
+        assert!(err.contains(&notice("row", "row")), "{err}");
+        for other in ["ward", "sqft", "count", "PAID"] {
+            assert!(!err.contains(&format!("'{other}' holds")), "{other}: {err}");
+        }
+    }
+    let ignored = [&fit[..], &["--ignore", "patient id,row"]].concat();
     let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &ignored));
     assert!(!err.contains("as an id does"), "{err}");
     write(19);

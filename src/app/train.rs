@@ -1556,18 +1556,31 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
 const NUMBERS_ABOVE: u64 = 100;
 
 /// Whether `cell` looks like a date in a form other than ISO 8601's: three
-/// runs of digits joined by one of `/`, `.` or `-`, one of four digits or
-/// all of two at most (`01/18/2020`, `18.01.20`, `2020/1/18`).
+/// runs of digits joined by one of `/`, `.` or `-`, one of four digits (a
+/// year) or all of two at most (all of two where joined by dots, which
+/// `1.2.3`, a version, is not), the others days up to 31 and one a month
+/// up to 12 (`01/18/2020`, `18.01.20`, `2020/1/18`).
 fn date_in_another_form(cell: &str) -> bool {
     let Some(sep) = ['/', '.', '-'].into_iter().find(|&s| cell.contains(s)) else {
         return false;
     };
     let parts: Vec<&str> = cell.split(sep).collect();
     let digits = |p: &&str| (1..=4).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-    parts.len() == 3
-        && parts.iter().all(digits)
-        && (parts.iter().filter(|p| p.len() == 4).count() == 1
-            || parts.iter().all(|p| p.len() <= 2))
+    if parts.len() != 3 || !parts.iter().all(digits) {
+        return false;
+    }
+    let years = parts.iter().filter(|p| p.len() == 4).count();
+    let short = match sep {
+        '.' => parts.iter().all(|p| p.len() == 2),
+        _ => parts.iter().all(|p| p.len() <= 2),
+    };
+    // The parts other than a four-digit year: days, and one a month.
+    let rest: Vec<u32> = (parts.iter())
+        .filter(|p| p.len() < 4)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    let calendar = rest.iter().all(|&v| (1..=31).contains(&v)) && rest.iter().any(|&v| v <= 12);
+    (years == 1 || short) && calendar
 }
 
 /// A CSV error at a cell that is not a number (text, empty, NaN) in a
@@ -1787,14 +1800,16 @@ fn starting_point(
                         format!("in the standardized units of {}, which --init keeps, these rows' {far}, where the network was fit to 0 ± 1{loss}; a new run without --init standardizes with these rows' own statistics", init.display())
                     });
                 }
-            } else if let (true, Some(s), Some(rows)) = (fresh, &model.standardization, &data.train)
-            {
-                // One-hot levels and dates: no transform would serve them.
+            } else if let (true, Some(rows)) = (fresh, &data.train) {
+                // One-hot levels and dates: no transform would serve them,
+                // nor are they ids.
                 let mut skip: Vec<String> = (model.categories.iter())
                     .flat_map(data::Category::feature_names)
                     .collect();
                 skip.extend(model.dates.iter().cloned());
-                let heavy = rows.heavy_tailed(s, &skip);
+                let heavy = (model.standardization.as_ref())
+                    .map(|s| rows.heavy_tailed(s, &skip))
+                    .unwrap_or_default();
                 let notices: Vec<String> = (!heavy.is_empty())
                     .then(|| heavy_tails_notice(&heavy))
                     .into_iter()
@@ -1852,10 +1867,13 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result
     // A first-order optimizer counts its updates, one per batch: Adam's
     // bias correction, the schedule's rate and the batches' shuffle follow
     // the count, which the checkpoint's metadata holds apart from the
-    // digest of its tensors.
+    // digest of its tensors. (A gd checkpoint from before the count was
+    // recorded has neither it nor a state: it is read as 0, as it was.)
     let per_epoch = run.batches().map_or(1, |b| b.per_epoch(data.train_rows)) as u64;
     let steps = checkpoint.optimizer.steps;
-    if run.optimizer.kind() != crate::optim::OptimizerKind::Lbfgs
+    let recorded = steps > 0 || !checkpoint.optimizer.tensors.is_empty();
+    if recorded
+        && run.optimizer.kind() != crate::optim::OptimizerKind::Lbfgs
         && Some(steps) != (checkpoint.epoch as u64).checked_mul(per_epoch)
     {
         bail!(
@@ -2063,10 +2081,6 @@ fn standardization(
     }
 }
 
-/// The notice of the features `heavy` names ([`Dataset::heavy_tailed`]):
-/// on 20,000 rows with three such columns (t(1.5), log-normal, Cauchy),
-/// the defaults' test R² was 0.903, and 0.976 with those columns written
-/// as sign(x)·log(1 + |x|) (docs/optimizers.md).
 /// The notice of a feature that [`data::Dataset::id_like`] reads as an id.
 fn id_notice(id: &str) -> String {
     let name = data::escaped(id);
@@ -2074,6 +2088,10 @@ fn id_notice(id: &str) -> String {
     format!("'{name}' holds a different whole number in every training row, as an id does, and is trained on as a feature; if it is an id, --ignore {word} leaves it unread")
 }
 
+/// The notice of the features `heavy` names ([`Dataset::heavy_tailed`]):
+/// on 20,000 rows with three such columns (t(1.5), log-normal, Cauchy),
+/// the defaults' test R² was 0.903, and 0.976 with those columns written
+/// as sign(x)·log(1 + |x|) (docs/optimizers.md).
 fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
     let names: Vec<String> = (heavy.iter())
         .map(|(name, _)| format!("'{}'", data::escaped(name)))

@@ -1,10 +1,11 @@
 //! Full-batch L-BFGS on the host, over any backend's loss-and-gradient pass.
 //!
 //! Each iteration takes the two-loop direction from the last `history_size`
-//! pairs (s, y), then a line search that ends only at a step satisfying the
-//! strong Wolfe conditions (c1 = 1e-4, c2 = 0.9, as torch.optim.LBFGS and
-//! scipy use): bracketing, then zooming with safeguarded cubic
-//! interpolation. The first trial step is lr·min(1, 1/‖g‖₁) on the first
+//! pairs (s, y), then a line search for a step satisfying the strong Wolfe
+//! conditions (c1 = 1e-4, c2 = 0.9, as torch.optim.LBFGS and scipy use):
+//! bracketing, then zooming with safeguarded cubic interpolation; where it
+//! runs out first, its lowest trial that met the first condition and
+//! lowered f by [`FALLBACK_GAIN`] at least. The first trial step is lr·min(1, 1/‖g‖₁) on the first
 //! iteration and lr after, as in torch. A pair is kept only when yᵀs > 1e-10.
 //!
 //! The direction, the pairs and the line search are f64; the parameters the
@@ -18,7 +19,7 @@
 //!
 //! The iteration stops, as a stop reason and not an error, when the
 //! gradient's max-norm is at most `gtol`, or when the line search finds no
-//! step meeting the conditions within [`MAX_LINE_EVALS`] evaluations (in f32
+//! step lowering f enough within [`MAX_LINE_EVALS`] evaluations (in f32
 //! near a minimum, the points no longer differ enough to make progress).
 
 use std::collections::VecDeque;
