@@ -48,7 +48,7 @@ pub trait Objective {
     /// How far, relative to the loss, rounding may move the losses it
     /// returns: 0 (the default) for a loss summed in f64, about f32's
     /// precision for one summed in f32 on a device. The line search
-    /// forgives its interpolation that much ([`cubic_min`]).
+    /// forgives its cubic interpolation that much.
     fn loss_rounding(&self) -> f64 {
         0.0
     }
@@ -152,7 +152,7 @@ fn cubic_min(a: (f64, f64, f64), b: (f64, f64, f64), lo: f64, hi: f64, rounding:
 /// where the stall was found in 26, with the loss unchanged to 7 digits
 /// (features near 1e6, not standardized); the GPU's run through a layer
 /// of one unit fell 4.4e-5 at such a step.
-const FALLBACK_GAIN: f64 = 1e-6;
+pub const FALLBACK_GAIN: f64 = 1e-6;
 
 /// The relative rounding [`cubic_min`] forgives in its discriminant.
 const CUBIC_SLACK: f64 = 1e-4;
