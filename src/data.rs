@@ -1907,9 +1907,16 @@ fn cut_cell(text: &str, escape: impl Fn(&str) -> String) -> String {
 }
 
 /// "; did you mean 'Price'?" where a column of `header` is `name` but for
-/// case and surrounding whitespace.
+/// case, surrounding whitespace, and spaces, `_` and `-` between words
+/// (`disease_progression` for `disease progression`).
 fn did_you_mean(name: &str, header: &[String]) -> String {
-    let near = |h: &&String| h.as_str() != name && h.trim().eq_ignore_ascii_case(name.trim());
+    let words = |s: &str| -> Vec<String> {
+        (s.split([' ', '_', '-']))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let near = |h: &&String| h.as_str() != name && words(h) == words(name);
     match header.iter().find(near) {
         Some(h) => format!("; did you mean '{}'?", escaped(h)),
         None => String::new(),
@@ -3103,6 +3110,32 @@ pub fn r_squared(mse: f64, variance: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name offered for one that differs in case, surrounding whitespace
+    /// or the spaces, `_` and `-` between its words; not for another word.
+    #[test]
+    fn a_near_column_name_is_offered() {
+        let header = [
+            "id".to_string(),
+            "disease progression".into(),
+            "Price".into(),
+        ];
+        for name in [
+            "disease_progression",
+            "Disease-Progression",
+            " disease  progression",
+        ] {
+            assert_eq!(
+                did_you_mean(name, &header),
+                "; did you mean 'disease progression'?",
+                "{name}"
+            );
+        }
+        assert_eq!(did_you_mean("price", &header), "; did you mean 'Price'?");
+        for name in ["disease progressio", "progression", "Price"] {
+            assert_eq!(did_you_mean(name, &header), "", "{name}");
+        }
+    }
 
     #[test]
     fn far_features_are_those_past_the_bound() {
