@@ -82,13 +82,12 @@ pub fn run_pipeline(
     let nan = guarded(CANARY_BITS)?;
     let finite = guarded(FINITE_CANARY_BITS)?;
     for (binding, (a, b)) in written_bindings(kernel, slots).zip(nan.iter().zip(&finite)) {
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         if let Some(at) = (0..a.len()).find(|&i| a[i].to_bits() != b[i].to_bits()) {
             return Err(Error::Device(format!(
                 "{} read past a buffer: value {at} of binding {binding} is {:#010x} with NaN past the buffers and {:#010x} with {} there",
                 kernel.entry_point(),
-                bits(a)[at],
-                bits(b)[at],
+                a[at].to_bits(),
+                b[at].to_bits(),
                 f32::from_bits(FINITE_CANARY_BITS)
             )));
         }
