@@ -2,7 +2,8 @@
 //   reduce:      out row s = scale · Σ of partials rows FAN·s .. FAN·s + FAN − 1
 //                (count rows in all, `stride` apart), as a binary tree over
 //                the FAN rows; a missing row adds an exact 0. Each dispatch
-//                shrinks count rows to ⌈count / FAN⌉, until one is left.
+//                shrinks count rows to ⌈count / FAN⌉, until at most FAN
+//                are left (one, under --clip-grad-norm).
 //   reduce_sgd:  the last of them, over at most FAN rows, applied at once:
 //                θ ← θ − α·g for the len − 1 parameters, and the loss (the
 //                last column) appended to the batch's loss history at the

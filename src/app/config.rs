@@ -1065,9 +1065,6 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// No two outputs, and no output and input, are the same file; except
-/// that `--init` may be replaced by `--save` and `--resume` by
-/// `--checkpoint` (continuing a model or a checkpoint in place).
 /// A resumed run whose `--epochs` go past the end of its recorded cosine
 /// or one cycle (T epochs) trains the epochs after T it has still to run
 /// at the schedule's last rate: a notice says so, and how to choose
@@ -1100,6 +1097,9 @@ fn note_schedule_end(run: &RunOptions, path: &Path, done: usize, quiet: bool) {
 const CHECKPOINT_HISTORY: &str = "--checkpoint's history file";
 const RESUME_HISTORY: &str = "--resume's history file";
 
+/// No two outputs, and no output and input, are the same file; except
+/// that `--init` may be replaced by `--save` and `--resume` by
+/// `--checkpoint` (continuing a model or a checkpoint in place).
 /// `read_history`: the history file the `--resume` checkpoint was read
 /// with, which is another checkpoint's where it was copied under another
 /// name.
@@ -1230,8 +1230,7 @@ fn once_each<T: PartialEq + std::fmt::Display>(flag: &str, items: &[T]) -> Resul
     Ok(())
 }
 
-/// Checks `bench`'s options; the adapter it asks for (software ones too).
-/// `--peer-timeout`: `None` for no limit.
+/// `--peer-timeout` as a duration; `None` for no limit.
 pub fn peer_timeout(args: &BenchArgs) -> Result<Option<Duration>> {
     match args.peer_timeout {
         Some(t) => seconds(t, "--peer-timeout"),
@@ -1239,6 +1238,7 @@ pub fn peer_timeout(args: &BenchArgs) -> Result<Option<Duration>> {
     }
 }
 
+/// Checks `bench`'s options; the adapter it asks for (software ones too).
 pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     let names: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     once_each("--shapes", &names)?;

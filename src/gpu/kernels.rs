@@ -21,8 +21,8 @@ pub const LINEAR_WORKGROUP: u32 = 64;
 pub const FUSED_WORKGROUP: u32 = 256;
 /// Most inputs the fused kernels take; 4 × the WGSL `MAX_F4`.
 pub const FUSED_MAX_INPUTS: u32 = 32;
-/// The fused kernels' workgroup arrays: vec4s of the x tile, products a·w2
-/// of the tile, and rows per tile; the WGSL `X_CAP`, `PROD_CAP`, `MAX_TILE`.
+/// The fused kernels' workgroup arrays: vec4s of the x tile, the tile's
+/// activations (TILE × HB), and rows per tile; the WGSL `X_CAP`, `PROD_CAP`, `MAX_TILE`.
 pub const FUSED_X_CAP: u32 = 256;
 pub const FUSED_PROD_CAP: u32 = 2048;
 pub const FUSED_MAX_TILE: u32 = 64;
