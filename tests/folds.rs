@@ -401,7 +401,9 @@ fn out_of_fold_scores_every_rows_prediction_together() {
 #[test]
 fn a_signal_before_a_folds_loop_stops_it() {
     if !cfg!(debug_assertions) {
-        eprintln!("SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only");
+        common::say_skipped(format_args!(
+            "SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only"
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -273,7 +273,9 @@ fn a_diverged_combination_ranks_last_and_every_one_diverged_fails() {
 #[test]
 fn a_signal_stops_the_search_and_writes_nothing() {
     if !cfg!(debug_assertions) {
-        eprintln!("SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only");
+        common::say_skipped(format_args!(
+            "SKIPPED: SHADERTRAIN_SIGNAL_IN_FOLD is read by debug builds only"
+        ));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

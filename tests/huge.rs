@@ -215,7 +215,9 @@ fn a_model_file_larger_than_memory_is_refused_before_reading() {
     // A sparse file of 8 TiB: no blocks are written.
     let file = std::fs::File::create(&big).unwrap();
     if let Err(e) = file.set_len(8 << 40) {
-        eprintln!("SKIPPED (this file system holds no 8 TiB sparse file: {e})");
+        common::say_skipped(format_args!(
+            "SKIPPED (this file system holds no 8 TiB sparse file: {e})"
+        ));
         return;
     }
     let says = ["big.st (8.0 TiB) needs about 16.0 TiB of memory"];

@@ -323,7 +323,11 @@ fn constructors_refuse_what_they_cannot_run() {
         gtol: 1e-7,
         weight_decay: 0.0,
     };
-    assert!(Lbfgs::new(fast(), &model.params, none).is_err());
+    let e = Lbfgs::new(fast(), &model.params, none).err().unwrap();
+    assert!(
+        e.to_string().contains("--history-size must be at least 1"),
+        "{e}"
+    );
     assert!(Lbfgs::new(fast(), &model.params, LBFGS).is_ok());
     let e = shadertrain::model::Layout::new(1 << 62, &[1]).unwrap_err();
     assert!(e.to_string().contains("too many parameters"), "{e}");

@@ -938,13 +938,11 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
         err.contains("--precision mixed runs on the GPU backend"),
         "{err}"
     );
-    if mixed_gpu(Precision::Mixed).is_some() {
+    // Without any adapter this half skips (under CI=true it fails).
+    if mixed_gpu(Precision::Mixed).is_some() || !common::have_gpu() {
         return;
     }
     let (ok, _, err) = shadertrain(&train_mixed(Some("gpu")));
-    if err.contains("no suitable GPU adapter") {
-        return;
-    }
     assert!(!ok);
     assert!(
         err.contains("--precision mixed: ") && err.contains("use --precision f32"),

@@ -63,7 +63,7 @@ fn skip(why: &str) {
     if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
         panic!("cannot run under CI=true: {why}");
     }
-    eprintln!("SKIPPED: {why}");
+    common::say_skipped(format_args!("SKIPPED: {why}"));
 }
 
 /// A small CSV data set and a model trained on it, in `dir`.

@@ -835,7 +835,9 @@ fn the_peers_draw_shadertrains_data_and_weights() {
         Ok(out) => out,
         Err(e) => {
             assert!(!common::in_ci(), "CI has no python3: {e}");
-            eprintln!("SKIPPED: no python3 to run benches/epoch_common.py ({e})");
+            common::say_skipped(format_args!(
+                "SKIPPED: no python3 to run benches/epoch_common.py ({e})"
+            ));
             return;
         }
     };
@@ -859,7 +861,18 @@ fn the_peers_draw_shadertrains_data_and_weights() {
     }
 
     // The whole S0 problem, and a sized one with two features (the
-    // target's third term dropped), where numpy is there.
+    // target's third term dropped), where numpy is there (CI has it).
+    let numpy = Command::new("python3")
+        .args(["-c", "import numpy"])
+        .output()
+        .unwrap();
+    if !numpy.status.success() {
+        assert!(!common::in_ci(), "CI has no numpy for python3");
+        common::say_skipped(format_args!(
+            "SKIPPED (part): python3 has no numpy, so problem() was not compared"
+        ));
+        return;
+    }
     for (label, n, f, h) in [("S0", 1024, 4, 16), ("300x2x5", 300, 2, 5)] {
         let program = format!(
             "import sys; sys.path.insert(0, {benches:?}); import numpy as np; import epoch_common as c\n\
@@ -870,16 +883,11 @@ fn the_peers_draw_shadertrains_data_and_weights() {
             .args(["-c", &program])
             .output()
             .unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "SKIPPED (part): python3 has no numpy, so problem('{label}') was not compared: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            return;
-        }
+        assert!(
+            out.status.success(),
+            "problem('{label}'): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let arrays: Vec<Vec<f32>> = text
             .lines()

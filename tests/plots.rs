@@ -225,13 +225,15 @@ fn train_plots_the_range_test_of_lr_auto() {
     // Refused before any work: no --lr auto, or not a picture.
     std::fs::remove_dir_all(dir.path()).unwrap();
     std::fs::create_dir(dir.path()).unwrap();
+    let not_a_picture = format!("--lr-plot {json}: '.json' is not an image format");
     for (plot, extra, says) in [
         (&svg, &["--lr", "0.1"][..], "--lr-plot needs --lr auto"),
-        (&json, &["--lr", "auto"][..], "--lr-plot"),
+        (&json, &["--lr", "auto"][..], not_a_picture.as_str()),
     ] {
         let (ok, _, err) = train(plot, &[extra, &["--save", &model]].concat());
         assert!(!ok, "{extra:?}");
         assert!(err.contains(says), "{err}");
+        assert!(plot != &json || err.contains(".png or .svg"), "{err}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -398,7 +398,9 @@ fn only_the_tiled_family_takes_the_output_layers_own_kernels() {
     else {
         // Mesa's lavapipe, CI's adapter, has them.
         assert!(!common::in_ci(), "CI=true and no timestamp queries");
-        eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
+        common::say_skipped(format_args!(
+            "SKIPPED: the adapter has no timestamp queries to name the kernels by"
+        ));
         return;
     };
     for want in [
@@ -435,7 +437,9 @@ fn the_output_kernel_follows_the_last_hidden_width() {
         .unwrap();
         let Some(times) = g.profile().unwrap() else {
             assert!(!common::in_ci(), "CI=true and no timestamp queries");
-            eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
+            common::say_skipped(format_args!(
+                "SKIPPED: the adapter has no timestamp queries to name the kernels by"
+            ));
             return;
         };
         let names: Vec<&str> = times.iter().map(|(k, _)| k.entry_point()).collect();

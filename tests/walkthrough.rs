@@ -122,7 +122,9 @@ fn the_readme_walkthrough_runs_as_written() {
         "the second train cross-validates"
     );
     if !common::have_gpu() {
-        eprintln!("SKIPPED the README walkthrough (no GPU adapter; it trains with --backend gpu)");
+        common::say_skipped(format_args!(
+            "SKIPPED the README walkthrough (no GPU adapter; it trains with --backend gpu)"
+        ));
         return;
     }
 

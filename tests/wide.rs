@@ -453,7 +453,9 @@ fn wide_profile_names_its_kernels() {
     // adapter, has them).
     let Some(times) = g.profile().unwrap() else {
         assert!(!common::in_ci(), "CI=true and no timestamp queries");
-        eprintln!("SKIPPED: the adapter has no timestamp queries to name the kernels by");
+        common::say_skipped(format_args!(
+            "SKIPPED: the adapter has no timestamp queries to name the kernels by"
+        ));
         return;
     };
     let names: Vec<&str> = times.iter().map(|(k, _)| k.entry_point()).collect();

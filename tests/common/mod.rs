@@ -170,13 +170,32 @@ pub fn gpu_for(request: AdapterRequest) -> Option<Context> {
     }
 }
 
+/// The N of an interrupted run's "interrupted at epoch N" in `err`.
+pub fn interrupted_epoch(err: &str) -> usize {
+    let (_, after) = err
+        .split_once("interrupted at epoch ")
+        .unwrap_or_else(|| panic!("no \"interrupted at epoch\" in: {err}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no epoch after it in: {err}"))
+}
+
+/// Prints a skip's line to the standard error past the test harness's
+/// capture, which hides what a passing test writes with `eprintln!`: a
+/// skipped test is seen without `--nocapture`.
+pub fn say_skipped(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// `None` after a visible skip message, or a failure under CI=true.
 fn skip<T>(why: &str) -> Option<T> {
     assert!(
         !in_ci(),
         "CI=true and no GPU adapter to run the GPU tests on: {why}"
     );
-    eprintln!("SKIPPED (no GPU adapter): {why}");
+    say_skipped(format_args!("SKIPPED (no GPU adapter): {why}"));
     None
 }
 
@@ -503,7 +522,9 @@ pub fn have_mpirun() -> bool {
             !in_ci(),
             "CI=true and no mpirun to run the distributed tests with (install openmpi-bin)"
         );
-        eprintln!("SKIPPED (no mpirun): install openmpi-bin to run the distributed tests");
+        say_skipped(format_args!(
+            "SKIPPED (no mpirun): install openmpi-bin to run the distributed tests"
+        ));
     }
     found
 }
