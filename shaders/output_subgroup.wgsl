@@ -59,8 +59,14 @@ fn output_residual_subgroup(
     for (var n = first + subgroup; n < end; n += subgroups) {
         let row = n * p.inputs;
         var part = 0.0;
-        for (var u = lane; u < p.inputs; u += lanes) {
-            part += act_in[row + u] * theta[p.w_off + u];
+        // Every lane goes round as often (a lane past the inputs adds
+        // nothing), so the lanes meet at subgroupAdd without relying on
+        // the driver to reconverge them.
+        for (var base = 0u; base < p.inputs; base += lanes) {
+            let u = base + lane;
+            if (u < p.inputs) {
+                part += act_in[row + u] * theta[p.w_off + u];
+            }
         }
         let dot = subgroupAdd(part);
         if (lane == 0u) {

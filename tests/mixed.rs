@@ -695,6 +695,49 @@ fn training_follows_f32(mixed_ctx: Arc<Context>, precision: Precision) {
     assert_eq!(again.0, mixed_losses);
 }
 
+/// `SHADERTRAIN_NO_SUBGROUPS` (the request's `subgroups: false`) reaches
+/// the output layer's kernel under mixed precision too, though the
+/// cooperative kernels open the device with subgroups: the run's profile
+/// names output_residual, where the default's names its subgroup form.
+#[test]
+fn mixed_without_subgroups_takes_the_output_kernel_without_them() {
+    let data = Dataset::synthetic(256, 8, 3).unwrap();
+    let m = model(&data, &[16], Activation::Tanh, 4);
+    let outputs = |ctx: Arc<Context>| -> Option<Vec<&'static str>> {
+        let source = Source::Host(&data);
+        let mut g =
+            GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Tiled).unwrap();
+        let times = g.profile().unwrap()?;
+        let names = times.iter().map(|(k, _)| k.entry_point());
+        Some(names.filter(|n| n.starts_with("output_")).collect())
+    };
+    for precision in BOTH {
+        let Some(off) = shared(AdapterRequest {
+            subgroups: false,
+            ..request(precision)
+        }) else {
+            continue;
+        };
+        let on = mixed_gpu(precision).unwrap();
+        assert!(!off.subgroups(), "{precision:?}");
+        if matches!(off.mixed, Some(Products::Coop { .. })) {
+            assert!(off.has_subgroups(), "the cooperative kernels need them");
+        }
+        let Some(without) = outputs(off) else {
+            assert!(!common::in_ci(), "CI=true and no timestamp queries");
+            common::say_skipped(format_args!(
+                "SKIPPED: the adapter has no timestamp queries to name the kernels by"
+            ));
+            return;
+        };
+        assert_eq!(without, ["output_residual"], "{precision:?}");
+        if on.subgroups() {
+            let with = outputs(on).unwrap();
+            assert_eq!(with, ["output_residual_subgroup"], "{precision:?}");
+        }
+    }
+}
+
 /// Set for the run [`cooperative_kernels_run_on_a_cooperative_lavapipe`]
 /// starts, so that run does not start another.
 const UNDER_COOP_LAVAPIPE: &str = "SHADERTRAIN_UNDER_COOP_LAVAPIPE";
@@ -794,6 +837,7 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
         "mixed_training_follows_the_f32_run",
         "wide_kernels_match_their_twins",
         "mixed_kernels_build_for_the_pipeline_statistics",
+        "mixed_without_subgroups_takes_the_output_kernel_without_them",
     ] {
         assert!(
             stdout.contains(&format!("test {name} ... ok")),

@@ -326,6 +326,10 @@ pub struct Context {
     /// Every shader module keeps wgpu's runtime checks
     /// ([`AdapterRequest::checked_shaders`]).
     pub checked_shaders: bool,
+    /// [`AdapterRequest::subgroups`]: false where `SHADERTRAIN_NO_SUBGROUPS`
+    /// asked for the kernels without them, even on a device the
+    /// cooperative kernels opened with subgroups.
+    subgroups_asked: bool,
     timeout: Duration,
     /// Errors no scope caught, in order; the first is reported.
     uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
@@ -491,6 +495,7 @@ impl Context {
             delta_slices,
             shares,
             checked_shaders: request.checked_shaders,
+            subgroups_asked: request.subgroups,
             timeout: request.timeout,
             uncaptured,
             lost,
@@ -545,9 +550,16 @@ impl Context {
         }
     }
 
-    /// Whether the device was opened with subgroup operations, so the
-    /// reductions with a subgroup variant use it.
+    /// Whether the kernels with a subgroup variant (the output layer's)
+    /// use it: the device has subgroup operations, and they were not
+    /// turned off (the cooperative kernels of `--precision mixed` open it
+    /// with them either way, and need them).
     pub fn subgroups(&self) -> bool {
+        self.subgroups_asked && self.has_subgroups()
+    }
+
+    /// Whether the device was opened with subgroup operations.
+    pub fn has_subgroups(&self) -> bool {
         self.features.contains(wgpu::Features::SUBGROUP)
     }
 

@@ -805,13 +805,14 @@ impl Kernel {
     ///   P(len + 1). sums\[lid\], sums[lid + half] with lid < half ≤ 32 < 64.
     /// - `output_residual_subgroup` (output_subgroup.wgsl): divides by
     ///   group_rows ≥ 1 and returns for group ≥ G, so first < r and rows n
-    ///   < end ≤ r; units u < i: act_in[n·i + u] < r·i, theta[w_off + u] <
+    ///   < end ≤ r; units u = base + lane are read only where u < i:
+    ///   act_in[n·i + u] < r·i, theta[w_off + u] <
     ///   w_off + i, theta\[b_off\], labels\[n\] and residual\[n\] < r; the store
     ///   is store_loss's, as above. Both loops end: n steps by
-    ///   num_subgroups ≥ 1 and u by the subgroup's active lanes ≥ 1 (the
-    ///   invocation itself), and neither wraps (before a step n < r and u
-    ///   < i, both < 2^30 as the lengths of labels and theta, and a step is
-    ///   ≤ 128). sums\[lid\] and sums\[t\], lid, t < LINEAR = 64.
+    ///   num_subgroups ≥ 1 and base by the subgroup's active lanes ≥ 1 (the
+    ///   invocation itself), and neither wraps (before a step n < r and
+    ///   base < i, both < 2^30 as the lengths of labels and theta, and a step is
+    ///   ≤ 128; u = base + lane < i + 128). sums\[lid\] and sums\[t\], lid, t < LINEAR = 64.
     /// - `weight_grad`: divides by ⌈o/4⌉·⌈i/8⌉ ≥ 1 and group_rows ≥ 1;
     ///   returns for group ≥ G, so n < end ≤ r; o′ and i′ are clamped to o −
     ///   1 and i − 1: delta < r·o, act_prev < r·i; stores only o′ < o, i′ <

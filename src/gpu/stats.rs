@@ -150,7 +150,7 @@ pub fn pipeline_statistics(ctx: &Context, kernels: &Kernels, which: &[Kernel]) -
             std::collections::hash_map::Entry::Vacant(e) => e.insert(parse(&program)?),
         };
         let entry = spirv(k, &program, module, info, vulkan.robust)?;
-        let executables = vulkan.statistics(k, &entry, ctx.subgroups())?;
+        let executables = vulkan.statistics(k, &entry, ctx.has_subgroups())?;
         pipelines.push(PipelineStats {
             kernel: k,
             module: program.module,
