@@ -1045,4 +1045,152 @@ mod tests {
         let mut wrong = State::<f32>::new(&opt, 4);
         assert!(wrong.import(&opt, &saved).is_err());
     }
+
+    /// Where each rule's weight decay goes, as the GPU's update kernels
+    /// read it: AdamW's shrinks θ by 1 − α·λ and never joins the gradient;
+    /// L-BFGS's joins its objective, not a first-order step; every other
+    /// rule's joins the gradient, and shrinks nothing.
+    #[test]
+    fn weight_decay_joins_the_gradient_or_shrinks_theta_by_rule() {
+        let lambda = 0.25;
+        let adamw = Optimizer::Adam {
+            lr: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: lambda,
+            decoupled: true,
+            max_grad_norm: 0.0,
+        };
+        assert_eq!(adamw.shrink(), Some(1.0 - 0.1 * lambda));
+        assert_eq!(adamw.coupled_decay(), 0.0);
+        assert_eq!(adamw.weight_decay(), lambda);
+        let lbfgs = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 10,
+            gtol: 1e-7,
+            weight_decay: lambda,
+        };
+        assert_eq!((lbfgs.shrink(), lbfgs.coupled_decay()), (None, 0.0));
+        let coupled = [
+            Optimizer::Gd {
+                lr: 0.1,
+                weight_decay: lambda,
+                max_grad_norm: 0.0,
+            },
+            Optimizer::Momentum {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: lambda,
+                max_grad_norm: 0.0,
+            },
+            Optimizer::Nesterov {
+                lr: 0.1,
+                momentum: 0.9,
+                weight_decay: lambda,
+                max_grad_norm: 0.0,
+            },
+            Optimizer::Adam {
+                lr: 0.1,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: lambda,
+                decoupled: false,
+                max_grad_norm: 0.0,
+            },
+        ];
+        for opt in coupled {
+            assert_eq!(
+                (opt.shrink(), opt.coupled_decay()),
+                (None, lambda),
+                "{opt:?}"
+            );
+        }
+    }
+
+    /// What a flag left out resolves to: torch's defaults (μ 0.9; β1 0.9,
+    /// β2 0.999, ε 1e-8; AdamW's λ 0.01 and Adam's 0) and the peers' rates
+    /// (0.1 for the SGD family, 0.001 for Adam and AdamW).
+    #[test]
+    fn settings_left_out_take_the_documented_defaults() {
+        let resolve = |kind| {
+            Settings {
+                kind,
+                ..Settings::default()
+            }
+            .resolve()
+            .unwrap()
+        };
+        for kind in [OptimizerKind::Momentum, OptimizerKind::Nesterov] {
+            let opt = resolve(kind);
+            assert_eq!(opt.lr(), 0.1, "{kind}");
+            let (Optimizer::Momentum { momentum, .. } | Optimizer::Nesterov { momentum, .. }) = opt
+            else {
+                panic!("{opt:?}");
+            };
+            assert_eq!(momentum, 0.9, "{kind}");
+        }
+        for (kind, decay) in [(OptimizerKind::Adam, 0.0), (OptimizerKind::Adamw, 0.01)] {
+            let opt = resolve(kind);
+            assert_eq!(
+                opt,
+                Optimizer::Adam {
+                    lr: 0.001,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: decay,
+                    decoupled: kind == OptimizerKind::Adamw,
+                    max_grad_norm: 0.0,
+                },
+                "{kind}"
+            );
+        }
+    }
+
+    /// A setting the f32 backends would flush to 0 or round to infinity is
+    /// refused, naming the flag; the smallest normal f32 is accepted.
+    #[test]
+    fn settings_outside_f32s_range_are_refused() {
+        let tiny = f64::from(f32::MIN_POSITIVE) / 4.0;
+        for (s, flag) in [
+            (
+                Settings {
+                    kind: OptimizerKind::Gd,
+                    lr: Some(tiny),
+                    ..Settings::default()
+                },
+                "--lr",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Adam,
+                    eps: Some(tiny),
+                    ..Settings::default()
+                },
+                "--eps",
+            ),
+            (
+                Settings {
+                    kind: OptimizerKind::Momentum,
+                    weight_decay: Some(1e39),
+                    ..Settings::default()
+                },
+                "--weight-decay",
+            ),
+        ] {
+            let e = s.resolve().unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{flag} ")) && e.contains("out of f32's range"),
+                "{e}"
+            );
+        }
+        let normal = Settings {
+            kind: OptimizerKind::Gd,
+            lr: Some(f64::from(f32::MIN_POSITIVE)),
+            ..Settings::default()
+        };
+        assert!(normal.resolve().is_ok());
+    }
 }

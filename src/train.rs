@@ -1837,4 +1837,174 @@ mod tests {
             assert_eq!(out.losses, [5.0, 4.0, 4.0, 4.0, 3.0, 1.5]);
         }
     }
+
+    /// A loss that does not move at all has converged under --tol at the
+    /// first epoch (L_1 ≤ L_0 is both "did not rise" and "not above the
+    /// start", and a change of 0 is below tol·L_0); and it did not end
+    /// above its start.
+    #[test]
+    fn an_unchanged_loss_converges_at_once_and_did_not_rise() {
+        let seq = [4.0, 4.0, 4.0, 4.0, 4.0];
+        for max_batch in [1, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 4,
+                tol: 0.01,
+            };
+            let out = train(&mut b, &s).unwrap();
+            assert_eq!((out.reason, out.updates), (StopReason::Converged, 1));
+            assert!(!out.ended_above_start(), "{:?}", out.losses);
+        }
+        // Without --tol it runs every epoch, and still did not rise.
+        let mut b = scripted(&seq, 64);
+        let s = Schedule {
+            max_epochs: 4,
+            tol: 0.0,
+        };
+        let out = train(&mut b, &s).unwrap();
+        assert_eq!((out.reason, out.updates), (StopReason::MaxEpochs, 4));
+        assert!(!out.ended_above_start(), "{:?}", out.losses);
+    }
+
+    /// Patience's inequalities at their bounds: a fall to exactly
+    /// best·(1 − tol) is no improvement (it must be below it), and a loss
+    /// above the best but within best·(1 + tol) is a plateau.
+    #[test]
+    fn patience_improvement_is_strict_and_its_plateau_spans_tol_above_the_best() {
+        // 8 → 4 = 8·(1 − 0.5): stale at once, so patience 1 stops at 1.
+        let seq = [8.0, 4.0, 4.0, 4.0, 4.0];
+        for max_batch in [1, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 4,
+                tol: 0.5,
+            };
+            let hooks = Hooks {
+                patience: 1,
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!((out.reason, out.updates), (StopReason::Converged, 1));
+        }
+        // Best 5 at epoch 1; 5.2 and 5.1 are stale, and 5.1 fell and is
+        // within 5·1.1: a plateau at epoch 3, though above the best.
+        let seq = [10.0, 5.0, 5.2, 5.1, 5.05, 5.02, 5.01];
+        for max_batch in [1, 2, 64] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 6,
+                tol: 0.1,
+            };
+            let hooks = Hooks {
+                patience: 2,
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(
+                (out.reason, out.updates),
+                (StopReason::Converged, 3),
+                "batch {max_batch}"
+            );
+        }
+    }
+
+    /// A plateau cut found at the run's last epoch would start after it:
+    /// it never took effect, and the outcome does not list it.
+    #[test]
+    fn a_cut_from_the_epoch_after_the_run_is_not_reported() {
+        // As in plateau_cuts_are_the_same_whatever_the_batch: L_4 cuts the
+        // rate from epoch 5.
+        for (max_epochs, want) in [(5, vec![]), (6, vec![5u64])] {
+            let s = Schedule {
+                max_epochs,
+                tol: 0.0,
+            };
+            let mut b = scripted(&FLAT, 64);
+            let hooks = Hooks {
+                plateau: plateau(2),
+                ..Hooks::default()
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(out.updates, max_epochs);
+            assert_eq!(out.rate_cuts, want, "{max_epochs} epochs");
+        }
+    }
+
+    /// A stall that falls on the epoch where --tol converges (found on
+    /// the final loss) ends the run as converged, the training loss's stop
+    /// winning the tie as --target-loss's and the budget's do.
+    #[test]
+    fn a_stall_ties_with_tol_as_converged() {
+        // 18 → 17.9 is a change below 1% of 18: converged at 3.
+        let seq = [
+            20.0, 19.0, 18.0, 17.9, 17.0, 16.0, 15.0, 14.0, 13.0, 12.0, 11.0,
+        ];
+        let mut b = scripted(&seq, 4);
+        let mut stall = |k: usize, _: &[f64], _: &[f64], _: &mut dyn Backend| Result::Ok(k >= 3);
+        let hooks = Hooks {
+            after_batch: Some(&mut stall),
+            ..Hooks::default()
+        };
+        let s = Schedule {
+            max_epochs: 10,
+            tol: 0.01,
+        };
+        let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+        assert_eq!((out.reason, out.updates), (StopReason::Converged, 3));
+    }
+
+    /// The backend's held-out loss stalls at epoch 6, where the training
+    /// loss reaches --target-loss too: the target wins the tie, inside a
+    /// batch (of 4 from epoch 3) as at a batch's end.
+    #[test]
+    fn a_held_out_stall_on_the_targets_epoch_is_the_target() {
+        let s = Schedule {
+            max_epochs: 12,
+            tol: 0.0,
+        };
+        for max_batch in [1, 64] {
+            let mut b = holding(&TRAIN, &HELD, max_batch);
+            let hooks = Hooks {
+                target_loss: Some(TRAIN[6]),
+                ..held_rules(Some(3), false)
+            };
+            let out = train_from(&mut b, &s, Vec::new(), hooks).unwrap();
+            assert_eq!(
+                (out.reason, out.updates),
+                (StopReason::TargetReached, 6),
+                "batch {max_batch}"
+            );
+        }
+    }
+
+    /// A divergence at the first epoch of a batch (every epoch, in
+    /// batches of one) rolls back through the previous batch's snapshot:
+    /// the backend holds the last good parameters, and says so, which is
+    /// what lets the CLI write them to --checkpoint.
+    #[test]
+    fn a_divergence_at_a_batchs_first_epoch_is_rolled_back() {
+        let seq = [1.0, 2.0, 1e30, f64::INFINITY, f64::NAN, 0.0];
+        for max_batch in [1, 2, 4] {
+            let mut b = scripted(&seq, max_batch);
+            let s = Schedule {
+                max_epochs: 5,
+                tol: 0.0,
+            };
+            let out = train_from(&mut b, &s, Vec::new(), Hooks::default()).unwrap();
+            assert!(
+                matches!(
+                    out.reason,
+                    StopReason::Diverged {
+                        epoch: 3,
+                        rolled_back: true,
+                        ..
+                    }
+                ),
+                "batch {max_batch}: {:?}",
+                out.reason
+            );
+            assert_eq!((out.updates, &out.losses[..]), (2, &seq[..3]));
+            assert_eq!(b.params().unwrap(), vec![2.0], "batch {max_batch}");
+        }
+    }
 }

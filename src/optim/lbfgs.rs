@@ -771,4 +771,222 @@ mod tests {
         let t = cubic_min((0.0, 4.0, -4.0), (3.0, 1.0, 2.0), 0.0, 3.0, 0.0);
         assert!((t - 2.0).abs() < 1e-12, "{t}");
     }
+
+    /// f(x) = ‖x‖²/2 in `.0` parameters.
+    struct Parabola(usize);
+
+    impl Objective for Parabola {
+        fn describe(&self) -> String {
+            "parabola".into()
+        }
+        fn params_len(&self) -> usize {
+            self.0
+        }
+        fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
+            let mut f = 0.0;
+            for (gi, &xi) in g.iter_mut().zip(x) {
+                *gi = xi as f64;
+                f += *gi * *gi / 2.0;
+            }
+            Ok(f)
+        }
+    }
+
+    /// One parameter that `evaluate` reports falling along +x, at slope
+    /// `slope(x)`, while the function itself falls by `fall(x)` only: the
+    /// curvature condition then never holds, and every line search runs
+    /// out (an objective at odds with its gradient, as a loss rounded in
+    /// f32 can be).
+    struct Slanted {
+        f0: f64,
+        fall: fn(f64) -> f64,
+        slope: fn(f64) -> f64,
+    }
+
+    impl Objective for Slanted {
+        fn describe(&self) -> String {
+            "slanted".into()
+        }
+        fn params_len(&self) -> usize {
+            1
+        }
+        fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
+            let x = x[0] as f64;
+            g[0] = (self.slope)(x);
+            Ok(self.f0 - (self.fall)(x))
+        }
+    }
+
+    fn lbfgs_opt(gtol: f64) -> Optimizer {
+        Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 5,
+            gtol,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The first trial step is lr·min(1, 1/‖g‖₁) on the first iteration
+    /// and lr after it: from x = (3, 1) (g = x, ‖g‖₁ = 4; ‖g‖₂ would give
+    /// 1/√10) the first accepted step is 0.25 (it meets both Wolfe
+    /// conditions), to (2.25, 0.75); the second, along −H·g = −x, is 1, to
+    /// the minimum.
+    #[test]
+    fn the_first_trial_step_is_scaled_by_the_gradients_l1_norm() {
+        let mut l = Lbfgs::new(Parabola(2), &[3.0, 1.0], lbfgs_opt(0.0)).unwrap();
+        let mut losses = Vec::new();
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(l.steps()[0].t, 0.25);
+        assert_eq!(l.params().unwrap(), [2.25, 0.75]);
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(l.steps()[1].t, 1.0);
+        assert_eq!(l.params().unwrap(), [0.0, 0.0]);
+        assert_eq!(losses, [5.0, 2.8125]);
+    }
+
+    /// --gtol is inclusive: a gradient whose max-norm equals it has
+    /// converged, before any iteration.
+    #[test]
+    fn a_gradient_at_exactly_gtol_has_converged() {
+        let mut l = Lbfgs::new(Parabola(1), &[4.0], lbfgs_opt(4.0)).unwrap();
+        let mut losses = Vec::new();
+        l.run(5, &mut losses).unwrap();
+        assert!(losses.is_empty(), "{losses:?}");
+        assert_eq!(l.stopped(), Some(StopReason::GradientSmall));
+        assert_eq!(l.params().unwrap(), [4.0]);
+        // Just above it, an iteration is taken.
+        let mut l = Lbfgs::new(Parabola(1), &[4.0], lbfgs_opt(3.999)).unwrap();
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(losses, [8.0]);
+    }
+
+    /// A search that runs out takes its lowest trial only where it lowered
+    /// f by FALLBACK_GAIN (relative) or more: here f0 = 1e7 falls by 0.1 at
+    /// most, less than 1e-6·1e7, so no step is taken ("no lower loss").
+    #[test]
+    fn a_search_that_runs_out_takes_no_step_that_gains_too_little() {
+        let obj = Slanted {
+            f0: 1e7,
+            fall: |x| 1e-3 * x.clamp(0.0, 100.0),
+            slope: |_| -1e-3,
+        };
+        let mut l = Lbfgs::new(obj, &[0.0], lbfgs_opt(0.0)).unwrap();
+        let mut losses = Vec::new();
+        l.run(3, &mut losses).unwrap();
+        assert!(losses.is_empty(), "{losses:?}");
+        assert_eq!(l.stopped(), Some(StopReason::NoDescent));
+        assert_eq!(l.params().unwrap(), [0.0]);
+        // From 10 the same fall of 0.1 is a gain of 1%: taken.
+        let obj = Slanted {
+            f0: 10.0,
+            fall: |x| 1e-3 * x.clamp(0.0, 100.0),
+            slope: |_| -1e-3,
+        };
+        let mut l = Lbfgs::new(obj, &[0.0], lbfgs_opt(0.0)).unwrap();
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(losses, [10.0]);
+        assert!(!l.steps()[0].wolfe, "{:?}", l.steps());
+    }
+
+    /// A step with yᵀs ≤ 1e-10 gives no pair: the lowest trial of a search
+    /// that ran out, where the reported slope steepened (y = −1 for s = 1),
+    /// is taken, and the history stays empty.
+    #[test]
+    fn a_step_without_positive_curvature_is_not_kept_as_a_pair() {
+        let obj = Slanted {
+            f0: 1.0,
+            fall: |x| 0.5 * x.clamp(0.0, 1.0),
+            slope: |x| -(1.0 + x.clamp(0.0, 1.0)),
+        };
+        let mut l = Lbfgs::new(obj, &[0.0], lbfgs_opt(0.0)).unwrap();
+        let mut losses = Vec::new();
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(losses, [1.0]);
+        assert_eq!(l.params().unwrap(), [1.0]);
+        assert!(!l.steps()[0].wolfe);
+        let state = l.optimizer_state().unwrap();
+        assert_eq!(
+            state.tensors,
+            [("s".to_string(), vec![]), ("y".to_string(), vec![])]
+        );
+        assert_eq!(state.steps, 1);
+    }
+
+    /// Pairs that give a direction that does not descend (here a
+    /// checkpoint's pair with yᵀs < 0) are dropped, and the iteration
+    /// steps along −g: the history then holds that step's pair alone.
+    #[test]
+    fn a_direction_that_does_not_descend_drops_the_pairs() {
+        let mut l = Lbfgs::new(Parabola(1), &[4.0], lbfgs_opt(0.0)).unwrap();
+        let stale = Saved {
+            steps: 0,
+            tensors: vec![("s".into(), vec![1.0]), ("y".into(), vec![-1.0])],
+        };
+        l.set_optimizer_state(&stale).unwrap();
+        let mut losses = Vec::new();
+        l.run(1, &mut losses).unwrap();
+        // −g from 4, at the first trial 0.25: to 3.
+        assert_eq!(l.params().unwrap(), [3.0]);
+        let state = l.optimizer_state().unwrap();
+        assert_eq!(
+            state.tensors,
+            [("s".to_string(), vec![-1.0]), ("y".to_string(), vec![-1.0])]
+        );
+    }
+
+    /// A trial whose loss is NaN (a network whose arithmetic overflowed to
+    /// ∞ − ∞) ends the bracketing: the zoom bisects back towards the start,
+    /// here to x = 3.5, where the parabola's step meets the Wolfe
+    /// conditions.
+    #[test]
+    fn a_trial_with_a_nan_loss_brackets_the_step() {
+        struct NanBelow;
+        impl Objective for NanBelow {
+            fn describe(&self) -> String {
+                "parabola, NaN below 3.5".into()
+            }
+            fn params_len(&self) -> usize {
+                1
+            }
+            fn evaluate(&mut self, x: &[f32], g: &mut [f64]) -> Result<f64> {
+                let x = x[0] as f64;
+                if x < 3.5 {
+                    g[0] = f64::NAN;
+                    return Ok(f64::NAN);
+                }
+                g[0] = x;
+                Ok(x * x / 2.0)
+            }
+        }
+        // The first trial, 0.25 along −4, lands at 3: NaN.
+        let mut l = Lbfgs::new(NanBelow, &[4.0], lbfgs_opt(0.0)).unwrap();
+        let mut losses = Vec::new();
+        l.run(1, &mut losses).unwrap();
+        assert_eq!(l.stopped(), None);
+        assert_eq!(losses, [8.0]);
+        assert_eq!(l.params().unwrap(), [3.5]);
+        assert!(l.steps()[0].wolfe, "{:?}", l.steps());
+    }
+
+    /// A checkpoint's history may hold up to --history-size pairs (a run
+    /// past that many iterations saves that many): those are taken, and
+    /// one more is refused.
+    #[test]
+    fn a_checkpoint_may_hold_a_full_history() {
+        let pairs = |n: usize| Saved {
+            steps: 12,
+            tensors: vec![
+                ("s".into(), (0..n).map(|k| k as f64 + 1.0).collect()),
+                ("y".into(), vec![1.0; n]),
+            ],
+        };
+        let mut l = Lbfgs::new(Parabola(1), &[4.0], lbfgs_opt(0.0)).unwrap();
+        l.set_optimizer_state(&pairs(5)).unwrap();
+        assert_eq!(l.optimizer_state().unwrap(), pairs(5));
+        let e = l.set_optimizer_state(&pairs(6)).unwrap_err().to_string();
+        assert!(
+            e.contains("holds 6 pairs, more than --history-size 5"),
+            "{e}"
+        );
+    }
 }

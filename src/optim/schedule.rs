@@ -902,6 +902,50 @@ mod tests {
         assert_eq!(LrSchedule::Constant.plateau(0.8), None);
     }
 
+    /// At --lr-threshold 0 an improvement is a loss strictly below the
+    /// best (torch's `a < best`): a loss that stays exactly where it is
+    /// counts as stale, and cuts the rate.
+    #[test]
+    fn plateau_at_threshold_zero_cuts_on_an_unchanged_loss() {
+        let s = ScheduleSettings {
+            threshold: Some(0.0),
+            patience: Some(1),
+            gamma: Some(0.5),
+            ..settings(ScheduleKind::Plateau)
+        };
+        let s = s.resolve(&ADAM, 10).unwrap();
+        let mut p = s.plateau(0.8).unwrap();
+        let cuts: Vec<Option<u64>> = [4.0, 2.0, 2.0, 2.0, 1.0]
+            .iter()
+            .enumerate()
+            .map(|(e, &l)| p.observe(e, l))
+            .collect();
+        assert_eq!(cuts, [None, None, None, Some(4), None]);
+    }
+
+    /// The gammas at the ends of their ranges: step's (0, 1] takes 1 (a
+    /// constant rate), exponential's (0, ∞) refuses 0 (a rate of 0 from
+    /// epoch 1).
+    #[test]
+    fn gamma_ranges_include_and_exclude_their_ends() {
+        let step = ScheduleSettings {
+            every: Some(3),
+            gamma: Some(1.0),
+            ..settings(ScheduleKind::Step)
+        };
+        let step = step.resolve(&ADAM, 10).unwrap();
+        assert_eq!(step.rate(0.8, 7, &[]), 0.8);
+        let exponential = ScheduleSettings {
+            gamma: Some(0.0),
+            ..settings(ScheduleKind::Exponential)
+        };
+        let e = exponential.resolve(&ADAM, 10).unwrap_err().to_string();
+        assert!(
+            e.contains("--lr-gamma must be positive and finite for exponential, not 0"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn plateau_settings_resolve_and_refuse() {
         let s = settings(ScheduleKind::Plateau).resolve(&ADAM, 40).unwrap();
