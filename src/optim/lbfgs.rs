@@ -989,4 +989,128 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Rosenbrock's function, (1 − x)² + 100·(y − x²)².
+    struct Rosenbrock;
+
+    impl Objective for Rosenbrock {
+        fn describe(&self) -> String {
+            "Rosenbrock".into()
+        }
+        fn params_len(&self) -> usize {
+            2
+        }
+        fn evaluate(&mut self, p: &[f32], g: &mut [f64]) -> Result<f64> {
+            let (x, y) = (p[0] as f64, p[1] as f64);
+            g[0] = -2.0 * (1.0 - x) - 400.0 * x * (y - x * x);
+            g[1] = 200.0 * (y - x * x);
+            Ok((1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2))
+        }
+    }
+
+    /// The iterates of torch.optim.LBFGS (torch 2.15, float64;
+    /// history_size 5, line_search_fn "strong_wolfe", both tolerances 0)
+    /// on Rosenbrock's function, iterations 1 to 15: each row from a fresh
+    /// optimizer's one `step` with `max_iter` k, at lr 1 from two starts
+    /// and at lr 4 from one, where most searches overshoot and zoom. Every
+    /// choice of the line search (its first trial, the bracket, the
+    /// cubic's safeguards, the zoom's ends) shapes these paths. The points
+    /// here are f32 (torch's f64): at lr 1 that moves them by less than
+    /// 6e-5, at lr 4 by up to 3.3e-4 (torch's own f32 run moves as much);
+    /// from (−1.2, 1) at lr 4 the f32 rounding alone took paths 3e-2 apart,
+    /// so that start is not here. (lr, start, tolerance, iterates), as
+    /// benches/torch_lbfgs_rosenbrock.py prints them.
+    const TORCH_ROSENBROCK: [(f64, [f32; 2], f64, [[f64; 2]; 15]); 3] = [
+        (
+            1.0,
+            [-1.2, 1.0],
+            1e-4,
+            [
+                [-1.02453193035e+00, 1.07161962027e+00],
+                [-1.02845657456e+00, 1.06818745575e+00],
+                [-1.02887953483e+00, 1.06550295168e+00],
+                [-1.02761776638e+00, 1.05841207827e+00],
+                [-1.02030848039e+00, 1.03527698665e+00],
+                [-9.97031035168e-01, 9.75591384674e-01],
+                [-9.43108093737e-01, 8.52927749747e-01],
+                [-8.79486117938e-01, 7.26197926629e-01],
+                [-7.68078990065e-01, 5.38949451722e-01],
+                [-6.36976109584e-01, 4.40167137530e-01],
+                [-4.58393542016e-01, 1.80867490879e-01],
+                [-3.89481034415e-01, 1.09328923810e-01],
+                [-2.64946852840e-01, 4.18466699490e-02],
+                [-1.68016763381e-01, 1.82692498752e-02],
+                [-6.25739233715e-02, -3.43966180449e-02],
+            ],
+        ),
+        (
+            1.0,
+            [2.0, -1.5],
+            1e-4,
+            [
+                [1.19992729916e+00, -1.30007270084e+00],
+                [8.53835791305e-01, -1.13013798338e+00],
+                [5.11974926059e-01, -8.45664590834e-01],
+                [2.89805799862e-01, -5.16756173847e-01],
+                [1.63799349640e-01, -1.73518588036e-01],
+                [1.30415768240e-01, -7.41046026536e-03],
+                [1.30437804369e-01, 1.52109743907e-02],
+                [1.54958116301e-01, 3.15787329489e-02],
+                [4.14358208866e-01, 1.41431348097e-01],
+                [3.79928646555e-01, 1.29432634373e-01],
+                [4.04161606907e-01, 1.51531591916e-01],
+                [5.56023641778e-01, 2.83158984808e-01],
+                [5.60600997142e-01, 3.10646442772e-01],
+                [6.56689246550e-01, 4.21684458375e-01],
+                [7.60913833987e-01, 5.56514709952e-01],
+            ],
+        ),
+        (
+            4.0,
+            [2.0, -1.5],
+            1e-3,
+            [
+                [-1.20029080334e+00, -7.00290803344e-01],
+                [1.07839597657e+00, 1.00400646763e-01],
+                [-1.39521440918e+00, 9.77942164380e-01],
+                [1.00230212826e+00, 1.25891067429e+00],
+                [1.09927716859e+00, 1.20806688881e+00],
+                [1.09888105189e+00, 1.20801689479e+00],
+                [1.06262639298e+00, 1.12815071469e+00],
+                [1.02862387837e+00, 1.05504741919e+00],
+                [9.90245825198e-01, 9.83540569982e-01],
+                [9.85020573932e-01, 9.70551781777e-01],
+                [1.00147114433e+00, 1.00283287098e+00],
+                [1.00002587415e+00, 1.00005543233e+00],
+                [1.00000034141e+00, 1.00000065930e+00],
+                [9.99999999938e-01, 9.99999999867e-01],
+                [9.99999999938e-01, 9.99999999867e-01],
+            ],
+        ),
+    ];
+
+    #[test]
+    fn rosenbrock_iterates_follow_torch() {
+        for (lr, start, tol, want) in TORCH_ROSENBROCK {
+            let opt = Optimizer::Lbfgs {
+                lr,
+                history_size: 5,
+                gtol: 0.0,
+                weight_decay: 0.0,
+            };
+            let mut l = Lbfgs::new(Rosenbrock, &start, opt).unwrap();
+            let mut losses = Vec::new();
+            for (k, w) in want.iter().enumerate() {
+                l.run(1, &mut losses).unwrap();
+                let p = l.params().unwrap();
+                for (got, want) in p.iter().zip(w) {
+                    assert!(
+                        (*got as f64 - want).abs() <= tol,
+                        "lr {lr}, from {start:?}, iteration {}: {p:?}, torch {w:?}",
+                        k + 1
+                    );
+                }
+            }
+        }
+    }
 }
