@@ -1222,3 +1222,69 @@ fn a_resume_keeps_the_kernels_the_run_asked_for() {
     run(&["--epochs", "3", "--checkpoint", &ck, "-q"]);
     assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.kernels, None);
 }
+
+/// A checkpoint's kept parameters, their loss and its optimizer's state
+/// are read as finite numbers: a NaN or an infinity in any of them (which
+/// would resume a run from parameters or moments gone bad) is refused,
+/// naming the file and the tensor or entry; the same checkpoint with
+/// finite values loads.
+#[test]
+fn non_finite_kept_parameters_or_optimizer_state_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model();
+    let p = model.params.len();
+    let extra = [
+        ("checkpoint_epoch", "3".to_string()),
+        ("history", "[1.0,0.5,0.25]".to_string()),
+        ("options", "{}".to_string()),
+    ];
+    let kept = Kept {
+        epoch: 2,
+        loss: 0.5,
+        params: vec![0.25; p],
+    };
+    let state = Saved {
+        steps: 3,
+        tensors: vec![("m".into(), vec![0.5; p])],
+    };
+    let load = |name: &str, state: &Saved, kept: &Kept| {
+        let path = dir.path().join(name);
+        let bytes = model_to_bytes_with_state(&model, &extra, state, Some(kept), None);
+        std::fs::write(&path, bytes.unwrap()).unwrap();
+        load_checkpoint(&path).map_err(|e| e.to_string())
+    };
+    let (_, c) = load("good.st", &state, &kept).unwrap();
+    assert_eq!((c.kept.as_ref(), &c.optimizer), (Some(&kept), &state));
+    for v in [f32::NAN, f32::INFINITY] {
+        let mut bad = kept.clone();
+        bad.params[p - 1] = v;
+        let err = load("kept.st", &state, &bad).unwrap_err();
+        assert!(
+            err.contains("kept.st")
+                && err.contains("tensor 'kept.params' holds a non-finite value"),
+            "{v}: {err}"
+        );
+    }
+    for loss in [f64::NAN, f64::INFINITY] {
+        let bad = Kept {
+            loss,
+            ..kept.clone()
+        };
+        let err = load("loss.st", &state, &bad).unwrap_err();
+        assert!(
+            err.contains("loss.st")
+                && err.contains("metadata 'kept_loss' is missing or not a finite number"),
+            "{loss}: {err}"
+        );
+    }
+    for v in [f64::NAN, f64::NEG_INFINITY] {
+        let mut bad = state.clone();
+        bad.tensors[0].1[0] = v;
+        let err = load("state.st", &bad, &kept).unwrap_err();
+        assert!(
+            err.contains("state.st")
+                && err.contains("tensor 'optimizer.m' holds a non-finite value"),
+            "{v}: {err}"
+        );
+    }
+}

@@ -2747,3 +2747,81 @@ fn a_column_of_ids_is_noticed() {
     let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &fit));
     assert!(!err.contains("as an id does"), "{err}");
 }
+
+/// docs/spec.md: `predict` standardizes each feature in f64 and rounds it
+/// to f32, as the training rows were, and returns ŷ·σ_y + μ_y. So a
+/// row's prediction is, to the bit, the raw network's on the rows that
+/// `Standardization::apply_features` makes, taken back to the target's
+/// units with the target's own statistics (σ_y far from 1, μ_y far
+/// from 0, and neither the features').
+#[test]
+fn predict_standardizes_features_as_training_rounded_them() {
+    use shadertrain::cpu::reference::predict;
+    use shadertrain::model::{Activation, Layout, Model};
+    let mut data = Dataset::synthetic(40, 3, 6).unwrap();
+    for (k, v) in data.x.iter_mut().enumerate() {
+        *v = *v * [1000.0, 0.01, 3.0][k % 3] + [-7.0, 123.0, 0.5][k % 3];
+    }
+    for y in &mut data.y {
+        *y = *y * 40.0 + 300.0;
+    }
+    let stats = Standardization::fit(&data);
+    assert!(
+        stats.target_std > 10.0 && stats.target_mean > 250.0,
+        "{stats:?}"
+    );
+    let layout = Layout::new(3, &[4]).unwrap();
+    let raw = Model::init(
+        layout,
+        Activation::Tanh,
+        5,
+        data.feature_names.clone(),
+        "y".into(),
+    );
+    let standardized = Model {
+        standardization: Some(stats.clone()),
+        ..raw.clone()
+    };
+    let got = predict(&standardized, &data).unwrap();
+    let mut z = data.clone();
+    stats.apply_features(&mut z).unwrap();
+    let want: Vec<f64> = (predict(&raw, &z).unwrap().iter())
+        .map(|v| v * stats.target_std + stats.target_mean)
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// docs/spec.md: a feature whose spread is below 10⁻⁶ of its mean (f32's
+/// rounding of the values, all the spread there is) gets σ = 1, but the
+/// target keeps its own σ wherever it is not 0, since its spread is what
+/// the loss and R² measure: the same values, 5 ± a few of f32's steps,
+/// as a feature and as the target.
+#[test]
+fn a_target_of_a_few_f32_steps_keeps_its_own_std_where_a_feature_would_not() {
+    let step = 5.0f32.next_up() - 5.0;
+    let values: Vec<f32> = [0.0, 2.0, -2.0, 1.0, 0.0, -1.0]
+        .iter()
+        .map(|k| 5.0 + k * step)
+        .collect();
+    let data = Dataset {
+        x: values.clone(),
+        y: values.clone(),
+        rows: values.len(),
+        features: 1,
+        feature_names: vec!["x".into()],
+        target_name: "y".into(),
+    };
+    let s = Standardization::fit(&data);
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let std = (values
+        .iter()
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    assert!(std > 0.0 && std < 1e-6 * mean, "{std}");
+    assert_eq!(s.feature_std, [1.0]);
+    assert_close("target mean", &[s.target_mean], &[mean], 0.0, 1e-15);
+    assert_close("target std", &[s.target_std], &[std], 0.0, 1e-9);
+}

@@ -438,3 +438,163 @@ fn imputation_means_round_trip_and_bad_ones_are_refused() {
         "{text}"
     );
 }
+
+/// A file another tool wrote (the safetensors package) with the model's
+/// metadata, less the tensors' digest, and the tensors given: each is
+/// (name, shape, values).
+fn written_with(tensors: &[(&str, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    use safetensors::tensor::{SafeTensors, TensorView};
+    let good = model_to_bytes(&sample_model()).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&good).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    assert!(meta.remove("tensors_fnv1a64").is_some());
+    let bytes: Vec<Vec<u8>> = (tensors.iter())
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors.iter().zip(&bytes).map(|((name, shape, _), data)| {
+        let view = TensorView::new(safetensors::Dtype::F32, shape.clone(), data).unwrap();
+        (name.to_string(), view)
+    });
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+/// sample_model's tensors: (5, 3) and (5), (2, 5) and (2), (1, 2) and (1).
+fn sample_tensors() -> Vec<(&'static str, Vec<usize>, Vec<f32>)> {
+    let m = sample_model();
+    let names = [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+    ];
+    let mut tensors = Vec::new();
+    for (i, layer) in m.layout.layers().iter().enumerate() {
+        let w = m.params[layer.weight.clone()].to_vec();
+        let b = m.params[layer.bias.clone()].to_vec();
+        tensors.push((names[2 * i], vec![layer.outputs, layer.inputs], w));
+        tensors.push((names[2 * i + 1], vec![layer.outputs], b));
+    }
+    tensors
+}
+
+/// Tensors whose shapes do not chain from the features to one output, of
+/// the wrong rank, or holding a value that is not finite, are refused
+/// with the tensor or layer named, though each is a valid safetensors
+/// file with the model's metadata (no digest to catch them).
+#[test]
+fn tensors_that_do_not_make_a_network_are_refused() {
+    let read = model_from_bytes(Path::new("same.st"), &written_with(&sample_tensors()));
+    assert_eq!(read.unwrap(), sample_model());
+    let changed = |k: usize, shape: Vec<usize>, values: Vec<f32>| {
+        let mut t = sample_tensors();
+        t[k].1 = shape;
+        t[k].2 = values;
+        refused(&written_with(&t))
+    };
+    // layers.1.weight of 4 inputs after a layer of 5 units.
+    let text = changed(2, vec![2, 4], vec![0.5; 8]);
+    assert!(
+        text.contains(
+            "tensor 'layers.1.weight' has shape [2, 4]; expected [2, 5] to follow the previous layer"
+        ),
+        "{text}"
+    );
+    // layers.1.bias of 3 for a weight of 2 outputs.
+    let text = changed(3, vec![3], vec![0.5; 3]);
+    assert!(
+        text.contains("tensor 'layers.1.bias' has shape [3]; expected [2]"),
+        "{text}"
+    );
+    // layers.0.weight with a third dimension.
+    let text = changed(0, vec![5, 3, 1], vec![0.5; 15]);
+    assert!(
+        text.contains("tensor 'layers.0.weight' has shape [5, 3, 1]; expected 2 dimensions"),
+        "{text}"
+    );
+    // A NaN, an infinity in a layer's weight or bias.
+    for (k, v) in [(2, f32::NAN), (3, f32::INFINITY), (5, f32::NEG_INFINITY)] {
+        let mut values = sample_tensors()[k].2.clone();
+        let last = values.len() - 1;
+        values[last] = v;
+        let shape = sample_tensors()[k].1.clone();
+        let text = changed(k, shape, values);
+        let layer = k / 2;
+        assert!(
+            text.contains(&format!("layer {layer} holds a non-finite value")),
+            "{k}: {text}"
+        );
+    }
+    // An output layer of two units.
+    let mut t = sample_tensors();
+    t[4] = ("layers.2.weight", vec![2, 2], vec![0.5; 4]);
+    t[5] = ("layers.2.bias", vec![2], vec![0.0; 2]);
+    let text = refused(&written_with(&t));
+    assert!(
+        text.contains("the output layer has 2 units; expected 1"),
+        "{text}"
+    );
+    // One layer alone: no hidden layer.
+    let text = refused(&written_with(&sample_tensors()[..2]));
+    assert!(
+        text.contains("for at least 2 layers (a hidden layer and the output), found 2 tensors"),
+        "{text}"
+    );
+}
+
+/// A history file's rows must count the epochs from 0, one a row: a row
+/// out of step is refused with its line and column, as is a loss that
+/// is not a number.
+#[test]
+fn a_history_with_an_epoch_out_of_step_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("h.csv");
+    let place = |text: &str| {
+        std::fs::write(&p, text).unwrap();
+        match read_history(&p).unwrap_err() {
+            Error::Csv {
+                line,
+                column,
+                message,
+                ..
+            } => (line, column, message),
+            e => panic!("expected a CSV error, got {e}"),
+        }
+    };
+    let (line, column, message) = place("epoch,loss\n0,0.5\n2,0.25\n");
+    assert_eq!((line, column), (3, 1), "{message}");
+    assert!(message.contains("expected epoch 1"), "{message}");
+    let (line, column, message) = place("epoch,loss\n0,0.5\n1,0.25\n2,x\n");
+    assert_eq!((line, column), (4, 2), "{message}");
+    assert!(message.contains("'x' is not a number"), "{message}");
+    let (line, column, message) = place("epoch,loss\n0,0.5,0.1\n");
+    assert_eq!((line, column), (2, 0), "{message}");
+    assert!(message.contains("expected 2 cells, found 3"), "{message}");
+}
+
+/// A model's statistics round-trip in its metadata, and a standard
+/// deviation that is not positive (0 would divide by 0, a negative one
+/// flip the feature or the target) is refused with the key named.
+#[test]
+fn standardization_round_trips_and_a_std_not_positive_is_refused() {
+    let mut m = sample_model();
+    m.standardization = Some(shadertrain::data::Standardization {
+        feature_mean: vec![1.5, -2.0, 0.25],
+        feature_std: vec![2.0, 0.5, 4.0],
+        target_mean: 10.0,
+        target_std: 3.0,
+    });
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    let says = "metadata 'standardization' holds a non-finite mean or a standard deviation that is not positive";
+    for (from, to) in [
+        ("[2.0,0.5,4.0]", "[2.0,0.0,4.0]"),
+        ("[2.0,0.5,4.0]", "[2.0,0.5,-4 ]"),
+        (r#"target_std\":3.0"#, r#"target_std\":-3 "#),
+        (r#"target_std\":3.0"#, r#"target_std\":0.0"#),
+    ] {
+        let text = refused(&swapped(&bytes, from, to));
+        assert!(text.contains(says), "{to}: {text}");
+    }
+}
