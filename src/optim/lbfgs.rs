@@ -1008,6 +1008,9 @@ mod tests {
         }
     }
 
+    /// One run of [`TORCH_ROSENBROCK`]: lr, start, tolerance, iterates.
+    type TorchRun = (f64, [f32; 2], f64, [[f64; 2]; 15]);
+
     /// The iterates of torch.optim.LBFGS (torch 2.15, float64;
     /// history_size 5, line_search_fn "strong_wolfe", both tolerances 0)
     /// on Rosenbrock's function, iterations 1 to 15: each row from a fresh
@@ -1020,7 +1023,7 @@ mod tests {
     /// from (−1.2, 1) at lr 4 the f32 rounding alone took paths 3e-2 apart,
     /// so that start is not here. (lr, start, tolerance, iterates), as
     /// benches/torch_lbfgs_rosenbrock.py prints them.
-    const TORCH_ROSENBROCK: [(f64, [f32; 2], f64, [[f64; 2]; 15]); 3] = [
+    const TORCH_ROSENBROCK: [TorchRun; 3] = [
         (
             1.0,
             [-1.2, 1.0],
