@@ -292,10 +292,9 @@ fn loss_falls_below_threshold_on_the_synthetic_task() {
 }
 
 /// Three hidden layers: the fast CPU backend's loss and gradient against
-/// the reference's at the same parameters. The first and the last hidden
-/// layer take their bias gradients by paths of their own; a middle one
-/// only exists from three layers on, so every layer's bias gradient is
-/// checked here, and each is away from 0.
+/// the reference's at the same parameters. A middle layer, which both
+/// receives deltas and passes them on, exists from three layers on; every
+/// layer's bias gradient is checked here, and each is away from 0.
 #[test]
 fn fast_gradients_match_the_reference_through_three_hidden_layers() {
     use shadertrain::optim::lbfgs::Objective;

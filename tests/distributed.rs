@@ -971,7 +971,9 @@ mod mpi {
             start.elapsed()
         );
         assert!(err.contains("checkpoint written to"), "{err}");
-        // Written at the signal, not only every 20 epochs.
+        // The file holds the epoch the interrupt names (written at the
+        // signal; when that epoch is a multiple of 20 the periodic write
+        // holds it too).
         let (_, c) = shadertrain::io::load_checkpoint(std::path::Path::new(&ck)).unwrap();
         assert_eq!(c.epoch, common::interrupted_epoch(&err), "{err}");
     }

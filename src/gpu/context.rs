@@ -35,10 +35,12 @@ pub struct AdapterRequest {
     /// proven in range. Defaults to whether `SHADERTRAIN_CHECKED_SHADERS` is
     /// set (to anything but empty, `0` or `false`).
     pub checked_shaders: bool,
-    /// Open the device with subgroup operations where the adapter has them,
-    /// so the output kernel's subgroup variant runs where it is chosen
-    /// (`Kernel::output`) and the cooperative kernels can run. Defaults to
-    /// true unless `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
+    /// Let the output kernel's subgroup variant run where it is chosen
+    /// (`Kernel::output`): the device is opened with subgroup operations
+    /// where the adapter has them. False keeps the output kernel's
+    /// workgroup tree; `--precision mixed`'s cooperative kernels open the
+    /// device with subgroups either way. Defaults to true unless
+    /// `SHADERTRAIN_NO_SUBGROUPS` is set (as above).
     pub subgroups: bool,
     /// The blocks each subgroup of the cooperative kernels holds under
     /// `Mixed`; `None` takes them from `SHADERTRAIN_COOP_BLOCKS`, else

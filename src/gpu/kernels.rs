@@ -149,8 +149,9 @@ impl Family {
         Family::Wide,
     ];
 
-    /// Whether the family's module needs a device opened with
-    /// `wgpu::Features::SUBGROUP`.
+    /// Whether the family's module needs subgroups: a device opened with
+    /// `wgpu::Features::SUBGROUP`, and them not turned off
+    /// ([`Context::subgroups`](crate::gpu::Context::subgroups)).
     pub fn needs_subgroups(self) -> bool {
         self == Family::OutputSubgroup
     }
@@ -1499,21 +1500,24 @@ impl Kernels {
     }
 
     /// The module `k`'s pipelines are built from; an error for a kernel
-    /// that needs subgroups on a device opened without them.
+    /// that needs subgroups where the device lacks them or
+    /// `SHADERTRAIN_NO_SUBGROUPS` turned them off.
     fn module(&self, k: Kernel) -> Result<&wgpu::ShaderModule> {
         let slot = match self.checks(k) {
             Checks::Checked => 0,
             Checks::Unchecked => 1,
         };
-        let missing = || match k.family() {
+        let missing = || {
+            match k.family() {
             Family::Mixed => Error::NoMixed(format!(
                 "{} runs only on a device opened for mixed precision",
                 k.entry_point()
             )),
             _ => Error::Config(format!(
-                "{} needs subgroups, and the device was opened without them",
+                "{} needs subgroups, which this device lacks or SHADERTRAIN_NO_SUBGROUPS turned off",
                 k.entry_point()
             )),
+        }
         };
         self.modules
             .get(module_slot(k))
