@@ -1790,4 +1790,187 @@ mod tests {
         let (x, y) = grid(1_000_000, 65_535);
         assert!(x * y >= 1_000_000 && x * (y - 1) < 1_000_000);
     }
+
+    /// Workgroups per dispatch, for 130 rows (a full and a partial tile of
+    /// 128, two and a part groups of 64) of 3 inputs to 129 units, counted
+    /// by hand from each kernel's tiling.
+    #[test]
+    fn workgroups_cover_each_kernels_tiles_and_no_more() {
+        let p = Params {
+            rows: 130,
+            inputs: 3,
+            outputs: 129,
+            group_rows: 64,
+            ..Params::default()
+        };
+        // ⌈130/128⌉ row tiles × ⌈129/128⌉ unit tiles.
+        assert_eq!(Kernel::ForwardWideSigmoid.workgroups(&p), 2 * 2);
+        // 3 row groups × ⌈129/128⌉ × ⌈3/128⌉ output tiles of ∂W1.
+        assert_eq!(Kernel::WeightGradWideTanh.workgroups(&p), 3 * 2);
+        assert_eq!(Kernel::OutputWide.workgroups(&p), 3);
+        // ⌈130/64⌉ × ⌈129/64⌉ tiles of 64 × 64.
+        assert_eq!(Kernel::ForwardTiledSigmoid.workgroups(&p), 3 * 3);
+        // 3 groups × ⌈129/64⌉ × ⌈3/64⌉.
+        assert_eq!(Kernel::WeightGradTiled.workgroups(&p), 3 * 3);
+        // ⌈129/4⌉ column blocks × ⌈130/(8 × 64)⌉ row blocks.
+        assert_eq!(Kernel::ForwardSigmoid.workgroups(&p), 33);
+        // One output: ⌈200/8⌉ = 25 row blocks × 5 inputs = 125
+        // invocations, 2 workgroups of 64.
+        let one = Params {
+            rows: 200,
+            inputs: 5,
+            outputs: 1,
+            group_rows: 64,
+            ..Params::default()
+        };
+        assert_eq!(Kernel::BackpropOutputTanh.workgroups(&one), 2);
+        // ⌈200/64⌉ = 4 groups × 5 inputs: 20 invocations, 1 workgroup.
+        assert_eq!(Kernel::WeightGradOutput.workgroups(&one), 1);
+        // 33 rows of 100 sum into ⌈33/32⌉ = 2 rows: 200 invocations, 4
+        // workgroups of 64.
+        let reduce = Params::reduce(100, 33, 100, 1.0, 0.0);
+        assert_eq!(Kernel::Reduce.workgroups(&reduce), 4);
+        assert_eq!(Kernel::ReduceSgd.workgroups(&reduce), 2);
+    }
+
+    /// The least buffer lengths the unchecked kernels' proofs need, worked
+    /// out from the proofs in [`Kernel::checks`] for 130 rows of 3 inputs
+    /// to 129 units, one output (θ: W1 at 0, b1 at 387, w2 at 516, b2 at
+    /// 645; p = 646, a partials row of 647) in groups of 64 from group 2:
+    /// the last group's partials row starts at (2 + 3 − 1) × 647 = 2,588.
+    #[test]
+    fn bounds_are_the_lengths_the_proofs_need() {
+        let p = Params {
+            rows: 130,
+            inputs: 3,
+            outputs: 129,
+            w_off: 0,
+            b_off: 387,
+            dst_off: 516,
+            group_rows: 64,
+            group_base: 2,
+            stride: 647,
+            len: 646,
+            ..Params::default()
+        };
+        let bounds = |k: Kernel, p: &Params| k.bounds(p).unwrap().unwrap();
+        // x, θ up to w2's end (645), A1, and ⌈129/64⌉ = 3 ŷ shares a row.
+        assert_eq!(
+            bounds(Kernel::ForwardWideSigmoid, &p),
+            vec![390, 645, 130 * 129, 3 * 130]
+        );
+        // θ through b2 (646), y, the shares, r, and the partials through
+        // the loss column: 2,588 + 647.
+        assert_eq!(
+            bounds(Kernel::OutputWide, &p),
+            vec![646, 130, 390, 130, 2_588 + 647]
+        );
+        // x, θ through w2, A1, r, the partials through w2's gradient.
+        assert_eq!(
+            bounds(Kernel::WeightGradWideTanh, &p),
+            vec![390, 645, 130 * 129, 130, 2_588 + 645]
+        );
+        // Δ1's f16 copy: 130 rows padded to 192, × 192 padded units, two
+        // to a slot; θ through w2; the partials through w2's gradient.
+        let half = Params { count: 192, ..p };
+        assert_eq!(
+            bounds(Kernel::DeltaHalfSigmoid, &half),
+            vec![192 * 192 / 2, 645, 2_588 + 645, 130 * 129, 130]
+        );
+        // 3 × 5 halves take 8 slots.
+        let copy = Params {
+            rows: 5,
+            inputs: 3,
+            count: 3,
+            len: 5,
+            ..Params::default()
+        };
+        assert_eq!(bounds(Kernel::ToHalf, &copy), vec![15, 8]);
+        // The output layer: 3 inputs, b at 3, a partials row of 5 (4
+        // parameters and the loss); the last of 3 groups from 0 starts at
+        // 10 and ends after its loss at 15.
+        let out = Params {
+            rows: 130,
+            inputs: 3,
+            outputs: 1,
+            b_off: 3,
+            group_rows: 64,
+            stride: 5,
+            len: 4,
+            ..Params::default()
+        };
+        assert_eq!(
+            bounds(Kernel::OutputResidual, &out),
+            vec![390, 4, 130, 130, 15]
+        );
+        // 33 rows of 10 at a stride of 12 end at 32 × 12 + 10; they sum
+        // into 2 rows of 10.
+        let reduce = Params::reduce(10, 33, 12, 1.0, 0.0);
+        assert_eq!(bounds(Kernel::Reduce, &reduce), vec![394, 20]);
+    }
+
+    /// Each precondition of a proof is refused where `p` breaks it, by
+    /// name: the u32 index products that must not wrap, and group_rows
+    /// past 2^31.
+    #[test]
+    fn bounds_refuse_what_the_proofs_do_not_cover() {
+        let refusal = |k: Kernel, p: Params| match k.bounds(&p) {
+            Some(Err(why)) => why,
+            other => panic!("{k:?} under {p:?}: {other:?}"),
+        };
+        // 2^31 rows in groups of 1 × 4 inputs: 2^33 invocations.
+        let why = refusal(
+            Kernel::WeightGradOutput,
+            Params {
+                rows: 1 << 31,
+                inputs: 4,
+                outputs: 1,
+                group_rows: 1,
+                ..Params::default()
+            },
+        );
+        assert!(why.contains("row groups × inputs"), "{why}");
+        let why = refusal(
+            Kernel::OutputWide,
+            Params {
+                rows: 64,
+                group_rows: (1 << 31) + 1,
+                ..Params::default()
+            },
+        );
+        assert!(why.contains("past 2^31"), "{why}");
+        // 2^24 × 2^24 weights: 2^17 × 2^17 output tiles.
+        let why = refusal(
+            Kernel::WeightGradWideSigmoid,
+            Params {
+                rows: 64,
+                inputs: 1 << 24,
+                outputs: 1 << 24,
+                group_rows: 64,
+                ..Params::default()
+            },
+        );
+        assert!(why.contains("output tiles × input tiles"), "{why}");
+        let why = refusal(
+            Kernel::ForwardWideTanh,
+            Params {
+                rows: 64,
+                inputs: 1,
+                outputs: u32::MAX,
+                ..Params::default()
+            },
+        );
+        assert!(why.contains("outputs + WN − 1"), "{why}");
+    }
+
+    /// `clip_squares` sums the gradient, not its loss: a row of p + 1
+    /// values has ⌈p / 1,024⌉ spans.
+    #[test]
+    fn clip_spans_cover_the_gradient_without_its_loss() {
+        assert_eq!(clip_spans(1), 0);
+        assert_eq!(clip_spans(2), 1);
+        assert_eq!(clip_spans(CLIP_SPAN + 1), 1);
+        assert_eq!(clip_spans(CLIP_SPAN + 2), 2);
+        assert_eq!(grad_len(CLIP_SPAN), CLIP_SPAN + 2 + 1);
+    }
 }

@@ -698,4 +698,147 @@ mod tests {
             KernelFamily::Wide
         );
     }
+
+    /// A row group shortened to fit a binding stays a multiple of 64 rows:
+    /// 256 inputs to 4,096 units under a 4 GiB binding hold ⌊(2^32 − 1) /
+    /// (4 × 4,096)⌋ = 262,143 rows of A1, so groups (and chunks) of
+    /// 262,080 = 4,095 × 64, and 2,097,153 rows take ⌈2,097,153 /
+    /// 262,080⌉ = 9 of them.
+    #[test]
+    fn shortened_row_groups_stay_a_multiple_of_64_rows() {
+        let wide = Layout::new(256, &[4096]).unwrap();
+        let plan = Plan::new(&wide, 2_097_153, u32::MAX as u64, KernelFamily::Wide).unwrap();
+        assert_eq!(
+            (plan.group_rows, plan.groups, plan.chunk_rows),
+            (262_080, 9, 262_080)
+        );
+        assert_eq!(plan.chunks.len(), 9);
+        assert_eq!(plan.chunks[8], (8 * 262_080, 2_097_153 - 8 * 262_080));
+    }
+
+    /// The partials' refusal is "past the binding", not "at it": 11 inputs
+    /// to 11 units (144 parameters, a 580-byte partials row with the loss)
+    /// under a 2,900-byte binding hold 65 rows of 11, so row groups of 64;
+    /// 320 rows are 5 groups, whose partials fill the binding exactly, and
+    /// 321 rows are 6 groups (3,480 bytes), refused.
+    #[test]
+    fn partials_that_exactly_fill_the_binding_are_accepted() {
+        let layout = Layout::new(11, &[11]).unwrap();
+        assert_eq!(layout.len(), 144);
+        let plan = Plan::new(&layout, 320, 2_900, KernelFamily::Layered).unwrap();
+        assert_eq!((plan.group_rows, plan.groups, plan.chunk_rows), (64, 5, 64));
+        assert_eq!(plan.chunks.len(), 5);
+        match Plan::new(&layout, 321, 2_900, KernelFamily::Layered) {
+            Err(Error::TooLarge { need, have, .. }) => assert_eq!((need, have), (3_480, 2_900)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A binding of exactly θ's 4p bytes holds the parameters but not a
+    /// row group's partials, which carry the loss after the gradient:
+    /// 4(p + 1) bytes. One byte less, θ itself is what is refused.
+    #[test]
+    fn a_partials_row_is_the_parameters_and_the_loss() {
+        let layout = Layout::new(16, &[64]).unwrap();
+        let p = layout.len() as u64;
+        assert_eq!(p, 1153);
+        match Plan::new(&layout, 100, 4 * p, KernelFamily::Layered) {
+            Err(Error::TooLarge { what, need, have }) => {
+                assert!(what.contains("one row group's gradient partials"), "{what}");
+                assert_eq!((need, have), (4 * (p + 1), 4 * p));
+            }
+            other => panic!("{other:?}"),
+        }
+        match Plan::new(&layout, 100, 4 * p - 1, KernelFamily::Layered) {
+            Err(Error::TooLarge { what, need, .. }) => {
+                assert!(what.contains("for the 1153 parameters"), "{what}");
+                assert_eq!(need, 4 * p);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The wide split's row groups: W1 of 300 units × 200 inputs is ⌈300 /
+    /// 128⌉ × ⌈200 / 128⌉ = 3 × 2 = 6 output tiles, so ⌊512 / 6⌋ = 85 row
+    /// groups at most. 5,504 rows (64 × 86) over 85 groups are ⌈5,504 /
+    /// 85⌉ = 65 rows each, rounded up to 128: 43 groups. (86 groups, or a
+    /// tile count rounded down, would give groups of 64.)
+    #[test]
+    fn wide_row_groups_follow_the_output_tiles_rounded_up() {
+        let layout = Layout::new(200, &[300]).unwrap();
+        assert_eq!(wide_tiles(&layout), 6);
+        assert_eq!(wide_tiles(&Layout::new(128, &[128]).unwrap()), 1);
+        assert_eq!(wide_tiles(&Layout::new(129, &[257]).unwrap()), 3 * 2);
+        let plan = Plan::new(&layout, 5_504, 2 << 30, KernelFamily::Wide).unwrap();
+        assert_eq!((plan.group_rows, plan.groups), (128, 43));
+    }
+
+    /// A batch smaller than a binding's rows takes one chunk of its rows
+    /// rounded up to whole row groups, not a binding's worth: 100 rows in
+    /// groups of 64 are a chunk of 128 rows.
+    #[test]
+    fn a_small_batch_takes_a_chunk_of_its_own_rows() {
+        let layout = Layout::new(16, &[64]).unwrap();
+        for family in [KernelFamily::Layered, KernelFamily::Wide] {
+            let plan = Plan::new(&layout, 100, 128 << 20, family).unwrap();
+            assert_eq!((plan.group_rows, plan.chunk_rows), (64, 128), "{family:?}");
+            assert_eq!(plan.chunks, vec![(0, 100)]);
+        }
+    }
+
+    /// The GPU backend indexes rows in u32 with a bit to spare: 2^31 − 1
+    /// rows are cut, 2^31 refused.
+    #[test]
+    fn rows_past_2_pow_31_minus_1_are_refused() {
+        let layout = Layout::new(1, &[1]).unwrap();
+        let limit = (1usize << 31) - 1;
+        let plan = Plan::new(&layout, limit, u32::MAX as u64, KernelFamily::Layered).unwrap();
+        assert_eq!(plan.rows(), limit);
+        let e = Plan::new(&layout, limit + 1, u32::MAX as u64, KernelFamily::Layered).unwrap_err();
+        assert!(matches!(e, Error::Config(_)), "{e}");
+        assert!(e.to_string().contains("at most 2^31 − 1"), "{e}");
+    }
+
+    /// The fused kernel takes up to FUSED_WORKGROUP = 256 hidden units:
+    /// `--grid`'s check refuses 257, not 256.
+    #[test]
+    fn fused_hidden_refusal_is_past_256_units() {
+        assert_eq!(
+            KernelFamily::hidden_refusal(KernelChoice::Fused, &[256]),
+            None
+        );
+        assert_eq!(
+            KernelFamily::hidden_refusal(KernelChoice::Fused, &[1]),
+            None
+        );
+        for hidden in [&[257][..], &[0], &[8, 8]] {
+            let why = KernelFamily::hidden_refusal(KernelChoice::Fused, hidden).unwrap();
+            assert!(why.contains("at most 256 units"), "{why}");
+        }
+    }
+
+    /// `row_bytes` term by term, 1,000 rows of 16 inputs in groups of 64
+    /// (16 groups, a chunk of 1,024 rows): X and y are 1,000 × 17 floats;
+    /// the partials and the reduce's first sums 2 × 16 × (p + 1); and per
+    /// chunk row, layer by layer 2 × 130 + 1 (A and Δ, then r), wide 130 +
+    /// ⌈130 / 64⌉ + 1 = 134 (A1, its ŷ shares, r). With p = 16 × 130 + 130
+    /// + 130 + 1 = 2,341:
+    /// - layered: 4 × (17,000 + 74,944 + 1,024 × 261) = 1,436,832;
+    /// - wide: 4 × (17,000 + 74,944 + 1,024 × 134) = 916,640;
+    /// - wide, mixed: that and 2 × the f16 halves, padded to 64: X 1,024 ×
+    ///   64 and its 64-value tail, W1 192 × 64, Δ1 1,024 × 192:
+    ///   916,640 + 2 × 274,496 = 1,465,632.
+    #[test]
+    fn row_bytes_add_the_rows_the_partials_and_a_chunk() {
+        let layout = Layout::new(16, &[130]).unwrap();
+        assert_eq!(layout.len(), 2_341);
+        let bytes = |family, mixed| {
+            let plan = Plan::cut(&layout, 1_000, 128 << 20, family, mixed).unwrap();
+            assert_eq!((plan.groups, plan.chunk_rows), (16, 1_024), "{plan:?}");
+            plan.row_bytes(&layout, 1_000)
+        };
+        assert_eq!(bytes(KernelFamily::Layered, false), 1_436_832);
+        assert_eq!(bytes(KernelFamily::Wide, false), 916_640);
+        assert_eq!(bytes(KernelFamily::Wide, true), 1_465_632);
+    }
 }

@@ -705,3 +705,37 @@ impl Backend for GpuTrainer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The staging buffer holds the largest of what is read back through
+    /// it: Adam's state (2p), L-BFGS's gradient and loss (p + 1), or the
+    /// loss histories (MAX_BATCH = 256 each).
+    #[test]
+    fn staging_holds_the_largest_read_back() {
+        assert_eq!(staging_len(&Optimizer::lbfgs(), 1000, 1), 1001);
+        assert_eq!(staging_len(&Optimizer::gd(0.1), 1000, 2), 1001);
+        assert_eq!(staging_len(&Optimizer::adam(0.1), 1000, 1), 2000);
+        assert_eq!(staging_len(&Optimizer::lbfgs(), 10, 1), 256);
+        assert_eq!(staging_len(&Optimizer::lbfgs(), 10, 2), 512);
+    }
+
+    /// f16's largest finite value, 65504, is held, either sign; the next
+    /// f32 past it is refused, naming the feature and the row.
+    #[test]
+    fn features_up_to_f16s_largest_value_are_held() {
+        let mut data = Dataset::synthetic(2, 3, 1).unwrap();
+        data.x[4] = 65504.0;
+        data.x[5] = -65504.0;
+        assert!(check_f16_features(&data, "training").is_ok());
+        data.x[4] = f32::from_bits(65504f32.to_bits() + 1);
+        let e = check_f16_features(&data, "training").unwrap_err();
+        assert!(
+            e.to_string().contains("feature 'x1' holds")
+                && e.to_string().contains("training row 2"),
+            "{e}"
+        );
+    }
+}
