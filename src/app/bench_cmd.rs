@@ -350,7 +350,8 @@ fn fits(
                     )
                 })?;
             match gpu::context::is_software(&ctx.info) {
-                true => Some(plan.device_bytes(layout, shape.n)),
+                // bench trains with gd, which keeps no state.
+                true => Some(plan.device_bytes(layout, shape.n, 0)),
                 false => Some(0),
             }
         }

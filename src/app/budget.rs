@@ -99,7 +99,7 @@ pub(super) fn check(
                 _ => GpuTrainer::held_out_bytes(ctx, layout, val, &plan)?,
             };
             let on_host = if gpu::context::is_software(&ctx.info) {
-                plan.device_bytes(layout, train) + held
+                plan.device_bytes(layout, train, opt.state_per_param()) + held
             } else {
                 0
             };

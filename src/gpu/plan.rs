@@ -382,11 +382,18 @@ impl Plan {
         self.chunks.iter().map(|&(_, n)| n).sum()
     }
 
-    /// Bytes of device memory the trainer allocates for `rows` rows.
-    pub fn device_bytes(&self, layout: &Layout, rows: usize) -> u64 {
+    /// Bytes of device memory the trainer allocates for `rows` rows, with
+    /// an optimizer of `state_per_param` floats of state a parameter
+    /// ([`Optimizer::state_per_param`](crate::optim::Optimizer::state_per_param)).
+    pub fn device_bytes(&self, layout: &Layout, rows: usize, state_per_param: usize) -> u64 {
         let p = layout.len();
-        // θ, its snapshots and the gradient, and the loss history.
-        let fixed = (2 + crate::train::SNAPSHOT_SLOTS) * (p + 1) + 2 * MAX_BATCH.max(p);
+        let slots = crate::train::SNAPSHOT_SLOTS;
+        // θ, its snapshots and the gradient; the optimizer's state and its
+        // snapshots; the loss history and the per-epoch factors.
+        let fixed = (2 + slots) * (p + 1)
+            + (1 + slots) * state_per_param * p
+            + 2 * MAX_BATCH.max(p)
+            + crate::gpu::kernels::FACTORS * MAX_BATCH;
         4 * fixed as u64 + self.row_bytes(layout, rows)
     }
 
@@ -606,10 +613,18 @@ mod tests {
             let (small, large) = (plan(1_000), plan(100_000));
             assert_eq!((small.rows(), large.rows()), (1_000, 100_000));
             let fixed =
-                |p: &Plan| p.device_bytes(&layout, p.rows()) - p.row_bytes(&layout, p.rows());
+                |p: &Plan| p.device_bytes(&layout, p.rows(), 0) - p.row_bytes(&layout, p.rows());
             assert_eq!(fixed(&small), fixed(&large), "{family:?}");
             // θ, three snapshots and the gradient at least.
             assert!(fixed(&small) >= 5 * 4 * layout.len() as u64);
+            // Adam's two moments and their three snapshots: 8 floats a
+            // parameter more.
+            let p = layout.len() as u64;
+            let adam = small.device_bytes(&layout, small.rows(), 2);
+            assert_eq!(
+                adam - small.device_bytes(&layout, small.rows(), 0),
+                4 * 8 * p
+            );
             for p in [&small, &large] {
                 let data = 4 * p.rows() as u64 * 17;
                 assert!(p.row_bytes(&layout, p.rows()) > data, "{family:?}");

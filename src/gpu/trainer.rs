@@ -210,7 +210,7 @@ impl GpuTrainer {
         if let (true, Source::Host(rows)) = (plan.mixed, data) {
             check_f16_features(rows, "training")?;
         }
-        let need = plan.device_bytes(layout, data.rows());
+        let need = plan.device_bytes(layout, data.rows(), updates.opt.state_per_param());
         GpuTrainer::build(ctx, model, data, updates, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
@@ -375,7 +375,10 @@ impl GpuTrainer {
         let layout = &model.layout;
         let need = held_out::plan_for(&self.ctx, layout, rows.rows, &self.plan)
             .map(|held| held.row_bytes(layout, rows.rows))
-            .map(|more| more + self.plan.device_bytes(layout, self.plan.rows()));
+            .map(|more| {
+                let state = self.opt.state_per_param();
+                more + self.plan.device_bytes(layout, self.plan.rows(), state)
+            });
         let held = HeldOut::new(trainer, model, rows).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
