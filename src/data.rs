@@ -3254,6 +3254,37 @@ mod tests {
         }
     }
 
+    /// With median, a one-hot encoded column whose most common levels tie
+    /// fills with the first of them in byte order (the levels' order): of
+    /// p once, q twice, r twice (a missing cell not counted), q.
+    #[test]
+    fn a_tie_of_most_common_levels_fills_with_the_first_in_byte_order() {
+        let nan = f32::NAN;
+        #[rustfmt::skip]
+        let x = vec![
+            0.0, 0.0, 1.0,
+            1.0, 0.0, 0.0,
+            0.0, 1.0, 0.0,
+            nan, nan, nan,
+            0.0, 1.0, 0.0,
+            0.0, 0.0, 1.0,
+        ];
+        let data = Dataset {
+            x,
+            y: vec![0.0; 6],
+            rows: 6,
+            features: 3,
+            feature_names: ["c=p", "c=q", "c=r"].map(String::from).to_vec(),
+            target_name: "y".into(),
+        };
+        let c = [Category {
+            column: "c".into(),
+            levels: vec!["p".into(), "q".into(), "r".into()],
+        }];
+        let m = Imputation::fit(&data, Fill::Median, &c).unwrap();
+        assert_eq!(m.feature_median, [0.0, 1.0, 0.0]);
+    }
+
     #[test]
     fn line_ends_counts_as_the_csv_reader_cuts_lines() {
         let naive = |bytes: &[u8], range: std::ops::Range<usize>| {

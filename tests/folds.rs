@@ -395,6 +395,59 @@ fn out_of_fold_scores_every_rows_prediction_together() {
     }
 }
 
+/// The folds' mean held-out MSE is the plain mean of theirs (as
+/// scikit-learn's `cross_val_score(...).mean()`), in `--json` and in the
+/// table's `mean` line, not weighted by their rows: 10 rows in 3 folds
+/// hold out 3, 4 and 3 (cut at round(10/3) = 3 and round(20/3) = 7),
+/// where a mean weighted by the rows differs.
+#[test]
+fn the_folds_mean_is_unweighted_where_they_hold_out_unequal_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv] = paths(&dir, ["d.csv", "cv.json"]);
+    gen_csv(&csv, "10", "2", "5");
+    let more = [ADAM, &["--folds", "3", "--json", &cv]].concat();
+    let out = run_ok(&args(&csv, "cpu", &more));
+    let scores = folds(&cv);
+    let rows: Vec<f64> = (scores.iter())
+        .map(|s| s["held_out_rows"].as_f64().unwrap())
+        .collect();
+    assert_eq!(rows, [3.0, 4.0, 3.0]);
+    let mses: Vec<f64> = scores
+        .iter()
+        .map(|s| s["val_mse"].as_f64().unwrap())
+        .collect();
+    let mean = mses.iter().sum::<f64>() / 3.0;
+    let weighted = mses.iter().zip(&rows).map(|(m, r)| m * r).sum::<f64>() / 10.0;
+    assert!(
+        (mean - weighted).abs() > 1e-3 * mean,
+        "the folds' mses are too alike to tell the means apart: {mses:?}"
+    );
+    let got = read_json(&cv)["val_mse"]["mean"].as_f64().unwrap();
+    assert_close("mean held-out mse", &[got], &[mean], 0.0, 1e-12);
+    let line = out.lines().find(|l| l.starts_with("mean ")).unwrap();
+    assert!(line.contains(&format!("{mean:.4e}")), "{out}");
+}
+
+/// Where every target is the same there is no R² (its denominator, the
+/// targets' spread, is 0): not a fold's, not their mean, and not the
+/// pooled one of every row's prediction, which the table's `all rows`
+/// line shows as `-` and `--json` as null (1 − squares/0 would be −inf).
+#[test]
+fn constant_targets_have_no_out_of_fold_r2() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, cv] = paths(&dir, ["d.csv", "cv.json"]);
+    let rows: String = (0..8).map(|i| format!("{},1\n", i as f64 / 8.0)).collect();
+    std::fs::write(&csv, format!("x,y\n{rows}")).unwrap();
+    let more = [ADAM, &["--folds", "2", "--json", &cv]].concat();
+    let out = run_ok(&args(&csv, "cpu", &more));
+    let pooled = out.lines().find(|l| l.starts_with("all rows")).unwrap();
+    assert!(pooled.trim_end().ends_with(" -"), "{out}");
+    let record = read_json(&cv);
+    assert!(record["out_of_fold"]["mse"].as_f64().is_some(), "{record}");
+    assert!(record["out_of_fold"]["r2"].is_null(), "{record}");
+    assert!(record["val_r2"].is_null(), "{record}");
+}
+
 /// A signal that came before a fold's training loop (here raised as fold 2
 /// is set up, through the debug builds' SHADERTRAIN_SIGNAL_IN_FOLD) stops
 /// that fold at once: no loop lowers it.

@@ -906,6 +906,57 @@ fn a_combination_that_blew_up_in_a_longer_round_is_not_the_best() {
     assert_same_file(&oof, &alone, "the best's predictions in its last round");
 }
 
+/// A combination whose training loss rose in a round does not go on to the
+/// next, even where fewer than the round's share did not rise: of four
+/// (growing rates at 20 epochs of 40), 1.3, 1.4 and 1.5 rise, so the last
+/// round trains 1.0 alone, not 1.0 and 1.3 (the two best of the first),
+/// and 1.3 keeps its first round's scores, ranked second.
+#[test]
+fn a_combination_that_rose_does_not_go_on_to_the_next_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, json] = paths(&dir, ["x.csv", "g.json"]);
+    gen_csv(&csv, "500", "3", "0");
+    let more = [
+        "--no-standardize",
+        "--folds",
+        "3",
+        "--epochs",
+        "40",
+        "--hidden",
+        "4",
+        "--lr-schedule",
+        "exponential",
+        "--grid",
+        "lr-gamma=1.0,1.3,1.4,1.5",
+        "--halving",
+        "2",
+        "--json",
+        &json,
+        "-q",
+    ];
+    run_ok(&train_data(&csv, "cpu", &more));
+    let record = read_json(&json);
+    let rounds = serde_json::json!([
+        {"epochs": 20, "combinations": 4},
+        {"epochs": 40, "combinations": 1}
+    ]);
+    assert_eq!(record["halving"]["rounds"], rounds, "{record}");
+    let results = record["results"].as_array().unwrap();
+    let got: Vec<(&str, u64, u64)> = (results.iter())
+        .map(|r| {
+            let gamma = r["values"]["lr-gamma"].as_str().unwrap();
+            (
+                gamma,
+                r["round"].as_u64().unwrap(),
+                r["rank"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("1.0", 2, 1), ("1.3", 1, 2), ("1.4", 1, 3), ("1.5", 1, 4)];
+    assert_eq!(got, want, "{record}");
+    assert_eq!(results[1]["rose"], serde_json::json!([1, 2, 3]), "{record}");
+}
+
 /// `--save -` and `--json -` with `--folds`: the table, and the summary of
 /// the run on every row, stay off the stream that a file is written to.
 #[test]

@@ -588,4 +588,79 @@ mod tests {
         let e = read("y,c\r\n1,a\r\n\r\n2,\r\n", None).unwrap_err();
         assert_eq!(place(e), (4, 2));
     }
+    /// A level the model lacks reads as `Unseen` says: `Zeros` as 0 in
+    /// each of the column's level features, `Missing` as NaN in each
+    /// where missing cells are gaps; without gaps `Missing`, as `Error`
+    /// always, is the unknown level's error at its line and column.
+    #[test]
+    fn an_unseen_level_reads_as_unseen_says_with_and_without_gaps() {
+        let known = [Category {
+            column: "c".into(),
+            levels: vec!["a".into(), "b".into()],
+        }];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.csv");
+        std::fs::write(&path, "y,c\n1,b\n2,z\n3,a\n").unwrap();
+        let every = |_: &[String]| Ok(Vec::new());
+        let read_as = |unseen: Unseen, gaps: bool| {
+            let known = Some((&known[..], unseen));
+            super::super::read_categorical(&path, &every, &["c".into()], known, gaps)
+        };
+        let (t, _, seen) = read_as(Unseen::Zeros, false).unwrap();
+        assert_eq!(t.header, ["y", "c=a", "c=b"]);
+        assert_eq!(t.cells, [1., 0., 1., 2., 0., 0., 3., 1., 0.]);
+        let first = UnseenLevels {
+            column: "c".into(),
+            cells: 1,
+            first: "z".into(),
+            line: 3,
+        };
+        assert_eq!(seen, std::slice::from_ref(&first));
+        let (t, _, seen) = read_as(Unseen::Missing, true).unwrap();
+        let nan = |v: &f32| v.is_nan();
+        assert_eq!(
+            t.cells.iter().map(nan).collect::<Vec<_>>(),
+            [false, false, false, false, true, true, false, false, false]
+        );
+        assert_eq!((t.cells[3], t.cells[6], t.cells[7]), (2., 3., 1.));
+        assert_eq!(seen, [first]);
+        for (unseen, gaps) in [
+            (Unseen::Missing, false),
+            (Unseen::Error, false),
+            (Unseen::Error, true),
+        ] {
+            match read_as(unseen, gaps) {
+                Err(Error::Csv {
+                    line: 3,
+                    column: 2,
+                    message,
+                    ..
+                }) => assert!(message.contains(UNSEEN_LEVEL), "{message}"),
+                Err(e) => panic!("{unseen:?} {gaps}: {e}"),
+                Ok(_) => panic!("{unseen:?} {gaps}: read 'z' as a level"),
+            }
+        }
+    }
+
+    /// A model file's levels must be sorted and each given once: a level
+    /// twice would make two features of one name, each 1 for the level.
+    #[test]
+    fn check_refuses_levels_twice_or_out_of_order() {
+        let check = |levels: &[&str]| {
+            let levels = levels.iter().map(|l| l.to_string()).collect();
+            Category {
+                column: "c".into(),
+                levels,
+            }
+            .check()
+        };
+        assert_eq!(check(&["a", "b", "c"]), Ok(()));
+        for levels in [&["a", "a"][..], &["b", "a"], &["a", "b", "b"]] {
+            let e = check(levels).unwrap_err();
+            assert!(
+                e.contains("levels out of order or twice"),
+                "{levels:?}: {e}"
+            );
+        }
+    }
 }
