@@ -431,7 +431,9 @@ fn the_folds_mean_is_unweighted_where_they_hold_out_unequal_rows() {
 /// Where every target is the same there is no R² (its denominator, the
 /// targets' spread, is 0): not a fold's, not their mean, and not the
 /// pooled one of every row's prediction, which the table's `all rows`
-/// line shows as `-` and `--json` as null (1 − squares/0 would be −inf).
+/// line shows as `-` and `--json` as null (1 − squares/0 would be −inf;
+/// JSON writes that as null too, so the table's dash is what tells them
+/// apart).
 #[test]
 fn constant_targets_have_no_out_of_fold_r2() {
     let dir = tempfile::tempdir().unwrap();

@@ -349,9 +349,9 @@ fn fits(
                         ctx.info.name
                     )
                 })?;
+            let state = Optimizer::gd(bench::LR).state_per_param();
             match gpu::context::is_software(&ctx.info) {
-                // bench trains with gd, which keeps no state.
-                true => Some(plan.device_bytes(layout, shape.n, 0)),
+                true => Some(plan.device_bytes(layout, shape.n, state)),
                 false => Some(0),
             }
         }

@@ -1812,8 +1812,11 @@ mod tests {
         assert_eq!(Kernel::ForwardTiledSigmoid.workgroups(&p), 3 * 3);
         // 3 groups × ⌈129/64⌉ × ⌈3/64⌉.
         assert_eq!(Kernel::WeightGradTiled.workgroups(&p), 3 * 3);
-        // ⌈129/4⌉ column blocks × ⌈130/(8 × 64)⌉ row blocks.
+        // ⌈129/4⌉ column blocks × ⌈130/(8 × 64)⌉ row blocks; with 300
+        // outputs ⌈300/4⌉ = 75 (rows and outputs swapped would give 33).
         assert_eq!(Kernel::ForwardSigmoid.workgroups(&p), 33);
+        let wider = Params { outputs: 300, ..p };
+        assert_eq!(Kernel::ForwardSigmoid.workgroups(&wider), 75);
         // One output: ⌈200/8⌉ = 25 row blocks × 5 inputs = 125
         // invocations, 2 workgroups of 64.
         let one = Params {

@@ -389,7 +389,8 @@ impl Plan {
         let p = layout.len();
         let slots = crate::train::SNAPSHOT_SLOTS;
         // θ, its snapshots and the gradient; the optimizer's state and its
-        // snapshots; the loss history and the per-epoch factors.
+        // snapshots; the loss history and the staging buffer (about: each
+        // MAX_BATCH or p floats), and the per-epoch factors.
         let fixed = (2 + slots) * (p + 1)
             + (1 + slots) * state_per_param * p
             + 2 * MAX_BATCH.max(p)
@@ -418,8 +419,16 @@ impl Plan {
                     + 1
             }
         };
-        // The partials, and the reduce's first sums (a 1/REDUCE_FAN share).
-        let partials = 2 * self.groups * (p + 1);
+        // The partials, and the reduce chain's sums: ⌈G/32⌉, ⌈G/32²⌉, …
+        // rows while more than REDUCE_FAN remain (gpu::epoch's
+        // reduce_chain).
+        let fan = crate::gpu::kernels::REDUCE_FAN as usize;
+        let (mut left, mut sums) = (self.groups, 0);
+        while left > fan {
+            left = left.div_ceil(fan);
+            sums += left;
+        }
+        let partials = (self.groups + sums) * (p + 1);
         let floats = rows * (layout.features() + 1) + partials + self.chunk_rows * per_row;
         // Mixed: f16 copies of X (with its tail), W₁ and Δ₁, padded to the
         // mixed tile (the inputs perhaps to less: InputPad::Tile bounds it).
@@ -617,9 +626,14 @@ mod tests {
             assert_eq!(fixed(&small), fixed(&large), "{family:?}");
             // θ, three snapshots and the gradient at least.
             assert!(fixed(&small) >= 5 * 4 * layout.len() as u64);
+            // Exactly, for p = 1,153: 5 × (p + 1) for θ, its three
+            // snapshots and the gradient, 2 × p for the loss history and
+            // the staging buffer, and 3 × 256 factors: 4 × 8,844 bytes.
+            let p = layout.len() as u64;
+            assert_eq!(p, 1_153);
+            assert_eq!(fixed(&small), 35_376, "{family:?}");
             // Adam's two moments and their three snapshots: 8 floats a
             // parameter more.
-            let p = layout.len() as u64;
             let adam = small.device_bytes(&layout, small.rows(), 2);
             assert_eq!(
                 adam - small.device_bytes(&layout, small.rows(), 0),
@@ -834,15 +848,19 @@ mod tests {
 
     /// `row_bytes` term by term, 1,000 rows of 16 inputs in groups of 64
     /// (16 groups, a chunk of 1,024 rows): X and y are 1,000 × 17 floats;
-    /// the partials and the reduce's first sums 2 × 16 × (p + 1); and per
-    /// chunk row, layer by layer 2 × 130 + 1 (A and Δ, then r), wide 130 +
-    /// ⌈130 / 64⌉ + 1 = 134 (A1, its ŷ shares, r). With p = 16 × 130 + 130
-    /// + 130 + 1 = 2,341:
-    /// - layered: 4 × (17,000 + 74,944 + 1,024 × 261) = 1,436,832;
-    /// - wide: 4 × (17,000 + 74,944 + 1,024 × 134) = 916,640;
+    /// the partials 16 × (p + 1), and no sums (the chain starts at 32
+    /// rows or fewer); and per chunk row, layer by layer 2 × 130 + 1 (A
+    /// and Δ, then r), wide 130 + ⌈130 / 64⌉ + 1 = 134 (A1, its ŷ shares,
+    /// r). With p = 16 × 130 + 130 + 130 + 1 = 2,341:
+    /// - layered: 4 × (17,000 + 37,472 + 1,024 × 261) = 1,286,944;
+    /// - wide: 4 × (17,000 + 37,472 + 1,024 × 134) = 766,752;
     /// - wide, mixed: that and 2 × the f16 halves, padded to 64: X 1,024 ×
     ///   64 and its 64-value tail, W1 192 × 64, Δ1 1,024 × 192:
-    ///   916,640 + 2 × 274,496 = 1,465,632.
+    ///   766,752 + 2 × 274,496 = 1,315,744.
+    ///
+    /// On 3,000 rows layered, 47 groups (a chunk of 3,008 rows) sum into
+    /// ⌈47 / 32⌉ = 2 rows: 4 × (51,000 + 49 × 2,342 + 3,008 × 261) =
+    /// 3,803,384.
     #[test]
     fn row_bytes_add_the_rows_the_partials_and_a_chunk() {
         let layout = Layout::new(16, &[130]).unwrap();
@@ -852,8 +870,11 @@ mod tests {
             assert_eq!((plan.groups, plan.chunk_rows), (16, 1_024), "{plan:?}");
             plan.row_bytes(&layout, 1_000)
         };
-        assert_eq!(bytes(KernelFamily::Layered, false), 1_436_832);
-        assert_eq!(bytes(KernelFamily::Wide, false), 916_640);
-        assert_eq!(bytes(KernelFamily::Wide, true), 1_465_632);
+        assert_eq!(bytes(KernelFamily::Layered, false), 1_286_944);
+        assert_eq!(bytes(KernelFamily::Wide, false), 766_752);
+        assert_eq!(bytes(KernelFamily::Wide, true), 1_315_744);
+        let plan = Plan::cut(&layout, 3_000, 128 << 20, KernelFamily::Layered, false).unwrap();
+        assert_eq!((plan.groups, plan.chunk_rows), (47, 3_008), "{plan:?}");
+        assert_eq!(plan.row_bytes(&layout, 3_000), 3_803_384);
     }
 }
