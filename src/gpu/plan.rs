@@ -266,6 +266,23 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
+        let split = match family {
+            KernelFamily::Wide => wide_workgroups()?,
+            _ => WIDE_WORKGROUPS,
+        };
+        Plan::cut_for(layout, rows, max_binding, family, mixed, split)
+    }
+
+    /// [`Plan::cut`] with the wide weight gradient's target workgroups
+    /// given, where `cut` reads them from [`wide_workgroups`].
+    fn cut_for(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        family: KernelFamily,
+        mixed: bool,
+        wide_workgroups: usize,
+    ) -> Result<Plan> {
         let params = layout.len();
         let per_param = 4 * params as u64;
         if per_param > max_binding {
@@ -289,7 +306,7 @@ impl Plan {
                     .iter()
                     .max()
                     .expect("layouts are never empty"),
-                (wide_workgroups()? / wide_tiles(layout)).max(1),
+                (wide_workgroups / wide_tiles(layout)).max(1),
             ),
             KernelFamily::Tiled | KernelFamily::Layered => (
                 *layout
@@ -448,6 +465,23 @@ impl Plan {
 mod tests {
     use super::*;
 
+    /// [`Plan::cut`] at the default split, whatever
+    /// `SHADERTRAIN_WIDE_WORKGROUPS` a measuring session exported.
+    fn cut(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        family: KernelFamily,
+        mixed: bool,
+    ) -> Result<Plan> {
+        Plan::cut_for(layout, rows, max_binding, family, mixed, WIDE_WORKGROUPS)
+    }
+
+    /// [`Plan::new`] as [`cut`] makes it.
+    fn new(layout: &Layout, rows: usize, max_binding: u64, family: KernelFamily) -> Result<Plan> {
+        cut(layout, rows, max_binding, family, false)
+    }
+
     /// --kernels fused refuses a network it does not take, naming the
     /// kernels that do: wide too for one hidden layer.
     #[test]
@@ -494,20 +528,20 @@ mod tests {
         let layout = Layout::new(16, &[64]).unwrap();
         let p = layout.len();
         let layered = KernelFamily::Layered;
-        let plan = Plan::new(&layout, 16_777_216, 128 << 20, layered).unwrap();
+        let plan = new(&layout, 16_777_216, 128 << 20, layered).unwrap();
         assert_eq!(plan.chunk_rows % plan.group_rows, 0);
         assert!(plan.chunk_rows * 64 * 4 <= 128 << 20);
         assert!(plan.groups * (p + 1) * 4 <= 128 << 20);
         assert_eq!(plan.chunks.iter().map(|c| c.1).sum::<usize>(), 16_777_216);
         assert!(plan.chunks.len() > 1);
-        let small = Plan::new(&layout, 100, 128 << 20, layered).unwrap();
+        let small = new(&layout, 100, 128 << 20, layered).unwrap();
         assert_eq!(small.chunks, vec![(0, 100)]);
         assert_eq!(small.group_rows, 64);
         assert_eq!(small.groups, 2);
         // The fused kernel: X (16 wide) is the widest per-row buffer, and
         // its partials have a row per lane and a loss column.
         let shape = KernelFamily::fused_shape(&layout).unwrap();
-        let fused = Plan::new(&layout, 16_777_216, 128 << 20, KernelFamily::Fused(shape)).unwrap();
+        let fused = new(&layout, 16_777_216, 128 << 20, KernelFamily::Fused(shape)).unwrap();
         assert_eq!(fused.family, KernelFamily::Fused(shape));
         assert_eq!(fused.chunk_rows % fused.group_rows, 0);
         assert!(fused.chunk_rows * 16 * 4 <= 128 << 20);
@@ -520,7 +554,7 @@ mod tests {
     fn wide_layers_keep_their_partials_within_the_budget() {
         // S3 with a 2 GiB binding: 1 MiB of partials per row group.
         let layout = Layout::new(256, &[1024]).unwrap();
-        let plan = Plan::new(&layout, 16_384, 2 << 30, KernelFamily::Layered).unwrap();
+        let plan = new(&layout, 16_384, 2 << 30, KernelFamily::Layered).unwrap();
         let bytes = (plan.groups * (layout.len() + 1) * 4) as u64;
         assert!(bytes <= PARTIALS_BUDGET, "{bytes} bytes of partials");
         assert!(plan.groups > 64, "{} groups", plan.groups);
@@ -531,21 +565,21 @@ mod tests {
         // S3: 8 × 2 output tiles of W1, so 32 row groups of 512 rows, where
         // the layer-by-layer kernels take 128 of 128 (the partials budget).
         let s3 = Layout::new(256, &[1024]).unwrap();
-        let wide = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Wide).unwrap();
+        let wide = new(&s3, 16_384, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!(wide.groups, WIDE_WORKGROUPS / 16);
         assert_eq!(wide.group_rows, 512);
-        let tiled = Plan::new(&s3, 16_384, 2 << 30, KernelFamily::Tiled).unwrap();
+        let tiled = new(&s3, 16_384, 2 << 30, KernelFamily::Tiled).unwrap();
         assert!(tiled.groups >= 4 * wide.groups, "{}", tiled.groups);
         // S1: one tile, so 512 row groups of 128 rows; 1,000 rows keep the
         // 64-row minimum.
         let s1 = Layout::new(16, &[64]).unwrap();
-        let small = Plan::new(&s1, 65_536, 2 << 30, KernelFamily::Wide).unwrap();
+        let small = new(&s1, 65_536, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!((small.groups, small.group_rows), (WIDE_WORKGROUPS, 128));
-        let few = Plan::new(&s1, 1000, 2 << 30, KernelFamily::Wide).unwrap();
+        let few = new(&s1, 1000, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!(few.group_rows, 64);
         // Never fewer than one group, whatever the width.
         let huge = Layout::new(4096, &[4096]).unwrap();
-        let one = Plan::new(&huge, 1000, 2 << 30, KernelFamily::Wide).unwrap();
+        let one = new(&huge, 1000, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!(one.groups, 1);
     }
 
@@ -556,7 +590,7 @@ mod tests {
     #[test]
     fn row_groups_shorten_to_fit_a_binding() {
         let check = |layout: &Layout, rows, binding: u64, family| {
-            let plan = Plan::new(layout, rows, binding, family).unwrap();
+            let plan = new(layout, rows, binding, family).unwrap();
             let widest = *layout.sizes().iter().max().unwrap() as u64;
             assert!(4 * widest * plan.chunk_rows as u64 <= binding, "{plan:?}");
             assert!(4 * plan.groups as u64 * (layout.len() as u64 + 1) <= binding);
@@ -576,13 +610,13 @@ mod tests {
         // 8,193 rows of 4,096 to 4,096 under 128 MiB: two groups' 64 MiB
         // of partials each pass the binding.
         let huge = Layout::new(4096, &[4096]).unwrap();
-        let e = Plan::new(&huge, 8_193, 128 << 20, KernelFamily::Tiled).unwrap_err();
+        let e = new(&huge, 8_193, 128 << 20, KernelFamily::Tiled).unwrap_err();
         assert!(
             e.to_string()
                 .contains("the gradient partials of 2 row groups of 16785409 parameters"),
             "{e}"
         );
-        assert!(Plan::new(&huge, 8_192, 128 << 20, KernelFamily::Tiled).is_ok());
+        assert!(new(&huge, 8_192, 128 << 20, KernelFamily::Tiled).is_ok());
     }
 
     /// Under mixed precision the f16 copies of X and Δ₁, padded to the
@@ -595,7 +629,7 @@ mod tests {
         for (features, hidden) in [(24, 16), (16, 16), (3, 40), (24, 40)] {
             let layout = Layout::new(features, &[hidden]).unwrap();
             for family in [KernelFamily::Layered, KernelFamily::Wide] {
-                let plan = Plan::cut(&layout, 1000, binding, family, true).unwrap();
+                let plan = cut(&layout, 1000, binding, family, true).unwrap();
                 assert!(plan.mixed);
                 let pad = |n: usize| n.next_multiple_of(TILE as usize);
                 let rows = pad(plan.chunk_rows);
@@ -605,7 +639,7 @@ mod tests {
                 );
                 assert!(2 * (rows * pad(hidden)) as u64 <= binding, "{plan:?}");
                 assert_eq!(plan.rows(), 1000);
-                let f32 = Plan::new(&layout, 1000, binding, family).unwrap();
+                let f32 = new(&layout, 1000, binding, family).unwrap();
                 assert!(!f32.mixed);
                 if features.max(hidden) < 32 {
                     assert!(plan.chunk_rows < f32.chunk_rows, "{plan:?} {f32:?}");
@@ -618,7 +652,7 @@ mod tests {
     fn device_bytes_are_fixed_buffers_and_the_rows_buffers() {
         let layout = Layout::new(16, &[64]).unwrap();
         for family in [KernelFamily::Layered, KernelFamily::Wide] {
-            let plan = |rows| Plan::new(&layout, rows, 128 << 20, family).unwrap();
+            let plan = |rows| new(&layout, rows, 128 << 20, family).unwrap();
             let (small, large) = (plan(1_000), plan(100_000));
             assert_eq!((small.rows(), large.rows()), (1_000, 100_000));
             let fixed =
@@ -650,7 +684,7 @@ mod tests {
     fn plan_refuses_what_cannot_fit() {
         let layout = Layout::new(1024, &[1024]).unwrap();
         assert!(matches!(
-            Plan::new(&layout, 10, 1 << 20, KernelFamily::Layered),
+            new(&layout, 10, 1 << 20, KernelFamily::Layered),
             Err(Error::TooLarge { .. })
         ));
     }
@@ -736,7 +770,7 @@ mod tests {
     #[test]
     fn shortened_row_groups_stay_a_multiple_of_64_rows() {
         let wide = Layout::new(256, &[4096]).unwrap();
-        let plan = Plan::new(&wide, 2_097_153, u32::MAX as u64, KernelFamily::Wide).unwrap();
+        let plan = new(&wide, 2_097_153, u32::MAX as u64, KernelFamily::Wide).unwrap();
         assert_eq!(
             (plan.group_rows, plan.groups, plan.chunk_rows),
             (262_080, 9, 262_080)
@@ -754,10 +788,10 @@ mod tests {
     fn partials_that_exactly_fill_the_binding_are_accepted() {
         let layout = Layout::new(11, &[11]).unwrap();
         assert_eq!(layout.len(), 144);
-        let plan = Plan::new(&layout, 320, 2_900, KernelFamily::Layered).unwrap();
+        let plan = new(&layout, 320, 2_900, KernelFamily::Layered).unwrap();
         assert_eq!((plan.group_rows, plan.groups, plan.chunk_rows), (64, 5, 64));
         assert_eq!(plan.chunks.len(), 5);
-        match Plan::new(&layout, 321, 2_900, KernelFamily::Layered) {
+        match new(&layout, 321, 2_900, KernelFamily::Layered) {
             Err(Error::TooLarge { need, have, .. }) => assert_eq!((need, have), (3_480, 2_900)),
             other => panic!("{other:?}"),
         }
@@ -771,14 +805,14 @@ mod tests {
         let layout = Layout::new(16, &[64]).unwrap();
         let p = layout.len() as u64;
         assert_eq!(p, 1153);
-        match Plan::new(&layout, 100, 4 * p, KernelFamily::Layered) {
+        match new(&layout, 100, 4 * p, KernelFamily::Layered) {
             Err(Error::TooLarge { what, need, have }) => {
                 assert!(what.contains("one row group's gradient partials"), "{what}");
                 assert_eq!((need, have), (4 * (p + 1), 4 * p));
             }
             other => panic!("{other:?}"),
         }
-        match Plan::new(&layout, 100, 4 * p - 1, KernelFamily::Layered) {
+        match new(&layout, 100, 4 * p - 1, KernelFamily::Layered) {
             Err(Error::TooLarge { what, need, .. }) => {
                 assert!(what.contains("for the 1153 parameters"), "{what}");
                 assert_eq!(need, 4 * p);
@@ -798,7 +832,7 @@ mod tests {
         assert_eq!(wide_tiles(&layout), 6);
         assert_eq!(wide_tiles(&Layout::new(128, &[128]).unwrap()), 1);
         assert_eq!(wide_tiles(&Layout::new(129, &[257]).unwrap()), 3 * 2);
-        let plan = Plan::new(&layout, 5_504, 2 << 30, KernelFamily::Wide).unwrap();
+        let plan = new(&layout, 5_504, 2 << 30, KernelFamily::Wide).unwrap();
         assert_eq!((plan.group_rows, plan.groups), (128, 43));
     }
 
@@ -809,7 +843,7 @@ mod tests {
     fn a_small_batch_takes_a_chunk_of_its_own_rows() {
         let layout = Layout::new(16, &[64]).unwrap();
         for family in [KernelFamily::Layered, KernelFamily::Wide] {
-            let plan = Plan::new(&layout, 100, 128 << 20, family).unwrap();
+            let plan = new(&layout, 100, 128 << 20, family).unwrap();
             assert_eq!((plan.group_rows, plan.chunk_rows), (64, 128), "{family:?}");
             assert_eq!(plan.chunks, vec![(0, 100)]);
         }
@@ -821,9 +855,9 @@ mod tests {
     fn rows_past_2_pow_31_minus_1_are_refused() {
         let layout = Layout::new(1, &[1]).unwrap();
         let limit = (1usize << 31) - 1;
-        let plan = Plan::new(&layout, limit, u32::MAX as u64, KernelFamily::Layered).unwrap();
+        let plan = new(&layout, limit, u32::MAX as u64, KernelFamily::Layered).unwrap();
         assert_eq!(plan.rows(), limit);
-        let e = Plan::new(&layout, limit + 1, u32::MAX as u64, KernelFamily::Layered).unwrap_err();
+        let e = new(&layout, limit + 1, u32::MAX as u64, KernelFamily::Layered).unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e}");
         assert!(e.to_string().contains("at most 2^31 − 1"), "{e}");
     }
@@ -866,14 +900,14 @@ mod tests {
         let layout = Layout::new(16, &[130]).unwrap();
         assert_eq!(layout.len(), 2_341);
         let bytes = |family, mixed| {
-            let plan = Plan::cut(&layout, 1_000, 128 << 20, family, mixed).unwrap();
+            let plan = cut(&layout, 1_000, 128 << 20, family, mixed).unwrap();
             assert_eq!((plan.groups, plan.chunk_rows), (16, 1_024), "{plan:?}");
             plan.row_bytes(&layout, 1_000)
         };
         assert_eq!(bytes(KernelFamily::Layered, false), 1_286_944);
         assert_eq!(bytes(KernelFamily::Wide, false), 766_752);
         assert_eq!(bytes(KernelFamily::Wide, true), 1_315_744);
-        let plan = Plan::cut(&layout, 3_000, 128 << 20, KernelFamily::Layered, false).unwrap();
+        let plan = cut(&layout, 3_000, 128 << 20, KernelFamily::Layered, false).unwrap();
         assert_eq!((plan.groups, plan.chunk_rows), (47, 3_008), "{plan:?}");
         assert_eq!(plan.row_bytes(&layout, 3_000), 3_803_384);
     }
