@@ -116,14 +116,11 @@ fn shared(request: AdapterRequest) -> Option<Arc<Context>> {
         Ok(ctx) => Some(ctx),
         Err(e) if required => panic!("no {precision:?} device: {e}"),
         Err(e) => {
-            // Straight to the process's stderr, past the test harness's
-            // capture, so a CI log shows every skip.
-            use std::io::Write;
             let also = match precision {
                 Precision::Mixed => "; cooperative_kernels_run_on_a_cooperative_lavapipe runs it",
                 _ => "",
             };
-            let _ = writeln!(std::io::stderr(), "SKIPPED ({precision:?}): {e}{also}");
+            common::say_skipped(format_args!("SKIPPED ({precision:?}): {e}{also}"));
             None
         }
     }
@@ -268,8 +265,7 @@ fn can_shuffle() -> bool {
     match Shares::Shuffle.usable(ctx.mixed.unwrap(), min, max) {
         Ok(_) => true,
         Err(e) => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED (Mixed, shuffle): {e}");
+            common::say_skipped(format_args!("SKIPPED (Mixed, shuffle): {e}"));
             false
         }
     }
@@ -806,8 +802,7 @@ fn cooperative_kernels_run_on_a_cooperative_lavapipe() {
             dir.display()
         );
         assert!(!common::in_ci(), "CI=true: {why}");
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED (cooperative lavapipe): {why}");
+        common::say_skipped(format_args!("SKIPPED (cooperative lavapipe): {why}"));
         return;
     }
     // argv[0] rather than current_exe(), which is the loader where this
@@ -861,8 +856,7 @@ fn a_resume_keeps_the_precision_of_the_run() {
     if !run.is_file() {
         let why = format!("no lavapipe with cooperative matrices at {}", run.display());
         assert!(!common::in_ci(), "CI=true: {why}");
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "SKIPPED (cooperative lavapipe): {why}");
+        common::say_skipped(format_args!("SKIPPED (cooperative lavapipe): {why}"));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -404,10 +404,7 @@ fn spirv_val() -> Option<std::ffi::OsString> {
         tool.display()
     );
     assert!(!common::in_ci(), "CI=true: {why}");
-    // Straight to the process's stderr, past the test harness's capture,
-    // so a log shows the skip.
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED (spirv-val): {why}");
+    common::say_skipped(format_args!("SKIPPED (spirv-val): {why}"));
     None
 }
 

@@ -331,6 +331,7 @@ fn fits(
     gpu: Option<&gpu::Context>,
 ) -> Result<()> {
     let layout = &Layout::new(shape.f, &[shape.h])?;
+    let opt = Optimizer::gd(bench::LR);
     if backends.contains(&BackendKind::Gpu) {
         kernels_take(args, shape)?;
     }
@@ -349,15 +350,13 @@ fn fits(
                         ctx.info.name
                     )
                 })?;
-            let state = Optimizer::gd(bench::LR).state_per_param();
             match gpu::context::is_software(&ctx.info) {
-                true => Some(plan.device_bytes(layout, shape.n, state)),
+                true => Some(plan.device_bytes(layout, shape.n, opt.state_per_param())),
                 false => Some(0),
             }
         }
         None => Some(0),
     };
-    let opt = Optimizer::gd(bench::LR);
     let p = layout.len();
     let rows = memory::product(&[shape.n, shape.f + 1, 4]);
     // The backends are timed one after another, each dropped before the
