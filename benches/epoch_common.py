@@ -197,15 +197,16 @@ def derivative(a, activation):
     return a * (1.0 - a) if activation == "sigmoid" else 1.0 - a * a
 
 
-def report(backend, adapter, name, activation, times, **extra):
+def report(backend, adapter, name, activation, times, batch, **extra):
     """Prints (and returns) the record of one case: median, min and max of
-    the per-epoch `times`, samples/s and nominal GFLOP/s."""
+    the per-epoch `times` (samples of `batch` epochs each, as `timed` ran
+    them), the epochs timed, samples/s and nominal GFLOP/s."""
     n, f, h = sizes(name)
     med = statistics.median(times)
     flops = 4 * n * f * h + 6 * n * h
     rec = {"backend": backend, "adapter": adapter, "shape": name,
            "n": n, "f": f, "h": h, "activation": activation,
-           "epochs": len(times), "median_s": med, "min_s": min(times),
+           "epochs": len(times) * batch, "median_s": med, "min_s": min(times),
            "max_s": max(times), "samples_per_s": n / med,
            "gflops": flops / med / 1e9, **extra}
     print(json.dumps(rec), flush=True)

@@ -68,7 +68,7 @@ def main():
                 state["loss"].block_until_ready()
 
         times, first = common.timed(args, run, sync)
-        common.report("jax-jit", str(device), name, args.activation, times,
+        common.report("jax-jit", str(device), name, args.activation, times, args.batch,
                       first_loss=first, jax=jax.__version__)
 
 

@@ -50,7 +50,7 @@ def main():
             return loss
 
         times, first = common.timed(args, run)
-        common.report("numpy", "cpu", name, args.activation, times,
+        common.report("numpy", "cpu", name, args.activation, times, args.batch,
                       first_loss=first, numpy=np.__version__)
 
 

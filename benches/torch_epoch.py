@@ -73,7 +73,7 @@ def main():
         with torch.no_grad():
             times, first = common.timed(args, lambda: step(x, y, w1, b1, w2, b2, 0.1), sync)
         backend = "torch-compile" if args.compile else "torch-eager"
-        common.report(backend, adapter, name, args.activation, times,
+        common.report(backend, adapter, name, args.activation, times, args.batch,
                       first_loss=first, torch=torch.__version__)
 
 

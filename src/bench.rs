@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::model::Layout;
 use crate::train::Backend;
+use crate::units;
 
 /// A trainer: the backends `train --backend` names (but `auto`, which
 /// picks one of these) and `bench --backends` times. Its name is its CLI
@@ -427,9 +428,10 @@ pub struct PeerLine {
 
 impl PeerLine {
     /// Why this line cannot be a record of a run of `activation` with
-    /// `samples` timed epochs, if it cannot: times that are not positive
-    /// and finite, or out of order, or another case than the one asked for.
-    pub fn fault(&self, activation: &str, samples: usize) -> Option<String> {
+    /// `epochs` timed epochs (its samples times the epochs in each), if
+    /// it cannot: times that are not positive and finite, or out of
+    /// order, or another case than the one asked for.
+    pub fn fault(&self, activation: &str, epochs: usize) -> Option<String> {
         let times = [self.min_s, self.median_s, self.max_s];
         if times.iter().any(|t| !t.is_finite() || *t <= 0.0) {
             return Some(format!(
@@ -446,8 +448,8 @@ impl PeerLine {
         if self.activation != activation {
             return Some(format!("it timed {}, not {activation}", self.activation));
         }
-        if self.epochs != samples {
-            return Some(format!("it timed {} epochs, not {samples}", self.epochs));
+        if self.epochs != epochs {
+            return Some(format!("it timed {} epochs, not {epochs}", self.epochs));
         }
         None
     }
@@ -597,7 +599,7 @@ pub fn table(records: &[Record]) -> String {
     );
     for r in records {
         out.push_str(&format!(
-            "{:<backend_width$} {:<width$} {:<shape_width$} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9.2} {:>8}\n",
+            "{:<backend_width$} {:<width$} {:<shape_width$} {:>10.3e} {:>10.3e} {:>10.3e} {:>12.3e} {:>9} {:>8}\n",
             r.backend,
             adapter(r),
             r.shape,
@@ -605,7 +607,7 @@ pub fn table(records: &[Record]) -> String {
             r.min_s,
             r.max_s,
             r.samples_per_s,
-            r.gflops,
+            units::decimals(r.gflops, 2),
             r.speedup_vs_cpu
                 .or(r.shadertrain_speedup)
                 .map_or("-".to_string(), ratio)
@@ -626,13 +628,7 @@ pub fn table(records: &[Record]) -> String {
 /// digits below 0.1 (a GPU 400 times slower on a tiny shape is
 /// 0.00254x, not 0.00x).
 fn ratio(s: f64) -> String {
-    match s {
-        // Below 0.0995, which two decimals would show as 0.10.
-        s if s < 0.0995 && s > 0.0 => {
-            format!("{}x", format!("{s:.2e}").parse::<f64>().unwrap_or(s))
-        }
-        s => format!("{s:.2}x"),
-    }
+    format!("{}x", units::decimals(s, 2))
 }
 
 #[cfg(test)]
@@ -646,6 +642,11 @@ mod tests {
         assert_eq!(ratio(0.09996), "0.10x");
         assert_eq!(ratio(0.5), "0.50x");
         assert_eq!(ratio(8.333), "8.33x");
+        assert_eq!(units::decimals(0.002681, 2), "0.00268");
+        assert_eq!(units::decimals(0.0, 2), "0.00");
+        assert_eq!(units::decimals(12.345, 2), "12.35");
+        assert_eq!(units::decimals(0.00022, 3), "0.00022");
+        assert_eq!(units::decimals(0.0123, 3), "0.012");
     }
 
     /// A peer's line is taken only where its times are positive, finite

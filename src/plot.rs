@@ -361,6 +361,28 @@ impl Picture for LossCurve<'_> {
     }
 }
 
+/// The range test's `points` (rate, loss) as drawn under a loss axis that
+/// stops at `hi`: up to the first loss above it, and from there to the
+/// top edge on the way to that loss (straight on the log scales), so a
+/// blow-up leaves the picture rather than running along its top as if
+/// the loss had levelled off. The test ends at the blow-up, so nothing
+/// after it is lost.
+fn up_to_the_top(points: &[(f64, f64)], hi: f64) -> Vec<(f64, f64)> {
+    let mut shown: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+    for &(lr, loss) in points {
+        if loss <= hi {
+            shown.push((lr, loss));
+            continue;
+        }
+        if let Some(&(lr0, loss0)) = shown.last() {
+            let t = (hi / loss0).ln() / (loss / loss0).ln();
+            shown.push((lr0 * (lr / lr0).powf(t), hi));
+        }
+        break;
+    }
+    shown
+}
+
 /// `--lr auto`'s range test: the loss after each epoch's update against
 /// that epoch's rate, both on log scales, with the lowest loss and the
 /// rate chosen marked.
@@ -418,7 +440,7 @@ impl Picture for RangeCurve<'_> {
         let color = COLORS[0];
         chart
             .draw_series(LineSeries::new(
-                points.iter().copied(),
+                up_to_the_top(&points, hi),
                 color.stroke_width(2),
             ))?
             .label("loss after the epoch's update")
@@ -677,6 +699,29 @@ impl Picture for BenchBars<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The curve stops where it crosses the axis' top, at the rate where
+    /// the log-log line to the first loss above meets it, and keeps no
+    /// point after.
+    #[test]
+    fn the_range_curve_leaves_through_the_top() {
+        let points = [(1e-3, 1.0), (1e-2, 0.5), (1e-1, 1e3), (1.0, 8.0)];
+        let shown = up_to_the_top(&points, 10.0);
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert_eq!(shown[..2], points[..2]);
+        // From 0.5 to 1e3 in loss, 10 is log(20)/log(2000) of the way, so
+        // at 1e-2 · 10^that.
+        let t = 20f64.ln() / 2000f64.ln();
+        let (lr, loss) = shown[2];
+        assert!(
+            (lr / (1e-2 * 10f64.powf(t)) - 1.0).abs() < 1e-12,
+            "{shown:?}"
+        );
+        assert_eq!(loss, 10.0);
+        // All below: every point; the first above: none.
+        assert_eq!(up_to_the_top(&points[..2], 10.0), points[..2]);
+        assert!(up_to_the_top(&[(1e-3, 20.0), (1e-2, 1.0)], 10.0).is_empty());
+    }
 
     /// A backend whose device differs by shape names each with its shapes.
     #[test]

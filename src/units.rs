@@ -58,6 +58,18 @@ pub fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
+/// `x` with `places` decimals, or with three significant digits where it
+/// is positive and below 0.995 · 10^(1 − places) (0.0995 at two places),
+/// where those decimals would keep two digits of it at most: 0.00268
+/// rather than 0.00.
+pub fn decimals(x: f64, places: usize) -> String {
+    let below = 0.995 * 10f64.powi(1 - places as i32);
+    match x > 0.0 && x < below {
+        true => format!("{x:.2e}").parse::<f64>().unwrap_or(x).to_string(),
+        false => format!("{x:.places$}"),
+    }
+}
+
 /// "a", "a or b", "a, b or c".
 pub fn or_list(items: &[String]) -> String {
     joined(items, "or")

@@ -241,14 +241,21 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
 }
 
 /// A stand-in interpreter with numpy, torch and a CUDA device, whose
-/// scripts log their arguments and time nothing.
+/// scripts log their arguments; on the device, each reports S0 as the
+/// scripts do with `--samples 2 --batch 3`: 6 epochs timed.
 const CUDA_PYTHON: &str = r#"#!/bin/sh
 if [ "$1" = "-c" ]; then exit 0; fi
 echo "$*" >> "$PEER_LOG"
+case "$*" in
+  *"--device cuda"*)
+    echo '{"adapter": "NVIDIA stand-in", "shape": "S0", "activation": "sigmoid", "epochs": 6, "median_s": 0.5, "min_s": 0.25, "max_s": 0.75, "torch": "9.9"}'
+    ;;
+esac
 "#;
 
 /// The CUDA peers, timed beside the gpu backend, take its `--gpu-batch`
-/// epochs per synchronised sample, and run once over every shape; the CPU
+/// epochs per synchronised sample, run once over every shape, and their
+/// records count each sample's epochs, as the gpu backend's do; the CPU
 /// peers single epochs, as the cpu backend's samples are, once per
 /// thread count.
 #[test]
@@ -259,7 +266,7 @@ fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let python = path(&dir, "python");
     stand_in(&python, CUDA_PYTHON);
-    let log = path(&dir, "log");
+    let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
     let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
         .args([
             "bench",
@@ -271,12 +278,23 @@ fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
             "2",
         ])
         .args(["--gpu-batch", "3", "--threads", "2"])
-        .args(["--peers", "--python", &python])
+        .args(["--peers", "--python", &python, "--json", &json])
         .env("PEER_LOG", &log)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("left out"), "{err}");
+    let records: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let epochs = |backend: &str| {
+        let of = |r: &&serde_json::Value| r["backend"] == backend && r["shape"] == "S0";
+        records.iter().find(of).map(|r| r["epochs"].clone())
+    };
+    for backend in ["gpu", "torch-eager (cuda)", "torch-compile (cuda)"] {
+        assert_eq!(epochs(backend), Some(6.into()), "{backend}: {records:?}");
+    }
     let runs: Vec<&str> = log.lines().collect();
     let cuda: Vec<&&str> = runs
         .iter()

@@ -97,10 +97,10 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
             };
             let record = case.time(which, &mut tick)?;
             say(format!(
-                "{} {which}: median {:.3e} s/epoch ({:.2} GFLOP/s), setup {:.2e} s, first sample {:.2e} s",
+                "{} {which}: median {:.3e} s/epoch ({} GFLOP/s), setup {:.2e} s, first sample {:.2e} s",
                 shape.label(),
                 record.median_s,
-                record.gflops,
+                crate::units::decimals(record.gflops, 2),
                 record.setup_s.unwrap_or(0.0),
                 record.first_sample_s.unwrap_or(0.0)
             ));

@@ -188,7 +188,7 @@ fn table(records: &[DistRecord]) -> String {
     let mut s = String::new();
     outln!(
         s,
-        "| shape | backend | P | K | s/epoch | reduce s | reduce share | bytes in/epoch/process | adapter |"
+        "| shape | backend | P | K | s/epoch | reduce s | reduce share | bytes in/epoch, process 0 | adapter |"
     );
     outln!(s, "|---|---|---|---|---|---|---|---|---|");
     for r in records {

@@ -282,7 +282,7 @@ impl Peers<'_> {
             if records.iter().any(|r: &Record| r.shape == parsed.shape) {
                 continue;
             }
-            if let Some(fault) = parsed.fault(self.activation, self.samples) {
+            if let Some(fault) = parsed.fault(self.activation, self.samples * batch) {
                 say(format!(
                     "notice: peer {}'s line for {} left out: {fault}",
                     peer.name, parsed.shape
@@ -291,11 +291,11 @@ impl Peers<'_> {
             }
             let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
             say(format!(
-                "{} {}: median {:.3e} s/epoch ({:.2} GFLOP/s)",
+                "{} {}: median {:.3e} s/epoch ({} GFLOP/s)",
                 shape.label(),
                 peer.name,
                 record.median_s,
-                record.gflops
+                crate::units::decimals(record.gflops, 2)
             ));
             records.push(record);
         }

@@ -157,8 +157,12 @@ impl KeptSummary {
     }
 }
 
-/// The lowest power of ten a run's milestones go down to.
-const MILESTONE_FLOOR: f64 = 1e-12;
+/// The powers of ten a run's milestones mark, falling, each the f64
+/// nearest its decimal (dividing by 10 again and again would drift from
+/// them: 1.0000000000000002e-6).
+const MILESTONES: [f64; 13] = [
+    1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12,
+];
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Milestone {
@@ -235,7 +239,8 @@ impl Finished<'_> {
 pub(super) struct Milestones {
     /// (power of ten, wall seconds) in falling powers.
     marks: Vec<(f64, f64)>,
-    next: f64,
+    /// The index in [`MILESTONES`] of the next mark.
+    next: usize,
     started: Instant,
 }
 
@@ -244,17 +249,17 @@ impl Milestones {
     pub fn start() -> Milestones {
         Milestones {
             marks: Vec::new(),
-            next: 1.0,
+            next: 0,
             started: Instant::now(),
         }
     }
 
     /// A batch ended with this loss.
     pub fn observe(&mut self, loss: f64) {
-        while loss <= self.next && self.next >= MILESTONE_FLOOR {
+        while let Some(&mark) = MILESTONES.get(self.next).filter(|&&m| loss <= m) {
             self.marks
-                .push((self.next, self.started.elapsed().as_secs_f64()));
-            self.next /= 10.0;
+                .push((mark, self.started.elapsed().as_secs_f64()));
+            self.next += 1;
         }
     }
 
@@ -273,9 +278,11 @@ impl Milestones {
             .copied()
             .filter(|l| l.is_finite())
             .reduce(f64::min);
-        while lowest.is_some_and(|l| l <= self.next) && self.next >= MILESTONE_FLOOR {
-            self.marks.push((self.next, end));
-            self.next /= 10.0;
+        while let Some(&mark) =
+            (MILESTONES.get(self.next)).filter(|&&m| lowest.is_some_and(|l| l <= m))
+        {
+            self.marks.push((mark, end));
+            self.next += 1;
         }
     }
 
@@ -676,14 +683,14 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     match outcome.run_updates {
         0 => outln!(
             text,
-            "time      {:.3} s, no epochs run",
-            outcome.elapsed.as_secs_f64()
+            "time      {} s, no epochs run",
+            units::decimals(outcome.elapsed.as_secs_f64(), 3)
         ),
         _ => outln!(
             text,
-            "time      {:.3} s, {:.3} ms/epoch{}",
-            outcome.elapsed.as_secs_f64(),
-            outcome.time_per_epoch().as_secs_f64() * 1e3,
+            "time      {} s, {} ms/epoch{}",
+            units::decimals(outcome.elapsed.as_secs_f64(), 3),
+            units::decimals(outcome.time_per_epoch().as_secs_f64() * 1e3, 3),
             (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
                 " (and {:.3} s before it, choosing the weight decay)",
                 f.wall_s
@@ -733,4 +740,27 @@ fn kept_line(k: &KeptSummary, updates: usize) -> String {
         (None, None) => String::new(),
     };
     format!("kept      {which}: {losses}{r2}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milestones_are_the_decimal_powers_of_ten_down_to_the_floor() {
+        let mut m = Milestones::start();
+        m.observe(2.0);
+        assert!(m.marks.is_empty());
+        m.observe(3e-7);
+        let marks: Vec<f64> = m.marks.iter().map(|&(loss, _)| loss).collect();
+        assert_eq!(marks, [1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]);
+        // The end's lowest loss reaches the rest, down to 1e-12 and no
+        // further, at the end's time.
+        m.finish(&[0.5, 1e-20, f64::NAN], std::time::Duration::from_secs(7));
+        let marks: Vec<f64> = m.marks.iter().map(|&(loss, _)| loss).collect();
+        assert_eq!(marks, MILESTONES);
+        assert_eq!(MILESTONES[12], 1e-12);
+        assert!(m.marks[7..].iter().all(|&(_, wall_s)| wall_s == 7.0));
+        assert!(m.marks[..7].iter().all(|&(_, wall_s)| wall_s <= 7.0));
+    }
 }
