@@ -248,6 +248,44 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
     assert_eq!(c.history, history[..1_001_000]);
 }
 
+/// A checkpoint at an epoch before the last one written (a divergence
+/// rolled back past a periodic checkpoint) loads with the history up to
+/// its epoch, and the next one, after new losses, with those: the records
+/// past the rollback are written over and counted again.
+#[test]
+fn a_checkpoint_after_a_rollback_loads_its_own_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck.st");
+    let model = small_model();
+    let first: Vec<f64> = (0..5).map(|k| 1.0 / (k as f64 + 1.0)).collect();
+    let mut again = first[..3].to_vec();
+    again.extend([0.3, 0.2, 0.1]);
+    let options = serde_json::json!({});
+    let state = Saved::default();
+    let view = |epoch, history| CheckpointView {
+        epoch,
+        history,
+        options: &options,
+        val_history: &[],
+        optimizer: &state,
+        data: None,
+        kept: None,
+        backend: Some("cpu"),
+        threads: None,
+        kernels: None,
+        precision: None,
+        lr_auto: None,
+    };
+    let mut writer = CheckpointWriter::new(&ck, None);
+    writer.write(&model, &view(5, &first)).unwrap();
+    writer.write(&model, &view(3, &first)).unwrap();
+    let (_, c) = load_checkpoint(&ck).expect("the rolled-back checkpoint loads");
+    assert_eq!((c.epoch, c.history), (3, first[..3].to_vec()));
+    writer.write(&model, &view(6, &again)).unwrap();
+    let (_, c) = load_checkpoint(&ck).expect("the checkpoint after it loads");
+    assert_eq!((c.epoch, c.history), (6, again));
+}
+
 /// Checkpoints written to the same path by a run, by a new run over it and
 /// by resumes in place, killed at several moments: what is left always
 /// loads, with a history as long as its epoch, and one history file.
@@ -462,6 +500,46 @@ fn moved_data_resumes_and_other_data_is_refused() {
         "{err}"
     );
     assert!(!Path::new(&model).exists(), "a model was written");
+}
+
+/// `--data` with `--resume` names the run's file, moved, which the
+/// checkpoint's digest checks: a checkpoint that records no digest (one
+/// written before digests were) cannot take it, even a file of the same
+/// shape, nor can a run on synthetic rows, and neither writes a model.
+#[test]
+fn resume_data_needs_a_digest_to_check_and_a_file_to_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, other, ck, old, model] = paths(&dir, ["d.csv", "o.csv", "ck.st", "old.st", "m.st"]);
+    gen_csv(&csv, "20", "2", "1");
+    gen_csv(&other, "20", "2", "2");
+    let more = ["--hidden", "3", "--epochs", "3", "-q", "--checkpoint", &ck];
+    run_ok(&common::train_data(&csv, "cpu", &more));
+    // The same checkpoint without its metadata 'data', as older ones were.
+    let (m, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert!(c.data.is_some(), "the run recorded no digest of its data");
+    let extra = [
+        ("checkpoint_epoch", c.epoch.to_string()),
+        ("history", serde_json::to_string(&c.history).unwrap()),
+        ("options", c.options.to_string()),
+    ];
+    let bytes = model_to_bytes_with_state(&m, &extra, &c.optimizer, None, None).unwrap();
+    std::fs::write(&old, bytes).unwrap();
+    let (ok, _, err) = resume_to(&old, "5", &["--data", &other, "--save", &model]);
+    assert!(!ok, "--data was taken without a digest to check it by");
+    let says = format!("{old} records no digest of its data (an older checkpoint), so --data cannot be checked against it");
+    assert!(err.contains(&says), "{err}");
+    // Synthetic rows: no file to replace.
+    let synthetic = path(&dir, "s.st");
+    let (ok, _, err) = new_run_at(&synthetic, "3", &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = resume_to(&synthetic, "5", &["--data", &csv, "--save", &model]);
+    assert!(!ok, "--data replaced a run's synthetic rows");
+    let says = format!("{synthetic} trains on synthetic data; --data cannot replace them");
+    assert!(err.contains(&says), "{err}");
+    assert!(
+        !Path::new(&model).exists(),
+        "a refused resume saved a model"
+    );
 }
 
 /// `--keep best`'s parameters round-trip through a checkpoint, and a
@@ -743,6 +821,26 @@ fn checkpoint_and_copy(dir: &tempfile::TempDir) -> [String; 3] {
 fn resume_to(checkpoint: &str, epochs: &str, more: &[&str]) -> (bool, String, String) {
     let args = ["train", "--resume", checkpoint, "--epochs", epochs, "-q"];
     shadertrain(&[&args[..], more].concat())
+}
+
+/// A checkpoint past the --epochs of its resume is refused before any
+/// work, naming its epoch and the remedy; at exactly its epoch the run
+/// resumes and trains nothing.
+#[test]
+fn a_resume_with_fewer_epochs_than_its_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, saved] = paths(&dir, ["ck.ckpt", "m.st"]);
+    let (ok, _, err) = new_run_at(&ck, "6", &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = resume_to(&ck, "4", &["--save", &saved]);
+    assert!(!ok, "a resume to epoch 4 of a checkpoint at 6 was accepted");
+    let says =
+        format!("error: {ck} is at epoch 6, past --epochs 4; give a larger --epochs to continue");
+    assert!(err.contains(&says), "{err}");
+    assert!(!Path::new(&saved).exists(), "a refused run saved a model");
+    let (ok, _, err) = resume_to(&ck, "6", &["--save", &saved]);
+    assert!(ok, "{err}");
+    assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.epoch, 6);
 }
 
 /// A checkpoint copied under another name reads the original's history

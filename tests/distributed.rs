@@ -563,9 +563,10 @@ mod mpi {
         }
         let dir = tempfile::tempdir().unwrap();
         let ck = path(&dir, "k.ckpt");
-        // One thread, which a resume in one pass would take, with a notice
-        // wherever the machine has more cores.
-        common::run_ok(&small("cpu", "3", &["--threads", "1", "--checkpoint", &ck]));
+        // Three threads, which a resume in one pass would take, with a
+        // notice wherever the process sees another count of cores (under
+        // mpirun, bound to one core, it sees one).
+        common::run_ok(&small("cpu", "3", &["--threads", "3", "--checkpoint", &ck]));
         // `checkpoint` resumed with --distributed over `np` processes.
         let resumed_over = |np: usize, checkpoint: &str| {
             let args = ["train", "--resume", checkpoint, "--distributed"];
@@ -610,6 +611,58 @@ mod mpi {
         assert_ne!(code, 0);
         let says = "3 processes but 2 shards, and every process needs one: run at most 2: --resume takes no --shards";
         assert!(err.contains(says), "{err}");
+    }
+
+    /// Only process 0 checks and writes the outputs, which name its
+    /// machine's folders: here the processes run in two folders (mpirun's
+    /// MPMD form, each its own --wdir), and `out/` is only in process 0's.
+    /// The run succeeds, and process 0's folder holds the checkpoint (at
+    /// the last epoch), the model and the history.
+    #[test]
+    fn only_process_0_needs_the_folders_of_the_outputs() {
+        if !have_mpirun() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        std::fs::create_dir_all(first.join("out")).unwrap();
+        std::fs::create_dir(&second).unwrap();
+        let outputs = [
+            "--distributed",
+            "--shards",
+            "2",
+            "--checkpoint",
+            "out/ck.st",
+            "--save",
+            "out/m.st",
+            "--history",
+            "out/h.csv",
+        ];
+        let args = small("cpu", "3", &outputs);
+        let bin = env!("CARGO_BIN_EXE_shadertrain");
+        let mut cmd = std::process::Command::new("timeout");
+        common::default_signals(&mut cmd);
+        cmd.args(["-k", "10", "120", "mpirun", "--oversubscribe"]);
+        for (i, wdir) in [&first, &second].into_iter().enumerate() {
+            if i > 0 {
+                cmd.arg(":");
+            }
+            cmd.args(["-np", "1", "--wdir", wdir.to_str().unwrap(), bin]);
+            cmd.args(&args);
+        }
+        let out = cmd
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let ck = first.join("out/ck.st");
+        assert_eq!(shadertrain::io::load_checkpoint(&ck).unwrap().1.epoch, 3);
+        shadertrain::io::load_model(&first.join("out/m.st")).unwrap();
+        assert_eq!(history(first.join("out/h.csv").to_str().unwrap()).len(), 4);
+        assert!(!second.join("out").exists());
     }
 
     /// `--save -` under mpirun is refused before any work: each process's
@@ -946,6 +999,42 @@ mod mpi {
         single.pop();
         run_ok(&strs(&single));
         assert_same_file(&m3, &m1, "resumed on 3 processes and on one");
+    }
+
+    /// The rank mpirun gave the process `pid` (its OMPI_COMM_WORLD_RANK).
+    fn rank_of(pid: u32) -> usize {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        (env.split(|&b| b == 0))
+            .find_map(|v| v.strip_prefix(b"OMPI_COMM_WORLD_RANK="))
+            .and_then(|r| std::str::from_utf8(r).ok()?.parse().ok())
+            .expect("mpirun names the rank")
+    }
+
+    /// A signal to one process alone (a scheduler's SIGTERM to one node),
+    /// the first or the last: every process stops at the same pass, the
+    /// checkpoint is written once, at the epoch the interrupt names, and
+    /// the job exits with the signal's status.
+    #[test]
+    fn sigterm_to_one_process_stops_them_all() {
+        if !have_mpirun() {
+            return;
+        }
+        for rank in [0, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let ck = path(&dir, "ck.st");
+            let child = start_long_run(2, &ck, &[]);
+            let ranks = children(children(child.id())[0]);
+            assert_eq!(ranks.len(), 2, "the two processes of the job");
+            let pid = ranks.into_iter().find(|&p| rank_of(p) == rank).unwrap();
+            signal(pid, "TERM");
+            let out = child.wait_with_output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(143), "rank {rank}: {err}");
+            assert!(err.contains("(SIGTERM)"), "rank {rank}: {err}");
+            assert_eq!(err.matches("checkpoint written to").count(), 1, "{err}");
+            let (_, c) = shadertrain::io::load_checkpoint(std::path::Path::new(&ck)).unwrap();
+            assert_eq!(c.epoch, common::interrupted_epoch(&err), "{err}");
+        }
     }
 
     #[test]

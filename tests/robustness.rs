@@ -169,6 +169,67 @@ fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
     }
 }
 
+/// A resume counts `--val-patience` from the epoch its checkpoint was
+/// written at: the bouncing run's validation loss is lowest at epoch 0
+/// until epoch 5, so a checkpoint at epoch 4 is one epoch short of
+/// stalling under --val-patience 5, and the resumed run trains on (to a
+/// new lowest at 5) and saves what the run straight through saves.
+#[test]
+fn a_resume_one_epoch_short_of_val_patience_trains_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let [full, fh, ck, res, rh] = paths(&dir, ["full.st", "f.csv", "ck.st", "res.st", "r.csv"]);
+    let patience = ["--validation-split", "0.2", "--val-patience", "5"];
+    let run = |extra: &[&str]| {
+        let more = [&["--hidden", "7,4", "-q"], BOUNCE, &patience, extra].concat();
+        run_ok(&train_synthetic("300", "3", "cpu", &more));
+    };
+    run(&["--epochs", "10", "--save", &full, "--history", &fh]);
+    run(&["--epochs", "4", "--checkpoint", &ck]);
+    let more = ["--epochs", "10", "--save", &res, "--history", &rh];
+    let (_, err) = run_ok_out_err(&train_resume(&ck, "cpu", &more));
+    assert!(!err.contains("no epoch ran"), "{err}");
+    assert_same_file(&full, &res, "model resumed one epoch short of stalling");
+    assert_same_file(&fh, &rh, "history resumed one epoch short of stalling");
+}
+
+/// A periodic checkpoint holds `--keep best-val`'s parameters so far, as
+/// the one at the end does: a run killed (SIGKILL, no chance to write at
+/// the end) after a few checkpoints leaves one whose kept parameters are
+/// those of its lowest validation loss.
+#[test]
+fn a_killed_run_s_checkpoint_holds_the_best_val_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = path(&dir, "ck.st");
+    let keep = ["--validation-split", "0.2", "--keep", "best-val"];
+    let every = [
+        "--epochs",
+        "100000000",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "1",
+    ];
+    let adam = ["--optimizer", "adam", "--lr", "0.01", "--batch-size", "64"];
+    let more = [&["--hidden", "7,4", "-q"][..], &adam, &keep, &every].concat();
+    let mut child = spawn_run(&train_synthetic("300", "3", "cpu", &more));
+    wait_for(&ck);
+    let start = Instant::now();
+    while load_checkpoint(Path::new(&ck)).is_ok_and(|(_, c)| c.epoch < 3) {
+        assert!(start.elapsed() < Duration::from_secs(60), "no third epoch");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    let kept = c
+        .kept
+        .expect("the periodic checkpoint holds the kept parameters");
+    let lowest = (c.val_history.iter())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert_eq!((kept.epoch, kept.loss), *lowest, "{:?}", c.val_history);
+}
+
 /// A cosine over the whole ten epochs (given, since the five-epoch run's
 /// own --epochs would end it at five), full-batch momentum.
 const COSINE: &[&str] = &[

@@ -347,6 +347,73 @@ mod tests {
         );
     }
 
+    /// Process `rank` of a job whose processes sent `sent` (rank order)
+    /// to every gather of bytes.
+    struct Sent {
+        rank: usize,
+        sent: Vec<&'static str>,
+    }
+
+    impl Comm for Sent {
+        fn rank(&self) -> usize {
+            self.rank
+        }
+        fn size(&self) -> usize {
+            self.sent.len()
+        }
+        fn local_rank(&self) -> usize {
+            self.rank
+        }
+        fn all_gather(&self, _: &[f64], _: &[usize], _: &mut [f64]) {
+            unreachable!("agree gathers bytes")
+        }
+        fn all_gather_bytes(&self, local: &[u8]) -> Vec<Vec<u8>> {
+            assert_eq!(local, self.sent[self.rank].as_bytes());
+            self.sent.iter().map(|s| s.as_bytes().to_vec()).collect()
+        }
+        fn abort(&self, code: i32) -> ! {
+            panic!("abort({code})")
+        }
+        fn describe(&self) -> String {
+            format!("{} processes", self.sent.len())
+        }
+    }
+
+    /// Every process reports the same error: the lowest failing rank's,
+    /// named by its rank, or "all P processes" where every one failed
+    /// alike; with none failing, the first fingerprint that differs from
+    /// process 0's.
+    #[test]
+    fn every_process_reports_the_lowest_failing_rank_s_error() {
+        let on_each = |sent: Vec<&'static str>| {
+            let results: Vec<_> = (0..sent.len())
+                .map(|rank| {
+                    let comm = Sent {
+                        rank,
+                        sent: sent.clone(),
+                    };
+                    let local = match sent[rank].strip_prefix("err:") {
+                        Some(e) => Err(e.to_string()),
+                        None => Ok(sent[rank][3..].to_string()),
+                    };
+                    agree(&comm, "the data", local)
+                })
+                .collect();
+            assert!(results.iter().all(|r| r == &results[0]), "{results:?}");
+            results[0].clone()
+        };
+        let failed = on_each(vec!["ok:a", "err:no rows", "err:no file"]);
+        assert_eq!(failed, Err("process 1 of 3: no rows".to_string()));
+        let alike = on_each(vec!["err:bad", "err:bad", "err:bad"]);
+        assert_eq!(alike, Err("all 3 processes: bad".to_string()));
+        let differ = on_each(vec!["ok:a", "ok:a", "ok:b", "ok:c"]);
+        assert_eq!(
+            differ,
+            Err("the processes disagree on the data: process 0 has a, process 2 has b".to_string())
+        );
+        assert_eq!(on_each(vec!["ok:a", "ok:a"]), Ok(()));
+    }
+
     #[test]
     fn one_process_agrees_with_itself_and_reports_its_error() {
         assert_eq!(agree(&Single, "x", Ok("a".into())), Ok(()));
