@@ -2191,10 +2191,10 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             (history, val, Some(file))
         }
     };
-    if history.len() != epoch || history.iter().any(|l| !l.is_finite()) {
+    let finite = history.iter().filter(|l| l.is_finite()).count();
+    if history.len() != epoch || finite != epoch {
         return Err(bad(format!(
-            "the history holds {} finite losses; expected {epoch}",
-            history.len()
+            "the history holds {finite} finite losses; expected {epoch}"
         )));
     }
     val_history.sort_by_key(|&(k, _)| k);

@@ -1386,3 +1386,40 @@ fn non_finite_kept_parameters_or_optimizer_state_are_refused() {
         );
     }
 }
+
+/// A history file whose losses are not all finite (damaged: no run
+/// checkpoints a loss that is not) is refused, naming the file and how
+/// many of its losses are finite.
+#[test]
+fn a_history_with_a_loss_that_is_not_finite_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model();
+    let options = serde_json::json!({});
+    let state = Saved::default();
+    for (name, bad) in [("nan.st", f64::NAN), ("inf.st", f64::INFINITY)] {
+        let ck = dir.path().join(name);
+        let history = [1.0, bad, 0.25];
+        let view = CheckpointView {
+            epoch: 3,
+            history: &history,
+            options: &options,
+            val_history: &[],
+            optimizer: &state,
+            data: None,
+            kept: None,
+            backend: Some("cpu"),
+            threads: None,
+            kernels: None,
+            precision: None,
+            lr_auto: None,
+        };
+        CheckpointWriter::new(&ck, None)
+            .write(&model, &view)
+            .unwrap();
+        let err = load_checkpoint(&ck).unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("the history holds 2 finite losses; expected 3"),
+            "{bad}: {err}"
+        );
+    }
+}
