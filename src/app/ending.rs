@@ -1167,6 +1167,422 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::config::{Checkpointing, DecaySearch};
+    use crate::app::report::{KeptBy, KeptSummary};
+    use crate::app::validation::Validation;
+    use crate::model::{Activation, Layout};
+    use crate::train::Outcome;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// `train` with `flags` after `--synthetic 100 --features 2`, checked.
+    fn config(flags: &[&str]) -> TrainConfig {
+        let line = [
+            "shadertrain",
+            "train",
+            "--synthetic",
+            "100",
+            "--features",
+            "2",
+        ];
+        let cli = crate::cli::Cli::try_parse_noting_given(line.iter().chain(flags))
+            .expect("the flags parse");
+        let crate::cli::Command::Train(args) = cli.command else {
+            unreachable!("a train command")
+        };
+        TrainConfig::resolve(&args).expect("the flags resolve").0
+    }
+
+    /// A run of a 2-3-1 network (13 parameters) on 100 rows whose losses
+    /// by epoch were `losses`, stopped by `reason`.
+    fn finished(losses: &[f64], reason: StopReason) -> Finished<'static> {
+        let layout = Layout::new(2, &[3]).expect("a layout");
+        let names = vec!["a".to_string(), "b".to_string()];
+        let model = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let updates = losses.len() - 1;
+        Finished {
+            outcome: Outcome {
+                losses: losses.to_vec(),
+                updates,
+                reason,
+                elapsed: Duration::ZERO,
+                run_updates: updates,
+                evaluations: None,
+                kept: None,
+                rate_cuts: Vec::new(),
+                held_out: None,
+            },
+            model,
+            kept: None,
+            backend: "cpu".into(),
+            data: String::new(),
+            rows: (100, 0),
+            dropped_rows: 0,
+            filled_cells: 0,
+            validation: None,
+            milestones: Vec::new(),
+            r2: (None, None),
+            checkpoint_failed: false,
+            save_failed: false,
+            far_columns: Vec::new(),
+            constant_columns: Vec::new(),
+        }
+    }
+
+    /// `done` with the held-out losses `losses`, by epoch from 0 (its
+    /// scorer's rows, which it borrows, are leaked: a test's few bytes).
+    fn held_out(mut done: Finished<'static>, losses: &[f64]) -> Finished<'static> {
+        let rows = Box::leak(Box::new(data::Dataset::synthetic(16, 2, 1).expect("rows")));
+        let gd = crate::optim::Optimizer::gd(0.1);
+        let scorer = crate::cpu::Fast::new(&done.model, rows, gd, 1).expect("a scorer");
+        let losses = losses.iter().copied().enumerate().collect();
+        done.validation = Some(Validation::new(scorer, losses, false, None));
+        done
+    }
+
+    /// Twelve losses, each 1% below the one before.
+    fn falling_losses() -> Vec<f64> {
+        (0..12).map(|e| 0.99f64.powi(e)).collect()
+    }
+
+    /// The gd notice needs a run --epochs ended, and, where the loss is
+    /// flat, a training r² below 0.1.
+    #[test]
+    fn the_gd_notice_waits_for_epochs_to_end_the_run_and_a_weak_fit() {
+        let gd = config(&["--lr", "0.1"]);
+        assert_eq!(
+            gd.gd_alternative,
+            Some((crate::optim::OptimizerKind::Lbfgs, "--lr"))
+        );
+        let ended = finished(&falling_losses(), StopReason::MaxEpochs);
+        let notice = optimizer_notice(&gd, &ended).expect("a notice");
+        assert!(notice.contains("--optimizer lbfgs"), "{notice}");
+        let stopped = finished(&falling_losses(), StopReason::TimeLimit);
+        assert_eq!(optimizer_notice(&gd, &stopped), None);
+        let mut flat = finished(&[0.5; 12], StopReason::MaxEpochs);
+        flat.r2.0 = Some(0.05);
+        let notice = optimizer_notice(&gd, &flat).expect("a notice");
+        assert!(notice.contains("ended at r² 0.0500"), "{notice}");
+        flat.r2.0 = Some(0.3);
+        assert_eq!(optimizer_notice(&gd, &flat), None);
+    }
+
+    /// The gd notice is not for a run whose held-out loss stopped falling
+    /// over ten epochs or more; over fewer it says too little to hold it.
+    #[test]
+    fn the_gd_notice_is_not_for_a_stalled_held_out_loss() {
+        let gd = config(&["--lr", "0.1"]);
+        let ended = || finished(&falling_losses(), StopReason::MaxEpochs);
+        let stalled = held_out(ended(), &[0.5; 12]);
+        assert_eq!(optimizer_notice(&gd, &stalled), None);
+        let short = held_out(ended(), &[0.5; 5]);
+        assert!(optimizer_notice(&gd, &short).is_some());
+    }
+
+    /// The overfitting notice waits for a held-out loss 5% above its
+    /// lowest in full batches (20% in mini-batches), over ten epochs or
+    /// more, while the training loss fell.
+    #[test]
+    fn the_overfitting_notice_waits_for_a_rise_while_the_training_loss_fell() {
+        // Lowest at epoch 5, then 8% above it at the end.
+        let rose = [
+            1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.51, 0.52, 0.53, 0.54, 0.54, 0.54,
+        ];
+        let full = config(&["--optimizer", "adam"]);
+        let done = || held_out(finished(&falling_losses(), StopReason::MaxEpochs), &rose);
+        let notice = overfitting_notice(&full, &done()).expect("a notice");
+        assert!(
+            notice.contains("1.08× its lowest (5.0000e-1 at epoch 5)"),
+            "{notice}"
+        );
+        let batches = config(&["--optimizer", "adam", "--batch-size", "10"]);
+        assert_eq!(overfitting_notice(&batches, &done()), None);
+        // The training loss rose with it: not a closer fit.
+        let mut both = done();
+        *both.outcome.losses.last_mut().expect("losses") = 2.0;
+        assert_eq!(overfitting_notice(&full, &both), None);
+        // Five epochs of it.
+        let short = held_out(
+            finished(&falling_losses()[..6], StopReason::MaxEpochs),
+            &[1.0, 0.5, 0.6, 0.6, 0.6, 0.6],
+        );
+        assert_eq!(overfitting_notice(&full, &short), None);
+    }
+
+    /// L-BFGS's many-rows notice is for a run that neither met its --gtol
+    /// or target nor trained in mixed precision (which refuses
+    /// --batch-size).
+    #[test]
+    fn the_many_rows_notice_is_for_an_unconverged_f32_run() {
+        let lbfgs = config(&[]);
+        assert!(lbfgs.lbfgs_by_default);
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.rows.0 = 60_000;
+        let notice = many_rows_notice(&lbfgs, &done).expect("a notice");
+        assert!(notice.contains("all 60000 rows"), "{notice}");
+        for reason in [StopReason::GradientSmall, StopReason::TargetReached] {
+            done.outcome.reason = reason;
+            assert_eq!(many_rows_notice(&lbfgs, &done), None, "{reason:?}");
+        }
+        done.outcome.reason = StopReason::MaxEpochs;
+        let mixed = config(&["--precision", "mixed"]);
+        assert_eq!(many_rows_notice(&mixed, &done), None);
+    }
+
+    /// The few-rows notice needs fewer rows than parameters: 13 rows for
+    /// 13 parameters are not told.
+    #[test]
+    fn the_few_rows_notice_needs_fewer_rows_than_parameters() {
+        let run = config(&[]);
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.rows.0 = 12;
+        let notice = few_rows_notice(&run, &done).expect("a notice");
+        assert!(
+            notice.contains("13 parameters outnumber the 12 rows"),
+            "{notice}"
+        );
+        done.rows.0 = 13;
+        assert_eq!(few_rows_notice(&run, &done), None);
+    }
+
+    /// --standardize is suggested for far columns where the training r²
+    /// is below 0.98, not from 0.98.
+    #[test]
+    fn the_scale_notice_speaks_below_an_r2_of_0_98() {
+        let raw = config(&["--no-standardize"]);
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.far_columns = vec![("a".into(), 1e4)];
+        done.r2.0 = Some(0.95);
+        let notice = scale_notice(&raw, &done).expect("a notice");
+        assert!(notice.contains("r² 0.9500"), "{notice}");
+        done.r2.0 = Some(0.98);
+        assert_eq!(scale_notice(&raw, &done), None);
+    }
+
+    /// A constant column is noticed after a new run only: a resumed run or
+    /// one from --init did not choose its columns now.
+    #[test]
+    fn constant_columns_are_noticed_after_a_new_run_only() {
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.constant_columns = vec![ConstantColumn {
+            name: "a".into(),
+            unseen_level: false,
+            ignored: true,
+        }];
+        let fresh = config(&[]);
+        assert_eq!(constant_notices(&fresh, &done).len(), 1);
+        let mut resumed = fresh.clone();
+        resumed.resume = Some(PathBuf::from("run.ckpt"));
+        assert!(constant_notices(&resumed, &done).is_empty());
+        let mut from_init = fresh.clone();
+        from_init.run.init = Some(PathBuf::from("model.safetensors"));
+        assert!(constant_notices(&from_init, &done).is_empty());
+    }
+
+    /// --keep's other parameters are what the model holds, so the final
+    /// ones' r² warns of nothing; kept final parameters still do.
+    #[test]
+    fn the_mean_warning_is_of_the_parameters_saved() {
+        let run = config(&["--optimizer", "gd"]);
+        let mut done = finished(&[1.0, 0.9, 0.95], StopReason::MaxEpochs);
+        done.r2.0 = Some(-0.5);
+        let kept = |epoch| KeptSummary {
+            epoch,
+            loss: 0.9,
+            val_loss: None,
+            r2: Some(0.1),
+            val_r2: None,
+            by: KeptBy::Training,
+        };
+        done.kept = Some(kept(1));
+        assert_eq!(mean_warning(&run, &done), None);
+        done.kept = Some(kept(2));
+        let warning = mean_warning(&run, &done).expect("a warning");
+        assert!(warning.contains("no better than their mean"), "{warning}");
+    }
+
+    /// The warning of a loss above its start names --keep's parameters
+    /// only where they are not the final ones.
+    #[test]
+    fn the_above_start_warning_names_kept_parameters_other_than_the_last() {
+        let run = config(&["--optimizer", "gd"]);
+        let mut done = finished(&[1.0, 0.5, 2.0], StopReason::MaxEpochs);
+        let kept = |epoch, loss| KeptSummary {
+            epoch,
+            loss,
+            val_loss: None,
+            r2: None,
+            val_r2: None,
+            by: KeptBy::Training,
+        };
+        done.kept = Some(kept(1, 0.5));
+        let warning = above_start_warning(&run, &done);
+        assert!(
+            warning.contains("; --keep kept epoch 1's parameters (loss 5.000000e-1)"),
+            "{warning}"
+        );
+        done.kept = Some(kept(2, 2.0));
+        let warning = above_start_warning(&run, &done);
+        assert!(!warning.contains("--keep kept"), "{warning}");
+    }
+
+    /// Weights shrunk below a tenth of their starting size are blamed on
+    /// --weight-decay, unless the search chose it.
+    #[test]
+    fn weight_decay_is_blamed_below_a_tenth_of_the_starting_size() {
+        let run = config(&["--optimizer", "gd", "--weight-decay", "0.1"]);
+        let done = finished(&[1.0, 0.9], StopReason::MaxEpochs);
+        let scaled = |factor: f32| {
+            let mut model = done.model.clone();
+            model.params.iter_mut().for_each(|p| *p *= factor);
+            model
+        };
+        let advice = decay_advice(&run, &scaled(0.05)).expect("advice");
+        assert!(
+            advice.contains("to 5.0% of their starting size"),
+            "{advice}"
+        );
+        assert_eq!(decay_advice(&run, &scaled(0.5)), None);
+        let mut searched = run.clone();
+        searched.decay_found = Some(DecaySearch {
+            folds: 5,
+            rows: 100,
+            chosen: 0.1,
+            tried: Vec::new(),
+            wall_s: 0.0,
+        });
+        assert_eq!(decay_advice(&searched, &scaled(0.05)), None);
+    }
+
+    /// Clipping is a remedy until lr·λ passes 2, where the decay alone
+    /// makes the parameters grow.
+    #[test]
+    fn clipping_is_named_until_the_decay_alone_diverges() {
+        let clip = |decay: &str| {
+            let run = config(&["--optimizer", "gd", "--lr", "0.1", "--weight-decay", decay]);
+            other_remedies(&run).contains(&"--clip-grad-norm C".to_string())
+        };
+        assert!(clip("15"));
+        assert!(!clip("25"));
+    }
+
+    /// --standardize goes first where the loss before any update is above
+    /// 100.
+    #[test]
+    fn a_first_loss_above_100_puts_standardize_first() {
+        let raw = config(&["--optimizer", "gd"]);
+        assert!(standardize_first(&raw, 500.0).contains("the loss before any update, 5.000000e2"));
+        assert_eq!(standardize_first(&raw, 50.0), "");
+    }
+
+    /// L-BFGS stopped by --tol is told to lower it where it stopped at its
+    /// first update or at a tolerance of 1e-2 or more; otherwise it
+    /// stalled. A run stopped before its first update at a rate no larger
+    /// than L-BFGS's default has no rate to blame.
+    #[test]
+    fn lbfgs_advice_tells_a_tolerance_stop_from_a_stall() {
+        let advice = |tol: &str, losses: &[f64], reason| {
+            let run = config(&["--optimizer", "lbfgs", "--tol", tol]);
+            lbfgs_advice(&run, &finished(losses, reason), false)
+        };
+        let converged = StopReason::Converged;
+        let said = advice("1e-6", &[1.0, 1.0], converged);
+        assert!(said.contains("give a smaller --tol"), "{said}");
+        let long: Vec<f64> = (0..51).map(|e| 1.0 / (1.0 + e as f64)).collect();
+        let said = advice("0.05", &long, converged);
+        assert!(said.contains("give a smaller --tol"), "{said}");
+        let said = advice("1e-6", &long, converged);
+        assert!(said.starts_with("L-BFGS stalled"), "{said}");
+        let run = config(&["--optimizer", "lbfgs", "--lr", "0.5"]);
+        let said = lbfgs_advice(&run, &finished(&[1.0], StopReason::NoDescent), false);
+        assert!(said.starts_with("L-BFGS stalled"), "{said}");
+    }
+
+    /// A schedule froze the run where its rate fell below a thousandth of
+    /// --lr, not at a hundredth.
+    #[test]
+    fn a_schedule_froze_a_run_below_a_thousandth_of_its_rate() {
+        let froze = |gamma: &str| {
+            let run = config(&[
+                "--optimizer",
+                "gd",
+                "--lr-schedule",
+                "exponential",
+                "--lr-gamma",
+                gamma,
+            ]);
+            schedule_froze(
+                &run,
+                &finished(&[1.0, 0.5, 0.5, 0.5], StopReason::MaxEpochs),
+            )
+        };
+        assert_eq!(froze("0.01"), None);
+        assert!(froze("1e-4").is_some());
+    }
+
+    /// Adam's ε is a cause of small steps above 1e-3 only.
+    #[test]
+    fn adams_eps_shrinks_steps_above_a_thousandth() {
+        let causes = |eps: &str| small_step_causes(&config(&["--optimizer", "adam", "--eps", eps]));
+        assert_eq!(causes("1e-4"), "");
+        assert!(causes("1e-2").contains("a smaller --eps (this run used 0.01)"));
+    }
+
+    /// Under --lr auto, before the rate is found, the remedy names no rate.
+    #[test]
+    fn the_rising_remedy_of_an_lr_auto_run_names_no_rate() {
+        let auto = config(&["--optimizer", "adam", "--lr", "auto"]);
+        let remedy = rising_remedy(&auto, "this run");
+        assert!(
+            remedy.starts_with("try a smaller --lr than --lr auto chose for this run"),
+            "{remedy}"
+        );
+    }
+
+    /// An interrupted run that can be resumed from nothing says so, unless
+    /// --save's line says what it lost.
+    #[test]
+    fn an_interrupted_run_without_a_checkpoint_says_it_cannot_be_resumed() {
+        let mut run = config(&[]);
+        let done = finished(&[1.0, 0.9], StopReason::Interrupted);
+        let note = interrupted_note(&run, &done, "SIGINT");
+        assert!(
+            note.contains("; no --checkpoint given, so it cannot be resumed"),
+            "{note}"
+        );
+        run.outputs.save = Some(PathBuf::from("model.safetensors"));
+        let note = interrupted_note(&run, &done, "SIGINT");
+        assert!(!note.contains("so it cannot be resumed"), "{note}");
+        assert!(note.contains("--save is written when a run ends"), "{note}");
+    }
+
+    /// A divergence names the checkpoint's last finite parameters only
+    /// where they were written (rolled back), and says they are worse than
+    /// the start only where their loss is above it.
+    #[test]
+    fn a_divergence_names_the_checkpoint_only_where_it_was_written() {
+        let mut run = config(&["--optimizer", "gd"]);
+        run.checkpoint = Some(Checkpointing {
+            path: PathBuf::from("run.ckpt"),
+            every: 1,
+        });
+        let error = |losses: &[f64], rolled_back| {
+            let done = finished(losses, StopReason::MaxEpochs);
+            diverged(&run, &done, (losses.len(), f64::INFINITY), rolled_back).to_string()
+        };
+        let worse = error(&[1.0, 2.0, 3.0], true);
+        assert!(
+            worse.contains("but their loss, 3.0000e0, is above the start's 1.0000e0"),
+            "{worse}"
+        );
+        let unwritten = error(&[1.0, 2.0, 3.0], false);
+        assert!(!unwritten.contains("run.ckpt"), "{unwritten}");
+        let level = error(&[1.0, 0.5, 1.0], true);
+        assert!(
+            level.contains("; the last good parameters (epoch 2) are in run.ckpt"),
+            "{level}"
+        );
+    }
 
     /// A loss that fell and then rose over its last epochs (a 5,64,1,7,2,9
     /// tanh network at gd's 0.1) is not told it was still falling, nor
