@@ -1343,3 +1343,160 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
         ..AdapterRequest::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// `train` with `flags` after `--synthetic 100 --features 2`, parsed.
+    fn train_args(flags: &[&str]) -> TrainArgs {
+        let line = [
+            "shadertrain",
+            "train",
+            "--synthetic",
+            "100",
+            "--features",
+            "2",
+        ];
+        let cli = Cli::try_parse_noting_given(line.iter().chain(flags)).expect("the flags parse");
+        let Command::Train(args) = cli.command else {
+            unreachable!("a train command")
+        };
+        args
+    }
+
+    /// `train` with `flags`, checked.
+    fn config(flags: &[&str]) -> TrainConfig {
+        TrainConfig::resolve(&train_args(flags))
+            .expect("the flags resolve")
+            .0
+    }
+
+    /// `bench` with `flags`, checked.
+    fn bench(flags: &[&str]) -> Result<AdapterRequest> {
+        let line = ["shadertrain", "bench"];
+        let cli = Cli::try_parse_noting_given(line.iter().chain(flags)).expect("the flags parse");
+        let Command::Bench(args) = cli.command else {
+            unreachable!("a bench command")
+        };
+        check_bench(&args)
+    }
+
+    #[test]
+    fn a_target_loss_of_0_is_accepted_and_a_negative_one_refused() {
+        assert_eq!(check_target_loss(0.0).ok(), Some(0.0));
+        assert!(check_target_loss(-1.0).is_err());
+        assert!(check_target_loss(f64::NAN).is_err());
+    }
+
+    /// `--adapter` chooses among the adapters `--backend auto` looks at,
+    /// so it is no setting left unused on the CPU; `--kernels` is.
+    #[test]
+    fn the_settings_unused_on_the_cpu_leave_out_adapter() {
+        assert!(config(&["--adapter", "any"]).gpu_settings.is_empty());
+        let kernels = config(&["--kernels", "tiled"]);
+        assert_eq!(kernels.gpu_settings, vec!["--kernels"]);
+    }
+
+    /// A flag of L-BFGS's own asks for it: the run is not the default
+    /// L-BFGS that many rows turn into adam in mini-batches.
+    #[test]
+    fn lbfgs_flags_make_the_run_not_the_default_lbfgs() {
+        assert!(config(&[]).lbfgs_by_default);
+        assert!(!config(&["--history-size", "5"]).lbfgs_by_default);
+        assert!(!config(&["--gtol", "1e-6"]).lbfgs_by_default);
+    }
+
+    /// Synthetic rows are generated on the GPU only where nothing needs
+    /// them on the host: --standardize's statistics do.
+    #[test]
+    fn standardized_synthetic_rows_are_not_generated_on_the_gpu() {
+        let on_device = |flags: &[&str]| {
+            let args = train_args(&[&["--backend", "gpu"], flags].concat());
+            RunOptions::from_args(&args).expect("the options").on_device
+        };
+        assert!(on_device(&[]));
+        assert!(!on_device(&["--standardize"]));
+    }
+
+    /// The weight decay is searched for on fewer training rows than twice
+    /// the parameters, not on exactly twice.
+    #[test]
+    fn the_decay_search_needs_fewer_rows_than_twice_the_parameters() {
+        let args = train_args(&[]);
+        let mut run = config(&[]);
+        run.run.data = Some(PathBuf::from("rows.csv"));
+        assert!(run.decay_search(&args, (99, 50)));
+        assert!(!run.decay_search(&args, (100, 50)));
+    }
+
+    /// Where --lr auto alone made gd the default, the gd notice names the
+    /// default without it; where another flag of gd's does too, none.
+    #[test]
+    fn the_default_without_lr_auto_is_named_where_lr_auto_alone_chose_gd() {
+        let alone = gd_alternative(&train_args(&["--lr", "auto"]));
+        assert_eq!(alone, Some((OptimizerKind::Lbfgs, "--lr auto")));
+        let clipped = train_args(&["--lr", "auto", "--clip-grad-norm", "1"]);
+        assert_eq!(gd_alternative(&clipped), None);
+    }
+
+    #[test]
+    fn checkpoint_every_0_is_refused() {
+        let dir = std::env::temp_dir().join(format!("config-every-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let path = dir.join("run.ckpt");
+        let path = path.to_str().expect("a UTF-8 path");
+        let refused = |every: &str| {
+            check_train_outputs(&train_args(&[
+                "--checkpoint",
+                path,
+                "--checkpoint-every",
+                every,
+            ]))
+            .err()
+            .map(|e| e.to_string())
+        };
+        let said = refused("0");
+        assert_eq!(
+            said.as_deref(),
+            Some("--checkpoint-every must be at least 1")
+        );
+        assert_eq!(refused("1"), None);
+        std::fs::remove_dir_all(&dir).expect("the folder removed");
+    }
+
+    /// bench's counts go up to 1,000,000, that one included.
+    #[test]
+    fn bench_takes_up_to_a_million_samples() {
+        assert!(bench(&["--samples", "1000000"]).is_ok());
+        let said = bench(&["--samples", "1000001"]).unwrap_err().to_string();
+        assert_eq!(said, "--samples must be at most 1000000, not 1000001");
+    }
+
+    /// A bench that times no cpu backend refuses that backend's settings.
+    #[test]
+    fn a_bench_without_the_cpu_refuses_its_settings() {
+        let said = bench(&["--backends", "gpu", "--cpu-isa", "baseline"]).unwrap_err();
+        assert!(
+            said.to_string()
+                .starts_with("--cpu-isa is a setting of the cpu backend"),
+            "{said}"
+        );
+        let said = bench(&["--backends", "gpu", "--threads", "2"]).unwrap_err();
+        assert!(
+            said.to_string()
+                .starts_with("--threads sets the cpu backend's threads"),
+            "{said}"
+        );
+        assert!(bench(&[
+            "--backends",
+            "cpu",
+            "--cpu-isa",
+            "baseline",
+            "--threads",
+            "2"
+        ])
+        .is_ok());
+    }
+}
