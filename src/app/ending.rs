@@ -1346,7 +1346,7 @@ mod tests {
     }
 
     /// --standardize is suggested for far columns where the training r²
-    /// is below 0.98, not from 0.98.
+    /// is below 0.98, not from 0.98, and where the run did not standardize.
     #[test]
     fn the_scale_notice_speaks_below_an_r2_of_0_98() {
         let raw = config(&["--no-standardize"]);
@@ -1357,6 +1357,9 @@ mod tests {
         assert!(notice.contains("r² 0.9500"), "{notice}");
         done.r2.0 = Some(0.98);
         assert_eq!(scale_notice(&raw, &done), None);
+        // Nor where the run standardized already.
+        done.r2.0 = Some(0.95);
+        assert_eq!(scale_notice(&config(&["--standardize"]), &done), None);
     }
 
     /// A constant column is noticed after a new run only: a resumed run or
@@ -1380,7 +1383,8 @@ mod tests {
     }
 
     /// --keep's other parameters are what the model holds, so the final
-    /// ones' r² warns of nothing; kept final parameters still do.
+    /// ones' r² warns of nothing; kept final parameters still do. Far
+    /// worse than the mean is told to standardize where the run did not.
     #[test]
     fn the_mean_warning_is_of_the_parameters_saved() {
         let run = config(&["--optimizer", "gd"]);
@@ -1398,6 +1402,13 @@ mod tests {
         assert_eq!(mean_warning(&run, &done), None);
         done.kept = Some(kept(2));
         let warning = mean_warning(&run, &done).expect("a warning");
+        assert!(warning.contains("no better than their mean"), "{warning}");
+        // Far worse than the mean: --standardize, where the run did not.
+        done.r2.0 = Some(-5.0);
+        let warning = mean_warning(&run, &done).expect("a warning");
+        assert!(warning.contains("far worse than their mean"), "{warning}");
+        let standardized = config(&["--optimizer", "gd", "--standardize"]);
+        let warning = mean_warning(&standardized, &done).expect("a warning");
         assert!(warning.contains("no better than their mean"), "{warning}");
     }
 
@@ -1477,8 +1488,10 @@ mod tests {
 
     /// L-BFGS stopped by --tol is told to lower it where it stopped at its
     /// first update or at a tolerance of 1e-2 or more; otherwise it
-    /// stalled. A run stopped before its first update at a rate no larger
-    /// than L-BFGS's default has no rate to blame.
+    /// stalled, as where it met the default --gtol. Far columns are blamed
+    /// where --standardize is a remedy. A run stopped before its first
+    /// update at a rate no larger than L-BFGS's default has no rate to
+    /// blame.
     #[test]
     fn lbfgs_advice_tells_a_tolerance_stop_from_a_stall() {
         let advice = |tol: &str, losses: &[f64], reason| {
@@ -1493,6 +1506,15 @@ mod tests {
         assert!(said.contains("give a smaller --tol"), "{said}");
         let said = advice("1e-6", &long, converged);
         assert!(said.starts_with("L-BFGS stalled"), "{said}");
+        // --gtol at its default met: a stall, not a tolerance to lower.
+        let said = advice("1e-6", &long, StopReason::GradientSmall);
+        assert!(said.starts_with("L-BFGS stalled"), "{said}");
+        // Far columns stall it where --standardize is a remedy.
+        let run = config(&["--optimizer", "lbfgs"]);
+        let mut far = finished(&long, StopReason::NoDescent);
+        far.far_columns = vec![("a".into(), 1e4)];
+        assert!(lbfgs_advice(&run, &far, true).ends_with("which stalls L-BFGS; try --standardize"));
+        assert!(lbfgs_advice(&run, &far, false).starts_with("L-BFGS stalled"));
         let run = config(&["--optimizer", "lbfgs", "--lr", "0.5"]);
         let said = lbfgs_advice(&run, &finished(&[1.0], StopReason::NoDescent), false);
         assert!(said.starts_with("L-BFGS stalled"), "{said}");
@@ -1539,6 +1561,77 @@ mod tests {
         );
     }
 
+    /// A resumed run in which no epoch ran, stopped by a rule --resume
+    /// keeps, is told the option that would train on; one that ran an
+    /// epoch is not.
+    #[test]
+    fn a_resumed_run_stopped_by_its_rule_names_the_option_to_change() {
+        let mut run = config(&[]);
+        run.resume = Some(PathBuf::from("run.ckpt"));
+        let warned = |reason, run_updates| {
+            let mut done = finished(&[1.0, 0.5, 0.4], reason);
+            done.outcome.run_updates = run_updates;
+            stopped_before_resume(&run, &done)
+        };
+        for (reason, option) in [
+            (
+                StopReason::Converged,
+                "a smaller --tol or a larger --patience",
+            ),
+            (StopReason::GradientSmall, "a smaller --gtol"),
+            (StopReason::ValidationStalled, "a larger --val-patience"),
+        ] {
+            let warning = warned(reason, 0).expect("a warning");
+            assert!(warning.contains("had stopped at epoch 2"), "{warning}");
+            assert!(warning.contains(option), "{warning}");
+            assert_eq!(warned(reason, 1), None, "{reason:?}");
+        }
+        assert_eq!(warned(StopReason::MaxEpochs, 0), None);
+    }
+
+    /// A resumed run's divergence points --init at the newest good
+    /// parameters: this run's checkpoint where it rolled back to them,
+    /// else the one it resumed from.
+    #[test]
+    fn a_resumed_divergence_points_init_at_the_newest_good_parameters() {
+        let mut run = config(&["--optimizer", "gd"]);
+        run.resume = Some(PathBuf::from("old.ckpt"));
+        run.checkpoint = Some(Checkpointing {
+            path: PathBuf::from("new.ckpt"),
+            every: 1,
+        });
+        let error = |rolled_back| {
+            let done = finished(&[1.0, 0.5, 0.6], StopReason::MaxEpochs);
+            diverged(&run, &done, (3, f64::INFINITY), rolled_back).to_string()
+        };
+        assert!(error(true).contains("start a new run from its parameters with --init new.ckpt"));
+        assert!(error(false).contains("start a new run from its parameters with --init old.ckpt"));
+    }
+
+    /// Under --distributed, which refuses --folds, no notice names the
+    /// decay search.
+    #[test]
+    fn a_distributed_run_is_not_told_of_the_decay_search() {
+        let mut run = config(&[]);
+        assert!(decay_grid(&run).is_some());
+        run.distributed = true;
+        assert_eq!(decay_grid(&run), None);
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.rows.0 = 12;
+        let notice = few_rows_notice(&run, &done).expect("a notice");
+        assert!(!notice.contains("--folds"), "{notice}");
+    }
+
+    /// L-BFGS's epochs notice is for a run --epochs ended.
+    #[test]
+    fn the_lbfgs_epochs_notice_is_for_a_run_epochs_ended() {
+        let run = config(&["--optimizer", "lbfgs"]);
+        let ended = finished(&falling_losses(), StopReason::MaxEpochs);
+        assert!(lbfgs_epochs_notice(&run, &ended).is_some());
+        let converged = finished(&falling_losses(), StopReason::Converged);
+        assert_eq!(lbfgs_epochs_notice(&run, &converged), None);
+    }
+
     /// An interrupted run that can be resumed from nothing says so, unless
     /// --save's line says what it lost.
     #[test]
@@ -1582,6 +1675,54 @@ mod tests {
             level.contains("; the last good parameters (epoch 2) are in run.ckpt"),
             "{level}"
         );
+    }
+
+    /// A divergence under --lr auto says why it trained at no lower rate
+    /// where the schedule's floor refused the next, not where its
+    /// retries had run out.
+    #[test]
+    fn a_divergence_names_the_floor_only_before_the_retries_ran_out() {
+        let flags = [
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.1",
+            "--lr-schedule",
+            "cosine",
+        ];
+        let mut run = config(&[&flags[..], &["--lr-min", "0.05"]].concat());
+        let error = |run: &TrainConfig, retries: usize| {
+            let retry = range::Retry {
+                lr: 0.3,
+                epoch: 2,
+                loss: f64::INFINITY,
+                wall_s: 0.0,
+            };
+            let mut run = run.clone();
+            run.lr_found = Some(range::Found {
+                lr: 0.1,
+                back_off: 10.0,
+                lowest_lr: 1.0,
+                lowest_loss: 0.5,
+                start_loss: 1.0,
+                epochs: 10,
+                rows: 100,
+                wall_s: 0.0,
+                curve: Vec::new(),
+                retries: vec![retry; retries],
+            });
+            let done = finished(&[1.0, 0.5], StopReason::MaxEpochs);
+            diverged(&run, &done, (2, f64::INFINITY), false).to_string()
+        };
+        let floor = "; --lr auto did not train again at 0.033: ";
+        let said = error(&run, range::MAX_RETRIES - 1);
+        assert!(said.contains(floor), "{said}");
+        let said = error(&run, range::MAX_RETRIES);
+        assert!(!said.contains("did not train again"), "{said}");
+        // Without a floor in the way, nothing is said of one.
+        run = config(&flags);
+        let said = error(&run, 1);
+        assert!(!said.contains("did not train again"), "{said}");
     }
 
     /// A loss that fell and then rose over its last epochs (a 5,64,1,7,2,9
