@@ -1474,6 +1474,25 @@ mod tests {
         assert_eq!(said, "--samples must be at most 1000000, not 1000001");
     }
 
+    #[test]
+    fn bench_refuses_0_shards() {
+        let said = bench(&["--shards", "0"]).unwrap_err().to_string();
+        assert_eq!(said, "--shards must be at least 1");
+    }
+
+    /// Under mpirun standard output is a terminal's, whatever it is
+    /// redirected to: --save - is refused with --distributed.
+    #[test]
+    fn a_distributed_run_refuses_save_to_standard_output() {
+        let said = check_train_outputs(&train_args(&["--save", "-", "--distributed"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.starts_with("--save is standard output, which mpirun relays"),
+            "{said}"
+        );
+    }
+
     /// A bench that times no cpu backend refuses that backend's settings.
     #[test]
     fn a_bench_without_the_cpu_refuses_its_settings() {
