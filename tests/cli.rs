@@ -1988,6 +1988,12 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
         ),
         (&csv, &["--epochs", "20", "--optimizer", "adam"]),
         (&csv, &["--epochs", "20", "--quiet"]),
+        // More parameters than rows (a time limit leaves out the decay
+        // search): the few-rows notice names the better remedy.
+        (
+            &csv,
+            &["--epochs", "20", "--hidden", "200", "--max-time", "600"],
+        ),
     ] {
         let err = run(csv, more);
         assert!(!err.contains(notice), "{csv} {more:?}: {err}");

@@ -360,6 +360,10 @@ fn a_resume_past_its_schedule_says_so() {
         let says = format!("{ck}'s {schedule} schedule ends at epoch 10: epochs 11 to 25 train at its last rate, {last}");
         let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "25"]));
         assert!(ok && err.contains(&says), "{err}");
+        // One epoch past its end is told too.
+        let says = format!("{ck}'s {schedule} schedule ends at epoch 10: epochs 11 to 11 train");
+        let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "11"]));
+        assert!(ok && err.contains(&says), "{err}");
         let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &["--epochs", "10"]));
         assert!(ok && !err.contains("schedule ends"), "{err}");
     }
@@ -439,6 +443,17 @@ fn time_limits_take_any_positive_value() {
         saved.target_name.clone(),
     );
     assert_eq!(saved.params, drawn.params);
+    // A resumed run so ended keeps the checkpoint's model.
+    let ck = path(&dir, "ck.st");
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "2", "--checkpoint", &ck],
+    ));
+    let more = ["--epochs", "4", "--max-time", "1e-9"];
+    let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &more));
+    let says = "warning: --max-time ended the run before its first epoch, so the model is the checkpoint's";
+    assert!(ok && err.contains(says), "{err}");
     // One row cannot be split, whatever the fraction.
     std::fs::write(&csv, "a,y\n1,2\n").unwrap();
     for fraction in ["0.1", "0.5", "0.9"] {
