@@ -3179,6 +3179,28 @@ fn lr_auto_trains_at_a_tenth_of_the_range_tests_lowest() {
     ]);
 }
 
+/// A floor (`--lr-min`) not below the rate `--lr auto` chose is refused
+/// after the range test, naming the rate chosen; nothing is trained or
+/// saved.
+#[test]
+fn lr_auto_refuses_a_floor_above_the_rate_it_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model] = paths(&dir, ["d.csv", "m.st"]);
+    gen_csv(&csv, "300", "3", "4");
+    let mut args = train_data(&csv, "cpu", SMALL_ADAM);
+    let floor = ["--lr", "auto", "--lr-schedule", "cosine", "--lr-min", "5"];
+    args.extend_from_slice(&floor);
+    args.extend_from_slice(&["--epochs", "20", "--save", &model]);
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("--lr auto chose ")
+            && err.contains("--lr-min must be at least 0 and below --lr ("),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&model).exists());
+}
+
 /// With full batches on more than 16,384 rows, the range test trains on a
 /// sample of 16,384 of them, the first of epoch 0's shuffle by --seed: its
 /// result is the test's on a file of just those rows, in that order. The

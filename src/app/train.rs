@@ -3363,9 +3363,94 @@ mod tests {
         // Lowest before the last 5 rates: a minimum.
         let minimum = [1.0, 0.5, 0.2, 0.25, 0.26, 0.27, 0.28, 0.28, 0.29, 0.29];
         assert!(!lowest_at_edge(&found(&minimum)));
+        // The 5th rate from the last is among the edge's, the 6th not.
+        let fifth = [1.0, 0.9, 0.8, 0.7, 0.6, 0.2, 0.25, 0.26, 0.27, 0.28];
+        assert!(lowest_at_edge(&found(&fifth)));
+        let sixth = [1.0, 0.9, 0.8, 0.7, 0.2, 0.25, 0.26, 0.27, 0.28, 0.29];
+        assert!(!lowest_at_edge(&found(&sixth)));
         // A loss that is not finite after the lowest is a blow-up.
         let blown = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, f64::NAN];
         assert!(!lowest_at_edge(&found(&blown)));
+    }
+
+    /// A run at the rate `--lr auto` chose that diverged is trained again
+    /// at a third of its rate, the diverged run recorded, with what
+    /// `--max-time` left; not after 3 retries, nor with no time left, nor
+    /// where the run did not diverge or chose its rate by hand.
+    #[test]
+    fn a_diverged_auto_run_is_retried_a_third_lower_three_times_at_most() {
+        let line = [
+            "shadertrain",
+            "train",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "auto",
+        ];
+        let crate::cli::Command::Train(args) = crate::cli::Cli::try_parse_noting_given(line)
+            .unwrap()
+            .command
+        else {
+            panic!("train");
+        };
+        let (mut config, _) = TrainConfig::resolve(&args).unwrap();
+        config.quiet = true;
+        config.run.optimizer = config.run.optimizer.with_lr(0.63);
+        config.max_time = Some(Duration::from_secs(10));
+        let curve = vec![range::Point { lr: 6.3, loss: 0.5 }];
+        config.lr_found = Some(Found {
+            lr: 0.63,
+            back_off: 10.0,
+            lowest_lr: 6.3,
+            lowest_loss: 0.5,
+            start_loss: 1.0,
+            epochs: 1,
+            rows: 64,
+            wall_s: 0.0,
+            curve,
+            retries: Vec::new(),
+        });
+        let diverged = StopReason::Diverged {
+            epoch: 7,
+            loss: f64::INFINITY,
+            rolled_back: false,
+        };
+        let again = retry(&config, diverged, Duration::from_secs(4)).unwrap();
+        assert_eq!(again.run.optimizer.lr(), 0.21);
+        assert_eq!(again.max_time, Some(Duration::from_secs(6)));
+        let retries = &again.lr_found.as_ref().unwrap().retries;
+        assert_eq!(
+            retries[..],
+            [range::Retry {
+                lr: 0.63,
+                epoch: 7,
+                loss: f64::INFINITY,
+                wall_s: 4.0
+            }]
+        );
+        // The second and third from the one before; no fourth.
+        let second = retry(&again, diverged, Duration::from_secs(1)).unwrap();
+        assert_eq!(second.run.optimizer.lr(), 0.07);
+        let third = retry(&second, diverged, Duration::from_secs(1)).unwrap();
+        assert_eq!(third.lr_found.as_ref().unwrap().retries.len(), 3);
+        assert!(retry(&third, diverged, Duration::from_secs(1)).is_none());
+        // No time left, or none at all.
+        for spent in [10, 11] {
+            assert!(retry(&config, diverged, Duration::from_secs(spent)).is_none());
+        }
+        let unbounded = TrainConfig {
+            max_time: None,
+            ..config.clone()
+        };
+        let again = retry(&unbounded, diverged, Duration::from_secs(99)).unwrap();
+        assert_eq!(again.max_time, None);
+        // Not diverged, or a rate given by hand.
+        assert!(retry(&config, StopReason::Converged, Duration::ZERO).is_none());
+        let by_hand = TrainConfig {
+            lr_found: None,
+            ..config.clone()
+        };
+        assert!(retry(&by_hand, diverged, Duration::ZERO).is_none());
     }
 
     /// Process `rank` of as many as `times` has seconds, each its time.

@@ -304,6 +304,22 @@ mod tests {
         assert!((TEST.choose(&flat, BACK_OFF).unwrap().lowest_lr / 1e-4 - 1.0).abs() < 1e-12);
     }
 
+    /// A blow-up is a loss over [`DIVERGED`] times the lowest before it,
+    /// the starting loss included: exactly 4 times is not one, and a
+    /// first update that leaves 5 times the start is, so that nothing
+    /// after it is chosen.
+    #[test]
+    fn a_blow_up_is_over_four_times_the_lowest_the_start_included() {
+        assert_eq!(diverged_at(&[1.0, 0.25, 1.0, 0.2]), None);
+        assert_eq!(diverged_at(&[1.0, 0.25, 1.0 + 1e-12]), Some(2));
+        assert_eq!(diverged_at(&[1.0, 3.9, 0.1]), None);
+        assert_eq!(diverged_at(&[1.0, 5.0, 0.1]), Some(1));
+        assert_eq!(
+            TEST.choose(&[1.0, 5.0, 0.1, 0.05], BACK_OFF),
+            Err(NoRate::NeverFell { start_loss: 1.0 })
+        );
+    }
+
     #[test]
     fn no_rate_where_the_loss_never_fell_or_cannot_be_judged() {
         assert_eq!(
