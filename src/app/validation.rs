@@ -181,6 +181,52 @@ mod tests {
         assert!(v.kept().is_none());
     }
 
+    /// Of equal lowest measurements the earliest is kept, and the
+    /// patience counts from it; a measurement that is not finite is never
+    /// kept, even as the first, so the finite one after it is.
+    #[test]
+    fn the_earliest_of_equal_lows_is_kept_and_stalls_first() {
+        let rows = Dataset::synthetic(64, 2, 1).unwrap();
+        let names = rows.feature_names.clone();
+        let layout = Layout::new(2, &[4]).unwrap();
+        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let scorer = || Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
+        let nan = vec![f32::NAN; m.params.len()];
+        let same: Vec<f32> = m.params.clone();
+        let mut v = Validation::new(scorer(), Vec::new(), true, None);
+        v.record(0, &nan);
+        assert!(v.kept().is_none(), "a NaN loss kept");
+        v.record(2, &m.params);
+        v.record(5, &same);
+        assert_eq!(v.kept().map(|k| k.epoch), Some(2));
+        assert_eq!(v.best().map(|b| b.0), Some(2));
+        assert!(v.stalled(3) && !v.stalled(4));
+    }
+
+    /// A backend's own measurements are taken from the latest recorded
+    /// epoch on: that epoch measured again (after a rollback) replaces
+    /// the one before, and a series cut short (where the run stopped)
+    /// cuts the losses there.
+    #[test]
+    fn follows_a_backends_measurements_from_the_latest_epoch() {
+        let rows = Dataset::synthetic(64, 2, 1).unwrap();
+        let names = rows.feature_names.clone();
+        let layout = Layout::new(2, &[4]).unwrap();
+        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let scorer = Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
+        let mut v = Validation::new(scorer, Vec::new(), false, None);
+        v.follow(&[]);
+        assert!(v.losses().is_empty());
+        v.follow(&[4.0, 3.0, 2.0]);
+        v.follow(&[4.0, 3.0, 2.5, 1.0]);
+        assert_eq!(v.losses(), [(0, 4.0), (1, 3.0), (2, 2.5), (3, 1.0)]);
+        v.follow(&[4.0, 3.0]);
+        assert_eq!(v.losses(), [(0, 4.0), (1, 3.0)]);
+        assert_eq!(v.dense(3)[..2], [4.0, 3.0]);
+        assert!(v.dense(3)[2].is_nan());
+        assert_eq!((v.at(1), v.at(2)), (Some(3.0), None));
+    }
+
     /// Stalled: the lowest measurement is `patience` epochs or more behind
     /// the latest, however sparse the measurements.
     #[test]
