@@ -242,6 +242,54 @@ mod tests {
             e,
             "use fewer rows (their values alone take 57.2 MiB) or a smaller --hidden"
         );
+        // Rows of exactly half the rest are named first too.
+        let half = |rows| super::advice(&Optimizer::gd(0.1), p, 200, (others, rows), Some(1));
+        assert!(half(Some(50_000_000)).starts_with("use fewer rows"));
+        assert!(half(Some(49_999_999)).starts_with("use a smaller --hidden"));
+        // A history of one pair that fits exactly is advised.
+        let one = Optimizer::Lbfgs {
+            lr: 1.0,
+            history_size: 1,
+            gtol: 1e-7,
+            weight_decay: 0.0,
+        };
+        // With the rest, `others`.
+        let one = lbfgs::bytes_needed(p, &one, 200).unwrap() + 100_000_000;
+        assert!(advice(&lbfgs, one).starts_with("use a smaller --history-size"));
+        assert!(advice(&lbfgs, one - 1).starts_with("use a first-order --optimizer"));
+    }
+
+    /// A run refused for memory needs the model twice (the parameters and
+    /// the copy its result is written from), the backend's buffers and the
+    /// validation scorer's.
+    #[test]
+    fn a_refusal_counts_the_model_twice_the_backend_and_the_held_out_rows() {
+        let line = [
+            "shadertrain",
+            "train",
+            "--optimizer",
+            "adam",
+            "--threads",
+            "2",
+        ];
+        let crate::cli::Command::Train(args) = crate::cli::Cli::try_parse_noting_given(line)
+            .unwrap()
+            .command
+        else {
+            panic!("train");
+        };
+        let (config, _) = TrainConfig::resolve(&args).unwrap();
+        // A trillion parameters, more than any machine here holds.
+        let layout = Layout::new(1_000_000, &[1_000_000]).unwrap();
+        let (train, val) = (1000, 100);
+        let e = check(&config, &Device::Cpu, &layout, (train, val)).unwrap_err();
+        let Some(crate::error::Error::NotEnoughMemory { need, .. }) = e.downcast_ref() else {
+            panic!("{e:#}");
+        };
+        let opt = &config.run.optimizer;
+        let fast = |rows| Fast::bytes_needed(&layout, rows, opt, 2).unwrap();
+        let want = 2 * 4 * layout.len() as u64 + fast(train) + fast(val);
+        assert_eq!(*need, Some(want));
     }
 
     #[test]
