@@ -37,8 +37,9 @@ pub const MINI_BATCHES: usize = 8;
 /// its rates carry over, and the test costs little on a large file.
 pub const FULL_BATCH_ROWS: usize = 16_384;
 
-/// The test stops once a loss is this many times its lowest so far (or is
-/// not finite): the rate has passed where training works.
+/// The test stops once a loss is more than this many times its lowest so
+/// far, the start's included (or is not finite): the rate has passed
+/// where training works.
 pub const DIVERGED: f64 = 4.0;
 
 /// The rate chosen is the lowest loss's rate divided by this, to two
@@ -227,8 +228,9 @@ fn two_digits(x: f64) -> f64 {
     format!("{x:.1e}").parse().unwrap_or(x)
 }
 
-/// The index of the first loss that is not finite or is [`DIVERGED`]
-/// times the lowest before it, if any: where a range test stops.
+/// The index of the first loss that is not finite or is more than
+/// [`DIVERGED`] times the lowest before it, if any: where a range test
+/// stops.
 pub fn diverged_at(losses: &[f64]) -> Option<usize> {
     let mut lowest = f64::INFINITY;
     for (i, &l) in losses.iter().enumerate() {
