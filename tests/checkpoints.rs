@@ -16,6 +16,32 @@ use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
 use shadertrain::train::Kept;
 
+/// A checkpoint's view of a cpu run at `epoch` with `history`, `options`
+/// and `optimizer`'s state, and nothing else recorded (no held-out
+/// losses, data digest, kept parameters, threads, kernels, precision or
+/// `--lr auto`).
+fn cpu_view<'a>(
+    epoch: usize,
+    history: &'a [f64],
+    options: &'a serde_json::Value,
+    optimizer: &'a Saved,
+) -> CheckpointView<'a> {
+    CheckpointView {
+        epoch,
+        history,
+        options,
+        val_history: &[],
+        optimizer,
+        data: None,
+        kept: None,
+        backend: Some("cpu"),
+        threads: None,
+        kernels: None,
+        precision: None,
+        lr_auto: None,
+    }
+}
+
 /// The backend that wrote a checkpoint, its threads and its precision
 /// round-trip; a name that is not a backend is refused, naming it, and so
 /// is 0 threads.
@@ -38,18 +64,10 @@ fn the_backend_a_checkpoint_names_is_checked() {
         let precision = (backend == Some("gpu")).then_some("mixed");
         let ck = dir.path().join(format!("ck{i}.st"));
         let view = CheckpointView {
-            epoch: 1,
-            history: &[0.5],
-            options: &options,
-            val_history: &[],
-            optimizer: &state,
-            data: None,
-            kept: None,
             backend,
             threads,
-            kernels: None,
             precision,
-            lr_auto: None,
+            ..cpu_view(1, &[0.5], &options, &state)
         };
         CheckpointWriter::new(&ck, None)
             .write(&model, &view)
@@ -206,20 +224,7 @@ fn a_checkpoint_writes_as_many_bytes_late_in_a_run_as_early() {
     let history: Vec<f64> = (0..1_001_001).map(|k| 1.0 / (k as f64 + 1.0)).collect();
     let options = serde_json::json!({});
     let state = Saved::default();
-    let view = |epoch| CheckpointView {
-        epoch,
-        history: &history,
-        options: &options,
-        val_history: &[],
-        optimizer: &state,
-        data: None,
-        kept: None,
-        backend: Some("cpu"),
-        threads: None,
-        kernels: None,
-        precision: None,
-        lr_auto: None,
-    };
+    let view = |epoch| cpu_view(epoch, &history, &options, &state);
     let mut writer = CheckpointWriter::new(&ck, None);
     let mut cost = |epoch| {
         let before = bytes_written();
@@ -262,20 +267,7 @@ fn a_checkpoint_after_a_rollback_loads_its_own_history() {
     again.extend([0.3, 0.2, 0.1]);
     let options = serde_json::json!({});
     let state = Saved::default();
-    let view = |epoch, history| CheckpointView {
-        epoch,
-        history,
-        options: &options,
-        val_history: &[],
-        optimizer: &state,
-        data: None,
-        kept: None,
-        backend: Some("cpu"),
-        threads: None,
-        kernels: None,
-        precision: None,
-        lr_auto: None,
-    };
+    let view = |epoch, history| cpu_view(epoch, history, &options, &state);
     let mut writer = CheckpointWriter::new(&ck, None);
     writer.write(&model, &view(5, &first)).unwrap();
     writer.write(&model, &view(3, &first)).unwrap();
@@ -1145,18 +1137,8 @@ fn state_without_its_count_or_epoch_is_refused() {
         params: model.params.clone(),
     };
     let view = CheckpointView {
-        epoch: 2,
-        history: &[0.5, 0.4],
-        options: &options,
-        val_history: &[],
-        optimizer: &state,
-        data: None,
         kept: Some(&kept),
-        backend: Some("cpu"),
-        threads: None,
-        kernels: None,
-        precision: None,
-        lr_auto: None,
+        ..cpu_view(2, &[0.5, 0.4], &options, &state)
     };
     CheckpointWriter::new(&ck, None)
         .write(&model, &view)
@@ -1399,20 +1381,7 @@ fn a_history_with_a_loss_that_is_not_finite_is_refused() {
     for (name, bad) in [("nan.st", f64::NAN), ("inf.st", f64::INFINITY)] {
         let ck = dir.path().join(name);
         let history = [1.0, bad, 0.25];
-        let view = CheckpointView {
-            epoch: 3,
-            history: &history,
-            options: &options,
-            val_history: &[],
-            optimizer: &state,
-            data: None,
-            kept: None,
-            backend: Some("cpu"),
-            threads: None,
-            kernels: None,
-            precision: None,
-            lr_auto: None,
-        };
+        let view = cpu_view(3, &history, &options, &state);
         CheckpointWriter::new(&ck, None)
             .write(&model, &view)
             .unwrap();

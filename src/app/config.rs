@@ -1345,7 +1345,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
 
@@ -1366,8 +1366,8 @@ mod tests {
         args
     }
 
-    /// `train` with `flags`, checked.
-    fn config(flags: &[&str]) -> TrainConfig {
+    /// `train` with `flags` after `--synthetic 100 --features 2`, checked.
+    pub(in crate::app) fn config(flags: &[&str]) -> TrainConfig {
         TrainConfig::resolve(&train_args(flags))
             .expect("the flags resolve")
             .0

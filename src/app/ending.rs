@@ -1167,6 +1167,7 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::config::tests::config;
     use crate::app::config::{Checkpointing, DecaySearch};
     use crate::app::report::{KeptBy, KeptSummary};
     use crate::app::validation::Validation;
@@ -1174,24 +1175,6 @@ mod tests {
     use crate::train::Outcome;
     use std::path::PathBuf;
     use std::time::Duration;
-
-    /// `train` with `flags` after `--synthetic 100 --features 2`, checked.
-    fn config(flags: &[&str]) -> TrainConfig {
-        let line = [
-            "shadertrain",
-            "train",
-            "--synthetic",
-            "100",
-            "--features",
-            "2",
-        ];
-        let cli = crate::cli::Cli::try_parse_noting_given(line.iter().chain(flags))
-            .expect("the flags parse");
-        let crate::cli::Command::Train(args) = cli.command else {
-            unreachable!("a train command")
-        };
-        TrainConfig::resolve(&args).expect("the flags resolve").0
-    }
 
     /// A run of a 2-3-1 network (13 parameters) on 100 rows whose losses
     /// by epoch were `losses`, stopped by `reason`.
