@@ -642,11 +642,6 @@ mod tests {
         assert_eq!(ratio(0.09996), "0.10x");
         assert_eq!(ratio(0.5), "0.50x");
         assert_eq!(ratio(8.333), "8.33x");
-        assert_eq!(units::decimals(0.002681, 2), "0.00268");
-        assert_eq!(units::decimals(0.0, 2), "0.00");
-        assert_eq!(units::decimals(12.345, 2), "12.35");
-        assert_eq!(units::decimals(0.00022, 3), "0.00022");
-        assert_eq!(units::decimals(0.0123, 3), "0.012");
     }
 
     /// A peer's line is taken only where its times are positive, finite

@@ -1524,8 +1524,8 @@ pub struct BenchArgs {
 
     /// Time the sharded trainer of `train --distributed` instead, under
     /// `mpirun -np P`: per-epoch time, the share of it spent gathering and
-    /// summing the shards' partials, and the bytes each process receives
-    /// per epoch. Each process generates only its rows.
+    /// summing the shards' partials, and the bytes process 0 receives per
+    /// epoch. Each process generates only its rows.
     #[arg(long)]
     pub distributed: bool,
 

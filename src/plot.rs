@@ -362,25 +362,32 @@ impl Picture for LossCurve<'_> {
 }
 
 /// The range test's `points` (rate, loss) as drawn under a loss axis that
-/// stops at `hi`: up to the first loss above it, and from there to the
-/// top edge on the way to that loss (straight on the log scales), so a
-/// blow-up leaves the picture rather than running along its top as if
-/// the loss had levelled off. The test ends at the blow-up, so nothing
-/// after it is lost.
-fn up_to_the_top(points: &[(f64, f64)], hi: f64) -> Vec<(f64, f64)> {
-    let mut shown: Vec<(f64, f64)> = Vec::with_capacity(points.len());
-    for &(lr, loss) in points {
-        if loss <= hi {
-            shown.push((lr, loss));
-            continue;
+/// stops at `hi`: the runs of the curve below it, each leaving through
+/// the top edge towards the loss above it and coming back in from it
+/// (straight on the log scales), so a blow-up leaves the picture rather
+/// than running along its top as if the loss had levelled off, and a
+/// point back under the top after it (the curve ends one update after
+/// its blow-up) is drawn.
+fn below_the_top(points: &[(f64, f64)], hi: f64) -> Vec<Vec<(f64, f64)>> {
+    // Where the straight line from `a` to `b` on the log scales, one of
+    // them above `hi` and the other not, meets it.
+    let edge = |(lr0, loss0): (f64, f64), (lr1, loss1): (f64, f64)| {
+        let t = (hi / loss0).ln() / (loss1 / loss0).ln();
+        (lr0 * (lr1 / lr0).powf(t), hi)
+    };
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut before: Option<(f64, f64)> = None;
+    for &point in points {
+        match (before, point.1 <= hi) {
+            (Some(b), true) if b.1 > hi => runs.push(vec![edge(b, point), point]),
+            (Some(b), true) if b.1 <= hi => runs.last_mut().expect("a run").push(point),
+            (_, true) => runs.push(vec![point]),
+            (Some(b), false) if b.1 <= hi => runs.last_mut().expect("a run").push(edge(b, point)),
+            (_, false) => {}
         }
-        if let Some(&(lr0, loss0)) = shown.last() {
-            let t = (hi / loss0).ln() / (loss / loss0).ln();
-            shown.push((lr0 * (lr / lr0).powf(t), hi));
-        }
-        break;
+        before = Some(point);
     }
-    shown
+    runs
 }
 
 /// `--lr auto`'s range test: the loss after each epoch's update against
@@ -439,10 +446,10 @@ impl Picture for RangeCurve<'_> {
             .draw()?;
         let color = COLORS[0];
         chart
-            .draw_series(LineSeries::new(
-                up_to_the_top(&points, hi),
-                color.stroke_width(2),
-            ))?
+            .draw_series(
+                (below_the_top(&points, hi).into_iter())
+                    .map(|run| PathElement::new(run, color.stroke_width(2))),
+            )?
             .label("loss after the epoch's update")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         let lowest = COLORS[2];
@@ -700,27 +707,29 @@ impl Picture for BenchBars<'_> {
 mod tests {
     use super::*;
 
-    /// The curve stops where it crosses the axis' top, at the rate where
-    /// the log-log line to the first loss above meets it, and keeps no
-    /// point after.
+    /// The curve leaves through the axis' top at the rate where the
+    /// log-log line to the first loss above meets it, and comes back in
+    /// the same way for a point under it after.
     #[test]
-    fn the_range_curve_leaves_through_the_top() {
+    fn the_range_curve_leaves_and_comes_back_through_the_top() {
         let points = [(1e-3, 1.0), (1e-2, 0.5), (1e-1, 1e3), (1.0, 8.0)];
-        let shown = up_to_the_top(&points, 10.0);
-        assert_eq!(shown.len(), 3, "{shown:?}");
-        assert_eq!(shown[..2], points[..2]);
+        let runs = below_the_top(&points, 10.0);
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!(runs[0][..2], points[..2]);
         // From 0.5 to 1e3 in loss, 10 is log(20)/log(2000) of the way, so
-        // at 1e-2 · 10^that.
-        let t = 20f64.ln() / 2000f64.ln();
-        let (lr, loss) = shown[2];
-        assert!(
-            (lr / (1e-2 * 10f64.powf(t)) - 1.0).abs() < 1e-12,
-            "{shown:?}"
-        );
-        assert_eq!(loss, 10.0);
-        // All below: every point; the first above: none.
-        assert_eq!(up_to_the_top(&points[..2], 10.0), points[..2]);
-        assert!(up_to_the_top(&[(1e-3, 20.0), (1e-2, 1.0)], 10.0).is_empty());
+        // at 1e-2 · 10^that; back from 1e3 to 8, log(100)/log(125).
+        let out = 1e-2 * 10f64.powf(20f64.ln() / 2000f64.ln());
+        let back = 1e-1 * 10f64.powf(100f64.ln() / 125f64.ln());
+        let close =
+            |(lr, loss): (f64, f64), want: f64| (lr / want - 1.0).abs() < 1e-12 && loss == 10.0;
+        assert!(runs[0].len() == 3 && close(runs[0][2], out), "{runs:?}");
+        assert!(runs[1].len() == 2 && close(runs[1][0], back), "{runs:?}");
+        assert_eq!(runs[1][1], points[3]);
+        // All below: one run of every point; all above: none.
+        assert_eq!(below_the_top(&points[..2], 10.0), [points[..2].to_vec()]);
+        assert!(below_the_top(&[(1e-3, 20.0), (1e-2, 30.0)], 10.0).is_empty());
+        // At the top exactly is below it.
+        assert_eq!(below_the_top(&[(1e-3, 10.0)], 10.0), [vec![(1e-3, 10.0)]]);
     }
 
     /// A backend whose device differs by shape names each with its shapes.

@@ -58,10 +58,11 @@ pub fn seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
-/// `x` with `places` decimals, or with three significant digits where it
-/// is positive and below 0.995 · 10^(1 − places) (0.0995 at two places),
-/// where those decimals would keep two digits of it at most: 0.00268
-/// rather than 0.00.
+/// `x` with `places` decimals; where it is positive and below
+/// 0.995 · 10^(1 − places) (0.0995 at two places), where those decimals
+/// would show one significant digit of it at most (or round it up to
+/// 0.10), with three significant digits instead, trailing zeros dropped:
+/// 0.00268 rather than 0.00, 0.0567 rather than 0.06, 0.0049 for 0.00490.
 pub fn decimals(x: f64, places: usize) -> String {
     let below = 0.995 * 10f64.powi(1 - places as i32);
     match x > 0.0 && x < below {
@@ -128,6 +129,24 @@ mod tests {
     }
 
     use super::*;
+
+    /// Fixed decimals, but where they would show one digit at most.
+    #[test]
+    fn small_values_keep_three_digits_where_decimals_would_lose_them() {
+        assert_eq!(decimals(0.002681, 2), "0.00268");
+        assert_eq!(decimals(0.0567, 2), "0.0567");
+        assert_eq!(decimals(0.0994, 2), "0.0994");
+        assert_eq!(decimals(0.0995, 2), "0.10");
+        assert_eq!(decimals(12.345, 2), "12.35");
+        assert_eq!(decimals(0.0049, 3), "0.0049");
+        assert_eq!(decimals(0.00022, 3), "0.00022");
+        assert_eq!(decimals(0.0123, 3), "0.012");
+        // Zero, negatives and what is not a number as the decimals write them.
+        assert_eq!(decimals(0.0, 2), "0.00");
+        assert_eq!(decimals(-0.002, 2), "-0.00");
+        assert_eq!(decimals(f64::NAN, 3), "NaN");
+        assert_eq!(decimals(f64::INFINITY, 3), "inf");
+    }
 
     #[test]
     fn counts_sizes_and_durations_read_as_words() {

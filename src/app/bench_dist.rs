@@ -30,8 +30,9 @@ pub struct DistRecord {
     /// Of a median epoch, the seconds in the gather and the ordered sum
     /// (waiting for the slowest process included), on the slowest process.
     pub reduce_s: f64,
-    /// Bytes each process receives per epoch (8·(2 + parameters) per shard
-    /// of the others), and sends.
+    /// Bytes process 0 receives per epoch (8·(2 + parameters) per shard of
+    /// the others; the other processes, which hold as many shards or one
+    /// more, as many or fewer), and sends.
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -161,7 +162,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             };
             if rank == 0 && !args.quiet {
                 crate::say!(
-                    "{} {kind} on {} × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in per process per epoch",
+                    "{} {kind} on {} × {count} shards: median {:.3e} s/epoch, reduce {:.3e} s ({:.1}%), {} B in to process 0 per epoch",
                     record.shape,
                     units::count(size, "process"),
                     record.epoch_s,

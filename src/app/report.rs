@@ -692,8 +692,8 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::decimals(outcome.elapsed.as_secs_f64(), 3),
             units::decimals(outcome.time_per_epoch().as_secs_f64() * 1e3, 3),
             (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
-                " (and {:.3} s before it, choosing the weight decay)",
-                f.wall_s
+                " (and {} s before it, choosing the weight decay)",
+                units::decimals(f.wall_s, 3)
             ))
         ),
     }
