@@ -832,7 +832,12 @@ fn a_resume_with_fewer_epochs_than_its_checkpoint_is_refused() {
     assert!(!Path::new(&saved).exists(), "a refused run saved a model");
     let (ok, _, err) = resume_to(&ck, "6", &["--save", &saved]);
     assert!(ok, "{err}");
-    assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.epoch, 6);
+    let (at_checkpoint, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert_eq!(c.epoch, 6);
+    assert_eq!(
+        load_model(Path::new(&saved)).unwrap().params,
+        at_checkpoint.params
+    );
 }
 
 /// A checkpoint copied under another name reads the original's history

@@ -1997,6 +1997,10 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
     ] {
         let err = run(csv, more);
         assert!(!err.contains(notice), "{csv} {more:?}: {err}");
+        if more.contains(&"200") {
+            let few = "1001 parameters outnumber the 400 rows";
+            assert!(err.contains(few), "{more:?}: {err}");
+        }
     }
 }
 

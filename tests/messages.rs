@@ -445,10 +445,14 @@ fn time_limits_take_any_positive_value() {
         "cpu",
         &["--epochs", "2", "--checkpoint", &ck],
     ));
-    let more = ["--epochs", "4", "--max-time", "1e-9"];
+    let more = ["--epochs", "4", "--max-time", "1e-9", "--save", &model];
     let (ok, _, err) = shadertrain(&train_resume(&ck, "cpu", &more));
     let says = "warning: --max-time ended the run before its first epoch, so the model is the checkpoint's";
     assert!(ok && err.contains(says), "{err}");
+    let saved = shadertrain::io::load_model(std::path::Path::new(&model)).unwrap();
+    let (at_checkpoint, _) = shadertrain::io::load_checkpoint(std::path::Path::new(&ck)).unwrap();
+    assert_eq!(saved.params, at_checkpoint.params);
+    assert_ne!(saved.params, drawn.params, "the checkpoint's model trained");
     // One row cannot be split, whatever the fraction.
     std::fs::write(&csv, "a,y\n1,2\n").unwrap();
     for fraction in ["0.1", "0.5", "0.9"] {

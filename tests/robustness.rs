@@ -169,27 +169,32 @@ fn five_epochs_then_resume_five_equals_ten_keeping_the_best() {
     }
 }
 
-/// A resume counts `--val-patience` from the epoch its checkpoint was
-/// written at: the bouncing run's validation loss is lowest at epoch 0
-/// until epoch 5, so a checkpoint at epoch 4 is one epoch short of
+/// A resume counts `--val-patience` from the held-out loss's lowest epoch
+/// before its checkpoint: the bouncing run's validation loss is lowest at
+/// epoch 0 until epoch 5, so a checkpoint at epoch 4 is one epoch short of
 /// stalling under --val-patience 5, and the resumed run trains on (to a
-/// new lowest at 5) and saves what the run straight through saves.
+/// new lowest at 5), while one at epoch 3 under --val-patience 4 stops at
+/// 4 (not 4 epochs after the resume); each saves what the run straight
+/// through saves.
 #[test]
 fn a_resume_one_epoch_short_of_val_patience_trains_on() {
     let dir = tempfile::tempdir().unwrap();
     let [full, fh, ck, res, rh] = paths(&dir, ["full.st", "f.csv", "ck.st", "res.st", "r.csv"]);
-    let patience = ["--validation-split", "0.2", "--val-patience", "5"];
-    let run = |extra: &[&str]| {
-        let more = [&["--hidden", "7,4", "-q"], BOUNCE, &patience, extra].concat();
-        run_ok(&train_synthetic("300", "3", "cpu", &more));
-    };
-    run(&["--epochs", "10", "--save", &full, "--history", &fh]);
-    run(&["--epochs", "4", "--checkpoint", &ck]);
-    let more = ["--epochs", "10", "--save", &res, "--history", &rh];
-    let (_, err) = run_ok_out_err(&train_resume(&ck, "cpu", &more));
-    assert!(!err.contains("no epoch ran"), "{err}");
-    assert_same_file(&full, &res, "model resumed one epoch short of stalling");
-    assert_same_file(&fh, &rh, "history resumed one epoch short of stalling");
+    for (patience, at) in [("5", "4"), ("4", "3")] {
+        let run = |extra: &[&str]| {
+            let patience = ["--validation-split", "0.2", "--val-patience", patience];
+            let more = [&["--hidden", "7,4", "-q"], BOUNCE, &patience, extra].concat();
+            run_ok(&train_synthetic("300", "3", "cpu", &more));
+        };
+        run(&["--epochs", "10", "--save", &full, "--history", &fh]);
+        run(&["--epochs", at, "--checkpoint", &ck]);
+        let more = ["--epochs", "10", "--save", &res, "--history", &rh];
+        let (_, err) = run_ok_out_err(&train_resume(&ck, "cpu", &more));
+        assert!(!err.contains("no epoch ran"), "{err}");
+        let what = format!("--val-patience {patience} resumed at {at}");
+        assert_same_file(&full, &res, &format!("model, {what}"));
+        assert_same_file(&fh, &rh, &format!("history, {what}"));
+    }
 }
 
 /// A periodic checkpoint holds `--keep best-val`'s parameters so far, as

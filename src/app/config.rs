@@ -1443,9 +1443,8 @@ pub(super) mod tests {
 
     #[test]
     fn checkpoint_every_0_is_refused() {
-        let dir = std::env::temp_dir().join(format!("config-every-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        let path = dir.join("run.ckpt");
+        let dir = tempfile::tempdir().expect("a folder");
+        let path = dir.path().join("run.ckpt");
         let path = path.to_str().expect("a UTF-8 path");
         let refused = |every: &str| {
             check_train_outputs(&train_args(&[
@@ -1463,7 +1462,6 @@ pub(super) mod tests {
             Some("--checkpoint-every must be at least 1")
         );
         assert_eq!(refused("1"), None);
-        std::fs::remove_dir_all(&dir).expect("the folder removed");
     }
 
     /// bench's counts go up to 1,000,000, that one included.
