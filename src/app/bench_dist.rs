@@ -31,8 +31,8 @@ pub struct DistRecord {
     /// (waiting for the slowest process included), on the slowest process.
     pub reduce_s: f64,
     /// Bytes process 0 receives per epoch (8·(2 + parameters) per shard of
-    /// the others; the other processes, which hold as many shards or one
-    /// more, as many or fewer), and sends.
+    /// the others; it holds the fewest shards, so the others receive as
+    /// many or fewer), and sends.
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
