@@ -380,8 +380,8 @@ fn below_the_top(points: &[(f64, f64)], hi: f64) -> Vec<Vec<(f64, f64)>> {
     for &point in points {
         match (before, point.1 <= hi) {
             (Some(b), true) if b.1 > hi => runs.push(vec![edge(b, point), point]),
-            (Some(b), true) if b.1 <= hi => runs.last_mut().expect("a run").push(point),
-            (_, true) => runs.push(vec![point]),
+            (Some(_), true) => runs.last_mut().expect("a run").push(point),
+            (None, true) => runs.push(vec![point]),
             (Some(b), false) if b.1 <= hi => runs.last_mut().expect("a run").push(edge(b, point)),
             (_, false) => {}
         }

@@ -264,21 +264,7 @@ mod tests {
     /// validation scorer's.
     #[test]
     fn a_refusal_counts_the_model_twice_the_backend_and_the_held_out_rows() {
-        let line = [
-            "shadertrain",
-            "train",
-            "--optimizer",
-            "adam",
-            "--threads",
-            "2",
-        ];
-        let crate::cli::Command::Train(args) = crate::cli::Cli::try_parse_noting_given(line)
-            .unwrap()
-            .command
-        else {
-            panic!("train");
-        };
-        let (config, _) = TrainConfig::resolve(&args).unwrap();
+        let config = crate::app::config::tests::config(&["--optimizer", "adam", "--threads", "2"]);
         // A trillion parameters, more than any machine here holds.
         let layout = Layout::new(1_000_000, &[1_000_000]).unwrap();
         let (train, val) = (1000, 100);

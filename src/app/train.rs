@@ -3379,21 +3379,8 @@ mod tests {
     /// where the run did not diverge or chose its rate by hand.
     #[test]
     fn a_diverged_auto_run_is_retried_a_third_lower_three_times_at_most() {
-        let line = [
-            "shadertrain",
-            "train",
-            "--optimizer",
-            "adam",
-            "--lr",
-            "auto",
-        ];
-        let crate::cli::Command::Train(args) = crate::cli::Cli::try_parse_noting_given(line)
-            .unwrap()
-            .command
-        else {
-            panic!("train");
-        };
-        let (mut config, _) = TrainConfig::resolve(&args).unwrap();
+        let mut config =
+            crate::app::config::tests::config(&["--optimizer", "adam", "--lr", "auto"]);
         config.quiet = true;
         config.run.optimizer = config.run.optimizer.with_lr(0.63);
         config.max_time = Some(Duration::from_secs(10));

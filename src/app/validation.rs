@@ -140,19 +140,21 @@ mod tests {
     use crate::model::{Activation, Layout, Model};
     use crate::optim::Optimizer;
 
+    /// 64 synthetic rows of 2 features, and a 2 → 4 → 1 tanh network
+    /// drawn with seed 1, for a scorer over them.
+    fn rows_and_model() -> (Dataset, Model) {
+        let rows = Dataset::synthetic(64, 2, 1).unwrap();
+        let names = rows.feature_names.clone();
+        let layout = Layout::new(2, &[4]).unwrap();
+        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        (rows, m)
+    }
+
     /// The lowest measurement's parameters are kept; a rollback that
     /// measures its epoch again falls back to the one before it.
     #[test]
     fn keeps_the_lowest_and_falls_back_after_a_rollback() {
-        let rows = Dataset::synthetic(64, 2, 1).unwrap();
-        let names = rows.feature_names.clone();
-        let m = Model::init(
-            Layout::new(2, &[4]).unwrap(),
-            Activation::Tanh,
-            1,
-            names,
-            "y".into(),
-        );
+        let (rows, m) = rows_and_model();
         let scorer = || Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
         // Three parameter blocks, from the initial ones: zero (ŷ = 0),
         // the initial, and the initial scaled up.
@@ -186,10 +188,7 @@ mod tests {
     /// kept, even as the first, so the finite one after it is.
     #[test]
     fn the_earliest_of_equal_lows_is_kept_and_stalls_first() {
-        let rows = Dataset::synthetic(64, 2, 1).unwrap();
-        let names = rows.feature_names.clone();
-        let layout = Layout::new(2, &[4]).unwrap();
-        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let (rows, m) = rows_and_model();
         let scorer = || Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
         let nan = vec![f32::NAN; m.params.len()];
         let same: Vec<f32> = m.params.clone();
@@ -209,10 +208,7 @@ mod tests {
     /// cuts the losses there.
     #[test]
     fn follows_a_backends_measurements_from_the_latest_epoch() {
-        let rows = Dataset::synthetic(64, 2, 1).unwrap();
-        let names = rows.feature_names.clone();
-        let layout = Layout::new(2, &[4]).unwrap();
-        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let (rows, m) = rows_and_model();
         let scorer = Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
         let mut v = Validation::new(scorer, Vec::new(), false, None);
         v.follow(&[]);
@@ -231,10 +227,7 @@ mod tests {
     /// the latest, however sparse the measurements.
     #[test]
     fn stalls_patience_epochs_after_the_lowest() {
-        let rows = Dataset::synthetic(64, 2, 1).unwrap();
-        let names = rows.feature_names.clone();
-        let layout = Layout::new(2, &[4]).unwrap();
-        let m = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let (rows, m) = rows_and_model();
         let scorer = Fast::new(&m, &rows, Optimizer::gd(0.1), 1).unwrap();
         let big: Vec<f32> = m.params.iter().map(|p| p * 8.0).collect();
         let mut v = Validation::new(scorer, Vec::new(), false, None);
