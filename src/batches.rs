@@ -248,5 +248,27 @@ mod tests {
         assert_eq!(b.epoch(10, 6), 2);
         let whole = MiniBatches { size: 50, seed: 0 };
         assert_eq!(whole.ranges(10).collect::<Vec<_>>(), vec![0..10]);
+        // No rows still make one update an epoch: epoch() never divides by 0.
+        assert_eq!((b.per_epoch(0), b.epoch(0, 3)), (1, 3));
+    }
+
+    /// A sample is the head of epoch 0's shuffle by its seed, in that
+    /// order, with the set's names; asked for more rows than there are, it
+    /// is every row, shuffled.
+    #[test]
+    fn a_sample_is_the_head_of_epoch_0_s_shuffle() {
+        let data = Dataset::synthetic(50, 2, 1).unwrap();
+        let order = MiniBatches { size: 1, seed: 7 }.order(50, 0);
+        for (n, rows) in [(20, 20), (80, 50)] {
+            let sample = data.sample(n, 7);
+            assert_eq!((sample.rows, sample.y.len()), (rows, rows));
+            for (k, &from) in order[..rows].iter().enumerate() {
+                assert_eq!(sample.row(k), data.row(from), "row {k} of {n}");
+                assert_eq!(sample.y[k], data.y[from], "row {k} of {n}");
+            }
+            assert_eq!(sample.feature_names, ["x0", "x1"]);
+            assert_eq!(sample.target_name, data.target_name);
+        }
+        assert!(data.sample(20, 8) != data.sample(20, 7));
     }
 }
