@@ -182,10 +182,18 @@ fn too_few_rows_and_missing_cells_are_refused() {
     let mut one = data.slice(0..1);
     let err = permutation_importance(&model, &mut one, &cols, (1, 0), &mut || {}).unwrap_err();
     assert!(err.to_string().contains("at least 2"), "{err}");
-    let mut gap = data.clone();
-    gap.x[7] = f32::NAN;
-    let err = permutation_importance(&model, &mut gap, &cols, (1, 0), &mut || {}).unwrap_err();
-    assert!(err.to_string().contains("missing"), "{err}");
+    for target in [false, true] {
+        let mut gap = data.clone();
+        match target {
+            false => gap.x[7] = f32::NAN,
+            true => gap.y[3] = f32::NAN,
+        }
+        let err = permutation_importance(&model, &mut gap, &cols, (1, 0), &mut || {}).unwrap_err();
+        assert!(
+            err.to_string().contains("missing"),
+            "target {target}: {err}"
+        );
+    }
     let wrong = [importance::Column {
         name: "z".into(),
         features: vec![5],
@@ -281,16 +289,29 @@ fn an_unmoved_shuffle_rises_by_positive_zero() {
 
 /// A model by hand that does not read its column 'naïve' (its first-layer
 /// weights are 0) on a small file: that column's rises are exactly 0, a
-/// rerun gives the same bytes, another seed other rises, and the figures
-/// are the shuffles'. The table's columns line up in chars.
+/// rerun gives the same bytes, and so does --rows of every row; another
+/// seed gives other rises, the figures are the shuffles', and --rows 20
+/// scores the first 20 rows of the seed's shuffle. The table's columns
+/// line up in chars.
 #[test]
 fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, model_path) = (path(&dir, "d.csv"), path(&dir, "m.st"));
     let mut text = String::from("id,x0,naïve,y\n");
+    // The file's rows the model reads, as read.
+    let mut rows = Dataset {
+        x: Vec::new(),
+        y: Vec::new(),
+        rows: 50,
+        features: 2,
+        feature_names: vec!["x0".into(), "naïve".into()],
+        target_name: "y".into(),
+    };
     for n in 0..50 {
         let (a, b) = ((n % 7) as f32 / 3.0 - 1.0, (n % 5) as f32 - 2.0);
         text.push_str(&format!("r{n},{a},{b},{}\n", a * a - 0.5 * a));
+        rows.x.extend([a, b]);
+        rows.y.push(a * a - 0.5 * a);
     }
     std::fs::write(&csv, text).unwrap();
     let layout = Layout::new(2, &[3]).unwrap();
@@ -301,7 +322,7 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
         model.params[w1.start + o * 2 + 1] = 0.0;
     }
     shadertrain::io::save_model(&model, std::path::Path::new(&model_path)).unwrap();
-    let run = |seed: &str, json: &str| {
+    let run = |seed: &str, json: &str, more: &[&str]| {
         let json = path(&dir, json);
         let args = [
             "importance",
@@ -312,11 +333,13 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
             "--repeats",
             "4",
         ];
-        run_ok(&[&args[..], &["--seed", seed, "--json", &json]].concat());
+        run_ok(&[&args[..], &["--seed", seed, "--json", &json], more].concat());
         (std::fs::read(&json).unwrap(), read_json(&json))
     };
-    let (bytes, record) = run("7", "a.json");
-    assert_eq!(bytes, run("7", "b.json").0);
+    let (bytes, record) = run("7", "a.json", &[]);
+    assert_eq!(bytes, run("7", "b.json", &[]).0);
+    // --rows of every row scores the file's rows as they are.
+    assert_eq!(bytes, run("7", "all.json", &["--rows", "50"]).0);
     let table = run_ok(&["importance", "--model", &model_path, "--data", &csv]);
     for line in table.lines().skip(1) {
         // "column" is the widest name, 6 chars; then 2 spaces and the
@@ -327,7 +350,7 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
             "{table}"
         );
     }
-    let (_, other) = run("8", "c.json");
+    let (_, other) = run("8", "c.json", &[]);
     let column = |r: &serde_json::Value, name: &str| {
         let columns = r["columns"].as_array().unwrap();
         columns
@@ -371,7 +394,8 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
         (record["mse"].clone(), record["r2"].clone()),
         (predicted["mse"].clone(), predicted["r2"].clone())
     );
-    // --rows: a sample of the rows; standard output holds the JSON alone.
+    // --rows: a sample of the rows, the first 20 of --seed's shuffle
+    // (Dataset::sample); standard output holds the JSON alone.
     let (ok, out, err) = shadertrain(&[
         "importance",
         "--model",
@@ -380,12 +404,20 @@ fn a_column_the_model_does_not_read_rises_by_exactly_nothing() {
         &csv,
         "--rows",
         "20",
+        "--seed",
+        "7",
         "--json",
         "-",
     ]);
     assert!(ok, "{err}");
     let sampled: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(sampled["rows"].as_u64(), Some(20));
+    let sample = rows.sample(20, 7);
+    let yhat = reference::predict(&model, &sample).unwrap();
+    assert_eq!(
+        sampled["mse"].as_f64(),
+        Some(reference::mse(&yhat, &sample.y))
+    );
     assert!(err.contains("permutation importance over 20 rows"), "{err}");
 }
 
@@ -460,6 +492,13 @@ fn categories_missing_cells_and_refusals() {
     let says = "left out 3 of 61 rows with no target value (2) or a missing feature (1)";
     assert!(err.contains(says), "{err}");
     assert_eq!(read_json(&p("d.json"))["dropped_rows"], 3);
+    // One row left out, for a missing feature alone.
+    std::fs::write(p("one_gap.csv"), "a,city,y\n1,Rome,2\n,Oslo,1\n2,Paris,3\n").unwrap();
+    let (ok, _, err) = imp(&p("c.st"), "one_gap.csv", &["--missing", "drop"]);
+    assert!(
+        ok && err.contains("left out 1 of 3 rows with a missing feature\n"),
+        "{err}"
+    );
     let (ok, _, err) = imp(&p("c.st"), "g.csv", &["--missing", "fill"]);
     assert!(
         !ok && err.contains("--missing fill needs a model trained with train --missing"),

@@ -319,3 +319,107 @@ fn table(record: &Record) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Activation, Layout};
+
+    /// A column's record: its features by name, the rises' mean and
+    /// NumPy's sd, and R²'s fall, the mean rise over the target's variance
+    /// (none for a constant target).
+    #[test]
+    fn a_column_s_record_is_its_rises_mean_sd_and_r2_fall() {
+        let layout = Layout::new(2, &[3]).unwrap();
+        let names = vec!["a".to_string(), "b".to_string()];
+        let model = Model::init(layout, Activation::Tanh, 1, names, "y".into());
+        let b = Column {
+            name: "b".into(),
+            features: vec![1],
+            categorical: false,
+        };
+        let c = column_record(&model, b.clone(), vec![1.0, 3.0], 4.0);
+        assert_eq!(
+            (c.column.as_str(), &c.features[..]),
+            ("b", &["b".to_string()][..])
+        );
+        assert_eq!(
+            (c.mse_rise, c.mse_rise_sd, c.r2_fall),
+            (2.0, 1.0, Some(0.5))
+        );
+        assert_eq!(c.mse_rises, [1.0, 3.0]);
+        let constant = column_record(&model, b, vec![1.0, 3.0], 0.0);
+        assert_eq!(constant.r2_fall, None);
+    }
+
+    /// The table's first line counts the rows and the shuffles; a column's
+    /// line gives its rise, the sd (`-` for one shuffle, which has no
+    /// spread) and R²'s fall (`-` for a constant target), the names padded
+    /// to the widest in chars ('naïve_x1', 8 chars in 9 bytes).
+    #[test]
+    fn the_table_counts_the_shuffles_and_shows_no_spread_for_one() {
+        let column = |name: &str, rises: Vec<f64>, sd: f64| ColumnRecord {
+            column: name.into(),
+            features: vec![name.into()],
+            mse_rise: rises.iter().sum::<f64>() / rises.len() as f64,
+            mse_rise_sd: sd,
+            r2_fall: None,
+            mse_rises: rises,
+            categorical: false,
+        };
+        let mut record = Record {
+            model: "m.st".into(),
+            data: "d.csv".into(),
+            target: "y".into(),
+            rows: 3,
+            repeats: 1,
+            seed: 4,
+            mse: 0.5,
+            r2: None,
+            dropped_rows: 0,
+            filled_cells: 0,
+            unseen_cells: 0,
+            columns: vec![
+                column("naïve_x1", vec![0.25], 0.0),
+                column("b", vec![0.125], 0.0),
+            ],
+        };
+        let cells = |text: &str| -> Vec<Vec<String>> {
+            let lines = text.lines().skip(2);
+            lines
+                .map(|l| l.split_whitespace().map(String::from).collect())
+                .collect()
+        };
+        let text = table(&record);
+        assert!(
+            text.starts_with("permutation importance over 3 rows, 1 shuffle of each column (--seed 4): mse 5.0000e-1 unshuffled, r² undefined (the target is constant)\n"),
+            "{text}"
+        );
+        assert_eq!(
+            cells(&text),
+            [
+                ["naïve_x1", "2.5000e-1", "-", "-"],
+                ["b", "1.2500e-1", "-", "-"]
+            ],
+            "{text}"
+        );
+        for line in text.lines().skip(1) {
+            // The name's 8 chars, 2 spaces, then the rise's 11, right-aligned.
+            let chars: Vec<char> = line.chars().collect();
+            assert!(
+                chars[8..10] == [' ', ' '] && chars[20] != ' ' && chars[21] == ' ',
+                "{text}"
+            );
+        }
+        record.repeats = 2;
+        record.columns = vec![column("a", vec![0.25, 0.75], 0.25)];
+        record.columns[0].r2_fall = Some(0.125);
+        let text = table(&record);
+        assert!(text.contains(" 2 shuffles of each column "), "{text}");
+        assert_eq!(
+            cells(&text),
+            [["a", "5.0000e-1", "2.50e-1", "0.1250"]],
+            "{text}"
+        );
+    }
+}
