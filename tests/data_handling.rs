@@ -780,6 +780,10 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
     std::fs::write(&edited, "a,price\n0.1,0\n0.2,0\n").unwrap();
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &edited]);
     assert!(ok && err.contains("warning: column 'price' is 0 in every row as read, so the predictions are scored against 0"), "{err}");
+    assert!(
+        err.contains(" over 2 rows, r² undefined (the target is constant)"),
+        "{err}"
+    );
 }
 
 /// `predict --keep` copies columns of the file into the predictions, cell
@@ -1379,13 +1383,15 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         args.extend_from_slice(more);
         shadertrain(&args)
     };
-    let (ok, _, err) = predict(
+    let (ok, said, err) = predict(
         &holed,
         &json,
         &["--keep", "id", "--missing", "blank", "--out", &out],
     );
     assert!(ok, "{err}");
     assert!(err.contains("notice: 2 of 4 rows have a missing feature: their predictions are empty, and not scored"), "{err}");
+    // The scores' line counts the rows scored, not the rows predicted.
+    assert!(said.contains(" over 2 rows, r² "), "{said}");
     let written = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(lines[0], "id,y_pred");
@@ -1418,12 +1424,14 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
     let (ok, alone, err) = predict(&holed_path, &json, &["--missing", "blank"]);
     assert!(ok, "{err}");
     assert_eq!(alone.lines().collect::<Vec<_>>()[2..4], ["\"\"", "\"\""]);
-    // A row with its features but no target is predicted, and not scored.
-    let unmeasured = [rows[0], rows[1], rows[4], "e,0.2,0.2,"].join("\n");
+    // A row with its features but no target is predicted, and not scored;
+    // so is one row with a missing feature.
+    let unmeasured = [rows[0], rows[1], rows[3], rows[4], "e,0.2,0.2,"].join("\n");
     std::fs::write(&holed_path, unmeasured).unwrap();
     let (ok, _, err) = predict(&holed_path, &json, &["--missing", "blank", "--out", &out]);
     assert!(
-        ok && err.contains("1 of the rows predicted has no target value"),
+        ok && err.contains("1 of the rows predicted has no target value")
+            && err.contains("notice: 1 of 4 rows has a missing feature: its prediction is empty, and not scored"),
         "{err}"
     );
     assert_eq!(read_json(&json)["mse"], whole["mse"]);
@@ -1641,6 +1649,15 @@ fn missing_mean_trains_and_predicts_as_the_file_with_the_means_written_in() {
         "{err}"
     );
     assert_eq!(read_json(&pjson)["filled_cells"], 2);
+    // filled_cells counts cells, not columns: two in a, one in b.
+    let three = path(&dir, "three.csv");
+    std::fs::write(&three, "a,b\n,0.25\n,-0.5\n0.125,\n").unwrap();
+    let (ok, _, err) = predict(&model, &three, "/dev/null", &["--json", &pjson]);
+    assert!(
+        ok && err.contains("filled 3 missing cells with the training means (a: 2, b: 1)"),
+        "{err}"
+    );
+    assert_eq!(read_json(&pjson)["filled_cells"], 3);
     let (ok, _, err) = predict(&model, &filled, &pred_b, &[]);
     assert!(ok && !err.contains("filled"), "{err}");
     assert_same_file(&pred_a, &pred_b, "");
