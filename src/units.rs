@@ -123,6 +123,7 @@ mod tests {
     fn shell_words_paste_back_as_one_argument() {
         assert_eq!(super::shell_word("price"), "price");
         assert_eq!(super::shell_word("a,b"), "a,b");
+        assert_eq!(super::shell_word("--lr=0.1"), "--lr=0.1");
         assert_eq!(super::shell_word("price, USD"), "'price, USD'");
         assert_eq!(super::shell_word(""), "''");
         assert_eq!(super::shell_word("it's"), r"'it'\''s'");
@@ -166,5 +167,15 @@ mod tests {
         assert_eq!(bytes(u64::MAX), "16.0 EiB");
         assert_eq!(seconds(Duration::from_secs(600)), "600 s");
         assert_eq!(seconds(Duration::from_secs_f64(0.0001)), "0.0001 s");
+    }
+
+    /// Each unit begins at its threshold exactly: R² of -10,000 is in
+    /// exponent form, 1024 bytes are 1 KiB and 1024 KiB are 1 MiB.
+    #[test]
+    fn units_change_at_their_thresholds() {
+        assert_eq!(r2(-10_000.0), "-1.0000e4");
+        assert_eq!(r2(-9999.99994), "-9999.9999");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(1024 * 1024), "1.0 MiB");
     }
 }
