@@ -669,6 +669,9 @@ mod tests {
                 "{text}"
             );
         }
+        // Equal times are in order: a sample of one, or a coarse clock.
+        let equal = good.replace("1e-3", "2e-3").replace("3e-3", "2e-3");
+        assert_eq!(line(&equal).fault("tanh", 3), None);
         let unordered = good.replace("2e-3", "5e-3");
         assert!(line(&unordered)
             .fault("tanh", 3)
@@ -681,6 +684,9 @@ mod tests {
     struct Clocked {
         epoch: std::time::Duration,
         runs: Vec<(Instant, Instant)>,
+        /// Epochs run in all, and the one whose loss is NaN, if any.
+        ran: usize,
+        nan_at: Option<usize>,
     }
 
     impl Backend for Clocked {
@@ -694,7 +700,9 @@ mod tests {
             let start = Instant::now();
             for _ in 0..epochs {
                 std::thread::sleep(self.epoch);
-                losses.push(0.5);
+                let nan = self.nan_at == Some(self.ran);
+                losses.push(if nan { f64::NAN } else { 0.5 });
+                self.ran += 1;
             }
             self.runs.push((start, Instant::now()));
             Ok(())
@@ -729,6 +737,8 @@ mod tests {
         let mut b = Clocked {
             epoch: std::time::Duration::from_millis(1),
             runs: Vec::new(),
+            ran: 0,
+            nan_at: None,
         };
         let mut ticks = 0;
         let warmup = Warmup {
@@ -758,6 +768,22 @@ mod tests {
         b.runs.clear();
         time_epochs(&mut b, Warmup::exactly(0), 1, 1).unwrap();
         assert_eq!(b.runs.len(), 1 + 1);
+        // The progress counts the first sample where the warm-up has none.
+        assert_eq!(samples_per_case(0, 3), 1 + 3);
+    }
+
+    /// A loss that is not finite stops the timing, named by its epoch
+    /// counted from the first sample's, warm-up included.
+    #[test]
+    fn a_divergence_is_named_by_its_epoch_since_the_first_sample() {
+        let mut b = Clocked {
+            epoch: std::time::Duration::ZERO,
+            runs: Vec::new(),
+            ran: 0,
+            nan_at: Some(5),
+        };
+        let e = time_epochs(&mut b, Warmup::exactly(2), 3, 2).unwrap_err();
+        assert!(matches!(e, Error::Diverged { epoch: 5, .. }), "{e}");
     }
 
     /// One sample of `s` seconds.
@@ -796,6 +822,11 @@ mod tests {
         let text = table(&records);
         let cut: String = long.chars().take(63).chain(['…']).collect();
         assert!(text.contains(&format!("{cut} S0")), "{text}");
+        // One of 64 exactly is whole.
+        let whole: String = long.chars().take(64).collect();
+        let record = Record::new(BackendKind::Gpu, &whole, shape, "sigmoid", &timing, 0.0);
+        let text = table(&[record]);
+        assert!(text.contains(&format!("{whole} S0")), "{text}");
         // A longer backend name widens its column for every row.
         let mut peer = records[1].clone();
         peer.backend = Runner::Peer("torch-compile (cuda)".into());
@@ -878,6 +909,102 @@ mod tests {
         assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).median(), 2.5);
         assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).min(), 1.0);
         assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).max(), 4.0);
+    }
+
+    /// A record holds its samples' median, least and greatest, the rows
+    /// per second at the median, and whether it ran on the host's CPU.
+    #[test]
+    fn a_record_holds_its_samples_statistics() {
+        let timing = Timing {
+            per_epoch: vec![4.0, 1.0, 2.0, 3.0],
+            epochs: 4,
+            first_s: 5.0,
+            first_loss: 0.25,
+        };
+        let shape = &SHAPES[0];
+        let record = |kind| Record::new(kind, "x", shape, "sigmoid", &timing, 0.0);
+        let r = record(BackendKind::Reference);
+        assert_eq!((r.median_s, r.min_s, r.max_s), (2.5, 1.0, 4.0));
+        assert_eq!(r.samples_per_s, 1024.0 / 2.5);
+        assert!(r.on_cpu);
+        assert!(record(BackendKind::Cpu).on_cpu);
+        assert!(!record(BackendKind::Gpu).on_cpu);
+    }
+
+    /// A peer's record of `median_s` on S0, on the CPU or a GPU.
+    fn peer(on_cpu: bool, median_s: f64) -> Record {
+        let text = format!(
+            r#"{{"adapter":"a","shape":"S0","activation":"sigmoid","epochs":1,"median_s":{median_s},"min_s":{median_s},"max_s":{median_s}}}"#
+        );
+        let line: PeerLine = serde_json::from_str(&text).unwrap();
+        Record::peer("numpy", on_cpu, line, &SHAPES[0])
+    }
+
+    /// A peer is compared with shadertrain's backend on its kind of
+    /// device: a CPU peer with the cpu backend, a GPU peer with the gpu one.
+    #[test]
+    fn peers_are_compared_on_their_own_kind_of_device() {
+        let shape = SHAPES[0];
+        let mut r = vec![
+            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(4.0), 0.0),
+            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(1.0), 0.0),
+            peer(true, 8.0),
+            peer(false, 3.0),
+        ];
+        fill_speedups(&mut r);
+        assert_eq!(r[2].shadertrain_speedup, Some(2.0));
+        assert_eq!(r[3].shadertrain_speedup, Some(3.0));
+        assert_eq!((r[2].speedup_vs_cpu, r[3].speedup_vs_cpu), (None, None));
+    }
+
+    /// A peer's first loss is far from shadertrain's by a share of
+    /// shadertrain's: 1000.5 is near 1000, 0.2503 far from 0.25, and a NaN
+    /// far from anything.
+    #[test]
+    fn first_losses_are_compared_relative_to_shadertrains() {
+        let ours = |first_loss: f64| Timing {
+            first_loss,
+            ..timing(1.0)
+        };
+        let warned = |our_loss: f64, theirs: f64| {
+            let own = Record::new(
+                BackendKind::Cpu,
+                "x",
+                &SHAPES[0],
+                "sigmoid",
+                &ours(our_loss),
+                0.0,
+            );
+            let theirs = Record {
+                first_loss: Some(theirs),
+                ..peer(true, 1.0)
+            };
+            first_loss_mismatches(&[own, theirs]).len()
+        };
+        assert_eq!(warned(1000.0, 1000.5), 0);
+        assert_eq!(warned(1000.0, 1002.0), 1);
+        assert_eq!(warned(0.25, 0.2502), 0);
+        assert_eq!(warned(0.25, 0.2503), 1);
+        assert_eq!(warned(0.25, f64::NAN), 1);
+    }
+
+    /// Under the table, a line says what the speedup column holds, where
+    /// it holds any; a slow case's GFLOP/s keep three digits.
+    #[test]
+    fn the_table_says_what_its_speedups_are() {
+        let shape = SHAPES[0];
+        let mut r = vec![
+            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(1.0), 0.0),
+            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(0.25), 0.0),
+        ];
+        let said = "speedup: the cpu backend's median over the gpu's\n";
+        assert!(!table(&r).contains("speedup: "), "{}", table(&r));
+        fill_speedups(&mut r);
+        let text = table(&r);
+        assert!(text.ends_with(said), "{text}");
+        assert!(text.lines().nth(2).unwrap().ends_with(" 4.00x"), "{text}");
+        // S0's epoch is 360,448 flops: 3.6e-4 GFLOP/s at a second.
+        assert!(text.lines().nth(1).unwrap().contains(" 0.00036 "), "{text}");
     }
 
     #[test]
