@@ -728,8 +728,10 @@ mod tests {
         // All below: one run of every point; all above: none.
         assert_eq!(below_the_top(&points[..2], 10.0), [points[..2].to_vec()]);
         assert!(below_the_top(&[(1e-3, 20.0), (1e-2, 30.0)], 10.0).is_empty());
-        // At the top exactly is below it.
+        // At the top exactly is below it, and the curve goes on from it.
         assert_eq!(below_the_top(&[(1e-3, 10.0)], 10.0), [vec![(1e-3, 10.0)]]);
+        let on = [(1e-3, 10.0), (1e-2, 5.0)];
+        assert_eq!(below_the_top(&on, 10.0), [on.to_vec()]);
     }
 
     /// A backend whose device differs by shape names each with its shapes.
@@ -761,6 +763,15 @@ mod tests {
             bench_legend(&records, &records[1]),
             "gpu: H200, tiled kernels"
         );
+        // Of devices with as many shapes, the first is named plainly.
+        let records = [
+            record(BackendKind::Cpu, "EPYC (1 thread, avx2)", 0),
+            record(BackendKind::Cpu, "EPYC (2 threads, avx2)", 1),
+        ];
+        assert_eq!(
+            bench_legend(&records, &records[0]),
+            "cpu: EPYC (1 thread, avx2) on 1 shape; EPYC (2 threads, avx2) on S0"
+        );
         // An entry too long for the picture is cut, and says so.
         let long = "x".repeat(200);
         let records = [record(BackendKind::Cpu, &long, 0)];
@@ -770,6 +781,10 @@ mod tests {
             entry.starts_with("cpu: xxx") && entry.ends_with('…'),
             "{entry}"
         );
+        // One that fits exactly is whole.
+        let fits = "x".repeat(LEGEND_CHARS - "cpu: ".len());
+        let records = [record(BackendKind::Cpu, &fits, 0)];
+        assert_eq!(bench_legend(&records, &records[0]), format!("cpu: {fits}"));
     }
 
     /// A bar's median is written over it where it fits, smaller where
@@ -779,9 +794,90 @@ mod tests {
         assert_eq!(ValueLabels::for_bars(80.0), ValueLabels::Full);
         assert_eq!(ValueLabels::for_bars(45.0), ValueLabels::Small);
         assert_eq!(ValueLabels::for_bars(20.0), ValueLabels::None);
+        // "1.23e-4" at 14 px is about 54 px wide, and gets 2 px each side.
+        assert_eq!(ValueLabels::for_bars(57.5), ValueLabels::Small);
+        assert_eq!(ValueLabels::for_bars(58.0), ValueLabels::Full);
         assert_eq!(ValueLabels::Full.text(1.2345e-4).unwrap(), "1.23e-4");
         assert_eq!(ValueLabels::Small.text(1.2345e-4).unwrap(), "1.2e-4");
         assert_eq!(ValueLabels::None.text(1.0), None);
+    }
+
+    /// A log axis shows positive, finite losses only.
+    #[test]
+    fn plottable_points_are_positive_and_finite() {
+        let losses = [0.5, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e-30];
+        let points = plottable(losses.into_iter().enumerate());
+        assert_eq!(points, [(0.0, 0.5), (5.0, 1e-30)]);
+    }
+
+    /// `picture` as `write` draws it to an SVG file, as text.
+    fn svg(picture: &impl Picture) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.svg");
+        picture.write(&path).unwrap();
+        std::fs::read_to_string(&path).unwrap()
+    }
+
+    /// Up to 64 points of a series are marked with dots too; more are a
+    /// line alone.
+    #[test]
+    fn a_short_loss_curve_has_dots() {
+        let dots = |epochs: usize| {
+            let losses: Vec<f64> = (0..epochs).map(|k| 1.0 / (k + 1) as f64).collect();
+            let curve = LossCurve {
+                losses: &losses,
+                val: &[],
+                title: "loss".into(),
+                loss_label: "MSE".into(),
+                kept: None,
+                cuts: &[],
+            };
+            svg(&curve).matches("<circle").count()
+        };
+        assert_eq!(dots(64), 64);
+        assert_eq!(dots(65), 0);
+    }
+
+    /// The range test's loss axis stops a decade above the loss it began
+    /// at, however far the blow-up climbs.
+    #[test]
+    fn the_range_tests_axis_stops_a_decade_above_the_start() {
+        use crate::optim::range::Point;
+        let curve = [
+            (1e-4, 0.9),
+            (1e-3, 0.5),
+            (1e-2, 0.2),
+            (1e-1, 5.0),
+            (1.0, 1e4),
+        ];
+        let found = Found {
+            lr: 1e-3,
+            back_off: 10.0,
+            lowest_lr: 1e-2,
+            lowest_loss: 0.2,
+            start_loss: 1.0,
+            epochs: curve.len(),
+            rows: 100,
+            wall_s: 0.0,
+            curve: curve.map(|(lr, loss)| Point { lr, loss }).to_vec(),
+            retries: Vec::new(),
+        };
+        let text = svg(&RangeCurve {
+            found: &found,
+            title: "range test".into(),
+            loss_label: "MSE".into(),
+        });
+        let labels: Vec<&str> = (text.split("</text>"))
+            .filter_map(|t| t.rsplit('>').next())
+            .map(str::trim)
+            .collect();
+        // From 0.2 / 1.5 to 10: labels at 1, 2 and 5 times the powers.
+        for label in ["0.2", "5", "10"] {
+            assert!(labels.contains(&label), "{label} in {labels:?}");
+        }
+        for label in ["20", "100", "1e4"] {
+            assert!(!labels.contains(&label), "{label} in {labels:?}");
+        }
     }
 
     #[test]
@@ -820,6 +916,8 @@ mod tests {
         assert_eq!(tick(&2.0), "2");
         assert_eq!(tick(&0.001), "0.001");
         assert_eq!(tick(&1e-5), "1e-5");
+        assert_eq!(tick(&9999.0), "9999");
+        assert_eq!(tick(&1e4), "1e4");
         assert_eq!(tick(&1e5), "1e5");
     }
 
@@ -848,8 +946,12 @@ mod tests {
 
     #[test]
     fn log_bounds_hold_the_values_and_span_a_decade() {
-        let (lo, hi) = log_bounds([0.5, 0.7].into_iter());
-        assert!(lo < 0.5 && hi > 0.7 && hi / lo >= 10.0);
+        // 0.5 to 0.7, and 1 to 4.3, whose margins leave a little under
+        // a decade (1.5² · 4.3 ≈ 9.7).
+        for (a, b) in [(0.5, 0.7), (1.0, 4.3)] {
+            let (lo, hi) = log_bounds([a, b].into_iter());
+            assert!(lo < a && hi > b && hi / lo >= 10.0, "{a}..{b}: {lo}..{hi}");
+        }
         let (lo, hi) = log_bounds([1e-6, 1.0].into_iter());
         assert!(lo < 1e-6 && hi > 1.0);
         assert_eq!(log_bounds(std::iter::empty()), (1e-3, 1.0));
