@@ -787,6 +787,21 @@ fn a_resumed_lbfgs_summary_says_whose_evaluations_it_counts() {
     );
 }
 
+/// A resumed first-order run's `--json` counts its epochs from the run's
+/// start and its evaluations, one an update, in this invocation.
+#[test]
+fn a_resumed_adam_summary_counts_this_runs_evaluations() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, json] = paths(&dir, ["adam.ckpt", "s.json"]);
+    let (ok, _, err) = new_run_at(&ck, "5", &["--optimizer", "adam"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = resume_to(&ck, "8", &["--json", &json]);
+    assert!(ok, "{err}");
+    let v = common::read_json(&json);
+    let counts = (v["epochs"].as_u64(), v["evaluations"].as_u64());
+    assert_eq!(counts, (Some(8), Some(3)), "{v}");
+}
+
 /// A new run of `epochs` epochs on 100 synthetic rows of 2 features that
 /// checkpoints to `checkpoint`, then `more`.
 fn new_run_at(checkpoint: &str, epochs: &str, more: &[&str]) -> (bool, String, String) {

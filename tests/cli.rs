@@ -159,10 +159,19 @@ fn init_continues_exactly_where_the_saved_run_stopped() {
 #[test]
 fn divergence_exits_non_zero_and_writes_no_model() {
     let dir = tempfile::tempdir().unwrap();
-    let model = path(&dir, "m.st");
-    let more = ["--lr", "1e6", "--epochs", "50", "--save", &model];
+    let [model, json] = paths(&dir, ["m.st", "s.json"]);
+    let more = [
+        "--lr", "1e6", "--epochs", "50", "--save", &model, "--json", &json,
+    ];
     let (_, err) = run_refused(&train_synthetic("100", "3", "cpu", &more));
     assert!(err.contains("diverged at epoch"), "{err}");
+    // The summary names no model.
+    let v = read_json(&json);
+    assert_eq!(
+        (&v["stop"], &v["model"]),
+        (&"diverged".into(), &serde_json::Value::Null),
+        "{v}"
+    );
     assert!(
         err.contains("lr = 1e6); try a smaller --lr, --clip-grad-norm C or --standardize"),
         "{err}"
@@ -272,8 +281,17 @@ fn json_summary_has_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
     let [j, m] = paths(&dir, ["s.json", "m.st"]);
     let more = ["--epochs", "7", "--json", &j, "--save", &m];
-    run_ok(&train_synthetic("100", "3", "cpu", &more));
+    let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     let v = read_json(&j);
+    // The time line says the JSON's times, an epoch's in milliseconds.
+    let decimals =
+        |key: &str, scale: f64| shadertrain::units::decimals(v[key].as_f64().unwrap() * scale, 3);
+    let time = format!(
+        "time      {} s, {} ms/epoch",
+        decimals("wall_s", 1.0),
+        decimals("time_per_epoch_s", 1e3)
+    );
+    assert!(out.contains(&time), "{time} in {out}");
     for key in [
         "version",
         "options",
@@ -394,6 +412,8 @@ fn keep_best_saves_the_parameters_of_the_lowest_loss() {
     let loss = v["kept"]["loss"].as_f64().unwrap();
     assert_eq!(epoch, 8, "{v}");
     assert!(loss < v["final_loss"].as_f64().unwrap(), "{v}");
+    // The lowest loss of the run is the kept parameters'.
+    assert_eq!(v["best_loss"], v["kept"]["loss"], "{v}");
     assert_eq!(v["kept"]["val_loss"], serde_json::Value::Null);
     assert_eq!(v["options"]["keep"], "best");
     let line = format!("kept      epoch 8's parameters: the lowest loss, {loss:.6e}");

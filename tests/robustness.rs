@@ -1267,6 +1267,13 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
         "{out}"
     );
     assert!(Path::new(&m).exists());
+    // A batch larger than the training rows is all of them.
+    let whole = ["--epochs", "3", "--batch-size", "64"];
+    let out = run_ok(&train_synthetic("50", "2", "cpu", &whole));
+    assert!(
+        out.contains("batches   1 per epoch, of up to 50 rows each: 3 updates this run"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -763,4 +763,95 @@ mod tests {
         assert!(m.marks[7..].iter().all(|&(_, wall_s)| wall_s == 7.0));
         assert!(m.marks[..7].iter().all(|&(_, wall_s)| wall_s <= 7.0));
     }
+
+    /// A loss at a power of ten reaches it; no mark is later than the
+    /// run's end; a resumed run reports the marks its own epochs reached.
+    #[test]
+    fn milestones_are_reached_at_or_below_and_after_the_resume() {
+        let mut m = Milestones::start();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        m.observe(0.1);
+        let marks: Vec<f64> = m.marks.iter().map(|&(loss, _)| loss).collect();
+        assert_eq!(marks, [1.0, 0.1]);
+        m.finish(&[], std::time::Duration::ZERO);
+        assert!(
+            m.marks.iter().all(|&(_, wall_s)| wall_s == 0.0),
+            "{:?}",
+            m.marks
+        );
+        let losses = [2.0, 1.0, 0.05];
+        let reached = |resumed_at| -> Vec<(f64, usize)> {
+            let reached = m.reached(&losses, resumed_at);
+            reached.iter().map(|r| (r.loss, r.epoch)).collect()
+        };
+        assert_eq!(reached(0), [(1.0, 1), (0.1, 2)]);
+        assert_eq!(reached(1), [(1.0, 1), (0.1, 2)]);
+        assert_eq!(reached(2), [(0.1, 2)]);
+    }
+
+    /// The kept line names the final parameters as such and others by
+    /// their epoch, with the loss they were kept for first.
+    #[test]
+    fn the_kept_line_names_the_parameters_and_their_losses() {
+        let kept = KeptSummary {
+            epoch: 8,
+            loss: 0.25,
+            val_loss: Some(0.5),
+            r2: Some(0.75),
+            val_r2: None,
+            by: KeptBy::Training,
+        };
+        assert_eq!(
+            kept_line(&kept, 8),
+            "kept      the final parameters: the lowest loss, 2.500000e-1 (val 5.000000e-1), r² 0.7500 training"
+        );
+        let by_val = KeptSummary {
+            by: KeptBy::Validation,
+            ..kept.clone()
+        };
+        assert_eq!(
+            kept_line(&by_val, 9),
+            "kept      epoch 8's parameters: the lowest validation loss, 5.000000e-1 (loss 2.500000e-1), r² 0.7500 training"
+        );
+        // The plot marks them at that loss.
+        assert_eq!((kept.kept_for(), by_val.kept_for()), (0.25, 0.5));
+    }
+
+    /// The features line names twelve, then how many in all.
+    #[test]
+    fn the_feature_list_names_twelve() {
+        let names = |n: usize| -> Vec<String> { (0..n).map(|i| format!("x{i}")).collect() };
+        let twelve = "x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11";
+        assert_eq!(feature_list(&names(12)), twelve);
+        assert_eq!(feature_list(&names(13)), format!("{twelve}, … (13 in all)"));
+    }
+
+    /// `lr auto`'s second line lists the runs that diverged and the time
+    /// they took together.
+    #[test]
+    fn lr_auto_lines_sum_the_runs_lost() {
+        use crate::optim::range::Retry;
+        let retry = |lr, epoch, wall_s| Retry {
+            lr,
+            epoch,
+            loss: f64::NAN,
+            wall_s,
+        };
+        let found = Found {
+            lr: 1e-3,
+            back_off: 10.0,
+            lowest_lr: 1e-2,
+            lowest_loss: 0.2,
+            start_loss: 1.0,
+            epochs: 30,
+            rows: 100,
+            wall_s: 0.5,
+            curve: Vec::new(),
+            retries: vec![retry(1e-3, 4, 1.0), retry(1e-4, 7, 2.0)],
+        };
+        let mut text = String::new();
+        lr_auto_lines(&mut text, &found, 1e-5);
+        let second = "          diverged at 1.000e-3 at epoch 4, then at 1.000e-4 at epoch 7; trained again from the start at 1.000e-5 (3.000 s of runs lost)\n";
+        assert!(text.ends_with(second), "{text}");
+    }
 }
