@@ -46,7 +46,8 @@ pub fn bytes(n: u64) -> String {
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
+    // As written to one decimal: 1023.96 KiB is 1.0 MiB, not 1024.0 KiB.
+    while (value * 10.0).round() >= 10240.0 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
@@ -177,5 +178,8 @@ mod tests {
         assert_eq!(r2(-9999.99994), "-9999.9999");
         assert_eq!(bytes(1024), "1.0 KiB");
         assert_eq!(bytes(1024 * 1024), "1.0 MiB");
+        // A size that one decimal rounds up to 1024 is in the next unit.
+        assert_eq!(bytes(1024 * 1024 - 1), "1.0 MiB");
+        assert_eq!(bytes(1024 * 1024 - 52), "1023.9 KiB");
     }
 }

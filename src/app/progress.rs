@@ -25,10 +25,12 @@ pub(super) fn bar(quiet: bool, len: usize, template: &str) -> ProgressBar {
 }
 
 /// Steps per second for the bar: 0.25/s, 7.81/s, 63.3/s, 633/s, 6327/s.
+/// A rate that its decimals would round up to 10 or 100 has the fewer
+/// decimals of that size (99.96 is 100/s, not 100.0/s).
 fn rate(per_sec: f64) -> String {
     match per_sec {
-        r if r >= 100.0 => format!("{r:.0}/s"),
-        r if r >= 10.0 => format!("{r:.1}/s"),
+        r if r >= 99.95 => format!("{r:.0}/s"),
+        r if r >= 9.995 => format!("{r:.1}/s"),
         r => format!("{r:.2}/s"),
     }
 }
@@ -40,8 +42,12 @@ mod tests {
         let cases = [
             (0.25, "0.25/s"),
             (7.8125, "7.81/s"),
+            (9.994, "9.99/s"),
+            (9.996, "10.0/s"),
             (10.0, "10.0/s"),
             (63.33, "63.3/s"),
+            (99.94, "99.9/s"),
+            (99.96, "100/s"),
             (100.0, "100/s"),
             (632.7337, "633/s"),
             (6327.4, "6327/s"),
