@@ -130,7 +130,8 @@ fn write_picture(path: &Path, picture: &impl Picture) -> Result<()> {
             // (height, width, RGB)
             let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+                let bitmap = BitMapBackend::with_buffer(&mut rgb, SIZE);
+                let root = joins::RoundJoins(bitmap).into_drawing_area();
                 picture.draw(&root).map_err(|e| failed(&e))?;
                 root.present().map_err(|e| failed(&e))?;
             }
@@ -138,6 +139,130 @@ fn write_picture(path: &Path, picture: &impl Picture) -> Result<()> {
         }
     };
     crate::io::write_atomically(path, |w| w.write_all(&bytes))
+}
+
+mod joins {
+    use plotters::backend::DrawingBackend;
+    use plotters_backend::{
+        BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+    };
+
+    /// A backend that strokes lines wider than a pixel segment by segment,
+    /// with a round join at each point between, in place of the backend's
+    /// own polygon of the whole path. plotters mitres every join of a wide
+    /// path without a limit on its inner side, so a loss that zig-zags from
+    /// epoch to epoch drew spikes far off its curve on the PNG (a line down to
+    /// the axis where no loss was); and two points on the same pixel, as
+    /// thousands of epochs across 800 px have, make a join of no direction.
+    pub(super) struct RoundJoins<B>(pub(super) B);
+
+    impl<B: DrawingBackend> DrawingBackend for RoundJoins<B> {
+        type ErrorType = B::ErrorType;
+
+        fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+            &mut self,
+            path: I,
+            style: &S,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            let width = style.stroke_width();
+            if width <= 1 {
+                return self.0.draw_path(path, style);
+            }
+            let mut from: Option<BackendCoord> = None;
+            for to in path {
+                if let Some(from) = from.filter(|&f| f != to) {
+                    // The join first, so the segment's ends lie over it.
+                    self.0.draw_circle(from, width / 2, &style.color(), true)?;
+                    self.0.draw_path([from, to], style)?;
+                }
+                from = Some(to);
+            }
+            Ok(())
+        }
+
+        fn get_size(&self) -> (u32, u32) {
+            self.0.get_size()
+        }
+
+        fn ensure_prepared(&mut self) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.ensure_prepared()
+        }
+
+        fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.present()
+        }
+
+        fn draw_pixel(
+            &mut self,
+            point: BackendCoord,
+            color: BackendColor,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_pixel(point, color)
+        }
+
+        fn draw_line<S: BackendStyle>(
+            &mut self,
+            from: BackendCoord,
+            to: BackendCoord,
+            style: &S,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_line(from, to, style)
+        }
+
+        fn draw_rect<S: BackendStyle>(
+            &mut self,
+            upper_left: BackendCoord,
+            bottom_right: BackendCoord,
+            style: &S,
+            fill: bool,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_rect(upper_left, bottom_right, style, fill)
+        }
+
+        fn draw_circle<S: BackendStyle>(
+            &mut self,
+            center: BackendCoord,
+            radius: u32,
+            style: &S,
+            fill: bool,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_circle(center, radius, style, fill)
+        }
+
+        fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+            &mut self,
+            vert: I,
+            style: &S,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.fill_polygon(vert, style)
+        }
+
+        fn draw_text<T: BackendTextStyle>(
+            &mut self,
+            text: &str,
+            style: &T,
+            pos: BackendCoord,
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_text(text, style, pos)
+        }
+
+        fn estimate_text_size<T: BackendTextStyle>(
+            &self,
+            text: &str,
+            style: &T,
+        ) -> std::result::Result<(u32, u32), DrawingErrorKind<B::ErrorType>> {
+            self.0.estimate_text_size(text, style)
+        }
+
+        fn blit_bitmap(
+            &mut self,
+            pos: BackendCoord,
+            size: (u32, u32),
+            src: &[u8],
+        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.blit_bitmap(pos, size, src)
+        }
+    }
 }
 
 fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> std::result::Result<Vec<u8>, png::EncodingError> {
@@ -279,6 +404,77 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .draw()
 }
 
+/// The loss curve's legend text, in px.
+const LEGEND_PX: u32 = 15;
+
+/// The share of a `area` px plotting area's width and height that a
+/// legend of `lines` entries, the widest `widest` px, takes: plotters
+/// boxes the text with a 30 px key and 10 px margins, 5 px from the
+/// corner, and spaces lines at 1.25 times the text's size.
+fn legend_size(widest: u32, lines: usize, area: (u32, u32)) -> (f64, f64) {
+    let w = f64::from(widest) + 30.0 + 20.0 + 5.0;
+    let h = lines as f64 * 1.25 * f64::from(LEGEND_PX) + 20.0 + 5.0;
+    (w / f64::from(area.0.max(1)), h / f64::from(area.1.max(1)))
+}
+
+/// The corners a loss curve's legend may take, in the order preferred
+/// where several cover as little: upper right, where a falling curve
+/// ends low, then the lower ones, then upper left, where it begins.
+const CORNERS: [SeriesLabelPosition; 4] = [
+    SeriesLabelPosition::UpperRight,
+    SeriesLabelPosition::LowerLeft,
+    SeriesLabelPosition::LowerRight,
+    SeriesLabelPosition::UpperLeft,
+];
+
+/// The corner of [`CORNERS`] whose legend box, `size` in shares of the
+/// plotting area's width and height, covers the fewest of `curves`: each
+/// a line through its points, given in shares of the area from its upper
+/// left (x right, y down), and followed between them as drawn. A held-out
+/// loss that rises at the end (overfitting) ends in the upper right,
+/// where the legend would hide it.
+fn legend_corner(curves: &[Vec<(f64, f64)>], size: (f64, f64)) -> SeriesLabelPosition {
+    // Steps along each segment, so a line crossing a box between two
+    // sparse points counts.
+    const STEPS: usize = 16;
+    let covered = |corner: &SeriesLabelPosition| {
+        let (w, h) = size;
+        let inside = |&(x, y): &(f64, f64)| {
+            let right = matches!(
+                corner,
+                SeriesLabelPosition::UpperRight | SeriesLabelPosition::LowerRight
+            );
+            let lower = matches!(
+                corner,
+                SeriesLabelPosition::LowerLeft | SeriesLabelPosition::LowerRight
+            );
+            let across = if right { x >= 1.0 - w } else { x <= w };
+            let down = if lower { y >= 1.0 - h } else { y <= h };
+            across && down
+        };
+        let mut count = 0usize;
+        for curve in curves {
+            count += curve.last().filter(|p| inside(p)).map_or(0, |_| 1);
+            for pair in curve.windows(2) {
+                let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+                count += (0..STEPS)
+                    .map(|k| {
+                        let t = k as f64 / STEPS as f64;
+                        (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+                    })
+                    .filter(inside)
+                    .count();
+            }
+        }
+        count
+    };
+    // The first of the least covered: min_by_key keeps the first of equals.
+    CORNERS
+        .into_iter()
+        .min_by_key(covered)
+        .expect("four corners")
+}
+
 /// Points that a log axis can show: finite and positive.
 fn plottable(points: impl Iterator<Item = (usize, f64)>) -> Vec<(f64, f64)> {
     points
@@ -341,6 +537,12 @@ impl Picture for LossCurve<'_> {
                 chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
             }
         }
+        let mut labels = vec![];
+        for (label, points) in [("training loss", &train), ("validation loss", &val)] {
+            if !points.is_empty() {
+                labels.push(label.to_string());
+            }
+        }
         let cut = COLORS[3].mix(0.6);
         if !self.cuts.is_empty() {
             chart
@@ -349,15 +551,37 @@ impl Picture for LossCurve<'_> {
                 }))?
                 .label("learning-rate cut")
                 .legend(move |(x, y)| PathElement::new([(x + 10, y - 7), (x + 10, y + 7)], cut));
+            labels.push("learning-rate cut".to_string());
         }
-        if let Some((epoch, loss)) = self.kept.filter(|&(_, l)| l.is_finite() && l > 0.0) {
+        let kept = self.kept.filter(|&(_, l)| l.is_finite() && l > 0.0);
+        if let Some((epoch, loss)) = kept {
             let color = COLORS[2];
+            let label = format!("kept (epoch {epoch})");
             chart
                 .draw_series([Cross::new((epoch as f64, loss), 7, color.stroke_width(3))])?
-                .label(format!("kept (epoch {epoch})"))
+                .label(label.as_str())
                 .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(3)));
+            labels.push(label);
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight, 15)
+        // The legend goes where it hides the least of the curves.
+        let area = chart.plotting_area();
+        let (w, h) = area.dim_in_pixel();
+        let font = ("sans-serif", LEGEND_PX).into_text_style(area);
+        let widest = (labels.iter())
+            .map(|l| area.estimate_text_size(l, &font).map_or(0, |(w, _)| w))
+            .max()
+            .unwrap_or(0);
+        let size = legend_size(widest, labels.len(), (w, h));
+        let (ln_lo, ln_hi) = (lo.ln(), hi.ln());
+        let share = |&(x, loss): &(f64, f64)| (x / last, (ln_hi - loss.ln()) / (ln_hi - ln_lo));
+        let curves = [
+            train.iter().map(share).collect(),
+            val.iter().map(share).collect(),
+            kept.map(|(e, l)| share(&(e as f64, l)))
+                .into_iter()
+                .collect(),
+        ];
+        legend(&mut chart, legend_corner(&curves, size), LEGEND_PX)
     }
 }
 
@@ -836,6 +1060,135 @@ mod tests {
         };
         assert_eq!(dots(64), 64);
         assert_eq!(dots(65), 0);
+    }
+
+    /// The pixels of `path` stroked 2 px wide on a white 200 × 200
+    /// bitmap, through [`joins::RoundJoins`] or plotters' own: the
+    /// (x, y) of each that is not white.
+    fn stroked(path: &[(i32, i32)], round: bool) -> Vec<(i32, i32)> {
+        let (w, h) = (200, 200);
+        let mut rgb = vec![255u8; w * h * 3];
+        {
+            let bitmap = BitMapBackend::with_buffer(&mut rgb, (w as u32, h as u32));
+            let style = BLACK.stroke_width(2);
+            let drawn = match round {
+                true => joins::RoundJoins(bitmap).draw_path(path.iter().copied(), &style),
+                false => {
+                    let mut bitmap = bitmap;
+                    bitmap.draw_path(path.iter().copied(), &style)
+                }
+            };
+            drawn.unwrap();
+        }
+        (rgb.chunks_exact(3).enumerate())
+            .filter(|(_, p)| p != &[255, 255, 255])
+            .map(|(k, _)| ((k % w) as i32, (k / w) as i32))
+            .collect()
+    }
+
+    /// A wide line that zig-zags, and repeats a point, stays within a
+    /// stroke's width of its points on a PNG, and passes through each:
+    /// plotters' own polygon of the path reaches far off it (these are
+    /// the points of a loss curve that drew a line down to its axis).
+    #[test]
+    fn a_wide_zig_zag_stays_on_its_points() {
+        let path = [
+            (75, 43),
+            (76, 24),
+            (77, 115),
+            (78, 44),
+            (79, 45),
+            (80, 125),
+            (81, 49),
+            (81, 72),
+            (82, 112),
+            (83, 57),
+            (83, 57),
+            (84, 101),
+            (85, 98),
+        ];
+        let near = |pixels: &[(i32, i32)]| {
+            pixels
+                .iter()
+                .all(|&(x, y)| (73..=87).contains(&x) && (22..=127).contains(&y))
+        };
+        let round = stroked(&path, true);
+        assert!(near(&round), "{round:?}");
+        for p in path {
+            assert!(round.contains(&p), "{p:?} not drawn");
+        }
+        let own = stroked(&path, false);
+        assert!(!near(&own), "{own:?}");
+    }
+
+    /// The legend takes the first corner that hides the least of the
+    /// curves, counting the lines between their points.
+    #[test]
+    fn the_legend_takes_the_corner_that_hides_the_least() {
+        use SeriesLabelPosition::*;
+        let size = (0.3, 0.2);
+        let corner = |curves: &[Vec<(f64, f64)>]| legend_corner(curves, size);
+        // A falling loss: the upper right is empty, and first.
+        let falling = vec![(0.0, 0.05), (0.5, 0.7), (1.0, 0.95)];
+        assert_eq!(corner(std::slice::from_ref(&falling)), UpperRight);
+        // A held-out loss that rises again to the upper right: the lower
+        // left is the first empty corner.
+        let rising = vec![(0.0, 0.1), (0.5, 0.6), (1.0, 0.1)];
+        assert_eq!(corner(&[falling, rising]), LowerLeft);
+        // A line between two points outside the box crosses it.
+        let crossing = vec![(0.6, 0.0), (1.0, 0.4)];
+        assert_eq!(corner(&[crossing]), LowerLeft);
+        // One point alone counts; every corner covered: the least wins.
+        let corners = |skip: usize| -> Vec<Vec<(f64, f64)>> {
+            [(0.95, 0.05), (0.05, 0.95), (0.95, 0.95), (0.05, 0.05)]
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| k != skip)
+                .map(|(_, &p)| vec![p])
+                .collect()
+        };
+        assert_eq!(corner(&corners(2)), LowerRight);
+        let mut twice = corners(9);
+        twice.extend(corners(3));
+        assert_eq!(corner(&twice), UpperLeft);
+        assert_eq!(corner(&[]), UpperRight);
+    }
+
+    /// A drawn loss curve's legend box: at the upper right for a falling
+    /// loss, and away from a held-out loss that climbs back to the top at
+    /// the end.
+    #[test]
+    fn a_loss_curves_legend_keeps_off_its_end() {
+        let losses: Vec<f64> = (0..40).map(|k| 1.0 / (k + 1) as f64).collect();
+        // Falls with the training loss, then climbs above its start.
+        let val: Vec<(usize, f64)> = (0..40)
+            .map(|k| (k, 0.5 / (k + 1) as f64 + (k as f64 / 39.0).powi(4) * 1.5))
+            .collect();
+        let legend_x = |val: &[(usize, f64)]| {
+            let curve = LossCurve {
+                losses: &losses,
+                val,
+                title: "loss".into(),
+                loss_label: "MSE".into(),
+                kept: None,
+                cuts: &[],
+            };
+            let text = svg(&curve);
+            let rect = (text.split("<rect").skip(1))
+                .find(|r| r.contains("opacity=\"0.85\""))
+                .unwrap_or_else(|| panic!("no legend box in {text}"));
+            let x = rect
+                .split("x=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            x.parse::<f64>().unwrap()
+        };
+        let half = f64::from(SIZE.0) / 2.0;
+        assert!(legend_x(&[]) > half);
+        assert!(legend_x(&val) < half);
     }
 
     /// The range test's loss axis stops a decade above the loss it began
