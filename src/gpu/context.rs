@@ -67,7 +67,12 @@ pub struct AdapterRequest {
 /// Whether the environment variable `name` is set to anything but empty,
 /// `0` or `false` (text that is not UTF-8 included).
 pub fn env_flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    flag(std::env::var_os(name).as_deref())
+}
+
+/// [`env_flag`] of the variable's value, `None` where it is unset.
+fn flag(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
 /// The environment variable `name`'s value, `None` where it is unset; an
@@ -215,26 +220,35 @@ pub fn driver(info: &wgpu::AdapterInfo) -> String {
 
 /// The adapter `request` picks out of `adapters`: the first hardware type
 /// in the order discrete, integrated, virtual, other, then software.
-pub fn pick(adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wgpu::Adapter> {
+pub fn pick(mut adapters: Vec<wgpu::Adapter>, request: &AdapterRequest) -> Result<wgpu::Adapter> {
     let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+    match choose(&infos, request) {
+        Some(at) => Ok(adapters.swap_remove(at)),
+        None => Err(Error::NoAdapter(no_adapter(&infos, request))),
+    }
+}
+
+/// Where in `infos` the adapter [`pick`] takes is: of those `request`
+/// accepts (software ones where it allows them, named like its name
+/// where it has one, in any case), ranked by [`preference`], the one at
+/// `request.nth` modulo their count; `None` where it accepts none.
+fn choose(infos: &[wgpu::AdapterInfo], request: &AdapterRequest) -> Option<usize> {
     let wanted = request.name.as_ref().map(|n| n.to_lowercase());
-    let mut suitable: Vec<wgpu::Adapter> = adapters
-        .into_iter()
-        .filter(|a| {
-            let info = a.get_info();
-            (request.allow_software || !is_software(&info))
+    let mut suitable: Vec<usize> = (0..infos.len())
+        .filter(|&i| {
+            let info = &infos[i];
+            (request.allow_software || !is_software(info))
                 && wanted
                     .as_ref()
                     .is_none_or(|n| info.name.to_lowercase().contains(n))
         })
         .collect();
     // A stable sort: among equals, the order the instance listed them in.
-    suitable.sort_by_key(|a| preference(&a.get_info()));
-    let best = match suitable.len() {
+    suitable.sort_by_key(|&i| preference(&infos[i]));
+    match suitable.len() {
         0 => None,
-        n => Some(suitable.swap_remove(request.nth % n)),
-    };
-    best.ok_or_else(|| Error::NoAdapter(no_adapter(&infos, request)))
+        n => Some(suitable[request.nth % n]),
+    }
 }
 
 /// Why no adapter in `infos` suits `request`, what was found, and what to
@@ -621,5 +635,157 @@ mod tests {
             err.contains("V=5: expected 1 (the default), 2 or 4: slices"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_flag_is_set_by_anything_but_empty_0_or_false() {
+        use std::ffi::OsStr;
+        assert!(!flag(None));
+        for off in ["", "0", "false"] {
+            assert!(!flag(Some(OsStr::new(off))), "{off:?}");
+        }
+        for on in ["1", "true", "yes", "00", "FALSE"] {
+            assert!(flag(Some(OsStr::new(on))), "{on:?}");
+        }
+    }
+
+    /// An adapter of `device_type` on Vulkan named `name`, driver "d".
+    fn adapter(name: &str, device_type: wgpu::DeviceType) -> wgpu::AdapterInfo {
+        wgpu::AdapterInfo {
+            name: name.to_string(),
+            driver: "d".to_string(),
+            ..wgpu::AdapterInfo::new(device_type, wgpu::Backend::Vulkan)
+        }
+    }
+
+    #[test]
+    fn adapters_are_taken_hardware_first_and_by_name_in_any_case() {
+        use wgpu::DeviceType::{Cpu, DiscreteGpu, IntegratedGpu, Other, VirtualGpu};
+        let infos = [
+            adapter("llvmpipe (LLVM 15.0.6, 256 bits)", Cpu),
+            adapter("Some Other Adapter", Other),
+            adapter("Virtio GPU", VirtualGpu),
+            adapter("Intel Iris Xe", IntegratedGpu),
+            adapter("NVIDIA H100", DiscreteGpu),
+            adapter("NVIDIA H200", DiscreteGpu),
+        ];
+        // The adapter at each nth in turn, until it wraps round to the first.
+        let order = |request: AdapterRequest| -> Vec<usize> {
+            let at = |nth| {
+                choose(
+                    &infos,
+                    &AdapterRequest {
+                        nth,
+                        ..request.clone()
+                    },
+                )
+            };
+            let mut taken = vec![at(0).expect("an adapter")];
+            for nth in 1..=infos.len() {
+                match at(nth) {
+                    Some(i) if i == taken[0] => return taken,
+                    Some(i) => taken.push(i),
+                    None => panic!("none at {nth}, after {taken:?}"),
+                }
+            }
+            panic!("{taken:?} did not wrap round");
+        };
+        let any = AdapterRequest {
+            allow_software: true,
+            ..AdapterRequest::default()
+        };
+        let hardware = AdapterRequest {
+            allow_software: false,
+            ..any.clone()
+        };
+        let named = |name: &str, request: &AdapterRequest| AdapterRequest {
+            name: Some(name.to_string()),
+            ..request.clone()
+        };
+        assert_eq!(order(any.clone()), [4, 5, 3, 2, 1, 0]);
+        assert_eq!(order(hardware.clone()), [4, 5, 3, 2, 1]);
+        assert_eq!(order(named("nvidia", &any)), [4, 5]);
+        assert_eq!(order(named("IRIS", &any)), [3]);
+        assert_eq!(order(named("iris", &hardware)), [3]);
+        assert_eq!(order(named("LLVMpipe", &any)), [0]);
+        assert_eq!(choose(&infos, &named("llvmpipe", &hardware)), None);
+        assert_eq!(choose(&infos, &named("amd", &any)), None);
+        assert_eq!(choose(&[], &any), None);
+    }
+
+    #[test]
+    fn no_adapter_says_why_and_what_to_do() {
+        let lavapipe = [adapter(
+            "llvmpipe (LLVM 15.0.6, 256 bits)",
+            wgpu::DeviceType::Cpu,
+        )];
+        let tried = "; tried llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu, driver d)";
+        let hardware = AdapterRequest {
+            allow_software: false,
+            ..AdapterRequest::default()
+        };
+        let named = |name: &str, request: &AdapterRequest| AdapterRequest {
+            name: Some(name.to_string()),
+            ..request.clone()
+        };
+        // --backend auto on lavapipe alone: it is there, so no advice to
+        // install it.
+        assert_eq!(
+            no_adapter(&lavapipe, &hardware),
+            format!("no hardware adapter{tried}")
+        );
+        // Named, under auto: the software adapter it names, and the flag
+        // that takes it, not advice to name another.
+        let why = no_adapter(&lavapipe, &named("LLVM", &hardware));
+        assert_eq!(
+            why,
+            format!(
+                "'LLVM' names only the software adapter llvmpipe (LLVM 15.0.6, 256 bits), \
+                 and --backend auto looks at hardware adapters only: add --backend gpu to train \
+                 on it{tried}"
+            )
+        );
+        // A name that is no adapter's, under auto too: the adapters tried,
+        // and no word of the software one it does not name.
+        for request in [&hardware, &AdapterRequest::default()] {
+            let why = no_adapter(&lavapipe, &named("nvidia", request));
+            assert_eq!(
+                why,
+                format!(
+                    "none named like 'nvidia'{tried}. Give --adapter part of one of these \
+                     names, or leave it out"
+                )
+            );
+        }
+        // Nothing found: install lavapipe, and under auto ask for it.
+        if chosen_backends().is_none() {
+            let install = "tried Vulkan, Metal and DX12 and found nothing. For a software \
+                           adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install \
+                           mesa-vulkan-drivers)";
+            assert_eq!(
+                no_adapter(&[], &AdapterRequest::default()),
+                format!("none found; {install}")
+            );
+            assert_eq!(
+                no_adapter(&[], &hardware),
+                format!("no hardware adapter; {install} and use --backend gpu")
+            );
+        }
+    }
+
+    #[test]
+    fn an_adapter_is_described_by_backend_type_and_driver() {
+        let mut info = adapter("llvmpipe", wgpu::DeviceType::Cpu);
+        info.driver_info = " Mesa 22.3.6 ".to_string();
+        assert_eq!(
+            describe(&info),
+            "llvmpipe (Vulkan, Cpu, driver d Mesa 22.3.6)"
+        );
+        info.driver = String::new();
+        assert_eq!(driver(&info), "Mesa 22.3.6");
+        info.driver_info = " ".to_string();
+        assert_eq!(driver(&info), "unknown");
+        info.driver = "llvmpipe".to_string();
+        assert_eq!(driver(&info), "llvmpipe");
     }
 }
