@@ -693,8 +693,9 @@ fn training_follows_f32(mixed_ctx: Arc<Context>, precision: Precision) {
 
 /// `SHADERTRAIN_NO_SUBGROUPS` (the request's `subgroups: false`) reaches
 /// the output layer's kernel under mixed precision too, though the
-/// cooperative kernels open the device with subgroups: the run's profile
-/// names output_residual, where the default's names its subgroup form.
+/// cooperative kernels open the device with subgroups (the scalar
+/// products do not): the run's profile names output_residual, where the
+/// default's names its subgroup form.
 #[test]
 fn mixed_without_subgroups_takes_the_output_kernel_without_them() {
     let data = Dataset::synthetic(256, 8, 3).unwrap();
@@ -716,9 +717,13 @@ fn mixed_without_subgroups_takes_the_output_kernel_without_them() {
         };
         let on = mixed_gpu(precision).unwrap();
         assert!(!off.subgroups(), "{precision:?}");
-        if matches!(off.mixed, Some(Products::Coop { .. })) {
-            assert!(off.has_subgroups(), "the cooperative kernels need them");
-        }
+        // Opened with subgroups where the cooperative kernels need them,
+        // and only there.
+        assert_eq!(
+            off.has_subgroups(),
+            matches!(off.mixed, Some(Products::Coop { .. })),
+            "{precision:?}"
+        );
         let Some(without) = outputs(off) else {
             assert!(!common::in_ci(), "CI=true and no timestamp queries");
             common::say_skipped(format_args!(
@@ -987,7 +992,9 @@ fn precision_mixed_is_an_error_on_gpu_and_falls_back_under_auto() {
         "{err}"
     );
     let (out, err) = run_ok_out_err(&train_mixed(None));
+    // It goes on in f32 without being asked to: no advice to ask.
     assert!(err.contains("in f32"), "{err}");
+    assert!(!err.contains("use --precision f32"), "{err}");
     assert!(out.contains("f32"), "{out}");
 }
 
@@ -1009,6 +1016,10 @@ fn wide_kernels_match_their_twins() {
             continue;
         };
         assert_eq!(ctx.delta_slices, slices);
+        // Named where they are not one slice.
+        let name = ctx.mixed_name().unwrap();
+        let sliced = format!(", delta_half in {slices} slices");
+        assert_eq!(name.contains(&sliced), slices != 1, "{name}");
         let precision = format!("{precision:?}, {slices} slices");
         let kernels = Kernels::new(&ctx).unwrap();
         // 100 rows of 70 units: two blocks of units and two row groups of 64

@@ -498,6 +498,19 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
             info.name
         )));
     }
+    square_size(&all).ok_or_else(|| {
+        Error::NoMixed(format!(
+            "{} offers cooperative matrices ({}), but none 16x16x16 or 8x8x8 with f16 inputs \
+             and f32 sums; use --precision f32",
+            info.name,
+            describe(adapter)
+        ))
+    })
+}
+
+/// The side of the square f16 → f32 configuration among `all` the mixed
+/// kernels take: 16 where offered, else 8; `None` for neither.
+fn square_size(all: &[wgpu::CooperativeMatrixProperties]) -> Option<u32> {
     let square = |size: u32| {
         all.iter().any(|p| {
             p.m_size == size
@@ -507,14 +520,7 @@ fn coop_size(adapter: &wgpu::Adapter) -> Result<u32> {
                 && p.cr_type == wgpu::CooperativeScalarType::F32
         })
     };
-    [16, 8].into_iter().find(|&s| square(s)).ok_or_else(|| {
-        Error::NoMixed(format!(
-            "{} offers cooperative matrices ({}), but none 16x16x16 or 8x8x8 with f16 inputs \
-             and f32 sums; use --precision f32",
-            info.name,
-            describe(adapter)
-        ))
-    })
+    [16, 8].into_iter().find(|&s| square(s))
 }
 
 /// Invocations per workgroup of the cooperative kernels with `size` ×
@@ -769,6 +775,38 @@ mod tests {
         assert_eq!(f16_bits(f32::INFINITY), 0x7c00);
         let v = [0.5f32, -3.0, 7.25];
         assert_eq!(unpack_f16(&pack_f16(&v))[..3], v);
+    }
+
+    #[test]
+    fn the_largest_square_f16_to_f32_matrices_are_taken() {
+        use wgpu::CooperativeScalarType::{F16, F32, I32};
+        let config = |m, n, k, ab_type, cr_type| wgpu::CooperativeMatrixProperties {
+            m_size: m,
+            n_size: n,
+            k_size: k,
+            ab_type,
+            cr_type,
+            saturating_accumulation: false,
+        };
+        // lavapipe's 8x8x8, listed before a 16x16x16 that is then taken.
+        let eight = config(8, 8, 8, F16, F32);
+        let sixteen = config(16, 16, 16, F16, F32);
+        assert_eq!(square_size(&[eight]), Some(8));
+        assert_eq!(square_size(&[eight, sixteen]), Some(16));
+        assert_eq!(square_size(&[sixteen, eight]), Some(16));
+        // Not square, or other types: none of them.
+        for other in [
+            config(16, 16, 8, F16, F32),
+            config(16, 8, 16, F16, F32),
+            config(8, 16, 16, F16, F32),
+            config(16, 16, 16, F32, F32),
+            config(16, 16, 16, F16, F16),
+            config(16, 16, 16, I32, F32),
+        ] {
+            assert_eq!(square_size(&[other]), None, "{other:?}");
+            assert_eq!(square_size(&[other, eight]), Some(8), "{other:?}");
+        }
+        assert_eq!(square_size(&[]), None);
     }
 
     #[test]
