@@ -615,3 +615,49 @@ impl Drop for Vulkan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_says_where_the_driver_gave_no_statistics() {
+        let reduce = PipelineStats {
+            kernel: Kernel::Reduce,
+            module: "update.wgsl".to_string(),
+            checks: Checks::Unchecked,
+            constants: Vec::new(),
+            bindings: vec![0, 1, 2],
+            executables: Vec::new(),
+        };
+        let mut report = Report {
+            device: "llvmpipe".to_string(),
+            offered: false,
+            pipelines: vec![reduce.clone()],
+        };
+        assert_eq!(
+            report.text(),
+            "pipelines on llvmpipe (the driver reports no statistics: each pipeline was \
+             built, that is all)\nreduce (update.wgsl, unchecked)\n"
+        );
+        report.offered = true;
+        report.pipelines[0] = PipelineStats {
+            checks: Checks::Checked,
+            constants: vec![("COOP", 128.0), ("DELTA", 256.0)],
+            executables: vec![Executable {
+                name: "Compute".to_string(),
+                subgroup_size: 32,
+                statistics: vec![
+                    ("Registers".to_string(), "40".to_string()),
+                    ("Spills".to_string(), "0".to_string()),
+                ],
+            }],
+            ..reduce
+        };
+        assert_eq!(
+            report.text(),
+            "pipelines on llvmpipe\nreduce [COOP=128, DELTA=256] (update.wgsl, checked)\n    \
+             Compute (subgroup 32): Registers 40, Spills 0\n"
+        );
+    }
+}
