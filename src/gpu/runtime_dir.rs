@@ -135,6 +135,27 @@ mod tests {
     }
 
     #[test]
+    fn a_relative_path_or_a_special_mode_bit_is_not_a_runtime_directory() {
+        let uid = effective_uid();
+        let tmp = tempfile::tempdir().unwrap();
+        let private = tmp.path().join("private");
+        std::fs::create_dir(&private).unwrap();
+        mode(&private, 0o700);
+        // The same directory, from the working directory up to the root
+        // and down again.
+        let here = std::env::current_dir().unwrap();
+        let up = "../".repeat(here.components().count() - 1);
+        let relative = Path::new(&up).join(private.strip_prefix("/").unwrap());
+        assert!(relative.is_relative() && private_to(&relative, uid));
+        assert!(!usable(Some(relative.as_os_str()), uid), "{relative:?}");
+        // Sticky: more than 0700.
+        mode(&private, 0o1700);
+        let m = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(m & 0o7777, 0o1700);
+        assert!(!usable(Some(private.as_os_str()), uid));
+    }
+
+    #[test]
     fn the_private_directory_is_made_once_then_reused() {
         let uid = effective_uid();
         let tmp = tempfile::tempdir().unwrap();
