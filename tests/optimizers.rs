@@ -587,6 +587,43 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
     }
 }
 
+/// Mini-batches on the GPU gather from X in one binding and keep an
+/// epoch's step factors (three f32s a batch) in another: each may fill
+/// the binding exactly, and a row more is refused, naming the batch size
+/// that would fit.
+#[test]
+fn gpu_mini_batches_fill_their_bindings_exactly() {
+    // 48 KiB: 4096 rows of 3 features, and 4096 batches' factors.
+    let cap = 48 << 10;
+    let Some(ctx) = common::gpu_with(Some(cap)) else {
+        return;
+    };
+    let ones = Updates {
+        opt: ADAM,
+        schedule: LrSchedule::Constant,
+        batches: Some(MiniBatches { size: 1, seed: 5 }),
+    };
+    let open = |rows, features| {
+        let data = Dataset::synthetic(rows, features, 2).unwrap();
+        let m = model(&data, &[4], Activation::Tanh, 3);
+        let source = Source::Host(&data);
+        GpuTrainer::with_updates(ctx.clone(), &m, source, ones, KernelChoice::Layered)
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(open(4096, 3), None);
+    let err = open(4097, 3).expect("X past the binding");
+    assert!(
+        err.contains("4097 rows × 3 features take 49164 bytes, past this adapter's 49152"),
+        "{err}"
+    );
+    let err = open(4097, 2).expect("factors past the binding");
+    assert!(
+        err.contains("give --batch-size 2 or more (at most 4096 batches an epoch)"),
+        "{err}"
+    );
+}
+
 /// 300 mini-batch epochs in one `run`: two histories' worth (256, then
 /// 44), the shuffles and Adam's factors continuing across them; a rerun
 /// gives the same bits.

@@ -8,7 +8,7 @@ use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::{Fast, Isa, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::gpu::Updates;
-use shadertrain::gpu::{GpuTrainer, KernelChoice, KernelFamily, Source};
+use shadertrain::gpu::{buffers, AdapterRequest, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::LrSchedule;
 use shadertrain::optim::Optimizer;
@@ -168,6 +168,38 @@ fn chunked_data_trains_like_one_binding() {
     }
 }
 
+/// A binding cap above the adapter's is the adapter's own; a buffer of
+/// the cap exactly is made, and one a value larger refused before the
+/// device is asked.
+#[test]
+fn a_binding_cap_holds_a_buffer_of_its_size() {
+    let Some(ctx) = gpu() else { return };
+    let above = common::gpu_for(AdapterRequest {
+        max_binding: Some(u64::MAX),
+        ..AdapterRequest::default()
+    })
+    .expect("a cap above the adapter's opens at the adapter's");
+    assert_eq!(above.max_binding(), ctx.max_binding());
+    let cap = 64 << 10;
+    let Some(capped) = gpu_with(Some(cap)) else {
+        return;
+    };
+    assert_eq!(capped.max_binding(), cap);
+    let fill = vec![1.0; cap as usize / 4];
+    buffers::storage(&capped, "at_the_cap", fill.len()).unwrap();
+    buffers::storage_with(&capped, "at_the_cap", &fill).unwrap();
+    let past = [
+        buffers::storage(&capped, "past_the_cap", fill.len() + 1).err(),
+        buffers::storage_with(&capped, "past_the_cap", &[&fill[..], &[1.0]].concat()).err(),
+    ];
+    for e in past {
+        match e {
+            Some(Error::TooLarge { need, have, .. }) => assert_eq!((need, have), (cap + 4, cap)),
+            e => panic!("expected TooLarge, got {e:?}"),
+        }
+    }
+}
+
 #[test]
 fn what_cannot_fit_is_refused_before_any_work() {
     let Some(ctx) = gpu_with(Some(64 << 10)) else {
@@ -202,6 +234,34 @@ fn a_lost_device_is_an_error_not_a_panic() {
         ),
         "{err:?}"
     );
+}
+
+/// Errors outside any scope are kept in order: `check` reports the first
+/// of them, and clears the rest with it.
+#[test]
+fn check_reports_the_first_error_outside_a_scope() {
+    // Its own device: the errors are the device's, not this thread's.
+    let Some(ctx) = own_gpu() else { return };
+    for label in ["first_bad", "second_bad"] {
+        // A mapped buffer for reading may only be copied into.
+        let _invalid = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+    }
+    match ctx.check() {
+        Err(Error::Validation { label, message }) => {
+            assert_eq!(label, "a submitted command");
+            assert!(
+                message.contains("first_bad") && !message.contains("second_bad"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the first buffer's error, got {other:?}"),
+    }
+    assert!(ctx.check().is_ok(), "the second error was kept");
 }
 
 #[test]
@@ -572,6 +632,21 @@ fn kept_parameters_are_those_of_their_epoch_on_the_gpu() {
             Box::new(GpuTrainer::with_updates(gpu().unwrap(), &m, source, updates, choice).unwrap())
         });
     }
+}
+
+/// Held-out rows of another width than the model's are refused.
+#[test]
+fn held_out_rows_of_another_width_are_refused() {
+    let Some(ctx) = gpu() else { return };
+    let data = Dataset::synthetic(50, 5, 3).unwrap();
+    let m = model(&data, &[6], Activation::Tanh, 4);
+    let mut g = GpuTrainer::new(ctx, &m, &data, Optimizer::gd(0.1)).unwrap();
+    let narrow = Dataset::synthetic(20, 4, 9).unwrap();
+    let err = g.hold_out(&m, &narrow).unwrap_err().to_string();
+    assert!(
+        err.contains("the held-out rows have 4 features but the model takes 5"),
+        "{err}"
+    );
 }
 
 /// `--validation-split` on the GPU: the held-out rows' loss is measured on

@@ -10,7 +10,7 @@ use common::{assert_close, assert_within, f64s, gpu, gpu_with, model, sum_bound,
 use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
 use shadertrain::error::Error;
-use shadertrain::gpu::kernels::{Kernel, Kernels, Params, TILED_N};
+use shadertrain::gpu::kernels::{wide_workgroup_bytes, Kernel, Kernels, Params, TILED_N};
 use shadertrain::gpu::ops::{run, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
@@ -301,6 +301,10 @@ fn a_wide_step_of_16_matches_the_default_bit_for_bit() {
         return;
     };
     assert_eq!((default.wide_step, sixteen.wide_step), (8, 16));
+    // Opened with the workgroup memory the step stages, past WebGPU's
+    // default 16 KiB.
+    let limit = sixteen.limits.max_compute_workgroup_storage_size;
+    assert!(limit >= wide_workgroup_bytes(16), "{limit}");
     let kernels = Kernels::new(&sixteen).unwrap();
     assert_eq!(
         kernels.wide_step(),
