@@ -464,6 +464,91 @@ mod tests {
         assert!((Activation::Tanh.apply(1000.0) - 1.0).abs() < 1e-12);
     }
 
+    /// A layout is refused without features, with a layer of width 0
+    /// (named by its place, from 1), or with a block of f64 beyond
+    /// isize::MAX bytes, though its offsets fit a usize.
+    #[test]
+    fn a_layout_is_refused_without_features_units_or_room() {
+        let err = |f, hidden: &[usize]| Layout::new(f, hidden).unwrap_err().to_string();
+        assert!(err(0, &[4]).contains("the data has no feature columns"));
+        assert!(err(3, &[]).contains("at least one hidden layer"));
+        let zero = err(3, &[4, 0, 2]);
+        assert!(zero.contains("hidden layer 2 has width 0"), "{zero}");
+        // 3h + 1 parameters: 8 bytes each pass isize::MAX where h is a
+        // sixteenth of it, and fit where h is a thirty-second.
+        let h = isize::MAX as usize / 16;
+        assert!(err(1, &[h]).contains("too many parameters"));
+        assert_eq!(Layout::new(1, &[h / 2]).unwrap().len(), 3 * (h / 2) + 1);
+    }
+
+    /// The hidden widths leave out the input and the output unit.
+    #[test]
+    fn hidden_widths_are_those_given() {
+        let l = Layout::new(5, &[64, 32]).unwrap();
+        assert_eq!(l.features(), 5);
+        assert_eq!(l.hidden(), &[64, 32]);
+        assert_eq!(l.hidden_spec(), "64,32");
+        assert_eq!(Layout::new(5, &[7]).unwrap().hidden_spec(), "7");
+    }
+
+    /// Each hidden layer counts with its own input width: the second
+    /// layer's is the first's width, not the features.
+    #[test]
+    fn flops_sum_each_hidden_layer_on_its_own_inputs() {
+        let l = Layout::new(3, &[8, 5]).unwrap();
+        let n = 10.0;
+        let first = 4.0 * n * 3.0 * 8.0 + 6.0 * n * 8.0;
+        let second = 4.0 * n * 8.0 * 5.0 + 6.0 * n * 5.0;
+        assert_eq!(l.epoch_flops(10), first + second);
+    }
+
+    /// Layer i's weight at row-major position k is drawn from stream
+    /// Layer(i) at index k, whatever the layer's offset in the block.
+    #[test]
+    fn each_layers_weights_come_from_its_own_stream() {
+        let l = Layout::new(3, &[4, 2]).unwrap();
+        let m = Model::init(l, Activation::Sigmoid, 11, vec![], "y".into());
+        for (i, fan_in) in [(0, 3.0f32), (1, 4.0), (2, 2.0)] {
+            let drawn: Vec<f32> = (0..m.weight(i).len() as u64)
+                .map(|k| 1.0 / fan_in.sqrt() * rng::symmetric(11, Stream::Layer(i), k))
+                .collect();
+            assert_eq!(m.weight(i), drawn, "layer {i}");
+        }
+    }
+
+    /// A feature one past the last input is refused, not taken for
+    /// another layer's weight.
+    #[test]
+    #[should_panic(expected = "zero_inputs: feature 3 of a model of 3 inputs")]
+    fn zeroing_an_input_past_the_last_panics() {
+        let l = Layout::new(3, &[2]).unwrap();
+        let mut m = Model::init(l, Activation::Tanh, 0, vec![], "y".into());
+        m.zero_inputs(&[2, 3]);
+    }
+
+    /// A model whose parameters or categories disagree with its layout or
+    /// features is refused.
+    #[test]
+    fn a_model_that_disagrees_with_itself_is_refused() {
+        let l = Layout::new(2, &[2]).unwrap();
+        let names = vec!["c=a".to_string(), "c=b".to_string()];
+        let mut m = Model::init(l, Activation::Tanh, 0, names.clone(), "y".into());
+        m.check().unwrap();
+        m.params.pop();
+        let short = m.check().unwrap_err().to_string();
+        assert!(
+            short.contains("holds 8 parameters but its layout needs 9"),
+            "{short}"
+        );
+        let c = Category {
+            column: "c".into(),
+            levels: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(check_categories(std::slice::from_ref(&c), &names), Ok(()));
+        let twice = check_categories(&[c.clone(), c], &names).unwrap_err();
+        assert_eq!(twice, "names the column 'c' twice");
+    }
+
     #[test]
     fn hidden_spec_parses() {
         assert_eq!(parse_hidden("64").unwrap(), vec![64]);
