@@ -116,5 +116,22 @@ mod tests {
         assert_ne!(bits(1, f, 0), bits(1, f, 1));
         assert_ne!(bits(1, f, 1 << 32), bits(1, f, 0));
         assert_eq!(bits(1, s, 3), bits(1, s, 3));
+        assert_ne!(bits(1 << 32, f, 0), bits(0, f, 0));
+    }
+
+    /// Bits of seeds, streams and indices of 64 bits: the same on every
+    /// backend and in every version (benches/epoch_common.py draws them
+    /// too).
+    #[test]
+    fn bits_are_these() {
+        let drawn = [
+            bits(0, Stream::Features, 0),
+            bits(1, Stream::Split, 3),
+            bits(1 << 32, Stream::Features, 0),
+            bits(0xdead_beef << 32 | 7, Stream::Layer(0), 5),
+            bits(u64::MAX, Stream::Search, u64::MAX),
+        ];
+        let want = [246052113, 4017380713, 1618519239, 3352160099, 1352218932];
+        assert_eq!(drawn, want);
     }
 }
