@@ -195,6 +195,14 @@ mod tests {
         assert_eq!(in_range(&log, 0.5), "0.003162");
         assert_eq!(in_range(&r(1e-8, 1e-6, true, false), 0.5), "1e-7");
         assert_eq!(in_range(&r(1e-8, 1e-6, true, false), 0.25), "3.162e-8");
+        // From 1e6 on, and at 0 never, a real is written with an exponent.
+        assert_eq!(
+            in_range(&r(999_000.0, 999_999.0, false, false), 0.0),
+            "999000"
+        );
+        assert_eq!(in_range(&r(1e6, 2e6, false, false), 0.0), "1e6");
+        assert_eq!(in_range(&r(1e6, 2e6, false, false), 0.5), "1.5e6");
+        assert_eq!(in_range(&r(0.0, 1.0, false, false), 0.0), "0");
         let whole = r(16.0, 19.0, false, true);
         let each: Vec<String> = [0.0, 0.249, 0.25, 0.74, 0.75, 0.999]
             .iter()
@@ -313,7 +321,12 @@ mod tests {
         let tiny = [axis("tol", range(0.1, next, false, false))];
         assert_eq!(draw(&tiny, 2, 0).unwrap().len(), 2);
         let three = draw(&tiny, 3, 0).unwrap_err().to_string();
-        assert!(three.contains("only 2 distinct combinations"), "{three}");
+        assert!(
+            three.contains(
+                "only 2 distinct combinations of --grid's values were drawn in 3000 tries"
+            ),
+            "{three}"
+        );
     }
 
     /// The draws of seed 0, written out: they are the same on every
