@@ -532,5 +532,23 @@ mod tests {
         // SAFETY: getppid(2) touches no memory.
         let parent = unsafe { libc::getppid() };
         assert_eq!(parent_of(std::process::id() as i32), Some(parent));
+        // A child that leads a group of its own, so that its parent's pid
+        // and its group's differ, under a name with ") " and spaces in it,
+        // as a command's name may be.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a) 1 2 (b");
+        std::os::unix::fs::symlink("/bin/sleep", &odd).unwrap();
+        let mut child = {
+            use std::os::unix::process::CommandExt as _;
+            Command::new(&odd)
+                .arg("5")
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let read = parent_of(child.id() as i32);
+        let _ = child.kill();
+        child.wait().unwrap();
+        assert_eq!(read, Some(std::process::id() as i32));
     }
 }
