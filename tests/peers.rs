@@ -85,6 +85,14 @@ fn without_an_interpreter_the_bench_stops_before_timing() {
         "{err}"
     );
     assert!(!out.contains(" S0 "), "nothing is timed: {out}");
+    assert!(!err.contains("looked up on PATH"), "{err}");
+    // A bare name is looked up on PATH, and the error says so.
+    let (ok, _, err) = bench_peers(&["--python", "no-such-python-anywhere"], &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("error: --python no-such-python-anywhere: cannot run it (a name without a folder is looked up on PATH)"),
+        "{err}"
+    );
     // One that runs but cannot import numpy (a shell, say) is refused too.
     let (ok, _, err) = bench_peers(&["--python", "/bin/false"], &[]);
     assert!(!ok && err.contains("cannot import numpy"), "{err}");
@@ -126,8 +134,16 @@ fn a_relative_interpreter_runs_in_a_private_folder_and_each_shape_counts_once() 
     assert!(ok, "{err}");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("numpy ")).collect();
     assert_eq!(rows.len(), 1, "the line printed twice is one record: {out}");
-    // A bare name is found on PATH, a relative folder of it included.
-    let path = format!("venv:{}", std::env::var("PATH").unwrap_or_default());
+    // A bare name is found on PATH, a relative folder of it included;
+    // a folder named python and a file that may not be executed, earlier
+    // on PATH, are passed over.
+    std::fs::create_dir_all(dir.path().join("folder/python")).unwrap();
+    std::fs::create_dir(dir.path().join("plain")).unwrap();
+    std::fs::write(dir.path().join("plain/python"), LOGGING_PYTHON).unwrap();
+    let path = format!(
+        "folder:plain:venv:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
     let env = [
         ("PEER_LOG", log.as_str()),
         ("PEER_LINE", line.as_str()),
@@ -176,20 +192,25 @@ fn a_peer_that_began_at_another_loss_is_warned_of() {
 }
 
 /// A stand-in interpreter with numpy whose numpy script logs its
-/// arguments and times the last shape given (0.5 s).
+/// arguments and times each shape given (0.5 s).
 const ARGS_PYTHON: &str = r#"#!/bin/sh
 if [ "$1" = "-c" ]; then
   [ "$2" = "import numpy" ]; exit $?
 fi
 if [ "$1" = numpy_epoch.py ]; then
   echo "$*" >> "$PEER_LOG"
-  for shape; do :; done
-  echo "{\"adapter\": \"cpu\", \"shape\": \"$shape\", \"activation\": \"sigmoid\", \"epochs\": 3, \"median_s\": 0.5, \"min_s\": 0.25, \"max_s\": 0.75, \"numpy\": \"9.9\"}"
+  for shape; do
+    case $shape in
+      S[0-9]|*x*x*)
+        echo "{\"adapter\": \"cpu\", \"shape\": \"$shape\", \"activation\": \"sigmoid\", \"epochs\": 3, \"median_s\": 0.5, \"min_s\": 0.25, \"max_s\": 0.75, \"numpy\": \"9.9\"}" ;;
+    esac
+  done
 fi
 "#;
 
 /// Each shape's peers get the cpu backend's thread count on it, which is
-/// lower on a small shape: the script runs once per count.
+/// lower on a small shape: the script runs once per count, and the
+/// records follow the shapes' order, not the runs'.
 #[test]
 fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
     let dir = tempfile::tempdir().unwrap();
@@ -197,7 +218,7 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
     stand_in(&python, ARGS_PYTHON);
     let log = path(&dir, "log");
     let out = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
-        .args(["bench", "--shapes", "64x2x2,S0", "--backends", "cpu"])
+        .args(["bench", "--shapes", "64x2x2,S0,64x2x3", "--backends", "cpu"])
         .args([
             "--samples",
             "3",
@@ -218,7 +239,7 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
     let log = std::fs::read_to_string(&log).unwrap();
     let runs: Vec<&str> = log.lines().collect();
     assert_eq!(runs.len(), 2, "{log}");
-    assert!(runs[0].ends_with("--threads 1 64x2x2"), "{log}");
+    assert!(runs[0].ends_with("--threads 1 64x2x2 64x2x3"), "{log}");
     // bench's warm-up, and samples of single epochs, as the cpu backend's.
     assert!(
         runs[0].contains(" --samples 3 --warmup 2 --batch 1 "),
@@ -233,9 +254,9 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
         "{stdout}"
     );
     let numpy: Vec<&&str> = rows.iter().filter(|l| l.starts_with("numpy ")).collect();
-    assert_eq!(numpy.len(), 2, "{stdout}");
+    assert_eq!(numpy.len(), 3, "{stdout}");
     assert!(
-        numpy[0].contains(" 64x2x2 ") && numpy[1].contains(" S0 "),
+        numpy[0].contains(" 64x2x2 ") && numpy[1].contains(" S0 ") && numpy[2].contains(" 64x2x3 "),
         "{stdout}"
     );
 }
@@ -315,6 +336,31 @@ fn cuda_peers_time_the_gpu_backends_batch_of_epochs() {
     assert!(cpu.iter().all(|r| r.contains(" --batch 1 ")), "{log}");
 }
 
+/// Without the gpu backend no CUDA peer runs, though PyTorch has a CUDA
+/// device; each CPU peer runs its script with its own options.
+#[test]
+fn without_the_gpu_backend_the_cuda_peers_do_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, CUDA_PYTHON);
+    let log = path(&dir, "log");
+    let (ok, _, err) = bench_peers(&["--python", &python], &[("PEER_LOG", &log)]);
+    // The CPU peers print no timing: none timed.
+    assert!(!ok && err.contains("--peers timed no peer"), "{err}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let args = "--activation sigmoid --samples 3 --warmup 2 --batch 1 --threads 2 S0";
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            format!("numpy_epoch.py {args}"),
+            format!("torch_epoch.py --device cpu {args}"),
+            format!("torch_epoch.py --device cpu --compile {args}"),
+            format!("jax_epoch.py {args}"),
+        ],
+        "{log}"
+    );
+}
+
 #[test]
 fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,6 +378,12 @@ fn a_peer_line_that_is_no_timing_is_left_out_and_no_peer_timed_fails() {
         "{err}"
     );
     assert!(err.contains("error: --peers timed no peer"), "{err}");
+    // A script that exits 0 having timed fewer shapes than it was given
+    // is said to.
+    assert!(
+        err.contains("notice: peer numpy timed 0 of 1 shapes, not S0 (exit status: 0)"),
+        "{err}"
+    );
     // shadertrain's own timing is still reported and written.
     assert!(out.lines().any(|l| l.starts_with("cpu ")), "{out}");
     let records: Vec<serde_json::Value> =
@@ -716,6 +768,39 @@ if [ "$1" = numpy_epoch.py ]; then
 fi
 "#;
 
+/// A stand-in interpreter with numpy whose numpy script prints
+/// `$PEER_LINE`, then 17,000 lines of 1,000 bytes.
+const CHATTY_PYTHON: &str = r#"#!/bin/sh
+if [ "$1" = "-c" ]; then
+  [ "$2" = "import numpy" ]; exit $?
+fi
+if [ "$1" = numpy_epoch.py ]; then
+  echo "$PEER_LINE"
+  yes "$(printf '%1000s' | tr ' ' x)" | head -n 17000
+fi
+"#;
+
+/// What a script writes past 16 MiB is counted, not kept, and a notice
+/// says how many lines were left out: the line before them counts.
+#[test]
+fn output_past_its_cap_is_counted_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = path(&dir, "python");
+    stand_in(&python, CHATTY_PYTHON);
+    let line = peer_line("0.5");
+    let (ok, out, err) = bench_peers(&["--python", &python], &[("PEER_LINE", &line)]);
+    assert!(ok, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("numpy ")), "{out}");
+    // 16 MiB hold the peer's line and 16,383 of the others, each line
+    // counted with its 24 bytes of bookkeeping.
+    assert!(
+        err.contains(
+            "notice: peer numpy wrote more than 16 MiB to its output; 617 later lines left out"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_line_that_is_not_utf8_does_not_stop_the_reading() {
     let dir = tempfile::tempdir().unwrap();
@@ -743,7 +828,7 @@ if [ "$1" = "-c" ]; then
 fi
 script=$1
 shift
-echo "$script $* | $(ls *.py | tr '\n' ' ')| ${OPENBLAS_CORETYPE:-unset}" >> "$PEER_LOG"
+echo "$script $* | $(ls *.py | tr '\n' ' ')| ${OPENBLAS_CORETYPE:-unset} ${OPENBLAS_L2_SIZE:-unset}" >> "$PEER_LOG"
 case $script in
   numpy_epoch.py)
     echo 'some chatter'
@@ -762,21 +847,25 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     let python = path(&dir, "python");
     stand_in(&python, FAKE_PYTHON);
     let (log, json) = (path(&dir, "log"), path(&dir, "b.json"));
-    let env = [("PEER_LOG", log.as_str()), ("OPENBLAS_CORETYPE", "Haswell")];
+    let env = [
+        ("PEER_LOG", log.as_str()),
+        ("OPENBLAS_CORETYPE", "Haswell"),
+        ("OPENBLAS_L2_SIZE", "1048576"),
+    ];
     let more = ["--python", &python, "--activation", "tanh", "--json", &json];
     let (ok, out, err) = bench_peers(&more, &env);
     assert!(ok, "{err}");
 
     // Only numpy and jax ran, each once, with the bench's cases, beside
-    // all four scripts, without the OpenBLAS tuning variable.
+    // all four scripts, without the OpenBLAS tuning variables.
     let log = std::fs::read_to_string(&log).unwrap();
     let scripts = "epoch_common.py jax_epoch.py numpy_epoch.py torch_epoch.py";
     let args = "--activation tanh --samples 3 --warmup 2 --batch 1 --threads 2 S0";
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
         [
-            format!("numpy_epoch.py {args} | {scripts} | unset"),
-            format!("jax_epoch.py {args} | {scripts} | unset"),
+            format!("numpy_epoch.py {args} | {scripts} | unset unset"),
+            format!("jax_epoch.py {args} | {scripts} | unset unset"),
         ],
         "{log}"
     );
@@ -823,6 +912,17 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
         out.contains("peer rows, the peer's median over shadertrain's"),
         "{out}"
     );
+
+    // Under --quiet the notices still show, and the per-peer lines not.
+    let quiet = [&more[..], &["--quiet"]].concat();
+    let (ok, _, err) = bench_peers(&quiet, &env);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("notice: peer torch-eager skipped")
+            && err.contains("notice: peer jax-jit timed 0 of 1 shapes"),
+        "{err}"
+    );
+    assert!(!err.contains("peer numpy: timing"), "{err}");
 }
 
 /// benches/epoch_common.py's `bits` and `symmetric` against src/rng.rs, and,
