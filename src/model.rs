@@ -526,8 +526,8 @@ mod tests {
         m.zero_inputs(&[2, 3]);
     }
 
-    /// A model whose parameters or categories disagree with its layout or
-    /// features is refused.
+    /// A model whose parameters, statistics or categories disagree with
+    /// its layout or features is refused.
     #[test]
     fn a_model_that_disagrees_with_itself_is_refused() {
         let l = Layout::new(2, &[2]).unwrap();
@@ -540,6 +540,17 @@ mod tests {
             short.contains("holds 8 parameters but its layout needs 9"),
             "{short}"
         );
+        m.params.push(0.0);
+        m.standardization = Some(Standardization {
+            feature_mean: vec![0.0],
+            feature_std: vec![1.0],
+            target_mean: 0.0,
+            target_std: 1.0,
+        });
+        let stats = m.check().unwrap_err().to_string();
+        let says =
+            "the model's standardization holds 1 means and 1 standard deviations for 2 features";
+        assert!(stats.contains(says), "{stats}");
         let c = Category {
             column: "c".into(),
             levels: vec!["a".into(), "b".into()],
@@ -553,8 +564,14 @@ mod tests {
     fn hidden_spec_parses() {
         assert_eq!(parse_hidden("64").unwrap(), vec![64]);
         assert_eq!(parse_hidden("64, 32").unwrap(), vec![64, 32]);
-        assert!(parse_hidden("0").is_err());
-        assert!(parse_hidden("a").is_err());
+        assert_eq!(
+            parse_hidden("0").unwrap_err(),
+            "a hidden layer needs at least one unit"
+        );
+        assert_eq!(
+            parse_hidden("64,a").unwrap_err(),
+            "'a' is not a layer width; expected e.g. 64 or 64,32"
+        );
         assert!(parse_hidden("").is_err());
     }
 }
