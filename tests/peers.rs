@@ -246,6 +246,7 @@ fn each_shape_is_timed_on_the_cpu_backends_thread_count() {
         "{log}"
     );
     assert!(runs[1].ends_with("--threads 2 S0"), "{log}");
+    assert!(err.contains("peer numpy: timing 3 shapes"), "{err}");
     // The table names the cpu backend's threads alike, in the shapes' order.
     let rows: Vec<&str> = stdout.lines().collect();
     let at = |what: &str| rows.iter().position(|l| l.contains(what));
@@ -855,6 +856,7 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     let more = ["--python", &python, "--activation", "tanh", "--json", &json];
     let (ok, out, err) = bench_peers(&more, &env);
     assert!(ok, "{err}");
+    assert!(err.contains("S0 numpy: median 5.000e-1 s/epoch ("), "{err}");
 
     // Only numpy and jax ran, each once, with the bench's cases, beside
     // all four scripts, without the OpenBLAS tuning variables.
@@ -872,7 +874,7 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
     for peer in ["torch-eager", "torch-compile"] {
         assert!(
             err.contains(&format!(
-                "notice: peer {peer} skipped: {python} cannot import torch"
+                "notice: peer {peer} skipped: {python} cannot import torch (pip install torch)"
             )),
             "{err}"
         );
@@ -923,6 +925,7 @@ fn each_importable_peer_runs_the_same_cases_and_gets_a_ratio() {
         "{err}"
     );
     assert!(!err.contains("peer numpy: timing"), "{err}");
+    assert!(!err.contains("S0 numpy: median"), "{err}");
 }
 
 /// benches/epoch_common.py's `bits` and `symmetric` against src/rng.rs, and,
