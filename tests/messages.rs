@@ -309,6 +309,8 @@ fn settings_for_a_backend_not_used_are_refused() {
             err.contains("none named like 'no-such-gpu-anywhere'"),
             "{err}"
         );
+        // The adapter's own error, not one saying that wgpu finds none.
+        assert!(!err.contains("finds no GPU adapter"), "{err}");
     }
 }
 
