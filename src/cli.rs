@@ -1775,6 +1775,7 @@ mod tests {
         assert_eq!(r.ends(), ["1e-4", "0.1"]);
         let r = range("--momentum= 0.8 .. 0.99 ").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (0.8, 0.99, false, false));
+        assert_eq!(r.ends(), ["0.8", "0.99"]);
         let r = range("batch-size=log:16..512").unwrap();
         assert_eq!((r.low, r.high, r.log, r.whole), (16.0, 512.0, true, true));
         let refused = |s: &str, said: &str| {
@@ -1926,5 +1927,87 @@ mod tests {
         let arg = arg.unwrap_or_else(|| panic!("{key} is not an argument of train"));
         let value = arg.get_default_values().first()?;
         Some(value.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn counts_are_taken_at_their_bounds_and_refused_past_them() {
+        assert_eq!(whole_in::<1, 1000, u32>("1"), Ok(1));
+        assert_eq!(whole_in::<1, 1000, u32>("1000"), Ok(1000));
+        assert_eq!(
+            whole_in::<2, 9, u32>("1").unwrap_err(),
+            "must be at least 2"
+        );
+        assert_eq!(whole_in::<2, 9, u32>("2"), Ok(2));
+        assert_eq!(
+            whole_in::<1, 1000, u32>("1001").unwrap_err(),
+            "must be at most 1000"
+        );
+        assert_eq!(parse_threads("0"), Ok(0));
+        assert_eq!(parse_threads("1024"), Ok(1024));
+        assert_eq!(
+            parse_threads("1025").unwrap_err(),
+            "at most 1024 (0 is every core)"
+        );
+        assert_eq!(at_least_two("2"), Ok(2));
+        assert_eq!(
+            at_least_two("1").unwrap_err(),
+            "a shuffle needs at least 2 rows"
+        );
+    }
+
+    #[test]
+    fn a_value_that_is_no_number_is_told_what_the_option_takes() {
+        let whole = |s: &str| whole_number_message(s, &s.parse::<u64>().unwrap_err());
+        assert_eq!(whole("-3"), "expected a whole number, not a negative one");
+        assert_eq!(
+            whole("-1e-3"),
+            "expected a whole number, not a negative one"
+        );
+        // A dash before what is no number is not a negative number.
+        assert_eq!(whole("-x"), "expected a whole number (digits only)");
+        assert_eq!(whole("-"), "expected a whole number (digits only)");
+        // Blanks alone are nothing, as an empty value is.
+        for nothing in ["", " "] {
+            let e = read_option("tol", nothing).unwrap_err();
+            assert!(e.ends_with("expected a number, not nothing"), "{e}");
+        }
+        assert!(read_option("tol", "x")
+            .unwrap_err()
+            .ends_with("expected a number, such as 0.01 or 1e-3"));
+        assert_eq!("auto".parse(), Ok(LrChoice::Auto));
+        assert_eq!("1e-3".parse(), Ok(LrChoice::Rate(1e-3)));
+        assert_eq!(
+            "Auto".parse::<LrChoice>().unwrap_err(),
+            "expected a learning rate (a number such as 0.01) or auto, not 'Auto'"
+        );
+    }
+
+    #[test]
+    fn a_negative_number_is_joined_to_its_option_before_a_double_dash_only() {
+        let joined = |line: &[&str]| -> Vec<String> {
+            let words = joined_negative_numbers(&command(), line.iter().copied());
+            words
+                .iter()
+                .map(|w| w.to_string_lossy().into_owned())
+                .collect()
+        };
+        let line = ["shadertrain", "train", "--lr", "-1e-3", "--tol", "-.5"];
+        assert_eq!(
+            joined(&line),
+            ["shadertrain", "train", "--lr=-1e-3", "--tol=-.5"]
+        );
+        // A flag takes no value: the number after it is its own word.
+        let line = ["shadertrain", "train", "--quiet", "-1"];
+        assert_eq!(joined(&line), line);
+        let line = ["shadertrain", "train", "--", "--lr", "-1e-3"];
+        assert_eq!(joined(&line), line);
+    }
+
+    #[test]
+    fn missing_cells_fill_with_the_statistic_named() {
+        assert_eq!(Missing::Mean.fill(), Some(crate::data::Fill::Mean));
+        assert_eq!(Missing::Median.fill(), Some(crate::data::Fill::Median));
+        assert_eq!(Missing::Drop.fill(), None);
+        assert_eq!(Missing::Error.fill(), None);
     }
 }

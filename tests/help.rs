@@ -137,10 +137,21 @@ fn help_output_has_text_on_every_option_line() {
 /// was ignored), naming the option it conflicts with; exit status 2.
 #[test]
 fn an_option_needing_one_that_conflicts_is_refused() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--history", "h.csv", "--grid", "lr=0.1,0.01"],
             "--grid needs --folds, which cannot be used with --history",
+        ),
+        (
+            &[
+                "--plot",
+                "p.svg",
+                "--grid",
+                "lr=0.1,0.01",
+                "--history",
+                "h.csv",
+            ],
+            "--grid needs --folds, which cannot be used with --history, --plot\n",
         ),
         (
             &["--folds", "2", "--checkpoint-every", "5"],
