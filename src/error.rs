@@ -119,3 +119,67 @@ fn diverged(epoch: usize, loss: f64, lr: f64) -> String {
         _ => format!("diverged at epoch {epoch} (loss = {loss}, lr = {}); try a smaller --lr", crate::optim::short(lr)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csv_error_names_the_line_and_the_column_where_there_is_one() {
+        let csv = |column| Error::Csv {
+            path: "d.csv".into(),
+            line: 3,
+            column,
+            message: "expected 2 fields".into(),
+        };
+        assert_eq!(csv(0).to_string(), "d.csv:3: expected 2 fields");
+        assert_eq!(csv(2).to_string(), "d.csv:3:2: expected 2 fields");
+    }
+
+    #[test]
+    fn size_errors_say_what_is_needed_then_what_there_is() {
+        let large = Error::TooLarge {
+            what: "d_x".into(),
+            need: 3 << 30,
+            have: 2 << 30,
+        };
+        assert!(large
+            .to_string()
+            .starts_with("the job needs 3.0 GiB of d_x, but the adapter allows 2.0 GiB;"));
+        let memory = |need, have| Error::NotEnoughMemory {
+            what: "the rows".into(),
+            need,
+            have,
+            advice: "use fewer rows".into(),
+        };
+        assert_eq!(
+            memory(Some(3 << 30), Some(1 << 30)).to_string(),
+            "the rows needs about 3.0 GiB of memory, but only 1.0 GiB is available; use fewer rows"
+        );
+        assert_eq!(
+            memory(None, None).to_string(),
+            "the rows needs more than 16 EiB of memory, but no process can address that much; use fewer rows"
+        );
+    }
+
+    #[test]
+    fn a_divergence_names_its_epoch_loss_and_rate() {
+        let diverged = Error::Diverged {
+            epoch: 4,
+            loss: f64::INFINITY,
+            lr: 0.5,
+        };
+        assert_eq!(
+            diverged.to_string(),
+            "diverged at epoch 4 (loss = inf, lr = 0.5); try a smaller --lr"
+        );
+        let before = Error::Diverged {
+            epoch: 0,
+            loss: f64::NAN,
+            lr: 0.5,
+        };
+        assert!(before
+            .to_string()
+            .starts_with("the loss before any update is NaN, so no epoch trained"));
+    }
+}
