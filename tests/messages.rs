@@ -486,9 +486,13 @@ fn quiet_drops_notices_and_a_lowered_thread_count_is_a_notice() {
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     assert!(
-        err.contains("notice: --threads 1000 lowered to 32"),
+        err.contains("notice: --threads 1000 lowered to 32: the cpu backend gives each thread a block of at least 64 rows, and 2000 rows make 32 blocks\n"),
         "{err}"
     );
+    // As many threads as blocks are not lowered.
+    let as_many = ["--epochs", "2", "--threads", "32", "--lr", "0.01"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &as_many));
+    assert!(ok && !err.contains("lowered"), "{err}");
     // auto on a machine without a hardware GPU says so in a notice too.
     for backend in ["cpu", "auto"] {
         let mut quiet = more.to_vec();

@@ -306,6 +306,10 @@ fn an_output_on_standard_output_gets_it_alone() {
             vec!["train", "--data", s(&data), "--json", "-", "--history", "/dev/stdout"],
             "--history and --json both write to standard output, where they would mix; give one of them a file",
         ),
+        (
+            vec!["train", "--data", s(&data), "--folds", "2", "--save", "-", "--json", "-", "--fold-predictions", "/dev/stdout"],
+            "--save and --json and --fold-predictions all write to standard output, where they would mix; give all but one of them a file",
+        ),
     ] {
         let (ok, out, err) = run(&args);
         assert!(!ok && err.contains(says), "{args:?}: {err}");
@@ -332,9 +336,9 @@ fn an_output_on_standard_output_gets_it_alone() {
             .unwrap();
         let (ok, _, err) = text(out);
         assert!(ok, "{name}: {err}");
-        assert!(
-            err.starts_with("wrote 2 rows × 2 features"),
-            "{name}: {err}"
+        assert_eq!(
+            err, "wrote 2 rows × 2 features to standard output\n",
+            "{name}"
         );
         let written = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = written.lines().collect();

@@ -352,3 +352,46 @@ fn run_command(cli: Cli) -> Result<ExitCode> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn every_output_that_failed_is_named_by_its_flag() {
+        let mut outputs = Outputs::new(true);
+        let full = |what: &str| Err(anyhow::anyhow!("{what}: No space left on device"));
+        outputs.note("--json", full("/dev/full")).unwrap();
+        outputs.note("--plot", Ok(())).unwrap();
+        outputs.note("--out", full("out.csv")).unwrap();
+        let e = outputs.check("the table was printed").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "could not write --json: /dev/full: No space left on device; \
+             could not write --out: out.csv: No space left on device; the table was printed"
+        );
+        assert!(Outputs::new(false).check("nothing failed").is_ok());
+    }
+
+    #[test]
+    fn an_input_not_found_is_named_by_its_flag() {
+        let not_found = |path: &str| {
+            let e = std::io::Error::from(std::io::ErrorKind::NotFound);
+            anyhow::Error::new(crate::Error::io(path, e))
+        };
+        let inputs = [
+            ("--data", PathBuf::from("gone.csv")),
+            ("--init", PathBuf::from("-")),
+        ];
+        let named = |path| named_flag(not_found(path), &inputs).to_string();
+        // Only a model's or a checkpoint's `-` is told of standard input.
+        assert_eq!(named("gone.csv"), "--data gone.csv: entity not found");
+        assert_eq!(
+            named("-"),
+            "--init -: entity not found; --init reads a file, not standard input (./- names a file called -)"
+        );
+        // A path no input flag names is left as it was.
+        assert_eq!(named("other.csv"), "other.csv: entity not found");
+    }
+}
