@@ -3359,6 +3359,16 @@ fn info_pipelines_reports_the_kernels_asked_for() {
         "{err}"
     );
     assert!(err.contains(" weight_grad_coop,"), "{err}");
+    // Each kernel is listed once, and a name is read without the blanks
+    // around it.
+    let (_, listed) = err.split_once("the kernels are ").unwrap();
+    let listed: Vec<&str> = listed.trim().split(", ").collect();
+    let mut once = listed.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), listed.len(), "{listed:?}");
+    let (_, err) = run_refused(&["info", "--pipelines", "forward_wide_sigmoid, nope "]);
+    assert!(err.contains("no kernel is named \"nope\";"), "{err}");
     // An explicit list names kernels: an empty one, or an empty item, is
     // refused rather than read as every kernel (which is `all`).
     for names in ["", " ", ",", "reduce,,reduce_sgd", "reduce,"] {
