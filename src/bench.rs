@@ -994,7 +994,7 @@ mod tests {
     fn the_table_says_what_its_speedups_are() {
         let shape = SHAPES[0];
         let mut r = vec![
-            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(1.0), 0.0),
+            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(1.1), 0.0),
             Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(0.25), 0.0),
         ];
         let said = "speedup: the cpu backend's median over the gpu's\n";
@@ -1002,9 +1002,13 @@ mod tests {
         fill_speedups(&mut r);
         let text = table(&r);
         assert!(text.ends_with(said), "{text}");
-        assert!(text.lines().nth(2).unwrap().ends_with(" 4.00x"), "{text}");
-        // S0's epoch is 360,448 flops: 3.6e-4 GFLOP/s at a second.
-        assert!(text.lines().nth(1).unwrap().contains(" 0.00036 "), "{text}");
+        assert!(text.lines().nth(2).unwrap().ends_with(" 4.40x"), "{text}");
+        // S0's epoch is 360,448 flops: 3.28e-4 GFLOP/s at 1.1 s, three
+        // digits where two decimals would say 0.00.
+        assert!(
+            text.lines().nth(1).unwrap().contains(" 0.000328 "),
+            "{text}"
+        );
     }
 
     #[test]

@@ -28,10 +28,11 @@ pub fn shell_word(word: &str) -> String {
 /// is "0.0000", never "-0.0000", and one of a run gone far wrong, -10,000
 /// or below, is "-3.4590e41", not 42 digits.
 pub fn r2(v: f64) -> String {
-    if v.abs() >= 1e4 {
+    let text = format!("{v:.4}");
+    // As written: -9999.99996 rounds to -10000.0000, five digits.
+    if text.trim_start_matches('-').len() > "9999.9999".len() {
         return format!("{v:.4e}");
     }
-    let text = format!("{v:.4}");
     match text.as_str() {
         "-0.0000" => "0.0000".into(),
         _ => text,
@@ -176,6 +177,8 @@ mod tests {
     fn units_change_at_their_thresholds() {
         assert_eq!(r2(-10_000.0), "-1.0000e4");
         assert_eq!(r2(-9999.99994), "-9999.9999");
+        // One that four decimals round to five digits is in exponent form.
+        assert_eq!(r2(-9999.99996), "-1.0000e4");
         assert_eq!(bytes(1024), "1.0 KiB");
         assert_eq!(bytes(1024 * 1024), "1.0 MiB");
         // A size that one decimal rounds up to 1024 is in the next unit.

@@ -486,7 +486,7 @@ fn quiet_drops_notices_and_a_lowered_thread_count_is_a_notice() {
     let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &more));
     assert!(ok, "{err}");
     assert!(
-        err.contains("notice: --threads 1000 lowered to 32: the cpu backend gives each thread a block of at least 64 rows, and 2000 rows make 32 blocks\n"),
+        err.contains("notice: --threads 1000 lowered to 32: the cpu backend splits the rows into blocks of 64 and gives each thread one or more, and 2000 rows make 32 blocks\n"),
         "{err}"
     );
     // As many threads as blocks are not lowered.

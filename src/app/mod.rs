@@ -179,7 +179,7 @@ pub(crate) fn threads_lowered(quiet: bool, (asked, used): (usize, usize), rows: 
         notice(
             quiet,
             &format!(
-                "--threads {asked} lowered to {used}{on}: the cpu backend gives each thread a block of at least 64 rows, and {} make {}",
+                "--threads {asked} lowered to {used}{on}: the cpu backend splits the rows into blocks of 64 and gives each thread one or more, and {} make {}",
                 crate::units::count(rows, "row"),
                 crate::units::count(rows.div_ceil(64), "block"),
             ),
