@@ -156,6 +156,9 @@ mod joins {
     /// is left to the backend, as its joins would blend twice.
     pub(super) struct RoundJoins<B>(pub(super) B);
 
+    /// What a drawing call of backend `B` gives back.
+    type Drawn<B, T = ()> = Result<T, DrawingErrorKind<<B as DrawingBackend>::ErrorType>>;
+
     impl<B: DrawingBackend> DrawingBackend for RoundJoins<B> {
         type ErrorType = B::ErrorType;
 
@@ -163,7 +166,7 @@ mod joins {
             &mut self,
             path: I,
             style: &S,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             let width = style.stroke_width();
             if width <= 1 || style.color().alpha < 1.0 {
                 return self.0.draw_path(path, style);
@@ -193,19 +196,15 @@ mod joins {
             self.0.get_size()
         }
 
-        fn ensure_prepared(&mut self) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        fn ensure_prepared(&mut self) -> Drawn<B> {
             self.0.ensure_prepared()
         }
 
-        fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        fn present(&mut self) -> Drawn<B> {
             self.0.present()
         }
 
-        fn draw_pixel(
-            &mut self,
-            point: BackendCoord,
-            color: BackendColor,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> Drawn<B> {
             self.0.draw_pixel(point, color)
         }
 
@@ -214,7 +213,7 @@ mod joins {
             from: BackendCoord,
             to: BackendCoord,
             style: &S,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             self.0.draw_line(from, to, style)
         }
 
@@ -224,7 +223,7 @@ mod joins {
             bottom_right: BackendCoord,
             style: &S,
             fill: bool,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             self.0.draw_rect(upper_left, bottom_right, style, fill)
         }
 
@@ -234,7 +233,7 @@ mod joins {
             radius: u32,
             style: &S,
             fill: bool,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             self.0.draw_circle(center, radius, style, fill)
         }
 
@@ -242,7 +241,7 @@ mod joins {
             &mut self,
             vert: I,
             style: &S,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             self.0.fill_polygon(vert, style)
         }
 
@@ -251,7 +250,7 @@ mod joins {
             text: &str,
             style: &T,
             pos: BackendCoord,
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B> {
             self.0.draw_text(text, style, pos)
         }
 
@@ -259,16 +258,11 @@ mod joins {
             &self,
             text: &str,
             style: &T,
-        ) -> std::result::Result<(u32, u32), DrawingErrorKind<B::ErrorType>> {
+        ) -> Drawn<B, (u32, u32)> {
             self.0.estimate_text_size(text, style)
         }
 
-        fn blit_bitmap(
-            &mut self,
-            pos: BackendCoord,
-            size: (u32, u32),
-            src: &[u8],
-        ) -> std::result::Result<(), DrawingErrorKind<B::ErrorType>> {
+        fn blit_bitmap(&mut self, pos: BackendCoord, size: (u32, u32), src: &[u8]) -> Drawn<B> {
             self.0.blit_bitmap(pos, size, src)
         }
     }
@@ -1215,18 +1209,8 @@ mod tests {
             (1e-1, 5.0),
             (1.0, 1e4),
         ];
-        let found = Found {
-            lr: 1e-3,
-            back_off: 10.0,
-            lowest_lr: 1e-2,
-            lowest_loss: 0.2,
-            start_loss: 1.0,
-            epochs: curve.len(),
-            rows: 100,
-            wall_s: 0.0,
-            curve: curve.map(|(lr, loss)| Point { lr, loss }).to_vec(),
-            retries: Vec::new(),
-        };
+        let curve = curve.map(|(lr, loss)| Point { lr, loss }).to_vec();
+        let found = Found::sketch(1e-3, (1e-2, 0.2), curve);
         let text = svg(&RangeCurve {
             found: &found,
             title: "range test".into(),

@@ -1683,16 +1683,9 @@ mod tests {
             };
             let mut run = run.clone();
             run.lr_found = Some(range::Found {
-                lr: 0.1,
-                back_off: 10.0,
-                lowest_lr: 1.0,
-                lowest_loss: 0.5,
-                start_loss: 1.0,
                 epochs: 10,
-                rows: 100,
-                wall_s: 0.0,
-                curve: Vec::new(),
                 retries: vec![retry; retries],
+                ..range::Found::sketch(0.1, (1.0, 0.5), Vec::new())
             });
             let done = finished(&[1.0, 0.5], StopReason::MaxEpochs);
             diverged(&run, &done, (2, f64::INFINITY), false).to_string()

@@ -838,16 +838,10 @@ mod tests {
             wall_s,
         };
         let found = Found {
-            lr: 1e-3,
-            back_off: 10.0,
-            lowest_lr: 1e-2,
-            lowest_loss: 0.2,
-            start_loss: 1.0,
             epochs: 30,
-            rows: 100,
             wall_s: 0.5,
-            curve: Vec::new(),
             retries: vec![retry(1e-3, 4, 1.0), retry(1e-4, 7, 2.0)],
+            ..Found::sketch(1e-3, (1e-2, 0.2), Vec::new())
         };
         let mut text = String::new();
         lr_auto_lines(&mut text, &found, 1e-5);

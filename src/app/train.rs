@@ -3340,17 +3340,10 @@ mod tests {
             let lowest = (curve.iter())
                 .min_by(|a, b| a.loss.total_cmp(&b.loss))
                 .unwrap();
+            let lowest = (lowest.lr, lowest.loss);
             Found {
-                lr: lowest.lr / 10.0,
-                back_off: 10.0,
-                lowest_lr: lowest.lr,
-                lowest_loss: lowest.loss,
-                start_loss: 1.0,
-                epochs: curve.len(),
                 rows: 10,
-                wall_s: 0.0,
-                curve,
-                retries: Vec::new(),
+                ..Found::sketch(lowest.0 / 10.0, lowest, curve)
             }
         };
         let falling = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.21];
@@ -3386,16 +3379,8 @@ mod tests {
         config.max_time = Some(Duration::from_secs(10));
         let curve = vec![range::Point { lr: 6.3, loss: 0.5 }];
         config.lr_found = Some(Found {
-            lr: 0.63,
-            back_off: 10.0,
-            lowest_lr: 6.3,
-            lowest_loss: 0.5,
-            start_loss: 1.0,
-            epochs: 1,
             rows: 64,
-            wall_s: 0.0,
-            curve,
-            retries: Vec::new(),
+            ..Found::sketch(0.63, (6.3, 0.5), curve)
         });
         let diverged = StopReason::Diverged {
             epoch: 7,
