@@ -431,12 +431,18 @@ const CORNERS: [SeriesLabelPosition; 4] = [
 ];
 
 /// The corner of [`CORNERS`] whose legend box, `size` in shares of the
-/// plotting area's width and height, covers the fewest of `curves`: each
-/// a line through its points, given in shares of the area from its upper
-/// left (x right, y down), and followed between them as drawn. A held-out
-/// loss that rises at the end (overfitting) ends in the upper right,
-/// where the legend would hide it.
-fn legend_corner(curves: &[Vec<(f64, f64)>], size: (f64, f64)) -> SeriesLabelPosition {
+/// plotting area's width and height, covers the fewest of `marks` (none
+/// where a corner can), then of `curves`: each a line through its points,
+/// given in shares of the area from its upper left (x right, y down), and
+/// followed between them as drawn. A held-out loss that rises at the end
+/// (overfitting) ends in the upper right, where the legend would hide it;
+/// a mark (the kept epoch's cross) is one point, yet hiding it hides what
+/// it says.
+fn legend_corner(
+    curves: &[Vec<(f64, f64)>],
+    marks: &[(f64, f64)],
+    size: (f64, f64),
+) -> SeriesLabelPosition {
     // Steps along each segment, so a line crossing a box between two
     // sparse points counts.
     const STEPS: usize = 16;
@@ -455,6 +461,7 @@ fn legend_corner(curves: &[Vec<(f64, f64)>], size: (f64, f64)) -> SeriesLabelPos
             let down = if lower { y >= 1.0 - h } else { y <= h };
             across && down
         };
+        let hidden = marks.iter().filter(|p| inside(p)).count();
         let mut count = 0usize;
         for curve in curves {
             count += curve.last().filter(|p| inside(p)).map_or(0, |_| 1);
@@ -469,7 +476,7 @@ fn legend_corner(curves: &[Vec<(f64, f64)>], size: (f64, f64)) -> SeriesLabelPos
                     .count();
             }
         }
-        count
+        (hidden, count)
     };
     // The first of the least covered: min_by_key keeps the first of equals.
     CORNERS
@@ -577,14 +584,21 @@ impl Picture for LossCurve<'_> {
         let size = legend_size(widest, labels.len(), (w, h));
         let (ln_lo, ln_hi) = (lo.ln(), hi.ln());
         let share = |&(x, loss): &(f64, f64)| (x / last, (ln_hi - loss.ln()) / (ln_hi - ln_lo));
-        let curves = [
+        // The rate's cuts are lines from the top to the bottom.
+        let cuts =
+            (self.cuts.iter()).map(|&c| vec![(c as f64 / last, 0.0), (c as f64 / last, 1.0)]);
+        let curves: Vec<Vec<(f64, f64)>> = [
             train.iter().map(share).collect(),
             val.iter().map(share).collect(),
-            kept.map(|(e, l)| share(&(e as f64, l)))
-                .into_iter()
-                .collect(),
-        ];
-        legend(&mut chart, legend_corner(&curves, size), LEGEND_PX)
+        ]
+        .into_iter()
+        .chain(cuts)
+        .collect();
+        let marks: Vec<(f64, f64)> = kept
+            .map(|(e, l)| share(&(e as f64, l)))
+            .into_iter()
+            .collect();
+        legend(&mut chart, legend_corner(&curves, &marks, size), LEGEND_PX)
     }
 }
 
@@ -1133,14 +1147,14 @@ mod tests {
     fn the_legend_takes_the_corner_that_hides_the_least() {
         use SeriesLabelPosition::*;
         let size = (0.3, 0.2);
-        let corner = |curves: &[Vec<(f64, f64)>]| legend_corner(curves, size);
+        let corner = |curves: &[Vec<(f64, f64)>]| legend_corner(curves, &[], size);
         // A falling loss: the upper right is empty, and first.
         let falling = vec![(0.0, 0.05), (0.5, 0.7), (1.0, 0.95)];
         assert_eq!(corner(std::slice::from_ref(&falling)), UpperRight);
         // A held-out loss that rises again to the upper right: the lower
         // left is the first empty corner.
         let rising = vec![(0.0, 0.1), (0.5, 0.6), (1.0, 0.1)];
-        assert_eq!(corner(&[falling, rising]), LowerLeft);
+        assert_eq!(corner(&[falling.clone(), rising]), LowerLeft);
         // A line between two points outside the box crosses it.
         let crossing = vec![(0.6, 0.0), (1.0, 0.4)];
         assert_eq!(corner(&[crossing]), LowerLeft);
@@ -1158,6 +1172,19 @@ mod tests {
         twice.extend(corners(3));
         assert_eq!(corner(&twice), UpperLeft);
         assert_eq!(corner(&[]), UpperRight);
+        // A line of the rate's cut, top to bottom near the right edge,
+        // passes under both right corners.
+        let cut = vec![(0.9, 0.0), (0.9, 1.0)];
+        assert_eq!(corner(&[falling, cut]), LowerLeft);
+        // A mark is kept clear where a corner can be, however many of the
+        // curves' points that corner hides; where none can, the curves
+        // decide.
+        let crowd: Vec<(f64, f64)> = (0..40).map(|k| (0.01 * f64::from(k), 0.9)).collect();
+        let with = |marks: &[(f64, f64)]| legend_corner(&[crowd.clone()], marks, size);
+        assert_eq!(with(&[]), UpperRight);
+        assert_eq!(with(&[(0.95, 0.05)]), LowerRight);
+        let everywhere = [(0.95, 0.05), (0.05, 0.95), (0.95, 0.95), (0.05, 0.05)];
+        assert_eq!(with(&everywhere), UpperRight);
     }
 
     /// A drawn loss curve's legend box: at the upper right for a falling
@@ -1170,14 +1197,14 @@ mod tests {
         let val: Vec<(usize, f64)> = (0..40)
             .map(|k| (k, 0.5 / (k + 1) as f64 + (k as f64 / 39.0).powi(4) * 1.5))
             .collect();
-        let legend_x = |val: &[(usize, f64)]| {
+        let legend_x = |val: &[(usize, f64)], cuts: &[u64], kept: Option<(usize, f64)>| {
             let curve = LossCurve {
                 losses: &losses,
                 val,
                 title: "loss".into(),
                 loss_label: "MSE".into(),
-                kept: None,
-                cuts: &[],
+                kept,
+                cuts,
             };
             let text = svg(&curve);
             let rect = (text.split("<rect").skip(1))
@@ -1193,8 +1220,13 @@ mod tests {
             x.parse::<f64>().unwrap()
         };
         let half = f64::from(SIZE.0) / 2.0;
-        assert!(legend_x(&[]) > half);
-        assert!(legend_x(&val) < half);
+        assert!(legend_x(&[], &[], None) > half);
+        assert!(legend_x(&val, &[], None) < half);
+        // The rate's cuts late in the run are lines under the right
+        // corners; the kept epoch's cross at the upper right, one point,
+        // is kept clear too.
+        assert!(legend_x(&[], &[36, 37, 38], None) < half);
+        assert!(legend_x(&[], &[], Some((39, 1.0))) < half);
     }
 
     /// The range test's loss axis stops a decade above the loss it began
