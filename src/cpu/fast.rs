@@ -1386,6 +1386,92 @@ mod tests {
         }
     }
 
+    /// A block holds 2h + 1 floats a row (activations, deltas and the
+    /// residual) within BLOCK_BYTES, from 8 to 1024 rows, h counted at the
+    /// model's widths: h 1020 runs at 1024 on a tile of 16, and its blocks
+    /// stay 513 rows, as the SGEMM's sums over rows are cut by them.
+    #[test]
+    fn a_block_s_rows_follow_the_model_s_widths() {
+        let rows = |hidden: &[usize]| block_rows(&Layout::new(3, hidden).unwrap());
+        assert_eq!(rows(&[8]), 1024);
+        // 4 MiB / (4 · (2·1024 + 1)) = 511.75; 2·1024 alone would give 512.
+        assert_eq!(rows(&[1024]), 511);
+        assert_eq!(rows(&[600, 424]), 511);
+        assert_eq!(rows(&[1020]), 513);
+        assert_eq!(rows(&[300_000]), 8);
+        let data = Dataset::synthetic(100, 3, 0).unwrap();
+        let layout = Layout::new(3, &[1020]).unwrap();
+        let model = Model::init(layout, Activation::Tanh, 0, vec![], "y".into());
+        let fast = Fast::with_tile(&model, &data, Optimizer::gd(0.1), 1, Some(16)).unwrap();
+        let padded = fast
+            .padded
+            .as_ref()
+            .expect("1020 is padded on a tile of 16");
+        assert_eq!(padded.layout.hidden(), [1024]);
+        assert_eq!(fast.block, 513);
+    }
+
+    /// At most one thread, and one worker of a pass, per 64 rows (the
+    /// last may hold fewer), and one at least.
+    #[test]
+    fn a_thread_per_64_rows_at_most() {
+        for (rows, most) in [
+            (0, 1),
+            (1, 1),
+            (64, 1),
+            (65, 2),
+            (128, 2),
+            (129, 3),
+            (1000, 16),
+        ] {
+            assert_eq!(Fast::thread_count(64, rows), most, "{rows} rows");
+            assert_eq!(active_workers(64, rows), most, "{rows} rows");
+            assert_eq!(Fast::thread_count(2, rows), most.min(2), "{rows} rows");
+            assert_eq!(active_workers(2, rows), most.min(2), "{rows} rows");
+        }
+        assert_eq!(Fast::thread_count(0, 64), 1);
+    }
+
+    /// A thread's buffers are those of the widths the block code runs at:
+    /// h 15 runs at 16 on either tile, so a second thread costs what it
+    /// costs at 16.
+    #[test]
+    fn a_thread_s_bytes_follow_the_padded_widths() {
+        if pad::tile().is_none() {
+            return;
+        }
+        let per_thread = |h: usize| {
+            let layout = Layout::new(3, &[h]).unwrap();
+            let need = |t| Fast::bytes_needed(&layout, 1000, &Optimizer::gd(0.1), t).unwrap();
+            need(2) - need(1)
+        };
+        assert_eq!(per_thread(15), per_thread(16));
+        assert!(per_thread(17) > per_thread(16));
+    }
+
+    /// The default build is the widest this CPU runs: AVX-512 where it
+    /// has AVX-512 F, VL, BW and DQ with AVX2 and FMA, else AVX2 where it
+    /// has AVX2 and FMA; every build no wider runs too.
+    #[test]
+    fn the_default_build_is_the_widest_available() {
+        #[cfg(target_arch = "x86_64")]
+        let want = {
+            use std::is_x86_feature_detected as d;
+            let avx2 = d!("avx2") && d!("fma");
+            let avx512 = d!("avx512f") && d!("avx512vl") && d!("avx512bw") && d!("avx512dq");
+            match (avx2 && avx512, avx2) {
+                (true, _) => Isa::Avx512,
+                (false, true) => Isa::Avx2,
+                _ => Isa::Baseline,
+            }
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let want = Isa::Baseline;
+        assert_eq!(Isa::detect(), want);
+        let at = Isa::ALL.iter().position(|&i| i == want).unwrap();
+        assert!(Isa::ALL[..=at].iter().all(|i| i.available()));
+    }
+
     #[test]
     fn activations_are_close_to_the_reference() {
         for act in Activation::ALL {

@@ -220,6 +220,22 @@ mod tests {
         assert_eq!(g, want);
     }
 
+    /// The tile is the CPU's (not `--cpu-isa`'s): 16 with AVX-512 F, 8
+    /// with AVX2 and FMA but no AVX-512.
+    #[test]
+    fn the_tile_is_the_cpu_s() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::is_x86_feature_detected as d;
+            let want = match (d!("avx512f"), d!("avx2") && d!("fma")) {
+                (true, _) => Some(16),
+                (false, true) => Some(8),
+                _ => None,
+            };
+            assert_eq!(tile(), want);
+        }
+    }
+
     #[test]
     fn nothing_to_pad_is_none() {
         let real = Layout::new(3, &[16, 17, 32]).unwrap();
