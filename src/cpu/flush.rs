@@ -128,6 +128,10 @@ mod tests {
                 // DAZ: a subnormal operand counts as 0.
                 assert_eq!(black_box(black_box(tiny) * black_box(2.0f32)), 0.0);
                 assert_eq!(black_box(black_box(tiny) + black_box(0.0f32)), 0.0);
+                // Where the result would be normal, only DAZ makes it 0:
+                // 2⁻¹⁴⁹ · 2¹⁰⁰ is 2⁻⁴⁹ unflushed.
+                let big = black_box(2.0f32.powi(100));
+                assert_eq!(black_box(black_box(tiny) * big), 0.0);
                 // f64 too.
                 let tiny64 = black_box(f64::MIN_POSITIVE) * black_box(0.5);
                 assert_eq!(tiny64, 0.0);
