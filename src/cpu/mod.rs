@@ -149,3 +149,69 @@ impl Host {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restored slot gives back the parameters and the optimizer state
+    /// of its snapshot, each slot its own: momentum rerun from a snapshot
+    /// retraces the run bit for bit.
+    #[test]
+    fn a_restored_snapshot_retraces_the_run() {
+        use crate::data::Dataset;
+        use crate::model::{Activation, Layout, Model};
+        use crate::train::Backend;
+        let data = Dataset::synthetic(200, 3, 2).unwrap();
+        let layout = Layout::new(3, &[6]).unwrap();
+        let model = Model::init(layout, Activation::Tanh, 3, vec![], "y".into());
+        let opt = Optimizer::Momentum {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            max_grad_norm: 0.0,
+        };
+        let mut fast = Fast::new(&model, &data, opt, 1).unwrap();
+        let mut losses = Vec::new();
+        fast.run(3, &mut losses).unwrap();
+        fast.snapshot(1).unwrap();
+        fast.run(2, &mut losses).unwrap();
+        fast.snapshot(2).unwrap();
+        fast.run(4, &mut losses).unwrap();
+        let after_9 = fast.params().unwrap();
+        for (slot, from) in [(1, 3), (2, 5)] {
+            fast.restore(slot).unwrap();
+            let mut again = Vec::new();
+            fast.run(9 - from, &mut again).unwrap();
+            assert_eq!(again, losses[from..], "slot {slot}");
+            assert_eq!(fast.params().unwrap(), after_9, "slot {slot}");
+        }
+    }
+
+    /// The host's model name is /proc/cpuinfo's, without the blanks
+    /// around it, its instruction sets those the CPU reports, and its
+    /// build the one a pass runs by default.
+    #[test]
+    fn the_host_is_read_from_cpuinfo() {
+        let host = Host::get();
+        assert_eq!(host.build, Isa::detect().name());
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+            return;
+        };
+        if let Some((_, name)) = (info.lines())
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+        {
+            assert_eq!(host.model, name.trim());
+        }
+        #[cfg(target_arch = "x86_64")]
+        for flag in ["avx2", "fma", "avx512f"] {
+            let detected = match flag {
+                "avx2" => std::is_x86_feature_detected!("avx2"),
+                "fma" => std::is_x86_feature_detected!("fma"),
+                _ => std::is_x86_feature_detected!("avx512f"),
+            };
+            assert_eq!(host.isa.iter().any(|i| i == flag), detected, "{flag}");
+        }
+    }
+}
