@@ -322,3 +322,32 @@ pub fn reduce_update(
     optim::step(opt, theta, &sums[..width - 1], state);
     sums[width - 1]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reduce` sums the first `len` values of rows `stride` apart,
+    /// REDUCE_FAN rows at a time (the last run shorter), times `scale`;
+    /// `reduce_eval` sums the last column, times its scale.
+    #[test]
+    fn reduce_sums_strided_rows_by_the_fan_and_scales() {
+        let fan = REDUCE_FAN as usize;
+        let (count, len, stride) = (fan + 3, 2, 5);
+        let partials: Vec<f32> = (0..count * stride).map(|i| i as f32).collect();
+        let sum = |rows: std::ops::Range<usize>, c: usize| {
+            rows.map(|r| f64::from(partials[r * stride + c]))
+                .sum::<f64>()
+                * 0.5
+        };
+        let want = [
+            sum(0..fan, 0),
+            sum(0..fan, 1),
+            sum(fan..count, 0),
+            sum(fan..count, 1),
+        ];
+        assert_eq!(reduce(&partials, count, len, stride, 0.5), want);
+        let rows = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 rows of width 3
+        assert_eq!(reduce_eval(&rows, 3, 0.25), (3.0 + 6.0) * 0.25);
+    }
+}
