@@ -330,6 +330,24 @@ mod tests {
         assert!(Shards::new(8, 2).unwrap().check_processes(2, false).is_ok());
     }
 
+    /// Both cuts round down: shard s starts at ⌊s·N/K⌋ and process r's
+    /// shards at ⌊r·K/P⌋, so process 0 holds the fewest shards (bench's
+    /// bytes in to process 0 are the most any process receives).
+    #[test]
+    fn shard_and_process_boundaries_round_down() {
+        let s = Shards::new(10, 3).unwrap();
+        let cut: Vec<_> = (0..3).map(|i| s.rows_of(i)).collect();
+        assert_eq!(cut, [0..3, 3..6, 6..10]);
+        let s = Shards::new(100, 5).unwrap();
+        assert_eq!((s.owned(0, 2), s.owned(1, 2)), (0..2, 2..5));
+        assert_eq!(s.rows_owned(1, 2), 40..100);
+        let s = Shards::new(1000, 16).unwrap();
+        for p in 1..=16 {
+            let least = (0..p).map(|r| s.owned(r, p).len()).min();
+            assert_eq!(Some(s.owned(0, p).len()), least, "{p} processes");
+        }
+    }
+
     #[test]
     fn differing_fingerprints_are_named_by_field() {
         let a =
@@ -406,6 +424,9 @@ mod tests {
         assert_eq!(failed, Err("process 1 of 3: no rows".to_string()));
         let alike = on_each(vec!["err:bad", "err:bad", "err:bad"]);
         assert_eq!(alike, Err("all 3 processes: bad".to_string()));
+        // Every one failed, not alike: the lowest rank's, named.
+        let unlike = on_each(vec!["err:bad", "err:worse"]);
+        assert_eq!(unlike, Err("process 0 of 2: bad".to_string()));
         let differ = on_each(vec!["ok:a", "ok:a", "ok:b", "ok:c"]);
         assert_eq!(
             differ,

@@ -322,6 +322,45 @@ mod tests {
             "{e}"
         );
         assert!(gather_fits(16, (i32::MAX as usize) / 16).is_ok());
+        assert!(gather_fits(1, i32::MAX as usize).is_ok());
+        assert!(gather_fits(1, i32::MAX as usize + 1).is_err());
         assert!(gather_fits(usize::MAX, 3).is_err());
+    }
+
+    /// One process's trainer takes a pass for each of its shards, no
+    /// fewer, counts its passes, and receives no bytes: its gather is a
+    /// copy of what it computed.
+    #[test]
+    fn one_process_needs_every_shard_and_receives_nothing() {
+        use crate::cpu::Reference;
+        use crate::data::Dataset;
+        use crate::dist::Single;
+        use crate::model::{Activation, Layout, Model};
+        let data = Dataset::synthetic(40, 2, 1).unwrap();
+        let layout = Layout::new(2, &[3]).unwrap();
+        let model = Model::init(layout, Activation::Tanh, 1, vec![], "y".into());
+        let shards = Shards::new(40, 4).unwrap();
+        let opt = Optimizer::gd(0.1);
+        let sets: Vec<Dataset> = (0..4).map(|s| data.slice(shards.rows_of(s))).collect();
+        let parts = |k: usize| -> Vec<Part> {
+            (sets.iter().take(k))
+                .map(|d| Box::new(Reference::new(&model, d, opt).unwrap()) as Part)
+                .collect()
+        };
+        let e = Sharded::new(parts(3), 1, &Single, shards, &model.params, opt)
+            .err()
+            .expect("3 passes for 4 shards");
+        assert!(
+            e.to_string()
+                .contains("process 0 has 3 shard passes for shards 0..4"),
+            "{e}"
+        );
+        let mut b = Sharded::new(parts(4), 2, &Single, shards, &model.params, opt).unwrap();
+        let mut grad = vec![0.0; model.params.len()];
+        for _ in 0..2 {
+            b.evaluate(&model.params, &mut grad).unwrap();
+        }
+        let stats = b.stats();
+        assert_eq!((stats.passes, stats.bytes), (2, 0));
     }
 }
