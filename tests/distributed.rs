@@ -240,6 +240,79 @@ fn more_shards_than_rows_is_refused() {
     assert!(!err.contains("S0"), "{err}");
 }
 
+/// A run with a launcher's variables but without --distributed: the
+/// first of several processes (by Open MPI's numbering or PMI's) warns
+/// that each trains alone; the others, and a launch of one, do not.
+#[test]
+fn a_launcher_s_variables_warn_on_the_first_of_several_only() {
+    let args = small("cpu", "1", &[]);
+    let vars = [
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_RANK",
+        "PMI_SIZE",
+        "PMI_RANK",
+    ];
+    let warned = |set: &[(&str, &str)]| {
+        let env: Vec<(&str, Option<&str>)> = (vars.iter())
+            .map(|&v| (v, set.iter().find(|(k, _)| *k == v).map(|(_, x)| *x)))
+            .collect();
+        let (ok, _, err) = common::shadertrain_env(&args, &env);
+        assert!(ok, "{set:?}: {err}");
+        err.contains("warning: mpirun started")
+    };
+    assert!(warned(&[("OMPI_COMM_WORLD_SIZE", "2")]));
+    assert!(!warned(&[("OMPI_COMM_WORLD_SIZE", "1")]));
+    assert!(!warned(&[
+        ("OMPI_COMM_WORLD_SIZE", "2"),
+        ("OMPI_COMM_WORLD_RANK", "1")
+    ]));
+    assert!(warned(&[("PMI_SIZE", "3"), ("PMI_RANK", "0")]));
+    assert!(!warned(&[("PMI_SIZE", "3"), ("PMI_RANK", "2")]));
+}
+
+/// `bench --shards 2` in one process: nothing moves between processes,
+/// and the reduce (a copy and a sum over 2 shards' partials) is a small
+/// share of an epoch whose shard passes do the work.
+#[test]
+fn a_one_process_sharded_bench_moves_no_bytes_and_mostly_computes() {
+    let args = [
+        "bench",
+        "--backends",
+        "cpu",
+        "--shapes",
+        "4096x16x64",
+        "--shards",
+        "2",
+        "--threads",
+        "1",
+        "--samples",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        "-",
+        "-q",
+    ];
+    let out = run_ok(&args);
+    let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let r = &records[0];
+    assert_eq!(
+        (r["processes"].as_u64(), r["shards"].as_u64()),
+        (Some(1), Some(2)),
+        "{r}"
+    );
+    assert_eq!(
+        (r["bytes_in"].as_u64(), r["bytes_out"].as_u64()),
+        (Some(0), Some(0)),
+        "{r}"
+    );
+    let (epoch, reduce) = (
+        r["epoch_s"].as_f64().unwrap(),
+        r["reduce_s"].as_f64().unwrap(),
+    );
+    assert!(epoch > 0.0 && (0.0..0.5 * epoch).contains(&reduce), "{r}");
+}
+
 #[cfg(not(feature = "mpi"))]
 #[test]
 fn distributed_needs_the_mpi_build() {
@@ -799,7 +872,9 @@ mod mpi {
         ];
         let mut args = bench.to_vec();
         args.extend(["--samples", "2", "--json", &json]);
-        mpirun_ok(2, &args);
+        // Process 0 alone reports: one table.
+        let out = mpirun_ok(2, &args);
+        assert_eq!(out.matches("| shape |").count(), 1, "{out}");
         let records: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
         let r = &records[0];
@@ -811,17 +886,20 @@ mod mpi {
         // S0 (4 features, 16 hidden units: 97 parameters): 8·(2 + 97)
         // bytes per shard of the other process's 8.
         assert_eq!(r["bytes_in"].as_u64(), Some(8 * 99 * 8), "{r}");
+        // And sends its 8 shards' to the other.
+        assert_eq!(r["bytes_out"].as_u64(), Some(8 * 99 * 8), "{r}");
         assert!(r["epoch_s"].as_f64().unwrap() > 0.0, "{r}");
         let bin = env!("CARGO_BIN_EXE_shadertrain");
         let mut args = bench.to_vec();
         args.extend(["--samples", "2", ":", "-np", "1", bin]);
-        args.extend(bench);
+        // The second process warms up once: also a setting that is timed.
+        args.extend(bench.map(|a| if a == "0" { "1" } else { a }));
         args.extend(["--samples", "3"]);
         let (code, _, err) = mpirun(1, &args);
         assert_eq!(code, 1, "{err}");
         assert!(!err.contains("MPI_ERR"), "{err}");
         assert_eq!(err.matches("error:").count(), 1, "{err}");
-        let says = "the processes disagree on the bench's settings: --samples: process 0 has 2, process 1 has 3";
+        let says = "the processes disagree on the bench's settings: --samples: process 0 has 2, process 1 has 3; --warmup: process 0 has 0, process 1 has 1";
         assert!(err.contains(says), "{err}");
         let mut args = bench.to_vec();
         args.extend(["--shards", "2"]);
