@@ -271,8 +271,9 @@ fn a_launcher_s_variables_warn_on_the_first_of_several_only() {
 }
 
 /// `bench --shards 2` in one process: nothing moves between processes,
-/// and the reduce (a copy and a sum over 2 shards' partials) is a small
-/// share of an epoch whose shard passes do the work.
+/// the reduce (a copy and a sum over 2 shards' partials) is a small
+/// share of an epoch whose shard passes do the work, and the adapter
+/// names the build the passes ran.
 #[test]
 fn a_one_process_sharded_bench_moves_no_bytes_and_mostly_computes() {
     let args = [
@@ -285,6 +286,8 @@ fn a_one_process_sharded_bench_moves_no_bytes_and_mostly_computes() {
         "2",
         "--threads",
         "1",
+        "--cpu-isa",
+        "baseline",
         "--samples",
         "3",
         "--warmup",
@@ -296,6 +299,8 @@ fn a_one_process_sharded_bench_moves_no_bytes_and_mostly_computes() {
     let out = run_ok(&args);
     let records: serde_json::Value = serde_json::from_str(&out).unwrap();
     let r = &records[0];
+    let adapter = r["adapter"].as_str().unwrap();
+    assert!(adapter.ends_with(" (1 thread, baseline)"), "{r}");
     assert_eq!(
         (r["processes"].as_u64(), r["shards"].as_u64()),
         (Some(1), Some(2)),

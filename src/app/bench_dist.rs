@@ -10,6 +10,7 @@ use super::bench_cmd::cpu_name;
 use super::train::{shard_passes, PassConfig};
 use crate::bench::{self, BackendKind};
 use crate::cli::BenchArgs;
+use crate::cpu::Isa;
 use crate::data::Dataset;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
 use crate::gpu::{self, AdapterRequest};
@@ -119,9 +120,16 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             };
             let opt = Optimizer::gd(bench::LR);
             let (parts, threads) = shard_passes(how, &model, &sets, opt)?;
+            let threads_named = units::count(threads, "thread");
             let adapter = match kind {
                 BackendKind::Gpu => parts[0].describe(),
-                _ => format!("{} ({})", cpu_name(), units::count(threads, "thread")),
+                // The build each shard's pass runs, as the one-process
+                // bench names it.
+                BackendKind::Cpu => {
+                    let isa = args.device.cpu_isa.unwrap_or_else(Isa::detect);
+                    format!("{} ({threads_named}, {})", cpu_name(), isa.name())
+                }
+                BackendKind::Reference => format!("{} ({threads_named})", cpu_name()),
             };
             let mut b = Sharded::new(parts, threads, comm, shards, &model.params, opt)?;
             // Every process runs the same samples, as each epoch reduces
