@@ -151,10 +151,7 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
             // The slowest process sets the pace: its numbers, on every process.
             let mut all = vec![0.0; 2 * size];
             comm.all_gather(&[epoch, reduce], &vec![2; size], &mut all);
-            let slowest = all
-                .chunks_exact(2)
-                .max_by(|a, b| a[0].total_cmp(&b[0]))
-                .expect("one process at least");
+            let slowest = slowest(&all);
             let stride = (model.params.len() + 2) * 8;
             let owned = shards.owned(rank, size).len();
             let record = DistRecord {
@@ -193,6 +190,14 @@ fn time_cases(args: &BenchArgs, request: &AdapterRequest, comm: &dyn Comm) -> Re
     Ok(())
 }
 
+/// Of each process's (median epoch, its reduce part), gathered in rank
+/// order, the slowest process's pair: the pace every process keeps.
+fn slowest(all: &[f64]) -> &[f64] {
+    all.chunks_exact(2)
+        .max_by(|a, b| a[0].total_cmp(&b[0]))
+        .expect("one process at least")
+}
+
 fn table(records: &[DistRecord]) -> String {
     let mut s = String::new();
     outln!(
@@ -216,4 +221,40 @@ fn table(records: &[DistRecord]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slowest process's epoch, with its own reduce part (not the
+    /// largest reduce of any process: a fast process waits longest).
+    #[test]
+    fn the_slowest_process_sets_the_pace() {
+        let all = [2e-3, 1e-4, 5e-3, 2e-4, 3e-3, 9e-4];
+        assert_eq!(slowest(&all), [5e-3, 2e-4]);
+        assert_eq!(slowest(&all[..2]), [2e-3, 1e-4]);
+    }
+
+    /// The table's reduce share is the reduce's part of the whole epoch.
+    #[test]
+    fn the_reduce_share_is_of_the_epoch() {
+        let record = DistRecord {
+            shape: "S0".into(),
+            backend: BackendKind::Cpu,
+            adapter: "a CPU (2 threads, avx2)".into(),
+            processes: 2,
+            shards: 4,
+            epoch_s: 2e-3,
+            reduce_s: 5e-4,
+            bytes_in: 1584,
+            bytes_out: 1584,
+        };
+        let text = table(&[record]);
+        let row = text.lines().nth(2).expect("a row under the header");
+        assert_eq!(
+            row,
+            "| S0 | cpu | 2 | 4 | 2.000e-3 | 5.000e-4 | 25.0% | 1584 | a CPU (2 threads, avx2) |"
+        );
+    }
 }
