@@ -1817,6 +1817,15 @@ mod tests {
         assert_eq!(Kernel::ForwardSigmoid.workgroups(&p), 33);
         let wider = Params { outputs: 300, ..p };
         assert_eq!(Kernel::ForwardSigmoid.workgroups(&wider), 75);
+        // Backprop blocks the inputs: ⌈3/4⌉ × 1 row block (the outputs
+        // in their place would give 33).
+        assert_eq!(Kernel::BackpropTanh.workgroups(&p), 1);
+        // 3 groups × ⌈129/4⌉ output blocks × ⌈3/8⌉ input blocks: 99
+        // invocations, 2 workgroups (blocked the other way, 3 × 17 × 1 =
+        // 51 would take one, and leave half the weights unsummed).
+        assert_eq!(Kernel::WeightGrad.workgroups(&p), 2);
+        // 3 groups × 129 outputs: 387 invocations, 7 workgroups.
+        assert_eq!(Kernel::BiasGrad.workgroups(&p), 7);
         // One output: ⌈200/8⌉ = 25 row blocks × 5 inputs = 125
         // invocations, 2 workgroups of 64.
         let one = Params {
@@ -1964,6 +1973,35 @@ mod tests {
             },
         );
         assert!(why.contains("outputs + WN − 1"), "{why}");
+    }
+
+    /// A fused tile fits each workgroup array for every shape the fused
+    /// kernels take: TILE rows of F4 vec4s in the x tile, TILE × HB
+    /// activations, at most FUSED_MAX_TILE rows; HB is `hidden` rounded
+    /// up to a power of two, and the tile the largest power of two that
+    /// fits (twice it would overflow one of them).
+    #[test]
+    fn fused_tiles_fit_their_workgroup_arrays() {
+        assert_eq!(FusedShape::new(0, 8), None);
+        assert_eq!(FusedShape::new(FUSED_MAX_INPUTS as usize + 1, 8), None);
+        assert_eq!(FusedShape::new(4, FUSED_WORKGROUP as usize + 1), None);
+        let fits = |tile: u32, f4: u32, hb: u32| {
+            tile * f4 <= FUSED_X_CAP && tile * hb <= FUSED_PROD_CAP && tile <= FUSED_MAX_TILE
+        };
+        for inputs in 1..=FUSED_MAX_INPUTS {
+            for hidden in 1..=FUSED_WORKGROUP {
+                let s = FusedShape::new(inputs as usize, hidden as usize).unwrap();
+                let f4 = inputs.div_ceil(4);
+                assert_eq!((s.inputs, s.hidden), (inputs, hidden));
+                assert!(s.hb.is_power_of_two() && s.hb >= hidden && s.hb / 2 < hidden);
+                assert!(s.tile.is_power_of_two(), "{s:?}");
+                assert!(fits(s.tile, f4, s.hb), "{s:?}");
+                assert!(!fits(2 * s.tile, f4, s.hb), "{s:?}");
+            }
+        }
+        // 32 inputs to 8 units: the x tile (8 vec4s a row) holds 32 rows,
+        // fewer than the activations' 256 or the cap of 64.
+        assert_eq!(FusedShape::new(32, 8).unwrap().tile, 32);
     }
 
     /// `clip_squares` sums the gradient, not its loss: a row of p + 1
