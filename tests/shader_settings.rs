@@ -147,6 +147,8 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
             &p,
             &[Slot::Input(&source), Slot::Output(5)],
         );
+        let message = format!("{short:?}");
+        assert!(message.contains("binding 2 holds 5 values"), "{message}");
         assert_refused("a short dest", short);
         // A zero divisor is refused too.
         let p = Params {
@@ -187,6 +189,7 @@ fn dispatches_outside_the_proven_bounds_are_refused() {
         let message = format!("{two_outputs:?}");
         assert!(message.contains("outputs is 2, not 1"), "{message}");
         assert_refused("two outputs", two_outputs);
+        refuses_dense_dispatches_outside_their_bounds(&ctx, &kernels);
         refuses_wide_dispatches_outside_their_bounds(&ctx, &kernels);
     }
 }
@@ -233,14 +236,15 @@ fn canaries_catch_what_a_kernel_does_past_its_buffers() {
     let fits = Params::reduce(width, rows, width, 1.0, 0.1);
     let got = dispatch(run, &fits, &parts, &theta).unwrap();
     assert!(got[0].iter().all(|v| v.is_finite()), "{:?}", got[0]);
-    // θ one value short: the write past it.
+    // θ one value short: the write past it. θ is binding 2, after the
+    // partials at 1.
     let wider = Params::reduce(width + 1, rows, width + 1, 1.0, 0.1);
     let parts_wide = vec![0.5; rows * (width + 1)];
     let e = dispatch(run, &wider, &parts_wide, &theta)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("reduce_sgd wrote past the 4 values of binding"),
+        e.contains("reduce_sgd wrote past the 4 values of binding 2: value 4 is"),
         "{e}"
     );
     assert!(dispatch(run_exact, &wider, &parts_wide, &theta).is_ok());
@@ -250,7 +254,7 @@ fn canaries_catch_what_a_kernel_does_past_its_buffers() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("reduce_sgd read past a buffer: value 0 of binding"),
+        e.contains("reduce_sgd read past a buffer: value 0 of binding 2 is"),
         "{e}"
     );
     let got = dispatch(run_exact, &more_rows, &parts, &theta).unwrap();
@@ -285,6 +289,141 @@ fn assert_refused(what: &str, got: shadertrain::Result<Vec<Vec<f32>>>) {
         }
         Err(e) => panic!("{what}: not a validation error: {e}"),
         Ok(_) => panic!("{what} was accepted"),
+    }
+}
+
+/// The layer-by-layer kernels over 130 rows of a network of 3 inputs, 5
+/// hidden units and one output (θ: W1 at 0, b1 at 15, w2 at 20, b2 at 25;
+/// a partials row of 27, the last of 3 groups of 64 from 54): each runs on
+/// buffers exactly as long as its proof needs, and is refused with any one
+/// of them a value short, or with a zero divisor.
+fn refuses_dense_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels) {
+    let (rows, inputs, units) = (130, 3, 5);
+    let (b1, w2, b2) = (15, 20, 25);
+    let (len, stride) = (b2 + 1, b2 + 2);
+    let last = 2 * stride;
+    let base = Params {
+        rows: rows as u32,
+        group_rows: 64,
+        stride: stride as u32,
+        len: len as u32,
+        scale: 0.01,
+        ..Params::default()
+    };
+    let hidden = Params {
+        inputs: inputs as u32,
+        outputs: units as u32,
+        w_off: 0,
+        b_off: b1 as u32,
+        ..base
+    };
+    let output = Params {
+        inputs: units as u32,
+        outputs: 1,
+        w_off: w2 as u32,
+        b_off: b2 as u32,
+        ..base
+    };
+    let cases = [
+        // x, theta (to b1's end, past W1's), a1
+        (
+            Kernel::ForwardSigmoid,
+            hidden,
+            vec![rows * inputs, w2, rows * units],
+        ),
+        (
+            Kernel::ForwardTiledTanh,
+            hidden,
+            vec![rows * inputs, w2, rows * units],
+        ),
+        // Δ (rows, outputs), theta (to W's end), A below, its Δ
+        (
+            Kernel::BackpropSigmoid,
+            hidden,
+            vec![rows * units, b1, rows * inputs, rows * inputs],
+        ),
+        // r, theta (to w2's end), A1, Δ1
+        (
+            Kernel::BackpropOutputTanh,
+            output,
+            vec![rows, b2, rows * units, rows * units],
+        ),
+        // A1, theta (b2 too), y, r, partials (to the loss)
+        (
+            Kernel::OutputResidual,
+            output,
+            vec![rows * units, len, rows, rows, last + len + 1],
+        ),
+        // Δ, A below, partials (to ∂W's end)
+        (
+            Kernel::WeightGrad,
+            hidden,
+            vec![rows * units, rows * inputs, last + b1],
+        ),
+        (
+            Kernel::WeightGradTiled,
+            hidden,
+            vec![rows * units, rows * inputs, last + b1],
+        ),
+        (
+            Kernel::WeightGradOutput,
+            output,
+            vec![rows, rows * units, last + b2],
+        ),
+        // Δ, partials (to ∂b's end)
+        (Kernel::BiasGrad, hidden, vec![rows * units, last + w2]),
+        (Kernel::BiasGrad, output, vec![rows, last + len]),
+    ];
+    for (k, p, lens) in cases {
+        let ok = run_on(run, ctx, kernels, k, &p, &lens);
+        assert!(ok.is_ok(), "{k:?} on {lens:?}: {ok:?}");
+        for b in 0..lens.len() {
+            let mut short = lens.clone();
+            short[b] -= 1;
+            assert_refused(
+                &format!("{k:?} on {short:?}"),
+                run_on(run_exact, ctx, kernels, k, &p, &short),
+            );
+        }
+    }
+    // Zero divisors: the backprop's input blocks, the gradients' row
+    // groups and input blocks, the bias gradient's outputs.
+    let zeroes = [
+        (
+            Kernel::BackpropTanh,
+            Params {
+                inputs: 0,
+                ..hidden
+            },
+        ),
+        (
+            Kernel::WeightGrad,
+            Params {
+                inputs: 0,
+                ..hidden
+            },
+        ),
+        (
+            Kernel::WeightGradOutput,
+            Params {
+                group_rows: 0,
+                ..output
+            },
+        ),
+        (
+            Kernel::BiasGrad,
+            Params {
+                outputs: 0,
+                ..hidden
+            },
+        ),
+    ];
+    for (k, zero) in zeroes {
+        let lens: Vec<usize> = k.bindings()[1..].iter().map(|_| 100_000).collect();
+        assert_refused(
+            &format!("{k:?} under {zero:?}"),
+            run_on(run_exact, ctx, kernels, k, &zero, &lens),
+        );
     }
 }
 
