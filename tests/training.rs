@@ -383,6 +383,29 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
     );
 }
 
+/// Rows generated on the device are refused where there are none, as
+/// rows uploaded are, before any buffer is made.
+#[test]
+fn no_rows_to_generate_is_refused() {
+    let Some(ctx) = gpu() else { return };
+    let data = Dataset::synthetic(1, 3, 0).unwrap();
+    let m = model(&data, &[4], Activation::Tanh, 1);
+    let source = Source::Synthetic {
+        rows: 0,
+        seed: 1,
+        first: 0,
+    };
+    let err = GpuTrainer::with(ctx, &m, source, Optimizer::gd(0.1), KernelChoice::Auto)
+        .err()
+        .expect("a trainer over no rows");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the data set needs at least one row"),
+        "{err}"
+    );
+}
+
 #[test]
 fn kernel_choice_is_honoured_or_refused() {
     let Some(ctx) = gpu() else { return };
@@ -719,6 +742,35 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
         );
         assert_eq!(losses.len(), 6);
     }
+}
+
+/// The GPU backend refuses data and a model that disagree as the CPU
+/// entry points do (below), before any buffer is made.
+#[test]
+fn a_model_and_data_that_disagree_are_refused_on_the_gpu() {
+    let Some(ctx) = gpu() else { return };
+    let m = model(
+        &Dataset::synthetic(1, 3, 0).unwrap(),
+        &[8],
+        Activation::Sigmoid,
+        1,
+    );
+    let refused = |model: &Model, data: &Dataset, want: &str| {
+        let e = GpuTrainer::new(ctx.clone(), model, data, Optimizer::gd(0.1))
+            .err()
+            .expect("accepted")
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    };
+    for features in [2, 4] {
+        let data = Dataset::synthetic(10, features, 0).unwrap();
+        let want = format!("the data has {features} features but the model takes 3");
+        refused(&m, &data, &want);
+    }
+    let mut short = m.clone();
+    short.params.pop();
+    let data = Dataset::synthetic(10, 3, 0).unwrap();
+    refused(&short, &data, "holds 40 parameters but its layout needs 41");
 }
 
 /// Data whose features are not the model's in number, and a model whose
