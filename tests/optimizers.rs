@@ -624,6 +624,47 @@ fn gpu_mini_batches_fill_their_bindings_exactly() {
     );
 }
 
+/// A batch's passes run over one chunk: a batch whose per-row buffers
+/// need more than one binding is refused, naming a smaller --batch-size
+/// (its chunks would each read the batch's first rows); and rows generated
+/// on the device are refused, since batches gather from rows uploaded.
+#[test]
+fn gpu_mini_batches_refuse_a_batch_past_one_chunk_and_generated_rows() {
+    let Some(ctx) = common::gpu_with(Some(64 << 10)) else {
+        return;
+    };
+    // 1,000 rows of 2 features fit a 64 KiB binding (8 KB), but their 64
+    // hidden units' activations (256 KB) take four.
+    let data = Dataset::synthetic(1000, 2, 2).unwrap();
+    let m = model(&data, &[64], Activation::Tanh, 3);
+    let open = |source, size| {
+        let updates = Updates {
+            opt: MOMENTUM,
+            schedule: LrSchedule::Constant,
+            batches: Some(MiniBatches { size, seed: 5 }),
+        };
+        GpuTrainer::with_updates(ctx.clone(), &m, source, updates, KernelChoice::Layered)
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(open(Source::Host(&data), 200), None);
+    let err = open(Source::Host(&data), 1000).expect("a batch of four chunks");
+    assert!(
+        err.contains("a batch of 1000 rows needs more than one chunk on this adapter; use a smaller --batch-size"),
+        "{err}"
+    );
+    let generated = Source::Synthetic {
+        rows: 1000,
+        seed: 2,
+        first: 0,
+    };
+    let err = open(generated, 200).expect("batches of rows generated on the device");
+    assert!(
+        err.contains("gather from rows uploaded from the host, not generated on the device"),
+        "{err}"
+    );
+}
+
 /// 300 mini-batch epochs in one `run`: two histories' worth (256, then
 /// 44), the shuffles and Adam's factors continuing across them; a rerun
 /// gives the same bits.
