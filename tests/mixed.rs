@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use common::{model, run_ok_out_err, run_refused, shadertrain};
+use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::Fast;
 use shadertrain::data::Dataset;
 use shadertrain::gpu::kernels::{Family, Kernel, Kernels, Params};
@@ -30,10 +31,10 @@ use shadertrain::gpu::mixed::{
     Shares, TILE, X_TAIL,
 };
 use shadertrain::gpu::ops::{self, Slot};
-use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source};
+use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, Source, Updates};
 use shadertrain::model::{Activation, Model};
 use shadertrain::optim::lbfgs::Objective;
-use shadertrain::optim::Optimizer;
+use shadertrain::optim::{LrSchedule, Optimizer};
 use shadertrain::train::{train, Backend, Schedule};
 
 /// The device every test of this process shares for `precision`, or
@@ -162,9 +163,12 @@ fn to_half_matches_twin() {
         let kernels = Kernels::new(&ctx).unwrap();
         // A 5 × 3 matrix at offset 2 of its buffer, scaled by 8, into a
         // TILE × TILE zero-padded copy; values that round, and one past f16.
+        // The copy starts as ones, as a buffer a longer chunk wrote before
+        // would: the padding is written too, every row of it.
         let (rows, width, offset) = (5, 3, 2);
         let mut src = common::uniform(7, offset + rows * width, -3.0, 3.0);
         src[offset + 4] = 1e5;
+        let ones = pack_f16(&vec![1.0; (TILE * TILE) as usize]);
         let params = Params {
             rows: rows as u32,
             inputs: width as u32,
@@ -179,7 +183,7 @@ fn to_half_matches_twin() {
             &kernels,
             Kernel::ToHalf,
             &params,
-            &[Slot::Input(&src), Slot::Output((TILE * TILE / 2) as usize)],
+            &[Slot::Input(&src), Slot::InOut(&ones)],
         )
         .unwrap();
         let half = unpack_f16(&out[0]);
@@ -606,6 +610,14 @@ fn gradient_matches_twin(precision: Precision) {
         assert!(
             (loss - want_loss).abs() <= 1e-5 * want_loss,
             "{precision:?} {act:?} {kernels:?} {input_pad:?} {shares:?}: loss {loss} vs {want_loss}"
+        );
+        // The loss pass copies each chunk's X to f16 itself, as the
+        // gradient's does: after the gradient pass left the last chunk's
+        // copy in place, it measures the same loss.
+        let measured = g.loss().unwrap();
+        assert!(
+            (measured - loss).abs() <= 1e-6 * loss,
+            "{precision:?} {act:?} {kernels:?} {input_pad:?} {shares:?}: loss pass {measured} vs {loss}"
         );
         // ∂W₁: an f32 Δ₁ a few ulps from the twin's may round to the
         // neighbouring f16, one f16 step (2^-11 relative) off for that row:
@@ -1165,4 +1177,30 @@ fn values_past_f16_are_refused_or_diverge() {
         let diverged = matches!(e, shadertrain::Error::Diverged { epoch: 1, .. });
         assert!(diverged, "{precision:?}: {e:?}");
     }
+}
+
+/// Mini-batches on the GPU run in f32: on a device opened for mixed
+/// precision they are refused, saying so, rather than run in f32 under
+/// the mixed device's name.
+#[test]
+fn mini_batches_on_a_mixed_device_are_refused() {
+    let Some(ctx) = mixed_gpu(Precision::MixedScalar) else {
+        return;
+    };
+    let data = Dataset::synthetic(100, 3, 1).unwrap();
+    let m = model(&data, &[8], Activation::Tanh, 2);
+    let updates = Updates {
+        opt: Optimizer::gd(0.1),
+        schedule: LrSchedule::Constant,
+        batches: Some(MiniBatches { size: 32, seed: 5 }),
+    };
+    let source = Source::Host(&data);
+    let err = GpuTrainer::with_updates(ctx, &m, source, updates, KernelChoice::Auto)
+        .err()
+        .expect("mini-batches on a mixed device");
+    assert!(
+        err.to_string()
+            .contains("mini-batches on the GPU run in f32; leave out --precision"),
+        "{err}"
+    );
 }
