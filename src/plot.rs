@@ -1180,7 +1180,7 @@ mod tests {
         // curves' points that corner hides; where none can, the curves
         // decide.
         let crowd: Vec<(f64, f64)> = (0..40).map(|k| (0.01 * f64::from(k), 0.9)).collect();
-        let with = |marks: &[(f64, f64)]| legend_corner(&[crowd.clone()], marks, size);
+        let with = |marks: &[(f64, f64)]| legend_corner(std::slice::from_ref(&crowd), marks, size);
         assert_eq!(with(&[]), UpperRight);
         assert_eq!(with(&[(0.95, 0.05)]), LowerRight);
         let everywhere = [(0.95, 0.05), (0.05, 0.95), (0.95, 0.95), (0.05, 0.05)];
