@@ -204,15 +204,22 @@ fn fused_gradients_match_twins() {
     }
 }
 
-/// reduce over `count` rows of `len` values against its twin: one output
-/// row per 32 rows, written after `dst_off`, each the sum of its rows.
-fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize, len: usize) {
+/// reduce over `count` rows of `len` values, `stride` apart, against its
+/// twin: one output row per 32 rows, written `len` apart after `dst_off`,
+/// each the sum of its rows.
+fn reduce_case(
+    ctx: &shadertrain::gpu::Context,
+    kernels: &Kernels,
+    count: usize,
+    len: usize,
+    stride: usize,
+) {
     let fan = REDUCE_FAN as usize;
-    let parts = uniform(500 + count as u64, count * len, -1.0, 1.0);
+    let parts = uniform(500 + count as u64, count * stride, -1.0, 1.0);
     let out_rows = count.div_ceil(fan);
     let p = Params {
         dst_off: 2,
-        ..Params::reduce(len, count, len, 0.5, 0.0)
+        ..Params::reduce(len, count, stride, 0.5, 0.0)
     };
     let got = run(
         ctx,
@@ -223,8 +230,8 @@ fn reduce_case(ctx: &shadertrain::gpu::Context, kernels: &Kernels, count: usize,
     )
     .unwrap();
     assert_eq!(&got[0][..2], &[0.0, 0.0], "reduce wrote before dst_off");
-    let want = ops::reduce(&parts, count, len, len, 0.5);
-    let abs = ops::reduce(&magnitudes(&parts), count, len, len, 0.5);
+    let want = ops::reduce(&parts, count, len, stride, 0.5);
+    let abs = ops::reduce(&magnitudes(&parts), count, len, stride, 0.5);
     for s in 0..out_rows {
         let rows = s * fan..((s + 1) * fan).min(count);
         let (out, sums) = (2 + s * len, s * len..(s + 1) * len);
@@ -257,7 +264,20 @@ fn reduce_matches_twin() {
         (97, 5),
         (1000, 3),
     ] {
-        reduce_case(&ctx, &kernels, count, len);
+        reduce_case(&ctx, &kernels, count, len, len);
+    }
+}
+
+/// reduce on partials rows wider than the sums (`stride` > `len`, the extra
+/// columns not summed), its output rows packed `len` apart, as update.wgsl
+/// and the twin say (the trainer passes stride = len, which cannot tell
+/// the two apart).
+#[test]
+fn reduce_reads_rows_stride_apart_and_writes_them_packed() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for (count, len, stride) in [(2, 5, 8), (33, 13, 16), (97, 3, 7)] {
+        reduce_case(&ctx, &kernels, count, len, stride);
     }
 }
 
@@ -411,6 +431,36 @@ fn extreme_pre_activations_stay_finite_and_correct() {
     }
 }
 
+/// An infinite pre-activation is a bound, not a NaN: tanh clamps ±∞ to ±1
+/// as its twin does (only a NaN passes through as it is), and sigmoid
+/// gives 1 and 0.
+#[test]
+fn infinite_pre_activations_saturate_as_the_twin() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    // One input of 1 and weights that make z = +∞ and −∞.
+    let a = [1.0f32];
+    let theta = [f32::INFINITY, f32::NEG_INFINITY, 0.0, 0.0];
+    let p = layer_params((1, 1, 2), 0, 2);
+    for act in Activation::ALL {
+        for kernel in [Kernel::forward(act), Kernel::forward_tiled(act)] {
+            let got = run(
+                &ctx,
+                &kernels,
+                kernel,
+                &p,
+                &[Slot::Input(&a), Slot::Input(&theta), Slot::Output(2)],
+            )
+            .unwrap();
+            let want: Vec<f32> = [f64::INFINITY, f64::NEG_INFINITY]
+                .iter()
+                .map(|&z| act.apply(z) as f32)
+                .collect();
+            assert_eq!(got[0], want, "{kernel:?} at ±∞");
+        }
+    }
+}
+
 /// gather_rows against its twin, bit for bit: the first, a middle and the
 /// last, shorter batch of 37 rows in batches of 8, in a shuffled order.
 #[test]
@@ -488,6 +538,41 @@ fn synthesized_data_matches_the_cpu_generator() {
             1e-4,
         );
     }
+}
+
+/// reduce_eval scales its sum by `scale`, as reduce and its twin do (the
+/// trainer passes 1, which leaves the factor unseen there).
+#[test]
+fn reduce_eval_applies_its_scale() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let (count, width) = (5usize, 4usize);
+    let parts = uniform(610, count * width, -5.0, 5.0);
+    let history = vec![9.0f32; 2];
+    let counter = [f32::from_bits(1)];
+    let p = Params::reduce(width, count, width, 0.25, 0.0);
+    let got = run(
+        &ctx,
+        &kernels,
+        Kernel::ReduceEval,
+        &p,
+        &[
+            Slot::Input(&parts),
+            Slot::InOut(&history),
+            Slot::InOut(&counter),
+        ],
+    )
+    .unwrap();
+    let sums = ops::reduce(&parts, count, width, width, 0.25);
+    let abs = ops::reduce(&magnitudes(&parts), count, width, width, 0.25);
+    assert_within(
+        "reduce_eval 5x4 at scale 1/4",
+        &f64s(&got[0][1..2]),
+        &[ops::reduce_eval(&parts, width, 0.25)],
+        &sum_bound(&sums[width - 1..], &abs[width - 1..], count),
+    );
+    assert_eq!(got[0][0], 9.0, "reduce_eval: earlier slot kept");
+    assert_eq!(got[1][0].to_bits(), 2, "reduce_eval: counter");
 }
 
 /// reduce_momentum, reduce_nesterov and reduce_adam against their twin,
