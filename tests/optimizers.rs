@@ -1032,6 +1032,19 @@ fn cpu_and_gpu_clipping_match_the_reference() {
     }
 }
 
+/// `--clip-grad-norm` with coupled weight decay: every backend clips the
+/// gradient first and then adds λ·θ, as the reference does (a GPU update
+/// that clipped g + λ·θ would leave it within the first epochs).
+#[test]
+fn cpu_and_gpu_clip_before_coupled_weight_decay() {
+    for opt in [Optimizer::gd(0.5), MOMENTUM, NESTEROV, ADAM] {
+        assert_every_backend_tracks(
+            decayed(opt, 0.05).with_max_grad_norm(0.02),
+            KernelChoice::Tiled,
+        );
+    }
+}
+
 const LBFGS: Optimizer = Optimizer::Lbfgs {
     lr: 1.0,
     history_size: 10,
