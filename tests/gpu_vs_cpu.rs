@@ -340,18 +340,7 @@ fn reduce_sgd_and_eval_match_twin() {
         );
         let sgd_loss = got[1][2];
 
-        let got = run(
-            &ctx,
-            &kernels,
-            Kernel::ReduceEval,
-            &p,
-            &[
-                Slot::Input(&parts),
-                Slot::InOut(&history),
-                Slot::InOut(&counter),
-            ],
-        )
-        .unwrap();
+        let got = reduce_eval(&ctx, &kernels, &p, &parts, &history, &counter);
         // The same sums, bit for bit, and no θ binding at all.
         assert_eq!(got[0][2], sgd_loss, "reduce_eval {count}: loss");
         assert_within(
@@ -540,6 +529,25 @@ fn synthesized_data_matches_the_cpu_generator() {
     }
 }
 
+/// reduce_eval over `parts` into the loss `history` (at the slot the
+/// `counter` names), which it moves on by one: the history, then the
+/// counter.
+fn reduce_eval(
+    ctx: &shadertrain::gpu::Context,
+    kernels: &Kernels,
+    p: &Params,
+    parts: &[f32],
+    history: &[f32],
+    counter: &[f32],
+) -> Vec<Vec<f32>> {
+    let slots = [
+        Slot::Input(parts),
+        Slot::InOut(history),
+        Slot::InOut(counter),
+    ];
+    run(ctx, kernels, Kernel::ReduceEval, p, &slots).unwrap()
+}
+
 /// reduce_eval scales its sum by `scale`, as reduce and its twin do (the
 /// trainer passes 1, which leaves the factor unseen there).
 #[test]
@@ -551,18 +559,7 @@ fn reduce_eval_applies_its_scale() {
     let history = vec![9.0f32; 2];
     let counter = [f32::from_bits(1)];
     let p = Params::reduce(width, count, width, 0.25, 0.0);
-    let got = run(
-        &ctx,
-        &kernels,
-        Kernel::ReduceEval,
-        &p,
-        &[
-            Slot::Input(&parts),
-            Slot::InOut(&history),
-            Slot::InOut(&counter),
-        ],
-    )
-    .unwrap();
+    let got = reduce_eval(&ctx, &kernels, &p, &parts, &history, &counter);
     let sums = ops::reduce(&parts, count, width, width, 0.25);
     let abs = ops::reduce(&magnitudes(&parts), count, width, width, 0.25);
     assert_within(

@@ -292,6 +292,27 @@ fn assert_refused(what: &str, got: shadertrain::Result<Vec<Vec<f32>>>) {
     }
 }
 
+/// `kernel` runs on buffers of exactly `lens` values, and is refused with
+/// any one of them a value short.
+fn assert_exact_bounds(
+    ctx: &Context,
+    kernels: &Kernels,
+    kernel: Kernel,
+    p: &Params,
+    lens: &[usize],
+) {
+    let ok = run_on(run, ctx, kernels, kernel, p, lens);
+    assert!(ok.is_ok(), "{kernel:?} on {lens:?}: {ok:?}");
+    for b in 0..lens.len() {
+        let mut short = lens.to_vec();
+        short[b] -= 1;
+        assert_refused(
+            &format!("{kernel:?} on {short:?}"),
+            run_on(run_exact, ctx, kernels, kernel, p, &short),
+        );
+    }
+}
+
 /// The layer-by-layer kernels over 130 rows of a network of 3 inputs, 5
 /// hidden units and one output (θ: W1 at 0, b1 at 15, w2 at 20, b2 at 25;
 /// a partials row of 27, the last of 3 groups of 64 from 54): each runs on
@@ -375,16 +396,7 @@ fn refuses_dense_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernel
         (Kernel::BiasGrad, output, vec![rows, last + len]),
     ];
     for (k, p, lens) in cases {
-        let ok = run_on(run, ctx, kernels, k, &p, &lens);
-        assert!(ok.is_ok(), "{k:?} on {lens:?}: {ok:?}");
-        for b in 0..lens.len() {
-            let mut short = lens.clone();
-            short[b] -= 1;
-            assert_refused(
-                &format!("{k:?} on {short:?}"),
-                run_on(run_exact, ctx, kernels, k, &p, &short),
-            );
-        }
+        assert_exact_bounds(ctx, kernels, k, &p, &lens);
     }
     // Zero divisors: the backprop's input blocks, the gradients' row
     // groups and input blocks, the bias gradient's outputs.
@@ -477,16 +489,7 @@ fn refuses_wide_dispatches_outside_their_bounds(ctx: &Context, kernels: &Kernels
         ),
     ];
     for (k, lens) in cases {
-        let ok = run_on(run, ctx, kernels, k, &p, &lens);
-        assert!(ok.is_ok(), "{k:?} on {lens:?}: {ok:?}");
-        for b in 0..lens.len() {
-            let mut short = lens.clone();
-            short[b] -= 1;
-            assert_refused(
-                &format!("{k:?} on {short:?}"),
-                run_on(run_exact, ctx, kernels, k, &p, &short),
-            );
-        }
+        assert_exact_bounds(ctx, kernels, k, &p, &lens);
     }
     // Zero divisors: the forward's unit tiles, the output's row groups, the
     // gradient's input tiles.
@@ -605,15 +608,7 @@ fn mixed_dispatches_outside_the_proven_bounds_are_refused() {
         // the f16 Δ1 (128 × 96), theta, partials (to ∂b1's end), A1, r
         let lens = [6144, 80, 1570, 7000, 100];
         for k in [Kernel::DeltaHalfSigmoid, Kernel::DeltaHalfTanh] {
-            assert!(run_on(run, &ctx, &kernels, k, &p, &lens).is_ok());
-            for b in 0..lens.len() {
-                let mut short = lens;
-                short[b] -= 1;
-                assert_refused(
-                    &format!("{k:?} on {short:?}"),
-                    run_on(run_exact, &ctx, &kernels, k, &p, &short),
-                );
-            }
+            assert_exact_bounds(&ctx, &kernels, k, &p, &lens);
         }
         // Zero divisors: delta_half's unit blocks and row groups.
         let big = [100_000; 5];
