@@ -215,6 +215,21 @@ fn wide_kernels_match_their_twins() {
     }
 }
 
+/// Inputs and hidden units that are whole multiples of the 128 × 128 tile
+/// (SHAPES has each only one past it), over more than one row tile and
+/// row group: the tile counts ⌈n/128⌉ are exact there, and one too many
+/// would shift every later workgroup's tile.
+#[test]
+fn wide_kernels_match_their_twins_at_whole_tiles() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    for act in Activation::ALL {
+        for shape in [(200, 128, 128), (130, 256, 256)] {
+            check_kernels(&ctx, &kernels, act, shape);
+        }
+    }
+}
+
 /// The wide trainer's loss and gradient at `m`'s parameters against the
 /// reference's, to the fused kernel's sum_bound (N = rows × hidden units,
 /// since every term carries a row's ŷ, itself a sum over the units).
