@@ -573,7 +573,8 @@ impl Picture for LossCurve<'_> {
                 .legend(move |(x, y)| Cross::new((x + 10, y), 5, color.stroke_width(3)));
             labels.push(label);
         }
-        // The legend goes where it hides the least of the curves.
+        // The legend goes where it hides no mark if a corner can, then
+        // the least of the curves and the rate's cuts.
         let area = chart.plotting_area();
         let (w, h) = area.dim_in_pixel();
         let font = ("sans-serif", LEGEND_PX).into_text_style(area);
@@ -1185,6 +1186,13 @@ mod tests {
         assert_eq!(with(&[(0.95, 0.05)]), LowerRight);
         let everywhere = [(0.95, 0.05), (0.05, 0.95), (0.95, 0.95), (0.05, 0.05)];
         assert_eq!(with(&everywhere), UpperRight);
+        // Marks first, then curves: the one corner clear of the mark is
+        // taken though it hides 40 points and the marked one none.
+        let row = |x0: f64, y: f64| -> Vec<(f64, f64)> {
+            (0..40).map(|k| (x0 + 0.005 * f64::from(k), y)).collect()
+        };
+        let crowds = [row(0.0, 0.9), row(0.8, 0.9), row(0.0, 0.1)];
+        assert_eq!(legend_corner(&crowds, &[(0.95, 0.05)], size), LowerLeft);
     }
 
     /// A drawn loss curve's legend box: at the upper right for a falling

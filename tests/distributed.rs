@@ -301,6 +301,14 @@ fn a_one_process_sharded_bench_moves_no_bytes_and_mostly_computes() {
     let r = &records[0];
     let adapter = r["adapter"].as_str().unwrap();
     assert!(adapter.ends_with(" (1 thread, baseline)"), "{r}");
+    // Without --cpu-isa: the widest build this CPU runs.
+    let plain: Vec<&str> = (args.iter().copied())
+        .filter(|&a| a != "--cpu-isa" && a != "baseline")
+        .collect();
+    let records: serde_json::Value = serde_json::from_str(&run_ok(&plain)).unwrap();
+    let widest = format!(" (1 thread, {})", shadertrain::cpu::Isa::detect().name());
+    let adapter = records[0]["adapter"].as_str().unwrap();
+    assert!(adapter.ends_with(&widest), "{adapter}");
     assert_eq!(
         (r["processes"].as_u64(), r["shards"].as_u64()),
         (Some(1), Some(2)),

@@ -384,7 +384,7 @@ fn on_device_synthetic_data_trains_like_uploaded_data() {
 }
 
 /// Rows generated on the device are refused where there are none, as
-/// rows uploaded are, before any buffer is made.
+/// rows uploaded are, with a configuration error.
 #[test]
 fn no_rows_to_generate_is_refused() {
     let Some(ctx) = gpu() else { return };
@@ -745,7 +745,7 @@ fn held_out_loss_is_measured_on_the_device_every_epoch() {
 }
 
 /// The GPU backend refuses data and a model that disagree as the CPU
-/// entry points do (below), before any buffer is made.
+/// entry points do (below), with their messages.
 #[test]
 fn a_model_and_data_that_disagree_are_refused_on_the_gpu() {
     let Some(ctx) = gpu() else { return };

@@ -23,6 +23,8 @@ use crate::units;
 pub struct DistRecord {
     pub shape: String,
     pub backend: BackendKind,
+    /// Process 0's device: every process runs the same settings (see
+    /// [`fingerprint`]), on hosts that may differ.
     pub adapter: String,
     pub processes: usize,
     pub shards: usize,
@@ -59,6 +61,10 @@ fn fingerprint(args: &BenchArgs, backends: &[BackendKind], shards: usize) -> Str
         "--samples": args.samples,
         "--shards": shards,
         "--kernels": format!("{:?}", args.device.kernels).to_lowercase(),
+        // As given: the cpu backend's build and threads set its pace (the
+        // record names process 0's).
+        "--cpu-isa": args.device.cpu_isa.map_or("default", |isa| isa.name()),
+        "--threads": args.device.threads,
     })
     .to_string()
 }
@@ -234,6 +240,29 @@ mod tests {
         let all = [2e-3, 1e-4, 5e-3, 2e-4, 3e-3, 9e-4];
         assert_eq!(slowest(&all), [5e-3, 2e-4]);
         assert_eq!(slowest(&all[..2]), [2e-3, 1e-4]);
+    }
+
+    /// The processes must agree on the cpu backend's build and threads as
+    /// given, which set its pace, as on the shapes and samples.
+    #[test]
+    fn the_processes_agree_on_the_cpu_build_and_threads() {
+        use clap::Parser;
+        let print = |extra: &[&str]| {
+            let mut argv = vec!["shadertrain", "bench", "--shards", "2"];
+            argv.extend(extra);
+            let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+            let crate::cli::Command::Bench(args) = cli.command else {
+                panic!("not a bench");
+            };
+            fingerprint(&args, &[BackendKind::Cpu], 2)
+        };
+        let plain = print(&[]);
+        assert!(plain.contains(r#""--cpu-isa":"default""#), "{plain}");
+        assert!(plain.contains(r#""--threads":0"#), "{plain}");
+        let baseline = print(&["--cpu-isa", "baseline"]);
+        assert!(baseline.contains(r#""--cpu-isa":"baseline""#), "{baseline}");
+        assert_ne!(print(&["--threads", "1"]), plain);
+        assert_eq!(print(&[]), plain);
     }
 
     /// The table's reduce share is the reduce's part of the whole epoch.
