@@ -930,6 +930,43 @@ mod tests {
     }
 
     #[test]
+    fn write_out_expands_each_block_in_row_order_with_a_barrier_before_each_step() {
+        // 2 × 4 blocks, so rows and columns cannot trade places unseen:
+        // the accumulators and multiply-adds row by row, and each block
+        // position q = i·CB + j stores c<i><j> and only then, each after a
+        // barrier, runs F and G in the order written; a barrier between
+        // positions. Indents are kept.
+        let source = "fn k() {\n  //% accumulators\n    //% multiply f\n  //% emit F G\n}\n";
+        let out = write_out(source, Blocks { rows: 2, cols: 4 }).unwrap();
+        let cells: Vec<(u32, u32)> = (0..2).flat_map(|i| (0..4).map(move |j| (i, j))).collect();
+        let mut want = vec!["fn k() {".to_string()];
+        for (i, j) in &cells {
+            want.push(format!(
+                "  var c{i}{j}: MatC = coopLoadT<MatC>(&zeros[0], CS);"
+            ));
+        }
+        want.extend((0..2).map(|i| format!("    let a{i} = f_a(ak, {i}u);")));
+        want.extend((0..4).map(|j| format!("    let b{j} = f_b(bk, {j}u);")));
+        for (i, j) in &cells {
+            want.push(format!(
+                "    c{i}{j} = coopMultiplyAdd(a{i}, b{j}, c{i}{j});"
+            ));
+        }
+        for (q, (i, j)) in cells.iter().enumerate() {
+            if q > 0 {
+                want.push("  workgroupBarrier();".to_string());
+            }
+            want.push(format!("  coopStoreT(c{i}{j}, slot, CS);"));
+            for step in ["F", "G"] {
+                want.push("  workgroupBarrier();".to_string());
+                want.push(format!("  {step}(li, tile, {q}u);"));
+            }
+        }
+        want.push("}".to_string());
+        assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
     fn written_out_kernels_name_each_block_once() {
         let source = include_str!("../../shaders/mixed_coop.wgsl");
         for blocks in Blocks::ALL {
