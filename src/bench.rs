@@ -796,6 +796,11 @@ mod tests {
         }
     }
 
+    /// shadertrain's `kind` on S0, one epoch of `median_s` seconds.
+    fn own(kind: BackendKind, median_s: f64) -> Record {
+        Record::new(kind, "x", &SHAPES[0], "sigmoid", &timing(median_s), 0.0)
+    }
+
     /// Adapter names up to 64 characters are shown whole, in a column as
     /// wide as the longest; a longer one is cut to 63 and "…".
     #[test]
@@ -944,10 +949,9 @@ mod tests {
     /// device: a CPU peer with the cpu backend, a GPU peer with the gpu one.
     #[test]
     fn peers_are_compared_on_their_own_kind_of_device() {
-        let shape = SHAPES[0];
         let mut r = vec![
-            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(4.0), 0.0),
-            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(1.0), 0.0),
+            own(BackendKind::Cpu, 4.0),
+            own(BackendKind::Gpu, 1.0),
             peer(true, 8.0),
             peer(false, 3.0),
         ];
@@ -962,24 +966,16 @@ mod tests {
     /// far from anything.
     #[test]
     fn first_losses_are_compared_relative_to_shadertrains() {
-        let ours = |first_loss: f64| Timing {
-            first_loss,
-            ..timing(1.0)
-        };
         let warned = |our_loss: f64, theirs: f64| {
-            let own = Record::new(
-                BackendKind::Cpu,
-                "x",
-                &SHAPES[0],
-                "sigmoid",
-                &ours(our_loss),
-                0.0,
-            );
+            let ours = Record {
+                first_loss: Some(our_loss),
+                ..own(BackendKind::Cpu, 1.0)
+            };
             let theirs = Record {
                 first_loss: Some(theirs),
                 ..peer(true, 1.0)
             };
-            first_loss_mismatches(&[own, theirs]).len()
+            first_loss_mismatches(&[ours, theirs]).len()
         };
         assert_eq!(warned(1000.0, 1000.5), 0);
         assert_eq!(warned(1000.0, 1002.0), 1);
@@ -992,11 +988,7 @@ mod tests {
     /// it holds any; a slow case's GFLOP/s keep three digits.
     #[test]
     fn the_table_says_what_its_speedups_are() {
-        let shape = SHAPES[0];
-        let mut r = vec![
-            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(1.1), 0.0),
-            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(0.25), 0.0),
-        ];
+        let mut r = vec![own(BackendKind::Cpu, 1.1), own(BackendKind::Gpu, 0.25)];
         let said = "speedup: the cpu backend's median over the gpu's\n";
         assert!(!table(&r).contains("speedup: "), "{}", table(&r));
         fill_speedups(&mut r);
@@ -1013,11 +1005,7 @@ mod tests {
 
     #[test]
     fn speedups_pair_by_shape() {
-        let shape = SHAPES[0];
-        let mut r = vec![
-            Record::new(BackendKind::Cpu, "x", &shape, "sigmoid", &timing(4.0), 0.0),
-            Record::new(BackendKind::Gpu, "y", &shape, "sigmoid", &timing(1.0), 0.0),
-        ];
+        let mut r = vec![own(BackendKind::Cpu, 4.0), own(BackendKind::Gpu, 1.0)];
         fill_speedups(&mut r);
         assert_eq!(r[1].speedup_vs_cpu, Some(4.0));
         assert_eq!(r[0].speedup_vs_cpu, None);

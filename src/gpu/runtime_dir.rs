@@ -106,13 +106,19 @@ mod tests {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 
+    /// A directory `private` of mode 0700 in `tmp`.
+    fn made_private(tmp: &Path) -> std::path::PathBuf {
+        let private = tmp.join("private");
+        std::fs::create_dir(&private).unwrap();
+        mode(&private, 0o700);
+        private
+    }
+
     #[test]
     fn a_private_directory_is_kept_and_anything_else_replaced() {
         let uid = effective_uid();
         let tmp = tempfile::tempdir().unwrap();
-        let private = tmp.path().join("private");
-        std::fs::create_dir(&private).unwrap();
-        mode(&private, 0o700);
+        let private = made_private(tmp.path());
         assert!(usable(Some(private.as_os_str()), uid));
 
         let open = tmp.path().join("open");
@@ -138,9 +144,7 @@ mod tests {
     fn a_relative_path_or_a_special_mode_bit_is_not_a_runtime_directory() {
         let uid = effective_uid();
         let tmp = tempfile::tempdir().unwrap();
-        let private = tmp.path().join("private");
-        std::fs::create_dir(&private).unwrap();
-        mode(&private, 0o700);
+        let private = made_private(tmp.path());
         // The same directory, from the working directory up to the root
         // and down again.
         let here = std::env::current_dir().unwrap();
