@@ -1641,7 +1641,9 @@ pub struct DeviceArgs {
 
     /// Threads of the CPU backend, and of held-out rows scored on the host
     /// beside another backend (the reference's, an L-BFGS GPU run's; a
-    /// sharded run scores them on one); 0 is every core, at most 1024
+    /// sharded run scores them on one, and runs the reference's shards
+    /// side by side; where none of these runs, a notice says it changes
+    /// nothing); 0 is every core, at most 1024
     /// [default: every core; with --resume, and for 0 there, the
     /// checkpoint's run's].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,
@@ -1649,9 +1651,10 @@ pub struct DeviceArgs {
     pub threads: usize,
 
     /// The build of the CPU backend's block code to run (and of held-out
-    /// rows scored on the host beside another backend): the same
-    /// arithmetic, and the same bits, compiled for x86-64's baseline, for
-    /// AVX2 with FMA, or for AVX-512 [default: the widest this CPU runs].
+    /// rows scored on the host beside another backend; where neither
+    /// runs, a notice says it changes nothing): the same arithmetic, and
+    /// the same bits, compiled for x86-64's baseline, for AVX2 with FMA,
+    /// or for AVX-512 [default: the widest this CPU runs].
     #[arg(long, value_enum, value_name = "ISA")]
     pub cpu_isa: Option<crate::cpu::Isa>,
 

@@ -2082,6 +2082,79 @@ fn columns_far_from_one_are_named_with_standardize() {
     }
 }
 
+/// --threads (other than 0) and --cpu-isa set the cpu backend and the
+/// host's scoring of held-out rows: a run that has neither says, once,
+/// which of them changes nothing and why; a run that uses them says
+/// nothing of them.
+#[test]
+fn cpu_options_no_run_uses_are_named_once() {
+    let unused = |what: &str| format!("notice: {what} nothing here: ");
+    let run = |backend: &str, more: &[&str]| {
+        let more = [&["--hidden", "3", "--epochs", "2"][..], more].concat();
+        run_ok_out_err(&train_synthetic("120", "2", backend, &more)).1
+    };
+    let both = ["--threads", "2", "--cpu-isa", "baseline"];
+    let err = run("reference", &both);
+    let says = unused("--threads 2 and --cpu-isa baseline change");
+    assert_eq!(err.matches(&says).count(), 1, "{err}");
+    assert!(err.contains("the reference trains this run, on one thread, and holds out no rows to score on the host (they set the cpu backend"), "{err}");
+    // Every fold holds out rows, which the reference's runs score on the
+    // host; sharded, on one thread, though the shards run side by side.
+    let err = run("reference", &["--threads", "2", "--shards", "2"]);
+    assert!(!err.contains("nothing here"), "{err}");
+    let err = run(
+        "reference",
+        &["--cpu-isa", "avx2", "--shards", "2", "--folds", "3"],
+    );
+    assert!(!err.contains("nothing here"), "{err}");
+    let err = run("reference", &["--cpu-isa", "avx2", "--shards", "2"]);
+    assert_eq!(
+        err.matches(&unused("--cpu-isa avx2 changes")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("the reference trains this run's shards, and holds out no rows to score on the host (it sets"), "{err}");
+    for (backend, more) in [
+        ("cpu", &both[..]),
+        (
+            "reference",
+            &[&both[..], &["--validation-split", "0.25"]].concat(),
+        ),
+        ("reference", &[&both[..], &["--folds", "3"]].concat()),
+    ] {
+        let err = run(backend, more);
+        assert!(!err.contains("nothing here"), "{backend} {more:?}: {err}");
+    }
+    if !have_gpu() {
+        return;
+    }
+    // L-BFGS's held-out rows are scored on the host; adam's on the device.
+    let adam = ["--optimizer", "adam", "--lr", "0.01"];
+    let err = run("gpu", &[&both[..], &adam, &["--folds", "3"]].concat());
+    assert_eq!(err.matches(&says).count(), 1, "{err}");
+    assert!(
+        err.contains(
+            "the gpu backend trains this run, and scores on the device any rows it holds out"
+        ),
+        "{err}"
+    );
+    let err = run(
+        "gpu",
+        &[&both[..], &["--validation-split", "0.25"]].concat(),
+    );
+    assert!(!err.contains("nothing here"), "{err}");
+    let err = run(
+        "gpu",
+        &[&both[..], &["--validation-split", "0.25", "--shards", "2"]].concat(),
+    );
+    assert_eq!(
+        err.matches(&unused("--threads 2 changes")).count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("the gpu backend trains this run's shards, one after the other, and scores its held-out rows on the host on one thread"), "{err}");
+}
+
 /// A run of L-BFGS that no --optimizer chose, on 50,000 rows or more, on
 /// a backend that keeps it (the reference; the GPU), names adam in
 /// mini-batches; not on fewer rows, nor where --optimizer named L-BFGS.

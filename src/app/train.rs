@@ -191,6 +191,9 @@ pub(super) struct Shared {
     /// The runs start from an `--init` model whose statistics lie far
     /// from the rows', and a notice said so ([`far_from_the_model`]).
     init_far_said: bool,
+    /// The runs were given `--threads` or `--cpu-isa` and none uses it,
+    /// and a notice said so ([`cpu_options_unused`]).
+    cpu_options_said: bool,
     /// The last run's options as it trained them (with adam in
     /// mini-batches where its many rows chose them), for the folds'
     /// report and `--grid`'s.
@@ -633,6 +636,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
     });
     let mut retry_start: Option<Start> = None;
     let mut writer = writer;
+    let mut cpu_options_said = false;
     loop {
         let from = retry_start.as_ref().unwrap_or(&start);
         let opened = open_run(&config, from, &data, &sets, shards, comm, device.clone());
@@ -640,6 +644,15 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             agree(comm, "the backend", opened, |_| String::new())?;
         // Held-out rows scored on the host, with --threads' threads.
         let host_scored = validation.is_some() && backend.held_out().is_none();
+        let sharded = shards.is_some();
+        if let Some(text) = cpu_options_unused(args, device.kind(), host_scored, sharded) {
+            // Once across --folds' and --grid's runs, and a retry's.
+            let said = match fold.as_mut() {
+                Some(f) => &mut f.shared.cpu_options_said,
+                None => &mut cpu_options_said,
+            };
+            super::notice_once(&config, Some(said), || text);
+        }
         let checkpointer = Checkpointer::new(
             &config,
             model,
@@ -2560,6 +2573,52 @@ fn like(request: &AdapterRequest, first: Option<&gpu::Context>) -> AdapterReques
         allow_software: request.allow_software || software,
         ..request.clone()
     }
+}
+
+/// The notice of a run given `--threads` (other than 0) or `--cpu-isa`
+/// where nothing it runs uses them. Both set the cpu backend (`kind`)
+/// and the scoring of held-out rows on the host (`host_scored`), but a
+/// `sharded` run scores them on one thread (its sums then do not depend
+/// on the thread count), and runs the reference's shards on `--threads`.
+fn cpu_options_unused(
+    args: &TrainArgs,
+    kind: BackendKind,
+    host_scored: bool,
+    sharded: bool,
+) -> Option<String> {
+    let gpu = match kind {
+        BackendKind::Cpu => return None,
+        BackendKind::Gpu => true,
+        BackendKind::Reference => false,
+    };
+    let threads = args.device.threads;
+    let threads_used = (host_scored && !sharded) || (sharded && !gpu);
+    let threads = (threads != 0 && !threads_used).then(|| format!("--threads {threads}"));
+    let isa =
+        (args.device.cpu_isa.filter(|_| !host_scored)).map(|i| format!("--cpu-isa {}", i.name()));
+    let unused: Vec<String> = threads.into_iter().chain(isa).collect();
+    if unused.is_empty() {
+        return None;
+    }
+    let trains = match (gpu, sharded) {
+        (true, false) => "the gpu backend trains this run",
+        (true, true) => "the gpu backend trains this run's shards, one after the other",
+        (false, false) => "the reference trains this run, on one thread",
+        (false, true) => "the reference trains this run's shards",
+    };
+    let scores = match (host_scored, gpu) {
+        (true, _) => "scores its held-out rows on the host on one thread, so that their sums do not depend on the thread count",
+        (false, true) => "scores on the device any rows it holds out",
+        (false, false) => "holds out no rows to score on the host",
+    };
+    let (changes, them, set) = match unused.len() {
+        1 => ("changes", "it", "sets"),
+        _ => ("change", "they", "set"),
+    };
+    Some(format!(
+        "{} {changes} nothing here: {trains}, and {scores} ({them} {set} the cpu backend, and the host's scoring of held-out rows beside another backend)",
+        unused.join(" and ")
+    ))
 }
 
 /// How to build the passes of a process's shards.
