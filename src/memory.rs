@@ -24,32 +24,44 @@ pub fn sum(parts: &[Option<u64>]) -> Option<u64> {
 }
 
 /// Bytes the process can still allocate without swapping: Linux's
-/// `MemAvailable`, capped by the memory limit of the process's cgroups
-/// where there is one (its own and each above it). `None` where neither is known
-/// (other systems): the check then refuses only sizes that no process can
-/// address.
+/// `MemAvailable`, capped by the room left under the memory limit of the
+/// process's cgroups where there is one (its own and each above it).
+/// `None` where neither is known (other systems): the check then refuses
+/// only sizes that no process can address.
 pub fn available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| mem_available(&text));
     let limit = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
-        .and_then(|text| cgroup_limit(&text, std::path::Path::new("/sys/fs/cgroup")));
+        .and_then(|text| cgroup_room(&text, std::path::Path::new("/sys/fs/cgroup")));
     match (meminfo, limit) {
         (Some(m), Some(l)) => Some(m.min(l)),
         (m, l) => m.or(l),
     }
 }
 
-/// The least memory limit of the cgroups a process is in, its own and
-/// each above it up to `root`'s (a job scheduler's, a container's, a
-/// systemd unit's): `/proc/self/cgroup`'s text names them, cgroup v2's as
-/// `0::/path` (`memory.max` in `root/path`), v1's as
-/// `N:...,memory,...:/path` (`memory.limit_in_bytes` in
+/// The least room left under the memory limit of the cgroups a process
+/// is in, its own and each above it up to `root`'s (a job scheduler's, a
+/// container's, a systemd unit's): each group's limit less what it holds
+/// that cannot be reclaimed, its usage less its inactive file cache (the
+/// working set that container runtimes compare with the limit; a group
+/// whose usage cannot be read counts as empty). `/proc/self/cgroup`'s
+/// text names the groups, cgroup v2's as `0::/path` (`memory.max`,
+/// `memory.current`, `memory.stat`'s `inactive_file` in `root/path`),
+/// v1's as `N:...,memory,...:/path` (`memory.limit_in_bytes`,
+/// `memory.usage_in_bytes`, `memory.stat`'s `total_inactive_file` in
 /// `root/memory/path`). `None` where no group has a limit.
-fn cgroup_limit(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
+fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
     let read = |file: std::path::PathBuf| -> Option<u64> {
         std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    };
+    let stat = |file: std::path::PathBuf, key: &str| -> Option<u64> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))?;
+        line.trim().parse().ok()
     };
     let mut least: Option<u64> = None;
     for line in proc_cgroup.lines() {
@@ -59,11 +71,19 @@ fn cgroup_limit(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
         else {
             continue;
         };
-        let (base, file) = match controllers {
-            "" => (root.to_path_buf(), "memory.max"),
-            c if c.split(',').any(|c| c == "memory") => {
-                (root.join("memory"), "memory.limit_in_bytes")
-            }
+        let (base, [limit, usage, inactive]) = match controllers {
+            "" => (
+                root.to_path_buf(),
+                ["memory.max", "memory.current", "inactive_file"],
+            ),
+            c if c.split(',').any(|c| c == "memory") => (
+                root.join("memory"),
+                [
+                    "memory.limit_in_bytes",
+                    "memory.usage_in_bytes",
+                    "total_inactive_file",
+                ],
+            ),
             _ => continue,
         };
         let mut dir = base.join(path.trim_start_matches('/'));
@@ -73,8 +93,11 @@ fn cgroup_limit(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
             continue;
         }
         loop {
-            if let Some(limit) = read(dir.join(file)) {
-                least = Some(least.map_or(limit, |l| l.min(limit)));
+            if let Some(limit) = read(dir.join(limit)) {
+                let usage = read(dir.join(usage)).unwrap_or(0);
+                let cache = stat(dir.join("memory.stat"), inactive).unwrap_or(0);
+                let room = limit.saturating_sub(usage.saturating_sub(cache));
+                least = Some(least.map_or(room, |l| l.min(room)));
             }
             if dir == base || !dir.pop() {
                 break;
@@ -141,11 +164,13 @@ mod tests {
         assert_eq!(mem_available("MemTotal: 5 kB\n"), None);
     }
 
-    /// The limit of the process's own cgroup and of those above it, the
-    /// least, in cgroup v2 and v1 layouts; "max" (v2's none) and a group
-    /// without the file are no limit.
+    /// The room under the limit of the process's own cgroup and of those
+    /// above it, the least, in cgroup v2 and v1 layouts: the limit less
+    /// the usage that is not inactive file cache; "max" (v2's none) and a
+    /// group without the file are no limit, a group without its usage
+    /// empty.
     #[test]
-    fn the_least_limit_of_the_process_cgroups_is_read() {
+    fn the_least_room_under_the_process_cgroups_limits_is_read() {
         let root = tempfile::tempdir().unwrap();
         let at = |dir: &str, file: &str, text: &str| {
             let dir = root.path().join(dir);
@@ -155,10 +180,22 @@ mod tests {
         at("", "memory.max", "max\n");
         at("job", "memory.max", "3000000000\n");
         at("job/step", "memory.max", "max\n");
-        let limit = |text: &str| cgroup_limit(text, root.path());
-        assert_eq!(limit("0::/job/step\n"), Some(3_000_000_000));
-        assert_eq!(limit("0::/\n"), None);
-        assert_eq!(limit("0::/elsewhere\n"), None);
+        let room = |text: &str| cgroup_room(text, root.path());
+        assert_eq!(room("0::/job/step\n"), Some(3_000_000_000));
+        assert_eq!(room("0::/\n"), None);
+        assert_eq!(room("0::/elsewhere\n"), None);
+        // 1.2 GB used, of which 0.5 GB inactive file cache (and 0.1 GB
+        // active, which is kept): 2.3 GB left.
+        at("job", "memory.current", "1200000000\n");
+        let stat =
+            "anon 600000000\nfile 600000000\nactive_file 100000000\ninactive_file 500000000\n";
+        at("job", "memory.stat", stat);
+        assert_eq!(room("0::/job/step\n"), Some(2_300_000_000));
+        at("job/step", "memory.max", "2000000000\n");
+        assert_eq!(room("0::/job/step\n"), Some(2_000_000_000));
+        // Beyond the limit (a limit lowered under what the group holds).
+        at("job/step", "memory.current", "2100000000\n");
+        assert_eq!(room("0::/job/step\n"), Some(0));
         at("memory", "memory.limit_in_bytes", "9223372036854771712\n");
         at(
             "memory/slurm/uid_0",
@@ -166,9 +203,19 @@ mod tests {
             "1610612736\n",
         );
         let v1 = "12:cpu,cpuacct:/slurm/uid_0\n4:memory:/slurm/uid_0/job_7\n";
-        assert_eq!(limit(v1), Some(1_610_612_736));
-        assert_eq!(limit("4:memory:/../x\n"), None);
-        assert_eq!(limit("garbage\n"), None);
+        assert_eq!(room(v1), Some(1_610_612_736));
+        // v1 counts the cache of the groups below in total_inactive_file;
+        // inactive_file is this group's alone.
+        at(
+            "memory/slurm/uid_0",
+            "memory.usage_in_bytes",
+            "1000000000\n",
+        );
+        let stat = "inactive_file 1\ntotal_inactive_file 400000000\n";
+        at("memory/slurm/uid_0", "memory.stat", stat);
+        assert_eq!(room(v1), Some(1_010_612_736));
+        assert_eq!(room("4:memory:/../x\n"), None);
+        assert_eq!(room("garbage\n"), None);
     }
 
     #[test]
