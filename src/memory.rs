@@ -44,24 +44,30 @@ pub fn available() -> Option<u64> {
 /// The least room left under the memory limit of the cgroups a process
 /// is in, its own and each above it up to `root`'s (a job scheduler's, a
 /// container's, a systemd unit's): each group's limit less what it holds
-/// that cannot be reclaimed, its usage less its inactive file cache (the
-/// working set that container runtimes compare with the limit; a group
-/// whose usage cannot be read counts as empty). `/proc/self/cgroup`'s
-/// text names the groups, cgroup v2's as `0::/path` (`memory.max`,
-/// `memory.current`, `memory.stat`'s `inactive_file` in `root/path`),
+/// other than file cache, which the kernel reclaims before it refuses an
+/// allocation (as `MemAvailable` counts it free; a group whose usage
+/// cannot be read counts as empty). `/proc/self/cgroup`'s text names the
+/// groups, cgroup v2's as `0::/path` (`memory.max`, `memory.current`,
+/// `memory.stat`'s `active_file` and `inactive_file` in `root/path`),
 /// v1's as `N:...,memory,...:/path` (`memory.limit_in_bytes`,
-/// `memory.usage_in_bytes`, `memory.stat`'s `total_inactive_file` in
+/// `memory.usage_in_bytes`, `memory.stat`'s `total_active_file` and
+/// `total_inactive_file`, which count the groups below too, in
 /// `root/memory/path`). `None` where no group has a limit.
 fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
     let read = |file: std::path::PathBuf| -> Option<u64> {
         std::fs::read_to_string(file).ok()?.trim().parse().ok()
     };
-    let stat = |file: std::path::PathBuf, key: &str| -> Option<u64> {
-        let text = std::fs::read_to_string(file).ok()?;
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))?;
-        line.trim().parse().ok()
+    // The sum of `keys`' values in a memory.stat text (0 for one absent).
+    let stat = |text: &str, keys: [&str; 2]| -> u64 {
+        let value = |key: &str| -> Option<u64> {
+            let line = text
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))?;
+            line.trim().parse().ok()
+        };
+        keys.iter()
+            .filter_map(|k| value(k))
+            .fold(0, u64::saturating_add)
     };
     let mut least: Option<u64> = None;
     for line in proc_cgroup.lines() {
@@ -71,18 +77,16 @@ fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
         else {
             continue;
         };
-        let (base, [limit, usage, inactive]) = match controllers {
+        let (base, [limit, usage], cache) = match controllers {
             "" => (
                 root.to_path_buf(),
-                ["memory.max", "memory.current", "inactive_file"],
+                ["memory.max", "memory.current"],
+                ["active_file", "inactive_file"],
             ),
             c if c.split(',').any(|c| c == "memory") => (
                 root.join("memory"),
-                [
-                    "memory.limit_in_bytes",
-                    "memory.usage_in_bytes",
-                    "total_inactive_file",
-                ],
+                ["memory.limit_in_bytes", "memory.usage_in_bytes"],
+                ["total_active_file", "total_inactive_file"],
             ),
             _ => continue,
         };
@@ -95,7 +99,8 @@ fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
         loop {
             if let Some(limit) = read(dir.join(limit)) {
                 let usage = read(dir.join(usage)).unwrap_or(0);
-                let cache = stat(dir.join("memory.stat"), inactive).unwrap_or(0);
+                let text = std::fs::read_to_string(dir.join("memory.stat"));
+                let cache = text.map_or(0, |t| stat(&t, cache));
                 let room = limit.saturating_sub(usage.saturating_sub(cache));
                 least = Some(least.map_or(room, |l| l.min(room)));
             }
@@ -166,9 +171,8 @@ mod tests {
 
     /// The room under the limit of the process's own cgroup and of those
     /// above it, the least, in cgroup v2 and v1 layouts: the limit less
-    /// the usage that is not inactive file cache; "max" (v2's none) and a
-    /// group without the file are no limit, a group without its usage
-    /// empty.
+    /// the usage that is not file cache; "max" (v2's none) and a group
+    /// without the file are no limit, a group without its usage empty.
     #[test]
     fn the_least_room_under_the_process_cgroups_limits_is_read() {
         let root = tempfile::tempdir().unwrap();
@@ -184,13 +188,12 @@ mod tests {
         assert_eq!(room("0::/job/step\n"), Some(3_000_000_000));
         assert_eq!(room("0::/\n"), None);
         assert_eq!(room("0::/elsewhere\n"), None);
-        // 1.2 GB used, of which 0.5 GB inactive file cache (and 0.1 GB
-        // active, which is kept): 2.3 GB left.
+        // 1.2 GB used, of which 0.6 GB file cache: 2.4 GB left.
         at("job", "memory.current", "1200000000\n");
         let stat =
             "anon 600000000\nfile 600000000\nactive_file 100000000\ninactive_file 500000000\n";
         at("job", "memory.stat", stat);
-        assert_eq!(room("0::/job/step\n"), Some(2_300_000_000));
+        assert_eq!(room("0::/job/step\n"), Some(2_400_000_000));
         at("job/step", "memory.max", "2000000000\n");
         assert_eq!(room("0::/job/step\n"), Some(2_000_000_000));
         // Beyond the limit (a limit lowered under what the group holds).
@@ -204,14 +207,14 @@ mod tests {
         );
         let v1 = "12:cpu,cpuacct:/slurm/uid_0\n4:memory:/slurm/uid_0/job_7\n";
         assert_eq!(room(v1), Some(1_610_612_736));
-        // v1 counts the cache of the groups below in total_inactive_file;
-        // inactive_file is this group's alone.
+        // v1 counts the cache of the groups below in its total_ lines; the
+        // others are this group's alone.
         at(
             "memory/slurm/uid_0",
             "memory.usage_in_bytes",
             "1000000000\n",
         );
-        let stat = "inactive_file 1\ntotal_inactive_file 400000000\n";
+        let stat = "active_file 2\ninactive_file 1\ntotal_active_file 100000000\ntotal_inactive_file 300000000\n";
         at("memory/slurm/uid_0", "memory.stat", stat);
         assert_eq!(room(v1), Some(1_010_612_736));
         assert_eq!(room("4:memory:/../x\n"), None);
