@@ -2082,77 +2082,136 @@ fn columns_far_from_one_are_named_with_standardize() {
     }
 }
 
-/// --threads (other than 0) and --cpu-isa set the cpu backend and the
-/// host's scoring of held-out rows: a run that has neither says, once,
-/// which of them changes nothing and why; a run that uses them says
-/// nothing of them.
+/// --threads (other than 0) and --cpu-isa set the cpu backend, the
+/// host's scoring of held-out rows (one thread where sharded) and the
+/// reference's shards (--threads): a train command that ran none of
+/// these, in any of its runs (the folds', the grid's, the weight decay
+/// search's, --save's on every row), says once, as it ends, which changed
+/// nothing; a command that ran one says nothing of it.
 #[test]
-fn cpu_options_no_run_uses_are_named_once() {
-    let unused = |what: &str| format!("notice: {what} nothing here: ");
+fn cpu_options_no_run_took_are_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [model, csv] = paths(&dir, ["m.st", "few.csv"]);
+    run_ok(&["gen", "--rows", "200", "--features", "3", "--out", &csv]);
+    let threads = "notice: --threads 2 changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and this run had none of these";
+    let isa = "notice: --cpu-isa baseline changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and this run had neither";
+    let both = ["--threads", "2", "--cpu-isa", "baseline"];
+    // No weight decay search, which scores held-out folds, unless named.
     let run = |backend: &str, more: &[&str]| {
-        let more = [&["--hidden", "3", "--epochs", "2"][..], more].concat();
+        let more = [
+            &["--hidden", "3", "--epochs", "2", "--weight-decay", "0"][..],
+            more,
+        ]
+        .concat();
         run_ok_out_err(&train_synthetic("120", "2", backend, &more)).1
     };
-    let both = ["--threads", "2", "--cpu-isa", "baseline"];
-    let err = run("reference", &both);
-    let says = unused("--threads 2 and --cpu-isa baseline change");
-    assert_eq!(err.matches(&says).count(), 1, "{err}");
-    assert!(err.contains("the reference trains this run, on one thread, and holds out no rows to score on the host (they set the cpu backend"), "{err}");
-    // Every fold holds out rows, which the reference's runs score on the
-    // host; sharded, on one thread, though the shards run side by side.
-    let err = run("reference", &["--threads", "2", "--shards", "2"]);
-    assert!(!err.contains("nothing here"), "{err}");
-    let err = run(
-        "reference",
-        &["--cpu-isa", "avx2", "--shards", "2", "--folds", "3"],
+    let said = |err: &str, threads_said: bool, isa_said: bool| {
+        let what = format!("{err}\n(--threads {threads_said}, --cpu-isa {isa_said})");
+        assert_eq!(
+            err.matches(threads).count(),
+            usize::from(threads_said),
+            "{what}"
+        );
+        assert_eq!(err.matches(isa).count(), usize::from(isa_said), "{what}");
+        assert_eq!(
+            err.matches("changed nothing").count(),
+            usize::from(threads_said) + usize::from(isa_said),
+            "{what}"
+        );
+    };
+    said(&run("reference", &both), true, true);
+    said(&run("reference", &both[..2]), true, false);
+    said(
+        &run("reference", &["--threads", "0", "--cpu-isa", "baseline"]),
+        false,
+        true,
     );
-    assert!(!err.contains("nothing here"), "{err}");
-    let err = run("reference", &["--cpu-isa", "avx2", "--shards", "2"]);
-    assert_eq!(
-        err.matches(&unused("--cpu-isa avx2 changes")).count(),
-        1,
-        "{err}"
+    said(
+        &run("reference", &[&both[..], &["--quiet"]].concat()),
+        false,
+        false,
     );
-    assert!(err.contains("the reference trains this run's shards, and holds out no rows to score on the host (it sets"), "{err}");
-    for (backend, more) in [
-        ("cpu", &both[..]),
-        (
+    said(&run("cpu", &both), false, false);
+    // Held-out rows scored on the host: the reference's folds, and theirs
+    // alone with --save's run on every row after them.
+    said(
+        &run(
             "reference",
             &[&both[..], &["--validation-split", "0.25"]].concat(),
         ),
-        ("reference", &[&both[..], &["--folds", "3"]].concat()),
-    ] {
-        let err = run(backend, more);
-        assert!(!err.contains("nothing here"), "{backend} {more:?}: {err}");
-    }
+        false,
+        false,
+    );
+    let save = ["--folds", "3", "--save", &model];
+    said(
+        &run("reference", &[&both[..], &save].concat()),
+        false,
+        false,
+    );
+    // Sharded: the reference's shards side by side; held-out rows on one
+    // thread.
+    said(
+        &run("reference", &[&both[..], &["--shards", "2"]].concat()),
+        false,
+        true,
+    );
+    let sharded_held_out = ["--shards", "2", "--validation-split", "0.25"];
+    said(
+        &run("reference", &[&both[..], &sharded_held_out].concat()),
+        false,
+        false,
+    );
+    // The weight decay search chosen for few rows scores its folds on the
+    // host.
+    let few = [
+        "train",
+        "--data",
+        &csv,
+        "--backend",
+        "reference",
+        "--hidden",
+        "32",
+        "--epochs",
+        "2",
+    ];
+    let (_, err) = run_ok_out_err(&[&few[..], &both].concat());
+    assert!(err.contains("notice: the network has "), "{err}");
+    said(&err, false, false);
     if !have_gpu() {
         return;
     }
-    // L-BFGS's held-out rows are scored on the host; adam's on the device.
+    said(&run("gpu", &both), true, true);
+    // Adam's held-out rows are scored on the device, but the host scores
+    // the starting parameters; L-BFGS's, on the host.
     let adam = ["--optimizer", "adam", "--lr", "0.01"];
-    let err = run("gpu", &[&both[..], &adam, &["--folds", "3"]].concat());
-    assert_eq!(err.matches(&says).count(), 1, "{err}");
-    assert!(
-        err.contains(
-            "the gpu backend trains this run, and scores on the device any rows it holds out"
+    said(&run("gpu", &[&both[..], &adam].concat()), true, true);
+    said(
+        &run(
+            "gpu",
+            &[&both[..], &adam, &["--validation-split", "0.25"]].concat(),
         ),
-        "{err}"
+        false,
+        false,
     );
-    let err = run(
-        "gpu",
-        &[&both[..], &["--validation-split", "0.25"]].concat(),
+    said(
+        &run("gpu", &[&both[..], &sharded_held_out].concat()),
+        true,
+        false,
     );
-    assert!(!err.contains("nothing here"), "{err}");
-    let err = run(
-        "gpu",
-        &[&both[..], &["--validation-split", "0.25", "--shards", "2"]].concat(),
+    said(
+        &run("gpu", &[&both[..], &["--shards", "2"]].concat()),
+        true,
+        true,
     );
-    assert_eq!(
-        err.matches(&unused("--threads 2 changes")).count(),
-        1,
-        "{err}"
-    );
-    assert!(err.contains("the gpu backend trains this run's shards, one after the other, and scores its held-out rows on the host on one thread"), "{err}");
+    let grid = [
+        "--folds",
+        "2",
+        "--grid",
+        "optimizer=adam,lbfgs",
+        "--lr",
+        "0.01",
+    ];
+    said(&run("gpu", &[&both[..], &grid].concat()), false, false);
 }
 
 /// A run of L-BFGS that no --optimizer chose, on 50,000 rows or more, on

@@ -132,6 +132,61 @@ fn interrupt_flag(sharded: bool) -> &'static AtomicBool {
 struct Agreed(String);
 
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
+    CpuOptions::start();
+    let status = train_runs(args)?;
+    // Said by the process that prints, of every run the command trained
+    // (the folds', a grid's, the weight decay search's, a retry's).
+    if status == ExitCode::SUCCESS && (!args.distributed || dist::rank_by_launcher() == 0) {
+        for text in CpuOptions::unused(args) {
+            super::notice(args.quiet, &text);
+        }
+    }
+    Ok(status)
+}
+
+/// Whether anything the train command ran took `--threads` or
+/// `--cpu-isa`: marked where a pass is built with them, so that a
+/// command that gave them and built none says so as it ends
+/// ([`CpuOptions::unused`]).
+struct CpuOptions;
+
+static THREADS_TAKEN: AtomicBool = AtomicBool::new(false);
+static ISA_TAKEN: AtomicBool = AtomicBool::new(false);
+
+impl CpuOptions {
+    fn start() {
+        THREADS_TAKEN.store(false, Ordering::Relaxed);
+        ISA_TAKEN.store(false, Ordering::Relaxed);
+    }
+
+    /// A pass built with `--threads` (`threads`), `--cpu-isa` (`isa`).
+    fn taken(threads: bool, isa: bool) {
+        if threads {
+            THREADS_TAKEN.store(true, Ordering::Relaxed);
+        }
+        if isa {
+            ISA_TAKEN.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The notices of `--threads` (other than 0) and `--cpu-isa`, where
+    /// given and nothing took them.
+    fn unused(args: &TrainArgs) -> Vec<String> {
+        let mut notices = Vec::new();
+        let threads = args.device.threads;
+        if threads != 0 && !THREADS_TAKEN.load(Ordering::Relaxed) {
+            notices.push(format!("--threads {threads} changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and this run had none of these"));
+        }
+        if let (Some(isa), false) = (args.device.cpu_isa, ISA_TAKEN.load(Ordering::Relaxed)) {
+            notices.push(format!("--cpu-isa {} changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and this run had neither", isa.name()));
+        }
+        notices
+    }
+}
+
+/// The runs of the train command: `--folds`' (with `--grid`'s), or one
+/// on this process or over `--distributed`'s.
+fn train_runs(args: &TrainArgs) -> Result<ExitCode> {
     if args.folds.is_some() {
         return super::folds::cross_validate(args);
     }
@@ -191,9 +246,6 @@ pub(super) struct Shared {
     /// The runs start from an `--init` model whose statistics lie far
     /// from the rows', and a notice said so ([`far_from_the_model`]).
     init_far_said: bool,
-    /// The runs were given `--threads` or `--cpu-isa` and none uses it,
-    /// and a notice said so ([`cpu_options_unused`]).
-    cpu_options_said: bool,
     /// The last run's options as it trained them (with adam in
     /// mini-batches where its many rows chose them), for the folds'
     /// report and `--grid`'s.
@@ -636,7 +688,6 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
     });
     let mut retry_start: Option<Start> = None;
     let mut writer = writer;
-    let mut cpu_options_said = false;
     loop {
         let from = retry_start.as_ref().unwrap_or(&start);
         let opened = open_run(&config, from, &data, &sets, shards, comm, device.clone());
@@ -644,15 +695,6 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
             agree(comm, "the backend", opened, |_| String::new())?;
         // Held-out rows scored on the host, with --threads' threads.
         let host_scored = validation.is_some() && backend.held_out().is_none();
-        let sharded = shards.is_some();
-        if let Some(text) = cpu_options_unused(args, device.kind(), host_scored, sharded) {
-            // Once across --folds' and --grid's runs, and a retry's.
-            let said = match fold.as_mut() {
-                Some(f) => &mut f.shared.cpu_options_said,
-                None => &mut cpu_options_said,
-            };
-            super::notice_once(&config, Some(said), || text);
-        }
         let checkpointer = Checkpointer::new(
             &config,
             model,
@@ -2451,6 +2493,7 @@ fn open_backend<'a>(
             bail!("this run's synthetic data are generated on the GPU; train it with --backend gpu")
         }
         (Device::Cpu, Some(rows)) => {
+            CpuOptions::taken(true, true);
             let fast = Fast::new(model, rows, opt, config.threads)?
                 .with_isa(config.cpu_isa)?
                 .with_batches(config.run.batches())
@@ -2575,52 +2618,6 @@ fn like(request: &AdapterRequest, first: Option<&gpu::Context>) -> AdapterReques
     }
 }
 
-/// The notice of a run given `--threads` (other than 0) or `--cpu-isa`
-/// where nothing it runs uses them. Both set the cpu backend (`kind`)
-/// and the scoring of held-out rows on the host (`host_scored`), but a
-/// `sharded` run scores them on one thread (its sums then do not depend
-/// on the thread count), and runs the reference's shards on `--threads`.
-fn cpu_options_unused(
-    args: &TrainArgs,
-    kind: BackendKind,
-    host_scored: bool,
-    sharded: bool,
-) -> Option<String> {
-    let gpu = match kind {
-        BackendKind::Cpu => return None,
-        BackendKind::Gpu => true,
-        BackendKind::Reference => false,
-    };
-    let threads = args.device.threads;
-    let threads_used = (host_scored && !sharded) || (sharded && !gpu);
-    let threads = (threads != 0 && !threads_used).then(|| format!("--threads {threads}"));
-    let isa =
-        (args.device.cpu_isa.filter(|_| !host_scored)).map(|i| format!("--cpu-isa {}", i.name()));
-    let unused: Vec<String> = threads.into_iter().chain(isa).collect();
-    if unused.is_empty() {
-        return None;
-    }
-    let trains = match (gpu, sharded) {
-        (true, false) => "the gpu backend trains this run",
-        (true, true) => "the gpu backend trains this run's shards, one after the other",
-        (false, false) => "the reference trains this run, on one thread",
-        (false, true) => "the reference trains this run's shards",
-    };
-    let scores = match (host_scored, gpu) {
-        (true, _) => "scores its held-out rows on the host on one thread, so that their sums do not depend on the thread count",
-        (false, true) => "scores on the device any rows it holds out",
-        (false, false) => "holds out no rows to score on the host",
-    };
-    let (changes, them, set) = match unused.len() {
-        1 => ("changes", "it", "sets"),
-        _ => ("change", "they", "set"),
-    };
-    Some(format!(
-        "{} {changes} nothing here: {trains}, and {scores} ({them} {set} the cpu backend, and the host's scoring of held-out rows beside another backend)",
-        unused.join(" and ")
-    ))
-}
-
 /// How to build the passes of a process's shards.
 pub(super) struct PassConfig<'r> {
     pub kind: BackendKind,
@@ -2665,6 +2662,7 @@ pub(super) fn shard_passes<'a>(
         BackendKind::Gpu => 1,
         _ => Fast::thread_count(how.threads, usize::MAX),
     };
+    CpuOptions::taken(how.kind != BackendKind::Gpu, how.kind == BackendKind::Cpu);
     Ok((parts, threads))
 }
 
@@ -2692,6 +2690,7 @@ fn open_validation<'a>(
     } else {
         config.threads
     };
+    CpuOptions::taken(config.run.shards.is_none(), true);
     let scorer = Fast::new(model, rows, config.run.optimizer, threads)?.with_isa(config.cpu_isa)?;
     let keep = config.run.keep == Keep::BestVal && kept_here;
     let mut validation = Validation::new(scorer, history, keep, kept);
