@@ -371,6 +371,13 @@ pub struct Record {
     /// the adapter has them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_s: Option<std::collections::BTreeMap<String, f64>>,
+    /// The cores' worth of CPU time other processes took, on average, on
+    /// the cores this process may run on while the case ran (a peer's:
+    /// while its script ran, its shapes together), where Linux's `/proc`
+    /// says ([`crate::contention`]). Beyond [`crate::contention::NOTABLE`],
+    /// the times are slower than an idle machine's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub others_cores: Option<f64>,
 }
 
 impl Record {
@@ -407,6 +414,7 @@ impl Record {
             version: None,
             cpu: crate::cpu::Host::get().clone(),
             kernel_s: None,
+            others_cores: None,
         }
     }
 }
@@ -490,6 +498,7 @@ impl Record {
             version,
             cpu: crate::cpu::Host::get().clone(),
             kernel_s: None,
+            others_cores: None,
         }
     }
 }

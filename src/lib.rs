@@ -17,6 +17,8 @@
 //!   model reads matters to its predictions.
 //! - [`plot`]: loss curves and benchmark charts (PNG, SVG).
 //! - [`memory`]: what a job needs in memory, checked before allocating.
+//! - [`contention`]: the CPU time other processes take on this one's
+//!   cores, which `bench` reports.
 //! - [`units`]: counts, sizes and durations as messages write them.
 //! - [`app`]: what each CLI subcommand does.
 //!
@@ -112,6 +114,7 @@ pub mod app;
 pub mod batches;
 pub mod bench;
 pub mod cli;
+pub mod contention;
 pub mod cpu;
 pub mod data;
 pub mod dist;

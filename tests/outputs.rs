@@ -1036,6 +1036,71 @@ fn bench_records_name_the_build_timed() {
     assert!(out.contains("(1 thread) |"), "{out}");
 }
 
+/// bench records the cores' worth of CPU time other processes took on
+/// its cores while each case ran (Linux): two busy loops beside it take
+/// more than half a core, which the case's line and a notice name; a
+/// share under a quarter of a core is named by neither.
+#[test]
+fn bench_names_the_cpu_time_other_processes_took() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    /// Busy loops, ended however the test ends.
+    struct Loops(Vec<std::process::Child>);
+    impl Drop for Loops {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let bench = [
+        "bench",
+        "--backends",
+        "cpu",
+        "--shapes",
+        "20000x8x64",
+        "--samples",
+        "200",
+        "--threads",
+        "1",
+        "--json",
+        "-",
+    ];
+    let timed = || {
+        let (ok, out, err) = run(&bench);
+        assert!(ok, "{err}");
+        let json = &out[out.find("[\n").expect("the JSON follows the table")..];
+        let records: serde_json::Value = serde_json::from_str(json).unwrap();
+        let taken = records[0]["others_cores"].as_f64();
+        (taken.expect("others_cores on Linux"), err)
+    };
+    let said = |err: &str| {
+        let line =
+            err.contains("20000x8x64 cpu: median ") && err.contains("; other processes took ");
+        let notice = err.contains("notice: other processes took up to ");
+        assert_eq!(line, notice, "{err}");
+        line
+    };
+    // Whatever else runs beside the tests.
+    let (taken, err) = timed();
+    assert!(taken >= 0.0, "{taken}");
+    assert_eq!(said(&err), taken >= 0.25, "{taken}: {err}");
+    let spin = || {
+        Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap()
+    };
+    let loops = Loops(vec![spin(), spin()]);
+    let (taken, err) = timed();
+    drop(loops);
+    assert!(taken > 0.5, "{taken}: {err}");
+    assert!(said(&err), "{err}");
+    assert!(err.contains("this bench ran on while it timed 20000x8x64 cpu; those times are slower than an idle machine's"), "{err}");
+}
+
 /// An output that can never be written is refused before any work, with
 /// its flag named: an empty path, or one inside a file.
 #[test]

@@ -10,6 +10,7 @@ use super::config;
 use super::progress;
 use crate::bench::{self, BackendKind, Record, Shape};
 use crate::cli::BenchArgs;
+use crate::contention;
 use crate::cpu::{Fast, Reference};
 use crate::data::Dataset;
 use crate::gpu::{self, AdapterRequest, GpuTrainer};
@@ -95,14 +96,18 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
                 model: &model,
                 data: &data,
             };
-            let record = case.time(which, &mut tick)?;
+            let (record, others) = contention::around(|| case.time(which, &mut tick));
+            let mut record = record?;
+            record.others_cores = others.map(|(taken, _)| taken);
+            let busy = others.and_then(|(taken, cores)| contention::clause(taken, cores));
             say(format!(
-                "{} {which}: median {:.3e} s/epoch ({} GFLOP/s), setup {:.2e} s, first sample {:.2e} s",
+                "{} {which}: median {:.3e} s/epoch ({} GFLOP/s), setup {:.2e} s, first sample {:.2e} s{}",
                 shape.label(),
                 record.median_s,
                 crate::units::decimals(record.gflops, 2),
                 record.setup_s.unwrap_or(0.0),
-                record.first_sample_s.unwrap_or(0.0)
+                record.first_sample_s.unwrap_or(0.0),
+                busy.map_or(String::new(), |b| format!("; {b}"))
             ));
             if let Some(k) = &record.kernel_s {
                 let parts: Vec<String> = k
@@ -144,6 +149,9 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     for warning in bench::first_loss_mismatches(&records) {
         crate::say!("{warning}");
     }
+    if let Some(notice) = contended(&records) {
+        super::notice(args.quiet, &notice);
+    }
     let outputs = [&args.json, &args.plot].into_iter().flatten();
     super::report(&bench::table(&records), outputs.map(PathBuf::as_path))?;
     // Each output is tried whatever became of the other; a failure names
@@ -165,6 +173,37 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         anyhow::bail!("{no_peer}; the table and outputs hold shadertrain's own timings");
     }
     Ok(())
+}
+
+/// The notice of a bench some of whose cases other processes slowed
+/// ([`contention::NOTABLE`]), naming them; `None` where none.
+fn contended(records: &[Record]) -> Option<String> {
+    let busy: Vec<&Record> = (records.iter())
+        .filter(|r| r.others_cores.is_some_and(|c| c >= contention::NOTABLE))
+        .collect();
+    let most = busy
+        .iter()
+        .filter_map(|r| r.others_cores)
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))?;
+    let cases: Vec<String> = busy
+        .iter()
+        .map(|r| format!("{} {}", r.shape, r.backend))
+        .collect();
+    let cores = contention::Reading::now().map_or(String::new(), |r| {
+        format!(" of the {}", units::count(r.cores(), "core"))
+    });
+    let peer = match busy
+        .iter()
+        .any(|r| matches!(r.backend, bench::Runner::Peer(_)))
+    {
+        true => " (a peer's: while its script ran, its shapes together)",
+        false => "",
+    };
+    Some(format!(
+        "other processes took up to {}{cores} this bench ran on while it timed {}{peer}; those times are slower than an idle machine's, and ratios to cases timed at other moments can mislead",
+        units::decimals(most, 2),
+        units::joined(&cases, "and")
+    ))
 }
 
 /// The backends to time: those of `--backends`, where the GPU's adapter is

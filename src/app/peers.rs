@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 
 use crate::bench::{PeerLine, Record, Shape};
+use crate::contention;
 use crate::cpu::Fast;
 use crate::units;
 
@@ -249,7 +250,9 @@ impl Peers<'_> {
             // would misconfigure the peers' BLAS.
             .env_remove("OPENBLAS_CORETYPE")
             .env_remove("OPENBLAS_L2_SIZE");
-        let output = match script::run(command, self.setup.timeout, scripts) {
+        let (output, others) =
+            contention::around(|| script::run(command, self.setup.timeout, scripts));
+        let output = match output {
             Ok(o) => o,
             Err(e) => {
                 say(format!("notice: peer {} failed to start: {e:#}", peer.name));
@@ -289,13 +292,16 @@ impl Peers<'_> {
                 ));
                 continue;
             }
-            let record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
+            let mut record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
+            record.others_cores = others.map(|(taken, _)| taken);
+            let busy = others.and_then(|(taken, cores)| contention::clause(taken, cores));
             say(format!(
-                "{} {}: median {:.3e} s/epoch ({} GFLOP/s)",
+                "{} {}: median {:.3e} s/epoch ({} GFLOP/s){}",
                 shape.label(),
                 peer.name,
                 record.median_s,
-                crate::units::decimals(record.gflops, 2)
+                crate::units::decimals(record.gflops, 2),
+                busy.map_or(String::new(), |b| format!("; {b}, its shapes together"))
             ));
             records.push(record);
         }
