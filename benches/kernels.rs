@@ -123,6 +123,7 @@ fn median(mut f: impl FnMut()) -> f64 {
         epochs: SAMPLES,
         first_s: 0.0,
         first_loss: f64::NAN,
+        contention: None,
     }
     .median()
 }

@@ -184,6 +184,9 @@ pub struct Timing {
     /// The loss of the first epoch, before any update: that of the
     /// shape's data and initial weights.
     pub first_loss: f64,
+    /// How busy the cores this process may run on were over the warm-up
+    /// after the first sample and the timed samples, where `/proc` says.
+    pub contention: Option<crate::contention::Contention>,
 }
 
 impl Timing {
@@ -304,6 +307,7 @@ pub fn time_epochs_with(
     };
     let first_s = sample(backend)?;
     tick();
+    let start = crate::contention::Reading::now();
     let warm = Instant::now();
     for _ in 1..warmup.samples {
         sample(backend)?;
@@ -317,11 +321,13 @@ pub fn time_epochs_with(
         per_epoch.push(sample(backend)? / per_sample as f64);
         tick();
     }
+    let end = crate::contention::Reading::now();
     Ok(Timing {
         per_epoch,
         epochs: samples * per_sample,
         first_s,
         first_loss,
+        contention: start.zip(end).and_then(|(s, e)| s.since(&e)),
     })
 }
 
@@ -371,13 +377,15 @@ pub struct Record {
     /// the adapter has them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_s: Option<std::collections::BTreeMap<String, f64>>,
-    /// The cores' worth of CPU time other processes took, on average, on
-    /// the cores this process may run on while the case ran (a peer's:
-    /// while its script ran, its shapes together), where Linux's `/proc`
-    /// says ([`crate::contention`]). Beyond [`crate::contention::NOTABLE`],
-    /// the times are slower than an idle machine's.
+    /// How busy the cores this process may run on were while the case
+    /// warmed up and was timed (a peer's: while its script ran, its
+    /// shapes together), where Linux's `/proc` says
+    /// ([`crate::contention`]); where [`notable`], its times may be
+    /// slower than an idle machine's.
+    ///
+    /// [`notable`]: crate::contention::Contention::notable
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub others_cores: Option<f64>,
+    pub contention: Option<crate::contention::Contention>,
 }
 
 impl Record {
@@ -414,7 +422,7 @@ impl Record {
             version: None,
             cpu: crate::cpu::Host::get().clone(),
             kernel_s: None,
-            others_cores: None,
+            contention: timing.contention,
         }
     }
 }
@@ -498,7 +506,7 @@ impl Record {
             version,
             cpu: crate::cpu::Host::get().clone(),
             kernel_s: None,
-            others_cores: None,
+            contention: None,
         }
     }
 }
@@ -802,6 +810,7 @@ mod tests {
             epochs: 1,
             first_s: s,
             first_loss: 0.25,
+            contention: None,
         }
     }
 
@@ -918,6 +927,7 @@ mod tests {
             epochs: v.len(),
             first_s: 0.0,
             first_loss: 0.25,
+            contention: None,
         };
         assert_eq!(t(&[3.0, 1.0, 2.0]).median(), 2.0);
         assert_eq!(t(&[4.0, 1.0, 2.0, 3.0]).median(), 2.5);
@@ -934,6 +944,7 @@ mod tests {
             epochs: 4,
             first_s: 5.0,
             first_loss: 0.25,
+            contention: None,
         };
         let shape = &SHAPES[0];
         let record = |kind| Record::new(kind, "x", shape, "sigmoid", &timing, 0.0);

@@ -1,17 +1,31 @@
 //! The CPU time other processes take on the cores this process may run
 //! on, from Linux's `/proc`: what `bench` reports beside each case's
-//! times, since a case timed while another program computes on the same
-//! cores runs slower than on an idle machine, and nothing in its own
-//! samples says so.
+//! times, since a case timed while other programs keep every core busy
+//! runs slower than on an idle machine, and nothing in its own samples
+//! says so.
+//!
+//! What it cannot see: which core each process ran on (a case on one
+//! thread beside one busy program on a 2-core machine reads as crowded,
+//! though each may have had a core of its own); a CPU quota without a
+//! cpuset (a container limited to 2 of a host's 64 cores reads the
+//! host's load on all 64); the SMT sibling of an allowed core outside
+//! the allowed set; and a peer's processes it does not wait for, whose
+//! time counts as others'. Time the hypervisor gives other virtual
+//! machines (steal) counts as others'.
 
-/// The cores' worth of CPU other processes took, on average, over a case
-/// from which `bench` says so ([`Reading::others_since`]): a quarter of
-/// a core, where an idle machine's daemons take a few hundredths.
+/// Ticks of `/proc/stat` each core must pass between two readings for a
+/// [`Contention`]: 0.1 s at Linux's 100 a second. Fewer are too coarse
+/// (a tick or two either way is most of the share).
+pub const MIN_TICKS: u64 = 10;
+
+/// The cores' worth of CPU time other processes must take, on average,
+/// for a [`Contention`] to be [`Contention::notable`]: a quarter of a
+/// core, where an idle machine's daemons take a few hundredths.
 pub const NOTABLE: f64 = 0.25;
 
-/// A reading of the cores this process may run on (its affinity): their
-/// busy and total clock ticks, and the ticks this process and its
-/// waited-for children ran.
+/// A reading of the cores this process may run on (its affinity, those
+/// of them online): their busy and total clock ticks, and the ticks this
+/// process and its waited-for children ran.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reading {
     busy: u64,
@@ -20,66 +34,82 @@ pub struct Reading {
     cores: usize,
 }
 
+/// How busy the cores this process may run on were between two
+/// readings, in cores' worth of CPU time on average.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Contention {
+    /// Other processes' time (steal too).
+    pub others_cores: f64,
+    /// This process's and its waited-for children's.
+    pub own_cores: f64,
+    /// The cores this process may run on.
+    pub cores: usize,
+}
+
 impl Reading {
     /// Now, or `None` where `/proc` does not say (other systems).
     pub fn now() -> Option<Reading> {
         let read = |path: &str| std::fs::read_to_string(path).ok();
         let cores = allowed_cores(&read("/proc/self/status")?)?;
-        let (busy, total) = core_ticks(&read("/proc/stat")?, &cores)?;
+        let (busy, total, cores) = core_ticks(&read("/proc/stat")?, &cores)?;
         let own = own_ticks(&read("/proc/self/stat")?)?;
         Some(Reading {
             busy,
             total,
             own,
-            cores: cores.len(),
+            cores,
         })
     }
 
-    /// The cores this process may run on.
-    pub fn cores(&self) -> usize {
-        self.cores
-    }
-
-    /// The cores' worth of CPU time other processes took on those cores
-    /// between `self` and `later`, on average: their busy ticks (the
-    /// hypervisor's stolen ones too) less this process's and its
-    /// children's, over the ticks that passed on one core. `None` where
-    /// no tick passed.
-    pub fn others_since(&self, later: &Reading) -> Option<f64> {
+    /// How busy the cores were between `self` and `later`: the busy
+    /// ticks less this process's and its children's are others', each
+    /// over the ticks that passed on one core. `None` where the cores
+    /// changed or fewer than [`MIN_TICKS`] passed on each.
+    pub fn since(&self, later: &Reading) -> Option<Contention> {
         let total = later.total.checked_sub(self.total)?;
-        if total == 0 {
+        if later.cores != self.cores || total < MIN_TICKS * self.cores as u64 {
             return None;
         }
         let busy = later.busy.saturating_sub(self.busy);
         let own = later.own.saturating_sub(self.own);
-        let others = busy.saturating_sub(own);
-        Some(others as f64 / total as f64 * self.cores as f64)
+        let per_core = total as f64 / self.cores as f64;
+        Some(Contention {
+            others_cores: busy.saturating_sub(own) as f64 / per_core,
+            own_cores: own as f64 / per_core,
+            cores: self.cores,
+        })
     }
 }
 
-/// Runs `f`; with the cores' worth of CPU time other processes took
-/// meanwhile ([`Reading::others_since`]) and the cores this process may
-/// run on, where `/proc` says.
-pub fn around<T>(f: impl FnOnce() -> T) -> (T, Option<(f64, usize)>) {
+impl Contention {
+    /// Whether other processes took [`NOTABLE`] or more while this one
+    /// and they together left less than that of the cores idle: then they
+    /// competed for the cores, and the times may be slower than an idle
+    /// machine's.
+    pub fn notable(&self) -> bool {
+        let idle = self.cores as f64 - self.own_cores - self.others_cores;
+        self.others_cores >= NOTABLE && idle < NOTABLE
+    }
+
+    /// The clause a case's line ends with where [`Contention::notable`].
+    pub fn clause(&self) -> Option<String> {
+        self.notable().then(|| {
+            format!(
+                "other processes took {} of its {}, beside its own {}",
+                crate::units::decimals(self.others_cores, 2),
+                crate::units::count(self.cores, "core"),
+                crate::units::decimals(self.own_cores, 2)
+            )
+        })
+    }
+}
+
+/// Runs `f`, with how busy the cores were meanwhile, where `/proc` says.
+pub fn around<T>(f: impl FnOnce() -> T) -> (T, Option<Contention>) {
     let start = Reading::now();
     let done = f();
     let end = Reading::now();
-    let others = start
-        .zip(end)
-        .and_then(|(s, e)| Some((s.others_since(&e)?, s.cores())));
-    (done, others)
-}
-
-/// The clause a case's line ends with where other processes took
-/// [`NOTABLE`] or more of `cores` cores (`taken`).
-pub fn clause(taken: f64, cores: usize) -> Option<String> {
-    (taken >= NOTABLE).then(|| {
-        format!(
-            "other processes took {} of the {}",
-            crate::units::decimals(taken, 2),
-            crate::units::count(cores, "core")
-        )
-    })
+    (done, start.zip(end).and_then(|(s, e)| s.since(&e)))
 }
 
 /// The cores of `/proc/self/status`'s `Cpus_allowed_list` ("0-3,8").
@@ -104,10 +134,12 @@ fn allowed_cores(status: &str) -> Option<Vec<usize>> {
     (!cores.is_empty()).then_some(cores)
 }
 
-/// The busy and total ticks of `cores` in a `/proc/stat` text: each
-/// `cpuN` line's user, nice, system, irq, softirq and steal busy (guest
-/// time is within user), and those with idle and iowait in total.
-fn core_ticks(stat: &str, cores: &[usize]) -> Option<(u64, u64)> {
+/// The busy and total ticks of `cores` in a `/proc/stat` text, and how
+/// many of them it has (an offline core has no line): each `cpuN` line's
+/// user, nice, system, irq, softirq and steal busy (guest time is within
+/// user), and those with idle and iowait in total. `None` where none of
+/// them has a line.
+fn core_ticks(stat: &str, cores: &[usize]) -> Option<(u64, u64, usize)> {
     let (mut busy, mut total, mut found) = (0u64, 0u64, 0);
     for line in stat.lines() {
         let mut fields = line.split_whitespace();
@@ -132,7 +164,7 @@ fn core_ticks(stat: &str, cores: &[usize]) -> Option<(u64, u64)> {
         total += working + idle + iowait;
         found += 1;
     }
-    (found == cores.len()).then_some((busy, total))
+    (found > 0).then_some((busy, total, found))
 }
 
 /// This process's ticks and its waited-for children's in a
@@ -161,7 +193,8 @@ mod tests {
     }
 
     /// Only the allowed cores' lines count, not the summed `cpu` line nor
-    /// another core's; a missing core is no reading.
+    /// another core's; an allowed core without a line (offline) is left
+    /// out, and none with one is no reading.
     #[test]
     fn core_ticks_sum_the_allowed_cores() {
         let stat = "cpu  100 100 100 100 100 100 100 100 0 0\n\
@@ -170,8 +203,9 @@ mod tests {
                     cpu2 10 20 30 400 50 60 70 80 0 0\n\
                     intr 5\n";
         // Busy: user, nice, system, irq, softirq, steal.
-        assert_eq!(core_ticks(stat, &[0]), Some((27, 72)));
-        assert_eq!(core_ticks(stat, &[0, 2]), Some((297, 792)));
+        assert_eq!(core_ticks(stat, &[0]), Some((27, 72, 1)));
+        assert_eq!(core_ticks(stat, &[0, 2]), Some((297, 792, 2)));
+        assert_eq!(core_ticks(stat, &[0, 2, 3]), Some((297, 792, 2)));
         assert_eq!(core_ticks(stat, &[3]), None);
     }
 
@@ -183,24 +217,51 @@ mod tests {
         assert_eq!(own_ticks("4242 (short) S 1"), None);
     }
 
-    /// Others' share: busy ticks less this process's, over the ticks of
-    /// one core; a reading with no ticks between is none.
+    /// Others' share: busy ticks less this process's, each over the
+    /// ticks of one core; too few ticks, or other cores, is none.
     #[test]
-    fn others_are_busy_ticks_less_own_over_one_core() {
-        let at = |busy, total, own| Reading {
+    fn shares_are_ticks_over_one_cores_ticks() {
+        let at = |busy, total, own, cores| Reading {
             busy,
             total,
             own,
+            cores,
+        };
+        let start = at(1000, 4000, 50, 2);
+        // 200 ticks of 2 cores passed (100 on each); 150 busy, 60 ours.
+        let end = at(1150, 4200, 110, 2);
+        let c = start.since(&end).unwrap();
+        assert_eq!((c.others_cores, c.own_cores, c.cores), (0.9, 0.6, 2));
+        // Ours more than the busy ticks (sampling): none taken by others.
+        let c = start.since(&at(1010, 4200, 110, 2)).unwrap();
+        assert_eq!((c.others_cores, c.own_cores), (0.0, 0.6));
+        // 10 ticks a core at least.
+        assert!(start.since(&at(1000, 4020, 50, 2)).is_some());
+        assert_eq!(start.since(&at(1000, 4019, 50, 2)), None);
+        assert_eq!(start.since(&start), None);
+        assert_eq!(end.since(&start), None);
+        assert_eq!(start.since(&at(1150, 4200, 110, 3)), None);
+    }
+
+    /// Notable: others took a quarter of a core or more, and with this
+    /// process left less than a quarter idle.
+    #[test]
+    fn contention_is_notable_where_no_core_was_left_idle() {
+        let c = |others_cores, own_cores| Contention {
+            others_cores,
+            own_cores,
             cores: 2,
         };
-        let start = at(1000, 4000, 50);
-        // 200 ticks of 2 cores passed (100 on each); 150 busy, 60 ours.
-        let end = at(1150, 4200, 110);
-        assert_eq!(start.others_since(&end), Some(0.9));
-        // Ours more than the busy ticks (sampling): none taken by others.
-        assert_eq!(start.others_since(&at(1010, 4200, 110)), Some(0.0));
-        assert_eq!(start.others_since(&start), None);
-        assert_eq!(end.others_since(&start), None);
+        assert!(c(1.05, 0.8).notable());
+        assert!(c(0.25, 1.51).notable());
+        // A core of its own beside the others' (one thread and one loop).
+        assert!(!c(1.05, 0.7).notable());
+        assert!(!c(0.24, 1.76).notable());
+        assert_eq!(c(0.1, 1.9).clause(), None);
+        assert_eq!(
+            c(1.3, 0.75).clause().as_deref(),
+            Some("other processes took 1.30 of its 2 cores, beside its own 0.75")
+        );
     }
 
     #[test]
@@ -212,16 +273,17 @@ mod tests {
             return;
         }
         let start = start.expect("a reading on Linux");
-        assert!(start.cores() >= 1);
-        // Work enough for ticks to pass.
+        // Work enough for ticks to pass: 0.15 s on one core.
         let mut x = 0u64;
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(150);
         while std::time::Instant::now() < until {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         std::hint::black_box(x);
-        let end = Reading::now().unwrap();
-        let others = start.others_since(&end).unwrap();
-        assert!((0.0..=start.cores() as f64).contains(&others), "{others}");
+        let c = start.since(&Reading::now().unwrap()).unwrap();
+        let cores = c.cores as f64;
+        assert!((0.0..=cores).contains(&c.others_cores), "{c:?}");
+        // The loop's core, less what a busy machine took of it.
+        assert!((0.3..=cores).contains(&c.own_cores), "{c:?}");
     }
 }

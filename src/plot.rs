@@ -985,6 +985,7 @@ mod tests {
             epochs: 1,
             first_s: 1e-3,
             first_loss: 0.25,
+            contention: None,
         };
         let shapes = parse_shapes("64x2x2,S0,S1").unwrap();
         let record = |kind, adapter, shape| {

@@ -96,10 +96,8 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
                 model: &model,
                 data: &data,
             };
-            let (record, others) = contention::around(|| case.time(which, &mut tick));
-            let mut record = record?;
-            record.others_cores = others.map(|(taken, _)| taken);
-            let busy = others.and_then(|(taken, cores)| contention::clause(taken, cores));
+            let record = case.time(which, &mut tick)?;
+            let busy = record.contention.and_then(|c| c.clause());
             say(format!(
                 "{} {which}: median {:.3e} s/epoch ({} GFLOP/s), setup {:.2e} s, first sample {:.2e} s{}",
                 shape.label(),
@@ -175,33 +173,27 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The notice of a bench some of whose cases other processes slowed
-/// ([`contention::NOTABLE`]), naming them; `None` where none.
+/// The notice of a bench some of whose cases ran while other processes
+/// kept the cores busy ([`contention::Contention::notable`]), naming
+/// them; `None` where none did.
 fn contended(records: &[Record]) -> Option<String> {
-    let busy: Vec<&Record> = (records.iter())
-        .filter(|r| r.others_cores.is_some_and(|c| c >= contention::NOTABLE))
+    let busy: Vec<(&Record, contention::Contention)> = (records.iter())
+        .filter_map(|r| Some((r, r.contention.filter(|c| c.notable())?)))
         .collect();
-    let most = busy
+    let (_, most) = busy
         .iter()
-        .filter_map(|r| r.others_cores)
-        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))?;
-    let cases: Vec<String> = busy
-        .iter()
-        .map(|r| format!("{} {}", r.shape, r.backend))
+        .max_by(|(_, a), (_, b)| a.others_cores.total_cmp(&b.others_cores))?;
+    let cases: Vec<String> = (busy.iter())
+        .map(|(r, _)| format!("{} {}", r.shape, r.backend))
         .collect();
-    let cores = contention::Reading::now().map_or(String::new(), |r| {
-        format!(" of the {}", units::count(r.cores(), "core"))
-    });
-    let peer = match busy
-        .iter()
-        .any(|r| matches!(r.backend, bench::Runner::Peer(_)))
-    {
-        true => " (a peer's: while its script ran, its shapes together)",
+    let peer = match (busy.iter()).any(|(r, _)| matches!(r.backend, bench::Runner::Peer(_))) {
+        true => " (a peer's while its script ran, its shapes together)",
         false => "",
     };
     Some(format!(
-        "other processes took up to {}{cores} this bench ran on while it timed {}{peer}; those times are slower than an idle machine's, and ratios to cases timed at other moments can mislead",
-        units::decimals(most, 2),
+        "other processes (or, on a virtual machine, the hypervisor) took up to {} of the {} this bench may run on, leaving none idle, while it warmed up and timed {}{peer}; those times may be slower than an idle machine's, and ratios to cases timed at other moments can mislead",
+        units::decimals(most.others_cores, 2),
+        units::count(most.cores, "core"),
         units::joined(&cases, "and")
     ))
 }

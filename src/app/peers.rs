@@ -293,8 +293,8 @@ impl Peers<'_> {
                 continue;
             }
             let mut record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
-            record.others_cores = others.map(|(taken, _)| taken);
-            let busy = others.and_then(|(taken, cores)| contention::clause(taken, cores));
+            record.contention = others;
+            let busy = others.and_then(|c| c.clause());
             say(format!(
                 "{} {}: median {:.3e} s/epoch ({} GFLOP/s){}",
                 shape.label(),
