@@ -2093,8 +2093,8 @@ fn cpu_options_no_run_took_are_named_once() {
     let dir = tempfile::tempdir().unwrap();
     let [model, csv] = paths(&dir, ["m.st", "few.csv"]);
     run_ok(&["gen", "--rows", "200", "--features", "3", "--out", &csv]);
-    let threads = "notice: --threads 2 changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and this run had none of these";
-    let isa = "notice: --cpu-isa baseline changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and this run had neither";
+    let threads = "notice: --threads 2 changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and no run of this command had any of these";
+    let isa = "notice: --cpu-isa baseline changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and no run of this command had either";
     let both = ["--threads", "2", "--cpu-isa", "baseline"];
     // No weight decay search, which scores held-out folds, unless named.
     let run = |backend: &str, more: &[&str]| {

@@ -839,6 +839,27 @@ mod mpi {
         assert_eq!(err.matches("warning:").count(), 1, "{err}");
     }
 
+    /// The notice of a --cpu-isa no run took is said once, by process
+    /// 0, as the command ends; the reference's shards take --threads.
+    #[test]
+    fn an_unused_cpu_option_is_named_once() {
+        if !have_mpirun() {
+            return;
+        }
+        let more = ["--distributed", "--epochs", "2", "--threads", "1"];
+        let args = train_synthetic(
+            "100",
+            "2",
+            "reference",
+            &[&more[..], &["--cpu-isa", "baseline"]].concat(),
+        );
+        let (code, _, err) = mpirun(2, &args);
+        assert_eq!(code, 0, "{err}");
+        let says = "notice: --cpu-isa baseline changed nothing: ";
+        assert_eq!(err.matches(says).count(), 1, "{err}");
+        assert!(!err.contains("--threads 1 changed nothing"), "{err}");
+    }
+
     #[test]
     fn max_time_stops_every_process_at_the_same_epoch() {
         if !have_mpirun() {

@@ -133,10 +133,10 @@ struct Agreed(String);
 
 pub(super) fn train_command(args: &TrainArgs) -> Result<ExitCode> {
     CpuOptions::start();
-    let status = train_runs(args)?;
+    let (status, leader) = train_runs(args)?;
     // Said by the process that prints, of every run the command trained
     // (the folds', a grid's, the weight decay search's, a retry's).
-    if status == ExitCode::SUCCESS && (!args.distributed || dist::rank_by_launcher() == 0) {
+    if status == ExitCode::SUCCESS && leader {
         for text in CpuOptions::unused(args) {
             super::notice(args.quiet, &text);
         }
@@ -175,20 +175,21 @@ impl CpuOptions {
         let mut notices = Vec::new();
         let threads = args.device.threads;
         if threads != 0 && !THREADS_TAKEN.load(Ordering::Relaxed) {
-            notices.push(format!("--threads {threads} changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and this run had none of these"));
+            notices.push(format!("--threads {threads} changed nothing: it sets the threads of the cpu backend, of held-out rows scored on the host beside another backend (one, where the run is sharded) and of the reference's shards, and no run of this command had any of these"));
         }
         if let (Some(isa), false) = (args.device.cpu_isa, ISA_TAKEN.load(Ordering::Relaxed)) {
-            notices.push(format!("--cpu-isa {} changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and this run had neither", isa.name()));
+            notices.push(format!("--cpu-isa {} changed nothing: it sets the build of the cpu backend and of held-out rows scored on the host beside another backend, and no run of this command had either", isa.name()));
         }
         notices
     }
 }
 
 /// The runs of the train command: `--folds`' (with `--grid`'s), or one
-/// on this process or over `--distributed`'s.
-fn train_runs(args: &TrainArgs) -> Result<ExitCode> {
+/// on this process or over `--distributed`'s; with whether this process
+/// prints the run's summary (the only one, or `--distributed`'s 0).
+fn train_runs(args: &TrainArgs) -> Result<(ExitCode, bool)> {
     if args.folds.is_some() {
-        return super::folds::cross_validate(args);
+        return Ok((super::folds::cross_validate(args)?, true));
     }
     if !args.distributed {
         if let Some(size) = dist::launched_processes() {
@@ -198,7 +199,7 @@ fn train_runs(args: &TrainArgs) -> Result<ExitCode> {
         }
         // Held for the run, and released (its files removed) as it ends.
         let _locks = lock_checkpoints(args)?;
-        return train_with(args, &Single, None);
+        return Ok((train_with(args, &Single, None)?, true));
     }
     let comm = dist::world()?;
     let run = || {
@@ -212,7 +213,7 @@ fn train_runs(args: &TrainArgs) -> Result<ExitCode> {
         })?;
         train_with(args, comm.as_ref(), None)
     };
-    settle(comm.as_ref(), run())
+    Ok((settle(comm.as_ref(), run())?, comm.rank() == 0))
 }
 
 /// One run of `--folds`: the fold it holds out (none for the last run on
