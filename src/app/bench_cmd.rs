@@ -123,23 +123,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
     bar.finish_and_clear();
     let mut timed_no_peer = false;
     if let Some(setup) = &peers {
-        let shapes: Vec<Shape> = args.shapes.0.clone();
-        let peers = super::peers::Peers {
-            setup,
-            shapes: &shapes,
-            activation: args.activation.name(),
-            samples: args.samples,
-            warmup: args.warmup,
-            gpu_batch: args.gpu_batch,
-            threads: args.device.threads,
-            gpu: backends.contains(&BackendKind::Gpu),
-        };
-        // Notices always show; the per-peer lines follow --quiet.
-        let timed = peers.run(&mut |line: String| {
-            if !args.quiet || line.starts_with("notice:") {
-                crate::say!("{line}");
-            }
-        });
+        let timed = time_peers(args, setup, &backends);
         timed_no_peer = timed.is_empty();
         records.extend(timed);
     }
@@ -171,6 +155,32 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
         anyhow::bail!("{no_peer}; the table and outputs hold shadertrain's own timings");
     }
     Ok(())
+}
+
+/// `--peers`' records of the shapes: the CUDA peers' where `backends`
+/// times the GPU.
+fn time_peers(
+    args: &BenchArgs,
+    setup: &super::peers::Setup,
+    backends: &[BackendKind],
+) -> Vec<Record> {
+    let shapes: Vec<Shape> = args.shapes.0.clone();
+    let peers = super::peers::Peers {
+        setup,
+        shapes: &shapes,
+        activation: args.activation.name(),
+        samples: args.samples,
+        warmup: args.warmup,
+        gpu_batch: args.gpu_batch,
+        threads: args.device.threads,
+        gpu: backends.contains(&BackendKind::Gpu),
+    };
+    // Notices always show; the per-peer lines follow --quiet.
+    peers.run(&mut |line: String| {
+        if !args.quiet || line.starts_with("notice:") {
+            crate::say!("{line}");
+        }
+    })
 }
 
 /// The notice of a bench some of whose cases ran while other processes
