@@ -1045,16 +1045,6 @@ fn bench_names_cases_other_processes_crowded() {
     if !cfg!(target_os = "linux") {
         return;
     }
-    /// Busy loops, ended however the test ends.
-    struct Loops(Vec<std::process::Child>);
-    impl Drop for Loops {
-        fn drop(&mut self) {
-            for child in &mut self.0 {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
     let bench = [
         "bench",
         "--backends",
@@ -1073,13 +1063,7 @@ fn bench_names_cases_other_processes_crowded() {
         assert!(ok, "{err}");
         let json = &out[out.find("[\n").expect("the JSON follows the table")..];
         let records: serde_json::Value = serde_json::from_str(json).unwrap();
-        let share = |key: &str| records[0]["contention"][key].as_f64().expect(key);
-        let (others, own) = (share("others_cores"), share("own_cores"));
-        let cores = records[0]["contention"]["cores"].as_u64().unwrap() as f64;
-        // A notable record: others took a quarter of a core, and with
-        // this process left less than that idle.
-        let notable = others >= 0.25 && cores - own - others < 0.25;
-        (notable, (others, own, cores), err)
+        (records[0]["contention"].clone(), err)
     };
     let said = |err: &str| {
         let line = err.contains("20000x8x64 cpu: median ")
@@ -1092,24 +1076,76 @@ fn bench_names_cases_other_processes_crowded() {
         line
     };
     // Whatever else runs beside the tests.
-    let (notable, shares, err) = timed();
-    assert_eq!(said(&err), notable, "{shares:?}: {err}");
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let spin = || {
-        Command::new("sh")
-            .args(["-c", "while :; do :; done"])
-            .spawn()
-            .unwrap()
-    };
-    let loops = Loops((0..cores).map(|_| spin()).collect());
-    let (notable, (others, own, _), err) = timed();
+    let (contention, err) = timed();
+    assert_eq!(
+        said(&err),
+        common::notable(&contention),
+        "{contention}: {err}"
+    );
+    let loops = common::BusyLoops::on_every_core();
+    let (contention, err) = timed();
     drop(loops);
+    assert!(common::notable(&contention), "{contention}: {err}");
     assert!(
-        notable && others > 0.5 && own > 0.05,
-        "{others} {own}: {err}"
+        contention["own_cores"].as_f64().unwrap() > 0.05,
+        "{contention}"
     );
     assert!(said(&err), "{err}");
     assert!(err.contains("leaving none idle, while it warmed up and timed 20000x8x64 cpu; those times may be slower than an idle machine's"), "{err}");
+}
+
+/// train's summary says how busy the cores were while its epochs ran
+/// (Linux), in its JSON, and on its time line where other processes left
+/// none idle.
+#[test]
+fn train_says_when_other_processes_crowded_its_epochs() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = common::path(&dir, "r.json");
+    let train = [
+        "train",
+        "--synthetic",
+        "20000",
+        "--features",
+        "8",
+        "--hidden",
+        "64",
+        "--epochs",
+        "150",
+        "--backend",
+        "cpu",
+        "--json",
+        &json,
+    ];
+    let trained = || {
+        let (ok, out, err) = run(&train);
+        assert!(ok, "{err}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let time = out
+            .lines()
+            .find(|l| l.starts_with("time "))
+            .unwrap_or_default()
+            .to_string();
+        (summary["contention"].clone(), time)
+    };
+    let crowded = "; other processes took ";
+    let (contention, time) = trained();
+    assert_eq!(
+        time.contains(crowded),
+        common::notable(&contention),
+        "{contention}: {time}"
+    );
+    let loops = common::BusyLoops::on_every_core();
+    let (contention, time) = trained();
+    drop(loops);
+    assert!(common::notable(&contention), "{contention}");
+    assert!(
+        time.contains(crowded) && time.ends_with(", so it may be slower than on an idle machine"),
+        "{time}"
+    );
 }
 
 /// An output that can never be written is refused before any work, with

@@ -1209,6 +1209,7 @@ mod tests {
             save_failed: false,
             far_columns: Vec::new(),
             constant_columns: Vec::new(),
+            contention: None,
         }
     }
 

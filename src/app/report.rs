@@ -108,6 +108,12 @@ pub struct Summary {
     /// `wall_s` over the epochs this run made; null when it made none (a
     /// resumed run already at its --epochs).
     pub time_per_epoch_s: Option<f64>,
+    /// How busy the cores this process may run on were while the epochs
+    /// ran, where Linux's `/proc` says and the run is not `--distributed`;
+    /// where [`notable`], `wall_s` may be longer than on an idle machine.
+    ///
+    /// [`notable`]: crate::contention::Contention::notable
+    pub contention: Option<crate::contention::Contention>,
     /// The model file, when one was written.
     pub model: Option<PathBuf>,
     /// Outputs that could not be written, each as "flag: error"; empty
@@ -206,6 +212,8 @@ pub(super) struct Finished<'a> {
     pub far_columns: Vec<(String, f32)>,
     /// The training rows' features that hold one value in every row.
     pub constant_columns: Vec<ConstantColumn>,
+    /// How busy the cores were while the epochs ran ([`Summary::contention`]).
+    pub contention: Option<crate::contention::Contention>,
 }
 
 /// A feature that holds one value in every training row: a column (a
@@ -361,6 +369,7 @@ impl Summary {
             stop_reason: out.reason.describe(),
             wall_s: out.elapsed.as_secs_f64(),
             time_per_epoch_s: (out.run_updates > 0).then(|| out.time_per_epoch().as_secs_f64()),
+            contention: done.contention,
             model: model.filter(|_| saved).map(Path::to_path_buf),
             milestones: done.milestones.clone(),
             failed_outputs: Vec::new(),
@@ -688,12 +697,15 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         ),
         _ => outln!(
             text,
-            "time      {} s, {} ms/epoch{}",
+            "time      {} s, {} ms/epoch{}{}",
             units::decimals(outcome.elapsed.as_secs_f64(), 3),
             units::decimals(outcome.time_per_epoch().as_secs_f64() * 1e3, 3),
             (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
                 " (and {} s before it, choosing the weight decay)",
                 units::decimals(f.wall_s, 3)
+            )),
+            (done.contention.and_then(|c| c.clause())).map_or(String::new(), |c| format!(
+                "; {c}, so it may be slower than on an idle machine"
             ))
         ),
     }

@@ -2810,6 +2810,9 @@ struct Fitted<'a> {
     validation: Option<Validation<'a>>,
     milestones: Milestones,
     resumed_at: usize,
+    /// How busy the cores were while the epochs ran, where `/proc` says
+    /// (not over `--distributed`, whose other processes share them).
+    contention: Option<crate::contention::Contention>,
 }
 
 /// `--lr auto`'s rate, agreed by every process (`None`: a signal stopped
@@ -3107,7 +3110,10 @@ fn fit<'a>(
         },
         false => config.schedule,
     };
-    let outcome = train::train_from(backend, &schedule, history, hooks).map(|mut o| {
+    let (outcome, contention) =
+        crate::contention::around(|| train::train_from(backend, &schedule, history, hooks));
+    let contention = contention.filter(|_| !config.distributed);
+    let outcome = outcome.map(|mut o| {
         if sharded && o.reason == StopReason::Interrupted && TIMED_OUT.load(Ordering::SeqCst) {
             // The shards' time limit stops them as an interrupt does.
             let last = o.losses.last().copied().unwrap_or(f64::INFINITY);
@@ -3124,6 +3130,7 @@ fn fit<'a>(
         validation: validation.map(RefCell::into_inner),
         milestones,
         resumed_at,
+        contention,
     })
 }
 
@@ -3212,6 +3219,7 @@ fn write_outputs<'a>(
         mut validation,
         mut milestones,
         resumed_at,
+        contention,
     } = fitted;
     let last = backend.params()?;
     if let Some(v) = &mut validation {
@@ -3288,6 +3296,7 @@ fn write_outputs<'a>(
         dropped_rows: data.dropped_rows,
         filled_cells: data.filled_cells,
         validation,
+        contention,
     };
     // The model first, then the other files: a failure of one of them
     // loses none of the others. The summary, which names the model and

@@ -591,3 +591,40 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..from_env
     }
 }
+
+/// A busy shell loop on every core this process may run on, ended
+/// (killed and reaped) however the test ends: other processes that leave
+/// no core idle.
+pub struct BusyLoops(Vec<std::process::Child>);
+
+impl BusyLoops {
+    pub fn on_every_core() -> BusyLoops {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let spin = || {
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .expect("sh runs")
+        };
+        BusyLoops((0..cores).map(|_| spin()).collect())
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Whether a `contention` object of bench's or train's JSON is notable:
+/// other processes took a quarter of a core or more, and with this
+/// process left less than that idle.
+pub fn notable(contention: &serde_json::Value) -> bool {
+    let share = |key: &str| contention[key].as_f64().expect(key);
+    let cores = contention["cores"].as_u64().expect("cores") as f64;
+    let (others, own) = (share("others_cores"), share("own_cores"));
+    others >= 0.25 && cores - own - others < 0.25
+}
