@@ -121,7 +121,8 @@ def shadertrain(args, optimizer, lr, budget, batch=None, cycle=False):
         with open(summary) as f:
             s = json.load(f)
     out = {"to": {}, "best": s["best_loss"], "epochs": s["epochs"],
-           "evaluations": s["evaluations"], "backend": s["backend"]}
+           "evaluations": s["evaluations"], "backend": s["backend"],
+           "contention": s.get("contention")}
     # --lr auto: the range test, and any runs at its rates that diverged,
     # ran before the run's clock started.
     found = s.get("lr_range_test") or {}
@@ -345,10 +346,25 @@ def main():
                  sweep={str(k): fmt(v) for k, v in tried})
         records.append(r)
         print(f"{name:32} lr {lr}: {fmt(r)}", flush=True)
+        if crowded(r.get("contention")):
+            c = r["contention"]
+            print(f"  other processes took {c['others_cores']:.2f} of the {c['cores']} cores beside "
+                  f"its {c['own_cores']:.2f}: its times may be slower than an idle machine's",
+                  file=sys.stderr, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{**r, "to": {str(k): v for k, v in r["to"].items()}} for r in records],
                       f, indent=1)
+
+
+def crowded(contention):
+    """shadertrain's rule (src/contention.rs, Contention::notable): other
+    processes took a quarter of a core or more and left, with the run, less
+    than that idle."""
+    if not contention:
+        return False
+    others, own = contention["others_cores"], contention["own_cores"]
+    return others >= 0.25 and contention["cores"] - own - others < 0.25
 
 
 def fmt(r):
