@@ -346,25 +346,15 @@ def main():
                  sweep={str(k): fmt(v) for k, v in tried})
         records.append(r)
         print(f"{name:32} lr {lr}: {fmt(r)}", flush=True)
-        if crowded(r.get("contention")):
-            c = r["contention"]
-            print(f"  other processes took {c['others_cores']:.2f} of the {c['cores']} cores beside "
-                  f"its {c['own_cores']:.2f}: its times may be slower than an idle machine's",
-                  file=sys.stderr, flush=True)
+        c = r.get("contention")
+        if c and c["notable"]:
+            print(f"  other processes kept the cores busy ({c['others_cores']:.2f} of "
+                  f"{c['cores']}, this run {c['own_cores']:.2f}): its times may be longer "
+                  "than on an idle machine", file=sys.stderr, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{**r, "to": {str(k): v for k, v in r["to"].items()}} for r in records],
                       f, indent=1)
-
-
-def crowded(contention):
-    """shadertrain's rule (src/contention.rs, Contention::notable): other
-    processes took a quarter of a core or more and left, with the run, less
-    than that idle."""
-    if not contention:
-        return False
-    others, own = contention["others_cores"], contention["own_cores"]
-    return others >= 0.25 and contention["cores"] - own - others < 0.25
 
 
 def fmt(r):

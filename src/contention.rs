@@ -1,8 +1,8 @@
 //! The CPU time other processes take on the cores this process may run
 //! on, from Linux's `/proc`: what `bench` reports beside each case's
-//! times, since a case timed while other programs keep every core busy
-//! runs slower than on an idle machine, and nothing in its own samples
-//! says so.
+//! times and `train` beside its training time, since work timed while
+//! other programs keep every core busy runs slower than on an idle
+//! machine, and nothing in its own clock says so.
 //!
 //! What it cannot see: which core each process ran on (a case on one
 //! thread beside one busy program on a 2-core machine reads as crowded,
@@ -44,6 +44,12 @@ pub struct Contention {
     pub own_cores: f64,
     /// The cores this process may run on.
     pub cores: usize,
+    /// Other processes took [`NOTABLE`] or more, and with this one left
+    /// less than that of the cores idle: they competed for the cores, and
+    /// times taken meanwhile may be longer than on an idle machine. (Which
+    /// core each ran on is not known: one thread beside one busy program
+    /// on 2 cores is notable, though each may have had a core.)
+    pub notable: bool,
 }
 
 impl Reading {
@@ -73,29 +79,30 @@ impl Reading {
         let busy = later.busy.saturating_sub(self.busy);
         let own = later.own.saturating_sub(self.own);
         let per_core = total as f64 / self.cores as f64;
-        Some(Contention {
-            others_cores: busy.saturating_sub(own) as f64 / per_core,
-            own_cores: own as f64 / per_core,
-            cores: self.cores,
-        })
+        let others = busy.saturating_sub(own) as f64 / per_core;
+        Some(Contention::new(others, own as f64 / per_core, self.cores))
     }
 }
 
 impl Contention {
-    /// Whether other processes took [`NOTABLE`] or more while this one
-    /// and they together left less than that of the cores idle: then they
-    /// competed for the cores, and the times may be slower than an idle
-    /// machine's.
-    pub fn notable(&self) -> bool {
-        let idle = self.cores as f64 - self.own_cores - self.others_cores;
-        self.others_cores >= NOTABLE && idle < NOTABLE
+    /// `others_cores` and `own_cores` of `cores`, and whether that is
+    /// [`Contention::notable`].
+    pub fn new(others_cores: f64, own_cores: f64, cores: usize) -> Contention {
+        let idle = cores as f64 - own_cores - others_cores;
+        Contention {
+            others_cores,
+            own_cores,
+            cores,
+            notable: others_cores >= NOTABLE && idle < NOTABLE,
+        }
     }
 
-    /// The clause a case's line ends with where [`Contention::notable`].
-    pub fn clause(&self) -> Option<String> {
-        self.notable().then(|| {
+    /// The clause a line ends with where [`Contention::notable`], of the
+    /// work it times (`this`: "this case", "this run").
+    pub fn clause(&self, this: &str) -> Option<String> {
+        self.notable.then(|| {
             format!(
-                "other processes took {} of its {}, beside its own {}",
+                "other processes kept the cores busy ({} of {}, {this} {})",
                 crate::units::decimals(self.others_cores, 2),
                 crate::units::count(self.cores, "core"),
                 crate::units::decimals(self.own_cores, 2)
@@ -231,7 +238,7 @@ mod tests {
         // 200 ticks of 2 cores passed (100 on each); 150 busy, 60 ours.
         let end = at(1150, 4200, 110, 2);
         let c = start.since(&end).unwrap();
-        assert_eq!((c.others_cores, c.own_cores, c.cores), (0.9, 0.6, 2));
+        assert_eq!(c, Contention::new(0.9, 0.6, 2));
         // Ours more than the busy ticks (sampling): none taken by others.
         let c = start.since(&at(1010, 4200, 110, 2)).unwrap();
         assert_eq!((c.others_cores, c.own_cores), (0.0, 0.6));
@@ -244,23 +251,19 @@ mod tests {
     }
 
     /// Notable: others took a quarter of a core or more, and with this
-    /// process left less than a quarter idle.
+    /// process left less than that idle.
     #[test]
     fn contention_is_notable_where_no_core_was_left_idle() {
-        let c = |others_cores, own_cores| Contention {
-            others_cores,
-            own_cores,
-            cores: 2,
-        };
-        assert!(c(1.05, 0.8).notable());
-        assert!(c(0.25, 1.51).notable());
-        // A core of its own beside the others' (one thread and one loop).
-        assert!(!c(1.05, 0.7).notable());
-        assert!(!c(0.24, 1.76).notable());
-        assert_eq!(c(0.1, 1.9).clause(), None);
+        let c = |others, own| Contention::new(others, own, 2);
+        assert!(c(1.05, 0.8).notable);
+        assert!(c(0.25, 1.51).notable);
+        // A quarter of a core idle, or others under a quarter.
+        assert!(!c(1.05, 0.7).notable);
+        assert!(!c(0.24, 1.76).notable);
+        assert_eq!(c(0.1, 1.9).clause("this case"), None);
         assert_eq!(
-            c(1.3, 0.75).clause().as_deref(),
-            Some("other processes took 1.30 of its 2 cores, beside its own 0.75")
+            c(1.3, 0.75).clause("this run").as_deref(),
+            Some("other processes kept the cores busy (1.30 of 2 cores, this run 0.75)")
         );
     }
 

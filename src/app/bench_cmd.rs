@@ -97,7 +97,7 @@ pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
                 data: &data,
             };
             let record = case.time(which, &mut tick)?;
-            let busy = record.contention.and_then(|c| c.clause());
+            let busy = record.contention.and_then(|c| c.clause("this case"));
             say(format!(
                 "{} {which}: median {:.3e} s/epoch ({} GFLOP/s), setup {:.2e} s, first sample {:.2e} s{}",
                 shape.label(),
@@ -188,7 +188,7 @@ fn time_peers(
 /// them; `None` where none did.
 fn contended(records: &[Record]) -> Option<String> {
     let busy: Vec<(&Record, contention::Contention)> = (records.iter())
-        .filter_map(|r| Some((r, r.contention.filter(|c| c.notable())?)))
+        .filter_map(|r| Some((r, r.contention.filter(|c| c.notable)?)))
         .collect();
     let (_, most) = busy
         .iter()

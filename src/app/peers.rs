@@ -294,14 +294,16 @@ impl Peers<'_> {
             }
             let mut record = Record::peer(peer.name, !peer.on_cuda(), parsed, shape);
             record.contention = others;
-            let busy = others.and_then(|c| c.clause());
+            let busy = others.and_then(|c| c.clause("its script"));
             say(format!(
                 "{} {}: median {:.3e} s/epoch ({} GFLOP/s){}",
                 shape.label(),
                 peer.name,
                 record.median_s,
                 crate::units::decimals(record.gflops, 2),
-                busy.map_or(String::new(), |b| format!("; {b}, its shapes together"))
+                busy.map_or(String::new(), |b| format!(
+                    "; {b}, over its shapes together"
+                ))
             ));
             records.push(record);
         }

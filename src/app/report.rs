@@ -704,9 +704,10 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
                 " (and {} s before it, choosing the weight decay)",
                 units::decimals(f.wall_s, 3)
             )),
-            (done.contention.and_then(|c| c.clause())).map_or(String::new(), |c| format!(
-                "; {c}, so it may be slower than on an idle machine"
-            ))
+            (done.contention.and_then(|c| c.clause("this run")))
+                .map_or(String::new(), |c| format!(
+                    "; {c}, so this time may be longer than on an idle machine"
+                ))
         ),
     }
     match &config.outputs.save {

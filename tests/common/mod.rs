@@ -592,14 +592,13 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
 }
 
-/// A busy shell loop on every core this process may run on, ended
-/// (killed and reaped) however the test ends: other processes that leave
-/// no core idle.
+/// A busy shell loop on each of `cores` cores, ended (killed and
+/// reaped) however the test ends: other processes that leave no core
+/// idle.
 pub struct BusyLoops(Vec<std::process::Child>);
 
 impl BusyLoops {
-    pub fn on_every_core() -> BusyLoops {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    pub fn on(cores: usize) -> BusyLoops {
         let spin = || {
             std::process::Command::new("sh")
                 .args(["-c", "while :; do :; done"])
@@ -619,12 +618,12 @@ impl Drop for BusyLoops {
     }
 }
 
-/// Whether a `contention` object of bench's or train's JSON is notable:
-/// other processes took a quarter of a core or more, and with this
-/// process left less than that idle.
-pub fn notable(contention: &serde_json::Value) -> bool {
-    let share = |key: &str| contention[key].as_f64().expect(key);
-    let cores = contention["cores"].as_u64().expect("cores") as f64;
-    let (others, own) = (share("others_cores"), share("own_cores"));
-    others >= 0.25 && cores - own - others < 0.25
+/// The cores a `contention` object of bench's or train's JSON counted
+/// (those of the process's affinity, which a CPU quota does not lower),
+/// or where it has none (work under 0.1 s) the cores Rust would use.
+pub fn cores_counted(contention: &serde_json::Value) -> usize {
+    match contention["cores"].as_u64() {
+        Some(cores) => cores as usize,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
