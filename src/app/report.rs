@@ -377,6 +377,28 @@ impl Summary {
     }
 }
 
+/// The summary's `time` line: the training time, per epoch, the weight
+/// decay search's before it, and whether other processes crowded the
+/// cores meanwhile.
+fn time_line(config: &TrainConfig, done: &Finished) -> String {
+    let outcome = &done.outcome;
+    let seconds = units::decimals(outcome.elapsed.as_secs_f64(), 3);
+    if outcome.run_updates == 0 {
+        return format!("time      {seconds} s, no epochs run");
+    }
+    format!(
+        "time      {seconds} s, {} ms/epoch{}{}",
+        units::decimals(outcome.time_per_epoch().as_secs_f64() * 1e3, 3),
+        (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
+            " (and {} s before it, choosing the weight decay)",
+            units::decimals(f.wall_s, 3)
+        )),
+        (done.contention.and_then(|c| c.clause("this run"))).map_or(String::new(), |c| format!(
+            "; {c}, so this time may be longer than on an idle machine"
+        ))
+    )
+}
+
 /// Whether a run that stopped for `reason` ends with its model saved.
 pub(super) fn succeeded(reason: StopReason) -> bool {
     !matches!(
@@ -689,27 +711,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     if let Some(k) = &done.kept {
         outln!(text, "{}", kept_line(k, outcome.updates));
     }
-    match outcome.run_updates {
-        0 => outln!(
-            text,
-            "time      {} s, no epochs run",
-            units::decimals(outcome.elapsed.as_secs_f64(), 3)
-        ),
-        _ => outln!(
-            text,
-            "time      {} s, {} ms/epoch{}{}",
-            units::decimals(outcome.elapsed.as_secs_f64(), 3),
-            units::decimals(outcome.time_per_epoch().as_secs_f64() * 1e3, 3),
-            (config.decay_found.as_ref()).map_or(String::new(), |f| format!(
-                " (and {} s before it, choosing the weight decay)",
-                units::decimals(f.wall_s, 3)
-            )),
-            (done.contention.and_then(|c| c.clause("this run")))
-                .map_or(String::new(), |c| format!(
-                    "; {c}, so this time may be longer than on an idle machine"
-                ))
-        ),
-    }
+    outln!(text, "{}", time_line(config, done));
     match &config.outputs.save {
         Some(_) if done.save_failed => outln!(text, "saved     nothing (below)"),
         Some(path) if crate::io::is_standard_output(path) => {
