@@ -77,7 +77,7 @@ fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
         else {
             continue;
         };
-        let (base, [limit, usage], cache) = match controllers {
+        let (base, [limit_file, usage_file], cache) = match controllers {
             "" => (
                 root.to_path_buf(),
                 ["memory.max", "memory.current"],
@@ -97,8 +97,8 @@ fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
             continue;
         }
         loop {
-            if let Some(limit) = read(dir.join(limit)) {
-                let usage = read(dir.join(usage)).unwrap_or(0);
+            if let Some(limit) = read(dir.join(limit_file)) {
+                let usage = read(dir.join(usage_file)).unwrap_or(0);
                 let text = std::fs::read_to_string(dir.join("memory.stat"));
                 let cache = text.map_or(0, |t| stat(&t, cache));
                 let room = limit.saturating_sub(usage.saturating_sub(cache));
