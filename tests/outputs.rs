@@ -1075,17 +1075,16 @@ fn bench_names_cases_other_processes_crowded() {
         assert_eq!(line, notice, "{err}");
         line
     };
-    // Whatever else runs beside the tests (a reading under 0.1 s has
+    let [idle, crowded] = common::idle_then_crowded(timed);
+    // Whatever else ran beside the tests (a reading under 0.1 s has
     // none).
-    let (contention, err) = timed();
+    let (contention, err) = idle;
     assert_eq!(
         said(&err),
         contention["notable"] == true,
         "{contention}: {err}"
     );
-    let loops = common::BusyLoops::on(common::cores_counted(&contention));
-    let (contention, err) = timed();
-    drop(loops);
+    let (contention, err) = crowded;
     assert_eq!(contention["notable"], true, "{contention}: {err}");
     assert!(
         contention["own_cores"].as_f64().unwrap() > 0.05,
@@ -1135,16 +1134,15 @@ fn train_says_when_other_processes_crowded_its_epochs() {
         (summary["contention"].clone(), time)
     };
     let crowded = "; other processes kept the cores busy (";
-    // Whatever else runs beside the tests (a run under 0.1 s has none).
-    let (contention, time) = trained();
+    let [idle, busy] = common::idle_then_crowded(trained);
+    // Whatever else ran beside the tests (a run under 0.1 s has none).
+    let (contention, time) = idle;
     assert_eq!(
         time.contains(crowded),
         contention["notable"] == true,
         "{contention}: {time}"
     );
-    let loops = common::BusyLoops::on(common::cores_counted(&contention));
-    let (contention, time) = trained();
-    drop(loops);
+    let (contention, time) = busy;
     assert_eq!(contention["notable"], true, "{contention}");
     assert!(
         time.contains(crowded) && time.contains(", this run "),

@@ -592,13 +592,27 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     }
 }
 
+/// `run`'s `contention` object (of bench's or train's JSON) and its
+/// other output, first with whatever else runs beside the tests, then
+/// with a busy loop on every core the first counted ([`cores_counted`]),
+/// which leaves none idle.
+pub fn idle_then_crowded<T>(
+    run: impl Fn() -> (serde_json::Value, T),
+) -> [(serde_json::Value, T); 2] {
+    let idle = run();
+    let loops = BusyLoops::on(cores_counted(&idle.0));
+    let crowded = run();
+    drop(loops);
+    [idle, crowded]
+}
+
 /// A busy shell loop on each of `cores` cores, ended (killed and
 /// reaped) however the test ends: other processes that leave no core
 /// idle.
-pub struct BusyLoops(Vec<std::process::Child>);
+struct BusyLoops(Vec<std::process::Child>);
 
 impl BusyLoops {
-    pub fn on(cores: usize) -> BusyLoops {
+    fn on(cores: usize) -> BusyLoops {
         let spin = || {
             std::process::Command::new("sh")
                 .args(["-c", "while :; do :; done"])
@@ -621,7 +635,7 @@ impl Drop for BusyLoops {
 /// The cores a `contention` object of bench's or train's JSON counted
 /// (those of the process's affinity, which a CPU quota does not lower),
 /// or where it has none (work under 0.1 s) the cores Rust would use.
-pub fn cores_counted(contention: &serde_json::Value) -> usize {
+fn cores_counted(contention: &serde_json::Value) -> usize {
     match contention["cores"].as_u64() {
         Some(cores) => cores as usize,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
