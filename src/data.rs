@@ -1932,10 +1932,22 @@ fn no_target(name: &str, header: &[String]) -> String {
     )
 }
 
-/// A header's names as a message lists them ([`shown_name`]).
-fn listed(header: &[String]) -> String {
-    let names: Vec<_> = header.iter().map(|n| shown_name(n)).collect();
-    names.join(", ")
+/// The most names a message or the summary lists: past it, the first
+/// [`SHOWN_NAMES`] and how many in all, so that a file of 500 columns
+/// does not make an error a line of thousands of characters.
+pub const SHOWN_NAMES: usize = 12;
+
+/// Names as a message lists them ([`shown_name`]): every one, or where
+/// there are more than [`SHOWN_NAMES`], the first of them and then how
+/// many in all ("a, b, …, l, … (500 in all)").
+pub fn listed(names: &[String]) -> String {
+    let mut shown: Vec<_> = (names.iter().take(SHOWN_NAMES))
+        .map(|n| shown_name(n))
+        .collect();
+    if names.len() > SHOWN_NAMES {
+        shown.push(format!("… ({} in all)", names.len()).into());
+    }
+    shown.join(", ")
 }
 
 /// The rows [`Table::drop_missing`] left out.

@@ -685,7 +685,7 @@ fn predict_reads_only_the_model_s_columns() {
     ]);
     assert_same_file(&p1, &p2, "");
     assert!(
-        err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored"),
+        err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored; --missing blank scores the rows that have one and counts the others"),
         "{err}"
     );
     assert!(!err.contains("mse"), "{err}");
@@ -1034,7 +1034,7 @@ fn ignored_columns_are_not_read() {
     std::fs::write(&odd, "a,b,y\n1,2,x\n").unwrap();
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &[]));
     assert!(
-        err.contains("'x' is not a number (column 'y'); it is the target (the last column read, as no --target names one): --target NAME names the column to predict") && !err.contains("--ignore"),
+        err.contains("'x' is not a number (column 'y'); it is the target (the last column read, as no --target names one), whose cells must be numbers: --target NAME names the column to predict, and otherwise edit the cell in the file") && !err.contains("--ignore"),
         "{err}"
     );
     let (_, _, err) = shadertrain(&train_data(&odd, "cpu", &["--target", "y"]));
@@ -2603,7 +2603,7 @@ fn dates_gaps_refusals_and_runs_from_a_model() {
     std::fs::write(&days, "x,when\n1,2024-01-01\n").unwrap();
     let err = run_err(&train_data(&days, "cpu", &[]));
     assert!(
-        err.contains("it is the target (the last column read, as no --target names one): --target NAME names the column to predict, and --date when reads its dates as days since 1970-01-01"),
+        err.contains("it is the target (the last column read, as no --target names one), whose cells must be numbers: --target NAME names the column to predict, and --date when reads its dates as days since 1970-01-01, and otherwise edit the cell in the file"),
         "{err}"
     );
     for (more, says) in [
@@ -2841,4 +2841,70 @@ fn a_target_of_a_few_f32_steps_keeps_its_own_std_where_a_feature_would_not() {
     assert_eq!(s.feature_std, [1.0]);
     assert_close("target mean", &[s.target_mean], &[mean], 0.0, 1e-15);
     assert_close("target std", &[s.target_std], &[std], 0.0, 1e-9);
+}
+
+/// A cell that is not a number but says what it is gets the hint it
+/// calls for, in train and predict, in a feature's column or the
+/// target's: a number written with a currency sign or separators, a
+/// missing value spelled another way, a second header line; and a header
+/// of many columns is listed by its first names and count.
+#[test]
+fn cells_that_say_what_they_are_get_their_own_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, wide] = paths(&dir, ["d.csv", "m.safetensors", "wide.csv"]);
+    let rows = |third: &str| format!("x0,x1,y\n1,2,3\n4,5,6\n{third}\n7,8,9\n");
+    let cases = [
+        ("$0.25,1,2", ":4:1: '$0.25' is not a number (column 'x0'); write it as 0.25: "),
+        ("1,\"1,234.5\",2", ":4:2: '1,234.5' is not a number (column 'x1'); write it as 1234.5: "),
+        ("1,2,12%", ":4:3: '12%' is not a number (column 'y'); write it as 12: "),
+        ("na,1,2", ":4:1: 'na' is not a number (column 'x0'); if it marks a missing value, leave the cell empty or write NA, which --missing takes"),
+        ("x0,x1,y", ":4:1: 'x0' is not a number (column 'x0'); the cell is the column's own name: is line 4 a second header line (where files were joined)? delete it"),
+    ];
+    for (third, want) in cases {
+        std::fs::write(&csv, rows(third)).unwrap();
+        let err = run_err(&train_data(&csv, "cpu", &["--epochs", "1"]));
+        assert!(
+            err.contains(want) && !err.contains("--categorical"),
+            "{third}: {err}"
+        );
+        // The target named, or another column's text: the same hint.
+        let err = run_err(&train_data(
+            &csv,
+            "cpu",
+            &["--epochs", "1", "--target", "y"],
+        ));
+        assert!(err.contains(want), "{third}: {err}");
+    }
+    // Text that says nothing of itself keeps the column's hints.
+    std::fs::write(&csv, rows("pending,1,2")).unwrap();
+    let err = run_err(&train_data(&csv, "cpu", &["--epochs", "1"]));
+    assert!(err.contains("--categorical x0 one-hot encodes it"), "{err}");
+
+    std::fs::write(&csv, rows("1,2,3")).unwrap();
+    run_ok(&train_data(
+        &csv,
+        "cpu",
+        &["--epochs", "1", "--save", &model],
+    ));
+    std::fs::write(&csv, rows("$12,2,3")).unwrap();
+    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &csv]);
+    assert!(
+        err.contains(":4:1: '$12' is not a number (column 'x0'); write it as 12: "),
+        "{err}"
+    );
+
+    // 500 columns: the error names the first twelve and the count.
+    let names: Vec<String> = (0..500).map(|i| format!("feature_{i}")).collect();
+    let values = vec!["1"; 501].join(",");
+    std::fs::write(
+        &wide,
+        format!("{},y\n{values}\n{values}\n", names.join(",")),
+    )
+    .unwrap();
+    let err = run_err(&train_data(&wide, "cpu", &["--target", "Y"]));
+    assert!(
+        err.contains("no target column 'Y'; the header has: feature_0, feature_1, feature_2, feature_3, feature_4, feature_5, feature_6, feature_7, feature_8, feature_9, feature_10, feature_11, … (501 in all); did you mean 'y'?"),
+        "{err}"
+    );
+    assert!(err.len() < 400, "{err}");
 }

@@ -43,6 +43,7 @@ macro_rules! outln {
 mod bench_cmd;
 mod bench_dist;
 mod budget;
+mod cells;
 mod config;
 mod decay_search;
 mod ending;

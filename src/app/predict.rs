@@ -152,7 +152,7 @@ pub(super) fn read_rows(
             column,
             message,
         } => {
-            let hint = read_hint(&message, model, instead);
+            let hint = read_hint(&message, line, model, instead);
             crate::Error::Csv {
                 path,
                 line,
@@ -167,9 +167,10 @@ pub(super) fn read_rows(
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
 /// model keeps means or medians); at a level the model lacks, `--unseen`;
-/// at text in a feature's column, that the model was trained on that
-/// column. Empty for other errors.
-fn read_hint(message: &str, model: &Model, instead: &str) -> String {
+/// at text in a feature's column, what the cell says of itself (on
+/// `line`: [`super::cells::hint`]), else that the model was trained on
+/// that column. Empty for other errors.
+fn read_hint(message: &str, line: u64, model: &Model, instead: &str) -> String {
     if message.contains(data::UNSEEN_LEVEL) {
         return "; --unseen zeros reads such a cell as none of the model's levels, --unseen missing as a missing cell".into();
     }
@@ -195,7 +196,10 @@ fn read_hint(message: &str, model: &Model, instead: &str) -> String {
     let feature = (model.feature_names.iter())
         .filter(|_| message.contains(" is not a number (column '"))
         .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
+    let said = (super::cells::quoted(message).zip(feature))
+        .and_then(|(cell, name)| super::cells::hint(cell, name, line));
     match feature {
+        Some(_) if said.is_some() => said.unwrap_or_default(),
         Some(name) => {
             let (name, word) = (data::escaped(name), units::shell_word(&data::escaped(name)));
             format!("; the model takes '{name}' as a feature, so its cells must be numbers (a model trained with --ignore {word} does not read it)")
@@ -314,7 +318,7 @@ fn score(
             super::notice(
                 false,
                 &format!(
-                    "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored",
+                    "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored; --missing blank scores the rows that have one and counts the others",
                     scores.target,
                     first + 1
                 ),

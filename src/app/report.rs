@@ -580,19 +580,6 @@ fn decay_line(text: &mut String, found: &DecaySearch) {
     );
 }
 
-/// The names of `features` as the summary lists them: the first twelve,
-/// then how many in all.
-fn feature_list(features: &[String]) -> String {
-    const SHOWN: usize = 12;
-    let mut names: Vec<String> = (features.iter().take(SHOWN))
-        .map(|name| crate::data::shown_name(name).into_owned())
-        .collect();
-    if features.len() > SHOWN {
-        names.push(format!("… ({} in all)", features.len()));
-    }
-    names.join(", ")
-}
-
 /// The summary on standard output.
 pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()> {
     let mut text = String::new();
@@ -603,7 +590,11 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     outln!(text, "data      {}", done.data);
     if config.run.data.is_some() {
         // The columns trained on, so that one read by mistake shows.
-        outln!(text, "features  {}", feature_list(&model.feature_names));
+        outln!(
+            text,
+            "features  {}",
+            crate::data::listed(&model.feature_names)
+        );
     }
     outln!(
         text,
@@ -837,8 +828,11 @@ mod tests {
     fn the_feature_list_names_twelve() {
         let names = |n: usize| -> Vec<String> { (0..n).map(|i| format!("x{i}")).collect() };
         let twelve = "x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11";
-        assert_eq!(feature_list(&names(12)), twelve);
-        assert_eq!(feature_list(&names(13)), format!("{twelve}, … (13 in all)"));
+        assert_eq!(crate::data::listed(&names(12)), twelve);
+        assert_eq!(
+            crate::data::listed(&names(13)),
+            format!("{twelve}, … (13 in all)")
+        );
     }
 
     /// `lr auto`'s second line lists the runs that diverged and the time

@@ -1678,17 +1678,17 @@ fn ignore_hint(
         .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     // The cell, as the message quotes it: '2024-03-01' is not a number.
-    // (tests/data_handling.rs holds this to the message's wording.)
-    let cell = (message.strip_prefix('\''))
-        .and_then(|rest| rest.split_once("' is not a number"))
-        .map(|(cell, _)| cell);
+    let cell = super::cells::quoted(&message);
     let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
     let other_date = cell.is_some_and(date_in_another_form);
     let drop = "--missing drop leaves out the rows with a missing cell";
+    let said = (cell.zip(name)).and_then(|(cell, name)| super::cells::hint(cell, name, line));
     match name {
         // A categorical or date column's own errors say what to do, but
         // at a gap.
         Some(name) if read_otherwise(name) && !gap => {}
+        // The cell says what it is, in a feature's or the target's column.
+        Some(_) if said.is_some() => message += &said.unwrap_or_default(),
         Some(name) if Some(name.as_str()) != target => {
             let name = units::shell_word(&data::escaped(name));
             let text = message.contains(" is not a number (column '");
@@ -1748,7 +1748,7 @@ fn ignore_hint(
                 _ => String::new(),
             };
             message += &format!(
-                "; it is the target ({chosen}): --target NAME names the column to predict{dates}"
+                "; it is the target ({chosen}), whose cells must be numbers: --target NAME names the column to predict{dates}, and otherwise edit the cell in the file"
             );
         }
         _ => {}
