@@ -124,10 +124,64 @@ fn starts_with(path: &Path, magic: &[u8]) -> bool {
 
 /// [`check_output_path`] for the option `flag`, which its error names.
 pub fn check_output(flag: &str, path: &Path) -> Result<()> {
-    check_output_path(path).map_err(|e| match e {
+    check_output_path(path).map_err(|e| with_flag(flag, e))
+}
+
+/// [`other_format`] for the option `flag`, which its error names. The
+/// commands check it after an output's place and after outputs that are
+/// the same file as another or an input, whose error says more.
+pub fn check_format(flag: &str, path: &Path) -> Result<()> {
+    other_format(flag, path).map_err(|e| with_flag(flag, e))
+}
+
+/// `e`, a configuration error, led by the option `flag` it is about.
+fn with_flag(flag: &str, e: Error) -> Error {
+    match e {
         Error::Config(message) => Error::Config(format!("{flag}: {message}")),
         e => e,
-    })
+    }
+}
+
+/// Refuses a file that the output option `flag` would write in one format
+/// under a name whose extension (any case) is another's: a model written
+/// to `model.csv`, the loss history to `loss.png`. The files are
+/// safetensors for `--save` and `--checkpoint`, CSV for `--history`,
+/// `--fold-predictions` and `--out`, and JSON for `--json`; a name with
+/// no extension, or one not listed here, is taken as given.
+fn other_format(flag: &str, path: &Path) -> Result<()> {
+    let (writes, right) = match flag {
+        "--save" | "--checkpoint" => ("a model (safetensors)", "safetensors"),
+        "--history" | "--fold-predictions" | "--out" => ("CSV", "csv"),
+        "--json" => ("JSON", "json"),
+        _ => return Ok(()),
+    };
+    let ext = (path.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let named = match ext.as_deref() {
+        Some("safetensors") => "a model (safetensors)",
+        Some("csv") => "CSV",
+        Some("json") => "JSON",
+        Some("png") => "a PNG image",
+        Some("svg") => "an SVG image",
+        _ => return Ok(()),
+    };
+    if ext.as_deref() == Some(right) {
+        return Ok(());
+    }
+    // Where the file the name asks for is another option's.
+    let instead = match (right, ext.as_deref()) {
+        ("safetensors", Some("csv")) => {
+            " (predictions as CSV come from predict --out, the loss per epoch from train --history)"
+        }
+        (_, Some("png" | "svg")) => " (train --plot draws the loss curve as PNG or SVG)",
+        ("csv", Some("safetensors")) => " (train --save writes the model)",
+        _ => "",
+    };
+    Err(Error::Config(format!(
+        "it writes {writes}, but the extension of {} names {named}; give it .{right}{instead}",
+        path.display()
+    )))
 }
 
 /// Refuses `path`, whose file at `resolved` (symlinks followed) has a

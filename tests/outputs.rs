@@ -1325,3 +1325,54 @@ fn another_users_file_in_a_sticky_folder_is_written_in_place() {
     assert!(!out.contains("epochs"), "it trained: {out}");
     assert_eq!(std::fs::read(&target).unwrap(), before);
 }
+
+/// An output named with another format's extension is refused before any
+/// work, naming the format it writes and, where the name asks for another
+/// option's file, that option; names with no extension, or another one,
+/// are taken as given.
+#[test]
+fn an_output_named_as_another_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model) = data_and_model(dir.path());
+    let out = |n: &str| dir.path().join(n);
+    let cases: [(&[&str], &str); 5] = [
+        (&["--save", "m.csv"], "--save: it writes a model (safetensors), but the extension of m.csv names CSV; give it .safetensors (predictions as CSV come from predict --out, the loss per epoch from train --history)"),
+        (&["--checkpoint", "k.JSON"], "--checkpoint: it writes a model (safetensors), but the extension of k.JSON names JSON; give it .safetensors\n"),
+        (&["--history", "loss.png"], "--history: it writes CSV, but the extension of loss.png names a PNG image; give it .csv (train --plot draws the loss curve as PNG or SVG)"),
+        (&["--json", "r.svg"], "--json: it writes JSON, but the extension of r.svg names an SVG image; give it .json (train --plot"),
+        (&["--fold-predictions", "p.safetensors", "--folds", "2"], "--fold-predictions: it writes CSV, but the extension of p.safetensors names a model (safetensors); give it .csv (train --save writes the model)"),
+    ];
+    for (args, want) in cases {
+        let named: Vec<String> = args
+            .iter()
+            .map(|a| match a.contains('.') {
+                true => s(&out(a)).to_string(),
+                false => a.to_string(),
+            })
+            .collect();
+        let named: Vec<&str> = named.iter().map(String::as_str).collect();
+        let (ok, _, err) = train(&data, &named);
+        let want = want.replace(args[1], s(&out(args[1])));
+        assert!(!ok && err.contains(&want), "{args:?}: {err}");
+        assert!(!out(args[1]).exists(), "{args:?} wrote");
+    }
+    let (ok, _, err) = run(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--data",
+        s(&data),
+        "--out",
+        s(&out("p.json")),
+    ]);
+    assert!(
+        !ok && err.contains("--out: it writes CSV, but the extension of"),
+        "{err}"
+    );
+    // No extension, or one of no format listed: written as given.
+    for name in ["model", "model.bin", "model.SAFETENSORS"] {
+        let (ok, _, err) = train(&data, &["--save", s(&out(name))]);
+        assert!(ok, "{name}: {err}");
+        shadertrain::io::load_model(&out(name)).expect("a model");
+    }
+}

@@ -783,6 +783,7 @@ impl TrainConfig {
             .and_then(|r| r.checkpoint.history_file.as_ref())
             .map(|h| h.path.as_path());
         check_distinct_files(args, &run, read_history)?;
+        check_train_formats(args)?;
         let target_loss = run.target_loss.map(check_target_loss).transpose()?;
         let max_time = match args.max_time {
             Some(t) => seconds(t, "--max-time")?,
@@ -1013,8 +1014,8 @@ fn moved_data(
     Ok(data.to_path_buf())
 }
 
-/// Every file `train` may write can be written, checked before anything runs.
-fn check_train_outputs(args: &TrainArgs) -> Result<()> {
+/// `train`'s outputs, as (flag, path) where given.
+fn train_outputs(args: &TrainArgs) -> Vec<(&'static str, &Path)> {
     let outputs = [
         ("--save", &args.save),
         ("--history", &args.history),
@@ -1024,9 +1025,23 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
         ("--lr-plot", &args.lr_plot),
         ("--fold-predictions", &args.fold_predictions),
     ];
-    let named: Vec<(&str, &Path)> = (outputs.iter())
-        .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
-        .collect();
+    (outputs.into_iter())
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
+        .collect()
+}
+
+/// No file `train` writes is named with another format's extension
+/// ([`io::check_format`]; the plots' extensions choose their format).
+fn check_train_formats(args: &TrainArgs) -> Result<()> {
+    for (flag, path) in train_outputs(args) {
+        io::check_format(flag, path)?;
+    }
+    Ok(())
+}
+
+/// Every file `train` may write can be written, checked before anything runs.
+fn check_train_outputs(args: &TrainArgs) -> Result<()> {
+    let named = train_outputs(args);
     // The plots are checked below, by their own rules.
     for (flag, path) in named.iter().filter(|(flag, _)| !flag.ends_with("plot")) {
         io::check_output(flag, path)?;
@@ -1315,6 +1330,7 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
     }
     if let Some(path) = &args.json {
         io::check_output("--json", path)?;
+        io::check_format("--json", path)?;
     }
     if let Some(path) = &args.plot {
         plot::check_path("--plot", path)?;

@@ -7,6 +7,7 @@ use crate::{io, units};
 
 pub(super) fn gen_command(args: &GenArgs) -> Result<()> {
     io::check_output("--out", &args.out)?;
+    io::check_format("--out", &args.out)?;
     for (flag, n) in [("--rows", args.rows), ("--features", args.features)] {
         if n == 0 {
             anyhow::bail!("{flag} must be at least 1");

@@ -72,6 +72,9 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         ("--data", args.data.as_path()),
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
+    for (flag, path) in &outputs {
+        io::check_format(flag, path)?;
+    }
     let model = io::load_model(&args.model)?;
     let drop_it = "--missing drop leaves the row out";
     let missing = missing_mode(

@@ -373,6 +373,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         ("--data", args.data.as_path()),
     ];
     io::check_distinct(&outputs, &inputs, &[])?;
+    for (flag, path) in &outputs {
+        io::check_format(flag, path)?;
+    }
     let model = io::load_model(&args.model)?;
     let blank_empty = match model.imputation {
         Some(_) => "--missing blank leaves the row's prediction empty",
