@@ -1253,6 +1253,9 @@ impl Head {
             };
             return Err(err(1, 0, message));
         }
+        if let Some(message) = other_file(bytes) {
+            return Err(err(1, 0, message.into()));
+        }
         let mut reader = csv_reader(bytes);
         let mut record = csv::ByteRecord::new();
         let line = loop {
@@ -1328,6 +1331,24 @@ fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     (MAGIC.iter())
         .find(|(magic, _, _)| bytes.starts_with(magic))
         .map(|&(_, format, tool)| (format, tool))
+}
+
+/// What a file that `bytes` start is, where it is a kind given for rows
+/// by mistake: a model (safetensors: a header's length in 8 bytes, then
+/// that much JSON), or Apache Parquet (`PAR1`). `None` for any other.
+fn other_file(bytes: &[u8]) -> Option<&'static str> {
+    let length = (bytes.get(..8))
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .and_then(|n| usize::try_from(n).ok());
+    let safetensors =
+        length.is_some_and(|n| bytes.get(8) == Some(&b'{') && n.saturating_add(8) <= bytes.len());
+    if safetensors {
+        return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model, train --init or --resume");
+    }
+    if bytes.starts_with(b"PAR1") {
+        return Some("the file is Apache Parquet; expected CSV text: write it as CSV first (with pandas, pd.read_parquet(FILE).to_csv(OUT, index=False))");
+    }
+    None
 }
 
 /// Whether `bytes` start as UTF-16 text does (Excel's "Unicode Text",

@@ -492,6 +492,40 @@ fn compressed_files_are_named_with_the_tool_that_unpacks_them() {
     );
 }
 
+/// A model given for rows, or a Parquet file, is named as such, where
+/// the model's JSON header read as a duplicate column name; in a file and
+/// through standard input.
+#[test]
+fn a_model_or_parquet_given_for_rows_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [data, model] =
+        ["d.csv", "m.st"].map(|n| dir.path().join(n).to_string_lossy().into_owned());
+    std::fs::write(&data, "a,y\n1,2\n2,3\n3,1\n").unwrap();
+    let (ok, _, err) = shadertrain(&train_data(
+        &data,
+        "cpu",
+        &["--epochs", "1", "--save", &model, "-q"],
+    ));
+    assert!(ok, "{err}");
+    let says = ":1: the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model, train --init or --resume";
+    let (ok, _, err) = shadertrain(&train_data(&model, "cpu", &[]));
+    assert!(!ok && err.contains(says), "{err}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &model]);
+    assert!(!ok && err.contains(says), "{err}");
+    let bytes = std::fs::read(&model).unwrap();
+    let (ok, _, err) = common::shadertrain_stdin(&["train", "--data", "-"], &bytes);
+    assert!(!ok && err.contains(says), "{err}");
+    check(
+        "parquet",
+        b"PAR1\x15\x04\x15",
+        &[],
+        "the file is Apache Parquet; expected CSV text",
+    );
+    // A header whose first bytes read as a length past the file's end, then a
+    // brace: rows.
+    check("brace", b"abcdefgh{,y\n1,x\n", &[], "'x' is not a number");
+}
+
 /// Errors about the header's columns name the header's own line where
 /// blank lines come before it.
 #[test]
