@@ -1260,6 +1260,12 @@ fn number_error(e: clap::Error) -> clap::Error {
         (None, true) => "expected a number, such as 0.01 or 1e-3".into(),
         (None, false) => return e,
     };
+    // Column names where a count goes: --features is --synthetic's.
+    let names = value.bytes().any(|b| b.is_ascii_alphabetic());
+    let why = match arg.starts_with("--features ") && names {
+        true => format!("{why}; --features is the feature count of --synthetic's task, and a run on --data reads every column but the target as a feature: --ignore NAME[,NAME...] leaves columns out"),
+        false => why,
+    };
     clap::Error::raw(
         ErrorKind::ValueValidation,
         format!(
@@ -1977,6 +1983,12 @@ mod tests {
         assert!(read_option("tol", "x")
             .unwrap_err()
             .ends_with("expected a number, such as 0.01 or 1e-3"));
+        // Column names for --features: --synthetic's count, and --ignore.
+        let e = read_option("features", "x0,x1").unwrap_err();
+        assert!(e.ends_with("expected a whole number (digits only); --features is the feature count of --synthetic's task, and a run on --data reads every column but the target as a feature: --ignore NAME[,NAME...] leaves columns out"), "{e}");
+        assert!(read_option("features", "1.5")
+            .unwrap_err()
+            .ends_with("(digits only)"));
         assert_eq!("auto".parse(), Ok(LrChoice::Auto));
         assert_eq!("1e-3".parse(), Ok(LrChoice::Rate(1e-3)));
         assert_eq!(
