@@ -76,8 +76,11 @@ impl Reading {
         if later.cores != self.cores || total < MIN_TICKS * self.cores as u64 {
             return None;
         }
-        let busy = later.busy.saturating_sub(self.busy);
-        let own = later.own.saturating_sub(self.own);
+        // The process's ticks and the cores' are read from two files at
+        // two instants, so its own may run a tick past the cores' busy
+        // ones, or past all of theirs: held to them.
+        let busy = later.busy.saturating_sub(self.busy).min(total);
+        let own = later.own.saturating_sub(self.own).min(total);
         let per_core = total as f64 / self.cores as f64;
         let others = busy.saturating_sub(own) as f64 / per_core;
         Some(Contention::new(others, own as f64 / per_core, self.cores))
@@ -265,6 +268,22 @@ mod tests {
             c(1.3, 0.75).clause("this run").as_deref(),
             Some("other processes kept the cores busy (1.30 of 2 cores, this run 0.75)")
         );
+    }
+
+    /// The process's ticks past the cores' (read a moment apart) count
+    /// as every core its own, never more.
+    #[test]
+    fn own_ticks_past_the_cores_are_held_to_them() {
+        let at = |busy, total, own| Reading {
+            busy,
+            total,
+            own,
+            cores: 2,
+        };
+        let c = at(0, 0, 0).since(&at(40, 40, 42)).unwrap();
+        assert_eq!((c.own_cores, c.others_cores), (2.0, 0.0));
+        let c = at(0, 0, 0).since(&at(30, 40, 10)).unwrap();
+        assert_eq!((c.own_cores, c.others_cores), (0.5, 1.0));
     }
 
     #[test]
