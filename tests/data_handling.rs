@@ -2844,36 +2844,56 @@ fn a_target_of_a_few_f32_steps_keeps_its_own_std_where_a_feature_would_not() {
 }
 
 /// A cell that is not a number but says what it is gets the hint it
-/// calls for, in train and predict, in a feature's column or the
-/// target's: a number written with a currency sign or separators, a
-/// missing value spelled another way, a second header line; and a header
-/// of many columns is listed by its first names and count.
+/// calls for, in train and predict, after its column's own: a number
+/// written with a currency sign or separators, a missing value spelled
+/// another way, a second header line; a header of many columns is listed
+/// by its first names and count, and the columns a model misses in full.
 #[test]
 fn cells_that_say_what_they_are_get_their_own_hint() {
     let dir = tempfile::tempdir().unwrap();
     let [csv, model, wide] = paths(&dir, ["d.csv", "m.safetensors", "wide.csv"]);
     let rows = |third: &str| format!("x0,x1,y\n1,2,3\n4,5,6\n{third}\n7,8,9\n");
+    let feature = |cell: &str, at: &str, name: &str, hint: &str| {
+        format!("{at}: '{cell}' is not a number (column '{name}'); if it is not a feature, --ignore {name} leaves it unread; if it is, {hint}")
+    };
+    let chosen = "it is the target (the last column read, as no --target names one), whose cells must be numbers: --target NAME names the column to predict; if it is, ";
+    let reads = ": this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands";
+    let na = "an empty cell or NA marks a missing value, which --missing takes";
+    let header = ":4:1: 'x0' is not a number (column 'x0'); the cell is the column's own name: is line 4 a second header line (where files were joined)? delete it";
+    // (the row, the error without --target, with --target y)
     let cases = [
-        ("$0.25,1,2", ":4:1: '$0.25' is not a number (column 'x0'); write it as 0.25: "),
-        ("1,\"1,234.5\",2", ":4:2: '1,234.5' is not a number (column 'x1'); write it as 1234.5: "),
-        ("1,2,12%", ":4:3: '12%' is not a number (column 'y'); write it as 12: "),
-        ("na,1,2", ":4:1: 'na' is not a number (column 'x0'); if it marks a missing value, leave the cell empty or write NA, which --missing takes"),
-        ("x0,x1,y", ":4:1: 'x0' is not a number (column 'x0'); the cell is the column's own name: is line 4 a second header line (where files were joined)? delete it"),
+        ("$0.25,1,2", feature("$0.25", ":4:1", "x0", "write it as 0.25"), None),
+        ("1,\"1,234.5\",2", feature("1,234.5", ":4:2", "x1", "write it as 1234.5"), None),
+        ("na,1,2", feature("na", ":4:1", "x0", na), None),
+        (
+            "1,2,12%",
+            format!(":4:3: '12%' is not a number (column 'y'); {chosen}write it as 12 (or 0.12, a fraction){reads}"),
+            Some(format!(":4:3: '12%' is not a number (column 'y'); write it as 12 (or 0.12, a fraction){reads}")),
+        ),
+        (
+            "1,2,.",
+            format!(":4:3: '.' is not a number (column 'y'); {chosen}{na}"),
+            Some(format!(":4:3: '.' is not a number (column 'y'); {na}")),
+        ),
+        ("x0,x1,y", header.to_string(), None),
     ];
-    for (third, want) in cases {
+    for (third, want, named) in cases {
         std::fs::write(&csv, rows(third)).unwrap();
         let err = run_err(&train_data(&csv, "cpu", &["--epochs", "1"]));
         assert!(
-            err.contains(want) && !err.contains("--categorical"),
+            err.contains(&want) && !err.contains("--categorical"),
             "{third}: {err}"
         );
-        // The target named, or another column's text: the same hint.
+        // The target named: its hint alone; a feature's, as before.
         let err = run_err(&train_data(
             &csv,
             "cpu",
             &["--epochs", "1", "--target", "y"],
         ));
-        assert!(err.contains(want), "{third}: {err}");
+        assert!(
+            err.contains(named.as_ref().unwrap_or(&want)),
+            "{third}: {err}"
+        );
     }
     // Text that says nothing of itself keeps the column's hints.
     std::fs::write(&csv, rows("pending,1,2")).unwrap();
@@ -2889,7 +2909,7 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
     std::fs::write(&csv, rows("$12,2,3")).unwrap();
     let (_, err) = run_refused(&["predict", "--model", &model, "--data", &csv]);
     assert!(
-        err.contains(":4:1: '$12' is not a number (column 'x0'); write it as 12: "),
+        err.contains(":4:1: '$12' is not a number (column 'x0'); the model takes 'x0' as a feature, so its cells must be numbers: write it as 12: "),
         "{err}"
     );
 
@@ -2907,4 +2927,32 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
         "{err}"
     );
     assert!(err.len() < 400, "{err}");
+    // A model of 20 features and a file with 15 of them renamed: each of
+    // the 15 is named.
+    let head = |rename: bool| -> String {
+        let names: Vec<String> = (0..20)
+            .map(|i| match rename && i >= 5 {
+                true => format!("g{i}"),
+                false => format!("f{i}"),
+            })
+            .collect();
+        names.join(",") + ",y"
+    };
+    let values = vec!["1"; 21].join(",");
+    std::fs::write(&wide, format!("{}\n{values}\n{values}\n", head(false))).unwrap();
+    run_ok(&train_data(
+        &wide,
+        "cpu",
+        &["--epochs", "1", "--save", &model],
+    ));
+    std::fs::write(&wide, format!("{}\n{values}\n", head(true))).unwrap();
+    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &wide]);
+    let missing: Vec<String> = (5..20).map(|i| format!("f{i}")).collect();
+    assert!(
+        err.contains(&format!(
+            "missing feature column(s) {}; ",
+            missing.join(", ")
+        )),
+        "{err}"
+    );
 }

@@ -13,43 +13,74 @@ pub fn quoted(message: &str) -> Option<&str> {
 
 /// Where `cell` is a number written as a spreadsheet or a report writes
 /// one (a currency sign, separators between thousands, a percent sign, a
-/// decimal comma: `$1,234.50`, `12%`, `1.234,5`), the number as this
-/// reader takes it (`1234.50`, `12`, `1234.5`); `None` for any other
-/// cell. A lone comma before three digits (`1,234`) is read as a
-/// thousands separator, before any other count (`0,5`) as a decimal one.
+/// decimal comma: `$1,234.50`, `12%`, `1.234,5`), how to write it for
+/// this reader: `1234.50`, `12 (or 0.12, a fraction)`, `1234.5`; `None`
+/// for any other cell. A lone comma before three digits after a group
+/// that is not 0 (`3,142`) may part thousands or be a decimal comma, so
+/// both readings are given; before any other count (`0,5`, `0,125`) it
+/// is a decimal comma.
 fn plain_number(cell: &str) -> Option<String> {
-    let mut t = cell.trim();
-    let mut sign = "";
-    if let Some(rest) = t.strip_prefix('-') {
-        (sign, t) = ("-", rest.trim_start());
+    let cell = cell.trim();
+    let money = |c: char| ['$', '€', '£', '¥'].contains(&c) || c.is_whitespace();
+    // A minus before the digits only (`-$12`, `$-12`), once.
+    let negative = cell.trim_start_matches(money).starts_with('-');
+    if cell.matches('-').count() > usize::from(negative) {
+        return None;
     }
-    let marks = ['$', '€', '£', '¥', '%'];
-    let bare = t.trim_matches(|c: char| marks.contains(&c) || c.is_whitespace());
-    let t = bare.strip_prefix('-').map_or(bare, |rest| {
-        sign = "-";
-        rest
-    });
-    let number = match (t.rfind(','), t.rfind('.')) {
-        (None, _) => t.to_string(),
+    let t = cell.trim_matches(|c: char| money(c) || c == '%' || c == '-');
+    let sign = if negative { "-" } else { "" };
+    let decimal = |c: usize| format!("{sign}{}.{}", &t[..c], &t[c + 1..]);
+    let (number, or) = match (t.rfind(','), t.rfind('.')) {
+        (None, _) => (format!("{sign}{t}"), None),
         // 1,234.5: commas between thousands.
-        (Some(c), Some(d)) if c < d => thousands(&t[..d], ',')? + &t[d..],
+        (Some(c), Some(d)) if c < d => (
+            format!("{sign}{}{}", thousands(&t[..d], ',')?, &t[d..]),
+            None,
+        ),
         // 1.234,5: points between thousands, a decimal comma.
-        (Some(c), Some(_)) => thousands(&t[..c], '.')? + "." + &t[c + 1..],
-        (Some(c), None) if t.matches(',').count() > 1 || t.len() - c - 1 == 3 => thousands(t, ',')?,
-        (Some(c), None) => format!("{}.{}", &t[..c], &t[c + 1..]),
+        (Some(c), Some(_)) => (
+            format!("{sign}{}.{}", thousands(&t[..c], '.')?, &t[c + 1..]),
+            None,
+        ),
+        (Some(_), None) if t.matches(',').count() > 1 => {
+            (format!("{sign}{}", thousands(t, ',')?), None)
+        }
+        // 3,142: thousands, or a decimal comma.
+        (Some(c), None) if t.len() - c - 1 == 3 && !t.starts_with('0') => {
+            let whole = format!("{sign}{}", thousands(t, ',')?);
+            (
+                whole,
+                Some(format!("{} where the comma is a decimal one", decimal(c))),
+            )
+        }
+        (Some(c), None) => (decimal(c), None),
     };
-    let plain = format!("{sign}{number}");
-    let digits = number.bytes().any(|b| b.is_ascii_digit());
-    let parses = number.bytes().all(|b| b.is_ascii_digit() || b == b'.') && digits;
-    (parses && plain.parse::<f64>().is_ok() && plain != cell.trim()).then_some(plain)
+    let digits = t.bytes().any(|b| b.is_ascii_digit());
+    let plain = |n: &str| {
+        let unsigned = n.strip_prefix('-').unwrap_or(n);
+        unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.') && n.parse::<f64>().is_ok()
+    };
+    if !digits || !plain(&number) || number == cell {
+        return None;
+    }
+    let or = or.or_else(|| {
+        let fraction = number.parse::<f64>().ok()? / 100.0;
+        cell.contains('%')
+            .then(|| format!("{fraction}, a fraction"))
+    });
+    Some(match or {
+        Some(or) => format!("{number} (or {or})"),
+        None => number,
+    })
 }
 
 /// `text`'s digits where `sep` parts them in threes after a first group
-/// of one to three (`1,234,567`); `None` for any other text.
+/// of one to three that does not start with 0 (`1,234,567`); `None` for
+/// any other text.
 fn thousands(text: &str, sep: char) -> Option<String> {
     let groups: Vec<&str> = text.split(sep).collect();
     let digits = |g: &&str| g.bytes().all(|b| b.is_ascii_digit());
-    let first = (1..=3).contains(&groups[0].len());
+    let first = (1..=3).contains(&groups[0].len()) && !groups[0].starts_with('0');
     let rest = groups[1..].iter().all(|g| g.len() == 3);
     (groups.iter().all(digits) && first && rest).then(|| groups.concat())
 }
@@ -65,20 +96,34 @@ fn missing_spelling(cell: &str) -> bool {
         || other.contains(&&*lower)
 }
 
-/// The hint at a cell that is not a number, where the cell says more
-/// than its column does: a line that repeats the header's name for the
-/// column (two files joined, say), a number written with currency signs
-/// or separators ([`plain_number`]), or a missing value spelled other
-/// than the reader takes ([`missing_spelling`]).
-pub fn hint(cell: &str, name: &str, line: u64) -> Option<String> {
-    if cell == crate::data::escaped(name) {
-        return Some(format!("; the cell is the column's own name: is line {line} a second header line (where files were joined)? delete it"));
+/// What a cell that is not a number says of itself.
+#[derive(Debug, PartialEq)]
+pub enum Said {
+    /// The column's own name: a second header line, on the line given
+    /// (where files were joined); the line is better deleted, whatever the
+    /// column is.
+    Header(String),
+    /// A number or a missing value, written another way: the way to
+    /// write it, for a cell of the column's values.
+    Value(String),
+}
+
+/// What `cell` (as the reader's error quotes it: [`quoted`]) in the
+/// column `name` on `line` says of itself: a line that repeats the
+/// header's name for the column, a number written with currency signs or
+/// separators ([`plain_number`]), or a missing value spelled other than
+/// the reader takes ([`missing_spelling`]).
+pub fn said(cell: &str, name: &str, line: u64) -> Option<Said> {
+    if cell == crate::data::shown_cell(name) {
+        return Some(Said::Header(format!("the cell is the column's own name: is line {line} a second header line (where files were joined)? delete it")));
     }
     if let Some(plain) = plain_number(cell) {
-        return Some(format!("; write it as {plain}: this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands"));
+        return Some(Said::Value(format!("write it as {plain}: this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands")));
     }
     if missing_spelling(cell) {
-        return Some("; if it marks a missing value, leave the cell empty or write NA, which --missing takes".into());
+        return Some(Said::Value(
+            "an empty cell or NA marks a missing value, which --missing takes".into(),
+        ));
     }
     None
 }
@@ -94,11 +139,14 @@ mod tests {
             ("-$12", "-12"),
             ("$-12", "-12"),
             ("€ 12,50", "12.50"),
-            ("12%", "12"),
+            ("12%", "12 (or 0.12, a fraction)"),
+            ("12.5 %", "12.5 (or 0.125, a fraction)"),
             ("1,234.5", "1234.5"),
             ("1,234,567", "1234567"),
-            ("1,234", "1234"),
+            ("3,142", "3142 (or 3.142 where the comma is a decimal one)"),
             ("0,5", "0.5"),
+            ("0,125", "0.125"),
+            ("-0,250", "-0.250"),
             ("1.234,5", "1234.5"),
             (" £3 ", "3"),
         ];
@@ -108,6 +156,7 @@ mod tests {
         // Cells that are no such number, or a number already.
         for cell in [
             "12",
+            "-3.5",
             "x",
             "#DIV/0!",
             "1e5",
@@ -122,6 +171,9 @@ mod tests {
             "1.234.567",
             "$1e5",
             "abc,def",
+            "--5",
+            "5-",
+            "0,123,456",
         ] {
             assert_eq!(plain_number(cell), None, "{cell}");
         }
@@ -140,21 +192,26 @@ mod tests {
     }
 
     #[test]
-    fn the_hint_says_what_the_cell_is() {
-        let header = hint("price", "price", 7).unwrap();
+    fn what_the_cell_says_of_itself() {
+        let header = said("price", "price", 7);
         assert!(
-            header.contains("is line 7 a second header line"),
-            "{header}"
+            matches!(&header, Some(Said::Header(h)) if h.contains("is line 7 a second header line")),
+            "{header:?}"
         );
-        assert!(hint("$3", "price", 7)
-            .unwrap()
-            .starts_with("; write it as 3: "));
-        assert!(hint("na", "price", 7)
-            .unwrap()
-            .contains("leave the cell empty or write NA"));
-        assert_eq!(hint("pending", "price", 7), None);
-        // A name with a control character, as the message quotes it.
-        assert!(hint("a\\u{1b}", "a\u{1b}", 2).is_some());
+        let value = |cell: &str| match said(cell, "price", 7) {
+            Some(Said::Value(v)) => v,
+            other => panic!("{cell}: {other:?}"),
+        };
+        assert!(value("$3").starts_with("write it as 3: "));
+        assert!(value("na").starts_with("an empty cell or NA marks a missing value"));
+        assert_eq!(said("pending", "price", 7), None);
+        // A name with a control character, or past the cut, as the
+        // message quotes it.
+        assert!(said("a\\u{1b}", "a\u{1b}", 2).is_some());
+        let long = "n".repeat(100);
+        let cut = crate::data::shown_cell(&long);
+        assert_ne!(cut, long);
+        assert!(matches!(said(&cut, &long, 2), Some(Said::Header(_))));
     }
 
     #[test]

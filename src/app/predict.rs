@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
+use super::cells::{self, Said};
 use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
 use crate::data::{
@@ -167,9 +168,9 @@ pub(super) fn read_rows(
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
 /// model keeps means or medians); at a level the model lacks, `--unseen`;
-/// at text in a feature's column, what the cell says of itself (on
-/// `line`: [`super::cells::hint`]), else that the model was trained on
-/// that column. Empty for other errors.
+/// at text in a feature's column, that the model was trained on that
+/// column, with what the cell says of itself (on `line`:
+/// [`cells::said`]). Empty for other errors.
 fn read_hint(message: &str, line: u64, model: &Model, instead: &str) -> String {
     if message.contains(data::UNSEEN_LEVEL) {
         return "; --unseen zeros reads such a cell as none of the model's levels, --unseen missing as a missing cell".into();
@@ -196,15 +197,19 @@ fn read_hint(message: &str, line: u64, model: &Model, instead: &str) -> String {
     let feature = (model.feature_names.iter())
         .filter(|_| message.contains(" is not a number (column '"))
         .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
-    let said = (super::cells::quoted(message).zip(feature))
-        .and_then(|(cell, name)| super::cells::hint(cell, name, line));
-    match feature {
-        Some(_) if said.is_some() => said.unwrap_or_default(),
-        Some(name) => {
+    let said = (cells::quoted(message).zip(feature))
+        .and_then(|(cell, name)| cells::said(cell, name, line));
+    match (feature, said) {
+        (Some(_), Some(Said::Header(h))) => format!("; {h}"),
+        (Some(name), Some(Said::Value(v))) => {
+            let name = data::escaped(name);
+            format!("; the model takes '{name}' as a feature, so its cells must be numbers: {v}")
+        }
+        (Some(name), None) => {
             let (name, word) = (data::escaped(name), units::shell_word(&data::escaped(name)));
             format!("; the model takes '{name}' as a feature, so its cells must be numbers (a model trained with --ignore {word} does not read it)")
         }
-        None => String::new(),
+        (None, _) => String::new(),
     }
 }
 

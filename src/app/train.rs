@@ -11,6 +11,7 @@ use std::sync::{Arc, LazyLock};
 use anyhow::{bail, Context as _, Result};
 
 use super::budget;
+use super::cells::{self, Said};
 use super::config::{many_rows_flags, Fold, Resumed, RunOptions, TrainConfig, LR_PLOT_NEEDS};
 use super::decay_search::{choose_decay, SearchInterrupted};
 use super::ending::{conclude, other_remedies, start_not_finite, with_run_flags};
@@ -1682,17 +1683,25 @@ fn ignore_hint(
     let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
     let other_date = cell.is_some_and(date_in_another_form);
     let drop = "--missing drop leaves out the rows with a missing cell";
-    let said = (cell.zip(name)).and_then(|(cell, name)| super::cells::hint(cell, name, line));
+    let said = (cell.zip(name)).and_then(|(cell, name)| cells::said(cell, name, line));
+    // A second header line, or how to write a number or a missing value
+    // the cell holds otherwise.
+    let (header, value) = match &said {
+        Some(Said::Header(h)) => (Some(h.as_str()), None),
+        Some(Said::Value(v)) => (None, Some(v.as_str())),
+        None => (None, None),
+    };
     match name {
         // A categorical or date column's own errors say what to do, but
         // at a gap.
         Some(name) if read_otherwise(name) && !gap => {}
-        // The cell says what it is, in a feature's or the target's column.
-        Some(_) if said.is_some() => message += &said.unwrap_or_default(),
+        // A second header line, whatever the column.
+        Some(_) if header.is_some() => message += &format!("; {}", header.unwrap_or_default()),
         Some(name) if Some(name.as_str()) != target => {
             let name = units::shell_word(&data::escaped(name));
             let text = message.contains(" is not a number (column '");
             let fill = match (gap, text, date) {
+                (false, true, _) if value.is_some() => value.unwrap_or_default().to_string(),
                 (true, _, _) => match init_fill {
                     // The one a run from that model takes.
                     Some(f) => format!("--missing {0} fills each with the training {0} --init's model keeps (it was trained with --missing {0})", f.name()),
@@ -1747,11 +1756,22 @@ fn ignore_hint(
                 ),
                 _ => String::new(),
             };
+            let otherwise = match value {
+                Some(v) => format!("; if it is, {v}"),
+                None => ", and otherwise edit the cell in the file".into(),
+            };
             message += &format!(
-                "; it is the target ({chosen}), whose cells must be numbers: --target NAME names the column to predict{dates}, and otherwise edit the cell in the file"
+                "; it is the target ({chosen}), whose cells must be numbers: --target NAME names the column to predict{dates}{otherwise}"
             );
         }
-        _ => {}
+        // The target named, or --init's: how to write the cell, if the
+        // cell says.
+        Some(_) => {
+            if let Some(v) = value {
+                message += &format!("; {v}");
+            }
+        }
+        None => {}
     }
     crate::Error::Csv {
         path,
