@@ -1335,7 +1335,8 @@ fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 
 /// What a file that `bytes` start is, where it is a kind given for rows
 /// by mistake: a model (safetensors: a header's length in 8 bytes, then
-/// that much JSON), or Apache Parquet (`PAR1`). `None` for any other.
+/// that much JSON), or Apache Parquet (`PAR1`, then binary bytes). `None`
+/// for any other.
 fn other_file(bytes: &[u8]) -> Option<&'static str> {
     let length = (bytes.get(..8))
         .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
@@ -1345,7 +1346,10 @@ fn other_file(bytes: &[u8]) -> Option<&'static str> {
     if safetensors {
         return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model, train --init or --resume");
     }
-    if bytes.starts_with(b"PAR1") {
+    // A header could begin "PAR1,": Parquet's magic number is followed by
+    // its first page's binary header.
+    let binary = |b: &u8| *b < 0x09 || (0x0e..0x20).contains(b);
+    if bytes.starts_with(b"PAR1") && bytes[4..].iter().take(12).any(binary) {
         return Some("the file is Apache Parquet; expected CSV text: write it as CSV first (with pandas, pd.read_parquet(FILE).to_csv(OUT, index=False))");
     }
     None
@@ -1962,14 +1966,27 @@ pub const SHOWN_NAMES: usize = 12;
 /// there are more than [`SHOWN_NAMES`], the first of them and then how
 /// many in all ("a, b, …, l, … (500 in all)").
 pub fn listed(names: &[String]) -> String {
-    let mut shown: Vec<_> = (names.iter().take(SHOWN_NAMES))
-        .map(|n| shown_name(n))
-        .collect();
-    if names.len() > SHOWN_NAMES {
-        shown.push(format!("… ({} in all)", names.len()).into());
+    capped(
+        names.iter().map(|n| shown_name(n).into_owned()),
+        SHOWN_NAMES,
+    )
+}
+
+/// `items` joined by commas: every one, or where there are more than
+/// `most`, the first `most` and then how many in all.
+fn capped(items: impl ExactSizeIterator<Item = String>, most: usize) -> String {
+    let all = items.len();
+    let mut shown: Vec<String> = items.take(most).collect();
+    if all > most {
+        shown.push(format!("… ({all} in all)"));
     }
     shown.join(", ")
 }
+
+/// The most of a model's feature columns that the error at a file without
+/// them names, where the columns to add are listed rather than sampled:
+/// a file without more is likely not one of the model's.
+const MISSING_SHOWN: usize = 100;
 
 /// The rows [`Table::drop_missing`] left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -2964,7 +2981,7 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
             (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
             (None, false) => format!(
                 "; names must match exactly, and the file has {} (rename those columns)",
-                near.join(", ")
+                capped(near.into_iter(), SHOWN_NAMES)
             ),
             (None, true) => String::new(),
         }
@@ -2975,7 +2992,10 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
         column: 0,
         message: format!(
             "missing feature column(s) {}; the model was trained on {} and the file has {}{hint}",
-            listed(&missing),
+            capped(
+                missing.iter().map(|n| shown_name(n).into_owned()),
+                MISSING_SHOWN
+            ),
             listed(feature_names),
             listed(header)
         ),

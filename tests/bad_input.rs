@@ -524,6 +524,8 @@ fn a_model_or_parquet_given_for_rows_is_named() {
     // A header whose first bytes read as a length past the file's end, then a
     // brace: rows.
     check("brace", b"abcdefgh{,y\n1,x\n", &[], "'x' is not a number");
+    // Nor is a header that begins with Parquet's magic number.
+    check("par1", b"PAR1,PAR2,y\n1,2,x\n", &[], "'x' is not a number");
 }
 
 /// Errors about the header's columns name the header's own line where
