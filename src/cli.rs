@@ -1260,10 +1260,10 @@ fn number_error(e: clap::Error) -> clap::Error {
         (None, true) => "expected a number, such as 0.01 or 1e-3".into(),
         (None, false) => return e,
     };
-    // Column names where a count goes: --features is --synthetic's.
-    let names = value.bytes().any(|b| b.is_ascii_alphabetic());
+    // Column names where a count goes (gen's and train --synthetic's).
+    let names = value.bytes().any(|b| b.is_ascii_alphabetic()) && value.parse::<f64>().is_err();
     let why = match arg.starts_with("--features ") && names {
-        true => format!("{why}; --features is the feature count of --synthetic's task, and a run on --data reads every column but the target as a feature: --ignore NAME[,NAME...] leaves columns out"),
+        true => format!("{why}; --features counts the features of a generated task (gen's, or train --synthetic's), and train --data reads every column but the target as a feature: train --ignore NAME[,NAME...] leaves columns out"),
         false => why,
     };
     clap::Error::raw(
@@ -1985,10 +1985,11 @@ mod tests {
             .ends_with("expected a number, such as 0.01 or 1e-3"));
         // Column names for --features: --synthetic's count, and --ignore.
         let e = read_option("features", "x0,x1").unwrap_err();
-        assert!(e.ends_with("expected a whole number (digits only); --features is the feature count of --synthetic's task, and a run on --data reads every column but the target as a feature: --ignore NAME[,NAME...] leaves columns out"), "{e}");
-        assert!(read_option("features", "1.5")
-            .unwrap_err()
-            .ends_with("(digits only)"));
+        assert!(e.ends_with("expected a whole number (digits only); --features counts the features of a generated task (gen's, or train --synthetic's), and train --data reads every column but the target as a feature: train --ignore NAME[,NAME...] leaves columns out"), "{e}");
+        for count in ["1.5", "1e3", "inf"] {
+            let e = read_option("features", count).unwrap_err();
+            assert!(e.ends_with("(digits only)"), "{count}: {e}");
+        }
         assert_eq!("auto".parse(), Ok(LrChoice::Auto));
         assert_eq!("1e-3".parse(), Ok(LrChoice::Rate(1e-3)));
         assert_eq!(

@@ -127,7 +127,8 @@ pub fn check_output(flag: &str, path: &Path) -> Result<()> {
     check_output_path(path).map_err(|e| with_flag(flag, e))
 }
 
-/// [`other_format`] for the option `flag`, which its error names. The
+/// Refuses a name with another format's extension than the option
+/// `flag` writes (`other_format`), led by the flag. The
 /// commands check it after an output's place and after outputs that are
 /// the same file as another or an input, whose error says more.
 pub fn check_format(flag: &str, path: &Path) -> Result<()> {
