@@ -1055,7 +1055,8 @@ impl Cli {
     {
         let mut command = command();
         let command_line = joined_negative_numbers(&command, command_line);
-        let matches = (command.try_get_matches_from_mut(command_line)).map_err(number_error)?;
+        let matches = (command.try_get_matches_from_mut(command_line.clone()))
+            .map_err(|e| extra_word_tip(&command, &command_line, number_error(e)))?;
         check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
@@ -1236,6 +1237,62 @@ where
         i += 1;
     }
     words
+}
+
+/// clap's error at a word no option takes, with a tip where the word is
+/// likely meant for one: a list option's second item given after a space
+/// (`--hidden 64 32`, which takes `--hidden 64,32`), or a file of rows
+/// given with no `--data` (`train rows.csv`). Other errors as they are.
+fn extra_word_tip(
+    command: &clap::Command,
+    words: &[std::ffi::OsString],
+    mut e: clap::Error,
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let Some(ContextValue::String(extra)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    let words: Vec<&str> = words.iter().map(|w| w.to_str().unwrap_or("")).collect();
+    let sub = words.get(1).and_then(|name| command.find_subcommand(name));
+    let (Some(sub), ErrorKind::UnknownArgument) = (sub, e.kind()) else {
+        return e;
+    };
+    let list = |flag: &str| {
+        let long = flag.strip_prefix("--");
+        let arg = sub
+            .get_arguments()
+            .find(|a| long.is_some() && a.get_long() == long);
+        let names = arg.and_then(|a| a.get_value_names()).unwrap_or_default();
+        names.iter().any(|n| n.as_str().contains(','))
+    };
+    // The extra word, after a list option and one value of it.
+    let after_list = (3..words.len()).find(|&i| {
+        words[i] == extra.as_str() && list(words[i - 2]) && !words[i - 1].starts_with('-')
+    });
+    let tip = match after_list {
+        Some(i) => {
+            let flag = words[i - 2];
+            let items: Vec<&str> = (words[i - 1..].iter())
+                .take_while(|w| !w.starts_with('-'))
+                .copied()
+                .collect();
+            format!(
+                "{flag} takes one value, its items separated by commas and no spaces: '{flag} {}'",
+                items.join(",")
+            )
+        }
+        None if extra.to_ascii_lowercase().ends_with(".csv")
+            && sub.get_arguments().any(|a| a.get_long() == Some("data")) =>
+        {
+            format!("a file of rows is given with --data: '--data {extra}'")
+        }
+        None => return e,
+    };
+    e.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    e
 }
 
 /// clap's error for a number option given something else, which would
@@ -1962,6 +2019,42 @@ mod tests {
             at_least_two("1").unwrap_err(),
             "a shuffle needs at least 2 rows"
         );
+    }
+
+    /// A list's items given after spaces, or a CSV file without --data,
+    /// get a tip with the command line to give.
+    #[test]
+    fn an_extra_word_gets_the_option_it_was_meant_for() {
+        let said = |words: &[&str]| {
+            let line = [&["shadertrain"], words].concat();
+            match Cli::try_parse_noting_given(line) {
+                Ok(_) => panic!("{words:?} parsed"),
+                Err(e) => e.to_string(),
+            }
+        };
+        let e = said(&[
+            "train", "--data", "d.csv", "--hidden", "64", "32", "16", "--epochs", "2",
+        ]);
+        assert!(e.contains("unexpected argument '32' found"), "{e}");
+        assert!(e.contains("tip: --hidden takes one value, its items separated by commas and no spaces: '--hidden 64,32,16'"), "{e}");
+        let e = said(&[
+            "predict", "--model", "m.st", "--data", "d.csv", "--keep", "id", "name",
+        ]);
+        assert!(e.contains("tip: --keep takes one value, its items separated by commas and no spaces: '--keep id,name'"), "{e}");
+        let e = said(&["train", "rows.CSV"]);
+        assert!(
+            e.contains("tip: a file of rows is given with --data: '--data rows.CSV'"),
+            "{e}"
+        );
+        // A word after an option that is no list: no tip.
+        let e = said(&["train", "--data", "d.csv", "--epochs", "2", "3"]);
+        assert!(
+            e.contains("unexpected argument '3' found") && !e.contains("tip:"),
+            "{e}"
+        );
+        // gen reads no rows.
+        let e = said(&["gen", "x.csv"]);
+        assert!(!e.contains("tip:"), "{e}");
     }
 
     #[test]
