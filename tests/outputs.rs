@@ -1356,15 +1356,8 @@ fn an_output_named_as_another_format_is_refused() {
         assert!(!ok && err.contains(&want), "{args:?}: {err}");
         assert!(!out(args[1]).exists(), "{args:?} wrote");
     }
-    let (ok, _, err) = run(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--data",
-        s(&data),
-        "--out",
-        s(&out("p.json")),
-    ]);
+    let p = out("p.json");
+    let (ok, _, err) = run(&predict(&model, &data, &p, &[]));
     assert!(
         !ok && err.contains("--out: it writes CSV, but the extension of"),
         "{err}"
