@@ -1240,9 +1240,11 @@ where
 }
 
 /// clap's error at a word no option takes, with a tip where the word is
-/// likely meant for one: a list option's second item given after a space
-/// (`--hidden 64 32`, which takes `--hidden 64,32`), or a file of rows
-/// given with no `--data` (`train rows.csv`). Other errors as they are.
+/// likely meant for one: a CSV file given with no `--data` (`train
+/// rows.csv`: `--data rows.csv`), or a list option's next item given
+/// after a space (`--hidden 64 32`: `--hidden 64,32`; `--grid` takes one
+/// option a time, so a second `KEY=...` gets its own `--grid`). Other
+/// errors as they are.
 fn extra_word_tip(
     command: &clap::Command,
     words: &[std::ffi::OsString],
@@ -1252,47 +1254,108 @@ fn extra_word_tip(
     let Some(ContextValue::String(extra)) = e.get(ContextKind::InvalidArg) else {
         return e;
     };
+    let extra = extra.clone();
     let words: Vec<&str> = words.iter().map(|w| w.to_str().unwrap_or("")).collect();
     let sub = words.get(1).and_then(|name| command.find_subcommand(name));
     let (Some(sub), ErrorKind::UnknownArgument) = (sub, e.kind()) else {
         return e;
     };
-    let list = |flag: &str| {
-        let long = flag.strip_prefix("--");
-        let arg = sub
-            .get_arguments()
-            .find(|a| long.is_some() && a.get_long() == long);
-        let names = arg.and_then(|a| a.get_value_names()).unwrap_or_default();
-        names.iter().any(|n| n.as_str().contains(','))
-    };
-    // The extra word, after a list option and one value of it.
-    let after_list = (3..words.len()).find(|&i| {
-        words[i] == extra.as_str() && list(words[i - 2]) && !words[i - 1].starts_with('-')
-    });
-    let tip = match after_list {
-        Some(i) => {
-            let flag = words[i - 2];
-            let items: Vec<&str> = (words[i - 1..].iter())
-                .take_while(|w| !w.starts_with('-'))
-                .copied()
-                .collect();
+    if extra.starts_with('-') {
+        return e;
+    }
+    let takes_data = sub.get_arguments().any(|a| a.get_long() == Some("data"));
+    let has_data = (words.iter()).any(|w| *w == "--data" || w.starts_with("--data="));
+    let csv = extra.to_ascii_lowercase().ends_with(".csv");
+    let tip = match list_tip(sub, &words, &extra) {
+        _ if csv && takes_data && !has_data => {
             format!(
-                "{flag} takes one value, its items separated by commas and no spaces: '{flag} {}'",
-                items.join(",")
+                "a file of rows is given with --data: --data {}",
+                crate::units::shell_word(&extra)
             )
         }
-        None if extra.to_ascii_lowercase().ends_with(".csv")
-            && sub.get_arguments().any(|a| a.get_long() == Some("data")) =>
-        {
-            format!("a file of rows is given with --data: '--data {extra}'")
-        }
-        None => return e,
+        Some(tip) if !csv => tip,
+        _ => return e,
     };
     e.insert(
         ContextKind::Suggested,
         ContextValue::StyledStrs(vec![tip.into()]),
     );
     e
+}
+
+/// The tip of [`extra_word_tip`] where `extra`, a word of `words` that
+/// `sub` (the subcommand) takes in no place, follows a list option and a
+/// value of it (`--hidden 64 32`, `--hidden=64 32`).
+fn list_tip(sub: &clap::Command, words: &[&str], extra: &str) -> Option<String> {
+    let list = |long: &str| {
+        let Some(arg) = sub.get_arguments().find(|a| a.get_long() == Some(long)) else {
+            return false;
+        };
+        let names = arg.get_value_names().unwrap_or_default();
+        names.iter().any(|n| n.as_str().contains(','))
+            || arg.get_value_delimiter() == Some(',')
+            || ["shapes", "pipelines"].contains(&long)
+    };
+    // The word clap stopped at: where `extra` is, after a list option
+    // and a value of it (an earlier `extra` was another option's value).
+    (2..words.len())
+        .filter(|&i| words[i] == extra)
+        .find_map(|at| list_tip_at(sub, words, at, &list))
+}
+
+/// [`list_tip`] for the word at `at`.
+fn list_tip_at(
+    sub: &clap::Command,
+    words: &[&str],
+    at: usize,
+    list: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    let start = (1..at).rev().find(|&k| words[k].starts_with('-'))?;
+    let (long, first) = match words[start].strip_prefix("--")?.split_once('=') {
+        Some((long, value)) => (long, Some(value)),
+        None => (words[start].strip_prefix("--")?, None),
+    };
+    if !list(long) || (first.is_none() && start + 2 > at) {
+        return None;
+    }
+    let rest = (words[start + 1..].iter()).take_while(|w| !w.starts_with('-'));
+    let items: Vec<&str> = (first.into_iter().chain(rest.copied()))
+        .map(|w| w.trim_matches(','))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let flag = format!("--{long}");
+    if long == "grid" {
+        // A second option's values: a --grid of its own.
+        let given = items.iter().filter(|w| w.contains('=')).count();
+        if given < 2 || !items[0].contains('=') {
+            return None;
+        }
+        let each: Vec<String> = (items.iter())
+            .filter(|w| w.contains('='))
+            .map(|w| format!("--grid {}", crate::units::shell_word(w)))
+            .collect();
+        return Some(format!(
+            "--grid takes one option's values at a time: {}",
+            each.join(" ")
+        ));
+    }
+    let quoted: Vec<String> = items.iter().map(|w| crate::units::shell_word(w)).collect();
+    let joined = format!("{flag} {}", quoted.join(","));
+    let names = sub.get_arguments().find(|a| a.get_long() == Some(long));
+    let names = names.and_then(|a| a.get_value_names()).unwrap_or_default();
+    let one_name = match (
+        names.iter().any(|n| n.as_str().starts_with("NAME")),
+        &items[..],
+    ) {
+        (true, [a, b]) => format!(
+            ", or {flag} {} where it is one name with a space",
+            crate::units::shell_word(&format!("{a} {b}"))
+        ),
+        _ => String::new(),
+    };
+    Some(format!(
+        "{flag} takes one value, its items separated by commas and no spaces: {joined}{one_name}"
+    ))
 }
 
 /// clap's error for a number option given something else, which would
@@ -1318,7 +1381,7 @@ fn number_error(e: clap::Error) -> clap::Error {
         (None, false) => return e,
     };
     // Column names where a count goes (gen's and train --synthetic's).
-    let names = value.bytes().any(|b| b.is_ascii_alphabetic()) && value.parse::<f64>().is_err();
+    let names = value.chars().any(char::is_alphabetic) && value.parse::<f64>().is_err();
     let why = match arg.starts_with("--features ") && names {
         true => format!("{why}; --features counts the features of a generated task (gen's, or train --synthetic's), and train --data reads every column but the target as a feature: train --ignore NAME[,NAME...] leaves columns out"),
         false => why,
@@ -2032,29 +2095,56 @@ mod tests {
                 Err(e) => e.to_string(),
             }
         };
-        let e = said(&[
-            "train", "--data", "d.csv", "--hidden", "64", "32", "16", "--epochs", "2",
-        ]);
-        assert!(e.contains("unexpected argument '32' found"), "{e}");
-        assert!(e.contains("tip: --hidden takes one value, its items separated by commas and no spaces: '--hidden 64,32,16'"), "{e}");
-        let e = said(&[
-            "predict", "--model", "m.st", "--data", "d.csv", "--keep", "id", "name",
-        ]);
-        assert!(e.contains("tip: --keep takes one value, its items separated by commas and no spaces: '--keep id,name'"), "{e}");
-        let e = said(&["train", "rows.CSV"]);
-        assert!(
-            e.contains("tip: a file of rows is given with --data: '--data rows.CSV'"),
-            "{e}"
-        );
-        // A word after an option that is no list: no tip.
-        let e = said(&["train", "--data", "d.csv", "--epochs", "2", "3"]);
-        assert!(
-            e.contains("unexpected argument '3' found") && !e.contains("tip:"),
-            "{e}"
-        );
-        // gen reads no rows.
-        let e = said(&["gen", "x.csv"]);
-        assert!(!e.contains("tip:"), "{e}");
+        let tip = |words: &[&str]| {
+            let e = said(words);
+            let tip = e.lines().find_map(|l| l.trim().strip_prefix("tip: "));
+            tip.map(str::to_string)
+        };
+        let list = "takes one value, its items separated by commas and no spaces:";
+        let cases: [(&[&str], &str); 9] = [
+            (&["train", "--data", "d.csv", "--hidden", "64", "32", "16", "--epochs", "2"], "--hidden takes one value, its items separated by commas and no spaces: --hidden 64,32,16"),
+            (&["train", "--data", "d.csv", "--hidden=64", "32"], "--hidden 64,32"),
+            (&["train", "--data", "d.csv", "--hidden", "64,", "32"], "--hidden 64,32"),
+            (&["train", "--data", "d.csv", "--epochs", "32", "--hidden", "64", "32"], "--hidden 64,32"),
+            (&["predict", "--model", "m.st", "--data", "d.csv", "--keep", "id", "name"], "--keep id,name, or --keep 'id name' where it is one name with a space"),
+            (&["train", "--data", "d.csv", "--ignore", "first", "name"], "--ignore first,name, or --ignore 'first name' where it is one name with a space"),
+            (&["train", "--data", "d.csv", "--folds", "2", "--grid", "lr=0.001,0.01", "batch-size=16,32"], "--grid takes one option's values at a time: --grid lr=0.001,0.01 --grid batch-size=16,32"),
+            (&["bench", "--shapes", "S0", "S1"], "--shapes S0,S1"),
+            (&["train", "--epochs", "5", "--hidden", "64", "rows.CSV"], "a file of rows is given with --data: --data rows.CSV"),
+        ];
+        for (words, want) in cases {
+            let got = tip(words).unwrap_or_else(|| panic!("{words:?}: no tip: {}", said(words)));
+            assert!(got.ends_with(want), "{words:?}: {got}");
+        }
+        assert!(said(&cases[0].0[..7]).contains("unexpected argument '32' found"));
+        assert!(tip(&["train", "--data", "d.csv", "--hidden", "64", "32"])
+            .unwrap()
+            .contains(list));
+        // No tip: a word after an option that is no list, a misspelled
+        // option after a list, a second file beside --data, gen (no rows
+        // read), --grid's values after a space.
+        for words in [
+            &["train", "--data", "d.csv", "--epochs", "2", "3"][..],
+            &["train", "--data", "d.csv", "--ignore", "id", "--epoch", "5"],
+            &["train", "--data", "a.csv", "b.csv"],
+            &["gen", "x.csv"],
+            &[
+                "train",
+                "--data",
+                "d.csv",
+                "--folds",
+                "2",
+                "--grid",
+                "hidden=16",
+                "64,32",
+            ],
+        ] {
+            let e = said(words);
+            assert!(
+                !e.contains(list) && !e.contains("given with --data"),
+                "{words:?}: {e}"
+            );
+        }
     }
 
     #[test]

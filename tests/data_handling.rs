@@ -2856,24 +2856,26 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
     let feature = |cell: &str, at: &str, name: &str, hint: &str| {
         format!("{at}: '{cell}' is not a number (column '{name}'); if it is not a feature, --ignore {name} leaves it unread; if it is, {hint}")
     };
-    let chosen = "it is the target (the last column read, as no --target names one), whose cells must be numbers: --target NAME names the column to predict; if it is, ";
-    let reads = ": this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands";
-    let na = "an empty cell or NA marks a missing value, which --missing takes";
+    let chosen = "it is the target (the last column read, as no --target names one), whose cells must be numbers: --target NAME names the column to predict; if it is the target, ";
+    let reads = "; this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands";
+    let na = |cell: &str| {
+        format!("where '{cell}' marks a missing value, leave the cell empty or write NA (which --missing takes)")
+    };
     let header = ":4:1: 'x0' is not a number (column 'x0'); the cell is the column's own name: is line 4 a second header line (where files were joined)? delete it";
     // (the row, the error without --target, with --target y)
     let cases = [
-        ("$0.25,1,2", feature("$0.25", ":4:1", "x0", "write it as 0.25"), None),
-        ("1,\"1,234.5\",2", feature("1,234.5", ":4:2", "x1", "write it as 1234.5"), None),
-        ("na,1,2", feature("na", ":4:1", "x0", na), None),
+        ("$0.25,1,2", feature("$0.25", ":4:1", "x0", &format!("write the cell as 0.25{reads}")), None),
+        ("1,\"1,234.5\",2", feature("1,234.5", ":4:2", "x1", "write the cell as 1234.5; this reader"), None),
+        ("na,1,2", feature("na", ":4:1", "x0", &na("na")), None),
         (
             "1,2,12%",
-            format!(":4:3: '12%' is not a number (column 'y'); {chosen}write it as 12 (or 0.12, a fraction){reads}"),
-            Some(format!(":4:3: '12%' is not a number (column 'y'); write it as 12 (or 0.12, a fraction){reads}")),
+            format!(":4:3: '12%' is not a number (column 'y'); {chosen}write the cell as 12 (or 0.12, a fraction){reads}"),
+            Some(format!(":4:3: '12%' is not a number (column 'y'); write the cell as 12 (or 0.12, a fraction){reads}")),
         ),
         (
             "1,2,.",
-            format!(":4:3: '.' is not a number (column 'y'); {chosen}{na}"),
-            Some(format!(":4:3: '.' is not a number (column 'y'); {na}")),
+            format!(":4:3: '.' is not a number (column 'y'); {chosen}{}", na(".")),
+            Some(format!(":4:3: '.' is not a number (column 'y'); {}", na("."))),
         ),
         ("x0,x1,y", header.to_string(), None),
     ];
@@ -2909,7 +2911,7 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
     std::fs::write(&csv, rows("$12,2,3")).unwrap();
     let (_, err) = run_refused(&["predict", "--model", &model, "--data", &csv]);
     assert!(
-        err.contains(":4:1: '$12' is not a number (column 'x0'); the model takes 'x0' as a feature, so its cells must be numbers: write it as 12: "),
+        err.contains(":4:1: '$12' is not a number (column 'x0'); the model takes 'x0' as a feature, so its cells must be numbers: write the cell as 12; this reader takes"),
         "{err}"
     );
 
@@ -2952,6 +2954,45 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
         err.contains(&format!(
             "missing feature column(s) {}; ",
             missing.join(", ")
+        )),
+        "{err}"
+    );
+    // 120 features, every one named in another case: the first 100
+    // missing, and twelve of the near names, each with the count.
+    let names = |upper: bool| -> Vec<String> {
+        (0..120)
+            .map(|i| match upper {
+                true => format!("F{i}"),
+                false => format!("f{i}"),
+            })
+            .collect()
+    };
+    let values = vec!["1"; 121].join(",");
+    let write = |upper: bool| {
+        let head = names(upper).join(",") + ",y";
+        std::fs::write(&wide, format!("{head}\n{values}\n{values}\n")).unwrap();
+    };
+    write(false);
+    run_ok(&train_data(
+        &wide,
+        "cpu",
+        &["--epochs", "1", "--save", &model],
+    ));
+    write(true);
+    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &wide]);
+    let first: Vec<String> = names(false).into_iter().take(100).collect();
+    assert!(
+        err.contains(&format!(
+            "missing feature column(s) {}, … (120 in all); ",
+            first.join(", ")
+        )),
+        "{err}"
+    );
+    let near: Vec<String> = (0..12).map(|i| format!("'F{i}' for 'f{i}'")).collect();
+    assert!(
+        err.contains(&format!(
+            "the file has {}, … (120 in all) (rename those columns)",
+            near.join(", ")
         )),
         "{err}"
     );

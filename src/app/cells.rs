@@ -63,15 +63,33 @@ fn plain_number(cell: &str) -> Option<String> {
     if !digits || !plain(&number) || number == cell {
         return None;
     }
-    let or = or.or_else(|| {
-        let fraction = number.parse::<f64>().ok()? / 100.0;
-        cell.contains('%')
-            .then(|| format!("{fraction}, a fraction"))
-    });
+    let percent = cell.contains('%');
+    let or = or.or_else(|| percent.then(|| format!("{}, a fraction", hundredth(&number))));
     Some(match or {
         Some(or) => format!("{number} (or {or})"),
         None => number,
     })
+}
+
+/// `number` (digits, perhaps a point and a sign) over 100, written by
+/// moving its point, so that no binary rounding shows: `33.3` → `0.333`.
+fn hundredth(number: &str) -> String {
+    let (sign, digits) = match number.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", number),
+    };
+    let (whole, part) = digits.split_once('.').unwrap_or((digits, ""));
+    let whole = format!("{whole:0>3}");
+    let (int, moved) = whole.split_at(whole.len() - 2);
+    let int = match int.trim_start_matches('0') {
+        "" => "0",
+        int => int,
+    };
+    let fraction = format!("{moved}{part}");
+    match fraction.trim_end_matches('0') {
+        "" => format!("{sign}{int}"),
+        fraction => format!("{sign}{int}.{fraction}"),
+    }
 }
 
 /// `text`'s digits where `sep` parts them in threes after a first group
@@ -118,12 +136,12 @@ pub fn said(cell: &str, name: &str, line: u64) -> Option<Said> {
         return Some(Said::Header(format!("the cell is the column's own name: is line {line} a second header line (where files were joined)? delete it")));
     }
     if let Some(plain) = plain_number(cell) {
-        return Some(Said::Value(format!("write it as {plain}: this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands")));
+        return Some(Said::Value(format!("write the cell as {plain}; this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands")));
     }
     if missing_spelling(cell) {
-        return Some(Said::Value(
-            "an empty cell or NA marks a missing value, which --missing takes".into(),
-        ));
+        return Some(Said::Value(format!(
+            "where '{cell}' marks a missing value, leave the cell empty or write NA (which --missing takes)"
+        )));
     }
     None
 }
@@ -141,6 +159,11 @@ mod tests {
             ("€ 12,50", "12.50"),
             ("12%", "12 (or 0.12, a fraction)"),
             ("12.5 %", "12.5 (or 0.125, a fraction)"),
+            ("33.3%", "33.3 (or 0.333, a fraction)"),
+            ("0.7%", "0.7 (or 0.007, a fraction)"),
+            ("150%", "150 (or 1.5, a fraction)"),
+            ("-1.1%", "-1.1 (or -0.011, a fraction)"),
+            ("100%", "100 (or 1, a fraction)"),
             ("1,234.5", "1234.5"),
             ("1,234,567", "1234567"),
             ("3,142", "3142 (or 3.142 where the comma is a decimal one)"),
@@ -202,8 +225,9 @@ mod tests {
             Some(Said::Value(v)) => v,
             other => panic!("{cell}: {other:?}"),
         };
-        assert!(value("$3").starts_with("write it as 3: "));
-        assert!(value("na").starts_with("an empty cell or NA marks a missing value"));
+        assert!(value("$3").starts_with("write the cell as 3; this reader takes"));
+        assert!(value("na")
+            .starts_with("where 'na' marks a missing value, leave the cell empty or write NA"));
         assert_eq!(said("pending", "price", 7), None);
         // A name with a control character, or past the cut, as the
         // message quotes it.

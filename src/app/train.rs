@@ -1757,7 +1757,7 @@ fn ignore_hint(
                 _ => String::new(),
             };
             let otherwise = match value {
-                Some(v) => format!("; if it is, {v}"),
+                Some(v) => format!("; if it is the target, {v}"),
                 None => ", and otherwise edit the cell in the file".into(),
             };
             message += &format!(
