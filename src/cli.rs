@@ -1325,13 +1325,20 @@ fn list_tip_at(
         .collect();
     let flag = format!("--{long}");
     if long == "grid" {
-        // A second option's values: a --grid of its own.
+        // A second option's values: a --grid of its own, with the values
+        // given after a space joined to the option before them.
         let given = items.iter().filter(|w| w.contains('=')).count();
         if given < 2 || !items[0].contains('=') {
             return None;
         }
-        let each: Vec<String> = (items.iter())
-            .filter(|w| w.contains('='))
+        let mut axes: Vec<String> = Vec::new();
+        for item in &items {
+            match axes.last_mut() {
+                Some(axis) if !item.contains('=') => *axis = format!("{axis},{item}"),
+                _ => axes.push(item.to_string()),
+            }
+        }
+        let each: Vec<String> = (axes.iter())
             .map(|w| format!("--grid {}", crate::units::shell_word(w)))
             .collect();
         return Some(format!(
@@ -2101,7 +2108,7 @@ mod tests {
             tip.map(str::to_string)
         };
         let list = "takes one value, its items separated by commas and no spaces:";
-        let cases: [(&[&str], &str); 9] = [
+        let cases: [(&[&str], &str); 10] = [
             (&["train", "--data", "d.csv", "--hidden", "64", "32", "16", "--epochs", "2"], "--hidden takes one value, its items separated by commas and no spaces: --hidden 64,32,16"),
             (&["train", "--data", "d.csv", "--hidden=64", "32"], "--hidden 64,32"),
             (&["train", "--data", "d.csv", "--hidden", "64,", "32"], "--hidden 64,32"),
@@ -2110,6 +2117,7 @@ mod tests {
             (&["train", "--data", "d.csv", "--ignore", "first", "name"], "--ignore first,name, or --ignore 'first name' where it is one name with a space"),
             (&["train", "--data", "d.csv", "--folds", "2", "--grid", "lr=0.001,0.01", "batch-size=16,32"], "--grid takes one option's values at a time: --grid lr=0.001,0.01 --grid batch-size=16,32"),
             (&["bench", "--shapes", "S0", "S1"], "--shapes S0,S1"),
+            (&["train", "--data", "d.csv", "--folds", "2", "--grid", "lr=0.001", "0.01", "batch-size=16"], "--grid lr=0.001,0.01 --grid batch-size=16"),
             (&["train", "--epochs", "5", "--hidden", "64", "rows.CSV"], "a file of rows is given with --data: --data rows.CSV"),
         ];
         for (words, want) in cases {

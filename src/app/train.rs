@@ -1679,7 +1679,7 @@ fn ignore_hint(
         .filter(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let gap = run.missing == Missing::Error && data::says_missing(&message);
     // The cell, as the message quotes it: '2024-03-01' is not a number.
-    let cell = super::cells::quoted(&message);
+    let cell = cells::quoted(&message);
     let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
     let other_date = cell.is_some_and(date_in_another_form);
     let drop = "--missing drop leaves out the rows with a missing cell";
