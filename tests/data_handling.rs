@@ -2931,60 +2931,27 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
     assert!(err.len() < 400, "{err}");
     // A model of 20 features and a file with 15 of them renamed: each of
     // the 15 is named.
-    let head = |rename: bool| -> String {
-        let names: Vec<String> = (0..20)
-            .map(|i| match rename && i >= 5 {
-                true => format!("g{i}"),
-                false => format!("f{i}"),
-            })
-            .collect();
-        names.join(",") + ",y"
-    };
-    let values = vec!["1"; 21].join(",");
-    std::fs::write(&wide, format!("{}\n{values}\n{values}\n", head(false))).unwrap();
-    run_ok(&train_data(
-        &wide,
-        "cpu",
-        &["--epochs", "1", "--save", &model],
-    ));
-    std::fs::write(&wide, format!("{}\n{values}\n", head(true))).unwrap();
-    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &wide]);
-    let missing: Vec<String> = (5..20).map(|i| format!("f{i}")).collect();
+    let f = |n: usize| -> Vec<String> { (0..n).map(|i| format!("f{i}")).collect() };
+    let renamed: Vec<String> = (0..20)
+        .map(|i| match i >= 5 {
+            true => format!("g{i}"),
+            false => format!("f{i}"),
+        })
+        .collect();
+    let err = predicted_without(&wide, &model, &f(20), &renamed);
+    let missing = f(20)[5..].join(", ");
     assert!(
-        err.contains(&format!(
-            "missing feature column(s) {}; ",
-            missing.join(", ")
-        )),
+        err.contains(&format!("missing feature column(s) {missing}; ")),
         "{err}"
     );
     // 120 features, every one named in another case: the first 100
     // missing, and twelve of the near names, each with the count.
-    let names = |upper: bool| -> Vec<String> {
-        (0..120)
-            .map(|i| match upper {
-                true => format!("F{i}"),
-                false => format!("f{i}"),
-            })
-            .collect()
-    };
-    let values = vec!["1"; 121].join(",");
-    let write = |upper: bool| {
-        let head = names(upper).join(",") + ",y";
-        std::fs::write(&wide, format!("{head}\n{values}\n{values}\n")).unwrap();
-    };
-    write(false);
-    run_ok(&train_data(
-        &wide,
-        "cpu",
-        &["--epochs", "1", "--save", &model],
-    ));
-    write(true);
-    let (_, err) = run_refused(&["predict", "--model", &model, "--data", &wide]);
-    let first: Vec<String> = names(false).into_iter().take(100).collect();
+    let upper: Vec<String> = (0..120).map(|i| format!("F{i}")).collect();
+    let err = predicted_without(&wide, &model, &f(120), &upper);
+    let first = f(100).join(", ");
     assert!(
         err.contains(&format!(
-            "missing feature column(s) {}, … (120 in all); ",
-            first.join(", ")
+            "missing feature column(s) {first}, … (120 in all); "
         )),
         "{err}"
     );
@@ -2996,4 +2963,19 @@ fn cells_that_say_what_they_are_get_their_own_hint() {
         )),
         "{err}"
     );
+}
+
+/// predict's error for a file whose features are named `given`, with a
+/// model trained at `model` on one whose features are named `trained`
+/// (and a target y; rows of 1s, written to `csv`).
+fn predicted_without(csv: &str, model: &str, trained: &[String], given: &[String]) -> String {
+    let write = |names: &[String]| {
+        let values = vec!["1"; names.len() + 1].join(",");
+        let head = names.join(",") + ",y";
+        std::fs::write(csv, format!("{head}\n{values}\n{values}\n")).unwrap();
+    };
+    write(trained);
+    run_ok(&train_data(csv, "cpu", &["--epochs", "1", "--save", model]));
+    write(given);
+    run_refused(&["predict", "--model", model, "--data", csv]).1
 }
