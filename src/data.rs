@@ -1933,7 +1933,9 @@ fn cut_cell(text: &str, escape: impl Fn(&str) -> String) -> String {
 
 /// "; did you mean 'Price'?" where a column of `header` is `name` but for
 /// case, surrounding whitespace, and spaces, `_` and `-` between words
-/// (`disease_progression` for `disease progression`).
+/// (`disease_progression` for `disease progression`); where `name` is a
+/// column's number instead ("4"), the columns that number would be,
+/// counting from 0 and from 1.
 fn did_you_mean(name: &str, header: &[String]) -> String {
     let words = |s: &str| -> Vec<String> {
         (s.split([' ', '_', '-']))
@@ -1942,9 +1944,30 @@ fn did_you_mean(name: &str, header: &[String]) -> String {
             .collect()
     };
     let near = |h: &&String| h.as_str() != name && words(h) == words(name);
-    match header.iter().find(near) {
-        Some(h) => format!("; did you mean '{}'?", escaped(h)),
-        None => String::new(),
+    if let Some(h) = header.iter().find(near) {
+        return format!("; did you mean '{}'?", escaped(h));
+    }
+    match name.trim().parse::<usize>() {
+        Ok(number) => numbered(number, header),
+        Err(_) => String::new(),
+    }
+}
+
+/// "; columns are named, not numbered: column 4 is 'y' counting from 0,
+/// 'x3' counting from 1", for the columns of `header` that `number` would
+/// be; empty where it is neither.
+fn numbered(number: usize, header: &[String]) -> String {
+    let from = |base: usize| {
+        let name = header.get(number.checked_sub(base)?)?;
+        Some(format!("'{}' counting from {base}", escaped(name)))
+    };
+    let counts: Vec<String> = [from(0), from(1)].into_iter().flatten().collect();
+    match counts.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; columns are named, not numbered: column {number} is {}",
+            counts.join(", ")
+        ),
     }
 }
 
@@ -3187,6 +3210,23 @@ mod tests {
         assert_eq!(did_you_mean("price", &header), "; did you mean 'Price'?");
         for name in ["disease progressio", "progression", "Price"] {
             assert_eq!(did_you_mean(name, &header), "", "{name}");
+        }
+    }
+
+    /// A column's number where its name belongs is read both ways, and
+    /// only the ways the header has.
+    #[test]
+    fn a_column_number_is_answered_with_its_names() {
+        let header = ["id".to_string(), "x".into(), "y".into()];
+        let cases = [
+            ("0", "; columns are named, not numbered: column 0 is 'id' counting from 0"),
+            ("2", "; columns are named, not numbered: column 2 is 'y' counting from 0, 'x' counting from 1"),
+            ("3", "; columns are named, not numbered: column 3 is 'y' counting from 1"),
+            ("4", ""),
+            ("-1", ""),
+        ];
+        for (name, said) in cases {
+            assert_eq!(did_you_mean(name, &header), said, "{name}");
         }
     }
 
