@@ -422,8 +422,16 @@ fn unknown_level(text: &str, levels: &[String]) -> String {
         true => format!(", … ({} in all)", levels.len()),
         false => String::new(),
     };
+    let same = |l: &&String| l.trim().eq_ignore_ascii_case(text.trim());
+    let near = match levels.iter().find(same) {
+        Some(l) => format!(
+            " ('{}' is: levels match exactly, case and spaces too)",
+            escaped(l)
+        ),
+        None => String::new(),
+    };
     format!(
-        "'{}' {UNSEEN_LEVEL}; it knows {}{more}",
+        "'{}' {UNSEEN_LEVEL}{near}; it knows {}{more}",
         super::shown_cell(text),
         shown.join(", ")
     )
@@ -640,6 +648,18 @@ mod tests {
                 Ok(_) => panic!("{unseen:?} {gaps}: read 'z' as a level"),
             }
         }
+    }
+
+    /// A level the model knows but for case or surrounding spaces is
+    /// offered; another is not.
+    #[test]
+    fn a_level_but_for_case_is_offered() {
+        let levels = ["blue".to_string(), "red".into()];
+        let said = |text: &str| unknown_level(text, &levels);
+        let offer = " ('red' is: levels match exactly, case and spaces too); it knows";
+        assert!(said("Red").contains(offer), "{}", said("Red"));
+        assert!(said(" RED ").contains(offer), "{}", said(" RED "));
+        assert!(!said("reds").contains(" is: "), "{}", said("reds"));
     }
 
     /// A model file's levels must be sorted and each given once: a level
