@@ -1325,26 +1325,39 @@ fn list_tip_at(
         .collect();
     let flag = format!("--{long}");
     if long == "grid" {
-        // A second option's values: a --grid of its own, with the values
-        // given after a space joined to the option before them.
-        let given = items.iter().filter(|w| w.contains('=')).count();
-        if given < 2 || !items[0].contains('=') {
+        // Values given after a space, joined to the option before them
+        // (in brackets where they are one value of a list option, such as
+        // hidden's 64,32); a second option's values, a --grid of its own.
+        if !items[0].contains('=') {
             return None;
         }
         let mut axes: Vec<String> = Vec::new();
         for item in &items {
+            let key = |axis: &str| axis.split('=').next().unwrap_or("").to_string();
             match axes.last_mut() {
-                Some(axis) if !item.contains('=') => *axis = format!("{axis},{item}"),
+                Some(axis) if !item.contains('=') => {
+                    let value = match item.contains(',') && list(&key(axis)) {
+                        true => format!("[{item}]"),
+                        false => item.to_string(),
+                    };
+                    *axis = format!("{axis},{value}");
+                }
                 _ => axes.push(item.to_string()),
             }
         }
         let each: Vec<String> = (axes.iter())
             .map(|w| format!("--grid {}", crate::units::shell_word(w)))
             .collect();
-        return Some(format!(
-            "--grid takes one option's values at a time: {}",
-            each.join(" ")
-        ));
+        return Some(match each.len() {
+            1 => format!(
+                "--grid takes an option's values as one word, separated by commas: {}",
+                each[0]
+            ),
+            _ => format!(
+                "--grid takes one option's values at a time: {}",
+                each.join(" ")
+            ),
+        });
     }
     let quoted: Vec<String> = items.iter().map(|w| crate::units::shell_word(w)).collect();
     let joined = format!("{flag} {}", quoted.join(","));
@@ -2108,7 +2121,7 @@ mod tests {
             tip.map(str::to_string)
         };
         let list = "takes one value, its items separated by commas and no spaces:";
-        let cases: [(&[&str], &str); 10] = [
+        let cases: [(&[&str], &str); 12] = [
             (&["train", "--data", "d.csv", "--hidden", "64", "32", "16", "--epochs", "2"], "--hidden takes one value, its items separated by commas and no spaces: --hidden 64,32,16"),
             (&["train", "--data", "d.csv", "--hidden=64", "32"], "--hidden 64,32"),
             (&["train", "--data", "d.csv", "--hidden", "64,", "32"], "--hidden 64,32"),
@@ -2119,6 +2132,8 @@ mod tests {
             (&["bench", "--shapes", "S0", "S1"], "--shapes S0,S1"),
             (&["train", "--data", "d.csv", "--folds", "2", "--grid", "lr=0.001", "0.01", "batch-size=16"], "--grid lr=0.001,0.01 --grid batch-size=16"),
             (&["train", "--epochs", "5", "--hidden", "64", "rows.CSV"], "a file of rows is given with --data: --data rows.CSV"),
+            (&["train", "--data", "d.csv", "--folds", "2", "--grid", "lr=0.1", "0.01"], "--grid takes an option's values as one word, separated by commas: --grid lr=0.1,0.01"),
+            (&["train", "--data", "d.csv", "--folds", "2", "--grid", "hidden=16", "64,32", "8"], "--grid 'hidden=16,[64,32],8'"),
         ];
         for (words, want) in cases {
             let got = tip(words).unwrap_or_else(|| panic!("{words:?}: no tip: {}", said(words)));
@@ -2130,22 +2145,12 @@ mod tests {
             .contains(list));
         // No tip: a word after an option that is no list, a misspelled
         // option after a list, a second file beside --data, gen (no rows
-        // read), --grid's values after a space.
+        // read).
         for words in [
             &["train", "--data", "d.csv", "--epochs", "2", "3"][..],
             &["train", "--data", "d.csv", "--ignore", "id", "--epoch", "5"],
             &["train", "--data", "a.csv", "b.csv"],
             &["gen", "x.csv"],
-            &[
-                "train",
-                "--data",
-                "d.csv",
-                "--folds",
-                "2",
-                "--grid",
-                "hidden=16",
-                "64,32",
-            ],
         ] {
             let e = said(words);
             assert!(
