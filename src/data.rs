@@ -1794,6 +1794,45 @@ pub fn is_text_nan(v: f32) -> bool {
     v.to_bits() == TEXT_NAN.to_bits()
 }
 
+/// The first cell of `column` in the CSV file `path` that `holds` picks,
+/// as an error shows it, and its line: where a notice about a column read
+/// whole names the cell it means. `None` where there is none, the column
+/// is not the file's, or `path` is no regular file (standard input was
+/// read once; a pipe is gone).
+pub fn first_cell(
+    path: &Path,
+    column: &str,
+    holds: impl Fn(&[u8]) -> bool,
+) -> Option<(u64, String)> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let head = Head::parse(path, bytes).ok()?;
+    let j = head.header.iter().position(|h| h == column)?;
+    let body = &bytes[head.at..];
+    let mut reader = csv_reader(body);
+    let mut lines = Lines::new(body, head.body_line);
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record).ok()? {
+        let cell = match record.get(j) {
+            Some(cell) if !is_blank(&record) => cell,
+            _ => continue,
+        };
+        if holds(cell) {
+            return Some((lines.of(record.position()), shown_bytes(cell)));
+        }
+    }
+    None
+}
+
+/// Whether a cell of a column read as [`ColumnUse::NumberOrNan`] reads
+/// as [`TEXT_NAN`]: it is neither a number nor a missing marker.
+pub fn is_text_cell(cell: &[u8]) -> bool {
+    !is_missing(cell) && parse_cell(cell).is_err()
+}
+
 /// The NaN a [`ColumnUse::NumberOrNan`] cell that holds no number reads as.
 fn nan_of(cell: &[u8]) -> f32 {
     match is_missing(cell) {

@@ -685,7 +685,7 @@ fn predict_reads_only_the_model_s_columns() {
     ]);
     assert_same_file(&p1, &p2, "");
     assert!(
-        err.contains("the target column 'y' is not a number in every row (the first such is data row 1), so the predictions are not scored; --missing blank scores the rows that have one and counts the others"),
+        err.contains("the target column 'y' is not a number in every row (the first such is on line 2), so the predictions are not scored; --missing blank scores the rows that have one and counts the others"),
         "{err}"
     );
     assert!(!err.contains("mse"), "{err}");
@@ -702,7 +702,7 @@ fn predict_reads_only_the_model_s_columns() {
 /// Text in predict's target column (a thousands separator, a currency
 /// sign, a word) is not a row yet to be measured: the predictions are
 /// written and not scored, with a notice counting those rows and naming
-/// the first, with or without --missing blank; missing markers (NA) in
+/// the first cell and its line, with or without --missing blank; missing markers (NA) in
 /// the same rows leave those rows out and score the others. A target
 /// whose values span a few of f32's steps is warned of by predict and
 /// importance, whose scores are measured against those values.
@@ -738,7 +738,7 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
     for more in [&[][..], &["--missing", "blank"]] {
         let (err, scores) = predict(more);
         assert!(
-            err.contains("notice: the target column 'y' holds neither a number nor a missing marker in 3 rows (the first is data row 3), so the predictions are not scored")
+            err.contains("notice: the target column 'y' holds neither a number nor a missing marker in 3 rows (the first is '1,234.5' on line 4), so the predictions are not scored")
                 && !err.contains("no target value")
                 && !err.contains("mse "),
             "{more:?}: {err}"

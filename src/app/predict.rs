@@ -292,13 +292,16 @@ fn score(
     // measured: scores of the other rows alone would mislead.
     let text = y.iter().filter(|&&t| data::is_text_nan(t)).count();
     if let Some(first) = y.iter().position(|&t| data::is_text_nan(t)) {
+        let at = match data::first_cell(&scores.data, &scores.target, data::is_text_cell) {
+            Some((line, cell)) => format!("'{cell}' on line {line}"),
+            None => format!("data row {}", first + 1),
+        };
         super::notice(
             false,
             &format!(
-                "the target column '{}' holds neither a number nor a missing marker in {} (the first is data row {}), so the predictions are not scored: \"1,234.5\", \"$12\" or a number past f32's range is not a number to this reader (write 1234.5, 12); a row not yet measured may leave the cell empty, or NA",
-                scores.target,
+                "the target column '{}' holds neither a number nor a missing marker in {} (the first is {at}), so the predictions are not scored: \"1,234.5\", \"$12\" or a number past f32's range is not a number to this reader (write 1234.5, 12); a row not yet measured may leave the cell empty, or NA",
+                data::escaped(&scores.target),
                 units::count(text, "row"),
-                first + 1
             ),
         );
         return None;
@@ -320,12 +323,15 @@ fn score(
             // Rows yet to be measured. Without --missing blank no row is
             // blank, so the row's place in `y` is its place in the file.
             let first = y.iter().position(|t| t.is_nan()).unwrap_or(0);
+            let at = match data::first_cell(&scores.data, &scores.target, data::is_missing) {
+                Some((line, _)) => format!("on line {line}"),
+                None => format!("data row {}", first + 1),
+            };
             super::notice(
                 false,
                 &format!(
-                    "the target column '{}' is not a number in every row (the first such is data row {}), so the predictions are not scored; --missing blank scores the rows that have one and counts the others",
-                    scores.target,
-                    first + 1
+                    "the target column '{}' is not a number in every row (the first such is {at}), so the predictions are not scored; --missing blank scores the rows that have one and counts the others",
+                    data::escaped(&scores.target),
                 ),
             );
             return None;
