@@ -159,8 +159,14 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(desc.with_env())
 }
 
-/// The backends tried where `WGPU_BACKEND` is not set ([`instance`]).
-const BACKENDS: &str = "Vulkan, Metal and DX12";
+/// The backends tried where `WGPU_BACKEND` is not set ([`instance`]): of
+/// Vulkan, Metal and DX12, those wgpu has on this platform.
+#[cfg(target_os = "windows")]
+const BACKENDS: &str = "Vulkan and DX12";
+#[cfg(target_vendor = "apple")]
+const BACKENDS: &str = "Metal";
+#[cfg(not(any(target_os = "windows", target_vendor = "apple")))]
+const BACKENDS: &str = "Vulkan";
 
 /// `WGPU_BACKEND`, where it is set: wgpu then tries only the backends it
 /// names (none, where it names none wgpu knows).
@@ -759,9 +765,10 @@ mod tests {
         }
         // Nothing found: install lavapipe, and under auto ask for it.
         if chosen_backends().is_none() {
-            let install = "tried Vulkan, Metal and DX12 and found nothing. For a software \
-                           adapter install Mesa's lavapipe (Debian/Ubuntu: apt-get install \
-                           mesa-vulkan-drivers)";
+            let install = format!(
+                "tried {BACKENDS} and found nothing. For a software adapter install \
+                 Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)"
+            );
             assert_eq!(
                 no_adapter(&[], &AdapterRequest::default()),
                 format!("none found; {install}")
