@@ -1344,7 +1344,10 @@ fn other_file(bytes: &[u8]) -> Option<&'static str> {
     let safetensors =
         length.is_some_and(|n| bytes.get(8) == Some(&b'{') && n.saturating_add(8) <= bytes.len());
     if safetensors {
-        return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model, train --init or --resume");
+        return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model or train --init, a checkpoint by train --resume");
+    }
+    if bytes.starts_with(b"STHIST01") {
+        return Some("the file is a checkpoint's history (it starts with STHIST01), which the checkpoint beside it reads, not rows; expected CSV text");
     }
     // A header could begin "PAR1,": Parquet's magic number is followed by
     // its first page's binary header.

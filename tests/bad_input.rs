@@ -492,9 +492,9 @@ fn compressed_files_are_named_with_the_tool_that_unpacks_them() {
     );
 }
 
-/// A model given for rows, or a Parquet file, is named as such, where
-/// the model's JSON header read as a duplicate column name; in a file and
-/// through standard input.
+/// A model given for rows, a Parquet file or a checkpoint's history is
+/// named as such, where the model's JSON header read as a duplicate
+/// column name; in a file and through standard input.
 #[test]
 fn a_model_or_parquet_given_for_rows_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -507,7 +507,7 @@ fn a_model_or_parquet_given_for_rows_is_named() {
         &["--epochs", "1", "--save", &model, "-q"],
     ));
     assert!(ok, "{err}");
-    let says = ":1: the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model, train --init or --resume";
+    let says = ":1: the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model or train --init, a checkpoint by train --resume";
     let (ok, _, err) = shadertrain(&train_data(&model, "cpu", &[]));
     assert!(!ok && err.contains(says), "{err}");
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &model]);
@@ -520,6 +520,12 @@ fn a_model_or_parquet_given_for_rows_is_named() {
         b"PAR1\x15\x04\x15",
         &[],
         "the file is Apache Parquet; expected CSV text",
+    );
+    check(
+        "history",
+        b"STHIST01\x01\0\0\0\0\0\0\0",
+        &[],
+        "the file is a checkpoint's history (it starts with STHIST01), which the checkpoint beside it reads, not rows; expected CSV text",
     );
     // A header whose first bytes read as a length past the file's end, then a
     // brace: rows.
