@@ -132,7 +132,28 @@ pub fn check_output(flag: &str, path: &Path) -> Result<()> {
 /// commands check it after an output's place and after outputs that are
 /// the same file as another or an input, whose error says more.
 pub fn check_format(flag: &str, path: &Path) -> Result<()> {
-    other_format(flag, path).map_err(|e| with_flag(flag, e))
+    other_format(flag, path).map_err(|e| with_flag(flag, e))?;
+    // Only --save and --checkpoint write a model over one.
+    if !["--save", "--checkpoint"].contains(&flag) && holds_safetensors(path) {
+        return Err(Error::Config(format!(
+            "{flag}: {} is a model or checkpoint (safetensors), which {flag} would replace with another kind of file; give another path, or delete it if no longer needed",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `path` is a regular file that starts as a safetensors file
+/// does: a header's length, then the header's `{`, within the file.
+fn holds_safetensors(path: &Path) -> bool {
+    use std::io::Read;
+    let Some(meta) = std::fs::metadata(path).ok().filter(|m| m.is_file()) else {
+        return false;
+    };
+    let mut head = [0u8; 9];
+    let read = File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    let length = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    read.is_ok() && head[8] == b'{' && length.saturating_add(8) <= meta.len()
 }
 
 /// `e`, a configuration error, led by the option `flag` it is about.
@@ -175,7 +196,9 @@ fn other_format(flag: &str, path: &Path) -> Result<()> {
         ("safetensors", Some("csv")) => {
             " (predictions as CSV come from predict --out, the loss per epoch from train --history)"
         }
-        (_, Some("png" | "svg")) => " (train --plot draws the loss curve as PNG or SVG)",
+        (_, Some("png" | "svg")) => {
+            " (train --plot draws the loss curve as PNG or SVG, and bench --plot its chart)"
+        }
         ("csv", Some("safetensors")) => " (train --save writes the model)",
         _ => "",
     };
@@ -1589,6 +1612,9 @@ pub struct Checkpoint {
     /// How `--lr auto` chose the rate; `None` for a rate given, and for
     /// checkpoints written before it was recorded.
     pub lr_auto: Option<LrAuto>,
+    /// See [`CheckpointView::ended`]; false for checkpoints written before
+    /// it was recorded.
+    pub ended: bool,
 }
 
 /// A checkpoint's history file, as read: where, its record width and the
@@ -1622,6 +1648,11 @@ pub struct CheckpointView<'a> {
     pub precision: Option<&'a str>,
     /// How `--lr auto` chose the rate, where it did.
     pub lr_auto: Option<&'a LrAuto>,
+    /// The run ended here on its own (its --epochs, a stop rule, a
+    /// divergence), rather than being cut short (a signal, --max-time) or
+    /// going on: a new run refuses to replace a checkpoint without it
+    /// ([`cut_short_checkpoint`]).
+    pub ended: bool,
 }
 
 impl Checkpoint {
@@ -1639,6 +1670,7 @@ impl Checkpoint {
             kernels: self.kernels.as_deref(),
             precision: self.precision.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
+            ended: self.ended,
         }
     }
 }
@@ -2082,8 +2114,8 @@ fn header_history_checkpoint(model: &Model, ck: &CheckpointView) -> Result<Vec<u
 }
 
 /// The metadata of a checkpoint's run that both its forms record, where
-/// known: the data's digest, the backend, its threads, its kernels and
-/// its precision.
+/// known: the data's digest, the backend, its threads, its kernels, its
+/// precision, and whether the run ended there.
 fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
     let data = (ck.data).map(|d| serde_json::to_string(d).expect("a digest serialises"));
     [
@@ -2092,10 +2124,37 @@ fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
         ("threads", ck.threads.map(|t| t.to_string())),
         ("kernels", ck.kernels.map(str::to_string)),
         ("precision", ck.precision.map(str::to_string)),
+        ("checkpoint_ended", ck.ended.then(|| "true".to_string())),
     ]
     .into_iter()
     .filter_map(|(key, value)| Some((key, value?)))
     .collect()
+}
+
+/// The epoch of the checkpoint at `path` where it is one whose run was
+/// cut short (interrupted, stopped by --max-time or killed; [`CheckpointView::ended`]
+/// unset), which --resume would continue; `None` where `path` is no regular file,
+/// not a checkpoint, or one whose run ended there. Reads the file's header alone.
+pub fn cut_short_checkpoint(path: &Path) -> Option<usize> {
+    use std::io::Read;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    // A checkpoint's header holds its options and optimizer's metadata:
+    // far below this, which a file of another kind may claim.
+    let len = u64::from_le_bytes(len).min(1 << 30);
+    let mut header = Vec::new();
+    file.take(len).read_to_end(&mut header).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    let meta = header.get("__metadata__")?;
+    let epoch = meta.get("checkpoint_epoch")?.as_str()?.parse().ok()?;
+    match meta.get("checkpoint_ended").and_then(|e| e.as_str()) {
+        Some("true") => None,
+        _ => Some(epoch),
+    }
 }
 
 /// Reads a checkpoint, and its history file when it has one.
@@ -2120,7 +2179,9 @@ fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
         (SafeTensorError::InvalidHeaderLength, _) => {
             let header =
                 u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes, or HeaderTooSmall"));
-            (bytes.get(8) == Some(&b'{') && (len as u64) < header.saturating_add(8)).then(|| {
+            // A file cut at 8 bytes ends before its header's first byte.
+            let opens = bytes.get(8).is_none_or(|&b| b == b'{');
+            (opens && (len as u64) < header.saturating_add(8)).then(|| {
                 format!(
                     "its header is {} long and the file ends {} into it",
                     count(header as usize, "byte"),
@@ -2335,6 +2396,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             kernels,
             precision,
             lr_auto,
+            ended: meta.get("checkpoint_ended").is_some_and(|e| e == "true"),
         },
     ))
 }

@@ -39,6 +39,7 @@ fn cpu_view<'a>(
         kernels: None,
         precision: None,
         lr_auto: None,
+        ended: false,
     }
 }
 

@@ -118,6 +118,10 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     let says =
         format!("{short}its header is {header} bytes long and the file ends 12 bytes into it");
     assert!(cut(20).contains(&says), "{}", cut(20));
+    // Cut after the length, before the header's first byte.
+    let says =
+        format!("{short}its header is {header} bytes long and the file ends 0 bytes into it");
+    assert!(cut(8).contains(&says), "{}", cut(8));
     let says = format!(
         "{short}its tensors take {data} bytes after the header and the file holds {} bytes",
         data - 3

@@ -1338,7 +1338,7 @@ fn an_output_named_as_another_format_is_refused() {
     let cases: [(&[&str], &str); 5] = [
         (&["--save", "m.csv"], "--save: it writes a model (safetensors), but the extension of m.csv names CSV; give it .safetensors (predictions as CSV come from predict --out, the loss per epoch from train --history)"),
         (&["--checkpoint", "k.JSON"], "--checkpoint: it writes a model (safetensors), but the extension of k.JSON names JSON; give it .safetensors\n"),
-        (&["--history", "loss.png"], "--history: it writes CSV, but the extension of loss.png names a PNG image; give it .csv (train --plot draws the loss curve as PNG or SVG)"),
+        (&["--history", "loss.png"], "--history: it writes CSV, but the extension of loss.png names a PNG image; give it .csv (train --plot draws the loss curve as PNG or SVG, and bench --plot its chart)"),
         (&["--json", "r.svg"], "--json: it writes JSON, but the extension of r.svg names an SVG image; give it .json (train --plot"),
         (&["--fold-predictions", "p.safetensors", "--folds", "2"], "--fold-predictions: it writes CSV, but the extension of p.safetensors names a model (safetensors); give it .csv (train --save writes the model)"),
     ];
@@ -1368,4 +1368,20 @@ fn an_output_named_as_another_format_is_refused() {
         assert!(ok, "{name}: {err}");
         shadertrain::io::load_model(&out(name)).expect("a model");
     }
+    // A model under a name of no format is one only --save replaces:
+    // predict's, gen's and train's other outputs leave it as it was.
+    let kept = out("model.bin");
+    let before = std::fs::read(&kept).unwrap();
+    let gen = ["gen", "--rows", "3", "--features", "2", "--out", s(&kept)];
+    for (flag, (ok, _, err)) in [
+        ("--out", run(&predict(&model, &data, &kept, &[]))),
+        ("--out", run(&gen)),
+        ("--history", train(&data, &["--history", s(&kept)])),
+    ] {
+        let says = format!("{flag}: {} is a model or checkpoint (safetensors), which {flag} would replace with another kind of file", s(&kept));
+        assert!(!ok && err.contains(&says), "{flag}: {err}");
+        assert_eq!(std::fs::read(&kept).unwrap(), before, "{flag}");
+    }
+    let (ok, _, err) = train(&data, &["--save", s(&kept)]);
+    assert!(ok, "{err}");
 }

@@ -474,6 +474,8 @@ fn a_checkpoint_in_use_is_refused_to_another_run() {
     assert!(left.iter().all(|n| !n.ends_with(".lock")), "{left:?}");
 }
 
+/// Ctrl-C writes a checkpoint the run goes on from, which a new run at
+/// its path refuses to replace until a resume there has ended.
 #[test]
 fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -490,11 +492,34 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(c.epoch >= 2);
     assert_eq!(c.history.len(), c.epoch);
     assert!(model.params.iter().all(|v| v.is_finite()));
+    // A new run there (the interrupted command again) would replace it:
+    // refused, the checkpoint as it was.
+    let written = std::fs::read(&ck).unwrap();
+    let fresh = train_synthetic("200", "8", "cpu", &["--epochs", "3", "--checkpoint", &ck]);
+    let (_, err) = run_refused(&fresh);
+    let says = format!(
+        "--checkpoint {ck} holds the checkpoint of a run cut short at epoch {}",
+        c.epoch
+    );
+    assert!(err.contains(&says) && err.contains(&format!("--resume {ck} continues it; to start a new run, delete {ck} and {ck}.history, or give --checkpoint another path")), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), written);
     // And the run goes on from it.
     let more = (c.epoch + 2).to_string();
     let (out, err) = run_ok_out_err(&train_resume(&ck, "cpu", &["--epochs", &more]));
     assert!(out.contains(&format!("epochs    {more}")), "{out}");
     assert!(err.contains("this resumed run writes no file"), "{err}");
+    // Resumed there to its end, it is one a new run may replace.
+    run_ok_out_err(&train_resume(
+        &ck,
+        "cpu",
+        &["--epochs", &more, "--checkpoint", &ck],
+    ));
+    assert_eq!(
+        load_checkpoint(Path::new(&ck)).unwrap().1.epoch,
+        c.epoch + 2
+    );
+    run_ok_out_err(&fresh);
+    assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.epoch, 3);
     // A resumed run stopped without --checkpoint loses its own epochs only.
     let resumed = train_resume(&ck, "cpu", &["--epochs", "100000000"]);
     let err = interrupted(&resumed);
@@ -853,6 +878,7 @@ fn a_lost_device_leaves_the_last_checkpoint_intact() {
             kernels: None,
             precision: None,
             lr_auto: None,
+            ended: false,
         };
         save_checkpoint(&m, &c, &ck)
     };

@@ -538,7 +538,10 @@ fn set_up(
 /// Locks the checkpoints of `--checkpoint` (alone: this run writes it)
 /// and `--resume` (shared, where it only reads it) for this run
 /// ([`io::lock_checkpoint`]); one that another running process holds
-/// so is refused before anything is read.
+/// so is refused before anything is read, and so is a `--checkpoint`
+/// that holds a run cut short which this run does not resume
+/// ([`io::cut_short_checkpoint`]): rerunning the command that was
+/// interrupted would have replaced its epochs with a new run's.
 fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
     let mut locks = Vec::new();
     let resumed = (args.resume.as_ref())
@@ -571,6 +574,23 @@ fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
                 }
             }
         });
+    }
+    let resumes =
+        |c: &std::path::PathBuf| (args.resume.as_ref()).is_some_and(|r| io::same_file(c, r));
+    let replaced = (args.checkpoint.as_ref()).filter(|c| !resumes(c));
+    if let Some(path) = replaced {
+        if let Some(epoch) = io::cut_short_checkpoint(path) {
+            let word = |p: &Path| units::shell_word(&p.display().to_string());
+            let files: Vec<String> = std::iter::once(path.clone())
+                .chain(io::checkpoint_history_files(path))
+                .filter(|p| p.exists())
+                .map(|p| word(&p))
+                .collect();
+            let (ck, files) = (word(path), files.join(" and "));
+            bail!(
+                "--checkpoint {ck} holds the checkpoint of a run cut short at epoch {epoch} (interrupted, stopped by --max-time, or killed), which a new run there would replace: --resume {ck} continues it; to start a new run, delete {files}, or give --checkpoint another path"
+            );
+        }
     }
     Ok(locks)
 }
@@ -2789,6 +2809,9 @@ impl<'a> Checkpointer<'a> {
         }
     }
 
+    /// Writes the checkpoint after `epoch` updates; `ended` where the run
+    /// ended there on its own ([`io::CheckpointView::ended`]).
+    #[allow(clippy::too_many_arguments)]
     fn write(
         &self,
         epoch: usize,
@@ -2797,6 +2820,7 @@ impl<'a> Checkpointer<'a> {
         optimizer: Saved,
         validation: Option<&Validation>,
         kept: Option<&Kept>,
+        ended: bool,
     ) -> crate::Result<()> {
         let Some(writer) = &self.writer else {
             return Ok(());
@@ -2818,6 +2842,7 @@ impl<'a> Checkpointer<'a> {
             kernels: self.kernels.as_deref(),
             precision: self.precision.as_deref(),
             lr_auto: self.lr_auto.as_ref(),
+            ended,
         };
         writer.borrow_mut().write(&model, &ck)
     }
@@ -3054,7 +3079,7 @@ fn fit<'a>(
         let state = b.optimizer_state()?;
         let scored = validation.as_ref().map(RefCell::borrow);
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
-        match checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept) {
+        match checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept, false) {
             Ok(()) => last_failure = None,
             Err(e) => {
                 let e = e.to_string();
@@ -3355,7 +3380,21 @@ fn write_outputs<'a>(
             let state = backend.optimizer_state()?;
             let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
             let validation = done.validation.as_ref();
-            checkpointer.write(updates, losses, last, state, validation, kept.as_ref())?;
+            // A run cut short is one --resume continues, and a new run
+            // at its checkpoint refuses to replace.
+            let ended = !matches!(
+                done.outcome.reason,
+                StopReason::Interrupted | StopReason::TimeLimit
+            );
+            checkpointer.write(
+                updates,
+                losses,
+                last,
+                state,
+                validation,
+                kept.as_ref(),
+                ended,
+            )?;
             Ok(())
         })();
         done.checkpoint_failed = written.is_err();
