@@ -25,9 +25,10 @@ pub fn sum(parts: &[Option<u64>]) -> Option<u64> {
 
 /// Bytes the process can still allocate without swapping: Linux's
 /// `MemAvailable`, capped by the room left under the memory limit of the
-/// process's cgroups where there is one (its own and each above it).
-/// `None` where neither is known (other systems): the check then refuses
-/// only sizes that no process can address.
+/// process's cgroups where there is one (its own and each above it), and
+/// under its own limits on its address space and data (`ulimit -v`,
+/// `ulimit -d`). `None` where none is known (other systems): the check
+/// then refuses only sizes that no process can address.
 pub fn available() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -35,10 +36,38 @@ pub fn available() -> Option<u64> {
     let limit = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|text| cgroup_room(&text, std::path::Path::new("/sys/fs/cgroup")));
-    match (meminfo, limit) {
-        (Some(m), Some(l)) => Some(m.min(l)),
-        (m, l) => m.or(l),
-    }
+    [meminfo, limit, rlimit_room()].into_iter().flatten().min()
+}
+
+/// The least room left under the process's limits on its address space
+/// (`RLIMIT_AS`, less its `VmSize`) and its data (`RLIMIT_DATA`, less its
+/// `VmData`), where either is set; an allocation past it fails however
+/// much memory is free.
+#[cfg(unix)]
+fn rlimit_room() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let limits = [(libc::RLIMIT_AS, "VmSize:"), (libc::RLIMIT_DATA, "VmData:")];
+    (limits.into_iter())
+        .filter_map(|(resource, used)| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes the struct it is given, and no more.
+            let read = unsafe { libc::getrlimit(resource, &mut limit) } == 0;
+            let set = read && limit.rlim_cur != libc::RLIM_INFINITY;
+            let used = kib_field(&status, used).unwrap_or(0);
+            // rlim_t is u64 on Linux, not on every unix.
+            #[allow(clippy::unnecessary_cast)]
+            let limit = limit.rlim_cur as u64;
+            set.then(|| limit.saturating_sub(used))
+        })
+        .min()
+}
+
+#[cfg(not(unix))]
+fn rlimit_room() -> Option<u64> {
+    None
 }
 
 /// The least room left under the memory limit of the cgroups a process
@@ -114,9 +143,13 @@ fn cgroup_room(proc_cgroup: &str, root: &std::path::Path) -> Option<u64> {
 
 /// `MemAvailable` of a `/proc/meminfo` text, in bytes.
 fn mem_available(meminfo: &str) -> Option<u64> {
-    let line = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    kib_field(meminfo, "MemAvailable:")
+}
+
+/// The field `name` (with its colon) of a `/proc` text that gives sizes
+/// in kB (`/proc/meminfo`, `/proc/self/status`), in bytes.
+fn kib_field(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find_map(|l| l.strip_prefix(name))?;
     let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
     kib.checked_mul(1024)
 }

@@ -207,6 +207,31 @@ fn huge_synthetic_data_are_refused_before_allocating() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
+/// A limit on the process's address space (`ulimit -v`) binds before the
+/// machine's memory does: a job past it is refused as one past the
+/// machine's, where the allocator had aborted the process.
+#[test]
+fn a_limit_on_the_address_space_is_memory_the_check_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wide.csv");
+    // About 4 GiB for its one row, under a limit of 1 GiB.
+    let done = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["gen", "--rows", "1", "--features", "100000000", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.status.code(), Some(1), "{err}");
+    let says = "generating 1 row × 100000000 features (1 row at a time) needs about ";
+    assert!(
+        err.contains(says) && err.contains("use fewer features"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_model_file_larger_than_memory_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
