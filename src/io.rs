@@ -1208,6 +1208,12 @@ pub fn model_to_bytes_with_state(
     )])
     .map(|(k, v)| (k.to_string(), Value::String(v)))
     .collect();
+    let mut meta = meta;
+    let digest = metadata_digest(
+        meta.iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))),
+    );
+    meta.insert(METADATA_DIGEST.into(), Value::String(digest.hex()));
     header.insert("__metadata__".to_string(), Value::Object(meta));
     let mut text = Value::Object(header).to_string().into_bytes();
     // The data starts 8-byte aligned; the header is padded with spaces.
@@ -1221,6 +1227,30 @@ pub fn model_to_bytes_with_state(
 
 /// The metadata entry of the digest of a model file's tensors.
 const TENSORS_DIGEST: &str = "tensors_fnv1a64";
+
+/// The metadata entry of the digest of a model file's other metadata.
+const METADATA_DIGEST: &str = "metadata_fnv1a64";
+
+/// FNV-1a 64 over a model file's metadata entries but the two digests,
+/// in the byte order of their keys, each key and value followed by a 0
+/// byte: a damaged or edited statistic, level or name fails the load
+/// rather than predicting from it unseen, as the tensors' digest does
+/// for the parameters (whose entry, left out, can still be deleted to
+/// read a file whose tensors were changed).
+fn metadata_digest<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Fnv1a {
+    let mut entries: Vec<_> = (entries.into_iter())
+        .filter(|&(key, _)| key != METADATA_DIGEST && key != TENSORS_DIGEST)
+        .collect();
+    entries.sort_unstable();
+    let mut digest = Fnv1a::new();
+    for (key, value) in entries {
+        for text in [key, value] {
+            digest.update(text.as_bytes());
+            digest.update(&[0]);
+        }
+    }
+    digest
+}
 
 /// FNV-1a 64 over a model file's tensors, each one's bytes in turn, in
 /// the byte order of their names: a damaged byte there fails the load
@@ -1334,6 +1364,14 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         if *want != got && *want != laid_out() {
             return Err(bad(format!(
                 "its tensors' bytes are not those it was written with (FNV-1a digest {got}, and metadata '{TENSORS_DIGEST}' says {want}): the file is damaged, or a tensor in it was changed since (delete that entry to read it anyway)"
+            )));
+        }
+    }
+    if let Some(want) = meta.get(METADATA_DIGEST) {
+        let got = metadata_digest(meta.iter().map(|(k, v)| (k.as_str(), v.as_str()))).hex();
+        if *want != got {
+            return Err(bad(format!(
+                "its metadata is not what it was written with (FNV-1a digest {got}, and metadata '{METADATA_DIGEST}' says {want}): the file is damaged, or an entry in it (a statistic, a name, a level) was edited since (delete that entry to read it anyway)"
             )));
         }
     }
@@ -2417,7 +2455,7 @@ fn read_history_file(
     let bad = |m: String| Error::model_file(path, m);
     let mut f = File::open(path).map_err(|e| {
         bad(format!(
-            "cannot open this checkpoint's history file ({e}); keep it beside the checkpoint, under this name or renamed with it (NAME.history for a checkpoint NAME)"
+            "cannot open this checkpoint's history file ({e}); keep it beside the checkpoint, under this name or renamed with it (NAME.history for a checkpoint NAME); a copy made without its history reads the original's, which a later run at the original's path removes"
         ))
     })?;
     let mut head = [0u8; HISTORY_HEADER as usize];

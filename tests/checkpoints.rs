@@ -1175,7 +1175,7 @@ fn state_without_its_count_or_epoch_is_refused() {
             .windows(key.len())
             .position(|w| w == key.as_bytes())
             .unwrap();
-        let mut edited = good.clone();
+        let mut edited = common::unsealed(&good);
         edited[at + key.len() - 2] = b'x';
         std::fs::write(&ck, &edited).unwrap();
         let e = load_checkpoint(&ck).unwrap_err().to_string();
@@ -1204,7 +1204,7 @@ fn an_update_count_other_than_the_epochs_is_refused() {
         let at = (good.windows(key.len()))
             .position(|w| w == key.as_bytes())
             .unwrap_or_else(|| panic!("{key}"));
-        let mut bytes = good.clone();
+        let mut bytes = common::unsealed(&good);
         let count = at + key.len() - 1 - steps.len();
         bytes[count..count + steps.len()].copy_from_slice(edited.as_bytes());
         std::fs::write(&ck, &bytes).unwrap();
@@ -1225,7 +1225,7 @@ fn an_update_count_other_than_the_epochs_is_refused() {
         .position(|w| w == entry)
         .expect("the count, followed by another entry");
     bytes[at..at + entry.len()].fill(b' ');
-    std::fs::write(&ck, &bytes).unwrap();
+    std::fs::write(&ck, common::unsealed(&bytes)).unwrap();
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8", "--quiet"]);
     assert!(ok, "{err}");
 }

@@ -1,7 +1,11 @@
 //! Round trips of model files, histories and CSV, and model files that are
 //! refused on load with the file and the problem named.
 
+mod common;
+
 use std::path::Path;
+
+use common::unsealed;
 
 use shadertrain::data::{Category, Dataset, Imputation, Table};
 use shadertrain::io::{
@@ -75,7 +79,8 @@ fn the_synthetic_csv_written_in_parts_is_the_whole_sets() {
 }
 
 /// `bytes` with the one place that holds `from` holding `to` instead, of
-/// the same length, so that the header's length stays right.
+/// the same length, so that the header's length stays right, and the
+/// metadata's digest entry renamed ([`unsealed`]).
 fn swapped(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
     let mut at = (bytes.windows(from.len()).enumerate())
@@ -90,7 +95,7 @@ fn swapped(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     );
     let mut swapped = bytes.to_vec();
     swapped[i..i + to.len()].copy_from_slice(to.as_bytes());
-    swapped
+    unsealed(&swapped)
 }
 
 fn refused(bytes: &[u8]) -> String {
@@ -146,7 +151,7 @@ fn bad_model_files_are_refused_with_the_problem_named() {
             .unwrap_or_else(|| panic!("{from} not in the header"));
         let mut bytes = good.clone();
         bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
-        bytes
+        unsealed(&bytes)
     };
     assert!(refused(&swap("\"tanh\"", "\"relu\"")).contains("unknown activation 'relu'"));
     // Another tool's weights: none of the keys train writes.
@@ -161,7 +166,7 @@ fn bad_model_files_are_refused_with_the_problem_named() {
             .unwrap_or_else(|| panic!("{from} not in the header"));
         foreign[at..at + to.len()].copy_from_slice(to.as_bytes());
     }
-    let says = refused(&foreign);
+    let says = refused(&unsealed(&foreign));
     assert!(says.contains("not a shadertrain model: a safetensors file whose metadata holds none of the keys train --save writes"), "{says}");
     assert!(
         refused(&swap("\"activation\"", "\"activxtion\"")).contains("metadata has no 'activation'")
@@ -218,7 +223,7 @@ fn bad_model_files_are_refused_with_the_problem_named() {
         let text = format!("{:<header$}", text.replace(from, to));
         let mut bytes = named.clone();
         bytes[8..8 + header].copy_from_slice(text.as_bytes());
-        bytes
+        unsealed(&bytes)
     };
     let text = refused(&edited(r#""target_name":"target""#, r#""target_name":"""#));
     assert!(text.contains("'target_name' is empty"), "{text}");
@@ -246,6 +251,26 @@ fn a_damaged_tensor_byte_is_refused() {
         let read = model_from_bytes(Path::new("old.st"), &without).unwrap();
         assert_ne!(read.params, sample_model().params, "byte {at}");
     }
+}
+
+/// The metadata's digest covers every other entry: one changed (a target
+/// renamed, a byte damaged) is refused, saying what to delete to read it
+/// anyway, and read once that entry is gone.
+#[test]
+fn a_changed_metadata_entry_is_refused() {
+    let good = model_to_bytes(&sample_model()).unwrap();
+    let at = (good.windows(8)).position(|w| w == b"\"target\"").unwrap();
+    let mut edited = good.clone();
+    edited[at + 1] = b'T';
+    let text = refused(&edited);
+    assert!(
+        text.contains("its metadata is not what it was written with (FNV-1a digest ")
+            && text.contains("metadata 'metadata_fnv1a64' says ")
+            && text.contains("(delete that entry to read it anyway)"),
+        "{text}"
+    );
+    let read = model_from_bytes(Path::new("edited.st"), &unsealed(&edited)).unwrap();
+    assert_eq!(read.target_name, "Target");
 }
 
 /// The tensors' digest goes tensor by tensor in the order of their names,
