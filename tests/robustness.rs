@@ -527,6 +527,40 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     assert!(err.contains(&says), "{err}");
 }
 
+/// Ctrl-C of a run with --save and --checkpoint names the resume that
+/// saves the model the checkpoint holds, --keep's parameters, which
+/// writes it without training on.
+#[test]
+fn ctrl_c_names_the_resume_that_saves_the_model_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, model] = paths(&dir, ["ck.st", "m.st"]);
+    let more = [
+        "--epochs",
+        "100000000",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "1000000",
+        "--save",
+        &model,
+        "--keep",
+        "best",
+    ];
+    let err = interrupted(&train_synthetic("20000", "8", "cpu", &more));
+    let epoch = common::interrupted_epoch(&err).to_string();
+    let says = format!("; train --resume {ck} --epochs {epoch} --save {model} writes the model it holds (the --keep best parameters) without training on");
+    assert!(err.contains(&says), "{err}");
+    assert!(!Path::new(&model).exists());
+    let (out, _) = run_ok_out_err(&[
+        "train", "--resume", &ck, "--epochs", &epoch, "--save", &model,
+    ]);
+    assert!(out.contains(&format!("epochs    {epoch}")), "{out}");
+    let (last, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    let kept = c.kept.map_or(last.params, |k| k.params);
+    let saved = shadertrain::io::load_model(Path::new(&model)).unwrap();
+    assert_eq!(saved.params, kept);
+}
+
 /// Without --checkpoint, Ctrl-C says what it left: the reports, written
 /// up to the epoch it stopped at, and no model, which only a run that
 /// ends saves.

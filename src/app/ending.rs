@@ -287,7 +287,27 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
             m.display()
         );
         match (&checkpoint, &config.outputs.after_folds) {
-            (Some(_), _) => {}
+            // The model now, without waiting for the run's end: a resume
+            // to the checkpoint's own epoch runs none, and saves.
+            (Some(_), _) => {
+                let kept = match config.run.keep {
+                    Keep::Last => "",
+                    Keep::Best => " (the --keep best parameters)",
+                    Keep::BestVal => " (the --keep best-val parameters)",
+                };
+                let word = |p: &std::path::Path| units::shell_word(&p.display().to_string());
+                let written = config
+                    .checkpoint
+                    .as_ref()
+                    .filter(|_| !done.checkpoint_failed);
+                if let Some(c) = written {
+                    note += &format!(
+                        "; train --resume {} --epochs {updates} --save {} writes the model it holds{kept} without training on",
+                        word(&c.path),
+                        word(m)
+                    );
+                }
+            }
             (None, None) => note += ", and --checkpoint FILE keeps an interrupted run to --resume",
             // --folds refuses --checkpoint.
             (None, Some(flags)) => {
