@@ -1228,6 +1228,21 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
     let (_, err) = run_refused(&train_data(&rev, "cpu", &other));
     let says = "the model takes 2 features (x0, x1) but the data has 2 features (y, x1; target 'x0'): missing x0; not in the model: y; the model's target 'y' is a feature here: leave it unread with --ignore y, or train it with --target y";
     assert!(err.contains(says), "{err}");
+    // Columns the model was trained without: left unread with --ignore,
+    // as the error says.
+    let wider: String = (text.lines())
+        .enumerate()
+        .map(|(n, l)| format!("{},{l}\n", if n == 0 { "w a" } else { "1" }))
+        .collect();
+    std::fs::write(&rev, wider).unwrap();
+    let (_, err) = run_refused(&train_data(&rev, "cpu", &["--init", &model]));
+    let says = "not in the model: w a; leave the columns the model does not take unread with --ignore 'w a', or train a new model without --init";
+    assert!(err.contains(says), "{err}");
+    run_ok(&train_data(
+        &rev,
+        "cpu",
+        &["--init", &model, "--ignore", "w a", "--epochs", "1"],
+    ));
     // A file without the model's target column: its last column is
     // trained, and the model saved names it.
     std::fs::write(&rev, text.replacen(",y\n", ",z\n", 1)).unwrap();

@@ -1173,6 +1173,12 @@ impl TrainingData {
         );
     }
 
+    /// Whether the feature `name` is a level of a one-hot encoded column
+    /// (`city=Oslo`), which no --ignore leaves out alone.
+    fn is_level(&self, name: &str) -> bool {
+        (self.categories.iter()).any(|c| name.starts_with(&format!("{}=", c.column)))
+    }
+
     /// Puts the feature columns in the order of `model`'s features,
     /// matched by name as `predict` matches them; an error names the
     /// columns missing or extra and says what to do.
@@ -1218,6 +1224,13 @@ impl TrainingData {
             format!(
                 "; the target read, '{}', is one of the model's features, and the model's target '{target}' is not in the file: give a file with the model's feature columns and its target, or name the target column with --target",
                 self.columns.target_name
+            )
+        } else if missing.is_empty() && !extra.iter().any(|n| self.is_level(n)) {
+            // Columns of the file alone, which the model was trained
+            // without.
+            format!(
+                "; leave the columns the model does not take unread with --ignore {}, or train a new model without --init",
+                units::shell_word(&extra.join(","))
             )
         } else {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
