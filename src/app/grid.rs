@@ -909,6 +909,13 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     let data = shared.described().unwrap_or("").to_string();
     let search = plan.view(&data, &trained);
     super::report(&search.table(&tried, true), folds::outputs(args))?;
+    // gd chosen by the grid's own values (lr=...), which the table,
+    // listing those values alone, does not show.
+    let chose_gd = args.optimizer.is_none() && args.first_order_flag().is_none();
+    let by = (plan.combos.iter().filter(|_| chose_gd)).find_map(|c| c.args.first_order_flag());
+    if let (Some(flag), false) = (by, args.quiet) {
+        crate::say!("notice: without --optimizer, each combination trained gd, the default optimizer where {flag} is given, as --grid gives it; name --optimizer (adam, momentum, ...) to search another's");
+    }
     let order = ranking(&tried);
     let values = |i: usize| -> BTreeMap<&str, &str> {
         (plan.combos[i].values.iter())
