@@ -1598,8 +1598,8 @@ fn parse_hidden(s: &str) -> Result<HiddenSpec, String> {
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// Instead of the adapter list, build each kernel's pipeline on the adapter `--backend gpu` picks and print what its Vulkan driver reports of it: registers, memory, instructions, whatever it names (drivers without VK_KHR_pipeline_executable_properties, lavapipe among them, report nothing; the pipelines are still built). Registers and workgroup memory decide how many workgroups of a kernel run at once. KERNELS: entry points, comma-separated, e.g. `--pipelines forward_wide_sigmoid,weight_grad_wide_sigmoid` (the mixed ones need an adapter with cooperative matrices), or `all`; the settings' variables (SHADERTRAIN_WIDE_STEP, SHADERTRAIN_COOP_BLOCKS, ...) apply [default: off; given alone, all: every kernel the device has, the mixed ones where the adapter has cooperative matrices]
-    #[arg(long, value_name = "KERNELS", num_args = 0..=1, default_missing_value = "all")]
+    /// Instead of the adapter list, build each kernel's pipeline on the adapter `--backend gpu` picks and print what its Vulkan driver reports of it: registers, memory, instructions, whatever it names (drivers without VK_KHR_pipeline_executable_properties, lavapipe among them, report nothing; the pipelines are still built). Registers and workgroup memory decide how many workgroups of a kernel run at once. Each kernel's line names its shader file and whether wgpu adds bounds checks to it (a hot kernel whose indices the planner proves in range is built without: 'bounds unchecked'). KERNELS: entry points, comma-separated, e.g. `--pipelines forward_wide_sigmoid,weight_grad_wide_sigmoid` (the mixed ones need an adapter with cooperative matrices), or `all`; the settings' variables (SHADERTRAIN_WIDE_STEP, SHADERTRAIN_COOP_BLOCKS, ...) apply [default: off; given alone, all: every kernel the device has, the mixed ones where the adapter has cooperative matrices]
+    #[arg(long, value_name = "KERNELS", num_args = 0..=1, default_missing_value = "all", value_hint = clap::ValueHint::Other)]
     pub pipelines: Option<String>,
 }
 

@@ -3543,8 +3543,8 @@ fn info_pipelines_reports_the_kernels_asked_for() {
     assert_eq!(
         named,
         [
-            &"forward_wide_sigmoid (wide.wgsl, unchecked)",
-            &"reduce (update.wgsl, unchecked)"
+            &"forward_wide_sigmoid (wide.wgsl, bounds unchecked)",
+            &"reduce (update.wgsl, bounds unchecked)"
         ],
         "{out}"
     );

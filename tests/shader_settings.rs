@@ -858,7 +858,7 @@ fn every_kernel_builds_for_the_pipeline_statistics() {
     }
     let text = report.text();
     assert!(
-        text.contains("\nforward_wide_sigmoid (wide.wgsl, unchecked)\n"),
+        text.contains("\nforward_wide_sigmoid (wide.wgsl, bounds unchecked)\n"),
         "{text}"
     );
     let mixed = pipeline_statistics(&ctx, &kernels, &[Kernel::ForwardCoopSigmoid]);

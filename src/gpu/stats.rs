@@ -82,8 +82,8 @@ impl Report {
         s.push('\n');
         for p in &self.pipelines {
             let checks = match p.checks {
-                Checks::Checked => "checked",
-                Checks::Unchecked => "unchecked",
+                Checks::Checked => "bounds checked",
+                Checks::Unchecked => "bounds unchecked",
             };
             let constants: Vec<String> = p
                 .constants
@@ -638,7 +638,7 @@ mod tests {
         assert_eq!(
             report.text(),
             "pipelines on llvmpipe (the driver reports no statistics: each pipeline was \
-             built, that is all)\nreduce (update.wgsl, unchecked)\n"
+             built, that is all)\nreduce (update.wgsl, bounds unchecked)\n"
         );
         report.offered = true;
         report.pipelines[0] = PipelineStats {
@@ -656,7 +656,7 @@ mod tests {
         };
         assert_eq!(
             report.text(),
-            "pipelines on llvmpipe\nreduce [COOP=128, DELTA=256] (update.wgsl, checked)\n    \
+            "pipelines on llvmpipe\nreduce [COOP=128, DELTA=256] (update.wgsl, bounds checked)\n    \
              Compute (subgroup 32): Registers 40, Spills 0\n"
         );
     }
