@@ -1688,8 +1688,8 @@ pub struct CheckpointView<'a> {
     pub lr_auto: Option<&'a LrAuto>,
     /// The run ended here on its own (its --epochs, a stop rule, a
     /// divergence), rather than being cut short (a signal, --max-time) or
-    /// going on: a new run refuses to replace a checkpoint without it
-    /// ([`cut_short_checkpoint`]).
+    /// going on: a new run refuses to replace a checkpoint that says it
+    /// did not ([`cut_short_checkpoint`]).
     pub ended: bool,
 }
 
@@ -2162,37 +2162,37 @@ fn run_metadata(ck: &CheckpointView) -> Vec<(&'static str, String)> {
         ("threads", ck.threads.map(|t| t.to_string())),
         ("kernels", ck.kernels.map(str::to_string)),
         ("precision", ck.precision.map(str::to_string)),
-        ("checkpoint_ended", ck.ended.then(|| "true".to_string())),
+        ("checkpoint_ended", Some(ck.ended.to_string())),
     ]
     .into_iter()
     .filter_map(|(key, value)| Some((key, value?)))
     .collect()
 }
 
-/// The epoch of the checkpoint at `path` where it is one whose run was
-/// cut short (interrupted, stopped by --max-time or killed; [`CheckpointView::ended`]
-/// unset), which --resume would continue; `None` where `path` is no regular file,
-/// not a checkpoint, or one whose run ended there. Reads the file's header alone.
+/// The epoch of the checkpoint at `path` where it is one whose run did
+/// not end there (interrupted, stopped by --max-time, killed, or its
+/// last checkpoint not written: metadata `checkpoint_ended` "false"),
+/// which --resume would continue; `None` where `path` is no regular file,
+/// not a checkpoint, or one whose run ended there. A checkpoint written
+/// before the entry counts as ended where it reached its run's
+/// `--epochs`. Reads the file's header alone.
 pub fn cut_short_checkpoint(path: &Path) -> Option<usize> {
-    use std::io::Read;
     if !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len).ok()?;
-    // A checkpoint's header holds its options and optimizer's metadata:
-    // far below this, which a file of another kind may claim.
-    let len = u64::from_le_bytes(len).min(1 << 30);
-    let mut header = Vec::new();
-    file.take(len).read_to_end(&mut header).ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    let meta = header.get("__metadata__")?;
-    let epoch = meta.get("checkpoint_epoch")?.as_str()?.parse().ok()?;
-    match meta.get("checkpoint_ended").and_then(|e| e.as_str()) {
-        Some("true") => None,
-        _ => Some(epoch),
-    }
+    let meta = header_metadata(path)?;
+    let epoch: usize = meta.get("checkpoint_epoch")?.as_str()?.parse().ok()?;
+    let ended = match meta.get("checkpoint_ended").and_then(|e| e.as_str()) {
+        Some(said) => said == "true",
+        None => {
+            let options = meta.get("options").and_then(|o| o.as_str());
+            let options: Option<serde_json::Value> =
+                options.and_then(|o| serde_json::from_str(o).ok());
+            let epochs = options.as_ref().and_then(|o| o.get("epochs")?.as_u64());
+            epochs.is_none_or(|epochs| epoch as u64 >= epochs)
+        }
+    };
+    (!ended).then_some(epoch)
 }
 
 /// Reads a checkpoint, and its history file when it has one.

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::{gen_csv, path, paths, run_ok, run_ok_out_err, shadertrain, train_synthetic};
 use shadertrain::io::{
-    load_checkpoint, load_model, model_to_bytes_with_state, CheckpointView, CheckpointWriter,
+    cut_short_checkpoint, load_checkpoint, load_model, model_to_bytes_with_state, CheckpointView,
+    CheckpointWriter,
 };
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
@@ -41,6 +42,54 @@ fn cpu_view<'a>(
         lr_auto: None,
         ended: false,
     }
+}
+
+/// Whether a checkpoint's run ended there, as a new run at its path reads
+/// it: from `checkpoint_ended`, or, in a checkpoint written before that
+/// entry, from its epoch against its options' --epochs.
+#[test]
+fn a_checkpoint_says_whether_its_run_ended_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_model();
+    let state = Saved::default();
+    let ck = dir.path().join("ck.st");
+    let write = |epoch: usize, options: &serde_json::Value, ended: bool| {
+        let history = vec![0.5; epoch];
+        let view = CheckpointView {
+            ended,
+            ..cpu_view(epoch, &history, options, &state)
+        };
+        CheckpointWriter::new(&ck, None)
+            .write(&model, &view)
+            .unwrap();
+    };
+    let options = serde_json::json!({"epochs": 3});
+    write(1, &options, false);
+    assert_eq!(cut_short_checkpoint(&ck), Some(1));
+    assert!(!load_checkpoint(&ck).unwrap().1.ended);
+    write(1, &options, true);
+    assert_eq!(cut_short_checkpoint(&ck), None);
+    assert!(load_checkpoint(&ck).unwrap().1.ended);
+    // Written before the entry: ended where it reached its --epochs.
+    let before = |epoch: usize, options: &serde_json::Value| {
+        write(epoch, options, false);
+        let bytes = std::fs::read(&ck).unwrap();
+        let key = b"\"checkpoint_ended\"";
+        let at = bytes.windows(key.len()).position(|w| w == key).unwrap();
+        let mut bytes = common::unsealed(&bytes);
+        bytes[at + key.len() - 2] = b'x';
+        std::fs::write(&ck, bytes).unwrap();
+        cut_short_checkpoint(&ck)
+    };
+    assert_eq!(before(2, &options), Some(2));
+    assert_eq!(before(3, &options), None);
+    assert_eq!(before(2, &serde_json::json!({})), None);
+    // No checkpoint: a model, another file, none.
+    std::fs::write(&ck, shadertrain::io::model_to_bytes(&model).unwrap()).unwrap();
+    assert_eq!(cut_short_checkpoint(&ck), None);
+    std::fs::write(&ck, "x,y\n1,2\n").unwrap();
+    assert_eq!(cut_short_checkpoint(&ck), None);
+    assert_eq!(cut_short_checkpoint(&dir.path().join("none.st")), None);
 }
 
 /// The backend that wrote a checkpoint, its threads and its precision

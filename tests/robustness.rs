@@ -498,7 +498,7 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     let fresh = train_synthetic("200", "8", "cpu", &["--epochs", "3", "--checkpoint", &ck]);
     let (_, err) = run_refused(&fresh);
     let says = format!(
-        "--checkpoint {ck} holds the checkpoint of a run cut short at epoch {}",
+        "--checkpoint {ck} holds the checkpoint, at epoch {}, of a run that did not end there (interrupted, stopped by --max-time, killed, or its last checkpoint not written)",
         c.epoch
     );
     assert!(err.contains(&says) && err.contains(&format!("--resume {ck} continues it; to start a new run, delete {ck} and {ck}.history, or give --checkpoint another path")), "{err}");

@@ -538,8 +538,8 @@ fn set_up(
 /// Locks the checkpoints of `--checkpoint` (alone: this run writes it)
 /// and `--resume` (shared, where it only reads it) for this run
 /// ([`io::lock_checkpoint`]); one that another running process holds
-/// so is refused before anything is read, and so is a `--checkpoint`
-/// that holds a run cut short which this run does not resume
+/// so is refused before anything is read, and so is a new run's (no
+/// `--resume`) `--checkpoint` that holds a run cut short
 /// ([`io::cut_short_checkpoint`]): rerunning the command that was
 /// interrupted would have replaced its epochs with a new run's.
 fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
@@ -575,9 +575,9 @@ fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
             }
         });
     }
-    let resumes =
-        |c: &std::path::PathBuf| (args.resume.as_ref()).is_some_and(|r| io::same_file(c, r));
-    let replaced = (args.checkpoint.as_ref()).filter(|c| !resumes(c));
+    // A resume, from the checkpoint or a copy of it (a snapshot taken
+    // back to), says which run goes on at the path.
+    let replaced = args.checkpoint.as_ref().filter(|_| args.resume.is_none());
     if let Some(path) = replaced {
         if let Some(epoch) = io::cut_short_checkpoint(path) {
             let word = |p: &Path| units::shell_word(&p.display().to_string());
@@ -588,7 +588,7 @@ fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
                 .collect();
             let (ck, files) = (word(path), files.join(" and "));
             bail!(
-                "--checkpoint {ck} holds the checkpoint of a run cut short at epoch {epoch} (interrupted, stopped by --max-time, or killed), which a new run there would replace: --resume {ck} continues it; to start a new run, delete {files}, or give --checkpoint another path"
+                "--checkpoint {ck} holds the checkpoint, at epoch {epoch}, of a run that did not end there (interrupted, stopped by --max-time, killed, or its last checkpoint not written), which a new run there would replace: --resume {ck} continues it; to start a new run, delete {files}, or give --checkpoint another path"
             );
         }
     }
@@ -1228,9 +1228,12 @@ impl TrainingData {
         } else if missing.is_empty() && !extra.iter().any(|n| self.is_level(n)) {
             // Columns of the file alone, which the model was trained
             // without.
+            let ignore: Vec<String> = (extra.iter())
+                .map(|n| format!("--ignore {}", units::shell_word(n)))
+                .collect();
             format!(
-                "; leave the columns the model does not take unread with --ignore {}, or train a new model without --init",
-                units::shell_word(&extra.join(","))
+                "; leave the columns the model does not take unread with {}, or train a new model without --init",
+                ignore.join(" ")
             )
         } else {
             "; give a file with the model's feature columns (in any order) and its target, or train a new model without --init".to_string()
