@@ -1328,7 +1328,7 @@ fn list_tip_at(
         // Values given after a space, joined to the option before them
         // (in brackets where they are one value of a list option, such as
         // hidden's 64,32); a second option's values, a --grid of its own.
-        if !items[0].contains('=') {
+        if items.first().is_none_or(|w| !w.contains('=')) {
             return None;
         }
         let mut axes: Vec<String> = Vec::new();

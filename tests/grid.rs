@@ -1166,6 +1166,19 @@ fn a_search_without_optimizer_uses_one_for_every_combination() {
     );
     let (names, err) = optimizers("lr=0.1,0.2");
     assert!(names == ["gd", "gd"] && err.contains(gd), "{names:?} {err}");
+    // Nor where the grid names the optimizers.
+    let named = [
+        "--folds",
+        "2",
+        "--grid",
+        "optimizer=adam,momentum",
+        "--grid",
+        "lr=0.1,0.01",
+        "--epochs",
+        "30",
+    ];
+    let (_, err) = run_ok_out_err(&train_data(&csv, "cpu", &named));
+    assert!(!err.contains("each combination trained gd"), "{err}");
     let more = [
         "--folds",
         "2",

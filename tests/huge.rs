@@ -229,6 +229,16 @@ fn a_limit_on_the_address_space_is_memory_the_check_counts() {
         err.contains(says) && err.contains("use fewer features"),
         "{err}"
     );
+    // The room it names is under the limit, whatever the machine has.
+    let have = (err.split("but only ").nth(1))
+        .and_then(|rest| rest.split(" is available").next())
+        .unwrap_or_else(|| panic!("{err}"));
+    let room = match have.split_once(' ') {
+        Some((n, "MiB")) => n.parse::<f64>().unwrap() / 1024.0,
+        Some((n, "GiB")) => n.parse::<f64>().unwrap(),
+        _ => panic!("{err}"),
+    };
+    assert!(room <= 1.0, "{err}");
     assert!(!out.exists());
 }
 

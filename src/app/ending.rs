@@ -296,10 +296,13 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
                     Keep::BestVal => " (the --keep best-val parameters)",
                 };
                 let word = |p: &std::path::Path| units::shell_word(&p.display().to_string());
-                let written = config
-                    .checkpoint
-                    .as_ref()
-                    .filter(|_| !done.checkpoint_failed);
+                // A checkpoint a resume can read again, after an update.
+                let file = |c: &&super::config::Checkpointing| {
+                    std::fs::metadata(&c.path).is_ok_and(|m| m.is_file())
+                };
+                let written = (config.checkpoint.as_ref())
+                    .filter(|_| !done.checkpoint_failed && updates > 0)
+                    .filter(file);
                 if let Some(c) = written {
                     note += &format!(
                         "; train --resume {} --epochs {updates} --save {} writes the model it holds{kept} without training on",

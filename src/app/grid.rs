@@ -911,7 +911,11 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
     super::report(&search.table(&tried, true), folds::outputs(args))?;
     // gd chosen by the grid's own values (lr=...), which the table,
     // listing those values alone, does not show.
-    let chose_gd = args.optimizer.is_none() && args.first_order_flag().is_none();
+    // Every combination's (an optimizer axis names others'), where no
+    // flag given outside the grid chose it.
+    let chose_gd = args.first_order_flag().is_none()
+        && (plan.combos.iter())
+            .all(|c| c.args.optimizer.is_none() && c.args.default_optimizer() == OptimizerKind::Gd);
     let by = (plan.combos.iter().filter(|_| chose_gd)).find_map(|c| c.args.first_order_flag());
     if let (Some(flag), false) = (by, args.quiet) {
         crate::say!("notice: without --optimizer, each combination trained gd, the default optimizer where {flag} is given, as --grid gives it; name --optimizer (adam, momentum, ...) to search another's");

@@ -422,12 +422,10 @@ fn unknown_level(text: &str, levels: &[String]) -> String {
         true => format!(", … ({} in all)", levels.len()),
         false => String::new(),
     };
-    let same = |l: &&String| l.trim().eq_ignore_ascii_case(text.trim());
+    // Cells and levels are trimmed: case is what may differ.
+    let same = |l: &&String| l.eq_ignore_ascii_case(text);
     let near = match levels.iter().find(same) {
-        Some(l) => format!(
-            " ('{}' is: levels match exactly, case and spaces too)",
-            escaped(l)
-        ),
+        Some(l) => format!(" ('{}' is: levels match exactly, case too)", escaped(l)),
         None => String::new(),
     };
     format!(
@@ -650,15 +648,14 @@ mod tests {
         }
     }
 
-    /// A level the model knows but for case or surrounding spaces is
-    /// offered; another is not.
+    /// A level the model knows but for case is offered; another is not.
     #[test]
     fn a_level_but_for_case_is_offered() {
         let levels = ["blue".to_string(), "red".into()];
         let said = |text: &str| unknown_level(text, &levels);
-        let offer = " ('red' is: levels match exactly, case and spaces too); it knows";
+        let offer = " ('red' is: levels match exactly, case too); it knows";
         assert!(said("Red").contains(offer), "{}", said("Red"));
-        assert!(said(" RED ").contains(offer), "{}", said(" RED "));
+        assert!(said("RED").contains(offer), "{}", said("RED"));
         assert!(!said("reds").contains(" is: "), "{}", said("reds"));
     }
 
