@@ -1338,15 +1338,10 @@ fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 /// that much JSON), or Apache Parquet (`PAR1`, then binary bytes). `None`
 /// for any other.
 fn other_file(bytes: &[u8]) -> Option<&'static str> {
-    let length = (bytes.get(..8))
-        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-        .and_then(|n| usize::try_from(n).ok());
-    let safetensors =
-        length.is_some_and(|n| bytes.get(8) == Some(&b'{') && n.saturating_add(8) <= bytes.len());
-    if safetensors {
+    if crate::io::starts_as_safetensors(bytes, bytes.len() as u64) {
         return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model or train --init, a checkpoint by train --resume");
     }
-    if bytes.starts_with(b"STHIST01") {
+    if bytes.starts_with(crate::io::HISTORY_MAGIC) {
         return Some("the file is a checkpoint's history (it starts with STHIST01), which the checkpoint beside it reads, not rows; expected CSV text");
     }
     // A header could begin "PAR1,": Parquet's magic number is followed by

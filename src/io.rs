@@ -144,7 +144,7 @@ pub fn check_format(flag: &str, path: &Path) -> Result<()> {
 }
 
 /// Whether `path` is a regular file that starts as a safetensors file
-/// does: a header's length, then the header's `{`, within the file.
+/// does ([`starts_as_safetensors`]).
 fn holds_safetensors(path: &Path) -> bool {
     use std::io::Read;
     let Some(meta) = std::fs::metadata(path).ok().filter(|m| m.is_file()) else {
@@ -152,8 +152,15 @@ fn holds_safetensors(path: &Path) -> bool {
     };
     let mut head = [0u8; 9];
     let read = File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    let length = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-    read.is_ok() && head[8] == b'{' && length.saturating_add(8) <= meta.len()
+    read.is_ok() && starts_as_safetensors(&head, meta.len())
+}
+
+/// Whether `head`, the start of a file of `len` bytes, is a safetensors
+/// file's: a header's length in 8 bytes, then the header's `{`, the
+/// header within the file.
+pub fn starts_as_safetensors(head: &[u8], len: u64) -> bool {
+    let length = (head.get(..8)).and_then(|b| Some(u64::from_le_bytes(b.try_into().ok()?)));
+    length.is_some_and(|n| head.get(8) == Some(&b'{') && n.saturating_add(8) <= len)
 }
 
 /// `e`, a configuration error, led by the option `flag` it is about.
@@ -1714,7 +1721,7 @@ impl Checkpoint {
 }
 
 /// The first bytes of a history file.
-const HISTORY_MAGIC: &[u8; 8] = b"STHIST01";
+pub const HISTORY_MAGIC: &[u8; 8] = b"STHIST01";
 /// The magic and the record width (u64, in f64 values).
 const HISTORY_HEADER: u64 = 16;
 
