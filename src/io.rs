@@ -894,11 +894,19 @@ fn standard_stream(path: &Path) -> Option<File> {
     fd.try_clone_to_owned().ok().map(File::from)
 }
 
-/// Whether `path` is this process's standard output (not the null
-/// device): then a command prints its report on standard error instead,
+/// Whether `path` is this process's standard output: by its names
+/// (`-`, which the options read as `/dev/stdout`, `/dev/fd/1`), or as the
+/// file behind it (not the null device, which is everyone's, unless so
+/// named): then a command prints its report on standard error instead,
 /// so that the report does not mix into the file written there.
 pub fn is_standard_output(path: &Path) -> bool {
     use std::os::fd::AsFd;
+    // By its own names even where it is the null device (`> /dev/null`):
+    // the output asked for it, and the report goes to standard error.
+    let named = ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"];
+    if named.iter().any(|n| path == Path::new(n)) {
+        return true;
+    }
     let target = stream_identity(path);
     target.is_some() && target == fd_identity(std::io::stdout().as_fd())
 }

@@ -261,8 +261,9 @@ fn a_link_to_standard_output_writes_there() {
 
 /// An output that is standard output holds only what was asked for: the
 /// command's report (train's summary, predict's scores, gen's line) goes
-/// to standard error instead. A file behind standard output is written on
-/// from where the shell left it, so `>>` appends.
+/// to standard error instead, also where standard output is the null
+/// device. A file behind standard output is written on from where the
+/// shell left it, so `>>` appends.
 #[test]
 fn an_output_on_standard_output_gets_it_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,6 +319,35 @@ fn an_output_on_standard_output_gets_it_alone() {
     // Without such an output the report stays on standard output.
     let (ok, out, _) = run(&predict(&model, &data, &preds, &[]));
     assert!(ok && out.starts_with("mse "), "{out}");
+    // Standard output sent to the null device is still standard output
+    // where an output names it: the report is not thrown away with it.
+    let to_null = |args: &[&str]| {
+        let done = std::process::Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(done.status.success(), "{args:?}");
+        String::from_utf8_lossy(&done.stderr).into_owned()
+    };
+    let err = to_null(&["gen", "--rows", "3", "--features", "2", "--out", "-"]);
+    assert!(
+        err.contains("wrote 3 rows × 2 features to standard output"),
+        "{err}"
+    );
+    let train = [
+        "train",
+        "--data",
+        s(&data),
+        "--backend",
+        "cpu",
+        "--epochs",
+        "3",
+        "--json",
+        "-",
+    ];
+    let err = to_null(&train);
+    assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
 
     // gen into a file the shell opened for appending, by each name of
     // standard output (/dev/fd/1 and /proc/self/fd/1 link straight to the
