@@ -279,17 +279,12 @@ fn an_output_on_standard_output_gets_it_alone() {
     let (scores, err) = json(&predict(&model, &data, &preds, &["--json", "/dev/stdout"]));
     assert_eq!(scores["rows"], 200);
     assert!(err.starts_with("mse "), "{err}");
-    let (summary, err) = json(&[
-        "train",
-        "--data",
-        s(&data),
-        "--backend",
-        "cpu",
-        "--epochs",
-        "3",
-        "--json",
-        "/dev/stdout",
-    ]);
+    // Three epochs' summary as JSON to `json`.
+    let train = |json: &'static str| -> Vec<&str> {
+        let args = ["--backend", "cpu", "--epochs", "3", "--json", json];
+        [&["train", "--data", s(&data)][..], &args].concat()
+    };
+    let (summary, err) = json(&train("/dev/stdout"));
     assert_eq!(summary["epochs"], 3);
     assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
     // Two outputs on standard output would mix: refused, whatever their
@@ -335,18 +330,7 @@ fn an_output_on_standard_output_gets_it_alone() {
         err.contains("wrote 3 rows × 2 features to standard output"),
         "{err}"
     );
-    let train = [
-        "train",
-        "--data",
-        s(&data),
-        "--backend",
-        "cpu",
-        "--epochs",
-        "3",
-        "--json",
-        "-",
-    ];
-    let err = to_null(&train);
+    let err = to_null(&train("-"));
     assert!(err.contains("epochs    3 (reached --epochs)"), "{err}");
 
     // gen into a file the shell opened for appending, by each name of

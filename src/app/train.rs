@@ -1176,7 +1176,7 @@ impl TrainingData {
     /// Whether the feature `name` is a level of a one-hot encoded column
     /// (`city=Oslo`), which no --ignore leaves out alone.
     fn is_level(&self, name: &str) -> bool {
-        (self.categories.iter()).any(|c| name.starts_with(&format!("{}=", c.column)))
+        (self.categories.iter()).any(|c| c.feature_names().iter().any(|f| f == name))
     }
 
     /// Puts the feature columns in the order of `model`'s features,
@@ -3383,36 +3383,7 @@ fn write_outputs<'a>(
     );
     note(&mut failed, "--plot", report::write_plot(config, &done));
     note(&mut failed, "--lr-plot", report::write_lr_plot(config));
-    // Without one finite loss there is nothing good to checkpoint.
-    let bad_start = matches!(
-        done.outcome.reason,
-        StopReason::Diverged {
-            rolled_back: false,
-            ..
-        }
-    );
-    if !bad_start {
-        let written = (|| {
-            let state = backend.optimizer_state()?;
-            let (updates, losses) = (done.outcome.updates, &done.outcome.losses);
-            let validation = done.validation.as_ref();
-            // A run cut short is one --resume continues, and a new run
-            // at its checkpoint refuses to replace.
-            let ended = !matches!(
-                done.outcome.reason,
-                StopReason::Interrupted | StopReason::TimeLimit
-            );
-            checkpointer.write(
-                updates,
-                losses,
-                last,
-                state,
-                validation,
-                kept.as_ref(),
-                ended,
-            )?;
-            Ok(())
-        })();
+    if let Some(written) = final_checkpoint(backend, checkpointer, &done, last, kept.as_ref()) {
         done.checkpoint_failed = written.is_err();
         note(&mut failed, "--checkpoint", written);
     }
@@ -3422,6 +3393,37 @@ fn write_outputs<'a>(
         return outputs_failed(config, done, &failed, model_written);
     }
     Ok(done)
+}
+
+/// Writes the run's last checkpoint (`last` its parameters, `kept`
+/// `--keep`'s), marked ended unless the run was cut short (a signal,
+/// `--max-time`), which --resume continues and a new run at its path
+/// refuses to replace; `None` where no parameters of the run had a finite
+/// loss, which leaves nothing good to checkpoint.
+fn final_checkpoint(
+    backend: &mut dyn Backend,
+    checkpointer: &Checkpointer,
+    done: &Finished,
+    last: Vec<f32>,
+    kept: Option<&Kept>,
+) -> Option<Result<()>> {
+    let outcome = &done.outcome;
+    if let StopReason::Diverged {
+        rolled_back: false, ..
+    } = outcome.reason
+    {
+        return None;
+    }
+    let ended = !matches!(
+        outcome.reason,
+        StopReason::Interrupted | StopReason::TimeLimit
+    );
+    let written = backend.optimizer_state().and_then(|state| {
+        let validation = done.validation.as_ref();
+        let (updates, losses) = (outcome.updates, &outcome.losses);
+        checkpointer.write(updates, losses, last, state, validation, kept, ended)
+    });
+    Some(written.map_err(Into::into))
 }
 
 /// The run `done` whose outputs `failed` (`flag: error` each): an
