@@ -7,7 +7,7 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
-use crate::data::Unseen;
+use crate::data::{Delimiter, Unseen};
 use crate::gpu::mixed::Precision;
 use crate::gpu::KernelChoice;
 use crate::model::Activation;
@@ -183,6 +183,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["synthetic", "features"],
           value_parser = path(input_path))]
     pub data: Option<PathBuf>,
+
+    /// What separates the cells of --data: , (a comma), ';' (a
+    /// semicolon), tab, or '|' (a bar); quotes, blank lines and line ends
+    /// read as in a comma-separated file, and a number's decimal mark is a
+    /// point under each [default: a comma; with --resume, the
+    /// checkpoint's].
+    #[arg(long, value_name = "CHAR", conflicts_with = "synthetic", value_parser = Delimiter::parse)]
+    pub delimiter: Option<Delimiter>,
 
     /// Target column of --data [default: with --init, the model's target
     /// where --data has that column; otherwise the last column not named
@@ -691,6 +699,11 @@ pub struct PredictArgs {
     #[arg(long, value_name = "FILE.csv", value_parser = path(input_path))]
     pub data: PathBuf,
 
+    /// What separates the cells of --data, as train --delimiter takes it:
+    /// , ';' tab or '|'. The predictions are written comma-separated.
+    #[arg(long, value_name = "CHAR", default_value = ",", value_parser = Delimiter::parse)]
+    pub delimiter: Delimiter,
+
     /// Write the predictions here, one column `<target>_pred`; `-` is
     /// standard output [default: standard output].
     #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
@@ -761,6 +774,11 @@ pub struct ImportanceArgs {
     /// leans on. `-` is standard input.
     #[arg(long, value_name = "FILE.csv", value_parser = path(input_path))]
     pub data: PathBuf,
+
+    /// What separates the cells of --data, as train --delimiter takes it:
+    /// , ';' tab or '|'.
+    #[arg(long, value_name = "CHAR", default_value = ",", value_parser = Delimiter::parse)]
+    pub delimiter: Delimiter,
 
     /// Shuffles of each column, from 1 to 1000; the table gives the mean
     /// rise of the MSE over them and its standard deviation [default: 5, as

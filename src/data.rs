@@ -1157,6 +1157,87 @@ fn whole_lines(bytes: &[u8]) -> usize {
     bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
 }
 
+/// The byte between a CSV file's cells (`--delimiter`): a comma, a
+/// semicolon, a tab or a bar. Every reader of a file's cells takes it;
+/// quotes, blank lines and line ends read the same under each, and a
+/// number's decimal mark is a point under each. A checkpoint records it
+/// as `,`, `;`, `tab` or `|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Delimiter {
+    #[default]
+    #[serde(rename = ",")]
+    Comma,
+    #[serde(rename = ";")]
+    Semicolon,
+    #[serde(rename = "tab")]
+    Tab,
+    #[serde(rename = "|")]
+    Bar,
+}
+
+impl Delimiter {
+    pub const ALL: [Delimiter; 4] = [
+        Delimiter::Comma,
+        Delimiter::Semicolon,
+        Delimiter::Tab,
+        Delimiter::Bar,
+    ];
+
+    /// The byte itself.
+    pub fn byte(self) -> u8 {
+        match self {
+            Delimiter::Comma => b',',
+            Delimiter::Semicolon => b';',
+            Delimiter::Tab => b'\t',
+            Delimiter::Bar => b'|',
+        }
+    }
+
+    /// What `--delimiter` takes for it, as a shell word: `,`, `';'`, `tab`,
+    /// `'|'`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Delimiter::Comma => ",",
+            Delimiter::Semicolon => "';'",
+            Delimiter::Tab => "tab",
+            Delimiter::Bar => "'|'",
+        }
+    }
+
+    /// Its name in the plural, as a message says a file is separated by it.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Delimiter::Comma => "commas",
+            Delimiter::Semicolon => "semicolons",
+            Delimiter::Tab => "tabs",
+            Delimiter::Bar => "bars",
+        }
+    }
+
+    /// `--delimiter`'s value: the character (a tab as itself or `\t`) or
+    /// its name (comma, semicolon, tab, bar), any case.
+    pub fn parse(text: &str) -> std::result::Result<Delimiter, String> {
+        let found = match text.to_ascii_lowercase().as_str() {
+            "," | "comma" => Delimiter::Comma,
+            ";" | "semicolon" => Delimiter::Semicolon,
+            "\t" | "\\t" | "tab" => Delimiter::Tab,
+            "|" | "bar" | "pipe" => Delimiter::Bar,
+            _ => {
+                return Err(format!(
+                    "'{}' is not a delimiter shadertrain reads; expected , (comma), ';' (semicolon), tab or '|' (bar)",
+                    escaped(text)
+                ))
+            }
+        };
+        Ok(found)
+    }
+
+    /// Whether it is the comma, the default.
+    pub fn is_comma(&self) -> bool {
+        *self == Delimiter::Comma
+    }
+}
+
 /// The error of `path` at a line and column.
 fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
     move |line, column, message| Error::Csv {
@@ -1168,14 +1249,15 @@ fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
 }
 
 /// [`csv_error`] for the rows under `header`: where the header is one
-/// name that holds a semicolon, a tab or a bar, every message says the
-/// file looks separated by it, which is what the rows' errors then come
-/// from.
+/// name that holds another delimiter than `delimiter`, every message says
+/// the file looks separated by it, which is what the rows' errors then
+/// come from.
 fn rows_error<'a>(
     path: &'a Path,
     header: &[String],
+    delimiter: Delimiter,
 ) -> impl Fn(u64, usize, String) -> Error + Sync + 'a {
-    let hint = separator_hint(header);
+    let hint = separator_hint(header, delimiter);
     let err = csv_error(path);
     move |line, column, message| match &hint {
         Some(hint) => err(line, column, message + hint),
@@ -1183,18 +1265,28 @@ fn rows_error<'a>(
     }
 }
 
-/// Where `header` is one name that holds a semicolon, a tab or a bar: that
-/// the file looks separated by it.
-fn separator_hint(header: &[String]) -> Option<String> {
+/// How [`separator_hint`] begins.
+const ONE_COLUMN: &str = "the header is one column";
+
+/// Where `header` is one name that holds another delimiter than
+/// `delimiter` (a comma, a semicolon, a tab or a bar): that the file looks
+/// separated by it, and the `--delimiter` that reads it.
+fn separator_hint(header: &[String], delimiter: Delimiter) -> Option<String> {
     let [name] = header else {
         return None;
     };
-    let (_, what) = [(';', "semicolons"), ('\t', "tabs"), ('|', "bars")]
-        .into_iter()
-        .find(|(c, _)| name.contains(*c))?;
+    let other = (Delimiter::ALL.into_iter())
+        .filter(|d| *d != delimiter)
+        .find(|d| name.contains(d.byte() as char))?;
+    let remedy = match other {
+        Delimiter::Comma => "leave out --delimiter, as a comma is the default".to_string(),
+        _ => format!("pass --delimiter {}", other.flag()),
+    };
     Some(format!(
-        "; the header is one column, '{}': the file looks separated by {what}, and shadertrain reads comma-separated files (save it as CSV with commas)",
-        escaped(name)
+        "; {ONE_COLUMN}, '{}': the file looks separated by {}, and this command reads cells separated by {}: {remedy}",
+        escaped(name),
+        other.plural(),
+        delimiter.plural()
     ))
 }
 
@@ -1215,12 +1307,14 @@ struct Head {
     /// Where the rows start: the byte after the header's record, and its line.
     at: usize,
     body_line: u64,
+    /// What separates the cells, the header's and the rows'.
+    delimiter: Delimiter,
 }
 
 impl Head {
     /// The header at the start of `bytes` (a file's, its byte-order mark
-    /// skipped), or why there is none.
-    fn parse(path: &Path, bytes: &[u8]) -> Result<Head> {
+    /// skipped), its names separated by `delimiter`, or why there is none.
+    fn parse(path: &Path, bytes: &[u8], delimiter: Delimiter) -> Result<Head> {
         let err = csv_error(path);
         let empty = || {
             err(
@@ -1256,7 +1350,7 @@ impl Head {
         if let Some(message) = other_file(bytes) {
             return Err(err(1, 0, message.into()));
         }
-        let mut reader = csv_reader(bytes);
+        let mut reader = csv_reader(bytes, delimiter);
         let mut record = csv::ByteRecord::new();
         let line = loop {
             match reader.read_byte_record(&mut record) {
@@ -1270,7 +1364,8 @@ impl Head {
             }
         };
         let start = record.position().map_or(0, |p| p.byte() as usize);
-        if let Some(cell) = open_quote(&bytes[start..reader.position().byte() as usize]) {
+        let span = &bytes[start..reader.position().byte() as usize];
+        if let Some(cell) = open_quote(span, delimiter) {
             return Err(err(line, cell + 1, QUOTE_NEVER_CLOSED.into()));
         }
         let mut header: Vec<String> = Vec::with_capacity(record.len());
@@ -1305,7 +1400,32 @@ impl Head {
             line,
             at,
             body_line: 1 + line_ends(bytes, 0..at),
+            delimiter,
         })
+    }
+
+    /// An error about this header's names (a `Choose`'s, at line 1) at
+    /// its line; where the header is one name that holds another
+    /// delimiter, with the hint that names it ([`separator_hint`]), as the
+    /// rows' errors have.
+    fn error(&self, e: Error) -> Error {
+        match on_line(self.line)(e) {
+            Error::Csv {
+                path,
+                line,
+                column,
+                message,
+            } if !message.contains(ONE_COLUMN) => {
+                let hint = separator_hint(&self.header, self.delimiter).unwrap_or_default();
+                Error::Csv {
+                    path,
+                    line,
+                    column,
+                    message: message + &hint,
+                }
+            }
+            e => e,
+        }
     }
 }
 
@@ -1372,11 +1492,13 @@ fn looks_utf16(bytes: &[u8]) -> bool {
     most(0) || most(1)
 }
 
-/// The reader every piece of a CSV file is parsed with: no header (the
-/// header is read first, as a record), rows of any length (checked against
-/// the header with their line), whitespace around cells trimmed.
-fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+/// The reader every piece of a CSV file is parsed with: cells separated
+/// by `delimiter`, no header (the header is read first, as a record), rows
+/// of any length (checked against the header with their line), whitespace
+/// around cells trimmed.
+fn csv_reader(bytes: &[u8], delimiter: Delimiter) -> csv::Reader<&[u8]> {
     csv::ReaderBuilder::new()
+        .delimiter(delimiter.byte())
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
@@ -1486,6 +1608,7 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
     /// How each column is read; columns past its end are numbers.
     uses: &'a [ColumnUse],
     header_line: u64,
+    delimiter: Delimiter,
     err: &'a E,
 }
 
@@ -1607,9 +1730,10 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         };
         let mut cells = Vec::new();
         let (mut rows, mut n, mut start) = (0usize, 0usize, 0usize);
+        let delimiter = self.delimiter.byte();
         for (i, &b) in bytes.iter().chain([&b'\n']).enumerate() {
             match b {
-                b',' => {
+                _ if b == delimiter => {
                     take(&mut cells, n, &text[start..i])?;
                     n += 1;
                 }
@@ -1637,7 +1761,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
     fn parse_csv(&self, bytes: &[u8]) -> Parsed {
         let err = self.err;
         let mut lines = Lines::new(bytes, 1);
-        let mut reader = csv_reader(bytes);
+        let mut reader = csv_reader(bytes, self.delimiter);
         let mut record = csv::ByteRecord::new();
         let mut cells = Vec::new();
         let mut rows = 0usize;
@@ -1656,7 +1780,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
             let line = lines.of(record.position());
             let start = record.position().map_or(0, |p| p.byte() as usize);
             let span = &bytes[start..reader.position().byte() as usize];
-            if let Some(cell) = open_quote(span) {
+            if let Some(cell) = open_quote(span, self.delimiter) {
                 return Err(err(line, cell + 1, QUOTE_NEVER_CLOSED.into()));
             }
             if record.len() != self.columns {
@@ -1715,7 +1839,7 @@ const QUOTE_NEVER_CLOSED: &str =
 /// `""` inside is a quote. Read on, such a cell holds the rest of the file,
 /// and without this check it ends up as a row of too few cells, or, where
 /// it opened the last cell, as that cell's number.
-fn open_quote(record: &[u8]) -> Option<usize> {
+fn open_quote(record: &[u8], delimiter: Delimiter) -> Option<usize> {
     if !record.contains(&b'"') {
         return None;
     }
@@ -1728,7 +1852,7 @@ fn open_quote(record: &[u8]) -> Option<usize> {
             }
             (true, b'"') => quoted = false,
             (false, b'"') if first => quoted = true,
-            (false, b',') => {
+            (false, b) if b == delimiter.byte() => {
                 cell += 1;
                 first = true;
                 continue;
@@ -1792,13 +1916,14 @@ pub fn is_text_nan(v: f32) -> bool {
     v.to_bits() == TEXT_NAN.to_bits()
 }
 
-/// The first cell of `column` in the CSV file `path` that `holds` picks,
-/// as an error shows it, and its line: where a notice about a column read
-/// whole names the cell it means. `None` where there is none, the column
-/// is not the file's, or `path` is no regular file (standard input was
-/// read once; a pipe is gone).
+/// The first cell of `column` in the CSV file `path` (cells separated by
+/// `delimiter`) that `holds` picks, as an error shows it, and its line:
+/// where a notice about a column read whole names the cell it means.
+/// `None` where there is none, the column is not the file's, or `path` is
+/// no regular file (standard input was read once; a pipe is gone).
 pub fn first_cell(
     path: &Path,
+    delimiter: Delimiter,
     column: &str,
     holds: impl Fn(&[u8]) -> bool,
 ) -> Option<(u64, String)> {
@@ -1807,10 +1932,10 @@ pub fn first_cell(
     }
     let bytes = std::fs::read(path).ok()?;
     let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    let head = Head::parse(path, bytes).ok()?;
+    let head = Head::parse(path, bytes, delimiter).ok()?;
     let j = head.header.iter().position(|h| h == column)?;
     let body = &bytes[head.at..];
-    let mut reader = csv_reader(body);
+    let mut reader = csv_reader(body, delimiter);
     let mut lines = Lines::new(body, head.body_line);
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record).ok()? {
@@ -2112,12 +2237,13 @@ impl Table {
         Table::read_in(path, CHUNK_BYTES, crate::cpu::cores(), PIECE_BYTES)
     }
 
-    /// [`Table::read`] of the columns `choose` picks from the header: it
-    /// says how each column is read ([`ColumnUse`]), or why the header
-    /// will not do. The table holds the columns read, in file order.
-    pub fn read_columns(path: &Path, choose: &Choose<'_>) -> Result<Table> {
+    /// [`Table::read`] of a file whose cells `delimiter` separates, and
+    /// of the columns `choose` picks from its header: it says how each
+    /// column is read ([`ColumnUse`]), or why the header will not do. The
+    /// table holds the columns read, in file order.
+    pub fn read_columns(path: &Path, delimiter: Delimiter, choose: &Choose<'_>) -> Result<Table> {
         let cores = crate::cpu::cores();
-        Table::read_chosen(path, CHUNK_BYTES, cores, PIECE_BYTES, choose)
+        Table::read_chosen(path, CHUNK_BYTES, cores, PIECE_BYTES, delimiter, choose)
     }
 
     /// [`Table::read`], the file read about `chunk_bytes` at a time: each
@@ -2137,15 +2263,18 @@ impl Table {
         pieces: usize,
         min_bytes: usize,
     ) -> Result<Table> {
-        Table::read_chosen(path, chunk_bytes, pieces, min_bytes, &every_column)
+        let comma = Delimiter::Comma;
+        Table::read_chosen(path, chunk_bytes, pieces, min_bytes, comma, &every_column)
     }
 
-    /// [`Table::read_in`] of the columns `choose` picks.
+    /// [`Table::read_in`] of a file whose cells `delimiter` separates, and
+    /// of the columns `choose` picks.
     fn read_chosen(
         path: &Path,
         chunk_bytes: usize,
         pieces: usize,
         min_bytes: usize,
+        delimiter: Delimiter,
         choose: &Choose<'_>,
     ) -> Result<Table> {
         use std::io::Read;
@@ -2162,27 +2291,29 @@ impl Table {
             // The rest is read on (the file may be a pipe, read once), and
             // the whole parsed.
             file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
-            Ok(Table::parse_pieces(path, &buf, pieces, min_bytes, choose)?.join())
+            let parsed = Table::parse_pieces(path, &buf, pieces, min_bytes, delimiter, choose)?;
+            Ok(parsed.join())
         };
         if eof {
             return whole(buf, &mut file);
         }
         let bom = if buf.starts_with(BOM) { BOM.len() } else { 0 };
         let cut = whole_lines(&buf);
-        let head = Head::parse(path, &buf[bom..cut])?;
+        let head = Head::parse(path, &buf[bom..cut], delimiter)?;
         if buf[bom + head.at..].contains(&b'"') {
             // A quoted cell may hold a line end, so rows cannot be cut at
             // line ends. Quoted names in the header alone do not matter.
             return whole(buf, &mut file);
         }
-        let err = rows_error(path, &head.header);
-        let uses = choose(&head.header).map_err(on_line(head.line))?;
+        let err = rows_error(path, &head.header, delimiter);
+        let uses = choose(&head.header).map_err(|e| head.error(e))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
             uses: &uses,
             header_line: head.line,
+            delimiter,
             err: &err,
         };
         let header = chosen(&head.header, &uses);
@@ -2252,28 +2383,31 @@ impl Table {
     /// error (the first in the file) with its line and column, do not
     /// depend on the pieces.
     pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
-        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes, &every_column)?.join())
+        let comma = Delimiter::Comma;
+        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes, comma, &every_column)?.join())
     }
 
-    /// [`Table::parse_in`] of the columns `choose` picks, the cells left
-    /// in their pieces.
+    /// [`Table::parse_in`] of bytes whose cells `delimiter` separates, and
+    /// of the columns `choose` picks, the cells left in their pieces.
     fn parse_pieces(
         path: &Path,
         bytes: &[u8],
         pieces: usize,
         min_bytes: usize,
+        delimiter: Delimiter,
         choose: &Choose<'_>,
     ) -> Result<Pieces> {
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-        let head = Head::parse(path, bytes)?;
-        let err = rows_error(path, &head.header);
-        let uses = choose(&head.header).map_err(on_line(head.line))?;
+        let head = Head::parse(path, bytes, delimiter)?;
+        let err = rows_error(path, &head.header, delimiter);
+        let uses = choose(&head.header).map_err(|e| head.error(e))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
             columns: head.header.len(),
             names: &head.header,
             uses: &uses,
             header_line: head.line,
+            delimiter,
             err: &err,
         };
         let body = &bytes[head.at..];
@@ -2418,7 +2552,9 @@ impl Table {
             match columns.get(name.as_str()).copied() {
                 Some(j) => features.push(j),
                 None => {
-                    let e = missing_features(&self.path, feature_names, &self.header);
+                    // Table::read reads comma-separated files alone.
+                    let comma = Delimiter::Comma;
+                    let e = missing_features(&self.path, feature_names, &self.header, comma);
                     return Err(on_line(self.header_line)(e));
                 }
             }
@@ -2583,6 +2719,7 @@ pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
 /// lacks, by column.
 pub fn read_categorical(
     path: &Path,
+    delimiter: Delimiter,
     choose: &Choose<'_>,
     categorical: &[String],
     known: Option<(&[Category], Unseen)>,
@@ -2595,9 +2732,10 @@ pub fn read_categorical(
         .map_err(|e| Error::io(path, e))?;
     let choose = as_text(choose, categorical);
     let cores = crate::cpu::cores();
-    let table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, delimiter, &choose)?;
+    let table = pieces.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    let encoding = category::encode(path, body, &table, categorical, known, gaps)?;
+    let encoding = category::encode(path, body, delimiter, &table, categorical, known, gaps)?;
     drop(bytes);
     let unseen = encoding.unseen();
     let (table, categories) = encoding.spread(table)?;
@@ -2761,6 +2899,8 @@ pub struct Reading<'a> {
     pub scored: bool,
     /// What a categorical cell with a level the model lacks does.
     pub unseen: Unseen,
+    /// What separates the file's cells (`--delimiter`).
+    pub delimiter: Delimiter,
 }
 
 /// The rows of a file that [`read_for_model`] reads.
@@ -2789,12 +2929,21 @@ pub fn read_for_model(
 ) -> Result<ModelRows> {
     let choose = for_model(path, feature_names, target_name, reading, categories);
     let (table, unseen) = match categories.is_empty() {
-        true => (Table::read_columns(path, &choose)?, Vec::new()),
+        true => (
+            Table::read_columns(path, reading.delimiter, &choose)?,
+            Vec::new(),
+        ),
         false => {
             let columns = category_columns(categories);
             let known = Some((categories, reading.unseen));
-            let (table, _, unseen) =
-                read_categorical(path, &choose, &columns, known, reading.gaps)?;
+            let (table, _, unseen) = read_categorical(
+                path,
+                reading.delimiter,
+                &choose,
+                &columns,
+                known,
+                reading.gaps,
+            )?;
             (table, unseen)
         }
     };
@@ -2839,24 +2988,26 @@ pub fn read_for_model_keeping(
         kept_columns(path, header, keep, target_name)?;
         for_model(header)
     };
-    let cores = crate::cpu::cores();
-    let mut table = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, &choose)?.join();
+    let (cores, delimiter) = (crate::cpu::cores(), reading.delimiter);
+    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, delimiter, &choose)?;
+    let mut table = pieces.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let mut unseen = Vec::new();
     if !categories.is_empty() {
         let columns = category_columns(categories);
-        let (known, gaps) = (Some((categories, reading.unseen)), reading.gaps);
-        let encoding = category::encode(path, body, &table, &columns, known, gaps)?;
+        let known = Some((categories, reading.unseen));
+        let encoding =
+            category::encode(path, body, delimiter, &table, &columns, known, reading.gaps)?;
         unseen = encoding.unseen();
         table = encoding.spread(table)?.0;
     }
     let rows = table.rows;
     let (data, target) = select_for_model(table, feature_names, target_name)?;
-    let head = Head::parse(path, body)?;
+    let head = Head::parse(path, body, delimiter)?;
     let columns = kept_columns(path, &head.header, keep, target_name)?;
     let names = columns.iter().map(|&j| head.header[j].clone()).collect();
     let err = csv_error(path);
-    let mut reader = csv_reader(&body[head.at..]);
+    let mut reader = csv_reader(&body[head.at..], delimiter);
     let mut record = csv::ByteRecord::new();
     let mut starts = Vec::with_capacity(rows);
     let mut lines = Lines::new(&body[head.at..], head.body_line);
@@ -2971,7 +3122,7 @@ fn for_model<'a>(
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
         if !columns.iter().all(|n| found.contains(n.as_str())) {
-            return Err(missing_features(path, &columns, header));
+            return Err(missing_features(path, &columns, header, reading.delimiter));
         }
         let usage = |name: &String| match name.as_str() {
             _ if reading.dates.contains(name) => ColumnUse::Date,
@@ -3020,7 +3171,12 @@ fn on_line(line: u64) -> impl Fn(Error) -> Error {
 }
 
 /// The error of a file without some of a model's feature columns.
-fn missing_features(path: &Path, feature_names: &[String], header: &[String]) -> Error {
+fn missing_features(
+    path: &Path,
+    feature_names: &[String],
+    header: &[String],
+    delimiter: Delimiter,
+) -> Error {
     let missing: Vec<String> = (feature_names.iter())
         .filter(|n| !header.contains(n))
         .cloned()
@@ -3036,7 +3192,7 @@ fn missing_features(path: &Path, feature_names: &[String], header: &[String]) ->
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
-    let hint = separator_hint(header).unwrap_or_else(|| {
+    let hint = separator_hint(header, delimiter).unwrap_or_else(|| {
         match (numeric_header(path, header), near.is_empty()) {
             (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
             (None, false) => format!(
@@ -3523,35 +3679,117 @@ mod tests {
         }
     }
 
+    /// Under each delimiter a file reads as its comma-separated twin, in
+    /// one piece and in many, with the csv reader and without: quoted
+    /// cells that hold every delimiter and a line end, blank and CRLF
+    /// lines, whitespace around cells, no final line end.
+    #[test]
+    fn every_delimiter_reads_as_the_comma_does() {
+        let rows = [
+            vec!["id", "a", "y"],
+            vec!["\"p,q;r|s\tt\"", " 1.5 ", "2\r"],
+            vec![""],
+            vec!["\"two\nlines\"", "-3e2", "4"],
+            vec!["plain", "7", "8"],
+        ];
+        let text = |d: Delimiter| {
+            let rows: Vec<String> = rows
+                .iter()
+                .map(|r| r.join(&(d.byte() as char).to_string()))
+                .collect();
+            rows.join("\n")
+        };
+        let skip_id = |_: &[String]| Ok(vec![ColumnUse::Skip]);
+        let read = |bytes: &[u8], d: Delimiter, pieces: usize| {
+            Table::parse_pieces(Path::new("t.csv"), bytes, pieces, 1, d, &skip_id)
+                .unwrap_or_else(|e| panic!("{d:?}: {e}"))
+                .join()
+        };
+        let want = read(text(Delimiter::Comma).as_bytes(), Delimiter::Comma, 1);
+        assert_eq!(want.header, ["a", "y"]);
+        assert_eq!(want.cells, [1.5, 2.0, -300.0, 4.0, 7.0, 8.0]);
+        for d in Delimiter::ALL {
+            let text = text(d);
+            let tail = text.rfind("plain").unwrap();
+            for pieces in [1, 3] {
+                assert_eq!(read(text.as_bytes(), d, pieces).cells, want.cells, "{d:?}");
+                // The rows with no quote, read by the plain reader too.
+                let plain = format!("a{0}y\n{1}", d.byte() as char, &text[tail + 6..]);
+                let got = Table::parse_pieces(
+                    Path::new("t.csv"),
+                    plain.as_bytes(),
+                    pieces,
+                    1,
+                    d,
+                    &every_column,
+                );
+                assert_eq!(got.unwrap().join().cells, [7.0, 8.0], "{d:?}");
+            }
+            let row = format!("7{0}8\n", d.byte() as char);
+            let (_, plain) = separated_readers(&row, 2, &[], d);
+            let bits = [7f32, 8.0].map(f32::to_bits).to_vec();
+            assert_eq!(plain, Some((bits, 1)), "{d:?}: the plain reader reads it");
+        }
+    }
+
     /// A file separated by semicolons, tabs or bars reads as one column:
-    /// its rows' errors say so. A header of several columns, one of which
-    /// holds a semicolon, gets no such hint.
+    /// its rows' errors say so, and name the --delimiter that reads it. A
+    /// header of several columns, one of which holds a semicolon, gets no
+    /// such hint.
     #[test]
     fn another_separator_is_named() {
-        for (text, what) in [
-            ("a;b;y\n1;2;3\n", "semicolons"),
-            ("a;b;y\n1,5;2;3\n", "semicolons"),
-            ("a\tb\ty\n1\t2\t3\n", "tabs"),
-            ("a|b|y\n1|2|3\n", "bars"),
+        for (text, what, flag) in [
+            ("a;b;y\n1;2;3\n", "semicolons", "';'"),
+            ("a;b;y\n1,5;2;3\n", "semicolons", "';'"),
+            ("a\tb\ty\n1\t2\t3\n", "tabs", "tab"),
+            ("a|b|y\n1|2|3\n", "bars", "'|'"),
         ] {
             let (l, _, m) = csv_error(text);
             assert_eq!(l, 2, "{text:?}");
-            assert!(
-                m.contains(&format!("the file looks separated by {what}, and shadertrain reads comma-separated files")),
-                "{m}"
-            );
+            let says = format!("the file looks separated by {what}, and this command reads cells separated by commas: pass --delimiter {flag}");
+            assert!(m.ends_with(&says), "{m}");
+            // Read as the hint says, the file is the comma-separated one
+            // (a decimal comma is still not a number).
+            let delimiter = Delimiter::parse(flag.trim_matches('\'')).unwrap();
+            let bytes = text.as_bytes();
+            let read =
+                Table::parse_pieces(Path::new("t.csv"), bytes, 1, 1, delimiter, &every_column);
+            match text.contains("1,5") {
+                true => assert!(place(read.err().unwrap())
+                    .2
+                    .contains("'1,5' is not a number")),
+                false => {
+                    let comma = parse(&text.replace(delimiter.byte() as char, ",")).unwrap();
+                    assert_eq!(read.unwrap().join().cells, comma.cells, "{text:?}");
+                }
+            }
         }
+        // A comma-separated file read with another delimiter: the hint
+        // says to leave it out.
+        let read = Table::parse_pieces(
+            Path::new("t.csv"),
+            b"a,y\n1,2\n",
+            1,
+            1,
+            Delimiter::Tab,
+            &every_column,
+        );
+        let (_, _, m) = place(read.map(|_| ()).unwrap_err());
+        let says = "the file looks separated by commas, and this command reads cells separated by tabs: leave out --delimiter, as a comma is the default";
+        assert!(m.ends_with(says), "{m}");
         let (_, _, m) = csv_error("a;b,y\n1,x\n");
         assert!(!m.contains("separated"), "{m}");
         // A model's columns looked for in such a file (predict,
         // importance): the same hint.
         let names = ["a".to_string(), "b".to_string()];
-        let m = missing_features(Path::new("d.csv"), &names, &["a;b;y".into()]).to_string();
+        let header = ["a;b;y".into()];
+        let m = missing_features(Path::new("d.csv"), &names, &header, Delimiter::Comma).to_string();
         assert!(m.contains("missing feature column(s) a, b"), "{m}");
         assert!(m.contains("the file looks separated by semicolons"), "{m}");
         // A name with a comma is quoted, so that the list reads as names.
         let names = ["a".to_string(), "c,d".to_string()];
-        let m = missing_features(Path::new("d.csv"), &names, &["a".into(), "b".into()]);
+        let header = ["a".into(), "b".into()];
+        let m = missing_features(Path::new("d.csv"), &names, &header, Delimiter::Comma);
         let says = "missing feature column(s) \"c,d\"; the model was trained on a, \"c,d\" and";
         assert!(m.to_string().contains(says), "{m}");
     }
@@ -3867,7 +4105,8 @@ mod tests {
         let want = Table::parse(Path::new("c.csv"), clean.as_bytes()).unwrap();
         for chunk in [1, 7, 64, 300, 100_000] {
             for pieces in [1, 3] {
-                let t = Table::read_chosen(&path, chunk, pieces, 8, &uses).unwrap();
+                let t =
+                    Table::read_chosen(&path, chunk, pieces, 8, Delimiter::Comma, &uses).unwrap();
                 assert_eq!(t.header, ["a", "b", "y"]);
                 assert_eq!(t.rows, 40);
                 for (n, (got, want)) in t.cells.chunks(3).zip(want.cells.chunks(3)).enumerate() {
@@ -3889,7 +4128,7 @@ mod tests {
                 })
                 .collect())
         };
-        let err = Table::read_chosen(&path, 64, 1, 8, &strict).unwrap_err();
+        let err = Table::read_chosen(&path, 64, 1, 8, Delimiter::Comma, &strict).unwrap_err();
         assert_eq!(
             place(err),
             (2, 1, "'P0' is not a number (column 'id')".to_string())
@@ -4128,6 +4367,16 @@ mod tests {
         columns: usize,
         uses: &[ColumnUse],
     ) -> (Parsed, Option<(Vec<u32>, usize)>) {
+        separated_readers(body, columns, uses, Delimiter::Comma)
+    }
+
+    /// [`readers_with`] of cells separated by `delimiter`.
+    fn separated_readers(
+        body: &str,
+        columns: usize,
+        uses: &[ColumnUse],
+        delimiter: Delimiter,
+    ) -> (Parsed, Option<(Vec<u32>, usize)>) {
         let err = |line, column, message| Error::Csv {
             path: "t.csv".into(),
             line,
@@ -4139,6 +4388,7 @@ mod tests {
             names: &[],
             uses,
             header_line: 1,
+            delimiter,
             err: &err,
         };
         let bits = |cells: Vec<f32>| cells.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -4349,8 +4599,9 @@ mod tests {
 
         /// Wherever the plain reader reads a piece, the csv reader reads
         /// it too, to the same cells, bit for bit, and rows: rows of mostly
-        /// two cells, numbers in many spellings, whitespace of every kind,
-        /// every line end, quotes and junk.
+        /// two cells, numbers in many spellings, whitespace of every kind
+        /// (a tab, under the tab delimiter, separates cells), every line
+        /// end, quotes and junk, under each delimiter.
         #[test]
         fn the_plain_reader_agrees_with_the_csv_reader(
             lines in proptest::collection::vec(
@@ -4361,6 +4612,7 @@ mod tests {
                 ),
                 0..12,
             ),
+            delimiter in proptest::sample::select(Delimiter::ALL.to_vec()),
         ) {
             let body: String = lines
                 .iter()
@@ -4370,12 +4622,12 @@ mod tests {
                         .take(*len)
                         .map(|(a, v, b)| format!("{a}{v}{b}"))
                         .collect();
-                    cells.join(",") + end
+                    cells.join(&(delimiter.byte() as char).to_string()) + end
                 })
                 .collect();
             // Every cell a number, and every cell a number or a gap.
             for uses in [&[][..], &[ColumnUse::NumberOrMissing; 2]] {
-                let (csv, plain) = readers_with(&body, 2, uses);
+                let (csv, plain) = separated_readers(&body, 2, uses, delimiter);
                 if let Some((cells, rows)) = plain {
                     let (_, want, n) =
                         csv.expect("the csv reader refused a piece the plain one read");

@@ -2994,3 +2994,95 @@ fn predicted_without(csv: &str, model: &str, trained: &[String], given: &[String
     write(given);
     run_refused(&["predict", "--model", model, "--data", csv]).1
 }
+
+/// A file whose cells a semicolon, a tab or a bar separates trains,
+/// predicts, scores and resumes with `--delimiter` as its comma-separated
+/// twin does, bit for bit: quoted cells that hold every delimiter included.
+/// Without the flag it is refused with the flag that reads it; a
+/// checkpoint keeps the delimiter for `--resume`.
+#[test]
+fn a_delimiter_reads_a_file_as_its_comma_separated_twin() {
+    let dir = tempfile::tempdir().unwrap();
+    let [plain, comma] = paths(&dir, ["plain.csv", "comma.csv"]);
+    gen_csv(&plain, "120", "3", "5");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    // An id column of quoted text that holds each delimiter.
+    let with_id = |d: char| -> String {
+        let lines = text.lines().enumerate().map(|(i, line)| {
+            let id = match i {
+                0 => "id".to_string(),
+                _ => format!("\"r,{i};|\t\""),
+            };
+            format!("{id}{d}{}\n", line.replace(',', &d.to_string()))
+        });
+        lines.collect()
+    };
+    std::fs::write(&comma, with_id(',')).unwrap();
+    let fit = ["--ignore", "id", "--hidden", "4", "--epochs", "30"];
+    let [model, preds, scores] = paths(&dir, ["m.st", "p.csv", "s.json"]);
+    run_ok(&[&train_data(&comma, "cpu", &fit)[..], &["--save", &model]].concat());
+    run_ok(&[
+        "predict", "--model", &model, "--data", &comma, "--out", &preds, "--keep", "id",
+    ]);
+    let importance = ["importance", "--model", &model, "--repeats", "2", "--json"];
+    run_ok(&[&importance[..], &[&scores, "--data", &comma]].concat());
+    let want_scores = read_json(&scores)["columns"].clone();
+    assert!(
+        want_scores.as_array().is_some_and(|c| c.len() == 3),
+        "{want_scores}"
+    );
+    for (d, flag, name) in [
+        (';', ";", "semicolons"),
+        ('\t', "tab", "tabs"),
+        ('|', "|", "bars"),
+    ] {
+        let [data, m, ck, resumed, p, s] =
+            paths(&dir, ["d.txt", "m2.st", "ck", "r.st", "p2.csv", "s2.json"]);
+        std::fs::write(&data, with_id(d)).unwrap();
+        // Without --delimiter: refused, with the flag that reads it.
+        let (_, err) = run_refused(&train_data(&data, "cpu", &fit));
+        assert!(
+            err.contains(&format!("the file looks separated by {name}")),
+            "{err}"
+        );
+        assert!(err.contains("pass --delimiter "), "{err}");
+        let (_, err) = run_refused(&["predict", "--model", &model, "--data", &data]);
+        assert!(err.contains("pass --delimiter "), "{err}");
+        // With it: the same model, predictions and scores.
+        let fit_d = [&fit[..], &["--delimiter", flag]].concat();
+        run_ok(&[&train_data(&data, "cpu", &fit_d)[..], &["--save", &m]].concat());
+        let out = ["--out", &p, "--keep", "id", "--delimiter", flag];
+        run_ok(&[&["predict", "--model", &m, "--data", &data][..], &out].concat());
+        assert_same_file(&p, &preds, name);
+        let more = [&s, "--data", &data, "--delimiter", flag];
+        run_ok(&[&importance[..], &more].concat());
+        assert_eq!(read_json(&s)["columns"], want_scores, "{name}");
+        // A checkpoint keeps the delimiter: resumed without the flag, the
+        // run ends as the one that trained straight through.
+        let first = [&fit[..4], &["--epochs", "12", "--delimiter", flag]].concat();
+        run_ok(
+            &[
+                &train_data(&data, "cpu", &first)[..],
+                &["--checkpoint", &ck],
+            ]
+            .concat(),
+        );
+        run_ok(&train_resume(
+            &ck,
+            "cpu",
+            &["--epochs", "30", "--save", &resumed],
+        ));
+        let out = ["--out", &p, "--keep", "id"];
+        run_ok(
+            &[
+                &["predict", "--model", &resumed, "--data", &comma][..],
+                &out,
+            ]
+            .concat(),
+        );
+        assert_same_file(&p, &preds, name);
+    }
+    // A delimiter shadertrain does not read is refused by name.
+    let (_, err) = run_refused(&train_data(&comma, "cpu", &["--delimiter", ":"]));
+    assert!(err.contains("':' is not a delimiter shadertrain reads; expected , (comma), ';' (semicolon), tab or '|' (bar)"), "{err}");
+}

@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, Missing, TrainArgs};
-use crate::data;
+use crate::data::{self, Delimiter};
 use crate::gpu::mixed::Precision;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
@@ -92,6 +92,10 @@ pub fn many_rows_flags() -> String {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunOptions {
     pub data: Option<PathBuf>,
+    /// What separates the cells of `data` (`--delimiter`); recorded only
+    /// where it is not a comma, so other runs' checkpoints read as before.
+    #[serde(default, skip_serializing_if = "Delimiter::is_comma")]
+    pub delimiter: Delimiter,
     pub target: Option<String>,
     /// Columns of `data` not read (`--ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -218,6 +222,7 @@ impl RunOptions {
         };
         Ok(RunOptions {
             data: args.data.clone(),
+            delimiter: args.delimiter.unwrap_or_default(),
             target: args.target.clone(),
             ignore: args.ignore.clone(),
             categorical: args.categorical.clone(),
@@ -285,6 +290,11 @@ impl RunOptions {
         }
         if args.target_loss.is_some() {
             run.target_loss = args.target_loss;
+        }
+        // It says how the file is written, not how the run trains: a data
+        // file moved and written with another (the same values) reads.
+        if let Some(delimiter) = args.delimiter {
+            run.delimiter = delimiter;
         }
         if let Some(lr) = run.legacy_lr.take() {
             run.optimizer = Optimizer::gd(lr);

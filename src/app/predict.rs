@@ -20,6 +20,9 @@ use crate::{io, memory, units};
 struct Scores {
     model: PathBuf,
     data: PathBuf,
+    /// What separates `data`'s cells, to find a cell a notice names.
+    #[serde(skip)]
+    delimiter: data::Delimiter,
     rows: usize,
     target: String,
     /// The errors of the predictions against the target column, in the
@@ -292,7 +295,12 @@ fn score(
     // measured: scores of the other rows alone would mislead.
     let text = y.iter().filter(|&&t| data::is_text_nan(t)).count();
     if let Some(first) = y.iter().position(|&t| data::is_text_nan(t)) {
-        let at = match data::first_cell(&scores.data, &scores.target, data::is_text_cell) {
+        let at = match data::first_cell(
+            &scores.data,
+            scores.delimiter,
+            &scores.target,
+            data::is_text_cell,
+        ) {
             Some((line, cell)) => format!("'{cell}' on line {line}"),
             None => format!("data row {}", first + 1),
         };
@@ -323,7 +331,12 @@ fn score(
             // Rows yet to be measured. Without --missing blank no row is
             // blank, so the row's place in `y` is its place in the file.
             let first = y.iter().position(|t| t.is_nan()).unwrap_or(0);
-            let at = match data::first_cell(&scores.data, &scores.target, data::is_missing) {
+            let at = match data::first_cell(
+                &scores.data,
+                scores.delimiter,
+                &scores.target,
+                data::is_missing,
+            ) {
                 Some((line, _)) => format!("on line {line}"),
                 None => format!("data row {}", first + 1),
             };
@@ -405,6 +418,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         gaps,
         scored: false,
         unseen,
+        delimiter: args.delimiter,
     };
     let (rows, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
     let (mut data, target) = (rows.data, rows.target);
@@ -473,6 +487,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let mut scores = Scores {
         model: args.model.clone(),
         data: args.data.clone(),
+        delimiter: args.delimiter,
         rows: data.rows,
         target: model.target_name.clone(),
         mse: None,

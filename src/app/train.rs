@@ -1415,11 +1415,12 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 })
             };
             let read = match run.categorical.is_empty() {
-                true => Table::read_columns(path, &choose).map(|t| (t, Vec::new())),
+                true => Table::read_columns(path, run.delimiter, &choose).map(|t| (t, Vec::new())),
                 false => {
-                    let gaps = run.missing != Missing::Error;
+                    let (gaps, delimiter) = (run.missing != Missing::Error, run.delimiter);
                     let known = from.levels.map(|levels| (levels, data::Unseen::Error));
-                    data::read_categorical(path, &choose, &run.categorical, known, gaps)
+                    let categorical = &run.categorical;
+                    data::read_categorical(path, delimiter, &choose, categorical, known, gaps)
                         .map(|(table, categories, _)| (table, categories))
                 }
             };

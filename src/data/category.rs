@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::{
-    csv_error, csv_reader, escaped, is_blank, is_missing, named_columns, Head, Lines, Table,
+    csv_error, csv_reader, escaped, is_blank, is_missing, named_columns, Delimiter, Head, Lines,
+    Table,
 };
 use crate::error::Result;
 
@@ -150,7 +151,8 @@ const MISSING: u32 = u32::MAX;
 const NONE: u32 = u32::MAX - 1;
 
 /// The categorical columns `columns` of the CSV `bytes` (byte-order mark
-/// stripped; a value with a comma is cut as [`named_columns`] cuts it),
+/// stripped, cells separated by `delimiter`; a value of `columns` with a
+/// comma is cut as [`named_columns`] cuts it),
 /// whose numbers `table` holds, read with those columns unread: each of
 /// their levels is to be a column of its own, where the column is in the
 /// file: 1 where a row has the level, 0 where it has another, and NaN in
@@ -164,12 +166,13 @@ const NONE: u32 = u32::MAX - 1;
 pub(super) fn encode(
     path: &Path,
     bytes: &[u8],
+    delimiter: Delimiter,
     table: &Table,
     columns: &[String],
     known: Option<(&[Category], Unseen)>,
     gaps: bool,
 ) -> Result<Encoding> {
-    let head = Head::parse(path, bytes)?;
+    let head = Head::parse(path, bytes, delimiter)?;
     let columns = &named_columns(columns, &head.header)[..];
     let err = csv_error(path);
     let mut read: Vec<Codes> = Vec::with_capacity(columns.len());
@@ -253,7 +256,7 @@ fn scan(
 ) -> Result<()> {
     let err = csv_error(path);
     let mut lines = Lines::new(body, head.body_line);
-    let mut reader = csv_reader(body);
+    let mut reader = csv_reader(body, head.delimiter);
     let mut record = csv::ByteRecord::new();
     // Each column's levels so far, with their codes (in first-seen order
     // when fitting, the known order otherwise).
@@ -555,7 +558,14 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let every = |_: &[String]| Ok(Vec::new());
         let known = known.map(|k| (k, Unseen::Error));
-        let read = super::super::read_categorical(&path, &every, &["c".into()], known, false);
+        let read = super::super::read_categorical(
+            &path,
+            super::Delimiter::Comma,
+            &every,
+            &["c".into()],
+            known,
+            false,
+        );
         read.map(|(table, categories, _)| (table, categories))
     }
 
@@ -610,7 +620,14 @@ mod tests {
         let every = |_: &[String]| Ok(Vec::new());
         let read_as = |unseen: Unseen, gaps: bool| {
             let known = Some((&known[..], unseen));
-            super::super::read_categorical(&path, &every, &["c".into()], known, gaps)
+            super::super::read_categorical(
+                &path,
+                super::Delimiter::Comma,
+                &every,
+                &["c".into()],
+                known,
+                gaps,
+            )
         };
         let (t, _, seen) = read_as(Unseen::Zeros, false).unwrap();
         assert_eq!(t.header, ["y", "c=a", "c=b"]);
