@@ -106,6 +106,8 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         crate::say!("{}", above_start_warning(config, done));
     } else if let Some(warning) = mean_warning(config, done) {
         crate::say!("{warning}");
+    } else if let Some(notice) = tol_stop_notice(config, done) {
+        super::notice(config.quiet, &notice);
     }
     if let Some(warning) = stopped_before_resume(config, done) {
         crate::say!("{warning}");
@@ -788,6 +790,100 @@ fn still_falling(losses: &[f64]) -> bool {
     last < before * (1.0 - 1e-3)
 }
 
+/// Where a run's loss rose to at least [`FELL_BACK_RISE`] times its first
+/// loss and then fell back below that: the epoch of its highest loss,
+/// and that loss. A rate too high throws the parameters far off; the
+/// run's last epochs may then fall again, and are no sign of too few.
+fn rose_and_fell_back(losses: &[f64]) -> Option<(usize, f64)> {
+    let (epoch, peak) = (losses.iter().copied().enumerate())
+        .filter(|(_, l)| l.is_finite())
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let last = losses[losses.len() - 1];
+    (peak >= FELL_BACK_RISE * losses[0] && last < peak / FELL_BACK_RISE).then_some((epoch, peak))
+}
+
+/// How far above its first loss [`rose_and_fell_back`] takes a run's
+/// highest to be a sign of too high a rate, not of noise (adam's first
+/// epochs rise by a few percent).
+const FELL_BACK_RISE: f64 = 2.0;
+
+/// Where the run's schedule raised the rate above `--lr` (exponential,
+/// with a `--lr-gamma` above 1, as a range test does): the remedy that
+/// names it and the rate its last epoch reached.
+fn growing_schedule(config: &TrainConfig, done: &Finished) -> Option<String> {
+    use crate::optim::schedule::LrSchedule;
+    let LrSchedule::Exponential { gamma } = config.run.lr_schedule else {
+        return None;
+    };
+    let base = config.run.optimizer.lr();
+    let last = done.outcome.updates.saturating_sub(1) as u64;
+    let rate = config
+        .run
+        .lr_schedule
+        .rate(base, last, &done.outcome.rate_cuts);
+    let short = crate::optim::short;
+    (gamma > 1.0 && rate > base).then(|| {
+        format!(
+            "a --lr-gamma of 1 or less: the exponential schedule's --lr-gamma {} raised the rate from --lr {} to {} by the last epoch",
+            short(gamma),
+            short(base),
+            short(rate)
+        )
+    })
+}
+
+/// The notice after a run that `--tol` stopped (no warning given) where
+/// the model saved explains less than half the training rows' variance,
+/// or the loss had fallen faster than `--tol` an epoch (the median) over
+/// the ten epochs before: a stop on a pause (adam's first epochs, an
+/// L-BFGS step that fell short) rather than on the end of the fall.
+fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let outcome = &done.outcome;
+    let tol = config.run.tol;
+    if !config.leader || outcome.reason != StopReason::Converged || tol <= 0.0 {
+        return None;
+    }
+    // The median of the last ten epochs' falls, relative: a first
+    // epoch's large fall is not a pace the run kept.
+    let losses = &outcome.losses;
+    let last = losses.len() - 1;
+    let back = last.min(10);
+    let mut falls: Vec<f64> = (last - back..last)
+        .map(|e| 1.0 - losses[e + 1] / losses[e])
+        .collect();
+    falls.sort_by(f64::total_cmp);
+    let fall = match back {
+        0 => 0.0,
+        _ => (falls[(back - 1) / 2] + falls[back / 2]) / 2.0,
+    };
+    let falling = fall > tol;
+    let kept = (done.kept.as_ref()).filter(|k| k.epoch != outcome.updates);
+    let r2 = match kept {
+        Some(k) => k.r2,
+        None => done.r2.0,
+    };
+    let weak = r2.is_some_and(|r| r < 0.5);
+    if !(falling || weak) {
+        return None;
+    }
+    let r2 = r2.map_or(String::new(), |r| {
+        format!(", with r² {} on the training rows", units::r2(r))
+    });
+    let pace = match falling {
+        true => format!(
+            " (over the {back} epochs before, the loss fell by a median {}% an epoch)",
+            units::decimals(100.0 * fall, 1)
+        ),
+        false => String::new(),
+    };
+    Some(format!(
+        "--tol {} (--patience {}) stopped the run at epoch {}{r2}{pace}; where the data allow a closer fit, a smaller --tol or a larger --patience trains on",
+        crate::optim::short(tol),
+        config.run.patience,
+        outcome.updates
+    ))
+}
+
 /// Whether the last loss is above the one before: not a run to train
 /// longer or at a larger rate (8.35, 2.33, 3.87, 5.74 was told both).
 fn rose_at_the_end(losses: &[f64]) -> bool {
@@ -863,22 +959,25 @@ fn small_step_causes(config: &TrainConfig) -> String {
 /// mean.
 pub(super) const MEAN_R2: f64 = 1e-3;
 
-/// The warning after a run whose final parameters (the ones saved: not
-/// where `--keep` kept others) predict the training rows no better than
-/// their mean, with advice by how it ended: still falling (too few epochs
-/// or too low a rate), or flat (a rate that saturated the hidden units).
+/// The warning after a run whose parameters saved (the final ones, or
+/// those `--keep` kept) predict the training rows no better than their
+/// mean, with advice by how it went: a schedule that raised the rate, a
+/// loss that rose far above its start and fell back (too high a rate),
+/// still falling (too few epochs or too low a rate), or flat (a rate that
+/// saturated the hidden units).
 fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
-    let kept_others = done
-        .kept
-        .as_ref()
-        .is_some_and(|k| k.epoch != outcome.updates);
-    let r2 = done
-        .r2
-        .0
-        .filter(|&r| config.leader && r < MEAN_R2 && !kept_others)?;
+    let kept = (done.kept.as_ref()).filter(|k| k.epoch != outcome.updates);
+    let (r2, model) = match kept {
+        Some(k) => (
+            k.r2,
+            format!("the model saved (--keep's, epoch {}'s parameters)", k.epoch),
+        ),
+        None => (done.r2.0, "the model".to_string()),
+    };
+    let r2 = r2.filter(|&r| config.leader && r < MEAN_R2)?;
     let head = format!(
-        "warning: the model predicts the training rows no better than their mean does (r² {})",
+        "warning: {model} predicts the training rows no better than their mean does (r² {})",
         units::r2(r2)
     );
     let losses = &outcome.losses;
@@ -905,18 +1004,28 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // Far worse than the mean: a target on a scale the output, which
         // starts near 0, reaches slowly at any rate (a price near 1e6).
         return Some(format!(
-            "warning: the model predicts the training rows far worse than their mean does (r² {}): its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize",
+            "warning: {model} predicts the training rows far worse than their mean does (r² {}): its predictions are still far from the target's values, which an output starting near 0 reaches slowly at any rate; try --standardize",
             units::r2(r2)
         ));
     } else if config.run.optimizer.kind() == crate::optim::OptimizerKind::Lbfgs {
         let advice = lbfgs_advice(config, done, standardize);
         return Some(format!("{head}; {advice}"));
+    } else if let Some(growing) = growing_schedule(config, done) {
+        format!("try {growing}")
     } else if let Some((epoch, rate)) = schedule_froze(config, done) {
         // --lr-gamma 1e-30: the loss stopped where the rate fell to
         // nothing, not where a large rate saturated the units; and a
         // cosine's 5 epochs of 10 did not leave it still falling, though
         // it fell over the last ten.
         froze_advice(config, epoch, rate)
+    } else if let Some((epoch, peak)) = rose_and_fell_back(losses) {
+        // momentum at 0.3 on gen's data: 1.1 rose to 875 and fell back to
+        // 1.0 by the last epoch, which fell, and was told to train longer.
+        let lr = crate::optim::short(config.run.optimizer.lr());
+        format!(
+            "the loss rose to {peak:.3e} at epoch {epoch}, {}× where it started, before it fell back: a rate too high; try a smaller --lr (this run used {lr})",
+            units::decimals(peak / losses[0], 0)
+        )
     } else if still_falling(losses) && !rose_at_the_end(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
@@ -972,7 +1081,7 @@ fn lbfgs_advice(config: &TrainConfig, done: &Finished, standardize: bool) -> Str
     };
     let loose = gtol > crate::optim::DEFAULT_GTOL
         && outcome.reason == crate::train::StopReason::GradientSmall;
-    // --tol 1e39: every fall is below it, so the first epoch stopped the
+    // --tol 0.5: nearly every fall is below it, so the first epoch stopped the
     // run; not an ordinary plateau at a small --tol: a stop at the first
     // update, or at a tolerance of a percent or more.
     let tol_stop = outcome.reason == crate::train::StopReason::Converged
@@ -1168,9 +1277,17 @@ fn above_start_warning(config: &TrainConfig, done: &Finished) -> String {
     let outcome = &done.outcome;
     let first = outcome.losses[0];
     let last = *outcome.losses.last().expect("at least one loss");
-    let (remedy, far) = match decay_advice(config, &done.model) {
-        Some(advice) => (advice, String::new()),
-        None => (
+    let (remedy, far) = match (
+        decay_advice(config, &done.model),
+        growing_schedule(config, done),
+    ) {
+        (Some(advice), _) => (advice, String::new()),
+        // --lr-gamma 2: a rate of 1e7 by the 30th epoch, not --lr's 0.01.
+        (None, Some(growing)) => (
+            in_a_new_run(config, format!("try {growing}")),
+            String::new(),
+        ),
+        (None, None) => (
             in_a_new_run(config, rising_remedy(config, "this run")),
             standardize_first(config, first),
         ),
@@ -1407,6 +1524,14 @@ mod tests {
         };
         done.kept = Some(kept(1));
         assert_eq!(mean_warning(&run, &done), None);
+        // Kept others no better than the mean: they are warned of.
+        done.kept = Some(KeptSummary {
+            r2: Some(-0.02),
+            ..kept(1)
+        });
+        let warning = mean_warning(&run, &done).expect("a warning");
+        let says = "the model saved (--keep's, epoch 1's parameters) predicts the training rows no better than their mean does (r² -0.0200)";
+        assert!(warning.contains(says), "{warning}");
         done.kept = Some(kept(2));
         let warning = mean_warning(&run, &done).expect("a warning");
         assert!(warning.contains("no better than their mean"), "{warning}");
@@ -1417,6 +1542,97 @@ mod tests {
         let standardized = config(&["--optimizer", "gd", "--standardize"]);
         let warning = mean_warning(&standardized, &done).expect("a warning");
         assert!(warning.contains("no better than their mean"), "{warning}");
+    }
+
+    /// A loss that rose to twice its start or more and fell back is too
+    /// high a rate, however its last epochs went; adam's first epochs'
+    /// few percent, or a rise it never fell back from, are not that.
+    #[test]
+    fn a_loss_that_rose_far_and_fell_back_is_too_high_a_rate() {
+        assert_eq!(
+            rose_and_fell_back(&[1.1, 875.0, 6.77, 3.9, 1.0]),
+            Some((1, 875.0))
+        );
+        assert_eq!(rose_and_fell_back(&[1.0, 2.0, 0.99]), Some((1, 2.0)));
+        assert_eq!(rose_and_fell_back(&[1.0, 1.9, 0.5]), None);
+        assert_eq!(rose_and_fell_back(&[1.0, 1.03, 0.99, 0.98]), None);
+        assert_eq!(rose_and_fell_back(&[1.0, 3.0, 2.5]), None);
+        let run = config(&["--optimizer", "momentum", "--lr", "0.3"]);
+        let mut done = finished(&[1.1, 875.0, 6.77, 3.9, 1.0], StopReason::MaxEpochs);
+        done.r2.0 = Some(-0.0035);
+        let warning = mean_warning(&run, &done).expect("a warning");
+        let says = "the loss rose to 8.750e2 at epoch 1, 795× where it started, before it fell back: a rate too high; try a smaller --lr (this run used 0.3)";
+        assert!(warning.contains(says), "{warning}");
+        assert!(!warning.contains("train longer"), "{warning}");
+    }
+
+    /// An exponential schedule that raised the rate is named, with the
+    /// rate it reached, where the loss ended above its start or no better
+    /// than the mean; one that lowered it is not.
+    #[test]
+    fn a_schedule_that_raised_the_rate_is_named() {
+        let growing = [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--lr-schedule",
+            "exponential",
+        ];
+        let run = config(&[&growing[..], &["--lr-gamma", "2"]].concat());
+        let done = finished(&[1.0, 0.9, 5.0, 1e14], StopReason::MaxEpochs);
+        let warning = above_start_warning(&run, &done);
+        let says = "try a --lr-gamma of 1 or less: the exponential schedule's --lr-gamma 2 raised the rate from --lr 0.01 to 0.04 by the last epoch";
+        assert!(warning.contains(says), "{warning}");
+        let mut done = finished(&[1.0, 0.9, 1.0], StopReason::MaxEpochs);
+        done.r2.0 = Some(0.0);
+        let warning = mean_warning(&run, &done).expect("a warning");
+        assert!(
+            warning.contains("raised the rate from --lr 0.01 to 0.02"),
+            "{warning}"
+        );
+        let falling = config(&[&growing[..], &["--lr-gamma", "0.5"]].concat());
+        let done = finished(&[1.0, 0.9, 5.0, 1e14], StopReason::MaxEpochs);
+        let warning = above_start_warning(&falling, &done);
+        assert!(!warning.contains("--lr-gamma"), "{warning}");
+        assert!(
+            warning.contains("try a smaller --lr (this run used 0.01)"),
+            "{warning}"
+        );
+    }
+
+    /// A --tol stop is noticed where the model explains less than half
+    /// the variance, or the loss was falling faster than --tol before it;
+    /// not after a fit that ended its fall, nor after another stop.
+    #[test]
+    fn a_tol_stop_on_a_pause_or_a_weak_fit_is_noticed() {
+        let run = config(&["--optimizer", "adam", "--tol", "1e-2", "--patience", "3"]);
+        let mut done = finished(&[1.149, 0.990, 1.014, 1.033, 0.995], StopReason::Converged);
+        done.r2.0 = Some(0.0049);
+        let notice = tol_stop_notice(&run, &done).expect("a notice");
+        let says = "--tol 0.01 (--patience 3) stopped the run at epoch 4, with r² 0.0049 on the training rows; where the data allow a closer fit, a smaller --tol or a larger --patience trains on";
+        assert_eq!(notice, says);
+        // A fit that ended its fall: nothing to say.
+        let mut done = finished(&[1.0, 0.1, 0.0999, 0.0999], StopReason::Converged);
+        done.r2.0 = Some(0.9);
+        assert_eq!(tol_stop_notice(&run, &done), None);
+        // A weak fit whose loss stopped falling: r² alone.
+        done.r2.0 = Some(0.3);
+        let notice = tol_stop_notice(&run, &done).expect("a notice");
+        assert!(
+            notice.contains("with r² 0.3000 on the training rows;"),
+            "{notice}"
+        );
+        // Still falling fast, r² high: the pace alone.
+        let lbfgs = config(&["--tol", "1e-4"]);
+        let losses: Vec<f64> = (0..15).map(|e| 0.98f64.powi(e)).collect();
+        let mut done = finished(&losses, StopReason::Converged);
+        done.r2.0 = Some(0.8);
+        let notice = tol_stop_notice(&lbfgs, &done).expect("a notice");
+        assert!(notice.contains("at epoch 14, with r² 0.8000 on the training rows (over the 10 epochs before, the loss fell by a median 2.0% an epoch)"), "{notice}");
+        // Another stop, or no --tol: none.
+        let done = finished(&losses, StopReason::MaxEpochs);
+        assert_eq!(tol_stop_notice(&lbfgs, &done), None);
     }
 
     /// The warning of a loss above its start names --keep's parameters
