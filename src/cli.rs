@@ -445,7 +445,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
 
-    /// Stop when the loss falls by less than this fraction (relative) over
+    /// Stop when the loss falls by less than this fraction (relative, below 1) over
     /// one epoch (an epoch where it rose, or whose loss is above the
     /// first, never stops the run); 0 runs every epoch.
     #[arg(

@@ -231,7 +231,8 @@ impl Settings {
         let max_grad_norm = match self.max_grad_norm {
             Some(c) if !(c.is_finite() && c > 0.0) => {
                 return Err(Error::Config(format!(
-                    "--clip-grad-norm must be a positive number, not {}",
+                    "--clip-grad-norm must be {}, not {}",
+                    positive(c),
                     short(c)
                 )))
             }
@@ -439,19 +440,21 @@ impl Optimizer {
         let bad = |m: String| Err(Error::Config(m));
         let lr = self.lr();
         if !(lr.is_finite() && lr > 0.0) {
-            return bad(format!("--lr must be a positive number, not {}", short(lr)));
+            return bad(format!("--lr must be {}, not {}", positive(lr), short(lr)));
         }
         let decay = self.weight_decay();
         if !(decay.is_finite() && decay >= 0.0) {
             return bad(format!(
-                "--weight-decay must be 0 or a positive number, not {}",
+                "--weight-decay must be 0 or {}, not {}",
+                positive(decay),
                 short(decay)
             ));
         }
         let clip = self.max_grad_norm();
         if !(clip.is_finite() && clip >= 0.0) {
             return bad(format!(
-                "--clip-grad-norm must be a positive number, not {}",
+                "--clip-grad-norm must be {}, not {}",
+                positive(clip),
                 short(clip)
             ));
         }
@@ -481,8 +484,14 @@ impl Optimizer {
                     ),
                     false => (format!("above f32's largest value, {max:e}"), "inf"),
                 };
+                // --weight-decay 0 is none; the others must be positive.
+                let zero = if flag == "--weight-decay" {
+                    "0, or "
+                } else {
+                    ""
+                };
                 return bad(format!(
-                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it: it is {bound}, and would be {becomes} there; give a value from {min:e} to {max:e}"
+                    "{flag} {v:e} is out of f32's range, in which the cpu and gpu backends hold it: it is {bound}, and would be {becomes} there; give {zero}a value from {min:e} to {max:e}"
                 ));
             }
         }
@@ -505,7 +514,8 @@ impl Optimizer {
                 unit("--beta2", beta2)?;
                 if !(eps.is_finite() && eps > 0.0) {
                     return bad(format!(
-                        "--eps must be a positive number, not {}",
+                        "--eps must be {}, not {}",
+                        positive(eps),
                         short(eps)
                     ));
                 }
@@ -604,6 +614,15 @@ impl Optimizer {
 }
 
 /// A setting for summaries and messages: small ones (ε, gtol) read better
+/// What a refused positive setting `v` must be: where it is infinite,
+/// with the word it lacks.
+fn positive(v: f64) -> &'static str {
+    match v.is_infinite() {
+        true => "a finite positive number",
+        false => "a positive number",
+    }
+}
+
 /// as 1e-8 than 0.00000001, and large ones as 1e30 than 31 digits.
 pub fn short(x: f64) -> String {
     let written = |x: f64| match x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
@@ -965,10 +984,9 @@ mod tests {
         };
         for c in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let e = clip(OptimizerKind::Adam, c).unwrap_err().to_string();
-            assert!(
-                e.contains("--clip-grad-norm must be a positive number"),
-                "{e}"
-            );
+            let finite = if c.is_infinite() { "finite " } else { "" };
+            let says = format!("--clip-grad-norm must be a {finite}positive number");
+            assert!(e.contains(&says), "{e}");
         }
         let e = clip(OptimizerKind::Lbfgs, 1.0).unwrap_err().to_string();
         assert!(

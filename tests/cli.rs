@@ -302,6 +302,7 @@ fn json_summary_has_the_documented_schema() {
         "best_loss",
         "stop",
         "stop_reason",
+        "max_time_s",
         "wall_s",
         "time_per_epoch_s",
         "model",
@@ -327,6 +328,7 @@ fn json_summary_has_the_documented_schema() {
     assert_eq!(v["options"]["lr_schedule"]["name"], "constant");
     assert_eq!(v["epochs"], 7);
     assert_eq!(v["stop"], "max_epochs");
+    assert!(v["max_time_s"].is_null(), "{v}");
     // The default optimizer, where no flag of gd's is given.
     assert_eq!(v["options"]["optimizer"]["name"], "lbfgs");
     assert_eq!(v["options"]["optimizer"]["lr"], 1.0);
@@ -867,10 +869,17 @@ fn patience_and_max_time_stop_the_run_and_say_so() {
         &m,
         "--optimizer",
         "gd",
+        "--json",
+        &j,
     ];
     let out = run_ok(&train_synthetic("100", "3", "cpu", &more));
     assert!(out.contains("reached --max-time"), "{out}");
     assert!(std::path::Path::new(&m).exists());
+    let v = read_json(&j);
+    assert_eq!(
+        (v["stop"].as_str(), v["max_time_s"].as_f64()),
+        (Some("time_limit"), Some(0.2))
+    );
 }
 
 #[test]
@@ -890,14 +899,15 @@ fn a_rising_loss_is_never_converged_and_ending_above_the_start_is_said() {
     let (_, err) = run_refused(&gd(&csv, &more));
     assert!(err.contains("--patience needs a --tol above 0"), "{err}");
     assert!(!std::path::Path::new(&m).exists());
-    // --tol 2: every epoch's change is below 2·L, but the rising ones do
-    // not count, nor the falls above the start (the spike coming down):
-    // the run stops at the first epoch back at or below its start.
+    // --tol 0.99: nearly every epoch's change is below 0.99·L, but the
+    // rising ones do not count, nor the falls above the start (the spike
+    // coming down): the run stops at the first epoch back at or below its
+    // start.
     let more = [
         "--epochs",
         "20",
         "--tol",
-        "2",
+        "0.99",
         "--json",
         &j,
         "--history",

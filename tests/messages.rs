@@ -621,6 +621,10 @@ fn settings_out_of_range_read_short() {
         ),
         (&["--tol", "-1e300"], "--tol must be 0 or more, not -1e300"),
         (
+            &["--tol", "1"],
+            "--tol must be below 1, not 1: it is a fraction of the loss",
+        ),
+        (
             &["--max-time", "-1e300"],
             "a positive number of seconds, not -1e300",
         ),

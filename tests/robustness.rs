@@ -1031,11 +1031,11 @@ fn impossible_runs_are_refused_before_any_work() {
         ),
         (
             vec!["--synthetic", "0", "--features", "3"],
-            "at least one row",
+            "--synthetic must be at least 1: it is the synthetic task's row count",
         ),
         (
             vec!["--synthetic", "5", "--features", "0"],
-            "at least one feature",
+            "--features must be at least 1: it is the synthetic task's feature count",
         ),
         (
             vec!["--synthetic", "5", "--features", "2", "--hidden", "0"],

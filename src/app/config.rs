@@ -321,8 +321,22 @@ impl RunOptions {
                 crate::optim::short(self.tol)
             );
         }
+        if self.tol >= 1.0 {
+            // Every epoch's fall is below it: the first epoch that does
+            // not rise would stop the run.
+            bail!(
+                "--tol must be below 1, not {}: it is a fraction of the loss (1e-4 stops where an epoch lowers the loss by less than 0.01%)",
+                crate::optim::short(self.tol)
+            );
+        }
         if self.epochs == 0 {
             bail!("--epochs must be at least 1");
+        }
+        if self.synthetic == Some(0) {
+            bail!("--synthetic must be at least 1: it is the synthetic task's row count");
+        }
+        if self.features == Some(0) {
+            bail!("--features must be at least 1: it is the synthetic task's feature count");
         }
         if self.shards == Some(0) {
             bail!("--shards must be at least 1");

@@ -406,12 +406,12 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
         format!(" with weight decay {}", crate::optim::short(d))
     });
     format!(
-        "fold {} of {count}: {}{lr}{decay} ({}), held-out mse {:.4e}{r2} ({:.2} s)",
+        "fold {} of {count}: {}{lr}{decay} ({}), held-out mse {:.4e}{r2} ({} s)",
         score.fold,
         units::count(score.epochs, "epoch"),
         score.stop,
         score.val_mse,
-        score.wall_s
+        units::decimals(score.wall_s, 2)
     )
 }
 

@@ -462,7 +462,7 @@ impl Search<'_> {
                         mse(t.val_mse, |s| s.sd),
                         r2(t.val_r2, |s| s.mean),
                         r2(t.val_r2, |s| s.sd),
-                        format!("{:.2}", t.wall_s),
+                        crate::units::decimals(t.wall_s, 2),
                         note,
                     ])
                     .collect(),
@@ -571,11 +571,11 @@ impl Search<'_> {
             (false, true) => "",
         };
         format!(
-            "{}combination {} of {of} ({}): {score}{diverged} ({:.2} s)",
+            "{}combination {} of {of} ({}): {score}{diverged} ({} s)",
             self.round_text(t.round),
             place + 1,
             self.combos[i].label(),
-            t.wall_s
+            crate::units::decimals(t.wall_s, 2)
         )
     }
 

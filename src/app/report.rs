@@ -104,6 +104,9 @@ pub struct Summary {
     /// time_limit or diverged.
     pub stop: &'static str,
     pub stop_reason: String,
+    /// `--max-time`, in seconds; null where not given (it limits this
+    /// invocation, and is not among the run's `options`).
+    pub max_time_s: Option<f64>,
     pub wall_s: f64,
     /// `wall_s` over the epochs this run made; null when it made none (a
     /// resumed run already at its --epochs).
@@ -367,6 +370,7 @@ impl Summary {
             weight_decay_search: config.decay_found.clone(),
             stop,
             stop_reason: out.reason.describe(),
+            max_time_s: config.max_time.map(|t| t.as_secs_f64()),
             wall_s: out.elapsed.as_secs_f64(),
             time_per_epoch_s: (out.run_updates > 0).then(|| out.time_per_epoch().as_secs_f64()),
             contention: done.contention,
