@@ -187,10 +187,19 @@ pub struct TrainArgs {
     /// What separates the cells of --data: , (a comma), ';' (a
     /// semicolon), tab, or '|' (a bar); quotes, blank lines and line ends
     /// read as in a comma-separated file, and a number's decimal mark is a
-    /// point under each [default: a comma; with --resume, the
-    /// checkpoint's].
+    /// point under each unless --decimal-comma is given [default: a
+    /// comma; with --resume, the checkpoint's, and given there it sets
+    /// the decimal mark too].
     #[arg(long, value_name = "CHAR", conflicts_with = "synthetic", value_parser = Delimiter::parse)]
     pub delimiter: Option<Delimiter>,
+
+    /// The numbers of --data mark their decimals with a comma, as
+    /// spreadsheets in many languages write them: 1,5 is 1.5, and a number
+    /// with a point (1.5, or 1.234,5 with a point between thousands) is an
+    /// error. Needs --delimiter ';', tab or '|' [default: a point; with
+    /// --resume, the checkpoint's].
+    #[arg(long, conflicts_with = "synthetic")]
+    pub decimal_comma: bool,
 
     /// Target column of --data [default: with --init, the model's target
     /// where --data has that column; otherwise the last column not named
@@ -704,6 +713,12 @@ pub struct PredictArgs {
     #[arg(long, value_name = "CHAR", default_value = ",", value_parser = Delimiter::parse)]
     pub delimiter: Delimiter,
 
+    /// The numbers of --data mark their decimals with a comma (1,5), as
+    /// train --decimal-comma reads them; needs --delimiter. The
+    /// predictions are written with a decimal point.
+    #[arg(long)]
+    pub decimal_comma: bool,
+
     /// Write the predictions here, one column `<target>_pred`; `-` is
     /// standard output [default: standard output].
     #[arg(long, value_name = "FILE.csv", value_parser = path(output_path))]
@@ -779,6 +794,11 @@ pub struct ImportanceArgs {
     /// , ';' tab or '|'.
     #[arg(long, value_name = "CHAR", default_value = ",", value_parser = Delimiter::parse)]
     pub delimiter: Delimiter,
+
+    /// The numbers of --data mark their decimals with a comma (1,5), as
+    /// train --decimal-comma reads them; needs --delimiter.
+    #[arg(long)]
+    pub decimal_comma: bool,
 
     /// Shuffles of each column, from 1 to 1000; the table gives the mean
     /// rise of the MSE over them and its standard deviation [default: 5, as

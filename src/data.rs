@@ -1159,9 +1159,11 @@ fn whole_lines(bytes: &[u8]) -> usize {
 
 /// The byte between a CSV file's cells (`--delimiter`): a comma, a
 /// semicolon, a tab or a bar. Every reader of a file's cells takes it;
-/// quotes, blank lines and line ends read the same under each, and a
-/// number's decimal mark is a point under each. A checkpoint records it
-/// as `,`, `;`, `tab` or `|`.
+/// quotes, blank lines and line ends read the same under each (a line of
+/// whitespace alone is blank, but one that holds the delimiter is a row
+/// of empty cells: under tab, a line of tabs), and a number's decimal
+/// mark is a point under each unless [`CsvFormat::decimal_comma`]. A
+/// checkpoint records it as `,`, `;`, `tab` or `|`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Delimiter {
     #[default]
@@ -1238,6 +1240,40 @@ impl Delimiter {
     }
 }
 
+/// How a CSV file writes its cells: what separates them (`--delimiter`),
+/// and whether a number's decimal mark is a comma (`--decimal-comma`:
+/// `1,5` is 1.5, and a number with a point is an error).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CsvFormat {
+    pub delimiter: Delimiter,
+    pub decimal_comma: bool,
+}
+
+/// Cells separated by the delimiter, numbers with a decimal point.
+impl From<Delimiter> for CsvFormat {
+    fn from(delimiter: Delimiter) -> CsvFormat {
+        CsvFormat {
+            delimiter,
+            decimal_comma: false,
+        }
+    }
+}
+
+impl CsvFormat {
+    /// The format, or why a comma cannot be both marks.
+    pub fn new(delimiter: Delimiter, decimal_comma: bool) -> Result<CsvFormat> {
+        if decimal_comma && delimiter.is_comma() {
+            return Err(Error::Config(
+                "--decimal-comma needs --delimiter ';', tab or '|': a comma cannot both separate the cells and mark their decimals".into(),
+            ));
+        }
+        Ok(CsvFormat {
+            delimiter,
+            decimal_comma,
+        })
+    }
+}
+
 /// The error of `path` at a line and column.
 fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
     move |line, column, message| Error::Csv {
@@ -1279,7 +1315,7 @@ fn separator_hint(header: &[String], delimiter: Delimiter) -> Option<String> {
         .filter(|d| *d != delimiter)
         .find(|d| name.contains(d.byte() as char))?;
     let remedy = match other {
-        Delimiter::Comma => "leave out --delimiter, as a comma is the default".to_string(),
+        Delimiter::Comma => "pass --delimiter , (a new run's default)".to_string(),
         _ => format!("pass --delimiter {}", other.flag()),
     };
     Some(format!(
@@ -1609,6 +1645,8 @@ struct Rows<'a, E: Fn(u64, usize, String) -> Error> {
     uses: &'a [ColumnUse],
     header_line: u64,
     delimiter: Delimiter,
+    /// A number's decimal mark is a comma ([`CsvFormat::decimal_comma`]).
+    decimal_comma: bool,
     err: &'a E,
 }
 
@@ -1686,22 +1724,24 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
 
     /// `bytes` read without the csv reader, where that gives what it
     /// gives: `None` as soon as a row is not `columns` cells, each a
-    /// number [`parse_cell`] takes, that `str::parse` reads once the ASCII
-    /// whitespace around it is trimmed (or in a date column a date
+    /// number [`parse_cell`] takes, that [`read_number`] reads once the
+    /// ASCII whitespace around it is trimmed (or in a date column a date
     /// [`parse_date`] takes, of the same trimmed text).
     ///
     /// Why it agrees with [`Rows::parse_csv`] when it returns cells: no
     /// cell it takes holds a quote (a number has none), so the reader cuts
     /// the piece as it does, rows at `\n` and `\r` (a `\r\n` leaves an
     /// empty line between, and empty lines are skipped by both) and cells
-    /// at commas; it trims the bytes the reader trims (`is_ascii_whitespace`);
-    /// a line that is whitespace alone is blank to both; and each cell's
-    /// number is `parse_cell`'s, the same parse of the same text.
+    /// at the delimiter, before any trimming (a tab delimiter is a cut,
+    /// not whitespace, to both); it trims the bytes the reader trims
+    /// (`is_ascii_whitespace`); a line that is whitespace alone is blank
+    /// to both; and each cell's number is `parse_cell`'s, the same
+    /// `read_number` of the same text.
     fn plain(&self, bytes: &[u8]) -> Option<(Vec<f32>, usize)> {
         // One UTF-8 check for the piece, not one per cell. Cells are cut at
         // ASCII bytes, so every cut is at a character boundary.
         let text = std::str::from_utf8(bytes).ok()?;
-        let number = |cell: &str| stored(cell.trim_ascii().parse().ok()?);
+        let number = |cell: &str| stored(read_number(cell.trim_ascii(), self.decimal_comma)?);
         // A cell of a column not read as a number may be anything but a
         // quote, which the csv reader would take away (and with it perhaps
         // a comma or a line end).
@@ -1762,6 +1802,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         let err = self.err;
         let mut lines = Lines::new(bytes, 1);
         let mut reader = csv_reader(bytes, self.delimiter);
+        let parse = |raw: &[u8]| parse_cell(raw, self.decimal_comma);
         let mut record = csv::ByteRecord::new();
         let mut cells = Vec::new();
         let mut rows = 0usize;
@@ -1802,13 +1843,13 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 };
                 match self.uses.get(j).copied().unwrap_or(ColumnUse::Number) {
                     ColumnUse::Number => {
-                        cells.push(parse_cell(raw).map_err(|m| err(line, j + 1, named(m)))?)
+                        cells.push(parse(raw).map_err(|m| err(line, j + 1, named(m)))?)
                     }
                     ColumnUse::Skip => {}
                     ColumnUse::NumberOrNan => {
-                        cells.push(parse_cell(raw).unwrap_or_else(|_| nan_of(raw)))
+                        cells.push(parse(raw).unwrap_or_else(|_| nan_of(raw)))
                     }
-                    ColumnUse::NumberOrMissing => cells.push(match parse_cell(raw) {
+                    ColumnUse::NumberOrMissing => cells.push(match parse(raw) {
                         Ok(v) => v,
                         Err(_) if is_missing(raw) => f32::NAN,
                         Err(m) => return Err(err(line, j + 1, named(m))),
@@ -1952,8 +1993,8 @@ pub fn first_cell(
 
 /// Whether a cell of a column read as [`ColumnUse::NumberOrNan`] reads
 /// as [`TEXT_NAN`]: it is neither a number nor a missing marker.
-pub fn is_text_cell(cell: &[u8]) -> bool {
-    !is_missing(cell) && parse_cell(cell).is_err()
+pub fn is_text_cell(cell: &[u8], decimal_comma: bool) -> bool {
+    !is_missing(cell) && parse_cell(cell, decimal_comma).is_err()
 }
 
 /// The NaN a [`ColumnUse::NumberOrNan`] cell that holds no number reads as.
@@ -2237,13 +2278,13 @@ impl Table {
         Table::read_in(path, CHUNK_BYTES, crate::cpu::cores(), PIECE_BYTES)
     }
 
-    /// [`Table::read`] of a file whose cells `delimiter` separates, and
-    /// of the columns `choose` picks from its header: it says how each
-    /// column is read ([`ColumnUse`]), or why the header will not do. The
-    /// table holds the columns read, in file order.
-    pub fn read_columns(path: &Path, delimiter: Delimiter, choose: &Choose<'_>) -> Result<Table> {
+    /// [`Table::read`] of a file written as `format` says, and of the
+    /// columns `choose` picks from its header: it says how each column is
+    /// read ([`ColumnUse`]), or why the header will not do. The table
+    /// holds the columns read, in file order.
+    pub fn read_columns(path: &Path, format: CsvFormat, choose: &Choose<'_>) -> Result<Table> {
         let cores = crate::cpu::cores();
-        Table::read_chosen(path, CHUNK_BYTES, cores, PIECE_BYTES, delimiter, choose)
+        Table::read_chosen(path, CHUNK_BYTES, cores, PIECE_BYTES, format, choose)
     }
 
     /// [`Table::read`], the file read about `chunk_bytes` at a time: each
@@ -2263,21 +2304,22 @@ impl Table {
         pieces: usize,
         min_bytes: usize,
     ) -> Result<Table> {
-        let comma = Delimiter::Comma;
+        let comma = CsvFormat::default();
         Table::read_chosen(path, chunk_bytes, pieces, min_bytes, comma, &every_column)
     }
 
-    /// [`Table::read_in`] of a file whose cells `delimiter` separates, and
-    /// of the columns `choose` picks.
+    /// [`Table::read_in`] of a file written as `format` says, and of the
+    /// columns `choose` picks.
     fn read_chosen(
         path: &Path,
         chunk_bytes: usize,
         pieces: usize,
         min_bytes: usize,
-        delimiter: Delimiter,
+        format: CsvFormat,
         choose: &Choose<'_>,
     ) -> Result<Table> {
         use std::io::Read;
+        let delimiter = format.delimiter;
         let chunk_bytes = chunk_bytes.max(1);
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut buf = Vec::new();
@@ -2291,7 +2333,7 @@ impl Table {
             // The rest is read on (the file may be a pipe, read once), and
             // the whole parsed.
             file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
-            let parsed = Table::parse_pieces(path, &buf, pieces, min_bytes, delimiter, choose)?;
+            let parsed = Table::parse_pieces(path, &buf, pieces, min_bytes, format, choose)?;
             Ok(parsed.join())
         };
         if eof {
@@ -2314,6 +2356,7 @@ impl Table {
             uses: &uses,
             header_line: head.line,
             delimiter,
+            decimal_comma: format.decimal_comma,
             err: &err,
         };
         let header = chosen(&head.header, &uses);
@@ -2383,20 +2426,21 @@ impl Table {
     /// error (the first in the file) with its line and column, do not
     /// depend on the pieces.
     pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
-        let comma = Delimiter::Comma;
+        let comma = CsvFormat::default();
         Ok(Table::parse_pieces(path, bytes, pieces, min_bytes, comma, &every_column)?.join())
     }
 
-    /// [`Table::parse_in`] of bytes whose cells `delimiter` separates, and
-    /// of the columns `choose` picks, the cells left in their pieces.
+    /// [`Table::parse_in`] of bytes written as `format` says, and of the
+    /// columns `choose` picks, the cells left in their pieces.
     fn parse_pieces(
         path: &Path,
         bytes: &[u8],
         pieces: usize,
         min_bytes: usize,
-        delimiter: Delimiter,
+        format: CsvFormat,
         choose: &Choose<'_>,
     ) -> Result<Pieces> {
+        let delimiter = format.delimiter;
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let head = Head::parse(path, bytes, delimiter)?;
         let err = rows_error(path, &head.header, delimiter);
@@ -2408,6 +2452,7 @@ impl Table {
             uses: &uses,
             header_line: head.line,
             delimiter,
+            decimal_comma: format.decimal_comma,
             err: &err,
         };
         let body = &bytes[head.at..];
@@ -2427,8 +2472,9 @@ impl Table {
     /// Where every column name is a number, a line such as "1.5,-2,0.25":
     /// most likely a file without a header line, whose first row was read
     /// as the names. `None` otherwise.
-    pub fn numeric_header(&self) -> Option<String> {
-        numeric_header(&self.path, &self.header)
+    /// `format`: how the file was read.
+    pub fn numeric_header(&self, format: CsvFormat) -> Option<String> {
+        numeric_header(&self.path, &self.header, format)
     }
 
     fn column(&self, name: &str) -> Option<usize> {
@@ -2553,7 +2599,7 @@ impl Table {
                 Some(j) => features.push(j),
                 None => {
                     // Table::read reads comma-separated files alone.
-                    let comma = Delimiter::Comma;
+                    let comma = CsvFormat::default();
                     let e = missing_features(&self.path, feature_names, &self.header, comma);
                     return Err(on_line(self.header_line)(e));
                 }
@@ -2719,7 +2765,7 @@ pub fn with_gaps(uses: Vec<ColumnUse>) -> Vec<ColumnUse> {
 /// lacks, by column.
 pub fn read_categorical(
     path: &Path,
-    delimiter: Delimiter,
+    format: CsvFormat,
     choose: &Choose<'_>,
     categorical: &[String],
     known: Option<(&[Category], Unseen)>,
@@ -2732,9 +2778,10 @@ pub fn read_categorical(
         .map_err(|e| Error::io(path, e))?;
     let choose = as_text(choose, categorical);
     let cores = crate::cpu::cores();
-    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, delimiter, &choose)?;
+    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, format, &choose)?;
     let table = pieces.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let delimiter = format.delimiter;
     let encoding = category::encode(path, body, delimiter, &table, categorical, known, gaps)?;
     drop(bytes);
     let unseen = encoding.unseen();
@@ -2899,8 +2946,8 @@ pub struct Reading<'a> {
     pub scored: bool,
     /// What a categorical cell with a level the model lacks does.
     pub unseen: Unseen,
-    /// What separates the file's cells (`--delimiter`).
-    pub delimiter: Delimiter,
+    /// How the file writes its cells (`--delimiter`, `--decimal-comma`).
+    pub format: CsvFormat,
 }
 
 /// The rows of a file that [`read_for_model`] reads.
@@ -2930,20 +2977,14 @@ pub fn read_for_model(
     let choose = for_model(path, feature_names, target_name, reading, categories);
     let (table, unseen) = match categories.is_empty() {
         true => (
-            Table::read_columns(path, reading.delimiter, &choose)?,
+            Table::read_columns(path, reading.format, &choose)?,
             Vec::new(),
         ),
         false => {
             let columns = category_columns(categories);
             let known = Some((categories, reading.unseen));
-            let (table, _, unseen) = read_categorical(
-                path,
-                reading.delimiter,
-                &choose,
-                &columns,
-                known,
-                reading.gaps,
-            )?;
+            let (table, _, unseen) =
+                read_categorical(path, reading.format, &choose, &columns, known, reading.gaps)?;
             (table, unseen)
         }
     };
@@ -2988,8 +3029,8 @@ pub fn read_for_model_keeping(
         kept_columns(path, header, keep, target_name)?;
         for_model(header)
     };
-    let (cores, delimiter) = (crate::cpu::cores(), reading.delimiter);
-    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, delimiter, &choose)?;
+    let (cores, delimiter) = (crate::cpu::cores(), reading.format.delimiter);
+    let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, reading.format, &choose)?;
     let mut table = pieces.join();
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let mut unseen = Vec::new();
@@ -3122,7 +3163,7 @@ fn for_model<'a>(
     move |header: &[String]| -> Result<Vec<ColumnUse>> {
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
         if !columns.iter().all(|n| found.contains(n.as_str())) {
-            return Err(missing_features(path, &columns, header, reading.delimiter));
+            return Err(missing_features(path, &columns, header, reading.format));
         }
         let usage = |name: &String| match name.as_str() {
             _ if reading.dates.contains(name) => ColumnUse::Date,
@@ -3175,7 +3216,7 @@ fn missing_features(
     path: &Path,
     feature_names: &[String],
     header: &[String],
-    delimiter: Delimiter,
+    format: CsvFormat,
 ) -> Error {
     let missing: Vec<String> = (feature_names.iter())
         .filter(|n| !header.contains(n))
@@ -3192,8 +3233,8 @@ fn missing_features(
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
-    let hint = separator_hint(header, delimiter).unwrap_or_else(|| {
-        match (numeric_header(path, header), near.is_empty()) {
+    let hint = separator_hint(header, format.delimiter).unwrap_or_else(|| {
+        match (numeric_header(path, header, format), near.is_empty()) {
             (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
             (None, false) => format!(
                 "; names must match exactly, and the file has {} (rename those columns)",
@@ -3221,15 +3262,19 @@ fn missing_features(
 /// Where every column name in `path`'s header is a number, a line such
 /// as "1.5,-2,0.25": most likely a file without a header line, whose
 /// first row was read as the names. `None` otherwise.
-fn numeric_header(path: &Path, header: &[String]) -> Option<String> {
-    let number = |name: &String| name.trim().parse::<f64>().is_ok();
+fn numeric_header(path: &Path, header: &[String], format: CsvFormat) -> Option<String> {
+    let number = |name: &String| read_number(name.trim(), format.decimal_comma).is_some();
     if header.is_empty() || !header.iter().all(number) {
         return None;
     }
     let shown: Vec<&str> = header.iter().take(3).map(String::as_str).collect();
     let more = if header.len() > 3 { ", …" } else { "" };
+    let example = match format.delimiter {
+        Delimiter::Tab => "x0, x1 and y, separated by tabs".to_string(),
+        d => ["x0", "x1", "y"].join(&(d.byte() as char).to_string()),
+    };
     Some(format!(
-        "every column name in {}'s header is a number ({}{more}): if the file has no header line, its first row was read as the names; add a header line (such as x0,x1,y)",
+        "every column name in {}'s header is a number ({}{more}): if the file has no header line, its first row was read as the names; add a header line (such as {example})",
         path.display(),
         shown.join(", ")
     ))
@@ -3266,7 +3311,9 @@ fn parse_date(raw: &[u8]) -> std::result::Result<f32, String> {
     date::days(text).map(|days| days as f32)
 }
 
-fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
+/// A cell's number (its decimal mark a comma with `decimal_comma`), or
+/// why it is none.
+fn parse_cell(raw: &[u8], decimal_comma: bool) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
             "the cell is not valid UTF-8 ({}); expected a number",
@@ -3280,9 +3327,7 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
     if is_missing(raw) {
         return Err(format!("'{shown}'{MARKS_MISSING}"));
     }
-    let v: f32 = text
-        .parse()
-        .map_err(|_| format!("'{shown}' is not a number"))?;
+    let v = read_number(text, decimal_comma).ok_or_else(|| format!("'{shown}' is not a number"))?;
     stored(v).ok_or_else(|| {
         let word = text.trim_start_matches(['+', '-']).to_ascii_lowercase();
         match word.as_str() {
@@ -3290,6 +3335,33 @@ fn parse_cell(raw: &[u8]) -> std::result::Result<f32, String> {
             _ => format!("'{shown}' is out of range for f32 (|v| ≤ 3.4028235e38)"),
         }
     })
+}
+
+/// `text` as the f32 it writes, parsed straight to f32; with
+/// `decimal_comma`, its decimal mark a comma (`1,5`), and a point in it
+/// makes it no number (a point between thousands, `1.234,5`, as a comma
+/// between them is without).
+fn read_number(text: &str, decimal_comma: bool) -> Option<f32> {
+    if !decimal_comma {
+        return text.parse().ok();
+    }
+    if text.contains('.') {
+        return None;
+    }
+    // The comma made a point, in place where the cell is short (a number
+    // is), so that no cell allocates.
+    let mut buf = [0u8; 64];
+    let bytes = text.as_bytes();
+    match buf.get_mut(..bytes.len()) {
+        Some(copy) => {
+            copy.copy_from_slice(bytes);
+            copy.iter_mut()
+                .filter(|b| **b == b',')
+                .for_each(|b| *b = b'.');
+            std::str::from_utf8(copy).ok()?.parse().ok()
+        }
+        None => text.replace(',', ".").parse().ok(),
+    }
 }
 
 /// A cell's number as the f32 stored: `v`, the text parsed straight to
@@ -3448,17 +3520,17 @@ mod tests {
             (format!("-{max:e}"), -max),
             ("3.40282356e38".to_string(), max),
         ] {
-            assert_eq!(parse_cell(text.as_bytes()), Ok(want), "{text}");
+            assert_eq!(parse_cell(text.as_bytes(), false), Ok(want), "{text}");
         }
         for text in ["3.4028236e38", "-3.5e38", "1e39", "1e400"] {
-            let err = parse_cell(text.as_bytes()).unwrap_err();
+            let err = parse_cell(text.as_bytes(), false).unwrap_err();
             assert!(
                 err.contains("is out of range for f32 (|v| ≤ 3.4028235e38)"),
                 "{text}: {err}"
             );
         }
         for text in ["inf", "-Infinity", "+NaN"] {
-            let err = parse_cell(text.as_bytes()).unwrap_err();
+            let err = parse_cell(text.as_bytes(), false).unwrap_err();
             assert!(err.ends_with("is not a finite number"), "{text}: {err}");
         }
     }
@@ -3473,7 +3545,7 @@ mod tests {
             ("16777217.000000001", 16_777_218.0),
             ("-16777217.000000001", -16_777_218.0),
         ] {
-            assert_eq!(parse_cell(text.as_bytes()), Ok(want), "{text}");
+            assert_eq!(parse_cell(text.as_bytes(), false), Ok(want), "{text}");
             let (csv, plain) = both_readers(&format!("{text},1\n"), 2);
             let want = vec![want.to_bits(), 1f32.to_bits()];
             assert_eq!(csv.unwrap().1, want, "{text}: the csv reader");
@@ -3701,7 +3773,7 @@ mod tests {
         };
         let skip_id = |_: &[String]| Ok(vec![ColumnUse::Skip]);
         let read = |bytes: &[u8], d: Delimiter, pieces: usize| {
-            Table::parse_pieces(Path::new("t.csv"), bytes, pieces, 1, d, &skip_id)
+            Table::parse_pieces(Path::new("t.csv"), bytes, pieces, 1, d.into(), &skip_id)
                 .unwrap_or_else(|e| panic!("{d:?}: {e}"))
                 .join()
         };
@@ -3720,16 +3792,55 @@ mod tests {
                     plain.as_bytes(),
                     pieces,
                     1,
-                    d,
+                    d.into(),
                     &every_column,
                 );
                 assert_eq!(got.unwrap().join().cells, [7.0, 8.0], "{d:?}");
             }
             let row = format!("7{0}8\n", d.byte() as char);
-            let (_, plain) = separated_readers(&row, 2, &[], d);
+            let (_, plain) = separated_readers(&row, 2, &[], d.into());
             let bits = [7f32, 8.0].map(f32::to_bits).to_vec();
             assert_eq!(plain, Some((bits, 1)), "{d:?}: the plain reader reads it");
         }
+    }
+
+    /// With --decimal-comma a number's comma is its decimal mark, in the
+    /// plain reader and the csv one alike, and a point makes a cell no
+    /// number; without it, a decimal comma is no number.
+    #[test]
+    fn a_decimal_comma_is_read_as_a_point() {
+        let format = CsvFormat::new(Delimiter::Semicolon, true).unwrap();
+        let read = |text: &str, format: CsvFormat| {
+            Table::parse_pieces(
+                Path::new("t.csv"),
+                text.as_bytes(),
+                1,
+                1,
+                format,
+                &every_column,
+            )
+            .map(Pieces::join)
+        };
+        let want = [1.5f32, 2.0, -32.5, 0.25];
+        for text in ["a;y\n1,5;2\n-3,25e1;,25\n", "a;y\n\"1,5\";2\n-3,25e1;,25\n"] {
+            assert_eq!(read(text, format).unwrap().cells, want, "{text:?}");
+        }
+        let (_, plain) = separated_readers("1,5;2\n", 2, &[], format);
+        assert_eq!(plain, Some(([1.5f32, 2.0].map(f32::to_bits).to_vec(), 1)));
+        for (text, cell) in [("a;y\n1.5;2\n", "1.5"), ("a;y\n1,234,5;2\n", "1,234,5")] {
+            let (_, _, m) = place(read(text, format).err().unwrap());
+            assert!(m.starts_with(&format!("'{cell}' is not a number")), "{m}");
+        }
+        let (_, _, m) = place(
+            read("a;y\n1,5;2\n", Delimiter::Semicolon.into())
+                .err()
+                .unwrap(),
+        );
+        assert!(m.starts_with("'1,5' is not a number"), "{m}");
+        assert_eq!(read_number("1,5", false), None);
+        // A cell longer than the reader's buffer: 70 zeros first.
+        let long = format!("{}1,5", "0".repeat(70));
+        assert_eq!(read_number(&long, true), Some(1.5));
     }
 
     /// A file separated by semicolons, tabs or bars reads as one column:
@@ -3752,8 +3863,14 @@ mod tests {
             // (a decimal comma is still not a number).
             let delimiter = Delimiter::parse(flag.trim_matches('\'')).unwrap();
             let bytes = text.as_bytes();
-            let read =
-                Table::parse_pieces(Path::new("t.csv"), bytes, 1, 1, delimiter, &every_column);
+            let read = Table::parse_pieces(
+                Path::new("t.csv"),
+                bytes,
+                1,
+                1,
+                delimiter.into(),
+                &every_column,
+            );
             match text.contains("1,5") {
                 true => assert!(place(read.err().unwrap())
                     .2
@@ -3771,11 +3888,11 @@ mod tests {
             b"a,y\n1,2\n",
             1,
             1,
-            Delimiter::Tab,
+            Delimiter::Tab.into(),
             &every_column,
         );
         let (_, _, m) = place(read.map(|_| ()).unwrap_err());
-        let says = "the file looks separated by commas, and this command reads cells separated by tabs: leave out --delimiter, as a comma is the default";
+        let says = "the file looks separated by commas, and this command reads cells separated by tabs: pass --delimiter , (a new run's default)";
         assert!(m.ends_with(says), "{m}");
         let (_, _, m) = csv_error("a;b,y\n1,x\n");
         assert!(!m.contains("separated"), "{m}");
@@ -3783,13 +3900,14 @@ mod tests {
         // importance): the same hint.
         let names = ["a".to_string(), "b".to_string()];
         let header = ["a;b;y".into()];
-        let m = missing_features(Path::new("d.csv"), &names, &header, Delimiter::Comma).to_string();
+        let m =
+            missing_features(Path::new("d.csv"), &names, &header, CsvFormat::default()).to_string();
         assert!(m.contains("missing feature column(s) a, b"), "{m}");
         assert!(m.contains("the file looks separated by semicolons"), "{m}");
         // A name with a comma is quoted, so that the list reads as names.
         let names = ["a".to_string(), "c,d".to_string()];
         let header = ["a".into(), "b".into()];
-        let m = missing_features(Path::new("d.csv"), &names, &header, Delimiter::Comma);
+        let m = missing_features(Path::new("d.csv"), &names, &header, CsvFormat::default());
         let says = "missing feature column(s) \"c,d\"; the model was trained on a, \"c,d\" and";
         assert!(m.to_string().contains(says), "{m}");
     }
@@ -4105,8 +4223,8 @@ mod tests {
         let want = Table::parse(Path::new("c.csv"), clean.as_bytes()).unwrap();
         for chunk in [1, 7, 64, 300, 100_000] {
             for pieces in [1, 3] {
-                let t =
-                    Table::read_chosen(&path, chunk, pieces, 8, Delimiter::Comma, &uses).unwrap();
+                let t = Table::read_chosen(&path, chunk, pieces, 8, CsvFormat::default(), &uses)
+                    .unwrap();
                 assert_eq!(t.header, ["a", "b", "y"]);
                 assert_eq!(t.rows, 40);
                 for (n, (got, want)) in t.cells.chunks(3).zip(want.cells.chunks(3)).enumerate() {
@@ -4128,7 +4246,7 @@ mod tests {
                 })
                 .collect())
         };
-        let err = Table::read_chosen(&path, 64, 1, 8, Delimiter::Comma, &strict).unwrap_err();
+        let err = Table::read_chosen(&path, 64, 1, 8, CsvFormat::default(), &strict).unwrap_err();
         assert_eq!(
             place(err),
             (2, 1, "'P0' is not a number (column 'id')".to_string())
@@ -4367,15 +4485,15 @@ mod tests {
         columns: usize,
         uses: &[ColumnUse],
     ) -> (Parsed, Option<(Vec<u32>, usize)>) {
-        separated_readers(body, columns, uses, Delimiter::Comma)
+        separated_readers(body, columns, uses, CsvFormat::default())
     }
 
-    /// [`readers_with`] of cells separated by `delimiter`.
+    /// [`readers_with`] of cells written as `format` says.
     fn separated_readers(
         body: &str,
         columns: usize,
         uses: &[ColumnUse],
-        delimiter: Delimiter,
+        format: CsvFormat,
     ) -> (Parsed, Option<(Vec<u32>, usize)>) {
         let err = |line, column, message| Error::Csv {
             path: "t.csv".into(),
@@ -4388,7 +4506,8 @@ mod tests {
             names: &[],
             uses,
             header_line: 1,
-            delimiter,
+            delimiter: format.delimiter,
+            decimal_comma: format.decimal_comma,
             err: &err,
         };
         let bits = |cells: Vec<f32>| cells.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
@@ -4555,7 +4674,7 @@ mod tests {
     #[test]
     fn a_long_cell_is_shown_cut() {
         let long = "é".repeat(1000);
-        let message = parse_cell(long.as_bytes()).unwrap_err();
+        let message = parse_cell(long.as_bytes(), false).unwrap_err();
         let shown = format!("'{}… (1000 characters)' is not a number", "é".repeat(60));
         assert_eq!(message, shown);
         let date = date::days(format!("2024-01-01T{long}").as_bytes()).unwrap_err();
@@ -4564,7 +4683,7 @@ mod tests {
             "{date}"
         );
         let bytes = [&[0xff][..], long.as_bytes()].concat();
-        let message = parse_cell(&bytes).unwrap_err();
+        let message = parse_cell(&bytes, false).unwrap_err();
         assert!(
             message.contains("\u{fffd}") && message.contains("… (1001 characters)"),
             "{message}"
@@ -4585,7 +4704,7 @@ mod tests {
         proptest::prop_oneof![
             100 => proptest::sample::select(vec![
                 "1", "-2.5", "3e2", "0.25", "7", "+4", ".5", "1.", "-0", "3.4028235e38", "3.40282356e38", "1e-50", "-1e-40",
-                "0.1000000000000000055511151231257827", "1E+05",
+                "0.1000000000000000055511151231257827", "1E+05", "1,5", "-0,25e1",
             ]),
             1 => proptest::sample::select(vec![
                 "", "nan", "inf", "-infinity", "\"1\"", "\"", "x", "é", "1 2", "3.4028236e38",
@@ -4601,7 +4720,8 @@ mod tests {
         /// it too, to the same cells, bit for bit, and rows: rows of mostly
         /// two cells, numbers in many spellings, whitespace of every kind
         /// (a tab, under the tab delimiter, separates cells), every line
-        /// end, quotes and junk, under each delimiter.
+        /// end, quotes and junk, under each delimiter, with a decimal point
+        /// and with a decimal comma.
         #[test]
         fn the_plain_reader_agrees_with_the_csv_reader(
             lines in proptest::collection::vec(
@@ -4612,7 +4732,14 @@ mod tests {
                 ),
                 0..12,
             ),
-            delimiter in proptest::sample::select(Delimiter::ALL.to_vec()),
+            format in proptest::sample::select(vec![
+                CsvFormat::default(),
+                Delimiter::Semicolon.into(),
+                Delimiter::Tab.into(),
+                Delimiter::Bar.into(),
+                CsvFormat::new(Delimiter::Semicolon, true).unwrap(),
+                CsvFormat::new(Delimiter::Tab, true).unwrap(),
+            ]),
         ) {
             let body: String = lines
                 .iter()
@@ -4622,12 +4749,12 @@ mod tests {
                         .take(*len)
                         .map(|(a, v, b)| format!("{a}{v}{b}"))
                         .collect();
-                    cells.join(&(delimiter.byte() as char).to_string()) + end
+                    cells.join(&(format.delimiter.byte() as char).to_string()) + end
                 })
                 .collect();
             // Every cell a number, and every cell a number or a gap.
             for uses in [&[][..], &[ColumnUse::NumberOrMissing; 2]] {
-                let (csv, plain) = separated_readers(&body, 2, uses, delimiter);
+                let (csv, plain) = separated_readers(&body, 2, uses, format);
                 if let Some((cells, rows)) = plain {
                     let (_, want, n) =
                         csv.expect("the csv reader refused a piece the plain one read");

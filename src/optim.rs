@@ -613,7 +613,6 @@ impl Optimizer {
     }
 }
 
-/// A setting for summaries and messages: small ones (ε, gtol) read better
 /// What a refused positive setting `v` must be: where it is infinite,
 /// with the word it lacks.
 fn positive(v: f64) -> &'static str {
@@ -623,6 +622,7 @@ fn positive(v: f64) -> &'static str {
     }
 }
 
+/// A setting for summaries and messages: small ones (ε, gtol) read better
 /// as 1e-8 than 0.00000001, and large ones as 1e30 than 31 digits.
 pub fn short(x: f64) -> String {
     let written = |x: f64| match x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {

@@ -1924,7 +1924,7 @@ fn a_resumed_run_on_another_file_says_where_its_options_came_from() {
     let mut args = train_resume(&ckpt, "cpu", &["--epochs", "4"]);
     args.extend(["--data", &texts]);
     let (ok, _, err) = shadertrain(&args);
-    let says = "'paris' is not a number (column 'a'); --resume reads the file as the run started with it (its --ignore, --categorical, --date and --missing): is --data the file it started with?";
+    let says = "'paris' is not a number (column 'a'); --resume reads the file as the run started with it (its --ignore, --categorical, --date and --missing, and its cells as its --delimiter and --decimal-comma say, which a file written otherwise may give again): is --data the file it started with?";
     assert!(!ok && err.contains(says), "{err}");
     // Not resumed: the header lists the empty name.
     let (ok, _, err) = shadertrain(&train_data(&first, "cpu", &["--ignore", "nope"]));
@@ -3085,4 +3085,105 @@ fn a_delimiter_reads_a_file_as_its_comma_separated_twin() {
     // A delimiter shadertrain does not read is refused by name.
     let (_, err) = run_refused(&train_data(&comma, "cpu", &["--delimiter", ":"]));
     assert!(err.contains("':' is not a delimiter shadertrain reads; expected , (comma), ';' (semicolon), tab or '|' (bar)"), "{err}");
+}
+
+/// A semicolon-separated file whose numbers mark their decimals with a
+/// comma trains, predicts, scores and resumes with `--decimal-comma` as
+/// its twin with points does, bit for bit. Without the flag its first
+/// number is refused with the flag offered; with a comma as the delimiter
+/// the flag is refused.
+#[test]
+fn a_decimal_comma_file_reads_as_its_twin_with_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let [plain, comma, data] = paths(&dir, ["plain.csv", "comma.csv", "d.txt"]);
+    gen_csv(&plain, "120", "3", "6");
+    let text = std::fs::read_to_string(&plain).unwrap();
+    std::fs::write(&comma, &text).unwrap();
+    std::fs::write(&data, text.replace(',', ";").replace('.', ",")).unwrap();
+    let fit = ["--hidden", "4", "--epochs", "25"];
+    let dc = ["--delimiter", ";", "--decimal-comma"];
+    let [want, model, preds, got, ck, resumed] =
+        paths(&dir, ["w.st", "m.st", "p.csv", "g.csv", "ck", "r.st"]);
+    run_ok(&[&train_data(&comma, "cpu", &fit)[..], &["--save", &want]].concat());
+    run_ok(&[
+        "predict", "--model", &want, "--data", &comma, "--out", &preds,
+    ]);
+    // Without the flag: refused at the first number, the flag offered.
+    let (_, err) = run_refused(&train_data(&data, "cpu", &["--delimiter", ";"]));
+    assert!(
+        err.contains(":2:1: '") && err.contains("' is not a number"),
+        "{err}"
+    );
+    assert!(err.contains("--decimal-comma reads them so"), "{err}");
+    // With it: the same model and predictions.
+    run_ok(
+        &[
+            &train_data(&data, "cpu", &fit)[..],
+            &dc,
+            &["--save", &model],
+        ]
+        .concat(),
+    );
+    let predict = ["predict", "--model", &model, "--data", &data, "--out", &got];
+    run_ok(&[&predict[..], &dc].concat());
+    assert_same_file(&got, &preds, "predictions");
+    let importance = |data: &str, more: &[&str]| {
+        let json = path(&dir, "i.json");
+        let args = [
+            "importance",
+            "--model",
+            &want,
+            "--data",
+            data,
+            "--json",
+            &json,
+        ];
+        run_ok(&[&args[..], more].concat());
+        read_json(&json)["columns"].clone()
+    };
+    assert_eq!(importance(&data, &dc), importance(&comma, &[]));
+    // A checkpoint keeps it.
+    let first = [&fit[..2], &["--epochs", "10", "--checkpoint", &ck]].concat();
+    run_ok(&[&train_data(&data, "cpu", &first)[..], &dc].concat());
+    run_ok(&train_resume(
+        &ck,
+        "cpu",
+        &["--epochs", "25", "--save", &resumed],
+    ));
+    run_ok(&[
+        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
+    ]);
+    assert_same_file(&got, &preds, "resumed predictions");
+    // Its file moved and written with commas and points: --delimiter ,
+    // says both, and the run goes on as before.
+    let (_, err) = run_refused(&train_resume(&ck, "cpu", &["--data", &comma]));
+    assert!(
+        err.contains("pass --delimiter , (a new run's default)"),
+        "{err}"
+    );
+    let moved = ["--data", &comma, "--delimiter", ",", "--save", &resumed];
+    run_ok(&train_resume(
+        &ck,
+        "cpu",
+        &[&moved[..], &["--epochs", "25"]].concat(),
+    ));
+    run_ok(&[
+        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
+    ]);
+    assert_same_file(&got, &preds, "predictions resumed from the moved file");
+    // A comma cannot mark both.
+    let (_, err) = run_refused(&train_data(&comma, "cpu", &["--decimal-comma"]));
+    assert!(
+        err.contains("--decimal-comma needs --delimiter ';', tab or '|'"),
+        "{err}"
+    );
+    let (_, err) = run_refused(&[
+        "predict",
+        "--model",
+        &want,
+        "--data",
+        &comma,
+        "--decimal-comma",
+    ]);
+    assert!(err.contains("--decimal-comma needs --delimiter"), "{err}");
 }

@@ -1172,7 +1172,7 @@ fn bad_optimizer_settings_are_refused_before_any_work() {
         ),
         (
             &["--optimizer", "lbfgs", "--lr", "inf"],
-            "--lr must be a positive number",
+            "--lr must be a finite positive number, not inf",
         ),
         (
             &["--optimizer", "adam", "--momentum", "0.5"],

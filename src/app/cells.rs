@@ -2,6 +2,8 @@
 //! the reader's error: a number written as a report writes one, a missing
 //! value spelled another way, or a second header line.
 
+use crate::data::CsvFormat;
+
 /// The cell a reader's error quotes where it is not a number: `$12` of
 /// "'$12' is not a number (column 'price')". (tests/data_handling.rs
 /// holds this to the message's wording.)
@@ -127,16 +129,46 @@ pub enum Said {
 }
 
 /// What `cell` (as the reader's error quotes it: [`quoted`]) in the
-/// column `name` on `line` says of itself: a line that repeats the
-/// header's name for the column, a number written with currency signs or
-/// separators ([`plain_number`]), or a missing value spelled other than
-/// the reader takes ([`missing_spelling`]).
-pub fn said(cell: &str, name: &str, line: u64) -> Option<Said> {
+/// column `name` on `line` of a file written as `format` says of
+/// itself: a line that repeats the header's name for the column, a number
+/// written with currency signs or separators ([`plain_number`]; with
+/// `--decimal-comma`, one with a decimal point too), or a missing value
+/// spelled other than the reader takes ([`missing_spelling`]). Where a
+/// number's comma may be a decimal one and the cells are not separated by
+/// commas, `--decimal-comma` is offered.
+pub fn said(cell: &str, name: &str, line: u64, format: CsvFormat) -> Option<Said> {
     if cell == crate::data::shown_cell(name) {
         return Some(Said::Header(format!("the cell is the column's own name: is line {line} a second header line (where files were joined)? delete it")));
     }
-    if let Some(plain) = plain_number(cell) {
-        return Some(Said::Value(format!("write the cell as {plain}; this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands")));
+    if format.decimal_comma {
+        // 1.5 is a number with a point, which a plain number is not here;
+        // 1.234 parts thousands, or has a decimal point.
+        let pointed = || {
+            let t = cell.trim();
+            if !(t.contains('.') && t.parse::<f64>().is_ok()) {
+                return None;
+            }
+            let (sign, digits) = t.split_at(usize::from(t.starts_with(['-', '+'])));
+            let comma = t.replace('.', ",");
+            Some(match thousands(digits, '.') {
+                Some(whole) => {
+                    format!("{sign}{whole} (or {comma} where the point is a decimal one)")
+                }
+                None => comma,
+            })
+        };
+        let plain = plain_number(cell)
+            .map(|p| p.replace('.', ","))
+            .or_else(pointed);
+        if let Some(plain) = plain {
+            return Some(Said::Value(format!("write the cell as {plain}; with --decimal-comma this reader takes a number's digits, a sign, a decimal comma and an exponent, and no decimal point, currency or percent signs or separators between thousands")));
+        }
+    } else if let Some(plain) = plain_number(cell) {
+        let comma = match cell.contains(',') && !format.delimiter.is_comma() {
+            true => "; or, where every number of the file marks its decimals with a comma, --decimal-comma reads them so",
+            false => "",
+        };
+        return Some(Said::Value(format!("write the cell as {plain}; this reader takes a number's digits, a sign, a decimal point and an exponent, and no currency or percent signs or separators between thousands{comma}")));
     }
     if missing_spelling(cell) {
         return Some(Said::Value(format!(
@@ -216,6 +248,7 @@ mod tests {
 
     #[test]
     fn what_the_cell_says_of_itself() {
+        let said = |cell: &str, name: &str, line| said(cell, name, line, CsvFormat::default());
         let header = said("price", "price", 7);
         assert!(
             matches!(&header, Some(Said::Header(h)) if h.contains("is line 7 a second header line")),
@@ -236,6 +269,51 @@ mod tests {
         let cut = crate::data::shown_cell(&long);
         assert_ne!(cut, long);
         assert!(matches!(said(&cut, &long, 2), Some(Said::Header(_))));
+    }
+
+    /// A decimal comma in a file not separated by commas offers
+    /// --decimal-comma; with it, a number is offered with a comma, and a
+    /// number with a point is one to write so.
+    #[test]
+    fn a_decimal_comma_is_offered_and_written() {
+        let value = |cell: &str, decimal_comma| {
+            let format = CsvFormat::new(crate::data::Delimiter::Semicolon, decimal_comma).unwrap();
+            match said(cell, "price", 7, format) {
+                Some(Said::Value(v)) => v,
+                other => panic!("{cell}: {other:?}"),
+            }
+        };
+        let v = value("1,5", false);
+        assert!(
+            v.starts_with("write the cell as 1.5; this reader takes"),
+            "{v}"
+        );
+        assert!(v.ends_with("; or, where every number of the file marks its decimals with a comma, --decimal-comma reads them so"), "{v}");
+        assert!(!value("$3", false).contains("--decimal-comma"));
+        let comma = said("1,5", "price", 7, CsvFormat::default());
+        assert!(
+            matches!(&comma, Some(Said::Value(v)) if !v.contains("--decimal-comma")),
+            "{comma:?}"
+        );
+        for (cell, want) in [
+            ("1.5", "1,5"),
+            ("-0.125", "-0,125"),
+            ("1.234", "1234 (or 1,234 where the point is a decimal one)"),
+            (
+                "-1.234",
+                "-1234 (or -1,234 where the point is a decimal one)",
+            ),
+            ("1.234,5", "1234,5"),
+            ("$2.50", "2,50"),
+            ("12%", "12 (or 0,12, a fraction)"),
+        ] {
+            let v = value(cell, true);
+            let says = format!("write the cell as {want}; with --decimal-comma this reader takes a number's digits, a sign, a decimal comma");
+            assert!(v.starts_with(&says), "{cell}: {v}");
+        }
+        let format = CsvFormat::new(crate::data::Delimiter::Tab, true).unwrap();
+        assert_eq!(said("pending", "price", 7, format), None);
+        assert!(CsvFormat::new(crate::data::Delimiter::Comma, true).is_err());
     }
 
     #[test]

@@ -96,6 +96,10 @@ pub struct RunOptions {
     /// where it is not a comma, so other runs' checkpoints read as before.
     #[serde(default, skip_serializing_if = "Delimiter::is_comma")]
     pub delimiter: Delimiter,
+    /// `data`'s numbers mark their decimals with a comma
+    /// (`--decimal-comma`); recorded only where they do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decimal_comma: bool,
     pub target: Option<String>,
     /// Columns of `data` not read (`--ignore`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -223,6 +227,7 @@ impl RunOptions {
         Ok(RunOptions {
             data: args.data.clone(),
             delimiter: args.delimiter.unwrap_or_default(),
+            decimal_comma: args.decimal_comma,
             target: args.target.clone(),
             ignore: args.ignore.clone(),
             categorical: args.categorical.clone(),
@@ -291,10 +296,15 @@ impl RunOptions {
         if args.target_loss.is_some() {
             run.target_loss = args.target_loss;
         }
-        // It says how the file is written, not how the run trains: a data
-        // file moved and written with another (the same values) reads.
+        // They say how the file is written, not how the run trains: a
+        // data file moved and written otherwise (the same values) reads.
+        // A --delimiter given says the decimal mark too: a point unless
+        // --decimal-comma is given with it.
         if let Some(delimiter) = args.delimiter {
             run.delimiter = delimiter;
+            run.decimal_comma = args.decimal_comma;
+        } else {
+            run.decimal_comma |= args.decimal_comma;
         }
         if let Some(lr) = run.legacy_lr.take() {
             run.optimizer = Optimizer::gd(lr);
@@ -332,6 +342,7 @@ impl RunOptions {
         if self.epochs == 0 {
             bail!("--epochs must be at least 1");
         }
+        self.format()?;
         if self.synthetic == Some(0) {
             bail!("--synthetic must be at least 1: it is the synthetic task's row count");
         }
@@ -383,6 +394,12 @@ impl RunOptions {
             max_epochs: self.epochs,
             tol: self.tol,
         })
+    }
+
+    /// How `data` writes its cells, or why `--delimiter` and
+    /// `--decimal-comma` do not go together.
+    pub fn format(&self) -> crate::error::Result<data::CsvFormat> {
+        data::CsvFormat::new(self.delimiter, self.decimal_comma)
     }
 
     /// Whether the run holds rows out to validate on: `--validation-split`

@@ -798,8 +798,9 @@ fn rose_and_fell_back(losses: &[f64]) -> Option<(usize, f64)> {
     let (epoch, peak) = (losses.iter().copied().enumerate())
         .filter(|(_, l)| l.is_finite())
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    let last = losses[losses.len() - 1];
-    (peak >= FELL_BACK_RISE * losses[0] && last < peak / FELL_BACK_RISE).then_some((epoch, peak))
+    let (first, last) = (losses[0], losses[losses.len() - 1]);
+    let rose = first > 0.0 && peak >= FELL_BACK_RISE * first;
+    (rose && last < peak / FELL_BACK_RISE).then_some((epoch, peak))
 }
 
 /// How far above its first loss [`rose_and_fell_back`] takes a run's
@@ -840,9 +841,7 @@ fn growing_schedule(config: &TrainConfig, done: &Finished) -> Option<String> {
 fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let tol = config.run.tol;
-    if !config.leader || outcome.reason != StopReason::Converged || tol <= 0.0 {
-        return None;
-    }
+    let stop = tol_stop(config, done).filter(|_| config.leader)?;
     // The median of the last ten epochs' falls, relative: a first
     // epoch's large fall is not a pace the run kept.
     let losses = &outcome.losses;
@@ -857,11 +856,8 @@ fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         _ => (falls[(back - 1) / 2] + falls[back / 2]) / 2.0,
     };
     let falling = fall > tol;
-    let kept = (done.kept.as_ref()).filter(|k| k.epoch != outcome.updates);
-    let r2 = match kept {
-        Some(k) => k.r2,
-        None => done.r2.0,
-    };
+    // The final parameters', where the run stopped (not --keep's).
+    let r2 = done.r2.0;
     let weak = r2.is_some_and(|r| r < 0.5);
     if !(falling || weak) {
         return None;
@@ -877,10 +873,25 @@ fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         false => String::new(),
     };
     Some(format!(
-        "--tol {} (--patience {}) stopped the run at epoch {}{r2}{pace}; where the data allow a closer fit, a smaller --tol or a larger --patience trains on",
+        "{stop}{r2}{pace}; where the data allow a closer fit, a smaller --tol or a larger --patience trains on"
+    ))
+}
+
+/// Where `--tol` stopped the run: "--tol T stopped the run at epoch N",
+/// with `--patience` where given.
+fn tol_stop(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let (tol, patience) = (config.run.tol, config.run.patience);
+    if done.outcome.reason != StopReason::Converged || tol <= 0.0 {
+        return None;
+    }
+    let patience = match patience {
+        0 => String::new(),
+        p => format!(" (--patience {p})"),
+    };
+    Some(format!(
+        "--tol {}{patience} stopped the run at epoch {}",
         crate::optim::short(tol),
-        config.run.patience,
-        outcome.updates
+        done.outcome.updates
     ))
 }
 
@@ -1026,6 +1037,10 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             "the loss rose to {peak:.3e} at epoch {epoch}, {}× where it started, before it fell back: a rate too high; try a smaller --lr (this run used {lr})",
             units::decimals(peak / losses[0], 0)
         )
+    } else if let Some(stop) = tol_stop(config, done) {
+        // adam at --tol 0.9 stopped at epoch 1, still falling, and was
+        // told to train longer.
+        format!("{stop}: a smaller --tol or a larger --patience trains on")
     } else if still_falling(losses) && !rose_at_the_end(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
@@ -1629,7 +1644,18 @@ mod tests {
         let mut done = finished(&losses, StopReason::Converged);
         done.r2.0 = Some(0.8);
         let notice = tol_stop_notice(&lbfgs, &done).expect("a notice");
-        assert!(notice.contains("at epoch 14, with r² 0.8000 on the training rows (over the 10 epochs before, the loss fell by a median 2.0% an epoch)"), "{notice}");
+        let says = "--tol 1e-4 stopped the run at epoch 14, with r² 0.8000 on the training rows (over the 10 epochs before, the loss fell by a median 2.0% an epoch)";
+        assert!(notice.starts_with(says), "{notice}");
+        // No better than the mean: the warning names --tol, not --epochs.
+        let adam = config(&["--optimizer", "adam", "--tol", "0.9"]);
+        let mut done = finished(&[1.0, 0.5], StopReason::Converged);
+        done.r2.0 = Some(-0.13);
+        let warning = mean_warning(&adam, &done).expect("a warning");
+        let says = "; --tol 0.9 stopped the run at epoch 1: a smaller --tol or a larger --patience trains on";
+        assert!(
+            warning.contains(says) && !warning.contains("--epochs"),
+            "{warning}"
+        );
         // Another stop, or no --tol: none.
         let done = finished(&losses, StopReason::MaxEpochs);
         assert_eq!(tol_stop_notice(&lbfgs, &done), None);

@@ -164,7 +164,7 @@ fn scored_rows(
         gaps,
         scored: true,
         unseen,
-        delimiter: args.delimiter,
+        format: crate::data::CsvFormat::new(args.delimiter, args.decimal_comma)?,
     };
     let (rows, _) = read_rows(&args.data, &[], model, reading, instead)?;
     let (data, target) = (rows.data, rows.target);

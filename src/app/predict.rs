@@ -20,9 +20,9 @@ use crate::{io, memory, units};
 struct Scores {
     model: PathBuf,
     data: PathBuf,
-    /// What separates `data`'s cells, to find a cell a notice names.
+    /// How `data` writes its cells, to find a cell a notice names.
     #[serde(skip)]
-    delimiter: data::Delimiter,
+    format: data::CsvFormat,
     rows: usize,
     target: String,
     /// The errors of the predictions against the target column, in the
@@ -156,7 +156,7 @@ pub(super) fn read_rows(
             column,
             message,
         } => {
-            let hint = read_hint(&message, line, model, instead);
+            let hint = read_hint(&message, line, model, &reading, instead);
             crate::Error::Csv {
                 path,
                 line,
@@ -172,9 +172,9 @@ pub(super) fn read_rows(
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
 /// model keeps means or medians); at a level the model lacks, `--unseen`;
 /// at text in a feature's column, that the model was trained on that
-/// column, with what the cell says of itself (on `line`:
-/// [`cells::said`]). Empty for other errors.
-fn read_hint(message: &str, line: u64, model: &Model, instead: &str) -> String {
+/// column, with what the cell says of itself (on `line`, in a file read
+/// as `reading` says: [`cells::said`]). Empty for other errors.
+fn read_hint(message: &str, line: u64, model: &Model, reading: &Reading, instead: &str) -> String {
     if message.contains(data::UNSEEN_LEVEL) {
         return "; --unseen zeros reads such a cell as none of the model's levels, --unseen missing as a missing cell".into();
     }
@@ -201,7 +201,7 @@ fn read_hint(message: &str, line: u64, model: &Model, instead: &str) -> String {
         .filter(|_| message.contains(" is not a number (column '"))
         .find(|name| message.ends_with(&format!(" (column '{}')", data::escaped(name))));
     let said = (cells::quoted(message).zip(feature))
-        .and_then(|(cell, name)| cells::said(cell, name, line));
+        .and_then(|(cell, name)| cells::said(cell, name, line, reading.format));
     match (feature, said) {
         (Some(_), Some(Said::Header(h))) => format!("; {h}"),
         (Some(name), Some(Said::Value(v))) => {
@@ -295,12 +295,10 @@ fn score(
     // measured: scores of the other rows alone would mislead.
     let text = y.iter().filter(|&&t| data::is_text_nan(t)).count();
     if let Some(first) = y.iter().position(|&t| data::is_text_nan(t)) {
-        let at = match data::first_cell(
-            &scores.data,
-            scores.delimiter,
-            &scores.target,
-            data::is_text_cell,
-        ) {
+        let decimal_comma = scores.format.decimal_comma;
+        let is_text = |cell: &[u8]| data::is_text_cell(cell, decimal_comma);
+        let delimiter = scores.format.delimiter;
+        let at = match data::first_cell(&scores.data, delimiter, &scores.target, is_text) {
             Some((line, cell)) => format!("'{cell}' on line {line}"),
             None => format!("data row {}", first + 1),
         };
@@ -331,15 +329,12 @@ fn score(
             // Rows yet to be measured. Without --missing blank no row is
             // blank, so the row's place in `y` is its place in the file.
             let first = y.iter().position(|t| t.is_nan()).unwrap_or(0);
-            let at = match data::first_cell(
-                &scores.data,
-                scores.delimiter,
-                &scores.target,
-                data::is_missing,
-            ) {
-                Some((line, _)) => format!("on line {line}"),
-                None => format!("data row {}", first + 1),
-            };
+            let delimiter = scores.format.delimiter;
+            let at =
+                match data::first_cell(&scores.data, delimiter, &scores.target, data::is_missing) {
+                    Some((line, _)) => format!("on line {line}"),
+                    None => format!("data row {}", first + 1),
+                };
             super::notice(
                 false,
                 &format!(
@@ -400,6 +395,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     for (flag, path) in &outputs {
         io::check_format(flag, path)?;
     }
+    let format = data::CsvFormat::new(args.delimiter, args.decimal_comma)?;
     let model = io::load_model(&args.model)?;
     let blank_empty = match model.imputation {
         Some(_) => "--missing blank leaves the row's prediction empty",
@@ -418,7 +414,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         gaps,
         scored: false,
         unseen,
-        delimiter: args.delimiter,
+        format,
     };
     let (rows, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
     let (mut data, target) = (rows.data, rows.target);
@@ -487,7 +483,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let mut scores = Scores {
         model: args.model.clone(),
         data: args.data.clone(),
-        delimiter: args.delimiter,
+        format,
         rows: data.rows,
         target: model.target_name.clone(),
         mse: None,

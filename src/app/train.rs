@@ -1373,6 +1373,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
     let init_target = from.target;
     match (&run.data, run.synthetic, run.features) {
         (Some(path), _, _) => {
+            let format = run.format()?;
             let ignored = |names: &[String]| data::named_columns(&run.ignore, names);
             let target = |names: &[String]| {
                 run.target.as_deref().or(init_target.filter(|t| {
@@ -1415,12 +1416,12 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 })
             };
             let read = match run.categorical.is_empty() {
-                true => Table::read_columns(path, run.delimiter, &choose).map(|t| (t, Vec::new())),
+                true => Table::read_columns(path, format, &choose).map(|t| (t, Vec::new())),
                 false => {
-                    let (gaps, delimiter) = (run.missing != Missing::Error, run.delimiter);
+                    let gaps = run.missing != Missing::Error;
                     let known = from.levels.map(|levels| (levels, data::Unseen::Error));
                     let categorical = &run.categorical;
-                    data::read_categorical(path, delimiter, &choose, categorical, known, gaps)
+                    data::read_categorical(path, format, &choose, categorical, known, gaps)
                         .map(|(table, categories, _)| (table, categories))
                 }
             };
@@ -1433,7 +1434,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 Some(t) => t,
                 None => target(&table.header).map(str::to_string),
             };
-            if let (0, Some(warning)) = (rank, table.numeric_header()) {
+            if let (0, Some(warning)) = (rank, table.numeric_header(format)) {
                 crate::say!("warning: {warning}");
             }
             let digest = table.digest();
@@ -1626,7 +1627,7 @@ fn resumed_hint(e: crate::Error) -> crate::Error {
         || message.contains(" is not a finite number (column '");
     let read = match (option, cell) {
         (true, _) => Some("the options the run started with, --ignore and --target among them"),
-        (false, true) => Some("the file as the run started with it (its --ignore, --categorical, --date and --missing)"),
+        (false, true) => Some("the file as the run started with it (its --ignore, --categorical, --date and --missing, and its cells as its --delimiter and --decimal-comma say, which a file written otherwise may give again)"),
         (false, false) => None,
     };
     let message = match read {
@@ -1720,7 +1721,8 @@ fn ignore_hint(
     let date = cell.is_some_and(|c| data::date::days(c.as_bytes()).is_ok());
     let other_date = cell.is_some_and(date_in_another_form);
     let drop = "--missing drop leaves out the rows with a missing cell";
-    let said = (cell.zip(name)).and_then(|(cell, name)| cells::said(cell, name, line));
+    let format = run.format().unwrap_or_default();
+    let said = (cell.zip(name)).and_then(|(cell, name)| cells::said(cell, name, line, format));
     // A second header line, or how to write a number or a missing value
     // the cell holds otherwise.
     let (header, value) = match &said {

@@ -560,7 +560,7 @@ mod tests {
         let known = known.map(|k| (k, Unseen::Error));
         let read = super::super::read_categorical(
             &path,
-            super::Delimiter::Comma,
+            super::super::CsvFormat::default(),
             &every,
             &["c".into()],
             known,
@@ -622,7 +622,7 @@ mod tests {
             let known = Some((&known[..], unseen));
             super::super::read_categorical(
                 &path,
-                super::Delimiter::Comma,
+                super::super::CsvFormat::default(),
                 &every,
                 &["c".into()],
                 known,
