@@ -41,12 +41,13 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
     if !config.quiet {
         report::print_summary(config, done)?;
         type Notice = fn(&TrainConfig, &Finished) -> Option<String>;
-        let remedies: [Notice; 5] = [
+        let remedies: [Notice; 6] = [
             optimizer_notice,
             overfitting_notice,
             scale_notice,
             many_rows_notice,
             few_rows_notice,
+            few_held_out_notice,
         ];
         let mut notices: Vec<String> = (remedies.iter())
             .filter_map(|notice| notice(config, done))
@@ -691,6 +692,37 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
         "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2{folds} measures it on rows it does not train on{decay}",
         units::count(params, "parameter"),
         units::count(rows, "row")
+    ))
+}
+
+/// Held-out rows fewer than this: [`few_held_out_notice`].
+const FEW_HELD_OUT: usize = 30;
+
+/// The notice after a run whose `--validation-split` held out fewer than
+/// [`FEW_HELD_OUT`] rows: their loss moves with the few rows chosen as
+/// much as with the parameters, the more where it chose the parameters
+/// saved (`--keep best-val`) or stopped the run (`--val-patience`).
+/// `--validation-split 0.002` of 300 rows held out one.
+fn few_held_out_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let held = done.rows.1;
+    let split = config.run.validation_split.filter(|_| config.leader)?;
+    if held == 0 || held >= FEW_HELD_OUT {
+        return None;
+    }
+    let chose = match (config.run.keep == Keep::BestVal, config.run.val_patience.is_some()) {
+        (true, true) => ", yet it chose the parameters saved (--keep best-val) and when to stop (--val-patience)",
+        (true, false) => ", yet it chose the parameters saved (--keep best-val)",
+        (false, true) => ", yet it chose when to stop (--val-patience)",
+        (false, false) => "",
+    };
+    // --distributed refuses --folds.
+    let folds = match config.distributed {
+        true => "",
+        false => ", or --folds 5 (each row held out once),",
+    };
+    Some(format!(
+        "notice: --validation-split {split} held out {}, too few for their loss to measure the model rather than the rows drawn{chose}; a larger --validation-split{folds} measures it on more",
+        units::count(held, "row")
     ))
 }
 
@@ -1482,6 +1514,23 @@ mod tests {
         );
         done.rows.0 = 13;
         assert_eq!(few_rows_notice(&run, &done), None);
+    }
+
+    /// Fewer than 30 rows held out by --validation-split are noticed,
+    /// with what their loss chose; 30, or rows a fold held out, are not.
+    #[test]
+    fn few_held_out_rows_are_noticed() {
+        let run = config(&["--validation-split", "0.002", "--keep", "best-val"]);
+        let mut done = finished(&falling_losses(), StopReason::MaxEpochs);
+        done.rows = (299, 1);
+        let notice = few_held_out_notice(&run, &done).expect("a notice");
+        let says = "notice: --validation-split 0.002 held out 1 row, too few for their loss to measure the model rather than the rows drawn, yet it chose the parameters saved (--keep best-val); a larger --validation-split, or --folds 5 (each row held out once), measures it on more";
+        assert_eq!(notice, says);
+        done.rows = (270, 30);
+        assert_eq!(few_held_out_notice(&run, &done), None);
+        done.rows = (290, 10);
+        let folds = config(&["--folds", "5"]);
+        assert_eq!(few_held_out_notice(&folds, &done), None);
     }
 
     /// --standardize is suggested for far columns where the training r²
