@@ -188,8 +188,8 @@ pub struct TrainArgs {
     /// semicolon), tab, or '|' (a bar); quotes, blank lines and line ends
     /// read as in a comma-separated file, and a number's decimal mark is a
     /// point under each unless --decimal-comma is given [default: a
-    /// comma; with --resume, the checkpoint's, and given there it sets
-    /// the decimal mark too].
+    /// comma; with --resume, the checkpoint's, and a comma given there
+    /// makes the decimal mark a point].
     #[arg(long, value_name = "CHAR", conflicts_with = "synthetic", value_parser = Delimiter::parse)]
     pub delimiter: Option<Delimiter>,
 
@@ -242,8 +242,9 @@ pub struct TrainArgs {
     pub date: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
-    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
-    /// or ? (the markers pandas and R write, and ?). error stops at the
+    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA,
+    /// ? or \N (the markers pandas and R write, ?, and the \N of database
+    /// exports). error stops at the
     /// first, with its line and column; drop leaves out every row with one,
     /// in a feature or the target, and the summary says how many, by column;
     /// mean fills a missing feature cell with its column's mean over the
@@ -1096,7 +1097,8 @@ impl Cli {
         let mut command = command();
         let command_line = joined_negative_numbers(&command, command_line);
         let matches = (command.try_get_matches_from_mut(command_line.clone()))
-            .map_err(|e| extra_word_tip(&command, &command_line, number_error(e)))?;
+            .map_err(|e| extra_word_tip(&command, &command_line, number_error(e)))
+            .map_err(delimiter_tip)?;
         check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
@@ -1277,6 +1279,23 @@ where
         i += 1;
     }
     words
+}
+
+/// clap's error where `--delimiter` has no value, with a tip: an unquoted
+/// `;` or `|` after it is the shell's (`--delimiter ;` ends the command,
+/// and the shell runs the rest as another). Other errors as they are.
+fn delimiter_tip(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let on_delimiter = matches!(e.get(ContextKind::InvalidArg),
+        Some(ContextValue::String(arg)) if arg.starts_with("--delimiter"));
+    if on_delimiter && e.kind() == ErrorKind::InvalidValue {
+        let tip = "the shell takes an unquoted ; or | itself: quote it, --delimiter ';' or --delimiter '|' (a tab is --delimiter tab)";
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![tip.into()]),
+        );
+    }
+    e
 }
 
 /// clap's error at a word no option takes, with a tip where the word is
@@ -2142,6 +2161,29 @@ mod tests {
             at_least_two("1").unwrap_err(),
             "a shuffle needs at least 2 rows"
         );
+    }
+
+    /// --delimiter with no value (the shell took an unquoted ;) gets a
+    /// tip to quote it; other missing values do not.
+    #[test]
+    fn a_delimiter_without_its_value_is_told_to_quote_it() {
+        let tip = |words: &[&str]| {
+            let line = [&["shadertrain"], words].concat();
+            let e = Cli::try_parse_noting_given(line)
+                .expect_err("refused")
+                .to_string();
+            e.contains("tip: the shell takes an unquoted ; or | itself: quote it, --delimiter ';'")
+        };
+        assert!(tip(&["train", "--data", "d.csv", "--delimiter"]));
+        assert!(tip(&[
+            "importance",
+            "--model",
+            "m",
+            "--data",
+            "d.csv",
+            "--delimiter"
+        ]));
+        assert!(!tip(&["train", "--data", "d.csv", "--target"]));
     }
 
     /// A list's items given after spaces, or a CSV file without --data,

@@ -1301,28 +1301,38 @@ fn rows_error<'a>(
     }
 }
 
-/// How [`separator_hint`] begins.
-const ONE_COLUMN: &str = "the header is one column";
+/// What every [`separator_hint`] says.
+const LOOKS_SEPARATED: &str = "the file looks separated by";
 
-/// Where `header` is one name that holds another delimiter than
-/// `delimiter` (a comma, a semicolon, a tab or a bar): that the file looks
-/// separated by it, and the `--delimiter` that reads it.
+/// Where `header`'s names hold another delimiter than `delimiter` (a
+/// comma, a semicolon, a tab or a bar) at least as many times as there are
+/// names, as a header read with the wrong one does (`id;Preis (EUR,
+/// netto);y` read at commas is two names holding two semicolons): that
+/// the file looks separated by it, and the `--delimiter` that reads it. A
+/// name or two holding one (`a;b,y`) is no such sign.
 fn separator_hint(header: &[String], delimiter: Delimiter) -> Option<String> {
-    let [name] = header else {
-        return None;
+    let held = |d: &Delimiter| {
+        (header.iter())
+            .map(|n| n.matches(d.byte() as char).count())
+            .sum::<usize>()
     };
     let other = (Delimiter::ALL.into_iter())
-        .filter(|d| *d != delimiter)
-        .find(|d| name.contains(d.byte() as char))?;
-    let remedy = match other {
-        Delimiter::Comma => "pass --delimiter , (a new run's default)".to_string(),
-        _ => format!("pass --delimiter {}", other.flag()),
+        .filter(|d| *d != delimiter && !header.is_empty())
+        .find(|d| held(d) >= header.len())?;
+    let names = match header {
+        [name] => format!("the header is one column, '{}'", escaped(name)),
+        _ => format!(
+            "the header's {} names hold {} {}",
+            header.len(),
+            held(&other),
+            other.plural()
+        ),
     };
     Some(format!(
-        "; {ONE_COLUMN}, '{}': the file looks separated by {}, and this command reads cells separated by {}: {remedy}",
-        escaped(name),
+        "; {names}: {LOOKS_SEPARATED} {}, and this command reads cells separated by {}: pass --delimiter {}",
         other.plural(),
-        delimiter.plural()
+        delimiter.plural(),
+        other.flag()
     ))
 }
 
@@ -1409,8 +1419,13 @@ impl Head {
         // one pass (100,000 columns: milliseconds, not seconds).
         let mut seen = HashMap::with_capacity(record.len());
         for (j, raw) in record.iter().enumerate() {
-            let name = std::str::from_utf8(raw)
-                .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
+            let name = std::str::from_utf8(raw).map_err(|_| {
+                err(
+                    line,
+                    j + 1,
+                    format!("the column name is not valid UTF-8{NOT_UTF8}"),
+                )
+            })?;
             // A column with no name (a row index, first) may be one a
             // caller leaves unread ([`unnamed_columns`] checks), as may
             // several.
@@ -1451,7 +1466,7 @@ impl Head {
                 line,
                 column,
                 message,
-            } if !message.contains(ONE_COLUMN) => {
+            } if !message.contains(LOOKS_SEPARATED) => {
                 let hint = separator_hint(&self.header, self.delimiter).unwrap_or_default();
                 Error::Csv {
                     path,
@@ -1940,10 +1955,11 @@ pub enum ColumnUse {
 
 /// The cells, besides the empty one, that mark a value as missing: those
 /// pandas and R write or read as one (`NA`, `NaN`, `NULL`, `None`,
-/// `#N/A`, …), and `?`, which some well-known data sets use.
-pub const MISSING_MARKERS: [&str; 14] = [
+/// `#N/A`, …), `?`, which some well-known data sets use, and `\N`, which
+/// MySQL's and PostgreSQL's exports write.
+pub const MISSING_MARKERS: [&str; 15] = [
     "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A",
-    "#NA", "?",
+    "#NA", "?", "\\N",
 ];
 
 /// The NaN a [`ColumnUse::NumberOrNan`] cell reads as where it holds
@@ -2114,6 +2130,10 @@ const SHOWN_CELL: usize = 60;
 pub fn shown_cell(text: &str) -> String {
     cut_cell(text, |t| escaped(t).into_owned())
 }
+
+/// What an error at bytes that are not UTF-8 adds: the likely encoding,
+/// and the ways to UTF-8.
+pub const NOT_UTF8: &str = "; the file is likely Windows-1252 or Latin-1 (a spreadsheet's \"CSV\" outside UTF-8): save it as \"CSV UTF-8\", or convert it (iconv -f cp1252 -t utf-8 FILE > NEW)";
 
 /// A cell that is not UTF-8 as an error shows it: its lossy text, cut as
 /// [`shown_cell`] cuts, and escaped as Rust escapes a string.
@@ -3068,7 +3088,7 @@ pub fn read_for_model_keeping(
             .map(|&j| {
                 std::str::from_utf8(&record[j]).map_err(|_| {
                     err(line, j + 1, format!(
-                        "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8 (iconv -f latin1 -t utf-8 converts a Latin-1 file)",
+                        "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8{NOT_UTF8}",
                         shown_bytes(&record[j]),
                         escaped(&head.header[j])
                     ))
@@ -3316,7 +3336,7 @@ fn parse_date(raw: &[u8]) -> std::result::Result<f32, String> {
 fn parse_cell(raw: &[u8], decimal_comma: bool) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
-            "the cell is not valid UTF-8 ({}); expected a number",
+            "the cell is not valid UTF-8 ({}); expected a number{NOT_UTF8}",
             shown_bytes(raw)
         )
     })?;
@@ -3892,10 +3912,15 @@ mod tests {
             &every_column,
         );
         let (_, _, m) = place(read.map(|_| ()).unwrap_err());
-        let says = "the file looks separated by commas, and this command reads cells separated by tabs: pass --delimiter , (a new run's default)";
+        let says = "the file looks separated by commas, and this command reads cells separated by tabs: pass --delimiter ,";
         assert!(m.ends_with(says), "{m}");
         let (_, _, m) = csv_error("a;b,y\n1,x\n");
         assert!(!m.contains("separated"), "{m}");
+        // A name with a comma cuts the header in two, each holding a
+        // semicolon or more: the hint still speaks.
+        let (_, _, m) = csv_error("id;Preis (EUR, netto);y\n1;2;3\n");
+        let says = "; the header's 2 names hold 2 semicolons: the file looks separated by semicolons, and this command reads cells separated by commas: pass --delimiter ';'";
+        assert!(m.ends_with(says), "{m}");
         // A model's columns looked for in such a file (predict,
         // importance): the same hint.
         let names = ["a".to_string(), "b".to_string()];

@@ -30,26 +30,36 @@ fn plain_number(cell: &str) -> Option<String> {
         return None;
     }
     let t = cell.trim_matches(|c: char| money(c) || c == '%' || c == '-');
+    // 1 234,5: spaces between thousands, as French and others write them.
+    let joined;
+    let t = match t.contains(SPACES) {
+        true => {
+            let end = t.find([',', '.']).unwrap_or(t.len());
+            joined = format!("{}{}", thousands(&t[..end], &SPACES)?, &t[end..]);
+            joined.as_str()
+        }
+        false => t,
+    };
     let sign = if negative { "-" } else { "" };
     let decimal = |c: usize| format!("{sign}{}.{}", &t[..c], &t[c + 1..]);
     let (number, or) = match (t.rfind(','), t.rfind('.')) {
         (None, _) => (format!("{sign}{t}"), None),
         // 1,234.5: commas between thousands.
         (Some(c), Some(d)) if c < d => (
-            format!("{sign}{}{}", thousands(&t[..d], ',')?, &t[d..]),
+            format!("{sign}{}{}", thousands(&t[..d], &[','])?, &t[d..]),
             None,
         ),
         // 1.234,5: points between thousands, a decimal comma.
         (Some(c), Some(_)) => (
-            format!("{sign}{}.{}", thousands(&t[..c], '.')?, &t[c + 1..]),
+            format!("{sign}{}.{}", thousands(&t[..c], &['.'])?, &t[c + 1..]),
             None,
         ),
         (Some(_), None) if t.matches(',').count() > 1 => {
-            (format!("{sign}{}", thousands(t, ',')?), None)
+            (format!("{sign}{}", thousands(t, &[','])?), None)
         }
         // 3,142: thousands, or a decimal comma.
         (Some(c), None) if t.len() - c - 1 == 3 && !t.starts_with('0') => {
-            let whole = format!("{sign}{}", thousands(t, ',')?);
+            let whole = format!("{sign}{}", thousands(t, &[','])?);
             (
                 whole,
                 Some(format!("{} where the comma is a decimal one", decimal(c))),
@@ -94,11 +104,15 @@ fn hundredth(number: &str) -> String {
     }
 }
 
-/// `text`'s digits where `sep` parts them in threes after a first group
-/// of one to three that does not start with 0 (`1,234,567`); `None` for
-/// any other text.
-fn thousands(text: &str, sep: char) -> Option<String> {
-    let groups: Vec<&str> = text.split(sep).collect();
+/// The spaces that part thousands: a space, a no-break space, and the
+/// narrow and thin ones French typography uses.
+const SPACES: [char; 4] = [' ', '\u{a0}', '\u{202f}', '\u{2009}'];
+
+/// `text`'s digits where one of `seps` parts them in threes after a first
+/// group of one to three that does not start with 0 (`1,234,567`); `None`
+/// for any other text.
+fn thousands(text: &str, seps: &[char]) -> Option<String> {
+    let groups: Vec<&str> = text.split(seps).collect();
     let digits = |g: &&str| g.bytes().all(|b| b.is_ascii_digit());
     let first = (1..=3).contains(&groups[0].len()) && !groups[0].starts_with('0');
     let rest = groups[1..].iter().all(|g| g.len() == 3);
@@ -150,7 +164,7 @@ pub fn said(cell: &str, name: &str, line: u64, format: CsvFormat) -> Option<Said
             }
             let (sign, digits) = t.split_at(usize::from(t.starts_with(['-', '+'])));
             let comma = t.replace('.', ",");
-            Some(match thousands(digits, '.') {
+            Some(match thousands(digits, &['.']) {
                 Some(whole) => {
                     format!("{sign}{whole} (or {comma} where the point is a decimal one)")
                 }
@@ -204,6 +218,10 @@ mod tests {
             ("-0,250", "-0.250"),
             ("1.234,5", "1234.5"),
             (" £3 ", "3"),
+            ("1 234,5", "1234.5"),
+            ("1\u{a0}234\u{202f}567", "1234567"),
+            ("-12 345", "-12345"),
+            ("€ 1 234,50", "1234.50"),
         ];
         for (cell, want) in cases {
             assert_eq!(plain_number(cell).as_deref(), Some(want), "{cell}");
@@ -229,6 +247,9 @@ mod tests {
             "--5",
             "5-",
             "0,123,456",
+            "1 2",
+            "12 34",
+            "1 2345",
         ] {
             assert_eq!(plain_number(cell), None, "{cell}");
         }

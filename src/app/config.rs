@@ -298,14 +298,14 @@ impl RunOptions {
         }
         // They say how the file is written, not how the run trains: a
         // data file moved and written otherwise (the same values) reads.
-        // A --delimiter given says the decimal mark too: a point unless
-        // --decimal-comma is given with it.
+        // --delimiter , says the decimal mark too: a point; another keeps
+        // the checkpoint's mark (its --delimiter ';' given again, as a
+        // hint may ask, changes nothing).
         if let Some(delimiter) = args.delimiter {
             run.delimiter = delimiter;
-            run.decimal_comma = args.decimal_comma;
-        } else {
-            run.decimal_comma |= args.decimal_comma;
         }
+        // A comma-separated file has a decimal point.
+        run.decimal_comma = (run.decimal_comma || args.decimal_comma) && !run.delimiter.is_comma();
         if let Some(lr) = run.legacy_lr.take() {
             run.optimizer = Optimizer::gd(lr);
         }

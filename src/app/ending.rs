@@ -688,7 +688,9 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     if rows == 1 && config.leader && fresh && config.run.standardize {
         return Some("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row; train on more rows".to_string());
     }
-    (config.leader && unmeasured && rows < params).then(|| format!(
+    // Not a model that fits nothing, whose warning speaks.
+    let fits = done.r2.0.is_none_or(|r| r >= 0.5);
+    (config.leader && unmeasured && fits && rows < params).then(|| format!(
         "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2{folds} measures it on rows it does not train on{decay}",
         units::count(params, "parameter"),
         units::count(rows, "row")
@@ -1073,6 +1075,19 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // adam at --tol 0.9 stopped at epoch 1, still falling, and was
         // told to train longer.
         format!("{stop}: a smaller --tol or a larger --patience trains on")
+    } else if let (StopReason::ValidationStalled, Some(p)) =
+        (outcome.reason, config.run.val_patience)
+    {
+        // adam at 0.01 on 6 held-out rows stopped at epoch 7 and was told
+        // its rate was too high; let run, it fit to r² 0.9985.
+        format!(
+            "--val-patience {p} stopped the run at epoch {}, where the validation loss had not fallen for {p} epochs: a larger --val-patience{} trains on",
+            outcome.updates,
+            match done.rows.1 < FEW_HELD_OUT {
+                true => ", or a larger --validation-split,",
+                false => "",
+            }
+        )
     } else if still_falling(losses) && !rose_at_the_end(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
             .to_string()
@@ -1514,6 +1529,10 @@ mod tests {
         );
         done.rows.0 = 13;
         assert_eq!(few_rows_notice(&run, &done), None);
+        // A model that fits nothing is warned of instead.
+        done.rows.0 = 12;
+        done.r2.0 = Some(0.1);
+        assert_eq!(few_rows_notice(&run, &done), None);
     }
 
     /// Fewer than 30 rows held out by --validation-split are noticed,
@@ -1703,6 +1722,27 @@ mod tests {
         let says = "; --tol 0.9 stopped the run at epoch 1: a smaller --tol or a larger --patience trains on";
         assert!(
             warning.contains(says) && !warning.contains("--epochs"),
+            "{warning}"
+        );
+        // Nor is a --val-patience stop blamed on the rate.
+        let val = config(&[
+            "--optimizer",
+            "adam",
+            "--validation-split",
+            "0.02",
+            "--val-patience",
+            "5",
+        ]);
+        let mut done = finished(
+            &[1.0, 0.9, 0.95, 0.97, 0.99, 1.0, 1.0],
+            StopReason::ValidationStalled,
+        );
+        done.rows = (294, 6);
+        done.r2.0 = Some(-0.02);
+        let warning = mean_warning(&val, &done).expect("a warning");
+        let says = "; --val-patience 5 stopped the run at epoch 6, where the validation loss had not fallen for 5 epochs: a larger --val-patience, or a larger --validation-split, trains on";
+        assert!(
+            warning.contains(says) && !warning.contains("--lr"),
             "{warning}"
         );
         // Another stop, or no --tol: none.
