@@ -188,8 +188,8 @@ pub struct TrainArgs {
     /// semicolon), tab, or '|' (a bar); quotes, blank lines and line ends
     /// read as in a comma-separated file, and a number's decimal mark is a
     /// point under each unless --decimal-comma is given [default: a
-    /// comma; with --resume, the checkpoint's, and a comma given there
-    /// makes the decimal mark a point].
+    /// comma; with --resume, the checkpoint's, and another given there
+    /// makes the decimal mark a point unless --decimal-comma is given too].
     #[arg(long, value_name = "CHAR", conflicts_with = "synthetic", value_parser = Delimiter::parse)]
     pub delimiter: Option<Delimiter>,
 
@@ -242,9 +242,8 @@ pub struct TrainArgs {
     pub date: Vec<String>,
 
     /// What a missing cell in a column read does: an empty cell, or one of
-    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA,
-    /// ? or \N (the markers pandas and R write, ?, and the \N of database
-    /// exports). error stops at the
+    /// NA, N/A, n/a, NaN, nan, -NaN, -nan, NULL, null, None, `<NA>`, #N/A, #NA
+    /// or ? (the markers pandas and R write, and ?). error stops at the
     /// first, with its line and column; drop leaves out every row with one,
     /// in a feature or the target, and the summary says how many, by column;
     /// mean fills a missing feature cell with its column's mean over the
@@ -1098,7 +1097,7 @@ impl Cli {
         let command_line = joined_negative_numbers(&command, command_line);
         let matches = (command.try_get_matches_from_mut(command_line.clone()))
             .map_err(|e| extra_word_tip(&command, &command_line, number_error(e)))
-            .map_err(delimiter_tip)?;
+            .map_err(|e| delimiter_tip(e, &command_line))?;
         check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
@@ -1281,14 +1280,16 @@ where
     words
 }
 
-/// clap's error where `--delimiter` has no value, with a tip: an unquoted
-/// `;` or `|` after it is the shell's (`--delimiter ;` ends the command,
-/// and the shell runs the rest as another). Other errors as they are.
-fn delimiter_tip(mut e: clap::Error) -> clap::Error {
+/// clap's error where `--delimiter` ends `words` with no value, with a
+/// tip: an unquoted `;` or `|` after it is the shell's (`--delimiter ;`
+/// ends the command, and the shell runs the rest as another). Other
+/// errors as they are.
+fn delimiter_tip(mut e: clap::Error, words: &[std::ffi::OsString]) -> clap::Error {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let on_delimiter = matches!(e.get(ContextKind::InvalidArg),
         Some(ContextValue::String(arg)) if arg.starts_with("--delimiter"));
-    if on_delimiter && e.kind() == ErrorKind::InvalidValue {
+    let last = words.last().is_some_and(|w| w == "--delimiter");
+    if on_delimiter && last && e.kind() == ErrorKind::InvalidValue {
         let tip = "the shell takes an unquoted ; or | itself: quote it, --delimiter ';' or --delimiter '|' (a tab is --delimiter tab)";
         e.insert(
             ContextKind::Suggested,
@@ -2184,6 +2185,14 @@ mod tests {
             "--delimiter"
         ]));
         assert!(!tip(&["train", "--data", "d.csv", "--target"]));
+        assert!(!tip(&[
+            "train",
+            "--data",
+            "d.csv",
+            "--delimiter",
+            "--target",
+            "y"
+        ]));
     }
 
     /// A list's items given after spaces, or a CSV file without --data,

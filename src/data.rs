@@ -1274,26 +1274,51 @@ impl CsvFormat {
     }
 }
 
-/// The error of `path` at a line and column.
+/// The error of `path` at a line and column; one at bytes that are not
+/// UTF-8 says what the file perhaps is, and how to convert it.
 fn csv_error(path: &Path) -> impl Fn(u64, usize, String) -> Error + Sync + '_ {
     move |line, column, message| Error::Csv {
         path: path.to_path_buf(),
         line,
         column,
-        message,
+        message: match message.contains(NOT_UTF8) {
+            true => message + &encoding_hint(path),
+            false => message,
+        },
     }
 }
 
-/// [`csv_error`] for the rows under `header`: where the header is one
-/// name that holds another delimiter than `delimiter`, every message says
-/// the file looks separated by it, which is what the rows' errors then
-/// come from.
-fn rows_error<'a>(
-    path: &'a Path,
-    header: &[String],
-    delimiter: Delimiter,
-) -> impl Fn(u64, usize, String) -> Error + Sync + 'a {
-    let hint = separator_hint(header, delimiter);
+/// What every error at bytes that are not UTF-8 says.
+const NOT_UTF8: &str = "is not valid UTF-8";
+
+/// What follows an error at bytes of `path` that are not UTF-8: the
+/// encoding a spreadsheet outside UTF-8 writes (Excel's "CSV"), and the
+/// command that converts the file.
+fn encoding_hint(path: &Path) -> String {
+    let file = path.display().to_string();
+    let convert = match file.as_str() {
+        "-" | "/dev/stdin" => "iconv -f cp1252 -t utf-8 before the pipe".to_string(),
+        _ => {
+            let stem = path
+                .file_stem()
+                .map_or("data".into(), |s| s.to_string_lossy());
+            let new = path.with_file_name(format!("{stem}-utf8.csv"));
+            format!(
+                "iconv -f cp1252 -t utf-8 {} > {}",
+                crate::units::shell_word(&file),
+                crate::units::shell_word(&new.display().to_string())
+            )
+        }
+    };
+    format!("; the file is perhaps Windows-1252 or Latin-1 (a spreadsheet's \"CSV\" outside UTF-8): save it as \"CSV UTF-8\", or convert it ({convert})")
+}
+
+/// [`csv_error`] for the rows under `head`: where its header looks read
+/// at the wrong delimiter ([`Head::hint`]), every message says the file
+/// looks separated by another, which is what the rows' errors then come
+/// from.
+fn rows_error<'a>(path: &'a Path, head: &Head) -> impl Fn(u64, usize, String) -> Error + Sync + 'a {
+    let hint = head.hint.clone();
     let err = csv_error(path);
     move |line, column, message| match &hint {
         Some(hint) => err(line, column, message + hint),
@@ -1304,29 +1329,36 @@ fn rows_error<'a>(
 /// What every [`separator_hint`] says.
 const LOOKS_SEPARATED: &str = "the file looks separated by";
 
-/// Where `header`'s names hold another delimiter than `delimiter` (a
-/// comma, a semicolon, a tab or a bar) at least as many times as there are
-/// names, as a header read with the wrong one does (`id;Preis (EUR,
-/// netto);y` read at commas is two names holding two semicolons): that
-/// the file looks separated by it, and the `--delimiter` that reads it. A
-/// name or two holding one (`a;b,y`) is no such sign.
-fn separator_hint(header: &[String], delimiter: Delimiter) -> Option<String> {
-    let held = |d: &Delimiter| {
+/// Where `header`, read at `delimiter`, looks read at the wrong one: the
+/// other delimiter (a comma, a semicolon, a tab or a bar) its names hold
+/// most is held by its only name, or, where it has several (a name with a
+/// comma cut `id;Preis (EUR, netto);y` in two), as many times as there are
+/// names and as many times in `first_row`, the line after it. Then: that
+/// the file looks separated by it, and the `--delimiter` that reads it.
+/// Names that hold one now and then (`a;b,c;d` over `1,2`) are no sign.
+fn separator_hint(
+    header: &[String],
+    delimiter: Delimiter,
+    first_row: Option<&[u8]>,
+) -> Option<String> {
+    let held = |d: Delimiter| {
         (header.iter())
             .map(|n| n.matches(d.byte() as char).count())
             .sum::<usize>()
     };
-    let other = (Delimiter::ALL.into_iter())
-        .filter(|d| *d != delimiter && !header.is_empty())
-        .find(|d| held(d) >= header.len())?;
+    let (other, count) = (Delimiter::ALL.into_iter())
+        .filter(|d| *d != delimiter)
+        .map(|d| (d, held(d)))
+        .max_by_key(|&(_, n)| n)?;
+    let in_row = |row: &[u8]| row.iter().filter(|&&b| b == other.byte()).count() == count;
     let names = match header {
-        [name] => format!("the header is one column, '{}'", escaped(name)),
-        _ => format!(
-            "the header's {} names hold {} {}",
+        [name] if count > 0 => format!("the header is one column, '{}'", escaped(name)),
+        [_, _, ..] if count >= header.len() && first_row.is_some_and(in_row) => format!(
+            "the header's {} names hold {count} {}",
             header.len(),
-            held(&other),
             other.plural()
         ),
+        _ => return None,
     };
     Some(format!(
         "; {names}: {LOOKS_SEPARATED} {}, and this command reads cells separated by {}: pass --delimiter {}",
@@ -1355,6 +1387,9 @@ struct Head {
     body_line: u64,
     /// What separates the cells, the header's and the rows'.
     delimiter: Delimiter,
+    /// Where the header looks read at the wrong delimiter, the hint that
+    /// says so ([`separator_hint`], of the header and the row after it).
+    hint: Option<String>,
 }
 
 impl Head {
@@ -1419,13 +1454,8 @@ impl Head {
         // one pass (100,000 columns: milliseconds, not seconds).
         let mut seen = HashMap::with_capacity(record.len());
         for (j, raw) in record.iter().enumerate() {
-            let name = std::str::from_utf8(raw).map_err(|_| {
-                err(
-                    line,
-                    j + 1,
-                    format!("the column name is not valid UTF-8{NOT_UTF8}"),
-                )
-            })?;
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| err(line, j + 1, "the column name is not valid UTF-8".into()))?;
             // A column with no name (a row index, first) may be one a
             // caller leaves unread ([`unnamed_columns`] checks), as may
             // several.
@@ -1446,7 +1476,10 @@ impl Head {
             header.push(name.to_string());
         }
         let at = reader.position().byte() as usize;
+        let first_row = (bytes[at..].split(|&b| b == b'\n' || b == b'\r'))
+            .find(|row| !row.trim_ascii().is_empty());
         Ok(Head {
+            hint: separator_hint(&header, delimiter, first_row),
             header,
             line,
             at,
@@ -1467,7 +1500,7 @@ impl Head {
                 column,
                 message,
             } if !message.contains(LOOKS_SEPARATED) => {
-                let hint = separator_hint(&self.header, self.delimiter).unwrap_or_default();
+                let hint = self.hint.clone().unwrap_or_default();
                 Error::Csv {
                     path,
                     line,
@@ -1955,11 +1988,11 @@ pub enum ColumnUse {
 
 /// The cells, besides the empty one, that mark a value as missing: those
 /// pandas and R write or read as one (`NA`, `NaN`, `NULL`, `None`,
-/// `#N/A`, …), `?`, which some well-known data sets use, and `\N`, which
-/// MySQL's and PostgreSQL's exports write.
-pub const MISSING_MARKERS: [&str; 15] = [
+/// `#N/A`, …), and `?`, which some well-known data sets use. (Not the
+/// `\N` of database exports, which a saved model may hold as a level.)
+pub const MISSING_MARKERS: [&str; 14] = [
     "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A",
-    "#NA", "?", "\\N",
+    "#NA", "?",
 ];
 
 /// The NaN a [`ColumnUse::NumberOrNan`] cell reads as where it holds
@@ -2130,10 +2163,6 @@ const SHOWN_CELL: usize = 60;
 pub fn shown_cell(text: &str) -> String {
     cut_cell(text, |t| escaped(t).into_owned())
 }
-
-/// What an error at bytes that are not UTF-8 adds: the likely encoding,
-/// and the ways to UTF-8.
-pub const NOT_UTF8: &str = "; the file is likely Windows-1252 or Latin-1 (a spreadsheet's \"CSV\" outside UTF-8): save it as \"CSV UTF-8\", or convert it (iconv -f cp1252 -t utf-8 FILE > NEW)";
 
 /// A cell that is not UTF-8 as an error shows it: its lossy text, cut as
 /// [`shown_cell`] cuts, and escaped as Rust escapes a string.
@@ -2367,7 +2396,7 @@ impl Table {
             // line ends. Quoted names in the header alone do not matter.
             return whole(buf, &mut file);
         }
-        let err = rows_error(path, &head.header, delimiter);
+        let err = rows_error(path, &head);
         let uses = choose(&head.header).map_err(|e| head.error(e))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
@@ -2463,7 +2492,7 @@ impl Table {
         let delimiter = format.delimiter;
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let head = Head::parse(path, bytes, delimiter)?;
-        let err = rows_error(path, &head.header, delimiter);
+        let err = rows_error(path, &head);
         let uses = choose(&head.header).map_err(|e| head.error(e))?;
         unnamed_columns(path, &head, &uses)?;
         let rows = Rows {
@@ -3088,7 +3117,7 @@ pub fn read_for_model_keeping(
             .map(|&j| {
                 std::str::from_utf8(&record[j]).map_err(|_| {
                     err(line, j + 1, format!(
-                        "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8{NOT_UTF8}",
+                        "the cell is not valid UTF-8 ({}) (column '{}'); --keep copies its cells as text, so the file must be UTF-8",
                         shown_bytes(&record[j]),
                         escaped(&head.header[j])
                     ))
@@ -3253,7 +3282,7 @@ fn missing_features(
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
-    let hint = separator_hint(header, format.delimiter).unwrap_or_else(|| {
+    let hint = separator_hint(header, format.delimiter, None).unwrap_or_else(|| {
         match (numeric_header(path, header, format), near.is_empty()) {
             (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
             (None, false) => format!(
@@ -3336,7 +3365,7 @@ fn parse_date(raw: &[u8]) -> std::result::Result<f32, String> {
 fn parse_cell(raw: &[u8], decimal_comma: bool) -> std::result::Result<f32, String> {
     let text = std::str::from_utf8(raw).map_err(|_| {
         format!(
-            "the cell is not valid UTF-8 ({}); expected a number{NOT_UTF8}",
+            "the cell is not valid UTF-8 ({}); expected a number",
             shown_bytes(raw)
         )
     })?;
@@ -3918,6 +3947,13 @@ mod tests {
         assert!(!m.contains("separated"), "{m}");
         // A name with a comma cuts the header in two, each holding a
         // semicolon or more: the hint still speaks.
+        // Names that hold a semicolon now and then, over rows that hold
+        // none: no hint.
+        let (_, _, m) = csv_error("a;b,c;d\n1,2\n3,x\n");
+        assert!(!m.contains("separated"), "{m}");
+        // The delimiter held most is the one named.
+        let (_, _, m) = csv_error("a\tb;c\td;e\ty\n1\t2\t3\t4\n");
+        assert!(m.contains("the file looks separated by tabs"), "{m}");
         let (_, _, m) = csv_error("id;Preis (EUR, netto);y\n1;2;3\n");
         let says = "; the header's 2 names hold 2 semicolons: the file looks separated by semicolons, and this command reads cells separated by commas: pass --delimiter ';'";
         assert!(m.ends_with(says), "{m}");

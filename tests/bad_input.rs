@@ -286,6 +286,8 @@ fn duplicate_header_names() {
     );
 }
 
+/// A cell that is not UTF-8 is named at its line and column, and the
+/// file is called perhaps Windows-1252, with the command that converts it.
 #[test]
 fn invalid_utf8_cell() {
     check(
@@ -293,6 +295,12 @@ fn invalid_utf8_cell() {
         b"a,b,y\n1,\xff,3\n",
         &[],
         ":2:2: the cell is not valid UTF-8",
+    );
+    check(
+        "cp1252",
+        b"a,city,y\n1,Z\xfcrich,3\n",
+        &["--categorical", "city"],
+        "/cp1252.csv:2:2: the cell is not valid UTF-8 (Z\u{fffd}rich); expected a level of a categorical column (column 'city'); the file is perhaps Windows-1252 or Latin-1 (a spreadsheet's \"CSV\" outside UTF-8): save it as \"CSV UTF-8\", or convert it (iconv -f cp1252 -t utf-8 ",
     );
 }
 

@@ -32,7 +32,8 @@ fn plain_number(cell: &str) -> Option<String> {
     let t = cell.trim_matches(|c: char| money(c) || c == '%' || c == '-');
     // 1 234,5: spaces between thousands, as French and others write them.
     let joined;
-    let t = match t.contains(SPACES) {
+    let spaced = t.contains(SPACES);
+    let t = match spaced {
         true => {
             let end = t.find([',', '.']).unwrap_or(t.len());
             joined = format!("{}{}", thousands(&t[..end], &SPACES)?, &t[end..]);
@@ -57,6 +58,8 @@ fn plain_number(cell: &str) -> Option<String> {
         (Some(_), None) if t.matches(',').count() > 1 => {
             (format!("{sign}{}", thousands(t, &[','])?), None)
         }
+        // 1 234,567: spaces part the thousands, so the comma is decimal.
+        (Some(c), None) if spaced && t.matches(',').count() == 1 => (decimal(c), None),
         // 3,142: thousands, or a decimal comma.
         (Some(c), None) if t.len() - c - 1 == 3 && !t.starts_with('0') => {
             let whole = format!("{sign}{}", thousands(t, &[','])?);
@@ -125,7 +128,8 @@ fn thousands(text: &str, seps: &[char]) -> Option<String> {
 /// `--`, `missing`).
 fn missing_spelling(cell: &str) -> bool {
     let lower = cell.trim().to_lowercase();
-    let other = ["n.a.", ".", "-", "--", "missing", "nil", "#null!"];
+    // \N: MySQL's and PostgreSQL's exports.
+    let other = ["n.a.", ".", "-", "--", "missing", "nil", "#null!", "\\n"];
     (crate::data::MISSING_MARKERS.iter()).any(|m| m.to_lowercase() == lower)
         || other.contains(&&*lower)
 }
@@ -219,6 +223,7 @@ mod tests {
             ("1.234,5", "1234.5"),
             (" £3 ", "3"),
             ("1 234,5", "1234.5"),
+            ("1 234,567", "1234.567"),
             ("1\u{a0}234\u{202f}567", "1234567"),
             ("-12 345", "-12345"),
             ("€ 1 234,50", "1234.50"),
@@ -258,7 +263,7 @@ mod tests {
     #[test]
     fn missing_values_spelled_otherwise_are_named() {
         for cell in [
-            "na", "Na", "NONE", "Null", ".", "-", "--", "missing", "n.a.", " nan ",
+            "na", "Na", "NONE", "Null", ".", "-", "--", "missing", "n.a.", " nan ", "\\N",
         ] {
             assert!(missing_spelling(cell), "{cell}");
         }

@@ -298,14 +298,17 @@ impl RunOptions {
         }
         // They say how the file is written, not how the run trains: a
         // data file moved and written otherwise (the same values) reads.
-        // --delimiter , says the decimal mark too: a point; another keeps
-        // the checkpoint's mark (its --delimiter ';' given again, as a
-        // hint may ask, changes nothing).
-        if let Some(delimiter) = args.delimiter {
-            run.delimiter = delimiter;
+        // Another --delimiter says the decimal mark too: a point, unless
+        // --decimal-comma is given with it; the checkpoint's own, given
+        // again (as a hint may ask), changes nothing. A comma with
+        // --decimal-comma is refused, as in a new run.
+        match args.delimiter {
+            Some(delimiter) if delimiter != run.delimiter => {
+                run.delimiter = delimiter;
+                run.decimal_comma = args.decimal_comma;
+            }
+            _ => run.decimal_comma |= args.decimal_comma,
         }
-        // A comma-separated file has a decimal point.
-        run.decimal_comma = (run.decimal_comma || args.decimal_comma) && !run.delimiter.is_comma();
         if let Some(lr) = run.legacy_lr.take() {
             run.optimizer = Optimizer::gd(lr);
         }

@@ -688,8 +688,9 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     if rows == 1 && config.leader && fresh && config.run.standardize {
         return Some("notice: the network trained on one row, in which each feature holds one value, so it learns nothing from them: it predicts that row's target for every row; train on more rows".to_string());
     }
-    // Not a model that fits nothing, whose warning speaks.
-    let fits = done.r2.0.is_none_or(|r| r >= 0.5);
+    // Not beside the warning of a model no better than the mean, whose
+    // rows are not what held it back.
+    let fits = done.r2.0.is_none_or(|r| r >= MEAN_R2);
     (config.leader && unmeasured && fits && rows < params).then(|| format!(
         "notice: the network's {} outnumber the {} it trained on, so it can fit their noise as well as their signal; --validation-split 0.2{folds} measures it on rows it does not train on{decay}",
         units::count(params, "parameter"),
@@ -1081,12 +1082,8 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
         // adam at 0.01 on 6 held-out rows stopped at epoch 7 and was told
         // its rate was too high; let run, it fit to r² 0.9985.
         format!(
-            "--val-patience {p} stopped the run at epoch {}, where the validation loss had not fallen for {p} epochs: a larger --val-patience{} trains on",
+            "--val-patience {p} stopped the run at epoch {}, where the validation loss had not fallen for {p} epochs: a larger --val-patience trains on",
             outcome.updates,
-            match done.rows.1 < FEW_HELD_OUT {
-                true => ", or a larger --validation-split,",
-                false => "",
-            }
         )
     } else if still_falling(losses) && !rose_at_the_end(losses) {
         "the loss was still falling when the run ended: train longer (--epochs) or at a larger --lr"
@@ -1529,10 +1526,12 @@ mod tests {
         );
         done.rows.0 = 13;
         assert_eq!(few_rows_notice(&run, &done), None);
-        // A model that fits nothing is warned of instead.
+        // A model no better than the mean is warned of instead.
         done.rows.0 = 12;
-        done.r2.0 = Some(0.1);
+        done.r2.0 = Some(0.0);
         assert_eq!(few_rows_notice(&run, &done), None);
+        done.r2.0 = Some(0.1);
+        assert!(few_rows_notice(&run, &done).is_some());
     }
 
     /// Fewer than 30 rows held out by --validation-split are noticed,
@@ -1740,7 +1739,7 @@ mod tests {
         done.rows = (294, 6);
         done.r2.0 = Some(-0.02);
         let warning = mean_warning(&val, &done).expect("a warning");
-        let says = "; --val-patience 5 stopped the run at epoch 6, where the validation loss had not fallen for 5 epochs: a larger --val-patience, or a larger --validation-split, trains on";
+        let says = "; --val-patience 5 stopped the run at epoch 6, where the validation loss had not fallen for 5 epochs: a larger --val-patience trains on";
         assert!(
             warning.contains(says) && !warning.contains("--lr"),
             "{warning}"

@@ -303,9 +303,8 @@ fn scan(
                 Err(_) if unseen_code.is_some() => String::from_utf8_lossy(cell),
                 Err(_) => {
                     return Err(at(format!(
-                    "the cell is not valid UTF-8 ({}); expected a level of a categorical column{}",
-                    super::shown_bytes(cell),
-                    super::NOT_UTF8
+                    "the cell is not valid UTF-8 ({}); expected a level of a categorical column",
+                    super::shown_bytes(cell)
                 )))
                 }
             };
