@@ -869,10 +869,11 @@ fn growing_schedule(config: &TrainConfig, done: &Finished) -> Option<String> {
 }
 
 /// The notice after a run that `--tol` stopped (no warning given) where
-/// the model saved explains less than half the training rows' variance,
-/// or the loss had fallen faster than `--tol` an epoch (the median) over
-/// the ten epochs before: a stop on a pause (adam's first epochs, an
-/// L-BFGS step that fell short) rather than on the end of the fall.
+/// the final parameters explain less than half the training rows'
+/// variance, or the loss had fallen faster than `--tol` an epoch (the
+/// median) over the ten epochs before: a stop on a pause (adam's first
+/// epochs, an L-BFGS step that fell short) rather than on the end of the
+/// fall. Not where the loss reached 0, which also stops the run.
 fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let tol = config.run.tol;
@@ -881,6 +882,9 @@ fn tol_stop_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     // epoch's large fall is not a pace the run kept.
     let losses = &outcome.losses;
     let last = losses.len() - 1;
+    if losses[last] == 0.0 {
+        return None;
+    }
     let back = last.min(10);
     let mut falls: Vec<f64> = (last - back..last)
         .map(|e| 1.0 - losses[e + 1] / losses[e])
@@ -1746,6 +1750,10 @@ mod tests {
         );
         // Another stop, or no --tol: none.
         let done = finished(&losses, StopReason::MaxEpochs);
+        assert_eq!(tol_stop_notice(&lbfgs, &done), None);
+        // A loss of 0, which stops the run too: none.
+        let mut done = finished(&[1.0, 0.5, 0.0], StopReason::Converged);
+        done.r2.0 = Some(1.0);
         assert_eq!(tol_stop_notice(&lbfgs, &done), None);
     }
 
