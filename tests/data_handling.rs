@@ -3142,66 +3142,34 @@ fn a_decimal_comma_file_reads_as_its_twin_with_points() {
         read_json(&json)["columns"].clone()
     };
     assert_eq!(importance(&data, &dc), importance(&comma, &[]));
-    // A checkpoint keeps it.
+    // A checkpoint keeps it: each resume below, from epoch 10 to 25,
+    // predicts as the run that trained straight through.
     let first = [&fit[..2], &["--epochs", "10", "--checkpoint", &ck]].concat();
     run_ok(&[&train_data(&data, "cpu", &first)[..], &dc].concat());
-    run_ok(&train_resume(
-        &ck,
-        "cpu",
-        &["--epochs", "25", "--save", &resumed],
-    ));
-    run_ok(&[
-        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
-    ]);
-    assert_same_file(&got, &preds, "resumed predictions");
+    let resumes_as_before = |more: &[&str], what: &str| {
+        let args = [more, &["--epochs", "25", "--save", &resumed]].concat();
+        run_ok(&train_resume(&ck, "cpu", &args));
+        run_ok(&[
+            "predict", "--model", &resumed, "--data", &comma, "--out", &got,
+        ]);
+        assert_same_file(&got, &preds, what);
+    };
+    resumes_as_before(&[], "resumed predictions");
     // Its file moved and written with commas and points: --delimiter ,
     // says both, and the run goes on as before.
     let (_, err) = run_refused(&train_resume(&ck, "cpu", &["--data", &comma]));
     assert!(err.contains("pass --delimiter ,"), "{err}");
     // The checkpoint's own --delimiter given again keeps its decimal mark.
-    let again = [
-        "--data",
-        &data,
-        "--delimiter",
-        ";",
-        "--save",
-        &resumed,
-        "--epochs",
-        "25",
-    ];
-    run_ok(&train_resume(&ck, "cpu", &again));
-    run_ok(&[
-        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
-    ]);
-    assert_same_file(&got, &preds, "predictions resumed with --delimiter ';'");
-    let moved = ["--data", &comma, "--delimiter", ",", "--save", &resumed];
-    run_ok(&train_resume(
-        &ck,
-        "cpu",
-        &[&moved[..], &["--epochs", "25"]].concat(),
-    ));
-    run_ok(&[
-        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
-    ]);
-    assert_same_file(&got, &preds, "predictions resumed from the moved file");
+    let again = ["--data", &data, "--delimiter", ";"];
+    resumes_as_before(&again, "predictions resumed with --delimiter ';'");
+    let moved = ["--data", &comma, "--delimiter", ","];
+    resumes_as_before(&moved, "predictions resumed from the moved file");
     // Another delimiter says a point too, unless --decimal-comma comes
     // with it; a comma with it is refused, as in a new run.
     let tabs = path(&dir, "t.tsv");
     std::fs::write(&tabs, text.replace(',', "\t")).unwrap();
-    let moved = ["--data", &tabs, "--delimiter", "tab", "--save", &resumed];
-    run_ok(&train_resume(
-        &ck,
-        "cpu",
-        &[&moved[..], &["--epochs", "25"]].concat(),
-    ));
-    run_ok(&[
-        "predict", "--model", &resumed, "--data", &comma, "--out", &got,
-    ]);
-    assert_same_file(
-        &got,
-        &preds,
-        "predictions resumed from a tab-separated file",
-    );
+    let moved = ["--data", &tabs, "--delimiter", "tab"];
+    resumes_as_before(&moved, "predictions resumed from a tab-separated file");
     let both = ["--data", &comma, "--delimiter", ",", "--decimal-comma"];
     let (_, err) = run_refused(&train_resume(&ck, "cpu", &both));
     assert!(err.contains("--decimal-comma needs --delimiter"), "{err}");
