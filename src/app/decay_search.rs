@@ -138,8 +138,13 @@ fn decay_notice(config: &TrainConfig, rows: usize, params: usize) -> String {
         Some(_) => "; each run of --folds chooses its own, from its training rows",
         None => "",
     };
+    // The folds stop as the run does: at --tol where it has one.
+    let tol = match config.run.tol {
+        tol if tol > 0.0 => ", each stopped by --tol as this run is",
+        _ => "",
+    };
     format!(
-        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by {DECAY_FOLDS}-fold cross-validation of those rows among {} ({} runs of up to {} on 4/5 of them; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none{each} (docs/optimizers.md, \"Few rows\")",
+        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by {DECAY_FOLDS}-fold cross-validation of those rows among {} ({} runs of up to {} on 4/5 of them{tol}; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none{each} (docs/optimizers.md, \"Few rows\")",
         units::count(params, "parameter"),
         units::count(rows, "row"),
         decay_list(),
@@ -188,5 +193,18 @@ mod tests {
         );
         assert_eq!(lowest(&tried([None, Some(2.0), None, Some(1.0)])), 1e-1);
         assert_eq!(lowest(&tried([None, None, None, None])), 0.0);
+    }
+
+    /// The notice says the folds stop at --tol where the run has one (the
+    /// search trains them as the run trains), and not otherwise.
+    #[test]
+    fn the_notice_says_the_folds_stop_at_tol() {
+        use crate::app::config::tests::config;
+        let stopped = ", each stopped by --tol as this run is;";
+        let with = decay_notice(&config(&["--tol", "1e-4"]), 120, 321);
+        assert!(with.contains(stopped), "{with}");
+        assert!(with.contains("20 runs of up to"), "{with}");
+        let without = decay_notice(&config(&[]), 120, 321);
+        assert!(!without.contains("--tol"), "{without}");
     }
 }
