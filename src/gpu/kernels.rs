@@ -258,7 +258,7 @@ pub enum Kernel {
     /// Δ = (r·wᵀ) ⊙ tanh′ for a layer of one output, an invocation per
     /// column of 8 rows; the same bits as `BackpropTanh`. Twin and tests as `BackpropOutputSigmoid`.
     BackpropOutputTanh,
-    /// ŷ, r = (2/N)(ŷ − y), and Σe² per row group. Twin: `ops::output_residual`; tested by
+    /// ŷ, r = (2/N)(ŷ − y), and Σe²/N per row group. Twin: `ops::output_residual`; tested by
     /// `gpu_vs_cpu::output_residual_and_loss_partials_match_twin`.
     OutputResidual,
     /// Dᵀ·A_prev per row group. Twin: `ops::weight_grad`; tested by
@@ -332,7 +332,7 @@ pub enum Kernel {
     /// `gpu_vs_cpu::weight_and_bias_gradient_partials_match_twin` and
     /// `kernel_props::gradient_partials_match_their_twins`.
     WeightGradOutput,
-    /// ŷ, r and Σe² per row group as `OutputResidual`, each row's dot
+    /// ŷ, r and Σe²/N per row group as `OutputResidual`, each row's dot
     /// product split over a subgroup's lanes and Σe² added by subgroups
     /// (the order in shaders/output_subgroup.wgsl); on devices with
     /// subgroups, for output layers of at most

@@ -5,7 +5,7 @@
 //! conditions (c1 = 1e-4, c2 = 0.9, as torch.optim.LBFGS and scipy use):
 //! bracketing, then zooming with safeguarded cubic interpolation; where it
 //! runs out first, its lowest trial that met the first condition and
-//! lowered f by [`FALLBACK_GAIN`] at least. The first trial step is lr·min(1, 1/‖g‖₁) on the first
+//! lowered f by more than [`FALLBACK_GAIN`] of it. The first trial step is lr·min(1, 1/‖g‖₁) on the first
 //! iteration and lr after, as in torch. A pair is kept only when yᵀs > 1e-10.
 //!
 //! The direction, the pairs and the line search are f64; the parameters the
@@ -291,7 +291,7 @@ impl<O: Objective> Lbfgs<O> {
     /// A step along `d` meeting the strong Wolfe conditions, as (t, x,
     /// and the function there), within [`MAX_LINE_EVALS`] evaluations;
     /// where none does before the search runs out, the lowest trial that
-    /// decreased f enough, and by [`FALLBACK_GAIN`] at least (as torch's
+    /// decreased f enough, and by more than [`FALLBACK_GAIN`] of it (as torch's
     /// `_strong_wolfe` takes its bracket's low end: f32 losses that tie,
     /// the GPU's, ran the interval to nothing with every trial below the
     /// start); `None` where no trial did.
