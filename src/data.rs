@@ -1594,6 +1594,11 @@ fn is_blank(record: &csv::ByteRecord) -> bool {
     record.len() == 1 && record[0].is_empty()
 }
 
+/// Whether every cell of `record` is empty or ASCII whitespace ([`BLANK_ROW`]).
+fn is_blank_row(record: &csv::ByteRecord) -> bool {
+    record.iter().all(|cell| cell.trim_ascii().is_empty())
+}
+
 /// `bytes` cut into at most `pieces` pieces, each ending after a `\n` (or
 /// at the end).
 fn cut_at_line_ends(bytes: &[u8], pieces: usize) -> Vec<&[u8]> {
@@ -1885,9 +1890,15 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 ));
             }
             for (j, raw) in record.iter().enumerate() {
-                let named = |m: String| match self.names.get(j) {
-                    Some(name) => format!("{m} (column '{}')", escaped(name)),
-                    None => m,
+                let named = |m: String| {
+                    let m = match m.strip_prefix(EMPTY) {
+                        Some(rest) if is_blank_row(&record) => format!("{BLANK_ROW}{rest}"),
+                        _ => m,
+                    };
+                    match self.names.get(j) {
+                        Some(name) => format!("{m} (column '{}')", escaped(name)),
+                        None => m,
+                    }
                 };
                 match self.uses.get(j).copied().unwrap_or(ColumnUse::Number) {
                     ColumnUse::Number => {
@@ -3329,8 +3340,15 @@ fn numeric_header(path: &Path, header: &[String], format: CsvFormat) -> Option<S
     ))
 }
 
+/// How [`parse_cell`]'s error at an empty cell begins (and a date's).
+const EMPTY: &str = "the cell is empty;";
 /// [`parse_cell`]'s error at an empty cell.
 const EMPTY_CELL: &str = "the cell is empty; expected a number";
+/// How the error at an empty cell begins where every cell of its row is
+/// empty, in place of [`EMPTY`]: spreadsheets write rows of delimiters
+/// alone (`;;;`) below their data. [`says_missing`] knows it.
+pub const BLANK_ROW: &str =
+    "the cell is empty, as is every cell of the row (a spreadsheet may write such rows below its data);";
 /// [`parse_cell`]'s error at a marker of a missing value, after the cell.
 const MARKS_MISSING: &str = " marks a missing value; expected a number";
 
@@ -3339,7 +3357,9 @@ const MARKS_MISSING: &str = " marks a missing value; expected a number";
 /// A categorical column's missing cell ([`Category`]) says so in the same
 /// words, but expects a level.
 pub fn says_missing(message: &str) -> bool {
-    message.starts_with("the cell is empty;") || message.contains(" marks a missing value;")
+    message.starts_with(EMPTY)
+        || message.starts_with(BLANK_ROW)
+        || message.contains(" marks a missing value;")
 }
 
 /// A date cell of `train --date`'s columns as the days since 1970-01-01

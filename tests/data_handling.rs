@@ -1049,6 +1049,60 @@ fn ignored_columns_are_not_read() {
     assert!(!ok && err.contains(says), "{err}");
 }
 
+/// Rows whose cells are all empty (`;;;`, as spreadsheets write below
+/// their data) are named as such, with the ways out: deleting them, or
+/// `--missing drop`, which trains as the file without them does.
+#[test]
+fn rows_of_empty_cells_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [blank, clean, m1, m2, p1, p2] = paths(
+        &dir,
+        ["b.csv", "c.csv", "m1.st", "m2.st", "p1.csv", "p2.csv"],
+    );
+    std::fs::write(&clean, "x0;x1;y\n1;2;3\n2;3;5\n3;1;4\n").unwrap();
+    std::fs::write(&blank, "x0;x1;y\n1;2;3\n2;3;5\n3;1;4\n;;\n ; ;\n").unwrap();
+    let semicolon = ["--delimiter", ";", "--epochs", "3"];
+    let (ok, _, err) = shadertrain(&train_data(&blank, "cpu", &semicolon));
+    let says = ":5:1: the cell is empty, as is every cell of the row (a spreadsheet may write such rows below its data); expected a number (column 'x0'); delete those rows from the file, or --missing drop leaves them out";
+    assert!(
+        !ok && err.contains(says) && !err.contains("--ignore"),
+        "{err}"
+    );
+    // From a model trained with --missing mean, that option is named.
+    let mean = [&semicolon[..], &["--missing", "mean", "--save", &m1]].concat();
+    run_ok(&train_data(&clean, "cpu", &mean));
+    let init = [&semicolon[..], &["--init", &m1]].concat();
+    let (_, _, err) = shadertrain(&train_data(&blank, "cpu", &init));
+    assert!(err.contains("(column 'x0'); delete those rows from the file, or --missing mean (the option --init's model was trained with) leaves them out"), "{err}");
+    // A row with one empty cell among numbers keeps the cell's own hint.
+    std::fs::write(&blank, "x0;x1;y\n1;2;3\n;3;5\n").unwrap();
+    let (_, _, err) = shadertrain(&train_data(&blank, "cpu", &semicolon));
+    assert!(err.contains(":3:1: the cell is empty; expected a number (column 'x0'); if it is not a feature, --ignore x0"), "{err}");
+    std::fs::write(&blank, "x0;x1;y\n1;2;3\n2;3;5\n3;1;4\n;;\n").unwrap();
+    let drop = [&semicolon[..], &["--missing", "drop", "--save", &m1]].concat();
+    run_ok(&train_data(&blank, "cpu", &drop));
+    run_ok(&train_data(
+        &clean,
+        "cpu",
+        &[&semicolon[..], &["--save", &m2]].concat(),
+    ));
+    let predict = |model: &str, out: &str| {
+        run_ok(&[
+            "predict",
+            "--model",
+            model,
+            "--data",
+            &clean,
+            "--delimiter",
+            ";",
+            "--out",
+            out,
+        ]);
+        std::fs::read_to_string(out).unwrap()
+    };
+    assert_eq!(predict(&m1, &p1), predict(&m2, &p2));
+}
+
 /// `-` is standard input for `--data` and standard output for `--out`.
 #[test]
 fn a_dash_is_standard_input_or_output() {

@@ -1731,6 +1731,13 @@ fn ignore_hint(
         None => (None, None),
     };
     match name {
+        // A row of empty cells: a gap in every column, the target's too.
+        Some(_) if gap && message.starts_with(data::BLANK_ROW) => {
+            message += &match init_fill {
+                Some(f) => format!("; delete those rows from the file, or --missing {} (the option --init's model was trained with) leaves them out", f.name()),
+                None => "; delete those rows from the file, or --missing drop leaves them out".into(),
+            }
+        }
         // A categorical or date column's own errors say what to do, but
         // at a gap.
         Some(name) if read_otherwise(name) && !gap => {}
