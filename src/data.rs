@@ -1850,6 +1850,35 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         Some((cells, rows))
     }
 
+    /// Why `record` may hold other than the header's count of cells,
+    /// after its count: a delimiter after its last cell that the header
+    /// lacks, or (one cell) cells separated by spaces where an editor
+    /// wrote spaces for tabs; empty otherwise.
+    fn miscounted(&self, record: &csv::ByteRecord) -> String {
+        let last_empty = record
+            .iter()
+            .last()
+            .is_some_and(|c| c.trim_ascii().is_empty());
+        if record.len() == self.columns + 1 && last_empty {
+            return "; its last cell is empty: the row ends with a delimiter that the header does not (delete it from the rows)".into();
+        }
+        let spaced = match (record.len(), record.iter().next()) {
+            (1, Some(cell)) => cell
+                .split(u8::is_ascii_whitespace)
+                .filter(|p| !p.is_empty())
+                .count(),
+            _ => 0,
+        };
+        match spaced == self.columns && self.columns > 1 {
+            true => format!(
+                "; it holds no {0} but {1} parts between spaces: were its {0} written as spaces?",
+                self.delimiter.plural(),
+                self.columns
+            ),
+            false => String::new(),
+        }
+    }
+
     /// [`Rows::parse`] through the csv reader.
     fn parse_csv(&self, bytes: &[u8]) -> Parsed {
         let err = self.err;
@@ -1882,10 +1911,11 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     line,
                     record.len().min(self.columns) + 1,
                     format!(
-                        "this row has {}; expected {} as in the header (line {})",
+                        "this row has {}; expected {} as in the header (line {}){}",
                         crate::units::count(record.len(), "cell"),
                         self.columns,
-                        self.header_line
+                        self.header_line,
+                        self.miscounted(&record)
                     ),
                 ));
             }
@@ -4219,6 +4249,30 @@ mod tests {
             }
         }
         rows
+    }
+
+    /// A row of the wrong count says why where it can: a delimiter after
+    /// its last cell that the header lacks, or cells between spaces (an
+    /// editor's spaces for tabs); other counts say only the count.
+    #[test]
+    fn a_miscounted_row_says_why() {
+        let message = |text: &str| parsed_in(text, 1).unwrap_err().2;
+        let trailing = message("a,b,y\n1,2,3,\n");
+        assert!(trailing.ends_with("expected 3 as in the header (line 1); its last cell is empty: the row ends with a delimiter that the header does not (delete it from the rows)"), "{trailing}");
+        let spaced = message("a,b,y\n1,2,3\n4  5 6\n");
+        assert!(spaced.ends_with("(line 1); it holds no commas but 3 parts between spaces: were its commas written as spaces?"), "{spaced}");
+        for plain in [
+            "a,b,y\n1,2,3,4\n",
+            "a,b,y\n1,2\n",
+            "a,b,y\n4 5\n",
+            "a,b,y\n1,2,3,,\n",
+        ] {
+            assert!(
+                message(plain).ends_with("(line 1)"),
+                "{plain:?}: {}",
+                message(plain)
+            );
+        }
     }
 
     #[test]
