@@ -1334,8 +1334,9 @@ const LOOKS_SEPARATED: &str = "the file looks separated by";
 /// most is held by its only name, or, where it has several (a name with a
 /// comma cut `id;Preis (EUR, netto);y` in two), as many times as there are
 /// names and as many times in `first_row`, the line after it. Then: that
-/// the file looks separated by it, and the `--delimiter` that reads it.
-/// Names that hold one now and then (`a;b,c;d` over `1,2`) are no sign.
+/// the file looks separated by it, and the `--delimiter` that reads it,
+/// with `--decimal-comma` where a cell of `first_row` is a number only a
+/// decimal comma reads. Names that hold one now and then (`a;b,c;d` over `1,2`) are no sign.
 fn separator_hint(
     header: &[String],
     delimiter: Delimiter,
@@ -1360,8 +1361,21 @@ fn separator_hint(
         ),
         _ => return None,
     };
+    // A file separated otherwise may mark decimals with a comma (as
+    // spreadsheets in much of Europe write both): a cell of the row, cut
+    // at `other`, that only a decimal comma reads.
+    let comma_decimal = |cell: &[u8]| {
+        let text = std::str::from_utf8(cell).unwrap_or_default().trim_ascii();
+        text.contains(',') && read_number(text, true).is_some()
+    };
+    let decimal_comma = match (other.is_comma(), first_row) {
+        (false, Some(row)) if row.split(|&b| b == other.byte()).any(comma_decimal) => {
+            " --decimal-comma (its numbers mark their decimals with a comma)"
+        }
+        _ => "",
+    };
     Some(format!(
-        "; {names}: {LOOKS_SEPARATED} {}, and this command reads cells separated by {}: pass --delimiter {}",
+        "; {names}: {LOOKS_SEPARATED} {}, and this command reads cells separated by {}: pass --delimiter {}{decimal_comma}",
         other.plural(),
         delimiter.plural(),
         other.flag()
@@ -3956,7 +3970,11 @@ mod tests {
         ] {
             let (l, _, m) = csv_error(text);
             assert_eq!(l, 2, "{text:?}");
-            let says = format!("the file looks separated by {what}, and this command reads cells separated by commas: pass --delimiter {flag}");
+            let comma = match text.contains("1,5") {
+                true => " --decimal-comma (its numbers mark their decimals with a comma)",
+                false => "",
+            };
+            let says = format!("the file looks separated by {what}, and this command reads cells separated by commas: pass --delimiter {flag}{comma}");
             assert!(m.ends_with(&says), "{m}");
             // Read as the hint says, the file is the comma-separated one
             // (a decimal comma is still not a number).
