@@ -642,8 +642,9 @@ pub struct TrainArgs {
     /// Save a checkpoint here (atomically) every --checkpoint-every epochs,
     /// on Ctrl-C, SIGTERM or SIGHUP, after a divergence (the last good
     /// parameters) and at the end; --resume FILE continues the run. A new
-    /// run refuses a FILE whose run did not end there (interrupted, or
-    /// killed): resume it, or delete it to start anew [default: none].
+    /// run refuses a FILE whose run did not end there (interrupted, stopped
+    /// by --max-time, or killed): resume it, or delete it to start anew
+    /// [default: none].
     #[arg(long, value_name = "FILE", value_parser = path(checkpoint_path))]
     pub checkpoint: Option<PathBuf>,
 
