@@ -1553,8 +1553,9 @@ fn compressed(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 
 /// What a file that `bytes` start is, where it is a kind given for rows
 /// by mistake: a model (safetensors: a header's length in 8 bytes, then
-/// that much JSON), or Apache Parquet (`PAR1`, then binary bytes). `None`
-/// for any other.
+/// that much JSON), Apache Parquet (`PAR1`, then binary bytes), or any
+/// other binary file (a zero byte in the first line). `None` for any
+/// other.
 fn other_file(bytes: &[u8]) -> Option<&'static str> {
     if crate::io::starts_as_safetensors(bytes, bytes.len() as u64) {
         return Some("the file is a model (safetensors), not rows; expected CSV text: a model is read by predict --model or train --init, a checkpoint by train --resume");
@@ -1567,6 +1568,12 @@ fn other_file(bytes: &[u8]) -> Option<&'static str> {
     let binary = |b: &u8| *b < 0x09 || (0x0e..0x20).contains(b);
     if bytes.starts_with(b"PAR1") && bytes[4..].iter().take(12).any(binary) {
         return Some("the file is Apache Parquet; expected CSV text: write it as CSV first (with pandas, pd.read_parquet(FILE).to_csv(OUT, index=False))");
+    }
+    // No text holds a zero byte (UTF-16's, beside each character, are
+    // found before this); a header line with one is of a binary file.
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    if first_line.contains(&0) {
+        return Some("the file's first line holds zero bytes (NUL), which no text does: it is not a text file (an image, a program, a disk's raw bytes?); expected CSV text");
     }
     None
 }
@@ -2201,13 +2208,28 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
 
 /// `text` with its control characters (a NUL, an escape) escaped as Rust
 /// writes them (`\0`, `\u{1b}`), so that a message never sends them to a
-/// terminal; as it is where it has none.
+/// terminal; as it is where it has none. Text longer than [`SHOWN_NAME`]
+/// characters is cut there, with its length: a name a message shows (a
+/// file without line ends read as a header of one name of megabytes) is
+/// not printed whole.
 pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() > SHOWN_NAME {
+        let chars = text.chars().count();
+        if chars > SHOWN_NAME {
+            let head: String = text.chars().take(SHOWN_NAME).collect();
+            return format!("{}… ({chars} characters)", escaped(&head)).into();
+        }
+    }
     match text.chars().any(char::is_control) {
         true => text.escape_debug().to_string().into(),
         false => text.into(),
     }
 }
+
+/// The most characters of a name (or other text) [`escaped`] shows: more
+/// than any column name a person writes (a survey's question), so that
+/// the names messages suggest for flags are whole.
+const SHOWN_NAME: usize = 1000;
 
 /// The most characters of a cell an error shows.
 const SHOWN_CELL: usize = 60;
@@ -2429,9 +2451,15 @@ impl Table {
         let mut buf = Vec::new();
         // The first chunk holds the header's line whole.
         let mut eof = fill(path, &mut file, &mut buf, chunk_bytes)?;
-        while !eof && !has_a_whole_line(&buf) {
+        // A zero byte before the first line's end is a binary file's
+        // (other_file): read no further (/dev/zero has no end).
+        while !eof && !has_a_whole_line(&buf) && !buf.contains(&0) {
             let len = 2 * buf.len();
             eof = fill(path, &mut file, &mut buf, len)?;
+        }
+        if !eof && !has_a_whole_line(&buf) {
+            // Refused there.
+            Head::parse(path, &buf, delimiter)?;
         }
         let whole = |mut buf: Vec<u8>, file: &mut std::fs::File| {
             // The rest is read on (the file may be a pipe, read once), and

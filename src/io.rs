@@ -1299,16 +1299,72 @@ pub fn load_model(path: &Path) -> Result<Model> {
 
 /// A model or checkpoint file's bytes, once its size is known to fit: the
 /// bytes and the parameters parsed from them take about twice the file.
+/// One whose size is not known first (a device, a pipe) is read as far
+/// as its header says ([`read_model_stream`]).
 fn read_model_file(path: &Path) -> Result<Vec<u8>> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return read_model_stream(path);
+    }
+    fits_twice(path, meta.len())?;
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Whether a model file of `len` bytes, and what is parsed from it, fits.
+fn fits_twice(path: &Path, len: u64) -> Result<()> {
     crate::memory::check(
         len.checked_mul(2),
         || format!("loading {} ({})", path.display(), crate::units::bytes(len)),
         "is it the model file you meant?",
-    )?;
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    )
+}
+
+/// The largest header a model file's first 8 bytes may announce, as the
+/// safetensors reader allows; more is refused before it is read.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// A model file that is not a regular file, read no further than a
+/// safetensors file there could run: its 8 bytes of length, the header
+/// they announce (at most [`MAX_HEADER`]), the tensors' bytes the header
+/// places, and one byte more, which where it is there is an error (how
+/// many follow is not read). Where a part is not what a model file holds (no JSON
+/// header, a header of 0 or too many bytes), the bytes read so far are
+/// returned for `model_from_bytes` to say so: `/dev/zero` or a stream of
+/// random bytes is refused at once rather than read without end.
+fn read_model_stream(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let io = |e| Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    let mut take = |bytes: &mut Vec<u8>, n: u64| (&mut file).take(n).read_to_end(bytes);
+    take(&mut bytes, 8).map_err(io)?;
+    let Some(length) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    else {
+        return Ok(bytes);
+    };
+    if length == 0 || length > MAX_HEADER {
+        return Ok(bytes);
+    }
+    take(&mut bytes, length).map_err(io)?;
+    let Ok(header) = serde_json::from_slice::<serde_json::Value>(&bytes[8..]) else {
+        return Ok(bytes);
+    };
+    // The end of the tensors' bytes: the last of their data_offsets.
+    let end = (header.as_object().into_iter().flatten())
+        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    fits_twice(path, (8 + length).saturating_add(end))?;
+    take(&mut bytes, end.saturating_add(1)).map_err(io)?;
+    if bytes.len() as u64 > 8 + length + end {
+        return Err(Error::model_file(
+            path,
+            "more bytes follow its tensors' end (was something appended to it?)",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Why a model's names cannot be a model file's (its target's and its

@@ -460,9 +460,17 @@ fn utf16_files_are_named_as_such() {
     check("bom", &[&[0xFF, 0xFE][..], &greek].concat(), &[], says);
     check("le", &le, &[], says);
     check("be", &be, &[], says);
+    // A binary file's zero bytes, not UTF-16's pairs: a binary file.
     check(
         "elf",
         b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00\x00\x03\x00>\x00\n1,2\n",
+        &[],
+        ":1: the file's first line holds zero bytes (NUL), which no text does: it is not a text file",
+    );
+    // Bytes that are not UTF-8, and no zero byte: the name's own error.
+    check(
+        "latin1",
+        b"caf\xe9,y\n1,2\n",
         &[],
         ":1:1: the column name is not valid UTF-8",
     );
@@ -540,6 +548,27 @@ fn a_model_or_parquet_given_for_rows_is_named() {
     check("brace", b"abcdefgh{,y\n1,x\n", &[], "'x' is not a number");
     // Nor is a header that begins with Parquet's magic number.
     check("par1", b"PAR1,PAR2,y\n1,2,x\n", &[], "'x' is not a number");
+    // A first line with zero bytes: a binary file, named as one, as is
+    // endless /dev/zero (read no further than its first chunk).
+    let binary =
+        "the file's first line holds zero bytes (NUL), which no text does: it is not a text file";
+    check("zeros", &[0; 4096], &[], binary);
+    for command in [
+        &["train", "--data"][..],
+        &["predict", "--model", &model, "--data"],
+    ] {
+        let (ok, _, err) = shadertrain(&[command, &["/dev/zero"]].concat());
+        assert!(!ok && err.contains(binary), "{err}");
+    }
+    // A name of a million characters (a file without line ends) is shown
+    // cut, with its length, not whole.
+    std::fs::write(&data, format!("{},y\n1,2\n", "a".repeat(1_000_000))).unwrap();
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &data]);
+    let shown: String = err.chars().take(300).collect();
+    assert!(
+        !ok && err.contains("… (1000000 characters)") && err.len() < 3000,
+        "{shown}"
+    );
 }
 
 /// Errors about the header's columns name the header's own line where

@@ -234,6 +234,45 @@ fn bad_model_files_are_refused_with_the_problem_named() {
 /// A byte of a tensor damaged is refused by the tensors' digest, which
 /// names the entry to delete to read the file anyway; with the entry gone
 /// the file is read as written.
+/// A model file that is not a regular file (a pipe, a device) is read as
+/// far as its header says, and no further: a model through a pipe loads
+/// as from its file, one with bytes after it is refused, and endless
+/// zeros or random bytes are refused at their first bytes rather than
+/// read until memory runs out.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_model_through_a_pipe_is_read_as_far_as_its_header_says() {
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.st");
+    let model = sample_model();
+    save_model(&model, &file).unwrap();
+    // `cat`'s output as a pipe, opened by its path as a user's would be.
+    let piped = |tail: &str| {
+        let script = format!("cat '{}'; printf '{tail}'", file.display());
+        let mut child = (Command::new("sh").args(["-c", &script]))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let path = format!("/proc/self/fd/{}", out.as_raw_fd());
+        let loaded = load_model(Path::new(&path));
+        drop(out);
+        child.wait().unwrap();
+        loaded
+    };
+    let through = piped("").unwrap();
+    assert_eq!(through.params, model.params);
+    assert_eq!(through.feature_names, model.feature_names);
+    let e = piped("xyz").unwrap_err().to_string();
+    assert!(e.contains("more bytes follow its tensors' end"), "{e}");
+    for endless in ["/dev/zero", "/dev/urandom"] {
+        let e = load_model(Path::new(endless)).unwrap_err().to_string();
+        assert!(e.contains("not a valid safetensors file"), "{endless}: {e}");
+    }
+}
+
 #[test]
 fn a_damaged_tensor_byte_is_refused() {
     let good = model_to_bytes(&sample_model()).unwrap();
