@@ -1297,17 +1297,62 @@ pub fn load_model(path: &Path) -> Result<Model> {
     model_from_bytes(path, &bytes)
 }
 
-/// A model or checkpoint file's bytes, once its size is known to fit: the
-/// bytes and the parameters parsed from them take about twice the file.
-/// One whose size is not known first (a device, a pipe) is read as far
-/// as its header says ([`read_model_stream`]).
+/// A model or checkpoint file's bytes, read no further than a model file
+/// could run. Its first 8 bytes are its header's length: where that is 0
+/// or more than [`MAX_HEADER`], the first bytes alone are returned, for
+/// [`model_from_bytes`] to say what the file is instead (text, zeros:
+/// a 2 GB file of zeros was read whole first). A regular file is then
+/// read whole once its size is known to fit (the bytes and the parameters
+/// parsed from them take about twice the file); another (a pipe, a
+/// device, whose size is not known first) as far as the header and the
+/// tensors' bytes it places, and one byte more, which where it is there
+/// is an error (how many follow is not read): `/dev/zero` or a stream of
+/// random bytes is refused at once rather than read without end.
 fn read_model_file(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return read_model_stream(path);
+    use std::io::Read as _;
+    let io = |e| Error::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let mut bytes = Vec::new();
+    // Reads on until `bytes` holds `upto` (or the file ends).
+    let mut fill = |bytes: &mut Vec<u8>, upto: u64| {
+        let more = upto.saturating_sub(bytes.len() as u64);
+        (&mut file).take(more).read_to_end(bytes)
+    };
+    // Enough to tell text after a UTF-8 byte-order mark.
+    fill(&mut bytes, 16).map_err(io)?;
+    let length = (bytes.get(..8))
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+        .filter(|&n| n > 0 && n <= MAX_HEADER);
+    let Some(length) = length else {
+        return Ok(bytes);
+    };
+    if meta.is_file() {
+        fits_twice(path, meta.len())?;
+        fill(&mut bytes, u64::MAX).map_err(io)?;
+        return Ok(bytes);
     }
-    fits_twice(path, meta.len())?;
-    std::fs::read(path).map_err(|e| Error::io(path, e))
+    let header_end = 8 + length;
+    fill(&mut bytes, header_end).map_err(io)?;
+    let header = bytes.get(8..).unwrap_or_default();
+    let Ok(header) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return Ok(bytes);
+    };
+    // The end of the tensors' bytes: the last of their data_offsets.
+    let end = (header.as_object().into_iter().flatten())
+        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let total = header_end.saturating_add(end);
+    fits_twice(path, total)?;
+    fill(&mut bytes, total.saturating_add(1)).map_err(io)?;
+    if bytes.len() as u64 > total {
+        return Err(Error::model_file(
+            path,
+            "more bytes follow its tensors' end (was something appended to it?)",
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Whether a model file of `len` bytes, and what is parsed from it, fits.
@@ -1322,50 +1367,6 @@ fn fits_twice(path: &Path, len: u64) -> Result<()> {
 /// The largest header a model file's first 8 bytes may announce, as the
 /// safetensors reader allows; more is refused before it is read.
 const MAX_HEADER: u64 = 100_000_000;
-
-/// A model file that is not a regular file, read no further than a
-/// safetensors file there could run: its 8 bytes of length, the header
-/// they announce (at most [`MAX_HEADER`]), the tensors' bytes the header
-/// places, and one byte more, which where it is there is an error (how
-/// many follow is not read). Where a part is not what a model file holds (no JSON
-/// header, a header of 0 or too many bytes), the bytes read so far are
-/// returned for `model_from_bytes` to say so: `/dev/zero` or a stream of
-/// random bytes is refused at once rather than read without end.
-fn read_model_stream(path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    let io = |e| Error::io(path, e);
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    let mut take = |bytes: &mut Vec<u8>, n: u64| (&mut file).take(n).read_to_end(bytes);
-    take(&mut bytes, 8).map_err(io)?;
-    let Some(length) = bytes
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-    else {
-        return Ok(bytes);
-    };
-    if length == 0 || length > MAX_HEADER {
-        return Ok(bytes);
-    }
-    take(&mut bytes, length).map_err(io)?;
-    let Ok(header) = serde_json::from_slice::<serde_json::Value>(&bytes[8..]) else {
-        return Ok(bytes);
-    };
-    // The end of the tensors' bytes: the last of their data_offsets.
-    let end = (header.as_object().into_iter().flatten())
-        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
-        .max()
-        .unwrap_or(0);
-    fits_twice(path, (8 + length).saturating_add(end))?;
-    take(&mut bytes, end.saturating_add(1)).map_err(io)?;
-    if bytes.len() as u64 > 8 + length + end {
-        return Err(Error::model_file(
-            path,
-            "more bytes follow its tensors' end (was something appended to it?)",
-        ));
-    }
-    Ok(bytes)
-}
 
 /// Why a model's names cannot be a model file's (its target's and its
 /// features'), which [`model_from_bytes`] would refuse: each column is
