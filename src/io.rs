@@ -2140,9 +2140,20 @@ fn free_for(resolved: &Path, side: &Path, copy: Option<&SideHistory>) -> Result<
 }
 
 /// The refusal to start a history for a checkpoint at `resolved` in
-/// `side`, which holds another checkpoint's records.
+/// `side`, which holds another checkpoint's records, or (where the
+/// checkpoint at `resolved` names `side`) records that do not match it.
 fn foreign_history(resolved: &Path, side: &Path) -> Error {
     let at = resolved.display();
+    let shown = side.strip_prefix(".").unwrap_or(side).display();
+    let names = header_metadata(resolved).is_some_and(|meta| {
+        let name = meta["history_file"].as_str();
+        name.is_some_and(|n| side.file_name() == Some(std::ffi::OsStr::new(n)))
+    });
+    if names {
+        return Error::Config(format!(
+            "{shown} is the history the checkpoint at {at} names, but its records do not match the checkpoint's (the file is damaged, or another run wrote over it), so that run cannot be resumed, and a new checkpoint there would start its history in that file, writing over it: delete {shown} and {at} to start anew there, or give --checkpoint another path"
+        ));
+    }
     Error::Config(format!(
         "{} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself), or a run was stopped while it wrote its first checkpoint there: move it beside the checkpoint that reads it as NAME.history, delete it if none does, or give --checkpoint another path",
         side.strip_prefix(".").unwrap_or(side).display(),
@@ -2562,7 +2573,7 @@ fn read_history_file(
     got.update(&bytes);
     if got != digest {
         return Err(bad(format!(
-            "its records do not match the checkpoint (FNV-1a digest {}, expected {}): another run has overwritten it",
+            "its records do not match the checkpoint (FNV-1a digest {}, expected {}): the file is damaged, or another run wrote over it",
             got.hex(),
             digest.hex()
         )));

@@ -927,6 +927,33 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
     }
 }
 
+/// A history file with a damaged byte: resuming says the file is damaged
+/// or written over, and a new run at the checkpoint's path is refused
+/// with the checkpoint named as the one that names it, both files left
+/// as they were.
+#[test]
+fn a_damaged_history_is_named_as_the_checkpoints_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let [original, _, history] = checkpoint_and_copy(&dir);
+    let mut bytes = std::fs::read(&history).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&history, &bytes).unwrap();
+    let (ok, _, err) = resume_to(&original, "8", &[]);
+    assert!(
+        !ok && err.contains("its records do not match the checkpoint (FNV-1a digest ")
+            && err.contains("): the file is damaged, or another run wrote over it"),
+        "{err}"
+    );
+    let checkpoint = std::fs::read(&original).unwrap();
+    let (ok, _, err) = new_run_at(&original, "5", &[]);
+    let says = "sc.ckpt.history is the history the checkpoint at ";
+    assert!(!ok && err.contains(says), "{err}");
+    assert!(err.contains("its records do not match the checkpoint's (the file is damaged, or another run wrote over it)"), "{err}");
+    assert_eq!(std::fs::read(&history).unwrap(), bytes);
+    assert_eq!(std::fs::read(&original).unwrap(), checkpoint);
+}
+
 /// A checkpoint renamed away from its path still reads the history file
 /// of that path's name: a new run checkpointing at the freed path is
 /// refused before it trains rather than write over that file, and the
