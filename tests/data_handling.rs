@@ -1297,6 +1297,17 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
         "cpu",
         &["--init", &model, "--ignore", "w a", "--epochs", "1"],
     ));
+    // Synthetic rows: the --features that gives them the model's columns
+    // (x0, x1 and y), which then trains; none for a file's names.
+    let init = ["--init", &model, "--epochs", "1"];
+    let (_, err) = run_refused(&train_synthetic("50", "3", "cpu", &init));
+    let says = "not in the model: x2; synthetic rows have the model's columns with --features 2";
+    assert!(err.contains(says) && !err.contains("--ignore"), "{err}");
+    run_ok(&train_synthetic("50", "2", "cpu", &init));
+    std::fs::write(&rev, "a,b,y\n1,2,3\n2,3,4\n").unwrap();
+    run_ok(&train_data(&rev, "cpu", &["--epochs", "1", "--save", &m2]));
+    let (_, err) = run_refused(&train_synthetic("50", "3", "cpu", &["--init", &m2]));
+    assert!(err.contains("the model was trained on a file's columns: give --data a file with them and its target"), "{err}");
     // A file without the model's target column: its last column is
     // trained, and the model saved names it.
     std::fs::write(&rev, text.replacen(",y\n", ",z\n", 1)).unwrap();

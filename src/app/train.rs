@@ -1181,8 +1181,10 @@ impl TrainingData {
 
     /// Puts the feature columns in the order of `model`'s features,
     /// matched by name as `predict` matches them; an error names the
-    /// columns missing or extra and says what to do.
-    fn match_features(&mut self, model: &Model, source: &Path) -> Result<()> {
+    /// columns missing or extra and says what to do (for `synthetic`
+    /// rows, the --features that makes their columns the model's, where
+    /// one does).
+    fn match_features(&mut self, model: &Model, source: &Path, synthetic: bool) -> Result<()> {
         let have = &self.columns.feature_names;
         let want = &model.feature_names;
         let order: Vec<Option<usize>> = want
@@ -1217,7 +1219,14 @@ impl TrainingData {
             problems.push(format!("not in the model: {}", extra.join(", ")));
         }
         let target = &model.target_name;
-        let hint = if have.contains(target) && self.columns.target_name != *target {
+        let hint = if synthetic {
+            match data::Columns::synthetic(1, want.len()) {
+                Ok(c) if c.feature_names == *want && c.target_name == *target => {
+                    format!("; synthetic rows have the model's columns with --features {}", want.len())
+                }
+                _ => "; the model was trained on a file's columns: give --data a file with them and its target, or train a new model without --init".into(),
+            }
+        } else if have.contains(target) && self.columns.target_name != *target {
             let word = units::shell_word(target);
             format!("; the model's target '{target}' is a feature here: leave it unread with --ignore {word}, or train it with --target {word}")
         } else if !have.contains(target) && want.contains(&self.columns.target_name) {
@@ -1975,7 +1984,7 @@ fn resume(run: &RunOptions, resumed: Resumed, data: &mut TrainingData) -> Result
         }
     }
     if run.init.is_some() {
-        data.match_features(&model, &path)?;
+        data.match_features(&model, &path, run.data.is_none())?;
     }
     check_model(&model, &path, run, &data.columns)?;
     if checkpoint.epoch > run.epochs {
@@ -2076,7 +2085,7 @@ fn initial_model(
             columns.target_name.clone(),
         ));
     };
-    data.match_features(&model, path)?;
+    data.match_features(&model, path, run.data.is_none())?;
     check_model(&model, path, run, &data.columns)?;
     fits(&model.layout)?;
     Ok(model)
