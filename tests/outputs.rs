@@ -741,6 +741,21 @@ fn a_full_standard_output_is_a_clean_error() {
         ["error: writing to standard output: No space left on device (os error 28)"]
     );
     assert!(!json.exists());
+    // With --out, the predictions and --json are written, and the scores
+    // line that could not be is the error; importance's --json is written
+    // where its table could not be.
+    let out = dir.path().join("p.csv");
+    let with_out = [&predict[..], &["--out", s(&out), "--json", s(&json)]].concat();
+    let (code, err) = to_dev_full(&with_out);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("standard output"), "{err}");
+    assert!(out.exists() && json.exists(), "{err}");
+    std::fs::remove_file(&json).unwrap();
+    let importance = ["importance", "--model", s(&model), "--data", s(&data)];
+    let (code, err) = to_dev_full(&[&importance[..], &["--json", s(&json)]].concat());
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("standard output"), "{err}");
+    assert!(json.exists(), "{err}");
 }
 
 /// An output that cannot be written is named by its option, and the

@@ -129,12 +129,19 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         unseen_cells: unseen,
         columns: records,
     };
-    super::report(&table(&record), outputs.iter().map(|(_, p)| *p))?;
+    // A table that cannot be printed (standard output on a full disk, or
+    // closed) fails the command after --json is written.
+    let reported = super::report(&table(&record), outputs.iter().map(|(_, p)| *p));
     if let Some(path) = &args.json {
+        let printed = if reported.is_ok() {
+            "; the table was printed"
+        } else {
+            ""
+        };
         super::write_json(path, &record)
-            .context("could not write --json; the table was printed")?;
+            .with_context(|| format!("could not write --json{printed}"))?;
     }
-    Ok(())
+    reported
 }
 
 /// The rows of `--data` to score, and what was done to make them whole.

@@ -495,10 +495,13 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         unseen_cells,
         scored_rows: 0,
     };
+    // A scores line that cannot be written (standard output on a full
+    // disk) fails the command after --json is written, as --out was.
+    let mut reported = Ok(());
     if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {
         // Keep standard output clean CSV when the predictions go there.
         if args.out.is_some() {
-            super::report(&line, outputs.iter().map(|(_, path)| *path))?;
+            reported = super::report(&line, outputs.iter().map(|(_, path)| *path));
         } else {
             crate::say!("{}", line.trim_end_matches('\n'));
         }
@@ -516,5 +519,6 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
             format!("could not write --json; the predictions {went}")
         })?;
     }
+    reported?;
     emitted
 }
