@@ -255,24 +255,25 @@ impl Dataset {
             if skip.contains(name) {
                 continue;
             }
-            let mut sample: Vec<f32> = (0..self.rows)
+            let sample = (0..self.rows)
                 .step_by(step)
-                .map(|n| self.x[n * self.features + j])
-                .filter(|v| !v.is_nan())
-                .collect();
-            if sample.len() < 8 {
-                continue;
-            }
-            sample.sort_unstable_by(f32::total_cmp);
-            let n = sample.len();
-            let middle = f64::from(sample[3 * n / 4]) - f64::from(sample[n / 4]);
-            let replaced = std == 1.0 && middle / 1.349 <= 1e-5 * mean.abs();
-            let ratio = std / (middle / 1.349);
-            if middle > 0.0 && !replaced && ratio > HEAVY_TAILS {
+                .map(|n| self.x[n * self.features + j]);
+            if let Some(ratio) = tail_ratio(sample, std, mean) {
                 heavy.push((name.clone(), ratio));
             }
         }
         heavy
+    }
+
+    /// Whether the target has heavy tails as [`Dataset::heavy_tailed`]
+    /// reads a feature's, by `stats`' target std: its ratio where it
+    /// does. The MSE is then ruled by a few far rows: a target of skew 11
+    /// (ratio 6) scored a test R² of 0.65 trained as it was and 0.93
+    /// trained as its log, predicted back through exp.
+    pub fn heavy_tailed_target(&self, stats: &Standardization) -> Option<f64> {
+        let step = self.rows.div_ceil(TAIL_SAMPLE).max(1);
+        let sample = self.y.iter().step_by(step).copied();
+        tail_ratio(sample, stats.target_std, stats.target_mean)
     }
 
     /// The rows `range` as a data set of their own: a shard.
@@ -453,6 +454,23 @@ pub const ID_ROWS: usize = 20;
 
 /// The most rows [`Dataset::heavy_tailed`] takes a column's quartiles from.
 pub const TAIL_SAMPLE: usize = 4096;
+
+/// A column's std (`std`, about `mean`) over the spread of the middle
+/// half of `sample` (its values, NaN left out; 8 or more), where it is
+/// past [`HEAVY_TAILS`]; `None` otherwise, or where the std was replaced
+/// by 1 for a column of one value.
+fn tail_ratio(sample: impl Iterator<Item = f32>, std: f64, mean: f64) -> Option<f64> {
+    let mut sample: Vec<f32> = sample.filter(|v| !v.is_nan()).collect();
+    if sample.len() < 8 {
+        return None;
+    }
+    sample.sort_unstable_by(f32::total_cmp);
+    let n = sample.len();
+    let middle = f64::from(sample[3 * n / 4]) - f64::from(sample[n / 4]);
+    let replaced = std == 1.0 && middle / 1.349 <= 1e-5 * mean.abs();
+    let ratio = std / (middle / 1.349);
+    (middle > 0.0 && !replaced && ratio > HEAVY_TAILS).then_some(ratio)
+}
 
 /// Fewer f32 steps than this across a column's values: most of what told
 /// them apart was lost in reading them as f32.
@@ -4848,6 +4866,32 @@ mod tests {
         let heavy = near.heavy_tailed(&stats, &[]);
         assert_eq!(heavy.len(), 1, "{heavy:?}");
         assert_eq!(heavy[0].0, "c");
+    }
+
+    /// The target's tails are measured as a feature's: a log-normal
+    /// target of σ 2 is named, a uniform one is not, nor one of a single
+    /// value.
+    #[test]
+    fn a_heavy_tailed_target_is_named() {
+        let rows = 2000;
+        let mut data = Dataset::synthetic(rows, 2, 0).unwrap();
+        // Uniform on (0, 1), from the draws on (−1, 1).
+        let unit = |n: usize| {
+            let u = crate::rng::symmetric(0, crate::rng::Stream::Other(3), n as u64);
+            (f64::from(u) + 1.0) / 2.0
+        };
+        let normal = |n: usize| {
+            // Box–Muller from two uniforms.
+            let (u, v) = (unit(2 * n).max(1e-12), unit(2 * n + 1));
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        data.y = (0..rows).map(|n| (2.0 * normal(n)).exp() as f32).collect();
+        let ratio = data.heavy_tailed_target(&Standardization::fit(&data));
+        assert!(ratio.is_some_and(|r| r > HEAVY_TAILS), "{ratio:?}");
+        data.y = (0..rows).map(|n| unit(n) as f32).collect();
+        assert_eq!(data.heavy_tailed_target(&Standardization::fit(&data)), None);
+        data.y = vec![5.0; rows];
+        assert_eq!(data.heavy_tailed_target(&Standardization::fit(&data)), None);
     }
 
     /// A long cell is shown cut, with its length, in any error that shows

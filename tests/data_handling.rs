@@ -1952,6 +1952,19 @@ fn heavy_tailed_features_are_named_before_training() {
         ));
         assert!(ok && !err.contains("heavy tails"), "{more:?}: {err}");
     }
+    // The same column as the target: named as the target, with the
+    // transform and its way back.
+    let target = ["--epochs", "2", "--target", "c"];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &target));
+    let says = "notice: the target 'c' has heavy tails: its standard deviation is ";
+    assert!(
+        ok && err.contains(says) && !err.contains("notice: 'c'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("with the predictions transformed back (exp, sinh)"),
+        "{err}"
+    );
 }
 
 /// A resumed run reads the options its checkpoint recorded: where the file
