@@ -688,8 +688,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.png|FILE.svg", value_parser = path(plain_path))]
     pub lr_plot: Option<PathBuf>,
 
-    /// Seconds to wait for the GPU before a readback is an error; 2^32 or
-    /// more, or inf, waits without limit [default: 600].
+    /// Seconds to wait for the GPU before a readback is an error (one
+    /// readback may wait on several epochs' work, so give it more than an
+    /// epoch takes); 2^32 or more, or inf, waits without limit [default:
+    /// 600].
     #[arg(long, value_name = "SECONDS")]
     pub gpu_timeout: Option<f64>,
 }

@@ -927,6 +927,47 @@ fn a_copied_checkpoints_history_file_is_not_overwritten() {
     }
 }
 
+/// An error that ends a run after a periodic checkpoint (a device's; here
+/// one the test build injects at a sharded run's pass 12) names that
+/// checkpoint, its epoch and the --resume that continues from it, which
+/// then trains to the end; one before any checkpoint says only the error.
+#[test]
+fn an_error_after_a_checkpoint_names_it_as_the_way_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck, early] = paths(&dir, ["e.ckpt", "f.ckpt"]);
+    let run = |checkpoint: &str, fault: &str| {
+        let args = [
+            "--shards",
+            "2",
+            "--epochs",
+            "30",
+            "--checkpoint",
+            checkpoint,
+        ];
+        common::shadertrain_env(
+            &train_synthetic(
+                "200",
+                "2",
+                "cpu",
+                &[&args[..], &["--checkpoint-every", "5"]].concat(),
+            ),
+            &[("SHADERTRAIN_FAULT", Some(fault))],
+        )
+    };
+    let (ok, _, err) = run(&ck, "error:0:12");
+    let says = format!("error: the run stopped on an error after its checkpoint at epoch 10, in {ck}, which train --resume {ck} continues from: injected error at pass 12");
+    assert!(!ok && err.contains(&says), "{err}");
+    let (_, c) = load_checkpoint(Path::new(&ck)).unwrap();
+    assert_eq!(c.epoch, 10);
+    let (ok, out, err) = shadertrain(&["train", "--resume", &ck]);
+    assert!(ok && out.contains("30 (reached --epochs)"), "{out}{err}");
+    let (ok, _, err) = run(&early, "error:0:3");
+    assert!(
+        !ok && err.contains("error: injected error at pass 3"),
+        "{err}"
+    );
+}
+
 /// A history file with a damaged byte: resuming says the file is damaged
 /// or written over, and a new run at the checkpoint's path is refused
 /// with the checkpoint named as the one that names it, both files left

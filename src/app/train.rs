@@ -3112,6 +3112,9 @@ fn fit<'a>(
     // warned of and tried again at the next one; the run goes on, and its
     // end reports the last checkpoint's failure with the other outputs'.
     let mut last_failure: Option<String> = None;
+    // The epoch of the last checkpoint written, which an error that ends
+    // the run (a device's) names as the way on.
+    let written_at = std::cell::Cell::new(None);
     let mut periodic = |epoch: usize,
                         losses: &[f64],
                         b: &mut dyn Backend,
@@ -3128,7 +3131,10 @@ fn fit<'a>(
         let scored = validation.as_ref().map(RefCell::borrow);
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
         match checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept, false) {
-            Ok(()) => last_failure = None,
+            Ok(()) => {
+                last_failure = None;
+                written_at.set(Some(epoch));
+            }
             Err(e) => {
                 let e = e.to_string();
                 if last_failure.as_ref() != Some(&e) {
@@ -3218,6 +3224,15 @@ fn fit<'a>(
         o
     });
     bar.finish_and_clear();
+    let outcome = match (outcome, written_at.get(), &config.checkpoint) {
+        (Err(e), Some(epoch), Some(checkpoint)) => {
+            let path = units::shell_word(&checkpoint.path.display().to_string());
+            return Err(anyhow::Error::from(e).context(format!(
+                "the run stopped on an error after its checkpoint at epoch {epoch}, in {path}, which train --resume {path} continues from"
+            )));
+        }
+        (outcome, _, _) => outcome,
+    };
     Ok(Fitted {
         outcome: outcome?,
         validation: validation.map(RefCell::into_inner),
