@@ -1170,6 +1170,43 @@ fn has_a_whole_line(bytes: &[u8]) -> bool {
         .is_some_and(|i| bytes[i..].contains(&b'\n'))
 }
 
+/// The first chunk of `file` (`chunk_bytes`, or more until it holds the
+/// header's line whole), and whether the file ended in it. A zero byte
+/// before the header's line ends is a binary file's (or UTF-16 text's):
+/// no more is read, and [`Head::parse`] says which (`/dev/zero` has no
+/// end, nor a line).
+fn read_head(
+    path: &Path,
+    file: &mut impl std::io::Read,
+    chunk_bytes: usize,
+    delimiter: Delimiter,
+) -> Result<(Vec<u8>, bool)> {
+    let mut buf = Vec::new();
+    let mut eof = fill(path, file, &mut buf, chunk_bytes.max(1))?;
+    loop {
+        if eof || has_a_whole_line(&buf) {
+            return Ok((buf, eof));
+        }
+        if buf.contains(&0) {
+            // Refused there; where it is not, read on.
+            Head::parse(path, &buf, delimiter)?;
+        }
+        let len = 2 * buf.len();
+        eof = fill(path, file, &mut buf, len)?;
+    }
+}
+
+/// A file read whole, once (it may be a pipe), where its first line is
+/// text ([`read_head`]).
+fn read_whole(path: &Path, delimiter: Delimiter) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (mut bytes, _) = read_head(path, &mut file, CHUNK_BYTES, delimiter)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(bytes)
+}
+
 /// The length of `bytes` up to and with their last `\n` (0 without one).
 fn whole_lines(bytes: &[u8]) -> usize {
     bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
@@ -1589,9 +1626,10 @@ fn other_file(bytes: &[u8]) -> Option<&'static str> {
     }
     // No text holds a zero byte (UTF-16's, beside each character, are
     // found before this); a header line with one is of a binary file.
-    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text = bytes.strip_prefix(BOM).unwrap_or(bytes).trim_ascii_start();
+    let first_line = text.split(|&b| b == b'\n').next().unwrap_or_default();
     if first_line.contains(&0) {
-        return Some("the file's first line holds zero bytes (NUL), which no text does: it is not a text file (an image, a program, a disk's raw bytes?); expected CSV text");
+        return Some("the file's first line holds zero bytes (NUL), which no UTF-8 text does: it is not a text file (an image, a program, a disk's raw bytes?), or it is UTF-16 text without a byte-order mark; expected CSV text in UTF-8");
     }
     None
 }
@@ -1889,11 +1927,15 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         Some((cells, rows))
     }
 
-    /// Why `record` may hold other than the header's count of cells,
-    /// after its count: a delimiter after its last cell that the header
-    /// lacks, or (one cell) cells separated by spaces where an editor
-    /// wrote spaces for tabs; empty otherwise.
-    fn miscounted(&self, record: &csv::ByteRecord) -> String {
+    /// Why `record` (whose bytes are `span`) may hold other than the
+    /// header's count of cells, after its count: every cell empty (a
+    /// spreadsheet's row below its data), a delimiter after its last cell
+    /// that the header lacks, or (one cell, not quoted) cells separated
+    /// by spaces where an editor wrote spaces for tabs; empty otherwise.
+    fn miscounted(&self, record: &csv::ByteRecord, span: &[u8]) -> String {
+        if is_blank_row(record) {
+            return "; every cell of it is empty (a spreadsheet may write such rows below its data): delete those rows".into();
+        }
         let last_empty = record
             .iter()
             .last()
@@ -1902,7 +1944,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
             return "; its last cell is empty: the row ends with a delimiter that the header does not (delete it from the rows)".into();
         }
         let spaced = match (record.len(), record.iter().next()) {
-            (1, Some(cell)) => cell
+            (1, Some(cell)) if !span.contains(&b'"') => cell
                 .split(u8::is_ascii_whitespace)
                 .filter(|p| !p.is_empty())
                 .count(),
@@ -1954,7 +1996,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                         crate::units::count(record.len(), "cell"),
                         self.columns,
                         self.header_line,
-                        self.miscounted(&record)
+                        self.miscounted(&record, span)
                     ),
                 ));
             }
@@ -2466,19 +2508,7 @@ impl Table {
         let delimiter = format.delimiter;
         let chunk_bytes = chunk_bytes.max(1);
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut buf = Vec::new();
-        // The first chunk holds the header's line whole.
-        let mut eof = fill(path, &mut file, &mut buf, chunk_bytes)?;
-        // A zero byte before the first line's end is a binary file's
-        // (other_file): read no further (/dev/zero has no end).
-        while !eof && !has_a_whole_line(&buf) && !buf.contains(&0) {
-            let len = 2 * buf.len();
-            eof = fill(path, &mut file, &mut buf, len)?;
-        }
-        if !eof && !has_a_whole_line(&buf) {
-            // Refused there.
-            Head::parse(path, &buf, delimiter)?;
-        }
+        let (mut buf, mut eof) = read_head(path, &mut file, chunk_bytes, delimiter)?;
         let whole = |mut buf: Vec<u8>, file: &mut std::fs::File| {
             // The rest is read on (the file may be a pipe, read once), and
             // the whole parsed.
@@ -2921,11 +2951,7 @@ pub fn read_categorical(
     known: Option<(&[Category], Unseen)>,
     gaps: bool,
 ) -> Result<(Table, Vec<Category>, Vec<UnseenLevels>)> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    let bytes = read_whole(path, format.delimiter)?;
     let choose = as_text(choose, categorical);
     let cores = crate::cpu::cores();
     let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, format, &choose)?;
@@ -3168,11 +3194,7 @@ pub fn read_for_model_keeping(
     categories: &[Category],
     keep: &[String],
 ) -> Result<(ModelRows, Vec<String>, Vec<String>)> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    let bytes = read_whole(path, reading.format.delimiter)?;
     let for_model = for_model(path, feature_names, target_name, reading, categories);
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
@@ -4325,11 +4347,14 @@ mod tests {
         assert!(trailing.ends_with("expected 3 as in the header (line 1); its last cell is empty: the row ends with a delimiter that the header does not (delete it from the rows)"), "{trailing}");
         let spaced = message("a,b,y\n1,2,3\n4  5 6\n");
         assert!(spaced.ends_with("(line 1); it holds no commas but 3 parts between spaces: were its commas written as spaces?"), "{spaced}");
+        let blank = message("a,b,y\n1,2,3\n,,,\n");
+        assert!(blank.ends_with("(line 1); every cell of it is empty (a spreadsheet may write such rows below its data): delete those rows"), "{blank}");
         for plain in [
             "a,b,y\n1,2,3,4\n",
             "a,b,y\n1,2\n",
             "a,b,y\n4 5\n",
             "a,b,y\n1,2,3,,\n",
+            "a,b,y\n\"1 2 3\"\n",
         ] {
             assert!(
                 message(plain).ends_with("(line 1)"),

@@ -465,7 +465,7 @@ fn utf16_files_are_named_as_such() {
         "elf",
         b"\x7fELF\x02\x01\x01\x00\xff\xfe\x00\x00\x03\x00>\x00\n1,2\n",
         &[],
-        ":1: the file's first line holds zero bytes (NUL), which no text does: it is not a text file",
+        ":1: the file's first line holds zero bytes (NUL), which no UTF-8 text does: it is not a text file",
     );
     // Bytes that are not UTF-8, and no zero byte: the name's own error.
     check(
@@ -551,14 +551,25 @@ fn a_model_or_parquet_given_for_rows_is_named() {
     // A first line with zero bytes: a binary file, named as one, as is
     // endless /dev/zero (read no further than its first chunk).
     let binary =
-        "the file's first line holds zero bytes (NUL), which no text does: it is not a text file";
+        "the file's first line holds zero bytes (NUL), which no UTF-8 text does: it is not a text file";
     check("zeros", &[0; 4096], &[], binary);
-    for command in [
-        &["train", "--data"][..],
-        &["predict", "--model", &model, "--data"],
+    // After blank lines too, which the header's line comes after.
+    check(
+        "blank_zeros",
+        &[&b"\n \r\n"[..], &[0; 4096]].concat(),
+        &[],
+        binary,
+    );
+    // Every reader: the chunked one, the whole-file ones of --categorical
+    // and --keep.
+    for (command, more) in [
+        (&["train", "--data"][..], &[][..]),
+        (&["train", "--data"], &["--categorical", "c"]),
+        (&["predict", "--model", &model, "--data"], &[]),
+        (&["predict", "--model", &model, "--data"], &["--keep", "id"]),
     ] {
-        let (ok, _, err) = shadertrain(&[command, &["/dev/zero"]].concat());
-        assert!(!ok && err.contains(binary), "{err}");
+        let (ok, _, err) = shadertrain(&[command, &["/dev/zero"], more].concat());
+        assert!(!ok && err.contains(binary), "{more:?}: {err}");
     }
     // A name of a million characters (a file without line ends) is shown
     // cut, with its length, not whole.

@@ -1101,6 +1101,22 @@ fn rows_of_empty_cells_are_named() {
         std::fs::read_to_string(out).unwrap()
     };
     assert_eq!(predict(&m1, &p1), predict(&m2, &p2));
+    // predict and importance name them too, with deleting them first (a
+    // model without means has nothing to fill them with).
+    for command in ["predict", "importance"] {
+        let args = [
+            command,
+            "--model",
+            &m2,
+            "--data",
+            &blank,
+            "--delimiter",
+            ";",
+        ];
+        let (ok, _, err) = shadertrain(&args);
+        let says = ":5:1: the cell is empty, as is every cell of the row (a spreadsheet may write such rows below its data); expected a number (column 'x0'); delete those rows from the file, or --missing ";
+        assert!(!ok && err.contains(says), "{command}: {err}");
+    }
 }
 
 /// `-` is standard input for `--data` and standard output for `--out`.
@@ -1308,6 +1324,14 @@ fn init_trains_the_model_s_target_wherever_its_column_is() {
     run_ok(&train_data(&rev, "cpu", &["--epochs", "1", "--save", &m2]));
     let (_, err) = run_refused(&train_synthetic("50", "3", "cpu", &["--init", &m2]));
     assert!(err.contains("the model was trained on a file's columns: give --data a file with them and its target"), "{err}");
+    // Columns matched by name, in any order: x1, x0 are synthetic rows'.
+    std::fs::write(&rev, "x1,x0,y\n1,2,3\n2,3,4\n").unwrap();
+    run_ok(&train_data(&rev, "cpu", &["--epochs", "1", "--save", &m2]));
+    let (_, err) = run_refused(&train_synthetic("50", "3", "cpu", &["--init", &m2]));
+    assert!(
+        err.contains("synthetic rows have the model's columns with --features 2"),
+        "{err}"
+    );
     // A file without the model's target column: its last column is
     // trained, and the model saved names it.
     std::fs::write(&rev, text.replacen(",y\n", ",z\n", 1)).unwrap();

@@ -231,9 +231,6 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     assert!(text.contains("an empty name (feature 2)"), "{text}");
 }
 
-/// A byte of a tensor damaged is refused by the tensors' digest, which
-/// names the entry to delete to read the file anyway; with the entry gone
-/// the file is read as written.
 /// A model file that is not a regular file (a pipe, a device) is read as
 /// far as its header says, and no further: a model through a pipe loads
 /// as from its file, one with bytes after it is refused, and endless
@@ -267,12 +264,17 @@ fn a_model_through_a_pipe_is_read_as_far_as_its_header_says() {
     assert_eq!(through.feature_names, model.feature_names);
     let e = piped("xyz").unwrap_err().to_string();
     assert!(e.contains("more bytes follow its tensors' end"), "{e}");
+    // Random bytes are "not a safetensors file: it starts with text"
+    // where the first 8 happen to be text (about 1 in 2,000).
     for endless in ["/dev/zero", "/dev/urandom"] {
         let e = load_model(Path::new(endless)).unwrap_err().to_string();
-        assert!(e.contains("not a valid safetensors file"), "{endless}: {e}");
+        assert!(e.contains("safetensors file"), "{endless}: {e}");
     }
 }
 
+/// A byte of a tensor damaged is refused by the tensors' digest, which
+/// names the entry to delete to read the file anyway; with the entry gone
+/// the file is read as written.
 #[test]
 fn a_damaged_tensor_byte_is_refused() {
     let good = model_to_bytes(&sample_model()).unwrap();

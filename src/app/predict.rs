@@ -170,13 +170,17 @@ pub(super) fn read_rows(
 
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
-/// model keeps means or medians); at a level the model lacks, `--unseen`;
+/// model keeps means or medians; at a row of empty cells, deleting them); at a level the model lacks, `--unseen`;
 /// at text in a feature's column, that the model was trained on that
 /// column, with what the cell says of itself (on `line`, in a file read
 /// as `reading` says: [`cells::said`]). Empty for other errors.
 fn read_hint(message: &str, line: u64, model: &Model, reading: &Reading, instead: &str) -> String {
     if message.contains(data::UNSEEN_LEVEL) {
         return "; --unseen zeros reads such a cell as none of the model's levels, --unseen missing as a missing cell".into();
+    }
+    // A row of empty cells is not data: nothing to fill.
+    if message.starts_with(data::BLANK_ROW) {
+        return format!("; delete those rows from the file, or {instead}");
     }
     if data::says_missing(message) {
         return match &model.imputation {

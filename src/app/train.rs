@@ -1220,8 +1220,10 @@ impl TrainingData {
         }
         let target = &model.target_name;
         let hint = if synthetic {
+            // Matched by name, in any order, as below (names are unique).
+            let same = |names: &[String]| want.iter().all(|n| names.contains(n));
             match data::Columns::synthetic(1, want.len()) {
-                Ok(c) if c.feature_names == *want && c.target_name == *target => {
+                Ok(c) if same(&c.feature_names) && c.target_name == *target => {
                     format!("; synthetic rows have the model's columns with --features {}", want.len())
                 }
                 _ => "; the model was trained on a file's columns: give --data a file with them and its target, or train a new model without --init".into(),
@@ -3224,7 +3226,14 @@ fn fit<'a>(
         o
     });
     bar.finish_and_clear();
-    let outcome = match (outcome, written_at.get(), &config.checkpoint) {
+    // Not a checkpoint written to a stream (a FIFO), which cannot be read
+    // back.
+    let resumable = |c: &&super::config::Checkpointing| c.path.is_file();
+    let outcome = match (
+        outcome,
+        written_at.get(),
+        config.checkpoint.as_ref().filter(resumable),
+    ) {
         (Err(e), Some(epoch), Some(checkpoint)) => {
             let path = units::shell_word(&checkpoint.path.display().to_string());
             return Err(anyhow::Error::from(e).context(format!(

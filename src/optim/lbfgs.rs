@@ -861,7 +861,7 @@ mod tests {
     }
 
     /// A search that runs out takes its lowest trial only where it lowered
-    /// f by FALLBACK_GAIN (relative) or more: here f0 = 1e7 falls by 0.1 at
+    /// f by more than FALLBACK_GAIN (relative): here f0 = 1e7 falls by 0.1 at
     /// most, less than 1e-6·1e7, so no step is taken ("no lower loss").
     #[test]
     fn a_search_that_runs_out_takes_no_step_that_gains_too_little() {
