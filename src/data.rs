@@ -1938,7 +1938,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         }
         let last_empty = record
             .iter()
-            .last()
+            .next_back()
             .is_some_and(|c| c.trim_ascii().is_empty());
         if record.len() == self.columns + 1 && last_empty {
             return "; its last cell is empty: the row ends with a delimiter that the header does not (delete it from the rows)".into();
@@ -2268,8 +2268,8 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
 
 /// `text` with its control characters (a NUL, an escape) escaped as Rust
 /// writes them (`\0`, `\u{1b}`), so that a message never sends them to a
-/// terminal; as it is where it has none. Text longer than [`SHOWN_NAME`]
-/// characters is cut there, with its length: a name a message shows (a
+/// terminal; as it is where it has none. Text longer than `SHOWN_NAME`
+/// (1,000) characters is cut there, with its length: a name a message shows (a
 /// file without line ends read as a header of one name of megabytes) is
 /// not printed whole.
 pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
@@ -3457,7 +3457,7 @@ const EMPTY: &str = "the cell is empty;";
 /// [`parse_cell`]'s error at an empty cell.
 const EMPTY_CELL: &str = "the cell is empty; expected a number";
 /// How the error at an empty cell begins where every cell of its row is
-/// empty, in place of [`EMPTY`]: spreadsheets write rows of delimiters
+/// empty, in place of `EMPTY`: spreadsheets write rows of delimiters
 /// alone (`;;;`) below their data. [`says_missing`] knows it.
 pub const BLANK_ROW: &str =
     "the cell is empty, as is every cell of the row (a spreadsheet may write such rows below its data);";
