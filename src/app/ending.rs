@@ -528,22 +528,42 @@ fn held_out_ends(done: &Finished) -> Option<((usize, f64), (usize, f64))> {
 /// `columns` far from ±1 in words: up to four names (or three, and how
 /// many more), and the largest magnitude among them.
 fn far_text(columns: &[(String, f32)]) -> String {
-    let shown = if columns.len() > 4 { 3 } else { 4 };
-    let mut names: Vec<String> = (columns.iter().take(shown))
-        .map(|(n, _)| n.clone())
-        .collect();
-    if columns.len() > shown {
-        names.push(format!("{} more", columns.len() - shown));
-    }
-    let largest = columns.iter().fold(0f32, |m, (_, v)| m.max(*v));
-    let reach = if columns.len() == 1 {
-        "reaches"
-    } else {
-        "reach"
-    };
-    format!(
-        "{} {reach} magnitudes up to {largest:.3e}, far from the ±1 the network starts on",
+    // Those past ±1, then those within a small part of it.
+    let (large, small): (Vec<_>, Vec<_>) = columns.iter().partition(|(_, m)| *m > 1.0);
+    let names = |columns: &[&(String, f32)]| {
+        let shown = if columns.len() > 4 { 3 } else { 4 };
+        let mut names: Vec<String> = (columns.iter().take(shown))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if columns.len() > shown {
+            names.push(format!("{} more", columns.len() - shown));
+        }
         units::joined(&names, "and")
+    };
+    let reach = |columns: &[&(String, f32)]| match columns.len() {
+        1 => "reaches",
+        _ => "reach",
+    };
+    let mut parts = Vec::new();
+    if !large.is_empty() {
+        let largest = large.iter().fold(0f32, |m, (_, v)| m.max(*v));
+        parts.push(format!(
+            "{} {} magnitudes up to {largest:.3e}",
+            names(&large),
+            reach(&large)
+        ));
+    }
+    if !small.is_empty() {
+        let largest = small.iter().fold(0f32, |m, (_, v)| m.max(*v));
+        parts.push(format!(
+            "{} {} at most {largest:.3e}",
+            names(&small),
+            reach(&small)
+        ));
+    }
+    format!(
+        "{}, far from the ±1 the network starts on",
+        parts.join(", and ")
     )
 }
 
@@ -1570,6 +1590,28 @@ mod tests {
         // Nor where the run standardized already.
         done.r2.0 = Some(0.95);
         assert_eq!(scale_notice(&config(&["--standardize"]), &done), None);
+    }
+
+    /// Far columns are named by side: those past ±1 with their largest
+    /// magnitude, those within a small part of it with theirs.
+    #[test]
+    fn far_columns_are_named_by_side() {
+        let cols = |c: &[(&str, f32)]| -> Vec<(String, f32)> {
+            c.iter().map(|&(n, m)| (n.to_string(), m)).collect()
+        };
+        let says = ", far from the ±1 the network starts on";
+        assert_eq!(
+            far_text(&cols(&[("a", 1e4)])),
+            format!("a reaches magnitudes up to 1.000e4{says}")
+        );
+        assert_eq!(
+            far_text(&cols(&[("a", 2e-3), ("b", 1e-3)])),
+            format!("a and b reach at most 2.000e-3{says}")
+        );
+        assert_eq!(
+            far_text(&cols(&[("s", 1e-3), ("a", 20.0), ("b", 1e4)])),
+            format!("a and b reach magnitudes up to 1.000e4, and s reaches at most 1.000e-3{says}")
+        );
     }
 
     /// A constant column is noticed after a new run only: a resumed run or
