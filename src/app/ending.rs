@@ -540,27 +540,19 @@ fn far_text(columns: &[(String, f32)]) -> String {
         }
         units::joined(&names, "and")
     };
-    let reach = |columns: &[&(String, f32)]| match columns.len() {
-        1 => "reaches",
-        _ => "reach",
-    };
-    let mut parts = Vec::new();
-    if !large.is_empty() {
-        let largest = large.iter().fold(0f32, |m, (_, v)| m.max(*v));
-        parts.push(format!(
-            "{} {} magnitudes up to {largest:.3e}",
-            names(&large),
-            reach(&large)
-        ));
-    }
-    if !small.is_empty() {
-        let largest = small.iter().fold(0f32, |m, (_, v)| m.max(*v));
-        parts.push(format!(
-            "{} {} at most {largest:.3e}",
-            names(&small),
-            reach(&small)
-        ));
-    }
+    let parts: Vec<String> = [(large, "magnitudes up to"), (small, "at most")]
+        .into_iter()
+        .filter(|(columns, _)| !columns.is_empty())
+        .map(|(columns, what)| {
+            let reach = if columns.len() == 1 {
+                "reaches"
+            } else {
+                "reach"
+            };
+            let largest = columns.iter().fold(0f32, |m, (_, v)| m.max(*v));
+            format!("{} {reach} {what} {largest:.3e}", names(&columns))
+        })
+        .collect();
     format!(
         "{}, far from the ±1 the network starts on",
         parts.join(", and ")

@@ -2812,6 +2812,9 @@ struct Checkpointer<'a> {
     precision: Option<String>,
     /// How `--lr auto` chose the rate, with the run's initial parameters.
     lr_auto: Option<io::LrAuto>,
+    /// The epoch of the last checkpoint written, which an error that ends
+    /// the run names ([`resume_hint`]).
+    written_at: std::cell::Cell<Option<usize>>,
 }
 
 impl<'a> Checkpointer<'a> {
@@ -2856,6 +2859,7 @@ impl<'a> Checkpointer<'a> {
                 .map(|v| v.get_name().to_string()),
             precision: (device.precision() == Precision::Mixed).then(|| "mixed".to_string()),
             lr_auto,
+            written_at: Default::default(),
         }
     }
 
@@ -2894,7 +2898,9 @@ impl<'a> Checkpointer<'a> {
             lr_auto: self.lr_auto.as_ref(),
             ended,
         };
-        writer.borrow_mut().write(&model, &ck)
+        writer.borrow_mut().write(&model, &ck)?;
+        self.written_at.set(Some(epoch));
+        Ok(())
     }
 }
 
@@ -3114,9 +3120,6 @@ fn fit<'a>(
     // warned of and tried again at the next one; the run goes on, and its
     // end reports the last checkpoint's failure with the other outputs'.
     let mut last_failure: Option<String> = None;
-    // The epoch of the last checkpoint written, which an error that ends
-    // the run (a device's) names as the way on.
-    let written_at = std::cell::Cell::new(None);
     let mut periodic = |epoch: usize,
                         losses: &[f64],
                         b: &mut dyn Backend,
@@ -3133,10 +3136,7 @@ fn fit<'a>(
         let scored = validation.as_ref().map(RefCell::borrow);
         let kept = kept.or_else(|| scored.as_deref().and_then(Validation::kept));
         match checkpointer.write(epoch, losses, params, state, scored.as_deref(), kept, false) {
-            Ok(()) => {
-                last_failure = None;
-                written_at.set(Some(epoch));
-            }
+            Ok(()) => last_failure = None,
             Err(e) => {
                 let e = e.to_string();
                 if last_failure.as_ref() != Some(&e) {
@@ -3226,29 +3226,30 @@ fn fit<'a>(
         o
     });
     bar.finish_and_clear();
-    // Not a checkpoint written to a stream (a FIFO), which cannot be read
-    // back.
-    let resumable = |c: &&super::config::Checkpointing| c.path.is_file();
-    let outcome = match (
-        outcome,
-        written_at.get(),
-        config.checkpoint.as_ref().filter(resumable),
-    ) {
-        (Err(e), Some(epoch), Some(checkpoint)) => {
-            let path = units::shell_word(&checkpoint.path.display().to_string());
-            return Err(anyhow::Error::from(e).context(format!(
-                "the run stopped on an error after its checkpoint at epoch {epoch}, in {path}, which train --resume {path} continues from"
-            )));
-        }
-        (outcome, _, _) => outcome,
-    };
     Ok(Fitted {
-        outcome: outcome?,
+        outcome: outcome.map_err(|e| resume_hint(config, checkpointer.written_at.get(), e))?,
         validation: validation.map(RefCell::into_inner),
         milestones,
         resumed_at,
         contention,
     })
+}
+
+/// An error `e` that ended a run after its periodic checkpoint at epoch
+/// `written_at`, naming that checkpoint and the `--resume` that goes on
+/// from it; not one written to a stream (a FIFO), which cannot be read
+/// back.
+fn resume_hint(config: &TrainConfig, written_at: Option<usize>, e: crate::Error) -> anyhow::Error {
+    let checkpoint = (config.checkpoint.as_ref()).filter(|c| c.path.is_file());
+    match (written_at, checkpoint) {
+        (Some(epoch), Some(checkpoint)) => {
+            let path = units::shell_word(&checkpoint.path.display().to_string());
+            anyhow::Error::from(e).context(format!(
+                "the run stopped on an error after its checkpoint at epoch {epoch}, in {path}, which train --resume {path} continues from"
+            ))
+        }
+        _ => e.into(),
+    }
 }
 
 /// The training rows' features the notices name: those far from ±1
