@@ -480,9 +480,9 @@ impl Dataset {
     /// The features with a value of magnitude above `bound`, or none
     /// above 1/`bound` (and one not 0), each with its largest magnitude:
     /// those far from the ±1 that a network's first layer starts on,
-    /// where its units start saturated, or barely see them (features
-    /// within ±1e-3 of 0, unstandardized: L-BFGS's training R² 0.23,
-    /// standardized 0.98).
+    /// where its units start saturated, or barely see them (three
+    /// features within ±0.1 of 0, unstandardized: L-BFGS's training R²
+    /// 0.50, within ±1e-2 or ±1e-3 0.23; standardized 0.98).
     pub fn far_features(&self, bound: f32) -> Vec<(String, f32)> {
         let mut largest = vec![0f32; self.features];
         for row in self.x.chunks_exact(self.features.max(1)) {

@@ -2043,7 +2043,12 @@ fn lbfgs_ended_by_epochs_while_falling_says_more_would_fit() {
 #[test]
 fn columns_far_from_one_are_named_with_standardize() {
     let dir = tempfile::tempdir().unwrap();
-    let [csv, wide, huge, target] = paths(&dir, ["d.csv", "wide.csv", "huge.csv", "y.csv"]);
+    let [csv, wide, huge, target, tiny, flat] = paths(
+        &dir,
+        [
+            "d.csv", "wide.csv", "huge.csv", "y.csv", "tiny.csv", "flat.csv",
+        ],
+    );
     gen_csv(&csv, "300", "3", "2");
     // x1 ×1000 (r² 0.34; standardized 0.99), x0 ×1e6 (r² 0.0006).
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -2059,6 +2064,16 @@ fn columns_far_from_one_are_named_with_standardize() {
     };
     std::fs::write(&wide, scaled(1, 1000.0)).unwrap();
     std::fs::write(&huge, scaled(0, 1e6)).unwrap();
+    // x0 ×1e-3: within ±1e-3 (r² 0.26; standardized 0.99).
+    std::fs::write(&tiny, scaled(0, 1e-3)).unwrap();
+    // x0 0.05 in every row: constant, named as such, not as far.
+    std::fs::write(
+        &flat,
+        scaled(0, 0.0)
+            .replace("\n-0.0,", "\n0.0,")
+            .replace("\n0.0,", "\n0.05,"),
+    )
+    .unwrap();
     // The target ×30 alone: no feature to name (r² 0.12 after 5 epochs).
     std::fs::write(&target, scaled(3, 30.0)).unwrap();
     let run = trained_err;
@@ -2081,9 +2096,15 @@ fn columns_far_from_one_are_named_with_standardize() {
         "{err}"
     );
     assert!(!err.contains("--lr"), "{err}");
+    let err = run(&tiny, &raw);
+    let notice = "notice: x0 reaches at most 9.9";
+    assert!(err.contains(notice) && err.contains(far), "{err}");
+    let err = run(&flat, &raw);
+    assert!(err.contains("x0") && !err.contains(far), "{err}");
     for (csv, more) in [
         (&wide, &[][..]),
         (&huge, &["--standardize"]),
+        (&tiny, &[]),
         (&csv, &raw),
         (&target, &["--epochs", "5", "--no-standardize"]),
     ] {

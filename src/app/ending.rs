@@ -525,8 +525,9 @@ fn held_out_ends(done: &Finished) -> Option<((usize, f64), (usize, f64))> {
     Some((*lowest, *losses.last()?))
 }
 
-/// `columns` far from ±1 in words: up to four names (or three, and how
-/// many more), and the largest magnitude among them.
+/// `columns` far from ±1 in words: those past it, then those within a
+/// small part of it, each side up to four names (or three, and how many
+/// more) with the largest magnitude among them.
 fn far_text(columns: &[(String, f32)]) -> String {
     // Those past ±1, then those within a small part of it.
     let (large, small): (Vec<_>, Vec<_>) = columns.iter().partition(|(_, m)| *m > 1.0);

@@ -168,6 +168,11 @@ pub(super) fn read_rows(
     })?)
 }
 
+/// predict's way past a missing cell.
+const BLANK_EMPTY: &str = "--missing blank leaves the row's prediction empty";
+/// What it adds for a model that keeps no means or medians.
+const FILLS_TOO: &str = ", and a model trained with --missing mean or median fills the cell";
+
 /// The way out of a CSV error `message` at a cell of a column `model`
 /// reads: at a missing cell, `instead` (and `--missing fill` where the
 /// model keeps means or medians; at a row of empty cells, deleting them); at a level the model lacks, `--unseen`;
@@ -180,6 +185,7 @@ fn read_hint(message: &str, line: u64, model: &Model, reading: &Reading, instead
     }
     // A row of empty cells is not data: nothing to fill.
     if message.starts_with(data::BLANK_ROW) {
+        let instead = instead.strip_suffix(FILLS_TOO).unwrap_or(instead);
         return format!("; delete those rows from the file, or {instead}");
     }
     if data::says_missing(message) {
@@ -402,9 +408,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let format = data::CsvFormat::new(args.delimiter, args.decimal_comma)?;
     let model = io::load_model(&args.model)?;
     let blank_empty = match model.imputation {
-        Some(_) => "--missing blank leaves the row's prediction empty",
-        None => "--missing blank leaves the row's prediction empty, and a model trained with --missing mean or median fills the cell",
+        Some(_) => BLANK_EMPTY.to_string(),
+        None => format!("{BLANK_EMPTY}{FILLS_TOO}"),
     };
+    let blank_empty = blank_empty.as_str();
     let missing = missing_mode(
         args.missing,
         [Blanks::Error, Blanks::Fill],

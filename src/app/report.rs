@@ -210,8 +210,9 @@ pub(super) struct Finished<'a> {
     pub checkpoint_failed: bool,
     /// `--save` could not be written.
     pub save_failed: bool,
-    /// The training rows' features far from ±1 ([`FAR_SCALE`]) with
-    /// their largest magnitudes, where the run did not standardise them.
+    /// The training rows' features far from ±1 ([`FAR_SCALE`]: past it,
+    /// or nowhere past its inverse and not constant) with their largest
+    /// magnitudes, where the run did not standardise them.
     pub far_columns: Vec<(String, f32)>,
     /// The training rows' features that hold one value in every row.
     pub constant_columns: Vec<ConstantColumn>,
@@ -232,8 +233,8 @@ pub struct ConstantColumn {
     pub ignored: bool,
 }
 
-/// A feature with a value of magnitude above this is far from the ±1 a
-/// network's first layer starts on. (A target far from 0 is no obstacle
+/// A feature with a value of magnitude above this, or none above its
+/// inverse, is far from the ±1 a network's first layer starts on. (A target far from 0 is no obstacle
 /// to L-BFGS, and the warnings of the first-order runs say it.)
 pub(super) const FAR_SCALE: f32 = 10.0;
 

@@ -3265,8 +3265,13 @@ fn columns_to_name(
     model: &Model,
     params: &[f32],
 ) -> (Vec<(String, f32)>, Vec<ConstantColumn>) {
+    let constant = (data.train.as_ref()).map_or(Vec::new(), Dataset::constant_features);
+    // A constant small column acts as part of a bias: named as constant,
+    // not as far (a constant large one still saturates).
     let far = match (&data.train, config.run.standardize) {
-        (Some(rows), false) => rows.far_features(report::FAR_SCALE),
+        (Some(rows), false) => (rows.far_features(report::FAR_SCALE).into_iter())
+            .filter(|(name, m)| *m > 1.0 || !constant.contains(name))
+            .collect(),
         _ => Vec::new(),
     };
     let levels: Vec<String> = (model.categories.iter())
@@ -3276,7 +3281,6 @@ fn columns_to_name(
     let at = |name: &String| model.feature_names.iter().position(|f| f == name);
     let zero =
         |name: &String| at(name).is_some_and(|j| first.from_input(j).all(|i| params[i] == 0.0));
-    let constant = (data.train.as_ref()).map_or(Vec::new(), Dataset::constant_features);
     let mut named: Vec<ConstantColumn> = (constant.iter())
         .filter(|name| !levels.contains(name))
         .map(|name| ConstantColumn {
