@@ -1394,7 +1394,8 @@ const LOOKS_SEPARATED: &str = "the file looks separated by";
 /// names and as many times in `first_row`, the line after it. Then: that
 /// the file looks separated by it, and the `--delimiter` that reads it,
 /// with `--decimal-comma` where a cell of `first_row` is a number only a
-/// decimal comma reads. Names that hold one now and then (`a;b,c;d` over `1,2`) are no sign.
+/// decimal comma reads. Names that hold one now and then (`a;b,c;d` over
+/// `1,2`) are no sign.
 fn separator_hint(
     header: &[String],
     delimiter: Delimiter,
@@ -2272,9 +2273,9 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
 /// `text` with its control characters (a NUL, an escape) escaped as Rust
 /// writes them (`\0`, `\u{1b}`), so that a message never sends them to a
 /// terminal; as it is where it has none. Text longer than `SHOWN_NAME`
-/// (1,000) characters is cut there, with its length: a name a message shows (a
-/// file without line ends read as a header of one name of megabytes) is
-/// not printed whole.
+/// (1,000) characters is cut there, with its length: a name a message
+/// shows (a file without line ends read as a header of one name of
+/// megabytes) is not printed whole.
 pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() > SHOWN_NAME {
         let chars = text.chars().count();

@@ -2155,8 +2155,7 @@ fn foreign_history(resolved: &Path, side: &Path) -> Error {
         ));
     }
     Error::Config(format!(
-        "{} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself), or a run was stopped while it wrote its first checkpoint there: move it beside the checkpoint that reads it as NAME.history, delete it if none does, or give --checkpoint another path",
-        side.strip_prefix(".").unwrap_or(side).display(),
+        "{shown} holds a checkpoint's history that no checkpoint at {at} reads, and a new checkpoint there would start its history in that file, writing over it; a checkpoint renamed or copied from {at} may read it (by that name, or as NAME.history beside itself), or a run was stopped while it wrote its first checkpoint there: move it beside the checkpoint that reads it as NAME.history, delete it if none does, or give --checkpoint another path",
     ))
 }
 
