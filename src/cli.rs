@@ -7,7 +7,7 @@ use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BackendKind;
-use crate::data::{Delimiter, Unseen};
+use crate::data::{Delimiter, TargetTransform, Unseen};
 use crate::gpu::mixed::Precision;
 use crate::gpu::KernelChoice;
 use crate::model::Activation;
@@ -431,7 +431,8 @@ pub struct TrainArgs {
     /// Stop at the first epoch whose training loss is at most this: time to
     /// a target loss. In the loss's units: standardized ones, where
     /// predicting the mean scores 1 (rows from --data, unless
-    /// --no-standardize), or the target's squared.
+    /// --no-standardize), or the target's squared (of its transform, with
+    /// --target-transform).
     /// Recorded in checkpoints: a resumed run keeps it unless given another
     /// [default: no target].
     #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
@@ -500,6 +501,17 @@ pub struct TrainArgs {
     /// given wins).
     #[arg(long, overrides_with = "standardize")]
     pub no_standardize: bool,
+
+    /// Train on a transform of the target: log (every value above 0: a
+    /// price, an income, a duration) or asinh (any sign, zeros too: a
+    /// count, a balance; about ln 2y for large y). A target with heavy
+    /// tails is otherwise fit by a squared error that a few far rows rule.
+    /// The model keeps it, and predict transforms its predictions back
+    /// (exp, sinh) into the target's own units; the losses and R² shown
+    /// while training are of the transformed target [default: none, or
+    /// the --init model's].
+    #[arg(long, value_name = "HOW", value_enum)]
+    pub target_transform: Option<TargetTransform>,
 
     /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed)
     /// and report their MSE as the validation loss, measured at every
@@ -657,7 +669,7 @@ pub struct TrainArgs {
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", value_parser = path(plain_path), conflicts_with_all = [
         "target", "ignore", "categorical", "date", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
-        "patience", "standardize", "no_standardize", "validation_split", "optimizer", "momentum", "beta1", "beta2",
+        "patience", "standardize", "no_standardize", "target_transform", "validation_split", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
         "val_patience", "weight_decay", "clip_grad_norm", "folds",
@@ -698,7 +710,10 @@ pub struct TrainArgs {
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A model saved by `train --save` (required).
+    /// A model saved by `train --save` (required). Its predictions are in
+    /// the target's units: a standardized model's outputs are
+    /// unstandardized, and those of a model trained with
+    /// --target-transform transformed back (exp, sinh).
     #[arg(long, value_name = "MODEL", value_parser = path(plain_path))]
     pub model: PathBuf,
 

@@ -13,9 +13,11 @@ use crate::rng::{self, Stream};
 
 mod category;
 pub mod date;
+mod transform;
 pub use category::{
     by_column, column_of_level, Category, Unseen, UnseenLevels, MAX_LEVELS, UNSEEN_LEVEL,
 };
+pub use transform::{OutsideDomain, TargetTransform};
 
 /// A data set's shape and names, without its values: all a model needs to
 /// be built or checked against it.
@@ -2162,6 +2164,41 @@ pub fn first_cell(
         if holds(cell) {
             return Some((lines.of(record.position()), shown_bytes(cell)));
         }
+    }
+    None
+}
+
+/// The line of data row `row` (from 0: the records after the header,
+/// blank lines not counted) of the CSV file `path` (cells separated by
+/// `delimiter`), and the column (from 1) of its cell of `column`, as an
+/// error names them; `None` where there is no such row or column, or
+/// `path` is no regular file (standard input was read once).
+pub fn cell_of_row(
+    path: &Path,
+    delimiter: Delimiter,
+    column: &str,
+    row: usize,
+) -> Option<(u64, usize)> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let head = Head::parse(path, bytes, delimiter).ok()?;
+    let j = head.header.iter().position(|h| h == column)?;
+    let body = &bytes[head.at..];
+    let mut reader = csv_reader(body, delimiter);
+    let mut lines = Lines::new(body, head.body_line);
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0;
+    while reader.read_byte_record(&mut record).ok()? {
+        if is_blank(&record) {
+            continue;
+        }
+        if n == row {
+            return Some((lines.of(record.position()), j + 1));
+        }
+        n += 1;
     }
     None
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
-use crate::data::{Category, DataDigest, Dataset, Imputation, Standardization};
+use crate::data::{Category, DataDigest, Dataset, Imputation, Standardization, TargetTransform};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -1191,6 +1191,8 @@ pub fn model_to_bytes_with_state(
             serde_json::to_string(&model.dates).expect("the names serialise"),
         )
     });
+    let transform = (!model.target_transform.is_none())
+        .then(|| (TARGET_TRANSFORM, model.target_transform.name().to_string()));
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
@@ -1202,6 +1204,7 @@ pub fn model_to_bytes_with_state(
     .chain(imputation)
     .chain(categories)
     .chain(dates)
+    .chain(transform)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .chain(
         (!state.tensors.is_empty() || state.steps > 0)
@@ -1239,6 +1242,10 @@ pub fn model_to_bytes_with_state(
     bytes.extend(data);
     Ok(bytes)
 }
+
+/// The metadata entry of the transform of a model's target
+/// ([`Model::target_transform`]), written where there is one.
+const TARGET_TRANSFORM: &str = "target_transform";
 
 /// The metadata entry of the digest of a model file's tensors.
 const TENSORS_DIGEST: &str = "tensors_fnv1a64";
@@ -1525,6 +1532,16 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         bad,
     )?
     .unwrap_or_default();
+    // Left out where the target is as it is (and by older versions).
+    let target_transform = match meta.get(TARGET_TRANSFORM) {
+        None => TargetTransform::None,
+        Some(name) => TargetTransform::parse(name).ok_or_else(|| {
+            bad(format!(
+                "metadata '{TARGET_TRANSFORM}' is '{}'; expected log or asinh (or none)",
+                crate::data::shown_cell(name)
+            ))
+        })?,
+    };
 
     // A checkpoint's optimizer state rides along under its own prefix,
     // and `--keep`'s and `--lr auto`'s parameters under their own names.
@@ -1643,6 +1660,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         imputation,
         categories,
         dates,
+        target_transform,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::data::{Category, Imputation, Standardization};
+use crate::data::{Category, Imputation, Standardization, TargetTransform};
 use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
@@ -219,6 +219,10 @@ pub struct Model {
     /// The features read from dates (`--date`), as the days since
     /// 1970-01-01 UTC, in the features' order. Empty for a model without.
     pub dates: Vec<String>,
+    /// The transform of the target it was trained on
+    /// (`--target-transform`): its output, unstandardized, is the
+    /// transformed target, which predictions transform back.
+    pub target_transform: TargetTransform,
 }
 
 impl Model {
@@ -247,6 +251,7 @@ impl Model {
             imputation: None,
             categories: Vec::new(),
             dates: Vec::new(),
+            target_transform: TargetTransform::None,
         }
     }
 

@@ -342,9 +342,10 @@ fn json_summary_has_the_documented_schema() {
     assert!(v["options"]["hidden"].is_null() && v["options"]["activation"].is_null());
     let network = serde_json::json!({
         "features": 3, "hidden": [64], "activation": "sigmoid", "parameters": 321,
-        "target": "y", "feature_names": ["x0", "x1", "x2"],
+        "target": "y", "feature_names": ["x0", "x1", "x2"], "target_transform": "none",
     });
     assert_eq!(v["network"], network);
+    assert!(v["untransformed_r2"].is_null() && v["untransformed_val_r2"].is_null());
 }
 
 /// A schedule is resolved when the run starts (a cosine's length from

@@ -71,6 +71,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         imputation: None,
         categories: Vec::new(),
         dates: Vec::new(),
+        target_transform: Default::default(),
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

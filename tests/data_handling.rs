@@ -1990,9 +1990,22 @@ fn heavy_tailed_features_are_named_before_training() {
         "{err}"
     );
     assert!(
-        err.contains("with the predictions transformed back (exp, sinh)"),
+        err.contains(
+            "--target-transform asinh (log takes values above 0 only; asinh bends values past ±1"
+        ),
         "{err}"
     );
+    // Trained on its transform, it is not named.
+    let target = [
+        "--epochs",
+        "2",
+        "--target",
+        "c",
+        "--target-transform",
+        "asinh",
+    ];
+    let (ok, _, err) = shadertrain(&train_data(&csv, "cpu", &target));
+    assert!(ok && !err.contains("heavy tails"), "{err}");
 }
 
 /// A resumed run reads the options its checkpoint recorded: where the file
@@ -3294,4 +3307,180 @@ fn a_decimal_comma_file_reads_as_its_twin_with_points() {
         "--decimal-comma",
     ]);
     assert!(err.contains("--decimal-comma needs --delimiter"), "{err}");
+}
+
+/// `--target-transform log`: the network fits ln y, the model keeps the
+/// transform and predict gives e^ŷ in the target's own units; the summary
+/// names it and scores the saved model in y's units as predict does.
+/// `--init` and `--resume` keep it (another is refused), and a target at
+/// or below 0 is refused at its row, with asinh named for it.
+#[test]
+fn a_target_transform_is_trained_kept_and_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, zeros, model, again, ck, preds, json] = paths(
+        &dir,
+        [
+            "e.csv", "z.csv", "m.st", "n.st", "r.ckpt", "p.csv", "s.json",
+        ],
+    );
+    // y = 100·e^(2a + b): a plane in ln y, from 5 to 2,000.
+    let mut text = String::from("a,b,y\n");
+    let mut y = Vec::new();
+    for n in 0..400 {
+        let a = ((n * 37) % 400) as f64 / 200.0 - 1.0;
+        let b = ((n * 91) % 400) as f64 / 200.0 - 1.0;
+        let v = (100.0 * (2.0 * a + b).exp()) as f32;
+        text += &format!("{a},{b},{v}\n");
+        y.push(f64::from(v));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let fit = ["--hidden", "8", "--target-transform", "log"];
+    let mut args = train_data(&csv, "cpu", &fit);
+    args.extend(["--save", &model, "--json", &json, "--checkpoint", &ck]);
+    let (out, _) = run_ok_out_err(&args);
+    assert!(
+        out.contains("target y), trained as log(y); standardized"),
+        "{out}"
+    );
+    assert!(out.contains(" in units of log(y), rmse "), "{out}");
+    assert!(out.contains(" training (of log(y))\n"), "{out}");
+    assert!(out.contains(" training in y's own units (the predictions transformed back, as predict gives them)\n"), "{out}");
+    assert_eq!(
+        load_model(Path::new(&model)).unwrap().target_transform,
+        shadertrain::data::TargetTransform::Log
+    );
+    let summary = read_json(&json);
+    assert_eq!(summary["network"]["target_transform"], "log", "{summary}");
+    assert_eq!(summary["options"]["target_transform"], "log", "{summary}");
+    // The predictions are y's, each within a few percent (2.7% at worst
+    // when written): the same network fit to y itself missed a small one
+    // by 76%, and ln y not transformed back is off by orders of magnitude.
+    let said = predict_ok(&model, &csv, &preds);
+    let got: Vec<f64> = read_predictions(&preds);
+    let worst = (got.iter().zip(&y))
+        .map(|(p, t)| (p / t - 1.0).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.1, "the worst relative error is {worst}");
+    // predict's R² over the same rows is the summary's own-units one.
+    let r2: f64 = (said.split("r² ").nth(1))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    let own = summary["untransformed_r2"].as_f64().unwrap();
+    assert!((own - r2).abs() <= 1e-4, "{own} against predict's {r2}");
+    assert!(summary["untransformed_val_r2"].is_null(), "{summary}");
+    // Held-out rows, and the kept parameters, are scored so too; and a
+    // sharded run's rows, all in this process.
+    let fit = [
+        "--hidden",
+        "8",
+        "--target-transform",
+        "log",
+        "--epochs",
+        "40",
+    ];
+    let mut args = train_data(&csv, "cpu", &fit);
+    args.extend([
+        "--validation-split",
+        "0.25",
+        "--keep",
+        "best-val",
+        "--json",
+        &json,
+    ]);
+    let (out, _) = run_ok_out_err(&args);
+    let v = read_json(&json);
+    for r2 in [
+        &v["untransformed_r2"],
+        &v["untransformed_val_r2"],
+        &v["kept"]["untransformed_r2"],
+        &v["kept"]["untransformed_val_r2"],
+    ] {
+        assert!(r2.as_f64().is_some_and(|r| r > 0.5), "{v}");
+    }
+    assert!(out.contains(" held out in y's own units ("), "{out}");
+    assert!(
+        out.contains(" held out; in the target's own units "),
+        "{out}"
+    );
+    let sharded = train_data(&csv, "cpu", &[&fit[..], &["--shards", "2"]].concat());
+    let (out, _) = run_ok_out_err(&sharded);
+    assert!(out.contains(" training in y's own units ("), "{out}");
+    // --init goes on from it on the same scale, and refuses another.
+    let (out, _) = run_ok_out_err(&train_data(
+        &csv,
+        "cpu",
+        &["--init", &model, "--epochs", "2", "--save", &again],
+    ));
+    assert!(out.contains("trained as log(y)"), "{out}");
+    assert_eq!(
+        load_model(Path::new(&again)).unwrap().target_transform,
+        shadertrain::data::TargetTransform::Log
+    );
+    let (_, err) = run_refused(&train_data(
+        &csv,
+        "cpu",
+        &["--init", &model, "--target-transform", "asinh"],
+    ));
+    assert!(err.contains("m.st was trained on log(y) (--target-transform log), and --target-transform asinh would go on from it on another scale; leave out --target-transform, or start without --init"), "{err}");
+    // A resumed run keeps it, and takes no other.
+    let (out, _) = run_ok_out_err(&train_resume(&ck, "cpu", &["--epochs", "210"]));
+    assert!(
+        out.contains("trained as log(y)") && out.contains("(of log(y))"),
+        "{out}"
+    );
+    let (_, err) = run_refused(&train_resume(&ck, "cpu", &["--target-transform", "log"]));
+    assert!(err.contains("cannot be used with"), "{err}");
+    // The folds score in ln y's units, and their predictions are y's.
+    let fit = ["--hidden", "8", "--target-transform", "log", "--folds", "2"];
+    let mut args = train_data(&csv, "cpu", &fit);
+    args.extend(["--fold-predictions", &preds]);
+    let (out, _) = run_ok_out_err(&args);
+    assert!(
+        out.contains("the held-out mse in log(y)'s units and r² of it\n"),
+        "{out}"
+    );
+    assert!(out.contains("in the target's own units (the predictions transformed back, as --fold-predictions writes them), all rows score r² 0.9"), "{out}");
+    let held: Vec<f64> = std::fs::read_to_string(&preds)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    let worst = (held.iter().zip(&y))
+        .map(|(p, t)| (p / t - 1.0).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 0.2, "the worst relative error held out is {worst}");
+    // A 0 and a −1 in the target: log is refused at the first, at its
+    // line and column (past a blank line and the row --missing drop
+    // leaves out); asinh takes them.
+    std::fs::write(&zeros, "x,y\n1,2\n\n2,NA\n3,0\n4,-1\n5,3\n").unwrap();
+    let fit = ["--missing", "drop", "--target-transform", "log"];
+    let (_, err) = run_refused(&train_data(&zeros, "cpu", &fit));
+    assert!(err.contains("z.csv:5:2: the target 'y' is 0 (as read: a cell of a magnitude below 1.1754944e-38, f32's least normal, reads as 0), and --target-transform log needs every value above 0 (2 rows are not, the least -1); --target-transform asinh takes zeros"), "{err}");
+    let fit = [
+        "--missing",
+        "drop",
+        "--target-transform",
+        "asinh",
+        "--epochs",
+        "2",
+    ];
+    let (out, _) = run_ok_out_err(&train_data(&zeros, "cpu", &fit));
+    assert!(out.contains("trained as asinh(y)"), "{out}");
+    // A constant target is warned of as the file holds it, and has no
+    // R² in its own units, as none in log's.
+    std::fs::write(&zeros, "x,y\n1,5\n2,5\n3,5\n").unwrap();
+    let fit = ["--target-transform", "log", "--epochs", "3"];
+    let (out, err) = run_ok_out_err(&train_data(&zeros, "cpu", &fit));
+    assert!(err.contains("column 'y' is 5 in every row"), "{err}");
+    assert!(!out.contains("r²") && !out.contains("own units"), "{out}");
+    // Outputs past what exp takes into f64 are warned of.
+    let mut far = load_model(Path::new(&model)).unwrap();
+    let last = far.params.len() - 1;
+    far.params[last] = 1e4;
+    shadertrain::io::save_model(&far, Path::new(&again)).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &again, "--data", &csv, "--out", &preds,
+    ]);
+    assert!(ok && err.contains("warning: 400 predictions are not finite (the first at data row 1): the model was trained on log(y), and its output there is past what exp takes into f64's range"), "{err}");
 }

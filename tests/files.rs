@@ -7,7 +7,8 @@ use std::path::Path;
 
 use common::unsealed;
 
-use shadertrain::data::{Category, Dataset, Imputation, Table};
+use shadertrain::cpu::reference;
+use shadertrain::data::{Category, Dataset, Imputation, Table, TargetTransform};
 use shadertrain::io::{
     load_model, model_from_bytes, model_to_bytes, read_history, save_model, write_csv,
     write_history, write_synthetic_csv,
@@ -452,6 +453,44 @@ fn dates_round_trip_and_bad_ones_are_refused() {
     ] {
         let text = refused(&bad);
         assert!(text.contains(says), "{text}");
+    }
+}
+
+/// A model's target transform round-trips through its file, written
+/// only where there is one; an unknown one is refused with the ones
+/// known, and a model trained on log y predicts e^ŷ.
+#[test]
+fn a_target_transform_round_trips_and_an_unknown_one_is_refused() {
+    let plain = sample_model();
+    let bytes = model_to_bytes(&plain).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("target_transform"));
+    for t in [TargetTransform::Log, TargetTransform::Asinh] {
+        let m = Model {
+            target_transform: t,
+            ..sample_model()
+        };
+        let bytes = model_to_bytes(&m).unwrap();
+        assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    }
+    let log = Model {
+        target_transform: TargetTransform::Log,
+        ..sample_model()
+    };
+    let bytes = model_to_bytes(&log).unwrap();
+    let text = refused(&swapped(&bytes, r#""log""#, r#""exp""#));
+    assert!(
+        text.contains("metadata 'target_transform' is 'exp'; expected log or asinh (or none)"),
+        "{text}"
+    );
+    // The same network's outputs, transformed back.
+    let data = Dataset {
+        feature_names: log.feature_names.clone(),
+        ..Dataset::synthetic(5, log.layout.features(), 3).unwrap()
+    };
+    let raw = reference::predict(&plain, &data).unwrap();
+    let back = reference::predict(&log, &data).unwrap();
+    for (r, b) in raw.iter().zip(&back) {
+        assert_eq!(*b, r.exp());
     }
 }
 

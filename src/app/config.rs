@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, Missing, TrainArgs};
-use crate::data::{self, Delimiter};
+use crate::data::{self, Delimiter, TargetTransform};
 use crate::gpu::mixed::Precision;
 use crate::gpu::{AdapterRequest, KernelChoice};
 use crate::io;
@@ -146,6 +146,11 @@ pub struct RunOptions {
     /// once): `standardize` is the model's, set once it is loaded.
     #[serde(skip)]
     pub standardize_as_init: bool,
+    /// See `--target-transform`; `None` where it is not given: the
+    /// starting model's (`--init`'s, or the checkpoint's), or none.
+    /// Recorded only where given, so other runs' checkpoints read as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_transform: Option<TargetTransform>,
     /// See `--validation-split`.
     #[serde(default)]
     pub validation_split: Option<f64>,
@@ -250,6 +255,7 @@ impl RunOptions {
                 && args.synthetic.is_some()
                 && args.data.is_none()
                 && !standardize
+                && args.target_transform.is_none()
                 && args.validation_split.is_none()
                 && args.folds.is_none()
                 && args.batch_size.is_none()
@@ -257,6 +263,7 @@ impl RunOptions {
                     && args.synthetic > Some(crate::optim::range::FULL_BATCH_ROWS)),
             standardize,
             standardize_as_init: from_init == Some(None),
+            target_transform: args.target_transform,
             validation_split: args.validation_split,
             fold: args.folds.map(|count| Fold {
                 index: 0,

@@ -76,9 +76,10 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         outcome.run_updates,
         config.target_loss,
     ) {
-        let units = match config.run.standardize {
-            true => "standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1",
-            false => "the target's units, squared",
+        let units = match (config.run.standardize, done.model.target_transform) {
+            (true, _) => "standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1".to_string(),
+            (false, data::TargetTransform::None) => "the target's units, squared".to_string(),
+            (false, t) => format!("the units of {}, squared", t.of(&data::escaped(&done.model.target_name))),
         };
         // This run's first loss: the checkpoint's where resumed, whether
         // its run had stopped by this target or the target is new.
@@ -1421,6 +1422,7 @@ mod tests {
             validation: None,
             milestones: Vec::new(),
             r2: (None, None),
+            untransformed_r2: (None, None),
             checkpoint_failed: false,
             save_failed: false,
             far_columns: Vec::new(),
@@ -1641,6 +1643,8 @@ mod tests {
             val_loss: None,
             r2: Some(0.1),
             val_r2: None,
+            untransformed_r2: None,
+            untransformed_val_r2: None,
             by: KeptBy::Training,
         };
         done.kept = Some(kept(1));
@@ -1804,6 +1808,8 @@ mod tests {
             val_loss: None,
             r2: None,
             val_r2: None,
+            untransformed_r2: None,
+            untransformed_val_r2: None,
             by: KeptBy::Training,
         };
         done.kept = Some(kept(1, 0.5));

@@ -36,7 +36,8 @@ pub(super) struct FoldScore {
     /// (standardised ones with `--standardize`).
     pub loss: f64,
     /// The held-out rows' MSE, in the target's units squared whether or
-    /// not the run was standardised: of the last parameters, or with
+    /// not the run was standardised (its transform's, with
+    /// `--target-transform`): of the last parameters, or with
     /// `--keep best-val` of those with the lowest validation loss.
     pub val_mse: f64,
     /// 1 − val_mse / the held-out targets' variance (null where they are
@@ -143,6 +144,11 @@ pub(super) struct OutOfFold {
     pub mse: f64,
     /// None where the targets are all equal.
     pub r2: Option<f64>,
+    /// With `--target-transform`, R² of the folds' predictions
+    /// transformed back against the targets in their own units, as
+    /// `--fold-predictions` writes them; none otherwise, or where the
+    /// targets are all equal.
+    pub untransformed_r2: Option<f64>,
 }
 
 impl OutOfFold {
@@ -163,8 +169,32 @@ impl OutOfFold {
         Some(OutOfFold {
             mse: squares / rows as f64,
             r2: (total > 0.0).then(|| 1.0 - squares / total),
+            untransformed_r2: untransformed_r2(shared, count, y),
         })
     }
+}
+
+/// [`OutOfFold::untransformed_r2`], of the rows read into `shared`, whose
+/// targets (transformed) are `y`, from the predictions of its `count`
+/// folds.
+fn untransformed_r2(shared: &Shared, count: usize, y: &[f32]) -> Option<f64> {
+    let t = shared.transform;
+    let seed = shared.ran.as_ref()?.run.seed;
+    if t.is_none() || shared.predictions.len() != count {
+        return None;
+    }
+    let mut squares = 0.0;
+    let mut own: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+    t.invert(&mut own);
+    for (index, predicted) in shared.predictions.iter().enumerate() {
+        let held = data::fold_rows(index, count, y.len(), seed);
+        for (n, p) in held.into_iter().zip(predicted) {
+            squares += (p - own[n]).powi(2);
+        }
+    }
+    let mean = own.iter().sum::<f64>() / own.len() as f64;
+    let total: f64 = own.iter().map(|v| (v - mean).powi(2)).sum();
+    (total > 0.0).then(|| 1.0 - squares / total)
 }
 
 /// The `train --folds --json` record; its schema is in the README.
@@ -198,9 +228,10 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     // As the folds trained it (adam in mini-batches for many rows).
     let config = shared.ran.clone().unwrap_or(config);
     if let Folded::Interrupted { index, status } = folded {
+        let units = shared.units();
         let done = table(
             &config.run,
-            shared.described().unwrap_or(""),
+            (shared.described().unwrap_or(""), &units),
             &shared.scores,
             None,
         );
@@ -217,7 +248,9 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
     let pooled = OutOfFold::of(&shared, scores, count);
-    super::report(&table(&config.run, data, scores, pooled), outputs(args))?;
+    let units = shared.units();
+    let text = table(&config.run, (data, &units), scores, pooled);
+    super::report(&text, outputs(args))?;
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
         folds: count,
@@ -418,7 +451,13 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
 /// The folds' table: one line per fold, then the mean and the standard
 /// deviation of the held-out scores, and the scores of every row's
 /// prediction by the fold that held it out (`pooled`).
-fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutOfFold>) -> String {
+/// `units`: whose units the held-out mse is in ([`Shared::units`]).
+fn table(
+    run: &RunOptions,
+    (data, units): (&str, &str),
+    scores: &[FoldScore],
+    pooled: Option<OutOfFold>,
+) -> String {
     let count = run.fold.map_or(scores.len(), |f| f.count);
     let kept = run.keep == Keep::BestVal;
     // One line whatever the file's name holds.
@@ -430,9 +469,11 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutO
             true => ", by the parameters with its lowest held-out loss (--keep best-val)",
             false => "",
         },
-        match run.standardize {
-            true => "; the train loss in standardised units, the held-out mse in the target's",
-            false => "",
+        match (run.standardize, units) {
+            (true, "the target's") => format!("; the train loss in standardised units, the held-out mse in {units}"),
+            (true, _) => format!("; the train loss in standardised units, the held-out mse in {units} units and r² of it"),
+            (false, "the target's") => String::new(),
+            (false, _) => format!("; the train loss and the held-out mse in {units} units and r² of it"),
         }
     );
     let mut rows = vec![[
@@ -494,6 +535,9 @@ fn table(run: &RunOptions, data: &str, scores: &[FoldScore], pooled: Option<OutO
         rows.push(row.try_into().expect("8 cells"));
         notes =
             "all rows: each row predicted by the fold that held it out, scored together\n".into();
+        if let Some(r2) = p.untransformed_r2 {
+            notes += &format!("in the target's own units (the predictions transformed back, as --fold-predictions writes them), all rows score r² {}\n", r2_text(r2));
+        }
     }
     text + &aligned(&rows) + &notes
 }

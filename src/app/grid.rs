@@ -366,6 +366,8 @@ struct Search<'a> {
     random: bool,
     run: &'a RunOptions,
     data: &'a str,
+    /// Whose units the held-out scores are in ([`Shared::units`]).
+    units: String,
 }
 
 impl Search<'_> {
@@ -403,9 +405,10 @@ impl Search<'_> {
             false => ranked.to_string(),
         };
         text += &format!(
-            ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in the target's units\n",
+            ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in {} units\n",
             self.run.seed,
             crate::units::one_line(self.data),
+            self.units,
         );
         let keys = self.combos[0].values.iter().map(|(k, _)| k.clone());
         let rounds: &[&str] = match self.halving {
@@ -710,7 +713,7 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// The table's and the lines' view of it, with the rows' data line
     /// and the rounds to show.
-    fn view<'a>(&'a self, data: &'a str, rounds: &'a [Round]) -> Search<'a> {
+    fn view<'a>(&'a self, (data, units): (&'a str, String), rounds: &'a [Round]) -> Search<'a> {
         Search {
             combos: &self.combos,
             rounds,
@@ -718,6 +721,7 @@ impl Plan<'_> {
             random: self.args.random.is_some(),
             run: &self.configs[0][0],
             data,
+            units,
         }
     }
 
@@ -791,7 +795,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
         for (place, &i) in entrants.iter().enumerate() {
             let folded = plan.folds(i, r, (place, entrants.len()), shared)?;
             let data = shared.described().unwrap_or("").to_string();
-            let search = plan.view(&data, &plan.rounds);
+            let search = plan.view((&data, shared.units()), &plan.rounds);
             if let Folded::Interrupted { index, status } = folded {
                 let done = match tried.iter().all(Option::is_none) {
                     true => String::new(),
@@ -907,7 +911,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         Searched::Interrupted(status) => return Ok(status),
     };
     let data = shared.described().unwrap_or("").to_string();
-    let search = plan.view(&data, &trained);
+    let search = plan.view((&data, shared.units()), &trained);
     super::report(&search.table(&tried, true), folds::outputs(args))?;
     // gd chosen by the grid's own values (lr=...), which the table,
     // listing those values alone, does not show.

@@ -9,8 +9,8 @@ use super::cells::{self, Said};
 use crate::cli::{Blanks, PredictArgs};
 use crate::cpu;
 use crate::data::{
-    self, r_squared, target_variance, Dataset, ModelRows, Reading, TargetColumn, Unseen,
-    UnseenLevels,
+    self, r_squared, target_variance, Dataset, ModelRows, Reading, TargetColumn, TargetTransform,
+    Unseen, UnseenLevels,
 };
 use crate::model::Model;
 use crate::{io, memory, units};
@@ -385,6 +385,37 @@ fn score(
     ))
 }
 
+/// The warning for the predictions `yhat` of `model` that are not
+/// finite, the rows `blank` leaves unpredicted aside: a model trained on
+/// a transform of its target reaches them where exp or sinh of its output
+/// is past f64's range, for rows far outside its training rows.
+fn not_finite(model: &Model, yhat: &[f64], blank: &[bool]) -> Option<String> {
+    let mut rows = (yhat.iter().zip(blank).enumerate())
+        .filter(|(_, (p, &b))| !b && !p.is_finite())
+        .map(|(n, _)| n);
+    let first = rows.next()?;
+    let count = 1 + rows.count();
+    let why = match model.target_transform {
+        TargetTransform::None => "the network's output is not finite there".to_string(),
+        t => format!(
+            "the model was trained on {}, and its output there is past what {} takes into f64's range (about ±709.8): those rows lie far from its training rows",
+            t.of(&data::escaped(&model.target_name)),
+            match t {
+                TargetTransform::Log => "exp",
+                _ => "sinh",
+            }
+        ),
+    };
+    Some(format!(
+        "{} not finite (the first at data row {}): {why}",
+        match count {
+            1 => "1 prediction is".to_string(),
+            n => format!("{n} predictions are"),
+        },
+        first + 1
+    ))
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
@@ -459,6 +490,9 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = cpu::reference::predict_on_cores(&model, &data)?;
+    if let Some(warning) = not_finite(&model, &yhat, &blank) {
+        crate::say!("warning: {warning}");
+    }
     let text = predictions_csv(&model, &yhat, &blank, kept);
     let mut emitted = Ok(());
     // Standard output by name (`-`, /dev/stdout) is written as without

@@ -26,6 +26,8 @@ pub struct Network {
     pub target: String,
     /// The feature columns, in the order the network takes them.
     pub feature_names: Vec<String>,
+    /// The transform of the target it was trained on.
+    pub target_transform: crate::data::TargetTransform,
 }
 
 impl Network {
@@ -37,6 +39,7 @@ impl Network {
             parameters: model.layout.len(),
             target: model.target_name.clone(),
             feature_names: model.feature_names.clone(),
+            target_transform: model.target_transform,
         }
     }
 }
@@ -62,7 +65,8 @@ pub struct Summary {
     pub best_loss: f64,
     /// The final loss is above the first: the run made the fit worse.
     pub ended_above_start: bool,
-    /// "target", or "standardized" with --standardize.
+    /// "target", "standardized" with --standardize, or "transformed" with
+    /// --target-transform alone (the transformed target's units).
     pub loss_units: &'static str,
     /// Rows trained on and rows held out (0 without a split).
     pub train_rows: usize,
@@ -85,6 +89,13 @@ pub struct Summary {
     /// sharded run's synthetic rows, generated in part by each process).
     pub final_r2: Option<f64>,
     pub final_val_r2: Option<f64>,
+    /// With `--target-transform`: R² of the final parameters in the
+    /// target's own units, their predictions and the targets transformed
+    /// back, on the training and on the held-out rows; null without a
+    /// transform, without a split (the second), for a constant target,
+    /// or in a distributed run of several processes.
+    pub untransformed_r2: Option<f64>,
+    pub untransformed_val_r2: Option<f64>,
     /// With `--lr-schedule plateau`: the epochs from which the rate was
     /// cut (a resumed run's earlier ones included); empty otherwise.
     pub lr_cuts: Vec<u64>,
@@ -142,6 +153,11 @@ pub struct KeptSummary {
     pub r2: Option<f64>,
     /// Their R² on the held-out rows (null without a split).
     pub val_r2: Option<f64>,
+    /// With `--target-transform`, their R² in the target's own units, as
+    /// [`Summary::untransformed_r2`] and `untransformed_val_r2` are the
+    /// final parameters'.
+    pub untransformed_r2: Option<f64>,
+    pub untransformed_val_r2: Option<f64>,
     /// The loss they are the lowest of.
     pub by: KeptBy,
 }
@@ -206,6 +222,10 @@ pub(super) struct Finished<'a> {
     /// R² of the final parameters on the training and the held-out rows
     /// ([`Summary::final_r2`]).
     pub r2: (Option<f64>, Option<f64>),
+    /// With `--target-transform`, R² of the final parameters on the
+    /// training and the held-out rows in the target's own units, their
+    /// predictions transformed back ([`Summary::untransformed_r2`]).
+    pub untransformed_r2: (Option<f64>, Option<f64>),
     /// The last checkpoint could not be written.
     pub checkpoint_failed: bool,
     /// `--save` could not be written.
@@ -351,10 +371,10 @@ impl Summary {
             final_loss: *out.losses.last().expect("at least one loss"),
             best_loss: out.losses.iter().copied().fold(f64::INFINITY, f64::min),
             ended_above_start: out.ended_above_start(),
-            loss_units: if run.standardize {
-                "standardized"
-            } else {
-                "target"
+            loss_units: match (run.standardize, done.model.target_transform.is_none()) {
+                (true, _) => "standardized",
+                (false, true) => "target",
+                (false, false) => "transformed",
             },
             train_rows: done.rows.0,
             val_rows: done.rows.1,
@@ -365,6 +385,8 @@ impl Summary {
             best_val_epoch: best_val.map(|b| b.0),
             final_r2: done.r2.0,
             final_val_r2: done.r2.1,
+            untransformed_r2: done.untransformed_r2.0,
+            untransformed_val_r2: done.untransformed_r2.1,
             kept: done.kept.clone(),
             lr_cuts: out.rate_cuts.clone(),
             lr_range_test: config.lr_found.clone(),
@@ -425,12 +447,16 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
     let Some(path) = &config.outputs.plot else {
         return Ok(());
     };
-    let units = if config.run.standardize {
-        "MSE in standardized units (log scale)"
-    } else {
-        "MSE (log scale)"
-    };
     let model = &done.model;
+    let of = match model.target_transform {
+        crate::data::TargetTransform::None => String::new(),
+        t => format!(" of {}", t.of(&crate::data::escaped(&model.target_name))),
+    };
+    let units = if config.run.standardize {
+        format!("MSE{of} in standardized units (log scale)")
+    } else {
+        format!("MSE{of} (log scale)")
+    };
     // A log axis cannot show a loss of 0 (an exact fit) or one that is
     // not finite (a divergence): the curve leaves them out, and says so.
     let losses = &done.outcome.losses;
@@ -467,7 +493,7 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
             model.activation,
             config.run.describe_optimizer()
         ),
-        loss_label: units.to_string(),
+        loss_label: units,
         kept: done.kept.as_ref().map(|k| (k.epoch, k.kept_for())),
         cuts: &done.outcome.rate_cuts,
     }
@@ -663,20 +689,31 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(per_epoch.saturating_mul(outcome.run_updates), "update")
         );
     }
-    // The final loss as an RMSE too, in the target's own units.
+    // The final loss as an RMSE too, in the target's own units (of its
+    // transform, where it was trained on one).
+    let transform = model.target_transform;
+    let of = transform.of(&crate::data::escaped(&model.target_name));
     match &model.standardization {
         // MSE scales with the square of the target's std.
         Some(st) => {
             let mse = last * st.target_std * st.target_std;
+            let unit = match transform.is_none() {
+                true => "target units".to_string(),
+                false => format!("units of {of}"),
+            };
             outln!(
                 text,
-                "loss      {first:.6e} → {last:.6e} (standardized units; {mse:.6e} in target units, rmse {:.4e})",
+                "loss      {first:.6e} → {last:.6e} (standardized units; {mse:.6e} in {unit}, rmse {:.4e})",
                 mse.sqrt()
             )
         }
         None => outln!(
             text,
-            "loss      {first:.6e} → {last:.6e} (rmse {:.4e})",
+            "loss      {first:.6e} → {last:.6e} ({}rmse {:.4e})",
+            match transform.is_none() {
+                true => String::new(),
+                false => format!("of {of}; "),
+            },
             last.sqrt()
         ),
     }
@@ -691,18 +728,43 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(v.losses().len(), "epoch")
         );
     }
+    // Of the transformed target, which the network fit.
+    let of_transform = match transform.is_none() {
+        true => String::new(),
+        false => format!(" (of {of})"),
+    };
     match done.r2 {
         (Some(train), Some(val)) => {
             outln!(
                 text,
-                "r²        {} training, {} held out",
+                "r²        {} training, {} held out{of_transform}",
                 units::r2(train),
                 units::r2(val)
             )
         }
-        (Some(train), None) => outln!(text, "r²        {} training", units::r2(train)),
-        (None, Some(val)) => outln!(text, "r²        {} held out", units::r2(val)),
+        (Some(train), None) => outln!(
+            text,
+            "r²        {} training{of_transform}",
+            units::r2(train)
+        ),
+        (None, Some(val)) => outln!(text, "r²        {} held out{of_transform}", units::r2(val)),
         (None, None) => {}
+    }
+    let own = |r: Option<f64>, rows: &str| r.map(|r| format!("{} {rows}", units::r2(r)));
+    let untransformed: Vec<String> = [
+        own(done.untransformed_r2.0, "training"),
+        own(done.untransformed_r2.1, "held out"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !untransformed.is_empty() {
+        outln!(
+            text,
+            "          {} in {}'s own units (the predictions transformed back, as predict gives them)",
+            untransformed.join(", "),
+            crate::data::escaped(&model.target_name)
+        );
     }
     if let Some(k) = &done.kept {
         outln!(text, "{}", kept_line(k, outcome.updates));
@@ -750,7 +812,18 @@ fn kept_line(k: &KeptSummary, updates: usize) -> String {
         (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
         (None, None) => String::new(),
     };
-    format!("kept      {which}: {losses}{r2}")
+    let own: Vec<String> = [
+        (k.untransformed_r2, "training"),
+        (k.untransformed_val_r2, "held out"),
+    ]
+    .into_iter()
+    .filter_map(|(r, rows)| Some(format!("{} {rows}", units::r2(r?))))
+    .collect();
+    let own = match own.is_empty() {
+        true => String::new(),
+        false => format!("; in the target's own units {}", own.join(", ")),
+    };
+    format!("kept      {which}: {losses}{r2}{own}")
 }
 
 #[cfg(test)]
@@ -810,6 +883,8 @@ mod tests {
             val_loss: Some(0.5),
             r2: Some(0.75),
             val_r2: None,
+            untransformed_r2: None,
+            untransformed_val_r2: None,
             by: KeptBy::Training,
         };
         assert_eq!(
@@ -826,6 +901,19 @@ mod tests {
         );
         // The plot marks them at that loss.
         assert_eq!((kept.kept_for(), by_val.kept_for()), (0.25, 0.5));
+        // With --target-transform, their R² in the target's own units too.
+        let own = KeptSummary {
+            untransformed_r2: Some(0.5),
+            untransformed_val_r2: Some(0.25),
+            ..kept.clone()
+        };
+        assert!(
+            kept_line(&own, 8).ends_with(
+                ", r² 0.7500 training; in the target's own units 0.5000 training, 0.2500 held out"
+            ),
+            "{}",
+            kept_line(&own, 8)
+        );
     }
 
     /// The features line names twelve, then how many in all.

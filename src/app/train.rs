@@ -24,6 +24,7 @@ use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{
     self, r_squared, Category, Columns, DataDigest, Dataset, Imputation, Standardization, Table,
+    TargetTransform,
 };
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
@@ -252,6 +253,8 @@ pub(super) struct Shared {
     /// mini-batches where its many rows chose them), for the folds'
     /// report and `--grid`'s.
     pub ran: Option<TrainConfig>,
+    /// The transform of the target the runs train on.
+    pub transform: TargetTransform,
 }
 
 impl Shared {
@@ -274,6 +277,15 @@ impl Shared {
     /// The data line of the rows read, before any fold held rows out.
     pub fn described(&self) -> Option<&str> {
         self.read.as_ref().map(|r| r.what.as_str())
+    }
+
+    /// Whose units the held-out scores are in, as the folds' tables say
+    /// it: "the target's", or with a transform "log(price)'s".
+    pub fn units(&self) -> String {
+        match (self.transform, self.rows()) {
+            (TargetTransform::None, _) | (_, None) => "the target's".into(),
+            (t, Some((_, target))) => format!("{}'s", t.of(&data::escaped(target))),
+        }
     }
 
     /// The rows read and the target's name.
@@ -432,6 +444,27 @@ fn set_up(
         config.run.standardize = model.standardization.is_some();
         config.run.on_device &= !config.run.standardize;
     }
+    // The transform of the target: the starting model's, which
+    // --target-transform may only name again.
+    let start_model = resumed.as_ref().map(|r| &r.model).or(init.as_ref());
+    let transform = match (start_model, config.run.target_transform) {
+        (Some(model), Some(given)) if given != model.target_transform => {
+            let init = config.run.init.as_deref().unwrap_or(Path::new("--init"));
+            let target = data::escaped(&model.target_name);
+            let trained = match model.target_transform {
+                TargetTransform::None => format!("its target '{target}' as it is"),
+                t => format!("{} (--target-transform {})", t.of(&target), t.name()),
+            };
+            bail!(
+                "{} was trained on {trained}, and --target-transform {} would go on from it on another scale; leave out --target-transform, or start without --init",
+                init.display(),
+                given.name()
+            );
+        }
+        (Some(model), _) => model.target_transform,
+        (None, given) => given.unwrap_or_default(),
+    };
+    config.run.on_device &= transform.is_none();
     // A run from --init without --target trains the model's target where
     // the file has that column; a resumed one, its checkpoint's (the same,
     // and the --init file may be gone).
@@ -459,6 +492,7 @@ fn set_up(
         levels,
         dates,
         fill,
+        transform,
     };
     let read = fold.as_mut().map(|f| &mut f.shared.read);
     let mut data = TrainingData::load(&config.run, (rank, size), is_resumed, from, read)?;
@@ -519,6 +553,7 @@ fn set_up(
     }
     if let Some(f) = fold.as_mut() {
         f.shared.ran = Some(config.clone());
+        f.shared.transform = transform;
     }
     #[cfg(debug_assertions)]
     if let Some(f) = fold.as_ref() {
@@ -757,12 +792,18 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                 .map(|c| io::CheckpointWriter::new(&c.path, None));
             continue;
         }
+        // The training rows, where this process holds them all.
+        let held: Vec<&Dataset> = match (&data.train, size) {
+            (Some(rows), _) => vec![rows],
+            (None, 1) => sets.iter().collect(),
+            (None, _) => Vec::new(),
+        };
         let done = write_outputs(
             &config,
             backend.as_mut(),
             &checkpointer,
             model,
-            &data,
+            (&data, &held),
             fitted,
         );
         // Process 0 wrote the files: the others end as it did.
@@ -799,7 +840,8 @@ fn score_fold(
         let sharded = config.run.shards.is_some();
         return Ok(ExitCode::from(interrupting_signal(sharded).1));
     }
-    if args.fold_predictions.is_some() {
+    // With a transform, for the table's score in the target's own units.
+    if args.fold_predictions.is_some() || !shared.transform.is_none() {
         let f = config.run.fold.expect("a fold's run");
         let read = shared.read.as_ref().expect("the rows read");
         let held = data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
@@ -1032,8 +1074,11 @@ impl TrainingData {
                     range.start, range.end
                 ));
             }
+            let mut rows = Dataset::synthetic_rows(n, f, run.seed, range.clone())?;
+            let row = |n: usize| format!("synthetic row {}", range.start + n + 1);
+            transform_target(from.transform, &mut rows, row, WayOut::Synthetic)?;
             return Ok(TrainingData {
-                train: Some(Dataset::synthetic_rows(n, f, run.seed, range.clone())?),
+                train: Some(rows),
                 val: None,
                 columns: Columns::synthetic(n, f)?,
                 what,
@@ -1328,6 +1373,9 @@ struct Origin<'a> {
     /// or `median`, which a run from it must give); `None` where there is
     /// no such model or it fills none.
     fill: Option<data::Fill>,
+    /// The transform of the target the run trains on: the model's, or
+    /// `--target-transform`'s.
+    transform: TargetTransform,
 }
 
 /// Why a file whose every row `--missing` left out gives nothing to
@@ -1462,7 +1510,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             if table.rows == 0 {
                 return Err(none_to_train_on(path, run, dropped, target.as_deref()));
             }
-            let data = (table.into_dataset(target.as_deref())).map_err(|e| {
+            let mut data = (table.into_dataset(target.as_deref())).map_err(|e| {
                 if resumed {
                     resumed_hint(e)
                 } else {
@@ -1480,7 +1528,30 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                     crate::say!("warning: {warning}");
                 }
             }
-            let what = described(path, &data, run, &categories, dropped.as_ref());
+            // After the warnings, which show the target as the file holds it.
+            let left_out = dropped.as_ref().map_or(&[][..], |d| &d.left_out[..]);
+            let target_name = data.target_name.clone();
+            let row = |n: usize| {
+                // Its place among the rows read, those left out included.
+                let row = (left_out.iter()).fold(n, |row, &l| row + usize::from(l <= row));
+                match data::cell_of_row(path, format.delimiter, &target_name, row) {
+                    Some((line, column)) => format!("{}:{line}:{column}", path.display()),
+                    None => format!("{}, data row {}", path.display(), row + 1),
+                }
+            };
+            let out = match resumed || run.init.is_some() {
+                true => WayOut::Model,
+                false => WayOut::File,
+            };
+            transform_target(from.transform, &mut data, row, out)?;
+            let what = described(
+                path,
+                &data,
+                run,
+                &categories,
+                dropped.as_ref(),
+                from.transform,
+            );
             let left_out = dropped.map_or(Vec::new(), |d| d.left_out);
             Ok(ReadData {
                 data,
@@ -1491,13 +1562,16 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             })
         }
         (None, Some(n), Some(f)) => {
-            let data = Dataset::synthetic(n, f, run.seed)?;
-            let what = format!(
+            let mut data = Dataset::synthetic(n, f, run.seed)?;
+            let row = |n: usize| format!("synthetic row {}", n + 1);
+            transform_target(from.transform, &mut data, row, WayOut::Synthetic)?;
+            let mut what = format!(
                 "synthetic {} × {} (seed {})",
                 units::count(n, "row"),
                 units::count(f, "feature"),
                 run.seed
             );
+            what.push_str(&trained_on(from.transform, &data.target_name));
             Ok(ReadData {
                 data,
                 what,
@@ -1519,6 +1593,7 @@ fn described(
     run: &RunOptions,
     categories: &[Category],
     dropped: Option<&data::Dropped>,
+    transform: TargetTransform,
 ) -> String {
     let mut what = format!(
         "{} ({} × {}, target {})",
@@ -1527,6 +1602,7 @@ fn described(
         units::count(data.features, "feature"),
         data.target_name
     );
+    what.push_str(&trained_on(transform, &data.target_name));
     for c in categories {
         what.push_str(&format!(
             "; one-hot {} ({})",
@@ -1549,6 +1625,65 @@ fn described(
         None => {}
     }
     what
+}
+
+/// Where a target outside its transform's domain can go
+/// ([`transform_target`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WayOut {
+    /// A new run on a file: another transform, or fewer rows.
+    File,
+    /// A run on synthetic rows: another transform.
+    Synthetic,
+    /// A run from a model (`--init`, `--resume`) trained on the transform.
+    Model,
+}
+
+/// Transforms the target of `rows` as `transform` says, or the error
+/// at the first row outside its domain, which `row` names (from its
+/// place among the rows, from 0), with the ways out there are (`out`).
+fn transform_target(
+    transform: TargetTransform,
+    rows: &mut Dataset,
+    row: impl Fn(usize) -> String,
+    out: WayOut,
+) -> Result<()> {
+    let Err(outside) = transform.apply(&mut rows.y) else {
+        return Ok(());
+    };
+    let others = match outside.count {
+        1 => String::new(),
+        n => format!(" ({n} rows are not, the least {})", outside.least),
+    };
+    // Reading makes a magnitude below f32's least normal 0.
+    let zero = match (outside.value == 0.0, out) {
+        (true, WayOut::File | WayOut::Model) => format!(
+            " (as read: a cell of a magnitude below {:e}, f32's least normal, reads as 0)",
+            f32::MIN_POSITIVE
+        ),
+        _ => String::new(),
+    };
+    let asinh = "--target-transform asinh takes zeros and values of any sign (it is about ln 2y for large y)";
+    let ways = match out {
+        WayOut::File => format!("{asinh}, or leave those rows out of the file"),
+        WayOut::Synthetic => asinh.to_string(),
+        WayOut::Model => "the model this run starts from was trained on it, so those rows must leave the file (or the run must start anew)".to_string(),
+    };
+    bail!(
+        "{}: the target '{}' is {}{zero}, and --target-transform {} needs every value above 0{others}; {ways}",
+        row(outside.first),
+        data::escaped(&rows.target_name),
+        outside.value,
+        transform.name()
+    )
+}
+
+/// The data line's words for a run on a transform of the target.
+fn trained_on(transform: TargetTransform, target: &str) -> String {
+    match transform {
+        TargetTransform::None => String::new(),
+        t => format!(", trained as {}", t.of(&data::escaped(target))),
+    }
 }
 
 /// Checks that `given` (a list option's columns) name, in any order, the
@@ -1899,6 +2034,11 @@ fn starting_point(
         }
         None => {
             let mut model = initial_model(run, init, data, &fits)?;
+            if fresh {
+                // A run from --init trains on its model's (another
+                // was refused before the data were read).
+                model.target_transform = run.target_transform.unwrap_or_default();
+            }
             let target = &data.columns.target_name;
             if let (Some(init), true) = (&run.init, model.target_name != *target) {
                 // The model saved names the column it was trained on last.
@@ -1943,9 +2083,11 @@ fn starting_point(
                 let heavy = (model.standardization.as_ref())
                     .map(|s| rows.heavy_tailed(s, &skip))
                     .unwrap_or_default();
+                // Not where --target-transform chose (none included).
                 let target = (model.standardization.as_ref())
+                    .filter(|_| run.target_transform.is_none())
                     .and_then(|s| rows.heavy_tailed_target(s))
-                    .map(|ratio| heavy_target_notice(&model.target_name, ratio));
+                    .map(|ratio| heavy_target_notice(&model.target_name, ratio, rows));
                 let notices: Vec<String> = (!heavy.is_empty())
                     .then(|| heavy_tails_notice(&heavy))
                     .into_iter()
@@ -2239,7 +2381,7 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
         _ => ("have", "their", "deviations are", "halves", "them"),
     };
     format!(
-        "{} {has} heavy tails: {its} standard {deviation} {} the spread of {its} middle {half} (1× for a normal column), so standardized, most rows sit near 0 and a few far ones set the scale; a transform in the file (log for positive values, asinh for any) spreads {them}, and often trains better",
+        "{} {has} heavy tails: {its} standard {deviation} {} the spread of {its} middle {half} (interquartile range / 1.349: 1× for a normal column), so standardized, most rows sit near 0 and a few far ones set the scale; a transform in the file (log for positive values, asinh for any) spreads {them}, and often trains better",
         units::joined(&names, "and"),
         units::joined(&ratios, "and"),
     )
@@ -2247,9 +2389,14 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
 
 /// The notice of a target with heavy tails ([`Dataset::heavy_tailed_target`],
 /// at `ratio`).
-fn heavy_target_notice(target: &str, ratio: f64) -> String {
+fn heavy_target_notice(target: &str, ratio: f64, rows: &Dataset) -> String {
+    // log where every value is above 0, as for a price; asinh otherwise.
+    let how = match rows.y.iter().all(|&y| TargetTransform::Log.takes(y as f64)) {
+        true => "--target-transform log (its values are all above 0)",
+        false => "--target-transform asinh (log takes values above 0 only; asinh bends values past ±1 and leaves those within it about as they are, so a target in small units wants scaling up in the file first)",
+    };
     format!(
-        "the target '{}' has heavy tails: its standard deviation is {ratio:.0}× the spread of its middle half (1× for a normal column), so the squared error the network lowers is ruled by a few far rows; trained on a transform of it written in the file (log for positive values, asinh for any), with the predictions transformed back (exp, sinh), models often fit much better (a target of skew 11: test R² 0.65 as it was, 0.93 as its log)",
+        "the target '{}' has heavy tails: its standard deviation is {ratio:.0}× the spread of its middle half (interquartile range / 1.349: 1× for a normal column), so the squared error the network lowers is ruled by a few far rows; trained on a transform of it, {how}, which the model keeps and predict undoes, models often fit much better (docs/optimizers.md, \"Heavy-tailed features\": on a target of skew 11, test R² 0.65 as it was, 0.91 with log)",
         data::escaped(target)
     )
 }
@@ -3325,6 +3472,51 @@ fn columns_to_name(
     (far, named)
 }
 
+/// R² of `model`'s predictions of `rows` (as trained on: standardized
+/// where the model is, the target transformed) transformed back, against
+/// the targets transformed back: the score in the target's own units of
+/// a model trained on a transform of it, as `predict` gives it on those
+/// rows as read; `None` where there are none, or the target is constant
+/// (where `predict` calls it undefined, rather than a ratio of rounding).
+fn untransformed_r2(model: &Model, rows: &[&Dataset]) -> Result<Option<f64>> {
+    let y: Vec<f32> = rows.iter().flat_map(|d| d.y.iter().copied()).collect();
+    let (lo, hi) = y
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if y.is_empty() || lo == hi {
+        return Ok(None);
+    }
+    // The network's output for the rows as they are.
+    let network = Model {
+        standardization: None,
+        target_transform: TargetTransform::None,
+        ..model.clone()
+    };
+    let mut yhat = Vec::with_capacity(y.len());
+    for d in rows {
+        yhat.extend(crate::cpu::reference::predict_on_cores(&network, d)?);
+    }
+    let mut y: Vec<f64> = y.into_iter().map(f64::from).collect();
+    for v in [&mut yhat, &mut y] {
+        if let Some(s) = &model.standardization {
+            s.unstandardize_target(v);
+        }
+        model.target_transform.invert(v);
+    }
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let variance = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let mse = y
+        .iter()
+        .zip(&yhat)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / n;
+    Ok(r_squared(mse, variance))
+}
+
 /// Scores the final parameters and writes the run's files, in this order:
 /// model, history, plot, checkpoint, summary; an error names each one
 /// that failed and says whether the model was saved.
@@ -3333,7 +3525,7 @@ fn write_outputs<'a>(
     backend: &mut dyn Backend,
     checkpointer: &Checkpointer,
     model: &Model,
-    data: &TrainingData,
+    (data, held): (&TrainingData, &[&Dataset]),
     fitted: Fitted<'a>,
 ) -> Result<Finished<'a>> {
     let Fitted {
@@ -3379,6 +3571,8 @@ fn write_outputs<'a>(
                 .1
                 .zip(val_loss)
                 .and_then(|(v, l)| r_squared(l, v)),
+            untransformed_r2: None,
+            untransformed_val_r2: None,
             by: match config.run.keep {
                 Keep::BestVal => report::KeptBy::Validation,
                 _ => report::KeptBy::Training,
@@ -3396,8 +3590,26 @@ fn write_outputs<'a>(
             .and_then(|(v, l)| r_squared(l, v)),
     );
     let (far_columns, constant_columns) = columns_to_name(config, data, model, &params);
+    // In the target's own units, where it was transformed.
+    let untransformed = |params: &[f32]| -> Result<(Option<f64>, Option<f64>)> {
+        if model.target_transform.is_none() {
+            return Ok((None, None));
+        }
+        let at = Model {
+            params: params.to_vec(),
+            ..model.clone()
+        };
+        let val: Vec<&Dataset> = data.val.iter().collect();
+        Ok((untransformed_r2(&at, held)?, untransformed_r2(&at, &val)?))
+    };
+    let untransformed_r2 = untransformed(&last)?;
+    let mut summary = summary;
+    if let (Some(s), Some(k)) = (&mut summary, &kept) {
+        (s.untransformed_r2, s.untransformed_val_r2) = untransformed(&k.params)?;
+    }
     let mut done = Finished {
         r2,
+        untransformed_r2,
         checkpoint_failed: false,
         save_failed: false,
         far_columns,

@@ -39,7 +39,9 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 
 /// ŷ for every row of `data` (raw, unstandardised features), in the
 /// target's units: the features are standardised and the output
-/// unstandardised when the model carries statistics. Missing cells (NaN)
+/// unstandardised when the model carries statistics, then transformed
+/// back where the model was trained on a transform of the target
+/// ([`Model::target_transform`]). Missing cells (NaN)
 /// are not filled here: a NaN feature gives a NaN ŷ; for a model that
 /// keeps means, [`crate::data::Imputation::apply`] fills them first, as
 /// `predict --missing fill` does. An error when the data's features are
@@ -49,7 +51,7 @@ pub fn predict_bytes(model: &Model, rows: usize) -> Option<u64> {
 pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
     check_prediction(model, data)?;
     let (layout, act, params) = (&model.layout, model.activation, &model.params);
-    Ok(match &model.standardization {
+    let mut yhat = match &model.standardization {
         None => forward(layout, act, params, data, to_f64),
         Some(s) => {
             let inputs = |block: &[f32]| s.features_f64(block);
@@ -57,7 +59,9 @@ pub fn predict(model: &Model, data: &Dataset) -> Result<Vec<f64>> {
             s.unstandardize_target(&mut yhat);
             yhat
         }
-    })
+    };
+    model.target_transform.invert(&mut yhat);
+    Ok(yhat)
 }
 
 /// Rows below which a thread of [`predict_on_cores`] costs more than it
