@@ -258,8 +258,9 @@ pub struct TrainArgs {
     /// Train on N rows of the synthetic task, y = sin(πx0)·cos(πx1) + 0.5·x2
     /// with x ~ U(−1, 1), instead of a file (this or --data is required;
     /// needs --features); with --backend gpu they are generated on the device
-    /// (on the host with --standardize, --validation-split, --folds,
-    /// --batch-size, or --lr auto on more than 16,384 rows).
+    /// (on the host with --standardize, --target-transform log or asinh,
+    /// --validation-split, --folds, --batch-size, or --lr auto on more
+    /// than 16,384 rows).
     #[arg(long, value_name = "N")]
     pub synthetic: Option<usize>,
 

@@ -2145,27 +2145,10 @@ pub fn first_cell(
     column: &str,
     holds: impl Fn(&[u8]) -> bool,
 ) -> Option<(u64, String)> {
-    if !std::fs::metadata(path).ok()?.is_file() {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
-    let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    let head = Head::parse(path, bytes, delimiter).ok()?;
-    let j = head.header.iter().position(|h| h == column)?;
-    let body = &bytes[head.at..];
-    let mut reader = csv_reader(body, delimiter);
-    let mut lines = Lines::new(body, head.body_line);
-    let mut record = csv::ByteRecord::new();
-    while reader.read_byte_record(&mut record).ok()? {
-        let cell = match record.get(j) {
-            Some(cell) if !is_blank(&record) => cell,
-            _ => continue,
-        };
-        if holds(cell) {
-            return Some((lines.of(record.position()), shown_bytes(cell)));
-        }
-    }
-    None
+    let found = find_in_column(path, delimiter, column, |_, cell| {
+        cell.filter(|c| holds(c)).map(shown_bytes)
+    });
+    found.map(|(line, _, shown)| (line, shown))
 }
 
 /// The line of data row `row` (from 0: the records after the header,
@@ -2179,6 +2162,21 @@ pub fn cell_of_row(
     column: &str,
     row: usize,
 ) -> Option<(u64, usize)> {
+    let found = find_in_column(path, delimiter, column, |n, _| (n == row).then_some(()));
+    found.map(|(line, j, ())| (line, j))
+}
+
+/// The first data record of the CSV file `path` (a regular file, read
+/// again) for which `pick`, given its place (from 0, blank lines not
+/// counted) and its cell of `column` (`None` in a record too short),
+/// gives a value: that record's line, the column's place (from 1) and the
+/// value.
+fn find_in_column<T>(
+    path: &Path,
+    delimiter: Delimiter,
+    column: &str,
+    mut pick: impl FnMut(usize, Option<&[u8]>) -> Option<T>,
+) -> Option<(u64, usize, T)> {
     if !std::fs::metadata(path).ok()?.is_file() {
         return None;
     }
@@ -2195,8 +2193,8 @@ pub fn cell_of_row(
         if is_blank(&record) {
             continue;
         }
-        if n == row {
-            return Some((lines.of(record.position()), j + 1));
+        if let Some(value) = pick(n, record.get(j)) {
+            return Some((lines.of(record.position()), j + 1, value));
         }
         n += 1;
     }

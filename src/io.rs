@@ -1193,10 +1193,16 @@ pub fn model_to_bytes_with_state(
     });
     let transform = (!model.target_transform.is_none())
         .then(|| (TARGET_TRANSFORM, model.target_transform.name().to_string()));
+    // A model of a transformed target has a format of its own, which
+    // versions that know no transform refuse rather than predict t(y).
+    let format = match model.target_transform.is_none() {
+        true => FORMAT,
+        false => FORMAT_TRANSFORMED,
+    };
     let meta: Map<String, Value> = [
         ("activation", model.activation.name().to_string()),
         ("feature_names", feature_names),
-        ("format", "shadertrain-mlp".to_string()),
+        ("format", format.to_string()),
         ("target_name", model.target_name.clone()),
     ]
     .into_iter()
@@ -1242,6 +1248,13 @@ pub fn model_to_bytes_with_state(
     bytes.extend(data);
     Ok(bytes)
 }
+
+/// The `format` of a model file.
+const FORMAT: &str = "shadertrain-mlp";
+
+/// The `format` of a model file of a transformed target, which a version
+/// before [`Model::target_transform`] refuses.
+const FORMAT_TRANSFORMED: &str = "shadertrain-mlp+target-transform";
 
 /// The metadata entry of the transform of a model's target
 /// ([`Model::target_transform`]), written where there is one.
@@ -1467,9 +1480,11 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
             crate::units::count(tensors.len(), "tensor")
         )));
     }
-    if let Some(format) = meta.get("format").filter(|f| *f != "shadertrain-mlp") {
+    if let Some(format) =
+        (meta.get("format")).filter(|f| ![FORMAT, FORMAT_TRANSFORMED].contains(&f.as_str()))
+    {
         return Err(bad(format!(
-            "metadata 'format' is '{format}'; expected shadertrain-mlp"
+            "metadata 'format' is '{format}'; expected {FORMAT}, or {FORMAT_TRANSFORMED} for a model trained on a transform of its target"
         )));
     }
     let activation_name = get("activation")?;
@@ -1534,7 +1549,18 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
     .unwrap_or_default();
     // Left out where the target is as it is (and by older versions).
     let target_transform = match meta.get(TARGET_TRANSFORM) {
+        None if meta.get("format").is_some_and(|f| f == FORMAT_TRANSFORMED) => {
+            return Err(bad(format!(
+                "metadata 'format' is {FORMAT_TRANSFORMED}, but there is no '{TARGET_TRANSFORM}' to say which transform to undo"
+            )));
+        }
         None => TargetTransform::None,
+        Some(name) if meta.get("format").is_some_and(|f| f == FORMAT) => {
+            return Err(bad(format!(
+                "metadata '{TARGET_TRANSFORM}' is '{}', but 'format' is {FORMAT}, which a model of a transformed target is not written with ({FORMAT_TRANSFORMED})",
+                crate::data::shown_cell(name)
+            )));
+        }
         Some(name) => TargetTransform::parse(name).ok_or_else(|| {
             bad(format!(
                 "metadata '{TARGET_TRANSFORM}' is '{}'; expected log or asinh (or none)",

@@ -3456,7 +3456,7 @@ fn a_target_transform_is_trained_kept_and_undone() {
     std::fs::write(&zeros, "x,y\n1,2\n\n2,NA\n3,0\n4,-1\n5,3\n").unwrap();
     let fit = ["--missing", "drop", "--target-transform", "log"];
     let (_, err) = run_refused(&train_data(&zeros, "cpu", &fit));
-    assert!(err.contains("z.csv:5:2: the target 'y' is 0 (as read: a cell of a magnitude below 1.1754944e-38, f32's least normal, reads as 0), and --target-transform log needs every value above 0 (2 rows are not, the least -1); --target-transform asinh takes zeros"), "{err}");
+    assert!(err.contains("z.csv:5:2: the target 'y' is 0 (a cell of 0, or of a magnitude below 1.1754944e-38, f32's least normal, which reads as 0), and --target-transform log needs every value above 0 (2 rows are not, the least -1); --target-transform asinh takes zeros"), "{err}");
     let fit = [
         "--missing",
         "drop",
@@ -3474,6 +3474,12 @@ fn a_target_transform_is_trained_kept_and_undone() {
     let (out, err) = run_ok_out_err(&train_data(&zeros, "cpu", &fit));
     assert!(err.contains("column 'y' is 5 in every row"), "{err}");
     assert!(!out.contains("r²") && !out.contains("own units"), "{out}");
+    let folds = [&fit[..], &["--folds", "3"]].concat();
+    let (out, _) = run_ok_out_err(&train_data(&zeros, "cpu", &folds));
+    assert!(
+        out.contains("all rows") && !out.contains("own units"),
+        "{out}"
+    );
     // Outputs past what exp takes into f64 are warned of.
     let mut far = load_model(Path::new(&model)).unwrap();
     let last = far.params.len() - 1;

@@ -482,6 +482,35 @@ fn a_target_transform_round_trips_and_an_unknown_one_is_refused() {
         text.contains("metadata 'target_transform' is 'exp'; expected log or asinh (or none)"),
         "{text}"
     );
+    // Its format is one that versions without transforms refuse, and
+    // says there is a transform to undo.
+    assert!(
+        String::from_utf8_lossy(&bytes).contains(r#""format":"shadertrain-mlp+target-transform""#)
+    );
+    let text = refused(&swapped(
+        &bytes,
+        "\"target_transform\"",
+        "\"target_transfxrm\"",
+    ));
+    assert!(
+        text.contains("metadata 'format' is shadertrain-mlp+target-transform, but there is no 'target_transform' to say which transform to undo"),
+        "{text}"
+    );
+    // Nor is a transform read from a file of the plain format.
+    let plain_format = {
+        use safetensors::tensor::SafeTensors;
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        let mut meta = header.metadata().clone().unwrap();
+        meta.insert("format".into(), "shadertrain-mlp".into());
+        meta.remove("metadata_fnv1a64");
+        safetensors::serialize(file.tensors(), Some(meta)).unwrap()
+    };
+    let text = refused(&plain_format);
+    assert!(
+        text.contains("metadata 'target_transform' is 'log', but 'format' is shadertrain-mlp"),
+        "{text}"
+    );
     // The same network's outputs, transformed back.
     let data = Dataset {
         feature_names: log.feature_names.clone(),
@@ -491,6 +520,14 @@ fn a_target_transform_round_trips_and_an_unknown_one_is_refused() {
     let back = reference::predict(&log, &data).unwrap();
     for (r, b) in raw.iter().zip(&back) {
         assert_eq!(*b, r.exp());
+    }
+    let asinh = Model {
+        target_transform: TargetTransform::Asinh,
+        ..sample_model()
+    };
+    let back = reference::predict(&asinh, &data).unwrap();
+    for (r, b) in raw.iter().zip(&back) {
+        assert_eq!(*b, r.sinh());
     }
 }
 

@@ -249,13 +249,14 @@ impl RunOptions {
             seed: args.seed,
             init: args.init.clone(),
             patience: args.patience,
-            // The split, the statistics, the mini-batches' gather and
-            // --lr auto's sample of the rows need the rows on the host.
+            // The split, the statistics, the target's transform, the
+            // mini-batches' gather and --lr auto's sample of the rows need
+            // the rows on the host.
             on_device: args.backend == BackendChoice::Kind(BackendKind::Gpu)
                 && args.synthetic.is_some()
                 && args.data.is_none()
                 && !standardize
-                && args.target_transform.is_none()
+                && args.target_transform.is_none_or(|t| t.is_none())
                 && args.validation_split.is_none()
                 && args.folds.is_none()
                 && args.batch_size.is_none()
@@ -1476,7 +1477,8 @@ pub(super) mod tests {
     }
 
     /// Synthetic rows are generated on the GPU only where nothing needs
-    /// them on the host: --standardize's statistics do.
+    /// them on the host: --standardize's statistics and
+    /// --target-transform do.
     #[test]
     fn standardized_synthetic_rows_are_not_generated_on_the_gpu() {
         let on_device = |flags: &[&str]| {
@@ -1485,6 +1487,9 @@ pub(super) mod tests {
         };
         assert!(on_device(&[]));
         assert!(!on_device(&["--standardize"]));
+        // A transform of the target is made on the host; none is none.
+        assert!(!on_device(&["--target-transform", "asinh"]));
+        assert!(on_device(&["--target-transform", "none"]));
     }
 
     /// The weight decay is searched for on fewer training rows than twice

@@ -180,7 +180,10 @@ impl OutOfFold {
 fn untransformed_r2(shared: &Shared, count: usize, y: &[f32]) -> Option<f64> {
     let t = shared.transform;
     let seed = shared.ran.as_ref()?.run.seed;
-    if t.is_none() || shared.predictions.len() != count {
+    // A constant target has no R², as in the table: its values turned
+    // back would differ by their rounding alone.
+    let constant = y.iter().all(|&v| v == y[0]);
+    if t.is_none() || constant || shared.predictions.len() != count {
         return None;
     }
     let mut squares = 0.0;
@@ -470,8 +473,8 @@ fn table(
             false => "",
         },
         match (run.standardize, units) {
-            (true, "the target's") => format!("; the train loss in standardised units, the held-out mse in {units}"),
-            (true, _) => format!("; the train loss in standardised units, the held-out mse in {units} units and r² of it"),
+            (true, "the target's") => "; the train loss in standardized units, the held-out mse in the target's units".to_string(),
+            (true, _) => format!("; the train loss in standardized units, the held-out mse in {units} units and r² of it"),
             (false, "the target's") => String::new(),
             (false, _) => format!("; the train loss and the held-out mse in {units} units and r² of it"),
         }

@@ -405,10 +405,14 @@ impl Search<'_> {
             false => ranked.to_string(),
         };
         text += &format!(
-            ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in {} units\n",
+            ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in {} units{}\n",
             self.run.seed,
             crate::units::one_line(self.data),
             self.units,
+            match self.units.as_str() {
+                "the target's" => "",
+                _ => ", and r² of it",
+            },
         );
         let keys = self.combos[0].values.iter().map(|(k, _)| k.clone());
         let rounds: &[&str] = match self.halving {

@@ -385,6 +385,14 @@ fn score(
     ))
 }
 
+/// Warns of the predictions `yhat` of `model` that are not finite
+/// ([`not_finite`]).
+fn warn_not_finite(model: &Model, yhat: &[f64], blank: &[bool]) {
+    if let Some(warning) = not_finite(model, yhat, blank) {
+        crate::say!("warning: {warning}");
+    }
+}
+
 /// The warning for the predictions `yhat` of `model` that are not
 /// finite, the rows `blank` leaves unpredicted aside: a model trained on
 /// a transform of its target reaches them where exp or sinh of its output
@@ -398,11 +406,12 @@ fn not_finite(model: &Model, yhat: &[f64], blank: &[bool]) -> Option<String> {
     let why = match model.target_transform {
         TargetTransform::None => "the network's output is not finite there".to_string(),
         t => format!(
-            "the model was trained on {}, and its output there is past what {} takes into f64's range (about ±709.8): those rows lie far from its training rows",
+            "the model was trained on {}, and its output there is past what {} takes into f64's range ({}): those rows lie far from its training rows",
             t.of(&data::escaped(&model.target_name)),
+            t.inverse_name(),
             match t {
-                TargetTransform::Log => "exp",
-                _ => "sinh",
+                TargetTransform::Log => "above about 709.8",
+                _ => "beyond about ±710.5",
             }
         ),
     };
@@ -490,9 +499,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     )?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = cpu::reference::predict_on_cores(&model, &data)?;
-    if let Some(warning) = not_finite(&model, &yhat, &blank) {
-        crate::say!("warning: {warning}");
-    }
+    warn_not_finite(&model, &yhat, &blank);
     let text = predictions_csv(&model, &yhat, &blank, kept);
     let mut emitted = Ok(());
     // Standard output by name (`-`, /dev/stdout) is written as without

@@ -93,7 +93,7 @@ pub struct Summary {
     /// target's own units, their predictions and the targets transformed
     /// back, on the training and on the held-out rows; null without a
     /// transform, without a split (the second), for a constant target,
-    /// or in a distributed run of several processes.
+    /// or in a distributed run of several processes (the first).
     pub untransformed_r2: Option<f64>,
     pub untransformed_val_r2: Option<f64>,
     /// With `--lr-schedule plateau`: the epochs from which the rate was
@@ -728,44 +728,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
             units::count(v.losses().len(), "epoch")
         );
     }
-    // Of the transformed target, which the network fit.
-    let of_transform = match transform.is_none() {
-        true => String::new(),
-        false => format!(" (of {of})"),
-    };
-    match done.r2 {
-        (Some(train), Some(val)) => {
-            outln!(
-                text,
-                "r²        {} training, {} held out{of_transform}",
-                units::r2(train),
-                units::r2(val)
-            )
-        }
-        (Some(train), None) => outln!(
-            text,
-            "r²        {} training{of_transform}",
-            units::r2(train)
-        ),
-        (None, Some(val)) => outln!(text, "r²        {} held out{of_transform}", units::r2(val)),
-        (None, None) => {}
-    }
-    let own = |r: Option<f64>, rows: &str| r.map(|r| format!("{} {rows}", units::r2(r)));
-    let untransformed: Vec<String> = [
-        own(done.untransformed_r2.0, "training"),
-        own(done.untransformed_r2.1, "held out"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !untransformed.is_empty() {
-        outln!(
-            text,
-            "          {} in {}'s own units (the predictions transformed back, as predict gives them)",
-            untransformed.join(", "),
-            crate::data::escaped(&model.target_name)
-        );
-    }
+    text.push_str(&r2_lines(done));
     if let Some(k) = &done.kept {
         outln!(text, "{}", kept_line(k, outcome.updates));
     }
@@ -788,6 +751,45 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
 
 /// The summary's `kept` line: which parameters `--keep` kept, of a run of
 /// `updates` updates, and their losses.
+/// The summary's lines of R² of the final parameters on the training and
+/// the held-out rows: of the target the network fit (a transform's, where
+/// it was trained on one), then in the target's own units; empty where
+/// there is none.
+fn r2_lines(done: &Finished) -> String {
+    let model = &done.model;
+    let mut text = String::new();
+    if let Some(r2) = r2_list(done.r2) {
+        let of = match model.target_transform.is_none() {
+            true => String::new(),
+            false => format!(
+                " (of {})",
+                model
+                    .target_transform
+                    .of(&crate::data::escaped(&model.target_name))
+            ),
+        };
+        outln!(text, "r²        {r2}{of}");
+    }
+    if let Some(own) = r2_list(done.untransformed_r2) {
+        outln!(
+            text,
+            "          {own} in {}'s own units (the predictions transformed back, as predict gives them)",
+            crate::data::escaped(&model.target_name)
+        );
+    }
+    text
+}
+
+/// R² on the training rows and on the held-out ones, those there are:
+/// "0.9500 training, 0.9100 held out".
+fn r2_list((train, val): (Option<f64>, Option<f64>)) -> Option<String> {
+    let parts: Vec<String> = [(train, "training"), (val, "held out")]
+        .into_iter()
+        .filter_map(|(r, rows)| Some(format!("{} {rows}", units::r2(r?))))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 fn kept_line(k: &KeptSummary, updates: usize) -> String {
     let which = match k.epoch == updates {
         true => "the final parameters".to_string(),
@@ -804,25 +806,10 @@ fn kept_line(k: &KeptSummary, updates: usize) -> String {
         }
         (KeptBy::Training, None) => format!("the lowest loss, {:.6e}", k.loss),
     };
-    let r2 = match (k.r2, k.val_r2) {
-        (Some(t), Some(v)) => {
-            format!(", r² {} training, {} held out", units::r2(t), units::r2(v))
-        }
-        (Some(t), None) => format!(", r² {} training", units::r2(t)),
-        (None, Some(v)) => format!(", r² {} held out", units::r2(v)),
-        (None, None) => String::new(),
-    };
-    let own: Vec<String> = [
-        (k.untransformed_r2, "training"),
-        (k.untransformed_val_r2, "held out"),
-    ]
-    .into_iter()
-    .filter_map(|(r, rows)| Some(format!("{} {rows}", units::r2(r?))))
-    .collect();
-    let own = match own.is_empty() {
-        true => String::new(),
-        false => format!("; in the target's own units {}", own.join(", ")),
-    };
+    let r2 = r2_list((k.r2, k.val_r2)).map_or(String::new(), |r| format!(", r² {r}"));
+    let own = (r2_list((k.untransformed_r2, k.untransformed_val_r2))).map_or(String::new(), |r| {
+        format!("; in the target's own units {r}")
+    });
     format!("kept      {which}: {losses}{r2}{own}")
 }
 

@@ -444,26 +444,7 @@ fn set_up(
         config.run.standardize = model.standardization.is_some();
         config.run.on_device &= !config.run.standardize;
     }
-    // The transform of the target: the starting model's, which
-    // --target-transform may only name again.
-    let start_model = resumed.as_ref().map(|r| &r.model).or(init.as_ref());
-    let transform = match (start_model, config.run.target_transform) {
-        (Some(model), Some(given)) if given != model.target_transform => {
-            let init = config.run.init.as_deref().unwrap_or(Path::new("--init"));
-            let target = data::escaped(&model.target_name);
-            let trained = match model.target_transform {
-                TargetTransform::None => format!("its target '{target}' as it is"),
-                t => format!("{} (--target-transform {})", t.of(&target), t.name()),
-            };
-            bail!(
-                "{} was trained on {trained}, and --target-transform {} would go on from it on another scale; leave out --target-transform, or start without --init",
-                init.display(),
-                given.name()
-            );
-        }
-        (Some(model), _) => model.target_transform,
-        (None, given) => given.unwrap_or_default(),
-    };
+    let transform = target_transform(&config.run, (resumed.as_ref(), init.as_ref()))?;
     config.run.on_device &= transform.is_none();
     // A run from --init without --target trains the model's target where
     // the file has that column; a resumed one, its checkpoint's (the same,
@@ -695,7 +676,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
         |(c, d, s, _, device, _)| fingerprint(c, d, s, device),
     )?;
     let model = &start.model;
-    data.note_variances(&config.run);
+    data.note_variances(&config.run, model.target_transform);
     let sets = shards.map_or_else(Vec::new, |s| data.take_shards(&s, rank, size));
     let mut config = config;
     if let Some(a) = &start.lr_auto {
@@ -792,12 +773,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                 .map(|c| io::CheckpointWriter::new(&c.path, None));
             continue;
         }
-        // The training rows, where this process holds them all.
-        let held: Vec<&Dataset> = match (&data.train, size) {
-            (Some(rows), _) => vec![rows],
-            (None, 1) => sets.iter().collect(),
-            (None, _) => Vec::new(),
-        };
+        let held = data.held(&sets, size);
         let done = write_outputs(
             &config,
             backend.as_mut(),
@@ -1076,7 +1052,7 @@ impl TrainingData {
             }
             let mut rows = Dataset::synthetic_rows(n, f, run.seed, range.clone())?;
             let row = |n: usize| format!("synthetic row {}", range.start + n + 1);
-            transform_target(from.transform, &mut rows, row, WayOut::Synthetic)?;
+            transform_target(from.transform, &mut rows, row, synthetic_way(run, resumed))?;
             return Ok(TrainingData {
                 train: Some(rows),
                 val: None,
@@ -1195,14 +1171,27 @@ impl TrainingData {
         })
     }
 
+    /// The training rows, where this process holds them all: `train`, or
+    /// in a run of one process its shards (`sets`); none otherwise.
+    fn held<'a>(&'a self, sets: &'a [Dataset], size: usize) -> Vec<&'a Dataset> {
+        match (&self.train, size) {
+            (Some(rows), _) => vec![rows],
+            (None, 1) => sets.iter().collect(),
+            (None, _) => Vec::new(),
+        }
+    }
+
     /// Notes the targets' variances (`variances`), before the rows are
     /// shared out and after any standardisation; of `run`'s raw synthetic
     /// rows that no process holds whole (the GPU's own, or a sharded
-    /// run's), from the seed.
-    fn note_variances(&mut self, run: &RunOptions) {
+    /// run's), from the seed, where the target is not transformed (that
+    /// variance is y's, not t(y)'s).
+    fn note_variances(&mut self, run: &RunOptions, transform: TargetTransform) {
         let all = |d: &&Dataset| d.rows == self.train_rows;
         let generated = match (run.synthetic, run.features, run.standardize) {
-            (Some(rows), Some(features), false) if !run.holds_out() => Some((rows, features)),
+            (Some(rows), Some(features), false) if !run.holds_out() && transform.is_none() => {
+                Some((rows, features))
+            }
             _ => None,
         };
         self.variances = (
@@ -1530,20 +1519,13 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             }
             // After the warnings, which show the target as the file holds it.
             let left_out = dropped.as_ref().map_or(&[][..], |d| &d.left_out[..]);
-            let target_name = data.target_name.clone();
-            let row = |n: usize| {
-                // Its place among the rows read, those left out included.
-                let row = (left_out.iter()).fold(n, |row, &l| row + usize::from(l <= row));
-                match data::cell_of_row(path, format.delimiter, &target_name, row) {
-                    Some((line, column)) => format!("{}:{line}:{column}", path.display()),
-                    None => format!("{}, data row {}", path.display(), row + 1),
-                }
-            };
-            let out = match resumed || run.init.is_some() {
-                true => WayOut::Model,
-                false => WayOut::File,
-            };
-            transform_target(from.transform, &mut data, row, out)?;
+            transform_read(
+                run,
+                (path, format),
+                (resumed, from.transform),
+                &mut data,
+                left_out,
+            )?;
             let what = described(
                 path,
                 &data,
@@ -1564,7 +1546,7 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
         (None, Some(n), Some(f)) => {
             let mut data = Dataset::synthetic(n, f, run.seed)?;
             let row = |n: usize| format!("synthetic row {}", n + 1);
-            transform_target(from.transform, &mut data, row, WayOut::Synthetic)?;
+            transform_target(from.transform, &mut data, row, synthetic_way(run, resumed))?;
             let mut what = format!(
                 "synthetic {} × {} (seed {})",
                 units::count(n, "row"),
@@ -1627,6 +1609,33 @@ fn described(
     what
 }
 
+/// The transform of the target a run trains on: the model's it starts
+/// from (`--init`'s or the checkpoint's), which `--target-transform` may
+/// only name again, or the flag's.
+fn target_transform(
+    run: &RunOptions,
+    (resumed, init): (Option<&Resumed>, Option<&Model>),
+) -> Result<TargetTransform> {
+    let start = resumed.map(|r| &r.model).or(init);
+    Ok(match (start, run.target_transform) {
+        (Some(model), Some(given)) if given != model.target_transform => {
+            let init = run.init.as_deref().unwrap_or(Path::new("--init"));
+            let target = data::escaped(&model.target_name);
+            let trained = match model.target_transform {
+                TargetTransform::None => format!("its target '{target}' as it is"),
+                t => format!("{} (--target-transform {})", t.of(&target), t.name()),
+            };
+            bail!(
+                "{} was trained on {trained}, and --target-transform {} would go on from it on another scale; leave out --target-transform, or start without --init",
+                init.display(),
+                given.name()
+            );
+        }
+        (Some(model), _) => model.target_transform,
+        (None, given) => given.unwrap_or_default(),
+    })
+}
+
 /// Where a target outside its transform's domain can go
 /// ([`transform_target`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1637,6 +1646,42 @@ enum WayOut {
     Synthetic,
     /// A run from a model (`--init`, `--resume`) trained on the transform.
     Model,
+}
+
+/// Transforms the target of the rows `data` read from `path` (written
+/// as `format` says), where `transform` is not none; a row outside its
+/// domain is named by its line and column in the file (the rows
+/// `left_out` for a missing cell, by their place among the rows read,
+/// counted), or where the file cannot be read again, by its place.
+fn transform_read(
+    run: &RunOptions,
+    (path, format): (&Path, data::CsvFormat),
+    (resumed, transform): (bool, TargetTransform),
+    data: &mut Dataset,
+    left_out: &[usize],
+) -> Result<()> {
+    let target = data.target_name.clone();
+    let row = |n: usize| {
+        let row = (left_out.iter()).fold(n, |row, &l| row + usize::from(l <= row));
+        match data::cell_of_row(path, format.delimiter, &target, row) {
+            Some((line, column)) => format!("{}:{line}:{column}", path.display()),
+            None => format!("{}, data row {}", path.display(), row + 1),
+        }
+    };
+    let out = match resumed || run.init.is_some() {
+        true => WayOut::Model,
+        false => WayOut::File,
+    };
+    transform_target(transform, data, row, out)
+}
+
+/// The way out for synthetic rows: another transform, unless the run
+/// goes on from a model (`--init`, or `resumed`) trained on this one.
+fn synthetic_way(run: &RunOptions, resumed: bool) -> WayOut {
+    match resumed || run.init.is_some() {
+        true => WayOut::Model,
+        false => WayOut::Synthetic,
+    }
 }
 
 /// Transforms the target of `rows` as `transform` says, or the error
@@ -1658,7 +1703,7 @@ fn transform_target(
     // Reading makes a magnitude below f32's least normal 0.
     let zero = match (outside.value == 0.0, out) {
         (true, WayOut::File | WayOut::Model) => format!(
-            " (as read: a cell of a magnitude below {:e}, f32's least normal, reads as 0)",
+            " (a cell of 0, or of a magnitude below {:e}, f32's least normal, which reads as 0)",
             f32::MIN_POSITIVE
         ),
         _ => String::new(),
@@ -1667,7 +1712,7 @@ fn transform_target(
     let ways = match out {
         WayOut::File => format!("{asinh}, or leave those rows out of the file"),
         WayOut::Synthetic => asinh.to_string(),
-        WayOut::Model => "the model this run starts from was trained on it, so those rows must leave the file (or the run must start anew)".to_string(),
+        WayOut::Model => "the run goes on from a model trained on it (--init, or the checkpoint's), which only rows whose target is above 0 can train further: leave the others out, or start anew".to_string(),
     };
     bail!(
         "{}: the target '{}' is {}{zero}, and --target-transform {} needs every value above 0{others}; {ways}",
@@ -3602,10 +3647,11 @@ fn write_outputs<'a>(
         let val: Vec<&Dataset> = data.val.iter().collect();
         Ok((untransformed_r2(&at, held)?, untransformed_r2(&at, &val)?))
     };
-    let untransformed_r2 = untransformed(&last)?;
+    // A score that cannot be made is left out: the files come first.
+    let untransformed_r2 = untransformed(&last).unwrap_or_default();
     let mut summary = summary;
     if let (Some(s), Some(k)) = (&mut summary, &kept) {
-        (s.untransformed_r2, s.untransformed_val_r2) = untransformed(&k.params)?;
+        (s.untransformed_r2, s.untransformed_val_r2) = untransformed(&k.params).unwrap_or_default();
     }
     let mut done = Finished {
         r2,

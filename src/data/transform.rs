@@ -97,6 +97,15 @@ impl TargetTransform {
         }
     }
 
+    /// The name of its inverse ([`TargetTransform::inverse`]): exp or sinh.
+    pub fn inverse_name(self) -> &'static str {
+        match self {
+            TargetTransform::None => "the identity",
+            TargetTransform::Log => "exp",
+            TargetTransform::Asinh => "sinh",
+        }
+    }
+
     /// The target of the transformed value `t`: exp or sinh.
     pub fn inverse(self, t: f64) -> f64 {
         match self {
