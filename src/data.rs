@@ -339,11 +339,21 @@ impl Dataset {
     /// it has one, as `column` (the target a model trains on, or the one
     /// `predict` scores against).
     pub fn target_resolution_warning(&self, column: Column) -> Option<String> {
+        resolution_warning(&self.target_name, self.target_range(), column, &[])
+    }
+
+    /// The target's least and greatest value, NaN cells left out.
+    fn target_range(&self) -> (f32, f32) {
         let values = self.y.iter().filter(|v| !v.is_nan());
-        let range = values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+        values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
-        });
-        resolution_warning(&self.target_name, range, column, &[])
+        })
+    }
+
+    /// How many of f32's steps the target spans at its size, and the step
+    /// ([`f32_steps`]).
+    pub fn target_steps(&self) -> Option<(f32, f32)> {
+        f32_steps(self.target_range())
     }
 }
 
@@ -359,6 +369,19 @@ pub enum Column {
 
 /// The warning of [`Dataset::resolution_warnings`] for the column `name`
 /// whose values range over `lo..=hi`, if any.
+/// How many of f32's steps lie between `lo` and `hi` at their size (the
+/// larger magnitude), and the step there; `None` where that is 0 or not
+/// finite.
+pub fn f32_steps((lo, hi): (f32, f32)) -> Option<(f32, f32)> {
+    let size = lo.abs().max(hi.abs());
+    if size == 0.0 || !size.is_finite() {
+        return None;
+    }
+    // The gap from `size` to the next f32 up: the step there.
+    let step = f32::from_bits(size.to_bits() + 1) - size;
+    step.is_finite().then(|| ((hi - lo) / step, step))
+}
+
 fn resolution_warning(
     name: &str,
     (lo, hi): (f32, f32),
@@ -380,15 +403,7 @@ fn resolution_warning(
             "column '{name}' is 0 in every row as read, so {what}{why}"
         ));
     }
-    if !size.is_finite() {
-        return None;
-    }
-    // The gap from `size` to the next f32 up: the step there.
-    let step = f32::from_bits(size.to_bits() + 1) - size;
-    if !step.is_finite() {
-        return None;
-    }
-    let steps = (hi - lo) / step;
+    let (steps, step) = f32_steps((lo, hi))?;
     let merged = match steps {
         0.0 => size >= (1u32 << 24) as f32,
         s => s < FEW_STEPS,

@@ -3488,5 +3488,27 @@ fn a_target_transform_is_trained_kept_and_undone() {
     let (ok, _, err) = shadertrain(&[
         "predict", "--model", &again, "--data", &csv, "--out", &preds,
     ]);
-    assert!(ok && err.contains("warning: 400 predictions are not finite (the first at data row 1): the model was trained on log(y), and its output there is past what exp takes into f64's range"), "{err}");
+    assert!(ok && err.contains("warning: 400 predictions are past f64's range (the first at data row 1): the model was trained on log(y), and its output there is beyond what exp takes into f64's range (above about 709.8 it gives inf"), "{err}");
+    far.params[last] = -1e4;
+    shadertrain::io::save_model(&far, Path::new(&again)).unwrap();
+    let (ok, _, err) = shadertrain(&[
+        "predict", "--model", &again, "--data", &csv, "--out", &preds,
+    ]);
+    assert!(
+        ok && err.contains("warning: 400 predictions are past f64's range"),
+        "{err}"
+    );
+    assert!(read_predictions::<f64>(&preds).iter().all(|&p| p == 0.0));
+    let (_, err) = run_ok_out_err(&["importance", "--model", &again, "--data", &csv]);
+    assert!(err.contains("warning: the predictions of 400 rows are past f64's range (inf, or 0 for a model of log y), and the scores measure them so: the model was trained on log(y)"), "{err}");
+    // A target of a small spread for its size keeps its steps as y (about 1,600
+    // of f32's) and loses most as ln y (about 100): warned of.
+    let mut narrow = String::from("x,y\n");
+    for n in 0..300 {
+        narrow += &format!("{},{}\n", n as f64 / 300.0, 1e6 + n as f64 / 3.0);
+    }
+    std::fs::write(&zeros, narrow).unwrap();
+    let fit = ["--target-transform", "log", "--epochs", "2"];
+    let (_, err) = run_ok_out_err(&train_data(&zeros, "cpu", &fit));
+    assert!(err.contains("warning: log(y) spans only 104 steps of f32 (a step of 0.0000009536743 at its size), where 'y' spans 1595: "), "{err}");
 }

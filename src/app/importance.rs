@@ -95,6 +95,12 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         }
     }
     check_memory(&model, &data)?;
+    let yhat = cpu::reference::predict_on_cores(&model, &data)?;
+    if let Some((count, _, why)) =
+        super::predict::not_finite(&model, &yhat, &vec![false; data.rows])
+    {
+        crate::say!("warning: the predictions of {} are past f64's range (inf, or 0 for a model of log y), and the scores measure them so: {why}", units::count(count, "row"));
+    }
     let columns = importance::columns(&model);
     let bar = super::progress::bar(
         false,

@@ -388,41 +388,46 @@ fn score(
 /// Warns of the predictions `yhat` of `model` that are not finite
 /// ([`not_finite`]).
 fn warn_not_finite(model: &Model, yhat: &[f64], blank: &[bool]) {
-    if let Some(warning) = not_finite(model, yhat, blank) {
-        crate::say!("warning: {warning}");
+    if let Some((count, first, why)) = not_finite(model, yhat, blank) {
+        let are = match count {
+            1 => "1 prediction is".to_string(),
+            n => format!("{n} predictions are"),
+        };
+        let row = first + 1;
+        crate::say!("warning: {are} past f64's range (the first at data row {row}): {why}");
     }
 }
 
-/// The warning for the predictions `yhat` of `model` that are not
-/// finite, the rows `blank` leaves unpredicted aside: a model trained on
-/// a transform of its target reaches them where exp or sinh of its output
-/// is past f64's range, for rows far outside its training rows.
-fn not_finite(model: &Model, yhat: &[f64], blank: &[bool]) -> Option<String> {
+/// The predictions `yhat` of `model` past f64's range, the rows `blank`
+/// leaves unpredicted aside: not finite, or for a model trained on log y,
+/// 0 (exp of an output below about −745). How many, the first's row (from
+/// 0), and why: a model trained on a transform of its target reaches them
+/// for rows far outside its training rows.
+pub(super) fn not_finite(
+    model: &Model,
+    yhat: &[f64],
+    blank: &[bool],
+) -> Option<(usize, usize, String)> {
+    let t = model.target_transform;
+    let past = |p: f64| !p.is_finite() || (t == TargetTransform::Log && p == 0.0);
     let mut rows = (yhat.iter().zip(blank).enumerate())
-        .filter(|(_, (p, &b))| !b && !p.is_finite())
+        .filter(|(_, (&p, &b))| !b && past(p))
         .map(|(n, _)| n);
     let first = rows.next()?;
     let count = 1 + rows.count();
-    let why = match model.target_transform {
+    let why = match t {
         TargetTransform::None => "the network's output is not finite there".to_string(),
         t => format!(
-            "the model was trained on {}, and its output there is past what {} takes into f64's range ({}): those rows lie far from its training rows",
+            "the model was trained on {}, and its output there is beyond what {} takes into f64's range ({}): those rows lie far from its training rows",
             t.of(&data::escaped(&model.target_name)),
             t.inverse_name(),
             match t {
-                TargetTransform::Log => "above about 709.8",
-                _ => "beyond about ±710.5",
+                TargetTransform::Log => "above about 709.8 it gives inf, below about −745 it gives 0",
+                _ => "past about ±710.5 it gives ±inf",
             }
         ),
     };
-    Some(format!(
-        "{} not finite (the first at data row {}): {why}",
-        match count {
-            1 => "1 prediction is".to_string(),
-            n => format!("{n} predictions are"),
-        },
-        first + 1
-    ))
+    Some((count, first, why))
 }
 
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {

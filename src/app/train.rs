@@ -1519,13 +1519,11 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
             }
             // After the warnings, which show the target as the file holds it.
             let left_out = dropped.as_ref().map_or(&[][..], |d| &d.left_out[..]);
-            transform_read(
-                run,
-                (path, format),
-                (resumed, from.transform),
-                &mut data,
-                left_out,
-            )?;
+            let read = (path.as_path(), format);
+            let merged = transform_read(run, read, (resumed, from.transform), &mut data, left_out)?;
+            if let (0, Some(warning)) = (rank, merged) {
+                crate::say!("warning: {warning}");
+            }
             let what = described(
                 path,
                 &data,
@@ -1652,14 +1650,18 @@ enum WayOut {
 /// as `format` says), where `transform` is not none; a row outside its
 /// domain is named by its line and column in the file (the rows
 /// `left_out` for a missing cell, by their place among the rows read,
-/// counted), or where the file cannot be read again, by its place.
+/// counted), or where the file cannot be read again, by its place. The
+/// warning, where the transform leaves the target too few of f32's steps
+/// apart (a target spanning a small fraction of its size: 1e6 to 1e6 + 10
+/// is 160 steps as y, 10 as ln y) and y had enough.
 fn transform_read(
     run: &RunOptions,
     (path, format): (&Path, data::CsvFormat),
     (resumed, transform): (bool, TargetTransform),
     data: &mut Dataset,
     left_out: &[usize],
-) -> Result<()> {
+) -> Result<Option<String>> {
+    let before = data.target_steps();
     let target = data.target_name.clone();
     let row = |n: usize| {
         let row = (left_out.iter()).fold(n, |row, &l| row + usize::from(l <= row));
@@ -1672,7 +1674,16 @@ fn transform_read(
         true => WayOut::Model,
         false => WayOut::File,
     };
-    transform_target(transform, data, row, out)
+    transform_target(transform, data, row, out)?;
+    Ok(match (before, data.target_steps()) {
+        (Some((apart, _)), Some((steps, step))) if steps < data::FEW_STEPS && apart >= data::FEW_STEPS => Some(format!(
+            "{} spans only {steps} steps of f32 (a step of {step} at its size), where '{}' spans {apart}: its values differ by so small a fraction of their size that their {}s, stored as f32, merge, and the loss and R² are measured against these; leave out --target-transform",
+            transform.of(&data::escaped(&data.target_name)),
+            data::escaped(&data.target_name),
+            transform.name()
+        )),
+        _ => None,
+    })
 }
 
 /// The way out for synthetic rows: another transform, unless the run
