@@ -10,8 +10,12 @@ fn main() -> ExitCode {
         // exit code whether or not standard error takes its message.
         Err(e) => {
             // Under mpirun every process parses the same command line:
-            // the usage error is said once, by the first.
+            // the usage error is said once, by the first. The others wait
+            // before they fail: mpirun ends the job at the first process
+            // that fails, and the first's message was lost where another
+            // ended before it had printed.
             if e.use_stderr() && shadertrain::dist::rank_by_launcher() != 0 {
+                std::thread::sleep(std::time::Duration::from_secs(2));
                 return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
             }
             return match e.print() {
