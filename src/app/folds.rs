@@ -231,10 +231,9 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     // As the folds trained it (adam in mini-batches for many rows).
     let config = shared.ran.clone().unwrap_or(config);
     if let Folded::Interrupted { index, status } = folded {
-        let units = shared.units();
         let done = table(
             &config.run,
-            (shared.described().unwrap_or(""), &units),
+            (shared.described().unwrap_or(""), shared.transformed()),
             &shared.scores,
             None,
         );
@@ -251,8 +250,7 @@ pub(super) fn cross_validate(args: &TrainArgs) -> Result<ExitCode> {
     let scores = &shared.scores;
     let data = shared.described().unwrap_or("");
     let pooled = OutOfFold::of(&shared, scores, count);
-    let units = shared.units();
-    let text = table(&config.run, (data, &units), scores, pooled);
+    let text = table(&config.run, (data, shared.transformed()), scores, pooled);
     super::report(&text, outputs(args))?;
     let record = Record {
         version: env!("CARGO_PKG_VERSION"),
@@ -454,10 +452,11 @@ fn fold_line(score: &FoldScore, count: usize) -> String {
 /// The folds' table: one line per fold, then the mean and the standard
 /// deviation of the held-out scores, and the scores of every row's
 /// prediction by the fold that held it out (`pooled`).
-/// `units`: whose units the held-out mse is in ([`Shared::units`]).
+/// `transformed`: what the held-out scores are of, with a transform of
+/// the target ([`Shared::transformed`]).
 fn table(
     run: &RunOptions,
-    (data, units): (&str, &str),
+    (data, transformed): (&str, Option<String>),
     scores: &[FoldScore],
     pooled: Option<OutOfFold>,
 ) -> String {
@@ -472,11 +471,11 @@ fn table(
             true => ", by the parameters with its lowest held-out loss (--keep best-val)",
             false => "",
         },
-        match (run.standardize, units) {
-            (true, "the target's") => "; the train loss in standardized units, the held-out mse in the target's units".to_string(),
-            (true, _) => format!("; the train loss in standardized units, the held-out mse in {units} units and r² of it"),
-            (false, "the target's") => String::new(),
-            (false, _) => format!("; the train loss and the held-out mse in {units} units and r² of it"),
+        match (run.standardize, transformed) {
+            (true, None) => "; the train loss in standardized units, the held-out mse in the target's units".to_string(),
+            (true, Some(t)) => format!("; the train loss in standardized units, the held-out mse in {t}'s units and r² of it"),
+            (false, None) => String::new(),
+            (false, Some(t)) => format!("; the train loss and the held-out mse in {t}'s units and r² of it"),
         }
     );
     let mut rows = vec![[

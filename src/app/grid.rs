@@ -366,8 +366,9 @@ struct Search<'a> {
     random: bool,
     run: &'a RunOptions,
     data: &'a str,
-    /// Whose units the held-out scores are in ([`Shared::units`]).
-    units: String,
+    /// What the held-out scores are of, with a transform of the target
+    /// ([`Shared::transformed`]).
+    transformed: Option<String>,
 }
 
 impl Search<'_> {
@@ -408,10 +409,13 @@ impl Search<'_> {
             ", each by {count}-fold cross-validation (--seed {}): {}\neach fold trained from the same start on the other folds' rows and scored on its own; {ranked}, in {} units{}\n",
             self.run.seed,
             crate::units::one_line(self.data),
-            self.units,
-            match self.units.as_str() {
-                "the target's" => "",
-                _ => ", and r² of it",
+            match &self.transformed {
+                Some(t) => format!("{t}'s"),
+                None => "the target's".to_string(),
+            },
+            match self.transformed {
+                Some(_) => ", and r² of it",
+                None => "",
             },
         );
         let keys = self.combos[0].values.iter().map(|(k, _)| k.clone());
@@ -717,7 +721,11 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// The table's and the lines' view of it, with the rows' data line
     /// and the rounds to show.
-    fn view<'a>(&'a self, (data, units): (&'a str, String), rounds: &'a [Round]) -> Search<'a> {
+    fn view<'a>(
+        &'a self,
+        (data, transformed): (&'a str, Option<String>),
+        rounds: &'a [Round],
+    ) -> Search<'a> {
         Search {
             combos: &self.combos,
             rounds,
@@ -725,7 +733,7 @@ impl Plan<'_> {
             random: self.args.random.is_some(),
             run: &self.configs[0][0],
             data,
-            units,
+            transformed,
         }
     }
 
@@ -799,7 +807,7 @@ fn run_rounds(plan: &Plan, shared: &mut Shared) -> Result<Searched> {
         for (place, &i) in entrants.iter().enumerate() {
             let folded = plan.folds(i, r, (place, entrants.len()), shared)?;
             let data = shared.described().unwrap_or("").to_string();
-            let search = plan.view((&data, shared.units()), &plan.rounds);
+            let search = plan.view((&data, shared.transformed()), &plan.rounds);
             if let Folded::Interrupted { index, status } = folded {
                 let done = match tried.iter().all(Option::is_none) {
                     true => String::new(),
@@ -915,7 +923,7 @@ pub(super) fn search(args: &TrainArgs, count: usize) -> Result<ExitCode> {
         Searched::Interrupted(status) => return Ok(status),
     };
     let data = shared.described().unwrap_or("").to_string();
-    let search = plan.view((&data, shared.units()), &trained);
+    let search = plan.view((&data, shared.transformed()), &trained);
     super::report(&search.table(&tried, true), folds::outputs(args))?;
     // gd chosen by the grid's own values (lr=...), which the table,
     // listing those values alone, does not show.

@@ -279,12 +279,12 @@ impl Shared {
         self.read.as_ref().map(|r| r.what.as_str())
     }
 
-    /// Whose units the held-out scores are in, as the folds' tables say
-    /// it: "the target's", or with a transform "log(price)'s".
-    pub fn units(&self) -> String {
+    /// With a transform of the target, what the held-out scores are of,
+    /// as the folds' tables say it: "log(price)"; `None` without one.
+    pub fn transformed(&self) -> Option<String> {
         match (self.transform, self.rows()) {
-            (TargetTransform::None, _) | (_, None) => "the target's".into(),
-            (t, Some((_, target))) => format!("{}'s", t.of(&data::escaped(target))),
+            (TargetTransform::None, _) | (_, None) => None,
+            (t, Some((_, target))) => Some(t.of(&data::escaped(target))),
         }
     }
 
