@@ -3683,6 +3683,23 @@ pub fn r_squared(mse: f64, variance: f64) -> Option<f64> {
     (variance > 0.0).then(|| 1.0 - mse / variance)
 }
 
+/// R² of `predicted` against `truth` (the same rows, in order); `None`
+/// where there are none, or `truth` holds one value in every row, where
+/// the variance would be its mean's rounding alone.
+pub fn r2_between(truth: &[f64], predicted: &[f64]) -> Option<f64> {
+    if truth.iter().all(|&v| v == truth[0]) {
+        return None;
+    }
+    let n = truth.len() as f64;
+    let mean = truth.iter().sum::<f64>() / n;
+    let variance = truth.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let mse = (truth.iter().zip(predicted))
+        .map(|(t, p)| (t - p).powi(2))
+        .sum::<f64>()
+        / n;
+    r_squared(mse, variance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

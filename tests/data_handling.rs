@@ -3362,9 +3362,12 @@ fn a_target_transform_is_trained_kept_and_undone() {
         .fold(0.0, f64::max);
     assert!(worst < 0.1, "the worst relative error is {worst}");
     // predict's R² over the same rows is the summary's own-units one.
-    let r2: f64 = (said.split("r² ").nth(1))
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{said}"));
+    let r2_of = |said: &str| -> f64 {
+        (said.split("r² ").nth(1))
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{said}"))
+    };
+    let r2 = r2_of(&said);
     let own = summary["untransformed_r2"].as_f64().unwrap();
     assert!((own - r2).abs() <= 1e-4, "{own} against predict's {r2}");
     assert!(summary["untransformed_val_r2"].is_null(), "{summary}");
@@ -3402,6 +3405,16 @@ fn a_target_transform_is_trained_kept_and_undone() {
         out.contains(" held out; in the target's own units "),
         "{out}"
     );
+    // --keep best's parameters, those saved, on every row: as predict
+    // scores the model saved.
+    let mut args = train_data(&csv, "cpu", &fit);
+    args.extend(["--keep", "best", "--json", &json, "--save", &again]);
+    run_ok(&args);
+    let kept = read_json(&json)["kept"]["untransformed_r2"]
+        .as_f64()
+        .unwrap();
+    let r2 = r2_of(&predict_ok(&again, &csv, &preds));
+    assert!((kept - r2).abs() <= 1e-4, "{kept} against predict's {r2}");
     let sharded = train_data(&csv, "cpu", &[&fit[..], &["--shards", "2"]].concat());
     let (out, _) = run_ok_out_err(&sharded);
     assert!(out.contains(" training in y's own units ("), "{out}");

@@ -79,7 +79,7 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
         let units = match (config.run.standardize, done.model.target_transform) {
             (true, _) => "standardized units (the rows were standardized; --no-standardize trains on raw ones), where predicting the mean scores 1".to_string(),
             (false, data::TargetTransform::None) => "the target's units, squared".to_string(),
-            (false, t) => format!("the units of {}, squared", t.of(&data::escaped(&done.model.target_name))),
+            (false, t) => format!("the units of {}, squared", t.of(&done.model.target_name)),
         };
         // This run's first loss: the checkpoint's where resumed, whether
         // its run had stopped by this target or the target is new.

@@ -180,24 +180,20 @@ impl OutOfFold {
 fn untransformed_r2(shared: &Shared, count: usize, y: &[f32]) -> Option<f64> {
     let t = shared.transform;
     let seed = shared.ran.as_ref()?.run.seed;
-    // A constant target has no R², as in the table: its values turned
-    // back would differ by their rounding alone.
-    let constant = y.iter().all(|&v| v == y[0]);
-    if t.is_none() || constant || shared.predictions.len() != count {
+    if t.is_none() || shared.predictions.len() != count {
         return None;
     }
-    let mut squares = 0.0;
     let mut own: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
     t.invert(&mut own);
-    for (index, predicted) in shared.predictions.iter().enumerate() {
+    // Each row's prediction by the fold that held it out, in row order.
+    let mut predicted = vec![f64::NAN; y.len()];
+    for (index, fold) in shared.predictions.iter().enumerate() {
         let held = data::fold_rows(index, count, y.len(), seed);
-        for (n, p) in held.into_iter().zip(predicted) {
-            squares += (p - own[n]).powi(2);
+        for (n, &p) in held.into_iter().zip(fold) {
+            predicted[n] = p;
         }
     }
-    let mean = own.iter().sum::<f64>() / own.len() as f64;
-    let total: f64 = own.iter().map(|v| (v - mean).powi(2)).sum();
-    (total > 0.0).then(|| 1.0 - squares / total)
+    data::r2_between(&own, &predicted)
 }
 
 /// The `train --folds --json` record; its schema is in the README.

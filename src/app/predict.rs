@@ -419,7 +419,7 @@ pub(super) fn not_finite(
         TargetTransform::None => "the network's output is not finite there".to_string(),
         t => format!(
             "the model was trained on {}, and its output there is beyond what {} takes into f64's range ({}): those rows lie far from its training rows",
-            t.of(&data::escaped(&model.target_name)),
+            t.of(&model.target_name),
             t.inverse_name(),
             match t {
                 TargetTransform::Log => "above about 709.8 it gives inf, below about −745 it gives 0",

@@ -450,7 +450,7 @@ pub(super) fn write_plot(config: &TrainConfig, done: &Finished) -> Result<()> {
     let model = &done.model;
     let of = match model.target_transform {
         crate::data::TargetTransform::None => String::new(),
-        t => format!(" of {}", t.of(&crate::data::escaped(&model.target_name))),
+        t => format!(" of {}", t.of(&model.target_name)),
     };
     let units = if config.run.standardize {
         format!("MSE{of} in standardized units (log scale)")
@@ -692,7 +692,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     // The final loss as an RMSE too, in the target's own units (of its
     // transform, where it was trained on one).
     let transform = model.target_transform;
-    let of = transform.of(&crate::data::escaped(&model.target_name));
+    let of = transform.of(&model.target_name);
     match &model.standardization {
         // MSE scales with the square of the target's std.
         Some(st) => {
@@ -761,12 +761,7 @@ fn r2_lines(done: &Finished) -> String {
     if let Some(r2) = r2_list(done.r2) {
         let of = match model.target_transform.is_none() {
             true => String::new(),
-            false => format!(
-                " (of {})",
-                model
-                    .target_transform
-                    .of(&crate::data::escaped(&model.target_name))
-            ),
+            false => format!(" (of {})", model.target_transform.of(&model.target_name)),
         };
         outln!(text, "r²        {r2}{of}");
     }

@@ -284,7 +284,7 @@ impl Shared {
     pub fn transformed(&self) -> Option<String> {
         match (self.transform, self.rows()) {
             (TargetTransform::None, _) | (_, None) => None,
-            (t, Some((_, target))) => Some(t.of(&data::escaped(target))),
+            (t, Some((_, target))) => Some(t.of(target)),
         }
     }
 
@@ -1052,7 +1052,8 @@ impl TrainingData {
             }
             let mut rows = Dataset::synthetic_rows(n, f, run.seed, range.clone())?;
             let row = |n: usize| format!("synthetic row {}", range.start + n + 1);
-            transform_target(from.transform, &mut rows, row, synthetic_way(run, resumed))?;
+            let out = way_out(run, resumed, WayOut::Synthetic);
+            transform_target(from.transform, &mut rows, row, out)?;
             return Ok(TrainingData {
                 train: Some(rows),
                 val: None,
@@ -1544,7 +1545,8 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
         (None, Some(n), Some(f)) => {
             let mut data = Dataset::synthetic(n, f, run.seed)?;
             let row = |n: usize| format!("synthetic row {}", n + 1);
-            transform_target(from.transform, &mut data, row, synthetic_way(run, resumed))?;
+            let out = way_out(run, resumed, WayOut::Synthetic);
+            transform_target(from.transform, &mut data, row, out)?;
             let mut what = format!(
                 "synthetic {} × {} (seed {})",
                 units::count(n, "row"),
@@ -1618,10 +1620,10 @@ fn target_transform(
     Ok(match (start, run.target_transform) {
         (Some(model), Some(given)) if given != model.target_transform => {
             let init = run.init.as_deref().unwrap_or(Path::new("--init"));
-            let target = data::escaped(&model.target_name);
+            let target = &model.target_name;
             let trained = match model.target_transform {
-                TargetTransform::None => format!("its target '{target}' as it is"),
-                t => format!("{} (--target-transform {})", t.of(&target), t.name()),
+                TargetTransform::None => format!("its target '{}' as it is", data::escaped(target)),
+                t => format!("{} (--target-transform {})", t.of(target), t.name()),
             };
             bail!(
                 "{} was trained on {trained}, and --target-transform {} would go on from it on another scale; leave out --target-transform, or start without --init",
@@ -1670,15 +1672,11 @@ fn transform_read(
             None => format!("{}, data row {}", path.display(), row + 1),
         }
     };
-    let out = match resumed || run.init.is_some() {
-        true => WayOut::Model,
-        false => WayOut::File,
-    };
-    transform_target(transform, data, row, out)?;
+    transform_target(transform, data, row, way_out(run, resumed, WayOut::File))?;
     Ok(match (before, data.target_steps()) {
         (Some((apart, _)), Some((steps, step))) if steps < data::FEW_STEPS && apart >= data::FEW_STEPS => Some(format!(
             "{} spans only {steps} steps of f32 (a step of {step} at its size), where '{}' spans {apart}: its values differ by so small a fraction of their size that their {}s, stored as f32, merge, and the loss and R² are measured against these; leave out --target-transform",
-            transform.of(&data::escaped(&data.target_name)),
+            transform.of(&data.target_name),
             data::escaped(&data.target_name),
             transform.name()
         )),
@@ -1686,12 +1684,12 @@ fn transform_read(
     })
 }
 
-/// The way out for synthetic rows: another transform, unless the run
-/// goes on from a model (`--init`, or `resumed`) trained on this one.
-fn synthetic_way(run: &RunOptions, resumed: bool) -> WayOut {
+/// The way out for a new run's rows (`fresh`), unless the run goes on
+/// from a model (`--init`, or `resumed`) trained on the transform.
+fn way_out(run: &RunOptions, resumed: bool, fresh: WayOut) -> WayOut {
     match resumed || run.init.is_some() {
         true => WayOut::Model,
-        false => WayOut::Synthetic,
+        false => fresh,
     }
 }
 
@@ -1738,7 +1736,7 @@ fn transform_target(
 fn trained_on(transform: TargetTransform, target: &str) -> String {
     match transform {
         TargetTransform::None => String::new(),
-        t => format!(", trained as {}", t.of(&data::escaped(target))),
+        t => format!(", trained as {}", t.of(target)),
     }
 }
 
@@ -3535,13 +3533,10 @@ fn columns_to_name(
 /// rows as read; `None` where there are none, or the target is constant
 /// (where `predict` calls it undefined, rather than a ratio of rounding).
 fn untransformed_r2(model: &Model, rows: &[&Dataset]) -> Result<Option<f64>> {
-    let y: Vec<f32> = rows.iter().flat_map(|d| d.y.iter().copied()).collect();
-    let (lo, hi) = y
-        .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    if y.is_empty() || lo == hi {
+    let mut y: Vec<f64> = (rows.iter())
+        .flat_map(|d| d.y.iter().map(|&v| f64::from(v)))
+        .collect();
+    if y.is_empty() {
         return Ok(None);
     }
     // The network's output for the rows as they are.
@@ -3554,23 +3549,13 @@ fn untransformed_r2(model: &Model, rows: &[&Dataset]) -> Result<Option<f64>> {
     for d in rows {
         yhat.extend(crate::cpu::reference::predict_on_cores(&network, d)?);
     }
-    let mut y: Vec<f64> = y.into_iter().map(f64::from).collect();
     for v in [&mut yhat, &mut y] {
         if let Some(s) = &model.standardization {
             s.unstandardize_target(v);
         }
         model.target_transform.invert(v);
     }
-    let n = y.len() as f64;
-    let mean = y.iter().sum::<f64>() / n;
-    let variance = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    let mse = y
-        .iter()
-        .zip(&yhat)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>()
-        / n;
-    Ok(r_squared(mse, variance))
+    Ok(data::r2_between(&y, &yhat))
 }
 
 /// Scores the final parameters and writes the run's files, in this order:

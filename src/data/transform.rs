@@ -71,11 +71,12 @@ impl TargetTransform {
         *self == TargetTransform::None
     }
 
-    /// The target named `target` as the network sees it: `log(price)`, or
-    /// the name itself.
+    /// The target named `target` as the network sees it, as messages show
+    /// it ([`super::escaped`]): `log(price)`, or the name itself.
     pub fn of(self, target: &str) -> String {
+        let target = super::escaped(target);
         match self {
-            TargetTransform::None => target.to_string(),
+            TargetTransform::None => target.into_owned(),
             t => format!("{}({target})", t.name()),
         }
     }
