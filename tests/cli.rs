@@ -3584,8 +3584,10 @@ fn info_pipelines_reports_the_kernels_asked_for() {
 
 /// Standard input or output that the shell opened on a file is that
 /// file: predictions written over the data read as `-`, a model over its
-/// own rows, or predictions appended to the file read by name are refused
-/// before any work, and the file is left as it was.
+/// own rows, or predictions appended to the file read by name (with
+/// `--out -`, or with no `--out`), or a report (train's, predict's with
+/// `--out`, importance's) appended to it, are refused before any work,
+/// and the file is left as it was.
 #[test]
 fn a_standard_stream_on_a_file_is_that_file() {
     use std::fs::{File, OpenOptions};
@@ -3615,6 +3617,8 @@ fn a_standard_stream_on_a_file_is_that_file() {
     let append = |p: &str| Stdio::from(OpenOptions::new().append(true).open(p).unwrap());
     let canonical = |p: &str| std::fs::canonicalize(p).unwrap().display().to_string();
     let data_in = format!("--data (standard input: {})", canonical(&csv));
+    let appended = canonical(&csv);
+    let out = path(&dir, "p.csv");
     let cases = [
         (
             vec!["predict", "--model", &model, "--data", "-", "--out", &csv],
@@ -3654,6 +3658,30 @@ fn a_standard_stream_on_a_file_is_that_file() {
                 canonical(&csv)
             ),
         ),
+        (
+            vec!["predict", "--model", &model, "--data", &csv],
+            Stdio::null(),
+            append(&csv),
+            format!("the predictions (no --out) (standard output: {appended}) and --data {csv} are the same file"),
+        ),
+        (
+            vec!["predict", "--model", &model, "--data", &csv, "--out", &out],
+            Stdio::null(),
+            append(&csv),
+            format!("the report (standard output: {appended}) and --data {csv} are the same file"),
+        ),
+        (
+            vec!["importance", "--model", &model, "--data", &csv],
+            Stdio::null(),
+            append(&csv),
+            format!("the report (standard output: {appended}) and --data {csv} are the same file"),
+        ),
+        (
+            train_data(&csv, "cpu", &["--epochs", "1"]),
+            Stdio::null(),
+            append(&csv),
+            format!("the report (standard output: {appended}) and --data {csv} are the same file"),
+        ),
     ];
     for (args, stdin, stdout, says) in cases {
         let err = run(&args, stdin, stdout);
@@ -3661,6 +3689,19 @@ fn a_standard_stream_on_a_file_is_that_file() {
         assert_eq!(std::fs::read_to_string(&csv).unwrap(), rows);
         assert_eq!(std::fs::read(&model).unwrap(), saved);
     }
+    assert!(!std::path::Path::new(&out).exists());
+    // Standard output on another file takes the report as before.
+    let other = path(&dir, "o.txt");
+    std::fs::write(&other, "").unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(["predict", "--model", &model, "--data", &csv])
+        .stdout(append(&other))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(std::fs::read_to_string(&other)
+        .unwrap()
+        .starts_with("y_pred\n"));
 }
 
 /// A path that is not UTF-8 (a Latin-1 name) is refused, naming its

@@ -1210,6 +1210,7 @@ fn check_distinct_files(
         ("--checkpoint", "--resume"),
         (written, read),
     ];
+    let outputs = super::and_the_report(&outputs);
     Ok(io::check_distinct(&outputs, &inputs, &allowed)?)
 }
 

@@ -71,7 +71,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         ("--model", args.model.as_path()),
         ("--data", args.data.as_path()),
     ];
-    io::check_distinct(&outputs, &inputs, &[])?;
+    io::check_distinct(&super::and_the_report(&outputs), &inputs, &[])?;
     for (flag, path) in &outputs {
         io::check_format(flag, path)?;
     }

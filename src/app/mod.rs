@@ -96,6 +96,19 @@ pub(crate) fn report<'a>(text: &str, outputs: impl IntoIterator<Item = &'a Path>
     }
 }
 
+/// A command's `outputs` (flag, path) and, where none of them is standard
+/// output, standard output itself as its report, which [`report`] prints
+/// there: for [`crate::io::check_distinct`], so that a shell's
+/// `>> data.csv` is refused before the report is written into the file
+/// the command reads.
+pub(crate) fn and_the_report<'a>(outputs: &[(&'a str, &'a Path)]) -> Vec<(&'a str, &'a Path)> {
+    let mut all = outputs.to_vec();
+    if !(outputs.iter()).any(|(_, path)| crate::io::is_standard_output(path)) {
+        all.push(("the report", Path::new("/dev/stdout")));
+    }
+    all
+}
+
 /// Refuses two of a command's `outputs` (flag, path) on standard output,
 /// where their text would mix into one stream neither reader could parse.
 pub(crate) fn one_on_standard_output(outputs: &[(&str, &Path)]) -> Result<()> {

@@ -446,7 +446,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         ("--model", args.model.as_path()),
         ("--data", args.data.as_path()),
     ];
-    io::check_distinct(&outputs, &inputs, &[])?;
+    io::check_distinct(&super::and_the_report(&written), &inputs, &[])?;
     for (flag, path) in &outputs {
         io::check_format(flag, path)?;
     }
