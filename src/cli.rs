@@ -1875,6 +1875,14 @@ pub struct DeviceArgs {
           value_parser = parse_threads)]
     pub threads: usize,
 
+    /// The threads the cpu backend's `threads` workers (and the held-out
+    /// scorer's) run on, where fewer; 0 is one a worker. Not an option:
+    /// the weight decay's search sets it to run its folds side by side,
+    /// each on one thread, and the sums stay those of `threads` workers
+    /// ([`crate::cpu::fast::Fast::run_on`]).
+    #[arg(skip)]
+    pub run_on: usize,
+
     /// The build of the CPU backend's block code to run (and of held-out
     /// rows scored on the host beside another backend; where neither
     /// runs, a notice says it changes nothing): the same arithmetic, and

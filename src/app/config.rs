@@ -500,6 +500,9 @@ pub struct TrainConfig {
     pub threads: usize,
     /// `threads` is the resumed checkpoint's run's, not `--threads`.
     pub threads_resumed: bool,
+    /// The threads `threads`' workers run on where fewer (0: one each):
+    /// [`crate::cli::DeviceArgs::run_on`].
+    pub run_on: usize,
     /// The CPU backend's build (`--cpu-isa`); `None`: the best there is.
     pub cpu_isa: Option<crate::cpu::Isa>,
     pub kernels: KernelChoice,
@@ -878,6 +881,7 @@ impl TrainConfig {
             },
             threads,
             threads_resumed,
+            run_on: args.device.run_on,
             cpu_isa: args.device.cpu_isa,
             kernels,
             // --adapter chooses among the adapters auto looks at.

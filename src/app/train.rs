@@ -59,7 +59,7 @@ const STOPPING: [(i32, &str); 3] = [
 /// Lowers a sharded run's agreed stop and, the first time, installs the
 /// handlers that raise the interrupt flag on each of [`STOPPING`],
 /// recording which signal came.
-fn watch_signals() -> Result<()> {
+pub(super) fn watch_signals() -> Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     // A signal is never lowered: one that came since the last loop (after
     // --lr auto's range test, between two folds of --folds) stops the
@@ -255,6 +255,10 @@ pub(super) struct Shared {
     pub ran: Option<TrainConfig>,
     /// The transform of the target the runs train on.
     pub transform: TargetTransform,
+    /// The folds of the weight decay's search, whose held-out MSE alone
+    /// is read: none predicts its held-out rows for a pooled score in the
+    /// target's own units.
+    scores_only: bool,
 }
 
 impl Shared {
@@ -270,6 +274,7 @@ impl Shared {
                 categories: categories.to_vec(),
             }),
             device: Some(device.clone()),
+            scores_only: true,
             ..Shared::default()
         }
     }
@@ -817,7 +822,7 @@ fn score_fold(
         return Ok(ExitCode::from(interrupting_signal(sharded).1));
     }
     // With a transform, for the table's score in the target's own units.
-    if args.fold_predictions.is_some() || !shared.transform.is_none() {
+    if args.fold_predictions.is_some() || !(shared.transform.is_none() || shared.scores_only) {
         let f = config.run.fold.expect("a fold's run");
         let read = shared.read.as_ref().expect("the rows read");
         let held = data::fold_rows(f.index, f.count, read.data.rows, config.run.seed);
@@ -2787,6 +2792,7 @@ fn open_backend<'a>(
         (Device::Cpu, Some(rows)) => {
             CpuOptions::taken(true, true);
             let fast = Fast::new(model, rows, opt, config.threads)?
+                .run_on(config.run_on)?
                 .with_isa(config.cpu_isa)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
@@ -2983,7 +2989,9 @@ fn open_validation<'a>(
         config.threads
     };
     CpuOptions::taken(config.run.shards.is_none(), true);
-    let scorer = Fast::new(model, rows, config.run.optimizer, threads)?.with_isa(config.cpu_isa)?;
+    let scorer = Fast::new(model, rows, config.run.optimizer, threads)?
+        .run_on(config.run_on)?
+        .with_isa(config.cpu_isa)?;
     let keep = config.run.keep == Keep::BestVal && kept_here;
     let mut validation = Validation::new(scorer, history, keep, kept);
     validation.record(resumed_at, &model.params);

@@ -364,7 +364,7 @@ impl<'a> Fast<'a> {
             block,
             workers,
             pool: if threads > 1 {
-                Some(Pool::new(threads)?)
+                Some(Pool::new(threads, threads - 1)?)
             } else {
                 None
             },
@@ -393,6 +393,21 @@ impl<'a> Fast<'a> {
 
     pub fn threads(&self) -> usize {
         self.workers.len()
+    }
+
+    /// Runs the passes' [`Fast::threads`] workers on `threads` threads
+    /// (this one and `threads − 1` helpers) where that is fewer; 0 keeps
+    /// one thread a worker. The sums are the workers', in the same order,
+    /// so the results stay bit for bit those of [`Fast::threads`] threads
+    /// ([`Pool`]): runs side by side, each on fewer threads, train as they
+    /// would one after another.
+    pub fn run_on(mut self, threads: usize) -> Result<Self> {
+        let workers = self.workers.len();
+        if threads > 0 && threads < workers {
+            // The first pool's helpers end as it drops.
+            self.pool = Some(Pool::new(workers, threads - 1)?);
+        }
+        Ok(self)
     }
 
     /// The build of the block code the passes run: [`Isa::detect`]'s unless
@@ -621,7 +636,8 @@ fn wait_until(done: impl Fn() -> bool) {
 /// runs on the caller alone. Which thread runs a worker changes nothing in its arithmetic (the
 /// same code, each under its own [`FlushDenormals`]), and the caller sums
 /// the workers in a fixed order afterwards: results stay bit for bit those
-/// of a given `threads`.
+/// of a given `threads`, whatever the helpers' count ([`Fast::run_on`]
+/// gives fewer than `threads − 1`; the caller then claims more workers).
 struct Pool {
     shared: std::sync::Arc<PoolShared>,
     helpers: Vec<std::thread::JoinHandle<()>>,
@@ -665,7 +681,8 @@ struct Job {
 unsafe impl Send for Job {}
 
 impl Pool {
-    fn new(threads: usize) -> Result<Pool> {
+    /// A pool of `threads` workers run by the caller and `helpers` threads.
+    fn new(threads: usize, helpers: usize) -> Result<Pool> {
         use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
         if threads >= 1 << SLOT_BITS {
             return Err(Error::Config(format!(
@@ -683,9 +700,9 @@ impl Pool {
         });
         let mut pool = Pool {
             shared,
-            helpers: Vec::with_capacity(threads - 1),
+            helpers: Vec::with_capacity(helpers),
         };
-        for t in 1..threads {
+        for t in 1..=helpers {
             let shared = pool.shared.clone();
             let helper = std::thread::Builder::new()
                 .name(format!("shadertrain-cpu-{t}"))
@@ -1333,6 +1350,42 @@ mod tests {
                     assert_eq!(plain.2, padded.2, "{name}: gradient");
                     assert_eq!(plain.3, padded.3, "{name}: held-out loss");
                 }
+            }
+        }
+    }
+
+    /// Four workers run on one, two or three threads (`run_on`) train as
+    /// four threads do, bit for bit: the same losses, parameters and
+    /// held-out loss, full-batch and in mini-batches, with as many
+    /// helpers as asked; `run_on` 0, or as many threads as workers, keeps
+    /// a helper a worker.
+    #[test]
+    fn fewer_threads_than_workers_give_the_same_bits() {
+        let data = Dataset::synthetic(900, 5, 2).unwrap();
+        let layout = Layout::new(5, &[9, 4]).unwrap();
+        let model = Model::init(layout, Activation::Tanh, 3, vec![], "y".into());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for batches in [None, Some(300)] {
+            let train = |on: usize| {
+                let batches = batches.map(|size| MiniBatches { size, seed: 5 });
+                let fast = Fast::new(&model, &data, Optimizer::gd(0.5), 4).unwrap();
+                let mut fast = fast.run_on(on).unwrap().with_batches(batches);
+                let helpers = fast.pool.as_ref().map_or(0, |p| p.helpers.len());
+                let mut losses = Vec::new();
+                Backend::run(&mut fast, 5, &mut losses).unwrap();
+                let held_out = fast.loss_at(&model.params).to_bits();
+                let losses: Vec<u64> = losses.iter().map(|l| l.to_bits()).collect();
+                (helpers, losses, bits(&fast.theta.params), held_out)
+            };
+            let four = train(0);
+            assert_eq!(four.0, 3, "{batches:?}");
+            for on in [1, 2, 3, 4] {
+                let fewer = train(on);
+                let name = format!("{batches:?} on {on}");
+                assert_eq!(fewer.0, on.min(4) - 1, "{name}: helpers");
+                assert_eq!(fewer.1, four.1, "{name}: losses");
+                assert_eq!(fewer.2, four.2, "{name}: parameters");
+                assert_eq!(fewer.3, four.3, "{name}: held-out loss");
             }
         }
     }
