@@ -2321,6 +2321,35 @@ pub fn cut_short_checkpoint(path: &Path) -> Option<usize> {
     (!ended).then_some(epoch)
 }
 
+/// What a checkpoint read as a model holds, from its header
+/// ([`checkpoint_as_model`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AsModel {
+    /// The epoch whose parameters it holds as its model's.
+    pub epoch: usize,
+    /// Whether its run went on past it ([`cut_short_checkpoint`]'s none).
+    pub cut_short: bool,
+    /// The epoch of `--keep`'s parameters, where it keeps another's.
+    pub kept_epoch: Option<usize>,
+}
+
+/// [`AsModel`] of the checkpoint at `path`; `None` where `path` is no
+/// regular file (a pipe is read once) or not a checkpoint. Reads the
+/// file's header alone.
+pub fn checkpoint_as_model(path: &Path) -> Option<AsModel> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let meta = header_metadata(path)?;
+    let number = |key: &str| meta.get(key)?.as_str()?.parse::<usize>().ok();
+    let epoch = number("checkpoint_epoch")?;
+    Some(AsModel {
+        epoch,
+        cut_short: cut_short_checkpoint(path).is_some(),
+        kept_epoch: number("kept_epoch").filter(|&k| k != epoch),
+    })
+}
+
 /// Reads a checkpoint, and its history file when it has one.
 pub fn load_checkpoint(path: &Path) -> Result<(Model, Checkpoint)> {
     let bytes = read_model_file(path)?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::{gen_csv, path, paths, run_ok, run_ok_out_err, shadertrain, train_synthetic};
 use shadertrain::io::{
-    cut_short_checkpoint, load_checkpoint, load_model, model_to_bytes_with_state, CheckpointView,
-    CheckpointWriter,
+    checkpoint_as_model, cut_short_checkpoint, load_checkpoint, load_model,
+    model_to_bytes_with_state, AsModel, CheckpointView, CheckpointWriter,
 };
 use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Saved;
@@ -67,9 +67,16 @@ fn a_checkpoint_says_whether_its_run_ended_there() {
     write(1, &options, false);
     assert_eq!(cut_short_checkpoint(&ck), Some(1));
     assert!(!load_checkpoint(&ck).unwrap().1.ended);
+    let as_model = |cut_short| AsModel {
+        epoch: 1,
+        cut_short,
+        kept_epoch: None,
+    };
+    assert_eq!(checkpoint_as_model(&ck), Some(as_model(true)));
     write(1, &options, true);
     assert_eq!(cut_short_checkpoint(&ck), None);
     assert!(load_checkpoint(&ck).unwrap().1.ended);
+    assert_eq!(checkpoint_as_model(&ck), Some(as_model(false)));
     // Written before the entry: ended where it reached its --epochs.
     let before = |epoch: usize, options: &serde_json::Value| {
         write(epoch, options, false);
@@ -87,9 +94,12 @@ fn a_checkpoint_says_whether_its_run_ended_there() {
     // No checkpoint: a model, another file, none.
     std::fs::write(&ck, shadertrain::io::model_to_bytes(&model).unwrap()).unwrap();
     assert_eq!(cut_short_checkpoint(&ck), None);
+    assert_eq!(checkpoint_as_model(&ck), None);
     std::fs::write(&ck, "x,y\n1,2\n").unwrap();
     assert_eq!(cut_short_checkpoint(&ck), None);
+    assert_eq!(checkpoint_as_model(&ck), None);
     assert_eq!(cut_short_checkpoint(&dir.path().join("none.st")), None);
+    assert_eq!(checkpoint_as_model(&dir.path().join("none.st")), None);
 }
 
 /// The backend that wrote a checkpoint, its threads and its precision
@@ -616,6 +626,15 @@ fn kept_parameters_round_trip_and_bad_ones_are_refused() {
     let good = write("good.st", 3, &kept);
     let (back, c) = load_checkpoint(&good).unwrap();
     assert_eq!(c.kept.as_ref(), Some(&kept));
+    let as_model = AsModel {
+        epoch: 3,
+        cut_short: false,
+        kept_epoch: Some(2),
+    };
+    assert_eq!(checkpoint_as_model(&good), Some(as_model));
+    // Kept at its own epoch: none other.
+    let own = write("own.st", 2, &kept);
+    assert_eq!(checkpoint_as_model(&own).unwrap().kept_epoch, None);
     assert_eq!(
         back.params, model.params,
         "the model is the last parameters"
@@ -636,6 +655,48 @@ fn kept_parameters_round_trip_and_bad_ones_are_refused() {
         err.contains("late.st") && err.contains("kept_epoch"),
         "{err}"
     );
+}
+
+/// predict and importance read a checkpoint as the model of its last
+/// epoch and say so, naming the epoch `--keep` kept where it is another
+/// (the model `--save` wrote holds those, and predicts otherwise); the
+/// model file gets no such notice.
+#[test]
+fn a_checkpoint_read_as_a_model_says_whose_parameters_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, ck, model, json] = paths(&dir, ["d.csv", "c.ckpt", "m.st", "r.json"]);
+    gen_csv(&csv, "200", "3", "1");
+    // A rate high enough that the loss rises first: the best is early.
+    let more = [
+        "--optimizer",
+        "gd",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "60",
+        "--keep",
+        "best",
+        "--checkpoint",
+        &ck,
+        "--save",
+        &model,
+        "--json",
+        &json,
+    ];
+    run_ok(&common::train_data(&csv, "cpu", &more));
+    let kept = common::read_json(&json)["kept"]["epoch"].as_u64().unwrap();
+    assert!(kept < 60, "kept epoch {kept}");
+    let notice = |says: &str| {
+        format!("notice: {ck} is a checkpoint; {says} of its parameters after epoch 60; its run keeps epoch {kept}'s (--keep), which the model its --save wrote holds\n")
+    };
+    for (command, says) in [
+        ("predict", "these predictions are"),
+        ("importance", "this ranking is"),
+    ] {
+        let read = |m: &str| run_ok_out_err(&[command, "--model", m, "--data", &csv]).1;
+        assert_eq!(read(&ck).matches(&notice(says)).count(), 1, "{command}");
+        assert!(!read(&model).contains("is a checkpoint"), "{command}");
+    }
 }
 
 /// A run whose rate `--lr auto` chose, stopped while training at a rate

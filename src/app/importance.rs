@@ -76,6 +76,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         io::check_format(flag, path)?;
     }
     let model = io::load_model(&args.model)?;
+    super::checkpoint_notice(&args.model, "this ranking is");
     let drop_it = "--missing drop leaves the row out";
     let missing = missing_mode(
         args.missing,

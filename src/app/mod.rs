@@ -159,6 +159,30 @@ pub(crate) fn notice(quiet: bool, text: &str) {
     }
 }
 
+/// Says, where the model `path` that a command reads is a checkpoint,
+/// which parameters its output (`what`: "these predictions are") is of:
+/// its last epoch's, not those its run keeps for `--save` with `--keep`.
+pub(crate) fn checkpoint_notice(path: &Path, what: &str) {
+    let Some(c) = crate::io::checkpoint_as_model(path) else {
+        return;
+    };
+    let cut = match c.cut_short {
+        true => " (its run was cut short there)",
+        false => "",
+    };
+    let kept = c.kept_epoch.map_or(String::new(), |k| {
+        format!("; its run keeps epoch {k}'s (--keep), which the model its --save wrote holds")
+    });
+    notice(
+        false,
+        &format!(
+            "{} is a checkpoint; {what} of its parameters after epoch {}{cut}{kept}",
+            path.display(),
+            c.epoch
+        ),
+    );
+}
+
 /// Says the notice `text` gives, where `config`'s process prints, unless
 /// `said` (the folds' flag, where the run is one of `--folds`' or
 /// `--grid`'s) says it was said already: once for all their runs.

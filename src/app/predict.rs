@@ -452,6 +452,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     }
     let format = data::CsvFormat::new(args.delimiter, args.decimal_comma)?;
     let model = io::load_model(&args.model)?;
+    super::checkpoint_notice(&args.model, "these predictions are");
     let blank_empty = match model.imputation {
         Some(_) => BLANK_EMPTY.to_string(),
         None => format!("{BLANK_EMPTY}{FILLS_TOO}"),
