@@ -2315,6 +2315,9 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
     );
     assert_eq!(err.matches(notice).count(), 1, "{err}");
     assert!(!err.contains("L-BFGS passes over all"), "{err}");
+    // The flags it names are this run's, its epochs included.
+    let names = "--optimizer adam --batch-size 200 --lr-schedule cosine --lr auto --epochs 3 names this run";
+    assert!(err.contains(names), "{err}");
     let flags = [
         "--optimizer",
         "adam",
@@ -2353,6 +2356,16 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         assert!(!err.contains("so adam in mini-batches"), "{more:?}: {err}");
         let optimizer = kept["optimizer"].as_str().unwrap();
         assert!(optimizer.starts_with("lbfgs"), "{more:?}: {optimizer}");
+        // Kept for its 24.4 rows a parameter (2,049 parameters): said at
+        // its end, with the run to compare.
+        let fewer = "notice: L-BFGS passes over all 50000 rows for every step; it trained them, not adam in mini-batches, because they are 24.4 a parameter of this network, fewer than the 30 from which a new run on the cpu backend takes adam";
+        let compare = "--optimizer adam --batch-size 200 --lr-schedule cosine --lr auto --epochs 20 trains so, and --validation-split 0.2 on both runs shows which does better";
+        let wider = more == ["--hidden", "512"];
+        assert_eq!(
+            err.contains(fewer) && err.contains(compare),
+            wider,
+            "{more:?}: {err}"
+        );
     }
     // Said once over --folds' runs, each of which trains adam.
     // The range test's notice too, though each run tests.

@@ -28,11 +28,11 @@ const DEFAULT_ACTIVATION: Activation = Activation::Sigmoid;
 const DEFAULT_EPOCHS: usize = 200;
 /// Training rows from which a new run on the cpu backend that names no
 /// optimizer trains adam in mini-batches ([`many_rows`]).
-const MANY_ROWS: usize = 50_000;
+pub const MANY_ROWS: usize = 50_000;
 /// Training rows a parameter of the network, at least, for that run:
 /// with fewer, mini-batches fit their noise more than L-BFGS does
 /// ([`TrainConfig::mini_batches_by_default`]).
-const ROWS_PER_PARAMETER: usize = 30;
+pub const ROWS_PER_PARAMETER: usize = 30;
 /// That run's rows a batch.
 const MANY_ROWS_BATCH: usize = 200;
 /// That run's epochs without `--epochs`.

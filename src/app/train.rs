@@ -3782,10 +3782,11 @@ fn outputs_failed<'a>(
 fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
     let batch = config.run.batch_size.unwrap_or_default();
     format!(
-        "{}, so adam in mini-batches of {batch} trains them (at --lr auto's rate, on a cosine schedule over {}): on this many it reaches a lower loss sooner than L-BFGS, which passes over every row for each step; --optimizer lbfgs keeps L-BFGS, and {} --lr auto names this run, to change its settings (docs/optimizers.md, \"Many rows\")",
+        "{}, so adam in mini-batches of {batch} trains them (at --lr auto's rate, on a cosine schedule over {}): on this many it reaches a lower loss sooner than L-BFGS, which passes over every row for each step; --optimizer lbfgs keeps L-BFGS, and {} --lr auto --epochs {} names this run, to change its settings (docs/optimizers.md, \"Many rows\")",
         units::count(rows, "row"),
         units::count(config.run.epochs, "epoch"),
         many_rows_flags(),
+        config.run.epochs,
     )
 }
 
