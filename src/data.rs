@@ -3188,6 +3188,10 @@ pub struct ModelRows {
     /// The categorical cells with a level the model lacks, read as
     /// [`Reading::unseen`] says, by column.
     pub unseen: Vec<UnseenLevels>,
+    /// Where the file has no column of the target's name: its column
+    /// whose name differs from it only in case or surrounding spaces (and
+    /// is no name the model reads), which names must match exactly.
+    pub target_near: Option<String>,
 }
 
 /// The columns a model reads from the CSV file `path`, matched by name
@@ -3204,7 +3208,14 @@ pub fn read_for_model(
     reading: Reading<'_>,
     categories: &[Category],
 ) -> Result<ModelRows> {
-    let choose = for_model(path, feature_names, target_name, reading, categories);
+    let near = std::sync::OnceLock::new();
+    let choose = for_model(
+        path,
+        (feature_names, target_name),
+        reading,
+        categories,
+        &near,
+    );
     let (table, unseen) = match categories.is_empty() {
         true => (
             Table::read_columns(path, reading.format, &choose)?,
@@ -3223,6 +3234,7 @@ pub fn read_for_model(
         data,
         target,
         unseen,
+        target_near: near.get().cloned(),
     })
 }
 
@@ -3249,7 +3261,14 @@ pub fn read_for_model_keeping(
     keep: &[String],
 ) -> Result<(ModelRows, Vec<String>, Vec<String>)> {
     let bytes = read_whole(path, reading.format.delimiter)?;
-    let for_model = for_model(path, feature_names, target_name, reading, categories);
+    let near = std::sync::OnceLock::new();
+    let for_model = for_model(
+        path,
+        (feature_names, target_name),
+        reading,
+        categories,
+        &near,
+    );
     // The names are checked before the rows are read.
     let choose = |header: &[String]| {
         kept_columns(path, header, keep, target_name)?;
@@ -3320,6 +3339,7 @@ pub fn read_for_model_keeping(
         data,
         target,
         unseen,
+        target_near: near.get().cloned(),
     };
     Ok((rows, starts, names))
 }
@@ -3363,13 +3383,14 @@ fn kept_columns(
 /// How [`read_for_model`] reads each column of a header: a feature's
 /// cells as numbers (or with `reading.gaps` gaps), the target's as
 /// `reading` says. The columns `categories` encode are left to be read as
-/// text.
+/// text. A header without the target's name sets `near` to
+/// [`ModelRows::target_near`] where it has one.
 fn for_model<'a>(
     path: &'a Path,
-    feature_names: &'a [String],
-    target_name: &'a str,
+    (feature_names, target_name): (&'a [String], &'a str),
     reading: Reading<'a>,
     categories: &'a [Category],
+    near: &'a std::sync::OnceLock<String>,
 ) -> impl Fn(&[String]) -> Result<Vec<ColumnUse>> + Sync + 'a {
     let column_of = column_of_level(categories);
     // The file's columns the model reads, in the order of its features:
@@ -3390,6 +3411,14 @@ fn for_model<'a>(
         let found: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
         if !columns.iter().all(|n| found.contains(n.as_str())) {
             return Err(missing_features(path, &columns, header, reading.format));
+        }
+        if !found.contains(target_name) {
+            let fold = |n: &str| n.trim().to_lowercase();
+            let alike =
+                (header.iter()).find(|h| fold(h) == fold(target_name) && !columns.contains(h));
+            if let Some(h) = alike {
+                let _ = near.set(h.clone());
+            }
         }
         let usage = |name: &String| match name.as_str() {
             _ if reading.dates.contains(name) => ColumnUse::Date,

@@ -748,6 +748,17 @@ fn text_in_predict_s_target_is_not_taken_for_a_missing_value() {
             "{scores}"
         );
     }
+    // A target column named in another case is not the target: said,
+    // and not scored (nor where no column is alike).
+    let upper = text.replacen(",y\n", ",Y\n", 1);
+    assert_ne!(upper, text);
+    for (header, near) in [(&upper, true), (&text.replacen(",y\n", ",z\n", 1), false)] {
+        std::fs::write(&edited, header).unwrap();
+        let (err, scores) = predict(&[]);
+        let said = "notice: the file has no column 'y', the model's target, so the predictions are not scored; the file's column 'Y' differs from it only in case or spaces, and names must match exactly: rename that column 'y' to score against it\n";
+        assert_eq!(err.contains(said), near, "{err}");
+        assert_eq!(scores["scored_rows"], 0, "{scores}");
+    }
     with_targets(["NA", "", "?"]);
     let (err, scores) = predict(&["--missing", "blank"]);
     assert!(

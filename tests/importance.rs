@@ -536,6 +536,7 @@ fn categories_missing_cells_and_refusals() {
     // Text in the target is an error at its cell, whatever --missing says;
     // a file without the target; one row; one row left with every cell.
     std::fs::write(p("nt.csv"), "a,city\n1,Rome\n2,Oslo\n").unwrap();
+    std::fs::write(p("up.csv"), "a,city,Y\n1,Rome,2\n2,Oslo,3\n").unwrap();
     std::fs::write(p("one.csv"), "a,city,y\n1,Rome,2\n").unwrap();
     std::fs::write(p("tx.csv"), "a,city,y\n1,Rome,2\n2,Oslo,abc\n").unwrap();
     std::fs::write(p("ty.csv"), "a,city,y\n1,Rome,2\n2,Oslo,\n,Rome,1\n").unwrap();
@@ -544,6 +545,11 @@ fn categories_missing_cells_and_refusals() {
             "nt.csv",
             "error",
             "nt.csv has no column 'y', the model's target",
+        ),
+        (
+            "up.csv",
+            "error",
+            "up.csv has no column 'y', the model's target: importance scores the predictions against it; the file's column 'Y' differs from it only in case or spaces, and names must match exactly: rename that column 'y' to score against it",
         ),
         ("one.csv", "error", "needs at least 2; the file has 1"),
         (

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use super::predict::{fill_missing, missing_mode, read_rows, unseen_mode, unseen_notice};
+use super::predict::{
+    alike_target, fill_missing, missing_mode, read_rows, unseen_mode, unseen_notice,
+};
 use crate::cli::{Gaps, ImportanceArgs};
 use crate::data::{self, r_squared, target_variance, Dataset, Reading, TargetColumn};
 use crate::importance::{self, Column};
@@ -184,8 +186,11 @@ fn scored_rows(
     let (data, target) = (rows.data, rows.target);
     let unseen = unseen_notice(&rows.unseen, data.rows, unseen);
     if target == TargetColumn::Absent {
+        let near = (rows.target_near.as_deref()).map_or(String::new(), |n| {
+            format!("; {}", alike_target(n, &model.target_name))
+        });
         anyhow::bail!(
-            "{} has no column '{}', the model's target: importance scores the predictions against it",
+            "{} has no column '{}', the model's target: importance scores the predictions against it{near}",
             args.data.display(),
             data::escaped(&model.target_name)
         );

@@ -430,6 +430,16 @@ pub(super) fn not_finite(
     Some((count, first, why))
 }
 
+/// What predict and importance say of a file's column `near`, whose name
+/// differs from the model's `target` only in case or surrounding spaces.
+pub(super) fn alike_target(near: &str, target: &str) -> String {
+    format!(
+        "the file's column '{}' differs from it only in case or spaces, and names must match exactly: rename that column '{}' to score against it",
+        data::escaped(near),
+        data::escaped(target)
+    )
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
@@ -475,6 +485,16 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     };
     let (rows, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
     let (mut data, target) = (rows.data, rows.target);
+    if let (TargetColumn::Absent, Some(near)) = (target, &rows.target_near) {
+        super::notice(
+            false,
+            &format!(
+                "the file has no column '{}', the model's target, so the predictions are not scored; {}",
+                data::escaped(&model.target_name),
+                alike_target(near, &model.target_name)
+            ),
+        );
+    }
     let unseen_cells = unseen_notice(&rows.unseen, data.rows, unseen);
     if let Some(warning) = (target != TargetColumn::Absent)
         .then(|| data.target_resolution_warning(data::Column::Scored))
