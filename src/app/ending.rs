@@ -1519,31 +1519,23 @@ mod tests {
     /// before its first epoch.
     #[test]
     fn a_schedule_cut_short_by_max_time_is_said() {
-        let cosine = [
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.01",
-            "--lr-schedule",
-            "cosine",
-        ];
-        let run = |more: &[&str]| config(&[&cosine[..], &["--epochs", "20"], more].concat());
+        let adam = |more: &[&str]| {
+            config(
+                &[
+                    &["--optimizer", "adam", "--lr", "0.01", "--epochs"][..],
+                    more,
+                ]
+                .concat(),
+            )
+        };
+        let run = |more: &[&str]| adam(&[&["20", "--lr-schedule", "cosine"][..], more].concat());
         let stopped = || finished(&falling_losses(), StopReason::TimeLimit);
         let notice = cut_schedule_notice(&run(&[]), &stopped()).expect("a notice");
         let says = "notice: --max-time stopped the run at epoch 11, where its cosine schedule over 20 epochs still had the rate at 0.42 of its peak; a schedule's last epochs, at low rates, settle the fit, so --epochs 11 schedules the whole of it in about this time";
         assert!(notice.starts_with(says), "{notice}");
         let notice = cut_schedule_notice(&run(&["--lr-epochs", "15"]), &stopped()).unwrap();
         assert!(notice.contains("over 15 epochs") && notice.contains(" so --lr-epochs 11 "));
-        let one_cycle = config(&[
-            "--optimizer",
-            "adam",
-            "--lr",
-            "0.01",
-            "--lr-schedule",
-            "one-cycle",
-            "--epochs",
-            "20",
-        ]);
+        let one_cycle = adam(&["20", "--lr-schedule", "one-cycle"]);
         let notice = cut_schedule_notice(&one_cycle, &stopped()).unwrap();
         assert!(
             notice.contains("its one-cycle schedule over 20 epochs"),
@@ -1553,49 +1545,17 @@ mod tests {
         before.outcome.run_updates = 0;
         let mut resumed = run(&[]);
         resumed.resume = Some(PathBuf::from("ck.st"));
+        let step = ["20", "--lr-schedule", "step", "--lr-every", "5"];
         for (config, done) in [
             (run(&[]), finished(&falling_losses(), StopReason::MaxEpochs)),
-            (
-                config(&[
-                    "--epochs",
-                    "11",
-                    "--optimizer",
-                    "adam",
-                    "--lr",
-                    "0.01",
-                    "--lr-schedule",
-                    "cosine",
-                ]),
-                stopped(),
-            ),
-            (
-                config(&["--optimizer", "adam", "--lr", "0.01", "--epochs", "20"]),
-                stopped(),
-            ),
-            (
-                config(&[
-                    "--optimizer",
-                    "adam",
-                    "--lr",
-                    "0.01",
-                    "--lr-schedule",
-                    "step",
-                    "--lr-every",
-                    "5",
-                    "--epochs",
-                    "20",
-                ]),
-                stopped(),
-            ),
+            (adam(&["11", "--lr-schedule", "cosine"]), stopped()),
+            (adam(&["20"]), stopped()),
+            (adam(&step), stopped()),
             (run(&[]), before),
             (resumed, stopped()),
         ] {
-            assert_eq!(
-                cut_schedule_notice(&config, &done),
-                None,
-                "{:?}",
-                config.run.lr_schedule
-            );
+            let schedule = config.run.lr_schedule;
+            assert_eq!(cut_schedule_notice(&config, &done), None, "{schedule:?}");
         }
     }
 

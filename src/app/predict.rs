@@ -440,6 +440,28 @@ pub(super) fn alike_target(near: &str, target: &str) -> String {
     )
 }
 
+/// Refuses to predict `rows` rows with `model` where the machine lacks
+/// the memory: the reference's own, and the copy of the rows the threads
+/// share out.
+fn check_memory(model: &Model, rows: usize) -> Result<()> {
+    let layout = &model.layout;
+    let rows_copy = memory::product(&[rows, layout.features() + 1, 4]);
+    memory::check(
+        memory::sum(&[cpu::reference::predict_bytes(model, rows), rows_copy]),
+        || {
+            format!(
+                "predicting {} with a {} → {} → 1 network ({})",
+                units::count(rows, "row"),
+                layout.features(),
+                layout.hidden_spec(),
+                units::count(layout.len(), "parameter")
+            )
+        },
+        "predict fewer rows at a time, or on a machine with more memory",
+    )?;
+    Ok(())
+}
+
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
@@ -507,22 +529,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         _ => Vec::new(),
     };
     let blank = blank_rows(&data);
-    let layout = &model.layout;
-    // The reference's own, and the copy of the rows the threads share out.
-    let rows_copy = memory::product(&[data.rows, layout.features() + 1, 4]);
-    memory::check(
-        memory::sum(&[cpu::reference::predict_bytes(&model, data.rows), rows_copy]),
-        || {
-            format!(
-                "predicting {} with a {} → {} → 1 network ({})",
-                units::count(data.rows, "row"),
-                layout.features(),
-                layout.hidden_spec(),
-                units::count(layout.len(), "parameter")
-            )
-        },
-        "predict fewer rows at a time, or on a machine with more memory",
-    )?;
+    check_memory(&model, data.rows)?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = cpu::reference::predict_on_cores(&model, &data)?;
     warn_not_finite(&model, &yhat, &blank);

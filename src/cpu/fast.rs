@@ -399,7 +399,7 @@ impl<'a> Fast<'a> {
     /// (this one and `threads − 1` helpers) where that is fewer; 0 keeps
     /// one thread a worker. The sums are the workers', in the same order,
     /// so the results stay bit for bit those of [`Fast::threads`] threads
-    /// ([`Pool`]): runs side by side, each on fewer threads, train as they
+    /// (the pool's workers): runs side by side, each on fewer threads, train as they
     /// would one after another.
     pub fn run_on(mut self, threads: usize) -> Result<Self> {
         let workers = self.workers.len();
