@@ -2347,6 +2347,8 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         ("cpu", &["--optimizer", "lbfgs"][..]),
         ("cpu", &["--hidden", "512"]),
         ("cpu", &["--lr-schedule", "constant"]),
+        // Kept by its schedule: no notice of its rows a parameter.
+        ("cpu", &["--hidden", "512", "--lr-schedule", "constant"]),
         ("cpu", &["--gtol", "1e-9"]),
         ("cpu", &["--history-size", "5"]),
         ("cpu", &["--shards", "2"]),
@@ -2568,10 +2570,32 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         let more = ["--folds", "5", "--weight-decay", value, "--json", &folds];
         trained_err(&csv, &more);
         let mean = read_json(&folds)["val_mse"]["mean"].as_f64().unwrap();
-        assert!(
-            (mean - mses[i]).abs() <= 1e-12 * mean,
+        assert_eq!(
+            mean.to_bits(),
+            mses[i].to_bits(),
             "{value}: {mean} {mses:?}"
         );
+    }
+    // Three folds at once on any machine (each on one thread, its two
+    // workers in turn): the same scores, bit for bit.
+    let three = ["--threads", "3", "--json", &json];
+    trained_err(&csv, &three);
+    let tried = read_json(&json)["weight_decay_search"]["tried"].clone();
+    for (i, value) in [(0, "0"), (2, "0.01")] {
+        let more = [
+            "--folds",
+            "5",
+            "--weight-decay",
+            value,
+            "--threads",
+            "3",
+            "--json",
+            &folds,
+        ];
+        trained_err(&csv, &more);
+        let mean = read_json(&folds)["val_mse"]["mean"].as_f64().unwrap();
+        let searched = tried[i]["val_mse"].as_f64().unwrap();
+        assert_eq!(mean.to_bits(), searched.to_bits(), "{value}");
     }
     // The run trains as the value named does.
     let err = trained_err(&csv, &["--weight-decay", &chosen_text, "--save", &named]);
@@ -3703,6 +3727,14 @@ fn a_standard_stream_on_a_file_is_that_file() {
         assert_eq!(std::fs::read(&model).unwrap(), saved);
     }
     assert!(!std::path::Path::new(&out).exists());
+    // --quiet prints nothing there: not refused.
+    let quiet = Command::new(env!("CARGO_BIN_EXE_shadertrain"))
+        .args(train_data(&csv, "cpu", &["--epochs", "1", "--quiet"]))
+        .stdout(append(&csv))
+        .status()
+        .unwrap();
+    assert!(quiet.success());
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), rows);
     // Standard output on another file takes the report as before.
     let other = path(&dir, "o.txt");
     std::fs::write(&other, "").unwrap();

@@ -74,6 +74,55 @@ pub(super) fn check(
     layout: &Layout,
     rows: (usize, usize),
 ) -> Result<()> {
+    let needs = needs(config, device, layout, rows)?;
+    let (opt, p) = (&config.run.optimizer, layout.len());
+    let advice =
+        |have: Option<u64>| advice(opt, p, config.run.epochs, (needs.others, needs.rows), have);
+    let what = || {
+        format!(
+            "training a {} → {} → 1 network ({}) on {} with the {} backend",
+            layout.features(),
+            layout.hidden_spec(),
+            units::count(p, "parameter"),
+            units::count(rows.0, "row"),
+            needs.name
+        )
+    };
+    memory::check_advising(needs.all, what, advice)?;
+    Ok(())
+}
+
+/// The bytes [`check`] counts for a run (the rows themselves not
+/// counted); `None` where the count overflows.
+pub(super) fn run_bytes(
+    config: &TrainConfig,
+    device: &Device,
+    layout: &Layout,
+    rows: (usize, usize),
+) -> Result<Option<u64>> {
+    Ok(needs(config, device, layout, rows)?.all)
+}
+
+/// What a run needs, as [`check`] counts it.
+struct Needs {
+    /// Everything.
+    all: Option<u64>,
+    /// All but L-BFGS's vectors.
+    others: Option<u64>,
+    /// The training rows' share of `others`, where the host holds them.
+    rows: Option<u64>,
+    /// The backend's name.
+    name: &'static str,
+}
+
+/// [`Needs`] of a run of a network of `layout` on `rows` (trained, held
+/// out) on `device`.
+fn needs(
+    config: &TrainConfig,
+    device: &Device,
+    layout: &Layout,
+    rows: (usize, usize),
+) -> Result<Needs> {
     let (train, val) = rows;
     let opt = &config.run.optimizer;
     let p = layout.len();
@@ -122,18 +171,12 @@ pub(super) fn check(
         Holder::Gpu { software: false } => Some(0),
         _ => memory::product(&[train, layout.features() + 1, 4]),
     };
-    let advice = |have: Option<u64>| advice(opt, p, config.run.epochs, (others, rows), have);
-    let what = || {
-        format!(
-            "training a {} → {} → 1 network ({}) on {} with the {name} backend",
-            layout.features(),
-            layout.hidden_spec(),
-            units::count(p, "parameter"),
-            units::count(train, "row")
-        )
-    };
-    memory::check_advising(need, what, advice)?;
-    Ok(())
+    Ok(Needs {
+        all: need,
+        others,
+        rows,
+        name,
+    })
 }
 
 /// What to shrink where a run of `p` parameters with `opt` does not fit

@@ -540,6 +540,10 @@ pub struct TrainConfig {
     /// L-BFGS runs because no --optimizer was given (and no --resume,
     /// nor a flag of L-BFGS's own, `--gtol` or `--history-size`).
     pub lbfgs_by_default: bool,
+    /// The run trains L-BFGS on 50,000 rows or more where it would train
+    /// adam in mini-batches ([`TrainConfig::adam_if_many`]) but for
+    /// having fewer than [`ROWS_PER_PARAMETER`] rows a parameter.
+    pub few_a_parameter: bool,
     /// Adam in mini-batches runs in place of that L-BFGS for the run's
     /// many rows ([`TrainConfig::mini_batches_by_default`]).
     pub rows_chose_adam: bool,
@@ -911,6 +915,7 @@ impl TrainConfig {
             resumed_on,
             gd_alternative: gd_alternative(args),
             lbfgs_by_default,
+            few_a_parameter: false,
             rows_chose_adam: false,
             decay_found: None,
         };
@@ -938,16 +943,33 @@ impl TrainConfig {
     /// are L-BFGS's), sharded or distributed runs (whose steps are full
     /// passes), or where a flag of L-BFGS's (`--gtol`, `--history-size`)
     /// asks for it; mini-batches on a GPU are not measured on hardware.
+    /// Whether this run would train adam in mini-batches were its rows
+    /// [`many_rows`] ([`TrainConfig::mini_batches_by_default`]).
+    pub fn adam_if_many(&self, args: &TrainArgs, kind: BackendKind) -> bool {
+        // Sharded and distributed runs refuse --batch-size (run.check); an
+        // --lr-schedule given (constant: L-BFGS ignores it) is kept.
+        let asked = self.lbfgs_by_default && args.halving.is_none() && args.lr_schedule.is_none();
+        asked && kind == BackendKind::Cpu
+    }
+
+    /// [`TrainConfig::few_a_parameter`] of a run of `rows` rows and
+    /// `params` parameters on a backend of `kind`.
+    pub fn lbfgs_for_its_ratio(
+        &self,
+        args: &TrainArgs,
+        (rows, params): (usize, usize),
+        kind: BackendKind,
+    ) -> bool {
+        self.adam_if_many(args, kind) && rows >= MANY_ROWS && !many_rows(rows, params)
+    }
+
     pub fn mini_batches_by_default(
         &self,
         args: &TrainArgs,
         (rows, params): (usize, usize),
         kind: BackendKind,
     ) -> Option<TrainConfig> {
-        // Sharded and distributed runs refuse --batch-size (run.check); an
-        // --lr-schedule given (constant: L-BFGS ignores it) is kept.
-        let asked = self.lbfgs_by_default && args.halving.is_none() && args.lr_schedule.is_none();
-        if !asked || kind != BackendKind::Cpu || !many_rows(rows, params) {
+        if !self.adam_if_many(args, kind) || !many_rows(rows, params) {
             return None;
         }
         let epochs = args.epochs.unwrap_or(MANY_ROWS_EPOCHS);
@@ -1214,7 +1236,11 @@ fn check_distinct_files(
         ("--checkpoint", "--resume"),
         (written, read),
     ];
-    let outputs = super::and_the_report(&outputs);
+    // --quiet prints no summary (--folds' table is printed even so).
+    let outputs = match args.quiet && args.folds.is_none() {
+        true => outputs,
+        false => super::and_the_report(&outputs),
+    };
     Ok(io::check_distinct(&outputs, &inputs, &allowed)?)
 }
 

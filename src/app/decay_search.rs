@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::budget;
 use super::config::{
     DecaySearch, DecayTried, Fold, TrainConfig, DECAY_FOLDS, DECAY_ROWS_PER_PARAMETER, DECAY_VALUES,
 };
@@ -13,6 +14,7 @@ use super::folds::Spread;
 use super::train::{self, Device, Shared};
 use crate::cli::{Keep, TrainArgs};
 use crate::data::{Category, Dataset};
+use crate::model::Layout;
 use crate::optim::Optimizer;
 use crate::units;
 
@@ -33,18 +35,18 @@ pub(super) struct SearchInterrupted(pub(super) ExitCode);
 /// ([`side_by_side`]), each scored as it would be alone.
 /// [`SearchInterrupted`] where a signal stopped a fold.
 fn search_decay(
-    args: &TrainArgs,
+    (args, config): (&TrainArgs, &TrainConfig),
     rows: Dataset,
     categories: &[Category],
     device: &Device,
 ) -> Result<DecaySearch> {
     let started = std::time::Instant::now();
     let count = rows.rows;
-    let threads = side_by_side(args, device, &rows);
+    let (threads, each) = side_by_side(config, device, &rows)?;
     let runs: Vec<TrainArgs> = (DECAY_VALUES.iter())
-        .map(|&weight_decay| fold_args(args, weight_decay, threads))
+        .map(|&weight_decay| fold_args(args, weight_decay, each))
         .collect();
-    let scores = run_folds(&runs, (&rows, categories, device), threads)?;
+    let scores = run_folds(&runs, (rows, categories, device), threads)?;
     let tried = (DECAY_VALUES.iter().zip(scores.chunks(DECAY_FOLDS)))
         .map(|(&weight_decay, scores)| DecayTried {
             weight_decay,
@@ -63,8 +65,8 @@ fn search_decay(
 }
 
 /// The run of `args` that the search's folds train at `weight_decay`,
-/// with `threads` of them side by side.
-fn fold_args(args: &TrainArgs, weight_decay: f64, threads: usize) -> TrainArgs {
+/// each on `each` threads (0: one a worker).
+fn fold_args(args: &TrainArgs, weight_decay: f64, each: usize) -> TrainArgs {
     TrainArgs {
         weight_decay: Some(weight_decay),
         folds: Some(DECAY_FOLDS),
@@ -88,40 +90,52 @@ fn fold_args(args: &TrainArgs, weight_decay: f64, threads: usize) -> TrainArgs {
             keep => keep,
         },
         device: crate::cli::DeviceArgs {
-            // Side by side, each fold's workers on one thread: the sums
-            // of --threads' workers, as one after another.
-            run_on: usize::from(threads > 1),
+            // Side by side, each fold's workers on fewer threads: the
+            // sums of --threads' workers, as one after another.
+            run_on: each,
             ..args.device.clone()
         },
         ..args.clone()
     }
 }
 
-/// The threads the search's folds run on at once: on the host (the cpu
-/// backend, the reference), the run's threads (`--threads`, every core
-/// for 0), no more than the folds, nor than give each a copy of the rows
-/// (and its fold's) in a quarter of the memory available; on the GPU,
-/// one, in turn. A fold on few rows keeps a second thread half idle: two
-/// side by side, each on one thread, took the whole command on 2,000
-/// rows of 100 features from 3.18 s to 2.18 s (docs/optimizers.md, "Few
-/// rows"), with the same model, byte for byte.
-fn side_by_side(args: &TrainArgs, device: &Device, rows: &Dataset) -> usize {
+/// How the search's folds share the threads: how many run at once, and
+/// the threads each runs its workers on (0: one a worker). On the host
+/// (the cpu backend, the reference), as many as the run's threads
+/// (`--threads`, every core for 0), no more than the folds, nor than fit
+/// in half the memory available, each fold counted as a run ([`budget`])
+/// beside two copies of the rows (its thread's and its fold's); each on
+/// its share of the threads. On the GPU, one at a time. A fold on few
+/// rows keeps a second thread half idle: two side by side, each on one
+/// thread, took the whole command on 2,000 rows of 100 features from
+/// 3.18 s to 2.18 s (docs/optimizers.md, "Few rows"), with the same
+/// model, byte for byte.
+fn side_by_side(config: &TrainConfig, device: &Device, rows: &Dataset) -> Result<(usize, usize)> {
     if matches!(device, Device::Gpu(_)) {
-        return 1;
+        return Ok((1, 0));
     }
-    let threads = match args.device.threads {
+    let threads = match config.threads {
         0 => crate::cpu::cores(),
         n => n,
     };
-    let bytes = 4 * (rows.x.len() + rows.y.len()) as u64;
-    at_once(threads, bytes, crate::memory::available())
+    let held = rows.rows / DECAY_FOLDS;
+    let layout = Layout::new(rows.features, &config.run.fresh_hidden())?;
+    let run = budget::run_bytes(config, device, &layout, (rows.rows - held, held))?;
+    let copies = 2 * 4 * (rows.x.len() + rows.y.len()) as u64;
+    let fold = run.map_or(u64::MAX, |run| run.saturating_add(copies));
+    let at_once = at_once(threads, fold, crate::memory::available());
+    let each = match at_once {
+        1 => 0,
+        n => (threads / n).max(1),
+    };
+    Ok((at_once, each))
 }
 
-/// [`side_by_side`]'s count on the host, for `threads` threads, rows of
-/// `bytes` and `free` bytes of memory available (`None`: unknown).
+/// [`side_by_side`]'s count of folds at once on the host, for `threads`
+/// threads, folds of `bytes` each and `free` bytes of memory available
+/// (`None`: unknown).
 fn at_once(threads: usize, bytes: u64, free: Option<u64>) -> usize {
-    // A thread's own copy of the rows, and its fold's two parts.
-    let room = free.map_or(u64::MAX, |free| free / 4 / bytes.saturating_mul(3).max(1));
+    let room = free.map_or(u64::MAX, |free| free / 2 / bytes.max(1));
     let room = usize::try_from(room).unwrap_or(usize::MAX);
     threads
         .min(DECAY_VALUES.len() * DECAY_FOLDS)
@@ -139,14 +153,15 @@ enum Ran {
 
 /// The folds of `runs` (each of [`DECAY_VALUES`]'s), on `rows` with their
 /// `categories`, on `device`: their held-out MSEs, value by value and fold
-/// by fold, each run on `threads` threads at once (this one and
-/// `threads − 1` more), each thread with its own copy of the rows.
+/// by fold, `threads` at once (on this thread and `threads − 1` more),
+/// each thread with its own copy of the rows (this one with `rows`).
 /// The first fold, in that order, that failed or was stopped by a signal
 /// ends the search with its error or [`SearchInterrupted`]; no fold is
-/// started after it.
+/// started after it, nor after a panic, which comes out once the folds
+/// under way end.
 fn run_folds(
     runs: &[TrainArgs],
-    (rows, categories, device): (&Dataset, &[Category], &Device),
+    (rows, categories, device): (Dataset, &[Category], &Device),
     threads: usize,
 ) -> Result<Vec<f64>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -157,8 +172,18 @@ fn run_folds(
     train::watch_signals()?;
     let (next, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
     let ended: Vec<Mutex<Option<Result<Ran>>>> = (0..jobs).map(|_| Mutex::new(None)).collect();
-    let work = || {
-        let mut shared = Shared::with_rows(rows.clone(), categories, device);
+    let work = |rows: Dataset| {
+        // A panic stops the other threads at their next fold.
+        struct StopOnPanic<'a>(&'a AtomicBool);
+        impl Drop for StopOnPanic<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.store(true, Relaxed);
+                }
+            }
+        }
+        let _stop = StopOnPanic(&stop);
+        let mut shared = Shared::with_rows(rows, categories, device);
         while !stop.load(Relaxed) {
             let job = next.fetch_add(1, Relaxed);
             let Some(run) = runs.get(job / DECAY_FOLDS) else {
@@ -183,16 +208,17 @@ fn run_folds(
     };
     std::thread::scope(|scope| {
         for t in 1..threads {
+            let copy = rows.clone();
             let helper = std::thread::Builder::new()
                 .name(format!("shadertrain-search-{t}"))
                 .stack_size(MAIN_STACK)
-                .spawn_scoped(scope, work);
+                .spawn_scoped(scope, || work(copy));
             // One that cannot start leaves its folds to the others.
             if helper.is_err() {
                 break;
             }
         }
-        work();
+        work(rows);
     });
     let mut scores = Vec::with_capacity(jobs);
     for slot in ended {
@@ -236,7 +262,7 @@ pub(super) fn choose_decay(
     said: Option<&mut bool>,
 ) -> Result<()> {
     super::notice_once(config, said, || decay_notice(config, rows.rows, params));
-    let found = match search_decay(args, rows, categories, device) {
+    let found = match search_decay((args, config), rows, categories, device) {
         Ok(found) => found,
         Err(e) if e.is::<SearchInterrupted>() => return Err(e),
         Err(e) => {
@@ -321,16 +347,17 @@ mod tests {
     }
 
     /// The folds side by side: the run's threads, at most one a fold, and
-    /// at most as many copies of the rows as a quarter of the memory holds
-    /// three times over; always one at least.
+    /// at most as many folds as half the memory holds; always one at
+    /// least.
     #[test]
     fn the_folds_side_by_side_fit_the_threads_and_the_memory() {
         let (mb, gb) = (1u64 << 20, 1u64 << 30);
         assert_eq!(at_once(2, mb, Some(gb)), 2);
         assert_eq!(at_once(1, mb, Some(gb)), 1);
         assert_eq!(at_once(64, mb, Some(64 * gb)), 20);
-        assert_eq!(at_once(8, 100 * mb, Some(8 * gb)), 6);
-        assert_eq!(at_once(8, gb, Some(8 * gb)), 1);
+        assert_eq!(at_once(8, 100 * mb, Some(8 * gb)), 8);
+        assert_eq!(at_once(8, gb, Some(8 * gb)), 4);
+        assert_eq!(at_once(8, 3 * gb, Some(8 * gb)), 1);
         assert_eq!(at_once(8, gb, Some(0)), 1);
         assert_eq!(at_once(8, u64::MAX, Some(gb)), 1);
         assert_eq!(at_once(8, 0, Some(gb)), 8);

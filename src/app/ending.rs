@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::config::{
-    many_rows, many_rows_flags, TrainConfig, DECAY_FOLDS, DECAY_VALUES, MANY_ROWS,
-    ROWS_PER_PARAMETER,
+    many_rows, many_rows_flags, TrainConfig, DECAY_FOLDS, DECAY_VALUES, ROWS_PER_PARAMETER,
 };
 use super::report::{self, ConstantColumn, Finished};
 use super::train::interrupting_signal;
@@ -667,7 +666,7 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     if !asked || converged {
         return None;
     }
-    if done.backend.starts_with("cpu") && rows >= MANY_ROWS && !many_rows(rows, params) {
+    if config.few_a_parameter {
         return Some(fewer_a_parameter_notice(rows, params));
     }
     many_rows(rows, params).then(|| format!(
@@ -690,7 +689,8 @@ fn fewer_a_parameter_notice(rows: usize, params: usize) -> String {
     format!(
         "notice: L-BFGS passes over all {} for every step; it trained them, not adam in mini-batches, because they are {:.1} a parameter of this network, fewer than the {ROWS_PER_PARAMETER} from which a new run on the cpu backend takes adam (which fits more of the rows' noise where they are fewer). Adam may still predict new rows as well in less time: {} --lr auto --epochs 20 trains so, and --validation-split 0.2 on both runs shows which does better (docs/optimizers.md, \"Many rows\")",
         units::count(rows, "row"),
-        rows as f64 / params as f64,
+        // Down, so that it never reads 30.0.
+        (10.0 * rows as f64 / params as f64).floor() / 10.0,
         many_rows_flags(),
     )
 }
@@ -715,16 +715,16 @@ fn cut_schedule_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
     }
     let lr = config.run.optimizer.lr();
     let left = config.run.lr_schedule.rate(lr, outcome.updates as u64, &[]) / lr;
-    let flag = match schedule == config.run.epochs {
-        true => "--epochs",
-        false => "--lr-epochs",
+    // --lr-epochs, where given at --epochs' value, is not known from it.
+    let k = outcome.updates;
+    let flags = match schedule == config.run.epochs {
+        true => format!("--epochs {k} (with --lr-epochs {k}, where given)"),
+        false => format!("--lr-epochs {k}"),
     };
     Some(format!(
-        "notice: --max-time stopped the run at epoch {}, where its {name} schedule over {} still had the rate at {} of its peak; a schedule's last epochs, at low rates, settle the fit, so {flag} {} schedules the whole of it in about this time, and usually ends at a lower loss (docs/optimizers.md, \"Learning-rate schedules\")",
-        outcome.updates,
+        "notice: --max-time stopped the run at epoch {k}, where its {name} schedule over {} still had the rate at {} of its peak; a schedule's last epochs, at low rates, settle the fit, so {flags} schedules the whole of it in about this time, and usually ends at a lower loss (docs/optimizers.md, \"Learning-rate schedules\")",
         units::count(schedule, "epoch"),
         units::decimals(left, 2),
-        outcome.updates,
     ))
 }
 
@@ -1531,7 +1531,7 @@ mod tests {
         let run = |more: &[&str]| adam(&[&["20", "--lr-schedule", "cosine"][..], more].concat());
         let stopped = || finished(&falling_losses(), StopReason::TimeLimit);
         let notice = cut_schedule_notice(&run(&[]), &stopped()).expect("a notice");
-        let says = "notice: --max-time stopped the run at epoch 11, where its cosine schedule over 20 epochs still had the rate at 0.42 of its peak; a schedule's last epochs, at low rates, settle the fit, so --epochs 11 schedules the whole of it in about this time";
+        let says = "notice: --max-time stopped the run at epoch 11, where its cosine schedule over 20 epochs still had the rate at 0.42 of its peak; a schedule's last epochs, at low rates, settle the fit, so --epochs 11 (with --lr-epochs 11, where given) schedules the whole of it in about this time";
         assert!(notice.starts_with(says), "{notice}");
         let notice = cut_schedule_notice(&run(&["--lr-epochs", "15"]), &stopped()).unwrap();
         assert!(notice.contains("over 15 epochs") && notice.contains(" so --lr-epochs 11 "));

@@ -512,6 +512,7 @@ fn set_up(
     let said = fold.as_mut().map(|f| &mut f.shared.init_far_said);
     let start = starting_point(&config, (resumed, init), &mut data, &device, said)?;
     let params = start.model.params.len();
+    config.few_a_parameter = config.lbfgs_for_its_ratio(&args, (rows, params), device.kind());
     if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
         // Its batches' copy of the rows.
         budget::check(&adam, &device, &start.model.layout, data.rows())?;
@@ -540,9 +541,7 @@ fn set_up(
     if let Some(f) = fold.as_mut() {
         f.shared.ran = Some(config.clone());
         f.shared.transform = transform;
-    }
-    #[cfg(debug_assertions)]
-    if let Some(f) = fold.as_ref() {
+        #[cfg(debug_assertions)]
         signal_in_fold(f.fold)?;
     }
     let shards = match config.run.shards {
@@ -2791,8 +2790,7 @@ fn open_backend<'a>(
         }
         (Device::Cpu, Some(rows)) => {
             CpuOptions::taken(true, true);
-            let fast = Fast::new(model, rows, opt, config.threads)?
-                .run_on(config.run_on)?
+            let fast = Fast::run_on(model, rows, opt, (config.threads, config.run_on))?
                 .with_isa(config.cpu_isa)?
                 .with_batches(config.run.batches())
                 .with_schedule(schedule);
@@ -2989,9 +2987,9 @@ fn open_validation<'a>(
         config.threads
     };
     CpuOptions::taken(config.run.shards.is_none(), true);
-    let scorer = Fast::new(model, rows, config.run.optimizer, threads)?
-        .run_on(config.run_on)?
-        .with_isa(config.cpu_isa)?;
+    let opt = config.run.optimizer;
+    let scorer =
+        Fast::run_on(model, rows, opt, (threads, config.run_on))?.with_isa(config.cpu_isa)?;
     let keep = config.run.keep == Keep::BestVal && kept_here;
     let mut validation = Validation::new(scorer, history, keep, kept);
     validation.record(resumed_at, &model.params);

@@ -322,21 +322,41 @@ impl<'a> Fast<'a> {
         opt: Optimizer,
         threads: usize,
     ) -> Result<Fast<'a>> {
-        Fast::with_tile(model, data, opt, threads, pad::tile())
+        Fast::run_on(model, data, opt, (threads, 0))
     }
 
-    /// [`Fast::new`] with the block code's widths padded for tile edge
+    /// [`Fast::new`] with `threads`' workers run on `on` threads (this one
+    /// and `on − 1` helpers) where that is fewer; 0 keeps one thread a
+    /// worker. The sums are the workers', in the same order, so the
+    /// results stay bit for bit those of [`Fast::threads`] threads (the
+    /// pool's workers): runs side by side, each on fewer threads, train
+    /// as they would one after another.
+    pub fn run_on(
+        model: &Model,
+        data: &'a Dataset,
+        opt: Optimizer,
+        (threads, on): (usize, usize),
+    ) -> Result<Fast<'a>> {
+        Fast::with_tile(model, data, opt, (threads, on), pad::tile())
+    }
+
+    /// [`Fast::run_on`] with the block code's widths padded for tile edge
     /// `tile` ([`pad::padded_width`]); `None` pads nothing.
     fn with_tile(
         model: &Model,
         data: &'a Dataset,
         opt: Optimizer,
-        threads: usize,
+        (threads, on): (usize, usize),
         tile: Option<usize>,
     ) -> Result<Fast<'a>> {
         super::reference::check_fit(model, data)?;
         opt.check()?;
         let threads = Fast::thread_count(threads, data.rows);
+        // The helpers beside this thread.
+        let helpers = match on {
+            0 => threads - 1,
+            on => on.min(threads) - 1,
+        };
         let layout = model.layout.clone();
         let padded = Padded::new(&layout, tile);
         let runs = padded.as_ref().map_or(&layout, |p| &p.layout);
@@ -364,7 +384,7 @@ impl<'a> Fast<'a> {
             block,
             workers,
             pool: if threads > 1 {
-                Some(Pool::new(threads, threads - 1)?)
+                Some(Pool::new(threads, helpers)?)
             } else {
                 None
             },
@@ -393,21 +413,6 @@ impl<'a> Fast<'a> {
 
     pub fn threads(&self) -> usize {
         self.workers.len()
-    }
-
-    /// Runs the passes' [`Fast::threads`] workers on `threads` threads
-    /// (this one and `threads − 1` helpers) where that is fewer; 0 keeps
-    /// one thread a worker. The sums are the workers', in the same order,
-    /// so the results stay bit for bit those of [`Fast::threads`] threads
-    /// (the pool's workers): runs side by side, each on fewer threads, train as they
-    /// would one after another.
-    pub fn run_on(mut self, threads: usize) -> Result<Self> {
-        let workers = self.workers.len();
-        if threads > 0 && threads < workers {
-            // The first pool's helpers end as it drops.
-            self.pool = Some(Pool::new(workers, threads - 1)?);
-        }
-        Ok(self)
     }
 
     /// The build of the block code the passes run: [`Isa::detect`]'s unless
@@ -1325,7 +1330,7 @@ mod tests {
                     let train = |tile| {
                         let batches = batches.map(|size| MiniBatches { size, seed: 3 });
                         let mut fast =
-                            Fast::with_tile(&model, &data, Optimizer::gd(0.5), threads, tile)
+                            Fast::with_tile(&model, &data, Optimizer::gd(0.5), (threads, 0), tile)
                                 .unwrap()
                                 .with_batches(batches);
                         let mut losses = Vec::new();
@@ -1354,7 +1359,8 @@ mod tests {
         }
     }
 
-    /// Four workers run on one, two or three threads (`run_on`) train as
+    /// Four workers run on one, two or three threads (`run_on`; no more
+    /// are started, not even for a while) train as
     /// four threads do, bit for bit: the same losses, parameters and
     /// held-out loss, full-batch and in mini-batches, with as many
     /// helpers as asked; `run_on` 0, or as many threads as workers, keeps
@@ -1368,8 +1374,8 @@ mod tests {
         for batches in [None, Some(300)] {
             let train = |on: usize| {
                 let batches = batches.map(|size| MiniBatches { size, seed: 5 });
-                let fast = Fast::new(&model, &data, Optimizer::gd(0.5), 4).unwrap();
-                let mut fast = fast.run_on(on).unwrap().with_batches(batches);
+                let fast = Fast::run_on(&model, &data, Optimizer::gd(0.5), (4, on)).unwrap();
+                let mut fast = fast.with_batches(batches);
                 let helpers = fast.pool.as_ref().map_or(0, |p| p.helpers.len());
                 let mut losses = Vec::new();
                 Backend::run(&mut fast, 5, &mut losses).unwrap();
@@ -1455,7 +1461,7 @@ mod tests {
         let data = Dataset::synthetic(100, 3, 0).unwrap();
         let layout = Layout::new(3, &[1020]).unwrap();
         let model = Model::init(layout, Activation::Tanh, 0, vec![], "y".into());
-        let fast = Fast::with_tile(&model, &data, Optimizer::gd(0.1), 1, Some(16)).unwrap();
+        let fast = Fast::with_tile(&model, &data, Optimizer::gd(0.1), (1, 0), Some(16)).unwrap();
         let padded = fast
             .padded
             .as_ref()
