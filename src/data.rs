@@ -1460,11 +1460,17 @@ fn separator_hint(
 
 /// A file with a header on `header_line` and no rows after it.
 fn no_rows(path: &Path, header_line: u64) -> Error {
-    csv_error(path)(
-        header_line + 1,
-        0,
-        "the file has a header but no data rows; expected at least one row of numbers".into(),
-    )
+    csv_error(path)(header_line + 1, 0, NO_ROWS.into())
+}
+
+/// [`no_rows`]' message.
+const NO_ROWS: &str =
+    "the file has a header but no data rows; expected at least one row of numbers";
+
+/// Whether `e` is the error of a file with a header and no rows after
+/// it, whose columns were read and found as asked.
+pub fn has_no_rows(e: &Error) -> bool {
+    matches!(e, Error::Csv { message, .. } if message == NO_ROWS)
 }
 
 /// A CSV file's header: its first record that is not a blank line.

@@ -662,6 +662,45 @@ fn trained_and_predicted(dir: &tempfile::TempDir) -> [String; 3] {
     [csv, model, p1]
 }
 
+/// A file of rows to predict that has the model's columns and no rows (a
+/// night with nothing new) predicts nothing and succeeds: the predictions
+/// hold their header alone (the kept columns' too), the scores none, and
+/// a notice says so. Its columns are still checked; train and importance
+/// still refuse it.
+#[test]
+fn a_header_with_no_rows_predicts_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let [_, model, _] = trained_and_predicted(&dir);
+    let [empty, lacking, out, json] = paths(&dir, ["e.csv", "l.csv", "o.csv", "s.json"]);
+    std::fs::write(&empty, "id,x0,x1,x2,y\n\n").unwrap();
+    std::fs::write(&lacking, "id,x0,x1\n").unwrap();
+    let more = ["--out", &out, "--json", &json, "--keep", "id"];
+    let (_, err) =
+        run_ok_out_err(&[&["predict", "--model", &model, "--data", &empty][..], &more].concat());
+    let said = format!("notice: {empty} has a header but no data rows, so there is nothing to predict: the predictions hold their header alone\n");
+    assert_eq!(err, said);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "id,y_pred\n");
+    let scores = read_json(&json);
+    assert_eq!(
+        (&scores["rows"], &scores["scored_rows"]),
+        (&0.into(), &0.into()),
+        "{scores}"
+    );
+    assert!(scores["mse"].is_null(), "{scores}");
+    let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &lacking]);
+    assert!(!ok && err.contains("missing feature column(s) x2"), "{err}");
+    for args in [
+        vec!["importance", "--model", &model, "--data", &empty],
+        train_data(&empty, "cpu", &[]),
+    ] {
+        let (ok, _, err) = shadertrain(&args);
+        assert!(
+            !ok && err.contains("the file has a header but no data rows"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// A file of rows to predict may hold columns the model does not read
 /// (an id, text with quoted commas and line ends) and an empty target:
 /// the predictions are those of the model's columns alone, unscored,

@@ -440,6 +440,27 @@ pub(super) fn alike_target(near: &str, target: &str) -> String {
     )
 }
 
+/// What [`read_rows`] reads of a file whose header has `model`'s
+/// columns, and `keep`'s, and no rows after it.
+fn no_rows(model: &Model, keep: &[String]) -> (ModelRows, KeptCells) {
+    let data = Dataset {
+        x: Vec::new(),
+        y: Vec::new(),
+        rows: 0,
+        features: model.feature_names.len(),
+        feature_names: model.feature_names.clone(),
+        target_name: model.target_name.clone(),
+    };
+    let rows = ModelRows {
+        data,
+        target: TargetColumn::Absent,
+        unseen: Vec::new(),
+        target_near: None,
+    };
+    let kept = (!keep.is_empty()).then(|| (Vec::new(), keep.to_vec()));
+    (rows, kept)
+}
+
 /// Refuses to predict `rows` rows with `model` where the machine lacks
 /// the memory: the reference's own, and the copy of the rows the threads
 /// share out.
@@ -505,7 +526,14 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         unseen,
         format,
     };
-    let (rows, kept) = read_rows(&args.data, &args.keep, &model, reading, blank_empty)?;
+    let (rows, kept) = match read_rows(&args.data, &args.keep, &model, reading, blank_empty) {
+        // A night with no new rows: none predicted, the header alone.
+        Err(e) if e.downcast_ref().is_some_and(data::has_no_rows) => {
+            super::notice(false, &format!("{} has a header but no data rows, so there is nothing to predict: the predictions hold their header alone", args.data.display()));
+            no_rows(&model, &args.keep)
+        }
+        read => read?,
+    };
     let (mut data, target) = (rows.data, rows.target);
     if let (TargetColumn::Absent, Some(near)) = (target, &rows.target_near) {
         super::notice(
@@ -531,7 +559,10 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     let blank = blank_rows(&data);
     check_memory(&model, data.rows)?;
     // In the target's units: a standardised model's statistics are applied.
-    let yhat = cpu::reference::predict_on_cores(&model, &data)?;
+    let yhat = match data.rows {
+        0 => Vec::new(),
+        _ => cpu::reference::predict_on_cores(&model, &data)?,
+    };
     warn_not_finite(&model, &yhat, &blank);
     let text = predictions_csv(&model, &yhat, &blank, kept);
     let mut emitted = Ok(());
