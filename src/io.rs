@@ -2374,7 +2374,16 @@ fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
                 u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes, or HeaderTooSmall"));
             // A file cut at 8 bytes ends before its header's first byte.
             let opens = bytes.get(8).is_none_or(|&b| b == b'{');
-            (opens && (len as u64) < header.saturating_add(8)).then(|| {
+            let past = (len as u64) < header.saturating_add(8);
+            // A whole header there all the same: its length is what changed.
+            if let (true, Some(whole)) = (opens && past, whole_header(&bytes[8..])) {
+                return format!(
+                    "the file is damaged: its first 8 bytes give a header of {}, more than the file holds, but a whole header of {} follows them (were its first bytes changed?)",
+                    count(header as usize, "byte"),
+                    count(whole, "byte")
+                );
+            }
+            (opens && past).then(|| {
                 format!(
                     "its header is {} long and the file ends {} into it",
                     count(header as usize, "byte"),
@@ -2401,6 +2410,15 @@ fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
     match said {
         Some(said) => format!("{CUT_SHORT}: {said}{UNFINISHED}"),
         None => format!("not a valid safetensors file ({e})"),
+    }
+}
+
+/// The length of the JSON object `bytes` start with, where it is whole.
+fn whole_header(bytes: &[u8]) -> Option<usize> {
+    let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
+    match values.next() {
+        Some(Ok(serde_json::Value::Object(_))) => Some(values.byte_offset()),
+        _ => None,
     }
 }
 

@@ -140,6 +140,11 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     let mut longer = good.clone();
     longer.extend(b"xyz");
     assert!(refused(&longer).contains("the file has 3 bytes past its tensors' end"));
+    // Its length's bytes changed, the header whole: damaged, not cut short.
+    let mut damaged = good.clone();
+    damaged[2] ^= 0x01;
+    let says = format!("the file is damaged: its first 8 bytes give a header of {} bytes, more than the file holds, but a whole header of ", header + 65536);
+    assert!(refused(&damaged).contains(&says), "{}", refused(&damaged));
     // Eight bytes of a length and no '{': not a file cut short.
     let mut no_header = good[..8].to_vec();
     no_header.extend(b"xyz");
