@@ -681,6 +681,7 @@ fn a_header_with_no_rows_predicts_nothing_and_says_so() {
     assert_eq!(err, said);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "id,y_pred\n");
     let scores = read_json(&json);
+    assert_eq!(scores["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         (&scores["rows"], &scores["scored_rows"]),
         (&0.into(), &0.into()),

@@ -249,6 +249,7 @@ fn importance_finds_the_rises_the_synthetic_formula_gives() {
     ]);
     let record = read_json(&json);
     assert!(record["r2"].as_f64().unwrap() > 0.95, "{record}");
+    assert_eq!(record["version"], env!("CARGO_PKG_VERSION"));
     let rise = |name: &str| {
         let columns = record["columns"].as_array().unwrap();
         let c = columns.iter().find(|c| c["column"] == name).unwrap();

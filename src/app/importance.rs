@@ -18,6 +18,8 @@ use crate::{cpu, io, memory, units};
 /// The `importance --json` record; its schema is in the README.
 #[derive(Debug, serde::Serialize)]
 struct Record {
+    /// shadertrain's version.
+    version: &'static str,
     model: PathBuf,
     data: PathBuf,
     target: String,
@@ -125,6 +127,7 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         .collect();
     records.sort_by(|a, b| b.mse_rise.total_cmp(&a.mse_rise));
     let record = Record {
+        version: env!("CARGO_PKG_VERSION"),
         model: args.model.clone(),
         data: args.data.clone(),
         target: model.target_name.clone(),
@@ -391,6 +394,7 @@ mod tests {
             categorical: false,
         };
         let mut record = Record {
+            version: env!("CARGO_PKG_VERSION"),
             model: "m.st".into(),
             data: "d.csv".into(),
             target: "y".into(),

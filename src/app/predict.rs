@@ -18,6 +18,8 @@ use crate::{io, memory, units};
 /// The `predict --json` record; its schema is in the README.
 #[derive(Debug, serde::Serialize)]
 struct Scores {
+    /// shadertrain's version.
+    version: &'static str,
     model: PathBuf,
     data: PathBuf,
     /// How `data` writes its cells, to find a cell a notice names.
@@ -597,6 +599,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         }
     }
     let mut scores = Scores {
+        version: env!("CARGO_PKG_VERSION"),
         model: args.model.clone(),
         data: args.data.clone(),
         format,
