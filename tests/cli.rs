@@ -1390,8 +1390,20 @@ fn target_loss_stops_the_run_and_milestones_match_the_history() {
     let (stop, ran, out) = at_budget(0.01);
     assert_eq!((stop.as_str(), ran), (Some("target_reached"), epochs));
     assert!(out.contains("reached --target-loss"), "{out}");
-    let (stop, ran, _) = at_budget(losses[epochs] * (1.0 - 1e-9));
+    assert!(!out.contains("not reached"), "{out}");
+    let missed = losses[epochs] * (1.0 - 1e-9);
+    let (stop, ran, out) = at_budget(missed);
     assert_eq!((stop.as_str(), ran), (Some("max_epochs"), epochs));
+    // The summary says the target was missed, and where the loss ended.
+    let says = format!(
+        " loss-and-gradient evaluations; --target-loss {} not reached, the loss ended at {:.4e}\n",
+        shadertrain::optim::short(missed),
+        losses[epochs]
+    );
+    assert!(
+        out.contains("(reached --epochs), ") && out.contains(&says),
+        "{out}"
+    );
     run_ok(&args);
     let v = read_json(&j);
     let marks = v["milestones"].as_array().unwrap();

@@ -404,6 +404,26 @@ impl Summary {
     }
 }
 
+/// The epochs line's note of a `--target-loss` that the run ended
+/// without reaching (at `--epochs`, `--max-time` or another stop): the
+/// loss it ended at, as `--target-loss` measures it; empty otherwise.
+fn target_missed(config: &TrainConfig, outcome: &Outcome) -> String {
+    let (Some(target), Some(&last)) = (config.target_loss, outcome.losses.last()) else {
+        return String::new();
+    };
+    let ended = !matches!(
+        outcome.reason,
+        StopReason::TargetReached | StopReason::Diverged { .. } | StopReason::Interrupted
+    );
+    match ended && last > target {
+        true => format!(
+            "; --target-loss {} not reached, the loss ended at {last:.4e}",
+            crate::optim::short(target)
+        ),
+        false => String::new(),
+    }
+}
+
 /// The summary's `time` line: the training time, per epoch, the weight
 /// decay search's before it, and whether other processes crowded the
 /// cores meanwhile.
@@ -642,12 +662,13 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
     if let Some(found) = &config.decay_found {
         decay_line(&mut text, found);
     }
+    let missed = target_missed(config, outcome);
     match outcome.evaluations {
         // The evaluations are this invocation's; a resumed run's epochs
         // count from the start of the run.
         Some(n) => outln!(
             text,
-            "epochs    {} ({}), {}{}",
+            "epochs    {} ({}), {}{}{missed}",
             outcome.updates,
             outcome.reason.describe(),
             units::count(n, "loss-and-gradient evaluation"),
@@ -661,7 +682,7 @@ pub(super) fn print_summary(config: &TrainConfig, done: &Finished) -> Result<()>
         ),
         None => outln!(
             text,
-            "epochs    {} ({})",
+            "epochs    {} ({}){missed}",
             outcome.updates,
             outcome.reason.describe()
         ),
