@@ -1870,7 +1870,9 @@ pub struct DeviceArgs {
     /// beside another backend (the reference's, an L-BFGS GPU run's; a
     /// sharded run scores them on one, and runs the reference's shards
     /// side by side; where none of these runs, a notice says it changes
-    /// nothing); 0 is every core, at most 1024
+    /// nothing); 0 is every core, at most 1024. Each count sums in its
+    /// own order: the same count repeats a run bit for bit, another
+    /// differs in the last bits
     /// [default: every core; with --resume, and for 0 there, the
     /// checkpoint's run's].
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true,

@@ -687,7 +687,7 @@ fn a_checkpoint_read_as_a_model_says_whose_parameters_it_holds() {
     let kept = common::read_json(&json)["kept"]["epoch"].as_u64().unwrap();
     assert!(kept < 60, "kept epoch {kept}");
     let notice = |says: &str| {
-        format!("notice: {ck} is a checkpoint; {says} of its parameters after epoch 60; its run keeps epoch {kept}'s (--keep), which the model its --save wrote holds\n")
+        format!("notice: {ck} is a checkpoint; {says} of its parameters after epoch 60; it also holds epoch {kept}'s, which --keep kept: those are what its run's --save writes, where it writes one\n")
     };
     for (command, says) in [
         ("predict", "these predictions are"),

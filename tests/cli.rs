@@ -2315,11 +2315,14 @@ fn many_rows_train_adam_in_mini_batches_by_default() {
         "cpu",
         &["--epochs", "3", "--validation-split", "0.2"],
     );
-    assert!(!err.contains("adam in mini-batches"), "{err}");
+    assert!(!err.contains("so adam in mini-batches"), "{err}");
     assert!(
         chosen["optimizer"].as_str().unwrap().starts_with("lbfgs"),
         "{chosen}"
     );
+    // Said at its end: the split left fewer than 50,000 to train on.
+    let split = "notice: L-BFGS trained these 49999 rows, not adam in mini-batches: a new run on the cpu backend takes adam from 50,000 training rows, and --validation-split left fewer. The run on every row would take adam; to compare the two on these, name it: --optimizer adam --batch-size 200 --lr-schedule cosine --lr auto --epochs 20";
+    assert!(err.contains(split), "{err}");
     let (chosen, err) = run(
         "62500",
         "cpu",
@@ -2696,6 +2699,11 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
     assert!(err.contains(fold_notice), "{err}");
     assert_eq!(err.matches("is chosen first by 5-fold").count(), 1, "{err}");
     assert!(err.contains("; each run of --folds chooses its own, from its training rows ("));
+    assert!(
+        err.contains("on 4/5 of them; each fold's line and --json give its choice); ")
+            && !err.contains("the summary's decay line"),
+        "{err}"
+    );
     assert_eq!(err.matches(" with weight decay ").count(), 3, "{err}");
     let per_fold = read_json(&folds)["per_fold"].as_array().unwrap().clone();
     assert!(

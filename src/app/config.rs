@@ -544,6 +544,10 @@ pub struct TrainConfig {
     /// adam in mini-batches ([`TrainConfig::adam_if_many`]) but for
     /// having fewer than [`ROWS_PER_PARAMETER`] rows a parameter.
     pub few_a_parameter: bool,
+    /// The run trains L-BFGS where adam in mini-batches would train its
+    /// rows read, had those held out (`--validation-split`) not left
+    /// fewer than 50,000 to train on.
+    pub split_below_many: bool,
     /// Adam in mini-batches runs in place of that L-BFGS for the run's
     /// many rows ([`TrainConfig::mini_batches_by_default`]).
     pub rows_chose_adam: bool,
@@ -916,6 +920,7 @@ impl TrainConfig {
             gd_alternative: gd_alternative(args),
             lbfgs_by_default,
             few_a_parameter: false,
+            split_below_many: false,
             rows_chose_adam: false,
             decay_found: None,
         };
@@ -952,15 +957,22 @@ impl TrainConfig {
         asked && kind == BackendKind::Cpu
     }
 
-    /// [`TrainConfig::few_a_parameter`] of a run of `rows` rows and
-    /// `params` parameters on a backend of `kind`.
-    pub fn lbfgs_for_its_ratio(
-        &self,
+    /// Sets [`TrainConfig::few_a_parameter`] and
+    /// [`TrainConfig::split_below_many`] of a run of `rows` rows as
+    /// [`TrainConfig::mini_batches_by_default`] counts them (a fold's
+    /// every row read), `read` (trained, held out) and `params` parameters
+    /// on a backend of `kind`.
+    pub fn note_kept_lbfgs(
+        &mut self,
         args: &TrainArgs,
-        (rows, params): (usize, usize),
+        (rows, read, params): (usize, (usize, usize), usize),
         kind: BackendKind,
-    ) -> bool {
-        self.adam_if_many(args, kind) && rows >= MANY_ROWS && !many_rows(rows, params)
+    ) {
+        let adam = self.adam_if_many(args, kind);
+        self.few_a_parameter = adam && rows >= MANY_ROWS && !many_rows(rows, params);
+        let all = read.0.saturating_add(read.1);
+        let split = self.run.fold.is_none() && read.0 < MANY_ROWS && many_rows(all, params);
+        self.split_below_many = adam && split;
     }
 
     pub fn mini_batches_by_default(

@@ -285,9 +285,12 @@ pub(super) fn choose_decay(
 /// The notice before [`search_decay`] runs for `config`, whose network's
 /// `params` are more than half its training `rows`.
 fn decay_notice(config: &TrainConfig, rows: usize, params: usize) -> String {
-    let each = match config.run.fold {
-        Some(_) => "; each run of --folds chooses its own, from its training rows",
-        None => "",
+    let (scores, each) = match config.run.fold {
+        Some(_) => (
+            "each fold's line and --json give its choice",
+            "; each run of --folds chooses its own, from its training rows",
+        ),
+        None => ("the summary's decay line gives each value's score", ""),
     };
     // The folds stop as the run does: at --tol where it has one.
     let tol = match config.run.tol {
@@ -295,7 +298,7 @@ fn decay_notice(config: &TrainConfig, rows: usize, params: usize) -> String {
         _ => "",
     };
     format!(
-        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by {DECAY_FOLDS}-fold cross-validation of those rows among {} ({} runs of up to {} on 4/5 of them{tol}; the summary's decay line gives each value's score); --weight-decay names one instead, 0 for none{each} (docs/optimizers.md, \"Few rows\")",
+        "the network has {} for the {} it trains on (fewer than {DECAY_ROWS_PER_PARAMETER} a parameter), so it could fit their noise: --weight-decay, an L2 penalty that restrains it, is chosen first by {DECAY_FOLDS}-fold cross-validation of those rows among {} ({} runs of up to {} on 4/5 of them{tol}; {scores}); --weight-decay names one instead, 0 for none{each} (docs/optimizers.md, \"Few rows\")",
         units::count(params, "parameter"),
         units::count(rows, "row"),
         decay_list(),

@@ -669,6 +669,13 @@ fn many_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     if config.few_a_parameter {
         return Some(fewer_a_parameter_notice(rows, params));
     }
+    if config.split_below_many {
+        return Some(format!(
+            "notice: L-BFGS trained these {}, not adam in mini-batches: a new run on the cpu backend takes adam from 50,000 training rows, and --validation-split left fewer. The run on every row would take adam; to compare the two on these, name it: {} --lr auto --epochs 20 (docs/optimizers.md, \"Many rows\")",
+            units::count(rows, "row"),
+            many_rows_flags(),
+        ));
+    }
     many_rows(rows, params).then(|| format!(
         "notice: L-BFGS passes over all {} for every step; on this many, adam in mini-batches usually reaches a lower loss sooner: {} --lr auto --epochs 20 (docs/optimizers.md, \"Many rows\")",
         units::count(rows, "row"),

@@ -171,7 +171,7 @@ pub(crate) fn checkpoint_notice(path: &Path, what: &str) {
         false => "",
     };
     let kept = c.kept_epoch.map_or(String::new(), |k| {
-        format!("; its run keeps epoch {k}'s (--keep), which the model its --save wrote holds")
+        format!("; it also holds epoch {k}'s, which --keep kept: those are what its run's --save writes, where it writes one")
     });
     notice(
         false,

@@ -442,6 +442,37 @@ pub(super) fn alike_target(near: &str, target: &str) -> String {
     )
 }
 
+/// [`read_rows`] of predict's `--data` for `model`, as `reading` says
+/// (`instead`: the way past a missing cell): a header with no rows after
+/// it gives none ([`no_rows`]), with a notice, and a target column named
+/// in another case is named.
+fn rows_to_predict(
+    args: &PredictArgs,
+    model: &Model,
+    reading: Reading<'_>,
+    instead: &str,
+) -> Result<(ModelRows, KeptCells)> {
+    let (rows, kept) = match read_rows(&args.data, &args.keep, model, reading, instead) {
+        // A night with no new rows: none predicted, the header alone.
+        Err(e) if e.downcast_ref().is_some_and(data::has_no_rows) => {
+            super::notice(false, &format!("{} has a header but no data rows, so there is nothing to predict: the predictions hold their header alone", args.data.display()));
+            no_rows(model, &args.keep)
+        }
+        read => read?,
+    };
+    if let (TargetColumn::Absent, Some(near)) = (rows.target, &rows.target_near) {
+        super::notice(
+            false,
+            &format!(
+                "the file has no column '{}', the model's target, so the predictions are not scored; {}",
+                data::escaped(&model.target_name),
+                alike_target(near, &model.target_name)
+            ),
+        );
+    }
+    Ok((rows, kept))
+}
+
 /// What [`read_rows`] reads of a file whose header has `model`'s
 /// columns, and `keep`'s, and no rows after it.
 fn no_rows(model: &Model, keep: &[String]) -> (ModelRows, KeptCells) {
@@ -528,25 +559,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         unseen,
         format,
     };
-    let (rows, kept) = match read_rows(&args.data, &args.keep, &model, reading, blank_empty) {
-        // A night with no new rows: none predicted, the header alone.
-        Err(e) if e.downcast_ref().is_some_and(data::has_no_rows) => {
-            super::notice(false, &format!("{} has a header but no data rows, so there is nothing to predict: the predictions hold their header alone", args.data.display()));
-            no_rows(&model, &args.keep)
-        }
-        read => read?,
-    };
+    let (rows, kept) = rows_to_predict(args, &model, reading, blank_empty)?;
     let (mut data, target) = (rows.data, rows.target);
-    if let (TargetColumn::Absent, Some(near)) = (target, &rows.target_near) {
-        super::notice(
-            false,
-            &format!(
-                "the file has no column '{}', the model's target, so the predictions are not scored; {}",
-                data::escaped(&model.target_name),
-                alike_target(near, &model.target_name)
-            ),
-        );
-    }
     let unseen_cells = unseen_notice(&rows.unseen, data.rows, unseen);
     if let Some(warning) = (target != TargetColumn::Absent)
         .then(|| data.target_resolution_warning(data::Column::Scored))

@@ -512,7 +512,7 @@ fn set_up(
     let said = fold.as_mut().map(|f| &mut f.shared.init_far_said);
     let start = starting_point(&config, (resumed, init), &mut data, &device, said)?;
     let params = start.model.params.len();
-    config.few_a_parameter = config.lbfgs_for_its_ratio(&args, (rows, params), device.kind());
+    config.note_kept_lbfgs(&args, (rows, data.rows(), params), device.kind());
     if let Some(adam) = config.mini_batches_by_default(&args, (rows, params), device.kind()) {
         // Its batches' copy of the rows.
         budget::check(&adam, &device, &start.model.layout, data.rows())?;
@@ -664,11 +664,7 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
     // Interrupted before anything trained; a fold's end is the folds' to
     // report. (A search runs only in one process.)
     if let Some(SearchInterrupted(status)) = setup.as_ref().err().and_then(|e| e.downcast_ref()) {
-        if fold.as_ref().is_none_or(|f| f.fold.is_none()) {
-            crate::say!(
-                "interrupted during the search for --weight-decay; nothing was trained or saved"
-            );
-        }
+        search_interrupted(fold.as_ref());
         return Ok(*status);
     }
     // Every process checks its options and data before any epoch; one
@@ -802,6 +798,22 @@ fn train_with(args: &TrainArgs, comm: &dyn Comm, mut fold: Option<FoldRun>) -> R
                 e
             }
         });
+    }
+}
+
+/// Says that a signal stopped the weight decay's search of a run (with
+/// `fold`, of one of `--folds`', whose end is the folds' to report, or
+/// of the run on every row after them).
+fn search_interrupted(fold: Option<&FoldRun>) {
+    match fold.map(|f| f.fold.is_none()) {
+        None => crate::say!(
+            "interrupted during the search for --weight-decay; nothing was trained or saved"
+        ),
+        // --folds --save's run on every row, after the folds' outputs.
+        Some(true) => crate::say!(
+            "interrupted during the search for --weight-decay of the run on every row; its model was not trained or saved (the folds' outputs, written before it, stand)"
+        ),
+        Some(false) => {}
     }
 }
 
