@@ -2559,6 +2559,7 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         "{out}"
     );
     assert!(!err.contains("can fit their noise as well"), "{err}");
+    assert!(!err.contains("no better than their mean does"), "{err}");
     let r = read_json(&json);
     let search = &r["weight_decay_search"];
     assert_eq!(
@@ -2743,6 +2744,47 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
         );
         assert!(!std::path::Path::new(&model).exists());
     }
+}
+
+/// Where the decay the search chose predicts its folds' held-out rows no
+/// better than their mean (a target of noise), a notice says so, with the
+/// scores, and names larger decays.
+#[test]
+fn a_search_no_better_than_the_mean_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let [noise, json] = paths(&dir, ["n.csv", "r.json"]);
+    let mut state = 12345u64;
+    let mut next = || {
+        state = (state.wrapping_mul(6364136223846793005)).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let mut text = String::from("a,b,c,y\n");
+    let mut y = Vec::new();
+    for _ in 0..80 {
+        let row: Vec<f64> = (0..4).map(|_| next()).collect();
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:.5}")).collect();
+        y.push(cells[3].parse::<f32>().unwrap());
+        text += &(cells.join(",") + "\n");
+    }
+    std::fs::write(&noise, text).unwrap();
+    let err = trained_err(&noise, &["--json", &json]);
+    let search = read_json(&json)["weight_decay_search"].clone();
+    let chosen = search["chosen"].as_f64().unwrap();
+    let tried = search["tried"].as_array().unwrap();
+    let at = tried.iter().find(|t| t["weight_decay"] == chosen).unwrap();
+    let mse = at["val_mse"].as_f64().unwrap();
+    let mean = y.iter().map(|&v| f64::from(v)).sum::<f64>() / 80.0;
+    let variance = y
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / 80.0;
+    assert!(mse >= variance, "{mse} {variance}");
+    let says = format!(
+        "notice: the weight decay chosen, {}, predicted its folds' held-out rows no better than their mean does (mean held-out mse {mse:.4e}, the target's variance {variance:.4e}): a larger decay (--folds 5 --grid weight-decay=0.3,1,3 tries some), a smaller --hidden, or other features may do better\n",
+        shadertrain::optim::short(chosen)
+    );
+    assert_eq!(err.matches(&says).count(), 1, "{err}");
 }
 
 /// A run of L-BFGS named on fewer training rows than its network has
