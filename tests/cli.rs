@@ -2650,6 +2650,23 @@ fn few_rows_choose_their_weight_decay_by_cross_validation() {
             read_json(&json)["weight_decay_search"].is_null(),
             "{more:?}"
         );
+        // The flag that left the search out is named at the end.
+        let why = match more.first().copied() {
+            Some("--max-time") => Some("--max-time (a run bounded in time trains once)"),
+            Some("--optimizer" | "--gtol") => {
+                Some("naming L-BFGS or its settings (--optimizer, --gtol, --history-size)")
+            }
+            _ => None,
+        };
+        let left_out =
+            " left out the search for one that a run of the defaults makes on so few rows";
+        match why {
+            Some(why) => assert!(
+                err.contains(&format!("; {why}{left_out}")),
+                "{more:?}: {err}"
+            ),
+            None => assert!(!err.contains(left_out), "{more:?}: {err}"),
+        }
     }
     let err = trained_err(&small, &[]);
     assert!(err.contains("outnumber the 49 rows it trained on"), "{err}");

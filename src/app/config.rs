@@ -46,7 +46,7 @@ pub const DECAY_VALUES: [f64; 4] = [0.0, 1e-3, 1e-2, 1e-1];
 pub const DECAY_FOLDS: usize = 5;
 /// Training rows, at least, for that search: on fewer, a fold's held-out
 /// rows are too few to tell the values apart.
-const DECAY_MIN_ROWS: usize = 50;
+pub const DECAY_MIN_ROWS: usize = 50;
 /// Training rows a parameter below which the search runs: on 1 and 2 a
 /// parameter it still raised held-out R² (by up to 0.017 on Friedman #1
 /// at 1), on 4 and 8 by 0.002 at most, at 5 to 13 times the run's time.
