@@ -330,7 +330,8 @@ fn table(record: &Record) -> String {
         "± sd"
     );
     for (c, name) in record.columns.iter().zip(&names) {
-        let fall = c.r2_fall.map_or("-".into(), |f| format!("{f:.4}"));
+        // A diverged model's falls are huge: with an exponent there.
+        let fall = c.r2_fall.map_or("-".into(), super::folds::r2_text);
         // One shuffle has no spread to show.
         let sd = match record.repeats {
             1 => "-".into(),
@@ -448,5 +449,8 @@ mod tests {
             [["a", "5.0000e-1", "2.50e-1", "0.1250"]],
             "{text}"
         );
+        record.columns[0].r2_fall = Some(6.446993737e39);
+        let text = table(&record);
+        assert_eq!(cells(&text)[0][3], "6.4470e39", "{text}");
     }
 }
