@@ -1882,7 +1882,8 @@ pub struct DeviceArgs {
     /// The threads the cpu backend's `threads` workers (and the held-out
     /// scorer's) run on, where fewer; 0 is one a worker. Not an option:
     /// the weight decay's search sets it to run its folds side by side,
-    /// each on one thread, and the sums stay those of `threads` workers
+    /// each on its share of the threads, and the sums stay those of
+    /// `threads` workers
     /// ([`crate::cpu::fast::Fast::run_on`]).
     #[arg(skip)]
     pub run_on: usize,

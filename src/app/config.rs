@@ -46,7 +46,7 @@ pub const DECAY_VALUES: [f64; 4] = [0.0, 1e-3, 1e-2, 1e-1];
 pub const DECAY_FOLDS: usize = 5;
 /// Training rows, at least, for that search: on fewer, a fold's held-out
 /// rows are too few to tell the values apart.
-pub const DECAY_MIN_ROWS: usize = 50;
+const DECAY_MIN_ROWS: usize = 50;
 /// Training rows a parameter below which the search runs: on 1 and 2 a
 /// parameter it still raised held-out R² (by up to 0.017 on Friedman #1
 /// at 1), on 4 and 8 by 0.002 at most, at 5 to 13 times the run's time.
@@ -1034,10 +1034,37 @@ impl TrainConfig {
     pub fn decay_search(&self, args: &TrainArgs, (rows, params): (usize, usize)) -> bool {
         let asked = self.lbfgs_by_default && args.weight_decay.is_none();
         let plain = args.halving.is_none() && args.max_time.is_none();
+        asked && plain && self.decay_rows((rows, params))
+    }
+
+    /// The part of [`TrainConfig::decay_search`] that its flags do not
+    /// decide: a new network on a file's rows, unsharded, of `rows` rows
+    /// (at least [`DECAY_MIN_ROWS`]) and `params` parameters, fewer than
+    /// [`DECAY_ROWS_PER_PARAMETER`] a parameter.
+    fn decay_rows(&self, (rows, params): (usize, usize)) -> bool {
         let run = &self.run;
         let fresh = run.init.is_none() && run.data.is_some() && run.shards.is_none();
         let few = rows < params.saturating_mul(DECAY_ROWS_PER_PARAMETER);
-        asked && plain && fresh && few && rows >= DECAY_MIN_ROWS
+        fresh && few && rows >= DECAY_MIN_ROWS
+    }
+
+    /// The flag that kept a new L-BFGS run of `rows` rows and `params`
+    /// parameters, undecayed, from the search
+    /// [`TrainConfig::decay_search`] makes on so few: `--max-time`, or
+    /// naming L-BFGS or its settings; `None` where none did.
+    pub fn decay_left_out(&self, (rows, params): (usize, usize)) -> Option<&'static str> {
+        let lbfgs = self.run.optimizer.kind() == OptimizerKind::Lbfgs;
+        let new = self.resume.is_none() && self.decay_found.is_none();
+        if !(lbfgs && new && self.decay_rows((rows, params))) {
+            return None;
+        }
+        match (self.max_time.is_some(), self.lbfgs_by_default) {
+            (true, _) => Some("--max-time (a run bounded in time trains once)"),
+            (false, false) => {
+                Some("naming L-BFGS or its settings (--optimizer, --gtol, --history-size)")
+            }
+            (false, true) => None,
+        }
     }
 
     /// Epochs between checkpoints; 0 without `--checkpoint`.

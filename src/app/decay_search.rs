@@ -397,6 +397,22 @@ mod tests {
         assert_eq!(at_once(8, gb, None), 8);
     }
 
+    /// On the host the folds go as many at once as the run's threads (at
+    /// most 20), each on its share of them; one at a time on one thread,
+    /// with every worker on a thread of its own.
+    #[test]
+    fn the_folds_go_side_by_side_on_the_host() {
+        use crate::app::config::tests::config;
+        let rows = Dataset::synthetic(100, 2, 1).expect("rows");
+        let at = |threads: &str, device: &Device| {
+            side_by_side(&config(&["--threads", threads]), device, &rows).expect("sized")
+        };
+        assert_eq!(at("3", &Device::Cpu), (3, 1));
+        assert_eq!(at("3", &Device::Reference), (3, 1));
+        assert_eq!(at("1", &Device::Cpu), (1, 0));
+        assert_eq!(at("40", &Device::Cpu), (20, 2));
+    }
+
     /// The notice says the folds stop at --tol where the run has one (the
     /// search trains them as the run trains), and not otherwise.
     #[test]

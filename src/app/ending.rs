@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::config::{
-    many_rows, many_rows_flags, TrainConfig, DECAY_FOLDS, DECAY_MIN_ROWS, DECAY_ROWS_PER_PARAMETER,
-    DECAY_VALUES, ROWS_PER_PARAMETER,
+    many_rows, many_rows_flags, TrainConfig, DECAY_FOLDS, DECAY_VALUES, ROWS_PER_PARAMETER,
 };
 use super::report::{self, ConstantColumn, Finished};
 use super::train::interrupting_signal;
@@ -787,23 +786,13 @@ fn few_rows_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
 
 /// Where a flag left out the weight decay's search that a new run of the
 /// defaults on a file's `rows` (50 or more, fewer than twice its
-/// `params`) makes ([`TrainConfig::decay_search`]), which it names: on
+/// `params`) makes ([`TrainConfig::decay_left_out`]), which it names: on
 /// 500 noisy rows `--max-time 100`, which never bound, left test R² at
 /// 0.731 where the search gave 0.877 (a helper's pass). Empty otherwise.
 fn search_left_out(config: &TrainConfig, rows: usize, params: usize) -> String {
-    let lbfgs = config.run.optimizer.kind() == crate::optim::OptimizerKind::Lbfgs;
-    let run = &config.run;
-    let fresh = run.init.is_none() && config.resume.is_none() && run.data.is_some();
-    let few = (DECAY_MIN_ROWS..params.saturating_mul(DECAY_ROWS_PER_PARAMETER)).contains(&rows);
-    if !(lbfgs && fresh && few && run.shards.is_none() && config.decay_found.is_none()) {
-        return String::new();
-    }
-    let why = match (config.max_time.is_some(), config.lbfgs_by_default) {
-        (true, _) => "--max-time (a run bounded in time trains once)",
-        (false, false) => "naming L-BFGS or its settings (--optimizer, --gtol, --history-size)",
-        (false, true) => return String::new(),
-    };
-    format!("; {why} left out the search for one that a run of the defaults makes on so few rows")
+    config.decay_left_out((rows, params)).map_or(String::new(), |why| {
+        format!("; {why} left out the search for one that a run of the defaults makes on so few rows")
+    })
 }
 
 /// Held-out rows fewer than this: [`few_held_out_notice`].
