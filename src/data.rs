@@ -863,6 +863,131 @@ impl Standardization {
     }
 }
 
+/// How far past its training range, in widths of that range, a feature's
+/// value must lie for [`FeatureRanges::far`] to count it: a quarter. On
+/// 10,000 training rows of a normal feature that is past about 5.8
+/// standard deviations (odds of 10⁻⁸ a row); a date a year past three
+/// years of training dates is past it.
+pub const FAR_PAST_RANGE: f64 = 0.25;
+
+/// Each feature's smallest and largest value over the rows a model was
+/// trained on, in the file's units (a date's in days since 1970-01-01),
+/// kept with the model so that `predict` can say which of its rows lie
+/// far outside what training measured ([`FeatureRanges::far`]): there a
+/// network extrapolates, and a sigmoid or tanh unit saturates, whatever
+/// the true relation does.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureRanges {
+    /// (f)
+    pub min: Vec<f64>,
+    /// (f), each at least its feature's min
+    pub max: Vec<f64>,
+}
+
+/// Where [`FeatureRanges::far`] found a feature far outside its range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FarFeature {
+    /// The feature, from 0, in the model's order.
+    pub feature: usize,
+    /// The rows with such a value.
+    pub rows: usize,
+    /// The first of them, from 0.
+    pub first_row: usize,
+    /// The value furthest from the range.
+    pub furthest: f64,
+}
+
+impl FeatureRanges {
+    /// Each feature's range over the numbers of `data`; none where a
+    /// feature has no finite number (no range to compare with).
+    pub fn fit(data: &Dataset) -> Option<FeatureRanges> {
+        let f = data.features;
+        let mut min = vec![f64::INFINITY; f];
+        let mut max = vec![f64::NEG_INFINITY; f];
+        for row in data.x.chunks_exact(f.max(1)) {
+            for ((lo, hi), &v) in min.iter_mut().zip(max.iter_mut()).zip(row) {
+                if v.is_finite() {
+                    *lo = lo.min(f64::from(v));
+                    *hi = hi.max(f64::from(v));
+                }
+            }
+        }
+        let ranges = FeatureRanges { min, max };
+        ranges.check(f).is_ok().then_some(ranges)
+    }
+
+    /// The ranges that hold both `self`'s and `other`'s (of as many
+    /// features).
+    pub fn union(&self, other: &FeatureRanges) -> FeatureRanges {
+        let pairs = |a: &[f64], b: &[f64], pick: fn(f64, f64) -> f64| -> Vec<f64> {
+            a.iter().zip(b).map(|(&a, &b)| pick(a, b)).collect()
+        };
+        FeatureRanges {
+            min: pairs(&self.min, &other.min, f64::min),
+            max: pairs(&self.max, &other.max, f64::max),
+        }
+    }
+
+    /// The features of `data` (in the same order) with values past their
+    /// range by more than [`FAR_PAST_RANGE`] of its width, in feature
+    /// order, with how many rows have any such value. A feature whose
+    /// training rows all held one value (a constant column, a one-hot
+    /// level never seen) has no width to measure by and is left out, as
+    /// are missing cells (NaN).
+    pub fn far(&self, data: &Dataset) -> (usize, Vec<FarFeature>) {
+        let f = data.features;
+        let mut found: Vec<Option<FarFeature>> = vec![None; f];
+        let mut rows = 0;
+        for (n, row) in data.x.chunks_exact(f.max(1)).enumerate() {
+            let mut any = false;
+            for (j, &v) in row.iter().enumerate() {
+                let (lo, hi) = (self.min[j], self.max[j]);
+                let margin = FAR_PAST_RANGE * (hi - lo);
+                let v = f64::from(v);
+                let past = (lo - v).max(v - hi);
+                // NaN compares false: a missing cell is never far.
+                if !(margin > 0.0 && past > margin) {
+                    continue;
+                }
+                any = true;
+                let far = found[j].get_or_insert(FarFeature {
+                    feature: j,
+                    rows: 0,
+                    first_row: n,
+                    furthest: v,
+                });
+                far.rows += 1;
+                if past > (lo - far.furthest).max(far.furthest - hi) {
+                    far.furthest = v;
+                }
+            }
+            rows += usize::from(any);
+        }
+        (rows, found.into_iter().flatten().collect())
+    }
+
+    /// Checks ranges read from a file: one per feature, finite, each min
+    /// at most its max.
+    pub fn check(&self, features: usize) -> std::result::Result<(), String> {
+        if self.min.len() != features || self.max.len() != features {
+            return Err(format!(
+                "holds {} minimums and {} maximums for {}",
+                self.min.len(),
+                self.max.len(),
+                crate::units::count(features, "feature")
+            ));
+        }
+        let bad = |(lo, hi): (&f64, &f64)| !(lo.is_finite() && hi.is_finite() && lo <= hi);
+        if self.min.iter().zip(&self.max).any(bad) {
+            return Err(
+                "holds a range that is not finite or whose minimum is above its maximum".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// How [`Imputation`] chooses a feature's value for its missing cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fill {
@@ -4390,6 +4515,66 @@ mod tests {
             let e = d.split(bad, 0).unwrap_err().to_string();
             assert!(e.contains("between 0 and 1"), "{bad}: {e}");
         }
+    }
+
+    /// Ranges by hand: a value past its range by more than a quarter of
+    /// the width is far, one at the margin or a missing cell is not, and
+    /// a constant column has no width to be far from.
+    #[test]
+    fn feature_ranges_by_hand() {
+        let rows = |x: Vec<f32>| Dataset {
+            y: vec![0.0; x.len() / 2],
+            rows: x.len() / 2,
+            x,
+            features: 2,
+            feature_names: vec!["a".into(), "c".into()],
+            target_name: "y".into(),
+        };
+        // a from 0 to 4 (a margin of 1), c constant at 7; a NaN is
+        // passed over.
+        let trained = rows(vec![0.0, 7.0, 4.0, 7.0, f32::NAN, 7.0, 2.0, 7.0]);
+        let r = FeatureRanges::fit(&trained).unwrap();
+        assert_eq!(
+            (r.min.as_slice(), r.max.as_slice()),
+            (&[0.0, 7.0][..], &[4.0, 7.0][..])
+        );
+        r.check(2).unwrap();
+        assert!(r.check(3).is_err());
+        let asked = rows(vec![
+            5.0,
+            7.0, // at the margin: not far
+            5.5,
+            7.0, // far
+            -1.0,
+            1e30, // at the margin; c constant: not far
+            f32::NAN,
+            7.0, // missing: not far
+            -9.0,
+            7.0, // far, and further than 5.5
+            6.0,
+            7.0, // far, not so far as −9
+        ]);
+        let (count, far) = r.far(&asked);
+        assert_eq!(count, 3);
+        assert_eq!(
+            far,
+            [FarFeature {
+                feature: 0,
+                rows: 3,
+                first_row: 1,
+                furthest: -9.0
+            }]
+        );
+        assert_eq!(r.far(&trained), (0, Vec::new()));
+        // Joined: each end the wider.
+        let other = FeatureRanges {
+            min: vec![1.0, -2.0],
+            max: vec![9.0, 3.0],
+        };
+        let both = r.union(&other);
+        assert_eq!((both.min, both.max), (vec![0.0, -2.0], vec![9.0, 7.0]));
+        // A column with no number has no range.
+        assert_eq!(FeatureRanges::fit(&rows(vec![1.0, f32::NAN])), None);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors};
 
-use crate::data::{Category, DataDigest, Dataset, Imputation, Standardization, TargetTransform};
+use crate::data::{
+    Category, DataDigest, Dataset, FeatureRanges, Imputation, Standardization, TargetTransform,
+};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Layout, Model};
 use crate::optim::Saved;
@@ -1191,6 +1193,12 @@ pub fn model_to_bytes_with_state(
             serde_json::to_string(&model.dates).expect("the names serialise"),
         )
     });
+    let feature_ranges = model.ranges.as_ref().map(|r| {
+        (
+            FEATURE_RANGES,
+            serde_json::to_string(r).expect("the ranges serialise"),
+        )
+    });
     let transform = (!model.target_transform.is_none())
         .then(|| (TARGET_TRANSFORM, model.target_transform.name().to_string()));
     // A model of a transformed target has a format of its own, which
@@ -1211,6 +1219,7 @@ pub fn model_to_bytes_with_state(
     .chain(categories)
     .chain(dates)
     .chain(transform)
+    .chain(feature_ranges)
     .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
     .chain(
         (!state.tensors.is_empty() || state.steps > 0)
@@ -1259,6 +1268,11 @@ const FORMAT_TRANSFORMED: &str = "shadertrain-mlp+target-transform";
 /// The metadata entry of the transform of a model's target
 /// ([`Model::target_transform`]), written where there is one.
 const TARGET_TRANSFORM: &str = "target_transform";
+
+/// The metadata key of a model's [`FeatureRanges`]: JSON `{"min": [...],
+/// "max": [...]}`, a value per feature. A reader that knows no such key
+/// ignores it, so an earlier version reads the model as before.
+const FEATURE_RANGES: &str = "feature_ranges";
 
 /// The metadata entry of the digest of a model file's tensors.
 const TENSORS_DIGEST: &str = "tensors_fnv1a64";
@@ -1547,6 +1561,14 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         bad,
     )?
     .unwrap_or_default();
+    // Left out by earlier models, and for rows never on the host.
+    let ranges = per_feature(
+        &meta,
+        FEATURE_RANGES,
+        "a set of feature ranges",
+        |r: &FeatureRanges| r.check(f),
+        bad,
+    )?;
     // Left out where the target is as it is (and by older versions).
     let target_transform = match meta.get(TARGET_TRANSFORM) {
         None if meta.get("format").is_some_and(|f| f == FORMAT_TRANSFORMED) => {
@@ -1687,6 +1709,7 @@ pub fn model_from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         categories,
         dates,
         target_transform,
+        ranges,
     })
 }
 

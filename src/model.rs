@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::data::{Category, Imputation, Standardization, TargetTransform};
+use crate::data::{Category, FeatureRanges, Imputation, Standardization, TargetTransform};
 use crate::error::{Error, Result};
 use crate::rng::{self, Stream};
 
@@ -223,6 +223,10 @@ pub struct Model {
     /// (`--target-transform`): its output, unstandardized, is the
     /// transformed target, which predictions transform back.
     pub target_transform: TargetTransform,
+    /// Each feature's range over the rows it was trained on, which
+    /// `predict` compares its rows with; none for a model saved by a
+    /// version that kept none, or trained on rows never on the host.
+    pub ranges: Option<FeatureRanges>,
 }
 
 impl Model {
@@ -252,6 +256,7 @@ impl Model {
             categories: Vec::new(),
             dates: Vec::new(),
             target_transform: TargetTransform::None,
+            ranges: None,
         }
     }
 

@@ -72,6 +72,7 @@ fn hand_case(act: Activation) -> (Model, Dataset) {
         categories: Vec::new(),
         dates: Vec::new(),
         target_transform: Default::default(),
+        ranges: None,
     };
     let d = Dataset {
         x: vec![1.0, -1.0],

@@ -3576,3 +3576,79 @@ fn a_target_transform_is_trained_kept_and_undone() {
     let (_, err) = run_ok_out_err(&train_data(&zeros, "cpu", &fit));
     assert!(err.contains("warning: log(y) spans only 104 steps of f32 (a step of 0.0000009536743 at its size), where 'y' spans 1595: "), "{err}");
 }
+
+/// A model keeps its training rows' feature ranges (a date's in days
+/// since 1970); predict warns of the rows far outside them (past by more
+/// than a quarter of the width), naming each feature with its rows, the
+/// value furthest out (a date as a date) and the range, and counts them
+/// in --json; rows within them say nothing. A run from --init keeps both
+/// files' ranges; a model saved without ranges predicts as before, its
+/// `far_rows` null.
+#[test]
+fn predict_warns_of_rows_far_outside_the_training_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, wider, model, grown, old, asked, json] = paths(
+        &dir,
+        [
+            "d.csv", "w.csv", "m.st", "g.st", "old.st", "a.csv", "p.json",
+        ],
+    );
+    // a from 0 to 9, 'when' from 2024-01-01 (day 19,723) to 2024-01-10.
+    let mut text = String::from("a,when,y\n");
+    for n in 0..10 {
+        text += &format!("{n},2024-01-{:02},{}\n", n + 1, n * 2);
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let train = |more: &[&str], save: &str| {
+        let args = ["train", "--date", "when", "--epochs", "3", "--save", save];
+        run_ok(&[&args[..], more].concat());
+    };
+    train(&["--data", &csv], &model);
+    let ranges = |model: &str| -> serde_json::Value {
+        serde_json::from_str(&metadata(model)["feature_ranges"]).unwrap()
+    };
+    let want = serde_json::json!({"min": [0.0, 19_723.0], "max": [9.0, 19_732.0]});
+    assert_eq!(ranges(&model), want);
+    // Margins of 2.25 and 2.25 days: −3 and 12 are far, as are 2024-01-20
+    // and 2024-03-01; 11 is not.
+    let rows = "a,when,y\n5,2024-01-05,0\n12,2024-01-05,0\n-3,2024-01-20,0\n11,2024-03-01,0\n";
+    std::fs::write(&asked, rows).unwrap();
+    let predict = |model: &str, data: &str| {
+        let args = ["predict", "--model", model, "--data", data, "--json", &json];
+        let (_, err) = run_ok_out_err(&args);
+        (err, read_json(&json)["far_rows"].clone())
+    };
+    let (err, far) = predict(&model, &asked);
+    assert_eq!(far, 3, "{err}");
+    for says in [
+        "warning: 3 of 4 rows have a feature far outside the range of the rows the model was trained on (past it by more than a quarter of its width)",
+        "'a' (2 rows, the first data row 2): as far as 12, where training ran from 0 to 9",
+        "'when' (2 rows, the first data row 3): as far as 2024-03-01, where training ran from 2024-01-01 to 2024-01-10",
+    ] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    let (err, far) = predict(&model, &csv);
+    assert_eq!(far, 0, "{err}");
+    assert!(!err.contains("far outside"), "{err}");
+    // From --init on a wider file: both files' ranges.
+    std::fs::write(&wider, text.replace("\n9,", "\n19,")).unwrap();
+    train(&["--data", &wider, "--init", &model], &grown);
+    let want = serde_json::json!({"min": [0.0, 19_723.0], "max": [19.0, 19_732.0]});
+    assert_eq!(ranges(&grown), want);
+    // A model without ranges, as earlier versions saved them.
+    let bytes = std::fs::read(&model).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    for key in ["feature_ranges", "metadata_fnv1a64"] {
+        meta.remove(key).expect(key);
+    }
+    std::fs::write(
+        &old,
+        safetensors::serialize(file.tensors(), Some(meta)).unwrap(),
+    )
+    .unwrap();
+    let (err, far) = predict(&old, &asked);
+    assert_eq!(far, serde_json::Value::Null, "{err}");
+    assert!(!err.contains("far outside"), "{err}");
+}

@@ -724,6 +724,44 @@ fn a_history_with_an_epoch_out_of_step_is_refused_with_its_line() {
     assert!(message.contains("expected 2 cells, found 3"), "{message}");
 }
 
+/// A model's feature ranges round-trip in its metadata, under a key an
+/// earlier reader ignores; ranges of another count, not finite, or with a
+/// minimum above its maximum are refused with the key named.
+#[test]
+fn feature_ranges_round_trip_and_bad_ones_are_refused() {
+    let mut m = sample_model();
+    m.ranges = Some(shadertrain::data::FeatureRanges {
+        min: vec![-1.5, 2.0, 0.0],
+        max: vec![1.5, 3.0, 0.0],
+    });
+    let bytes = model_to_bytes(&m).unwrap();
+    assert_eq!(model_from_bytes(Path::new("m.st"), &bytes).unwrap(), m);
+    let without = model_to_bytes(&sample_model()).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&without).contains("feature_ranges"),
+        "a model without ranges writes no entry"
+    );
+    let order = "holds a range that is not finite or whose minimum is above its maximum";
+    for (from, to, says) in [
+        ("[1.5,3.0,0.0]", "[1.5,1.0,0.0]", order),
+        ("[-1.5,2.0,0.0]", "[-1.5,2.0,9.0]", order),
+        (
+            "[-1.5,2.0,0.0]",
+            "[null,2.0,0.0]",
+            "is not a set of feature ranges",
+        ),
+        (
+            "[1.5,3.0,0.0]",
+            "[1.5,3.0    ]",
+            "holds 3 minimums and 2 maximums for 3 features",
+        ),
+    ] {
+        let text = refused(&swapped(&bytes, from, to));
+        let says = format!("metadata 'feature_ranges' {says}");
+        assert!(text.contains(&says), "{to}: {text}");
+    }
+}
+
 /// A model's statistics round-trip in its metadata, and a standard
 /// deviation that is not positive (0 would divide by 0, a negative one
 /// flip the feature or the target) is refused with the key named.

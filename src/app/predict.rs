@@ -48,6 +48,11 @@ struct Scores {
     /// Rows the scores are over: those with a target value and, with
     /// `--missing blank`, every feature; 0 where nothing was scored.
     scored_rows: usize,
+    /// Rows with a feature far outside the range of the model's training
+    /// rows (past it by more than a quarter of its width), where its
+    /// predictions extrapolate; null for a model that keeps no ranges
+    /// (one saved before they were kept).
+    far_rows: Option<usize>,
 }
 
 /// The kept columns' cells (a line's start for each row) and names, with
@@ -400,6 +405,66 @@ fn warn_not_finite(model: &Model, yhat: &[f64], blank: &[bool]) {
     }
 }
 
+/// Warns of the rows of `data` with a feature far outside the range of
+/// the rows `model` was trained on ([`data::FeatureRanges::far`]): how many,
+/// and for each such feature (the first three), its rows, the first, and
+/// the value furthest out against the range. How many; none for a model
+/// that keeps no ranges.
+fn warn_far(model: &Model, data: &Dataset) -> Option<usize> {
+    const NAMED: usize = 3;
+    let ranges = model.ranges.as_ref()?;
+    let (rows, far) = ranges.far(data);
+    if rows == 0 {
+        return Some(0);
+    }
+    // As the file writes it: a date as a date, a number in f32's digits.
+    let value = |name: &str, v: f64| {
+        let date = (model.dates.iter().any(|d| d == name))
+            .then(|| data::date::text(v))
+            .flatten();
+        date.unwrap_or_else(|| {
+            let v = v as f32;
+            match v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+                true => format!("{v:e}"),
+                false => format!("{v}"),
+            }
+        })
+    };
+    let mut each: Vec<String> = (far.iter().take(NAMED))
+        .map(|f| {
+            let name = &model.feature_names[f.feature];
+            let (lo, hi) = (ranges.min[f.feature], ranges.max[f.feature]);
+            let at = match f.rows {
+                1 => format!("1 row, data row {}", f.first_row + 1),
+                n => format!("{n} rows, the first data row {}", f.first_row + 1),
+            };
+            format!(
+                "'{}' ({at}): as far as {}, where training ran from {} to {}",
+                data::escaped(name),
+                value(name, f.furthest),
+                value(name, lo),
+                value(name, hi)
+            )
+        })
+        .collect();
+    if far.len() > NAMED {
+        each.push(format!(
+            "{} more",
+            units::count(far.len() - NAMED, "feature")
+        ));
+    }
+    let have = match rows {
+        1 => "has a feature",
+        _ => "have a feature",
+    };
+    crate::say!(
+        "warning: {rows} of {} {have} far outside the range of the rows the model was trained on (past it by more than a quarter of its width), where its predictions extrapolate from what no training row measured: {}",
+        units::count(data.rows, "row"),
+        each.join("; ")
+    );
+    Some(rows)
+}
+
 /// The predictions `yhat` of `model` past f64's range, the rows `blank`
 /// leaves unpredicted aside: not finite, or for a model trained on log y,
 /// 0 (exp of an output below about −745). How many, the first's row (from
@@ -573,6 +638,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         _ => Vec::new(),
     };
     let blank = blank_rows(&data);
+    let far_rows = warn_far(&model, &data);
     check_memory(&model, data.rows)?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = match data.rows {
@@ -627,6 +693,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         filled_cells: filled.iter().map(|(_, n)| n).sum(),
         unseen_cells,
         scored_rows: 0,
+        far_rows,
     };
     // A scores line that cannot be written (standard output on a full
     // disk) fails the command after --json is written, as --out was.

@@ -23,8 +23,8 @@ use crate::bench::BackendKind;
 use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{
-    self, r_squared, Category, Columns, DataDigest, Dataset, Imputation, Standardization, Table,
-    TargetTransform,
+    self, r_squared, Category, Columns, DataDigest, Dataset, FeatureRanges, Imputation,
+    Standardization, Table, TargetTransform,
 };
 use crate::dist::sharded::Interrupts;
 use crate::dist::{self, Comm, Sharded, Shards, Single};
@@ -2129,6 +2129,7 @@ fn starting_point(
                 .cloned()
                 .collect();
             model.imputation = fill_missing(run, &model, run.init.as_deref(), data)?;
+            model.ranges = trained_ranges((model.ranges.take(), fresh), run, data);
             model.standardization =
                 standardization(run, &model, run.init.as_deref(), data.train.as_ref())?;
             let kept = (run.init.as_deref()).zip(model.standardization.as_ref());
@@ -2400,6 +2401,30 @@ fn chosen_values(
             ),
         },
         (None, _, None) => Ok(None),
+    }
+}
+
+/// The feature ranges a run's model keeps ([`Model::ranges`]), of its
+/// training rows (filled, not standardised) where it starts fresh, joined
+/// with those of its `--init` model, `init`; none where the host does not
+/// hold every training row (rows generated on the GPU; synthetic rows in
+/// `--shards`, each process generating its own, so that one process and
+/// several save the same model), nor where a model from `--init` keeps
+/// none, as the rows it was trained on are unknown.
+fn trained_ranges(
+    (init, fresh): (Option<FeatureRanges>, bool),
+    run: &RunOptions,
+    data: &TrainingData,
+) -> Option<FeatureRanges> {
+    if run.shards.is_some() && run.data.is_none() {
+        return None;
+    }
+    let rows = (data.train.as_ref()).filter(|rows| rows.rows == data.train_rows)?;
+    let seen = FeatureRanges::fit(rows)?;
+    match (init, fresh) {
+        (_, true) => Some(seen),
+        (Some(init), false) => Some(init.union(&seen)),
+        (None, false) => None,
     }
 }
 

@@ -148,6 +148,33 @@ fn civil_days(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The date `days` after 1970-01-01 falls on, as `YYYY-MM-DD` (its
+/// time of day left out); none outside the years 0 to 9999, which the
+/// form cannot write. [`civil_days`] backwards: the day of its 400-year
+/// era, then the year of the era that starts on March 1, then the month.
+pub fn text(days: f64) -> Option<String> {
+    const FIRST: f64 = -719_528.0; // 0000-01-01
+    const PAST_LAST: f64 = 2_932_897.0; // 10000-01-01
+    if !(FIRST..PAST_LAST).contains(&days) {
+        return None;
+    }
+    let z = days.floor() as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let d = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let m = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let y = year_of_era + era * 400 + i64::from(m <= 2);
+    Some(format!("{y:04}-{m:02}-{d:02}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,11 +204,21 @@ mod tests {
             for m in 1..=12 {
                 for d in 1..=month_days(y, m) {
                     assert_eq!(civil_days(y as i64, m, d), n, "{y}-{m}-{d}");
+                    let back = text(n as f64 + 0.75).expect("a date of the years 0 to 9999");
+                    assert_eq!(back, format!("{y:04}-{m:02}-{d:02}"));
                     n += 1;
                 }
             }
         }
         assert_eq!(n - civil_days(2000, 1, 1), 146_097);
+        // The form's ends, and past them.
+        assert_eq!(text(-719_528.0).as_deref(), Some("0000-01-01"));
+        assert_eq!(text(2_932_896.5).as_deref(), Some("9999-12-31"));
+        assert_eq!(text(-1.5).as_deref(), Some("1969-12-30"));
+        assert_eq!(
+            (text(-719_528.5), text(2_932_897.0), text(1e30)),
+            (None, None, None)
+        );
     }
 
     #[test]
