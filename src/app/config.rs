@@ -652,37 +652,41 @@ fn check_gpu_settings(args: &TrainArgs) -> Result<()> {
 }
 
 /// [`TrainConfig::gd_alternative`]: the other optimizer, tried with the
-/// same checks as if `--optimizer` had named it.
+/// same checks as if `--optimizer` had named it: L-BFGS in full batches,
+/// else (in mini-batches, or where the run's flags would make L-BFGS
+/// refuse it: clipping, a schedule) momentum, which takes them.
 fn gd_alternative(args: &TrainArgs) -> Option<(OptimizerKind, &'static str)> {
     if args.optimizer.is_some() || args.resume.is_some() {
         return None;
     }
     let flag = args.first_order_flag()?;
-    let kind = match args.batch_size {
-        Some(_) => OptimizerKind::Momentum,
-        None => OptimizerKind::Lbfgs,
-    };
     let lr_auto = args.lr == Some(LrChoice::Auto);
-    if lr_auto && kind == OptimizerKind::Lbfgs {
-        // L-BFGS finds no rate, so where --lr auto alone made gd the
-        // default, the other is the default without it (on gen's
-        // Friedman-like data, gd at --lr auto's rate reached a held-out
-        // r² of 0.73, the default 0.96).
+    let accepts = |kind| {
+        let other = TrainArgs {
+            optimizer: Some(kind),
+            ..args.clone()
+        };
+        RunOptions::from_args(&other)
+            .and_then(|run| run.check(lr_auto))
+            .is_ok()
+    };
+    if args.batch_size.is_none() {
         let without = TrainArgs {
             lr: None,
             ..args.clone()
         };
-        return without
-            .first_order_flag()
-            .is_none()
-            .then_some((kind, "--lr auto"));
+        // L-BFGS finds no rate, so where --lr auto alone made gd the
+        // default, the other is the default without it (on gen's
+        // Friedman-like data, gd at --lr auto's rate reached a held-out
+        // r² of 0.73, the default 0.96).
+        if lr_auto && without.first_order_flag().is_none() {
+            return Some((OptimizerKind::Lbfgs, "--lr auto"));
+        }
+        if !lr_auto && accepts(OptimizerKind::Lbfgs) {
+            return Some((OptimizerKind::Lbfgs, flag));
+        }
     }
-    let other = TrainArgs {
-        optimizer: Some(kind),
-        ..args.clone()
-    };
-    let accepted = RunOptions::from_args(&other).and_then(|run| run.check(lr_auto));
-    accepted.is_ok().then_some((kind, flag))
+    accepts(OptimizerKind::Momentum).then_some((OptimizerKind::Momentum, flag))
 }
 
 /// The checkpoint `--resume` names, as loaded.
@@ -1574,13 +1578,22 @@ pub(super) mod tests {
     }
 
     /// Where --lr auto alone made gd the default, the gd notice names the
-    /// default without it; where another flag of gd's does too, none.
+    /// default without it; where a flag L-BFGS refuses (clipping, a
+    /// schedule) made it, momentum, which takes that flag.
     #[test]
     fn the_default_without_lr_auto_is_named_where_lr_auto_alone_chose_gd() {
         let alone = gd_alternative(&train_args(&["--lr", "auto"]));
         assert_eq!(alone, Some((OptimizerKind::Lbfgs, "--lr auto")));
-        let clipped = train_args(&["--lr", "auto", "--clip-grad-norm", "1"]);
-        assert_eq!(gd_alternative(&clipped), None);
+        let momentum = Some((OptimizerKind::Momentum, "--lr"));
+        for flags in [
+            &["--lr", "auto", "--clip-grad-norm", "1"][..],
+            &["--lr", "0.1", "--clip-grad-norm", "1"],
+            &["--lr", "0.1", "--lr-schedule", "cosine"],
+        ] {
+            assert_eq!(gd_alternative(&train_args(flags)), momentum, "{flags:?}");
+        }
+        let named = train_args(&["--lr", "0.1"]);
+        assert_eq!(gd_alternative(&named), Some((OptimizerKind::Lbfgs, "--lr")));
     }
 
     #[test]

@@ -366,10 +366,9 @@ fn interrupted_note(config: &TrainConfig, done: &Finished, signal: &str) -> Stri
 /// 200, 20 epochs of gd reached 0.251 and momentum 0.0144 in the same
 /// time (Intel Xeon model 207, two threads).
 ///
-/// Not where the held-out loss (`--validation-split`) stopped falling, nor
-/// where the run's own flags would refuse the other optimizer
-/// ([`TrainConfig::gd_alternative`]: L-BFGS refuses `--lr auto`, a
-/// schedule, weight decay and clipping).
+/// Not where the held-out loss (`--validation-split`) stopped falling.
+/// Where the run's own flags would make L-BFGS refuse it (a schedule,
+/// clipping), momentum is named ([`TrainConfig::gd_alternative`]).
 fn optimizer_notice(config: &TrainConfig, done: &Finished) -> Option<String> {
     let outcome = &done.outcome;
     let overfitting = held_out_stalled(done);
