@@ -520,6 +520,16 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     );
     run_ok_out_err(&fresh);
     assert_eq!(load_checkpoint(Path::new(&ck)).unwrap().1.epoch, 3);
+    // A resumed run that writes other files but no checkpoint says so
+    // before it trains.
+    let saved = path(&dir, "m.st");
+    let (_, err) = run_ok_out_err(&train_resume(
+        &ck,
+        "cpu",
+        &["--epochs", "4", "--save", &saved],
+    ));
+    let says = format!("notice: this resumed run writes no checkpoint (--resume keeps the run's options, not its outputs): stopped, it loses its epochs past epoch 3; --checkpoint {ck} goes on writing the file it resumes from");
+    assert!(err.contains(&says), "{err}");
     // A resumed run stopped without --checkpoint loses its own epochs only.
     let resumed = train_resume(&ck, "cpu", &["--epochs", "100000000"]);
     let err = interrupted(&resumed);

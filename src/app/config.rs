@@ -580,6 +580,16 @@ fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
             args.quiet,
             "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
         );
+    } else if args.checkpoint.is_none() {
+        // Said before the run, not only when a signal has stopped it.
+        super::notice(
+            args.quiet,
+            &format!(
+                "this resumed run writes no checkpoint (--resume keeps the run's options, not its outputs): stopped, it loses its epochs past epoch {}; --checkpoint {} goes on writing the file it resumes from",
+                checkpoint.epoch,
+                crate::units::shell_word(&path.display().to_string())
+            ),
+        );
     }
     run.data = resumed_data(args, path, &checkpoint, &run)?;
     let resumed = Resumed {
