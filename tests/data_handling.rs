@@ -3652,3 +3652,32 @@ fn predict_warns_of_rows_far_outside_the_training_ranges() {
     assert_eq!(far, serde_json::Value::Null, "{err}");
     assert!(!err.contains("far outside"), "{err}");
 }
+
+/// `--ignore` of a file's last column, with no `--target`, makes the
+/// column before it the target: a warning says so, naming both; a target
+/// named, or another column ignored, says nothing of it.
+#[test]
+fn ignoring_the_last_column_warns_that_another_is_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = path(&dir, "d.csv");
+    scaled_csv(&csv, 60);
+    let says = "warning: --ignore leaves out the file's last column, 'y', so the target is 'c', the last column read; --target names the column to predict";
+    let train = |more: &[&str]| {
+        let args = [
+            "train",
+            "--data",
+            &csv,
+            "--epochs",
+            "2",
+            "--optimizer",
+            "adam",
+        ];
+        run_ok_out_err(&[&args[..], more].concat()).1
+    };
+    let err = train(&["--ignore", "y"]);
+    assert!(err.contains(says), "{err}");
+    for more in [&["--ignore", "y", "--target", "c"][..], &["--ignore", "a"]] {
+        let err = train(more);
+        assert!(!err.contains("last column"), "{more:?}: {err}");
+    }
+}

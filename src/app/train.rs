@@ -1431,6 +1431,26 @@ struct ReadData {
     categories: Vec<Category>,
 }
 
+/// The warning of a file (whose columns are `header`) whose last column
+/// `--ignore` leaves out, where no `--target` (nor `--init`'s model)
+/// names the target, so that it is the last column read: a run that
+/// ignored a file's target by mistake trained on another column, and said
+/// only that its fit was poor.
+fn last_column_ignored(run: &RunOptions, header: &[String]) -> Option<String> {
+    let ignored = data::named_columns(&run.ignore, header);
+    let last = header.last().filter(|last| ignored.contains(last))?;
+    let categorical = data::named_columns(&run.categorical, header);
+    let dates = data::named_columns(&run.date, header);
+    let target = data::default_target(header, &ignored, &[&categorical, &dates])?;
+    (run.target.is_none() && run.init.is_none()).then(|| {
+        format!(
+            "--ignore leaves out the file's last column, '{}', so the target is '{}', the last column read; --target names the column to predict",
+            data::escaped(last),
+            data::escaped(target)
+        )
+    })
+}
+
 /// The rows of `--data` or `--synthetic` on the host, what they are, and
 /// the file's digest; process `rank` 0 warns of a header of numbers.
 /// `from`: what the starting model says of the data ([`Origin`]).
@@ -1500,6 +1520,10 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 None => target(&table.header).map(str::to_string),
             };
             if let (0, Some(warning)) = (rank, table.numeric_header(format)) {
+                crate::say!("warning: {warning}");
+            }
+            let ignored_last = (header.get()).and_then(|names| last_column_ignored(run, names));
+            if let (0, false, Some(warning)) = (rank, resumed, ignored_last) {
                 crate::say!("warning: {warning}");
             }
             let digest = table.digest();
