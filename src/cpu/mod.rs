@@ -8,6 +8,7 @@ mod flush;
 pub mod ops;
 mod pad;
 pub mod reference;
+pub mod side;
 
 pub use fast::{Fast, Isa};
 pub use reference::Reference;
