@@ -934,19 +934,22 @@ impl FeatureRanges {
     /// order, with how many rows have any such value. A feature whose
     /// training rows all held one value (a constant column, a one-hot
     /// level never seen) has no width to measure by and is left out, as
-    /// are missing cells (NaN).
+    /// are rows with a missing cell (NaN), which `predict` leaves
+    /// unpredicted.
     pub fn far(&self, data: &Dataset) -> (usize, Vec<FarFeature>) {
         let f = data.features;
         let mut found: Vec<Option<FarFeature>> = vec![None; f];
         let mut rows = 0;
         for (n, row) in data.x.chunks_exact(f.max(1)).enumerate() {
+            if row.iter().any(|v| v.is_nan()) {
+                continue;
+            }
             let mut any = false;
             for (j, &v) in row.iter().enumerate() {
                 let (lo, hi) = (self.min[j], self.max[j]);
                 let margin = FAR_PAST_RANGE * (hi - lo);
                 let v = f64::from(v);
                 let past = (lo - v).max(v - hi);
-                // NaN compares false: a missing cell is never far.
                 if !(margin > 0.0 && past > margin) {
                     continue;
                 }
@@ -4553,6 +4556,8 @@ mod tests {
             7.0, // far, and further than 5.5
             6.0,
             7.0, // far, not so far as −9
+            99.0,
+            f32::NAN, // a row with a missing cell: not counted
         ]);
         let (count, far) = r.far(&asked);
         assert_eq!(count, 3);

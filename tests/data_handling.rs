@@ -3630,6 +3630,28 @@ fn predict_warns_of_rows_far_outside_the_training_ranges() {
     let (err, far) = predict(&model, &csv);
     assert_eq!(far, 0, "{err}");
     assert!(!err.contains("far outside"), "{err}");
+    // importance warns too, of the rows it scores; with --missing drop
+    // (the rows no longer the file's, in order) without row numbers.
+    let scored = rows.replace(",0\n", ",1\n").replacen(",1\n", ",2\n", 2);
+    std::fs::write(&asked, &scored).unwrap();
+    let importance = |more: &[&str]| {
+        let args = ["importance", "--model", &model, "--data", &asked];
+        run_ok_out_err(&[&args[..], more].concat()).1
+    };
+    let err = importance(&[]);
+    assert!(
+        err.contains("warning: 3 of 4 rows have a feature far outside"),
+        "{err}"
+    );
+    assert!(err.contains("'a' (2 rows, the first data row 2)"), "{err}");
+    std::fs::write(&asked, scored + "3,,4\n").unwrap();
+    let err = importance(&["--missing", "drop"]);
+    assert!(
+        err.contains("warning: 3 of 4 rows have a feature far outside"),
+        "{err}"
+    );
+    assert!(err.contains("'a' (2 rows): as far as 12"), "{err}");
+    std::fs::write(&asked, rows).unwrap();
     // From --init on a wider file: both files' ranges.
     std::fs::write(&wider, text.replace("\n9,", "\n19,")).unwrap();
     train(&["--data", &wider, "--init", &model], &grown);

@@ -94,6 +94,9 @@ pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
         filled,
         unseen,
     } = scored_rows(args, &model, missing, drop_it)?;
+    // Of every row scored, before --rows samples them; numbered where
+    // they are the file's rows, in order.
+    super::predict::warn_far(&model, &data, dropped == 0);
     if let Some(n) = args.rows {
         if n < data.rows {
             data = data.sample(n, args.seed);

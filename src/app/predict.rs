@@ -407,10 +407,11 @@ fn warn_not_finite(model: &Model, yhat: &[f64], blank: &[bool]) {
 
 /// Warns of the rows of `data` with a feature far outside the range of
 /// the rows `model` was trained on ([`data::FeatureRanges::far`]): how many,
-/// and for each such feature (the first three), its rows, the first, and
-/// the value furthest out against the range. How many; none for a model
-/// that keeps no ranges.
-fn warn_far(model: &Model, data: &Dataset) -> Option<usize> {
+/// and for each such feature (the first three), its rows, the first
+/// (where `numbered`: the rows are the file's, in order), and the value
+/// furthest out against the range. How many; none for a model that keeps
+/// no ranges.
+pub(super) fn warn_far(model: &Model, data: &Dataset, numbered: bool) -> Option<usize> {
     const NAMED: usize = 3;
     let ranges = model.ranges.as_ref()?;
     let (rows, far) = ranges.far(data);
@@ -434,9 +435,10 @@ fn warn_far(model: &Model, data: &Dataset) -> Option<usize> {
         .map(|f| {
             let name = &model.feature_names[f.feature];
             let (lo, hi) = (ranges.min[f.feature], ranges.max[f.feature]);
-            let at = match f.rows {
-                1 => format!("1 row, data row {}", f.first_row + 1),
-                n => format!("{n} rows, the first data row {}", f.first_row + 1),
+            let at = match (f.rows, numbered) {
+                (1, true) => format!("1 row, data row {}", f.first_row + 1),
+                (n, true) => format!("{n} rows, the first data row {}", f.first_row + 1),
+                (n, false) => units::count(n, "row"),
             };
             format!(
                 "'{}' ({at}): as far as {}, where training ran from {} to {}",
@@ -638,7 +640,7 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
         _ => Vec::new(),
     };
     let blank = blank_rows(&data);
-    let far_rows = warn_far(&model, &data);
+    let far_rows = warn_far(&model, &data, true);
     check_memory(&model, data.rows)?;
     // In the target's units: a standardised model's statistics are applied.
     let yhat = match data.rows {
