@@ -2804,6 +2804,36 @@ fn a_search_no_better_than_the_mean_is_said() {
     assert_eq!(err.matches(&says).count(), 1, "{err}");
 }
 
+/// Where the decay the search chose flattened the network (a target of
+/// noise, 500 rows of two features: fewer than twice its 257
+/// parameters), the closing warning names the decay and what its choice
+/// says of the features, not an optimizer that stalled.
+#[test]
+fn a_network_the_chosen_decay_flattened_is_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let noise = path(&dir, "n.csv");
+    let mut state = 777u64;
+    let mut next = || {
+        state = (state.wrapping_mul(6364136223846793005)).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let mut text = String::from("a,b,y\n");
+    for _ in 0..500 {
+        let cells: Vec<String> = (0..3).map(|_| format!("{:.5}", next())).collect();
+        text += &(cells.join(",") + "\n");
+    }
+    std::fs::write(&noise, text).unwrap();
+    let err = trained_err(&noise, &[]);
+    let says = "; the weight decay the search chose, 0.1, shrank the weights to less than 0.1% of their starting size, where the network's output barely depends on its inputs: its folds' held-out rows were predicted best so, which says these features carry little this network finds (--weight-decay 0 trains without it)";
+    assert!(
+        err.contains(
+            "warning: the model predicts the training rows no better than their mean does"
+        ) && err.contains(says),
+        "{err}"
+    );
+    assert!(!err.contains("L-BFGS stalled"), "{err}");
+}
+
 /// A run of L-BFGS named on fewer training rows than its network has
 /// parameters, with none held out, says it can fit their noise and names
 /// --validation-split; not with rows held out, nor with fewer parameters.

@@ -1142,7 +1142,10 @@ fn mean_warning(config: &TrainConfig, done: &Finished) -> Option<String> {
             "{head}; every feature holds one value in every training row, so no model can tell the rows apart: give columns that vary"
         ));
     }
-    if let Some(advice) = decay_advice(config, &done.model) {
+    // A search's choice on raw columns far from ±1 (x0 × 1e6) is not
+    // what held the fit back: the columns are, which the advice below names.
+    let searched_on_far = config.decay_found.is_some() && !done.far_columns.is_empty();
+    if let Some(advice) = decay_advice(config, &done.model).filter(|_| !searched_on_far) {
         return Some(format!("{head}; {advice}"));
     }
     let standardize = other_remedies(config).iter().any(|r| r == "--standardize");
@@ -1294,9 +1297,9 @@ fn lbfgs_advice(config: &TrainConfig, done: &Finished, standardize: bool) -> Str
 /// a run with weight decay ended at were shrunk by it.
 const DECAYED: f64 = 0.1;
 
-/// Where a run's `--weight-decay` (not the search's choice) shrank
-/// `model`'s weights below [`DECAYED`] of their starting size, that it
-/// did and what to try: the advice of a run no better than the mean, or
+/// Where a run's weight decay (`--weight-decay`, or the search's choice)
+/// shrank `model`'s weights below [`DECAYED`] of their starting size,
+/// that it did and what to try: the advice of a run no better than the mean, or
 /// whose loss ended above its start. The penalty outweighed the loss: at
 /// `--weight-decay 100` an L-BFGS run (r² 0.9996 at 0) ended at r²
 /// 0.0000 with its loss above the start, and the warning told it to try
@@ -1304,13 +1307,21 @@ const DECAYED: f64 = 0.1;
 fn decay_advice(config: &TrainConfig, model: &Model) -> Option<String> {
     let decay = config.run.optimizer.weight_decay();
     let size = weight_size(model);
-    if decay == 0.0 || config.decay_found.is_some() || size >= DECAYED {
+    if decay == 0.0 || size >= DECAYED {
         return None;
     }
     let size = match size {
         s if s < 1e-3 => "less than 0.1%".to_string(),
         s => format!("{:.1}%", 100.0 * s),
     };
+    if config.decay_found.is_some() {
+        // The search chose it: the held-out rows fitted best so, and the
+        // optimizer did not stall (500 rows of noise: "L-BFGS stalled").
+        return Some(format!(
+            "the weight decay the search chose, {}, shrank the weights to {size} of their starting size, where the network's output barely depends on its inputs: its folds' held-out rows were predicted best so, which says these features carry little this network finds (--weight-decay 0 trains without it)",
+            crate::optim::short(decay)
+        ));
+    }
     Some(in_a_new_run(config, format!(
         "--weight-decay {} shrank the weights to {size} of their starting size, where the network's output barely depends on its inputs: try a smaller one, or 0",
         crate::optim::short(decay),
@@ -1954,7 +1965,7 @@ mod tests {
     }
 
     /// Weights shrunk below a tenth of their starting size are blamed on
-    /// --weight-decay, unless the search chose it.
+    /// --weight-decay, or the search's choice, which is said to be its.
     #[test]
     fn weight_decay_is_blamed_below_a_tenth_of_the_starting_size() {
         let run = config(&["--optimizer", "gd", "--weight-decay", "0.1"]);
@@ -1978,7 +1989,11 @@ mod tests {
             tried: Vec::new(),
             wall_s: 0.0,
         });
-        assert_eq!(decay_advice(&searched, &scaled(0.05)), None);
+        let advice = decay_advice(&searched, &scaled(0.05)).expect("advice");
+        assert!(
+            advice.starts_with("the weight decay the search chose, 0.1, shrank the weights to 5.0% of their starting size"),
+            "{advice}"
+        );
     }
 
     /// Clipping is a remedy until lr·λ passes 2, where the decay alone
