@@ -2494,7 +2494,7 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
     let names: Vec<String> = (heavy.iter())
         .map(|(name, _)| format!("'{}'", data::escaped(name)))
         .collect();
-    let ratios: Vec<String> = heavy.iter().map(|(_, r)| format!("{r:.0}×")).collect();
+    let ratios: Vec<String> = heavy.iter().map(|(_, r)| times(*r)).collect();
     let (has, its, deviation, half, them) = match heavy.len() {
         1 => ("has", "its", "deviation is", "half", "it"),
         _ => ("have", "their", "deviations are", "halves", "them"),
@@ -2506,6 +2506,16 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
     )
 }
 
+/// A ratio of spreads as the heavy-tail notices write it: to one place
+/// below 10, so that a ratio just past [`data::HEAVY_TAILS`] (3) does not
+/// read as 3×.
+fn times(ratio: f64) -> String {
+    match ratio < 10.0 {
+        true => format!("{ratio:.1}×"),
+        false => format!("{ratio:.0}×"),
+    }
+}
+
 /// The notice of a target with heavy tails ([`Dataset::heavy_tailed_target`],
 /// at `ratio`).
 fn heavy_target_notice(target: &str, ratio: f64, rows: &Dataset) -> String {
@@ -2515,8 +2525,9 @@ fn heavy_target_notice(target: &str, ratio: f64, rows: &Dataset) -> String {
         false => "--target-transform asinh (log takes values above 0 only; asinh bends values past ±1 and leaves those within it about as they are, so a target in small units wants scaling up in the file first)",
     };
     format!(
-        "the target '{}' has heavy tails: its standard deviation is {ratio:.0}× the spread of its middle half (interquartile range / 1.349: 1× for a normal column), so the squared error the network lowers is ruled by a few far rows; trained on a transform of it, {how}, which the model keeps and predict undoes, models often fit much better (docs/optimizers.md, \"Heavy-tailed features\": on a target of skew 11, test R² 0.65 as it was, 0.91 with log)",
-        data::escaped(target)
+        "the target '{}' has heavy tails: its standard deviation is {} the spread of its middle half (interquartile range / 1.349: 1× for a normal column), so the squared error the network lowers is ruled by a few far rows; trained on a transform of it, {how}, which the model keeps and predict undoes, models often fit much better (docs/optimizers.md, \"Heavy-tailed features\": on a target of skew 11, test R² 0.65 as it was, 0.91 with log)",
+        data::escaped(target),
+        times(ratio)
     )
 }
 
@@ -3851,6 +3862,13 @@ fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// The heavy-tail notices' ratios: one place below 10, so that 3.24
+    /// does not read as the threshold itself.
+    #[test]
+    fn ratios_read_to_one_place_below_10() {
+        assert_eq!([3.24, 10.4, 31.6].map(times), ["3.2×", "10×", "32×"]);
+    }
     use super::*;
     use std::time::Duration;
 
