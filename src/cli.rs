@@ -145,6 +145,29 @@ pub enum Keep {
     BestVal,
 }
 
+/// `train --hold-out`: which rows `--validation-split` holds out.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldOut {
+    /// Rows chosen by --seed, from anywhere in the file.
+    #[default]
+    Random,
+    /// The file's last rows: for rows in time order, the held-out rows
+    /// come after every training row, as new rows will (Keras's
+    /// validation_split takes these).
+    Last,
+}
+
+impl HoldOut {
+    /// Whether it is the default (`random`), which runs record by saying
+    /// nothing.
+    pub fn is_random(&self) -> bool {
+        *self == HoldOut::Random
+    }
+}
+
 /// `train --missing`: what a missing cell ([`crate::data::is_missing`]) in
 /// a column read does.
 #[derive(
@@ -516,12 +539,21 @@ pub struct TrainArgs {
     #[arg(long, value_name = "HOW", value_enum)]
     pub target_transform: Option<TargetTransform>,
 
-    /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed)
-    /// and report their MSE as the validation loss, measured at every
+    /// Hold out this fraction of the rows (0 < FRAC < 1, chosen by --seed;
+    /// the file's last with --hold-out last) and report their MSE as the
+    /// validation loss, measured at every
     /// epoch's start (on the GPU, on the device in the epochs' own submit)
     /// [default: no split].
     #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
     pub validation_split: Option<f64>,
+
+    /// Which rows --validation-split holds out: random ones, chosen by
+    /// --seed, or the last of the file (after any --missing drop left
+    /// rows out), for rows in time order, so that the held-out loss
+    /// measures the fit on rows that come after every training row, as
+    /// new ones will; recorded in checkpoints [default: random].
+    #[arg(long, value_name = "ROWS", value_enum, requires = "validation_split")]
+    pub hold_out: Option<HoldOut>,
 
     /// K-fold cross-validation: the rows are cut into K folds (chosen by
     /// --seed, as --validation-split chooses), and the run is trained K
@@ -672,7 +704,7 @@ pub struct TrainArgs {
     /// (the same values) [default: a new run].
     #[arg(long, value_name = "FILE", value_parser = path(plain_path), conflicts_with_all = [
         "target", "ignore", "categorical", "date", "missing", "synthetic", "features", "hidden", "activation", "lr", "tol", "seed", "init",
-        "patience", "standardize", "no_standardize", "target_transform", "validation_split", "optimizer", "momentum", "beta1", "beta2",
+        "patience", "standardize", "no_standardize", "target_transform", "validation_split", "hold_out", "optimizer", "momentum", "beta1", "beta2",
         "eps", "history_size", "gtol", "shards", "batch_size", "lr_schedule", "lr_min",
         "lr_epochs", "lr_every", "lr_gamma", "lr_patience", "lr_threshold", "lr_pct_start", "keep",
         "val_patience", "weight_decay", "clip_grad_norm", "folds",

@@ -567,6 +567,23 @@ impl Dataset {
     /// held-out rows), each in file order. A split that leaves either side
     /// empty is an error.
     pub fn split(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        let held = self.held_out(fraction)?;
+        Ok(self.hold_out(0..held, seed))
+    }
+
+    /// [`Dataset::split`]'s count of rows, the last ones held out
+    /// (`--hold-out last`): rows in time order train on the past and are
+    /// scored on what comes after it.
+    pub fn split_last(&self, fraction: f64) -> Result<(Dataset, Dataset)> {
+        let held = self.held_out(fraction)?;
+        let rows: Vec<usize> = (0..self.rows).collect();
+        let (train, val) = rows.split_at(self.rows - held);
+        Ok((self.take_rows(train), self.take_rows(val)))
+    }
+
+    /// How many rows a split of `fraction` holds out: round(`fraction` ·
+    /// N), an error where that leaves either side empty.
+    fn held_out(&self, fraction: f64) -> Result<usize> {
         check_split_fraction(fraction)?;
         let held = (fraction * self.rows as f64).round() as usize;
         if self.rows < 2 {
@@ -586,7 +603,7 @@ impl Dataset {
                 crate::units::count(self.rows, "row")
             )));
         }
-        Ok(self.hold_out(0..held, seed))
+        Ok(held)
     }
 
     /// Fold `index` of `count` (`--folds`): with the rows in the order of

@@ -577,6 +577,76 @@ fn validation_split_holds_out_seeded_rows_and_reports_their_loss() {
     assert_same_file(&hist, &h3, "");
 }
 
+/// `--hold-out last` holds out the file's last rows: the run's validation
+/// loss is the model's MSE on them, the data line and --json say so, a
+/// checkpoint records it and the resumed run holds out the same rows; it
+/// needs --validation-split.
+#[test]
+fn hold_out_last_holds_out_the_files_last_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let [csv, model, json, held, preds, ck, json2] = paths(
+        &dir,
+        [
+            "d.csv", "m.st", "s.json", "h.csv", "p.csv", "ck.st", "s2.json",
+        ],
+    );
+    scaled_csv(&csv, 200);
+    let split = ["--validation-split", "0.25", "--hold-out", "last"];
+    let mut args = train_data(&csv, "reference", &["--hidden", "5", "--epochs", "20"]);
+    args.extend(split);
+    args.extend(["--json", &json, "--save", &model, "--checkpoint", &ck]);
+    let out = run_ok(&args);
+    assert!(
+        out.contains("150 rows train, 50 held out (--validation-split 0.25, the last rows)"),
+        "{out}"
+    );
+    let s = read_json(&json);
+    assert_eq!(s["options"]["hold_out"], "last");
+    // The model's MSE on the file's last 50 rows, in standardized units.
+    let data = Table::read(Path::new(&csv))
+        .unwrap()
+        .into_dataset(None)
+        .unwrap();
+    let last: Vec<usize> = (150..200).collect();
+    write_csv(Path::new(&held), &data.take_rows(&last)).unwrap();
+    let mse: f64 = predict_ok(&model, &held, &preds)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let target_std = load_model(Path::new(&model))
+        .unwrap()
+        .standardization
+        .unwrap()
+        .target_std;
+    let final_val = s["final_val_loss"].as_f64().unwrap();
+    assert_close(
+        "held-out mse",
+        &[final_val * target_std.powi(2)],
+        &[mse],
+        1e-7,
+        1e-6,
+    );
+    // Random rows by default: another loss.
+    let (_, random) = data.split(0.25, 0).unwrap();
+    assert_ne!(random.x, data.take_rows(&last).x);
+    // Resumed: the same rows held out.
+    let more = ["--epochs", "25", "--json", &json2];
+    let out = run_ok(&train_resume(&ck, "reference", &more));
+    assert!(
+        out.contains("(--validation-split 0.25, the last rows)"),
+        "{out}"
+    );
+    assert_eq!(read_json(&json2)["options"]["hold_out"], "last");
+    // Without a split it means nothing: refused.
+    let (_, err) = run_refused(&train_data(&csv, "cpu", &["--hold-out", "last"]));
+    assert!(
+        err.contains("required arguments were not provided:\n  --validation-split"),
+        "{err}"
+    );
+}
+
 #[test]
 fn validation_split_errors_come_before_any_work() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,9 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::batches::MiniBatches;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, BenchArgs, DeviceArgs, Keep, LrChoice, Missing, TrainArgs};
+use crate::cli::{
+    BackendChoice, BenchArgs, DeviceArgs, HoldOut, Keep, LrChoice, Missing, TrainArgs,
+};
 use crate::data::{self, Delimiter, TargetTransform};
 use crate::gpu::mixed::Precision;
 use crate::gpu::{AdapterRequest, KernelChoice};
@@ -154,6 +156,10 @@ pub struct RunOptions {
     /// See `--validation-split`.
     #[serde(default)]
     pub validation_split: Option<f64>,
+    /// See `--hold-out`; recorded only where not random, so other runs'
+    /// checkpoints read as before.
+    #[serde(default, skip_serializing_if = "HoldOut::is_random")]
+    pub hold_out: HoldOut,
     /// The fold this run holds out, of `--folds`' K; never recorded
     /// (`--folds` writes no checkpoint).
     #[serde(default, skip)]
@@ -266,6 +272,7 @@ impl RunOptions {
             standardize_as_init: from_init == Some(None),
             target_transform: args.target_transform,
             validation_split: args.validation_split,
+            hold_out: args.hold_out.unwrap_or_default(),
             fold: args.folds.map(|count| Fold {
                 index: 0,
                 count,

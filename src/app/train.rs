@@ -20,7 +20,7 @@ use super::progress;
 use super::report::{self, ConstantColumn, Finished, Milestones};
 use super::validation::Validation;
 use crate::bench::BackendKind;
-use crate::cli::{BackendChoice, Keep, Missing, TrainArgs};
+use crate::cli::{BackendChoice, HoldOut, Keep, Missing, TrainArgs};
 use crate::cpu::{Fast, Reference};
 use crate::data::{
     self, r_squared, Category, Columns, DataDigest, Dataset, FeatureRanges, Imputation,
@@ -1119,9 +1119,12 @@ impl TrainingData {
         // The held-out rows leave the training set before anything is fitted.
         let (train, val) = match (all, run.validation_split, run.fold) {
             (Some(all), Some(fraction), _) => {
-                let (train_rows, val_rows) = all.split(fraction, run.seed)?;
+                let ((train_rows, val_rows), which) = match run.hold_out {
+                    HoldOut::Random => (all.split(fraction, run.seed)?, ""),
+                    HoldOut::Last => (all.split_last(fraction)?, ", the last rows"),
+                };
                 what.push_str(&format!(
-                    "; {} train, {} held out (--validation-split {fraction})",
+                    "; {} train, {} held out (--validation-split {fraction}{which})",
                     units::count(train_rows.rows, "row"),
                     val_rows.rows
                 ));
