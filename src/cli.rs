@@ -1150,7 +1150,8 @@ impl Cli {
         let command_line = joined_negative_numbers(&command, command_line);
         let matches = (command.try_get_matches_from_mut(command_line.clone()))
             .map_err(|e| extra_word_tip(&command, &command_line, number_error(e)))
-            .map_err(|e| delimiter_tip(e, &command_line))?;
+            .map_err(|e| delimiter_tip(e, &command_line))
+            .map_err(resume_tip)?;
         check_requirements(&command, &matches)?;
         let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
         if let (Command::Train(args), Some(("train", train))) =
@@ -1344,6 +1345,30 @@ fn delimiter_tip(mut e: clap::Error, words: &[std::ffi::OsString]) -> clap::Erro
     let last = words.last().is_some_and(|w| w == "--delimiter");
     if on_delimiter && last && e.kind() == ErrorKind::InvalidValue {
         let tip = "the shell takes an unquoted ; or | itself: quote it, --delimiter ';' or --delimiter '|' (a tab is --delimiter tab)";
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![tip.into()]),
+        );
+    }
+    e
+}
+
+/// clap's error where `--resume` and an option it refuses are given
+/// together, with a tip: the checkpoint's run keeps its own options, and
+/// `--init` starts a new run from the checkpoint's parameters, which takes
+/// others. Other errors as they are.
+fn resume_tip(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let names = |kind| match e.get(kind) {
+        Some(ContextValue::String(name)) => vec![name.clone()],
+        Some(ContextValue::Strings(names)) => names.clone(),
+        _ => Vec::new(),
+    };
+    let mut args = names(ContextKind::InvalidArg);
+    args.extend(names(ContextKind::PriorArg));
+    let resume = args.iter().any(|a| a.starts_with("--resume"));
+    if e.kind() == ErrorKind::ArgumentConflict && resume {
+        let tip = "--resume continues the checkpoint's run with its recorded options (--epochs and --target-loss may change); --init FILE starts a new run from the checkpoint's parameters, with the options given";
         e.insert(
             ContextKind::Suggested,
             ContextValue::StyledStrs(vec![tip.into()]),

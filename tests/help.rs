@@ -246,3 +246,27 @@ fn errors_are_short_and_say_what_to_do() {
         assert!(lines.count() <= 2, "{args:?}: {err}");
     }
 }
+
+/// An option `--resume` refuses, given beside it either side, is refused
+/// with a tip that names `--init` for a new run from the checkpoint's
+/// parameters (the file need not exist: clap refuses first).
+#[test]
+fn an_option_beside_resume_is_refused_with_init_named() {
+    let tip = "tip: --resume continues the checkpoint's run with its recorded options (--epochs and --target-loss may change); --init FILE starts a new run from the checkpoint's parameters, with the options given";
+    for args in [
+        &["train", "--resume", "ck.st", "--lr", "0.01"][..],
+        &["train", "--hidden", "8", "--resume", "ck.st"],
+    ] {
+        let (ok, _, err) = shadertrain(args);
+        assert!(
+            !ok && err.contains("cannot be used with") && err.contains(tip),
+            "{args:?}: {err}"
+        );
+    }
+    // Other conflicts keep clap's message alone.
+    let (ok, _, err) = shadertrain(&["train", "--folds", "3", "--validation-split", "0.2"]);
+    assert!(
+        !ok && err.contains("cannot be used with") && !err.contains("--init FILE"),
+        "{err}"
+    );
+}
