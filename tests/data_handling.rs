@@ -628,6 +628,21 @@ fn hold_out_last_holds_out_the_files_last_rows() {
         1e-7,
         1e-6,
     );
+    // The model's ranges are its training rows', the first 150: not the
+    // held-out rows'.
+    let first: Vec<usize> = (0..150).collect();
+    let trained = data.take_rows(&first);
+    let ranges = load_model(Path::new(&model)).unwrap().ranges.unwrap();
+    for j in 0..3 {
+        let column = (0..150).map(|n| f64::from(trained.row(n)[j]));
+        let (lo, hi) = (
+            column.clone().fold(f64::INFINITY, f64::min),
+            column.fold(f64::NEG_INFINITY, f64::max),
+        );
+        assert_eq!((ranges.min[j], ranges.max[j]), (lo, hi), "feature {j}");
+    }
+    let all = shadertrain::data::FeatureRanges::fit(&data).unwrap();
+    assert_ne!(all, ranges, "the held-out rows widen some range");
     // Random rows by default: another loss.
     let (_, random) = data.split(0.25, 0).unwrap();
     assert_ne!(random.x, data.take_rows(&last).x);

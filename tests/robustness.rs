@@ -530,6 +530,13 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     ));
     let says = format!("notice: this resumed run writes no checkpoint (--resume keeps the run's options, not its outputs): stopped, it loses its epochs past epoch 3; --checkpoint {ck} goes on writing the file it resumes from");
     assert!(err.contains(&says), "{err}");
+    // Not where it trains no epoch: a resume to save the model now.
+    let (_, err) = run_ok_out_err(&train_resume(
+        &ck,
+        "cpu",
+        &["--epochs", "3", "--save", &saved],
+    ));
+    assert!(!err.contains("writes no checkpoint"), "{err}");
     // A resumed run stopped without --checkpoint loses its own epochs only.
     let resumed = train_resume(&ck, "cpu", &["--epochs", "100000000"]);
     let err = interrupted(&resumed);

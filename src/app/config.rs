@@ -587,8 +587,9 @@ fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
             args.quiet,
             "this resumed run writes no file: --resume keeps the run's options, not its outputs; give --save, --checkpoint or --history again for those",
         );
-    } else if args.checkpoint.is_none() {
-        // Said before the run, not only when a signal has stopped it.
+    } else if args.checkpoint.is_none() && run.epochs > checkpoint.epoch {
+        // Said before the run, not only when a signal has stopped it; not
+        // where it trains no epoch (a resume to save the model now).
         super::notice(
             args.quiet,
             &format!(

@@ -12,7 +12,7 @@ use super::config::{
 };
 use super::report::{self, ConstantColumn, Finished};
 use super::train::interrupting_signal;
-use crate::cli::Keep;
+use crate::cli::{HoldOut, Keep};
 use crate::data;
 use crate::gpu::mixed::Precision;
 use crate::model::Model;
@@ -814,13 +814,18 @@ fn few_held_out_notice(config: &TrainConfig, done: &Finished) -> Option<String> 
         (false, true) => ", yet it chose when to stop (--val-patience)",
         (false, false) => "",
     };
-    // --distributed refuses --folds.
-    let folds = match config.distributed {
+    // --distributed refuses --folds; --hold-out last asked for the time
+    // order, which random folds break.
+    let folds = match config.distributed || config.run.hold_out == HoldOut::Last {
         true => "",
         false => ", or --folds 5 (each row held out once),",
     };
+    let drawn = match config.run.hold_out {
+        HoldOut::Random => "the rows drawn",
+        HoldOut::Last => "which rows came last",
+    };
     Some(format!(
-        "notice: --validation-split {split} held out {}, too few for their loss to measure the model rather than the rows drawn{chose}; a larger --validation-split{folds} measures it on more",
+        "notice: --validation-split {split} held out {}, too few for their loss to measure the model rather than {drawn}{chose}; a larger --validation-split{folds} measures it on more",
         units::count(held, "row")
     ))
 }

@@ -51,7 +51,7 @@ struct Scores {
     /// Rows with a feature far outside the range of the model's training
     /// rows (past it by more than a quarter of its width), where its
     /// predictions extrapolate; null for a model that keeps no ranges
-    /// (one saved before they were kept).
+    /// ([`Model::ranges`]).
     far_rows: Option<usize>,
 }
 

@@ -2513,7 +2513,8 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
 /// below 10, so that a ratio just past [`data::HEAVY_TAILS`] (3) does not
 /// read as 3×.
 fn times(ratio: f64) -> String {
-    match ratio < 10.0 {
+    // 9.96 to one place is 10.0.
+    match ratio < 9.95 {
         true => format!("{ratio:.1}×"),
         false => format!("{ratio:.0}×"),
     }
@@ -3870,7 +3871,10 @@ mod tests {
     /// does not read as the threshold itself.
     #[test]
     fn ratios_read_to_one_place_below_10() {
-        assert_eq!([3.24, 10.4, 31.6].map(times), ["3.2×", "10×", "32×"]);
+        assert_eq!(
+            [3.24, 9.94, 9.96, 10.4, 31.6].map(times),
+            ["3.2×", "9.9×", "10×", "10×", "32×"]
+        );
     }
     use super::*;
     use std::time::Duration;
