@@ -1522,11 +1522,10 @@ fn read_data(run: &RunOptions, rank: usize, resumed: bool, from: Origin<'_>) -> 
                 Some(t) => t,
                 None => target(&table.header).map(str::to_string),
             };
-            if let (0, Some(warning)) = (rank, table.numeric_header(format)) {
-                crate::say!("warning: {warning}");
-            }
-            let ignored_last = (header.get()).and_then(|names| last_column_ignored(run, names));
-            if let (0, false, Some(warning)) = (rank, resumed, ignored_last) {
+            let unresumed = header.get().filter(|_| !resumed);
+            let ignored_last = unresumed.and_then(|names| last_column_ignored(run, names));
+            let warnings = [table.numeric_header(format), ignored_last];
+            for warning in warnings.into_iter().flatten().filter(|_| rank == 0) {
                 crate::say!("warning: {warning}");
             }
             let digest = table.digest();

@@ -150,7 +150,7 @@ fn civil_days(y: i64, m: u32, d: u32) -> i64 {
 
 /// The date `days` after 1970-01-01 falls on, as `YYYY-MM-DD` (its
 /// time of day left out); none outside the years 0 to 9999, which the
-/// form cannot write. [`civil_days`] backwards: the day of its 400-year
+/// form cannot write. `civil_days` backwards: the day of its 400-year
 /// era, then the year of the era that starts on March 1, then the month.
 pub fn text(days: f64) -> Option<String> {
     const FIRST: f64 = -719_528.0; // 0000-01-01
