@@ -450,10 +450,9 @@ pub(super) fn warn_far(model: &Model, data: &Dataset, numbered: bool) -> Option<
         })
         .collect();
     if far.len() > NAMED {
-        each.push(format!(
-            "{} more",
-            units::count(far.len() - NAMED, "feature")
-        ));
+        let more = far.len() - NAMED;
+        let noun = if more == 1 { "feature" } else { "features" };
+        each.push(format!("and {more} more {noun}"));
     }
     let have = match rows {
         1 => "has a feature",

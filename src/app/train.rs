@@ -3865,6 +3865,8 @@ fn mini_batches_notice(config: &TrainConfig, rows: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use std::time::Duration;
 
     /// The heavy-tail notices' ratios: one place below 10, so that 3.24
     /// does not read as the threshold itself.
@@ -3875,8 +3877,6 @@ mod tests {
             ["3.2×", "9.9×", "10×", "10×", "32×"]
         );
     }
-    use super::*;
-    use std::time::Duration;
 
     /// The edge notice's test: lowest among the last 5 rates and never 1.5
     /// times that lowest after it, a rise that came back down included.
