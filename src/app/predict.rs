@@ -418,18 +418,14 @@ pub(super) fn warn_far(model: &Model, data: &Dataset, numbered: bool) -> Option<
     if rows == 0 {
         return Some(0);
     }
-    // As the file writes it: a date as a date, a number in f32's digits.
+    // As the file writes it: a date as a date, a number in the fewest
+    // digits that read back as its f32 (0.9998339, not 0.999833881855011).
     let value = |name: &str, v: f64| {
         let date = (model.dates.iter().any(|d| d == name))
             .then(|| data::date::text(v))
             .flatten();
-        date.unwrap_or_else(|| {
-            let v = v as f32;
-            match v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
-                true => format!("{v:e}"),
-                false => format!("{v}"),
-            }
-        })
+        let digits = || (v as f32).to_string().parse().unwrap_or(v);
+        date.unwrap_or_else(|| crate::optim::short(digits()))
     };
     let mut each: Vec<String> = (far.iter().take(NAMED))
         .map(|f| {

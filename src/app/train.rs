@@ -2433,8 +2433,9 @@ fn chosen_values(
 /// The feature ranges a run's model keeps ([`Model::ranges`]), of its
 /// training rows (filled, not standardised) where it starts fresh, joined
 /// with those of its `--init` model, `init`; none where the host does not
-/// hold every training row (rows generated on the GPU; synthetic rows in
-/// `--shards`, each process generating its own, so that one process and
+/// hold the training rows (rows generated on the GPU), nor for synthetic
+/// rows in `--shards`, which each process generates its own share of
+/// (one process holds them all: none there too, so that one process and
 /// several save the same model), nor where a model from `--init` keeps
 /// none, as the rows it was trained on are unknown.
 fn trained_ranges(
@@ -2445,8 +2446,7 @@ fn trained_ranges(
     if run.shards.is_some() && run.data.is_none() {
         return None;
     }
-    let rows = (data.train.as_ref()).filter(|rows| rows.rows == data.train_rows)?;
-    let seen = FeatureRanges::fit(rows)?;
+    let seen = FeatureRanges::fit(data.train.as_ref()?)?;
     match (init, fresh) {
         (_, true) => Some(seen),
         (Some(init), false) => Some(init.union(&seen)),
