@@ -1364,12 +1364,30 @@ fn read_head(
 /// A file read whole, once (it may be a pipe), where its first line is
 /// text ([`read_head`]).
 fn read_whole(path: &Path, delimiter: Delimiter) -> Result<Vec<u8>> {
-    use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let (mut bytes, _) = read_head(path, &mut file, CHUNK_BYTES, delimiter)?;
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    read_rest(path, &mut file, &mut bytes)?;
     Ok(bytes)
+}
+
+/// The rest of `file` (`path`) read on into `buf`; where the memory
+/// cannot hold it, an error that says how much was read, rather than
+/// std's bare "out of memory".
+fn read_rest(path: &Path, file: &mut std::fs::File, buf: &mut Vec<u8>) -> Result<()> {
+    use std::io::Read;
+    file.read_to_end(buf).map(drop).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Error::io(
+            path,
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "out of memory with {} of it read: this file is read whole, its text held beside its cells, and {CELLS_IN_MEMORY}",
+                    crate::units::bytes(buf.len() as u64)
+                ),
+            ),
+        ),
+        _ => Error::io(path, e),
+    })
 }
 
 /// The length of `bytes` up to and with their last `\n` (0 without one).
@@ -2089,6 +2107,9 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                             return None;
                         }
                         rows += 1;
+                        // Room for the next row's cells, so that no push
+                        // allocates; where there is none, parse_csv says so.
+                        cells.try_reserve(self.columns).ok()?;
                     }
                     n = 0;
                 }
@@ -2172,6 +2193,9 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                     ),
                 ));
             }
+            if cells.try_reserve(self.columns).is_err() {
+                return Err(err(line, 0, no_room(cells.len(), rows)));
+            }
             for (j, raw) in record.iter().enumerate() {
                 let named = |m: String| {
                     let m = match m.strip_prefix(EMPTY) {
@@ -2210,6 +2234,29 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         }
         Ok((cells, rows))
     }
+}
+
+/// What an error says of a file whose cells the memory cannot hold.
+const CELLS_IN_MEMORY: &str =
+    "every cell read is held in memory as an f32, so read fewer rows (or columns)";
+
+/// The message where the memory holds no more cells than `cells`, of
+/// the `rows` rows read so far: reading a file larger than the memory
+/// ends in this error rather than an abort.
+fn no_room(cells: usize, rows: usize) -> String {
+    let have = crate::memory::available().map_or_else(String::new, |h| {
+        format!(", and {} is available", crate::units::bytes(h))
+    });
+    format!(
+        "no memory for more cells: the {} read up to this line hold {} as f32{have}; {CELLS_IN_MEMORY}",
+        crate::units::count(rows, "row"),
+        crate::units::bytes(memory_bytes(cells)),
+    )
+}
+
+/// The bytes of `cells` f32s.
+fn memory_bytes(cells: usize) -> u64 {
+    (cells as u64).saturating_mul(4)
 }
 
 /// The error at a cell whose quote [`open_quote`] finds never closed.
@@ -2442,21 +2489,30 @@ struct Pieces {
 }
 
 impl Pieces {
-    /// The table: the pieces' cells in one buffer.
-    fn join(self) -> Table {
+    /// The table: the pieces' cells in one buffer, or the error where the
+    /// memory cannot hold it.
+    fn join(self) -> Result<Table> {
         let mut pieces = self.pieces.into_iter();
         let mut cells = pieces.next().unwrap_or_default();
-        cells.reserve_exact(self.rows * self.header.len() - cells.len());
+        let all = self.rows * self.header.len();
+        if cells.try_reserve_exact(all - cells.len()).is_err() {
+            return Err(Error::NotEnoughMemory {
+                what: format!("holding the cells of {}", self.path.display()),
+                need: crate::memory::product(&[all, 4]),
+                have: crate::memory::available(),
+                advice: CELLS_IN_MEMORY.into(),
+            });
+        }
         for piece in pieces {
             cells.extend_from_slice(&piece);
         }
-        Table {
+        Ok(Table {
             path: self.path,
             header: self.header,
             header_line: self.header_line,
             cells,
             rows: self.rows,
-        }
+        })
     }
 }
 
@@ -2709,7 +2765,6 @@ impl Table {
         format: CsvFormat,
         choose: &Choose<'_>,
     ) -> Result<Table> {
-        use std::io::Read;
         let delimiter = format.delimiter;
         let chunk_bytes = chunk_bytes.max(1);
         let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -2717,9 +2772,9 @@ impl Table {
         let whole = |mut buf: Vec<u8>, file: &mut std::fs::File| {
             // The rest is read on (the file may be a pipe, read once), and
             // the whole parsed.
-            file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+            read_rest(path, file, &mut buf)?;
             let parsed = Table::parse_pieces(path, &buf, pieces, min_bytes, format, choose)?;
-            Ok(parsed.join())
+            parsed.join()
         };
         if eof {
             return whole(buf, &mut file);
@@ -2759,8 +2814,14 @@ impl Table {
             if cells.is_empty() && n > 0 && !eof {
                 // Room for the rows of a file of chunks like the first:
                 // capacity never written takes no memory.
+                // Only a hint: where it does not fit, the cells grow as read.
                 let per_row = (cut - from).div_ceil(n).max(1);
-                cells.reserve(size / per_row * 5 / 4 * width);
+                let _ = cells.try_reserve(size / per_row * 5 / 4 * width);
+            }
+            let more = parsed.iter().map(Vec::len).sum();
+            if cells.try_reserve(more).is_err() {
+                let message = no_room(cells.len() + more, count + n);
+                return Err(csv_error(path)(before + lines, 0, message));
             }
             for piece in parsed {
                 cells.extend_from_slice(&piece);
@@ -2781,7 +2842,7 @@ impl Table {
                 // A quoted cell may hold a line end: the rest of the file is
                 // the last chunk, parsed in one piece. The chunks before had
                 // no quote, so they were cut where the csv reader cuts rows.
-                file.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+                read_rest(path, &mut file, &mut buf)?;
                 eof = true;
             }
         }
@@ -2812,7 +2873,7 @@ impl Table {
     /// depend on the pieces.
     pub fn parse_in(path: &Path, bytes: &[u8], pieces: usize, min_bytes: usize) -> Result<Table> {
         let comma = CsvFormat::default();
-        Ok(Table::parse_pieces(path, bytes, pieces, min_bytes, comma, &every_column)?.join())
+        Table::parse_pieces(path, bytes, pieces, min_bytes, comma, &every_column)?.join()
     }
 
     /// [`Table::parse_in`] of bytes written as `format` says, and of the
@@ -3160,7 +3221,7 @@ pub fn read_categorical(
     let choose = as_text(choose, categorical);
     let cores = crate::cpu::cores();
     let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, format, &choose)?;
-    let table = pieces.join();
+    let table = pieces.join()?;
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let delimiter = format.delimiter;
     let encoding = category::encode(path, body, delimiter, &table, categorical, known, gaps)?;
@@ -3427,7 +3488,7 @@ pub fn read_for_model_keeping(
     };
     let (cores, delimiter) = (crate::cpu::cores(), reading.format.delimiter);
     let pieces = Table::parse_pieces(path, &bytes, cores, PIECE_BYTES, reading.format, &choose)?;
-    let mut table = pieces.join();
+    let mut table = pieces.join()?;
     let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     let mut unseen = Vec::new();
     if !categories.is_empty() {
@@ -4219,8 +4280,8 @@ mod tests {
         let skip_id = |_: &[String]| Ok(vec![ColumnUse::Skip]);
         let read = |bytes: &[u8], d: Delimiter, pieces: usize| {
             Table::parse_pieces(Path::new("t.csv"), bytes, pieces, 1, d.into(), &skip_id)
+                .and_then(Pieces::join)
                 .unwrap_or_else(|e| panic!("{d:?}: {e}"))
-                .join()
         };
         let want = read(text(Delimiter::Comma).as_bytes(), Delimiter::Comma, 1);
         assert_eq!(want.header, ["a", "y"]);
@@ -4240,7 +4301,7 @@ mod tests {
                     d.into(),
                     &every_column,
                 );
-                assert_eq!(got.unwrap().join().cells, [7.0, 8.0], "{d:?}");
+                assert_eq!(got.unwrap().join().unwrap().cells, [7.0, 8.0], "{d:?}");
             }
             let row = format!("7{0}8\n", d.byte() as char);
             let (_, plain) = separated_readers(&row, 2, &[], d.into());
@@ -4264,7 +4325,7 @@ mod tests {
                 format,
                 &every_column,
             )
-            .map(Pieces::join)
+            .and_then(Pieces::join)
         };
         let want = [1.5f32, 2.0, -32.5, 0.25];
         for text in ["a;y\n1,5;2\n-3,25e1;,25\n", "a;y\n\"1,5\";2\n-3,25e1;,25\n"] {
@@ -4326,7 +4387,7 @@ mod tests {
                     .contains("'1,5' is not a number")),
                 false => {
                     let comma = parse(&text.replace(delimiter.byte() as char, ",")).unwrap();
-                    assert_eq!(read.unwrap().join().cells, comma.cells, "{text:?}");
+                    assert_eq!(read.unwrap().join().unwrap().cells, comma.cells, "{text:?}");
                 }
             }
         }

@@ -242,6 +242,32 @@ fn a_limit_on_the_address_space_is_memory_the_check_counts() {
     assert!(!out.exists());
 }
 
+/// Rows past the memory (endless ones on standard input, under a limit
+/// on the address space) end in an error, where the allocator aborted the
+/// process: read in chunks, at the line the memory ran out; read whole
+/// (a quote after the header), with what was read.
+#[test]
+fn rows_past_the_memory_end_in_an_error_not_an_abort() {
+    for (first, says) in [
+        ("1,2,3", "no memory for more cells: the "),
+        ("\"1\",2,3", "/dev/stdin: out of memory with "),
+    ] {
+        let script = format!(
+            "ulimit -v 1048576 && (echo a,b,y; echo '{first}'; yes 1,2,3) | exec \"$0\" \"$@\""
+        );
+        let done = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .arg(env!("CARGO_BIN_EXE_shadertrain"))
+            .args(["train", "--data", "-", "--backend", "cpu", "--epochs", "1"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&done.stderr).into_owned();
+        assert_eq!(done.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(err.contains("every cell read is held in memory"), "{err}");
+    }
+}
+
 #[test]
 fn a_model_file_larger_than_memory_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
