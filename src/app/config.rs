@@ -704,6 +704,11 @@ fn gd_alternative(args: &TrainArgs) -> Option<(OptimizerKind, &'static str)> {
             return Some((OptimizerKind::Lbfgs, flag));
         }
     }
+    // Named as given: `--lr auto`, not `--lr`, beside a flag L-BFGS refuses.
+    let flag = match (flag, lr_auto) {
+        ("--lr", true) => "--lr auto",
+        _ => flag,
+    };
     accepts(OptimizerKind::Momentum).then_some((OptimizerKind::Momentum, flag))
 }
 
@@ -1602,10 +1607,11 @@ pub(super) mod tests {
     fn the_default_without_lr_auto_is_named_where_lr_auto_alone_chose_gd() {
         let alone = gd_alternative(&train_args(&["--lr", "auto"]));
         assert_eq!(alone, Some((OptimizerKind::Lbfgs, "--lr auto")));
+        let clipped = gd_alternative(&train_args(&["--lr", "auto", "--clip-grad-norm", "1"]));
+        assert_eq!(clipped, Some((OptimizerKind::Momentum, "--lr auto")));
         let momentum = Some((OptimizerKind::Momentum, "--lr"));
         for flags in [
-            &["--lr", "auto", "--clip-grad-norm", "1"][..],
-            &["--lr", "0.1", "--clip-grad-norm", "1"],
+            &["--lr", "0.1", "--clip-grad-norm", "1"][..],
             &["--lr", "0.1", "--lr-schedule", "cosine"],
         ] {
             assert_eq!(gd_alternative(&train_args(flags)), momentum, "{flags:?}");
