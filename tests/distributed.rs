@@ -350,6 +350,7 @@ fn distributed_refuses_rows_from_standard_input() {
 
 #[cfg(feature = "mpi")]
 mod mpi {
+    use std::path::Path;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -886,8 +887,9 @@ mod mpi {
     }
 
     /// `bench --distributed` times the sharded trainer on every process,
-    /// records what process 0 gathered, and stops with one message where
-    /// the processes' settings differ or there are too few shards.
+    /// records what process 0 gathered (and only process 0 checks where
+    /// its outputs go), and stops with one message where the processes'
+    /// settings differ, an option is refused, or there are too few shards.
     #[test]
     fn a_distributed_bench_times_agreed_cases_only() {
         if !have_mpirun() {
@@ -934,6 +936,25 @@ mod mpi {
         assert!(!err.contains("MPI_ERR"), "{err}");
         assert_eq!(err.matches("error:").count(), 1, "{err}");
         let says = "the processes disagree on the bench's settings: --samples: process 0 has 2, process 1 has 3; --warmup: process 0 has 0, process 1 has 1";
+        assert!(err.contains(says), "{err}");
+        // Only process 0 writes, so only it checks where: another
+        // machine's folders may differ (here process 1's has no `out`).
+        let other = path(&dir, "out/b.json");
+        std::fs::remove_file(&json).unwrap();
+        let mut args = bench.to_vec();
+        args.extend(["--samples", "1", "--json", &json, ":", "-np", "1", bin]);
+        args.extend(bench);
+        args.extend(["--samples", "1", "--json", &other]);
+        mpirun_ok(1, &args);
+        assert!(Path::new(&json).exists() && !Path::new(&other).exists());
+        // A mistake in the options, made on every process, is said once.
+        let mut args = bench.to_vec();
+        args.extend(["--plot", "b.png"]);
+        let (code, _, err) = mpirun(2, &args);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        let says =
+            "error: all 2 processes: a sharded bench (--distributed or --shards) draws no chart";
         assert!(err.contains(says), "{err}");
         let mut args = bench.to_vec();
         args.extend(["--shards", "2"]);

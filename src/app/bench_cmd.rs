@@ -22,10 +22,10 @@ use crate::train::Backend;
 use crate::units;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
-    let request = config::check_bench(args)?;
     if args.distributed || args.shards.is_some() {
-        return super::bench_dist::bench_sharded(args, &request);
+        return super::bench_dist::bench_sharded(args);
     }
+    let request = config::check_bench(args, true)?;
     let backends = backends_to_time(args, &request)?;
     // Before any case is timed, so that a bad interpreter costs no wait.
     let peers = match args.peers {

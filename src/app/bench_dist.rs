@@ -40,13 +40,21 @@ pub struct DistRecord {
     pub bytes_out: u64,
 }
 
-pub(super) fn bench_sharded(args: &BenchArgs, request: &AdapterRequest) -> Result<()> {
+pub(super) fn bench_sharded(args: &BenchArgs) -> Result<()> {
     let comm: Box<dyn Comm> = if args.distributed {
         dist::world()?
     } else {
         Box::new(Single)
     };
-    super::train::settle(comm.as_ref(), time_cases(args, request, comm.as_ref()))
+    let comm = comm.as_ref();
+    // The options are checked on every process, agreed, so that a mistake
+    // in them is said once ("all P processes: …"), as train says it.
+    let run = (|| {
+        let request = super::config::check_bench(args, comm.rank() == 0);
+        let request = super::train::agree(comm, "the bench's options", request, |_| String::new())?;
+        time_cases(args, &request, comm)
+    })();
+    super::train::settle(comm, run)
 }
 
 /// What the processes of a sharded bench must agree on, as a JSON object

@@ -1403,7 +1403,10 @@ pub fn peer_timeout(args: &BenchArgs) -> Result<Option<Duration>> {
 }
 
 /// Checks `bench`'s options; the adapter it asks for (software ones too).
-pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
+/// `writes`: whether this process writes the outputs (`--json`,
+/// `--plot`) and so checks where they go; under `--distributed` only
+/// process 0 does, as another machine may not have its folders.
+pub fn check_bench(args: &BenchArgs, writes: bool) -> Result<AdapterRequest> {
     let names: Vec<String> = args.shapes.0.iter().map(|s| s.label()).collect();
     once_each("--shapes", &names)?;
     // A named shape given again by its sizes: the same case twice.
@@ -1477,14 +1480,14 @@ pub fn check_bench(args: &BenchArgs) -> Result<AdapterRequest> {
             bail!("a sharded bench (--distributed or --shards) {why}; leave out {flag}");
         }
     }
-    if let Some(path) = &args.json {
+    if let Some(path) = args.json.as_ref().filter(|_| writes) {
         io::check_output("--json", path)?;
         io::check_format("--json", path)?;
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = args.plot.as_ref().filter(|_| writes) {
         plot::check_path("--plot", path)?;
     }
-    if let (Some(json), Some(plot)) = (&args.json, &args.plot) {
+    if let (Some(json), Some(plot), true) = (&args.json, &args.plot, writes) {
         io::check_distinct(&[("--json", json), ("--plot", plot)], &[], &[])?;
     }
     for (flag, n) in [("--samples", args.samples), ("--gpu-batch", args.gpu_batch)] {
@@ -1545,7 +1548,7 @@ pub(super) mod tests {
         let Command::Bench(args) = cli.command else {
             unreachable!("a bench command")
         };
-        check_bench(&args)
+        check_bench(&args, true)
     }
 
     #[test]
