@@ -2398,8 +2398,12 @@ fn not_valid(bytes: &[u8], e: &SafeTensorError) -> String {
             // A file cut at 8 bytes ends before its header's first byte.
             let opens = bytes.get(8).is_none_or(|&b| b == b'{');
             let past = (len as u64) < header.saturating_add(8);
-            // A whole header there all the same: its length is what changed.
-            if let (true, Some(whole)) = (opens && past, whole_header(&bytes[8..])) {
+            // A whole header there all the same, with bytes after it other
+            // than the header's padding (spaces): its length is what
+            // changed. (A file cut inside the padding is just cut short.)
+            let changed = whole_header(&bytes[8..])
+                .filter(|&whole| bytes[8 + whole..].iter().any(|&b| b != b' '));
+            if let (true, Some(whole)) = (opens && past, changed) {
                 return format!(
                     "the file is damaged: its first 8 bytes give a header of {}, more than the file holds, but a whole header of {} follows them (were its first bytes changed?)",
                     count(header as usize, "byte"),

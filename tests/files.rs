@@ -145,6 +145,19 @@ fn bad_model_files_are_refused_with_the_problem_named() {
     damaged[2] ^= 0x01;
     let says = format!("the file is damaged: its first 8 bytes give a header of {} bytes, more than the file holds, but a whole header of ", header + 65536);
     assert!(refused(&damaged).contains(&says), "{}", refused(&damaged));
+    // Cut inside the header's padding (spaces after its JSON), with the
+    // JSON whole: cut short, not damaged.
+    let mut padded = (header as u64 + 8).to_le_bytes().to_vec();
+    padded.extend(&good[8..8 + header]);
+    padded.extend(b"        ");
+    padded.extend(&good[8 + header..]);
+    let says = format!(
+        "{short}its header is {} bytes long and the file ends {} bytes into it",
+        header + 8,
+        header + 3
+    );
+    let in_padding = refused(&padded[..8 + header + 3]);
+    assert!(in_padding.contains(&says), "{in_padding}");
     // Eight bytes of a length and no '{': not a file cut short.
     let mut no_header = good[..8].to_vec();
     no_header.extend(b"xyz");
