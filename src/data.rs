@@ -1621,6 +1621,16 @@ fn separator_hint(
     ))
 }
 
+/// A [`separator_hint`] as it reads under `format`: one that asks for
+/// commas tells a run with `--decimal-comma` to leave that out too, since
+/// commas cannot both separate cells and mark decimals.
+fn hint_under(hint: String, format: CsvFormat) -> String {
+    match format.decimal_comma && hint.ends_with(" --delimiter ,") {
+        true => hint + " and leave out --decimal-comma",
+        false => hint,
+    }
+}
+
 /// A file with a header on `header_line` and no rows after it.
 fn no_rows(path: &Path, header_line: u64) -> Error {
     csv_error(path)(header_line + 1, 0, NO_ROWS.into())
@@ -1745,6 +1755,13 @@ impl Head {
             body_line: 1 + line_ends(bytes, 0..at),
             delimiter,
         })
+    }
+
+    /// The header of a file read as `format` says: its hint
+    /// ([`hint_under`]) made to fit.
+    fn under(mut self, format: CsvFormat) -> Head {
+        self.hint = self.hint.map(|h| hint_under(h, format));
+        self
     }
 
     /// An error about this header's names (a `Choose`'s, at line 1) at
@@ -2781,7 +2798,7 @@ impl Table {
         }
         let bom = if buf.starts_with(BOM) { BOM.len() } else { 0 };
         let cut = whole_lines(&buf);
-        let head = Head::parse(path, &buf[bom..cut], delimiter)?;
+        let head = Head::parse(path, &buf[bom..cut], delimiter)?.under(format);
         if buf[bom + head.at..].contains(&b'"') {
             // A quoted cell may hold a line end, so rows cannot be cut at
             // line ends. Quoted names in the header alone do not matter.
@@ -2888,7 +2905,7 @@ impl Table {
     ) -> Result<Pieces> {
         let delimiter = format.delimiter;
         let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-        let head = Head::parse(path, bytes, delimiter)?;
+        let head = Head::parse(path, bytes, delimiter)?.under(format);
         let err = rows_error(path, &head);
         let uses = choose(&head.header).map_err(|e| head.error(e))?;
         unnamed_columns(path, &head, &uses)?;
@@ -3700,7 +3717,8 @@ fn missing_features(
             Some(format!("'{}' for '{}'", escaped(h), escaped(m)))
         })
         .collect();
-    let hint = separator_hint(header, format.delimiter, None).unwrap_or_else(|| {
+    let hint = separator_hint(header, format.delimiter, None);
+    let hint = hint.map(|h| hint_under(h, format)).unwrap_or_else(|| {
         match (numeric_header(path, header, format), near.is_empty()) {
             (Some(_), _) => " (every one a number: has the file no header line?)".to_string(),
             (None, false) => format!(
@@ -4404,6 +4422,20 @@ mod tests {
         let (_, _, m) = place(read.map(|_| ()).unwrap_err());
         let says = "the file looks separated by commas, and this command reads cells separated by tabs: pass --delimiter ,";
         assert!(m.ends_with(says), "{m}");
+        // And with --decimal-comma, which commas between cells rule out,
+        // to leave that out too.
+        let format = CsvFormat {
+            delimiter: Delimiter::Tab,
+            decimal_comma: true,
+        };
+        // ("1,2" alone would read as 1.2.)
+        let text = b"a,b,y\n1,2,3\n";
+        let read = Table::parse_pieces(Path::new("t.csv"), text, 1, 1, format, &every_column);
+        let (_, _, m) = place(read.map(|_| ()).unwrap_err());
+        assert!(
+            m.ends_with(&format!("{says} and leave out --decimal-comma")),
+            "{m}"
+        );
         let (_, _, m) = csv_error("a;b,y\n1,x\n");
         assert!(!m.contains("separated"), "{m}");
         // A name with a comma cuts the header in two, each holding a
