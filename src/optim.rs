@@ -622,6 +622,12 @@ fn positive(v: f64) -> &'static str {
     }
 }
 
+/// [`short`] of an f32 in the fewest digits that read back as it
+/// (0.9998339, not 0.999833881855011; -2.57573e38, not 39 digits).
+pub fn short32(x: f32) -> String {
+    short(x.to_string().parse().unwrap_or(f64::from(x)))
+}
+
 /// A setting for summaries and messages: small ones (ε, gtol) read better
 /// as 1e-8 than 0.00000001, and large ones as 1e30 than 31 digits.
 pub fn short(x: f64) -> String {
@@ -898,6 +904,10 @@ mod tests {
             (f64::NAN, "NaN"),
         ] {
             assert_eq!(short(x), want, "{x:?}");
+        }
+        // An f32 in its own fewest digits, not f64's of the same value.
+        for (x, want) in [(0.9998339f32, "0.9998339"), (-2.57573e38, "-2.57573e38")] {
+            assert_eq!(short32(x), want, "{x:?}");
         }
     }
 

@@ -424,8 +424,7 @@ pub(super) fn warn_far(model: &Model, data: &Dataset, numbered: bool) -> Option<
         let date = (model.dates.iter().any(|d| d == name))
             .then(|| data::date::text(v))
             .flatten();
-        let digits = || (v as f32).to_string().parse().unwrap_or(v);
-        date.unwrap_or_else(|| crate::optim::short(digits()))
+        date.unwrap_or_else(|| crate::optim::short32(v as f32))
     };
     let mut each: Vec<String> = (far.iter().take(NAMED))
         .map(|f| {

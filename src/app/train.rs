@@ -1749,7 +1749,10 @@ fn transform_target(
     };
     let others = match outside.count {
         1 => String::new(),
-        n => format!(" ({n} rows are not, the least {})", outside.least),
+        n => format!(
+            " ({n} rows are not, the least {})",
+            crate::optim::short32(outside.least)
+        ),
     };
     // Reading makes a magnitude below f32's least normal 0.
     let zero = match (outside.value == 0.0, out) {
@@ -1769,7 +1772,7 @@ fn transform_target(
         "{}: the target '{}' is {}{zero}, and --target-transform {} needs every value above 0{others}; {ways}",
         row(outside.first),
         data::escaped(&rows.target_name),
-        outside.value,
+        crate::optim::short32(outside.value),
         transform.name()
     )
 }
@@ -2513,9 +2516,11 @@ fn heavy_tails_notice(heavy: &[(String, f64)]) -> String {
 /// read as 3×.
 fn times(ratio: f64) -> String {
     // 9.96 to one place is 10.0.
-    match ratio < 9.95 {
-        true => format!("{ratio:.1}×"),
-        false => format!("{ratio:.0}×"),
+    // Past a million, as 1.1e38× rather than in 39 digits.
+    match ratio {
+        r if r < 9.95 => format!("{ratio:.1}×"),
+        r if r < 1e6 => format!("{ratio:.0}×"),
+        _ => format!("{:.1e}×", ratio),
     }
 }
 
@@ -3869,12 +3874,13 @@ mod tests {
     use std::time::Duration;
 
     /// The heavy-tail notices' ratios: one place below 10, so that 3.24
-    /// does not read as the threshold itself.
+    /// does not read as the threshold itself; past a million, with an
+    /// exponent rather than in full.
     #[test]
     fn ratios_read_to_one_place_below_10() {
         assert_eq!(
-            [3.24, 9.94, 9.96, 10.4, 31.6].map(times),
-            ["3.2×", "9.9×", "10×", "10×", "32×"]
+            [3.24, 9.94, 9.96, 10.4, 31.6, 999_999.0, 1.1137e38].map(times),
+            ["3.2×", "9.9×", "10×", "10×", "32×", "999999×", "1.1e38×"]
         );
     }
 
