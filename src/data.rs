@@ -2544,9 +2544,11 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `text` with its control characters (a NUL, an escape) escaped as Rust
-/// writes them (`\0`, `\u{1b}`), so that a message never sends them to a
-/// terminal; as it is where it has none. Text longer than `SHOWN_NAME`
+/// `text` with its control characters (a NUL, an escape) escaped
+/// (`\u{0}`, `\u{1b}`: [`crate::units::escaped_char`]), so that a message
+/// never sends them to a terminal, and whitespace other than ASCII's (a
+/// no-break space, `\u{a0}`) so that it is not taken for a space; as it
+/// is where it has neither. Text longer than `SHOWN_NAME`
 /// (1,000) characters is cut there, with its length: a name a message
 /// shows (a file without line ends read as a header of one name of
 /// megabytes) is not printed whole.
@@ -2558,10 +2560,16 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
             return format!("{}… ({chars} characters)", escaped(&head)).into();
         }
     }
-    match text.chars().any(char::is_control) {
-        true => text.escape_debug().to_string().into(),
+    match text.chars().any(crate::units::looks_otherwise) {
+        true => escape_controls(text).into(),
         false => text.into(),
     }
+}
+
+/// `text` escaped as Rust escapes a string, a NUL as `\u{0}`
+/// ([`crate::units::escaped_char`]).
+fn escape_controls(text: &str) -> String {
+    text.chars().map(crate::units::escaped_char).collect()
 }
 
 /// The most characters of a name (or other text) [`escaped`] shows: more
@@ -2582,9 +2590,7 @@ pub fn shown_cell(text: &str) -> String {
 /// A cell that is not UTF-8 as an error shows it: its lossy text, cut as
 /// [`shown_cell`] cuts, and escaped as Rust escapes a string.
 pub fn shown_bytes(raw: &[u8]) -> String {
-    cut_cell(&String::from_utf8_lossy(raw), |t| {
-        t.escape_debug().to_string()
-    })
+    cut_cell(&String::from_utf8_lossy(raw), escape_controls)
 }
 
 /// `text`'s first [`SHOWN_CELL`] characters, `escape`d, with its length

@@ -96,10 +96,28 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
         return text.into();
     }
     let escape = |c: char| match odd(c) {
-        true => c.escape_debug().to_string(),
+        true => escaped_char(c),
         false => c.to_string(),
     };
     text.chars().map(escape).collect::<String>().into()
+}
+
+/// `c` escaped as Rust escapes a string's characters (`\n`, `\u{1b}`,
+/// `\"`), but a NUL as `\u{0}` (Rust's `\0` before a digit reads as
+/// another escape: a NUL and then 2 as `\02`), and whitespace other than
+/// ASCII's as its code (a no-break space as `\u{a0}`, which looks like a
+/// space the reader would have trimmed).
+pub fn escaped_char(c: char) -> String {
+    match c {
+        '\0' => "\\u{0}".to_string(),
+        c if c.is_whitespace() && !c.is_ascii() => format!("\\u{{{:x}}}", u32::from(c)),
+        c => c.escape_debug().to_string(),
+    }
+}
+
+/// Whether [`escaped_char`] is needed to show `c` for what it is.
+pub fn looks_otherwise(c: char) -> bool {
+    c.is_control() || (c.is_whitespace() && !c.is_ascii())
 }
 
 #[cfg(test)]

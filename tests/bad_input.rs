@@ -137,9 +137,17 @@ fn a_row_index_column_is_named_as_the_likely_cause() {
 fn control_characters_are_shown_escaped() {
     check(
         "nul",
-        b"a,b,y\n1,2\x00,3\n",
+        b"a,b,y\n1,\x002,3\n",
         &[],
-        ":2:2: '2\\0' is not a number (column 'b')",
+        // Not `\02`, which reads as one escape.
+        ":2:2: '\\u{0}2' is not a number (column 'b')",
+    );
+    // A no-break space, which the reader does not trim, is no space.
+    check(
+        "nbsp",
+        "a,b,y\n\u{a0}1,2,3\n".as_bytes(),
+        &[],
+        ":2:1: '\\u{a0}1' is not a number (column 'a')",
     );
     check(
         "escape",
