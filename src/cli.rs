@@ -1904,11 +1904,14 @@ fn whole_in<const LO: u64, const HI: u64, T: TryFrom<u64>>(s: &str) -> Result<T,
     T::try_from(n).map_err(|_| "too large a number for this option".into())
 }
 
+/// The most threads `--threads` takes (a checkpoint's recorded count
+/// too): far beyond any machine's cores, yet few enough to start, as tens
+/// of thousands of threads fail for memory before the pool's own bound.
+pub const MOST_THREADS: usize = 1024;
+
 fn parse_threads(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|e| whole_number_message(s, &e))?;
-    // Far beyond any machine's cores, yet few enough to start: tens of
-    // thousands of threads fail for memory before the pool's own bound.
-    let most = 1024;
+    let most = MOST_THREADS;
     if n > most {
         return Err(format!("at most {most} (0 is every core)"));
     }

@@ -2596,11 +2596,21 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
     };
     let threads = match meta.get("threads").map(|t| t.parse::<usize>()) {
         None => None,
-        Some(Ok(t)) if t > 0 => Some(t),
+        Some(Ok(t)) if (1..=crate::cli::MOST_THREADS).contains(&t) => Some(t),
         Some(_) => {
             return Err(bad(format!(
-                "metadata 'threads' ({}) is not a thread count",
-                meta["threads"]
+                "metadata 'threads' ({}) is not a thread count from 1 to {}",
+                meta["threads"],
+                crate::cli::MOST_THREADS
+            )))
+        }
+    };
+    let ended = match meta.get("checkpoint_ended").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(e) => {
+            return Err(bad(format!(
+                "metadata 'checkpoint_ended' ({e}) is not true or false"
             )))
         }
     };
@@ -2634,7 +2644,7 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             kernels,
             precision,
             lr_auto,
-            ended: meta.get("checkpoint_ended").is_some_and(|e| e == "true"),
+            ended,
         },
     ))
 }

@@ -729,12 +729,32 @@ impl<T: Real> State<T> {
                 .map(|(n, v)| (n.clone(), v.len()))
                 .collect::<Vec<_>>()
         };
+        // As a message lists them: "m (20 values), v (20 values)".
+        let listed = |s: &Saved| match s.tensors.is_empty() {
+            true => "none".to_string(),
+            false => (shapes(s).iter())
+                .map(|(n, len)| format!("{n} ({})", crate::units::count(*len, "value")))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
         if shapes(&fresh) != shapes(saved) {
             return Err(Error::Config(format!(
-                "the checkpoint's {} state has tensors {:?}, expected {:?}",
+                "the checkpoint's {} state has tensors {}; expected {}",
                 opt.kind(),
-                shapes(saved),
-                shapes(&fresh)
+                listed(saved),
+                listed(&fresh)
+            )));
+        }
+        // Adam's second moments are averages of squares: none is below 0.
+        let second = (saved.tensors.iter())
+            .filter(|(n, _)| opt.state_per_param() == 2 && n == "v")
+            .flat_map(|(_, v)| v.iter().enumerate())
+            .find(|(_, &x)| x < 0.0);
+        if let Some((i, x)) = second {
+            return Err(Error::Config(format!(
+                "the checkpoint's {} state has v[{i}] = {}, below 0, where v averages squared gradients: the file is damaged",
+                opt.kind(),
+                short(*x)
             )));
         }
         self.steps = saved.steps;
@@ -1071,7 +1091,19 @@ mod tests {
         t.import(&opt, &saved).unwrap();
         assert_eq!(t, s);
         let mut wrong = State::<f32>::new(&opt, 4);
-        assert!(wrong.import(&opt, &saved).is_err());
+        let err = wrong.import(&opt, &saved).unwrap_err().to_string();
+        let says = "the checkpoint's adam state has tensors m (3 values), v (3 values); expected m (4 values), v (4 values)";
+        assert_eq!(err, says);
+        // A second moment below 0 is no average of squares.
+        let mut negative = saved.clone();
+        negative.tensors[1].1[2] = -1.0;
+        let err = t.import(&opt, &negative).unwrap_err().to_string();
+        assert!(err.contains("state has v[2] = -1, below 0"), "{err}");
+        // Where m is below 0, nothing is wrong.
+        negative.tensors = vec![saved.tensors[1].clone(), saved.tensors[1].clone()];
+        negative.tensors[0].0 = "m".into();
+        negative.tensors[0].1[0] = -1.0;
+        t.import(&opt, &negative).unwrap();
     }
 
     /// Where each rule's weight decay goes, as the GPU's update kernels

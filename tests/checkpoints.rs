@@ -118,7 +118,8 @@ fn the_backend_a_checkpoint_names_is_checked() {
     ];
     let cases = cases
         .into_iter()
-        .chain([(Some("cpu"), Some(7)), (Some("cpu"), Some(0))]);
+        .chain([(Some("cpu"), Some(7)), (Some("cpu"), Some(0))])
+        .chain([(Some("cpu"), Some(1025))]);
     for (i, (backend, threads)) in cases.enumerate() {
         // A GPU checkpoint also names its precision where it was mixed.
         let precision = (backend == Some("gpu")).then_some("mixed");
@@ -140,14 +141,16 @@ fn the_backend_a_checkpoint_names_is_checked() {
                     "{e}"
                 );
             }
-            (_, Err(e)) if threads == Some(0) => {
+            // None, or more than --threads takes.
+            (_, Err(e)) if matches!(threads, Some(0 | 1025)) => {
                 let e = e.to_string();
-                assert!(
-                    e.contains("metadata 'threads' (0) is not a thread count"),
-                    "{e}"
+                let says = format!(
+                    "metadata 'threads' ({}) is not a thread count from 1 to 1024",
+                    threads.unwrap()
                 );
+                assert!(e.contains(&says), "{e}");
             }
-            (_, Ok((_, read))) if threads != Some(0) => {
+            (_, Ok((_, read))) if !matches!(threads, Some(0 | 1025)) => {
                 assert_eq!(read.backend.as_deref(), backend);
                 assert_eq!(read.threads, threads);
                 assert_eq!(read.precision.as_deref(), precision);
@@ -1359,6 +1362,26 @@ fn state_without_its_count_or_epoch_is_refused() {
         let e = load_checkpoint(&ck).unwrap_err().to_string();
         assert!(e.contains(says), "{key}: {e}");
     }
+    // Whether the run ended is true or false, nothing else.
+    let (was, bad) = match read.ended {
+        true => (
+            "\"checkpoint_ended\":\"true\"",
+            "\"checkpoint_ended\":\"yes!\"",
+        ),
+        false => (
+            "\"checkpoint_ended\":\"false\"",
+            "\"checkpoint_ended\":\"maybe\"",
+        ),
+    };
+    let at = (good.windows(was.len()))
+        .position(|w| w == was.as_bytes())
+        .unwrap_or_else(|| panic!("{was}"));
+    let mut edited = common::unsealed(&good);
+    edited[at..at + bad.len()].copy_from_slice(bad.as_bytes());
+    std::fs::write(&ck, &edited).unwrap();
+    let e = load_checkpoint(&ck).unwrap_err().to_string();
+    assert!(e.contains("metadata 'checkpoint_ended' ("), "{e}");
+    assert!(e.contains(") is not true or false"), "{e}");
 }
 
 /// A first-order optimizer's update count, which the checkpoint's metadata
