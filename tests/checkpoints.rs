@@ -1431,6 +1431,44 @@ fn an_update_count_other_than_the_epochs_is_refused() {
     assert!(ok, "{err}");
 }
 
+/// A checkpoint whose recorded options are refused (a cosine schedule of
+/// 0 epochs, edited in) says so and nothing else: no notice of the
+/// schedule's end at a rate of NaN before it.
+#[test]
+fn a_resume_with_refused_options_says_only_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ck] = paths(&dir, ["ck.st"]);
+    let cosine = [
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--lr-schedule",
+        "cosine",
+    ];
+    train_cpu(
+        "200",
+        "3",
+        &cosine,
+        "5",
+        &["--hidden", "4", "--checkpoint", &ck, "--quiet"],
+    );
+    let good = std::fs::read(&ck).unwrap();
+    let (was, edited) = ("\\\"epochs\\\":5,\\\"min_lr", "\\\"epochs\\\":0,\\\"min_lr");
+    let at = (good.windows(was.len()))
+        .position(|w| w == was.as_bytes())
+        .unwrap_or_else(|| panic!("{was}"));
+    let mut bytes = common::unsealed(&good);
+    bytes[at..at + edited.len()].copy_from_slice(edited.as_bytes());
+    std::fs::write(&ck, &bytes).unwrap();
+    let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8"]);
+    assert!(!ok, "{err}");
+    assert_eq!(
+        err.trim(),
+        "error: --lr-epochs (by default --epochs) must be at least 1"
+    );
+}
+
 /// A run on rows piped in resumes from the same rows piped in again, to
 /// the bytes of the model a run that did not stop saves; with nothing
 /// piped in, the resume is refused, saying to pipe them in again.

@@ -572,6 +572,9 @@ pub const LR_PLOT_NEEDS: &str = "--lr-plot needs --lr auto: it draws the learnin
 fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
     let (model, checkpoint) = io::load_checkpoint(path)?;
     let mut run = RunOptions::recorded(path, &checkpoint.options, args)?;
+    // Checked before the notices below, which read its schedule (as
+    // resolve checks it again: a resumed run takes no --lr auto).
+    run.check(false)?;
     if args.epochs.is_some() {
         note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
     }
