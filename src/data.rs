@@ -3124,7 +3124,8 @@ impl Table {
 /// value as the command line had it: the value is cut at its commas, and
 /// runs of pieces that, joined by commas, are a column of `header` ("price,
 /// USD") are that column, the longest run first; any other piece is a name
-/// alone (which the option's check may then refuse).
+/// alone (which the option's check may then refuse). Each name is
+/// trimmed of ASCII whitespace, as the reader trims the header's.
 pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
     let columns: std::collections::HashSet<&str> = header.iter().map(String::as_str).collect();
     // No run longer than the most commas a column's name holds, plus one.
@@ -3140,9 +3141,10 @@ pub fn named_columns(values: &[String], header: &[String]) -> Vec<String> {
         while i < pieces.len() {
             let end = (i + 1..=pieces.len().min(i + longest))
                 .rev()
-                .find(|&j| j == i + 1 || columns.contains(pieces[i..j].join(",").as_str()))
+                .find(|&j| j == i + 1 || columns.contains(pieces[i..j].join(",").trim_ascii()))
                 .unwrap_or(i + 1);
-            names.push(pieces[i..end].join(","));
+            // Trimmed, as the header's names are: `--ignore 'a, b'`.
+            names.push(pieces[i..end].join(",").trim_ascii().to_string());
             i = end;
         }
     }
@@ -5216,6 +5218,9 @@ mod tests {
         // Pieces that are no column stay pieces, for the check to refuse.
         assert_eq!(named(&["id,nope,x"]), ["id", "nope", "x"]);
         assert_eq!(named(&[""]), [""]);
+        // Spaces after the commas are not part of the names.
+        assert_eq!(named(&["a, b"]), ["a", "b"]);
+        assert_eq!(named(&["id, price, USD "]), ["id", "price, USD"]);
     }
 
     #[test]
