@@ -814,6 +814,11 @@ pub struct PredictArgs {
     /// counts such cells by column [default: error].
     #[arg(long, value_name = "WHAT", value_enum)]
     pub unseen: Option<Unseen>,
+
+    /// No notices and no line of scores (errors and warnings still print;
+    /// --json still gets the scores).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `predict --missing`: what a missing feature cell does.
@@ -898,6 +903,10 @@ pub struct ImportanceArgs {
     /// written].
     #[arg(long, value_name = "FILE.json", value_parser = path(output_path))]
     pub json: Option<PathBuf>,
+
+    /// No notices (errors, warnings and the table still print).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `importance --missing`: what a missing cell does.

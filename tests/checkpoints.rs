@@ -699,6 +699,14 @@ fn a_checkpoint_read_as_a_model_says_whose_parameters_it_holds() {
         let read = |m: &str| run_ok_out_err(&[command, "--model", m, "--data", &csv]).1;
         assert_eq!(read(&ck).matches(&notice(says)).count(), 1, "{command}");
         assert!(!read(&model).contains("is a checkpoint"), "{command}");
+        // --quiet leaves it unsaid; importance's table still prints.
+        let quiet = [command, "--model", &ck, "--data", &csv, "--quiet"];
+        let (out, err) = run_ok_out_err(&quiet);
+        assert!(!err.contains("notice:"), "{command}: {err}");
+        assert_eq!(
+            out.contains("permutation importance"),
+            command == "importance"
+        );
     }
 }
 

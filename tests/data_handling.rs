@@ -1679,6 +1679,12 @@ fn predict_leaves_rows_with_a_missing_feature_blank() {
         "{err}"
     );
     assert_eq!(read_json(&json)["mse"], whole["mse"]);
+    // --quiet: neither notice nor the line of scores; --json has them.
+    std::fs::remove_file(&json).unwrap();
+    let quiet = ["--missing", "blank", "--out", &out, "--quiet"];
+    let (ok, said, err) = predict(&holed_path, &json, &quiet);
+    assert!(ok && said.is_empty() && err.is_empty(), "{said}{err}");
+    assert_eq!(read_json(&json)["mse"], whole["mse"]);
     std::fs::write(&holed_path, rows.join("\n")).unwrap();
     // Without it: an error at the first gap, offering the option.
     let (ok, _, err) = shadertrain(&["predict", "--model", &model, "--data", &path(&dir, "h.csv")]);

@@ -154,9 +154,21 @@ pub(crate) fn write_json(path: &Path, record: &impl serde::Serialize) -> Result<
 /// chosen, a thread count lowered). `--quiet` drops notices; warnings
 /// (the result may be bad, work may be lost) and errors are always shown.
 pub(crate) fn notice(quiet: bool, text: &str) {
-    if !quiet {
+    use std::sync::atomic::Ordering;
+    if !quiet && !QUIET.load(Ordering::Relaxed) {
         crate::say!("notice: {text}");
     }
+}
+
+/// Every notice left unsaid, for the rest of the process: `predict
+/// --quiet` and `importance --quiet`, whose notices come from functions
+/// the two commands share (the data's, the model's), each of which would
+/// otherwise take the flag.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Leaves every later notice unsaid ([`QUIET`]).
+pub(crate) fn quiet_notices() {
+    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Says, where the model `path` that a command reads is a checkpoint,

@@ -578,6 +578,9 @@ fn check_memory(model: &Model, rows: usize) -> Result<()> {
 }
 
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
+    if args.quiet {
+        super::quiet_notices();
+    }
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
         .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
@@ -694,7 +697,8 @@ pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
     // A scores line that cannot be written (standard output on a full
     // disk) fails the command after --json is written, as --out was.
     let mut reported = Ok(());
-    if let Some(line) = score(&mut scores, (yhat, data.y), &blank, target, gaps) {
+    let line = score(&mut scores, (yhat, data.y), &blank, target, gaps);
+    if let Some(line) = line.filter(|_| !args.quiet) {
         // Keep standard output clean CSV when the predictions go there.
         if args.out.is_some() {
             reported = super::report(&line, outputs.iter().map(|(_, path)| *path));
