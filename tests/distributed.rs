@@ -793,8 +793,8 @@ mod mpi {
         );
     }
 
-    /// Processes mpirun started without --distributed each train alone:
-    /// the first says so.
+    /// Processes mpirun started without --distributed each train (or
+    /// bench) alone: the first says so.
     #[test]
     fn mpirun_without_distributed_is_warned_of_once() {
         if !have_mpirun() {
@@ -807,6 +807,20 @@ mod mpi {
         let (code, _, err) = mpirun(2, &small("cpu", "2", &["--distributed"]));
         assert_eq!(code, 0, "{err}");
         assert!(!err.contains("mpirun started"), "{err}");
+        // A bench too, whose copies time each other's load.
+        let bench = [
+            "bench",
+            "--shapes",
+            "S0",
+            "--backends",
+            "cpu",
+            "--samples",
+            "1",
+        ];
+        let (code, _, err) = mpirun(2, &[&bench[..], &["--warmup", "0", "-q"]].concat());
+        assert_eq!(code, 0, "{err}");
+        let says = "warning: mpirun started 2 processes, and without --distributed each times the whole bench alone";
+        assert_eq!(err.matches(says).count(), 1, "{err}");
     }
 
     /// Only process 0 prints: a warning too, such as the loss ending
