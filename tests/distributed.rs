@@ -346,6 +346,16 @@ fn distributed_refuses_rows_from_standard_input() {
         err.contains("--distributed cannot read its rows from standard input"),
         "{err}"
     );
+    // Nor from a FIFO, which one process would empty: refused unopened.
+    let dir = tempfile::tempdir().unwrap();
+    let [fifo] = paths(&dir, ["rows.csv"]);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo {fifo}");
+    let args = ["train", "--data", &fifo, "--distributed", "--epochs", "2"];
+    let (ok, _, err) = shadertrain(&args);
+    assert!(!ok);
+    let says = format!("--distributed cannot read its rows from a pipe ({fifo})");
+    assert!(err.contains(&says), "{err}");
 }
 
 #[cfg(feature = "mpi")]
@@ -1010,6 +1020,14 @@ mod mpi {
             "{err}"
         );
         assert_eq!(err.matches("error:").count(), 1, "{err}");
+        // --distributed's own 16 shards, where --shards was not given:
+        // the error says where they came from.
+        common::gen_csv(&csv, "10", "2", "1");
+        let args = common::train_data(&csv, "cpu", &["--distributed", "-q"]);
+        let (code, _, err) = mpirun(2, &args);
+        assert_ne!(code, 0);
+        let says = "--shards 16 is more than the 10 training rows; give at most 10 (with --distributed, --shards is 16 unless given)";
+        assert!(err.contains(says), "{err}");
     }
 
     /// A process that fails (an error, a panic) or is killed ends every

@@ -628,6 +628,18 @@ fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
     if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
         bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
     }
+    // A FIFO (or `<(…)`'s pipe) gives its rows to the one process that
+    // reads them first; the others would find it empty.
+    #[cfg(unix)]
+    if let Some(path) = run.data.as_deref().filter(|_| args.distributed) {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            bail!(
+                "--distributed cannot read its rows from a pipe ({}): it gives them to one process, and every process reads the rows; give --data a file every process can read",
+                path.display()
+            );
+        }
+    }
     if args.distributed && run.shards.is_none() {
         if let (Some(path), Some(b)) = (&args.resume, run.batch_size) {
             bail!(

@@ -145,7 +145,12 @@ impl Shards {
         }
         if count > rows {
             return Err(Error::Config(format!(
-                "--shards {count} is more than the {rows} training rows; give at most {rows}"
+                "--shards {count} is more than the {rows} training rows; give at most {rows}{}",
+                match count == DEFAULT_SHARDS {
+                    // Where it was not given, what set it.
+                    true => format!(" (with --distributed, --shards is {DEFAULT_SHARDS} unless given)"),
+                    false => String::new(),
+                }
             )));
         }
         Ok(Shards { rows, count })
