@@ -696,6 +696,8 @@ mod mpi {
         assert_ne!(code, 0);
         let says = "was written by a run in mini-batches of 64 (--batch-size, which --resume keeps), and a --distributed run sums full-batch gradients over shards: resume it without --distributed";
         assert!(err.contains(says), "{err}");
+        // The refusal alone: no notice of what the run would not write.
+        assert!(!err.contains("notice:"), "{err}");
         // A sharded checkpoint resumed on more processes than its shards:
         // --shards cannot change them.
         let sharded = path(&dir, "s.ckpt");

@@ -567,16 +567,27 @@ pub struct TrainConfig {
 pub const LR_PLOT_NEEDS: &str = "--lr-plot needs --lr auto: it draws the learning-rate range test";
 
 /// The run `--resume` continues from the checkpoint at `path`, with
-/// `--data` where it names the data moved, and the checkpoint as loaded;
-/// a notice where the resumed run writes no file.
+/// `--data` where it names the data moved, and the checkpoint as loaded
+/// ([`resumed_notices`] says what it will not write).
 fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
     let (model, checkpoint) = io::load_checkpoint(path)?;
     let mut run = RunOptions::recorded(path, &checkpoint.options, args)?;
-    // Checked before the notices below, which read its schedule (as
-    // resolve checks it again: a resumed run takes no --lr auto).
-    run.check(false)?;
+    run.data = resumed_data(args, path, &checkpoint, &run)?;
+    let resumed = Resumed {
+        path: path.to_path_buf(),
+        model,
+        checkpoint,
+    };
+    Ok((run, resumed))
+}
+
+/// The notices of a resumed run, once its options are checked (a schedule
+/// refused is not first described): where its schedule ends before its
+/// epochs do, and where it writes no file, or no checkpoint.
+fn resumed_notices(args: &TrainArgs, run: &RunOptions, resumed: &Resumed) {
+    let (path, checkpoint) = (resumed.path.as_path(), &resumed.checkpoint);
     if args.epochs.is_some() {
-        note_schedule_end(&run, path, checkpoint.epoch, args.quiet);
+        note_schedule_end(run, path, checkpoint.epoch, args.quiet);
     }
     let writes = [
         &args.save,
@@ -602,13 +613,6 @@ fn resumed_run(args: &TrainArgs, path: &Path) -> Result<(RunOptions, Resumed)> {
             ),
         );
     }
-    run.data = resumed_data(args, path, &checkpoint, &run)?;
-    let resumed = Resumed {
-        path: path.to_path_buf(),
-        model,
-        checkpoint,
-    };
-    Ok((run, resumed))
 }
 
 /// Where `run` trains, checked: `--folds --save`'s run on every row holds
@@ -915,6 +919,9 @@ impl TrainConfig {
         let precision_resumed = precision != args.device.precision;
         let kernels = resumed_kernels(args, resumed.as_ref())?;
         check_gpu_settings(args)?;
+        if let Some(resumed) = &resumed {
+            resumed_notices(args, &run, resumed);
+        }
         let config = TrainConfig {
             run,
             schedule,

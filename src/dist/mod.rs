@@ -148,7 +148,8 @@ impl Shards {
                 "--shards {count} is more than the {rows} training rows; give at most {rows}{}",
                 match count == DEFAULT_SHARDS {
                     // Where it was not given, what set it.
-                    true => format!(" (with --distributed, --shards is {DEFAULT_SHARDS} unless given)"),
+                    true =>
+                        format!(" (with --distributed, --shards is {DEFAULT_SHARDS} unless given)"),
                     false => String::new(),
                 }
             )));
