@@ -798,6 +798,13 @@ fn no_xdg_runtime_dir_messages_without_a_runtime_dir() {
             "XDG_RUNTIME_DIR {xdg:?}: {made:?}"
         );
     }
+    // A TMPDIR that does not exist: the private directory goes in /tmp.
+    let vars = [
+        ("XDG_RUNTIME_DIR", None),
+        ("TMPDIR", Some("/nonexistent/tmp")),
+    ];
+    let (ok, _, err) = shadertrain_env(&["info"], &vars);
+    assert!(ok && !err.contains("XDG_RUNTIME_DIR"), "{err}");
 }
 
 /// Where `WGPU_BACKEND` names the backends to try, the error for no

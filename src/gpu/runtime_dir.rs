@@ -8,7 +8,9 @@
 //! mode-0755 directory keep it quiet. We hold the variable to the XDG base
 //! directory rule instead (an existing directory, owned by this user, mode
 //! 0700), since that is what anything reading it may assume, and otherwise
-//! point it at a private directory of our own in the temporary directory.
+//! point it at a private directory of our own in the temporary directory
+//! (or, where `TMPDIR` names none that can hold it, in `/tmp`, `/var/tmp`
+//! or `/dev/shm`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -43,11 +45,21 @@ pub fn ensure() {
         if usable(current.as_deref(), uid) {
             return;
         }
-        if let Ok(dir) = private_dir(&std::env::temp_dir(), uid) {
+        let bases = [std::env::temp_dir()]
+            .into_iter()
+            .chain(FALLBACKS.map(PathBuf::from));
+        if let Some(dir) = bases
+            .map(|base| private_dir(&base, uid))
+            .find_map(Result::ok)
+        {
             std::env::set_var(VAR, dir);
         }
     });
 }
+
+/// Where the private directory goes when the temporary directory
+/// (`TMPDIR`) cannot hold it: one that does not exist, or is read-only.
+const FALLBACKS: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
 
 /// Whether `value` names a runtime directory as the XDG base directory
 /// specification has it: an absolute path to a directory (not a symbolic
