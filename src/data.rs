@@ -1300,11 +1300,25 @@ pub const CHUNK_BYTES: usize = 64 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads `file` onto the end of `buf` until it holds at least `len` bytes
-/// or the file ends; whether it ended.
+/// or the file ends; whether it ended. Where the memory cannot hold
+/// `len` bytes (a line of gigabytes, which the reader holds whole), an
+/// error that says so, where the allocator would abort.
 fn fill(path: &Path, file: &mut impl std::io::Read, buf: &mut Vec<u8>, len: usize) -> Result<bool> {
     let mut have = buf.len();
     if have >= len {
         return Ok(false);
+    }
+    if buf.try_reserve_exact(len - have).is_err() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "out of memory with {} of its text held: the reader holds a chunk of it at a time, but a whole line where a line is longer (and a file whose lines end in a lone carriage return whole), beside the cells read",
+                    crate::units::bytes(have as u64)
+                ),
+            ),
+        ));
     }
     // Zeroed once: a pipe gives 64 KiB a read, and zeroing the rest of the
     // chunk again before each read made reading a pipe mostly memset.
@@ -2009,15 +2023,24 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
         let parsed: Vec<(Parsed, u64)> = match pieces {
             1 => vec![(self.parse(body), line_ends(body, 0..body.len()))],
             _ => std::thread::scope(|scope| {
+                let parse = |piece: &[u8]| (self.parse(piece), line_ends(piece, 0..piece.len()));
+                // A piece no thread could be started for (memory short, a
+                // limit on threads) is parsed on this one, after the others.
                 let threads: Vec<_> = cut_at_line_ends(body, pieces)
                     .into_iter()
                     .map(|piece| {
-                        scope.spawn(move || (self.parse(piece), line_ends(piece, 0..piece.len())))
+                        let thread = std::thread::Builder::new();
+                        thread
+                            .spawn_scoped(scope, move || parse(piece))
+                            .map_err(|_| piece)
                     })
                     .collect();
                 threads
                     .into_iter()
-                    .map(|t| t.join().expect("a CSV piece's thread panicked"))
+                    .map(|t| match t {
+                        Ok(t) => t.join().expect("a CSV piece's thread panicked"),
+                        Err(piece) => parse(piece),
+                    })
                     .collect()
             }),
         };
@@ -2211,7 +2234,7 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
                 ));
             }
             if cells.try_reserve(self.columns).is_err() {
-                return Err(err(line, 0, no_room(cells.len(), rows)));
+                return Err(err(line, 0, no_room(None, "more cells at this line")));
             }
             for (j, raw) in record.iter().enumerate() {
                 let named = |m: String| {
@@ -2257,23 +2280,23 @@ impl<E: Fn(u64, usize, String) -> Error + Sync> Rows<'_, E> {
 const CELLS_IN_MEMORY: &str =
     "every cell read is held in memory as an f32, so read fewer rows (or columns)";
 
-/// The message where the memory holds no more cells than `cells`, of
-/// the `rows` rows read so far: reading a file larger than the memory
-/// ends in this error rather than an abort.
-fn no_room(cells: usize, rows: usize) -> String {
+/// The message where the memory holds no `what` ("more cells"): reading
+/// a file larger than the memory ends in this error rather than an abort.
+/// `held`: the cells and rows of the file read, where the reader counted
+/// them (not a piece of the file parsed apart, which counts its own).
+fn no_room(held: Option<(usize, usize)>, what: &str) -> String {
     let have = crate::memory::available().map_or_else(String::new, |h| {
-        format!(", and {} is available", crate::units::bytes(h))
+        format!(" ({} more available)", crate::units::bytes(h))
     });
-    format!(
-        "no memory for more cells: the {} read up to this line hold {} as f32{have}; {CELLS_IN_MEMORY}",
-        crate::units::count(rows, "row"),
-        crate::units::bytes(memory_bytes(cells)),
-    )
-}
-
-/// The bytes of `cells` f32s.
-fn memory_bytes(cells: usize) -> u64 {
-    (cells as u64).saturating_mul(4)
+    let held = held.map_or_else(String::new, |(cells, rows)| {
+        let bytes = crate::memory::product(&[cells, 4]).unwrap_or(u64::MAX);
+        format!(
+            ": the {} read hold {} as f32",
+            crate::units::count(rows, "row"),
+            crate::units::bytes(bytes)
+        )
+    });
+    format!("no memory for {what}{held}{have}; {CELLS_IN_MEMORY}")
 }
 
 /// The error at a cell whose quote [`open_quote`] finds never closed.
@@ -2513,12 +2536,12 @@ impl Pieces {
         let mut cells = pieces.next().unwrap_or_default();
         let all = self.rows * self.header.len();
         if cells.try_reserve_exact(all - cells.len()).is_err() {
-            return Err(Error::NotEnoughMemory {
-                what: format!("holding the cells of {}", self.path.display()),
-                need: crate::memory::product(&[all, 4]),
-                have: crate::memory::available(),
-                advice: CELLS_IN_MEMORY.into(),
-            });
+            let what = "its cells in one buffer";
+            return Err(Error::Config(format!(
+                "{}: {}",
+                self.path.display(),
+                no_room(Some((all, self.rows)), what)
+            )));
         }
         for piece in pieces {
             cells.extend_from_slice(&piece);
@@ -2546,9 +2569,10 @@ pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
 
 /// `text` with its control characters (a NUL, an escape) escaped
 /// (`\u{0}`, `\u{1b}`: [`crate::units::escaped_char`]), so that a message
-/// never sends them to a terminal, and whitespace other than ASCII's (a
-/// no-break space, `\u{a0}`) so that it is not taken for a space; as it
-/// is where it has neither. Text longer than `SHOWN_NAME`
+/// never sends them to a terminal; as it is where it has none. (A text
+/// without them is shown as it is, a no-break space too: the hints read
+/// the text as shown, and a no-break space between thousands is one they
+/// know.) Text longer than `SHOWN_NAME`
 /// (1,000) characters is cut there, with its length: a name a message
 /// shows (a file without line ends read as a header of one name of
 /// megabytes) is not printed whole.
@@ -2560,14 +2584,14 @@ pub fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
             return format!("{}… ({chars} characters)", escaped(&head)).into();
         }
     }
-    match text.chars().any(crate::units::looks_otherwise) {
+    match text.chars().any(char::is_control) {
         true => escape_controls(text).into(),
         false => text.into(),
     }
 }
 
-/// `text` escaped as Rust escapes a string, a NUL as `\u{0}`
-/// ([`crate::units::escaped_char`]).
+/// `text` escaped a character at a time as [`crate::units::escaped_char`]
+/// escapes each.
 fn escape_controls(text: &str) -> String {
     text.chars().map(crate::units::escaped_char).collect()
 }
@@ -2843,8 +2867,11 @@ impl Table {
             }
             let more = parsed.iter().map(Vec::len).sum();
             if cells.try_reserve(more).is_err() {
-                let message = no_room(cells.len() + more, count + n);
-                return Err(csv_error(path)(before + lines, 0, message));
+                let message = no_room(Some((cells.len() + more, count + n)), "more cells");
+                // The chunk's last line: the file's last has no line end.
+                let unended = eof && !body.is_empty() && !body.ends_with(b"\n");
+                let line = before + lines + u64::from(unended);
+                return Err(csv_error(path)(line, 0, message));
             }
             for piece in parsed {
                 cells.extend_from_slice(&piece);

@@ -102,22 +102,14 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
     text.chars().map(escape).collect::<String>().into()
 }
 
-/// `c` escaped as Rust escapes a string's characters (`\n`, `\u{1b}`,
-/// `\"`), but a NUL as `\u{0}` (Rust's `\0` before a digit reads as
-/// another escape: a NUL and then 2 as `\02`), and whitespace other than
-/// ASCII's as its code (a no-break space as `\u{a0}`, which looks like a
-/// space the reader would have trimmed).
+/// `c` escaped as [`char::escape_debug`] escapes it (`\n`, `\u{1b}`,
+/// `\"`), but a NUL as `\u{0}`: Rust's `\0` before a digit reads as
+/// another escape (a NUL and then 2 as `\02`).
 pub fn escaped_char(c: char) -> String {
     match c {
         '\0' => "\\u{0}".to_string(),
-        c if c.is_whitespace() && !c.is_ascii() => format!("\\u{{{:x}}}", u32::from(c)),
         c => c.escape_debug().to_string(),
     }
-}
-
-/// Whether [`escaped_char`] is needed to show `c` for what it is.
-pub fn looks_otherwise(c: char) -> bool {
-    c.is_control() || (c.is_whitespace() && !c.is_ascii())
 }
 
 #[cfg(test)]

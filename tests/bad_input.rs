@@ -142,13 +142,6 @@ fn control_characters_are_shown_escaped() {
         // Not `\02`, which reads as one escape.
         ":2:2: '\\u{0}2' is not a number (column 'b')",
     );
-    // A no-break space, which the reader does not trim, is no space.
-    check(
-        "nbsp",
-        "a,b,y\n\u{a0}1,2,3\n".as_bytes(),
-        &[],
-        ":2:1: '\\u{a0}1' is not a number (column 'a')",
-    );
     check(
         "escape",
         b"a,b,y\n\x1b[31m,2,3\n",
