@@ -2594,14 +2594,16 @@ pub fn checkpoint_from_bytes(path: &Path, bytes: &[u8]) -> Result<(Model, Checkp
             )))
         }
     };
+    // --threads' bound, or this machine's cores where more: a run with
+    // --threads 0 records the cores it ran on.
+    let most = crate::cli::MOST_THREADS.max(crate::cpu::cores());
     let threads = match meta.get("threads").map(|t| t.parse::<usize>()) {
         None => None,
-        Some(Ok(t)) if (1..=crate::cli::MOST_THREADS).contains(&t) => Some(t),
+        Some(Ok(t)) if (1..=most).contains(&t) => Some(t),
         Some(_) => {
             return Err(bad(format!(
-                "metadata 'threads' ({}) is not a thread count from 1 to {}",
-                meta["threads"],
-                crate::cli::MOST_THREADS
+                "metadata 'threads' ({}) is not a thread count from 1 to {most}",
+                meta["threads"]
             )))
         }
     };
