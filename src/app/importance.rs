@@ -67,9 +67,7 @@ struct ColumnRecord {
 }
 
 pub(super) fn importance_command(args: &ImportanceArgs) -> Result<()> {
-    if args.quiet {
-        super::quiet_notices();
-    }
+    super::quiet_notices(args.quiet);
     let outputs: Vec<(&str, &Path)> = args.json.iter().map(|p| ("--json", p.as_path())).collect();
     for (flag, path) in &outputs {
         io::check_output(flag, path)?;

@@ -160,15 +160,16 @@ pub(crate) fn notice(quiet: bool, text: &str) {
     }
 }
 
-/// Every notice left unsaid, for the rest of the process: `predict
+/// Every notice left unsaid, for the rest of the command: `predict
 /// --quiet` and `importance --quiet`, whose notices come from functions
 /// the two commands share (the data's, the model's), each of which would
-/// otherwise take the flag.
+/// otherwise take the flag. [`run`] lowers it as each command starts.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Leaves every later notice unsaid ([`QUIET`]).
-pub(crate) fn quiet_notices() {
-    QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+/// Leaves every later notice of this command unsaid ([`QUIET`]), or says
+/// them.
+pub(crate) fn quiet_notices(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Says, where the model `path` that a command reads is a checkpoint,
@@ -241,6 +242,7 @@ pub(crate) fn threads_lowered(quiet: bool, (asked, used): (usize, usize), rows: 
 /// `train`, 128 + its number (130 for Ctrl-C, 143 for SIGTERM, 129 for
 /// SIGHUP).
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    quiet_notices(false);
     // train reports an output whose pipe closed as a failed output; only
     // its summary on standard output ends quietly.
     let train = matches!(cli.command, Command::Train(_));

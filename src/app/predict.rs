@@ -578,9 +578,7 @@ fn check_memory(model: &Model, rows: usize) -> Result<()> {
 }
 
 pub(super) fn predict_command(args: &PredictArgs) -> Result<()> {
-    if args.quiet {
-        super::quiet_notices();
-    }
+    super::quiet_notices(args.quiet);
     let outputs: Vec<(&str, &Path)> = [("--out", &args.out), ("--json", &args.json)]
         .into_iter()
         .filter_map(|(flag, path)| path.as_deref().map(|p| (flag, p)))
