@@ -354,7 +354,8 @@ fn distributed_refuses_rows_from_standard_input() {
     let args = ["train", "--data", &fifo, "--distributed", "--epochs", "2"];
     let (ok, _, err) = shadertrain(&args);
     assert!(!ok);
-    let says = format!("--distributed cannot read its rows from a pipe ({fifo})");
+    let says =
+        format!("--distributed cannot read its rows from {fifo}, which is not a regular file");
     assert!(err.contains(&says), "{err}");
 }
 
@@ -833,6 +834,11 @@ mod mpi {
         assert_eq!(code, 0, "{err}");
         let says = "warning: mpirun started 2 processes, and without --distributed each times the whole bench alone";
         assert_eq!(err.matches(says).count(), 1, "{err}");
+        // Sharded in each process (--shards), still alone.
+        let shards = [&bench[..], &["--warmup", "0", "-q", "--shards", "2"]].concat();
+        let (code, _, err) = mpirun(2, &shards);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(err.matches(says).count(), 1, "{err}");
     }
 
     /// Only process 0 prints: a warning too, such as the loss ending
@@ -1023,13 +1029,21 @@ mod mpi {
         );
         assert_eq!(err.matches("error:").count(), 1, "{err}");
         // --distributed's own 16 shards, where --shards was not given:
-        // the error says where they came from.
+        // the error says where they came from (and --shards 16, given,
+        // is named as given).
         common::gen_csv(&csv, "10", "2", "1");
         let args = common::train_data(&csv, "cpu", &["--distributed", "-q"]);
         let (code, _, err) = mpirun(2, &args);
         assert_ne!(code, 0);
-        let says = "--shards 16 is more than the 10 training rows; give at most 10 (with --distributed, --shards is 16 unless given)";
+        let says = "--distributed cuts the rows into 16 shards unless --shards is given, and 16 is more than the 10 training rows; give at most 10 (or train without --distributed)";
         assert!(err.contains(says), "{err}");
+        let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "16", "-q"]);
+        let (code, _, err) = mpirun(2, &args);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("--shards 16 is more than the 10 training rows"),
+            "{err}"
+        );
     }
 
     /// A process that fails (an error, a panic) or is killed ends every

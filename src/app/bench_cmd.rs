@@ -22,13 +22,11 @@ use crate::train::Backend;
 use crate::units;
 
 pub(super) fn bench_command(args: &BenchArgs) -> Result<()> {
+    if let Some(size) = crate::dist::first_of_launched().filter(|_| !args.distributed) {
+        crate::say!("warning: mpirun started {size} processes, and without --distributed each times the whole bench alone, on cores the others share, and writes the same outputs; add --distributed to time the sharded trainer over them");
+    }
     if args.distributed || args.shards.is_some() {
         return super::bench_dist::bench_sharded(args);
-    }
-    if let Some(size) = crate::dist::launched_processes() {
-        if crate::dist::rank_by_launcher() == 0 {
-            crate::say!("warning: mpirun started {size} processes, and without --distributed each times the whole bench alone, on cores the others share, and writes the same outputs; add --distributed to time the sharded trainer over them");
-        }
     }
     let request = config::check_bench(args, true)?;
     let backends = backends_to_time(args, &request)?;

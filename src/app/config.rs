@@ -619,7 +619,10 @@ fn resumed_notices(args: &TrainArgs, run: &RunOptions, resumed: &Resumed) {
 /// no rows out, and `--distributed` reads its rows from a file and sums
 /// over shards (a one-pass checkpoint continued over processes is
 /// sharded from here on, with a notice).
-fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
+///
+/// Returns the notice of a one-pass checkpoint sharded, for the caller to
+/// say once every check has passed.
+fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<Option<String>> {
     if run.fold.is_some() && args.save.is_some() {
         // The model --save writes is trained on every row.
         if run.keep == Keep::BestVal {
@@ -632,14 +635,14 @@ fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
     if args.distributed && run.data.as_deref() == Some(Path::new(STDIN)) {
         bail!("--distributed cannot read its rows from standard input: mpirun gives it to process 0 only, and every process reads the rows; give --data a file every process can read");
     }
-    // A FIFO (or `<(…)`'s pipe) gives its rows to the one process that
-    // reads them first; the others would find it empty.
-    #[cfg(unix)]
+    // A FIFO (or `<(…)`'s pipe, or /dev/stdin) gives its rows to the one
+    // process that reads them first, or to none; every process reads the
+    // rows, so only a regular file will do (one that does not exist is
+    // the reader's error).
     if let Some(path) = run.data.as_deref().filter(|_| args.distributed) {
-        use std::os::unix::fs::FileTypeExt;
-        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             bail!(
-                "--distributed cannot read its rows from a pipe ({}): it gives them to one process, and every process reads the rows; give --data a file every process can read",
+                "--distributed cannot read its rows from {}, which is not a regular file (a pipe, a device or a folder): every process reads the rows, and a pipe gives them to one; give --data a file every process can read",
                 path.display()
             );
         }
@@ -654,17 +657,14 @@ fn check_placement(args: &TrainArgs, run: &mut RunOptions) -> Result<()> {
         // A one-pass run continued over processes: sharded from here on.
         run.shards = Some(crate::dist::DEFAULT_SHARDS);
         if let Some(path) = &args.resume {
-            super::notice(
-                args.quiet,
-                &format!(
-                    "{} was written by a run in one pass; from here on the gradient is summed over {} shards, so the continuation is not the bits a one-pass --resume gives",
-                    path.display(),
-                    crate::dist::DEFAULT_SHARDS
-                ),
-            );
+            return Ok(Some(format!(
+                "{} was written by a run in one pass; from here on the gradient is summed over {} shards, so the continuation is not the bits a one-pass --resume gives",
+                path.display(),
+                crate::dist::DEFAULT_SHARDS
+            )));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The flags given that only the GPU backend uses: `--adapter`,
@@ -872,7 +872,6 @@ impl TrainConfig {
                 (run, Some(resumed))
             }
         };
-        check_placement(args, &mut run)?;
         let lr_auto = (args.lr == Some(LrChoice::Auto)).then_some(DEFAULT_RANGE_TEST);
         let lbfgs_by_default = args.optimizer.is_none()
             && args.resume.is_none()
@@ -888,6 +887,7 @@ impl TrainConfig {
             }
         }
         let schedule = run.check(lr_auto.is_some())?;
+        let sharded = check_placement(args, &mut run)?;
         let read_history = (resumed.as_ref())
             .and_then(|r| r.checkpoint.history_file.as_ref())
             .map(|h| h.path.as_path());
@@ -913,12 +913,19 @@ impl TrainConfig {
                 "this run's synthetic data were generated on the GPU; resume it with --backend gpu"
             );
         }
+        check_gpu_settings(args)?;
+        let timeout = seconds(args.gpu_timeout.unwrap_or(GPU_TIMEOUT_S), "--gpu-timeout")?;
+        // The last check that can fail (a checkpoint's kernels); then what
+        // the resumed run takes from its checkpoint (with notices) and
+        // what it will not write.
+        let kernels = resumed_kernels(args, resumed.as_ref())?;
+        if let Some(text) = sharded {
+            super::notice(args.quiet, &text);
+        }
         let threads = resumed_threads(args, resumed.as_ref());
         let threads_resumed = threads != args.device.threads;
         let precision = resumed_precision(args, resumed.as_ref());
         let precision_resumed = precision != args.device.precision;
-        let kernels = resumed_kernels(args, resumed.as_ref())?;
-        check_gpu_settings(args)?;
         if let Some(resumed) = &resumed {
             resumed_notices(args, &run, resumed);
         }
@@ -931,8 +938,7 @@ impl TrainConfig {
             adapter: AdapterRequest {
                 allow_software: args.backend == BackendChoice::Kind(BackendKind::Gpu),
                 name: args.device.adapter.clone(),
-                timeout: seconds(args.gpu_timeout.unwrap_or(GPU_TIMEOUT_S), "--gpu-timeout")?
-                    .unwrap_or(LONGEST),
+                timeout: timeout.unwrap_or(LONGEST),
                 precision,
                 ..AdapterRequest::default()
             },

@@ -190,15 +190,13 @@ impl CpuOptions {
 /// on this process or over `--distributed`'s; with whether this process
 /// prints the run's summary (the only one, or `--distributed`'s 0).
 fn train_runs(args: &TrainArgs) -> Result<(ExitCode, bool)> {
+    if let Some(size) = dist::first_of_launched().filter(|_| !args.distributed) {
+        crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
+    }
     if args.folds.is_some() {
         return Ok((super::folds::cross_validate(args)?, true));
     }
     if !args.distributed {
-        if let Some(size) = dist::launched_processes() {
-            if dist::rank_by_launcher() == 0 {
-                crate::say!("warning: mpirun started {size} processes, and without --distributed each trains the whole run alone and writes the same outputs; add --distributed to train one run over them");
-            }
-        }
         // Held for the run, and released (its files removed) as it ends.
         let _locks = lock_checkpoints(args)?;
         return Ok((train_with(args, &Single, None)?, true));
@@ -392,6 +390,19 @@ pub(super) fn agree<T>(
     result
 }
 
+/// `e`, where it is [`Shards::new`]'s refusal of more shards than rows
+/// and `chosen` (the shards are `--distributed`'s default, not given),
+/// with where the shards came from.
+fn shards_chosen(e: anyhow::Error, chosen: bool) -> anyhow::Error {
+    let k = crate::dist::DEFAULT_SHARDS;
+    match e.to_string().strip_prefix(&format!("--shards {k} is more than the ")) {
+        Some(rest) if chosen => anyhow::anyhow!(
+            "--distributed cuts the rows into {k} shards unless --shards is given, and {k} is more than the {rest} (or train without --distributed)"
+        ),
+        _ => e,
+    }
+}
+
 /// What a process sets up before any epoch: the run's options, its data,
 /// where it starts, its shards, the device and the checkpoint writer.
 type SetUp = (
@@ -481,7 +492,12 @@ fn set_up(
         transform,
     };
     let read = fold.as_mut().map(|f| &mut f.shared.read);
-    let mut data = TrainingData::load(&config.run, (rank, size), is_resumed, from, read)?;
+    // --distributed's own 16 shards, where --shards was not given: an
+    // error that they outnumber the rows says where they came from.
+    let chosen = args.distributed && args.shards.is_none();
+    let chosen = chosen && config.run.shards == Some(crate::dist::DEFAULT_SHARDS);
+    let loaded = TrainingData::load(&config.run, (rank, size), is_resumed, from, read);
+    let mut data = loaded.map_err(|e| shards_chosen(e, chosen))?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
@@ -546,7 +562,8 @@ fn set_up(
     }
     let shards = match config.run.shards {
         Some(k) => {
-            let shards = Shards::new(data.rows().0, k)?;
+            let shards =
+                Shards::new(data.rows().0, k).map_err(|e| shards_chosen(e.into(), chosen))?;
             shards.check_processes(size, config.resume.is_some())?;
             Some(shards)
         }

@@ -69,6 +69,13 @@ pub fn launched_processes() -> Option<usize> {
         .filter(|&n| n > 1)
 }
 
+/// The processes an MPI launcher started, where it started several and
+/// this is the first of them: where a command run without `--distributed`
+/// warns that each runs alone (said once, by the first).
+pub fn first_of_launched() -> Option<usize> {
+    launched_processes().filter(|_| rank_by_launcher() == 0)
+}
+
 /// This process's rank as its launcher numbered it; 0 where none did.
 pub fn rank_by_launcher() -> usize {
     ["OMPI_COMM_WORLD_RANK", "PMI_RANK"]
@@ -145,13 +152,7 @@ impl Shards {
         }
         if count > rows {
             return Err(Error::Config(format!(
-                "--shards {count} is more than the {rows} training rows; give at most {rows}{}",
-                match count == DEFAULT_SHARDS {
-                    // Where it was not given, what set it.
-                    true =>
-                        format!(" (with --distributed, --shards is {DEFAULT_SHARDS} unless given)"),
-                    false => String::new(),
-                }
+                "--shards {count} is more than the {rows} training rows; give at most {rows}"
             )));
         }
         Ok(Shards { rows, count })
