@@ -421,15 +421,7 @@ fn set_up(
     (rank, size, local_rank): (usize, usize, usize),
     mut fold: Option<&mut FoldRun>,
 ) -> Result<SetUp> {
-    // Only process 0 writes files and prints, so only it checks where
-    // they go (another machine may not have the folders).
-    let mut args = args.clone();
-    if rank > 0 {
-        (args.save, args.history, args.json, args.plot) = (None, None, None, None);
-        args.lr_plot = None;
-        args.checkpoint = None;
-        args.quiet = true;
-    }
+    let args = as_process(args, rank);
     let (mut config, resumed) = TrainConfig::resolve(&args)?;
     config.leader = rank == 0;
     if let Some(f) = &fold {
@@ -492,10 +484,7 @@ fn set_up(
         transform,
     };
     let read = fold.as_mut().map(|f| &mut f.shared.read);
-    // --distributed's own 16 shards, where --shards was not given: an
-    // error that they outnumber the rows says where they came from.
-    let chosen = args.distributed && args.shards.is_none();
-    let chosen = chosen && config.run.shards == Some(crate::dist::DEFAULT_SHARDS);
+    let chosen = shards_default(&args, &config.run);
     let loaded = TrainingData::load(&config.run, (rank, size), is_resumed, from, read);
     let mut data = loaded.map_err(|e| shards_chosen(e, chosen))?;
     // A resume in place goes on appending to the checkpoint's history
@@ -560,16 +549,36 @@ fn set_up(
         #[cfg(debug_assertions)]
         signal_in_fold(f.fold)?;
     }
-    let shards = match config.run.shards {
-        Some(k) => {
+    let shards = (config.run.shards)
+        .map(|k| {
             let shards =
                 Shards::new(data.rows().0, k).map_err(|e| shards_chosen(e.into(), chosen))?;
             shards.check_processes(size, config.resume.is_some())?;
-            Some(shards)
-        }
-        None => None,
-    };
+            anyhow::Ok(shards)
+        })
+        .transpose()?;
     Ok((config, data, start, shards, device, writer))
+}
+
+/// `args` as process `rank` takes them: only process 0 writes files and
+/// prints, so only it checks where they go (another machine may not
+/// have the folders); the others have no outputs and are quiet.
+fn as_process(args: &TrainArgs, rank: usize) -> TrainArgs {
+    let mut args = args.clone();
+    if rank > 0 {
+        (args.save, args.history, args.json, args.plot) = (None, None, None, None);
+        args.lr_plot = None;
+        args.checkpoint = None;
+        args.quiet = true;
+    }
+    args
+}
+
+/// Whether `run`'s shards are `--distributed`'s own 16, `--shards` not
+/// given: an error that they outnumber the rows says where they came
+/// from ([`shards_chosen`]).
+fn shards_default(args: &TrainArgs, run: &RunOptions) -> bool {
+    args.distributed && args.shards.is_none() && run.shards == Some(crate::dist::DEFAULT_SHARDS)
 }
 
 /// Locks the checkpoints of `--checkpoint` (alone: this run writes it)
