@@ -581,17 +581,24 @@ pub fn first_loss_mismatches(records: &[Record]) -> Vec<String> {
 /// there are peers.
 pub fn table(records: &[Record]) -> String {
     // The adapter column as wide as its longest name, up to ADAPTER_WIDTH;
-    // a longer name ends in "…".
+    // a longer name is cut with "…", before the kernels it ends with
+    // ("…, layered kernels"), which are kept.
     // ("llvmpipe (LLVM 15.0.6, 256 bits), layered kernels" is 50.)
     const ADAPTER_WIDTH: usize = 64;
-    let adapter = |r: &Record| match r.adapter.chars().count() {
-        n if n <= ADAPTER_WIDTH => r.adapter.clone(),
-        _ => r
-            .adapter
-            .chars()
-            .take(ADAPTER_WIDTH - 1)
+    let adapter = |r: &Record| {
+        let name = &r.adapter;
+        if name.chars().count() <= ADAPTER_WIDTH {
+            return name.clone();
+        }
+        let kernels = (name.rfind(", ").map(|at| &name[at..]))
+            .filter(|tail| tail.ends_with(" kernels") && tail.chars().count() < ADAPTER_WIDTH / 2)
+            .unwrap_or("");
+        let head = ADAPTER_WIDTH - 1 - kernels.chars().count();
+        name.chars()
+            .take(head)
             .chain(['…'])
-            .collect(),
+            .chain(kernels.chars())
+            .collect::<String>()
     };
     let width = (records.iter())
         .map(|r| adapter(r).chars().count())
@@ -820,7 +827,8 @@ mod tests {
     }
 
     /// Adapter names up to 64 characters are shown whole, in a column as
-    /// wide as the longest; a longer one is cut to 63 and "…".
+    /// wide as the longest; a longer one is cut to 63 and "…", before the
+    /// kernels it ends with where it names them.
     #[test]
     fn the_table_shows_adapter_names_whole() {
         let timing = timing(1e-3);
@@ -845,6 +853,14 @@ mod tests {
         let text = table(&records);
         let cut: String = long.chars().take(63).chain(['…']).collect();
         assert!(text.contains(&format!("{cut} S0")), "{text}");
+        // The kernels a long name ends with are kept.
+        let mixed =
+            "llvmpipe (LLVM 19.1.7, 256 bits) (mixed 8x8x8, 4x2,4x4 blocks), layered kernels";
+        let record = Record::new(BackendKind::Gpu, mixed, shape, "sigmoid", &timing, 0.0);
+        let text = table(&[record]);
+        let kept = "llvmpipe (LLVM 19.1.7, 256 bits) (mixed 8x8x8,…, layered kernels";
+        assert!(text.contains(&format!("{kept} S0")), "{text}");
+        assert_eq!(kept.chars().count(), 64, "{kept}");
         // One of 64 exactly is whole.
         let whole: String = long.chars().take(64).collect();
         let record = Record::new(BackendKind::Gpu, &whole, shape, "sigmoid", &timing, 0.0);
