@@ -1381,12 +1381,7 @@ fn state_without_its_count_or_epoch_is_refused() {
             "\"checkpoint_ended\":\"maybe\"",
         ),
     };
-    let at = (good.windows(was.len()))
-        .position(|w| w == was.as_bytes())
-        .unwrap_or_else(|| panic!("{was}"));
-    let mut edited = common::unsealed(&good);
-    edited[at..at + bad.len()].copy_from_slice(bad.as_bytes());
-    std::fs::write(&ck, &edited).unwrap();
+    std::fs::write(&ck, common::unsealed_with(&good, was, bad)).unwrap();
     let e = load_checkpoint(&ck).unwrap_err().to_string();
     assert!(e.contains("metadata 'checkpoint_ended' ("), "{e}");
     assert!(e.contains(") is not true or false"), "{e}");
@@ -1463,12 +1458,7 @@ fn a_resume_with_refused_options_says_only_why() {
     );
     let good = std::fs::read(&ck).unwrap();
     let (was, edited) = ("\\\"epochs\\\":5,\\\"min_lr", "\\\"epochs\\\":0,\\\"min_lr");
-    let at = (good.windows(was.len()))
-        .position(|w| w == was.as_bytes())
-        .unwrap_or_else(|| panic!("{was}"));
-    let mut bytes = common::unsealed(&good);
-    bytes[at..at + edited.len()].copy_from_slice(edited.as_bytes());
-    std::fs::write(&ck, &bytes).unwrap();
+    std::fs::write(&ck, common::unsealed_with(&good, was, edited)).unwrap();
     let (ok, _, err) = shadertrain(&["train", "--resume", &ck, "--epochs", "8"]);
     assert!(!ok, "{err}");
     assert_eq!(

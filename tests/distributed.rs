@@ -821,15 +821,7 @@ mod mpi {
         assert_eq!(code, 0, "{err}");
         assert!(!err.contains("mpirun started"), "{err}");
         // A bench too, whose copies time each other's load.
-        let bench = [
-            "bench",
-            "--shapes",
-            "S0",
-            "--backends",
-            "cpu",
-            "--samples",
-            "1",
-        ];
+        let bench = common::BENCH_S0;
         let (code, _, err) = mpirun(2, &[&bench[..], &["--warmup", "0", "-q"]].concat());
         assert_eq!(code, 0, "{err}");
         let says = "warning: mpirun started 2 processes, and without --distributed each times the whole bench alone";
@@ -1036,6 +1028,13 @@ mod mpi {
         let (code, _, err) = mpirun(2, &args);
         assert_ne!(code, 0);
         let says = "--distributed cuts the rows into 16 shards unless --shards is given, and 16 is more than the 10 training rows; give at most 10 (or train without --distributed)";
+        assert!(err.contains(says), "{err}");
+        // Synthetic rows, sharded as they are generated: the same.
+        let (code, _, err) = mpirun(
+            2,
+            &train_synthetic("10", "2", "cpu", &["--distributed", "-q"]),
+        );
+        assert_ne!(code, 0);
         assert!(err.contains(says), "{err}");
         let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "16", "-q"]);
         let (code, _, err) = mpirun(2, &args);

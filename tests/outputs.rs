@@ -14,16 +14,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// One sample of S0 on the cpu backend.
-const BENCH_S0: [&str; 7] = [
-    "bench",
-    "--shapes",
-    "S0",
-    "--backends",
-    "cpu",
-    "--samples",
-    "1",
-];
+use common::BENCH_S0;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shadertrain"))

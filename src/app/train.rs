@@ -390,17 +390,14 @@ pub(super) fn agree<T>(
     result
 }
 
-/// `e`, where it is [`Shards::new`]'s refusal of more shards than rows
-/// and `chosen` (the shards are `--distributed`'s default, not given),
-/// with where the shards came from.
-fn shards_chosen(e: anyhow::Error, chosen: bool) -> anyhow::Error {
-    let k = crate::dist::DEFAULT_SHARDS;
-    match e.to_string().strip_prefix(&format!("--shards {k} is more than the ")) {
-        Some(rest) if chosen => anyhow::anyhow!(
-            "--distributed cuts the rows into {k} shards unless --shards is given, and {k} is more than the {rest} (or train without --distributed)"
-        ),
-        _ => e,
+/// [`Shards::new`] of `rows` training rows into `k`; where `chosen` (the
+/// count is `--distributed`'s default, not given) and they are too few,
+/// an error that says where the count came from.
+fn shards_of(rows: usize, k: usize, chosen: bool) -> Result<Shards> {
+    if chosen && k > rows {
+        bail!("--distributed cuts the rows into {k} shards unless --shards is given, and {k} is more than the {rows} training rows; give at most {rows} (or train without --distributed)");
     }
+    Ok(Shards::new(rows, k)?)
 }
 
 /// What a process sets up before any epoch: the run's options, its data,
@@ -485,8 +482,13 @@ fn set_up(
     };
     let read = fold.as_mut().map(|f| &mut f.shared.read);
     let chosen = shards_default(&args, &config.run);
-    let loaded = TrainingData::load(&config.run, (rank, size), is_resumed, from, read);
-    let mut data = loaded.map_err(|e| shards_chosen(e, chosen))?;
+    // Synthetic rows none held out are sharded as they are generated:
+    // their count checked here, as below for any other rows.
+    let run = &config.run;
+    if let (Some(n), Some(k), false) = (run.synthetic, run.shards, run.holds_out()) {
+        shards_of(n, k, chosen)?;
+    }
+    let mut data = TrainingData::load(&config.run, (rank, size), is_resumed, from, read)?;
     // A resume in place goes on appending to the checkpoint's history
     // file (process 0's; the others have no --checkpoint).
     let writer = config.checkpoint.as_ref().map(|c| {
@@ -551,8 +553,7 @@ fn set_up(
     }
     let shards = (config.run.shards)
         .map(|k| {
-            let shards =
-                Shards::new(data.rows().0, k).map_err(|e| shards_chosen(e.into(), chosen))?;
+            let shards = shards_of(data.rows().0, k, chosen)?;
             shards.check_processes(size, config.resume.is_some())?;
             anyhow::Ok(shards)
         })
@@ -576,7 +577,7 @@ fn as_process(args: &TrainArgs, rank: usize) -> TrainArgs {
 
 /// Whether `run`'s shards are `--distributed`'s own 16, `--shards` not
 /// given: an error that they outnumber the rows says where they came
-/// from ([`shards_chosen`]).
+/// from ([`shards_of`]).
 fn shards_default(args: &TrainArgs, run: &RunOptions) -> bool {
     args.distributed && args.shards.is_none() && run.shards == Some(crate::dist::DEFAULT_SHARDS)
 }

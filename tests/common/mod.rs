@@ -653,3 +653,26 @@ pub fn unsealed(bytes: &[u8]) -> Vec<u8> {
     }
     bytes
 }
+
+/// [`unsealed`] `bytes` with the text `was` (found once, or the test
+/// fails) replaced by `now`, as long: a metadata entry edited in place.
+pub fn unsealed_with(bytes: &[u8], was: &str, now: &str) -> Vec<u8> {
+    assert_eq!(was.len(), now.len(), "an edit in place keeps the length");
+    let at = (bytes.windows(was.len()))
+        .position(|w| w == was.as_bytes())
+        .unwrap_or_else(|| panic!("{was} is not in the file"));
+    let mut edited = unsealed(bytes);
+    edited[at..at + now.len()].copy_from_slice(now.as_bytes());
+    edited
+}
+
+/// `bench` of one sample of S0 on the cpu backend.
+pub const BENCH_S0: [&str; 7] = [
+    "bench",
+    "--shapes",
+    "S0",
+    "--backends",
+    "cpu",
+    "--samples",
+    "1",
+];
