@@ -9,7 +9,7 @@
 mod common;
 
 use common::{
-    assert_close, assert_within, bits32, bits64, f64s, gpu_for, model, sum_bound, uniform,
+    assert_close, assert_within, bits32, bits64, f64s, gpu, gpu_for, model, sum_bound, uniform,
 };
 use shadertrain::cpu::{ops, Reference};
 use shadertrain::data::Dataset;
@@ -716,45 +716,64 @@ fn subgroup_and_tree_output_match_twin() {
             output_run(&ctx, &kernels, Kernel::OutputResidualSubgroup, shape, seed);
         assert_eq!(bits32(&r_sub), bits32(&r_again), "{name}: a rerun differs");
         assert_eq!(bits32(&l_sub), bits32(&l_again), "{name}: a rerun differs");
-        let a = f64s(&uniform(seed, rows * inputs, -1.0, 1.0));
-        let y = f64s(&uniform(seed + 1, rows, -2.0, 2.0));
-        let t = f64s(&uniform(seed + 2, inputs + 1, -1.0, 1.0));
-        // Each row's r against the f64 twin, to the error of a sum of
-        // inputs + 2 terms in any order.
-        let (r_want, _) = ops::output_residual(&a, &t[..inputs], t[inputs], &y, rows);
-        let scale = 2.0 / rows as f64;
-        let r_abs: Vec<f64> = (0..rows)
-            .map(|n| {
-                let dot: f64 = (0..inputs).map(|u| (a[n * inputs + u] * t[u]).abs()).sum();
-                scale * (dot + t[inputs].abs() + y[n].abs())
-            })
-            .collect();
-        let r_bound = sum_bound(&r_want, &r_abs, inputs + 2);
-        assert_within(&format!("{name} tree r"), &f64s(&r_tree), &r_want, &r_bound);
-        assert_within(
-            &format!("{name} subgroups r"),
-            &f64s(&r_sub),
-            &r_want,
-            &r_bound,
-        );
-        // Each group's Σe²/N.
-        let want: Vec<f64> = (0..rows.div_ceil(group_rows))
-            .map(|g| {
-                let rng = g * group_rows..((g + 1) * group_rows).min(rows);
-                let (_, sq) = ops::output_residual(
-                    &a[rng.start * inputs..rng.end * inputs],
-                    &t[..inputs],
-                    t[inputs],
-                    &y[rng],
-                    rows,
-                );
-                sq * (1.0 / rows as f64)
-            })
-            .collect();
-        let bound = sum_bound(&want, &want, group_rows);
-        assert_within(&format!("{name} tree"), &f64s(&l_tree), &want, &bound);
-        assert_within(&format!("{name} subgroups"), &f64s(&l_sub), &want, &bound);
+        check_output(&format!("{name} tree"), (&r_tree, &l_tree), shape, seed);
+        check_output(&format!("{name} subgroups"), (&r_sub, &l_sub), shape, seed);
     }
+}
+
+/// One invocation of output_residual takes 14 rows of 5,000 units here,
+/// 70,000 steps of its dot products: more than Debian 12's lavapipe (Mesa
+/// 22.3) lets one invocation loop in all, which stopped the loop early and
+/// gave a wrong residual and loss until the dot product went 16 units a
+/// step.
+#[test]
+fn output_residual_takes_a_long_group_of_wide_rows() {
+    let Some(ctx) = gpu() else { return };
+    let kernels = Kernels::new(&ctx).unwrap();
+    let shape = (896, 5000, 896);
+    let (r, l) = output_run(&ctx, &kernels, Kernel::OutputResidual, shape, 7);
+    check_output("896x5000 in one group", (&r, &l), shape, 7);
+}
+
+/// Checks `output_run`'s residual and loss column for `shape` and `seed`
+/// against the f64 twin, to the error of their sums in any order.
+fn check_output(
+    name: &str,
+    (r_got, l_got): (&[f32], &[f32]),
+    (rows, inputs, group_rows): (usize, usize, usize),
+    seed: u64,
+) {
+    let a = f64s(&uniform(seed, rows * inputs, -1.0, 1.0));
+    let y = f64s(&uniform(seed + 1, rows, -2.0, 2.0));
+    let t = f64s(&uniform(seed + 2, inputs + 1, -1.0, 1.0));
+    // Each row's r against the f64 twin, to the error of a sum of
+    // inputs + 2 terms in any order.
+    let (r_want, _) = ops::output_residual(&a, &t[..inputs], t[inputs], &y, rows);
+    let scale = 2.0 / rows as f64;
+    let r_abs: Vec<f64> = (0..rows)
+        .map(|n| {
+            let dot: f64 = (0..inputs).map(|u| (a[n * inputs + u] * t[u]).abs()).sum();
+            scale * (dot + t[inputs].abs() + y[n].abs())
+        })
+        .collect();
+    let r_bound = sum_bound(&r_want, &r_abs, inputs + 2);
+    assert_within(&format!("{name} r"), &f64s(r_got), &r_want, &r_bound);
+    // Each group's Σe²/N.
+    let want: Vec<f64> = (0..rows.div_ceil(group_rows))
+        .map(|g| {
+            let rng = g * group_rows..((g + 1) * group_rows).min(rows);
+            let (_, sq) = ops::output_residual(
+                &a[rng.start * inputs..rng.end * inputs],
+                &t[..inputs],
+                t[inputs],
+                &y[rng],
+                rows,
+            );
+            sq * (1.0 / rows as f64)
+        })
+        .collect();
+    let bound = sum_bound(&want, &want, group_rows);
+    assert_within(&format!("{name} loss"), &f64s(l_got), &want, &bound);
 }
 
 #[test]
