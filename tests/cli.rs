@@ -3663,6 +3663,35 @@ fn predict_on_every_core_is_the_one_thread_reference() {
     assert_eq!(bits64(&got), bits64(&want));
 }
 
+/// `info` says, for each software adapter, whether its driver ends a
+/// shader invocation's loops early: Debian 12's lavapipe, CI's adapter,
+/// after 65,535 trips.
+#[test]
+fn info_says_where_the_driver_ends_loops_early() {
+    let (ok, out, err) = shadertrain(&["info"]);
+    assert!(ok, "{err}");
+    let software = out.contains("type Cpu");
+    let loops: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("    loops   "))
+        .collect();
+    assert_eq!(software, !loops.is_empty(), "{out}");
+    if common::in_ci() && out.contains("Mesa 22.") {
+        assert!(
+            loops
+                .iter()
+                .any(|l| l.contains("end after 65535 trips in all")),
+            "{out}"
+        );
+    }
+    for l in loops {
+        assert!(
+            l.contains("end after") || l.contains("run every trip"),
+            "{l}"
+        );
+    }
+}
+
 /// `info --pipelines` names each kernel asked for with its module and
 /// checks (and, where the driver reports them, its statistics), once
 /// however often it is asked for; a name that is no kernel's is an error

@@ -17,7 +17,7 @@ use shadertrain::gpu::kernels::{Checks, Kernel, Kernels, Params};
 use shadertrain::gpu::mixed::Precision;
 use shadertrain::gpu::ops::{run, run_exact, Slot};
 use shadertrain::gpu::{AdapterRequest, Context, GpuTrainer, KernelChoice, KernelFamily, Source};
-use shadertrain::model::{Activation, Model};
+use shadertrain::model::{Activation, Layout, Model};
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, Backend, Schedule};
 use shadertrain::Error;
@@ -733,6 +733,59 @@ fn output_residual_takes_a_long_group_of_wide_rows() {
     let shape = (896, 5000, 896);
     let (r, l) = output_run(&ctx, &kernels, Kernel::OutputResidual, shape, 7);
     check_output("896x5000 in one group", (&r, &l), shape, 7);
+}
+
+/// Debian 12's lavapipe (Mesa 22.3), CI's adapter, ends an invocation's
+/// loops after 65,535 trips in all: the probe finds the limit there, and
+/// plans then refuse inputs too many to loop over and take a lone hidden
+/// layer as wide, which trains as the reference does.
+#[test]
+fn a_driver_that_ends_loops_early_is_found_and_planned_around() {
+    let Some(ctx) = gpu() else { return };
+    let limit = ctx.loop_limit().unwrap();
+    let driver = shadertrain::gpu::context::driver(&ctx.info);
+    assert!(
+        limit.is_some() || !(common::in_ci() && driver.contains("Mesa 22.")),
+        "CI=true and {driver} shows no loop limit"
+    );
+    let Some(limit) = limit else {
+        common::say_skipped(format_args!("SKIPPED: {driver} runs every loop trip"));
+        return;
+    };
+    assert!(
+        (60_000..=70_000).contains(&limit),
+        "{driver}: {limit} trips"
+    );
+    let wide_inputs = Layout::new(70_000, &[2]).unwrap();
+    let err = GpuTrainer::plan_for(&ctx, &wide_inputs, 64, KernelChoice::Auto)
+        .unwrap_err()
+        .to_string();
+    for part in [
+        "ends a shader invocation's loops after",
+        "not 70000 inputs",
+        "--backend cpu",
+    ] {
+        assert!(err.contains(part), "{part:?} not in: {err}");
+    }
+    let two = Layout::new(4, &[3, 70_000]).unwrap();
+    let err = GpuTrainer::plan_for(&ctx, &two, 64, KernelChoice::Auto)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a hidden layer of 70000 units"), "{err}");
+    // One hidden layer of 70,000 units: only the output kernel sums over
+    // them, 16 a trip.
+    let data = Dataset::synthetic(64, 4, 3).unwrap();
+    let m = model(&data, &[70_000], Activation::Tanh, 5);
+    let opt = Optimizer::gd(0.05);
+    let sched = Schedule {
+        max_epochs: 3,
+        tol: 0.0,
+    };
+    let mut cpu = Reference::new(&m, &data, opt).unwrap();
+    let want = train(&mut cpu, &sched).unwrap();
+    let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Layered).unwrap();
+    let got = train(&mut g, &sched).unwrap();
+    assert_close("70000 units losses", &got.losses, &want.losses, 0.0, 1e-4);
 }
 
 /// Checks `output_run`'s residual and loss column for `shape` and `seed`

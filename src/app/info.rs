@@ -51,6 +51,9 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
             a.features().contains(wgpu::Features::SUBGROUP)
         );
         outln!(s, "    cooperative matrices {}", gpu::mixed::describe(a));
+        if gpu::context::is_software(&info) {
+            outln!(s, "    loops   {}", loops(a));
+        }
     }
     for (name, allow_software) in [("auto", false), ("gpu", true)] {
         let request = AdapterRequest {
@@ -66,6 +69,23 @@ pub(super) fn info_command(args: &InfoArgs) -> Result<()> {
         }
     }
     super::emit(&s)
+}
+
+/// Whether a software adapter's driver ends a shader invocation's loops
+/// early ([`Context::loop_limit`]), measured on a device of its own.
+fn loops(adapter: &wgpu::Adapter) -> String {
+    let request = AdapterRequest {
+        allow_software: true,
+        ..AdapterRequest::default()
+    };
+    match Context::open(adapter, &request).and_then(|ctx| ctx.loop_limit()) {
+        Ok(Some(limit)) => format!(
+            "end after {limit} trips in all, without an error; training plans within that, and \
+             refuses what does not fit"
+        ),
+        Ok(None) => "run every trip (measured)".to_string(),
+        Err(e) => format!("not measured: {e}"),
+    }
 }
 
 /// The statistics of the pipelines of `names` (comma-separated entry

@@ -99,7 +99,7 @@ impl Batched {
         let x = buffers::storage(ctx, "x_batch", size * features)?;
         let y = buffers::storage(ctx, "y_batch", size)?;
         let grad = buffers::storage(ctx, "d_theta_batch", kernels::grad_len(p))?;
-        let plan = |rows| Plan::new(&model.layout, rows, ctx.max_binding(), shared.family);
+        let plan = |rows| Plan::cut_on(ctx, &model.layout, rows, shared.family, false);
         let full_plan = plan(size)?;
         let partials = buffers::storage(ctx, "batch_partials", full_plan.groups * (p + 1))?;
         let targets = Targets {

@@ -2,12 +2,13 @@
 //! adapter choice, the limits requested, and the conversion of every device
 //! error (validation, out of memory, lost device, timeout) into [`Error`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::gpu::kernels;
 use crate::gpu::mixed::{self, Precision, Products};
+use crate::gpu::trips;
 use crate::units;
 
 /// Which adapters a request may use.
@@ -353,6 +354,8 @@ pub struct Context {
     /// cooperative kernels opened with subgroups.
     subgroups_asked: bool,
     timeout: Duration,
+    /// [`Context::loop_limit`], once probed.
+    loop_limit: Arc<OnceLock<Option<u64>>>,
     /// Errors no scope caught, in order; the first is reported.
     uncaptured: Arc<Mutex<Vec<wgpu::Error>>>,
     lost: Arc<Mutex<Option<String>>>,
@@ -519,6 +522,7 @@ impl Context {
             checked_shaders: request.checked_shaders,
             subgroups_asked: request.subgroups,
             timeout: request.timeout,
+            loop_limit: Arc::new(OnceLock::new()),
             uncaptured,
             lost,
         })
@@ -583,6 +587,22 @@ impl Context {
     /// Whether the device was opened with subgroup operations.
     pub fn has_subgroups(&self) -> bool {
         self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The trips one shader invocation's loops may make in all, where the
+    /// driver ends them early without an error (Mesa 22.3's lavapipe,
+    /// Debian 12's: 65,535); `None` where it runs them all. Probed once
+    /// per device ([`trips::probe`]), on software adapters only: no
+    /// hardware driver has shown a limit.
+    pub fn loop_limit(&self) -> Result<Option<u64>> {
+        if !is_software(&self.info) {
+            return Ok(None);
+        }
+        if let Some(&limit) = self.loop_limit.get() {
+            return Ok(limit);
+        }
+        let limit = trips::probe(self)?;
+        Ok(*self.loop_limit.get_or_init(|| limit))
     }
 
     /// Largest storage binding this device accepts, in bytes, and never

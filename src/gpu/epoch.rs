@@ -15,6 +15,7 @@ use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
 use crate::gpu::mixed;
 use crate::gpu::plan::{KernelFamily, Plan};
 use crate::gpu::trainer::Source;
+use crate::gpu::trips;
 use crate::model::{Activation, LayerView, Model};
 use crate::optim::Optimizer;
 
@@ -673,8 +674,13 @@ fn layered_chunk(
             )?),
         }
     }
+    // The subgroup kernel where its loops fit the driver's limit, if any.
+    let inputs = layers[last].inputs;
+    let group_rows = chunk.base.group_rows as usize;
+    let subgroups = rec.ctx.subgroups()
+        && trips::subgroup_output_fits(rec.ctx.loop_limit()?, group_rows, inputs);
     forward_steps.push(rec.step(
-        Kernel::output(rec.ctx.subgroups(), layers[last].inputs),
+        Kernel::output(subgroups, inputs),
         format!("output[{c}]"),
         chunk.layer(&layers[last]),
         &[input(last), t.theta, chunk.y, &rows.residual, t.partials],

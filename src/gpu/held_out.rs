@@ -126,5 +126,5 @@ impl HeldOut {
 /// `plan`: the same kernel family and precision, chunks of their own.
 /// [`Plan::row_bytes`] is what their buffers take.
 pub fn plan_for(ctx: &Context, layout: &Layout, rows: usize, plan: &Plan) -> Result<Plan> {
-    Plan::cut(layout, rows, ctx.max_binding(), plan.family, plan.mixed)
+    Plan::cut_on(ctx, layout, rows, plan.family, plan.mixed)
 }

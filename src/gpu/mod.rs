@@ -21,6 +21,7 @@ mod profile;
 pub mod runtime_dir;
 pub mod stats;
 pub mod trainer;
+pub mod trips;
 
 pub use context::{AdapterRequest, Context};
 pub use plan::{KernelChoice, KernelFamily, Plan};

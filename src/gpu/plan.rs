@@ -4,7 +4,9 @@
 //! storage binding.
 
 use crate::error::{Error, Result};
+use crate::gpu::context::Context;
 use crate::gpu::kernels::{FusedShape, FUSED_MAX_INPUTS, FUSED_WORKGROUP};
+use crate::gpu::trips;
 use crate::model::Layout;
 
 /// Epochs whose losses fit in the device-side history: the largest batch.
@@ -224,6 +226,15 @@ impl KernelFamily {
     }
 }
 
+/// The wide weight gradient's target workgroups for `family`'s plans
+/// ([`wide_workgroups`] for the wide family; unused by the others).
+fn split_for(family: KernelFamily) -> Result<usize> {
+    match family {
+        KernelFamily::Wide => wide_workgroups(),
+        _ => Ok(WIDE_WORKGROUPS),
+    }
+}
+
 /// How the batch is cut into chunks and row groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -266,15 +277,77 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
-        let split = match family {
-            KernelFamily::Wide => wide_workgroups()?,
-            _ => WIDE_WORKGROUPS,
+        let split = split_for(family)?;
+        Plan::cut_for(layout, rows, max_binding, family, mixed, split, usize::MAX)
+    }
+
+    /// [`Plan::cut`] for `ctx`'s device: within its largest binding, and
+    /// where its driver ends a shader invocation's loops early
+    /// ([`Context::loop_limit`]), with layers narrow and row groups short
+    /// enough for every kernel to finish its loops ([`trips`]).
+    pub fn cut_on(
+        ctx: &Context,
+        layout: &Layout,
+        rows: usize,
+        family: KernelFamily,
+        mixed: bool,
+    ) -> Result<Plan> {
+        let limit = ctx.loop_limit()?;
+        let driver = format!("the driver {}", crate::gpu::context::driver(&ctx.info));
+        Plan::bounded(
+            layout,
+            rows,
+            ctx.max_binding(),
+            family,
+            mixed,
+            limit,
+            &driver,
+        )
+    }
+
+    /// [`Plan::cut`] on a device whose driver (named `driver`) ends an
+    /// invocation's loops after `limit` trips, where there is a limit.
+    pub fn bounded(
+        layout: &Layout,
+        rows: usize,
+        max_binding: u64,
+        family: KernelFamily,
+        mixed: bool,
+        limit: Option<u64>,
+        driver: &str,
+    ) -> Result<Plan> {
+        let Some(limit) = limit else {
+            return Plan::cut(layout, rows, max_binding, family, mixed);
         };
-        Plan::cut_for(layout, rows, max_binding, family, mixed, split)
+        trips::check_widths(layout, limit, driver)?;
+        let most_rows = trips::most_group_rows(layout, family, limit);
+        let split = split_for(family)?;
+        let cut = |most| Plan::cut_for(layout, rows, max_binding, family, mixed, split, most);
+        // The plan as any device cuts it, where its groups are short
+        // enough; else shorter groups, which may need more partials than
+        // a binding holds.
+        let plan = cut(usize::MAX)?;
+        if plan.group_rows <= most_rows {
+            return Ok(plan);
+        }
+        cut(most_rows).map_err(|e| match e {
+            Error::TooLarge { need, have, .. } => Error::Config(format!(
+                "{}, so a row group here holds at most {most_rows} rows; {rows} rows then make {} \
+                 groups, whose gradient partials ({}) outgrow one storage binding ({}): train it \
+                 with --backend cpu, or on a GPU or a newer Mesa (26.1's lavapipe has no such \
+                 limit)",
+                trips::ends_loops(driver, limit),
+                rows.div_ceil(most_rows),
+                crate::units::bytes(need),
+                crate::units::bytes(have)
+            )),
+            other => other,
+        })
     }
 
     /// [`Plan::cut`] with the wide weight gradient's target workgroups
-    /// given, where `cut` reads them from [`wide_workgroups`].
+    /// given, where `cut` reads them from [`wide_workgroups`], and row
+    /// groups of at most `most_rows` rows.
     fn cut_for(
         layout: &Layout,
         rows: usize,
@@ -282,6 +355,7 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
         wide_workgroups: usize,
+        most_rows: usize,
     ) -> Result<Plan> {
         let params = layout.len();
         let per_param = 4 * params as u64;
@@ -367,7 +441,8 @@ impl Plan {
             .div_ceil(max_groups)
             .max(MIN_GROUP_ROWS)
             .next_multiple_of(MIN_GROUP_ROWS)
-            .min(longest);
+            .min(longest)
+            .min(most_rows);
         let groups = rows.div_ceil(group_rows);
         if groups as u64 * per_group > max_binding {
             return Err(Error::TooLarge {
@@ -474,12 +549,71 @@ mod tests {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
-        Plan::cut_for(layout, rows, max_binding, family, mixed, WIDE_WORKGROUPS)
+        Plan::cut_for(
+            layout,
+            rows,
+            max_binding,
+            family,
+            mixed,
+            WIDE_WORKGROUPS,
+            usize::MAX,
+        )
     }
 
     /// [`Plan::new`] as [`cut`] makes it.
     fn new(layout: &Layout, rows: usize, max_binding: u64, family: KernelFamily) -> Result<Plan> {
         cut(layout, rows, max_binding, family, false)
+    }
+
+    /// Under a driver's loop limit, row groups past it are cut shorter
+    /// where their partials still fit a binding, and the run is refused
+    /// where they do not; with no limit, or groups within it, the plan is
+    /// the one any device gets.
+    #[test]
+    fn a_loop_limit_shortens_row_groups_or_refuses() {
+        let layered = KernelFamily::Layered;
+        let binding = 128 << 20;
+        let bounded = |layout: &Layout, rows, limit| {
+            Plan::bounded(layout, rows, binding, layered, false, limit, "the driver d")
+        };
+        let small = Layout::new(4, &[64]).unwrap();
+        let rows = 300_000_000;
+        let free = new(&small, rows, binding, layered).unwrap();
+        assert!(free.group_rows > 65_535, "{free:?}");
+        assert_eq!(bounded(&small, rows, None).unwrap(), free);
+        let cut = bounded(&small, rows, Some(65_535)).unwrap();
+        let most = trips::most_group_rows(&small, layered, 65_535);
+        assert_eq!(cut.group_rows, most);
+        assert!(most as u64 + trips::SPARE <= 65_535);
+        assert_eq!(cut.groups, rows.div_ceil(most));
+        assert_eq!(cut.rows(), rows);
+        let within = new(&small, 1_000_000, binding, layered).unwrap();
+        assert_eq!(bounded(&small, 1_000_000, Some(65_535)).unwrap(), within);
+        // 504 groups of 131,008 rows fill the binding with partials; the
+        // 1,017 groups of 64,960 that the limit allows would not fit.
+        let deep = Layout::new(1, &[256, 256]).unwrap();
+        assert_eq!(
+            new(&deep, 66_000_000, binding, layered).unwrap().groups,
+            504
+        );
+        let err = bounded(&deep, 66_000_000, Some(65_535))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "the driver d ends a shader invocation's loops after 65535 trips",
+            "holds at most 64960 rows; 66000000 rows then make 1017 groups",
+            "--backend cpu",
+        ] {
+            assert!(err.contains(part), "{part:?} not in: {err}");
+        }
+        // Widths: the inputs and hidden layers the kernels loop over.
+        let err = bounded(&Layout::new(70_000, &[2]).unwrap(), 64, Some(65_535)).unwrap_err();
+        assert!(err.to_string().contains("not 70000 inputs"), "{err}");
+        let lone = Layout::new(4, &[70_000]).unwrap();
+        assert_eq!(
+            bounded(&lone, 64, Some(65_535)).unwrap(),
+            new(&lone, 64, binding, layered).unwrap()
+        );
     }
 
     /// --kernels fused refuses a network it does not take, naming the

@@ -233,7 +233,7 @@ impl GpuTrainer {
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
         let mixed = ctx.mixed.is_some();
         let family = KernelFamily::choose(choice, layout, hardware, mixed)?;
-        Plan::cut(layout, rows, ctx.max_binding(), family, mixed)
+        Plan::cut_on(ctx, layout, rows, family, mixed)
     }
 
     /// Bytes of device memory that [`GpuTrainer::hold_out`] of `rows` rows
