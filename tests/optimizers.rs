@@ -587,6 +587,38 @@ fn gpu_mini_batch_trajectories_match_the_reference() {
     }
 }
 
+/// A last mini-batch can have more row groups than a full one: batches of
+/// 262,208 rows are 2,049 groups of 128, and the 262,144 rows left are
+/// 4,096 groups of 64. The partials hold the larger count.
+#[test]
+fn a_last_mini_batch_with_more_row_groups_trains() {
+    let Some(ctx) = gpu() else { return };
+    let data = Dataset::synthetic(524_352, 1, 4).unwrap();
+    let m = model(&data, &[1], Activation::Tanh, 3);
+    let opt = Optimizer::gd(0.1);
+    let batches = Some(MiniBatches {
+        size: 262_208,
+        seed: 5,
+    });
+    let updates = Updates {
+        opt,
+        schedule: LrSchedule::Constant,
+        batches,
+    };
+    let source = Source::Host(&data);
+    let mut g = GpuTrainer::with_updates(ctx, &m, source, updates, KernelChoice::Layered).unwrap();
+    let mut r = Reference::new(&m, &data, opt)
+        .unwrap()
+        .with_batches(batches);
+    let sched = Schedule {
+        max_epochs: 2,
+        tol: 0.0,
+    };
+    let got = train(&mut g, &sched).unwrap();
+    let want = train(&mut r, &sched).unwrap();
+    assert_close("losses", &got.losses, &want.losses, 0.0, 1e-4);
+}
+
 /// Mini-batches on the GPU gather from X in one binding and keep an
 /// epoch's step factors (three f32s a batch) in another: each may fill
 /// the binding exactly, and a row more is refused, naming the batch size

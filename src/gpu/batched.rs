@@ -101,7 +101,14 @@ impl Batched {
         let grad = buffers::storage(ctx, "d_theta_batch", kernels::grad_len(p))?;
         let plan = |rows| Plan::cut_on(ctx, &model.layout, rows, shared.family, false);
         let full_plan = plan(size)?;
-        let partials = buffers::storage(ctx, "batch_partials", full_plan.groups * (p + 1))?;
+        let last_plan = (left < size).then(|| plan(left)).transpose()?;
+        // The last batch may have more row groups than a full one, though
+        // fewer rows: 262,144 rows make 4,096 groups of 64, 262,208 make
+        // 2,049 of 128.
+        let groups = last_plan
+            .as_ref()
+            .map_or(full_plan.groups, |last| last.groups.max(full_plan.groups));
+        let partials = buffers::storage(ctx, "batch_partials", groups * (p + 1))?;
         let targets = Targets {
             theta: shared.theta,
             partials: &partials,
@@ -138,10 +145,9 @@ impl Batched {
             Ok(std::iter::once(step).chain(passes.epoch).collect())
         };
         let full = batch(size, &full_plan)?;
-        let last = if left < size {
-            batch(left, &plan(left)?)?
-        } else {
-            Vec::new()
+        let last = match &last_plan {
+            Some(last_plan) => batch(left, last_plan)?,
+            None => Vec::new(),
         };
         keep.extend([x_all, y_all, history, x, y, grad, partials]);
         Ok(Batched {
