@@ -1,8 +1,9 @@
 // count_trips: how many trips one invocation's loop makes when asked for
 // counts[0], into counts[1]. A driver that ends an invocation's loops
 // early (Mesa 22.3's lavapipe: after 65,535 trips, every loop of the
-// shader counted together) stores fewer; the trip count comes from the
-// buffer, so no compiler can fold the loop away.
+// shader counted together) stores fewer. The count asked for comes from
+// the buffer; a compiler may still put the loop's closed form in its
+// place, but the driver's limit is part of the loop it compiles.
 
 @group(0) @binding(0) var<storage, read_write> counts: array<u32>;
 

@@ -800,7 +800,10 @@ impl Kernel {
     ///   15·16 + 15 = 255 (lk ≤ 12, q ≤ 3, lr = t/4 ≤ 63), component lr % 4 < 4;
     ///   reads k·16 + ty ≤ 255 (k < TK = 16, ty = t/16 ≤ 15).
     /// - `output_residual` (output.wgsl): divides by group_rows ≥ 1;
-    ///   workgroups with group ≥ G return, so rows n < end ≤ r:
+    ///   workgroups with group ≥ G return, so rows n < end ≤ r; units
+    ///   i′ < i, read four at a time by add_products only while i′ + 16 ≤ i
+    ///   (so its last, i′ + 15, < i; i′ + 16 cannot wrap, i < 2^30), then
+    ///   one at a time while i′ < i:
     ///   act_in[n·i + i′] < r·i, theta[w_off + i′] < w_off + i, theta\[b_off\], labels\[n\]
     ///   and residual\[n\] < r; partials[(group_base + group)·stride + len] <
     ///   P(len + 1). sums\[lid\], sums[lid + half] with lid < half ≤ 32 < 64.

@@ -270,6 +270,8 @@ impl Plan {
     /// precision where `mixed` is set: its f16 copies of a chunk's X and
     /// Δ₁, padded to the mixed tile, fit a binding too (they are the
     /// widest per row where the layers are narrower than half a tile).
+    /// Neither knows of a driver that ends loops early: the trainer cuts
+    /// with [`Plan::cut_on`], which does.
     pub fn cut(
         layout: &Layout,
         rows: usize,
@@ -292,54 +294,50 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
-        let limit = ctx.loop_limit()?;
+        let Some(limit) = ctx.loop_limit()? else {
+            return Plan::cut(layout, rows, ctx.max_binding(), family, mixed);
+        };
         let driver = format!("the driver {}", crate::gpu::context::driver(&ctx.info));
-        Plan::bounded(
-            layout,
-            rows,
-            ctx.max_binding(),
-            family,
-            mixed,
+        let loops = trips::Loops {
             limit,
-            &driver,
-        )
+            driver: &driver,
+            wide_step: ctx.wide_step,
+        };
+        Plan::bounded(layout, rows, ctx.max_binding(), family, mixed, &loops)
     }
 
-    /// [`Plan::cut`] on a device whose driver (named `driver`) ends an
-    /// invocation's loops after `limit` trips, where there is a limit.
+    /// [`Plan::cut`] on a device whose driver ends an invocation's loops
+    /// early, as `loops` describes it.
     pub fn bounded(
         layout: &Layout,
         rows: usize,
         max_binding: u64,
         family: KernelFamily,
         mixed: bool,
-        limit: Option<u64>,
-        driver: &str,
+        loops: &trips::Loops<'_>,
     ) -> Result<Plan> {
-        let Some(limit) = limit else {
-            return Plan::cut(layout, rows, max_binding, family, mixed);
-        };
-        trips::check_widths(layout, limit, driver)?;
-        let most_rows = trips::most_group_rows(layout, family, limit);
         let split = split_for(family)?;
         let cut = |most| Plan::cut_for(layout, rows, max_binding, family, mixed, split, most);
-        // The plan as any device cuts it, where its groups are short
-        // enough; else shorter groups, which may need more partials than
-        // a binding holds.
+        // The plan as any device cuts it (what does not fit a binding is
+        // refused for that first), where the network is narrow enough and
+        // its groups short enough; else shorter groups, which may need
+        // more partials than a binding holds.
         let plan = cut(usize::MAX)?;
+        trips::check_widths(layout, family, mixed, loops)?;
+        let most_rows = trips::most_group_rows(layout, family, mixed, loops)?;
         if plan.group_rows <= most_rows {
             return Ok(plan);
         }
         cut(most_rows).map_err(|e| match e {
             Error::TooLarge { need, have, .. } => Error::Config(format!(
                 "{}, so a row group here holds at most {most_rows} rows; {rows} rows then make {} \
-                 groups, whose gradient partials ({}) outgrow one storage binding ({}): train it \
-                 with --backend cpu, or on a GPU or a newer Mesa (26.1's lavapipe has no such \
-                 limit)",
-                trips::ends_loops(driver, limit),
+                 groups, whose gradient partials ({}) outgrow one storage binding ({}): give \
+                 --batch-size (a pass over fewer rows makes fewer groups), or {}",
+                loops.ends(),
                 rows.div_ceil(most_rows),
                 crate::units::bytes(need),
-                crate::units::bytes(have)
+                crate::units::bytes(have),
+                trips::INSTEAD
             )),
             other => other,
         })
@@ -573,8 +571,16 @@ mod tests {
     fn a_loop_limit_shortens_row_groups_or_refuses() {
         let layered = KernelFamily::Layered;
         let binding = 128 << 20;
-        let bounded = |layout: &Layout, rows, limit| {
-            Plan::bounded(layout, rows, binding, layered, false, limit, "the driver d")
+        let bounded = |layout: &Layout, rows, limit: Option<u64>| match limit {
+            Some(limit) => {
+                let loops = trips::Loops {
+                    limit,
+                    driver: "the driver d",
+                    wide_step: 8,
+                };
+                Plan::bounded(layout, rows, binding, layered, false, &loops)
+            }
+            None => Plan::cut(layout, rows, binding, layered, false),
         };
         let small = Layout::new(4, &[64]).unwrap();
         let rows = 300_000_000;
@@ -582,7 +588,12 @@ mod tests {
         assert!(free.group_rows > 65_535, "{free:?}");
         assert_eq!(bounded(&small, rows, None).unwrap(), free);
         let cut = bounded(&small, rows, Some(65_535)).unwrap();
-        let most = trips::most_group_rows(&small, layered, 65_535);
+        let loops = trips::Loops {
+            limit: 65_535,
+            driver: "d",
+            wide_step: 8,
+        };
+        let most = trips::most_group_rows(&small, layered, false, &loops).unwrap();
         assert_eq!(cut.group_rows, most);
         assert!(most as u64 + trips::SPARE <= 65_535);
         assert_eq!(cut.groups, rows.div_ceil(most));
@@ -608,7 +619,11 @@ mod tests {
         }
         // Widths: the inputs and hidden layers the kernels loop over.
         let err = bounded(&Layout::new(70_000, &[2]).unwrap(), 64, Some(65_535)).unwrap_err();
-        assert!(err.to_string().contains("not 70000 inputs"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("65022 inputs correctly, not 70000"),
+            "{err}"
+        );
         let lone = Layout::new(4, &[70_000]).unwrap();
         assert_eq!(
             bounded(&lone, 64, Some(65_535)).unwrap(),
