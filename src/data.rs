@@ -1309,14 +1309,11 @@ fn fill(path: &Path, file: &mut impl std::io::Read, buf: &mut Vec<u8>, len: usiz
         return Ok(false);
     }
     if buf.try_reserve_exact(len - have).is_err() {
-        return Err(Error::io(
+        return Err(out_of_memory(
             path,
-            std::io::Error::new(
-                std::io::ErrorKind::OutOfMemory,
-                format!(
-                    "out of memory with {} of its text held: the reader holds a chunk of it at a time, but a whole line where a line is longer (and a file whose lines end in a lone carriage return whole), beside the cells read",
-                    crate::units::bytes(have as u64)
-                ),
+            format!(
+                "out of memory with {} of its text held: the reader holds a chunk of it at a time, but a whole line where a line is longer (and a file whose lines end in a lone carriage return whole), beside the cells read",
+                crate::units::bytes(have as u64)
             ),
         ));
     }
@@ -1390,18 +1387,24 @@ fn read_whole(path: &Path, delimiter: Delimiter) -> Result<Vec<u8>> {
 fn read_rest(path: &Path, file: &mut std::fs::File, buf: &mut Vec<u8>) -> Result<()> {
     use std::io::Read;
     file.read_to_end(buf).map(drop).map_err(|e| match e.kind() {
-        std::io::ErrorKind::OutOfMemory => Error::io(
+        std::io::ErrorKind::OutOfMemory => out_of_memory(
             path,
-            std::io::Error::new(
-                e.kind(),
-                format!(
-                    "out of memory with {} of it read: this file is read whole, its text held beside its cells, and {CELLS_IN_MEMORY}",
-                    crate::units::bytes(buf.len() as u64)
-                ),
+            format!(
+                "out of memory with {} of it read: this file is read whole, its text held beside its cells, and {CELLS_IN_MEMORY}",
+                crate::units::bytes(buf.len() as u64)
             ),
         ),
         _ => Error::io(path, e),
     })
+}
+
+/// The error of a read of `path` that the memory cannot hold, saying
+/// `what` of it.
+fn out_of_memory(path: &Path, what: String) -> Error {
+    Error::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::OutOfMemory, what),
+    )
 }
 
 /// The length of `bytes` up to and with their last `\n` (0 without one).

@@ -996,8 +996,13 @@ mod mpi {
         if !have_mpirun() {
             return;
         }
-        let (code, _, err) = mpirun(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
-        assert_ne!(code, 0);
+        // The run fails; what it said.
+        let refused = |np, args: &[&str]| {
+            let (code, _, err) = mpirun(np, args);
+            assert_ne!(code, 0, "{err}");
+            err
+        };
+        let err = refused(3, &small("cpu", "3", &["--distributed", "--shards", "2"]));
         // Every process hits it: named as all of them, not as process 0.
         assert!(
             err.contains("error: all 3 processes: 3 processes but 2 shards"),
@@ -1013,8 +1018,7 @@ mod mpi {
         let csv = path(&dir, "d.csv");
         common::gen_csv(&csv, "40", "2", "1");
         let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "41", "-q"]);
-        let (code, _, err) = mpirun(2, &args);
-        assert_ne!(code, 0);
+        let err = refused(2, &args);
         assert!(
             err.contains("--shards 41 is more than the 40 training rows"),
             "{err}"
@@ -1025,20 +1029,17 @@ mod mpi {
         // is named as given).
         common::gen_csv(&csv, "10", "2", "1");
         let args = common::train_data(&csv, "cpu", &["--distributed", "-q"]);
-        let (code, _, err) = mpirun(2, &args);
-        assert_ne!(code, 0);
+        let err = refused(2, &args);
         let says = "--distributed cuts the rows into 16 shards unless --shards is given, and 16 is more than the 10 training rows; give at most 10 (or train without --distributed)";
         assert!(err.contains(says), "{err}");
         // Synthetic rows, sharded as they are generated: the same.
-        let (code, _, err) = mpirun(
+        let err = refused(
             2,
             &train_synthetic("10", "2", "cpu", &["--distributed", "-q"]),
         );
-        assert_ne!(code, 0);
         assert!(err.contains(says), "{err}");
         let args = common::train_data(&csv, "cpu", &["--distributed", "--shards", "16", "-q"]);
-        let (code, _, err) = mpirun(2, &args);
-        assert_ne!(code, 0);
+        let err = refused(2, &args);
         assert!(
             err.contains("--shards 16 is more than the 10 training rows"),
             "{err}"

@@ -776,21 +776,30 @@ fn a_driver_that_ends_loops_early_is_found_and_planned_around() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("units a layer correctly, not 70000:"), "{err}");
+    // Training on `data` with `hidden` by `choice`'s kernels, against the
+    // reference.
+    let tracks = |data: &Dataset, hidden: &[usize], choice, name: &str| {
+        let m = model(data, hidden, Activation::Tanh, 5);
+        let opt = Optimizer::gd(0.05);
+        let sched = Schedule {
+            max_epochs: 3,
+            tol: 0.0,
+        };
+        let want = train(&mut Reference::new(&m, data, opt).unwrap(), &sched).unwrap();
+        let source = Source::Host(data);
+        let mut g = GpuTrainer::with(ctx.clone(), &m, source, opt, choice).unwrap();
+        let got = train(&mut g, &sched).unwrap();
+        assert_close(name, &got.losses, &want.losses, 0.0, 1e-4);
+    };
     // One hidden layer of 70,000 units: only the output kernel sums over
     // them, 16 a trip.
     let data = Dataset::synthetic(64, 4, 3).unwrap();
-    let m = model(&data, &[70_000], Activation::Tanh, 5);
-    let opt = Optimizer::gd(0.05);
-    let sched = Schedule {
-        max_epochs: 3,
-        tol: 0.0,
-    };
-    let mut cpu = Reference::new(&m, &data, opt).unwrap();
-    let want = train(&mut cpu, &sched).unwrap();
-    let source = Source::Host(&data);
-    let mut g = GpuTrainer::with(ctx.clone(), &m, source, opt, KernelChoice::Layered).unwrap();
-    let got = train(&mut g, &sched).unwrap();
-    assert_close("70000 units losses", &got.losses, &want.losses, 0.0, 1e-4);
+    tracks(
+        &data,
+        &[70_000],
+        KernelChoice::Layered,
+        "70000 units losses",
+    );
     // The wide kernels at the most inputs the planner takes for them,
     // where only the last input is not 0: a trip lost loses it.
     let wide =
@@ -811,18 +820,8 @@ fn a_driver_that_ends_loops_early_is_found_and_planned_around() {
         data.x[n * fits + fits - 1] = last;
         data.y[n] = (3.0 * last).sin();
     }
-    let m = model(&data, &[2], Activation::Tanh, 5);
-    let mut cpu = Reference::new(&m, &data, opt).unwrap();
-    let want = train(&mut cpu, &sched).unwrap();
-    let mut g = GpuTrainer::with(ctx, &m, Source::Host(&data), opt, KernelChoice::Wide).unwrap();
-    let got = train(&mut g, &sched).unwrap();
-    assert_close(
-        &format!("wide over {fits} inputs"),
-        &got.losses,
-        &want.losses,
-        0.0,
-        1e-4,
-    );
+    let name = format!("wide over {fits} inputs");
+    tracks(&data, &[2], KernelChoice::Wide, &name);
 }
 
 /// At the bounds the planner keeps to under the driver's loop limit, each

@@ -565,41 +565,31 @@ mod tests {
 
     /// Under a driver's loop limit, row groups past it are cut shorter
     /// where their partials still fit a binding, and the run is refused
-    /// where they do not; with no limit, or groups within it, the plan is
-    /// the one any device gets.
+    /// where they do not; with groups within it, the plan is the one any
+    /// device gets.
     #[test]
     fn a_loop_limit_shortens_row_groups_or_refuses() {
         let layered = KernelFamily::Layered;
         let binding = 128 << 20;
-        let bounded = |layout: &Layout, rows, limit: Option<u64>| match limit {
-            Some(limit) => {
-                let loops = trips::Loops {
-                    limit,
-                    driver: "the driver d",
-                    wide_step: 8,
-                };
-                Plan::bounded(layout, rows, binding, layered, false, &loops)
-            }
-            None => Plan::cut(layout, rows, binding, layered, false),
+        let loops = trips::Loops {
+            limit: 65_535,
+            driver: "the driver d",
+            wide_step: 8,
         };
+        let bounded =
+            |layout: &Layout, rows| Plan::bounded(layout, rows, binding, layered, false, &loops);
         let small = Layout::new(4, &[64]).unwrap();
         let rows = 300_000_000;
         let free = new(&small, rows, binding, layered).unwrap();
         assert!(free.group_rows > 65_535, "{free:?}");
-        assert_eq!(bounded(&small, rows, None).unwrap(), free);
-        let cut = bounded(&small, rows, Some(65_535)).unwrap();
-        let loops = trips::Loops {
-            limit: 65_535,
-            driver: "d",
-            wide_step: 8,
-        };
+        let cut = bounded(&small, rows).unwrap();
         let most = trips::most_group_rows(&small, layered, false, &loops).unwrap();
         assert_eq!(cut.group_rows, most);
         assert!(most as u64 + trips::SPARE <= 65_535);
         assert_eq!(cut.groups, rows.div_ceil(most));
         assert_eq!(cut.rows(), rows);
         let within = new(&small, 1_000_000, binding, layered).unwrap();
-        assert_eq!(bounded(&small, 1_000_000, Some(65_535)).unwrap(), within);
+        assert_eq!(bounded(&small, 1_000_000).unwrap(), within);
         // 504 groups of 131,008 rows fill the binding with partials; the
         // 1,017 groups of 64,960 that the limit allows would not fit.
         let deep = Layout::new(1, &[256, 256]).unwrap();
@@ -607,9 +597,7 @@ mod tests {
             new(&deep, 66_000_000, binding, layered).unwrap().groups,
             504
         );
-        let err = bounded(&deep, 66_000_000, Some(65_535))
-            .unwrap_err()
-            .to_string();
+        let err = bounded(&deep, 66_000_000).unwrap_err().to_string();
         for part in [
             "the driver d ends a shader invocation's loops after 65535 trips",
             "holds at most 64960 rows; 66000000 rows then make 1017 groups",
@@ -618,7 +606,7 @@ mod tests {
             assert!(err.contains(part), "{part:?} not in: {err}");
         }
         // Widths: the inputs and hidden layers the kernels loop over.
-        let err = bounded(&Layout::new(70_000, &[2]).unwrap(), 64, Some(65_535)).unwrap_err();
+        let err = bounded(&Layout::new(70_000, &[2]).unwrap(), 64).unwrap_err();
         assert!(
             err.to_string()
                 .contains("65022 inputs correctly, not 70000"),
@@ -626,7 +614,7 @@ mod tests {
         );
         let lone = Layout::new(4, &[70_000]).unwrap();
         assert_eq!(
-            bounded(&lone, 64, Some(65_535)).unwrap(),
+            bounded(&lone, 64).unwrap(),
             new(&lone, 64, binding, layered).unwrap()
         );
     }

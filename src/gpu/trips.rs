@@ -49,7 +49,7 @@ pub const SPARE: u64 = 512;
 
 /// Invocations of the output kernel's workgroup, each taking every 64th
 /// row of its group (shaders/output.wgsl's LINEAR).
-const OUTPUT_INVOCATIONS: u64 = 64;
+const OUTPUT_INVOCATIONS: u64 = crate::gpu::kernels::LINEAR_WORKGROUP as u64;
 
 /// Units the output kernel's dot product adds per trip.
 const OUTPUT_STEP: u64 = 16;
@@ -155,10 +155,11 @@ pub(crate) const INSTEAD: &str =
     "train it with --backend cpu, or on a GPU or a newer Mesa (26.1's lavapipe has no such limit)";
 
 /// Outputs each invocation of the mixed products without cooperative
-/// matrices (shaders/mixed_scalar.wgsl) takes: a 64 × 64 tile over 128
-/// invocations, each output a loop over the padded inputs or the group's
-/// rows.
-const MIXED_SCALAR_OUTPUTS: u64 = 32;
+/// matrices (shaders/mixed_scalar.wgsl) takes: a tile's outputs over the
+/// workgroup's invocations (64 × 64 over 128), each output a loop over
+/// the padded inputs or the group's rows.
+const MIXED_SCALAR_OUTPUTS: u64 =
+    (crate::gpu::mixed::TILE * crate::gpu::mixed::TILE / crate::gpu::mixed::MIXED_WORKGROUP) as u64;
 
 /// Trips of one invocation of the mixed scalar products for sums of `k`
 /// terms: each output's loop and its end, the outputs' loop and its end.
