@@ -106,6 +106,28 @@ impl ValueEnum for BackendChoice {
     }
 }
 
+/// A number as the float options read it: f64's own reading, refusing
+/// text that names a value no f64 holds, which it would read as 0
+/// (`1e-400`) or as inf (`1e400`) without a word.
+pub fn real(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = (s.parse()).map_err(|_| match s.trim().is_empty() {
+        true => "expected a number, not nothing",
+        false => "expected a number, such as 0.01 or 1e-3",
+    })?;
+    let mantissa = s.split(['e', 'E']).next().unwrap_or(s);
+    if v == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b)) {
+        return Err(format!(
+            "{s} is nearer 0 than any number an f64 holds (the least is about 4.9e-324), so it would read as 0"
+        ));
+    }
+    if v.is_infinite() && !s.to_ascii_lowercase().contains("inf") {
+        return Err(format!(
+            "{s} is past the largest number an f64 holds (about 1.8e308), so it would read as inf; give inf itself where the option takes it"
+        ));
+    }
+    Ok(v)
+}
+
 /// `train --lr`: a rate, or `auto` for a range test's choice.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LrChoice {
@@ -119,9 +141,12 @@ impl std::str::FromStr for LrChoice {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "auto" => Ok(LrChoice::Auto),
-            _ => s.parse().map(LrChoice::Rate).map_err(|_| {
-                format!("expected a learning rate (a number such as 0.01) or auto, not '{s}'")
-            }),
+            _ => match s.parse::<f64>() {
+                Ok(_) => real(s).map(LrChoice::Rate),
+                Err(_) => Err(format!(
+                    "expected a learning rate (a number such as 0.01) or auto, not '{s}'"
+                )),
+            },
         }
     }
 }
@@ -339,19 +364,19 @@ pub struct TrainArgs {
     pub lr: Option<LrChoice>,
 
     /// Momentum μ of momentum and nesterov, in [0, 1) [default: 0.9].
-    #[arg(long, value_name = "MU", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "MU", allow_negative_numbers = true)]
     pub momentum: Option<f64>,
 
     /// Adam's and AdamW's β1, in [0, 1) [default: 0.9].
-    #[arg(long, value_name = "B1", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "B1", allow_negative_numbers = true)]
     pub beta1: Option<f64>,
 
     /// Adam's and AdamW's β2, in [0, 1) [default: 0.999].
-    #[arg(long, value_name = "B2", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "B2", allow_negative_numbers = true)]
     pub beta2: Option<f64>,
 
     /// Adam's and AdamW's ε, added to √v̂; positive [default: 1e-8].
-    #[arg(long, value_name = "EPS", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "EPS", allow_negative_numbers = true)]
     pub eps: Option<f64>,
 
     /// L-BFGS: (s, y) pairs kept for the curvature estimate [default: 10].
@@ -360,7 +385,7 @@ pub struct TrainArgs {
 
     /// L-BFGS: stop once the gradient's largest component is at most this
     /// [default: 1e-7].
-    #[arg(long, value_name = "G", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "G", allow_negative_numbers = true)]
     pub gtol: Option<f64>,
 
     /// Weight decay λ, as torch.optim's weight_decay. gd, momentum,
@@ -375,7 +400,7 @@ pub struct TrainArgs {
     /// twice the network's parameters (50 or more) chooses it so, among
     /// those values, before it trains (docs/optimizers.md, "Few rows")
     /// [default: 0, or that choice; 0.01 for adamw].
-    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
 
     /// Clip each update's gradient to this norm first, as
@@ -387,7 +412,7 @@ pub struct TrainArgs {
     /// the gradient is large (often the first epochs), so a higher rate
     /// can survive them; try 1 or 0.1 and compare (docs/optimizers.md).
     /// gd, momentum, nesterov, adam and adamw [default: no clipping].
-    #[arg(long, value_name = "C", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "C", allow_negative_numbers = true)]
     pub clip_grad_norm: Option<f64>,
 
     /// How the learning rate changes from epoch to epoch (with
@@ -402,7 +427,7 @@ pub struct TrainArgs {
     /// cosine, plateau and one-cycle: the rate it falls to, at least 0 and
     /// below --lr [default: 0; for one-cycle, --lr/250,000, the first rate
     /// over 10⁴, as torch's OneCycleLR].
-    #[arg(long, value_name = "MIN", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "MIN", allow_negative_numbers = true)]
     pub lr_min: Option<f64>,
 
     /// cosine: epochs it takes to fall from --lr to --lr-min, which epoch
@@ -421,7 +446,7 @@ pub struct TrainArgs {
     /// plateau) [default: 0.1]. exponential: the factor per epoch, any
     /// positive number (above 1 the rate grows) (required with
     /// exponential).
-    #[arg(long, value_name = "G", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "G", allow_negative_numbers = true)]
     pub lr_gamma: Option<f64>,
 
     /// plateau: cut the rate after more than P epochs in a row whose
@@ -432,12 +457,12 @@ pub struct TrainArgs {
 
     /// plateau: the relative fall below the best loss that counts as an
     /// improvement, in [0, 1) [default: 1e-4].
-    #[arg(long, value_name = "T", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "T", allow_negative_numbers = true)]
     pub lr_threshold: Option<f64>,
 
     /// one-cycle: the share of the cycle in which the rate rises from
     /// --lr/25 to --lr, in (0, 1) [default: 0.3].
-    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "P", allow_negative_numbers = true)]
     pub lr_pct_start: Option<f64>,
 
     /// Train in mini-batches of B rows: every epoch shuffles the rows
@@ -459,7 +484,7 @@ pub struct TrainArgs {
     /// --target-transform).
     /// Recorded in checkpoints: a resumed run keeps it unless given another
     /// [default: no target].
-    #[arg(long, value_name = "LOSS", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "LOSS", allow_negative_numbers = true)]
     pub target_loss: Option<f64>,
 
     /// Which parameters --save writes. best: those with the lowest training
@@ -484,6 +509,7 @@ pub struct TrainArgs {
     /// first, never stops the run); 0 runs every epoch.
     #[arg(
         long,
+        value_parser = real,
         default_value_t = 0.0,
         value_name = "T",
         allow_negative_numbers = true
@@ -502,7 +528,7 @@ pub struct TrainArgs {
     /// one-cycle schedule it stops part way (as a run on many rows trains)
     /// leaves the rate high, and a notice names the --epochs that would
     /// end it in about the time [default: no limit].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_parser = real, value_name = "SECONDS")]
     pub max_time: Option<f64>,
 
     /// Seed of the synthetic data, the initial weights, the validation split,
@@ -544,7 +570,7 @@ pub struct TrainArgs {
     /// validation loss, measured at every
     /// epoch's start (on the GPU, on the device in the epochs' own submit)
     /// [default: no split].
-    #[arg(long, value_name = "FRAC", allow_negative_numbers = true)]
+    #[arg(long, value_parser = real, value_name = "FRAC", allow_negative_numbers = true)]
     pub validation_split: Option<f64>,
 
     /// Which rows --validation-split holds out: random ones, chosen by
@@ -739,7 +765,7 @@ pub struct TrainArgs {
     /// readback may wait on several epochs' work, so give it more than an
     /// epoch takes); 2^32 or more, or inf, waits without limit [default:
     /// 600].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_parser = real, value_name = "SECONDS")]
     pub gpu_timeout: Option<f64>,
 }
 
@@ -1683,6 +1709,9 @@ fn parse_grid_range(key: &str, kind: GridKind, text: &str) -> Result<GridRange, 
         ));
     }
     let number = |end: &str| -> Result<f64, String> {
+        if let (false, Ok(_), Err(e)) = (kind == GridKind::Whole, end.parse::<f64>(), real(end)) {
+            return Err(format!("{key}={text}: {e}"));
+        }
         let read = match kind {
             GridKind::Whole => (end.parse::<u64>().ok())
                 .filter(|&v| v <= MOST_WHOLE)
@@ -1812,7 +1841,7 @@ pub struct BenchArgs {
     /// left out with a notice. The interpreter's checks (`import numpy`,
     /// each peer's import) are held to it too. 2^32
     /// or more, or inf, is no limit [default: no limit].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_parser = real, value_name = "SECONDS")]
     pub peer_timeout: Option<f64>,
 
     /// Time the sharded trainer of `train --distributed` instead, under
@@ -2378,6 +2407,26 @@ mod tests {
             let e = read_option("features", count).unwrap_err();
             assert!(e.ends_with("(digits only)"), "{count}: {e}");
         }
+        // Text that names a number no f64 holds is refused, not read as
+        // 0 or inf; 0 itself, subnormals and inf are read as written.
+        for (key, value) in [("tol", "1e-400"), ("lr", "-0.5e-999"), ("tol", "1.0E-330")] {
+            let e = read_option(key, value).unwrap_err();
+            assert!(e.ends_with("nearer 0 than any number an f64 holds (the least is about 4.9e-324), so it would read as 0"), "{e}");
+        }
+        for (key, value) in [("max-time", "1e400"), ("lr", "-2e308")] {
+            let e = read_option(key, value).unwrap_err();
+            assert!(e.contains("past the largest number an f64 holds"), "{e}");
+        }
+        let read = |key, value| read_option(key, value).unwrap();
+        assert_eq!(read("tol", "0.0e7").tol, 0.0);
+        assert_eq!(read("tol", "1e-310").tol, 1e-310);
+        assert_eq!(read("max-time", "inf").max_time, Some(f64::INFINITY));
+        assert_eq!(read("momentum", "-0e-999").momentum, Some(0.0));
+        let e = parse_grid_axis("lr=log:1e-400..0.1").unwrap_err();
+        assert!(
+            e.starts_with("lr=log:1e-400..0.1: 1e-400 is nearer 0"),
+            "{e}"
+        );
         assert_eq!("auto".parse(), Ok(LrChoice::Auto));
         assert_eq!("1e-3".parse(), Ok(LrChoice::Rate(1e-3)));
         assert_eq!(
