@@ -56,9 +56,18 @@ pub enum Error {
     NoMixed(String),
 
     /// A buffer larger than the adapter's limits allow
-    /// (max_storage_buffer_binding_size, max_buffer_size).
-    #[error("the job needs {} of {what}, but the adapter allows {}; use fewer hidden units (train's --hidden, bench's shapes) or features", units::bytes(*need), units::bytes(*have))]
-    TooLarge { what: String, need: u64, have: u64 },
+    /// (max_storage_buffer_binding_size, max_buffer_size); `fewer_rows`
+    /// where fewer rows at a time would also fit.
+    #[error("the job needs {} of {what}, but the adapter allows {}; use fewer hidden units (train's --hidden, bench's shapes) or features{}", units::bytes(*need), units::bytes(*have), match fewer_rows {
+        true => ", or fewer rows at a time (train's --batch-size)",
+        false => "",
+    })]
+    TooLarge {
+        what: String,
+        need: u64,
+        have: u64,
+        fewer_rows: bool,
+    },
 
     /// A job larger than the machine's memory, refused before allocating.
     /// `need` is `None` when the size overflowed while it was counted;
@@ -138,14 +147,19 @@ mod tests {
 
     #[test]
     fn size_errors_say_what_is_needed_then_what_there_is() {
-        let large = Error::TooLarge {
+        let large = |fewer_rows| Error::TooLarge {
             what: "d_x".into(),
             need: 3 << 30,
             have: 2 << 30,
+            fewer_rows,
         };
-        assert!(large
+        assert_eq!(
+            large(false).to_string(),
+            "the job needs 3.0 GiB of d_x, but the adapter allows 2.0 GiB; use fewer hidden units (train's --hidden, bench's shapes) or features"
+        );
+        assert!(large(true)
             .to_string()
-            .starts_with("the job needs 3.0 GiB of d_x, but the adapter allows 2.0 GiB;"));
+            .ends_with("or features, or fewer rows at a time (train's --batch-size)"));
         let memory = |need, have| Error::NotEnoughMemory {
             what: "the rows".into(),
             need,

@@ -7,9 +7,11 @@ use common::{assert_close, gpu, gpu_with, model, own_gpu};
 use shadertrain::batches::MiniBatches;
 use shadertrain::cpu::{Fast, Isa, Reference};
 use shadertrain::data::Dataset;
+use shadertrain::gpu::plan::Partials;
 use shadertrain::gpu::Updates;
 use shadertrain::gpu::{buffers, AdapterRequest, GpuTrainer, KernelChoice, KernelFamily, Source};
 use shadertrain::model::{Activation, Model};
+use shadertrain::optim::lbfgs::Objective;
 use shadertrain::optim::LrSchedule;
 use shadertrain::optim::Optimizer;
 use shadertrain::train::{train, train_from, Backend, Hooks, Outcome, Schedule};
@@ -166,6 +168,73 @@ fn chunked_data_trains_like_one_binding() {
         let name = format!("chunked losses {hidden:?}");
         assert_close(&name, &got.losses, &want.losses, 0.0, 1e-3);
     }
+}
+
+/// Rows that are only measured (the whole set beside mini-batches, and
+/// held-out rows) sum a loss partial per row group, not p + 1. Under a
+/// 64 KiB binding, a row group of 1 input → 256 units (769 parameters)
+/// holds at most 64 rows (65,536 / (4 · 256)), so 3,200 rows make 50
+/// groups, whose gradient partials (154,000 bytes) a full-batch trainer
+/// cannot hold; in batches of 64 (a chunk's rows) they train as the
+/// reference does, with every family, and 3,200 held-out rows are
+/// measured beside 640 training rows.
+#[test]
+fn measured_rows_need_no_gradient_partials() {
+    let binding = 64 << 10;
+    let Some(ctx) = gpu_with(Some(binding)) else {
+        return;
+    };
+    let data = Dataset::synthetic(3200, 1, 6).unwrap();
+    let m = model(&data, &[256], Activation::Tanh, 3);
+    assert_eq!(m.layout.len(), 769);
+    let opt = Optimizer::gd(0.01);
+    let full = GpuTrainer::with(
+        ctx.clone(),
+        &m,
+        Source::Host(&data),
+        opt,
+        KernelChoice::Layered,
+    );
+    match full.err() {
+        Some(e @ Error::TooLarge { need: 154_000, .. }) => {
+            assert!(e.to_string().ends_with("(train's --batch-size)"), "{e}");
+        }
+        e => panic!("expected the gradient partials refused, got {e:?}"),
+    }
+    let batches = Some(MiniBatches { size: 64, seed: 5 });
+    let updates = Updates {
+        opt,
+        schedule: LrSchedule::Constant,
+        batches,
+    };
+    let mut reference = Reference::new(&m, &data, opt)
+        .unwrap()
+        .with_batches(batches);
+    let want = train(&mut reference, &schedule(3)).unwrap();
+    for choice in [
+        KernelChoice::Layered,
+        KernelChoice::Tiled,
+        KernelChoice::Wide,
+    ] {
+        let source = Source::Host(&data);
+        let mut g = GpuTrainer::with_updates(ctx.clone(), &m, source, updates, choice).unwrap();
+        assert_eq!(g.plan().partials, Partials::Loss, "{choice:?}");
+        assert_eq!(g.plan().groups, 50, "{choice:?}");
+        let got = train(&mut g, &schedule(3)).unwrap();
+        let name = format!("mini-batch losses {choice:?}");
+        assert_close(&name, &got.losses, &want.losses, 0.0, 1e-4);
+        // Nothing here computes a full-batch gradient.
+        let e = g.evaluate(&m.params, &mut vec![0.0; 769]).unwrap_err();
+        assert!(e.to_string().contains("no full-batch gradient"), "{e}");
+    }
+    let few = Dataset::synthetic(640, 1, 7).unwrap();
+    let source = Source::Host(&few);
+    let mut g = GpuTrainer::with(ctx, &m, source, opt, KernelChoice::Tiled).unwrap();
+    g.hold_out(&m, &data).unwrap();
+    g.loss().unwrap();
+    let mut scorer = Fast::new(&m, &data, opt, 1).unwrap();
+    let want = scorer.loss_at(&g.params().unwrap());
+    assert_close("held-out loss", g.held_out().unwrap(), &[want], 0.0, 1e-5);
 }
 
 /// A binding cap above the adapter's is the adapter's own; a buffer of

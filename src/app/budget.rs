@@ -140,7 +140,8 @@ fn needs(
         Device::Reference => (Reference::bytes_needed(layout, train, opt), "reference"),
         Device::Gpu(ctx) => {
             // Every buffer within the adapter's limits, or the one that is not.
-            let plan = GpuTrainer::plan_for(ctx, layout, train, config.kernels)?;
+            let batched = config.run.batch_size.is_some();
+            let plan = GpuTrainer::plan_with(ctx, layout, train, config.kernels, batched)?;
             // A software adapter's device memory is the host's; held-out
             // rows measured on the device take buffers of their own.
             let held = match (val, opt) {

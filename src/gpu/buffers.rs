@@ -75,6 +75,7 @@ fn check_size(ctx: &Context, label: &str, size: u64) -> Result<()> {
             what: format!("one storage binding ({label})"),
             need: size,
             have,
+            fewer_rows: false,
         });
     }
     Ok(())

@@ -13,7 +13,7 @@ use crate::gpu::buffers;
 use crate::gpu::context::Context;
 use crate::gpu::kernels::{self, Kernel, Kernels, Params, REDUCE_FAN};
 use crate::gpu::mixed;
-use crate::gpu::plan::{KernelFamily, Plan};
+use crate::gpu::plan::{KernelFamily, Partials, Plan};
 use crate::gpu::trainer::Source;
 use crate::gpu::trips;
 use crate::model::{Activation, LayerView, Model};
@@ -180,13 +180,17 @@ pub(crate) fn record(
     let (p, features) = (model.layout.len(), model.layout.features());
     // Per-row buffers of one chunk, reused by every chunk; the fused kernel
     // keeps its rows in registers.
-    let per_row = match plan.family {
+    // The kernels that run: with a loss alone to sum, the tiled or layered
+    // forward ones, whatever family trains.
+    let family = plan.runs();
+    let loss_only = plan.partials == Partials::Loss;
+    let per_row = match family {
         KernelFamily::Fused(_) | KernelFamily::Wide => None,
         KernelFamily::Tiled | KernelFamily::Layered => {
             Some(PerRow::new(ctx, layers, plan.chunk_rows)?)
         }
     };
-    let wide = match plan.family {
+    let wide = match family {
         KernelFamily::Wide => Some(WideRows::new(ctx, &layers[0], plan.chunk_rows)?),
         _ => None,
     };
@@ -196,7 +200,7 @@ pub(crate) fn record(
     } else {
         None
     };
-    let fused = match plan.family {
+    let fused = match family {
         KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),
         KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide => None,
     };
@@ -218,8 +222,9 @@ pub(crate) fn record(
                 rows: rows as u32,
                 group_rows: plan.group_rows as u32,
                 group_base: (start / plan.group_rows) as u32,
-                stride: p as u32 + 1,
-                len: p as u32,
+                // The loss column: after the gradient, or alone.
+                stride: plan.stride(p) as u32,
+                len: plan.stride(p) as u32 - 1,
                 scale,
                 ..Params::default()
             },
@@ -237,7 +242,8 @@ pub(crate) fn record(
         }
         let how = How {
             act,
-            tiled: plan.family == KernelFamily::Tiled,
+            tiled: family == KernelFamily::Tiled,
+            loss_only,
             half: half.as_ref(),
             rows: data.rows(),
         };
@@ -252,16 +258,25 @@ pub(crate) fn record(
         // A chunk's forward and backward run before the next chunk's forward
         // overwrites the shared per-row buffers.
         evaluate.extend(forward.iter().cloned());
-        epoch.extend(forward);
-        epoch.extend(backward);
+        if !loss_only {
+            epoch.extend(forward);
+            epoch.extend(backward);
+        }
         rec.keep.push(x);
         rec.keep.push(y);
     }
-    let sums = reduce_chain(&mut rec, targets.partials, plan.groups, p + 1)?;
-    epoch.extend(sums.stages.iter().cloned());
+    let sums = reduce_chain(&mut rec, targets.partials, plan.groups, plan.stride(p))?;
     evaluate.extend(sums.stages.iter().cloned());
-    let gradient = gradient(&mut rec, &epoch, &sums, targets.grad)?;
-    epoch.extend(update(&mut rec, &sums, opt, targets)?);
+    // Measuring alone records no epoch and no gradient.
+    let gradient = match loss_only {
+        true => Vec::new(),
+        false => {
+            epoch.extend(sums.stages.iter().cloned());
+            let gradient = gradient(&mut rec, &epoch, &sums, targets.grad)?;
+            epoch.extend(update(&mut rec, &sums, opt, targets)?);
+            gradient
+        }
+    };
     evaluate.push(rec.step(
         Kernel::ReduceEval,
         "reduce_eval".into(),
@@ -527,6 +542,8 @@ impl Half {
 struct How<'a> {
     act: Activation,
     tiled: bool,
+    /// The loss alone: the forward steps, and no backward ones.
+    loss_only: bool,
     half: Option<&'a Half>,
     rows: usize,
 }
@@ -686,6 +703,9 @@ fn layered_chunk(
         &[input(last), t.theta, chunk.y, &rows.residual, t.partials],
     )?);
     let mut backward_steps = Vec::new();
+    if how.loss_only {
+        return Ok((forward_steps, backward_steps));
+    }
     for l in (0..=last).rev() {
         let d = if l == last {
             &rows.residual

@@ -1,12 +1,14 @@
 //! `--validation-split` on the device: the held-out rows' loss, measured in
 //! the same submit as the epochs, before each epoch's update.
 //!
-//! The held-out rows get passes of their own, recorded as the training
-//! rows' are, with the same kernel family and precision, reading the
-//! trainer's θ. Only their `evaluate` pass runs: forward, the loss
-//! partials and their sums, appended to a history and a counter of their
-//! own. So every epoch has its validation loss, whatever the batching, and
-//! the host scores nothing while the run lasts.
+//! The held-out rows get an `evaluate` pass of their own, reading the
+//! trainer's θ: forward, the loss partials and their sums, appended to a
+//! history and a counter of their own. So every epoch has its validation
+//! loss, whatever the batching, and the host scores nothing while the run
+//! lasts. The pass sums the loss alone ([`Plan::loss_on`]), with the tiled
+//! or layered kernels, one float a row group; under the fused family or
+//! mixed precision it runs the training rows' own kernels, and sums their
+//! gradient partials too.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -59,10 +61,11 @@ impl HeldOut {
         let Shared { ctx, plan, .. } = trainer;
         let p = model.layout.len();
         let held = plan_for(ctx, &model.layout, rows.rows, plan)?;
-        let partials = buffers::storage(ctx, "held_out_partials", held.groups * (p + 1))?;
+        let partials = buffers::storage(ctx, "held_out_partials", held.partials_len(p))?;
         let history = buffers::storage(ctx, "held_out_history", MAX_BATCH)?;
         let counter = buffers::storage(ctx, "held_out_counter", 1)?;
-        // The epoch and gradient passes recorded beside it never run: they
+        // Where the passes sum gradient partials (fused, mixed), the epoch
+        // and gradient passes recorded beside `evaluate` never run: they
         // bind the trainer's buffers only to be complete.
         let targets = Targets {
             theta: trainer.theta,
@@ -123,8 +126,8 @@ impl HeldOut {
 }
 
 /// How `rows` held-out rows of `layout` are cut, beside a trainer cut by
-/// `plan`: the same kernel family and precision, chunks of their own.
-/// [`Plan::row_bytes`] is what their buffers take.
+/// `plan`: for their loss alone ([`Plan::loss_on`]), in chunks of their
+/// own. [`Plan::row_bytes`] is what their buffers take.
 pub fn plan_for(ctx: &Context, layout: &Layout, rows: usize, plan: &Plan) -> Result<Plan> {
-    Plan::cut_on(ctx, layout, rows, plan.family, plan.mixed)
+    Plan::loss_on(ctx, layout, rows, plan.family, plan.mixed)
 }

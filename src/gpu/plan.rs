@@ -235,6 +235,33 @@ fn split_for(family: KernelFamily) -> Result<usize> {
     }
 }
 
+/// What the passes of a plan sum into their partials, a row per row
+/// group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partials {
+    /// The gradient, then the loss: p + 1 values a group, for training.
+    Gradient,
+    /// The loss alone, one value a group: rows that are only measured
+    /// (held out, or the whole set beside mini-batches), by the tiled or
+    /// layered forward kernels and `output_residual`, whatever family
+    /// trains.
+    Loss,
+}
+
+impl Partials {
+    /// The family whose kernels run a plan for `family` that sums these.
+    pub fn runs(self, family: KernelFamily) -> KernelFamily {
+        match (self, family) {
+            (Partials::Gradient, _) | (Partials::Loss, KernelFamily::Layered) => family,
+            (Partials::Loss, _) => KernelFamily::Tiled,
+        }
+    }
+}
+
+/// The kernels a plan is cut for: their family, whether the first layer
+/// runs in mixed precision, and what the partials hold.
+type How = (KernelFamily, bool, Partials);
+
 /// How the batch is cut into chunks and row groups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -251,6 +278,8 @@ pub struct Plan {
     /// The first hidden layer's products run in mixed precision, on f16
     /// copies of its operands (set by the trainer for a mixed device).
     pub mixed: bool,
+    /// What each row group's partials row holds.
+    pub partials: Partials,
 }
 
 impl Plan {
@@ -280,7 +309,15 @@ impl Plan {
         mixed: bool,
     ) -> Result<Plan> {
         let split = split_for(family)?;
-        Plan::cut_for(layout, rows, max_binding, family, mixed, split, usize::MAX)
+        let gradient = Partials::Gradient;
+        Plan::cut_for(
+            layout,
+            rows,
+            max_binding,
+            (family, mixed, gradient),
+            split,
+            usize::MAX,
+        )
     }
 
     /// [`Plan::cut`] for `ctx`'s device: within its largest binding, and
@@ -294,8 +331,34 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
+        Plan::on(ctx, layout, rows, (family, mixed, Partials::Gradient))
+    }
+
+    /// [`Plan::cut_on`] for rows whose loss alone is measured, beside a
+    /// trainer of `family` and `mixed`: with [`Partials::Loss`], one
+    /// float a row group instead of p + 1, so their partials never
+    /// outgrow a binding. The fused family and mixed precision measure
+    /// with their own kernels, and so with their gradient partials, as
+    /// they train.
+    pub fn loss_on(
+        ctx: &Context,
+        layout: &Layout,
+        rows: usize,
+        family: KernelFamily,
+        mixed: bool,
+    ) -> Result<Plan> {
+        let partials = match (family, mixed) {
+            (KernelFamily::Fused(_), _) | (_, true) => Partials::Gradient,
+            _ => Partials::Loss,
+        };
+        Plan::on(ctx, layout, rows, (family, mixed, partials))
+    }
+
+    fn on(ctx: &Context, layout: &Layout, rows: usize, how: How) -> Result<Plan> {
+        let (family, _, _) = how;
         let Some(limit) = ctx.loop_limit()? else {
-            return Plan::cut(layout, rows, ctx.max_binding(), family, mixed);
+            let split = split_for(family)?;
+            return Plan::cut_for(layout, rows, ctx.max_binding(), how, split, usize::MAX);
         };
         let driver = format!("the driver {}", crate::gpu::context::driver(&ctx.info));
         let loops = trips::Loops {
@@ -303,7 +366,7 @@ impl Plan {
             driver: &driver,
             wide_step: ctx.wide_step,
         };
-        Plan::bounded(layout, rows, ctx.max_binding(), family, mixed, &loops)
+        Plan::bounded(layout, rows, ctx.max_binding(), how, &loops)
     }
 
     /// [`Plan::cut`] on a device whose driver ends an invocation's loops
@@ -312,12 +375,15 @@ impl Plan {
         layout: &Layout,
         rows: usize,
         max_binding: u64,
-        family: KernelFamily,
-        mixed: bool,
+        how: How,
         loops: &trips::Loops<'_>,
     ) -> Result<Plan> {
+        let (family, mixed, partials) = how;
         let split = split_for(family)?;
-        let cut = |most| Plan::cut_for(layout, rows, max_binding, family, mixed, split, most);
+        let cut = |most| Plan::cut_for(layout, rows, max_binding, how, split, most);
+        // The kernels whose loops run: a loss alone is measured by the
+        // tiled or layered ones.
+        let family = partials.runs(family);
         // The plan as any device cuts it (what does not fit a binding is
         // refused for that first), where the network is narrow enough and
         // its groups short enough; else shorter groups, which may need
@@ -350,11 +416,11 @@ impl Plan {
         layout: &Layout,
         rows: usize,
         max_binding: u64,
-        family: KernelFamily,
-        mixed: bool,
+        how: How,
         wide_workgroups: usize,
         most_rows: usize,
     ) -> Result<Plan> {
+        let (family, mixed, partials) = how;
         let params = layout.len();
         let per_param = 4 * params as u64;
         if per_param > max_binding {
@@ -362,11 +428,12 @@ impl Plan {
                 what: format!("storage binding for the {params} parameters"),
                 need: per_param,
                 have: max_binding,
+                fewer_rows: false,
             });
         }
         // The widest per-row buffer and the most row groups. Each group
         // has a partials row: its gradient, then its loss term.
-        let (widest, most_groups) = match family {
+        let (widest, most_groups) = match partials.runs(family) {
             KernelFamily::Fused(_) => (layout.features(), FUSED_GROUPS),
             // Wide: X, then A1 (rows, hidden); the ŷ shares, ⌈hidden/64⌉ per
             // row, are never wider than A1. Its row groups are the weight
@@ -389,7 +456,7 @@ impl Plan {
                 MAX_GROUPS,
             ),
         };
-        let per_group = 4 * (params as u64 + 1);
+        let per_group = 4 * Plan::stride_of(partials, params) as u64;
         if per_group > max_binding {
             return Err(Error::TooLarge {
                 what: format!(
@@ -397,6 +464,7 @@ impl Plan {
                 ),
                 need: per_group,
                 have: max_binding,
+                fewer_rows: false,
             });
         }
         if rows > u32::MAX as usize / 2 {
@@ -430,9 +498,12 @@ impl Plan {
         if longest == 0 {
             let (row, fixed, name) = tightest;
             return Err(Error::TooLarge {
-                what: format!("storage binding{name} for {MIN_GROUP_ROWS} rows of width {widest}"),
+                what: format!(
+                    "storage binding{name} for {MIN_GROUP_ROWS} rows (the fewest a row group holds) of width {widest}"
+                ),
                 need: MIN_GROUP_ROWS as u64 * row + fixed,
                 have: max_binding,
+                fewer_rows: false,
             });
         }
         let group_rows = rows
@@ -449,6 +520,7 @@ impl Plan {
                 ),
                 need: groups as u64 * per_group,
                 have: max_binding,
+                fewer_rows: true,
             });
         }
         let chunk_rows = (rows_per_binding / group_rows) * group_rows;
@@ -464,7 +536,30 @@ impl Plan {
             groups,
             family,
             mixed,
+            partials,
         })
+    }
+
+    /// Floats in each row group's partials row, for `params` parameters.
+    pub fn stride(&self, params: usize) -> usize {
+        Plan::stride_of(self.partials, params)
+    }
+
+    fn stride_of(partials: Partials, params: usize) -> usize {
+        match partials {
+            Partials::Gradient => params + 1,
+            Partials::Loss => 1,
+        }
+    }
+
+    /// Floats of the partials buffer: a row per row group.
+    pub fn partials_len(&self, params: usize) -> usize {
+        self.groups * self.stride(params)
+    }
+
+    /// The family whose kernels run the passes ([`Partials::runs`]).
+    pub fn runs(&self) -> KernelFamily {
+        self.partials.runs(self.family)
     }
 
     /// The rows the plan cuts: the sum of its chunks.
@@ -494,7 +589,7 @@ impl Plan {
     /// again, under a plan of their own ([`crate::gpu::GpuTrainer::hold_out`]).
     pub fn row_bytes(&self, layout: &Layout, rows: usize) -> u64 {
         let p = layout.len();
-        let per_row = match self.family {
+        let per_row = match self.runs() {
             KernelFamily::Fused(_) => 0,
             KernelFamily::Tiled | KernelFamily::Layered => {
                 2 * layout.hidden().iter().sum::<usize>() + 1
@@ -518,7 +613,7 @@ impl Plan {
             left = left.div_ceil(fan);
             sums += left;
         }
-        let partials = (self.groups + sums) * (p + 1);
+        let partials = (self.groups + sums) * self.stride(p);
         let floats = rows * (layout.features() + 1) + partials + self.chunk_rows * per_row;
         // Mixed: f16 copies of X (with its tail), W₁ and Δ₁, padded to the
         // mixed tile (the inputs perhaps to less: InputPad::Tile bounds it).
@@ -547,15 +642,8 @@ mod tests {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
-        Plan::cut_for(
-            layout,
-            rows,
-            max_binding,
-            family,
-            mixed,
-            WIDE_WORKGROUPS,
-            usize::MAX,
-        )
+        let how = (family, mixed, Partials::Gradient);
+        Plan::cut_for(layout, rows, max_binding, how, WIDE_WORKGROUPS, usize::MAX)
     }
 
     /// [`Plan::new`] as [`cut`] makes it.
@@ -576,8 +664,8 @@ mod tests {
             driver: "the driver d",
             wide_step: 8,
         };
-        let bounded =
-            |layout: &Layout, rows| Plan::bounded(layout, rows, binding, layered, false, &loops);
+        let how = (layered, false, Partials::Gradient);
+        let bounded = |layout: &Layout, rows| Plan::bounded(layout, rows, binding, how, &loops);
         let small = Layout::new(4, &[64]).unwrap();
         let rows = 300_000_000;
         let free = new(&small, rows, binding, layered).unwrap();
@@ -605,6 +693,11 @@ mod tests {
         ] {
             assert!(err.contains(part), "{part:?} not in: {err}");
         }
+        // Their loss alone fits: a float a group.
+        let loss = (layered, false, Partials::Loss);
+        let measured = Plan::bounded(&deep, 66_000_000, binding, loss, &loops).unwrap();
+        assert!(measured.group_rows <= 64_960, "{measured:?}");
+        assert_eq!(measured.partials_len(deep.len()), measured.groups);
         // Widths: the inputs and hidden layers the kernels loop over.
         let err = bounded(&Layout::new(70_000, &[2]).unwrap(), 64).unwrap_err();
         assert!(
@@ -616,6 +709,59 @@ mod tests {
         assert_eq!(
             bounded(&lone, 64).unwrap(),
             new(&lone, 64, binding, layered).unwrap()
+        );
+    }
+
+    /// A plan for the loss alone has a partials row of one float, and runs
+    /// the tiled kernels for every family but the layered one.
+    #[test]
+    fn a_loss_alone_takes_a_float_a_row_group() {
+        let wide = KernelFamily::Wide;
+        assert_eq!(Partials::Loss.runs(wide), KernelFamily::Tiled);
+        assert_eq!(
+            Partials::Loss.runs(KernelFamily::Layered),
+            KernelFamily::Layered
+        );
+        assert_eq!(Partials::Gradient.runs(wide), wide);
+        // 1 → 256 under 64 KiB: 64 rows a chunk, so 3,200 rows are 50
+        // groups, 50 floats of partials against 50 × 770.
+        let layout = Layout::new(1, &[256]).unwrap();
+        let how = (wide, false, Partials::Loss);
+        let plan = Plan::cut_for(&layout, 3200, 64 << 10, how, WIDE_WORKGROUPS, usize::MAX);
+        let plan = plan.unwrap();
+        assert_eq!(
+            (plan.groups, plan.stride(769), plan.partials_len(769)),
+            (50, 1, 50)
+        );
+        assert!(new(&layout, 3200, 64 << 10, wide).is_err());
+        // A1, Δ₁ and r a row, as the tiled family keeps them, not wide's;
+        // the gradient's partials would add 769 floats to each of the 50
+        // rows and to the 2 rows the reduce chain leaves.
+        let gradient = Plan {
+            partials: Partials::Gradient,
+            family: KernelFamily::Tiled,
+            ..plan.clone()
+        };
+        assert_eq!(
+            gradient.row_bytes(&layout, 3200) - plan.row_bytes(&layout, 3200),
+            4 * (50 + 2) * 769
+        );
+        // Under a loop limit, row groups that output_residual's loops
+        // allow.
+        let loops = trips::Loops {
+            limit: 65_535,
+            driver: "the driver d",
+            wide_step: 8,
+        };
+        let layout = Layout::new(4, &[4096]).unwrap();
+        let tiled = trips::most_group_rows(&layout, KernelFamily::Tiled, false, &loops).unwrap();
+        let measured = Plan::bounded(&layout, 100_000_000, u32::MAX as u64, how, &loops).unwrap();
+        assert_eq!(measured.group_rows, tiled);
+        assert!(
+            new(&layout, 100_000_000, u32::MAX as u64, wide)
+                .unwrap()
+                .group_rows
+                > tiled
         );
     }
 
@@ -929,7 +1075,15 @@ mod tests {
         assert_eq!((plan.group_rows, plan.groups, plan.chunk_rows), (64, 5, 64));
         assert_eq!(plan.chunks.len(), 5);
         match new(&layout, 321, 2_900, KernelFamily::Layered) {
-            Err(Error::TooLarge { need, have, .. }) => assert_eq!((need, have), (3_480, 2_900)),
+            Err(e @ Error::TooLarge { need, have, .. }) => {
+                assert_eq!((need, have), (3_480, 2_900));
+                // Fewer rows at a time fit, and the message says so.
+                let e = e.to_string();
+                assert!(
+                    e.ends_with("or fewer rows at a time (train's --batch-size)"),
+                    "{e}"
+                );
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -943,9 +1097,16 @@ mod tests {
         let p = layout.len() as u64;
         assert_eq!(p, 1153);
         match new(&layout, 100, 4 * p, KernelFamily::Layered) {
-            Err(Error::TooLarge { what, need, have }) => {
+            Err(Error::TooLarge {
+                what,
+                need,
+                have,
+                fewer_rows,
+            }) => {
                 assert!(what.contains("one row group's gradient partials"), "{what}");
                 assert_eq!((need, have), (4 * (p + 1), 4 * p));
+                // No count of rows makes one group's partials smaller.
+                assert!(!fewer_rows);
             }
             other => panic!("{other:?}"),
         }

@@ -206,7 +206,8 @@ impl GpuTrainer {
         data.check(model)?;
         updates.opt.check()?;
         let layout = &model.layout;
-        let plan = GpuTrainer::plan_for(&ctx, layout, data.rows(), choice)?;
+        let batched = updates.batches.is_some();
+        let plan = GpuTrainer::plan_with(&ctx, layout, data.rows(), choice, batched)?;
         if let (true, Source::Host(rows)) = (plan.mixed, data) {
             check_f16_features(rows, "training")?;
         }
@@ -230,10 +231,26 @@ impl GpuTrainer {
         rows: usize,
         choice: KernelChoice,
     ) -> Result<Plan> {
+        GpuTrainer::plan_with(ctx, layout, rows, choice, false)
+    }
+
+    /// [`GpuTrainer::plan_for`] a trainer that updates in mini-batches
+    /// where `batched` is set: its passes over every row only measure the
+    /// loss ([`Plan::loss_on`]), and each batch has a plan of its own.
+    pub fn plan_with(
+        ctx: &Context,
+        layout: &Layout,
+        rows: usize,
+        choice: KernelChoice,
+        batched: bool,
+    ) -> Result<Plan> {
         let hardware = ctx.info.device_type != wgpu::DeviceType::Cpu;
         let mixed = ctx.mixed.is_some();
         let family = KernelFamily::choose(choice, layout, hardware, mixed)?;
-        Plan::cut_on(ctx, layout, rows, family, mixed)
+        match batched {
+            true => Plan::loss_on(ctx, layout, rows, family, mixed),
+            false => Plan::cut_on(ctx, layout, rows, family, mixed),
+        }
     }
 
     /// Bytes of device memory that [`GpuTrainer::hold_out`] of `rows` rows
@@ -264,7 +281,7 @@ impl GpuTrainer {
             buffers::storage(&ctx, "theta_saved[2]", p)?,
         ];
         // One row per row group: its gradient, then its loss term.
-        let partials = buffers::storage(&ctx, "d_theta_partials", plan.groups * (p + 1))?;
+        let partials = buffers::storage(&ctx, "d_theta_partials", plan.partials_len(p))?;
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
         let counter = buffers::storage(&ctx, "epoch_counter", 1)?;
         let per_param = opt.state_per_param();
@@ -594,6 +611,11 @@ impl Objective for GpuTrainer {
     /// and reads back the p gradients and the loss (one submit, one
     /// readback of p + 1 floats).
     fn evaluate(&mut self, params: &[f32], grad: &mut [f64]) -> Result<f64> {
+        if self.gradient.is_empty() {
+            return Err(Error::Config(
+                "a GPU trainer in mini-batches has no full-batch gradient pass (L-BFGS needs full batches)".into(),
+            ));
+        }
         self.ctx
             .queue
             .write_buffer(&self.theta, 0, bytemuck::cast_slice(params));
