@@ -272,9 +272,11 @@ fn temp_prefix(name: &std::ffi::OsStr, most: usize) -> String {
 
 /// The error for `path`, whose folder `parent` is not one.
 fn no_directory(path: &Path, parent: &Path) -> Error {
-    let why = match parent.exists() {
-        true => "is not a directory",
-        false => "does not exist",
+    let why = match std::fs::metadata(parent) {
+        Ok(_) => "is not a directory".to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        // Too long a path, a loop of links, a file where a folder goes.
+        Err(e) => format!("cannot be reached ({e})"),
     };
     Error::Config(format!(
         "cannot write {}: {} {why}",
@@ -3386,6 +3388,20 @@ mod tests {
             check_output_path(dir.path()),
             Err(Error::Config(_))
         ));
-        assert!(check_output_path(&dir.path().join("no/such/m")).is_err());
+        let missing = check_output_path(&dir.path().join("no/such/m")).unwrap_err();
+        assert!(
+            missing.to_string().ends_with("/no/such does not exist"),
+            "{missing}"
+        );
+        // A folder there but out of reach is not called missing: a loop
+        // of links, a file where a folder goes.
+        std::os::unix::fs::symlink("b", dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("a", dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("f"), "").unwrap();
+        for (parent, why) in [("a", "symbolic links"), ("f/g", "Not a directory")] {
+            let e = check_output_path(&dir.path().join(parent).join("m")).unwrap_err();
+            let e = e.to_string();
+            assert!(e.contains("cannot be reached (") && e.contains(why), "{e}");
+        }
     }
 }
