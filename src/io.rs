@@ -146,6 +146,14 @@ pub fn check_format(flag: &str, path: &Path) -> Result<()> {
 }
 
 /// Whether `path` is a regular file that starts as a safetensors file
+/// does and is no checkpoint: a model `--save` wrote, which a run's
+/// checkpoints would replace.
+pub fn holds_saved_model(path: &Path) -> bool {
+    holds_safetensors(path)
+        && header_metadata(path).is_some_and(|m| m.get("checkpoint_epoch").is_none())
+}
+
+/// Whether `path` is a regular file that starts as a safetensors file
 /// does ([`starts_as_safetensors`]).
 fn holds_safetensors(path: &Path) -> bool {
     use std::io::Read;

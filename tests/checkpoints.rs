@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{gen_csv, path, paths, run_ok, run_ok_out_err, shadertrain, train_synthetic};
 use shadertrain::io::{
-    checkpoint_as_model, cut_short_checkpoint, load_checkpoint, load_model,
+    checkpoint_as_model, cut_short_checkpoint, holds_saved_model, load_checkpoint, load_model,
     model_to_bytes_with_state, AsModel, CheckpointView, CheckpointWriter,
 };
 use shadertrain::model::{Activation, Layout, Model};
@@ -91,13 +91,17 @@ fn a_checkpoint_says_whether_its_run_ended_there() {
     assert_eq!(before(2, &options), Some(2));
     assert_eq!(before(3, &options), None);
     assert_eq!(before(2, &serde_json::json!({})), None);
+    assert!(!holds_saved_model(&ck));
     // No checkpoint: a model, another file, none.
     std::fs::write(&ck, shadertrain::io::model_to_bytes(&model).unwrap()).unwrap();
     assert_eq!(cut_short_checkpoint(&ck), None);
     assert_eq!(checkpoint_as_model(&ck), None);
+    assert!(holds_saved_model(&ck));
     std::fs::write(&ck, "x,y\n1,2\n").unwrap();
     assert_eq!(cut_short_checkpoint(&ck), None);
     assert_eq!(checkpoint_as_model(&ck), None);
+    assert!(!holds_saved_model(&ck));
+    assert!(!holds_saved_model(&dir.path().join("none.st")));
     assert_eq!(cut_short_checkpoint(&dir.path().join("none.st")), None);
     assert_eq!(checkpoint_as_model(&dir.path().join("none.st")), None);
 }

@@ -503,6 +503,34 @@ fn ctrl_c_writes_a_checkpoint_and_exits_cleanly() {
     );
     assert!(err.contains(&says) && err.contains(&format!("--resume {ck} continues it; to start a new run, delete {ck} and {ck}.history, or give --checkpoint another path")), "{err}");
     assert_eq!(std::fs::read(&ck).unwrap(), written);
+    // So would a model saved there, which --resume could not continue.
+    let save = train_synthetic("200", "8", "cpu", &["--epochs", "3", "--save", &ck]);
+    let (_, err) = run_refused(&save);
+    assert!(err.contains(&format!("--save {ck} holds the checkpoint, at epoch {}", c.epoch)) && err.contains(&format!("--resume {ck} continues that run; give --save another path, or delete {ck} and {ck}.history if that run is not needed")), "{err}");
+    assert_eq!(std::fs::read(&ck).unwrap(), written);
+    // And a checkpoint is not written over a saved model.
+    let model = path(&dir, "saved.st");
+    run_ok_out_err(&train_synthetic(
+        "200",
+        "8",
+        "cpu",
+        &["--epochs", "3", "--save", &model],
+    ));
+    let saved = std::fs::read(&model).unwrap();
+    let over = train_synthetic(
+        "200",
+        "8",
+        "cpu",
+        &["--epochs", "3", "--checkpoint", &model],
+    );
+    let (_, err) = run_refused(&over);
+    assert!(
+        err.contains(&format!(
+            "--checkpoint {model} holds a saved model, not a checkpoint"
+        )),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), saved);
     // And the run goes on from it.
     let more = (c.epoch + 2).to_string();
     let (out, err) = run_ok_out_err(&train_resume(&ck, "cpu", &["--epochs", &more]));

@@ -1221,6 +1221,23 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     if let Some(checkpoint) = &args.checkpoint {
         io::check_checkpoint_history(checkpoint)
             .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
+        if io::holds_saved_model(checkpoint) {
+            bail!(
+                "--checkpoint {} holds a saved model, not a checkpoint, which this run's checkpoints would replace; give --checkpoint another path (--init {0} trains on from the model), or delete it if no longer needed",
+                crate::units::shell_word(&checkpoint.display().to_string())
+            );
+        }
+    }
+    // A model saved over the checkpoint of a run that did not end there
+    // leaves --resume nothing to continue (unless this run continues it).
+    if let Some(save) = &args.save {
+        let resumed = (args.resume.as_ref()).is_some_and(|r| io::same_file(r, save));
+        if let (false, Some(epoch)) = (resumed, io::cut_short_checkpoint(save)) {
+            let (ck, files) = super::train::checkpoint_files(save);
+            bail!(
+                "--save {ck} holds the checkpoint, at epoch {epoch}, of a run that did not end there (interrupted, stopped by --max-time, killed, or its last checkpoint not written), which the model saved would replace: --resume {ck} continues that run; give --save another path, or delete {files} if that run is not needed"
+            );
+        }
     }
     super::one_on_standard_output(&named)?;
     let to_stdout = args.save.as_deref().is_some_and(io::is_standard_output);

@@ -627,19 +627,26 @@ fn lock_checkpoints(args: &TrainArgs) -> Result<Vec<io::CheckpointLock>> {
     let replaced = args.checkpoint.as_ref().filter(|_| args.resume.is_none());
     if let Some(path) = replaced {
         if let Some(epoch) = io::cut_short_checkpoint(path) {
-            let word = |p: &Path| units::shell_word(&p.display().to_string());
-            let files: Vec<String> = std::iter::once(path.clone())
-                .chain(io::checkpoint_history_files(path))
-                .filter(|p| p.exists())
-                .map(|p| word(&p))
-                .collect();
-            let (ck, files) = (word(path), files.join(" and "));
+            let (ck, files) = checkpoint_files(path);
             bail!(
                 "--checkpoint {ck} holds the checkpoint, at epoch {epoch}, of a run that did not end there (interrupted, stopped by --max-time, killed, or its last checkpoint not written), which a new run there would replace: --resume {ck} continues it; to start a new run, delete {files}, or give --checkpoint another path"
             );
         }
     }
     Ok(locks)
+}
+
+/// The checkpoint at `path` as a shell word, and it and its history
+/// files there, as shell words joined by "and", for an error that says
+/// what to delete.
+pub(super) fn checkpoint_files(path: &Path) -> (String, String) {
+    let word = |p: &Path| units::shell_word(&p.display().to_string());
+    let files: Vec<String> = std::iter::once(path.to_path_buf())
+        .chain(io::checkpoint_history_files(path))
+        .filter(|p| p.exists())
+        .map(|p| word(&p))
+        .collect();
+    (word(path), files.join(" and "))
 }
 
 /// Refuses a run whose model file (`--save`) or checkpoint would not fit
