@@ -716,6 +716,86 @@ fn temp_pid(rest: &str) -> Option<u32> {
     (digits(pid) && digits(n)).then(|| pid.parse().ok())?
 }
 
+/// The signal, by number, that came while [`open_fifo`] waited for a
+/// reader, in a process whose handlers let a blocking open go on
+/// ([`watch_waits`]); 0 for none.
+static WAIT_SIGNAL: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Has `signal`, which the caller now handles, end a wait for a FIFO's
+/// reader ([`open_fifo`]): a handler that only raises a flag is restarted
+/// out of a blocking open(2), which would then wait for a reader for ever
+/// whatever came. Called where the handlers are installed.
+pub fn watch_waits(signal: i32) -> std::io::Result<()> {
+    let flag = std::sync::Arc::clone(&WAIT_SIGNAL);
+    signal_hook::flag::register_usize(signal, flag, signal as usize).map(|_| ())
+}
+
+/// How often [`open_fifo`] tries the FIFO again while no process reads it.
+const FIFO_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Opens the FIFO at `path` for writing. open(2) blocks until a process
+/// opens it for reading, and a handled signal would not end that wait
+/// ([`watch_waits`]): this tries without blocking until a reader is
+/// there, says once after a second that it waits, and gives up at a
+/// signal.
+fn open_fifo(path: &Path) -> std::io::Result<File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::Ordering;
+    WAIT_SIGNAL.store(0, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let open = (std::fs::OpenOptions::new().write(true))
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path);
+        match open {
+            Ok(file) => {
+                // Writes block again, as to any FIFO.
+                // SAFETY: fcntl reads and sets the flags of a descriptor
+                // that `file` owns.
+                unsafe {
+                    let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+                    if flags < 0
+                        || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK)
+                            < 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                return Ok(file);
+            }
+            // No reader yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+            Err(e) => return Err(e),
+        }
+        match WAIT_SIGNAL.load(Ordering::SeqCst) {
+            0 => {}
+            signal => {
+                let name = match signal as i32 {
+                    libc::SIGINT => "SIGINT",
+                    libc::SIGTERM => "SIGTERM",
+                    libc::SIGHUP => "SIGHUP",
+                    _ => "a signal",
+                };
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    format!("stopped by {name} while waiting for a process to open the FIFO for reading"),
+                ));
+            }
+        }
+        if !said && start.elapsed() >= std::time::Duration::from_secs(1) {
+            crate::say!(
+                "waiting for a process to open the FIFO {} for reading",
+                path.display()
+            );
+            said = true;
+        }
+        std::thread::sleep(FIFO_POLL);
+    }
+}
+
 /// The signal, by number, that came during an atomic write of a command
 /// that called [`stop_writes_on_signals`]; 0 for none.
 static STOP_SIGNAL: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
@@ -782,6 +862,7 @@ pub fn stop_writes_on_signals() -> Result<()> {
         for signal in signals.into_iter().filter(|&s| !ignored_at_start(s)) {
             flag::register_conditional_default(signal, OUTSIDE_WRITE.clone())
                 .and_then(|_| flag::register_usize(signal, STOP_SIGNAL.clone(), signal as usize))
+                .and_then(|_| watch_waits(signal))
                 .map_err(|e| Error::Config(format!("installing a signal handler: {e}")))?;
         }
     }
@@ -860,6 +941,7 @@ fn write_through(
                 std::io::stdout().flush()?;
                 file
             }
+            None if is_fifo(path) => open_fifo(path)?,
             None => std::fs::OpenOptions::new().write(true).open(path)?,
         };
         let mut w = BufWriter::new(Output(file));
@@ -867,6 +949,19 @@ fn write_through(
         w.flush()
     })();
     result.map_err(|e| Error::io(path, e))
+}
+
+/// Whether `path` is written straight through, not replaced: a FIFO, a
+/// character device, or a file reached through `/proc` (standard output
+/// by any name among them).
+pub fn written_through(path: &Path) -> bool {
+    standard_stream(path).is_some() || matches!(resolve_output(path), Ok(Target::Stream))
+}
+
+/// Whether `path` is, at the end of its links, a FIFO.
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }
 
 /// The device and inode of the file behind `fd`.

@@ -798,6 +798,56 @@ fn a_signal_ends_a_write_to_a_fifo_at_once() {
     assert_eq!(child.wait().unwrap().signal(), Some(15));
 }
 
+/// train's handlers only raise a flag, so a blocking open of a FIFO that
+/// no process reads would wait through every signal: it waits without
+/// blocking, says so after a second, and a signal ends it. A FIFO is
+/// never a checkpoint.
+#[test]
+fn a_signal_ends_trains_wait_for_a_fifos_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = path(&dir, "f");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let args = train_synthetic("200", "3", "cpu", &["--epochs", "3", "--save", &fifo]);
+    let child = spawn_run(&args);
+    let start = Instant::now();
+    while !catches(child.id(), 15) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "SIGTERM never handled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Three epochs on 200 rows end well within the notice's second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut child = child;
+    kill("TERM", child.id());
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            kill("KILL", child.id());
+            panic!("train outlived SIGTERM while waiting for the FIFO's reader");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "waiting for a process to open the FIFO {fifo} for reading"
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("could not write --save: {fifo}: stopped by SIGTERM while waiting for a process to open the FIFO for reading; the model was not saved")), "{err}");
+    let ck = train_synthetic("200", "3", "cpu", &["--epochs", "3", "--checkpoint", &fifo]);
+    let (_, err) = run_refused(&ck);
+    assert!(
+        err.contains("so it must be a regular file, not a FIFO"),
+        "{err}"
+    );
+}
+
 /// SIGTERM (from `timeout`, a job scheduler, `docker stop`) and SIGHUP end
 /// the batch, write the checkpoint and exit with 128 + the signal's number,
 /// with no periodic checkpoint due; a temp file that an earlier, killed run

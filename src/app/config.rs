@@ -1221,6 +1221,12 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     if let Some(checkpoint) = &args.checkpoint {
         io::check_checkpoint_history(checkpoint)
             .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
+        if io::written_through(checkpoint) {
+            bail!(
+                "--checkpoint {}: a checkpoint is rewritten every --checkpoint-every epochs and read back by --resume, so it must be a regular file, not a FIFO, a device or an open descriptor; give a file's path",
+                checkpoint.display()
+            );
+        }
         if io::holds_saved_model(checkpoint) {
             bail!(
                 "--checkpoint {} holds a saved model, not a checkpoint, which this run's checkpoints would replace; give --checkpoint another path (--init {0} trains on from the model), or delete it if no longer needed",

@@ -77,6 +77,7 @@ pub(super) fn watch_signals() -> Result<()> {
         // The signal's number first, so it is there once the flag is seen.
         signal_hook::flag::register_usize(signal, Arc::clone(&SIGNAL), signal as usize)
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&INTERRUPTED)))
+            .and_then(|_| io::watch_waits(signal))
             .with_context(|| format!("installing the {name} handler"))?;
     }
     Ok(())
