@@ -47,6 +47,13 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                         path.display()
                     )));
                 }
+                warn_once(
+                    &resolved,
+                    &format!(
+                        "warning: {} is {why}, so it is written in place, not replaced by a whole new file: a crash or a kill during the write leaves it cut short",
+                        path.display()
+                    ),
+                );
             }
             // Whether a file can be made there (permissions, a read-only
             // mount): a temp file named as the write's is created and
@@ -68,6 +75,19 @@ pub fn check_output_path(path: &Path) -> Result<()> {
                 ))),
             }
         }
+    }
+}
+
+/// Says `text` about the file at `resolved` once in this process, however
+/// often its path is checked.
+fn warn_once(resolved: &Path, text: &str) {
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.iter().any(|p| p == resolved) {
+        warned.push(resolved.to_path_buf());
+        crate::say!("{text}");
     }
 }
 

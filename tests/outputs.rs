@@ -1285,6 +1285,9 @@ fn a_bind_mounted_output_is_written_in_place() {
     let train = || run(&[&two_epochs(&data)[..], &["--save", s(&target)]].concat());
     let (ok, _, err) = train();
     assert!(ok, "{err}");
+    // Not atomic, and said so, once.
+    let warning = format!("warning: {} is a mount point (a file mounted there on its own), so it is written in place, not replaced by a whole new file: a crash or a kill during the write leaves it cut short", target.display());
+    assert_eq!(err.matches(&warning).count(), 1, "{err}");
     let model = shadertrain::io::load_model(&host).unwrap();
     assert_eq!(model.layout.features(), 3);
     assert!(mount(&["-o", "remount,ro,bind", s(&target)]));
