@@ -736,14 +736,14 @@ fn temp_pid(rest: &str) -> Option<u32> {
     (digits(pid) && digits(n)).then(|| pid.parse().ok())?
 }
 
-/// The signal, by number, that came while [`open_fifo`] waited for a
-/// reader, in a process whose handlers let a blocking open go on
-/// ([`watch_waits`]); 0 for none.
+/// The signal, by number, that came last in a process whose handlers let
+/// a blocking open go on ([`watch_waits`]), which ends [`open_fifo`]'s
+/// wait for a reader; 0 for none.
 static WAIT_SIGNAL: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
     std::sync::LazyLock::new(Default::default);
 
 /// Has `signal`, which the caller now handles, end a wait for a FIFO's
-/// reader ([`open_fifo`]): a handler that only raises a flag is restarted
+/// reader (`open_fifo`): a handler that only raises a flag is restarted
 /// out of a blocking open(2), which would then wait for a reader for ever
 /// whatever came. Called where the handlers are installed.
 pub fn watch_waits(signal: i32) -> std::io::Result<()> {
@@ -763,7 +763,8 @@ fn open_fifo(path: &Path) -> std::io::Result<File> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     use std::sync::atomic::Ordering;
-    WAIT_SIGNAL.store(0, Ordering::SeqCst);
+    // A signal is never lowered: one that stopped the run before its
+    // reports are written ends a wait for a reader at once.
     let start = std::time::Instant::now();
     let mut said = false;
     loop {
@@ -971,15 +972,9 @@ fn write_through(
     result.map_err(|e| Error::io(path, e))
 }
 
-/// Whether `path` is written straight through, not replaced: a FIFO, a
-/// character device, or a file reached through `/proc` (standard output
-/// by any name among them).
-pub fn written_through(path: &Path) -> bool {
-    standard_stream(path).is_some() || matches!(resolve_output(path), Ok(Target::Stream))
-}
-
-/// Whether `path` is, at the end of its links, a FIFO.
-fn is_fifo(path: &Path) -> bool {
+/// Whether `path` is, at the end of its links, a FIFO (a pipe under
+/// /proc/self/fd too).
+pub fn is_fifo(path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
 }

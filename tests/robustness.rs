@@ -809,18 +809,23 @@ fn a_signal_ends_trains_wait_for_a_fifos_reader() {
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
     let args = train_synthetic("200", "3", "cpu", &["--epochs", "3", "--save", &fifo]);
-    let child = spawn_run(&args);
-    let start = Instant::now();
-    while !catches(child.id(), 15) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "SIGTERM never handled"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+    let mut child = spawn_run(&args);
+    // Its standard error, line by line, as it comes.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let waiting = format!("waiting for a process to open the FIFO {fifo} for reading");
+    let mut err = String::new();
+    while !err.contains(&waiting) {
+        let line = said.recv_timeout(Duration::from_secs(60));
+        err += &(line.expect("no word of the wait within a minute") + "\n");
     }
-    // Three epochs on 200 rows end well within the notice's second.
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut child = child;
     kill("TERM", child.id());
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
@@ -830,20 +835,14 @@ fn a_signal_ends_trains_wait_for_a_fifos_reader() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "waiting for a process to open the FIFO {fifo} for reading"
-        )),
-        "{err}"
-    );
+    reader.join().unwrap();
+    err.extend(said.try_iter().map(|l| l + "\n"));
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{err}");
     assert!(err.contains(&format!("could not write --save: {fifo}: stopped by SIGTERM while waiting for a process to open the FIFO for reading; the model was not saved")), "{err}");
     let ck = train_synthetic("200", "3", "cpu", &["--epochs", "3", "--checkpoint", &fifo]);
     let (_, err) = run_refused(&ck);
     assert!(
-        err.contains("so it must be a regular file, not a FIFO"),
+        err.contains("so it cannot be a FIFO; give a file's path"),
         "{err}"
     );
 }

@@ -1221,9 +1221,10 @@ fn check_train_outputs(args: &TrainArgs) -> Result<()> {
     if let Some(checkpoint) = &args.checkpoint {
         io::check_checkpoint_history(checkpoint)
             .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
-        if io::written_through(checkpoint) {
+        // Standard output has its own refusal, below.
+        if io::is_fifo(checkpoint) && !io::is_standard_output(checkpoint) {
             bail!(
-                "--checkpoint {}: a checkpoint is rewritten every --checkpoint-every epochs and read back by --resume, so it must be a regular file, not a FIFO, a device or an open descriptor; give a file's path",
+                "--checkpoint {}: a checkpoint is rewritten every --checkpoint-every epochs and read back by --resume, so it cannot be a FIFO; give a file's path",
                 checkpoint.display()
             );
         }
