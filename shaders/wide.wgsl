@@ -294,7 +294,11 @@ fn output_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         let row = (p.group_base + group) * p.stride;
         // scale is 2/N; halving it is exact.
         partials[row + p.len] = sums[0].x * (0.5 * p.scale);
-        partials[row + p.dst_off + p.outputs] = sums[0].y;
+        // A partials row of one value (stride 1) holds the loss alone: a
+        // pass that only measures it (plan::Partials::Loss) has no ∂b₂.
+        if (p.stride > 1u) {
+            partials[row + p.dst_off + p.outputs] = sums[0].y;
+        }
     }
 }
 

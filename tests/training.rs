@@ -201,7 +201,8 @@ fn measured_rows_need_no_gradient_partials() {
         }
         e => panic!("expected the gradient partials refused, got {e:?}"),
     }
-    let batches = Some(MiniBatches { size: 64, seed: 5 });
+    let each = MiniBatches { size: 64, seed: 5 };
+    let batches = Some(each);
     let updates = Updates {
         opt,
         schedule: LrSchedule::Constant,
@@ -220,6 +221,10 @@ fn measured_rows_need_no_gradient_partials() {
         let mut g = GpuTrainer::with_updates(ctx.clone(), &m, source, updates, choice).unwrap();
         assert_eq!(g.plan().partials, Partials::Loss, "{choice:?}");
         assert_eq!(g.plan().groups, 50, "{choice:?}");
+        // The batches' own buffers are counted: X, y and the order again,
+        // and a batch's gradient partials (one group of 770 floats).
+        let extra = GpuTrainer::batches_bytes(&ctx, &m.layout, 3200, g.plan(), each);
+        assert!(extra.unwrap() >= 4 * (3 * 3200 + 770) as u64, "{choice:?}");
         let got = train(&mut g, &schedule(3)).unwrap();
         let name = format!("mini-batch losses {choice:?}");
         assert_close(&name, &got.losses, &want.losses, 0.0, 1e-4);

@@ -155,6 +155,39 @@ fn check_kernels(ctx: &Context, kernels: &Kernels, act: Activation, shape: (usiz
         );
     }
 
+    // With a partials row of one value, the loss alone: the same bits and
+    // r, and nothing past the groups' values (the buffer holds no more).
+    let loss_only = Params {
+        stride: 1,
+        len: 0,
+        ..params
+    };
+    let alone = run(
+        ctx,
+        kernels,
+        Kernel::OutputWide,
+        &loss_only,
+        &[
+            Slot::Input(&theta),
+            Slot::Input(&y),
+            Slot::Input(yparts),
+            Slot::Output(rows),
+            Slot::Output(groups),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        common::bits32(&alone[0]),
+        common::bits32(r),
+        "r alone {name}"
+    );
+    let losses: Vec<f32> = (0..groups).map(|g| out_parts[g * stride + len]).collect();
+    assert_eq!(
+        common::bits32(&alone[1]),
+        common::bits32(&losses),
+        "losses alone {name}"
+    );
+
     // weight_grad_wide_*: ∂W1, ∂b1 and ∂w2 per row group.
     let got = run(
         ctx,

@@ -140,7 +140,7 @@ fn needs(
         Device::Reference => (Reference::bytes_needed(layout, train, opt), "reference"),
         Device::Gpu(ctx) => {
             // Every buffer within the adapter's limits, or the one that is not.
-            let batched = config.run.batch_size.is_some();
+            let batched = config.run.batches().is_some();
             let plan = GpuTrainer::plan_with(ctx, layout, train, config.kernels, batched)?;
             // A software adapter's device memory is the host's; held-out
             // rows measured on the device take buffers of their own.
@@ -148,8 +148,12 @@ fn needs(
                 (0, _) | (_, Optimizer::Lbfgs { .. }) => 0,
                 _ => GpuTrainer::held_out_bytes(ctx, layout, val, &plan)?,
             };
+            let batches = match config.run.batches() {
+                Some(b) => GpuTrainer::batches_bytes(ctx, layout, train, &plan, b)?,
+                None => 0,
+            };
             let on_host = if gpu::context::is_software(&ctx.info) {
-                plan.device_bytes(layout, train, opt.state_per_param()) + held
+                plan.device_bytes(layout, train, opt.state_per_param()) + held + batches
             } else {
                 0
             };

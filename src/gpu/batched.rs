@@ -56,6 +56,32 @@ pub(super) struct Shared<'a> {
     pub family: KernelFamily,
 }
 
+/// Bytes of device memory [`Batched::new`] allocates beside the trainer's
+/// own buffers, for `batches` over `rows` rows of `layout` run by
+/// `family`: X and y again with the order, the step factors and losses of
+/// an epoch, the gradient's sums, and each batch plan's rows, partials
+/// and per-row buffers (the partials, shared, counted once a plan: an
+/// upper bound).
+pub(super) fn device_bytes(
+    ctx: &Context,
+    layout: &crate::model::Layout,
+    family: KernelFamily,
+    rows: usize,
+    batches: MiniBatches,
+) -> Result<u64> {
+    let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
+    let size = ranges.next().map_or(0, |r| r.len());
+    let left = ranges.last().map_or(size, |r| r.len());
+    let mut bytes = 4
+        * (rows * (layout.features() + 2)
+            + per_epoch * (FACTORS + 1)
+            + kernels::grad_len(layout.len())) as u64;
+    for n in std::iter::once(size).chain((left < size).then_some(left)) {
+        bytes += Plan::cut_on(ctx, layout, n, family, false)?.row_bytes(layout, n);
+    }
+    Ok(bytes)
+}
+
 impl Batched {
     /// Uploads `data` once more as whole-set buffers for `gather_rows`, and
     /// records a batch's passes with `shared.family`'s kernels.

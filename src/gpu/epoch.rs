@@ -6,7 +6,9 @@
 //! [`Plan`]); each chunk's forward and backward pass writes one gradient
 //! partial per row group into the partials buffer (row groups ×
 //! (parameters + 1), the loss term last), which the reduce chain then adds
-//! pairwise, REDUCE_FAN rows at a time, in a fixed order.
+//! pairwise, REDUCE_FAN rows at a time, in a fixed order. Rows whose loss
+//! alone is measured ([`Partials::Loss`]) have the forward pass only, and
+//! a partials row of one value, the loss term.
 
 use crate::error::{Error, Result};
 use crate::gpu::buffers;
@@ -111,7 +113,8 @@ fn check_bounds(
 /// The trainer's buffers that the passes bind.
 pub(crate) struct Targets<'a> {
     pub theta: &'a wgpu::Buffer,
-    /// One row per row group: its gradient, then its loss term.
+    /// One row per row group: its gradient, then its loss term (the loss
+    /// term alone under [`Partials::Loss`]).
     pub partials: &'a wgpu::Buffer,
     pub history: &'a wgpu::Buffer,
     pub counter: &'a wgpu::Buffer,
@@ -180,14 +183,13 @@ pub(crate) fn record(
     let (p, features) = (model.layout.len(), model.layout.features());
     // Per-row buffers of one chunk, reused by every chunk; the fused kernel
     // keeps its rows in registers.
-    // The kernels that run: with a loss alone to sum, the tiled or layered
-    // forward ones, whatever family trains.
-    let family = plan.runs();
+    // Where the loss alone is measured: the forward steps only.
     let loss_only = plan.partials == Partials::Loss;
+    let family = plan.family;
     let per_row = match family {
         KernelFamily::Fused(_) | KernelFamily::Wide => None,
         KernelFamily::Tiled | KernelFamily::Layered => {
-            Some(PerRow::new(ctx, layers, plan.chunk_rows)?)
+            Some(PerRow::new(ctx, layers, plan.chunk_rows, !loss_only)?)
         }
     };
     let wide = match family {
@@ -339,14 +341,21 @@ impl Recorder<'_> {
 struct PerRow {
     /// A of each hidden layer.   (chunk rows, outputs of the layer)
     acts: Vec<wgpu::Buffer>,
-    /// ∂L/∂Z of each hidden layer, the same shapes.
+    /// ∂L/∂Z of each hidden layer, the same shapes (none where the loss
+    /// alone is measured).
     deltas: Vec<wgpu::Buffer>,
     /// r = ∂L/∂ŷ.   (chunk rows)
     residual: wgpu::Buffer,
 }
 
 impl PerRow {
-    fn new(ctx: &Context, layers: &[LayerView], chunk_rows: usize) -> Result<PerRow> {
+    /// The buffers of `chunk_rows` rows; Δ's where `backward` runs.
+    fn new(
+        ctx: &Context,
+        layers: &[LayerView],
+        chunk_rows: usize,
+        backward: bool,
+    ) -> Result<PerRow> {
         let hidden = &layers[..layers.len() - 1];
         let per_row = |name: &str| {
             (hidden.iter().enumerate())
@@ -357,7 +366,10 @@ impl PerRow {
         };
         Ok(PerRow {
             acts: per_row("a")?,
-            deltas: per_row("d_z")?,
+            deltas: match backward {
+                true => per_row("d_z")?,
+                false => Vec::new(),
+            },
             residual: buffers::storage(ctx, "r", chunk_rows)?,
         })
     }
@@ -801,6 +813,9 @@ fn wide_chunk(
             &[t.theta, chunk.y, &rows.yparts, &rows.residual, t.partials],
         )?,
     ];
+    if how.loss_only {
+        return Ok((forward, Vec::new()));
+    }
     let backward = vec![rec.step(
         Kernel::weight_grad_wide(act),
         format!("weight_grad_wide[{c}]"),
@@ -859,7 +874,7 @@ struct Sums {
     /// The rows left: at most REDUCE_FAN.   (rows, width)
     last: wgpu::Buffer,
     rows: usize,
-    /// Parameters + 1: the loss column last.
+    /// Parameters + 1, the loss column last; 1 under [`Partials::Loss`].
     width: usize,
 }
 

@@ -5,10 +5,10 @@
 //! trainer's θ: forward, the loss partials and their sums, appended to a
 //! history and a counter of their own. So every epoch has its validation
 //! loss, whatever the batching, and the host scores nothing while the run
-//! lasts. The pass sums the loss alone ([`Plan::loss_on`]), with the tiled
-//! or layered kernels, one float a row group; under the fused family or
-//! mixed precision it runs the training rows' own kernels, and sums their
-//! gradient partials too.
+//! lasts. The pass sums the loss alone ([`Plan::loss_on`]): the forward
+//! and output kernels of the family that trains, one float a row group;
+//! under the fused family or mixed precision it runs the epoch's own
+//! kernels, and sums their gradient partials too.
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

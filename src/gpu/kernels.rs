@@ -375,8 +375,9 @@ pub enum Kernel {
     /// `wide::wide_kernels_match_their_twins`.
     ForwardWideTanh,
     /// The wide epoch's output: ŷ from the tiles' shares and b₂, r = (2/N)(ŷ
-    /// − y), and per row group Σe²/N and ∂b₂ = Σₙ r. Twin:
-    /// `ops::output_wide`; tested by `wide::wide_kernels_match_their_twins`.
+    /// − y), and per row group Σe²/N and ∂b₂ = Σₙ r (the loss alone where
+    /// a partials row is one value). Twin: `ops::output_wide`; tested by
+    /// `wide::wide_kernels_match_their_twins`.
     OutputWide,
     /// The wide epoch's gradient (σ): Δ₁ᵀ·X per row group with Δ₁ = (r·w₂) ⊙
     /// σ′(A₁) formed as it is staged, and ∂b₁ = Σₙ Δ₁, ∂w₂ = rᵀ·A₁ by the
@@ -1167,13 +1168,12 @@ impl Kernel {
                 Kernel::OutputWide => {
                     grouped()?;
                     let len = u64::from(p.len);
-                    vec![
-                        dst_off + o + 1,
-                        r,
-                        shares * r,
-                        r,
-                        partials(len.max(dst_off + o) + 1),
-                    ]
+                    // ∂b₂ is stored only beside the gradient (stride > 1).
+                    let last = match p.stride {
+                        1 => len,
+                        _ => len.max(dst_off + o),
+                    };
+                    vec![dst_off + o + 1, r, shares * r, r, partials(last + 1)]
                 }
                 Kernel::WeightGradWideSigmoid | Kernel::WeightGradWideTanh => {
                     grouped()?;

@@ -242,20 +242,11 @@ pub enum Partials {
     /// The gradient, then the loss: p + 1 values a group, for training.
     Gradient,
     /// The loss alone, one value a group: rows that are only measured
-    /// (held out, or the whole set beside mini-batches), by the tiled or
-    /// layered forward kernels and `output_residual`, whatever family
-    /// trains.
+    /// (held out, or the whole set beside mini-batches), by the forward
+    /// and output kernels of the family that trains (the layered, tiled
+    /// or wide one), which store nothing else where a partials row is one
+    /// value.
     Loss,
-}
-
-impl Partials {
-    /// The family whose kernels run a plan for `family` that sums these.
-    pub fn runs(self, family: KernelFamily) -> KernelFamily {
-        match (self, family) {
-            (Partials::Gradient, _) | (Partials::Loss, KernelFamily::Layered) => family,
-            (Partials::Loss, _) => KernelFamily::Tiled,
-        }
-    }
 }
 
 /// The kernels a plan is cut for: their family, whether the first layer
@@ -273,7 +264,8 @@ pub struct Plan {
     pub chunks: Vec<(usize, usize)>,
     /// Row groups over the whole batch.
     pub groups: usize,
-    /// The kernels that run the epoch.
+    /// The kernels that run the epoch (its forward and output kernels
+    /// alone under [`Partials::Loss`]).
     pub family: KernelFamily,
     /// The first hidden layer's products run in mixed precision, on f16
     /// copies of its operands (set by the trainer for a mixed device).
@@ -378,12 +370,9 @@ impl Plan {
         how: How,
         loops: &trips::Loops<'_>,
     ) -> Result<Plan> {
-        let (family, mixed, partials) = how;
+        let (family, mixed, _) = how;
         let split = split_for(family)?;
         let cut = |most| Plan::cut_for(layout, rows, max_binding, how, split, most);
-        // The kernels whose loops run: a loss alone is measured by the
-        // tiled or layered ones.
-        let family = partials.runs(family);
         // The plan as any device cuts it (what does not fit a binding is
         // refused for that first), where the network is narrow enough and
         // its groups short enough; else shorter groups, which may need
@@ -432,8 +421,9 @@ impl Plan {
             });
         }
         // The widest per-row buffer and the most row groups. Each group
-        // has a partials row: its gradient, then its loss term.
-        let (widest, most_groups) = match partials.runs(family) {
+        // has a partials row: its gradient, then its loss term (or the loss
+        // term alone).
+        let (widest, most_groups) = match family {
             KernelFamily::Fused(_) => (layout.features(), FUSED_GROUPS),
             // Wide: X, then A1 (rows, hidden); the ŷ shares, ⌈hidden/64⌉ per
             // row, are never wider than A1. Its row groups are the weight
@@ -514,13 +504,20 @@ impl Plan {
             .min(most_rows);
         let groups = rows.div_ceil(group_rows);
         if groups as u64 * per_group > max_binding {
+            let held = match partials {
+                Partials::Gradient => {
+                    format!("gradient partials of {groups} row groups of {params} parameters")
+                }
+                Partials::Loss => format!("loss partials of {groups} row groups"),
+            };
             return Err(Error::TooLarge {
                 what: format!(
-                    "storage binding for the gradient partials of {groups} row groups of {params} parameters (each group's {group_rows} rows fill a binding of their own)"
+                    "storage binding for the {held} (each group's {group_rows} rows fill a binding of their own)"
                 ),
                 need: groups as u64 * per_group,
                 have: max_binding,
-                fewer_rows: true,
+                // Mini-batches measure every row for its loss alone.
+                fewer_rows: partials == Partials::Gradient,
             });
         }
         let chunk_rows = (rows_per_binding / group_rows) * group_rows;
@@ -557,11 +554,6 @@ impl Plan {
         self.groups * self.stride(params)
     }
 
-    /// The family whose kernels run the passes ([`Partials::runs`]).
-    pub fn runs(&self) -> KernelFamily {
-        self.partials.runs(self.family)
-    }
-
     /// The rows the plan cuts: the sum of its chunks.
     pub fn rows(&self) -> usize {
         self.chunks.iter().map(|&(_, n)| n).sum()
@@ -589,10 +581,16 @@ impl Plan {
     /// again, under a plan of their own ([`crate::gpu::GpuTrainer::hold_out`]).
     pub fn row_bytes(&self, layout: &Layout, rows: usize) -> u64 {
         let p = layout.len();
-        let per_row = match self.runs() {
+        let per_row = match self.family {
             KernelFamily::Fused(_) => 0,
+            // A and Δ of each hidden layer (A alone where the loss alone
+            // is measured), and r.
             KernelFamily::Tiled | KernelFamily::Layered => {
-                2 * layout.hidden().iter().sum::<usize>() + 1
+                let deltas = match self.partials {
+                    Partials::Gradient => 2,
+                    Partials::Loss => 1,
+                };
+                deltas * layout.hidden().iter().sum::<usize>() + 1
             }
             // A1, the ŷ shares of its column tiles, and r.
             KernelFamily::Wide => {
@@ -712,57 +710,44 @@ mod tests {
         );
     }
 
-    /// A plan for the loss alone has a partials row of one float, and runs
-    /// the tiled kernels for every family but the layered one.
+    /// A plan for the loss alone has a partials row of one float, and the
+    /// per-row buffers of its family's forward pass alone.
     #[test]
     fn a_loss_alone_takes_a_float_a_row_group() {
-        let wide = KernelFamily::Wide;
-        assert_eq!(Partials::Loss.runs(wide), KernelFamily::Tiled);
-        assert_eq!(
-            Partials::Loss.runs(KernelFamily::Layered),
-            KernelFamily::Layered
-        );
-        assert_eq!(Partials::Gradient.runs(wide), wide);
         // 1 → 256 under 64 KiB: 64 rows a chunk, so 3,200 rows are 50
         // groups, 50 floats of partials against 50 × 770.
         let layout = Layout::new(1, &[256]).unwrap();
-        let how = (wide, false, Partials::Loss);
-        let plan = Plan::cut_for(&layout, 3200, 64 << 10, how, WIDE_WORKGROUPS, usize::MAX);
-        let plan = plan.unwrap();
-        assert_eq!(
-            (plan.groups, plan.stride(769), plan.partials_len(769)),
-            (50, 1, 50)
-        );
-        assert!(new(&layout, 3200, 64 << 10, wide).is_err());
-        // A1, Δ₁ and r a row, as the tiled family keeps them, not wide's;
-        // the gradient's partials would add 769 floats to each of the 50
-        // rows and to the 2 rows the reduce chain leaves.
-        let gradient = Plan {
-            partials: Partials::Gradient,
-            family: KernelFamily::Tiled,
-            ..plan.clone()
-        };
-        assert_eq!(
-            gradient.row_bytes(&layout, 3200) - plan.row_bytes(&layout, 3200),
-            4 * (50 + 2) * 769
-        );
-        // Under a loop limit, row groups that output_residual's loops
-        // allow.
-        let loops = trips::Loops {
-            limit: 65_535,
-            driver: "the driver d",
-            wide_step: 8,
-        };
-        let layout = Layout::new(4, &[4096]).unwrap();
-        let tiled = trips::most_group_rows(&layout, KernelFamily::Tiled, false, &loops).unwrap();
-        let measured = Plan::bounded(&layout, 100_000_000, u32::MAX as u64, how, &loops).unwrap();
-        assert_eq!(measured.group_rows, tiled);
-        assert!(
-            new(&layout, 100_000_000, u32::MAX as u64, wide)
-                .unwrap()
-                .group_rows
-                > tiled
-        );
+        for family in [
+            KernelFamily::Wide,
+            KernelFamily::Tiled,
+            KernelFamily::Layered,
+        ] {
+            let how = (family, false, Partials::Loss);
+            let plan = Plan::cut_for(&layout, 3200, 64 << 10, how, WIDE_WORKGROUPS, usize::MAX);
+            let plan = plan.unwrap();
+            assert_eq!(
+                (plan.groups, plan.stride(769), plan.partials_len(769)),
+                (50, 1, 50),
+                "{family:?}"
+            );
+            assert!(new(&layout, 3200, 64 << 10, family).is_err());
+            // The gradient's partials would add 769 floats to each of the
+            // 50 rows and to the 2 rows the reduce chain leaves; beside
+            // the tiled and layered kernels, Δ₁ a row of each chunk's 64.
+            let gradient = Plan {
+                partials: Partials::Gradient,
+                ..plan.clone()
+            };
+            let deltas = match family {
+                KernelFamily::Wide => 0,
+                _ => 4 * 64 * 256,
+            };
+            assert_eq!(
+                gradient.row_bytes(&layout, 3200) - plan.row_bytes(&layout, 3200),
+                4 * (50 + 2) * 769 + deltas,
+                "{family:?}"
+            );
+        }
     }
 
     /// --kernels fused refuses a network it does not take, naming the

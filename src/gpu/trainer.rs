@@ -211,7 +211,10 @@ impl GpuTrainer {
         if let (true, Source::Host(rows)) = (plan.mixed, data) {
             check_f16_features(rows, "training")?;
         }
-        let need = plan.device_bytes(layout, data.rows(), updates.opt.state_per_param());
+        let mut need = plan.device_bytes(layout, data.rows(), updates.opt.state_per_param());
+        if let Some(batches) = updates.batches {
+            need += GpuTrainer::batches_bytes(&ctx, layout, data.rows(), &plan, batches)?;
+        }
         GpuTrainer::build(ctx, model, data, updates, plan).map_err(|e| match e {
             Error::OutOfMemory { label, .. } => Error::OutOfMemory {
                 label,
@@ -253,6 +256,18 @@ impl GpuTrainer {
         }
     }
 
+    /// Bytes of device memory that mini-batches of `batches` add to a
+    /// trainer of `rows` rows cut by `plan` (beside [`Plan::device_bytes`]).
+    pub fn batches_bytes(
+        ctx: &Context,
+        layout: &Layout,
+        rows: usize,
+        plan: &Plan,
+        batches: MiniBatches,
+    ) -> Result<u64> {
+        super::batched::device_bytes(ctx, layout, plan.family, rows, batches)
+    }
+
     /// Bytes of device memory that [`GpuTrainer::hold_out`] of `rows` rows
     /// adds to a trainer cut by `plan` (beside [`Plan::device_bytes`]).
     pub fn held_out_bytes(ctx: &Context, layout: &Layout, rows: usize, plan: &Plan) -> Result<u64> {
@@ -280,7 +295,8 @@ impl GpuTrainer {
             buffers::storage(&ctx, "theta_saved[1]", p)?,
             buffers::storage(&ctx, "theta_saved[2]", p)?,
         ];
-        // One row per row group: its gradient, then its loss term.
+        // One row per row group: its gradient, then its loss term (the loss
+        // term alone beside mini-batches).
         let partials = buffers::storage(&ctx, "d_theta_partials", plan.partials_len(p))?;
         let history = buffers::storage(&ctx, "loss_history", MAX_BATCH)?;
         let counter = buffers::storage(&ctx, "epoch_counter", 1)?;
