@@ -172,12 +172,21 @@ impl KernelFamily {
                     [_] => "wide, tiled or layered",
                     _ => "tiled or layered",
                 };
+                // What is past the kernel's bounds, and only that.
+                let mut past = Vec::new();
+                if layout.features() > FUSED_MAX_INPUTS as usize {
+                    past.push(format!("{} inputs", layout.features()));
+                }
+                match layout.hidden() {
+                    [h] if *h <= FUSED_WORKGROUP as usize => {}
+                    [h] => past.push(format!("a hidden layer of {h} units")),
+                    _ => past.push(format!("hidden layers {}", layout.hidden_spec())),
+                }
                 Error::Config(format!(
                     "the fused kernel takes one hidden layer of at most {FUSED_WORKGROUP} units \
-                     over at most {FUSED_MAX_INPUTS} inputs, not {} inputs and hidden layers {}; \
-                     use the {others} kernels, or auto, which picks one that takes the network",
-                    layout.features(),
-                    layout.hidden_spec()
+                     over at most {FUSED_MAX_INPUTS} inputs, not {}; use the {others} kernels, \
+                     or auto, which picks one that takes the network",
+                    past.join(" and ")
                 ))
             })?),
         })
@@ -771,6 +780,22 @@ mod tests {
         );
         let fits = Layout::new(4, &[16]).unwrap();
         assert!(KernelFamily::choose(KernelChoice::Fused, &fits, true, false).is_ok());
+        // Only what is past its bounds is named.
+        assert!(
+            one.contains("over at most 32 inputs, not 40 inputs; use"),
+            "{one}"
+        );
+        assert!(two.contains(", not hidden layers 8,8; use"), "{two}");
+        let wide = refusal(32, &[257]);
+        assert!(
+            wide.contains(", not a hidden layer of 257 units; use"),
+            "{wide}"
+        );
+        let both = refusal(33, &[300, 2]);
+        assert!(
+            both.contains(", not 33 inputs and hidden layers 300,2; use"),
+            "{both}"
+        );
     }
 
     #[test]
