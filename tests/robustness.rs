@@ -1381,6 +1381,14 @@ fn mini_batches_pick_the_cpu_unless_the_gpu_is_asked_for() {
     let (_, err) = run_refused(&mixed);
     assert!(err.contains("--batch-size trains in f32"), "{err}");
     assert!(!Path::new(&m).exists());
+    // On the cpu backend the precision itself is what is refused.
+    let mut on_cpu = train_synthetic("50", "2", "cpu", &more);
+    on_cpu.extend(["--precision", "mixed"]);
+    let (_, err) = run_refused(&on_cpu);
+    assert!(
+        err.contains("--precision mixed runs on the GPU backend"),
+        "{err}"
+    );
     if have_gpu() {
         // The synthetic rows are made on the host, for the gather.
         let out = run_ok(&train_synthetic("50", "2", "gpu", &more));

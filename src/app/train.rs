@@ -2682,7 +2682,8 @@ impl Device {
             _ => {}
         }
         let backend = match (config.backend, config.run.batch_size) {
-            (_, Some(_)) if mixed => {
+            // On the CPU backends the precision is refused first, below.
+            (BackendChoice::Auto | BackendChoice::Kind(BackendKind::Gpu), Some(_)) if mixed => {
                 bail!("--batch-size trains in f32; leave out --precision")
             }
             (BackendChoice::Auto, Some(b)) => {
