@@ -781,21 +781,19 @@ mod tests {
         let fits = Layout::new(4, &[16]).unwrap();
         assert!(KernelFamily::choose(KernelChoice::Fused, &fits, true, false).is_ok());
         // Only what is past its bounds is named.
-        assert!(
-            one.contains("over at most 32 inputs, not 40 inputs; use"),
-            "{one}"
-        );
-        assert!(two.contains(", not hidden layers 8,8; use"), "{two}");
-        let wide = refusal(32, &[257]);
-        assert!(
-            wide.contains(", not a hidden layer of 257 units; use"),
-            "{wide}"
-        );
-        let both = refusal(33, &[300, 2]);
-        assert!(
-            both.contains(", not 33 inputs and hidden layers 300,2; use"),
-            "{both}"
-        );
+        for (features, hidden, named) in [
+            (40, &[64][..], "over at most 32 inputs, not 40 inputs; use"),
+            (4, &[8, 8], ", not hidden layers 8,8; use"),
+            (32, &[257], ", not a hidden layer of 257 units; use"),
+            (
+                33,
+                &[300, 2],
+                ", not 33 inputs and hidden layers 300,2; use",
+            ),
+        ] {
+            let e = refusal(features, hidden);
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]
