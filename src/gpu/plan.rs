@@ -337,10 +337,9 @@ impl Plan {
 
     /// [`Plan::cut_on`] for rows whose loss alone is measured, beside a
     /// trainer of `family` and `mixed`: with [`Partials::Loss`], one
-    /// float a row group instead of p + 1, so their partials never
-    /// outgrow a binding. The fused family and mixed precision measure
-    /// with their own kernels, and so with their gradient partials, as
-    /// they train.
+    /// float a row group instead of p + 1. The fused family and mixed
+    /// precision measure with their own kernels, and so with their
+    /// gradient partials, as they train.
     pub fn loss_on(
         ctx: &Context,
         layout: &Layout,
