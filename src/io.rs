@@ -794,12 +794,7 @@ fn open_fifo(path: &Path) -> std::io::Result<File> {
         match WAIT_SIGNAL.load(Ordering::SeqCst) {
             0 => {}
             signal => {
-                let name = match signal as i32 {
-                    libc::SIGINT => "SIGINT",
-                    libc::SIGTERM => "SIGTERM",
-                    libc::SIGHUP => "SIGHUP",
-                    _ => "a signal",
-                };
+                let name = signal_hook::low_level::signal_name(signal as i32).unwrap_or("a signal");
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::Interrupted,
                     format!("stopped by {name} while waiting for a process to open the FIFO for reading"),

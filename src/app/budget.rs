@@ -140,15 +140,16 @@ fn needs(
         Device::Reference => (Reference::bytes_needed(layout, train, opt), "reference"),
         Device::Gpu(ctx) => {
             // Every buffer within the adapter's limits, or the one that is not.
-            let batched = config.run.batches().is_some();
-            let plan = GpuTrainer::plan_with(ctx, layout, train, config.kernels, batched)?;
+            let batches = config.run.batches();
+            let plan =
+                GpuTrainer::plan_with(ctx, layout, train, config.kernels, batches.is_some())?;
             // A software adapter's device memory is the host's; held-out
             // rows measured on the device take buffers of their own.
             let held = match (val, opt) {
                 (0, _) | (_, Optimizer::Lbfgs { .. }) => 0,
                 _ => GpuTrainer::held_out_bytes(ctx, layout, val, &plan)?,
             };
-            let batches = match config.run.batches() {
+            let batches = match batches {
                 Some(b) => GpuTrainer::batches_bytes(ctx, layout, train, &plan, b)?,
                 None => 0,
             };

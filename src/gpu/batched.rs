@@ -19,7 +19,7 @@ use crate::gpu::context::Context;
 use crate::gpu::epoch::{self, Rows, Step, Targets};
 use crate::gpu::kernels::{self, Kernel, Kernels, Params, FACTORS};
 use crate::gpu::plan::{KernelFamily, Plan};
-use crate::model::Model;
+use crate::model::{Layout, Model};
 use crate::optim::{LrSchedule, Optimizer, Rates};
 
 /// The batch passes and the buffers they share with the trainer.
@@ -56,6 +56,36 @@ pub(super) struct Shared<'a> {
     pub family: KernelFamily,
 }
 
+/// An epoch's batches over `rows` rows: how many, the first batch's rows
+/// and its plan, and the last's where it has fewer (B does not divide N).
+struct Cut {
+    per_epoch: usize,
+    size: usize,
+    full: Plan,
+    last: Option<(usize, Plan)>,
+}
+
+impl Cut {
+    fn new(
+        ctx: &Context,
+        layout: &Layout,
+        family: KernelFamily,
+        rows: usize,
+        batches: MiniBatches,
+    ) -> Result<Cut> {
+        let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
+        let size = ranges.next().map_or(0, |r| r.len());
+        let left = ranges.last().map_or(size, |r| r.len());
+        let plan = |rows| Plan::cut_on(ctx, layout, rows, family, false);
+        Ok(Cut {
+            per_epoch,
+            size,
+            full: plan(size)?,
+            last: (left < size).then(|| Ok((left, plan(left)?))).transpose()?,
+        })
+    }
+}
+
 /// Bytes of device memory [`Batched::new`] allocates beside the trainer's
 /// own buffers, for `batches` over `rows` rows of `layout` run by
 /// `family`: X and y again with the order, the step factors and losses of
@@ -64,20 +94,19 @@ pub(super) struct Shared<'a> {
 /// upper bound).
 pub(super) fn device_bytes(
     ctx: &Context,
-    layout: &crate::model::Layout,
+    layout: &Layout,
     family: KernelFamily,
     rows: usize,
     batches: MiniBatches,
 ) -> Result<u64> {
-    let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
-    let size = ranges.next().map_or(0, |r| r.len());
-    let left = ranges.last().map_or(size, |r| r.len());
+    let cut = Cut::new(ctx, layout, family, rows, batches)?;
     let mut bytes = 4
         * (rows * (layout.features() + 2)
-            + per_epoch * (FACTORS + 1)
+            + cut.per_epoch * (FACTORS + 1)
             + kernels::grad_len(layout.len())) as u64;
-    for n in std::iter::once(size).chain((left < size).then_some(left)) {
-        bytes += Plan::cut_on(ctx, layout, n, family, false)?.row_bytes(layout, n);
+    bytes += cut.full.row_bytes(layout, cut.size);
+    if let Some((left, last)) = &cut.last {
+        bytes += last.row_bytes(layout, *left);
     }
     Ok(bytes)
 }
@@ -101,9 +130,7 @@ impl Batched {
                 ctx.max_binding()
             )));
         }
-        // The first batch's rows, and the last's (fewer where B does not
-        // divide N).
-        let (per_epoch, mut ranges) = (batches.per_epoch(rows), batches.ranges(rows));
+        let per_epoch = batches.per_epoch(rows);
         // An epoch's factors, FACTORS per batch, lie in one binding too.
         let most = (ctx.max_binding() / (4 * FACTORS as u64)) as usize;
         if per_epoch > most {
@@ -113,8 +140,9 @@ impl Batched {
                 rows.div_ceil(most)
             )));
         }
-        let size = ranges.next().map_or(0, |r| r.len());
-        let left = ranges.last().map_or(size, |r| r.len());
+        let Cut {
+            size, full, last, ..
+        } = Cut::new(ctx, &model.layout, shared.family, rows, batches)?;
         let p = model.layout.len();
         let x_all = buffers::storage_with(ctx, "x_all", &data.x)?;
         let y_all = buffers::storage_with(ctx, "y_all", &data.y)?;
@@ -125,15 +153,10 @@ impl Batched {
         let x = buffers::storage(ctx, "x_batch", size * features)?;
         let y = buffers::storage(ctx, "y_batch", size)?;
         let grad = buffers::storage(ctx, "d_theta_batch", kernels::grad_len(p))?;
-        let plan = |rows| Plan::cut_on(ctx, &model.layout, rows, shared.family, false);
-        let full_plan = plan(size)?;
-        let last_plan = (left < size).then(|| plan(left)).transpose()?;
         // The last batch may have more row groups than a full one, though
         // fewer rows: 262,144 rows make 4,096 groups of 64, 262,208 make
         // 2,049 of 128.
-        let groups = last_plan
-            .as_ref()
-            .map_or(full_plan.groups, |last| last.groups.max(full_plan.groups));
+        let groups = (last.as_ref()).map_or(full.groups, |(_, l)| l.groups.max(full.groups));
         let partials = buffers::storage(ctx, "batch_partials", groups * (p + 1))?;
         let targets = Targets {
             theta: shared.theta,
@@ -170,9 +193,9 @@ impl Batched {
             keep.extend(passes.keep);
             Ok(std::iter::once(step).chain(passes.epoch).collect())
         };
-        let full = batch(size, &full_plan)?;
-        let last = match &last_plan {
-            Some(last_plan) => batch(left, last_plan)?,
+        let full = batch(size, &full)?;
+        let last = match &last {
+            Some((left, last)) => batch(*left, last)?,
             None => Vec::new(),
         };
         keep.extend([x_all, y_all, history, x, y, grad, partials]);

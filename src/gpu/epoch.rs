@@ -185,14 +185,13 @@ pub(crate) fn record(
     // keeps its rows in registers.
     // Where the loss alone is measured: the forward steps only.
     let loss_only = plan.partials == Partials::Loss;
-    let family = plan.family;
-    let per_row = match family {
+    let per_row = match plan.family {
         KernelFamily::Fused(_) | KernelFamily::Wide => None,
         KernelFamily::Tiled | KernelFamily::Layered => {
             Some(PerRow::new(ctx, layers, plan.chunk_rows, !loss_only)?)
         }
     };
-    let wide = match family {
+    let wide = match plan.family {
         KernelFamily::Wide => Some(WideRows::new(ctx, &layers[0], plan.chunk_rows)?),
         _ => None,
     };
@@ -202,7 +201,7 @@ pub(crate) fn record(
     } else {
         None
     };
-    let fused = match family {
+    let fused = match plan.family {
         KernelFamily::Fused(shape) => Some(kernels.fused(ctx, act, &shape)?),
         KernelFamily::Tiled | KernelFamily::Layered | KernelFamily::Wide => None,
     };
@@ -244,7 +243,7 @@ pub(crate) fn record(
         }
         let how = How {
             act,
-            tiled: family == KernelFamily::Tiled,
+            tiled: plan.family == KernelFamily::Tiled,
             loss_only,
             half: half.as_ref(),
             rows: data.rows(),

@@ -258,6 +258,16 @@ pub enum Partials {
     Loss,
 }
 
+impl Partials {
+    /// Floats in each row group's partials row, for `params` parameters.
+    pub fn stride(self, params: usize) -> usize {
+        match self {
+            Partials::Gradient => params + 1,
+            Partials::Loss => 1,
+        }
+    }
+}
+
 /// The kernels a plan is cut for: their family, whether the first layer
 /// runs in mixed precision, and what the partials hold.
 type How = (KernelFamily, bool, Partials);
@@ -309,16 +319,18 @@ impl Plan {
         family: KernelFamily,
         mixed: bool,
     ) -> Result<Plan> {
-        let split = split_for(family)?;
-        let gradient = Partials::Gradient;
-        Plan::cut_for(
+        Plan::unbounded(
             layout,
             rows,
             max_binding,
-            (family, mixed, gradient),
-            split,
-            usize::MAX,
+            (family, mixed, Partials::Gradient),
         )
+    }
+
+    /// The plan for `how` on a device that runs every loop's trips.
+    fn unbounded(layout: &Layout, rows: usize, max_binding: u64, how: How) -> Result<Plan> {
+        let split = split_for(how.0)?;
+        Plan::cut_for(layout, rows, max_binding, how, split, usize::MAX)
     }
 
     /// [`Plan::cut`] for `ctx`'s device: within its largest binding, and
@@ -355,10 +367,8 @@ impl Plan {
     }
 
     fn on(ctx: &Context, layout: &Layout, rows: usize, how: How) -> Result<Plan> {
-        let (family, _, _) = how;
         let Some(limit) = ctx.loop_limit()? else {
-            let split = split_for(family)?;
-            return Plan::cut_for(layout, rows, ctx.max_binding(), how, split, usize::MAX);
+            return Plan::unbounded(layout, rows, ctx.max_binding(), how);
         };
         let driver = format!("the driver {}", crate::gpu::context::driver(&ctx.info));
         let loops = trips::Loops {
@@ -454,7 +464,7 @@ impl Plan {
                 MAX_GROUPS,
             ),
         };
-        let per_group = 4 * Plan::stride_of(partials, params) as u64;
+        let per_group = 4 * partials.stride(params) as u64;
         if per_group > max_binding {
             return Err(Error::TooLarge {
                 what: format!(
@@ -545,16 +555,9 @@ impl Plan {
         })
     }
 
-    /// Floats in each row group's partials row, for `params` parameters.
+    /// Floats in each row group's partials row ([`Partials::stride`]).
     pub fn stride(&self, params: usize) -> usize {
-        Plan::stride_of(self.partials, params)
-    }
-
-    fn stride_of(partials: Partials, params: usize) -> usize {
-        match partials {
-            Partials::Gradient => params + 1,
-            Partials::Loss => 1,
-        }
+        self.partials.stride(params)
     }
 
     /// Floats of the partials buffer: a row per row group.
